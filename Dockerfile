@@ -1,0 +1,29 @@
+# Bananacord: slim Python, a non-root user, the SQLite file on a volume.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    BANANACORD_DATABASE__PATH=/data/bananacord.sqlite3
+
+RUN useradd --create-home --uid 10001 bananacord \
+    && mkdir -p /data /app \
+    && chown bananacord:bananacord /data
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY cogs ./cogs
+RUN pip install .
+
+USER bananacord
+VOLUME ["/data"]
+
+# The database answers and migrations are applied: a cheap proof the process can work.
+HEALTHCHECK --interval=60s --timeout=10s --start-period=30s --retries=3 \
+    CMD ["bananacord", "db", "status"]
+
+# Mount config.toml at /app/config.toml (or set BANANACORD_* variables); pass DISCORD_TOKEN and the
+# provider keys as environment variables, never in the image.
+ENTRYPOINT ["bananacord"]
+CMD ["run"]

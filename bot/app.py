@@ -1,0 +1,136 @@
+"""The Bot subclass: owns the httpx client, the database, the providers and the JobRunner."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import discord
+import httpx
+import yarl
+from discord.ext import commands
+
+from bot.config import Settings
+from bot.delivery import DiscordSink, ViewFactory
+from bot.jobs import JobRunner
+from bot.providers import build_providers, get_factory
+from bot.providers.base import Capabilities, Provider
+from bot.store import Database
+from bot.store.jobs import Job, JobStore
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.errors", "cogs.imagine")
+
+
+def point_discord_at(api_base_url: str, gateway_url: str) -> None:
+    """Aim discord.py at a REST proxy or a test double instead of discord.com.
+
+    discord.py reads these module globals for every route (interaction callbacks and webhook edits
+    included) and for the first gateway connection; see docs in discord-fake.md.
+    """
+    discord.http.Route.BASE = api_base_url.rstrip("/")
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+class Bananacord(commands.Bot):
+    """The bot. Build with settings; ``setup_hook`` wires everything; ``close`` tears it down in order."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        guild_ready_timeout: float = 2.0,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents.default(),
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+            guild_ready_timeout=guild_ready_timeout,
+        )
+        self.settings = settings
+        self.clock = clock
+        self.view_for: ViewFactory = lambda job, phase: None  # replaced by cogs.imagine
+        self._http_client: httpx.AsyncClient | None = None
+        self._db: Database | None = None
+        self._runner: JobRunner | None = None
+        self.providers: dict[str, Provider] = {}
+
+    # Typed accessors: these exist once setup_hook has run.
+    @property
+    def http_client(self) -> httpx.AsyncClient:
+        assert self._http_client is not None, "setup_hook has not run"
+        return self._http_client
+
+    @property
+    def db(self) -> Database:
+        assert self._db is not None, "setup_hook has not run"
+        return self._db
+
+    @property
+    def runner(self) -> JobRunner:
+        assert self._runner is not None, "setup_hook has not run"
+        return self._runner
+
+    def capabilities_for(self, job: Job) -> Capabilities | None:
+        try:
+            return get_factory(job.provider).models.get(job.model)
+        except Exception:
+            return None
+
+    async def setup_hook(self) -> None:
+        settings = self.settings
+        self._http_client = httpx.AsyncClient(
+            timeout=httpx.Timeout(30.0, connect=10.0),
+            headers={"User-Agent": "Bananacord (+https://github.com/bananacord)"},
+        )
+        self._db = Database(settings.database.path)
+        await self._db.connect()
+        self.providers = build_providers(settings, self._http_client)
+        sink = DiscordSink(
+            self,
+            capabilities=self.capabilities_for,
+            view_for=lambda job, phase: self.view_for(job, phase),
+            clock=self.clock,
+        )
+        self._runner = JobRunner(
+            JobStore(self._db),
+            self.providers,
+            sink,
+            settings.jobs,
+            settings.imagine,
+            http=self._http_client,
+            clock=self.clock,
+        )
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        await self._sync_commands()
+        await self._runner.start()
+
+    async def _sync_commands(self) -> None:
+        if self.settings.discord.guild_ids:
+            for guild_id in self.settings.discord.guild_ids:
+                guild = discord.Object(id=guild_id)
+                self.tree.copy_global_to(guild=guild)
+                await self.tree.sync(guild=guild)
+        else:
+            await self.tree.sync()
+
+    async def on_ready(self) -> None:
+        user = self.user
+        log.info("connected as %s (%s) in %d guild(s)", user, user.id if user else "?", len(self.guilds))
+
+    async def close(self) -> None:
+        # Order: stop taking new work, then the gateway, then what the jobs use.
+        if self._runner is not None:
+            await self._runner.stop()
+        await super().close()
+        for provider in self.providers.values():
+            await provider.aclose()
+        if self._http_client is not None:
+            await self._http_client.aclose()
+        if self._db is not None:
+            await self._db.close()

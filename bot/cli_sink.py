@@ -1,0 +1,32 @@
+"""The CLI sink: writes finished images to a folder and remembers what happened, for `bananacord generate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.images import PreparedImage
+from bot.store.jobs import Job
+
+
+class FileSink:
+    """Implements bot.jobs.JobSink by writing files instead of editing Discord messages."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.files: dict[str, list[Path]] = {}
+        self.states: list[tuple[str, str]] = []
+
+    async def progress(self, job: Job) -> None:
+        self.states.append((job.id, str(job.state)))
+
+    async def deliver(self, job: Job, images: list[PreparedImage]) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        written = []
+        for image in images:
+            path = self.out_dir / image.filename
+            path.write_bytes(image.data)
+            written.append(path)
+        self.files[job.id] = written
+
+    async def finished(self, job: Job) -> None:
+        self.states.append((job.id, str(job.state)))

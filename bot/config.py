@@ -1,0 +1,194 @@
+"""Settings: a TOML file (``--config``), environment overrides, secrets only from the environment.
+
+Precedence, highest first: environment (``BANANACORD_SECTION__KEY``), the TOML file, defaults.
+Secrets (``DISCORD_TOKEN``, ``SEAART_API_KEY``) are read from the environment alone, so a config file
+can be committed or pasted into a support thread without leaking a key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from bot.errors import ConfigError
+
+# Environment variables that hold secrets; a TOML key with one of these names is refused.
+SECRET_ENV_VARS: dict[str, str] = {
+    "discord_token": "DISCORD_TOKEN",
+    "seaart_api_key": "SEAART_API_KEY",
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DiscordSettings(_Section):
+    api_base_url: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg/"
+    # Guilds to sync commands to at start-up (instant); empty means global commands (can take up to an hour).
+    guild_ids: list[int] = Field(default_factory=list)
+
+    @field_validator("api_base_url", "gateway_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://", "ws://", "wss://")):
+            raise ValueError("must be an http(s):// or ws(s):// URL")
+        return value.rstrip("/") if value.startswith("http") else value
+
+
+class DatabaseSettings(_Section):
+    path: Path = Path("bananacord.sqlite3")
+
+
+class SeaArtSettings(_Section):
+    enabled: bool = True
+    base_url: str = "https://cloud.seaart.ai/model"
+    # Seconds to wait for one HTTP answer; a create that times out is never re-sent.
+    request_timeout: float = Field(default=30.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s):// URL")
+        return value.rstrip("/")
+
+
+class ProvidersSettings(_Section):
+    seaart: SeaArtSettings = Field(default_factory=SeaArtSettings)
+
+
+class JobsSettings(_Section):
+    # After this many seconds a job that has not finished is cancelled at the provider and marked expired.
+    deadline_seconds: float = Field(default=600.0, gt=0)
+    poll_interval_seconds: float = Field(default=3.0, gt=0)
+    max_poll_interval_seconds: float = Field(default=15.0, gt=0)
+    # Progress edits are rate limited by Discord; one every few seconds is plenty.
+    progress_interval_seconds: float = Field(default=5.0, ge=0)
+    # Jobs processed side by side (submits, polls, deliveries).
+    concurrency: int = Field(default=8, ge=1)
+
+
+class ImagineSettings(_Section):
+    default_provider: str = "seaart"
+    default_model: str = "nano_banana_2"
+    # Per reference image; providers fetch these URLs themselves.
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # Generated images larger than this are refused rather than downloaded.
+    max_download_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    download_timeout_seconds: float = Field(default=60.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything the bot reads at start-up. Built once in ``__main__`` and passed down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BANANACORD_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        populate_by_name=True,
+    )
+    _toml_path: ClassVar[Path | None] = None
+
+    log_level: str = "INFO"
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    providers: ProvidersSettings = Field(default_factory=ProvidersSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
+    imagine: ImagineSettings = Field(default_factory=ImagineSettings)
+
+    discord_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("DISCORD_TOKEN"))
+    seaart_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SEAART_API_KEY"))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls._toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_path))
+        return tuple(sources)
+
+    def secret(self, name: str) -> str | None:
+        value: SecretStr | None = getattr(self, name)
+        return value.get_secret_value() if value is not None else None
+
+
+def _describe(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in SECRET_ENV_VARS:
+        return SECRET_ENV_VARS[parts[0]]
+    if parts and parts[0] in {"DISCORD_TOKEN", "SEAART_API_KEY"}:
+        return parts[0]
+    if not parts:
+        return "config"
+    if len(parts) == 1:
+        return parts[0]
+    return f"[{'.'.join(parts[:-1])}] {parts[-1]}"
+
+
+def _check_no_secrets(data: dict[str, Any], path: Path, prefix: str = "") -> None:
+    for key, value in data.items():
+        lowered = key.lower()
+        if lowered in SECRET_ENV_VARS or lowered in {"token", "api_key", "key", "secret"}:
+            env = SECRET_ENV_VARS.get(lowered, "the matching environment variable")
+            raise ConfigError(
+                f"{prefix}{key}",
+                f"secrets are not read from {path}",
+                f"Remove it from the file and set {env} in the environment instead.",
+            )
+        if isinstance(value, dict):
+            _check_no_secrets(value, path, f"{prefix}{key}.")
+
+
+def load_settings(path: Path | None, *, required: bool = False, **overrides: Any) -> Settings:
+    """Load settings; a user error becomes one ConfigError naming the setting and the fix."""
+    toml_path: Path | None = None
+    if path is not None:
+        if path.exists():
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(str(path), f"is not valid TOML ({exc})", "Fix the syntax.") from None
+            except OSError as exc:
+                raise ConfigError(str(path), f"cannot be read ({exc.strerror})", "Check the path.") from None
+            _check_no_secrets(data, path)
+            toml_path = path
+        elif required:
+            raise ConfigError(
+                str(path),
+                "does not exist",
+                "Copy config.example.toml to config.toml and edit it, or pass --config PATH.",
+            )
+
+    class _FileSettings(Settings):
+        _toml_path: ClassVar[Path | None] = toml_path
+
+    try:
+        loaded = _FileSettings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        setting = _describe(tuple(err["loc"]))
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            raise ConfigError(
+                setting, "is not a known setting", "See config.example.toml for the valid keys."
+            ) from None
+        raise ConfigError(setting, message.lower(), "See config.example.toml for what it accepts.") from None
+    # Hand back the plain class so callers never see the per-call subclass.
+    return Settings.model_construct(**dict(loaded))

@@ -1,0 +1,111 @@
+"""The Discord sink: shows a job's progress and outcome by editing the member's message.
+
+While the interaction token lives (15 minutes) we edit through the interaction webhook; after that, or
+when Discord answers 401/50027 (Invalid Webhook Token), we edit the same message with the bot token.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import discord
+
+from bot import render
+from bot.errors import DeliveryError
+from bot.images import PreparedImage
+from bot.providers.base import Capabilities
+from bot.store.jobs import Job
+
+log = logging.getLogger(__name__)
+
+INVALID_WEBHOOK_TOKEN = 50027
+REQUEST_ENTITY_TOO_LARGE = 40005
+# Edit through the bot token a little before the token's nominal expiry, not a second after it.
+TOKEN_MARGIN_SECONDS = 30.0
+
+ViewFactory = Callable[[Job, str], discord.ui.View | None]
+
+
+class DiscordSink:
+    """Implements bot.jobs.JobSink on top of a connected discord.py client."""
+
+    def __init__(
+        self,
+        client: discord.Client,
+        *,
+        capabilities: Callable[[Job], Capabilities | None],
+        view_for: ViewFactory,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.capabilities = capabilities
+        self.view_for = view_for
+        self.clock = clock
+
+    async def progress(self, job: Job) -> None:
+        embed = render.progress_embed(job, self.capabilities(job), now=self.clock())
+        await self._edit(job, embed=embed, view=self.view_for(job, "progress"), attachments=[])
+
+    async def deliver(self, job: Job, images: list[PreparedImage]) -> None:
+        caps = self.capabilities(job)
+        embed = render.result_embed(job, caps, images[0], now=self.clock())
+        files = [discord.File(io.BytesIO(img.data), filename=img.filename) for img in images]
+        try:
+            await self._edit(job, embed=embed, attachments=files, view=self.view_for(job, "result"))
+        except discord.HTTPException as exc:
+            if exc.status == 413 or exc.code == REQUEST_ENTITY_TOO_LARGE:
+                raise DeliveryError(
+                    "The image is larger than this channel accepts.", detail=f"upload refused: {exc.status}"
+                ) from None
+            retryable = exc.status >= 500 or exc.status == 429
+            raise DeliveryError(
+                detail=f"upload failed: HTTP {exc.status} code {exc.code}", retryable=retryable
+            ) from None
+        except (discord.DiscordServerError, OSError) as exc:
+            raise DeliveryError(detail=f"upload failed: {type(exc).__name__}", retryable=True) from None
+
+    async def finished(self, job: Job) -> None:
+        embed = render.failure_embed(job, self.capabilities(job), now=self.clock())
+        await self._edit(job, embed=embed, view=self.view_for(job, "failed"), attachments=[])
+
+    async def _edit(self, job: Job, **fields: Any) -> None:
+        if job.source != "discord" or job.message_id is None:
+            return
+        view = fields.get("view")
+        if view is not None:
+            # Buttons are DynamicItems routed by custom_id; a stopped view is not stored per message.
+            view.stop()
+        fields["allowed_mentions"] = discord.AllowedMentions.none()
+        fields["content"] = None
+        if self._token_usable(job):
+            assert job.application_id is not None and job.interaction_token is not None
+            webhook = discord.Webhook.partial(job.application_id, job.interaction_token, client=self.client)
+            try:
+                await webhook.edit_message(job.message_id, **fields)
+                return
+            except discord.HTTPException as exc:
+                if exc.status != 401 and exc.code != INVALID_WEBHOOK_TOKEN:
+                    raise
+                log.info("job %s: interaction token rejected; editing with the bot token", job.id)
+                _rewind_files(fields)
+        if job.channel_id is None:
+            raise DeliveryError(detail="no channel id to edit through the bot token")
+        channel = self.client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        await channel.get_partial_message(job.message_id).edit(**fields)
+
+    def _token_usable(self, job: Job) -> bool:
+        if not job.interaction_token or job.application_id is None:
+            return False
+        expires = job.token_expires_at
+        return expires is None or self.clock() < expires - TOKEN_MARGIN_SECONDS
+
+
+def _rewind_files(fields: dict[str, Any]) -> None:
+    """A discord.File is read once per request; rewind before sending it again."""
+    for item in fields.get("attachments", []) or []:
+        if isinstance(item, discord.File):
+            item.reset()

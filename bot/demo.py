@@ -1,0 +1,107 @@
+"""`bananacord demo`: the real bot against the bundled fakes, offline, in a few seconds.
+
+Starts the fake Discord and the fake SeaArt on 127.0.0.1, runs the real Bananacord (its setup_hook,
+cogs and poller) on a fresh SQLite file, performs one /imagine with a reference image as a member
+would, and prints what that member sees. Nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import tempfile
+import time
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from bot.app import Bananacord, point_discord_at
+from bot.config import load_settings
+from bot.testing.discord import FakeDiscord, FakeMessage
+from bot.testing.providers import FakeSeaArt
+
+DEMO_SEAART_KEY = "demo-seaart-key"
+DEMO_BOT_TOKEN = "demo-bot-token"
+
+
+def _reference_png() -> bytes:
+    img = Image.new("RGB", (256, 256), (250, 220, 60))
+    ImageDraw.Draw(img).ellipse((48, 48, 208, 208), fill=(60, 40, 20))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _describe(message: FakeMessage) -> list[str]:
+    lines = []
+    for embed in message.embeds:
+        lines.append(f"  ┌ {embed.get('title', '')}")
+        if embed.get("description"):
+            lines.append(f"  │ {embed['description']}")
+        for field in embed.get("fields", []):
+            lines.append(f"  │ {field['name']}: {field['value']}")
+        if embed.get("footer"):
+            lines.append(f"  │ {embed['footer'].get('text', '')}")
+        lines.append("  └")
+    for file in message.files:
+        lines.append(f"  📎 {file.filename} ({len(file.data) / 1024:.0f} KiB, {file.content_type})")
+    buttons = [c.get("label") for row in message.components for c in row.get("components", [])]
+    if buttons:
+        lines.append("  buttons: " + " | ".join(f"[{b}]" for b in buttons))
+    return lines
+
+
+async def run_demo(*, out_dir: Path, prompt: str, timeout: float = 60.0) -> int:
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bananacord-demo-") as tmp:
+        async with FakeDiscord(bot_token=DEMO_BOT_TOKEN) as discord_fake, FakeSeaArt(api_key=DEMO_SEAART_KEY) as seaart:
+            settings = load_settings(
+                None,
+                discord_token=DEMO_BOT_TOKEN,
+                seaart_api_key=DEMO_SEAART_KEY,
+                discord={"api_base_url": discord_fake.api_base_url, "gateway_url": discord_fake.gateway_url},
+                database={"path": str(Path(tmp) / "demo.sqlite3")},
+                providers={"seaart": {"base_url": seaart.base_url}},
+                jobs={"poll_interval_seconds": 0.2, "max_poll_interval_seconds": 0.5, "progress_interval_seconds": 0},
+            )
+            point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
+            bot = Bananacord(settings, guild_ready_timeout=0.2)
+            await bot.login(DEMO_BOT_TOKEN)
+            connect = asyncio.create_task(bot.connect())
+            try:
+                await discord_fake.wait_until_ready(timeout=15)
+                print(f"Bot online as {bot.user} with /imagine registered on a fake Discord at "
+                      f"{discord_fake.api_base_url}")
+                ref = discord_fake.add_attachment(_reference_png(), "sketch.png", "image/png")
+                print(f'\nA member types:  /imagine prompt:"{prompt}" aspect_ratio:16:9 image1:sketch.png\n')
+                interaction = await discord_fake.slash_command(
+                    "imagine", {"prompt": prompt, "aspect_ratio": "16:9", "image1": ref}
+                )
+
+                def delivered() -> bool:
+                    mid = interaction.original_message_id
+                    return mid is not None and bool(discord_fake.messages[mid].files)
+
+                await discord_fake.wait_for(delivered, timeout=timeout)
+                assert interaction.original_message_id is not None
+                message = discord_fake.messages[interaction.original_message_id]
+                create = seaart.creates[0]
+                print(f"SeaArt received: POST {create.path}")
+                print(f"  body: {create.json}")
+                print("\nThe member sees (message edited in place):")
+                print("\n".join(_describe(message)))
+                out_dir.mkdir(parents=True, exist_ok=True)
+                written = []
+                for file in message.files:
+                    path = out_dir / file.filename
+                    path.write_bytes(file.data)
+                    written.append(path)
+                print(f"\nImage written to {', '.join(str(p) for p in written)}")
+                print(f"Demo finished in {time.monotonic() - started:.1f} s. Run it for real: see README.md.")
+            finally:
+                await bot.close()
+                connect.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await connect
+    return 0

@@ -1,0 +1,152 @@
+"""The error tree Bananacord owns.
+
+Every class carries a ``user_message`` (safe to show in Discord or on the CLI) and, separately, a
+``detail`` for logs. Raw exception text, URLs and keys never go into ``user_message``.
+
+    BananacordError
+    ├── ConfigError            a setting is missing or malformed (start-up, `bananacord check`)
+    ├── InvalidRequestError    the member's input does not fit the model (checked before any request)
+    ├── JobNotFoundError       a job id that does not exist
+    ├── DeliveryError          the result could not be downloaded, decoded or uploaded
+    └── ProviderError          a provider call failed; ``category`` follows providers.md 8.3
+        ├── BadInputError          the provider rejected the request's values
+        ├── ContentBlockedError    the provider's safety filter blocked the prompt or image
+        ├── NoImageError           the model answered without an image
+        ├── RateLimitedError       429 or equivalent; ``retry_after`` seconds when known
+        ├── OutOfCreditError       the provider account has no credit left
+        ├── AuthError              key rejected or model not allowed for this key
+        ├── TransientError         5xx, timeouts, provider-internal failures
+        └── SubmitUncertainError   a create was sent but its answer was lost: it may have been accepted
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCategory(StrEnum):
+    """Shared failure categories (providers.md 8.3), stored on the job row."""
+
+    BAD_INPUT = "bad_input"
+    CONTENT_BLOCKED = "content_blocked"
+    NO_IMAGE = "no_image"
+    RATE_LIMITED = "rate_limited"
+    OUT_OF_CREDIT = "out_of_credit"
+    AUTH = "auth"
+    TRANSIENT = "transient"
+    UNCERTAIN = "uncertain"
+    DELIVERY = "delivery"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    INTERNAL = "internal"
+
+
+class BananacordError(Exception):
+    """Base of every error we raise on purpose."""
+
+    user_message: str = "Something went wrong."
+
+    def __init__(self, user_message: str | None = None, *, detail: str | None = None) -> None:
+        if user_message is not None:
+            self.user_message = user_message
+        self.detail = detail or self.user_message
+        super().__init__(self.detail)
+
+
+class ConfigError(BananacordError):
+    """A setting is missing or malformed; the message names the setting and the fix."""
+
+    def __init__(self, setting: str, problem: str, fix: str) -> None:
+        self.setting = setting
+        super().__init__(f"{setting}: {problem}. {fix}")
+
+
+class InvalidRequestError(BananacordError):
+    """The member's input does not fit the chosen model; nothing was sent or charged."""
+
+
+class JobNotFoundError(BananacordError):
+    user_message = "That job no longer exists."
+
+
+class DeliveryError(BananacordError):
+    """Download, decode or upload of a result failed. ``retryable`` failures are tried again later."""
+
+    user_message = "The image was generated but could not be delivered."
+
+    def __init__(
+        self, user_message: str | None = None, *, detail: str | None = None, retryable: bool = False
+    ) -> None:
+        self.retryable = retryable
+        super().__init__(user_message, detail=detail)
+
+
+class ProviderError(BananacordError):
+    """A provider call failed. ``retryable`` says whether the same call may be tried again."""
+
+    category: ErrorCategory = ErrorCategory.TRANSIENT
+    retryable: bool = False
+    user_message = "The image provider failed."
+
+    def __init__(
+        self,
+        user_message: str | None = None,
+        *,
+        detail: str | None = None,
+        provider: str | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        self.provider = provider
+        self.status_code = status_code
+        super().__init__(user_message, detail=detail)
+
+
+class BadInputError(ProviderError):
+    category = ErrorCategory.BAD_INPUT
+    user_message = "The provider rejected the request's settings."
+
+
+class ContentBlockedError(ProviderError):
+    category = ErrorCategory.CONTENT_BLOCKED
+    user_message = "The provider's safety filter blocked this request. Try rephrasing the prompt."
+
+
+class NoImageError(ProviderError):
+    category = ErrorCategory.NO_IMAGE
+    user_message = "The model answered without an image. Try again or rephrase the prompt."
+
+
+class RateLimitedError(ProviderError):
+    category = ErrorCategory.RATE_LIMITED
+    retryable = True
+    user_message = "The provider is rate limiting us right now. Try again in a minute."
+
+    def __init__(
+        self, user_message: str | None = None, *, retry_after: float | None = None, **kw: object
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(user_message, **kw)  # type: ignore[arg-type]
+
+
+class OutOfCreditError(ProviderError):
+    category = ErrorCategory.OUT_OF_CREDIT
+    user_message = "The bot's provider account is out of credit. The server owner has to top it up."
+
+
+class AuthError(ProviderError):
+    category = ErrorCategory.AUTH
+    user_message = "The bot's provider key was rejected. The server owner has to check the configuration."
+
+
+class TransientError(ProviderError):
+    category = ErrorCategory.TRANSIENT
+    retryable = True
+    user_message = "The provider had a temporary failure. Try again shortly."
+
+
+class SubmitUncertainError(ProviderError):
+    category = ErrorCategory.UNCERTAIN
+    user_message = (
+        "The provider did not confirm the request, so it was not sent again (to avoid paying twice). "
+        "You were not charged; try again."
+    )

@@ -1,0 +1,473 @@
+"""JobRunner: submit, one supervised poll loop, resume on start, cancel, deliver through a sink.
+
+The job row is the source of truth. Each step reads the row, talks to one outside party, and writes the
+row with a compare-and-set on state, so a crash between any two steps resumes from the row and never
+sends a create twice: ``submit_started_at`` is written *before* the create leaves, and a queued job that
+has it but no ``provider_job_id`` may have been accepted, so it is failed (uncharged) rather than re-sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+import httpx
+
+from bot.config import ImagineSettings, JobsSettings
+from bot.errors import DeliveryError, ErrorCategory, ProviderError
+from bot.fetch import download
+from bot.images import PreparedImage, prepare
+from bot.models import ImageRef, JobState, JobUpdate, UpdateStatus
+from bot.providers.base import Provider
+from bot.store.jobs import InvalidTransitionError, Job, JobStore, NewJob
+
+log = logging.getLogger(__name__)
+
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+# A succeeded job gets this long past its deadline to be delivered (Discord outages, slow downloads).
+DELIVERY_GRACE_SECONDS = 600.0
+MAX_DELIVERY_ATTEMPTS = 6
+
+_FAILED_STATE_FOR = {
+    ErrorCategory.CONTENT_BLOCKED: JobState.BLOCKED,
+    ErrorCategory.CANCELLED: JobState.CANCELLED,
+}
+
+
+class JobSink(Protocol):
+    """Where a job's progress and outcome are shown: Discord messages, or the CLI."""
+
+    async def progress(self, job: Job) -> None:
+        """The job is still going; show its state. Failures here are logged and ignored."""
+
+    async def deliver(self, job: Job, images: list[PreparedImage]) -> None:
+        """Show the finished images. Raise DeliveryError (retryable or not) if that failed."""
+
+    async def finished(self, job: Job) -> None:
+        """The job ended without images (failed, blocked, cancelled, expired); show why."""
+
+
+class JobRunner:
+    """Owns the poll loop. ``run_once()`` does one pass and waits for it, for tests and the CLI."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        providers: Mapping[str, Provider],
+        sink: JobSink,
+        settings: JobsSettings,
+        imagine: ImagineSettings,
+        *,
+        http: httpx.AsyncClient,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.providers = providers
+        self.sink = sink
+        self.settings = settings
+        self.imagine = imagine
+        self.http = http
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._last_progress: dict[str, float] = {}
+        self._terminal_waiters: dict[str, list[asyncio.Future[Job]]] = {}
+        self._stopping = False
+        self.errors = 0  # steps that raised unexpectedly; logged and counted, never fatal to the loop
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume every unfinished job from its row, then run the loop in the background."""
+        active = await self.store.active()
+        if active:
+            log.info("resuming %d unfinished job(s)", len(active))
+        self._stopping = False
+        self._task = asyncio.create_task(self._supervise(), name="bananacord-job-loop")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        tasks = list(self._inflight.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def create(self, new: NewJob) -> Job:
+        job = await self.store.create(new, now=self.clock(), deadline_seconds=self.settings.deadline_seconds)
+        log.info("job %s created: %s/%s for user %s", job.id, job.provider, job.model, job.user_id)
+        self.wake()
+        return job
+
+    async def wait_terminal(self, job_id: str, timeout: float | None = None) -> Job:
+        """Wait until the job reaches a terminal state (used by the CLI and tests)."""
+        job = await self.store.get(job_id)
+        if job is not None and job.terminal:
+            return job
+        future: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
+        self._terminal_waiters.setdefault(job_id, []).append(future)
+        return await asyncio.wait_for(future, timeout)
+
+    # ---- the loop --------------------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        while not self._stopping:
+            try:
+                await self._loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.errors += 1
+                log.exception("job loop crashed; restarting in 1 s")
+                await asyncio.sleep(1.0)
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            self._spawn_due(await self._due())
+            next_at = await self.store.next_due_at()
+            now = self.clock()
+            if next_at is None:
+                timeout = 30.0
+            else:
+                # Jobs already in flight are due "now"; their tasks wake us when they finish.
+                timeout = min(max(next_at - now, 0.05 if not self._inflight else 0.5), 30.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _due(self) -> list[Job]:
+        free = self.settings.concurrency - len(self._inflight)
+        if free <= 0:
+            return []
+        return await self.store.due(self.clock(), exclude=set(self._inflight), limit=free)
+
+    def _spawn_due(self, jobs: list[Job]) -> list[asyncio.Task[None]]:
+        spawned = []
+        for job in jobs:
+            task = asyncio.create_task(self._guarded_step(job.id), name=f"job-{job.id}")
+            self._inflight[job.id] = task
+            task.add_done_callback(lambda _t, jid=job.id: self._step_done(jid))
+            spawned.append(task)
+        return spawned
+
+    def _step_done(self, job_id: str) -> None:
+        self._inflight.pop(job_id, None)
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """Process every job that is due now and wait for those steps; returns how many ran."""
+        tasks = self._spawn_due(await self._due())
+        if tasks:
+            await asyncio.gather(*tasks)
+        return len(tasks)
+
+    def _lock(self, job_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(job_id, asyncio.Lock())
+
+    async def _guarded_step(self, job_id: str) -> None:
+        try:
+            async with self._lock(job_id):
+                job = await self.store.get(job_id)
+                if job is not None and not job.terminal:
+                    await self._step(job)
+        except asyncio.CancelledError:
+            raise
+        except InvalidTransitionError as exc:
+            log.info("job %s moved under us: %s", job_id, exc)
+        except Exception:
+            self.errors += 1
+            log.exception("job %s: step failed; will retry", job_id)
+            job = await self.store.get(job_id)
+            if job is not None and not job.terminal:
+                await self._reschedule(job, self.settings.max_poll_interval_seconds)
+        finally:
+            job = await self.store.get(job_id)
+            if job is not None and job.terminal:
+                self._locks.pop(job_id, None)
+                self._last_progress.pop(job_id, None)
+                for future in self._terminal_waiters.pop(job_id, []):
+                    if not future.done():
+                        future.set_result(job)
+
+    async def _step(self, job: Job) -> None:
+        now = self.clock()
+        if job.state is JobState.SUCCEEDED:
+            await self._deliver(job)
+            return
+        if now >= job.deadline_at:
+            await self._expire(job)
+            return
+        if job.state is JobState.QUEUED:
+            await self._submit(job)
+        else:
+            await self._poll(job)
+
+    # ---- steps -----------------------------------------------------------------------------------
+
+    def _provider(self, job: Job) -> Provider:
+        provider = self.providers.get(job.provider)
+        if provider is None:
+            raise ProviderError(
+                f"The provider `{job.provider}` is not configured any more.",
+                detail=f"provider {job.provider!r} missing from registry",
+            )
+        return provider
+
+    async def _submit(self, job: Job) -> None:
+        if job.submit_started_at is not None:
+            # We crashed after the create may have left and before its answer was stored.
+            await self._fail(
+                job,
+                ErrorCategory.UNCERTAIN,
+                "The bot restarted while sending this request and cannot tell whether the provider got it, "
+                "so it was not sent again (to avoid paying twice). You were not charged; try again.",
+            )
+            return
+        try:
+            provider = self._provider(job)
+        except ProviderError as exc:
+            await self._fail(job, ErrorCategory.AUTH, exc.user_message, detail=exc.detail)
+            return
+        job = await self.store.update(job, now=self.clock(), submit_started_at=self.clock())
+        try:
+            handle = await provider.submit(job.request)
+        except ProviderError as exc:
+            log.warning("job %s: submit failed (%s): %s", job.id, exc.category, exc.detail)
+            await self._fail(job, exc.category, exc.user_message, detail=exc.detail)
+            return
+        now = self.clock()
+        job = await self.store.update(
+            job,
+            now=now,
+            state=JobState.SUBMITTED,
+            handle=handle,
+            provider_job_id=handle.provider_job_id,
+            started_at=now,
+            next_poll_at=now + self.settings.poll_interval_seconds,
+        )
+        log.info("job %s submitted as %s", job.id, handle.provider_job_id)
+        await self._progress(job, force=True)
+
+    async def _poll(self, job: Job) -> None:
+        assert job.handle is not None, "a submitted job always has a handle"
+        provider = self._provider(job)
+        try:
+            update = await provider.poll(job.handle)
+        except ProviderError as exc:
+            if exc.retryable:
+                log.warning("job %s: poll failed (%s), will retry: %s", job.id, exc.category, exc.detail)
+                job = await self.store.update(job, now=self.clock(), poll_errors=job.poll_errors + 1)
+                await self._reschedule(job, self._backoff(job.poll_errors))
+                return
+            await self._fail(job, exc.category, exc.user_message, detail=exc.detail)
+            return
+        await self._apply(job, update)
+
+    async def _apply(self, job: Job, update: JobUpdate) -> None:
+        now = self.clock()
+        if update.status in (UpdateStatus.QUEUED, UpdateStatus.RUNNING):
+            new_state = JobState.RUNNING if update.status is UpdateStatus.RUNNING else job.state
+            job = await self.store.update(
+                job,
+                now=now,
+                state=new_state,
+                attempts=job.attempts + 1,
+                poll_errors=0,
+                next_poll_at=now + self._backoff(job.attempts + 1),
+            )
+            await self._progress(job, force=new_state != JobState.SUBMITTED and job.attempts == 1)
+            return
+        if update.status is UpdateStatus.SUCCEEDED:
+            if not update.images:
+                await self._fail(
+                    job, ErrorCategory.NO_IMAGE, "The model answered without an image. Try again."
+                )
+                return
+            result = {
+                "images": [_image_to_json(img) for img in update.images],
+                "text": update.text,
+                "usage": update.usage,
+            }
+            job = await self.store.update(
+                job, now=now, state=JobState.SUCCEEDED, result=result, next_poll_at=now
+            )
+            await self._deliver(job)
+            return
+        category = update.error_category or (
+            ErrorCategory.CANCELLED if update.status is UpdateStatus.CANCELLED else ErrorCategory.TRANSIENT
+        )
+        message = update.error_message or "The provider could not make this image."
+        await self._fail(job, category, message, detail=update.error_detail)
+
+    async def _deliver(self, job: Job) -> None:
+        now = self.clock()
+        if now >= job.deadline_at + DELIVERY_GRACE_SECONDS and job.delivery_attempts > 0:
+            await self._fail(job, ErrorCategory.DELIVERY, DeliveryError.user_message, to=JobState.FAILED)
+            return
+        try:
+            images = await self._prepare_images(job)
+            await self.sink.deliver(job, images)
+        except DeliveryError as exc:
+            attempts = job.delivery_attempts + 1
+            if exc.retryable and attempts < MAX_DELIVERY_ATTEMPTS:
+                log.warning(
+                    "job %s: delivery attempt %d failed, will retry: %s", job.id, attempts, exc.detail
+                )
+                job = await self.store.update(job, now=self.clock(), delivery_attempts=attempts)
+                await self._reschedule(job, self._backoff(attempts))
+                return
+            log.warning("job %s: delivery failed: %s", job.id, exc.detail)
+            await self._fail(job, ErrorCategory.DELIVERY, exc.user_message, detail=exc.detail)
+            return
+        await self.store.update(
+            job, now=self.clock(), state=JobState.DELIVERED, delivery_attempts=job.delivery_attempts + 1
+        )
+        log.info("job %s delivered (%d image(s))", job.id, len(images))
+
+    async def _prepare_images(self, job: Job) -> list[PreparedImage]:
+        limit = job.upload_limit or DEFAULT_UPLOAD_LIMIT
+        prepared = []
+        for index, ref in enumerate(_images_from_json(job.result.get("images", [])), start=1):
+            if ref.data is not None:
+                data = ref.data
+            elif ref.url:
+                data = await download(
+                    self.http,
+                    ref.url,
+                    max_bytes=self.imagine.max_download_bytes,
+                    timeout=self.imagine.download_timeout_seconds,
+                )
+            else:
+                continue
+            prepared.append(
+                prepare(data, limit=limit, stem=f"bananacord-{job.id}-{index}", source_url=ref.url)
+            )
+        if not prepared:
+            raise DeliveryError("The provider reported success but sent no image.", detail="no image refs")
+        return prepared
+
+    async def _expire(self, job: Job) -> None:
+        if job.handle is not None:
+            await self._cancel_at_provider(job)
+        minutes = max(1, round(self.settings.deadline_seconds / 60))
+        await self._fail(
+            job,
+            ErrorCategory.EXPIRED,
+            f"The provider did not finish within {minutes} minute(s), so the job was stopped. "
+            "You were not charged; try again.",
+            to=JobState.EXPIRED,
+        )
+
+    async def cancel(self, job_id: str, *, by_user: int | None) -> Job | None:
+        """Stop a job at the member's request. Returns the job as it ends up (None if unknown)."""
+        async with self._lock(job_id):
+            job = await self.store.get(job_id)
+            if job is None or job.terminal:
+                return job
+            if job.state is JobState.SUCCEEDED:
+                return job  # the image exists already; delivering it beats throwing it away
+            if job.handle is not None:
+                await self._cancel_at_provider(job)
+            job = await self.store.get(job_id)
+            assert job is not None
+            await self._fail(
+                job,
+                ErrorCategory.CANCELLED,
+                "Cancelled. You were not charged.",
+                to=JobState.CANCELLED,
+                cancelled_by=by_user,
+            )
+        return await self.store.get(job_id)
+
+    async def _cancel_at_provider(self, job: Job) -> None:
+        assert job.handle is not None
+        try:
+            accepted = await self._provider(job).cancel(job.handle)
+            log.info("job %s: provider cancel %s", job.id, "accepted" if accepted else "refused")
+        except ProviderError as exc:
+            log.warning("job %s: provider cancel failed: %s", job.id, exc.detail)
+
+    # ---- helpers ---------------------------------------------------------------------------------
+
+    async def _fail(
+        self,
+        job: Job,
+        category: ErrorCategory,
+        message: str,
+        *,
+        detail: str | None = None,
+        to: JobState | None = None,
+        cancelled_by: int | None = None,
+    ) -> None:
+        state = to or _FAILED_STATE_FOR.get(category, JobState.FAILED)
+        if detail:
+            log.info("job %s -> %s (%s): %s", job.id, state, category, detail)
+        changes: dict[str, object] = {"error_category": category, "error_message": message}
+        if cancelled_by is not None:
+            changes["cancelled_by"] = cancelled_by
+        job = await self.store.update(job, now=self.clock(), state=state, **changes)
+        try:
+            await self.sink.finished(job)
+        except Exception:
+            # The row is final either way; a message we could not edit is logged, not retried forever.
+            log.exception("job %s: could not show the final state", job.id)
+
+    async def _progress(self, job: Job, *, force: bool = False) -> None:
+        now = self.clock()
+        last = self._last_progress.get(job.id, 0.0)
+        if not force and now - last < self.settings.progress_interval_seconds:
+            return
+        self._last_progress[job.id] = now
+        try:
+            await self.sink.progress(job)
+        except Exception as exc:
+            log.warning("job %s: progress update failed: %s", job.id, type(exc).__name__)
+
+    async def _reschedule(self, job: Job, delay: float) -> None:
+        await self.store.update(job, now=self.clock(), next_poll_at=self.clock() + delay)
+
+    def _backoff(self, attempt: int) -> float:
+        base = self.settings.poll_interval_seconds
+        return float(min(base * (1.5 ** max(0, attempt - 1)), self.settings.max_poll_interval_seconds))
+
+
+def _image_to_json(image: ImageRef) -> dict[str, object]:
+    data = base64.b64encode(image.data).decode("ascii") if image.data is not None else None
+    return {
+        "url": image.url,
+        "data_b64": data,
+        "content_type": image.content_type,
+        "width": image.width,
+        "height": image.height,
+    }
+
+
+def _images_from_json(items: list[dict[str, object]]) -> list[ImageRef]:
+    refs = []
+    for item in items:
+        data = item.get("data_b64")
+        refs.append(
+            ImageRef(
+                url=item.get("url") if isinstance(item.get("url"), str) else None,  # type: ignore[arg-type]
+                data=base64.b64decode(data) if isinstance(data, str) else None,
+                content_type=item.get("content_type") if isinstance(item.get("content_type"), str) else None,  # type: ignore[arg-type]
+            )
+        )
+    return refs

@@ -1,0 +1,286 @@
+"""HTTP plumbing every provider adapter shares: retry with backoff, Retry-After, and redaction.
+
+Provider-neutral on purpose: an adapter passes ``map_error`` (its own status/body -> ProviderError
+mapping) and decides whether the call is idempotent; everything else lives here, in one place
+(design.md section 3, "one retry policy, status -> error mapping in one place").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from bot.errors import ProviderError, RateLimitedError, SubmitUncertainError, TransientError
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+ErrorMapper = Callable[[httpx.Response], ProviderError | None]
+
+# The connection was never established, so the server cannot have seen the request: always safe to
+# retry, even a non-idempotent create.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Local mistakes (bad URL scheme, a header httpx refuses): nothing was sent and retrying cannot help.
+_LOCAL = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
+# Gateway timeouts say the upstream did not answer in time, not that it did nothing: a create behind
+# a 504 may well have been accepted, so it is treated like a lost answer (never re-sent).
+_UNCERTAIN_STATUSES = frozenset({504})
+
+REDACTED = "***"
+_MIN_SECRET_LEN = 4
+# Header/query names that carry credentials across the providers we talk to (Bearer/Key auth,
+# Segmind's x-api-key, Gemini's x-goog-api-key and ?key=).
+_SECRET_HEADERS = ("authorization", "x-api-key", "x-goog-api-key", "api-key", "proxy-authorization")
+_SECRET_QUERY = ("key", "api_key", "apikey", "token", "access_token", "signature", "sig")
+# Last line of defence for text we did not build ourselves (exception strings, echoed bodies).
+_AUTH_TOKEN_RE = re.compile(r"(?i)\b(bearer|key|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+_SECRET_PARAM_RE = re.compile(
+    r"(?i)([?&](?:" + "|".join(_SECRET_QUERY) + r")=)[^&#\s\"']+",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how patiently one HTTP call is retried.
+
+    ``max_attempts`` counts every try, the first included. Delays grow as ``base_delay * 2**(n-1)``
+    up to ``max_delay``; with ``jitter`` the delay is drawn uniformly from [0, that] ("full jitter"),
+    so many jobs hitting the same 429 do not come back in lockstep.
+    """
+
+    max_attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+    jitter: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.base_delay < 0 or self.max_delay < 0:
+            raise ValueError("delays must not be negative")
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based).
+
+        A server's Retry-After is a floor (waiting less would just earn another 429); the result is
+        always capped at ``max_delay``.
+        """
+        backoff = min(self.max_delay, self.base_delay * 2.0 ** max(0, attempt - 1))
+        wait = random.uniform(0.0, backoff) if self.jitter else backoff
+        if retry_after is not None and math.isfinite(retry_after):
+            wait = max(wait, retry_after)
+        return max(0.0, min(self.max_delay, wait))
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds from now: delay-seconds or an HTTP-date (RFC 9110 10.2.3).
+
+    Returns None for a missing or unparseable value. A date in the past means "now" (0.0).
+    Fractional seconds are accepted because some gateways send them, although the RFC does not.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(seconds) or seconds < 0:
+            return None
+        return seconds
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # RFC dates are GMT; a naive result means "-0000"
+        when = when.replace(tzinfo=UTC)
+    current = now or datetime.now(UTC)
+    return max(0.0, (when - current).total_seconds())
+
+
+# --- redaction -----------------------------------------------------------------------------------
+
+
+def safe_url(url: httpx.URL | str) -> str:
+    """The URL without userinfo, query string or fragment: fit for a log line or an error detail."""
+    parts = urlsplit(str(url))
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def request_secrets(request: httpx.Request | None) -> list[str]:
+    """Every credential a request carries (auth headers, key-ish query parameters)."""
+    if request is None:
+        return []
+    found: list[str] = []
+    for name in _SECRET_HEADERS:
+        value = request.headers.get(name)
+        if value:
+            found.append(value)
+            scheme, _, token = value.partition(" ")
+            if token and scheme.lower() in {"bearer", "key", "basic", "token"}:
+                found.append(token.strip())
+    for name, value in request.url.params.multi_items():
+        if name.lower() in _SECRET_QUERY and value:
+            found.append(value)
+    return found
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` with every known secret and anything that looks like a credential replaced."""
+    # Longest first, so a header value "Bearer abc" is removed whole before its token "abc".
+    for secret in sorted((s for s in secrets if s and len(s) >= _MIN_SECRET_LEN), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    text = _AUTH_TOKEN_RE.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    return _SECRET_PARAM_RE.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+
+
+def body_excerpt(response: httpx.Response, limit: int = 300, secrets: Iterable[str | None] = ()) -> str:
+    """The start of a response body for a log line: truncated, secrets removed, never raises."""
+    try:
+        text = response.text
+    except Exception:  # undecodable or unread stream: say so instead of failing the error path
+        return "<unreadable body>"
+    text = text.replace("\r", " ").replace("\n", " ")
+    if len(text) > limit:
+        text = text[:limit] + f"... ({len(response.content)} bytes)"
+    return redact(text, [*secrets, *request_secrets(response.request)])
+
+
+def describe_response(response: httpx.Response, secrets: Iterable[str | None] = ()) -> str:
+    """``METHOD url -> HTTP status: body`` for ``detail`` fields and logs, already redacted."""
+    request = response.request
+    return (
+        f"{request.method} {safe_url(request.url)} -> HTTP {response.status_code}: "
+        f"{body_excerpt(response, secrets=secrets)}"
+    )
+
+
+def _describe_exception(exc: BaseException, request: httpx.Request | None) -> str:
+    return redact(f"{type(exc).__name__}: {exc}", request_secrets(request))
+
+
+# --- the retry loop ------------------------------------------------------------------------------
+
+
+def _is_retryable_status(status: int) -> bool:
+    # A 429 or 5xx is the server saying it did not do the work (apart from the uncertain 504).
+    return status == 429 or 500 <= status <= 599
+
+
+async def request_with_retry(
+    client: httpx.AsyncClient,
+    method: str,
+    url: httpx.URL | str,
+    *,
+    idempotent: bool,
+    policy: RetryPolicy,
+    map_error: ErrorMapper,
+    sleep: Sleep = asyncio.sleep,
+    provider: str | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
+    """Send one request, retrying what is safe to retry; return a response or raise ProviderError.
+
+    * 2xx, and any response ``map_error`` returns None for, is returned as is.
+    * 429 and 5xx (apart from 504 on a non-idempotent call) and connection failures are retried with
+      backoff, jitter and Retry-After; when attempts run out the mapped error is raised.
+    * Any other status raises the mapped error at once.
+    * If the request may have reached the server (read/write timeout, dropped connection), it is
+      retried only when ``idempotent``; otherwise SubmitUncertainError is raised, so a create that
+      may have been accepted is never sent twice.
+    """
+    where = f"{method} {safe_url(url)}"
+    attempt = 0
+    while True:
+        attempt += 1
+        last = attempt >= policy.max_attempts
+        try:
+            response = await client.request(method, url, **kwargs)
+        except _LOCAL as exc:
+            raise ProviderError(
+                detail=f"{where}: request not sent: {_describe_exception(exc, exc.request)}",
+                provider=provider,
+            ) from exc
+        except _NOT_SENT as exc:
+            reason = _describe_exception(exc, exc.request)
+            if last:
+                raise TransientError(
+                    "Could not reach the image provider. Try again in a few minutes.",
+                    detail=f"{where}: {reason} (after {attempt} attempts)",
+                    provider=provider,
+                ) from exc
+            await _wait(sleep, policy, attempt, None, where, reason)
+            continue
+        except httpx.TransportError as exc:
+            # ReadTimeout, WriteTimeout, RemoteProtocolError, ReadError...: the server may have
+            # received (and acted on) the request; only its answer is missing.
+            reason = _describe_exception(exc, exc.request)
+            if not idempotent:
+                raise SubmitUncertainError(
+                    detail=f"{where}: {reason}; the request may have been accepted, so it was not re-sent",
+                    provider=provider,
+                ) from exc
+            if last:
+                raise TransientError(
+                    "The image provider did not answer in time. Try again in a few minutes.",
+                    detail=f"{where}: {reason} (after {attempt} attempts)",
+                    provider=provider,
+                ) from exc
+            await _wait(sleep, policy, attempt, None, where, reason)
+            continue
+
+        if response.is_success:
+            return response
+        error = map_error(response)
+        if error is None:
+            return response
+        if error.provider is None:
+            error.provider = provider
+        if error.status_code is None:
+            error.status_code = response.status_code
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if isinstance(error, RateLimitedError) and error.retry_after is None:
+            error.retry_after = retry_after
+
+        status = response.status_code
+        if not idempotent and status in _UNCERTAIN_STATUSES:
+            raise SubmitUncertainError(
+                detail=f"{describe_response(response)}; the request may have been accepted, so it was not re-sent",
+                provider=provider,
+                status_code=status,
+            )
+        if not _is_retryable_status(status) or last:
+            raise error
+        if retry_after is not None and retry_after > policy.max_delay:
+            # Waiting that long inside one call would stall the caller; hand the wait to the job
+            # runner, which can reschedule without holding a coroutine open.
+            log.warning("%s: HTTP %d asks to wait %.0fs; giving up this call", where, status, retry_after)
+            raise error
+        await _wait(sleep, policy, attempt, retry_after, where, f"HTTP {status}")
+
+
+async def _wait(
+    sleep: Sleep, policy: RetryPolicy, attempt: int, retry_after: float | None, where: str, reason: str
+) -> None:
+    delay = policy.delay(attempt, retry_after)
+    log.warning(
+        "%s: %s; retrying in %.2fs (attempt %d of %d)", where, reason, delay, attempt + 1, policy.max_attempts
+    )
+    await sleep(delay)

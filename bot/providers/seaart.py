@@ -1,0 +1,689 @@
+"""SeaArt / SeaCloud model queue API: ``nano_banana_2`` and ``nano_banana_pro`` (providers.md section 2).
+
+Sources, cited per branch below:
+  [today]  the current SeaCloud docs as summarised in providers.md 2.1-2.10 (confidence tags there);
+  [seed]   the project's seed documents (shared/seeds/000, 001, 002), whose result format matches
+           vtrix.ai (providers.md 2.8) rather than today's SeaCloud docs.
+Where they disagree the parser accepts both; what we *send* follows [today] unless noted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from bot.errors import (
+    AuthError,
+    BadInputError,
+    ConfigError,
+    ErrorCategory,
+    InvalidRequestError,
+    OutOfCreditError,
+    ProviderError,
+    RateLimitedError,
+    SubmitUncertainError,
+    TransientError,
+)
+from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, UpdateStatus
+from bot.providers._http import RetryPolicy, Sleep, describe_response, redact, request_with_retry
+from bot.providers.base import Capabilities, validate
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "seaart"
+DEFAULT_BASE_URL = "https://cloud.seaart.ai/model"
+# Status calls are small JSON documents; a generous read timeout still catches a hung gateway.
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+# [today] providers.md 2.3 (nano-banana-2 reference page) == seed 000.
+_NB2_RATIOS = ("1:8", "1:4", "1:1", "2:3", "3:2", "3:4", "4:1", "4:3", "4:5", "5:4", "8:1", "9:16", "16:9", "21:9")
+# [today] providers.md 2.4 (nano-banana-pro reference page) == seed 001.
+_PRO_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+
+SEAART_MODELS: dict[str, Capabilities] = {
+    "nano_banana_2": Capabilities(
+        model="nano_banana_2",
+        display_name="Nano Banana 2",
+        max_prompt_chars=2500,
+        max_reference_images=3,
+        aspect_ratios=_NB2_RATIOS,
+        resolutions=("512", "1K", "2K", "4K"),
+        default_resolution="1K",
+    ),
+    "nano_banana_pro": Capabilities(
+        model="nano_banana_pro",
+        display_name="Nano Banana Pro",
+        max_prompt_chars=2500,
+        max_reference_images=14,
+        aspect_ratios=_PRO_RATIOS,
+        resolutions=("1K", "2K", "4K"),
+        default_resolution="1K",
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _SizeParam:
+    """Which body field carries the output size for a model, and the bot's names -> its values."""
+
+    field: str
+    values: dict[str, str]
+
+
+_SIZE_PARAMS: dict[str, _SizeParam] = {
+    # NB2 documents both `resolution` (0.5K..4K, default 1K) and `image_size` (512..4K); which wins
+    # when both are sent is [U] (providers.md 2.3). We send only `resolution`: it is the one with a
+    # documented default, and the only size field in seed 002.
+    "nano_banana_2": _SizeParam("resolution", {"512": "0.5K", "1K": "1K", "2K": "2K", "4K": "4K"}),
+    # Pro: today's reference page lists only `image_size` (1K/2K/4K) [C]; `resolution` appears only in
+    # the seed's Pro page, so whether today's API accepts it is [U] (providers.md 2.4). Send `image_size`.
+    "nano_banana_pro": _SizeParam("image_size", {"1K": "1K", "2K": "2K", "4K": "4K"}),
+}
+
+
+class _Op(Enum):
+    CREATE = "create"
+    STATUS = "status"
+    RESULT = "result"
+    CANCEL = "cancel"
+
+
+class _JobGone(TransientError):
+    """404 "Request not found" on status/result: the job is unknown; polling again will not help."""
+
+    retryable = False
+    user_message = (
+        "SeaArt no longer knows this job (it may have expired or been removed). "
+        "Nothing more will arrive; start a new one."
+    )
+
+
+# --- status and job-error vocabulary -------------------------------------------------------------
+
+# [today] providers.md 2.6: IN_QUEUE -> IN_PROGRESS -> COMPLETED (terminal for success and failure).
+# [seed]  vtrix / seed 002 (providers.md 2.8): pending / processing / completed / failed.
+# CANCELED as a *status* exists only in fal's schema [S] (providers.md 3.2); accepted in case SeaArt
+# follows fal there too.
+_STATUS_MAP: dict[str, UpdateStatus] = {
+    "IN_QUEUE": UpdateStatus.QUEUED,
+    "PENDING": UpdateStatus.QUEUED,
+    "IN_PROGRESS": UpdateStatus.RUNNING,
+    "PROCESSING": UpdateStatus.RUNNING,
+    "COMPLETED": UpdateStatus.SUCCEEDED,  # provisional: an `error` field turns it into a failure
+    "FAILED": UpdateStatus.FAILED,
+    "CANCELED": UpdateStatus.CANCELLED,
+    "CANCELLED": UpdateStatus.CANCELLED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    status: UpdateStatus
+    category: ErrorCategory
+    message: str  # user-facing: what happened and what to do
+
+
+_TRY_AGAIN_INTERNAL = _Outcome(
+    UpdateStatus.FAILED,
+    ErrorCategory.TRANSIENT,
+    "SeaArt had an internal error while generating the image. Try again in a minute.",
+)
+
+# [today] providers.md 2.6 `error_type` values.
+_ERROR_TYPES: dict[str, _Outcome] = {
+    "INFERENCE_FAILURE": _Outcome(
+        UpdateStatus.FAILED,
+        ErrorCategory.TRANSIENT,
+        "The image model failed while generating the image (a temporary problem at SeaArt). "
+        "Try again in a minute.",
+    ),
+    "INFERENCE_TIMEOUT": _Outcome(
+        UpdateStatus.FAILED,
+        ErrorCategory.TRANSIENT,
+        "The image model took too long and gave up. Try again in a minute, or pick a lower resolution.",
+    ),
+    "INTERNAL_SERVER_ERROR": _TRY_AGAIN_INTERNAL,
+    "REQUEST_INVALID": _Outcome(
+        UpdateStatus.FAILED,
+        ErrorCategory.BAD_INPUT,
+        "SeaArt rejected the request's settings. Check the prompt and the reference images "
+        "(they must be public image links), then try again.",
+    ),
+    "CONTENT_BLOCKED": _Outcome(
+        UpdateStatus.FAILED,
+        ErrorCategory.CONTENT_BLOCKED,
+        "SeaArt's safety filter blocked this request. Rephrase the prompt or use different reference images.",
+    ),
+    "CANCELED": _Outcome(
+        UpdateStatus.CANCELLED,
+        ErrorCategory.CANCELLED,
+        "The job was cancelled before it finished, so no image was made. Start a new one if you still want it.",
+    ),
+}
+_ERROR_TYPES["CANCELLED"] = _ERROR_TYPES["CANCELED"]
+
+# [seed] 002 error codes; providers.md 2.8 recommends "provider internal error, retryable once".
+_SEED_CODES: dict[str, str] = {
+    "005001095": "internal generation error",
+    "005001096": "result parsing error",
+    "005001097": "HTTP error response",
+    "005001098": "synchronous generation error",
+}
+
+_UNKNOWN_FAILURE = _Outcome(
+    UpdateStatus.FAILED,
+    ErrorCategory.TRANSIENT,
+    "SeaArt could not generate the image and did not say why. Try again; if it keeps failing, "
+    "tell the server's moderators.",
+)
+_NO_IMAGE = _Outcome(
+    UpdateStatus.FAILED,
+    ErrorCategory.NO_IMAGE,
+    "The model answered without an image. Try again or rephrase the prompt.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _JobError:
+    error_type: str | None
+    code: str | None
+    message: str | None
+
+
+def _normalise_code(code: object) -> str | None:
+    # Seed 002 types `code` as an integer, which cannot keep the leading zeros of "005001095";
+    # pad back so 5001095 and "005001095" compare equal.
+    if isinstance(code, bool) or code is None:
+        return None
+    text = str(code).strip()
+    if not text:
+        return None
+    return text.zfill(9) if text.isdigit() else text
+
+
+def _job_error(data: dict[str, Any]) -> _JobError | None:
+    """The job-level error in a status or result body, in either documented shape; None if none."""
+    error = data.get("error")
+    error_type = data.get("error_type")
+    etype = error_type.strip().upper() if isinstance(error_type, str) and error_type.strip() else None
+    if isinstance(error, dict):
+        # [seed] 002: error {code, error_message}.
+        message = error.get("error_message") or error.get("message")
+        return _JobError(
+            etype,
+            _normalise_code(error.get("code")),
+            message if isinstance(message, str) else None,
+        )
+    if isinstance(error, str) and error.strip():
+        # [today] providers.md 2.6: "error" string + "error_type".
+        return _JobError(etype, None, error)
+    if etype:
+        return _JobError(etype, None, None)
+    # A null or empty `error` is a serializer artefact, not a failure ("success iff no error").
+    return None
+
+
+def _outcome_for(error: _JobError | None, status: UpdateStatus) -> _Outcome:
+    if error is not None:
+        if error.error_type and error.error_type in _ERROR_TYPES:
+            return _ERROR_TYPES[error.error_type]
+        if error.code and error.code in _SEED_CODES:
+            return _TRY_AGAIN_INTERNAL
+    if status is UpdateStatus.CANCELLED:
+        return _ERROR_TYPES["CANCELED"]
+    return _UNKNOWN_FAILURE
+
+
+# --- result parsing ------------------------------------------------------------------------------
+
+
+def _has_result(data: dict[str, Any]) -> bool:
+    return "outputs" in data or "output" in data
+
+
+def _as_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _collect(data: dict[str, Any]) -> tuple[list[ImageRef], list[str]]:
+    """Images and texts from a result body, in provider order, from either documented shape."""
+    items: list[Any] = []
+    outputs = data.get("outputs")
+    if isinstance(outputs, list):
+        # [today] providers.md 2.7: outputs[] of {type, url, content_type, file_name, width, height}.
+        items.extend(outputs)
+    output = data.get("output")
+    if isinstance(output, dict):
+        output = [output]
+    if isinstance(output, list):
+        # [seed] 002 / vtrix: output[] of {content: [{type: image|text, url}]}.
+        for entry in output:
+            if isinstance(entry, dict) and isinstance(entry.get("content"), list):
+                items.extend(entry["content"])
+            elif isinstance(entry, dict):
+                items.append(entry)
+    images: list[ImageRef] = []
+    texts: list[str] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        kind = str(item.get("type") or "").strip().lower()
+        if kind == "text":
+            # Where text lives is [U] (providers.md 2.7/2.8): accept `text` or a string `content`.
+            text = item.get("text")
+            if not isinstance(text, str):
+                text = item.get("content")
+            if isinstance(text, str) and text.strip():
+                texts.append(text.strip())
+            continue
+        if kind not in ("image", "image_url", ""):
+            continue
+        url = item.get("url")
+        nested = item.get("image_url")
+        if not isinstance(url, str):
+            # OpenAI-style {"type":"image_url","image_url":{"url":...}}: the seed names the type
+            # "image_url" without its layout, so both the flat and nested forms are read.
+            url = nested.get("url") if isinstance(nested, dict) else nested
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+            continue
+        content_type = item.get("content_type")
+        images.append(
+            ImageRef(
+                url=url,
+                content_type=content_type if isinstance(content_type, str) else None,
+                width=_as_int(item.get("width")),
+                height=_as_int(item.get("height")),
+            )
+        )
+    return images, texts
+
+
+def _usage(*bodies: dict[str, Any]) -> dict[str, Any]:
+    usage: dict[str, Any] = {}
+    for body in bodies:
+        tokens = body.get("usage")  # [seed] 002: {prompt_tokens, completion_tokens, total_tokens}
+        if isinstance(tokens, dict):
+            usage.update(tokens)
+        metrics = body.get("metrics")  # [today] providers.md 2.6: metrics.inference_time
+        if isinstance(metrics, dict) and isinstance(metrics.get("inference_time"), int | float):
+            usage["inference_time"] = metrics["inference_time"]
+    return usage
+
+
+def _error_fields(response: httpx.Response) -> tuple[str, str]:
+    """(code, message) from a gateway error body: {"error":{code,message}} or {"detail": ...}."""
+    try:
+        body = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return "", ""
+    if not isinstance(body, dict):
+        return "", ""
+    error = body.get("error")
+    if isinstance(error, dict):  # providers.md 2.10 gateway shape
+        return str(error.get("code") or ""), str(error.get("message") or "")
+    detail = body.get("detail")
+    if isinstance(detail, str):  # providers.md 2.10 FastAPI-style string
+        return "", detail
+    if isinstance(detail, list):  # FastAPI validation list, as fal documents (providers.md 3.2)
+        parts = []
+        for entry in detail:
+            if isinstance(entry, dict):
+                loc = ".".join(str(p) for p in entry.get("loc", []) if p != "body")
+                parts.append(f"{loc}: {entry.get('msg', '')}".strip(": "))
+        return "", "; ".join(parts)
+    if isinstance(error, str):
+        return str(body.get("error_type") or ""), error
+    status = body.get("status")  # cancel answers, e.g. {"status": "ALREADY_COMPLETED"} (2.9, [U])
+    return (str(status), "") if isinstance(status, str) else ("", "")
+
+
+# --- the adapter ---------------------------------------------------------------------------------
+
+
+class SeaArtProvider:
+    """SeaArt's queue API: create a task, poll its status, fetch its result, cancel it."""
+
+    name: str = PROVIDER
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        client: httpx.AsyncClient,
+        policy: RetryPolicy | None = None,
+        timeout: httpx.Timeout | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        key = api_key.strip()
+        if not key:
+            raise ConfigError("seaart.api_key", "is empty", "Set the SeaArt API key from cloud.seaart.ai")
+        if any(c in key for c in "\r\n "):
+            raise ConfigError("seaart.api_key", "contains whitespace", "Paste the key without spaces")
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError("seaart.base_url", "is not an http(s) URL", f"Use {DEFAULT_BASE_URL}")
+        self._api_key = key
+        self._base_url = base_url.rstrip("/")
+        self._client = client
+        self._policy = policy or RetryPolicy()
+        self._timeout = timeout or DEFAULT_TIMEOUT
+        self._sleep = sleep
+        self._models = dict(SEAART_MODELS)
+        # Bearer, one of the two documented forms (providers.md 2.1).
+        self._headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
+
+    def __repr__(self) -> str:  # never the key
+        return f"SeaArtProvider(base_url={self._base_url!r})"
+
+    @property
+    def models(self) -> dict[str, Capabilities]:
+        return self._models
+
+    async def aclose(self) -> None:
+        """Nothing to close: the httpx client belongs to the app, which closes it."""
+
+    # -- submit --
+
+    async def submit(self, request: GenerationRequest) -> JobHandle:
+        caps = self._capabilities(request.model)
+        validate(request, caps)
+        for ref in request.reference_images:
+            # SeaArt downloads references itself, so only public http(s) links work (providers.md 2.1).
+            if urlsplit(ref.url).scheme not in ("http", "https"):
+                raise InvalidRequestError(f"`{ref.filename}` is not a web link SeaArt can download.")
+        body = self._body(request, caps)
+        url = f"{self._base_url}/v1/queue/{quote(caps.model, safe='')}"
+        response = await self._send("POST", url, _Op.CREATE, caps.model, idempotent=False, json=body)
+        data = self._decode(response, _Op.CREATE)
+        request_id = data.get("request_id") if data is not None else None
+        if not isinstance(request_id, str) or not request_id.strip():
+            # A 2xx means the task may exist; without its id we cannot poll it, and sending the create
+            # again could pay twice.
+            raise SubmitUncertainError(
+                detail=f"create accepted without a request_id: {describe_response(response, [self._api_key])}",
+                provider=PROVIDER,
+                status_code=response.status_code,
+            )
+        assert data is not None
+        extra = {k: data[k] for k in ("status_url", "response_url", "cancel_url") if isinstance(data.get(k), str)}
+        log.info("seaart %s accepted job %s", caps.model, request_id)
+        return JobHandle(provider=PROVIDER, model=caps.model, provider_job_id=request_id, extra=extra)
+
+    def _capabilities(self, model: str) -> Capabilities:
+        caps = self._models.get(model)
+        if caps is None:
+            names = ", ".join(c.display_name for c in self._models.values())
+            raise InvalidRequestError(f"SeaArt does not offer that model here. Choose one of: {names}.")
+        return caps
+
+    @staticmethod
+    def _body(request: GenerationRequest, caps: Capabilities) -> dict[str, Any]:
+        # The body *is* the parameter object, no `input` wrapper (providers.md 2.1).
+        body: dict[str, Any] = {"prompt": request.prompt}
+        if request.reference_images:
+            body["image_urls"] = [ref.url for ref in request.reference_images]
+        if request.aspect_ratio is not None:
+            # Omitted otherwise: Pro then matches the input image, else 1:1 (providers.md 2.4).
+            body["aspect_ratio"] = request.aspect_ratio
+        size = _SIZE_PARAMS[caps.model]
+        # Always sent, default included: the size decides the price tier, so the bot should know
+        # which one it ordered rather than trust an undocumented provider default (Pro has none).
+        resolution = request.resolution or caps.default_resolution
+        body[size.field] = size.values[resolution]
+        return body
+
+    # -- poll --
+
+    async def poll(self, handle: JobHandle) -> JobUpdate:
+        try:
+            response = await self._send("GET", self._job_url(handle, "status"), _Op.STATUS, handle.model)
+        except _JobGone as exc:
+            return self._gone(handle, exc)
+        data = self._require_json(response, _Op.STATUS)
+        status = self._status_of(data, response)
+        if status in (UpdateStatus.QUEUED, UpdateStatus.RUNNING):
+            return JobUpdate(status=status)
+        error = _job_error(data)
+        if error is not None or status in (UpdateStatus.FAILED, UpdateStatus.CANCELLED):
+            return self._failure(handle, error, status, data)
+        if _has_result(data):
+            # [seed] vtrix returns `output` with the completed status; no second call needed.
+            return self._success(handle, data, data)
+        return await self._fetch_result(handle, data)
+
+    async def _fetch_result(self, handle: JobHandle, status_body: dict[str, Any]) -> JobUpdate:
+        try:
+            response = await self._send("GET", self._job_url(handle, "response"), _Op.RESULT, handle.model)
+        except _JobGone as exc:
+            return self._gone(handle, exc)
+        if response.status_code == 202:
+            # providers.md 2.7: 202 + the status body while the task is not terminal.
+            data = self._decode(response, _Op.RESULT) or {}
+            status = _STATUS_MAP.get(str(data.get("status", "")).strip().upper())
+            return JobUpdate(status=UpdateStatus.QUEUED if status is UpdateStatus.QUEUED else UpdateStatus.RUNNING)
+        data = self._require_json(response, _Op.RESULT)
+        error = _job_error(data)
+        if error is not None:
+            # What the result endpoint returns for a failed task is [U] (2.7); honour an error if present.
+            return self._failure(handle, error, UpdateStatus.FAILED, data)
+        if not _has_result(data):
+            raise self._unexpected(response, _Op.RESULT, "no outputs/output field")
+        return self._success(handle, data, status_body)
+
+    def _success(self, handle: JobHandle, result: dict[str, Any], status_body: dict[str, Any]) -> JobUpdate:
+        images, texts = _collect(result)
+        text = "\n\n".join(texts) or None
+        usage = _usage(status_body, result)
+        if not images:
+            detail = f"seaart {handle.model} {handle.provider_job_id}: completed without an image"
+            log.info("%s (text: %s)", detail, (text or "")[:200])
+            return JobUpdate(
+                status=_NO_IMAGE.status,
+                text=text,
+                error_category=_NO_IMAGE.category,
+                error_message=_NO_IMAGE.message,
+                error_detail=detail,
+                usage=usage,
+            )
+        return JobUpdate(status=UpdateStatus.SUCCEEDED, images=images, text=text, usage=usage)
+
+    def _failure(
+        self, handle: JobHandle, error: _JobError | None, status: UpdateStatus, data: dict[str, Any]
+    ) -> JobUpdate:
+        outcome = _outcome_for(error, status)
+        parts = [f"seaart {handle.model} {handle.provider_job_id}: status={data.get('status')!r}"]
+        if error is not None:
+            if error.error_type:
+                parts.append(f"error_type={error.error_type}")
+            if error.code:
+                parts.append(f"code={error.code} ({_SEED_CODES.get(error.code, 'unknown code')})")
+            if error.message:
+                parts.append(f"error={error.message[:300]!r}")
+        detail = redact(" ".join(parts), [self._api_key])
+        log.info("job ended: %s -> %s", detail, outcome.category)
+        return JobUpdate(
+            status=outcome.status,
+            error_category=outcome.category,
+            error_message=outcome.message,
+            error_detail=detail,
+            usage=_usage(data),
+        )
+
+    def _gone(self, handle: JobHandle, exc: _JobGone) -> JobUpdate:
+        log.warning("seaart job %s not found: %s", handle.provider_job_id, exc.detail)
+        return JobUpdate(
+            status=UpdateStatus.FAILED,
+            error_category=exc.category,
+            error_message=exc.user_message,
+            error_detail=exc.detail,
+        )
+
+    def _status_of(self, data: dict[str, Any], response: httpx.Response) -> UpdateStatus:
+        raw = data.get("status")
+        status = _STATUS_MAP.get(raw.strip().upper()) if isinstance(raw, str) else None
+        if status is None:
+            raise self._unexpected(response, _Op.STATUS, f"unknown status {raw!r}")
+        return status
+
+    # -- cancel --
+
+    async def cancel(self, handle: JobHandle) -> bool:
+        def map_cancel_error(response: httpx.Response) -> ProviderError | None:
+            # providers.md 2.9: 400 ALREADY_COMPLETED and 404 NOT_FOUND are answers, not failures.
+            if response.status_code in (400, 404):
+                return None
+            return self._map_error(response, _Op.CANCEL, handle.model)
+
+        # Cancelling twice is harmless, so the call counts as idempotent and may be retried.
+        response = await request_with_retry(
+            self._client,
+            "PUT",
+            self._job_url(handle, "cancel"),
+            idempotent=True,
+            policy=self._policy,
+            map_error=map_cancel_error,
+            sleep=self._sleep,
+            provider=PROVIDER,
+            headers=self._headers,
+            timeout=self._timeout,
+        )
+        if response.status_code in (400, 404):
+            log.info("seaart cancel of %s refused: HTTP %d", handle.provider_job_id, response.status_code)
+            return False
+        code, _ = _error_fields(response)
+        # A 2xx that nevertheless says the job was already done (fal's vocabulary, 2.9 [U]).
+        return code.upper() not in ("ALREADY_COMPLETED", "NOT_FOUND")
+
+    # -- plumbing --
+
+    def _job_url(self, handle: JobHandle, kind: Literal["status", "response", "cancel"]) -> str:
+        # fal says "use the URLs returned by submit" (providers.md 3.1); SeaArt returns them too.
+        # But our key goes with every call, so a returned URL is used only if it points at the
+        # configured base; otherwise the documented path is built (providers.md 2.2).
+        given = handle.extra.get(f"{kind}_url")
+        if isinstance(given, str) and self._is_ours(given):
+            return given
+        model = quote(handle.model, safe="")
+        job = quote(handle.provider_job_id, safe="")
+        return f"{self._base_url}/v1/queue/{model}/requests/{job}/{kind}"
+
+    def _is_ours(self, url: str) -> bool:
+        base, other = urlsplit(self._base_url), urlsplit(url)
+        return (
+            other.scheme == base.scheme
+            and other.netloc.lower() == base.netloc.lower()
+            and other.path.startswith(base.path.rstrip("/") + "/")
+            and not other.query
+        )
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        op: _Op,
+        model: str,
+        *,
+        idempotent: bool = True,
+        json: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        return await request_with_retry(
+            self._client,
+            method,
+            url,
+            idempotent=idempotent,
+            policy=self._policy,
+            map_error=lambda response: self._map_error(response, op, model),
+            sleep=self._sleep,
+            provider=PROVIDER,
+            headers=self._headers,
+            timeout=self._timeout,
+            json=json,
+        )
+
+    def _map_error(self, response: httpx.Response, op: _Op, model: str) -> ProviderError | None:
+        """HTTP status + body -> error category (providers.md 2.10 and 8.3)."""
+        status = response.status_code
+        code, message = _error_fields(response)
+        text = f"{code} {message}".lower()
+        detail = describe_response(response, [self._api_key])
+        kw: dict[str, Any] = {"detail": detail, "provider": PROVIDER, "status_code": status}
+        display = self._models[model].display_name if model in self._models else "this model"
+        if status == 401:
+            return AuthError(
+                "SeaArt rejected the bot's API key. The bot owner has to check the SeaArt key in the "
+                "configuration.",
+                **kw,
+            )
+        if status == 402:
+            return OutOfCreditError(**kw)
+        if status == 403:
+            # The model queue's 403 bodies are [U]; the LLM API uses 403 for key, balance and model
+            # permission alike (providers.md 2.10), so the body decides.
+            if "model not allowed" in text:
+                return AuthError(
+                    f"The bot's SeaArt key may not use {display}. The bot owner has to enable it for the "
+                    "key, or pick another model.",
+                    **kw,
+                )
+            if any(word in text for word in ("balance", "insufficient", "credit")):
+                return OutOfCreditError(
+                    "The bot's SeaArt account is out of credit. The bot owner has to top it up.", **kw
+                )
+            return AuthError(
+                "SeaArt refused the bot's API key. The bot owner has to check the SeaArt key in the "
+                "configuration.",
+                **kw,
+            )
+        if status == 404:
+            if "app not found" in text or op is _Op.CREATE:
+                return AuthError(
+                    f"SeaArt does not know the model {display}. The bot owner has to check the model id "
+                    "and base URL in the configuration.",
+                    **kw,
+                )
+            # "Request not found" (2.10: "do not retry for too long") or a bare 404 on a job URL.
+            return _JobGone(**kw)
+        if status == 429:
+            return RateLimitedError(
+                "SeaArt is rate limiting the bot right now. Try again in a minute.", **kw
+            )
+        if 400 <= status < 500:
+            return BadInputError(
+                "SeaArt rejected the request's settings. Check the prompt and the reference images "
+                "(they must be public image links), then try again.",
+                **kw,
+            )
+        if status >= 500:
+            return TransientError("SeaArt had a temporary failure. Try again in a minute.", **kw)
+        return TransientError("SeaArt sent an unexpected answer. Try again in a minute.", **kw)
+
+    def _decode(self, response: httpx.Response, op: _Op) -> dict[str, Any] | None:
+        try:
+            data = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _require_json(self, response: httpx.Response, op: _Op) -> dict[str, Any]:
+        data = self._decode(response, op)
+        if data is None:
+            raise self._unexpected(response, op, "not a JSON object")
+        return data
+
+    def _unexpected(self, response: httpx.Response, op: _Op, why: str) -> TransientError:
+        detail = f"seaart {op.value} answer unreadable ({why}): {describe_response(response, [self._api_key])}"
+        log.warning("%s", detail)
+        return TransientError(
+            "SeaArt sent an answer the bot could not read. Try again in a few minutes.",
+            detail=detail,
+            provider=PROVIDER,
+            status_code=response.status_code,
+        )

@@ -1,0 +1,111 @@
+"""Pure functions from a Job to what Discord shows: embeds, content, buttons. No I/O."""
+
+from __future__ import annotations
+
+import discord
+
+from bot.errors import ErrorCategory
+from bot.images import PreparedImage
+from bot.models import JobState
+from bot.providers.base import Capabilities
+from bot.store.jobs import Job
+
+COLOUR_PROGRESS = discord.Colour(0xF5C518)  # banana yellow
+COLOUR_DONE = discord.Colour(0x3BA55C)
+COLOUR_FAILED = discord.Colour(0xED4245)
+COLOUR_NEUTRAL = discord.Colour(0x747F8D)
+
+# custom_id template shared with cogs/imagine.py's DynamicItem: the job id rides in the button.
+CUSTOM_ID_PREFIX = "bananacord:job"
+
+_STATE_LABEL = {
+    JobState.QUEUED: "Queued",
+    JobState.SUBMITTED: "Waiting for the provider",
+    JobState.RUNNING: "Generating",
+    JobState.SUCCEEDED: "Finishing",
+}
+
+_FAILURE_TITLE = {
+    ErrorCategory.CONTENT_BLOCKED: "Blocked by the provider's safety filter",
+    ErrorCategory.CANCELLED: "Cancelled",
+    ErrorCategory.EXPIRED: "Timed out",
+    ErrorCategory.BAD_INPUT: "The provider refused the request",
+    ErrorCategory.NO_IMAGE: "No image came back",
+    ErrorCategory.RATE_LIMITED: "The provider is busy",
+    ErrorCategory.OUT_OF_CREDIT: "The provider account is out of credit",
+    ErrorCategory.AUTH: "The provider rejected the bot's key",
+    ErrorCategory.DELIVERY: "The image could not be delivered",
+    ErrorCategory.UNCERTAIN: "The provider did not confirm the request",
+}
+
+
+def custom_id(action: str, job_id: str) -> str:
+    return f"{CUSTOM_ID_PREFIX}:{action}:{job_id}"
+
+
+def truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _describe_request(job: Job, caps: Capabilities | None) -> str:
+    name = caps.display_name if caps else job.model
+    parts = [name]
+    if job.request.aspect_ratio:
+        parts.append(job.request.aspect_ratio)
+    parts.append(job.request.resolution or (caps.default_resolution if caps else "default size"))
+    if job.request.reference_images:
+        count = len(job.request.reference_images)
+        parts.append(f"{count} reference image{'s' if count != 1 else ''}")
+    return " · ".join(parts)
+
+
+def _base(job: Job, title: str, colour: discord.Colour, caps: Capabilities | None) -> discord.Embed:
+    embed = discord.Embed(title=title, colour=colour, description=truncate(job.request.prompt, 4000))
+    embed.add_field(name="Model", value=_describe_request(job, caps), inline=False)
+    if job.user_id:
+        embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
+    embed.set_footer(text=f"Job {job.id} · {job.provider}")
+    return embed
+
+
+def elapsed(job: Job, now: float) -> str:
+    seconds = max(0, int(now - job.created_at))
+    return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def progress_embed(job: Job, caps: Capabilities | None, *, now: float) -> discord.Embed:
+    label = _STATE_LABEL.get(job.state, str(job.state).title())
+    embed = _base(job, f"🍌 {label}…", COLOUR_PROGRESS, caps)
+    embed.add_field(name="Elapsed", value=elapsed(job, now), inline=True)
+    return embed
+
+
+def result_embed(job: Job, caps: Capabilities | None, image: PreparedImage, *, now: float) -> discord.Embed:
+    embed = _base(job, "🍌 Done", COLOUR_DONE, caps)
+    embed.add_field(name="Took", value=elapsed(job, now), inline=True)
+    embed.add_field(name="Size", value=f"{image.width}×{image.height}", inline=True)
+    text = job.result.get("text")
+    if isinstance(text, str) and text.strip():
+        embed.add_field(name="The model said", value=truncate(text.strip(), 1024), inline=False)
+    if image.reencoded:
+        note = f"The original ({image.original_size / 1_048_576:.1f} MiB) was over Discord's upload limit, "
+        note += "so this is a compressed copy."
+        if image.source_url:
+            note += f" [Original]({image.source_url}) (link may expire)."
+        embed.add_field(name="Note", value=truncate(note, 1024), inline=False)
+    embed.set_image(url=f"attachment://{image.filename}")
+    return embed
+
+
+def failure_embed(job: Job, caps: Capabilities | None, *, now: float) -> discord.Embed:
+    category = job.error_category
+    title = _FAILURE_TITLE.get(category, "Generation failed") if category else "Generation failed"
+    colour = COLOUR_NEUTRAL if job.state is JobState.CANCELLED else COLOUR_FAILED
+    embed = _base(job, f"🍌 {title}", colour, caps)
+    embed.add_field(
+        name="What happened", value=truncate(job.error_message or "Unknown error.", 1024), inline=False
+    )
+    if job.cancelled_by:
+        embed.add_field(name="Cancelled by", value=f"<@{job.cancelled_by}>", inline=True)
+    embed.add_field(name="After", value=elapsed(job, now), inline=True)
+    return embed

@@ -1,0 +1,280 @@
+"""The jobs repository: rows in, ``Job`` dataclasses out, transitions checked."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import aiosqlite
+
+from bot.errors import ErrorCategory
+from bot.models import TERMINAL_STATES, TRANSITIONS, GenerationRequest, JobHandle, JobState
+from bot.store import Database
+
+ACTIVE_STATES = ("queued", "submitted", "running", "succeeded")
+_ACTIVE_MARKS = ",".join("?" * len(ACTIVE_STATES))
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One row of the jobs table."""
+
+    id: str
+    state: JobState
+    source: str
+    provider: str
+    model: str
+    request: GenerationRequest
+    deadline_at: float
+    created_at: float
+    updated_at: float
+    provider_job_id: str | None = None
+    handle: JobHandle | None = None
+    submit_started_at: float | None = None
+    attempts: int = 0
+    poll_errors: int = 0
+    delivery_attempts: int = 0
+    next_poll_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    guild_id: int | None = None
+    channel_id: int | None = None
+    user_id: int | None = None
+    application_id: int | None = None
+    interaction_id: int | None = None
+    interaction_token: str | None = None
+    token_expires_at: float | None = None
+    message_id: int | None = None
+    upload_limit: int | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+    error_category: ErrorCategory | None = None
+    error_message: str | None = None
+    cost_units: int = 0
+    cancelled_by: int | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """What a caller knows when it creates a job."""
+
+    provider: str
+    model: str
+    request: GenerationRequest
+    source: str = "discord"
+    guild_id: int | None = None
+    channel_id: int | None = None
+    user_id: int | None = None
+    application_id: int | None = None
+    interaction_id: int | None = None
+    interaction_token: str | None = None
+    token_expires_at: float | None = None
+    message_id: int | None = None
+    upload_limit: int | None = None
+    cost_units: int = 0
+
+
+class InvalidTransitionError(RuntimeError):
+    """A state change the lifecycle forbids (e.g. delivered -> running); always a bug or a race lost."""
+
+
+_COLUMNS = [
+    "provider_job_id",
+    "handle_json",
+    "submit_started_at",
+    "attempts",
+    "poll_errors",
+    "delivery_attempts",
+    "next_poll_at",
+    "started_at",
+    "finished_at",
+    "message_id",
+    "result_json",
+    "error_category",
+    "error_message",
+    "interaction_token",
+    "cancelled_by",
+]
+
+
+def new_job_id() -> str:
+    # Short enough for a button custom_id, random enough never to collide in one database.
+    return secrets.token_hex(8)
+
+
+def _row_to_job(row: aiosqlite.Row) -> Job:
+    handle = JobHandle.model_validate_json(row["handle_json"]) if row["handle_json"] else None
+    category = row["error_category"]
+    return Job(
+        id=row["id"],
+        state=JobState(row["state"]),
+        source=row["source"],
+        provider=row["provider"],
+        model=row["model"],
+        request=GenerationRequest.model_validate_json(row["request_json"]),
+        deadline_at=row["deadline_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        provider_job_id=row["provider_job_id"],
+        handle=handle,
+        submit_started_at=row["submit_started_at"],
+        attempts=row["attempts"],
+        poll_errors=row["poll_errors"],
+        delivery_attempts=row["delivery_attempts"],
+        next_poll_at=row["next_poll_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        user_id=row["user_id"],
+        application_id=row["application_id"],
+        interaction_id=row["interaction_id"],
+        interaction_token=row["interaction_token"],
+        token_expires_at=row["token_expires_at"],
+        message_id=row["message_id"],
+        upload_limit=row["upload_limit"],
+        result=json.loads(row["result_json"]) if row["result_json"] else {},
+        error_category=ErrorCategory(category) if category else None,
+        error_message=row["error_message"],
+        cost_units=row["cost_units"],
+        cancelled_by=row["cancelled_by"],
+    )
+
+
+class JobStore:
+    """Reads and writes job rows. Every write is one transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, new: NewJob, *, now: float, deadline_seconds: float) -> Job:
+        job_id = new_job_id()
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                """INSERT INTO jobs (id, state, source, provider, model, request_json, deadline_at,
+                       created_at, updated_at, next_poll_at, guild_id, channel_id, user_id, application_id,
+                       interaction_id, interaction_token, token_expires_at, message_id, upload_limit,
+                       cost_units)
+                   VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    job_id,
+                    new.source,
+                    new.provider,
+                    new.model,
+                    new.request.model_dump_json(),
+                    now + deadline_seconds,
+                    now,
+                    now,
+                    now,
+                    new.guild_id,
+                    new.channel_id,
+                    new.user_id,
+                    new.application_id,
+                    new.interaction_id,
+                    new.interaction_token,
+                    new.token_expires_at,
+                    new.message_id,
+                    new.upload_limit,
+                    new.cost_units,
+                ),
+            )
+        job = await self.get(job_id)
+        assert job is not None
+        return job
+
+    async def get(self, job_id: str) -> Job | None:
+        async with self.db.read() as conn, conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cur:
+            row = await cur.fetchone()
+        return _row_to_job(row) if row else None
+
+    async def due(
+        self, now: float, *, exclude: set[str] | frozenset[str] = frozenset(), limit: int = 50
+    ) -> list[Job]:
+        """Active jobs whose next poll time has come, oldest first."""
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                f"""SELECT * FROM jobs WHERE state IN ({",".join("?" * len(ACTIVE_STATES))})
+                AND (next_poll_at IS NULL OR next_poll_at <= ?) ORDER BY next_poll_at LIMIT ?""",
+                (*ACTIVE_STATES, now, limit + len(exclude)),
+            ) as cur,
+        ):
+            rows = await cur.fetchall()
+        return [job for job in map(_row_to_job, rows) if job.id not in exclude][:limit]
+
+    async def next_due_at(self) -> float | None:
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                f"SELECT MIN(next_poll_at) FROM jobs WHERE state IN ({','.join('?' * len(ACTIVE_STATES))})",
+                ACTIVE_STATES,
+            ) as cur,
+        ):
+            row = await cur.fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def active(self) -> list[Job]:
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                f"SELECT * FROM jobs WHERE state IN ({_ACTIVE_MARKS}) ORDER BY created_at",
+                ACTIVE_STATES,
+            ) as cur,
+        ):
+            rows = await cur.fetchall()
+        return [_row_to_job(r) for r in rows]
+
+    async def update(self, job: Job, *, now: float, state: JobState | None = None, **changes: Any) -> Job:
+        """Write ``changes`` (and a checked transition to ``state``) if the row is still in ``job.state``.
+
+        The compare-and-set on state means two tasks can never both move the same job: the loser gets
+        InvalidTransitionError and re-reads.
+        """
+        unknown = (
+            set(changes) - {c.removesuffix("_json") for c in _COLUMNS} - set(_COLUMNS) - {"handle", "result"}
+        )
+        if unknown:
+            raise ValueError(f"unknown job columns: {sorted(unknown)}")
+        if state is not None and state != job.state and state not in TRANSITIONS[job.state]:
+            raise InvalidTransitionError(f"job {job.id}: {job.state} -> {state} is not allowed")
+        values: dict[str, Any] = {}
+        for key, value in changes.items():
+            if key == "handle":
+                values["handle_json"] = value.model_dump_json() if value is not None else None
+            elif key == "result":
+                values["result_json"] = json.dumps(value) if value is not None else None
+            elif key == "error_category":
+                values[key] = str(value) if value is not None else None
+            else:
+                values[key] = value
+        new_state = state or job.state
+        if new_state in TERMINAL_STATES and new_state != job.state:
+            values["finished_at"] = now
+            # The interaction token is a credential; a finished job has no use for it.
+            values.setdefault("interaction_token", None)
+        values["state"] = str(new_state)
+        values["updated_at"] = now
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                f"UPDATE jobs SET {assignments} WHERE id = ? AND state = ?",
+                (*values.values(), job.id, str(job.state)),
+            )
+            if cur.rowcount != 1:
+                raise InvalidTransitionError(f"job {job.id} is no longer {job.state}")
+        updated = replace(job, state=new_state, updated_at=now)
+        fresh = await self.get(job.id)
+        return fresh if fresh is not None else updated
+
+    async def count_by_state(self) -> dict[str, int]:
+        async with (
+            self.db.read() as conn,
+            conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state") as cur,
+        ):
+            rows = await cur.fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}

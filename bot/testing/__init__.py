@@ -1,0 +1,1 @@
+"""Test doubles that speak real network protocols (fake Discord, fake image providers)."""

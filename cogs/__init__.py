@@ -1,0 +1,1 @@
+"""Discord-facing feature modules, loaded as discord.py extensions."""

@@ -1,0 +1,59 @@
+"""One app-command error handler: our errors become their ephemeral user_message; anything else an apology."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import BananacordError
+
+log = logging.getLogger(__name__)
+
+
+async def send_ephemeral(interaction: discord.Interaction, message: str) -> None:
+    """Answer privately, whether or not the interaction was already acknowledged."""
+    kwargs = {"ephemeral": True, "allowed_mentions": discord.AllowedMentions.none()}
+    if interaction.response.is_done():
+        await interaction.followup.send(message, **kwargs)  # type: ignore[arg-type]
+    else:
+        await interaction.response.send_message(message, **kwargs)  # type: ignore[arg-type]
+
+
+class ErrorHandler(commands.Cog):
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+        self._previous = bot.tree.on_error
+        bot.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.on_error = self._previous  # type: ignore[method-assign]
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        if isinstance(original, BananacordError):
+            message = original.user_message
+        elif isinstance(original, app_commands.CheckFailure):
+            message = str(original) or "You cannot use this command here."
+        else:
+            error_id = secrets.token_hex(4)
+            log.error(
+                "unhandled error %s in /%s",
+                error_id,
+                getattr(interaction.command, "qualified_name", "?"),
+                exc_info=original,
+            )
+            message = f"Sorry, something went wrong on our side (error id `{error_id}`). It has been logged."
+        try:
+            await send_ephemeral(interaction, message)
+        except discord.HTTPException:
+            log.warning("could not tell the member about an error (interaction expired?)")
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(ErrorHandler(bot))

@@ -1,0 +1,247 @@
+"""/imagine and the job buttons (Cancel, Re-roll, Delete) as persistent DynamicItems."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import render
+from bot.app import Bananacord
+from bot.errors import ErrorCategory, InvalidRequestError
+from bot.models import GenerationRequest, JobState, ReferenceImage
+from bot.providers import get_factory
+from bot.providers.base import RESOLUTIONS, Capabilities, validate
+from bot.store.jobs import Job, NewJob
+from cogs.errors import send_ephemeral
+
+log = logging.getLogger(__name__)
+
+MODEL_CHOICES = [
+    app_commands.Choice(name="Nano Banana 2", value="nano_banana_2"),
+    app_commands.Choice(name="Nano Banana Pro", value="nano_banana_pro"),
+]
+# Every ratio any model offers, most used first; each model's own list is enforced in validate().
+ASPECT_RATIOS = [
+    "1:1",
+    "16:9",
+    "9:16",
+    "4:3",
+    "3:4",
+    "3:2",
+    "2:3",
+    "5:4",
+    "4:5",
+    "21:9",
+    "4:1",
+    "1:4",
+    "8:1",
+    "1:8",
+]
+RATIO_CHOICES = [app_commands.Choice(name=r, value=r) for r in ASPECT_RATIOS]
+RESOLUTION_CHOICES = [app_commands.Choice(name="512 px" if r == "512" else r, value=r) for r in RESOLUTIONS]
+# Discord interaction tokens live 15 minutes.
+TOKEN_LIFETIME = timedelta(minutes=15)
+# Failures where pressing Re-roll with the same input cannot help.
+NO_REROLL = {ErrorCategory.BAD_INPUT, ErrorCategory.CONTENT_BLOCKED, ErrorCategory.AUTH}
+
+
+class JobButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=re.compile(r"bananacord:job:(?P<action>cancel|reroll|delete):(?P<job_id>[0-9a-f]{16})"),
+):
+    """One button on a job message; the action and the job id ride in the custom_id, so it survives restarts."""
+
+    STYLES: dict[str, tuple[str, discord.ButtonStyle, str]] = {
+        "cancel": ("Cancel", discord.ButtonStyle.danger, "✖️"),
+        "reroll": ("Re-roll", discord.ButtonStyle.secondary, "🔁"),
+        "delete": ("Delete", discord.ButtonStyle.secondary, "🗑️"),
+    }
+
+    def __init__(self, action: str, job_id: str) -> None:
+        label, style, emoji = self.STYLES[action]
+        super().__init__(
+            discord.ui.Button(
+                label=label, style=style, emoji=emoji, custom_id=render.custom_id(action, job_id)
+            )
+        )
+        self.action = action
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> JobButton:
+        return cls(match["action"], match["job_id"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        cog = interaction.client.get_cog("Imagine")
+        assert isinstance(cog, Imagine)
+        await cog.on_button(interaction, self.action, self.job_id)
+
+
+def build_view(job: Job, phase: str) -> discord.ui.View | None:
+    if phase == "progress":
+        actions = ["cancel"]
+    elif phase == "result":
+        actions = ["reroll", "delete"]
+    elif job.error_category in NO_REROLL:
+        actions = []
+    else:
+        actions = ["reroll"]
+    if not actions:
+        return None
+    view = discord.ui.View(timeout=None)
+    for action in actions:
+        view.add_item(JobButton(action, job.id))
+    return view
+
+
+def _can_manage(interaction: discord.Interaction[Any], job: Job) -> bool:
+    if interaction.user.id == job.user_id:
+        return True
+    perms = getattr(interaction.user, "guild_permissions", None)
+    return bool(perms and (perms.manage_messages or perms.administrator))
+
+
+class Imagine(commands.Cog):
+    """Image generation commands."""
+
+    def __init__(self, bot: Bananacord) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(JobButton)
+        self.bot.view_for = build_view
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(JobButton)
+
+    @app_commands.command(name="imagine")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        prompt="Describe the image you want",
+        model="Which Nano Banana model to use",
+        aspect_ratio="Shape of the image (each model offers its own set)",
+        resolution="Output size",
+        image1="A reference image (PNG, JPEG or WebP)",
+        image2="Another reference image",
+        image3="Another reference image",
+        image4="Another reference image (Nano Banana Pro takes more than Nano Banana 2)",
+    )
+    @app_commands.choices(model=MODEL_CHOICES, aspect_ratio=RATIO_CHOICES, resolution=RESOLUTION_CHOICES)
+    async def imagine(
+        self,
+        interaction: discord.Interaction[Any],
+        prompt: str,
+        model: str | None = None,
+        aspect_ratio: str | None = None,
+        resolution: str | None = None,
+        image1: discord.Attachment | None = None,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
+        image4: discord.Attachment | None = None,
+    ) -> None:
+        """Generate an image with Google's Nano Banana models."""
+        settings = self.bot.settings.imagine
+        attachments = [a for a in (image1, image2, image3, image4) if a is not None]
+        references = [self._reference(a) for a in attachments]
+        request = GenerationRequest(
+            model=model or settings.default_model,
+            prompt=prompt,
+            reference_images=tuple(references),
+            aspect_ratio=aspect_ratio,
+            resolution=resolution,
+        )
+        await self.start_job(interaction, request)
+
+    def _reference(self, attachment: discord.Attachment) -> ReferenceImage:
+        limit = self.bot.settings.imagine.max_attachment_bytes
+        if attachment.size > limit:
+            raise InvalidRequestError(
+                f"`{attachment.filename}` is {attachment.size / 1_048_576:.1f} MiB; reference images may be at "
+                f"most {limit / 1_048_576:.0f} MiB."
+            )
+        return ReferenceImage(
+            url=attachment.url,
+            content_type=attachment.content_type or "",
+            size=attachment.size,
+            filename=attachment.filename,
+        )
+
+    def _capabilities(self, request: GenerationRequest) -> tuple[str, Capabilities]:
+        provider = self.bot.settings.imagine.default_provider
+        if provider not in self.bot.providers:
+            raise InvalidRequestError(f"The provider `{provider}` is not enabled on this bot.")
+        caps = get_factory(provider).models.get(request.model)
+        if caps is None:
+            offered = ", ".join(get_factory(provider).models)
+            raise InvalidRequestError(
+                f"The model `{request.model}` is not available. Choose one of: {offered}."
+            )
+        return provider, caps
+
+    async def start_job(self, interaction: discord.Interaction[Any], request: GenerationRequest) -> Job:
+        """Validate, acknowledge within Discord's 3 s, record the job, and hand it to the runner."""
+        provider, caps = self._capabilities(request)
+        validate(request, caps)  # raises InvalidRequestError -> ephemeral message, nothing stored or sent
+        callback = await interaction.response.defer(thinking=True)
+        message_id = callback.message_id if callback is not None else None
+        if message_id is None:
+            message_id = (await interaction.original_response()).id
+        expires = interaction.created_at + TOKEN_LIFETIME
+        job = await self.bot.runner.create(
+            NewJob(
+                provider=provider,
+                model=request.model,
+                request=request,
+                guild_id=interaction.guild_id,
+                channel_id=interaction.channel_id,
+                user_id=interaction.user.id,
+                application_id=interaction.application_id,
+                interaction_id=interaction.id,
+                interaction_token=interaction.token,
+                token_expires_at=expires.timestamp(),
+                message_id=message_id,
+                upload_limit=interaction.filesize_limit,
+            )
+        )
+        try:
+            await self.bot.runner.sink.progress(job)
+        except discord.HTTPException as exc:
+            log.warning("job %s: first progress edit failed: %s", job.id, exc.status)
+        return job
+
+    async def on_button(self, interaction: discord.Interaction[Any], action: str, job_id: str) -> None:
+        job = await self.bot.runner.store.get(job_id)
+        if job is None:
+            await send_ephemeral(interaction, "That job no longer exists.")
+            return
+        if action == "reroll":
+            await self.start_job(interaction, job.request)
+            return
+        if not _can_manage(interaction, job):
+            await send_ephemeral(
+                interaction, "Only the member who asked for this image (or a moderator) can do that."
+            )
+            return
+        if action == "cancel":
+            if job.terminal or job.state is JobState.SUCCEEDED:
+                await send_ephemeral(interaction, "This job has already finished.")
+                return
+            await interaction.response.defer()
+            await self.bot.runner.cancel(job_id, by_user=interaction.user.id)
+        elif action == "delete":
+            await interaction.response.defer()
+            if interaction.message is not None:
+                await interaction.message.delete()
+
+
+async def setup(bot: commands.Bot) -> None:
+    assert isinstance(bot, Bananacord)
+    await bot.add_cog(Imagine(bot))

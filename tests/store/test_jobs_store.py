@@ -1,0 +1,85 @@
+"""The jobs table on a real SQLite file: migrations, checked transitions, compare-and-set."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ErrorCategory
+from bot.models import TRANSITIONS, GenerationRequest, JobHandle, JobState
+from bot.store import Database
+from bot.store.jobs import InvalidTransitionError, JobStore, NewJob
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> JobStore:
+    db = Database(tmp_path / "jobs.sqlite3")
+    await db.connect()
+    yield JobStore(db)  # type: ignore[misc]
+    await db.close()
+
+
+def new_job(**kw: object) -> NewJob:
+    request = GenerationRequest(model="nano_banana_2", prompt="a banana", aspect_ratio="16:9")
+    return NewJob(provider="seaart", model="nano_banana_2", request=request, user_id=7, **kw)  # type: ignore[arg-type]
+
+
+async def test_migrations_set_wal_and_version(tmp_path: Path) -> None:
+    db = Database(tmp_path / "a.sqlite3")
+    await db.connect()
+    version = await db.schema_version()
+    await db.close()
+    assert version >= 1
+    # A second connect applies nothing new and keeps the data.
+    db = Database(tmp_path / "a.sqlite3")
+    await db.connect()
+    assert await db.schema_version() == version
+    await db.close()
+    with sqlite3.connect(tmp_path / "a.sqlite3") as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        columns = {row[1] for row in raw.execute("PRAGMA table_info(jobs)")}
+    assert {"provider_job_id", "next_poll_at", "interaction_token", "submit_started_at"} <= columns
+
+
+async def test_round_trip_and_transitions(store: JobStore) -> None:
+    job = await store.create(new_job(message_id=55), now=1000.0, deadline_seconds=600)
+    assert job.state is JobState.QUEUED and job.deadline_at == 1600.0 and job.message_id == 55
+    assert job.request.aspect_ratio == "16:9"
+    handle = JobHandle(provider="seaart", model="nano_banana_2", provider_job_id="p-1", extra={"a": 1})
+    job = await store.update(job, now=1001.0, state=JobState.SUBMITTED, handle=handle, provider_job_id="p-1")
+    assert job.handle == handle and job.provider_job_id == "p-1"
+    job = await store.update(
+        job, now=1002.0, state=JobState.FAILED, error_category=ErrorCategory.TRANSIENT, error_message="x"
+    )
+    assert job.finished_at == 1002.0 and job.error_category is ErrorCategory.TRANSIENT
+    assert job.interaction_token is None
+    with pytest.raises(InvalidTransitionError):
+        await store.update(job, now=1003.0, state=JobState.RUNNING)
+
+
+async def test_stale_writer_loses(store: JobStore) -> None:
+    job = await store.create(new_job(), now=1.0, deadline_seconds=10)
+    await store.update(job, now=2.0, state=JobState.CANCELLED)
+    with pytest.raises(InvalidTransitionError):
+        await store.update(job, now=3.0, state=JobState.SUBMITTED)  # job is the stale 'queued' copy
+    fresh = await store.get(job.id)
+    assert fresh is not None and fresh.state is JobState.CANCELLED
+
+
+def test_terminal_states_have_no_way_out() -> None:
+    for state, targets in TRANSITIONS.items():
+        if state.terminal:
+            assert not targets
+    assert JobState.QUEUED not in set().union(*TRANSITIONS.values())
+
+
+async def test_due_orders_and_excludes(store: JobStore) -> None:
+    a = await store.create(new_job(), now=1.0, deadline_seconds=100)
+    b = await store.create(new_job(), now=2.0, deadline_seconds=100)
+    await store.update(b, now=2.0, next_poll_at=50.0)
+    assert [j.id for j in await store.due(10.0)] == [a.id]
+    assert [j.id for j in await store.due(60.0)] == [a.id, b.id]
+    assert [j.id for j in await store.due(60.0, exclude={a.id})] == [b.id]
+    assert await store.next_due_at() == 1.0

@@ -1,0 +1,94 @@
+"""Settings: TOML + environment, secrets only from the environment, one clear line per mistake."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_settings
+from bot.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_example_config_loads_and_matches_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    example = Path(__file__).resolve().parents[1] / "config.example.toml"
+    settings = load_settings(example, required=True)
+    defaults = load_settings(None)
+    assert settings.model_dump() == defaults.model_dump()
+
+
+def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, '[database]\npath = "file.db"\n[jobs]\ndeadline_seconds = 100\n')
+    monkeypatch.setenv("BANANACORD_DATABASE__PATH", "env.db")
+    monkeypatch.setenv("SEAART_API_KEY", "k-123")
+    settings = load_settings(path)
+    assert settings.database.path == Path("env.db")
+    assert settings.jobs.deadline_seconds == 100
+    assert settings.secret("seaart_api_key") == "k-123"
+    assert "k-123" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("[jobs]\ndeadline_seconds = -5\n", "[jobs] deadline_seconds"),
+        ("[jobs]\ndeadline_secondz = 5\n", "[jobs] deadline_secondz"),
+        ('[discord]\napi_base_url = "discord.com"\n', "[discord] api_base_url"),
+        ("[providers.seaart]\nenabled = 'maybe'\n", "[providers.seaart] enabled"),
+        ('seaart_api_key = "oops"\n', "seaart_api_key"),
+        ('[providers.seaart]\napi_key = "oops"\n', "providers.seaart.api_key"),
+        ("[jobs\n", "config.toml"),
+    ],
+)
+def test_bad_settings_name_the_setting(tmp_path: Path, text: str, names: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert names in info.value.user_message
+    assert "oops" not in info.value.user_message
+
+
+def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml", required=True)
+
+
+def _cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=tmp_path, env=clean, timeout=60
+    )
+
+
+def test_cli_reports_one_line_without_traceback(tmp_path: Path) -> None:
+    write(tmp_path, "[jobs]\ndeadline_seconds = 0\n")
+    result = _cli(tmp_path, "--config", "config.toml", "run")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [lines[0]] and "[jobs] deadline_seconds" in lines[0]
+
+
+def test_cli_run_without_token_says_which_variable(tmp_path: Path) -> None:
+    result = _cli(tmp_path, "run", env={"SEAART_API_KEY": "x"})
+    assert result.returncode == 2
+    assert "DISCORD_TOKEN" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_check_lists_what_is_missing(tmp_path: Path) -> None:
+    result = _cli(tmp_path, "check")
+    assert result.returncode == 1
+    assert "DISCORD_TOKEN is not set" in result.stdout
+    assert "SEAART_API_KEY is not set" in result.stdout
+    ok = _cli(tmp_path, "check", env={"DISCORD_TOKEN": "t", "SEAART_API_KEY": "secret-k"})
+    assert ok.returncode == 0, ok.stdout
+    assert "configuration OK" in ok.stdout
+    assert "secret-k" not in ok.stdout + ok.stderr
