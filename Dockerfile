@@ -19,11 +19,10 @@ RUN pip install .
 USER bananacord
 VOLUME ["/data"]
 
-# The database answers and migrations are applied: a cheap proof the process can work.
+# The job loop touches a heartbeat file next to the database at least every 30 s.
 HEALTHCHECK --interval=60s --timeout=10s --start-period=30s --retries=3 \
-    CMD ["bananacord", "db", "status"]
+    CMD ["bananacord", "health"]
 
 # Mount config.toml at /app/config.toml (or set BANANACORD_* variables); pass DISCORD_TOKEN and the
 # provider keys as environment variables, never in the image.
-ENTRYPOINT ["bananacord"]
-CMD ["run"]
+ENTRYPOINT ["bananacord", "run"]

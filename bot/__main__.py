@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate the configuration and say what is missing")
     check.add_argument("--providers", action="store_true", help="also check each provider (later issue)")
 
+    health = sub.add_parser("health", help="exit 0 if the running bot's job loop is alive")
+    health.add_argument("--max-age", type=float, default=120.0, help="seconds (default 120)")
+
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["migrate", "status"])
     return parser
@@ -80,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(settings, config_path)
         if args.command == "generate":
             return asyncio.run(_generate(settings, args))
+        if args.command == "health":
+            return _health(settings, args.max_age)
         if args.command == "db":
             return asyncio.run(_db(settings, args.action))
     except ConfigError as exc:
@@ -135,6 +140,22 @@ def _check(settings: Settings, config_path: Path) -> int:
             print(f"  - {problem}")
         return 1
     print("\nconfiguration OK")
+    return 0
+
+
+def _health(settings: Settings, max_age: float) -> int:
+    from bot.config import heartbeat_path
+
+    path = heartbeat_path(settings)
+    try:
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        print(f"unhealthy: no heartbeat at {path} (is the bot running?)")
+        return 1
+    if age > max_age:
+        print(f"unhealthy: last heartbeat {age:.0f} s ago (limit {max_age:.0f} s)")
+        return 1
+    print(f"healthy: last heartbeat {age:.0f} s ago")
     return 0
 
 

@@ -11,7 +11,7 @@ import httpx
 import yarl
 from discord.ext import commands
 
-from bot.config import Settings
+from bot.config import Settings, heartbeat_path
 from bot.delivery import DiscordSink, ViewFactory
 from bot.jobs import JobRunner
 from bot.providers import build_providers, get_factory
@@ -44,6 +44,9 @@ class Bananacord(commands.Bot):
         clock: Callable[[], float] = time.time,
         guild_ready_timeout: float = 2.0,
     ) -> None:
+        # We never join voice; skip discord.py's start-up warnings about voice libraries.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents.default(),
@@ -104,6 +107,7 @@ class Bananacord(commands.Bot):
             settings.imagine,
             http=self._http_client,
             clock=self.clock,
+            heartbeat=heartbeat_path(settings),
         )
         for extension in EXTENSIONS:
             await self.load_extension(extension)

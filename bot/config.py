@@ -192,3 +192,9 @@ def load_settings(path: Path | None, *, required: bool = False, **overrides: Any
         raise ConfigError(setting, message.lower(), "See config.example.toml for what it accepts.") from None
     # Hand back the plain class so callers never see the per-call subclass.
     return Settings.model_construct(**dict(loaded))
+
+
+def heartbeat_path(settings: Settings) -> Path:
+    """The running bot touches this file from its job loop; `bananacord health` reads its age."""
+    db = settings.database.path
+    return db.with_name(db.name + ".heartbeat")

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Protocol
 
 import httpx
@@ -28,6 +29,8 @@ from bot.store.jobs import InvalidTransitionError, Job, JobStore, NewJob
 
 log = logging.getLogger(__name__)
 
+# The loop wakes at least every LOOP_MAX_SLEEP seconds, so the heartbeat is never older than that.
+LOOP_MAX_SLEEP = 30.0
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 # A succeeded job gets this long past its deadline to be delivered (Discord outages, slow downloads).
 DELIVERY_GRACE_SECONDS = 600.0
@@ -65,8 +68,10 @@ class JobRunner:
         *,
         http: httpx.AsyncClient,
         clock: Callable[[], float] = time.time,
+        heartbeat: Path | None = None,
     ) -> None:
         self.store = store
+        self.heartbeat = heartbeat
         self.providers = providers
         self.sink = sink
         self.settings = settings
@@ -141,16 +146,25 @@ class JobRunner:
     async def _loop(self) -> None:
         while not self._stopping:
             self._wake.clear()
+            self._beat()
             self._spawn_due(await self._due())
             next_at = await self.store.next_due_at()
             now = self.clock()
             if next_at is None:
-                timeout = 30.0
+                timeout = LOOP_MAX_SLEEP
             else:
                 # Jobs already in flight are due "now"; their tasks wake us when they finish.
-                timeout = min(max(next_at - now, 0.05 if not self._inflight else 0.5), 30.0)
+                timeout = min(max(next_at - now, 0.05 if not self._inflight else 0.5), LOOP_MAX_SLEEP)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _beat(self) -> None:
+        """Touch the heartbeat file so `bananacord health` can tell the loop is alive."""
+        if self.heartbeat is not None:
+            try:
+                self.heartbeat.touch()
+            except OSError as exc:
+                log.warning("cannot write heartbeat %s: %s", self.heartbeat, exc.strerror)
 
     async def _due(self) -> list[Job]:
         free = self.settings.concurrency - len(self._inflight)

@@ -44,7 +44,11 @@ _MIN_SECRET_LEN = 4
 _SECRET_HEADERS = ("authorization", "x-api-key", "x-goog-api-key", "api-key", "proxy-authorization")
 _SECRET_QUERY = ("key", "api_key", "apikey", "token", "access_token", "signature", "sig")
 # Last line of defence for text we did not build ourselves (exception strings, echoed bodies).
-_AUTH_TOKEN_RE = re.compile(r"(?i)\b(bearer|key|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+# A token must hold a digit, so prose such as "key features" survives.
+_AUTH_TOKEN_RE = re.compile(
+    r"(?i)\b(bearer|key|basic|token)\s+(?=[A-Za-z._~+/=-]*[0-9])[A-Za-z0-9._~+/=-]{8,}",
+)
+_URL_RE = re.compile(r"https?://[^\s\"'<>]+")
 _SECRET_PARAM_RE = re.compile(
     r"(?i)([?&](?:" + "|".join(_SECRET_QUERY) + r")=)[^&#\s\"']+",
 )
@@ -143,10 +147,12 @@ def request_secrets(request: httpx.Request | None) -> list[str]:
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` with every known secret and anything that looks like a credential replaced."""
+    """``text`` with known secrets, credential-like tokens and URL query strings removed."""
     # Longest first, so a header value "Bearer abc" is removed whole before its token "abc".
     for secret in sorted((s for s in secrets if s and len(s) >= _MIN_SECRET_LEN), key=len, reverse=True):
         text = text.replace(secret, REDACTED)
+    # Query strings carry keys (Gemini's ?key=) and signatures (signed CDN links): never log them.
+    text = _URL_RE.sub(lambda m: safe_url(m.group(0)), text)
     text = _AUTH_TOKEN_RE.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     return _SECRET_PARAM_RE.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
 
@@ -262,7 +268,7 @@ async def request_with_retry(
         status = response.status_code
         if not idempotent and status in _UNCERTAIN_STATUSES:
             raise SubmitUncertainError(
-                detail=f"{describe_response(response)}; the request may have been accepted, so it was not re-sent",
+                detail=f"{describe_response(response)}; it may have been accepted, so it was not re-sent",
                 provider=provider,
                 status_code=status,
             )

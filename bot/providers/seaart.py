@@ -43,7 +43,22 @@ DEFAULT_BASE_URL = "https://cloud.seaart.ai/model"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 # [today] providers.md 2.3 (nano-banana-2 reference page) == seed 000.
-_NB2_RATIOS = ("1:8", "1:4", "1:1", "2:3", "3:2", "3:4", "4:1", "4:3", "4:5", "5:4", "8:1", "9:16", "16:9", "21:9")
+_NB2_RATIOS: tuple[str, ...] = (
+    "1:8",
+    "1:4",
+    "1:1",
+    "2:3",
+    "3:2",
+    "3:4",
+    "4:1",
+    "4:3",
+    "4:5",
+    "5:4",
+    "8:1",
+    "9:16",
+    "16:9",
+    "21:9",
+)
 # [today] providers.md 2.4 (nano-banana-pro reference page) == seed 001.
 _PRO_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 
@@ -164,7 +179,8 @@ _ERROR_TYPES: dict[str, _Outcome] = {
     "CANCELED": _Outcome(
         UpdateStatus.CANCELLED,
         ErrorCategory.CANCELLED,
-        "The job was cancelled before it finished, so no image was made. Start a new one if you still want it.",
+        "The job was cancelled before it finished, so no image was made. "
+        "Start a new one if you still want it.",
     ),
 }
 _ERROR_TYPES["CANCELLED"] = _ERROR_TYPES["CANCELED"]
@@ -402,18 +418,19 @@ class SeaArtProvider:
         body = self._body(request, caps)
         url = f"{self._base_url}/v1/queue/{quote(caps.model, safe='')}"
         response = await self._send("POST", url, _Op.CREATE, caps.model, idempotent=False, json=body)
-        data = self._decode(response, _Op.CREATE)
-        request_id = data.get("request_id") if data is not None else None
+        data = self._decode(response) or {}
+        request_id = data.get("request_id")
         if not isinstance(request_id, str) or not request_id.strip():
             # A 2xx means the task may exist; without its id we cannot poll it, and sending the create
             # again could pay twice.
+            answer = describe_response(response, [self._api_key])
             raise SubmitUncertainError(
-                detail=f"create accepted without a request_id: {describe_response(response, [self._api_key])}",
+                detail=f"create accepted without a request_id: {answer}",
                 provider=PROVIDER,
                 status_code=response.status_code,
             )
-        assert data is not None
-        extra = {k: data[k] for k in ("status_url", "response_url", "cancel_url") if isinstance(data.get(k), str)}
+        urls = ("status_url", "response_url", "cancel_url")
+        extra = {k: data[k] for k in urls if isinstance(data.get(k), str)}
         log.info("seaart %s accepted job %s", caps.model, request_id)
         return JobHandle(provider=PROVIDER, model=caps.model, provider_job_id=request_id, extra=extra)
 
@@ -466,9 +483,9 @@ class SeaArtProvider:
             return self._gone(handle, exc)
         if response.status_code == 202:
             # providers.md 2.7: 202 + the status body while the task is not terminal.
-            data = self._decode(response, _Op.RESULT) or {}
-            status = _STATUS_MAP.get(str(data.get("status", "")).strip().upper())
-            return JobUpdate(status=UpdateStatus.QUEUED if status is UpdateStatus.QUEUED else UpdateStatus.RUNNING)
+            data = self._decode(response) or {}
+            queued = _STATUS_MAP.get(str(data.get("status", "")).strip().upper()) is UpdateStatus.QUEUED
+            return JobUpdate(status=UpdateStatus.QUEUED if queued else UpdateStatus.RUNNING)
         data = self._require_json(response, _Op.RESULT)
         error = _job_error(data)
         if error is not None:
@@ -652,9 +669,7 @@ class SeaArtProvider:
             # "Request not found" (2.10: "do not retry for too long") or a bare 404 on a job URL.
             return _JobGone(**kw)
         if status == 429:
-            return RateLimitedError(
-                "SeaArt is rate limiting the bot right now. Try again in a minute.", **kw
-            )
+            return RateLimitedError("SeaArt is rate limiting the bot right now. Try again in a minute.", **kw)
         if 400 <= status < 500:
             return BadInputError(
                 "SeaArt rejected the request's settings. Check the prompt and the reference images "
@@ -665,7 +680,8 @@ class SeaArtProvider:
             return TransientError("SeaArt had a temporary failure. Try again in a minute.", **kw)
         return TransientError("SeaArt sent an unexpected answer. Try again in a minute.", **kw)
 
-    def _decode(self, response: httpx.Response, op: _Op) -> dict[str, Any] | None:
+    @staticmethod
+    def _decode(response: httpx.Response) -> dict[str, Any] | None:
         try:
             data = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
@@ -673,13 +689,14 @@ class SeaArtProvider:
         return data if isinstance(data, dict) else None
 
     def _require_json(self, response: httpx.Response, op: _Op) -> dict[str, Any]:
-        data = self._decode(response, op)
+        data = self._decode(response)
         if data is None:
             raise self._unexpected(response, op, "not a JSON object")
         return data
 
     def _unexpected(self, response: httpx.Response, op: _Op, why: str) -> TransientError:
-        detail = f"seaart {op.value} answer unreadable ({why}): {describe_response(response, [self._api_key])}"
+        answer = describe_response(response, [self._api_key])
+        detail = f"seaart {op.value} answer unreadable ({why}): {answer}"
         log.warning("%s", detail)
         return TransientError(
             "SeaArt sent an answer the bot could not read. Try again in a few minutes.",

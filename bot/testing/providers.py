@@ -1,0 +1,649 @@
+"""Fake image-provider servers that speak the real HTTP protocols over a socket.
+
+``FakeSeaArt`` implements SeaArt's model queue API (providers.md section 2) closely enough that the
+real adapter and the real httpx client run against it unchanged: create / status / response /
+cancel under a ``/model`` prefix, bearer-or-key auth, both documented result shapes, the documented
+error bodies, and real PNG files to download. Tests script what happens per create:
+
+    async with FakeSeaArt() as fake:
+        fake.script("create_429", "error:CONTENT_BLOCKED")
+        ...
+
+Outcomes (one per create attempt; unscripted creates get "success"):
+  success               today's shape: result ``outputs[]`` with one PNG (sized by ratio/resolution)
+  success_seed          seed 002 shape: statuses pending/processing/completed, ``output[].content[]``
+                        (image + text) and ``usage`` on the completed status body
+  success_text          ``outputs[]`` with an image and a ``{"type":"text"}`` entry
+  no_image              ``outputs[]`` with only a text entry (model answered without an image)
+  error:TYPE            COMPLETED + ``error`` + ``error_type`` TYPE (INFERENCE_FAILURE, INFERENCE_TIMEOUT,
+                        REQUEST_INVALID, CONTENT_BLOCKED, CANCELED, INTERNAL_SERVER_ERROR)
+  seed_error:CODE       status "failed" + ``error{code, error_message}``, CODE 005001095..005001098
+  create_429/500/401    the create is answered with that status (429 carries Retry-After: 1);
+  create_403_model/_balance   no task is made, the next attempt takes the next outcome
+  create_hang           the task is made, then the create never answers (until stop())
+  status_hang           the first status poll never answers; later polls are normal
+  status_500            the first status poll is a 500; later polls are normal
+  malformed             every status (and result) answer is 200 with non-JSON bytes
+  undecodable_image     success, but the file is not an image
+  never_finish          IN_PROGRESS forever
+  result_404            normal statuses, then the result endpoint says 404 "Request not found"
+
+Run standalone (for ``bananacord demo`` or manual poking):
+
+    python -m bot.testing.providers --port 8765 --key test-seaart-key
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import re
+import secrets
+import signal
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Literal
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from multidict import CIMultiDict
+from PIL import Image, ImageChops
+
+__all__ = ["SEAART_OUTCOMES", "FakeJob", "FakeSeaArt", "Recorded"]
+
+# --- what a test can script ----------------------------------------------------------------------
+
+_ERROR_TYPES = {
+    # [today] providers.md 2.6; the messages are illustrative (only INFERENCE_FAILURE's is documented).
+    "INFERENCE_FAILURE": "Task execution failed",
+    "INFERENCE_TIMEOUT": "Task execution timed out",
+    "REQUEST_INVALID": "Invalid request parameters",
+    "CONTENT_BLOCKED": "Content blocked by safety filter",
+    "CANCELED": "Task canceled",
+    "INTERNAL_SERVER_ERROR": "Internal server error",
+}
+# [seed] 002 error codes.
+_SEED_CODES = {
+    "005001095": "Internal generation error",
+    "005001096": "Result parsing error",
+    "005001097": "HTTP error response",
+    "005001098": "Synchronous generation error",
+}
+_CREATE_FAILURES = ("create_429", "create_500", "create_401", "create_403_model", "create_403_balance")
+
+SEAART_OUTCOMES: frozenset[str] = frozenset(
+    {
+        "success",
+        "success_seed",
+        "success_text",
+        "no_image",
+        *(f"error:{t}" for t in _ERROR_TYPES),
+        *(f"seed_error:{c}" for c in _SEED_CODES),
+        *_CREATE_FAILURES,
+        "create_hang",
+        "status_hang",
+        "status_500",
+        "malformed",
+        "undecodable_image",
+        "never_finish",
+        "result_404",
+    }
+)
+
+# providers.md 2.3 / 2.4 (== seeds 000 / 001): NB2 takes Pro's ten ratios plus the four extreme ones.
+_PRO_RATIOS = frozenset({"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"})
+_MODELS: dict[str, dict[str, Any]] = {
+    "nano_banana_2": {
+        "max_refs": 3,
+        "ratios": {"1:8", "1:4", "4:1", "8:1"} | _PRO_RATIOS,
+        "image_size": {"512", "1K", "2K", "4K"},
+        "resolution": {"0.5K", "1K", "2K", "4K"},
+    },
+    "nano_banana_pro": {
+        "max_refs": 14,
+        "ratios": _PRO_RATIOS,
+        "image_size": {"1K", "2K", "4K"},
+        "resolution": {"1K", "2K", "4K"},  # only in seed 001; accepted here, [U] upstream
+    },
+}
+_LONG_SIDE = {"0.5K": 512, "512": 512, "1K": 1024, "2K": 2048, "4K": 4096}
+
+_UNAUTHORIZED = {"code": "UNAUTHORIZED", "message": "Authorization Bearer or Key token is required"}
+_RATE_LIMITED = {"code": "RATE_LIMIT_EXCEEDED", "message": "Rate limit exceeded, please try again later"}
+# Outcomes whose job ends with a downloadable file (the others fail, hang or never finish).
+_IMAGE_OUTCOMES = frozenset({"success", "success_seed", "success_text", "undecodable_image"}) | {
+    "create_hang",
+    "status_hang",
+    "status_500",
+}
+_CREATE_PATH = re.compile(r"^/model/v1/queue/[^/]+$")
+
+State = Literal["queued", "running", "done"]
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One request the fake received (file downloads included). ``headers`` is case-insensitive."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    json: Any | None
+    query: dict[str, str]
+    body: bytes = b""
+
+
+@dataclass
+class FakeJob:
+    """A task the fake accepted. ``polls`` counts status requests, answered or not."""
+
+    request_id: str
+    model: str
+    body: dict[str, Any]
+    outcome: str
+    polls: int = 0
+    cancelled: bool = False
+    held: bool = False
+    result_fetches: int = 0
+    image_names: list[str] = field(default_factory=list)
+    # Status answers given normally; drives IN_QUEUE -> IN_PROGRESS -> COMPLETED.
+    progress: int = 0
+
+    @property
+    def seed_shape(self) -> bool:
+        return self.outcome == "success_seed" or self.outcome.startswith("seed_error:")
+
+
+# --- images --------------------------------------------------------------------------------------
+
+
+def image_size_for(body: Mapping[str, Any]) -> tuple[int, int]:
+    """Pixel size SeaArt would produce for a request body: long side by tier, shape by ratio."""
+    tier = body.get("resolution") or body.get("image_size") or "1K"
+    long_side = _LONG_SIDE.get(str(tier), 1024)
+    try:
+        a, b = (int(x) for x in str(body.get("aspect_ratio") or "1:1").split(":"))
+    except ValueError:
+        a, b = 1, 1
+    if a >= b:
+        return long_side, max(1, round(long_side * b / a))
+    return max(1, round(long_side * a / b)), long_side
+
+
+def make_png(width: int, height: int) -> bytes:
+    """A real PNG: a smooth gradient with a faint 2x2-pixel grain.
+
+    A bare gradient compresses to almost nothing (60 kB at 4K); the grain makes sizes realistic
+    (about 50 kB at 512, 0.2 MB at 1K, 0.7 MB at 2K, 2.8 MB at 4K) so upload-limit code gets exercised,
+    while compress_level=1 keeps a 4K encode around half a second.
+    """
+    ramp = Image.linear_gradient("L")
+    red = ramp.resize((width, height), Image.Resampling.BILINEAR)
+    blue = ramp.rotate(90).resize((width, height), Image.Resampling.BILINEAR)
+    grain = Image.effect_noise((max(1, width // 2), max(1, height // 2)), 1).resize(
+        (width, height), Image.Resampling.NEAREST
+    )
+    green = ImageChops.add(red, grain, scale=2.0)
+    buffer = io.BytesIO()
+    Image.merge("RGB", (red, green, blue)).save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+_NOT_AN_IMAGE = b"<html><body>This is not an image. Sorry.</body></html>\n"
+
+
+# --- the fake ------------------------------------------------------------------------------------
+
+
+class FakeSeaArt:
+    """SeaArt's model queue API on 127.0.0.1, scripted per create (see SEAART_OUTCOMES).
+
+    Lifecycle per job: ``queued_polls`` status answers IN_QUEUE, then ``running_polls`` IN_PROGRESS,
+    then COMPLETED (with the scripted result or error). Held jobs and "never_finish" stay IN_PROGRESS.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str = "test-seaart-key",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        queued_polls: int = 1,
+        running_polls: int = 1,
+        hang_seconds: float = 300.0,
+    ) -> None:
+        self.api_key = api_key
+        self.host = host
+        self.port = port
+        self.queued_polls = queued_polls
+        self.running_polls = running_polls
+        # A hung handler waits at most this long (or until stop()), so nothing outlives a test run.
+        self.hang_seconds = hang_seconds
+        self.requests: list[Recorded] = []
+        self.jobs: dict[str, FakeJob] = {}
+        self._outcomes: deque[str] = deque()
+        self._holding = False
+        self._files: dict[str, tuple[int, int] | bytes] = {}
+        self._png_cache: dict[str, bytes] = {}
+        self._runner: web.AppRunner | None = None
+        self._closing: asyncio.Event | None = None
+
+    # -- lifecycle --
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            return
+        self._closing = asyncio.Event()
+        app = web.Application(middlewares=[self._record_and_authenticate, self._known_app])
+        base = "/model/v1/queue/{model}"
+        app.router.add_post(base, self._create)
+        app.router.add_post(base + "/sync", self._sync)
+        app.router.add_get(base + "/requests/{rid}/status", self._status)
+        app.router.add_get(base + "/requests/{rid}/status/stream", self._stream)
+        app.router.add_get(base + "/requests/{rid}/response", self._response)
+        app.router.add_put(base + "/requests/{rid}/cancel", self._cancel)
+        app.router.add_get("/files/{name}", self._file)
+        # Short shutdown: hung handlers are released by _closing, nothing else is long-lived.
+        runner = web.AppRunner(app, shutdown_timeout=2.0, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        await site.start()
+        self._runner = runner
+        self.port = runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._runner is None:
+            return
+        assert self._closing is not None
+        self._closing.set()
+        runner, self._runner = self._runner, None
+        await runner.cleanup()
+
+    async def __aenter__(self) -> FakeSeaArt:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """What to configure as the SeaArt base URL, e.g. ``http://127.0.0.1:PORT/model``."""
+        return f"{self._origin}/model"
+
+    @property
+    def image_base_url(self) -> str:
+        """Where generated files are served: ``{image_base_url}/{name}.png``."""
+        return f"{self._origin}/files"
+
+    @property
+    def _origin(self) -> str:
+        if self._runner is None:
+            raise RuntimeError("FakeSeaArt is not started; use `async with FakeSeaArt() as fake`")
+        return f"http://{self.host}:{self.port}"
+
+    # -- scripting --
+
+    @property
+    def creates(self) -> list[Recorded]:
+        """Every create request received (rejected ones included), in order."""
+        return [r for r in self.requests if r.method == "POST" and _CREATE_PATH.match(r.path)]
+
+    def script(self, *outcomes: str) -> None:
+        """Queue outcomes for the next create requests, in order; afterwards creates succeed."""
+        unknown = [o for o in outcomes if o not in SEAART_OUTCOMES]
+        if unknown:
+            raise ValueError(f"unknown outcome(s) {unknown}; choose from {sorted(SEAART_OUTCOMES)}")
+        self._outcomes.extend(outcomes)
+
+    def hold(self, on: bool = True) -> None:
+        """While held, jobs accepted stay IN_PROGRESS until released. hold(False) releases all."""
+        self._holding = on
+        if not on:
+            self.release()
+
+    def release(self, request_id: str | None = None) -> None:
+        """Let one held job (or all) complete at its next status poll."""
+        for job in self.jobs.values():
+            if request_id is None or job.request_id == request_id:
+                job.held = False
+
+    def image_bytes(self, name: str) -> bytes:
+        """The bytes served at ``/files/{name}.png`` (generated on first use, then cached)."""
+        name = name.removesuffix(".png")
+        spec = self._files[name]
+        if isinstance(spec, bytes):
+            return spec
+        if name not in self._png_cache:
+            self._png_cache[name] = make_png(*spec)
+        return self._png_cache[name]
+
+    # -- middleware --
+
+    @web.middleware
+    async def _record_and_authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        raw = await request.read()  # cached by aiohttp, handlers can read again
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        self.requests.append(
+            Recorded(
+                method=request.method,
+                path=request.path,
+                headers=CIMultiDict(request.headers),
+                json=body,
+                query=dict(request.query),
+                body=raw,
+            )
+        )
+        if request.path.startswith("/model/") and not self._authorised(request.headers.get("Authorization")):
+            # providers.md 2.10 gateway body.
+            return _error(401, _UNAUTHORIZED)
+        return await handler(request)
+
+    def _authorised(self, header: str | None) -> bool:
+        # providers.md 2.1: "Bearer {key}" or "Key {key}".
+        scheme, _, token = (header or "").partition(" ")
+        return scheme.lower() in ("bearer", "key") and secrets.compare_digest(token.strip(), self.api_key)
+
+    # -- handlers --
+
+    async def _create(self, request: web.Request) -> web.StreamResponse:
+        model = request.match_info["model"]
+        outcome = self._outcomes.popleft() if self._outcomes else "success"
+        # Gateway-level failures happen before the body is looked at, and create no task.
+        if outcome == "create_429":
+            return _error(429, _RATE_LIMITED, headers={"Retry-After": "1"})
+        if outcome == "create_500":
+            return web.json_response({"detail": "Runtime execution failed"}, status=500)
+        if outcome == "create_401":
+            return _error(401, _UNAUTHORIZED)
+        if outcome == "create_403_model":
+            return web.json_response({"detail": "Model not allowed for this user"}, status=403)
+        if outcome == "create_403_balance":
+            # The queue API's 403 body is [U]; the LLM API cites insufficient balance (providers.md 2.10).
+            return _error(403, {"code": "INSUFFICIENT_BALANCE", "message": "Insufficient balance"})
+        try:
+            body = await request.json()
+        except ValueError:
+            return _invalid([{"loc": ["body"], "msg": "Invalid JSON", "type": "json_invalid"}])
+        if not isinstance(body, dict):
+            return _invalid([{"loc": ["body"], "msg": "Input should be an object", "type": "dict_type"}])
+        if "webhook_url" in body or "webhook_url" in request.query:
+            return web.json_response({"detail": "webhook not supported"}, status=400)  # 2.2
+        problems = _validate(model, body)
+        if problems:
+            return _invalid(problems)
+
+        request_id = "mmsu_" + secrets.token_hex(12)
+        job = FakeJob(request_id=request_id, model=model, body=body, outcome=outcome, held=self._holding)
+        self.jobs[request_id] = job
+        self._register_files(job)
+        if outcome == "create_hang":
+            await self._hang()  # the task exists, but its id never reaches the client
+        urls = self._job_urls(job)
+        return web.json_response({"request_id": request_id, **urls, "queue_position": 0})
+
+    async def _sync(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"detail": "Not Found"}, status=404)  # providers.md 2.2
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"detail": "SSE streaming not supported"}, status=400)  # 2.2
+
+    async def _status(self, request: web.Request) -> web.StreamResponse:
+        job = self._lookup(request)
+        if job is None:
+            return web.json_response({"detail": "Request not found"}, status=404)
+        job.polls += 1
+        if job.outcome == "status_hang" and job.polls == 1:
+            await self._hang()
+        if job.outcome == "status_500" and job.polls == 1:
+            return web.json_response({"detail": "Runtime execution failed"}, status=500)
+        if job.outcome == "malformed":
+            return _garbage()
+        state = self._state(job, job.progress)
+        job.progress += 1
+        return web.json_response(self._status_body(job, state))
+
+    async def _response(self, request: web.Request) -> web.StreamResponse:
+        job = self._lookup(request)
+        if job is None or job.outcome == "result_404":
+            return web.json_response({"detail": "Request not found"}, status=404)
+        job.result_fetches += 1
+        if job.outcome == "malformed":
+            return _garbage()
+        state = self._state(job, max(job.progress - 1, 0))
+        if state != "done":
+            # providers.md 2.7: 202 with the status body while not terminal.
+            return web.json_response(self._status_body(job, state), status=202)
+        if job.cancelled or job.outcome.startswith(("error:", "seed_error:")):
+            # What the result endpoint says for a failed task is [U]; repeat the status body.
+            return web.json_response(self._status_body(job, state))
+        return web.json_response(self._result_body(job))
+
+    async def _cancel(self, request: web.Request) -> web.StreamResponse:
+        job = self._lookup(request)
+        if job is None:
+            return web.json_response({"status": "NOT_FOUND", "detail": "Request not found"}, status=404)
+        if job.cancelled or self._state(job, max(job.progress - 1, 0)) == "done":
+            return web.json_response({"status": "ALREADY_COMPLETED"}, status=400)  # 2.9
+        job.cancelled = True
+        return web.json_response({"status": "CANCELLATION_REQUESTED"}, status=202)
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"].removesuffix(".png")
+        if name not in self._files:
+            return web.Response(status=404, text="Not Found")
+        data = await asyncio.to_thread(self.image_bytes, name)
+        return web.Response(body=data, content_type="image/png")
+
+    # -- job model --
+
+    def _lookup(self, request: web.Request) -> FakeJob | None:
+        job = self.jobs.get(request.match_info["rid"])
+        return job if job is not None and job.model == request.match_info["model"] else None
+
+    @web.middleware
+    async def _known_app(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        model = request.match_info.get("model")
+        if model is not None and model not in _MODELS:
+            return web.json_response({"detail": f"App not found: {model}"}, status=404)  # 2.10
+        return await handler(request)
+
+    def _state(self, job: FakeJob, answered: int) -> State:
+        """The job's state as of its ``answered``-th status answer (0 = first)."""
+        if job.cancelled:
+            return "done"
+        if answered < self.queued_polls:
+            return "queued"
+        if job.held or job.outcome == "never_finish":
+            return "running"
+        if answered < self.queued_polls + self.running_polls:
+            return "running"
+        return "done"
+
+    def _job_urls(self, job: FakeJob) -> dict[str, str]:
+        prefix = f"{self.base_url}/v1/queue/{job.model}/requests/{job.request_id}"
+        return {
+            "response_url": f"{prefix}/response",
+            "status_url": f"{prefix}/status",
+            "cancel_url": f"{prefix}/cancel",
+        }
+
+    def _register_files(self, job: FakeJob) -> None:
+        if job.outcome not in _IMAGE_OUTCOMES:
+            return
+        name = f"{job.request_id}-0"
+        job.image_names.append(name)
+        self._files[name] = _NOT_AN_IMAGE if job.outcome == "undecodable_image" else image_size_for(job.body)
+
+    def _status_body(self, job: FakeJob, state: State) -> dict[str, Any]:
+        base: dict[str, Any] = {
+            "request_id": job.request_id,
+            "response_url": self._job_urls(job)["response_url"],
+        }
+        if job.seed_shape:
+            # [seed] 002 / vtrix statuses; output and error ride on the status body.
+            if state == "queued":
+                return {"status": "pending", **base}
+            if state == "running":
+                return {"status": "processing", **base}
+            if job.outcome.startswith("seed_error:"):
+                code = job.outcome.removeprefix("seed_error:")
+                # Seed 002 types `code` as integer (leading zeros lost); send the last one as a
+                # string so clients are exercised with both.
+                value: int | str = code if code == "005001098" else int(code)
+                return {
+                    "status": "failed",
+                    **base,
+                    "error": {"code": value, "error_message": _SEED_CODES[code]},
+                }
+            return {"status": "completed", **base, **self._seed_result(job)}
+        if state == "queued":
+            return {"status": "IN_QUEUE", **base, "queue_position": 0}
+        if state == "running":
+            return {"status": "IN_PROGRESS", **base}
+        done: dict[str, Any] = {"status": "COMPLETED", **base, "metrics": {"inference_time": 1.25}}
+        if job.cancelled:
+            done |= {"error": _ERROR_TYPES["CANCELED"], "error_type": "CANCELED"}
+        elif job.outcome.startswith("error:"):
+            etype = job.outcome.removeprefix("error:")
+            done |= {"error": _ERROR_TYPES[etype], "error_type": etype}
+        return done
+
+    def _outputs(self, job: FakeJob) -> list[dict[str, Any]]:
+        outputs: list[dict[str, Any]] = []
+        for name in job.image_names:
+            spec = self._files[name]
+            width, height = spec if isinstance(spec, tuple) else (1024, 1024)
+            outputs.append(
+                {
+                    "type": "image",
+                    "url": f"{self.image_base_url}/{name}.png",
+                    "content_type": "image/png",
+                    "file_name": f"{name}.png",
+                    "width": width,
+                    "height": height,
+                }
+            )
+        return outputs
+
+    def _result_body(self, job: FakeJob) -> dict[str, Any]:
+        if job.seed_shape:
+            return {"request_id": job.request_id, **self._seed_result(job)}
+        # [today] providers.md 2.7.
+        outputs = self._outputs(job)
+        if job.outcome == "no_image":
+            # The model refused in prose (providers.md 6.4 reports this for Gemini; [U] for SeaArt).
+            outputs = [{"type": "text", "text": "I can't make that image."}]
+        if job.outcome == "success_text":
+            # Where text goes in today's shape is [U]; the fake uses a `text` entry.
+            outputs.append({"type": "text", "text": "Here is your red apple."})
+        return {
+            "request_id": job.request_id,
+            "outputs": outputs,
+            "metadata": {"prompt": job.body.get("prompt")},
+        }
+
+    def _seed_result(self, job: FakeJob) -> dict[str, Any]:
+        content: list[dict[str, Any]] = [{"type": "image", "url": o["url"]} for o in self._outputs(job)]
+        content.append({"type": "text", "text": "Here is your red apple."})
+        return {
+            "output": [{"content": content}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 1290, "total_tokens": 1302},
+            "metadata": {"model": job.model},
+        }
+
+    async def _hang(self) -> None:
+        assert self._closing is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), self.hang_seconds)
+
+
+def _error(status: int, error: dict[str, str], headers: dict[str, str] | None = None) -> web.Response:
+    body = {"error": error, "request_id": "req_" + secrets.token_hex(8)}
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _invalid(detail: list[dict[str, Any]]) -> web.Response:
+    return web.json_response({"detail": detail}, status=422)  # FastAPI validation shape
+
+
+def _garbage() -> web.Response:
+    # Claims JSON, is not: clients must not trust the content type.
+    return web.Response(body=b'{"status": "IN_PROGR\x00<html>502 upstream', content_type="application/json")
+
+
+def _validate(model: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The documented field limits (providers.md 2.3 / 2.4) as FastAPI-style problems."""
+    spec = _MODELS[model]
+    problems: list[dict[str, Any]] = []
+
+    def bad(field_name: str, msg: str) -> None:
+        problems.append({"loc": ["body", field_name], "msg": msg, "type": "value_error"})
+
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not 1 <= len(prompt) <= 2500:
+        bad("prompt", "prompt must be a string of 1-2500 characters")
+    urls = body.get("image_urls")
+    if urls is not None:
+        if not isinstance(urls, list) or not all(isinstance(u, str) and u.startswith("http") for u in urls):
+            bad("image_urls", "image_urls must be a list of URLs")
+        elif len(urls) > spec["max_refs"]:
+            bad("image_urls", f"at most {spec['max_refs']} images")
+    for name in ("aspect_ratio", "image_size", "resolution"):
+        allowed = spec["ratios"] if name == "aspect_ratio" else spec[name]
+        if name in body and body[name] not in allowed:
+            bad(name, f"must be one of {sorted(allowed)}")
+    modalities = body.get("response_modalities")
+    if modalities is not None and (
+        not isinstance(modalities, list) or not set(modalities) <= {"Text", "Image"} or not modalities
+    ):
+        bad("response_modalities", 'must be ["Text", "Image"] or ["Image"]')
+    return problems
+
+
+# --- standalone ----------------------------------------------------------------------------------
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    fake = FakeSeaArt(
+        api_key=args.key,
+        host=args.host,
+        port=args.port,
+        queued_polls=args.queued_polls,
+        running_polls=args.running_polls,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Containers and `demo` stop us with SIGTERM; close the socket cleanly either way.
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows has no signal handlers
+            loop.add_signal_handler(sig, stop.set)
+    async with fake:
+        print(f"FakeSeaArt listening: base_url={fake.base_url} key={fake.api_key}", flush=True)
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the fake SeaArt queue API.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--key", default="test-seaart-key", help="the API key clients must send")
+    parser.add_argument("--queued-polls", type=int, default=1)
+    parser.add_argument("--running-polls", type=int, default=1)
+    args = parser.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Shared fixtures: the fakes over real sockets, settings pointing at them, and the real bot in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from bot.app import Bananacord, point_discord_at
+from bot.config import Settings, load_settings
+from bot.testing.discord import FakeDiscord, FakeMessage
+from bot.testing.providers import FakeSeaArt
+
+SEAART_KEY = "test-seaart-key-5f2c"
+BOT_TOKEN = "test-bot-token-9a1b"
+
+
+def png_bytes(size: tuple[int, int] = (64, 64), colour: tuple[int, int, int] = (200, 180, 40)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def make_settings(tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, **sections: Any) -> Settings:
+    base: dict[str, Any] = {
+        "discord": {"api_base_url": discord_fake.api_base_url, "gateway_url": discord_fake.gateway_url},
+        "database": {"path": str(tmp_path / "bananacord.sqlite3")},
+        "providers": {"seaart": {"base_url": seaart.base_url, "request_timeout": 2.0}},
+        "jobs": {"poll_interval_seconds": 0.05, "max_poll_interval_seconds": 0.2, "progress_interval_seconds": 0},
+    }
+    for key, value in sections.items():
+        base[key] = {**base.get(key, {}), **value}
+    return load_settings(None, discord_token=BOT_TOKEN, seaart_api_key=SEAART_KEY, **base)
+
+
+class Clock:
+    """Wall time plus an offset the test can move forward (token expiry, deadlines)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+class RunningBot:
+    """The real Bananacord connected to the fake Discord."""
+
+    def __init__(self, bot: Bananacord, task: asyncio.Task[None]) -> None:
+        self.bot = bot
+        self.task = task
+
+    async def close(self) -> None:
+        await self.bot.close()
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self.task
+
+
+async def start_bot(settings: Settings, discord_fake: FakeDiscord, clock: Callable[[], float] = time.time) -> RunningBot:
+    point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
+    bot = Bananacord(settings, clock=clock, guild_ready_timeout=0.1)
+    await bot.login(BOT_TOKEN)
+    task = asyncio.create_task(bot.connect())
+    try:
+        await discord_fake.wait_until_ready(timeout=15)
+    except BaseException:
+        await RunningBot(bot, task).close()
+        raise
+    return RunningBot(bot, task)
+
+
+@pytest.fixture
+async def discord_fake() -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord(bot_token=BOT_TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def seaart() -> AsyncIterator[FakeSeaArt]:
+    async with FakeSeaArt(api_key=SEAART_KEY) as fake:
+        yield fake
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt) -> Settings:
+    return make_settings(tmp_path, discord_fake, seaart)
+
+
+@pytest.fixture
+async def running_bot(settings: Settings, discord_fake: FakeDiscord, clock: Clock) -> AsyncIterator[RunningBot]:
+    running = await start_bot(settings, discord_fake, clock)
+    yield running
+    await running.close()
+
+
+def final_message(discord_fake: FakeDiscord, interaction_id: int) -> FakeMessage | None:
+    interaction = discord_fake.interactions[interaction_id]
+    if interaction.original_message_id is None:
+        return None
+    return discord_fake.messages.get(interaction.original_message_id)
