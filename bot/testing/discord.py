@@ -1463,7 +1463,10 @@ class FakeDiscord:
         interaction.acknowledged_at = time.monotonic()
         if message is not None:
             interaction.original_message_id = message.id
-            await self._message_event("MESSAGE_UPDATE" if ctype == 7 else "MESSAGE_CREATE", message)
+            if ctype in (4, 5):
+                await self._message_event("MESSAGE_CREATE", message)
+            elif ctype == 7:
+                await self._message_event("MESSAGE_UPDATE", message)
 
         if not _truthy(call.request.query.get("with_response")):
             return _no_content()

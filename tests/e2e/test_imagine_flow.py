@@ -5,13 +5,24 @@ from __future__ import annotations
 import io
 import sqlite3
 from pathlib import Path
+from typing import Any
 
+import pytest
 from PIL import Image
 
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import SEAART_KEY, Clock, RunningBot, final_message, png_bytes
+from tests.conftest import (
+    BOT_TOKEN,
+    SEAART_KEY,
+    Clock,
+    RunningBot,
+    final_message,
+    make_settings,
+    png_bytes,
+    start_bot,
+)
 
 
 def states(settings: Settings) -> list[str]:
@@ -75,3 +86,103 @@ async def test_imagine_with_reference_is_delivered(
 def create_request_id(seaart: FakeSeaArt) -> str:
     (request_id,) = seaart.jobs
     return request_id
+
+
+MiB = 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("options", "attachments", "expected"),
+    [
+        ({"prompt": "   "}, [], "prompt is empty"),
+        ({"prompt": "x" * 2501}, [], "at most 2,500"),
+        ({"prompt": "four refs"}, [("a.png", "image/png", None)] * 4, "at most 3 reference"),
+        ({"prompt": "text file"}, [("notes.txt", "text/plain", None)], "not a supported image"),
+        ({"prompt": "no type"}, [("mystery", None, None)], "not a supported image"),
+        ({"prompt": "huge"}, [("big.png", "image/png", 11 * MiB)], "at most 10 MiB"),
+        ({"prompt": "pro ratio", "model": "nano_banana_pro", "aspect_ratio": "1:8"}, [], "aspect ratio 1:8"),
+        ({"prompt": "pro 512", "model": "nano_banana_pro", "resolution": "512"}, [], "resolution 512"),
+    ],
+    ids=["blank", "too-long", "too-many-refs", "non-image", "no-content-type", "oversized", "ratio", "resolution"],
+)
+async def test_bad_input_is_refused_privately(
+    running_bot: RunningBot,
+    discord_fake: FakeDiscord,
+    seaart: FakeSeaArt,
+    settings: Settings,
+    options: dict[str, Any],
+    attachments: list[tuple[str, str | None, int | None]],
+    expected: str,
+) -> None:
+    for index, (name, ctype, size) in enumerate(attachments, start=1):
+        extra = {"size": size} if size is not None else {}
+        options[f"image{index}"] = discord_fake.add_attachment(png_bytes(), name, ctype, **extra)
+    interaction = await discord_fake.slash_command("imagine", options)
+    await discord_fake.wait_for(lambda: bool(interaction.callbacks), timeout=10)
+    callback = interaction.callbacks[0]
+    assert callback["type"] == 4, callback
+    assert callback["data"]["flags"] & 64, "must be ephemeral"
+    assert expected in callback["data"]["content"]
+    assert callback["data"]["allowed_mentions"] == {"parse": []}
+    assert job_rows(settings) == []
+    assert seaart.requests == []
+
+
+async def test_four_references_are_fine_on_pro(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    options: dict[str, Any] = {"prompt": "collage", "model": "nano_banana_pro", "aspect_ratio": "21:9"}
+    for index in range(1, 5):
+        options[f"image{index}"] = discord_fake.add_attachment(png_bytes(), f"r{index}.png", "image/png")
+    await discord_fake.slash_command("imagine", options)
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    body = seaart.creates[0].json
+    assert seaart.creates[0].path == "/model/v1/queue/nano_banana_pro"
+    assert len(body["image_urls"]) == 4 and body["aspect_ratio"] == "21:9"
+
+
+async def test_result_delivered_after_token_expired(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, clock: Clock
+) -> None:
+    """The job outlives the 15-minute interaction token: the bot edits the message with its own token."""
+    settings = make_settings(tmp_path, discord_fake, seaart, jobs={"deadline_seconds": 3600})
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        await _deliver_after_expiry(discord_fake, seaart, settings, clock)
+    finally:
+        await running.close()
+
+
+async def _deliver_after_expiry(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    seaart.hold(True)
+    interaction = await discord_fake.slash_command("imagine", {"prompt": "slow banana"})
+    await discord_fake.wait_for(lambda: states(settings) == ["running"], timeout=10)
+    discord_fake.expire_token(interaction.token)
+    clock.offset = 16 * 60  # the bot's own view of time agrees the token is gone
+    seaart.release()
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    message = final_message(discord_fake, interaction.id)
+    assert message is not None and len(message.files) == 1
+    bot_edits = [
+        r for r in discord_fake.requests
+        if r.method == "PATCH" and r.path == f"/channels/{message.channel_id}/messages/{message.id}"
+    ]
+    assert bot_edits and bot_edits[-1].headers["Authorization"] == f"Bot {BOT_TOKEN}"
+
+
+async def test_token_rejected_early_falls_back_to_bot_token(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Discord may reject the token before our clock says so (401 / 50027): still delivered."""
+    seaart.hold(True)
+    interaction = await discord_fake.slash_command("imagine", {"prompt": "early expiry"})
+    await discord_fake.wait_for(lambda: states(settings) == ["running"], timeout=10)
+    discord_fake.expire_token(interaction.token)
+    seaart.release()
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    message = final_message(discord_fake, interaction.id)
+    assert message is not None and len(message.files) == 1
+    rejected = [r for r in discord_fake.requests if interaction.token in r.path and r.method == "PATCH"]
+    assert rejected, "the webhook edit was tried first"

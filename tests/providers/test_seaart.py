@@ -24,6 +24,7 @@ from bot.errors import (
     TransientError,
 )
 from bot.models import GenerationRequest, JobHandle, JobUpdate, ReferenceImage, UpdateStatus
+from bot.providers._http import RetryPolicy
 from bot.providers.base import Capabilities, Provider, validate
 from bot.providers.seaart import SEAART_MODELS, SeaArtProvider
 from bot.testing.providers import SEAART_OUTCOMES, FakeSeaArt
@@ -641,6 +642,7 @@ def mock_provider(status: httpx.Response, result: httpx.Response | None = None) 
     async def no_sleep(delay: float) -> None:
         return None
 
+    # A MockTransport holds no sockets, so the client needs no closing.
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     return SeaArtProvider(
         api_key=MOCK_KEY,

@@ -49,6 +49,12 @@ class AgainView(discord.ui.View):
         # Type 7: edits the clicked message; attachments=[] drops the image, components stay.
         await interaction.response.edit_message(content="shrunk", embed=None, attachments=[])
 
+    @discord.ui.button(label="Later", custom_id="echo:later")
+    async def later(self, interaction: discord.Interaction, button: discord.ui.Button[AgainView]) -> None:
+        # Type 6, then edit the clicked message through @original.
+        await interaction.response.defer()
+        await interaction.edit_original_response(content="later")
+
     @discord.ui.button(label="Rename", custom_id="echo:rename")
     async def rename(self, interaction: discord.Interaction, button: discord.ui.Button[AgainView]) -> None:
         await interaction.response.send_modal(RenameModal())
@@ -235,6 +241,11 @@ async def test_defer_then_edit_with_file_embed_and_persistent_view(
     assert shrink.callbacks[0]["type"] == 7 and shrink.original_message_id == msg.id
     assert msg.content == "shrunk" and msg.attachments == [] and msg.files == [] and msg.embeds == []
     assert "echo:again" in str(msg.components)
+
+    later = await fake.click(msg.id, "echo:later")
+    await fake.wait_for(lambda: msg.edits == 3)
+    assert later.callbacks[0]["type"] == 6 and later.original_message_id == msg.id
+    assert msg.content == "later"
 
     rename = await fake.click(msg.id, "echo:rename")
     await fake.wait_for(lambda: bool(rename.callbacks))
