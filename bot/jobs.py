@@ -35,6 +35,8 @@ DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 # A succeeded job gets this long past its deadline to be delivered (Discord outages, slow downloads).
 DELIVERY_GRACE_SECONDS = 600.0
 MAX_DELIVERY_ATTEMPTS = 6
+# Consecutive failed polls (5xx, garbage, timeouts) before we stop trusting the provider with this job.
+MAX_POLL_ERRORS = 10
 
 _FAILED_STATE_FOR = {
     ErrorCategory.CONTENT_BLOCKED: JobState.BLOCKED,
@@ -285,11 +287,14 @@ class JobRunner:
         try:
             update = await provider.poll(job.handle)
         except ProviderError as exc:
-            if exc.retryable:
+            if exc.retryable and job.poll_errors + 1 < MAX_POLL_ERRORS:
                 log.warning("job %s: poll failed (%s), will retry: %s", job.id, exc.category, exc.detail)
-                job = await self.store.update(job, now=self.clock(), poll_errors=job.poll_errors + 1)
-                await self._reschedule(job, self._backoff(job.poll_errors))
+                errors = job.poll_errors + 1
+                now = self.clock()
+                await self.store.update(job, now=now, poll_errors=errors, next_poll_at=now + self._backoff(errors))
                 return
+            # We give up on this job; ask the provider to stop so nobody pays for an image never shown.
+            await self._cancel_at_provider(job)
             await self._fail(job, exc.category, exc.user_message, detail=exc.detail)
             return
         await self._apply(job, update)

@@ -59,9 +59,8 @@ class RunningBot:
 
     async def close(self) -> None:
         await self.bot.close()
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self.task
+        # connect() returns once closed; if it died earlier (e.g. a payload it could not parse), this raises.
+        await asyncio.wait_for(self.task, 5)
 
 
 async def start_bot(settings: Settings, discord_fake: FakeDiscord, clock: Callable[[], float] = time.time) -> RunningBot:
@@ -72,7 +71,10 @@ async def start_bot(settings: Settings, discord_fake: FakeDiscord, clock: Callab
     try:
         await discord_fake.wait_until_ready(timeout=15)
     except BaseException:
-        await RunningBot(bot, task).close()
+        await bot.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
         raise
     return RunningBot(bot, task)
 

@@ -1,0 +1,103 @@
+"""A bot process killed hard after the provider accepted the job; a new process finishes it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.testing.discord import FakeDiscord
+from bot.testing.providers import FakeSeaArt
+from tests.conftest import BOT_TOKEN, SEAART_KEY
+
+
+def write_config(tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt) -> Path:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+log_level = "INFO"
+[discord]
+api_base_url = "{discord_fake.api_base_url}"
+gateway_url = "{discord_fake.gateway_url}"
+[database]
+path = "{tmp_path / 'bot.sqlite3'}"
+[providers.seaart]
+base_url = "{seaart.base_url}"
+request_timeout = 2.0
+[jobs]
+poll_interval_seconds = 0.05
+max_poll_interval_seconds = 0.2
+progress_interval_seconds = 0
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def start_process(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DISCORD_TOKEN": BOT_TOKEN, "SEAART_API_KEY": SEAART_KEY}
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot", "--config", str(config), "run"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=config.parent,
+        )
+
+
+def job_state(db: Path) -> tuple[str, str | None] | None:
+    if not db.exists():
+        return None
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("SELECT state, provider_job_id FROM jobs").fetchone()
+    return (row[0], row[1]) if row else None
+
+
+async def test_restart_resumes_without_second_create(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    config = write_config(tmp_path, discord_fake, seaart)
+    db = tmp_path / "bot.sqlite3"
+    log = tmp_path / "bot.log"
+    first = start_process(config, log)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        await discord_fake.wait_until_ready(timeout=30)
+        seaart.hold(True)
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "survive a crash"})
+
+        def accepted() -> bool:
+            state = job_state(db)
+            return state is not None and state[1] is not None
+
+        await discord_fake.wait_for(accepted, timeout=20)
+        first.send_signal(signal.SIGKILL)  # no graceful shutdown: no close frame, no cleanup
+        first.wait(timeout=10)
+        assert len(seaart.creates) == 1
+
+        seaart.release()
+        second = start_process(config, log)
+        await discord_fake.wait_for(lambda: discord_fake.identify_count >= 2, timeout=30)
+        await discord_fake.wait_for(lambda: (job_state(db) or ("",))[0] == "delivered", timeout=30)
+
+        assert len(seaart.creates) == 1, "the provider saw exactly one create"
+        assert interaction.original_message_id is not None
+        message = discord_fake.messages[interaction.original_message_id]
+        assert len(message.files) == 1 and "Done" in message.embeds[0]["title"]
+        # Only one message was ever made for this interaction: the same one was edited.
+        assert [m.id for m in discord_fake.messages.values() if m.interaction_id == interaction.id] == [message.id]
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    output = log.read_text(errors="replace")
+    assert SEAART_KEY not in output and BOT_TOKEN not in output
+    assert interaction.token not in output
