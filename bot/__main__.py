@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import logging
-import mimetypes
 import sys
 import time
 from collections.abc import Sequence
@@ -52,7 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--model", default=None)
     gen.add_argument("--aspect-ratio", default=None)
     gen.add_argument("--resolution", default=None)
-    gen.add_argument("--image", action="append", default=[], metavar="PATH_OR_URL", help="reference image (repeat)")
+    gen.add_argument(
+        "--image", action="append", default=[], metavar="PATH_OR_URL", help="reference image (repeat)"
+    )
     gen.add_argument("--out", type=Path, default=Path("."), help="folder for the image(s)")
 
     check = sub.add_parser("check", help="validate the configuration and say what is missing")
@@ -107,7 +108,7 @@ def _run(settings: Settings) -> int:
         raise ConfigError("DISCORD_TOKEN", "is not set", "Export your bot token as DISCORD_TOKEN.")
     missing = missing_keys(settings)
     if missing:
-        raise ConfigError(missing[0], "is not set", f"Export it, or disable that provider in the config.")
+        raise ConfigError(missing[0], "is not set", "Export it, or disable that provider in the config.")
     point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
     bot = Bananacord(settings)
     bot.run(token, log_handler=None)
@@ -118,7 +119,8 @@ def _check(settings: Settings, config_path: Path) -> int:
     from bot.providers import FACTORIES, missing_keys
 
     problems: list[str] = []
-    print(f"config file: {config_path if config_path.exists() else f'{config_path} (not found, using defaults)'}")
+    shown = config_path if config_path.exists() else f"{config_path} (not found, using defaults)"
+    print(f"config file: {shown}")
     print(f"database:    {settings.database.path}")
     print(f"discord:     {settings.discord.api_base_url}")
     if not settings.secret("discord_token"):
@@ -130,10 +132,14 @@ def _check(settings: Settings, config_path: Path) -> int:
     for env in missing_keys(settings):
         problems.append(f"{env} is not set: export it, or disable that provider in the config.")
     if settings.imagine.default_provider not in FACTORIES:
-        problems.append(f"[imagine] default_provider `{settings.imagine.default_provider}` is not a known provider.")
+        problems.append(
+            f"[imagine] default_provider `{settings.imagine.default_provider}` is not a known provider."
+        )
     elif settings.imagine.default_model not in FACTORIES[settings.imagine.default_provider].models:
-        problems.append(f"[imagine] default_model `{settings.imagine.default_model}` is not offered by "
-                        f"{settings.imagine.default_provider}.")
+        problems.append(
+            f"[imagine] default_model `{settings.imagine.default_model}` is not offered by "
+            f"{settings.imagine.default_provider}."
+        )
     if problems:
         print("\nmissing or wrong:")
         for problem in problems:
@@ -176,99 +182,21 @@ async def _db(settings: Settings, action: str) -> int:
     return 0
 
 
-async def _reference(http: object, value: str, max_bytes: int) -> object:
-    """Turn --image into a ReferenceImage: URLs are checked (type, size) but passed on as URLs."""
-    import httpx
-
-    from bot.errors import InvalidRequestError
-    from bot.fetch import download
-    from bot.images import inspect
-    from bot.models import ReferenceImage
-
-    assert isinstance(http, httpx.AsyncClient)
-    if value.startswith(("http://", "https://")):
-        data = await download(http, value, max_bytes=max_bytes, timeout=30.0)
-        try:
-            fmt, _, _ = inspect(data)
-        except BananacordError:
-            raise InvalidRequestError(f"--image {value.split('?')[0]} is not an image.") from None
-        name = value.split("?")[0].rsplit("/", 1)[-1] or "image"
-        return ReferenceImage(url=value, content_type=f"image/{fmt.lower()}", size=len(data), filename=name)
-    path = Path(value)
-    if not path.is_file():
-        raise InvalidRequestError(f"--image {value}: no such file or URL.")
-    guessed = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    raise InvalidRequestError(
-        f"--image {path.name} ({guessed}) is a local file, but this provider fetches reference images by "
-        "public URL. Upload it somewhere public and pass the URL."
-    )
-
-
 async def _generate(settings: Settings, args: argparse.Namespace) -> int:
-    import httpx
+    from bot.generate import generate
 
-    from bot.cli_sink import FileSink
-    from bot.jobs import JobRunner
-    from bot.models import GenerationRequest
-    from bot.providers import build_providers, get_factory
-    from bot.providers.base import validate
-    from bot.store import Database
-    from bot.store.jobs import JobStore, NewJob
-
-    provider_name = args.provider or settings.imagine.default_provider
-    factory = get_factory(provider_name)
-    model = args.model or settings.imagine.default_model
-    caps = factory.models.get(model)
-    if caps is None:
-        print(f"bananacord: {provider_name} has no model {model}; choose one of: {', '.join(factory.models)}",
-              file=sys.stderr)
-        return 2
-    if not settings.secret(factory.key_env.lower()):
-        raise ConfigError(factory.key_env, "is not set", f"Export your {provider_name} API key as {factory.key_env}.")
-    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) as http:
-        refs = [await _reference(http, value, settings.imagine.max_attachment_bytes) for value in args.image]
-        request = GenerationRequest(
-            model=model,
-            prompt=args.prompt,
-            reference_images=tuple(refs),  # type: ignore[arg-type]
-            aspect_ratio=args.aspect_ratio,
-            resolution=args.resolution,
-        )
-        validate(request, caps)
-        providers = {provider_name: factory.build(settings, http)}
-        db = Database(settings.database.path)
-        await db.connect()
-        sink = FileSink(args.out)
-        runner = JobRunner(JobStore(db), providers, sink, settings.jobs, settings.imagine, http=http)
-        started = time.monotonic()
-        try:
-            job = await runner.create(NewJob(provider=provider_name, model=model, request=request, source="cli"))
-            await runner.start()
-            try:
-                job = await runner.wait_terminal(job.id, timeout=settings.jobs.deadline_seconds + 660)
-            except (KeyboardInterrupt, asyncio.CancelledError):
-                await runner.cancel(job.id, by_user=None)
-                raise
-        finally:
-            await runner.stop()
-            for provider in providers.values():
-                await provider.aclose()
-            await db.close()
-    summary = {
-        "job_id": job.id,
-        "provider": job.provider,
-        "model": job.model,
-        "provider_job_id": job.provider_job_id,
-        "state": str(job.state),
-        "files": [str(p) for p in sink.files.get(job.id, [])],
-        "duration_seconds": round(time.monotonic() - started, 3),
-        "text": job.result.get("text"),
-        "usage": job.result.get("usage", {}),
-        "error": None if job.error_message is None else {"category": str(job.error_category),
-                                                          "message": job.error_message},
-    }
+    summary = await generate(
+        settings,
+        prompt=args.prompt,
+        provider=args.provider,
+        model=args.model,
+        aspect_ratio=args.aspect_ratio,
+        resolution=args.resolution,
+        images=args.image,
+        out_dir=args.out,
+    )
     print(json.dumps(summary, indent=2))
-    return 0 if str(job.state) == "delivered" else 1
+    return 0 if summary["state"] == "delivered" else 1
 
 
 if __name__ == "__main__":

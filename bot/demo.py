@@ -55,7 +55,10 @@ def _describe(message: FakeMessage) -> list[str]:
 async def run_demo(*, out_dir: Path, prompt: str, timeout: float = 60.0) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bananacord-demo-") as tmp:
-        async with FakeDiscord(bot_token=DEMO_BOT_TOKEN) as discord_fake, FakeSeaArt(api_key=DEMO_SEAART_KEY) as seaart:
+        async with (
+            FakeDiscord(bot_token=DEMO_BOT_TOKEN) as discord_fake,
+            FakeSeaArt(api_key=DEMO_SEAART_KEY) as seaart,
+        ):
             settings = load_settings(
                 None,
                 discord_token=DEMO_BOT_TOKEN,
@@ -63,7 +66,11 @@ async def run_demo(*, out_dir: Path, prompt: str, timeout: float = 60.0) -> int:
                 discord={"api_base_url": discord_fake.api_base_url, "gateway_url": discord_fake.gateway_url},
                 database={"path": str(Path(tmp) / "demo.sqlite3")},
                 providers={"seaart": {"base_url": seaart.base_url}},
-                jobs={"poll_interval_seconds": 0.2, "max_poll_interval_seconds": 0.5, "progress_interval_seconds": 0},
+                jobs={
+                    "poll_interval_seconds": 0.2,
+                    "max_poll_interval_seconds": 0.5,
+                    "progress_interval_seconds": 0,
+                },
             )
             point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
             bot = Bananacord(settings, guild_ready_timeout=0.2)
@@ -71,8 +78,10 @@ async def run_demo(*, out_dir: Path, prompt: str, timeout: float = 60.0) -> int:
             connect = asyncio.create_task(bot.connect())
             try:
                 await discord_fake.wait_until_ready(timeout=15)
-                print(f"Bot online as {bot.user} with /imagine registered on a fake Discord at "
-                      f"{discord_fake.api_base_url}")
+                print(
+                    f"Bot online as {bot.user} with /imagine registered on a fake Discord at "
+                    f"{discord_fake.api_base_url}"
+                )
                 ref = discord_fake.add_attachment(_reference_png(), "sketch.png", "image/png")
                 print(f'\nA member types:  /imagine prompt:"{prompt}" aspect_ratio:16:9 image1:sketch.png\n')
                 interaction = await discord_fake.slash_command(

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -179,11 +180,11 @@ class JobRunner:
         for job in jobs:
             task = asyncio.create_task(self._guarded_step(job.id), name=f"job-{job.id}")
             self._inflight[job.id] = task
-            task.add_done_callback(lambda _t, jid=job.id: self._step_done(jid))
+            task.add_done_callback(functools.partial(self._step_done, job.id))
             spawned.append(task)
         return spawned
 
-    def _step_done(self, job_id: str) -> None:
+    def _step_done(self, job_id: str, _task: asyncio.Task[None]) -> None:
         self._inflight.pop(job_id, None)
         self._wake.set()
 
@@ -291,7 +292,9 @@ class JobRunner:
                 log.warning("job %s: poll failed (%s), will retry: %s", job.id, exc.category, exc.detail)
                 errors = job.poll_errors + 1
                 now = self.clock()
-                await self.store.update(job, now=now, poll_errors=errors, next_poll_at=now + self._backoff(errors))
+                await self.store.update(
+                    job, now=now, poll_errors=errors, next_poll_at=now + self._backoff(errors)
+                )
                 return
             # We give up on this job; ask the provider to stop so nobody pays for an image never shown.
             await self._cancel_at_provider(job)
@@ -478,15 +481,15 @@ def _image_to_json(image: ImageRef) -> dict[str, object]:
     }
 
 
-def _images_from_json(items: list[dict[str, object]]) -> list[ImageRef]:
+def _images_from_json(items: list[dict[str, Any]]) -> list[ImageRef]:
     refs = []
     for item in items:
         data = item.get("data_b64")
         refs.append(
             ImageRef(
-                url=item.get("url") if isinstance(item.get("url"), str) else None,  # type: ignore[arg-type]
+                url=item.get("url"),
                 data=base64.b64decode(data) if isinstance(data, str) else None,
-                content_type=item.get("content_type") if isinstance(item.get("content_type"), str) else None,  # type: ignore[arg-type]
+                content_type=item.get("content_type"),
             )
         )
     return refs

@@ -16,11 +16,11 @@ log = logging.getLogger(__name__)
 
 async def send_ephemeral(interaction: discord.Interaction, message: str) -> None:
     """Answer privately, whether or not the interaction was already acknowledged."""
-    kwargs = {"ephemeral": True, "allowed_mentions": discord.AllowedMentions.none()}
+    none = discord.AllowedMentions.none()
     if interaction.response.is_done():
-        await interaction.followup.send(message, **kwargs)  # type: ignore[arg-type]
+        await interaction.followup.send(message, ephemeral=True, allowed_mentions=none)
     else:
-        await interaction.response.send_message(message, **kwargs)  # type: ignore[arg-type]
+        await interaction.response.send_message(message, ephemeral=True, allowed_mentions=none)
 
 
 class ErrorHandler(commands.Cog):

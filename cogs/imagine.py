@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import discord
 from discord import app_commands
@@ -55,9 +55,9 @@ class JobButton(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
     template=re.compile(r"bananacord:job:(?P<action>cancel|reroll|delete):(?P<job_id>[0-9a-f]{16})"),
 ):
-    """One button on a job message; the action and the job id ride in the custom_id, so it survives restarts."""
+    """A job message's button; action and job id ride in the custom_id, so it works after a restart."""
 
-    STYLES: dict[str, tuple[str, discord.ButtonStyle, str]] = {
+    STYLES: ClassVar[dict[str, tuple[str, discord.ButtonStyle, str]]] = {
         "cancel": ("Cancel", discord.ButtonStyle.danger, "✖️"),
         "reroll": ("Re-roll", discord.ButtonStyle.secondary, "🔁"),
         "delete": ("Delete", discord.ButtonStyle.secondary, "🗑️"),
@@ -164,8 +164,8 @@ class Imagine(commands.Cog):
         limit = self.bot.settings.imagine.max_attachment_bytes
         if attachment.size > limit:
             raise InvalidRequestError(
-                f"`{attachment.filename}` is {attachment.size / 1_048_576:.1f} MiB; reference images may be at "
-                f"most {limit / 1_048_576:.0f} MiB."
+                f"`{attachment.filename}` is {attachment.size / 1_048_576:.1f} MiB; reference images may be "
+                f"at most {limit / 1_048_576:.0f} MiB."
             )
         return ReferenceImage(
             url=attachment.url,

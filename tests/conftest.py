@@ -33,7 +33,11 @@ def make_settings(tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt,
         "discord": {"api_base_url": discord_fake.api_base_url, "gateway_url": discord_fake.gateway_url},
         "database": {"path": str(tmp_path / "bananacord.sqlite3")},
         "providers": {"seaart": {"base_url": seaart.base_url, "request_timeout": 2.0}},
-        "jobs": {"poll_interval_seconds": 0.05, "max_poll_interval_seconds": 0.2, "progress_interval_seconds": 0},
+        "jobs": {
+            "poll_interval_seconds": 0.05,
+            "max_poll_interval_seconds": 0.2,
+            "progress_interval_seconds": 0,
+        },
     }
     for key, value in sections.items():
         base[key] = {**base.get(key, {}), **value}
@@ -63,7 +67,9 @@ class RunningBot:
         await asyncio.wait_for(self.task, 5)
 
 
-async def start_bot(settings: Settings, discord_fake: FakeDiscord, clock: Callable[[], float] = time.time) -> RunningBot:
+async def start_bot(
+    settings: Settings, discord_fake: FakeDiscord, clock: Callable[[], float] = time.time
+) -> RunningBot:
     point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
     bot = Bananacord(settings, clock=clock, guild_ready_timeout=0.1)
     await bot.login(BOT_TOKEN)
@@ -102,7 +108,9 @@ def settings(tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt) -> S
 
 
 @pytest.fixture
-async def running_bot(settings: Settings, discord_fake: FakeDiscord, clock: Clock) -> AsyncIterator[RunningBot]:
+async def running_bot(
+    settings: Settings, discord_fake: FakeDiscord, clock: Clock
+) -> AsyncIterator[RunningBot]:
     running = await start_bot(settings, discord_fake, clock)
     yield running
     await running.close()

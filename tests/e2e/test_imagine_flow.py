@@ -73,7 +73,10 @@ async def test_imagine_with_reference_is_delivered(
     assert "Nano Banana 2" in fields["Model"] and "16:9" in fields["Model"] and "2K" in fields["Model"]
     assert "Took" in fields
     # The embed shows the uploaded file (Discord rewrites attachment:// to the attachment's URL).
-    assert embed["image"]["url"] in {f"attachment://{message.files[0].filename}", message.attachments[0]["url"]}
+    assert embed["image"]["url"] in {
+        f"attachment://{message.files[0].filename}",
+        message.attachments[0]["url"],
+    }
     # Prompts are user text: nothing may ping.
     assert message.allowed_mentions == {"parse": []}
     labels = [c["label"] for row in message.components for c in row["components"]]
@@ -103,7 +106,16 @@ MiB = 1024 * 1024
         ({"prompt": "pro ratio", "model": "nano_banana_pro", "aspect_ratio": "1:8"}, [], "aspect ratio 1:8"),
         ({"prompt": "pro 512", "model": "nano_banana_pro", "resolution": "512"}, [], "resolution 512"),
     ],
-    ids=["blank", "too-long", "too-many-refs", "non-image", "no-content-type", "oversized", "ratio", "resolution"],
+    ids=[
+        "blank",
+        "too-long",
+        "too-many-refs",
+        "non-image",
+        "no-content-type",
+        "oversized",
+        "ratio",
+        "resolution",
+    ],
 )
 async def test_bad_input_is_refused_privately(
     running_bot: RunningBot,
@@ -166,7 +178,8 @@ async def _deliver_after_expiry(
     message = final_message(discord_fake, interaction.id)
     assert message is not None and len(message.files) == 1
     bot_edits = [
-        r for r in discord_fake.requests
+        r
+        for r in discord_fake.requests
         if r.method == "PATCH" and r.path == f"/channels/{message.channel_id}/messages/{message.id}"
     ]
     assert bot_edits and bot_edits[-1].headers["Authorization"] == f"Bot {BOT_TOKEN}"

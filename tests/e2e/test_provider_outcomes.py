@@ -1,4 +1,4 @@
-"""Every scripted SeaArt outcome ends the job in the right state with a clear message; none leaves it stuck."""
+"""Every scripted SeaArt outcome ends the job in the right state with a clear message; none gets stuck."""
 
 from __future__ import annotations
 
@@ -62,19 +62,27 @@ async def test_outcome_reaches_a_final_state(
         def final() -> bool:
             current = row(settings)
             return current is not None and current["state"] in {
-                "delivered", "failed", "blocked", "cancelled", "expired"
+                "delivered",
+                "failed",
+                "blocked",
+                "cancelled",
+                "expired",
             }
 
         await discord_fake.wait_for(final, timeout=30)
         job = row(settings)
         assert job is not None
-        assert (job["state"], job["error_category"]) == (expected_state, expected_category), job["error_message"]
+        assert (job["state"], job["error_category"]) == (expected_state, expected_category), job[
+            "error_message"
+        ]
         assert len(seaart.creates) == expected_creates
         # What the member sees: the same message, now in its final state.
         await discord_fake.wait_for(
-            lambda: (m := final_message(discord_fake, interaction.id)) is not None
-            and bool(m.embeds)
-            and "…" not in m.embeds[0]["title"],
+            lambda: (
+                (m := final_message(discord_fake, interaction.id)) is not None
+                and bool(m.embeds)
+                and "…" not in m.embeds[0]["title"]
+            ),
             timeout=10,
         )
         message = final_message(discord_fake, interaction.id)

@@ -1,0 +1,116 @@
+"""`bananacord generate`: one job from the shell through the same submit/poll/download path, no Discord."""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bot.cli_sink import FileSink
+from bot.config import Settings
+from bot.errors import BananacordError, ConfigError, InvalidRequestError
+from bot.fetch import download, redact_url
+from bot.images import inspect
+from bot.jobs import DELIVERY_GRACE_SECONDS, JobRunner
+from bot.models import GenerationRequest, ReferenceImage
+from bot.providers import get_factory
+from bot.providers.base import validate
+from bot.store import Database
+from bot.store.jobs import JobStore, NewJob
+
+
+async def reference_from_argument(http: httpx.AsyncClient, value: str, max_bytes: int) -> ReferenceImage:
+    """--image URL: fetched once to check it is an image of allowed size, then passed on as a URL."""
+    if value.startswith(("http://", "https://")):
+        data = await download(http, value, max_bytes=max_bytes, timeout=30.0)
+        try:
+            fmt, _, _ = inspect(data)
+        except BananacordError:
+            raise InvalidRequestError(f"--image {redact_url(value)} is not an image.") from None
+        name = redact_url(value).rsplit("/", 1)[-1] or "image"
+        return ReferenceImage(url=value, content_type=f"image/{fmt.lower()}", size=len(data), filename=name)
+    path = Path(value)
+    if not path.is_file():
+        raise InvalidRequestError(f"--image {value}: no such file or URL.")
+    guessed = mimetypes.guess_type(path.name)[0] or "unknown type"
+    raise InvalidRequestError(
+        f"--image {path.name} ({guessed}) is a local file, but this provider fetches reference images by "
+        "public URL. Upload it somewhere public and pass the URL."
+    )
+
+
+async def generate(
+    settings: Settings,
+    *,
+    prompt: str,
+    provider: str | None,
+    model: str | None,
+    aspect_ratio: str | None,
+    resolution: str | None,
+    images: list[str],
+    out_dir: Path,
+) -> dict[str, Any]:
+    """Run one job to its end and return the JSON-able summary the CLI prints."""
+    provider_name = provider or settings.imagine.default_provider
+    factory = get_factory(provider_name)
+    model_name = model or settings.imagine.default_model
+    caps = factory.models.get(model_name)
+    if caps is None:
+        raise InvalidRequestError(
+            f"{provider_name} has no model {model_name}; choose one of: {', '.join(factory.models)}."
+        )
+    if not settings.secret(factory.key_env.lower()):
+        raise ConfigError(
+            factory.key_env, "is not set", f"Export your {provider_name} API key as {factory.key_env}."
+        )
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) as http:
+        refs = [await reference_from_argument(http, v, settings.imagine.max_attachment_bytes) for v in images]
+        request = GenerationRequest(
+            model=model_name,
+            prompt=prompt,
+            reference_images=tuple(refs),
+            aspect_ratio=aspect_ratio,
+            resolution=resolution,
+        )
+        validate(request, caps)
+        providers = {provider_name: factory.build(settings, http)}
+        db = Database(settings.database.path)
+        await db.connect()
+        sink = FileSink(out_dir)
+        runner = JobRunner(JobStore(db), providers, sink, settings.jobs, settings.imagine, http=http)
+        started = time.monotonic()
+        try:
+            job = await runner.create(
+                NewJob(provider=provider_name, model=model_name, request=request, source="cli")
+            )
+            await runner.start()
+            try:
+                job = await runner.wait_terminal(
+                    job.id, timeout=settings.jobs.deadline_seconds + DELIVERY_GRACE_SECONDS + 60
+                )
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                await runner.cancel(job.id, by_user=None)
+                raise
+        finally:
+            await runner.stop()
+            for built in providers.values():
+                await built.aclose()
+            await db.close()
+    return {
+        "job_id": job.id,
+        "provider": job.provider,
+        "model": job.model,
+        "provider_job_id": job.provider_job_id,
+        "state": str(job.state),
+        "files": [str(p) for p in sink.files.get(job.id, [])],
+        "duration_seconds": round(time.monotonic() - started, 3),
+        "text": job.result.get("text"),
+        "usage": job.result.get("usage", {}),
+        "error": None
+        if job.error_message is None
+        else {"category": str(job.error_category), "message": job.error_message},
+    }
