@@ -105,8 +105,9 @@ def build_view(job: Job, phase: str) -> discord.ui.View | None:
 def _can_manage(interaction: discord.Interaction[Any], job: Job) -> bool:
     if interaction.user.id == job.user_id:
         return True
-    perms = getattr(interaction.user, "guild_permissions", None)
-    return bool(perms and (perms.manage_messages or perms.administrator))
+    # interaction.permissions are the member's resolved permissions in this channel, sent by Discord.
+    perms = interaction.permissions
+    return perms.manage_messages or perms.administrator
 
 
 class Imagine(commands.Cog):

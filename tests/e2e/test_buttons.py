@@ -1,0 +1,124 @@
+"""The job buttons through the fake Discord: Cancel, Re-roll, Delete, and who may press them."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from bot.config import Settings
+from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord, FakeInteraction
+from bot.testing.providers import FakeSeaArt
+from tests.conftest import RunningBot
+
+
+def rows(settings: Settings) -> list[sqlite3.Row]:
+    with sqlite3.connect(settings.database.path) as conn:
+        conn.row_factory = sqlite3.Row
+        return conn.execute("SELECT * FROM jobs ORDER BY created_at").fetchall()
+
+
+def states(settings: Settings) -> list[str]:
+    return [r["state"] for r in rows(settings)]
+
+
+def labels(discord_fake: FakeDiscord, message_id: int) -> list[str]:
+    message = discord_fake.messages[message_id]
+    return [c["label"] for row in message.components for c in row["components"]]
+
+
+def button(discord_fake: FakeDiscord, message_id: int, label: str) -> str:
+    message = discord_fake.messages[message_id]
+    for row in message.components:
+        for component in row["components"]:
+            if component["label"] == label:
+                return str(component["custom_id"])
+    raise AssertionError(f"no {label} button on {message_id}: {labels(discord_fake, message_id)}")
+
+
+async def ephemeral_reply(discord_fake: FakeDiscord, click: FakeInteraction) -> str:
+    await discord_fake.wait_for(lambda: bool(click.callbacks), timeout=10)
+    callback = click.callbacks[0]
+    assert callback["type"] == 4 and callback["data"]["flags"] & 64, callback
+    return str(callback["data"]["content"])
+
+
+async def start_running_job(discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings) -> int:
+    seaart.hold(True)
+    interaction = await discord_fake.slash_command("imagine", {"prompt": "hold on"})
+    await discord_fake.wait_for(lambda: states(settings) == ["running"], timeout=10)
+    message_id = interaction.original_message_id
+    assert message_id is not None
+    await discord_fake.wait_for(lambda: labels(discord_fake, message_id) == ["Cancel"], timeout=10)
+    return message_id
+
+
+async def test_cancel_is_only_for_the_requester_or_a_moderator(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    message_id = await start_running_job(discord_fake, seaart, settings)
+    cancel = button(discord_fake, message_id, "Cancel")
+
+    stranger = await discord_fake.click(
+        message_id, cancel, user_id=discord_fake.moderator_id, permissions=PLAIN_MEMBER_PERMISSIONS
+    )
+    assert "Only the member who asked" in await ephemeral_reply(discord_fake, stranger)
+    assert states(settings) == ["running"]
+
+    await discord_fake.click(message_id, cancel, user_id=discord_fake.member_id)
+    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
+    job = rows(settings)[0]
+    assert job["cancelled_by"] == discord_fake.member_id and job["error_category"] == "cancelled"
+    # The provider was asked to stop the job it accepted.
+    assert [r.method for r in seaart.requests if r.path.endswith("/cancel")] == ["PUT"]
+    await discord_fake.wait_for(lambda: "Cancelled" in discord_fake.messages[message_id].embeds[0]["title"])
+    message = discord_fake.messages[message_id]
+    assert "Cancel" not in labels(discord_fake, message_id) and not message.files
+    # Releasing the provider afterwards delivers nothing: the job stays cancelled.
+    seaart.release()
+    assert states(settings) == ["cancelled"]
+
+
+async def test_moderator_may_cancel(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    message_id = await start_running_job(discord_fake, seaart, settings)
+    await discord_fake.click(
+        message_id, button(discord_fake, message_id, "Cancel"), user_id=discord_fake.moderator_id
+    )
+    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
+    assert rows(settings)[0]["cancelled_by"] == discord_fake.moderator_id
+
+
+async def test_reroll_makes_a_new_job_for_the_presser_and_delete_removes(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    interaction = await discord_fake.slash_command(
+        "imagine", {"prompt": "again and again", "aspect_ratio": "3:2"}
+    )
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=10)
+    message_id = interaction.original_message_id
+    assert message_id is not None
+    await discord_fake.wait_for(lambda: labels(discord_fake, message_id) == ["Re-roll", "Delete"], timeout=10)
+
+    reroll = await discord_fake.click(
+        message_id, button(discord_fake, message_id, "Re-roll"), user_id=discord_fake.moderator_id
+    )
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered", "delivered"], timeout=10)
+    first, second = rows(settings)
+    assert second["user_id"] == discord_fake.moderator_id  # charged to whoever pressed it
+    assert second["request_json"] == first["request_json"]
+    assert [c.json["aspect_ratio"] for c in seaart.creates] == ["3:2", "3:2"]
+    assert reroll.original_message_id is not None and reroll.original_message_id != message_id
+    assert discord_fake.messages[reroll.original_message_id].files
+
+    stranger = await discord_fake.click(
+        message_id,
+        button(discord_fake, message_id, "Delete"),
+        user_id=discord_fake.moderator_id,
+        permissions=PLAIN_MEMBER_PERMISSIONS,
+    )
+    assert "Only the member who asked" in await ephemeral_reply(discord_fake, stranger)
+    assert not discord_fake.messages[message_id].deleted
+    await discord_fake.click(
+        message_id, button(discord_fake, message_id, "Delete"), user_id=discord_fake.member_id
+    )
+    await discord_fake.wait_for(lambda: discord_fake.messages[message_id].deleted, timeout=10)
