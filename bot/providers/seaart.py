@@ -390,6 +390,14 @@ class SeaArtProvider:
         self._base_url = base_url.rstrip("/")
         self._client = client
         self._policy = policy or RetryPolicy()
+        # Polls are repeated by the job runner with its own backoff anyway; retrying a poll for a
+        # minute inside one call would only hold up the runner's slot.
+        self._poll_policy = RetryPolicy(
+            max_attempts=min(2, self._policy.max_attempts),
+            base_delay=self._policy.base_delay,
+            max_delay=min(5.0, self._policy.max_delay),
+            jitter=self._policy.jitter,
+        )
         self._timeout = timeout or DEFAULT_TIMEOUT
         self._sleep = sleep
         self._models = dict(SEAART_MODELS)
@@ -616,7 +624,7 @@ class SeaArtProvider:
             method,
             url,
             idempotent=idempotent,
-            policy=self._policy,
+            policy=self._policy if op is _Op.CREATE else self._poll_policy,
             map_error=lambda response: self._map_error(response, op, model),
             sleep=self._sleep,
             provider=PROVIDER,
