@@ -378,8 +378,12 @@ class JobRunner:
                 )
             else:
                 continue
+            # Decoding and re-encoding a 4K image takes up to half a second of CPU (bench/reencode.py);
+            # off the event loop, so the gateway heartbeat and other jobs keep going meanwhile.
             prepared.append(
-                prepare(data, limit=limit, stem=f"bananacord-{job.id}-{index}", source_url=ref.url)
+                await asyncio.to_thread(
+                    prepare, data, limit=limit, stem=f"bananacord-{job.id}-{index}", source_url=ref.url
+                )
             )
         if not prepared:
             raise DeliveryError("The provider reported success but sent no image.", detail="no image refs")
