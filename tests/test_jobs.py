@@ -1,0 +1,210 @@
+"""The JobRunner on a real SQLite file against the fake SeaArt over sockets, driven with run_once()."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.cli_sink import FileSink
+from bot.config import Settings, load_settings
+from bot.images import PreparedImage
+from bot.jobs import JobRunner
+from bot.models import GenerationRequest, JobState
+from bot.providers.seaart import SeaArtProvider
+from bot.store import Database
+from bot.store.jobs import Job, JobStore, NewJob
+from bot.testing.providers import FakeSeaArt
+
+KEY = "runner-test-key"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[tuple[FakeSeaArt, Settings, Database, httpx.AsyncClient]]:
+    async with FakeSeaArt(api_key=KEY) as fake, httpx.AsyncClient() as http:
+        settings = load_settings(
+            None,
+            seaart_api_key=KEY,
+            database={"path": str(tmp_path / "jobs.sqlite3")},
+            providers={"seaart": {"base_url": fake.base_url}},
+            jobs={"deadline_seconds": 60, "poll_interval_seconds": 2, "max_poll_interval_seconds": 10},
+        )
+        db = Database(settings.database.path)
+        await db.connect()
+        yield fake, settings, db, http
+        await db.close()
+
+
+def make_runner(
+    fake: FakeSeaArt, settings: Settings, db: Database, http: httpx.AsyncClient, sink: object, clock: Clock
+) -> JobRunner:
+    provider = SeaArtProvider(api_key=KEY, base_url=fake.base_url, client=http, timeout=httpx.Timeout(2.0))
+    return JobRunner(
+        JobStore(db),
+        {"seaart": provider},
+        sink,
+        settings.jobs,
+        settings.imagine,
+        http=http,
+        clock=clock,  # type: ignore[arg-type]
+    )
+
+
+def new(prompt: str = "a banana") -> NewJob:
+    return NewJob(
+        provider="seaart",
+        model="nano_banana_2",
+        request=GenerationRequest(model="nano_banana_2", prompt=prompt),
+    )
+
+
+async def drive(runner: JobRunner, clock: Clock, job_id: str, *, step: float = 2.0, limit: int = 50) -> Job:
+    """Advance fake time and run due work until the job is terminal."""
+    for _ in range(limit):
+        await runner.run_once()
+        job = await runner.store.get(job_id)
+        assert job is not None
+        if job.terminal:
+            return job
+        clock.now += step
+    raise AssertionError("job did not finish")
+
+
+async def test_full_path_and_backoff(
+    env: tuple[FakeSeaArt, Settings, Database, httpx.AsyncClient], tmp_path: Path
+) -> None:
+    fake, settings, db, http = env
+    clock = Clock()
+    sink = FileSink(tmp_path / "out")
+    runner = make_runner(fake, settings, db, http, sink, clock)
+    fake.hold(True)
+    job = await runner.create(new())
+    await runner.run_once()
+    job = await runner.store.get(job.id)  # type: ignore[assignment]
+    assert job.state is JobState.SUBMITTED and job.provider_job_id in fake.jobs
+    assert job.next_poll_at == clock.now + 2
+    gaps = []
+    for _ in range(5):
+        clock.now = job.next_poll_at or clock.now
+        before = clock.now
+        await runner.run_once()
+        job = await runner.store.get(job.id)  # type: ignore[assignment]
+        gaps.append((job.next_poll_at or 0) - before)
+    assert job.state is JobState.RUNNING
+    assert gaps == sorted(gaps) and gaps[-1] <= 10 and gaps[0] < gaps[-1]  # grows, capped
+    fake.release()
+    job = await drive(runner, clock, job.id)
+    assert job.state is JobState.DELIVERED
+    (path,) = sink.files[job.id]
+    assert path.exists() and path.stat().st_size > 0
+    assert len(fake.creates) == 1
+
+
+async def test_deadline_expires_and_cancels_at_provider(
+    env: tuple[FakeSeaArt, Settings, Database, httpx.AsyncClient], tmp_path: Path
+) -> None:
+    fake, settings, db, http = env
+    clock = Clock()
+    runner = make_runner(fake, settings, db, http, FileSink(tmp_path), clock)
+    fake.script("never_finish")
+    job = await runner.create(new())
+    await runner.run_once()
+    clock.now += 61
+    await runner.run_once()
+    job = await runner.store.get(job.id)  # type: ignore[assignment]
+    assert job.state is JobState.EXPIRED and "did not finish within 1 minute" in (job.error_message or "")
+    assert [r.method for r in fake.requests if r.path.endswith("/cancel")] == ["PUT"]
+
+
+async def test_a_new_runner_resumes_a_submitted_job(
+    env: tuple[FakeSeaArt, Settings, Database, httpx.AsyncClient], tmp_path: Path
+) -> None:
+    fake, settings, db, http = env
+    clock = Clock()
+    first = make_runner(fake, settings, db, http, FileSink(tmp_path), clock)
+    fake.hold(True)
+    job = await first.create(new())
+    await first.run_once()
+    del first  # "crash": nothing shut down
+    fake.release()
+    sink = FileSink(tmp_path / "second")
+    second = make_runner(fake, settings, db, http, sink, clock)
+    job = await drive(second, clock, job.id)
+    assert job.state is JobState.DELIVERED and sink.files[job.id]
+    assert len(fake.creates) == 1
+
+
+class FlakySink(FileSink):
+    """A sink whose first delivery blows up with an unexpected error (a bug or a library surprise)."""
+
+    def __init__(self, out: Path) -> None:
+        super().__init__(out)
+        self.calls = 0
+
+    async def deliver(self, job: Job, images: list[PreparedImage]) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("unexpected")
+        await super().deliver(job, images)
+
+
+async def test_an_unexpected_error_is_counted_and_the_job_still_finishes(
+    env: tuple[FakeSeaArt, Settings, Database, httpx.AsyncClient], tmp_path: Path
+) -> None:
+    fake, settings, db, http = env
+    clock = Clock()
+    sink = FlakySink(tmp_path)
+    runner = make_runner(fake, settings, db, http, sink, clock)
+    job = await runner.create(new())
+    job = await drive(runner, clock, job.id, step=10)
+    assert job.state is JobState.DELIVERED and sink.calls == 2
+    assert runner.errors == 1
+
+
+async def test_background_loop_wakes_on_create(
+    env: tuple[FakeSeaArt, Settings, Database, httpx.AsyncClient], tmp_path: Path
+) -> None:
+    fake, settings, db, http = env
+    fast = settings.model_copy(
+        update={
+            "jobs": settings.jobs.model_copy(
+                update={"poll_interval_seconds": 0.05, "max_poll_interval_seconds": 0.1}
+            )
+        }
+    )
+    runner = make_runner(fake, fast, db, http, FileSink(tmp_path), Clock())
+    runner.clock = time.time  # the real loop sleeps in real time
+    await runner.start()
+    try:
+        job = await runner.create(new())
+        done = await asyncio.wait_for(runner.wait_terminal(job.id), 10)
+        assert done.state is JobState.DELIVERED
+    finally:
+        await runner.stop()
+
+
+async def test_missing_provider_fails_the_job_cleanly(
+    env: tuple[FakeSeaArt, Settings, Database, httpx.AsyncClient], tmp_path: Path
+) -> None:
+    fake, settings, db, http = env
+    clock = Clock()
+    runner = make_runner(fake, settings, db, http, FileSink(tmp_path), clock)
+    job = await runner.create(
+        NewJob(provider="gone", model="m", request=GenerationRequest(model="m", prompt="p"))
+    )
+    await runner.run_once()
+    job = await runner.store.get(job.id)  # type: ignore[assignment]
+    assert job.state is JobState.FAILED and "not configured" in (job.error_message or "")
+    assert fake.requests == []
