@@ -306,6 +306,7 @@ class JobRunner:
         now = self.clock()
         if update.status in (UpdateStatus.QUEUED, UpdateStatus.RUNNING):
             new_state = JobState.RUNNING if update.status is UpdateStatus.RUNNING else job.state
+            changed = new_state != job.state
             job = await self.store.update(
                 job,
                 now=now,
@@ -314,7 +315,8 @@ class JobRunner:
                 poll_errors=0,
                 next_poll_at=now + self._backoff(job.attempts + 1),
             )
-            await self._progress(job, force=new_state != JobState.SUBMITTED and job.attempts == 1)
+            # A state change is shown at once; otherwise the elapsed time refreshes every few seconds.
+            await self._progress(job, force=changed)
             return
         if update.status is UpdateStatus.SUCCEEDED:
             if not update.images:
