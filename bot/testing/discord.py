@@ -1539,11 +1539,7 @@ class FakeDiscord:
         message = self._webhook_message(interaction, call.params["mid"])
         if message is None:
             return _error(404, 10008, "Unknown Message")
-        failed = self._edit_message(message, call.body if isinstance(call.body, dict) else {}, call.files)
-        if failed is not None:
-            return failed
-        await self._message_event("MESSAGE_UPDATE", message)
-        return _json_response(200, self._message_payload(message))
+        return await self._apply_edit(message, call)
 
     async def _webhook_delete(self, call: _Call) -> web.StreamResponse:
         interaction = self._interaction_for_token(call)
@@ -1552,6 +1548,17 @@ class FakeDiscord:
         message = self._webhook_message(interaction, call.params["mid"])
         if message is None:
             return _error(404, 10008, "Unknown Message")
+        return await self._apply_delete(message)
+
+    async def _apply_edit(self, message: FakeMessage, call: _Call) -> web.StreamResponse:
+        """Shared by the webhook and the bot-token edit routes: same rules, same answer."""
+        failed = self._edit_message(message, call.body if isinstance(call.body, dict) else {}, call.files)
+        if failed is not None:
+            return failed
+        await self._message_event("MESSAGE_UPDATE", message)
+        return _json_response(200, self._message_payload(message))
+
+    async def _apply_delete(self, message: FakeMessage) -> web.StreamResponse:
         message.deleted = True
         await self._message_event("MESSAGE_DELETE", message)
         return _no_content()
@@ -1602,19 +1609,13 @@ class FakeDiscord:
         message = self._channel_message(call)
         if isinstance(message, web.Response):
             return message
-        failed = self._edit_message(message, call.body if isinstance(call.body, dict) else {}, call.files)
-        if failed is not None:
-            return failed
-        await self._message_event("MESSAGE_UPDATE", message)
-        return _json_response(200, self._message_payload(message))
+        return await self._apply_edit(message, call)
 
     async def _channel_delete(self, call: _Call) -> web.StreamResponse:
         message = self._channel_message(call)
         if isinstance(message, web.Response):
             return message
-        message.deleted = True
-        await self._message_event("MESSAGE_DELETE", message)
-        return _no_content()
+        return await self._apply_delete(message)
 
     # ---- gateway -----------------------------------------------------------------------------------
 
