@@ -77,7 +77,8 @@ def fit_to_limit(data: bytes, limit: int) -> tuple[bytes, int, int]:
             rgb
             if scale == 1.0
             else rgb.resize(
-                (max(1, int(rgb.width * scale)), max(1, int(rgb.height * scale))), Image.Resampling.LANCZOS
+                (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))),
+                Image.Resampling.LANCZOS,
             )
         )
         for quality in (92, 85, 75, 60):

@@ -72,24 +72,41 @@ class ReferenceImage(BaseModel):
 
 
 class GenerationRequest(BaseModel):
-    """What the member asked for, provider-neutral. Validated against Capabilities before use."""
+    """What the member asked for, provider-neutral. Validated against Capabilities before use.
+
+    ``model`` is the bot's model name (``nano_banana_2``, ``nano_banana_pro``); each adapter maps it
+    to its provider's own id. ``None`` means "not chosen": the adapter sends its documented default
+    or omits the field.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     model: str
     prompt: str
     reference_images: tuple[ReferenceImage, ...] = ()
-    aspect_ratio: str | None = None
-    resolution: str | None = None
+    aspect_ratio: str | None = None  # "16:9", or "auto" where the model offers it
+    resolution: str | None = None  # one of base.RESOLUTIONS: "512", "1K", "2K", "4K"
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    output_format: str | None = None  # one of base.OUTPUT_FORMATS: "png", "jpg"
+    thinking_level: str | None = None  # one of base.THINKING_LEVELS: "minimal", "high"
+    web_search: bool = False
+    # 1 (strictest) .. 6 (loosest), as Segmind defines it; None = the provider's default.
+    safety_tolerance: int | None = Field(default=None, ge=1, le=6)
 
 
 class JobHandle(BaseModel):
-    """What a provider returns from submit: enough to poll, fetch and cancel later (stored as JSON)."""
+    """What a provider returns from submit: enough to poll, fetch and cancel later (stored as JSON).
+
+    A synchronous API (Segmind v1, Gemini) has its answer by the time submit returns: it puts the
+    terminal update in ``ready`` and the runner applies it without polling. Stored with the job, so
+    a restart after a paid-for sync call still delivers.
+    """
 
     provider: str
     model: str
     provider_job_id: str
     extra: dict[str, Any] = Field(default_factory=dict)
+    ready: JobUpdate | None = None
 
 
 class UpdateStatus(StrEnum):
@@ -102,6 +119,9 @@ class UpdateStatus(StrEnum):
 
 class ImageRef(BaseModel):
     """One generated image: a URL to download, or inline bytes (base64-decoded) for sync APIs."""
+
+    # Inline bytes travel through SQLite as JSON: base64, not the default utf-8 (which breaks binary).
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 
     url: str | None = None
     data: bytes | None = None
@@ -120,3 +140,6 @@ class JobUpdate(BaseModel):
     error_message: str | None = None  # user-facing
     error_detail: str | None = None  # for logs only
     usage: dict[str, Any] = Field(default_factory=dict)
+
+
+JobHandle.model_rebuild()

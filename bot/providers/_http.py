@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from bot.errors import ProviderError, RateLimitedError, SubmitUncertainError, TransientError
+from bot.providers.base import ProviderCheck
 
 log = logging.getLogger(__name__)
 
@@ -290,3 +291,27 @@ async def _wait(
         "%s: %s; retrying in %.2fs (attempt %d of %d)", where, reason, delay, attempt + 1, policy.max_attempts
     )
     await sleep(delay)
+
+
+async def probe_key(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    headers: dict[str, str],
+    timeout: httpx.Timeout | float = 10.0,
+    secrets: Iterable[str | None] = (),
+) -> ProviderCheck:
+    """One GET that proves reachability and, by its status, whether the key is accepted.
+
+    Adapters point it at a read-only call on a job id that cannot exist: a gateway that checks keys
+    answers 401/403 for a bad key and 404 (or another 4xx) for a good one, and nothing is generated.
+    """
+    try:
+        response = await client.get(url, headers=headers, timeout=timeout)
+    except httpx.TransportError as exc:
+        return ProviderCheck(False, None, f"unreachable: {type(exc).__name__} for {safe_url(url)}")
+    if response.status_code in (401, 403):
+        return ProviderCheck(True, False, f"key rejected: {describe_response(response, secrets)}")
+    if response.status_code >= 500:
+        return ProviderCheck(True, None, f"reachable, but answered {response.status_code}; key not proven")
+    return ProviderCheck(True, True, f"key accepted (probe answered {response.status_code})")

@@ -10,6 +10,8 @@ from bot.models import GenerationRequest, JobHandle, JobUpdate
 
 # The bot's own names for output sizes; each adapter maps them to its provider's field values.
 RESOLUTIONS: tuple[str, ...] = ("512", "1K", "2K", "4K")
+OUTPUT_FORMATS: tuple[str, ...] = ("png", "jpg")
+THINKING_LEVELS: tuple[str, ...] = ("minimal", "high")
 IMAGE_MIME_TYPES: tuple[str, ...] = ("image/png", "image/jpeg", "image/webp")
 
 
@@ -27,8 +29,31 @@ class Capabilities:
     min_prompt_chars: int = 1
     reference_mime_types: tuple[str, ...] = IMAGE_MIME_TYPES
     max_reference_bytes: int = 10 * 1024 * 1024
-    # Whether the provider lets us omit the ratio ("match the input image / model default").
+    # The provider's own id for this model (SeaArt "nano_banana_2", Kie "nano-banana-2", Gemini
+    # "gemini-3.1-flash-image"); the bot's model name is the key it is filed under.
+    provider_model: str = ""
+    seed: bool = False
+    output_formats: tuple[str, ...] = ()  # empty: the provider picks the format
+    thinking_levels: tuple[str, ...] = ()  # empty: no thinking knob
+    web_search: bool = False
+    safety_knob: bool = False  # the provider takes a safety level (Segmind 1-6, Gemini thresholds)
+    # False for APIs that answer the create call with the image itself (Segmind v1, Gemini).
     queued: bool = True
+    # Estimated price in micro-dollars per image, by resolution (the bot's names); editable in config.
+    prices_micro_usd: tuple[tuple[str, int], ...] = ()
+
+    def price(self, resolution: str | None) -> int | None:
+        """Estimated micro-dollars for one image at ``resolution`` (the default size if None)."""
+        return dict(self.prices_micro_usd).get(resolution or self.default_resolution)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCheck:
+    """What `bananacord check --providers` learns about one provider without generating anything."""
+
+    reachable: bool
+    key_accepted: bool | None  # None: the API has no call that proves a key without generating
+    detail: str
 
 
 @runtime_checkable
@@ -49,7 +74,21 @@ class Provider(Protocol):
     async def cancel(self, handle: JobHandle) -> bool:
         """Ask the provider to stop the job; True if it accepted the cancellation."""
 
+    async def check(self) -> ProviderCheck:
+        """Reachability and the cheapest call that proves the key, without generating an image."""
+
     async def aclose(self) -> None: ...
+
+
+def _unsupported(caps: Capabilities, what: str, offered: tuple[str, ...]) -> InvalidRequestError:
+    if offered:
+        return InvalidRequestError(
+            f"{caps.display_name} on this provider does not offer {what}. "
+            f"Choose one of: {', '.join(offered)}."
+        )
+    return InvalidRequestError(
+        f"{caps.display_name} on this provider does not support {what}; leave it unset."
+    )
 
 
 def validate(request: GenerationRequest, caps: Capabilities) -> None:
@@ -90,3 +129,11 @@ def validate(request: GenerationRequest, caps: Capabilities) -> None:
             f"{caps.display_name} does not offer resolution {request.resolution}. "
             f"Choose one of: {', '.join(caps.resolutions)}."
         )
+    if request.seed is not None and not caps.seed:
+        raise _unsupported(caps, "a seed", ())
+    if request.output_format is not None and request.output_format not in caps.output_formats:
+        raise _unsupported(caps, f"output format {request.output_format}", caps.output_formats)
+    if request.thinking_level is not None and request.thinking_level not in caps.thinking_levels:
+        raise _unsupported(caps, f"thinking level {request.thinking_level}", caps.thinking_levels)
+    if request.web_search and not caps.web_search:
+        raise _unsupported(caps, "web search", ())

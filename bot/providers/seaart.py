@@ -32,8 +32,8 @@ from bot.errors import (
     TransientError,
 )
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, UpdateStatus
-from bot.providers._http import RetryPolicy, Sleep, describe_response, redact, request_with_retry
-from bot.providers.base import Capabilities, validate
+from bot.providers._http import RetryPolicy, Sleep, describe_response, probe_key, redact, request_with_retry
+from bot.providers.base import Capabilities, ProviderCheck, validate
 
 log = logging.getLogger(__name__)
 
@@ -586,6 +586,13 @@ class SeaArtProvider:
         code, _ = _error_fields(response)
         # A 2xx that nevertheless says the job was already done (fal's vocabulary, 2.9 [U]).
         return code.upper() not in ("ALREADY_COMPLETED", "NOT_FOUND")
+
+    async def check(self) -> ProviderCheck:
+        """Ask for the status of a job that cannot exist: 401/403 means a bad key, 404 a good one."""
+        url = f"{self._base_url}/v1/queue/nano_banana_2/requests/bananacord-key-check/status"
+        return await probe_key(
+            self._client, url, headers=self._headers, timeout=self._timeout, secrets=[self._api_key]
+        )
 
     # -- plumbing --
 

@@ -28,33 +28,23 @@ Outcomes (one per create attempt; unscripted creates get "success"):
   never_finish          IN_PROGRESS forever
   result_404            normal statuses, then the result endpoint says 404 "Request not found"
 
-Run standalone (for ``bananacord demo`` or manual poking):
-
-    python -m bot.testing.providers --port 8765 --key test-seaart-key
+Run standalone with the other fakes: ``python -m bot.testing.providers``.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
-import io
-import json
 import re
 import secrets
-import signal
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from multidict import CIMultiDict
-from PIL import Image, ImageChops
 
-__all__ = ["SEAART_OUTCOMES", "FakeJob", "FakeSeaArt", "Recorded"]
+from bot.testing.providers._base import FakeProviderServer, Recorded, garbage, pixel_size
+
+__all__ = ["SEAART_OUTCOMES", "FakeJob", "FakeSeaArt", "image_size_for"]
 
 # --- what a test can script ----------------------------------------------------------------------
 
@@ -111,7 +101,6 @@ _MODELS: dict[str, dict[str, Any]] = {
         "resolution": {"1K", "2K", "4K"},  # only in seed 001; accepted here, [U] upstream
     },
 }
-_LONG_SIDE = {"0.5K": 512, "512": 512, "1K": 1024, "2K": 2048, "4K": 4096}
 
 _UNAUTHORIZED = {"code": "UNAUTHORIZED", "message": "Authorization Bearer or Key token is required"}
 _RATE_LIMITED = {"code": "RATE_LIMIT_EXCEEDED", "message": "Rate limit exceeded, please try again later"}
@@ -124,18 +113,6 @@ _IMAGE_OUTCOMES = frozenset({"success", "success_seed", "success_text", "undecod
 _CREATE_PATH = re.compile(r"^/model/v1/queue/[^/]+$")
 
 State = Literal["queued", "running", "done"]
-
-
-@dataclass(frozen=True, slots=True)
-class Recorded:
-    """One request the fake received (file downloads included). ``headers`` is case-insensitive."""
-
-    method: str
-    path: str
-    headers: Mapping[str, str]
-    json: Any | None
-    query: dict[str, str]
-    body: bytes = b""
 
 
 @dataclass
@@ -164,48 +141,21 @@ class FakeJob:
 
 def image_size_for(body: Mapping[str, Any]) -> tuple[int, int]:
     """Pixel size SeaArt would produce for a request body: long side by tier, shape by ratio."""
-    tier = body.get("resolution") or body.get("image_size") or "1K"
-    long_side = _LONG_SIDE.get(str(tier), 1024)
-    try:
-        a, b = (int(x) for x in str(body.get("aspect_ratio") or "1:1").split(":"))
-    except ValueError:
-        a, b = 1, 1
-    if a >= b:
-        return long_side, max(1, round(long_side * b / a))
-    return max(1, round(long_side * a / b)), long_side
-
-
-def make_png(width: int, height: int) -> bytes:
-    """A real PNG: a smooth gradient with a faint 2x2-pixel grain.
-
-    A bare gradient compresses to almost nothing (60 kB at 4K); the grain makes sizes realistic
-    (about 50 kB at 512, 0.2 MB at 1K, 0.7 MB at 2K, 2.8 MB at 4K) so upload-limit code gets exercised,
-    while compress_level=1 keeps a 4K encode around half a second.
-    """
-    ramp = Image.linear_gradient("L")
-    red = ramp.resize((width, height), Image.Resampling.BILINEAR)
-    blue = ramp.rotate(90).resize((width, height), Image.Resampling.BILINEAR)
-    grain = Image.effect_noise((max(1, width // 2), max(1, height // 2)), 1).resize(
-        (width, height), Image.Resampling.NEAREST
-    )
-    green = ImageChops.add(red, grain, scale=2.0)
-    buffer = io.BytesIO()
-    Image.merge("RGB", (red, green, blue)).save(buffer, "PNG", compress_level=1)
-    return buffer.getvalue()
-
-
-_NOT_AN_IMAGE = b"<html><body>This is not an image. Sorry.</body></html>\n"
+    return pixel_size(body.get("resolution") or body.get("image_size") or "1K", body.get("aspect_ratio"))
 
 
 # --- the fake ------------------------------------------------------------------------------------
 
 
-class FakeSeaArt:
+class FakeSeaArt(FakeProviderServer):
     """SeaArt's model queue API on 127.0.0.1, scripted per create (see SEAART_OUTCOMES).
 
     Lifecycle per job: ``queued_polls`` status answers IN_QUEUE, then ``running_polls`` IN_PROGRESS,
     then COMPLETED (with the scripted result or error). Held jobs and "never_finish" stay IN_PROGRESS.
     """
+
+    OUTCOMES: ClassVar[frozenset[str]] = SEAART_OUTCOMES
+    NAME: ClassVar[str] = "seaart"
 
     def __init__(
         self,
@@ -217,77 +167,39 @@ class FakeSeaArt:
         running_polls: int = 1,
         hang_seconds: float = 300.0,
     ) -> None:
-        self.api_key = api_key
-        self.host = host
-        self.port = port
+        super().__init__(api_key=api_key, host=host, port=port, hang_seconds=hang_seconds)
         self.queued_polls = queued_polls
         self.running_polls = running_polls
-        # A hung handler waits at most this long (or until stop()), so nothing outlives a test run.
-        self.hang_seconds = hang_seconds
-        self.requests: list[Recorded] = []
         self.jobs: dict[str, FakeJob] = {}
-        self._outcomes: deque[str] = deque()
         self._holding = False
-        self._files: dict[str, tuple[int, int] | bytes] = {}
-        self._png_cache: dict[str, bytes] = {}
-        self._runner: web.AppRunner | None = None
-        self._closing: asyncio.Event | None = None
 
-    # -- lifecycle --
-
-    async def start(self) -> None:
-        if self._runner is not None:
-            return
-        self._closing = asyncio.Event()
-        app = web.Application(middlewares=[self._record_and_authenticate, self._known_app])
+    def add_routes(self, router: web.UrlDispatcher) -> None:
         base = "/model/v1/queue/{model}"
-        app.router.add_post(base, self._create)
-        app.router.add_post(base + "/sync", self._sync)
-        app.router.add_get(base + "/requests/{rid}/status", self._status)
-        app.router.add_get(base + "/requests/{rid}/status/stream", self._stream)
-        app.router.add_get(base + "/requests/{rid}/response", self._response)
-        app.router.add_put(base + "/requests/{rid}/cancel", self._cancel)
-        app.router.add_get("/files/{name}", self._file)
-        # Short shutdown: hung handlers are released by _closing, nothing else is long-lived.
-        runner = web.AppRunner(app, shutdown_timeout=2.0, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
-        self._runner = runner
-        self.port = runner.addresses[0][1]
+        router.add_post(base, self._create)
+        router.add_post(base + "/sync", self._sync)
+        router.add_get(base + "/requests/{rid}/status", self._status)
+        router.add_get(base + "/requests/{rid}/status/stream", self._stream)
+        router.add_get(base + "/requests/{rid}/response", self._response)
+        router.add_put(base + "/requests/{rid}/cancel", self._cancel)
 
-    async def stop(self) -> None:
-        if self._runner is None:
-            return
-        assert self._closing is not None
-        self._closing.set()
-        runner, self._runner = self._runner, None
-        await runner.cleanup()
+    def middlewares(self) -> list[Any]:
+        return [self._known_app]
 
-    async def __aenter__(self) -> FakeSeaArt:
-        await self.start()
-        return self
+    def needs_key(self, request: web.Request) -> bool:
+        return request.path.startswith("/model/")
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
+    def is_authorised(self, request: web.Request) -> bool:
+        # providers.md 2.1: "Bearer {key}" or "Key {key}".
+        scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+        return scheme.lower() in ("bearer", "key") and self.key_matches(token)
+
+    def unauthorised(self) -> web.StreamResponse:
+        return _error(401, _UNAUTHORIZED)  # providers.md 2.10 gateway body
 
     @property
     def base_url(self) -> str:
         """What to configure as the SeaArt base URL, e.g. ``http://127.0.0.1:PORT/model``."""
-        return f"{self._origin}/model"
-
-    @property
-    def image_base_url(self) -> str:
-        """Where generated files are served: ``{image_base_url}/{name}.png``."""
-        return f"{self._origin}/files"
-
-    @property
-    def _origin(self) -> str:
-        if self._runner is None:
-            raise RuntimeError("FakeSeaArt is not started; use `async with FakeSeaArt() as fake`")
-        return f"http://{self.host}:{self.port}"
+        return f"{self.origin}/model"
 
     # -- scripting --
 
@@ -295,13 +207,6 @@ class FakeSeaArt:
     def creates(self) -> list[Recorded]:
         """Every create request received (rejected ones included), in order."""
         return [r for r in self.requests if r.method == "POST" and _CREATE_PATH.match(r.path)]
-
-    def script(self, *outcomes: str) -> None:
-        """Queue outcomes for the next create requests, in order; afterwards creates succeed."""
-        unknown = [o for o in outcomes if o not in SEAART_OUTCOMES]
-        if unknown:
-            raise ValueError(f"unknown outcome(s) {unknown}; choose from {sorted(SEAART_OUTCOMES)}")
-        self._outcomes.extend(outcomes)
 
     def hold(self, on: bool = True) -> None:
         """While held, jobs accepted stay IN_PROGRESS until released. hold(False) releases all."""
@@ -315,50 +220,11 @@ class FakeSeaArt:
             if request_id is None or job.request_id == request_id:
                 job.held = False
 
-    def image_bytes(self, name: str) -> bytes:
-        """The bytes served at ``/files/{name}.png`` (generated on first use, then cached)."""
-        name = name.removesuffix(".png")
-        spec = self._files[name]
-        if isinstance(spec, bytes):
-            return spec
-        if name not in self._png_cache:
-            self._png_cache[name] = make_png(*spec)
-        return self._png_cache[name]
-
-    # -- middleware --
-
-    @web.middleware
-    async def _record_and_authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        raw = await request.read()  # cached by aiohttp, handlers can read again
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        self.requests.append(
-            Recorded(
-                method=request.method,
-                path=request.path,
-                headers=CIMultiDict(request.headers),
-                json=body,
-                query=dict(request.query),
-                body=raw,
-            )
-        )
-        if request.path.startswith("/model/") and not self._authorised(request.headers.get("Authorization")):
-            # providers.md 2.10 gateway body.
-            return _error(401, _UNAUTHORIZED)
-        return await handler(request)
-
-    def _authorised(self, header: str | None) -> bool:
-        # providers.md 2.1: "Bearer {key}" or "Key {key}".
-        scheme, _, token = (header or "").partition(" ")
-        return scheme.lower() in ("bearer", "key") and secrets.compare_digest(token.strip(), self.api_key)
-
     # -- handlers --
 
     async def _create(self, request: web.Request) -> web.StreamResponse:
         model = request.match_info["model"]
-        outcome = self._outcomes.popleft() if self._outcomes else "success"
+        outcome = self.next_outcome()
         # Gateway-level failures happen before the body is looked at, and create no task.
         if outcome == "create_429":
             return _error(429, _RATE_LIMITED, headers={"Retry-After": "1"})
@@ -388,7 +254,7 @@ class FakeSeaArt:
         self.jobs[request_id] = job
         self._register_files(job)
         if outcome == "create_hang":
-            await self._hang()  # the task exists, but its id never reaches the client
+            await self.hang()  # the task exists, but its id never reaches the client
         urls = self._job_urls(job)
         return web.json_response({"request_id": request_id, **urls, "queue_position": 0})
 
@@ -404,11 +270,11 @@ class FakeSeaArt:
             return web.json_response({"detail": "Request not found"}, status=404)
         job.polls += 1
         if job.outcome == "status_hang" and job.polls == 1:
-            await self._hang()
+            await self.hang()
         if job.outcome == "status_500" and job.polls == 1:
             return web.json_response({"detail": "Runtime execution failed"}, status=500)
         if job.outcome == "malformed":
-            return _garbage()
+            return garbage()
         state = self._state(job, job.progress)
         job.progress += 1
         return web.json_response(self._status_body(job, state))
@@ -419,7 +285,7 @@ class FakeSeaArt:
             return web.json_response({"detail": "Request not found"}, status=404)
         job.result_fetches += 1
         if job.outcome == "malformed":
-            return _garbage()
+            return garbage()
         state = self._state(job, max(job.progress - 1, 0))
         if state != "done":
             # providers.md 2.7: 202 with the status body while not terminal.
@@ -437,13 +303,6 @@ class FakeSeaArt:
             return web.json_response({"status": "ALREADY_COMPLETED"}, status=400)  # 2.9
         job.cancelled = True
         return web.json_response({"status": "CANCELLATION_REQUESTED"}, status=202)
-
-    async def _file(self, request: web.Request) -> web.StreamResponse:
-        name = request.match_info["name"].removesuffix(".png")
-        if name not in self._files:
-            return web.Response(status=404, text="Not Found")
-        data = await asyncio.to_thread(self.image_bytes, name)
-        return web.Response(body=data, content_type="image/png")
 
     # -- job model --
 
@@ -483,7 +342,7 @@ class FakeSeaArt:
             return
         name = f"{job.request_id}-0"
         job.image_names.append(name)
-        self._files[name] = _NOT_AN_IMAGE if job.outcome == "undecodable_image" else image_size_for(job.body)
+        self.register_image(name, image_size_for(job.body), broken=job.outcome == "undecodable_image")
 
     def _status_body(self, job: FakeJob, state: State) -> dict[str, Any]:
         base: dict[str, Any] = {
@@ -562,11 +421,6 @@ class FakeSeaArt:
             "metadata": {"model": job.model},
         }
 
-    async def _hang(self) -> None:
-        assert self._closing is not None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), self.hang_seconds)
-
 
 def _error(status: int, error: dict[str, str], headers: dict[str, str] | None = None) -> web.Response:
     body = {"error": error, "request_id": "req_" + secrets.token_hex(8)}
@@ -575,11 +429,6 @@ def _error(status: int, error: dict[str, str], headers: dict[str, str] | None = 
 
 def _invalid(detail: list[dict[str, Any]]) -> web.Response:
     return web.json_response({"detail": detail}, status=422)  # FastAPI validation shape
-
-
-def _garbage() -> web.Response:
-    # Claims JSON, is not: clients must not trust the content type.
-    return web.Response(body=b'{"status": "IN_PROGR\x00<html>502 upstream', content_type="application/json")
 
 
 def _validate(model: str, body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -609,41 +458,3 @@ def _validate(model: str, body: dict[str, Any]) -> list[dict[str, Any]]:
     ):
         bad("response_modalities", 'must be ["Text", "Image"] or ["Image"]')
     return problems
-
-
-# --- standalone ----------------------------------------------------------------------------------
-
-
-async def _serve(args: argparse.Namespace) -> None:
-    fake = FakeSeaArt(
-        api_key=args.key,
-        host=args.host,
-        port=args.port,
-        queued_polls=args.queued_polls,
-        running_polls=args.running_polls,
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        # Containers and `demo` stop us with SIGTERM; close the socket cleanly either way.
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows has no signal handlers
-            loop.add_signal_handler(sig, stop.set)
-    async with fake:
-        print(f"FakeSeaArt listening: base_url={fake.base_url} key={fake.api_key}", flush=True)
-        await stop.wait()
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Run the fake SeaArt queue API.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--key", default="test-seaart-key", help="the API key clients must send")
-    parser.add_argument("--queued-polls", type=int, default=1)
-    parser.add_argument("--running-polls", type=int, default=1)
-    args = parser.parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,39 @@
+"""Run the fake providers standalone: `python -m bot.testing.providers [--port N] [--key K]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+
+from bot.testing.providers.seaart import FakeSeaArt
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    fakes = {"seaart": FakeSeaArt(api_key=args.key, host=args.host, port=args.port)}
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Containers stop us with SIGTERM; close the sockets cleanly either way.
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows has no signal handlers
+            loop.add_signal_handler(sig, stop.set)
+    async with contextlib.AsyncExitStack() as stack:
+        for name, fake in fakes.items():
+            await stack.enter_async_context(fake)
+            print(f"fake {name}: base_url={fake.base_url} key={fake.api_key}", flush=True)
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the fake provider APIs on 127.0.0.1.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="port of the first fake; 0 picks free ports")
+    parser.add_argument("--key", default="test-key", help="the API key clients must send")
+    args = parser.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args))
+
+
+if __name__ == "__main__":
+    main()

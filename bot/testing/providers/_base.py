@@ -1,0 +1,226 @@
+"""What every fake provider server shares: lifecycle on 127.0.0.1, request recording, key checks,
+scripted outcomes, hanging requests that end at stop(), and real PNG files to download."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import secrets
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from multidict import CIMultiDict
+from PIL import Image, ImageChops
+
+LONG_SIDE = {"0.5K": 512, "512px": 512, "512": 512, "1K": 1024, "2K": 2048, "4K": 4096}
+NOT_AN_IMAGE = b"<html><body>This is not an image. Sorry.</body></html>\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One request the fake received (file downloads included). ``headers`` is case-insensitive."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    json: Any | None
+    query: dict[str, str]
+    body: bytes = b""
+
+
+def pixel_size(tier: object, aspect_ratio: object) -> tuple[int, int]:
+    """Pixel size for a size tier ("1K", "0.5K", "512px", ...) and a ratio ("16:9"; "auto" = 1:1)."""
+    long_side = LONG_SIDE.get(str(tier), 1024)
+    try:
+        a, b = (int(x) for x in str(aspect_ratio or "1:1").split(":"))
+    except ValueError:
+        a, b = 1, 1
+    if a >= b:
+        return long_side, max(1, round(long_side * b / a))
+    return max(1, round(long_side * a / b)), long_side
+
+
+def make_png(width: int, height: int) -> bytes:
+    """A real PNG: a smooth gradient with a faint 2x2-pixel grain.
+
+    A bare gradient compresses to almost nothing (60 kB at 4K); the grain makes sizes realistic
+    (about 50 kB at 512, 0.2 MB at 1K, 0.7 MB at 2K, 2.8 MB at 4K) so upload-limit code gets exercised,
+    while compress_level=1 keeps a 4K encode around half a second.
+    """
+    ramp = Image.linear_gradient("L")
+    red = ramp.resize((width, height), Image.Resampling.BILINEAR)
+    blue = ramp.rotate(90).resize((width, height), Image.Resampling.BILINEAR)
+    grain = Image.effect_noise((max(1, width // 2), max(1, height // 2)), 1).resize(
+        (width, height), Image.Resampling.NEAREST
+    )
+    green = ImageChops.add(red, grain, scale=2.0)
+    buffer = io.BytesIO()
+    Image.merge("RGB", (red, green, blue)).save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def garbage() -> web.Response:
+    """Claims JSON, is not: clients must not trust the content type."""
+    return web.Response(body=b'{"status": "IN_PROGR\x00<html>502 upstream', content_type="application/json")
+
+
+class FakeProviderServer:
+    """Base of the fake provider servers. Subclasses add routes, the key check and the outcomes."""
+
+    OUTCOMES: ClassVar[frozenset[str]] = frozenset({"success"})
+    NAME: ClassVar[str] = "provider"
+
+    def __init__(
+        self, *, api_key: str, host: str = "127.0.0.1", port: int = 0, hang_seconds: float = 300.0
+    ) -> None:
+        self.api_key = api_key
+        self.host = host
+        self.port = port
+        # A hung handler waits at most this long (or until stop()), so nothing outlives a test run.
+        self.hang_seconds = hang_seconds
+        self.requests: list[Recorded] = []
+        self._outcomes: deque[str] = deque()
+        self._files: dict[str, tuple[int, int] | bytes] = {}
+        self._png_cache: dict[str, bytes] = {}
+        self._runner: web.AppRunner | None = None
+        self._closing: asyncio.Event | None = None
+
+    # -- to override --
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        raise NotImplementedError
+
+    def is_authorised(self, request: web.Request) -> bool:
+        raise NotImplementedError
+
+    def unauthorised(self) -> web.StreamResponse:
+        return web.json_response({"error": "unauthorized"}, status=401)
+
+    def needs_key(self, request: web.Request) -> bool:
+        """Whether this path is an API call (key checked) rather than a file download."""
+        return not request.path.startswith("/files/")
+
+    def middlewares(self) -> list[Any]:
+        return []
+
+    # -- lifecycle --
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            return
+        self._closing = asyncio.Event()
+        app = web.Application(middlewares=[self._record_and_authenticate, *self.middlewares()])
+        self.add_routes(app.router)
+        app.router.add_get("/files/{name}", self._file)
+        # Short shutdown: hung handlers are released by _closing, nothing else is long-lived.
+        runner = web.AppRunner(app, shutdown_timeout=2.0, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        await site.start()
+        self._runner = runner
+        self.port = runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._runner is None:
+            return
+        assert self._closing is not None
+        self._closing.set()
+        runner, self._runner = self._runner, None
+        await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    @property
+    def origin(self) -> str:
+        if self._runner is None:
+            raise RuntimeError(
+                f"{type(self).__name__} is not started; use `async with {type(self).__name__}()`"
+            )
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def image_base_url(self) -> str:
+        """Where generated files are served: ``{image_base_url}/{name}.png``."""
+        return f"{self.origin}/files"
+
+    # -- scripting --
+
+    def script(self, *outcomes: str) -> None:
+        """Queue outcomes for the next create requests, in order; afterwards creates succeed."""
+        unknown = [o for o in outcomes if o not in self.OUTCOMES]
+        if unknown:
+            raise ValueError(f"unknown outcome(s) {unknown}; choose from {sorted(self.OUTCOMES)}")
+        self._outcomes.extend(outcomes)
+
+    def next_outcome(self) -> str:
+        return self._outcomes.popleft() if self._outcomes else "success"
+
+    # -- files --
+
+    def register_image(self, name: str, size: tuple[int, int] | None, *, broken: bool = False) -> str:
+        """Serve a PNG of ``size`` (or non-image bytes if ``broken``) at /files/{name}.png; return the URL."""
+        self._files[name] = NOT_AN_IMAGE if broken or size is None else size
+        return f"{self.image_base_url}/{name}.png"
+
+    def image_bytes(self, name: str) -> bytes:
+        """The bytes served at ``/files/{name}.png`` (generated on first use, then cached)."""
+        name = name.removesuffix(".png")
+        spec = self._files[name]
+        if isinstance(spec, bytes):
+            return spec
+        if name not in self._png_cache:
+            self._png_cache[name] = make_png(*spec)
+        return self._png_cache[name]
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"].removesuffix(".png")
+        if name not in self._files:
+            return web.Response(status=404, text="Not Found")
+        data = await asyncio.to_thread(self.image_bytes, name)
+        return web.Response(body=data, content_type="image/png")
+
+    async def hang(self) -> None:
+        """Never answer (until stop() or hang_seconds): a request lost in flight."""
+        assert self._closing is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), self.hang_seconds)
+
+    # -- middleware --
+
+    @web.middleware
+    async def _record_and_authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        raw = await request.read()  # cached by aiohttp, handlers can read again
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        self.requests.append(
+            Recorded(
+                method=request.method,
+                path=request.path,
+                headers=CIMultiDict(request.headers),
+                json=body,
+                query=dict(request.query),
+                body=raw,
+            )
+        )
+        if self.needs_key(request) and not self.is_authorised(request):
+            return self.unauthorised()
+        return await handler(request)
+
+    def key_matches(self, presented: str | None) -> bool:
+        return presented is not None and secrets.compare_digest(presented.strip(), self.api_key)
