@@ -8,8 +8,9 @@ can be committed or pasted into a support thread without leaking a key.
 from __future__ import annotations
 
 import tomllib
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -25,6 +26,10 @@ from bot.errors import ConfigError
 SECRET_ENV_VARS: dict[str, str] = {
     "discord_token": "DISCORD_TOKEN",
     "seaart_api_key": "SEAART_API_KEY",
+    "kie_api_key": "KIE_API_KEY",
+    "sinancode_api_key": "SINANCODE_API_KEY",
+    "segmind_api_key": "SEGMIND_API_KEY",
+    "gemini_api_key": "GEMINI_API_KEY",
 }
 
 
@@ -50,9 +55,11 @@ class DatabaseSettings(_Section):
     path: Path = Path("bananacord.sqlite3")
 
 
-class SeaArtSettings(_Section):
-    enabled: bool = True
-    base_url: str = "https://cloud.seaart.ai/model"
+class ProviderSettings(_Section):
+    """Settings every provider has. Keys come from the environment (see SECRET_ENV_VARS)."""
+
+    enabled: bool = False
+    base_url: str = ""
     # Seconds to wait for one HTTP answer; a create that times out is never re-sent.
     request_timeout: float = Field(default=30.0, gt=0)
 
@@ -64,8 +71,80 @@ class SeaArtSettings(_Section):
         return value.rstrip("/")
 
 
+class SeaArtSettings(ProviderSettings):
+    enabled: bool = True
+    base_url: str = "https://cloud.seaart.ai/model"
+
+
+class KieSettings(ProviderSettings):
+    base_url: str = "https://api.kie.ai"
+
+
+class SinancodeSettings(ProviderSettings):
+    base_url: str = "https://api.sinancode.com/v1"
+
+
+class SegmindSettings(ProviderSettings):
+    base_url: str = "https://api.segmind.com"
+    # v2 is the queued API Segmind recommends; v1 answers with the image itself (~40 s per call).
+    mode: Literal["v1", "v2"] = "v2"
+    request_timeout: float = Field(default=120.0, gt=0)
+
+
+class GeminiSettings(ProviderSettings):
+    base_url: str = "https://generativelanguage.googleapis.com"
+    # A synchronous call that returns the image: allow for slow 4K generations.
+    request_timeout: float = Field(default=180.0, gt=0)
+    # Google retires model ids (providers.md section 1): the bot's model name -> the Gemini model id.
+    model_ids: dict[str, str] = Field(
+        default_factory=lambda: {
+            "nano_banana_2": "gemini-3.1-flash-image",
+            "nano_banana_pro": "gemini-3-pro-image",
+        }
+    )
+
+
 class ProvidersSettings(_Section):
     seaart: SeaArtSettings = Field(default_factory=SeaArtSettings)
+    kie: KieSettings = Field(default_factory=KieSettings)
+    sinancode: SinancodeSettings = Field(default_factory=SinancodeSettings)
+    segmind: SegmindSettings = Field(default_factory=SegmindSettings)
+    gemini: GeminiSettings = Field(default_factory=GeminiSettings)
+
+
+PROVIDER_NAMES: tuple[str, ...] = ("seaart", "kie", "sinancode", "segmind", "gemini")
+
+
+def _default_routes() -> dict[str, list[str]]:
+    return {"nano_banana_2": list(PROVIDER_NAMES), "nano_banana_pro": list(PROVIDER_NAMES)}
+
+
+class ModelsSettings(_Section):
+    """Which providers serve each model, in failover order. Disabled providers are skipped."""
+
+    routes: dict[str, list[str]] = Field(default_factory=_default_routes)
+    # Price overrides in US dollars per image: {provider: {model: {"1K": 0.067, ...}}}.
+    prices_usd: dict[str, dict[str, dict[str, Decimal]]] = Field(default_factory=dict)
+    # Rate-limit and transient retries happen inside one provider first; past that budget the job moves on.
+    failover: bool = True
+
+    @field_validator("routes")
+    @classmethod
+    def _known(cls, routes: dict[str, list[str]]) -> dict[str, list[str]]:
+        for model, providers in routes.items():
+            unknown = [p for p in providers if p not in PROVIDER_NAMES]
+            if unknown:
+                raise ValueError(
+                    f"{model}: unknown provider(s) {unknown}; known: {', '.join(PROVIDER_NAMES)}"
+                )
+        return routes
+
+
+class AdminSettings(_Section):
+    # Members with this role count as bot admins, besides those with Manage Server.
+    role_id: int | None = None
+    # Channel where the bot reports provider problems (a rejected key, no credit left).
+    alert_channel_id: int | None = None
 
 
 class JobsSettings(_Section):
@@ -106,9 +185,17 @@ class Settings(BaseSettings):
     providers: ProvidersSettings = Field(default_factory=ProvidersSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     imagine: ImagineSettings = Field(default_factory=ImagineSettings)
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
 
     discord_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("DISCORD_TOKEN"))
     seaart_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SEAART_API_KEY"))
+    kie_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("KIE_API_KEY"))
+    sinancode_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SINANCODE_API_KEY")
+    )
+    segmind_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SEGMIND_API_KEY"))
+    gemini_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("GEMINI_API_KEY"))
 
     @classmethod
     def settings_customise_sources(
@@ -133,7 +220,7 @@ def _describe(loc: tuple[int | str, ...]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in SECRET_ENV_VARS:
         return SECRET_ENV_VARS[parts[0]]
-    if parts and parts[0] in {"DISCORD_TOKEN", "SEAART_API_KEY"}:
+    if parts and parts[0] in SECRET_ENV_VARS.values():
         return parts[0]
     if not parts:
         return "config"

@@ -1,0 +1,958 @@
+"""Google's Gemini API, direct: Nano Banana 2 and Nano Banana Pro (providers.md sections 1 and 6).
+
+One synchronous call, ``POST {base}/v1beta/models/{model}:generateContent``, answers with the image
+itself (base64 ``inlineData``). So ``submit`` makes the call and returns a handle whose ``ready`` is the
+terminal update; ``poll`` just hands that back and ``cancel`` has nothing to stop.
+
+Sources, tagged as in providers.md section 0 ([C] confirmed, [S] secondary, [U] unknown):
+  6.1 endpoint/auth [C]; 6.2 capability matrix; 6.3 request body; 6.4 response body [C field names];
+  6.5 safety settings [C]; 6.6 HTTP errors [C]; 6.8 prices [S]. Google retires model ids (section 1),
+  so the ids are configuration (``model_ids``) and ``check()`` proves they still exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import io
+import json
+import logging
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+from PIL import Image, UnidentifiedImageError
+
+from bot.errors import (
+    AuthError,
+    BadInputError,
+    ConfigError,
+    ErrorCategory,
+    InvalidRequestError,
+    OutOfCreditError,
+    ProviderError,
+    RateLimitedError,
+    SubmitUncertainError,
+    TransientError,
+)
+from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, ReferenceImage, UpdateStatus
+from bot.providers._http import RetryPolicy, Sleep, describe_response, redact, request_with_retry, safe_url
+from bot.providers.base import Capabilities, ProviderCheck, validate
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "GEMINI_DEFAULT_MODEL_IDS",
+    "GEMINI_MODELS",
+    "HARM_CATEGORIES",
+    "GeminiProvider",
+    "build_request_body",
+    "gemini_models",
+    "safety_settings_for",
+]
+
+PROVIDER = "gemini"
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+# One call generates the image: 4K on a busy day takes minutes (providers.md 8.4 cites up to 360 s
+# for NB2 at peak [S]); 180 s is the configured default, a lost answer is never re-sent anyway.
+DEFAULT_TIMEOUT = httpx.Timeout(180.0, connect=10.0)
+# Reference downloads (Discord's CDN) and models.get are small and quick; do not wait minutes on them.
+DOWNLOAD_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+CHECK_TIMEOUT = httpx.Timeout(15.0, connect=10.0)
+
+# providers.md section 1 [C]: the GA ids. The preview ids were shut down on 2026-06-25.
+GEMINI_DEFAULT_MODEL_IDS: Mapping[str, str] = {
+    "nano_banana_2": "gemini-3.1-flash-image",
+    "nano_banana_pro": "gemini-3-pro-image",
+}
+# Ids that are known to answer 404 now (section 1 [C]): refuse them at start-up with the fix, instead
+# of failing every member's request.
+_SHUT_DOWN_IDS: Mapping[str, str] = {
+    "gemini-3.1-flash-image-preview": "gemini-3.1-flash-image",
+    "gemini-3-pro-image-preview": "gemini-3-pro-image",
+}
+_MODEL_ID_RE = re.compile(r"^[a-z0-9][a-z0-9.\-_]*$")
+
+# 6.2 [C Vertex model card]: 3.1 Flash Image takes 14 ratios, 3 Pro Image 10.
+_PRO_RATIOS: tuple[str, ...] = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+_FLASH_RATIOS: tuple[str, ...] = (
+    *("1:1", "1:4", "1:8", "2:3", "3:2", "3:4", "4:1"),
+    *("4:3", "4:5", "5:4", "8:1", "9:16", "16:9", "21:9"),
+)
+# "auto" is the bot's name for "let the model choose": the API has no such value (8.1), but with
+# aspectRatio omitted "the model will choose a default aspect ratio based on any reference images
+# provided" ([S] the v1beta ImageConfig field description, as mirrored by the geminix client docs).
+AUTO = "auto"
+
+# 8.1: Gemini is token-limited, not character-limited. 20,000 characters (~5,000 tokens) is far below the
+# image models' input limit and matches the largest aggregator limit ([U] estimate, editable here).
+_MAX_PROMPT_CHARS = 20_000
+# 6.3 [C]: inline request bodies may be up to 100 MB since 2026-01 (20 MB before). Base64 grows bytes
+# by 4/3, and the prompt and JSON need room too: keep the raw reference bytes under 70 MiB in total.
+_MAX_INLINE_TOTAL = 70 * 1024 * 1024
+
+# Prices: 6.8 [S], quoted for the preview ids (Mar-Apr 2026). The prices of the GA ids are [U]
+# (assumed unchanged, as 6.8 advises); editable in config.
+_FLASH_PRICES = (("512", 45_000), ("1K", 67_000), ("2K", 101_000), ("4K", 151_000))
+_PRO_PRICES = (("1K", 134_000), ("2K", 134_000), ("4K", 240_000))
+
+_FAMILIES: Mapping[str, Capabilities] = {
+    "nano_banana_2": Capabilities(
+        model="nano_banana_2",
+        display_name="Nano Banana 2",
+        max_prompt_chars=_MAX_PROMPT_CHARS,
+        max_reference_images=14,  # 6.2 [C Vertex card]
+        aspect_ratios=(*_FLASH_RATIOS, AUTO),
+        resolutions=("512", "1K", "2K", "4K"),  # 6.2 [S]; "512" is IMAGE_SIZE_FIVE_TWELVE in the SDK [C]
+        default_resolution="1K",  # 6.2: default 1K
+        provider_model=GEMINI_DEFAULT_MODEL_IDS["nano_banana_2"],
+        # No seed: section 6 documents none for the image models, so none is offered.
+        seed=False,
+        output_formats=(),  # 6.2 [C]: not settable on the Gemini API; the answer names its MIME type
+        thinking_levels=("minimal", "high"),  # 6.2 [S]: thinkingLevel MINIMAL (default) / HIGH
+        web_search=True,  # 6.2 [S]
+        safety_knob=True,  # 6.5 [C]
+        queued=False,
+        prices_micro_usd=_FLASH_PRICES,
+    ),
+    "nano_banana_pro": Capabilities(
+        model="nano_banana_pro",
+        display_name="Nano Banana Pro",
+        max_prompt_chars=_MAX_PROMPT_CHARS,
+        max_reference_images=14,  # 6.2 [C Vertex card]
+        aspect_ratios=(*_PRO_RATIOS, AUTO),
+        resolutions=("1K", "2K", "4K"),  # 6.2 [C SDK docstring]: no 512 tier
+        default_resolution="1K",
+        provider_model=GEMINI_DEFAULT_MODEL_IDS["nano_banana_pro"],
+        seed=False,
+        output_formats=(),
+        # 6.2: Pro always thinks; whether its level can be set is [U], so the bot offers no knob.
+        thinking_levels=(),
+        web_search=True,  # 6.2 [C cookbook]
+        safety_knob=True,
+        queued=False,
+        prices_micro_usd=_PRO_PRICES,
+    ),
+}
+
+# Ids that differ from their family (6.2): the bot may be pointed at them through `model_ids`.
+_ID_CHANGES: Mapping[str, Mapping[str, Any]] = {
+    # 1K/2K/4K, no 512 tier [S]; prices [U], assumed as for 3.1 Flash Image.
+    "gemini-nano-banana-2.1": {
+        "resolutions": ("1K", "2K", "4K"),
+        "prices_micro_usd": _FLASH_PRICES[1:],
+    },
+    # 1K only, no Google Search [S]; price [U], assumed as 3.1 Flash Image at 1K.
+    "gemini-3.1-flash-lite-image": {
+        "resolutions": ("1K",),
+        "web_search": False,
+        "prices_micro_usd": _FLASH_PRICES[1:2],
+    },
+}
+
+
+def _normalise_model_id(bot_model: str, value: object) -> str:
+    setting = f"gemini.model_ids.{bot_model}"
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(setting, "is empty", "Set a Gemini model id such as gemini-3.1-flash-image")
+    model_id = value.strip().removeprefix("models/")  # the API's resource name form is accepted too
+    if not _MODEL_ID_RE.match(model_id):
+        raise ConfigError(
+            setting, f"{model_id!r} is not a Gemini model id", "Use an id like gemini-3-pro-image"
+        )
+    if model_id in _SHUT_DOWN_IDS:
+        raise ConfigError(
+            setting,
+            f"{model_id} was shut down by Google on 2026-06-25",
+            f"Use {_SHUT_DOWN_IDS[model_id]}",
+        )
+    return model_id
+
+
+def gemini_models(model_ids: Mapping[str, str] | None = None) -> dict[str, Capabilities]:
+    """Capabilities per bot model name for the given Gemini model ids (missing names keep the default)."""
+    ids = dict(GEMINI_DEFAULT_MODEL_IDS)
+    for bot_model, model_id in (model_ids or {}).items():
+        if bot_model not in _FAMILIES:
+            raise ConfigError(
+                f"gemini.model_ids.{bot_model}",
+                "is not a model this bot offers",
+                f"Use one of: {', '.join(_FAMILIES)}",
+            )
+        ids[bot_model] = _normalise_model_id(bot_model, model_id)
+    models: dict[str, Capabilities] = {}
+    for bot_model, family in _FAMILIES.items():
+        model_id = ids[bot_model]
+        models[bot_model] = replace(family, provider_model=model_id, **_ID_CHANGES.get(model_id, {}))
+    return models
+
+
+GEMINI_MODELS: dict[str, Capabilities] = gemini_models(GEMINI_DEFAULT_MODEL_IDS)
+
+
+# --- safety ---------------------------------------------------------------------------------------
+
+# 6.5 [C]: the four adjustable categories (CIVIC_INTEGRITY is deprecated, HARM_CATEGORY_IMAGE_* are
+# Vertex-only).
+HARM_CATEGORIES: tuple[str, ...] = (
+    "HARM_CATEGORY_HARASSMENT",
+    "HARM_CATEGORY_HATE_SPEECH",
+    "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+    "HARM_CATEGORY_DANGEROUS_CONTENT",
+)
+# The bot's scale is 1 (strictest) .. 6 (loosest) (design.md section 6); Google has five thresholds.
+# Levels 2 and 3 share BLOCK_MEDIUM_AND_ABOVE: it is the middle of Google's scale and the threshold most
+# sources name as its default, so the two "ordinary" levels behave like an untouched project.
+# 5 vs 6: BLOCK_NONE still runs the classifier (ratings come back, nothing is blocked); OFF switches the
+# adjustable filter off altogether. Neither lifts Google's core protections or the image-output filter
+# (IMAGE_SAFETY / IMAGE_PROHIBITED_CONTENT), which cannot be switched off (6.5).
+_THRESHOLDS: Mapping[int, str] = {
+    1: "BLOCK_LOW_AND_ABOVE",
+    2: "BLOCK_MEDIUM_AND_ABOVE",
+    3: "BLOCK_MEDIUM_AND_ABOVE",
+    4: "BLOCK_ONLY_HIGH",
+    5: "BLOCK_NONE",
+    6: "OFF",
+}
+
+
+def safety_settings_for(level: int) -> list[dict[str, str]]:
+    """Gemini ``safetySettings`` for the bot's safety tolerance 1 (strictest) .. 6 (loosest)."""
+    if isinstance(level, bool) or level not in _THRESHOLDS:
+        raise ValueError(f"safety tolerance must be an integer from 1 to 6, not {level!r}")
+    threshold = _THRESHOLDS[level]
+    return [{"category": category, "threshold": threshold} for category in HARM_CATEGORIES]
+
+
+# --- the request ----------------------------------------------------------------------------------
+
+# 6.2 [S]: thinkingLevel takes upper-case enum names.
+_THINKING: Mapping[str, str] = {"minimal": "MINIMAL", "high": "HIGH"}
+
+
+def build_request_body(
+    request: GenerationRequest, caps: Capabilities, inline_images: tuple[tuple[str, bytes], ...] = ()
+) -> dict[str, Any]:
+    """The generateContent body (6.3) for an already validated request and its downloaded references.
+
+    ``inline_images`` are (MIME type, bytes) pairs, in the member's order.
+    """
+    parts: list[dict[str, Any]] = [{"text": request.prompt}]
+    for mime_type, data in inline_images:
+        # 6.3 [C]: inline base64. (file_data URLs exist, but whether image models take them is [U].)
+        parts.append({"inlineData": {"mimeType": mime_type, "data": base64.b64encode(data).decode("ascii")}})
+    image_config: dict[str, str] = {}
+    if request.aspect_ratio is not None and request.aspect_ratio != AUTO:
+        image_config["aspectRatio"] = request.aspect_ratio
+    # Always sent, the default included: the size decides the price tier (6.8), so the bot states which
+    # one it ordered instead of relying on a default that is only [S].
+    image_config["imageSize"] = request.resolution or caps.default_resolution
+    generation_config: dict[str, Any] = {
+        # 6.3 [C cookbook]: TEXT+IMAGE is the image models' default; sent so a refusal in prose comes back
+        # as text we can show, rather than as an empty answer.
+        "responseModalities": ["TEXT", "IMAGE"],
+        "imageConfig": image_config,
+    }
+    if request.thinking_level is not None:
+        generation_config["thinkingConfig"] = {"thinkingLevel": _THINKING[request.thinking_level]}
+    # Never temperature/topP/topK: deprecated on 2026-07-21 (6.3 [C]).
+    body: dict[str, Any] = {
+        "contents": [{"role": "user", "parts": parts}],
+        "generationConfig": generation_config,
+    }
+    if request.web_search:
+        body["tools"] = [{"google_search": {}}]  # 6.3 / 8.1
+    if request.safety_tolerance is not None:
+        # None: omitted, so Google's defaults apply (6.5: the image models' defaults are [U]).
+        body["safetySettings"] = safety_settings_for(request.safety_tolerance)
+    return body
+
+
+# --- outcomes of a 200 answer ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    category: ErrorCategory
+    message: str  # user-facing: what happened and what to do
+
+
+# 6.4 [C SDK BlockedReason]: the prompt (text or reference images) was refused; no candidates.
+_PROMPT_BLOCKS: Mapping[str, str] = {
+    "SAFETY": "Google's safety filter blocked the prompt.",
+    "OTHER": "Google refused the prompt without giving a reason.",
+    "BLOCKLIST": "The prompt contains words on Google's blocklist.",
+    "PROHIBITED_CONTENT": "Google flagged the prompt as prohibited content.",
+    "IMAGE_SAFETY": "Google's safety filter blocked one of the reference images.",
+    # Vertex-only values (6.4); accepted in case the Gemini API starts sending them.
+    "MODEL_ARMOR": "Google's prompt screening (Model Armor) blocked the prompt.",
+    "JAILBREAK": "Google judged the prompt to be an attempt to get around its safety rules.",
+}
+_REPHRASE = " Rephrase the prompt or use different reference images."
+
+# 6.4 [C SDK FinishReason] / 8.3: the answer was stopped by a filter.
+_FINISH_BLOCKS: Mapping[str, str] = {
+    "IMAGE_SAFETY": "Google's safety filter blocked the generated image.",
+    "IMAGE_PROHIBITED_CONTENT": "Google flagged the generated image as prohibited content.",
+    "SAFETY": "Google's safety filter stopped the answer.",
+    "PROHIBITED_CONTENT": "Google flagged the answer as prohibited content.",
+    "RECITATION": "Google stopped the answer because it was too close to existing (possibly copyrighted) "
+    "material.",
+    "IMAGE_RECITATION": "Google stopped the image because it was too close to an existing (possibly "
+    "copyrighted) image.",
+    "BLOCKLIST": "Google stopped the answer because it contained words on Google's blocklist.",
+    "SPII": "Google stopped the answer because it could contain sensitive personal information.",
+}
+# 8.3 "No image produced": worth one more try.
+_NO_IMAGE: Mapping[str, str] = {
+    "NO_IMAGE": "The model did not produce an image this time.",
+    "IMAGE_OTHER": "The model could not finish the image this time.",
+    "MAX_TOKENS": "The model ran out of room before the image was finished.",
+}
+_TEXT_ONLY = "The model answered in text only, without an image."
+_TRY_AGAIN = " Try again or rephrase the prompt."
+# Stops that say nothing about the prompt: an internal hiccup at Google.
+_TRANSIENT_FINISH = frozenset(
+    {
+        "OTHER",
+        "MALFORMED_FUNCTION_CALL",
+        "UNEXPECTED_TOOL_CALL",
+        "TOO_MANY_TOOL_CALLS",
+        "FINISH_REASON_UNSPECIFIED",
+    }
+)
+
+
+def _prompt_blocked(reason: str) -> _Outcome:
+    plain = _PROMPT_BLOCKS.get(reason, f"Google blocked the prompt (reason: {reason.lower()}).")
+    return _Outcome(ErrorCategory.CONTENT_BLOCKED, plain + _REPHRASE)
+
+
+def _finish_outcome(reason: str, has_text: bool) -> _Outcome:
+    """What a candidate without a usable image means, by its finishReason (8.3)."""
+    if reason in _FINISH_BLOCKS:
+        return _Outcome(ErrorCategory.CONTENT_BLOCKED, _FINISH_BLOCKS[reason] + _REPHRASE)
+    if reason == "LANGUAGE":
+        return _Outcome(
+            ErrorCategory.BAD_INPUT,
+            "The model does not support the prompt's language. Try writing the prompt in English.",
+        )
+    if reason in _TRANSIENT_FINISH:
+        return _Outcome(
+            ErrorCategory.TRANSIENT,
+            "Gemini stopped without an image and did not say why (a temporary problem at Google). "
+            "Try again in a minute.",
+        )
+    if has_text:
+        # 6.4 [S]: STOP with prose and no image happens (the model refuses in words); its text goes
+        # in JobUpdate.text so the member can read it.
+        return _Outcome(ErrorCategory.NO_IMAGE, _TEXT_ONLY + _TRY_AGAIN)
+    return _Outcome(ErrorCategory.NO_IMAGE, _NO_IMAGE.get(reason, _NO_IMAGE["NO_IMAGE"]) + _TRY_AGAIN)
+
+
+def _as_dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _field(obj: Mapping[str, Any], camel: str, snake: str) -> Any:
+    # Responses use camelCase (6.3); snake_case is accepted too, as proto JSON allows both.
+    return obj[camel] if camel in obj else obj.get(snake)
+
+
+def _usage(data: Mapping[str, Any]) -> dict[str, Any]:
+    usage: dict[str, Any] = {}
+    metadata = _as_dict(_field(data, "usageMetadata", "usage_metadata"))
+    for key, value in metadata.items():
+        if isinstance(value, int | float | list | str) and not isinstance(value, bool):
+            usage[key] = value
+    version = _field(data, "modelVersion", "model_version")
+    if isinstance(version, str):
+        usage["modelVersion"] = version
+    return usage
+
+
+def _grounding_sources(candidate: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Web sources of a grounded answer; Google asks for them to be shown (6.3 [S])."""
+    grounding = _as_dict(_field(candidate, "groundingMetadata", "grounding_metadata"))
+    sources: list[dict[str, str]] = []
+    chunks = _field(grounding, "groundingChunks", "grounding_chunks")
+    for chunk in chunks if isinstance(chunks, list) else []:
+        web = _as_dict(_as_dict(chunk).get("web"))
+        uri, title = web.get("uri"), web.get("title")
+        if isinstance(uri, str) and uri.startswith(("http://", "https://")):
+            sources.append({"uri": uri, "title": title if isinstance(title, str) else uri})
+    return sources
+
+
+def _b64decode(value: object) -> bytes:
+    """Proto JSON bytes: standard base64 as Google sends it; URL-safe or unpadded also accepted."""
+    text = "".join(str(value or "").split()).translate(str.maketrans("-_", "+/"))
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
+def _image_dimensions(data: bytes) -> tuple[int | None, int | None]:
+    """Width and height from the image header; None if it does not parse (delivery decides then)."""
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            return picture.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None, None
+
+
+# --- reference images -----------------------------------------------------------------------------
+
+_PIL_TO_MIME: Mapping[str, str] = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+
+
+def _kind(mime_type: str) -> str:
+    return mime_type.removeprefix("image/").upper()
+
+
+def _sniff(data: bytes) -> str | None:
+    """The image's real MIME type (PNG, JPEG or WebP, checked by Pillow), or None."""
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            kind = picture.format or ""
+            picture.verify()  # catches truncated or corrupt files without decoding every pixel
+    except (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        SyntaxError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,  # raised, not warned, where warnings are errors (the tests)
+    ):
+        return None
+    return _PIL_TO_MIME.get(kind)
+
+
+# --- the adapter ----------------------------------------------------------------------------------
+
+
+class _RetryHint:
+    """Carries Gemini's body-level RetryInfo.retryDelay from map_error to the retry loop's sleep.
+
+    request_with_retry reads only the Retry-After header, but Gemini puts its hint in the error body
+    (6.6). The loop always calls map_error just before it sleeps, so the hint is stored there and
+    applied here. A hint longer than the policy allows ends the call with the rate-limit error, like a
+    long Retry-After does, so the job runner can reschedule instead of holding a coroutine open.
+    """
+
+    def __init__(self, sleep: Sleep, max_delay: float) -> None:
+        self._sleep = sleep
+        self._max_delay = max_delay
+        self.delay: float | None = None
+        self.error: RateLimitedError | None = None
+
+    def note(self, error: ProviderError) -> None:
+        if isinstance(error, RateLimitedError) and error.retry_after is not None:
+            self.delay, self.error = error.retry_after, error
+        else:
+            self.delay, self.error = None, None
+
+    async def sleep(self, seconds: float) -> None:
+        hint, error = self.delay, self.error
+        self.delay, self.error = None, None
+        if hint is not None and error is not None:
+            if hint > self._max_delay:
+                log.warning("gemini asks to wait %.0fs before retrying; giving up this call", hint)
+                raise error
+            seconds = max(seconds, hint)
+        await self._sleep(seconds)
+
+
+def _duration_seconds(value: object) -> float | None:
+    """A google.protobuf.Duration in JSON form ("12s", "1.5s") as seconds."""
+    if not isinstance(value, str) or not value.endswith("s"):
+        return None
+    try:
+        seconds = float(value[:-1])
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class _GoogleError:
+    code: int | None
+    status: str
+    message: str
+    reasons: tuple[str, ...]  # google.rpc.ErrorInfo reasons, e.g. API_KEY_INVALID
+    retry_delay: float | None  # google.rpc.RetryInfo.retryDelay
+
+
+def _google_error(response: httpx.Response) -> _GoogleError:
+    """The documented error body {"error": {code, message, status, details[]}} (6.6), read tolerantly."""
+    try:
+        body: Any = response.json()
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if isinstance(body, list) and body:  # some Google front ends wrap the error in a list
+        body = body[0]
+    error = _as_dict(_as_dict(body).get("error"))
+    code = error.get("code")
+    reasons: list[str] = []
+    retry_delay: float | None = None
+    details = error.get("details")
+    for detail in details if isinstance(details, list) else []:
+        detail = _as_dict(detail)
+        kind = str(detail.get("@type", ""))
+        if kind.endswith("google.rpc.ErrorInfo") and isinstance(detail.get("reason"), str):
+            reasons.append(detail["reason"])
+        elif kind.endswith("google.rpc.RetryInfo"):
+            retry_delay = _duration_seconds(_field(detail, "retryDelay", "retry_delay"))
+    return _GoogleError(
+        code=code if isinstance(code, int) and not isinstance(code, bool) else None,
+        status=str(error.get("status") or "").upper(),
+        message=str(error.get("message") or ""),
+        reasons=tuple(reasons),
+        retry_delay=retry_delay,
+    )
+
+
+def _key_rejected(response: httpx.Response, error: _GoogleError) -> bool:
+    # 6.6 [C]: 403 PERMISSION_DENIED for a bad key. Widely seen but not in our sources ([U]): a 400
+    # INVALID_ARGUMENT with ErrorInfo reason API_KEY_INVALID ("API key not valid"), and 401.
+    if response.status_code in (401, 403):
+        return True
+    return response.status_code == 400 and (
+        "API_KEY_INVALID" in error.reasons or "api key not valid" in error.message.lower()
+    )
+
+
+def _at_most(timeout: httpx.Timeout | None, ceiling: httpx.Timeout) -> httpx.Timeout:
+    """``timeout`` with every phase capped at ``ceiling``'s (``ceiling`` itself if None)."""
+    if timeout is None:
+        return ceiling
+
+    def cap(value: float | None, limit: float | None) -> float | None:
+        if value is None:
+            return limit
+        return value if limit is None else min(value, limit)
+
+    return httpx.Timeout(
+        connect=cap(timeout.connect, ceiling.connect),
+        read=cap(timeout.read, ceiling.read),
+        write=cap(timeout.write, ceiling.write),
+        pool=cap(timeout.pool, ceiling.pool),
+    )
+
+
+class GeminiProvider:
+    """Gemini's generateContent: one synchronous call per image; the answer carries the image bytes."""
+
+    name: str = PROVIDER
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        client: httpx.AsyncClient,
+        policy: RetryPolicy | None = None,
+        timeout: httpx.Timeout | None = None,
+        sleep: Sleep = asyncio.sleep,
+        model_ids: Mapping[str, str] | None = None,
+    ) -> None:
+        key = api_key.strip()
+        if not key:
+            raise ConfigError(
+                "gemini.api_key", "is empty", "Set GEMINI_API_KEY to a key from Google AI Studio"
+            )
+        if any(c.isspace() for c in key):
+            raise ConfigError("gemini.api_key", "contains whitespace", "Paste the key without spaces")
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ConfigError("gemini.base_url", "is not an http(s) URL", f"Use {DEFAULT_BASE_URL}")
+        self._api_key = key
+        # The API version is part of every path we build; tolerate a base that already names it.
+        self._base_url = base_url.rstrip("/").removesuffix("/v1beta")
+        self._client = client
+        self._policy = policy or RetryPolicy()
+        self._timeout = timeout or DEFAULT_TIMEOUT
+        # A configured timeout is sized for generating; small GETs keep their own, shorter ceiling.
+        self._download_timeout = _at_most(timeout, DOWNLOAD_TIMEOUT)
+        self._check_timeout = _at_most(timeout, CHECK_TIMEOUT)
+        self._sleep = sleep
+        self._models = gemini_models(model_ids)
+        # 6.1 [C]: the key goes in this header, never as ?key= (URLs end up in logs and proxies).
+        self._headers = {"x-goog-api-key": key, "Accept": "application/json"}
+
+    def __repr__(self) -> str:  # never the key
+        ids = ", ".join(c.provider_model for c in self._models.values())
+        return f"GeminiProvider(base_url={self._base_url!r}, models=[{ids}])"
+
+    @property
+    def models(self) -> dict[str, Capabilities]:
+        return self._models
+
+    async def aclose(self) -> None:
+        """Nothing to close: the httpx client belongs to the app, which closes it."""
+
+    # -- submit --
+
+    async def submit(self, request: GenerationRequest) -> JobHandle:
+        caps = self._capabilities(request.model)
+        validate(request, caps)
+        inline = await self._download_references(request.reference_images, caps)
+        body = build_request_body(request, caps, inline)
+        response = await self._generate(caps, body)
+        data = self._decode(response)
+        if data is None:
+            # A 200 whose body we cannot read: Google did the work (and may bill it), only the answer is
+            # lost. Sending it again could pay twice, so say so instead of retrying.
+            raise SubmitUncertainError(
+                detail=f"generateContent answer unreadable: {describe_response(response, [self._api_key])}",
+                provider=PROVIDER,
+                status_code=response.status_code,
+            )
+        response_id = _field(data, "responseId", "response_id")
+        job_id = (
+            response_id if isinstance(response_id, str) and response_id else f"gemini-{secrets.token_hex(8)}"
+        )
+        update = self._update(caps, job_id, data)
+        log.info(
+            "gemini %s job %s: %s%s",
+            caps.provider_model,
+            job_id,
+            update.status.value,
+            f" ({update.error_category.value})" if update.error_category else "",
+        )
+        return JobHandle(
+            provider=PROVIDER,
+            model=caps.model,
+            provider_job_id=job_id,
+            extra={"model_id": caps.provider_model},
+            ready=update,
+        )
+
+    def _capabilities(self, model: str) -> Capabilities:
+        caps = self._models.get(model)
+        if caps is None:
+            names = ", ".join(c.display_name for c in self._models.values())
+            raise InvalidRequestError(f"Gemini does not offer that model here. Choose one of: {names}.")
+        return caps
+
+    async def _generate(self, caps: Capabilities, body: dict[str, Any]) -> httpx.Response:
+        url = f"{self._base_url}/v1beta/models/{quote(caps.provider_model, safe='')}:generateContent"
+        hint = _RetryHint(self._sleep, self._policy.max_delay)
+
+        def map_error(response: httpx.Response) -> ProviderError | None:
+            error = self._map_error(response, caps)
+            hint.note(error)
+            return error
+
+        # Not idempotent: every call is billed, so only 429/5xx/connect failures are retried (_http).
+        return await request_with_retry(
+            self._client,
+            "POST",
+            url,
+            idempotent=False,
+            policy=self._policy,
+            map_error=map_error,
+            sleep=hint.sleep,
+            provider=PROVIDER,
+            headers=self._headers,
+            timeout=self._timeout,
+            json=body,
+        )
+
+    # -- references --
+
+    async def _download_references(
+        self, refs: tuple[ReferenceImage, ...], caps: Capabilities
+    ) -> tuple[tuple[str, bytes], ...]:
+        """Fetch every reference image (Gemini takes them inline, 8.1) and check what they really are."""
+        if not refs:
+            return ()
+        for ref in refs:
+            # Checked before any download, so a bad link sends nothing anywhere.
+            if urlsplit(ref.url).scheme not in ("http", "https"):
+                raise InvalidRequestError(f"`{ref.filename}` is not a web link the bot can download.")
+        declared = sum(ref.size for ref in refs)
+        if declared > _MAX_INLINE_TOTAL:
+            raise self._too_much(declared)
+        results = await asyncio.gather(
+            *(self._download_one(ref, caps) for ref in refs), return_exceptions=True
+        )
+        inline: list[tuple[str, bytes]] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result  # the first failure in the member's order
+            inline.append(result)
+        total = sum(len(data) for _, data in inline)
+        if total > _MAX_INLINE_TOTAL:
+            raise self._too_much(total)
+        return tuple(inline)
+
+    @staticmethod
+    def _too_much(total: int) -> InvalidRequestError:
+        return InvalidRequestError(
+            f"The reference images add up to {total / 1_048_576:.0f} MiB; Gemini takes at most "
+            f"{_MAX_INLINE_TOTAL / 1_048_576:.0f} MiB in one request. Attach fewer or smaller images."
+        )
+
+    async def _download_one(self, ref: ReferenceImage, caps: Capabilities) -> tuple[str, bytes]:
+        name = ref.filename
+        cap = caps.max_reference_bytes
+        where = safe_url(ref.url)  # Discord links are signed: never log their query string
+        try:
+            # No key header here: the reference host is not Google.
+            async with self._client.stream(
+                "GET", ref.url, timeout=self._download_timeout, follow_redirects=True
+            ) as response:
+                if response.status_code != 200:
+                    log.info("reference %s: HTTP %d", where, response.status_code)
+                    raise InvalidRequestError(
+                        f"Could not download `{name}` (error {response.status_code}). Attachment links "
+                        "expire; attach the image again.",
+                        detail=f"reference download {where}: HTTP {response.status_code}",
+                    )
+                length = response.headers.get("content-length", "")
+                if length.isdigit() and int(length) > cap:
+                    raise self._too_big(name, cap)
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > cap:
+                        raise self._too_big(name, cap)
+        except httpx.HTTPError as exc:
+            why = "it timed out" if isinstance(exc, httpx.TimeoutException) else "a network error"
+            raise InvalidRequestError(
+                f"Could not download `{name}` ({why}). Try again, or attach the image again.",
+                detail=f"reference download {where}: {redact(f'{type(exc).__name__}: {exc}')}",
+            ) from None
+        payload = bytes(data)
+        actual = await asyncio.to_thread(_sniff, payload)
+        if actual is None:
+            raise InvalidRequestError(
+                f"`{name}` is not a readable PNG, JPEG or WebP image. "
+                "Attach it again in one of those formats."
+            )
+        stated = (ref.content_type or "").split(";")[0].strip().lower()
+        if actual != stated:
+            raise InvalidRequestError(
+                f"`{name}` says it is {_kind(stated)} but is really a {_kind(actual)} image. "
+                f"Save it as a real {_kind(stated)} (or under its true type) and attach it again."
+            )
+        return actual, payload
+
+    @staticmethod
+    def _too_big(name: str, cap: int) -> InvalidRequestError:
+        return InvalidRequestError(
+            f"`{name}` is larger than {cap / 1_048_576:.0f} MiB, the most a reference image may be. "
+            "Attach a smaller image."
+        )
+
+    # -- the answer --
+
+    def _update(self, caps: Capabilities, job_id: str, data: dict[str, Any]) -> JobUpdate:
+        """The terminal update for a 200 answer (6.4): an image, a block, or a clear reason for none."""
+        usage = _usage(data)
+        where = f"gemini {caps.provider_model} {job_id}"
+        feedback = _as_dict(_field(data, "promptFeedback", "prompt_feedback"))
+        block = _field(feedback, "blockReason", "block_reason")
+        candidates = data.get("candidates")
+        candidate = _as_dict(candidates[0]) if isinstance(candidates, list) and candidates else {}
+        if isinstance(block, str) and block and block != "BLOCK_REASON_UNSPECIFIED":
+            # 6.4 [C]: a blocked prompt is a 200 with promptFeedback.blockReason and no candidates.
+            return self._failed(
+                _prompt_blocked(block), f"{where}: prompt blocked, blockReason={block}", usage
+            )
+
+        finish = str(_field(candidate, "finishReason", "finish_reason") or "").upper()
+        parts = _as_dict(candidate.get("content")).get("parts")
+        image: tuple[str, bytes] | None = None
+        texts: list[str] = []
+        undecodable = False
+        for part in parts if isinstance(parts, list) else []:
+            part = _as_dict(part)
+            if part.get("thought") is True:
+                continue  # 6.4 [C cookbook]: thought parts may hold interim images; never the result
+            inline = _as_dict(_field(part, "inlineData", "inline_data"))
+            if inline:
+                mime = _field(inline, "mimeType", "mime_type")
+                try:
+                    raw = _b64decode(inline.get("data"))
+                except (binascii.Error, ValueError):
+                    undecodable = True
+                    continue
+                if raw:
+                    # The LAST non-thought image wins (6.4).
+                    image = (mime if isinstance(mime, str) and mime else "image/png", raw)
+                continue
+            text = part.get("text")
+            if isinstance(text, str) and text.strip():
+                texts.append(text.strip())
+        text = "\n\n".join(texts) or None
+        sources = _grounding_sources(candidate)
+        if sources:
+            usage["groundingSources"] = sources
+
+        if finish in _FINISH_BLOCKS:
+            # A filter stop wins even if an image part came along: never deliver what Google flagged.
+            return self._failed(
+                _finish_outcome(finish, False), f"{where}: finishReason={finish}", usage, text=None
+            )
+        if image is not None:
+            mime, raw = image
+            width, height = _image_dimensions(raw)
+            return JobUpdate(
+                status=UpdateStatus.SUCCEEDED,
+                images=[ImageRef(data=raw, content_type=mime, width=width, height=height)],
+                text=text,
+                usage=usage,
+            )
+        if undecodable:
+            outcome = _Outcome(
+                ErrorCategory.TRANSIENT,
+                "Gemini sent an image the bot could not read. Try again in a minute.",
+            )
+            return self._failed(outcome, f"{where}: inlineData is not valid base64", usage)
+        if not candidate:
+            return self._failed(
+                _Outcome(ErrorCategory.NO_IMAGE, "The model returned nothing this time." + _TRY_AGAIN),
+                f"{where}: no candidates and no blockReason",
+                usage,
+            )
+        outcome = _finish_outcome(finish, text is not None)
+        detail = f"{where}: finishReason={finish or 'missing'}, no image part"
+        if text:
+            detail += f" (text: {text[:200]!r})"
+        return self._failed(outcome, detail, usage, text=text)
+
+    def _failed(
+        self, outcome: _Outcome, detail: str, usage: dict[str, Any], *, text: str | None = None
+    ) -> JobUpdate:
+        detail = redact(detail, [self._api_key])
+        log.info("job ended: %s -> %s", detail, outcome.category)
+        return JobUpdate(
+            status=UpdateStatus.FAILED,
+            text=text,
+            error_category=outcome.category,
+            error_message=outcome.message,
+            error_detail=detail,
+            usage=usage,
+        )
+
+    # -- poll and cancel --
+
+    async def poll(self, handle: JobHandle) -> JobUpdate:
+        """The answer submit already received; nothing is asked of Google again."""
+        if handle.ready is not None:
+            return handle.ready
+        # A Gemini handle always carries its answer; one without it came from somewhere else.
+        return JobUpdate(
+            status=UpdateStatus.FAILED,
+            error_category=ErrorCategory.INTERNAL,
+            error_message="The bot lost Gemini's answer to this job. Start a new one.",
+            error_detail=f"gemini handle {handle.provider_job_id} has no ready update",
+        )
+
+    async def cancel(self, handle: JobHandle) -> bool:
+        """Nothing to cancel: by the time a handle exists, the call has finished."""
+        return False
+
+    # -- check --
+
+    async def check(self) -> ProviderCheck:
+        """models.get for every configured id: proves the key and that the id exists, generating nothing.
+
+        200: key accepted and model id known. 400 API_KEY_INVALID / 401 / 403: the key is rejected.
+        404: the key passed (Google checks it first) but the model id is unknown, e.g. a retired one.
+        """
+        problems: list[str] = []
+        for caps in self._models.values():
+            url = f"{self._base_url}/v1beta/models/{quote(caps.provider_model, safe='')}"
+            try:
+                response = await self._client.get(url, headers=self._headers, timeout=self._check_timeout)
+            except httpx.TransportError as exc:
+                return ProviderCheck(False, None, f"unreachable: {type(exc).__name__} for {safe_url(url)}")
+            error = _google_error(response)
+            if _key_rejected(response, error):
+                return ProviderCheck(
+                    True, False, f"key rejected: {describe_response(response, [self._api_key])}"
+                )
+            if response.status_code == 404:
+                problems.append(
+                    f"model id {caps.provider_model!r} ({caps.display_name}) is unknown to Gemini; "
+                    f"Google may have retired it: set a current id in gemini.model_ids.{caps.model}"
+                )
+            elif response.status_code >= 500:
+                return ProviderCheck(
+                    True, None, f"reachable, but answered {response.status_code}; key not proven"
+                )
+            elif not response.is_success:
+                problems.append(f"{caps.provider_model}: {describe_response(response, [self._api_key])}")
+        if problems:
+            return ProviderCheck(True, True, "key accepted, but " + "; ".join(problems))
+        ids = ", ".join(c.provider_model for c in self._models.values())
+        return ProviderCheck(True, True, f"key accepted; models available: {ids}")
+
+    # -- errors --
+
+    def _map_error(self, response: httpx.Response, caps: Capabilities) -> ProviderError:
+        """HTTP status + Google's error body -> error category (6.6 and 8.3)."""
+        status = response.status_code
+        error = _google_error(response)
+        detail = describe_response(response, [self._api_key])
+        kw: dict[str, Any] = {"detail": detail, "provider": PROVIDER, "status_code": status}
+        if _key_rejected(response, error):
+            return AuthError(
+                "Gemini rejected the bot's API key (or the key may not use this API). The bot owner has to "
+                "check the Gemini key in the configuration.",
+                **kw,
+            )
+        if status == 400 and error.status == "FAILED_PRECONDITION":
+            # 6.6 [C]: billing not enabled, or the free tier is not offered in the project's region.
+            return OutOfCreditError(
+                "The bot's Google project cannot pay for Gemini images (billing is not enabled, or the "
+                "free tier is not offered in its region). The bot owner has to enable billing in Google "
+                "AI Studio.",
+                **kw,
+            )
+        if status == 404:
+            # 6.6 / section 1: what a shut-down model id answers.
+            return AuthError(
+                f"Gemini does not know the model id `{caps.provider_model}` configured for "
+                f"{caps.display_name}; Google may have retired it. The bot owner has to set a current "
+                "model id in the configuration.",
+                **kw,
+            )
+        if status == 413:
+            return BadInputError(
+                "The request was too large for Gemini. Attach fewer or smaller reference images.", **kw
+            )
+        if status == 429:
+            # RESOURCE_EXHAUSTED: per-project RPM/IPM/RPD limits (6.7); RetryInfo says how long to wait.
+            return RateLimitedError(
+                "Gemini is rate limiting the bot right now (too many images at once, or a daily quota). "
+                "Try again in a minute.",
+                retry_after=error.retry_delay,
+                **kw,
+            )
+        if 400 <= status < 500:
+            # 400 INVALID_ARGUMENT (6.6): a size, ratio or field Gemini refused.
+            return BadInputError(
+                "Gemini rejected the request's settings. Check the size, aspect ratio and reference images, "
+                "then try again.",
+                **kw,
+            )
+        if status == 503:
+            return TransientError("Gemini is overloaded right now. Try again in a minute.", **kw)
+        if status == 504:
+            return TransientError("Gemini took too long to answer. Try again in a minute.", **kw)
+        return TransientError("Gemini had a temporary failure. Try again in a minute.", **kw)
+
+    @staticmethod
+    def _decode(response: httpx.Response) -> dict[str, Any] | None:
+        try:
+            data = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None

@@ -1,0 +1,1020 @@
+"""Segmind serverless API: ``nano-banana-2`` and ``nano-banana-pro`` (providers.md section 5).
+
+Two transports, chosen per instance with ``mode``:
+
+* ``v2`` (default, what Segmind recommends): ``POST /v2/{model}`` queues a job; ``GET
+  /v2/requests/{id}/status`` is polled; ``GET /v2/requests/{id}`` carries the full result.
+* ``v1`` (the seed's endpoint, "in maintenance mode"): ``POST /v1/{model}`` blocks for the whole
+  generation (~40 s) and answers with the raw image bytes, accounting in response headers. submit()
+  makes the whole call and returns a handle whose ``ready`` is the terminal update.
+
+Sources, cited per branch below as in providers.md:
+  [C]    Segmind's own pages (model page, async-inference page), as summarised in providers.md 5;
+  [S]    the API-Evangelist digest of Segmind's docs (errors/, conventions/, skills/ in
+         api-evangelist/segmind), quoted in providers.md 5.2-5.5;
+  [seed] shared/seeds/004 (the NB2 model page as the project received it);
+  [U]    not documented anywhere we found: parsed defensively, with a comment saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import math
+import re
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from bot.errors import (
+    AuthError,
+    BadInputError,
+    ConfigError,
+    ContentBlockedError,
+    ErrorCategory,
+    InvalidRequestError,
+    OutOfCreditError,
+    ProviderError,
+    RateLimitedError,
+    SubmitUncertainError,
+    TransientError,
+)
+from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, UpdateStatus
+from bot.providers._http import (
+    RetryPolicy,
+    Sleep,
+    describe_response,
+    parse_retry_after,
+    probe_key,
+    redact,
+    request_with_retry,
+    safe_url,
+)
+from bot.providers.base import Capabilities, ProviderCheck, validate
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "segmind"
+DEFAULT_BASE_URL = "https://api.segmind.com"
+Mode = Literal["v1", "v2"]
+# v2 calls are small JSON documents: a generous read timeout still catches a hung gateway.
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+# v1 holds the connection for the whole generation: ~33-40 s on the model page [C], and one
+# aggregator advises up to 360 s for NB2 at peak (providers.md 8.4).
+DEFAULT_SYNC_TIMEOUT = httpx.Timeout(360.0, connect=10.0, write=30.0, pool=10.0)
+
+# [seed] "Allowed values (15 total)": the first ten are listed ("auto" .. "9:16"), "+5 more" are
+# hidden. The [S] skills doc lists the same ratios plus 21:9 and no "auto". The four extreme ratios
+# are [U]: inferred as Google's 14 NB2 ratios + "auto" = 15 (providers.md 1, SeaArt 2.3).
+_NB2_RATIOS: tuple[str, ...] = (
+    "auto",
+    "1:1",
+    "2:3",
+    "3:2",
+    "4:3",
+    "3:4",
+    "4:5",
+    "5:4",
+    "16:9",
+    "9:16",
+    "21:9",
+    "1:4",
+    "4:1",
+    "1:8",
+    "8:1",
+)
+# [S] skills doc (providers.md 5.5): ten ratios for Pro, no "auto" (8.1: never send auto to Pro).
+_PRO_RATIOS: tuple[str, ...] = ("1:1", "2:3", "3:2", "4:3", "3:4", "4:5", "5:4", "16:9", "9:16", "21:9")
+# [U] Segmind documents no prompt limit (providers.md 8.1); generous, well above the seed's
+# ~1,000-character example, and editable here rather than guessed per call.
+_MAX_PROMPT_CHARS = 5000
+
+
+def _usd(dollars: float) -> int:
+    return round(dollars * 1_000_000)
+
+
+SEGMIND_MODELS: dict[str, Capabilities] = {
+    # [seed]/[C] model page + [S] skills doc: every knob below is on the NB2 page.
+    "nano_banana_2": Capabilities(
+        model="nano_banana_2",
+        display_name="Nano Banana 2",
+        provider_model="nano-banana-2",
+        max_prompt_chars=_MAX_PROMPT_CHARS,
+        max_reference_images=14,  # [seed] "Up to 14 images"
+        aspect_ratios=_NB2_RATIOS,
+        resolutions=("512", "1K", "2K", "4K"),
+        default_resolution="1K",  # [seed] default "1K"
+        seed=True,
+        output_formats=("jpg", "png"),
+        thinking_levels=("minimal", "high"),
+        web_search=True,
+        safety_knob=True,
+        queued=True,
+        # [S] providers.md 5.5: $0.06 (512px), $0.08 (1K), $0.12 (2K), $0.16 (4K).
+        prices_micro_usd=(("512", _usd(0.06)), ("1K", _usd(0.08)), ("2K", _usd(0.12)), ("4K", _usd(0.16))),
+    ),
+    # [S] providers.md 5.5: Pro takes only prompt, aspect_ratio, output_resolution (1K|2K|4K),
+    # output_format and image_urls: no seed, thinking, web search or safety knob.
+    "nano_banana_pro": Capabilities(
+        model="nano_banana_pro",
+        display_name="Nano Banana Pro",
+        provider_model="nano-banana-pro",
+        max_prompt_chars=_MAX_PROMPT_CHARS,
+        # [U] the [S] doc gives no count; 14 is the seed's NB2 figure and Google's Pro limit (8.1).
+        max_reference_images=14,
+        aspect_ratios=_PRO_RATIOS,
+        resolutions=("1K", "2K", "4K"),
+        default_resolution="1K",
+        output_formats=("jpg", "png"),
+        queued=True,
+        # [S] providers.md 5.5: $0.15 (1K/2K), $0.25 (4K).
+        prices_micro_usd=(("1K", _usd(0.15)), ("2K", _usd(0.15)), ("4K", _usd(0.25))),
+    ),
+}
+
+# The bot's size names -> Segmind's `output_resolution` values ([seed]: 512px|1K|2K|4K).
+_RESOLUTIONS = {"512": "512px", "1K": "1K", "2K": "2K", "4K": "4K"}
+
+
+def segmind_models(mode: Mode) -> dict[str, Capabilities]:
+    """The model table for one transport: v1 answers the create with the image, so it is not queued."""
+    return {name: replace(caps, queued=mode == "v2") for name, caps in SEGMIND_MODELS.items()}
+
+
+class _Op(Enum):
+    CREATE = "create"
+    STATUS = "status"
+    RESULT = "result"
+
+
+class _JobGone(TransientError):
+    """404 on a v2 poll: the request record expired (1 h after submit [C]); polling cannot help."""
+
+    retryable = False
+    user_message = (
+        "Segmind no longer has this job: its records expire an hour after the request. "
+        "Nothing more will arrive; start a new one."
+    )
+
+
+# --- vocabulary ----------------------------------------------------------------------------------
+
+# [C] async-inference page: QUEUED -> PROCESSING -> COMPLETED | FAILED (providers.md 8.2).
+_STATUS_MAP: dict[str, UpdateStatus] = {
+    "QUEUED": UpdateStatus.QUEUED,
+    "PROCESSING": UpdateStatus.RUNNING,
+    "COMPLETED": UpdateStatus.SUCCEEDED,
+    "FAILED": UpdateStatus.FAILED,
+}
+
+# [U] Segmind passes the model's failure text through as `error`; its safety wording is not
+# documented, so these are the phrases Google's and the gateways' block messages use (providers.md 8.3).
+_CONTENT_RE = re.compile(
+    r"content[ _-]?polic|safety (?:filter|system|check|settings?|block|reasons?)|blocked|nsfw|moderat"
+    r"|prohibited|inappropriate|violat|unsafe|image_safety|flagged|responsible ai|harmful",
+    re.IGNORECASE,
+)
+# [S] errors doc: 406 "Insufficient credits" (balance below the model's cost) or a team spend limit.
+_CREDIT_RE = re.compile(r"insufficient|credit|balance|top.?up", re.IGNORECASE)
+_SPEND_RE = re.compile(r"spend(?:ing)? limit|spend cap|team limit|budget", re.IGNORECASE)
+# [S] errors doc: 406 "Invalid content type" when Content-Type is missing or not JSON/multipart.
+_CONTENT_TYPE_RE = re.compile(r"content[ -]?type", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    category: ErrorCategory
+    message: str  # user-facing: what happened and what to do
+
+
+_BLOCKED = _Outcome(
+    ErrorCategory.CONTENT_BLOCKED,
+    "Segmind's safety filter blocked this request. Rephrase the prompt or use different reference images.",
+)
+_MODEL_FAILED = _Outcome(
+    ErrorCategory.TRANSIENT,
+    "The image model failed while generating the image (Segmind was not charged). Try again in a minute; "
+    "if it keeps failing, change the prompt or settings.",
+)
+_NO_IMAGE = _Outcome(
+    ErrorCategory.NO_IMAGE, "The model answered without an image. Try again or rephrase the prompt."
+)
+_UNREADABLE = _Outcome(
+    ErrorCategory.TRANSIENT,
+    "Segmind sent an answer the bot could not read. Try again in a few minutes.",
+)
+
+
+def _failure_outcome(error_text: str) -> _Outcome:
+    """A job that ran and failed: a content block is never reported as a temporary fault."""
+    return _BLOCKED if _CONTENT_RE.search(error_text) else _MODEL_FAILED
+
+
+# --- small parsers -------------------------------------------------------------------------------
+
+
+def _decode_json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _error_text(response: httpx.Response) -> str:
+    """The human-readable error in a Segmind answer, in any of its documented envelopes ([S] 5.4)."""
+    body = _decode_json(response)
+    if isinstance(body, dict):
+        parts = []
+        # {"error": "<message>"}; the auth surface: {"error": code, "error_description": message}.
+        for key in ("error", "error_description", "message", "detail"):
+            value = body.get(key)
+            if isinstance(value, dict):
+                value = value.get("message") or value.get("error")
+            if isinstance(value, str) and value.strip():
+                parts.append(value.strip())
+        return " ".join(parts)[:500]
+    if isinstance(body, str):
+        return body[:500]
+    try:
+        text = response.text
+    except Exception:  # an undecodable body is not worth failing the error path for
+        return ""
+    if "<html" in text[:200].lower():  # [S] 405 answers with an HTML page
+        return "HTML error page"
+    return text.strip()[:500]  # [S] 406 "Invalid content type" may come as plain text
+
+
+def _number_text(value: object) -> str | None:
+    """Money as text, so the usage record keeps the provider's own decimals (no float rounding)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float) and math.isfinite(value):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        try:
+            float(value)
+        except ValueError:
+            return None
+        return value.strip()
+    return None
+
+
+def _as_float(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _as_int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def reset_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds until ``x-rate-limit-reset-at-utc`` ([S] 5.4: the only rate-limit signal, no Retry-After).
+
+    Its format is [U]: ISO 8601, epoch seconds or milliseconds and HTTP-dates are all read; a small
+    number is taken as seconds from now. None when missing or unreadable; a past time means 0.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    current = now or datetime.now(UTC)
+    try:
+        number = float(text)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(number) or number < 0:
+            return None
+        if number > 1e12:  # epoch milliseconds
+            return max(0.0, number / 1000 - current.timestamp())
+        if number > 1e9:  # epoch seconds
+            return max(0.0, number - current.timestamp())
+        return number
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return parse_retry_after(text, now=current)
+    if when.tzinfo is None:  # the header's name says UTC
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - current).total_seconds())
+
+
+# --- finding images in JSON ----------------------------------------------------------------------
+
+# The exact image-result JSON is [U] for v2 and for v1's JSON answers (providers.md 5.2/5.3, open
+# question 9.4). Strings are read as images only under image-ish keys, so status/response URLs and
+# prose are never mistaken for results.
+_IMAGE_KEYS = frozenset(
+    {"image", "images", "output", "outputs", "url", "image_url", "image_urls", "data", "result", "results"}
+    | {"file", "files", "content", "b64_json", "base64", "image_base64", "img"}
+)
+_BASE64_KEYS = frozenset({"b64_json", "base64", "image_base64"})
+_TEXT_KEYS = frozenset({"text", "output_text", "caption", "description"})
+_B64_RE = re.compile(r"^[A-Za-z0-9+/=\s_-]+$")
+_DATA_URI_RE = re.compile(r"^data:(image/[\w.+-]+)?(?:;[^,]*)?;base64,(.*)$", re.DOTALL | re.IGNORECASE)
+
+
+def sniff_image_type(data: bytes) -> str | None:
+    """The MIME type of image bytes by their magic number, or None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    return None
+
+
+def _b64decode(text: str) -> bytes | None:
+    compact = re.sub(r"\s+", "", text)
+    if len(compact) < 16 or not _B64_RE.match(compact):
+        return None
+    compact += "=" * (-len(compact) % 4)
+    try:
+        if "-" in compact or "_" in compact:
+            return base64.urlsafe_b64decode(compact)
+        return base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+@dataclass
+class _Found:
+    images: list[ImageRef]
+    texts: list[str]
+
+    def add_image(self, image: ImageRef) -> None:
+        for n, seen in enumerate(self.images):
+            if seen.url == image.url and seen.data == image.data:
+                # The same file listed under both `output` and `images[]`: keep one, with a type if
+                # either listing gave one.
+                if seen.content_type is None and image.content_type is not None:
+                    self.images[n] = image
+                return
+        self.images.append(image)
+
+    def add_string(self, key: str, value: str, content_type: str | None) -> None:
+        text = value.strip()
+        if not text:
+            return
+        uri = _DATA_URI_RE.match(text)
+        if uri:
+            data = _b64decode(uri.group(2))
+            if data:
+                self.add_image(ImageRef(data=data, content_type=uri.group(1) or sniff_image_type(data)))
+            return
+        if urlsplit(text).scheme in ("http", "https") and " " not in text:
+            if key in _IMAGE_KEYS:
+                self.add_image(ImageRef(url=text, content_type=content_type))
+            return
+        if key in _IMAGE_KEYS and len(text) >= 64 and _B64_RE.match(text):
+            data = _b64decode(text)
+            kind = sniff_image_type(data) if data else None
+            # A key that names base64 is trusted; elsewhere only real image bytes count.
+            if data and (kind or key in _BASE64_KEYS):
+                self.add_image(ImageRef(data=data, content_type=kind or content_type))
+            return
+        if key in _TEXT_KEYS or key == "output":
+            self.texts.append(text)
+
+
+def _scan(value: Any, key: str, found: _Found, depth: int = 0, content_type: str | None = None) -> None:
+    if depth > 6:
+        return
+    if isinstance(value, dict):
+        ctype = value.get("content_type") or value.get("mime_type") or value.get("mimeType")
+        ctype = ctype if isinstance(ctype, str) else None
+        for k, v in value.items():
+            if str(k).lower() in ("error", "status", "metrics", "request_id"):
+                continue
+            child = str(k).lower()
+            if child not in _IMAGE_KEYS | _TEXT_KEYS:
+                # Other link fields (status_url, poll_url...) are never results; any other key
+                # inherits its parent's meaning (e.g. images[] of {"link": ...}).
+                child = "" if "url" in child else key
+            _scan(v, child, found, depth + 1, ctype)
+    elif isinstance(value, list):
+        for item in value:
+            _scan(item, key, found, depth + 1, content_type)
+    elif isinstance(value, str):
+        found.add_string(key, value, content_type)
+
+
+def find_images(body: Any) -> tuple[list[ImageRef], list[str]]:
+    """Image URLs / inline images and texts in a JSON answer of unknown layout, in document order."""
+    found = _Found([], [])
+    if isinstance(body, dict | list):
+        _scan(body, "", found)
+    elif isinstance(body, str):
+        found.add_string("output", body, None)
+    return found.images, found.texts
+
+
+def _json_error(body: Any) -> str | None:
+    """A job-level failure in a JSON body: ``error`` text or ``status: FAILED`` ([S] 5.3)."""
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if isinstance(error, dict):
+        error = error.get("message") or error.get("error")
+    if isinstance(error, str) and error.strip():
+        return error.strip()
+    status = body.get("status")
+    if isinstance(status, str) and status.strip().upper() == "FAILED":
+        return ""
+    return None
+
+
+def _metrics_usage(*bodies: Any) -> dict[str, Any]:
+    """[S] v2 `metrics`: cost, remaining_credits, inference_time, queue_time, total_time, retry_count."""
+    usage: dict[str, Any] = {}
+    for body in bodies:
+        metrics = body.get("metrics") if isinstance(body, dict) else None
+        if not isinstance(metrics, dict):
+            continue
+        cost = _number_text(metrics.get("cost"))
+        if cost is not None:
+            usage["cost_usd"] = cost
+        credits = _number_text(metrics.get("remaining_credits"))
+        if credits is not None:
+            usage["remaining_credits"] = credits
+        for key in ("inference_time", "queue_time", "total_time"):
+            number = _as_float(metrics.get(key))
+            if number is not None:
+                usage[key] = number
+        retries = _as_int(metrics.get("retry_count"))
+        if retries is not None:
+            usage["retry_count"] = retries
+        seed = _as_int(metrics.get("seed"))
+        if seed is not None:
+            usage["seed"] = seed
+    return usage
+
+
+def _header_usage(response: httpx.Response) -> dict[str, Any]:
+    """[S] conventions.yml: v1 reports x-cost, x-remaining-credits, x-generation-time, x-seed-value."""
+    headers = response.headers
+    usage: dict[str, Any] = {}
+    cost = _number_text(headers.get("x-cost"))
+    if cost is not None:
+        usage["cost_usd"] = cost
+    credits = _number_text(headers.get("x-remaining-credits"))
+    if credits is not None:
+        usage["remaining_credits"] = credits
+    seed = _as_int(headers.get("x-seed-value"))
+    if seed is not None:
+        usage["seed"] = seed
+    took = _as_float(headers.get("x-generation-time"))
+    if took is not None:
+        usage["generation_time"] = took
+    request_id = headers.get("x-request-id")
+    if request_id:
+        usage["request_id"] = request_id
+    return usage
+
+
+@dataclass
+class _CallState:
+    """What one retried call's map_error learns and its sleep needs: Segmind's rate-limit reset.
+
+    request_with_retry only honours Retry-After, which Segmind never sends ([S] 5.4); the reset time
+    arrives in ``x-rate-limit-reset-at-utc``. map_error records it here and the per-call sleep uses it
+    as the floor of the backoff (capped like Retry-After), or gives up when the wait is too long.
+    """
+
+    reset_after: float | None = None
+    rate_error: RateLimitedError | None = None
+
+
+# --- the adapter ---------------------------------------------------------------------------------
+
+
+class SegmindProvider:
+    """Segmind's serverless API, v2 queue (default) or v1 synchronous."""
+
+    name: str = PROVIDER
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        client: httpx.AsyncClient,
+        policy: RetryPolicy | None = None,
+        timeout: httpx.Timeout | None = None,
+        sleep: Sleep = asyncio.sleep,
+        mode: Mode = "v2",
+    ) -> None:
+        key = api_key.strip()
+        if not key:
+            raise ConfigError(
+                "segmind.api_key",
+                "is empty",
+                "Set SEGMIND_API_KEY to a key from platform.segmind.com/api-keys",
+            )
+        if any(c in key for c in "\r\n\t "):
+            raise ConfigError("segmind.api_key", "contains whitespace", "Paste the key without spaces")
+        if mode not in ("v1", "v2"):
+            raise ConfigError("segmind.mode", f"is {mode!r}", 'Use "v2" (queued, recommended) or "v1"')
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError("segmind.base_url", "is not an http(s) URL", f"Use {DEFAULT_BASE_URL}")
+        self._api_key = key
+        self._base_url = base_url.rstrip("/")
+        self._client = client
+        self.mode: Mode = mode
+        self._policy = policy or RetryPolicy()
+        # Polls are repeated by the job runner with its own backoff anyway; retrying a poll for a
+        # minute inside one call would only hold up the runner's slot.
+        self._poll_policy = RetryPolicy(
+            max_attempts=min(2, self._policy.max_attempts),
+            base_delay=self._policy.base_delay,
+            max_delay=min(5.0, self._policy.max_delay),
+            jitter=self._policy.jitter,
+        )
+        # One timeout for every call when configured; otherwise v1's create gets a long read timeout
+        # because it holds the connection for the whole generation.
+        self._timeout = timeout or DEFAULT_TIMEOUT
+        self._create_timeout = timeout or (DEFAULT_SYNC_TIMEOUT if mode == "v1" else DEFAULT_TIMEOUT)
+        self._sleep = sleep
+        # Per instance: `queued` depends on the mode, and tests may loosen one model's entry.
+        self._models = segmind_models(mode)
+        # [C]/[S] 5.1: the key goes in x-api-key only; as a Bearer token it gets 401.
+        self._headers = {"x-api-key": key, "Accept": "application/json"}
+
+    def __repr__(self) -> str:  # never the key
+        return f"SegmindProvider(base_url={self._base_url!r}, mode={self.mode!r})"
+
+    @property
+    def models(self) -> dict[str, Capabilities]:
+        return self._models
+
+    async def aclose(self) -> None:
+        """Nothing to close: the httpx client belongs to the app, which closes it."""
+
+    # -- submit --
+
+    async def submit(self, request: GenerationRequest) -> JobHandle:
+        caps = self._capabilities(request.model)
+        validate(request, caps)
+        for ref in request.reference_images:
+            # Segmind downloads references itself (image_urls), so only public http(s) links work.
+            if urlsplit(ref.url).scheme not in ("http", "https"):
+                raise InvalidRequestError(f"`{ref.filename}` is not a web link Segmind can download.")
+        body = self._body(request, caps)
+        if self.mode == "v1":
+            return await self._submit_v1(caps, body)
+        return await self._submit_v2(caps, body)
+
+    def _capabilities(self, model: str) -> Capabilities:
+        caps = self._models.get(model)
+        if caps is None:
+            names = ", ".join(c.display_name for c in self._models.values())
+            raise InvalidRequestError(f"Segmind does not offer that model here. Choose one of: {names}.")
+        return caps
+
+    @staticmethod
+    def _body(request: GenerationRequest, caps: Capabilities) -> dict[str, Any]:
+        """GenerationRequest -> Segmind fields (providers.md 5.2, 8.1); unset values are left out."""
+        body: dict[str, Any] = {"prompt": request.prompt}
+        if request.reference_images:
+            body["image_urls"] = [ref.url for ref in request.reference_images]
+        if request.aspect_ratio is not None:
+            body["aspect_ratio"] = request.aspect_ratio
+        # Always sent, default included: the size decides the price tier (5.5), so the bot orders the
+        # tier it will account for rather than trust a default (documented only for NB2).
+        body["output_resolution"] = _RESOLUTIONS[request.resolution or caps.default_resolution]
+        if request.output_format is not None:
+            body["output_format"] = request.output_format
+        if request.seed is not None:  # validate() has refused a seed where caps.seed is False
+            body["seed"] = request.seed
+        if request.thinking_level is not None:
+            body["thinking_level"] = request.thinking_level
+        if request.web_search:  # false is the documented default [seed]; only "on" is sent
+            body["web_search"] = True
+        if request.safety_tolerance is not None:
+            if caps.safety_knob:
+                body["safety_tolerance"] = request.safety_tolerance
+            else:
+                # [S] Pro has no safety knob: the field is left out rather than the job refused, as for
+                # every provider without one; the bot's own prompt gate applies (design.md 6).
+                log.debug(
+                    "segmind %s has no safety_tolerance; level %d not sent",
+                    caps.model,
+                    request.safety_tolerance,
+                )
+        if caps.model == "nano_banana_2":
+            # [seed] sends the documented default explicitly; pinned so a change of Segmind's default
+            # cannot silently change the answer's shape. Pro's [S] field list has no such field.
+            body["response_modalities"] = "TEXT_AND_IMAGE"
+        return body
+
+    async def _submit_v2(self, caps: Capabilities, body: dict[str, Any]) -> JobHandle:
+        url = f"{self._base_url}/v2/{quote(caps.provider_model, safe='')}"
+        response = await self._send("POST", url, _Op.CREATE, caps.model, json=body)
+        data = _decode_json(response)
+        request_id = data.get("request_id") if isinstance(data, dict) else None
+        if not isinstance(request_id, str) or not request_id.strip():
+            # A 2xx means the job may exist and will be billed; without its id we cannot poll it, and
+            # sending the create again would pay twice ([S] "no idempotency").
+            answer = describe_response(response, [self._api_key])
+            raise SubmitUncertainError(
+                detail=f"create accepted without a request_id: {answer}",
+                provider=PROVIDER,
+                status_code=response.status_code,
+            )
+        assert isinstance(data, dict)
+        extra: dict[str, Any] = {"mode": "v2"}
+        extra.update({k: data[k] for k in ("status_url", "response_url") if isinstance(data.get(k), str)})
+        log.info("segmind %s accepted job %s", caps.provider_model, request_id)
+        return JobHandle(provider=PROVIDER, model=caps.model, provider_job_id=request_id, extra=extra)
+
+    async def _submit_v1(self, caps: Capabilities, body: dict[str, Any]) -> JobHandle:
+        url = f"{self._base_url}/v1/{quote(caps.provider_model, safe='')}"
+        # [S] the answer is the image itself; JSON is accepted too, because the model page's sample
+        # parses it as JSON [C] (providers.md 5.2).
+        headers = {**self._headers, "Accept": "image/*, application/json"}
+        response = await self._send("POST", url, _Op.CREATE, caps.model, json=body, headers=headers)
+        request_id = response.headers.get("x-request-id") or f"local-{uuid.uuid4().hex}"
+        update = self._v1_update(caps, request_id, response)
+        log.info("segmind v1 %s answered %s: %s", caps.provider_model, request_id, update.status)
+        return JobHandle(
+            provider=PROVIDER,
+            model=caps.model,
+            provider_job_id=request_id,
+            extra={"mode": "v1"},
+            ready=update,
+        )
+
+    def _v1_update(self, caps: Capabilities, request_id: str, response: httpx.Response) -> JobUpdate:
+        """The terminal update from v1's answer: branch on Content-Type (providers.md 5.2)."""
+        usage = _header_usage(response)
+        where = f"segmind v1 {caps.provider_model} {request_id}"
+        ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        content = response.content
+        if (
+            response.status_code == 422
+            or ctype in ("application/json", "text/json")
+            or ctype.endswith("+json")
+        ):
+            body = _decode_json(response)
+            if body is None:
+                return self._failed(
+                    _UNREADABLE, f"{where}: unreadable JSON: {self._describe(response)}", usage
+                )
+            return self._from_json(where, body, usage, response)
+        if ctype.startswith("image/") or (not ctype or ctype == "application/octet-stream"):
+            if not content:
+                return self._failed(_UNREADABLE, f"{where}: empty image body", usage)
+            kind = ctype if ctype.startswith("image/") else sniff_image_type(content)
+            if kind is None:
+                return self._failed(_UNREADABLE, f"{where}: untyped body: {self._describe(response)}", usage)
+            # The bytes are not decoded here: delivery verifies and re-encodes them (bot/images.py).
+            return JobUpdate(
+                status=UpdateStatus.SUCCEEDED, images=[ImageRef(data=content, content_type=kind)], usage=usage
+            )
+        return self._failed(_UNREADABLE, f"{where}: unexpected {ctype!r}: {self._describe(response)}", usage)
+
+    # -- poll --
+
+    async def poll(self, handle: JobHandle) -> JobUpdate:
+        # Dispatch on the handle, not the instance: a handle stored before a mode change still works.
+        if handle.ready is not None:
+            return handle.ready
+        if handle.extra.get("mode") == "v1":
+            detail = f"segmind v1 handle {handle.provider_job_id} without its answer"
+            log.warning("%s", detail)
+            return JobUpdate(
+                status=UpdateStatus.FAILED,
+                error_category=ErrorCategory.TRANSIENT,
+                error_message="The bot lost Segmind's answer for this job. Start a new one.",
+                error_detail=detail,
+            )
+        try:
+            response = await self._send("GET", self._job_url(handle, "status"), _Op.STATUS, handle.model)
+        except _JobGone as exc:
+            return self._gone(handle, exc)
+        data = self._require_json(response, _Op.STATUS)
+        where = f"segmind {handle.model} {handle.provider_job_id}"
+        if response.status_code == 422:  # [S] FAILED answered as HTTP 422 with its reason
+            return self._from_json(where, data, _metrics_usage(data), response)
+        status = self._status_of(data, response, _Op.STATUS)
+        if status in (UpdateStatus.QUEUED, UpdateStatus.RUNNING):
+            return JobUpdate(status=status)
+        if status is UpdateStatus.FAILED and _json_error(data):
+            return self._from_json(where, data, _metrics_usage(data), response)
+        # COMPLETED, or FAILED without its reason on the light status body: the full record has both.
+        return await self._fetch_result(handle, data)
+
+    async def _fetch_result(self, handle: JobHandle, status_body: dict[str, Any]) -> JobUpdate:
+        try:
+            response = await self._send("GET", self._job_url(handle, "result"), _Op.RESULT, handle.model)
+        except _JobGone as exc:
+            return self._gone(handle, exc)
+        data = self._require_json(response, _Op.RESULT)
+        where = f"segmind {handle.model} {handle.provider_job_id}"
+        raw = data.get("status")
+        status = _STATUS_MAP.get(raw.strip().upper()) if isinstance(raw, str) else None
+        if status in (UpdateStatus.QUEUED, UpdateStatus.RUNNING):
+            return JobUpdate(status=status)  # the record lags the status endpoint [U]
+        return self._from_json(where, data, _metrics_usage(status_body, data), response)
+
+    def _from_json(self, where: str, body: Any, usage: dict[str, Any], response: httpx.Response) -> JobUpdate:
+        """A JSON answer (v2 result, v1 JSON, 422 failure) -> terminal update."""
+        error = _json_error(body)
+        if error is not None or response.status_code == 422:
+            reason = error or ""
+            outcome = _failure_outcome(reason)
+            detail = redact(f"{where}: HTTP {response.status_code} FAILED: {reason[:300]!r}", [self._api_key])
+            log.info("job ended: %s -> %s", detail, outcome.category)
+            return self._failed(outcome, detail, usage)
+        images, texts = find_images(body)
+        text = "\n\n".join(texts) or None
+        if not images:
+            detail = f"{where}: answered without an image: {self._describe(response)}"
+            log.info("%s", detail)
+            return JobUpdate(
+                status=UpdateStatus.FAILED,
+                text=text,
+                error_category=_NO_IMAGE.category,
+                error_message=_NO_IMAGE.message,
+                error_detail=detail,
+                usage=usage,
+            )
+        return JobUpdate(status=UpdateStatus.SUCCEEDED, images=images, text=text, usage=usage)
+
+    @staticmethod
+    def _failed(outcome: _Outcome, detail: str, usage: dict[str, Any]) -> JobUpdate:
+        return JobUpdate(
+            status=UpdateStatus.FAILED,
+            error_category=outcome.category,
+            error_message=outcome.message,
+            error_detail=detail,
+            usage=usage,
+        )
+
+    def _gone(self, handle: JobHandle, exc: _JobGone) -> JobUpdate:
+        log.warning("segmind job %s not found: %s", handle.provider_job_id, exc.detail)
+        return JobUpdate(
+            status=UpdateStatus.FAILED,
+            error_category=exc.category,
+            error_message=exc.user_message,
+            error_detail=exc.detail,
+        )
+
+    def _status_of(self, data: dict[str, Any], response: httpx.Response, op: _Op) -> UpdateStatus:
+        raw = data.get("status")
+        status = _STATUS_MAP.get(raw.strip().upper()) if isinstance(raw, str) else None
+        if status is None:
+            raise self._unexpected(response, op, f"unknown status {raw!r}")
+        return status
+
+    # -- cancel / check --
+
+    async def cancel(self, handle: JobHandle) -> bool:
+        """[S] Segmind has no cancel endpoint: nothing is sent, and the job runs (and bills) to its end."""
+        log.info("segmind cannot cancel job %s: no cancel endpoint", handle.provider_job_id)
+        return False
+
+    async def check(self) -> ProviderCheck:
+        """Read the credit balance: free, generates nothing, proves the key ([S] providers.md 5.5).
+
+        ``GET /v1/get-user-credits``: 200 ``{"credits": n}`` = good key; 401/403 = bad key; 404 "No
+        credits found for the user" = good key without a balance record ([S] errors doc). Any other
+        answer falls back to the status of a job that cannot exist: 401 bad key, 404 good key.
+        """
+        url = f"{self._base_url}/v1/get-user-credits"
+        try:
+            response = await self._client.get(url, headers=self._headers, timeout=self._timeout)
+        except httpx.TransportError as exc:
+            return ProviderCheck(False, None, f"unreachable: {type(exc).__name__} for {safe_url(url)}")
+        status = response.status_code
+        if status in (401, 403):
+            return ProviderCheck(True, False, f"key rejected: {self._describe(response)}")
+        if status == 200:
+            body = _decode_json(response)
+            credits = _number_text(body.get("credits")) if isinstance(body, dict) else None
+            if credits is not None:
+                note = " (empty: every generation will be refused with 406)" if float(credits) <= 0 else ""
+                return ProviderCheck(True, True, f"key accepted; balance {credits} credits{note}")
+        if status == 404 and "credit" in _error_text(response).lower():
+            return ProviderCheck(
+                True, True, "key accepted; Segmind has no credit record for this account yet"
+            )
+        if status >= 500:
+            return ProviderCheck(True, None, f"reachable, but answered {status}; key not proven")
+        probe = f"{self._base_url}/v2/requests/bananacord-key-check/status"
+        return await probe_key(
+            self._client, probe, headers=self._headers, timeout=self._timeout, secrets=[self._api_key]
+        )
+
+    # -- plumbing --
+
+    def _job_url(self, handle: JobHandle, kind: Literal["status", "result"]) -> str:
+        # The create answer carries status_url / response_url [C]; our key goes with every call, so a
+        # returned URL is used only when it points at the configured base.
+        given = handle.extra.get("status_url" if kind == "status" else "response_url")
+        if isinstance(given, str) and self._is_ours(given):
+            return given
+        job = quote(handle.provider_job_id, safe="")
+        suffix = "/status" if kind == "status" else ""
+        return f"{self._base_url}/v2/requests/{job}{suffix}"
+
+    def _is_ours(self, url: str) -> bool:
+        base, other = urlsplit(self._base_url), urlsplit(url)
+        return (
+            other.scheme == base.scheme
+            and other.netloc.lower() == base.netloc.lower()
+            and other.path.startswith(base.path.rstrip("/") + "/v2/requests/")
+            and not other.query
+        )
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        op: _Op,
+        model: str,
+        *,
+        json: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        create = op is _Op.CREATE
+        policy = self._policy if create else self._poll_policy
+        state = _CallState()
+
+        async def sleep(delay: float) -> None:
+            reset, state.reset_after = state.reset_after, None
+            if reset is not None:
+                if reset > policy.max_delay and state.rate_error is not None:
+                    # Same rule as for a long Retry-After: hand the wait to the job runner.
+                    log.warning("segmind asks to wait %.0fs before the next call; giving up this call", reset)
+                    raise state.rate_error
+                delay = max(delay, reset)
+            await self._sleep(delay)
+
+        return await request_with_retry(
+            self._client,
+            method,
+            url,
+            # Submit is not idempotent ([S] "every POST is a new billable job"); polls are.
+            idempotent=not create,
+            policy=policy,
+            map_error=lambda response: self._map_error(response, op, model, state),
+            sleep=sleep,
+            provider=PROVIDER,
+            headers=headers or self._headers,
+            timeout=self._create_timeout if create else self._timeout,
+            json=json,
+        )
+
+    def _map_error(
+        self, response: httpx.Response, op: _Op, model: str, state: _CallState | None = None
+    ) -> ProviderError | None:
+        """HTTP status + body -> error category ([S] providers.md 5.4 and 8.3)."""
+        status = response.status_code
+        message = _error_text(response)
+        detail = self._describe(response)
+        kw: dict[str, Any] = {"detail": detail, "provider": PROVIDER, "status_code": status}
+        caps = self._models.get(model)
+        display = caps.display_name if caps else "this model"
+        if status == 422:
+            if op is _Op.CREATE and self.mode == "v2":
+                # [U] v2 reports failures on the poll endpoints; a 422 on the create leaves no job to poll.
+                outcome = _failure_outcome(message)
+                if outcome is _BLOCKED:
+                    return ContentBlockedError(outcome.message, **kw)
+                return TransientError(outcome.message, **kw)
+            # [S] v2: the inference ran and failed; a job outcome, not a transport error. The caller
+            # turns the body into a FAILED update (on v1 too, where a 422 is [U]).
+            return None
+        if status == 401:
+            # "Missing Authorization or x-api-key" or "API key is invalid or may have expired" [S].
+            return AuthError(
+                "Segmind rejected the bot's API key. The bot owner has to check SEGMIND_API_KEY.", **kw
+            )
+        if status == 403:
+            return AuthError(
+                f"The bot's Segmind account may not use {display}. The bot owner has to allow the model for "
+                "the team, or pick another model or provider.",
+                **kw,
+            )
+        if status == 404:
+            if op is _Op.CREATE:
+                return AuthError(
+                    f"Segmind does not know the model behind {display}. The bot owner has to check the "
+                    "Segmind model id and base URL in the configuration.",
+                    **kw,
+                )
+            return _JobGone(**kw)  # [C] records expire 1 h after submit, then every poll 404s
+        if status == 405:
+            log.error("segmind answered 405 (wrong method or base URL): %s", detail)
+            return AuthError(
+                "Segmind refused how the bot called it. The bot owner has to check the Segmind base URL.",
+                **kw,
+            )
+        if status == 406:
+            # [S] one status for four causes; only the body tells them apart.
+            if _SPEND_RE.search(message):
+                return OutOfCreditError(
+                    "The bot's Segmind team has reached its spend limit. The bot owner has to raise the "
+                    "limit or wait for the next period.",
+                    **kw,
+                )
+            if _CREDIT_RE.search(message):
+                return OutOfCreditError(
+                    "The bot's Segmind account does not have enough credit for this image. The bot owner has "
+                    "to top it up.",
+                    **kw,
+                )
+            if _CONTENT_TYPE_RE.search(message):
+                # Our bug, never the member's: shout in the logs.
+                log.error("segmind refused the request's Content-Type (a bot bug): %s", detail)
+                return BadInputError(
+                    "Segmind could not read the bot's request (a bot bug). Tell the bot owner.", **kw
+                )
+            return BadInputError(
+                "Segmind rejected one of the request's settings. Check the options and try again.", **kw
+            )
+        if status == 410:
+            return AuthError(
+                f"Segmind has retired {display}. The bot owner has to pick another model or provider.", **kw
+            )
+        if status == 429:
+            retry_after = reset_seconds(response.headers.get("x-rate-limit-reset-at-utc"))
+            error = RateLimitedError(
+                "Segmind is rate limiting the bot right now. Try again in a minute.",
+                retry_after=retry_after,
+                **kw,
+            )
+            if state is not None:
+                state.reset_after, state.rate_error = retry_after, error
+            return error
+        if 400 <= status < 500:
+            if _CONTENT_RE.search(message):
+                return ContentBlockedError(
+                    "Segmind's safety filter blocked this request. Rephrase the prompt or use different "
+                    "reference images.",
+                    **kw,
+                )
+            return BadInputError(
+                "Segmind rejected the request's settings. Check the prompt and the reference images "
+                "(they must be public image links), then try again.",
+                **kw,
+            )
+        if status >= 500:
+            # [S] a 500 is often a bad parameter value that reached the model; still retried, unbilled.
+            return TransientError("Segmind had a temporary failure. Try again in a minute.", **kw)
+        return TransientError("Segmind sent an unexpected answer. Try again in a minute.", **kw)
+
+    def _describe(self, response: httpx.Response) -> str:
+        return describe_response(response, [self._api_key])
+
+    def _require_json(self, response: httpx.Response, op: _Op) -> dict[str, Any]:
+        data = _decode_json(response)
+        if not isinstance(data, dict):
+            raise self._unexpected(response, op, "not a JSON object")
+        return data
+
+    def _unexpected(self, response: httpx.Response, op: _Op, why: str) -> TransientError:
+        detail = f"segmind {op.value} answer unreadable ({why}): {self._describe(response)}"
+        log.warning("%s", detail)
+        return TransientError(
+            "Segmind sent an answer the bot could not read. Try again in a few minutes.",
+            detail=detail,
+            provider=PROVIDER,
+            status_code=response.status_code,
+        )
+
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "SEGMIND_MODELS",
+    "SegmindProvider",
+    "find_images",
+    "reset_seconds",
+    "segmind_models",
+    "sniff_image_type",
+]

@@ -1,0 +1,539 @@
+"""A fake Kie.ai market API, or the sinancode proxy in front of it, over a real socket (providers.md 4).
+
+``FakeKie(flavour="kie")`` speaks Kie's protocol: ``POST /api/v1/jobs/createTask``,
+``GET /api/v1/jobs/recordInfo?taskId=...`` and ``GET /api/v1/chat/credit``, Bearer auth, and the
+``{code, msg|message, data}`` envelope on every answer (create answers say ``msg``, recordInfo says
+``message``, as the docs do). Validation problems and unknown tasks come back as HTTP 200 with an error
+``code``, as Kie clients report ([S]: ``{"code":422,"msg":"recordInfo is null"}``); scripted gateway
+failures mirror the code in the HTTP status, and ``http200:CODE`` puts any documented code in a 200.
+
+``FakeKie(flavour="sinancode")`` speaks sinancode's: ``POST /v1/generate/k/nano-banana-2`` with the
+fields flattened -> ``{"task_id"}``, ``GET /v1/tasks/{id}`` -> ``{id, status, error_code, error_msg,
+result}``. Its queued status name and error bodies are [U]; the fake uses ``pending`` and the three
+body keys a client reads (``message``, ``error_msg``, ``error_code``).
+
+Configure the adapter with ``fake.base_url`` (Kie: the origin; sinancode: origin + ``/v1``). Generated
+files are real PNGs sized by the requested ratio and resolution, served at ``/files/{name}.png``.
+
+Outcomes, one per create attempt (unscripted creates get "success"). Common to both flavours:
+  success             waiting/queuing -> generating -> success (sinancode: pending -> processing ->
+                      completed) with one PNG; sinancode's ``result`` is ``[{type, url}]``
+  bad_input           the create is refused as invalid, no task (Kie: HTTP 422 + code 422;
+                      sinancode: HTTP 400 + error_code/error_msg)
+  content_blocked     the task fails with policy wording (Kie: state fail, failCode 400, failMsg
+                      "...violates our content policy"; sinancode: failed, content_policy_violation)
+  rate_limited        the create is answered 429 once (Kie: code 429, no Retry-After; sinancode:
+                      Retry-After: 1), no task; the next attempt takes the next outcome
+  server_error        the create is answered 500 (Kie, code 500) / 503 (sinancode) once, no task
+  auth                the create is answered 401 as for a rejected key, no task
+  out_of_credit       the create is answered 402 (Kie: code 402 "Credits insufficient"; sinancode:
+                      insufficient_balance), no task
+  transient_failure   the task fails for an internal reason (Kie: failCode 500; sinancode: error_code
+                      internal_error with an empty error_msg, so clients must fall back to the code)
+  never_finish        generating / processing forever
+  undecodable_image   success, but the file is not an image
+  create_hang         the task is made, then the create never answers (until stop())
+  malformed           every poll answer is 200 with non-JSON bytes
+Also for both:
+  fail_policy         fails with other policy wording (Kie: failMsg "...sensitive (NSFW)..." and no
+                      failCode; sinancode: only error_code nsfw_detected)
+  fail_generic        fails with no code and no message at all
+  fail_bad_input      fails because a reference image could not be downloaded
+  success_no_urls     finishes successfully with an empty result list
+  poll_500            the first poll is answered 500; later polls are normal
+Kie only:
+  http200:CODE        HTTP 200 carrying envelope code CODE (401 402 404 422 429 455 500 501 505) on the
+                      create; no task. 429 and 5xx answers happen once, then the next outcome applies
+  http200_code_error  the same as http200:402: a client that only checks HTTP thinks it was accepted
+  maintenance_455     the create is answered 455 (code 455, maintenance), no task
+  generation_failed_501  the create is answered 501 (code 501) once, no task
+  feature_disabled_505   the create is answered 505 (code 505), no task
+  record_null_first   the first poll says ``{"code":422,"msg":"recordInfo is null"}`` (the record lags
+                      its creation); later polls are normal
+sinancode only:
+  result_strings      success, with ``result`` as ``string[]`` (the older documented shape)
+
+Run standalone with the other fakes: ``python -m bot.testing.providers``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, get_args
+
+from aiohttp import web
+
+from bot.testing.providers._base import FakeProviderServer, Recorded, garbage, pixel_size
+
+__all__ = [
+    "COMMON_OUTCOMES",
+    "KIE_OUTCOMES",
+    "SINANCODE_OUTCOMES",
+    "FakeKie",
+    "FakeKieJob",
+    "kie_image_size",
+]
+
+Flavour = Literal["kie", "sinancode"]
+
+# --- what a test can script ----------------------------------------------------------------------
+
+COMMON_OUTCOMES: frozenset[str] = frozenset(
+    {
+        "success",
+        "bad_input",
+        "content_blocked",
+        "rate_limited",
+        "server_error",
+        "auth",
+        "out_of_credit",
+        "transient_failure",
+        "never_finish",
+        "undecodable_image",
+        "create_hang",
+        "malformed",
+    }
+)
+_SHARED_EXTRA = frozenset({"fail_policy", "fail_generic", "fail_bad_input", "success_no_urls", "poll_500"})
+# providers.md 4.1: the documented envelope codes besides 200, with illustrative messages ([U] wording).
+_KIE_CODES: dict[int, str] = {
+    401: "You do not have access permissions",
+    402: "Credits insufficient",
+    404: "Not found",
+    422: "Validation error: the request parameters failed validation",
+    429: "Rate limited, please try again later",
+    455: "Service unavailable: the system is under maintenance",
+    500: "Server error",
+    501: "Generation failed",
+    505: "Feature disabled",
+}
+KIE_OUTCOMES: frozenset[str] = (
+    COMMON_OUTCOMES
+    | _SHARED_EXTRA
+    | {f"http200:{code}" for code in _KIE_CODES}
+    | {
+        "http200_code_error",
+        "maintenance_455",
+        "generation_failed_501",
+        "feature_disabled_505",
+        "record_null_first",
+    }
+)
+SINANCODE_OUTCOMES: frozenset[str] = COMMON_OUTCOMES | _SHARED_EXTRA | {"result_strings"}
+
+# Kie create outcome -> (HTTP status, envelope code); no task is made.
+_KIE_CREATE_FAILURES: dict[str, tuple[int, int]] = {
+    "bad_input": (422, 422),
+    "rate_limited": (429, 429),
+    "server_error": (500, 500),
+    "auth": (401, 401),
+    "out_of_credit": (402, 402),
+    "maintenance_455": (455, 455),
+    "generation_failed_501": (501, 501),
+    "feature_disabled_505": (505, 505),
+    "http200_code_error": (200, 402),
+    **{f"http200:{code}": (200, code) for code in _KIE_CODES},
+}
+# sinancode create outcome -> (HTTP status, body, headers); all [U] beyond "message || error_msg ||
+# error_code", which is what a client reads (providers.md 4.2).
+_SC_CREATE_FAILURES: dict[str, tuple[int, dict[str, str], dict[str, str]]] = {
+    "bad_input": (400, {"error_code": "invalid_request", "error_msg": "Invalid request parameters"}, {}),
+    "rate_limited": (429, {"message": "Too many requests"}, {"Retry-After": "1"}),
+    "server_error": (503, {"message": "Service temporarily unavailable"}, {}),
+    "auth": (401, {"message": "Invalid token"}, {}),
+    "out_of_credit": (402, {"error_code": "insufficient_balance", "error_msg": "Insufficient balance"}, {}),
+}
+# Task failures: outcome -> ((Kie failCode, failMsg), (sinancode error_code, error_msg)). [U] wording.
+_FAILURES: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
+    "content_blocked": (
+        ("400", "The content you submitted violates our content policy."),
+        ("content_policy_violation", "Your request was rejected by the safety system."),
+    ),
+    "fail_policy": (
+        ("", "Prompt flagged as sensitive (NSFW); generation refused."),
+        ("nsfw_detected", ""),
+    ),
+    "transient_failure": (
+        ("500", "Internal error, please try again later."),
+        ("internal_error", ""),
+    ),
+    "fail_generic": (("", ""), ("", "")),
+    "fail_bad_input": (
+        ("422", "Failed to download image_input[0]: remote server answered 403"),
+        ("image_download_failed", "Could not download the input image."),
+    ),
+}
+# Outcomes whose task ends with a downloadable file.
+_IMAGE_OUTCOMES = frozenset(
+    {"success", "undecodable_image", "create_hang", "poll_500", "record_null_first", "result_strings"}
+)
+
+# providers.md 4.1 / 4.2 (== seed 003): the per-model schema.
+_PRO_RATIOS = frozenset({"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9", "auto"})
+_NB2_RATIOS = _PRO_RATIOS | {"1:4", "1:8", "4:1", "8:1"}
+_SCHEMAS: dict[str, dict[str, Any]] = {
+    "nano-banana-2": {
+        "max_prompt": 20000,
+        "max_refs": 14,
+        "ratios": _NB2_RATIOS,
+        "default_ratio": "auto",
+        "fields": {"prompt", "image_input", "aspect_ratio", "resolution", "output_format", "google_search"},
+    },
+    "nano-banana-pro": {  # Kie only; the schema snapshot [S] has no google_search
+        "max_prompt": 10000,
+        "max_refs": 8,
+        "ratios": _PRO_RATIOS,
+        "default_ratio": "1:1",
+        "fields": {"prompt", "image_input", "aspect_ratio", "resolution", "output_format"},
+    },
+}
+_RESOLUTIONS = frozenset({"1K", "2K", "4K"})
+_FORMATS = frozenset({"jpg", "png"})
+_SC_MODELS = frozenset({"nano-banana-2"})  # a sinancode Pro path is unseen [U]
+
+State = Literal["queued", "running", "done"]
+
+
+@dataclass
+class FakeKieJob:
+    """A task the fake accepted. ``polls`` counts status requests, answered or not."""
+
+    task_id: str
+    model: str  # the provider's model id, e.g. "nano-banana-2"
+    body: dict[str, Any]  # the create body as received
+    fields: dict[str, Any]  # the generation fields: Kie's ``input``, or sinancode's whole body
+    outcome: str
+    created_ms: int
+    polls: int = 0
+    held: bool = False
+    # Status answers given normally; drives queued -> running -> done.
+    progress: int = 0
+    image_names: list[str] = field(default_factory=list)
+
+
+def kie_image_size(model: str, fields: Mapping[str, Any]) -> tuple[int, int]:
+    """Pixel size for a task's fields: long side by resolution, shape by ratio ("auto" is square here)."""
+    ratio = fields.get("aspect_ratio") or _SCHEMAS.get(model, _SCHEMAS["nano-banana-2"])["default_ratio"]
+    return pixel_size(fields.get("resolution") or "1K", ratio)
+
+
+class FakeKie(FakeProviderServer):
+    """Kie's market API, or sinancode's proxy of it, on 127.0.0.1 (see the module docstring)."""
+
+    OUTCOMES: ClassVar[frozenset[str]] = KIE_OUTCOMES | SINANCODE_OUTCOMES
+    NAME: ClassVar[str] = "kie"
+
+    def __init__(
+        self,
+        *,
+        flavour: Flavour = "kie",
+        api_key: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        queued_polls: int = 1,
+        running_polls: int = 1,
+        hang_seconds: float = 300.0,
+        credits: float = 1000.0,
+    ) -> None:
+        if flavour not in get_args(Flavour):
+            raise ValueError(f"unknown flavour {flavour!r}; use 'kie' or 'sinancode'")
+        super().__init__(
+            api_key=api_key or f"test-{flavour}-key", host=host, port=port, hang_seconds=hang_seconds
+        )
+        self.flavour: Flavour = flavour
+        self.queued_polls = queued_polls
+        self.running_polls = running_polls
+        self.credits = credits  # what Kie's credit endpoint reports
+        self.jobs: dict[str, FakeKieJob] = {}
+        self._holding = False
+        self._seq = 0
+
+    @property
+    def outcomes(self) -> frozenset[str]:
+        """The outcomes this flavour can script."""
+        return KIE_OUTCOMES if self.flavour == "kie" else SINANCODE_OUTCOMES
+
+    @property
+    def base_url(self) -> str:
+        """What to configure as the provider's base URL (Kie: the origin; sinancode: origin + /v1)."""
+        return self.origin if self.flavour == "kie" else f"{self.origin}/v1"
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        if self.flavour == "kie":
+            router.add_post("/api/v1/jobs/createTask", self._kie_create)
+            router.add_get("/api/v1/jobs/recordInfo", self._kie_record)
+            router.add_get("/api/v1/chat/credit", self._kie_credit)
+        else:
+            router.add_post("/v1/generate/k/{model}", self._sc_create)
+            router.add_get("/v1/tasks/{task_id}", self._sc_task)
+
+    def needs_key(self, request: web.Request) -> bool:
+        return request.path.startswith("/api/" if self.flavour == "kie" else "/v1/")
+
+    def is_authorised(self, request: web.Request) -> bool:
+        scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+        return scheme.lower() == "bearer" and self.key_matches(token)
+
+    def unauthorised(self) -> web.StreamResponse:
+        if self.flavour == "kie":
+            return _envelope(401, 401)  # providers.md 4.1: a missing key gets code 401 + this msg
+        return web.json_response({"message": "Invalid token"}, status=401)
+
+    # -- scripting --
+
+    def script(self, *outcomes: str) -> None:
+        """Queue outcomes for the next creates; refuses names that do not apply to this flavour."""
+        foreign = [o for o in outcomes if o in self.OUTCOMES and o not in self.outcomes]
+        if foreign:
+            raise ValueError(f"outcome(s) {foreign} do not apply to the {self.flavour} flavour")
+        super().script(*outcomes)
+
+    @property
+    def creates(self) -> list[Recorded]:
+        """Every create request received (rejected ones included), in order."""
+        if self.flavour == "kie":
+            return [r for r in self.requests if r.method == "POST" and r.path == "/api/v1/jobs/createTask"]
+        return [r for r in self.requests if r.method == "POST" and r.path.startswith("/v1/generate/")]
+
+    def hold(self, on: bool = True) -> None:
+        """While held, jobs accepted stay running until released. hold(False) releases all."""
+        self._holding = on
+        if not on:
+            self.release()
+
+    def release(self, task_id: str | None = None) -> None:
+        """Let one held job (or all) finish at its next poll."""
+        for job in self.jobs.values():
+            if task_id is None or job.task_id == task_id:
+                job.held = False
+
+    # -- Kie handlers --
+
+    async def _kie_create(self, request: web.Request) -> web.StreamResponse:
+        outcome = self.next_outcome()
+        # Gateway-level failures happen before the body is looked at, and make no task.
+        if outcome in _KIE_CREATE_FAILURES:
+            status, code = _KIE_CREATE_FAILURES[outcome]
+            return _envelope(status, code)
+        try:
+            body = await request.json()
+        except ValueError:
+            return _envelope(200, 422, "Invalid JSON body")
+        problems = _kie_problems(body)
+        if problems:
+            # Validation comes back in a 200 with code 422 ([S]: Kie clients check `code`).
+            return _envelope(200, 422, "; ".join(problems))
+        model = body["model"]
+        self._seq += 1
+        task_id = f"task_{model}_{_now_ms()}{self._seq:04d}"
+        await self._accept(task_id, model, body, body["input"], outcome)
+        return _envelope(200, 200, "success", {"taskId": task_id})
+
+    async def _kie_record(self, request: web.Request) -> web.StreamResponse:
+        task_id = request.query.get("taskId", "")
+        job = self.jobs.get(task_id)
+        if job is None:
+            # [S] what Kie says for a task it does not know (providers.md 4.1 client notes).
+            return _envelope(200, 422, "recordInfo is null", key="message")
+        job.polls += 1
+        if job.outcome == "poll_500" and job.polls == 1:
+            return _envelope(500, 500, key="message")
+        if job.outcome == "record_null_first" and job.polls == 1:
+            return _envelope(200, 422, "recordInfo is null", key="message")
+        if job.outcome == "malformed":
+            return garbage()
+        state = self._state(job)
+        answered, job.progress = job.progress, job.progress + 1
+        return _envelope(200, 200, "success", self._kie_record_body(job, state, answered), key="message")
+
+    async def _kie_credit(self, request: web.Request) -> web.StreamResponse:
+        # [S] GET /api/v1/chat/credit -> {"code":200,"msg":"success","data":<credits>}.
+        return _envelope(200, 200, "success", self.credits)
+
+    def _kie_record_body(self, job: FakeKieJob, state: State, answered: int) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "taskId": job.task_id,
+            "model": job.model,
+            "state": "waiting" if answered == 0 else "queuing",
+            "param": json.dumps(job.body),  # providers.md 4.1: the create body as a JSON string
+            "resultJson": "",
+            "failCode": "",
+            "failMsg": "",
+            "costTime": None,
+            "completeTime": None,
+            "createTime": job.created_ms,
+            "updateTime": _now_ms(),
+        }
+        if state == "running":
+            data["state"] = "generating"
+        elif state == "done":
+            data |= {"completeTime": _now_ms(), "costTime": 8123}
+            if job.outcome in _FAILURES:
+                code, message = _FAILURES[job.outcome][0]
+                data |= {"state": "fail", "failCode": code, "failMsg": message}
+            else:
+                # providers.md 4.1: resultJson is a JSON *string*.
+                data |= {"state": "success", "resultJson": json.dumps({"resultUrls": self._urls(job)})}
+        return data
+
+    # -- sinancode handlers --
+
+    async def _sc_create(self, request: web.Request) -> web.StreamResponse:
+        model = request.match_info["model"]
+        if model not in _SC_MODELS:
+            return web.json_response({"message": "Not Found"}, status=404)
+        outcome = self.next_outcome()
+        if outcome in _SC_CREATE_FAILURES:
+            status, payload, headers = _SC_CREATE_FAILURES[outcome]
+            return web.json_response(payload, status=status, headers=headers)
+        try:
+            body = await request.json()
+        except ValueError:
+            return _sc_invalid(["body is not valid JSON"])
+        problems = _field_problems(model, body)
+        if problems:
+            return _sc_invalid(problems)
+        task_id = str(uuid.uuid4())
+        await self._accept(task_id, model, body, body, outcome)
+        return web.json_response({"task_id": task_id})
+
+    async def _sc_task(self, request: web.Request) -> web.StreamResponse:
+        job = self.jobs.get(request.match_info["task_id"])
+        if job is None:
+            return web.json_response({"message": "Task not found"}, status=404)  # [U] body
+        job.polls += 1
+        if job.outcome == "poll_500" and job.polls == 1:
+            return web.json_response({"message": "Internal server error"}, status=500)
+        if job.outcome == "malformed":
+            return garbage()
+        state = self._state(job)
+        job.progress += 1
+        body: dict[str, Any] = {"id": job.task_id, "status": "pending", "error_code": "", "error_msg": ""}
+        body["result"] = None
+        if state == "running":
+            body["status"] = "processing"
+        elif state == "done" and job.outcome in _FAILURES:
+            code, message = _FAILURES[job.outcome][1]
+            body |= {"status": "failed", "error_code": code, "error_msg": message}
+        elif state == "done":
+            urls = self._urls(job)
+            result: list[Any] = list(urls)
+            if job.outcome != "result_strings":
+                result = [{"type": "image", "url": url} for url in urls]  # today's documented shape
+            body |= {"status": "completed", "result": result}
+        return web.json_response(body)
+
+    # -- job model --
+
+    async def _accept(
+        self, task_id: str, model: str, body: dict[str, Any], fields: dict[str, Any], outcome: str
+    ) -> None:
+        job = FakeKieJob(
+            task_id=task_id,
+            model=model,
+            body=body,
+            fields=fields,
+            outcome=outcome,
+            created_ms=_now_ms(),
+            held=self._holding,
+        )
+        self.jobs[task_id] = job
+        if outcome in _IMAGE_OUTCOMES:
+            name = f"{_safe_name(task_id)}-0"
+            job.image_names.append(name)
+            broken = outcome == "undecodable_image"
+            self.register_image(name, kie_image_size(model, fields), broken=broken)
+        if outcome == "create_hang":
+            await self.hang()  # the task exists, but its id never reaches the client
+
+    def _state(self, job: FakeKieJob) -> State:
+        """The job's state as of its next normal answer."""
+        if job.progress < self.queued_polls:
+            return "queued"
+        if job.held or job.outcome == "never_finish":
+            return "running"
+        if job.progress < self.queued_polls + self.running_polls:
+            return "running"
+        return "done"
+
+    def _urls(self, job: FakeKieJob) -> list[str]:
+        return [f"{self.image_base_url}/{name}.png" for name in job.image_names]
+
+
+# --- bodies and validation -----------------------------------------------------------------------
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _safe_name(task_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", task_id)
+
+
+def _envelope(
+    status: int, code: int, message: str | None = None, data: Any = None, *, key: str = "msg"
+) -> web.Response:
+    """[kie] ``{code, msg, data}`` (recordInfo says ``message``), with the HTTP status given."""
+    body = {
+        "code": code,
+        key: message if message is not None else _KIE_CODES.get(code, "success"),
+        "data": data,
+    }
+    reason = "Maintenance" if status == 455 else None  # aiohttp has no phrase for Kie's own 455
+    return web.json_response(body, status=status, reason=reason)
+
+
+def _sc_invalid(problems: list[str]) -> web.Response:
+    # [U] sinancode's validation answer; a client reads message || error_msg || error_code.
+    return web.json_response({"error_code": "invalid_request", "error_msg": "; ".join(problems)}, status=400)
+
+
+def _kie_problems(body: object) -> list[str]:
+    if not isinstance(body, dict):
+        return ["body must be a JSON object"]
+    problems: list[str] = []
+    model = body.get("model")
+    if model not in _SCHEMAS:
+        return [f"model must be one of {sorted(_SCHEMAS)}"]
+    extra = set(body) - {"model", "input", "callBackUrl"}
+    if extra:
+        # [U] whether Kie ignores unknown keys; refusing them keeps the adapter honest.
+        problems.append(f"unknown field(s) {sorted(extra)}")
+    callback = body.get("callBackUrl")
+    if callback is not None and not (isinstance(callback, str) and callback.startswith("http")):
+        problems.append("callBackUrl must be a URL")
+    fields = body.get("input")
+    if not isinstance(fields, dict):
+        return [*problems, "input must be an object"]
+    return problems + [f"input.{p}" for p in _field_problems(model, fields)]
+
+
+def _field_problems(model: str, fields: dict[str, Any]) -> list[str]:
+    """The documented field limits (providers.md 4.1 / 4.2) for Kie's ``input`` or sinancode's body."""
+    schema = _SCHEMAS[model]
+    problems: list[str] = []
+    extra = set(fields) - schema["fields"]
+    if extra:
+        problems.append(f"unknown field(s) {sorted(extra)}")
+    prompt = fields.get("prompt")
+    if not isinstance(prompt, str) or not 1 <= len(prompt) <= schema["max_prompt"]:
+        problems.append(f"prompt must be a string of 1-{schema['max_prompt']} characters")
+    refs = fields.get("image_input")
+    if refs is not None:
+        if not isinstance(refs, list) or not all(isinstance(u, str) and u.startswith("http") for u in refs):
+            problems.append("image_input must be a list of file URLs")
+        elif len(refs) > schema["max_refs"]:
+            problems.append(f"image_input takes at most {schema['max_refs']} images")
+    checks = (("aspect_ratio", schema["ratios"]), ("resolution", _RESOLUTIONS), ("output_format", _FORMATS))
+    for name, allowed in checks:
+        if name in fields and fields[name] not in allowed:
+            problems.append(f"{name} must be one of {sorted(allowed)}")
+    if "google_search" in fields and not isinstance(fields["google_search"], bool):
+        problems.append("google_search must be a boolean")
+    return problems
