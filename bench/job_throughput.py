@@ -62,16 +62,12 @@ async def run(jobs: int, concurrency: int) -> None:
             async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency * 2)) as http:
                 provider = SeaArtProvider(api_key=KEY, base_url=fake.base_url, client=http)
                 sink = CountingSink()
-                runner = JobRunner(
-                    JobStore(db), {"seaart": provider}, sink, settings.jobs, settings.imagine, http=http
-                )
+                runner = JobRunner(JobStore(db), {"seaart": provider}, sink, settings.jobs, settings.imagine, http=http)
                 request = GenerationRequest(model="nano_banana_2", prompt="bench", resolution="512")
                 created: dict[str, float] = {}
                 start = time.monotonic()
                 for _ in range(jobs):
-                    job = await runner.create(
-                        NewJob(provider="seaart", model="nano_banana_2", request=request)
-                    )
+                    job = await runner.create(NewJob(provider="seaart", model="nano_banana_2", request=request))
                     created[job.id] = time.monotonic()
                 await runner.start()
                 while len(sink.delivered) + len(sink.finished) < jobs:  # noqa: ASYNC110 - sampling

@@ -51,13 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--model", default=None)
     gen.add_argument("--aspect-ratio", default=None)
     gen.add_argument("--resolution", default=None)
-    gen.add_argument(
-        "--image", action="append", default=[], metavar="PATH_OR_URL", help="reference image (repeat)"
-    )
+    gen.add_argument("--image", action="append", default=[], metavar="PATH_OR_URL", help="reference image (repeat)")
     gen.add_argument("--out", type=Path, default=Path("."), help="folder for the image(s)")
 
     check = sub.add_parser("check", help="validate the configuration and say what is missing")
-    check.add_argument("--providers", action="store_true", help="also check each provider (later issue)")
+    check.add_argument(
+        "--providers", action="store_true", help="also call each enabled provider: reachable? key accepted?"
+    )
 
     health = sub.add_parser("health", help="exit 0 if the running bot's job loop is alive")
     health.add_argument("--max-age", type=float, default=120.0, help="seconds (default 120)")
@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return _run(settings)
         if args.command == "check":
-            return _check(settings, config_path)
+            return _check(settings, config_path, providers=args.providers)
         if args.command == "generate":
             return asyncio.run(_generate(settings, args))
         if args.command == "health":
@@ -115,37 +115,18 @@ def _run(settings: Settings) -> int:
     return 0
 
 
-def _check(settings: Settings, config_path: Path) -> int:
-    from bot.providers import FACTORIES, missing_keys
+def _check(settings: Settings, config_path: Path, *, providers: bool) -> int:
+    from bot.check import check_config, check_providers
 
-    problems: list[str] = []
-    shown = config_path if config_path.exists() else f"{config_path} (not found, using defaults)"
-    print(f"config file: {shown}")
-    print(f"database:    {settings.database.path}")
-    print(f"discord:     {settings.discord.api_base_url}")
-    if not settings.secret("discord_token"):
-        problems.append("DISCORD_TOKEN is not set: export your bot token (Discord developer portal).")
-    for name, factory in FACTORIES.items():
-        state = "enabled" if factory.enabled(settings) else "disabled"
-        keyed = "key set" if settings.secret(factory.key_env.lower()) else "key missing"
-        print(f"provider:    {name} ({state}, {keyed}; models: {', '.join(factory.models)})")
-    for env in missing_keys(settings):
-        problems.append(f"{env} is not set: export it, or disable that provider in the config.")
-    if settings.imagine.default_provider not in FACTORIES:
-        problems.append(
-            f"[imagine] default_provider `{settings.imagine.default_provider}` is not a known provider."
-        )
-    elif settings.imagine.default_model not in FACTORIES[settings.imagine.default_provider].models:
-        problems.append(
-            f"[imagine] default_model `{settings.imagine.default_model}` is not offered by "
-            f"{settings.imagine.default_provider}."
-        )
+    problems = check_config(settings, config_path)
+    if providers:
+        problems += asyncio.run(check_providers(settings))
     if problems:
         print("\nmissing or wrong:")
         for problem in problems:
             print(f"  - {problem}")
         return 1
-    print("\nconfiguration OK")
+    print("\nconfiguration OK" + (" and every enabled provider answered" if providers else ""))
     return 0
 
 

@@ -11,17 +11,20 @@ import httpx
 import yarl
 from discord.ext import commands
 
+from bot.catalogue import Catalogue
 from bot.config import Settings, heartbeat_path
 from bot.delivery import DiscordSink, ViewFactory
+from bot.errors import ProviderError
 from bot.jobs import JobRunner
-from bot.providers import build_providers, get_factory
+from bot.providers import build_providers
 from bot.providers.base import Capabilities, Provider
 from bot.store import Database
 from bot.store.jobs import Job, JobStore
+from bot.store.settings import SettingsStore
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.errors", "cogs.imagine")
+EXTENSIONS = ("cogs.errors", "cogs.imagine", "cogs.admin")
 
 
 def point_discord_at(api_base_url: str, gateway_url: str) -> None:
@@ -60,6 +63,7 @@ class Bananacord(commands.Bot):
         self._http_client: httpx.AsyncClient | None = None
         self._db: Database | None = None
         self._runner: JobRunner | None = None
+        self._catalogue: Catalogue | None = None
         self.providers: dict[str, Provider] = {}
 
     # Typed accessors: these exist once setup_hook has run.
@@ -78,11 +82,17 @@ class Bananacord(commands.Bot):
         assert self._runner is not None, "setup_hook has not run"
         return self._runner
 
+    @property
+    def catalogue(self) -> Catalogue:
+        assert self._catalogue is not None, "setup_hook has not run"
+        return self._catalogue
+
+    @property
+    def settings_store(self) -> SettingsStore:
+        return SettingsStore(self.db)
+
     def capabilities_for(self, job: Job) -> Capabilities | None:
-        try:
-            return get_factory(job.provider).models.get(job.model)
-        except Exception:
-            return None
+        return self._catalogue.capabilities(job.provider, job.model) if self._catalogue else None
 
     async def setup_hook(self) -> None:
         settings = self.settings
@@ -93,6 +103,7 @@ class Bananacord(commands.Bot):
         self._db = Database(settings.database.path)
         await self._db.connect()
         self.providers = build_providers(settings, self._http_client)
+        self._catalogue = Catalogue(settings, self.providers)
         sink = DiscordSink(
             self,
             capabilities=self.capabilities_for,
@@ -108,6 +119,8 @@ class Bananacord(commands.Bot):
             http=self._http_client,
             clock=self.clock,
             heartbeat=heartbeat_path(settings),
+            catalogue=self._catalogue,
+            on_provider_problem=self.report_provider_problem,
         )
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -122,6 +135,28 @@ class Bananacord(commands.Bot):
                 await self.tree.sync(guild=guild)
         else:
             await self.tree.sync()
+
+    async def report_provider_problem(self, provider: str, exc: ProviderError | None) -> None:
+        """A provider's key was rejected or its credit ran out: record it and tell the admins once."""
+        if exc is None:
+            await self.settings_store.mark_provider(
+                provider, healthy=True, category=None, detail="accepted a job again", now=self.clock()
+            )
+            log.info("provider %s works again", provider)
+            return
+        changed = await self.settings_store.mark_provider(
+            provider, healthy=False, category=str(exc.category), detail=exc.user_message, now=self.clock()
+        )
+        log.error("provider %s needs attention (%s): %s", provider, exc.category, exc.detail)
+        channel_id = self.settings.admin.alert_channel_id
+        if not changed or channel_id is None:
+            return
+        channel = self.get_partial_messageable(channel_id)
+        await channel.send(
+            f"⚠️ Provider **{provider}** needs attention: {exc.user_message} "
+            "Jobs fail over to the next provider meanwhile. `/admin providers` shows the state.",
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
 
     async def on_ready(self) -> None:
         user = self.user

@@ -134,9 +134,7 @@ class ModelsSettings(_Section):
         for model, providers in routes.items():
             unknown = [p for p in providers if p not in PROVIDER_NAMES]
             if unknown:
-                raise ValueError(
-                    f"{model}: unknown provider(s) {unknown}; known: {', '.join(PROVIDER_NAMES)}"
-                )
+                raise ValueError(f"{model}: unknown provider(s) {unknown}; known: {', '.join(PROVIDER_NAMES)}")
         return routes
 
 
@@ -191,9 +189,7 @@ class Settings(BaseSettings):
     discord_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("DISCORD_TOKEN"))
     seaart_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SEAART_API_KEY"))
     kie_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("KIE_API_KEY"))
-    sinancode_api_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("SINANCODE_API_KEY")
-    )
+    sinancode_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SINANCODE_API_KEY"))
     segmind_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SEGMIND_API_KEY"))
     gemini_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("GEMINI_API_KEY"))
 

@@ -74,9 +74,7 @@ class DeliveryError(BananacordError):
 
     user_message = "The image was generated but could not be delivered."
 
-    def __init__(
-        self, user_message: str | None = None, *, detail: str | None = None, retryable: bool = False
-    ) -> None:
+    def __init__(self, user_message: str | None = None, *, detail: str | None = None, retryable: bool = False) -> None:
         self.retryable = retryable
         super().__init__(user_message, detail=detail)
 
@@ -121,9 +119,7 @@ class RateLimitedError(ProviderError):
     retryable = True
     user_message = "The provider is rate limiting us right now. Try again in a minute."
 
-    def __init__(
-        self, user_message: str | None = None, *, retry_after: float | None = None, **kw: object
-    ) -> None:
+    def __init__(self, user_message: str | None = None, *, retry_after: float | None = None, **kw: object) -> None:
         self.retry_after = retry_after
         super().__init__(user_message, **kw)  # type: ignore[arg-type]
 

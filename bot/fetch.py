@@ -24,9 +24,7 @@ async def download(client: httpx.AsyncClient, url: str, *, max_bytes: int, timeo
     try:
         async with client.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
             if response.status_code >= 500 or response.status_code == 429:
-                raise DeliveryError(
-                    detail=f"download {redact_url(url)}: HTTP {response.status_code}", retryable=True
-                )
+                raise DeliveryError(detail=f"download {redact_url(url)}: HTTP {response.status_code}", retryable=True)
             if response.status_code >= 400:
                 raise DeliveryError(
                     "The generated image could not be fetched from the provider (it may have expired).",
@@ -52,6 +50,4 @@ async def download(client: httpx.AsyncClient, url: str, *, max_bytes: int, timeo
     except httpx.TimeoutException:
         raise DeliveryError(detail=f"download {redact_url(url)}: timed out", retryable=True) from None
     except httpx.TransportError as exc:
-        raise DeliveryError(
-            detail=f"download {redact_url(url)}: {type(exc).__name__}", retryable=True
-        ) from None
+        raise DeliveryError(detail=f"download {redact_url(url)}: {type(exc).__name__}", retryable=True) from None

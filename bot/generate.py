@@ -58,15 +58,12 @@ async def generate(
     provider_name = provider or settings.imagine.default_provider
     factory = get_factory(provider_name)
     model_name = model or settings.imagine.default_model
-    caps = factory.models.get(model_name)
+    offered = factory.models(settings)
+    caps = offered.get(model_name)
     if caps is None:
-        raise InvalidRequestError(
-            f"{provider_name} has no model {model_name}; choose one of: {', '.join(factory.models)}."
-        )
+        raise InvalidRequestError(f"{provider_name} has no model {model_name}; choose one of: {', '.join(offered)}.")
     if not settings.secret(factory.key_env.lower()):
-        raise ConfigError(
-            factory.key_env, "is not set", f"Export your {provider_name} API key as {factory.key_env}."
-        )
+        raise ConfigError(factory.key_env, "is not set", f"Export your {provider_name} API key as {factory.key_env}.")
     async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) as http:
         refs = [await reference_from_argument(http, v, settings.imagine.max_attachment_bytes) for v in images]
         request = GenerationRequest(
@@ -84,9 +81,7 @@ async def generate(
         runner = JobRunner(JobStore(db), providers, sink, settings.jobs, settings.imagine, http=http)
         started = time.monotonic()
         try:
-            job = await runner.create(
-                NewJob(provider=provider_name, model=model_name, request=request, source="cli")
-            )
+            job = await runner.create(NewJob(provider=provider_name, model=model_name, request=request, source="cli"))
             await runner.start()
             try:
                 job = await runner.wait_terminal(
@@ -110,6 +105,7 @@ async def generate(
         "duration_seconds": round(time.monotonic() - started, 3),
         "text": job.result.get("text"),
         "usage": job.result.get("usage", {}),
+        "estimated_cost_usd": None if job.cost_micro_usd is None else job.cost_micro_usd / 1_000_000,
         "error": None
         if job.error_message is None
         else {"category": str(job.error_category), "message": job.error_message},

@@ -14,18 +14,19 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 
+from bot.catalogue import Catalogue
 from bot.config import ImagineSettings, JobsSettings
-from bot.errors import DeliveryError, ErrorCategory, ProviderError
+from bot.errors import DeliveryError, ErrorCategory, InvalidRequestError, ProviderError
 from bot.fetch import download
 from bot.images import PreparedImage, prepare
 from bot.models import ImageRef, JobState, JobUpdate, UpdateStatus
-from bot.providers.base import Provider
+from bot.providers.base import Provider, validate
 from bot.store.jobs import InvalidTransitionError, Job, JobStore, NewJob
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,16 @@ DELIVERY_GRACE_SECONDS = 600.0
 MAX_DELIVERY_ATTEMPTS = 6
 # Consecutive failed polls (5xx, garbage, timeouts) before we stop trusting the provider with this job.
 MAX_POLL_ERRORS = 10
+
+# Provider faults that may move a never-accepted job to the next provider (design.md, issue 3).
+FAILOVER_CATEGORIES = frozenset(
+    {ErrorCategory.TRANSIENT, ErrorCategory.RATE_LIMITED, ErrorCategory.OUT_OF_CREDIT, ErrorCategory.AUTH}
+)
+# Faults the bot's owner has to fix; reported to admins as well.
+_PROVIDER_PROBLEMS = frozenset({ErrorCategory.OUT_OF_CREDIT, ErrorCategory.AUTH})
+
+# Called with the error when a provider needs its owner's attention, and with None when it recovers.
+ProviderProblem = Callable[[str, ProviderError | None], Awaitable[None]]
 
 _FAILED_STATE_FOR = {
     ErrorCategory.CONTENT_BLOCKED: JobState.BLOCKED,
@@ -72,7 +83,11 @@ class JobRunner:
         http: httpx.AsyncClient,
         clock: Callable[[], float] = time.time,
         heartbeat: Path | None = None,
+        catalogue: Catalogue | None = None,
+        on_provider_problem: ProviderProblem | None = None,
     ) -> None:
+        self.catalogue = catalogue
+        self.on_provider_problem = on_provider_problem
         self.store = store
         self.heartbeat = heartbeat
         self.providers = providers
@@ -265,8 +280,16 @@ class JobRunner:
         job = await self.store.update(job, now=self.clock(), submit_started_at=self.clock())
         try:
             handle = await provider.submit(job.request)
+        except InvalidRequestError as exc:
+            # Found only by the adapter (e.g. a reference image that is not what it claims to be).
+            await self._fail(job, ErrorCategory.BAD_INPUT, exc.user_message, detail=exc.detail)
+            return
         except ProviderError as exc:
-            log.warning("job %s: submit failed (%s): %s", job.id, exc.category, exc.detail)
+            log.warning("job %s: submit to %s failed (%s): %s", job.id, job.provider, exc.category, exc.detail)
+            if exc.category in _PROVIDER_PROBLEMS:
+                await self._report_provider(job.provider, exc)
+            if exc.category in FAILOVER_CATEGORIES and await self._fail_over(job, exc):
+                return
             await self._fail(job, exc.category, exc.user_message, detail=exc.detail)
             return
         now = self.clock()
@@ -279,8 +302,66 @@ class JobRunner:
             started_at=now,
             next_poll_at=now + self.settings.poll_interval_seconds,
         )
-        log.info("job %s submitted as %s", job.id, handle.provider_job_id)
+        log.info("job %s submitted to %s as %s", job.id, job.provider, handle.provider_job_id)
+        if self.catalogue is not None and job.provider in self.catalogue.unhealthy:
+            await self._report_provider(job.provider, None)
+        if handle.ready is not None:
+            # A synchronous API answered with the result itself: nothing to poll.
+            await self._apply(job, handle.ready)
+            return
         await self._progress(job, force=True)
+
+    async def _fail_over(self, job: Job, exc: ProviderError) -> bool:
+        """Move a job that no provider accepted to the next provider serving its model.
+
+        Only for faults of the provider (transient, rate limit past the retry budget, no credit,
+        rejected key) and only before any provider accepted the job: the member's input and content
+        decisions are the same everywhere, and an accepted job is never sent twice.
+        """
+        if self.catalogue is None or not self.catalogue.settings.models.failover:
+            return False
+        tried = {t["provider"] for t in job.tried_providers} | {job.provider}
+        for candidate in self.catalogue.route(job.model):
+            if candidate in tried or candidate not in self.providers:
+                continue
+            caps = self.catalogue.capabilities(candidate, job.model)
+            if caps is None:
+                continue
+            try:
+                validate(job.request, caps)
+            except InvalidRequestError:
+                continue  # e.g. a prompt longer than this provider takes
+            history = [
+                *job.tried_providers,
+                {"provider": job.provider, "category": str(exc.category), "reason": exc.user_message},
+            ]
+            now = self.clock()
+            await self.store.update(
+                job,
+                now=now,
+                provider=candidate,
+                tried_providers=history,
+                submit_started_at=None,
+                next_poll_at=now,
+                cost_micro_usd=caps.price(job.request.resolution),
+            )
+            log.info("job %s: failing over from %s to %s (%s)", job.id, job.provider, candidate, exc.category)
+            self.wake()
+            return True
+        return False
+
+    async def _report_provider(self, provider: str, exc: ProviderError | None) -> None:
+        if self.catalogue is not None:
+            if exc is None:
+                self.catalogue.unhealthy.discard(provider)
+            else:
+                self.catalogue.unhealthy.add(provider)
+        if self.on_provider_problem is None:
+            return
+        try:
+            await self.on_provider_problem(provider, exc)
+        except Exception:
+            log.exception("could not report a problem with provider %s", provider)
 
     async def _poll(self, job: Job) -> None:
         assert job.handle is not None, "a submitted job always has a handle"
@@ -292,9 +373,7 @@ class JobRunner:
                 log.warning("job %s: poll failed (%s), will retry: %s", job.id, exc.category, exc.detail)
                 errors = job.poll_errors + 1
                 now = self.clock()
-                await self.store.update(
-                    job, now=now, poll_errors=errors, next_poll_at=now + self._backoff(errors)
-                )
+                await self.store.update(job, now=now, poll_errors=errors, next_poll_at=now + self._backoff(errors))
                 return
             # We give up on this job; ask the provider to stop so nobody pays for an image never shown.
             await self._cancel_at_provider(job)
@@ -320,23 +399,26 @@ class JobRunner:
             return
         if update.status is UpdateStatus.SUCCEEDED:
             if not update.images:
-                await self._fail(
-                    job, ErrorCategory.NO_IMAGE, "The model answered without an image. Try again."
-                )
+                await self._fail(job, ErrorCategory.NO_IMAGE, "The model answered without an image. Try again.")
                 return
             result = {
                 "images": [_image_to_json(img) for img in update.images],
                 "text": update.text,
                 "usage": update.usage,
             }
-            job = await self.store.update(
-                job, now=now, state=JobState.SUCCEEDED, result=result, next_poll_at=now
-            )
+            changes: dict[str, Any] = {"result": result, "next_poll_at": now}
+            if job.handle is not None and job.handle.ready is not None:
+                # The result now lives in result_json; keep one copy of the image bytes, not two.
+                changes["handle"] = job.handle.model_copy(update={"ready": None})
+            job = await self.store.update(job, now=now, state=JobState.SUCCEEDED, **changes)
             await self._deliver(job)
             return
         category = update.error_category or (
             ErrorCategory.CANCELLED if update.status is UpdateStatus.CANCELLED else ErrorCategory.TRANSIENT
         )
+        if update.text or update.usage:
+            # What the model said instead of an image is worth showing ("I can't draw that because...").
+            job = await self.store.update(job, now=now, result={"text": update.text, "usage": update.usage})
         message = update.error_message or "The provider could not make this image."
         await self._fail(job, category, message, detail=update.error_detail)
 
@@ -351,17 +433,22 @@ class JobRunner:
         except DeliveryError as exc:
             attempts = job.delivery_attempts + 1
             if exc.retryable and attempts < MAX_DELIVERY_ATTEMPTS:
-                log.warning(
-                    "job %s: delivery attempt %d failed, will retry: %s", job.id, attempts, exc.detail
-                )
+                log.warning("job %s: delivery attempt %d failed, will retry: %s", job.id, attempts, exc.detail)
                 job = await self.store.update(job, now=self.clock(), delivery_attempts=attempts)
                 await self._reschedule(job, self._backoff(attempts))
                 return
             log.warning("job %s: delivery failed: %s", job.id, exc.detail)
             await self._fail(job, ErrorCategory.DELIVERY, exc.user_message, detail=exc.detail)
             return
+        # Delivered: the image is on Discord now; drop inline bytes so the database stays small.
+        compact = dict(job.result)
+        compact["images"] = [{**img, "data_b64": None} for img in job.result.get("images", [])]
         await self.store.update(
-            job, now=self.clock(), state=JobState.DELIVERED, delivery_attempts=job.delivery_attempts + 1
+            job,
+            now=self.clock(),
+            state=JobState.DELIVERED,
+            delivery_attempts=job.delivery_attempts + 1,
+            result=compact,
         )
         log.info("job %s delivered (%d image(s))", job.id, len(images))
 

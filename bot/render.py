@@ -102,9 +102,7 @@ def failure_embed(job: Job, caps: Capabilities | None, *, now: float) -> discord
     title = _FAILURE_TITLE.get(category, "Generation failed") if category else "Generation failed"
     colour = COLOUR_NEUTRAL if job.state is JobState.CANCELLED else COLOUR_FAILED
     embed = _base(job, f"🍌 {title}", colour, caps)
-    embed.add_field(
-        name="What happened", value=truncate(job.error_message or "Unknown error.", 1024), inline=False
-    )
+    embed.add_field(name="What happened", value=truncate(job.error_message or "Unknown error.", 1024), inline=False)
     if job.cancelled_by:
         embed.add_field(name="Cancelled by", value=f"<@{job.cancelled_by}>", inline=True)
     embed.add_field(name="After", value=elapsed(job, now), inline=True)

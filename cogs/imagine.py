@@ -13,19 +13,16 @@ from discord.ext import commands
 
 from bot import render
 from bot.app import Bananacord
+from bot.catalogue import MODEL_NAMES
 from bot.errors import ErrorCategory, InvalidRequestError
 from bot.models import GenerationRequest, JobState, ReferenceImage
-from bot.providers import get_factory
-from bot.providers.base import RESOLUTIONS, Capabilities, validate
+from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS, Capabilities, validate
 from bot.store.jobs import Job, NewJob
 from cogs.errors import send_ephemeral
 
 log = logging.getLogger(__name__)
 
-MODEL_CHOICES = [
-    app_commands.Choice(name="Nano Banana 2", value="nano_banana_2"),
-    app_commands.Choice(name="Nano Banana Pro", value="nano_banana_pro"),
-]
+MODEL_CHOICES = [app_commands.Choice(name=name, value=value) for value, name in MODEL_NAMES.items()]
 # Every ratio any model offers, most used first; each model's own list is enforced in validate().
 ASPECT_RATIOS = [
     "1:1",
@@ -44,6 +41,8 @@ ASPECT_RATIOS = [
     "1:8",
 ]
 RATIO_CHOICES = [app_commands.Choice(name=r, value=r) for r in ASPECT_RATIOS]
+FORMAT_CHOICES = [app_commands.Choice(name=f.upper(), value=f) for f in OUTPUT_FORMATS]
+THINKING_CHOICES = [app_commands.Choice(name=t, value=t) for t in THINKING_LEVELS]
 RESOLUTION_CHOICES = [app_commands.Choice(name="512 px" if r == "512" else r, value=r) for r in RESOLUTIONS]
 # Discord interaction tokens live 15 minutes.
 TOKEN_LIFETIME = timedelta(minutes=15)
@@ -66,9 +65,7 @@ class JobButton(
     def __init__(self, action: str, job_id: str) -> None:
         label, style, emoji = self.STYLES[action]
         super().__init__(
-            discord.ui.Button(
-                label=label, style=style, emoji=emoji, custom_id=render.custom_id(action, job_id)
-            )
+            discord.ui.Button(label=label, style=style, emoji=emoji, custom_id=render.custom_id(action, job_id))
         )
         self.action = action
         self.job_id = job_id
@@ -127,15 +124,25 @@ class Imagine(commands.Cog):
     @app_commands.guild_only()
     @app_commands.describe(
         prompt="Describe the image you want",
-        model="Which Nano Banana model to use",
-        aspect_ratio="Shape of the image (each model offers its own set)",
+        model="Which Nano Banana model to use (the server's default if unset)",
+        aspect_ratio="Shape of the image (each model offers its own set; auto lets the model choose)",
         resolution="Output size",
         image1="A reference image (PNG, JPEG or WebP)",
         image2="Another reference image",
         image3="Another reference image",
         image4="Another reference image (Nano Banana Pro takes more than Nano Banana 2)",
+        seed="Same seed + same prompt gives a similar image (where the provider supports it)",
+        output_format="File format of the result (where the provider lets you choose)",
+        thinking="How long the model reasons before drawing (where supported)",
+        web_search="Let the model look things up on the web first (where supported)",
     )
-    @app_commands.choices(model=MODEL_CHOICES, aspect_ratio=RATIO_CHOICES, resolution=RESOLUTION_CHOICES)
+    @app_commands.choices(
+        model=MODEL_CHOICES,
+        aspect_ratio=RATIO_CHOICES,
+        resolution=RESOLUTION_CHOICES,
+        output_format=FORMAT_CHOICES,
+        thinking=THINKING_CHOICES,
+    )
     async def imagine(
         self,
         interaction: discord.Interaction[Any],
@@ -147,19 +154,27 @@ class Imagine(commands.Cog):
         image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
         image4: discord.Attachment | None = None,
+        seed: app_commands.Range[int, 0, 2_147_483_647] | None = None,
+        output_format: str | None = None,
+        thinking: str | None = None,
+        web_search: bool | None = None,
     ) -> None:
         """Generate an image with Google's Nano Banana models."""
-        settings = self.bot.settings.imagine
         attachments = [a for a in (image1, image2, image3, image4) if a is not None]
         references = [self._reference(a) for a in attachments]
+        defaults = await self.bot.settings_store.guild_defaults(interaction.guild_id or 0)
         request = GenerationRequest(
-            model=model or settings.default_model,
+            model=model or defaults.default_model or self.bot.settings.imagine.default_model,
             prompt=prompt,
             reference_images=tuple(references),
             aspect_ratio=aspect_ratio,
             resolution=resolution,
+            seed=seed,
+            output_format=output_format,
+            thinking_level=thinking,
+            web_search=bool(web_search),
         )
-        await self.start_job(interaction, request)
+        await self.start_job(interaction, request, preferred=defaults.default_provider)
 
     def _reference(self, attachment: discord.Attachment) -> ReferenceImage:
         limit = self.bot.settings.imagine.max_attachment_bytes
@@ -175,22 +190,41 @@ class Imagine(commands.Cog):
             filename=attachment.filename,
         )
 
-    def _capabilities(self, request: GenerationRequest) -> tuple[str, Capabilities]:
-        provider = self.bot.settings.imagine.default_provider
-        if provider not in self.bot.providers:
-            raise InvalidRequestError(f"The provider `{provider}` is not enabled on this bot.")
-        caps = get_factory(provider).models.get(request.model)
-        if caps is None:
-            offered = ", ".join(get_factory(provider).models)
-            raise InvalidRequestError(
-                f"The model `{request.model}` is not available. Choose one of: {offered}."
-            )
-        return provider, caps
+    def choose_provider(self, request: GenerationRequest, preferred: str | None) -> tuple[str, Capabilities]:
+        """The first provider in the model's failover order that can take this request as asked.
 
-    async def start_job(self, interaction: discord.Interaction[Any], request: GenerationRequest) -> Job:
+        A member who asks for a seed gets a provider that honours seeds, rather than a refusal
+        because the default provider has none. If none can, the preferred provider's refusal
+        (which names what it does support) is what the member sees.
+        """
+        catalogue = self.bot.catalogue
+        first = preferred or self.bot.settings.imagine.default_provider
+        route = catalogue.route(request.model, first=first)
+        if not route:
+            catalogue.resolve(request.model)  # raises the "not available" message
+        refusal: InvalidRequestError | None = None
+        for provider in route:
+            caps = catalogue.capabilities(provider, request.model)
+            assert caps is not None
+            try:
+                validate(request, caps)
+            except InvalidRequestError as exc:
+                refusal = refusal or exc
+                continue
+            return provider, caps
+        assert refusal is not None
+        raise refusal
+
+    async def start_job(
+        self,
+        interaction: discord.Interaction[Any],
+        request: GenerationRequest,
+        *,
+        preferred: str | None = None,
+    ) -> Job:
         """Validate, acknowledge within Discord's 3 s, record the job, and hand it to the runner."""
-        provider, caps = self._capabilities(request)
-        validate(request, caps)  # raises InvalidRequestError -> ephemeral message, nothing stored or sent
+        # Raises InvalidRequestError -> ephemeral message; nothing stored, sent or charged.
+        provider, caps = self.choose_provider(request, preferred)
         callback = await interaction.response.defer(thinking=True)
         message_id = callback.message_id if callback is not None else None
         if message_id is None:
@@ -210,6 +244,7 @@ class Imagine(commands.Cog):
                 token_expires_at=expires.timestamp(),
                 message_id=message_id,
                 upload_limit=interaction.filesize_limit,
+                cost_micro_usd=caps.price(request.resolution),
             )
         )
         try:
@@ -224,12 +259,10 @@ class Imagine(commands.Cog):
             await send_ephemeral(interaction, "That job no longer exists.")
             return
         if action == "reroll":
-            await self.start_job(interaction, job.request)
+            await self.start_job(interaction, job.request, preferred=job.provider)
             return
         if not _can_manage(interaction, job):
-            await send_ephemeral(
-                interaction, "Only the member who asked for this image (or a moderator) can do that."
-            )
+            await send_ephemeral(interaction, "Only the member who asked for this image (or a moderator) can do that.")
             return
         if action == "cancel":
             if job.terminal or job.state is JobState.SUCCEEDED:

@@ -108,9 +108,7 @@ def settings(tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt) -> S
 
 
 @pytest.fixture
-async def running_bot(
-    settings: Settings, discord_fake: FakeDiscord, clock: Clock
-) -> AsyncIterator[RunningBot]:
+async def running_bot(settings: Settings, discord_fake: FakeDiscord, clock: Clock) -> AsyncIterator[RunningBot]:
     running = await start_bot(settings, discord_fake, clock)
     yield running
     await running.close()

@@ -179,9 +179,7 @@ async def test_background_loop_wakes_on_create(
     fake, settings, db, http = env
     fast = settings.model_copy(
         update={
-            "jobs": settings.jobs.model_copy(
-                update={"poll_interval_seconds": 0.05, "max_poll_interval_seconds": 0.1}
-            )
+            "jobs": settings.jobs.model_copy(update={"poll_interval_seconds": 0.05, "max_poll_interval_seconds": 0.1})
         }
     )
     runner = make_runner(fake, fast, db, http, FileSink(tmp_path), Clock())
@@ -201,9 +199,7 @@ async def test_missing_provider_fails_the_job_cleanly(
     fake, settings, db, http = env
     clock = Clock()
     runner = make_runner(fake, settings, db, http, FileSink(tmp_path), clock)
-    job = await runner.create(
-        NewJob(provider="gone", model="m", request=GenerationRequest(model="m", prompt="p"))
-    )
+    job = await runner.create(NewJob(provider="gone", model="m", request=GenerationRequest(model="m", prompt="p")))
     await runner.run_once()
     job = await runner.store.get(job.id)  # type: ignore[assignment]
     assert job.state is JobState.FAILED and "not configured" in (job.error_message or "")

@@ -263,8 +263,13 @@ async def request_with_retry(
         if error.status_code is None:
             error.status_code = response.status_code
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        if isinstance(error, RateLimitedError) and error.retry_after is None:
-            error.retry_after = retry_after
+        if isinstance(error, RateLimitedError):
+            # Some APIs say when to come back in the body or their own header (Gemini RetryInfo,
+            # Segmind x-rate-limit-reset-at-utc); the mapper puts that on the error. Either wins.
+            if error.retry_after is None:
+                error.retry_after = retry_after
+            elif retry_after is None:
+                retry_after = error.retry_after
 
         status = response.status_code
         if not idempotent and status in _UNCERTAIN_STATUSES:
@@ -287,9 +292,7 @@ async def _wait(
     sleep: Sleep, policy: RetryPolicy, attempt: int, retry_after: float | None, where: str, reason: str
 ) -> None:
     delay = policy.delay(attempt, retry_after)
-    log.warning(
-        "%s: %s; retrying in %.2fs (attempt %d of %d)", where, reason, delay, attempt + 1, policy.max_attempts
-    )
+    log.warning("%s: %s; retrying in %.2fs (attempt %d of %d)", where, reason, delay, attempt + 1, policy.max_attempts)
     await sleep(delay)
 
 

@@ -83,12 +83,9 @@ class Provider(Protocol):
 def _unsupported(caps: Capabilities, what: str, offered: tuple[str, ...]) -> InvalidRequestError:
     if offered:
         return InvalidRequestError(
-            f"{caps.display_name} on this provider does not offer {what}. "
-            f"Choose one of: {', '.join(offered)}."
+            f"{caps.display_name} on this provider does not offer {what}. Choose one of: {', '.join(offered)}."
         )
-    return InvalidRequestError(
-        f"{caps.display_name} on this provider does not support {what}; leave it unset."
-    )
+    return InvalidRequestError(f"{caps.display_name} on this provider does not support {what}; leave it unset.")
 
 
 def validate(request: GenerationRequest, caps: Capabilities) -> None:

@@ -162,9 +162,7 @@ def _normalise_model_id(bot_model: str, value: object) -> str:
         raise ConfigError(setting, "is empty", "Set a Gemini model id such as gemini-3.1-flash-image")
     model_id = value.strip().removeprefix("models/")  # the API's resource name form is accepted too
     if not _MODEL_ID_RE.match(model_id):
-        raise ConfigError(
-            setting, f"{model_id!r} is not a Gemini model id", "Use an id like gemini-3-pro-image"
-        )
+        raise ConfigError(setting, f"{model_id!r} is not a Gemini model id", "Use an id like gemini-3-pro-image")
     if model_id in _SHUT_DOWN_IDS:
         raise ConfigError(
             setting,
@@ -301,8 +299,7 @@ _FINISH_BLOCKS: Mapping[str, str] = {
     "IMAGE_PROHIBITED_CONTENT": "Google flagged the generated image as prohibited content.",
     "SAFETY": "Google's safety filter stopped the answer.",
     "PROHIBITED_CONTENT": "Google flagged the answer as prohibited content.",
-    "RECITATION": "Google stopped the answer because it was too close to existing (possibly copyrighted) "
-    "material.",
+    "RECITATION": "Google stopped the answer because it was too close to existing (possibly copyrighted) material.",
     "IMAGE_RECITATION": "Google stopped the image because it was too close to an existing (possibly "
     "copyrighted) image.",
     "BLOCKLIST": "Google stopped the answer because it contained words on Google's blocklist.",
@@ -561,9 +558,7 @@ class GeminiProvider:
     ) -> None:
         key = api_key.strip()
         if not key:
-            raise ConfigError(
-                "gemini.api_key", "is empty", "Set GEMINI_API_KEY to a key from Google AI Studio"
-            )
+            raise ConfigError("gemini.api_key", "is empty", "Set GEMINI_API_KEY to a key from Google AI Studio")
         if any(c.isspace() for c in key):
             raise ConfigError("gemini.api_key", "contains whitespace", "Paste the key without spaces")
         parts = urlsplit(base_url)
@@ -612,9 +607,7 @@ class GeminiProvider:
                 status_code=response.status_code,
             )
         response_id = _field(data, "responseId", "response_id")
-        job_id = (
-            response_id if isinstance(response_id, str) and response_id else f"gemini-{secrets.token_hex(8)}"
-        )
+        job_id = response_id if isinstance(response_id, str) and response_id else f"gemini-{secrets.token_hex(8)}"
         update = self._update(caps, job_id, data)
         log.info(
             "gemini %s job %s: %s%s",
@@ -677,9 +670,7 @@ class GeminiProvider:
         declared = sum(ref.size for ref in refs)
         if declared > _MAX_INLINE_TOTAL:
             raise self._too_much(declared)
-        results = await asyncio.gather(
-            *(self._download_one(ref, caps) for ref in refs), return_exceptions=True
-        )
+        results = await asyncio.gather(*(self._download_one(ref, caps) for ref in refs), return_exceptions=True)
         inline: list[tuple[str, bytes]] = []
         for result in results:
             if isinstance(result, BaseException):
@@ -731,8 +722,7 @@ class GeminiProvider:
         actual = await asyncio.to_thread(_sniff, payload)
         if actual is None:
             raise InvalidRequestError(
-                f"`{name}` is not a readable PNG, JPEG or WebP image. "
-                "Attach it again in one of those formats."
+                f"`{name}` is not a readable PNG, JPEG or WebP image. Attach it again in one of those formats."
             )
         stated = (ref.content_type or "").split(";")[0].strip().lower()
         if actual != stated:
@@ -761,9 +751,7 @@ class GeminiProvider:
         candidate = _as_dict(candidates[0]) if isinstance(candidates, list) and candidates else {}
         if isinstance(block, str) and block and block != "BLOCK_REASON_UNSPECIFIED":
             # 6.4 [C]: a blocked prompt is a 200 with promptFeedback.blockReason and no candidates.
-            return self._failed(
-                _prompt_blocked(block), f"{where}: prompt blocked, blockReason={block}", usage
-            )
+            return self._failed(_prompt_blocked(block), f"{where}: prompt blocked, blockReason={block}", usage)
 
         finish = str(_field(candidate, "finishReason", "finish_reason") or "").upper()
         parts = _as_dict(candidate.get("content")).get("parts")
@@ -796,9 +784,7 @@ class GeminiProvider:
 
         if finish in _FINISH_BLOCKS:
             # A filter stop wins even if an image part came along: never deliver what Google flagged.
-            return self._failed(
-                _finish_outcome(finish, False), f"{where}: finishReason={finish}", usage, text=None
-            )
+            return self._failed(_finish_outcome(finish, False), f"{where}: finishReason={finish}", usage, text=None)
         if image is not None:
             mime, raw = image
             width, height = _image_dimensions(raw)
@@ -826,9 +812,7 @@ class GeminiProvider:
             detail += f" (text: {text[:200]!r})"
         return self._failed(outcome, detail, usage, text=text)
 
-    def _failed(
-        self, outcome: _Outcome, detail: str, usage: dict[str, Any], *, text: str | None = None
-    ) -> JobUpdate:
+    def _failed(self, outcome: _Outcome, detail: str, usage: dict[str, Any], *, text: str | None = None) -> JobUpdate:
         detail = redact(detail, [self._api_key])
         log.info("job ended: %s -> %s", detail, outcome.category)
         return JobUpdate(
@@ -875,18 +859,14 @@ class GeminiProvider:
                 return ProviderCheck(False, None, f"unreachable: {type(exc).__name__} for {safe_url(url)}")
             error = _google_error(response)
             if _key_rejected(response, error):
-                return ProviderCheck(
-                    True, False, f"key rejected: {describe_response(response, [self._api_key])}"
-                )
+                return ProviderCheck(True, False, f"key rejected: {describe_response(response, [self._api_key])}")
             if response.status_code == 404:
                 problems.append(
                     f"model id {caps.provider_model!r} ({caps.display_name}) is unknown to Gemini; "
                     f"Google may have retired it: set a current id in gemini.model_ids.{caps.model}"
                 )
             elif response.status_code >= 500:
-                return ProviderCheck(
-                    True, None, f"reachable, but answered {response.status_code}; key not proven"
-                )
+                return ProviderCheck(True, None, f"reachable, but answered {response.status_code}; key not proven")
             elif not response.is_success:
                 problems.append(f"{caps.provider_model}: {describe_response(response, [self._api_key])}")
         if problems:

@@ -417,9 +417,7 @@ class KieProvider:
         else:
             url = f"{self._base_url}/generate/k/{quote(caps.provider_model, safe='')}"
             body = fields
-        response, envelope = await self._call(
-            "POST", url, _Op.CREATE, caps.model, idempotent=False, json=body
-        )
+        response, envelope = await self._call("POST", url, _Op.CREATE, caps.model, idempotent=False, json=body)
         task_id = self._task_id(response, envelope)
         if task_id is None:
             # A 2xx means the task may exist; without its id we cannot poll it, and sending the create
@@ -441,9 +439,7 @@ class KieProvider:
         caps = self._models.get(model)
         if caps is None:
             names = ", ".join(c.display_name for c in self._models.values())
-            raise InvalidRequestError(
-                f"{self._label} does not offer that model here. Choose one of: {names}."
-            )
+            raise InvalidRequestError(f"{self._label} does not offer that model here. Choose one of: {names}.")
         return caps
 
     def _task_id(self, response: httpx.Response, envelope: _Envelope | None) -> str | None:
@@ -466,9 +462,7 @@ class KieProvider:
         try:
             if self._kie:
                 url = f"{self._base_url}/api/v1/jobs/recordInfo"
-                response, envelope = await self._call(
-                    "GET", url, _Op.STATUS, handle.model, params={"taskId": job}
-                )
+                response, envelope = await self._call("GET", url, _Op.STATUS, handle.model, params={"taskId": job})
             else:
                 url = f"{self._base_url}/tasks/{quote(job, safe='')}"
                 response, envelope = await self._call("GET", url, _Op.STATUS, handle.model)
@@ -478,9 +472,7 @@ class KieProvider:
             return self._kie_update(handle, response, envelope)
         return self._sinancode_update(handle, response)
 
-    def _kie_update(
-        self, handle: JobHandle, response: httpx.Response, envelope: _Envelope | None
-    ) -> JobUpdate:
+    def _kie_update(self, handle: JobHandle, response: httpx.Response, envelope: _Envelope | None) -> JobUpdate:
         if envelope is None:
             raise self._unexpected(response, "not a {code, msg, data} envelope")
         data = envelope.data
@@ -540,9 +532,7 @@ class KieProvider:
             return JobUpdate(status=UpdateStatus.RUNNING)
         return JobUpdate(status=UpdateStatus.QUEUED)  # [client] "anything else" is queued
 
-    def _finished(
-        self, handle: JobHandle, urls: list[str] | None, usage: dict[str, Any], raw: str
-    ) -> JobUpdate:
+    def _finished(self, handle: JobHandle, urls: list[str] | None, usage: dict[str, Any], raw: str) -> JobUpdate:
         where = f"{self.name} {handle.model} {handle.provider_job_id}"
         if urls is None:
             detail = redact(f"{where}: success with an unreadable result ({raw})", [self._api_key])
@@ -745,9 +735,7 @@ class KieProvider:
                 return None
         return self._error_for(response.status_code, _error_text(response), op, model, response)
 
-    def _error_for(
-        self, code: int, text: str, op: _Op, model: str, response: httpx.Response
-    ) -> ProviderError:
+    def _error_for(self, code: int, text: str, op: _Op, model: str, response: httpx.Response) -> ProviderError:
         """A Kie envelope code or an HTTP status -> error category ([kie] codes; providers.md 8.3)."""
         detail = self._describe(response)
         if code != response.status_code:
@@ -758,8 +746,7 @@ class KieProvider:
         display = self._models[model].display_name if model in self._models else "this model"
         if code == 401:
             return AuthError(
-                f"{label} rejected the bot's API key. The bot owner has to check the {label} key in the "
-                "configuration.",
+                f"{label} rejected the bot's API key. The bot owner has to check the {label} key in the configuration.",
                 **kw,
             )
         if code == 402:
@@ -780,8 +767,7 @@ class KieProvider:
         if op is _Op.STATUS and (code == 404 or (code == 422 and any(w in lower for w in _NOT_FOUND_WORDS))):
             # [client] Kie: {"code":422,"msg":"recordInfo is null"} for a task it does not know.
             return _JobGone(
-                f"{label} no longer knows this job (it may have expired). Nothing more will arrive; "
-                "start a new one.",
+                f"{label} no longer knows this job (it may have expired). Nothing more will arrive; start a new one.",
                 **kw,
             )
         if code == 404:
@@ -791,9 +777,7 @@ class KieProvider:
                 **kw,
             )
         if code == 429:
-            return RateLimitedError(
-                f"{label} is rate limiting the bot right now. Try again in a minute.", **kw
-            )
+            return RateLimitedError(f"{label} is rate limiting the bot right now. Try again in a minute.", **kw)
         if code == 455:
             return TransientError(f"{label} is down for maintenance. Try again later.", **kw)
         if code == 501:

@@ -156,8 +156,7 @@ _ERROR_TYPES: dict[str, _Outcome] = {
     "INFERENCE_FAILURE": _Outcome(
         UpdateStatus.FAILED,
         ErrorCategory.TRANSIENT,
-        "The image model failed while generating the image (a temporary problem at SeaArt). "
-        "Try again in a minute.",
+        "The image model failed while generating the image (a temporary problem at SeaArt). Try again in a minute.",
     ),
     "INFERENCE_TIMEOUT": _Outcome(
         UpdateStatus.FAILED,
@@ -179,8 +178,7 @@ _ERROR_TYPES: dict[str, _Outcome] = {
     "CANCELED": _Outcome(
         UpdateStatus.CANCELLED,
         ErrorCategory.CANCELLED,
-        "The job was cancelled before it finished, so no image was made. "
-        "Start a new one if you still want it.",
+        "The job was cancelled before it finished, so no image was made. Start a new one if you still want it.",
     ),
 }
 _ERROR_TYPES["CANCELLED"] = _ERROR_TYPES["CANCELED"]
@@ -590,9 +588,7 @@ class SeaArtProvider:
     async def check(self) -> ProviderCheck:
         """Ask for the status of a job that cannot exist: 401/403 means a bad key, 404 a good one."""
         url = f"{self._base_url}/v1/queue/nano_banana_2/requests/bananacord-key-check/status"
-        return await probe_key(
-            self._client, url, headers=self._headers, timeout=self._timeout, secrets=[self._api_key]
-        )
+        return await probe_key(self._client, url, headers=self._headers, timeout=self._timeout, secrets=[self._api_key])
 
     # -- plumbing --
 
@@ -650,8 +646,7 @@ class SeaArtProvider:
         display = self._models[model].display_name if model in self._models else "this model"
         if status == 401:
             return AuthError(
-                "SeaArt rejected the bot's API key. The bot owner has to check the SeaArt key in the "
-                "configuration.",
+                "SeaArt rejected the bot's API key. The bot owner has to check the SeaArt key in the configuration.",
                 **kw,
             )
         if status == 402:
@@ -670,8 +665,7 @@ class SeaArtProvider:
                     "The bot's SeaArt account is out of credit. The bot owner has to top it up.", **kw
                 )
             return AuthError(
-                "SeaArt refused the bot's API key. The bot owner has to check the SeaArt key in the "
-                "configuration.",
+                "SeaArt refused the bot's API key. The bot owner has to check the SeaArt key in the configuration.",
                 **kw,
             )
         if status == 404:

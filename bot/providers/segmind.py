@@ -205,9 +205,7 @@ _MODEL_FAILED = _Outcome(
     "The image model failed while generating the image (Segmind was not charged). Try again in a minute; "
     "if it keeps failing, change the prompt or settings.",
 )
-_NO_IMAGE = _Outcome(
-    ErrorCategory.NO_IMAGE, "The model answered without an image. Try again or rephrase the prompt."
-)
+_NO_IMAGE = _Outcome(ErrorCategory.NO_IMAGE, "The model answered without an image. Try again or rephrase the prompt.")
 _UNREADABLE = _Outcome(
     ErrorCategory.TRANSIENT,
     "Segmind sent an answer the bot could not read. Try again in a few minutes.",
@@ -674,16 +672,10 @@ class SegmindProvider:
         where = f"segmind v1 {caps.provider_model} {request_id}"
         ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
         content = response.content
-        if (
-            response.status_code == 422
-            or ctype in ("application/json", "text/json")
-            or ctype.endswith("+json")
-        ):
+        if response.status_code == 422 or ctype in ("application/json", "text/json") or ctype.endswith("+json"):
             body = _decode_json(response)
             if body is None:
-                return self._failed(
-                    _UNREADABLE, f"{where}: unreadable JSON: {self._describe(response)}", usage
-                )
+                return self._failed(_UNREADABLE, f"{where}: unreadable JSON: {self._describe(response)}", usage)
             return self._from_json(where, body, usage, response)
         if ctype.startswith("image/") or (not ctype or ctype == "application/octet-stream"):
             if not content:
@@ -820,9 +812,7 @@ class SegmindProvider:
                 note = " (empty: every generation will be refused with 406)" if float(credits) <= 0 else ""
                 return ProviderCheck(True, True, f"key accepted; balance {credits} credits{note}")
         if status == 404 and "credit" in _error_text(response).lower():
-            return ProviderCheck(
-                True, True, "key accepted; Segmind has no credit record for this account yet"
-            )
+            return ProviderCheck(True, True, "key accepted; Segmind has no credit record for this account yet")
         if status >= 500:
             return ProviderCheck(True, None, f"reachable, but answered {status}; key not proven")
         probe = f"{self._base_url}/v2/requests/bananacord-key-check/status"
@@ -912,9 +902,7 @@ class SegmindProvider:
             return None
         if status == 401:
             # "Missing Authorization or x-api-key" or "API key is invalid or may have expired" [S].
-            return AuthError(
-                "Segmind rejected the bot's API key. The bot owner has to check SEGMIND_API_KEY.", **kw
-            )
+            return AuthError("Segmind rejected the bot's API key. The bot owner has to check SEGMIND_API_KEY.", **kw)
         if status == 403:
             return AuthError(
                 f"The bot's Segmind account may not use {display}. The bot owner has to allow the model for "
@@ -952,9 +940,7 @@ class SegmindProvider:
             if _CONTENT_TYPE_RE.search(message):
                 # Our bug, never the member's: shout in the logs.
                 log.error("segmind refused the request's Content-Type (a bot bug): %s", detail)
-                return BadInputError(
-                    "Segmind could not read the bot's request (a bot bug). Tell the bot owner.", **kw
-                )
+                return BadInputError("Segmind could not read the bot's request (a bot bug). Tell the bot owner.", **kw)
             return BadInputError(
                 "Segmind rejected one of the request's settings. Check the options and try again.", **kw
             )

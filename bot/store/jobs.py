@@ -53,6 +53,8 @@ class Job:
     error_message: str | None = None
     cost_units: int = 0
     cancelled_by: int | None = None
+    cost_micro_usd: int | None = None
+    tried_providers: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def terminal(self) -> bool:
@@ -77,6 +79,7 @@ class NewJob:
     message_id: int | None = None
     upload_limit: int | None = None
     cost_units: int = 0
+    cost_micro_usd: int | None = None
 
 
 class InvalidTransitionError(RuntimeError):
@@ -99,6 +102,9 @@ _COLUMNS = [
     "error_message",
     "interaction_token",
     "cancelled_by",
+    "provider",
+    "cost_micro_usd",
+    "tried_providers",
 ]
 
 
@@ -143,6 +149,8 @@ def _row_to_job(row: aiosqlite.Row) -> Job:
         error_message=row["error_message"],
         cost_units=row["cost_units"],
         cancelled_by=row["cancelled_by"],
+        cost_micro_usd=row["cost_micro_usd"],
+        tried_providers=json.loads(row["tried_providers"] or "[]"),
     )
 
 
@@ -159,8 +167,8 @@ class JobStore:
                 """INSERT INTO jobs (id, state, source, provider, model, request_json, deadline_at,
                        created_at, updated_at, next_poll_at, guild_id, channel_id, user_id, application_id,
                        interaction_id, interaction_token, token_expires_at, message_id, upload_limit,
-                       cost_units)
-                   VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       cost_units, cost_micro_usd)
+                   VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     job_id,
                     new.source,
@@ -181,6 +189,7 @@ class JobStore:
                     new.message_id,
                     new.upload_limit,
                     new.cost_units,
+                    new.cost_micro_usd,
                 ),
             )
         job = await self.get(job_id)
@@ -192,9 +201,7 @@ class JobStore:
             row = await cur.fetchone()
         return _row_to_job(row) if row else None
 
-    async def due(
-        self, now: float, *, exclude: set[str] | frozenset[str] = frozenset(), limit: int = 50
-    ) -> list[Job]:
+    async def due(self, now: float, *, exclude: set[str] | frozenset[str] = frozenset(), limit: int = 50) -> list[Job]:
         """Active jobs whose next poll time has come, oldest first."""
         async with (
             self.db.read() as conn,
@@ -235,9 +242,7 @@ class JobStore:
         The compare-and-set on state means two tasks can never both move the same job: the loser gets
         InvalidTransitionError and re-reads.
         """
-        unknown = (
-            set(changes) - {c.removesuffix("_json") for c in _COLUMNS} - set(_COLUMNS) - {"handle", "result"}
-        )
+        unknown = set(changes) - {c.removesuffix("_json") for c in _COLUMNS} - set(_COLUMNS) - {"handle", "result"}
         if unknown:
             raise ValueError(f"unknown job columns: {sorted(unknown)}")
         if state is not None and state != job.state and state not in TRANSITIONS[job.state]:
@@ -248,6 +253,8 @@ class JobStore:
                 values["handle_json"] = value.model_dump_json() if value is not None else None
             elif key == "result":
                 values["result_json"] = json.dumps(value) if value is not None else None
+            elif key == "tried_providers":
+                values[key] = json.dumps(value)
             elif key == "error_category":
                 values[key] = str(value) if value is not None else None
             else:

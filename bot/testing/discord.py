@@ -416,9 +416,7 @@ def _validate_message(
             children = row.get("components") or []
             selects = [c for c in children if c.get("type") in _SELECT_TYPES]
             if not children or len(children) > 5 or (selects and len(children) > 1):
-                problems.append(
-                    (f"components.{i}.components", "An action row holds 1-5 buttons or 1 select.")
-                )
+                problems.append((f"components.{i}.components", "An action row holds 1-5 buttons or 1 select."))
     seen: set[str] = set()
     for comp in _walk_components(components):
         custom_id = comp.get("custom_id")
@@ -482,15 +480,11 @@ def _validate_option_level(node: JSON, path: str) -> list[tuple[str, str]]:
             problems.extend(_validate_option_level(opt, opt_path))
             continue
         problems.extend(
-            (p, m)
-            for p, m in _validate_option_level({**opt, "options": []}, opt_path)
-            if not p.endswith("options")
+            (p, m) for p, m in _validate_option_level({**opt, "options": []}, opt_path) if not p.endswith("options")
         )
         if opt.get("required"):
             if seen_optional:
-                problems.append(
-                    (f"{opt_path}.required", "Required options must be placed before non-required.")
-                )
+                problems.append((f"{opt_path}.required", "Required options must be placed before non-required."))
         else:
             seen_optional = True
         if len(opt.get("choices") or []) > 25:
@@ -717,9 +711,7 @@ class FakeDiscord:
 
         # @everyone has the guild's id, as on Discord.
         self.roles[self.guild_id] = role(self.guild_id, "@everyone", PLAIN_MEMBER_PERMISSIONS, 0)
-        self.roles[self.moderator_role_id] = role(
-            self.moderator_role_id, "Moderator", MODERATOR_PERMISSIONS, 1
-        )
+        self.roles[self.moderator_role_id] = role(self.moderator_role_id, "Moderator", MODERATOR_PERMISSIONS, 1)
         self.roles[self.admin_role_id] = role(self.admin_role_id, "Admin", ADMIN_PERMISSIONS, 2)
         self.roles[self.bot_role_id] = role(
             self.bot_role_id,
@@ -1273,12 +1265,7 @@ class FakeDiscord:
         if problems:
             return _form_error(problems)
         empty = not (
-            content
-            or embeds
-            or attachments
-            or components
-            or payload.get("sticker_ids")
-            or payload.get("poll")
+            content or embeds or attachments or components or payload.get("sticker_ids") or payload.get("poll")
         )
         if empty and not allow_empty:
             return _error(400, 50006, "Cannot send an empty message")
@@ -1301,13 +1288,9 @@ class FakeDiscord:
         self.messages[message.id] = message
         return message
 
-    def _edit_message(
-        self, message: FakeMessage, payload: JSON, files: dict[int, UploadedFile]
-    ) -> web.Response | None:
+    def _edit_message(self, message: FakeMessage, payload: JSON, files: dict[int, UploadedFile]) -> web.Response | None:
         """Edit in place; returns an error response, or None when the edit was applied."""
-        resolved = self._resolve_attachments(
-            message.attachments, payload.get("attachments"), files, editing=True
-        )
+        resolved = self._resolve_attachments(message.attachments, payload.get("attachments"), files, editing=True)
         if isinstance(resolved, web.Response):
             return resolved
         attachments, uploads = resolved
@@ -1570,12 +1553,7 @@ class FakeDiscord:
             return _error(404, 10003, "Unknown Channel")
         message = self.messages.get(int(call.params["mid"]))
         # Ephemeral messages exist only for their user: the bot token cannot reach them.
-        if (
-            message is None
-            or message.deleted
-            or message.ephemeral
-            or message.channel_id != int(call.params["cid"])
-        ):
+        if message is None or message.deleted or message.ephemeral or message.channel_id != int(call.params["cid"]):
             return _error(404, 10008, "Unknown Message")
         return message
 
@@ -1637,9 +1615,7 @@ class FakeDiscord:
         self._connections.append(conn)
         log.debug("gateway #%d connected (%s)", conn.number, request.query_string)
         try:
-            await conn.send(
-                {"op": 10, "s": None, "t": None, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS}}
-            )
+            await conn.send({"op": 10, "s": None, "t": None, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS}})
             async for msg in ws:
                 if msg.type is not WSMsgType.TEXT:
                     continue  # discord.py only sends JSON text frames
@@ -1795,18 +1771,14 @@ class FakeDiscord:
             f"last requests:\n{recent or '  (none)'}"
         )
 
-    def add_attachment(
-        self, data: bytes, filename: str, content_type: str | None, *, size: int | None = None
-    ) -> JSON:
+    def add_attachment(self, data: bytes, filename: str, content_type: str | None, *, size: int | None = None) -> JSON:
         """Register bytes served at ``/attachments/{id}/{filename}``; returns a Discord attachment object.
 
         Pass ``size=`` to claim a different size (to fake an oversized upload without sending big bytes).
         A ``content_type`` of None leaves it out of the object, as Discord does for unknown types.
         """
         aid = self._ids.next()
-        blob = UploadedFile(
-            filename=filename, content_type=content_type or "application/octet-stream", data=data
-        )
+        blob = UploadedFile(filename=filename, content_type=content_type or "application/octet-stream", data=data)
         self._blobs[aid] = blob
         att = self._attachment_object(aid, blob, len(data) if size is None else size, include_type=False)
         if content_type is not None:
@@ -1817,9 +1789,7 @@ class FakeDiscord:
         """From now on, callbacks and webhook calls with this token get 401 code 50027."""
         self._expired_tokens.add(token)
 
-    def fail_next(
-        self, method: str, path_regex: str, *, status: int, body: JSON | None = None, times: int = 1
-    ) -> None:
+    def fail_next(self, method: str, path_regex: str, *, status: int, body: JSON | None = None, times: int = 1) -> None:
         """Answer the next ``times`` matching REST calls with ``status`` (and ``body``) instead.
 
         ``path_regex`` is searched in the API-relative path and the full path; ``method`` may be "*".
@@ -1878,9 +1848,7 @@ class FakeDiscord:
         await self._wait_for_live_connection()
         await self._wait_for_sync_if_none_yet(name.split()[0])
         data = self._command_data(name, options, focused=focused)
-        return await self._dispatch_interaction(
-            INTERACTION_AUTOCOMPLETE, data, user_id=user_id, channel_id=channel_id
-        )
+        return await self._dispatch_interaction(INTERACTION_AUTOCOMPLETE, data, user_id=user_id, channel_id=channel_id)
 
     async def click(
         self,
@@ -1935,9 +1903,7 @@ class FakeDiscord:
                     out.append({"type": comp.get("type"), "custom_id": comp["custom_id"], "values": []})
             return out
 
-        unknown = set(values) - {
-            c.get("custom_id") for c in _walk_components(list(modal.get("components") or []))
-        }
+        unknown = set(values) - {c.get("custom_id") for c in _walk_components(list(modal.get("components") or []))}
         assert not unknown, f"submit_modal: modal {modal.get('custom_id')!r} has no inputs {sorted(unknown)}"
         await self._wait_for_live_connection()
         data: JSON = {
@@ -1969,8 +1935,7 @@ class FakeDiscord:
             if cmd["name"] == root and cmd.get("type", 1) == 1:
                 return cmd, False
         registered = sorted(
-            {c["name"] for c in self.commands}
-            | {c["name"] for c in self.guild_commands.get(self.guild_id, [])}
+            {c["name"] for c in self.commands} | {c["name"] for c in self.guild_commands.get(self.guild_id, [])}
         )
         raise AssertionError(f"/{root} is not a registered chat-input command (registered: {registered})")
 
@@ -1984,9 +1949,7 @@ class FakeDiscord:
         for part in parts[1:]:
             subs = [o for o in schema if o.get("type") in (1, 2)]
             found = next((o for o in subs if o["name"] == part), None)
-            assert found is not None, (
-                f"/{' '.join(path)} has no subcommand {part!r} (has {[o['name'] for o in subs]})"
-            )
+            assert found is not None, f"/{' '.join(path)} has no subcommand {part!r} (has {[o['name'] for o in subs]})"
             path.append(part)
             chain.append({"type": found["type"], "name": part})
             schema = list(found.get("options") or [])
@@ -2037,9 +2000,7 @@ class FakeDiscord:
         elif kind == 5:
             assert isinstance(value, bool), f"{label} is a boolean option, got {value!r}"
         elif kind == 10:
-            assert isinstance(value, int | float) and not isinstance(value, bool), (
-                f"{label} is a number, got {value!r}"
-            )
+            assert isinstance(value, int | float) and not isinstance(value, bool), f"{label} is a number, got {value!r}"
         if kind in (4, 10):
             if opt.get("min_value") is not None:
                 assert value >= opt["min_value"], f"{label}: {value} < min_value {opt['min_value']}"
@@ -2162,9 +2123,7 @@ async def _serve(host: str, port: int, token: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m bot.testing.discord", description="Serve a fake Discord."
-    )
+    parser = argparse.ArgumentParser(prog="python -m bot.testing.discord", description="Serve a fake Discord.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--token", default="fake-bot-token", help="bot token the fake accepts")

@@ -81,9 +81,7 @@ async def test_moderator_may_cancel(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
     message_id = await start_running_job(discord_fake, seaart, settings)
-    await discord_fake.click(
-        message_id, button(discord_fake, message_id, "Cancel"), user_id=discord_fake.moderator_id
-    )
+    await discord_fake.click(message_id, button(discord_fake, message_id, "Cancel"), user_id=discord_fake.moderator_id)
     await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
     assert rows(settings)[0]["cancelled_by"] == discord_fake.moderator_id
 
@@ -91,9 +89,7 @@ async def test_moderator_may_cancel(
 async def test_reroll_makes_a_new_job_for_the_presser_and_delete_removes(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
-    interaction = await discord_fake.slash_command(
-        "imagine", {"prompt": "again and again", "aspect_ratio": "3:2"}
-    )
+    interaction = await discord_fake.slash_command("imagine", {"prompt": "again and again", "aspect_ratio": "3:2"})
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=10)
     message_id = interaction.original_message_id
     assert message_id is not None
@@ -118,7 +114,5 @@ async def test_reroll_makes_a_new_job_for_the_presser_and_delete_removes(
     )
     assert "Only the member who asked" in await ephemeral_reply(discord_fake, stranger)
     assert not discord_fake.messages[message_id].deleted
-    await discord_fake.click(
-        message_id, button(discord_fake, message_id, "Delete"), user_id=discord_fake.member_id
-    )
+    await discord_fake.click(message_id, button(discord_fake, message_id, "Delete"), user_id=discord_fake.member_id)
     await discord_fake.wait_for(lambda: discord_fake.messages[message_id].deleted, timeout=10)

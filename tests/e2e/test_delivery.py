@@ -38,9 +38,7 @@ async def test_oversized_result_is_reencoded_to_fit(tmp_path: Path, seaart: Fake
     message = discord_fake.messages[interaction.original_message_id]
     (file,) = message.files
     original = seaart.image_bytes(next(iter(seaart.jobs.values())).image_names[0])
-    assert len(original) > limit, (
-        "the fake must produce an image over the limit for this test to mean anything"
-    )
+    assert len(original) > limit, "the fake must produce an image over the limit for this test to mean anything"
     assert len(file.data) <= limit
     assert file.filename.endswith(".jpg")
     with Image.open(io.BytesIO(file.data)) as img:
@@ -73,10 +71,7 @@ async def test_crash_during_create_is_never_resent(
         assert category == "uncertain" and "not sent again" in message
         assert interaction.original_message_id is not None
         await discord_fake.wait_for(
-            lambda: (
-                "did not confirm"
-                in discord_fake.messages[interaction.original_message_id or 0].embeds[0]["title"]
-            ),
+            lambda: "did not confirm" in discord_fake.messages[interaction.original_message_id or 0].embeds[0]["title"],
             timeout=10,
         )
     finally:

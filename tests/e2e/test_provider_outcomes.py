@@ -72,9 +72,7 @@ async def test_outcome_reaches_a_final_state(
         await discord_fake.wait_for(final, timeout=30)
         job = row(settings)
         assert job is not None
-        assert (job["state"], job["error_category"]) == (expected_state, expected_category), job[
-            "error_message"
-        ]
+        assert (job["state"], job["error_category"]) == (expected_state, expected_category), job["error_message"]
         assert len(seaart.creates) == expected_creates
         # What the member sees: the same message, now in its final state.
         await discord_fake.wait_for(

@@ -89,9 +89,7 @@ async def test_restart_resumes_without_second_create(
         message = discord_fake.messages[interaction.original_message_id]
         assert len(message.files) == 1 and "Done" in message.embeds[0]["title"]
         # Only one message was ever made for this interaction: the same one was edited.
-        assert [m.id for m in discord_fake.messages.values() if m.interaction_id == interaction.id] == [
-            message.id
-        ]
+        assert [m.id for m in discord_fake.messages.values() if m.interaction_id == interaction.id] == [message.id]
     finally:
         for proc in (first, second):
             if proc is not None and proc.poll() is None:

@@ -82,9 +82,7 @@ async def provider(fake: FakeGemini, client: httpx.AsyncClient, sleeps: SleepRec
     )
 
 
-def picture(
-    size: tuple[int, int] = (40, 30), fmt: str = "PNG", colour: tuple[int, int, int] = (200, 40, 40)
-) -> bytes:
+def picture(size: tuple[int, int] = (40, 30), fmt: str = "PNG", colour: tuple[int, int, int] = (200, 40, 40)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, colour).save(buffer, fmt)
     return buffer.getvalue()
@@ -236,9 +234,7 @@ async def test_full_flash_request_sends_references_inline(provider: GeminiProvid
         "thinkingConfig": {"thinkingLevel": "HIGH"},
     }
     assert body["tools"] == [{"google_search": {}}]
-    assert body["safetySettings"] == [
-        {"category": c, "threshold": "BLOCK_ONLY_HIGH"} for c in HARM_CATEGORIES
-    ]
+    assert body["safetySettings"] == [{"category": c, "threshold": "BLOCK_ONLY_HIGH"} for c in HARM_CATEGORIES]
     assert set(body) == {"contents", "generationConfig", "tools", "safetySettings"}
     # What the fake decoded is byte for byte what the reference URLs served.
     assert fake.jobs[handle.provider_job_id].references == [(c, d) for _, d, c in images]
@@ -278,9 +274,7 @@ async def test_auto_ratio_is_left_to_the_model(provider: GeminiProvider, fake: F
 
 
 @pytest.mark.parametrize("level", [1, 2, 3, 4, 5, 6])
-async def test_safety_tolerance_reaches_gemini(
-    provider: GeminiProvider, fake: FakeGemini, level: int
-) -> None:
+async def test_safety_tolerance_reaches_gemini(provider: GeminiProvider, fake: FakeGemini, level: int) -> None:
     handle = await provider.submit(req(safety_tolerance=level))
     assert ready(handle).status is UpdateStatus.SUCCEEDED  # the fake accepted every threshold
     assert fake.creates[0].json is not None
@@ -397,9 +391,7 @@ async def test_seed_refusal_says_it_is_unsupported(provider: GeminiProvider) -> 
 
 
 async def test_missing_reference_is_named(provider: GeminiProvider, fake: FakeGemini) -> None:
-    gone = ReferenceImage(
-        url=f"{fake.origin}/refs/gone.png", content_type="image/png", size=10, filename="cat.png"
-    )
+    gone = ReferenceImage(url=f"{fake.origin}/refs/gone.png", content_type="image/png", size=10, filename="cat.png")
     with pytest.raises(InvalidRequestError) as info:
         await provider.submit(req(reference_images=(gone,)))
     assert "`cat.png`" in info.value.user_message and "404" in info.value.user_message
@@ -442,9 +434,7 @@ async def test_unreachable_reference_host(provider: GeminiProvider, fake: FakeGe
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    ref = ReferenceImage(
-        url=f"http://127.0.0.1:{port}/x.png", content_type="image/png", size=9, filename="x.png"
-    )
+    ref = ReferenceImage(url=f"http://127.0.0.1:{port}/x.png", content_type="image/png", size=9, filename="x.png")
     with pytest.raises(InvalidRequestError) as info:
         await provider.submit(req(reference_images=(ref,)))
     assert "`x.png`" in info.value.user_message and "network error" in info.value.user_message
@@ -532,9 +522,7 @@ async def test_finish_reasons(provider: GeminiProvider, fake: FakeGemini, reason
     assert update.error_detail and f"finishReason={reason}" in update.error_detail
 
 
-async def test_each_block_and_no_image_reason_reads_differently(
-    provider: GeminiProvider, fake: FakeGemini
-) -> None:
+async def test_each_block_and_no_image_reason_reads_differently(provider: GeminiProvider, fake: FakeGemini) -> None:
     outcomes = [f"prompt_blocked:{r}" for r in PROMPT_BLOCK_REASONS] + [f"finish:{r}" for r in FINISHES]
     outcomes.append("text_only")
     fake.script(*outcomes)
@@ -593,9 +581,7 @@ async def test_malformed_answer_is_uncertain_and_not_resent(
 # --- HTTP errors and retries ---------------------------------------------------------------------
 
 
-async def test_rate_limit_honours_retry_info(
-    provider: GeminiProvider, fake: FakeGemini, sleeps: SleepRecorder
-) -> None:
+async def test_rate_limit_honours_retry_info(provider: GeminiProvider, fake: FakeGemini, sleeps: SleepRecorder) -> None:
     fake.script("rate_limited")
     handle = await provider.submit(req())
     assert ready(handle).status is UpdateStatus.SUCCEEDED
@@ -644,9 +630,7 @@ async def test_server_errors_until_attempts_run_out(provider: GeminiProvider, fa
     assert len(fake.creates) == 4
 
 
-async def test_gateway_timeout_is_uncertain(
-    provider: GeminiProvider, fake: FakeGemini, sleeps: SleepRecorder
-) -> None:
+async def test_gateway_timeout_is_uncertain(provider: GeminiProvider, fake: FakeGemini, sleeps: SleepRecorder) -> None:
     fake.script("gateway_timeout")
     with pytest.raises(SubmitUncertainError):
         await provider.submit(req())
@@ -713,9 +697,7 @@ async def test_a_retired_model_id_is_reported(
     )
     with pytest.raises(AuthError) as info:
         await provider.submit(req(PRO))
-    assert (
-        "`gemini-2.9-pro-image`" in info.value.user_message and "Nano Banana Pro" in info.value.user_message
-    )
+    assert "`gemini-2.9-pro-image`" in info.value.user_message and "Nano Banana Pro" in info.value.user_message
     assert "NOT_FOUND" in info.value.detail
     assert [c.path for c in fake.creates] == ["/v1beta/models/gemini-2.9-pro-image:generateContent"]
 
@@ -813,9 +795,7 @@ async def test_fake_auth_and_documented_bodies(fake: FakeGemini, client: httpx.A
     assert (await client.post(url, json=snake, headers=auth)).status_code == 200  # proto JSON: both cases
     models = (await client.get(f"{fake.base_url}/v1beta/models", headers=auth)).json()["models"]
     assert [m["name"] for m in models] == [f"models/{FLASH_ID}", f"models/{PRO_ID}"]
-    stream = await client.post(
-        url.replace(":generateContent", ":streamGenerateContent"), json=body, headers=auth
-    )
+    stream = await client.post(url.replace(":generateContent", ":streamGenerateContent"), json=body, headers=auth)
     assert stream.status_code == 404
     gone = await client.get(f"{fake.base_url}/v1beta/models/gemini-3-pro-image-preview", headers=auth)
     assert (gone.status_code, gone.json()["error"]["status"]) == (404, "NOT_FOUND")
@@ -907,9 +887,7 @@ def test_valid_requests_make_valid_bodies(data: st.DataObject) -> None:
     )
     validate(request, caps)
     refs = tuple(
-        data.draw(
-            st.lists(st.sampled_from([("image/png", b"\x89PNG"), ("image/webp", b"RIFF")]), max_size=14)
-        )
+        data.draw(st.lists(st.sampled_from([("image/png", b"\x89PNG"), ("image/webp", b"RIFF")]), max_size=14))
     )
     body = build_request_body(request, caps, refs)
     assert validate_generate_request(_FAMILY[caps.model], body) == []
@@ -972,9 +950,7 @@ def image_part(data: bytes, **extra: Any) -> dict[str, Any]:
          (UpdateStatus.SUCCEEDED, None)),
     ],
 )  # fmt: skip
-async def test_answer_shapes(
-    body: dict[str, Any], expected: tuple[UpdateStatus, ErrorCategory | None]
-) -> None:
+async def test_answer_shapes(body: dict[str, Any], expected: tuple[UpdateStatus, ErrorCategory | None]) -> None:
     update = ready(await mock_provider(httpx.Response(200, json=body)).submit(req()))
     assert (update.status, update.error_category) == expected
     if update.status is UpdateStatus.FAILED:
@@ -983,9 +959,7 @@ async def test_answer_shapes(
 
 async def test_unknown_block_reason_is_named() -> None:
     update = ready(
-        await mock_provider(
-            httpx.Response(200, json={"promptFeedback": {"blockReason": "NEW_REASON"}})
-        ).submit(req())
+        await mock_provider(httpx.Response(200, json={"promptFeedback": {"blockReason": "NEW_REASON"}})).submit(req())
     )
     assert update.error_message and "new_reason" in update.error_message
 

@@ -371,9 +371,7 @@ def test_redact_known_secrets_and_credential_shapes() -> None:
 
 
 def test_request_secrets_finds_headers_and_query_keys() -> None:
-    request = httpx.Request(
-        "GET", "https://x.test/v1?key=qk-123456&other=1", headers={"x-goog-api-key": "gk-abcdef"}
-    )
+    request = httpx.Request("GET", "https://x.test/v1?key=qk-123456&other=1", headers={"x-goog-api-key": "gk-abcdef"})
     found = request_secrets(request)
     assert "qk-123456" in found and "gk-abcdef" in found
     response = httpx.Response(500, text="oops qk-123456 gk-abcdef " + "x" * 1000, request=request)

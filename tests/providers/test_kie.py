@@ -217,9 +217,7 @@ async def test_full_nb2_request(provider: KieProvider, fake: FakeKie) -> None:
 @kie_only
 async def test_pro_on_kie(provider: KieProvider, fake: FakeKie) -> None:
     refs = tuple(ref(n) for n in range(8))
-    await provider.submit(
-        req(PRO, reference_images=refs, aspect_ratio="21:9", resolution="2K", output_format="jpg")
-    )
+    await provider.submit(req(PRO, reference_images=refs, aspect_ratio="21:9", resolution="2K", output_format="jpg"))
     assert fake.creates[0].json == {
         "model": "nano-banana-pro",
         "input": {
@@ -249,9 +247,7 @@ BOTH_REFUSALS = {
     "webp-out": req(output_format="webp"),
     "gif-ref": req(reference_images=(ref(1, "image/gif"),)),
     "huge-ref": req(reference_images=(ref(1, size=29 * 1024 * 1024),)),
-    "file-url": req(
-        reference_images=(ReferenceImage(url="file:///etc/passwd", content_type="image/png", size=1),)
-    ),
+    "file-url": req(reference_images=(ReferenceImage(url="file:///etc/passwd", content_type="image/png", size=1),)),
     "model": req("nano_banana_9"),
 }
 KIE_REFUSALS = {
@@ -336,9 +332,7 @@ async def test_success(provider: KieProvider, fake: FakeKie, client: httpx.Async
     assert fake.jobs[handle.provider_job_id].polls == 3
 
 
-@pytest.mark.parametrize(
-    ("ratio", "resolution", "size"), [("4:1", "1K", (1024, 256)), ("auto", "2K", (2048, 2048))]
-)
+@pytest.mark.parametrize(("ratio", "resolution", "size"), [("4:1", "1K", (1024, 256)), ("auto", "2K", (2048, 2048))])
 async def test_images_are_sized_like_the_request(
     provider: KieProvider,
     fake: FakeKie,
@@ -347,9 +341,7 @@ async def test_images_are_sized_like_the_request(
     resolution: str,
     size: tuple[int, int],
 ) -> None:
-    final = (
-        await run_to_end(provider, await provider.submit(req(aspect_ratio=ratio, resolution=resolution)))
-    )[-1]
+    final = (await run_to_end(provider, await provider.submit(req(aspect_ratio=ratio, resolution=resolution))))[-1]
     data = (await client.get(final.images[0].url or "")).content
     with Image.open(io.BytesIO(data)) as picture:
         assert picture.size == size
@@ -391,9 +383,7 @@ async def test_hold_and_release(provider: KieProvider, fake: FakeKie) -> None:
     assert (await provider.poll(handle)).status is UpdateStatus.SUCCEEDED
 
 
-async def test_poll_500_is_retried_within_one_poll(
-    provider: KieProvider, fake: FakeKie, sleeps: SleepRecorder
-) -> None:
+async def test_poll_500_is_retried_within_one_poll(provider: KieProvider, fake: FakeKie, sleeps: SleepRecorder) -> None:
     fake.script("poll_500")
     handle = await provider.submit(req())
     assert (await provider.poll(handle)).status is UpdateStatus.QUEUED
@@ -426,9 +416,7 @@ async def test_malformed_poll_raises_transient_without_secrets(
 
 
 async def test_unknown_task_fails_the_job(provider: KieProvider, fake: FakeKie) -> None:
-    old = JobHandle(
-        provider=fake.flavour, model=NB2, provider_job_id="task_gone", extra={"submitted_at": 1.0}
-    )
+    old = JobHandle(provider=fake.flavour, model=NB2, provider_job_id="task_gone", extra={"submitted_at": 1.0})
     update = await provider.poll(old)
     assert (update.status, update.error_category) == (UpdateStatus.FAILED, ErrorCategory.TRANSIENT)
     assert_user_safe(update.error_message, fake)
@@ -499,9 +487,7 @@ async def _check_create_outcome(
 
 
 @pytest.mark.parametrize("outcome", sorted(CREATE_OUTCOMES))
-async def test_create_outcomes(
-    provider: KieProvider, fake: FakeKie, sleeps: SleepRecorder, outcome: str
-) -> None:
+async def test_create_outcomes(provider: KieProvider, fake: FakeKie, sleeps: SleepRecorder, outcome: str) -> None:
     await _check_create_outcome(provider, fake, sleeps, outcome, CREATE_OUTCOMES[outcome])
 
 
@@ -513,9 +499,7 @@ async def test_kie_envelope_codes_decide(
     await _check_create_outcome(provider, fake, sleeps, outcome, KIE_CREATE_OUTCOMES[outcome])
 
 
-async def test_rate_limited_until_attempts_run_out(
-    provider: KieProvider, fake: FakeKie, sleeps: SleepRecorder
-) -> None:
+async def test_rate_limited_until_attempts_run_out(provider: KieProvider, fake: FakeKie, sleeps: SleepRecorder) -> None:
     fake.script(*["rate_limited"] * 4)
     with pytest.raises(RateLimitedError) as info:
         await provider.submit(req())
@@ -635,15 +619,11 @@ async def test_fake_kie_protocol(fake: FakeKie, client: httpx.AsyncClient) -> No
     ok = await client.post(create, headers=auth, json={"model": "nano-banana-2", "input": {"prompt": "x"}})
     task_id = ok.json()["data"]["taskId"]
     assert ok.json()["code"] == 200 and task_id in fake.jobs
-    record = await client.get(
-        f"{fake.base_url}/api/v1/jobs/recordInfo", params={"taskId": task_id}, headers=auth
-    )
+    record = await client.get(f"{fake.base_url}/api/v1/jobs/recordInfo", params={"taskId": task_id}, headers=auth)
     data = record.json()["data"]
     assert record.json()["message"] == "success" and data["state"] == "waiting"
     assert '"prompt": "x"' in data["param"] and data["resultJson"] == ""
-    unknown = await client.get(
-        f"{fake.base_url}/api/v1/jobs/recordInfo", params={"taskId": "t"}, headers=auth
-    )
+    unknown = await client.get(f"{fake.base_url}/api/v1/jobs/recordInfo", params={"taskId": "t"}, headers=auth)
     assert unknown.status_code == 200
     assert unknown.json() == {"code": 422, "message": "recordInfo is null", "data": None}
     credit = await client.get(f"{fake.base_url}/api/v1/chat/credit", headers=auth)
@@ -750,15 +730,11 @@ def test_every_valid_request_fits_the_documented_schema(data: st.DataObject) -> 
 
 def _one_thing_wrong(caps: Capabilities) -> st.SearchStrategy[dict[str, Any]]:
     return st.one_of(
-        st.integers(caps.max_prompt_chars + 1, caps.max_prompt_chars + 100).map(
-            lambda n: {"prompt": "b" * n}
-        ),
+        st.integers(caps.max_prompt_chars + 1, caps.max_prompt_chars + 100).map(lambda n: {"prompt": "b" * n}),
         st.text(alphabet=" \t\n\u00a0", max_size=20).map(lambda p: {"prompt": p}),
         st.text(max_size=8).filter(lambda r: r not in caps.aspect_ratios).map(lambda r: {"aspect_ratio": r}),
         st.text(max_size=8).filter(lambda r: r not in caps.resolutions).map(lambda r: {"resolution": r}),
-        st.text(max_size=5)
-        .filter(lambda f: f not in caps.output_formats)
-        .map(lambda f: {"output_format": f}),
+        st.text(max_size=5).filter(lambda f: f not in caps.output_formats).map(lambda f: {"output_format": f}),
         st.lists(_refs, min_size=caps.max_reference_images + 1, max_size=caps.max_reference_images + 2).map(
             lambda refs: {"reference_images": tuple(refs)}
         ),
@@ -910,9 +886,7 @@ async def test_sinancode_unreadable_tasks_raise_transient(answer: httpx.Response
         httpx.Response(200, json={"code": 504, "msg": "Gateway timeout", "data": None}),
     ],
 )
-async def test_create_answers_that_may_have_been_accepted_are_uncertain(
-    flavour: Any, answer: httpx.Response
-) -> None:
+async def test_create_answers_that_may_have_been_accepted_are_uncertain(flavour: Any, answer: httpx.Response) -> None:
     mock = Mock(create=[answer])
     with pytest.raises(SubmitUncertainError):
         await mock_provider(flavour, mock).submit(req())
@@ -937,9 +911,7 @@ async def test_html_502_without_envelope_is_retried_then_transient(flavour: Any)
         (httpx.Response(413, json={"error_msg": "Payload too large"}), BadInputError),
     ],
 )
-async def test_create_status_mapping(
-    flavour: Any, answer: httpx.Response, error_type: type[Exception]
-) -> None:
+async def test_create_status_mapping(flavour: Any, answer: httpx.Response, error_type: type[Exception]) -> None:
     with pytest.raises(error_type) as info:
         await mock_provider(flavour, Mock(create=[answer])).submit(req())
     assert isinstance(info.value, ProviderError)
@@ -964,9 +936,7 @@ async def test_kie_long_retry_after_is_handed_to_the_runner() -> None:
         (httpx.Response(500, text="oops"), (True, None)),
     ],
 )
-async def test_kie_check_reads_the_envelope(
-    answer: httpx.Response, expected: tuple[bool, bool | None]
-) -> None:
+async def test_kie_check_reads_the_envelope(answer: httpx.Response, expected: tuple[bool, bool | None]) -> None:
     result = await mock_provider("kie", Mock(poll=[answer])).check()
     assert (result.reachable, result.key_accepted) == expected
     assert MOCK_KEY not in result.detail

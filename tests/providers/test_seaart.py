@@ -115,9 +115,7 @@ async def test_minimal_create_request(provider: SeaArtProvider, fake: FakeSeaArt
 
 
 async def test_full_nb2_request_maps_512_to_half_k(provider: SeaArtProvider, fake: FakeSeaArt) -> None:
-    await provider.submit(
-        req(reference_images=(ref(1), ref(2), ref(3)), aspect_ratio="21:9", resolution="512")
-    )
+    await provider.submit(req(reference_images=(ref(1), ref(2), ref(3)), aspect_ratio="21:9", resolution="512"))
     assert fake.creates[0].json == {
         "prompt": PROMPT,
         "image_urls": [f"https://cdn.example.test/ref-{n}.png" for n in (1, 2, 3)],
@@ -132,9 +130,7 @@ async def test_pro_sends_image_size_and_takes_many_refs(provider: SeaArtProvider
     first, second = (c.json for c in fake.creates)
     assert first is not None and second is not None
     assert first["image_size"] == "4K" and len(first["image_urls"]) == 4
-    assert (
-        second["image_size"] == "1K" and len(second["image_urls"]) == 14 and second["aspect_ratio"] == "4:5"
-    )
+    assert second["image_size"] == "1K" and len(second["image_urls"]) == 14 and second["aspect_ratio"] == "4:5"
     assert all(c.path == "/model/v1/queue/nano_banana_pro" for c in fake.creates)
 
 
@@ -221,9 +217,7 @@ async def test_job_failures(provider: SeaArtProvider, fake: FakeSeaArt, outcome:
         assert outcome.removeprefix("error:") in final.error_detail
 
 
-async def test_success_todays_shape(
-    provider: SeaArtProvider, fake: FakeSeaArt, client: httpx.AsyncClient
-) -> None:
+async def test_success_todays_shape(provider: SeaArtProvider, fake: FakeSeaArt, client: httpx.AsyncClient) -> None:
     handle = await provider.submit(req(aspect_ratio="16:9", resolution="512"))
     updates = await run_to_end(provider, handle)
     assert [u.status for u in updates] == [UpdateStatus.QUEUED, UpdateStatus.RUNNING, UpdateStatus.SUCCEEDED]
@@ -359,11 +353,9 @@ async def test_images_are_sized_like_the_request(
     resolution: str,
     size: tuple[int, int],
 ) -> None:
-    final = (
-        await run_to_end(
-            provider, await provider.submit(req(model, aspect_ratio=ratio, resolution=resolution))
-        )
-    )[-1]
+    final = (await run_to_end(provider, await provider.submit(req(model, aspect_ratio=ratio, resolution=resolution))))[
+        -1
+    ]
     (image,) = final.images
     assert (image.width, image.height) == size
     data = (await client.get(image.url or "")).content
@@ -397,9 +389,7 @@ async def test_create_429_until_attempts_run_out(
     assert all(d >= 1.0 for d in sleeps.delays) and len(sleeps.delays) == 3
 
 
-async def test_create_500_is_retried(
-    provider: SeaArtProvider, fake: FakeSeaArt, sleeps: SleepRecorder
-) -> None:
+async def test_create_500_is_retried(provider: SeaArtProvider, fake: FakeSeaArt, sleeps: SleepRecorder) -> None:
     fake.script("create_500", "create_500")
     handle = await provider.submit(req())
     assert len(fake.creates) == 3 and list(fake.jobs) == [handle.provider_job_id]
@@ -479,9 +469,7 @@ async def test_cancel_finished_or_unknown_job(provider: SeaArtProvider, fake: Fa
     handle = await provider.submit(req())
     assert (await run_to_end(provider, handle))[-1].status is UpdateStatus.SUCCEEDED
     assert await provider.cancel(handle) is False
-    assert (
-        await provider.cancel(JobHandle(provider="seaart", model=NB2, provider_job_id="mmsu_nope")) is False
-    )
+    assert await provider.cancel(JobHandle(provider="seaart", model=NB2, provider_job_id="mmsu_nope")) is False
 
 
 # --- the fake's own protocol details -------------------------------------------------------------
@@ -568,9 +556,7 @@ def test_validate_accepts_everything_in_range(data: st.DataObject) -> None:
 def _one_thing_wrong(caps: Capabilities) -> st.SearchStrategy[dict[str, Any]]:
     whitespace = st.text(alphabet=" \t\n\r\u00a0\u2003", max_size=30)
     return st.one_of(
-        st.integers(caps.max_prompt_chars + 1, caps.max_prompt_chars + 500).map(
-            lambda n: {"prompt": "b" * n}
-        ),
+        st.integers(caps.max_prompt_chars + 1, caps.max_prompt_chars + 500).map(lambda n: {"prompt": "b" * n}),
         whitespace.map(lambda p: {"prompt": p}),
         st.text(max_size=8).filter(lambda r: r not in caps.aspect_ratios).map(lambda r: {"aspect_ratio": r}),
         st.text(max_size=8).filter(lambda r: r not in caps.resolutions).map(lambda r: {"resolution": r}),
@@ -581,11 +567,7 @@ def _one_thing_wrong(caps: Capabilities) -> st.SearchStrategy[dict[str, Any]]:
             lambda t: {"reference_images": (ReferenceImage(url="https://x.test/r", content_type=t, size=1),)}
         ),
         st.integers(caps.max_reference_bytes + 1, 2**40).map(
-            lambda n: {
-                "reference_images": (
-                    ReferenceImage(url="https://x.test/r", content_type="image/png", size=n),
-                )
-            }
+            lambda n: {"reference_images": (ReferenceImage(url="https://x.test/r", content_type="image/png", size=n),)}
         ),
     )
 
@@ -676,9 +658,7 @@ def completed(**extra: Any) -> httpx.Response:
         ({"status": "processing"}, (UpdateStatus.RUNNING, None)),
     ],
 )  # fmt: skip
-async def test_status_shapes(
-    status_body: dict[str, Any], expected: tuple[UpdateStatus, ErrorCategory | None]
-) -> None:
+async def test_status_shapes(status_body: dict[str, Any], expected: tuple[UpdateStatus, ErrorCategory | None]) -> None:
     provider = mock_provider(httpx.Response(200, json=status_body))
     update = await provider.poll(HANDLE)
     assert (update.status, update.error_category) == expected

@@ -204,9 +204,7 @@ async def test_implements_the_provider_protocol(provider: SegmindProvider, fake:
         ({"api_key": "SG_x", "mode": "v3"}, "segmind.mode"),
     ],
 )
-async def test_bad_settings_are_config_errors(
-    client: httpx.AsyncClient, kwargs: dict[str, Any], setting: str
-) -> None:
+async def test_bad_settings_are_config_errors(client: httpx.AsyncClient, kwargs: dict[str, Any], setting: str) -> None:
     with pytest.raises(ConfigError) as info:
         SegmindProvider(client=client, **kwargs)
     assert info.value.setting == setting
@@ -356,9 +354,7 @@ async def test_v1_answers_with_the_image_and_its_accounting(v1: SegmindProvider,
     assert stored.ready is not None and stored.ready.images[0].data == image.data
 
 
-async def test_v2_queue_result_and_metrics(
-    v2: SegmindProvider, fake: FakeSegmind, client: httpx.AsyncClient
-) -> None:
+async def test_v2_queue_result_and_metrics(v2: SegmindProvider, fake: FakeSegmind, client: httpx.AsyncClient) -> None:
     handle = await v2.submit(req(PRO, aspect_ratio="3:4", resolution="4K"))
     updates = await run_to_end(v2, handle)
     assert [u.status for u in updates] == [UpdateStatus.QUEUED, UpdateStatus.RUNNING, UpdateStatus.SUCCEEDED]
@@ -385,9 +381,7 @@ async def test_v2_queue_result_and_metrics(
 
 
 @pytest.mark.parametrize("outcome", ["v1_json_url", "v1_json_base64"])
-async def test_v1_json_answers(
-    v1: SegmindProvider, fake: FakeSegmind, client: httpx.AsyncClient, outcome: str
-) -> None:
+async def test_v1_json_answers(v1: SegmindProvider, fake: FakeSegmind, client: httpx.AsyncClient, outcome: str) -> None:
     fake.script(outcome)
     update = await final(v1, req(aspect_ratio="4:1"))
     assert update.status is UpdateStatus.SUCCEEDED
@@ -440,9 +434,7 @@ JOB_FAILURES: dict[str, ErrorCategory] = {
 
 
 @pytest.mark.parametrize("outcome", sorted(JOB_FAILURES))
-async def test_job_failures(
-    provider: SegmindProvider, fake: FakeSegmind, outcome: str, sleeps: Sleeps
-) -> None:
+async def test_job_failures(provider: SegmindProvider, fake: FakeSegmind, outcome: str, sleeps: Sleeps) -> None:
     fake.script(outcome)
     handle = await provider.submit(req())
     updates = await run_to_end(provider, handle)
@@ -479,9 +471,7 @@ async def test_expired_after_an_hour(v2: SegmindProvider, fake: FakeSegmind) -> 
     assert len(fake.requests) == 2
 
 
-async def test_malformed(
-    provider: SegmindProvider, fake: FakeSegmind, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_malformed(provider: SegmindProvider, fake: FakeSegmind, caplog: pytest.LogCaptureFixture) -> None:
     fake.script("malformed")
     handle = await provider.submit(req())
     if provider.mode == "v1":
@@ -581,9 +571,7 @@ async def test_rate_limited_waits_for_the_reset_then_succeeds(
     assert len(sleeps.delays) == 1 and 1.0 <= sleeps.delays[0] <= 2.0
 
 
-async def test_rate_limited_until_attempts_run_out(
-    v2: SegmindProvider, fake: FakeSegmind, sleeps: Sleeps
-) -> None:
+async def test_rate_limited_until_attempts_run_out(v2: SegmindProvider, fake: FakeSegmind, sleeps: Sleeps) -> None:
     fake.script(*["rate_limited"] * 4)
     with pytest.raises(RateLimitedError) as info:
         await v2.submit(req())
@@ -622,9 +610,7 @@ async def test_server_error_until_attempts_run_out(v1: SegmindProvider, fake: Fa
     assert len(fake.creates) == 4
 
 
-@pytest.mark.parametrize(
-    ("mode", "outcome"), [("v1", "create_hang"), ("v2", "create_hang"), ("v1", "never_finish")]
-)
+@pytest.mark.parametrize(("mode", "outcome"), [("v1", "create_hang"), ("v2", "create_hang"), ("v1", "never_finish")])
 async def test_lost_answers_are_uncertain_and_never_resent(
     fake: FakeSegmind, client: httpx.AsyncClient, sleeps: Sleeps, mode: str, outcome: str
 ) -> None:
@@ -637,18 +623,14 @@ async def test_lost_answers_are_uncertain_and_never_resent(
     assert sleeps.delays == []
 
 
-async def test_gateway_504_on_create_is_uncertain(
-    provider: SegmindProvider, fake: FakeSegmind, sleeps: Sleeps
-) -> None:
+async def test_gateway_504_on_create_is_uncertain(provider: SegmindProvider, fake: FakeSegmind, sleeps: Sleeps) -> None:
     fake.script("gateway_504")
     with pytest.raises(SubmitUncertainError):
         await provider.submit(req())
     assert len(fake.creates) == 1 and len(fake.jobs) == 1 and sleeps.delays == []
 
 
-async def test_wrong_key(
-    fake: FakeSegmind, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_wrong_key(fake: FakeSegmind, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture) -> None:
     provider = SegmindProvider(api_key="SG_wrongwrongwrong1", base_url=fake.base_url, client=client)
     with caplog.at_level(logging.DEBUG), pytest.raises(AuthError) as info:
         await provider.submit(req())
@@ -733,9 +715,7 @@ def test_fake_outcomes() -> None:
         FakeSegmind().script("succes")
 
 
-async def test_provider_maps_a_406_value_refusal_to_bad_input(
-    fake: FakeSegmind, client: httpx.AsyncClient
-) -> None:
+async def test_provider_maps_a_406_value_refusal_to_bad_input(fake: FakeSegmind, client: httpx.AsyncClient) -> None:
     # A model entry that lets through what the real field list refuses shows the 406 mapping end to end.
     provider = SegmindProvider(api_key=fake.api_key, base_url=fake.base_url, client=client)
     provider.models[NB2] = replace(provider.models[NB2], aspect_ratios=("7:3",))
@@ -800,9 +780,7 @@ def mock(*answers: httpx.Response, mode: str = "v2") -> SegmindProvider:
          (UpdateStatus.FAILED, ErrorCategory.NO_IMAGE)),
     ],
 )  # fmt: skip
-async def test_v2_shapes(
-    answers: list[httpx.Response], expected: tuple[UpdateStatus, ErrorCategory | None]
-) -> None:
+async def test_v2_shapes(answers: list[httpx.Response], expected: tuple[UpdateStatus, ErrorCategory | None]) -> None:
     update = await mock(*answers).poll(HANDLE)
     assert (update.status, update.error_category) == expected
     if update.status is UpdateStatus.SUCCEEDED:
@@ -849,9 +827,7 @@ async def test_v1_handle_without_its_answer_fails() -> None:
          (UpdateStatus.FAILED, ErrorCategory.TRANSIENT)),
     ],
 )  # fmt: skip
-async def test_v1_answer_shapes(
-    answer: httpx.Response, expected: tuple[UpdateStatus, ErrorCategory | None]
-) -> None:
+async def test_v1_answer_shapes(answer: httpx.Response, expected: tuple[UpdateStatus, ErrorCategory | None]) -> None:
     handle = await mock(answer, mode="v1").submit(req())
     assert handle.provider_job_id.startswith("local-")  # no x-request-id header
     assert handle.ready is not None
@@ -893,9 +869,7 @@ async def test_v2_create_without_request_id_is_uncertain() -> None:
 
 async def test_rate_limit_with_epoch_reset() -> None:
     reset = str(int(datetime.now(UTC).timestamp()) + 600)
-    answer = httpx.Response(
-        429, json={"error": "Rate limit exceeded"}, headers={"x-rate-limit-reset-at-utc": reset}
-    )
+    answer = httpx.Response(429, json={"error": "Rate limit exceeded"}, headers={"x-rate-limit-reset-at-utc": reset})
     with pytest.raises(RateLimitedError) as info:
         await mock(answer).submit(req())
     assert info.value.retry_after is not None and 590 < info.value.retry_after <= 600
@@ -903,9 +877,7 @@ async def test_rate_limit_with_epoch_reset() -> None:
 
 async def test_check_falls_back_to_the_status_probe() -> None:
     # The credits endpoint answering something unexpected: a job that cannot exist proves the key.
-    result = await mock(
-        httpx.Response(404, text="Not Found"), httpx.Response(404, json={"error": "nope"})
-    ).check()
+    result = await mock(httpx.Response(404, text="Not Found"), httpx.Response(404, json={"error": "nope"})).check()
     assert (result.reachable, result.key_accepted) == (True, True)
     no_record = await mock(httpx.Response(404, json={"error": "No credits found for the user"})).check()
     assert (no_record.reachable, no_record.key_accepted) == (True, True)
@@ -972,9 +944,7 @@ def test_every_valid_request_maps_to_a_body_the_fake_accepts(data: st.DataObject
         resolution=data.draw(st.none() | st.sampled_from(caps.resolutions)),
         seed=data.draw(st.none() | st.integers(0, 2**31 - 1)) if caps.seed else None,
         output_format=data.draw(st.none() | st.sampled_from(caps.output_formats)),
-        thinking_level=data.draw(st.none() | st.sampled_from(caps.thinking_levels))
-        if caps.thinking_levels
-        else None,
+        thinking_level=data.draw(st.none() | st.sampled_from(caps.thinking_levels)) if caps.thinking_levels else None,
         web_search=data.draw(st.booleans()) if caps.web_search else False,
         safety_tolerance=data.draw(st.none() | st.integers(1, 6)),
     )

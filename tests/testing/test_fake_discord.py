@@ -107,9 +107,7 @@ class EchoBot(commands.Bot):
             await interaction.response.send_message(style)
 
         @pick.autocomplete("style")
-        async def pick_style(
-            interaction: discord.Interaction, current: str
-        ) -> list[app_commands.Choice[str]]:
+        async def pick_style(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
             styles = ["photo", "pixel", "watercolor"]
             return [app_commands.Choice(name=s, value=s) for s in styles if s.startswith(current)]
 
@@ -203,9 +201,7 @@ async def test_login_sync_and_gateway(fake: FakeDiscord, running: RunningBot) ->
     assert not [r for r in fake.requests if r.unknown_route]
 
 
-async def test_defer_then_edit_with_file_embed_and_persistent_view(
-    fake: FakeDiscord, running: RunningBot
-) -> None:
+async def test_defer_then_edit_with_file_embed_and_persistent_view(fake: FakeDiscord, running: RunningBot) -> None:
     inter = await run_echo(fake, "hello")
     assert inter.callbacks[0]["type"] == 5
     assert inter.response_delay is not None and inter.response_delay < 3
@@ -215,14 +211,10 @@ async def test_defer_then_edit_with_file_embed_and_persistent_view(
     assert [f.data for f in msg.files] == [OUTPUT_PNG]
     assert msg.files[0].filename == "out.png" and msg.files[0].content_type == "image/png"
     assert msg.attachments[0]["width"] == 16 and msg.attachments[0]["height"] == 12
-    assert msg.embeds[0]["title"] == "hello" and msg.embeds[0]["description"].startswith(
-        str(len(png_bytes()))
-    )
+    assert msg.embeds[0]["title"] == "hello" and msg.embeds[0]["description"].startswith(str(len(png_bytes())))
     # Discord points attachment:// embed images at the uploaded file.
     assert msg.embeds[0]["image"]["url"] == msg.attachments[0]["url"]
-    assert any(
-        r.method == "GET" and r.path.startswith("/attachments/") and r.status == 200 for r in fake.requests
-    )
+    assert any(r.method == "GET" and r.path.startswith("/attachments/") and r.status == 200 for r in fake.requests)
     patch = next(r for r in fake.requests if r.method == "PATCH" and r.path.endswith("/messages/@original"))
     assert patch.files[0].data == OUTPUT_PNG and patch.json is not None and "attachments" in patch.json
 
@@ -376,9 +368,7 @@ async def test_injected_failures_are_retried(fake: FakeDiscord, running: Running
 
 
 async def test_group_subcommand_options_and_permissions(fake: FakeDiscord, running: RunningBot) -> None:
-    inter = await fake.slash_command(
-        "mod safety show", {"level": 3, "who": fake.admin_id}, user_id=fake.admin_id
-    )
+    inter = await fake.slash_command("mod safety show", {"level": 3, "who": fake.admin_id}, user_id=fake.admin_id)
     await fake.wait_for(lambda: bool(inter.callbacks))
     content = inter.callbacks[0]["data"]["content"]
     assert content == f"level=3 who={fake.admin_id} manage_guild=True"

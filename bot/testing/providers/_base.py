@@ -77,9 +77,7 @@ class FakeProviderServer:
     OUTCOMES: ClassVar[frozenset[str]] = frozenset({"success"})
     NAME: ClassVar[str] = "provider"
 
-    def __init__(
-        self, *, api_key: str, host: str = "127.0.0.1", port: int = 0, hang_seconds: float = 300.0
-    ) -> None:
+    def __init__(self, *, api_key: str, host: str = "127.0.0.1", port: int = 0, hang_seconds: float = 300.0) -> None:
         self.api_key = api_key
         self.host = host
         self.port = port
@@ -147,9 +145,7 @@ class FakeProviderServer:
     @property
     def origin(self) -> str:
         if self._runner is None:
-            raise RuntimeError(
-                f"{type(self).__name__} is not started; use `async with {type(self).__name__}()`"
-            )
+            raise RuntimeError(f"{type(self).__name__} is not started; use `async with {type(self).__name__}()`")
         return f"http://{self.host}:{self.port}"
 
     @property

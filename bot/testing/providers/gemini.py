@@ -232,8 +232,7 @@ def _camel(value: Any) -> Any:
 
 def _unknown(names: set[str], where: str) -> list[str]:
     return [
-        f"Invalid JSON payload received. Unknown name \"{n}\" at '{where}': Cannot find field."
-        for n in sorted(names)
+        f"Invalid JSON payload received. Unknown name \"{n}\" at '{where}': Cannot find field." for n in sorted(names)
     ]
 
 
@@ -297,14 +296,12 @@ def validate_generate_request(family: str, body: Any) -> list[str]:
         ratio, size = image_config.get("aspectRatio"), image_config.get("imageSize")
         if ratio is not None and ratio not in spec.ratios:
             problems.append(
-                "* GenerateContentRequest.generation_config.image_config.aspect_ratio: "
-                f"{ratio!r} is not supported"
+                f"* GenerateContentRequest.generation_config.image_config.aspect_ratio: {ratio!r} is not supported"
             )
         if size is not None and size not in spec.sizes:
             # 6.2: upper-case K required; 512 only on 3.1 Flash Image.
             problems.append(
-                "* GenerateContentRequest.generation_config.image_config.image_size: "
-                f"{size!r} is not supported"
+                f"* GenerateContentRequest.generation_config.image_config.image_size: {size!r} is not supported"
             )
     thinking = config.get("thinkingConfig", {})
     if isinstance(thinking, dict):
@@ -528,9 +525,7 @@ class FakeGemini(FakeProviderServer):
         self.jobs[job.response_id] = job
         if outcome in ("create_hang", "never_finish"):
             await self.hang()  # the call was made (and would be billed); its answer never comes
-            return _google_error(
-                504, "DEADLINE_EXCEEDED", "Deadline expired before operation could complete."
-            )
+            return _google_error(504, "DEADLINE_EXCEEDED", "Deadline expired before operation could complete.")
         if job.held:
             await self._wait_for_release(job)
         job.answered = True
@@ -541,9 +536,7 @@ class FakeGemini(FakeProviderServer):
     async def _wait_for_release(self, job: FakeGeminiCall) -> None:
         assert self._closing is not None
         waiters = {asyncio.ensure_future(job.released.wait()), asyncio.ensure_future(self._closing.wait())}
-        _, pending = await asyncio.wait(
-            waiters, timeout=self.hang_seconds, return_when=asyncio.FIRST_COMPLETED
-        )
+        _, pending = await asyncio.wait(waiters, timeout=self.hang_seconds, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
 
@@ -628,9 +621,7 @@ class FakeGemini(FakeProviderServer):
         if outcome == "success_text":
             parts.append({"text": "Here is your image."})
         if outcome == "undecodable_image":
-            parts.append(
-                {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(NOT_AN_IMAGE).decode()}}
-            )
+            parts.append({"inlineData": {"mimeType": "image/png", "data": base64.b64encode(NOT_AN_IMAGE).decode()}})
         else:
             parts.append(await self._image_part(size))
         candidate = {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
@@ -641,9 +632,7 @@ class FakeGemini(FakeProviderServer):
         }
 
 
-def _google_error(
-    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
-) -> web.Response:
+def _google_error(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> web.Response:
     """The documented error body (6.6): {"error": {code, message, status, details?}}."""
     error: dict[str, Any] = {"code": status, "message": message, "status": code}
     if details:
@@ -701,9 +690,7 @@ def _scripted_error(outcome: str, model_id: str, retry_delay: str) -> web.Respon
                 "metadata": {"service": "generativelanguage.googleapis.com"},
             }
         ]
-        return _google_error(
-            400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", key_details
-        )
+        return _google_error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", key_details)
     if outcome in ("out_of_credit", "billing_400"):
         return _google_error(
             400,

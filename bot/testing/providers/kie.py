@@ -242,9 +242,7 @@ class FakeKie(FakeProviderServer):
     ) -> None:
         if flavour not in get_args(Flavour):
             raise ValueError(f"unknown flavour {flavour!r}; use 'kie' or 'sinancode'")
-        super().__init__(
-            api_key=api_key or f"test-{flavour}-key", host=host, port=port, hang_seconds=hang_seconds
-        )
+        super().__init__(api_key=api_key or f"test-{flavour}-key", host=host, port=port, hang_seconds=hang_seconds)
         self.flavour: Flavour = flavour
         self.queued_polls = queued_polls
         self.running_polls = running_polls

@@ -299,9 +299,7 @@ class FakeSegmind(FakeProviderServer):
             return _error(400, "Invalid request: image_urls[0] could not be downloaded")
         cost = _MODELS[model]["prices"][body.get("output_resolution") or "1K"]
         if cost > self.credits:
-            return _error(
-                406, f"Insufficient credits. Your balance is ${self.credits}; this request needs ${cost}."
-            )
+            return _error(406, f"Insufficient credits. Your balance is ${self.credits}; this request needs ${cost}.")
 
         request_id = str(uuid.uuid4())
         job = FakeSegmindJob(
@@ -338,26 +336,18 @@ class FakeSegmind(FakeProviderServer):
         if outcome == "out_of_credit":
             return _error(406, "Insufficient credits. Your balance is $0.02; this request needs $0.08.")
         if outcome == "spend_limit_406":
-            return _error(
-                406, "Team spend limit reached: the monthly limit of $50.00 for this member is used up."
-            )
+            return _error(406, "Team spend limit reached: the monthly limit of $50.00 for this member is used up.")
         if outcome == "rate_limited":
             reset = datetime.now(UTC) + timedelta(seconds=self.reset_seconds)
             return web.json_response(
                 {"error": "Rate limit exceeded"},
                 status=429,
-                headers={
-                    "x-rate-limit-reset-at-utc": reset.isoformat(timespec="milliseconds").replace(
-                        "+00:00", "Z"
-                    )
-                },
+                headers={"x-rate-limit-reset-at-utc": reset.isoformat(timespec="milliseconds").replace("+00:00", "Z")},
             )
         if outcome == "server_error":
             return _error(500, "Internal server error")
         if outcome == "gateway_502":
-            return web.Response(
-                status=502, text=_HTML_GATEWAY.format(code="502 Bad Gateway"), content_type="text/html"
-            )
+            return web.Response(status=502, text=_HTML_GATEWAY.format(code="502 Bad Gateway"), content_type="text/html")
         return None
 
     def _v1_answer(self, job: FakeSegmindJob) -> web.StreamResponse:
@@ -370,9 +360,7 @@ class FakeSegmind(FakeProviderServer):
         self._charge(job)
         headers = self._accounting_headers(job)
         if job.outcome == "no_image":
-            return web.json_response(
-                {"status": "Success", "output": "I can't make that image."}, headers=headers
-            )
+            return web.json_response({"status": "Success", "output": "I can't make that image."}, headers=headers)
         name = job.image_names[0]
         if job.outcome == "v1_json_url":
             return web.json_response(
@@ -413,13 +401,9 @@ class FakeSegmind(FakeProviderServer):
             job.expired = True  # the next poll finds the record gone
         urls = self._job_urls(job)
         if state == "queued":
-            return web.json_response(
-                {"status": "QUEUED", "request_id": job.request_id, **urls, "metrics": {}}
-            )
+            return web.json_response({"status": "QUEUED", "request_id": job.request_id, **urls, "metrics": {}})
         if state == "running":
-            return web.json_response(
-                {"status": "PROCESSING", "request_id": job.request_id, **urls, "metrics": {}}
-            )
+            return web.json_response({"status": "PROCESSING", "request_id": job.request_id, **urls, "metrics": {}})
         if job.outcome in _FAILURES:
             return web.json_response(_failure_body(job), status=422)
         self._charge(job)
@@ -449,9 +433,7 @@ class FakeSegmind(FakeProviderServer):
         images: list[str] = []
         for name in job.image_names:
             if job.outcome == "v2_base64":
-                images.append(
-                    "data:image/png;base64," + base64.b64encode(self.image_bytes(name)).decode("ascii")
-                )
+                images.append("data:image/png;base64," + base64.b64encode(self.image_bytes(name)).decode("ascii"))
             else:
                 images.append(f"{self.image_base_url}/{name}.png")
         output: Any = images[0] if len(images) == 1 else images

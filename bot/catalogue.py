@@ -1,0 +1,85 @@
+"""The model catalogue: which enabled provider serves which model, in what failover order, at what price."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from decimal import Decimal
+
+from bot.config import Settings
+from bot.errors import InvalidRequestError
+from bot.providers import FACTORIES
+from bot.providers.base import Capabilities
+
+MICRO = Decimal(1_000_000)
+# How models are shown to members, whatever a provider calls them.
+MODEL_NAMES: dict[str, str] = {"nano_banana_2": "Nano Banana 2", "nano_banana_pro": "Nano Banana Pro"}
+
+
+def usd(micro: int | None) -> str:
+    """Micro-dollars as a member-facing string: $0.067."""
+    if micro is None:
+        return "unknown"
+    return f"${Decimal(micro) / MICRO:.3f}".rstrip("0").rstrip(".") if micro else "$0"
+
+
+class Catalogue:
+    """Capabilities (with configured prices) of every enabled provider, and the failover routes."""
+
+    def __init__(self, settings: Settings, enabled: Mapping[str, object] | None = None) -> None:
+        self.settings = settings
+        # Providers whose key was rejected or whose credit ran out: tried last until they work again.
+        self.unhealthy: set[str] = set()
+        names = list(enabled) if enabled is not None else [n for n, f in FACTORIES.items() if f.enabled(settings)]
+        self._caps: dict[str, dict[str, Capabilities]] = {
+            name: {model: self._priced(name, model, caps) for model, caps in FACTORIES[name].models(settings).items()}
+            for name in names
+        }
+
+    def _priced(self, provider: str, model: str, caps: Capabilities) -> Capabilities:
+        override = self.settings.models.prices_usd.get(provider, {}).get(model)
+        if not override:
+            return caps
+        prices = dict(caps.prices_micro_usd)
+        prices.update({size: int(value * MICRO) for size, value in override.items()})
+        return replace(caps, prices_micro_usd=tuple(prices.items()))
+
+    @property
+    def providers(self) -> list[str]:
+        return list(self._caps)
+
+    def capabilities(self, provider: str, model: str) -> Capabilities | None:
+        return self._caps.get(provider, {}).get(model)
+
+    def models(self) -> list[str]:
+        """Bot model names that at least one enabled provider serves, in a stable order."""
+        seen = {m for caps in self._caps.values() for m in caps}
+        return [m for m in MODEL_NAMES if m in seen] + sorted(seen - set(MODEL_NAMES))
+
+    def display_name(self, model: str) -> str:
+        return MODEL_NAMES.get(model, model)
+
+    def route(self, model: str, *, first: str | None = None) -> list[str]:
+        """Enabled providers serving ``model``, in configured failover order (``first`` moved to the front)."""
+        order = self.settings.models.routes.get(model, list(FACTORIES))
+        serving = [p for p in order if model in self._caps.get(p, {})]
+        # Providers that serve the model but were left out of the route still count, last.
+        serving += [p for p in self._caps if model in self._caps[p] and p not in serving]
+        if first is not None and first in serving:
+            serving.remove(first)
+            serving.insert(0, first)
+        return sorted(serving, key=lambda p: p in self.unhealthy)  # stable: order kept otherwise
+
+    def resolve(self, model: str, *, preferred: str | None = None) -> tuple[str, Capabilities]:
+        """The provider that takes a new job for ``model`` first, or a clear refusal."""
+        route = self.route(model, first=preferred)
+        if not route:
+            offered = ", ".join(self.display_name(m) for m in self.models()) or "none"
+            raise InvalidRequestError(f"The model `{model}` is not available on this bot. Available: {offered}.")
+        caps = self.capabilities(route[0], model)
+        assert caps is not None
+        return route[0], caps
+
+    def price(self, provider: str, model: str, resolution: str | None) -> int | None:
+        caps = self.capabilities(provider, model)
+        return caps.price(resolution) if caps else None

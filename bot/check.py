@@ -1,0 +1,80 @@
+"""`bananacord check`: what is missing or wrong in the configuration, and (with --providers) whether
+each enabled provider is reachable and accepts its key, without generating an image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from bot.catalogue import Catalogue, usd
+from bot.config import Settings
+from bot.errors import ConfigError
+from bot.providers import FACTORIES
+
+
+def check_config(settings: Settings, config_path: Path) -> list[str]:
+    """Print what is configured; return the problems."""
+    problems: list[str] = []
+    shown = config_path if config_path.exists() else f"{config_path} (not found, using defaults)"
+    print(f"config file: {shown}")
+    print(f"database:    {settings.database.path}")
+    print(f"discord:     {settings.discord.api_base_url}")
+    if not settings.secret("discord_token"):
+        problems.append("DISCORD_TOKEN is not set: export your bot token (Discord developer portal).")
+    catalogue = Catalogue(settings)
+    for name, factory in FACTORIES.items():
+        enabled = factory.enabled(settings)
+        keyed = "key set" if factory.key(settings) else "key missing"
+        print(f"provider:    {name:<10} {'enabled' if enabled else 'disabled':<8} {keyed}")
+        if enabled and not factory.key(settings):
+            problems.append(f"{factory.key_env} is not set: export it, or disable [providers.{name}].")
+        if enabled:
+            for model, caps in factory.models(settings).items():
+                priced = catalogue.capabilities(name, model) or caps
+                prices = ", ".join(f"{size} {usd(micro)}" for size, micro in priced.prices_micro_usd)
+                print(f"               {model:<16} {prices}")
+    if not catalogue.providers:
+        problems.append("no provider is enabled: enable at least one [providers.NAME] section.")
+    for model in catalogue.models():
+        print(f"route:       {model:<16} {' -> '.join(catalogue.route(model))}")
+    default_provider = settings.imagine.default_provider
+    if default_provider not in FACTORIES:
+        problems.append(f"[imagine] default_provider `{default_provider}` is not a known provider.")
+    elif settings.imagine.default_model not in catalogue.models():
+        problems.append(
+            f"[imagine] default_model `{settings.imagine.default_model}` is not served by any enabled provider."
+        )
+    return problems
+
+
+async def check_providers(settings: Settings) -> list[str]:
+    """Call each enabled provider's cheapest key-proving endpoint; return the problems."""
+    problems: list[str] = []
+    print("\nprovider checks (no image is generated):")
+    async with httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0)) as client:
+        for name, factory in FACTORIES.items():
+            if not factory.enabled(settings):
+                continue
+            if not factory.key(settings):
+                print(f"  {name:<10} key missing")
+                continue  # already reported by check_config
+            try:
+                provider = factory.build(settings, client)
+            except ConfigError as exc:
+                problems.append(f"{name}: {exc.user_message}")
+                continue
+            result = await provider.check()
+            await provider.aclose()
+            reach = "reachable" if result.reachable else "UNREACHABLE"
+            key = {True: "key accepted", False: "KEY REJECTED", None: "key not proven"}[result.key_accepted]
+            print(f"  {name:<10} {reach:<12} {key:<15} {result.detail}")
+            if not result.reachable:
+                problems.append(f"{name}: {settings_base(settings, name)} is unreachable ({result.detail}).")
+            elif result.key_accepted is False:
+                problems.append(f"{name}: the provider rejected {factory.key_env} ({result.detail}).")
+    return problems
+
+
+def settings_base(settings: Settings, name: str) -> str:
+    return FACTORIES[name].settings(settings).base_url

@@ -1,0 +1,139 @@
+"""Admin commands: the server's default model and provider, and the providers' state.
+
+Permission is enforced here, in code (Manage Server, or the configured admin role), not only by
+Discord's default_permissions, which a server can override in its integration settings.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import Bananacord
+from bot.catalogue import MODEL_NAMES, usd
+from bot.config import PROVIDER_NAMES
+from bot.errors import InvalidRequestError
+
+log = logging.getLogger(__name__)
+
+MODEL_CHOICES = [app_commands.Choice(name=name, value=value) for value, name in MODEL_NAMES.items()]
+PROVIDER_CHOICES = [app_commands.Choice(name=name, value=name) for name in PROVIDER_NAMES]
+
+
+def is_admin(interaction: discord.Interaction[Any], admin_role_id: int | None) -> bool:
+    perms = interaction.permissions
+    if perms.manage_guild or perms.administrator:
+        return True
+    roles = getattr(interaction.user, "roles", [])
+    return admin_role_id is not None and any(role.id == admin_role_id for role in roles)
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class Admin(commands.GroupCog, group_name="admin", group_description="Bananacord settings for this server"):
+    def __init__(self, bot: Bananacord) -> None:
+        self.bot = bot
+        super().__init__()
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        if interaction.guild_id is None:
+            raise app_commands.CheckFailure("Admin commands work in a server, not in DMs.")
+        if not is_admin(interaction, self.bot.settings.admin.role_id):
+            raise app_commands.CheckFailure("You need the Manage Server permission (or the bot's admin role) for this.")
+        return True
+
+    @app_commands.command(name="defaults")
+    @app_commands.describe(
+        model="Model /imagine uses when a member picks none",
+        provider="Provider tried first (others remain as failover)",
+        reset="Forget this server's defaults and use the bot's configuration",
+    )
+    @app_commands.choices(model=MODEL_CHOICES, provider=PROVIDER_CHOICES)
+    async def defaults(
+        self,
+        interaction: discord.Interaction[Any],
+        model: str | None = None,
+        provider: str | None = None,
+        reset: bool = False,
+    ) -> None:
+        """Show or set this server's default model and provider."""
+        assert interaction.guild_id is not None
+        store = self.bot.settings_store
+        catalogue = self.bot.catalogue
+        current = await store.guild_defaults(interaction.guild_id)
+        if reset or model is not None or provider is not None:
+            if model is not None and model not in catalogue.models():
+                offered = ", ".join(catalogue.display_name(m) for m in catalogue.models())
+                raise InvalidRequestError(f"`{model}` is not served by any enabled provider. Available: {offered}.")
+            if provider is not None and provider not in catalogue.providers:
+                raise InvalidRequestError(
+                    f"`{provider}` is not enabled on this bot. Enabled: {', '.join(catalogue.providers)}."
+                )
+            chosen_model = None if reset else (model or current.default_model)
+            chosen_provider = None if reset else (provider or current.default_provider)
+            if chosen_model and chosen_provider and not catalogue.capabilities(chosen_provider, chosen_model):
+                raise InvalidRequestError(
+                    f"{chosen_provider} does not serve {catalogue.display_name(chosen_model)}; "
+                    f"it will still be used as failover where it can."
+                )
+            current = await store.set_guild_defaults(
+                interaction.guild_id,
+                model=chosen_model,
+                provider=chosen_provider,
+                by=interaction.user.id,
+                now=self.bot.clock(),
+            )
+            log.info(
+                "guild %s defaults set by %s: model=%s provider=%s",
+                interaction.guild_id,
+                interaction.user.id,
+                chosen_model,
+                chosen_provider,
+            )
+        model_name = current.default_model or self.bot.settings.imagine.default_model
+        first = current.default_provider or self.bot.settings.imagine.default_provider
+        embed = discord.Embed(title="🍌 Server defaults", colour=discord.Colour(0xF5C518))
+        embed.add_field(
+            name="Model",
+            value=f"{catalogue.display_name(model_name)}{'' if current.default_model else ' (bot default)'}",
+        )
+        embed.add_field(
+            name="Provider order",
+            value=" → ".join(catalogue.route(model_name, first=first)) or "none enabled",
+            inline=False,
+        )
+        if current.updated_by:
+            embed.set_footer(text=f"Last changed by user {current.updated_by}")
+        await interaction.response.send_message(
+            embed=embed, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    @app_commands.command(name="providers")
+    async def providers(self, interaction: discord.Interaction[Any]) -> None:
+        """Enabled providers: their models, prices and health."""
+        catalogue = self.bot.catalogue
+        health = await self.bot.settings_store.provider_health()
+        embed = discord.Embed(title="🍌 Providers", colour=discord.Colour(0xF5C518))
+        for name in catalogue.providers:
+            state = health.get(name)
+            status = "✅ working" if state is None or state.healthy else f"⚠️ {state.detail or state.category}"
+            lines = [status]
+            for model in catalogue.models():
+                caps = catalogue.capabilities(name, model)
+                if caps is None:
+                    continue
+                prices = ", ".join(f"{size} {usd(micro)}" for size, micro in caps.prices_micro_usd)
+                lines.append(f"{caps.display_name}: {prices or 'price unknown'}")
+            embed.add_field(name=name, value="\n".join(lines)[:1024], inline=False)
+        await interaction.response.send_message(
+            embed=embed, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+
+async def setup(bot: commands.Bot) -> None:
+    assert isinstance(bot, Bananacord)
+    await bot.add_cog(Admin(bot))
