@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import discord
 
+from bot.catalogue import usd
 from bot.errors import ErrorCategory
 from bot.images import PreparedImage
 from bot.models import JobState
@@ -59,12 +60,51 @@ def _describe_request(job: Job, caps: Capabilities | None) -> str:
     return " · ".join(parts)
 
 
+def _options(job: Job) -> str | None:
+    request = job.request
+    parts = []
+    if request.seed is not None:
+        parts.append(f"seed {request.seed}")
+    if request.output_format:
+        parts.append(request.output_format.upper())
+    if request.thinking_level:
+        parts.append(f"thinking {request.thinking_level}")
+    if request.web_search:
+        parts.append("web search")
+    return " · ".join(parts) or None
+
+
+def served_by(job: Job) -> str:
+    """Which provider has the job, and which it left on the way (failover), in plain words."""
+    if not job.tried_providers:
+        return job.provider
+    skipped = "; ".join(
+        f"{t['provider']}: {_CATEGORY_WORDS.get(t['category'], t['category'])}" for t in job.tried_providers
+    )
+    return f"{job.provider} (after {skipped})"
+
+
+_CATEGORY_WORDS = {
+    "transient": "temporary failure",
+    "rate_limited": "rate limited",
+    "out_of_credit": "out of credit",
+    "auth": "key rejected",
+}
+
+
 def _base(job: Job, title: str, colour: discord.Colour, caps: Capabilities | None) -> discord.Embed:
     embed = discord.Embed(title=title, colour=colour, description=truncate(job.request.prompt, 4000))
     embed.add_field(name="Model", value=_describe_request(job, caps), inline=False)
+    options = _options(job)
+    if options:
+        embed.add_field(name="Options", value=options, inline=False)
     if job.user_id:
         embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
-    embed.set_footer(text=f"Job {job.id} · {job.provider}")
+    embed.add_field(name="Provider", value=truncate(served_by(job), 1024), inline=True)
+    footer = f"Job {job.id}"
+    if job.cost_micro_usd is not None:
+        footer += f" · est. {usd(job.cost_micro_usd)}"
+    embed.set_footer(text=footer)
     return embed
 
 
@@ -103,6 +143,9 @@ def failure_embed(job: Job, caps: Capabilities | None, *, now: float) -> discord
     colour = COLOUR_NEUTRAL if job.state is JobState.CANCELLED else COLOUR_FAILED
     embed = _base(job, f"🍌 {title}", colour, caps)
     embed.add_field(name="What happened", value=truncate(job.error_message or "Unknown error.", 1024), inline=False)
+    text = job.result.get("text")
+    if isinstance(text, str) and text.strip():
+        embed.add_field(name="The model said", value=truncate(text.strip(), 1024), inline=False)
     if job.cancelled_by:
         embed.add_field(name="Cancelled by", value=f"<@{job.cancelled_by}>", inline=True)
     embed.add_field(name="After", value=elapsed(job, now), inline=True)

@@ -7,11 +7,23 @@ import asyncio
 import contextlib
 import signal
 
-from bot.testing.providers.seaart import FakeSeaArt
+from bot.testing.providers import FakeGemini, FakeKie, FakeProviderServer, FakeSeaArt, FakeSegmind
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    fakes = {"seaart": FakeSeaArt(api_key=args.key, host=args.host, port=args.port)}
+    port = args.port
+
+    # Consecutive ports when one is given (easy to remember), free ones otherwise.
+    def at(offset: int) -> int:
+        return port + offset if port else 0
+
+    fakes: dict[str, FakeProviderServer] = {
+        "seaart": FakeSeaArt(api_key=args.key, host=args.host, port=at(0)),
+        "kie": FakeKie(flavour="kie", api_key=args.key, host=args.host, port=at(1)),
+        "sinancode": FakeKie(flavour="sinancode", api_key=args.key, host=args.host, port=at(2)),
+        "segmind": FakeSegmind(api_key=args.key, host=args.host, port=at(3)),
+        "gemini": FakeGemini(api_key=args.key, host=args.host, port=at(4)),
+    }
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -21,7 +33,7 @@ async def _serve(args: argparse.Namespace) -> None:
     async with contextlib.AsyncExitStack() as stack:
         for name, fake in fakes.items():
             await stack.enter_async_context(fake)
-            print(f"fake {name}: base_url={fake.base_url} key={fake.api_key}", flush=True)
+            print(f"fake {name:<10} base_url={getattr(fake, 'base_url', fake.origin)} key={fake.api_key}", flush=True)
         await stop.wait()
 
 

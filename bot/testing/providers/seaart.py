@@ -85,6 +85,19 @@ SEAART_OUTCOMES: frozenset[str] = frozenset(
     }
 )
 
+# The names every fake shares (the cross-provider contract suite and failover tests use them),
+# as SeaArt spells each case.
+COMMON_ALIASES: dict[str, str] = {
+    "bad_input": "error:REQUEST_INVALID",
+    "content_blocked": "error:CONTENT_BLOCKED",
+    "rate_limited": "create_429",
+    "server_error": "create_500",
+    "auth": "create_401",
+    "out_of_credit": "create_403_balance",
+    "transient_failure": "error:INFERENCE_FAILURE",
+}
+SEAART_OUTCOMES = SEAART_OUTCOMES | frozenset(COMMON_ALIASES)
+
 # providers.md 2.3 / 2.4 (== seeds 000 / 001): NB2 takes Pro's ten ratios plus the four extreme ones.
 _PRO_RATIOS = frozenset({"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"})
 _MODELS: dict[str, dict[str, Any]] = {
@@ -207,6 +220,9 @@ class FakeSeaArt(FakeProviderServer):
     def creates(self) -> list[Recorded]:
         """Every create request received (rejected ones included), in order."""
         return [r for r in self.requests if r.method == "POST" and _CREATE_PATH.match(r.path)]
+
+    def script(self, *outcomes: str) -> None:
+        super().script(*(COMMON_ALIASES.get(o, o) for o in outcomes))
 
     def hold(self, on: bool = True) -> None:
         """While held, jobs accepted stay IN_PROGRESS until released. hold(False) releases all."""

@@ -1,0 +1,267 @@
+"""Several providers behind the real bot: failover, options routing, server defaults, admin checks."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import Settings, load_settings
+from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord
+from bot.testing.providers import FakeGemini, FakeKie, FakeSeaArt, FakeSegmind
+from tests.conftest import BOT_TOKEN, Clock, RunningBot, final_message, png_bytes, start_bot
+
+KEY = "e2e-provider-key"
+
+
+def rows(settings: Settings) -> list[sqlite3.Row]:
+    with sqlite3.connect(settings.database.path) as conn:
+        conn.row_factory = sqlite3.Row
+        return conn.execute("SELECT * FROM jobs ORDER BY created_at").fetchall()
+
+
+def final_states(settings: Settings) -> list[str]:
+    return [r["state"] for r in rows(settings)]
+
+
+def done(settings: Settings, count: int = 1) -> bool:
+    states = final_states(settings)
+    return len(states) == count and all(s in {"delivered", "failed", "blocked", "cancelled", "expired"} for s in states)
+
+
+class Fakes:
+    def __init__(self) -> None:
+        self.seaart = FakeSeaArt(api_key=KEY, hang_seconds=5)
+        self.kie = FakeKie(flavour="kie", api_key=KEY, hang_seconds=5)
+        self.segmind = FakeSegmind(api_key=KEY, hang_seconds=5)
+        self.gemini = FakeGemini(api_key=KEY, hang_seconds=5)
+
+    def settings(self, tmp_path: Path, discord_fake: FakeDiscord, enabled: list[str], **extra: Any) -> Settings:
+        base = {
+            "seaart": self.seaart.base_url,
+            "kie": self.kie.base_url,
+            "segmind": self.segmind.base_url,
+            "gemini": self.gemini.base_url,
+        }
+        providers: dict[str, Any] = {
+            name: {"enabled": name in enabled, "base_url": url, "request_timeout": 3.0} for name, url in base.items()
+        }
+        providers["sinancode"] = {"enabled": False}
+        providers["segmind"]["mode"] = extra.pop("segmind_mode", "v2")
+        return load_settings(
+            None,
+            discord_token=BOT_TOKEN,
+            seaart_api_key=KEY,
+            kie_api_key=KEY,
+            segmind_api_key=KEY,
+            gemini_api_key=KEY,
+            discord={"api_base_url": discord_fake.api_base_url, "gateway_url": discord_fake.gateway_url},
+            database={"path": str(tmp_path / "bot.sqlite3")},
+            providers=providers,
+            jobs={"poll_interval_seconds": 0.05, "max_poll_interval_seconds": 0.2, "progress_interval_seconds": 0},
+            **extra,
+        )
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[Fakes]:
+    f = Fakes()
+    async with f.seaart, f.kie, f.segmind, f.gemini:
+        yield f
+
+
+async def boot(settings: Settings, discord_fake: FakeDiscord) -> RunningBot:
+    return await start_bot(settings, discord_fake, Clock())
+
+
+async def test_server_errors_fail_over_to_the_next_provider(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    settings = fakes.settings(tmp_path, discord_fake, ["seaart", "kie"])
+    fakes.seaart.script(*["server_error"] * 4)  # past the retry budget (4 attempts)
+    running = await boot(settings, discord_fake)
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "failover please"})
+        await discord_fake.wait_for(lambda: done(settings), timeout=30)
+    finally:
+        await running.close()
+    (job,) = rows(settings)
+    assert job["state"] == "delivered" and job["provider"] == "kie"
+    assert json.loads(job["tried_providers"]) == [
+        {"provider": "seaart", "category": "transient", "reason": json.loads(job["tried_providers"])[0]["reason"]}
+    ]
+    assert len(fakes.seaart.creates) == 4 and fakes.seaart.jobs == {}, "seaart created no job"
+    assert len(fakes.kie.creates) == 1
+    message = final_message(discord_fake, interaction.id)
+    assert message is not None and message.files
+    fields = {f["name"]: f["value"] for f in message.embeds[0]["fields"]}
+    assert fields["Provider"] == "kie (after seaart: temporary failure)"
+
+
+async def test_out_of_credit_fails_over_and_alerts_admins(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    settings = fakes.settings(
+        tmp_path, discord_fake, ["seaart", "gemini"], admin={"alert_channel_id": discord_fake.channel_id}
+    )
+    fakes.seaart.script("out_of_credit")
+    running = await boot(settings, discord_fake)
+    try:
+        await discord_fake.slash_command("imagine", {"prompt": "no credit here"})
+        await discord_fake.wait_for(lambda: done(settings), timeout=30)
+        await discord_fake.wait_for(
+            lambda: any("seaart" in (m.content or "") for m in discord_fake.messages_in(discord_fake.channel_id)),
+            timeout=10,
+        )
+        # A second job goes straight to the healthy provider.
+        await discord_fake.slash_command("imagine", {"prompt": "second"})
+        await discord_fake.wait_for(lambda: done(settings, 2), timeout=30)
+        admin = await discord_fake.slash_command("admin providers", {}, user_id=discord_fake.admin_id)
+        await discord_fake.wait_for(lambda: bool(admin.callbacks), timeout=10)
+    finally:
+        await running.close()
+    first, second = rows(settings)
+    assert (first["state"], first["provider"]) == ("delivered", "gemini")
+    assert (second["state"], second["provider"]) == ("delivered", "gemini")
+    assert len(fakes.seaart.creates) == 1, "the unhealthy provider is tried last, not first"
+    alert = next(m for m in discord_fake.messages_in(discord_fake.channel_id) if "seaart" in (m.content or ""))
+    assert "out of credit" in alert.content.lower() and KEY not in alert.content
+    health = str(admin.callbacks[0]["data"]["embeds"])
+    assert "⚠️" in health and "credit" in health
+
+
+async def test_content_block_and_bad_input_never_fail_over(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    settings = fakes.settings(tmp_path, discord_fake, ["seaart", "kie"])
+    fakes.seaart.script("content_blocked", "bad_input")
+    running = await boot(settings, discord_fake)
+    try:
+        await discord_fake.slash_command("imagine", {"prompt": "blocked"})
+        await discord_fake.wait_for(lambda: done(settings), timeout=30)
+        await discord_fake.slash_command("imagine", {"prompt": "bad"})
+        await discord_fake.wait_for(lambda: done(settings, 2), timeout=30)
+    finally:
+        await running.close()
+    assert [(r["state"], r["provider"]) for r in rows(settings)] == [("blocked", "seaart"), ("failed", "seaart")]
+    assert fakes.kie.creates == []
+
+
+async def test_options_route_to_a_provider_that_supports_them(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    settings = fakes.settings(tmp_path, discord_fake, ["seaart", "segmind"])
+    running = await boot(settings, discord_fake)
+    try:
+        await discord_fake.slash_command(
+            "imagine", {"prompt": "seeded", "seed": 42, "thinking": "high", "output_format": "png"}
+        )
+        await discord_fake.wait_for(lambda: done(settings), timeout=30)
+        # Web search at 512 px on Pro: no enabled provider offers 512 for Pro -> refused, naming what it has.
+        refused = await discord_fake.slash_command(
+            "imagine", {"prompt": "x", "model": "nano_banana_pro", "resolution": "512"}
+        )
+        await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=10)
+    finally:
+        await running.close()
+    (job,) = rows(settings)
+    assert (job["state"], job["provider"]) == ("delivered", "segmind")
+    body = fakes.segmind.creates[0].json
+    assert body["seed"] == 42 and body["thinking_level"] == "high" and body["output_format"] == "png"
+    assert fakes.seaart.creates == []
+    content = refused.callbacks[0]["data"]["content"]
+    assert refused.callbacks[0]["data"]["flags"] & 64 and "resolution 512" in content and "1K, 2K, 4K" in content
+
+
+async def test_option_no_provider_supports_is_refused_by_name(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    settings = fakes.settings(tmp_path, discord_fake, ["seaart"])
+    running = await boot(settings, discord_fake)
+    try:
+        refused = await discord_fake.slash_command("imagine", {"prompt": "seeded", "seed": 7})
+        await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=10)
+        fmt = await discord_fake.slash_command("imagine", {"prompt": "png please", "output_format": "png"})
+        await discord_fake.wait_for(lambda: bool(fmt.callbacks), timeout=10)
+    finally:
+        await running.close()
+    assert "does not support a seed" in refused.callbacks[0]["data"]["content"]
+    assert "output format png" in fmt.callbacks[0]["data"]["content"]
+    assert rows(settings) == [] and fakes.seaart.requests == []
+
+
+async def test_admin_defaults_are_enforced_in_code_and_used(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    settings = fakes.settings(tmp_path, discord_fake, ["seaart", "kie"])
+    running = await boot(settings, discord_fake)
+    try:
+        denied = await discord_fake.slash_command(
+            "admin defaults", {"provider": "kie"}, user_id=discord_fake.member_id, permissions=PLAIN_MEMBER_PERMISSIONS
+        )
+        await discord_fake.wait_for(lambda: bool(denied.callbacks), timeout=10)
+        allowed = await discord_fake.slash_command(
+            "admin defaults", {"provider": "kie", "model": "nano_banana_pro"}, user_id=discord_fake.admin_id
+        )
+        await discord_fake.wait_for(lambda: bool(allowed.callbacks), timeout=10)
+        await discord_fake.slash_command("imagine", {"prompt": "server default"})
+        await discord_fake.wait_for(lambda: done(settings), timeout=30)
+    finally:
+        await running.close()
+    assert "Manage Server" in denied.callbacks[0]["data"]["content"]
+    assert denied.callbacks[0]["data"]["flags"] & 64
+    assert "kie → seaart" in str(allowed.callbacks[0]["data"]["embeds"])
+    (job,) = rows(settings)
+    assert (job["provider"], job["model"], job["state"]) == ("kie", "nano_banana_pro", "delivered")
+    assert fakes.kie.creates[0].json["model"] == "nano-banana-pro"
+
+
+async def test_gemini_gets_reference_inline_and_delivers(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    settings = fakes.settings(tmp_path, discord_fake, ["gemini"])
+    reference = png_bytes((80, 60))
+    running = await boot(settings, discord_fake)
+    try:
+        attachment = discord_fake.add_attachment(reference, "ref.png", "image/png")
+        interaction = await discord_fake.slash_command(
+            "imagine", {"prompt": "inline me", "image1": attachment, "aspect_ratio": "4:3", "web_search": True}
+        )
+        await discord_fake.wait_for(lambda: done(settings), timeout=30)
+    finally:
+        await running.close()
+    (job,) = rows(settings)
+    assert job["state"] == "delivered", job["error_message"]
+    body = fakes.gemini.creates[0].json
+    inline = body["contents"][0]["parts"][1]["inlineData"]
+    import base64
+
+    assert base64.b64decode(inline["data"]) == reference
+    assert body["tools"] == [{"google_search": {}}]
+    message = final_message(discord_fake, interaction.id)
+    assert message is not None and message.files
+    # Inline bytes are dropped from the row once the image is on Discord.
+    assert all(img["data_b64"] is None for img in json.loads(job["result_json"])["images"])
+
+
+async def test_segmind_v1_raw_bytes_delivered_with_cost(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    settings = fakes.settings(tmp_path, discord_fake, ["segmind"], segmind_mode="v1")
+    running = await boot(settings, discord_fake)
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "raw bytes", "resolution": "1K"})
+        await discord_fake.wait_for(lambda: done(settings), timeout=30)
+    finally:
+        await running.close()
+    (job,) = rows(settings)
+    assert job["state"] == "delivered", job["error_message"]
+    usage = json.loads(job["result_json"])["usage"]
+    assert usage["cost_usd"] and usage["remaining_credits"]
+    assert job["cost_micro_usd"] == 80_000  # the estimate for NB2 at 1K
+    message = final_message(discord_fake, interaction.id)
+    assert message is not None and message.files and "est. $0.08" in message.embeds[0]["footer"]["text"]
