@@ -71,6 +71,10 @@ SEAART_MODELS: dict[str, Capabilities] = {
         aspect_ratios=_NB2_RATIOS,
         resolutions=("512", "1K", "2K", "4K"),
         default_resolution="1K",
+        provider_model="nano_banana_2",
+        # [U] estimate: SeaArt publishes prices only on its model pages (providers.md 2.11); editable in
+        # config ([models.prices_usd.seaart.nano_banana_2]).
+        prices_micro_usd=(("512", 30_000), ("1K", 40_000), ("2K", 60_000), ("4K", 90_000)),
     ),
     "nano_banana_pro": Capabilities(
         model="nano_banana_pro",
@@ -80,6 +84,9 @@ SEAART_MODELS: dict[str, Capabilities] = {
         aspect_ratios=_PRO_RATIOS,
         resolutions=("1K", "2K", "4K"),
         default_resolution="1K",
+        provider_model="nano_banana_pro",
+        # [U] estimate, as above.
+        prices_micro_usd=(("1K", 90_000), ("2K", 90_000), ("4K", 150_000)),
     ),
 }
 

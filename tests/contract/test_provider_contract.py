@@ -17,7 +17,6 @@ from bot.cli_sink import FileSink
 from bot.config import load_settings
 from bot.jobs import JobRunner
 from bot.models import GenerationRequest, JobState, ReferenceImage
-from bot.providers._http import RetryPolicy
 from bot.providers.base import Provider
 from bot.providers.gemini import GeminiProvider
 from bot.providers.kie import KieProvider
