@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable
 from dataclasses import replace
 from decimal import Decimal
 
@@ -20,13 +20,15 @@ def usd(micro: int | None) -> str:
     """Micro-dollars as a member-facing string: $0.067."""
     if micro is None:
         return "unknown"
-    return f"${Decimal(micro) / MICRO:.3f}".rstrip("0").rstrip(".") if micro else "$0"
+    text = f"{Decimal(micro) / MICRO:.4f}".rstrip("0")
+    whole, _, cents = text.partition(".")
+    return f"${whole}.{cents.ljust(2, '0')}"
 
 
 class Catalogue:
     """Capabilities (with configured prices) of every enabled provider, and the failover routes."""
 
-    def __init__(self, settings: Settings, enabled: Mapping[str, object] | None = None) -> None:
+    def __init__(self, settings: Settings, enabled: Iterable[str] | None = None) -> None:
         self.settings = settings
         # Providers whose key was rejected or whose credit ran out: tried last until they work again.
         self.unhealthy: set[str] = set()

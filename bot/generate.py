@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from bot.catalogue import Catalogue
 from bot.cli_sink import FileSink
 from bot.config import Settings
 from bot.errors import BananacordError, ConfigError, InvalidRequestError
@@ -59,7 +60,8 @@ async def generate(
     factory = get_factory(provider_name)
     model_name = model or settings.imagine.default_model
     offered = factory.models(settings)
-    caps = offered.get(model_name)
+    # Through the catalogue so configured price overrides count for the estimate too.
+    caps = Catalogue(settings, [provider_name]).capabilities(provider_name, model_name)
     if caps is None:
         raise InvalidRequestError(f"{provider_name} has no model {model_name}; choose one of: {', '.join(offered)}.")
     if not settings.secret(factory.key_env.lower()):
@@ -81,7 +83,15 @@ async def generate(
         runner = JobRunner(JobStore(db), providers, sink, settings.jobs, settings.imagine, http=http)
         started = time.monotonic()
         try:
-            job = await runner.create(NewJob(provider=provider_name, model=model_name, request=request, source="cli"))
+            job = await runner.create(
+                NewJob(
+                    provider=provider_name,
+                    model=model_name,
+                    request=request,
+                    source="cli",
+                    cost_micro_usd=caps.price(request.resolution),
+                )
+            )
             await runner.start()
             try:
                 job = await runner.wait_terminal(

@@ -490,6 +490,17 @@ class JobRunner:
             to=JobState.EXPIRED,
         )
 
+    async def show_progress(self, job_id: str) -> None:
+        """Show the job's current state, unless it already ended.
+
+        Under the job's lock and from a fresh read: a fast job (a synchronous provider, an instant
+        refusal) may finish before the caller's first "Queued" edit, which must then not overwrite it.
+        """
+        async with self._lock(job_id):
+            job = await self.store.get(job_id)
+            if job is not None and not job.terminal and job.state is not JobState.SUCCEEDED:
+                await self._progress(job, force=True)
+
     async def cancel(self, job_id: str, *, by_user: int | None) -> Job | None:
         """Stop a job at the member's request. Returns the job as it ends up (None if unknown)."""
         async with self._lock(job_id):

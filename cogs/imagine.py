@@ -247,10 +247,7 @@ class Imagine(commands.Cog):
                 cost_micro_usd=caps.price(request.resolution),
             )
         )
-        try:
-            await self.bot.runner.sink.progress(job)
-        except discord.HTTPException as exc:
-            log.warning("job %s: first progress edit failed: %s", job.id, exc.status)
+        await self.bot.runner.show_progress(job.id)
         return job
 
     async def on_button(self, interaction: discord.Interaction[Any], action: str, job_id: str) -> None:

@@ -265,3 +265,43 @@ async def test_segmind_v1_raw_bytes_delivered_with_cost(
     assert job["cost_micro_usd"] == 80_000  # the estimate for NB2 at 1K
     message = final_message(discord_fake, interaction.id)
     assert message is not None and message.files and "est. $0.08" in message.embeds[0]["footer"]["text"]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "state", "category"),
+    [
+        ("text_only", "failed", "no_image"),
+        ("prompt_blocked:PROHIBITED_CONTENT", "blocked", "content_blocked"),
+        ("finish:IMAGE_SAFETY", "blocked", "content_blocked"),
+        ("finish:NO_IMAGE", "failed", "no_image"),
+    ],
+)
+async def test_gemini_refusals_are_distinct_and_shown(
+    outcome: str, state: str, category: str, tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    routes = {"nano_banana_2": ["gemini", "kie"]}
+    settings = fakes.settings(tmp_path, discord_fake, ["gemini", "kie"], models={"routes": routes})
+    fakes.gemini.script(outcome)
+    running = await boot(settings, discord_fake)
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "refuse me"})
+        await discord_fake.wait_for(lambda: done(settings), timeout=30)
+        await discord_fake.wait_for(
+            lambda: (
+                (m := final_message(discord_fake, interaction.id)) is not None
+                and bool(m.embeds)
+                and "What happened" in str(m.embeds[0])
+            ),
+            timeout=10,
+        )
+    finally:
+        await running.close()
+    (job,) = rows(settings)
+    assert (job["state"], job["error_category"], job["provider"]) == (state, category, "gemini")
+    assert fakes.kie.creates == [], "a refusal is not a provider fault: no failover"
+    message = final_message(discord_fake, interaction.id)
+    assert message is not None and not message.files
+    fields = {f["name"]: f["value"] for f in message.embeds[0]["fields"]}
+    assert fields["What happened"] == job["error_message"]
+    if outcome == "text_only":
+        assert fields.get("The model said")
