@@ -18,13 +18,14 @@ from bot.errors import ProviderError
 from bot.jobs import JobRunner
 from bot.providers import build_providers
 from bot.providers.base import Capabilities, Provider
+from bot.quotas import Quotas
 from bot.store import Database
 from bot.store.jobs import Job, JobStore
 from bot.store.settings import SettingsStore
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.errors", "cogs.imagine", "cogs.admin")
+EXTENSIONS = ("cogs.errors", "cogs.imagine", "cogs.admin", "cogs.quota")
 
 
 def point_discord_at(api_base_url: str, gateway_url: str) -> None:
@@ -64,6 +65,7 @@ class Bananacord(commands.Bot):
         self._db: Database | None = None
         self._runner: JobRunner | None = None
         self._catalogue: Catalogue | None = None
+        self._quotas: Quotas | None = None
         self.providers: dict[str, Provider] = {}
 
     # Typed accessors: these exist once setup_hook has run.
@@ -81,6 +83,11 @@ class Bananacord(commands.Bot):
     def runner(self) -> JobRunner:
         assert self._runner is not None, "setup_hook has not run"
         return self._runner
+
+    @property
+    def quotas(self) -> Quotas:
+        assert self._quotas is not None, "setup_hook has not run"
+        return self._quotas
 
     @property
     def catalogue(self) -> Catalogue:
@@ -104,6 +111,8 @@ class Bananacord(commands.Bot):
         await self._db.connect()
         self.providers = build_providers(settings, self._http_client)
         self._catalogue = Catalogue(settings, self.providers)
+        self._quotas = Quotas(self._db, settings.quotas, clock=self.clock)
+        await self._quotas.settle_orphans()
         sink = DiscordSink(
             self,
             capabilities=self.capabilities_for,

@@ -138,6 +138,57 @@ class ModelsSettings(_Section):
         return routes
 
 
+class TierSettings(_Section):
+    """A role tier: members holding ``role_id`` get these limits (the most generous tier they hold wins)."""
+
+    role_id: int
+    daily: int | None = None
+    weekly: int | None = None
+    monthly: int | None = None
+    in_flight: int | None = None
+
+
+def _default_units() -> dict[str, dict[str, int]]:
+    # A unit is roughly one 1K Nano Banana 2 image; bigger and Pro images cost more (providers.md prices).
+    return {
+        "nano_banana_2": {"512": 1, "1K": 1, "2K": 2, "4K": 3},
+        "nano_banana_pro": {"1K": 3, "2K": 3, "4K": 5},
+    }
+
+
+class QuotaSettings(_Section):
+    """Limits in units per window, per member; budgets per server. ``None`` means no limit."""
+
+    enabled: bool = True
+    # Windows reset at this hour in this time zone (IANA name); weeks start on Monday.
+    timezone: str = "UTC"
+    reset_hour: int = Field(default=0, ge=0, le=23)
+    daily: int | None = Field(default=25, ge=0)
+    weekly: int | None = Field(default=None, ge=0)
+    monthly: int | None = Field(default=None, ge=0)
+    # Jobs a member (and a whole server) may have running at once.
+    in_flight_per_user: int | None = Field(default=2, ge=0)
+    in_flight_per_guild: int | None = Field(default=10, ge=0)
+    # Per-server monthly budget, in units and in (estimated) US dollars.
+    guild_monthly_units: int | None = Field(default=None, ge=0)
+    guild_monthly_budget_usd: Decimal | None = Field(default=None, ge=0)
+    # Members with this role (and the server owner) are never refused, but still recorded.
+    unlimited_role_id: int | None = None
+    tiers: dict[str, TierSettings] = Field(default_factory=dict)
+    units: dict[str, dict[str, int]] = Field(default_factory=_default_units)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as UTC or Europe/Berlin)") from None
+        return value
+
+
 class AdminSettings(_Section):
     # Members with this role count as bot admins, besides those with Manage Server.
     role_id: int | None = None
@@ -185,6 +236,7 @@ class Settings(BaseSettings):
     imagine: ImagineSettings = Field(default_factory=ImagineSettings)
     models: ModelsSettings = Field(default_factory=ModelsSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
+    quotas: QuotaSettings = Field(default_factory=QuotaSettings)
 
     discord_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("DISCORD_TOKEN"))
     seaart_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SEAART_API_KEY"))

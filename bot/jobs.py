@@ -27,10 +27,13 @@ from bot.fetch import download
 from bot.images import PreparedImage, prepare
 from bot.models import ImageRef, JobState, JobUpdate, UpdateStatus
 from bot.providers.base import Provider, validate
-from bot.store.jobs import InvalidTransitionError, Job, JobStore, NewJob
+from bot.store.jobs import InTransaction, InvalidTransitionError, Job, JobStore, NewJob
 
 log = logging.getLogger(__name__)
 
+# A held job that is never released (the bot died while acknowledging Discord) starts after this
+# long; by then its deadline has passed, so it ends as expired and its reservation is refunded.
+HELD_FOR_SECONDS = 3600.0
 # The loop wakes at least every LOOP_MAX_SLEEP seconds, so the heartbeat is never older than that.
 LOOP_MAX_SLEEP = 30.0
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
@@ -133,9 +136,32 @@ class JobRunner:
     def wake(self) -> None:
         self._wake.set()
 
-    async def create(self, new: NewJob) -> Job:
-        job = await self.store.create(new, now=self.clock(), deadline_seconds=self.settings.deadline_seconds)
+    async def create(self, new: NewJob, *, within: InTransaction | None = None, held: bool = False) -> Job:
+        """Record a job (and, via ``within``, its quota reservation, in the same transaction).
+
+        ``held`` jobs wait for ``release()``: the caller still has to acknowledge Discord and learn the
+        message id, and a fast provider must not finish before there is a message to show it in.
+        """
+        now = self.clock()
+        job = await self.store.create(
+            new,
+            now=now,
+            deadline_seconds=self.settings.deadline_seconds,
+            within=within,
+            start_at=now + HELD_FOR_SECONDS if held else None,
+        )
         log.info("job %s created: %s/%s for user %s", job.id, job.provider, job.model, job.user_id)
+        self.wake()
+        return job
+
+    async def release(self, job_id: str, **changes: Any) -> Job | None:
+        """Let a held job start now, recording ``changes`` (e.g. the message id) first."""
+        async with self._lock(job_id):
+            job = await self.store.get(job_id)
+            if job is None or job.terminal:
+                return job
+            now = self.clock()
+            job = await self.store.update(job, now=now, next_poll_at=now, **changes)
         self.wake()
         return job
 

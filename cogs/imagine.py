@@ -17,6 +17,7 @@ from bot.catalogue import MODEL_NAMES
 from bot.errors import ErrorCategory, InvalidRequestError
 from bot.models import GenerationRequest, JobState, ReferenceImage
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS, Capabilities, validate
+from bot.quotas import Member
 from bot.store.jobs import Job, NewJob
 from cogs.errors import send_ephemeral
 
@@ -97,6 +98,15 @@ def build_view(job: Job, phase: str) -> discord.ui.View | None:
     for action in actions:
         view.add_item(JobButton(action, job.id))
     return view
+
+
+def member_of(interaction: discord.Interaction[Any]) -> Member:
+    """Who asks, as quotas see it: roles for tiers, ownership for the bypass."""
+    user = interaction.user
+    roles = tuple(role.id for role in getattr(user, "roles", []))
+    guild = interaction.guild
+    owner = guild is not None and guild.owner_id == user.id
+    return Member(guild_id=interaction.guild_id or 0, user_id=user.id, role_ids=roles, is_owner=owner)
 
 
 def _can_manage(interaction: discord.Interaction[Any], job: Job) -> bool:
@@ -225,11 +235,20 @@ class Imagine(commands.Cog):
         """Validate, acknowledge within Discord's 3 s, record the job, and hand it to the runner."""
         # Raises InvalidRequestError -> ephemeral message; nothing stored, sent or charged.
         provider, caps = self.choose_provider(request, preferred)
-        callback = await interaction.response.defer(thinking=True)
-        message_id = callback.message_id if callback is not None else None
-        if message_id is None:
-            message_id = (await interaction.original_response()).id
+        size = request.resolution or caps.default_resolution
+        cost = caps.price(request.resolution) or 0
+        member = member_of(interaction)
+        reservation = self.bot.quotas.reservation(
+            member,
+            model=request.model,
+            provider=provider,
+            size=size,
+            units=self.bot.quotas.units_for(request.model, request.resolution, caps.default_resolution),
+            cost_micro_usd=cost,
+        )
         expires = interaction.created_at + TOKEN_LIFETIME
+        # The quota check, the reservation and the job row are one transaction; a refusal raises
+        # QuotaExceededError (ephemeral, naming the limit and its reset) and leaves nothing behind.
         job = await self.bot.runner.create(
             NewJob(
                 provider=provider,
@@ -242,13 +261,24 @@ class Imagine(commands.Cog):
                 interaction_id=interaction.id,
                 interaction_token=interaction.token,
                 token_expires_at=expires.timestamp(),
-                message_id=message_id,
                 upload_limit=interaction.filesize_limit,
                 cost_micro_usd=caps.price(request.resolution),
-            )
+            ),
+            within=reservation,
+            held=True,
         )
+        try:
+            callback = await interaction.response.defer(thinking=True)
+            message_id = callback.message_id if callback is not None else None
+            if message_id is None:
+                message_id = (await interaction.original_response()).id
+        except discord.HTTPException:
+            # Discord never saw our answer (the interaction expired): nobody would see this job.
+            await self.bot.runner.cancel(job.id, by_user=None)
+            raise
+        released = await self.bot.runner.release(job.id, message_id=message_id)
         await self.bot.runner.show_progress(job.id)
-        return job
+        return released or job
 
     async def on_button(self, interaction: discord.Interaction[Any], action: str, job_id: str) -> None:
         job = await self.bot.runner.store.get(job_id)

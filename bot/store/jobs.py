@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -12,6 +13,7 @@ import aiosqlite
 from bot.errors import ErrorCategory
 from bot.models import TERMINAL_STATES, TRANSITIONS, GenerationRequest, JobHandle, JobState
 from bot.store import Database
+from bot.store.ledger import settle
 
 ACTIVE_STATES = ("queued", "submitted", "running", "succeeded")
 _ACTIVE_MARKS = ",".join("?" * len(ACTIVE_STATES))
@@ -55,6 +57,8 @@ class Job:
     cancelled_by: int | None = None
     cost_micro_usd: int | None = None
     tried_providers: list[dict[str, str]] = field(default_factory=list)
+    charge_state: str | None = None
+    charge_units: int = 0
 
     @property
     def terminal(self) -> bool:
@@ -80,6 +84,9 @@ class NewJob:
     upload_limit: int | None = None
     cost_units: int = 0
     cost_micro_usd: int | None = None
+
+
+InTransaction = Callable[[aiosqlite.Connection, str], Awaitable[None]]
 
 
 class InvalidTransitionError(RuntimeError):
@@ -151,6 +158,8 @@ def _row_to_job(row: aiosqlite.Row) -> Job:
         cancelled_by=row["cancelled_by"],
         cost_micro_usd=row["cost_micro_usd"],
         tried_providers=json.loads(row["tried_providers"] or "[]"),
+        charge_state=row["charge_state"],
+        charge_units=row["charge_units"],
     )
 
 
@@ -160,7 +169,17 @@ class JobStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create(self, new: NewJob, *, now: float, deadline_seconds: float) -> Job:
+    async def create(
+        self,
+        new: NewJob,
+        *,
+        now: float,
+        deadline_seconds: float,
+        within: InTransaction | None = None,
+        start_at: float | None = None,
+    ) -> Job:
+        """Insert the job; ``within`` runs in the same transaction (the quota check and reservation),
+        so a refused reservation leaves no job row and an accepted one never lacks its ledger row."""
         job_id = new_job_id()
         async with self.db.transaction() as conn:
             await conn.execute(
@@ -178,7 +197,7 @@ class JobStore:
                     now + deadline_seconds,
                     now,
                     now,
-                    now,
+                    now if start_at is None else start_at,
                     new.guild_id,
                     new.channel_id,
                     new.user_id,
@@ -192,6 +211,8 @@ class JobStore:
                     new.cost_micro_usd,
                 ),
             )
+            if within is not None:
+                await within(conn, job_id)
         job = await self.get(job_id)
         assert job is not None
         return job
@@ -274,6 +295,10 @@ class JobStore:
             )
             if cur.rowcount != 1:
                 raise InvalidTransitionError(f"job {job.id} is no longer {job.state}")
+            if new_state in TERMINAL_STATES and job.charge_state == "reserved":
+                # The charge is settled in the same transaction as the job's end: no crash can leave a
+                # delivered job uncharged or a failed one charged.
+                await settle(conn, job, delivered=new_state is JobState.DELIVERED, now=now, why=str(new_state))
         updated = replace(job, state=new_state, updated_at=now)
         fresh = await self.get(job.id)
         return fresh if fresh is not None else updated

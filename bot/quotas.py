@@ -1,0 +1,375 @@
+"""Quota policy: units per model and size, limits per window from config, role tiers and per-user
+overrides, server budgets, jobs in flight; reserve/commit/refund over the ledger.
+
+The check and the reservation run in one SQLite transaction (BEGIN IMMEDIATE, taken by
+``JobStore.create``), so no burst of requests, in one process or several, can overspend a limit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import aiosqlite
+
+from bot.config import QuotaSettings
+from bot.errors import InvalidRequestError
+from bot.store import Database
+from bot.store import ledger as ledger_sql
+from bot.store.jobs import InTransaction
+
+log = logging.getLogger(__name__)
+
+WINDOWS = ("daily", "weekly", "monthly")
+_BALANCE_KINDS = "('reserve', 'refund', 'grant')"
+
+
+class QuotaExceededError(InvalidRequestError):
+    """A limit would be passed; the message says which and when it resets."""
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """Who asks, as far as quotas care."""
+
+    guild_id: int
+    user_id: int
+    role_ids: tuple[int, ...] = ()
+    is_owner: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    daily: int | None
+    weekly: int | None
+    monthly: int | None
+    in_flight: int | None
+    source: str  # "default", "tier <name>", "role <id>", "user override"
+
+    def for_window(self, window: str) -> int | None:
+        value: int | None = getattr(self, window)
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class WindowUsage:
+    window: str
+    used: int
+    limit: int | None
+    resets_at: float
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.limit is None else max(0, self.limit - self.used)
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaStatus:
+    windows: list[WindowUsage]
+    in_flight: int
+    in_flight_limit: int | None
+    limits: Limits
+    unlimited: bool
+
+
+def window_bounds(window: str, now: float, *, tz: str = "UTC", reset_hour: int = 0) -> tuple[float, float]:
+    """[start, end) of the daily/weekly/monthly window containing ``now``; weeks start on Monday."""
+    zone = ZoneInfo(tz)
+    local = datetime.fromtimestamp(now, zone)
+    day_start = local.replace(hour=reset_hour, minute=0, second=0, microsecond=0)
+    if local < day_start:
+        day_start -= timedelta(days=1)
+    if window == "daily":
+        start, end = day_start, day_start + timedelta(days=1)
+    elif window == "weekly":
+        start = day_start - timedelta(days=day_start.weekday())
+        end = start + timedelta(days=7)
+    elif window == "monthly":
+        start = day_start.replace(day=1)
+        if local < start:  # before the reset hour on the 1st: still last month
+            start = (start - timedelta(days=1)).replace(day=1)
+        end = (start + timedelta(days=32)).replace(day=1)
+    else:
+        raise ValueError(f"unknown window {window!r}")
+    # Rebuild in the zone so a DST change inside the window lands on the right wall-clock hour.
+    start = start.replace(tzinfo=None).replace(tzinfo=zone)
+    end = end.replace(tzinfo=None).replace(tzinfo=zone)
+    return start.timestamp(), end.timestamp()
+
+
+def _most_generous(candidates: list[Limits]) -> Limits:
+    """The highest tier wins: compare monthly, then weekly, then daily; no limit beats any limit."""
+
+    def key(limits: Limits) -> tuple[float, float, float]:
+        return tuple(float("inf") if v is None else float(v) for v in (limits.monthly, limits.weekly, limits.daily))  # type: ignore[return-value]
+
+    return max(candidates, key=key)
+
+
+class Quotas:
+    """Reads limits and balances; builds the in-transaction reservation for a new job."""
+
+    def __init__(self, db: Database, settings: QuotaSettings, *, clock: Callable[[], float]) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+
+    # ---- prices in units ---------------------------------------------------------------------
+
+    def units_for(self, model: str, resolution: str | None, default_resolution: str = "1K") -> int:
+        table = self.settings.units.get(model, {})
+        size = resolution or default_resolution
+        return int(table.get(size, max(table.values(), default=1)))
+
+    def bounds(self, window: str, now: float) -> tuple[float, float]:
+        return window_bounds(window, now, tz=self.settings.timezone, reset_hour=self.settings.reset_hour)
+
+    # ---- limits ---------------------------------------------------------------------------------
+
+    async def _limits(self, conn: aiosqlite.Connection, member: Member) -> Limits:
+        s = self.settings
+        candidates = [Limits(s.daily, s.weekly, s.monthly, s.in_flight_per_user, "default")]
+        for name, tier in s.tiers.items():
+            if tier.role_id in member.role_ids:
+                candidates.append(Limits(tier.daily, tier.weekly, tier.monthly, tier.in_flight, f"tier {name}"))
+        rows = await _fetchall(
+            conn,
+            "SELECT scope, target_id, daily, weekly, monthly, in_flight FROM quota_limits "
+            "WHERE guild_id = ? AND scope IN ('role', 'user')",
+            (member.guild_id,),
+        )
+        for scope, target, daily, weekly, monthly, in_flight in rows:
+            if scope == "role" and target in member.role_ids:
+                candidates.append(Limits(daily, weekly, monthly, in_flight, f"role {target}"))
+        chosen = _most_generous(candidates)
+        for scope, target, daily, weekly, monthly, in_flight in rows:
+            if scope == "user" and target == member.user_id:
+                # A per-user override beats tiers, up or down: it is the admin's word about this member.
+                chosen = Limits(daily, weekly, monthly, in_flight, "user override")
+        return chosen
+
+    async def _used(self, conn: aiosqlite.Connection, member: Member, since: float) -> int:
+        reset = await _fetchone(
+            conn,
+            "SELECT reset_at FROM quota_resets WHERE guild_id = ? AND user_id = ?",
+            (member.guild_id, member.user_id),
+        )
+        start = max(since, reset[0]) if reset else since
+        row = await _fetchone(
+            conn,
+            f"SELECT COALESCE(SUM(units), 0) FROM ledger WHERE guild_id = ? AND user_id = ? AND window_at >= ? "
+            f"AND kind IN {_BALANCE_KINDS}",
+            (member.guild_id, member.user_id, start),
+        )
+        return int(row[0]) if row else 0
+
+    async def _in_flight(self, conn: aiosqlite.Connection, guild_id: int, user_id: int | None) -> int:
+        if user_id is None:
+            row = await _fetchone(
+                conn, "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND charge_state = 'reserved'", (guild_id,)
+            )
+        else:
+            row = await _fetchone(
+                conn,
+                "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND charge_state = 'reserved'",
+                (guild_id, user_id),
+            )
+        return int(row[0]) if row else 0
+
+    def _unlimited(self, member: Member) -> bool:
+        role = self.settings.unlimited_role_id
+        return member.is_owner or (role is not None and role in member.role_ids)
+
+    # ---- the reservation --------------------------------------------------------------------
+
+    def reservation(
+        self, member: Member, *, model: str, provider: str, size: str, units: int, cost_micro_usd: int
+    ) -> InTransaction:
+        """The check + ledger row, to run inside JobStore.create's transaction (refusal rolls it back)."""
+
+        async def reserve(conn: aiosqlite.Connection, job_id: str) -> None:
+            now = self.clock()
+            bypass = self._unlimited(member) or not self.settings.enabled
+            if not bypass:
+                await self._check(conn, member, units, cost_micro_usd, now)
+            await ledger_sql.reserve(
+                conn,
+                job_id=job_id,
+                guild_id=member.guild_id,
+                user_id=member.user_id,
+                units=units,
+                cost_micro_usd=cost_micro_usd,
+                model=model,
+                provider=provider,
+                size=size,
+                now=now,
+                bypass=bypass,
+            )
+
+        return reserve
+
+    async def _check(self, conn: aiosqlite.Connection, member: Member, units: int, cost: int, now: float) -> None:
+        limits = await self._limits(conn, member)
+        if limits.in_flight is not None:
+            # The new job row is already inserted (not yet reserved), so it is not in this count.
+            running = await self._in_flight(conn, member.guild_id, member.user_id)
+            if running >= limits.in_flight:
+                raise QuotaExceededError(
+                    f"You already have {running} image(s) generating (limit {limits.in_flight}). "
+                    "Wait for one to finish, or cancel one."
+                )
+        for window in WINDOWS:
+            limit = limits.for_window(window)
+            if limit is None:
+                continue
+            start, end = self.bounds(window, now)
+            used = await self._used(conn, member, start)
+            if used + units > limit:
+                raise QuotaExceededError(
+                    f"This image costs {units} unit(s); you have used {used} of your {limit} {window} units. "
+                    f"Your {window} quota resets <t:{int(end)}:R> (<t:{int(end)}:f>)."
+                )
+        await self._check_guild(conn, member.guild_id, units, cost, now)
+
+    async def _check_guild(self, conn: aiosqlite.Connection, guild_id: int, units: int, cost: int, now: float) -> None:
+        s = self.settings
+        override = await _fetchone(
+            conn,
+            "SELECT monthly, in_flight, budget_micro_usd FROM quota_limits "
+            "WHERE guild_id = ? AND scope = 'guild' AND target_id = ?",
+            (guild_id, guild_id),
+        )
+        monthly_units = override[0] if override and override[0] is not None else s.guild_monthly_units
+        in_flight = override[1] if override and override[1] is not None else s.in_flight_per_guild
+        budget = (
+            override[2]
+            if override and override[2] is not None
+            else (int(s.guild_monthly_budget_usd * 1_000_000) if s.guild_monthly_budget_usd is not None else None)
+        )
+        if in_flight is not None and await self._in_flight(conn, guild_id, None) >= in_flight:
+            raise QuotaExceededError(
+                f"This server already has {in_flight} image(s) generating, its limit. Try again in a minute."
+            )
+        if monthly_units is None and budget is None:
+            return
+        start, end = self.bounds("monthly", now)
+        row = await _fetchone(
+            conn,
+            f"SELECT COALESCE(SUM(units), 0), COALESCE(SUM(cost_micro_usd), 0) FROM ledger "
+            f"WHERE guild_id = ? AND window_at >= ? AND kind IN {_BALANCE_KINDS}",
+            (guild_id, start),
+        )
+        used_units, used_cost = (int(row[0]), int(row[1])) if row else (0, 0)
+        if monthly_units is not None and used_units + units > monthly_units:
+            raise QuotaExceededError(
+                f"This server has used {used_units} of its {monthly_units} units this month. "
+                f"The server budget resets <t:{int(end)}:R>."
+            )
+        if budget is not None and used_cost + cost > budget:
+            spent = Decimal(used_cost) / 1_000_000
+            raise QuotaExceededError(
+                f"This server has spent ${spent:.2f} of its ${Decimal(budget) / 1_000_000:.2f} monthly budget. "
+                f"It resets <t:{int(end)}:R>."
+            )
+
+    # ---- what /quota shows -------------------------------------------------------------------
+
+    async def status(self, member: Member) -> QuotaStatus:
+        now = self.clock()
+        async with self.db.read() as conn:
+            limits = await self._limits(conn, member)
+            windows = []
+            for window in WINDOWS:
+                start, end = self.bounds(window, now)
+                windows.append(
+                    WindowUsage(window, await self._used(conn, member, start), limits.for_window(window), end)
+                )
+            running = await self._in_flight(conn, member.guild_id, member.user_id)
+        return QuotaStatus(windows, running, limits.in_flight, limits, self._unlimited(member))
+
+    # ---- admin changes ------------------------------------------------------------------------
+
+    async def grant(self, guild_id: int, user_id: int, units: int, *, by: int, reason: str | None) -> None:
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                """INSERT INTO ledger (guild_id, user_id, kind, units, window_at, created_at, reason, actor_id)
+                   VALUES (?, ?, 'grant', ?, ?, ?, ?, ?)""",
+                (guild_id, user_id, -units, now, now, reason or "granted by an admin", by),
+            )
+
+    async def reset(self, guild_id: int, user_id: int, *, by: int) -> None:
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                """INSERT INTO quota_resets (guild_id, user_id, reset_at) VALUES (?, ?, ?)
+                   ON CONFLICT (guild_id, user_id) DO UPDATE SET reset_at = excluded.reset_at""",
+                (guild_id, user_id, now),
+            )
+        log.info("quota of user %s in guild %s reset by %s", user_id, guild_id, by)
+
+    async def set_limits(
+        self,
+        guild_id: int,
+        scope: str,
+        target_id: int,
+        *,
+        daily: int | None,
+        weekly: int | None,
+        monthly: int | None,
+        in_flight: int | None,
+        budget_micro_usd: int | None = None,
+        by: int,
+    ) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                """INSERT INTO quota_limits (guild_id, scope, target_id, daily, weekly, monthly, in_flight,
+                       budget_micro_usd, updated_by, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (guild_id, scope, target_id) DO UPDATE SET daily = excluded.daily,
+                       weekly = excluded.weekly, monthly = excluded.monthly, in_flight = excluded.in_flight,
+                       budget_micro_usd = excluded.budget_micro_usd, updated_by = excluded.updated_by,
+                       updated_at = excluded.updated_at""",
+                (guild_id, scope, target_id, daily, weekly, monthly, in_flight, budget_micro_usd, by, self.clock()),
+            )
+
+    async def clear_limits(self, guild_id: int, scope: str, target_id: int) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM quota_limits WHERE guild_id = ? AND scope = ? AND target_id = ?",
+                (guild_id, scope, target_id),
+            )
+
+    async def settle_orphans(self) -> int:
+        """Settle reservations of jobs that ended without one (defence in depth; should find none)."""
+        from bot.store.jobs import _row_to_job
+
+        async with self.db.transaction() as conn:
+            rows = await _fetchall(
+                conn,
+                "SELECT * FROM jobs WHERE charge_state = 'reserved' AND state IN "
+                "('delivered', 'failed', 'blocked', 'cancelled', 'expired')",
+                (),
+            )
+            for row in rows:
+                job = _row_to_job(row)
+                await ledger_sql.settle(
+                    conn, job, delivered=str(job.state) == "delivered", now=self.clock(), why="settled at start"
+                )
+        if rows:
+            log.warning("settled %d reservation(s) left over from a crash", len(rows))
+        return len(rows)
+
+
+async def _fetchone(conn: aiosqlite.Connection, sql: str, params: tuple[object, ...]) -> aiosqlite.Row | None:
+    async with conn.execute(sql, params) as cur:
+        return await cur.fetchone()
+
+
+async def _fetchall(conn: aiosqlite.Connection, sql: str, params: tuple[object, ...]) -> list[aiosqlite.Row]:
+    async with conn.execute(sql, params) as cur:
+        return list(await cur.fetchall())

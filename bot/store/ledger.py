@@ -1,0 +1,73 @@
+"""The usage ledger: every reservation, charge, refund and grant is a row; balances are sums of rows.
+
+Two sums answer two questions:
+  * what counts against a limit: ``SUM(units)`` over reserve, refund and grant rows (a job in flight
+    counts from the moment it is accepted; a refund gives it back; a grant adds allowance);
+  * what was charged, for reports: the commit rows, which carry the units, the provider and model that
+    finally served the job (after any failover) and its estimated cost.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import aiosqlite
+
+if TYPE_CHECKING:
+    from bot.store.jobs import Job
+
+
+async def reserve(
+    conn: aiosqlite.Connection,
+    *,
+    job_id: str,
+    guild_id: int,
+    user_id: int,
+    units: int,
+    cost_micro_usd: int,
+    model: str,
+    provider: str,
+    size: str,
+    now: float,
+    bypass: bool,
+) -> None:
+    """Record a reservation and mark the job as holding one (inside the caller's transaction)."""
+    await conn.execute(
+        """INSERT INTO ledger (guild_id, user_id, job_id, kind, units, cost_micro_usd, model, provider, size,
+               window_at, created_at, reason, bypass)
+           VALUES (?, ?, ?, 'reserve', ?, ?, ?, ?, ?, ?, ?, 'job accepted', ?)""",
+        (guild_id, user_id, job_id, units, cost_micro_usd, model, provider, size, now, now, int(bypass)),
+    )
+    await conn.execute("UPDATE jobs SET charge_state = 'reserved', charge_units = ? WHERE id = ?", (units, job_id))
+
+
+async def settle(conn: aiosqlite.Connection, job: Job, *, delivered: bool, now: float, why: str = "") -> None:
+    """Turn a job's reservation into a charge (delivered) or give it back (anything else).
+
+    Idempotent: the unique index on (job_id) for commit/refund rows makes a second settlement a no-op.
+    """
+    async with conn.execute(
+        "SELECT units, cost_micro_usd, window_at, guild_id, user_id, model, provider, size, bypass "
+        "FROM ledger WHERE job_id = ? AND kind = 'reserve'",
+        (job.id,),
+    ) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        return
+    units, cost, window_at, guild_id, user_id, model, provider, size, bypass = row
+    if delivered:
+        # The charge, as served: the provider may differ from the reservation's after a failover.
+        values = (units, job.cost_micro_usd if job.cost_micro_usd is not None else cost, job.model, job.provider)
+        kind, reason = "commit", "image delivered"
+    else:
+        values = (-units, -cost, model, provider)
+        kind, reason = "refund", f"job ended: {why}"
+    await conn.execute(
+        """INSERT OR IGNORE INTO ledger (guild_id, user_id, job_id, kind, units, cost_micro_usd, model, provider,
+               size, window_at, created_at, reason, bypass)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (guild_id, user_id, job.id, kind, *values, size, window_at, now, reason, bypass),
+    )
+    await conn.execute(
+        "UPDATE jobs SET charge_state = ? WHERE id = ?", ("committed" if delivered else "refunded", job.id)
+    )
