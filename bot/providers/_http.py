@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -88,6 +88,20 @@ class RetryPolicy:
         return max(0.0, min(self.max_delay, wait))
 
 
+def poll_policy_for(policy: RetryPolicy) -> RetryPolicy:
+    """A lighter ``policy`` for status calls: at most 2 attempts and 5 s between them.
+
+    Polls are repeated by the job runner with its own backoff anyway; retrying a poll for a minute
+    inside one call would only hold up the runner's slot.
+    """
+    return RetryPolicy(
+        max_attempts=min(2, policy.max_attempts),
+        base_delay=policy.base_delay,
+        max_delay=min(5.0, policy.max_delay),
+        jitter=policy.jitter,
+    )
+
+
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Retry-After as seconds from now: delay-seconds or an HTTP-date (RFC 9110 10.2.3).
 
@@ -115,6 +129,28 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         when = when.replace(tzinfo=UTC)
     current = now or datetime.now(UTC)
     return max(0.0, (when - current).total_seconds())
+
+
+# --- reading answers -----------------------------------------------------------------------------
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The decoded JSON body, or None if the body is not JSON (an HTML error page, bad UTF-8)."""
+    try:
+        return response.json()
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
+        return None
+
+
+def json_object(response: httpx.Response) -> dict[str, Any] | None:
+    """The JSON body if it is an object, else None: every API we call answers with one."""
+    body = json_body(response)
+    return body if isinstance(body, dict) else None
+
+
+def is_web_url(value: object) -> TypeGuard[str]:
+    """True for an http(s) link: what a provider can download, and what we accept as a result URL."""
+    return isinstance(value, str) and urlsplit(value).scheme in ("http", "https")
 
 
 # --- redaction -----------------------------------------------------------------------------------
@@ -312,9 +348,24 @@ async def probe_key(
     try:
         response = await client.get(url, headers=headers, timeout=timeout)
     except httpx.TransportError as exc:
-        return ProviderCheck(False, None, f"unreachable: {type(exc).__name__} for {safe_url(url)}")
+        return unreachable(url, exc)
     if response.status_code in (401, 403):
-        return ProviderCheck(True, False, f"key rejected: {describe_response(response, secrets)}")
+        return key_rejected(response, secrets)
     if response.status_code >= 500:
-        return ProviderCheck(True, None, f"reachable, but answered {response.status_code}; key not proven")
+        return key_not_proven(response.status_code)
     return ProviderCheck(True, True, f"key accepted (probe answered {response.status_code})")
+
+
+# The verdicts every provider's check() can reach, worded once so `check --providers` reads alike.
+
+
+def unreachable(url: str, exc: httpx.TransportError) -> ProviderCheck:
+    return ProviderCheck(False, None, f"unreachable: {type(exc).__name__} for {safe_url(url)}")
+
+
+def key_rejected(response: httpx.Response, secrets: Iterable[str | None] = ()) -> ProviderCheck:
+    return ProviderCheck(True, False, f"key rejected: {describe_response(response, secrets)}")
+
+
+def key_not_proven(status: int) -> ProviderCheck:
+    return ProviderCheck(True, None, f"reachable, but answered {status}; key not proven")

@@ -10,7 +10,6 @@ Where they disagree the parser accepts both; what we *send* follows [today] unle
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass
 from enum import Enum
@@ -22,9 +21,7 @@ import httpx
 from bot.errors import (
     AuthError,
     BadInputError,
-    ConfigError,
     ErrorCategory,
-    InvalidRequestError,
     OutOfCreditError,
     ProviderError,
     RateLimitedError,
@@ -32,7 +29,8 @@ from bot.errors import (
     TransientError,
 )
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, UpdateStatus
-from bot.providers._http import RetryPolicy, Sleep, describe_response, probe_key, redact, request_with_retry
+from bot.providers._adapter import HttpAdapter, JobGone, require_web_links
+from bot.providers._http import RetryPolicy, Sleep, is_web_url, json_object
 from bot.providers.base import Capabilities, ProviderCheck, validate
 
 log = logging.getLogger(__name__)
@@ -117,10 +115,9 @@ class _Op(Enum):
     CANCEL = "cancel"
 
 
-class _JobGone(TransientError):
+class _JobGone(JobGone):
     """404 "Request not found" on status/result: the job is unknown; polling again will not help."""
 
-    retryable = False
     user_message = (
         "SeaArt no longer knows this job (it may have expired or been removed). "
         "Nothing more will arrive; start a new one."
@@ -312,7 +309,7 @@ def _collect(data: dict[str, Any]) -> tuple[list[ImageRef], list[str]]:
             # OpenAI-style {"type":"image_url","image_url":{"url":...}}: the seed names the type
             # "image_url" without its layout, so both the flat and nested forms are read.
             url = nested.get("url") if isinstance(nested, dict) else nested
-        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+        if not is_web_url(url):
             continue
         content_type = item.get("content_type")
         images.append(
@@ -340,11 +337,8 @@ def _usage(*bodies: dict[str, Any]) -> dict[str, Any]:
 
 def _error_fields(response: httpx.Response) -> tuple[str, str]:
     """(code, message) from a gateway error body: {"error":{code,message}} or {"detail": ...}."""
-    try:
-        body = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return "", ""
-    if not isinstance(body, dict):
+    body = json_object(response)
+    if body is None:
         return "", ""
     error = body.get("error")
     if isinstance(error, dict):  # providers.md 2.10 gateway shape
@@ -368,10 +362,11 @@ def _error_fields(response: httpx.Response) -> tuple[str, str]:
 # --- the adapter ---------------------------------------------------------------------------------
 
 
-class SeaArtProvider:
+class SeaArtProvider(HttpAdapter):
     """SeaArt's queue API: create a task, poll its status, fetch its result, cancel it."""
 
     name: str = PROVIDER
+    _label = "SeaArt"
 
     def __init__(
         self,
@@ -383,62 +378,39 @@ class SeaArtProvider:
         timeout: httpx.Timeout | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        key = api_key.strip()
-        if not key:
-            raise ConfigError("seaart.api_key", "is empty", "Set the SeaArt API key from cloud.seaart.ai")
-        if any(c in key for c in "\r\n "):
-            raise ConfigError("seaart.api_key", "contains whitespace", "Paste the key without spaces")
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError("seaart.base_url", "is not an http(s) URL", f"Use {DEFAULT_BASE_URL}")
-        self._api_key = key
-        self._base_url = base_url.rstrip("/")
-        self._client = client
-        self._policy = policy or RetryPolicy()
-        # Polls are repeated by the job runner with its own backoff anyway; retrying a poll for a
-        # minute inside one call would only hold up the runner's slot.
-        self._poll_policy = RetryPolicy(
-            max_attempts=min(2, self._policy.max_attempts),
-            base_delay=self._policy.base_delay,
-            max_delay=min(5.0, self._policy.max_delay),
-            jitter=self._policy.jitter,
+        super().__init__(
+            api_key=api_key,
+            key_hint="Set the SeaArt API key from cloud.seaart.ai",
+            key_spaces="\r\n ",
+            base_url=base_url,
+            default_base_url=DEFAULT_BASE_URL,
+            client=client,
+            policy=policy,
+            timeout=timeout,
+            default_timeout=DEFAULT_TIMEOUT,
+            sleep=sleep,
         )
-        self._timeout = timeout or DEFAULT_TIMEOUT
-        self._sleep = sleep
         self._models = dict(SEAART_MODELS)
         # Bearer, one of the two documented forms (providers.md 2.1).
-        self._headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
-
-    def __repr__(self) -> str:  # never the key
-        return f"SeaArtProvider(base_url={self._base_url!r})"
-
-    @property
-    def models(self) -> dict[str, Capabilities]:
-        return self._models
-
-    async def aclose(self) -> None:
-        """Nothing to close: the httpx client belongs to the app, which closes it."""
+        self._headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
 
     # -- submit --
 
     async def submit(self, request: GenerationRequest) -> JobHandle:
         caps = self._capabilities(request.model)
         validate(request, caps)
-        for ref in request.reference_images:
-            # SeaArt downloads references itself, so only public http(s) links work (providers.md 2.1).
-            if urlsplit(ref.url).scheme not in ("http", "https"):
-                raise InvalidRequestError(f"`{ref.filename}` is not a web link SeaArt can download.")
+        # SeaArt downloads references itself, so only public http(s) links work (providers.md 2.1).
+        require_web_links(request.reference_images, self._label)
         body = self._body(request, caps)
         url = f"{self._base_url}/v1/queue/{quote(caps.model, safe='')}"
         response = await self._send("POST", url, _Op.CREATE, caps.model, idempotent=False, json=body)
-        data = self._decode(response) or {}
+        data = json_object(response) or {}
         request_id = data.get("request_id")
         if not isinstance(request_id, str) or not request_id.strip():
             # A 2xx means the task may exist; without its id we cannot poll it, and sending the create
             # again could pay twice.
-            answer = describe_response(response, [self._api_key])
             raise SubmitUncertainError(
-                detail=f"create accepted without a request_id: {answer}",
+                detail=f"create accepted without a request_id: {self._describe(response)}",
                 provider=PROVIDER,
                 status_code=response.status_code,
             )
@@ -446,13 +418,6 @@ class SeaArtProvider:
         extra = {k: data[k] for k in urls if isinstance(data.get(k), str)}
         log.info("seaart %s accepted job %s", caps.model, request_id)
         return JobHandle(provider=PROVIDER, model=caps.model, provider_job_id=request_id, extra=extra)
-
-    def _capabilities(self, model: str) -> Capabilities:
-        caps = self._models.get(model)
-        if caps is None:
-            names = ", ".join(c.display_name for c in self._models.values())
-            raise InvalidRequestError(f"SeaArt does not offer that model here. Choose one of: {names}.")
-        return caps
 
     @staticmethod
     def _body(request: GenerationRequest, caps: Capabilities) -> dict[str, Any]:
@@ -477,7 +442,7 @@ class SeaArtProvider:
             response = await self._send("GET", self._job_url(handle, "status"), _Op.STATUS, handle.model)
         except _JobGone as exc:
             return self._gone(handle, exc)
-        data = self._require_json(response, _Op.STATUS)
+        data = self._require_json(response, _Op.STATUS.value)
         status = self._status_of(data, response)
         if status in (UpdateStatus.QUEUED, UpdateStatus.RUNNING):
             return JobUpdate(status=status)
@@ -496,16 +461,16 @@ class SeaArtProvider:
             return self._gone(handle, exc)
         if response.status_code == 202:
             # providers.md 2.7: 202 + the status body while the task is not terminal.
-            data = self._decode(response) or {}
+            data = json_object(response) or {}
             queued = _STATUS_MAP.get(str(data.get("status", "")).strip().upper()) is UpdateStatus.QUEUED
             return JobUpdate(status=UpdateStatus.QUEUED if queued else UpdateStatus.RUNNING)
-        data = self._require_json(response, _Op.RESULT)
+        data = self._require_json(response, _Op.RESULT.value)
         error = _job_error(data)
         if error is not None:
             # What the result endpoint returns for a failed task is [U] (2.7); honour an error if present.
             return self._failure(handle, error, UpdateStatus.FAILED, data)
         if not _has_result(data):
-            raise self._unexpected(response, _Op.RESULT, "no outputs/output field")
+            raise self._unexpected(response, _Op.RESULT.value, "no outputs/output field")
         return self._success(handle, data, status_body)
 
     def _success(self, handle: JobHandle, result: dict[str, Any], status_body: dict[str, Any]) -> JobUpdate:
@@ -537,7 +502,7 @@ class SeaArtProvider:
                 parts.append(f"code={error.code} ({_SEED_CODES.get(error.code, 'unknown code')})")
             if error.message:
                 parts.append(f"error={error.message[:300]!r}")
-        detail = redact(" ".join(parts), [self._api_key])
+        detail = self._redact(" ".join(parts))
         log.info("job ended: %s -> %s", detail, outcome.category)
         return JobUpdate(
             status=outcome.status,
@@ -547,20 +512,11 @@ class SeaArtProvider:
             usage=_usage(data),
         )
 
-    def _gone(self, handle: JobHandle, exc: _JobGone) -> JobUpdate:
-        log.warning("seaart job %s not found: %s", handle.provider_job_id, exc.detail)
-        return JobUpdate(
-            status=UpdateStatus.FAILED,
-            error_category=exc.category,
-            error_message=exc.user_message,
-            error_detail=exc.detail,
-        )
-
     def _status_of(self, data: dict[str, Any], response: httpx.Response) -> UpdateStatus:
         raw = data.get("status")
         status = _STATUS_MAP.get(raw.strip().upper()) if isinstance(raw, str) else None
         if status is None:
-            raise self._unexpected(response, _Op.STATUS, f"unknown status {raw!r}")
+            raise self._unexpected(response, _Op.STATUS.value, f"unknown status {raw!r}")
         return status
 
     # -- cancel --
@@ -573,17 +529,8 @@ class SeaArtProvider:
             return self._map_error(response, _Op.CANCEL, handle.model)
 
         # Cancelling twice is harmless, so the call counts as idempotent and may be retried.
-        response = await request_with_retry(
-            self._client,
-            "PUT",
-            self._job_url(handle, "cancel"),
-            idempotent=True,
-            policy=self._policy,
-            map_error=map_cancel_error,
-            sleep=self._sleep,
-            provider=PROVIDER,
-            headers=self._headers,
-            timeout=self._timeout,
+        response = await self._request(
+            "PUT", self._job_url(handle, "cancel"), idempotent=True, map_error=map_cancel_error
         )
         if response.status_code in (400, 404):
             log.info("seaart cancel of %s refused: HTTP %d", handle.provider_job_id, response.status_code)
@@ -595,7 +542,7 @@ class SeaArtProvider:
     async def check(self) -> ProviderCheck:
         """Ask for the status of a job that cannot exist: 401/403 means a bad key, 404 a good one."""
         url = f"{self._base_url}/v1/queue/nano_banana_2/requests/bananacord-key-check/status"
-        return await probe_key(self._client, url, headers=self._headers, timeout=self._timeout, secrets=[self._api_key])
+        return await self._probe(url)
 
     # -- plumbing --
 
@@ -610,15 +557,6 @@ class SeaArtProvider:
         job = quote(handle.provider_job_id, safe="")
         return f"{self._base_url}/v1/queue/{model}/requests/{job}/{kind}"
 
-    def _is_ours(self, url: str) -> bool:
-        base, other = urlsplit(self._base_url), urlsplit(url)
-        return (
-            other.scheme == base.scheme
-            and other.netloc.lower() == base.netloc.lower()
-            and other.path.startswith(base.path.rstrip("/") + "/")
-            and not other.query
-        )
-
     async def _send(
         self,
         method: str,
@@ -629,17 +567,12 @@ class SeaArtProvider:
         idempotent: bool = True,
         json: dict[str, Any] | None = None,
     ) -> httpx.Response:
-        return await request_with_retry(
-            self._client,
+        return await self._request(
             method,
             url,
             idempotent=idempotent,
             policy=self._policy if op is _Op.CREATE else self._poll_policy,
             map_error=lambda response: self._map_error(response, op, model),
-            sleep=self._sleep,
-            provider=PROVIDER,
-            headers=self._headers,
-            timeout=self._timeout,
             json=json,
         )
 
@@ -648,9 +581,8 @@ class SeaArtProvider:
         status = response.status_code
         code, message = _error_fields(response)
         text = f"{code} {message}".lower()
-        detail = describe_response(response, [self._api_key])
-        kw: dict[str, Any] = {"detail": detail, "provider": PROVIDER, "status_code": status}
-        display = self._models[model].display_name if model in self._models else "this model"
+        kw: dict[str, Any] = {"detail": self._describe(response), "provider": PROVIDER, "status_code": status}
+        display = self._display_name(model)
         if status == 401:
             return AuthError(
                 "SeaArt rejected the bot's API key. The bot owner has to check the SeaArt key in the configuration.",
@@ -695,28 +627,3 @@ class SeaArtProvider:
         if status >= 500:
             return TransientError("SeaArt had a temporary failure. Try again in a minute.", **kw)
         return TransientError("SeaArt sent an unexpected answer. Try again in a minute.", **kw)
-
-    @staticmethod
-    def _decode(response: httpx.Response) -> dict[str, Any] | None:
-        try:
-            data = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
-
-    def _require_json(self, response: httpx.Response, op: _Op) -> dict[str, Any]:
-        data = self._decode(response)
-        if data is None:
-            raise self._unexpected(response, op, "not a JSON object")
-        return data
-
-    def _unexpected(self, response: httpx.Response, op: _Op, why: str) -> TransientError:
-        answer = describe_response(response, [self._api_key])
-        detail = f"seaart {op.value} answer unreadable ({why}): {answer}"
-        log.warning("%s", detail)
-        return TransientError(
-            "SeaArt sent an answer the bot could not read. Try again in a few minutes.",
-            detail=detail,
-            provider=PROVIDER,
-            status_code=response.status_code,
-        )

@@ -1,0 +1,152 @@
+"""Quotas through the real bot and the fake Discord: bursts cannot overspend, refunds restore,
+admin commands are enforced in code."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from bot.config import Settings
+from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord
+from bot.testing.providers import FakeSeaArt
+from tests.conftest import Clock, make_settings, start_bot
+
+
+def query(settings: Settings, sql: str, *params: object) -> list[tuple[object, ...]]:
+    with sqlite3.connect(settings.database.path) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def ephemeral_texts(discord_fake: FakeDiscord, interactions: list[int]) -> list[str]:
+    texts = []
+    for iid in interactions:
+        callbacks = discord_fake.interactions[iid].callbacks
+        if callbacks and callbacks[0]["type"] == 4:
+            assert callbacks[0]["data"]["flags"] & 64
+            texts.append(callbacks[0]["data"]["content"])
+    return texts
+
+
+async def burst(discord_fake: FakeDiscord, count: int, user_id: int) -> list[int]:
+    interactions = await asyncio.gather(
+        *(discord_fake.slash_command("imagine", {"prompt": f"burst {i}"}, user_id=user_id) for i in range(count))
+    )
+    ids = [i.id for i in interactions]
+    await discord_fake.wait_for(lambda: all(discord_fake.interactions[i].callbacks for i in ids), timeout=60)
+    return ids
+
+
+async def test_200_simultaneous_requests_accept_exactly_the_limit(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    settings = make_settings(
+        tmp_path, discord_fake, seaart, quotas={"daily": 5, "in_flight_per_user": None, "in_flight_per_guild": None}
+    )
+    seaart.hold(True)  # keep them in flight: reservations, not yet charges, must already count
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        ids = await burst(discord_fake, 200, discord_fake.member_id)
+        refused = ephemeral_texts(discord_fake, ids)
+        assert len(refused) == 195
+        assert all("used 5 of your 5 daily units" in text and "resets <t:" in text for text in refused)
+        assert query(settings, "SELECT COUNT(*) FROM jobs") == [(5,)]
+        assert query(settings, "SELECT COUNT(*), SUM(units) FROM ledger WHERE kind = 'reserve'") == [(5, 5)]
+        seaart.hold(False)
+        await discord_fake.wait_for(
+            lambda: query(settings, "SELECT COUNT(*) FROM jobs WHERE state = 'delivered'") == [(5,)], timeout=60
+        )
+    finally:
+        await running.close()
+    assert query(settings, "SELECT COUNT(*) FROM ledger WHERE kind = 'commit'") == [(5,)]
+    assert query(settings, "SELECT DISTINCT charge_state FROM jobs") == [("committed",)]
+
+
+async def test_guild_budget_is_shared_by_members(tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt) -> None:
+    settings = make_settings(
+        tmp_path,
+        discord_fake,
+        seaart,
+        quotas={"daily": 100, "guild_monthly_units": 5, "in_flight_per_user": None, "in_flight_per_guild": None},
+    )
+    seaart.hold(True)
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        first, second = await asyncio.gather(
+            burst(discord_fake, 100, discord_fake.member_id), burst(discord_fake, 100, discord_fake.moderator_id)
+        )
+        refused = ephemeral_texts(discord_fake, first + second)
+        assert len(refused) == 195 and all("of its 5 units this month" in t for t in refused)
+        assert query(settings, "SELECT COUNT(*) FROM jobs") == [(5,)]
+        seaart.hold(False)
+    finally:
+        await running.close()
+
+
+async def test_failed_jobs_are_refunded_and_quota_shows_it(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 3})
+    seaart.script("error:CONTENT_BLOCKED", "error:INFERENCE_FAILURE")
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        for settled, prompt in enumerate(("blocked", "failed", "delivered"), start=1):
+            await discord_fake.slash_command("imagine", {"prompt": prompt, "resolution": "2K"})
+            await discord_fake.wait_for(
+                lambda n=settled: query(settings, "SELECT COUNT(*) FROM jobs WHERE charge_state != 'reserved'")
+                == [(n,)],
+                timeout=30,
+            )
+        shown = await discord_fake.slash_command("quota show", {})
+        await discord_fake.wait_for(lambda: bool(shown.callbacks), timeout=10)
+    finally:
+        await running.close()
+    states = query(settings, "SELECT state, charge_state FROM jobs ORDER BY created_at")
+    assert states == [("blocked", "refunded"), ("failed", "refunded"), ("delivered", "committed")]
+    # 2K costs 2 units: two refunds leave only the delivered image counted.
+    assert query(settings, "SELECT SUM(units) FROM ledger WHERE kind IN ('reserve','refund','grant')") == [(2,)]
+    embed = shown.callbacks[0]["data"]["embeds"][0]
+    today = next(f for f in embed["fields"] if f["name"] == "Today")
+    assert today["value"].startswith("2 of 3 used") and "**1 left**" in today["value"]
+    assert shown.callbacks[0]["data"]["flags"] & 64
+
+
+async def test_quota_admin_commands_are_for_admins(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 1})
+    running = await start_bot(settings, discord_fake, Clock())
+    member = discord_fake.member_id
+    try:
+
+        async def run(name: str, options: dict[str, object], user: int, perms: int | None = None) -> str:
+            interaction = await discord_fake.slash_command(name, options, user_id=user, permissions=perms)
+            await discord_fake.wait_for(lambda: bool(interaction.callbacks), timeout=10)
+            data = interaction.callbacks[0]["data"]
+            assert data["flags"] & 64
+            return str(data.get("content") or data.get("embeds"))
+
+        for name, options in (
+            ("quota set", {"member": member, "daily": 50}),
+            ("quota grant", {"member": member, "units": 10}),
+            ("quota reset", {"member": member}),
+            ("quota show", {"member": discord_fake.admin_id}),
+        ):
+            refusal = await run(name, options, discord_fake.moderator_id, PLAIN_MEMBER_PERMISSIONS)
+            assert "Manage Server" in refusal, name
+        assert query(settings, "SELECT COUNT(*) FROM quota_limits") == [(0,)]
+        assert query(settings, "SELECT COUNT(*) FROM ledger") == [(0,)]
+
+        assert "daily 50" in await run("quota set", {"member": member, "daily": 50}, discord_fake.admin_id)
+        assert "Granted 10" in await run(
+            "quota grant", {"member": member, "units": 10, "reason": "contest"}, discord_fake.admin_id
+        )
+        assert "Reset" in await run("quota reset", {"member": member}, discord_fake.admin_id)
+        assert "50" in await run("quota show", {"member": member}, discord_fake.admin_id)
+    finally:
+        await running.close()
+    assert query(settings, "SELECT scope, target_id, daily FROM quota_limits") == [("user", member, 50)]
+    assert query(settings, "SELECT kind, units, reason, actor_id FROM ledger") == [
+        ("grant", -10, "contest", discord_fake.admin_id)
+    ]
+    assert query(settings, "SELECT user_id FROM quota_resets") == [(member,)]
