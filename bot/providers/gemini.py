@@ -16,7 +16,6 @@ import asyncio
 import base64
 import binascii
 import io
-import json
 import logging
 import re
 import secrets
@@ -41,7 +40,18 @@ from bot.errors import (
     TransientError,
 )
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, ReferenceImage, UpdateStatus
-from bot.providers._http import RetryPolicy, Sleep, describe_response, redact, request_with_retry, safe_url
+from bot.providers._adapter import HttpAdapter, require_web_links
+from bot.providers._http import (
+    RetryPolicy,
+    Sleep,
+    json_body,
+    json_object,
+    key_not_proven,
+    key_rejected,
+    redact,
+    safe_url,
+    unreachable,
+)
 from bot.providers.base import Capabilities, ProviderCheck, validate
 
 log = logging.getLogger(__name__)
@@ -485,10 +495,7 @@ class _GoogleError:
 
 def _google_error(response: httpx.Response) -> _GoogleError:
     """The documented error body {"error": {code, message, status, details[]}} (6.6), read tolerantly."""
-    try:
-        body: Any = response.json()
-    except (ValueError, UnicodeDecodeError):
-        body = None
+    body = json_body(response)
     if isinstance(body, list) and body:  # some Google front ends wrap the error in a list
         body = body[0]
     error = _as_dict(_as_dict(body).get("error"))
@@ -540,10 +547,11 @@ def _at_most(timeout: httpx.Timeout | None, ceiling: httpx.Timeout) -> httpx.Tim
     )
 
 
-class GeminiProvider:
+class GeminiProvider(HttpAdapter):
     """Gemini's generateContent: one synchronous call per image; the answer carries the image bytes."""
 
     name: str = PROVIDER
+    _label = "Gemini"
 
     def __init__(
         self,
@@ -556,38 +564,33 @@ class GeminiProvider:
         sleep: Sleep = asyncio.sleep,
         model_ids: Mapping[str, str] | None = None,
     ) -> None:
-        key = api_key.strip()
-        if not key:
-            raise ConfigError("gemini.api_key", "is empty", "Set GEMINI_API_KEY to a key from Google AI Studio")
-        if any(c.isspace() for c in key):
-            raise ConfigError("gemini.api_key", "contains whitespace", "Paste the key without spaces")
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        super().__init__(
+            api_key=api_key,
+            key_hint="Set GEMINI_API_KEY to a key from Google AI Studio",
+            base_url=base_url,
+            default_base_url=DEFAULT_BASE_URL,
+            client=client,
+            policy=policy,
+            timeout=timeout,
+            default_timeout=DEFAULT_TIMEOUT,
+            sleep=sleep,
+        )
+        # Stricter than the shared check: every path is appended to the base, so a query string there
+        # would end up in the middle of the URL.
+        if urlsplit(base_url).query:
             raise ConfigError("gemini.base_url", "is not an http(s) URL", f"Use {DEFAULT_BASE_URL}")
-        self._api_key = key
         # The API version is part of every path we build; tolerate a base that already names it.
-        self._base_url = base_url.rstrip("/").removesuffix("/v1beta")
-        self._client = client
-        self._policy = policy or RetryPolicy()
-        self._timeout = timeout or DEFAULT_TIMEOUT
+        self._base_url = self._base_url.removesuffix("/v1beta")
         # A configured timeout is sized for generating; small GETs keep their own, shorter ceiling.
         self._download_timeout = _at_most(timeout, DOWNLOAD_TIMEOUT)
         self._check_timeout = _at_most(timeout, CHECK_TIMEOUT)
-        self._sleep = sleep
         self._models = gemini_models(model_ids)
         # 6.1 [C]: the key goes in this header, never as ?key= (URLs end up in logs and proxies).
-        self._headers = {"x-goog-api-key": key, "Accept": "application/json"}
+        self._headers = {"x-goog-api-key": self._api_key, "Accept": "application/json"}
 
     def __repr__(self) -> str:  # never the key
         ids = ", ".join(c.provider_model for c in self._models.values())
         return f"GeminiProvider(base_url={self._base_url!r}, models=[{ids}])"
-
-    @property
-    def models(self) -> dict[str, Capabilities]:
-        return self._models
-
-    async def aclose(self) -> None:
-        """Nothing to close: the httpx client belongs to the app, which closes it."""
 
     # -- submit --
 
@@ -597,12 +600,12 @@ class GeminiProvider:
         inline = await self._download_references(request.reference_images, caps)
         body = build_request_body(request, caps, inline)
         response = await self._generate(caps, body)
-        data = self._decode(response)
+        data = json_object(response)
         if data is None:
             # A 200 whose body we cannot read: Google did the work (and may bill it), only the answer is
             # lost. Sending it again could pay twice, so say so instead of retrying.
             raise SubmitUncertainError(
-                detail=f"generateContent answer unreadable: {describe_response(response, [self._api_key])}",
+                detail=f"generateContent answer unreadable: {self._describe(response)}",
                 provider=PROVIDER,
                 status_code=response.status_code,
             )
@@ -624,13 +627,6 @@ class GeminiProvider:
             ready=update,
         )
 
-    def _capabilities(self, model: str) -> Capabilities:
-        caps = self._models.get(model)
-        if caps is None:
-            names = ", ".join(c.display_name for c in self._models.values())
-            raise InvalidRequestError(f"Gemini does not offer that model here. Choose one of: {names}.")
-        return caps
-
     async def _generate(self, caps: Capabilities, body: dict[str, Any]) -> httpx.Response:
         url = f"{self._base_url}/v1beta/models/{quote(caps.provider_model, safe='')}:generateContent"
         hint = _RetryHint(self._sleep, self._policy.max_delay)
@@ -641,19 +637,7 @@ class GeminiProvider:
             return error
 
         # Not idempotent: every call is billed, so only 429/5xx/connect failures are retried (_http).
-        return await request_with_retry(
-            self._client,
-            "POST",
-            url,
-            idempotent=False,
-            policy=self._policy,
-            map_error=map_error,
-            sleep=hint.sleep,
-            provider=PROVIDER,
-            headers=self._headers,
-            timeout=self._timeout,
-            json=body,
-        )
+        return await self._request("POST", url, idempotent=False, map_error=map_error, sleep=hint.sleep, json=body)
 
     # -- references --
 
@@ -663,10 +647,8 @@ class GeminiProvider:
         """Fetch every reference image (Gemini takes them inline, 8.1) and check what they really are."""
         if not refs:
             return ()
-        for ref in refs:
-            # Checked before any download, so a bad link sends nothing anywhere.
-            if urlsplit(ref.url).scheme not in ("http", "https"):
-                raise InvalidRequestError(f"`{ref.filename}` is not a web link the bot can download.")
+        # Checked before any download, so a bad link sends nothing anywhere.
+        require_web_links(refs, "the bot")
         declared = sum(ref.size for ref in refs)
         if declared > _MAX_INLINE_TOTAL:
             raise self._too_much(declared)
@@ -813,7 +795,7 @@ class GeminiProvider:
         return self._failed(outcome, detail, usage, text=text)
 
     def _failed(self, outcome: _Outcome, detail: str, usage: dict[str, Any], *, text: str | None = None) -> JobUpdate:
-        detail = redact(detail, [self._api_key])
+        detail = self._redact(detail)
         log.info("job ended: %s -> %s", detail, outcome.category)
         return JobUpdate(
             status=UpdateStatus.FAILED,
@@ -856,19 +838,19 @@ class GeminiProvider:
             try:
                 response = await self._client.get(url, headers=self._headers, timeout=self._check_timeout)
             except httpx.TransportError as exc:
-                return ProviderCheck(False, None, f"unreachable: {type(exc).__name__} for {safe_url(url)}")
+                return unreachable(url, exc)
             error = _google_error(response)
             if _key_rejected(response, error):
-                return ProviderCheck(True, False, f"key rejected: {describe_response(response, [self._api_key])}")
+                return key_rejected(response, [self._api_key])
             if response.status_code == 404:
                 problems.append(
                     f"model id {caps.provider_model!r} ({caps.display_name}) is unknown to Gemini; "
                     f"Google may have retired it: set a current id in gemini.model_ids.{caps.model}"
                 )
             elif response.status_code >= 500:
-                return ProviderCheck(True, None, f"reachable, but answered {response.status_code}; key not proven")
+                return key_not_proven(response.status_code)
             elif not response.is_success:
-                problems.append(f"{caps.provider_model}: {describe_response(response, [self._api_key])}")
+                problems.append(f"{caps.provider_model}: {self._describe(response)}")
         if problems:
             return ProviderCheck(True, True, "key accepted, but " + "; ".join(problems))
         ids = ", ".join(c.provider_model for c in self._models.values())
@@ -880,8 +862,7 @@ class GeminiProvider:
         """HTTP status + Google's error body -> error category (6.6 and 8.3)."""
         status = response.status_code
         error = _google_error(response)
-        detail = describe_response(response, [self._api_key])
-        kw: dict[str, Any] = {"detail": detail, "provider": PROVIDER, "status_code": status}
+        kw: dict[str, Any] = {"detail": self._describe(response), "provider": PROVIDER, "status_code": status}
         if _key_rejected(response, error):
             return AuthError(
                 "Gemini rejected the bot's API key (or the key may not use this API). The bot owner has to "
@@ -928,11 +909,3 @@ class GeminiProvider:
         if status == 504:
             return TransientError("Gemini took too long to answer. Try again in a minute.", **kw)
         return TransientError("Gemini had a temporary failure. Try again in a minute.", **kw)
-
-    @staticmethod
-    def _decode(response: httpx.Response) -> dict[str, Any] | None:
-        try:
-            data = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None

@@ -26,9 +26,9 @@ import json
 import logging
 import time
 from dataclasses import dataclass, replace
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal, get_args
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
@@ -37,7 +37,6 @@ from bot.errors import (
     BadInputError,
     ConfigError,
     ErrorCategory,
-    InvalidRequestError,
     OutOfCreditError,
     ProviderError,
     RateLimitedError,
@@ -45,15 +44,16 @@ from bot.errors import (
     TransientError,
 )
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, UpdateStatus
+from bot.providers._adapter import HttpAdapter, JobGone, require_web_links
 from bot.providers._http import (
     RetryPolicy,
     Sleep,
-    describe_response,
+    is_web_url,
+    json_object,
+    key_rejected,
     parse_retry_after,
-    probe_key,
-    redact,
-    request_with_retry,
     safe_url,
+    unreachable,
 )
 from bot.providers.base import Capabilities, ProviderCheck, validate
 
@@ -172,15 +172,13 @@ def input_fields(request: GenerationRequest, caps: Capabilities) -> dict[str, An
     return fields
 
 
-class _Op(Enum):
+class _Op(StrEnum):  # a str, so it names the call in messages
     CREATE = "create"
     STATUS = "status"
 
 
-class _JobGone(TransientError):
+class _JobGone(JobGone):
     """The provider does not know the task (any more); polling again will not help."""
-
-    retryable = False
 
 
 # --- failure vocabulary --------------------------------------------------------------------------
@@ -245,16 +243,8 @@ class _Envelope:
     data: Any
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        data = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _envelope(response: httpx.Response) -> _Envelope | None:
-    body = _json_object(response)
+    body = json_object(response)
     if body is None:
         return None
     code = body.get("code")
@@ -270,7 +260,7 @@ def _envelope(response: httpx.Response) -> _Envelope | None:
 
 def _error_text(response: httpx.Response) -> str:
     """The provider's words in an error body: [kie] msg/message; [sc] message || error_msg || error_code."""
-    body = _json_object(response)
+    body = json_object(response)
     if body is None:
         return ""
     for name in ("msg", "message", "error_msg", "error_code", "error", "detail"):
@@ -278,10 +268,6 @@ def _error_text(response: httpx.Response) -> str:
         if isinstance(value, str) and value.strip():
             return value.strip()
     return ""
-
-
-def _is_web_url(value: object) -> bool:
-    return isinstance(value, str) and urlsplit(value).scheme in ("http", "https")
 
 
 def _kie_result_urls(raw: object) -> list[str] | None:
@@ -303,7 +289,7 @@ def _kie_result_urls(raw: object) -> list[str] | None:
         urls = [urls]
     if not isinstance(urls, list):
         return None
-    return [url for url in urls if _is_web_url(url)]
+    return [url for url in urls if is_web_url(url)]
 
 
 def _sinancode_result_urls(raw: object) -> list[str]:
@@ -323,8 +309,8 @@ def _sinancode_result_urls(raw: object) -> list[str]:
             url = item.get("url")
         else:
             continue
-        if _is_web_url(url):
-            urls.append(str(url))
+        if is_web_url(url):
+            urls.append(url)
     return urls
 
 
@@ -337,7 +323,7 @@ def _text(value: object) -> str:
 # --- the adapter ---------------------------------------------------------------------------------
 
 
-class KieProvider:
+class KieProvider(HttpAdapter):
     """Kie's market task API or the sinancode proxy: create a task, then poll it. No cancel."""
 
     name: str
@@ -359,56 +345,36 @@ class KieProvider:
         self._flavour: Flavour = flavour
         self._label = _LABELS[flavour]
         default_base = DEFAULT_BASE_URLS[flavour]
-        key = api_key.strip()
-        if not key:
-            raise ConfigError(f"{flavour}.api_key", "is empty", f"Set the {self._label} API key")
-        if any(c in key for c in "\r\n\t "):
-            raise ConfigError(f"{flavour}.api_key", "contains whitespace", "Paste the key without spaces")
-        base = base_url or default_base
-        parts = urlsplit(base)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"{flavour}.base_url", "is not an http(s) URL", f"Use {default_base}")
-        self._api_key = key
-        self._base_url = base.rstrip("/")
-        self._client = client
-        self._policy = policy or RetryPolicy()
-        # Polls are repeated by the job runner with its own backoff anyway; retrying a poll for a
-        # minute inside one call would only hold up the runner's slot.
-        self._poll_policy = RetryPolicy(
-            max_attempts=min(2, self._policy.max_attempts),
-            base_delay=self._policy.base_delay,
-            max_delay=min(5.0, self._policy.max_delay),
-            jitter=self._policy.jitter,
+        super().__init__(
+            api_key=api_key,
+            key_hint=f"Set the {self._label} API key",
+            key_spaces="\r\n\t ",
+            base_url=base_url or default_base,
+            default_base_url=default_base,
+            client=client,
+            policy=policy,
+            timeout=timeout,
+            default_timeout=DEFAULT_TIMEOUT,
+            sleep=sleep,
         )
-        self._timeout = timeout or DEFAULT_TIMEOUT
-        self._sleep = sleep
         self._models = dict(MODELS_BY_FLAVOUR[flavour])
         # [kie] / [sc]: Bearer on every call.
-        self._headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
+        self._headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
 
     def __repr__(self) -> str:  # never the key
         return f"KieProvider(flavour={self._flavour!r}, base_url={self._base_url!r})"
 
     @property
-    def models(self) -> dict[str, Capabilities]:
-        return self._models
-
-    @property
     def _kie(self) -> bool:
         return self._flavour == "kie"
-
-    async def aclose(self) -> None:
-        """Nothing to close: the httpx client belongs to the app, which closes it."""
 
     # -- submit --
 
     async def submit(self, request: GenerationRequest) -> JobHandle:
         caps = self._capabilities(request.model)
         validate(request, caps)
-        for ref in request.reference_images:
-            # Both APIs download references themselves from "file URLs" ([kie], [sc]).
-            if not _is_web_url(ref.url):
-                raise InvalidRequestError(f"`{ref.filename}` is not a web link {self._label} can download.")
+        # Both APIs download references themselves from "file URLs" ([kie], [sc]).
+        require_web_links(request.reference_images, self._label)
         fields = input_fields(request, caps)
         if self._kie:
             # [kie] no callBackUrl: the bot polls (it has no public endpoint to receive callbacks).
@@ -435,19 +401,12 @@ class KieProvider:
             extra={"submitted_at": time.time()},
         )
 
-    def _capabilities(self, model: str) -> Capabilities:
-        caps = self._models.get(model)
-        if caps is None:
-            names = ", ".join(c.display_name for c in self._models.values())
-            raise InvalidRequestError(f"{self._label} does not offer that model here. Choose one of: {names}.")
-        return caps
-
     def _task_id(self, response: httpx.Response, envelope: _Envelope | None) -> str | None:
         if self._kie:
             data = envelope.data if envelope is not None else None  # [kie] data.taskId
             value = data.get("taskId") if isinstance(data, dict) else None
         else:
-            body = _json_object(response) or {}
+            body = json_object(response) or {}
             value = body.get("task_id")  # [sc]
             nested = body.get("data")
             if value is None and isinstance(nested, dict):
@@ -474,10 +433,10 @@ class KieProvider:
 
     def _kie_update(self, handle: JobHandle, response: httpx.Response, envelope: _Envelope | None) -> JobUpdate:
         if envelope is None:
-            raise self._unexpected(response, "not a {code, msg, data} envelope")
+            raise self._unexpected(response, _Op.STATUS, "not a {code, msg, data} envelope")
         data = envelope.data
         if not isinstance(data, dict):
-            raise self._unexpected(response, "no data object")
+            raise self._unexpected(response, _Op.STATUS, "no data object")
         state = _text(data.get("state")).lower()
         usage = self._kie_usage(data)
         if state in _KIE_QUEUED:
@@ -492,7 +451,7 @@ class KieProvider:
                 handle, _text(data.get("failCode")), _text(data.get("failMsg")), f"state={state}", usage
             )
         if not state:
-            raise self._unexpected(response, "no state")
+            raise self._unexpected(response, _Op.STATUS, "no state")
         # A state the docs do not list: keep polling (the runner's deadline bounds it) rather than
         # fail a job that may well be working.
         log.warning("kie job %s: unknown state %r, treated as running", handle.provider_job_id, state)
@@ -506,14 +465,12 @@ class KieProvider:
         return {}
 
     def _sinancode_update(self, handle: JobHandle, response: httpx.Response) -> JobUpdate:
-        data = _json_object(response)
-        if data is None:
-            raise self._unexpected(response, "not a JSON object")
+        data = self._require_json(response, _Op.STATUS)
         if "status" not in data and isinstance(data.get("data"), dict):
             data = data["data"]  # [U] tolerance for an enveloped variant
         raw = data.get("status")
         if not isinstance(raw, str) or not raw.strip():
-            raise self._unexpected(response, "no status")
+            raise self._unexpected(response, _Op.STATUS, "no status")
         status = raw.strip().lower()
         if status in _SC_DONE:
             urls = _sinancode_result_urls(data.get("result"))
@@ -535,7 +492,7 @@ class KieProvider:
     def _finished(self, handle: JobHandle, urls: list[str] | None, usage: dict[str, Any], raw: str) -> JobUpdate:
         where = f"{self.name} {handle.model} {handle.provider_job_id}"
         if urls is None:
-            detail = redact(f"{where}: success with an unreadable result ({raw})", [self._api_key])
+            detail = self._redact(f"{where}: success with an unreadable result ({raw})")
             log.warning("%s", detail)
             return JobUpdate(
                 status=UpdateStatus.FAILED,
@@ -576,7 +533,7 @@ class KieProvider:
             parts.append(f"code={code!r}")
         if message:
             parts.append(f"message={message[:300]!r}")
-        detail = redact(" ".join(parts), [self._api_key])
+        detail = self._redact(" ".join(parts))
         if cancelled:
             # Neither API documents cancelling; a cancelled status can only come from their side.
             log.info("job cancelled by the provider: %s", detail)
@@ -611,7 +568,7 @@ class KieProvider:
             usage=usage,
         )
 
-    def _gone(self, handle: JobHandle, exc: _JobGone) -> JobUpdate:
+    def _gone(self, handle: JobHandle, exc: ProviderError) -> JobUpdate:
         submitted = handle.extra.get("submitted_at")
         young = (
             isinstance(submitted, int | float)
@@ -622,13 +579,7 @@ class KieProvider:
             # [client] Kie's record can lag its creation; "not found" this soon means "not yet".
             log.info("%s job %s not visible yet: %s", self.name, handle.provider_job_id, exc.detail)
             return JobUpdate(status=UpdateStatus.QUEUED)
-        log.warning("%s job %s not found: %s", self.name, handle.provider_job_id, exc.detail)
-        return JobUpdate(
-            status=UpdateStatus.FAILED,
-            error_category=exc.category,
-            error_message=exc.user_message,
-            error_detail=exc.detail,
-        )
+        return super()._gone(handle, exc)
 
     # -- cancel and check --
 
@@ -641,20 +592,18 @@ class KieProvider:
         if not self._kie:
             # A task that cannot exist: sinancode answers 401/403 for a bad key and 404 for a good one.
             url = f"{self._base_url}/tasks/bananacord-key-check"
-            return await probe_key(
-                self._client, url, headers=self._headers, timeout=self._timeout, secrets=[self._api_key]
-            )
+            return await self._probe(url)
         # [S] Kie's credit endpoint (docs.kie.ai common-api/get-account-credits): free, read-only, and
         # proves the key. Its envelope code decides (401 bad key), as everywhere on Kie.
         url = f"{self._base_url}/api/v1/chat/credit"
         try:
             response = await self._client.get(url, headers=self._headers, timeout=self._timeout)
         except httpx.TransportError as exc:
-            return ProviderCheck(False, None, f"unreachable: {type(exc).__name__} for {safe_url(url)}")
+            return unreachable(url, exc)
         envelope = _envelope(response)
         code = envelope.code if envelope is not None else response.status_code
         if code in (401, 403):
-            return ProviderCheck(True, False, f"key rejected: {self._describe(response)}")
+            return key_rejected(response, [self._api_key])
         if envelope is not None and code == 200:
             credits = envelope.data
             if isinstance(credits, int | float) and not isinstance(credits, bool):
@@ -683,17 +632,12 @@ class KieProvider:
         attempt = 0
         while True:
             attempt += 1
-            response = await request_with_retry(
-                self._client,
+            response = await self._request(
                 method,
                 url,
                 idempotent=idempotent,
                 policy=policy,
                 map_error=lambda response: self._map_http_error(response, op, model),
-                sleep=self._sleep,
-                provider=self.name,
-                headers=self._headers,
-                timeout=self._timeout,
                 json=json,
                 params=params,
             )
@@ -743,7 +687,7 @@ class KieProvider:
         kw: dict[str, Any] = {"detail": detail, "provider": self.name, "status_code": code}
         label = self._label
         lower = text.lower()
-        display = self._models[model].display_name if model in self._models else "this model"
+        display = self._display_name(model)
         if code == 401:
             return AuthError(
                 f"{label} rejected the bot's API key. The bot owner has to check the {label} key in the configuration.",
@@ -799,16 +743,3 @@ class KieProvider:
         if code >= 500:
             return TransientError(f"{label} had a temporary failure. Try again in a minute.", **kw)
         return TransientError(f"{label} sent an unexpected answer. Try again in a minute.", **kw)
-
-    def _describe(self, response: httpx.Response) -> str:
-        return describe_response(response, [self._api_key])
-
-    def _unexpected(self, response: httpx.Response, why: str) -> TransientError:
-        detail = f"{self.name} status answer unreadable ({why}): {self._describe(response)}"
-        log.warning("%s", detail)
-        return TransientError(
-            f"{self._label} sent an answer the bot could not read. Try again in a few minutes.",
-            detail=detail,
-            provider=self.name,
-            status_code=response.status_code,
-        )

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
@@ -108,7 +108,7 @@ _SIZE_PARAMS: dict[str, _SizeParam] = {
 }
 
 
-class _Op(Enum):
+class _Op(StrEnum):  # a str, so it names the call in messages
     CREATE = "create"
     STATUS = "status"
     RESULT = "result"
@@ -442,7 +442,7 @@ class SeaArtProvider(HttpAdapter):
             response = await self._send("GET", self._job_url(handle, "status"), _Op.STATUS, handle.model)
         except _JobGone as exc:
             return self._gone(handle, exc)
-        data = self._require_json(response, _Op.STATUS.value)
+        data = self._require_json(response, _Op.STATUS)
         status = self._status_of(data, response)
         if status in (UpdateStatus.QUEUED, UpdateStatus.RUNNING):
             return JobUpdate(status=status)
@@ -464,13 +464,13 @@ class SeaArtProvider(HttpAdapter):
             data = json_object(response) or {}
             queued = _STATUS_MAP.get(str(data.get("status", "")).strip().upper()) is UpdateStatus.QUEUED
             return JobUpdate(status=UpdateStatus.QUEUED if queued else UpdateStatus.RUNNING)
-        data = self._require_json(response, _Op.RESULT.value)
+        data = self._require_json(response, _Op.RESULT)
         error = _job_error(data)
         if error is not None:
             # What the result endpoint returns for a failed task is [U] (2.7); honour an error if present.
             return self._failure(handle, error, UpdateStatus.FAILED, data)
         if not _has_result(data):
-            raise self._unexpected(response, _Op.RESULT.value, "no outputs/output field")
+            raise self._unexpected(response, _Op.RESULT, "no outputs/output field")
         return self._success(handle, data, status_body)
 
     def _success(self, handle: JobHandle, result: dict[str, Any], status_body: dict[str, Any]) -> JobUpdate:
@@ -516,7 +516,7 @@ class SeaArtProvider(HttpAdapter):
         raw = data.get("status")
         status = _STATUS_MAP.get(raw.strip().upper()) if isinstance(raw, str) else None
         if status is None:
-            raise self._unexpected(response, _Op.STATUS.value, f"unknown status {raw!r}")
+            raise self._unexpected(response, _Op.STATUS, f"unknown status {raw!r}")
         return status
 
     # -- cancel --

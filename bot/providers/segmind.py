@@ -21,16 +21,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import logging
 import math
 import re
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
@@ -40,7 +39,6 @@ from bot.errors import (
     ConfigError,
     ContentBlockedError,
     ErrorCategory,
-    InvalidRequestError,
     OutOfCreditError,
     ProviderError,
     RateLimitedError,
@@ -48,15 +46,16 @@ from bot.errors import (
     TransientError,
 )
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, UpdateStatus
+from bot.providers._adapter import HttpAdapter, JobGone, require_web_links
 from bot.providers._http import (
     RetryPolicy,
     Sleep,
-    describe_response,
+    is_web_url,
+    json_body,
+    key_not_proven,
+    key_rejected,
     parse_retry_after,
-    probe_key,
-    redact,
-    request_with_retry,
-    safe_url,
+    unreachable,
 )
 from bot.providers.base import Capabilities, ProviderCheck, validate
 
@@ -150,16 +149,15 @@ def segmind_models(mode: Mode) -> dict[str, Capabilities]:
     return {name: replace(caps, queued=mode == "v2") for name, caps in SEGMIND_MODELS.items()}
 
 
-class _Op(Enum):
+class _Op(StrEnum):  # a str, so it names the call in messages
     CREATE = "create"
     STATUS = "status"
     RESULT = "result"
 
 
-class _JobGone(TransientError):
+class _JobGone(JobGone):
     """404 on a v2 poll: the request record expired (1 h after submit [C]); polling cannot help."""
 
-    retryable = False
     user_message = (
         "Segmind no longer has this job: its records expire an hour after the request. "
         "Nothing more will arrive; start a new one."
@@ -220,16 +218,9 @@ def _failure_outcome(error_text: str) -> _Outcome:
 # --- small parsers -------------------------------------------------------------------------------
 
 
-def _decode_json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-        return None
-
-
 def _error_text(response: httpx.Response) -> str:
     """The human-readable error in a Segmind answer, in any of its documented envelopes ([S] 5.4)."""
-    body = _decode_json(response)
+    body = json_body(response)
     if isinstance(body, dict):
         parts = []
         # {"error": "<message>"}; the auth surface: {"error": code, "error_description": message}.
@@ -383,7 +374,7 @@ class _Found:
             if data:
                 self.add_image(ImageRef(data=data, content_type=uri.group(1) or sniff_image_type(data)))
             return
-        if urlsplit(text).scheme in ("http", "https") and " " not in text:
+        if is_web_url(text) and " " not in text:
             if key in _IMAGE_KEYS:
                 self.add_image(ImageRef(url=text, content_type=content_type))
             return
@@ -509,10 +500,11 @@ class _CallState:
 # --- the adapter ---------------------------------------------------------------------------------
 
 
-class SegmindProvider:
+class SegmindProvider(HttpAdapter):
     """Segmind's serverless API, v2 queue (default) or v1 synchronous."""
 
     name: str = PROVIDER
+    _label = "Segmind"
 
     def __init__(
         self,
@@ -525,73 +517,43 @@ class SegmindProvider:
         sleep: Sleep = asyncio.sleep,
         mode: Mode = "v2",
     ) -> None:
-        key = api_key.strip()
-        if not key:
-            raise ConfigError(
-                "segmind.api_key",
-                "is empty",
-                "Set SEGMIND_API_KEY to a key from platform.segmind.com/api-keys",
-            )
-        if any(c in key for c in "\r\n\t "):
-            raise ConfigError("segmind.api_key", "contains whitespace", "Paste the key without spaces")
+        super().__init__(
+            api_key=api_key,
+            key_hint="Set SEGMIND_API_KEY to a key from platform.segmind.com/api-keys",
+            key_spaces="\r\n\t ",
+            base_url=base_url,
+            default_base_url=DEFAULT_BASE_URL,
+            client=client,
+            policy=policy,
+            timeout=timeout,
+            default_timeout=DEFAULT_TIMEOUT,
+            sleep=sleep,
+        )
         if mode not in ("v1", "v2"):
             raise ConfigError("segmind.mode", f"is {mode!r}", 'Use "v2" (queued, recommended) or "v1"')
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError("segmind.base_url", "is not an http(s) URL", f"Use {DEFAULT_BASE_URL}")
-        self._api_key = key
-        self._base_url = base_url.rstrip("/")
-        self._client = client
         self.mode: Mode = mode
-        self._policy = policy or RetryPolicy()
-        # Polls are repeated by the job runner with its own backoff anyway; retrying a poll for a
-        # minute inside one call would only hold up the runner's slot.
-        self._poll_policy = RetryPolicy(
-            max_attempts=min(2, self._policy.max_attempts),
-            base_delay=self._policy.base_delay,
-            max_delay=min(5.0, self._policy.max_delay),
-            jitter=self._policy.jitter,
-        )
         # One timeout for every call when configured; otherwise v1's create gets a long read timeout
         # because it holds the connection for the whole generation.
-        self._timeout = timeout or DEFAULT_TIMEOUT
         self._create_timeout = timeout or (DEFAULT_SYNC_TIMEOUT if mode == "v1" else DEFAULT_TIMEOUT)
-        self._sleep = sleep
         # Per instance: `queued` depends on the mode, and tests may loosen one model's entry.
         self._models = segmind_models(mode)
         # [C]/[S] 5.1: the key goes in x-api-key only; as a Bearer token it gets 401.
-        self._headers = {"x-api-key": key, "Accept": "application/json"}
+        self._headers = {"x-api-key": self._api_key, "Accept": "application/json"}
 
     def __repr__(self) -> str:  # never the key
         return f"SegmindProvider(base_url={self._base_url!r}, mode={self.mode!r})"
-
-    @property
-    def models(self) -> dict[str, Capabilities]:
-        return self._models
-
-    async def aclose(self) -> None:
-        """Nothing to close: the httpx client belongs to the app, which closes it."""
 
     # -- submit --
 
     async def submit(self, request: GenerationRequest) -> JobHandle:
         caps = self._capabilities(request.model)
         validate(request, caps)
-        for ref in request.reference_images:
-            # Segmind downloads references itself (image_urls), so only public http(s) links work.
-            if urlsplit(ref.url).scheme not in ("http", "https"):
-                raise InvalidRequestError(f"`{ref.filename}` is not a web link Segmind can download.")
+        # Segmind downloads references itself (image_urls), so only public http(s) links work.
+        require_web_links(request.reference_images, self._label)
         body = self._body(request, caps)
         if self.mode == "v1":
             return await self._submit_v1(caps, body)
         return await self._submit_v2(caps, body)
-
-    def _capabilities(self, model: str) -> Capabilities:
-        caps = self._models.get(model)
-        if caps is None:
-            names = ", ".join(c.display_name for c in self._models.values())
-            raise InvalidRequestError(f"Segmind does not offer that model here. Choose one of: {names}.")
-        return caps
 
     @staticmethod
     def _body(request: GenerationRequest, caps: Capabilities) -> dict[str, Any]:
@@ -632,14 +594,13 @@ class SegmindProvider:
     async def _submit_v2(self, caps: Capabilities, body: dict[str, Any]) -> JobHandle:
         url = f"{self._base_url}/v2/{quote(caps.provider_model, safe='')}"
         response = await self._send("POST", url, _Op.CREATE, caps.model, json=body)
-        data = _decode_json(response)
+        data = json_body(response)
         request_id = data.get("request_id") if isinstance(data, dict) else None
         if not isinstance(request_id, str) or not request_id.strip():
             # A 2xx means the job may exist and will be billed; without its id we cannot poll it, and
             # sending the create again would pay twice ([S] "no idempotency").
-            answer = describe_response(response, [self._api_key])
             raise SubmitUncertainError(
-                detail=f"create accepted without a request_id: {answer}",
+                detail=f"create accepted without a request_id: {self._describe(response)}",
                 provider=PROVIDER,
                 status_code=response.status_code,
             )
@@ -673,7 +634,7 @@ class SegmindProvider:
         ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
         content = response.content
         if response.status_code == 422 or ctype in ("application/json", "text/json") or ctype.endswith("+json"):
-            body = _decode_json(response)
+            body = json_body(response)
             if body is None:
                 return self._failed(_UNREADABLE, f"{where}: unreadable JSON: {self._describe(response)}", usage)
             return self._from_json(where, body, usage, response)
@@ -739,7 +700,7 @@ class SegmindProvider:
         if error is not None or response.status_code == 422:
             reason = error or ""
             outcome = _failure_outcome(reason)
-            detail = redact(f"{where}: HTTP {response.status_code} FAILED: {reason[:300]!r}", [self._api_key])
+            detail = self._redact(f"{where}: HTTP {response.status_code} FAILED: {reason[:300]!r}")
             log.info("job ended: %s -> %s", detail, outcome.category)
             return self._failed(outcome, detail, usage)
         images, texts = find_images(body)
@@ -767,15 +728,6 @@ class SegmindProvider:
             usage=usage,
         )
 
-    def _gone(self, handle: JobHandle, exc: _JobGone) -> JobUpdate:
-        log.warning("segmind job %s not found: %s", handle.provider_job_id, exc.detail)
-        return JobUpdate(
-            status=UpdateStatus.FAILED,
-            error_category=exc.category,
-            error_message=exc.user_message,
-            error_detail=exc.detail,
-        )
-
     def _status_of(self, data: dict[str, Any], response: httpx.Response, op: _Op) -> UpdateStatus:
         raw = data.get("status")
         status = _STATUS_MAP.get(raw.strip().upper()) if isinstance(raw, str) else None
@@ -801,12 +753,12 @@ class SegmindProvider:
         try:
             response = await self._client.get(url, headers=self._headers, timeout=self._timeout)
         except httpx.TransportError as exc:
-            return ProviderCheck(False, None, f"unreachable: {type(exc).__name__} for {safe_url(url)}")
+            return unreachable(url, exc)
         status = response.status_code
         if status in (401, 403):
-            return ProviderCheck(True, False, f"key rejected: {self._describe(response)}")
+            return key_rejected(response, [self._api_key])
         if status == 200:
-            body = _decode_json(response)
+            body = json_body(response)
             credits = _number_text(body.get("credits")) if isinstance(body, dict) else None
             if credits is not None:
                 note = " (empty: every generation will be refused with 406)" if float(credits) <= 0 else ""
@@ -814,11 +766,8 @@ class SegmindProvider:
         if status == 404 and "credit" in _error_text(response).lower():
             return ProviderCheck(True, True, "key accepted; Segmind has no credit record for this account yet")
         if status >= 500:
-            return ProviderCheck(True, None, f"reachable, but answered {status}; key not proven")
-        probe = f"{self._base_url}/v2/requests/bananacord-key-check/status"
-        return await probe_key(
-            self._client, probe, headers=self._headers, timeout=self._timeout, secrets=[self._api_key]
-        )
+            return key_not_proven(status)
+        return await self._probe(f"{self._base_url}/v2/requests/bananacord-key-check/status")
 
     # -- plumbing --
 
@@ -826,20 +775,11 @@ class SegmindProvider:
         # The create answer carries status_url / response_url [C]; our key goes with every call, so a
         # returned URL is used only when it points at the configured base.
         given = handle.extra.get("status_url" if kind == "status" else "response_url")
-        if isinstance(given, str) and self._is_ours(given):
+        if isinstance(given, str) and self._is_ours(given, under="/v2/requests/"):
             return given
         job = quote(handle.provider_job_id, safe="")
         suffix = "/status" if kind == "status" else ""
         return f"{self._base_url}/v2/requests/{job}{suffix}"
-
-    def _is_ours(self, url: str) -> bool:
-        base, other = urlsplit(self._base_url), urlsplit(url)
-        return (
-            other.scheme == base.scheme
-            and other.netloc.lower() == base.netloc.lower()
-            and other.path.startswith(base.path.rstrip("/") + "/v2/requests/")
-            and not other.query
-        )
 
     async def _send(
         self,
@@ -865,8 +805,7 @@ class SegmindProvider:
                 delay = max(delay, reset)
             await self._sleep(delay)
 
-        return await request_with_retry(
-            self._client,
+        return await self._request(
             method,
             url,
             # Submit is not idempotent ([S] "every POST is a new billable job"); polls are.
@@ -874,8 +813,7 @@ class SegmindProvider:
             policy=policy,
             map_error=lambda response: self._map_error(response, op, model, state),
             sleep=sleep,
-            provider=PROVIDER,
-            headers=headers or self._headers,
+            headers=headers,
             timeout=self._create_timeout if create else self._timeout,
             json=json,
         )
@@ -888,8 +826,7 @@ class SegmindProvider:
         message = _error_text(response)
         detail = self._describe(response)
         kw: dict[str, Any] = {"detail": detail, "provider": PROVIDER, "status_code": status}
-        caps = self._models.get(model)
-        display = caps.display_name if caps else "this model"
+        display = self._display_name(model)
         if status == 422:
             if op is _Op.CREATE and self.mode == "v2":
                 # [U] v2 reports failures on the poll endpoints; a 422 on the create leaves no job to poll.
@@ -974,25 +911,6 @@ class SegmindProvider:
             # [S] a 500 is often a bad parameter value that reached the model; still retried, unbilled.
             return TransientError("Segmind had a temporary failure. Try again in a minute.", **kw)
         return TransientError("Segmind sent an unexpected answer. Try again in a minute.", **kw)
-
-    def _describe(self, response: httpx.Response) -> str:
-        return describe_response(response, [self._api_key])
-
-    def _require_json(self, response: httpx.Response, op: _Op) -> dict[str, Any]:
-        data = _decode_json(response)
-        if not isinstance(data, dict):
-            raise self._unexpected(response, op, "not a JSON object")
-        return data
-
-    def _unexpected(self, response: httpx.Response, op: _Op, why: str) -> TransientError:
-        detail = f"segmind {op.value} answer unreadable ({why}): {self._describe(response)}"
-        log.warning("%s", detail)
-        return TransientError(
-            "Segmind sent an answer the bot could not read. Try again in a few minutes.",
-            detail=detail,
-            provider=PROVIDER,
-            status_code=response.status_code,
-        )
 
 
 __all__ = [

@@ -93,8 +93,9 @@ async def test_failed_jobs_are_refunded_and_quota_shows_it(
         for settled, prompt in enumerate(("blocked", "failed", "delivered"), start=1):
             await discord_fake.slash_command("imagine", {"prompt": prompt, "resolution": "2K"})
             await discord_fake.wait_for(
-                lambda n=settled: query(settings, "SELECT COUNT(*) FROM jobs WHERE charge_state != 'reserved'")
-                == [(n,)],
+                lambda n=settled: (
+                    query(settings, "SELECT COUNT(*) FROM jobs WHERE charge_state != 'reserved'") == [(n,)]
+                ),
                 timeout=30,
             )
         shown = await discord_fake.slash_command("quota show", {})

@@ -1,0 +1,518 @@
+"""Usage reports over the ledger: what a server or a member was charged in a period, and the raw export.
+
+Read-only. Every figure comes from SQL sums over the ledger (see ``bot.store.ledger``):
+  * charged = the ``commit`` rows: units, the provider and model that finally served the job (after any
+    failover) and the estimated cost in integer micro-dollars;
+  * refunded = the ``refund`` rows, shown as positive figures; grants = ``-SUM(units)`` of ``grant`` rows.
+
+A row belongs to a period by its ``window_at``, the instant the quota windows count it at (a commit or refund
+carries its reservation's time), so a month report adds up to exactly what the monthly quota counted.
+Job outcomes (failed, blocked, cancelled) come from the jobs table by ``created_at``.
+
+Money is never a float: integer micro-dollars in the dataclasses, ``Decimal`` when formatted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import aiosqlite
+
+from bot.store import Database
+
+PERIODS = ("day", "week", "month", "custom")
+
+# Job states that count as a failure in reports: the provider failed, or the job ran out of time.
+FAILED_STATES = ("failed", "expired")
+
+
+# ---- what the reports return -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Images, units and estimated cost (micro-dollars) over a set of ledger rows."""
+
+    images: int
+    units: int
+    cost_micro_usd: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserUsage:
+    user_id: int
+    images: int
+    units: int
+    cost_micro_usd: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupUsage:
+    """Charges for one model or one provider; ``name`` is None for rows that carry none."""
+
+    name: str | None
+    images: int
+    units: int
+    cost_micro_usd: int
+
+
+@dataclass(frozen=True, slots=True)
+class DayUsage:
+    """Charges on one quota day (starting at the reset hour in the report's time zone)."""
+
+    day: date
+    images: int
+    units: int
+    cost_micro_usd: int
+
+
+@dataclass(frozen=True, slots=True)
+class GuildReport:
+    guild_id: int
+    since: float
+    until: float
+    charged: Usage
+    # The part of ``charged`` recorded for owners and the unlimited role (never refused, still counted).
+    bypass: Usage
+    # Refund rows as positive figures: reservations given back because the job ended without an image.
+    refunded: Usage
+    grants_units: int
+    members_charged: int
+    failed: int
+    blocked: int
+    cancelled: int
+    in_flight: int
+    top_users: tuple[UserUsage, ...]
+    by_model: tuple[GroupUsage, ...]
+    by_provider: tuple[GroupUsage, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UserReport:
+    guild_id: int
+    user_id: int
+    since: float
+    until: float
+    charged: Usage
+    bypass: Usage
+    refunded: Usage
+    grants_units: int
+    failed: int
+    blocked: int
+    cancelled: int
+    in_flight: int
+    by_model: tuple[GroupUsage, ...]
+    by_provider: tuple[GroupUsage, ...]
+    by_day: tuple[DayUsage, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One ledger row, every column."""
+
+    id: int
+    guild_id: int
+    user_id: int
+    job_id: str | None
+    kind: str
+    units: int
+    cost_micro_usd: int
+    model: str | None
+    provider: str | None
+    size: str | None
+    window_at: float
+    created_at: float
+    reason: str | None
+    bypass: bool
+    actor_id: int | None
+
+
+# ---- SQL ---------------------------------------------------------------------------------------
+# Every ledger query filters on guild_id, kind (an equality or a short IN list) and a window_at range, in
+# that order, so an index on (guild_id, kind, window_at, ...) answers it with range seeks; the member
+# variants add user_id. Parameters: guild_id, [user_id], since, until.
+
+_PERIOD = "window_at >= ? AND window_at < ?"
+
+
+def _scope(member: bool) -> str:
+    return "guild_id = ? AND user_id = ?" if member else "guild_id = ?"
+
+
+def _totals_sql(member: bool) -> str:
+    # Reserve rows are left out: a reservation is either committed (charged) or refunded, or still in flight.
+    return (
+        "SELECT kind, COUNT(*), COALESCE(SUM(units), 0), COALESCE(SUM(cost_micro_usd), 0), "
+        "COALESCE(SUM(bypass != 0), 0), COALESCE(SUM(CASE WHEN bypass != 0 THEN units ELSE 0 END), 0), "
+        "COALESCE(SUM(CASE WHEN bypass != 0 THEN cost_micro_usd ELSE 0 END), 0), COUNT(DISTINCT user_id) "
+        f"FROM ledger WHERE {_scope(member)} AND kind IN ('commit', 'refund', 'grant') AND {_PERIOD} "
+        "GROUP BY kind"
+    )
+
+
+def _group_sql(column: str, member: bool) -> str:
+    # GROUP BY +column: the unary plus stops the planner from walking an index that starts
+    # (guild_id, user_id, ...) just to get the groups in order; that reads the guild's whole history,
+    # where seeking (guild_id, kind, window_at) reads only the period. Ties are broken by the key so the
+    # order (and so the top N) is the same on every run.
+    return (
+        f"SELECT {column}, COUNT(*), SUM(units), SUM(cost_micro_usd) FROM ledger "
+        f"WHERE {_scope(member)} AND kind = 'commit' AND {_PERIOD} "
+        f"GROUP BY +{column} ORDER BY SUM(units) DESC, COUNT(*) DESC, {column}"
+    )
+
+
+GUILD_TOTALS_SQL = _totals_sql(member=False)
+USER_TOTALS_SQL = _totals_sql(member=True)
+TOP_USERS_SQL = _group_sql("user_id", member=False) + " LIMIT ?"
+GUILD_BY_MODEL_SQL = _group_sql("model", member=False)
+GUILD_BY_PROVIDER_SQL = _group_sql("provider", member=False)
+USER_BY_MODEL_SQL = _group_sql("model", member=True)
+USER_BY_PROVIDER_SQL = _group_sql("provider", member=True)
+USER_CHARGES_SQL = (
+    "SELECT window_at, units, cost_micro_usd FROM ledger "
+    f"WHERE guild_id = ? AND user_id = ? AND kind = 'commit' AND {_PERIOD}"
+)
+
+_STATES = ", ".join(f"'{s}'" for s in (*FAILED_STATES, "blocked", "cancelled"))
+GUILD_OUTCOMES_SQL = (
+    f"SELECT state, COUNT(*) FROM jobs WHERE guild_id = ? AND state IN ({_STATES}) "
+    "AND created_at >= ? AND created_at < ? GROUP BY state"
+)
+USER_OUTCOMES_SQL = (
+    f"SELECT state, COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND state IN ({_STATES}) "
+    "AND created_at >= ? AND created_at < ? GROUP BY state"
+)
+# Served by the partial index jobs_in_flight (0003).
+GUILD_IN_FLIGHT_SQL = "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND charge_state = 'reserved'"
+USER_IN_FLIGHT_SQL = "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND charge_state = 'reserved'"
+
+LEDGER_COLUMNS = (
+    "id",
+    "guild_id",
+    "user_id",
+    "job_id",
+    "kind",
+    "units",
+    "cost_micro_usd",
+    "model",
+    "provider",
+    "size",
+    "window_at",
+    "created_at",
+    "reason",
+    "bypass",
+    "actor_id",
+)
+# Every kind is listed (the CHECK constraint allows no other) so an index led by (guild_id, kind, window_at)
+# can seek the period instead of scanning the guild.
+_ALL_KINDS = "kind IN ('reserve', 'commit', 'refund', 'grant')"
+EXPORT_SQL = (
+    f"SELECT {', '.join(LEDGER_COLUMNS)} FROM ledger WHERE guild_id = ? AND {_ALL_KINDS} AND {_PERIOD} "
+    "ORDER BY window_at, id"
+)
+USER_EXPORT_SQL = (
+    f"SELECT {', '.join(LEDGER_COLUMNS)} FROM ledger WHERE guild_id = ? AND user_id = ? AND {_ALL_KINDS} "
+    f"AND {_PERIOD} ORDER BY window_at, id"
+)
+
+
+# ---- the repository ----------------------------------------------------------------------------
+
+
+class UsageReports:
+    """Read-only reports over the ledger and jobs tables."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @asynccontextmanager
+    async def _snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One read transaction, so the totals and the breakdowns see the same rows even while the bot
+        (another process, in WAL mode) keeps writing: the per-model sums always add up to the total."""
+        async with self.db.read() as conn:
+            await conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                await conn.execute("ROLLBACK")  # nothing was written; this only ends the snapshot
+
+    async def guild_report(self, guild_id: int, since: float, until: float, *, top: int = 10) -> GuildReport:
+        period = (guild_id, since, until)
+        async with self._snapshot() as conn:
+            totals = await _totals(conn, GUILD_TOTALS_SQL, period)
+            top_users = await _fetchall(conn, TOP_USERS_SQL, (*period, max(top, 0)))
+            by_model = await _fetchall(conn, GUILD_BY_MODEL_SQL, period)
+            by_provider = await _fetchall(conn, GUILD_BY_PROVIDER_SQL, period)
+            outcomes = await _outcomes(conn, GUILD_OUTCOMES_SQL, period)
+            in_flight = await _count(conn, GUILD_IN_FLIGHT_SQL, (guild_id,))
+        return GuildReport(
+            guild_id=guild_id,
+            since=since,
+            until=until,
+            charged=totals.charged,
+            bypass=totals.bypass,
+            refunded=totals.refunded,
+            grants_units=totals.grants_units,
+            members_charged=totals.members_charged,
+            failed=outcomes[0],
+            blocked=outcomes[1],
+            cancelled=outcomes[2],
+            in_flight=in_flight,
+            top_users=tuple(UserUsage(int(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in top_users),
+            by_model=_groups(by_model),
+            by_provider=_groups(by_provider),
+        )
+
+    async def user_report(
+        self, guild_id: int, user_id: int, since: float, until: float, *, tz: str = "UTC", reset_hour: int = 0
+    ) -> UserReport:
+        """One member's figures; ``by_day`` buckets charges into quota days (reset_hour in tz)."""
+        zone = _zone(tz)
+        _check_reset_hour(reset_hour)
+        period = (guild_id, user_id, since, until)
+        async with self._snapshot() as conn:
+            totals = await _totals(conn, USER_TOTALS_SQL, period)
+            by_model = await _fetchall(conn, USER_BY_MODEL_SQL, period)
+            by_provider = await _fetchall(conn, USER_BY_PROVIDER_SQL, period)
+            charges = await _fetchall(conn, USER_CHARGES_SQL, period)
+            outcomes = await _outcomes(conn, USER_OUTCOMES_SQL, period)
+            in_flight = await _count(conn, USER_IN_FLIGHT_SQL, (guild_id, user_id))
+        # Days are bucketed here, not in SQL: SQLite knows no time zones, and one member's rows are few.
+        days: dict[date, tuple[int, int, int]] = {}
+        for window_at, units, cost in charges:
+            day = quota_day(float(window_at), zone, reset_hour)
+            images, total_units, total_cost = days.get(day, (0, 0, 0))
+            days[day] = (images + 1, total_units + int(units), total_cost + int(cost))
+        return UserReport(
+            guild_id=guild_id,
+            user_id=user_id,
+            since=since,
+            until=until,
+            charged=totals.charged,
+            bypass=totals.bypass,
+            refunded=totals.refunded,
+            grants_units=totals.grants_units,
+            failed=outcomes[0],
+            blocked=outcomes[1],
+            cancelled=outcomes[2],
+            in_flight=in_flight,
+            by_model=_groups(by_model),
+            by_provider=_groups(by_provider),
+            by_day=tuple(DayUsage(day, *figures) for day, figures in sorted(days.items())),
+        )
+
+    async def export_rows(
+        self, guild_id: int, since: float, until: float, *, user_id: int | None = None
+    ) -> list[LedgerEntry]:
+        """Every ledger row of the guild (or of one member) whose window_at is in [since, until)."""
+        async with self._snapshot() as conn:
+            if user_id is None:
+                rows = await _fetchall(conn, EXPORT_SQL, (guild_id, since, until))
+            else:
+                rows = await _fetchall(conn, USER_EXPORT_SQL, (guild_id, user_id, since, until))
+        return [_entry(row) for row in rows]
+
+
+# ---- row helpers -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Totals:
+    charged: Usage
+    bypass: Usage
+    refunded: Usage
+    grants_units: int
+    members_charged: int
+
+
+_NONE = Usage(0, 0, 0)
+
+
+async def _fetchall(conn: aiosqlite.Connection, sql: str, params: Sequence[object]) -> list[aiosqlite.Row]:
+    async with conn.execute(sql, tuple(params)) as cur:
+        return list(await cur.fetchall())
+
+
+async def _count(conn: aiosqlite.Connection, sql: str, params: Sequence[object]) -> int:
+    rows = await _fetchall(conn, sql, params)
+    return int(rows[0][0]) if rows else 0
+
+
+async def _totals(conn: aiosqlite.Connection, sql: str, params: Sequence[object]) -> _Totals:
+    by_kind = {row[0]: row for row in await _fetchall(conn, sql, params)}
+    commit, refund, grant = by_kind.get("commit"), by_kind.get("refund"), by_kind.get("grant")
+    return _Totals(
+        charged=Usage(int(commit[1]), int(commit[2]), int(commit[3])) if commit else _NONE,
+        bypass=Usage(int(commit[4]), int(commit[5]), int(commit[6])) if commit else _NONE,
+        # Refund rows hold negative units and cost; a report shows what was given back as positive figures.
+        refunded=Usage(int(refund[1]), -int(refund[2]), -int(refund[3])) if refund else _NONE,
+        grants_units=-int(grant[2]) if grant else 0,
+        members_charged=int(commit[7]) if commit else 0,
+    )
+
+
+async def _outcomes(conn: aiosqlite.Connection, sql: str, params: Sequence[object]) -> tuple[int, int, int]:
+    """(failed incl. expired, blocked, cancelled) jobs created in the period."""
+    counts = {str(row[0]): int(row[1]) for row in await _fetchall(conn, sql, params)}
+    return sum(counts.get(s, 0) for s in FAILED_STATES), counts.get("blocked", 0), counts.get("cancelled", 0)
+
+
+def _groups(rows: Iterable[aiosqlite.Row]) -> tuple[GroupUsage, ...]:
+    return tuple(GroupUsage(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows)
+
+
+def _entry(row: aiosqlite.Row) -> LedgerEntry:
+    values: dict[str, Any] = dict(zip(LEDGER_COLUMNS, row, strict=True))
+    values["bypass"] = bool(values["bypass"])
+    return LedgerEntry(**values)
+
+
+# ---- CSV -----------------------------------------------------------------------------------------
+
+CSV_COLUMNS = tuple("cost_usd" if c == "cost_micro_usd" else c for c in LEDGER_COLUMNS)
+# Text cells starting with these would run as formulas when the export is opened in a spreadsheet.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def format_usd(micro_usd: int) -> str:
+    """Integer micro-dollars as a dollar amount with 6 places: 67000 -> '0.067000' (exact, no float)."""
+    return f"{Decimal(micro_usd).scaleb(-6):.6f}"
+
+
+def iso_utc(timestamp: float) -> str:
+    """A Unix time as ISO-8601 in UTC, to the microsecond: '2024-03-01T00:00:00.000000+00:00'."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="microseconds")
+
+
+def _text(value: str | None) -> str:
+    if value is None:
+        return ""
+    # A leading apostrophe is the usual guard against CSV formula injection (a grant reason is free text).
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def to_csv(rows: Iterable[LedgerEntry]) -> str:
+    """Header plus one line per row; money in dollars (6 places), times ISO-8601 UTC, NULL as empty."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in rows:
+        writer.writerow(
+            [
+                r.id,
+                r.guild_id,
+                r.user_id,
+                _text(r.job_id),
+                r.kind,
+                r.units,
+                format_usd(r.cost_micro_usd),
+                _text(r.model),
+                _text(r.provider),
+                _text(r.size),
+                iso_utc(r.window_at),
+                iso_utc(r.created_at),
+                _text(r.reason),
+                int(r.bypass),
+                "" if r.actor_id is None else r.actor_id,
+            ]
+        )
+    return out.getvalue()
+
+
+# ---- periods -------------------------------------------------------------------------------------
+
+
+def _zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {tz!r} (use an IANA name such as UTC or Europe/Berlin)") from None
+
+
+def _check_reset_hour(reset_hour: int) -> None:
+    if not 0 <= reset_hour <= 23:
+        raise ValueError(f"reset_hour must be between 0 and 23, not {reset_hour}")
+
+
+def _at_reset(day: date, zone: ZoneInfo, reset_hour: int) -> float:
+    # Built from the wall-clock date, so a window containing a DST change still starts at the reset hour
+    # (a day may last 23 or 25 hours). An hour the change skips or repeats resolves with fold=0.
+    return datetime(day.year, day.month, day.day, reset_hour, tzinfo=zone).timestamp()
+
+
+def quota_day(timestamp: float, zone: ZoneInfo, reset_hour: int) -> date:
+    """The quota day an instant belongs to: days start at reset_hour local time."""
+    local = datetime.fromtimestamp(timestamp, zone)
+    return local.date() if local.hour >= reset_hour else local.date() - timedelta(days=1)
+
+
+def _first_of_next_month(day: date) -> date:
+    return date(day.year + 1, 1, 1) if day.month == 12 else date(day.year, day.month + 1, 1)
+
+
+def _parse_instant(text: str, name: str, zone: ZoneInfo, reset_hour: int) -> float:
+    value = text.strip()
+    try:
+        # A bare date means that quota day, which starts at the reset hour: --since 2024-03-01
+        # --until 2024-04-01 then gives exactly the March month report.
+        return _at_reset(date.fromisoformat(value), zone, reset_hour)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"{name}: {text!r} is not an ISO date or date-time (e.g. 2024-03-01 or 2024-03-01T18:00)"
+        ) from None
+    # A date-time without an offset is wall-clock time in the report's zone.
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)).timestamp()
+
+
+def period_bounds(
+    period: str,
+    now: float,
+    *,
+    tz: str = "UTC",
+    reset_hour: int = 0,
+    since: str | None = None,
+    until: str | None = None,
+) -> tuple[float, float]:
+    """[start, end) of a report period as Unix times.
+
+    day / week / month: the current quota window containing ``now`` (the same windows the quota check uses:
+    they start at ``reset_hour`` in ``tz``; weeks start on Monday). custom: from ``since`` to ``until``
+    (exclusive; default now), each an ISO date (the quota day starting at the reset hour) or date-time.
+    """
+    zone = _zone(tz)
+    _check_reset_hour(reset_hour)
+    if period == "custom":
+        if since is None:
+            raise ValueError("a custom period needs a start (since), e.g. 2024-03-01")
+        start = _parse_instant(since, "since", zone, reset_hour)
+        end = now if until is None else _parse_instant(until, "until", zone, reset_hour)
+        if end <= start:
+            raise ValueError(f"since ({since}) must be before until ({until or 'now'})")
+        return start, end
+    if period not in PERIODS:
+        raise ValueError(f"unknown period {period!r}: use one of {', '.join(PERIODS)}")
+    if since is not None or until is not None:
+        raise ValueError(f"since and until only go with the custom period, not {period!r}")
+    today = quota_day(now, zone, reset_hour)
+    if period == "day":
+        first, after = today, today + timedelta(days=1)
+    elif period == "week":
+        first = today - timedelta(days=today.weekday())
+        after = first + timedelta(days=7)
+    else:
+        first = today.replace(day=1)
+        after = _first_of_next_month(first)
+    return _at_reset(first, zone, reset_hour), _at_reset(after, zone, reset_hour)

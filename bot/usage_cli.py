@@ -1,0 +1,197 @@
+"""`bananacord usage`: a server's (or one member's) usage as a table, JSON, or the raw ledger as CSV.
+
+The caller (``bot.__main__``) owns the argument parsing and prints the returned text; errors in the
+input arrive as ``UsageInputError`` (a ``BananacordError``, so the CLI prints its message and exits 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from bot.config import Settings
+from bot.errors import BananacordError
+from bot.store import Database
+from bot.store.usage import (
+    GroupUsage,
+    GuildReport,
+    Usage,
+    UsageReports,
+    UserReport,
+    format_usd,
+    iso_utc,
+    period_bounds,
+    to_csv,
+)
+
+Format = Literal["table", "csv", "json"]
+FORMATS: tuple[Format, ...] = ("table", "csv", "json")
+
+
+class UsageInputError(BananacordError):
+    """A bad period, date or format on the command line; the message says what to write instead."""
+
+
+async def run_usage(
+    settings: Settings,
+    *,
+    guild_id: int,
+    since: str | None,
+    until: str | None,
+    period: str,
+    user_id: int | None,
+    fmt: Format,
+    top: int = 10,
+    now: float | None = None,
+) -> str:
+    """The text ``bananacord usage`` prints. Giving --since or --until makes the period custom."""
+    if fmt not in FORMATS:
+        raise UsageInputError(f"unknown format {fmt!r}: use {', '.join(FORMATS)}")
+    quotas = settings.quotas
+    if since is not None or until is not None:
+        period = "custom"
+    try:
+        start, end = period_bounds(
+            period,
+            time.time() if now is None else now,
+            tz=quotas.timezone,
+            reset_hour=quotas.reset_hour,
+            since=since,
+            until=until,
+        )
+    except ValueError as exc:
+        raise UsageInputError(str(exc)) from None
+    path = settings.database.path
+    # Database.connect() would create an empty file: a typo in the path must not look like "no usage".
+    if not path.exists():
+        raise UsageInputError(f"no database at {path} (set database.path in the config the bot runs with)")
+    db = Database(path)
+    await db.connect()
+    try:
+        reports = UsageReports(db)
+        if fmt == "csv":
+            return to_csv(await reports.export_rows(guild_id, start, end, user_id=user_id))
+        report: GuildReport | UserReport
+        if user_id is None:
+            report = await reports.guild_report(guild_id, start, end, top=top)
+        else:
+            report = await reports.user_report(
+                guild_id, user_id, start, end, tz=quotas.timezone, reset_hour=quotas.reset_hour
+            )
+    finally:
+        await db.close()
+    if fmt == "json":
+        return json.dumps(to_jsonable(report), indent=2)
+    return render_table(report, period=period, tz=quotas.timezone)
+
+
+# ---- JSON ----------------------------------------------------------------------------------------
+
+
+def to_jsonable(value: object) -> object:
+    """Dataclasses as dicts; ``*_micro_usd`` fields become ``*_usd`` dollar strings ("0.067000"),
+    ``since``/``until`` ISO-8601 UTC, dates ISO, so no consumer ever sees a float amount."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, object] = {}
+        for field in dataclasses.fields(value):
+            item = getattr(value, field.name)
+            if field.name.endswith("_micro_usd"):
+                out[field.name.removesuffix("_micro_usd") + "_usd"] = format_usd(item)
+            elif field.name in ("since", "until"):
+                out[field.name] = iso_utc(item)
+            else:
+                out[field.name] = to_jsonable(item)
+        return out
+    if isinstance(value, tuple | list):
+        return [to_jsonable(item) for item in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+# ---- table ---------------------------------------------------------------------------------------
+
+
+def _n(value: int) -> str:
+    return f"{value:,}"
+
+
+def _usd(micro_usd: int) -> str:
+    # Exact to the micro-dollar, as in the CSV, with thousands separators for reading.
+    return f"${Decimal(micro_usd).scaleb(-6):,.6f}"
+
+
+def _local(timestamp: float, tz: str) -> str:
+    return datetime.fromtimestamp(timestamp, ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _grid(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Fixed-width columns: the first left-aligned, the numbers right-aligned."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        cells = [first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))]
+        return ("  " + "  ".join(cells)).rstrip()
+
+    return [line(headers), *(line(r) for r in rows)] if rows else [line(headers), "  (none)"]
+
+
+def _usage_row(label: str, usage: Usage) -> list[str]:
+    return [label, _n(usage.images), _n(usage.units), _usd(usage.cost_micro_usd)]
+
+
+def _group_rows(groups: Sequence[GroupUsage]) -> list[list[str]]:
+    return [
+        _usage_row(g.name if g.name is not None else "(none)", Usage(g.images, g.units, g.cost_micro_usd))
+        for g in groups
+    ]
+
+
+def render_table(report: GuildReport | UserReport, *, period: str, tz: str = "UTC") -> str:
+    """A readable fixed-width report (what an admin reads in a terminal)."""
+    who = f"guild {report.guild_id}"
+    if isinstance(report, UserReport):
+        who = f"member {report.user_id} in {who}"
+    lines = [
+        f"Usage of {who}",
+        f"Period: {period}, {_local(report.since, tz)} to {_local(report.until, tz)} (end excluded)",
+        "",
+        *_grid(
+            ["", "images", "units", "cost (USD)"],
+            [
+                _usage_row("charged", report.charged),
+                _usage_row("  of which bypass", report.bypass),
+                _usage_row("refunded", report.refunded),
+                ["grants given", "", _n(report.grants_units), ""],
+            ],
+        ),
+        "",
+        f"Jobs: {_n(report.failed)} failed, {_n(report.blocked)} blocked, {_n(report.cancelled)} cancelled; "
+        f"{_n(report.in_flight)} in flight now",
+    ]
+    if isinstance(report, GuildReport):
+        lines += [f"Members charged: {_n(report.members_charged)}", "", "Top members by units"]
+        lines += _grid(
+            ["member", "images", "units", "cost (USD)"],
+            [_usage_row(str(u.user_id), Usage(u.images, u.units, u.cost_micro_usd)) for u in report.top_users],
+        )
+    lines += ["", "By model", *_grid(["model", "images", "units", "cost (USD)"], _group_rows(report.by_model))]
+    lines += ["", "By provider", *_grid(["provider", "images", "units", "cost (USD)"], _group_rows(report.by_provider))]
+    if isinstance(report, UserReport):
+        lines += [
+            "",
+            "By day",
+            *_grid(
+                ["day", "images", "units", "cost (USD)"],
+                [_usage_row(d.day.isoformat(), Usage(d.images, d.units, d.cost_micro_usd)) for d in report.by_day],
+            ),
+        ]
+    lines += ["", "Costs are the providers' estimated prices, not invoices."]
+    return "\n".join(lines) + "\n"
