@@ -62,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     health = sub.add_parser("health", help="exit 0 if the running bot's job loop is alive")
     health.add_argument("--max-age", type=float, default=120.0, help="seconds (default 120)")
 
+    usage = sub.add_parser("usage", help="usage report for a server (same figures as /usage)")
+    usage.add_argument("--guild", type=int, required=True, help="the server (guild) id")
+    usage.add_argument("--period", choices=["day", "week", "month"], default="month")
+    usage.add_argument("--since", default=None, help="ISO date or time; makes the period custom")
+    usage.add_argument("--until", default=None, help="ISO date or time (exclusive)")
+    usage.add_argument("--user", type=int, default=None, help="one member's report")
+    usage.add_argument("--format", choices=["table", "csv", "json"], default="table")
+
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["migrate", "status"])
     return parser
@@ -84,6 +92,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(settings, config_path, providers=args.providers)
         if args.command == "generate":
             return asyncio.run(_generate(settings, args))
+        if args.command == "usage":
+            from bot.usage_cli import run_usage
+
+            print(
+                asyncio.run(
+                    run_usage(
+                        settings,
+                        guild_id=args.guild,
+                        since=args.since,
+                        until=args.until,
+                        period=args.period,
+                        user_id=args.user,
+                        fmt=args.format,
+                    )
+                ),
+                end="",
+            )
+            return 0
         if args.command == "health":
             return _health(settings, args.max_age)
         if args.command == "db":

@@ -151,3 +151,50 @@ async def test_quota_admin_commands_are_for_admins(
         ("grant", -10, "contest", discord_fake.admin_id)
     ]
     assert query(settings, "SELECT user_id FROM quota_resets") == [(member,)]
+
+
+async def test_usage_report_and_export_match_the_ledger(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    import csv
+    import io
+
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 50, "in_flight_per_user": None})
+    seaart.script("error:INFERENCE_FAILURE")
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        for settled, resolution in enumerate(("1K", "2K", "4K"), start=1):
+            await discord_fake.slash_command("imagine", {"prompt": f"r{settled}", "resolution": resolution})
+            await discord_fake.wait_for(
+                lambda n=settled: (
+                    query(settings, "SELECT COUNT(*) FROM jobs WHERE charge_state != 'reserved'") == [(n,)]
+                ),
+                timeout=30,
+            )
+        denied = await discord_fake.slash_command(
+            "usage report", {}, user_id=discord_fake.moderator_id, permissions=PLAIN_MEMBER_PERMISSIONS
+        )
+        report = await discord_fake.slash_command("usage report", {}, user_id=discord_fake.admin_id)
+        export = await discord_fake.slash_command("usage export", {}, user_id=discord_fake.admin_id)
+        await discord_fake.wait_for(lambda: all(i.callbacks for i in (denied, report, export)), timeout=10)
+        await discord_fake.wait_for(
+            lambda: (
+                export.original_message_id is not None and bool(discord_fake.messages[export.original_message_id].files)
+            ),
+            timeout=10,
+        )
+    finally:
+        await running.close()
+    assert "Manage Server" in denied.callbacks[0]["data"]["content"]
+    charged = query(settings, "SELECT COUNT(*), SUM(units), SUM(cost_micro_usd) FROM ledger WHERE kind = 'commit'")
+    (images, units, cost) = charged[0]
+    assert images == 2  # the first job failed and was refunded
+    fields = {f["name"]: f["value"] for f in report.callbacks[0]["data"]["embeds"][0]["fields"]}
+    from bot.catalogue import usd
+
+    assert fields["Charged"] == f"{images} image(s) · {units} unit(s) · {usd(int(cost))}"  # type: ignore[arg-type]
+    assert fields["Outcomes"].startswith("1 failed")
+    file = discord_fake.messages[export.original_message_id].files[0]  # type: ignore[index]
+    rows = list(csv.DictReader(io.StringIO(file.data.decode())))
+    assert len(rows) == len(query(settings, "SELECT id FROM ledger"))
+    assert sorted(r["kind"] for r in rows) == ["commit", "commit", "refund", "reserve", "reserve", "reserve"]

@@ -1,0 +1,148 @@
+"""/usage for admins: a server's usage over a period, one member's, and a CSV export of the ledger.
+
+Figures come from bot.store.usage, which reads the ledger; they are the same the shell prints with
+`bananacord usage`. Permission is checked here in code (Manage Server or the admin role).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import Bananacord
+from bot.catalogue import MODEL_NAMES, usd
+from bot.errors import InvalidRequestError
+from bot.store.usage import GroupUsage, Usage, UsageReports, period_bounds, to_csv
+from cogs.admin import is_admin
+
+PERIODS = [
+    app_commands.Choice(name=n, value=v) for n, v in (("today", "day"), ("this week", "week"), ("this month", "month"))
+]
+
+
+def _usage(u: Usage) -> str:
+    return f"{u.images} image(s) · {u.units} unit(s) · {usd(u.cost_micro_usd)}"
+
+
+def _groups(groups: tuple[GroupUsage, ...], names: dict[str, str] | None = None) -> str:
+    lines = [
+        f"{(names or {}).get(g.name or '', g.name or '—')}: {g.images} · {g.units}u · {usd(g.cost_micro_usd)}"
+        for g in groups
+    ]
+    return "\n".join(lines)[:1024] or "—"
+
+
+class UsageCog(commands.GroupCog, group_name="usage", group_description="Usage reports (admins)"):
+    def __init__(self, bot: Bananacord) -> None:
+        self.bot = bot
+        super().__init__()
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        if interaction.guild_id is None:
+            raise app_commands.CheckFailure("Usage reports work in a server, not in DMs.")
+        if not is_admin(interaction, self.bot.settings.admin.role_id):
+            raise app_commands.CheckFailure("You need the Manage Server permission (or the bot's admin role) for this.")
+        return True
+
+    def _bounds(self, period: str, since: str | None, until: str | None) -> tuple[float, float]:
+        q = self.bot.settings.quotas
+        try:
+            return period_bounds(
+                "custom" if since or until else period,
+                self.bot.clock(),
+                tz=q.timezone,
+                reset_hour=q.reset_hour,
+                since=since,
+                until=until,
+            )
+        except ValueError as exc:
+            raise InvalidRequestError(str(exc)) from None
+
+    @app_commands.command(name="report")
+    @app_commands.describe(
+        period="Which window (default: this month)",
+        member="One member's usage instead of the server's",
+        since="Custom start, ISO date like 2026-11-01",
+        until="Custom end (exclusive), ISO date",
+    )
+    @app_commands.choices(period=PERIODS)
+    async def report(
+        self,
+        interaction: discord.Interaction[Any],
+        period: str = "month",
+        member: discord.Member | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> None:
+        """Images, units and estimated cost: totals, top members, per model and provider, failures."""
+        start, end = self._bounds(period, since, until)
+        reports = UsageReports(self.bot.db)
+        guild_id = interaction.guild_id or 0
+        when = f"<t:{int(start)}:d> – <t:{int(end)}:d>"
+        embed = discord.Embed(colour=discord.Colour(0xF5C518))
+        if member is not None:
+            user = await reports.user_report(guild_id, member.id, start, end)
+            embed.title = f"🍌 Usage of {member.display_name}"
+            embed.description = when
+            embed.add_field(name="Charged", value=_usage(user.charged), inline=False)
+            embed.add_field(name="Refunded", value=_usage(user.refunded), inline=False)
+            embed.add_field(name="Per model", value=_groups(user.by_model, MODEL_NAMES))
+            embed.add_field(name="Per provider", value=_groups(user.by_provider))
+            embed.add_field(
+                name="Outcomes",
+                value=f"{user.failed} failed · {user.blocked} blocked · {user.cancelled} cancelled · "
+                f"{user.in_flight} generating · {user.grants_units} unit(s) granted",
+                inline=False,
+            )
+        else:
+            guild = await reports.guild_report(guild_id, start, end)
+            embed.title = "🍌 Server usage"
+            embed.description = when
+            embed.add_field(name="Charged", value=_usage(guild.charged), inline=False)
+            embed.add_field(name="Unlimited members (recorded)", value=_usage(guild.bypass), inline=False)
+            top = "\n".join(
+                f"<@{u.user_id}>: {u.images} · {u.units}u · {usd(u.cost_micro_usd)}" for u in guild.top_users
+            )
+            embed.add_field(name="Top members", value=top[:1024] or "—", inline=False)
+            embed.add_field(name="Per model", value=_groups(guild.by_model, MODEL_NAMES))
+            embed.add_field(name="Per provider", value=_groups(guild.by_provider))
+            embed.add_field(
+                name="Outcomes",
+                value=f"{guild.failed} failed · {guild.blocked} blocked · {guild.cancelled} cancelled · "
+                f"{guild.in_flight} generating · {guild.grants_units} unit(s) granted",
+                inline=False,
+            )
+        embed.set_footer(text="Costs are estimates from the configured price table.")
+        await interaction.response.send_message(
+            embed=embed, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    @app_commands.command(name="export")
+    @app_commands.describe(
+        period="Which window (default: this month)", since="Custom start (ISO date)", until="Custom end"
+    )
+    @app_commands.choices(period=PERIODS)
+    async def export(
+        self,
+        interaction: discord.Interaction[Any],
+        period: str = "month",
+        since: str | None = None,
+        until: str | None = None,
+    ) -> None:
+        """Every ledger row of the period as a CSV file."""
+        start, end = self._bounds(period, since, until)
+        rows = await UsageReports(self.bot.db).export_rows(interaction.guild_id or 0, start, end)
+        data = to_csv(rows).encode("utf-8")
+        file = discord.File(io.BytesIO(data), filename=f"bananacord-usage-{interaction.guild_id}.csv")
+        await interaction.response.send_message(
+            f"{len(rows)} ledger row(s).", file=file, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+
+async def setup(bot: commands.Bot) -> None:
+    assert isinstance(bot, Bananacord)
+    await bot.add_cog(UsageCog(bot))
