@@ -219,3 +219,38 @@ async def test_restart_with_jobs_in_every_state_settles_every_reservation(tmp_pa
     # Every job ended; whatever the end, its reservation was settled exactly once, the right way.
     assert delivered + refunded == 4 and delivered >= 2
     assert len(fake.creates) == submitted  # nothing was sent twice across the restart
+
+
+async def test_two_connections_cannot_overspend_together(tmp_path: Path) -> None:
+    """Two bot processes on one database file (two connections): BEGIN IMMEDIATE serialises the checks."""
+    path = tmp_path / "shared.sqlite3"
+    clock = Clock(ts("2026-11-23 12:00"))
+    limits = QuotaSettings(daily=5, in_flight_per_user=None, in_flight_per_guild=None)
+    opened = [await open_db(path), await open_db(path)]
+    member = Member(guild_id=3, user_id=9)
+
+    async def attempt(index: int) -> bool:
+        db, store = opened[index % 2]
+        quotas = Quotas(db, limits, clock=clock)
+        hook = quotas.reservation(
+            member, model="nano_banana_2", provider="seaart", size="1K", units=1, cost_micro_usd=1
+        )
+        request = GenerationRequest(model="nano_banana_2", prompt="race")
+        try:
+            await store.create(
+                NewJob(provider="seaart", model="nano_banana_2", request=request, guild_id=3, user_id=9),
+                now=clock(),
+                deadline_seconds=60,
+                within=hook,
+            )
+        except QuotaExceededError:
+            return False
+        return True
+
+    results = await asyncio.gather(*(attempt(i) for i in range(200)))
+    for db, _ in opened:
+        await db.close()
+    assert sum(results) == 5
+    assert balance(path, 9) == 5
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 5
