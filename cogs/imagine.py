@@ -14,7 +14,7 @@ from discord.ext import commands
 from bot import render
 from bot.app import Bananacord
 from bot.catalogue import MODEL_NAMES
-from bot.errors import ErrorCategory, InvalidRequestError
+from bot.errors import BananacordError, ErrorCategory, InvalidRequestError
 from bot.models import GenerationRequest, JobState, ReferenceImage
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS, Capabilities, validate
 from bot.quotas import Member
@@ -80,7 +80,12 @@ class JobButton(
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         cog = interaction.client.get_cog("Imagine")
         assert isinstance(cog, Imagine)
-        await cog.on_button(interaction, self.action, self.job_id)
+        try:
+            await cog.on_button(interaction, self.action, self.job_id)
+        except BananacordError as exc:
+            # Buttons do not pass through the app-command error handler: answer here (e.g. a Re-roll
+            # refused by a quota), privately, instead of Discord's bare "This interaction failed".
+            await send_ephemeral(interaction, exc.user_message)
 
 
 def build_view(job: Job, phase: str) -> discord.ui.View | None:

@@ -198,3 +198,30 @@ async def test_usage_report_and_export_match_the_ledger(
     rows = list(csv.DictReader(io.StringIO(file.data.decode())))
     assert len(rows) == len(query(settings, "SELECT id FROM ledger"))
     assert sorted(r["kind"] for r in rows) == ["commit", "commit", "refund", "reserve", "reserve", "reserve"]
+
+
+async def test_reroll_over_quota_is_refused_privately(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 1})
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "only one"})
+        await discord_fake.wait_for(
+            lambda: (
+                query(settings, "SELECT state FROM jobs") == [("delivered",)]
+                and interaction.original_message_id is not None
+                and bool(discord_fake.messages[interaction.original_message_id].components)
+            ),
+            timeout=30,
+        )
+        message = discord_fake.messages[interaction.original_message_id]  # type: ignore[index]
+        reroll = next(c["custom_id"] for r in message.components for c in r["components"] if c["label"] == "Re-roll")
+        click = await discord_fake.click(message.id, reroll)
+        await discord_fake.wait_for(lambda: bool(click.callbacks), timeout=10)
+    finally:
+        await running.close()
+    data = click.callbacks[0]["data"]
+    assert click.callbacks[0]["type"] == 4 and data["flags"] & 64
+    assert "used 1 of your 1 daily units" in data["content"]
+    assert query(settings, "SELECT COUNT(*) FROM jobs") == [(1,)]
