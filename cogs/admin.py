@@ -32,6 +32,14 @@ def is_admin(interaction: discord.Interaction[Any], admin_role_id: int | None) -
     return admin_role_id is not None and any(role.id == admin_role_id for role in roles)
 
 
+def require_admin(interaction: discord.Interaction[Any], admin_role_id: int | None) -> None:
+    """Refuse (ephemerally, through the error handler) anyone who is not a bot admin in this server."""
+    if interaction.guild_id is None:
+        raise app_commands.CheckFailure("Admin commands work in a server, not in DMs.")
+    if not is_admin(interaction, admin_role_id):
+        raise app_commands.CheckFailure("You need the Manage Server permission (or the bot's admin role) for this.")
+
+
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
 class Admin(commands.GroupCog, group_name="admin", group_description="Bananacord settings for this server"):
@@ -40,10 +48,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Bananacord
         super().__init__()
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        if interaction.guild_id is None:
-            raise app_commands.CheckFailure("Admin commands work in a server, not in DMs.")
-        if not is_admin(interaction, self.bot.settings.admin.role_id):
-            raise app_commands.CheckFailure("You need the Manage Server permission (or the bot's admin role) for this.")
+        require_admin(interaction, self.bot.settings.admin.role_id)
         return True
 
     @app_commands.command(name="defaults")

@@ -16,7 +16,7 @@ from discord.ext import commands
 from bot.app import Bananacord
 from bot.catalogue import MODEL_NAMES
 from bot.quotas import QuotaStatus
-from cogs.admin import is_admin
+from cogs.admin import require_admin
 from cogs.imagine import member_of
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,7 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
         super().__init__()
 
     def _require_admin(self, interaction: discord.Interaction[Any]) -> None:
-        if not is_admin(interaction, self.bot.settings.admin.role_id):
-            raise app_commands.CheckFailure("You need the Manage Server permission (or the bot's admin role) for this.")
+        require_admin(interaction, self.bot.settings.admin.role_id)
 
     @app_commands.command(name="show")
     @app_commands.guild_only()

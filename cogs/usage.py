@@ -17,7 +17,7 @@ from bot.app import Bananacord
 from bot.catalogue import MODEL_NAMES, usd
 from bot.errors import InvalidRequestError
 from bot.store.usage import GroupUsage, Usage, UsageReports, period_bounds, to_csv
-from cogs.admin import is_admin
+from cogs.admin import require_admin
 
 PERIODS = [
     app_commands.Choice(name=n, value=v) for n, v in (("today", "day"), ("this week", "week"), ("this month", "month"))
@@ -36,16 +36,15 @@ def _groups(groups: tuple[GroupUsage, ...], names: dict[str, str] | None = None)
     return "\n".join(lines)[:1024] or "—"
 
 
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
 class UsageCog(commands.GroupCog, group_name="usage", group_description="Usage reports (admins)"):
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
         super().__init__()
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        if interaction.guild_id is None:
-            raise app_commands.CheckFailure("Usage reports work in a server, not in DMs.")
-        if not is_admin(interaction, self.bot.settings.admin.role_id):
-            raise app_commands.CheckFailure("You need the Manage Server permission (or the bot's admin role) for this.")
+        require_admin(interaction, self.bot.settings.admin.role_id)
         return True
 
     def _bounds(self, period: str, since: str | None, until: str | None) -> tuple[float, float]:
