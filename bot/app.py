@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 import discord
 import httpx
@@ -16,6 +17,7 @@ from bot.config import Settings, heartbeat_path
 from bot.delivery import DiscordSink, ViewFactory
 from bot.errors import ProviderError
 from bot.jobs import JobRunner
+from bot.moderation import ModerationStore
 from bot.providers import build_providers
 from bot.providers.base import Capabilities, Provider
 from bot.quotas import Quotas
@@ -66,6 +68,7 @@ class Bananacord(commands.Bot):
         self._runner: JobRunner | None = None
         self._catalogue: Catalogue | None = None
         self._quotas: Quotas | None = None
+        self._moderation: ModerationStore | None = None
         self.providers: dict[str, Provider] = {}
 
     # Typed accessors: these exist once setup_hook has run.
@@ -83,6 +86,11 @@ class Bananacord(commands.Bot):
     def runner(self) -> JobRunner:
         assert self._runner is not None, "setup_hook has not run"
         return self._runner
+
+    @property
+    def moderation(self) -> ModerationStore:
+        assert self._moderation is not None, "setup_hook has not run"
+        return self._moderation
 
     @property
     def quotas(self) -> Quotas:
@@ -112,6 +120,7 @@ class Bananacord(commands.Bot):
         self.providers = build_providers(settings, self._http_client)
         self._catalogue = Catalogue(settings, self.providers)
         self._quotas = Quotas(self._db, settings.quotas, clock=self.clock)
+        self._moderation = ModerationStore(self._db, clock=self.clock)
         await self._quotas.settle_orphans()
         sink = DiscordSink(
             self,
@@ -130,6 +139,7 @@ class Bananacord(commands.Bot):
             heartbeat=heartbeat_path(settings),
             catalogue=self._catalogue,
             on_provider_problem=self.report_provider_problem,
+            on_blocked=self.on_provider_block,
         )
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -144,6 +154,50 @@ class Bananacord(commands.Bot):
                 await self.tree.sync(guild=guild)
         else:
             await self.tree.sync()
+
+    async def record_moderation(self, guild_id: int, action: str, text: str, **audit: Any) -> None:
+        """Store a moderation event and post it to the server's moderation log channel, if it has one."""
+        await self.moderation.audit(guild_id, action, **audit)
+        channel_id = (await self.moderation.guild(guild_id)).log_channel_id
+        if channel_id is None:
+            return
+        prompt = audit.get("prompt")
+        body = text + (f"\nPrompt: {discord.utils.escape_markdown(str(prompt))[:1500]}" if prompt else "")
+        try:
+            await self.get_partial_messageable(channel_id).send(body, allowed_mentions=discord.AllowedMentions.none())
+        except discord.HTTPException as exc:
+            log.warning("could not post to the moderation log channel %s: %s", channel_id, exc.status)
+
+    async def on_provider_block(self, job: Job) -> None:
+        """A provider's safety filter blocked a job: log it, and cool the member down if it keeps happening."""
+        if job.guild_id is None or job.user_id is None or job.source != "discord":
+            return
+        mod = self.settings.moderation
+        await self.record_moderation(
+            job.guild_id,
+            "provider_block",
+            f"{job.provider} blocked an image for <@{job.user_id}> in <#{job.channel_id}> (job {job.id}).",
+            target_id=job.user_id,
+            channel_id=job.channel_id,
+            job_id=job.id,
+            prompt=job.request.prompt,
+            reason=job.error_message,
+        )
+        since = self.clock() - mod.block_window_minutes * 60
+        blocks = await self.moderation.recent_provider_blocks(job.guild_id, job.user_id, since)
+        if blocks >= mod.block_limit and await self.moderation.active_ban(job.guild_id, job.user_id) is None:
+            until = self.clock() + mod.cooldown_minutes * 60
+            reason = f"{blocks} provider content blocks within {mod.block_window_minutes:g} minutes"
+            await self.moderation.ban(
+                job.guild_id, job.user_id, reason=reason, expires_at=until, by=None, kind="cooldown"
+            )
+            await self.record_moderation(
+                job.guild_id,
+                "cooldown",
+                f"<@{job.user_id}> is on a cooldown until <t:{int(until)}:f>: {reason}.",
+                target_id=job.user_id,
+                reason=reason,
+            )
 
     async def report_provider_problem(self, provider: str, exc: ProviderError | None) -> None:
         """A provider's key was rejected or its credit ran out: record it and tell the admins once."""

@@ -189,6 +189,17 @@ class QuotaSettings(_Section):
         return value
 
 
+class ModerationSettings(_Section):
+    # The safety tolerance (1 strictest .. 6 loosest) where no moderator has set one.
+    default_level: int = Field(default=3, ge=1, le=6)
+    # Members with this role count as moderators, besides those with Manage Messages.
+    moderator_role_id: int | None = None
+    # This many provider content blocks within block_window_minutes put a member on a cooldown.
+    block_limit: int = Field(default=3, ge=1)
+    block_window_minutes: float = Field(default=30, gt=0)
+    cooldown_minutes: float = Field(default=60, gt=0)
+
+
 class AdminSettings(_Section):
     # Members with this role count as bot admins, besides those with Manage Server.
     role_id: int | None = None
@@ -237,6 +248,7 @@ class Settings(BaseSettings):
     models: ModelsSettings = Field(default_factory=ModelsSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     quotas: QuotaSettings = Field(default_factory=QuotaSettings)
+    moderation: ModerationSettings = Field(default_factory=ModerationSettings)
 
     discord_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("DISCORD_TOKEN"))
     seaart_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SEAART_API_KEY"))

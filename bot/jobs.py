@@ -26,6 +26,7 @@ from bot.errors import DeliveryError, ErrorCategory, InvalidRequestError, Provid
 from bot.fetch import download
 from bot.images import PreparedImage, prepare
 from bot.models import ImageRef, JobState, JobUpdate, UpdateStatus
+from bot.moderation import can_honour
 from bot.providers.base import Provider, validate
 from bot.store.jobs import InTransaction, InvalidTransitionError, Job, JobStore, NewJob
 
@@ -88,7 +89,9 @@ class JobRunner:
         heartbeat: Path | None = None,
         catalogue: Catalogue | None = None,
         on_provider_problem: ProviderProblem | None = None,
+        on_blocked: Callable[[Job], Awaitable[None]] | None = None,
     ) -> None:
+        self.on_blocked = on_blocked
         self.catalogue = catalogue
         self.on_provider_problem = on_provider_problem
         self.store = store
@@ -357,6 +360,9 @@ class JobRunner:
                 validate(job.request, caps)
             except InvalidRequestError:
                 continue  # e.g. a prompt longer than this provider takes
+            level = job.request.safety_tolerance
+            if level is not None and not can_honour(candidate, level):
+                continue  # never fail over to a provider that would loosen the channel's safety level
             history = [
                 *job.tried_providers,
                 {"provider": job.provider, "category": str(exc.category), "reason": exc.user_message},
@@ -580,6 +586,11 @@ class JobRunner:
         except Exception:
             # The row is final either way; a message we could not edit is logged, not retried forever.
             log.exception("job %s: could not show the final state", job.id)
+        if job.state is JobState.BLOCKED and self.on_blocked is not None:
+            try:
+                await self.on_blocked(job)
+            except Exception:
+                log.exception("job %s: could not record the provider's block", job.id)
 
     async def _progress(self, job: Job, *, force: bool = False) -> None:
         now = self.clock()

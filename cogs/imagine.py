@@ -16,6 +16,7 @@ from bot.app import Bananacord
 from bot.catalogue import MODEL_NAMES
 from bot.errors import BananacordError, ErrorCategory, InvalidRequestError
 from bot.models import GenerationRequest, JobState, ReferenceImage
+from bot.moderation import BannedError, PromptBlockedError, can_honour, effective_level
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS, Capabilities, validate
 from bot.quotas import Member
 from bot.store.jobs import Job, NewJob
@@ -205,6 +206,40 @@ class Imagine(commands.Cog):
             filename=attachment.filename,
         )
 
+    async def moderate(self, interaction: discord.Interaction[Any], request: GenerationRequest) -> GenerationRequest:
+        """Ban, blocked terms, then the channel's safety level, which the request carries from here on."""
+        store = self.bot.moderation
+        guild_id = interaction.guild_id or 0
+        user_id = interaction.user.id
+        ban = await store.active_ban(guild_id, user_id)
+        if ban is not None:
+            until = f" until <t:{int(ban.expires_at)}:f>" if ban.expires_at else ""
+            why = f" Reason: {ban.reason}" if ban.reason else ""
+            word = "on a cooldown" if ban.kind == "cooldown" else "banned from using this bot"
+            raise BannedError(f"You are {word} in this server{until}.{why}")
+        verdict = await store.check_prompt(guild_id, request.prompt)
+        if verdict.blocked:
+            await self.bot.record_moderation(
+                guild_id,
+                "blocked_prompt",
+                f"Blocked a prompt from <@{user_id}> in <#{interaction.channel_id}>: {verdict.reason}.",
+                target_id=user_id,
+                channel_id=interaction.channel_id,
+                prompt=request.prompt,
+                reason=verdict.reason,
+            )
+            raise PromptBlockedError(
+                "Your prompt contains something this server does not allow, so it was not sent "
+                "(and you were not charged). Please rephrase it."
+            )
+        settings = await store.guild(guild_id)
+        channel_level = await store.channel_level(guild_id, interaction.channel_id or 0)
+        nsfw = bool(getattr(interaction.channel, "nsfw", False))
+        level = effective_level(
+            settings, channel_level, nsfw_channel=nsfw, default=self.bot.settings.moderation.default_level
+        )
+        return request.model_copy(update={"safety_tolerance": level})
+
     def choose_provider(self, request: GenerationRequest, preferred: str | None) -> tuple[str, Capabilities]:
         """The first provider in the model's failover order that can take this request as asked.
 
@@ -223,6 +258,12 @@ class Imagine(commands.Cog):
             assert caps is not None
             try:
                 validate(request, caps)
+                if request.safety_tolerance is not None and not can_honour(provider, request.safety_tolerance):
+                    raise InvalidRequestError(
+                        f"This channel's safety level is {request.safety_tolerance}, which no enabled provider for "
+                        f"{caps.display_name} can honour (the bot's own filter covers levels 1-4). "
+                        "Ask a moderator, or use another model."
+                    )
             except InvalidRequestError as exc:
                 refusal = refusal or exc
                 continue
@@ -238,7 +279,8 @@ class Imagine(commands.Cog):
         preferred: str | None = None,
     ) -> Job:
         """Validate, acknowledge within Discord's 3 s, record the job, and hand it to the runner."""
-        # Raises InvalidRequestError -> ephemeral message; nothing stored, sent or charged.
+        # Each refusal below raises an InvalidRequestError -> ephemeral message; nothing stored, sent or charged.
+        request = await self.moderate(interaction, request)
         provider, caps = self.choose_provider(request, preferred)
         size = request.resolution or caps.default_resolution
         cost = caps.price(request.resolution) or 0
@@ -268,6 +310,7 @@ class Imagine(commands.Cog):
                 token_expires_at=expires.timestamp(),
                 upload_limit=interaction.filesize_limit,
                 cost_micro_usd=caps.price(request.resolution),
+                safety_level=request.safety_tolerance,
             ),
             within=reservation,
             held=True,
@@ -306,6 +349,18 @@ class Imagine(commands.Cog):
             await interaction.response.defer()
             if interaction.message is not None:
                 await interaction.message.delete()
+            await self.bot.runner.store.mark_deleted(job_id, by=interaction.user.id, now=self.bot.clock())
+            if interaction.user.id != job.user_id:
+                await self.bot.record_moderation(
+                    job.guild_id or 0,
+                    "delete",
+                    f"<@{interaction.user.id}> deleted an image by <@{job.user_id}> (job {job.id}).",
+                    actor_id=interaction.user.id,
+                    target_id=job.user_id,
+                    channel_id=job.channel_id,
+                    job_id=job.id,
+                    prompt=job.request.prompt,
+                )
 
 
 async def setup(bot: commands.Bot) -> None:

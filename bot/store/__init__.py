@@ -105,5 +105,7 @@ class Database:
 
 def _split_sql(script: str) -> list[str]:
     """Split a migration into statements (our migrations use no semicolons inside literals or triggers)."""
-    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
+    # Drop comments first: a ";" inside a comment would otherwise split a statement. (Our migrations
+    # keep "--" out of string literals.)
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

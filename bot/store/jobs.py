@@ -59,6 +59,8 @@ class Job:
     tried_providers: list[dict[str, str]] = field(default_factory=list)
     charge_state: str | None = None
     charge_units: int = 0
+    safety_level: int | None = None
+    deleted_by: int | None = None
 
     @property
     def terminal(self) -> bool:
@@ -84,6 +86,7 @@ class NewJob:
     upload_limit: int | None = None
     cost_units: int = 0
     cost_micro_usd: int | None = None
+    safety_level: int | None = None
 
 
 InTransaction = Callable[[aiosqlite.Connection, str], Awaitable[None]]
@@ -112,6 +115,7 @@ _COLUMNS = [
     "provider",
     "cost_micro_usd",
     "tried_providers",
+    "deleted_by",
 ]
 
 
@@ -160,6 +164,8 @@ def _row_to_job(row: aiosqlite.Row) -> Job:
         tried_providers=json.loads(row["tried_providers"] or "[]"),
         charge_state=row["charge_state"],
         charge_units=row["charge_units"],
+        safety_level=row["safety_level"],
+        deleted_by=row["deleted_by"],
     )
 
 
@@ -186,8 +192,8 @@ class JobStore:
                 """INSERT INTO jobs (id, state, source, provider, model, request_json, deadline_at,
                        created_at, updated_at, next_poll_at, guild_id, channel_id, user_id, application_id,
                        interaction_id, interaction_token, token_expires_at, message_id, upload_limit,
-                       cost_units, cost_micro_usd)
-                   VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       cost_units, cost_micro_usd, safety_level)
+                   VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     job_id,
                     new.source,
@@ -209,6 +215,7 @@ class JobStore:
                     new.upload_limit,
                     new.cost_units,
                     new.cost_micro_usd,
+                    new.safety_level,
                 ),
             )
             if within is not None:
@@ -302,6 +309,11 @@ class JobStore:
         updated = replace(job, state=new_state, updated_at=now)
         fresh = await self.get(job.id)
         return fresh if fresh is not None else updated
+
+    async def mark_deleted(self, job_id: str, *, by: int, now: float) -> None:
+        """Record who deleted a job's image (the job's state is not changed: it was delivered)."""
+        async with self.db.transaction() as conn:
+            await conn.execute("UPDATE jobs SET deleted_by = ?, updated_at = ? WHERE id = ?", (by, now, job_id))
 
     async def count_by_state(self) -> dict[str, int]:
         async with (

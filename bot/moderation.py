@@ -1,0 +1,280 @@
+"""Moderation: the safety tolerance scale and its ceilings, each provider's ability to honour a level,
+blocked terms (through bot.gate), bans and cooldowns, and the audit trail. No Discord here.
+
+Scale: 1 (strictest) .. 6 (loosest), as Segmind and fal define it. The effective level of a job is
+the channel's level if set, else the server's, else the config default, capped by the server's
+ceiling for normal channels or, in age-restricted channels, by its NSFW ceiling.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.errors import InvalidRequestError
+from bot.gate import GateResult, PromptGate, Term
+from bot.store import Database
+
+log = logging.getLogger(__name__)
+
+MIN_LEVEL, MAX_LEVEL = 1, 6
+DEFAULT_LEVEL = 3
+DEFAULT_NORMAL_CEILING = 4
+DEFAULT_NSFW_CEILING = 6
+
+# Levels each provider can honour. Segmind takes the level itself; Gemini maps it to safetySettings
+# (providers/gemini.py safety_settings_for). SeaArt and the Kie-style APIs have no safety knob: their own
+# filters always apply and cannot be loosened, so only the strict-to-moderate levels are honoured there
+# (with the bot's own prompt gate in front); a looser level is refused rather than silently ignored.
+HONOURED_LEVELS: dict[str, range] = {
+    "segmind": range(1, 7),
+    "gemini": range(1, 7),
+    "seaart": range(1, 5),
+    "kie": range(1, 5),
+    "sinancode": range(1, 5),
+}
+
+
+class BannedError(InvalidRequestError):
+    """The member may not use the bot (ban or cooldown)."""
+
+
+class PromptBlockedError(InvalidRequestError):
+    """The prompt hit a blocked term; nothing was sent or charged."""
+
+
+@dataclass(frozen=True, slots=True)
+class GuildModeration:
+    guild_id: int
+    safety_level: int | None
+    normal_ceiling: int
+    nsfw_ceiling: int
+    builtin_terms: bool
+    log_channel_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    user_id: int
+    reason: str | None
+    expires_at: float | None
+    kind: str
+    banned_by: int | None
+
+
+def effective_level(
+    guild: GuildModeration, channel_level: int | None, *, nsfw_channel: bool, default: int = DEFAULT_LEVEL
+) -> int:
+    """The level a job in this channel runs at: channel, else server, else default; capped by the ceiling."""
+    level = channel_level if channel_level is not None else (guild.safety_level or default)
+    ceiling = guild.nsfw_ceiling if nsfw_channel else guild.normal_ceiling
+    # An NSFW ceiling never exceeds what the server allows at all; a normal channel never exceeds its own.
+    return max(MIN_LEVEL, min(level, ceiling, MAX_LEVEL))
+
+
+def can_honour(provider: str, level: int) -> bool:
+    return level in HONOURED_LEVELS.get(provider, range(0))
+
+
+class ModerationStore:
+    """Settings, terms, bans and the audit log in SQLite."""
+
+    def __init__(self, db: Database, *, clock: Callable[[], float]) -> None:
+        self.db = db
+        self.clock = clock
+        self._gates: dict[int, PromptGate] = {}
+
+    async def guild(self, guild_id: int) -> GuildModeration:
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT safety_level, normal_ceiling, nsfw_ceiling, builtin_terms, log_channel_id FROM mod_settings "
+                "WHERE guild_id = ?",
+                (guild_id,),
+            ) as cur,
+        ):
+            row = await cur.fetchone()
+        if row is None:
+            return GuildModeration(guild_id, None, DEFAULT_NORMAL_CEILING, DEFAULT_NSFW_CEILING, True, None)
+        return GuildModeration(
+            guild_id,
+            row[0],
+            row[1] if row[1] is not None else DEFAULT_NORMAL_CEILING,
+            row[2] if row[2] is not None else DEFAULT_NSFW_CEILING,
+            bool(row[3]),
+            row[4],
+        )
+
+    async def update_guild(self, guild_id: int, *, by: int, **changes: object) -> GuildModeration:
+        allowed = {"safety_level", "normal_ceiling", "nsfw_ceiling", "builtin_terms", "log_channel_id"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValueError(f"unknown moderation settings: {sorted(unknown)}")
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO mod_settings (guild_id, updated_by, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (guild_id) DO NOTHING",
+                (guild_id, by, now),
+            )
+            for key, value in changes.items():
+                await conn.execute(
+                    f"UPDATE mod_settings SET {key} = ?, updated_by = ?, updated_at = ? WHERE guild_id = ?",
+                    (value, by, now, guild_id),
+                )
+        self._gates.pop(guild_id, None)
+        return await self.guild(guild_id)
+
+    async def channel_level(self, guild_id: int, channel_id: int) -> int | None:
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT safety_level FROM channel_safety WHERE guild_id = ? AND channel_id = ?", (guild_id, channel_id)
+            ) as cur,
+        ):
+            row = await cur.fetchone()
+        return int(row[0]) if row else None
+
+    async def set_channel_level(self, guild_id: int, channel_id: int, level: int | None, *, by: int) -> None:
+        async with self.db.transaction() as conn:
+            if level is None:
+                await conn.execute(
+                    "DELETE FROM channel_safety WHERE guild_id = ? AND channel_id = ?", (guild_id, channel_id)
+                )
+            else:
+                await conn.execute(
+                    """INSERT INTO channel_safety (guild_id, channel_id, safety_level, updated_by, updated_at)
+                       VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, channel_id) DO UPDATE SET
+                       safety_level = excluded.safety_level, updated_by = excluded.updated_by,
+                       updated_at = excluded.updated_at""",
+                    (guild_id, channel_id, level, by, self.clock()),
+                )
+
+    async def channel_levels(self, guild_id: int) -> dict[int, int]:
+        async with (
+            self.db.read() as conn,
+            conn.execute("SELECT channel_id, safety_level FROM channel_safety WHERE guild_id = ?", (guild_id,)) as cur,
+        ):
+            rows = await cur.fetchall()
+        return {int(r[0]): int(r[1]) for r in rows}
+
+    # ---- blocked terms ----------------------------------------------------------------------
+
+    async def terms(self, guild_id: int) -> list[Term]:
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT term, is_regex FROM blocked_terms WHERE guild_id = ? ORDER BY added_at", (guild_id,)
+            ) as cur,
+        ):
+            rows = await cur.fetchall()
+        return [Term(str(r[0]), bool(r[1])) for r in rows]
+
+    async def add_term(self, guild_id: int, term: Term, *, by: int) -> None:
+        PromptGate([term], builtin=False)  # raises ValueError (shown to the moderator) for a bad pattern
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT OR IGNORE INTO blocked_terms (guild_id, term, is_regex, added_by, added_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (guild_id, term.text, int(term.is_regex), by, self.clock()),
+            )
+        self._gates.pop(guild_id, None)
+
+    async def remove_term(self, guild_id: int, text: str) -> bool:
+        async with self.db.transaction() as conn:
+            cur = await conn.execute("DELETE FROM blocked_terms WHERE guild_id = ? AND term = ?", (guild_id, text))
+            removed = cur.rowcount > 0
+        self._gates.pop(guild_id, None)
+        return removed
+
+    async def check_prompt(self, guild_id: int, prompt: str) -> GateResult:
+        gate = self._gates.get(guild_id)
+        if gate is None:
+            settings = await self.guild(guild_id)
+            gate = PromptGate(await self.terms(guild_id), builtin=settings.builtin_terms)
+            self._gates[guild_id] = gate  # rebuilt whenever terms or settings change: no restart needed
+        return gate.check(prompt)
+
+    # ---- bans -------------------------------------------------------------------------------
+
+    async def ban(
+        self,
+        guild_id: int,
+        user_id: int,
+        *,
+        reason: str | None,
+        expires_at: float | None,
+        by: int | None,
+        kind: str = "ban",
+    ) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                """INSERT INTO bans (guild_id, user_id, reason, expires_at, kind, banned_by, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET
+                   reason = excluded.reason, expires_at = excluded.expires_at, kind = excluded.kind,
+                   banned_by = excluded.banned_by, created_at = excluded.created_at""",
+                (guild_id, user_id, reason, expires_at, kind, by, self.clock()),
+            )
+
+    async def unban(self, guild_id: int, user_id: int) -> bool:
+        async with self.db.transaction() as conn:
+            cur = await conn.execute("DELETE FROM bans WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
+            return cur.rowcount > 0
+
+    async def active_ban(self, guild_id: int, user_id: int) -> Ban | None:
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT user_id, reason, expires_at, kind, banned_by FROM bans WHERE guild_id = ? AND user_id = ? "
+                "AND (expires_at IS NULL OR expires_at > ?)",
+                (guild_id, user_id, self.clock()),
+            ) as cur,
+        ):
+            row = await cur.fetchone()
+        return Ban(row[0], row[1], row[2], row[3], row[4]) if row else None
+
+    async def bans(self, guild_id: int) -> list[Ban]:
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT user_id, reason, expires_at, kind, banned_by FROM bans WHERE guild_id = ? "
+                "AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at",
+                (guild_id, self.clock()),
+            ) as cur,
+        ):
+            rows = await cur.fetchall()
+        return [Ban(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    # ---- audit ------------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        guild_id: int,
+        action: str,
+        *,
+        actor_id: int | None = None,
+        target_id: int | None = None,
+        channel_id: int | None = None,
+        job_id: str | None = None,
+        prompt: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                """INSERT INTO audit_log (guild_id, action, actor_id, target_id, channel_id, job_id, prompt, reason,
+                       created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (guild_id, action, actor_id, target_id, channel_id, job_id, prompt, reason, self.clock()),
+            )
+
+    async def recent_provider_blocks(self, guild_id: int, user_id: int, since: float) -> int:
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT COUNT(*) FROM audit_log WHERE guild_id = ? AND target_id = ? AND action = 'provider_block' "
+                "AND created_at >= ?",
+                (guild_id, user_id, since),
+            ) as cur,
+        ):
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
