@@ -27,7 +27,7 @@ from bot.store.settings import SettingsStore
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.errors", "cogs.imagine", "cogs.admin", "cogs.quota", "cogs.usage")
+EXTENSIONS = ("cogs.errors", "cogs.imagine", "cogs.admin", "cogs.quota", "cogs.usage", "cogs.moderation")
 
 
 def point_discord_at(api_base_url: str, gateway_url: str) -> None:

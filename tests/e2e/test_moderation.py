@@ -1,0 +1,195 @@
+"""Moderation through the real bot and the fake Discord: blocked prompts, safety levels per provider,
+ceilings, bans, cooldowns, moderator-only commands, the audit trail."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import Settings, load_settings
+from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord
+from bot.testing.providers import FakeSeaArt, FakeSegmind
+from tests.conftest import BOT_TOKEN, Clock, RunningBot, start_bot
+
+KEY = "mod-test-key"
+
+
+def query(settings: Settings, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(settings.database.path) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[tuple[FakeSeaArt, FakeSegmind]]:
+    async with FakeSeaArt(api_key=KEY) as seaart, FakeSegmind(api_key=KEY) as segmind:
+        yield seaart, segmind
+
+
+def settings_for(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: tuple[FakeSeaArt, FakeSegmind], enabled: list[str], **extra: Any
+) -> Settings:
+    seaart, segmind = fakes
+    return load_settings(
+        None,
+        discord_token=BOT_TOKEN,
+        seaart_api_key=KEY,
+        segmind_api_key=KEY,
+        discord={"api_base_url": discord_fake.api_base_url, "gateway_url": discord_fake.gateway_url},
+        database={"path": str(tmp_path / "mod.sqlite3")},
+        providers={
+            "seaart": {"enabled": "seaart" in enabled, "base_url": seaart.base_url},
+            "segmind": {"enabled": "segmind" in enabled, "base_url": segmind.base_url},
+        },
+        models={"routes": {"nano_banana_2": enabled}},
+        jobs={"poll_interval_seconds": 0.05, "max_poll_interval_seconds": 0.2, "progress_interval_seconds": 0},
+        **extra,
+    )
+
+
+async def command(discord_fake: FakeDiscord, name: str, options: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    interaction = await discord_fake.slash_command(name, options, **kw)
+    await discord_fake.wait_for(lambda: bool(interaction.callbacks), timeout=10)
+    callback = interaction.callbacks[0]
+    return {"type": callback["type"], **callback.get("data", {})}
+
+
+async def finished(settings: Settings, count: int, discord_fake: FakeDiscord) -> None:
+    await discord_fake.wait_for(
+        lambda: len(query(settings, "SELECT id FROM jobs WHERE charge_state IN ('committed','refunded')")) == count,
+        timeout=30,
+    )
+
+
+@pytest.fixture
+async def bot_for() -> AsyncIterator[list[RunningBot]]:
+    started: list[RunningBot] = []
+    yield started
+    for running in started:
+        await running.close()
+
+
+async def test_blocked_terms_and_evasions_never_reach_a_provider(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: tuple[FakeSeaArt, FakeSegmind], bot_for: list[RunningBot]
+) -> None:
+    settings = settings_for(tmp_path, discord_fake, fakes, ["seaart"])
+    bot_for.append(await start_bot(settings, discord_fake, Clock()))
+    mod = discord_fake.moderator_id
+    assert "Blocked" in (await command(discord_fake, "mod blockterm add", {"term": "nsfw"}, user_id=mod))["content"]
+    await command(discord_fake, "mod logchannel", {"channel": discord_fake.channel_id}, user_id=mod)
+    for evasion in ("make it N.S.F.W please", "ｎｓｆｗ art", "ns\u200bfw scene", "n s f w"):
+        reply = await command(discord_fake, "imagine", {"prompt": evasion})
+        assert reply["type"] == 4 and reply["flags"] & 64 and "does not allow" in reply["content"], evasion
+    # A word that merely contains a blocked term passes.
+    await command(discord_fake, "mod blockterm add", {"term": "ass"}, user_id=mod)
+    benign = await command(discord_fake, "imagine", {"prompt": "a classic brass assistant"})
+    assert benign["type"] == 5
+    await finished(settings, 1, discord_fake)
+    seaart, _ = fakes
+    assert [c.json["prompt"] for c in seaart.creates] == ["a classic brass assistant"]
+    assert query(settings, "SELECT COUNT(*) FROM jobs") == [(1,)]
+    assert query(settings, "SELECT COUNT(*) FROM ledger WHERE kind='reserve'") == [(1,)]  # blocked: never charged
+    blocked = query(settings, "SELECT prompt FROM audit_log WHERE action='blocked_prompt' ORDER BY id")
+    assert [b[0] for b in blocked] == ["make it N.S.F.W please", "ｎｓｆｗ art", "ns\u200bfw scene", "n s f w"]
+    posted = [m.content for m in discord_fake.messages_in(discord_fake.channel_id) if m.content]
+    assert sum("Blocked a prompt" in p for p in posted) == 4
+
+
+async def test_safety_level_reaches_each_provider_or_is_refused(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: tuple[FakeSeaArt, FakeSegmind], bot_for: list[RunningBot]
+) -> None:
+    settings = settings_for(tmp_path, discord_fake, fakes, ["seaart", "segmind"])
+    bot_for.append(await start_bot(settings, discord_fake, Clock()))
+    seaart, segmind = fakes
+    mod = discord_fake.moderator_id
+    await command(discord_fake, "mod safety set", {"level": 2}, user_id=mod)
+    await command(discord_fake, "imagine", {"prompt": "strict"})
+    await finished(settings, 1, discord_fake)
+    # Level 2 is within what SeaArt honours (with the bot's gate in front): SeaArt, first in the route, serves it.
+    assert len(seaart.creates) == 1 and query(settings, "SELECT safety_level FROM jobs") == [(2,)]
+    # Age-restricted channel up to its ceiling of 6: only Segmind can honour it, and receives it.
+    await command(discord_fake, "mod safety set", {"level": 6, "channel": discord_fake.nsfw_channel_id}, user_id=mod)
+    await command(discord_fake, "imagine", {"prompt": "loose"}, channel_id=discord_fake.nsfw_channel_id)
+    await finished(settings, 2, discord_fake)
+    assert segmind.creates[-1].json["safety_tolerance"] == 6
+    # The same level in a normal channel is capped by the normal ceiling (4).
+    await command(discord_fake, "mod safety set", {"level": 6, "channel": discord_fake.channel_id}, user_id=mod)
+    await command(discord_fake, "imagine", {"prompt": "capped"})
+    await finished(settings, 3, discord_fake)
+    assert query(settings, "SELECT safety_level FROM jobs ORDER BY created_at") == [(2,), (6,), (4,)]
+
+
+async def test_level_no_provider_honours_is_refused(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: tuple[FakeSeaArt, FakeSegmind], bot_for: list[RunningBot]
+) -> None:
+    settings = settings_for(tmp_path, discord_fake, fakes, ["seaart"])
+    bot_for.append(await start_bot(settings, discord_fake, Clock()))
+    await command(
+        discord_fake,
+        "mod safety set",
+        {"level": 6, "channel": discord_fake.nsfw_channel_id},
+        user_id=discord_fake.moderator_id,
+    )
+    reply = await command(discord_fake, "imagine", {"prompt": "x"}, channel_id=discord_fake.nsfw_channel_id)
+    assert reply["flags"] & 64 and "safety level is 6" in reply["content"]
+    assert fakes[0].requests == [] and query(settings, "SELECT COUNT(*) FROM jobs") == [(0,)]
+
+
+async def test_mod_commands_refuse_members_and_bans_work(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: tuple[FakeSeaArt, FakeSegmind], bot_for: list[RunningBot]
+) -> None:
+    settings = settings_for(tmp_path, discord_fake, fakes, ["seaart"])
+    bot_for.append(await start_bot(settings, discord_fake, Clock()))
+    member, mod = discord_fake.member_id, discord_fake.moderator_id
+    plain = {"user_id": member, "permissions": PLAIN_MEMBER_PERMISSIONS}
+    for name, options in (
+        ("mod safety set", {"level": 1}),
+        ("mod safety show", {}),
+        ("mod blockterm add", {"term": "x"}),
+        ("mod blockterm remove", {"term": "x"}),
+        ("mod blockterm list", {}),
+        ("mod ban", {"member": mod}),
+        ("mod unban", {"member": mod}),
+        ("mod bans", {}),
+        ("mod logchannel", {}),
+        ("mod settings", {}),
+    ):
+        reply = await command(discord_fake, name, options, **plain)
+        assert reply["flags"] & 64 and "Manage Messages" in reply["content"], name
+    assert query(settings, "SELECT COUNT(*) FROM audit_log") == [(0,)]
+
+    await command(discord_fake, "mod ban", {"member": member, "reason": "spam"}, user_id=mod)
+    refused = await command(discord_fake, "imagine", {"prompt": "hello"})
+    assert "banned" in refused["content"] and "spam" in refused["content"]
+    assert "spam" in (await command(discord_fake, "mod bans", {}, user_id=mod))["content"]
+    await command(discord_fake, "mod unban", {"member": member}, user_id=mod)
+    assert (await command(discord_fake, "imagine", {"prompt": "hello"}))["type"] == 5
+    await finished(settings, 1, discord_fake)
+    actions = [a[0] for a in query(settings, "SELECT action FROM audit_log ORDER BY id")]
+    assert actions == ["ban", "unban"]
+    view = await command(discord_fake, "mod settings", {}, user_id=mod)
+    assert "Moderation settings" in str(view["embeds"])
+
+
+async def test_repeated_provider_blocks_put_a_member_on_cooldown(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: tuple[FakeSeaArt, FakeSegmind], bot_for: list[RunningBot]
+) -> None:
+    settings = settings_for(tmp_path, discord_fake, fakes, ["seaart"], moderation={"block_limit": 2})
+    seaart, _ = fakes
+    seaart.script("content_blocked", "content_blocked")
+    bot_for.append(await start_bot(settings, discord_fake, Clock()))
+    for settled in (1, 2):
+        await command(discord_fake, "imagine", {"prompt": f"edgy {settled}"})
+        await finished(settings, settled, discord_fake)
+    await discord_fake.wait_for(lambda: query(settings, "SELECT kind FROM bans") == [("cooldown",)], timeout=10)
+    refused = await command(discord_fake, "imagine", {"prompt": "again"})
+    assert "cooldown" in refused["content"]
+    assert [a[0] for a in query(settings, "SELECT action FROM audit_log ORDER BY id")] == [
+        "provider_block",
+        "provider_block",
+        "cooldown",
+    ]
+    assert query(settings, "SELECT SUM(units) FROM ledger WHERE kind IN ('reserve','refund')") == [(0,)]
