@@ -278,3 +278,30 @@ async def test_common_outcome_ends_in_the_right_state(
         assert len(creates(fake)) == 1, "never retried"
     if outcome in ("rate_limited", "server_error"):
         assert len(creates(fake)) == 2, "retried once, then accepted"
+
+
+# ---- 3. the safety tolerance each provider receives, for every level -------------------------------
+
+
+@pytest.mark.parametrize("level", range(1, 7))
+async def test_safety_level_is_mapped_or_refused(level: int, rig: tuple[Spec, FakeProviderServer, Provider]) -> None:
+    from bot.moderation import can_honour
+    from bot.providers.gemini import safety_settings_for
+
+    spec, fake, provider = rig
+    if not can_honour(provider.name, level):
+        # /imagine (and failover) never send a level the provider cannot honour: covered end to end in
+        # tests/e2e/test_moderation.py; here: such providers are exactly the ones without a knob.
+        assert provider.name in ("seaart", "kie", "sinancode") and level > 4
+        return
+    await provider.submit(REQUEST.model_copy(update={"safety_tolerance": level}))
+    (create,) = creates(fake)
+    body = create.json
+    assert isinstance(body, dict)
+    if provider.name == "segmind":
+        assert body["safety_tolerance"] == level  # Segmind's own 1-6 scale, passed through
+    elif provider.name == "gemini":
+        assert body["safetySettings"] == safety_settings_for(level)
+    else:
+        # No knob: nothing is sent; the bot's own prompt gate is what enforces levels 1-4 here.
+        assert "safety" not in str(body).lower()

@@ -193,3 +193,42 @@ async def test_repeated_provider_blocks_put_a_member_on_cooldown(
         "cooldown",
     ]
     assert query(settings, "SELECT SUM(units) FROM ledger WHERE kind IN ('reserve','refund')") == [(0,)]
+
+
+async def test_every_mod_command_works_for_a_moderator_and_is_audited(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: tuple[FakeSeaArt, FakeSegmind], bot_for: list[RunningBot]
+) -> None:
+    settings = settings_for(tmp_path, discord_fake, fakes, ["seaart"])
+    bot_for.append(await start_bot(settings, discord_fake, Clock()))
+    mod = discord_fake.moderator_id
+    await command(discord_fake, "mod safety set", {"level": 4, "ceiling": True}, user_id=mod)
+    await command(discord_fake, "mod blockterm add", {"term": "dragon"}, user_id=mod)
+    assert "`dragon`" in (await command(discord_fake, "mod blockterm list", {}, user_id=mod))["content"]
+    assert (
+        "Unblocked" in (await command(discord_fake, "mod blockterm remove", {"term": "dragon"}, user_id=mod))["content"]
+    )
+    bad = await command(discord_fake, "mod blockterm add", {"term": "(unclosed", "regex": True}, user_id=mod)
+    assert "cannot be used" in bad["content"]
+    assert "off" in (await command(discord_fake, "mod blockterm builtin", {"enabled": False}, user_id=mod))["content"]
+    shown = await command(discord_fake, "mod safety show", {}, user_id=mod)
+    assert "normal 4" in str(shown["embeds"]) and "built-in list off" in str(shown["embeds"])
+    # A moderator deletes a member's image: the message goes, the job records who, the audit log too.
+    interaction = await discord_fake.slash_command("imagine", {"prompt": "to be deleted"})
+    await finished(settings, 1, discord_fake)
+    message_id = interaction.original_message_id
+    assert message_id is not None
+    await discord_fake.wait_for(lambda: bool(discord_fake.messages[message_id].components), timeout=10)
+    delete = next(
+        c["custom_id"]
+        for r in discord_fake.messages[message_id].components
+        for c in r["components"]
+        if c["label"] == "Delete"
+    )
+    await discord_fake.click(message_id, delete, user_id=mod)
+    await discord_fake.wait_for(lambda: discord_fake.messages[message_id].deleted, timeout=10)
+    await discord_fake.wait_for(lambda: query(settings, "SELECT deleted_by FROM jobs") == [(mod,)], timeout=10)
+    await discord_fake.wait_for(
+        lambda: query(settings, "SELECT COUNT(*) FROM audit_log WHERE action='delete'") == [(1,)], timeout=10
+    )
+    actions = [a[0] for a in query(settings, "SELECT action FROM audit_log ORDER BY id")]
+    assert actions == ["setting", "setting", "setting", "setting", "delete"]
