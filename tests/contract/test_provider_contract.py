@@ -288,7 +288,7 @@ async def test_safety_level_is_mapped_or_refused(level: int, rig: tuple[Spec, Fa
     from bot.moderation import can_honour
     from bot.providers.gemini import safety_settings_for
 
-    spec, fake, provider = rig
+    _, fake, provider = rig
     if not can_honour(provider.name, level):
         # /imagine (and failover) never send a level the provider cannot honour: covered end to end in
         # tests/e2e/test_moderation.py; here: such providers are exactly the ones without a knob.
