@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import logging
@@ -45,23 +44,13 @@ from bot.providers.segmind import (
 from bot.testing.providers._base import make_png
 from bot.testing.providers.segmind import SEGMIND_OUTCOMES, FakeSegmind, validate_body
 
+from .conftest import HANG_TIMEOUT, TIMEOUT, SleepRecorder
+
 NB2 = "nano_banana_2"
 PRO = "nano_banana_pro"
+
 PROMPT = "A red apple on a white table, clean studio lighting."
-TIMEOUT = httpx.Timeout(2.0)
-HANG_TIMEOUT = httpx.Timeout(2.0, read=0.5)
 MODES = ("v1", "v2")
-
-
-class Sleeps:
-    """Stands in for asyncio.sleep in the retry loop: records each delay, waits for none of them."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-        await asyncio.sleep(0)
 
 
 @pytest_asyncio.fixture
@@ -70,21 +59,10 @@ async def fake() -> AsyncIterator[FakeSegmind]:
         yield server
 
 
-@pytest_asyncio.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
-        yield http
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
 def make(
     fake: FakeSegmind,
     client: httpx.AsyncClient,
-    sleeps: Sleeps,
+    sleeps: SleepRecorder,
     mode: str,
     timeout: httpx.Timeout = TIMEOUT,
 ) -> SegmindProvider:
@@ -102,18 +80,18 @@ def make(
 
 @pytest.fixture(params=MODES)
 def provider(
-    request: pytest.FixtureRequest, fake: FakeSegmind, client: httpx.AsyncClient, sleeps: Sleeps
+    request: pytest.FixtureRequest, fake: FakeSegmind, client: httpx.AsyncClient, sleeps: SleepRecorder
 ) -> SegmindProvider:
     return make(fake, client, sleeps, request.param)
 
 
 @pytest.fixture
-def v1(fake: FakeSegmind, client: httpx.AsyncClient, sleeps: Sleeps) -> SegmindProvider:
+def v1(fake: FakeSegmind, client: httpx.AsyncClient, sleeps: SleepRecorder) -> SegmindProvider:
     return make(fake, client, sleeps, "v1")
 
 
 @pytest.fixture
-def v2(fake: FakeSegmind, client: httpx.AsyncClient, sleeps: Sleeps) -> SegmindProvider:
+def v2(fake: FakeSegmind, client: httpx.AsyncClient, sleeps: SleepRecorder) -> SegmindProvider:
     return make(fake, client, sleeps, "v2")
 
 
@@ -434,7 +412,7 @@ JOB_FAILURES: dict[str, ErrorCategory] = {
 
 
 @pytest.mark.parametrize("outcome", sorted(JOB_FAILURES))
-async def test_job_failures(provider: SegmindProvider, fake: FakeSegmind, outcome: str, sleeps: Sleeps) -> None:
+async def test_job_failures(provider: SegmindProvider, fake: FakeSegmind, outcome: str, sleeps: SleepRecorder) -> None:
     fake.script(outcome)
     handle = await provider.submit(req())
     updates = await run_to_end(provider, handle)
@@ -533,7 +511,7 @@ REFUSALS: dict[str, type[ProviderError]] = {
 async def test_create_refusals_are_not_retried(
     provider: SegmindProvider,
     fake: FakeSegmind,
-    sleeps: Sleeps,
+    sleeps: SleepRecorder,
     outcome: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -562,7 +540,7 @@ async def test_balance_below_the_price_is_out_of_credit(v2: SegmindProvider, fak
 
 
 async def test_rate_limited_waits_for_the_reset_then_succeeds(
-    provider: SegmindProvider, fake: FakeSegmind, sleeps: Sleeps
+    provider: SegmindProvider, fake: FakeSegmind, sleeps: SleepRecorder
 ) -> None:
     fake.script("rate_limited")
     handle = await provider.submit(req())
@@ -571,7 +549,9 @@ async def test_rate_limited_waits_for_the_reset_then_succeeds(
     assert len(sleeps.delays) == 1 and 1.0 <= sleeps.delays[0] <= 2.0
 
 
-async def test_rate_limited_until_attempts_run_out(v2: SegmindProvider, fake: FakeSegmind, sleeps: Sleeps) -> None:
+async def test_rate_limited_until_attempts_run_out(
+    v2: SegmindProvider, fake: FakeSegmind, sleeps: SleepRecorder
+) -> None:
     fake.script(*["rate_limited"] * 4)
     with pytest.raises(RateLimitedError) as info:
         await v2.submit(req())
@@ -582,7 +562,7 @@ async def test_rate_limited_until_attempts_run_out(v2: SegmindProvider, fake: Fa
 
 
 async def test_a_far_reset_is_handed_to_the_runner(
-    fake: FakeSegmind, client: httpx.AsyncClient, sleeps: Sleeps
+    fake: FakeSegmind, client: httpx.AsyncClient, sleeps: SleepRecorder
 ) -> None:
     fake.reset_seconds = 120.0
     fake.script("rate_limited")
@@ -594,7 +574,7 @@ async def test_a_far_reset_is_handed_to_the_runner(
 
 @pytest.mark.parametrize("outcome", ["server_error", "gateway_502"])
 async def test_server_errors_are_retried(
-    provider: SegmindProvider, fake: FakeSegmind, sleeps: Sleeps, outcome: str
+    provider: SegmindProvider, fake: FakeSegmind, sleeps: SleepRecorder, outcome: str
 ) -> None:
     fake.script(outcome)
     handle = await provider.submit(req())
@@ -612,7 +592,7 @@ async def test_server_error_until_attempts_run_out(v1: SegmindProvider, fake: Fa
 
 @pytest.mark.parametrize(("mode", "outcome"), [("v1", "create_hang"), ("v2", "create_hang"), ("v1", "never_finish")])
 async def test_lost_answers_are_uncertain_and_never_resent(
-    fake: FakeSegmind, client: httpx.AsyncClient, sleeps: Sleeps, mode: str, outcome: str
+    fake: FakeSegmind, client: httpx.AsyncClient, sleeps: SleepRecorder, mode: str, outcome: str
 ) -> None:
     provider = make(fake, client, sleeps, mode, timeout=HANG_TIMEOUT)
     fake.script(outcome)
@@ -623,7 +603,9 @@ async def test_lost_answers_are_uncertain_and_never_resent(
     assert sleeps.delays == []
 
 
-async def test_gateway_504_on_create_is_uncertain(provider: SegmindProvider, fake: FakeSegmind, sleeps: Sleeps) -> None:
+async def test_gateway_504_on_create_is_uncertain(
+    provider: SegmindProvider, fake: FakeSegmind, sleeps: SleepRecorder
+) -> None:
     fake.script("gateway_504")
     with pytest.raises(SubmitUncertainError):
         await provider.submit(req())
