@@ -1,12 +1,19 @@
-"""Download a generated image with a timeout and a size cap."""
+"""Download a generated or reference image: a total deadline, a size cap, and clear failures.
+
+The client passed in is expected to carry the AddressGuard (bot/netguard.py), which refuses internal
+and non-http(s) targets before connecting and after every redirect; its refusals become clear,
+non-retryable DeliveryErrors here.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import httpx
 
 from bot.errors import DeliveryError
+from bot.netguard import ForbiddenAddressError
 
 log = logging.getLogger(__name__)
 
@@ -16,38 +23,87 @@ def redact_url(url: str) -> str:
     return url.split("?", 1)[0]
 
 
-async def download(client: httpx.AsyncClient, url: str, *, max_bytes: int, timeout: float) -> bytes:
-    """GET ``url`` into memory, refusing anything above ``max_bytes``.
+def scheme_of(url: str) -> str:
+    return url.split(":", 1)[0].lower() if ":" in url else ""
 
-    Timeouts, connection errors and 5xx are retryable (the file is still there); 4xx and oversize are not.
+
+RESULT_LABEL = "The generated image"
+
+
+async def download(
+    client: httpx.AsyncClient, url: str, *, max_bytes: int, timeout: float, label: str = RESULT_LABEL
+) -> bytes:
+    """GET ``url`` into memory within ``timeout`` seconds in total, refusing more than ``max_bytes``.
+
+    Timeouts, connection errors and 5xx are retryable (the file is still there); 4xx, oversize, refused
+    addresses and redirect loops are not. ``label`` starts each message a member may see.
     """
+    where = redact_url(url)
+    if scheme_of(url) not in ("http", "https"):
+        raise _unusable_scheme(url, label)
     try:
-        async with client.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
-            if response.status_code >= 500 or response.status_code == 429:
-                raise DeliveryError(detail=f"download {redact_url(url)}: HTTP {response.status_code}", retryable=True)
-            if response.status_code >= 400:
-                raise DeliveryError(
-                    "The generated image could not be fetched from the provider (it may have expired).",
-                    detail=f"download {redact_url(url)}: HTTP {response.status_code}",
-                )
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise DeliveryError(
-                    "The generated image is larger than this bot accepts.",
-                    detail=f"download {redact_url(url)}: {declared} bytes > {max_bytes}",
-                )
-            chunks: list[bytes] = []
-            total = 0
-            async for chunk in response.aiter_bytes():
-                total += len(chunk)
-                if total > max_bytes:
-                    raise DeliveryError(
-                        "The generated image is larger than this bot accepts.",
-                        detail=f"download {redact_url(url)}: more than {max_bytes} bytes",
-                    )
-                chunks.append(chunk)
-            return b"".join(chunks)
+        # asyncio.timeout bounds the whole exchange; httpx's timeout alone applies per read, so a
+        # server sending a byte every few seconds would otherwise hold the job for many minutes.
+        async with asyncio.timeout(timeout):
+            return await _get(client, url, max_bytes=max_bytes, timeout=timeout, label=label)
+    except TimeoutError:
+        raise DeliveryError(
+            f"{label} took longer than {timeout:g} s to download.",
+            detail=f"download {where}: total deadline of {timeout:g} s exceeded",
+            retryable=True,
+        ) from None
+    except httpx.TooManyRedirects:
+        raise DeliveryError(
+            f"{label} is behind a link that redirects in a loop, so it could not be fetched.",
+            detail=f"download {where}: too many redirects",
+        ) from None
+    except ForbiddenAddressError as exc:
+        raise DeliveryError(
+            f"{label} is at {exc.reason}, which the bot does not fetch.",
+            detail=f"download {where}: {exc}",
+        ) from None
+    except httpx.UnsupportedProtocol:
+        raise _unusable_scheme(url, label) from None
     except httpx.TimeoutException:
-        raise DeliveryError(detail=f"download {redact_url(url)}: timed out", retryable=True) from None
-    except httpx.TransportError as exc:
-        raise DeliveryError(detail=f"download {redact_url(url)}: {type(exc).__name__}", retryable=True) from None
+        raise DeliveryError(detail=f"download {where}: timed out", retryable=True) from None
+    except httpx.HTTPError as exc:
+        raise DeliveryError(detail=f"download {where}: {type(exc).__name__}", retryable=True) from None
+
+
+async def _get(client: httpx.AsyncClient, url: str, *, max_bytes: int, timeout: float, label: str) -> bytes:
+    where = redact_url(url)
+    async with client.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
+        if response.status_code >= 500 or response.status_code == 429:
+            raise DeliveryError(detail=f"download {where}: HTTP {response.status_code}", retryable=True)
+        if response.status_code >= 400:
+            raise DeliveryError(
+                f"{label} could not be fetched (HTTP {response.status_code}; the link may have expired).",
+                detail=f"download {where}: HTTP {response.status_code}",
+            )
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > max_bytes:
+            raise _too_large(label, where, max_bytes, f"{declared} bytes declared")
+        chunks: list[bytes] = []
+        total = 0
+        async for chunk in response.aiter_bytes():
+            total += len(chunk)
+            if total > max_bytes:
+                raise _too_large(label, where, max_bytes, "more bytes than that sent")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _too_large(label: str, where: str, max_bytes: int, detail: str) -> DeliveryError:
+    return DeliveryError(
+        f"{label} is larger than this bot accepts ({max_bytes / 1_048_576:g} MiB).",
+        detail=f"download {where}: over {max_bytes} bytes: {detail}",
+    )
+
+
+def _unusable_scheme(url: str, label: str) -> DeliveryError:
+    scheme = scheme_of(url)
+    where = f"a {scheme}: address" if scheme else "an address that is not a web link"
+    return DeliveryError(
+        f"{label} has {where}; the bot fetches only http and https links.",
+        detail=f"download: unusable scheme {scheme!r}",
+    )

@@ -5,9 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.errors import ErrorCategory
+from bot.prompts import clean_prompt
 
 
 class JobState(StrEnum):
@@ -92,6 +93,12 @@ class GenerationRequest(BaseModel):
     web_search: bool = False
     # 1 (strictest) .. 6 (loosest), as Segmind defines it; None = the provider's default.
     safety_tolerance: int | None = Field(default=None, ge=1, le=6)
+
+    @field_validator("prompt")
+    @classmethod
+    def _clean(cls, prompt: str) -> str:
+        # Every way in (slash command, buttons, CLI, rows read back) gets the same cleaned text.
+        return clean_prompt(prompt)
 
 
 class JobHandle(BaseModel):

@@ -57,14 +57,21 @@ class Limits:
 
 @dataclass(frozen=True, slots=True)
 class WindowUsage:
+    """One window as a member reads it: units used (jobs delivered or in flight) and units granted.
+
+    Grants are negative ledger rows, so the net sum alone ("-4 used") reads wrong after a grant;
+    they are shown apart and add to the allowance instead.
+    """
+
     window: str
     used: int
     limit: int | None
     resets_at: float
+    granted: int = 0
 
     @property
     def remaining(self) -> int | None:
-        return None if self.limit is None else max(0, self.limit - self.used)
+        return None if self.limit is None else max(0, self.limit + self.granted - self.used)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +173,23 @@ class Quotas:
             (member.guild_id, member.user_id, start),
         )
         return int(row[0]) if row else 0
+
+    async def _used_and_granted(self, conn: aiosqlite.Connection, member: Member, since: float) -> tuple[int, int]:
+        """(units used, units granted) since ``since`` (or the member's last reset), for display."""
+        reset = await _fetchone(
+            conn,
+            "SELECT reset_at FROM quota_resets WHERE guild_id = ? AND user_id = ?",
+            (member.guild_id, member.user_id),
+        )
+        start = max(since, reset[0]) if reset else since
+        row = await _fetchone(
+            conn,
+            "SELECT COALESCE(SUM(CASE WHEN kind = 'grant' THEN 0 ELSE units END), 0), "
+            "COALESCE(SUM(CASE WHEN kind = 'grant' THEN -units ELSE 0 END), 0) "
+            f"FROM ledger WHERE guild_id = ? AND user_id = ? AND window_at >= ? AND kind IN {_BALANCE_KINDS}",
+            (member.guild_id, member.user_id, start),
+        )
+        return (int(row[0]), int(row[1])) if row else (0, 0)
 
     async def _in_flight(self, conn: aiosqlite.Connection, guild_id: int, user_id: int | None) -> int:
         if user_id is None:
@@ -285,9 +309,8 @@ class Quotas:
             windows = []
             for window in WINDOWS:
                 start, end = self.bounds(window, now)
-                windows.append(
-                    WindowUsage(window, await self._used(conn, member, start), limits.for_window(window), end)
-                )
+                used, granted = await self._used_and_granted(conn, member, start)
+                windows.append(WindowUsage(window, used, limits.for_window(window), end, granted))
             running = await self._in_flight(conn, member.guild_id, member.user_id)
         return QuotaStatus(windows, running, limits.in_flight, limits, self._unlimited(member))
 

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import discord
 from discord import app_commands
 from discord.ext import commands
+from pydantic import ValidationError
 
 from bot import render
 from bot.app import Bananacord
@@ -46,6 +47,16 @@ RATIO_CHOICES = [app_commands.Choice(name=r, value=r) for r in ASPECT_RATIOS]
 FORMAT_CHOICES = [app_commands.Choice(name=f.upper(), value=f) for f in OUTPUT_FORMATS]
 THINKING_CHOICES = [app_commands.Choice(name=t, value=t) for t in THINKING_LEVELS]
 RESOLUTION_CHOICES = [app_commands.Choice(name="512 px" if r == "512" else r, value=r) for r in RESOLUTIONS]
+# Discord's own ceiling for a string option; each provider's lower limit is enforced by validate().
+PROMPT_MAX_CHARS = 6000
+SEED_MAX = 2_147_483_647
+# What a member reads when a value sent past Discord's own checks (a modified client, a raw API call)
+# does not fit; Discord enforces min/max in its UI, but nothing stops a hand-made payload.
+OPTION_RULES = {
+    "prompt": f"`prompt` must be 1 to {PROMPT_MAX_CHARS:,} characters of text.",
+    "seed": f"`seed` must be a whole number from 0 to {SEED_MAX:,}.",
+    "safety_tolerance": "The safety level must be from 1 to 6.",
+}
 # Discord interaction tokens live 15 minutes.
 TOKEN_LIFETIME = timedelta(minutes=15)
 # Failures where pressing Re-roll with the same input cannot help.
@@ -87,6 +98,17 @@ class JobButton(
             # Buttons do not pass through the app-command error handler: answer here (e.g. a Re-roll
             # refused by a quota), privately, instead of Discord's bare "This interaction failed".
             await send_ephemeral(interaction, exc.user_message)
+
+
+def build_request(**fields: Any) -> GenerationRequest:
+    """The request from the command's options, re-checking what Discord's UI checks (bounds, lengths)."""
+    try:
+        return GenerationRequest(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "option"
+        message = OPTION_RULES.get(name, f"`{name}` has a value the bot cannot use.")
+        raise InvalidRequestError(message, detail=f"option {name}: {first['msg']}") from None
 
 
 def build_view(job: Job, phase: str) -> discord.ui.View | None:
@@ -162,7 +184,7 @@ class Imagine(commands.Cog):
     async def imagine(
         self,
         interaction: discord.Interaction[Any],
-        prompt: str,
+        prompt: app_commands.Range[str, 1, PROMPT_MAX_CHARS],
         model: str | None = None,
         aspect_ratio: str | None = None,
         resolution: str | None = None,
@@ -170,7 +192,7 @@ class Imagine(commands.Cog):
         image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
         image4: discord.Attachment | None = None,
-        seed: app_commands.Range[int, 0, 2_147_483_647] | None = None,
+        seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
         output_format: str | None = None,
         thinking: str | None = None,
         web_search: bool | None = None,
@@ -179,7 +201,7 @@ class Imagine(commands.Cog):
         attachments = [a for a in (image1, image2, image3, image4) if a is not None]
         references = [self._reference(a) for a in attachments]
         defaults = await self.bot.settings_store.guild_defaults(interaction.guild_id or 0)
-        request = GenerationRequest(
+        request = build_request(
             model=model or defaults.default_model or self.bot.settings.imagine.default_model,
             prompt=prompt,
             reference_images=tuple(references),

@@ -29,11 +29,13 @@ def status_embed(status: QuotaStatus, costs: dict[str, dict[str, int]], who: str
     if status.unlimited:
         embed.description = "Unlimited (server owner or unlimited role); usage is still recorded."
     for usage in status.windows:
+        granted = f" (+{usage.granted} granted)" if usage.granted > 0 else ""
         if usage.limit is None:
             value = f"{usage.used} used · no limit"
         else:
             value = (
-                f"{usage.used} of {usage.limit} used · **{usage.remaining} left**\nresets <t:{int(usage.resets_at)}:R>"
+                f"{usage.used} of {usage.limit}{granted} used · **{usage.remaining} left**\n"
+                f"resets <t:{int(usage.resets_at)}:R>"
             )
         embed.add_field(name=_WINDOW_WORDS[usage.window], value=value, inline=True)
     running = f"{status.in_flight}" + (f" of {status.in_flight_limit}" if status.in_flight_limit is not None else "")

@@ -149,8 +149,29 @@ def json_object(response: httpx.Response) -> dict[str, Any] | None:
 
 
 def is_web_url(value: object) -> TypeGuard[str]:
-    """True for an http(s) link: what a provider can download, and what we accept as a result URL."""
+    """True for an http(s) link: what a provider can download."""
     return isinstance(value, str) and urlsplit(value).scheme in ("http", "https")
+
+
+def is_result_url(value: object) -> TypeGuard[str]:
+    """True for any absolute URL given as a result, http(s) or not (see ``result_urls``)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return bool(urlsplit(value.strip()).scheme)
+    except ValueError:
+        return False
+
+
+def result_urls(urls: Iterable[str]) -> list[str]:
+    """The http(s) result URLs; if there are none, the other absolute URLs (``file://``, ``data:``).
+
+    A non-web link beside web ones is noise and is dropped; when it is all there is, it is kept so the
+    download step refuses it with a message naming the scheme, rather than "the model sent no image".
+    """
+    candidates = [url for url in urls if is_result_url(url)]
+    web = [url for url in candidates if is_web_url(url)]
+    return web or candidates
 
 
 # --- redaction -----------------------------------------------------------------------------------

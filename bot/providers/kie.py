@@ -48,10 +48,11 @@ from bot.providers._adapter import HttpAdapter, JobGone, require_web_links
 from bot.providers._http import (
     RetryPolicy,
     Sleep,
-    is_web_url,
+    is_result_url,
     json_object,
     key_rejected,
     parse_retry_after,
+    result_urls,
     safe_url,
     unreachable,
 )
@@ -289,7 +290,7 @@ def _kie_result_urls(raw: object) -> list[str] | None:
         urls = [urls]
     if not isinstance(urls, list):
         return None
-    return [url for url in urls if is_web_url(url)]
+    return result_urls(urls)
 
 
 def _sinancode_result_urls(raw: object) -> list[str]:
@@ -309,9 +310,9 @@ def _sinancode_result_urls(raw: object) -> list[str]:
             url = item.get("url")
         else:
             continue
-        if is_web_url(url):
+        if is_result_url(url):
             urls.append(url)
-    return urls
+    return result_urls(urls)
 
 
 def _text(value: object) -> str:

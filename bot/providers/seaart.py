@@ -30,7 +30,7 @@ from bot.errors import (
 )
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, UpdateStatus
 from bot.providers._adapter import HttpAdapter, JobGone, require_web_links
-from bot.providers._http import RetryPolicy, Sleep, is_web_url, json_object
+from bot.providers._http import RetryPolicy, Sleep, is_result_url, json_object, result_urls
 from bot.providers.base import Capabilities, ProviderCheck, validate
 
 log = logging.getLogger(__name__)
@@ -309,7 +309,7 @@ def _collect(data: dict[str, Any]) -> tuple[list[ImageRef], list[str]]:
             # OpenAI-style {"type":"image_url","image_url":{"url":...}}: the seed names the type
             # "image_url" without its layout, so both the flat and nested forms are read.
             url = nested.get("url") if isinstance(nested, dict) else nested
-        if not is_web_url(url):
+        if not is_result_url(url):
             continue
         content_type = item.get("content_type")
         images.append(
@@ -320,7 +320,8 @@ def _collect(data: dict[str, Any]) -> tuple[list[ImageRef], list[str]]:
                 height=_as_int(item.get("height")),
             )
         )
-    return images, texts
+    usable = set(result_urls(image.url or "" for image in images))
+    return [image for image in images if image.url in usable], texts
 
 
 def _usage(*bodies: dict[str, Any]) -> dict[str, Any]:

@@ -93,7 +93,8 @@ async def test_blocked_terms_and_evasions_never_reach_a_provider(
     assert query(settings, "SELECT COUNT(*) FROM jobs") == [(1,)]
     assert query(settings, "SELECT COUNT(*) FROM ledger WHERE kind='reserve'") == [(1,)]  # blocked: never charged
     blocked = query(settings, "SELECT prompt FROM audit_log WHERE action='blocked_prompt' ORDER BY id")
-    assert [b[0] for b in blocked] == ["make it N.S.F.W please", "ｎｓｆｗ art", "ns\u200bfw scene", "n s f w"]
+    # Prompts are recorded as cleaned: the zero-width space is gone before the gate judges it.
+    assert [b[0] for b in blocked] == ["make it N.S.F.W please", "ｎｓｆｗ art", "nsfw scene", "n s f w"]
     posted = [m.content for m in discord_fake.messages_in(discord_fake.channel_id) if m.content]
     assert sum("Blocked a prompt" in p for p in posted) == 4
 

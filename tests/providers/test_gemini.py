@@ -30,6 +30,7 @@ from bot.errors import (
     SubmitUncertainError,
 )
 from bot.models import GenerationRequest, JobHandle, JobUpdate, ReferenceImage, UpdateStatus
+from bot.prompts import clean_prompt
 from bot.providers._http import RetryPolicy
 from bot.providers.base import Provider, validate
 from bot.providers.gemini import (
@@ -876,7 +877,7 @@ def test_valid_requests_make_valid_bodies(data: st.DataObject) -> None:
     caps = data.draw(st.sampled_from(list(GEMINI_MODELS.values())))
     request = GenerationRequest(
         model=caps.model,
-        prompt=data.draw(st.text(min_size=1, max_size=200).filter(lambda s: s.strip() != "")),
+        prompt=data.draw(st.text(min_size=1, max_size=200).filter(lambda s: clean_prompt(s) != "")),
         aspect_ratio=data.draw(st.none() | st.sampled_from(caps.aspect_ratios)),
         resolution=data.draw(st.none() | st.sampled_from(caps.resolutions)),
         thinking_level=data.draw(st.none() | st.sampled_from(caps.thinking_levels or ("minimal",)))

@@ -804,9 +804,9 @@ def record(**data: Any) -> httpx.Response:
     [
         # resultJson already decoded into an object is read the same way.
         (record(state="success", resultJson={"resultUrls": [A_PNG]}), UpdateStatus.SUCCEEDED, 1),
-        # Non-web URLs are dropped; nothing left means no image.
+        # Non-web URLs are kept: the download step refuses them with a message naming the scheme.
         (record(state="success", resultJson='{"resultUrls":["data:image/png;base64,AA"]}'),
-         UpdateStatus.FAILED, 0),
+         UpdateStatus.SUCCEEDED, 1),
         # An unreadable resultJson on a success fails the job as transient, not forever-polling.
         (record(state="success", resultJson="{not json"), UpdateStatus.FAILED, 0),
         (record(state="queuing"), UpdateStatus.QUEUED, 0),

@@ -24,6 +24,7 @@ from bot.errors import (
     TransientError,
 )
 from bot.models import GenerationRequest, JobHandle, JobUpdate, ReferenceImage, UpdateStatus
+from bot.prompts import clean_prompt
 from bot.providers._http import RetryPolicy
 from bot.providers.base import Capabilities, Provider, validate
 from bot.providers.seaart import SEAART_MODELS, SeaArtProvider
@@ -534,7 +535,7 @@ _refs = st.builds(
 
 
 def _prompts(limit: int) -> st.SearchStrategy[str]:
-    short = st.text(min_size=1, max_size=300).filter(lambda s: s.strip() != "")
+    short = st.text(min_size=1, max_size=300).filter(lambda s: clean_prompt(s) != "")
     long = st.integers(1, limit).map(lambda n: "a" * n)
     return short | long
 

@@ -1,0 +1,52 @@
+"""Prompt text as members type it, cleaned before anything judges or sends it.
+
+Members (and anyone calling the API directly) can send characters that show nothing: zero-width
+spaces, bidirectional overrides such as U+202E (which make text read backwards in the embed), and
+control characters (NUL, BEL, ESC). They hide an empty prompt from the emptiness check, slip past the
+blocked-term gate, reach the provider, and garble the embed. Cleaning happens once, when the request
+is built, so the gate, the length checks, the provider and the embed all see the same text.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+# Whitespace controls that mean "a gap": kept as a space (newlines are kept as newlines).
+_AS_SPACE = frozenset("\t\v\f\x1c\x1d\x1e\x1f\x85\u00a0")
+_AS_NEWLINE = frozenset("\r\u2028\u2029")
+# Other categories dropped: control, format (zero-width, bidi), surrogate halves (not encodable).
+_DROPPED = frozenset({"Cc", "Cf", "Cs"})
+ZERO_WIDTH_JOINER = "\u200d"
+
+
+def clean_prompt(text: str) -> str:
+    """NFC-normalise, drop invisible and control characters, and trim.
+
+    A zero-width joiner between two emoji is kept (it builds sequences such as 👩‍🚀); everywhere else it
+    is dropped with the other format characters. "\\r\\n" becomes "\\n".
+    """
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n"))
+    out: list[str] = []
+    for index, char in enumerate(text):
+        if char == "\n":
+            out.append(char)
+        elif char in _AS_NEWLINE:
+            out.append("\n")
+        elif char in _AS_SPACE:
+            out.append(" ")
+        elif char == ZERO_WIDTH_JOINER and _joins_emoji(text, index, out):
+            out.append(char)
+        elif unicodedata.category(char) not in _DROPPED:
+            out.append(char)
+    return "".join(out).strip()
+
+
+def _joins_emoji(text: str, index: int, out: list[str]) -> bool:
+    before = out[-1] if out else ""
+    after = text[index + 1] if index + 1 < len(text) else ""
+    return _emoji_like(before) and _emoji_like(after)
+
+
+def _emoji_like(char: str) -> bool:
+    # Symbols (So) cover emoji; U+FE0F (a variation selector, Mn) often ends the first half.
+    return bool(char) and (unicodedata.category(char) == "So" or char == "\ufe0f")
