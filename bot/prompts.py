@@ -34,8 +34,9 @@ def clean_prompt(text: str) -> str:
             out.append("\n")
         elif char in _AS_SPACE:
             out.append(" ")
-        elif char == ZERO_WIDTH_JOINER and _joins_emoji(text, index, out):
-            out.append(char)
+        elif char == ZERO_WIDTH_JOINER:
+            if _joins_emoji(text, index, out):
+                out.append(char)
         elif unicodedata.category(char) not in _DROPPED:
             out.append(char)
     return "".join(out).strip()

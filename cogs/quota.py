@@ -29,12 +29,12 @@ def status_embed(status: QuotaStatus, costs: dict[str, dict[str, int]], who: str
     if status.unlimited:
         embed.description = "Unlimited (server owner or unlimited role); usage is still recorded."
     for usage in status.windows:
-        granted = f" (+{usage.granted} granted)" if usage.granted > 0 else ""
+        granted = f" · +{usage.granted} granted" if usage.granted > 0 else ""
         if usage.limit is None:
             value = f"{usage.used} used · no limit"
         else:
             value = (
-                f"{usage.used} of {usage.limit}{granted} used · **{usage.remaining} left**\n"
+                f"{usage.used} of {usage.limit} used{granted} · **{usage.remaining} left**\n"
                 f"resets <t:{int(usage.resets_at)}:R>"
             )
         embed.add_field(name=_WINDOW_WORDS[usage.window], value=value, inline=True)

@@ -1821,16 +1821,20 @@ class FakeDiscord:
         user_id: int | None = None,
         channel_id: int | None = None,
         permissions: int | None = None,
+        unchecked: bool = False,
     ) -> FakeInteraction:
         """Dispatch a chat-input command interaction ("imagine" or "mod safety show") to the live client.
 
         ``options`` map option names to values; an attachment option takes the dict returned by
         :meth:`add_attachment`, user/channel/role options take an id (or an object with ``id``).
         Types come from the synced schema. Returns once the INTERACTION_CREATE is sent.
+
+        Like Discord, the fake refuses values outside an option's min/max, lengths or choices;
+        ``unchecked=True`` sends them anyway, as a modified client or a hand-made payload could.
         """
         await self._wait_for_live_connection()
         await self._wait_for_sync_if_none_yet(name.split()[0])
-        data = self._command_data(name, options or {}, focused=None)
+        data = self._command_data(name, options or {}, focused=None, enforce=not unchecked)
         return await self._dispatch_interaction(
             INTERACTION_COMMAND, data, user_id=user_id, channel_id=channel_id, permissions=permissions
         )
@@ -1939,7 +1943,7 @@ class FakeDiscord:
         )
         raise AssertionError(f"/{root} is not a registered chat-input command (registered: {registered})")
 
-    def _command_data(self, name: str, options: dict[str, Any], *, focused: str | None) -> JSON:
+    def _command_data(self, name: str, options: dict[str, Any], *, focused: str | None, enforce: bool = True) -> JSON:
         parts = name.split()
         assert parts, "slash_command: empty command name"
         command, is_guild = self._find_command(parts[0])
@@ -1968,7 +1972,7 @@ class FakeDiscord:
                 if opt_name == focused:
                     entry["focused"] = True
             else:
-                entry["value"] = self._option_value(opt, value, resolved, " ".join(path))
+                entry["value"] = self._option_value(opt, value, resolved, " ".join(path), enforce=enforce)
             leaf.append(entry)
         if focused is None:
             missing = [o["name"] for o in schema if o.get("required") and o["name"] not in options]
@@ -1986,13 +1990,14 @@ class FakeDiscord:
             data["guild_id"] = str(self.guild_id)
         return data
 
-    def _option_value(self, opt: JSON, value: Any, resolved: JSON, where: str) -> Any:
+    def _option_value(self, opt: JSON, value: Any, resolved: JSON, where: str, *, enforce: bool = True) -> Any:
         kind = int(opt["type"])
         label = f"/{where} option {opt['name']!r}"
         if kind == 3:
             assert isinstance(value, str), f"{label} is a string option, got {value!r}"
-            assert len(value) >= int(opt.get("min_length", 0)), f"{label} is shorter than min_length"
-            assert len(value) <= int(opt.get("max_length", 6000)), f"{label} is longer than max_length"
+            if enforce:
+                assert len(value) >= int(opt.get("min_length", 0)), f"{label} is shorter than min_length"
+                assert len(value) <= int(opt.get("max_length", 6000)), f"{label} is longer than max_length"
         elif kind == 4:
             assert isinstance(value, int) and not isinstance(value, bool), (
                 f"{label} is an integer option, got {value!r}"
@@ -2001,14 +2006,14 @@ class FakeDiscord:
             assert isinstance(value, bool), f"{label} is a boolean option, got {value!r}"
         elif kind == 10:
             assert isinstance(value, int | float) and not isinstance(value, bool), f"{label} is a number, got {value!r}"
-        if kind in (4, 10):
+        if kind in (4, 10) and enforce:
             if opt.get("min_value") is not None:
                 assert value >= opt["min_value"], f"{label}: {value} < min_value {opt['min_value']}"
             if opt.get("max_value") is not None:
                 assert value <= opt["max_value"], f"{label}: {value} > max_value {opt['max_value']}"
         if kind in (3, 4, 10):
             choices = [c["value"] for c in opt.get("choices") or []]
-            assert not choices or value in choices, f"{label}: {value!r} is not one of the choices {choices}"
+            assert not enforce or not choices or value in choices, f"{label}: {value!r} is not one of {choices}"
             return value
         if kind == 5:
             return value

@@ -225,3 +225,45 @@ async def test_reroll_over_quota_is_refused_privately(
     assert click.callbacks[0]["type"] == 4 and data["flags"] & 64
     assert "used 1 of your 1 daily units" in data["content"]
     assert query(settings, "SELECT COUNT(*) FROM jobs") == [(1,)]
+
+
+async def test_quota_show_reads_right_after_grants_refunds_and_resets(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """It used to say "Today: -4 of 3 used · 7 left" after a grant of 5 on 1 used."""
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 3})
+    seaart.script("success", "error:INFERENCE_FAILURE")
+    member = discord_fake.member_id
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+
+        async def today() -> str:
+            shown = await discord_fake.slash_command("quota show", {}, user_id=member)
+            await discord_fake.wait_for(lambda: bool(shown.callbacks), timeout=10)
+            fields = shown.callbacks[0]["data"]["embeds"][0]["fields"]
+            return str(next(f["value"] for f in fields if f["name"] == "Today"))
+
+        async def settled(count: int) -> None:
+            await discord_fake.wait_for(
+                lambda: query(settings, "SELECT COUNT(*) FROM jobs WHERE charge_state != 'reserved'") == [(count,)],
+                timeout=30,
+            )
+
+        await discord_fake.slash_command("imagine", {"prompt": "one delivered"}, user_id=member)
+        await settled(1)
+        await discord_fake.slash_command("imagine", {"prompt": "one refunded"}, user_id=member)
+        await settled(2)
+        after_refund = await today()
+        grant = await discord_fake.slash_command(
+            "quota grant", {"member": member, "units": 5}, user_id=discord_fake.admin_id
+        )
+        await discord_fake.wait_for(lambda: bool(grant.callbacks), timeout=10)
+        after_grant = await today()
+        reset = await discord_fake.slash_command("quota reset", {"member": member}, user_id=discord_fake.admin_id)
+        await discord_fake.wait_for(lambda: bool(reset.callbacks), timeout=10)
+        after_reset = await today()
+    finally:
+        await running.close()
+    assert after_refund.startswith("1 of 3 used · **2 left**")
+    assert after_grant.startswith("1 of 3 used · +5 granted · **7 left**")
+    assert after_reset.startswith("0 of 3 used · **3 left**")

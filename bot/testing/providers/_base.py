@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
 import json
 import secrets
+import struct
+import zlib
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -66,6 +69,27 @@ def make_png(width: int, height: int) -> bytes:
     return buffer.getvalue()
 
 
+@functools.cache
+def bomb_png(side: int = 12_600) -> bytes:
+    """A decompression bomb: a ~0.6 MB PNG whose header declares ``side`` x ``side`` RGBA pixels
+    (635 MB once decoded at the default side). Built chunk by chunk, never as an image in memory."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    deflate = zlib.compressobj(9)
+    rows = b"\0" * (1 + side * 4) * 64  # filter byte + RGBA zeros, 64 rows at a time
+    parts = [deflate.compress(rows) for _ in range(side // 64)]
+    parts.append(deflate.compress(b"\0" * (1 + side * 4) * (side % 64)))
+    parts.append(deflate.flush())
+    header = struct.pack(">IIBBBBB", side, side, 8, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
+
+
+# Result links a hostile provider could give; FakeProviderServer serves each under /hostile/{kind}/.
+HOSTILE_KINDS = ("loop", "drip", "bomb", "redirect")
+
+
 def garbage() -> web.Response:
     """Claims JSON, is not: clients must not trust the content type."""
     return web.Response(body=b'{"status": "IN_PROGR\x00<html>502 upstream', content_type="application/json")
@@ -89,6 +113,10 @@ class FakeProviderServer:
         self._png_cache: dict[str, bytes] = {}
         self._runner: web.AppRunner | None = None
         self._closing: asyncio.Event | None = None
+        # Where /hostile/redirect/... sends the client (e.g. an internal address); set by a test.
+        self.redirect_target = "http://127.0.0.2/"
+        # Seconds between bytes of /hostile/drip/...: a server that never quite stops sending.
+        self.drip_interval = 0.5
 
     # -- to override --
 
@@ -103,7 +131,7 @@ class FakeProviderServer:
 
     def needs_key(self, request: web.Request) -> bool:
         """Whether this path is an API call (key checked) rather than a file download."""
-        return not request.path.startswith("/files/")
+        return not request.path.startswith(("/files/", "/hostile/"))
 
     def middlewares(self) -> list[Any]:
         return []
@@ -117,6 +145,7 @@ class FakeProviderServer:
         app = web.Application(middlewares=[self._record_and_authenticate, *self.middlewares()])
         self.add_routes(app.router)
         app.router.add_get("/files/{name}", self._file)
+        app.router.add_get("/hostile/{kind}/{name}", self._hostile)
         # Short shutdown: hung handlers are released by _closing, nothing else is long-lived.
         runner = web.AppRunner(app, shutdown_timeout=2.0, access_log=None)
         await runner.setup()
@@ -188,6 +217,36 @@ class FakeProviderServer:
             return web.Response(status=404, text="Not Found")
         data = await asyncio.to_thread(self.image_bytes, name)
         return web.Response(body=data, content_type="image/png")
+
+    def hostile_url(self, kind: str, name: str) -> str:
+        """A result link that misbehaves: ``loop`` redirects to itself, ``drip`` sends a byte every
+        ``drip_interval`` s, ``bomb`` is :func:`bomb_png`, ``redirect`` sends to ``redirect_target``."""
+        if kind not in HOSTILE_KINDS:
+            raise ValueError(f"unknown hostile kind {kind!r}; choose from {HOSTILE_KINDS}")
+        return f"{self.origin}/hostile/{kind}/{name}.png"
+
+    async def _hostile(self, request: web.Request) -> web.StreamResponse:
+        kind = request.match_info["kind"]
+        if kind == "loop":
+            raise web.HTTPFound(location=str(request.rel_url))
+        if kind == "redirect":
+            raise web.HTTPFound(location=self.redirect_target)
+        if kind == "bomb":
+            return web.Response(body=await asyncio.to_thread(bomb_png), content_type="image/png")
+        if kind != "drip":
+            return web.Response(status=404, text="Not Found")
+        data = make_png(64, 64)
+        response = web.StreamResponse(headers={"Content-Type": "image/png", "Content-Length": str(len(data))})
+        await response.prepare(request)
+        assert self._closing is not None
+        with contextlib.suppress(ConnectionError):  # the client gave up: that is the point
+            for index in range(len(data)):
+                await response.write(data[index : index + 1])
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), self.drip_interval)
+                if self._closing.is_set():
+                    break
+        return response
 
     async def hang(self) -> None:
         """Never answer (until stop() or hang_seconds): a request lost in flight."""

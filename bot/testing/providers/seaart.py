@@ -27,6 +27,10 @@ Outcomes (one per create attempt; unscripted creates get "success"):
   undecodable_image     success, but the file is not an image
   never_finish          IN_PROGRESS forever
   result_404            normal statuses, then the result endpoint says 404 "Request not found"
+  hostile:KIND          success, but the result link misbehaves: loop (redirects to itself), drip (one
+                        byte at a time), bomb (a 0.6 MB PNG declaring 12,600 x 12,600 pixels), redirect
+                        (to ``redirect_target``, e.g. an internal address), internal (``redirect_target``
+                        itself as the link), file (a ``file://`` link)
 
 Run standalone with the other fakes: ``python -m bot.testing.providers``.
 """
@@ -42,7 +46,7 @@ from typing import Any, ClassVar, Literal
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bot.testing.providers._base import FakeProviderServer, Recorded, garbage, pixel_size
+from bot.testing.providers._base import HOSTILE_KINDS, FakeProviderServer, Recorded, garbage, pixel_size
 
 __all__ = ["SEAART_OUTCOMES", "FakeJob", "FakeSeaArt", "image_size_for"]
 
@@ -82,6 +86,7 @@ SEAART_OUTCOMES: frozenset[str] = frozenset(
         "undecodable_image",
         "never_finish",
         "result_404",
+        *(f"hostile:{kind}" for kind in (*HOSTILE_KINDS, "internal", "file")),
     }
 )
 
@@ -354,7 +359,7 @@ class FakeSeaArt(FakeProviderServer):
         }
 
     def _register_files(self, job: FakeJob) -> None:
-        if job.outcome not in _IMAGE_OUTCOMES:
+        if job.outcome not in _IMAGE_OUTCOMES and not job.outcome.startswith("hostile:"):
             return
         name = f"{job.request_id}-0"
         job.image_names.append(name)
@@ -399,10 +404,17 @@ class FakeSeaArt(FakeProviderServer):
         for name in job.image_names:
             spec = self._files[name]
             width, height = spec if isinstance(spec, tuple) else (1024, 1024)
+            url = f"{self.image_base_url}/{name}.png"
+            if job.outcome == "hostile:file":
+                url = "file:///etc/passwd"
+            elif job.outcome == "hostile:internal":
+                url = self.redirect_target
+            elif job.outcome.startswith("hostile:"):
+                url = self.hostile_url(job.outcome.removeprefix("hostile:"), name)
             outputs.append(
                 {
                     "type": "image",
-                    "url": f"{self.image_base_url}/{name}.png",
+                    "url": url,
                     "content_type": "image/png",
                     "file_name": f"{name}.png",
                     "width": width,

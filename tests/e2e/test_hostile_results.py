@@ -1,0 +1,188 @@
+"""Hostile result links from a provider: every one ends the job settled, refunded and explained.
+
+The fake SeaArt answers with a result link that loops, drips, bombs, points inside the network or is
+not a web link at all; the real bot, against the fake Discord, must end each job with a clear message,
+give the reservation back, and never fetch (or post) what lies at an internal address.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from bot.jobs import MAX_DELIVERY_ATTEMPTS
+from bot.netguard import MAX_REDIRECTS
+from bot.testing.discord import FakeDiscord
+from bot.testing.providers import FakeSeaArt
+from bot.testing.providers._base import make_png
+from tests.conftest import Clock, final_message, make_settings, start_bot
+
+TERMINAL = {"delivered", "failed", "blocked", "cancelled", "expired"}
+
+
+class InternalService:
+    """Something on 127.0.0.2 the bot must never reach: it counts every request and would serve a PNG."""
+
+    def __init__(self) -> None:
+        self.hits: list[str] = []
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", self._serve)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.2", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def _serve(self, request: web.Request) -> web.Response:
+        self.hits.append(request.path)
+        return web.Response(body=make_png(64, 64), content_type="image/png")
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.2:{self.port}/latest/meta-data/secret.png"
+
+
+@pytest.fixture
+async def internal() -> AsyncIterator[InternalService]:
+    service = InternalService()
+    await service.start()
+    yield service
+    await service.stop()
+
+
+def job_row(db: Path) -> dict[str, Any]:
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        row = conn.execute("SELECT * FROM jobs").fetchone()
+    return dict(row) if row else {}
+
+
+def ledger_net(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        (net,) = conn.execute(
+            "SELECT COALESCE(SUM(units), 0) FROM ledger WHERE kind IN ('reserve','refund')"
+        ).fetchone()
+    return int(net)
+
+
+async def run_outcome(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, outcome: str, **imagine: Any
+) -> tuple[dict[str, Any], str]:
+    """One /imagine whose result is ``outcome``; returns the final job row and what the member reads."""
+    settings = make_settings(tmp_path, discord_fake, seaart, imagine=imagine)
+    seaart.script(outcome)
+    running = await start_bot(settings, discord_fake, Clock())
+    db = settings.database.path
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": f"hostile {outcome}"})
+        await discord_fake.wait_for(lambda: job_row(db).get("state") in TERMINAL, timeout=30)
+
+        def shown() -> bool:
+            message = final_message(discord_fake, interaction.id)
+            return message is not None and bool(message.embeds) and "What happened" in str(message.embeds[0])
+
+        await discord_fake.wait_for(shown, timeout=10)
+    finally:
+        await running.close()
+    message = final_message(discord_fake, interaction.id)
+    assert message is not None and not message.files, "nothing may be posted as the image"
+    fields = {f["name"]: f["value"] for f in message.embeds[0]["fields"]}
+    row = job_row(db)
+    assert row["charge_state"] == "refunded" and ledger_net(db) == 0, "the member is not charged"
+    return row, fields["What happened"]
+
+
+async def test_redirect_loop_ends_the_job_with_a_clear_message(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    row, shown = await run_outcome(tmp_path, discord_fake, seaart, "hostile:loop")
+    assert (row["state"], row["error_category"]) == ("failed", "delivery")
+    assert "redirects in a loop" in shown
+    loops = [r for r in seaart.requests if r.path.startswith("/hostile/loop/")]
+    # One attempt, cut at the redirect limit: not retried every few seconds (it used to reach 1,000+).
+    assert 1 <= len(loops) <= MAX_REDIRECTS + 1
+
+
+async def test_slow_drip_is_cut_at_the_total_deadline(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    seaart.drip_interval = 0.3
+    row, shown = await run_outcome(tmp_path, discord_fake, seaart, "hostile:drip", download_timeout_seconds=0.6)
+    assert (row["state"], row["error_category"]) == ("failed", "delivery")
+    assert "longer than 0.6 s to download" in shown
+    # A timeout may pass, so it is retried, but a bounded number of times.
+    drips = [r for r in seaart.requests if r.path.startswith("/hostile/drip/")]
+    assert len(drips) == MAX_DELIVERY_ATTEMPTS
+
+
+async def test_decompression_bomb_is_refused_from_its_header(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    row, shown = await run_outcome(tmp_path, discord_fake, seaart, "hostile:bomb")
+    assert (row["state"], row["error_category"]) == ("failed", "delivery")
+    assert "far larger than any this model makes" in shown
+
+
+async def test_file_url_is_named_not_called_no_image(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    row, shown = await run_outcome(tmp_path, discord_fake, seaart, "hostile:file")
+    assert (row["state"], row["error_category"]) == ("failed", "delivery")
+    assert "file: address" in shown and "only http and https" in shown
+    assert "without an image" not in shown
+
+
+@pytest.mark.parametrize("outcome", ["hostile:internal", "hostile:redirect"])
+async def test_internal_addresses_are_never_fetched(
+    outcome: str, tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, internal: InternalService
+) -> None:
+    """127.0.0.2 is loopback too, but only 127.0.0.1 (the configured hosts) is trusted."""
+    seaart.redirect_target = internal.url
+    row, shown = await run_outcome(tmp_path, discord_fake, seaart, outcome)
+    assert (row["state"], row["error_category"]) == ("failed", "delivery")
+    assert "internal network address" in shown
+    assert internal.hits == [], "the internal service must not have been contacted"
+    if outcome == "hostile:redirect":
+        assert any(r.path.startswith("/hostile/redirect/") for r in seaart.requests), "the first hop was allowed"
+
+
+async def test_a_name_resolving_to_loopback_is_not_trusted_by_its_address(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """`localhost` reaches the very fake the bot trusts as 127.0.0.1, but trust is for the configured name."""
+    seaart.redirect_target = f"http://localhost:{seaart.port}/files/anything.png"
+    row, shown = await run_outcome(tmp_path, discord_fake, seaart, "hostile:internal")
+    assert row["state"] == "failed" and "internal network address" in shown
+    assert not any(r.path == "/files/anything.png" for r in seaart.requests)
+
+
+async def test_trusted_hosts_setting_allows_a_self_hosted_address(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, internal: InternalService
+) -> None:
+    """An operator who serves results from an internal host lists it in [imagine] trusted_hosts."""
+    settings = make_settings(tmp_path, discord_fake, seaart, imagine={"trusted_hosts": ["127.0.0.2"]})
+    seaart.redirect_target = internal.url
+    seaart.script("hostile:redirect")
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "self-hosted"})
+        await discord_fake.wait_for(lambda: job_row(settings.database.path).get("state") in TERMINAL, timeout=30)
+    finally:
+        await running.close()
+    assert job_row(settings.database.path)["state"] == "delivered"
+    assert internal.hits == ["/latest/meta-data/secret.png"]
+    message = final_message(discord_fake, interaction.id)
+    assert message is not None and len(message.files) == 1

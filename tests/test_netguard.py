@@ -1,0 +1,87 @@
+"""The address guard: which addresses count as internal, trust by configured name, and every hop checked."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import httpx
+import pytest
+
+from bot.config import load_settings
+from bot.netguard import AddressGuard, ForbiddenAddressError, guarded_client, is_public, trusted_hosts_for
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True),
+        ("2606:4700:4700::1111", True),
+        ("127.0.0.1", False),
+        ("127.0.0.2", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),  # cloud metadata
+        ("100.64.0.1", False),  # carrier-grade NAT
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("::1", False),
+        ("fe80::1", False),
+        ("fd00::1", False),
+        ("::ffff:127.0.0.1", False),  # IPv4-mapped loopback
+        ("::ffff:8.8.8.8", True),
+        ("2002:7f00:0001::", False),  # 6to4 wrapping 127.0.0.1
+    ],
+)
+def test_is_public(address: str, public: bool) -> None:
+    assert is_public(ipaddress.ip_address(address)) is public
+
+
+async def guard_says(guard: AddressGuard, url: str) -> str | None:
+    try:
+        await guard(httpx.Request("GET", url))
+    except ForbiddenAddressError as exc:
+        return exc.reason
+    return None
+
+
+async def test_trust_is_by_configured_name() -> None:
+    guard = AddressGuard(["127.0.0.1", "Images.Internal.Example"])
+    assert await guard_says(guard, "http://127.0.0.1:9/x.png") is None
+    assert await guard_says(guard, "http://images.internal.example/x.png") is None
+    assert await guard_says(guard, "http://127.0.0.2:9/x.png") == "an internal network address"
+    assert await guard_says(guard, "http://localhost:9/x.png") == "an internal network address"
+    assert await guard_says(guard, "http://[::1]:9/x.png") == "an internal network address"
+    assert await guard_says(guard, "http://8.8.8.8/x.png") is None
+
+
+async def test_non_web_schemes_are_refused() -> None:
+    guard = AddressGuard(["127.0.0.1"])
+    assert await guard_says(guard, "ftp://127.0.0.1/x.png") == "a ftp:// link"
+
+
+def test_trusted_hosts_come_from_the_configuration() -> None:
+    settings = load_settings(
+        None,
+        discord={"api_base_url": "http://10.0.0.5:8080/api/v10"},
+        providers={"kie": {"base_url": "https://kie.internal:8443"}},
+        imagine={"trusted_hosts": ["192.168.7.7"]},
+    )
+    hosts = trusted_hosts_for(settings)
+    assert {"10.0.0.5", "kie.internal", "192.168.7.7", "cloud.seaart.ai"} <= set(hosts)
+    assert "127.0.0.1" not in hosts
+
+
+async def test_a_redirect_to_an_internal_address_is_checked_at_that_hop() -> None:
+    """httpx runs request hooks before every hop; the first (trusted) hop passes, the second does not."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(302, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
+
+    client = guarded_client(["files.example"], transport=httpx.MockTransport(handler))
+    async with client:
+        with pytest.raises(ForbiddenAddressError):
+            await client.get("http://files.example/result.png", follow_redirects=True)
+    assert seen == ["http://files.example/result.png"]

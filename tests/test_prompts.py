@@ -1,0 +1,52 @@
+"""Prompt cleaning: invisible and control characters never survive, visible text is untouched."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.models import GenerationRequest
+from bot.prompts import ZERO_WIDTH_JOINER, clean_prompt
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("\u200b\u200b\u200b", ""),
+        ("\u2060\ufeff \u200d", ""),
+        ("a\x00b\x07c\x1bd", "abcd"),
+        ("evil \u202etxt.exe", "evil txt.exe"),
+        ("line one\r\nline two\u2028three", "line one\nline two\nthree"),
+        ("tab\there", "tab here"),
+        ("👩\u200d🚀 astronaut", "👩\u200d🚀 astronaut"),  # a joiner inside an emoji sequence stays
+        ("x\u200dy", "xy"),
+        ("Cafe\u0301", "Café"),  # NFC
+        ("  a banana  ", "a banana"),
+    ],
+)
+def test_examples(raw: str, clean: str) -> None:
+    assert clean_prompt(raw) == clean
+
+
+@given(st.text())
+def test_nothing_invisible_survives_and_cleaning_is_stable(text: str) -> None:
+    cleaned = clean_prompt(text)
+    assert clean_prompt(cleaned) == cleaned
+    assert cleaned == cleaned.strip()
+    for char in cleaned:
+        category = unicodedata.category(char)
+        assert category not in ("Cc", "Cs") or char == "\n"
+        assert category != "Cf" or char == ZERO_WIDTH_JOINER
+
+
+@given(st.text(alphabet=st.characters(categories=["L", "N", "P", "Zs"], exclude_characters="\xa0"), min_size=1))
+def test_visible_text_is_kept(text: str) -> None:
+    assert clean_prompt(text) == unicodedata.normalize("NFC", text).strip()
+
+
+def test_every_request_is_cleaned() -> None:
+    request = GenerationRequest(model="nano_banana_2", prompt="\u200ba\x00 fox\u202e")
+    assert request.prompt == "a fox"
