@@ -23,6 +23,13 @@ VOLUME ["/data"]
 HEALTHCHECK --interval=60s --timeout=10s --start-period=30s --retries=3 \
     CMD ["bananacord", "health"]
 
+# `docker stop` sends SIGTERM: the bot starts no new job step, gives the steps in flight
+# [jobs] shutdown_grace_seconds (default 20) to finish, closes the gateway and exits 0. Docker kills it
+# after its own timeout (10 s unless told otherwise), so stop with `docker stop -t 30` or set compose's
+# `stop_grace_period: 30s`: anything above the grace period.
+STOPSIGNAL SIGTERM
+
 # Mount config.toml at /app/config.toml (or set BANANACORD_* variables); pass DISCORD_TOKEN and the
-# provider keys as environment variables, never in the image.
+# provider keys as environment variables, never in the image. Exec form, so the bot is PID 1 and gets
+# the signal itself. One container per database: a second one on the same volume exits at once.
 ENTRYPOINT ["bananacord", "run"]

@@ -13,39 +13,32 @@ from pathlib import Path
 
 from bot.config import Settings, load_settings
 from bot.errors import BananacordError, ConfigError
+from bot.logs import setup_logging
 
 log = logging.getLogger("bot")
 DEFAULT_CONFIG = Path("config.toml")
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # httpx logs every request line and discord.http logs webhook routes (which embed interaction
-    # tokens) at DEBUG; keep both quiet so no credential ever reaches a log.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-    logging.getLogger("discord.http").setLevel(logging.INFO)
-    logging.getLogger("discord.gateway").setLevel(logging.WARNING)
-
-
 def _parser() -> argparse.ArgumentParser:
+    config_help = "TOML settings file (default: ./config.toml if present)"
     parser = argparse.ArgumentParser(prog="bananacord", description="Nano Banana image bot for Discord.")
-    parser.add_argument(
-        "--config", type=Path, default=None, help="TOML settings file (default: ./config.toml if present)"
-    )
+    parser.add_argument("--config", type=Path, default=None, help=config_help)
+    # Every subcommand takes --config too (`bananacord run --config x.toml`); SUPPRESS keeps a value
+    # given before the subcommand from being overwritten by the subcommand's own default.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=config_help)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("run", help="run the bot (needs DISCORD_TOKEN and a provider key)")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=[common])
 
-    demo = sub.add_parser("demo", help="run the whole path offline against the bundled fakes")
+    command("run", help="run the bot (needs DISCORD_TOKEN and a provider key)")
+
+    demo = command("demo", help="run the whole path offline against the bundled fakes")
     demo.add_argument("--out", type=Path, default=Path("demo-output"), help="where to write the image")
     demo.add_argument("--prompt", default="A ripe banana wearing sunglasses on a beach, studio lighting")
 
-    gen = sub.add_parser("generate", help="generate one image from the shell, without Discord")
+    gen = command("generate", help="generate one image from the shell, without Discord")
     gen.add_argument("prompt")
     gen.add_argument("--provider", default=None)
     gen.add_argument("--model", default=None)
@@ -54,15 +47,15 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--image", action="append", default=[], metavar="PATH_OR_URL", help="reference image (repeat)")
     gen.add_argument("--out", type=Path, default=Path("."), help="folder for the image(s)")
 
-    check = sub.add_parser("check", help="validate the configuration and say what is missing")
+    check = command("check", help="validate the configuration and say what is missing")
     check.add_argument(
         "--providers", action="store_true", help="also call each enabled provider: reachable? key accepted?"
     )
 
-    health = sub.add_parser("health", help="exit 0 if the running bot's job loop is alive")
+    health = command("health", help="exit 0 if the running bot's job loop is alive")
     health.add_argument("--max-age", type=float, default=120.0, help="seconds (default 120)")
 
-    usage = sub.add_parser("usage", help="usage report for a server (same figures as /usage)")
+    usage = command("usage", help="usage report for a server (same figures as /usage)")
     usage.add_argument("--guild", type=int, required=True, help="the server (guild) id")
     usage.add_argument("--period", choices=["day", "week", "month"], default="month")
     usage.add_argument("--since", default=None, help="ISO date or time; makes the period custom")
@@ -70,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     usage.add_argument("--user", type=int, default=None, help="one member's report")
     usage.add_argument("--format", choices=["table", "csv", "json"], default="table")
 
-    db = sub.add_parser("db", help="database maintenance")
+    db = command("db", help="database maintenance")
     db.add_argument("action", choices=["migrate", "status"])
     return parser
 
@@ -81,11 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from bot.demo import run_demo
 
-            _setup_logging("WARNING")
+            setup_logging("WARNING")
             return asyncio.run(run_demo(out_dir=args.out, prompt=args.prompt))
         config_path = args.config or DEFAULT_CONFIG
         settings = load_settings(config_path, required=args.config is not None)
-        _setup_logging(settings.log_level)
+        setup_logging(settings.log_level, secrets=settings.secret_values())
         if args.command == "run":
             return _run(settings)
         if args.command == "check":
@@ -126,8 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(settings: Settings) -> int:
-    from bot.app import Bananacord, point_discord_at
     from bot.providers import missing_keys
+    from bot.service import serve
+    from bot.store.lock import DatabaseLock
 
     token = settings.secret("discord_token")
     if not token:
@@ -135,10 +129,9 @@ def _run(settings: Settings) -> int:
     missing = missing_keys(settings)
     if missing:
         raise ConfigError(missing[0], "is not set", "Export it, or disable that provider in the config.")
-    point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
-    bot = Bananacord(settings)
-    bot.run(token, log_handler=None)
-    return 0
+    # Held until the process exits: a second bot on this database would resume and re-send our jobs.
+    with DatabaseLock(settings.database.path):
+        return asyncio.run(serve(settings, token))
 
 
 def _check(settings: Settings, config_path: Path, *, providers: bool) -> int:

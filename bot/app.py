@@ -225,6 +225,12 @@ class Bananacord(commands.Bot):
         user = self.user
         log.info("connected as %s (%s) in %d guild(s)", user, user.id if user else "?", len(self.guilds))
 
+    async def shutdown(self, grace: float) -> None:
+        """Stop gracefully: no new job steps, ``grace`` seconds for those in flight, then ``close()``."""
+        if self._runner is not None:
+            await self._runner.stop(grace=grace)
+        await self.close()
+
     async def close(self) -> None:
         # Order: stop taking new work, then the gateway, then what the jobs use.
         if self._runner is not None:

@@ -38,10 +38,8 @@ def check_config(settings: Settings, config_path: Path) -> list[str]:
         problems.append("no provider is enabled: enable at least one [providers.NAME] section.")
     for model in catalogue.models():
         print(f"route:       {model:<16} {' -> '.join(catalogue.route(model))}")
-    default_provider = settings.imagine.default_provider
-    if default_provider not in FACTORIES:
-        problems.append(f"[imagine] default_provider `{default_provider}` is not a known provider.")
-    elif settings.imagine.default_model not in catalogue.models():
+    # An unknown [imagine] default_provider never gets here: load_settings refuses it.
+    if settings.imagine.default_model not in catalogue.models():
         problems.append(
             f"[imagine] default_model `{settings.imagine.default_model}` is not served by any enabled provider."
         )

@@ -7,6 +7,7 @@ can be committed or pasted into a support thread without leaking a key.
 
 from __future__ import annotations
 
+import itertools
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -31,6 +32,9 @@ SECRET_ENV_VARS: dict[str, str] = {
     "segmind_api_key": "SEGMIND_API_KEY",
     "gemini_api_key": "GEMINI_API_KEY",
 }
+
+
+LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class _Section(BaseModel):
@@ -216,6 +220,9 @@ class JobsSettings(_Section):
     progress_interval_seconds: float = Field(default=5.0, ge=0)
     # Jobs processed side by side (submits, polls, deliveries).
     concurrency: int = Field(default=8, ge=1)
+    # On SIGTERM/SIGINT, job steps already talking to a provider get this long to finish (so a create in
+    # flight gets its id stored) before they are cancelled.
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0)
 
 
 class ImagineSettings(_Section):
@@ -257,6 +264,13 @@ class Settings(BaseSettings):
     segmind_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SEGMIND_API_KEY"))
     gemini_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("GEMINI_API_KEY"))
 
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"{value!r} is not a log level; use one of {', '.join(LOG_LEVELS)}")
+        return value.upper()
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -274,6 +288,10 @@ class Settings(BaseSettings):
     def secret(self, name: str) -> str | None:
         value: SecretStr | None = getattr(self, name)
         return value.get_secret_value() if value is not None else None
+
+    def secret_values(self) -> list[str]:
+        """Every secret that is set, for the log redaction filter."""
+        return [value for name in SECRET_ENV_VARS if (value := self.secret(name))]
 
 
 def _describe(loc: tuple[int | str, ...]) -> str:
@@ -336,9 +354,67 @@ def load_settings(path: Path | None, *, required: bool = False, **overrides: Any
             raise ConfigError(
                 setting, "is not a known setting", "See config.example.toml for the valid keys."
             ) from None
-        raise ConfigError(setting, message.lower(), "See config.example.toml for what it accepts.") from None
+        if err["type"] == "value_error":
+            # Our validators' own words, without pydantic's "Value error, " in front.
+            message = str(err.get("ctx", {}).get("error", message))
+        raise ConfigError(
+            setting, message[:1].lower() + message[1:], "See config.example.toml for what it accepts."
+        ) from None
+    _check_consistency(loaded)
     # Hand back the plain class so callers never see the per-call subclass.
     return Settings.model_construct(**dict(loaded))
+
+
+def _check_consistency(settings: Settings) -> None:
+    """Refuse settings that are each valid but contradict one another, naming both."""
+    jobs = settings.jobs
+    if jobs.poll_interval_seconds > jobs.max_poll_interval_seconds:
+        raise ConfigError(
+            "[jobs] poll_interval_seconds",
+            f"{jobs.poll_interval_seconds:g} is more than [jobs] max_poll_interval_seconds "
+            f"({jobs.max_poll_interval_seconds:g})",
+            "The first wait between polls grows up to the maximum; make it at most the maximum.",
+        )
+    if jobs.poll_interval_seconds >= jobs.deadline_seconds:
+        raise ConfigError(
+            "[jobs] poll_interval_seconds",
+            f"{jobs.poll_interval_seconds:g} is not less than [jobs] deadline_seconds ({jobs.deadline_seconds:g})",
+            "Every job would expire before its first poll; poll more often or allow longer.",
+        )
+    quotas = settings.quotas
+    _check_windows("[quotas]", quotas.daily, quotas.weekly, quotas.monthly)
+    for name, tier in quotas.tiers.items():
+        _check_windows(f"[quotas.tiers.{name}]", tier.daily, tier.weekly, tier.monthly)
+    imagine = settings.imagine
+    provider = imagine.default_provider
+    if provider not in PROVIDER_NAMES:
+        raise ConfigError(
+            "[imagine] default_provider",
+            f"`{provider}` is not a provider",
+            f"Use one of: {', '.join(PROVIDER_NAMES)}.",
+        )
+    # Left at its default, a disabled default provider only means "follow [models] routes"; set on
+    # purpose, it contradicts the provider's own section.
+    chosen = "default_provider" in imagine.model_fields_set
+    if chosen and not getattr(settings.providers, provider).enabled:
+        raise ConfigError(
+            "[imagine] default_provider",
+            f"is `{provider}`, but [providers.{provider}] enabled is false",
+            f"Enable [providers.{provider}] or choose an enabled provider.",
+        )
+
+
+def _check_windows(section: str, daily: int | None, weekly: int | None, monthly: int | None) -> None:
+    """A shorter window's limit may not exceed a longer one's: the longer limit would always bind first."""
+    windows = (("daily", daily), ("weekly", weekly), ("monthly", monthly))
+    limited = [(name, limit) for name, limit in windows if limit is not None]
+    for (short, short_limit), (long, long_limit) in itertools.pairwise(limited):
+        if short_limit > long_limit:
+            raise ConfigError(
+                f"{section} {short}",
+                f"{short_limit} is more than {section} {long} ({long_limit})",
+                f"A {short} limit above the {long} one can never be reached; lower it or raise {long}.",
+            )
 
 
 def heartbeat_path(settings: Settings) -> Path:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import mimetypes
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from bot.providers import get_factory
 from bot.providers.base import validate
 from bot.store import Database
 from bot.store.jobs import JobStore, NewJob
+from bot.store.lock import DatabaseInUseError, DatabaseLock
 
 
 async def reference_from_argument(http: httpx.AsyncClient, value: str, max_bytes: int) -> ReferenceImage:
@@ -42,6 +46,25 @@ async def reference_from_argument(http: httpx.AsyncClient, value: str, max_bytes
         f"--image {path.name} ({guessed}) is a local file, but this provider fetches reference images by "
         "public URL. Upload it somewhere public and pass the URL."
     )
+
+
+def _claim_database(path: Path, held: contextlib.ExitStack) -> Path:
+    """The configured database, locked for this run; a throwaway one while a running bot holds it.
+
+    A JobRunner resumes every unfinished job in its database, so running one on the bot's database
+    beside the bot would send the bot's jobs a second time.
+    """
+    try:
+        held.enter_context(DatabaseLock(path))
+    except DatabaseInUseError as exc:
+        folder = held.enter_context(tempfile.TemporaryDirectory(prefix="bananacord-generate-"))
+        print(
+            f"bananacord: note: {path} is in use by {exc.holder}; "
+            "this job runs on a throwaway database and is not recorded in it.",
+            file=sys.stderr,
+        )
+        return Path(folder) / "generate.sqlite3"
+    return path
 
 
 async def generate(
@@ -77,12 +100,13 @@ async def generate(
         )
         validate(request, caps)
         providers = {provider_name: factory.build(settings, http)}
-        db = Database(settings.database.path)
-        await db.connect()
+        held = contextlib.ExitStack()
+        db = Database(_claim_database(settings.database.path, held))
         sink = FileSink(out_dir)
         runner = JobRunner(JobStore(db), providers, sink, settings.jobs, settings.imagine, http=http)
         started = time.monotonic()
         try:
+            await db.connect()
             job = await runner.create(
                 NewJob(
                     provider=provider_name,
@@ -105,6 +129,7 @@ async def generate(
             for built in providers.values():
                 await built.aclose()
             await db.close()
+            held.close()
     return {
         "job_id": job.id,
         "provider": job.provider,

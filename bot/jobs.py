@@ -121,7 +121,12 @@ class JobRunner:
         self._stopping = False
         self._task = asyncio.create_task(self._supervise(), name="bananacord-job-loop")
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 0.0) -> None:
+        """Start no new step; give the steps in flight ``grace`` seconds to finish, then cancel them.
+
+        A step cancelled while its create is in flight leaves a job that may have been accepted, which a
+        restart has to fail uncharged; a grace of a few seconds lets such a create get its id stored.
+        """
         self._stopping = True
         self._wake.set()
         if self._task is not None:
@@ -130,6 +135,11 @@ class JobRunner:
                 await self._task
             self._task = None
         tasks = list(self._inflight.values())
+        if tasks and grace > 0:
+            log.info("waiting up to %g s for %d job step(s) in flight", grace, len(tasks))
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            if pending:
+                log.warning("cancelling %d job step(s) still running after %g s", len(pending), grace)
         for task in tasks:
             task.cancel()
         for task in tasks:

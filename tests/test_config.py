@@ -97,3 +97,65 @@ def test_cli_check_lists_what_is_missing(tmp_path: Path) -> None:
     assert ok.returncode == 0, ok.stdout
     assert "configuration OK" in ok.stdout
     assert "secret-k" not in ok.stdout + ok.stderr
+
+
+@pytest.mark.parametrize("level", ["debug", "Info", "WARNING", "error", "critical"])
+def test_log_level_any_case(tmp_path: Path, level: str) -> None:
+    assert load_settings(write(tmp_path, f'log_level = "{level}"\n')).log_level == level.upper()
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ('log_level = "LOUD"\n', ["log_level", "'LOUD'", "DEBUG, INFO, WARNING, ERROR, CRITICAL"]),
+        ("[jobs]\nshutdown_grace_seconds = -1\n", ["[jobs] shutdown_grace_seconds"]),
+        (
+            "[jobs]\npoll_interval_seconds = 20\n",  # above the default maximum of 15
+            ["[jobs] poll_interval_seconds: 20", "[jobs] max_poll_interval_seconds (15)"],
+        ),
+        (
+            "[jobs]\npoll_interval_seconds = 10\nmax_poll_interval_seconds = 30\ndeadline_seconds = 10\n",
+            ["[jobs] poll_interval_seconds: 10", "[jobs] deadline_seconds (10)"],
+        ),
+        ("[quotas]\ndaily = 50\nweekly = 20\n", ["[quotas] daily: 50", "[quotas] weekly (20)"]),
+        ("[quotas]\nweekly = 200\nmonthly = 100\n", ["[quotas] weekly: 200", "[quotas] monthly (100)"]),
+        # With no weekly limit, daily is compared with monthly directly.
+        ("[quotas]\ndaily = 40\nmonthly = 30\n", ["[quotas] daily: 40", "[quotas] monthly (30)"]),
+        (
+            "[quotas.tiers.gold]\nrole_id = 1\ndaily = 9\nweekly = 5\n",
+            ["[quotas.tiers.gold] daily: 9", "[quotas.tiers.gold] weekly (5)"],
+        ),
+        ('[imagine]\ndefault_provider = "nope"\n', ["[imagine] default_provider", "`nope`", "seaart, kie"]),
+        ('[imagine]\ndefault_provider = "gemini"\n', ["[imagine] default_provider", "[providers.gemini] enabled"]),
+    ],
+)
+def test_settings_that_contradict_name_each_setting(tmp_path: Path, text: str, names: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text))
+    message = info.value.user_message
+    assert all(name in message for name in names), message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[quotas]\ndaily = 20\nweekly = 20\nmonthly = 80\n",
+        "[quotas]\ndaily = 0\nweekly = 5\n",
+        "[jobs]\npoll_interval_seconds = 15\nmax_poll_interval_seconds = 15\n",
+        # A disabled default provider the file never chose: /imagine follows [models] routes instead.
+        "[providers.seaart]\nenabled = false\n[providers.kie]\nenabled = true\n",
+        '[providers.kie]\nenabled = true\n[imagine]\ndefault_provider = "kie"\n',
+    ],
+)
+def test_settings_that_agree_load(tmp_path: Path, text: str) -> None:
+    load_settings(write(tmp_path, text))
+
+
+def test_default_provider_chosen_in_the_environment_must_be_enabled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BANANACORD_IMAGINE__DEFAULT_PROVIDER", "segmind")
+    with pytest.raises(ConfigError, match=r"\[providers.segmind\] enabled"):
+        load_settings(None)
+    monkeypatch.setenv("BANANACORD_PROVIDERS__SEGMIND__ENABLED", "true")
+    assert load_settings(None).imagine.default_provider == "segmind"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -12,7 +13,22 @@ from pathlib import Path
 
 import aiosqlite
 
+from bot.errors import ConfigError
+
 log = logging.getLogger(__name__)
+
+
+class DatabaseUnusableError(ConfigError):
+    """The database file cannot be opened, is not SQLite, or cannot be written."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        super().__init__(
+            "[database] path",
+            f"{path} {reason}",
+            "Point it at a SQLite file in a folder the bot can write to (it is created if missing).",
+        )
+
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -47,16 +63,34 @@ class Database:
         return self._conn
 
     async def connect(self) -> None:
-        if self.path.parent and not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we issue BEGIN ourselves (BEGIN IMMEDIATE takes the write lock up front).
-        self._conn = await aiosqlite.connect(self.path, isolation_level=None)
-        self._conn.row_factory = aiosqlite.Row
-        await self._conn.execute("PRAGMA journal_mode=WAL")
-        await self._conn.execute("PRAGMA foreign_keys=ON")
-        await self._conn.execute("PRAGMA busy_timeout=5000")
-        await self._conn.execute("PRAGMA synchronous=NORMAL")
-        await self.migrate()
+        """Open, migrate and prove the file writable; a file that cannot serve raises DatabaseUnusableError."""
+        make_parent(self.path)
+        try:
+            # Opened once in a thread we wait for: when the open itself fails, aiosqlite leaves its worker
+            # thread reporting to an event loop that may be closed by then (a traceback on exit).
+            await asyncio.to_thread(_try_open, self.path)
+            # isolation_level=None: we issue BEGIN ourselves (BEGIN IMMEDIATE takes the write lock up front).
+            self._conn = await aiosqlite.connect(self.path, isolation_level=None)
+            self._conn.row_factory = aiosqlite.Row
+            await self._conn.execute("PRAGMA journal_mode=WAL")
+            await self._conn.execute("PRAGMA foreign_keys=ON")
+            await self._conn.execute("PRAGMA busy_timeout=5000")
+            await self._conn.execute("PRAGMA synchronous=NORMAL")
+            await self.migrate()
+            await self._check_writable()
+        except sqlite3.Error as exc:
+            await self.close()
+            raise DatabaseUnusableError(self.path, _reason(exc)) from None
+
+    async def _check_writable(self) -> None:
+        # SQLite opens a write-protected file read-only without complaint, and an up-to-date schema
+        # needs no write, so only a real (rolled back) write proves jobs can be recorded.
+        async with self._lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                await self.conn.execute("CREATE TABLE _bananacord_write_check (x INTEGER)")
+            finally:
+                await self.conn.execute("ROLLBACK")
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -101,6 +135,31 @@ class Database:
         """A read that must not interleave with another task's open transaction."""
         async with self._lock:
             yield self.conn
+
+
+def make_parent(path: Path) -> None:
+    """Create the database's folder if needed; refuse a path that is a folder itself."""
+    if path.is_dir():
+        raise DatabaseUnusableError(path, "is a folder, not a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseUnusableError(path, f"cannot be created: its folder cannot be made ({exc.strerror})") from None
+
+
+def _try_open(path: Path) -> None:
+    sqlite3.connect(path).close()
+
+
+def _reason(exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "not a database" in text:
+        return "is not a SQLite database"
+    if "readonly" in text:
+        return "is read-only (the bot needs to write to it and to its folder)"
+    if "unable to open" in text:
+        return "cannot be opened (check it and its folder are readable and writable)"
+    return f"cannot be used ({text})"
 
 
 def _split_sql(script: str) -> list[str]:

@@ -1,0 +1,109 @@
+"""Logging set-up, and the redaction filter that keeps credentials out of every log line.
+
+Two layers: the third-party loggers that put credentials into their DEBUG lines are held at INFO
+(discord.py logs webhook URLs that embed interaction tokens and whole gateway payloads; aiosqlite logs
+SQL parameters, which include the stored interaction tokens; httpx logs request URLs), and a filter on
+the root handler replaces the configured secrets and anything shaped like a Discord token with
+``[redacted]``, in case a line slips through some other way.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable
+
+REDACTED = "[redacted]"
+
+# Loggers whose DEBUG (or INFO) lines carry credentials, and the lowest level each may log at.
+QUIET_LOGGERS: dict[str, int] = {
+    "discord.http": logging.INFO,  # routes and bodies of every REST call, webhook tokens included
+    "discord.webhook": logging.INFO,  # interaction follow-ups: /webhooks/{application_id}/{token}
+    "discord.gateway": logging.INFO,  # every gateway event, INTERACTION_CREATE (with its token) included
+    "aiosqlite": logging.INFO,  # every statement with its parameters
+    "httpx": logging.WARNING,  # every request URL (some providers take the key in the query)
+    "httpcore": logging.WARNING,
+}
+
+# Secrets shorter than this are not real credentials (tests use "x"); replacing them would mangle every line.
+MIN_SECRET_LENGTH = 6
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Interaction callbacks and follow-ups carry the interaction (webhook) token as a path segment.
+    (re.compile(r"(/(?:webhooks|interactions)/\d+/)[^/\s?#'\"]+"), rf"\1{REDACTED}"),
+    # Discord interaction tokens are base64 of "interaction:<id>:..." and so all start alike.
+    (re.compile(r"aW50ZXJhY3Rpb246[A-Za-z0-9_\-.:=+/]+"), REDACTED),
+    # Bot tokens: three base64url parts joined by dots.
+    (re.compile(r"\b[A-Za-z0-9_-]{23,28}\.[A-Za-z0-9_-]{6,7}\.[A-Za-z0-9_-]{27,}"), REDACTED),
+    # Authorization header values.
+    (re.compile(r"\b(Bot|Bearer)\s+[A-Za-z0-9._~+/=-]{16,}"), rf"\1 {REDACTED}"),
+    # key=value / "key": "value" / key='value' where the key names a credential (a dataclass repr of a
+    # job row shows interaction_token='...').
+    (
+        re.compile(
+            r"""(?i)(\b[\w-]*(?:token|api[_-]?key|secret|password)["']?\s*[:=]\s*["']?)"""
+            r"""(?!None\b|null\b)[^\s"',}&)]+"""
+        ),
+        rf"\1{REDACTED}",
+    ),
+)
+
+
+class Redactor:
+    """Replaces the given secrets and token-shaped text with ``[redacted]``."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        # Longest first, so a secret that contains another is replaced whole.
+        self.secrets = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        for pattern, replacement in _PATTERNS:
+            text = pattern.sub(replacement, text)
+        return text
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts a record's message (with its arguments), exception text and stack before it is formatted.
+
+    Installed on handlers, not loggers: a handler filter sees records from every logger that propagates
+    to it, third-party ones included.
+    """
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redact = redactor
+        self._formatter = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken %-format must not lose the line (or leak its raw arguments)
+            message = f"{record.msg!s} (unformattable arguments)"
+        record.msg = self.redact(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            # Formatters reuse exc_text when it is set, so the redacted traceback is what gets written.
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        return True
+
+
+def setup_logging(level: str, secrets: Iterable[str | None] = ()) -> None:
+    """Log to stderr at ``level``, credentials redacted, noisy third-party loggers held back."""
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        numeric = logging.INFO
+    logging.basicConfig(level=numeric, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr)
+    root = logging.getLogger()
+    root.setLevel(numeric)
+    redacting = RedactingFilter(Redactor(secrets))
+    for handler in root.handlers:
+        handler.addFilter(redacting)
+    for name, floor in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(floor, numeric))

@@ -1,0 +1,351 @@
+"""The bot as an operator runs it: a `bananacord run` process against the fakes over sockets.
+
+One process per database (a second one refuses to start; `generate` moves aside), SIGTERM stops it
+gracefully (a create in flight gets its id stored, nothing new starts), and a DEBUG log carries no
+credential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.testing.discord import FakeDiscord, FakeInteraction
+from bot.testing.providers import FakeSeaArt
+from tests.conftest import BOT_TOKEN, SEAART_KEY, png_bytes
+
+
+def write_config(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart_base_url: str, *, log_level: str = "INFO", jobs: str = ""
+) -> Path:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+log_level = "{log_level}"
+[discord]
+api_base_url = "{discord_fake.api_base_url}"
+gateway_url = "{discord_fake.gateway_url}"
+[database]
+path = "{tmp_path / "bot.sqlite3"}"
+[providers.seaart]
+base_url = "{seaart_base_url}"
+request_timeout = 10.0
+[jobs]
+poll_interval_seconds = 0.05
+max_poll_interval_seconds = 0.2
+progress_interval_seconds = 0
+{jobs}
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def bot_env(token: str = BOT_TOKEN, key: str = SEAART_KEY) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BANANACORD_")}
+    return {**clean, "DISCORD_TOKEN": token, "SEAART_API_KEY": key}
+
+
+def start_bot(config: Path, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot", "run", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env or bot_env(),
+            cwd=config.parent,
+        )
+
+
+async def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run `python -m bot ...` without blocking the event loop the fakes answer on."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env=env or bot_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def wait_exit(proc: subprocess.Popen[bytes], discord_fake: FakeDiscord, timeout: float = 30) -> int:
+    # Polled, not proc.wait(): the bot needs this event loop (the fakes) to finish its work.
+    await discord_fake.wait_for(lambda: proc.poll() is not None, timeout=timeout)
+    assert proc.returncode is not None
+    return proc.returncode
+
+
+def stop_all(*procs: subprocess.Popen[bytes] | None) -> None:
+    for proc in procs:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def rows(db: Path, sql: str = "SELECT * FROM jobs ORDER BY created_at") -> list[dict[str, Any]]:
+    if not db.exists():
+        return []
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute(sql)]
+
+
+def states(db: Path) -> list[str]:
+    return [r["state"] for r in rows(db)]
+
+
+def logins(discord_fake: FakeDiscord) -> int:
+    return sum(1 for r in discord_fake.requests if r.method == "GET" and r.path == "/users/@me")
+
+
+# ---- one process per database ------------------------------------------------------------------
+
+
+async def test_second_bot_on_the_same_database_refuses_to_start(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    config = write_config(tmp_path, discord_fake, seaart.base_url)
+    db = tmp_path / "bot.sqlite3"
+    first = start_bot(config, tmp_path / "first.log")
+    try:
+        await discord_fake.wait_until_ready(timeout=30)
+
+        code, _, stderr = await run_cli("run", "--config", str(config), cwd=tmp_path)
+
+        lines = stderr.strip().splitlines()
+        assert code != 0
+        assert len(lines) == 1, stderr
+        assert str(db) in lines[0]
+        assert f"pid {first.pid}" in lines[0] and socket.gethostname() in lines[0]
+        # The second process never logged in or opened a gateway connection.
+        assert logins(discord_fake) == 1 and discord_fake.identify_count == 1
+
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "only once"})
+        await discord_fake.wait_for(lambda: states(db) == ["delivered"], timeout=30)
+        assert len(seaart.creates) == 1
+        uploads = [r for r in discord_fake.requests if r.files]
+        assert len(uploads) == 1
+        assert interaction.original_message_id is not None
+        assert len(discord_fake.messages[interaction.original_message_id].files) == 1
+    finally:
+        stop_all(first)
+
+
+async def test_generate_beside_a_running_bot_uses_a_throwaway_database(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    config = write_config(tmp_path, discord_fake, seaart.base_url)
+    db = tmp_path / "bot.sqlite3"
+    bot = start_bot(config, tmp_path / "bot.log")
+    try:
+        await discord_fake.wait_until_ready(timeout=30)
+        # An unfinished job of the bot's: a generate that resumed it would send its create again.
+        seaart.hold(True)
+        await discord_fake.slash_command("imagine", {"prompt": "the bot's own job"})
+        await discord_fake.wait_for(lambda: len(seaart.creates) == 1, timeout=20)
+        seaart.hold(False)
+
+        code, stdout, stderr = await run_cli(
+            "generate", "--config", str(config), "--out", str(tmp_path / "out"), "from the shell", cwd=tmp_path
+        )
+
+        assert code == 0, stderr
+        assert '"state": "delivered"' in stdout
+        note = [line for line in stderr.splitlines() if "note:" in line]
+        assert len(note) == 1 and str(db) in note[0] and f"pid {bot.pid}" in note[0]
+        assert list((tmp_path / "out").iterdir())
+        # Nothing of the shell's job in the bot's database, and the bot's job was not sent twice.
+        assert [r["source"] for r in rows(db)] == ["discord"]
+        prompts = [c.json["prompt"] for c in seaart.creates if c.json]
+        assert sorted(prompts) == ["from the shell", "the bot's own job"]
+    finally:
+        stop_all(bot)
+
+
+async def test_generate_without_a_bot_records_in_the_configured_database(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    config = write_config(tmp_path, discord_fake, seaart.base_url)
+    code, _, stderr = await run_cli(
+        "generate", "--config", str(config), "--out", str(tmp_path / "out"), "alone", cwd=tmp_path
+    )
+    assert code == 0, stderr
+    assert "note:" not in stderr
+    assert [(r["source"], r["state"]) for r in rows(tmp_path / "bot.sqlite3")] == [("cli", "delivered")]
+
+
+# ---- SIGTERM ------------------------------------------------------------------------------------
+
+
+class HeldCreates:
+    """A pass-through proxy in front of the fake SeaArt that holds each create until released:
+    a provider that is slow to answer, but answers."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.arrived = 0
+        self._open = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/model"
+
+    def release(self) -> None:
+        self._open.set()
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        if request.method == "POST" and "/requests/" not in request.path:
+            self.arrived += 1
+            await self._open.wait()
+        headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")}
+        assert self._session is not None
+        async with self._session.request(
+            request.method, self.upstream + request.path_qs, data=body, headers=headers
+        ) as answer:
+            payload = await answer.read()
+            content_type = answer.headers.get("Content-Type", "application/json")
+            return web.Response(status=answer.status, body=payload, headers={"Content-Type": content_type})
+
+    async def __aenter__(self) -> HeldCreates:
+        self._session = aiohttp.ClientSession()
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._open.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+
+
+@pytest.fixture
+async def held_creates(seaart: FakeSeaArt) -> AsyncIterator[HeldCreates]:
+    async with HeldCreates(seaart.origin) as proxy:
+        yield proxy
+
+
+async def test_sigterm_lets_the_create_in_flight_finish_and_starts_nothing_new(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, held_creates: HeldCreates
+) -> None:
+    # One job at a time, so the second /imagine waits for a free slot while the first is in flight.
+    config = write_config(
+        tmp_path, discord_fake, held_creates.base_url, jobs="concurrency = 1\nshutdown_grace_seconds = 20"
+    )
+    db = tmp_path / "bot.sqlite3"
+    log = tmp_path / "bot.log"
+    first = start_bot(config, log)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        await discord_fake.wait_until_ready(timeout=30)
+        await discord_fake.slash_command("imagine", {"prompt": "in flight"})
+        await discord_fake.wait_for(lambda: held_creates.arrived == 1, timeout=20)
+        await discord_fake.slash_command("imagine", {"prompt": "waiting"})
+        # Released by the cog (it has a message id) and due: only the missing slot keeps it back.
+        await discord_fake.wait_for(
+            lambda: len(rows(db, "SELECT 1 FROM jobs WHERE message_id IS NOT NULL")) == 2, timeout=20
+        )
+
+        first.send_signal(signal.SIGTERM)
+        await discord_fake.wait_for(lambda: "SIGTERM received" in log.read_text(errors="replace"), timeout=20)
+        held_creates.release()  # the provider answers the create while the bot is stopping
+
+        assert await wait_exit(first, discord_fake) == 0
+        output = log.read_text(errors="replace")
+        assert "stopped cleanly" in output and "Traceback" not in output
+        by_prompt = {json.loads(r["request_json"])["prompt"]: r for r in rows(db)}
+        in_flight, waiting = by_prompt["in flight"], by_prompt["waiting"]
+        assert in_flight["provider_job_id"] is not None and in_flight["state"] in ("submitted", "running")
+        assert waiting["state"] == "queued" and waiting["submit_started_at"] is None
+        assert len(seaart.creates) == 1, "nothing new was started while stopping"
+
+        second = start_bot(config, log)
+        await discord_fake.wait_for(lambda: states(db) == ["delivered", "delivered"], timeout=30)
+        assert await _stop(second, discord_fake) == 0
+        prompts = sorted(c.json["prompt"] for c in seaart.creates if c.json)
+        assert prompts == ["in flight", "waiting"], "exactly one create per job"
+    finally:
+        stop_all(first, second)
+
+
+async def _stop(proc: subprocess.Popen[bytes], discord_fake: FakeDiscord) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return await wait_exit(proc, discord_fake)
+
+
+async def test_sigint_also_stops_cleanly(tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt) -> None:
+    config = write_config(tmp_path, discord_fake, seaart.base_url)
+    log = tmp_path / "bot.log"
+    proc = start_bot(config, log)
+    try:
+        await discord_fake.wait_until_ready(timeout=30)
+        proc.send_signal(signal.SIGINT)
+        assert await wait_exit(proc, discord_fake) == 0
+    finally:
+        stop_all(proc)
+    output = log.read_text(errors="replace")
+    assert "SIGINT received" in output and "stopped cleanly" in output
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output
+
+
+# ---- no credential in a DEBUG log ---------------------------------------------------------------
+
+
+async def test_debug_log_carries_no_credentials(tmp_path: Path) -> None:
+    token = f"canary-discord-token-{secrets.token_hex(8)}"
+    key = f"canary-seaart-key-{secrets.token_hex(8)}"
+    log = tmp_path / "bot.log"
+    async with FakeDiscord(bot_token=token) as discord_fake, FakeSeaArt(api_key=key) as seaart:
+        config = write_config(tmp_path, discord_fake, seaart.base_url, log_level="DEBUG")
+        db = tmp_path / "bot.sqlite3"
+        proc = start_bot(config, log, env=bot_env(token, key))
+        try:
+            await discord_fake.wait_until_ready(timeout=30)
+            reference = discord_fake.add_attachment(png_bytes(), "ref.png", "image/png")
+            seaart.script("success", "error:CONTENT_BLOCKED", "create_401")
+            interactions: list[FakeInteraction] = []
+
+            async def imagine(options: dict[str, Any], then: list[str]) -> None:
+                interactions.append(await discord_fake.slash_command("imagine", options))
+                await discord_fake.wait_for(lambda: states(db) == then, timeout=30)
+
+            await imagine({"prompt": "ok", "image1": reference}, ["delivered"])
+            await imagine({"prompt": "blocked"}, ["delivered", "blocked"])
+            await imagine({"prompt": "rejected key"}, ["delivered", "blocked", "failed"])
+            assert await _stop(proc, discord_fake) == 0
+        finally:
+            stop_all(proc)
+    output = log.read_text(errors="replace")
+    assert " DEBUG " in output, "the run logged at DEBUG, so the check below means something"
+    for secret in (token, key, *(i.token for i in interactions)):
+        assert secret not in output

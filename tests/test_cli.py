@@ -1,0 +1,254 @@
+"""What a user sees from `bananacord ...` when something is wrong: one line naming what to fix, an exit
+code, no traceback, and nothing sent to Discord first. Each case runs the real CLI as a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bot.testing.discord import FakeDiscord
+
+PR_CAPBSET_DROP = 24
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2
+
+
+def _without_permission_override() -> None:
+    """Run the child as root minus the capabilities that let root ignore file modes."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def _file_modes_apply() -> Callable[[], None] | None:
+    """What makes file modes bind a child process; skips the test where nothing can."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        subprocess.run([sys.executable, "-c", "pass"], preexec_fn=_without_permission_override, check=True)
+    except (subprocess.SubprocessError, OSError):
+        pytest.skip("running as root without CAP_SETPCAP: file modes cannot be made to apply")
+    return _without_permission_override
+
+
+def cli(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, preexec: Callable[[], None] | None = None
+) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BANANACORD_") and not k.endswith("_API_KEY")}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**clean, "DISCORD_TOKEN": "cli-token", "SEAART_API_KEY": "cli-key", **(env or {})},
+        preexec_fn=preexec,
+        timeout=60,
+    )
+
+
+async def acli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """The CLI without blocking the event loop a fake answers on; returns (exit code, stderr)."""
+    result = await asyncio.to_thread(cli, tmp_path, *args, env=env)
+    return result.returncode, result.stderr
+
+
+def one_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert "Traceback" not in stderr
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def last_line(stderr: str) -> str:
+    """The user-facing line after any ordinary log lines; exactly one such line, no traceback."""
+    assert "Traceback" not in stderr
+    ours = [line for line in stderr.splitlines() if line.startswith("bananacord:")]
+    assert len(ours) == 1 and stderr.rstrip().endswith(ours[0]), stderr
+    return ours[0]
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def config(tmp_path: Path, text: str = "", *, db: Path | None = None, api: str | None = None) -> Path:
+    # Discord points at a closed port unless a test says otherwise: a database check that ran after
+    # contacting Discord would show up as "cannot reach Discord" instead.
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[database]\npath = "{db or tmp_path / "bot.sqlite3"}"\n'
+        f'[discord]\napi_base_url = "{api or f"http://127.0.0.1:{closed_port()}/api/v10"}"\n{text}',
+        encoding="utf-8",
+    )
+    return path
+
+
+# ---- --config before or after the subcommand --------------------------------------------------
+
+
+@pytest.mark.parametrize("order", ["before", "after"])
+def test_config_before_or_after_the_subcommand(tmp_path: Path, order: str) -> None:
+    cfg = config(tmp_path, db=tmp_path / "chosen.sqlite3")
+    args = ["--config", str(cfg), "check"] if order == "before" else ["check", "--config", str(cfg)]
+    result = cli(tmp_path, *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"database:    {tmp_path / 'chosen.sqlite3'}" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["run"], ["generate", "a prompt"], ["check"], ["health"], ["usage", "--guild", "1"], ["db", "status"]],
+)
+def test_every_subcommand_takes_config_after_it(tmp_path: Path, command: list[str]) -> None:
+    result = cli(tmp_path, *command, "--config", "elsewhere.toml")
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert "elsewhere.toml: does not exist" in line
+
+
+# ---- the database ---------------------------------------------------------------------------------
+
+
+def _folder(tmp_path: Path) -> Path:
+    (tmp_path / "db-folder").mkdir()
+    return tmp_path / "db-folder"
+
+
+def _not_sqlite(tmp_path: Path) -> Path:
+    path = tmp_path / "notes.sqlite3"
+    path.write_text("these are my notes, not a database\n" * 100, encoding="utf-8")
+    return path
+
+
+def _parent_is_a_file(tmp_path: Path) -> Path:
+    (tmp_path / "a-file").write_text("x", encoding="utf-8")
+    return tmp_path / "a-file" / "sub" / "bot.sqlite3"
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (_folder, "is a folder"),
+        (_not_sqlite, "is not a SQLite database"),
+        (_parent_is_a_file, "cannot be created"),
+    ],
+)
+def test_unusable_database_is_one_line_before_discord(
+    tmp_path: Path, make: Callable[[Path], Path], reason: str
+) -> None:
+    db = make(tmp_path)
+    result = cli(tmp_path, "run", "--config", str(config(tmp_path, db=db)))
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert "[database] path" in line and str(db) in line and reason in line
+
+
+def _make_database(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        (0o444, "is read-only"),  # today: starts "healthy", then every /imagine fails
+        (0o000, "cannot be opened"),
+    ],
+)
+def test_database_without_permission_is_one_line(tmp_path: Path, mode: int, reason: str) -> None:
+    preexec = _file_modes_apply()
+    db = tmp_path / "bot.sqlite3"
+    # Fully migrated first, so only a real write (not the migration) can find it read-only.
+    migrated = cli(tmp_path, "db", "migrate", "--config", str(config(tmp_path, db=db)))
+    assert migrated.returncode == 0, migrated.stderr
+    db.chmod(mode)
+    try:
+        result = cli(tmp_path, "run", "--config", str(config(tmp_path, db=db)), preexec=preexec)
+    finally:
+        db.chmod(0o644)
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert "[database] path" in line and str(db) in line and reason in line
+
+
+def test_database_in_a_folder_without_write_permission_is_one_line(tmp_path: Path) -> None:
+    preexec = _file_modes_apply()
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    cfg = config(tmp_path, db=folder / "bot.sqlite3")
+    folder.chmod(0o555)
+    try:
+        result = cli(tmp_path, "run", "--config", str(cfg), preexec=preexec)
+    finally:
+        folder.chmod(0o755)
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert "[database] path" in line and "Permission denied" in line
+
+
+# ---- Discord -------------------------------------------------------------------------------------
+
+
+async def test_discord_unreachable_names_the_url(tmp_path: Path) -> None:
+    api = f"http://127.0.0.1:{closed_port()}/api/v10"
+    code, stderr = await acli(tmp_path, "run", "--config", str(config(tmp_path, api=api)))
+    assert code == 1
+    line = last_line(stderr)
+    assert api in line and "connection refused" in line
+
+
+async def test_gateway_unreachable_names_the_url(tmp_path: Path) -> None:
+    gateway = f"ws://127.0.0.1:{closed_port()}/"
+    async with FakeDiscord(bot_token="cli-token") as fake:
+        cfg = config(tmp_path, f'gateway_url = "{gateway}"\n', api=fake.api_base_url)
+        code, stderr = await acli(tmp_path, "run", "--config", str(cfg))
+    assert code == 1
+    line = last_line(stderr)
+    assert gateway in line and "connection refused" in line
+
+
+async def test_rejected_token_names_discord_token(tmp_path: Path) -> None:
+    async with FakeDiscord(bot_token="the-real-token") as fake:
+        cfg = config(tmp_path, api=fake.api_base_url)
+        code, stderr = await acli(tmp_path, "run", "--config", str(cfg), env={"DISCORD_TOKEN": "an-old-token"})
+        assert fake.identify_count == 0
+    assert code == 2
+    line = last_line(stderr)
+    assert "DISCORD_TOKEN" in line and "rejected" in line and "an-old-token" not in stderr
+
+
+# ---- settings that contradict each other ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ('log_level = "LOUD"\n', ["log_level", "LOUD"]),
+        (
+            "[jobs]\npoll_interval_seconds = 5\nmax_poll_interval_seconds = 1\n",
+            ["[jobs] poll_interval_seconds", "[jobs] max_poll_interval_seconds"],
+        ),
+        ("[quotas]\ndaily = 50\nweekly = 20\n", ["[quotas] daily", "[quotas] weekly"]),
+        ('[imagine]\ndefault_provider = "kie"\n', ["[imagine] default_provider", "[providers.kie] enabled"]),
+    ],
+)
+def test_contradicting_settings_are_one_line(tmp_path: Path, text: str, names: list[str]) -> None:
+    # log_level comes before any section; the others are sections of their own.
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(text, encoding="utf-8")
+    result = cli(tmp_path, "run", "--config", str(cfg))
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert all(name in line for name in names), line
