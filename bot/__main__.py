@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -119,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(settings: Settings) -> int:
+    # Until the bot's own handlers are in place, SIGTERM interrupts start-up exactly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     from bot.providers import missing_keys
     from bot.service import serve
     from bot.store.lock import DatabaseLock

@@ -38,11 +38,11 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b[A-Za-z0-9_-]{23,28}\.[A-Za-z0-9_-]{6,7}\.[A-Za-z0-9_-]{27,}"), REDACTED),
     # Authorization header values.
     (re.compile(r"\b(Bot|Bearer)\s+[A-Za-z0-9._~+/=-]{16,}"), rf"\1 {REDACTED}"),
-    # key=value / "key": "value" / key='value' where the key names a credential (a dataclass repr of a
-    # job row shows interaction_token='...').
+    # key=value and "key": "value" where the key names a credential (a dataclass repr of a job row shows
+    # interaction_token='...'); an unquoted "key: text" is prose ("DISCORD_TOKEN: was rejected").
     (
         re.compile(
-            r"""(?i)(\b[\w-]*(?:token|api[_-]?key|secret|password)["']?\s*[:=]\s*["']?)"""
+            r"""(?i)(\b[\w-]*(?:token|api[_-]?key|secret|password)(?:["']\s*:\s*|\s*=\s*)["']?)"""
             r"""(?!None\b|null\b)[^\s"',}&)]+"""
         ),
         rf"\1{REDACTED}",

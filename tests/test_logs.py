@@ -48,6 +48,7 @@ def test_redacts(text: str, expected: str) -> None:
     [
         "job 1a2b -> failed (auth): the provider rejected SEAART_API_KEY",
         "interaction_token=None token_expires_at=1767225600.0",
+        "DISCORD_TOKEN: was rejected by Discord",
         "Bot Bananacord connected in 1 guild(s)",
         "GET https://cdn.example.com/files/mmsu_1bd9fdf7e272ad90bba5b217-0.png",
     ],

@@ -24,6 +24,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from bot.store.lock import DatabaseInUseError, DatabaseLock
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import BOT_TOKEN, SEAART_KEY, png_bytes
@@ -149,6 +150,17 @@ async def test_second_bot_on_the_same_database_refuses_to_start(
         assert len(discord_fake.messages[interaction.original_message_id].files) == 1
     finally:
         stop_all(first)
+
+
+def test_lock_names_its_holder_and_is_free_again_once_released(tmp_path: Path) -> None:
+    db = tmp_path / "nested" / "bot.sqlite3"
+    with DatabaseLock(db):
+        with pytest.raises(DatabaseInUseError) as info, DatabaseLock(db):
+            pass
+        assert f"pid {os.getpid()} on host {socket.gethostname()}" in info.value.user_message
+        assert str(db) in info.value.user_message
+    with DatabaseLock(db):  # released: a later process (or a restart after a crash) gets it
+        pass
 
 
 async def test_generate_beside_a_running_bot_uses_a_throwaway_database(
