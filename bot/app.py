@@ -18,6 +18,7 @@ from bot.delivery import DiscordSink, ViewFactory
 from bot.errors import ProviderError
 from bot.jobs import JobRunner
 from bot.moderation import ModerationStore
+from bot.netguard import guarded_client, trusted_hosts_for
 from bot.providers import build_providers
 from bot.providers.base import Capabilities, Provider
 from bot.quotas import Quotas
@@ -111,7 +112,9 @@ class Bananacord(commands.Bot):
 
     async def setup_hook(self) -> None:
         settings = self.settings
-        self._http_client = httpx.AsyncClient(
+        # Every request passes the address guard: results and references are links from outside.
+        self._http_client = guarded_client(
+            trusted_hosts_for(settings),
             timeout=httpx.Timeout(30.0, connect=10.0),
             headers={"User-Agent": "Bananacord (+https://github.com/bananacord)"},
         )

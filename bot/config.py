@@ -232,7 +232,11 @@ class ImagineSettings(_Section):
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     # Generated images larger than this are refused rather than downloaded.
     max_download_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    # In total, per image (not per read): a server that drips bytes cannot hold a job longer than this.
     download_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Hosts (names or IP addresses) the bot may fetch images from although they are internal addresses,
+    # for self-hosted set-ups; the provider and Discord base URL hosts are trusted already.
+    trusted_hosts: list[str] = Field(default_factory=list)
 
 
 class Settings(BaseSettings):

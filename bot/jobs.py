@@ -28,6 +28,7 @@ from bot.images import PreparedImage, prepare
 from bot.models import ImageRef, JobState, JobUpdate, UpdateStatus
 from bot.moderation import can_honour
 from bot.providers.base import Provider, validate
+from bot.references import ReferenceUnavailableError, check_references
 from bot.store.jobs import InTransaction, InvalidTransitionError, Job, JobStore, NewJob
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ DELIVERY_GRACE_SECONDS = 600.0
 MAX_DELIVERY_ATTEMPTS = 6
 # Consecutive failed polls (5xx, garbage, timeouts) before we stop trusting the provider with this job.
 MAX_POLL_ERRORS = 10
+# Reference downloads that time out or meet a 5xx are tried this often before the job fails.
+MAX_REFERENCE_TRIES = 3
 
 # Provider faults that may move a never-accepted job to the next provider (design.md, issue 3).
 FAILOVER_CATEGORIES = frozenset(
@@ -316,6 +319,8 @@ class JobRunner:
         except ProviderError as exc:
             await self._fail(job, ErrorCategory.AUTH, exc.user_message, detail=exc.detail)
             return
+        if not job.tried_providers and not await self._references_usable(job):
+            return
         job = await self.store.update(job, now=self.clock(), submit_started_at=self.clock())
         try:
             handle = await provider.submit(job.request)
@@ -349,6 +354,33 @@ class JobRunner:
             await self._apply(job, handle.ready)
             return
         await self._progress(job, force=True)
+
+    async def _references_usable(self, job: Job) -> bool:
+        """Judge the member's reference images by their bytes before any provider sees (and bills) them.
+
+        A bad file ends the job uncharged with a message naming it; a download that may work later
+        (timeout, 5xx) is tried again a few times, which is safe because nothing was sent yet.
+        """
+        try:
+            await check_references(
+                self.http,
+                job.request.reference_images,
+                max_bytes=self.imagine.max_attachment_bytes,
+                timeout=self.imagine.download_timeout_seconds,
+            )
+        except InvalidRequestError as exc:
+            await self._fail(job, ErrorCategory.BAD_INPUT, exc.user_message, detail=exc.detail)
+            return False
+        except ReferenceUnavailableError as exc:
+            tries = job.poll_errors + 1
+            if tries >= MAX_REFERENCE_TRIES:
+                await self._fail(job, ErrorCategory.TRANSIENT, exc.user_message, detail=exc.detail)
+                return False
+            log.warning("job %s: reference download failed (try %d), will retry: %s", job.id, tries, exc.detail)
+            now = self.clock()
+            await self.store.update(job, now=now, poll_errors=tries, next_poll_at=now + self._backoff(tries))
+            return False
+        return True
 
     async def _fail_over(self, job: Job, exc: ProviderError) -> bool:
         """Move a job that no provider accepted to the next provider serving its model.
@@ -470,8 +502,17 @@ class JobRunner:
             await self._fail(job, ErrorCategory.DELIVERY, DeliveryError.user_message, to=JobState.FAILED)
             return
         try:
-            images = await self._prepare_images(job)
-            await self.sink.deliver(job, images)
+            try:
+                images = await self._prepare_images(job)
+                await self.sink.deliver(job, images)
+            except DeliveryError:
+                raise
+            except Exception as unexpected:
+                # An error nobody mapped (a library's own exception, a bug) still counts as a failed
+                # attempt, so the job ends settled instead of being retried every few seconds forever.
+                self.errors += 1
+                log.exception("job %s: unexpected error while delivering", job.id)
+                raise DeliveryError(detail=f"unexpected {type(unexpected).__name__}", retryable=True) from None
         except DeliveryError as exc:
             attempts = job.delivery_attempts + 1
             if exc.retryable and attempts < MAX_DELIVERY_ATTEMPTS:
