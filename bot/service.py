@@ -49,7 +49,8 @@ async def serve(settings: Settings, token: str) -> int:
             await _run_until_stopped(bot, token, stop, received)
         finally:
             if not bot.is_closed():
-                await bot.close()
+                # Also after a failed start: setup_hook may have resumed jobs whose creates are in flight.
+                await bot.shutdown(settings.jobs.shutdown_grace_seconds)
     finally:
         for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
@@ -131,8 +132,8 @@ async def _probe_gateway(bot: Bananacord) -> None:
     retry code; a probe first turns an unreachable gateway into one clear line instead.
     """
     url = f"{bot.settings.discord.gateway_url.rstrip('/')}/?v=10&encoding=json"
-    socket = await asyncio.wait_for(bot.http.ws_connect(url), GATEWAY_PROBE_SECONDS)
-    await socket.close()
+    probe = await asyncio.wait_for(bot.http.ws_connect(url), GATEWAY_PROBE_SECONDS)
+    await probe.close()
 
 
 def _token_rejected() -> ConfigError:
