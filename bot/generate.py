@@ -16,11 +16,12 @@ import httpx
 from bot.catalogue import Catalogue
 from bot.cli_sink import FileSink
 from bot.config import Settings
-from bot.errors import BananacordError, ConfigError, InvalidRequestError
+from bot.errors import ConfigError, InvalidRequestError
 from bot.fetch import download, redact_url
-from bot.images import inspect
+from bot.images import check_reference
 from bot.jobs import DELIVERY_GRACE_SECONDS, JobRunner
 from bot.models import GenerationRequest, ReferenceImage
+from bot.netguard import guarded_client, trusted_hosts_for
 from bot.providers import get_factory
 from bot.providers.base import validate
 from bot.store import Database
@@ -31,13 +32,11 @@ from bot.store.lock import DatabaseInUseError, DatabaseLock
 async def reference_from_argument(http: httpx.AsyncClient, value: str, max_bytes: int) -> ReferenceImage:
     """--image URL: fetched once to check it is an image of allowed size, then passed on as a URL."""
     if value.startswith(("http://", "https://")):
-        data = await download(http, value, max_bytes=max_bytes, timeout=30.0)
-        try:
-            fmt, _, _ = inspect(data)
-        except BananacordError:
-            raise InvalidRequestError(f"--image {redact_url(value)} is not an image.") from None
         name = redact_url(value).rsplit("/", 1)[-1] or "image"
-        return ReferenceImage(url=value, content_type=f"image/{fmt.lower()}", size=len(data), filename=name)
+        data = await download(http, value, max_bytes=max_bytes, timeout=30.0, label=f"--image {name}")
+        # The same judgement as a Discord attachment gets: by its bytes, not its name or headers.
+        mime, _, _ = check_reference(data, name)
+        return ReferenceImage(url=value, content_type=mime, size=len(data), filename=name)
     path = Path(value)
     if not path.is_file():
         raise InvalidRequestError(f"--image {value}: no such file or URL.")
@@ -89,7 +88,7 @@ async def generate(
         raise InvalidRequestError(f"{provider_name} has no model {model_name}; choose one of: {', '.join(offered)}.")
     if not settings.secret(factory.key_env.lower()):
         raise ConfigError(factory.key_env, "is not set", f"Export your {provider_name} API key as {factory.key_env}.")
-    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) as http:
+    async with guarded_client(trusted_hosts_for(settings), timeout=httpx.Timeout(30.0, connect=10.0)) as http:
         refs = [await reference_from_argument(http, v, settings.imagine.max_attachment_bytes) for v in images]
         request = GenerationRequest(
             model=model_name,

@@ -154,6 +154,20 @@ async def test_generate_cli_reports_bad_input_without_a_request(
     assert seaart.requests == []
 
 
+async def test_generate_cli_judges_an_image_argument_by_its_bytes(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    config = write_config(tmp_path, discord_fake, seaart)
+    page = discord_fake.add_attachment(b"<!doctype html><html>sign in</html>", "photo.png", "image/png")
+    env = {**os.environ, "SEAART_API_KEY": SEAART_KEY}
+    proc = await _run(
+        [sys.executable, "-m", "bot", "generate", "--config", str(config), "--image", page["url"], "a fox"], env
+    )
+    assert proc.returncode == 1
+    assert "`photo.png` is a web page, not a PNG, JPEG or WebP image" in proc.stderr
+    assert "Traceback" not in proc.stderr and seaart.creates == []
+
+
 class _Result:
     def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
         self.returncode, self.stdout, self.stderr = returncode, stdout, stderr

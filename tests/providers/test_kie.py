@@ -28,6 +28,7 @@ from bot.errors import (
     TransientError,
 )
 from bot.models import GenerationRequest, JobHandle, JobUpdate, ReferenceImage, UpdateStatus
+from bot.prompts import clean_prompt
 from bot.providers._http import RetryPolicy
 from bot.providers.base import Capabilities, Provider, validate
 from bot.providers.kie import KIE_MODELS, SINANCODE_MODELS, KieProvider, input_fields
@@ -696,7 +697,7 @@ _refs = st.builds(
 
 
 def _valid_requests(caps: Capabilities) -> st.SearchStrategy[GenerationRequest]:
-    prompts = st.text(min_size=1, max_size=200).filter(lambda s: s.strip() != "") | st.integers(
+    prompts = st.text(min_size=1, max_size=200).filter(lambda s: clean_prompt(s) != "") | st.integers(
         1, caps.max_prompt_chars
     ).map(lambda n: "a" * n)
     return st.builds(

@@ -32,6 +32,7 @@ from bot.errors import (
     TransientError,
 )
 from bot.models import GenerationRequest, JobHandle, JobUpdate, ReferenceImage, UpdateStatus
+from bot.prompts import clean_prompt
 from bot.providers._http import RetryPolicy
 from bot.providers.base import Provider, validate
 from bot.providers.segmind import (
@@ -920,7 +921,7 @@ def test_every_valid_request_maps_to_a_body_the_fake_accepts(data: st.DataObject
     caps = data.draw(st.sampled_from(list(SEGMIND_MODELS.values())))
     request = GenerationRequest(
         model=caps.model,
-        prompt=data.draw(st.text(min_size=1, max_size=200).filter(str.strip)),
+        prompt=data.draw(st.text(min_size=1, max_size=200).filter(clean_prompt)),
         reference_images=data.draw(_refs),
         aspect_ratio=data.draw(st.none() | st.sampled_from(caps.aspect_ratios)),
         resolution=data.draw(st.none() | st.sampled_from(caps.resolutions)),
