@@ -62,8 +62,13 @@ async def download(
             f"{label} is at {exc.reason}, which the bot does not fetch.",
             detail=f"download {where}: {exc}",
         ) from None
-    except httpx.UnsupportedProtocol:
-        raise _unusable_scheme(url, label) from None
+    except httpx.UnsupportedProtocol as exc:
+        # After a redirect, the refused link is the one httpx was sent to, not the one we asked for.
+        try:
+            refused = str(exc.request.url)
+        except RuntimeError:  # httpx raises this when the error carries no request
+            refused = url
+        raise _unusable_scheme(refused, label) from None
     except httpx.TimeoutException:
         raise DeliveryError(detail=f"download {where}: timed out", retryable=True) from None
     except httpx.HTTPError as exc:

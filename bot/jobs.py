@@ -44,6 +44,8 @@ DELIVERY_GRACE_SECONDS = 600.0
 MAX_DELIVERY_ATTEMPTS = 6
 # Consecutive failed polls (5xx, garbage, timeouts) before we stop trusting the provider with this job.
 MAX_POLL_ERRORS = 10
+# At most this many result images are fetched per job (Discord takes 10 attachments per message).
+MAX_RESULT_IMAGES = 4
 # Reference downloads that time out or meet a 5xx are tried this often before the job fails.
 MAX_REFERENCE_TRIES = 3
 
@@ -538,7 +540,13 @@ class JobRunner:
     async def _prepare_images(self, job: Job) -> list[PreparedImage]:
         limit = job.upload_limit or DEFAULT_UPLOAD_LIMIT
         prepared = []
-        for index, ref in enumerate(_images_from_json(job.result.get("images", [])), start=1):
+        refs = _images_from_json(job.result.get("images", []))
+        if len(refs) > MAX_RESULT_IMAGES:
+            # Nano Banana makes one image per request; a list of hundreds is a broken or hostile answer.
+            log.warning(
+                "job %s: provider sent %d images; delivering the first %d", job.id, len(refs), MAX_RESULT_IMAGES
+            )
+        for index, ref in enumerate(refs[:MAX_RESULT_IMAGES], start=1):
             if ref.data is not None:
                 data = ref.data
             elif ref.url:

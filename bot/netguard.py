@@ -80,7 +80,7 @@ class AddressGuard:
         url = request.url
         if url.scheme not in WEB_SCHEMES:
             raise ForbiddenAddressError(
-                f"refused {url.scheme}:// URL", request=request, reason=f"a {url.scheme}:// link"
+                f"refused {url.scheme}: URL", request=request, reason=f"a {url.scheme}: address"
             )
         host = url.host.lower()
         if host in self.trusted:

@@ -57,7 +57,7 @@ async def test_trust_is_by_configured_name() -> None:
 
 async def test_non_web_schemes_are_refused() -> None:
     guard = AddressGuard(["127.0.0.1"])
-    assert await guard_says(guard, "ftp://127.0.0.1/x.png") == "a ftp:// link"
+    assert await guard_says(guard, "ftp://127.0.0.1/x.png") == "a ftp: address"
 
 
 def test_trusted_hosts_come_from_the_configuration() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.jobs import MAX_DELIVERY_ATTEMPTS
+from bot.jobs import MAX_DELIVERY_ATTEMPTS, MAX_RESULT_IMAGES
 from bot.netguard import MAX_REDIRECTS
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
@@ -186,3 +186,22 @@ async def test_trusted_hosts_setting_allows_a_self_hosted_address(
     assert internal.hits == ["/latest/meta-data/secret.png"]
     message = final_message(discord_fake, interaction.id)
     assert message is not None and len(message.files) == 1
+
+
+async def test_a_flood_of_result_links_is_cut_to_a_few(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """Nano Banana makes one image per request; fifty links are fetched at most MAX_RESULT_IMAGES times."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    seaart.script("hostile:many")
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "one of many"})
+        await discord_fake.wait_for(lambda: job_row(settings.database.path).get("state") in TERMINAL, timeout=30)
+    finally:
+        await running.close()
+    assert job_row(settings.database.path)["state"] == "delivered"
+    downloads = [r for r in seaart.requests if r.path.startswith("/files/")]
+    assert len(downloads) == MAX_RESULT_IMAGES
+    message = final_message(discord_fake, interaction.id)
+    assert message is not None and len(message.files) == MAX_RESULT_IMAGES

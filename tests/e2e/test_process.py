@@ -344,7 +344,7 @@ async def test_debug_log_carries_no_credentials(tmp_path: Path) -> None:
         try:
             await discord_fake.wait_until_ready(timeout=30)
             reference = discord_fake.add_attachment(png_bytes(), "ref.png", "image/png")
-            seaart.script("success", "error:CONTENT_BLOCKED", "create_401")
+            seaart.script("success", "error:CONTENT_BLOCKED", "create_401", "hostile:loop")
             interactions: list[FakeInteraction] = []
 
             async def imagine(options: dict[str, Any], then: list[str]) -> None:
@@ -354,6 +354,11 @@ async def test_debug_log_carries_no_credentials(tmp_path: Path) -> None:
             await imagine({"prompt": "ok", "image1": reference}, ["delivered"])
             await imagine({"prompt": "blocked"}, ["delivered", "blocked"])
             await imagine({"prompt": "rejected key"}, ["delivered", "blocked", "failed"])
+            await imagine({"prompt": "a looping link"}, ["delivered", "blocked", "failed", "failed"])
+            liar = discord_fake.add_attachment(b"<html>not an image</html>", "liar.png", "image/png")
+            await imagine(
+                {"prompt": "a lying file", "image1": liar}, ["delivered", "blocked", "failed", "failed", "failed"]
+            )
             assert await _stop(proc, discord_fake) == 0
         finally:
             stop_all(proc)
@@ -361,3 +366,5 @@ async def test_debug_log_carries_no_credentials(tmp_path: Path) -> None:
     assert " DEBUG " in output, "the run logged at DEBUG, so the check below means something"
     for secret in (token, key, *(i.token for i in interactions)):
         assert secret not in output
+    # Hostile links and lying files are expected faults: handled with a message, not a traceback.
+    assert "Traceback" not in output

@@ -30,7 +30,8 @@ Outcomes (one per create attempt; unscripted creates get "success"):
   hostile:KIND          success, but the result link misbehaves: loop (redirects to itself), drip (one
                         byte at a time), bomb (a 0.6 MB PNG declaring 12,600 x 12,600 pixels), redirect
                         (to ``redirect_target``, e.g. an internal address), internal (``redirect_target``
-                        itself as the link), file (a ``file://`` link)
+                        itself as the link), file (a ``file://`` link), many (the same image listed 50
+                        times)
 
 Run standalone with the other fakes: ``python -m bot.testing.providers``.
 """
@@ -86,7 +87,7 @@ SEAART_OUTCOMES: frozenset[str] = frozenset(
         "undecodable_image",
         "never_finish",
         "result_404",
-        *(f"hostile:{kind}" for kind in (*HOSTILE_KINDS, "internal", "file")),
+        *(f"hostile:{kind}" for kind in (*HOSTILE_KINDS, "internal", "file", "many")),
     }
 )
 
@@ -409,6 +410,8 @@ class FakeSeaArt(FakeProviderServer):
                 url = "file:///etc/passwd"
             elif job.outcome == "hostile:internal":
                 url = self.redirect_target
+            elif job.outcome == "hostile:many":
+                url = f"{self.image_base_url}/{name}.png"
             elif job.outcome.startswith("hostile:"):
                 url = self.hostile_url(job.outcome.removeprefix("hostile:"), name)
             outputs.append(
@@ -428,6 +431,8 @@ class FakeSeaArt(FakeProviderServer):
             return {"request_id": job.request_id, **self._seed_result(job)}
         # [today] providers.md 2.7.
         outputs = self._outputs(job)
+        if job.outcome == "hostile:many":
+            outputs = outputs * 50
         if job.outcome == "no_image":
             # The model refused in prose (providers.md 6.4 reports this for Gemini; [U] for SeaArt).
             outputs = [{"type": "text", "text": "I can't make that image."}]
