@@ -159,13 +159,17 @@ class Quotas:
                 chosen = Limits(daily, weekly, monthly, in_flight, "user override")
         return chosen
 
-    async def _used(self, conn: aiosqlite.Connection, member: Member, since: float) -> int:
+    async def _window_start(self, conn: aiosqlite.Connection, member: Member, since: float) -> float:
+        """``since``, or the member's last reset if that is later."""
         reset = await _fetchone(
             conn,
             "SELECT reset_at FROM quota_resets WHERE guild_id = ? AND user_id = ?",
             (member.guild_id, member.user_id),
         )
-        start = max(since, reset[0]) if reset else since
+        return max(since, reset[0]) if reset else since
+
+    async def _used(self, conn: aiosqlite.Connection, member: Member, since: float) -> int:
+        start = await self._window_start(conn, member, since)
         row = await _fetchone(
             conn,
             f"SELECT COALESCE(SUM(units), 0) FROM ledger WHERE guild_id = ? AND user_id = ? AND window_at >= ? "
@@ -176,12 +180,7 @@ class Quotas:
 
     async def _used_and_granted(self, conn: aiosqlite.Connection, member: Member, since: float) -> tuple[int, int]:
         """(units used, units granted) since ``since`` (or the member's last reset), for display."""
-        reset = await _fetchone(
-            conn,
-            "SELECT reset_at FROM quota_resets WHERE guild_id = ? AND user_id = ?",
-            (member.guild_id, member.user_id),
-        )
-        start = max(since, reset[0]) if reset else since
+        start = await self._window_start(conn, member, since)
         row = await _fetchone(
             conn,
             "SELECT COALESCE(SUM(CASE WHEN kind = 'grant' THEN 0 ELSE units END), 0), "

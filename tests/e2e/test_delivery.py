@@ -16,7 +16,8 @@ from PIL import Image
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import BOT_TOKEN, SEAART_KEY, Clock, make_settings, png_bytes, start_bot
-from tests.e2e.test_restart import job_state, start_process, write_config
+from tests.e2e.bot_process import start_process, write_config
+from tests.e2e.test_restart import job_state
 
 
 async def test_oversized_result_is_reencoded_to_fit(tmp_path: Path, seaart: FakeSeaArt, clock: Clock) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from bot.testing.providers._base import bomb_png
-from tests.e2e.test_restart import start_process, write_config
+from tests.e2e.bot_process import start_process, write_config
 
 # The bot idles at about 70 MB here; decoding the 12,600 x 12,600 RGBA bomb alone takes 635 MB.
 PEAK_RSS_BOUND_MB = 250

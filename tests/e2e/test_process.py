@@ -27,49 +27,8 @@ from aiohttp import web
 from bot.store.lock import DatabaseInUseError, DatabaseLock
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import BOT_TOKEN, SEAART_KEY, png_bytes
-
-
-def write_config(
-    tmp_path: Path, discord_fake: FakeDiscord, seaart_base_url: str, *, log_level: str = "INFO", jobs: str = ""
-) -> Path:
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-log_level = "{log_level}"
-[discord]
-api_base_url = "{discord_fake.api_base_url}"
-gateway_url = "{discord_fake.gateway_url}"
-[database]
-path = "{tmp_path / "bot.sqlite3"}"
-[providers.seaart]
-base_url = "{seaart_base_url}"
-request_timeout = 10.0
-[jobs]
-poll_interval_seconds = 0.05
-max_poll_interval_seconds = 0.2
-progress_interval_seconds = 0
-{jobs}
-""",
-        encoding="utf-8",
-    )
-    return config
-
-
-def bot_env(token: str = BOT_TOKEN, key: str = SEAART_KEY) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("BANANACORD_")}
-    return {**clean, "DISCORD_TOKEN": token, "SEAART_API_KEY": key}
-
-
-def start_bot(config: Path, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env or bot_env(),
-            cwd=config.parent,
-        )
+from tests.conftest import png_bytes
+from tests.e2e.bot_process import bot_env, start_process, write_config
 
 
 async def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -125,9 +84,9 @@ def logins(discord_fake: FakeDiscord) -> int:
 async def test_second_bot_on_the_same_database_refuses_to_start(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
-    config = write_config(tmp_path, discord_fake, seaart.base_url)
+    config = write_config(tmp_path, discord_fake, seaart, request_timeout=10.0)
     db = tmp_path / "bot.sqlite3"
-    first = start_bot(config, tmp_path / "first.log")
+    first = start_process(config, tmp_path / "first.log")
     try:
         await discord_fake.wait_until_ready(timeout=30)
 
@@ -166,9 +125,9 @@ def test_lock_names_its_holder_and_is_free_again_once_released(tmp_path: Path) -
 async def test_generate_beside_a_running_bot_uses_a_throwaway_database(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
-    config = write_config(tmp_path, discord_fake, seaart.base_url)
+    config = write_config(tmp_path, discord_fake, seaart, request_timeout=10.0)
     db = tmp_path / "bot.sqlite3"
-    bot = start_bot(config, tmp_path / "bot.log")
+    bot = start_process(config, tmp_path / "bot.log")
     try:
         await discord_fake.wait_until_ready(timeout=30)
         # An unfinished job of the bot's: a generate that resumed it would send its create again.
@@ -197,7 +156,7 @@ async def test_generate_beside_a_running_bot_uses_a_throwaway_database(
 async def test_generate_without_a_bot_records_in_the_configured_database(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
-    config = write_config(tmp_path, discord_fake, seaart.base_url)
+    config = write_config(tmp_path, discord_fake, seaart, request_timeout=10.0)
     code, _, stderr = await run_cli(
         "generate", "--config", str(config), "--out", str(tmp_path / "out"), "alone", cwd=tmp_path
     )
@@ -272,11 +231,15 @@ async def test_sigterm_lets_the_create_in_flight_finish_and_starts_nothing_new(
 ) -> None:
     # One job at a time, so the second /imagine waits for a free slot while the first is in flight.
     config = write_config(
-        tmp_path, discord_fake, held_creates.base_url, jobs="concurrency = 1\nshutdown_grace_seconds = 20"
+        tmp_path,
+        discord_fake,
+        held_creates.base_url,
+        request_timeout=10.0,
+        jobs="concurrency = 1\nshutdown_grace_seconds = 20",
     )
     db = tmp_path / "bot.sqlite3"
     log = tmp_path / "bot.log"
-    first = start_bot(config, log)
+    first = start_process(config, log)
     second: subprocess.Popen[bytes] | None = None
     try:
         await discord_fake.wait_until_ready(timeout=30)
@@ -301,7 +264,7 @@ async def test_sigterm_lets_the_create_in_flight_finish_and_starts_nothing_new(
         assert waiting["state"] == "queued" and waiting["submit_started_at"] is None
         assert len(seaart.creates) == 1, "nothing new was started while stopping"
 
-        second = start_bot(config, log)
+        second = start_process(config, log)
         await discord_fake.wait_for(lambda: states(db) == ["delivered", "delivered"], timeout=30)
         assert await _stop(second, discord_fake) == 0
         prompts = sorted(c.json["prompt"] for c in seaart.creates if c.json)
@@ -316,9 +279,9 @@ async def _stop(proc: subprocess.Popen[bytes], discord_fake: FakeDiscord) -> int
 
 
 async def test_sigint_also_stops_cleanly(tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt) -> None:
-    config = write_config(tmp_path, discord_fake, seaart.base_url)
+    config = write_config(tmp_path, discord_fake, seaart, request_timeout=10.0)
     log = tmp_path / "bot.log"
-    proc = start_bot(config, log)
+    proc = start_process(config, log)
     try:
         await discord_fake.wait_until_ready(timeout=30)
         proc.send_signal(signal.SIGINT)
@@ -338,9 +301,9 @@ async def test_debug_log_carries_no_credentials(tmp_path: Path) -> None:
     key = f"canary-seaart-key-{secrets.token_hex(8)}"
     log = tmp_path / "bot.log"
     async with FakeDiscord(bot_token=token) as discord_fake, FakeSeaArt(api_key=key) as seaart:
-        config = write_config(tmp_path, discord_fake, seaart.base_url, log_level="DEBUG")
+        config = write_config(tmp_path, discord_fake, seaart, request_timeout=10.0, log_level="DEBUG")
         db = tmp_path / "bot.sqlite3"
-        proc = start_bot(config, log, env=bot_env(token, key))
+        proc = start_process(config, log, env=bot_env(token, key))
         try:
             await discord_fake.wait_until_ready(timeout=30)
             reference = discord_fake.add_attachment(png_bytes(), "ref.png", "image/png")

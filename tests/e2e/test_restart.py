@@ -2,51 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import BOT_TOKEN, SEAART_KEY
-
-
-def write_config(tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt) -> Path:
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-log_level = "INFO"
-[discord]
-api_base_url = "{discord_fake.api_base_url}"
-gateway_url = "{discord_fake.gateway_url}"
-[database]
-path = "{tmp_path / "bot.sqlite3"}"
-[providers.seaart]
-base_url = "{seaart.base_url}"
-request_timeout = 2.0
-[jobs]
-poll_interval_seconds = 0.05
-max_poll_interval_seconds = 0.2
-progress_interval_seconds = 0
-""",
-        encoding="utf-8",
-    )
-    return config
-
-
-def start_process(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DISCORD_TOKEN": BOT_TOKEN, "SEAART_API_KEY": SEAART_KEY}
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "bot", "--config", str(config), "run"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=config.parent,
-        )
+from tests.e2e.bot_process import start_process, write_config
 
 
 def job_state(db: Path) -> tuple[str, str | None] | None:

@@ -1,0 +1,64 @@
+"""The bot as its own process, the way an operator runs it: a config file, the environment, `bananacord run`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.testing.discord import FakeDiscord
+from bot.testing.providers import FakeSeaArt
+from tests.conftest import BOT_TOKEN, SEAART_KEY
+
+
+def write_config(
+    tmp_path: Path,
+    discord_fake: FakeDiscord,
+    seaart: FakeSeaArt | str,
+    *,
+    log_level: str = "INFO",
+    request_timeout: float = 2.0,
+    jobs: str = "",
+) -> Path:
+    """A config.toml pointing at the fakes; ``seaart`` is the fake or any base URL (a proxy in front of it)."""
+    base_url = seaart if isinstance(seaart, str) else seaart.base_url
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+log_level = "{log_level}"
+[discord]
+api_base_url = "{discord_fake.api_base_url}"
+gateway_url = "{discord_fake.gateway_url}"
+[database]
+path = "{tmp_path / "bot.sqlite3"}"
+[providers.seaart]
+base_url = "{base_url}"
+request_timeout = {request_timeout}
+[jobs]
+poll_interval_seconds = 0.05
+max_poll_interval_seconds = 0.2
+progress_interval_seconds = 0
+{jobs}
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def bot_env(token: str = BOT_TOKEN, key: str = SEAART_KEY) -> dict[str, str]:
+    """This environment without BANANACORD_* overrides, plus the bot token and the SeaArt key."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BANANACORD_")}
+    return {**clean, "DISCORD_TOKEN": token, "SEAART_API_KEY": key}
+
+
+def start_process(config: Path, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """`python -m bot run --config CONFIG`, its output appended to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot", "run", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env or bot_env(),
+            cwd=config.parent,
+        )
