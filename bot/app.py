@@ -12,6 +12,8 @@ import httpx
 import yarl
 from discord.ext import commands
 
+from bot.budget import BudgetHook, RequestBudget, origin_of
+from bot.callbacks import CallbackServer
 from bot.catalogue import Catalogue
 from bot.config import Settings, heartbeat_path
 from bot.delivery import DiscordSink, ViewFactory
@@ -39,6 +41,23 @@ def point_discord_at(api_base_url: str, gateway_url: str) -> None:
     """
     discord.http.Route.BASE = api_base_url.rstrip("/")
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+def provider_budgets(settings: Settings) -> dict[str, RequestBudget]:
+    """One request budget per provider section, at its ``requests_per_second``."""
+    return {
+        name: RequestBudget(getattr(settings.providers, name).requests_per_second)
+        for name in type(settings.providers).model_fields
+    }
+
+
+def budgets_by_origin(settings: Settings, budgets: dict[str, RequestBudget]) -> dict[str, RequestBudget]:
+    """Requests are metered by where they go: each enabled provider's base URL origin."""
+    return {
+        origin_of(getattr(settings.providers, name).base_url): budget
+        for name, budget in budgets.items()
+        if getattr(settings.providers, name).enabled
+    }
 
 
 class Bananacord(commands.Bot):
@@ -71,6 +90,8 @@ class Bananacord(commands.Bot):
         self._quotas: Quotas | None = None
         self._moderation: ModerationStore | None = None
         self.providers: dict[str, Provider] = {}
+        self.budgets: dict[str, RequestBudget] = {}
+        self._callbacks: CallbackServer | None = None
 
     # Typed accessors: these exist once setup_hook has run.
     @property
@@ -112,9 +133,12 @@ class Bananacord(commands.Bot):
 
     async def setup_hook(self) -> None:
         settings = self.settings
-        # Every request passes the address guard: results and references are links from outside.
+        self.budgets = provider_budgets(settings)
+        # Every request passes the address guard (results and references are links from outside), then
+        # waits for its provider's request budget.
         self._http_client = guarded_client(
             trusted_hosts_for(settings),
+            request_hooks=[BudgetHook(budgets_by_origin(settings, self.budgets))],
             timeout=httpx.Timeout(30.0, connect=10.0),
             headers={"User-Agent": "Bananacord (+https://github.com/bananacord)"},
         )
@@ -143,11 +167,21 @@ class Bananacord(commands.Bot):
             catalogue=self._catalogue,
             on_provider_problem=self.report_provider_problem,
             on_blocked=self.on_provider_block,
+            budgets=self.budgets,
+            callback_fallback=settings.callbacks.fallback_poll_seconds,
         )
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self._sync_commands()
         await self._runner.start()
+        if settings.callbacks.enabled:
+            self._callbacks = CallbackServer(
+                host=settings.callbacks.listen_host,
+                port=settings.callbacks.listen_port,
+                hmac_key=settings.secret("kie_webhook_hmac_key") or "",
+                on_callback=self._runner.called_back,
+            )
+            await self._callbacks.start()
 
     async def _sync_commands(self) -> None:
         if self.settings.discord.guild_ids:
@@ -236,6 +270,9 @@ class Bananacord(commands.Bot):
 
     async def close(self) -> None:
         # Order: stop taking new work, then the gateway, then what the jobs use.
+        if self._callbacks is not None:
+            await self._callbacks.stop()
+            self._callbacks = None
         if self._runner is not None:
             await self._runner.stop()
         await super().close()

@@ -31,6 +31,7 @@ SECRET_ENV_VARS: dict[str, str] = {
     "sinancode_api_key": "SINANCODE_API_KEY",
     "segmind_api_key": "SEGMIND_API_KEY",
     "gemini_api_key": "GEMINI_API_KEY",
+    "kie_webhook_hmac_key": "KIE_WEBHOOK_HMAC_KEY",
 }
 
 
@@ -66,6 +67,10 @@ class ProviderSettings(_Section):
     base_url: str = ""
     # Seconds to wait for one HTTP answer; a create that times out is never re-sent.
     request_timeout: float = Field(default=30.0, gt=0)
+    # Ceiling on requests per second to this provider, shared by every job (creates go first, polls
+    # wait their turn); 0 means no ceiling. Providers publish few numbers; 20/s stays clear of the
+    # limits people report while polling a few hundred jobs at once.
+    requests_per_second: float = Field(default=20.0, ge=0)
 
     @field_validator("base_url")
     @classmethod
@@ -223,6 +228,33 @@ class JobsSettings(_Section):
     # On SIGTERM/SIGINT, job steps already talking to a provider get this long to finish (so a create in
     # flight gets its id stored) before they are cancelled.
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+    # "learned": poll where jobs of the same kind usually finish (bot/schedule.py), falling back to the
+    # backoff above until it has seen schedule_min_samples of them; "backoff": always the backoff.
+    poll_schedule: Literal["learned", "backoff"] = "learned"
+    # Seconds between polls through the window where jobs usually finish: about the p95 of how long a
+    # finished image waits before the member sees it.
+    dense_poll_seconds: float = Field(default=1.5, gt=0)
+    schedule_min_samples: int = Field(default=20, ge=1)
+
+
+class CallbacksSettings(_Section):
+    """Providers that call back (kie.ai) wake a job at once instead of waiting for its next poll."""
+
+    enabled: bool = False
+    # The address providers reach this bot at (a reverse proxy in front of listen_host:listen_port);
+    # callbacks go to {public_url}/callbacks/kie. The HMAC key comes from KIE_WEBHOOK_HMAC_KEY.
+    public_url: str = ""
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=8089, ge=0, le=65535)
+    # A job expecting a callback is still polled this often, so a lost callback costs time, not the image.
+    fallback_poll_seconds: float = Field(default=60.0, gt=0)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s):// URL")
+        return value.rstrip("/")
 
 
 class ImagineSettings(_Section):
@@ -260,6 +292,7 @@ class Settings(BaseSettings):
     admin: AdminSettings = Field(default_factory=AdminSettings)
     quotas: QuotaSettings = Field(default_factory=QuotaSettings)
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
+    callbacks: CallbacksSettings = Field(default_factory=CallbacksSettings)
 
     discord_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("DISCORD_TOKEN"))
     seaart_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SEAART_API_KEY"))
@@ -267,6 +300,7 @@ class Settings(BaseSettings):
     sinancode_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SINANCODE_API_KEY"))
     segmind_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SEGMIND_API_KEY"))
     gemini_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("GEMINI_API_KEY"))
+    kie_webhook_hmac_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("KIE_WEBHOOK_HMAC_KEY"))
 
     @field_validator("log_level")
     @classmethod
@@ -384,6 +418,19 @@ def _check_consistency(settings: Settings) -> None:
             "[jobs] poll_interval_seconds",
             f"{jobs.poll_interval_seconds:g} is not less than [jobs] deadline_seconds ({jobs.deadline_seconds:g})",
             "Every job would expire before its first poll; poll more often or allow longer.",
+        )
+    callbacks = settings.callbacks
+    if callbacks.enabled and not callbacks.public_url:
+        raise ConfigError(
+            "[callbacks] public_url",
+            "is empty, but [callbacks] enabled is true",
+            "Set the address providers can reach this bot at, or disable callbacks.",
+        )
+    if callbacks.enabled and not settings.secret("kie_webhook_hmac_key"):
+        raise ConfigError(
+            "KIE_WEBHOOK_HMAC_KEY",
+            "is not set, but [callbacks] enabled is true",
+            "Export the webhook HMAC key from kie.ai's settings page: unsigned callbacks are refused.",
         )
     quotas = settings.quotas
     _check_windows("[quotas]", quotas.daily, quotas.weekly, quotas.monthly)

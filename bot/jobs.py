@@ -20,15 +20,19 @@ from typing import Any, Protocol
 
 import httpx
 
+from bot.budget import RequestBudget
 from bot.catalogue import Catalogue
 from bot.config import ImagineSettings, JobsSettings
-from bot.errors import DeliveryError, ErrorCategory, InvalidRequestError, ProviderError
+from bot.dispatch import choose
+from bot.errors import DeliveryError, ErrorCategory, InvalidRequestError, ProviderError, RateLimitedError
 from bot.fetch import download
 from bot.images import PreparedImage, prepare
-from bot.models import ImageRef, JobState, JobUpdate, UpdateStatus
+from bot.models import ImageRef, JobHandle, JobState, JobUpdate, UpdateStatus
 from bot.moderation import can_honour
 from bot.providers.base import Provider, validate
 from bot.references import ReferenceUnavailableError, check_references
+from bot.schedule import CompletionTimes, PollSchedule, PollState, ScheduleSettings, job_kind
+from bot.store.completions import CompletionStore
 from bot.store.jobs import InTransaction, InvalidTransitionError, Job, JobStore, NewJob
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,10 @@ DELIVERY_GRACE_SECONDS = 600.0
 MAX_DELIVERY_ATTEMPTS = 6
 # Consecutive failed polls (5xx, garbage, timeouts) before we stop trusting the provider with this job.
 MAX_POLL_ERRORS = 10
+# Completion times kept per kind of job for the learned schedule.
+SCHEDULE_HISTORY = 200
+# Due jobs the loop looks at per pass, so the budget can go to the likeliest-finished ones.
+DUE_CANDIDATES = 256
 # At most this many result images are fetched per job (Discord takes 10 attachments per message).
 MAX_RESULT_IMAGES = 4
 # Reference downloads that time out or meet a 5xx are tried this often before the job fails.
@@ -95,6 +103,8 @@ class JobRunner:
         catalogue: Catalogue | None = None,
         on_provider_problem: ProviderProblem | None = None,
         on_blocked: Callable[[Job], Awaitable[None]] | None = None,
+        budgets: Mapping[str, RequestBudget] | None = None,
+        callback_fallback: float = 60.0,
     ) -> None:
         self.on_blocked = on_blocked
         self.catalogue = catalogue
@@ -115,11 +125,20 @@ class JobRunner:
         self._terminal_waiters: dict[str, list[asyncio.Future[Job]]] = {}
         self._stopping = False
         self.errors = 0  # steps that raised unexpectedly; logged and counted, never fatal to the loop
+        self.schedule = PollSchedule(
+            schedule_settings(settings, callback_fallback=callback_fallback), CompletionTimes(SCHEDULE_HISTORY)
+        )
+        self.completions = CompletionStore(store.db, history=SCHEDULE_HISTORY)
+        self.budgets: Mapping[str, RequestBudget] = budgets or {}
+        # Jobs a provider's callback says have ended: polled first, and timed from the callback.
+        self._called_back: set[str] = set()
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Resume every unfinished job from its row, then run the loop in the background."""
+        for kind, seconds in await self.completions.recent():
+            self.schedule.times.add(kind, seconds)
         active = await self.store.active()
         if active:
             log.info("resuming %d unfinished job(s)", len(active))
@@ -209,8 +228,12 @@ class JobRunner:
         while not self._stopping:
             self._wake.clear()
             self._beat()
-            self._spawn_due(await self._due())
-            next_at = await self.store.next_due_at()
+            waiting = self._spawn_due(await self._due())
+            next_at = await self.store.next_due_at(waiting_on=frozenset(waiting))
+            if waiting:
+                # Due jobs wait for a provider's budget: wake when it has room, not before.
+                budget_at = min(waiting.values())
+                next_at = budget_at if next_at is None else min(next_at, budget_at)
             now = self.clock()
             if next_at is None:
                 timeout = LOOP_MAX_SLEEP
@@ -228,20 +251,30 @@ class JobRunner:
             except OSError as exc:
                 log.warning("cannot write heartbeat %s: %s", self.heartbeat, exc.strerror)
 
-    async def _due(self) -> list[Job]:
+    async def _due(self) -> tuple[list[str], dict[str, float]]:
+        """The jobs to start now, and the providers whose budget holds others back (until when)."""
         free = self.settings.concurrency - len(self._inflight)
         if free <= 0:
-            return []
-        return await self.store.due(self.clock(), exclude=set(self._inflight), limit=free)
+            return [], {}
+        now = self.clock()
+        # Look past the free slots: when the budget binds, the likeliest-finished jobs go first.
+        due = await self.store.due_brief(now, exclude=set(self._inflight), limit=max(free * 4, DUE_CANDIDATES))
+        picked = choose(
+            due, slots=free, now=now, schedule=self.schedule, budgets=self.budgets, confirmed=self._called_back
+        )
+        return picked.start, picked.waiting
 
-    def _spawn_due(self, jobs: list[Job]) -> list[asyncio.Task[None]]:
-        spawned = []
-        for job in jobs:
-            task = asyncio.create_task(self._guarded_step(job.id), name=f"job-{job.id}")
-            self._inflight[job.id] = task
-            task.add_done_callback(functools.partial(self._step_done, job.id))
-            spawned.append(task)
-        return spawned
+    def _spawn_due(self, due: tuple[list[str], dict[str, float]]) -> dict[str, float]:
+        job_ids, waiting = due
+        for job_id in job_ids:
+            self._spawn(job_id)
+        return waiting
+
+    def _spawn(self, job_id: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._guarded_step(job_id), name=f"job-{job_id}")
+        self._inflight[job_id] = task
+        task.add_done_callback(functools.partial(self._step_done, job_id))
+        return task
 
     def _step_done(self, job_id: str, _task: asyncio.Task[None]) -> None:
         self._inflight.pop(job_id, None)
@@ -249,7 +282,8 @@ class JobRunner:
 
     async def run_once(self) -> int:
         """Process every job that is due now and wait for those steps; returns how many ran."""
-        tasks = self._spawn_due(await self._due())
+        job_ids, _ = await self._due()
+        tasks = [self._spawn(job_id) for job_id in job_ids]
         if tasks:
             await asyncio.gather(*tasks)
         return len(tasks)
@@ -278,6 +312,7 @@ class JobRunner:
             if job is not None and job.terminal:
                 self._locks.pop(job_id, None)
                 self._last_progress.pop(job_id, None)
+                self._called_back.discard(job_id)
                 for future in self._terminal_waiters.pop(job_id, []):
                     if not future.done():
                         future.set_result(job)
@@ -339,6 +374,8 @@ class JobRunner:
             await self._fail(job, exc.category, exc.user_message, detail=exc.detail)
             return
         now = self.clock()
+        kind = self._kind(job)
+        first = self.schedule.next_delay(PollState(kind, elapsed=0.0, polls=0, callback=_calls_back(handle)))
         job = await self.store.update(
             job,
             now=now,
@@ -346,7 +383,11 @@ class JobRunner:
             handle=handle,
             provider_job_id=handle.provider_job_id,
             started_at=now,
-            next_poll_at=now + self.settings.poll_interval_seconds,
+            next_poll_at=now + first,
+            schedule_kind=kind,
+            clock_started_at=now,
+            last_poll_at=None,
+            last_queued_at=None,
         )
         log.info("job %s submitted to %s as %s", job.id, job.provider, handle.provider_job_id)
         if self.catalogue is not None and job.provider in self.catalogue.unhealthy:
@@ -449,12 +490,21 @@ class JobRunner:
                 log.warning("job %s: poll failed (%s), will retry: %s", job.id, exc.category, exc.detail)
                 errors = job.poll_errors + 1
                 now = self.clock()
-                await self.store.update(job, now=now, poll_errors=errors, next_poll_at=now + self._backoff(errors))
+                delay = self._backoff(errors)
+                if isinstance(exc, RateLimitedError):
+                    # A 429 speaks for the whole key: every job of this provider waits, not just this one.
+                    budget = self.budgets.get(job.provider)
+                    paused_for = budget.pause(exc.retry_after) if budget is not None else 0.0
+                    delay = max(delay, exc.retry_after or 0.0, paused_for)
+                await self.store.update(job, now=now, poll_errors=errors, next_poll_at=now + delay)
                 return
             # We give up on this job; ask the provider to stop so nobody pays for an image never shown.
             await self._cancel_at_provider(job)
             await self._fail(job, exc.category, exc.user_message, detail=exc.detail)
             return
+        budget = self.budgets.get(job.provider)
+        if budget is not None:
+            budget.recovered()
         await self._apply(job, update)
 
     async def _apply(self, job: Job, update: JobUpdate) -> None:
@@ -462,18 +512,36 @@ class JobRunner:
         if update.status in (UpdateStatus.QUEUED, UpdateStatus.RUNNING):
             new_state = JobState.RUNNING if update.status is UpdateStatus.RUNNING else job.state
             changed = new_state != job.state
+            queued = update.status is UpdateStatus.QUEUED
+            clock = self._clock_start(job, queued=queued, now=now)
+            delay = self.schedule.next_delay(
+                PollState(
+                    self._kind(job),
+                    elapsed=now - clock,
+                    polls=job.attempts + 1,
+                    queued=queued,
+                    progress=update.progress,
+                    queue_position=update.queue_position,
+                    callback=job.handle is not None and _calls_back(job.handle),
+                )
+            )
+            self._called_back.discard(job.id)  # a callback that came early: back to the schedule
             job = await self.store.update(
                 job,
                 now=now,
                 state=new_state,
                 attempts=job.attempts + 1,
                 poll_errors=0,
-                next_poll_at=now + self._backoff(job.attempts + 1),
+                next_poll_at=now + delay,
+                clock_started_at=clock,
+                last_poll_at=now,
+                last_queued_at=now if queued else job.last_queued_at,
             )
             # A state change is shown at once; otherwise the elapsed time refreshes every few seconds.
             await self._progress(job, force=changed)
             return
         if update.status is UpdateStatus.SUCCEEDED:
+            await self._learn(job, now)
             if not update.images:
                 await self._fail(job, ErrorCategory.NO_IMAGE, "The model answered without an image. Try again.")
                 return
@@ -665,9 +733,74 @@ class JobRunner:
     async def _reschedule(self, job: Job, delay: float) -> None:
         await self.store.update(job, now=self.clock(), next_poll_at=self.clock() + delay)
 
+    def _kind(self, job: Job) -> str:
+        if job.schedule_kind is not None and job.schedule_kind.startswith(f"{job.provider}/"):
+            return job.schedule_kind
+        caps = self.catalogue.capabilities(job.provider, job.model) if self.catalogue is not None else None
+        resolution = job.request.resolution or (caps.default_resolution if caps is not None else "default")
+        return job_kind(job.provider, job.model, resolution, len(job.request.reference_images))
+
+    @staticmethod
+    def _clock_start(job: Job, *, queued: bool, now: float) -> float:
+        """When the schedule's clock started: time spent queued at the provider does not count."""
+        if queued:
+            return now
+        start = job.clock_started_at if job.clock_started_at is not None else now
+        if job.state is not JobState.RUNNING and job.last_queued_at is not None:
+            # First seen running: it started somewhere between the last "queued" and now.
+            start = (job.last_queued_at + now) / 2
+        return start
+
+    async def _learn(self, job: Job, now: float) -> None:
+        """Record how long this job took, for the schedule of the next ones of its kind."""
+        if job.clock_started_at is None or (job.handle is not None and job.handle.ready is not None):
+            return  # never polled: a synchronous provider answered at once
+        if job.id in self._called_back:
+            seconds = now - job.clock_started_at  # the provider said when; no poll gap to split
+        else:
+            # It finished between the last poll that saw it running and this one: take the middle.
+            last = max(job.last_poll_at or job.clock_started_at, job.clock_started_at)
+            seconds = (last + now) / 2 - job.clock_started_at
+        kind = self._kind(job)
+        self.schedule.times.add(kind, seconds)
+        try:
+            await self.completions.add(kind, seconds, now=now)
+        except Exception:
+            log.exception("job %s: could not record its completion time", job.id)
+
+    async def called_back(self, provider: str, provider_job_id: str) -> bool:
+        """A provider says this job has ended: poll it now (once, to confirm). False if not ours."""
+        job = await self.store.find_active(provider, provider_job_id)
+        if job is None or job.state not in (JobState.SUBMITTED, JobState.RUNNING):
+            return False
+        async with self._lock(job.id):
+            fresh = await self.store.get(job.id)
+            if fresh is None or fresh.state not in (JobState.SUBMITTED, JobState.RUNNING):
+                return False
+            self._called_back.add(job.id)
+            await self.store.update(fresh, now=self.clock(), next_poll_at=self.clock())
+        self.wake()
+        return True
+
     def _backoff(self, attempt: int) -> float:
         base = self.settings.poll_interval_seconds
         return float(min(base * (1.5 ** max(0, attempt - 1)), self.settings.max_poll_interval_seconds))
+
+
+def schedule_settings(settings: JobsSettings, *, callback_fallback: float = 60.0) -> ScheduleSettings:
+    return ScheduleSettings(
+        callback_fallback=callback_fallback,
+        first=settings.poll_interval_seconds,
+        ceiling=settings.max_poll_interval_seconds,
+        dense=settings.dense_poll_seconds,
+        learned=settings.poll_schedule == "learned",
+        min_samples=settings.schedule_min_samples,
+        history=SCHEDULE_HISTORY,
+    )
+
+
+def _calls_back(handle: JobHandle) -> bool:
+    return bool(handle.extra.get("callback"))
 
 
 def _image_to_json(image: ImageRef) -> dict[str, object]:

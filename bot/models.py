@@ -147,6 +147,9 @@ class JobUpdate(BaseModel):
     error_message: str | None = None  # user-facing
     error_detail: str | None = None  # for logs only
     usage: dict[str, Any] = Field(default_factory=dict)
+    # What some providers say about a job still going, for the poll schedule (bot/schedule.py).
+    progress: float | None = Field(default=None, ge=0, le=1)
+    queue_position: int | None = Field(default=None, ge=0)
 
 
 JobHandle.model_rebuild()

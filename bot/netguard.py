@@ -20,8 +20,8 @@ import asyncio
 import ipaddress
 import logging
 import socket
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -114,10 +114,16 @@ class AddressGuard:
         return found
 
 
-def guarded_client(trusted_hosts: Iterable[str], **kwargs: object) -> httpx.AsyncClient:
-    """An AsyncClient whose every request, and every redirect hop, passes the AddressGuard."""
-    hooks: dict[str, list[object]] = {"request": [AddressGuard(trusted_hosts)], "response": []}
-    return httpx.AsyncClient(event_hooks=hooks, max_redirects=MAX_REDIRECTS, **kwargs)  # type: ignore[arg-type]
+RequestHook = Callable[[httpx.Request], Awaitable[None]]
+
+
+def guarded_client(
+    trusted_hosts: Iterable[str], *, request_hooks: Sequence[RequestHook] = (), **kwargs: Any
+) -> httpx.AsyncClient:
+    """An AsyncClient whose every request, and every redirect hop, passes the AddressGuard first (then
+    ``request_hooks``, e.g. the per-provider request budget)."""
+    hooks: dict[str, list[Any]] = {"request": [AddressGuard(trusted_hosts), *request_hooks], "response": []}
+    return httpx.AsyncClient(event_hooks=hooks, max_redirects=MAX_REDIRECTS, **kwargs)
 
 
 def trusted_hosts_for(settings: Settings) -> list[str]:

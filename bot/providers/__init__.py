@@ -60,15 +60,20 @@ def _seaart(settings: Settings, client: httpx.AsyncClient) -> Provider:
 
 def _kie(flavour: str) -> Callable[[Settings, httpx.AsyncClient], Provider]:
     def build(settings: Settings, client: httpx.AsyncClient) -> Provider:
+        from bot.callbacks import PATH as KIE_CALLBACK_PATH
         from bot.providers.kie import KieProvider
 
         cfg = settings.providers.kie if flavour == "kie" else settings.providers.sinancode
+        callbacks = settings.callbacks
+        # Only kie.ai documents callBackUrl for these models (sinancode's is unconfirmed).
+        callback_url = f"{callbacks.public_url}{KIE_CALLBACK_PATH}" if callbacks.enabled and flavour == "kie" else None
         return KieProvider(
             api_key=_require_key(settings, flavour),
             base_url=cfg.base_url,
             client=client,
             timeout=_timeout(cfg),
             flavour="kie" if flavour == "kie" else "sinancode",
+            callback_url=callback_url,
         )
 
     return build

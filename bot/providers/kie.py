@@ -315,6 +315,14 @@ def _sinancode_result_urls(raw: object) -> list[str]:
     return result_urls(urls)
 
 
+def _progress(value: object) -> float | None:
+    """[client] recordInfo may carry ``progress`` (0-100) while generating; None where it does not."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    fraction = value / 100 if value > 1 else float(value)
+    return fraction if 0 <= fraction <= 1 else None
+
+
 def _text(value: object) -> str:
     if value is None or isinstance(value, bool):
         return ""
@@ -339,6 +347,7 @@ class KieProvider(HttpAdapter):
         timeout: httpx.Timeout | None = None,
         sleep: Sleep = asyncio.sleep,
         flavour: Flavour = "kie",
+        callback_url: str | None = None,
     ) -> None:
         if flavour not in FLAVOURS:
             raise ConfigError("provider flavour", f"`{flavour}` is not known", "Use `kie` or `sinancode`")
@@ -359,6 +368,8 @@ class KieProvider(HttpAdapter):
             sleep=sleep,
         )
         self._models = dict(MODELS_BY_FLAVOUR[flavour])
+        # [kie] callBackUrl: Kie POSTs the task record there when it ends (bot/callbacks.py).
+        self._callback_url = callback_url if flavour == "kie" else None
         # [kie] / [sc]: Bearer on every call.
         self._headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
 
@@ -378,9 +389,10 @@ class KieProvider(HttpAdapter):
         require_web_links(request.reference_images, self._label)
         fields = input_fields(request, caps)
         if self._kie:
-            # [kie] no callBackUrl: the bot polls (it has no public endpoint to receive callbacks).
             url = f"{self._base_url}/api/v1/jobs/createTask"
             body: dict[str, Any] = {"model": caps.provider_model, "input": fields}
+            if self._callback_url:
+                body["callBackUrl"] = self._callback_url
         else:
             url = f"{self._base_url}/generate/k/{quote(caps.provider_model, safe='')}"
             body = fields
@@ -399,7 +411,7 @@ class KieProvider(HttpAdapter):
             provider=self.name,
             model=caps.model,
             provider_job_id=task_id,
-            extra={"submitted_at": time.time()},
+            extra={"submitted_at": time.time(), "callback": bool(self._callback_url)},
         )
 
     def _task_id(self, response: httpx.Response, envelope: _Envelope | None) -> str | None:
@@ -443,7 +455,7 @@ class KieProvider(HttpAdapter):
         if state in _KIE_QUEUED:
             return JobUpdate(status=UpdateStatus.QUEUED)
         if state in _KIE_RUNNING:
-            return JobUpdate(status=UpdateStatus.RUNNING)
+            return JobUpdate(status=UpdateStatus.RUNNING, progress=_progress(data.get("progress")))
         if state == "success":
             urls = _kie_result_urls(data.get("resultJson"))
             return self._finished(handle, urls, usage, f"resultJson={_text(data.get('resultJson'))[:200]!r}")

@@ -446,7 +446,9 @@ class SeaArtProvider(HttpAdapter):
         data = self._require_json(response, _Op.STATUS)
         status = self._status_of(data, response)
         if status in (UpdateStatus.QUEUED, UpdateStatus.RUNNING):
-            return JobUpdate(status=status)
+            position = data.get("queue_position")  # providers.md 2.6: while IN_QUEUE
+            ahead = position if isinstance(position, int) and not isinstance(position, bool) and position >= 0 else None
+            return JobUpdate(status=status, queue_position=ahead if status is UpdateStatus.QUEUED else None)
         error = _job_error(data)
         if error is not None or status in (UpdateStatus.FAILED, UpdateStatus.CANCELLED):
             return self._failure(handle, error, status, data)

@@ -61,10 +61,27 @@ class Job:
     charge_units: int = 0
     safety_level: int | None = None
     deleted_by: int | None = None
+    schedule_kind: str | None = None
+    clock_started_at: float | None = None
+    last_poll_at: float | None = None
+    last_queued_at: float | None = None
 
     @property
     def terminal(self) -> bool:
         return self.state in TERMINAL_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class DueJob:
+    """What the loop needs to choose among due jobs, without reading whole rows."""
+
+    id: str
+    state: JobState
+    provider: str
+    schedule_kind: str | None
+    next_poll_at: float | None
+    clock_started_at: float | None
+    last_poll_at: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +133,10 @@ _COLUMNS = [
     "cost_micro_usd",
     "tried_providers",
     "deleted_by",
+    "schedule_kind",
+    "clock_started_at",
+    "last_poll_at",
+    "last_queued_at",
 ]
 
 
@@ -166,6 +187,10 @@ def _row_to_job(row: aiosqlite.Row) -> Job:
         charge_units=row["charge_units"],
         safety_level=row["safety_level"],
         deleted_by=row["deleted_by"],
+        schedule_kind=row["schedule_kind"],
+        clock_started_at=row["clock_started_at"],
+        last_poll_at=row["last_poll_at"],
+        last_queued_at=row["last_queued_at"],
     )
 
 
@@ -242,14 +267,44 @@ class JobStore:
             rows = await cur.fetchall()
         return [job for job in map(_row_to_job, rows) if job.id not in exclude][:limit]
 
-    async def next_due_at(self) -> float | None:
+    async def due_brief(self, now: float, *, exclude: set[str] | frozenset[str], limit: int) -> list[DueJob]:
+        """Active jobs whose next poll time has come, as the few fields the loop schedules by, oldest due
+        first. Cheap: no JSON is parsed, so the loop can look at many more jobs than it can run."""
         async with (
             self.db.read() as conn,
             conn.execute(
-                f"SELECT MIN(next_poll_at) FROM jobs WHERE state IN ({','.join('?' * len(ACTIVE_STATES))})",
-                ACTIVE_STATES,
+                f"""SELECT id, state, provider, schedule_kind, next_poll_at, clock_started_at, last_poll_at
+                FROM jobs WHERE state IN ({_ACTIVE_MARKS}) AND (next_poll_at IS NULL OR next_poll_at <= ?)
+                ORDER BY next_poll_at LIMIT ?""",
+                (*ACTIVE_STATES, now, limit + len(exclude)),
             ) as cur,
         ):
+            rows = await cur.fetchall()
+        due = [DueJob(r[0], JobState(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows if r[0] not in exclude]
+        return due[:limit]
+
+    async def find_active(self, provider: str, provider_job_id: str) -> Job | None:
+        """The unfinished job a provider knows as ``provider_job_id`` (a callback names it so)."""
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                f"SELECT * FROM jobs WHERE provider = ? AND provider_job_id = ? AND state IN ({_ACTIVE_MARKS})",
+                (provider, provider_job_id, *ACTIVE_STATES),
+            ) as cur,
+        ):
+            row = await cur.fetchone()
+        return _row_to_job(row) if row else None
+
+    async def next_due_at(self, *, waiting_on: frozenset[str] = frozenset()) -> float | None:
+        """The earliest next poll time, leaving out jobs that wait for the budget of a provider in
+        ``waiting_on`` (their time has come already; the budget says when they can go)."""
+        query = f"SELECT MIN(next_poll_at) FROM jobs WHERE state IN ({_ACTIVE_MARKS})"
+        params: tuple[object, ...] = ACTIVE_STATES
+        if waiting_on:
+            marks = ",".join("?" * len(waiting_on))
+            query += f" AND NOT (provider IN ({marks}) AND state IN ('queued', 'submitted', 'running'))"
+            params = (*ACTIVE_STATES, *sorted(waiting_on))
+        async with self.db.read() as conn, conn.execute(query, params) as cur:
             row = await cur.fetchone()
         return float(row[0]) if row and row[0] is not None else None
 

@@ -1,0 +1,162 @@
+"""A per-provider ceiling on requests per second, shared by every job, metered on every HTTP request.
+
+A learned schedule polls densely where jobs finish; with a thousand jobs in flight that would be a
+thousand requests a second at one provider, past any rate limit. Each provider has a sliding window:
+at most ``rate`` requests in any window of a little over a second (so requests that leave a hair
+apart are not counted in the same second by the provider).
+
+The budget is spent where requests really leave: an httpx request hook (``BudgetHook``) on the shared
+client waits for room before every request to a provider's origin, so result fetches, the adapters'
+own retries and cancels all count, not only one request per job step. Waiting requests are served
+writes first (creates are POSTs; polls are GETs), so polls never starve a member's new job. The job
+loop only asks ``room()`` to decide how many steps to start and which (bot/dispatch.py).
+
+A 429 pauses the provider's budget until its Retry-After (or an exponential pause without one): one
+job being told to slow down means every job on that key is about to be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from urllib.parse import urlsplit
+
+import httpx
+
+# A request counted by the provider in the same second as one we sent a moment earlier must not
+# break the ceiling: the window is a little longer than a second.
+WINDOW_SECONDS = 1.05
+# Without a Retry-After, successive 429s pause the provider for 1, 2, 4 ... up to this many seconds.
+MAX_PAUSE_SECONDS = 30.0
+_WRITE, _READ = 0, 1
+
+
+class RequestBudget:
+    """At most ``rate`` requests per window; ``rate`` <= 0 means no ceiling (but 429 pauses still apply)."""
+
+    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.clock = clock
+        # Below one request a second: one request per 1/rate seconds; otherwise whole requests per window.
+        self.window = WINDOW_SECONDS / rate if 0 < rate < 1 else WINDOW_SECONDS
+        self._capacity = max(1, int(rate)) if rate > 0 else 0
+        self._sent: deque[float] = deque()
+        self._paused_until = 0.0
+        self._pauses = 0
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self.sent_total = 0
+
+    @property
+    def limited(self) -> bool:
+        return self.rate > 0
+
+    def _trim(self, now: float) -> None:
+        while self._sent and self._sent[0] <= now - self.window:
+            self._sent.popleft()
+
+    def room(self) -> int:
+        """Requests that could leave right now without waiting (after those already waiting)."""
+        now = self.clock()
+        if now < self._paused_until:
+            return 0
+        if not self.limited:
+            return 1_000_000
+        self._trim(now)
+        return max(0, self._capacity - len(self._sent) - len(self._waiters))
+
+    def next_free(self) -> float:
+        """Seconds from now until a request could leave (0 if one can now)."""
+        now = self.clock()
+        if now < self._paused_until:
+            return self._paused_until - now
+        if not self.limited:
+            return 0.0
+        self._trim(now)
+        if len(self._sent) < self._capacity:
+            return 0.0
+        return max(0.0, self._sent[0] + self.window - now)
+
+    def _take(self) -> bool:
+        now = self.clock()
+        if now < self._paused_until:
+            return False
+        if self.limited:
+            self._trim(now)
+            if len(self._sent) >= self._capacity:
+                return False
+            self._sent.append(now)
+        self.sent_total += 1
+        return True
+
+    async def acquire(self, *, write: bool = False) -> None:
+        """Wait until a request may leave; writes (creates) are served before reads (polls)."""
+        if not self._waiters and self._take():
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (_WRITE if write else _READ, next(self._order), future))
+        self._arm()
+        # Cancelled while waiting: the future is cancelled too and _grant skips it.
+        await future
+
+    def _grant(self) -> None:
+        self._timer = None
+        while self._waiters:
+            _, _, future = self._waiters[0]
+            if future.done():  # its task was cancelled while waiting
+                heapq.heappop(self._waiters)
+                continue
+            if not self._take():
+                break
+            heapq.heappop(self._waiters)
+            future.set_result(None)
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._timer is not None or not self._waiters:
+            return
+        self._timer = asyncio.get_running_loop().call_later(self.next_free(), self._grant)
+
+    def pause(self, retry_after: float | None) -> float:
+        """A 429: hold every request to this provider for Retry-After seconds, or back off exponentially.
+        Returns the seconds until requests may go again."""
+        if retry_after is None:
+            self._pauses += 1
+            retry_after = min(MAX_PAUSE_SECONDS, 2.0 ** (self._pauses - 1))
+        now = self.clock()
+        self._paused_until = max(self._paused_until, now + retry_after)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._waiters:
+            self._arm()
+        return self._paused_until - now
+
+    def recovered(self) -> None:
+        """An answer came back: the next 429 without Retry-After starts from a short pause again."""
+        self._pauses = 0
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+class BudgetHook:
+    """An httpx request hook: every request to a provider's origin waits for that provider's budget."""
+
+    def __init__(self, budgets_by_origin: Mapping[str, RequestBudget]) -> None:
+        self.budgets = dict(budgets_by_origin)
+
+    async def __call__(self, request: httpx.Request) -> None:
+        url = request.url
+        port = url.port or (443 if url.scheme == "https" else 80)
+        budget = self.budgets.get(f"{url.scheme}://{url.host.lower()}:{port}")
+        if budget is not None:
+            await budget.acquire(write=request.method != "GET")

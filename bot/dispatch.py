@@ -1,0 +1,81 @@
+"""Which due jobs the loop starts now, when there are more than slots or the provider budget allows.
+
+Order, for each pass of the loop:
+1. deliveries (the image exists; no request to the provider's API),
+2. creates (a member is waiting for the first answer; polls must never starve them),
+3. polls a callback says are finished (the provider told us; one confirming request),
+4. the other polls, the likeliest to have finished since their last poll first.
+
+Creates and polls of a provider are started only as far as its budget has room right now (the
+requests themselves wait for the budget in an httpx hook, bot/budget.py); a job whose provider has no
+room stays due, and the loop is told how long until that provider has room again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from bot.budget import RequestBudget
+from bot.models import JobState
+from bot.schedule import PollSchedule
+from bot.store.jobs import DueJob
+
+_NEEDS_PROVIDER = frozenset({JobState.QUEUED, JobState.SUBMITTED, JobState.RUNNING})
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """What to start now, and for each provider out of budget, when (on the loop's clock) it has room."""
+
+    start: list[str]
+    waiting: dict[str, float]
+
+
+def choose(
+    due: list[DueJob],
+    *,
+    slots: int,
+    now: float,
+    schedule: PollSchedule,
+    budgets: Mapping[str, RequestBudget],
+    confirmed: Collection[str] = (),
+) -> Dispatch:
+    """Pick up to ``slots`` of ``due`` to start, spending provider budget for creates and polls."""
+
+    def rank(job: DueJob) -> tuple[int, float]:
+        if job.state is JobState.SUCCEEDED:
+            return (0, 0.0)
+        if job.state is JobState.QUEUED:
+            return (1, job.next_poll_at or 0.0)  # oldest create first
+        if job.id in confirmed:
+            return (2, 0.0)
+        return (3, -_done_chance(job, now, schedule))
+
+    start: list[str] = []
+    waiting: dict[str, float] = {}
+    room: dict[str, int] = {}
+    for job in sorted(due, key=rank):
+        if len(start) >= slots:
+            break
+        if job.state in _NEEDS_PROVIDER:
+            budget = budgets.get(job.provider)
+            if budget is not None:
+                left = room.setdefault(job.provider, budget.room())
+                if left <= 0:
+                    waiting.setdefault(job.provider, now + max(budget.next_free(), 0.01))
+                    continue
+                room[job.provider] = left - 1
+        start.append(job.id)
+    return Dispatch(start, waiting)
+
+
+def _done_chance(job: DueJob, now: float, schedule: PollSchedule) -> float:
+    if job.schedule_kind is None or job.clock_started_at is None:
+        return 0.0
+    last = job.last_poll_at if job.last_poll_at is not None else job.clock_started_at
+    return schedule.done_chance(
+        job.schedule_kind,
+        last_elapsed=max(0.0, last - job.clock_started_at),
+        now_elapsed=max(0.0, now - job.clock_started_at),
+    )

@@ -1,0 +1,178 @@
+"""When to ask a provider about a job again: a poll schedule learned from how long jobs take.
+
+A fixed backoff knows nothing about a job's likely length: it polls often while nothing can have
+happened yet and rarely just when the image appears. This schedule keeps the recent completion times
+of finished jobs per kind (provider, model, resolution, reference count) and, once it has enough:
+
+* polls once early (a fast failure, such as a content block, is reported within seconds),
+* then not again until the start of the likely window (the ``low`` quantile of past jobs),
+* then every ``dense`` seconds through the window (up to the ``high`` quantile),
+* then backs off towards the ceiling, so a job far past its expected time is still polled, more
+  rarely, until its deadline.
+
+Before it has ``min_samples`` completions of a kind it is exactly the old backoff (first poll after
+``first`` seconds, then x``growth`` up to ``ceiling``), so a new deployment is never worse than before.
+
+What the provider says refines it: the clock starts when the provider reports the job running (time
+spent queued says nothing about the model), a progress figure gives a direct estimate of what is left,
+and a job whose provider calls back is only polled as a slow fallback. Retry-After and the
+per-provider request budget are applied by the runner on top (bot/budget.py).
+
+Pure: no I/O and no clock; the runner feeds it elapsed times and loads/stores the samples.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from dataclasses import dataclass
+
+# Reference counts are grouped: 0, 1, 2-3 and 4+ images take about the same time within a group.
+_REFERENCE_GROUPS = ((4, "4+"), (2, "2-3"), (1, "1"), (0, "0"))
+# Never plan a poll sooner than this: a schedule that says "now" twice in a row would spin.
+MIN_DELAY = 0.05
+
+
+def job_kind(provider: str, model: str, resolution: str, references: int) -> str:
+    """The key completion times are kept under, e.g. ``seaart/nano_banana_2/1K/0``."""
+    group = next(label for floor, label in _REFERENCE_GROUPS if references >= floor)
+    return f"{provider}/{model}/{resolution}/{group}"
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleSettings:
+    """The knobs; ``first``, ``growth`` and ``ceiling`` are also the backoff used before learning."""
+
+    first: float = 3.0
+    ceiling: float = 15.0
+    growth: float = 1.5
+    dense: float = 1.5
+    learned: bool = True
+    min_samples: int = 20
+    history: int = 200
+    low_quantile: float = 0.02
+    high_quantile: float = 0.98
+    # A job whose provider calls back is polled only this often (lost callbacks cost time, not images).
+    callback_fallback: float = 60.0
+
+
+class CompletionTimes:
+    """The most recent ``history`` completion times (seconds from the job's clock start) per kind."""
+
+    def __init__(self, history: int = 200) -> None:
+        self.history = history
+        self._recent: dict[str, deque[float]] = {}
+        self._sorted: dict[str, list[float]] = {}
+
+    def add(self, kind: str, seconds: float) -> None:
+        if seconds < 0:
+            return
+        recent = self._recent.setdefault(kind, deque(maxlen=self.history))
+        recent.append(seconds)
+        self._sorted.pop(kind, None)
+
+    def count(self, kind: str) -> int:
+        return len(self._recent.get(kind, ()))
+
+    def samples(self, kind: str) -> list[float]:
+        """Sorted; cached until the next ``add`` for this kind."""
+        cached = self._sorted.get(kind)
+        if cached is None:
+            cached = sorted(self._recent.get(kind, ()))
+            self._sorted[kind] = cached
+        return cached
+
+    def quantile(self, kind: str, q: float) -> float:
+        values = self.samples(kind)
+        if not values:
+            raise ValueError(f"no completion times for {kind}")
+        position = min(len(values) - 1, max(0, round(q * (len(values) - 1))))
+        return values[position]
+
+    def cdf(self, kind: str, seconds: float) -> float:
+        """The share of past jobs of this kind that had finished by ``seconds``."""
+        values = self.samples(kind)
+        if not values:
+            return 0.0
+        return bisect.bisect_right(values, seconds) / len(values)
+
+
+@dataclass(frozen=True, slots=True)
+class PollState:
+    """What the runner knows about one job when it asks for the next poll."""
+
+    kind: str
+    elapsed: float  # seconds since the job's clock started (submit, or running when the provider says)
+    polls: int  # status requests answered so far
+    queued: bool = False
+    progress: float | None = None  # 0..1 where the provider reports one
+    queue_position: int | None = None
+    callback: bool = False  # the provider will call back when the job ends
+
+
+class PollSchedule:
+    """Turns a PollState into the seconds to wait before the next status request."""
+
+    def __init__(self, settings: ScheduleSettings, times: CompletionTimes) -> None:
+        self.settings = settings
+        self.times = times
+
+    def learned_for(self, kind: str) -> bool:
+        return self.settings.learned and self.times.count(kind) >= self.settings.min_samples
+
+    def backoff(self, polls: int) -> float:
+        """The schedule before learning: ``first``, ``first``, then x``growth`` per poll up to ``ceiling``."""
+        s = self.settings
+        return float(min(s.first * s.growth ** max(0, polls - 1), s.ceiling))
+
+    def next_delay(self, state: PollState) -> float:
+        s = self.settings
+        if state.callback:
+            return max(MIN_DELAY, self._fallback(state))
+        if state.queued:
+            # The model has not started: the window means nothing yet. A queue position stretches the
+            # wait (each place ahead is another job to run first); otherwise keep the backoff's pace.
+            ahead = state.queue_position or 0
+            base = self.backoff(state.polls) if ahead == 0 else s.dense * (1 + ahead)
+            return max(MIN_DELAY, min(base, s.ceiling))
+        if not self.learned_for(state.kind):
+            return self.backoff(state.polls)
+        if state.progress is not None and 0.05 <= state.progress < 1 and state.elapsed > 0:
+            # The provider's own estimate: at this pace, what is left takes elapsed * (1 - p) / p.
+            left = state.elapsed * (1 - state.progress) / state.progress
+            return min(max(left * 0.8, s.dense), s.ceiling)
+        low = self.times.quantile(state.kind, s.low_quantile)
+        high = self.times.quantile(state.kind, s.high_quantile)
+        t = state.elapsed
+        if t < low:
+            early = min(s.first, low / 2)
+            if state.polls == 0 and t < early:
+                return max(MIN_DELAY, early - t)
+            return max(MIN_DELAY, low - t)
+        if t <= high:
+            return s.dense
+        # Past nearly every earlier job: stretch the gap with the overrun, up to the ceiling.
+        return min(max(s.dense, (t - high) / 2), s.ceiling)
+
+    def _fallback(self, state: PollState) -> float:
+        s = self.settings
+        if state.polls > 0:
+            return s.callback_fallback
+        # The first fallback poll comes after nearly every job of this kind would have called back.
+        expected_end = self.times.quantile(state.kind, s.high_quantile) * 1.5 if self.times.count(state.kind) else 0
+        return max(s.callback_fallback, expected_end) - state.elapsed
+
+    def done_chance(self, kind: str, *, last_elapsed: float, now_elapsed: float) -> float:
+        """How likely the job finished since its last poll, given it had not then (0..1).
+
+        Used to choose which due jobs to poll first when the request budget binds. Without learned
+        times, the longer a job has gone unpolled the likelier it changed: a gentle increasing score.
+        """
+        if not self.learned_for(kind):
+            gap = max(0.0, now_elapsed - last_elapsed)
+            return gap / (gap + self.settings.ceiling)
+        before = self.times.cdf(kind, last_elapsed)
+        now = self.times.cdf(kind, now_elapsed)
+        if before >= 1.0:
+            return 0.5  # past every earlier job: unknown, neither first nor last
+        return (now - before) / (1.0 - before)
