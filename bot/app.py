@@ -136,9 +136,11 @@ class Bananacord(commands.Bot):
         self.budgets = provider_budgets(settings)
         # Every request passes the address guard (results and references are links from outside), then
         # waits for its provider's request budget.
+        metering = BudgetHook(budgets_by_origin(settings, self.budgets))
         self._http_client = guarded_client(
             trusted_hosts_for(settings),
-            request_hooks=[BudgetHook(budgets_by_origin(settings, self.budgets))],
+            request_hooks=[metering],
+            response_hooks=[metering.on_response],
             timeout=httpx.Timeout(30.0, connect=10.0),
             headers={"User-Agent": "Bananacord (+https://github.com/bananacord)"},
         )

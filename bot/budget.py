@@ -12,7 +12,9 @@ writes first (creates are POSTs; polls are GETs), so polls never starve a member
 loop only asks ``room()`` to decide how many steps to start and which (bot/dispatch.py).
 
 A 429 pauses the provider's budget until its Retry-After (or an exponential pause without one): one
-job being told to slow down means every job on that key is about to be.
+job being told to slow down means every job on that key is about to be. After a pause one request goes
+first, alone, as a probe; the others follow only once it is answered with something other than a 429,
+so a storm of 429s costs about one request per Retry-After however many jobs are waiting.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -27,11 +30,17 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from bot.providers._http import parse_retry_after
+
+log = logging.getLogger(__name__)
+
 # A request counted by the provider in the same second as one we sent a moment earlier must not
 # break the ceiling: the window is a little longer than a second.
 WINDOW_SECONDS = 1.05
 # Without a Retry-After, successive 429s pause the provider for 1, 2, 4 ... up to this many seconds.
 MAX_PAUSE_SECONDS = 30.0
+# A probe that never gets an answer (a timeout) stops holding the others back after this long.
+PROBE_SECONDS = 30.0
 _WRITE, _READ = 0, 1
 
 
@@ -50,6 +59,8 @@ class RequestBudget:
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
+        self._probing = False  # after a 429: one request at a time until one is answered
+        self._probe_until = 0.0  # while a probe is out, nobody else goes (until this time)
         self.sent_total = 0
 
     @property
@@ -60,11 +71,16 @@ class RequestBudget:
         while self._sent and self._sent[0] <= now - self.window:
             self._sent.popleft()
 
+    def _held(self, now: float) -> bool:
+        return now < self._paused_until or (self._probing and now < self._probe_until)
+
     def room(self) -> int:
         """Requests that could leave right now without waiting (after those already waiting)."""
         now = self.clock()
-        if now < self._paused_until:
+        if self._held(now):
             return 0
+        if self._probing:
+            return 1 if not self._waiters else 0
         if not self.limited:
             return 1_000_000
         self._trim(now)
@@ -75,6 +91,8 @@ class RequestBudget:
         now = self.clock()
         if now < self._paused_until:
             return self._paused_until - now
+        if self._probing and now < self._probe_until:
+            return self._probe_until - now
         if not self.limited:
             return 0.0
         self._trim(now)
@@ -84,8 +102,10 @@ class RequestBudget:
 
     def _take(self) -> bool:
         now = self.clock()
-        if now < self._paused_until:
+        if self._held(now):
             return False
+        if self._probing:
+            self._probe_until = now + PROBE_SECONDS
         if self.limited:
             self._trim(now)
             if len(self._sent) >= self._capacity:
@@ -130,6 +150,7 @@ class RequestBudget:
             retry_after = min(MAX_PAUSE_SECONDS, 2.0 ** (self._pauses - 1))
         now = self.clock()
         self._paused_until = max(self._paused_until, now + retry_after)
+        self._probing, self._probe_until = True, 0.0
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -138,8 +159,16 @@ class RequestBudget:
         return self._paused_until - now
 
     def recovered(self) -> None:
-        """An answer came back: the next 429 without Retry-After starts from a short pause again."""
+        """An answer other than 429 came back: everyone may go again, and the next 429 without
+        Retry-After starts from a short pause."""
         self._pauses = 0
+        if self._probing:
+            self._probing, self._probe_until = False, 0.0
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._waiters:
+                self._grant()
 
 
 def origin_of(url: str) -> str:
@@ -149,14 +178,27 @@ def origin_of(url: str) -> str:
 
 
 class BudgetHook:
-    """An httpx request hook: every request to a provider's origin waits for that provider's budget."""
+    """httpx hooks: every request to a provider's origin waits for that provider's budget, and every
+    429 from it pauses the budget (Retry-After wins over any schedule, for every job on that key)."""
 
     def __init__(self, budgets_by_origin: Mapping[str, RequestBudget]) -> None:
         self.budgets = dict(budgets_by_origin)
 
-    async def __call__(self, request: httpx.Request) -> None:
-        url = request.url
+    def _budget(self, url: httpx.URL) -> RequestBudget | None:
         port = url.port or (443 if url.scheme == "https" else 80)
-        budget = self.budgets.get(f"{url.scheme}://{url.host.lower()}:{port}")
+        return self.budgets.get(f"{url.scheme}://{url.host.lower()}:{port}")
+
+    async def __call__(self, request: httpx.Request) -> None:
+        budget = self._budget(request.url)
         if budget is not None:
             await budget.acquire(write=request.method != "GET")
+
+    async def on_response(self, response: httpx.Response) -> None:
+        budget = self._budget(response.request.url)
+        if budget is None:
+            return
+        if response.status_code == 429:
+            paused = budget.pause(parse_retry_after(response.headers.get("Retry-After")))
+            log.warning("%s answered 429: pausing its requests for %.1f s", response.request.url.host, paused)
+        elif response.status_code < 500:
+            budget.recovered()

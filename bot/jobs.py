@@ -492,19 +492,15 @@ class JobRunner:
                 now = self.clock()
                 delay = self._backoff(errors)
                 if isinstance(exc, RateLimitedError):
-                    # A 429 speaks for the whole key: every job of this provider waits, not just this one.
-                    budget = self.budgets.get(job.provider)
-                    paused_for = budget.pause(exc.retry_after) if budget is not None else 0.0
-                    delay = max(delay, exc.retry_after or 0.0, paused_for)
+                    # The budget hook has paused every request to this provider already; this job also
+                    # waits at least as long as the provider asked.
+                    delay = max(delay, exc.retry_after or 0.0)
                 await self.store.update(job, now=now, poll_errors=errors, next_poll_at=now + delay)
                 return
             # We give up on this job; ask the provider to stop so nobody pays for an image never shown.
             await self._cancel_at_provider(job)
             await self._fail(job, exc.category, exc.user_message, detail=exc.detail)
             return
-        budget = self.budgets.get(job.provider)
-        if budget is not None:
-            budget.recovered()
         await self._apply(job, update)
 
     async def _apply(self, job: Job, update: JobUpdate) -> None:

@@ -115,14 +115,22 @@ class AddressGuard:
 
 
 RequestHook = Callable[[httpx.Request], Awaitable[None]]
+ResponseHook = Callable[[httpx.Response], Awaitable[None]]
 
 
 def guarded_client(
-    trusted_hosts: Iterable[str], *, request_hooks: Sequence[RequestHook] = (), **kwargs: Any
+    trusted_hosts: Iterable[str],
+    *,
+    request_hooks: Sequence[RequestHook] = (),
+    response_hooks: Sequence[ResponseHook] = (),
+    **kwargs: Any,
 ) -> httpx.AsyncClient:
     """An AsyncClient whose every request, and every redirect hop, passes the AddressGuard first (then
     ``request_hooks``, e.g. the per-provider request budget)."""
-    hooks: dict[str, list[Any]] = {"request": [AddressGuard(trusted_hosts), *request_hooks], "response": []}
+    hooks: dict[str, list[Any]] = {
+        "request": [AddressGuard(trusted_hosts), *request_hooks],
+        "response": list(response_hooks),
+    }
     return httpx.AsyncClient(event_hooks=hooks, max_redirects=MAX_REDIRECTS, **kwargs)
 
 

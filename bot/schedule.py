@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 # Reference counts are grouped: 0, 1, 2-3 and 4+ images take about the same time within a group.
 _REFERENCE_GROUPS = ((4, "4+"), (2, "2-3"), (1, "1"), (0, "0"))
+# Inside the window, the next poll is at most where this much more of the earlier jobs had finished.
+MASS_STEP = 0.01
 # Never plan a poll sooner than this: a schedule that says "now" twice in a row would spin.
 MIN_DELAY = 0.05
 
@@ -132,8 +134,8 @@ class PollSchedule:
         if state.queued:
             # The model has not started: the window means nothing yet. A queue position stretches the
             # wait (each place ahead is another job to run first); otherwise keep the backoff's pace.
-            ahead = state.queue_position or 0
-            base = self.backoff(state.polls) if ahead == 0 else s.dense * (1 + ahead)
+            places = state.queue_position or 0
+            base = self.backoff(state.polls) if places == 0 else s.dense * (1 + places)
             return max(MIN_DELAY, min(base, s.ceiling))
         if not self.learned_for(state.kind):
             return self.backoff(state.polls)
@@ -150,7 +152,10 @@ class PollSchedule:
                 return max(MIN_DELAY, early - t)
             return max(MIN_DELAY, low - t)
         if t <= high:
-            return s.dense
+            # Every `dense` seconds where jobs finish; across a stretch where no earlier job finished
+            # (between the two humps of a two-speed provider, say), straight to where the next ones did.
+            ahead = self.times.quantile(state.kind, self.times.cdf(state.kind, t) + MASS_STEP)
+            return min(max(ahead - t, s.dense), s.ceiling)
         # Past nearly every earlier job: stretch the gap with the overrun, up to the ceiling.
         return min(max(s.dense, (t - high) / 2), s.ceiling)
 

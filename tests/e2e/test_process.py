@@ -20,7 +20,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 
@@ -29,6 +28,7 @@ from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import png_bytes
 from tests.e2e.bot_process import bot_env, start_process, write_config
+from tests.e2e.proxy import FaultProxy
 
 
 async def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -168,56 +168,31 @@ async def test_generate_without_a_bot_records_in_the_configured_database(
 # ---- SIGTERM ------------------------------------------------------------------------------------
 
 
-class HeldCreates:
-    """A pass-through proxy in front of the fake SeaArt that holds each create until released:
-    a provider that is slow to answer, but answers."""
+class HeldCreates(FaultProxy):
+    """The fake SeaArt behind a proxy that holds each create until released: a provider that is slow
+    to answer, but answers."""
 
     def __init__(self, upstream: str) -> None:
-        self.upstream = upstream
+        super().__init__(upstream, self._hold_creates)
         self.arrived = 0
         self._open = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self.port = 0
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/model"
+        return f"{self.origin}/model"
 
     def release(self) -> None:
         self._open.set()
 
-    async def _forward(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
+    async def _hold_creates(self, request: web.Request) -> web.StreamResponse | None:
         if request.method == "POST" and "/requests/" not in request.path:
             self.arrived += 1
             await self._open.wait()
-        headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")}
-        assert self._session is not None
-        async with self._session.request(
-            request.method, self.upstream + request.path_qs, data=body, headers=headers
-        ) as answer:
-            payload = await answer.read()
-            content_type = answer.headers.get("Content-Type", "application/json")
-            return web.Response(status=answer.status, body=payload, headers={"Content-Type": content_type})
-
-    async def __aenter__(self) -> HeldCreates:
-        self._session = aiohttp.ClientSession()
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._forward)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])
-        return self
+        return None
 
     async def __aexit__(self, *exc: object) -> None:
         self._open.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-        if self._session is not None:
-            await self._session.close()
+        await super().__aexit__(*exc)
 
 
 @pytest.fixture

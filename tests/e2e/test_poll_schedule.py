@@ -1,0 +1,138 @@
+"""The poll schedule and the request budget through the real bot, fake Discord and a timed fake SeaArt.
+
+Times are short (jobs take 1.5-2 s) so the tests run in seconds; the figures that matter for members
+(notice delay, polls per job at 15-45 s jobs) come from bench/poll_schedule.py, not from here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from bot.config import Settings
+from bot.testing.discord import FakeDiscord
+from bot.testing.providers import FakeSeaArt
+from tests.conftest import SEAART_KEY, make_settings, start_bot
+from tests.e2e.proxy import FaultProxy
+
+FAST_SCHEDULE = {
+    "poll_interval_seconds": 0.3,
+    "max_poll_interval_seconds": 1.0,
+    "dense_poll_seconds": 0.1,
+    "schedule_min_samples": 5,
+}
+
+
+def rows(settings: Settings, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(settings.database.path) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def delivered(settings: Settings) -> int:
+    return int(rows(settings, "SELECT COUNT(*) FROM jobs WHERE state = 'delivered'")[0][0])
+
+
+def status_times(seaart: FakeSeaArt, request_id: str) -> list[float]:
+    return [r.at for r in seaart.requests if r.path.endswith(f"/requests/{request_id}/status")]
+
+
+async def run_jobs(discord_fake: FakeDiscord, settings: Settings, count: int, *, total: int) -> None:
+    for i in range(count):
+        await discord_fake.slash_command("imagine", {"prompt": f"job {i}"})
+    await discord_fake.wait_for(lambda: delivered(settings) == total, timeout=60)
+
+
+async def test_the_learned_times_survive_a_restart(tmp_path: Path, discord_fake: FakeDiscord) -> None:
+    rng = random.Random(5)
+    async with FakeSeaArt(api_key=SEAART_KEY, provider_time=lambda: rng.uniform(1.5, 2.0)) as seaart:
+        settings = make_settings(tmp_path, discord_fake, seaart, jobs=FAST_SCHEDULE, quotas={"enabled": False})
+        first = await start_bot(settings, discord_fake)
+        try:
+            await run_jobs(discord_fake, settings, 6, total=6)
+        finally:
+            await first.close()
+        learned = rows(settings, "SELECT kind, seconds FROM completion_times")
+        assert len(learned) == 6 and {kind for kind, _ in learned} == {"seaart/nano_banana_2/1K/0"}
+        # Each is the middle of the last gap between polls (coarse while the backoff still rules).
+        assert all(0.9 <= seconds <= 3.0 for _, seconds in learned), learned
+
+        second = await start_bot(settings, discord_fake)
+        try:
+            await run_jobs(discord_fake, settings, 1, total=7)
+        finally:
+            await second.close()
+    newest = max(seaart.jobs.values(), key=lambda job: job.created_at)
+    polls = status_times(seaart, newest.request_id)
+    # Learned after the restart: one early poll (0.3 s), then nothing until the window (~1.5 s).
+    # Without the stored times it would be the backoff: 0.3 s, 0.3 s, 0.45 s, ...
+    assert polls[1] - polls[0] >= 0.9, [round(t - newest.created_at, 2) for t in polls]
+
+
+async def test_the_provider_budget_is_never_exceeded(tmp_path: Path, discord_fake: FakeDiscord) -> None:
+    rng = random.Random(6)
+    async with FakeSeaArt(api_key=SEAART_KEY, provider_time=lambda: rng.uniform(1.0, 2.0)) as seaart:
+        settings = make_settings(
+            tmp_path,
+            discord_fake,
+            seaart,
+            jobs={**FAST_SCHEDULE, "concurrency": 32},
+            providers={"seaart": {"base_url": seaart.base_url, "request_timeout": 5.0, "requests_per_second": 8}},
+            quotas={"enabled": False},
+        )
+        running = await start_bot(settings, discord_fake)
+        try:
+            await asyncio.gather(
+                *(discord_fake.slash_command("imagine", {"prompt": f"burst {i}"}) for i in range(24))
+            )
+            await discord_fake.wait_for(lambda: delivered(settings) == 24, timeout=90)
+        finally:
+            await running.close()
+    # Every request the fake saw, creates, polls, result fetches and downloads (same origin), per second.
+    start = min(r.at for r in seaart.requests)
+    per_second = Counter(int(r.at - start) for r in seaart.requests)
+    assert max(per_second.values()) <= 8, per_second
+    assert len(seaart.creates) == 24
+
+
+async def test_a_429_storm_makes_every_job_back_off(tmp_path: Path, discord_fake: FakeDiscord) -> None:
+    storm = {"on": True}
+
+    async def rate_limit_polls(request: web.Request) -> web.StreamResponse | None:
+        if storm["on"] and request.method == "GET" and request.path.endswith("/status"):
+            body = {"error": {"code": "RATE_LIMIT_EXCEEDED", "message": "Rate limit exceeded"}}
+            return web.json_response(body, status=429, headers={"Retry-After": "1"})
+        return None
+
+    rng = random.Random(7)
+    async with (
+        FakeSeaArt(api_key=SEAART_KEY, provider_time=lambda: rng.uniform(0.5, 1.0)) as seaart,
+        FaultProxy(seaart.origin, rate_limit_polls) as proxy,
+    ):
+        settings = make_settings(
+            tmp_path,
+            discord_fake,
+            seaart,
+            jobs={**FAST_SCHEDULE, "concurrency": 16},
+            providers={"seaart": {"base_url": f"{proxy.origin}/model", "request_timeout": 5.0}},
+            quotas={"enabled": False},
+        )
+        running = await start_bot(settings, discord_fake)
+        try:
+            for i in range(10):
+                await discord_fake.slash_command("imagine", {"prompt": f"storm {i}"})
+            await asyncio.sleep(4.0)  # four seconds of 429s with Retry-After: 1
+            storm["on"] = False
+            during = sum(1 for method, path in proxy.seen if method == "GET" and path.endswith("/status"))
+            await discord_fake.wait_for(lambda: delivered(settings) == 10, timeout=60)
+        finally:
+            await running.close()
+    # Ten jobs each waiting out their own Retry-After would still send ten requests a second (40 in
+    # the storm); paused as one, with one probe per Retry-After, the provider sees about one a second.
+    assert during <= 10, during
+    assert len(seaart.creates) == 10

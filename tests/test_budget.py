@@ -1,0 +1,150 @@
+"""The per-provider request budget and the loop's choice of due jobs.
+
+Ceilings are checked on the times requests were granted, in real time (the budget schedules its own
+wake-ups on the event loop); 429 pauses and the choice among due jobs use a clock the test moves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from bot.budget import WINDOW_SECONDS, BudgetHook, RequestBudget, origin_of
+from bot.dispatch import choose
+from bot.models import JobState
+from bot.schedule import CompletionTimes, PollSchedule, ScheduleSettings, job_kind
+from bot.store.jobs import DueJob
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def most_in_any_window(times: list[float], window: float = 1.0) -> int:
+    times = sorted(times)
+    return max(sum(1 for t in times[i:] if t < start + window) for i, start in enumerate(times))
+
+
+async def test_never_more_than_the_rate_in_any_second() -> None:
+    budget = RequestBudget(40)
+    granted: list[float] = []
+
+    async def one(write: bool) -> None:
+        await budget.acquire(write=write)
+        granted.append(time.monotonic())
+
+    await asyncio.gather(*(one(i % 10 == 0) for i in range(130)))
+    assert len(granted) == 130 == budget.sent_total
+    assert most_in_any_window(granted, 1.0) <= 40
+
+
+async def test_writes_are_served_before_waiting_reads() -> None:
+    budget = RequestBudget(5)
+    order: list[str] = []
+
+    async def one(name: str, write: bool) -> None:
+        await budget.acquire(write=write)
+        order.append(name)
+
+    reads = [asyncio.create_task(one(f"poll{i}", False)) for i in range(10)]
+    await asyncio.sleep(0)  # the first five polls take the window; five wait
+    writes = [asyncio.create_task(one(f"create{i}", True)) for i in range(2)]
+    await asyncio.gather(*reads, *writes)
+    assert order[:5] == [f"poll{i}" for i in range(5)]
+    assert order[5:7] == ["create0", "create1"], "creates jump the queue of waiting polls"
+
+
+def test_a_429_pauses_the_provider_for_retry_after() -> None:
+    clock = Clock()
+    budget = RequestBudget(10, clock=clock)
+    assert budget.room() == 10
+    assert budget.pause(7.0) == 7.0
+    assert budget.room() == 0 and budget.next_free() == 7.0
+    clock.now += 7.0
+    assert budget.room() == 1, "one probe first"
+    assert budget._take() and budget.room() == 0, "the others wait for the probe's answer"
+    budget.recovered()
+    assert budget.room() == 9
+
+
+def test_repeated_429s_without_retry_after_back_off_exponentially() -> None:
+    clock = Clock()
+    budget = RequestBudget(0, clock=clock)  # no ceiling, but 429s still pause it
+    assert [budget.pause(None) for _ in range(3)] == [1.0, 2.0, 4.0]
+    budget.recovered()
+    clock.now += 10
+    assert budget.pause(None) == 1.0
+
+
+def test_slow_rates_are_one_request_per_period() -> None:
+    clock = Clock()
+    budget = RequestBudget(0.5, clock=clock)
+    assert budget.room() == 1 and budget._take()
+    assert budget.room() == 0 and budget.next_free() == pytest.approx(WINDOW_SECONDS / 0.5)
+
+
+async def test_the_hook_meters_requests_by_provider_origin() -> None:
+    kie = RequestBudget(1000)
+    hook = BudgetHook({origin_of("http://127.0.0.1:8001/api"): kie})
+    await hook(httpx.Request("GET", "http://127.0.0.1:8001/api/v1/jobs/recordInfo"))
+    await hook(httpx.Request("GET", "http://127.0.0.1:8002/files/x.png"))  # another origin: not Kie's
+    assert kie.sent_total == 1
+
+
+KIND = job_kind("seaart", "nano_banana_2", "1K", 0)
+
+
+def due(job_id: str, state: JobState, *, provider: str = "seaart", started: float = 0.0, last: float = 0.0) -> DueJob:
+    """A due job whose schedule clock started at ``started`` and that was last polled at ``last``."""
+    return DueJob(job_id, state, provider, KIND, started, started, started + last)
+
+
+def schedule() -> PollSchedule:
+    times = CompletionTimes()
+    for i in range(100):
+        times.add(KIND, 15 + 30 * i / 99)
+    return PollSchedule(ScheduleSettings(), times)
+
+
+def test_the_loop_starts_deliveries_then_creates_then_the_likeliest_polls() -> None:
+    clock = Clock()
+    budgets = {"seaart": RequestBudget(3, clock=clock), "kie": RequestBudget(3, clock=clock)}
+    now = 100.0
+    jobs = [
+        # 5 s in, polled at 2 s: no earlier job finished before 15 s, so nothing to gain yet.
+        due("early-poll", JobState.RUNNING, started=now - 5, last=2.0),
+        # 33 s in, polled at 30 s: in the thick of the window.
+        due("window-poll", JobState.RUNNING, started=now - 33, last=30.0),
+        due("create", JobState.QUEUED, started=now),
+        due("deliver", JobState.SUCCEEDED, started=now - 40),
+        due("called-back", JobState.RUNNING, started=now - 20, last=19.0),
+        due("other-provider", JobState.RUNNING, provider="kie", started=now - 33, last=30.0),
+    ]
+    picked = choose(jobs, slots=10, now=now, schedule=schedule(), budgets=budgets, confirmed={"called-back"})
+    # seaart has room for three requests: the create, the confirming poll, then the likeliest poll.
+    assert picked.start == ["deliver", "create", "called-back", "window-poll", "other-provider"]
+    assert set(picked.waiting) == {"seaart"}
+
+
+def test_when_the_budget_binds_the_job_likeliest_done_goes_first() -> None:
+    clock = Clock()
+    budgets = {"seaart": RequestBudget(1, clock=clock)}
+    now = 100.0
+    jobs = [
+        due("early-poll", JobState.RUNNING, started=now - 5, last=2.0),
+        due("window-poll", JobState.RUNNING, started=now - 33, last=30.0),
+    ]
+    picked = choose(jobs, slots=10, now=now, schedule=schedule(), budgets=budgets)
+    assert picked.start == ["window-poll"]
+
+
+def test_slots_bound_what_starts() -> None:
+    jobs = [due(f"deliver{i}", JobState.SUCCEEDED) for i in range(5)]
+    assert len(choose(jobs, slots=2, now=0.0, schedule=schedule(), budgets={}).start) == 2

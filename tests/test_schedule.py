@@ -1,0 +1,143 @@
+"""The poll schedule on synthetic distributions: where it polls, how often, and what it never does.
+
+``simulate`` plays a job against the schedule the way the runner does (poll, ask for the next delay,
+wait), so the figures here are the schedule's own: polls per job and how long a finished job waits
+before the poll that sees it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import statistics
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.schedule import CompletionTimes, PollSchedule, PollState, ScheduleSettings, job_kind
+
+KIND = job_kind("seaart", "nano_banana_2", "1K", 0)
+
+
+def trained(samples: list[float], **knobs: float) -> PollSchedule:
+    times = CompletionTimes(history=500)
+    for seconds in samples:
+        times.add(KIND, seconds)
+    return PollSchedule(ScheduleSettings(**knobs), times)  # type: ignore[arg-type]
+
+
+def simulate(schedule: PollSchedule, finishes_at: float, deadline: float = 600.0) -> list[float]:
+    """Poll times (seconds after submit) until the first poll at or after ``finishes_at``."""
+    t, polls, times = 0.0, 0, []
+    while t < deadline:
+        t += schedule.next_delay(PollState(KIND, elapsed=t, polls=polls))
+        polls += 1
+        times.append(t)
+        if t >= finishes_at:
+            break
+    return times
+
+
+def figures(schedule: PollSchedule, ends: list[float]) -> tuple[float, float]:
+    """(mean polls per job, p95 of notice delay) over jobs finishing at ``ends``."""
+    runs = [simulate(schedule, end) for end in ends]
+    delays = sorted(run[-1] - end for run, end in zip(runs, ends, strict=True))
+    return statistics.mean(len(r) for r in runs), delays[int(0.95 * (len(delays) - 1))]
+
+
+def uniform(seed: int, count: int, low: float = 15.0, high: float = 45.0) -> list[float]:
+    rng = random.Random(seed)
+    return [rng.uniform(low, high) for _ in range(count)]
+
+
+UNIFORM = uniform(7, 200)
+FRESH = uniform(8, 400)
+
+
+def test_before_learning_it_is_exactly_the_old_backoff() -> None:
+    schedule = trained(UNIFORM[:19])  # one short of min_samples
+    assert [schedule.next_delay(PollState(KIND, elapsed=0, polls=n)) for n in range(7)] == [
+        3.0,
+        3.0,
+        4.5,
+        6.75,
+        10.125,
+        15.0,
+        15.0,
+    ]
+
+
+def test_learned_meets_the_targets_on_uniform_15_to_45() -> None:
+    """Issue 9's targets, on the schedule alone: p95 <= 2 s with <= 16 polls; today's: 14.4 s, 6.6."""
+    learned_polls, learned_p95 = figures(trained(UNIFORM), FRESH)
+    backoff_polls, backoff_p95 = figures(trained([]), FRESH)
+    assert learned_p95 <= 1.5 and learned_polls <= 16
+    assert backoff_p95 > 10 and 5 <= backoff_polls <= 8  # the old schedule
+    # At about the old schedule's polls per job, a third of its delay or better.
+    equal_polls, equal_p95 = figures(trained(UNIFORM, dense=4.5), FRESH)
+    assert equal_polls <= backoff_polls + 0.25 and equal_p95 <= backoff_p95 / 3
+
+
+def test_it_polls_where_the_mass_is() -> None:
+    schedule = trained(UNIFORM)
+    polls = simulate(schedule, finishes_at=40.0)
+    assert polls[0] == pytest.approx(3.0), "one early poll catches fast failures"
+    assert 15.0 <= polls[1] <= 16.5, "then nothing until the window opens"
+    inside = [b - a for a, b in itertools.pairwise(polls) if 15.0 < a < 40.0]
+    assert inside and max(inside) == pytest.approx(1.5)
+
+
+def test_a_gap_between_two_humps_is_skipped() -> None:
+    """A provider with a fast and a slow path: nothing finished between 12 s and 50 s."""
+    rng = random.Random(3)
+    humps = [rng.uniform(8, 12) for _ in range(100)] + [rng.uniform(50, 55) for _ in range(100)]
+    polls = simulate(trained(humps), finishes_at=53.0)
+    in_gap = [t for t in polls if 13.0 < t < 49.0]
+    assert len(in_gap) <= 3, polls  # at the ceiling's pace at most, not every 1.5 s
+    assert polls[-1] - 53.0 <= 1.5
+
+
+def test_a_job_far_past_its_time_is_polled_until_its_deadline() -> None:
+    schedule = trained(UNIFORM, ceiling=15.0)
+    polls = simulate(schedule, finishes_at=10_000.0, deadline=600.0)
+    gaps = [b - a for a, b in itertools.pairwise(polls)]
+    assert polls[-1] >= 600.0 - 15.0 and max(gaps) <= 15.0 + 1e-9
+
+
+def test_progress_and_queue_position_refine_it() -> None:
+    schedule = trained(UNIFORM)
+    # 20 s in and 80 % done: about 5 s left; poll a little before that.
+    assert schedule.next_delay(PollState(KIND, elapsed=20.0, polls=3, progress=0.8)) == pytest.approx(4.0)
+    # Queued with 4 jobs ahead: the window means nothing yet; wait longer than the dense pace.
+    assert schedule.next_delay(PollState(KIND, elapsed=0.0, polls=1, queued=True, queue_position=4)) == 7.5
+
+
+def test_a_job_that_will_call_back_is_polled_only_as_a_fallback() -> None:
+    schedule = trained(UNIFORM, callback_fallback=60.0)
+    first = schedule.next_delay(PollState(KIND, elapsed=0.0, polls=0, callback=True))
+    assert first >= 60.0 and first >= 1.5 * 44  # after nearly every job would have called back
+    assert schedule.next_delay(PollState(KIND, elapsed=first, polls=1, callback=True)) == 60.0
+
+
+def test_done_chance_ranks_jobs_in_the_window_first() -> None:
+    schedule = trained(UNIFORM)
+    early = schedule.done_chance(KIND, last_elapsed=3.0, now_elapsed=6.0)
+    in_window = schedule.done_chance(KIND, last_elapsed=30.0, now_elapsed=33.0)
+    assert early == 0.0 and in_window > 0.15
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    samples=st.lists(st.floats(0.5, 300), min_size=20, max_size=200),
+    elapsed=st.floats(0, 900),
+    polls=st.integers(0, 200),
+    queued=st.booleans(),
+    progress=st.none() | st.floats(0, 1),
+)
+def test_delays_are_always_positive_and_within_the_ceiling(
+    samples: list[float], elapsed: float, polls: int, queued: bool, progress: float | None
+) -> None:
+    schedule = trained(samples)
+    delay = schedule.next_delay(PollState(KIND, elapsed=elapsed, polls=polls, queued=queued, progress=progress))
+    assert 0 < delay <= schedule.settings.ceiling
