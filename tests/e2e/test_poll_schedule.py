@@ -87,9 +87,7 @@ async def test_the_provider_budget_is_never_exceeded(tmp_path: Path, discord_fak
         )
         running = await start_bot(settings, discord_fake)
         try:
-            await asyncio.gather(
-                *(discord_fake.slash_command("imagine", {"prompt": f"burst {i}"}) for i in range(24))
-            )
+            await asyncio.gather(*(discord_fake.slash_command("imagine", {"prompt": f"burst {i}"}) for i in range(24)))
             await discord_fake.wait_for(lambda: delivered(settings) == 24, timeout=90)
         finally:
             await running.close()
