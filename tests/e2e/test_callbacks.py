@@ -1,0 +1,168 @@
+"""kie.ai callbacks through the real bot: the fake Kie calls the bot's endpoint when a task ends.
+
+A good callback gets the image to the member with one status request; a forged, replayed, unknown or
+lost one changes nothing but time (the slow fallback poll still delivers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.callbacks import PATH, kie_signature
+from bot.config import Settings, load_settings
+from bot.testing.discord import FakeDiscord
+from bot.testing.providers import FakeKie
+from tests.conftest import BOT_TOKEN, RunningBot, start_bot
+
+KEY = "test-kie-key-7d1e"
+HMAC_KEY = "test-webhook-hmac-key-3c9a"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+async def kie() -> AsyncIterator[FakeKie]:
+    async with FakeKie(flavour="kie", api_key=KEY, provider_time=lambda: 1.0, webhook_hmac_key=HMAC_KEY) as fake:
+        yield fake
+
+
+def settings_for(tmp_path: Path, discord_fake: FakeDiscord, kie: FakeKie, port: int, **callbacks: Any) -> Settings:
+    return load_settings(
+        None,
+        discord_token=BOT_TOKEN,
+        kie_api_key=KEY,
+        kie_webhook_hmac_key=HMAC_KEY,
+        discord={"api_base_url": discord_fake.api_base_url, "gateway_url": discord_fake.gateway_url},
+        database={"path": str(tmp_path / "bot.sqlite3")},
+        providers={"seaart": {"enabled": False}, "kie": {"enabled": True, "base_url": kie.base_url}},
+        imagine={"default_provider": "kie"},
+        jobs={"progress_interval_seconds": 0},
+        quotas={"enabled": False},
+        callbacks={
+            "enabled": True,
+            "public_url": f"http://127.0.0.1:{port}",
+            "listen_port": port,
+            "fallback_poll_seconds": 30.0,
+            **callbacks,
+        },
+    )
+
+
+def states(settings: Settings) -> list[str]:
+    with sqlite3.connect(settings.database.path) as conn:
+        return [row[0] for row in conn.execute("SELECT state FROM jobs ORDER BY created_at")]
+
+
+def status_requests(kie: FakeKie, task_id: str) -> int:
+    return sum(1 for r in kie.requests if r.path.endswith("/recordInfo") and r.query.get("taskId") == task_id)
+
+
+async def one_job(discord_fake: FakeDiscord, settings: Settings, kie: FakeKie) -> str:
+    await discord_fake.slash_command("imagine", {"prompt": "a banana, called back"})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=40)
+    (task_id,) = kie.jobs
+    return task_id
+
+
+async def boot(
+    tmp_path: Path, discord_fake: FakeDiscord, kie: FakeKie, **callbacks: Any
+) -> tuple[Settings, RunningBot]:
+    settings = settings_for(tmp_path, discord_fake, kie, free_port(), **callbacks)
+    return settings, await start_bot(settings, discord_fake)
+
+
+async def test_a_callback_delivers_with_one_status_request(
+    tmp_path: Path, discord_fake: FakeDiscord, kie: FakeKie
+) -> None:
+    settings, running = await boot(tmp_path, discord_fake, kie)
+    try:
+        task_id = await one_job(discord_fake, settings, kie)
+    finally:
+        await running.close()
+    create = kie.creates[0].json
+    assert create["callBackUrl"] == f"{settings.callbacks.public_url}{PATH}"
+    (callback,) = kie.callbacks
+    assert callback.status == 200
+    assert status_requests(kie, task_id) == 1, "only the poll that confirms what the callback said"
+
+
+async def test_a_replayed_callback_changes_nothing(tmp_path: Path, discord_fake: FakeDiscord, kie: FakeKie) -> None:
+    kie.script_callbacks("twice")
+    settings, running = await boot(tmp_path, discord_fake, kie)
+    try:
+        task_id = await one_job(discord_fake, settings, kie)
+        await discord_fake.wait_for(lambda: len(kie.callbacks) == 2 and kie.callbacks[1].status is not None, 10)
+    finally:
+        await running.close()
+    first, replay = kie.callbacks
+    assert first.status == 200 and replay.status == 200
+    assert status_requests(kie, task_id) == 1, "the replay did not cause another poll"
+
+
+@pytest.mark.parametrize("mode", ["lost", "bad_signature"])
+async def test_without_a_good_callback_the_fallback_poll_still_delivers(
+    mode: str, tmp_path: Path, discord_fake: FakeDiscord, kie: FakeKie
+) -> None:
+    kie.script_callbacks(mode)
+    settings, running = await boot(tmp_path, discord_fake, kie, fallback_poll_seconds=2.0)
+    try:
+        task_id = await one_job(discord_fake, settings, kie)
+    finally:
+        await running.close()
+    if mode == "bad_signature":
+        assert [c.status for c in kie.callbacks] == [401]
+    else:
+        assert kie.callbacks == []
+    assert status_requests(kie, task_id) >= 1
+
+
+async def test_forged_and_unknown_callbacks_are_refused(
+    tmp_path: Path, discord_fake: FakeDiscord, kie: FakeKie
+) -> None:
+    kie.script_callbacks("lost")  # only the test's own callbacks reach the bot
+    settings, running = await boot(tmp_path, discord_fake, kie, fallback_poll_seconds=30.0)
+    url = f"{settings.callbacks.public_url}{PATH}"
+    try:
+        await discord_fake.slash_command("imagine", {"prompt": "a banana, waiting"})
+        await discord_fake.wait_for(lambda: len(kie.jobs) == 1, timeout=20)
+        (task_id,) = kie.jobs
+        stamp = str(int(time.time()))
+
+        async def post(task: str, *, signature: str, timestamp: str = stamp) -> int:
+            body = json.dumps({"code": 200, "msg": "success", "data": {"taskId": task, "state": "success"}})
+            headers = {"X-Webhook-Timestamp": timestamp, "X-Webhook-Signature": signature}
+            async with httpx.AsyncClient() as client:
+                return (await client.post(url, content=body, headers=headers)).status_code
+
+        answers = {
+            "wrong key": await post(task_id, signature=kie_signature(task_id, stamp, "not-the-key")),
+            "stale": await post(
+                task_id, signature=kie_signature(task_id, "1000000000", HMAC_KEY), timestamp="1000000000"
+            ),
+            "unknown task": await post("task_not_ours", signature=kie_signature("task_not_ours", stamp, HMAC_KEY)),
+            "unsigned": await post(task_id, signature=""),
+        }
+        await asyncio.sleep(1.5)  # the job finished at the fake after 1 s; nothing may have woken it
+        polled = status_requests(kie, task_id)
+        assert states(settings) == ["submitted"] or states(settings) == ["running"]
+        good = await post(task_id, signature=kie_signature(task_id, stamp, HMAC_KEY))
+        await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    finally:
+        await running.close()
+    assert answers == {"wrong key": 401, "stale": 401, "unknown task": 404, "unsigned": 401}
+    assert polled == 0, "no refused callback caused a status request"
+    assert good == 200 and status_requests(kie, task_id) == 1
