@@ -197,6 +197,8 @@ class FakeMessage:
     timestamp: str = ""
     edited_timestamp: str | None = None
     tts: bool = False
+    # When the message first carried files (wall clock, time.time()), for delivery-latency benchmarks.
+    files_at: float | None = None
 
     @property
     def loading(self) -> bool:
@@ -1284,6 +1286,7 @@ class FakeDiscord:
             type=message_type,
             timestamp=_now_iso(),
             tts=bool(payload.get("tts")),
+            files_at=time.time() if uploads else None,
         )
         self.messages[message.id] = message
         return message
@@ -1310,6 +1313,8 @@ class FakeDiscord:
         message.components = copy.deepcopy(components)
         message.attachments = attachments
         message.files = uploads
+        if uploads and message.files_at is None:
+            message.files_at = time.time()
         message.flags = flags
         message.allowed_mentions = payload.get("allowed_mentions")
         message.edits += 1

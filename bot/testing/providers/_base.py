@@ -1,5 +1,14 @@
 """What every fake provider server shares: lifecycle on 127.0.0.1, request recording, key checks,
-scripted outcomes, hanging requests that end at stop(), and real PNG files to download."""
+scripted outcomes, hanging requests that end at stop(), real PNG files to download, and the clock a
+job runs on.
+
+A job's progress follows one of two clocks. By default it advances per status poll (``queued_polls``
+answers queued, ``running_polls`` running, then done): tests step through states without waiting.
+With ``provider_time`` (seconds a job takes, drawn per job) and optionally ``queue_time``, a job is
+queued until ``created_at + queue``, running until ``ready_at``, then done, however often it is polled:
+what a poll schedule is measured against (bench/poll_schedule.py). Either way each job records
+``created_at`` and ``ready_at`` (wall clock), and every request its arrival time ``at``.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +19,13 @@ import io
 import json
 import secrets
 import struct
+import time
 import zlib
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -25,10 +35,15 @@ from PIL import Image, ImageChops
 LONG_SIDE = {"0.5K": 512, "512px": 512, "512": 512, "1K": 1024, "2K": 2048, "4K": 4096}
 NOT_AN_IMAGE = b"<html><body>This is not an image. Sorry.</body></html>\n"
 
+State = Literal["queued", "running", "done"]
+# Draws one duration in seconds per job, e.g. ``lambda: random.uniform(15, 45)``.
+Seconds = Callable[[], float]
+
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    """One request the fake received (file downloads included). ``headers`` is case-insensitive."""
+    """One request the fake received (file downloads included). ``headers`` is case-insensitive;
+    ``at`` is its arrival, wall clock (time.time())."""
 
     method: str
     path: str
@@ -36,6 +51,44 @@ class Recorded:
     json: Any | None
     query: dict[str, str]
     body: bytes = b""
+    at: float = 0.0
+
+
+@dataclass(kw_only=True)
+class JobTimes:
+    """When a fake job was accepted and when it is (or was) done, wall clock.
+
+    In time mode ``running_at`` and ``ready_at`` are fixed at creation (a hold can push ``ready_at``
+    later). In poll mode ``running_at`` stays None and ``ready_at`` is the moment a poll first reported
+    the job done.
+    """
+
+    created_at: float = 0.0
+    running_at: float | None = None
+    ready_at: float | None = None
+
+    @property
+    def timed(self) -> bool:
+        return self.running_at is not None
+
+    def time_state(self, now: float, *, stalled: bool) -> State:
+        """Time mode: the state at ``now``. A ``stalled`` job (held, never finishing) stays running."""
+        assert self.running_at is not None and self.ready_at is not None, "not a timed job"
+        if now < self.running_at:
+            return "queued"
+        if stalled or now < self.ready_at:
+            return "running"
+        return "done"
+
+    def reported(self, state: State, now: float) -> None:
+        """Note a state given to a client; the first "done" fixes ``ready_at`` in poll mode."""
+        if state == "done" and self.ready_at is None:
+            self.ready_at = now
+
+    def released(self, now: float) -> None:
+        """A held job was let go: in time mode it cannot have finished before now."""
+        if self.timed and self.ready_at is not None:
+            self.ready_at = max(self.ready_at, now)
 
 
 def pixel_size(tier: object, aspect_ratio: object) -> tuple[int, int]:
@@ -101,7 +154,18 @@ class FakeProviderServer:
     OUTCOMES: ClassVar[frozenset[str]] = frozenset({"success"})
     NAME: ClassVar[str] = "provider"
 
-    def __init__(self, *, api_key: str, host: str = "127.0.0.1", port: int = 0, hang_seconds: float = 300.0) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        hang_seconds: float = 300.0,
+        provider_time: Seconds | None = None,
+        queue_time: Seconds | None = None,
+    ) -> None:
+        if queue_time is not None and provider_time is None:
+            raise ValueError("queue_time needs provider_time (time mode)")
         self.api_key = api_key
         self.host = host
         self.port = port
@@ -117,6 +181,9 @@ class FakeProviderServer:
         self.redirect_target = "http://127.0.0.2/"
         # Seconds between bytes of /hostile/drip/...: a server that never quite stops sending.
         self.drip_interval = 0.5
+        # Time mode when set (see the module docstring); poll-count mode otherwise.
+        self.provider_time = provider_time
+        self.queue_time = queue_time
 
     # -- to override --
 
@@ -194,6 +261,16 @@ class FakeProviderServer:
     def next_outcome(self) -> str:
         return self._outcomes.popleft() if self._outcomes else "success"
 
+    # -- the job clock --
+
+    def new_job_times(self) -> tuple[float, float | None, float | None]:
+        """``(created_at, running_at, ready_at)`` for a job accepted now; the last two only in time mode."""
+        now = time.time()
+        if self.provider_time is None:
+            return now, None, None
+        queue = max(0.0, self.queue_time()) if self.queue_time is not None else 0.0
+        return now, now + queue, now + queue + max(0.0, self.provider_time())
+
     # -- files --
 
     def register_image(self, name: str, size: tuple[int, int] | None, *, broken: bool = False) -> str:
@@ -258,6 +335,7 @@ class FakeProviderServer:
 
     @web.middleware
     async def _record_and_authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        arrived = time.time()
         raw = await request.read()  # cached by aiohttp, handlers can read again
         try:
             body = json.loads(raw) if raw else None
@@ -271,6 +349,7 @@ class FakeProviderServer:
                 json=body,
                 query=dict(request.query),
                 body=raw,
+                at=arrived,
             )
         )
         if self.needs_key(request) and not self.is_authorised(request):

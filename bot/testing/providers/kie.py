@@ -53,30 +53,58 @@ Kie only:
 sinancode only:
   result_strings      success, with ``result`` as ``string[]`` (the older documented shape)
 
+Time mode (``provider_time=``, see bot/testing/providers/_base.py): a task is waiting/queuing until its
+queue time has passed, generating until ``ready_at``, then done, however often it is polled; recordInfo's
+``costTime`` is then the generation time in ms. Kie documents no progress field on recordInfo, so
+there is none.
+
+Callbacks (Kie flavour): a createTask body with ``callBackUrl`` makes the fake POST the finished task
+record, ``{"code": 200, "msg": "success", "data": <recordInfo's data>}``, to that URL when the task
+succeeds or fails: at ``ready_at`` in time mode, in poll mode when a poll first reports it done. With
+``webhook_hmac_key`` the request carries Kie's signature headers (docs.kie.ai/common-api/webhook-
+verification): ``X-Webhook-Timestamp`` (Unix seconds) and ``X-Webhook-Signature`` =
+base64(HMAC-SHA256(taskId + "." + timestamp, key)); without a key, neither header. Per task, in order
+of the creates that carry a callBackUrl (afterwards ``callback_default``, "normal"), ``script_callbacks``
+chooses: normal, lost (never sent), bad_signature (signed with another key), twice (the same signed
+request again once the first is answered: a replay), late:SECONDS (sent that long after the task
+finished). Every attempt is kept in ``callbacks`` with the status the receiver answered, or the error
+if it could not be reached; delivery failures are never raised. "malformed" tasks call back with
+non-JSON bytes, "never_finish" ones never.
+
 Run standalone with the other fakes: ``python -m bot.testing.providers``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
 import json
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, get_args
 
+import aiohttp
 from aiohttp import web
 
-from bot.testing.providers._base import FakeProviderServer, Recorded, garbage, pixel_size
+from bot.testing.providers._base import FakeProviderServer, JobTimes, Recorded, Seconds, State, garbage, pixel_size
 
 __all__ = [
+    "CALLBACK_MODES",
     "COMMON_OUTCOMES",
     "KIE_OUTCOMES",
     "SINANCODE_OUTCOMES",
     "FakeKie",
     "FakeKieJob",
+    "SentCallback",
     "kie_image_size",
+    "kie_signature",
 ]
 
 Flavour = Literal["kie", "sinancode"]
@@ -196,12 +224,53 @@ _RESOLUTIONS = frozenset({"1K", "2K", "4K"})
 _FORMATS = frozenset({"jpg", "png"})
 _SC_MODELS = frozenset({"nano-banana-2"})  # a sinancode Pro path is unseen [U]
 
-State = Literal["queued", "running", "done"]
+# How a task's callback is delivered (besides "late:SECONDS"); see the module docstring.
+CALLBACK_MODES: frozenset[str] = frozenset({"normal", "lost", "bad_signature", "twice"})
+# Callbacks are fire-and-forget for Kie; a receiver that stalls must not hold the fake's tasks forever.
+_CALLBACK_TIMEOUT = aiohttp.ClientTimeout(total=10.0)
+
+
+def kie_signature(task_id: str, timestamp: int | str, key: str) -> str:
+    """Kie's webhook signature: base64(HMAC-SHA256(taskId + "." + timestamp, key))."""
+    digest = hmac.new(key.encode(), f"{task_id}.{timestamp}".encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def _callback_delay(mode: str) -> float:
+    """Seconds after the task finished to send its callback; raises ValueError for an unknown mode."""
+    if mode in CALLBACK_MODES:
+        return 0.0
+    name, _, seconds = mode.partition(":")
+    if name == "late":
+        with contextlib.suppress(ValueError):
+            delay = float(seconds)
+            if delay >= 0:
+                return delay
+    raise ValueError(f"unknown callback mode {mode!r}; use one of {sorted(CALLBACK_MODES)} or late:SECONDS")
 
 
 @dataclass
-class FakeKieJob:
-    """A task the fake accepted. ``polls`` counts status requests, answered or not."""
+class SentCallback:
+    """One callback POST the fake made (a "twice" task makes two)."""
+
+    task_id: str
+    url: str
+    mode: str
+    headers: dict[str, str]
+    body: bytes
+    at: float  # when it was sent, wall clock
+    status: int | None = None  # what the receiver answered; None if it could not be reached
+    error: str | None = None  # why it could not be delivered
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class FakeKieJob(JobTimes):
+    """A task the fake accepted. ``polls`` counts status requests, answered or not; the times
+    (``created_at``, ``ready_at``) come from :class:`JobTimes`."""
 
     task_id: str
     model: str  # the provider's model id, e.g. "nano-banana-2"
@@ -214,6 +283,10 @@ class FakeKieJob:
     # Status answers given normally; drives queued -> running -> done.
     progress: int = 0
     image_names: list[str] = field(default_factory=list)
+    # Kie flavour: where and how the finished record is POSTed (see the module docstring).
+    callback_url: str | None = None
+    callback_mode: str = "normal"
+    callback_started: bool = False
 
 
 def kie_image_size(model: str, fields: Mapping[str, Any]) -> tuple[int, int]:
@@ -239,10 +312,20 @@ class FakeKie(FakeProviderServer):
         running_polls: int = 1,
         hang_seconds: float = 300.0,
         credits: float = 1000.0,
+        provider_time: Seconds | None = None,
+        queue_time: Seconds | None = None,
+        webhook_hmac_key: str | None = None,
     ) -> None:
         if flavour not in get_args(Flavour):
             raise ValueError(f"unknown flavour {flavour!r}; use 'kie' or 'sinancode'")
-        super().__init__(api_key=api_key or f"test-{flavour}-key", host=host, port=port, hang_seconds=hang_seconds)
+        super().__init__(
+            api_key=api_key or f"test-{flavour}-key",
+            host=host,
+            port=port,
+            hang_seconds=hang_seconds,
+            provider_time=provider_time,
+            queue_time=queue_time,
+        )
         self.flavour: Flavour = flavour
         self.queued_polls = queued_polls
         self.running_polls = running_polls
@@ -250,6 +333,24 @@ class FakeKie(FakeProviderServer):
         self.jobs: dict[str, FakeKieJob] = {}
         self._holding = False
         self._seq = 0
+        # Callbacks: signed with this key when set (as Kie does once the key is enabled in its settings).
+        self.webhook_hmac_key = webhook_hmac_key
+        self.callback_default = "normal"
+        self.callbacks: list[SentCallback] = []
+        self._callback_modes: deque[str] = deque()
+        self._session: aiohttp.ClientSession | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def stop(self) -> None:
+        # The server first, so no poll handler starts a callback after the pending ones are cancelled.
+        await super().stop()
+        tasks, self._background = self._background, set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
 
     @property
     def outcomes(self) -> frozenset[str]:
@@ -305,10 +406,19 @@ class FakeKie(FakeProviderServer):
             self.release()
 
     def release(self, task_id: str | None = None) -> None:
-        """Let one held job (or all) finish at its next poll."""
+        """Let one held job (or all) finish at its next poll (time mode: once its time is up)."""
+        now = time.time()
         for job in self.jobs.values():
-            if task_id is None or job.task_id == task_id:
+            if (task_id is None or job.task_id == task_id) and job.held:
                 job.held = False
+                job.released(now)
+
+    def script_callbacks(self, *modes: str) -> None:
+        """Queue callback modes for the next tasks created with a callBackUrl, in order (see the module
+        docstring); afterwards ``callback_default`` applies."""
+        for mode in modes:
+            _callback_delay(mode)
+        self._callback_modes.extend(modes)
 
     # -- Kie handlers --
 
@@ -347,6 +457,7 @@ class FakeKie(FakeProviderServer):
             return garbage()
         state = self._state(job)
         answered, job.progress = job.progress, job.progress + 1
+        self._reported(job, state)
         return _envelope(200, 200, "success", self._kie_record_body(job, state, answered), key="message")
 
     async def _kie_credit(self, request: web.Request) -> web.StreamResponse:
@@ -370,7 +481,12 @@ class FakeKie(FakeProviderServer):
         if state == "running":
             data["state"] = "generating"
         elif state == "done":
-            data |= {"completeTime": _now_ms(), "costTime": 8123}
+            assert job.ready_at is not None  # set at creation (time mode) or by the first "done" answer
+            complete_ms = int(job.ready_at * 1000)
+            # docs.kie.ai's example: costTime is milliseconds of generation. Poll mode has no clock to
+            # measure, so it reports a fixed plausible figure.
+            cost = 8123 if job.running_at is None else round((job.ready_at - job.running_at) * 1000)
+            data |= {"completeTime": complete_ms, "updateTime": complete_ms, "costTime": cost}
             if job.outcome in _FAILURES:
                 code, message = _FAILURES[job.outcome][0]
                 data |= {"state": "fail", "failCode": code, "failMsg": message}
@@ -411,6 +527,7 @@ class FakeKie(FakeProviderServer):
             return garbage()
         state = self._state(job)
         job.progress += 1
+        self._reported(job, state)
         body: dict[str, Any] = {"id": job.task_id, "status": "pending", "error_code": "", "error_msg": ""}
         body["result"] = None
         if state == "running":
@@ -431,16 +548,26 @@ class FakeKie(FakeProviderServer):
     async def _accept(
         self, task_id: str, model: str, body: dict[str, Any], fields: dict[str, Any], outcome: str
     ) -> None:
+        created_at, running_at, ready_at = self.new_job_times()
         job = FakeKieJob(
             task_id=task_id,
             model=model,
             body=body,
             fields=fields,
             outcome=outcome,
-            created_ms=_now_ms(),
+            created_ms=int(created_at * 1000),
             held=self._holding,
+            created_at=created_at,
+            running_at=running_at,
+            ready_at=ready_at,
         )
         self.jobs[task_id] = job
+        url = body.get("callBackUrl") if self.flavour == "kie" else None
+        if isinstance(url, str):
+            job.callback_url = url
+            job.callback_mode = self._callback_modes.popleft() if self._callback_modes else self.callback_default
+            if job.timed:
+                self._spawn(self._call_back_when_done(job))
         if outcome in _IMAGE_OUTCOMES:
             name = f"{_safe_name(task_id)}-0"
             job.image_names.append(name)
@@ -450,7 +577,9 @@ class FakeKie(FakeProviderServer):
             await self.hang()  # the task exists, but its id never reaches the client
 
     def _state(self, job: FakeKieJob) -> State:
-        """The job's state as of its next normal answer."""
+        """The job's state as of its next normal answer (time mode: as of now)."""
+        if job.timed:
+            return job.time_state(time.time(), stalled=job.held or job.outcome == "never_finish")
         if job.progress < self.queued_polls:
             return "queued"
         if job.held or job.outcome == "never_finish":
@@ -461,6 +590,73 @@ class FakeKie(FakeProviderServer):
 
     def _urls(self, job: FakeKieJob) -> list[str]:
         return [f"{self.image_base_url}/{name}.png" for name in job.image_names]
+
+    def _reported(self, job: FakeKieJob, state: State) -> None:
+        job.reported(state, time.time())
+        if state == "done" and job.callback_url is not None and not job.timed and not job.callback_started:
+            # Poll mode has no clock: the task "finishes" when a poll first sees it done.
+            self._spawn(self._call_back(job))
+
+    # -- callbacks --
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _call_back_when_done(self, job: FakeKieJob) -> None:
+        """Time mode: wait for the task to finish (a hold keeps it running), then call back."""
+        while True:
+            if job.outcome == "never_finish":
+                return
+            assert job.ready_at is not None
+            wait = job.ready_at - time.time()
+            if not job.held and wait <= 0:
+                break
+            await asyncio.sleep(0.05 if job.held else wait)
+        await self._call_back(job)
+
+    async def _call_back(self, job: FakeKieJob) -> None:
+        if job.callback_started or job.callback_url is None:
+            return
+        job.callback_started = True
+        mode = job.callback_mode
+        if mode == "lost":
+            return
+        delay = _callback_delay(mode)
+        if delay:
+            await asyncio.sleep(delay)
+        if job.outcome == "malformed":
+            body = garbage().body
+            assert isinstance(body, bytes)
+        else:
+            record = self._kie_record_body(job, "done", job.progress)
+            body = json.dumps({"code": 200, "msg": "success", "data": record}).encode()
+        headers = {"Content-Type": "application/json"}
+        key = self.webhook_hmac_key
+        if key is not None or mode == "bad_signature":
+            stamp = int(time.time())
+            signing_key = "not-the-webhook-key" if mode == "bad_signature" else key
+            assert signing_key is not None
+            headers["X-Webhook-Timestamp"] = str(stamp)
+            headers["X-Webhook-Signature"] = kie_signature(job.task_id, stamp, signing_key)
+        for _ in range(2 if mode == "twice" else 1):
+            await self._post_callback(job, job.callback_url, headers, body)
+
+    async def _post_callback(self, job: FakeKieJob, url: str, headers: dict[str, str], body: bytes) -> None:
+        sent = SentCallback(
+            task_id=job.task_id, url=url, mode=job.callback_mode, headers=headers, body=body, at=time.time()
+        )
+        self.callbacks.append(sent)
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=_CALLBACK_TIMEOUT)
+        try:
+            async with self._session.post(url, data=body, headers=headers) as answer:
+                await answer.read()
+                sent.status = answer.status
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            # A receiver that is down is the scenario under test, not a fault of the fake.
+            sent.error = f"{type(exc).__name__}: {exc}"
 
 
 # --- bodies and validation -----------------------------------------------------------------------

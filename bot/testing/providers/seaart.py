@@ -33,6 +33,9 @@ Outcomes (one per create attempt; unscripted creates get "success"):
                         itself as the link), file (a ``file://`` link), many (the same image listed 50
                         times)
 
+Time mode (``provider_time=``, see bot/testing/providers/_base.py): a job is IN_QUEUE until its
+queue time has passed, IN_PROGRESS until ``ready_at``, then COMPLETED, however often it is polled.
+
 Run standalone with the other fakes: ``python -m bot.testing.providers``.
 """
 
@@ -40,14 +43,24 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bot.testing.providers._base import HOSTILE_KINDS, FakeProviderServer, Recorded, garbage, pixel_size
+from bot.testing.providers._base import (
+    HOSTILE_KINDS,
+    FakeProviderServer,
+    JobTimes,
+    Recorded,
+    Seconds,
+    State,
+    garbage,
+    pixel_size,
+)
 
 __all__ = ["SEAART_OUTCOMES", "FakeJob", "FakeSeaArt", "image_size_for"]
 
@@ -131,12 +144,11 @@ _IMAGE_OUTCOMES = frozenset({"success", "success_seed", "success_text", "undecod
 }
 _CREATE_PATH = re.compile(r"^/model/v1/queue/[^/]+$")
 
-State = Literal["queued", "running", "done"]
-
 
 @dataclass
-class FakeJob:
-    """A task the fake accepted. ``polls`` counts status requests, answered or not."""
+class FakeJob(JobTimes):
+    """A task the fake accepted. ``polls`` counts status requests, answered or not; the times
+    (``created_at``, ``ready_at``) come from :class:`JobTimes`."""
 
     request_id: str
     model: str
@@ -170,7 +182,8 @@ class FakeSeaArt(FakeProviderServer):
     """SeaArt's model queue API on 127.0.0.1, scripted per create (see SEAART_OUTCOMES).
 
     Lifecycle per job: ``queued_polls`` status answers IN_QUEUE, then ``running_polls`` IN_PROGRESS,
-    then COMPLETED (with the scripted result or error). Held jobs and "never_finish" stay IN_PROGRESS.
+    then COMPLETED (with the scripted result or error); in time mode (``provider_time``) the clock
+    decides instead. Held jobs and "never_finish" stay IN_PROGRESS.
     """
 
     OUTCOMES: ClassVar[frozenset[str]] = SEAART_OUTCOMES
@@ -185,8 +198,17 @@ class FakeSeaArt(FakeProviderServer):
         queued_polls: int = 1,
         running_polls: int = 1,
         hang_seconds: float = 300.0,
+        provider_time: Seconds | None = None,
+        queue_time: Seconds | None = None,
     ) -> None:
-        super().__init__(api_key=api_key, host=host, port=port, hang_seconds=hang_seconds)
+        super().__init__(
+            api_key=api_key,
+            host=host,
+            port=port,
+            hang_seconds=hang_seconds,
+            provider_time=provider_time,
+            queue_time=queue_time,
+        )
         self.queued_polls = queued_polls
         self.running_polls = running_polls
         self.jobs: dict[str, FakeJob] = {}
@@ -237,10 +259,12 @@ class FakeSeaArt(FakeProviderServer):
             self.release()
 
     def release(self, request_id: str | None = None) -> None:
-        """Let one held job (or all) complete at its next status poll."""
+        """Let one held job (or all) complete at its next status poll (time mode: once its time is up)."""
+        now = time.time()
         for job in self.jobs.values():
-            if request_id is None or job.request_id == request_id:
+            if (request_id is None or job.request_id == request_id) and job.held:
                 job.held = False
+                job.released(now)
 
     # -- handlers --
 
@@ -272,7 +296,17 @@ class FakeSeaArt(FakeProviderServer):
             return _invalid(problems)
 
         request_id = "mmsu_" + secrets.token_hex(12)
-        job = FakeJob(request_id=request_id, model=model, body=body, outcome=outcome, held=self._holding)
+        created_at, running_at, ready_at = self.new_job_times()
+        job = FakeJob(
+            request_id=request_id,
+            model=model,
+            body=body,
+            outcome=outcome,
+            held=self._holding,
+            created_at=created_at,
+            running_at=running_at,
+            ready_at=ready_at,
+        )
         self.jobs[request_id] = job
         self._register_files(job)
         if outcome == "create_hang":
@@ -299,6 +333,7 @@ class FakeSeaArt(FakeProviderServer):
             return garbage()
         state = self._state(job, job.progress)
         job.progress += 1
+        job.reported(state, time.time())
         return web.json_response(self._status_body(job, state))
 
     async def _response(self, request: web.Request) -> web.StreamResponse:
@@ -340,9 +375,11 @@ class FakeSeaArt(FakeProviderServer):
         return await handler(request)
 
     def _state(self, job: FakeJob, answered: int) -> State:
-        """The job's state as of its ``answered``-th status answer (0 = first)."""
+        """The job's state as of its ``answered``-th status answer (0 = first); time mode: as of now."""
         if job.cancelled:
             return "done"
+        if job.timed:
+            return job.time_state(time.time(), stalled=job.held or job.outcome == "never_finish")
         if answered < self.queued_polls:
             return "queued"
         if job.held or job.outcome == "never_finish":
