@@ -18,7 +18,7 @@ Variants (--variants picks some; each runs on a fresh fake Discord, fake provide
      the same database and the measured jobs run)
   b  learned schedule with no history (before enough samples it is today's backoff)
   c  fixed 1 s          d  fixed 5 s          e  today's backoff: 3 s growing x1.5 up to 15 s
-  f  learned at dense_poll_seconds = 3.0, trained like (a): about the polls of (e)
+  f  learned at --equal-dense (4.5) seconds, trained like (a): about the polls per job of (e)
   g  the request budget binding: --budget-jobs jobs sent over --budget-spread s, requests_per_second =
      --budget-rps, trained like (a); the busiest 1-s bin at the provider must not exceed the budget
   h  Kie with callbacks: the fake calls back, signed with an HMAC key; the bot listens on a free port
@@ -100,7 +100,7 @@ class Variant:
     kie_callbacks: bool = False
 
 
-def _variants(dense: float) -> dict[str, Variant]:
+def _variants(dense: float, equal_dense: float) -> dict[str, Variant]:
     backoff = ('poll_schedule = "backoff"',) if _knows("jobs", "poll_schedule") else ()
     learned = ('poll_schedule = "learned"',)
     return {
@@ -115,7 +115,12 @@ def _variants(dense: float) -> dict[str, Variant]:
                 "backoff 3 s x1.5 to 15 s",
                 (*backoff, "poll_interval_seconds = 3.0", "max_poll_interval_seconds = 15.0"),
             ),
-            Variant("f", "learned, dense 3 s, trained", (*learned, "dense_poll_seconds = 3.0"), trained=True),
+            Variant(
+                "f",
+                f"learned, dense {equal_dense:g} s, trained",
+                (*learned, f"dense_poll_seconds = {equal_dense:g}"),
+                trained=True,
+            ),
             Variant("g", "budget, learned, trained", learned, trained=True, budget=True),
             Variant("h", "Kie callbacks", (), kie_callbacks=True),
         )
@@ -628,7 +633,7 @@ def _plan(args: argparse.Namespace) -> Plan:
 
 async def main_async(args: argparse.Namespace) -> None:
     plan = _plan(args)
-    variants = _variants(args.dense)
+    variants = _variants(args.dense, args.equal_dense)
     wanted = [k.strip() for k in args.variants.split(",") if k.strip()]
     unknown = [k for k in wanted if k not in variants]
     if unknown:
@@ -681,6 +686,12 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=100, help="finished jobs the learned variants see first (100)")
     parser.add_argument("--train-spread", type=float, default=5.0, help="seconds over which those are sent (5)")
     parser.add_argument("--dense", type=float, default=1.5, help="dense_poll_seconds of variant (a) (1.5)")
+    parser.add_argument(
+        "--equal-dense",
+        type=float,
+        default=4.5,
+        help="dense_poll_seconds of variant (f), chosen to poll about as often as today's backoff (4.5)",
+    )
     parser.add_argument("--budget-jobs", type=int, default=1000, help="jobs of variant (g) (1000)")
     parser.add_argument("--budget-spread", type=float, default=10.0, help="seconds over which (g) sends (10)")
     parser.add_argument("--budget-rps", type=float, default=100.0, help="requests_per_second of (g) (100)")

@@ -137,8 +137,8 @@ class JobRunner:
 
     async def start(self) -> None:
         """Resume every unfinished job from its row, then run the loop in the background."""
-        for kind, seconds in await self.completions.recent():
-            self.schedule.times.add(kind, seconds)
+        for kind, earliest, latest in await self.completions.recent():
+            self.schedule.times.add(kind, earliest, latest)
         active = await self.store.active()
         if active:
             log.info("resuming %d unfinished job(s)", len(active))
@@ -751,16 +751,17 @@ class JobRunner:
         """Record how long this job took, for the schedule of the next ones of its kind."""
         if job.clock_started_at is None or (job.handle is not None and job.handle.ready is not None):
             return  # never polled: a synchronous provider answered at once
+        latest = now - job.clock_started_at
         if job.id in self._called_back:
-            seconds = now - job.clock_started_at  # the provider said when; no poll gap to split
+            earliest = latest  # the provider said when: no gap between polls to be unsure about
         else:
-            # It finished between the last poll that saw it running and this one: take the middle.
+            # It finished between the last poll that saw it running and this one.
             last = max(job.last_poll_at or job.clock_started_at, job.clock_started_at)
-            seconds = (last + now) / 2 - job.clock_started_at
+            earliest = last - job.clock_started_at
         kind = self._kind(job)
-        self.schedule.times.add(kind, seconds)
+        self.schedule.times.add(kind, earliest, latest)
         try:
-            await self.completions.add(kind, seconds, now=now)
+            await self.completions.add(kind, earliest, latest, now=now)
         except Exception:
             log.exception("job %s: could not record its completion time", job.id)
 

@@ -29,8 +29,6 @@ from dataclasses import dataclass
 
 # Reference counts are grouped: 0, 1, 2-3 and 4+ images take about the same time within a group.
 _REFERENCE_GROUPS = ((4, "4+"), (2, "2-3"), (1, "1"), (0, "0"))
-# Inside the window, the next poll is at most where this much more of the earlier jobs had finished.
-MASS_STEP = 0.01
 # Never plan a poll sooner than this: a schedule that says "now" twice in a row would spin.
 MIN_DELAY = 0.05
 
@@ -59,44 +57,76 @@ class ScheduleSettings:
 
 
 class CompletionTimes:
-    """The most recent ``history`` completion times (seconds from the job's clock start) per kind."""
+    """The most recent ``history`` completions per kind, each as an interval of seconds from the job's
+    clock start: it was still running at ``earliest`` (the last poll before) and done by ``latest``.
+
+    Polling only ever brackets a completion, and while the backoff rules the bracket can be 15 s wide.
+    Keeping the bracket, not a guess inside it, keeps coarse early samples from misleading the schedule:
+    the window opens at the earliest any job may have finished and closes at the latest, and a stretch
+    counts as empty only if no bracket reaches into it. A callback gives an exact time (both ends equal).
+    """
 
     def __init__(self, history: int = 200) -> None:
         self.history = history
-        self._recent: dict[str, deque[float]] = {}
-        self._sorted: dict[str, list[float]] = {}
+        self._recent: dict[str, deque[tuple[float, float]]] = {}
+        self._sorted: dict[str, tuple[list[float], list[float], list[float]]] = {}
 
-    def add(self, kind: str, seconds: float) -> None:
-        if seconds < 0:
+    def add(self, kind: str, earliest: float, latest: float | None = None) -> None:
+        latest = earliest if latest is None else latest
+        if earliest < 0 or latest < earliest:
             return
         recent = self._recent.setdefault(kind, deque(maxlen=self.history))
-        recent.append(seconds)
+        recent.append((earliest, latest))
         self._sorted.pop(kind, None)
 
     def count(self, kind: str) -> int:
         return len(self._recent.get(kind, ()))
 
-    def samples(self, kind: str) -> list[float]:
-        """Sorted; cached until the next ``add`` for this kind."""
+    def _views(self, kind: str) -> tuple[list[float], list[float], list[float]]:
+        """Sorted earliest ends, latest ends and midpoints; cached until the next ``add``."""
         cached = self._sorted.get(kind)
         if cached is None:
-            cached = sorted(self._recent.get(kind, ()))
+            pairs = self._recent.get(kind, ())
+            cached = (
+                sorted(e for e, _ in pairs),
+                sorted(la for _, la in pairs),
+                sorted((e + la) / 2 for e, la in pairs),
+            )
             self._sorted[kind] = cached
         return cached
 
-    def quantile(self, kind: str, q: float) -> float:
-        values = self.samples(kind)
+    def _quantile(self, values: list[float], q: float) -> float:
         if not values:
-            raise ValueError(f"no completion times for {kind}")
+            raise ValueError("no completion times")
         position = min(len(values) - 1, max(0, round(q * (len(values) - 1))))
         return values[position]
 
+    def opens(self, kind: str, q: float) -> float:
+        """Where the window opens: the ``q`` quantile of the earliest each job may have finished."""
+        return self._quantile(self._views(kind)[0], q)
+
+    def closes(self, kind: str, q: float) -> float:
+        """Where it closes: the ``q`` quantile of the latest each job can have finished."""
+        return self._quantile(self._views(kind)[1], q)
+
     def cdf(self, kind: str, seconds: float) -> float:
-        """The share of past jobs of this kind that had finished by ``seconds``."""
-        values = self.samples(kind)
-        if not values:
+        """The share of past jobs of this kind that had (most likely) finished by ``seconds``."""
+        middles = self._views(kind)[2]
+        if not middles:
             return 0.0
-        return bisect.bisect_right(values, seconds) / len(values)
+        return bisect.bisect_right(middles, seconds) / len(middles)
+
+    def next_mass(self, kind: str, start: float, end: float) -> float:
+        """Where, from ``start`` on, an earlier job may next have finished: ``start`` if any bracket
+        reaches into [start, end]; otherwise the earliest bracket beginning after ``end`` (``inf`` if
+        none does)."""
+        ahead = float("inf")
+        for earliest, latest in self._recent.get(kind, ()):
+            if earliest <= end and latest >= start:
+                return start
+            if earliest > end:
+                ahead = min(ahead, earliest)
+        return ahead
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +173,8 @@ class PollSchedule:
             # The provider's own estimate: at this pace, what is left takes elapsed * (1 - p) / p.
             left = state.elapsed * (1 - state.progress) / state.progress
             return min(max(left * 0.8, s.dense), s.ceiling)
-        low = self.times.quantile(state.kind, s.low_quantile)
-        high = self.times.quantile(state.kind, s.high_quantile)
+        low = self.times.opens(state.kind, s.low_quantile)
+        high = self.times.closes(state.kind, s.high_quantile)
         t = state.elapsed
         if t < low:
             early = min(s.first, low / 2)
@@ -152,10 +182,13 @@ class PollSchedule:
                 return max(MIN_DELAY, early - t)
             return max(MIN_DELAY, low - t)
         if t <= high:
-            # Every `dense` seconds where jobs finish; across a stretch where no earlier job finished
-            # (between the two humps of a two-speed provider, say), straight to where the next ones did.
-            ahead = self.times.quantile(state.kind, self.times.cdf(state.kind, t) + MASS_STEP)
-            return min(max(ahead - t, s.dense), s.ceiling)
+            # Every `dense` seconds where jobs finish; across a stretch where no earlier job can have
+            # finished (between the two humps of a two-speed provider, say), straight to the next one.
+            ahead = self.times.next_mass(state.kind, t, t + s.dense)
+            if ahead <= t + s.dense:
+                return s.dense
+            if ahead != float("inf"):
+                return min(ahead - t, s.ceiling)
         # Past nearly every earlier job: stretch the gap with the overrun, up to the ceiling.
         return min(max(s.dense, (t - high) / 2), s.ceiling)
 
@@ -164,7 +197,7 @@ class PollSchedule:
         if state.polls > 0:
             return s.callback_fallback
         # The first fallback poll comes after nearly every job of this kind would have called back.
-        expected_end = self.times.quantile(state.kind, s.high_quantile) * 1.5 if self.times.count(state.kind) else 0
+        expected_end = self.times.closes(state.kind, s.high_quantile) * 1.5 if self.times.count(state.kind) else 0
         return max(s.callback_fallback, expected_end) - state.elapsed
 
     def done_chance(self, kind: str, *, last_elapsed: float, now_elapsed: float) -> float:

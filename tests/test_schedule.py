@@ -79,6 +79,18 @@ def test_learned_meets_the_targets_on_uniform_15_to_45() -> None:
     assert equal_polls <= backoff_polls + 0.25 and equal_p95 <= backoff_p95 / 3
 
 
+def test_it_learns_from_its_own_polls_without_drifting() -> None:
+    """Learning from scratch: the first samples are wide brackets from the backoff (up to 15 s), yet the
+    schedule must not settle into coarse polling built on them (the bracket is kept, not its middle)."""
+    schedule = trained([])
+    for end in uniform(9, 300):
+        polls = simulate(schedule, end)
+        before = polls[-2] if len(polls) > 1 else 0.0
+        schedule.times.add(KIND, before, polls[-1])
+    polls_per_job, p95 = figures(schedule, FRESH)
+    assert p95 <= 1.5 and polls_per_job <= 16, (polls_per_job, p95)
+
+
 def test_it_polls_where_the_mass_is() -> None:
     schedule = trained(UNIFORM)
     polls = simulate(schedule, finishes_at=40.0)

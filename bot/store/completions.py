@@ -6,19 +6,19 @@ from bot.store import Database
 
 
 class CompletionStore:
-    """Rows of (kind, seconds); only the most recent ``history`` per kind are kept."""
+    """Rows of (kind, earliest, latest); only the most recent ``history`` per kind are read back."""
 
     def __init__(self, db: Database, *, history: int) -> None:
         self.db = db
         self.history = history
 
-    async def recent(self) -> list[tuple[str, float]]:
+    async def recent(self) -> list[tuple[str, float, float]]:
         """Up to ``history`` per kind, oldest first, ready to replay into CompletionTimes."""
         async with (
             self.db.read() as conn,
             conn.execute(
-                """SELECT kind, seconds FROM (
-                       SELECT kind, seconds, id,
+                """SELECT kind, earliest, latest FROM (
+                       SELECT kind, earliest, latest, id,
                               ROW_NUMBER() OVER (PARTITION BY kind ORDER BY id DESC) AS newest
                        FROM completion_times)
                    WHERE newest <= ? ORDER BY id""",
@@ -26,12 +26,13 @@ class CompletionStore:
             ) as cur,
         ):
             rows = await cur.fetchall()
-        return [(str(kind), float(seconds)) for kind, seconds in rows]
+        return [(str(kind), float(earliest), float(latest)) for kind, earliest, latest in rows]
 
-    async def add(self, kind: str, seconds: float, *, now: float) -> None:
+    async def add(self, kind: str, earliest: float, latest: float, *, now: float) -> None:
         async with self.db.transaction() as conn:
             cur = await conn.execute(
-                "INSERT INTO completion_times (kind, seconds, recorded_at) VALUES (?, ?, ?)", (kind, seconds, now)
+                "INSERT INTO completion_times (kind, earliest, latest, recorded_at) VALUES (?, ?, ?, ?)",
+                (kind, earliest, latest, now),
             )
             newest = cur.lastrowid
             if newest is not None and newest % 50 == 0:

@@ -1,9 +1,11 @@
 -- The learned poll schedule (bot/schedule.py): completion times per kind of job, and per job the
 -- clock the schedule measures from and when it was last polled.
+-- A completion is bracketed by polls: still running at `earliest`, done by `latest` (seconds).
 CREATE TABLE completion_times (
     id          INTEGER PRIMARY KEY,
     kind        TEXT NOT NULL,
-    seconds     REAL NOT NULL,
+    earliest    REAL NOT NULL,
+    latest      REAL NOT NULL,
     recorded_at REAL NOT NULL
 );
 CREATE INDEX completion_times_kind ON completion_times (kind, id);
