@@ -12,6 +12,7 @@ import asyncio
 import base64
 import contextlib
 import functools
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -48,6 +49,8 @@ DELIVERY_GRACE_SECONDS = 600.0
 MAX_DELIVERY_ATTEMPTS = 6
 # Consecutive failed polls (5xx, garbage, timeouts) before we stop trusting the provider with this job.
 MAX_POLL_ERRORS = 10
+# How often the loop rewrites <database>.stats.json (and on stop).
+STATS_EVERY_SECONDS = 5.0
 # Completion times kept per kind of job for the learned schedule.
 SCHEDULE_HISTORY = 200
 # Due jobs the loop looks at per pass, so the budget can go to the likeliest-finished ones.
@@ -125,6 +128,8 @@ class JobRunner:
         self._terminal_waiters: dict[str, list[asyncio.Future[Job]]] = {}
         self._stopping = False
         self.errors = 0  # steps that raised unexpectedly; logged and counted, never fatal to the loop
+        self.steps = 0  # job steps run since start
+        self._stats_written = 0.0
         self.schedule = PollSchedule(
             schedule_settings(settings, callback_fallback=callback_fallback), CompletionTimes(SCHEDULE_HISTORY)
         )
@@ -169,6 +174,10 @@ class JobRunner:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        try:
+            self.write_stats()
+        except OSError as exc:
+            log.warning("cannot write job stats: %s", exc.strerror)
 
     def wake(self) -> None:
         self._wake.set()
@@ -244,12 +253,36 @@ class JobRunner:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     def _beat(self) -> None:
-        """Touch the heartbeat file so `bananacord health` can tell the loop is alive."""
-        if self.heartbeat is not None:
-            try:
-                self.heartbeat.touch()
-            except OSError as exc:
-                log.warning("cannot write heartbeat %s: %s", self.heartbeat, exc.strerror)
+        """Touch the heartbeat file so `bananacord health` can tell the loop is alive, and now and then
+        write the counters beside it (``<database>.stats.json``, read by bench/load.py)."""
+        if self.heartbeat is None:
+            return
+        try:
+            self.heartbeat.touch()
+            now = time.monotonic()
+            if now - self._stats_written >= STATS_EVERY_SECONDS:
+                self._stats_written = now
+                self.write_stats()
+        except OSError as exc:
+            log.warning("cannot write heartbeat %s: %s", self.heartbeat, exc.strerror)
+
+    def stats(self) -> dict[str, float | int]:
+        return {
+            "sqlite_statements": self.store.db.statements,
+            "steps": self.steps,
+            "errors": self.errors,
+            "in_flight": len(self._inflight),
+            "written_at": time.time(),
+        }
+
+    def write_stats(self) -> None:
+        """Counters for benchmarks and operators: replaced whole, so a reader never sees half a file."""
+        if self.heartbeat is None:
+            return
+        path = self.heartbeat.with_name(self.heartbeat.name.removesuffix(".heartbeat") + ".stats.json")
+        partial = path.with_suffix(".tmp")
+        partial.write_text(json.dumps(self.stats()), encoding="utf-8")
+        partial.replace(path)
 
     async def _due(self) -> tuple[list[str], dict[str, float]]:
         """The jobs to start now, and the providers whose budget holds others back (until when)."""
@@ -271,6 +304,7 @@ class JobRunner:
         return waiting
 
     def _spawn(self, job_id: str) -> asyncio.Task[None]:
+        self.steps += 1
         task = asyncio.create_task(self._guarded_step(job_id), name=f"job-{job_id}")
         self._inflight[job_id] = task
         task.add_done_callback(functools.partial(self._step_done, job_id))
