@@ -27,6 +27,7 @@ from bot.quotas import Quotas
 from bot.store import Database
 from bot.store.jobs import Job, JobStore
 from bot.store.settings import SettingsStore
+from bot.transport import AiohttpTransport
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,7 @@ class Bananacord(commands.Bot):
             trusted_hosts_for(settings),
             request_hooks=[metering],
             response_hooks=[metering.on_response],
+            transport=AiohttpTransport(),
             timeout=httpx.Timeout(30.0, connect=10.0),
             headers={"User-Agent": "Bananacord (+https://github.com/bananacord)"},
         )

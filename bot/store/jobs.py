@@ -195,10 +195,17 @@ def _row_to_job(row: aiosqlite.Row) -> Job:
 
 
 class JobStore:
-    """Reads and writes job rows. Every write is one transaction."""
+    """Reads and writes job rows. Every write is one transaction.
+
+    Unfinished jobs are also kept in memory, written through: the job loop reads a job at every step and
+    every update used to read the row back, which was most of the SQL per job. This is safe because one
+    process owns the database (bot/store/lock.py) and every write to the jobs table goes through this
+    class (the ledger's charge marks included, see ``update``); finished jobs leave the cache.
+    """
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._cache: dict[str, Job] = {}
 
     async def create(
         self,
@@ -250,9 +257,17 @@ class JobStore:
         return job
 
     async def get(self, job_id: str) -> Job | None:
+        cached = self._cache.get(job_id)
+        if cached is not None:
+            return cached
         async with self.db.read() as conn, conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cur:
             row = await cur.fetchone()
-        return _row_to_job(row) if row else None
+        if row is None:
+            return None
+        job = _row_to_job(row)
+        if not job.terminal:
+            self._cache[job_id] = job
+        return job
 
     async def due(self, now: float, *, exclude: set[str] | frozenset[str] = frozenset(), limit: int = 50) -> list[Job]:
         """Active jobs whose next poll time has come, oldest first."""
@@ -361,14 +376,28 @@ class JobStore:
                 # The charge is settled in the same transaction as the job's end: no crash can leave a
                 # delivered job uncharged or a failed one charged.
                 await settle(conn, job, delivered=new_state is JobState.DELIVERED, now=now, why=str(new_state))
-        updated = replace(job, state=new_state, updated_at=now)
-        fresh = await self.get(job.id)
-        return fresh if fresh is not None else updated
+        # The row is now what it was plus these columns: the same change to the cached copy (or, if the
+        # job was not cached, to the caller's) gives the new row without reading it back.
+        fields: dict[str, Any] = {"state": new_state, "updated_at": now}
+        for key, value in changes.items():
+            fields[key] = value
+        if "finished_at" in values:
+            fields["finished_at"] = values["finished_at"]
+            fields["interaction_token"] = values["interaction_token"]
+        if new_state in TERMINAL_STATES and job.charge_state == "reserved":
+            fields["charge_state"] = "committed" if new_state is JobState.DELIVERED else "refunded"
+        updated = replace(self._cache.get(job.id, job), **fields)
+        if updated.terminal:
+            self._cache.pop(job.id, None)
+        else:
+            self._cache[job.id] = updated
+        return updated
 
     async def mark_deleted(self, job_id: str, *, by: int, now: float) -> None:
         """Record who deleted a job's image (the job's state is not changed: it was delivered)."""
         async with self.db.transaction() as conn:
             await conn.execute("UPDATE jobs SET deleted_by = ?, updated_at = ? WHERE id = ?", (by, now, job_id))
+        self._cache.pop(job_id, None)
 
     async def count_by_state(self) -> dict[str, int]:
         async with (

@@ -1,0 +1,136 @@
+"""The aiohttp transport under httpx: the same answers, and exactly the same verdict on whether a failed
+request may have reached the server (which decides whether a create is ever sent again)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from aiohttp import web
+
+from bot.errors import SubmitUncertainError, TransientError
+from bot.netguard import guarded_client
+from bot.providers._http import RetryPolicy, request_with_retry
+from bot.transport import AiohttpTransport
+
+
+class Server:
+    """An aiohttp server on 127.0.0.1 with a few misbehaving routes; counts what reaches each."""
+
+    def __init__(self) -> None:
+        self.hits: dict[str, int] = {}
+        self.runner: web.AppRunner | None = None
+        self.origin = ""
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/json", self.json)
+        app.router.add_get("/gzip", self.gzipped)
+        app.router.add_get("/hop", self.hop)
+        app.router.add_post("/drop", self.drop)
+        app.router.add_get("/slow", self.slow)
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+        self.origin = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
+
+    def count(self, request: web.Request) -> None:
+        self.hits[request.path] = self.hits.get(request.path, 0) + 1
+
+    async def json(self, request: web.Request) -> web.Response:
+        self.count(request)
+        return web.json_response({"method": request.method, "body": await request.text()})
+
+    async def gzipped(self, request: web.Request) -> web.Response:
+        return web.Response(body=gzip.compress(b"banana" * 1000), headers={"Content-Encoding": "gzip"})
+
+    async def hop(self, request: web.Request) -> web.Response:
+        self.count(request)
+        raise web.HTTPFound("/json")
+
+    async def drop(self, request: web.Request) -> web.StreamResponse:
+        """Reads the whole create, then the connection dies before any answer."""
+        self.count(request)
+        await request.read()
+        assert request.transport is not None
+        request.transport.close()
+        await asyncio.sleep(0.2)
+        return web.Response()
+
+    async def slow(self, request: web.Request) -> web.Response:
+        await asyncio.sleep(2)
+        return web.Response(text="late")
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    s = Server()
+    await s.start()
+    yield s
+    assert s.runner is not None
+    await s.runner.cleanup()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=AiohttpTransport(), timeout=5.0) as c:
+        yield c
+
+
+async def test_requests_and_answers_round_trip(server: Server, client: httpx.AsyncClient) -> None:
+    answer = await client.post(f"{server.origin}/json", json={"prompt": "a banana"})
+    assert answer.status_code == 200 and answer.json() == {"method": "POST", "body": '{"prompt":"a banana"}'}
+    assert (await client.get(f"{server.origin}/gzip")).content == b"banana" * 1000
+
+
+async def test_redirects_run_the_hooks_at_every_hop(server: Server) -> None:
+    seen: list[str] = []
+
+    async def note(request: httpx.Request) -> None:
+        seen.append(request.url.path)
+
+    async with guarded_client(["127.0.0.1"], request_hooks=[note], transport=AiohttpTransport()) as c:
+        answer = await c.get(f"{server.origin}/hop", follow_redirects=True)
+    assert answer.json()["method"] == "GET" and seen == ["/hop", "/json"]
+
+
+async def test_a_refused_connection_was_never_sent(client: httpx.AsyncClient) -> None:
+    with pytest.raises(httpx.ConnectError):
+        await client.get("http://127.0.0.1:9/nothing-listens-here")
+
+
+async def test_a_read_timeout_is_a_read_timeout(server: Server) -> None:
+    async with httpx.AsyncClient(transport=AiohttpTransport(), timeout=httpx.Timeout(5.0, read=0.3)) as c:
+        with pytest.raises(httpx.ReadTimeout):
+            await c.get(f"{server.origin}/slow")
+
+
+async def test_a_create_whose_answer_is_lost_is_never_sent_again(server: Server, client: httpx.AsyncClient) -> None:
+    """The connection dies after the server read the create: that may have been accepted."""
+    with pytest.raises(SubmitUncertainError):
+        await request_with_retry(
+            client,
+            "POST",
+            f"{server.origin}/drop",
+            idempotent=False,
+            policy=RetryPolicy(max_attempts=4, base_delay=0.0, jitter=False),
+            map_error=lambda response: None,
+            json={"prompt": "only once"},
+        )
+    assert server.hits["/drop"] == 1
+
+
+async def test_a_refused_create_is_retried_because_it_never_left(client: httpx.AsyncClient) -> None:
+    with pytest.raises(TransientError):
+        await request_with_retry(
+            client,
+            "POST",
+            "http://127.0.0.1:9/create",
+            idempotent=False,
+            policy=RetryPolicy(max_attempts=2, base_delay=0.0, jitter=False),
+            map_error=lambda response: None,
+            json={},
+        )
