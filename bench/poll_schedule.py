@@ -41,13 +41,8 @@ import asyncio
 import contextlib
 import csv
 import functools
-import os
 import random
 import shutil
-import signal
-import socket
-import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,19 +50,33 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import (
+    BOT_TOKEN,
+    HMAC_KEY,
+    PROVIDER_KEY,
+    BotProcess,
+    BotSource,
+    StartFailed,
+    free_port,
+    interactions_for,
+    machine,
+    peak_per_second,
+    percentile,
+    send_and_wait,
+    start_bot,
+    stop_bot,
+)
+from harness import fmt as _f
 from pydantic import BaseModel
 
 from bot.config import JobsSettings, ProviderSettings
-from bot.models import TERMINAL_STATES
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeJob, FakeKie, FakeProviderServer, FakeSeaArt, Recorded, make_png
 from bot.testing.providers.kie import FakeKieJob
 
-BOT_TOKEN = "bench-bot-token"
-PROVIDER_KEY = "bench-provider-key"
-HMAC_KEY = "bench-webhook-hmac-key"
 # One job kind throughout, so the learned schedule's history applies to the measured jobs.
 RESOLUTION = "1K"
+OPTIONS = {"resolution": RESOLUTION}
 VARIANT_KEYS = "abcdefgh"
 
 
@@ -133,86 +142,11 @@ def _knows(section: str, key: str) -> bool:
     return key in models[section].model_fields
 
 
-# ---- the bot as its own process -------------------------------------------------------------------
-
-
-class StartFailed(Exception):
-    """The bot exited (or never got ready) instead of connecting; the message is its last log line."""
-
-
-@dataclass
-class BotProcess:
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def last_line(self) -> str:
-        lines = [line.strip() for line in self.log.read_text(errors="replace").splitlines() if line.strip()]
-        return lines[-1] if lines else f"exit code {self.proc.returncode}, no output"
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU so far, from /proc/PID/stat (fields 14 and 15, in clock ticks)."""
-        with contextlib.suppress(OSError):
-            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
-            fields = stat[stat.rfind(")") + 2 :].split()  # the command name may contain spaces
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return float("nan")
+# ---- the bot as its own process (bench/harness.py) ------------------------------------------------
 
 
 def _bot_env(kie_callbacks: bool) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BANANACORD_")}
-    env |= {"DISCORD_TOKEN": BOT_TOKEN, "SEAART_API_KEY": PROVIDER_KEY, "KIE_API_KEY": PROVIDER_KEY}
-    if kie_callbacks:
-        env["KIE_WEBHOOK_HMAC_KEY"] = HMAC_KEY
-    return env
-
-
-def _spawn(config: Path, env: dict[str, str]) -> BotProcess:
-    """`python -m bot run --config CONFIG` in the config's directory, output appended to bot.log there."""
-    log = config.parent / "bot.log"
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=config.parent,
-        )
-    return BotProcess(proc, log)
-
-
-async def start_bot(config: Path, discord_fake: FakeDiscord, env: dict[str, str]) -> BotProcess:
-    """The bot, connected to the fake Discord; StartFailed with its last log line if it exits instead."""
-    bot = _spawn(config, env)
-    proc = bot.proc
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            raise StartFailed(bot.last_line())
-        if time.monotonic() > deadline:
-            await stop_bot(bot)
-            raise StartFailed("not ready after 60 s: " + bot.last_line())
-        with contextlib.suppress(TimeoutError):
-            await discord_fake.wait_until_ready(timeout=0.5)
-            return bot
-
-
-async def stop_bot(bot: BotProcess) -> None:
-    if bot.proc.poll() is None:
-        bot.proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 30
-    # Polled, not proc.wait(): the bot needs this event loop (the fakes) to finish its shutdown.
-    while bot.proc.poll() is None and time.monotonic() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.1)
-    if bot.proc.poll() is None:
-        bot.proc.kill()
-        bot.proc.wait(timeout=10)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    return BotSource().env({"KIE_WEBHOOK_HMAC_KEY": HMAC_KEY} if kie_callbacks else None)
 
 
 def write_config(
@@ -263,68 +197,7 @@ def write_config(
     return config
 
 
-# ---- one phase: send /imagine commands, wait for every job to end ---------------------------------
-
-
-def _finished(db: Path) -> int:
-    if not db.exists():
-        return 0
-    marks = ",".join("?" * len(TERMINAL_STATES))
-    with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
-        row = conn.execute(f"SELECT COUNT(*) FROM jobs WHERE state IN ({marks})", [str(s) for s in TERMINAL_STATES])
-        return int(row.fetchone()[0])
-
-
-async def send_and_wait(
-    discord_fake: FakeDiscord, bot: BotProcess, db: Path, prompts: list[str], spread: float, timeout: float
-) -> dict[str, FakeInteraction]:
-    """Dispatch one /imagine per prompt, evenly over ``spread`` s; return once all jobs in the database
-    are over. Raises TimeoutError / RuntimeError naming how far it got."""
-    already = _finished(db)
-    sent: dict[str, FakeInteraction] = {}
-    start = time.monotonic()
-    gap = spread / max(1, len(prompts) - 1) if len(prompts) > 1 else 0.0
-    for index, prompt in enumerate(prompts):
-        await asyncio.sleep(max(0.0, start + index * gap - time.monotonic()))
-        sent[prompt] = await discord_fake.slash_command("imagine", {"prompt": prompt, "resolution": RESOLUTION})
-    deadline = time.monotonic() + timeout
-    while (done := _finished(db) - already) < len(prompts):
-        if bot.proc.poll() is not None:
-            raise RuntimeError(f"bot exited ({done}/{len(prompts)} jobs over): {bot.last_line()}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{done}/{len(prompts)} jobs over after {timeout:.0f} s")
-        await asyncio.sleep(0.25)
-    return sent
-
-
 # ---- figures --------------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = (len(ordered) - 1) * pct / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def peak_per_second(times: list[float]) -> tuple[int, int]:
-    """(most requests in one 1-s bin of wall time, most in any sliding 1-s window)."""
-    if not times:
-        return 0, 0
-    bins: dict[int, int] = {}
-    for at in times:
-        bins[int(at)] = bins.get(int(at), 0) + 1
-    ordered = sorted(times)
-    sliding, first = 0, 0
-    for last, at in enumerate(ordered):
-        while at - ordered[first] >= 1.0:
-            first += 1
-        sliding = max(sliding, last - first + 1)
-    return max(bins.values()), sliding
 
 
 @dataclass(frozen=True)
@@ -440,7 +313,7 @@ async def run_variant(variant: Variant, plan: Plan) -> Row:
     began = time.monotonic()
     with _workdir(variant.key, plan.keep) as workdir:
         async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, fake:
-            port = _free_port() if variant.kie_callbacks else None
+            port = free_port() if variant.kie_callbacks else None
             config = write_config(workdir, discord_fake, fake.base_url, variant, rps, port)
             db = workdir / "bot.sqlite3"
             env = _bot_env(variant.kie_callbacks)
@@ -450,7 +323,9 @@ async def run_variant(variant: Variant, plan: Plan) -> Row:
                     fake.provider_time = _provider_time(plan, training=True)
                     bot = await start_bot(config, discord_fake, env)
                     training = [f"training job {i}: a ripe banana on a blue plate" for i in range(plan.train)]
-                    await send_and_wait(discord_fake, bot, db, training, plan.train_spread, plan.train_spread + timeout)
+                    await send_and_wait(
+                        discord_fake, bot, db, training, plan.train_spread, plan.train_spread + timeout, OPTIONS
+                    )
                     # A restart on the same database: what was learned must have been kept in SQLite.
                     await stop_bot(bot)
                     bot = None
@@ -462,10 +337,10 @@ async def run_variant(variant: Variant, plan: Plan) -> Row:
                 prompts = [f"measured job {i}: a ripe banana on a blue plate" for i in range(jobs)]
                 row.sent = jobs
                 try:
-                    sent = await send_and_wait(discord_fake, bot, db, prompts, spread, timeout)
+                    sent = await send_and_wait(discord_fake, bot, db, prompts, spread, timeout, OPTIONS)
                 except (TimeoutError, RuntimeError) as exc:
                     row.error = str(exc)
-                    sent = discord_fake_interactions(discord_fake, prompts)
+                    sent = interactions_for(discord_fake, prompts)
                 row.cpu = bot.cpu_seconds() - cpu_before
             except StartFailed as exc:
                 row.error = f"bot did not start: {exc}"
@@ -480,18 +355,6 @@ async def run_variant(variant: Variant, plan: Plan) -> Row:
                 row.notes.append(f"callbacks sent {len(calls)}, answered 2xx {answered}")
     row.wall = time.monotonic() - began
     return row
-
-
-def discord_fake_interactions(discord_fake: FakeDiscord, prompts: list[str]) -> dict[str, FakeInteraction]:
-    """The interactions dispatched so far for these prompts (after a phase that did not finish)."""
-    wanted = set(prompts)
-    found: dict[str, FakeInteraction] = {}
-    for interaction in discord_fake.interactions.values():
-        options = interaction.payload.get("data", {}).get("options", [])
-        prompt = next((o.get("value") for o in options if o.get("name") == "prompt"), None)
-        if prompt in wanted:
-            found[str(prompt)] = interaction
-    return found
 
 
 def _measure(
@@ -518,25 +381,8 @@ def _measure(
 # ---- report ---------------------------------------------------------------------------------------
 
 
-def _machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    load = ""
-    with contextlib.suppress(OSError):
-        load = f", load average {' '.join(Path('/proc/loadavg').read_text().split()[:3])}"
-    return f"{os.cpu_count()} cores, {model}{load}; Python {sys.version.split()[0]}"
-
-
-def _f(value: float, digits: int = 2) -> str:
-    return "-" if value != value else f"{value:.{digits}f}"  # NaN -> "-"
-
-
 def report(rows: list[Row], plan: Plan) -> None:
-    print(f"machine: {_machine()}")
+    print(f"machine: {machine()}")
     print(
         f"jobs: {plan.jobs} over {plan.spread:g} s (budget variant: {plan.budget_jobs} over {plan.budget_spread:g} s), "
         f"provider time uniform {plan.low:g}-{plan.high:g} s, seed {plan.seed}, training jobs: {plan.train}"

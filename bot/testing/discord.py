@@ -11,6 +11,11 @@ JSON answers carry ``Content-Type: application/json`` exactly, no rate-limit hea
 frames are plain JSON text, and interaction callbacks answer 200 with the ``{interaction, resource}``
 shape (a 204 breaks ``defer()``).
 
+For the fault soak and the load benchmark (bench/soak.py, bench/load.py): :meth:`FakeDiscord.chaos`
+answers a seeded share of message edits and webhook calls with a 429 (``retry_after`` in the body, as
+Discord sends it) or a 5xx, and ``keep_upload_bytes=`` keeps only the head of each upload, so a run that
+uploads gigabytes does not hold them all.
+
 Run ``python -m bot.testing.discord --port 8080`` to serve it standalone.
 """
 
@@ -24,6 +29,7 @@ import inspect
 import json
 import logging
 import mimetypes
+import random
 import re
 import secrets
 import struct
@@ -38,6 +44,8 @@ from urllib.parse import quote
 from aiohttp import BodyPartReader, WSMsgType, web
 
 __all__ = [
+    "CHAOS_PATHS",
+    "ChaosFault",
     "FakeDiscord",
     "FakeInteraction",
     "FakeMessage",
@@ -522,6 +530,31 @@ class _Failure:
     remaining: int
 
 
+@dataclass(frozen=True)
+class _Chaos:
+    rate: float
+    pattern: re.Pattern[str]
+    methods: frozenset[str]
+    statuses: tuple[int, ...]
+    retry_after: tuple[float, float]
+    draw: random.Random
+
+
+@dataclass(frozen=True)
+class ChaosFault:
+    """A fault :meth:`FakeDiscord.chaos` injected: when (time.monotonic(), like RecordedRequest.at),
+    on which call, with which status."""
+
+    at: float
+    method: str
+    path: str
+    status: int
+
+
+# Message edits and webhook calls (follow-ups, edits of @original): where a bot delivers its results.
+CHAOS_PATHS = r"^/webhooks/\d+/[^/]+(/messages/[^/]+)?$|^/channels/\d+/messages(/\d+)?$"
+
+
 @dataclass
 class _Session:
     id: str
@@ -577,6 +610,7 @@ class FakeDiscord:
         attachment_size_limit: int = 10 * 1024 * 1024,
         bot_token: str = "fake-bot-token",
         dispatch_message_events: bool = True,
+        keep_upload_bytes: int | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -584,6 +618,9 @@ class FakeDiscord:
         self.bot_token = bot_token
         # Real Discord sends MESSAGE_CREATE/UPDATE/DELETE for the bot's own non-ephemeral messages.
         self.dispatch_message_events = dispatch_message_events
+        # None keeps every upload whole; N keeps its first N bytes (sizes and pixel sizes are read from
+        # the whole upload first): a benchmark uploading a thousand 3 MB images need not hold 3 GB.
+        self.keep_upload_bytes = keep_upload_bytes
 
         self._ids = _Snowflakes()
         # Newer applications have application id == bot user id; mirror that.
@@ -619,6 +656,13 @@ class FakeDiscord:
         self._expired_tokens: set[str] = set()
         self._blobs: dict[int, UploadedFile] = {}
         self._failures: list[_Failure] = []
+        self._chaos: _Chaos | None = None
+        # hold_callbacks(): callbacks wait here, with the client's request in flight.
+        self._callbacks_open = asyncio.Event()
+        self._callbacks_open.set()
+        self.callbacks_waiting = 0
+        # Faults injected by chaos(), in order.
+        self.chaos_faults: list[ChaosFault] = []
         self._connections: list[_GatewayConnection] = []
         self._connection_counter = 0
         self._sessions: dict[str, _Session] = {}
@@ -928,6 +972,9 @@ class FakeDiscord:
         except Exception:
             log.exception("fake Discord crashed handling %s %s", request.method, request.path)
             response = _error(500, 0, "500: Fake Discord crashed (see log)")
+        if self.keep_upload_bytes is not None:
+            for upload in record.files:
+                upload.data = upload.data[: self.keep_upload_bytes]
         record.status = response.status
         self._notify()
         return response
@@ -947,6 +994,8 @@ class FakeDiscord:
             if method_ok and (failure.pattern.search(record.path) or failure.pattern.search(request.path)):
                 failure.remaining -= 1
                 return self._injected_failure(failure)
+        if api and (chaotic := self._chaos_answer(request.method, record)) is not None:
+            return chaotic
 
         if not api:
             match = re.fullmatch(r"/attachments/(?P<aid>\d+)/(?P<name>[^/]+)", request.path)
@@ -1011,6 +1060,27 @@ class FakeDiscord:
             return _json_response(429, body, {"Via": "1.1 google", "Retry-After": "1"})
         body = failure.body or {"code": 0, "message": f"{failure.status}: injected failure"}
         return _json_response(failure.status, body)
+
+    def _chaos_answer(self, method: str, record: RecordedRequest) -> web.Response | None:
+        chaos = self._chaos
+        if chaos is None or method not in chaos.methods or not chaos.pattern.search(record.path):
+            return None
+        if chaos.draw.random() >= chaos.rate:
+            return None
+        status = chaos.draw.choice(chaos.statuses)
+        self.chaos_faults.append(ChaosFault(record.at, method, record.path, status))
+        if status != 429:
+            return _error(status, 0, f"{status}: chaos")
+        retry_after = round(chaos.draw.uniform(*chaos.retry_after), 3)
+        # What Discord sends on a per-route limit: the body's retry_after (seconds, fractional) is what
+        # clients honour; the Via header is what tells discord.py it came from Discord, not a proxy ban.
+        body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": False}
+        headers = {
+            "Via": "1.1 google",
+            "Retry-After": str(max(1, round(retry_after))),
+            "X-RateLimit-Scope": "user",
+        }
+        return _json_response(429, body, headers)
 
     def _serve_attachment(self, aid: int) -> web.Response:
         blob = self._blobs.get(aid)
@@ -1170,6 +1240,8 @@ class FakeDiscord:
         att = self._attachment_object(aid, stored, len(stored.data), include_type=True)
         if entry and entry.get("description"):
             att["description"] = entry["description"]
+        if self.keep_upload_bytes is not None:
+            stored.data = stored.data[: self.keep_upload_bytes]
         return att, stored
 
     def _attachment_object(self, aid: int, blob: UploadedFile, size: int, *, include_type: bool) -> JSON:
@@ -1396,6 +1468,13 @@ class FakeDiscord:
         return interaction
 
     async def _interaction_callback(self, call: _Call) -> web.StreamResponse:
+        if not self._callbacks_open.is_set():
+            self.callbacks_waiting += 1
+            self._notify()
+            try:
+                await self._callbacks_open.wait()
+            finally:
+                self.callbacks_waiting -= 1
         token = call.params["token"]
         if token in self._expired_tokens:
             return _error(401, 50027, "Invalid Webhook Token")
@@ -1790,6 +1869,15 @@ class FakeDiscord:
             att["content_type"] = content_type
         return att
 
+    def hold_callbacks(self, on: bool = True) -> None:
+        """While held, interaction callbacks are received but not answered (``callbacks_waiting`` counts
+        them): a bot's acknowledgement is in flight, e.g. to kill the bot at exactly that moment.
+        ``hold_callbacks(False)`` carries them out, as Discord would have, and answers."""
+        if on:
+            self._callbacks_open.clear()
+        else:
+            self._callbacks_open.set()
+
     def expire_token(self, token: str) -> None:
         """From now on, callbacks and webhook calls with this token get 401 code 50027."""
         self._expired_tokens.add(token)
@@ -1809,6 +1897,38 @@ class FakeDiscord:
                 body=body,
                 remaining=times,
             )
+        )
+
+    def chaos(
+        self,
+        rate: float,
+        *,
+        seed: int = 0,
+        statuses: tuple[int, ...] = (429, 500, 502, 503),
+        path_regex: str = CHAOS_PATHS,
+        methods: tuple[str, ...] = ("PATCH", "POST"),
+        retry_after: tuple[float, float] = (0.05, 0.5),
+    ) -> None:
+        """From now on answer a seeded share ``rate`` of matching REST calls with one of ``statuses``
+        (drawn evenly) instead of carrying them out; ``rate=0`` stops. The default calls are message
+        edits and webhook calls (what a bot delivers through); interaction callbacks are spared.
+
+        A 429 carries ``retry_after`` drawn from the given range (Discord's body field, with its Via
+        header, so discord.py waits and retries); discord.py retries 500/502/503 on webhooks with growing
+        sleeps. Each injected fault is appended to :attr:`chaos_faults`.
+        """
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"chaos rate {rate} is not between 0 and 1")
+        if rate == 0:
+            self._chaos = None
+            return
+        self._chaos = _Chaos(
+            rate=rate,
+            pattern=re.compile(path_regex),
+            methods=frozenset(m.upper() for m in methods),
+            statuses=tuple(statuses),
+            retry_after=retry_after,
+            draw=random.Random(seed),
         )
 
     def messages_in(self, channel_id: int) -> list[FakeMessage]:

@@ -6,7 +6,16 @@ content_blocked, rate_limited, server_error, auth, out_of_credit, transient_fail
 undecodable_image, create_hang, malformed) besides its provider-specific ones.
 """
 
-from bot.testing.providers._base import FakeProviderServer, Recorded, make_png, pixel_size
+from bot.testing.providers._base import (
+    FAULTS,
+    Chaos,
+    ChaosEvent,
+    FakeProviderServer,
+    Recorded,
+    make_png,
+    noise_png,
+    pixel_size,
+)
 from bot.testing.providers.gemini import GEMINI_OUTCOMES, FakeGemini
 from bot.testing.providers.kie import KIE_OUTCOMES, SINANCODE_OUTCOMES, FakeKie
 from bot.testing.providers.seaart import SEAART_OUTCOMES, FakeJob, FakeSeaArt, image_size_for
@@ -31,11 +40,14 @@ COMMON_OUTCOMES: frozenset[str] = frozenset(
 
 __all__ = [
     "COMMON_OUTCOMES",
+    "FAULTS",
     "GEMINI_OUTCOMES",
     "KIE_OUTCOMES",
     "SEAART_OUTCOMES",
     "SEGMIND_OUTCOMES",
     "SINANCODE_OUTCOMES",
+    "Chaos",
+    "ChaosEvent",
     "FakeGemini",
     "FakeJob",
     "FakeKie",
@@ -45,5 +57,6 @@ __all__ = [
     "Recorded",
     "image_size_for",
     "make_png",
+    "noise_png",
     "pixel_size",
 ]

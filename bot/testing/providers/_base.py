@@ -8,6 +8,11 @@ With ``provider_time`` (seconds a job takes, drawn per job) and optionally ``que
 queued until ``created_at + queue``, running until ``ready_at``, then done, however often it is polled:
 what a poll schedule is measured against (bench/poll_schedule.py). Either way each job records
 ``created_at`` and ``ready_at`` (wall clock), and every request its arrival time ``at``.
+
+Two options serve the load benchmark and the fault soak (bench/load.py, bench/soak.py):
+``images="noise"`` serves incompressible PNGs (about 3 MB at 1K, the size real results have; generated
+once per pixel size and shared), and ``chaos=Chaos(...)`` answers a seeded share of API calls with a
+fault: 429 with Retry-After, a 5xx, a hang, or a malformed body.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import contextlib
 import functools
 import io
 import json
+import random
 import secrets
 import struct
 import time
@@ -25,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self, get_args
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -38,6 +44,12 @@ NOT_AN_IMAGE = b"<html><body>This is not an image. Sorry.</body></html>\n"
 State = Literal["queued", "running", "done"]
 # Draws one duration in seconds per job, e.g. ``lambda: random.uniform(15, 45)``.
 Seconds = Callable[[], float]
+# What the files served at /files/ look like: a gradient with grain (compresses, ~0.2 MB at 1K), or
+# noise (incompressible, ~3 MB at 1K: what a real 1K result weighs).
+ImageStyle = Literal["gradient", "noise"]
+# The faults Chaos can inject; see Chaos.
+Fault = Literal["429", "5xx", "hang", "malformed"]
+FAULTS: tuple[Fault, ...] = get_args(Fault)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +103,44 @@ class JobTimes:
             self.ready_at = max(self.ready_at, now)
 
 
+@dataclass(frozen=True, slots=True)
+class Chaos:
+    """Faults on a seeded share (``rate``) of API calls (file downloads are spared), one kind per call,
+    drawn evenly from ``faults``:
+
+    ``429``        answered at once with 429 and ``Retry-After: retry_after``; nothing happens
+    ``5xx``        answered at once with 500, 502 or 503; nothing happens
+    ``hang``       the call is carried out (a create makes its task) but the answer is held back for
+                   ``hang_seconds`` (or until stop()): a reply lost after the work was done
+    ``malformed``  the call is carried out, then answered 200 with a body that claims JSON and is not
+
+    The last two are the faults a client cannot retry blindly: for a create, the task may exist.
+    """
+
+    rate: float = 0.2
+    seed: int = 0
+    faults: tuple[Fault, ...] = FAULTS
+    hang_seconds: float = 5.0
+    retry_after: str = "1"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.rate <= 1.0:
+            raise ValueError(f"chaos rate {self.rate} is not between 0 and 1")
+        unknown = [f for f in self.faults if f not in FAULTS]
+        if unknown or not self.faults:
+            raise ValueError(f"unknown or no chaos faults {unknown}; choose from {FAULTS}")
+
+
+@dataclass(frozen=True, slots=True)
+class ChaosEvent:
+    """One fault a fake injected: when (wall clock), on which call, which fault (``5xx`` as its status)."""
+
+    at: float
+    method: str
+    path: str
+    fault: str
+
+
 def pixel_size(tier: object, aspect_ratio: object) -> tuple[int, int]:
     """Pixel size for a size tier ("1K", "0.5K", "512px", ...) and a ratio ("16:9"; "auto" = 1:1)."""
     long_side = LONG_SIDE.get(str(tier), 1024)
@@ -119,6 +169,19 @@ def make_png(width: int, height: int) -> bytes:
     green = ImageChops.add(red, grain, scale=2.0)
     buffer = io.BytesIO()
     Image.merge("RGB", (red, green, blue)).save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+@functools.cache
+def noise_png(width: int, height: int) -> bytes:
+    """A real PNG of seeded RGB noise: incompressible, so about 3 bytes a pixel (3.1 MB at 1024 x 1024).
+
+    Cached per size: generated once per process, then the same bytes for every job of that size.
+    """
+    pixels = random.Random(f"noise-{width}x{height}").randbytes(width * height * 3)
+    buffer = io.BytesIO()
+    # Noise does not compress; level 1 spends the least time finding that out.
+    Image.frombytes("RGB", (width, height), pixels).save(buffer, "PNG", compress_level=1)
     return buffer.getvalue()
 
 
@@ -163,9 +226,13 @@ class FakeProviderServer:
         hang_seconds: float = 300.0,
         provider_time: Seconds | None = None,
         queue_time: Seconds | None = None,
+        images: ImageStyle = "gradient",
+        chaos: Chaos | None = None,
     ) -> None:
         if queue_time is not None and provider_time is None:
             raise ValueError("queue_time needs provider_time (time mode)")
+        if images not in get_args(ImageStyle):
+            raise ValueError(f"unknown image style {images!r}; choose from {get_args(ImageStyle)}")
         self.api_key = api_key
         self.host = host
         self.port = port
@@ -184,6 +251,12 @@ class FakeProviderServer:
         # Time mode when set (see the module docstring); poll-count mode otherwise.
         self.provider_time = provider_time
         self.queue_time = queue_time
+        self.images: ImageStyle = images
+        # Faults on API calls (see Chaos); may be set or cleared while the fake runs.
+        self.chaos = chaos
+        self.chaos_events: list[ChaosEvent] = []
+        self._chaos_random: random.Random | None = None
+        self._chaos_seeded: Chaos | None = None
 
     # -- to override --
 
@@ -284,6 +357,8 @@ class FakeProviderServer:
         spec = self._files[name]
         if isinstance(spec, bytes):
             return spec
+        if self.images == "noise":
+            return noise_png(*spec)
         if name not in self._png_cache:
             self._png_cache[name] = make_png(*spec)
         return self._png_cache[name]
@@ -352,9 +427,47 @@ class FakeProviderServer:
                 at=arrived,
             )
         )
-        if self.needs_key(request) and not self.is_authorised(request):
+        if not self.needs_key(request):
+            return await handler(request)
+        if not self.is_authorised(request):
             return self.unauthorised()
-        return await handler(request)
+        fault = self._draw_fault()
+        if fault is None:
+            return await handler(request)
+        return await self._inject(fault, request, handler, arrived)
+
+    def _draw_fault(self) -> Fault | None:
+        chaos = self.chaos
+        if chaos is None or chaos.rate <= 0:
+            return None
+        if self._chaos_random is None or self._chaos_seeded is not chaos:
+            # A new Chaos starts its own seeded sequence.
+            self._chaos_random, self._chaos_seeded = random.Random(chaos.seed), chaos
+        draw = self._chaos_random
+        if draw.random() >= chaos.rate:
+            return None
+        return draw.choice(chaos.faults)
+
+    async def _inject(self, fault: Fault, request: web.Request, handler: Handler, at: float) -> web.StreamResponse:
+        assert self.chaos is not None and self._chaos_random is not None
+        chaos = self.chaos
+        if fault == "429":
+            self.chaos_events.append(ChaosEvent(at, request.method, request.path, fault))
+            body = {"error": {"code": "RATE_LIMIT_EXCEEDED", "message": "Rate limit exceeded (chaos)"}}
+            return web.json_response(body, status=429, headers={"Retry-After": chaos.retry_after})
+        if fault == "5xx":
+            status = self._chaos_random.choice((500, 502, 503))
+            self.chaos_events.append(ChaosEvent(at, request.method, request.path, str(status)))
+            return web.json_response({"detail": f"upstream failure (chaos {status})"}, status=status)
+        self.chaos_events.append(ChaosEvent(at, request.method, request.path, fault))
+        # The call is carried out; only its answer goes wrong.
+        response = await handler(request)
+        if fault == "malformed":
+            return garbage()
+        assert self._closing is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), chaos.hang_seconds)
+        return response
 
     def key_matches(self, presented: str | None) -> bool:
         return presented is not None and secrets.compare_digest(presented.strip(), self.api_key)

@@ -93,7 +93,17 @@ from typing import Any, ClassVar, Literal, get_args
 import aiohttp
 from aiohttp import web
 
-from bot.testing.providers._base import FakeProviderServer, JobTimes, Recorded, Seconds, State, garbage, pixel_size
+from bot.testing.providers._base import (
+    Chaos,
+    FakeProviderServer,
+    ImageStyle,
+    JobTimes,
+    Recorded,
+    Seconds,
+    State,
+    garbage,
+    pixel_size,
+)
 
 __all__ = [
     "CALLBACK_MODES",
@@ -315,6 +325,8 @@ class FakeKie(FakeProviderServer):
         provider_time: Seconds | None = None,
         queue_time: Seconds | None = None,
         webhook_hmac_key: str | None = None,
+        images: ImageStyle = "gradient",
+        chaos: Chaos | None = None,
     ) -> None:
         if flavour not in get_args(Flavour):
             raise ValueError(f"unknown flavour {flavour!r}; use 'kie' or 'sinancode'")
@@ -325,6 +337,8 @@ class FakeKie(FakeProviderServer):
             hang_seconds=hang_seconds,
             provider_time=provider_time,
             queue_time=queue_time,
+            images=images,
+            chaos=chaos,
         )
         self.flavour: Flavour = flavour
         self.queued_polls = queued_polls

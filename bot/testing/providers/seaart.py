@@ -35,6 +35,8 @@ Outcomes (one per create attempt; unscripted creates get "success"):
 
 Time mode (``provider_time=``, see bot/testing/providers/_base.py): a job is IN_QUEUE until its
 queue time has passed, IN_PROGRESS until ``ready_at``, then COMPLETED, however often it is polled.
+``add_task()`` makes a task without a create request: jobs a database already holds when a bot starts
+(bench/load.py --resume). ``images=`` and ``chaos=`` are the base class's (noise images, injected faults).
 
 Run standalone with the other fakes: ``python -m bot.testing.providers``.
 """
@@ -53,7 +55,9 @@ from aiohttp.typedefs import Handler
 
 from bot.testing.providers._base import (
     HOSTILE_KINDS,
+    Chaos,
     FakeProviderServer,
+    ImageStyle,
     JobTimes,
     Recorded,
     Seconds,
@@ -200,6 +204,8 @@ class FakeSeaArt(FakeProviderServer):
         hang_seconds: float = 300.0,
         provider_time: Seconds | None = None,
         queue_time: Seconds | None = None,
+        images: ImageStyle = "gradient",
+        chaos: Chaos | None = None,
     ) -> None:
         super().__init__(
             api_key=api_key,
@@ -208,6 +214,8 @@ class FakeSeaArt(FakeProviderServer):
             hang_seconds=hang_seconds,
             provider_time=provider_time,
             queue_time=queue_time,
+            images=images,
+            chaos=chaos,
         )
         self.queued_polls = queued_polls
         self.running_polls = running_polls
@@ -251,6 +259,34 @@ class FakeSeaArt(FakeProviderServer):
 
     def script(self, *outcomes: str) -> None:
         super().script(*(COMMON_ALIASES.get(o, o) for o in outcomes))
+
+    def add_task(self, body: Mapping[str, Any], *, model: str = "nano_banana_2", outcome: str = "success") -> FakeJob:
+        """A task made without a create request, as if accepted before the test began (a bot restarting
+        on a database full of submitted jobs). Timed like a created one; its status, result and cancel
+        URLs are in ``task_urls(job)``."""
+        if model not in _MODELS:
+            raise ValueError(f"unknown model {model!r}; choose from {sorted(_MODELS)}")
+        outcome = COMMON_ALIASES.get(outcome, outcome)
+        if outcome not in SEAART_OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}; choose from {sorted(SEAART_OUTCOMES)}")
+        created_at, running_at, ready_at = self.new_job_times()
+        job = FakeJob(
+            request_id="mmsu_" + secrets.token_hex(12),
+            model=model,
+            body=dict(body),
+            outcome=outcome,
+            held=self._holding,
+            created_at=created_at,
+            running_at=running_at,
+            ready_at=ready_at,
+        )
+        self.jobs[job.request_id] = job
+        self._register_files(job)
+        return job
+
+    def task_urls(self, job: FakeJob) -> dict[str, str]:
+        """``status_url``, ``response_url`` and ``cancel_url`` of a task, as the create answer gives them."""
+        return self._job_urls(job)
 
     def hold(self, on: bool = True) -> None:
         """While held, jobs accepted stay IN_PROGRESS until released. hold(False) releases all."""

@@ -1,0 +1,580 @@
+"""A thousand jobs in flight: what each costs the bot (CPU, memory, SQLite) and how soon members see them.
+
+The REAL bot runs as its own process (`python -m bot run --config ...`, bench/harness.py) against the
+fake Discord and a fake SeaArt in time mode in this process: each job takes a provider time drawn
+uniformly from [--min, --max] s however often it is polled, and its result is a --image PNG ("noise":
+incompressible, about 3 MB at 1K, what a real result weighs; served from one cached copy). --jobs
+/imagine commands go out through the fake Discord over --spread seconds; once every job has ended the
+bot is stopped with SIGTERM (so it writes ``<database>.stats.json``) and the script prints:
+
+  delivered / failed    job rows by final state
+  CPU ms/job            utime + stime of the bot process (/proc/PID/stat) from the first command to the
+                        last job's end, divided by the jobs; a re-encode count says whether any was paid for
+  peak RSS              VmHWM of the bot process (/proc/PID/status), read before it is stopped
+  notice p50 / p95      FakeMessage.files_at - the fake job's ready_at: when the member saw the image minus
+                        when the provider had it
+  sched p95             the delay the poll schedule alone imposes: per job, from ready_at to the first
+                        status request at or after it; the notice target is this plus 1 s
+  ack p95               from the fake dispatching the interaction to the bot's first accepted callback
+  SQL/job               SQLite statements (stats file, end minus start) / jobs
+  polls/job             status requests at the provider / jobs
+
+--baseline REV runs the same workload, in the same run, on another commit of this repository: a
+`git worktree add` of REV, run with the same interpreter and that tree first on PYTHONPATH, given only
+the config keys that version knows. Its row is printed under this checkout's.
+
+--resume N pre-fills the database with N submitted jobs whose tasks the fake already has (written with
+the bot's own JobStore, in this process, before the bot starts; the tasks stay running for --resume-hold
+seconds, and the rows have no Discord message, so the figure is the bot's own resume work), starts the
+bot, sends --resume-commands /imagine commands over --spread seconds while it resumes, and prints
+their ack figures and the time until every pre-filled job had its first step (its first status
+request at the fake).
+
+Quotas are disabled; `requests_per_second` is --rps (default 0: no ceiling, so the bot's own costs are
+measured rather than the provider budget's waits); everything else is the bot's default.
+Run from the project root with the venv active: `python bench/load.py` (about 2 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import (
+    BOT_TOKEN,
+    PROVIDER_KEY,
+    BotProcess,
+    BotSource,
+    Config,
+    StartFailed,
+    base_config,
+    fmt,
+    interactions_for,
+    machine,
+    percentile,
+    read_stats,
+    render_config,
+    send_and_wait,
+    send_spread,
+    start_bot,
+    stop_bot,
+    worktree,
+)
+
+from bot.models import GenerationRequest, JobHandle, JobState
+from bot.store import Database
+from bot.store.jobs import JobStore, NewJob
+from bot.testing.discord import FakeDiscord, FakeInteraction
+from bot.testing.providers import FakeJob, FakeSeaArt
+from bot.testing.providers._base import ImageStyle
+
+MODEL = "nano_banana_2"
+# The fake Discord keeps this much of each upload: a thousand 3 MB images need not stay in memory.
+KEEP_UPLOAD_BYTES = 4096
+
+# The issue's targets.
+CPU_MS_TARGET = 5.0
+RSS_MB_TARGET = 250.0
+NOTICE_SLACK_S = 1.0
+ACK_P95_TARGET = 1.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    jobs: int
+    spread: float
+    low: float
+    high: float
+    image: ImageStyle
+    resolution: str
+    concurrency: int
+    rps: float
+    seed: int
+    keep: bool
+    timeout: float
+
+
+@dataclass
+class LoadRow:
+    label: str
+    sent: int = 0
+    states: dict[str, int] = field(default_factory=dict)
+    cpu: float = float("nan")
+    peak_rss: float = float("nan")
+    notice: list[float] = field(default_factory=list)
+    schedule: list[float] = field(default_factory=list)
+    acks: list[float] = field(default_factory=list)
+    unacknowledged: int = 0
+    statements: float | None = None
+    status_polls: int = 0
+    reencoded: int = 0
+    wall: float = 0.0
+    error: str | None = None
+    dropped_keys: list[str] = field(default_factory=list)
+
+    @property
+    def delivered(self) -> int:
+        return self.states.get(str(JobState.DELIVERED), 0)
+
+    @property
+    def failed(self) -> int:
+        return sum(n for state, n in self.states.items() if state != str(JobState.DELIVERED))
+
+    def per_job(self, value: float | None) -> float:
+        return value / self.sent if value is not None and self.sent else float("nan")
+
+
+def provider_times(plan: Plan) -> Callable[[], float]:
+    # The same seeded sequence for every bot in a run, so the rows compare like with like.
+    draw = random.Random(plan.seed)
+    return lambda: draw.uniform(plan.low, plan.high)
+
+
+def write_config(
+    workdir: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, plan: Plan, source: BotSource
+) -> tuple[Path, list[str]]:
+    config: Config = base_config(discord_fake, workdir)
+    config["providers.seaart"] = {
+        "enabled": True,
+        "base_url": seaart.base_url,
+        "request_timeout": 30.0,
+        "requests_per_second": plan.rps,
+    }
+    config["jobs"] = {"concurrency": plan.concurrency}
+    config["quotas"] = {"enabled": False}
+    text, dropped = render_config(config, source)
+    path = workdir / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path, dropped
+
+
+@contextlib.contextmanager
+def _workdir(prefix: str, keep: bool) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix=f"bench-load-{prefix}-"))
+    try:
+        yield path
+    finally:
+        if keep:
+            print(f"  kept {path}", file=sys.stderr)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+async def stats_at_start(db: Path, bot: BotProcess, timeout: float = 15) -> dict[str, float] | None:
+    """The counters the bot wrote on its first loop pass: the start-up's statements, to subtract."""
+    deadline = time.monotonic() + timeout
+    while bot.alive() and time.monotonic() < deadline:
+        stats = read_stats(db)
+        if stats is not None:
+            return stats
+        await asyncio.sleep(0.1)
+    return None
+
+
+def job_states(db: Path) -> dict[str, int]:
+    with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
+        return {str(s): int(n) for s, n in conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")}
+
+
+def status_times(seaart: FakeSeaArt) -> dict[str, list[float]]:
+    """Task id -> arrival times of its status requests, in order."""
+    times: dict[str, list[float]] = {}
+    for request in seaart.requests:
+        if request.method == "GET" and request.path.endswith("/status"):
+            times.setdefault(request.path.rsplit("/", 2)[-2], []).append(request.at)
+    return times
+
+
+def schedule_delay(job: FakeJob, polls: list[float]) -> float | None:
+    """From ready_at to the first status request at or after it: what the schedule alone costs."""
+    if job.ready_at is None:
+        return None
+    after = [at for at in polls if at >= job.ready_at]
+    return min(after) - job.ready_at if after else None
+
+
+# ---- the load run ---------------------------------------------------------------------------------
+
+
+async def run_load(source: BotSource, plan: Plan) -> LoadRow:
+    row = LoadRow(source.label, sent=plan.jobs)
+    print(f"[{source.label}] {plan.jobs} jobs over {plan.spread:g} s ...", file=sys.stderr, flush=True)
+    began = time.monotonic()
+    seaart = FakeSeaArt(api_key=PROVIDER_KEY, provider_time=provider_times(plan), images=plan.image)
+    with _workdir("run", plan.keep) as workdir:
+        async with FakeDiscord(bot_token=BOT_TOKEN, keep_upload_bytes=KEEP_UPLOAD_BYTES) as discord_fake, seaart:
+            config, row.dropped_keys = write_config(workdir, discord_fake, seaart, plan, source)
+            db = workdir / "bot.sqlite3"
+            prompts = [f"load job {i}: a ripe banana on a blue plate" for i in range(plan.jobs)]
+            bot: BotProcess | None = None
+            start_stats: dict[str, float] | None = None
+            try:
+                bot = await start_bot(config, discord_fake, source.env())
+                start_stats = await stats_at_start(db, bot) if source.has_stats() else None
+                cpu_before = bot.cpu_seconds()
+                try:
+                    sent = await send_and_wait(
+                        discord_fake,
+                        bot,
+                        db,
+                        prompts,
+                        plan.spread,
+                        plan.spread + plan.high + plan.timeout,
+                        {"resolution": plan.resolution},
+                    )
+                except (TimeoutError, RuntimeError) as exc:
+                    row.error = str(exc)
+                    sent = interactions_for(discord_fake, prompts)
+                row.cpu = bot.cpu_seconds() - cpu_before
+                row.peak_rss = bot.peak_rss_mb()
+            except StartFailed as exc:
+                row.error = f"bot did not start: {exc}"
+                return row
+            finally:
+                if bot is not None:
+                    await stop_bot(bot)
+            end_stats = read_stats(db)
+            if start_stats is not None and end_stats is not None:
+                row.statements = end_stats["sqlite_statements"] - start_stats["sqlite_statements"]
+            row.states = job_states(db)
+            _measure(row, seaart, discord_fake, sent)
+    row.wall = time.monotonic() - began
+    return row
+
+
+def _measure(row: LoadRow, seaart: FakeSeaArt, discord_fake: FakeDiscord, sent: dict[str, FakeInteraction]) -> None:
+    jobs = {str(j.body.get("prompt")): j for j in seaart.jobs.values()}
+    polls = status_times(seaart)
+    row.status_polls = sum(len(times) for times in polls.values())
+    for prompt, interaction in sent.items():
+        if interaction.response_delay is None:
+            row.unacknowledged += 1
+        else:
+            row.acks.append(interaction.response_delay)
+        job = jobs.get(prompt)
+        if job is None:
+            continue
+        delay = schedule_delay(job, polls.get(job.request_id, []))
+        if delay is not None:
+            row.schedule.append(delay)
+        message = discord_fake.messages.get(interaction.original_message_id or -1)
+        if message is None or message.files_at is None or job.ready_at is None:
+            continue
+        row.notice.append(message.files_at - job.ready_at)
+        served = len(seaart.image_bytes(job.image_names[0])) if job.image_names else None
+        if served is not None and message.attachments and message.attachments[0].get("size") != served:
+            row.reencoded += 1
+
+
+# ---- report ---------------------------------------------------------------------------------------
+
+
+def report(rows: list[LoadRow], plan: Plan) -> None:
+    print(f"machine: {machine()}")
+    print(
+        f"workload: {plan.jobs} jobs over {plan.spread:g} s, provider time uniform {plan.low:g}-{plan.high:g} s "
+        f"(seed {plan.seed}), {plan.resolution} {plan.image} PNG results; [jobs] concurrency = {plan.concurrency}, "
+        f"requests_per_second = {plan.rps:g}, quotas off, other settings at each bot's defaults"
+    )
+    print()
+    header = (
+        f"{'bot':<22}{'delivered':>10}{'failed':>7}{'CPU ms/job':>11}{'peak RSS MB':>12}"
+        f"{'notice p50':>11}{'p95':>7}{'sched p95':>10}{'ack p95':>8}{'SQL/job':>8}{'polls/job':>10}{'wall s':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        if row.error and not row.states:
+            print(f"{row.label:<22}{row.error}")
+            continue
+        print(
+            f"{row.label:<22}{row.delivered:>10}{row.failed:>7}{fmt(1000 * row.per_job(row.cpu)):>11}"
+            f"{fmt(row.peak_rss, 0):>12}{fmt(percentile(row.notice, 50)):>11}{fmt(percentile(row.notice, 95)):>7}"
+            f"{fmt(percentile(row.schedule, 95)):>10}{fmt(percentile(row.acks, 95)):>8}"
+            f"{fmt(row.per_job(row.statements), 1):>8}{fmt(row.per_job(row.status_polls), 1):>10}{row.wall:>7.0f}"
+        )
+        notes = [row.error] if row.error else []
+        if row.unacknowledged:
+            notes.append(f"{row.unacknowledged} interaction(s) never acknowledged")
+        if row.reencoded:
+            notes.append(f"{row.reencoded} image(s) re-encoded (their CPU is in the figure)")
+        if row.statements is None:
+            notes.append("SQL/job: this bot writes no <database>.stats.json")
+        if row.dropped_keys:
+            notes.append(f"config keys this bot does not know, left out: {', '.join(row.dropped_keys)}")
+        others = {s: n for s, n in row.states.items() if s != str(JobState.DELIVERED)}
+        if others:
+            notes.append("not delivered: " + ", ".join(f"{s} {n}" for s, n in sorted(others.items())))
+        for note in notes:
+            print(f"{'':22}{note}")
+    print()
+    print(f"{'targets (issue 10)':<48}" + "".join(f"{row.label:<34}" for row in rows))
+    lines: list[tuple[str, Callable[[LoadRow], str]]] = [
+        (f"bot CPU <= {CPU_MS_TARGET:g} ms/job (excluding re-encodes)", _cpu_verdict),
+        (f"peak RSS <= {RSS_MB_TARGET:g} MB", _rss_verdict),
+        (f"notice p95 <= schedule's p95 + {NOTICE_SLACK_S:g} s", _notice_verdict),
+        (f"ack p95 <= {ACK_P95_TARGET:g} s", _ack_verdict),
+    ]
+    for name, verdict in lines:
+        print(f"  {name:<46}" + "".join(f"{verdict(row):<34}" for row in rows))
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def _cpu_verdict(row: LoadRow) -> str:
+    ms = 1000 * row.per_job(row.cpu)
+    if ms != ms:
+        return "n/a"
+    note = f" ({row.reencoded} re-encodes)" if row.reencoded else ""
+    return f"{ms:.2f} ms{note}: {_verdict(ms <= CPU_MS_TARGET)}"
+
+
+def _rss_verdict(row: LoadRow) -> str:
+    if row.peak_rss != row.peak_rss:
+        return "n/a"
+    return f"{row.peak_rss:.0f} MB: {_verdict(row.peak_rss <= RSS_MB_TARGET)}"
+
+
+def _notice_verdict(row: LoadRow) -> str:
+    notice, schedule = percentile(row.notice, 95), percentile(row.schedule, 95)
+    if notice != notice or schedule != schedule:
+        return "n/a"
+    return f"{notice:.2f} vs {schedule:.2f}+{NOTICE_SLACK_S:g} s: {_verdict(notice <= schedule + NOTICE_SLACK_S)}"
+
+
+def _ack_verdict(row: LoadRow) -> str:
+    ack = percentile(row.acks, 95)
+    if ack != ack:
+        return "n/a"
+    return f"{ack:.3f} s: {_verdict(ack <= ACK_P95_TARGET and not row.unacknowledged)}"
+
+
+# ---- resume ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class ResumeRow:
+    label: str
+    prefilled: int = 0
+    prefill_seconds: float = 0.0
+    commands: int = 0
+    first_steps: list[float] = field(default_factory=list)  # s from spawn, per pre-filled task
+    ready_after: float = float("nan")  # s from spawn to the gateway being ready
+    all_stepped_after: float | None = None  # s from spawn until every pre-filled job had a status request
+    acks: list[float] = field(default_factory=list)
+    unacknowledged: int = 0
+    cpu: float = float("nan")
+    peak_rss: float = float("nan")
+    statements: float | None = None
+    error: str | None = None
+
+
+async def prefill(db_path: Path, seaart: FakeSeaArt, discord_fake: FakeDiscord, count: int, hold: float) -> list[str]:
+    """``count`` submitted jobs, written with the bot's own JobStore; their tasks made at the fake.
+    Returns the task ids."""
+    now = time.time()
+    times, seaart.provider_time = seaart.provider_time, lambda: hold
+    db = Database(db_path)
+    await db.connect()
+    store = JobStore(db)
+    task_ids = []
+    try:
+        for index in range(count):
+            prompt = f"resumed job {index}: a ripe banana on a blue plate"
+            task = seaart.add_task({"prompt": prompt, "resolution": "1K"}, model=MODEL)
+            job = await store.create(
+                NewJob(
+                    provider="seaart",
+                    model=MODEL,
+                    request=GenerationRequest(model=MODEL, prompt=prompt, resolution="1K"),
+                    guild_id=discord_fake.guild_id,
+                    channel_id=discord_fake.channel_id,
+                    user_id=discord_fake.member_id,
+                    application_id=discord_fake.application_id,
+                ),
+                now=now,
+                deadline_seconds=hold + 600,
+            )
+            handle = JobHandle(
+                provider="seaart", model=MODEL, provider_job_id=task.request_id, extra=seaart.task_urls(task)
+            )
+            # As the runner leaves a job after its create was answered (bot/jobs.py _submit).
+            await store.update(
+                job,
+                now=now,
+                state=JobState.SUBMITTED,
+                handle=handle,
+                provider_job_id=task.request_id,
+                submit_started_at=now,
+                started_at=now,
+                next_poll_at=now,
+                clock_started_at=now,
+            )
+            task_ids.append(task.request_id)
+    finally:
+        await db.close()
+        seaart.provider_time = times
+    return task_ids
+
+
+async def run_resume(source: BotSource, plan: Plan, count: int, commands: int, hold: float) -> ResumeRow:
+    row = ResumeRow(source.label, prefilled=count, commands=commands)
+    seaart = FakeSeaArt(api_key=PROVIDER_KEY, provider_time=provider_times(plan), images=plan.image)
+    with _workdir("resume", plan.keep) as workdir:
+        async with FakeDiscord(bot_token=BOT_TOKEN, keep_upload_bytes=KEEP_UPLOAD_BYTES) as discord_fake, seaart:
+            config, _ = write_config(workdir, discord_fake, seaart, plan, source)
+            db = workdir / "bot.sqlite3"
+            print(f"[{source.label}] writing {count} submitted jobs ...", file=sys.stderr, flush=True)
+            began = time.monotonic()
+            task_ids = await prefill(db, seaart, discord_fake, count, hold)
+            row.prefill_seconds = time.monotonic() - began
+            tasks = [seaart.jobs[t] for t in task_ids]
+            print(f"[{source.label}] resuming, {commands} /imagine meanwhile ...", file=sys.stderr, flush=True)
+            bot: BotProcess | None = None
+            prompts = [f"during resume {i}: a ripe banana on a blue plate" for i in range(commands)]
+            try:
+                bot = await start_bot(config, discord_fake, source.env())
+                row.ready_after = time.time() - bot.started_at
+                cpu_before = bot.cpu_seconds()
+                sending = asyncio.create_task(send_spread(discord_fake, prompts, plan.spread, {"resolution": "1K"}))
+                running = bot
+                with contextlib.suppress(TimeoutError):
+                    await discord_fake.wait_for(
+                        lambda: all(t.polls for t in tasks) or not running.alive(), timeout=plan.timeout + count / 50
+                    )
+                sent = await sending
+                with contextlib.suppress(TimeoutError):
+                    await discord_fake.wait_for(lambda: all(i.acknowledged for i in sent.values()), timeout=30)
+                row.cpu = bot.cpu_seconds() - cpu_before
+                row.peak_rss = bot.peak_rss_mb()
+                if not bot.alive():
+                    row.error = f"bot exited: {bot.last_line()}"
+            except StartFailed as exc:
+                row.error = f"bot did not start: {exc}"
+                return row
+            finally:
+                if bot is not None:
+                    await stop_bot(bot)
+            # From start to stop: the resume's work, the commands' and the start-up's.
+            end_stats = read_stats(db)
+            if end_stats is not None:
+                row.statements = end_stats["sqlite_statements"]
+            polls = status_times(seaart)
+            row.first_steps = [min(polls[t]) - bot.started_at for t in task_ids if polls.get(t)]
+            if len(row.first_steps) == count:
+                row.all_stepped_after = max(row.first_steps)
+            for interaction in sent.values():
+                if interaction.response_delay is None:
+                    row.unacknowledged += 1
+                else:
+                    row.acks.append(interaction.response_delay)
+    return row
+
+
+def report_resume(row: ResumeRow, plan: Plan, hold: float) -> None:
+    print(f"machine: {machine()}")
+    print(
+        f"resume: {row.prefilled} submitted jobs pre-filled with JobStore in {row.prefill_seconds:.1f} s (tasks "
+        f"running at the fake for {hold:g} s, no Discord message); {row.commands} /imagine over {plan.spread:g} s "
+        f"from the moment the bot is ready; [jobs] concurrency = {plan.concurrency}, "
+        f"requests_per_second = {plan.rps:g}"
+    )
+    if row.error:
+        print(f"  error: {row.error}")
+    stepped = len(row.first_steps)
+    if row.all_stepped_after is not None:
+        after = row.all_stepped_after
+        when = f"{after:.1f} s after spawn ({after - row.ready_after:.1f} s after ready)"
+    else:
+        when = f"NOT REACHED: {stepped}/{row.prefilled} stepped"
+    print(f"  bot ready (gateway) after spawn:              {row.ready_after:.1f} s")
+    print(f"  every pre-filled job had its first step:      {when}")
+    print(
+        f"  first steps, s after spawn:                   p50 {fmt(percentile(row.first_steps, 50), 1)}, "
+        f"p95 {fmt(percentile(row.first_steps, 95), 1)}"
+    )
+    ack = percentile(row.acks, 95)
+    verdict = "n/a" if ack != ack else _verdict(ack <= ACK_P95_TARGET and not row.unacknowledged)
+    print(
+        f"  ack during the resume:                        p50 {fmt(percentile(row.acks, 50), 3)} s, "
+        f"p95 {fmt(ack, 3)} s, max {fmt(max(row.acks, default=float('nan')), 3)} s "
+        f"({len(row.acks)}/{row.commands} acknowledged)   target p95 <= {ACK_P95_TARGET:g} s: {verdict}"
+    )
+    print(f"  bot CPU over the resume:                      {fmt(row.cpu, 1)} s; peak RSS {fmt(row.peak_rss, 0)} MB")
+    if row.statements is not None:
+        print(
+            f"  SQLite statements, start to stop:             {row.statements:.0f} "
+            f"({row.statements / max(1, row.prefilled):.1f} per pre-filled job)"
+        )
+
+
+# ---- entry point ----------------------------------------------------------------------------------
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    plan = Plan(
+        jobs=args.jobs,
+        spread=args.spread,
+        low=args.min,
+        high=args.max,
+        image=args.image,
+        resolution=args.resolution,
+        concurrency=args.concurrency,
+        rps=args.rps,
+        seed=args.seed,
+        keep=args.keep,
+        timeout=args.timeout,
+    )
+    current = BotSource()
+    if args.resume:
+        row = await run_resume(current, plan, args.resume, args.resume_commands, args.resume_hold)
+        report_resume(row, plan, args.resume_hold)
+        return 0
+    rows = [await run_load(current, plan)]
+    if args.baseline:
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-load-baseline-") as tmp,
+            worktree(args.baseline, Path(tmp) / "tree") as baseline,
+        ):
+            rows.append(await run_load(baseline, plan))
+    report(rows, plan)
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=1000, help="jobs (default 1000)")
+    parser.add_argument("--spread", type=float, default=10.0, help="seconds over which they are sent (10)")
+    parser.add_argument("--min", type=float, default=30.0, help="shortest provider time, s (30)")
+    parser.add_argument("--max", type=float, default=60.0, help="longest provider time, s (60)")
+    parser.add_argument("--image", choices=("noise", "gradient"), default="noise", help="result images (noise)")
+    parser.add_argument("--resolution", default="1K", help="resolution asked for, hence the image size (1K)")
+    parser.add_argument("--concurrency", type=int, default=64, help="[jobs] concurrency (64)")
+    parser.add_argument("--rps", type=float, default=0.0, help="[providers.seaart] requests_per_second; 0 = none")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the provider times (1)")
+    parser.add_argument("--timeout", type=float, default=300.0, help="extra seconds for jobs to end (300)")
+    parser.add_argument("--baseline", metavar="REV", help="also run this commit's bot on the same workload")
+    parser.add_argument("--resume", type=int, metavar="N", default=0, help="resume N pre-filled jobs instead")
+    parser.add_argument("--resume-commands", type=int, default=100, help="/imagine sent during the resume (100)")
+    parser.add_argument("--resume-hold", type=float, default=3600.0, help="how long pre-filled tasks run (3600 s)")
+    parser.add_argument("--keep", action="store_true", help="keep each run's config, log and database")
+    args = parser.parse_args()
+    if args.resume and args.baseline:
+        parser.error("--baseline compares load runs; run --resume on each checkout instead")
+    raise SystemExit(asyncio.run(main_async(args)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,262 @@
+"""The fault soak: the REAL bot under a flaky provider, a flaky Discord and hard kills; nothing may be lost.
+
+The bot runs as its own process (`python -m bot run`, bench/harness.py) against fakes in this process:
+  * FakeSeaArt in time mode (each job takes --min..--max s) with chaos: --chaos of its API calls answer
+    429 with Retry-After, a 5xx, hang (the work is done, the answer held --hang s), or a malformed body
+    (bot/testing/providers/_base.py Chaos);
+  * FakeDiscord with chaos on message edits and webhook calls: --discord-chaos of them answer 429 (with
+    retry_after, as Discord does) or a 5xx (bot/testing/discord.py FakeDiscord.chaos);
+  * --kills SIGKILLs of the bot process while the commands are going out, each followed by a restart
+    on the same database.
+Every /imagine carries its own prompt. Quotas are on with limits no soak reaches, so the ledger is
+exercised. After the commands, the bot gets --drain seconds to bring every job to an end; then it is
+stopped and bot/testing/soak.py judges the run: jobs submitted, delivered, failed with a clear message,
+lost (must be 0), created twice at the provider (0), charged twice (0), and the ledger's balance.
+The exit status is 1 if any invariant fails, with the offending jobs listed.
+
+Run from the project root with the venv active: `python bench/soak.py` (about 3 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import (
+    BOT_TOKEN,
+    PROVIDER_KEY,
+    BotProcess,
+    BotSource,
+    Config,
+    base_config,
+    kill_bot,
+    machine,
+    render_config,
+    start_bot,
+    stop_bot,
+)
+
+from bot.testing.discord import FakeDiscord, FakeInteraction
+from bot.testing.providers import Chaos, FakeSeaArt
+from bot.testing.soak import GENEROUS_QUOTAS, Audit, audit, tasks_per_prompt
+
+
+@dataclass(frozen=True)
+class Plan:
+    jobs: int
+    spread: float
+    low: float
+    high: float
+    chaos: float
+    discord_chaos: float
+    hang: float
+    request_timeout: float
+    kills: int
+    deadline: float
+    drain: float
+    seed: int
+    keep: bool
+
+
+def write_config(workdir: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, plan: Plan) -> Path:
+    config: Config = base_config(discord_fake, workdir)
+    config["providers.seaart"] = {
+        "enabled": True,
+        "base_url": seaart.base_url,
+        # Shorter than a chaos hang, so a held answer is a timeout the bot has to handle.
+        "request_timeout": plan.request_timeout,
+    }
+    config["jobs"] = {"concurrency": 64, "deadline_seconds": plan.deadline, "progress_interval_seconds": 2.0}
+    config["quotas"] = dict(GENEROUS_QUOTAS)
+    text, _ = render_config(config)
+    path = workdir / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@contextlib.contextmanager
+def _workdir(keep: bool) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="bench-soak-"))
+    try:
+        yield path
+    finally:
+        if keep:
+            print(f"kept {path}", file=sys.stderr)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+async def send_through_restarts(discord_fake: FakeDiscord, prompts: list[str], spread: float) -> list[FakeInteraction]:
+    """One /imagine per prompt, evenly over ``spread`` s. A command due while the bot is down waits for the
+    new process (the fake dispatches only to a live gateway connection)."""
+    sent: list[FakeInteraction] = []
+    start = time.monotonic()
+    gap = spread / (len(prompts) - 1) if len(prompts) > 1 else 0.0
+    for index, prompt in enumerate(prompts):
+        await asyncio.sleep(max(0.0, start + index * gap - time.monotonic()))
+        for _ in range(6):
+            with contextlib.suppress(TimeoutError):
+                sent.append(await discord_fake.slash_command("imagine", {"prompt": prompt, "resolution": "1K"}))
+                break
+        else:
+            raise RuntimeError(f"no bot to send {prompt!r} to for a minute")
+    return sent
+
+
+@dataclass
+class Run:
+    audit: Audit
+    restarts: int
+    drained_after: float | None
+    wall: float
+    provider_faults: Counter[str]
+    discord_faults: Counter[int]
+    provider_calls: int
+    discord_calls: int
+
+
+async def run_soak(plan: Plan) -> Run:
+    times = random.Random(plan.seed)
+    seaart = FakeSeaArt(
+        api_key=PROVIDER_KEY,
+        provider_time=lambda: times.uniform(plan.low, plan.high),
+        chaos=Chaos(rate=plan.chaos, seed=plan.seed, hang_seconds=plan.hang),
+    )
+    began = time.monotonic()
+    with _workdir(plan.keep) as workdir:
+        async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, seaart:
+            discord_fake.chaos(plan.discord_chaos, seed=plan.seed)
+            config = write_config(workdir, discord_fake, seaart, plan)
+            db = workdir / "bot.sqlite3"
+            env = BotSource().env()
+            # Unique per run as well as per command: a prompt seen twice at the provider is a double create.
+            prompts = [f"soak {plan.seed}-{i}: a ripe banana on a blue plate" for i in range(plan.jobs)]
+            bot: BotProcess | None = await start_bot(config, discord_fake, env)
+            restarts = 0
+            drained_after: float | None = None
+            try:
+                print(
+                    f"sending {plan.jobs} commands over {plan.spread:g} s, {plan.kills} kill(s) ...",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                sending = asyncio.create_task(send_through_restarts(discord_fake, prompts, plan.spread))
+                start = time.monotonic()
+                for kill in range(plan.kills):
+                    at = start + plan.spread * (kill + 1) / (plan.kills + 1)
+                    await asyncio.sleep(max(0.0, at - time.monotonic()))
+                    assert bot is not None
+                    await kill_bot(bot)
+                    print(f"  SIGKILL {kill + 1} at {time.monotonic() - start:.1f} s; restarting", file=sys.stderr)
+                    bot = None
+                    bot = await start_bot(config, discord_fake, env)
+                    restarts += 1
+                sent = await sending
+                print(f"draining (up to {plan.drain:g} s) ...", file=sys.stderr, flush=True)
+                drained_at = time.monotonic()
+                deadline = drained_at + plan.drain
+                while time.monotonic() < deadline:
+                    if not audit(db, discord_fake, {}, sent).lost:
+                        drained_after = time.monotonic() - drained_at
+                        break
+                    await asyncio.sleep(0.5)
+            finally:
+                if bot is not None:
+                    await stop_bot(bot)
+            tasks = tasks_per_prompt(job.body.get("prompt") for job in seaart.jobs.values())
+            verdict = audit(db, discord_fake, tasks, sent, quotas=True)
+            provider_calls = sum(1 for r in seaart.requests if r.path.startswith("/model/"))
+            discord_calls = len(discord_fake.requests)
+    return Run(
+        audit=verdict,
+        restarts=restarts,
+        drained_after=drained_after,
+        wall=time.monotonic() - began,
+        provider_faults=Counter(e.fault for e in seaart.chaos_events),
+        discord_faults=Counter(f.status for f in discord_fake.chaos_faults),
+        provider_calls=provider_calls,
+        discord_calls=discord_calls,
+    )
+
+
+def report(run: Run, plan: Plan) -> None:
+    print(f"machine: {machine()}")
+    print(
+        f"soak: {plan.jobs} /imagine over {plan.spread:g} s, provider time {plan.low:g}-{plan.high:g} s, "
+        f"seed {plan.seed}; deadline {plan.deadline:g} s, request_timeout {plan.request_timeout:g} s, quotas on"
+    )
+    faults = ", ".join(f"{kind} {n}" for kind, n in sorted(run.provider_faults.items())) or "none"
+    print(
+        f"provider chaos {plan.chaos:.0%} of API calls: {sum(run.provider_faults.values())} faults in "
+        f"{run.provider_calls} calls ({faults}; hangs held {plan.hang:g} s)"
+    )
+    faults = ", ".join(f"{status} {n}" for status, n in sorted(run.discord_faults.items())) or "none"
+    print(
+        f"Discord chaos {plan.discord_chaos:.0%} of edits/webhook calls: {sum(run.discord_faults.values())} faults "
+        f"({faults}) in {run.discord_calls} REST calls"
+    )
+    drained = f"{run.drained_after:.1f} s" if run.drained_after is not None else f"NOT within {plan.drain:g} s"
+    print(f"SIGKILL + restart: {run.restarts}; drained after the last command: {drained}; wall {run.wall:.0f} s")
+    print()
+    for line in run.audit.lines():
+        print(line)
+    problems = run.audit.problems()
+    print()
+    if problems:
+        print(f"INVARIANTS FAILED ({len(problems)}):")
+        for problem in problems[:50]:
+            print(f"  {problem}")
+        if len(problems) > 50:
+            print(f"  ... and {len(problems) - 50} more")
+    else:
+        print("all invariants hold: 0 lost, 0 created twice, 0 charged twice, ledger balanced, every failure explained")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=200, help="/imagine commands (200)")
+    parser.add_argument("--spread", type=float, default=60.0, help="seconds over which they are sent (60)")
+    parser.add_argument("--min", type=float, default=1.0, help="shortest provider time, s (1)")
+    parser.add_argument("--max", type=float, default=5.0, help="longest provider time, s (5)")
+    parser.add_argument("--chaos", type=float, default=0.2, help="share of provider API calls that fail (0.2)")
+    parser.add_argument("--discord-chaos", type=float, default=0.1, help="share of edits/webhook calls (0.1)")
+    parser.add_argument("--hang", type=float, default=5.0, help="seconds a hung provider answer is held (5)")
+    parser.add_argument("--request-timeout", type=float, default=2.0, help="the bot's provider timeout, s (2)")
+    parser.add_argument("--kills", type=int, default=2, help="SIGKILL + restart while sending (2)")
+    parser.add_argument("--deadline", type=float, default=90.0, help="[jobs] deadline_seconds (90)")
+    parser.add_argument("--drain", type=float, default=240.0, help="seconds to let every job end (240)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the chaos and the provider times (1)")
+    parser.add_argument("--keep", action="store_true", help="keep the config, log and database")
+    args = parser.parse_args()
+    plan = Plan(
+        jobs=args.jobs,
+        spread=args.spread,
+        low=args.min,
+        high=args.max,
+        chaos=args.chaos,
+        discord_chaos=args.discord_chaos,
+        hang=args.hang,
+        request_timeout=args.request_timeout,
+        kills=args.kills,
+        deadline=args.deadline,
+        drain=args.drain,
+        seed=args.seed,
+        keep=args.keep,
+    )
+    run = asyncio.run(run_soak(plan))
+    report(run, plan)
+    raise SystemExit(1 if run.audit.problems() else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+"""What a fault soak checks once the bot has drained: nothing lost, nothing made or charged twice, the
+ledger balanced, every failure explained to the member.
+
+It reads the bot's SQLite file (read only), the tasks the fake provider made and the messages the fake
+Discord holds, and judges each /imagine the soak sent. Shared by bench/soak.py (the long run, with
+figures) and tests/e2e/test_soak.py (a short run in the suite), so both hold the bot to the same rules:
+
+  lost            a job row not in a terminal state; or a job whose member message is not final (still
+                  "thinking", still a progress embed, or not matching the row: a delivered job without
+                  its image, a failed one without its reason); or an acknowledged command with no row
+  unanswered      a command the bot never acknowledged and never recorded: it died in between, so
+                  Discord tells the member the application did not respond and nothing is charged
+  created twice   a prompt (each command has its own) for which the provider made more than one task
+  charged twice   a job with more than one commit row in the ledger
+  unclear         a job that ended without an image and without an error message
+  ledger          every job holds exactly one reservation, a terminal job exactly one settlement (a
+                  commit if delivered, a refund of the same units otherwise), an unfinished one none; and
+                  reserved + refunded == committed units over the whole ledger
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.models import TERMINAL_STATES, JobState
+from bot.render import COLOUR_DONE, COLOUR_PROGRESS, truncate
+from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
+
+_TERMINAL = {str(s) for s in TERMINAL_STATES}
+_DELIVERED = str(JobState.DELIVERED)
+# The failure embed's field that carries the row's error message (bot/render.py failure_embed).
+_REASON_FIELD = "What happened"
+
+
+@dataclass
+class LedgerTotals:
+    reserved: int = 0
+    committed: int = 0
+    refunded: int = 0  # negative: refund rows give units back
+    open: int = 0  # units still reserved by jobs with no settlement
+
+    @property
+    def balanced(self) -> bool:
+        return self.open == 0 and self.reserved + self.refunded == self.committed
+
+
+@dataclass
+class Audit:
+    """The verdict on one soak. ``problems()`` is empty when every invariant holds."""
+
+    submitted: int = 0
+    rows: int = 0
+    states: Counter[str] = field(default_factory=Counter)
+    delivered: int = 0
+    failed_with_message: int = 0
+    categories: Counter[str] = field(default_factory=Counter)
+    unanswered: int = 0
+    lost: list[str] = field(default_factory=list)
+    unclear: list[str] = field(default_factory=list)
+    created_twice: list[str] = field(default_factory=list)
+    charged_twice: list[str] = field(default_factory=list)
+    ledger: list[str] = field(default_factory=list)
+    totals: LedgerTotals = field(default_factory=LedgerTotals)
+    tasks: int = 0
+
+    def problems(self) -> list[str]:
+        found = [f"lost: {what}" for what in self.lost]
+        found += [f"created twice: {what}" for what in self.created_twice]
+        found += [f"charged twice: {what}" for what in self.charged_twice]
+        found += [f"no clear message: {what}" for what in self.unclear]
+        found += [f"ledger: {what}" for what in self.ledger]
+        if not self.totals.balanced:
+            t = self.totals
+            found.append(
+                f"ledger: reserved {t.reserved} + refunded {t.refunded} != committed {t.committed} "
+                f"(still reserved: {t.open})"
+            )
+        return found
+
+    def lines(self) -> list[str]:
+        """The figures, one per line, for a report."""
+        t = self.totals
+        failed = ", ".join(f"{c} {n}" for c, n in sorted(self.categories.items())) or "none"
+        return [
+            f"jobs submitted (commands sent)        {self.submitted}",
+            f"  recorded by the bot (job rows)      {self.rows}",
+            f"  unanswered (bot died first)         {self.unanswered}",
+            f"delivered                             {self.delivered}",
+            f"failed with a clear message           {self.failed_with_message}  ({failed})",
+            f"failed without a message              {len(self.unclear)}",
+            f"lost                                  {len(self.lost)}",
+            f"created twice at the provider         {len(self.created_twice)}  ({self.tasks} tasks made)",
+            f"charged twice                         {len(self.charged_twice)}",
+            f"ledger: reserved {t.reserved}, committed {t.committed}, refunded {t.refunded}, still reserved {t.open}: "
+            + ("balanced" if t.balanced and not self.ledger else "NOT BALANCED"),
+        ]
+
+
+def _rows(db: Path, sql: str) -> list[dict[str, Any]]:
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute(sql)]
+
+
+def prompt_of(interaction: FakeInteraction) -> str | None:
+    options = interaction.payload.get("data", {}).get("options", [])
+    value = next((o.get("value") for o in options if o.get("name") == "prompt"), None)
+    return str(value) if value is not None else None
+
+
+def message_verdict(message: FakeMessage | None, job: Mapping[str, Any]) -> str | None:
+    """Why the member's message is not the final state of ``job`` (None if it is)."""
+    if message is None:
+        return "no message"
+    if message.deleted:
+        return None  # deleted by a member or moderator: gone is final
+    if message.loading:
+        return 'still "thinking"'
+    embed = message.embeds[0] if message.embeds else {}
+    if embed.get("color") == COLOUR_PROGRESS.value:
+        return f"still a progress embed ({embed.get('title')!r})"
+    if job["state"] == _DELIVERED:
+        if not message.attachments or embed.get("color") != COLOUR_DONE.value:
+            return "delivered in the database, but the message has no image"
+        return None
+    reasons = [f.get("value") for f in embed.get("fields", []) if f.get("name") == _REASON_FIELD]
+    expected = truncate(job["error_message"] or "Unknown error.", 1024)
+    if reasons != [expected]:
+        return f"{job['state']} in the database, but the message does not say why (has {embed.get('title')!r})"
+    return None
+
+
+def audit(
+    db: Path,
+    discord_fake: FakeDiscord,
+    tasks_by_prompt: Mapping[str, int],
+    interactions: Iterable[FakeInteraction],
+    *,
+    quotas: bool = True,
+) -> Audit:
+    """Judge every interaction in ``interactions`` (the soak's /imagine commands) against the database,
+    the fake Discord's messages and ``tasks_by_prompt`` (prompt -> tasks the provider made for it)."""
+    result = Audit()
+    jobs = _rows(db, "SELECT * FROM jobs") if db.exists() else []
+    by_interaction = {int(j["interaction_id"]): j for j in jobs if j["interaction_id"] is not None}
+    result.rows = len(jobs)
+    for row in jobs:
+        result.states[row["state"]] += 1
+    ours: set[str] = set()
+    for interaction in interactions:
+        result.submitted += 1
+        prompt = prompt_of(interaction)
+        job = by_interaction.get(interaction.id)
+        if job is None:
+            if not interaction.acknowledged:
+                result.unanswered += 1
+            elif not _ephemeral_answer(discord_fake, interaction):
+                result.lost.append(f"{prompt!r}: acknowledged, but no job row")
+            continue
+        ours.add(job["id"])
+        what = f"job {job['id']} ({prompt!r})"
+        if job["state"] not in _TERMINAL:
+            held = " (held: never released)" if job["message_id"] is None else ""
+            result.lost.append(f"{what}: still {job['state']} at the end{held}")
+            continue
+        if job["state"] == _DELIVERED:
+            result.delivered += 1
+        elif (job["error_message"] or "").strip():
+            result.failed_with_message += 1
+            result.categories[str(job["error_category"])] += 1
+        else:
+            result.unclear.append(f"{what}: {job['state']} without an error message")
+        if interaction.acknowledged:
+            message = discord_fake.messages.get(interaction.original_message_id or -1)
+            why = message_verdict(message, job)
+            if why is not None:
+                result.lost.append(f"{what}: member message not final: {why}")
+    result.tasks = sum(tasks_by_prompt.values())
+    result.created_twice = [f"{p!r}: {n} tasks" for p, n in sorted(tasks_by_prompt.items()) if n > 1]
+    _check_ledger(result, db, {j["id"]: j for j in jobs if j["id"] in ours}, quotas=quotas)
+    return result
+
+
+def _ephemeral_answer(discord_fake: FakeDiscord, interaction: FakeInteraction) -> bool:
+    """The command was answered with an ephemeral message (a refusal: nothing was recorded or charged)."""
+    message = discord_fake.messages.get(interaction.original_message_id or -1)
+    return message is not None and message.ephemeral and not message.loading
+
+
+def _check_ledger(result: Audit, db: Path, jobs: Mapping[str, Mapping[str, Any]], *, quotas: bool) -> None:
+    entries = _rows(db, "SELECT job_id, kind, units FROM ledger WHERE job_id IS NOT NULL") if db.exists() else []
+    by_job: dict[str, list[tuple[str, int]]] = {}
+    totals = result.totals
+    for entry in entries:
+        by_job.setdefault(str(entry["job_id"]), []).append((str(entry["kind"]), int(entry["units"])))
+        if entry["kind"] == "reserve":
+            totals.reserved += int(entry["units"])
+        elif entry["kind"] == "commit":
+            totals.committed += int(entry["units"])
+        elif entry["kind"] == "refund":
+            totals.refunded += int(entry["units"])
+    for job_id, kinds in sorted(by_job.items()):
+        commits = [u for k, u in kinds if k == "commit"]
+        if len(commits) > 1:
+            result.charged_twice.append(f"job {job_id}: {len(commits)} commit rows")
+        reserves = [u for k, u in kinds if k == "reserve"]
+        settled = [(k, u) for k, u in kinds if k in ("commit", "refund")]
+        if len(reserves) != 1:
+            result.ledger.append(f"job {job_id}: {len(reserves)} reserve rows")
+            continue
+        units = reserves[0]
+        job = jobs.get(job_id)
+        if job is None:
+            continue  # not one of the soak's commands
+        if job["state"] not in _TERMINAL:
+            totals.open += units
+            if settled:
+                result.ledger.append(f"job {job_id}: settled while still {job['state']}")
+            continue
+        if len(settled) != 1:
+            result.ledger.append(f"job {job_id} ({job['state']}): {len(settled)} settlement rows")
+            if not settled:
+                totals.open += units
+            continue
+        kind, amount = settled[0]
+        want = ("commit", units) if job["state"] == _DELIVERED else ("refund", -units)
+        if (kind, amount) != want:
+            result.ledger.append(f"job {job_id} ({job['state']}): settled as {kind} {amount}, expected {want}")
+    if quotas:
+        missing = sorted(set(jobs) - set(by_job))
+        result.ledger += [f"job {job_id}: no reservation" for job_id in missing]
+
+
+def tasks_per_prompt(prompts: Iterable[object]) -> dict[str, int]:
+    """Prompt -> how many tasks carry it (give it the prompts of every task the fake provider made)."""
+    return dict(Counter(str(p) for p in prompts))
+
+
+# The [quotas] section a soak runs with: enabled, so the ledger is exercised, and limits no soak reaches
+# (every command comes from the same member).
+GENEROUS_QUOTAS: dict[str, Any] = {
+    "enabled": True,
+    "daily": 1_000_000,
+    "in_flight_per_user": 1_000_000,
+    "in_flight_per_guild": 1_000_000,
+}

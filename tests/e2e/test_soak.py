@@ -1,0 +1,155 @@
+"""The fault soak's correctness half in the suite (bench/soak.py is the long run with figures).
+
+The bot runs as its own process against a SeaArt fake that answers 20% of API calls with a 429, a 5xx,
+a hang or a malformed body, and a Discord fake that answers some message edits with 429 or 5xx; the
+process is SIGKILLed while jobs are being created and polled, and a new one takes over the database.
+Once every job has ended, bot/testing/soak.py judges the run: nothing lost, no prompt created twice at
+the provider, no job charged twice, the ledger balanced, every failure explained to the member.
+A second test kills the bot at one exact arrow of the flow, while the member's command is being
+acknowledged, and holds it to the same rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import signal
+import subprocess
+from pathlib import Path
+
+from bot.testing.discord import FakeDiscord, FakeInteraction
+from bot.testing.providers import Chaos, FakeSeaArt
+from bot.testing.soak import GENEROUS_QUOTAS, audit, tasks_per_prompt
+from tests.conftest import BOT_TOKEN, SEAART_KEY
+from tests.e2e.bot_process import start_process
+
+JOBS = 30
+SEED = 7
+
+
+def stop(*procs: subprocess.Popen[bytes] | None) -> None:
+    for proc in procs:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def write_config(tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, deadline: float = 20) -> Path:
+    quotas = "\n".join(f"{key} = {json.dumps(value)}" for key, value in GENEROUS_QUOTAS.items())
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[discord]
+api_base_url = "{discord_fake.api_base_url}"
+gateway_url = "{discord_fake.gateway_url}"
+[database]
+path = "{tmp_path / "bot.sqlite3"}"
+[providers.seaart]
+base_url = "{seaart.base_url}"
+# Shorter than a chaos hang: a held answer is a timeout the bot has to live with.
+request_timeout = 1.0
+[jobs]
+poll_schedule = "backoff"
+poll_interval_seconds = 0.1
+max_poll_interval_seconds = 0.5
+progress_interval_seconds = 0.5
+# Anything stuck expires (refunded, explained) well within the drain below.
+deadline_seconds = {deadline:g}
+[quotas]
+{quotas}
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+async def imagine(discord_fake: FakeDiscord, sent: list[FakeInteraction], first: int, count: int) -> None:
+    for index in range(first, first + count):
+        prompt = f"soak {SEED}-{index}: a ripe banana on a blue plate"
+        sent.append(await discord_fake.slash_command("imagine", {"prompt": prompt, "resolution": "1K"}))
+        await asyncio.sleep(0.05)
+
+
+async def test_chaos_and_a_hard_kill_lose_nothing_and_charge_nothing_twice(tmp_path: Path) -> None:
+    times = random.Random(SEED)
+    seaart = FakeSeaArt(
+        api_key=SEAART_KEY,
+        provider_time=lambda: times.uniform(0.3, 1.5),
+        chaos=Chaos(rate=0.2, seed=SEED, hang_seconds=2.0),
+    )
+    log = tmp_path / "bot.log"
+    db = tmp_path / "bot.sqlite3"
+    sent: list[FakeInteraction] = []
+    first: subprocess.Popen[bytes] | None = None
+    second: subprocess.Popen[bytes] | None = None
+    async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, seaart:
+        discord_fake.chaos(0.1, seed=SEED)
+        config = write_config(tmp_path, discord_fake, seaart)
+        try:
+            first = start_process(config, log)
+            await discord_fake.wait_until_ready(timeout=30)
+            await imagine(discord_fake, sent, 0, JOBS // 2)
+            # Killed while the last commands are being recorded and created, and the first ones polled.
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+
+            second = start_process(config, log)
+            await discord_fake.wait_until_ready(timeout=30)
+            await imagine(discord_fake, sent, JOBS // 2, JOBS - JOBS // 2)
+            running = second
+            await discord_fake.wait_for(
+                lambda: running.poll() is not None or not audit(db, discord_fake, {}, sent).lost, timeout=45
+            )
+            # A bot that stopped on its own (or was stopped from outside) cannot drain: say so, not "lost".
+            assert running.poll() is None, "the bot exited during the soak: " + log.read_text(errors="replace")[-2000:]
+        finally:
+            stop(first, second)
+
+    tasks = tasks_per_prompt(job.body.get("prompt") for job in seaart.jobs.values())
+    result = audit(db, discord_fake, tasks, sent, quotas=True)
+    assert result.problems() == [], "\n".join(result.problems() + result.lines())
+    assert result.submitted == JOBS
+    # The chaos really happened, and most jobs still got through it.
+    assert seaart.chaos_events and discord_fake.chaos_faults
+    assert result.delivered >= JOBS // 2, "\n".join(result.lines())
+
+
+async def test_a_kill_while_the_command_is_being_acknowledged_still_ends_the_job(tmp_path: Path) -> None:
+    """The job row is written (held, with its reservation) before the bot defers the interaction; the
+    bot dies while that defer is in flight, and Discord carries it out. The restarted bot must still end
+    the job (image or explanation, reservation settled), not leave the member "thinking" for an hour."""
+    log = tmp_path / "bot.log"
+    db = tmp_path / "bot.sqlite3"
+    first: subprocess.Popen[bytes] | None = None
+    second: subprocess.Popen[bytes] | None = None
+    async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, FakeSeaArt(api_key=SEAART_KEY) as seaart:
+        config = write_config(tmp_path, discord_fake, seaart, deadline=5)
+        try:
+            first = start_process(config, log)
+            await discord_fake.wait_until_ready(timeout=30)
+            discord_fake.hold_callbacks()
+            interaction = await discord_fake.slash_command("imagine", {"prompt": "killed while deferring"})
+            await discord_fake.wait_for(lambda: discord_fake.callbacks_waiting == 1, timeout=20)
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+            discord_fake.hold_callbacks(False)  # Discord got the defer: the member sees "thinking..."
+            await discord_fake.wait_for(lambda: interaction.acknowledged, timeout=10)
+
+            second = start_process(config, log)
+            await discord_fake.wait_until_ready(timeout=30)
+            running = second
+            # Four times the job's deadline: ample for a bot that picks the job up again.
+            with contextlib.suppress(TimeoutError):
+                await discord_fake.wait_for(
+                    lambda: running.poll() is not None or not audit(db, discord_fake, {}, [interaction]).lost,
+                    timeout=20,
+                )
+            assert running.poll() is None, "the bot exited: " + log.read_text(errors="replace")[-2000:]
+        finally:
+            stop(first, second)
+
+    tasks = tasks_per_prompt(job.body.get("prompt") for job in seaart.jobs.values())
+    result = audit(db, discord_fake, tasks, [interaction], quotas=True)
+    assert result.problems() == [], "\n".join(result.problems() + result.lines())
