@@ -10,7 +10,7 @@ import io
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import discord
 
@@ -51,10 +51,11 @@ class DiscordSink:
         await self._edit(job, embed=embed, view=self.view_for(job, "progress"), attachments=[])
 
     async def deliver(self, job: Job, images: list[PreparedImage]) -> None:
-        caps = self.capabilities(job)
-        embed = render.result_embed(job, caps, images[0], now=self.clock())
-        files = [discord.File(io.BytesIO(img.data), filename=img.filename) for img in images]
+        """Upload ``images`` from their files (streamed by aiohttp, never read whole) and close them."""
+        files: list[discord.File] = []
         try:
+            embed = render.result_embed(job, self.capabilities(job), images[0], now=self.clock())
+            files = [_upload_file(img) for img in images]
             await self._edit(job, embed=embed, attachments=files, view=self.view_for(job, "result"))
         except discord.HTTPException as exc:
             if exc.status == 413 or exc.code == REQUEST_ENTITY_TOO_LARGE:
@@ -67,6 +68,11 @@ class DiscordSink:
             ) from None
         except (discord.DiscordServerError, OSError) as exc:
             raise DeliveryError(detail=f"upload failed: {type(exc).__name__}", retryable=True) from None
+        finally:
+            for file in files:
+                file.close()  # gives the image's file its own close() back; discord.File swapped it out
+            for img in images:
+                img.close()  # a retry prepares the images again (bot/jobs.py)
 
     async def finished(self, job: Job) -> None:
         embed = render.failure_embed(job, self.capabilities(job), now=self.clock())
@@ -102,6 +108,15 @@ class DiscordSink:
             return False
         expires = job.token_expires_at
         return expires is None or self.clock() < expires - TOKEN_MARGIN_SECONDS
+
+
+def _upload_file(image: PreparedImage) -> discord.File:
+    # discord.File remembers the position it is given and goes back to it before every retry
+    # (File.reset; _rewind_files below does the same before the bot-token edit).
+    image.file.seek(0)
+    # discord.py accepts any seekable, readable io.IOBase (it checks isinstance at run time); its
+    # annotation says BufferedIOBase. A spooled temporary file is an IOBase since Python 3.11.
+    return discord.File(cast(io.BufferedIOBase, image.file), filename=image.filename)
 
 
 def _rewind_files(fields: dict[str, Any]) -> None:

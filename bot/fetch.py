@@ -1,5 +1,8 @@
 """Download a generated or reference image: a total deadline, a size cap, and clear failures.
 
+The body streams into a file the caller gives (a spooled temporary file in the bot, bot/imagework.py),
+a chunk at a time, so a download holds no more than one chunk in memory of its own.
+
 The client passed in is expected to carry the AddressGuard (bot/netguard.py), which refuses internal
 and non-http(s) targets before connecting and after every redirect; its refusals become clear,
 non-retryable DeliveryErrors here.
@@ -8,7 +11,9 @@ non-retryable DeliveryErrors here.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
+from typing import IO
 
 import httpx
 
@@ -33,7 +38,23 @@ RESULT_LABEL = "The generated image"
 async def download(
     client: httpx.AsyncClient, url: str, *, max_bytes: int, timeout: float, label: str = RESULT_LABEL
 ) -> bytes:
-    """GET ``url`` into memory within ``timeout`` seconds in total, refusing more than ``max_bytes``.
+    """GET ``url`` into memory; see :func:`download_to`. For the CLI's reference arguments (bot/generate.py)."""
+    buffer = io.BytesIO()
+    await download_to(buffer, client, url, max_bytes=max_bytes, timeout=timeout, label=label)
+    return buffer.getvalue()
+
+
+async def download_to(
+    out: IO[bytes],
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    max_bytes: int,
+    timeout: float,
+    label: str = RESULT_LABEL,
+) -> int:
+    """GET ``url`` into ``out`` within ``timeout`` seconds in total, refusing more than ``max_bytes``;
+    return the number of bytes written. After a failure ``out`` holds part of the body: discard it.
 
     Timeouts, connection errors and 5xx are retryable (the file is still there); 4xx, oversize, refused
     addresses and redirect loops are not. ``label`` starts each message a member may see.
@@ -45,7 +66,7 @@ async def download(
         # asyncio.timeout bounds the whole exchange; httpx's timeout alone applies per read, so a
         # server sending a byte every few seconds would otherwise hold the job for many minutes.
         async with asyncio.timeout(timeout):
-            return await _get(client, url, max_bytes=max_bytes, timeout=timeout, label=label)
+            return await _get(out, client, url, max_bytes=max_bytes, timeout=timeout, label=label)
     except TimeoutError:
         raise DeliveryError(
             f"{label} took longer than {timeout:g} s to download.",
@@ -75,7 +96,9 @@ async def download(
         raise DeliveryError(detail=f"download {where}: {type(exc).__name__}", retryable=True) from None
 
 
-async def _get(client: httpx.AsyncClient, url: str, *, max_bytes: int, timeout: float, label: str) -> bytes:
+async def _get(
+    out: IO[bytes], client: httpx.AsyncClient, url: str, *, max_bytes: int, timeout: float, label: str
+) -> int:
     where = redact_url(url)
     async with client.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
         if response.status_code >= 500 or response.status_code == 429:
@@ -88,14 +111,14 @@ async def _get(client: httpx.AsyncClient, url: str, *, max_bytes: int, timeout: 
         declared = response.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_bytes:
             raise _too_large(label, where, max_bytes, f"{declared} bytes declared")
-        chunks: list[bytes] = []
         total = 0
         async for chunk in response.aiter_bytes():
             total += len(chunk)
             if total > max_bytes:
                 raise _too_large(label, where, max_bytes, "more bytes than that sent")
-            chunks.append(chunk)
-        return b"".join(chunks)
+            # A write to a spooled file lands in memory or the page cache: no need to leave the loop.
+            out.write(chunk)
+        return total
 
 
 def _too_large(label: str, where: str, max_bytes: int, detail: str) -> DeliveryError:

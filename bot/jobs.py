@@ -26,8 +26,8 @@ from bot.catalogue import Catalogue
 from bot.config import ImagineSettings, JobsSettings
 from bot.dispatch import choose
 from bot.errors import DeliveryError, ErrorCategory, InvalidRequestError, ProviderError, RateLimitedError
-from bot.fetch import download
-from bot.images import PreparedImage, prepare
+from bot.images import PreparedImage
+from bot.imagework import ImageWork
 from bot.models import ImageRef, JobHandle, JobState, JobUpdate, UpdateStatus
 from bot.moderation import can_honour
 from bot.providers.base import Provider, validate
@@ -637,32 +637,40 @@ class JobRunner:
 
     async def _prepare_images(self, job: Job) -> list[PreparedImage]:
         limit = job.upload_limit or DEFAULT_UPLOAD_LIMIT
-        prepared = []
-        refs = _images_from_json(job.result.get("images", []))
-        if len(refs) > MAX_RESULT_IMAGES:
+        items = job.result.get("images", [])
+        if len(items) > MAX_RESULT_IMAGES:
             # Nano Banana makes one image per request; a list of hundreds is a broken or hostile answer.
             log.warning(
-                "job %s: provider sent %d images; delivering the first %d", job.id, len(refs), MAX_RESULT_IMAGES
+                "job %s: provider sent %d images; delivering the first %d", job.id, len(items), MAX_RESULT_IMAGES
             )
-        for index, ref in enumerate(refs[:MAX_RESULT_IMAGES], start=1):
-            if ref.data is not None:
-                data = ref.data
-            elif ref.url:
-                data = await download(
-                    self.http,
-                    ref.url,
-                    max_bytes=self.imagine.max_download_bytes,
-                    timeout=self.imagine.download_timeout_seconds,
+        # One memory gate and one re-encode pool for all of this runner's jobs (bot/imagework.py).
+        work: ImageWork | None = getattr(self, "_image_work", None)
+        if work is None:
+            work = self._image_work = ImageWork.from_settings(self.imagine)
+        prepared: list[PreparedImage] = []
+        try:
+            for index, item in enumerate(items[:MAX_RESULT_IMAGES], start=1):
+                # Files, not bytes, from here to the upload: inline images are decoded into one too.
+                url, inline = item.get("url"), item.get("data_b64")
+                if isinstance(inline, str):
+                    source = await work.inline(inline)
+                elif url:
+                    source = await work.download(
+                        self.http,
+                        url,
+                        max_bytes=self.imagine.max_download_bytes,
+                        timeout=self.imagine.download_timeout_seconds,
+                    )
+                else:
+                    continue
+                # Verified by structure; decoded only if over the limit, then in the bounded pool.
+                prepared.append(
+                    await work.prepare(source, limit=limit, stem=f"bananacord-{job.id}-{index}", source_url=url)
                 )
-            else:
-                continue
-            # Decoding and re-encoding a 4K image takes up to half a second of CPU (bench/reencode.py);
-            # off the event loop, so the gateway heartbeat and other jobs keep going meanwhile.
-            prepared.append(
-                await asyncio.to_thread(
-                    prepare, data, limit=limit, stem=f"bananacord-{job.id}-{index}", source_url=ref.url
-                )
-            )
+        except BaseException:
+            for image in prepared:
+                image.close()
+            raise
         if not prepared:
             raise DeliveryError("The provider reported success but sent no image.", detail="no image refs")
         return prepared

@@ -3,7 +3,9 @@
 A Discord attachment's declared type and size are whatever the uploader's client said; an "image/png"
 can be empty, an HTML page, an SVG, a GIF, an animation or far larger than declared. Providers charge
 for a request whatever they make of such a file, so each reference is downloaded (through the guarded
-client, with the same deadline and size cap as results) and judged by its bytes first.
+client, with the same deadline and size cap as results) and judged by its bytes first. Each is
+downloaded to a temporary file on disk and judged from there (bot/images.py reads its structure a
+block at a time), so references of many jobs at once take no memory of their own.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from collections.abc import Sequence
 import httpx
 
 from bot.errors import DeliveryError, InvalidRequestError
-from bot.fetch import download
+from bot.fetch import download_to
 from bot.images import check_reference
+from bot.imagework import Spool
 from bot.models import ReferenceImage
 
 log = logging.getLogger(__name__)
@@ -46,13 +49,16 @@ async def check_references(
 
 async def _check_one(client: httpx.AsyncClient, ref: ReferenceImage, *, max_bytes: int, timeout: float) -> None:
     label = f"The reference image `{ref.filename}`"
-    try:
-        data = await download(client, ref.url, max_bytes=max_bytes, timeout=timeout, label=label)
-    except DeliveryError as exc:
-        if exc.retryable:
-            raise ReferenceUnavailableError(
-                f"{label} could not be downloaded just now. Try again in a moment.", detail=exc.detail, retryable=True
-            ) from None
-        raise InvalidRequestError(exc.user_message, detail=exc.detail) from None
-    # Reading headers is quick, but a PNG's verify() walks every chunk: off the event loop.
-    await asyncio.to_thread(check_reference, data, ref.filename)
+    with Spool(None) as file:  # no memory gate here: straight to disk
+        try:
+            await download_to(file, client, ref.url, max_bytes=max_bytes, timeout=timeout, label=label)
+        except DeliveryError as exc:
+            if exc.retryable:
+                raise ReferenceUnavailableError(
+                    f"{label} could not be downloaded just now. Try again in a moment.",
+                    detail=exc.detail,
+                    retryable=True,
+                ) from None
+            raise InvalidRequestError(exc.user_message, detail=exc.detail) from None
+        # A PNG's CRCs take a few ms to check: off the event loop.
+        await asyncio.to_thread(check_reference, file, ref.filename)

@@ -1,0 +1,217 @@
+"""Bounds on the memory and CPU that result images take, shared by every job of a runner (issue 10).
+
+- Every image is a :class:`Spool`: a temporary file that keeps its first MiB in memory while the
+  :class:`MemoryGate` has a slot free, and is on disk otherwise. Downloads stream into one; inline
+  results (Gemini) are decoded into one a slice at a time; uploads read from it.
+- Verification reads the file's structure (bot/images.py) on a thread; nothing is decoded.
+- Decoding happens only to re-encode a result over the channel's upload limit: it waits for a gate
+  slot, then runs in a pool of ``reencode_workers`` threads (Pillow releases the GIL while it decodes
+  and encodes), so fifty 4K results arriving at once take the memory of two, not fifty.
+
+So memory is bounded by ``images_in_memory`` slots (each a 1 MiB spool, or one image being decoded)
+whatever the number of jobs in flight; bench/reencode.py measures it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import tempfile
+import threading
+from collections import deque
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO
+
+import httpx
+
+from bot.config import ImagineSettings
+from bot.fetch import download_to
+from bot.images import PreparedImage, accept, reencode
+
+log = logging.getLogger(__name__)
+
+# What a spool keeps in memory before it moves to disk: most 1K results fit; 4K ones go to disk.
+SPOOL_IN_MEMORY = 1024 * 1024
+# Inline results are decoded this many base64 characters at a time (a multiple of 4): 768 KiB of image.
+_BASE64_SLICE = 1024 * 1024
+
+
+class MemoryGate:
+    """At most ``slots`` whole images in memory at once.
+
+    A spool takes a slot only if one is free and nobody is waiting (else it starts on disk); decoding
+    waits for one, in order. Slots come back from any thread: a spool moves to disk when a write in a
+    re-encode worker takes it past its threshold, or when aiohttp asks it for a file descriptor to
+    learn its size before an upload (aiohttp/payload.py, IOBasePayload.size).
+    """
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+        self._free = slots
+        self._lock = threading.Lock()
+        self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
+
+    @property
+    def in_use(self) -> int:
+        with self._lock:
+            return self.slots - self._free
+
+    def try_take(self) -> bool:
+        with self._lock:
+            if self._free > 0 and not self._waiters:
+                self._free -= 1
+                return True
+            return False
+
+    async def take(self) -> None:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._free > 0 and not self._waiters:
+                self._free -= 1
+                return
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append((loop, waiter))
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            with self._lock:
+                queued = (loop, waiter) in self._waiters
+                if queued:
+                    self._waiters.remove((loop, waiter))
+            if not queued and waiter.done() and not waiter.cancelled():
+                self.give()  # handed a slot just as we were cancelled: pass it on
+            raise
+
+    def give(self) -> None:
+        with self._lock:
+            if not self._waiters:
+                self._free += 1
+                return
+            loop, waiter = self._waiters.popleft()
+        try:
+            loop.call_soon_threadsafe(self._hand_over, waiter)
+        except RuntimeError:  # that loop has closed; nobody there waits any more
+            self.give()
+
+    def _hand_over(self, waiter: asyncio.Future[None]) -> None:
+        if waiter.cancelled():
+            self.give()
+        else:
+            waiter.set_result(None)
+
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        await self.take()
+        try:
+            yield
+        finally:
+            self.give()
+
+
+class Spool(tempfile.SpooledTemporaryFile[bytes]):
+    """A temporary file holding one image: in memory up to ``in_memory`` bytes while it holds a gate
+    slot, on disk (the system temp folder, TMPDIR) from the start without one or once it grows past."""
+
+    def __init__(self, gate: MemoryGate | None, in_memory: int = SPOOL_IN_MEMORY) -> None:
+        self._gate = gate if gate is not None and gate.try_take() else None
+        super().__init__(max_size=in_memory, mode="w+b")
+        if self._gate is None or in_memory <= 0:  # max_size 0 would mean "never move to disk"
+            self.rollover()
+
+    @property
+    def in_memory(self) -> bool:
+        return self._gate is not None
+
+    def rollover(self) -> None:
+        super().rollover()
+        self._give_back()
+
+    def close(self) -> None:
+        super().close()
+        self._give_back()
+
+    def _give_back(self) -> None:
+        gate, self._gate = self._gate, None
+        if gate is not None:
+            gate.give()
+
+    def __del__(self) -> None:
+        # A sink that does not close its images (bot/cli_sink.py writes them and lets them go) leaves this
+        # to the collector: close quietly, as any file object does. discord.File swaps an instance
+        # close() for a no-op while it holds the file, hence the class's own.
+        if hasattr(self, "_gate"):
+            Spool.close(self)
+
+
+def write_base64(out: IO[bytes], text: str) -> None:
+    """Decode ``text`` into ``out`` a slice at a time: the image is never whole in memory beside its text."""
+    for start in range(0, len(text), _BASE64_SLICE):
+        out.write(base64.b64decode(text[start : start + _BASE64_SLICE]))
+
+
+class ImageWork:
+    """Spools, the memory gate and the re-encode pool: how a runner turns result links into uploads."""
+
+    def __init__(self, *, images_in_memory: int, reencode_workers: int, in_memory: int = SPOOL_IN_MEMORY) -> None:
+        self.gate = MemoryGate(images_in_memory)
+        self.in_memory = in_memory
+        self._pool = ThreadPoolExecutor(max_workers=reencode_workers, thread_name_prefix="reencode")
+
+    @classmethod
+    def from_settings(cls, imagine: ImagineSettings) -> ImageWork:
+        return cls(images_in_memory=imagine.images_in_memory, reencode_workers=imagine.reencode_workers)
+
+    def spool(self) -> Spool:
+        return Spool(self.gate, self.in_memory)
+
+    async def download(self, client: httpx.AsyncClient, url: str, *, max_bytes: int, timeout: float) -> Spool:
+        """Stream ``url`` into a new spool (bot/fetch.py raises DeliveryError as ever)."""
+        spool = self.spool()
+        try:
+            await download_to(spool, client, url, max_bytes=max_bytes, timeout=timeout)
+        except BaseException:
+            spool.close()
+            raise
+        return spool
+
+    async def inline(self, data_b64: str) -> Spool:
+        """An image a provider answered with inline (stored as base64 in the job row), as a spool."""
+        spool = self.spool()
+        try:
+            await asyncio.to_thread(write_base64, spool, data_b64)
+        except BaseException:
+            spool.close()
+            raise
+        return spool
+
+    async def prepare(self, source: Spool, *, limit: int, stem: str, source_url: str | None) -> PreparedImage:
+        """Verify ``source`` and, only if it is over ``limit``, re-encode it under the gate and in the pool.
+
+        Takes ``source`` over: it ends up in the returned image, or closed.
+        """
+        try:
+            # Walking a 4K PNG's chunks and CRCs takes a few ms: off the event loop.
+            image = await asyncio.to_thread(accept, source, stem=stem, source_url=source_url)
+        except BaseException:
+            source.close()
+            raise
+        if image.size <= limit:
+            return image
+        try:
+            async with self.gate.held():
+                out = self.spool()
+                try:
+                    loop = asyncio.get_running_loop()
+                    return await loop.run_in_executor(self._pool, reencode, image, limit, out)
+                except BaseException:
+                    out.close()
+                    raise
+        finally:
+            image.close()
+
+    def close(self) -> None:
+        """Let the pool's threads go once the re-encodes already started are done."""
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,151 @@
+"""The memory gate, spooled files and the re-encode path a runner uses for result images (bot/imagework.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gc
+import io
+import threading
+
+import pytest
+from PIL import Image
+
+from bot.errors import DeliveryError
+from bot.imagework import ImageWork, MemoryGate, Spool, write_base64
+from bot.testing.providers import make_png
+
+SMALL = make_png(300, 200)  # 30-odd KB: fits a spool's memory and any limit used here
+LARGE = make_png(1400, 1000)  # about 0.3 MB
+
+
+def work(slots: int = 4, workers: int = 2, in_memory: int = 64 * 1024) -> ImageWork:
+    return ImageWork(images_in_memory=slots, reencode_workers=workers, in_memory=in_memory)
+
+
+# ---- the gate ---------------------------------------------------------------------------------------
+
+
+async def test_a_waiter_gets_a_slot_given_back_from_another_thread() -> None:
+    gate = MemoryGate(1)
+    await gate.take()
+    assert not gate.try_take()
+    waiting = asyncio.create_task(gate.take())
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    threading.Thread(target=gate.give).start()
+    await asyncio.wait_for(waiting, 5)
+    assert gate.in_use == 1
+    gate.give()
+    assert gate.in_use == 0
+
+
+async def test_waiters_are_served_in_order_and_spools_do_not_jump_the_queue() -> None:
+    gate = MemoryGate(1)
+    await gate.take()
+    order: list[int] = []
+
+    async def wait(n: int) -> None:
+        await gate.take()
+        order.append(n)
+        gate.give()
+
+    tasks = [asyncio.create_task(wait(n)) for n in range(3)]
+    await asyncio.sleep(0)
+    gate.give()
+    assert not gate.try_take(), "a slot freed while decoders wait goes to them, not to a new spool"
+    await asyncio.gather(*tasks)
+    assert order == [0, 1, 2] and gate.in_use == 0
+
+
+async def test_a_cancelled_waiter_loses_no_slot() -> None:
+    gate = MemoryGate(1)
+    await gate.take()
+    first = asyncio.create_task(gate.take())
+    second = asyncio.create_task(gate.take())
+    await asyncio.sleep(0)
+    gate.give()  # handed to the first waiter...
+    first.cancel()  # ...which is cancelled before it runs: the slot must reach the second
+    await asyncio.wait_for(second, 5)
+    assert first.cancelled() and gate.in_use == 1
+    gate.give()
+    assert gate.in_use == 0
+
+
+# ---- spools -----------------------------------------------------------------------------------------
+
+
+def test_spools_hold_memory_only_with_a_slot_and_give_it_back() -> None:
+    gate = MemoryGate(2)
+    first, second, third = Spool(gate, 1024), Spool(gate, 1024), Spool(gate, 1024)
+    assert (first.in_memory, second.in_memory, third.in_memory) == (True, True, False)
+    assert gate.in_use == 2
+    first.write(b"x" * 2048)  # past its threshold: to disk, and the slot back
+    assert not first.in_memory and gate.in_use == 1
+    second.close()
+    assert gate.in_use == 0
+    first.seek(0)
+    assert first.read() == b"x" * 2048
+    for spool in (first, third):
+        spool.close()
+
+
+def test_a_forgotten_spool_is_closed_quietly_and_gives_its_slot_back() -> None:
+    gate = MemoryGate(1)
+    spool = Spool(gate, 1024)
+    spool.write(b"data")
+    del spool
+    gc.collect()
+    assert gate.in_use == 0  # and no ResourceWarning, which this suite turns into an error
+
+
+@pytest.mark.parametrize("size", [0, 1, 767 * 1024, 768 * 1024 + 5, 3 * 1024 * 1024 + 1])
+def test_inline_images_are_decoded_into_a_file_whole(size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + b"\x07" * (size % 256)
+    out = io.BytesIO()
+    write_base64(out, base64.b64encode(data).decode("ascii"))
+    assert out.getvalue() == data
+
+
+# ---- prepare ----------------------------------------------------------------------------------------
+
+
+async def test_a_result_within_the_limit_is_handed_on_as_the_same_file() -> None:
+    images = work()
+    source = images.spool()
+    source.write(LARGE)
+    image = await images.prepare(source, limit=len(LARGE), stem="r", source_url=None)
+    assert image.file is source and not image.reencoded
+    assert image.data == LARGE and (image.width, image.height) == (1400, 1000)
+    image.close()
+    assert images.gate.in_use == 0
+    images.close()
+
+
+async def test_results_over_the_limit_are_re_encoded_to_fit_and_free_what_they_held() -> None:
+    images = work(slots=2, workers=1)
+    sources = []
+    for _ in range(5):
+        source = images.spool()
+        source.write(LARGE)
+        sources.append(source)
+    limit = len(LARGE) // 3
+    results = await asyncio.gather(*(images.prepare(s, limit=limit, stem="r", source_url="u") for s in sources))
+    assert all(source.closed for source in sources), "the originals are let go once re-encoded"
+    for image in results:
+        assert image.reencoded and image.size == len(image.data) <= limit and image.original_size == len(LARGE)
+        with Image.open(image.file) as img:
+            assert img.format == "JPEG"
+        image.close()
+    assert images.gate.in_use == 0
+    images.close()
+
+
+async def test_a_refused_result_closes_its_file() -> None:
+    images = work()
+    source = images.spool()
+    source.write(b"<html>502 Bad Gateway</html>")
+    with pytest.raises(DeliveryError):
+        await images.prepare(source, limit=10_000, stem="r", source_url=None)
+    assert source.closed and images.gate.in_use == 0
+    images.close()
