@@ -80,6 +80,9 @@ class Bananacord(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
             guild_ready_timeout=guild_ready_timeout,
+            # Nothing reads cached messages; without the cache each edit's MESSAGE_UPDATE is a cheap
+            # raw event instead of a Message object built and kept.
+            max_messages=None,
         )
         self.settings = settings
         self.clock = clock

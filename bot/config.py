@@ -221,10 +221,15 @@ class JobsSettings(_Section):
     deadline_seconds: float = Field(default=600.0, gt=0)
     poll_interval_seconds: float = Field(default=3.0, gt=0)
     max_poll_interval_seconds: float = Field(default=15.0, gt=0)
-    # Progress edits are rate limited by Discord; one every few seconds is plenty.
-    progress_interval_seconds: float = Field(default=5.0, ge=0)
-    # Jobs processed side by side (submits, polls, deliveries).
+    # A job's message is edited when its state changes; between changes at most this often. The elapsed
+    # time ticks by itself (a Discord relative timestamp), so these edits only refresh the rest.
+    progress_interval_seconds: float = Field(default=60.0, ge=0)
+    # Job steps that talk to a provider's API (creates and polls) side by side; the request budget
+    # (requests_per_second per provider) is what really paces them.
     concurrency: int = Field(default=8, ge=1)
+    # Deliveries side by side: downloading a result, checking or re-encoding it, uploading it to Discord.
+    # A lane of their own, so a slow 4K download never holds up the polls of other jobs.
+    delivery_concurrency: int = Field(default=8, ge=1)
     # On SIGTERM/SIGINT, job steps already talking to a provider get this long to finish (so a create in
     # flight gets its id stored) before they are cancelled.
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)

@@ -32,16 +32,27 @@ class Dispatch:
     waiting: dict[str, float]
 
 
+PROVIDER_LANE = "provider"  # creates and polls
+DELIVERY_LANE = "delivery"  # downloads, re-encodes, uploads
+
+
+def lane_of(state: JobState) -> str:
+    return DELIVERY_LANE if state is JobState.SUCCEEDED else PROVIDER_LANE
+
+
 def choose(
     due: list[DueJob],
     *,
-    slots: int,
+    slots: int | Mapping[str, int],
     now: float,
     schedule: PollSchedule,
     budgets: Mapping[str, RequestBudget],
     confirmed: Collection[str] = (),
 ) -> Dispatch:
-    """Pick up to ``slots`` of ``due`` to start, spending provider budget for creates and polls."""
+    """Pick what to start from ``due``: up to ``slots`` per lane (or in all, given one number), and
+    creates and polls only as far as their provider's budget has room."""
+    free = dict(slots) if isinstance(slots, Mapping) else None
+    total = slots if isinstance(slots, int) else sum(slots.values())
 
     def rank(job: DueJob) -> tuple[int, float]:
         if job.state is JobState.SUCCEEDED:
@@ -56,8 +67,11 @@ def choose(
     waiting: dict[str, float] = {}
     room: dict[str, int] = {}
     for job in sorted(due, key=rank):
-        if len(start) >= slots:
+        if len(start) >= total:
             break
+        lane = lane_of(job.state)
+        if free is not None and free.get(lane, 0) <= 0:
+            continue
         if job.state in _NEEDS_PROVIDER:
             budget = budgets.get(job.provider)
             if budget is not None:
@@ -66,6 +80,8 @@ def choose(
                     waiting.setdefault(job.provider, now + max(budget.next_free(), 0.01))
                     continue
                 room[job.provider] = left - 1
+        if free is not None:
+            free[lane] -= 1
         start.append(job.id)
     return Dispatch(start, waiting)
 

@@ -24,7 +24,7 @@ import httpx
 from bot.budget import RequestBudget
 from bot.catalogue import Catalogue
 from bot.config import ImagineSettings, JobsSettings
-from bot.dispatch import choose
+from bot.dispatch import DELIVERY_LANE, PROVIDER_LANE, choose, lane_of
 from bot.errors import DeliveryError, ErrorCategory, InvalidRequestError, ProviderError, RateLimitedError
 from bot.images import PreparedImage
 from bot.imagework import ImageWork
@@ -49,6 +49,8 @@ DELIVERY_GRACE_SECONDS = 600.0
 MAX_DELIVERY_ATTEMPTS = 6
 # Consecutive failed polls (5xx, garbage, timeouts) before we stop trusting the provider with this job.
 MAX_POLL_ERRORS = 10
+# While steps are running, the loop waits this long after one finishes for others to finish too.
+COALESCE_SECONDS = 0.02
 # How often the loop rewrites <database>.stats.json (and on stop).
 STATS_EVERY_SECONDS = 5.0
 # Completion times kept per kind of job for the learned schedule.
@@ -123,6 +125,8 @@ class JobRunner:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._busy = {PROVIDER_LANE: 0, DELIVERY_LANE: 0}  # steps running per lane
+        self._step_finished = False
         self._locks: dict[str, asyncio.Lock] = {}
         self._last_progress: dict[str, float] = {}
         self._terminal_waiters: dict[str, list[asyncio.Future[Job]]] = {}
@@ -130,6 +134,7 @@ class JobRunner:
         self.errors = 0  # steps that raised unexpectedly; logged and counted, never fatal to the loop
         self.steps = 0  # job steps run since start
         self._stats_written = 0.0
+        self._touched = 0.0
         self.schedule = PollSchedule(
             schedule_settings(settings, callback_fallback=callback_fallback), CompletionTimes(SCHEDULE_HISTORY)
         )
@@ -237,8 +242,9 @@ class JobRunner:
         while not self._stopping:
             self._wake.clear()
             self._beat()
-            waiting = self._spawn_due(await self._due())
-            next_at = await self.store.next_due_at(waiting_on=frozenset(waiting))
+            started, waiting, next_at = await self._due()
+            for job_id, lane in started:
+                self._spawn(job_id, lane)
             if waiting:
                 # Due jobs wait for a provider's budget: wake when it has room, not before.
                 budget_at = min(waiting.values())
@@ -251,15 +257,23 @@ class JobRunner:
                 timeout = min(max(next_at - now, 0.05 if not self._inflight else 0.5), LOOP_MAX_SLEEP)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+            if self._step_finished and self._inflight:
+                # Steps finish in bursts under load; one pass of the loop for the whole burst instead of
+                # one per step (each pass reads the due jobs from SQLite).
+                self._step_finished = False
+                await asyncio.sleep(COALESCE_SECONDS)
 
     def _beat(self) -> None:
         """Touch the heartbeat file so `bananacord health` can tell the loop is alive, and now and then
         write the counters beside it (``<database>.stats.json``, read by bench/load.py)."""
         if self.heartbeat is None:
             return
+        now = time.monotonic()
+        if now - self._touched < 1.0:
+            return  # once a second is plenty for a check that allows minutes
+        self._touched = now
         try:
             self.heartbeat.touch()
-            now = time.monotonic()
             if now - self._stats_written >= STATS_EVERY_SECONDS:
                 self._stats_written = now
                 self.write_stats()
@@ -284,40 +298,43 @@ class JobRunner:
         partial.write_text(json.dumps(self.stats()), encoding="utf-8")
         partial.replace(path)
 
-    async def _due(self) -> tuple[list[str], dict[str, float]]:
-        """The jobs to start now, and the providers whose budget holds others back (until when)."""
-        free = self.settings.concurrency - len(self._inflight)
-        if free <= 0:
-            return [], {}
+    async def _due(self) -> tuple[list[tuple[str, str]], dict[str, float], float | None]:
+        """The jobs to start now with their lanes, the providers whose budget holds others back (until
+        when), and when the next job falls due."""
+        free = {
+            PROVIDER_LANE: self.settings.concurrency - self._busy[PROVIDER_LANE],
+            DELIVERY_LANE: self.settings.delivery_concurrency - self._busy[DELIVERY_LANE],
+        }
         now = self.clock()
         # Look past the free slots: when the budget binds, the likeliest-finished jobs go first.
-        due = await self.store.due_brief(now, exclude=set(self._inflight), limit=max(free * 4, DUE_CANDIDATES))
+        limit = max(sum(max(0, n) for n in free.values()) * 4, DUE_CANDIDATES)
+        agenda = await self.store.agenda(now, exclude=self._inflight.keys(), limit=limit)
+        if max(free.values()) <= 0:
+            return [], {}, agenda.next_at
         picked = choose(
-            due, slots=free, now=now, schedule=self.schedule, budgets=self.budgets, confirmed=self._called_back
+            agenda.due, slots=free, now=now, schedule=self.schedule, budgets=self.budgets, confirmed=self._called_back
         )
-        return picked.start, picked.waiting
+        lanes = {job.id: lane_of(job.state) for job in agenda.due}
+        return [(job_id, lanes[job_id]) for job_id in picked.start], picked.waiting, agenda.next_at
 
-    def _spawn_due(self, due: tuple[list[str], dict[str, float]]) -> dict[str, float]:
-        job_ids, waiting = due
-        for job_id in job_ids:
-            self._spawn(job_id)
-        return waiting
-
-    def _spawn(self, job_id: str) -> asyncio.Task[None]:
+    def _spawn(self, job_id: str, lane: str = PROVIDER_LANE) -> asyncio.Task[None]:
         self.steps += 1
+        self._busy[lane] += 1
         task = asyncio.create_task(self._guarded_step(job_id), name=f"job-{job_id}")
         self._inflight[job_id] = task
-        task.add_done_callback(functools.partial(self._step_done, job_id))
+        task.add_done_callback(functools.partial(self._step_done, job_id, lane))
         return task
 
-    def _step_done(self, job_id: str, _task: asyncio.Task[None]) -> None:
+    def _step_done(self, job_id: str, lane: str, _task: asyncio.Task[None]) -> None:
         self._inflight.pop(job_id, None)
+        self._busy[lane] -= 1
+        self._step_finished = True
         self._wake.set()
 
     async def run_once(self) -> int:
         """Process every job that is due now and wait for those steps; returns how many ran."""
-        job_ids, _ = await self._due()
-        tasks = [self._spawn(job_id) for job_id in job_ids]
+        started, _, _ = await self._due()
+        tasks = [self._spawn(job_id, lane) for job_id, lane in started]
         if tasks:
             await asyncio.gather(*tasks)
         return len(tasks)
@@ -342,14 +359,19 @@ class JobRunner:
             if job is not None and not job.terminal:
                 await self._reschedule(job, self.settings.max_poll_interval_seconds)
         finally:
-            job = await self.store.get(job_id)
-            if job is not None and job.terminal:
+            # Unfinished jobs stay in the store's cache; one that left it has ended (no SQL to find out).
+            if not self.store.is_cached(job_id):
                 self._locks.pop(job_id, None)
                 self._last_progress.pop(job_id, None)
                 self._called_back.discard(job_id)
-                for future in self._terminal_waiters.pop(job_id, []):
-                    if not future.done():
-                        future.set_result(job)
+                waiters = self._terminal_waiters.pop(job_id, [])
+                ended = await self.store.get(job_id) if waiters else None
+                if ended is not None and ended.terminal:
+                    for future in waiters:
+                        if not future.done():
+                            future.set_result(ended)
+                elif waiters:
+                    self._terminal_waiters[job_id] = waiters
 
     async def _step(self, job: Job) -> None:
         now = self.clock()
@@ -585,7 +607,9 @@ class JobRunner:
                 # The result now lives in result_json; keep one copy of the image bytes, not two.
                 changes["handle"] = job.handle.model_copy(update={"ready": None})
             job = await self.store.update(job, now=now, state=JobState.SUCCEEDED, **changes)
-            await self._deliver(job)
+            # Delivery is the other lane's work (bot/dispatch.py): this step ends, and the loop starts the
+            # download and upload when the delivery lane has room, never holding up the polls of others.
+            self.wake()
             return
         category = update.error_category or (
             ErrorCategory.CANCELLED if update.status is UpdateStatus.CANCELLED else ErrorCategory.TRANSIENT

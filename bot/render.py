@@ -116,7 +116,8 @@ def elapsed(job: Job, now: float) -> str:
 def progress_embed(job: Job, caps: Capabilities | None, *, now: float) -> discord.Embed:
     label = _STATE_LABEL.get(job.state, str(job.state).title())
     embed = _base(job, f"🍌 {label}…", COLOUR_PROGRESS, caps)
-    embed.add_field(name="Elapsed", value=elapsed(job, now), inline=True)
+    # Discord renders <t:...:R> as "12 seconds ago" and keeps it ticking, with no edit from us.
+    embed.add_field(name="Started", value=f"<t:{int(job.created_at)}:R>", inline=True)
     return embed
 
 

@@ -139,7 +139,8 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A read that must not interleave with another task's open transaction."""
+        """A read, or a single-statement write (atomic by itself in autocommit mode), that must not
+        interleave with another task's open transaction."""
         async with self._lock:
             yield self.conn
 

@@ -29,7 +29,7 @@ class CompletionStore:
         return [(str(kind), float(earliest), float(latest)) for kind, earliest, latest in rows]
 
     async def add(self, kind: str, earliest: float, latest: float, *, now: float) -> None:
-        async with self.db.transaction() as conn:
+        async with self.db.read() as conn:  # one statement: atomic without BEGIN/COMMIT
             cur = await conn.execute(
                 "INSERT INTO completion_times (kind, earliest, latest, recorded_at) VALUES (?, ?, ?, ?)",
                 (kind, earliest, latest, now),

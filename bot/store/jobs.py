@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -82,6 +82,14 @@ class DueJob:
     next_poll_at: float | None
     clock_started_at: float | None
     last_poll_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Agenda:
+    """What the loop reads per pass: the due jobs, and when the next one falls due (None: nothing)."""
+
+    due: list[DueJob]
+    next_at: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +264,10 @@ class JobStore:
         assert job is not None
         return job
 
+    def is_cached(self, job_id: str) -> bool:
+        """Whether this unfinished job is in memory (a finished one never is)."""
+        return job_id in self._cache
+
     async def get(self, job_id: str) -> Job | None:
         cached = self._cache.get(job_id)
         if cached is not None:
@@ -269,34 +281,29 @@ class JobStore:
             self._cache[job_id] = job
         return job
 
-    async def due(self, now: float, *, exclude: set[str] | frozenset[str] = frozenset(), limit: int = 50) -> list[Job]:
-        """Active jobs whose next poll time has come, oldest first."""
-        async with (
-            self.db.read() as conn,
-            conn.execute(
-                f"""SELECT * FROM jobs WHERE state IN ({",".join("?" * len(ACTIVE_STATES))})
-                AND (next_poll_at IS NULL OR next_poll_at <= ?) ORDER BY next_poll_at LIMIT ?""",
-                (*ACTIVE_STATES, now, limit + len(exclude)),
-            ) as cur,
-        ):
-            rows = await cur.fetchall()
-        return [job for job in map(_row_to_job, rows) if job.id not in exclude][:limit]
-
-    async def due_brief(self, now: float, *, exclude: set[str] | frozenset[str], limit: int) -> list[DueJob]:
-        """Active jobs whose next poll time has come, as the few fields the loop schedules by, oldest due
-        first. Cheap: no JSON is parsed, so the loop can look at many more jobs than it can run."""
+    async def agenda(self, now: float, *, exclude: Collection[str], limit: int) -> Agenda:
+        """The loop's one read per pass: up to ``limit`` due jobs (not in ``exclude``), oldest due first,
+        as the few fields it schedules by (no JSON parsed), and when the next one falls due."""
         async with (
             self.db.read() as conn,
             conn.execute(
                 f"""SELECT id, state, provider, schedule_kind, next_poll_at, clock_started_at, last_poll_at
-                FROM jobs WHERE state IN ({_ACTIVE_MARKS}) AND (next_poll_at IS NULL OR next_poll_at <= ?)
-                ORDER BY next_poll_at LIMIT ?""",
-                (*ACTIVE_STATES, now, limit + len(exclude)),
+                FROM jobs WHERE state IN ({_ACTIVE_MARKS}) ORDER BY next_poll_at LIMIT ?""",
+                (*ACTIVE_STATES, limit + len(exclude) + 1),
             ) as cur,
         ):
-            rows = await cur.fetchall()
-        due = [DueJob(r[0], JobState(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows if r[0] not in exclude]
-        return due[:limit]
+            rows = list(await cur.fetchall())
+        due: list[DueJob] = []
+        next_at: float | None = None
+        for r in rows:
+            if r[4] is not None and r[4] > now:
+                next_at = r[4]
+                break
+            if r[0] not in exclude and len(due) < limit:
+                due.append(DueJob(r[0], JobState(r[1]), r[2], r[3], r[4], r[5], r[6]))
+        # Every row read was due: there may be more beyond the limit, so the next one is due now.
+        backlog = next_at is None and len(rows) == limit + len(exclude) + 1
+        return Agenda(due, now if backlog else next_at)
 
     async def find_active(self, provider: str, provider_job_id: str) -> Job | None:
         """The unfinished job a provider knows as ``provider_job_id`` (a callback names it so)."""
@@ -309,19 +316,6 @@ class JobStore:
         ):
             row = await cur.fetchone()
         return _row_to_job(row) if row else None
-
-    async def next_due_at(self, *, waiting_on: frozenset[str] = frozenset()) -> float | None:
-        """The earliest next poll time, leaving out jobs that wait for the budget of a provider in
-        ``waiting_on`` (their time has come already; the budget says when they can go)."""
-        query = f"SELECT MIN(next_poll_at) FROM jobs WHERE state IN ({_ACTIVE_MARKS})"
-        params: tuple[object, ...] = ACTIVE_STATES
-        if waiting_on:
-            marks = ",".join("?" * len(waiting_on))
-            query += f" AND NOT (provider IN ({marks}) AND state IN ('queued', 'submitted', 'running'))"
-            params = (*ACTIVE_STATES, *sorted(waiting_on))
-        async with self.db.read() as conn, conn.execute(query, params) as cur:
-            row = await cur.fetchone()
-        return float(row[0]) if row and row[0] is not None else None
 
     async def active(self) -> list[Job]:
         async with (
@@ -365,17 +359,23 @@ class JobStore:
         values["state"] = str(new_state)
         values["updated_at"] = now
         assignments = ", ".join(f"{k} = ?" for k in values)
-        async with self.db.transaction() as conn:
-            cur = await conn.execute(
-                f"UPDATE jobs SET {assignments} WHERE id = ? AND state = ?",
-                (*values.values(), job.id, str(job.state)),
-            )
-            if cur.rowcount != 1:
-                raise InvalidTransitionError(f"job {job.id} is no longer {job.state}")
-            if new_state in TERMINAL_STATES and job.charge_state == "reserved":
+        sql = f"UPDATE jobs SET {assignments} WHERE id = ? AND state = ?"
+        params = (*values.values(), job.id, str(job.state))
+        if new_state in TERMINAL_STATES and job.charge_state == "reserved":
+            async with self.db.transaction() as conn:
+                cur = await conn.execute(sql, params)
+                if cur.rowcount != 1:
+                    raise InvalidTransitionError(f"job {job.id} is no longer {job.state}")
                 # The charge is settled in the same transaction as the job's end: no crash can leave a
                 # delivered job uncharged or a failed one charged.
                 await settle(conn, job, delivered=new_state is JobState.DELIVERED, now=now, why=str(new_state))
+        else:
+            # One statement is atomic on its own: no BEGIN/COMMIT round trips for the many updates (a poll
+            # that says "still running") that settle nothing.
+            async with self.db.read() as conn:
+                cur = await conn.execute(sql, params)
+            if cur.rowcount != 1:
+                raise InvalidTransitionError(f"job {job.id} is no longer {job.state}")
         # The row is now what it was plus these columns: the same change to the cached copy (or, if the
         # job was not cached, to the caller's) gives the new row without reading it back.
         fields: dict[str, Any] = {"state": new_state, "updated_at": now}

@@ -75,11 +75,15 @@ def test_terminal_states_have_no_way_out() -> None:
     assert JobState.QUEUED not in set().union(*TRANSITIONS.values())
 
 
-async def test_due_orders_and_excludes(store: JobStore) -> None:
+async def test_the_agenda_orders_excludes_and_says_what_comes_next(store: JobStore) -> None:
     a = await store.create(new_job(), now=1.0, deadline_seconds=100)
     b = await store.create(new_job(), now=2.0, deadline_seconds=100)
     await store.update(b, now=2.0, next_poll_at=50.0)
-    assert [j.id for j in await store.due(10.0)] == [a.id]
-    assert [j.id for j in await store.due(60.0)] == [a.id, b.id]
-    assert [j.id for j in await store.due(60.0, exclude={a.id})] == [b.id]
-    assert await store.next_due_at() == 1.0
+    early = await store.agenda(10.0, exclude=(), limit=10)
+    assert [j.id for j in early.due] == [a.id] and early.next_at == 50.0
+    assert [j.id for j in (await store.agenda(60.0, exclude=(), limit=10)).due] == [a.id, b.id]
+    assert [j.id for j in (await store.agenda(60.0, exclude={a.id}, limit=10)).due] == [b.id]
+    # More due than the limit: the next one is due now.
+    assert (await store.agenda(60.0, exclude=(), limit=1)).next_at == 60.0
+    await store.update(a, now=3.0, state=JobState.CANCELLED)
+    assert [j.id for j in (await store.agenda(60.0, exclude=(), limit=10)).due] == [b.id]
