@@ -49,6 +49,8 @@ DELIVERY_GRACE_SECONDS = 600.0
 MAX_DELIVERY_ATTEMPTS = 6
 # Consecutive failed polls (5xx, garbage, timeouts) before we stop trusting the provider with this job.
 MAX_POLL_ERRORS = 10
+# A state change is shown at once, unless the message was edited less than this long ago.
+MIN_EDIT_GAP_SECONDS = 1.0
 # While steps are running, the loop waits this long after one finishes for others to finish too.
 COALESCE_SECONDS = 0.02
 # How often the loop rewrites <database>.stats.json (and on stop).
@@ -126,6 +128,7 @@ class JobRunner:
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._busy = {PROVIDER_LANE: 0, DELIVERY_LANE: 0}  # steps running per lane
+        self._edit_behind: set[str] = set()
         self._step_finished = False
         self._locks: dict[str, asyncio.Lock] = {}
         self._last_progress: dict[str, float] = {}
@@ -363,6 +366,7 @@ class JobRunner:
             if not self.store.is_cached(job_id):
                 self._locks.pop(job_id, None)
                 self._last_progress.pop(job_id, None)
+                self._edit_behind.discard(job_id)
                 self._called_back.discard(job_id)
                 waiters = self._terminal_waiters.pop(job_id, [])
                 ended = await self.store.get(job_id) if waiters else None
@@ -784,8 +788,15 @@ class JobRunner:
     async def _progress(self, job: Job, *, force: bool = False) -> None:
         now = self.clock()
         last = self._last_progress.get(job.id, 0.0)
-        if not force and now - last < self.settings.progress_interval_seconds:
+        behind = job.id in self._edit_behind  # a state change was not shown yet
+        if not force and not behind and now - last < self.settings.progress_interval_seconds:
             return
+        if (force or behind) and now - last < MIN_EDIT_GAP_SECONDS:
+            # "Queued" shown a moment ago and already "Waiting for the provider": the member would see a
+            # flicker, and each edit costs a Discord request; the next poll shows the state instead.
+            self._edit_behind.add(job.id)
+            return
+        self._edit_behind.discard(job.id)
         self._last_progress[job.id] = now
         try:
             await self.sink.progress(job)
