@@ -143,6 +143,8 @@ class JobRunner:
         )
         self.completions = CompletionStore(store.db, history=SCHEDULE_HISTORY)
         self.budgets: Mapping[str, RequestBudget] = budgets or {}
+        # One memory gate and one re-encode pool for all of this runner's deliveries (bot/imagework.py).
+        self.image_work = ImageWork.from_settings(imagine)
         # Jobs a provider's callback says have ended: polled first, and timed from the callback.
         self._called_back: set[str] = set()
 
@@ -671,10 +673,7 @@ class JobRunner:
             log.warning(
                 "job %s: provider sent %d images; delivering the first %d", job.id, len(items), MAX_RESULT_IMAGES
             )
-        # One memory gate and one re-encode pool for all of this runner's jobs (bot/imagework.py).
-        work: ImageWork | None = getattr(self, "_image_work", None)
-        if work is None:
-            work = self._image_work = ImageWork.from_settings(self.imagine)
+        work = self.image_work
         prepared: list[PreparedImage] = []
         try:
             for index, item in enumerate(items[:MAX_RESULT_IMAGES], start=1):
@@ -886,17 +885,3 @@ def _image_to_json(image: ImageRef) -> dict[str, object]:
         "width": image.width,
         "height": image.height,
     }
-
-
-def _images_from_json(items: list[dict[str, Any]]) -> list[ImageRef]:
-    refs = []
-    for item in items:
-        data = item.get("data_b64")
-        refs.append(
-            ImageRef(
-                url=item.get("url"),
-                data=base64.b64decode(data) if isinstance(data, str) else None,
-                content_type=item.get("content_type"),
-            )
-        )
-    return refs

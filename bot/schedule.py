@@ -180,7 +180,8 @@ class PollSchedule:
             early = min(s.first, low / 2)
             if state.polls == 0 and t < early:
                 return max(MIN_DELAY, early - t)
-            return max(MIN_DELAY, low - t)
+            # Never longer than the ceiling, though: a job may finish sooner than any before it.
+            return min(max(MIN_DELAY, low - t), s.ceiling)
         if t <= high:
             # Every `dense` seconds where jobs finish; across a stretch where no earlier job can have
             # finished (between the two humps of a two-speed provider, say), straight to the next one.
