@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from bot.images import PreparedImage
@@ -24,7 +25,10 @@ class FileSink:
         written = []
         for image in images:
             path = self.out_dir / image.filename
-            path.write_bytes(image.data)
+            image.file.seek(0)
+            with path.open("wb") as out:
+                shutil.copyfileobj(image.file, out)  # a file to a file: never the whole image in memory
+            image.close()
             written.append(path)
         self.files[job.id] = written
 
