@@ -42,6 +42,9 @@ class CountingSink:
     async def finished(self, job: Job) -> None:
         self.finished[job.id] = str(job.state)
 
+    async def locate(self, job: Job) -> int | None:
+        return None
+
 
 async def run(jobs: int, concurrency: int) -> None:
     tracemalloc.start()

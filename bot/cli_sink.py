@@ -34,3 +34,6 @@ class FileSink:
 
     async def finished(self, job: Job) -> None:
         self.states.append((job.id, str(job.state)))
+
+    async def locate(self, job: Job) -> int | None:
+        return None  # CLI jobs are never held: there is no message to find

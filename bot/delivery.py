@@ -78,6 +78,22 @@ class DiscordSink:
         embed = render.failure_embed(job, self.capabilities(job), now=self.clock())
         await self._edit(job, embed=embed, view=self.view_for(job, "failed"), attachments=[])
 
+    async def locate(self, job: Job) -> int | None:
+        """The member's message for this interaction, if Discord ever created it (and the token lives)."""
+        if job.source != "discord" or not self._token_usable(job):
+            return None
+        assert job.application_id is not None and job.interaction_token is not None
+        webhook = discord.Webhook.partial(job.application_id, job.interaction_token, client=self.client)
+        try:
+            message = await webhook.fetch_message("@original")  # type: ignore[arg-type]
+        except (discord.NotFound, discord.Forbidden):
+            return None
+        except discord.HTTPException as exc:
+            if exc.status == 401 or exc.code == INVALID_WEBHOOK_TOKEN:
+                return None
+            raise
+        return message.id
+
     async def _edit(self, job: Job, **fields: Any) -> None:
         if job.source != "discord" or job.message_id is None:
             return

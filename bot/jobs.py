@@ -92,6 +92,9 @@ class JobSink(Protocol):
     async def finished(self, job: Job) -> None:
         """The job ended without images (failed, blocked, cancelled, expired); show why."""
 
+    async def locate(self, job: Job) -> int | None:
+        """The id of the message a held job was to be shown in, if its member ever saw one; else None."""
+
 
 class JobRunner:
     """Owns the poll loop. ``run_once()`` does one pass and waits for it, for tests and the CLI."""
@@ -154,9 +157,10 @@ class JobRunner:
         """Resume every unfinished job from its row, then run the loop in the background."""
         for kind, earliest, latest in await self.completions.recent():
             self.schedule.times.add(kind, earliest, latest)
-        active = await self.store.active()
+        active = await self.store.count_active()
         if active:
-            log.info("resuming %d unfinished job(s)", len(active))
+            log.info("resuming %d unfinished job(s)", active)
+        await self._recover_held()
         self._stopping = False
         self._task = asyncio.create_task(self._supervise(), name="bananacord-job-loop")
 
@@ -191,6 +195,32 @@ class JobRunner:
 
     def wake(self) -> None:
         self._wake.set()
+
+    async def _recover_held(self) -> None:
+        """Jobs the last process created but never released: it died while acknowledging Discord.
+
+        Such a job waits an hour by design (a release would have started it); if Discord did get the
+        acknowledgement, the member has been looking at "thinking..." since. Ask where its message is:
+        found, the job starts now; not found, nobody ever saw it, so it ends uncharged.
+        """
+        now = self.clock()
+        for job in await self.store.held(now + HELD_FOR_SECONDS / 2):
+            try:
+                message_id = await self.sink.locate(job)
+            except Exception:
+                log.exception("job %s: could not look for its message", job.id)
+                continue
+            if message_id is not None:
+                log.info("job %s: held when the bot stopped; its message exists, starting it", job.id)
+                await self.release(job.id, message_id=message_id)
+            else:
+                log.info("job %s: held when the bot stopped and never shown; cancelling it", job.id)
+                await self._fail(
+                    job,
+                    ErrorCategory.CANCELLED,
+                    "The bot restarted before this request was confirmed. You were not charged; try again.",
+                    to=JobState.CANCELLED,
+                )
 
     async def create(self, new: NewJob, *, within: InTransaction | None = None, held: bool = False) -> Job:
         """Record a job (and, via ``within``, its quota reservation, in the same transaction).

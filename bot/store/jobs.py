@@ -317,6 +317,25 @@ class JobStore:
             row = await cur.fetchone()
         return _row_to_job(row) if row else None
 
+    async def count_active(self) -> int:
+        async with (
+            self.db.read() as conn,
+            conn.execute(f"SELECT COUNT(*) FROM jobs WHERE state IN ({_ACTIVE_MARKS})", ACTIVE_STATES) as cur,
+        ):
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def held(self, after: float) -> list[Job]:
+        """Queued jobs with no message yet whose start lies past ``after``: created held, never released."""
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT * FROM jobs WHERE state = 'queued' AND message_id IS NULL AND next_poll_at > ?", (after,)
+            ) as cur,
+        ):
+            rows = await cur.fetchall()
+        return [_row_to_job(r) for r in rows]
+
     async def active(self) -> list[Job]:
         async with (
             self.db.read() as conn,

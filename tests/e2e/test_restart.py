@@ -65,3 +65,41 @@ async def test_restart_resumes_without_second_create(
     output = log.read_text(errors="replace")
     assert SEAART_KEY not in output and BOT_TOKEN not in output
     assert interaction.token not in output
+
+
+def job_row(db: Path) -> tuple[str, str | None, str | None] | None:
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("SELECT state, charge_state, error_message FROM jobs").fetchone()
+    return (row[0], row[1], row[2]) if row else None
+
+
+async def test_a_job_held_when_the_bot_died_and_never_shown_ends_uncharged(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """Killed while acknowledging the command, and Discord never took the acknowledgement: the restarted
+    bot finds no message for the job, so nothing is sent to the provider and the reservation goes back
+    (instead of the job waiting an hour). The other case, Discord did take it, is in test_soak.py."""
+    config = write_config(tmp_path, discord_fake, seaart)
+    db = tmp_path / "bot.sqlite3"
+    log = tmp_path / "bot.log"
+    first = start_process(config, log)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        await discord_fake.wait_until_ready(timeout=30)
+        discord_fake.hold_callbacks()
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "never acknowledged"})
+        await discord_fake.wait_for(lambda: discord_fake.callbacks_waiting == 1, timeout=20)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        discord_fake.expire_token(interaction.token)  # the interaction is gone: nobody saw a message
+        discord_fake.hold_callbacks(False)
+        second = start_process(config, log)
+        await discord_fake.wait_for(lambda: (job_row(db) or ("",))[0] == "cancelled", timeout=30)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)
+    state, charge, message = job_row(db) or ("", None, None)
+    assert (state, charge) == ("cancelled", "refunded") and "not charged" in (message or "")
+    assert seaart.creates == []
