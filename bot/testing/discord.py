@@ -528,6 +528,7 @@ class _Failure:
     status: int
     body: JSON | None
     remaining: int
+    match: Callable[[RecordedRequest], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -992,6 +993,8 @@ class FakeDiscord:
         for failure in self._failures:
             method_ok = failure.remaining > 0 and failure.method in ("*", request.method)
             if method_ok and (failure.pattern.search(record.path) or failure.pattern.search(request.path)):
+                if failure.match is not None and not failure.match(record):
+                    continue
                 failure.remaining -= 1
                 return self._injected_failure(failure)
         if api and (chaotic := self._chaos_answer(request.method, record)) is not None:
@@ -1882,10 +1885,21 @@ class FakeDiscord:
         """From now on, callbacks and webhook calls with this token get 401 code 50027."""
         self._expired_tokens.add(token)
 
-    def fail_next(self, method: str, path_regex: str, *, status: int, body: JSON | None = None, times: int = 1) -> None:
+    def fail_next(
+        self,
+        method: str,
+        path_regex: str,
+        *,
+        status: int,
+        body: JSON | None = None,
+        times: int = 1,
+        match: Callable[[RecordedRequest], bool] | None = None,
+    ) -> None:
         """Answer the next ``times`` matching REST calls with ``status`` (and ``body``) instead.
 
-        ``path_regex`` is searched in the API-relative path and the full path; ``method`` may be "*".
+        ``path_regex`` is searched in the API-relative path and the full path; ``method`` may be "*";
+        ``match``, if given, must also hold for the request (its ``json`` is parsed already, the
+        ``payload_json`` of a multipart body included): e.g. only the edit that carries a given title.
         An injected 429 carries a Via header and retry_after 0.05 s so discord.py retries it; 500/502/504
         are retried by discord.py after 1 s, 3 s, ...
         """
@@ -1896,6 +1910,7 @@ class FakeDiscord:
                 status=status,
                 body=body,
                 remaining=times,
+                match=match,
             )
         )
 

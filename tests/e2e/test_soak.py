@@ -5,8 +5,9 @@ a hang or a malformed body, and a Discord fake that answers some message edits w
 process is SIGKILLed while jobs are being created and polled, and a new one takes over the database.
 Once every job has ended, bot/testing/soak.py judges the run: nothing lost, no prompt created twice at
 the provider, no job charged twice, the ledger balanced, every failure explained to the member.
-A second test kills the bot at one exact arrow of the flow, while the member's command is being
-acknowledged, and holds it to the same rules.
+Two more tests put one fault at one exact arrow of the flow and hold the bot to the same rules: a kill
+while the member's command is being acknowledged, and a Discord 503 on the edit that tells the member
+why their job failed.
 """
 
 from __future__ import annotations
@@ -149,6 +150,40 @@ async def test_a_kill_while_the_command_is_being_acknowledged_still_ends_the_job
             assert running.poll() is None, "the bot exited: " + log.read_text(errors="replace")[-2000:]
         finally:
             stop(first, second)
+
+    tasks = tasks_per_prompt(job.body.get("prompt") for job in seaart.jobs.values())
+    result = audit(db, discord_fake, tasks, [interaction], quotas=True)
+    assert result.problems() == [], "\n".join(result.problems() + result.lines())
+
+
+async def test_a_failed_jobs_final_message_survives_one_discord_503(tmp_path: Path) -> None:
+    """One 503 from Discord (it sends them; discord.py's bot-token client does not retry a 503) on the
+    edit that tells the member why the job failed: the job is over and refunded, and the member must
+    still be told, not left looking at a progress embed."""
+    log = tmp_path / "bot.log"
+    db = tmp_path / "bot.sqlite3"
+    proc: subprocess.Popen[bytes] | None = None
+    async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, FakeSeaArt(api_key=SEAART_KEY) as seaart:
+        config = write_config(tmp_path, discord_fake, seaart)
+        try:
+            proc = start_process(config, log)
+            await discord_fake.wait_until_ready(timeout=30)
+            seaart.script("content_blocked")
+            # The edit that says why (whichever route it takes), once.
+            discord_fake.fail_next(
+                "PATCH", r"/messages/", status=503, match=lambda r: "Blocked by" in json.dumps(r.json or {})
+            )
+            interaction = await discord_fake.slash_command("imagine", {"prompt": "blocked, then a 503"})
+            await discord_fake.wait_for(lambda: any(r.status == 503 for r in discord_fake.requests), timeout=20)
+            running = proc
+            with contextlib.suppress(TimeoutError):
+                await discord_fake.wait_for(
+                    lambda: running.poll() is not None or not audit(db, discord_fake, {}, [interaction]).lost,
+                    timeout=20,
+                )
+            assert running.poll() is None, "the bot exited: " + log.read_text(errors="replace")[-2000:]
+        finally:
+            stop(proc)
 
     tasks = tasks_per_prompt(job.body.get("prompt") for job in seaart.jobs.values())
     result = audit(db, discord_fake, tasks, [interaction], quotas=True)

@@ -244,3 +244,11 @@ async def test_held_callbacks_wait_until_released(discord_fake: FakeDiscord) -> 
     # Released, the callback is handled as it would have been (here: an interaction the fake never sent).
     assert answer.status_code == 404 and answer.json()["code"] == 10062
     assert discord_fake.callbacks_waiting == 0
+
+
+async def test_fail_next_can_pick_a_request_by_its_body(discord_fake: FakeDiscord) -> None:
+    discord_fake.fail_next("POST", r"/messages", status=503, match=lambda r: (r.json or {}).get("content") == "b")
+    async with httpx.AsyncClient(headers={"Authorization": f"Bot {BOT_TOKEN}"}, timeout=10) as client:
+        answers = [(await client.post(channel_url(discord_fake), json={"content": c})).status_code for c in "aba"]
+    assert answers == [200, 503, 200]
+    assert [m.content for m in discord_fake.messages.values()] == ["a", "a"]
