@@ -42,7 +42,7 @@ WINDOW_SECONDS = 1.2
 # Without a Retry-After, successive 429s pause the provider for 1, 2, 4 ... up to this many seconds.
 MAX_PAUSE_SECONDS = 30.0
 # A probe that never gets an answer (a timeout) stops holding the others back after this long.
-PROBE_SECONDS = 30.0
+PROBE_SECONDS = 10.0
 _WRITE, _READ = 0, 1
 
 
@@ -202,5 +202,7 @@ class BudgetHook:
         if response.status_code == 429:
             paused = budget.pause(parse_retry_after(response.headers.get("Retry-After")))
             log.warning("%s answered 429: pausing its requests for %.1f s", response.request.url.host, paused)
-        elif response.status_code < 500:
+        else:
+            # Any answer but a 429 ends the pause: a 5xx is the server's trouble, not a rate limit, and
+            # treating it as one would hold every other request back until the probe expired.
             budget.recovered()

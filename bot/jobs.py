@@ -49,6 +49,8 @@ DELIVERY_GRACE_SECONDS = 600.0
 MAX_DELIVERY_ATTEMPTS = 6
 # Consecutive failed polls (5xx, garbage, timeouts) before we stop trusting the provider with this job.
 MAX_POLL_ERRORS = 10
+# Waits before trying again to show a job's end to its member (a Discord 5xx usually passes quickly).
+FINAL_EDIT_RETRIES = (1.0, 3.0, 10.0, 30.0)
 # A state change is shown at once, unless the message was edited less than this long ago.
 MIN_EDIT_GAP_SECONDS = 1.0
 # While steps are running, the loop waits this long after one finishes for others to finish too.
@@ -132,6 +134,7 @@ class JobRunner:
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._busy = {PROVIDER_LANE: 0, DELIVERY_LANE: 0}  # steps running per lane
         self._edit_behind: set[str] = set()
+        self._background: set[asyncio.Task[None]] = set()  # final edits being retried
         self._step_finished = False
         self._locks: dict[str, asyncio.Lock] = {}
         self._last_progress: dict[str, float] = {}
@@ -177,7 +180,7 @@ class JobRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        tasks = list(self._inflight.values())
+        tasks = list(self._inflight.values()) + list(self._background)
         if tasks and grace > 0:
             log.info("waiting up to %g s for %d job step(s) in flight", grace, len(tasks))
             _, pending = await asyncio.wait(tasks, timeout=grace)
@@ -805,14 +808,28 @@ class JobRunner:
         job = await self.store.update(job, now=self.clock(), state=state, **changes)
         try:
             await self.sink.finished(job)
-        except Exception:
-            # The row is final either way; a message we could not edit is logged, not retried forever.
-            log.exception("job %s: could not show the final state", job.id)
+        except Exception as exc:
+            # The row is final either way, but the member must still be told: a Discord 5xx or a dropped
+            # connection passes, so the edit is tried again a few times in the background.
+            log.warning("job %s: could not show the final state (%s); trying again", job.id, type(exc).__name__)
+            retry = asyncio.create_task(self._show_final_later(job), name=f"final-{job.id}")
+            self._background.add(retry)
+            retry.add_done_callback(self._background.discard)
         if job.state is JobState.BLOCKED and self.on_blocked is not None:
             try:
                 await self.on_blocked(job)
             except Exception:
                 log.exception("job %s: could not record the provider's block", job.id)
+
+    async def _show_final_later(self, job: Job) -> None:
+        for delay in FINAL_EDIT_RETRIES:
+            await asyncio.sleep(delay)
+            try:
+                await self.sink.finished(job)
+                return
+            except Exception as exc:
+                log.warning("job %s: final state still not shown: %s", job.id, type(exc).__name__)
+        log.error("job %s: gave up showing its final state after %d tries", job.id, len(FINAL_EDIT_RETRIES) + 1)
 
     async def _progress(self, job: Job, *, force: bool = False) -> None:
         now = self.clock()
