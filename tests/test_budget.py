@@ -148,3 +148,15 @@ def test_when_the_budget_binds_the_job_likeliest_done_goes_first() -> None:
 def test_slots_bound_what_starts() -> None:
     jobs = [due(f"deliver{i}", JobState.SUCCEEDED) for i in range(5)]
     assert len(choose(jobs, slots=2, now=0.0, schedule=schedule(), budgets={}).start) == 2
+
+
+async def test_any_answer_but_a_429_ends_the_pause_after_the_probe() -> None:
+    clock = Clock()
+    budget = RequestBudget(10, clock=clock)
+    hook = BudgetHook({origin_of("http://127.0.0.1:8001"): budget})
+    request = httpx.Request("GET", "http://127.0.0.1:8001/status")
+    await hook.on_response(httpx.Response(429, headers={"Retry-After": "1"}, request=request))
+    clock.now += 1.0
+    assert budget._take() and budget.room() == 0, "the probe is out; the rest wait"
+    await hook.on_response(httpx.Response(500, request=request))  # the server's trouble, not a rate limit
+    assert budget.room() == 9
