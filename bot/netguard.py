@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from bot.transport import CookielessClient
+
 if TYPE_CHECKING:
     from bot.config import Settings
 
@@ -131,7 +133,7 @@ def guarded_client(
         "request": [AddressGuard(trusted_hosts), *request_hooks],
         "response": list(response_hooks),
     }
-    return httpx.AsyncClient(event_hooks=hooks, max_redirects=MAX_REDIRECTS, **kwargs)
+    return CookielessClient(event_hooks=hooks, max_redirects=MAX_REDIRECTS, **kwargs)
 
 
 def trusted_hosts_for(settings: Settings) -> list[str]:

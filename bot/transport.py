@@ -126,3 +126,24 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+class _NoCookies(httpx.Cookies):
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class CookielessClient(httpx.AsyncClient):
+    """An AsyncClient without a cookie jar. No provider we call sets cookies, and httpx spends about
+    0.1 ms per response building urllib request and response objects just to look for them."""
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, value: object) -> None:
+        return None  # httpx sets the (empty) jar in __init__; there is nothing to keep
+
+
+_NO_COOKIES = _NoCookies()
