@@ -19,16 +19,9 @@ from bot.providers.seaart import SeaArtProvider
 from bot.store import Database
 from bot.store.jobs import Job, JobStore, NewJob
 from bot.testing.providers import FakeSeaArt
+from tests.conftest import Clock
 
 KEY = "runner-test-key"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -86,7 +79,7 @@ async def test_full_path_and_backoff(
     env: tuple[FakeSeaArt, Settings, Database, httpx.AsyncClient], tmp_path: Path
 ) -> None:
     fake, settings, db, http = env
-    clock = Clock()
+    clock = Clock(1_000_000.0)
     sink = FileSink(tmp_path / "out")
     runner = make_runner(fake, settings, db, http, sink, clock)
     fake.hold(True)
@@ -116,7 +109,7 @@ async def test_deadline_expires_and_cancels_at_provider(
     env: tuple[FakeSeaArt, Settings, Database, httpx.AsyncClient], tmp_path: Path
 ) -> None:
     fake, settings, db, http = env
-    clock = Clock()
+    clock = Clock(1_000_000.0)
     runner = make_runner(fake, settings, db, http, FileSink(tmp_path), clock)
     fake.script("never_finish")
     job = await runner.create(new())
@@ -132,7 +125,7 @@ async def test_a_new_runner_resumes_a_submitted_job(
     env: tuple[FakeSeaArt, Settings, Database, httpx.AsyncClient], tmp_path: Path
 ) -> None:
     fake, settings, db, http = env
-    clock = Clock()
+    clock = Clock(1_000_000.0)
     first = make_runner(fake, settings, db, http, FileSink(tmp_path), clock)
     fake.hold(True)
     job = await first.create(new())
@@ -164,7 +157,7 @@ async def test_an_unexpected_error_is_counted_and_the_job_still_finishes(
     env: tuple[FakeSeaArt, Settings, Database, httpx.AsyncClient], tmp_path: Path
 ) -> None:
     fake, settings, db, http = env
-    clock = Clock()
+    clock = Clock(1_000_000.0)
     sink = FlakySink(tmp_path)
     runner = make_runner(fake, settings, db, http, sink, clock)
     job = await runner.create(new())
@@ -182,7 +175,7 @@ async def test_background_loop_wakes_on_create(
             "jobs": settings.jobs.model_copy(update={"poll_interval_seconds": 0.05, "max_poll_interval_seconds": 0.1})
         }
     )
-    runner = make_runner(fake, fast, db, http, FileSink(tmp_path), Clock())
+    runner = make_runner(fake, fast, db, http, FileSink(tmp_path), Clock(1_000_000.0))
     runner.clock = time.time  # the real loop sleeps in real time
     await runner.start()
     try:
@@ -197,7 +190,7 @@ async def test_missing_provider_fails_the_job_cleanly(
     env: tuple[FakeSeaArt, Settings, Database, httpx.AsyncClient], tmp_path: Path
 ) -> None:
     fake, settings, db, http = env
-    clock = Clock()
+    clock = Clock(1_000_000.0)
     runner = make_runner(fake, settings, db, http, FileSink(tmp_path), clock)
     job = await runner.create(NewJob(provider="gone", model="m", request=GenerationRequest(model="m", prompt="p")))
     await runner.run_once()
