@@ -11,9 +11,20 @@ from hypothesis import strategies as st
 
 from bot.errors import ConfigError, InvalidRequestError
 from bot.models import GenerationRequest, ReferenceImage
-from bot.prompts import clean_prompt
 from bot.providers.base import Capabilities, Provider, validate
-from tests.providers.helpers import ADAPTERS, NB2, PRO, Adapter, Fake, assert_user_safe, models_of, ref, req
+from tests.providers.helpers import (
+    ADAPTERS,
+    NB2,
+    PRO,
+    Adapter,
+    Fake,
+    assert_user_safe,
+    models_of,
+    ref,
+    references,
+    req,
+    valid_requests,
+)
 
 MIB = 1024 * 1024
 RESOLUTIONS = ("512", "1K", "2K", "4K")
@@ -78,10 +89,11 @@ async def test_bad_settings_are_config_errors(client: httpx.AsyncClient, adapter
 
 PRO_RATIOS = {"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"}
 NB2_RATIOS = PRO_RATIOS | {"1:4", "4:1", "1:8", "8:1"}
-# What a model is unless its entry says otherwise.
-USUAL = {
+# What a model is unless its provider's entry below says otherwise.
+USUAL: dict[str, object] = {
     "default_resolution": "1K",
     "min_prompt_chars": 1,
+    "max_reference_images": 14,
     "reference_mime_types": ("image/png", "image/jpeg", "image/webp"),
     "max_reference_bytes": 10 * MIB,
     "seed": False,
@@ -91,13 +103,14 @@ USUAL = {
     "safety_knob": False,
     "queued": True,
 }
+FAMILY: dict[str, dict[str, object]] = {
+    NB2: {"display_name": "Nano Banana 2", "aspect_ratios": NB2_RATIOS | {"auto"}, "resolutions": RESOLUTIONS},
+    PRO: {"display_name": "Nano Banana Pro", "aspect_ratios": PRO_RATIOS, "resolutions": ("1K", "2K", "4K")},
+}
 _KIE_NB2 = {
-    "display_name": "Nano Banana 2",
     "provider_model": "nano-banana-2",
     "max_prompt_chars": 20000,
-    "max_reference_images": 14,
     "max_reference_bytes": 28 * MIB,
-    "aspect_ratios": NB2_RATIOS | {"auto"},
     "resolutions": ("1K", "2K", "4K"),
     "output_formats": ("jpg", "png"),
     "web_search": True,
@@ -105,12 +118,8 @@ _KIE_NB2 = {
 }
 _SEGMIND = {
     NB2: {
-        "display_name": "Nano Banana 2",
         "provider_model": "nano-banana-2",
         "max_prompt_chars": 5000,
-        "max_reference_images": 14,
-        "aspect_ratios": NB2_RATIOS | {"auto"},
-        "resolutions": ("512", "1K", "2K", "4K"),
         "seed": True,
         "output_formats": ("jpg", "png"),
         "thinking_levels": ("minimal", "high"),
@@ -119,47 +128,37 @@ _SEGMIND = {
         "prices": {"512": 60_000, "1K": 80_000, "2K": 120_000, "4K": 160_000},
     },
     PRO: {
-        "display_name": "Nano Banana Pro",
         "provider_model": "nano-banana-pro",
         "max_prompt_chars": 5000,
-        "max_reference_images": 14,
-        "aspect_ratios": PRO_RATIOS,
-        "resolutions": ("1K", "2K", "4K"),
         "output_formats": ("jpg", "png"),
         "prices": {"1K": 150_000, "2K": 150_000, "4K": 250_000},
     },
 }
+_GEMINI = {"max_prompt_chars": 20000, "web_search": True, "safety_knob": True, "queued": False}
+# adapter -> model -> how it differs from USUAL and its FAMILY
 CAPABILITIES: dict[str, dict[str, dict[str, object]]] = {
     "seaart": {
         NB2: {
-            "display_name": "Nano Banana 2",
             "provider_model": "nano_banana_2",
             "max_prompt_chars": 2500,
             "max_reference_images": 3,
             "aspect_ratios": NB2_RATIOS,
-            "resolutions": ("512", "1K", "2K", "4K"),
             "prices": {"512": 30_000, "1K": 40_000, "2K": 60_000, "4K": 90_000},
         },
         PRO: {
-            "display_name": "Nano Banana Pro",
             "provider_model": "nano_banana_pro",
             "max_prompt_chars": 2500,
-            "max_reference_images": 14,
-            "aspect_ratios": PRO_RATIOS,
-            "resolutions": ("1K", "2K", "4K"),
             "prices": {"1K": 90_000, "2K": 90_000, "4K": 150_000},
         },
     },
     "kie": {
         NB2: _KIE_NB2,
         PRO: {
-            "display_name": "Nano Banana Pro",
             "provider_model": "nano-banana-pro",
             "max_prompt_chars": 10000,
             "max_reference_images": 8,
             "max_reference_bytes": 28 * MIB,
             "aspect_ratios": PRO_RATIOS | {"auto"},
-            "resolutions": ("1K", "2K", "4K"),
             "output_formats": ("png", "jpg"),
             "prices": {"1K": 90_000, "2K": 90_000, "4K": 120_000},
         },
@@ -168,29 +167,16 @@ CAPABILITIES: dict[str, dict[str, dict[str, object]]] = {
     "segmind_v1": {model: caps | {"queued": False} for model, caps in _SEGMIND.items()},
     "segmind_v2": _SEGMIND,
     "gemini": {
-        NB2: {
-            "display_name": "Nano Banana 2",
+        NB2: _GEMINI
+        | {
             "provider_model": "gemini-3.1-flash-image",
-            "max_prompt_chars": 20000,
-            "max_reference_images": 14,
-            "aspect_ratios": NB2_RATIOS | {"auto"},
-            "resolutions": ("512", "1K", "2K", "4K"),
             "thinking_levels": ("minimal", "high"),
-            "web_search": True,
-            "safety_knob": True,
-            "queued": False,
             "prices": {"512": 45_000, "1K": 67_000, "2K": 101_000, "4K": 151_000},
         },
-        PRO: {
-            "display_name": "Nano Banana Pro",
+        PRO: _GEMINI
+        | {
             "provider_model": "gemini-3-pro-image",
-            "max_prompt_chars": 20000,
-            "max_reference_images": 14,
             "aspect_ratios": PRO_RATIOS | {"auto"},
-            "resolutions": ("1K", "2K", "4K"),
-            "web_search": True,
-            "safety_knob": True,
-            "queued": False,
             "prices": {"1K": 134_000, "2K": 134_000, "4K": 240_000},
         },
     },
@@ -198,7 +184,7 @@ CAPABILITIES: dict[str, dict[str, dict[str, object]]] = {
 
 
 def expected_caps(adapter_id: str, model: str) -> dict[str, object]:
-    return USUAL | CAPABILITIES[adapter_id][model]
+    return USUAL | FAMILY[model] | CAPABILITIES[adapter_id][model]
 
 
 @pytest.mark.parametrize("adapter_id", list(ADAPTERS))
@@ -273,38 +259,14 @@ async def test_refusals_never_reach_the_provider(adapter: Adapter, fake: Fake, p
     assert fake.requests == []
 
 
+@pytest.mark.parametrize("adapter", [a for a in ADAPTERS if not models_of(a)[NB2].seed], indirect=True)
+async def test_a_seed_refusal_says_to_leave_it_unset(provider: Provider) -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        await provider.submit(req(seed=7))
+    assert "seed" in info.value.user_message and "leave it unset" in info.value.user_message
+
+
 # ---- validate(): what it lets through and what it refuses, for every model of every adapter ----------
-
-
-def _references(caps: Capabilities) -> st.SearchStrategy[ReferenceImage]:
-    return st.builds(
-        ReferenceImage,
-        url=st.integers(0, 99).map(lambda n: f"https://cdn.example.test/r{n}.png"),
-        content_type=st.sampled_from(["image/png", "image/jpeg", "image/webp", "IMAGE/PNG; charset=binary"]),
-        size=st.integers(0, caps.max_reference_bytes),
-    )
-
-
-def _valid_requests(caps: Capabilities) -> st.SearchStrategy[GenerationRequest]:
-    short = st.text(min_size=1, max_size=300).filter(lambda s: clean_prompt(s) != "")
-    long = st.integers(1, caps.max_prompt_chars).map(lambda n: "a" * n)
-
-    def maybe(values: tuple[str, ...]) -> st.SearchStrategy[str | None]:
-        return st.none() | st.sampled_from(values) if values else st.none()
-
-    return st.builds(
-        GenerationRequest,
-        model=st.just(caps.model),
-        prompt=short | long,
-        reference_images=st.lists(_references(caps), max_size=caps.max_reference_images).map(tuple),
-        aspect_ratio=maybe(caps.aspect_ratios),
-        resolution=maybe(caps.resolutions),
-        seed=st.none() | st.integers(0, 2**31 - 1) if caps.seed else st.none(),
-        output_format=maybe(caps.output_formats),
-        thinking_level=maybe(caps.thinking_levels),
-        web_search=st.booleans() if caps.web_search else st.just(False),
-        safety_tolerance=st.none() | st.integers(1, 6),
-    )
 
 
 def _one_thing_wrong(caps: Capabilities) -> st.SearchStrategy[dict[str, object]]:
@@ -317,7 +279,7 @@ def _one_thing_wrong(caps: Capabilities) -> st.SearchStrategy[dict[str, object]]
         st.text(max_size=8).filter(lambda r: r not in caps.resolutions).map(lambda r: {"resolution": r}),
         st.text(max_size=5).filter(lambda f: f not in caps.output_formats).map(lambda f: {"output_format": f}),
         not_offered.filter(lambda t: t not in caps.thinking_levels).map(lambda t: {"thinking_level": t}),
-        st.lists(_references(caps), min_size=caps.max_reference_images + 1, max_size=caps.max_reference_images + 3).map(
+        st.lists(references(caps), min_size=caps.max_reference_images + 1, max_size=caps.max_reference_images + 3).map(
             lambda refs: {"reference_images": tuple(refs)}
         ),
         st.sampled_from(["image/gif", "application/pdf", "text/plain", ""]).map(
@@ -339,7 +301,7 @@ def _one_thing_wrong(caps: Capabilities) -> st.SearchStrategy[dict[str, object]]
 @given(data=st.data())
 def test_validate_accepts_everything_in_range(adapter_id: str, data: st.DataObject) -> None:
     caps = data.draw(st.sampled_from(list(models_of(adapter_id).values())))
-    validate(data.draw(_valid_requests(caps)), caps)
+    validate(data.draw(valid_requests(caps)), caps)
 
 
 @pytest.mark.parametrize("adapter_id", list(ADAPTERS))

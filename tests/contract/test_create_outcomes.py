@@ -94,35 +94,34 @@ async def test_server_errors_are_retried(fake: Fake, provider: Provider, sleeps:
 # ---- retried until the attempts run out --------------------------------------------------------------
 
 
-async def test_rate_limited_until_attempts_run_out(
-    adapter: Adapter, fake: Fake, provider: Provider, sleeps: SleepRecorder
+EXHAUSTED: dict[str, type[ProviderError]] = {"rate_limited": RateLimitedError, "server_error": TransientError}
+
+
+@pytest.mark.parametrize(("outcome", "error_type"), list(EXHAUSTED.items()))
+async def test_retried_until_the_attempts_run_out(
+    adapter: Adapter,
+    fake: Fake,
+    provider: Provider,
+    sleeps: SleepRecorder,
+    outcome: str,
+    error_type: type[ProviderError],
 ) -> None:
-    fake.script(*["rate_limited"] * 4)
-    with pytest.raises(RateLimitedError) as info:
+    fake.script(*[outcome] * 4)
+    with pytest.raises(error_type) as info:
         await provider.submit(req())
     error = info.value
-    assert error.status_code == 429 and error.category is ErrorCategory.RATE_LIMITED
-    hinted = PACING[adapter.id][0]
-    if hinted is None:
-        assert error.retry_after is None
-    else:
-        assert error.retry_after is not None and hinted[0] <= error.retry_after <= hinted[1]
+    assert error.category is (ErrorCategory.RATE_LIMITED if outcome == "rate_limited" else ErrorCategory.TRANSIENT)
     assert_user_safe(error.user_message, fake)
-    assert_words(adapter, "rate_limited", error)
-    assert len(fake.creates) == 4 and fake.jobs == {}
-    assert_waits(adapter, sleeps, 3)
-
-
-async def test_server_errors_until_attempts_run_out(
-    adapter: Adapter, fake: Fake, provider: Provider, sleeps: SleepRecorder
-) -> None:
-    fake.script(*["server_error"] * 4)
-    with pytest.raises(TransientError) as info:
-        await provider.submit(req())
-    assert info.value.category is ErrorCategory.TRANSIENT
-    assert_user_safe(info.value.user_message, fake)
-    assert_words(adapter, "server_error", info.value)
+    assert_words(adapter, outcome, error)
     assert len(fake.creates) == 4 and fake.jobs == {} and len(sleeps.delays) == 3
+    if isinstance(error, RateLimitedError):
+        assert error.status_code == 429
+        assert_waits(adapter, sleeps, 3)
+        hinted = PACING[adapter.id][0]
+        if hinted is None:
+            assert error.retry_after is None
+        else:
+            assert error.retry_after is not None and hinted[0] <= error.retry_after <= hinted[1]
 
 
 # ---- refused: never retried --------------------------------------------------------------------------

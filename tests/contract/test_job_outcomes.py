@@ -150,6 +150,16 @@ async def test_job_failures(
     assert len(fake.creates) == 1 and sleeps.delays == []
 
 
+@pytest.mark.parametrize("adapter", ["seaart", "segmind_v1", "segmind_v2"], indirect=True)
+async def test_an_answer_in_words_only_is_no_image(fake: Fake, provider: Provider) -> None:
+    # The fakes whose "no_image" is the model answering in prose (Gemini's is its text_only outcome).
+    fake.script("no_image")
+    update = (await run_to_end(provider, await provider.submit(req())))[-1]
+    assert (update.status, update.error_category) == (UpdateStatus.FAILED, ErrorCategory.NO_IMAGE)
+    assert update.text == "I can't make that image."
+    assert_user_safe(update.error_message, fake)
+
+
 # ---- a queued job: running, held, polled through trouble ----------------------------------------------
 
 

@@ -7,16 +7,18 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import strategies as st
 from PIL import Image
 
 from bot.errors import ProviderError
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, ReferenceImage, UpdateStatus
+from bot.prompts import clean_prompt
 from bot.providers._http import RetryPolicy
 from bot.providers.base import Capabilities, Provider
 from bot.providers.gemini import GeminiProvider
@@ -52,14 +54,23 @@ class SleepRecorder:
 class Adapter:
     """One adapter as the tests run it. ``id`` names the configuration (Segmind runs in two modes),
     ``name`` is what the provider calls itself; ``queued`` is False where the create call answers with
-    the image itself."""
+    the image itself. The options go to the fake's and the adapter's constructors."""
 
     id: str
     name: str
     queued: bool
-    make_fake: Callable[[], Fake]
-    # Takes the adapter's keyword arguments (client, api_key, base_url, timeout, sleep, policy).
-    make_provider: Callable[..., Provider]
+    fake_class: Callable[..., Fake]
+    provider_class: Callable[..., Provider]
+    fake_options: dict[str, str] = field(default_factory=dict)
+    provider_options: dict[str, str] = field(default_factory=dict)
+
+    def make_fake(self) -> Fake:
+        # A hung request waits at most this long, so nothing outlives a test (stop() ends it sooner).
+        return self.fake_class(hang_seconds=10.0, **self.fake_options)
+
+    def make_provider(self, **kwargs: Any) -> Provider:
+        """The adapter, given its keyword arguments (client, api_key, base_url, timeout, sleep, policy)."""
+        return self.provider_class(**self.provider_options, **kwargs)
 
     def connect(
         self,
@@ -70,7 +81,7 @@ class Adapter:
         timeout: httpx.Timeout = TIMEOUT,
         api_key: str | None = None,
     ) -> Provider:
-        """The adapter pointed at ``fake`` with its key (or ``api_key``), the shared retry policy."""
+        """The adapter pointed at ``fake`` with its key (or ``api_key``), the default retry policy."""
         return self.make_provider(
             api_key=api_key or fake.api_key, base_url=fake.base_url, client=client, timeout=timeout, sleep=sleep
         )
@@ -86,39 +97,16 @@ class Adapter:
         )
 
 
+_KIE, _SINANCODE = {"flavour": "kie"}, {"flavour": "sinancode"}
 ADAPTERS: dict[str, Adapter] = {
     a.id: a
     for a in (
-        Adapter("seaart", "seaart", True, functools.partial(FakeSeaArt, hang_seconds=10.0), SeaArtProvider),
-        Adapter(
-            "kie",
-            "kie",
-            True,
-            functools.partial(FakeKie, flavour="kie", hang_seconds=10.0),
-            functools.partial(KieProvider, flavour="kie"),
-        ),
-        Adapter(
-            "sinancode",
-            "sinancode",
-            True,
-            functools.partial(FakeKie, flavour="sinancode", hang_seconds=10.0),
-            functools.partial(KieProvider, flavour="sinancode"),
-        ),
-        Adapter(
-            "segmind_v1",
-            "segmind",
-            False,
-            functools.partial(FakeSegmind, hang_seconds=10.0),
-            functools.partial(SegmindProvider, mode="v1"),
-        ),
-        Adapter(
-            "segmind_v2",
-            "segmind",
-            True,
-            functools.partial(FakeSegmind, hang_seconds=10.0),
-            functools.partial(SegmindProvider, mode="v2"),
-        ),
-        Adapter("gemini", "gemini", False, functools.partial(FakeGemini, hang_seconds=10.0), GeminiProvider),
+        Adapter("seaart", "seaart", True, FakeSeaArt, SeaArtProvider),
+        Adapter("kie", "kie", True, FakeKie, KieProvider, _KIE, _KIE),
+        Adapter("sinancode", "sinancode", True, FakeKie, KieProvider, _SINANCODE, _SINANCODE),
+        Adapter("segmind_v1", "segmind", False, FakeSegmind, SegmindProvider, provider_options={"mode": "v1"}),
+        Adapter("segmind_v2", "segmind", True, FakeSegmind, SegmindProvider, provider_options={"mode": "v2"}),
+        Adapter("gemini", "gemini", False, FakeGemini, GeminiProvider),
     )
 }
 QUEUED = [a.id for a in ADAPTERS.values() if a.queued]
@@ -129,6 +117,17 @@ SYNCHRONOUS = [a.id for a in ADAPTERS.values() if not a.queued]
 def models_of(adapter_id: str) -> dict[str, Capabilities]:
     """The models an adapter offers, read from an instance without a network."""
     return ADAPTERS[adapter_id].over_mock(Answers()).models
+
+
+def fake_fixture(*adapter_ids: str) -> Any:
+    """A ``fake`` fixture serving the fake of the adapter named, or of each (test ids: the adapters')."""
+
+    @pytest.fixture(params=adapter_ids if len(adapter_ids) > 1 else None)
+    async def fake(request: pytest.FixtureRequest) -> AsyncIterator[Fake]:
+        async with ADAPTERS[getattr(request, "param", adapter_ids[0])].make_fake() as server:
+            yield server
+
+    return fake
 
 
 class Answers:
@@ -205,3 +204,39 @@ async def assert_create_refused(provider: Provider, error_type: type[ProviderErr
     assert type(error) is error_type
     assert MOCK_KEY not in error.detail and "http" not in error.user_message
     return error
+
+
+# --- hypothesis strategies -------------------------------------------------------------------------
+
+
+def references(caps: Capabilities) -> st.SearchStrategy[ReferenceImage]:
+    """Reference images ``caps`` accepts (each within its size limit, any of its image types)."""
+    return st.builds(
+        ReferenceImage,
+        url=st.integers(0, 99).map(lambda n: f"https://cdn.example.test/r{n}.png"),
+        content_type=st.sampled_from(["image/png", "image/jpeg", "image/webp", "IMAGE/PNG; charset=binary"]),
+        size=st.integers(0, caps.max_reference_bytes),
+    )
+
+
+def valid_requests(caps: Capabilities) -> st.SearchStrategy[GenerationRequest]:
+    """Any request ``caps`` says it takes: every option it offers, within every limit it has."""
+    short = st.text(min_size=1, max_size=300).filter(lambda s: clean_prompt(s) != "")
+    long = st.integers(1, caps.max_prompt_chars).map(lambda n: "a" * n)
+
+    def maybe(values: tuple[str, ...]) -> st.SearchStrategy[str | None]:
+        return st.none() | st.sampled_from(values) if values else st.none()
+
+    return st.builds(
+        GenerationRequest,
+        model=st.just(caps.model),
+        prompt=short | long,
+        reference_images=st.lists(references(caps), max_size=caps.max_reference_images).map(tuple),
+        aspect_ratio=maybe(caps.aspect_ratios),
+        resolution=maybe(caps.resolutions),
+        seed=st.none() | st.integers(0, 2**31 - 1) if caps.seed else st.none(),
+        output_format=maybe(caps.output_formats),
+        thinking_level=maybe(caps.thinking_levels),
+        web_search=st.booleans() if caps.web_search else st.just(False),
+        safety_tolerance=st.none() | st.integers(1, 6),
+    )
