@@ -97,7 +97,7 @@ async def test_server_errors_are_retried(fake: Fake, provider: Provider, sleeps:
 EXHAUSTED: dict[str, type[ProviderError]] = {"rate_limited": RateLimitedError, "server_error": TransientError}
 
 
-@pytest.mark.parametrize(("outcome", "error_type"), list(EXHAUSTED.items()))
+@pytest.mark.parametrize(("outcome", "error_type"), list(EXHAUSTED.items()), ids=list(EXHAUSTED))
 async def test_retried_until_the_attempts_run_out(
     adapter: Adapter,
     fake: Fake,
