@@ -9,7 +9,6 @@ has it but no ``provider_job_id`` may have been accepted, so it is failed (uncha
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import functools
 import json
@@ -28,10 +27,10 @@ from bot.dispatch import DELIVERY_LANE, PROVIDER_LANE, choose, lane_of
 from bot.errors import DeliveryError, ErrorCategory, InvalidRequestError, ProviderError, RateLimitedError
 from bot.images import PreparedImage
 from bot.imagework import ImageWork
-from bot.models import ImageRef, JobHandle, JobState, JobUpdate, UpdateStatus
-from bot.moderation import can_honour
-from bot.providers.base import Provider, validate
+from bot.models import JobHandle, JobResult, JobState, JobUpdate, ProviderAttempt, UpdateStatus
+from bot.providers.base import Provider
 from bot.references import ReferenceUnavailableError, check_references
+from bot.routing import choose_provider
 from bot.schedule import CompletionTimes, PollSchedule, PollState, ScheduleSettings, job_kind
 from bot.store.completions import CompletionStore
 from bot.store.jobs import InTransaction, InvalidTransitionError, Job, JobStore, NewJob
@@ -529,38 +528,33 @@ class JobRunner:
         """
         if self.catalogue is None or not self.catalogue.settings.models.failover:
             return False
-        tried = {t["provider"] for t in job.tried_providers} | {job.provider}
-        for candidate in self.catalogue.route(job.model):
-            if candidate in tried or candidate not in self.providers:
-                continue
-            caps = self.catalogue.capabilities(candidate, job.model)
-            if caps is None:
-                continue
-            try:
-                validate(job.request, caps)
-            except InvalidRequestError:
-                continue  # e.g. a prompt longer than this provider takes
-            level = job.request.safety_tolerance
-            if level is not None and not can_honour(candidate, level):
-                continue  # never fail over to a provider that would loosen the channel's safety level
-            history = [
-                *job.tried_providers,
-                {"provider": job.provider, "category": str(exc.category), "reason": exc.user_message},
-            ]
-            now = self.clock()
-            await self.store.update(
-                job,
-                now=now,
-                provider=candidate,
-                tried_providers=history,
-                submit_started_at=None,
-                next_poll_at=now,
-                cost_micro_usd=caps.price(job.request.resolution),
-            )
-            log.info("job %s: failing over from %s to %s (%s)", job.id, job.provider, candidate, exc.category)
-            self.wake()
-            return True
-        return False
+        # Never back to a provider the job has left, nor to one this runner has no adapter for.
+        skip = (
+            {t.provider for t in job.tried_providers}
+            | {job.provider}
+            | (set(self.catalogue.providers) - set(self.providers))
+        )
+        try:
+            candidate, caps = choose_provider(self.catalogue, job.request, skip=skip)
+        except InvalidRequestError:
+            return False  # e.g. a prompt longer than every other provider takes
+        history = [
+            *job.tried_providers,
+            ProviderAttempt(provider=job.provider, category=str(exc.category), reason=exc.user_message),
+        ]
+        now = self.clock()
+        await self.store.update(
+            job,
+            now=now,
+            provider=candidate,
+            tried_providers=history,
+            submit_started_at=None,
+            next_poll_at=now,
+            cost_micro_usd=caps.price(job.request.resolution),
+        )
+        log.info("job %s: failing over from %s to %s (%s)", job.id, job.provider, candidate, exc.category)
+        self.wake()
+        return True
 
     async def _report_provider(self, provider: str, exc: ProviderError | None) -> None:
         if self.catalogue is not None:
@@ -636,11 +630,7 @@ class JobRunner:
             if not update.images:
                 await self._fail(job, ErrorCategory.NO_IMAGE, "The model answered without an image. Try again.")
                 return
-            result = {
-                "images": [_image_to_json(img) for img in update.images],
-                "text": update.text,
-                "usage": update.usage,
-            }
+            result = JobResult(images=update.images, text=update.text, usage=update.usage)
             changes: dict[str, Any] = {"result": result, "next_poll_at": now}
             if job.handle is not None and job.handle.ready is not None:
                 # The result now lives in result_json; keep one copy of the image bytes, not two.
@@ -655,7 +645,7 @@ class JobRunner:
         )
         if update.text or update.usage:
             # What the model said instead of an image is worth showing ("I can't draw that because...").
-            job = await self.store.update(job, now=now, result={"text": update.text, "usage": update.usage})
+            job = await self.store.update(job, now=now, result=JobResult(text=update.text, usage=update.usage))
         message = update.error_message or "The provider could not make this image."
         await self._fail(job, category, message, detail=update.error_detail)
 
@@ -687,20 +677,18 @@ class JobRunner:
             await self._fail(job, ErrorCategory.DELIVERY, exc.user_message, detail=exc.detail)
             return
         # Delivered: the image is on Discord now; drop inline bytes so the database stays small.
-        compact = dict(job.result)
-        compact["images"] = [{**img, "data_b64": None} for img in job.result.get("images", [])]
         await self.store.update(
             job,
             now=self.clock(),
             state=JobState.DELIVERED,
             delivery_attempts=job.delivery_attempts + 1,
-            result=compact,
+            result=job.result.without_inline_bytes(),
         )
         log.info("job %s delivered (%d image(s))", job.id, len(images))
 
     async def _prepare_images(self, job: Job) -> list[PreparedImage]:
         limit = job.upload_limit or DEFAULT_UPLOAD_LIMIT
-        items = job.result.get("images", [])
+        items = job.result.images
         if len(items) > MAX_RESULT_IMAGES:
             # Nano Banana makes one image per request; a list of hundreds is a broken or hostile answer.
             log.warning(
@@ -711,13 +699,12 @@ class JobRunner:
         try:
             for index, item in enumerate(items[:MAX_RESULT_IMAGES], start=1):
                 # Files, not bytes, from here to the upload: inline images are decoded into one too.
-                url, inline = item.get("url"), item.get("data_b64")
-                if isinstance(inline, str):
-                    source = await work.inline(inline)
-                elif url:
+                if item.data is not None:
+                    source = await work.inline(item.data)
+                elif item.url:
                     source = await work.download(
                         self.http,
-                        url,
+                        item.url,
                         max_bytes=self.imagine.max_download_bytes,
                         timeout=self.imagine.download_timeout_seconds,
                     )
@@ -725,7 +712,7 @@ class JobRunner:
                     continue
                 # Verified by structure; decoded only if over the limit, then in the bounded pool.
                 prepared.append(
-                    await work.prepare(source, limit=limit, stem=f"bananacord-{job.id}-{index}", source_url=url)
+                    await work.prepare(source, limit=limit, stem=f"bananacord-{job.id}-{index}", source_url=item.url)
                 )
         except BaseException:
             for image in prepared:
@@ -921,14 +908,3 @@ def schedule_settings(settings: JobsSettings, *, callback_fallback: float = 60.0
 
 def _calls_back(handle: JobHandle) -> bool:
     return bool(handle.extra.get("callback"))
-
-
-def _image_to_json(image: ImageRef) -> dict[str, object]:
-    data = base64.b64encode(image.data).decode("ascii") if image.data is not None else None
-    return {
-        "url": image.url,
-        "data_b64": data,
-        "content_type": image.content_type,
-        "width": image.width,
-        "height": image.height,
-    }

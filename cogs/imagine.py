@@ -17,9 +17,10 @@ from bot.app import Bananacord
 from bot.catalogue import MODEL_NAMES
 from bot.errors import BananacordError, ErrorCategory, InvalidRequestError
 from bot.models import GenerationRequest, JobState, ReferenceImage
-from bot.moderation import BannedError, PromptBlockedError, can_honour, effective_level
-from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS, Capabilities, validate
+from bot.moderation import BannedError, PromptBlockedError, effective_level
+from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.quotas import Member
+from bot.routing import choose_provider
 from bot.store.jobs import Job, NewJob
 from cogs.errors import send_ephemeral
 
@@ -262,37 +263,6 @@ class Imagine(commands.Cog):
         )
         return request.model_copy(update={"safety_tolerance": level})
 
-    def choose_provider(self, request: GenerationRequest, preferred: str | None) -> tuple[str, Capabilities]:
-        """The first provider in the model's failover order that can take this request as asked.
-
-        A member who asks for a seed gets a provider that honours seeds, rather than a refusal
-        because the default provider has none. If none can, the preferred provider's refusal
-        (which names what it does support) is what the member sees.
-        """
-        catalogue = self.bot.catalogue
-        first = preferred or self.bot.settings.imagine.default_provider
-        route = catalogue.route(request.model, first=first)
-        if not route:
-            catalogue.resolve(request.model)  # raises the "not available" message
-        refusal: InvalidRequestError | None = None
-        for provider in route:
-            caps = catalogue.capabilities(provider, request.model)
-            assert caps is not None
-            try:
-                validate(request, caps)
-                if request.safety_tolerance is not None and not can_honour(provider, request.safety_tolerance):
-                    raise InvalidRequestError(
-                        f"This channel's safety level is {request.safety_tolerance}, which no enabled provider for "
-                        f"{caps.display_name} can honour (the bot's own filter covers levels 1-4). "
-                        "Ask a moderator, or use another model."
-                    )
-            except InvalidRequestError as exc:
-                refusal = refusal or exc
-                continue
-            return provider, caps
-        assert refusal is not None
-        raise refusal
-
     async def start_job(
         self,
         interaction: discord.Interaction[Any],
@@ -303,7 +273,8 @@ class Imagine(commands.Cog):
         """Validate, acknowledge within Discord's 3 s, record the job, and hand it to the runner."""
         # Each refusal below raises an InvalidRequestError -> ephemeral message; nothing stored, sent or charged.
         request = await self.moderate(interaction, request)
-        provider, caps = self.choose_provider(request, preferred)
+        first = preferred or self.bot.settings.imagine.default_provider
+        provider, caps = choose_provider(self.bot.catalogue, request, first=first)
         size = request.resolution or caps.default_resolution
         cost = caps.price(request.resolution) or 0
         member = member_of(interaction)

@@ -245,7 +245,7 @@ async def test_gemini_gets_reference_inline_and_delivers(
     message = final_message(discord_fake, interaction.id)
     assert message is not None and message.files
     # Inline bytes are dropped from the row once the image is on Discord.
-    assert all(img["data_b64"] is None for img in json.loads(job["result_json"])["images"])
+    assert all(img["data"] is None for img in json.loads(job["result_json"])["images"])
 
 
 async def test_segmind_v1_raw_bytes_delivered_with_cost(
