@@ -14,7 +14,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,6 +25,7 @@ from bot.catalogue import Catalogue
 from bot.config import ImagineSettings, JobsSettings
 from bot.dispatch import DELIVERY_LANE, PROVIDER_LANE, choose, lane_of
 from bot.errors import DeliveryError, ErrorCategory, InvalidRequestError, ProviderError, RateLimitedError
+from bot.events import JobBlocked, ProviderProblem, ProviderRecovered, RunnerEvent
 from bot.images import PreparedImage
 from bot.imagework import ImageWork
 from bot.models import JobHandle, JobResult, JobState, JobUpdate, ProviderAttempt, UpdateStatus
@@ -72,9 +73,6 @@ FAILOVER_CATEGORIES = frozenset(
 # Faults the bot's owner has to fix; reported to admins as well.
 _PROVIDER_PROBLEMS = frozenset({ErrorCategory.OUT_OF_CREDIT, ErrorCategory.AUTH})
 
-# Called with the error when a provider needs its owner's attention, and with None when it recovers.
-ProviderProblem = Callable[[str, ProviderError | None], Awaitable[None]]
-
 _FAILED_STATE_FOR = {
     ErrorCategory.CONTENT_BLOCKED: JobState.BLOCKED,
     ErrorCategory.CANCELLED: JobState.CANCELLED,
@@ -96,6 +94,9 @@ class JobSink(Protocol):
     async def locate(self, job: Job) -> int | None:
         """The id of the message a held job was to be shown in, if its member ever saw one; else None."""
 
+    def notify(self, event: RunnerEvent) -> None:
+        """Pass on what others react to (bot/events.py): a blocked job, a provider's health. Returns at once."""
+
 
 class JobRunner:
     """Owns the poll loop. ``run_once()`` does one pass and waits for it, for tests and the CLI."""
@@ -112,14 +113,10 @@ class JobRunner:
         clock: Callable[[], float] = time.time,
         heartbeat: Path | None = None,
         catalogue: Catalogue | None = None,
-        on_provider_problem: ProviderProblem | None = None,
-        on_blocked: Callable[[Job], Awaitable[None]] | None = None,
         budgets: Mapping[str, RequestBudget] | None = None,
         callback_fallback: float = 60.0,
     ) -> None:
-        self.on_blocked = on_blocked
         self.catalogue = catalogue
-        self.on_provider_problem = on_provider_problem
         self.store = store
         self.heartbeat = heartbeat
         self.providers = providers
@@ -462,7 +459,7 @@ class JobRunner:
         except ProviderError as exc:
             log.warning("job %s: submit to %s failed (%s): %s", job.id, job.provider, exc.category, exc.detail)
             if exc.category in _PROVIDER_PROBLEMS:
-                await self._report_provider(job.provider, exc)
+                self._provider_health(job.provider, exc)
             if exc.category in FAILOVER_CATEGORIES and await self._fail_over(job, exc):
                 return
             await self._fail(job, exc.category, exc.user_message, detail=exc.detail)
@@ -485,7 +482,7 @@ class JobRunner:
         )
         log.info("job %s submitted to %s as %s", job.id, job.provider, handle.provider_job_id)
         if self.catalogue is not None and job.provider in self.catalogue.unhealthy:
-            await self._report_provider(job.provider, None)
+            self._provider_health(job.provider, None)
         if handle.ready is not None:
             # A synchronous API answered with the result itself: nothing to poll.
             await self._apply(job, handle.ready)
@@ -556,18 +553,24 @@ class JobRunner:
         self.wake()
         return True
 
-    async def _report_provider(self, provider: str, exc: ProviderError | None) -> None:
+    def _provider_health(self, provider: str, exc: ProviderError | None) -> None:
+        """A provider needs its owner (``exc``: key rejected, no credit) or works again (None).
+
+        It is tried last meanwhile (the catalogue's order, at once); recording and alerting are for
+        whoever listens (bot/events.py).
+        """
         if self.catalogue is not None:
             if exc is None:
                 self.catalogue.unhealthy.discard(provider)
             else:
                 self.catalogue.unhealthy.add(provider)
-        if self.on_provider_problem is None:
-            return
+        self._notify(ProviderRecovered(provider) if exc is None else ProviderProblem(provider, exc))
+
+    def _notify(self, event: RunnerEvent) -> None:
         try:
-            await self.on_provider_problem(provider, exc)
+            self.sink.notify(event)
         except Exception:
-            log.exception("could not report a problem with provider %s", provider)
+            log.exception("could not pass on %s", event.name)
 
     async def _poll(self, job: Job) -> None:
         assert job.handle is not None, "a submitted job always has a handle"
@@ -802,11 +805,8 @@ class JobRunner:
             retry = asyncio.create_task(self._show_final_later(job), name=f"final-{job.id}")
             self._background.add(retry)
             retry.add_done_callback(self._background.discard)
-        if job.state is JobState.BLOCKED and self.on_blocked is not None:
-            try:
-                await self.on_blocked(job)
-            except Exception:
-                log.exception("job %s: could not record the provider's block", job.id)
+        if job.state is JobState.BLOCKED:
+            self._notify(JobBlocked(job))
 
     async def _show_final_later(self, job: Job) -> None:
         for delay in FINAL_EDIT_RETRIES:
