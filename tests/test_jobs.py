@@ -213,21 +213,20 @@ async def test_a_result_stored_before_results_were_typed_is_still_delivered(
 ) -> None:
     """An inline image an older version stored (as "data_b64") is delivered after an upgrade."""
     fake, settings, db, http = env
-    clock = Clock()
-    first = make_runner(fake, settings, db, http, FileSink(tmp_path), clock)
-    job = await first.create(new())
     image = make_png(64, 48)
     old_shape = {
         "images": [{"url": None, "data_b64": base64.b64encode(image).decode(), "content_type": "image/png"}],
         "text": "here it is",
         "usage": {"tokens": 3},
     }
+    clock = Clock()
+    stored = await JobStore(db).create(new(), now=clock.now, deadline_seconds=60)  # by the old version
     async with db.transaction() as conn:
         await conn.execute(
-            "UPDATE jobs SET state = 'succeeded', result_json = ? WHERE id = ?", (json.dumps(old_shape), job.id)
+            "UPDATE jobs SET state = 'succeeded', result_json = ? WHERE id = ?", (json.dumps(old_shape), stored.id)
         )
-    sink = FileSink(tmp_path / "after-upgrade")
-    job = await drive(make_runner(fake, settings, db, http, sink, clock), clock, job.id)
+    sink = FileSink(tmp_path)
+    job = await drive(make_runner(fake, settings, db, http, sink, clock), clock, stored.id)
     assert job.state is JobState.DELIVERED and job.result.text == "here it is"
     (path,) = sink.files[job.id]
     assert path.read_bytes() == image
