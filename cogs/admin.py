@@ -1,4 +1,6 @@
-"""Admin commands: the server's default model and provider, and the providers' state.
+"""Admin commands: the server's default model and provider, and the providers' state, which this cog
+also records (and reports in ``[admin] alert_channel_id``) when the runner says a provider needs its
+owner or works again (bot/events.py).
 
 Permission is enforced here, in code (Manage Server, or the configured admin role), not only by
 Discord's default_permissions, which a server can override in its integration settings.

@@ -2,6 +2,8 @@
 
 Moderators are members with Manage Messages or the configured moderator role; checked here in code,
 not only by Discord's command permissions. Every change takes effect for the next job and is logged.
+Jobs a provider's filter blocks (a runner event, bot/events.py) are logged too, and repeated ones put
+the member on a cooldown.
 """
 
 from __future__ import annotations
