@@ -22,6 +22,7 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import IO
 
 import httpx
 
