@@ -16,6 +16,7 @@ import discord
 
 from bot import render
 from bot.errors import DeliveryError
+from bot.events import RunnerEvent
 from bot.images import PreparedImage
 from bot.imagework import Spool
 from bot.providers.base import Capabilities
@@ -94,6 +95,10 @@ class DiscordSink:
                 return None
             raise
         return message.id
+
+    def notify(self, event: RunnerEvent) -> None:
+        """As a discord.py event: cogs react in ``on_<event.name>`` listeners, each in its own task."""
+        self.client.dispatch(event.name, event)
 
     async def _edit(self, job: Job, **fields: Any) -> None:
         if job.source != "discord" or job.message_id is None:

@@ -2,7 +2,7 @@
 
 - Every image is a :class:`Spool`: a temporary file that keeps its first MiB in memory while the
   :class:`MemoryGate` has a slot free, and is on disk otherwise. Downloads stream into one; inline
-  results (Gemini) are decoded into one a slice at a time; uploads read from it.
+  results (Gemini) are written into one; uploads read from it.
 - Verification reads the file's structure (bot/images.py) on a thread; nothing is decoded.
 - Decoding happens only to re-encode a result over the channel's upload limit: it waits for a gate
   slot, then runs in a pool of ``reencode_workers`` threads (Pillow releases the GIL while it decodes
@@ -15,7 +15,6 @@ whatever the number of jobs in flight; bench/reencode.py measures it.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import tempfile
@@ -36,8 +35,6 @@ log = logging.getLogger(__name__)
 # What a spool keeps in memory before it moves to disk: a 1K result (up to about 3 MB as a PNG of a
 # detailed picture) fits, so the common case never writes to disk and reads back; 4K ones go to disk.
 SPOOL_IN_MEMORY = 4 * 1024 * 1024
-# Inline results are decoded this many base64 characters at a time (a multiple of 4): 768 KiB of image.
-_BASE64_SLICE = 1024 * 1024
 
 
 class MemoryGate:
@@ -154,12 +151,6 @@ class Spool(tempfile.SpooledTemporaryFile[bytes]):
             Spool.close(self)
 
 
-def write_base64(out: IO[bytes], text: str) -> None:
-    """Decode ``text`` into ``out`` a slice at a time: the image is never whole in memory beside its text."""
-    for start in range(0, len(text), _BASE64_SLICE):
-        out.write(base64.b64decode(text[start : start + _BASE64_SLICE]))
-
-
 class ImageWork:
     """Spools, the memory gate and the re-encode pool: how a runner turns result links into uploads."""
 
@@ -185,11 +176,12 @@ class ImageWork:
             raise
         return spool
 
-    async def inline(self, data_b64: str) -> Spool:
-        """An image a provider answered with inline (stored as base64 in the job row), as a spool."""
+    async def inline(self, data: bytes) -> Spool:
+        """An image a provider answered with inline (its bytes, kept in the job's result), as a spool."""
         spool = self.spool()
         try:
-            await asyncio.to_thread(write_base64, spool, data_b64)
+            # Past the spool's memory share this is a write to disk: off the event loop.
+            await asyncio.to_thread(spool.write, data)
         except BaseException:
             spool.close()
             raise
