@@ -229,7 +229,7 @@ class JobsSettings(_Section):
     concurrency: int = Field(default=8, ge=1)
     # Deliveries side by side: downloading a result, checking or re-encoding it, uploading it to Discord.
     # A lane of their own, so a slow 4K download never holds up the polls of other jobs.
-    delivery_concurrency: int = Field(default=8, ge=1)
+    delivery_concurrency: int = Field(default=16, ge=1)
     # On SIGTERM/SIGINT, job steps already talking to a provider get this long to finish (so a create in
     # flight gets its id stored) before they are cancelled.
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
