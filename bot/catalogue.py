@@ -7,7 +7,6 @@ from dataclasses import replace
 from decimal import Decimal
 
 from bot.config import Settings
-from bot.errors import InvalidRequestError
 from bot.providers import FACTORIES
 from bot.providers.base import Capabilities
 
@@ -71,16 +70,6 @@ class Catalogue:
             serving.remove(first)
             serving.insert(0, first)
         return sorted(serving, key=lambda p: p in self.unhealthy)  # stable: order kept otherwise
-
-    def resolve(self, model: str, *, preferred: str | None = None) -> tuple[str, Capabilities]:
-        """The provider that takes a new job for ``model`` first, or a clear refusal."""
-        route = self.route(model, first=preferred)
-        if not route:
-            offered = ", ".join(self.display_name(m) for m in self.models()) or "none"
-            raise InvalidRequestError(f"The model `{model}` is not available on this bot. Available: {offered}.")
-        caps = self.capabilities(route[0], model)
-        assert caps is not None
-        return route[0], caps
 
     def price(self, provider: str, model: str, resolution: str | None) -> int | None:
         caps = self.capabilities(provider, model)

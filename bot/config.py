@@ -229,7 +229,7 @@ class JobsSettings(_Section):
     concurrency: int = Field(default=8, ge=1)
     # Deliveries side by side: downloading a result, checking or re-encoding it, uploading it to Discord.
     # A lane of their own, so a slow 4K download never holds up the polls of other jobs.
-    delivery_concurrency: int = Field(default=8, ge=1)
+    delivery_concurrency: int = Field(default=16, ge=1)
     # On SIGTERM/SIGINT, job steps already talking to a provider get this long to finish (so a create in
     # flight gets its id stored) before they are cancelled.
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
@@ -275,7 +275,7 @@ class ImagineSettings(_Section):
     # for self-hosted set-ups; the provider and Discord base URL hosts are trusted already.
     trusted_hosts: list[str] = Field(default_factory=list)
     # Whole images held in memory at once, whatever the number of jobs in flight: downloads of up to
-    # 1 MiB kept in memory, and images decoded to re-encode them (about 65 MB for a 4K one). Past this,
+    # 4 MiB (a 1K result) kept in memory, and images decoded to re-encode them (about 65 MB for a 4K one). Past this,
     # downloads go to temporary files and re-encodes wait their turn (bot/imagework.py).
     images_in_memory: int = Field(default=8, ge=1)
     # Threads that re-encode results over a channel's upload limit: CPU-bound, so about one per core.
