@@ -52,12 +52,12 @@ async def test_implements_the_provider_protocol(adapter: Adapter, fake: Fake, pr
 
 
 DEFAULT_BASE_URLS = {
-    "seaart": "https://cloud.seaart.ai/model",  # providers.md 2.1
-    "kie": "https://api.kie.ai",  # providers.md 4.1
-    "sinancode": "https://api.sinancode.com/v1",  # providers.md 4.2
-    "segmind_v1": "https://api.segmind.com",  # providers.md 5.1
+    "seaart": "https://cloud.seaart.ai/model",  # docs/providers.md 2.1
+    "kie": "https://api.kie.ai",  # docs/providers.md 4.1
+    "sinancode": "https://api.sinancode.com/v1",  # docs/providers.md 4.2
+    "segmind_v1": "https://api.segmind.com",  # docs/providers.md 5.2, 5.3
     "segmind_v2": "https://api.segmind.com",
-    "gemini": "https://generativelanguage.googleapis.com",  # providers.md 6.1
+    "gemini": "https://generativelanguage.googleapis.com",  # docs/providers.md 6.1
 }
 
 
@@ -85,7 +85,7 @@ async def test_bad_settings_are_config_errors(client: httpx.AsyncClient, adapter
     assert info.value.setting == f"{adapter.name}.{setting}"
 
 
-# ---- the models each provider offers (providers.md 2.3-2.4, 4.1-4.2, 5.2-5.5, 6.2) ----------------
+# ---- the models each provider offers (docs/providers.md 2.3-2.4, 4.1-4.2, 5.2-5.5, 6.2) -----------
 
 PRO_RATIOS = {"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"}
 NB2_RATIOS = PRO_RATIOS | {"1:4", "4:1", "1:8", "8:1"}

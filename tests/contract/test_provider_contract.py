@@ -46,14 +46,14 @@ def documented_body(
     def given(name: str, value: object) -> dict[str, Any]:
         return {name: value} if value else {}
 
-    if adapter_id == "seaart":  # providers.md 2.3
+    if adapter_id == "seaart":  # docs/providers.md 2.3
         return {
             "prompt": PROMPT,
             **given("image_urls", ref_url and [ref_url]),
             **given("aspect_ratio", ratio),
             "resolution": size,
         }
-    if adapter_id in ("kie", "sinancode"):  # providers.md 4.1, 4.2
+    if adapter_id in ("kie", "sinancode"):  # docs/providers.md 4.1, 4.2
         fields = {
             "prompt": PROMPT,
             **given("image_input", ref_url and [ref_url]),
@@ -61,7 +61,7 @@ def documented_body(
             "resolution": size,
         }
         return {"model": "nano-banana-2", "input": fields} if adapter_id == "kie" else fields
-    if adapter_id.startswith("segmind"):  # providers.md 5.2, 5.3
+    if adapter_id.startswith("segmind"):  # docs/providers.md 5.2, 5.3
         return {
             "prompt": PROMPT,
             **given("image_urls", ref_url and [ref_url]),
@@ -69,7 +69,7 @@ def documented_body(
             "output_resolution": size,
             "response_modalities": "TEXT_AND_IMAGE",
         }
-    assert adapter_id == "gemini"  # providers.md 6: references travel inline
+    assert adapter_id == "gemini"  # docs/providers.md 6.3: references travel inline
     parts = [{"text": PROMPT}, *([{"inlineData": {"mimeType": "image/png", "data": ref_b64}}] if ref_b64 else [])]
     return {
         "contents": [{"role": "user", "parts": parts}],
