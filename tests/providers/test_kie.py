@@ -135,7 +135,7 @@ JOB_FAILURES: dict[str, ErrorCategory] = {
 
 
 @pytest.mark.parametrize("outcome", sorted(JOB_FAILURES))
-async def test_job_failures(provider: Provider, fake: FakeKie, outcome: str) -> None:
+async def test_failures_in_other_words(provider: Provider, fake: FakeKie, outcome: str) -> None:
     fake.script(outcome)
     handle = await provider.submit(req())
     updates = await run_to_end(provider, handle)

@@ -124,7 +124,7 @@ FAILURES: dict[str, tuple[UpdateStatus, ErrorCategory]] = {
 
 
 @pytest.mark.parametrize("outcome", sorted(FAILURES))
-async def test_job_failures(provider: Provider, fake: FakeSeaArt, outcome: str) -> None:
+async def test_seaart_error_types_and_seed_codes(provider: Provider, fake: FakeSeaArt, outcome: str) -> None:
     fake.script(outcome)
     handle = await provider.submit(req())
     updates = await run_to_end(provider, handle)
