@@ -19,7 +19,7 @@ from bot.jobs import JobRunner
 from bot.models import GenerationRequest, JobState, ReferenceImage
 from bot.providers.base import Provider
 from bot.providers.gemini import GeminiProvider
-from bot.providers.kie import KieProvider
+from bot.providers.kie import KieProvider, SinancodeProvider
 from bot.providers.seaart import SeaArtProvider
 from bot.providers.segmind import SegmindProvider
 from bot.store import Database
@@ -64,17 +64,13 @@ SPECS = [
     Spec(
         "kie",
         lambda: FakeKie(flavour="kie", api_key=KEY, hang_seconds=5),
-        lambda f, c: KieProvider(
-            api_key=KEY, base_url=_base(f), client=c, timeout=TIMEOUT, sleep=no_sleep, flavour="kie"
-        ),
+        lambda f, c: KieProvider(api_key=KEY, base_url=_base(f), client=c, timeout=TIMEOUT, sleep=no_sleep),
         True,
     ),
     Spec(
         "sinancode",
         lambda: FakeKie(flavour="sinancode", api_key=KEY, hang_seconds=5),
-        lambda f, c: KieProvider(
-            api_key=KEY, base_url=_base(f), client=c, timeout=TIMEOUT, sleep=no_sleep, flavour="sinancode"
-        ),
+        lambda f, c: SinancodeProvider(api_key=KEY, base_url=_base(f), client=c, timeout=TIMEOUT, sleep=no_sleep),
         True,
     ),
     Spec(

@@ -29,9 +29,10 @@ from bot.errors import (
 )
 from bot.models import GenerationRequest, JobHandle, JobUpdate, ReferenceImage, UpdateStatus
 from bot.prompts import clean_prompt
+from bot.providers import UnknownProviderError, provider_class
 from bot.providers._http import RetryPolicy
 from bot.providers.base import Capabilities, Provider, validate
-from bot.providers.kie import KIE_MODELS, SINANCODE_MODELS, KieProvider, input_fields
+from bot.providers.kie import KIE_MODELS, SINANCODE_MODELS, KieProvider, SinancodeProvider, input_fields
 from bot.testing.providers.kie import (
     COMMON_OUTCOMES,
     KIE_OUTCOMES,
@@ -47,6 +48,8 @@ NB2 = "nano_banana_2"
 PRO = "nano_banana_pro"
 PROMPT = "A red apple on a white table, clean studio lighting."
 FLAVOURS = ("kie", "sinancode")
+# Sinancode is Kie behind a proxy: its adapter is a subclass of Kie's.
+ADAPTERS: dict[str, type[KieProvider]] = {"kie": KieProvider, "sinancode": SinancodeProvider}
 kie_only = pytest.mark.parametrize("fake", ["kie"], indirect=True)
 sinancode_only = pytest.mark.parametrize("fake", ["sinancode"], indirect=True)
 
@@ -64,14 +67,13 @@ def make_provider(
     timeout: httpx.Timeout = TIMEOUT,
     api_key: str | None = None,
 ) -> KieProvider:
-    return KieProvider(
+    return ADAPTERS[fake.flavour](
         api_key=api_key or fake.api_key,
         base_url=fake.base_url,
         client=client,
         policy=RetryPolicy(max_attempts=4, base_delay=0.5, max_delay=20.0),
         timeout=timeout,
         sleep=sleeps,
-        flavour=fake.flavour,
     )
 
 
@@ -159,22 +161,22 @@ async def test_implements_the_provider_protocol(provider: KieProvider, fake: Fak
 @pytest.mark.parametrize("flavour", FLAVOURS)
 async def test_bad_settings_are_config_errors(client: httpx.AsyncClient, flavour: Any) -> None:
     with pytest.raises(ConfigError) as info:
-        KieProvider(api_key="  ", client=client, flavour=flavour)
+        ADAPTERS[flavour](api_key="  ", client=client)
     assert info.value.setting == f"{flavour}.api_key"
     with pytest.raises(ConfigError):
-        KieProvider(api_key="a b", client=client, flavour=flavour)
+        ADAPTERS[flavour](api_key="a b", client=client)
     with pytest.raises(ConfigError) as info:
-        KieProvider(api_key="k", base_url="ftp://x", client=client, flavour=flavour)
+        ADAPTERS[flavour](api_key="k", base_url="ftp://x", client=client)
     assert info.value.setting == f"{flavour}.base_url"
-    with pytest.raises(ConfigError):
-        KieProvider(api_key="k", client=client, flavour="kei")  # type: ignore[arg-type]
+    with pytest.raises(UnknownProviderError):
+        provider_class("kei")
 
 
 @pytest.mark.parametrize(
     ("flavour", "base"), [("kie", "https://api.kie.ai"), ("sinancode", "https://api.sinancode.com/v1")]
 )
 async def test_documented_default_base_urls(client: httpx.AsyncClient, flavour: Any, base: str) -> None:
-    assert f"base_url='{base}'" in repr(KieProvider(api_key="k", client=client, flavour=flavour))
+    assert f"base_url='{base}'" in repr(ADAPTERS[flavour](api_key="k", client=client))
 
 
 # --- what the provider sends ---------------------------------------------------------------------
@@ -592,7 +594,7 @@ async def test_check_bad_key(fake: FakeKie, client: httpx.AsyncClient) -> None:
 async def test_check_unreachable(client: httpx.AsyncClient, flavour: Any) -> None:
     async with FakeKie(flavour=flavour) as gone:
         base_url = gone.base_url
-    provider = KieProvider(api_key="k-123", base_url=base_url, client=client, flavour=flavour)
+    provider = ADAPTERS[flavour](api_key="k-123", base_url=base_url, client=client)
     result = await provider.check()
     assert (result.reachable, result.key_accepted) == (False, None)
 
@@ -782,13 +784,12 @@ def mock_provider(flavour: Any, mock: Mock) -> KieProvider:
 
     # A MockTransport holds no sockets, so the client needs no closing.
     client = httpx.AsyncClient(transport=httpx.MockTransport(mock))
-    return KieProvider(
+    return ADAPTERS[flavour](
         api_key=MOCK_KEY,
         base_url=MOCK_BASES[flavour],
         client=client,
         sleep=no_sleep,
         policy=RetryPolicy(max_attempts=2),
-        flavour=flavour,
     )
 
 
