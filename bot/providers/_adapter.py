@@ -160,7 +160,12 @@ class HttpAdapter(ABC):
     @classmethod
     def models_for(cls, settings: Settings) -> Mapping[str, Capabilities]:
         """The models this provider serves with these settings (without building it)."""
-        return cls.MODELS
+        return cls._models_for(**cls._options(settings))
+
+    @classmethod
+    def _models_for(cls, **options: Any) -> dict[str, Capabilities]:
+        """The model table for these constructor options (a provider's may depend on them)."""
+        return dict(cls.MODELS)
 
     @classmethod
     def has_safety_knob(cls) -> bool:
@@ -188,8 +193,10 @@ class HttpAdapter(ABC):
 
     @classmethod
     def _options(cls, settings: Settings) -> dict[str, Any]:
-        """Constructor options a provider takes from its own settings."""
-        return {}
+        """Constructor options from the settings: the keys the provider's settings model adds."""
+        section = cls.section(settings)
+        own = cls.settings_model.model_fields.keys() - ProviderSettings.model_fields.keys()
+        return {name: getattr(section, name) for name in own}
 
     # -- the instance --
 
@@ -222,7 +229,8 @@ class HttpAdapter(ABC):
         self._poll_policy = poll_policy_for(self._policy)
         self._timeout = timeout or timeout_for(self.default_timeout)
         self._sleep = sleep
-        # Per instance: a provider's table may depend on its options, and tests may loosen one entry.
+        # Per instance: tests may loosen one entry; a provider whose table depends on its options
+        # replaces it with _models_for(...).
         self._models = dict(self.MODELS)
         self._headers = {self.key_header: f"{self.key_prefix}{key}", "Accept": "application/json"}
         # The subclass's module logger, so a record names the provider it is about.

@@ -21,7 +21,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
@@ -54,9 +54,6 @@ from bot.providers._http import (
 )
 from bot.providers.base import Capabilities, ProviderCheck, ProviderSettings
 from bot.providers.families import AUTO, NANO_BANANA_2, NANO_BANANA_PRO
-
-if TYPE_CHECKING:
-    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -530,21 +527,11 @@ class GeminiProvider(HttpAdapter):
         # A configured timeout is sized for generating; small GETs keep their own, shorter ceiling.
         self._download_timeout = _at_most(timeout, DOWNLOAD_TIMEOUT)
         self._check_timeout = _at_most(timeout, CHECK_TIMEOUT)
-        self._models = gemini_models(model_ids)
+        self._models = self._models_for(model_ids=model_ids)
 
     @classmethod
-    def _model_ids(cls, settings: Settings) -> dict[str, str]:
-        section = cls.section(settings)
-        assert isinstance(section, GeminiSettings)
-        return section.model_ids
-
-    @classmethod
-    def _options(cls, settings: Settings) -> dict[str, Any]:
-        return {"model_ids": cls._model_ids(settings)}
-
-    @classmethod
-    def models_for(cls, settings: Settings) -> dict[str, Capabilities]:
-        return gemini_models(cls._model_ids(settings))
+    def _models_for(cls, *, model_ids: Mapping[str, str] | None = None, **options: Any) -> dict[str, Capabilities]:
+        return gemini_models(model_ids)
 
     def __repr__(self) -> str:  # never the key
         ids = ", ".join(c.provider_model for c in self._models.values())

@@ -276,7 +276,8 @@ class KieProvider(HttpAdapter):
         from bot.callbacks import PATH as KIE_CALLBACK_PATH
 
         callbacks = settings.callbacks
-        return {"callback_url": f"{callbacks.public_url}{KIE_CALLBACK_PATH}" if callbacks.enabled else None}
+        callback_url = f"{callbacks.public_url}{KIE_CALLBACK_PATH}" if callbacks.enabled else None
+        return {**super()._options(settings), "callback_url": callback_url}
 
     # -- submit --
 
@@ -487,7 +488,8 @@ class SinancodeProvider(KieProvider):
 
     @classmethod
     def _options(cls, settings: Settings) -> dict[str, Any]:
-        return {}  # only kie.ai documents callBackUrl for these models; sinancode's is unconfirmed
+        # Only kie.ai documents callBackUrl for these models; sinancode's is unconfirmed.
+        return {**super()._options(settings), "callback_url": None}
 
     def _create(self, caps: Capabilities, fields: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return f"{self._base_url}/generate/k/{quote(caps.provider_model, safe='')}", fields

@@ -27,7 +27,7 @@ import re
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 import httpx
@@ -58,9 +58,6 @@ from bot.providers._http import (
 )
 from bot.providers.base import Capabilities, ProviderCheck, ProviderSettings
 from bot.providers.families import NANO_BANANA_2, NANO_BANANA_PRO
-
-if TYPE_CHECKING:
-    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -448,21 +445,11 @@ class SegmindProvider(HttpAdapter):
         # One timeout for every call when configured; otherwise v1's create gets a long read timeout
         # because it holds the connection for the whole generation.
         self._create_timeout = timeout or (DEFAULT_SYNC_TIMEOUT if mode == "v1" else self._timeout)
-        self._models = segmind_models(mode)  # `queued` depends on the mode
+        self._models = self._models_for(mode=mode)
 
     @classmethod
-    def _mode(cls, settings: Settings) -> Mode:
-        section = cls.section(settings)
-        assert isinstance(section, SegmindSettings)
-        return section.mode
-
-    @classmethod
-    def _options(cls, settings: Settings) -> dict[str, Any]:
-        return {"mode": cls._mode(settings)}
-
-    @classmethod
-    def models_for(cls, settings: Settings) -> dict[str, Capabilities]:
-        return segmind_models(cls._mode(settings))
+    def _models_for(cls, *, mode: Mode = "v2", **options: Any) -> dict[str, Capabilities]:
+        return segmind_models(mode)  # `queued` depends on the mode
 
     def __repr__(self) -> str:  # never the key
         return f"SegmindProvider(base_url={self._base_url!r}, mode={self.mode!r})"
