@@ -111,9 +111,10 @@ def require_web_links(refs: Iterable[ReferenceImage], downloader: str) -> None:
 class HttpAdapter(ABC):
     """The declarations, constructor and plumbing shared by the provider adapters.
 
-    A subclass declares the class attributes below; it may take extra constructor options (its own
-    settings) and supply them from the settings with ``_options``. It implements ``submit``,
-    ``_poll``, ``cancel`` and ``check`` and, where its API has codes of its own, extends ``_error``.
+    A subclass declares the class attributes below. The keys its settings model adds are passed to
+    its constructor by name (``_options``), and its model table may depend on them (``_models_for``).
+    It implements ``submit``, ``_poll``, ``cancel`` and ``check`` and, where its API has codes of its
+    own, extends ``_error``.
     """
 
     # -- the declaration: one per provider --
