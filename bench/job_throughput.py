@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from bot.config import load_settings
+from bot.events import RunnerEvent
 from bot.images import PreparedImage
 from bot.jobs import JobRunner
 from bot.models import GenerationRequest
@@ -43,6 +44,9 @@ class CountingSink:
         self.finished[job.id] = str(job.state)
 
     async def locate(self, job: Job) -> int | None:
+        return None
+
+    def notify(self, event: RunnerEvent) -> None:
         return None
 
 

@@ -6,7 +6,7 @@ provider time drawn uniformly from [--min, --max] seconds, however often it is p
 commands go out through the fake Discord spread over --spread seconds; once every job has finished the
 script reads, per variant:
 
-  notice delay  files_at - ready_at: when the member's message got its image (bot/testing/discord.py)
+  notice delay  files_at - ready_at: when the member's message got its image (bot/testing/discord/records.py)
                 minus when the provider had it ready; p50 / p95 / p99 over delivered jobs
   polls/job     requests to the provider's status endpoint / jobs
   req/job       every API request (create, status, result) / jobs; file downloads not counted

@@ -5,7 +5,7 @@ The bot runs as its own process (`python -m bot run`, bench/harness.py) against 
     429 with Retry-After, a 5xx, hang (the work is done, the answer held --hang s), or a malformed body
     (bot/testing/providers/_base.py Chaos);
   * FakeDiscord with chaos on message edits and webhook calls: --discord-chaos of them answer 429 (with
-    retry_after, as Discord does) or a 5xx (bot/testing/discord.py FakeDiscord.chaos);
+    retry_after, as Discord does) or a 5xx (bot/testing/discord/driver.py FakeDiscord.chaos);
   * --kills SIGKILLs of the bot process while the commands are going out, each followed by a restart
     on the same database.
 Every /imagine carries its own prompt. Quotas are on with limits no soak reaches, so the ledger is

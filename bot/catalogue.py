@@ -7,7 +7,6 @@ from dataclasses import replace
 from decimal import Decimal
 
 from bot.config import PROVIDER_NAMES, Settings
-from bot.errors import InvalidRequestError
 from bot.providers import enabled_providers, provider_class
 from bot.providers.base import Capabilities
 from bot.providers.families import MODEL_NAMES
@@ -74,16 +73,6 @@ class Catalogue:
             serving.remove(first)
             serving.insert(0, first)
         return sorted(serving, key=lambda p: p in self.unhealthy)  # stable: order kept otherwise
-
-    def resolve(self, model: str, *, preferred: str | None = None) -> tuple[str, Capabilities]:
-        """The provider that takes a new job for ``model`` first, or a clear refusal."""
-        route = self.route(model, first=preferred)
-        if not route:
-            offered = ", ".join(self.display_name(m) for m in self.models()) or "none"
-            raise InvalidRequestError(f"The model `{model}` is not available on this bot. Available: {offered}.")
-        caps = self.capabilities(route[0], model)
-        assert caps is not None
-        return route[0], caps
 
     def price(self, provider: str, model: str, resolution: str | None) -> int | None:
         caps = self.capabilities(provider, model)

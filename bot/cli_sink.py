@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from bot.events import RunnerEvent
 from bot.images import PreparedImage
 from bot.store.jobs import Job
 
@@ -37,3 +38,6 @@ class FileSink:
 
     async def locate(self, job: Job) -> int | None:
         return None  # CLI jobs are never held: there is no message to find
+
+    def notify(self, event: RunnerEvent) -> None:
+        return None  # no moderators or admins to tell on the command line

@@ -261,7 +261,7 @@ class ImagineSettings(_Section):
     # for self-hosted set-ups; the provider and Discord base URL hosts are trusted already.
     trusted_hosts: list[str] = Field(default_factory=list)
     # Whole images held in memory at once, whatever the number of jobs in flight: downloads of up to
-    # 1 MiB kept in memory, and images decoded to re-encode them (about 65 MB for a 4K one). Past this,
+    # 4 MiB (a 1K result) kept in memory, and images decoded to re-encode them (about 65 MB for a 4K one). Past this,
     # downloads go to temporary files and re-encodes wait their turn (bot/imagework.py).
     images_in_memory: int = Field(default=8, ge=1)
     # Threads that re-encode results over a channel's upload limit: CPU-bound, so about one per core.

@@ -16,7 +16,9 @@ import discord
 
 from bot import render
 from bot.errors import DeliveryError
+from bot.events import RunnerEvent
 from bot.images import PreparedImage
+from bot.imagework import Spool
 from bot.providers.base import Capabilities
 from bot.store.jobs import Job
 
@@ -94,6 +96,10 @@ class DiscordSink:
             raise
         return message.id
 
+    def notify(self, event: RunnerEvent) -> None:
+        """As a discord.py event: cogs react in ``on_<event.name>`` listeners, each in its own task."""
+        self.client.dispatch(event.name, event)
+
     async def _edit(self, job: Job, **fields: Any) -> None:
         if job.source != "discord" or job.message_id is None:
             return
@@ -129,10 +135,11 @@ class DiscordSink:
 def _upload_file(image: PreparedImage) -> discord.File:
     # discord.File remembers the position it is given and goes back to it before every retry
     # (File.reset; _rewind_files below does the same before the bot-token edit).
-    image.file.seek(0)
+    source = image.file.upload_source() if isinstance(image.file, Spool) else image.file
+    source.seek(0)
     # discord.py accepts any seekable, readable io.IOBase (it checks isinstance at run time); its
-    # annotation says BufferedIOBase. A spooled temporary file is an IOBase since Python 3.11.
-    return discord.File(cast(io.BufferedIOBase, image.file), filename=image.filename)
+    # annotation says BufferedIOBase.
+    return discord.File(cast(io.BufferedIOBase, source), filename=image.filename)
 
 
 def _rewind_files(fields: dict[str, Any]) -> None:

@@ -137,8 +137,8 @@ async def generate(
         "state": str(job.state),
         "files": [str(p) for p in sink.files.get(job.id, [])],
         "duration_seconds": round(time.monotonic() - started, 3),
-        "text": job.result.get("text"),
-        "usage": job.result.get("usage", {}),
+        "text": job.result.text,
+        "usage": job.result.usage,
         "estimated_cost_usd": None if job.cost_micro_usd is None else job.cost_micro_usd / 1_000_000,
         "error": None
         if job.error_message is None

@@ -2,20 +2,19 @@
 
 - Every image is a :class:`Spool`: a temporary file that keeps its first MiB in memory while the
   :class:`MemoryGate` has a slot free, and is on disk otherwise. Downloads stream into one; inline
-  results (Gemini) are decoded into one a slice at a time; uploads read from it.
+  results (Gemini) are written into one; uploads read from it.
 - Verification reads the file's structure (bot/images.py) on a thread; nothing is decoded.
 - Decoding happens only to re-encode a result over the channel's upload limit: it waits for a gate
   slot, then runs in a pool of ``reencode_workers`` threads (Pillow releases the GIL while it decodes
   and encodes), so fifty 4K results arriving at once take the memory of two, not fifty.
 
-So memory is bounded by ``images_in_memory`` slots (each a 1 MiB spool, or one image being decoded)
+So memory is bounded by ``images_in_memory`` slots (each a spool of up to 4 MiB, or one image being decoded)
 whatever the number of jobs in flight; bench/reencode.py measures it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import tempfile
@@ -33,10 +32,9 @@ from bot.images import PreparedImage, accept, reencode
 
 log = logging.getLogger(__name__)
 
-# What a spool keeps in memory before it moves to disk: most 1K results fit; 4K ones go to disk.
-SPOOL_IN_MEMORY = 1024 * 1024
-# Inline results are decoded this many base64 characters at a time (a multiple of 4): 768 KiB of image.
-_BASE64_SLICE = 1024 * 1024
+# What a spool keeps in memory before it moves to disk: a 1K result (up to about 3 MB as a PNG of a
+# detailed picture) fits, so the common case never writes to disk and reads back; 4K ones go to disk.
+SPOOL_IN_MEMORY = 4 * 1024 * 1024
 
 
 class MemoryGate:
@@ -125,6 +123,13 @@ class Spool(tempfile.SpooledTemporaryFile[bytes]):
     def in_memory(self) -> bool:
         return self._gate is not None
 
+    def upload_source(self) -> IO[bytes]:
+        """The file underneath, for an upload: aiohttp sends a BytesIO from memory but reads any other file
+        object a 64 KiB chunk at a time in a worker thread (its IOBasePayload), which for a spool still in
+        memory cost a thread hop per chunk, 48 for a 3 MB image. On disk it is the real file, read the same
+        way as before. SpooledTemporaryFile offers no public name for it."""
+        return self._file
+
     def rollover(self) -> None:
         super().rollover()
         self._give_back()
@@ -144,12 +149,6 @@ class Spool(tempfile.SpooledTemporaryFile[bytes]):
         # close() for a no-op while it holds the file, hence the class's own.
         if hasattr(self, "_gate"):
             Spool.close(self)
-
-
-def write_base64(out: IO[bytes], text: str) -> None:
-    """Decode ``text`` into ``out`` a slice at a time: the image is never whole in memory beside its text."""
-    for start in range(0, len(text), _BASE64_SLICE):
-        out.write(base64.b64decode(text[start : start + _BASE64_SLICE]))
 
 
 class ImageWork:
@@ -177,11 +176,12 @@ class ImageWork:
             raise
         return spool
 
-    async def inline(self, data_b64: str) -> Spool:
-        """An image a provider answered with inline (stored as base64 in the job row), as a spool."""
+    async def inline(self, data: bytes) -> Spool:
+        """An image a provider answered with inline (its bytes, kept in the job's result), as a spool."""
         spool = self.spool()
         try:
-            await asyncio.to_thread(write_base64, spool, data_b64)
+            # Past the spool's memory share this is a write to disk: off the event loop.
+            await asyncio.to_thread(spool.write, data)
         except BaseException:
             spool.close()
             raise

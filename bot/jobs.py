@@ -9,13 +9,12 @@ has it but no ``provider_job_id`` may have been accepted, so it is failed (uncha
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import functools
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,12 +25,13 @@ from bot.catalogue import Catalogue
 from bot.config import ImagineSettings, JobsSettings
 from bot.dispatch import DELIVERY_LANE, PROVIDER_LANE, choose, lane_of
 from bot.errors import DeliveryError, ErrorCategory, InvalidRequestError, ProviderError, RateLimitedError
+from bot.events import JobBlocked, ProviderProblem, ProviderRecovered, RunnerEvent
 from bot.images import PreparedImage
 from bot.imagework import ImageWork
-from bot.models import ImageRef, JobHandle, JobState, JobUpdate, UpdateStatus
-from bot.moderation import can_honour
-from bot.providers.base import Provider, validate
+from bot.models import JobHandle, JobResult, JobState, JobUpdate, ProviderAttempt, UpdateStatus
+from bot.providers.base import Provider
 from bot.references import ReferenceUnavailableError, check_references
+from bot.routing import choose_provider
 from bot.schedule import CompletionTimes, PollSchedule, PollState, ScheduleSettings, job_kind
 from bot.store.completions import CompletionStore
 from bot.store.jobs import InTransaction, InvalidTransitionError, Job, JobStore, NewJob
@@ -73,9 +73,6 @@ FAILOVER_CATEGORIES = frozenset(
 # Faults the bot's owner has to fix; reported to admins as well.
 _PROVIDER_PROBLEMS = frozenset({ErrorCategory.OUT_OF_CREDIT, ErrorCategory.AUTH})
 
-# Called with the error when a provider needs its owner's attention, and with None when it recovers.
-ProviderProblem = Callable[[str, ProviderError | None], Awaitable[None]]
-
 _FAILED_STATE_FOR = {
     ErrorCategory.CONTENT_BLOCKED: JobState.BLOCKED,
     ErrorCategory.CANCELLED: JobState.CANCELLED,
@@ -97,6 +94,9 @@ class JobSink(Protocol):
     async def locate(self, job: Job) -> int | None:
         """The id of the message a held job was to be shown in, if its member ever saw one; else None."""
 
+    def notify(self, event: RunnerEvent) -> None:
+        """Pass on what others react to (bot/events.py): a blocked job, a provider's health. Returns at once."""
+
 
 class JobRunner:
     """Owns the poll loop. ``run_once()`` does one pass and waits for it, for tests and the CLI."""
@@ -113,14 +113,10 @@ class JobRunner:
         clock: Callable[[], float] = time.time,
         heartbeat: Path | None = None,
         catalogue: Catalogue | None = None,
-        on_provider_problem: ProviderProblem | None = None,
-        on_blocked: Callable[[Job], Awaitable[None]] | None = None,
         budgets: Mapping[str, RequestBudget] | None = None,
         callback_fallback: float = 60.0,
     ) -> None:
-        self.on_blocked = on_blocked
         self.catalogue = catalogue
-        self.on_provider_problem = on_provider_problem
         self.store = store
         self.heartbeat = heartbeat
         self.providers = providers
@@ -463,7 +459,7 @@ class JobRunner:
         except ProviderError as exc:
             log.warning("job %s: submit to %s failed (%s): %s", job.id, job.provider, exc.category, exc.detail)
             if exc.category in _PROVIDER_PROBLEMS:
-                await self._report_provider(job.provider, exc)
+                self._provider_health(job.provider, exc)
             if exc.category in FAILOVER_CATEGORIES and await self._fail_over(job, exc):
                 return
             await self._fail(job, exc.category, exc.user_message, detail=exc.detail)
@@ -486,7 +482,7 @@ class JobRunner:
         )
         log.info("job %s submitted to %s as %s", job.id, job.provider, handle.provider_job_id)
         if self.catalogue is not None and job.provider in self.catalogue.unhealthy:
-            await self._report_provider(job.provider, None)
+            self._provider_health(job.provider, None)
         if handle.ready is not None:
             # A synchronous API answered with the result itself: nothing to poll.
             await self._apply(job, handle.ready)
@@ -529,51 +525,52 @@ class JobRunner:
         """
         if self.catalogue is None or not self.catalogue.settings.models.failover:
             return False
-        tried = {t["provider"] for t in job.tried_providers} | {job.provider}
-        for candidate in self.catalogue.route(job.model):
-            if candidate in tried or candidate not in self.providers:
-                continue
-            caps = self.catalogue.capabilities(candidate, job.model)
-            if caps is None:
-                continue
-            try:
-                validate(job.request, caps)
-            except InvalidRequestError:
-                continue  # e.g. a prompt longer than this provider takes
-            level = job.request.safety_tolerance
-            if level is not None and not can_honour(candidate, level):
-                continue  # never fail over to a provider that would loosen the channel's safety level
-            history = [
-                *job.tried_providers,
-                {"provider": job.provider, "category": str(exc.category), "reason": exc.user_message},
-            ]
-            now = self.clock()
-            await self.store.update(
-                job,
-                now=now,
-                provider=candidate,
-                tried_providers=history,
-                submit_started_at=None,
-                next_poll_at=now,
-                cost_micro_usd=caps.price(job.request.resolution),
-            )
-            log.info("job %s: failing over from %s to %s (%s)", job.id, job.provider, candidate, exc.category)
-            self.wake()
-            return True
-        return False
+        # Never back to a provider the job has left, nor to one this runner has no adapter for.
+        skip = (
+            {t.provider for t in job.tried_providers}
+            | {job.provider}
+            | (set(self.catalogue.providers) - set(self.providers))
+        )
+        try:
+            candidate, caps = choose_provider(self.catalogue, job.request, skip=skip)
+        except InvalidRequestError:
+            return False  # e.g. a prompt longer than every other provider takes
+        history = [
+            *job.tried_providers,
+            ProviderAttempt(provider=job.provider, category=str(exc.category), reason=exc.user_message),
+        ]
+        now = self.clock()
+        await self.store.update(
+            job,
+            now=now,
+            provider=candidate,
+            tried_providers=history,
+            submit_started_at=None,
+            next_poll_at=now,
+            cost_micro_usd=caps.price(job.request.resolution),
+        )
+        log.info("job %s: failing over from %s to %s (%s)", job.id, job.provider, candidate, exc.category)
+        self.wake()
+        return True
 
-    async def _report_provider(self, provider: str, exc: ProviderError | None) -> None:
+    def _provider_health(self, provider: str, exc: ProviderError | None) -> None:
+        """A provider needs its owner (``exc``: key rejected, no credit) or works again (None).
+
+        It is tried last meanwhile (the catalogue's order, at once); recording and alerting are for
+        whoever listens (bot/events.py).
+        """
         if self.catalogue is not None:
             if exc is None:
                 self.catalogue.unhealthy.discard(provider)
             else:
                 self.catalogue.unhealthy.add(provider)
-        if self.on_provider_problem is None:
-            return
+        self._notify(ProviderRecovered(provider) if exc is None else ProviderProblem(provider, exc))
+
+    def _notify(self, event: RunnerEvent) -> None:
         try:
-            await self.on_provider_problem(provider, exc)
+            self.sink.notify(event)
         except Exception:
-            log.exception("could not report a problem with provider %s", provider)
+            log.exception("could not pass on %s", event.name)
 
     async def _poll(self, job: Job) -> None:
         assert job.handle is not None, "a submitted job always has a handle"
@@ -636,11 +633,7 @@ class JobRunner:
             if not update.images:
                 await self._fail(job, ErrorCategory.NO_IMAGE, "The model answered without an image. Try again.")
                 return
-            result = {
-                "images": [_image_to_json(img) for img in update.images],
-                "text": update.text,
-                "usage": update.usage,
-            }
+            result = JobResult(images=update.images, text=update.text, usage=update.usage)
             changes: dict[str, Any] = {"result": result, "next_poll_at": now}
             if job.handle is not None and job.handle.ready is not None:
                 # The result now lives in result_json; keep one copy of the image bytes, not two.
@@ -655,7 +648,7 @@ class JobRunner:
         )
         if update.text or update.usage:
             # What the model said instead of an image is worth showing ("I can't draw that because...").
-            job = await self.store.update(job, now=now, result={"text": update.text, "usage": update.usage})
+            job = await self.store.update(job, now=now, result=JobResult(text=update.text, usage=update.usage))
         message = update.error_message or "The provider could not make this image."
         await self._fail(job, category, message, detail=update.error_detail)
 
@@ -687,20 +680,18 @@ class JobRunner:
             await self._fail(job, ErrorCategory.DELIVERY, exc.user_message, detail=exc.detail)
             return
         # Delivered: the image is on Discord now; drop inline bytes so the database stays small.
-        compact = dict(job.result)
-        compact["images"] = [{**img, "data_b64": None} for img in job.result.get("images", [])]
         await self.store.update(
             job,
             now=self.clock(),
             state=JobState.DELIVERED,
             delivery_attempts=job.delivery_attempts + 1,
-            result=compact,
+            result=job.result.without_inline_bytes(),
         )
         log.info("job %s delivered (%d image(s))", job.id, len(images))
 
     async def _prepare_images(self, job: Job) -> list[PreparedImage]:
         limit = job.upload_limit or DEFAULT_UPLOAD_LIMIT
-        items = job.result.get("images", [])
+        items = job.result.images
         if len(items) > MAX_RESULT_IMAGES:
             # Nano Banana makes one image per request; a list of hundreds is a broken or hostile answer.
             log.warning(
@@ -711,13 +702,12 @@ class JobRunner:
         try:
             for index, item in enumerate(items[:MAX_RESULT_IMAGES], start=1):
                 # Files, not bytes, from here to the upload: inline images are decoded into one too.
-                url, inline = item.get("url"), item.get("data_b64")
-                if isinstance(inline, str):
-                    source = await work.inline(inline)
-                elif url:
+                if item.data is not None:
+                    source = await work.inline(item.data)
+                elif item.url:
                     source = await work.download(
                         self.http,
-                        url,
+                        item.url,
                         max_bytes=self.imagine.max_download_bytes,
                         timeout=self.imagine.download_timeout_seconds,
                     )
@@ -725,7 +715,7 @@ class JobRunner:
                     continue
                 # Verified by structure; decoded only if over the limit, then in the bounded pool.
                 prepared.append(
-                    await work.prepare(source, limit=limit, stem=f"bananacord-{job.id}-{index}", source_url=url)
+                    await work.prepare(source, limit=limit, stem=f"bananacord-{job.id}-{index}", source_url=item.url)
                 )
         except BaseException:
             for image in prepared:
@@ -815,11 +805,8 @@ class JobRunner:
             retry = asyncio.create_task(self._show_final_later(job), name=f"final-{job.id}")
             self._background.add(retry)
             retry.add_done_callback(self._background.discard)
-        if job.state is JobState.BLOCKED and self.on_blocked is not None:
-            try:
-                await self.on_blocked(job)
-            except Exception:
-                log.exception("job %s: could not record the provider's block", job.id)
+        if job.state is JobState.BLOCKED:
+            self._notify(JobBlocked(job))
 
     async def _show_final_later(self, job: Job) -> None:
         for delay in FINAL_EDIT_RETRIES:
@@ -921,14 +908,3 @@ def schedule_settings(settings: JobsSettings, *, callback_fallback: float = 60.0
 
 def _calls_back(handle: JobHandle) -> bool:
     return bool(handle.extra.get("callback"))
-
-
-def _image_to_json(image: ImageRef) -> dict[str, object]:
-    data = base64.b64encode(image.data).decode("ascii") if image.data is not None else None
-    return {
-        "url": image.url,
-        "data_b64": data,
-        "content_type": image.content_type,
-        "width": image.width,
-        "height": image.height,
-    }

@@ -137,6 +137,40 @@ class ImageRef(BaseModel):
     height: int | None = None
 
 
+class JobResult(BaseModel):
+    """What a job brought back: its images (or, for a refusal, none), the model's text, the provider's usage."""
+
+    images: list[ImageRef] = Field(default_factory=list)
+    text: str | None = None
+    usage: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("images", mode="before")
+    @classmethod
+    def _stored_before_typing(cls, images: Any) -> Any:
+        # Rows written before results were typed name an image's inline bytes "data_b64" (standard
+        # base64, which ImageRef reads as well as its own URL-safe form).
+        if not isinstance(images, list):
+            return images
+        return [
+            {("data" if key == "data_b64" else key): value for key, value in image.items()}
+            if isinstance(image, dict)
+            else image
+            for image in images
+        ]
+
+    def without_inline_bytes(self) -> JobResult:
+        """The same result with inline images dropped: kept once the images are on Discord."""
+        return self.model_copy(update={"images": [image.model_copy(update={"data": None}) for image in self.images]})
+
+
+class ProviderAttempt(BaseModel):
+    """A provider a job left before any accepted it (failover), and why, in the member's words."""
+
+    provider: str
+    category: str
+    reason: str
+
+
 class JobUpdate(BaseModel):
     """One poll's answer, normalised (providers.md 8.2)."""
 

@@ -78,9 +78,7 @@ def served_by(job: Job) -> str:
     """Which provider has the job, and which it left on the way (failover), in plain words."""
     if not job.tried_providers:
         return job.provider
-    skipped = "; ".join(
-        f"{t['provider']}: {_CATEGORY_WORDS.get(t['category'], t['category'])}" for t in job.tried_providers
-    )
+    skipped = "; ".join(f"{t.provider}: {_CATEGORY_WORDS.get(t.category, t.category)}" for t in job.tried_providers)
     return f"{job.provider} (after {skipped})"
 
 
@@ -125,8 +123,8 @@ def result_embed(job: Job, caps: Capabilities | None, image: PreparedImage, *, n
     embed = _base(job, "🍌 Done", COLOUR_DONE, caps)
     embed.add_field(name="Took", value=elapsed(job, now), inline=True)
     embed.add_field(name="Size", value=f"{image.width}×{image.height}", inline=True)
-    text = job.result.get("text")
-    if isinstance(text, str) and text.strip():
+    text = job.result.text
+    if text and text.strip():
         embed.add_field(name="The model said", value=truncate(text.strip(), 1024), inline=False)
     if image.reencoded:
         note = f"The original ({image.original_size / 1_048_576:.1f} MiB) was over Discord's upload limit, "
@@ -144,8 +142,8 @@ def failure_embed(job: Job, caps: Capabilities | None, *, now: float) -> discord
     colour = COLOUR_NEUTRAL if job.state is JobState.CANCELLED else COLOUR_FAILED
     embed = _base(job, f"🍌 {title}", colour, caps)
     embed.add_field(name="What happened", value=truncate(job.error_message or "Unknown error.", 1024), inline=False)
-    text = job.result.get("text")
-    if isinstance(text, str) and text.strip():
+    text = job.result.text
+    if text and text.strip():
         embed.add_field(name="The model said", value=truncate(text.strip(), 1024), inline=False)
     if job.cancelled_by:
         embed.add_field(name="Cancelled by", value=f"<@{job.cancelled_by}>", inline=True)

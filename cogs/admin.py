@@ -1,4 +1,6 @@
-"""Admin commands: the server's default model and provider, and the providers' state.
+"""Admin commands: the server's default model and provider, and the providers' state, which this cog
+also records (and reports in ``[admin] alert_channel_id``) when the runner says a provider needs its
+owner or works again (bot/events.py).
 
 Permission is enforced here, in code (Manage Server, or the configured admin role), not only by
 Discord's default_permissions, which a server can override in its integration settings.
@@ -17,6 +19,7 @@ from bot.app import Bananacord
 from bot.catalogue import MODEL_NAMES, usd
 from bot.config import PROVIDER_NAMES
 from bot.errors import InvalidRequestError
+from bot.events import ProviderProblem, ProviderRecovered
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +70,8 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Bananacord
     ) -> None:
         """Show or set this server's default model and provider."""
         assert interaction.guild_id is not None
-        store = self.bot.settings_store
-        catalogue = self.bot.catalogue
+        store = self.bot.services.settings_store
+        catalogue = self.bot.services.catalogue
         current = await store.guild_defaults(interaction.guild_id)
         if reset or model is not None or provider is not None:
             if model is not None and model not in catalogue.models():
@@ -117,11 +120,35 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Bananacord
             embed=embed, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )
 
+    @commands.Cog.listener()
+    async def on_provider_problem(self, event: ProviderProblem) -> None:
+        """A provider's key was rejected or its credit ran out: record it and tell the admins once."""
+        exc = event.error
+        changed = await self.bot.services.settings_store.mark_provider(
+            event.provider, healthy=False, category=str(exc.category), detail=exc.user_message, now=self.bot.clock()
+        )
+        log.error("provider %s needs attention (%s): %s", event.provider, exc.category, exc.detail)
+        channel_id = self.bot.settings.admin.alert_channel_id
+        if not changed or channel_id is None:
+            return
+        await self.bot.get_partial_messageable(channel_id).send(
+            f"⚠️ Provider **{event.provider}** needs attention: {exc.user_message} "
+            "Jobs fail over to the next provider meanwhile. `/admin providers` shows the state.",
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    @commands.Cog.listener()
+    async def on_provider_recovered(self, event: ProviderRecovered) -> None:
+        await self.bot.services.settings_store.mark_provider(
+            event.provider, healthy=True, category=None, detail="accepted a job again", now=self.bot.clock()
+        )
+        log.info("provider %s works again", event.provider)
+
     @app_commands.command(name="providers")
     async def providers(self, interaction: discord.Interaction[Any]) -> None:
         """Enabled providers: their models, prices and health."""
-        catalogue = self.bot.catalogue
-        health = await self.bot.settings_store.provider_health()
+        catalogue = self.bot.services.catalogue
+        health = await self.bot.services.settings_store.provider_health()
         embed = discord.Embed(title="🍌 Providers", colour=discord.Colour(0xF5C518))
         for name in catalogue.providers:
             state = health.get(name)

@@ -17,12 +17,14 @@ from bot.app import Bananacord
 from bot.catalogue import MODEL_NAMES
 from bot.errors import BananacordError, ErrorCategory, InvalidRequestError
 from bot.models import GenerationRequest, JobState, ReferenceImage
-from bot.moderation import BannedError, PromptBlockedError, can_honour, effective_level
-from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS, Capabilities, validate
+from bot.moderation import BannedError, PromptBlockedError, effective_level
+from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS
 from bot.quotas import Member
+from bot.routing import choose_provider
 from bot.store.jobs import Job, NewJob
 from cogs.errors import send_ephemeral
+from cogs.moderation import record_moderation
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +186,7 @@ class Imagine(commands.Cog):
         """Generate an image with Google's Nano Banana models."""
         attachments = [a for a in (image1, image2, image3, image4) if a is not None]
         references = [self._reference(a) for a in attachments]
-        defaults = await self.bot.settings_store.guild_defaults(interaction.guild_id or 0)
+        defaults = await self.bot.services.settings_store.guild_defaults(interaction.guild_id or 0)
         request = build_request(
             model=model or defaults.default_model or self.bot.settings.imagine.default_model,
             prompt=prompt,
@@ -214,7 +216,7 @@ class Imagine(commands.Cog):
 
     async def moderate(self, interaction: discord.Interaction[Any], request: GenerationRequest) -> GenerationRequest:
         """Ban, blocked terms, then the channel's safety level, which the request carries from here on."""
-        store = self.bot.moderation
+        store = self.bot.services.moderation
         guild_id = interaction.guild_id or 0
         user_id = interaction.user.id
         ban = await store.active_ban(guild_id, user_id)
@@ -225,7 +227,8 @@ class Imagine(commands.Cog):
             raise BannedError(f"You are {word} in this server{until}.{why}")
         verdict = await store.check_prompt(guild_id, request.prompt)
         if verdict.blocked:
-            await self.bot.record_moderation(
+            await record_moderation(
+                self.bot,
                 guild_id,
                 "blocked_prompt",
                 f"Blocked a prompt from <@{user_id}> in <#{interaction.channel_id}>: {verdict.reason}.",
@@ -246,37 +249,6 @@ class Imagine(commands.Cog):
         )
         return request.model_copy(update={"safety_tolerance": level})
 
-    def choose_provider(self, request: GenerationRequest, preferred: str | None) -> tuple[str, Capabilities]:
-        """The first provider in the model's failover order that can take this request as asked.
-
-        A member who asks for a seed gets a provider that honours seeds, rather than a refusal
-        because the default provider has none. If none can, the preferred provider's refusal
-        (which names what it does support) is what the member sees.
-        """
-        catalogue = self.bot.catalogue
-        first = preferred or self.bot.settings.imagine.default_provider
-        route = catalogue.route(request.model, first=first)
-        if not route:
-            catalogue.resolve(request.model)  # raises the "not available" message
-        refusal: InvalidRequestError | None = None
-        for provider in route:
-            caps = catalogue.capabilities(provider, request.model)
-            assert caps is not None
-            try:
-                validate(request, caps)
-                if request.safety_tolerance is not None and not can_honour(provider, request.safety_tolerance):
-                    raise InvalidRequestError(
-                        f"This channel's safety level is {request.safety_tolerance}, which no enabled provider for "
-                        f"{caps.display_name} can honour (the bot's own filter covers levels 1-4). "
-                        "Ask a moderator, or use another model."
-                    )
-            except InvalidRequestError as exc:
-                refusal = refusal or exc
-                continue
-            return provider, caps
-        assert refusal is not None
-        raise refusal
-
     async def start_job(
         self,
         interaction: discord.Interaction[Any],
@@ -287,22 +259,23 @@ class Imagine(commands.Cog):
         """Validate, acknowledge within Discord's 3 s, record the job, and hand it to the runner."""
         # Each refusal below raises an InvalidRequestError -> ephemeral message; nothing stored, sent or charged.
         request = await self.moderate(interaction, request)
-        provider, caps = self.choose_provider(request, preferred)
+        first = preferred or self.bot.settings.imagine.default_provider
+        provider, caps = choose_provider(self.bot.services.catalogue, request, first=first)
         size = request.resolution or caps.default_resolution
         cost = caps.price(request.resolution) or 0
         member = member_of(interaction)
-        reservation = self.bot.quotas.reservation(
+        reservation = self.bot.services.quotas.reservation(
             member,
             model=request.model,
             provider=provider,
             size=size,
-            units=self.bot.quotas.units_for(request.model, request.resolution, caps.default_resolution),
+            units=self.bot.services.quotas.units_for(request.model, request.resolution, caps.default_resolution),
             cost_micro_usd=cost,
         )
         expires = interaction.created_at + TOKEN_LIFETIME
         # The quota check, the reservation and the job row are one transaction; a refusal raises
         # QuotaExceededError (ephemeral, naming the limit and its reset) and leaves nothing behind.
-        job = await self.bot.runner.create(
+        job = await self.bot.services.runner.create(
             NewJob(
                 provider=provider,
                 model=request.model,
@@ -328,14 +301,14 @@ class Imagine(commands.Cog):
                 message_id = (await interaction.original_response()).id
         except discord.HTTPException:
             # Discord never saw our answer (the interaction expired): nobody would see this job.
-            await self.bot.runner.cancel(job.id, by_user=None)
+            await self.bot.services.runner.cancel(job.id, by_user=None)
             raise
-        released = await self.bot.runner.release(job.id, message_id=message_id)
-        await self.bot.runner.show_progress(job.id)
+        released = await self.bot.services.runner.release(job.id, message_id=message_id)
+        await self.bot.services.runner.show_progress(job.id)
         return released or job
 
     async def on_button(self, interaction: discord.Interaction[Any], action: str, job_id: str) -> None:
-        job = await self.bot.runner.store.get(job_id)
+        job = await self.bot.services.runner.store.get(job_id)
         if job is None:
             await send_ephemeral(interaction, "That job no longer exists.")
             return
@@ -350,14 +323,15 @@ class Imagine(commands.Cog):
                 await send_ephemeral(interaction, "This job has already finished.")
                 return
             await interaction.response.defer()
-            await self.bot.runner.cancel(job_id, by_user=interaction.user.id)
+            await self.bot.services.runner.cancel(job_id, by_user=interaction.user.id)
         elif action == "delete":
             await interaction.response.defer()
             if interaction.message is not None:
                 await interaction.message.delete()
-            await self.bot.runner.store.mark_deleted(job_id, by=interaction.user.id, now=self.bot.clock())
+            await self.bot.services.runner.store.mark_deleted(job_id, by=interaction.user.id, now=self.bot.clock())
             if interaction.user.id != job.user_id:
-                await self.bot.record_moderation(
+                await record_moderation(
+                    self.bot,
                     job.guild_id or 0,
                     "delete",
                     f"<@{interaction.user.id}> deleted an image by <@{job.user_id}> (job {job.id}).",

@@ -2,6 +2,8 @@
 
 Moderators are members with Manage Messages or the configured moderator role; checked here in code,
 not only by Discord's command permissions. Every change takes effect for the next job and is logged.
+Jobs a provider's filter blocks (a runner event, bot/events.py) are logged too, and repeated ones put
+the member on a cooldown.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Bananacord
+from bot.events import JobBlocked
 from bot.gate import Term
 from bot.moderation import HONOURED_LEVELS, MAX_LEVEL, MIN_LEVEL, effective_level
 from bot.render import truncate
@@ -30,6 +33,21 @@ def is_moderator(interaction: discord.Interaction[Any], role_id: int | None) -> 
         return True
     roles = getattr(interaction.user, "roles", [])
     return role_id is not None and any(role.id == role_id for role in roles)
+
+
+async def record_moderation(bot: Bananacord, guild_id: int, action: str, text: str, **audit: Any) -> None:
+    """Store a moderation event and post it to the server's moderation log channel, if it has one."""
+    store = bot.services.moderation
+    await store.audit(guild_id, action, **audit)
+    channel_id = (await store.guild(guild_id)).log_channel_id
+    if channel_id is None:
+        return
+    prompt = audit.get("prompt")
+    body = text + (f"\nPrompt: {discord.utils.escape_markdown(str(prompt))[:1500]}" if prompt else "")
+    try:
+        await bot.get_partial_messageable(channel_id).send(body, allowed_mentions=discord.AllowedMentions.none())
+    except discord.HTTPException as exc:
+        log.warning("could not post to the moderation log channel %s: %s", channel_id, exc.status)
 
 
 def _private(interaction: discord.Interaction[Any], text: str | None = None, **kwargs: Any) -> Any:
@@ -56,9 +74,46 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         return True
 
     async def _log(self, interaction: discord.Interaction[Any], action: str, text: str, **audit: Any) -> None:
-        await self.bot.record_moderation(
-            interaction.guild_id or 0, action, f"<@{interaction.user.id}> {text}", actor_id=interaction.user.id, **audit
+        await record_moderation(
+            self.bot,
+            interaction.guild_id or 0,
+            action,
+            f"<@{interaction.user.id}> {text}",
+            actor_id=interaction.user.id,
+            **audit,
         )
+
+    @commands.Cog.listener()
+    async def on_job_blocked(self, event: JobBlocked) -> None:
+        """A provider's safety filter blocked a job: log it, and cool the member down if it keeps happening."""
+        job = event.job
+        if job.guild_id is None or job.user_id is None or job.source != "discord":
+            return
+        mod, store, now = self.bot.settings.moderation, self.bot.services.moderation, self.bot.clock()
+        await record_moderation(
+            self.bot,
+            job.guild_id,
+            "provider_block",
+            f"{job.provider} blocked an image for <@{job.user_id}> in <#{job.channel_id}> (job {job.id}).",
+            target_id=job.user_id,
+            channel_id=job.channel_id,
+            job_id=job.id,
+            prompt=job.request.prompt,
+            reason=job.error_message,
+        )
+        blocks = await store.recent_provider_blocks(job.guild_id, job.user_id, now - mod.block_window_minutes * 60)
+        if blocks >= mod.block_limit and await store.active_ban(job.guild_id, job.user_id) is None:
+            until = now + mod.cooldown_minutes * 60
+            reason = f"{blocks} provider content blocks within {mod.block_window_minutes:g} minutes"
+            await store.ban(job.guild_id, job.user_id, reason=reason, expires_at=until, by=None, kind="cooldown")
+            await record_moderation(
+                self.bot,
+                job.guild_id,
+                "cooldown",
+                f"<@{job.user_id}> is on a cooldown until <t:{int(until)}:f>: {reason}.",
+                target_id=job.user_id,
+                reason=reason,
+            )
 
     # ---- safety ----
 
@@ -79,7 +134,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
     ) -> None:
         """Set the safety tolerance of the server, a channel, or the ceilings."""
         guild_id = interaction.guild_id or 0
-        store = self.bot.moderation
+        store = self.bot.services.moderation
         if ceiling or nsfw_ceiling:
             key = "nsfw_ceiling" if nsfw_ceiling else "normal_ceiling"
             await store.update_guild(guild_id, by=interaction.user.id, **{key: level})
@@ -108,7 +163,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
 
     async def _settings_embed(self, interaction: discord.Interaction[Any]) -> discord.Embed:
         guild_id = interaction.guild_id or 0
-        store = self.bot.moderation
+        store = self.bot.services.moderation
         settings = await store.guild(guild_id)
         channels = await store.channel_levels(guild_id)
         default = self.bot.settings.moderation.default_level
@@ -131,7 +186,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
                 inline=False,
             )
         honours = "\n".join(
-            f"{p}: {r.start}-{r.stop - 1}" for p, r in HONOURED_LEVELS.items() if p in self.bot.providers
+            f"{p}: {r.start}-{r.stop - 1}" for p, r in HONOURED_LEVELS.items() if p in self.bot.services.providers
         )
         embed.add_field(name="Levels each provider honours", value=honours or "—", inline=False)
         terms = await store.terms(guild_id)
@@ -157,7 +212,9 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
     async def blockterm_add(self, interaction: discord.Interaction[Any], term: str, regex: bool = False) -> None:
         """Block prompts containing a term."""
         try:
-            await self.bot.moderation.add_term(interaction.guild_id or 0, Term(term, regex), by=interaction.user.id)
+            await self.bot.services.moderation.add_term(
+                interaction.guild_id or 0, Term(term, regex), by=interaction.user.id
+            )
         except ValueError as exc:
             await _private(interaction, f"That term cannot be used: {exc}")
             return
@@ -167,7 +224,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
     @blockterm.command(name="remove")
     async def blockterm_remove(self, interaction: discord.Interaction[Any], term: str) -> None:
         """Stop blocking a term."""
-        removed = await self.bot.moderation.remove_term(interaction.guild_id or 0, term)
+        removed = await self.bot.services.moderation.remove_term(interaction.guild_id or 0, term)
         if removed:
             await self._log(interaction, "setting", f"unblocked `{term}`.")
         await _private(interaction, f"Unblocked `{term}`." if removed else f"`{term}` was not blocked.")
@@ -175,7 +232,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
     @blockterm.command(name="list")
     async def blockterm_list(self, interaction: discord.Interaction[Any]) -> None:
         """The server's blocked terms."""
-        terms = await self.bot.moderation.terms(interaction.guild_id or 0)
+        terms = await self.bot.services.moderation.terms(interaction.guild_id or 0)
         lines = [f"`{t.text}`" + (" (regex)" if t.is_regex else "") for t in terms]
         await _private(
             interaction, "\n".join(lines)[:1900] if lines else "No blocked terms (the built-in list may apply)."
@@ -184,7 +241,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
     @blockterm.command(name="builtin")
     async def blockterm_builtin(self, interaction: discord.Interaction[Any], enabled: bool) -> None:
         """Turn the built-in minimal list on or off."""
-        await self.bot.moderation.update_guild(
+        await self.bot.services.moderation.update_guild(
             interaction.guild_id or 0, by=interaction.user.id, builtin_terms=int(enabled)
         )
         await self._log(interaction, "setting", f"turned the built-in blocked terms {'on' if enabled else 'off'}.")
@@ -203,7 +260,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
     ) -> None:
         """Stop a member from using the bot."""
         expires = time.time() + hours * 3600 if hours else None
-        await self.bot.moderation.ban(
+        await self.bot.services.moderation.ban(
             interaction.guild_id or 0, member.id, reason=reason, expires_at=expires, by=interaction.user.id
         )
         until = f" until <t:{int(expires)}:f>" if expires else ""
@@ -219,7 +276,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
     @app_commands.command(name="unban")
     async def unban(self, interaction: discord.Interaction[Any], member: discord.Member) -> None:
         """Let a member use the bot again (also ends a cooldown)."""
-        removed = await self.bot.moderation.unban(interaction.guild_id or 0, member.id)
+        removed = await self.bot.services.moderation.unban(interaction.guild_id or 0, member.id)
         if removed:
             await self._log(interaction, "unban", f"unbanned <@{member.id}>.", target_id=member.id)
         await _private(interaction, f"{member.mention} may use the bot again." if removed else "They were not banned.")
@@ -227,7 +284,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
     @app_commands.command(name="bans")
     async def bans(self, interaction: discord.Interaction[Any]) -> None:
         """Who is banned or cooling down."""
-        rows = await self.bot.moderation.bans(interaction.guild_id or 0)
+        rows = await self.bot.services.moderation.bans(interaction.guild_id or 0)
         lines = [
             f"<@{b.user_id}> ({b.kind})"
             + (f" until <t:{int(b.expires_at)}:f>" if b.expires_at else "")
@@ -241,7 +298,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         self, interaction: discord.Interaction[Any], channel: discord.TextChannel | None = None
     ) -> None:
         """Where blocks, bans and setting changes are posted (empty: stop posting)."""
-        await self.bot.moderation.update_guild(
+        await self.bot.services.moderation.update_guild(
             interaction.guild_id or 0, by=interaction.user.id, log_channel_id=channel.id if channel else None
         )
         await self._log(interaction, "setting", f"set the log channel to {channel.mention if channel else 'none'}.")

@@ -73,7 +73,7 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
                 role_ids=tuple(r.id for r in member.roles),
                 is_owner=interaction.guild is not None and interaction.guild.owner_id == member.id,
             )
-        status = await self.bot.quotas.status(subject)
+        status = await self.bot.services.quotas.status(subject)
         embed = status_embed(status, self.bot.settings.quotas.units, target.display_name)
         await interaction.response.send_message(
             embed=embed, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
@@ -108,10 +108,10 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
         guild_id = interaction.guild_id or 0
         scope, target_id, name = ("user", member.id, member.mention) if member else ("role", role.id, role.mention)  # type: ignore[union-attr]
         if clear:
-            await self.bot.quotas.clear_limits(guild_id, scope, target_id)
+            await self.bot.services.quotas.clear_limits(guild_id, scope, target_id)
             text = f"Removed the quota override for {name}."
         else:
-            await self.bot.quotas.set_limits(
+            await self.bot.services.quotas.set_limits(
                 guild_id,
                 scope,
                 target_id,
@@ -141,7 +141,9 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
     ) -> None:
         """(Admins) Give a member extra units, once."""
         self._require_admin(interaction)
-        await self.bot.quotas.grant(interaction.guild_id or 0, member.id, units, by=interaction.user.id, reason=reason)
+        await self.bot.services.quotas.grant(
+            interaction.guild_id or 0, member.id, units, by=interaction.user.id, reason=reason
+        )
         await interaction.response.send_message(
             f"Granted {units} unit(s) to {member.mention}.",
             ephemeral=True,
@@ -154,7 +156,7 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
     async def reset(self, interaction: discord.Interaction[Any], member: discord.Member) -> None:
         """(Admins) Start a member's windows afresh (their past usage stays in reports)."""
         self._require_admin(interaction)
-        await self.bot.quotas.reset(interaction.guild_id or 0, member.id, by=interaction.user.id)
+        await self.bot.services.quotas.reset(interaction.guild_id or 0, member.id, by=interaction.user.id)
         await interaction.response.send_message(
             f"Reset {member.mention}'s quota.", ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )

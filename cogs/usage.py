@@ -79,7 +79,7 @@ class UsageCog(commands.GroupCog, group_name="usage", group_description="Usage r
     ) -> None:
         """Images, units and estimated cost: totals, top members, per model and provider, failures."""
         start, end = self._bounds(period, since, until)
-        reports = UsageReports(self.bot.db)
+        reports = UsageReports(self.bot.services.db)
         guild_id = interaction.guild_id or 0
         when = f"<t:{int(start)}:d> – <t:{int(end)}:d>"
         embed = discord.Embed(colour=discord.Colour(0xF5C518))
@@ -134,7 +134,7 @@ class UsageCog(commands.GroupCog, group_name="usage", group_description="Usage r
     ) -> None:
         """Every ledger row of the period as a CSV file."""
         start, end = self._bounds(period, since, until)
-        rows = await UsageReports(self.bot.db).export_rows(interaction.guild_id or 0, start, end)
+        rows = await UsageReports(self.bot.services.db).export_rows(interaction.guild_id or 0, start, end)
         data = to_csv(rows).encode("utf-8")
         file = discord.File(io.BytesIO(data), filename=f"bananacord-usage-{interaction.guild_id}.csv")
         await interaction.response.send_message(

@@ -8,7 +8,7 @@ import pytest
 
 from bot.catalogue import Catalogue, usd
 from bot.config import load_settings
-from bot.errors import ConfigError, InvalidRequestError
+from bot.errors import ConfigError
 
 
 def settings(**kw: object):  # type: ignore[no-untyped-def]
@@ -36,10 +36,3 @@ def test_price_override_in_dollars_becomes_micro_dollars() -> None:
 def test_unknown_provider_in_a_route_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"\[models\] routes"):
         load_settings(None, models={"routes": {"nano_banana_2": ["seaart", "midjourney"]}})
-
-
-def test_model_nobody_serves_is_refused_clearly() -> None:
-    cat = Catalogue(load_settings(None, providers={"seaart": {"enabled": False}, "kie": {"enabled": True}}))
-    with pytest.raises(InvalidRequestError, match="not available"):
-        cat.resolve("nano_banana_3")
-    assert cat.models() == ["nano_banana_2", "nano_banana_pro"]

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import gc
-import io
 import threading
 
 import pytest
 from PIL import Image
 
 from bot.errors import DeliveryError
-from bot.imagework import ImageWork, MemoryGate, Spool, write_base64
+from bot.imagework import ImageWork, MemoryGate, Spool
 from bot.testing.providers import make_png
 
 SMALL = make_png(300, 200)  # 30-odd KB: fits a spool's memory and any limit used here
@@ -100,11 +98,15 @@ def test_a_forgotten_spool_is_closed_quietly_and_gives_its_slot_back() -> None:
 
 
 @pytest.mark.parametrize("size", [0, 1, 767 * 1024, 768 * 1024 + 5, 3 * 1024 * 1024 + 1])
-def test_inline_images_are_decoded_into_a_file_whole(size: int) -> None:
+async def test_inline_images_are_written_into_a_file_whole(size: int) -> None:
     data = bytes(range(256)) * (size // 256) + b"\x07" * (size % 256)
-    out = io.BytesIO()
-    write_base64(out, base64.b64encode(data).decode("ascii"))
-    assert out.getvalue() == data
+    images = work()
+    spool = await images.inline(data)
+    spool.seek(0)
+    assert spool.read() == data
+    spool.close()
+    assert images.gate.in_use == 0
+    images.close()
 
 
 # ---- prepare ----------------------------------------------------------------------------------------

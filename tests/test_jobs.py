@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +20,7 @@ from bot.models import GenerationRequest, JobState
 from bot.providers.seaart import SeaArtProvider
 from bot.store import Database
 from bot.store.jobs import Job, JobStore, NewJob
-from bot.testing.providers import FakeSeaArt
+from bot.testing.providers import FakeSeaArt, make_png
 
 KEY = "runner-test-key"
 
@@ -204,3 +206,28 @@ async def test_missing_provider_fails_the_job_cleanly(
     job = await runner.store.get(job.id)  # type: ignore[assignment]
     assert job.state is JobState.FAILED and "not configured" in (job.error_message or "")
     assert fake.requests == []
+
+
+async def test_a_result_stored_before_results_were_typed_is_still_delivered(
+    env: tuple[FakeSeaArt, Settings, Database, httpx.AsyncClient], tmp_path: Path
+) -> None:
+    """An inline image an older version stored (as "data_b64") is delivered after an upgrade."""
+    fake, settings, db, http = env
+    image = make_png(64, 48)
+    old_shape = {
+        "images": [{"url": None, "data_b64": base64.b64encode(image).decode(), "content_type": "image/png"}],
+        "text": "here it is",
+        "usage": {"tokens": 3},
+    }
+    clock = Clock()
+    stored = await JobStore(db).create(new(), now=clock.now, deadline_seconds=60)  # by the old version
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE jobs SET state = 'succeeded', result_json = ? WHERE id = ?", (json.dumps(old_shape), stored.id)
+        )
+    sink = FileSink(tmp_path)
+    job = await drive(make_runner(fake, settings, db, http, sink, clock), clock, stored.id)
+    assert job.state is JobState.DELIVERED and job.result.text == "here it is"
+    (path,) = sink.files[job.id]
+    assert path.read_bytes() == image
+    assert fake.creates == []

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import secrets
-from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
+from enum import StrEnum
 from typing import Any
 
 import aiosqlite
+from pydantic import TypeAdapter
 
 from bot.errors import ErrorCategory
-from bot.models import TERMINAL_STATES, TRANSITIONS, GenerationRequest, JobHandle, JobState
+from bot.models import (
+    TERMINAL_STATES,
+    TRANSITIONS,
+    GenerationRequest,
+    JobHandle,
+    JobResult,
+    JobState,
+    ProviderAttempt,
+)
 from bot.store import Database
 from bot.store.ledger import settle
 
@@ -50,13 +59,13 @@ class Job:
     token_expires_at: float | None = None
     message_id: int | None = None
     upload_limit: int | None = None
-    result: dict[str, Any] = field(default_factory=dict)
+    result: JobResult = field(default_factory=JobResult)
     error_category: ErrorCategory | None = None
     error_message: str | None = None
     cost_units: int = 0
     cancelled_by: int | None = None
     cost_micro_usd: int | None = None
-    tried_providers: list[dict[str, str]] = field(default_factory=list)
+    tried_providers: list[ProviderAttempt] = field(default_factory=list)
     charge_state: str | None = None
     charge_units: int = 0
     safety_level: int | None = None
@@ -121,31 +130,38 @@ class InvalidTransitionError(RuntimeError):
     """A state change the lifecycle forbids (e.g. delivered -> running); always a bug or a race lost."""
 
 
-_COLUMNS = [
-    "provider_job_id",
-    "handle_json",
-    "submit_started_at",
-    "attempts",
-    "poll_errors",
-    "delivery_attempts",
-    "next_poll_at",
-    "started_at",
-    "finished_at",
-    "message_id",
-    "result_json",
-    "error_category",
-    "error_message",
-    "interaction_token",
-    "cancelled_by",
-    "provider",
-    "cost_micro_usd",
-    "tried_providers",
-    "deleted_by",
-    "schedule_kind",
-    "clock_started_at",
-    "last_poll_at",
-    "last_queued_at",
-]
+# A job's fields are its columns, under the same names, except these, kept as JSON: field -> column.
+_JSON_COLUMNS: dict[str, tuple[str, TypeAdapter[Any]]] = {
+    "request": ("request_json", TypeAdapter(GenerationRequest)),
+    "handle": ("handle_json", TypeAdapter(JobHandle)),
+    "result": ("result_json", TypeAdapter(JobResult)),
+    "tried_providers": ("tried_providers", TypeAdapter(list[ProviderAttempt])),
+}
+# TEXT columns that hold an enum's value.
+_ENUMS: dict[str, type[StrEnum]] = {"state": JobState, "error_category": ErrorCategory}
+_FIELDS = {f.name: f for f in fields(Job)}
+_COLUMN = {name: _JSON_COLUMNS[name][0] if name in _JSON_COLUMNS else name for name in _FIELDS}
+# Never changed by update(): set when the job is created, moved by update's own ``state`` argument or
+# its clock, or (the charge) written by the ledger, bot/store/ledger.py.
+_FIXED = frozenset(
+    {"id", "source", "model", "request", "deadline_at", "created_at", "state", "updated_at"}
+    | {"charge_state", "charge_units"}
+)
+
+
+def _to_column(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in _JSON_COLUMNS:
+        return _JSON_COLUMNS[name][1].dump_json(value).decode()
+    if name in _ENUMS:
+        return str(value)
+    return value
+
+
+def _to_row(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Job fields -> {column: SQLite value}."""
+    return {_COLUMN[name]: _to_column(name, value) for name, value in values.items()}
 
 
 def new_job_id() -> str:
@@ -154,52 +170,22 @@ def new_job_id() -> str:
 
 
 def _row_to_job(row: aiosqlite.Row) -> Job:
-    handle = JobHandle.model_validate_json(row["handle_json"]) if row["handle_json"] else None
-    category = row["error_category"]
-    return Job(
-        id=row["id"],
-        state=JobState(row["state"]),
-        source=row["source"],
-        provider=row["provider"],
-        model=row["model"],
-        request=GenerationRequest.model_validate_json(row["request_json"]),
-        deadline_at=row["deadline_at"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        provider_job_id=row["provider_job_id"],
-        handle=handle,
-        submit_started_at=row["submit_started_at"],
-        attempts=row["attempts"],
-        poll_errors=row["poll_errors"],
-        delivery_attempts=row["delivery_attempts"],
-        next_poll_at=row["next_poll_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        guild_id=row["guild_id"],
-        channel_id=row["channel_id"],
-        user_id=row["user_id"],
-        application_id=row["application_id"],
-        interaction_id=row["interaction_id"],
-        interaction_token=row["interaction_token"],
-        token_expires_at=row["token_expires_at"],
-        message_id=row["message_id"],
-        upload_limit=row["upload_limit"],
-        result=json.loads(row["result_json"]) if row["result_json"] else {},
-        error_category=ErrorCategory(category) if category else None,
-        error_message=row["error_message"],
-        cost_units=row["cost_units"],
-        cancelled_by=row["cancelled_by"],
-        cost_micro_usd=row["cost_micro_usd"],
-        tried_providers=json.loads(row["tried_providers"] or "[]"),
-        charge_state=row["charge_state"],
-        charge_units=row["charge_units"],
-        safety_level=row["safety_level"],
-        deleted_by=row["deleted_by"],
-        schedule_kind=row["schedule_kind"],
-        clock_started_at=row["clock_started_at"],
-        last_poll_at=row["last_poll_at"],
-        last_queued_at=row["last_queued_at"],
-    )
+    values: dict[str, Any] = {}
+    for name, column in _COLUMN.items():
+        value = row[column]
+        if name in _JSON_COLUMNS:
+            values[name] = _JSON_COLUMNS[name][1].validate_json(value) if value else _default(name)
+        elif name in _ENUMS:
+            values[name] = _ENUMS[name](value) if value else None
+        else:
+            values[name] = value
+    return Job(**values)
+
+
+def _default(name: str) -> Any:
+    """What an empty JSON column reads as: the field's default."""
+    default = _FIELDS[name]
+    return default.default_factory() if default.default_factory is not MISSING else default.default
 
 
 class JobStore:
@@ -227,37 +213,20 @@ class JobStore:
         """Insert the job; ``within`` runs in the same transaction (the quota check and reservation),
         so a refused reservation leaves no job row and an accepted one never lacks its ledger row."""
         job_id = new_job_id()
+        row = _to_row(
+            {
+                "id": job_id,
+                "state": JobState.QUEUED,
+                "deadline_at": now + deadline_seconds,
+                "created_at": now,
+                "updated_at": now,
+                "next_poll_at": now if start_at is None else start_at,
+                **{f.name: getattr(new, f.name) for f in fields(NewJob)},
+            }
+        )
+        sql = f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
         async with self.db.transaction() as conn:
-            await conn.execute(
-                """INSERT INTO jobs (id, state, source, provider, model, request_json, deadline_at,
-                       created_at, updated_at, next_poll_at, guild_id, channel_id, user_id, application_id,
-                       interaction_id, interaction_token, token_expires_at, message_id, upload_limit,
-                       cost_units, cost_micro_usd, safety_level)
-                   VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (
-                    job_id,
-                    new.source,
-                    new.provider,
-                    new.model,
-                    new.request.model_dump_json(),
-                    now + deadline_seconds,
-                    now,
-                    now,
-                    now if start_at is None else start_at,
-                    new.guild_id,
-                    new.channel_id,
-                    new.user_id,
-                    new.application_id,
-                    new.interaction_id,
-                    new.interaction_token,
-                    new.token_expires_at,
-                    new.message_id,
-                    new.upload_limit,
-                    new.cost_units,
-                    new.cost_micro_usd,
-                    new.safety_level,
-                ),
-            )
+            await conn.execute(sql, tuple(row.values()))
             if within is not None:
                 await within(conn, job_id)
         job = await self.get(job_id)
@@ -353,23 +322,12 @@ class JobStore:
         The compare-and-set on state means two tasks can never both move the same job: the loser gets
         InvalidTransitionError and re-reads.
         """
-        unknown = set(changes) - {c.removesuffix("_json") for c in _COLUMNS} - set(_COLUMNS) - {"handle", "result"}
+        unknown = set(changes) - (_COLUMN.keys() - _FIXED)
         if unknown:
             raise ValueError(f"unknown job columns: {sorted(unknown)}")
         if state is not None and state != job.state and state not in TRANSITIONS[job.state]:
             raise InvalidTransitionError(f"job {job.id}: {job.state} -> {state} is not allowed")
-        values: dict[str, Any] = {}
-        for key, value in changes.items():
-            if key == "handle":
-                values["handle_json"] = value.model_dump_json() if value is not None else None
-            elif key == "result":
-                values["result_json"] = json.dumps(value) if value is not None else None
-            elif key == "tried_providers":
-                values[key] = json.dumps(value)
-            elif key == "error_category":
-                values[key] = str(value) if value is not None else None
-            else:
-                values[key] = value
+        values = _to_row(changes)
         new_state = state or job.state
         if new_state in TERMINAL_STATES and new_state != job.state:
             values["finished_at"] = now
@@ -397,15 +355,13 @@ class JobStore:
                 raise InvalidTransitionError(f"job {job.id} is no longer {job.state}")
         # The row is now what it was plus these columns: the same change to the cached copy (or, if the
         # job was not cached, to the caller's) gives the new row without reading it back.
-        fields: dict[str, Any] = {"state": new_state, "updated_at": now}
-        for key, value in changes.items():
-            fields[key] = value
+        changed: dict[str, Any] = {"state": new_state, "updated_at": now, **changes}
         if "finished_at" in values:
-            fields["finished_at"] = values["finished_at"]
-            fields["interaction_token"] = values["interaction_token"]
+            changed["finished_at"] = values["finished_at"]
+            changed["interaction_token"] = values["interaction_token"]
         if new_state in TERMINAL_STATES and job.charge_state == "reserved":
-            fields["charge_state"] = "committed" if new_state is JobState.DELIVERED else "refunded"
-        updated = replace(self._cache.get(job.id, job), **fields)
+            changed["charge_state"] = "committed" if new_state is JobState.DELIVERED else "refunded"
+        updated = replace(self._cache.get(job.id, job), **changed)
         if updated.terminal:
             self._cache.pop(job.id, None)
         else:

@@ -134,6 +134,33 @@ async def test_out_of_credit_fails_over_and_alerts_admins(
     assert "⚠️" in health and "credit" in health
 
 
+async def test_a_provider_that_accepts_a_job_again_is_marked_healthy(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    settings = fakes.settings(tmp_path, discord_fake, ["seaart", "kie"])
+    fakes.seaart.script("out_of_credit")
+    running = await boot(settings, discord_fake)
+    try:
+        await discord_fake.slash_command("imagine", {"prompt": "no credit here"})
+        await discord_fake.wait_for(lambda: done(settings), timeout=30)
+        await discord_fake.wait_for(lambda: health(settings) == [("seaart", 0)], timeout=10)
+        # Only SeaArt makes 512 px Nano Banana 2 here: tried although unhealthy, and it works again.
+        await discord_fake.slash_command("imagine", {"prompt": "small", "resolution": "512"})
+        await discord_fake.wait_for(lambda: done(settings, 2), timeout=30)
+        await discord_fake.wait_for(lambda: health(settings) == [("seaart", 1)], timeout=10)
+        admin = await discord_fake.slash_command("admin providers", {}, user_id=discord_fake.admin_id)
+        await discord_fake.wait_for(lambda: bool(admin.callbacks), timeout=10)
+    finally:
+        await running.close()
+    assert [(r["state"], r["provider"]) for r in rows(settings)] == [("delivered", "kie"), ("delivered", "seaart")]
+    assert "⚠️" not in str(admin.callbacks[0]["data"]["embeds"])
+
+
+def health(settings: Settings) -> list[tuple[str, int]]:
+    with sqlite3.connect(settings.database.path) as conn:
+        return conn.execute("SELECT provider, healthy FROM provider_health ORDER BY provider").fetchall()
+
+
 async def test_content_block_and_bad_input_never_fail_over(
     tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
 ) -> None:
@@ -245,7 +272,7 @@ async def test_gemini_gets_reference_inline_and_delivers(
     message = final_message(discord_fake, interaction.id)
     assert message is not None and message.files
     # Inline bytes are dropped from the row once the image is on Discord.
-    assert all(img["data_b64"] is None for img in json.loads(job["result_json"])["images"])
+    assert all(img["data"] is None for img in json.loads(job["result_json"])["images"])
 
 
 async def test_segmind_v1_raw_bytes_delivered_with_cost(

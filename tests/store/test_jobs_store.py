@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import sqlite3
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from bot.errors import ErrorCategory
-from bot.models import TRANSITIONS, GenerationRequest, JobHandle, JobState
+from bot.models import TRANSITIONS, GenerationRequest, ImageRef, JobHandle, JobResult, JobState, ProviderAttempt
 from bot.store import Database
-from bot.store.jobs import InvalidTransitionError, JobStore, NewJob
+from bot.store.jobs import InvalidTransitionError, Job, JobStore, NewJob
 
 
 @pytest.fixture
@@ -87,3 +90,54 @@ async def test_the_agenda_orders_excludes_and_says_what_comes_next(store: JobSto
     assert (await store.agenda(60.0, exclude=(), limit=1)).next_at == 60.0
     await store.update(a, now=3.0, state=JobState.CANCELLED)
     assert [j.id for j in (await store.agenda(60.0, exclude=(), limit=10)).due] == [b.id]
+
+
+async def test_every_field_is_a_column_and_typed_values_come_back(store: JobStore, tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "jobs.sqlite3") as raw:
+        columns = {row[1] for row in raw.execute("PRAGMA table_info(jobs)")}
+    json_columns = {"request": "request_json", "handle": "handle_json", "result": "result_json"}
+    assert {json_columns.get(f.name, f.name) for f in fields(Job)} == columns
+    assert {f.name for f in fields(NewJob)} <= {f.name for f in fields(Job)}
+
+    job = await store.create(new_job(), now=1.0, deadline_seconds=100)
+    result = JobResult(images=[ImageRef(data=bytes(range(256)), content_type="image/png")], text="hi")
+    tried = [ProviderAttempt(provider="kie", category="transient", reason="Try again.")]
+    await store.update(job, now=2.0, state=JobState.SUBMITTED, tried_providers=tried)
+    job = await store.get(job.id)  # type: ignore[assignment]
+    await store.update(job, now=3.0, state=JobState.SUCCEEDED, result=result)
+    fresh = await JobStore(store.db).get(job.id)  # a new store: read from the row, not the cache
+    assert fresh is not None and fresh.result == result and fresh.tried_providers == tried
+    with pytest.raises(ValueError, match="unknown job columns"):
+        await store.update(fresh, now=4.0, charge_state="committed")
+
+
+async def test_rows_written_before_results_were_typed_still_read(store: JobStore, tmp_path: Path) -> None:
+    job = await store.create(new_job(), now=1.0, deadline_seconds=100)
+    image = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+    old_result = {
+        "images": [
+            {"url": None, "data_b64": base64.b64encode(image).decode(), "content_type": "image/png"},
+            {"url": "https://cdn.example/a.png", "data_b64": None, "content_type": None, "width": 8, "height": 8},
+        ],
+        "text": None,
+        "usage": {"cost": 1},
+    }
+    old_tried = [{"provider": "seaart", "category": "transient", "reason": "The provider had a temporary problem."}]
+    with sqlite3.connect(tmp_path / "jobs.sqlite3") as raw:
+        raw.execute(
+            "UPDATE jobs SET result_json = ?, tried_providers = ? WHERE id = ?",
+            (json.dumps(old_result), json.dumps(old_tried), job.id),
+        )
+    old = await JobStore(store.db).get(job.id)
+    assert old is not None
+    assert [(i.data, i.url, i.width) for i in old.result.images] == [
+        (image, None, None),
+        (None, "https://cdn.example/a.png", 8),
+    ]
+    assert old.result.usage == {"cost": 1}
+    assert old.tried_providers == [ProviderAttempt(**old_tried[0])]
+    # A failure's result was only the model's words; a job that never failed over left an empty list.
+    with sqlite3.connect(tmp_path / "jobs.sqlite3") as raw:
+        raw.execute("UPDATE jobs SET result_json = ?, tried_providers = '[]' WHERE id = ?", ('{"text": "no"}', job.id))
+    refused = await JobStore(store.db).get(job.id)
+    assert refused is not None and refused.result == JobResult(text="no") and refused.tried_providers == []

@@ -2,7 +2,7 @@
 
 Time mode (bot/testing/providers/_base.py) finishes a job by the clock rather than by the number of
 polls; FakeKie POSTs signed callbacks (bot/testing/providers/kie.py); FakeDiscord notes when a message
-first carried files (bot/testing/discord.py). bench/poll_schedule.py builds its figures on these.
+first carried files (bot/testing/discord/records.py). bench/poll_schedule.py builds its figures on these.
 Provider times are a few tenths of a second; answers are checked against the times the fake recorded,
 never against how long something took.
 """

@@ -1,0 +1,43 @@
+"""What the job runner reports beyond a job's own message, for the policies that react to it.
+
+The runner hands each event to its sink (``JobSink.notify``); the Discord sink dispatches it as a
+discord.py event (``bot.dispatch(event.name, event)``), so a cog reacts with
+``@commands.Cog.listener()`` on ``on_<name>``; the CLI's sink has nobody to tell. Nothing here knows
+Discord.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from bot.errors import ProviderError
+from bot.store.jobs import Job
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderProblem:
+    """A provider rejected its key or ran out of credit: its owner has to act (jobs fail over meanwhile)."""
+
+    name: ClassVar[str] = "provider_problem"
+    provider: str
+    error: ProviderError
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRecovered:
+    """A provider that had a problem accepted a job again."""
+
+    name: ClassVar[str] = "provider_recovered"
+    provider: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobBlocked:
+    """A provider's safety filter blocked a job."""
+
+    name: ClassVar[str] = "job_blocked"
+    job: Job
+
+
+RunnerEvent = ProviderProblem | ProviderRecovered | JobBlocked

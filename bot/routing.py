@@ -1,0 +1,57 @@
+"""Which provider takes a request: the first in its model's failover order that can serve it as asked.
+
+One search for a new job (/imagine, Re-roll) and for failover (bot/jobs.py), so the checks of options and
+safety level are the same everywhere: failover never hands a job to a provider /imagine would refuse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from bot.catalogue import Catalogue
+from bot.errors import InvalidRequestError
+from bot.models import GenerationRequest
+from bot.moderation import can_honour
+from bot.providers.base import Capabilities, validate
+
+
+def choose_provider(
+    catalogue: Catalogue, request: GenerationRequest, *, first: str | None = None, skip: Collection[str] = ()
+) -> tuple[str, Capabilities]:
+    """The first provider in the model's route (``first`` moved to the front, ``skip`` left out) that can
+    take ``request`` as asked.
+
+    A member who asks for a seed gets a provider that honours seeds, rather than a refusal because the
+    default provider has none. If none can, the first refusal (which names what that provider does
+    support) is raised.
+    """
+    route = catalogue.route(request.model, first=first)
+    if not route:
+        offered = ", ".join(catalogue.display_name(m) for m in catalogue.models()) or "none"
+        raise InvalidRequestError(f"The model `{request.model}` is not available on this bot. Available: {offered}.")
+    refusal: InvalidRequestError | None = None
+    for provider in route:
+        if provider in skip:
+            continue
+        caps = catalogue.capabilities(provider, request.model)
+        assert caps is not None, "a route lists only providers serving its model"
+        try:
+            _check(provider, caps, request)
+        except InvalidRequestError as exc:
+            refusal = refusal or exc
+            continue
+        return provider, caps
+    raise refusal or InvalidRequestError(
+        "No other provider can take this request.", detail=f"all of {route} skipped or refused"
+    )
+
+
+def _check(provider: str, caps: Capabilities, request: GenerationRequest) -> None:
+    validate(request, caps)
+    level = request.safety_tolerance
+    # Never a provider that would loosen the channel's safety level.
+    if level is not None and not can_honour(provider, level):
+        raise InvalidRequestError(
+            f"This channel's safety level is {level}, which no enabled provider for {caps.display_name} can "
+            "honour (the bot's own filter covers levels 1-4). Ask a moderator, or use another model."
+        )

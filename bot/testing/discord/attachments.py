@@ -1,0 +1,186 @@
+"""Attachments: the bytes a client uploads, the attachment objects Discord reports, and the CDN serving them.
+
+Files are served at ``{base_url}/attachments/{id}/{filename}``; an upload above the attachment size
+limit is refused with 413 code 40005, as Discord does.
+"""
+
+from __future__ import annotations
+
+import copy
+import mimetypes
+import struct
+from collections.abc import Callable
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from aiohttp import web
+
+from .protocol import JSON, ApiError, form_error
+from .records import UploadedFile
+
+
+def guess_type(filename: str, declared: str | None) -> str:
+    if declared and declared != "application/octet-stream":
+        return declared
+    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height of PNG, GIF, WebP and JPEG data (Discord reports them for image attachments)."""
+    try:
+        if data[:8] == b"\x89PNG\r\n\x1a\n":
+            w, h = struct.unpack(">II", data[16:24])
+            return int(w), int(h)
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            w, h = struct.unpack("<HH", data[6:10])
+            return int(w), int(h)
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            chunk = data[12:16]
+            if chunk == b"VP8X":
+                return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
+            if chunk == b"VP8L":
+                bits = int.from_bytes(data[21:25], "little")
+                return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+            if chunk == b"VP8 ":
+                w, h = struct.unpack("<HH", data[26:30])
+                return int(w) & 0x3FFF, int(h) & 0x3FFF
+        if data[:2] == b"\xff\xd8":
+            i = 2
+            while i + 9 <= len(data):
+                if data[i] != 0xFF:
+                    return None
+                marker = data[i + 1]
+                if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                    h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+                    return int(w), int(h)
+                (seg_len,) = struct.unpack(">H", data[i + 2 : i + 4])
+                i += 2 + int(seg_len)
+    except struct.error:
+        return None
+    return None
+
+
+class Host(Protocol):
+    """Where the attachments live: the URL they are served from and the fake's upload settings."""
+
+    attachment_size_limit: int
+    keep_upload_bytes: int | None
+
+    @property
+    def base_url(self) -> str: ...
+
+
+class Attachments:
+    """Every attachment the fake knows, by id, and Discord's rules for attaching them to messages."""
+
+    def __init__(self, host: Host, next_id: Callable[[], int]) -> None:
+        self._host = host
+        self._next_id = next_id
+        self.blobs: dict[int, UploadedFile] = {}
+
+    def register(self, data: bytes, filename: str, content_type: str | None, *, size: int | None) -> JSON:
+        """Bytes served at ``/attachments/{id}/{filename}``, as a test hands them to a command option."""
+        aid = self._next_id()
+        blob = UploadedFile(filename=filename, content_type=content_type or "application/octet-stream", data=data)
+        self.blobs[aid] = blob
+        att = self.object(aid, blob, len(data) if size is None else size, include_type=False)
+        if content_type is not None:
+            att["content_type"] = content_type
+        return att
+
+    def object(self, aid: int, blob: UploadedFile, size: int, *, include_type: bool) -> JSON:
+        """The attachment object Discord sends: id, filename, size, URLs, and pixel size for images."""
+        url = f"{self._host.base_url}/attachments/{aid}/{quote(blob.filename)}"
+        att: JSON = {"id": str(aid), "filename": blob.filename, "size": size, "url": url, "proxy_url": url}
+        if include_type:
+            att["content_type"] = blob.content_type
+        dims = image_size(blob.data)
+        if dims is not None:
+            att["width"], att["height"] = dims
+        return att
+
+    def serve(self, aid: int) -> web.Response:
+        blob = self.blobs.get(aid)
+        if blob is None:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=blob.data, headers={"Content-Type": blob.content_type})
+
+    def trim(self, upload: UploadedFile) -> None:
+        if self._host.keep_upload_bytes is not None:
+            upload.data = upload.data[: self._host.keep_upload_bytes]
+
+    def _store_upload(self, upload: UploadedFile, entry: JSON | None) -> tuple[JSON, UploadedFile]:
+        filename = str((entry or {}).get("filename") or upload.filename)
+        stored = UploadedFile(
+            filename=filename, content_type=guess_type(filename, upload.content_type), data=upload.data
+        )
+        aid = self._next_id()
+        self.blobs[aid] = stored
+        att = self.object(aid, stored, len(stored.data), include_type=True)
+        if entry and entry.get("description"):
+            att["description"] = entry["description"]
+        self.trim(stored)
+        return att, stored
+
+    def resolve(
+        self, existing: list[JSON], spec: Any, files: dict[int, UploadedFile], *, editing: bool
+    ) -> tuple[list[JSON], list[UploadedFile]]:
+        """Apply Discord's attachment semantics; raises the error Discord would answer.
+
+        ``attachments`` in the payload lists what the message ends up with: existing attachments by
+        their id, new uploads as ``{"id": n}`` matching the ``files[n]`` part. Without it a create gets
+        every upload and an edit keeps what it had and appends the uploads.
+        """
+        for upload in files.values():
+            if len(upload.data) > self._host.attachment_size_limit:
+                raise ApiError(413, 40005, "Request entity too large")
+        result: list[tuple[JSON, UploadedFile]] = []
+        used: set[int] = set()
+        existing_by_id = {int(a["id"]): a for a in existing}
+        if isinstance(spec, list):
+            for i, entry in enumerate(spec):
+                try:
+                    ref = int(entry["id"])
+                except (TypeError, KeyError, ValueError):
+                    raise form_error([(f"attachments.{i}.id", "Each attachment needs an id.")]) from None
+                if ref in files and ref not in used:
+                    used.add(ref)
+                    result.append(self._store_upload(files[ref], entry))
+                elif ref in existing_by_id:
+                    result.append((existing_by_id[ref], self.blobs[ref]))
+                else:
+                    raise form_error([(f"attachments.{i}.id", f"Unknown attachment {ref}.")])
+        elif editing:
+            result.extend((a, self.blobs[int(a["id"])]) for a in existing)
+        # Uploads the payload did not mention still get attached (Discord appends them).
+        for index in sorted(files):
+            if index not in used:
+                result.append(self._store_upload(files[index], None))
+        return [a for a, _ in result], [f for _, f in result]
+
+    @staticmethod
+    def rewrite_urls(embeds: list[JSON], attachments: list[JSON]) -> list[JSON]:
+        """Discord replaces ``attachment://name`` in embed images with the uploaded attachment's URL."""
+        by_name = {a["filename"]: a for a in attachments}
+        embeds = copy.deepcopy(embeds)
+        for embed in embeds:
+            for key, url_key in (
+                ("image", "url"),
+                ("thumbnail", "url"),
+                ("author", "icon_url"),
+                ("footer", "icon_url"),
+            ):
+                part = embed.get(key)
+                if not isinstance(part, dict):
+                    continue
+                url = part.get(url_key)
+                if isinstance(url, str) and url.startswith("attachment://"):
+                    att = by_name.get(url.removeprefix("attachment://"))
+                    if att is not None:
+                        part[url_key] = att["url"]
+                        proxy_key = "proxy_url" if url_key == "url" else "proxy_icon_url"
+                        part[proxy_key] = att["proxy_url"]
+                        if url_key == "url" and "width" in att:
+                            part["width"], part["height"] = att["width"], att["height"]
+            embed.setdefault("type", "rich")
+        return embeds

@@ -1,0 +1,573 @@
+"""FakeDiscord: the server's lifecycle and the API a test drives it with.
+
+A test starts the fake, points discord.py at it (:func:`point_discord_py_at`), then plays the users:
+:meth:`FakeDiscord.slash_command`, :meth:`~FakeDiscord.click`, :meth:`~FakeDiscord.submit_modal`; it
+waits for outcomes with :meth:`~FakeDiscord.wait_for` and reads them from the world (``messages``,
+``interactions``, ``requests``). Fault injection (``fail_next``, ``chaos``, ``expire_token``,
+``hold_callbacks``, ``drop_gateway``) makes Discord misbehave on cue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import inspect
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+
+from .faults import CHAOS_PATHS, Faults
+from .gateway import Connection, Gateway
+from .protocol import (
+    API_PREFIX,
+    BOT_PERMISSIONS,
+    INTERACTION_AUTOCOMPLETE,
+    INTERACTION_COMMAND,
+    INTERACTION_COMPONENT,
+    INTERACTION_MODAL_SUBMIT,
+    JSON,
+    SELECT_TYPES,
+)
+from .records import FakeInteraction, FakeMessage, RecordedRequest
+from .rest import RestApi
+from .validation import walk_components
+from .world import World
+
+log = logging.getLogger(__name__)
+
+
+def point_discord_py_at(api_base_url: str, gateway_url: str) -> None:
+    """Make every discord.py client in this process talk to the given REST base and gateway.
+
+    Both are class attributes, so this is process-wide. Do not call ``discord.http._set_api_version``
+    afterwards: it resets ``Route.BASE``.
+    """
+    import discord.gateway
+    import discord.http
+    import yarl
+
+    discord.http.Route.BASE = api_base_url
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+def _snowflake_of(value: Any) -> int:
+    if isinstance(value, dict):
+        return int(value["id"])
+    if hasattr(value, "id"):
+        return int(value.id)
+    return int(value)
+
+
+class FakeDiscord(World):
+    """A fake Discord that a real discord.py client logs into, syncs commands with and gets interactions from.
+
+    One guild (:attr:`guild_id`) with a text channel (:attr:`channel_id`), an NSFW text channel
+    (:attr:`nsfw_channel_id`), and members: the bot, the owner (:attr:`owner_id`), a plain member
+    (:attr:`member_id`), an admin (:attr:`admin_id`, Administrator + Manage Guild) and a moderator
+    (:attr:`moderator_id`, Manage Messages + Moderate Members).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        attachment_size_limit: int = 10 * 1024 * 1024,
+        bot_token: str = "fake-bot-token",
+        dispatch_message_events: bool = True,
+        keep_upload_bytes: int | None = None,
+    ) -> None:
+        super().__init__(
+            attachment_size_limit=attachment_size_limit,
+            bot_token=bot_token,
+            dispatch_message_events=dispatch_message_events,
+            keep_upload_bytes=keep_upload_bytes,
+        )
+        self.host = host
+        self.port = port
+        self._gateway = Gateway(self)
+        self._faults = Faults(self.chaos_faults)
+        self._rest = RestApi(self, self._gateway, self._faults)
+        self._runner: web.AppRunner | None = None
+
+    # ---- lifecycle ------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            return
+        # client_max_size bounds non-multipart bodies; keep it well above the attachment limit so the
+        # per-file 413 is what a big upload runs into.
+        app = web.Application(client_max_size=max(64 * 1024 * 1024, self.attachment_size_limit * 11))
+        app.router.add_route("*", "/{tail:.*}", self._rest.handle)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        await site.start()
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+        self._base_url = f"http://{self.host}:{self.port}"
+        log.info("fake Discord listening on %s", self._base_url)
+
+    async def stop(self) -> None:
+        if self._runner is None:
+            return
+        for conn in list(self._gateway.connections):
+            await self._gateway.close(conn, code=1001)
+        await self._runner.cleanup()
+        self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    @property
+    def api_base_url(self) -> str:
+        return self.base_url + API_PREFIX
+
+    @property
+    def gateway_url(self) -> str:
+        return self._gateway.url
+
+    # ---- waiting -------------------------------------------------------------------------------------
+
+    async def wait_until_ready(self, timeout: float = 10) -> None:
+        """Wait until a client identified (or resumed) and got READY + GUILD_CREATE.
+
+        Only a connection that became ready after the latest login (``GET /users/@me``) counts, so after
+        starting a replacement bot this waits for the new one even if the old one's socket is still open.
+        A bot that syncs commands in ``setup_hook`` has synced by then (login runs setup_hook before
+        the gateway connects); :meth:`slash_command` additionally waits briefly for a sync if none
+        has happened yet.
+        """
+        await self._wait_for_live_connection(timeout)
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10) -> None:
+        """Wait until ``predicate()`` is true.
+
+        Re-checked after every request, gateway change, and every 50 ms (so predicates about the bot's
+        own state work too). Raises TimeoutError describing the predicate and the last requests.
+        """
+        await self._wait(predicate, timeout, None)
+
+    async def _wait(self, predicate: Callable[[], bool], timeout: float, what: str | None) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(self._timeout_message(predicate, timeout, what))
+            with contextlib.suppress(TimeoutError):
+                await self.changed(min(remaining, 0.05))
+
+    def _timeout_message(self, predicate: Callable[[], bool], timeout: float, what: str | None) -> str:
+        if what is None:
+            try:
+                what = inspect.getsource(predicate).strip()
+            except (OSError, TypeError):
+                what = repr(predicate)
+        recent = "\n".join(
+            f"  {r.method} {r.path} -> {r.status}{' (unknown route)' if r.unknown_route else ''}"
+            for r in self.requests[-12:]
+        )
+        live = self._gateway.live_connection()
+        return (
+            f"FakeDiscord: timed out after {timeout}s waiting for {what}\n"
+            f"gateway: {len(self._gateway.connections)} open connection(s), "
+            f"live={live.number if live else None}, identify_count={self.identify_count}\n"
+            f"last requests:\n{recent or '  (none)'}"
+        )
+
+    async def _wait_for_live_connection(self, timeout: float = 10) -> Connection:
+        await self._wait(
+            lambda: self._gateway.live_connection() is not None,
+            timeout,
+            "a live gateway connection (IDENTIFY or RESUME)",
+        )
+        conn = self._gateway.live_connection()
+        assert conn is not None
+        return conn
+
+    async def _wait_for_sync_if_none_yet(self, root: str) -> None:
+        # A bot that syncs in on_ready (not setup_hook) syncs after the gateway is up; give it a moment.
+        if self.command_syncs == 0:
+            with contextlib.suppress(TimeoutError):
+                await self._wait(lambda: self.command_syncs > 0, 2, f"a command sync registering /{root}")
+
+    # ---- making Discord misbehave --------------------------------------------------------------------
+
+    def add_attachment(self, data: bytes, filename: str, content_type: str | None, *, size: int | None = None) -> JSON:
+        """Register bytes served at ``/attachments/{id}/{filename}``; returns a Discord attachment object.
+
+        Pass ``size=`` to claim a different size (to fake an oversized upload without sending big bytes).
+        A ``content_type`` of None leaves it out of the object, as Discord does for unknown types.
+        """
+        return self.cdn.register(data, filename, content_type, size=size)
+
+    def hold_callbacks(self, on: bool = True) -> None:
+        """While held, interaction callbacks are received but not answered (``callbacks_waiting`` counts
+        them): a bot's acknowledgement is in flight, e.g. to kill the bot at exactly that moment.
+        ``hold_callbacks(False)`` carries them out, as Discord would have, and answers."""
+        if on:
+            self._rest.callbacks_open.clear()
+        else:
+            self._rest.callbacks_open.set()
+
+    def expire_token(self, token: str) -> None:
+        """From now on, callbacks and webhook calls with this token get 401 code 50027."""
+        self.expired_tokens.add(token)
+
+    async def drop_gateway(self) -> None:
+        """Close every open gateway connection with code 4000, which discord.py answers by resuming."""
+        for conn in list(self._gateway.connections):
+            if not conn.closed:
+                await self._gateway.close(conn, code=4000)
+        self.notify()
+
+    def fail_next(
+        self,
+        method: str,
+        path_regex: str,
+        *,
+        status: int,
+        body: JSON | None = None,
+        times: int = 1,
+        match: Callable[[RecordedRequest], bool] | None = None,
+    ) -> None:
+        """Answer the next ``times`` matching REST calls with ``status`` (and ``body``) instead.
+
+        ``path_regex`` is searched in the API-relative path and the full path; ``method`` may be "*";
+        ``match``, if given, must also hold for the request (its ``json`` is parsed already, the
+        ``payload_json`` of a multipart body included): e.g. only the edit that carries a given title.
+        An injected 429 carries a Via header and retry_after 0.05 s so discord.py retries it; 500/502/504
+        are retried by discord.py after 1 s, 3 s, ...
+        """
+        self._faults.fail_next(method, path_regex, status=status, body=body, times=times, match=match)
+
+    def chaos(
+        self,
+        rate: float,
+        *,
+        seed: int = 0,
+        statuses: tuple[int, ...] = (429, 500, 502, 503),
+        path_regex: str = CHAOS_PATHS,
+        methods: tuple[str, ...] = ("PATCH", "POST"),
+        retry_after: tuple[float, float] = (0.05, 0.5),
+    ) -> None:
+        """From now on answer a seeded share ``rate`` of matching REST calls with one of ``statuses``
+        (drawn evenly) instead of carrying them out; ``rate=0`` stops. The default calls are message
+        edits and webhook calls (what a bot delivers through); interaction callbacks are spared.
+
+        A 429 carries ``retry_after`` drawn from the given range (Discord's body field, with its Via
+        header, so discord.py waits and retries); discord.py retries 500/502/503 on webhooks with growing
+        sleeps. Each injected fault is appended to :attr:`chaos_faults`.
+        """
+        self._faults.chaos(
+            rate, seed=seed, statuses=statuses, path_regex=path_regex, methods=methods, retry_after=retry_after
+        )
+
+    # ---- playing the users ---------------------------------------------------------------------------
+
+    async def slash_command(
+        self,
+        name: str,
+        options: dict[str, Any] | None = None,
+        *,
+        user_id: int | None = None,
+        channel_id: int | None = None,
+        permissions: int | None = None,
+        unchecked: bool = False,
+    ) -> FakeInteraction:
+        """Dispatch a chat-input command interaction ("imagine" or "mod safety show") to the live client.
+
+        ``options`` map option names to values; an attachment option takes the dict returned by
+        :meth:`add_attachment`, user/channel/role options take an id (or an object with ``id``).
+        Types come from the synced schema. Returns once the INTERACTION_CREATE is sent.
+
+        Like Discord, the fake refuses values outside an option's min/max, lengths or choices;
+        ``unchecked=True`` sends them anyway, as a modified client or a hand-made payload could.
+        """
+        await self._wait_for_live_connection()
+        await self._wait_for_sync_if_none_yet(name.split()[0])
+        data = self._command_data(name, options or {}, focused=None, enforce=not unchecked)
+        return await self._dispatch_interaction(
+            INTERACTION_COMMAND, data, user_id=user_id, channel_id=channel_id, permissions=permissions
+        )
+
+    async def autocomplete(
+        self,
+        name: str,
+        options: dict[str, Any],
+        *,
+        focused: str,
+        user_id: int | None = None,
+        channel_id: int | None = None,
+    ) -> FakeInteraction:
+        """Dispatch an autocomplete interaction (type 4) with ``focused`` marked; the client answers 8."""
+        await self._wait_for_live_connection()
+        await self._wait_for_sync_if_none_yet(name.split()[0])
+        data = self._command_data(name, options, focused=focused)
+        return await self._dispatch_interaction(INTERACTION_AUTOCOMPLETE, data, user_id=user_id, channel_id=channel_id)
+
+    async def click(
+        self,
+        message_id: int,
+        custom_id: str,
+        *,
+        user_id: int | None = None,
+        permissions: int | None = None,
+        values: list[str] | None = None,
+    ) -> FakeInteraction:
+        """Click a button (or pick ``values`` in a select) on a stored message: a type 3 interaction."""
+        message = self.messages.get(message_id)
+        assert message is not None, f"click: no message {message_id} in the fake"
+        assert not message.deleted, f"click: message {message_id} was deleted"
+        components = [c for c in walk_components(message.components) if c.get("custom_id") == custom_id]
+        known = [c.get("custom_id") for c in walk_components(message.components) if c.get("custom_id")]
+        assert components, f"click: message {message_id} has no component {custom_id!r} (has {known})"
+        component = components[0]
+        assert not component.get("disabled"), f"click: component {custom_id!r} is disabled"
+        await self._wait_for_live_connection()
+        data: JSON = {"custom_id": custom_id, "component_type": component.get("type", 2)}
+        if component.get("type") in SELECT_TYPES:
+            data["values"] = list(values or [])
+        return await self._dispatch_interaction(
+            INTERACTION_COMPONENT,
+            data,
+            user_id=user_id,
+            channel_id=message.channel_id,
+            permissions=permissions,
+            message=message,
+        )
+
+    async def submit_modal(
+        self, interaction: FakeInteraction, values: dict[str, str], *, user_id: int | None = None
+    ) -> FakeInteraction:
+        """Submit the modal the client opened (type 9 callback) on ``interaction`` with text ``values``."""
+        modals = [c for c in interaction.callbacks if c["type"] == 9]
+        assert modals, f"submit_modal: interaction {interaction.id} did not open a modal"
+        modal = modals[-1]["data"]
+
+        def fill(components: list[JSON]) -> list[JSON]:
+            out: list[JSON] = []
+            for comp in components:
+                if comp.get("type") == 1:
+                    out.append({"type": 1, "components": fill(list(comp.get("components") or []))})
+                elif comp.get("type") == 18 and isinstance(comp.get("component"), dict):
+                    out.append({"type": 18, "component": fill([comp["component"]])[0]})
+                elif comp.get("type") == 4:
+                    value = values.get(comp["custom_id"], comp.get("value") or "")
+                    out.append({"type": 4, "custom_id": comp["custom_id"], "value": value})
+                elif comp.get("custom_id"):
+                    out.append({"type": comp.get("type"), "custom_id": comp["custom_id"], "values": []})
+            return out
+
+        unknown = set(values) - {c.get("custom_id") for c in walk_components(list(modal.get("components") or []))}
+        assert not unknown, f"submit_modal: modal {modal.get('custom_id')!r} has no inputs {sorted(unknown)}"
+        await self._wait_for_live_connection()
+        data: JSON = {
+            "custom_id": modal["custom_id"],
+            "components": fill(list(modal.get("components") or [])),
+        }
+        message = self.messages.get(interaction.message_id or 0)
+        return await self._dispatch_interaction(
+            INTERACTION_MODAL_SUBMIT,
+            data,
+            user_id=user_id if user_id is not None else interaction.user_id,
+            channel_id=interaction.channel_id,
+            message=message,
+        )
+
+    # ---- building interactions -----------------------------------------------------------------------
+
+    def _find_command(self, root: str) -> tuple[JSON, bool]:
+        for cmd in self.guild_commands.get(self.guild_id, []):
+            if cmd["name"] == root and cmd.get("type", 1) == 1:
+                return cmd, True
+        for cmd in self.commands:
+            if cmd["name"] == root and cmd.get("type", 1) == 1:
+                return cmd, False
+        registered = sorted(
+            {c["name"] for c in self.commands} | {c["name"] for c in self.guild_commands.get(self.guild_id, [])}
+        )
+        raise AssertionError(f"/{root} is not a registered chat-input command (registered: {registered})")
+
+    def _command_data(self, name: str, options: dict[str, Any], *, focused: str | None, enforce: bool = True) -> JSON:
+        parts = name.split()
+        assert parts, "slash_command: empty command name"
+        command, is_guild = self._find_command(parts[0])
+        schema: list[JSON] = list(command.get("options") or [])
+        path = [parts[0]]
+        chain: list[JSON] = []  # the subcommand-group/subcommand option objects, outermost first
+        for part in parts[1:]:
+            subs = [o for o in schema if o.get("type") in (1, 2)]
+            found = next((o for o in subs if o["name"] == part), None)
+            assert found is not None, f"/{' '.join(path)} has no subcommand {part!r} (has {[o['name'] for o in subs]})"
+            path.append(part)
+            chain.append({"type": found["type"], "name": part})
+            schema = list(found.get("options") or [])
+        leftover = [o["name"] for o in schema if o.get("type") in (1, 2)]
+        assert not leftover, f"/{' '.join(path)} is a group; name one of its subcommands: {leftover}"
+
+        resolved: JSON = {}
+        leaf: list[JSON] = []
+        by_name = {o["name"]: o for o in schema}
+        for opt_name, value in options.items():
+            opt = by_name.get(opt_name)
+            assert opt is not None, f"/{' '.join(path)} has no option {opt_name!r} (has {sorted(by_name)})"
+            entry: JSON = {"name": opt_name, "type": opt["type"]}
+            if focused is not None:
+                entry["value"] = value
+                if opt_name == focused:
+                    entry["focused"] = True
+            else:
+                entry["value"] = self._option_value(opt, value, resolved, " ".join(path), enforce=enforce)
+            leaf.append(entry)
+        if focused is None:
+            missing = [o["name"] for o in schema if o.get("required") and o["name"] not in options]
+            assert not missing, f"/{' '.join(path)} is missing required options {missing}"
+        else:
+            assert focused in options, f"autocomplete: focused option {focused!r} needs a value in options"
+
+        nested: list[JSON] = leaf
+        for sub in reversed(chain):
+            nested = [{**sub, "options": nested}]
+        data: JSON = {"id": command["id"], "name": parts[0], "type": 1, "options": nested}
+        if resolved:
+            data["resolved"] = resolved
+        if is_guild:
+            data["guild_id"] = str(self.guild_id)
+        return data
+
+    def _option_value(self, opt: JSON, value: Any, resolved: JSON, where: str, *, enforce: bool = True) -> Any:
+        kind = int(opt["type"])
+        label = f"/{where} option {opt['name']!r}"
+        if kind == 3:
+            assert isinstance(value, str), f"{label} is a string option, got {value!r}"
+            if enforce:
+                assert len(value) >= int(opt.get("min_length", 0)), f"{label} is shorter than min_length"
+                assert len(value) <= int(opt.get("max_length", 6000)), f"{label} is longer than max_length"
+        elif kind == 4:
+            assert isinstance(value, int) and not isinstance(value, bool), (
+                f"{label} is an integer option, got {value!r}"
+            )
+        elif kind == 5:
+            assert isinstance(value, bool), f"{label} is a boolean option, got {value!r}"
+        elif kind == 10:
+            assert isinstance(value, int | float) and not isinstance(value, bool), f"{label} is a number, got {value!r}"
+        if kind in (4, 10) and enforce:
+            if opt.get("min_value") is not None:
+                assert value >= opt["min_value"], f"{label}: {value} < min_value {opt['min_value']}"
+            if opt.get("max_value") is not None:
+                assert value <= opt["max_value"], f"{label}: {value} > max_value {opt['max_value']}"
+        if kind in (3, 4, 10):
+            choices = [c["value"] for c in opt.get("choices") or []]
+            assert not enforce or not choices or value in choices, f"{label}: {value!r} is not one of {choices}"
+            return value
+        if kind == 5:
+            return value
+        if kind == 11:
+            att = value if isinstance(value, dict) else None
+            if att is None:
+                aid = _snowflake_of(value)
+                blob = self.cdn.blobs.get(aid)
+                assert blob is not None, f"{label}: unknown attachment {value!r} (use fake.add_attachment)"
+                att = self.cdn.object(aid, blob, len(blob.data), include_type=True)
+            resolved.setdefault("attachments", {})[str(att["id"])] = copy.deepcopy(att)
+            return str(att["id"])
+        target = _snowflake_of(value)
+        if kind == 8 or (kind == 9 and target in self.roles):
+            assert target in self.roles, f"{label}: unknown role {target}"
+            resolved.setdefault("roles", {})[str(target)] = self.roles[target]
+            return str(target)
+        if kind in (6, 9):
+            resolved.setdefault("users", {})[str(target)] = self.user(target)
+            member = self.member(target, with_user=False)
+            member["permissions"] = str(self.permissions_of(target))
+            resolved.setdefault("members", {})[str(target)] = member
+            return str(target)
+        if kind == 7:
+            channel = self.channels.get(target)
+            assert channel is not None, f"{label}: unknown channel {target}"
+            resolved.setdefault("channels", {})[str(target)] = {
+                "id": channel["id"],
+                "name": channel["name"],
+                "type": channel["type"],
+                "nsfw": channel["nsfw"],
+                "parent_id": channel["parent_id"],
+                "position": channel["position"],
+                "permissions": str(self.permissions_of(self.member_id)),
+            }
+            return str(target)
+        raise AssertionError(f"{label} has unsupported type {kind}")
+
+    async def _dispatch_interaction(
+        self,
+        kind: int,
+        data: JSON,
+        *,
+        user_id: int | None,
+        channel_id: int | None,
+        permissions: int | None = None,
+        message: FakeMessage | None = None,
+    ) -> FakeInteraction:
+        uid = self.member_id if user_id is None else user_id
+        cid = self.channel_id if channel_id is None else channel_id
+        channel = self.channels.get(cid)
+        assert channel is not None, f"unknown channel {cid} (use fake.channel_id or fake.nsfw_channel_id)"
+        perms = self.permissions_of(uid) if permissions is None else permissions
+        member = self.member(uid)
+        member["permissions"] = str(perms)
+        iid = self.snowflakes.next()
+        token = f"fake-itoken-{iid}-{secrets.token_urlsafe(24)}"
+        payload: JSON = {
+            "id": str(iid),
+            "application_id": str(self.application_id),
+            "type": kind,
+            "data": data,
+            "token": token,
+            "version": 1,
+            "guild_id": str(self.guild_id),
+            "guild": {"id": str(self.guild_id), "locale": "en-US", "features": []},
+            "guild_locale": "en-US",
+            "channel_id": str(cid),
+            "channel": {**channel, "permissions": str(perms)},
+            "member": member,
+            "app_permissions": str(BOT_PERMISSIONS),
+            "locale": "en-US",
+            "entitlements": [],
+            "entitlement_sku_ids": [],
+            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "context": 0,
+            "attachment_size_limit": self.attachment_size_limit,
+        }
+        if message is not None:
+            payload["message"] = self.message_payload(message)
+        interaction = FakeInteraction(
+            id=iid,
+            token=token,
+            type=kind,
+            user_id=uid,
+            channel_id=cid,
+            guild_id=self.guild_id,
+            message_id=message.id if message is not None else None,
+            payload=payload,
+            created_at=time.monotonic(),
+        )
+        # Registered before sending: the client may call back before dispatch() returns.
+        self.interactions[iid] = interaction
+        self.tokens[token] = interaction
+        conn = await self._wait_for_live_connection()
+        await conn.dispatch("INTERACTION_CREATE", payload)
+        self.notify()
+        return interaction
