@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Required, Self, TypedDict
 from urllib.parse import urlsplit
 
 import httpx
@@ -95,6 +95,17 @@ class ErrorAnswer:
     display: str  # the model as members read it ("Nano Banana 2"), for messages
     response: httpx.Response
     kw: dict[str, Any]  # detail, provider and status_code for the error
+
+
+class AdapterArgs(TypedDict, total=False):
+    """What every adapter's constructor takes (HttpAdapter.__init__); a subclass adds its own options."""
+
+    api_key: Required[str]
+    base_url: str | None
+    client: Required[httpx.AsyncClient]
+    policy: RetryPolicy | None
+    timeout: httpx.Timeout | None
+    sleep: Sleep
 
 
 def require_web_links(refs: Iterable[ReferenceImage], downloader: str) -> None:

@@ -21,7 +21,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -40,10 +40,8 @@ from bot.errors import (
     TransientError,
 )
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, ReferenceImage, UpdateStatus
-from bot.providers._adapter import ErrorAnswer, HttpAdapter, Op, Outcome, require_web_links
+from bot.providers._adapter import AdapterArgs, ErrorAnswer, HttpAdapter, Op, Outcome, require_web_links
 from bot.providers._http import (
-    RetryPolicy,
-    Sleep,
     json_body,
     json_object,
     key_not_proven,
@@ -510,23 +508,13 @@ class GeminiProvider(HttpAdapter):
     # Gemini takes references inline: the adapter downloads them (_download_references).
     provider_fetches_references = False
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str | None = None,
-        client: httpx.AsyncClient,
-        policy: RetryPolicy | None = None,
-        timeout: httpx.Timeout | None = None,
-        sleep: Sleep = asyncio.sleep,
-        model_ids: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(api_key=api_key, base_url=base_url, client=client, policy=policy, timeout=timeout, sleep=sleep)
+    def __init__(self, *, model_ids: Mapping[str, str] | None = None, **args: Unpack[AdapterArgs]) -> None:
+        super().__init__(**args)
         # The API version is part of every path we build; tolerate a base that already names it.
         self._base_url = self._base_url.removesuffix("/v1beta")
         # A configured timeout is sized for generating; small GETs keep their own, shorter ceiling.
-        self._download_timeout = _at_most(timeout, DOWNLOAD_TIMEOUT)
-        self._check_timeout = _at_most(timeout, CHECK_TIMEOUT)
+        self._download_timeout = _at_most(args.get("timeout"), DOWNLOAD_TIMEOUT)
+        self._check_timeout = _at_most(args.get("timeout"), CHECK_TIMEOUT)
         self._models = self._models_for(model_ids=model_ids)
 
     @classmethod

@@ -21,22 +21,19 @@ Neither API documents cancel, a seed, a thinking level or a safety knob.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Unpack
 from urllib.parse import quote
 
 import httpx
 
 from bot.errors import AuthError, ErrorCategory, ProviderError, SubmitUncertainError, TransientError
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, UpdateStatus
-from bot.providers._adapter import NO_IMAGE, ErrorAnswer, HttpAdapter, Op, Outcome
+from bot.providers._adapter import NO_IMAGE, AdapterArgs, ErrorAnswer, HttpAdapter, Op, Outcome
 from bot.providers._http import (
-    RetryPolicy,
-    Sleep,
     is_result_url,
     json_object,
     key_rejected,
@@ -256,18 +253,8 @@ class KieProvider(HttpAdapter):
     # [kie] / [sc]: a Bearer key (the default) on every call.
     key_spaces = "\r\n\t "
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str | None = None,
-        client: httpx.AsyncClient,
-        policy: RetryPolicy | None = None,
-        timeout: httpx.Timeout | None = None,
-        sleep: Sleep = asyncio.sleep,
-        callback_url: str | None = None,
-    ) -> None:
-        super().__init__(api_key=api_key, base_url=base_url, client=client, policy=policy, timeout=timeout, sleep=sleep)
+    def __init__(self, *, callback_url: str | None = None, **args: Unpack[AdapterArgs]) -> None:
+        super().__init__(**args)
         # [kie] callBackUrl: Kie POSTs the task record there when it ends (bot/callbacks.py).
         self._callback_url = callback_url
 

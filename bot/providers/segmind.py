@@ -18,7 +18,6 @@ Sources, cited per branch below as in providers.md:
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import logging
@@ -27,7 +26,7 @@ import re
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -44,10 +43,8 @@ from bot.errors import (
     TransientError,
 )
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, UpdateStatus
-from bot.providers._adapter import NO_IMAGE, ErrorAnswer, HttpAdapter, Op, Outcome
+from bot.providers._adapter import NO_IMAGE, AdapterArgs, ErrorAnswer, HttpAdapter, Op, Outcome
 from bot.providers._http import (
-    RetryPolicy,
-    Sleep,
     error_text,
     is_web_url,
     json_body,
@@ -427,24 +424,14 @@ class SegmindProvider(HttpAdapter):
     key_spaces = "\r\n\t "
     gone_reason = "its records expire an hour after the request"  # [C]: then every poll 404s
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str | None = None,
-        client: httpx.AsyncClient,
-        policy: RetryPolicy | None = None,
-        timeout: httpx.Timeout | None = None,
-        sleep: Sleep = asyncio.sleep,
-        mode: Mode = "v2",
-    ) -> None:
-        super().__init__(api_key=api_key, base_url=base_url, client=client, policy=policy, timeout=timeout, sleep=sleep)
+    def __init__(self, *, mode: Mode = "v2", **args: Unpack[AdapterArgs]) -> None:
+        super().__init__(**args)
         if mode not in ("v1", "v2"):
             raise ConfigError("segmind.mode", f"is {mode!r}", 'Use "v2" (queued, recommended) or "v1"')
         self.mode: Mode = mode
         # One timeout for every call when configured; otherwise v1's create gets a long read timeout
         # because it holds the connection for the whole generation.
-        self._create_timeout = timeout or (DEFAULT_SYNC_TIMEOUT if mode == "v1" else self._timeout)
+        self._create_timeout = args.get("timeout") or (DEFAULT_SYNC_TIMEOUT if mode == "v1" else self._timeout)
         self._models = self._models_for(mode=mode)
 
     @classmethod
