@@ -614,17 +614,18 @@ class JobRunner:
                 )
             )
             self._called_back.discard(job.id)  # a callback that came early: back to the schedule
-            job = await self.store.update(
-                job,
-                now=now,
-                state=new_state,
-                attempts=job.attempts + 1,
-                poll_errors=0,
-                next_poll_at=now + delay,
-                clock_started_at=clock,
-                last_poll_at=now,
-                last_queued_at=now if queued else job.last_queued_at,
-            )
+            bookkeeping = {
+                "attempts": job.attempts + 1,
+                "poll_errors": 0,
+                "next_poll_at": now + delay,
+                "last_poll_at": now,
+                "last_queued_at": now if queued else job.last_queued_at,
+            }
+            if changed or clock != job.clock_started_at:
+                # A new state or a restarted clock is worth a write: a restart should not forget them.
+                job = await self.store.update(job, now=now, state=new_state, clock_started_at=clock, **bookkeeping)
+            else:
+                job = await self.store.note_poll(job, **bookkeeping)
             # A state change is shown at once; otherwise the elapsed time refreshes every few seconds.
             await self._progress(job, force=changed)
             return

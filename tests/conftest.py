@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -17,6 +18,7 @@ from bot.app import Bananacord, point_discord_at
 from bot.config import Settings, load_settings
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
+from tests.providers.helpers import TIMEOUT, SleepRecorder
 
 SEAART_KEY = "test-seaart-key-5f2c"
 BOT_TOKEN = "test-bot-token-9a1b"
@@ -45,13 +47,26 @@ def make_settings(tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt,
 
 
 class Clock:
-    """Wall time plus an offset the test can move forward (token expiry, deadlines)."""
+    """The time a test moves by hand (token expiry, deadlines, quota windows): wall time plus ``offset``,
+    or, given ``start``, an instant that stands still until the test moves ``now``."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: float | None = None) -> None:
+        self._start = start
         self.offset = 0.0
 
     def __call__(self) -> float:
-        return time.time() + self.offset
+        return (time.time() if self._start is None else self._start) + self.offset
+
+    @property
+    def now(self) -> float:
+        return self()
+
+    @now.setter
+    def now(self, value: float) -> None:
+        if self._start is None:
+            self.offset = value - time.time()
+        else:
+            self._start = value - self.offset
 
 
 class RunningBot:
@@ -100,6 +115,18 @@ async def seaart() -> AsyncIterator[FakeSeaArt]:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    """The real httpx client the provider adapters send with (TIMEOUT: the provider tests' patience)."""
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        yield http
+
+
+@pytest.fixture
+def sleeps() -> SleepRecorder:
+    return SleepRecorder()
 
 
 @pytest.fixture

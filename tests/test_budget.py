@@ -17,14 +17,7 @@ from bot.dispatch import choose
 from bot.models import JobState
 from bot.schedule import CompletionTimes, PollSchedule, ScheduleSettings, job_kind
 from bot.store.jobs import DueJob
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.conftest import Clock
 
 
 def most_in_any_window(times: list[float], window: float = 1.0) -> int:
@@ -62,7 +55,7 @@ async def test_writes_are_served_before_waiting_reads() -> None:
 
 
 def test_a_429_pauses_the_provider_for_retry_after() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     budget = RequestBudget(10, clock=clock)
     assert budget.room() == 10
     assert budget.pause(7.0) == 7.0
@@ -75,7 +68,7 @@ def test_a_429_pauses_the_provider_for_retry_after() -> None:
 
 
 def test_repeated_429s_without_retry_after_back_off_exponentially() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     budget = RequestBudget(0, clock=clock)  # no ceiling, but 429s still pause it
     assert [budget.pause(None) for _ in range(3)] == [1.0, 2.0, 4.0]
     budget.recovered()
@@ -84,7 +77,7 @@ def test_repeated_429s_without_retry_after_back_off_exponentially() -> None:
 
 
 def test_slow_rates_are_one_request_per_period() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     budget = RequestBudget(0.5, clock=clock)
     assert budget.room() == 1 and budget._take()
     assert budget.room() == 0 and budget.next_free() == pytest.approx(WINDOW_SECONDS / 0.5)
@@ -114,7 +107,7 @@ def schedule() -> PollSchedule:
 
 
 def test_the_loop_starts_deliveries_then_creates_then_the_likeliest_polls() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     budgets = {"seaart": RequestBudget(3, clock=clock), "kie": RequestBudget(3, clock=clock)}
     now = 100.0
     jobs = [
@@ -134,7 +127,7 @@ def test_the_loop_starts_deliveries_then_creates_then_the_likeliest_polls() -> N
 
 
 def test_when_the_budget_binds_the_job_likeliest_done_goes_first() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     budgets = {"seaart": RequestBudget(1, clock=clock)}
     now = 100.0
     jobs = [
@@ -151,7 +144,7 @@ def test_slots_bound_what_starts() -> None:
 
 
 async def test_any_answer_but_a_429_ends_the_pause_after_the_probe() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     budget = RequestBudget(10, clock=clock)
     hook = BudgetHook({origin_of("http://127.0.0.1:8001"): budget})
     request = httpx.Request("GET", "http://127.0.0.1:8001/status")

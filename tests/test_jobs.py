@@ -21,16 +21,9 @@ from bot.providers.seaart import SeaArtProvider
 from bot.store import Database
 from bot.store.jobs import Job, JobStore, NewJob
 from bot.testing.providers import FakeSeaArt, make_png
+from tests.conftest import Clock
 
 KEY = "runner-test-key"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -88,7 +81,7 @@ async def test_full_path_and_backoff(
     env: tuple[FakeSeaArt, Settings, Database, httpx.AsyncClient], tmp_path: Path
 ) -> None:
     fake, settings, db, http = env
-    clock = Clock()
+    clock = Clock(1_000_000.0)
     sink = FileSink(tmp_path / "out")
     runner = make_runner(fake, settings, db, http, sink, clock)
     fake.hold(True)
@@ -118,7 +111,7 @@ async def test_deadline_expires_and_cancels_at_provider(
     env: tuple[FakeSeaArt, Settings, Database, httpx.AsyncClient], tmp_path: Path
 ) -> None:
     fake, settings, db, http = env
-    clock = Clock()
+    clock = Clock(1_000_000.0)
     runner = make_runner(fake, settings, db, http, FileSink(tmp_path), clock)
     fake.script("never_finish")
     job = await runner.create(new())
@@ -134,7 +127,7 @@ async def test_a_new_runner_resumes_a_submitted_job(
     env: tuple[FakeSeaArt, Settings, Database, httpx.AsyncClient], tmp_path: Path
 ) -> None:
     fake, settings, db, http = env
-    clock = Clock()
+    clock = Clock(1_000_000.0)
     first = make_runner(fake, settings, db, http, FileSink(tmp_path), clock)
     fake.hold(True)
     job = await first.create(new())
@@ -166,7 +159,7 @@ async def test_an_unexpected_error_is_counted_and_the_job_still_finishes(
     env: tuple[FakeSeaArt, Settings, Database, httpx.AsyncClient], tmp_path: Path
 ) -> None:
     fake, settings, db, http = env
-    clock = Clock()
+    clock = Clock(1_000_000.0)
     sink = FlakySink(tmp_path)
     runner = make_runner(fake, settings, db, http, sink, clock)
     job = await runner.create(new())
@@ -184,7 +177,7 @@ async def test_background_loop_wakes_on_create(
             "jobs": settings.jobs.model_copy(update={"poll_interval_seconds": 0.05, "max_poll_interval_seconds": 0.1})
         }
     )
-    runner = make_runner(fake, fast, db, http, FileSink(tmp_path), Clock())
+    runner = make_runner(fake, fast, db, http, FileSink(tmp_path), Clock(1_000_000.0))
     runner.clock = time.time  # the real loop sleeps in real time
     await runner.start()
     try:
@@ -199,7 +192,7 @@ async def test_missing_provider_fails_the_job_cleanly(
     env: tuple[FakeSeaArt, Settings, Database, httpx.AsyncClient], tmp_path: Path
 ) -> None:
     fake, settings, db, http = env
-    clock = Clock()
+    clock = Clock(1_000_000.0)
     runner = make_runner(fake, settings, db, http, FileSink(tmp_path), clock)
     job = await runner.create(NewJob(provider="gone", model="m", request=GenerationRequest(model="m", prompt="p")))
     await runner.run_once()
@@ -219,7 +212,7 @@ async def test_a_result_stored_before_results_were_typed_is_still_delivered(
         "text": "here it is",
         "usage": {"tokens": 3},
     }
-    clock = Clock()
+    clock = Clock(1_000_000.0)
     stored = await JobStore(db).create(new(), now=clock.now, deadline_seconds=60)  # by the old version
     async with db.transaction() as conn:
         await conn.execute(

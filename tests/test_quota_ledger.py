@@ -21,6 +21,7 @@ from bot.quotas import Member, QuotaExceededError, Quotas, window_bounds
 from bot.store import Database
 from bot.store.jobs import JobStore, NewJob
 from bot.testing.providers import FakeSeaArt
+from tests.conftest import Clock
 
 KEY = "ledger-test-key"
 
@@ -58,14 +59,6 @@ def test_reset_hour_and_time_zone() -> None:
     # Across the DST change (2026-03-29) a Berlin day still starts at local midnight.
     start, end = window_bounds("daily", ts("2026-03-29 12:00"), tz="Europe/Berlin")
     assert (start, end) == (ts("2026-03-28 23:00"), ts("2026-03-29 22:00"))
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def open_db(path: Path) -> tuple[Database, JobStore]:

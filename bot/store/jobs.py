@@ -164,6 +164,21 @@ def _to_row(values: Mapping[str, Any]) -> dict[str, Any]:
     return {_COLUMN[name]: _to_column(name, value) for name, value in values.items()}
 
 
+# The fields ``JobStore.note_poll`` may keep in memory only.
+POLL_FIELDS = frozenset({"attempts", "poll_errors", "next_poll_at", "last_poll_at", "last_queued_at"})
+
+
+def _due_job(job: Job) -> DueJob:
+    return DueJob(
+        job.id, job.state, job.provider, job.schedule_kind, job.next_poll_at, job.clock_started_at, job.last_poll_at
+    )
+
+
+def _due_order(entry: DueJob) -> float:
+    # Oldest due first; a job with no time set (none is written so today) goes first, as NULL sorts in SQL.
+    return entry.next_poll_at if entry.next_poll_at is not None else float("-inf")
+
+
 def new_job_id() -> str:
     # Short enough for a button custom_id, random enough never to collide in one database.
     return secrets.token_hex(8)
@@ -200,6 +215,11 @@ class JobStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._cache: dict[str, Job] = {}
+        # What the loop schedules by, for every unfinished job: read from the table once (the first
+        # agenda), then kept by this class's own writes, so a pass of the loop costs no SQL.
+        self._agenda: dict[str, DueJob] | None = None
+        # Poll bookkeeping held only in memory (see ``note_poll``), written with the job's next update.
+        self._unsaved: dict[str, dict[str, Any]] = {}
 
     async def create(
         self,
@@ -231,6 +251,7 @@ class JobStore:
                 await within(conn, job_id)
         job = await self.get(job_id)
         assert job is not None
+        self._track(job)
         return job
 
     def is_cached(self, job_id: str) -> bool:
@@ -251,28 +272,46 @@ class JobStore:
         return job
 
     async def agenda(self, now: float, *, exclude: Collection[str], limit: int) -> Agenda:
-        """The loop's one read per pass: up to ``limit`` due jobs (not in ``exclude``), oldest due first,
-        as the few fields it schedules by (no JSON parsed), and when the next one falls due."""
+        """The loop's read per pass: up to ``limit`` due jobs (not in ``exclude``), oldest due first, as
+        the few fields it schedules by, and when the next one falls due. From memory after the first."""
+        if self._agenda is None:
+            self._agenda = await self._load_agenda()
+        due: list[DueJob] = []
+        next_at: float | None = None
+        for entry in self._agenda.values():
+            at = entry.next_poll_at
+            if at is None or at <= now:
+                if entry.id not in exclude:
+                    due.append(entry)
+            elif next_at is None or at < next_at:
+                next_at = at
+        due.sort(key=_due_order)
+        # More due than the limit: the next one is due now.
+        return Agenda(due[:limit], now if len(due) > limit else next_at)
+
+    async def _load_agenda(self) -> dict[str, DueJob]:
         async with (
             self.db.read() as conn,
             conn.execute(
                 f"""SELECT id, state, provider, schedule_kind, next_poll_at, clock_started_at, last_poll_at
-                FROM jobs WHERE state IN ({_ACTIVE_MARKS}) ORDER BY next_poll_at LIMIT ?""",
-                (*ACTIVE_STATES, limit + len(exclude) + 1),
+                FROM jobs WHERE state IN ({_ACTIVE_MARKS})""",
+                ACTIVE_STATES,
             ) as cur,
         ):
-            rows = list(await cur.fetchall())
-        due: list[DueJob] = []
-        next_at: float | None = None
-        for r in rows:
-            if r[4] is not None and r[4] > now:
-                next_at = r[4]
-                break
-            if r[0] not in exclude and len(due) < limit:
-                due.append(DueJob(r[0], JobState(r[1]), r[2], r[3], r[4], r[5], r[6]))
-        # Every row read was due: there may be more beyond the limit, so the next one is due now.
-        backlog = next_at is None and len(rows) == limit + len(exclude) + 1
-        return Agenda(due, now if backlog else next_at)
+            rows = await cur.fetchall()
+        agenda = {r[0]: DueJob(r[0], JobState(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows}
+        # A job written between the read and now (create and update track only a loaded agenda).
+        for job in self._cache.values():
+            agenda[job.id] = _due_job(job)
+        return agenda
+
+    def _track(self, job: Job) -> None:
+        if self._agenda is None:
+            return
+        if job.terminal:
+            self._agenda.pop(job.id, None)
+        else:
+            self._agenda[job.id] = _due_job(job)
 
     async def find_active(self, provider: str, provider_job_id: str) -> Job | None:
         """The unfinished job a provider knows as ``provider_job_id`` (a callback names it so)."""
@@ -327,7 +366,8 @@ class JobStore:
             raise ValueError(f"unknown job columns: {sorted(unknown)}")
         if state is not None and state != job.state and state not in TRANSITIONS[job.state]:
             raise InvalidTransitionError(f"job {job.id}: {job.state} -> {state} is not allowed")
-        values = _to_row(changes)
+        unsaved = self._unsaved.pop(job.id, {})
+        values = _to_row({**unsaved, **changes})
         new_state = state or job.state
         if new_state in TERMINAL_STATES and new_state != job.state:
             values["finished_at"] = now
@@ -352,6 +392,8 @@ class JobStore:
             async with self.db.read() as conn:
                 cur = await conn.execute(sql, params)
             if cur.rowcount != 1:
+                if unsaved:
+                    self._unsaved[job.id] = unsaved
                 raise InvalidTransitionError(f"job {job.id} is no longer {job.state}")
         # The row is now what it was plus these columns: the same change to the cached copy (or, if the
         # job was not cached, to the caller's) gives the new row without reading it back.
@@ -366,6 +408,28 @@ class JobStore:
             self._cache.pop(job.id, None)
         else:
             self._cache[job.id] = updated
+        self._track(updated)
+        return updated
+
+    async def note_poll(self, job: Job, **changes: Any) -> Job:
+        """Record a poll that changed nothing but the job's bookkeeping (``POLL_FIELDS``: how many polls,
+        when the next), in memory only; the job's next ``update`` writes it. A poll that finds a job still
+        running is most of a job's steps, and its own UPDATE was a third of the SQL per job. Losing these
+        fields in a crash costs nothing: a restarted bot polls every unfinished job at once anyway.
+        Like ``update``, refuses a stale ``job`` (one whose state has moved on)."""
+        unknown = set(changes) - POLL_FIELDS
+        if unknown:
+            raise ValueError(f"not poll bookkeeping: {sorted(unknown)}")
+        current = self._cache.get(job.id)
+        if current is None or self._agenda is None:
+            # Not under this store's watch (a job read before it was cached): write it as ever.
+            return await self.update(job, now=job.updated_at, **changes)
+        if current.state != job.state:
+            raise InvalidTransitionError(f"job {job.id} is no longer {job.state}")
+        self._unsaved.setdefault(job.id, {}).update(changes)
+        updated = replace(current, **changes)
+        self._cache[job.id] = updated
+        self._track(updated)
         return updated
 
     async def mark_deleted(self, job_id: str, *, by: int, now: float) -> None:

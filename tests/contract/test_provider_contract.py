@@ -4,9 +4,7 @@ JobRunner (real SQLite, real httpx) in the right state with a clear message."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -16,183 +14,99 @@ import pytest
 from bot.cli_sink import FileSink
 from bot.config import load_settings
 from bot.jobs import JobRunner
-from bot.models import GenerationRequest, JobState, ReferenceImage
+from bot.models import GenerationRequest, JobState, ReferenceImage, UpdateStatus
+from bot.moderation import can_honour
 from bot.providers.base import Provider
-from bot.providers.gemini import GeminiProvider
-from bot.providers.kie import KieProvider, SinancodeProvider
-from bot.providers.seaart import SeaArtProvider
-from bot.providers.segmind import SegmindProvider
+from bot.providers.gemini import safety_settings_for
 from bot.store import Database
 from bot.store.jobs import Job, JobStore, NewJob
-from bot.testing.providers import (
-    COMMON_OUTCOMES,
-    FakeGemini,
-    FakeKie,
-    FakeProviderServer,
-    FakeSeaArt,
-    FakeSegmind,
-    Recorded,
-)
-
-KEY = "contract-key-7f3e"
-TIMEOUT = httpx.Timeout(2.0, read=1.0)
-
-
-async def no_sleep(_delay: float) -> None:
-    await asyncio.sleep(0)
-
-
-@dataclass(frozen=True)
-class Spec:
-    name: str
-    fake: Callable[[], FakeProviderServer]
-    provider: Callable[[FakeProviderServer, httpx.AsyncClient], Provider]
-    queued: bool
-
-
-def _base(fake: FakeProviderServer) -> str:
-    return str(getattr(fake, "base_url", fake.origin))
-
-
-SPECS = [
-    Spec(
-        "seaart",
-        lambda: FakeSeaArt(api_key=KEY, hang_seconds=5),
-        lambda f, c: SeaArtProvider(api_key=KEY, base_url=_base(f), client=c, timeout=TIMEOUT, sleep=no_sleep),
-        True,
-    ),
-    Spec(
-        "kie",
-        lambda: FakeKie(flavour="kie", api_key=KEY, hang_seconds=5),
-        lambda f, c: KieProvider(api_key=KEY, base_url=_base(f), client=c, timeout=TIMEOUT, sleep=no_sleep),
-        True,
-    ),
-    Spec(
-        "sinancode",
-        lambda: FakeKie(flavour="sinancode", api_key=KEY, hang_seconds=5),
-        lambda f, c: SinancodeProvider(api_key=KEY, base_url=_base(f), client=c, timeout=TIMEOUT, sleep=no_sleep),
-        True,
-    ),
-    Spec(
-        "segmind_v2",
-        lambda: FakeSegmind(api_key=KEY, hang_seconds=5),
-        lambda f, c: SegmindProvider(
-            api_key=KEY, base_url=_base(f), client=c, timeout=TIMEOUT, sleep=no_sleep, mode="v2"
-        ),
-        True,
-    ),
-    Spec(
-        "segmind_v1",
-        lambda: FakeSegmind(api_key=KEY, hang_seconds=5),
-        lambda f, c: SegmindProvider(
-            api_key=KEY, base_url=_base(f), client=c, timeout=TIMEOUT, sleep=no_sleep, mode="v1"
-        ),
-        False,
-    ),
-    Spec(
-        "gemini",
-        lambda: FakeGemini(api_key=KEY, hang_seconds=5),
-        lambda f, c: GeminiProvider(api_key=KEY, base_url=_base(f), client=c, timeout=TIMEOUT, sleep=no_sleep),
-        False,
-    ),
-]
-BY_NAME = {s.name: s for s in SPECS}
-
-
-@pytest.fixture(params=SPECS, ids=[s.name for s in SPECS])
-async def rig(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Spec, FakeProviderServer, Provider]]:
-    spec: Spec = request.param
-    async with spec.fake() as fake, httpx.AsyncClient(timeout=TIMEOUT) as client:
-        yield spec, fake, spec.provider(fake, client)
-
-
-def creates(fake: FakeProviderServer) -> list[Recorded]:
-    return list(getattr(fake, "creates"))  # noqa: B009 - every fake has it; the base class does not declare it
-
+from bot.testing.providers import COMMON_OUTCOMES
+from tests.conftest import Clock
+from tests.providers.helpers import PROMPT, Adapter, Fake, SleepRecorder, req, run_to_end
 
 # ---- 1. the same request, each provider's documented wire format ----------------------------------
 
-REQUEST = GenerationRequest(
-    model="nano_banana_2", prompt="a red apple on a table", aspect_ratio="16:9", resolution="2K"
-)
+# adapter -> (create path, the header that carries the key, how the key is written there)
+CREATE_CALL = {
+    "seaart": ("/model/v1/queue/nano_banana_2", "Authorization", "Bearer {key}"),  # providers.md 2.1-2.3
+    "kie": ("/api/v1/jobs/createTask", "Authorization", "Bearer {key}"),  # providers.md 4.1
+    "sinancode": ("/v1/generate/k/nano-banana-2", "Authorization", "Bearer {key}"),  # providers.md 4.2, seed 003
+    "segmind_v1": ("/v1/nano-banana-2", "x-api-key", "{key}"),  # providers.md 5.2, seed 004
+    "segmind_v2": ("/v2/nano-banana-2", "x-api-key", "{key}"),  # providers.md 5.3
+    "gemini": ("/v1beta/models/gemini-3.1-flash-image:generateContent", "x-goog-api-key", "{key}"),  # 6
+}
 
 
-def expected_wire(name: str, ref_url: str, ref_b64: str) -> tuple[str, str, str, dict[str, Any]]:
-    """(path, auth header, its value, JSON body) each provider's docs say this request becomes."""
-    if name == "seaart":  # providers.md 2.1-2.3
-        return (
-            "/model/v1/queue/nano_banana_2",
-            "Authorization",
-            f"Bearer {KEY}",
-            {"prompt": "a red apple on a table", "image_urls": [ref_url], "aspect_ratio": "16:9", "resolution": "2K"},
-        )
-    kie_input = {
-        "prompt": "a red apple on a table",
-        "image_input": [ref_url],
-        "aspect_ratio": "16:9",
-        "resolution": "2K",
-    }
-    if name == "kie":  # providers.md 4.1
-        return (
-            "/api/v1/jobs/createTask",
-            "Authorization",
-            f"Bearer {KEY}",
-            {"model": "nano-banana-2", "input": kie_input},
-        )
-    if name == "sinancode":  # providers.md 4.2, seed 003
-        return "/v1/generate/k/nano-banana-2", "Authorization", f"Bearer {KEY}", kie_input
-    segmind = {
-        "prompt": "a red apple on a table",
-        "image_urls": [ref_url],
-        "aspect_ratio": "16:9",
-        "output_resolution": "2K",
-        "response_modalities": "TEXT_AND_IMAGE",
-    }
-    if name == "segmind_v2":  # providers.md 5.3
-        return "/v2/nano-banana-2", "x-api-key", KEY, segmind
-    if name == "segmind_v1":  # providers.md 5.2, seed 004
-        return "/v1/nano-banana-2", "x-api-key", KEY, segmind
-    assert name == "gemini"  # providers.md 6
-    return (
-        "/v1beta/models/gemini-3.1-flash-image:generateContent",
-        "x-goog-api-key",
-        KEY,
-        {
-            "contents": [
-                {
-                    "role": "user",
-                    "parts": [
-                        {"text": "a red apple on a table"},
-                        {"inlineData": {"mimeType": "image/png", "data": ref_b64}},
-                    ],
-                }
-            ],
-            "generationConfig": {
-                "responseModalities": ["TEXT", "IMAGE"],
-                "imageConfig": {"aspectRatio": "16:9", "imageSize": "2K"},
-            },
+def documented_body(
+    adapter_id: str, size: str, ratio: str | None = None, ref_url: str | None = None, ref_b64: str | None = None
+) -> dict[str, Any]:
+    """The JSON body each provider's docs say a Nano Banana 2 request becomes. The size is always sent
+    (the default too: it decides the price); nothing else the member left unset is."""
+
+    def given(name: str, value: object) -> dict[str, Any]:
+        return {name: value} if value else {}
+
+    if adapter_id == "seaart":  # docs/providers.md 2.3
+        return {
+            "prompt": PROMPT,
+            **given("image_urls", ref_url and [ref_url]),
+            **given("aspect_ratio", ratio),
+            "resolution": size,
+        }
+    if adapter_id in ("kie", "sinancode"):  # docs/providers.md 4.1, 4.2
+        fields = {
+            "prompt": PROMPT,
+            **given("image_input", ref_url and [ref_url]),
+            **given("aspect_ratio", ratio),
+            "resolution": size,
+        }
+        return {"model": "nano-banana-2", "input": fields} if adapter_id == "kie" else fields
+    if adapter_id.startswith("segmind"):  # docs/providers.md 5.2, 5.3
+        return {
+            "prompt": PROMPT,
+            **given("image_urls", ref_url and [ref_url]),
+            **given("aspect_ratio", ratio),
+            "output_resolution": size,
+            "response_modalities": "TEXT_AND_IMAGE",
+        }
+    assert adapter_id == "gemini"  # docs/providers.md 6.3: references travel inline
+    parts = [{"text": PROMPT}, *([{"inlineData": {"mimeType": "image/png", "data": ref_b64}}] if ref_b64 else [])]
+    return {
+        "contents": [{"role": "user", "parts": parts}],
+        "generationConfig": {
+            "responseModalities": ["TEXT", "IMAGE"],
+            "imageConfig": {**given("aspectRatio", ratio), "imageSize": size},
         },
-    )
+    }
 
 
-async def test_same_request_becomes_each_documented_request(rig: tuple[Spec, FakeProviderServer, Provider]) -> None:
-    import base64
-
-    spec, fake, provider = rig
+async def test_same_request_becomes_each_documented_request(adapter: Adapter, fake: Fake, provider: Provider) -> None:
     ref_url = fake.register_image("reference", (64, 48))
     ref_bytes = fake.image_bytes("reference")
-    request = REQUEST.model_copy(
-        update={"reference_images": (ReferenceImage(url=ref_url, content_type="image/png", size=len(ref_bytes)),)}
-    )
-    await provider.submit(request)
-    (create,) = creates(fake)
-    path, header, value, body = expected_wire(spec.name, ref_url, base64.b64encode(ref_bytes).decode())
+    reference = ReferenceImage(url=ref_url, content_type="image/png", size=len(ref_bytes))
+    await provider.submit(req(aspect_ratio="16:9", resolution="2K", reference_images=(reference,)))
+    (create,) = fake.creates
+    path, header, value = CREATE_CALL[adapter.id]
     assert create.method == "POST" and create.path == path
-    assert create.headers[header] == value
-    assert create.json == body
+    assert create.headers[header] == value.format(key=fake.api_key)
+    assert create.json == documented_body(adapter.id, "2K", "16:9", ref_url, base64.b64encode(ref_bytes).decode())
     # The key travels in its header only: never in a URL, never in the body.
     for recorded in fake.requests:
-        assert KEY not in recorded.path and KEY not in str(recorded.query) and KEY.encode() not in recorded.body
+        key = fake.api_key
+        assert key not in recorded.path and key not in str(recorded.query) and key.encode() not in recorded.body
+
+
+async def test_minimal_create_request(adapter: Adapter, fake: Fake, provider: Provider) -> None:
+    handle = await provider.submit(req())
+    (create,) = fake.creates
+    path, header, value = CREATE_CALL[adapter.id]
+    assert create.path == path and create.query == {}  # never ?key=
+    assert create.headers[header] == value.format(key=fake.api_key)
+    assert header == "Authorization" or "Authorization" not in create.headers
+    assert create.headers["Content-Type"] == "application/json"
+    assert create.json == documented_body(adapter.id, "1K")
+    assert (handle.provider, handle.model) == (adapter.name, "nano_banana_2")
+    assert handle.provider_job_id in fake.jobs
 
 
 # ---- 2. every common outcome -> job state and category, through the real runner -------------------
@@ -209,35 +123,42 @@ EXPECTED: dict[str, tuple[JobState, str | None]] = {
     "undecodable_image": (JobState.FAILED, "delivery"),
     "create_hang": (JobState.FAILED, "uncertain"),
 }
+# Where queued and synchronous APIs end differently.
+SPLIT = {"never_finish", "malformed"}
 
 
-def expected_for(spec: Spec, outcome: str) -> set[tuple[JobState, str | None]]:
+def test_the_contract_covers_exactly_the_common_outcomes() -> None:
+    assert set(EXPECTED) | SPLIT == COMMON_OUTCOMES
+
+
+def test_every_fake_takes_the_common_outcomes(fake: Fake) -> None:
+    assert COMMON_OUTCOMES.issubset(fake.outcomes)
+    fake.script(*sorted(COMMON_OUTCOMES))
+    with pytest.raises(ValueError):
+        fake.script("succes")
+
+
+def expected_for(adapter: Adapter, outcome: str) -> set[tuple[JobState, str | None]]:
     if outcome == "never_finish":
         # Queued APIs keep saying "running" until our deadline; a synchronous call just never answers.
-        return {(JobState.EXPIRED, "expired")} if spec.queued else {(JobState.FAILED, "uncertain")}
+        return {(JobState.EXPIRED, "expired")} if adapter.queued else {(JobState.FAILED, "uncertain")}
     if outcome == "malformed":
         # Garbage in a poll is retried, then given up on; garbage as a sync answer may have been billed.
         return {(JobState.FAILED, "transient"), (JobState.FAILED, "uncertain")}
     return {EXPECTED[outcome]}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 2_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-async def run_to_end(provider: Provider, tmp_path: Path, model: str = "nano_banana_2") -> tuple[Job, FileSink]:
+async def run_through_the_runner(
+    provider: Provider, tmp_path: Path, model: str = "nano_banana_2"
+) -> tuple[Job, FileSink]:
     settings = load_settings(
         None, database={"path": str(tmp_path / "contract.sqlite3")}, jobs={"deadline_seconds": 300}
     )
     db = Database(settings.database.path)
     await db.connect()
-    clock = Clock()
+    clock = Clock(2_000_000.0)
     sink = FileSink(tmp_path / "out")
-    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+    async with httpx.AsyncClient(timeout=RUNNER_TIMEOUT) as http:
         runner = JobRunner(
             JobStore(db), {provider.name: provider}, sink, settings.jobs, settings.imagine, http=http, clock=clock
         )
@@ -255,43 +176,44 @@ async def run_to_end(provider: Provider, tmp_path: Path, model: str = "nano_bana
     raise AssertionError("job never reached a final state")
 
 
+# The runner's own patience with a create that never answers: a second, not the provider tests' two.
+RUNNER_TIMEOUT = httpx.Timeout(2.0, read=1.0)
+
+
 @pytest.mark.parametrize("outcome", sorted(COMMON_OUTCOMES))
 async def test_common_outcome_ends_in_the_right_state(
-    outcome: str, rig: tuple[Spec, FakeProviderServer, Provider], tmp_path: Path
+    outcome: str, adapter: Adapter, fake: Fake, client: httpx.AsyncClient, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
-    spec, fake, provider = rig
+    provider = adapter.connect(fake, client, sleeps, timeout=RUNNER_TIMEOUT)
     fake.script(outcome)
-    job, sink = await run_to_end(provider, tmp_path)
+    job, sink = await run_through_the_runner(provider, tmp_path)
     category = str(job.error_category) if job.error_category else None
-    assert (job.state, category) in expected_for(spec, outcome), job.error_message
+    assert (job.state, category) in expected_for(adapter, outcome), job.error_message
     if job.state is JobState.DELIVERED:
         (path,) = sink.files[job.id]
         assert path.stat().st_size > 0
     else:
         message = job.error_message or ""
-        assert len(message) > 20 and "http" not in message.lower() and KEY not in message
+        assert len(message) > 20 and "http" not in message.lower() and fake.api_key not in message
     if outcome in ("auth", "out_of_credit", "bad_input", "create_hang"):
-        assert len(creates(fake)) == 1, "never retried"
+        assert len(fake.creates) == 1, "never retried"
     if outcome in ("rate_limited", "server_error"):
-        assert len(creates(fake)) == 2, "retried once, then accepted"
+        assert len(fake.creates) == 2, "retried once, then accepted"
 
 
 # ---- 3. the safety tolerance each provider receives, for every level -------------------------------
 
 
 @pytest.mark.parametrize("level", range(1, 7))
-async def test_safety_level_is_mapped_or_refused(level: int, rig: tuple[Spec, FakeProviderServer, Provider]) -> None:
-    from bot.moderation import can_honour
-    from bot.providers.gemini import safety_settings_for
-
-    _, fake, provider = rig
+async def test_safety_level_is_mapped_or_refused(level: int, adapter: Adapter, fake: Fake, provider: Provider) -> None:
     if not can_honour(provider.name, level):
         # /imagine (and failover) never send a level the provider cannot honour: covered end to end in
         # tests/e2e/test_moderation.py; here: such providers are exactly the ones without a knob.
         assert provider.name in ("seaart", "kie", "sinancode") and level > 4
         return
-    await provider.submit(REQUEST.model_copy(update={"safety_tolerance": level}))
-    (create,) = creates(fake)
+    handle = await provider.submit(req(safety_tolerance=level))
+    assert (await run_to_end(provider, handle))[-1].status is UpdateStatus.SUCCEEDED  # the fake took the level
+    (create,) = fake.creates
     body = create.json
     assert isinstance(body, dict)
     if provider.name == "segmind":
@@ -300,4 +222,4 @@ async def test_safety_level_is_mapped_or_refused(level: int, rig: tuple[Spec, Fa
         assert body["safetySettings"] == safety_settings_for(level)
     else:
         # No knob: nothing is sent; the bot's own prompt gate is what enforces levels 1-4 here.
-        assert "safety" not in str(body).lower()
+        assert body == documented_body(adapter.id, "1K")

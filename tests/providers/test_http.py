@@ -30,8 +30,7 @@ from bot.providers._http import (
     request_with_retry,
     safe_url,
 )
-
-from .conftest import SleepRecorder
+from tests.providers.helpers import SleepRecorder
 
 SECRET = "sk-live-4f1c2e9a8b7d"
 URL = "https://api.example.test/v1/things?key=" + SECRET

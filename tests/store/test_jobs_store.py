@@ -92,6 +92,60 @@ async def test_the_agenda_orders_excludes_and_says_what_comes_next(store: JobSto
     assert [j.id for j in (await store.agenda(60.0, exclude=(), limit=10)).due] == [b.id]
 
 
+def row(tmp_path: Path, job_id: str) -> sqlite3.Row:
+    with sqlite3.connect(tmp_path / "jobs.sqlite3") as conn:
+        conn.row_factory = sqlite3.Row
+        found = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    assert found is not None
+    return found
+
+
+async def test_a_poll_that_changes_nothing_is_kept_in_memory_until_the_next_write(
+    store: JobStore, tmp_path: Path
+) -> None:
+    job = await store.create(new_job(), now=1.0, deadline_seconds=100)
+    await store.agenda(1.0, exclude=(), limit=10)  # the loop has started: the agenda is in memory
+    job = await store.update(job, now=2.0, state=JobState.SUBMITTED, next_poll_at=3.0)
+    polled = await store.note_poll(job, attempts=1, next_poll_at=40.0, last_poll_at=3.0)
+    # The loop sees the new time at once ...
+    agenda = await store.agenda(10.0, exclude=(), limit=10)
+    assert agenda.due == [] and agenda.next_at == 40.0
+    assert (await store.get(job.id)) == polled and polled.attempts == 1
+    # ... the table does not, until the job's next write, which carries it.
+    assert (row(tmp_path, job.id)["attempts"], row(tmp_path, job.id)["next_poll_at"]) == (0, 3.0)
+    await store.update(polled, now=41.0, state=JobState.RUNNING)
+    stored = row(tmp_path, job.id)
+    assert (stored["attempts"], stored["next_poll_at"], stored["last_poll_at"], stored["state"]) == (
+        1,
+        40.0,
+        3.0,
+        "running",
+    )
+
+
+async def test_a_poll_noted_on_a_job_that_moved_on_is_refused(store: JobStore) -> None:
+    job = await store.create(new_job(), now=1.0, deadline_seconds=100)
+    await store.agenda(1.0, exclude=(), limit=10)
+    submitted = await store.update(job, now=2.0, state=JobState.SUBMITTED)
+    await store.update(submitted, now=3.0, state=JobState.CANCELLED)
+    with pytest.raises(InvalidTransitionError):
+        await store.note_poll(submitted, attempts=1, next_poll_at=9.0)
+    with pytest.raises(ValueError, match="not poll bookkeeping"):
+        await store.note_poll(submitted, state=JobState.RUNNING)
+    assert (await store.agenda(100.0, exclude=(), limit=10)).due == []
+
+
+async def test_a_new_store_reads_the_agenda_from_the_table(store: JobStore, tmp_path: Path) -> None:
+    """What a restart sees: the rows as last written (a poll noted only in memory is due again at once)."""
+    job = await store.create(new_job(), now=1.0, deadline_seconds=100)
+    await store.agenda(1.0, exclude=(), limit=10)
+    job = await store.update(job, now=2.0, state=JobState.SUBMITTED, next_poll_at=5.0)
+    await store.note_poll(job, attempts=1, next_poll_at=60.0)
+    restarted = JobStore(store.db)
+    agenda = await restarted.agenda(10.0, exclude=(), limit=10)
+    assert [d.id for d in agenda.due] == [job.id] and agenda.due[0].next_poll_at == 5.0
+
+
 async def test_every_field_is_a_column_and_typed_values_come_back(store: JobStore, tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "jobs.sqlite3") as raw:
         columns = {row[1] for row in raw.execute("PRAGMA table_info(jobs)")}

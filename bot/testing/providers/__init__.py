@@ -1,12 +1,11 @@
 """Fake image-provider servers that speak each provider's real HTTP protocol over a socket.
 
 Used by the tests and by `bananacord demo`; `python -m bot.testing.providers` runs them standalone.
-Every fake accepts the same common outcome names in ``script()`` (success, bad_input,
-content_blocked, rate_limited, server_error, auth, out_of_credit, transient_failure, never_finish,
-undecodable_image, create_hang, malformed) besides its provider-specific ones.
+Every fake accepts the names in ``COMMON_OUTCOMES`` in ``script()`` besides its provider-specific ones.
 """
 
 from bot.testing.providers._base import (
+    COMMON_OUTCOMES,
     FAULTS,
     Chaos,
     ChaosEvent,
@@ -20,23 +19,6 @@ from bot.testing.providers.gemini import GEMINI_OUTCOMES, FakeGemini
 from bot.testing.providers.kie import KIE_OUTCOMES, SINANCODE_OUTCOMES, FakeKie
 from bot.testing.providers.seaart import SEAART_OUTCOMES, FakeJob, FakeSeaArt, image_size_for
 from bot.testing.providers.segmind import SEGMIND_OUTCOMES, FakeSegmind
-
-COMMON_OUTCOMES: frozenset[str] = frozenset(
-    {
-        "success",
-        "bad_input",
-        "content_blocked",
-        "rate_limited",
-        "server_error",
-        "auth",
-        "out_of_credit",
-        "transient_failure",
-        "never_finish",
-        "undecodable_image",
-        "create_hang",
-        "malformed",
-    }
-)
 
 __all__ = [
     "COMMON_OUTCOMES",

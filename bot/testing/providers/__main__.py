@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
+from typing import Any
 
 from bot.testing.providers import FakeGemini, FakeKie, FakeProviderServer, FakeSeaArt, FakeSegmind
 
@@ -17,7 +18,7 @@ async def _serve(args: argparse.Namespace) -> None:
     def at(offset: int) -> int:
         return port + offset if port else 0
 
-    fakes: dict[str, FakeProviderServer] = {
+    fakes: dict[str, FakeProviderServer[Any]] = {
         "seaart": FakeSeaArt(api_key=args.key, host=args.host, port=at(0)),
         "kie": FakeKie(flavour="kie", api_key=args.key, host=args.host, port=at(1)),
         "sinancode": FakeKie(flavour="sinancode", api_key=args.key, host=args.host, port=at(2)),
@@ -33,7 +34,7 @@ async def _serve(args: argparse.Namespace) -> None:
     async with contextlib.AsyncExitStack() as stack:
         for name, fake in fakes.items():
             await stack.enter_async_context(fake)
-            print(f"fake {name:<10} base_url={getattr(fake, 'base_url', fake.origin)} key={fake.api_key}", flush=True)
+            print(f"fake {name:<10} base_url={fake.base_url} key={fake.api_key}", flush=True)
         await stop.wait()
 
 

@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ClassVar, Literal, Self, get_args
+from typing import Any, ClassVar, Generic, Literal, Protocol, Self, TypedDict, TypeVar, get_args
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -50,6 +50,25 @@ ImageStyle = Literal["gradient", "noise"]
 # The faults Chaos can inject; see Chaos.
 Fault = Literal["429", "5xx", "hang", "malformed"]
 FAULTS: tuple[Fault, ...] = get_args(Fault)
+
+# The outcome names every fake's ``script()`` accepts, each spelled as that provider shows the case
+# (tests/contract runs every adapter through each one).
+COMMON_OUTCOMES: frozenset[str] = frozenset(
+    {
+        "success",
+        "bad_input",
+        "content_blocked",
+        "rate_limited",
+        "server_error",
+        "auth",
+        "out_of_credit",
+        "transient_failure",
+        "never_finish",
+        "undecodable_image",
+        "create_hang",
+        "malformed",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +230,33 @@ def garbage() -> web.Response:
     return web.Response(body=b'{"status": "IN_PROGR\x00<html>502 upstream', content_type="application/json")
 
 
-class FakeProviderServer:
-    """Base of the fake provider servers. Subclasses add routes, the key check and the outcomes."""
+class ServerOptions(TypedDict, total=False):
+    """The options of FakeProviderServer.__init__ a fake with both job clocks passes through as is."""
+
+    host: str
+    port: int
+    queued_polls: int
+    running_polls: int
+    hang_seconds: float
+    provider_time: Seconds | None
+    queue_time: Seconds | None
+    images: ImageStyle
+    chaos: Chaos | None
+
+
+class HeldJob(Protocol):
+    """What the base class needs of a fake's job record: whether a hold keeps it from finishing."""
+
+    held: bool
+
+
+JobT = TypeVar("JobT", bound=HeldJob)
+
+
+class FakeProviderServer(Generic[JobT]):
+    """Base of the fake provider servers. Subclasses add routes, the key check, the outcomes and what
+    a create request looks like; each keeps the jobs it accepted in ``jobs``, by the id the client sees.
+    """
 
     OUTCOMES: ClassVar[frozenset[str]] = frozenset({"success"})
     NAME: ClassVar[str] = "provider"
@@ -223,6 +267,8 @@ class FakeProviderServer:
         api_key: str,
         host: str = "127.0.0.1",
         port: int = 0,
+        queued_polls: int = 1,
+        running_polls: int = 1,
         hang_seconds: float = 300.0,
         provider_time: Seconds | None = None,
         queue_time: Seconds | None = None,
@@ -236,6 +282,8 @@ class FakeProviderServer:
         self.api_key = api_key
         self.host = host
         self.port = port
+        self.queued_polls = queued_polls
+        self.running_polls = running_polls
         # A hung handler waits at most this long (or until stop()), so nothing outlives a test run.
         self.hang_seconds = hang_seconds
         self.requests: list[Recorded] = []
@@ -257,6 +305,9 @@ class FakeProviderServer:
         self.chaos_events: list[ChaosEvent] = []
         self._chaos_random: random.Random | None = None
         self._chaos_seeded: Chaos | None = None
+        self.jobs: dict[str, JobT] = {}
+        # Jobs accepted while this is set start held (see hold()).
+        self._holding = False
 
     # -- to override --
 
@@ -275,6 +326,13 @@ class FakeProviderServer:
 
     def middlewares(self) -> list[Any]:
         return []
+
+    def is_create(self, path: str) -> bool:
+        """Whether a POST to ``path`` asks for a new job."""
+        raise NotImplementedError
+
+    def on_release(self, job: JobT, now: float) -> None:
+        """A held job was let go; a subclass moves its clock or wakes whatever waits for it."""
 
     # -- lifecycle --
 
@@ -318,6 +376,11 @@ class FakeProviderServer:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def base_url(self) -> str:
+        """What to configure as the provider's base URL (the origin unless the API lives below a path)."""
+        return self.origin
+
+    @property
     def image_base_url(self) -> str:
         """Where generated files are served: ``{image_base_url}/{name}.png``."""
         return f"{self.origin}/files"
@@ -334,6 +397,30 @@ class FakeProviderServer:
     def next_outcome(self) -> str:
         return self._outcomes.popleft() if self._outcomes else "success"
 
+    @property
+    def outcomes(self) -> frozenset[str]:
+        """The outcome names ``script()`` accepts."""
+        return self.OUTCOMES
+
+    @property
+    def creates(self) -> list[Recorded]:
+        """Every create request received (rejected ones included), in order."""
+        return [r for r in self.requests if r.method == "POST" and self.is_create(r.path)]
+
+    def hold(self, on: bool = True) -> None:
+        """While held, jobs accepted do not finish until released. hold(False) releases all."""
+        self._holding = on
+        if not on:
+            self.release()
+
+    def release(self, job_id: str | None = None) -> None:
+        """Let one held job (or all) finish: at its next poll, or in time mode once its time is up."""
+        now = time.time()
+        for key, job in self.jobs.items():
+            if (job_id is None or key == job_id) and job.held:
+                job.held = False
+                self.on_release(job, now)
+
     # -- the job clock --
 
     def new_job_times(self) -> tuple[float, float | None, float | None]:
@@ -343,6 +430,15 @@ class FakeProviderServer:
             return now, None, None
         queue = max(0.0, self.queue_time()) if self.queue_time is not None else 0.0
         return now, now + queue, now + queue + max(0.0, self.provider_time())
+
+    def poll_state(self, answered: int, *, stalled: bool) -> State:
+        """Poll mode: a job's state as of its ``answered``-th status answer (0 = first). A ``stalled``
+        job (held, or never finishing) stays running."""
+        if answered < self.queued_polls:
+            return "queued"
+        if stalled or answered < self.queued_polls + self.running_polls:
+            return "running"
+        return "done"
 
     # -- files --
 

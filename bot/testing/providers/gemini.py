@@ -65,7 +65,6 @@ from bot.testing.providers._base import (
     LONG_SIDE,
     NOT_AN_IMAGE,
     FakeProviderServer,
-    Recorded,
     garbage,
     make_png,
     pixel_size,
@@ -391,7 +390,7 @@ class FakeGeminiCall:
     released: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class FakeGemini(FakeProviderServer):
+class FakeGemini(FakeProviderServer[FakeGeminiCall]):
     """Gemini's generateContent and models API on 127.0.0.1, scripted per call (see GEMINI_OUTCOMES)."""
 
     OUTCOMES: ClassVar[frozenset[str]] = GEMINI_OUTCOMES
@@ -414,15 +413,8 @@ class FakeGemini(FakeProviderServer):
         if unknown:
             raise ValueError(f"unknown model families {sorted(unknown)}; use flash or pro")
         self.retry_delay = retry_delay  # RetryInfo.retryDelay on "rate_limited" (protobuf Duration JSON)
-        self.jobs: dict[str, FakeGeminiCall] = {}
-        self._holding = False
         self._references: dict[str, tuple[bytes, str]] = {}
         self._pngs: dict[tuple[int, int], bytes] = {}
-
-    @property
-    def base_url(self) -> str:
-        """What to configure as the Gemini base URL: the origin (paths start with /v1beta)."""
-        return self.origin
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_get("/v1beta/models", self._list_models)
@@ -443,28 +435,16 @@ class FakeGemini(FakeProviderServer):
 
     # -- scripting and inspection --
 
-    @property
-    def creates(self) -> list[Recorded]:
-        """Every generateContent request received (rejected ones included), in order."""
-        return [r for r in self.requests if r.method == "POST" and r.path.endswith(":generateContent")]
+    def is_create(self, path: str) -> bool:
+        return path.endswith(":generateContent")
 
     def serve_reference(self, name: str, data: bytes, content_type: str = "image/png") -> str:
         """Serve ``data`` at /refs/{name} (no key needed, like a CDN) and return its URL."""
         self._references[name] = (data, content_type)
         return f"{self.origin}/refs/{name}"
 
-    def hold(self, on: bool = True) -> None:
-        """While held, generateContent calls wait until released. hold(False) releases all."""
-        self._holding = on
-        if not on:
-            self.release()
-
-    def release(self, response_id: str | None = None) -> None:
-        """Let one held call (or all) answer."""
-        for job in self.jobs.values():
-            if response_id is None or job.response_id == response_id:
-                job.held = False
-                job.released.set()
+    def on_release(self, job: FakeGeminiCall, now: float) -> None:
+        job.released.set()  # a held call's handler is waiting for this to answer
 
     # -- handlers --
 

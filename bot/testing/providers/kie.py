@@ -88,18 +88,16 @@ import uuid
 from collections import deque
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar, Literal, Unpack, get_args
 
 import aiohttp
 from aiohttp import web
 
 from bot.testing.providers._base import (
-    Chaos,
+    COMMON_OUTCOMES,
     FakeProviderServer,
-    ImageStyle,
     JobTimes,
-    Recorded,
-    Seconds,
+    ServerOptions,
     State,
     garbage,
     pixel_size,
@@ -107,7 +105,6 @@ from bot.testing.providers._base import (
 
 __all__ = [
     "CALLBACK_MODES",
-    "COMMON_OUTCOMES",
     "KIE_OUTCOMES",
     "SINANCODE_OUTCOMES",
     "FakeKie",
@@ -121,22 +118,6 @@ Flavour = Literal["kie", "sinancode"]
 
 # --- what a test can script ----------------------------------------------------------------------
 
-COMMON_OUTCOMES: frozenset[str] = frozenset(
-    {
-        "success",
-        "bad_input",
-        "content_blocked",
-        "rate_limited",
-        "server_error",
-        "auth",
-        "out_of_credit",
-        "transient_failure",
-        "never_finish",
-        "undecodable_image",
-        "create_hang",
-        "malformed",
-    }
-)
 _SHARED_EXTRA = frozenset({"fail_policy", "fail_generic", "fail_bad_input", "success_no_urls", "poll_500"})
 # providers.md 4.1: the documented envelope codes besides 200, with illustrative messages ([U] wording).
 _KIE_CODES: dict[int, str] = {
@@ -305,7 +286,7 @@ def kie_image_size(model: str, fields: Mapping[str, Any]) -> tuple[int, int]:
     return pixel_size(fields.get("resolution") or "1K", ratio)
 
 
-class FakeKie(FakeProviderServer):
+class FakeKie(FakeProviderServer[FakeKieJob]):
     """Kie's market API, or sinancode's proxy of it, on 127.0.0.1 (see the module docstring)."""
 
     OUTCOMES: ClassVar[frozenset[str]] = KIE_OUTCOMES | SINANCODE_OUTCOMES
@@ -316,36 +297,15 @@ class FakeKie(FakeProviderServer):
         *,
         flavour: Flavour = "kie",
         api_key: str | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        queued_polls: int = 1,
-        running_polls: int = 1,
-        hang_seconds: float = 300.0,
         credits: float = 1000.0,
-        provider_time: Seconds | None = None,
-        queue_time: Seconds | None = None,
         webhook_hmac_key: str | None = None,
-        images: ImageStyle = "gradient",
-        chaos: Chaos | None = None,
+        **options: Unpack[ServerOptions],
     ) -> None:
         if flavour not in get_args(Flavour):
             raise ValueError(f"unknown flavour {flavour!r}; use 'kie' or 'sinancode'")
-        super().__init__(
-            api_key=api_key or f"test-{flavour}-key",
-            host=host,
-            port=port,
-            hang_seconds=hang_seconds,
-            provider_time=provider_time,
-            queue_time=queue_time,
-            images=images,
-            chaos=chaos,
-        )
+        super().__init__(api_key=api_key or f"test-{flavour}-key", **options)
         self.flavour: Flavour = flavour
-        self.queued_polls = queued_polls
-        self.running_polls = running_polls
         self.credits = credits  # what Kie's credit endpoint reports
-        self.jobs: dict[str, FakeKieJob] = {}
-        self._holding = False
         self._seq = 0
         # Callbacks: signed with this key when set (as Kie does once the key is enabled in its settings).
         self.webhook_hmac_key = webhook_hmac_key
@@ -397,6 +357,9 @@ class FakeKie(FakeProviderServer):
             return _envelope(401, 401)  # providers.md 4.1: a missing key gets code 401 + this msg
         return web.json_response({"message": "Invalid token"}, status=401)
 
+    def on_release(self, job: FakeKieJob, now: float) -> None:
+        job.released(now)
+
     # -- scripting --
 
     def script(self, *outcomes: str) -> None:
@@ -406,26 +369,10 @@ class FakeKie(FakeProviderServer):
             raise ValueError(f"outcome(s) {foreign} do not apply to the {self.flavour} flavour")
         super().script(*outcomes)
 
-    @property
-    def creates(self) -> list[Recorded]:
-        """Every create request received (rejected ones included), in order."""
+    def is_create(self, path: str) -> bool:
         if self.flavour == "kie":
-            return [r for r in self.requests if r.method == "POST" and r.path == "/api/v1/jobs/createTask"]
-        return [r for r in self.requests if r.method == "POST" and r.path.startswith("/v1/generate/")]
-
-    def hold(self, on: bool = True) -> None:
-        """While held, jobs accepted stay running until released. hold(False) releases all."""
-        self._holding = on
-        if not on:
-            self.release()
-
-    def release(self, task_id: str | None = None) -> None:
-        """Let one held job (or all) finish at its next poll (time mode: once its time is up)."""
-        now = time.time()
-        for job in self.jobs.values():
-            if (task_id is None or job.task_id == task_id) and job.held:
-                job.held = False
-                job.released(now)
+            return path == "/api/v1/jobs/createTask"
+        return path.startswith("/v1/generate/")
 
     def script_callbacks(self, *modes: str) -> None:
         """Queue callback modes for the next tasks created with a callBackUrl, in order (see the module
@@ -592,15 +539,10 @@ class FakeKie(FakeProviderServer):
 
     def _state(self, job: FakeKieJob) -> State:
         """The job's state as of its next normal answer (time mode: as of now)."""
+        stalled = job.held or job.outcome == "never_finish"
         if job.timed:
-            return job.time_state(time.time(), stalled=job.held or job.outcome == "never_finish")
-        if job.progress < self.queued_polls:
-            return "queued"
-        if job.held or job.outcome == "never_finish":
-            return "running"
-        if job.progress < self.queued_polls + self.running_polls:
-            return "running"
-        return "done"
+            return job.time_state(time.time(), stalled=stalled)
+        return self.poll_state(job.progress, stalled=stalled)
 
     def _urls(self, job: FakeKieJob) -> list[str]:
         return [f"{self.image_base_url}/{name}.png" for name in job.image_names]

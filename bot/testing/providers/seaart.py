@@ -48,19 +48,16 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bot.testing.providers._base import (
     HOSTILE_KINDS,
-    Chaos,
     FakeProviderServer,
-    ImageStyle,
     JobTimes,
-    Recorded,
-    Seconds,
+    ServerOptions,
     State,
     garbage,
     pixel_size,
@@ -182,7 +179,7 @@ def image_size_for(body: Mapping[str, Any]) -> tuple[int, int]:
 # --- the fake ------------------------------------------------------------------------------------
 
 
-class FakeSeaArt(FakeProviderServer):
+class FakeSeaArt(FakeProviderServer[FakeJob]):
     """SeaArt's model queue API on 127.0.0.1, scripted per create (see SEAART_OUTCOMES).
 
     Lifecycle per job: ``queued_polls`` status answers IN_QUEUE, then ``running_polls`` IN_PROGRESS,
@@ -193,34 +190,8 @@ class FakeSeaArt(FakeProviderServer):
     OUTCOMES: ClassVar[frozenset[str]] = SEAART_OUTCOMES
     NAME: ClassVar[str] = "seaart"
 
-    def __init__(
-        self,
-        *,
-        api_key: str = "test-seaart-key",
-        host: str = "127.0.0.1",
-        port: int = 0,
-        queued_polls: int = 1,
-        running_polls: int = 1,
-        hang_seconds: float = 300.0,
-        provider_time: Seconds | None = None,
-        queue_time: Seconds | None = None,
-        images: ImageStyle = "gradient",
-        chaos: Chaos | None = None,
-    ) -> None:
-        super().__init__(
-            api_key=api_key,
-            host=host,
-            port=port,
-            hang_seconds=hang_seconds,
-            provider_time=provider_time,
-            queue_time=queue_time,
-            images=images,
-            chaos=chaos,
-        )
-        self.queued_polls = queued_polls
-        self.running_polls = running_polls
-        self.jobs: dict[str, FakeJob] = {}
-        self._holding = False
+    def __init__(self, *, api_key: str = "test-seaart-key", **options: Unpack[ServerOptions]) -> None:
+        super().__init__(api_key=api_key, **options)
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         base = "/model/v1/queue/{model}"
@@ -250,12 +221,13 @@ class FakeSeaArt(FakeProviderServer):
         """What to configure as the SeaArt base URL, e.g. ``http://127.0.0.1:PORT/model``."""
         return f"{self.origin}/model"
 
+    def on_release(self, job: FakeJob, now: float) -> None:
+        job.released(now)
+
     # -- scripting --
 
-    @property
-    def creates(self) -> list[Recorded]:
-        """Every create request received (rejected ones included), in order."""
-        return [r for r in self.requests if r.method == "POST" and _CREATE_PATH.match(r.path)]
+    def is_create(self, path: str) -> bool:
+        return _CREATE_PATH.match(path) is not None
 
     def script(self, *outcomes: str) -> None:
         super().script(*(COMMON_ALIASES.get(o, o) for o in outcomes))
@@ -287,20 +259,6 @@ class FakeSeaArt(FakeProviderServer):
     def task_urls(self, job: FakeJob) -> dict[str, str]:
         """``status_url``, ``response_url`` and ``cancel_url`` of a task, as the create answer gives them."""
         return self._job_urls(job)
-
-    def hold(self, on: bool = True) -> None:
-        """While held, jobs accepted stay IN_PROGRESS until released. hold(False) releases all."""
-        self._holding = on
-        if not on:
-            self.release()
-
-    def release(self, request_id: str | None = None) -> None:
-        """Let one held job (or all) complete at its next status poll (time mode: once its time is up)."""
-        now = time.time()
-        for job in self.jobs.values():
-            if (request_id is None or job.request_id == request_id) and job.held:
-                job.held = False
-                job.released(now)
 
     # -- handlers --
 
@@ -414,15 +372,10 @@ class FakeSeaArt(FakeProviderServer):
         """The job's state as of its ``answered``-th status answer (0 = first); time mode: as of now."""
         if job.cancelled:
             return "done"
+        stalled = job.held or job.outcome == "never_finish"
         if job.timed:
-            return job.time_state(time.time(), stalled=job.held or job.outcome == "never_finish")
-        if answered < self.queued_polls:
-            return "queued"
-        if job.held or job.outcome == "never_finish":
-            return "running"
-        if answered < self.queued_polls + self.running_polls:
-            return "running"
-        return "done"
+            return job.time_state(time.time(), stalled=stalled)
+        return self.poll_state(answered, stalled=stalled)
 
     def _job_urls(self, job: FakeJob) -> dict[str, str]:
         prefix = f"{self.base_url}/v1/queue/{job.model}/requests/{job.request_id}"

@@ -66,26 +66,10 @@ from typing import Any, ClassVar, Literal
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bot.testing.providers._base import FakeProviderServer, Recorded, garbage, pixel_size
+from bot.testing.providers._base import COMMON_OUTCOMES, FakeProviderServer, garbage, pixel_size
 
 __all__ = ["SEGMIND_OUTCOMES", "FakeSegmind", "FakeSegmindJob", "segmind_image_size", "validate_body"]
 
-COMMON_OUTCOMES = frozenset(
-    {
-        "success",
-        "bad_input",
-        "content_blocked",
-        "rate_limited",
-        "server_error",
-        "auth",
-        "out_of_credit",
-        "transient_failure",
-        "never_finish",
-        "undecodable_image",
-        "create_hang",
-        "malformed",
-    }
-)
 SEGMIND_OUTCOMES: frozenset[str] = COMMON_OUTCOMES | {
     "v1_json_url",
     "v1_json_base64",
@@ -171,7 +155,7 @@ def segmind_image_size(body: dict[str, Any]) -> tuple[int, int]:
     return pixel_size(body.get("output_resolution") or "1K", body.get("aspect_ratio"))
 
 
-class FakeSegmind(FakeProviderServer):
+class FakeSegmind(FakeProviderServer[FakeSegmindJob]):
     """Segmind's v1 and v2 APIs on 127.0.0.1, scripted per create (see SEGMIND_OUTCOMES).
 
     v2 lifecycle per job: ``queued_polls`` status answers QUEUED, then ``running_polls`` PROCESSING,
@@ -194,19 +178,17 @@ class FakeSegmind(FakeProviderServer):
         credits: Decimal | str = "100",
         reset_seconds: float = 2.0,
     ) -> None:
-        super().__init__(api_key=api_key, host=host, port=port, hang_seconds=hang_seconds)
-        self.queued_polls = queued_polls
-        self.running_polls = running_polls
+        super().__init__(
+            api_key=api_key,
+            host=host,
+            port=port,
+            queued_polls=queued_polls,
+            running_polls=running_polls,
+            hang_seconds=hang_seconds,
+        )
         self.credits = Decimal(credits)
         # How far ahead x-rate-limit-reset-at-utc points on a 429.
         self.reset_seconds = reset_seconds
-        self.jobs: dict[str, FakeSegmindJob] = {}
-        self._holding = False
-
-    @property
-    def base_url(self) -> str:
-        """What to configure as the Segmind base URL: the origin (v1 and v2 live under it)."""
-        return self.origin
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         # Fixed paths first: /v1/get-user-credits must not be taken for a model called that.
@@ -243,22 +225,8 @@ class FakeSegmind(FakeProviderServer):
 
     # -- scripting --
 
-    @property
-    def creates(self) -> list[Recorded]:
-        """Every create request received (v1 and v2, rejected ones included), in order."""
-        return [r for r in self.requests if r.method == "POST" and _CREATE_PATH.match(r.path)]
-
-    def hold(self, on: bool = True) -> None:
-        """While held, v2 jobs accepted stay PROCESSING until released. hold(False) releases all."""
-        self._holding = on
-        if not on:
-            self.release()
-
-    def release(self, request_id: str | None = None) -> None:
-        """Let one held job (or all) complete at its next status poll."""
-        for job in self.jobs.values():
-            if request_id is None or job.request_id == request_id:
-                job.held = False
+    def is_create(self, path: str) -> bool:
+        return _CREATE_PATH.match(path) is not None  # v1 and v2
 
     def expire(self, request_id: str | None = None) -> None:
         """Age one job's record (or all) past Segmind's 1 h expiry: its poll endpoints answer 404."""
@@ -464,13 +432,7 @@ class FakeSegmind(FakeProviderServer):
 
     def _state(self, job: FakeSegmindJob, answered: int) -> State:
         """The job's state as of its ``answered``-th status answer (0 = first)."""
-        if answered < self.queued_polls:
-            return "queued"
-        if job.held or job.outcome == "never_finish":
-            return "running"
-        if answered < self.queued_polls + self.running_polls:
-            return "running"
-        return "done"
+        return self.poll_state(answered, stalled=job.held or job.outcome == "never_finish")
 
     def _charge(self, job: FakeSegmindJob) -> None:
         # [S] only HTTP 200 is billed: failed jobs keep the balance.
