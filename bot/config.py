@@ -144,7 +144,8 @@ class TierSettings(_Section):
 
 
 def _default_units() -> dict[str, dict[str, int]]:
-    # A unit is roughly one 1K Nano Banana 2 image; bigger and Pro images cost more (providers.md prices).
+    # A unit is roughly one 1K Nano Banana 2 image; bigger and Pro images cost more
+    # (docs/providers.md 2.11, 3.3, 4.1, 5.5, 6.8).
     return {
         "nano_banana_2": {"512": 1, "1K": 1, "2K": 2, "4K": 3},
         "nano_banana_pro": {"1K": 3, "2K": 3, "4K": 5},

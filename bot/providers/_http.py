@@ -2,7 +2,7 @@
 
 Provider-neutral on purpose: an adapter passes ``map_error`` (its own status/body -> ProviderError
 mapping) and decides whether the call is idempotent; everything else lives here, in one place
-(design.md section 3, "one retry policy, status -> error mapping in one place").
+(docs/architecture.md section 3, "one retry policy, status -> error mapping in one place").
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Google's Gemini API, direct: Nano Banana 2 and Nano Banana Pro (providers.md sections 1 and 6).
+"""Google's Gemini API, direct: Nano Banana 2 and Nano Banana Pro (docs/providers.md sections 1 and 6).
 
 One synchronous call, ``POST {base}/v1beta/models/{model}:generateContent``, answers with the image
 itself (base64 ``inlineData``). So ``submit`` makes the call and returns a handle whose ``ready`` is the
 terminal update; ``poll`` just hands that back and ``cancel`` has nothing to stop.
 
-Sources, tagged as in providers.md section 0 ([C] confirmed, [S] secondary, [U] unknown):
+Sources, tagged as in docs/providers.md section 0 ([C] confirmed, [S] secondary, [U] unknown):
   6.1 endpoint/auth [C]; 6.2 capability matrix; 6.3 request body; 6.4 response body [C field names];
   6.5 safety settings [C]; 6.6 HTTP errors [C]; 6.8 prices [S]. Google retires model ids (section 1),
   so the ids are configuration (``model_ids``) and ``check()`` proves they still exist.
@@ -70,7 +70,7 @@ DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DOWNLOAD_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 CHECK_TIMEOUT = httpx.Timeout(15.0, connect=10.0)
 
-# providers.md section 1 [C]: the GA ids. The preview ids were shut down on 2026-06-25.
+# docs/providers.md section 1 [C]: the GA ids. The preview ids were shut down on 2026-06-25.
 GEMINI_DEFAULT_MODEL_IDS: Mapping[str, str] = {
     "nano_banana_2": "gemini-3.1-flash-image",
     "nano_banana_pro": "gemini-3-pro-image",
@@ -85,7 +85,7 @@ _MODEL_ID_RE = re.compile(r"^[a-z0-9][a-z0-9.\-_]*$")
 
 
 class GeminiSettings(ProviderSettings):
-    # Google retires model ids (providers.md section 1): the bot's model name -> the Gemini model id.
+    # Google retires model ids (docs/providers.md section 1): the bot's model name -> the Gemini model id.
     model_ids: dict[str, str] = Field(default_factory=lambda: dict(GEMINI_DEFAULT_MODEL_IDS))
 
 
@@ -194,7 +194,7 @@ HARM_CATEGORIES: tuple[str, ...] = (
     "HARM_CATEGORY_SEXUALLY_EXPLICIT",
     "HARM_CATEGORY_DANGEROUS_CONTENT",
 )
-# The bot's scale is 1 (strictest) .. 6 (loosest) (design.md section 6); Google has five thresholds.
+# The bot's scale is 1 (strictest) .. 6 (loosest) (docs/architecture.md section 6); Google has five thresholds.
 # Levels 2 and 3 share BLOCK_MEDIUM_AND_ABOVE: it is the middle of Google's scale and the threshold most
 # sources name as its default, so the two "ordinary" levels behave like an untouched project.
 # 5 vs 6: BLOCK_NONE still runs the classifier (ratings come back, nothing is blocked); OFF switches the
@@ -497,7 +497,7 @@ class GeminiProvider(HttpAdapter):
     label = "Gemini"
     key_env = "GEMINI_API_KEY"
     default_base_url = DEFAULT_BASE_URL
-    # One call generates the image: 4K on a busy day takes minutes (providers.md 8.4 cites up to 360 s
+    # One call generates the image: 4K on a busy day takes minutes (docs/providers.md 8.4 cites up to 360 s
     # for NB2 at peak [S]); 180 s by default, a lost answer is never re-sent anyway.
     default_timeout = 180.0
     settings_model = GeminiSettings

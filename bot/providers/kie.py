@@ -1,4 +1,4 @@
-"""Kie.ai's market task API and the sinancode proxy in front of it (providers.md section 4).
+"""Kie.ai's market task API and the sinancode proxy in front of it (docs/providers.md section 4).
 
 Two deployments of one API, the proxy a subclass of the original:
 
@@ -9,10 +9,10 @@ Two deployments of one API, the proxy a subclass of the original:
   ``input`` fields flattened, then ``GET /tasks/{id}``, no envelope. Only Nano Banana 2 is documented there.
 
 Sources, cited per branch below:
-  [kie]    docs.kie.ai as summarised in providers.md 4.1 ([C]; the Pro schema is [S], read from the
+  [kie]    docs.kie.ai as summarised in docs/providers.md 4.1 ([C]; the Pro schema is [S], read from the
            docs mirror in monet88/artio);
-  [sc]     docs.sinancode.com as summarised in providers.md 4.2, and seed 003 ([C]);
-  [client] third-party client code quoted in providers.md 4.1/4.2 ([S]): a sinancode client treating
+  [sc]     docs.sinancode.com as summarised in docs/providers.md 4.2, and seed 003 ([C]);
+  [client] third-party client code quoted in docs/providers.md 4.1/4.2 ([S]): a sinancode client treating
            ``completed``/``failed`` as terminal; Kie clients checking ``json.code`` and tolerating
            ``{"code":422,"msg":"recordInfo is null"}`` for a task polled right after its creation;
   [U]      not documented anywhere we found: parsed defensively, with a comment saying so.
@@ -56,8 +56,9 @@ NOT_FOUND_GRACE_SECONDS = 120.0
 # a whole number of MiB, so validate()'s message ("at most 28 MiB") is exactly the limit applied.
 _MAX_REF_BYTES = 28 * 1024 * 1024
 
-# 1 Kie credit = $0.005 [S artio kie-pricing.md]; the credits per NB2/Pro image are [U], so these are
-# [U] estimates, editable in config. sinancode's price is [U] too; it resells Kie, so the same estimate.
+# 1 Kie credit = $0.005 [S] docs/providers.md 4.1 (artio's Kie pricing page); the credits per NB2/Pro image
+# are [U], so these are [U] estimates, editable in config. sinancode's price is [U] too; it resells Kie, so
+# the same estimate.
 _NB2_PRICES = (("1K", 40_000), ("2K", 60_000), ("4K", 90_000))
 _PRO_PRICES = (("1K", 90_000), ("2K", 90_000), ("4K", 120_000))
 
@@ -107,13 +108,13 @@ def input_fields(request: GenerationRequest, caps: Capabilities) -> dict[str, An
         # Default false on both; validate() has refused it for models without the field (Pro).
         fields["google_search"] = True
     # request.safety_tolerance is not mapped: neither API has a safety knob, and refusing levels a
-    # provider cannot honour happens centrally (design.md section 6), not per adapter.
+    # provider cannot honour happens centrally (docs/architecture.md section 6), not per adapter.
     return fields
 
 
 # --- failure vocabulary --------------------------------------------------------------------------
 
-# Kie's failMsg / sinancode's error_msg wording for blocked content is [U] (providers.md 8.3); these
+# Kie's failMsg / sinancode's error_msg wording for blocked content is [U] (docs/providers.md 8.3); these
 # words cover the usual phrasings ("violates our content policy", "flagged as sensitive", "NSFW").
 _POLICY_WORDS = (
     "policy",
@@ -431,7 +432,7 @@ class KieProvider(HttpAdapter):
             return ProviderCheck(True, True, "key accepted (credit balance not readable)")
         return ProviderCheck(True, None, f"reachable, but answered code {code}; key not proven")
 
-    # -- errors: [kie] codes (providers.md 8.3), on top of the shared ladder --
+    # -- errors: [kie] codes (docs/providers.md 8.3), on top of the shared ladder --
 
     def _code(self, response: httpx.Response) -> int:
         # The envelope's code decides, so HTTP 429 + code 429 and HTTP 200 + code 429 take one path.
@@ -448,7 +449,7 @@ class KieProvider(HttpAdapter):
             # [client] Kie: {"code":422,"msg":"recordInfo is null"} for a task it does not know.
             return super()._error(replace(answer, code=404))
         # 455 (maintenance) lasts longer than a call's backoff, and 505 (feature disabled) will not
-        # change on a retry: neither is retried, failing over beats waiting (providers.md 8.3).
+        # change on a retry: neither is retried, failing over beats waiting (docs/providers.md 8.3).
         if code == 455:
             return TransientError(f"{label} is down for maintenance. Try again later.", **kw)
         if code == 501:

@@ -1,9 +1,9 @@
-"""SeaArt / SeaCloud model queue API: ``nano_banana_2`` and ``nano_banana_pro`` (providers.md section 2).
+"""SeaArt / SeaCloud model queue API: ``nano_banana_2`` and ``nano_banana_pro`` (docs/providers.md section 2).
 
 Sources, cited per branch below:
-  [today]  the current SeaCloud docs as summarised in providers.md 2.1-2.10 (confidence tags there);
-  [seed]   the project's seed documents (shared/seeds/000, 001, 002), whose result format matches
-           vtrix.ai (providers.md 2.8) rather than today's SeaCloud docs.
+  [today]  the current SeaCloud docs as summarised in docs/providers.md 2.1-2.10 (confidence tags there);
+  [seed]   the project's seed documents (docs/providers.md 0.2, seeds 000, 001, 002), whose result format matches
+           vtrix.ai (docs/providers.md 2.8) rather than today's SeaCloud docs.
 Where they disagree the parser accepts both; what we *send* follows [today] unless noted.
 """
 
@@ -25,13 +25,13 @@ from bot.providers.families import NANO_BANANA_2, NANO_BANANA_PRO
 
 log = logging.getLogger(__name__)
 
-# The families' ratios, no `auto`: [today] providers.md 2.3 / 2.4 (the reference pages) == seeds 000, 001.
+# The families' ratios, no `auto`: [today] docs/providers.md 2.3 / 2.4 (the reference pages) == seeds 000, 001.
 SEAART_MODELS: dict[str, Capabilities] = {
     "nano_banana_2": NANO_BANANA_2.capabilities(
         provider_model="nano_banana_2",
         max_prompt_chars=2500,
         max_reference_images=3,
-        # [U] estimate: SeaArt publishes prices only on its model pages (providers.md 2.11); editable in
+        # [U] estimate: SeaArt publishes prices only on its model pages (docs/providers.md 2.11); editable in
         # config ([models.prices_usd.seaart.nano_banana_2]).
         prices_micro_usd=(("512", 30_000), ("1K", 40_000), ("2K", 60_000), ("4K", 90_000)),
     ),
@@ -54,20 +54,20 @@ class _SizeParam:
 
 _SIZE_PARAMS: dict[str, _SizeParam] = {
     # NB2 documents both `resolution` (0.5K..4K, default 1K) and `image_size` (512..4K); which wins
-    # when both are sent is [U] (providers.md 2.3). We send only `resolution`: it is the one with a
+    # when both are sent is [U] (docs/providers.md 2.3). We send only `resolution`: it is the one with a
     # documented default, and the only size field in seed 002.
     "nano_banana_2": _SizeParam("resolution", {"512": "0.5K", "1K": "1K", "2K": "2K", "4K": "4K"}),
     # Pro: today's reference page lists only `image_size` (1K/2K/4K) [C]; `resolution` appears only in
-    # the seed's Pro page, so whether today's API accepts it is [U] (providers.md 2.4). Send `image_size`.
+    # the seed's Pro page, so whether today's API accepts it is [U] (docs/providers.md 2.4). Send `image_size`.
     "nano_banana_pro": _SizeParam("image_size", {"1K": "1K", "2K": "2K", "4K": "4K"}),
 }
 
 
 # --- status and job-error vocabulary -------------------------------------------------------------
 
-# [today] providers.md 2.6: IN_QUEUE -> IN_PROGRESS -> COMPLETED (terminal for success and failure).
-# [seed]  vtrix / seed 002 (providers.md 2.8): pending / processing / completed / failed.
-# CANCELED as a *status* exists only in fal's schema [S] (providers.md 3.2); accepted in case SeaArt
+# [today] docs/providers.md 2.6: IN_QUEUE -> IN_PROGRESS -> COMPLETED (terminal for success and failure).
+# [seed]  vtrix / seed 002 (docs/providers.md 2.8): pending / processing / completed / failed.
+# CANCELED as a *status* exists only in fal's schema [S] (docs/providers.md 3.2); accepted in case SeaArt
 # follows fal there too.
 _STATUS_MAP: dict[str, UpdateStatus] = {
     "IN_QUEUE": UpdateStatus.QUEUED,
@@ -86,7 +86,7 @@ _TRY_AGAIN_INTERNAL = Outcome(
     "SeaArt had an internal error while generating the image. Try again in a minute.",
 )
 
-# [today] providers.md 2.6 `error_type` values.
+# [today] docs/providers.md 2.6 `error_type` values.
 _ERROR_TYPES: dict[str, Outcome] = {
     "INFERENCE_FAILURE": Outcome(
         ErrorCategory.TRANSIENT,
@@ -114,7 +114,7 @@ _ERROR_TYPES: dict[str, Outcome] = {
 }
 _ERROR_TYPES["CANCELLED"] = _ERROR_TYPES["CANCELED"]
 
-# [seed] 002 error codes; providers.md 2.8 recommends "provider internal error, retryable once".
+# [seed] 002 error codes; docs/providers.md 2.8 recommends "provider internal error, retryable once".
 _SEED_CODES: dict[str, str] = {
     "005001095": "internal generation error",
     "005001096": "result parsing error",
@@ -161,7 +161,7 @@ def _job_error(data: dict[str, Any]) -> _JobError | None:
             message if isinstance(message, str) else None,
         )
     if isinstance(error, str) and error.strip():
-        # [today] providers.md 2.6: "error" string + "error_type".
+        # [today] docs/providers.md 2.6: "error" string + "error_type".
         return _JobError(etype, None, error)
     if etype:
         return _JobError(etype, None, None)
@@ -196,7 +196,7 @@ def _collect(data: dict[str, Any]) -> tuple[list[ImageRef], list[str]]:
     items: list[Any] = []
     outputs = data.get("outputs")
     if isinstance(outputs, list):
-        # [today] providers.md 2.7: outputs[] of {type, url, content_type, file_name, width, height}.
+        # [today] docs/providers.md 2.7: outputs[] of {type, url, content_type, file_name, width, height}.
         items.extend(outputs)
     output = data.get("output")
     if isinstance(output, dict):
@@ -215,7 +215,7 @@ def _collect(data: dict[str, Any]) -> tuple[list[ImageRef], list[str]]:
             continue
         kind = str(item.get("type") or "").strip().lower()
         if kind == "text":
-            # Where text lives is [U] (providers.md 2.7/2.8): accept `text` or a string `content`.
+            # Where text lives is [U] (docs/providers.md 2.7/2.8): accept `text` or a string `content`.
             text = item.get("text")
             if not isinstance(text, str):
                 text = item.get("content")
@@ -251,7 +251,7 @@ def _usage(*bodies: dict[str, Any]) -> dict[str, Any]:
         tokens = body.get("usage")  # [seed] 002: {prompt_tokens, completion_tokens, total_tokens}
         if isinstance(tokens, dict):
             usage.update(tokens)
-        metrics = body.get("metrics")  # [today] providers.md 2.6: metrics.inference_time
+        metrics = body.get("metrics")  # [today] docs/providers.md 2.6: metrics.inference_time
         if isinstance(metrics, dict) and isinstance(metrics.get("inference_time"), int | float):
             usage["inference_time"] = metrics["inference_time"]
     return usage
@@ -263,12 +263,12 @@ def _error_fields(response: httpx.Response) -> tuple[str, str]:
     if body is None:
         return "", ""
     error = body.get("error")
-    if isinstance(error, dict):  # providers.md 2.10 gateway shape
+    if isinstance(error, dict):  # docs/providers.md 2.10 gateway shape
         return str(error.get("code") or ""), str(error.get("message") or "")
     detail = body.get("detail")
-    if isinstance(detail, str):  # providers.md 2.10 FastAPI-style string
+    if isinstance(detail, str):  # docs/providers.md 2.10 FastAPI-style string
         return "", detail
-    if isinstance(detail, list):  # FastAPI validation list, as fal documents (providers.md 3.2)
+    if isinstance(detail, list):  # FastAPI validation list, as fal documents (docs/providers.md 3.2)
         parts = []
         for entry in detail:
             if isinstance(entry, dict):
@@ -294,14 +294,14 @@ class SeaArtProvider(HttpAdapter):
     default_base_url = "https://cloud.seaart.ai/model"
     enabled_by_default = True
     MODELS: ClassVar[dict[str, Capabilities]] = SEAART_MODELS
-    # The key goes as a Bearer token (the default), one of the two documented forms (providers.md 2.1).
+    # The key goes as a Bearer token (the default), one of the two documented forms (docs/providers.md 2.1).
     key_spaces = "\r\n "
     gone_reason = "it may have expired or been removed"
 
     # -- submit --
 
     async def submit(self, request: GenerationRequest) -> JobHandle:
-        # SeaArt downloads references itself, so only public http(s) links work (providers.md 2.1).
+        # SeaArt downloads references itself, so only public http(s) links work (docs/providers.md 2.1).
         caps = self._accept(request)
         body = self._body(request, caps)
         url = f"{self._base_url}/v1/queue/{quote(caps.model, safe='')}"
@@ -323,12 +323,12 @@ class SeaArtProvider(HttpAdapter):
 
     @staticmethod
     def _body(request: GenerationRequest, caps: Capabilities) -> dict[str, Any]:
-        # The body *is* the parameter object, no `input` wrapper (providers.md 2.1).
+        # The body *is* the parameter object, no `input` wrapper (docs/providers.md 2.1).
         body: dict[str, Any] = {"prompt": request.prompt}
         if request.reference_images:
             body["image_urls"] = [ref.url for ref in request.reference_images]
         if request.aspect_ratio is not None:
-            # Omitted otherwise: Pro then matches the input image, else 1:1 (providers.md 2.4).
+            # Omitted otherwise: Pro then matches the input image, else 1:1 (docs/providers.md 2.4).
             body["aspect_ratio"] = request.aspect_ratio
         size = _SIZE_PARAMS[caps.model]
         # Always sent, default included: the size decides the price tier, so the bot should know
@@ -344,7 +344,7 @@ class SeaArtProvider(HttpAdapter):
         data = self._require_json(response, Op.STATUS)
         status = self._status_of(data, response)
         if status in (UpdateStatus.QUEUED, UpdateStatus.RUNNING):
-            position = data.get("queue_position")  # providers.md 2.6: while IN_QUEUE
+            position = data.get("queue_position")  # docs/providers.md 2.6: while IN_QUEUE
             ahead = position if isinstance(position, int) and not isinstance(position, bool) and position >= 0 else None
             return JobUpdate(status=status, queue_position=ahead if status is UpdateStatus.QUEUED else None)
         error = _job_error(data)
@@ -358,7 +358,7 @@ class SeaArtProvider(HttpAdapter):
     async def _fetch_result(self, handle: JobHandle, status_body: dict[str, Any]) -> JobUpdate:
         response = await self._send("GET", self._job_url(handle, "response"), Op.RESULT, handle.model)
         if response.status_code == 202:
-            # providers.md 2.7: 202 + the status body while the task is not terminal.
+            # docs/providers.md 2.7: 202 + the status body while the task is not terminal.
             data = json_object(response) or {}
             queued = _STATUS_MAP.get(str(data.get("status", "")).strip().upper()) is UpdateStatus.QUEUED
             return JobUpdate(status=UpdateStatus.QUEUED if queued else UpdateStatus.RUNNING)
@@ -420,9 +420,9 @@ class SeaArtProvider(HttpAdapter):
     # -- plumbing --
 
     def _job_url(self, handle: JobHandle, kind: Literal["status", "response", "cancel"]) -> str:
-        # fal says "use the URLs returned by submit" (providers.md 3.1); SeaArt returns them too.
+        # fal says "use the URLs returned by submit" (docs/providers.md 3.1); SeaArt returns them too.
         # But our key goes with every call, so a returned URL is used only if it points at the
-        # configured base; otherwise the documented path is built (providers.md 2.2).
+        # configured base; otherwise the documented path is built (docs/providers.md 2.2).
         given = handle.extra.get(f"{kind}_url")
         if isinstance(given, str) and self._is_ours(given):
             return given
@@ -430,10 +430,10 @@ class SeaArtProvider(HttpAdapter):
         job = quote(handle.provider_job_id, safe="")
         return f"{self._base_url}/v1/queue/{model}/requests/{job}/{kind}"
 
-    # -- errors: providers.md 2.10 and 8.3, on top of the shared ladder --
+    # -- errors: docs/providers.md 2.10 and 8.3, on top of the shared ladder --
 
     def _is_answer(self, response: httpx.Response, op: Op) -> bool:
-        # providers.md 2.9: 400 ALREADY_COMPLETED and 404 NOT_FOUND are answers to a cancel, not failures.
+        # docs/providers.md 2.9: 400 ALREADY_COMPLETED and 404 NOT_FOUND are answers to a cancel, not failures.
         return op is Op.CANCEL and response.status_code in (400, 404)
 
     def _error_text(self, response: httpx.Response) -> str:
@@ -442,7 +442,7 @@ class SeaArtProvider(HttpAdapter):
     def _error(self, answer: ErrorAnswer) -> ProviderError:
         text = answer.text.lower()
         # The model queue's 403 bodies are [U]; the LLM API uses 403 for key, balance and model
-        # permission alike (providers.md 2.10), so the body decides.
+        # permission alike (docs/providers.md 2.10), so the body decides.
         if answer.code == 403 and "model not allowed" in text:
             return AuthError(
                 f"The bot's SeaArt key may not use {answer.display}. The bot owner has to enable it for the "

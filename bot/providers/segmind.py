@@ -1,4 +1,4 @@
-"""Segmind serverless API: ``nano-banana-2`` and ``nano-banana-pro`` (providers.md section 5).
+"""Segmind serverless API: ``nano-banana-2`` and ``nano-banana-pro`` (docs/providers.md section 5).
 
 Two transports, chosen per instance with ``mode``:
 
@@ -8,11 +8,11 @@ Two transports, chosen per instance with ``mode``:
   generation (~40 s) and answers with the raw image bytes, accounting in response headers. submit()
   makes the whole call and returns a handle whose ``ready`` is the terminal update.
 
-Sources, cited per branch below as in providers.md:
-  [C]    Segmind's own pages (model page, async-inference page), as summarised in providers.md 5;
+Sources, cited per branch below as in docs/providers.md:
+  [C]    Segmind's own pages (model page, async-inference page), as summarised in docs/providers.md 5;
   [S]    the API-Evangelist digest of Segmind's docs (errors/, conventions/, skills/ in
-         api-evangelist/segmind), quoted in providers.md 5.2-5.5;
-  [seed] shared/seeds/004 (the NB2 model page as the project received it);
+         api-evangelist/segmind), quoted in docs/providers.md 5.2-5.5;
+  [seed] docs/providers.md 0.2, seed 004 (the NB2 model page as the project received it);
   [U]    not documented anywhere we found: parsed defensively, with a comment saying so.
 """
 
@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 
 Mode = Literal["v1", "v2"]
 # v1 holds the connection for the whole generation: ~33-40 s on the model page [C], and one
-# aggregator advises up to 360 s for NB2 at peak (providers.md 8.4).
+# aggregator advises up to 360 s for NB2 at peak (docs/providers.md 8.4).
 DEFAULT_SYNC_TIMEOUT = httpx.Timeout(360.0, connect=10.0, write=30.0, pool=10.0)
 
 
@@ -69,7 +69,7 @@ class SegmindSettings(ProviderSettings):
     mode: Mode = "v2"
 
 
-# [U] Segmind documents no prompt limit (providers.md 8.1); generous, well above the seed's
+# [U] Segmind documents no prompt limit (docs/providers.md 8.1); generous, well above the seed's
 # ~1,000-character example, and editable here rather than guessed per call.
 _MAX_PROMPT_CHARS = 5000
 
@@ -83,7 +83,7 @@ SEGMIND_MODELS: dict[str, Capabilities] = {
     # reference images ([seed] "Up to 14 images"), 512..4K sizes and default 1K ([seed]).
     # Ratios: [seed] "Allowed values (15 total)": the first ten are listed ("auto" .. "9:16"), "+5 more"
     # are hidden. The [S] skills doc lists the same ratios plus 21:9 and no "auto". The four extreme
-    # ratios are [U]: inferred as the family's 14 + "auto" = 15 (providers.md 1, SeaArt 2.3).
+    # ratios are [U]: inferred as the family's 14 + "auto" = 15 (docs/providers.md 1, SeaArt 2.3).
     "nano_banana_2": NANO_BANANA_2.capabilities(
         provider_model="nano-banana-2",
         max_prompt_chars=_MAX_PROMPT_CHARS,
@@ -94,10 +94,10 @@ SEGMIND_MODELS: dict[str, Capabilities] = {
         web_search=True,
         safety_knob=True,
         queued=True,
-        # [S] providers.md 5.5: $0.06 (512px), $0.08 (1K), $0.12 (2K), $0.16 (4K).
+        # [S] docs/providers.md 5.5: $0.06 (512px), $0.08 (1K), $0.12 (2K), $0.16 (4K).
         prices_micro_usd=(("512", _usd(0.06)), ("1K", _usd(0.08)), ("2K", _usd(0.12)), ("4K", _usd(0.16))),
     ),
-    # [S] providers.md 5.5: Pro takes only prompt, aspect_ratio, output_resolution (1K|2K|4K),
+    # [S] docs/providers.md 5.5: Pro takes only prompt, aspect_ratio, output_resolution (1K|2K|4K),
     # output_format and image_urls: no seed, thinking, web search or safety knob. Its ten ratios
     # are the family's, no "auto" (8.1: never send auto to Pro). References: [U] the [S] doc gives
     # no count; the family's 14 is the seed's NB2 figure and Google's Pro limit (8.1).
@@ -106,7 +106,7 @@ SEGMIND_MODELS: dict[str, Capabilities] = {
         max_prompt_chars=_MAX_PROMPT_CHARS,
         output_formats=("jpg", "png"),
         queued=True,
-        # [S] providers.md 5.5: $0.15 (1K/2K), $0.25 (4K).
+        # [S] docs/providers.md 5.5: $0.15 (1K/2K), $0.25 (4K).
         prices_micro_usd=(("1K", _usd(0.15)), ("2K", _usd(0.15)), ("4K", _usd(0.25))),
     ),
 }
@@ -122,7 +122,7 @@ def segmind_models(mode: Mode) -> dict[str, Capabilities]:
 
 # --- vocabulary ----------------------------------------------------------------------------------
 
-# [C] async-inference page: QUEUED -> PROCESSING -> COMPLETED | FAILED (providers.md 8.2).
+# [C] async-inference page: QUEUED -> PROCESSING -> COMPLETED | FAILED (docs/providers.md 8.2).
 _STATUS_MAP: dict[str, UpdateStatus] = {
     "QUEUED": UpdateStatus.QUEUED,
     "PROCESSING": UpdateStatus.RUNNING,
@@ -131,7 +131,7 @@ _STATUS_MAP: dict[str, UpdateStatus] = {
 }
 
 # [U] Segmind passes the model's failure text through as `error`; its safety wording is not
-# documented, so these are the phrases Google's and the gateways' block messages use (providers.md 8.3).
+# documented, so these are the phrases Google's and the gateways' block messages use (docs/providers.md 8.3).
 _CONTENT_RE = re.compile(
     r"content[ _-]?polic|safety (?:filter|system|check|settings?|block|reasons?)|blocked|nsfw|moderat"
     r"|prohibited|inappropriate|violat|unsafe|image_safety|flagged|responsible ai|harmful",
@@ -231,7 +231,7 @@ def reset_seconds(value: str | None, *, now: datetime | None = None) -> float | 
 
 # --- finding images in JSON ----------------------------------------------------------------------
 
-# The exact image-result JSON is [U] for v2 and for v1's JSON answers (providers.md 5.2/5.3, open
+# The exact image-result JSON is [U] for v2 and for v1's JSON answers (docs/providers.md 5.2/5.3, open
 # question 9.4). Strings are read as images only under image-ish keys, so status/response URLs and
 # prose are never mistaken for results.
 _IMAGE_KEYS = frozenset(
@@ -453,7 +453,7 @@ class SegmindProvider(HttpAdapter):
 
     @staticmethod
     def _body(request: GenerationRequest, caps: Capabilities) -> dict[str, Any]:
-        """GenerationRequest -> Segmind fields (providers.md 5.2, 8.1); unset values are left out."""
+        """GenerationRequest -> Segmind fields (docs/providers.md 5.2, 8.1); unset values are left out."""
         body: dict[str, Any] = {"prompt": request.prompt}
         if request.reference_images:
             body["image_urls"] = [ref.url for ref in request.reference_images]
@@ -475,7 +475,7 @@ class SegmindProvider(HttpAdapter):
                 body["safety_tolerance"] = request.safety_tolerance
             else:
                 # [S] Pro has no safety knob: the field is left out rather than the job refused, as for
-                # every provider without one; the bot's own prompt gate applies (design.md 6).
+                # every provider without one; the bot's own prompt gate applies (docs/architecture.md section 6).
                 log.debug(
                     "segmind %s has no safety_tolerance; level %d not sent",
                     caps.model,
@@ -509,7 +509,7 @@ class SegmindProvider(HttpAdapter):
     async def _submit_v1(self, caps: Capabilities, body: dict[str, Any]) -> JobHandle:
         url = f"{self._base_url}/v1/{quote(caps.provider_model, safe='')}"
         # [S] the answer is the image itself; JSON is accepted too, because the model page's sample
-        # parses it as JSON [C] (providers.md 5.2).
+        # parses it as JSON [C] (docs/providers.md 5.2).
         headers = {**self._headers, "Accept": "image/*, application/json"}
         response = await self._send(
             "POST", url, Op.CREATE, caps.model, json=body, headers=headers, timeout=self._create_timeout
@@ -526,7 +526,7 @@ class SegmindProvider(HttpAdapter):
         )
 
     def _v1_update(self, caps: Capabilities, request_id: str, response: httpx.Response) -> JobUpdate:
-        """The terminal update from v1's answer: branch on Content-Type (providers.md 5.2)."""
+        """The terminal update from v1's answer: branch on Content-Type (docs/providers.md 5.2)."""
         usage = _header_usage(response)
         where = f"segmind v1 {caps.provider_model} {request_id}"
         ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -613,7 +613,7 @@ class SegmindProvider(HttpAdapter):
         return False
 
     async def check(self) -> ProviderCheck:
-        """Read the credit balance: free, generates nothing, proves the key ([S] providers.md 5.5).
+        """Read the credit balance: free, generates nothing, proves the key ([S] docs/providers.md 5.5).
 
         ``GET /v1/get-user-credits``: 200 ``{"credits": n}`` = good key; 401/403 = bad key; 404 "No
         credits found for the user" = good key without a balance record ([S] errors doc). Any other
@@ -651,7 +651,7 @@ class SegmindProvider(HttpAdapter):
         suffix = "/status" if kind == "status" else ""
         return f"{self._base_url}/v2/requests/{job}{suffix}"
 
-    # -- errors: [S] providers.md 5.4 and 8.3, on top of the shared ladder --
+    # -- errors: [S] docs/providers.md 5.4 and 8.3, on top of the shared ladder --
 
     def _is_answer(self, response: httpx.Response, op: Op) -> bool:
         # [S] v2: a 422 means the inference ran and failed: a job outcome, not a transport error. The
