@@ -17,7 +17,7 @@ from bot.budget import BudgetHook, RequestBudget, origin_of
 from bot.callbacks import CallbackServer
 from bot.catalogue import Catalogue
 from bot.config import Settings, heartbeat_path
-from bot.delivery import DiscordSink, ViewFactory
+from bot.delivery import BatchViewFactory, DiscordSink, ViewFactory
 from bot.jobs import JobRunner
 from bot.moderation import ModerationStore
 from bot.netguard import guarded_client, trusted_hosts_for
@@ -105,6 +105,7 @@ class Bananacord(commands.Bot):
         self.settings = settings
         self.clock = clock
         self.view_for: ViewFactory = lambda job, phase: None  # replaced by cogs.imagine
+        self.batch_view_for: BatchViewFactory = lambda batch: None  # replaced by cogs.imagine
         self._services: Services | None = None
         # What setup_hook opened (the HTTP client, the database, the providers), closed last by close(),
         # however far setup_hook got.
@@ -144,6 +145,7 @@ class Bananacord(commands.Bot):
             self,
             capabilities=lambda job: catalogue.capabilities(job.provider, job.model),
             view_for=lambda job, phase: self.view_for(job, phase),
+            batch_view_for=lambda batch: self.batch_view_for(batch),
             clock=self.clock,
         )
         runner = JobRunner(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from bot.events import RunnerEvent
 from bot.images import PreparedImage
+from bot.jobs import Delivering
 from bot.store.jobs import Job
 
 
@@ -35,6 +37,13 @@ class FileSink:
 
     async def finished(self, job: Job) -> None:
         self.states.append((job.id, str(job.state)))
+
+    async def show_batch(self, batch: Sequence[Job], delivering: Delivering | None = None) -> list[int]:
+        """Each candidate's images in files of their own (the CLI makes one job, but any sink may get a batch)."""
+        if delivering is not None:
+            await self.deliver(delivering.job, delivering.images)
+        self.states.extend((job.id, str(job.state)) for job in batch)
+        return []
 
     async def locate(self, job: Job) -> int | None:
         return None  # CLI jobs are never held: there is no message to find

@@ -6,10 +6,12 @@ when Discord answers 401/50027 (Invalid Webhook Token), we edit the same message
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import discord
@@ -19,6 +21,8 @@ from bot.errors import DeliveryError
 from bot.events import RunnerEvent
 from bot.images import PreparedImage
 from bot.imagework import Spool
+from bot.jobs import Delivering
+from bot.models import JobState
 from bot.providers.base import Capabilities
 from bot.store.jobs import Job
 
@@ -30,6 +34,20 @@ REQUEST_ENTITY_TOO_LARGE = 40005
 TOKEN_MARGIN_SECONDS = 30.0
 
 ViewFactory = Callable[[Job, str], discord.ui.View | None]
+# The buttons under a batch's message, from its candidates as shown.
+BatchViewFactory = Callable[[Sequence[Job]], discord.ui.View | None]
+
+
+@dataclass(frozen=True, slots=True)
+class KeptAttachment:
+    """An attachment already on a message, listed by id in an edit so Discord keeps it (an edit's
+    ``attachments`` says what the message ends with). discord.py sends each listed item's ``to_dict()``
+    and offers no public way to make an Attachment from an id alone."""
+
+    id: int
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": str(self.id)}
 
 
 class DiscordSink:
@@ -41,11 +59,13 @@ class DiscordSink:
         *,
         capabilities: Callable[[Job], Capabilities | None],
         view_for: ViewFactory,
+        batch_view_for: BatchViewFactory = lambda batch: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
         self.capabilities = capabilities
         self.view_for = view_for
+        self.batch_view_for = batch_view_for
         self.clock = clock
 
     async def progress(self, job: Job) -> None:
@@ -58,23 +78,43 @@ class DiscordSink:
         try:
             embed = render.result_embed(job, self.capabilities(job), images[0], now=self.clock())
             files = [_upload_file(img) for img in images]
-            await self._edit(job, embed=embed, attachments=files, view=self.view_for(job, "result"))
-        except discord.HTTPException as exc:
-            if exc.status == 413 or exc.code == REQUEST_ENTITY_TOO_LARGE:
-                raise DeliveryError(
-                    "The image is larger than this channel accepts.", detail=f"upload refused: {exc.status}"
-                ) from None
-            retryable = exc.status >= 500 or exc.status == 429
-            raise DeliveryError(
-                detail=f"upload failed: HTTP {exc.status} code {exc.code}", retryable=retryable
-            ) from None
-        except (discord.DiscordServerError, OSError) as exc:
-            raise DeliveryError(detail=f"upload failed: {type(exc).__name__}", retryable=True) from None
+            with _upload_errors():
+                await self._edit(job, embed=embed, attachments=files, view=self.view_for(job, "result"))
         finally:
-            for file in files:
-                file.close()  # gives the image's file its own close() back; discord.File swapped it out
-            for img in images:
-                img.close()  # a retry prepares the images again (bot/jobs.py)
+            _close(files, images)
+
+    async def show_batch(self, batch: Sequence[Job], delivering: Delivering | None = None) -> list[int]:
+        """The batch's one message, drawn whole from its rows: the delivered candidates' images kept by
+        id, ``delivering``'s uploaded after them in candidate order, every candidate's state in the embed."""
+        files: list[discord.File] = []
+        images = delivering.images if delivering is not None else []
+        try:
+            new_id = delivering.job.id if delivering is not None else None
+            shown = [replace(job, state=JobState.DELIVERED) if job.id == new_id else job for job in batch]
+            lead = next((job for job in shown if job.message_id is not None), None)
+            if lead is None:
+                return []
+            attachments: list[KeptAttachment | discord.File] = []
+            kept: set[int] = set()
+            for job in batch:
+                if job.id == new_id:
+                    files = [_upload_file(img) for img in images]
+                    attachments.extend(files)
+                elif job.state is JobState.DELIVERED:
+                    attachments.extend(KeptAttachment(a) for a in job.attachment_ids)
+                    kept.update(job.attachment_ids)
+            embed = render.batch_embed(shown, self.capabilities(lead), now=self.clock())
+            fields: dict[str, Any] = {"embed": embed, "attachments": attachments, "view": self.batch_view_for(shown)}
+            if delivering is None:
+                message = await self._edit(lead, **fields)
+            else:
+                with _upload_errors():
+                    message = await self._edit(lead, **fields)
+            if message is None:
+                return []
+            return [a.id for a in message.attachments if a.id not in kept]
+        finally:
+            _close(files, images)
 
     async def finished(self, job: Job) -> None:
         embed = render.failure_embed(job, self.capabilities(job), now=self.clock())
@@ -100,9 +140,10 @@ class DiscordSink:
         """As a discord.py event: cogs react in ``on_<event.name>`` listeners, each in its own task."""
         self.client.dispatch(event.name, event)
 
-    async def _edit(self, job: Job, **fields: Any) -> None:
+    async def _edit(self, job: Job, **fields: Any) -> discord.Message | None:
+        """Edit the job's message; the message as Discord now has it (None: there is none to edit)."""
         if job.source != "discord" or job.message_id is None:
-            return
+            return None
         view = fields.get("view")
         if view is not None:
             # Buttons are DynamicItems routed by custom_id; a stopped view is not stored per message.
@@ -113,8 +154,7 @@ class DiscordSink:
             assert job.application_id is not None and job.interaction_token is not None
             webhook = discord.Webhook.partial(job.application_id, job.interaction_token, client=self.client)
             try:
-                await webhook.edit_message(job.message_id, **fields)
-                return
+                return await webhook.edit_message(job.message_id, **fields)
             except discord.HTTPException as exc:
                 if exc.status != 401 and exc.code != INVALID_WEBHOOK_TOKEN:
                     raise
@@ -123,7 +163,7 @@ class DiscordSink:
         if job.channel_id is None:
             raise DeliveryError(detail="no channel id to edit through the bot token")
         channel = self.client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
-        await channel.get_partial_message(job.message_id).edit(**fields)
+        return await channel.get_partial_message(job.message_id).edit(**fields)
 
     def _token_usable(self, job: Job) -> bool:
         if not job.interaction_token or job.application_id is None:
@@ -140,6 +180,29 @@ def _upload_file(image: PreparedImage) -> discord.File:
     # discord.py accepts any seekable, readable io.IOBase (it checks isinstance at run time); its
     # annotation says BufferedIOBase.
     return discord.File(cast(io.BufferedIOBase, source), filename=image.filename)
+
+
+@contextlib.contextmanager
+def _upload_errors() -> Iterator[None]:
+    """Discord's answer to an edit that uploads images, as the runner's DeliveryError (retryable or not)."""
+    try:
+        yield
+    except discord.HTTPException as exc:
+        if exc.status == 413 or exc.code == REQUEST_ENTITY_TOO_LARGE:
+            raise DeliveryError(
+                "The image is larger than this channel accepts.", detail=f"upload refused: {exc.status}"
+            ) from None
+        retryable = exc.status >= 500 or exc.status == 429
+        raise DeliveryError(detail=f"upload failed: HTTP {exc.status} code {exc.code}", retryable=retryable) from None
+    except (discord.DiscordServerError, OSError) as exc:
+        raise DeliveryError(detail=f"upload failed: {type(exc).__name__}", retryable=True) from None
+
+
+def _close(files: list[discord.File], images: list[PreparedImage]) -> None:
+    for file in files:
+        file.close()  # gives the image's file its own close() back; discord.File swapped it out
+    for img in images:
+        img.close()  # a retry prepares the images again (bot/jobs.py)
 
 
 def _rewind_files(fields: dict[str, Any]) -> None:

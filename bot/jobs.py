@@ -14,7 +14,9 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,8 +63,13 @@ STATS_EVERY_SECONDS = 5.0
 SCHEDULE_HISTORY = 200
 # Due jobs the loop looks at per pass, so the budget can go to the likeliest-finished ones.
 DUE_CANDIDATES = 256
-# At most this many result images are fetched per job (Discord takes 10 attachments per message).
+# At most this many result images are fetched per job (Discord takes 10 attachments per message), and one
+# per candidate of a batch, whose candidates share one message.
 MAX_RESULT_IMAGES = 4
+MAX_BATCH_RESULT_IMAGES = 1
+# The most candidates one request may have (/imagine count): Discord shows up to four images of a
+# message side by side, and a server can set a lower cap (/admin defaults max_count).
+MAX_CANDIDATES = 4
 # Reference downloads that time out or meet a 5xx are tried this often before the job fails.
 MAX_REFERENCE_TRIES = 3
 
@@ -79,6 +86,14 @@ _FAILED_STATE_FOR = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Delivering:
+    """A batch candidate whose images are being shown for the first time."""
+
+    job: Job
+    images: list[PreparedImage]
+
+
 class JobSink(Protocol):
     """Where a job's progress and outcome are shown: Discord messages, or the CLI."""
 
@@ -93,6 +108,11 @@ class JobSink(Protocol):
 
     async def locate(self, job: Job) -> int | None:
         """The id of the message a held job was to be shown in, if its member ever saw one; else None."""
+
+    async def show_batch(self, batch: Sequence[Job], delivering: Delivering | None = None) -> list[int]:
+        """Show every candidate of a batch in their one message: the delivered ones' images (kept), the
+        images of ``delivering`` (uploaded, the job counted as delivered), the others' state or why they
+        ended. Returns the attachment ids the new images got. Raise DeliveryError as ``deliver`` does."""
 
     def notify(self, event: RunnerEvent) -> None:
         """Pass on what others react to (bot/events.py): a blocked job, a provider's health. Returns at once."""
@@ -133,6 +153,9 @@ class JobRunner:
         self._background: set[asyncio.Task[None]] = set()  # final edits being retried
         self._step_finished = False
         self._locks: dict[str, asyncio.Lock] = {}
+        # One per batch while any of its candidates is being shown: their message is edited by one at a
+        # time, each edit drawn from the rows (docs/architecture.md section 4.7).
+        self._batch_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._last_progress: dict[str, float] = {}
         self._terminal_waiters: dict[str, list[asyncio.Future[Job]]] = {}
         self._stopping = False
@@ -238,6 +261,22 @@ class JobRunner:
         log.info("job %s created: %s/%s for user %s", job.id, job.provider, job.model, job.user_id)
         self.wake()
         return job
+
+    async def create_batch(
+        self, news: Sequence[NewJob], *, within: InTransaction | None = None, held: bool = False
+    ) -> list[Job]:
+        """Record several candidates of one request as one batch (all or none), as ``create`` does one."""
+        now = self.clock()
+        jobs = await self.store.create_batch(
+            news,
+            now=now,
+            deadline_seconds=self.settings.deadline_seconds,
+            within=within,
+            start_at=now + HELD_FOR_SECONDS if held else None,
+        )
+        log.info("batch %s created: %d jobs for user %s", jobs[0].batch_id, len(jobs), jobs[0].user_id)
+        self.wake()
+        return jobs
 
     async def release(self, job_id: str, **changes: Any) -> Job | None:
         """Let a held job start now, recording ``changes`` (e.g. the message id) first."""
@@ -661,7 +700,12 @@ class JobRunner:
         try:
             try:
                 images = await self._prepare_images(job)
-                await self.sink.deliver(job, images)
+                if job.batch_id is None:
+                    await self.sink.deliver(job, images)
+                else:
+                    job = await self._deliver_candidate(job, images)
+                    log.info("job %s delivered (%d image(s)) as #%s of its batch", job.id, len(images), job.batch_index)
+                    return
             except DeliveryError:
                 raise
             except Exception as unexpected:
@@ -690,9 +734,44 @@ class JobRunner:
         )
         log.info("job %s delivered (%d image(s))", job.id, len(images))
 
+    async def _deliver_candidate(self, job: Job, images: list[PreparedImage]) -> Job:
+        """Add a batch candidate's images to the batch's message and record it delivered, as one step
+        under the batch's lock: the next edit of that message, whichever candidate makes it, then lists
+        these attachments to keep. A crash between the edit and the row leaves the job succeeded; its
+        delivery runs again and replaces its own upload (an edit keeps only the attachments it lists)."""
+        assert job.batch_id is not None
+        async with self._batch_lock(job.batch_id):
+            batch = await self.store.batch(job.batch_id)
+            attachment_ids = await self.sink.show_batch(batch, Delivering(job, images))
+            return await self.store.update(
+                job,
+                now=self.clock(),
+                state=JobState.DELIVERED,
+                delivery_attempts=job.delivery_attempts + 1,
+                result=job.result.without_inline_bytes(),
+                attachment_ids=attachment_ids,
+            )
+
+    def _batch_lock(self, batch_id: str) -> asyncio.Lock:
+        lock = self._batch_locks.get(batch_id)
+        if lock is None:
+            lock = self._batch_locks[batch_id] = asyncio.Lock()
+        return lock
+
+    async def _show_batch(self, batch_id: str) -> None:
+        """Redraw a batch's message from its rows (progress, or a candidate's end)."""
+        async with self._batch_lock(batch_id):
+            batch = await self.store.batch(batch_id)
+            await self.sink.show_batch(batch)
+        if all(job.terminal for job in batch):
+            self._last_progress.pop(batch_id, None)
+            self._edit_behind.discard(batch_id)
+
     async def _prepare_images(self, job: Job) -> list[PreparedImage]:
         limit = job.upload_limit or DEFAULT_UPLOAD_LIMIT
         items = job.result.images
+        if job.batch_id is not None:
+            items = items[:MAX_BATCH_RESULT_IMAGES]
         if len(items) > MAX_RESULT_IMAGES:
             # Nano Banana makes one image per request; a list of hundreds is a broken or hostile answer.
             log.warning(
@@ -798,7 +877,7 @@ class JobRunner:
             changes["cancelled_by"] = cancelled_by
         job = await self.store.update(job, now=self.clock(), state=state, **changes)
         try:
-            await self.sink.finished(job)
+            await self._show_end(job)
         except Exception as exc:
             # The row is final either way, but the member must still be told: a Discord 5xx or a dropped
             # connection passes, so the edit is tried again a few times in the background.
@@ -809,31 +888,42 @@ class JobRunner:
         if job.state is JobState.BLOCKED:
             self._notify(JobBlocked(job))
 
+    async def _show_end(self, job: Job) -> None:
+        if job.batch_id is None:
+            await self.sink.finished(job)
+        else:
+            await self._show_batch(job.batch_id)
+
     async def _show_final_later(self, job: Job) -> None:
         for delay in FINAL_EDIT_RETRIES:
             await asyncio.sleep(delay)
             try:
-                await self.sink.finished(job)
+                await self._show_end(job)
                 return
             except Exception as exc:
                 log.warning("job %s: final state still not shown: %s", job.id, type(exc).__name__)
         log.error("job %s: gave up showing its final state after %d tries", job.id, len(FINAL_EDIT_RETRIES) + 1)
 
     async def _progress(self, job: Job, *, force: bool = False) -> None:
+        # The candidates of a batch share one message: they share its pace too.
+        key = job.batch_id or job.id
         now = self.clock()
-        last = self._last_progress.get(job.id, 0.0)
-        behind = job.id in self._edit_behind  # a state change was not shown yet
+        last = self._last_progress.get(key, 0.0)
+        behind = key in self._edit_behind  # a state change was not shown yet
         if not force and not behind and now - last < self.settings.progress_interval_seconds:
             return
         if (force or behind) and now - last < MIN_EDIT_GAP_SECONDS:
             # "Queued" shown a moment ago and already "Waiting for the provider": the member would see a
             # flicker, and each edit costs a Discord request; the next poll shows the state instead.
-            self._edit_behind.add(job.id)
+            self._edit_behind.add(key)
             return
-        self._edit_behind.discard(job.id)
-        self._last_progress[job.id] = now
+        self._edit_behind.discard(key)
+        self._last_progress[key] = now
         try:
-            await self.sink.progress(job)
+            if job.batch_id is None:
+                await self.sink.progress(job)
+            else:
+                await self._show_batch(job.batch_id)
         except Exception as exc:
             log.warning("job %s: progress update failed: %s", job.id, type(exc).__name__)
 

@@ -8,7 +8,7 @@ The check and the reservation run in one SQLite transaction (BEGIN IMMEDIATE, ta
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -191,6 +191,9 @@ class Quotas:
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
     async def _in_flight(self, conn: aiosqlite.Connection, guild_id: int, user_id: int | None) -> int:
+        """Images generating in the server, or requests a member has generating: the candidates of one
+        /imagine count are one request to their member (as a grid is one job to Midjourney's), while the
+        server's limit is about the load, which each image adds to."""
         if user_id is None:
             row = await _fetchone(
                 conn, "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND charge_state = 'reserved'", (guild_id,)
@@ -198,7 +201,8 @@ class Quotas:
         else:
             row = await _fetchone(
                 conn,
-                "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND charge_state = 'reserved'",
+                "SELECT COUNT(DISTINCT COALESCE(batch_id, id)) FROM jobs "
+                "WHERE guild_id = ? AND user_id = ? AND charge_state = 'reserved'",
                 (guild_id, user_id),
             )
         return int(row[0]) if row else 0
@@ -212,37 +216,44 @@ class Quotas:
     def reservation(
         self, member: Member, *, model: str, provider: str, size: str, units: int, cost_micro_usd: int
     ) -> InTransaction:
-        """The check + ledger row, to run inside JobStore.create's transaction (refusal rolls it back)."""
+        """The check + ledger rows, to run inside JobStore.create's transaction (refusal rolls it back).
 
-        async def reserve(conn: aiosqlite.Connection, job_id: str) -> None:
+        ``units`` and ``cost_micro_usd`` are per image; the jobs of a batch are reserved together, one
+        ledger row each, so a member who cannot afford them all gets none (and is told how many fit).
+        """
+
+        async def reserve(conn: aiosqlite.Connection, job_ids: Sequence[str]) -> None:
             now = self.clock()
             bypass = self._unlimited(member) or not self.settings.enabled
             if not bypass:
-                await self._check(conn, member, units, cost_micro_usd, now)
-            await ledger_sql.reserve(
-                conn,
-                job_id=job_id,
-                guild_id=member.guild_id,
-                user_id=member.user_id,
-                units=units,
-                cost_micro_usd=cost_micro_usd,
-                model=model,
-                provider=provider,
-                size=size,
-                now=now,
-                bypass=bypass,
-            )
+                await self._check(conn, member, units, cost_micro_usd, now, count=len(job_ids))
+            for job_id in job_ids:
+                await ledger_sql.reserve(
+                    conn,
+                    job_id=job_id,
+                    guild_id=member.guild_id,
+                    user_id=member.user_id,
+                    units=units,
+                    cost_micro_usd=cost_micro_usd,
+                    model=model,
+                    provider=provider,
+                    size=size,
+                    now=now,
+                    bypass=bypass,
+                )
 
         return reserve
 
-    async def _check(self, conn: aiosqlite.Connection, member: Member, units: int, cost: int, now: float) -> None:
+    async def _check(
+        self, conn: aiosqlite.Connection, member: Member, units: int, cost: int, now: float, *, count: int = 1
+    ) -> None:
         limits = await self._limits(conn, member)
         if limits.in_flight is not None:
-            # The new job row is already inserted (not yet reserved), so it is not in this count.
+            # The new job rows are already inserted (not yet reserved), so they are not in this count.
             running = await self._in_flight(conn, member.guild_id, member.user_id)
             if running >= limits.in_flight:
                 raise QuotaExceededError(
-                    f"You already have {running} image(s) generating (limit {limits.in_flight}). "
+                    f"You already have {running} request(s) generating (limit {limits.in_flight}). "
                     "Wait for one to finish, or cancel one."
                 )
         for window in WINDOWS:
@@ -251,14 +262,23 @@ class Quotas:
                 continue
             start, end = self.bounds(window, now)
             used = await self._used(conn, member, start)
-            if used + units > limit:
+            if used + units * count > limit:
+                resets = f"Your {window} quota resets <t:{int(end)}:R> (<t:{int(end)}:f>)."
+                if count == 1:
+                    raise QuotaExceededError(
+                        f"This image costs {units} unit(s); you have used {used} of your {limit} {window} units. "
+                        + resets
+                    )
+                fit = max(0, limit - used) // units if units else count
                 raise QuotaExceededError(
-                    f"This image costs {units} unit(s); you have used {used} of your {limit} {window} units. "
-                    f"Your {window} quota resets <t:{int(end)}:R> (<t:{int(end)}:f>)."
+                    f"{count} images cost {units * count} unit(s) ({units} each); you have used {used} of your "
+                    f"{limit} {window} units, so {_fit(fit)}. Nothing was started or charged. " + resets
                 )
-        await self._check_guild(conn, member.guild_id, units, cost, now)
+        await self._check_guild(conn, member.guild_id, units, cost, now, count=count)
 
-    async def _check_guild(self, conn: aiosqlite.Connection, guild_id: int, units: int, cost: int, now: float) -> None:
+    async def _check_guild(
+        self, conn: aiosqlite.Connection, guild_id: int, units: int, cost: int, now: float, *, count: int = 1
+    ) -> None:
         s = self.settings
         override = await _fetchone(
             conn,
@@ -273,10 +293,17 @@ class Quotas:
             if override and override[2] is not None
             else (int(s.guild_monthly_budget_usd * 1_000_000) if s.guild_monthly_budget_usd is not None else None)
         )
-        if in_flight is not None and await self._in_flight(conn, guild_id, None) >= in_flight:
-            raise QuotaExceededError(
-                f"This server already has {in_flight} image(s) generating, its limit. Try again in a minute."
-            )
+        if in_flight is not None:
+            generating = await self._in_flight(conn, guild_id, None)
+            if generating >= in_flight:
+                raise QuotaExceededError(
+                    f"This server already has {in_flight} image(s) generating, its limit. Try again in a minute."
+                )
+            if generating + count > in_flight:
+                raise QuotaExceededError(
+                    f"This server has {generating} image(s) generating and allows {in_flight} at once, so "
+                    f"{_fit(in_flight - generating)}. Nothing was started or charged."
+                )
         if monthly_units is None and budget is None:
             return
         start, end = self.bounds("monthly", now)
@@ -287,12 +314,13 @@ class Quotas:
             (guild_id, start),
         )
         used_units, used_cost = (int(row[0]), int(row[1])) if row else (0, 0)
-        if monthly_units is not None and used_units + units > monthly_units:
+        if monthly_units is not None and used_units + units * count > monthly_units:
+            fits = "" if count == 1 else f" So {_fit(max(0, monthly_units - used_units) // units if units else 0)}."
             raise QuotaExceededError(
-                f"This server has used {used_units} of its {monthly_units} units this month. "
+                f"This server has used {used_units} of its {monthly_units} units this month.{fits} "
                 f"The server budget resets <t:{int(end)}:R>."
             )
-        if budget is not None and used_cost + cost > budget:
+        if budget is not None and used_cost + cost * count > budget:
             spent = Decimal(used_cost) / 1_000_000
             raise QuotaExceededError(
                 f"This server has spent ${spent:.2f} of its ${Decimal(budget) / 1_000_000:.2f} monthly budget. "
@@ -385,6 +413,13 @@ class Quotas:
         if rows:
             log.warning("settled %d reservation(s) left over from a crash", len(rows))
         return len(rows)
+
+
+def _fit(images: int) -> str:
+    """How many images of a refused batch would fit, as the member can act on it."""
+    if images <= 0:
+        return "none fit"
+    return f"at most {images} fit: ask for count:{images}" if images > 1 else "one fits: ask for one image"
 
 
 async def _fetchone(conn: aiosqlite.Connection, sql: str, params: tuple[object, ...]) -> aiosqlite.Row | None:

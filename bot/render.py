@@ -149,3 +149,96 @@ def failure_embed(job: Job, caps: Capabilities | None, *, now: float) -> discord
         embed.add_field(name="Cancelled by", value=f"<@{job.cancelled_by}>", inline=True)
     embed.add_field(name="After", value=elapsed(job, now), inline=True)
     return embed
+
+
+# What became of a candidate that brought no image, as "#2 was blocked by ...".
+_CANDIDATE_FATE = {
+    ErrorCategory.CONTENT_BLOCKED: "was blocked by the provider's safety filter",
+    ErrorCategory.CANCELLED: "was cancelled",
+    ErrorCategory.EXPIRED: "timed out",
+    ErrorCategory.BAD_INPUT: "was refused by the provider",
+    ErrorCategory.NO_IMAGE: "came back without an image",
+    ErrorCategory.RATE_LIMITED: "could not start: the provider is busy",
+    ErrorCategory.OUT_OF_CREDIT: "could not start: the provider account is out of credit",
+    ErrorCategory.AUTH: "could not start: the provider rejected the bot's key",
+    ErrorCategory.DELIVERY: "could not be delivered",
+    ErrorCategory.UNCERTAIN: "was not confirmed by the provider",
+}
+_CANDIDATE_ICON = {
+    JobState.QUEUED: "⏳",
+    JobState.SUBMITTED: "⏳",
+    JobState.RUNNING: "🎨",
+    JobState.SUCCEEDED: "📤",
+    JobState.DELIVERED: "✅",
+    JobState.BLOCKED: "🚫",
+    JobState.CANCELLED: "✖️",
+}
+# A candidate's line in the batch's list: room for four within an embed field's 1024 characters.
+CANDIDATE_LINE_CHARS = 250
+
+
+def candidate_label(job: Job) -> str:
+    return f"#{job.batch_index or 1}"
+
+
+def _candidate_line(job: Job) -> str:
+    icon = _CANDIDATE_ICON.get(job.state, "❌")
+    if job.state is JobState.DELIVERED:
+        what = "ready"
+    elif not job.terminal:
+        what = _STATE_LABEL.get(job.state, str(job.state)).lower()
+    else:
+        fate = _CANDIDATE_FATE.get(job.error_category, "failed") if job.error_category else "failed"
+        what = f"{fate}: {job.error_message}" if job.error_message else fate
+    return truncate(f"**{candidate_label(job)}** {icon} {what}", CANDIDATE_LINE_CHARS)
+
+
+def _numbers(jobs: list[Job]) -> str:
+    labels = [candidate_label(j) for j in jobs]
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
+def batch_embed(batch: list[Job], caps: Capabilities | None, *, now: float) -> discord.Embed:
+    """One request's candidates in their shared message: how many are ready, each one's state or why it
+    brought nothing, and what was charged. Their images are the message's attachments (Discord shows
+    up to four side by side); the embed holds no image, so a later edit can keep them by id."""
+    first = batch[0]
+    total = len(batch)
+    delivered = [j for j in batch if j.state is JobState.DELIVERED]
+    missing = [j for j in batch if j.terminal and j.state is not JobState.DELIVERED]
+    finished = all(j.terminal for j in batch)
+    if not finished:
+        title = f"🍌 {len(delivered)} of {total} ready…" if delivered else f"🍌 Generating {total} images…"
+        colour = COLOUR_PROGRESS
+    elif len(delivered) == total:
+        title, colour = f"🍌 Done · {total} images", COLOUR_DONE
+    elif delivered:
+        title, colour = f"🍌 {len(delivered)} of {total} ready", COLOUR_DONE
+    else:
+        cancelled = all(j.state is JobState.CANCELLED for j in batch)
+        title = "🍌 Cancelled" if cancelled else f"🍌 None of the {total} images came"
+        colour = COLOUR_NEUTRAL if cancelled else COLOUR_FAILED
+    embed = _base(first, title, colour, caps)
+    providers = list(dict.fromkeys(served_by(j) for j in batch))
+    embed.set_field_at(
+        _field_index(embed, "Provider"), name="Provider", value=truncate("; ".join(providers), 1024), inline=True
+    )
+    embed.add_field(name="Images", value="\n".join(_candidate_line(j) for j in batch), inline=False)
+    if finished:
+        embed.add_field(name="Took", value=elapsed(first, now), inline=True)
+        if missing:
+            charged = "Nothing."
+            if delivered:
+                charged = f"Only the {len(delivered)} delivered; {_numbers(missing)} cost nothing."
+            embed.add_field(name="Charged", value=charged, inline=True)
+    else:
+        embed.add_field(name="Started", value=f"<t:{int(first.created_at)}:R>", inline=True)
+    footer = "Jobs " + ", ".join(j.id for j in batch)
+    if first.cost_micro_usd is not None:
+        footer += f" · est. {usd(first.cost_micro_usd)} each"
+    embed.set_footer(text=footer)
+    return embed
+
+
+def _field_index(embed: discord.Embed, name: str) -> int:
+    return next(i for i, f in enumerate(embed.fields) if f.name == name)

@@ -20,6 +20,7 @@ from bot.catalogue import MODEL_NAMES, usd
 from bot.config import PROVIDER_NAMES
 from bot.errors import InvalidRequestError
 from bot.events import ProviderProblem, ProviderRecovered
+from bot.jobs import MAX_CANDIDATES
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Bananacord
     @app_commands.describe(
         model="Model /imagine uses when a member picks none",
         provider="Provider tried first (others remain as failover)",
+        max_count=f"Most images a member may ask for with one /imagine (count), 1 to {MAX_CANDIDATES}",
         reset="Forget this server's defaults and use the bot's configuration",
     )
     @app_commands.choices(model=MODEL_CHOICES, provider=PROVIDER_CHOICES)
@@ -66,14 +68,15 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Bananacord
         interaction: discord.Interaction[Any],
         model: str | None = None,
         provider: str | None = None,
+        max_count: app_commands.Range[int, 1, MAX_CANDIDATES] | None = None,
         reset: bool = False,
     ) -> None:
-        """Show or set this server's default model and provider."""
+        """Show or set this server's defaults: model, provider, images per /imagine."""
         assert interaction.guild_id is not None
         store = self.bot.services.settings_store
         catalogue = self.bot.services.catalogue
         current = await store.guild_defaults(interaction.guild_id)
-        if reset or model is not None or provider is not None:
+        if reset or model is not None or provider is not None or max_count is not None:
             if model is not None and model not in catalogue.models():
                 offered = ", ".join(catalogue.display_name(m) for m in catalogue.models())
                 raise InvalidRequestError(f"`{model}` is not served by any enabled provider. Available: {offered}.")
@@ -83,6 +86,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Bananacord
                 )
             chosen_model = None if reset else (model or current.default_model)
             chosen_provider = None if reset else (provider or current.default_provider)
+            chosen_count = None if reset else (max_count or current.max_count)
             if chosen_model and chosen_provider and not catalogue.capabilities(chosen_provider, chosen_model):
                 raise InvalidRequestError(
                     f"{chosen_provider} does not serve {catalogue.display_name(chosen_model)}; "
@@ -94,13 +98,15 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Bananacord
                 provider=chosen_provider,
                 by=interaction.user.id,
                 now=self.bot.clock(),
+                max_count=chosen_count,
             )
             log.info(
-                "guild %s defaults set by %s: model=%s provider=%s",
+                "guild %s defaults set by %s: model=%s provider=%s max_count=%s",
                 interaction.guild_id,
                 interaction.user.id,
                 chosen_model,
                 chosen_provider,
+                chosen_count,
             )
         model_name = current.default_model or self.bot.settings.imagine.default_model
         first = current.default_provider or self.bot.settings.imagine.default_provider
@@ -112,6 +118,12 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Bananacord
         embed.add_field(
             name="Provider order",
             value=" → ".join(catalogue.route(model_name, first=first)) or "none enabled",
+            inline=False,
+        )
+        cap = current.max_count or MAX_CANDIDATES
+        embed.add_field(
+            name="Images per /imagine",
+            value=f"up to {cap} (`count`){'' if current.max_count else ' (bot maximum)'}",
             inline=False,
         )
         if current.updated_by:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -16,6 +17,7 @@ from bot import render
 from bot.app import Bananacord
 from bot.catalogue import MODEL_NAMES
 from bot.errors import BananacordError, ErrorCategory, InvalidRequestError
+from bot.jobs import MAX_CANDIDATES
 from bot.models import GenerationRequest, JobState, ReferenceImage
 from bot.moderation import BannedError, PromptBlockedError, effective_level
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
@@ -25,6 +27,7 @@ from bot.routing import choose_provider
 from bot.store.jobs import Job, NewJob
 from cogs.errors import send_ephemeral
 from cogs.moderation import record_moderation
+from cogs.reference_links import linked_images
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,9 @@ OPTION_RULES = {
     "seed": f"`seed` must be a whole number from 0 to {SEED_MAX:,}.",
     "safety_tolerance": "The safety level must be from 1 to 6.",
 }
+# /imagine's attachment options (Discord allows 25 options per command); more references come by link.
+ATTACHMENT_SLOTS = 10
+REFERENCES_MAX_CHARS = 2000
 # Discord interaction tokens live 15 minutes.
 TOKEN_LIFETIME = timedelta(minutes=15)
 # Failures where pressing Re-roll with the same input cannot help.
@@ -114,6 +120,24 @@ def build_view(job: Job, phase: str) -> discord.ui.View | None:
     return view
 
 
+def build_batch_view(batch: Sequence[Job]) -> discord.ui.View | None:
+    """The buttons under a batch's message: one Cancel for every candidate still running; when all have
+    ended, Re-roll (the whole batch again) and Delete (the message)."""
+    lead = batch[0]
+    if not all(job.terminal for job in batch):
+        actions = ["cancel"]
+    else:
+        delivered = any(job.state is JobState.DELIVERED for job in batch)
+        retry = delivered or any(job.error_category not in NO_REROLL for job in batch)
+        actions = [*(["reroll"] if retry else []), *(["delete"] if delivered else [])]
+    if not actions:
+        return None
+    view = discord.ui.View(timeout=None)
+    for action in actions:
+        view.add_item(JobButton(action, lead.id))
+    return view
+
+
 def member_of(interaction: discord.Interaction[Any]) -> Member:
     """Who asks, as quotas see it: roles for tiers, ownership for the bypass."""
     user = interaction.user
@@ -140,6 +164,7 @@ class Imagine(commands.Cog):
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(JobButton)
         self.bot.view_for = build_view
+        self.bot.batch_view_for = build_batch_view
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(JobButton)
@@ -151,14 +176,17 @@ class Imagine(commands.Cog):
         model="Which Nano Banana model to use (the server's default if unset)",
         aspect_ratio="Shape of the image (each model offers its own set; auto lets the model choose)",
         resolution="Output size",
+        count=f"How many images to make from this prompt, 1 to {MAX_CANDIDATES}, shown together (each costs its own)",
         image1="A reference image (PNG, JPEG or WebP)",
         image2="Another reference image",
         image3="Another reference image",
         image4="Another reference image (Nano Banana Pro takes more than Nano Banana 2)",
+        references="Links to messages whose images are references too (Copy Message Link), for up to 14",
         seed="Same seed + same prompt gives a similar image (where the provider supports it)",
         output_format="File format of the result (where the provider lets you choose)",
         thinking="How long the model reasons before drawing (where supported)",
         web_search="Let the model look things up on the web first (where supported)",
+        **{f"image{n}": "Another reference image" for n in range(5, ATTACHMENT_SLOTS + 1)},
     )
     @app_commands.choices(
         model=MODEL_CHOICES,
@@ -174,23 +202,33 @@ class Imagine(commands.Cog):
         model: str | None = None,
         aspect_ratio: str | None = None,
         resolution: str | None = None,
+        count: app_commands.Range[int, 1, MAX_CANDIDATES] = 1,
         image1: discord.Attachment | None = None,
         image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
         image4: discord.Attachment | None = None,
+        references: app_commands.Range[str, 1, REFERENCES_MAX_CHARS] | None = None,
         seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
         output_format: str | None = None,
         thinking: str | None = None,
         web_search: bool | None = None,
+        image5: discord.Attachment | None = None,
+        image6: discord.Attachment | None = None,
+        image7: discord.Attachment | None = None,
+        image8: discord.Attachment | None = None,
+        image9: discord.Attachment | None = None,
+        image10: discord.Attachment | None = None,
     ) -> None:
         """Generate an image with Google's Nano Banana models."""
-        attachments = [a for a in (image1, image2, image3, image4) if a is not None]
-        references = [self._reference(a) for a in attachments]
+        attached = (image1, image2, image3, image4, image5, image6, image7, image8, image9, image10)
+        images = [a for a in attached if a is not None]
+        if references:
+            images += await linked_images(interaction, references)
         defaults = await self.bot.services.settings_store.guild_defaults(interaction.guild_id or 0)
         request = build_request(
             model=model or defaults.default_model or self.bot.settings.imagine.default_model,
             prompt=prompt,
-            reference_images=tuple(references),
+            reference_images=tuple(self._reference(a) for a in images),
             aspect_ratio=aspect_ratio,
             resolution=resolution,
             seed=seed,
@@ -198,7 +236,7 @@ class Imagine(commands.Cog):
             thinking_level=thinking,
             web_search=bool(web_search),
         )
-        await self.start_job(interaction, request, preferred=defaults.default_provider)
+        await self.start_job(interaction, request, preferred=defaults.default_provider, count=count)
 
     def _reference(self, attachment: discord.Attachment) -> ReferenceImage:
         limit = self.bot.settings.imagine.max_attachment_bytes
@@ -255,9 +293,12 @@ class Imagine(commands.Cog):
         request: GenerationRequest,
         *,
         preferred: str | None = None,
-    ) -> Job:
-        """Validate, acknowledge within Discord's 3 s, record the job, and hand it to the runner."""
+        count: int = 1,
+    ) -> list[Job]:
+        """Validate, acknowledge within Discord's 3 s, record the job (or ``count`` candidates of one
+        batch, shown in one message), and hand them to the runner."""
         # Each refusal below raises an InvalidRequestError -> ephemeral message; nothing stored, sent or charged.
+        await self._check_count(interaction, count)
         request = await self.moderate(interaction, request)
         first = preferred or self.bot.settings.imagine.default_provider
         provider, caps = choose_provider(self.bot.services.catalogue, request, first=first)
@@ -273,62 +314,77 @@ class Imagine(commands.Cog):
             cost_micro_usd=cost,
         )
         expires = interaction.created_at + TOKEN_LIFETIME
-        # The quota check, the reservation and the job row are one transaction; a refusal raises
-        # QuotaExceededError (ephemeral, naming the limit and its reset) and leaves nothing behind.
-        job = await self.bot.services.runner.create(
-            NewJob(
-                provider=provider,
-                model=request.model,
-                request=request,
-                guild_id=interaction.guild_id,
-                channel_id=interaction.channel_id,
-                user_id=interaction.user.id,
-                application_id=interaction.application_id,
-                interaction_id=interaction.id,
-                interaction_token=interaction.token,
-                token_expires_at=expires.timestamp(),
-                upload_limit=interaction.filesize_limit,
-                cost_micro_usd=caps.price(request.resolution),
-                safety_level=request.safety_tolerance,
-            ),
-            within=reservation,
-            held=True,
+        new = NewJob(
+            provider=provider,
+            model=request.model,
+            request=request,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            user_id=interaction.user.id,
+            application_id=interaction.application_id,
+            interaction_id=interaction.id,
+            interaction_token=interaction.token,
+            token_expires_at=expires.timestamp(),
+            upload_limit=interaction.filesize_limit,
+            cost_micro_usd=caps.price(request.resolution),
+            safety_level=request.safety_tolerance,
         )
+        runner = self.bot.services.runner
+        # The quota check, the reservations and the job rows are one transaction; a refusal raises
+        # QuotaExceededError (ephemeral, naming the limit and its reset) and leaves nothing behind.
+        jobs = await runner.create_batch([new] * count, within=reservation, held=True)
         try:
             callback = await interaction.response.defer(thinking=True)
             message_id = callback.message_id if callback is not None else None
             if message_id is None:
                 message_id = (await interaction.original_response()).id
         except discord.HTTPException:
-            # Discord never saw our answer (the interaction expired): nobody would see this job.
-            await self.bot.services.runner.cancel(job.id, by_user=None)
+            # Discord never saw our answer (the interaction expired): nobody would see these jobs.
+            for job in jobs:
+                await runner.cancel(job.id, by_user=None)
             raise
-        released = await self.bot.services.runner.release(job.id, message_id=message_id)
-        await self.bot.services.runner.show_progress(job.id)
-        return released or job
+        released = [await runner.release(job.id, message_id=message_id) or job for job in jobs]
+        await runner.show_progress(jobs[0].id)
+        return released
+
+    async def _check_count(self, interaction: discord.Interaction[Any], count: int) -> None:
+        cap = (await self.bot.services.settings_store.guild_defaults(interaction.guild_id or 0)).max_count
+        cap = min(cap or MAX_CANDIDATES, MAX_CANDIDATES)
+        if not 1 <= count <= cap:
+            raise InvalidRequestError(
+                f"This server allows up to {cap} image(s) per prompt; ask for `count:{cap}` or fewer."
+                if count > 1
+                else "`count` must be at least 1."
+            )
 
     async def on_button(self, interaction: discord.Interaction[Any], action: str, job_id: str) -> None:
-        job = await self.bot.services.runner.store.get(job_id)
+        store = self.bot.services.runner.store
+        job = await store.get(job_id)
         if job is None:
             await send_ephemeral(interaction, "That job no longer exists.")
             return
+        # A button of a batch's message acts for the whole batch: its candidates share the message.
+        batch = await store.batch(job.batch_id) if job.batch_id is not None else [job]
         if action == "reroll":
-            await self.start_job(interaction, job.request, preferred=job.provider)
+            await self.start_job(interaction, job.request, preferred=job.provider, count=len(batch))
             return
         if not _can_manage(interaction, job):
             await send_ephemeral(interaction, "Only the member who asked for this image (or a moderator) can do that.")
             return
         if action == "cancel":
-            if job.terminal or job.state is JobState.SUCCEEDED:
+            running = [j for j in batch if not j.terminal and j.state is not JobState.SUCCEEDED]
+            if not running:
                 await send_ephemeral(interaction, "This job has already finished.")
                 return
             await interaction.response.defer()
-            await self.bot.services.runner.cancel(job_id, by_user=interaction.user.id)
+            for candidate in running:
+                await self.bot.services.runner.cancel(candidate.id, by_user=interaction.user.id)
         elif action == "delete":
             await interaction.response.defer()
             if interaction.message is not None:
                 await interaction.message.delete()
-            await self.bot.services.runner.store.mark_deleted(job_id, by=interaction.user.id, now=self.bot.clock())
+            for candidate in batch:
+                await store.mark_deleted(candidate.id, by=interaction.user.id, now=self.bot.clock())
             if interaction.user.id != job.user_id:
                 await record_moderation(
                     self.bot,

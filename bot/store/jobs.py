@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
@@ -74,6 +74,11 @@ class Job:
     clock_started_at: float | None = None
     last_poll_at: float | None = None
     last_queued_at: float | None = None
+    # One of several candidates of one request (/imagine count), shown together in one message.
+    batch_id: str | None = None
+    batch_index: int | None = None  # 1-based: the number the member reads ("#2")
+    # The Discord attachments this job's delivered images became (kept by id by later edits of a batch).
+    attachment_ids: list[int] = field(default_factory=list)
 
     @property
     def terminal(self) -> bool:
@@ -123,7 +128,8 @@ class NewJob:
     safety_level: int | None = None
 
 
-InTransaction = Callable[[aiosqlite.Connection, str], Awaitable[None]]
+# Runs inside the transaction that inserts jobs, given their ids (one, or every candidate of a batch).
+InTransaction = Callable[[aiosqlite.Connection, Sequence[str]], Awaitable[None]]
 
 
 class InvalidTransitionError(RuntimeError):
@@ -136,6 +142,7 @@ _JSON_COLUMNS: dict[str, tuple[str, TypeAdapter[Any]]] = {
     "handle": ("handle_json", TypeAdapter(JobHandle)),
     "result": ("result_json", TypeAdapter(JobResult)),
     "tried_providers": ("tried_providers", TypeAdapter(list[ProviderAttempt])),
+    "attachment_ids": ("attachment_ids", TypeAdapter(list[int])),
 }
 # TEXT columns that hold an enum's value.
 _ENUMS: dict[str, type[StrEnum]] = {"state": JobState, "error_category": ErrorCategory}
@@ -145,7 +152,7 @@ _COLUMN = {name: _JSON_COLUMNS[name][0] if name in _JSON_COLUMNS else name for n
 # its clock, or (the charge) written by the ledger, bot/store/ledger.py.
 _FIXED = frozenset(
     {"id", "source", "model", "request", "deadline_at", "created_at", "state", "updated_at"}
-    | {"charge_state", "charge_units"}
+    | {"charge_state", "charge_units", "batch_id", "batch_index"}
 )
 
 
@@ -232,27 +239,53 @@ class JobStore:
     ) -> Job:
         """Insert the job; ``within`` runs in the same transaction (the quota check and reservation),
         so a refused reservation leaves no job row and an accepted one never lacks its ledger row."""
-        job_id = new_job_id()
-        row = _to_row(
-            {
-                "id": job_id,
-                "state": JobState.QUEUED,
-                "deadline_at": now + deadline_seconds,
-                "created_at": now,
-                "updated_at": now,
-                "next_poll_at": now if start_at is None else start_at,
-                **{f.name: getattr(new, f.name) for f in fields(NewJob)},
-            }
+        (job,) = await self.create_batch(
+            [new], now=now, deadline_seconds=deadline_seconds, within=within, start_at=start_at
         )
-        sql = f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
-        async with self.db.transaction() as conn:
-            await conn.execute(sql, tuple(row.values()))
-            if within is not None:
-                await within(conn, job_id)
-        job = await self.get(job_id)
-        assert job is not None
-        self._track(job)
         return job
+
+    async def create_batch(
+        self,
+        news: Sequence[NewJob],
+        *,
+        now: float,
+        deadline_seconds: float,
+        within: InTransaction | None = None,
+        start_at: float | None = None,
+    ) -> list[Job]:
+        """Insert the jobs in one transaction with ``within``: all of them or none. Two or more are one
+        batch (the candidates of one request, numbered from 1 in the given order)."""
+        batch_id = new_job_id() if len(news) > 1 else None
+        rows = [
+            _to_row(
+                {
+                    "id": new_job_id(),
+                    "state": JobState.QUEUED,
+                    "deadline_at": now + deadline_seconds,
+                    "created_at": now,
+                    "updated_at": now,
+                    "next_poll_at": now if start_at is None else start_at,
+                    "batch_id": batch_id,
+                    "batch_index": index if batch_id is not None else None,
+                    **{f.name: getattr(new, f.name) for f in fields(NewJob)},
+                }
+            )
+            for index, new in enumerate(news, start=1)
+        ]
+        ids = [str(row["id"]) for row in rows]
+        async with self.db.transaction() as conn:
+            for row in rows:
+                sql = f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
+                await conn.execute(sql, tuple(row.values()))
+            if within is not None:
+                await within(conn, ids)
+        jobs = []
+        for job_id in ids:
+            job = await self.get(job_id)
+            assert job is not None
+            self._track(job)
+            jobs.append(job)
+        return jobs
 
     def is_cached(self, job_id: str) -> bool:
         """Whether this unfinished job is in memory (a finished one never is)."""
@@ -343,6 +376,16 @@ class JobStore:
         ):
             rows = await cur.fetchall()
         return [_row_to_job(r) for r in rows]
+
+    async def batch(self, batch_id: str) -> list[Job]:
+        """Every candidate of a batch, in order; the unfinished ones as this store last wrote them."""
+        async with (
+            self.db.read() as conn,
+            conn.execute("SELECT * FROM jobs WHERE batch_id = ? ORDER BY batch_index", (batch_id,)) as cur,
+        ):
+            rows = await cur.fetchall()
+        # An unfinished job's freshest state is the cached one (poll bookkeeping may not be written yet).
+        return [self._cache.get(job.id, job) for job in map(_row_to_job, rows)]
 
     async def active(self) -> list[Job]:
         async with (

@@ -14,6 +14,8 @@ class GuildDefaults:
     default_provider: str | None = None
     updated_by: int | None = None
     updated_at: float | None = None
+    # The most images a member may ask for with one /imagine (count); None: the bot's maximum.
+    max_count: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,29 +35,38 @@ class SettingsStore:
         async with (
             self.db.read() as conn,
             conn.execute(
-                "SELECT default_model, default_provider, updated_by, updated_at FROM guild_settings WHERE guild_id = ?",
+                "SELECT default_model, default_provider, updated_by, updated_at, max_count FROM guild_settings "
+                "WHERE guild_id = ?",
                 (guild_id,),
             ) as cur,
         ):
             row = await cur.fetchone()
         if row is None:
             return GuildDefaults(guild_id)
-        return GuildDefaults(guild_id, row[0], row[1], row[2], row[3])
+        return GuildDefaults(guild_id, row[0], row[1], row[2], row[3], row[4])
 
     async def set_guild_defaults(
-        self, guild_id: int, *, model: str | None, provider: str | None, by: int, now: float
+        self,
+        guild_id: int,
+        *,
+        model: str | None,
+        provider: str | None,
+        by: int,
+        now: float,
+        max_count: int | None = None,
     ) -> GuildDefaults:
-        """Set (or with None, clear) the server's default model and provider."""
+        """Set (or with None, clear) the server's default model and provider and its cap on ``count``."""
         async with self.db.transaction() as conn:
             await conn.execute(
-                """INSERT INTO guild_settings (guild_id, default_model, default_provider, updated_by, updated_at)
-                   VALUES (?, ?, ?, ?, ?)
+                """INSERT INTO guild_settings (guild_id, default_model, default_provider, updated_by, updated_at,
+                       max_count)
+                   VALUES (?, ?, ?, ?, ?, ?)
                    ON CONFLICT (guild_id) DO UPDATE SET default_model = excluded.default_model,
                        default_provider = excluded.default_provider, updated_by = excluded.updated_by,
-                       updated_at = excluded.updated_at""",
-                (guild_id, model, provider, by, now),
+                       updated_at = excluded.updated_at, max_count = excluded.max_count""",
+                (guild_id, model, provider, by, now, max_count),
             )
-        return GuildDefaults(guild_id, model, provider, by, now)
+        return GuildDefaults(guild_id, model, provider, by, now, max_count)
 
     async def mark_provider(
         self, provider: str, *, healthy: bool, category: str | None, detail: str | None, now: float

@@ -1,0 +1,122 @@
+"""Reference images from message links: /imagine's ``references`` option takes links to messages in this
+server (right-click a message, Copy Message Link), and their images become references after the ones
+attached to the command. So a member can give the model more images than the command has attachment
+slots (Nano Banana Pro takes 14), or images already posted, the bot's own results included.
+
+The bot reads the linked messages with its own token, so it checks first that the member could read
+them too: a link must not let anyone see, through the bot, a channel they cannot open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import discord
+
+from bot.errors import InvalidRequestError
+from bot.providers.base import IMAGE_MIME_TYPES
+
+# https://discord.com/channels/<guild>/<channel>/<message>, as Copy Message Link gives it (any client).
+MESSAGE_LINK = re.compile(
+    r"<?https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(?P<guild>\d+)/(?P<channel>\d+)/(?P<message>\d+)>?"
+)
+# Enough for every reference a model takes even one image per message; each link is one read of Discord.
+MAX_LINKS = 14
+HOW = "Right-click a message (long-press on mobile) and choose Copy Message Link."
+
+
+@dataclass(frozen=True, slots=True)
+class MessageLink:
+    guild_id: int
+    channel_id: int
+    message_id: int
+    number: int  # the link's place in the option, as the member reads it in a refusal
+
+    @property
+    def name(self) -> str:
+        return f"link {self.number}"
+
+
+def parse_links(text: str) -> list[MessageLink]:
+    """The message links in ``text`` (separated by spaces, commas or new lines), in order, each once."""
+    links: list[MessageLink] = []
+    seen: set[int] = set()
+    for token in text.replace(",", " ").split():
+        match = MESSAGE_LINK.fullmatch(token)
+        if match is None:
+            shown = token if len(token) <= 60 else token[:59] + "…"
+            raise InvalidRequestError(f"`references` takes links to messages with images; `{shown}` is not one. {HOW}")
+        message_id = int(match["message"])
+        if message_id in seen:
+            continue
+        seen.add(message_id)
+        links.append(MessageLink(int(match["guild"]), int(match["channel"]), message_id, len(links) + 1))
+    if len(links) > MAX_LINKS:
+        raise InvalidRequestError(f"`references` takes at most {MAX_LINKS} message links; you gave {len(links)}.")
+    return links
+
+
+async def linked_images(interaction: discord.Interaction[Any], text: str) -> list[discord.Attachment]:
+    """The images (PNG, JPEG, WebP) of the messages linked in ``text``, in link order.
+
+    Refuses, naming the link, one from another server, in a channel the member cannot read (or an
+    age-restricted one, used from a channel that is not), gone, or without images.
+    """
+    links = parse_links(text)
+    if not links:
+        return []
+    channels = [await _readable_channel(interaction, link) for link in links]
+    messages = await asyncio.gather(*(_fetch(channel, link) for channel, link in zip(channels, links, strict=True)))
+    images: list[discord.Attachment] = []
+    for link, message in zip(links, messages, strict=True):
+        found = [a for a in message.attachments if _mime(a) in IMAGE_MIME_TYPES]
+        if not found:
+            raise InvalidRequestError(f"The message of {link.name} in `references` has no PNG, JPEG or WebP image.")
+        images.extend(found)
+    return images
+
+
+Readable = discord.TextChannel | discord.Thread | discord.VoiceChannel | discord.StageChannel
+
+
+async def _readable_channel(interaction: discord.Interaction[Any], link: MessageLink) -> Readable:
+    guild = interaction.guild
+    member = interaction.user
+    if guild is None or link.guild_id != guild.id or not isinstance(member, discord.Member):
+        raise InvalidRequestError(f"{link.name.capitalize()} in `references` is not a message in this server.")
+    channel = guild.get_channel_or_thread(link.channel_id)
+    if channel is None:
+        try:
+            channel = await guild.fetch_channel(link.channel_id)
+        except discord.HTTPException:
+            channel = None
+    if not isinstance(channel, Readable):
+        raise InvalidRequestError(f"The bot cannot see the channel of {link.name} in `references`.")
+    perms = channel.permissions_for(member)
+    if not (perms.view_channel and perms.read_message_history):
+        raise InvalidRequestError(f"You cannot read the channel of {link.name} in `references`.")
+    here_nsfw = bool(getattr(interaction.channel, "nsfw", False))
+    if channel.is_nsfw() and not here_nsfw:
+        raise InvalidRequestError(
+            f"{link.name.capitalize()} in `references` is in an age-restricted channel; its images can be used "
+            "as references only in an age-restricted channel."
+        )
+    return channel
+
+
+async def _fetch(channel: Readable, link: MessageLink) -> discord.Message:
+    try:
+        return await channel.fetch_message(link.message_id)
+    except discord.NotFound:
+        raise InvalidRequestError(f"The message of {link.name} in `references` no longer exists.") from None
+    except discord.Forbidden:
+        raise InvalidRequestError(
+            f"The bot may not read the channel of {link.name} in `references` (it needs Read Message History there)."
+        ) from None
+
+
+def _mime(attachment: discord.Attachment) -> str:
+    return (attachment.content_type or "").split(";")[0].strip().lower()

@@ -1,0 +1,238 @@
+"""/imagine count: several candidates of one prompt in one message, through the fake Discord and the fake
+SeaArt: each candidate its own job, reserved and charged or refunded on its own, the message drawn whole
+at every step (deliveries that finish at different times, a restart mid-batch), and the caps."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from bot.config import Settings
+from bot.testing.discord import ADMIN_PERMISSIONS, FakeDiscord, FakeMessage
+from bot.testing.providers import FakeSeaArt
+from tests.conftest import Clock, RunningBot, make_settings, start_bot
+
+
+def jobs(settings: Settings) -> list[sqlite3.Row]:
+    with sqlite3.connect(settings.database.path) as conn:
+        conn.row_factory = sqlite3.Row
+        return conn.execute("SELECT * FROM jobs ORDER BY created_at, batch_index").fetchall()
+
+
+def states(settings: Settings) -> list[str]:
+    return [row["state"] for row in jobs(settings)]
+
+
+def ledger(settings: Settings) -> list[tuple[str, str, int]]:
+    with sqlite3.connect(settings.database.path) as conn:
+        rows = conn.execute("SELECT job_id, kind, units FROM ledger ORDER BY id").fetchall()
+    return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+
+def fields(message: FakeMessage) -> dict[str, str]:
+    return {f["name"]: f["value"] for f in message.embeds[0]["fields"]}
+
+
+def labels(message: FakeMessage) -> list[str]:
+    return [c["label"] for row in message.components for c in row["components"]]
+
+
+def custom_id(message: FakeMessage, label: str) -> str:
+    found = [c["custom_id"] for row in message.components for c in row["components"] if c["label"] == label]
+    assert found, f"no {label} button: {labels(message)}"
+    return str(found[0])
+
+
+def refusal(discord_fake: FakeDiscord, interaction_id: int) -> str:
+    callback = discord_fake.interactions[interaction_id].callbacks[0]
+    assert callback["type"] == 4 and callback["data"]["flags"] & 64, callback
+    return str(callback["data"]["content"])
+
+
+async def batch_message(discord_fake: FakeDiscord, options: dict[str, Any], **kwargs: Any) -> FakeMessage:
+    interaction = await discord_fake.slash_command("imagine", options, **kwargs)
+    await discord_fake.wait_for(lambda: interaction.original_message_id is not None, timeout=10)
+    assert interaction.original_message_id is not None
+    return discord_fake.messages[interaction.original_message_id]
+
+
+async def test_a_batch_of_four_with_one_blocked_and_one_failed_charges_the_two_delivered(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    seaart.script("success", "content_blocked", "transient_failure", "success")
+    message = await batch_message(discord_fake, {"prompt": "four bananas @everyone", "count": 4})
+    await discord_fake.wait_for(lambda: all(r["finished_at"] for r in jobs(settings)) and len(jobs(settings)) == 4)
+    rows = jobs(settings)
+
+    # Four jobs of one batch, numbered 1-4, all shown in the one message of the one interaction.
+    assert len({r["batch_id"] for r in rows}) == 1 and rows[0]["batch_id"] is not None
+    assert [r["batch_index"] for r in rows] == [1, 2, 3, 4]
+    assert {r["message_id"] for r in rows} == {message.id}
+    assert sorted(states(settings)) == ["blocked", "delivered", "delivered", "failed"]
+    # The provider got four creates of the same request.
+    assert len(seaart.creates) == 4
+    assert all(c.json == seaart.creates[0].json for c in seaart.creates)
+    assert seaart.creates[0].json["prompt"] == "four bananas @everyone"
+
+    # One reservation per candidate; the two delivered are charged, the other two refunded.
+    by_job = {r["id"]: r for r in rows}
+    entries = ledger(settings)
+    assert sorted(kind for _, kind, _ in entries if kind == "reserve") == ["reserve"] * 4
+    settled = {job_id: kind for job_id, kind, _ in entries if kind in ("commit", "refund")}
+    assert settled == {job_id: "commit" if row["state"] == "delivered" else "refund" for job_id, row in by_job.items()}
+    assert {r["charge_state"] for r in rows if r["state"] == "delivered"} == {"committed"}
+    assert {r["charge_state"] for r in rows if r["state"] != "delivered"} == {"refunded"}
+
+    # The message holds both delivered images, in candidate order, and says what became of the others.
+    await discord_fake.wait_for(lambda: "2 of 4 ready" in message.embeds[0]["title"], timeout=10)
+    delivered = [r for r in rows if r["state"] == "delivered"]
+    assert [a["filename"].split("-")[1] for a in message.attachments] == [r["id"] for r in delivered]
+    stored = [int(a) for r in delivered for a in _ids(r)]
+    assert [int(a["id"]) for a in message.attachments] == stored
+    assert len(message.files) == 2 and all(f.data.startswith(b"\x89PNG") for f in message.files)
+    blocked = next(r for r in rows if r["state"] == "blocked")
+    failed = next(r for r in rows if r["state"] == "failed")
+    lines = fields(message)["Images"]
+    assert f"**#{blocked['batch_index']}** 🚫 was blocked by the provider's safety filter" in lines
+    assert f"**#{failed['batch_index']}** ❌ failed" in lines
+    assert lines.count("✅ ready") == 2
+    missing = sorted((blocked["batch_index"], failed["batch_index"]))
+    assert fields(message)["Charged"] == f"Only the 2 delivered; #{missing[0]} and #{missing[1]} cost nothing."
+    assert message.embeds[0]["description"] == "four bananas @everyone"
+    assert message.allowed_mentions == {"parse": []}
+    assert labels(message) == ["Re-roll", "Delete"]
+
+
+def _ids(row: sqlite3.Row) -> list[int]:
+    import json
+
+    return [int(a) for a in json.loads(row["attachment_ids"])]
+
+
+async def test_candidates_finishing_apart_keep_each_others_images_and_progress_shows_each(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    seaart.hold(True)
+    message = await batch_message(discord_fake, {"prompt": "one at a time", "count": 3})
+    await discord_fake.wait_for(lambda: states(settings) == ["running"] * 3, timeout=10)
+    await discord_fake.wait_for(lambda: fields(message)["Images"].count("generating") == 3, timeout=10)
+    assert "Generating 3 images" in message.embeds[0]["title"] and labels(message) == ["Cancel"]
+
+    provider_ids = {r["provider_job_id"]: r for r in jobs(settings)}
+    order = sorted(provider_ids, key=lambda pid: -provider_ids[pid]["batch_index"])  # #3, #2, #1
+    seen: list[list[int]] = []
+    for done, pid in enumerate(order, start=1):
+        seaart.release(pid)
+        await discord_fake.wait_for(lambda n=done: len(message.attachments) == n, timeout=10)
+        seen.append([int(a["id"]) for a in message.attachments])
+    # Each image stayed once it came (the same attachment, never uploaded again), in candidate order.
+    assert seen[0][0] in seen[1] and set(seen[1]) <= set(seen[2])
+    rows = jobs(settings)
+    assert [a["filename"].split("-")[1] for a in message.attachments] == [r["id"] for r in rows]
+    await discord_fake.wait_for(lambda: message.embeds[0]["title"] == "🍌 Done · 3 images", timeout=10)
+    assert len(message.files) == 3
+    # Progress drew every candidate: at some point one was ready and the others still generating.
+    history = [r.json for r in discord_fake.requests if r.method == "PATCH" and r.json and r.json.get("embeds")]
+    assert any("1 of 3 ready" in (p["embeds"][0]["title"]) for p in history)
+
+
+async def test_cancel_stops_every_candidate_and_refunds_them(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    seaart.hold(True)
+    message = await batch_message(discord_fake, {"prompt": "never mind", "count": 2})
+    await discord_fake.wait_for(lambda: labels(message) == ["Cancel"] and states(settings) == ["running"] * 2)
+    await discord_fake.click(message.id, custom_id(message, "Cancel"), user_id=discord_fake.member_id)
+    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"] * 2, timeout=10)
+    await discord_fake.wait_for(lambda: message.embeds[0]["title"] == "🍌 Cancelled", timeout=10)
+    assert sorted(kind for _, kind, _ in ledger(settings)) == ["refund", "refund", "reserve", "reserve"]
+    assert len([r for r in seaart.requests if r.path.endswith("/cancel")]) == 2
+    assert labels(message) == ["Re-roll"] and not message.attachments
+
+
+async def test_reroll_of_a_batch_runs_the_whole_batch_again_for_the_presser(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    message = await batch_message(discord_fake, {"prompt": "again", "count": 2})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 2, timeout=10)
+    await discord_fake.wait_for(lambda: labels(message) == ["Re-roll", "Delete"], timeout=10)
+    await discord_fake.click(message.id, custom_id(message, "Re-roll"), user_id=discord_fake.moderator_id)
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 4, timeout=10)
+    again = jobs(settings)[2:]
+    assert {r["user_id"] for r in again} == {discord_fake.moderator_id}
+    assert again[0]["batch_id"] == again[1]["batch_id"] != jobs(settings)[0]["batch_id"]
+
+    await discord_fake.click(message.id, custom_id(message, "Delete"), user_id=discord_fake.member_id)
+    await discord_fake.wait_for(lambda: message.deleted, timeout=10)
+    await discord_fake.wait_for(lambda: all(r["deleted_by"] for r in jobs(settings)[:2]), timeout=10)
+
+
+async def test_a_batch_is_refused_whole_when_the_member_cannot_afford_it(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    # One request in flight at a time: a batch is one request to its member.
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 5, "in_flight_per_user": 1})
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        first = await discord_fake.slash_command("imagine", {"prompt": "three", "count": 3})
+        await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=10)
+        assert discord_fake.interactions[first.id].callbacks[0]["type"] == 5
+        refused = await discord_fake.slash_command("imagine", {"prompt": "four more", "count": 4})
+        await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=10)
+        text = refusal(discord_fake, refused.id)
+        assert "4 images cost 4 unit(s)" in text and "used 3 of your 5 daily units" in text
+        assert "ask for count:2" in text and "Nothing was started or charged" in text
+        assert len(jobs(settings)) == 3 and len(seaart.creates) == 3
+        assert [k for _, k, _ in ledger(settings)].count("reserve") == 3
+    finally:
+        await running.close()
+
+
+async def test_the_server_caps_count(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    admin = await discord_fake.slash_command(
+        "admin defaults", {"max_count": 2}, user_id=discord_fake.admin_id, permissions=ADMIN_PERMISSIONS
+    )
+    await discord_fake.wait_for(lambda: bool(admin.callbacks), timeout=10)
+    assert "up to 2" in str(admin.callbacks[0]["data"]["embeds"])
+
+    refused = await discord_fake.slash_command("imagine", {"prompt": "too many", "count": 3})
+    await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=10)
+    assert "allows up to 2 image(s) per prompt" in refusal(discord_fake, refused.id)
+    assert "count:2" in refusal(discord_fake, refused.id)
+    assert jobs(settings) == [] and seaart.requests == []
+
+    await discord_fake.slash_command("imagine", {"prompt": "fine", "count": 2})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 2, timeout=10)
+
+
+async def test_a_restart_mid_batch_ends_with_every_image_in_the_message(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    seaart.hold(True)
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        message = await batch_message(discord_fake, {"prompt": "survive", "count": 4})
+        await discord_fake.wait_for(lambda: states(settings) == ["running"] * 4, timeout=10)
+        first = jobs(settings)[1]  # #2 comes before the restart
+        seaart.release(first["provider_job_id"])
+        await discord_fake.wait_for(lambda: len(message.attachments) == 1, timeout=10)
+        await discord_fake.wait_for(lambda: "delivered" in states(settings), timeout=10)
+        kept = int(message.attachments[0]["id"])
+    finally:
+        await running.close()
+
+    seaart.release()
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 4, timeout=20)
+        await discord_fake.wait_for(lambda: message.embeds[0]["title"] == "🍌 Done · 4 images", timeout=10)
+    finally:
+        await running.close()
+    assert len(seaart.creates) == 4, "no candidate was sent twice"
+    assert len(message.attachments) == 4 and int(message.attachments[1]["id"]) == kept
+    assert [a["filename"].split("-")[1] for a in message.attachments] == [r["id"] for r in jobs(settings)]
+    assert sorted(k for _, k, _ in ledger(settings)) == ["commit"] * 4 + ["reserve"] * 4
