@@ -41,19 +41,19 @@ class MessageLink:
 
 
 def parse_links(text: str) -> list[MessageLink]:
-    """The message links in ``text`` (separated by spaces, commas or new lines), in order, each once."""
+    """The message links in ``text`` (separated by spaces, commas or new lines), in order, each once;
+    anything else in it is refused, quoted, so a typo is not silently dropped."""
+    leftover = " ".join(MESSAGE_LINK.sub(" ", text).replace(",", " ").split())
+    if leftover:
+        shown = leftover if len(leftover) <= 60 else leftover[:59] + "…"
+        raise InvalidRequestError(f"`references` takes links to messages with images; `{shown}` is not one. {HOW}")
     links: list[MessageLink] = []
     seen: set[int] = set()
-    for token in text.replace(",", " ").split():
-        match = MESSAGE_LINK.fullmatch(token)
-        if match is None:
-            shown = token if len(token) <= 60 else token[:59] + "…"
-            raise InvalidRequestError(f"`references` takes links to messages with images; `{shown}` is not one. {HOW}")
+    for match in MESSAGE_LINK.finditer(text):
         message_id = int(match["message"])
-        if message_id in seen:
-            continue
-        seen.add(message_id)
-        links.append(MessageLink(int(match["guild"]), int(match["channel"]), message_id, len(links) + 1))
+        if message_id not in seen:
+            seen.add(message_id)
+            links.append(MessageLink(int(match["guild"]), int(match["channel"]), message_id, len(links) + 1))
     if len(links) > MAX_LINKS:
         raise InvalidRequestError(f"`references` takes at most {MAX_LINKS} message links; you gave {len(links)}.")
     return links

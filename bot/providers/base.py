@@ -130,8 +130,7 @@ def validate(request: GenerationRequest, caps: Capabilities) -> None:
     refs = request.reference_images
     if len(refs) > caps.max_reference_images:
         raise InvalidRequestError(
-            f"{caps.display_name} takes at most {caps.max_reference_images} reference image(s); "
-            f"you attached {len(refs)}."
+            f"{caps.display_name} takes at most {caps.max_reference_images} reference image(s); you gave {len(refs)}."
         )
     for ref in refs:
         ctype = (ref.content_type or "").split(";")[0].strip().lower()

@@ -4,6 +4,7 @@ at every step (deliveries that finish at different times, a restart mid-batch), 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -105,8 +106,6 @@ async def test_a_batch_of_four_with_one_blocked_and_one_failed_charges_the_two_d
 
 
 def _ids(row: sqlite3.Row) -> list[int]:
-    import json
-
     return [int(a) for a in json.loads(row["attachment_ids"])]
 
 

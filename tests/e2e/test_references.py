@@ -1,0 +1,179 @@
+"""Every reference the model takes, from /imagine: ten attachment slots and links to messages with images,
+through the fake Discord (the bot reads the linked messages with its token) and the fake SeaArt."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.config import Settings
+from bot.testing.discord import FakeDiscord, FakeMessage
+from bot.testing.discord.protocol import VIEW_CHANNEL
+from bot.testing.providers import FakeSeaArt
+from tests.conftest import BOT_TOKEN, Clock, RunningBot, png_bytes, start_bot
+
+
+def states(settings: Settings) -> list[str]:
+    with sqlite3.connect(settings.database.path) as conn:
+        return [r[0] for r in conn.execute("SELECT state FROM jobs ORDER BY created_at")]
+
+
+def ledger_rows(settings: Settings) -> int:
+    with sqlite3.connect(settings.database.path) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM ledger").fetchone()[0])
+
+
+async def post_images(discord_fake: FakeDiscord, count: int, channel_id: int | None = None) -> FakeMessage:
+    """A message with ``count`` PNGs, posted through the fake's REST API as any client would."""
+    channel = channel_id or discord_fake.channel_id
+    payload = {"content": "some pictures", "attachments": [{"id": i, "filename": f"p{i}.png"} for i in range(count)]}
+    files = {f"files[{i}]": (f"p{i}.png", png_bytes(colour=(i * 20, 100, 50)), "image/png") for i in range(count)}
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(
+            f"{discord_fake.api_base_url}/channels/{channel}/messages",
+            headers={"Authorization": f"Bot {BOT_TOKEN}"},
+            data={"payload_json": json.dumps(payload)},
+            files=files,
+        )
+    answer.raise_for_status()
+    return discord_fake.messages[int(answer.json()["id"])]
+
+
+def link(discord_fake: FakeDiscord, message: FakeMessage, *, guild_id: int | None = None) -> str:
+    return f"https://discord.com/channels/{guild_id or discord_fake.guild_id}/{message.channel_id}/{message.id}"
+
+
+async def refused(discord_fake: FakeDiscord, options: dict[str, Any], **kwargs: Any) -> str:
+    interaction = await discord_fake.slash_command("imagine", options, **kwargs)
+    await discord_fake.wait_for(lambda: bool(interaction.callbacks), timeout=10)
+    callback = interaction.callbacks[0]
+    assert callback["type"] == 4 and callback["data"]["flags"] & 64, callback
+    assert callback["data"]["allowed_mentions"] == {"parse": []}
+    return str(callback["data"]["content"])
+
+
+def attachments(discord_fake: FakeDiscord, count: int) -> dict[str, Any]:
+    return {
+        f"image{n}": discord_fake.add_attachment(png_bytes(colour=(n * 10, 0, 0)), f"a{n}.png", "image/png")
+        for n in range(1, count + 1)
+    }
+
+
+async def test_fourteen_references_on_pro_from_ten_slots_and_a_link(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    posted = await post_images(discord_fake, 4)
+    options = {"prompt": "a collage", "model": "nano_banana_pro", **attachments(discord_fake, 10)}
+    options["references"] = link(discord_fake, posted)
+    await discord_fake.slash_command("imagine", options, user_id=discord_fake.member_id)
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    (create,) = seaart.creates
+    expected = [options[f"image{n}"]["url"] for n in range(1, 11)] + [a["url"] for a in posted.attachments]
+    assert create.json["image_urls"] == expected
+
+
+async def test_a_link_to_an_earlier_result_makes_it_a_reference(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    first = await discord_fake.slash_command("imagine", {"prompt": "a banana"})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    assert first.original_message_id is not None
+    result = discord_fake.messages[first.original_message_id]
+    # Links may come as Discord's clients copy them, in angle brackets, with commas, repeated.
+    text = f"<{link(discord_fake, result)}>, {link(discord_fake, result)}"
+    await discord_fake.slash_command("imagine", {"prompt": "the same banana at night", "references": text})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered", "delivered"], timeout=20)
+    assert seaart.creates[1].json["image_urls"] == [result.attachments[0]["url"]]
+
+
+async def test_more_references_than_the_model_takes_are_refused_before_anything_is_charged(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    posted = await post_images(discord_fake, 5)
+    options = {"prompt": "too many", "model": "nano_banana_pro", **attachments(discord_fake, 10)}
+    options["references"] = link(discord_fake, posted)
+    text = await refused(discord_fake, options)
+    assert "Nano Banana Pro takes at most 14 reference image(s); you gave 15." in text
+    # Nano Banana 2 on SeaArt takes 3: the same refusal, naming that limit.
+    text = await refused(discord_fake, {"prompt": "nb2", "references": link(discord_fake, posted)})
+    assert "at most 3 reference image(s); you gave 5" in text
+    assert states(settings) == [] and ledger_rows(settings) == 0 and seaart.requests == []
+
+
+@pytest.mark.parametrize(
+    ("make_text", "expected"),
+    [
+        (lambda fake, msg: "my favourite picture", "`my favourite picture` is not one"),
+        (lambda fake, msg: link(fake, msg, guild_id=123456789), "is not a message in this server"),
+        (lambda fake, msg: f"https://discord.com/channels/{fake.guild_id}/{fake.channel_id}/42", "no longer exists"),
+        (lambda fake, msg: f"https://discord.com/channels/{fake.guild_id}/987654321/42", "cannot see the channel"),
+        (lambda fake, msg: link(fake, msg), "has no PNG, JPEG or WebP image"),
+        (lambda fake, msg: " ".join(f"https://discord.com/channels/1/2/{n}" for n in range(15)), "at most 14 message"),
+    ],
+    ids=["not-a-link", "other-server", "gone", "unknown-channel", "no-images", "too-many-links"],
+)
+async def test_links_the_bot_cannot_use_are_refused_privately(
+    running_bot: RunningBot,
+    discord_fake: FakeDiscord,
+    seaart: FakeSeaArt,
+    settings: Settings,
+    make_text: Any,
+    expected: str,
+) -> None:
+    message = await _text_message(discord_fake)
+    text = await refused(discord_fake, {"prompt": "from a link", "references": make_text(discord_fake, message)})
+    assert expected in text
+    assert states(settings) == [] and ledger_rows(settings) == 0 and seaart.requests == []
+
+
+async def _text_message(discord_fake: FakeDiscord) -> FakeMessage:
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(
+            f"{discord_fake.api_base_url}/channels/{discord_fake.channel_id}/messages",
+            headers={"Authorization": f"Bot {BOT_TOKEN}"},
+            json={"content": "just words"},
+        )
+    return discord_fake.messages[int(answer.json()["id"])]
+
+
+async def test_images_from_an_age_restricted_channel_stay_there(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    posted = await post_images(discord_fake, 1, channel_id=discord_fake.nsfw_channel_id)
+    text = await refused(discord_fake, {"prompt": "here", "references": link(discord_fake, posted)})
+    assert "age-restricted channel" in text
+    await discord_fake.slash_command(
+        "imagine", {"prompt": "there", "references": link(discord_fake, posted)}, channel_id=posted.channel_id
+    )
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+
+
+async def test_a_member_cannot_read_a_private_channel_through_the_bot(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    # A staff channel that @everyone may not view (the bot and the admins may).
+    staff = 424242424242424242
+    everyone_denied = {"id": str(discord_fake.guild_id), "type": 0, "allow": "0", "deny": str(VIEW_CHANNEL)}
+    discord_fake.channels[staff] = {
+        **discord_fake.channels[discord_fake.channel_id],
+        "id": str(staff),
+        "name": "staff",
+        "permission_overwrites": [everyone_denied],
+    }
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        posted = await post_images(discord_fake, 1, channel_id=staff)
+        text = await refused(discord_fake, {"prompt": "peek", "references": link(discord_fake, posted)})
+        assert "You cannot read the channel of link 1" in text
+        await discord_fake.slash_command(
+            "imagine", {"prompt": "allowed", "references": link(discord_fake, posted)}, user_id=discord_fake.admin_id
+        )
+        await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    finally:
+        await running.close()
+    assert seaart.creates[0].json["image_urls"] == [posted.attachments[0]["url"]]
