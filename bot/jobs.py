@@ -15,8 +15,8 @@ import json
 import logging
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -743,7 +743,7 @@ class JobRunner:
         async with self._batch_lock(job.batch_id):
             batch = await self.store.batch(job.batch_id)
             attachment_ids = await self.sink.show_batch(batch, Delivering(job, images))
-            return await self.store.update(
+            job = await self.store.update(
                 job,
                 now=self.clock(),
                 state=JobState.DELIVERED,
@@ -751,6 +751,8 @@ class JobRunner:
                 result=job.result.without_inline_bytes(),
                 attachment_ids=attachment_ids,
             )
+        self._forget_if_ended([job if j.id == job.id else j for j in batch])
+        return job
 
     def _batch_lock(self, batch_id: str) -> asyncio.Lock:
         lock = self._batch_locks.get(batch_id)
@@ -763,9 +765,14 @@ class JobRunner:
         async with self._batch_lock(batch_id):
             batch = await self.store.batch(batch_id)
             await self.sink.show_batch(batch)
+        self._forget_if_ended(batch)
+
+    def _forget_if_ended(self, batch: Sequence[Job]) -> None:
+        """A batch whose candidates have all ended needs no more pacing of its progress edits."""
         if all(job.terminal for job in batch):
-            self._last_progress.pop(batch_id, None)
-            self._edit_behind.discard(batch_id)
+            key = batch[0].batch_id or batch[0].id
+            self._last_progress.pop(key, None)
+            self._edit_behind.discard(key)
 
     async def _prepare_images(self, job: Job) -> list[PreparedImage]:
         limit = job.upload_limit or DEFAULT_UPLOAD_LIMIT
@@ -872,21 +879,45 @@ class JobRunner:
         state = to or _FAILED_STATE_FOR.get(category, JobState.FAILED)
         if detail:
             log.info("job %s -> %s (%s): %s", job.id, state, category, detail)
-        changes: dict[str, object] = {"error_category": category, "error_message": message}
+        changes: dict[str, Any] = {"error_category": category, "error_message": message}
         if cancelled_by is not None:
             changes["cancelled_by"] = cancelled_by
-        job = await self.store.update(job, now=self.clock(), state=state, **changes)
-        try:
-            await self._show_end(job)
-        except Exception as exc:
+        if job.batch_id is not None:
+            job, shown = await self._end_candidate(job, state, changes)
+        else:
+            job = await self.store.update(job, now=self.clock(), state=state, **changes)
+            shown = await self._try_to_show(self.sink.finished(job), job)
+        if not shown:
             # The row is final either way, but the member must still be told: a Discord 5xx or a dropped
             # connection passes, so the edit is tried again a few times in the background.
-            log.warning("job %s: could not show the final state (%s); trying again", job.id, type(exc).__name__)
             retry = asyncio.create_task(self._show_final_later(job), name=f"final-{job.id}")
             self._background.add(retry)
             retry.add_done_callback(self._background.discard)
         if job.state is JobState.BLOCKED:
             self._notify(JobBlocked(job))
+
+    async def _end_candidate(self, job: Job, state: JobState, changes: dict[str, Any]) -> tuple[Job, bool]:
+        """End a batch candidate without an image, shown before it is written, as a delivery is: after a
+        crash between the two the job is still unfinished, so the restarted bot ends it again and draws
+        the message again, instead of leaving it showing the candidate running. Returns the job and
+        whether its message shows the end."""
+        assert job.batch_id is not None
+        async with self._batch_lock(job.batch_id):
+            batch = await self.store.batch(job.batch_id)
+            ending = replace(job, state=state, **changes)
+            shown = await self._try_to_show(self.sink.show_batch([ending if j.id == job.id else j for j in batch]), job)
+            job = await self.store.update(job, now=self.clock(), state=state, **changes)
+        self._forget_if_ended([job if j.id == job.id else j for j in batch])
+        return job, shown
+
+    @staticmethod
+    async def _try_to_show(edit: Awaitable[object], job: Job) -> bool:
+        try:
+            await edit
+        except Exception as exc:
+            log.warning("job %s: could not show the final state (%s); trying again", job.id, type(exc).__name__)
+            return False
+        return True
 
     async def _show_end(self, job: Job) -> None:
         if job.batch_id is None:

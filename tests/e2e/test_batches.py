@@ -5,14 +5,17 @@ at every step (deliveries that finish at different times, a restart mid-batch), 
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
+import subprocess
 from pathlib import Path
 from typing import Any
 
-from bot.config import Settings
+from bot.config import Settings, load_settings
 from bot.testing.discord import ADMIN_PERMISSIONS, FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import Clock, RunningBot, make_settings, start_bot
+from tests.conftest import BOT_TOKEN, SEAART_KEY, Clock, RunningBot, make_settings, start_bot
+from tests.e2e.bot_process import start_process, write_config
 
 
 def jobs(settings: Settings) -> list[sqlite3.Row]:
@@ -235,3 +238,40 @@ async def test_a_restart_mid_batch_ends_with_every_image_in_the_message(
     assert len(message.attachments) == 4 and int(message.attachments[1]["id"]) == kept
     assert [a["filename"].split("-")[1] for a in message.attachments] == [r["id"] for r in jobs(settings)]
     assert sorted(k for _, k, _ in ledger(settings)) == ["commit"] * 4 + ["reserve"] * 4
+
+
+async def test_a_bot_killed_mid_batch_finishes_it_in_the_same_message(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """SIGKILL with one candidate shown and two still at the provider: a new process polls the two,
+    adds their images to the same message beside the first (kept, not sent again) and charges all three."""
+    config = write_config(tmp_path, discord_fake, seaart)
+    settings = load_settings(config, discord_token=BOT_TOKEN, seaart_api_key=SEAART_KEY)
+    log = tmp_path / "bot.log"
+    first = start_process(config, log)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        await discord_fake.wait_until_ready(timeout=30)
+        seaart.hold(True)
+        message = await batch_message(discord_fake, {"prompt": "survive a kill", "count": 3})
+        await discord_fake.wait_for(lambda: states(settings) == ["running"] * 3, timeout=20)
+        seaart.release(jobs(settings)[0]["provider_job_id"])
+        await discord_fake.wait_for(lambda: len(message.attachments) == 1, timeout=20)
+        await discord_fake.wait_for(lambda: states(settings)[0] == "delivered", timeout=20)
+        kept = message.attachments[0]["id"]
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+
+        seaart.release()
+        second = start_process(config, log)
+        await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=30)
+        await discord_fake.wait_for(lambda: message.embeds[0]["title"] == "🍌 Done · 3 images", timeout=20)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)
+    assert len(seaart.creates) == 3
+    assert [a["filename"].split("-")[1] for a in message.attachments] == [r["id"] for r in jobs(settings)]
+    assert message.attachments[0]["id"] == kept
+    assert sorted(k for _, k, _ in ledger(settings)) == ["commit"] * 3 + ["reserve"] * 3
