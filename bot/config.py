@@ -162,7 +162,8 @@ class QuotaSettings(_Section):
     daily: int | None = Field(default=25, ge=0)
     weekly: int | None = Field(default=None, ge=0)
     monthly: int | None = Field(default=None, ge=0)
-    # Jobs a member (and a whole server) may have running at once.
+    # Requests a member may have running at once (the candidates of an /imagine count are one), and
+    # images a whole server may (each candidate is one).
     in_flight_per_user: int | None = Field(default=2, ge=0)
     in_flight_per_guild: int | None = Field(default=10, ge=0)
     # Per-server monthly budget, in units and in (estimated) US dollars.

@@ -154,7 +154,7 @@ class JobRunner:
         self._step_finished = False
         self._locks: dict[str, asyncio.Lock] = {}
         # One per batch while any of its candidates is being shown: their message is edited by one at a
-        # time, each edit drawn from the rows (docs/architecture.md section 4.7).
+        # time, each edit drawn from the rows (docs/architecture.md section 4.8).
         self._batch_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._last_progress: dict[str, float] = {}
         self._terminal_waiters: dict[str, list[asyncio.Future[Job]]] = {}

@@ -87,7 +87,7 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
         daily="Units per day (empty: no daily limit)",
         weekly="Units per week",
         monthly="Units per month",
-        in_flight="Images generating at once",
+        in_flight="Requests generating at once (an /imagine with count counts once)",
         clear="Remove this member's or role's override instead",
     )
     async def set_(

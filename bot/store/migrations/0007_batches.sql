@@ -1,4 +1,4 @@
--- Several candidates per prompt (/imagine count, docs/architecture.md section 4.7): each candidate is its
+-- Several candidates per prompt (/imagine count, docs/architecture.md section 4.8): each candidate is its
 -- own job (reserved, charged or refunded on its own), and the candidates of one request share a batch
 -- id, their place in it, and one Discord message.
 ALTER TABLE jobs ADD COLUMN batch_id TEXT;
