@@ -943,9 +943,12 @@ class JobRunner:
         behind = key in self._edit_behind  # a state change was not shown yet
         if not force and not behind and now - last < self.settings.progress_interval_seconds:
             return
-        if (force or behind) and now - last < MIN_EDIT_GAP_SECONDS:
+        shown_now = self._batch_locks.get(job.batch_id) if job.batch_id is not None else None
+        busy = shown_now is not None and shown_now.locked()
+        if busy or ((force or behind) and now - last < MIN_EDIT_GAP_SECONDS):
             # "Queued" shown a moment ago and already "Waiting for the provider": the member would see a
-            # flicker, and each edit costs a Discord request; the next poll shows the state instead.
+            # flicker, and each edit costs a Discord request; the next poll shows the state instead. So too
+            # while another candidate is being shown: a poll need not wait for an upload to draw progress.
             self._edit_behind.add(key)
             return
         self._edit_behind.discard(key)

@@ -78,7 +78,7 @@ def balance(path: Path, user: int) -> int:
 
 
 actions = st.lists(
-    st.tuples(st.sampled_from(["reserve", "deliver", "fail", "grant"]), st.integers(1, 4), st.integers(0, 2)),
+    st.tuples(st.sampled_from(["reserve", "batch", "deliver", "fail", "grant"]), st.integers(1, 4), st.integers(0, 2)),
     max_size=25,
 )
 
@@ -86,7 +86,8 @@ actions = st.lists(
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=actions)
 def test_ledger_properties(tmp_path: Path, steps: list[tuple[str, int, int]]) -> None:
-    """Whatever happens, usage is what the model says, never exceeds the limit, and refunds restore exactly."""
+    """Whatever happens, usage is what the model says, never exceeds the limit, and refunds restore exactly;
+    a batch (2-4 candidates of one request) is reserved whole or not at all."""
     asyncio.run(_ledger_properties(tmp_path / f"p{abs(hash(str(steps)))}.sqlite3", steps))
 
 
@@ -98,23 +99,21 @@ async def _ledger_properties(path: Path, steps: list[tuple[str, int, int]]) -> N
     open_jobs: list[str] = []
     expected_used, granted = 0, 0
     for action, units, pick in steps:
-        if action == "reserve":
+        if action in ("reserve", "batch"):
+            count = pick + 2 if action == "batch" else 1
             hook = quotas.reservation(
                 member, model="nano_banana_2", provider="seaart", size="1K", units=units, cost_micro_usd=units * 40_000
             )
             request = GenerationRequest(model="nano_banana_2", prompt="p")
+            new = NewJob(provider="seaart", model="nano_banana_2", request=request, guild_id=1, user_id=7)
             try:
-                job = await store.create(
-                    NewJob(provider="seaart", model="nano_banana_2", request=request, guild_id=1, user_id=7),
-                    now=clock(),
-                    deadline_seconds=60,
-                    within=hook,
-                )
+                jobs = await store.create_batch([new] * count, now=clock(), deadline_seconds=60, within=hook)
             except QuotaExceededError:
-                assert expected_used - granted + units > 6
+                assert expected_used - granted + units * count > 6
                 continue
-            open_jobs.append(job.id)
-            expected_used += units
+            assert len({job.batch_id for job in jobs}) == 1 and (jobs[0].batch_id is None) == (count == 1)
+            open_jobs.extend(job.id for job in jobs)
+            expected_used += units * count
         elif action in ("deliver", "fail") and open_jobs:
             job_id = open_jobs.pop(pick % len(open_jobs))
             job = await store.get(job_id)
@@ -247,3 +246,35 @@ async def test_two_connections_cannot_overspend_together(tmp_path: Path) -> None
     assert balance(path, 9) == 5
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 5
+
+
+async def test_a_batch_is_one_request_to_its_member_and_each_image_counts_for_the_server(tmp_path: Path) -> None:
+    path = tmp_path / "flight.sqlite3"
+    db, store = await open_db(path)
+    clock = Clock(ts("2026-11-23 12:00"))
+    quotas = Quotas(db, QuotaSettings(daily=None, in_flight_per_user=1, in_flight_per_guild=5), clock=clock)
+    request = GenerationRequest(model="nano_banana_2", prompt="p")
+
+    async def ask(user: int, count: int) -> str | None:
+        member = Member(guild_id=1, user_id=user)
+        hook = quotas.reservation(
+            member, model="nano_banana_2", provider="seaart", size="1K", units=1, cost_micro_usd=1
+        )
+        new = NewJob(provider="seaart", model="nano_banana_2", request=request, guild_id=1, user_id=user)
+        try:
+            await store.create_batch([new] * count, now=clock(), deadline_seconds=60, within=hook)
+        except QuotaExceededError as exc:
+            return exc.user_message
+        return None
+
+    assert await ask(7, 4) is None  # four images, one request: within the member's one at a time
+    assert "You already have 1 request(s) generating (limit 1)" in (await ask(7, 1) or "")
+    refusal = await ask(8, 2) or ""  # the server has 4 of its 5 images generating
+    assert "has 4 image(s) generating and allows 5 at once, so one fits: ask for one image" in refusal
+    assert await ask(8, 1) is None
+    status = await quotas.status(Member(guild_id=1, user_id=7))
+    assert (status.in_flight, status.in_flight_limit) == (1, 1)
+    await db.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT batch_id) FROM jobs").fetchone() == (5, 1)
+        assert conn.execute("SELECT COUNT(*) FROM ledger WHERE kind = 'reserve'").fetchone()[0] == 5

@@ -275,3 +275,19 @@ async def test_a_bot_killed_mid_batch_finishes_it_in_the_same_message(
     assert [a["filename"].split("-")[1] for a in message.attachments] == [r["id"] for r in jobs(settings)]
     assert message.attachments[0]["id"] == kept
     assert sorted(k for _, k, _ in ledger(settings)) == ["commit"] * 3 + ["reserve"] * 3
+
+
+async def test_a_batch_ends_whole_while_discord_refuses_a_share_of_its_edits(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Rate limits and 5xx on the shared message's edits: each refused edit is retried (by discord.py, then
+    by the runner), and since every edit is drawn from the rows, the last one holds all four images."""
+    discord_fake.chaos(0.4, seed=12, statuses=(429, 503))
+    message = await batch_message(discord_fake, {"prompt": "under fire", "count": 4})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 4, timeout=60)
+    await discord_fake.wait_for(lambda: message.embeds[0]["title"] == "🍌 Done · 4 images", timeout=30)
+    discord_fake.chaos(0)
+    assert discord_fake.chaos_faults, "some edits were refused"
+    assert [a["filename"].split("-")[1] for a in message.attachments] == [r["id"] for r in jobs(settings)]
+    assert [int(a["id"]) for a in message.attachments] == [i for r in jobs(settings) for i in _ids(r)]
+    assert sorted(k for _, k, _ in ledger(settings)) == ["commit"] * 4 + ["reserve"] * 4
