@@ -17,13 +17,13 @@ from bot.app import Bananacord
 from bot.catalogue import MODEL_NAMES
 from bot.errors import BananacordError, ErrorCategory, InvalidRequestError
 from bot.models import GenerationRequest, JobState, ReferenceImage
-from bot.moderation import BannedError, PromptBlockedError, effective_level
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.quotas import Member
 from bot.routing import choose_provider
 from bot.store.jobs import Job, NewJob
 from cogs.errors import send_ephemeral
 from cogs.moderation import record_moderation
+from cogs.policy import moderate
 
 log = logging.getLogger(__name__)
 
@@ -232,38 +232,14 @@ class Imagine(commands.Cog):
 
     async def moderate(self, interaction: discord.Interaction[Any], request: GenerationRequest) -> GenerationRequest:
         """Ban, blocked terms, then the channel's safety level, which the request carries from here on."""
-        store = self.bot.services.moderation
-        guild_id = interaction.guild_id or 0
-        user_id = interaction.user.id
-        ban = await store.active_ban(guild_id, user_id)
-        if ban is not None:
-            until = f" until <t:{int(ban.expires_at)}:f>" if ban.expires_at else ""
-            why = f" Reason: {ban.reason}" if ban.reason else ""
-            word = "on a cooldown" if ban.kind == "cooldown" else "banned from using this bot"
-            raise BannedError(f"You are {word} in this server{until}.{why}")
-        verdict = await store.check_prompt(guild_id, request.prompt)
-        if verdict.blocked:
-            await record_moderation(
-                self.bot,
-                guild_id,
-                "blocked_prompt",
-                f"Blocked a prompt from <@{user_id}> in <#{interaction.channel_id}>: {verdict.reason}.",
-                target_id=user_id,
-                channel_id=interaction.channel_id,
-                prompt=request.prompt,
-                reason=verdict.reason,
-            )
-            raise PromptBlockedError(
-                "Your prompt contains something this server does not allow, so it was not sent "
-                "(and you were not charged). Please rephrase it."
-            )
-        settings = await store.guild(guild_id)
-        channel_level = await store.channel_level(guild_id, interaction.channel_id or 0)
-        nsfw = bool(getattr(interaction.channel, "nsfw", False))
-        level = effective_level(
-            settings, channel_level, nsfw_channel=nsfw, default=self.bot.settings.moderation.default_level
+        return await moderate(
+            self.bot,
+            request,
+            guild_id=interaction.guild_id or 0,
+            channel_id=interaction.channel_id,
+            user_id=interaction.user.id,
+            nsfw_channel=bool(getattr(interaction.channel, "nsfw", False)),
         )
-        return request.model_copy(update={"safety_tolerance": level})
 
     async def start_job(
         self,

@@ -74,6 +74,7 @@ class Job:
     clock_started_at: float | None = None
     last_poll_at: float | None = None
     last_queued_at: float | None = None
+    reply_to_message_id: int | None = None
 
     @property
     def terminal(self) -> bool:
@@ -121,6 +122,8 @@ class NewJob:
     cost_units: int = 0
     cost_micro_usd: int | None = None
     safety_level: int | None = None
+    # A job started by a member's message (a reply) rather than an interaction: that message's id.
+    reply_to_message_id: int | None = None
 
 
 InTransaction = Callable[[aiosqlite.Connection, str], Awaitable[None]]
@@ -324,6 +327,20 @@ class JobStore:
         ):
             row = await cur.fetchone()
         return _row_to_job(row) if row else None
+
+    async def by_message(self, message_id: int) -> Job | None:
+        """The job shown in the bot's message ``message_id`` (the newest, should several have used it)."""
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT * FROM jobs WHERE message_id = ? ORDER BY created_at DESC LIMIT 1", (message_id,)
+            ) as cur,
+        ):
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        job = _row_to_job(row)
+        return self._cache.get(job.id, job)
 
     async def count_active(self) -> int:
         async with (

@@ -398,20 +398,24 @@ class FakeDiscord(World):
         reply_to: int | None = None,
         ping: bool = True,
         attachments: Sequence[JSON] = (),
+        image_links: Sequence[str] = (),
     ) -> FakeMessage:
         """A member posts a message: stored, then MESSAGE_CREATE to the live client.
 
         ``reply_to`` makes it a reply to that stored message, pinging its author unless ``ping=False``
         (the member turned the reply's @ping off). ``attachments`` take what :meth:`add_attachment`
-        returned. As on Discord, a bot without the message-content intent gets the message without its
-        content, embeds, attachments and components unless the message mentions it (a ``<@id>`` in the
-        content, or the ping of a reply to the bot). Nothing is dispatched to a client that did not ask
-        for the guild-messages intent (the message is stored all the same).
+        returned; each of ``image_links`` (a link to an image in the content) gets the embed Discord
+        adds for it (type ``image``, the picture as its thumbnail).
+
+        As on Discord, a bot without the message-content intent gets the message without its content,
+        embeds, attachments and components unless the message mentions it (a ``<@id>`` in the content,
+        or the ping of a reply to the bot). Nothing is dispatched to a client that did not ask for the
+        guild-messages intent (the message is stored all the same).
         """
         uid = self.member_id if user_id is None else user_id
         cid = self.channel_id if channel_id is None else channel_id
         assert cid in self.channels, f"post_message: unknown channel {cid}"
-        assert content or attachments, "post_message: Discord sends no empty message"
+        assert content or attachments or image_links, "post_message: Discord sends no empty message"
         reference = None
         if reply_to is not None:
             target = self.messages.get(reply_to)
@@ -423,6 +427,7 @@ class FakeDiscord(World):
             channel_id=cid,
             content=content,
             attachments=list(attachments),
+            embeds=[{"type": "image", "url": url, "thumbnail": {"url": url, "proxy_url": url}} for url in image_links],
             reference=reference,
             ping=ping,
         )

@@ -437,6 +437,7 @@ class World:
         channel_id: int,
         content: str,
         attachments: list[JSON],
+        embeds: list[JSON],
         reference: JSON | None,
         ping: bool,
     ) -> FakeMessage:
@@ -445,7 +446,7 @@ class World:
             id=self.snowflakes.next(),
             channel_id=channel_id,
             content=content,
-            embeds=[],
+            embeds=copy.deepcopy(embeds),
             components=[],
             attachments=copy.deepcopy(attachments),
             files=[self.cdn.blobs[int(a["id"])] for a in attachments if int(a["id"]) in self.cdn.blobs],
