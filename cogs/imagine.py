@@ -20,11 +20,10 @@ from bot.models import GenerationRequest, JobState, ReferenceImage
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS
 from bot.quotas import Member
-from bot.routing import choose_provider
 from bot.store.jobs import Job, NewJob
 from cogs.errors import send_ephemeral
 from cogs.moderation import record_moderation
-from cogs.policy import moderate
+from cogs.policy import admit, moderate
 
 log = logging.getLogger(__name__)
 
@@ -235,19 +234,8 @@ class Imagine(commands.Cog):
         """Validate, acknowledge within Discord's 3 s, record the job, and hand it to the runner."""
         # Each refusal below raises an InvalidRequestError -> ephemeral message; nothing stored, sent or charged.
         request = await self.moderate(interaction, request)
-        first = preferred or self.bot.settings.imagine.default_provider
-        provider, caps = choose_provider(self.bot.services.catalogue, request, first=first)
-        size = request.resolution or caps.default_resolution
-        cost = caps.price(request.resolution) or 0
-        member = member_of(interaction)
-        reservation = self.bot.services.quotas.reservation(
-            member,
-            model=request.model,
-            provider=provider,
-            size=size,
-            units=self.bot.services.quotas.units_for(request.model, request.resolution, caps.default_resolution),
-            cost_micro_usd=cost,
-        )
+        admission = admit(self.bot, request, member_of(interaction), preferred=preferred)
+        provider, caps = admission.provider, admission.caps
         expires = interaction.created_at + TOKEN_LIFETIME
         # The quota check, the reservation and the job row are one transaction; a refusal raises
         # QuotaExceededError (ephemeral, naming the limit and its reset) and leaves nothing behind.
@@ -267,7 +255,7 @@ class Imagine(commands.Cog):
                 cost_micro_usd=caps.price(request.resolution),
                 safety_level=request.safety_tolerance,
             ),
-            within=reservation,
+            within=admission.reservation,
             held=True,
         )
         try:

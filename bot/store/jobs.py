@@ -318,29 +318,23 @@ class JobStore:
 
     async def find_active(self, provider: str, provider_job_id: str) -> Job | None:
         """The unfinished job a provider knows as ``provider_job_id`` (a callback names it so)."""
-        async with (
-            self.db.read() as conn,
-            conn.execute(
-                f"SELECT * FROM jobs WHERE provider = ? AND provider_job_id = ? AND state IN ({_ACTIVE_MARKS})",
-                (provider, provider_job_id, *ACTIVE_STATES),
-            ) as cur,
-        ):
-            row = await cur.fetchone()
-        return _row_to_job(row) if row else None
+        return await self._first(
+            f"SELECT * FROM jobs WHERE provider = ? AND provider_job_id = ? AND state IN ({_ACTIVE_MARKS})",
+            (provider, provider_job_id, *ACTIVE_STATES),
+        )
 
     async def by_message(self, message_id: int) -> Job | None:
         """The job shown in the bot's message ``message_id`` (the newest, should several have used it)."""
-        async with (
-            self.db.read() as conn,
-            conn.execute(
-                "SELECT * FROM jobs WHERE message_id = ? ORDER BY created_at DESC LIMIT 1", (message_id,)
-            ) as cur,
-        ):
+        job = await self._first(
+            "SELECT * FROM jobs WHERE message_id = ? ORDER BY created_at DESC LIMIT 1", (message_id,)
+        )
+        # An unfinished job's freshest state is the cached one (poll bookkeeping may not be written yet).
+        return self._cache.get(job.id, job) if job is not None else None
+
+    async def _first(self, sql: str, params: tuple[object, ...]) -> Job | None:
+        async with self.db.read() as conn, conn.execute(sql, params) as cur:
             row = await cur.fetchone()
-        if row is None:
-            return None
-        job = _row_to_job(row)
-        return self._cache.get(job.id, job)
+        return _row_to_job(row) if row else None
 
     async def count_active(self) -> int:
         async with (
