@@ -12,9 +12,12 @@ import discord
 
 from bot.catalogue import Catalogue
 from bot.errors import InvalidRequestError
-from bot.models import GenerationRequest, ReferenceImage
+from bot.models import GenerationRequest, JobState, ReferenceImage, Turn
+from bot.store.jobs import Job
 from cogs.imagine import build_request
 
+# Earlier turns an edit keeps in its request (providers send fewer: bot/providers/gemini.py).
+HISTORY_KEPT = 8
 # Embeds that are a posted image link (Discord shows the picture as the embed's thumbnail).
 _IMAGE_EMBED_TYPES = frozenset({"image"})
 
@@ -80,20 +83,38 @@ def reference_limit(catalogue: Catalogue, model: str) -> int:
     return max(limits, default=0)
 
 
+def continued(original: Job | None, shown: list[ReferenceImage]) -> tuple[Turn, ...]:
+    """The conversation an edit of ``original``'s image continues: the turns before it and its own, whose
+    result is the image as shown on Discord (the message's first). None for an image no job delivered."""
+    if original is None or original.state is not JobState.DELIVERED or not shown:
+        return ()
+    made = original.result.images
+    turn = Turn(
+        prompt=original.request.prompt,
+        reference_images=original.request.reference_images,
+        result=shown[0],
+        thought_signature=made[0].thought_signature if made else None,
+    )
+    return (*original.request.history, turn)[-HISTORY_KEPT:]
+
+
 def edit_request(
-    original: GenerationRequest | None, *, model: str, prompt: str, references: list[ReferenceImage]
+    original: Job | None, *, model: str, prompt: str, references: list[ReferenceImage]
 ) -> GenerationRequest:
-    """An edit of the image ``original`` made: its model, shape, size and options with a new instruction
-    and new references; a new take, so no seed. Without it (an image the bot did not make), ``model``."""
+    """An edit of the image ``original`` made (its image the first reference): its model, shape, size and
+    options with a new instruction and new references, continuing its conversation; a new take, so no
+    seed. Without it (an image the bot did not make), ``model`` with nothing else."""
     if original is None:
         return build_request(model=model, prompt=prompt, reference_images=tuple(references))
+    base = original.request
     return build_request(
-        model=original.model,
+        model=base.model,
         prompt=prompt,
         reference_images=tuple(references),
-        aspect_ratio=original.aspect_ratio,
-        resolution=original.resolution,
-        output_format=original.output_format,
-        thinking_level=original.thinking_level,
-        web_search=original.web_search,
+        aspect_ratio=base.aspect_ratio,
+        resolution=base.resolution,
+        output_format=base.output_format,
+        thinking_level=base.thinking_level,
+        web_search=base.web_search,
+        history=continued(original, references),
     )

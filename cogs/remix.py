@@ -20,7 +20,8 @@ from discord.ext import commands
 
 from bot.app import Bananacord
 from bot.errors import BananacordError, InvalidRequestError
-from bot.models import GenerationRequest, ReferenceImage
+from bot.models import ReferenceImage
+from bot.store.jobs import Job
 from cogs.editing import edit_request, message_images, reference_limit
 from cogs.errors import send_ephemeral
 from cogs.imagine import Imagine
@@ -46,7 +47,7 @@ class RemixForm(discord.ui.Modal):
         cog: Remix,
         *,
         model: str,
-        original: GenerationRequest | None,
+        original: Job | None,
         preferred: str | None,
         references: list[ReferenceImage],
         total: int,
@@ -112,7 +113,7 @@ class Remix(commands.Cog):
         form = RemixForm(
             self,
             model=model,
-            original=original.request if original else None,
+            original=original,
             preferred=original.provider if original else defaults.default_provider,
             references=images[:limit],
             total=len(images),

@@ -142,7 +142,7 @@ class Replies(commands.Cog):
                 f"{name} takes at most {limit} reference image(s): the image you replied to and up to "
                 f"{max(limit - len(shown), 0)} of your own. Your reply attached {len(references) - len(shown)}."
             )
-        request = edit_request(original.request if original else None, model=model, prompt=text, references=references)
+        request = edit_request(original, model=model, prompt=text, references=references)
         request = await moderate(
             bot,
             request,

@@ -4,21 +4,25 @@ the bot's own reply; refusals are private; what is not an edit is left alone; re
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.config import Settings
+from bot.config import Settings, load_settings
 from bot.models import GenerationRequest, ReferenceImage
 from bot.quotas import Member, Quotas
 from bot.store import Database
 from bot.store.jobs import JobStore, NewJob
 from bot.testing.discord import FakeDiscord, FakeMessage
-from bot.testing.providers import FakeSeaArt
-from tests.conftest import Clock, RunningBot, make_settings, png_bytes, start_bot
+from bot.testing.providers import FakeGemini, FakeSeaArt
+from tests.conftest import BOT_TOKEN, Clock, RunningBot, make_settings, png_bytes, start_bot
 from tests.e2e.edits import bot_channel_messages, bot_image, bot_replies_to, jobs, ledger, states
+
+GEMINI_KEY = "test-gemini-key-77aa"
 
 
 async def command(discord_fake: FakeDiscord, name: str, options: dict[str, Any], user_id: int) -> None:
@@ -311,3 +315,46 @@ async def test_a_reply_job_held_when_the_bot_died_is_found_by_its_answer_or_ends
         assert ledger(settings, found["id"]) == [("reserve", member), ("commit", member)]
     finally:
         await running.close()
+
+
+async def test_on_gemini_a_thread_of_replies_is_sent_as_a_conversation(
+    tmp_path: Path, discord_fake: FakeDiscord, clock: Clock
+) -> None:
+    async with FakeGemini(api_key=GEMINI_KEY) as gemini:
+        settings = load_settings(
+            None,
+            discord_token=BOT_TOKEN,
+            gemini_api_key=GEMINI_KEY,
+            discord={"api_base_url": discord_fake.api_base_url, "gateway_url": discord_fake.gateway_url},
+            database={"path": str(tmp_path / "bot.sqlite3")},
+            providers={"seaart": {"enabled": False}, "gemini": {"enabled": True, "base_url": gemini.base_url}},
+            models={"routes": {"nano_banana_2": ["gemini"]}},
+            jobs={"poll_interval_seconds": 0.05, "max_poll_interval_seconds": 0.2, "progress_interval_seconds": 0},
+        )
+        running = await start_bot(settings, discord_fake, clock)
+        try:
+            image = await bot_image(discord_fake, settings)
+            night = await discord_fake.post_message("make it night", reply_to=image.id)
+            answer = await answer_to(discord_fake, settings, night)
+            hat = png_bytes(colour=(10, 90, 200))
+            with_hat = await discord_fake.post_message(
+                "add this hat",
+                reply_to=answer.id,
+                attachments=[discord_fake.add_attachment(hat, "hat.png", "image/png")],
+            )
+            await answer_to(discord_fake, settings, with_hat)
+        finally:
+            await running.close()
+
+    contents = gemini.creates[2].json["contents"]
+    assert [c["role"] for c in contents] == ["user", "model", "user", "model", "user"]
+    assert [c["parts"][0]["text"] for c in contents[::2]] == ["a cat on a sofa", "make it night", "add this hat"]
+    # The model's turns are the images as the members saw them, with the signatures Gemini gave them.
+    signatures = [json.loads(row["result_json"])["images"][0]["thought_signature"] for row in jobs(settings)[:2]]
+    for model_turn, shown, signature in zip(contents[1::2], (image, answer), signatures, strict=True):
+        (part,) = model_turn["parts"]
+        assert base64.b64decode(part["inlineData"]["data"]) == shown.files[0].data
+        assert part["thoughtSignature"] == signature and signature
+    # The image being edited is the last answer already: the new turn adds only the member's hat.
+    assert len(contents[2]["parts"]) == 1
+    assert [base64.b64decode(p["inlineData"]["data"]) for p in contents[4]["parts"][1:]] == [hat]
