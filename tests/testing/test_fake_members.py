@@ -233,3 +233,16 @@ async def test_context_menus_take_no_description_or_options(fake: FakeDiscord) -
     good = [{"name": "Edit It", "type": 3}]
     async with aiohttp.ClientSession() as http, http.put(url, json=good, headers=headers) as resp:
         assert resp.status == 200 and (await resp.json())[0]["type"] == 3
+
+
+async def test_history_pages_before_and_after_a_message(fake: FakeDiscord) -> None:
+    bot, task = await run(fake, discord.Intents.default())
+    try:
+        posted = [await fake.post_message(f"<@{fake.bot_user_id}> {i}") for i in range(6)]
+        channel = bot.get_channel(fake.channel_id)
+        assert isinstance(channel, discord.TextChannel)
+        after = [m.id async for m in channel.history(limit=2, after=posted[1], oldest_first=True)]
+        before = [m.id async for m in channel.history(limit=2, before=posted[4])]
+        assert after == [posted[2].id, posted[3].id] and before == [posted[3].id, posted[2].id]
+    finally:
+        await stop(bot, task)

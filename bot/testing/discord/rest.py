@@ -469,9 +469,15 @@ class RestApi:
     async def _channel_history(self, call: Call) -> web.StreamResponse:
         cid = int(call.params["cid"])
         self.world.channel(cid)
-        limit = int(call.request.query.get("limit", "50"))
-        visible = [m for m in self.world.messages_in(cid) if not m.ephemeral]
-        return json_response(200, [self.world.message_payload(m) for m in reversed(visible)][:limit])
+        query = call.request.query
+        limit = int(query.get("limit", "50"))
+        visible = [m for m in self.world.messages_in(cid) if not m.ephemeral]  # oldest first
+        if "after" in query:
+            # The ``limit`` messages right after it; like every page, newest first.
+            page = [m for m in visible if m.id > int(query["after"])][:limit]
+        else:
+            page = [m for m in visible if "before" not in query or m.id < int(query["before"])][-limit:]
+        return json_response(200, [self.world.message_payload(m) for m in reversed(page)])
 
     async def _channel_create(self, call: Call) -> web.StreamResponse:
         cid = int(call.params["cid"])
