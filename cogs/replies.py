@@ -26,6 +26,7 @@ from discord.ext import commands
 from bot import render
 from bot.app import Bananacord
 from bot.errors import BananacordError, InvalidRequestError
+from bot.models import ReferenceImage
 from bot.store.jobs import Job, NewJob
 from cogs.editing import edit_request, message_images, reference_limit
 from cogs.policy import admit, moderate, quota_member
@@ -89,15 +90,19 @@ class Replies(commands.Cog):
         replied = await self._replied_bot_message(message, me)
         if replied is None:
             return
-        text = instruction(message, me)
-        if not text:
-            if self._content_withheld(message, me):
-                await self._note(message, HINT.format(name=me.display_name))
-            return
-        if is_chatter(text) or addresses_others(message, me):
-            return
         try:
-            await self._start(message, replied, text)
+            # Only the bot's images are edited (not a refusal, nor a job still in progress).
+            shown = message_images(replied, max_bytes=self.bot.settings.imagine.max_attachment_bytes)
+            if not shown:
+                return
+            text = instruction(message, me)
+            if not text:
+                if self._content_withheld(message, me):
+                    await self._note(message, HINT.format(name=me.display_name))
+                return
+            if is_chatter(text) or addresses_others(message, me):
+                return
+            await self._start(message, replied, shown, text)
         except BananacordError as exc:
             log.info("reply %s refused: %s", message.id, exc.detail or type(exc).__name__)
             await self._note(message, exc.user_message)
@@ -122,15 +127,15 @@ class Replies(commands.Cog):
         """Discord sent the message without its content: the bot lacks the intent and was not mentioned."""
         return not self.bot.intents.message_content and me not in message.mentions
 
-    async def _start(self, message: discord.Message, replied: discord.Message, text: str) -> Job | None:
-        """Check, reserve and record the edit, then answer the member with the reply that shows it."""
+    async def _start(
+        self, message: discord.Message, replied: discord.Message, shown: list[ReferenceImage], text: str
+    ) -> Job | None:
+        """Check, reserve and record the edit of the images ``shown`` in the bot's message ``replied``,
+        then answer the member with the reply that shows it."""
         bot = self.bot
         guild = message.guild
         assert guild is not None
         max_bytes = bot.settings.imagine.max_attachment_bytes
-        shown = message_images(replied, max_bytes=max_bytes)
-        if not shown:
-            return None  # a reply to a message of the bot without an image (a refusal, a job in progress)
         original = await bot.services.runner.store.by_message(replied.id)
         defaults = await bot.services.settings_store.guild_defaults(guild.id)
         model = original.request.model if original else defaults.default_model or bot.settings.imagine.default_model

@@ -196,6 +196,7 @@ async def test_replies_that_are_not_edits_are_left_alone(
         await discord_fake.post_message(f"{bot} make it night")  # not a reply, though it names the bot
         await discord_fake.post_message(f"{bot} make it night", reply_to=friend.id)  # a member's image
         await discord_fake.post_message("make it night", reply_to=in_progress)  # no image yet
+        await discord_fake.post_message("make it night", reply_to=in_progress, ping=False)  # no hint either
         for chat in ("lol", "nice!! 😂", "👍", "so cool, thanks", f"<@{discord_fake.admin_id}> look at this"):
             await discord_fake.post_message(chat, reply_to=image.id)
         await discord_fake.post_message(attachments=[photo], reply_to=image.id)  # no text
