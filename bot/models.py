@@ -72,6 +72,20 @@ class ReferenceImage(BaseModel):
     filename: str = "image"
 
 
+class Turn(BaseModel):
+    """An earlier step of a conversation of edits (a reply to the bot's image, a reply to that answer...):
+    what was asked, with which references, and the image the model made, with the signature Gemini
+    gave it (docs/providers.md 6.3: earlier turns go back with their ``thoughtSignature``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt: str
+    # As that step's request had them: after a first step, the first is the previous step's result.
+    reference_images: tuple[ReferenceImage, ...] = ()
+    result: ReferenceImage  # the image as delivered on Discord
+    thought_signature: str | None = None
+
+
 class GenerationRequest(BaseModel):
     """What the member asked for, provider-neutral. Validated against Capabilities before use.
 
@@ -93,6 +107,9 @@ class GenerationRequest(BaseModel):
     web_search: bool = False
     # 1 (strictest) .. 6 (loosest), as Segmind defines it; None = the provider's default.
     safety_tolerance: int | None = Field(default=None, ge=1, le=6)
+    # The conversation this request continues, oldest first; then ``reference_images[0]`` is the last
+    # turn's result. Providers that take a conversation (Gemini) send it; others send the references.
+    history: tuple[Turn, ...] = ()
 
     @field_validator("prompt")
     @classmethod
@@ -135,6 +152,8 @@ class ImageRef(BaseModel):
     content_type: str | None = None
     width: int | None = None
     height: int | None = None
+    # Gemini's signature of the image part, sent back with it when a conversation continues.
+    thought_signature: str | None = None
 
 
 class JobResult(BaseModel):
