@@ -70,13 +70,29 @@ async def linked_images(interaction: discord.Interaction[Any], text: str) -> lis
         return []
     channels = [await _readable_channel(interaction, link) for link in links]
     messages = await asyncio.gather(*(_fetch(channel, link) for channel, link in zip(channels, links, strict=True)))
+    me = interaction.client.user
     images: list[discord.Attachment] = []
     for link, message in zip(links, messages, strict=True):
         found = [a for a in message.attachments if _mime(a) in IMAGE_MIME_TYPES]
+        if not found and me is not None and _withheld(message, me):
+            raise InvalidRequestError(
+                f"The bot cannot see the images of {link.name} in `references`: Discord shows a bot what other "
+                "members post only in messages that mention it (unless its owner turned on the Message Content "
+                "intent). Attach the images to /imagine, post them again with a mention of the bot, or "
+                "right-click the message and choose Apps → Edit with Nano Banana."
+            )
         if not found:
             raise InvalidRequestError(f"The message of {link.name} in `references` has no PNG, JPEG or WebP image.")
         images.extend(found)
     return images
+
+
+def _withheld(message: discord.Message, me: discord.abc.User) -> bool:
+    """Whether Discord sent this message without its content: another author's, not mentioning the bot, and
+    empty throughout (a message always has some content, an attachment or an embed when the bot may see it)."""
+    if message.author.id == me.id or any(user.id == me.id for user in message.mentions):
+        return False
+    return not (message.content or message.attachments or message.embeds or message.stickers)
 
 
 Readable = discord.TextChannel | discord.Thread | discord.VoiceChannel | discord.StageChannel

@@ -3,19 +3,17 @@ through the fake Discord (the bot reads the linked messages with its token) and 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.discord.protocol import VIEW_CHANNEL
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import BOT_TOKEN, Clock, RunningBot, png_bytes, start_bot
+from tests.conftest import Clock, RunningBot, png_bytes, start_bot
 
 
 def states(settings: Settings) -> list[str]:
@@ -28,20 +26,16 @@ def ledger_rows(settings: Settings) -> int:
         return int(conn.execute("SELECT COUNT(*) FROM ledger").fetchone()[0])
 
 
-async def post_images(discord_fake: FakeDiscord, count: int, channel_id: int | None = None) -> FakeMessage:
-    """A message with ``count`` PNGs, posted through the fake's REST API as any client would."""
-    channel = channel_id or discord_fake.channel_id
-    payload = {"content": "some pictures", "attachments": [{"id": i, "filename": f"p{i}.png"} for i in range(count)]}
-    files = {f"files[{i}]": (f"p{i}.png", png_bytes(colour=(i * 20, 100, 50)), "image/png") for i in range(count)}
-    async with httpx.AsyncClient() as http:
-        answer = await http.post(
-            f"{discord_fake.api_base_url}/channels/{channel}/messages",
-            headers={"Authorization": f"Bot {BOT_TOKEN}"},
-            data={"payload_json": json.dumps(payload)},
-            files=files,
-        )
-    answer.raise_for_status()
-    return discord_fake.messages[int(answer.json()["id"])]
+async def post_images(
+    discord_fake: FakeDiscord, count: int, channel_id: int | None = None, *, mention: bool = True
+) -> FakeMessage:
+    """A member's message with ``count`` PNGs; mentioning the bot, so Discord shows it the attachments
+    (the bot has no message-content intent)."""
+    images = [
+        discord_fake.add_attachment(png_bytes(colour=(i * 20, 100, 50)), f"p{i}.png", "image/png") for i in range(count)
+    ]
+    content = f"<@{discord_fake.bot_user_id}> some pictures" if mention else "some pictures"
+    return await discord_fake.post_message(content, channel_id=channel_id, attachments=images)
 
 
 def link(discord_fake: FakeDiscord, message: FakeMessage, *, guild_id: int | None = None) -> str:
@@ -132,13 +126,18 @@ async def test_links_the_bot_cannot_use_are_refused_privately(
 
 
 async def _text_message(discord_fake: FakeDiscord) -> FakeMessage:
-    async with httpx.AsyncClient() as http:
-        answer = await http.post(
-            f"{discord_fake.api_base_url}/channels/{discord_fake.channel_id}/messages",
-            headers={"Authorization": f"Bot {BOT_TOKEN}"},
-            json={"content": "just words"},
-        )
-    return discord_fake.messages[int(answer.json()["id"])]
+    return await discord_fake.post_message(f"<@{discord_fake.bot_user_id}> just words")
+
+
+async def test_a_member_message_discord_withholds_from_the_bot_is_explained(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Without the message-content intent Discord sends the bot other members' messages empty unless
+    they mention it: the member learns why and what to do instead of "no image"."""
+    posted = await post_images(discord_fake, 2, mention=False)
+    text = await refused(discord_fake, {"prompt": "from a link", "references": link(discord_fake, posted)})
+    assert "cannot see the images of link 1" in text and "mention" in text and "Edit with Nano Banana" in text
+    assert states(settings) == [] and seaart.requests == []
 
 
 async def test_images_from_an_age_restricted_channel_stay_there(
