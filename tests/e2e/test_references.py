@@ -4,16 +4,14 @@ through the fake Discord (the bot reads the linked messages with its token) and 
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeMessage
-from bot.testing.discord.protocol import VIEW_CHANNEL
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import Clock, RunningBot, png_bytes, start_bot
+from tests.conftest import RunningBot, png_bytes
 
 
 def states(settings: Settings) -> list[str]:
@@ -153,26 +151,15 @@ async def test_images_from_an_age_restricted_channel_stay_there(
 
 
 async def test_a_member_cannot_read_a_private_channel_through_the_bot(
-    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
-    # A staff channel that @everyone may not view (the bot and the admins may).
-    staff = 424242424242424242
-    everyone_denied = {"id": str(discord_fake.guild_id), "type": 0, "allow": "0", "deny": str(VIEW_CHANNEL)}
-    discord_fake.channels[staff] = {
-        **discord_fake.channels[discord_fake.channel_id],
-        "id": str(staff),
-        "name": "staff",
-        "permission_overwrites": [everyone_denied],
-    }
-    running = await start_bot(settings, discord_fake, Clock())
-    try:
-        posted = await post_images(discord_fake, 1, channel_id=staff)
-        text = await refused(discord_fake, {"prompt": "peek", "references": link(discord_fake, posted)})
-        assert "You cannot read the channel of link 1" in text
-        await discord_fake.slash_command(
-            "imagine", {"prompt": "allowed", "references": link(discord_fake, posted)}, user_id=discord_fake.admin_id
-        )
-        await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
-    finally:
-        await running.close()
+    # A staff channel @everyone may not view (the admins may), made after the bot connected.
+    staff = discord_fake.add_channel("staff", hidden=True)
+    posted = await post_images(discord_fake, 1, channel_id=staff)
+    text = await refused(discord_fake, {"prompt": "peek", "references": link(discord_fake, posted)})
+    assert "You cannot read the channel of link 1" in text
+    await discord_fake.slash_command(
+        "imagine", {"prompt": "allowed", "references": link(discord_fake, posted)}, user_id=discord_fake.admin_id
+    )
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
     assert seaart.creates[0].json["image_urls"] == [posted.attachments[0]["url"]]

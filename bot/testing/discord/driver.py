@@ -34,6 +34,7 @@ from .protocol import (
     INTERACTION_MODAL_SUBMIT,
     JSON,
     SELECT_TYPES,
+    VIEW_CHANNEL,
 )
 from .records import FakeInteraction, FakeMessage, RecordedRequest
 from .rest import RestApi
@@ -206,6 +207,12 @@ class FakeDiscord(World):
                 await self._wait(lambda: self.command_syncs > 0, 2, f"a command sync registering /{root}")
 
     # ---- making Discord misbehave --------------------------------------------------------------------
+
+    def add_channel(self, name: str, *, nsfw: bool = False, hidden: bool = False) -> int:
+        """A new text channel; ``hidden``: @everyone may not view it (members with a role that may, the
+        admins and the owner still can). A bot connected before gets it through ``GET /channels/{id}``."""
+        deny = [{"id": str(self.guild_id), "type": 0, "allow": "0", "deny": str(VIEW_CHANNEL)}] if hidden else []
+        return self.add_text_channel(name, nsfw=nsfw, overwrites=deny)
 
     def add_attachment(self, data: bytes, filename: str, content_type: str | None, *, size: int | None = None) -> JSON:
         """Register bytes served at ``/attachments/{id}/{filename}``; returns a Discord attachment object.

@@ -11,6 +11,7 @@ import asyncio
 import copy
 import re
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -202,24 +203,29 @@ class World:
         ):
             self.members[uid] = self._make_member(uid, roles, joined)
 
-        def text_channel(cid: int, name: str, position: int, nsfw: bool) -> JSON:
-            return {
-                "id": str(cid),
-                "type": 0,
-                "guild_id": str(self.guild_id),
-                "name": name,
-                "position": position,
-                "permission_overwrites": [],
-                "nsfw": nsfw,
-                "topic": None,
-                "parent_id": None,
-                "rate_limit_per_user": 0,
-                "last_message_id": None,
-                "flags": 0,
-            }
+        self.add_text_channel("general", cid=self.channel_id)
+        self.add_text_channel("nsfw-art", cid=self.nsfw_channel_id, nsfw=True)
 
-        self.channels[self.channel_id] = text_channel(self.channel_id, "general", 0, False)
-        self.channels[self.nsfw_channel_id] = text_channel(self.nsfw_channel_id, "nsfw-art", 1, True)
+    def add_text_channel(
+        self, name: str, *, cid: int | None = None, nsfw: bool = False, overwrites: Sequence[JSON] = ()
+    ) -> int:
+        """A text channel of the guild, after the others; ``overwrites`` are Discord's permission overwrites."""
+        cid = self.snowflakes.next() if cid is None else cid
+        self.channels[cid] = {
+            "id": str(cid),
+            "type": 0,
+            "guild_id": str(self.guild_id),
+            "name": name,
+            "position": len(self.channels),
+            "permission_overwrites": list(overwrites),
+            "nsfw": nsfw,
+            "topic": None,
+            "parent_id": None,
+            "rate_limit_per_user": 0,
+            "last_message_id": None,
+            "flags": 0,
+        }
+        return cid
 
     @staticmethod
     def _make_user(uid: int, username: str, *, bot: bool = False) -> JSON:
