@@ -291,3 +291,36 @@ async def test_a_batch_ends_whole_while_discord_refuses_a_share_of_its_edits(
     assert [a["filename"].split("-")[1] for a in message.attachments] == [r["id"] for r in jobs(settings)]
     assert [int(a["id"]) for a in message.attachments] == [i for r in jobs(settings) for i in _ids(r)]
     assert sorted(k for _, k, _ in ledger(settings)) == ["commit"] * 4 + ["reserve"] * 4
+
+
+async def test_a_batch_held_when_the_bot_died_starts_in_the_message_discord_made(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """Killed while acknowledging the command, and Discord did make the "thinking" message: the new process
+    finds it and runs every candidate into it."""
+    config = write_config(tmp_path, discord_fake, seaart)
+    settings = load_settings(config, discord_token=BOT_TOKEN, seaart_api_key=SEAART_KEY)
+    log = tmp_path / "bot.log"
+    first = start_process(config, log)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        await discord_fake.wait_until_ready(timeout=30)
+        discord_fake.hold_callbacks()
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "held twice", "count": 2})
+        await discord_fake.wait_for(lambda: discord_fake.callbacks_waiting == 1, timeout=20)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        assert states(settings) == ["queued", "queued"] and seaart.creates == []
+        discord_fake.hold_callbacks(False)  # Discord carries out the acknowledgement after all
+        second = start_process(config, log)
+        await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 2, timeout=30)
+        assert interaction.original_message_id is not None
+        message = discord_fake.messages[interaction.original_message_id]
+        await discord_fake.wait_for(lambda: message.embeds[0]["title"] == "🍌 Done · 2 images", timeout=20)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)
+    assert len(seaart.creates) == 2 and len(message.attachments) == 2
+    assert {r["message_id"] for r in jobs(settings)} == {message.id}
