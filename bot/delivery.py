@@ -89,15 +89,19 @@ class DiscordSink:
 
     async def show_batch(self, batch: Sequence[Job], delivering: Delivering | None = None) -> list[int]:
         """The batch's one message, drawn whole from its rows: the delivered candidates' images kept by
-        id, ``delivering``'s uploaded after them in candidate order, every candidate's state in the embed."""
+        id, ``delivering``'s uploaded in its place among them (candidate order), every candidate's state
+        in the embed."""
         files: list[discord.File] = []
         images = delivering.images if delivering is not None else []
         try:
             new_id = delivering.job.id if delivering is not None else None
             shown = [replace(job, state=JobState.DELIVERED) if job.id == new_id else job for job in batch]
-            lead = next((job for job in shown if job.message_id is not None), None)
-            if lead is None:
+            placed = [job for job in shown if job.message_id is not None]
+            if not placed:
                 return []
+            # Through the interaction's token while a candidate still holds it (a finished job's is wiped):
+            # the bot token may not reach a channel the bot cannot see, where slash commands still work.
+            lead = next((job for job in placed if job.interaction_token), placed[0])
             attachments: list[KeptAttachment | discord.File] = []
             kept: set[int] = set()
             for job in batch:

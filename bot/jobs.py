@@ -706,8 +706,8 @@ class JobRunner:
                     job = await self._deliver_candidate(job, images)
                     log.info("job %s delivered (%d image(s)) as #%s of its batch", job.id, len(images), job.batch_index)
                     return
-            except DeliveryError:
-                raise
+            except (DeliveryError, InvalidTransitionError):
+                raise  # a transition lost to another task is the step's to report (_guarded_step)
             except Exception as unexpected:
                 # An error nobody mapped (a library's own exception, a bug) still counts as a failed
                 # attempt, so the job ends settled instead of being retried every few seconds forever.

@@ -106,6 +106,9 @@ async def test_a_batch_of_four_with_one_blocked_and_one_failed_charges_the_two_d
     assert message.embeds[0]["description"] == "four bananas @everyone"
     assert message.allowed_mentions == {"parse": []}
     assert labels(message) == ["Re-roll", "Delete"]
+    # While the interaction lives its message is edited through it (an ended candidate's token is wiped; the
+    # others' still serve), never with the bot token, which may not reach the channel.
+    assert not [r.path for r in discord_fake.requests if r.method == "PATCH" and r.path.startswith("/channels/")]
 
 
 def _ids(row: sqlite3.Row) -> list[int]:
