@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -72,6 +72,21 @@ class ReferenceImage(BaseModel):
     filename: str = "image"
 
 
+class Derivation(BaseModel):
+    """Where a request that works on an earlier image came from: the job, and what was done to its image.
+
+    The earlier image is always the request's first reference; a Vary keeps the member's own
+    references after it, an Edit and a re-render send that image alone.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    action: Literal["vary", "edit", "upscale"]
+    job_id: str
+    # A link to the message that showed the earlier image, for the embed.
+    message_url: str | None = None
+
+
 class GenerationRequest(BaseModel):
     """What the member asked for, provider-neutral. Validated against Capabilities before use.
 
@@ -93,6 +108,13 @@ class GenerationRequest(BaseModel):
     web_search: bool = False
     # 1 (strictest) .. 6 (loosest), as Segmind defines it; None = the provider's default.
     safety_tolerance: int | None = Field(default=None, ge=1, le=6)
+    # Set for Vary, Edit and re-render: never sent to a provider, shown in the embed.
+    derived_from: Derivation | None = None
+
+    @property
+    def own_references(self) -> tuple[ReferenceImage, ...]:
+        """The references the member gave, without the earlier image a derived request starts from."""
+        return self.reference_images[1:] if self.derived_from is not None else self.reference_images
 
     @field_validator("prompt")
     @classmethod

@@ -71,8 +71,11 @@ class World:
         bot_token: str,
         dispatch_message_events: bool,
         keep_upload_bytes: int | None,
+        attachment_url_lifetime: float,
     ) -> None:
         self.attachment_size_limit = attachment_size_limit
+        # How long a signed CDN URL works (Discord's last about a day; the exact figure is undocumented).
+        self.attachment_url_lifetime = attachment_url_lifetime
         self.bot_token = bot_token
         # Real Discord sends MESSAGE_CREATE/UPDATE/DELETE for the bot's own non-ephemeral messages.
         self.dispatch_message_events = dispatch_message_events
@@ -429,8 +432,9 @@ class World:
             "type": message.type,
             "content": content,
             "author": self.users[self.bot_user_id],
-            "attachments": copy.deepcopy(message.attachments),
-            "embeds": copy.deepcopy(message.embeds),
+            # Discord signs attachment URLs afresh whenever it hands out a message.
+            "attachments": [self.cdn.signed_copy(a) for a in message.attachments],
+            "embeds": [self.cdn.signed_embed(e) for e in message.embeds],
             "mentions": mentions,
             "mention_roles": mention_roles,
             "mention_everyone": False,
