@@ -404,7 +404,11 @@ class Imagine(commands.Cog):
             await self.start_job(interaction, await self._renewed(job.request), preferred=job.provider)
             return
         if action == "edit":
-            self._shown_image(interaction)  # refuse now, not after the member has typed
+            # Refuse now, not after the member has typed: no image, or a ban (moderate() checks bans
+            # first, so it raises the ban's own message before looking at any prompt).
+            self._shown_image(interaction)
+            if await self.bot.services.moderation.active_ban(interaction.guild_id or 0, interaction.user.id):
+                await self.moderate(interaction, job.request)
             await interaction.response.send_modal(EditModal(job.id))
             return
         if action == "vary" or action.startswith("upscale-"):
