@@ -379,7 +379,7 @@ async def test_buttons_and_an_open_edit_modal_work_after_a_restart(
     assert ["An edit" in made_from(edited), "variation" in made_from(varied)] == [True, True]
     assert "Re-rendered at 2K" in made_from(rerendered)
     assert charges(settings, STRANGER) == [("reserve", 1), ("commit", 1)]
-    assert charges(settings, discord_fake.member_id) == [("reserve", 1), ("commit", 1)] * 3 + [
+    assert charges(settings, discord_fake.member_id) == [("reserve", 1), ("commit", 1)] * 2 + [
         ("reserve", 2),
         ("commit", 2),
     ]
