@@ -15,7 +15,7 @@ import pytest
 from bot.config import Settings, load_settings
 from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.providers import FakeGemini, FakeSeaArt, FakeSegmind
-from tests.conftest import BOT_TOKEN, Clock, RunningBot, make_settings, png_bytes, start_bot
+from tests.conftest import BOT_TOKEN, SEAART_KEY, Clock, RunningBot, make_settings, png_bytes, start_bot
 from tests.e2e.test_buttons import button, ephemeral_reply, labels
 
 KEY = "rework-key"
@@ -45,6 +45,16 @@ async def settled(discord_fake: FakeDiscord, settings: Settings) -> None:
     """Every job finished and its charge settled (the row is written just after the last message edit)."""
     active = "SELECT COUNT(*) FROM jobs WHERE charge_state = 'reserved' OR state NOT IN ('delivered', 'failed')"
     await discord_fake.wait_for(lambda: query(settings, active) == [(0,)], timeout=10)
+
+
+async def nothing_but_the_original(discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings) -> None:
+    """After refusals: the one image the member asked for, sent and charged once; nothing else."""
+    await settled(discord_fake, settings)
+    assert len(seaart.creates) == 1 and len(jobs(settings)) == 1
+    assert query(settings, "SELECT user_id, kind, units FROM ledger") == [
+        (discord_fake.member_id, "reserve", 1),
+        (discord_fake.member_id, "commit", 1),
+    ]
 
 
 async def delivered(discord_fake: FakeDiscord, interaction: FakeInteraction) -> FakeMessage:
@@ -109,21 +119,22 @@ async def segmind() -> AsyncIterator[FakeSegmind]:
         yield fake
 
 
-def with_segmind(
-    tmp_path: Path, discord_fake: FakeDiscord, segmind: FakeSegmind, seaart: FakeSeaArt | None
-) -> Settings:
-    """Segmind enabled (it takes a seed), after SeaArt where a SeaArt is given."""
-    seaart_section = {"enabled": True, "base_url": seaart.base_url} if seaart else {"enabled": False}
+def routed(tmp_path: Path, discord_fake: FakeDiscord, *route: tuple[str, dict[str, Any]]) -> Settings:
+    """These providers enabled, in this failover order for Nano Banana 2 (the first is the default)."""
+    names = [name for name, _ in route]
+    providers: dict[str, Any] = {name: {"enabled": False} for name in ("seaart", "segmind", "gemini")}
+    providers.update({name: {"enabled": True, **section} for name, section in route})
     return load_settings(
         None,
         discord_token=BOT_TOKEN,
+        seaart_api_key=SEAART_KEY,
         segmind_api_key=KEY,
-        seaart_api_key=seaart.api_key if seaart else None,
+        gemini_api_key=KEY,
         discord={"api_base_url": discord_fake.api_base_url, "gateway_url": discord_fake.gateway_url},
-        database={"path": str(tmp_path / "segmind.sqlite3")},
-        providers={"seaart": seaart_section, "segmind": {"enabled": True, "base_url": segmind.base_url}},
-        imagine={"default_provider": "seaart" if seaart else "segmind"},
-        models={"routes": {"nano_banana_2": ["seaart", "segmind"]}},
+        database={"path": str(tmp_path / f"{'-'.join(names)}.sqlite3")},
+        providers=providers,
+        imagine={"default_provider": names[0]},
+        models={"routes": {"nano_banana_2": names}},
         jobs={"poll_interval_seconds": 0.05, "max_poll_interval_seconds": 0.2, "progress_interval_seconds": 0},
     )
 
@@ -131,7 +142,7 @@ def with_segmind(
 async def test_vary_draws_a_new_seed_where_the_provider_takes_one(
     tmp_path: Path, discord_fake: FakeDiscord, segmind: FakeSegmind
 ) -> None:
-    settings = with_segmind(tmp_path, discord_fake, segmind, None)
+    settings = routed(tmp_path, discord_fake, ("segmind", {"base_url": segmind.base_url}))
     running = await start_bot(settings, discord_fake, Clock())
     try:
         original = await imagine(discord_fake, {"prompt": "a fox", "seed": 1234})
@@ -149,7 +160,9 @@ async def test_vary_draws_a_new_seed_where_the_provider_takes_one(
 async def test_vary_fails_over_like_imagine(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, segmind: FakeSegmind
 ) -> None:
-    settings = with_segmind(tmp_path, discord_fake, segmind, seaart)
+    settings = routed(
+        tmp_path, discord_fake, ("seaart", {"base_url": seaart.base_url}), ("segmind", {"base_url": segmind.base_url})
+    )
     running = await start_bot(settings, discord_fake, Clock())
     try:
         ref = discord_fake.add_attachment(png_bytes(), "ref.png", "image/png")
@@ -216,9 +229,7 @@ async def test_an_empty_or_blocked_edit_is_refused_privately(
         await discord_fake.wait_for(lambda edit=edit: bool(edit.callbacks), timeout=10)
         submit = await discord_fake.submit_modal(edit, {"instruction": instruction})
         assert refusal in await ephemeral_reply(discord_fake, submit)
-    await settled(discord_fake, settings)
-    assert len(seaart.creates) == 1 and len(jobs(settings)) == 1
-    assert charges(settings, discord_fake.member_id) == [("reserve", 1), ("commit", 1)]
+    await nothing_but_the_original(discord_fake, seaart, settings)
 
 
 # ---- Re-render --------------------------------------------------------------------------------------
@@ -271,36 +282,20 @@ async def gemini_lite() -> AsyncIterator[FakeGemini]:
 async def test_rerender_is_offered_only_where_an_enabled_provider_serves_the_size(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, gemini_lite: FakeGemini
 ) -> None:
-    def settings_with(enabled: list[str], name: str) -> Settings:
-        return load_settings(
-            None,
-            discord_token=BOT_TOKEN,
-            gemini_api_key=KEY,
-            seaart_api_key=KEY,
-            discord={"api_base_url": discord_fake.api_base_url, "gateway_url": discord_fake.gateway_url},
-            database={"path": str(tmp_path / f"{name}.sqlite3")},
-            providers={
-                "seaart": {"enabled": "seaart" in enabled, "base_url": seaart.base_url},
-                "gemini": {
-                    "enabled": True,
-                    "base_url": gemini_lite.base_url,
-                    "model_ids": {"nano_banana_2": "gemini-3.1-flash-lite-image"},  # 1K only
-                },
-            },
-            imagine={"default_provider": "gemini"},
-            models={"routes": {"nano_banana_2": ["gemini", "seaart"]}},
-            jobs={"poll_interval_seconds": 0.05, "max_poll_interval_seconds": 0.2, "progress_interval_seconds": 0},
-        )
-
-    seaart.api_key = KEY
-    running = await start_bot(settings_with(["gemini"], "lite"), discord_fake, Clock())
+    # This Gemini model id draws 1K only.
+    gemini = (
+        "gemini",
+        {"base_url": gemini_lite.base_url, "model_ids": {"nano_banana_2": "gemini-3.1-flash-lite-image"}},
+    )
+    running = await start_bot(routed(tmp_path, discord_fake, gemini), discord_fake, Clock())
     try:
         alone = await imagine(discord_fake, {"prompt": "a pebble"})
     finally:
         await running.close()
     assert labels(discord_fake, alone.id) == ["Vary", "Edit", "Re-roll", "Delete"]
 
-    running = await start_bot(settings_with(["gemini", "seaart"], "both"), discord_fake, Clock())
+    both_settings = routed(tmp_path, discord_fake, gemini, ("seaart", {"base_url": seaart.base_url}))
+    running = await start_bot(both_settings, discord_fake, Clock())
     try:
         both = await imagine(discord_fake, {"prompt": "a stone"})
         assert labels(discord_fake, both.id) == FULL
@@ -328,9 +323,7 @@ async def test_a_banned_members_presses_are_refused_privately(
         refused = await press(discord_fake, original, label)
         text = await ephemeral_reply(discord_fake, refused)
         assert "banned" in text and "spam" in text, label
-    await settled(discord_fake, settings)
-    assert len(seaart.creates) == 1 and len(jobs(settings)) == 1
-    assert charges(settings, discord_fake.member_id) == [("reserve", 1), ("commit", 1)]
+    await nothing_but_the_original(discord_fake, seaart, settings)
 
 
 async def test_an_image_no_longer_on_the_message_is_refused_privately(
@@ -341,8 +334,7 @@ async def test_an_image_no_longer_on_the_message_is_refused_privately(
     for label in ("Vary", "Edit", "Re-render 4K"):
         refused = await press(discord_fake, original, label)
         assert "no longer on this message" in await ephemeral_reply(discord_fake, refused), label
-    await settled(discord_fake, settings)
-    assert len(seaart.creates) == 1 and len(jobs(settings)) == 1
+    await nothing_but_the_original(discord_fake, seaart, settings)
 
 
 # ---- restarts and old jobs -------------------------------------------------------------------------
@@ -426,6 +418,4 @@ async def test_a_reference_gone_from_discord_is_refused_privately(
     for label in ("Re-roll", "Vary"):
         refused = await press(discord_fake, original, label)
         assert "no longer on Discord" in await ephemeral_reply(discord_fake, refused), label
-    await settled(discord_fake, settings)
-    assert len(seaart.creates) == 1 and len(jobs(settings)) == 1
-    assert charges(settings, discord_fake.member_id) == [("reserve", 1), ("commit", 1)]
+    await nothing_but_the_original(discord_fake, seaart, settings)
