@@ -51,7 +51,7 @@ async def nothing_but_the_original(discord_fake: FakeDiscord, seaart: FakeSeaArt
     """After refusals: the one image the member asked for, sent and charged once; nothing else."""
     await settled(discord_fake, settings)
     assert len(seaart.creates) == 1 and len(jobs(settings)) == 1
-    assert query(settings, "SELECT user_id, kind, units FROM ledger") == [
+    assert query(settings, "SELECT user_id, kind, units FROM ledger ORDER BY id") == [
         (discord_fake.member_id, "reserve", 1),
         (discord_fake.member_id, "commit", 1),
     ]
