@@ -38,7 +38,7 @@ def point_discord_at(api_base_url: str, gateway_url: str) -> None:
     """Aim discord.py at a REST proxy or a test double instead of discord.com.
 
     discord.py reads these module globals for every route (interaction callbacks and webhook edits
-    included) and for the first gateway connection; see docs in discord-fake.md.
+    included) and for the first gateway connection; see docs/fake-discord.md section 1.
     """
     discord.http.Route.BASE = api_base_url.rstrip("/")
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)

@@ -6,13 +6,13 @@ from collections.abc import Iterable
 from dataclasses import replace
 from decimal import Decimal
 
-from bot.config import Settings
-from bot.providers import FACTORIES
+from bot.config import PROVIDER_NAMES, Settings
+from bot.providers import enabled_providers, provider_class
 from bot.providers.base import Capabilities
+from bot.providers.families import MODEL_NAMES
 
 MICRO = Decimal(1_000_000)
-# How models are shown to members, whatever a provider calls them.
-MODEL_NAMES: dict[str, str] = {"nano_banana_2": "Nano Banana 2", "nano_banana_pro": "Nano Banana Pro"}
+__all__ = ["MODEL_NAMES", "Catalogue", "usd"]
 
 
 def usd(micro: int | None) -> str:
@@ -31,9 +31,12 @@ class Catalogue:
         self.settings = settings
         # Providers whose key was rejected or whose credit ran out: tried last until they work again.
         self.unhealthy: set[str] = set()
-        names = list(enabled) if enabled is not None else [n for n, f in FACTORIES.items() if f.enabled(settings)]
+        names = list(enabled) if enabled is not None else [p.name for p in enabled_providers(settings)]
         self._caps: dict[str, dict[str, Capabilities]] = {
-            name: {model: self._priced(name, model, caps) for model, caps in FACTORIES[name].models(settings).items()}
+            name: {
+                model: self._priced(name, model, caps)
+                for model, caps in provider_class(name).models_for(settings).items()
+            }
             for name in names
         }
 
@@ -62,7 +65,7 @@ class Catalogue:
 
     def route(self, model: str, *, first: str | None = None) -> list[str]:
         """Enabled providers serving ``model``, in configured failover order (``first`` moved to the front)."""
-        order = self.settings.models.routes.get(model, list(FACTORIES))
+        order = self.settings.models.routes.get(model, list(PROVIDER_NAMES))
         serving = [p for p in order if model in self._caps.get(p, {})]
         # Providers that serve the model but were left out of the route still count, last.
         serving += [p for p in self._caps if model in self._caps[p] and p not in serving]

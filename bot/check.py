@@ -10,7 +10,7 @@ import httpx
 from bot.catalogue import Catalogue, usd
 from bot.config import Settings
 from bot.errors import ConfigError
-from bot.providers import FACTORIES
+from bot.providers import PROVIDERS
 
 
 def check_config(settings: Settings, config_path: Path) -> list[str]:
@@ -23,14 +23,14 @@ def check_config(settings: Settings, config_path: Path) -> list[str]:
     if not settings.secret("discord_token"):
         problems.append("DISCORD_TOKEN is not set: export your bot token (Discord developer portal).")
     catalogue = Catalogue(settings)
-    for name, factory in FACTORIES.items():
-        enabled = factory.enabled(settings)
-        keyed = "key set" if factory.key(settings) else "key missing"
+    for provider in PROVIDERS:
+        name, enabled = provider.name, provider.enabled(settings)
+        keyed = "key set" if provider.key(settings) else "key missing"
         print(f"provider:    {name:<10} {'enabled' if enabled else 'disabled':<8} {keyed}")
-        if enabled and not factory.key(settings):
-            problems.append(f"{factory.key_env} is not set: export it, or disable [providers.{name}].")
+        if enabled and not provider.key(settings):
+            problems.append(f"{provider.key_env} is not set: export it, or disable [providers.{name}].")
         if enabled:
-            for model, caps in factory.models(settings).items():
+            for model, caps in provider.models_for(settings).items():
                 priced = catalogue.capabilities(name, model) or caps
                 prices = ", ".join(f"{size} {usd(micro)}" for size, micro in priced.prices_micro_usd)
                 print(f"               {model:<16} {prices}")
@@ -51,14 +51,15 @@ async def check_providers(settings: Settings) -> list[str]:
     problems: list[str] = []
     print("\nprovider checks (no image is generated):")
     async with httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0)) as client:
-        for name, factory in FACTORIES.items():
-            if not factory.enabled(settings):
+        for adapter in PROVIDERS:
+            name = adapter.name
+            if not adapter.enabled(settings):
                 continue
-            if not factory.key(settings):
+            if not adapter.key(settings):
                 print(f"  {name:<10} key missing")
                 continue  # already reported by check_config
             try:
-                provider = factory.build(settings, client)
+                provider = adapter.from_settings(settings, client)
             except ConfigError as exc:
                 problems.append(f"{name}: {exc.user_message}")
                 continue
@@ -68,11 +69,7 @@ async def check_providers(settings: Settings) -> list[str]:
             key = {True: "key accepted", False: "KEY REJECTED", None: "key not proven"}[result.key_accepted]
             print(f"  {name:<10} {reach:<12} {key:<15} {result.detail}")
             if not result.reachable:
-                problems.append(f"{name}: {settings_base(settings, name)} is unreachable ({result.detail}).")
+                problems.append(f"{name}: {adapter.section(settings).base_url} is unreachable ({result.detail}).")
             elif result.key_accepted is False:
-                problems.append(f"{name}: the provider rejected {factory.key_env} ({result.detail}).")
+                problems.append(f"{name}: the provider rejected {adapter.key_env} ({result.detail}).")
     return problems
-
-
-def settings_base(settings: Settings, name: str) -> str:
-    return FACTORIES[name].settings(settings).base_url

@@ -11,9 +11,18 @@ import itertools
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,15 +31,16 @@ from pydantic_settings import (
 )
 
 from bot.errors import ConfigError
+from bot.providers import PROVIDERS
+from bot.providers.base import ProviderSettings, Seconds
+from bot.providers.families import FAMILIES
 
-# Environment variables that hold secrets; a TOML key with one of these names is refused.
+PROVIDER_NAMES: tuple[str, ...] = tuple(provider.name for provider in PROVIDERS)
+# Environment variables that hold secrets (settings field -> variable); a TOML key with one of these
+# names is refused. Each provider's key is declared on its adapter class.
 SECRET_ENV_VARS: dict[str, str] = {
     "discord_token": "DISCORD_TOKEN",
-    "seaart_api_key": "SEAART_API_KEY",
-    "kie_api_key": "KIE_API_KEY",
-    "sinancode_api_key": "SINANCODE_API_KEY",
-    "segmind_api_key": "SEGMIND_API_KEY",
-    "gemini_api_key": "GEMINI_API_KEY",
+    **{provider.key_field(): provider.key_env for provider in PROVIDERS},
     "kie_webhook_hmac_key": "KIE_WEBHOOK_HMAC_KEY",
 }
 
@@ -60,72 +70,48 @@ class DatabaseSettings(_Section):
     path: Path = Path("bananacord.sqlite3")
 
 
-class ProviderSettings(_Section):
-    """Settings every provider has. Keys come from the environment (see SECRET_ENV_VARS)."""
-
-    enabled: bool = False
-    base_url: str = ""
-    # Seconds to wait for one HTTP answer; a create that times out is never re-sent.
-    request_timeout: float = Field(default=30.0, gt=0)
-    # Ceiling on requests per second to this provider, shared by every job (creates go first, polls
-    # wait their turn); 0 means no ceiling. Providers publish few numbers; 20/s stays clear of the
-    # limits people report while polling a few hundred jobs at once.
-    requests_per_second: float = Field(default=20.0, ge=0)
-
-    @field_validator("base_url")
-    @classmethod
-    def _base(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s):// URL")
-        return value.rstrip("/")
-
-
-class SeaArtSettings(ProviderSettings):
-    enabled: bool = True
-    base_url: str = "https://cloud.seaart.ai/model"
-
-
-class KieSettings(ProviderSettings):
-    base_url: str = "https://api.kie.ai"
-
-
-class SinancodeSettings(ProviderSettings):
-    base_url: str = "https://api.sinancode.com/v1"
-
-
-class SegmindSettings(ProviderSettings):
-    base_url: str = "https://api.segmind.com"
-    # v2 is the queued API Segmind recommends; v1 answers with the image itself (~40 s per call).
-    mode: Literal["v1", "v2"] = "v2"
-    request_timeout: float = Field(default=120.0, gt=0)
-
-
-class GeminiSettings(ProviderSettings):
-    base_url: str = "https://generativelanguage.googleapis.com"
-    # A synchronous call that returns the image: allow for slow 4K generations.
-    request_timeout: float = Field(default=180.0, gt=0)
-    # Google retires model ids (providers.md section 1): the bot's model name -> the Gemini model id.
-    model_ids: dict[str, str] = Field(
-        default_factory=lambda: {
-            "nano_banana_2": "gemini-3.1-flash-image",
-            "nano_banana_pro": "gemini-3-pro-image",
-        }
+def _provider_section(provider: type[HttpAdapter]) -> type[ProviderSettings]:
+    """[providers.NAME]: the provider's settings model with the defaults its class declares."""
+    return create_model(
+        f"{provider.__name__.removesuffix('Provider')}Settings",
+        __base__=provider.settings_model,
+        enabled=(bool, provider.enabled_by_default),
+        base_url=(str, provider.default_base_url),
+        request_timeout=(Seconds, provider.default_timeout),
     )
 
 
-class ProvidersSettings(_Section):
-    seaart: SeaArtSettings = Field(default_factory=SeaArtSettings)
-    kie: KieSettings = Field(default_factory=KieSettings)
-    sinancode: SinancodeSettings = Field(default_factory=SinancodeSettings)
-    segmind: SegmindSettings = Field(default_factory=SegmindSettings)
-    gemini: GeminiSettings = Field(default_factory=GeminiSettings)
+def _providers_settings() -> type[_Section]:
+    sections = {provider.name: _provider_section(provider) for provider in PROVIDERS}
+    fields: dict[str, Any] = {name: (section, Field(default_factory=section)) for name, section in sections.items()}
+    return create_model("ProvidersSettings", __base__=_Section, **fields)
 
 
-PROVIDER_NAMES: tuple[str, ...] = ("seaart", "kie", "sinancode", "segmind", "gemini")
+def _provider_keys() -> type[BaseSettings]:
+    """One secret field per provider key (``seaart_api_key``), read from its environment variable alone."""
+    fields: dict[str, Any] = {
+        provider.key_field(): (SecretStr | None, Field(default=None, validation_alias=AliasChoices(provider.key_env)))
+        for provider in PROVIDERS
+    }
+    return create_model("ProviderKeys", __base__=BaseSettings, **fields)
+
+
+# Built from the provider classes; the type checker sees what every section and key has in common
+# (sections are read by name: getattr(settings.providers, name), or a provider class's section()).
+if TYPE_CHECKING:
+    from bot.providers._adapter import HttpAdapter
+
+    class ProvidersSettings(_Section): ...
+
+    class ProviderKeys(BaseSettings): ...
+
+else:
+    ProvidersSettings = _providers_settings()
+    ProviderKeys = _provider_keys()
 
 
 def _default_routes() -> dict[str, list[str]]:
-    return {"nano_banana_2": list(PROVIDER_NAMES), "nano_banana_pro": list(PROVIDER_NAMES)}
+    return {family.model: list(PROVIDER_NAMES) for family in FAMILIES}
 
 
 class ModelsSettings(_Section):
@@ -158,7 +144,8 @@ class TierSettings(_Section):
 
 
 def _default_units() -> dict[str, dict[str, int]]:
-    # A unit is roughly one 1K Nano Banana 2 image; bigger and Pro images cost more (providers.md prices).
+    # A unit is roughly one 1K Nano Banana 2 image; bigger and Pro images cost more
+    # (docs/providers.md 2.11, 3.3, 4.1, 5.5, 6.8).
     return {
         "nano_banana_2": {"512": 1, "1K": 1, "2K": 2, "4K": 3},
         "nano_banana_pro": {"1K": 3, "2K": 3, "4K": 5},
@@ -282,7 +269,7 @@ class ImagineSettings(_Section):
     reencode_workers: int = Field(default=2, ge=1)
 
 
-class Settings(BaseSettings):
+class Settings(ProviderKeys):
     """Everything the bot reads at start-up. Built once in ``__main__`` and passed down."""
 
     model_config = SettingsConfigDict(
@@ -305,12 +292,8 @@ class Settings(BaseSettings):
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
     callbacks: CallbacksSettings = Field(default_factory=CallbacksSettings)
 
+    # Provider keys come from ProviderKeys, one field per provider.
     discord_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("DISCORD_TOKEN"))
-    seaart_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SEAART_API_KEY"))
-    kie_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("KIE_API_KEY"))
-    sinancode_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SINANCODE_API_KEY"))
-    segmind_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SEGMIND_API_KEY"))
-    gemini_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("GEMINI_API_KEY"))
     kie_webhook_hmac_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("KIE_WEBHOOK_HMAC_KEY"))
 
     @field_validator("log_level")

@@ -8,7 +8,7 @@ Every class carries a ``user_message`` (safe to show in Discord or on the CLI) a
     ├── InvalidRequestError    the member's input does not fit the model (checked before any request)
     ├── JobNotFoundError       a job id that does not exist
     ├── DeliveryError          the result could not be downloaded, decoded or uploaded
-    └── ProviderError          a provider call failed; ``category`` follows providers.md 8.3
+    └── ProviderError          a provider call failed; ``category`` follows docs/providers.md 8.3
         ├── BadInputError          the provider rejected the request's values
         ├── ContentBlockedError    the provider's safety filter blocked the prompt or image
         ├── NoImageError           the model answered without an image
@@ -25,7 +25,7 @@ from enum import StrEnum
 
 
 class ErrorCategory(StrEnum):
-    """Shared failure categories (providers.md 8.3), stored on the job row."""
+    """Shared failure categories (docs/providers.md 8.3), stored on the job row."""
 
     BAD_INPUT = "bad_input"
     CONTENT_BLOCKED = "content_blocked"

@@ -22,7 +22,7 @@ from bot.images import check_reference
 from bot.jobs import DELIVERY_GRACE_SECONDS, JobRunner
 from bot.models import GenerationRequest, ReferenceImage
 from bot.netguard import guarded_client, trusted_hosts_for
-from bot.providers import get_factory
+from bot.providers import provider_class
 from bot.providers.base import validate
 from bot.store import Database
 from bot.store.jobs import JobStore, NewJob
@@ -79,15 +79,15 @@ async def generate(
 ) -> dict[str, Any]:
     """Run one job to its end and return the JSON-able summary the CLI prints."""
     provider_name = provider or settings.imagine.default_provider
-    factory = get_factory(provider_name)
+    adapter = provider_class(provider_name)
     model_name = model or settings.imagine.default_model
-    offered = factory.models(settings)
+    offered = adapter.models_for(settings)
     # Through the catalogue so configured price overrides count for the estimate too.
     caps = Catalogue(settings, [provider_name]).capabilities(provider_name, model_name)
     if caps is None:
         raise InvalidRequestError(f"{provider_name} has no model {model_name}; choose one of: {', '.join(offered)}.")
-    if not settings.secret(factory.key_env.lower()):
-        raise ConfigError(factory.key_env, "is not set", f"Export your {provider_name} API key as {factory.key_env}.")
+    if not adapter.key(settings):
+        raise ConfigError(adapter.key_env, "is not set", f"Export your {provider_name} API key as {adapter.key_env}.")
     async with guarded_client(trusted_hosts_for(settings), timeout=httpx.Timeout(30.0, connect=10.0)) as http:
         refs = [await reference_from_argument(http, v, settings.imagine.max_attachment_bytes) for v in images]
         request = GenerationRequest(
@@ -98,7 +98,7 @@ async def generate(
             resolution=resolution,
         )
         validate(request, caps)
-        providers = {provider_name: factory.build(settings, http)}
+        providers = {provider_name: adapter.from_settings(settings, http)}
         held = contextlib.ExitStack()
         db = Database(_claim_database(settings.database.path, held))
         sink = FileSink(out_dir)

@@ -49,7 +49,11 @@ class MemoryGate:
     def __init__(self, slots: int) -> None:
         self.slots = slots
         self._free = slots
-        self._lock = threading.Lock()
+        # A spool the collector finalises gives its slot back from __del__, which can run in the middle
+        # of any allocation, including one made by this thread inside this lock. So nothing is allocated
+        # while the lock is held (see take), and the lock is re-entrant in case something still is: a
+        # plain Lock there deadlocked the event loop (seen under load with 8 slots all in use).
+        self._lock = threading.RLock()
         self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
 
     @property
@@ -66,19 +70,20 @@ class MemoryGate:
 
     async def take(self) -> None:
         loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        entry = (loop, waiter)
         with self._lock:
             if self._free > 0 and not self._waiters:
                 self._free -= 1
                 return
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._waiters.append((loop, waiter))
+            self._waiters.append(entry)
         try:
             await waiter
         except asyncio.CancelledError:
             with self._lock:
-                queued = (loop, waiter) in self._waiters
+                queued = entry in self._waiters
                 if queued:
-                    self._waiters.remove((loop, waiter))
+                    self._waiters.remove(entry)
             if not queued and waiter.done() and not waiter.cancelled():
                 self.give()  # handed a slot just as we were cancelled: pass it on
             raise

@@ -66,7 +66,7 @@ MAX_RESULT_IMAGES = 4
 # Reference downloads that time out or meet a 5xx are tried this often before the job fails.
 MAX_REFERENCE_TRIES = 3
 
-# Provider faults that may move a never-accepted job to the next provider (design.md, issue 3).
+# Provider faults that may move a never-accepted job to the next provider (docs/architecture.md 3.3).
 FAILOVER_CATEGORIES = frozenset(
     {ErrorCategory.TRANSIENT, ErrorCategory.RATE_LIMITED, ErrorCategory.OUT_OF_CREDIT, ErrorCategory.AUTH}
 )

@@ -12,7 +12,7 @@ from bot.prompts import clean_prompt
 
 
 class JobState(StrEnum):
-    """Lifecycle of a job (design.md section 4). Stored as TEXT."""
+    """Lifecycle of a job (docs/architecture.md section 4). Stored as TEXT."""
 
     QUEUED = "queued"
     SUBMITTED = "submitted"
@@ -194,7 +194,7 @@ class ProviderAttempt(BaseModel):
 
 
 class JobUpdate(BaseModel):
-    """One poll's answer, normalised (providers.md 8.2)."""
+    """One poll's answer, normalised (docs/providers.md 8.2)."""
 
     status: UpdateStatus
     images: list[ImageRef] = Field(default_factory=list)

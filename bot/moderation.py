@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from bot.errors import InvalidRequestError
 from bot.gate import GateResult, PromptGate, Term
+from bot.providers import PROVIDERS
 from bot.store import Database
 
 log = logging.getLogger(__name__)
@@ -23,16 +24,15 @@ DEFAULT_LEVEL = 3
 DEFAULT_NORMAL_CEILING = 4
 DEFAULT_NSFW_CEILING = 6
 
-# Levels each provider can honour. Segmind takes the level itself; Gemini maps it to safetySettings
-# (providers/gemini.py safety_settings_for). SeaArt and the Kie-style APIs have no safety knob: their own
-# filters always apply and cannot be loosened, so only the strict-to-moderate levels are honoured there
-# (with the bot's own prompt gate in front); a looser level is refused rather than silently ignored.
+# Levels each provider can honour. A provider whose API takes a safety level (Capabilities.safety_knob:
+# Segmind takes the level itself, Gemini maps it to safetySettings) honours the whole scale. Without
+# one (SeaArt, the Kie-style APIs) the provider's own filters always apply and cannot be loosened, so
+# only the strict-to-moderate levels are honoured there (with the bot's own prompt gate in front); a
+# looser level is refused rather than silently ignored.
+NO_KNOB_CEILING = 4
 HONOURED_LEVELS: dict[str, range] = {
-    "segmind": range(1, 7),
-    "gemini": range(1, 7),
-    "seaart": range(1, 5),
-    "kie": range(1, 5),
-    "sinancode": range(1, 5),
+    provider.name: range(MIN_LEVEL, (MAX_LEVEL if provider.has_safety_knob() else NO_KNOB_CEILING) + 1)
+    for provider in PROVIDERS
 }
 
 

@@ -21,6 +21,7 @@ from bot.errors import BananacordError, ErrorCategory, InvalidRequestError
 from bot.models import GenerationRequest, JobState, ReferenceImage
 from bot.moderation import BannedError, PromptBlockedError, effective_level
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
+from bot.providers.families import ASPECT_RATIOS
 from bot.quotas import Member
 from bot.routing import choose_provider
 from bot.store.jobs import Job, NewJob
@@ -30,23 +31,6 @@ from cogs.moderation import record_moderation
 log = logging.getLogger(__name__)
 
 MODEL_CHOICES = [app_commands.Choice(name=name, value=value) for value, name in MODEL_NAMES.items()]
-# Every ratio any model offers, most used first; each model's own list is enforced in validate().
-ASPECT_RATIOS = [
-    "1:1",
-    "16:9",
-    "9:16",
-    "4:3",
-    "3:4",
-    "3:2",
-    "2:3",
-    "5:4",
-    "4:5",
-    "21:9",
-    "4:1",
-    "1:4",
-    "8:1",
-    "1:8",
-]
 RATIO_CHOICES = [app_commands.Choice(name=r, value=r) for r in ASPECT_RATIOS]
 FORMAT_CHOICES = [app_commands.Choice(name=f.upper(), value=f) for f in OUTPUT_FORMATS]
 THINKING_CHOICES = [app_commands.Choice(name=t, value=t) for t in THINKING_LEVELS]

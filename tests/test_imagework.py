@@ -151,3 +151,25 @@ async def test_a_refused_result_closes_its_file() -> None:
         await images.prepare(source, limit=10_000, stem="r", source_url=None)
     assert source.closed and images.gate.in_use == 0
     images.close()
+
+
+def test_a_slot_given_back_by_the_collector_inside_the_gate_does_not_deadlock() -> None:
+    """The collector can finalise a forgotten spool in the middle of any allocation, including one the
+    gate's own thread makes while it holds the gate's lock; the slot must come back, not hang the thread
+    (it hung the bot's event loop under load before the lock was made re-entrant)."""
+    gate = MemoryGate(1)
+    done = threading.Event()
+
+    def collect_inside_the_gate() -> None:
+        spool = Spool(gate, in_memory=1024)
+        assert spool.in_memory and gate.in_use == 1
+        with gate._lock:  # what a collection triggered inside take() looks like to give()
+            del spool
+            gc.collect()
+        done.set()
+
+    worker = threading.Thread(target=collect_inside_the_gate, daemon=True)
+    worker.start()
+    worker.join(timeout=5)
+    assert done.is_set(), "giving the slot back deadlocked"
+    assert gate.in_use == 0

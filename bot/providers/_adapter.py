@@ -1,43 +1,111 @@
 """What every HTTP provider adapter holds and does the same way, whatever the provider's API.
 
+A provider is declared once, on its adapter class: name, label, key variable, default base URL and
+timeout, settings model and models. The registry (bot/providers/__init__.py), the settings
+(bot/config.py), `bananacord check` and moderation read those declarations.
+
 ``HttpAdapter`` checks the key and base URL once at start-up, keeps the app's client, the retry
-policies, the timeout and the sleep, and offers the small steps every adapter takes (send with
-retries, look a model up, describe an answer without the key, turn an unreadable answer or a
-vanished job into an error or an update). What the provider's API says (fields, statuses, error
-mapping, parsing) stays in its own module.
+policies, the timeout and the sleep, and sends every call through the one retry loop
+(``request_with_retry``) with the one status -> error ladder below, which a provider extends only
+with its own codes. What the provider's API says (fields, statuses, parsing) stays in its own module.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
-from typing import Any
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, Required, Self, TypedDict
 from urllib.parse import urlsplit
 
 import httpx
 
-from bot.errors import ConfigError, InvalidRequestError, ProviderError, TransientError
-from bot.models import JobHandle, JobUpdate, ReferenceImage, UpdateStatus
+from bot.errors import (
+    AuthError,
+    BadInputError,
+    ConfigError,
+    ErrorCategory,
+    InvalidRequestError,
+    NoImageError,
+    OutOfCreditError,
+    ProviderError,
+    RateLimitedError,
+    TransientError,
+)
+from bot.models import GenerationRequest, JobHandle, JobUpdate, ReferenceImage, UpdateStatus
 from bot.providers._http import (
-    ErrorMapper,
     RetryPolicy,
     Sleep,
     describe_response,
+    error_text,
     is_web_url,
     json_object,
     poll_policy_for,
     probe_key,
     redact,
     request_with_retry,
+    timeout_for,
 )
-from bot.providers.base import Capabilities, ProviderCheck
+from bot.providers.base import Capabilities, ProviderCheck, ProviderSettings, validate
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+
+
+class Op(StrEnum):  # a str, so it names the call in messages
+    """Which call an answer is for: a 404 on a create means "no such model", after it "job gone"."""
+
+    CREATE = "create"
+    STATUS = "status"
+    RESULT = "result"
+    CANCEL = "cancel"
 
 
 class JobGone(TransientError):
     """The provider does not know the job (any more); polling again will not help."""
 
     retryable = False
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a job ended without an image: its category and what the member reads (what to do)."""
+
+    category: ErrorCategory
+    message: str
+    status: UpdateStatus = UpdateStatus.FAILED
+
+
+NO_IMAGE = Outcome(ErrorCategory.NO_IMAGE, NoImageError.user_message)
+# Words a provider's error text uses when the account has no money left (Kie, SeaArt 403 bodies).
+_BALANCE_WORDS = ("balance", "insufficient", "credit", "quota exhausted")
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorAnswer:
+    """An answer that is not a success, as the error ladder reads it."""
+
+    code: int  # the HTTP status, or the provider's own code where its body carries one (Kie's envelope)
+    text: str  # the provider's words about it, for the rungs that read them
+    op: Op
+    model: str  # the bot's model name the call was for
+    display: str  # the model as members read it ("Nano Banana 2"), for messages
+    response: httpx.Response
+    kw: dict[str, Any]  # detail, provider and status_code for the error
+
+
+class AdapterArgs(TypedDict, total=False):
+    """What every adapter's constructor takes (HttpAdapter.__init__); a subclass adds its own options."""
+
+    api_key: Required[str]
+    base_url: str | None
+    client: Required[httpx.AsyncClient]
+    policy: RetryPolicy | None
+    timeout: httpx.Timeout | None
+    sleep: Sleep
 
 
 def require_web_links(refs: Iterable[ReferenceImage], downloader: str) -> None:
@@ -51,59 +119,137 @@ def require_web_links(refs: Iterable[ReferenceImage], downloader: str) -> None:
             raise InvalidRequestError(f"`{ref.filename}` is not a web link {downloader} can download.")
 
 
-class HttpAdapter:
-    """The constructor and plumbing shared by the provider adapters.
+class HttpAdapter(ABC):
+    """The declarations, constructor and plumbing shared by the provider adapters.
 
-    A subclass names itself with ``name`` (also its settings section, as in ``seaart.api_key``) and
-    ``_label`` (the provider as members read it), as class attributes or set before calling this
-    constructor; after it, it sets ``_models`` and ``_headers`` (each provider authenticates its own way).
+    A subclass declares the class attributes below. The keys its settings model adds are passed to
+    its constructor by name (``_options``), and its model table may depend on them (``_models_for``).
+    It implements ``submit``, ``_poll``, ``cancel`` and ``check`` and, where its API has codes of its
+    own, extends ``_error``.
     """
 
-    name: str
-    _label: str
-    _models: dict[str, Capabilities]
-    _headers: dict[str, str]
+    # -- the declaration: one per provider --
+    name: str  # its settings section [providers.NAME] and the provider of its job handles
+    label: ClassVar[str]  # the provider as members read it
+    key_env: ClassVar[str]  # the environment variable that holds its key
+    default_base_url: ClassVar[str]
+    default_timeout: ClassVar[float] = 30.0  # seconds; [providers.NAME] request_timeout
+    enabled_by_default: ClassVar[bool] = False
+    settings_model: ClassVar[type[ProviderSettings]] = ProviderSettings  # subclassed for extra keys
+    MODELS: ClassVar[Mapping[str, Capabilities]]  # the bot's model name -> what it takes here
+    # How the key travels: in this header, after this prefix.
+    key_header: ClassVar[str] = "Authorization"
+    key_prefix: ClassVar[str] = "Bearer "
+    # Characters refused inside a key; None refuses every whitespace character. The adapters were
+    # written with different sets, and each keeps its own so that no key accepted before is refused now.
+    key_spaces: ClassVar[str | None] = None
+    # False where the adapter downloads references itself; otherwise only web links can be sent.
+    provider_fetches_references: ClassVar[bool] = True
+    gone_reason: ClassVar[str] = "it may have expired"  # why a job can vanish, for the member
+
+    # -- what the rest of the bot reads from the declaration --
+
+    @classmethod
+    def key_field(cls) -> str:
+        """The settings field that holds the key (``seaart_api_key``), read from ``key_env``."""
+        return f"{cls.name}_api_key"
+
+    @classmethod
+    def section(cls, settings: Settings) -> ProviderSettings:
+        """This provider's [providers.NAME] settings."""
+        section = getattr(settings.providers, cls.name)
+        assert isinstance(section, cls.settings_model)
+        return section
+
+    @classmethod
+    def enabled(cls, settings: Settings) -> bool:
+        return cls.section(settings).enabled
+
+    @classmethod
+    def key(cls, settings: Settings) -> str | None:
+        return settings.secret(cls.key_field())
+
+    @classmethod
+    def models_for(cls, settings: Settings) -> Mapping[str, Capabilities]:
+        """The models this provider serves with these settings (without building it)."""
+        return cls._models_for(**cls._options(settings))
+
+    @classmethod
+    def _models_for(cls, **options: Any) -> dict[str, Capabilities]:
+        """The model table for these constructor options (a provider's may depend on them)."""
+        return dict(cls.MODELS)
+
+    @classmethod
+    def has_safety_knob(cls) -> bool:
+        """Whether the API takes a safety level at all (moderation honours the whole scale then)."""
+        return any(caps.safety_knob for caps in cls.MODELS.values())
+
+    @classmethod
+    def from_settings(cls, settings: Settings, client: httpx.AsyncClient) -> Self:
+        """The adapter as configured; a missing key is a ConfigError naming its variable."""
+        key = cls.key(settings)
+        if not key:
+            raise ConfigError(
+                cls.key_env,
+                "is not set",
+                f"Export your {cls.name} API key as {cls.key_env}, or disable [providers.{cls.name}].",
+            )
+        section = cls.section(settings)
+        return cls(
+            api_key=key,
+            base_url=section.base_url,
+            client=client,
+            timeout=timeout_for(section.request_timeout),
+            **cls._options(settings),
+        )
+
+    @classmethod
+    def _options(cls, settings: Settings) -> dict[str, Any]:
+        """Constructor options from the settings: the keys the provider's settings model adds."""
+        section = cls.section(settings)
+        own = cls.settings_model.model_fields.keys() - ProviderSettings.model_fields.keys()
+        return {name: getattr(section, name) for name in own}
+
+    # -- the instance --
 
     def __init__(
         self,
         *,
         api_key: str,
-        key_hint: str,
-        base_url: str,
-        default_base_url: str,
+        base_url: str | None = None,
         client: httpx.AsyncClient,
-        policy: RetryPolicy | None,
-        timeout: httpx.Timeout | None,
-        default_timeout: httpx.Timeout,
+        policy: RetryPolicy | None = None,
+        timeout: httpx.Timeout | None = None,
         sleep: Sleep = asyncio.sleep,
-        key_spaces: str | None = None,
     ) -> None:
-        """Check the key and base URL (ConfigError naming the setting) and keep the shared state.
-
-        ``key_hint`` says where the key comes from when it is empty. ``key_spaces`` are the characters
-        refused inside the key; None refuses every whitespace character. The adapters were written with
-        different sets, and each keeps its own so that no key accepted before is refused now.
-        """
+        """Check the key and base URL (ConfigError naming the setting) and keep the shared state."""
         key = api_key.strip()
         if not key:
-            raise ConfigError(f"{self.name}.api_key", "is empty", key_hint)
-        if any(c.isspace() if key_spaces is None else c in key_spaces for c in key):
+            raise ConfigError(f"{self.name}.api_key", "is empty", f"Set {self.key_env} to your {self.label} API key")
+        spaces = self.key_spaces
+        if any(c.isspace() if spaces is None else c in spaces for c in key):
             raise ConfigError(f"{self.name}.api_key", "contains whitespace", "Paste the key without spaces")
+        base_url = base_url or self.default_base_url
         parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"{self.name}.base_url", "is not an http(s) URL", f"Use {default_base_url}")
+        # Every path is appended to the base, so a query string there would end up mid-URL.
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ConfigError(f"{self.name}.base_url", "is not an http(s) URL", f"Use {self.default_base_url}")
         self._api_key = key
         self._base_url = base_url.rstrip("/")
         self._client = client
         self._policy = policy or RetryPolicy()
         self._poll_policy = poll_policy_for(self._policy)
-        self._timeout = timeout or default_timeout
+        self._timeout = timeout or timeout_for(self.default_timeout)
         self._sleep = sleep
+        # Per instance: tests may loosen one entry; a provider whose table depends on its options
+        # replaces it with _models_for(...).
+        self._models = dict(self.MODELS)
+        self._headers = {self.key_header: f"{self.key_prefix}{key}", "Accept": "application/json"}
         # The subclass's module logger, so a record names the provider it is about.
         self._log = logging.getLogger(type(self).__module__)
 
     def __repr__(self) -> str:  # never the key
-        return f"{type(self).__name__}(base_url={self._base_url!r})"
+        return f"{type(self).__name__}(name={self.name!r}, base_url={self._base_url!r})"
 
     @property
     def models(self) -> dict[str, Capabilities]:
@@ -111,12 +257,29 @@ class HttpAdapter:
 
     async def aclose(self) -> None:
         """Nothing to close: the httpx client belongs to the app, which closes it."""
+        return None
 
-    def _capabilities(self, model: str) -> Capabilities:
-        caps = self._models.get(model)
+    @abstractmethod
+    async def submit(self, request: GenerationRequest) -> JobHandle:
+        """Create the job. Raises ProviderError; never re-sends a create that may have been accepted."""
+
+    @abstractmethod
+    async def cancel(self, handle: JobHandle) -> bool:
+        """Ask the provider to stop the job; True if it accepted the cancellation."""
+
+    @abstractmethod
+    async def check(self) -> ProviderCheck:
+        """Reachability and the cheapest call that proves the key, without generating an image."""
+
+    def _accept(self, request: GenerationRequest) -> Capabilities:
+        """The model's capabilities, once the request is known to fit them (else InvalidRequestError)."""
+        caps = self._models.get(request.model)
         if caps is None:
             names = ", ".join(c.display_name for c in self._models.values())
-            raise InvalidRequestError(f"{self._label} does not offer that model here. Choose one of: {names}.")
+            raise InvalidRequestError(f"{self.label} does not offer that model here. Choose one of: {names}.")
+        validate(request, caps)
+        if self.provider_fetches_references:
+            require_web_links(request.reference_images, self.label)
         return caps
 
     def _display_name(self, model: str) -> str:
@@ -124,33 +287,71 @@ class HttpAdapter:
         caps = self._models.get(model)
         return caps.display_name if caps is not None else "this model"
 
+    # -- polling --
+
+    async def poll(self, handle: JobHandle) -> JobUpdate:
+        """The job's state. A handle that came with its answer (synchronous APIs) is that answer."""
+        if handle.ready is not None:
+            return handle.ready
+        try:
+            return await self._poll(handle)
+        except JobGone as exc:
+            return self._gone(handle, exc)
+
+    @abstractmethod
+    async def _poll(self, handle: JobHandle) -> JobUpdate:
+        """Ask the provider for the state of a job submitted without its answer."""
+
+    def _gone(self, handle: JobHandle, exc: ProviderError) -> JobUpdate:
+        """The terminal update for a job the provider no longer knows (``exc`` is its JobGone)."""
+        self._log.warning("%s job %s not found: %s", self.name, handle.provider_job_id, exc.detail)
+        return JobUpdate(
+            status=UpdateStatus.FAILED,
+            error_category=exc.category,
+            error_message=exc.user_message,
+            error_detail=exc.detail,
+        )
+
+    def _ended(self, outcome: Outcome, detail: str, usage: dict[str, Any], *, text: str | None = None) -> JobUpdate:
+        """The terminal update for a job that ended without an image; ``detail`` is logged, redacted."""
+        detail = self._redact(detail)
+        self._log.info("job ended: %s -> %s", detail, outcome.category)
+        return JobUpdate(
+            status=outcome.status,
+            text=text,
+            error_category=outcome.category,
+            error_message=outcome.message,
+            error_detail=detail,
+            usage=usage,
+        )
+
     # -- sending --
 
-    async def _request(
+    async def _send(
         self,
         method: str,
         url: str,
+        op: Op,
+        model: str,
         *,
-        idempotent: bool,
-        map_error: ErrorMapper,
-        policy: RetryPolicy | None = None,
-        sleep: Sleep | None = None,
         headers: dict[str, str] | None = None,
         timeout: httpx.Timeout | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
-        """request_with_retry with this adapter's client, key headers, timeout and sleep filled in.
+        """One call through the shared retry loop, answers read by this adapter's error ladder.
 
-        ``policy`` defaults to the full one (for creates); status calls pass ``self._poll_policy``.
+        A create is never re-sent once it may have arrived ("every POST is a new billable job");
+        status and result calls are repeated by the job runner anyway, so they get the lighter policy.
         """
         return await request_with_retry(
             self._client,
             method,
             url,
-            idempotent=idempotent,
-            policy=policy or self._policy,
-            map_error=map_error,
-            sleep=sleep or self._sleep,
+            idempotent=op is not Op.CREATE,
+            policy=self._poll_policy if op in (Op.STATUS, Op.RESULT) else self._policy,
+            map_error=lambda response: self._map_error(response, op, model),
+            map_success=True,
+            sleep=self._sleep,
             provider=self.name,
             headers=headers or self._headers,
             timeout=timeout or self._timeout,
@@ -174,6 +375,78 @@ class HttpAdapter:
             and not other.query
         )
 
+    # -- the error ladder --
+
+    def _map_error(self, response: httpx.Response, op: Op, model: str) -> ProviderError | None:
+        """Any answer -> None (a success, or an answer the caller reads) or the error it means."""
+        code = self._code(response)
+        if 200 <= code < 300 or self._is_answer(response, op):
+            return None
+        detail = self._describe(response)
+        if code != response.status_code:
+            detail += f" (code {code} in the body)"
+        kw = {"detail": detail, "provider": self.name, "status_code": code}
+        text = self._error_text(response)
+        return self._error(ErrorAnswer(code, text, op, model, self._display_name(model), response, kw))
+
+    def _code(self, response: httpx.Response) -> int:
+        """The code that decides: the HTTP status, unless the provider puts its own in the body."""
+        return response.status_code
+
+    def _is_answer(self, response: httpx.Response, op: Op) -> bool:
+        """A non-2xx the caller reads as a result rather than an error (e.g. a failed job's 422)."""
+        return False
+
+    def _error_text(self, response: httpx.Response) -> str:
+        return error_text(response)
+
+    def _retry_hint(self, response: httpx.Response) -> float | None:
+        """Seconds a 429 asks us to wait where the API says so outside Retry-After (read by the loop)."""
+        return None
+
+    def _error(self, answer: ErrorAnswer) -> ProviderError:
+        """The default ladder (docs/providers.md 8.3); a provider handles its own codes first, then
+        calls this for the rest."""
+        label, code, kw = self.label, answer.code, answer.kw
+        if code == 401:
+            return AuthError(f"{label} rejected the bot's API key. The bot owner has to check {self.key_env}.", **kw)
+        if code == 402 or (code == 403 and any(word in answer.text.lower() for word in _BALANCE_WORDS)):
+            return OutOfCreditError(
+                f"The bot's {label} account is out of credit. The bot owner has to top it up.", **kw
+            )
+        if code == 403:
+            return AuthError(
+                f"{label} refused the bot's API key (it may be limited to other addresses or models). "
+                "The bot owner has to check the key's settings.",
+                **kw,
+            )
+        if code == 404 and answer.op is Op.CREATE:
+            return AuthError(
+                f"{label} does not offer {answer.display} at the configured address. The bot owner has to "
+                "check the base URL and the model in the configuration.",
+                **kw,
+            )
+        if code == 404:
+            return JobGone(
+                f"{label} no longer knows this job ({self.gone_reason}). Nothing more will arrive; start a new one.",
+                **kw,
+            )
+        if code == 429:
+            return RateLimitedError(
+                f"{label} is rate limiting the bot right now. Try again in a minute.",
+                retry_after=self._retry_hint(answer.response),
+                **kw,
+            )
+        if 400 <= code < 500:
+            return BadInputError(
+                f"{label} rejected the request's settings. Check the prompt and the reference images "
+                "(they must be public image links), then try again.",
+                **kw,
+            )
+        if code >= 500:
+            return TransientError(f"{label} had a temporary failure. Try again in a minute.", **kw)
+        return TransientError(f"{label} sent an unexpected answer. Try again in a minute.", **kw)
+
     # -- reading answers --
 
     def _describe(self, response: httpx.Response) -> str:
@@ -188,23 +461,15 @@ class HttpAdapter:
             raise self._unexpected(response, what, "not a JSON object")
         return data
 
+    def _unreadable(self) -> Outcome:
+        return Outcome(
+            ErrorCategory.TRANSIENT, f"{self.label} sent an answer the bot could not read. Try again in a few minutes."
+        )
+
     def _unexpected(self, response: httpx.Response, what: str, why: str) -> TransientError:
         """A ``what`` (create, status, result) answer the adapter cannot read: logged, and worth a retry."""
         detail = f"{self.name} {what} answer unreadable ({why}): {self._describe(response)}"
         self._log.warning("%s", detail)
         return TransientError(
-            f"{self._label} sent an answer the bot could not read. Try again in a few minutes.",
-            detail=detail,
-            provider=self.name,
-            status_code=response.status_code,
-        )
-
-    def _gone(self, handle: JobHandle, exc: ProviderError) -> JobUpdate:
-        """The terminal update for a job the provider no longer knows (``exc`` is its JobGone)."""
-        self._log.warning("%s job %s not found: %s", self.name, handle.provider_job_id, exc.detail)
-        return JobUpdate(
-            status=UpdateStatus.FAILED,
-            error_category=exc.category,
-            error_message=exc.user_message,
-            error_detail=exc.detail,
+            self._unreadable().message, detail=detail, provider=self.name, status_code=response.status_code
         )

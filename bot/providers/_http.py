@@ -2,7 +2,7 @@
 
 Provider-neutral on purpose: an adapter passes ``map_error`` (its own status/body -> ProviderError
 mapping) and decides whether the call is idempotent; everything else lives here, in one place
-(design.md section 3, "one retry policy, status -> error mapping in one place").
+(docs/architecture.md section 3, "one retry policy, status -> error mapping in one place").
 """
 
 from __future__ import annotations
@@ -88,6 +88,11 @@ class RetryPolicy:
         return max(0.0, min(self.max_delay, wait))
 
 
+def timeout_for(seconds: float) -> httpx.Timeout:
+    """``[providers.NAME] request_timeout`` as an httpx timeout: connecting gets at most 10 s of it."""
+    return httpx.Timeout(seconds, connect=min(10.0, seconds))
+
+
 def poll_policy_for(policy: RetryPolicy) -> RetryPolicy:
     """A lighter ``policy`` for status calls: at most 2 attempts and 5 s between them.
 
@@ -146,6 +151,30 @@ def json_object(response: httpx.Response) -> dict[str, Any] | None:
     """The JSON body if it is an object, else None: every API we call answers with one."""
     body = json_body(response)
     return body if isinstance(body, dict) else None
+
+
+def error_text(response: httpx.Response) -> str:
+    """The provider's own words in an error answer, whatever its envelope: the usual JSON fields
+    (``{"error": {"message"}}``, ``msg``, ``message``, ``detail``...) joined, or the start of a text body."""
+    body = json_body(response)
+    if isinstance(body, dict):
+        parts: list[str] = []
+        for key in ("error", "error_description", "msg", "message", "error_msg", "error_code", "detail"):
+            value = body.get(key)
+            if isinstance(value, dict):
+                value = value.get("message") or value.get("error")
+            if isinstance(value, str) and value.strip():
+                parts.append(value.strip())
+        return " ".join(parts)[:500]
+    if isinstance(body, str):
+        return body[:500]
+    try:
+        text = response.text
+    except Exception:  # an undecodable body is not worth failing the error path for
+        return ""
+    if "<html" in text[:200].lower():
+        return "HTML error page"
+    return text.strip()[:500]
 
 
 def is_web_url(value: object) -> TypeGuard[str]:
@@ -258,14 +287,18 @@ async def request_with_retry(
     map_error: ErrorMapper,
     sleep: Sleep = asyncio.sleep,
     provider: str | None = None,
+    map_success: bool = False,
     **kwargs: Any,
 ) -> httpx.Response:
     """Send one request, retrying what is safe to retry; return a response or raise ProviderError.
 
-    * 2xx, and any response ``map_error`` returns None for, is returned as is.
-    * 429 and 5xx (apart from 504 on a non-idempotent call) and connection failures are retried with
-      backoff, jitter and Retry-After; when attempts run out the mapped error is raised.
-    * Any other status raises the mapped error at once.
+    * 2xx (unless ``map_success``: then ``map_error`` reads every answer, for APIs that report
+      failures inside a 200 body), and any response ``map_error`` returns None for, is returned as is.
+    * The error's ``status_code`` decides what follows: the HTTP status, or the provider's own code
+      where its body carries one. A 429 or 5xx mapped to a retryable error (apart from 504 on a
+      non-idempotent call) and connection failures are retried with backoff, jitter and
+      Retry-After; when attempts run out the mapped error is raised.
+    * Any other error is raised at once.
     * If the request may have reached the server (read/write timeout, dropped connection), it is
       retried only when ``idempotent``; otherwise SubmitUncertainError is raised, so a create that
       may have been accepted is never sent twice.
@@ -310,7 +343,7 @@ async def request_with_retry(
             await _wait(sleep, policy, attempt, None, where, reason)
             continue
 
-        if response.is_success:
+        if response.is_success and not map_success:
             return response
         error = map_error(response)
         if error is None:
@@ -319,6 +352,7 @@ async def request_with_retry(
             error.provider = provider
         if error.status_code is None:
             error.status_code = response.status_code
+        status = error.status_code
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if isinstance(error, RateLimitedError):
             # Some APIs say when to come back in the body or their own header (Gemini RetryInfo,
@@ -328,21 +362,21 @@ async def request_with_retry(
             elif retry_after is None:
                 retry_after = error.retry_after
 
-        status = response.status_code
         if not idempotent and status in _UNCERTAIN_STATUSES:
             raise SubmitUncertainError(
                 detail=f"{describe_response(response)}; it may have been accepted, so it was not re-sent",
                 provider=provider,
                 status_code=status,
             )
-        if not _is_retryable_status(status) or last:
+        if not (error.retryable and _is_retryable_status(status)) or last:
             raise error
+        reason = f"HTTP {response.status_code}" + (f" (code {status})" if status != response.status_code else "")
         if retry_after is not None and retry_after > policy.max_delay:
             # Waiting that long inside one call would stall the caller; hand the wait to the job
             # runner, which can reschedule without holding a coroutine open.
-            log.warning("%s: HTTP %d asks to wait %.0fs; giving up this call", where, status, retry_after)
+            log.warning("%s: %s asks to wait %.0fs; giving up this call", where, reason, retry_after)
             raise error
-        await _wait(sleep, policy, attempt, retry_after, where, f"HTTP {status}")
+        await _wait(sleep, policy, attempt, retry_after, where, reason)
 
 
 async def _wait(

@@ -1,9 +1,12 @@
-"""The provider protocol, capabilities as data, and the one central validation of a request."""
+"""The provider protocol, capabilities as data, the settings every provider has, and the one central
+validation of a request."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Annotated, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.errors import InvalidRequestError
 from bot.models import GenerationRequest, JobHandle, JobUpdate
@@ -45,6 +48,32 @@ class Capabilities:
     def price(self, resolution: str | None) -> int | None:
         """Estimated micro-dollars for one image at ``resolution`` (the default size if None)."""
         return dict(self.prices_micro_usd).get(resolution or self.default_resolution)
+
+
+# Seconds to wait for one HTTP answer; a create that times out is never re-sent.
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class ProviderSettings(BaseModel):
+    """The [providers.NAME] keys every provider has; the adapter class declares their defaults
+    (bot/providers/_adapter.py). Keys come from the environment (see bot/config.py SECRET_ENV_VARS)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    base_url: str = ""
+    request_timeout: Seconds = 30.0
+    # Ceiling on requests per second to this provider, shared by every job (creates go first, polls
+    # wait their turn); 0 means no ceiling. Providers publish few numbers; 20/s stays clear of the
+    # limits people report while polling a few hundred jobs at once.
+    requests_per_second: float = Field(default=20.0, ge=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s):// URL")
+        return value.rstrip("/")
 
 
 @dataclass(frozen=True, slots=True)

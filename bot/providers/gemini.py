@@ -1,10 +1,10 @@
-"""Google's Gemini API, direct: Nano Banana 2 and Nano Banana Pro (providers.md sections 1 and 6).
+"""Google's Gemini API, direct: Nano Banana 2 and Nano Banana Pro (docs/providers.md sections 1 and 6).
 
 One synchronous call, ``POST {base}/v1beta/models/{model}:generateContent``, answers with the image
 itself (base64 ``inlineData``). So ``submit`` makes the call and returns a handle whose ``ready`` is the
 terminal update; ``poll`` just hands that back and ``cancel`` has nothing to stop.
 
-Sources, tagged as in providers.md section 0 ([C] confirmed, [S] secondary, [U] unknown):
+Sources, tagged as in docs/providers.md section 0 ([C] confirmed, [S] secondary, [U] unknown):
   6.1 endpoint/auth [C]; 6.2 capability matrix; 6.3 request body; 6.4 response body [C field names];
   6.5 safety settings [C]; 6.6 HTTP errors [C]; 6.8 prices [S]. Google retires model ids (section 1),
   so the ids are configuration (``model_ids``) and ``check()`` proves they still exist.
@@ -21,11 +21,12 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
-from urllib.parse import quote, urlsplit
+from typing import Any, ClassVar, Unpack
+from urllib.parse import quote
 
 import httpx
 from PIL import Image, UnidentifiedImageError
+from pydantic import Field
 
 from bot.errors import (
     AuthError,
@@ -35,15 +36,12 @@ from bot.errors import (
     InvalidRequestError,
     OutOfCreditError,
     ProviderError,
-    RateLimitedError,
     SubmitUncertainError,
     TransientError,
 )
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, ReferenceImage, UpdateStatus
-from bot.providers._adapter import HttpAdapter, require_web_links
+from bot.providers._adapter import AdapterArgs, ErrorAnswer, HttpAdapter, Op, Outcome, require_web_links
 from bot.providers._http import (
-    RetryPolicy,
-    Sleep,
     json_body,
     json_object,
     key_not_proven,
@@ -52,7 +50,8 @@ from bot.providers._http import (
     safe_url,
     unreachable,
 )
-from bot.providers.base import Capabilities, ProviderCheck, validate
+from bot.providers.base import Capabilities, ProviderCheck, ProviderSettings
+from bot.providers.families import AUTO, NANO_BANANA_2, NANO_BANANA_PRO
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +65,12 @@ __all__ = [
     "safety_settings_for",
 ]
 
-PROVIDER = "gemini"
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
-# One call generates the image: 4K on a busy day takes minutes (providers.md 8.4 cites up to 360 s
-# for NB2 at peak [S]); 180 s is the configured default, a lost answer is never re-sent anyway.
-DEFAULT_TIMEOUT = httpx.Timeout(180.0, connect=10.0)
 # Reference downloads (Discord's CDN) and models.get are small and quick; do not wait minutes on them.
 DOWNLOAD_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 CHECK_TIMEOUT = httpx.Timeout(15.0, connect=10.0)
 
-# providers.md section 1 [C]: the GA ids. The preview ids were shut down on 2026-06-25.
+# docs/providers.md section 1 [C]: the GA ids. The preview ids were shut down on 2026-06-25.
 GEMINI_DEFAULT_MODEL_IDS: Mapping[str, str] = {
     "nano_banana_2": "gemini-3.1-flash-image",
     "nano_banana_pro": "gemini-3-pro-image",
@@ -88,16 +83,11 @@ _SHUT_DOWN_IDS: Mapping[str, str] = {
 }
 _MODEL_ID_RE = re.compile(r"^[a-z0-9][a-z0-9.\-_]*$")
 
-# 6.2 [C Vertex model card]: 3.1 Flash Image takes 14 ratios, 3 Pro Image 10.
-_PRO_RATIOS: tuple[str, ...] = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
-_FLASH_RATIOS: tuple[str, ...] = (
-    *("1:1", "1:4", "1:8", "2:3", "3:2", "3:4", "4:1"),
-    *("4:3", "4:5", "5:4", "8:1", "9:16", "16:9", "21:9"),
-)
-# "auto" is the bot's name for "let the model choose": the API has no such value (8.1), but with
-# aspectRatio omitted "the model will choose a default aspect ratio based on any reference images
-# provided" ([S] the v1beta ImageConfig field description, as mirrored by the geminix client docs).
-AUTO = "auto"
+
+class GeminiSettings(ProviderSettings):
+    # Google retires model ids (docs/providers.md section 1): the bot's model name -> the Gemini model id.
+    model_ids: dict[str, str] = Field(default_factory=lambda: dict(GEMINI_DEFAULT_MODEL_IDS))
+
 
 # 8.1: Gemini is token-limited, not character-limited. 20,000 characters (~5,000 tokens) is far below the
 # image models' input limit and matches the largest aggregator limit ([U] estimate, editable here).
@@ -111,18 +101,17 @@ _MAX_INLINE_TOTAL = 70 * 1024 * 1024
 _FLASH_PRICES = (("512", 45_000), ("1K", 67_000), ("2K", 101_000), ("4K", 151_000))
 _PRO_PRICES = (("1K", 134_000), ("2K", 134_000), ("4K", 240_000))
 
-_FAMILIES: Mapping[str, Capabilities] = {
-    "nano_banana_2": Capabilities(
-        model="nano_banana_2",
-        display_name="Nano Banana 2",
-        max_prompt_chars=_MAX_PROMPT_CHARS,
-        max_reference_images=14,  # 6.2 [C Vertex card]
-        aspect_ratios=(*_FLASH_RATIOS, AUTO),
-        resolutions=("512", "1K", "2K", "4K"),  # 6.2 [S]; "512" is IMAGE_SIZE_FIVE_TWELVE in the SDK [C]
-        default_resolution="1K",  # 6.2: default 1K
+# The families as Google defines them (6.2 [C Vertex model card]), plus "auto": the API has no such
+# value (8.1), but with aspectRatio omitted "the model will choose a default aspect ratio based on any
+# reference images provided" ([S] the v1beta ImageConfig field description, as mirrored by the
+# geminix client docs).
+_DEFAULTS: Mapping[str, Capabilities] = {
+    "nano_banana_2": NANO_BANANA_2.capabilities(
         provider_model=GEMINI_DEFAULT_MODEL_IDS["nano_banana_2"],
+        max_prompt_chars=_MAX_PROMPT_CHARS,
+        auto_ratio=True,
+        # "512" is IMAGE_SIZE_FIVE_TWELVE in the SDK [C]; default 1K (6.2).
         # No seed: section 6 documents none for the image models, so none is offered.
-        seed=False,
         output_formats=(),  # 6.2 [C]: not settable on the Gemini API; the answer names its MIME type
         thinking_levels=("minimal", "high"),  # 6.2 [S]: thinkingLevel MINIMAL (default) / HIGH
         web_search=True,  # 6.2 [S]
@@ -130,19 +119,11 @@ _FAMILIES: Mapping[str, Capabilities] = {
         queued=False,
         prices_micro_usd=_FLASH_PRICES,
     ),
-    "nano_banana_pro": Capabilities(
-        model="nano_banana_pro",
-        display_name="Nano Banana Pro",
-        max_prompt_chars=_MAX_PROMPT_CHARS,
-        max_reference_images=14,  # 6.2 [C Vertex card]
-        aspect_ratios=(*_PRO_RATIOS, AUTO),
-        resolutions=("1K", "2K", "4K"),  # 6.2 [C SDK docstring]: no 512 tier
-        default_resolution="1K",
+    "nano_banana_pro": NANO_BANANA_PRO.capabilities(
         provider_model=GEMINI_DEFAULT_MODEL_IDS["nano_banana_pro"],
-        seed=False,
-        output_formats=(),
+        max_prompt_chars=_MAX_PROMPT_CHARS,
+        auto_ratio=True,
         # 6.2: Pro always thinks; whether its level can be set is [U], so the bot offers no knob.
-        thinking_levels=(),
         web_search=True,  # 6.2 [C cookbook]
         safety_knob=True,
         queued=False,
@@ -186,17 +167,17 @@ def gemini_models(model_ids: Mapping[str, str] | None = None) -> dict[str, Capab
     """Capabilities per bot model name for the given Gemini model ids (missing names keep the default)."""
     ids = dict(GEMINI_DEFAULT_MODEL_IDS)
     for bot_model, model_id in (model_ids or {}).items():
-        if bot_model not in _FAMILIES:
+        if bot_model not in _DEFAULTS:
             raise ConfigError(
                 f"gemini.model_ids.{bot_model}",
                 "is not a model this bot offers",
-                f"Use one of: {', '.join(_FAMILIES)}",
+                f"Use one of: {', '.join(_DEFAULTS)}",
             )
         ids[bot_model] = _normalise_model_id(bot_model, model_id)
     models: dict[str, Capabilities] = {}
-    for bot_model, family in _FAMILIES.items():
+    for bot_model, caps in _DEFAULTS.items():
         model_id = ids[bot_model]
-        models[bot_model] = replace(family, provider_model=model_id, **_ID_CHANGES.get(model_id, {}))
+        models[bot_model] = replace(caps, provider_model=model_id, **_ID_CHANGES.get(model_id, {}))
     return models
 
 
@@ -213,7 +194,7 @@ HARM_CATEGORIES: tuple[str, ...] = (
     "HARM_CATEGORY_SEXUALLY_EXPLICIT",
     "HARM_CATEGORY_DANGEROUS_CONTENT",
 )
-# The bot's scale is 1 (strictest) .. 6 (loosest) (design.md section 6); Google has five thresholds.
+# The bot's scale is 1 (strictest) .. 6 (loosest) (docs/architecture.md section 6); Google has five thresholds.
 # Levels 2 and 3 share BLOCK_MEDIUM_AND_ABOVE: it is the middle of Google's scale and the threshold most
 # sources name as its default, so the two "ordinary" levels behave like an untouched project.
 # 5 vs 6: BLOCK_NONE still runs the classifier (ratings come back, nothing is blocked); OFF switches the
@@ -284,12 +265,6 @@ def build_request_body(
 # --- outcomes of a 200 answer ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    category: ErrorCategory
-    message: str  # user-facing: what happened and what to do
-
-
 # 6.4 [C SDK BlockedReason]: the prompt (text or reference images) was refused; no candidates.
 _PROMPT_BLOCKS: Mapping[str, str] = {
     "SAFETY": "Google's safety filter blocked the prompt.",
@@ -335,22 +310,22 @@ _TRANSIENT_FINISH = frozenset(
 )
 
 
-def _prompt_blocked(reason: str) -> _Outcome:
+def _prompt_blocked(reason: str) -> Outcome:
     plain = _PROMPT_BLOCKS.get(reason, f"Google blocked the prompt (reason: {reason.lower()}).")
-    return _Outcome(ErrorCategory.CONTENT_BLOCKED, plain + _REPHRASE)
+    return Outcome(ErrorCategory.CONTENT_BLOCKED, plain + _REPHRASE)
 
 
-def _finish_outcome(reason: str, has_text: bool) -> _Outcome:
+def _finish_outcome(reason: str, has_text: bool) -> Outcome:
     """What a candidate without a usable image means, by its finishReason (8.3)."""
     if reason in _FINISH_BLOCKS:
-        return _Outcome(ErrorCategory.CONTENT_BLOCKED, _FINISH_BLOCKS[reason] + _REPHRASE)
+        return Outcome(ErrorCategory.CONTENT_BLOCKED, _FINISH_BLOCKS[reason] + _REPHRASE)
     if reason == "LANGUAGE":
-        return _Outcome(
+        return Outcome(
             ErrorCategory.BAD_INPUT,
             "The model does not support the prompt's language. Try writing the prompt in English.",
         )
     if reason in _TRANSIENT_FINISH:
-        return _Outcome(
+        return Outcome(
             ErrorCategory.TRANSIENT,
             "Gemini stopped without an image and did not say why (a temporary problem at Google). "
             "Try again in a minute.",
@@ -358,8 +333,8 @@ def _finish_outcome(reason: str, has_text: bool) -> _Outcome:
     if has_text:
         # 6.4 [S]: STOP with prose and no image happens (the model refuses in words); its text goes
         # in JobUpdate.text so the member can read it.
-        return _Outcome(ErrorCategory.NO_IMAGE, _TEXT_ONLY + _TRY_AGAIN)
-    return _Outcome(ErrorCategory.NO_IMAGE, _NO_IMAGE.get(reason, _NO_IMAGE["NO_IMAGE"]) + _TRY_AGAIN)
+        return Outcome(ErrorCategory.NO_IMAGE, _TEXT_ONLY + _TRY_AGAIN)
+    return Outcome(ErrorCategory.NO_IMAGE, _NO_IMAGE.get(reason, _NO_IMAGE["NO_IMAGE"]) + _TRY_AGAIN)
 
 
 def _as_dict(value: object) -> dict[str, Any]:
@@ -441,38 +416,6 @@ def _sniff(data: bytes) -> str | None:
 # --- the adapter ----------------------------------------------------------------------------------
 
 
-class _RetryHint:
-    """Carries Gemini's body-level RetryInfo.retryDelay from map_error to the retry loop's sleep.
-
-    request_with_retry reads only the Retry-After header, but Gemini puts its hint in the error body
-    (6.6). The loop always calls map_error just before it sleeps, so the hint is stored there and
-    applied here. A hint longer than the policy allows ends the call with the rate-limit error, like a
-    long Retry-After does, so the job runner can reschedule instead of holding a coroutine open.
-    """
-
-    def __init__(self, sleep: Sleep, max_delay: float) -> None:
-        self._sleep = sleep
-        self._max_delay = max_delay
-        self.delay: float | None = None
-        self.error: RateLimitedError | None = None
-
-    def note(self, error: ProviderError) -> None:
-        if isinstance(error, RateLimitedError) and error.retry_after is not None:
-            self.delay, self.error = error.retry_after, error
-        else:
-            self.delay, self.error = None, None
-
-    async def sleep(self, seconds: float) -> None:
-        hint, error = self.delay, self.error
-        self.delay, self.error = None, None
-        if hint is not None and error is not None:
-            if hint > self._max_delay:
-                log.warning("gemini asks to wait %.0fs before retrying; giving up this call", hint)
-                raise error
-            seconds = max(seconds, hint)
-        await self._sleep(seconds)
-
-
 def _duration_seconds(value: object) -> float | None:
     """A google.protobuf.Duration in JSON form ("12s", "1.5s") as seconds."""
     if not isinstance(value, str) or not value.endswith("s"):
@@ -550,43 +493,33 @@ def _at_most(timeout: httpx.Timeout | None, ceiling: httpx.Timeout) -> httpx.Tim
 class GeminiProvider(HttpAdapter):
     """Gemini's generateContent: one synchronous call per image; the answer carries the image bytes."""
 
-    name: str = PROVIDER
-    _label = "Gemini"
+    name = "gemini"
+    label = "Gemini"
+    key_env = "GEMINI_API_KEY"
+    default_base_url = DEFAULT_BASE_URL
+    # One call generates the image: 4K on a busy day takes minutes (docs/providers.md 8.4 cites up to 360 s
+    # for NB2 at peak [S]); 180 s by default, a lost answer is never re-sent anyway.
+    default_timeout = 180.0
+    settings_model = GeminiSettings
+    MODELS: ClassVar[Mapping[str, Capabilities]] = _DEFAULTS
+    # 6.1 [C]: the key goes in this header, never as ?key= (URLs end up in logs and proxies).
+    key_header = "x-goog-api-key"
+    key_prefix = ""
+    # Gemini takes references inline: the adapter downloads them (_download_references).
+    provider_fetches_references = False
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str = DEFAULT_BASE_URL,
-        client: httpx.AsyncClient,
-        policy: RetryPolicy | None = None,
-        timeout: httpx.Timeout | None = None,
-        sleep: Sleep = asyncio.sleep,
-        model_ids: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(
-            api_key=api_key,
-            key_hint="Set GEMINI_API_KEY to a key from Google AI Studio",
-            base_url=base_url,
-            default_base_url=DEFAULT_BASE_URL,
-            client=client,
-            policy=policy,
-            timeout=timeout,
-            default_timeout=DEFAULT_TIMEOUT,
-            sleep=sleep,
-        )
-        # Stricter than the shared check: every path is appended to the base, so a query string there
-        # would end up in the middle of the URL.
-        if urlsplit(base_url).query:
-            raise ConfigError("gemini.base_url", "is not an http(s) URL", f"Use {DEFAULT_BASE_URL}")
+    def __init__(self, *, model_ids: Mapping[str, str] | None = None, **args: Unpack[AdapterArgs]) -> None:
+        super().__init__(**args)
         # The API version is part of every path we build; tolerate a base that already names it.
         self._base_url = self._base_url.removesuffix("/v1beta")
         # A configured timeout is sized for generating; small GETs keep their own, shorter ceiling.
-        self._download_timeout = _at_most(timeout, DOWNLOAD_TIMEOUT)
-        self._check_timeout = _at_most(timeout, CHECK_TIMEOUT)
-        self._models = gemini_models(model_ids)
-        # 6.1 [C]: the key goes in this header, never as ?key= (URLs end up in logs and proxies).
-        self._headers = {"x-goog-api-key": self._api_key, "Accept": "application/json"}
+        self._download_timeout = _at_most(args.get("timeout"), DOWNLOAD_TIMEOUT)
+        self._check_timeout = _at_most(args.get("timeout"), CHECK_TIMEOUT)
+        self._models = self._models_for(model_ids=model_ids)
+
+    @classmethod
+    def _models_for(cls, *, model_ids: Mapping[str, str] | None = None, **options: Any) -> dict[str, Capabilities]:
+        return gemini_models(model_ids)
 
     def __repr__(self) -> str:  # never the key
         ids = ", ".join(c.provider_model for c in self._models.values())
@@ -595,18 +528,19 @@ class GeminiProvider(HttpAdapter):
     # -- submit --
 
     async def submit(self, request: GenerationRequest) -> JobHandle:
-        caps = self._capabilities(request.model)
-        validate(request, caps)
+        caps = self._accept(request)
         inline = await self._download_references(request.reference_images, caps)
         body = build_request_body(request, caps, inline)
-        response = await self._generate(caps, body)
+        url = f"{self._base_url}/v1beta/models/{quote(caps.provider_model, safe='')}:generateContent"
+        # Every call is billed: only 429/5xx/connect failures are retried, never a lost answer (_http).
+        response = await self._send("POST", url, Op.CREATE, caps.model, json=body)
         data = json_object(response)
         if data is None:
             # A 200 whose body we cannot read: Google did the work (and may bill it), only the answer is
             # lost. Sending it again could pay twice, so say so instead of retrying.
             raise SubmitUncertainError(
                 detail=f"generateContent answer unreadable: {self._describe(response)}",
-                provider=PROVIDER,
+                provider=self.name,
                 status_code=response.status_code,
             )
         response_id = _field(data, "responseId", "response_id")
@@ -620,24 +554,12 @@ class GeminiProvider(HttpAdapter):
             f" ({update.error_category.value})" if update.error_category else "",
         )
         return JobHandle(
-            provider=PROVIDER,
+            provider=self.name,
             model=caps.model,
             provider_job_id=job_id,
             extra={"model_id": caps.provider_model},
             ready=update,
         )
-
-    async def _generate(self, caps: Capabilities, body: dict[str, Any]) -> httpx.Response:
-        url = f"{self._base_url}/v1beta/models/{quote(caps.provider_model, safe='')}:generateContent"
-        hint = _RetryHint(self._sleep, self._policy.max_delay)
-
-        def map_error(response: httpx.Response) -> ProviderError | None:
-            error = self._map_error(response, caps)
-            hint.note(error)
-            return error
-
-        # Not idempotent: every call is billed, so only 429/5xx/connect failures are retried (_http).
-        return await self._request("POST", url, idempotent=False, map_error=map_error, sleep=hint.sleep, json=body)
 
     # -- references --
 
@@ -733,7 +655,7 @@ class GeminiProvider(HttpAdapter):
         candidate = _as_dict(candidates[0]) if isinstance(candidates, list) and candidates else {}
         if isinstance(block, str) and block and block != "BLOCK_REASON_UNSPECIFIED":
             # 6.4 [C]: a blocked prompt is a 200 with promptFeedback.blockReason and no candidates.
-            return self._failed(_prompt_blocked(block), f"{where}: prompt blocked, blockReason={block}", usage)
+            return self._ended(_prompt_blocked(block), f"{where}: prompt blocked, blockReason={block}", usage)
 
         finish = str(_field(candidate, "finishReason", "finish_reason") or "").upper()
         parts = _as_dict(candidate.get("content")).get("parts")
@@ -766,7 +688,7 @@ class GeminiProvider(HttpAdapter):
 
         if finish in _FINISH_BLOCKS:
             # A filter stop wins even if an image part came along: never deliver what Google flagged.
-            return self._failed(_finish_outcome(finish, False), f"{where}: finishReason={finish}", usage, text=None)
+            return self._ended(_finish_outcome(finish, False), f"{where}: finishReason={finish}", usage, text=None)
         if image is not None:
             mime, raw = image
             width, height = _image_dimensions(raw)
@@ -777,14 +699,14 @@ class GeminiProvider(HttpAdapter):
                 usage=usage,
             )
         if undecodable:
-            outcome = _Outcome(
+            outcome = Outcome(
                 ErrorCategory.TRANSIENT,
                 "Gemini sent an image the bot could not read. Try again in a minute.",
             )
-            return self._failed(outcome, f"{where}: inlineData is not valid base64", usage)
+            return self._ended(outcome, f"{where}: inlineData is not valid base64", usage)
         if not candidate:
-            return self._failed(
-                _Outcome(ErrorCategory.NO_IMAGE, "The model returned nothing this time." + _TRY_AGAIN),
+            return self._ended(
+                Outcome(ErrorCategory.NO_IMAGE, "The model returned nothing this time." + _TRY_AGAIN),
                 f"{where}: no candidates and no blockReason",
                 usage,
             )
@@ -792,27 +714,13 @@ class GeminiProvider(HttpAdapter):
         detail = f"{where}: finishReason={finish or 'missing'}, no image part"
         if text:
             detail += f" (text: {text[:200]!r})"
-        return self._failed(outcome, detail, usage, text=text)
-
-    def _failed(self, outcome: _Outcome, detail: str, usage: dict[str, Any], *, text: str | None = None) -> JobUpdate:
-        detail = self._redact(detail)
-        log.info("job ended: %s -> %s", detail, outcome.category)
-        return JobUpdate(
-            status=UpdateStatus.FAILED,
-            text=text,
-            error_category=outcome.category,
-            error_message=outcome.message,
-            error_detail=detail,
-            usage=usage,
-        )
+        return self._ended(outcome, detail, usage, text=text)
 
     # -- poll and cancel --
 
-    async def poll(self, handle: JobHandle) -> JobUpdate:
-        """The answer submit already received; nothing is asked of Google again."""
-        if handle.ready is not None:
-            return handle.ready
-        # A Gemini handle always carries its answer; one without it came from somewhere else.
+    async def _poll(self, handle: JobHandle) -> JobUpdate:
+        # A Gemini handle always carries its answer (``poll`` hands it back); one without it came from
+        # somewhere else. Nothing is asked of Google again.
         return JobUpdate(
             status=UpdateStatus.FAILED,
             error_category=ErrorCategory.INTERNAL,
@@ -858,18 +766,21 @@ class GeminiProvider(HttpAdapter):
 
     # -- errors --
 
-    def _map_error(self, response: httpx.Response, caps: Capabilities) -> ProviderError:
-        """HTTP status + Google's error body -> error category (6.6 and 8.3)."""
-        status = response.status_code
-        error = _google_error(response)
-        kw: dict[str, Any] = {"detail": self._describe(response), "provider": PROVIDER, "status_code": status}
-        if _key_rejected(response, error):
+    def _retry_hint(self, response: httpx.Response) -> float | None:
+        # RESOURCE_EXHAUSTED: per-project RPM/IPM/RPD limits (6.7); RetryInfo says how long to wait.
+        return _google_error(response).retry_delay
+
+    def _error(self, answer: ErrorAnswer) -> ProviderError:
+        """Google's error body (6.6 and 8.3) on top of the shared ladder."""
+        code, kw = answer.code, answer.kw
+        error = _google_error(answer.response)
+        if _key_rejected(answer.response, error):
             return AuthError(
                 "Gemini rejected the bot's API key (or the key may not use this API). The bot owner has to "
                 "check the Gemini key in the configuration.",
                 **kw,
             )
-        if status == 400 and error.status == "FAILED_PRECONDITION":
+        if code == 400 and error.status == "FAILED_PRECONDITION":
             # 6.6 [C]: billing not enabled, or the free tier is not offered in the project's region.
             return OutOfCreditError(
                 "The bot's Google project cannot pay for Gemini images (billing is not enabled, or the "
@@ -877,35 +788,28 @@ class GeminiProvider(HttpAdapter):
                 "AI Studio.",
                 **kw,
             )
-        if status == 404:
+        if code == 404:
             # 6.6 / section 1: what a shut-down model id answers.
+            caps = self._models[answer.model]
             return AuthError(
                 f"Gemini does not know the model id `{caps.provider_model}` configured for "
                 f"{caps.display_name}; Google may have retired it. The bot owner has to set a current "
                 "model id in the configuration.",
                 **kw,
             )
-        if status == 413:
+        if code == 413:
             return BadInputError(
                 "The request was too large for Gemini. Attach fewer or smaller reference images.", **kw
             )
-        if status == 429:
-            # RESOURCE_EXHAUSTED: per-project RPM/IPM/RPD limits (6.7); RetryInfo says how long to wait.
-            return RateLimitedError(
-                "Gemini is rate limiting the bot right now (too many images at once, or a daily quota). "
-                "Try again in a minute.",
-                retry_after=error.retry_delay,
-                **kw,
-            )
-        if 400 <= status < 500:
+        if 400 <= code < 500 and code != 429:
             # 400 INVALID_ARGUMENT (6.6): a size, ratio or field Gemini refused.
             return BadInputError(
                 "Gemini rejected the request's settings. Check the size, aspect ratio and reference images, "
                 "then try again.",
                 **kw,
             )
-        if status == 503:
+        if code == 503:
             return TransientError("Gemini is overloaded right now. Try again in a minute.", **kw)
-        if status == 504:
+        if code == 504:
             return TransientError("Gemini took too long to answer. Try again in a minute.", **kw)
-        return TransientError("Gemini had a temporary failure. Try again in a minute.", **kw)
+        return super()._error(answer)

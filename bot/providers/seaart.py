@@ -1,88 +1,43 @@
-"""SeaArt / SeaCloud model queue API: ``nano_banana_2`` and ``nano_banana_pro`` (providers.md section 2).
+"""SeaArt / SeaCloud model queue API: ``nano_banana_2`` and ``nano_banana_pro`` (docs/providers.md section 2).
 
 Sources, cited per branch below:
-  [today]  the current SeaCloud docs as summarised in providers.md 2.1-2.10 (confidence tags there);
-  [seed]   the project's seed documents (shared/seeds/000, 001, 002), whose result format matches
-           vtrix.ai (providers.md 2.8) rather than today's SeaCloud docs.
+  [today]  the current SeaCloud docs as summarised in docs/providers.md 2.1-2.10 (confidence tags there);
+  [seed]   the project's seed documents (docs/providers.md 0.2, seeds 000, 001, 002), whose result format matches
+           vtrix.ai (docs/providers.md 2.8) rather than today's SeaCloud docs.
 Where they disagree the parser accepts both; what we *send* follows [today] unless noted.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 import httpx
 
-from bot.errors import (
-    AuthError,
-    BadInputError,
-    ErrorCategory,
-    OutOfCreditError,
-    ProviderError,
-    RateLimitedError,
-    SubmitUncertainError,
-    TransientError,
-)
+from bot.errors import AuthError, ErrorCategory, ProviderError, SubmitUncertainError
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, UpdateStatus
-from bot.providers._adapter import HttpAdapter, JobGone, require_web_links
-from bot.providers._http import RetryPolicy, Sleep, is_result_url, json_object, result_urls
-from bot.providers.base import Capabilities, ProviderCheck, validate
+from bot.providers._adapter import NO_IMAGE, ErrorAnswer, HttpAdapter, Op, Outcome
+from bot.providers._http import is_result_url, json_object, result_urls
+from bot.providers.base import Capabilities, ProviderCheck
+from bot.providers.families import NANO_BANANA_2, NANO_BANANA_PRO
 
 log = logging.getLogger(__name__)
 
-PROVIDER = "seaart"
-DEFAULT_BASE_URL = "https://cloud.seaart.ai/model"
-# Status calls are small JSON documents; a generous read timeout still catches a hung gateway.
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-
-# [today] providers.md 2.3 (nano-banana-2 reference page) == seed 000.
-_NB2_RATIOS: tuple[str, ...] = (
-    "1:8",
-    "1:4",
-    "1:1",
-    "2:3",
-    "3:2",
-    "3:4",
-    "4:1",
-    "4:3",
-    "4:5",
-    "5:4",
-    "8:1",
-    "9:16",
-    "16:9",
-    "21:9",
-)
-# [today] providers.md 2.4 (nano-banana-pro reference page) == seed 001.
-_PRO_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
-
+# The families' ratios, no `auto`: [today] docs/providers.md 2.3 / 2.4 (the reference pages) == seeds 000, 001.
 SEAART_MODELS: dict[str, Capabilities] = {
-    "nano_banana_2": Capabilities(
-        model="nano_banana_2",
-        display_name="Nano Banana 2",
+    "nano_banana_2": NANO_BANANA_2.capabilities(
+        provider_model="nano_banana_2",
         max_prompt_chars=2500,
         max_reference_images=3,
-        aspect_ratios=_NB2_RATIOS,
-        resolutions=("512", "1K", "2K", "4K"),
-        default_resolution="1K",
-        provider_model="nano_banana_2",
-        # [U] estimate: SeaArt publishes prices only on its model pages (providers.md 2.11); editable in
+        # [U] estimate: SeaArt publishes prices only on its model pages (docs/providers.md 2.11); editable in
         # config ([models.prices_usd.seaart.nano_banana_2]).
         prices_micro_usd=(("512", 30_000), ("1K", 40_000), ("2K", 60_000), ("4K", 90_000)),
     ),
-    "nano_banana_pro": Capabilities(
-        model="nano_banana_pro",
-        display_name="Nano Banana Pro",
-        max_prompt_chars=2500,
-        max_reference_images=14,
-        aspect_ratios=_PRO_RATIOS,
-        resolutions=("1K", "2K", "4K"),
-        default_resolution="1K",
+    "nano_banana_pro": NANO_BANANA_PRO.capabilities(
         provider_model="nano_banana_pro",
+        max_prompt_chars=2500,
         # [U] estimate, as above.
         prices_micro_usd=(("1K", 90_000), ("2K", 90_000), ("4K", 150_000)),
     ),
@@ -99,36 +54,20 @@ class _SizeParam:
 
 _SIZE_PARAMS: dict[str, _SizeParam] = {
     # NB2 documents both `resolution` (0.5K..4K, default 1K) and `image_size` (512..4K); which wins
-    # when both are sent is [U] (providers.md 2.3). We send only `resolution`: it is the one with a
+    # when both are sent is [U] (docs/providers.md 2.3). We send only `resolution`: it is the one with a
     # documented default, and the only size field in seed 002.
     "nano_banana_2": _SizeParam("resolution", {"512": "0.5K", "1K": "1K", "2K": "2K", "4K": "4K"}),
     # Pro: today's reference page lists only `image_size` (1K/2K/4K) [C]; `resolution` appears only in
-    # the seed's Pro page, so whether today's API accepts it is [U] (providers.md 2.4). Send `image_size`.
+    # the seed's Pro page, so whether today's API accepts it is [U] (docs/providers.md 2.4). Send `image_size`.
     "nano_banana_pro": _SizeParam("image_size", {"1K": "1K", "2K": "2K", "4K": "4K"}),
 }
 
 
-class _Op(StrEnum):  # a str, so it names the call in messages
-    CREATE = "create"
-    STATUS = "status"
-    RESULT = "result"
-    CANCEL = "cancel"
-
-
-class _JobGone(JobGone):
-    """404 "Request not found" on status/result: the job is unknown; polling again will not help."""
-
-    user_message = (
-        "SeaArt no longer knows this job (it may have expired or been removed). "
-        "Nothing more will arrive; start a new one."
-    )
-
-
 # --- status and job-error vocabulary -------------------------------------------------------------
 
-# [today] providers.md 2.6: IN_QUEUE -> IN_PROGRESS -> COMPLETED (terminal for success and failure).
-# [seed]  vtrix / seed 002 (providers.md 2.8): pending / processing / completed / failed.
-# CANCELED as a *status* exists only in fal's schema [S] (providers.md 3.2); accepted in case SeaArt
+# [today] docs/providers.md 2.6: IN_QUEUE -> IN_PROGRESS -> COMPLETED (terminal for success and failure).
+# [seed]  vtrix / seed 002 (docs/providers.md 2.8): pending / processing / completed / failed.
+# CANCELED as a *status* exists only in fal's schema [S] (docs/providers.md 3.2); accepted in case SeaArt
 # follows fal there too.
 _STATUS_MAP: dict[str, UpdateStatus] = {
     "IN_QUEUE": UpdateStatus.QUEUED,
@@ -142,52 +81,40 @@ _STATUS_MAP: dict[str, UpdateStatus] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    status: UpdateStatus
-    category: ErrorCategory
-    message: str  # user-facing: what happened and what to do
-
-
-_TRY_AGAIN_INTERNAL = _Outcome(
-    UpdateStatus.FAILED,
+_TRY_AGAIN_INTERNAL = Outcome(
     ErrorCategory.TRANSIENT,
     "SeaArt had an internal error while generating the image. Try again in a minute.",
 )
 
-# [today] providers.md 2.6 `error_type` values.
-_ERROR_TYPES: dict[str, _Outcome] = {
-    "INFERENCE_FAILURE": _Outcome(
-        UpdateStatus.FAILED,
+# [today] docs/providers.md 2.6 `error_type` values.
+_ERROR_TYPES: dict[str, Outcome] = {
+    "INFERENCE_FAILURE": Outcome(
         ErrorCategory.TRANSIENT,
         "The image model failed while generating the image (a temporary problem at SeaArt). Try again in a minute.",
     ),
-    "INFERENCE_TIMEOUT": _Outcome(
-        UpdateStatus.FAILED,
+    "INFERENCE_TIMEOUT": Outcome(
         ErrorCategory.TRANSIENT,
         "The image model took too long and gave up. Try again in a minute, or pick a lower resolution.",
     ),
     "INTERNAL_SERVER_ERROR": _TRY_AGAIN_INTERNAL,
-    "REQUEST_INVALID": _Outcome(
-        UpdateStatus.FAILED,
+    "REQUEST_INVALID": Outcome(
         ErrorCategory.BAD_INPUT,
         "SeaArt rejected the request's settings. Check the prompt and the reference images "
         "(they must be public image links), then try again.",
     ),
-    "CONTENT_BLOCKED": _Outcome(
-        UpdateStatus.FAILED,
+    "CONTENT_BLOCKED": Outcome(
         ErrorCategory.CONTENT_BLOCKED,
         "SeaArt's safety filter blocked this request. Rephrase the prompt or use different reference images.",
     ),
-    "CANCELED": _Outcome(
-        UpdateStatus.CANCELLED,
+    "CANCELED": Outcome(
         ErrorCategory.CANCELLED,
         "The job was cancelled before it finished, so no image was made. Start a new one if you still want it.",
+        UpdateStatus.CANCELLED,
     ),
 }
 _ERROR_TYPES["CANCELLED"] = _ERROR_TYPES["CANCELED"]
 
-# [seed] 002 error codes; providers.md 2.8 recommends "provider internal error, retryable once".
+# [seed] 002 error codes; docs/providers.md 2.8 recommends "provider internal error, retryable once".
 _SEED_CODES: dict[str, str] = {
     "005001095": "internal generation error",
     "005001096": "result parsing error",
@@ -195,16 +122,10 @@ _SEED_CODES: dict[str, str] = {
     "005001098": "synchronous generation error",
 }
 
-_UNKNOWN_FAILURE = _Outcome(
-    UpdateStatus.FAILED,
+_UNKNOWN_FAILURE = Outcome(
     ErrorCategory.TRANSIENT,
     "SeaArt could not generate the image and did not say why. Try again; if it keeps failing, "
     "tell the server's moderators.",
-)
-_NO_IMAGE = _Outcome(
-    UpdateStatus.FAILED,
-    ErrorCategory.NO_IMAGE,
-    "The model answered without an image. Try again or rephrase the prompt.",
 )
 
 
@@ -240,7 +161,7 @@ def _job_error(data: dict[str, Any]) -> _JobError | None:
             message if isinstance(message, str) else None,
         )
     if isinstance(error, str) and error.strip():
-        # [today] providers.md 2.6: "error" string + "error_type".
+        # [today] docs/providers.md 2.6: "error" string + "error_type".
         return _JobError(etype, None, error)
     if etype:
         return _JobError(etype, None, None)
@@ -248,7 +169,7 @@ def _job_error(data: dict[str, Any]) -> _JobError | None:
     return None
 
 
-def _outcome_for(error: _JobError | None, status: UpdateStatus) -> _Outcome:
+def _outcome_for(error: _JobError | None, status: UpdateStatus) -> Outcome:
     if error is not None:
         if error.error_type and error.error_type in _ERROR_TYPES:
             return _ERROR_TYPES[error.error_type]
@@ -275,7 +196,7 @@ def _collect(data: dict[str, Any]) -> tuple[list[ImageRef], list[str]]:
     items: list[Any] = []
     outputs = data.get("outputs")
     if isinstance(outputs, list):
-        # [today] providers.md 2.7: outputs[] of {type, url, content_type, file_name, width, height}.
+        # [today] docs/providers.md 2.7: outputs[] of {type, url, content_type, file_name, width, height}.
         items.extend(outputs)
     output = data.get("output")
     if isinstance(output, dict):
@@ -294,7 +215,7 @@ def _collect(data: dict[str, Any]) -> tuple[list[ImageRef], list[str]]:
             continue
         kind = str(item.get("type") or "").strip().lower()
         if kind == "text":
-            # Where text lives is [U] (providers.md 2.7/2.8): accept `text` or a string `content`.
+            # Where text lives is [U] (docs/providers.md 2.7/2.8): accept `text` or a string `content`.
             text = item.get("text")
             if not isinstance(text, str):
                 text = item.get("content")
@@ -330,7 +251,7 @@ def _usage(*bodies: dict[str, Any]) -> dict[str, Any]:
         tokens = body.get("usage")  # [seed] 002: {prompt_tokens, completion_tokens, total_tokens}
         if isinstance(tokens, dict):
             usage.update(tokens)
-        metrics = body.get("metrics")  # [today] providers.md 2.6: metrics.inference_time
+        metrics = body.get("metrics")  # [today] docs/providers.md 2.6: metrics.inference_time
         if isinstance(metrics, dict) and isinstance(metrics.get("inference_time"), int | float):
             usage["inference_time"] = metrics["inference_time"]
     return usage
@@ -342,12 +263,12 @@ def _error_fields(response: httpx.Response) -> tuple[str, str]:
     if body is None:
         return "", ""
     error = body.get("error")
-    if isinstance(error, dict):  # providers.md 2.10 gateway shape
+    if isinstance(error, dict):  # docs/providers.md 2.10 gateway shape
         return str(error.get("code") or ""), str(error.get("message") or "")
     detail = body.get("detail")
-    if isinstance(detail, str):  # providers.md 2.10 FastAPI-style string
+    if isinstance(detail, str):  # docs/providers.md 2.10 FastAPI-style string
         return "", detail
-    if isinstance(detail, list):  # FastAPI validation list, as fal documents (providers.md 3.2)
+    if isinstance(detail, list):  # FastAPI validation list, as fal documents (docs/providers.md 3.2)
         parts = []
         for entry in detail:
             if isinstance(entry, dict):
@@ -366,45 +287,25 @@ def _error_fields(response: httpx.Response) -> tuple[str, str]:
 class SeaArtProvider(HttpAdapter):
     """SeaArt's queue API: create a task, poll its status, fetch its result, cancel it."""
 
-    name: str = PROVIDER
-    _label = "SeaArt"
-
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str = DEFAULT_BASE_URL,
-        client: httpx.AsyncClient,
-        policy: RetryPolicy | None = None,
-        timeout: httpx.Timeout | None = None,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        super().__init__(
-            api_key=api_key,
-            key_hint="Set the SeaArt API key from cloud.seaart.ai",
-            key_spaces="\r\n ",
-            base_url=base_url,
-            default_base_url=DEFAULT_BASE_URL,
-            client=client,
-            policy=policy,
-            timeout=timeout,
-            default_timeout=DEFAULT_TIMEOUT,
-            sleep=sleep,
-        )
-        self._models = dict(SEAART_MODELS)
-        # Bearer, one of the two documented forms (providers.md 2.1).
-        self._headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
+    name = "seaart"
+    label = "SeaArt"
+    key_env = "SEAART_API_KEY"
+    # The white-label mirror https://odirouter.ai/model serves the same API.
+    default_base_url = "https://cloud.seaart.ai/model"
+    enabled_by_default = True
+    MODELS: ClassVar[dict[str, Capabilities]] = SEAART_MODELS
+    # The key goes as a Bearer token (the default), one of the two documented forms (docs/providers.md 2.1).
+    key_spaces = "\r\n "
+    gone_reason = "it may have expired or been removed"
 
     # -- submit --
 
     async def submit(self, request: GenerationRequest) -> JobHandle:
-        caps = self._capabilities(request.model)
-        validate(request, caps)
-        # SeaArt downloads references itself, so only public http(s) links work (providers.md 2.1).
-        require_web_links(request.reference_images, self._label)
+        # SeaArt downloads references itself, so only public http(s) links work (docs/providers.md 2.1).
+        caps = self._accept(request)
         body = self._body(request, caps)
         url = f"{self._base_url}/v1/queue/{quote(caps.model, safe='')}"
-        response = await self._send("POST", url, _Op.CREATE, caps.model, idempotent=False, json=body)
+        response = await self._send("POST", url, Op.CREATE, caps.model, json=body)
         data = json_object(response) or {}
         request_id = data.get("request_id")
         if not isinstance(request_id, str) or not request_id.strip():
@@ -412,22 +313,22 @@ class SeaArtProvider(HttpAdapter):
             # again could pay twice.
             raise SubmitUncertainError(
                 detail=f"create accepted without a request_id: {self._describe(response)}",
-                provider=PROVIDER,
+                provider=self.name,
                 status_code=response.status_code,
             )
         urls = ("status_url", "response_url", "cancel_url")
         extra = {k: data[k] for k in urls if isinstance(data.get(k), str)}
         log.info("seaart %s accepted job %s", caps.model, request_id)
-        return JobHandle(provider=PROVIDER, model=caps.model, provider_job_id=request_id, extra=extra)
+        return JobHandle(provider=self.name, model=caps.model, provider_job_id=request_id, extra=extra)
 
     @staticmethod
     def _body(request: GenerationRequest, caps: Capabilities) -> dict[str, Any]:
-        # The body *is* the parameter object, no `input` wrapper (providers.md 2.1).
+        # The body *is* the parameter object, no `input` wrapper (docs/providers.md 2.1).
         body: dict[str, Any] = {"prompt": request.prompt}
         if request.reference_images:
             body["image_urls"] = [ref.url for ref in request.reference_images]
         if request.aspect_ratio is not None:
-            # Omitted otherwise: Pro then matches the input image, else 1:1 (providers.md 2.4).
+            # Omitted otherwise: Pro then matches the input image, else 1:1 (docs/providers.md 2.4).
             body["aspect_ratio"] = request.aspect_ratio
         size = _SIZE_PARAMS[caps.model]
         # Always sent, default included: the size decides the price tier, so the bot should know
@@ -438,15 +339,12 @@ class SeaArtProvider(HttpAdapter):
 
     # -- poll --
 
-    async def poll(self, handle: JobHandle) -> JobUpdate:
-        try:
-            response = await self._send("GET", self._job_url(handle, "status"), _Op.STATUS, handle.model)
-        except _JobGone as exc:
-            return self._gone(handle, exc)
-        data = self._require_json(response, _Op.STATUS)
+    async def _poll(self, handle: JobHandle) -> JobUpdate:
+        response = await self._send("GET", self._job_url(handle, "status"), Op.STATUS, handle.model)
+        data = self._require_json(response, Op.STATUS)
         status = self._status_of(data, response)
         if status in (UpdateStatus.QUEUED, UpdateStatus.RUNNING):
-            position = data.get("queue_position")  # providers.md 2.6: while IN_QUEUE
+            position = data.get("queue_position")  # docs/providers.md 2.6: while IN_QUEUE
             ahead = position if isinstance(position, int) and not isinstance(position, bool) and position >= 0 else None
             return JobUpdate(status=status, queue_position=ahead if status is UpdateStatus.QUEUED else None)
         error = _job_error(data)
@@ -458,22 +356,19 @@ class SeaArtProvider(HttpAdapter):
         return await self._fetch_result(handle, data)
 
     async def _fetch_result(self, handle: JobHandle, status_body: dict[str, Any]) -> JobUpdate:
-        try:
-            response = await self._send("GET", self._job_url(handle, "response"), _Op.RESULT, handle.model)
-        except _JobGone as exc:
-            return self._gone(handle, exc)
+        response = await self._send("GET", self._job_url(handle, "response"), Op.RESULT, handle.model)
         if response.status_code == 202:
-            # providers.md 2.7: 202 + the status body while the task is not terminal.
+            # docs/providers.md 2.7: 202 + the status body while the task is not terminal.
             data = json_object(response) or {}
             queued = _STATUS_MAP.get(str(data.get("status", "")).strip().upper()) is UpdateStatus.QUEUED
             return JobUpdate(status=UpdateStatus.QUEUED if queued else UpdateStatus.RUNNING)
-        data = self._require_json(response, _Op.RESULT)
+        data = self._require_json(response, Op.RESULT)
         error = _job_error(data)
         if error is not None:
             # What the result endpoint returns for a failed task is [U] (2.7); honour an error if present.
             return self._failure(handle, error, UpdateStatus.FAILED, data)
         if not _has_result(data):
-            raise self._unexpected(response, _Op.RESULT, "no outputs/output field")
+            raise self._unexpected(response, Op.RESULT, "no outputs/output field")
         return self._success(handle, data, status_body)
 
     def _success(self, handle: JobHandle, result: dict[str, Any], status_body: dict[str, Any]) -> JobUpdate:
@@ -482,21 +377,12 @@ class SeaArtProvider(HttpAdapter):
         usage = _usage(status_body, result)
         if not images:
             detail = f"seaart {handle.model} {handle.provider_job_id}: completed without an image"
-            log.info("%s (text: %s)", detail, (text or "")[:200])
-            return JobUpdate(
-                status=_NO_IMAGE.status,
-                text=text,
-                error_category=_NO_IMAGE.category,
-                error_message=_NO_IMAGE.message,
-                error_detail=detail,
-                usage=usage,
-            )
+            return self._ended(NO_IMAGE, detail, usage, text=text)
         return JobUpdate(status=UpdateStatus.SUCCEEDED, images=images, text=text, usage=usage)
 
     def _failure(
         self, handle: JobHandle, error: _JobError | None, status: UpdateStatus, data: dict[str, Any]
     ) -> JobUpdate:
-        outcome = _outcome_for(error, status)
         parts = [f"seaart {handle.model} {handle.provider_job_id}: status={data.get('status')!r}"]
         if error is not None:
             if error.error_type:
@@ -505,36 +391,20 @@ class SeaArtProvider(HttpAdapter):
                 parts.append(f"code={error.code} ({_SEED_CODES.get(error.code, 'unknown code')})")
             if error.message:
                 parts.append(f"error={error.message[:300]!r}")
-        detail = self._redact(" ".join(parts))
-        log.info("job ended: %s -> %s", detail, outcome.category)
-        return JobUpdate(
-            status=outcome.status,
-            error_category=outcome.category,
-            error_message=outcome.message,
-            error_detail=detail,
-            usage=_usage(data),
-        )
+        return self._ended(_outcome_for(error, status), " ".join(parts), _usage(data))
 
     def _status_of(self, data: dict[str, Any], response: httpx.Response) -> UpdateStatus:
         raw = data.get("status")
         status = _STATUS_MAP.get(raw.strip().upper()) if isinstance(raw, str) else None
         if status is None:
-            raise self._unexpected(response, _Op.STATUS, f"unknown status {raw!r}")
+            raise self._unexpected(response, Op.STATUS, f"unknown status {raw!r}")
         return status
 
     # -- cancel --
 
     async def cancel(self, handle: JobHandle) -> bool:
-        def map_cancel_error(response: httpx.Response) -> ProviderError | None:
-            # providers.md 2.9: 400 ALREADY_COMPLETED and 404 NOT_FOUND are answers, not failures.
-            if response.status_code in (400, 404):
-                return None
-            return self._map_error(response, _Op.CANCEL, handle.model)
-
         # Cancelling twice is harmless, so the call counts as idempotent and may be retried.
-        response = await self._request(
-            "PUT", self._job_url(handle, "cancel"), idempotent=True, map_error=map_cancel_error
-        )
+        response = await self._send("PUT", self._job_url(handle, "cancel"), Op.CANCEL, handle.model)
         if response.status_code in (400, 404):
             log.info("seaart cancel of %s refused: HTTP %d", handle.provider_job_id, response.status_code)
             return False
@@ -550,9 +420,9 @@ class SeaArtProvider(HttpAdapter):
     # -- plumbing --
 
     def _job_url(self, handle: JobHandle, kind: Literal["status", "response", "cancel"]) -> str:
-        # fal says "use the URLs returned by submit" (providers.md 3.1); SeaArt returns them too.
+        # fal says "use the URLs returned by submit" (docs/providers.md 3.1); SeaArt returns them too.
         # But our key goes with every call, so a returned URL is used only if it points at the
-        # configured base; otherwise the documented path is built (providers.md 2.2).
+        # configured base; otherwise the documented path is built (docs/providers.md 2.2).
         given = handle.extra.get(f"{kind}_url")
         if isinstance(given, str) and self._is_ours(given):
             return given
@@ -560,73 +430,27 @@ class SeaArtProvider(HttpAdapter):
         job = quote(handle.provider_job_id, safe="")
         return f"{self._base_url}/v1/queue/{model}/requests/{job}/{kind}"
 
-    async def _send(
-        self,
-        method: str,
-        url: str,
-        op: _Op,
-        model: str,
-        *,
-        idempotent: bool = True,
-        json: dict[str, Any] | None = None,
-    ) -> httpx.Response:
-        return await self._request(
-            method,
-            url,
-            idempotent=idempotent,
-            policy=self._policy if op is _Op.CREATE else self._poll_policy,
-            map_error=lambda response: self._map_error(response, op, model),
-            json=json,
-        )
+    # -- errors: docs/providers.md 2.10 and 8.3, on top of the shared ladder --
 
-    def _map_error(self, response: httpx.Response, op: _Op, model: str) -> ProviderError | None:
-        """HTTP status + body -> error category (providers.md 2.10 and 8.3)."""
-        status = response.status_code
-        code, message = _error_fields(response)
-        text = f"{code} {message}".lower()
-        kw: dict[str, Any] = {"detail": self._describe(response), "provider": PROVIDER, "status_code": status}
-        display = self._display_name(model)
-        if status == 401:
+    def _is_answer(self, response: httpx.Response, op: Op) -> bool:
+        # docs/providers.md 2.9: 400 ALREADY_COMPLETED and 404 NOT_FOUND are answers to a cancel, not failures.
+        return op is Op.CANCEL and response.status_code in (400, 404)
+
+    def _error_text(self, response: httpx.Response) -> str:
+        return " ".join(_error_fields(response))
+
+    def _error(self, answer: ErrorAnswer) -> ProviderError:
+        text = answer.text.lower()
+        # The model queue's 403 bodies are [U]; the LLM API uses 403 for key, balance and model
+        # permission alike (docs/providers.md 2.10), so the body decides.
+        if answer.code == 403 and "model not allowed" in text:
             return AuthError(
-                "SeaArt rejected the bot's API key. The bot owner has to check the SeaArt key in the configuration.",
-                **kw,
+                f"The bot's SeaArt key may not use {answer.display}. The bot owner has to enable it for the "
+                "key, or pick another model.",
+                **answer.kw,
             )
-        if status == 402:
-            return OutOfCreditError(**kw)
-        if status == 403:
-            # The model queue's 403 bodies are [U]; the LLM API uses 403 for key, balance and model
-            # permission alike (providers.md 2.10), so the body decides.
-            if "model not allowed" in text:
-                return AuthError(
-                    f"The bot's SeaArt key may not use {display}. The bot owner has to enable it for the "
-                    "key, or pick another model.",
-                    **kw,
-                )
-            if any(word in text for word in ("balance", "insufficient", "credit")):
-                return OutOfCreditError(
-                    "The bot's SeaArt account is out of credit. The bot owner has to top it up.", **kw
-                )
-            return AuthError(
-                "SeaArt refused the bot's API key. The bot owner has to check the SeaArt key in the configuration.",
-                **kw,
-            )
-        if status == 404:
-            if "app not found" in text or op is _Op.CREATE:
-                return AuthError(
-                    f"SeaArt does not know the model {display}. The bot owner has to check the model id "
-                    "and base URL in the configuration.",
-                    **kw,
-                )
-            # "Request not found" (2.10: "do not retry for too long") or a bare 404 on a job URL.
-            return _JobGone(**kw)
-        if status == 429:
-            return RateLimitedError("SeaArt is rate limiting the bot right now. Try again in a minute.", **kw)
-        if 400 <= status < 500:
-            return BadInputError(
-                "SeaArt rejected the request's settings. Check the prompt and the reference images "
-                "(they must be public image links), then try again.",
-                **kw,
-            )
-        if status >= 500:
-            return TransientError("SeaArt had a temporary failure. Try again in a minute.", **kw)
-        return TransientError("SeaArt sent an unexpected answer. Try again in a minute.", **kw)
+        if answer.code == 404 and "app not found" in text:
+            # On a job URL too: the model, not the job, is unknown. A bare 404 or "Request not found"
+            # there (2.10: "do not retry for too long") means the job is gone.
+            return super()._error(replace(answer, op=Op.CREATE))
+        return super()._error(answer)

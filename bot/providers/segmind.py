@@ -1,4 +1,4 @@
-"""Segmind serverless API: ``nano-banana-2`` and ``nano-banana-pro`` (providers.md section 5).
+"""Segmind serverless API: ``nano-banana-2`` and ``nano-banana-pro`` (docs/providers.md section 5).
 
 Two transports, chosen per instance with ``mode``:
 
@@ -8,17 +8,16 @@ Two transports, chosen per instance with ``mode``:
   generation (~40 s) and answers with the raw image bytes, accounting in response headers. submit()
   makes the whole call and returns a handle whose ``ready`` is the terminal update.
 
-Sources, cited per branch below as in providers.md:
-  [C]    Segmind's own pages (model page, async-inference page), as summarised in providers.md 5;
+Sources, cited per branch below as in docs/providers.md:
+  [C]    Segmind's own pages (model page, async-inference page), as summarised in docs/providers.md 5;
   [S]    the API-Evangelist digest of Segmind's docs (errors/, conventions/, skills/ in
-         api-evangelist/segmind), quoted in providers.md 5.2-5.5;
-  [seed] shared/seeds/004 (the NB2 model page as the project received it);
+         api-evangelist/segmind), quoted in docs/providers.md 5.2-5.5;
+  [seed] docs/providers.md 0.2, seed 004 (the NB2 model page as the project received it);
   [U]    not documented anywhere we found: parsed defensively, with a comment saying so.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import logging
@@ -27,8 +26,7 @@ import re
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -41,15 +39,13 @@ from bot.errors import (
     ErrorCategory,
     OutOfCreditError,
     ProviderError,
-    RateLimitedError,
     SubmitUncertainError,
     TransientError,
 )
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, UpdateStatus
-from bot.providers._adapter import HttpAdapter, JobGone, require_web_links
+from bot.providers._adapter import NO_IMAGE, AdapterArgs, ErrorAnswer, HttpAdapter, Op, Outcome
 from bot.providers._http import (
-    RetryPolicy,
-    Sleep,
+    error_text,
     is_web_url,
     json_body,
     key_not_proven,
@@ -57,42 +53,23 @@ from bot.providers._http import (
     parse_retry_after,
     unreachable,
 )
-from bot.providers.base import Capabilities, ProviderCheck, validate
+from bot.providers.base import Capabilities, ProviderCheck, ProviderSettings
+from bot.providers.families import NANO_BANANA_2, NANO_BANANA_PRO
 
 log = logging.getLogger(__name__)
 
-PROVIDER = "segmind"
-DEFAULT_BASE_URL = "https://api.segmind.com"
 Mode = Literal["v1", "v2"]
-# v2 calls are small JSON documents: a generous read timeout still catches a hung gateway.
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 # v1 holds the connection for the whole generation: ~33-40 s on the model page [C], and one
-# aggregator advises up to 360 s for NB2 at peak (providers.md 8.4).
+# aggregator advises up to 360 s for NB2 at peak (docs/providers.md 8.4).
 DEFAULT_SYNC_TIMEOUT = httpx.Timeout(360.0, connect=10.0, write=30.0, pool=10.0)
 
-# [seed] "Allowed values (15 total)": the first ten are listed ("auto" .. "9:16"), "+5 more" are
-# hidden. The [S] skills doc lists the same ratios plus 21:9 and no "auto". The four extreme ratios
-# are [U]: inferred as Google's 14 NB2 ratios + "auto" = 15 (providers.md 1, SeaArt 2.3).
-_NB2_RATIOS: tuple[str, ...] = (
-    "auto",
-    "1:1",
-    "2:3",
-    "3:2",
-    "4:3",
-    "3:4",
-    "4:5",
-    "5:4",
-    "16:9",
-    "9:16",
-    "21:9",
-    "1:4",
-    "4:1",
-    "1:8",
-    "8:1",
-)
-# [S] skills doc (providers.md 5.5): ten ratios for Pro, no "auto" (8.1: never send auto to Pro).
-_PRO_RATIOS: tuple[str, ...] = ("1:1", "2:3", "3:2", "4:3", "3:4", "4:5", "5:4", "16:9", "9:16", "21:9")
-# [U] Segmind documents no prompt limit (providers.md 8.1); generous, well above the seed's
+
+class SegmindSettings(ProviderSettings):
+    # v2 is the queued API Segmind recommends; v1 answers with the image itself (~40 s per call).
+    mode: Mode = "v2"
+
+
+# [U] Segmind documents no prompt limit (docs/providers.md 8.1); generous, well above the seed's
 # ~1,000-character example, and editable here rather than guessed per call.
 _MAX_PROMPT_CHARS = 5000
 
@@ -102,40 +79,34 @@ def _usd(dollars: float) -> int:
 
 
 SEGMIND_MODELS: dict[str, Capabilities] = {
-    # [seed]/[C] model page + [S] skills doc: every knob below is on the NB2 page.
-    "nano_banana_2": Capabilities(
-        model="nano_banana_2",
-        display_name="Nano Banana 2",
+    # [seed]/[C] model page + [S] skills doc: every knob below is on the NB2 page. The family's 14
+    # reference images ([seed] "Up to 14 images"), 512..4K sizes and default 1K ([seed]).
+    # Ratios: [seed] "Allowed values (15 total)": the first ten are listed ("auto" .. "9:16"), "+5 more"
+    # are hidden. The [S] skills doc lists the same ratios plus 21:9 and no "auto". The four extreme
+    # ratios are [U]: inferred as the family's 14 + "auto" = 15 (docs/providers.md 1, SeaArt 2.3).
+    "nano_banana_2": NANO_BANANA_2.capabilities(
         provider_model="nano-banana-2",
         max_prompt_chars=_MAX_PROMPT_CHARS,
-        max_reference_images=14,  # [seed] "Up to 14 images"
-        aspect_ratios=_NB2_RATIOS,
-        resolutions=("512", "1K", "2K", "4K"),
-        default_resolution="1K",  # [seed] default "1K"
+        auto_ratio=True,
         seed=True,
         output_formats=("jpg", "png"),
         thinking_levels=("minimal", "high"),
         web_search=True,
         safety_knob=True,
         queued=True,
-        # [S] providers.md 5.5: $0.06 (512px), $0.08 (1K), $0.12 (2K), $0.16 (4K).
+        # [S] docs/providers.md 5.5: $0.06 (512px), $0.08 (1K), $0.12 (2K), $0.16 (4K).
         prices_micro_usd=(("512", _usd(0.06)), ("1K", _usd(0.08)), ("2K", _usd(0.12)), ("4K", _usd(0.16))),
     ),
-    # [S] providers.md 5.5: Pro takes only prompt, aspect_ratio, output_resolution (1K|2K|4K),
-    # output_format and image_urls: no seed, thinking, web search or safety knob.
-    "nano_banana_pro": Capabilities(
-        model="nano_banana_pro",
-        display_name="Nano Banana Pro",
+    # [S] docs/providers.md 5.5: Pro takes only prompt, aspect_ratio, output_resolution (1K|2K|4K),
+    # output_format and image_urls: no seed, thinking, web search or safety knob. Its ten ratios
+    # are the family's, no "auto" (8.1: never send auto to Pro). References: [U] the [S] doc gives
+    # no count; the family's 14 is the seed's NB2 figure and Google's Pro limit (8.1).
+    "nano_banana_pro": NANO_BANANA_PRO.capabilities(
         provider_model="nano-banana-pro",
         max_prompt_chars=_MAX_PROMPT_CHARS,
-        # [U] the [S] doc gives no count; 14 is the seed's NB2 figure and Google's Pro limit (8.1).
-        max_reference_images=14,
-        aspect_ratios=_PRO_RATIOS,
-        resolutions=("1K", "2K", "4K"),
-        default_resolution="1K",
         output_formats=("jpg", "png"),
         queued=True,
-        # [S] providers.md 5.5: $0.15 (1K/2K), $0.25 (4K).
+        # [S] docs/providers.md 5.5: $0.15 (1K/2K), $0.25 (4K).
         prices_micro_usd=(("1K", _usd(0.15)), ("2K", _usd(0.15)), ("4K", _usd(0.25))),
     ),
 }
@@ -149,24 +120,9 @@ def segmind_models(mode: Mode) -> dict[str, Capabilities]:
     return {name: replace(caps, queued=mode == "v2") for name, caps in SEGMIND_MODELS.items()}
 
 
-class _Op(StrEnum):  # a str, so it names the call in messages
-    CREATE = "create"
-    STATUS = "status"
-    RESULT = "result"
-
-
-class _JobGone(JobGone):
-    """404 on a v2 poll: the request record expired (1 h after submit [C]); polling cannot help."""
-
-    user_message = (
-        "Segmind no longer has this job: its records expire an hour after the request. "
-        "Nothing more will arrive; start a new one."
-    )
-
-
 # --- vocabulary ----------------------------------------------------------------------------------
 
-# [C] async-inference page: QUEUED -> PROCESSING -> COMPLETED | FAILED (providers.md 8.2).
+# [C] async-inference page: QUEUED -> PROCESSING -> COMPLETED | FAILED (docs/providers.md 8.2).
 _STATUS_MAP: dict[str, UpdateStatus] = {
     "QUEUED": UpdateStatus.QUEUED,
     "PROCESSING": UpdateStatus.RUNNING,
@@ -175,7 +131,7 @@ _STATUS_MAP: dict[str, UpdateStatus] = {
 }
 
 # [U] Segmind passes the model's failure text through as `error`; its safety wording is not
-# documented, so these are the phrases Google's and the gateways' block messages use (providers.md 8.3).
+# documented, so these are the phrases Google's and the gateways' block messages use (docs/providers.md 8.3).
 _CONTENT_RE = re.compile(
     r"content[ _-]?polic|safety (?:filter|system|check|settings?|block|reasons?)|blocked|nsfw|moderat"
     r"|prohibited|inappropriate|violat|unsafe|image_safety|flagged|responsible ai|harmful",
@@ -188,58 +144,23 @@ _SPEND_RE = re.compile(r"spend(?:ing)? limit|spend cap|team limit|budget", re.IG
 _CONTENT_TYPE_RE = re.compile(r"content[ -]?type", re.IGNORECASE)
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    category: ErrorCategory
-    message: str  # user-facing: what happened and what to do
-
-
-_BLOCKED = _Outcome(
+_BLOCKED = Outcome(
     ErrorCategory.CONTENT_BLOCKED,
     "Segmind's safety filter blocked this request. Rephrase the prompt or use different reference images.",
 )
-_MODEL_FAILED = _Outcome(
+_MODEL_FAILED = Outcome(
     ErrorCategory.TRANSIENT,
     "The image model failed while generating the image (Segmind was not charged). Try again in a minute; "
     "if it keeps failing, change the prompt or settings.",
 )
-_NO_IMAGE = _Outcome(ErrorCategory.NO_IMAGE, "The model answered without an image. Try again or rephrase the prompt.")
-_UNREADABLE = _Outcome(
-    ErrorCategory.TRANSIENT,
-    "Segmind sent an answer the bot could not read. Try again in a few minutes.",
-)
 
 
-def _failure_outcome(error_text: str) -> _Outcome:
+def _failure_outcome(error_text: str) -> Outcome:
     """A job that ran and failed: a content block is never reported as a temporary fault."""
     return _BLOCKED if _CONTENT_RE.search(error_text) else _MODEL_FAILED
 
 
 # --- small parsers -------------------------------------------------------------------------------
-
-
-def _error_text(response: httpx.Response) -> str:
-    """The human-readable error in a Segmind answer, in any of its documented envelopes ([S] 5.4)."""
-    body = json_body(response)
-    if isinstance(body, dict):
-        parts = []
-        # {"error": "<message>"}; the auth surface: {"error": code, "error_description": message}.
-        for key in ("error", "error_description", "message", "detail"):
-            value = body.get(key)
-            if isinstance(value, dict):
-                value = value.get("message") or value.get("error")
-            if isinstance(value, str) and value.strip():
-                parts.append(value.strip())
-        return " ".join(parts)[:500]
-    if isinstance(body, str):
-        return body[:500]
-    try:
-        text = response.text
-    except Exception:  # an undecodable body is not worth failing the error path for
-        return ""
-    if "<html" in text[:200].lower():  # [S] 405 answers with an HTML page
-        return "HTML error page"
-    return text.strip()[:500]  # [S] 406 "Invalid content type" may come as plain text
 
 
 def _number_text(value: object) -> str | None:
@@ -310,7 +231,7 @@ def reset_seconds(value: str | None, *, now: datetime | None = None) -> float | 
 
 # --- finding images in JSON ----------------------------------------------------------------------
 
-# The exact image-result JSON is [U] for v2 and for v1's JSON answers (providers.md 5.2/5.3, open
+# The exact image-result JSON is [U] for v2 and for v1's JSON answers (docs/providers.md 5.2/5.3, open
 # question 9.4). Strings are read as images only under image-ish keys, so status/response URLs and
 # prose are never mistaken for results.
 _IMAGE_KEYS = frozenset(
@@ -484,61 +405,38 @@ def _header_usage(response: httpx.Response) -> dict[str, Any]:
     return usage
 
 
-@dataclass
-class _CallState:
-    """What one retried call's map_error learns and its sleep needs: Segmind's rate-limit reset.
-
-    request_with_retry only honours Retry-After, which Segmind never sends ([S] 5.4); the reset time
-    arrives in ``x-rate-limit-reset-at-utc``. map_error records it here and the per-call sleep uses it
-    as the floor of the backoff (capped like Retry-After), or gives up when the wait is too long.
-    """
-
-    reset_after: float | None = None
-    rate_error: RateLimitedError | None = None
-
-
 # --- the adapter ---------------------------------------------------------------------------------
 
 
 class SegmindProvider(HttpAdapter):
     """Segmind's serverless API, v2 queue (default) or v1 synchronous."""
 
-    name: str = PROVIDER
-    _label = "Segmind"
+    name = "segmind"
+    label = "Segmind"
+    key_env = "SEGMIND_API_KEY"
+    default_base_url = "https://api.segmind.com"
+    default_timeout = 120.0
+    settings_model = SegmindSettings
+    MODELS: ClassVar[dict[str, Capabilities]] = SEGMIND_MODELS
+    # [C]/[S] 5.1: the key goes in x-api-key only; as a Bearer token it gets 401.
+    key_header = "x-api-key"
+    key_prefix = ""
+    key_spaces = "\r\n\t "
+    gone_reason = "its records expire an hour after the request"  # [C]: then every poll 404s
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str = DEFAULT_BASE_URL,
-        client: httpx.AsyncClient,
-        policy: RetryPolicy | None = None,
-        timeout: httpx.Timeout | None = None,
-        sleep: Sleep = asyncio.sleep,
-        mode: Mode = "v2",
-    ) -> None:
-        super().__init__(
-            api_key=api_key,
-            key_hint="Set SEGMIND_API_KEY to a key from platform.segmind.com/api-keys",
-            key_spaces="\r\n\t ",
-            base_url=base_url,
-            default_base_url=DEFAULT_BASE_URL,
-            client=client,
-            policy=policy,
-            timeout=timeout,
-            default_timeout=DEFAULT_TIMEOUT,
-            sleep=sleep,
-        )
+    def __init__(self, *, mode: Mode = "v2", **args: Unpack[AdapterArgs]) -> None:
+        super().__init__(**args)
         if mode not in ("v1", "v2"):
             raise ConfigError("segmind.mode", f"is {mode!r}", 'Use "v2" (queued, recommended) or "v1"')
         self.mode: Mode = mode
         # One timeout for every call when configured; otherwise v1's create gets a long read timeout
         # because it holds the connection for the whole generation.
-        self._create_timeout = timeout or (DEFAULT_SYNC_TIMEOUT if mode == "v1" else DEFAULT_TIMEOUT)
-        # Per instance: `queued` depends on the mode, and tests may loosen one model's entry.
-        self._models = segmind_models(mode)
-        # [C]/[S] 5.1: the key goes in x-api-key only; as a Bearer token it gets 401.
-        self._headers = {"x-api-key": self._api_key, "Accept": "application/json"}
+        self._create_timeout = args.get("timeout") or (DEFAULT_SYNC_TIMEOUT if mode == "v1" else self._timeout)
+        self._models = self._models_for(mode=mode)
+
+    @classmethod
+    def _models_for(cls, *, mode: Mode = "v2", **options: Any) -> dict[str, Capabilities]:
+        return segmind_models(mode)  # `queued` depends on the mode
 
     def __repr__(self) -> str:  # never the key
         return f"SegmindProvider(base_url={self._base_url!r}, mode={self.mode!r})"
@@ -546,10 +444,8 @@ class SegmindProvider(HttpAdapter):
     # -- submit --
 
     async def submit(self, request: GenerationRequest) -> JobHandle:
-        caps = self._capabilities(request.model)
-        validate(request, caps)
         # Segmind downloads references itself (image_urls), so only public http(s) links work.
-        require_web_links(request.reference_images, self._label)
+        caps = self._accept(request)
         body = self._body(request, caps)
         if self.mode == "v1":
             return await self._submit_v1(caps, body)
@@ -557,7 +453,7 @@ class SegmindProvider(HttpAdapter):
 
     @staticmethod
     def _body(request: GenerationRequest, caps: Capabilities) -> dict[str, Any]:
-        """GenerationRequest -> Segmind fields (providers.md 5.2, 8.1); unset values are left out."""
+        """GenerationRequest -> Segmind fields (docs/providers.md 5.2, 8.1); unset values are left out."""
         body: dict[str, Any] = {"prompt": request.prompt}
         if request.reference_images:
             body["image_urls"] = [ref.url for ref in request.reference_images]
@@ -579,7 +475,7 @@ class SegmindProvider(HttpAdapter):
                 body["safety_tolerance"] = request.safety_tolerance
             else:
                 # [S] Pro has no safety knob: the field is left out rather than the job refused, as for
-                # every provider without one; the bot's own prompt gate applies (design.md 6).
+                # every provider without one; the bot's own prompt gate applies (docs/architecture.md section 6).
                 log.debug(
                     "segmind %s has no safety_tolerance; level %d not sent",
                     caps.model,
@@ -593,7 +489,7 @@ class SegmindProvider(HttpAdapter):
 
     async def _submit_v2(self, caps: Capabilities, body: dict[str, Any]) -> JobHandle:
         url = f"{self._base_url}/v2/{quote(caps.provider_model, safe='')}"
-        response = await self._send("POST", url, _Op.CREATE, caps.model, json=body)
+        response = await self._send("POST", url, Op.CREATE, caps.model, json=body, timeout=self._create_timeout)
         data = json_body(response)
         request_id = data.get("request_id") if isinstance(data, dict) else None
         if not isinstance(request_id, str) or not request_id.strip():
@@ -601,26 +497,28 @@ class SegmindProvider(HttpAdapter):
             # sending the create again would pay twice ([S] "no idempotency").
             raise SubmitUncertainError(
                 detail=f"create accepted without a request_id: {self._describe(response)}",
-                provider=PROVIDER,
+                provider=self.name,
                 status_code=response.status_code,
             )
         assert isinstance(data, dict)
         extra: dict[str, Any] = {"mode": "v2"}
         extra.update({k: data[k] for k in ("status_url", "response_url") if isinstance(data.get(k), str)})
         log.info("segmind %s accepted job %s", caps.provider_model, request_id)
-        return JobHandle(provider=PROVIDER, model=caps.model, provider_job_id=request_id, extra=extra)
+        return JobHandle(provider=self.name, model=caps.model, provider_job_id=request_id, extra=extra)
 
     async def _submit_v1(self, caps: Capabilities, body: dict[str, Any]) -> JobHandle:
         url = f"{self._base_url}/v1/{quote(caps.provider_model, safe='')}"
         # [S] the answer is the image itself; JSON is accepted too, because the model page's sample
-        # parses it as JSON [C] (providers.md 5.2).
+        # parses it as JSON [C] (docs/providers.md 5.2).
         headers = {**self._headers, "Accept": "image/*, application/json"}
-        response = await self._send("POST", url, _Op.CREATE, caps.model, json=body, headers=headers)
+        response = await self._send(
+            "POST", url, Op.CREATE, caps.model, json=body, headers=headers, timeout=self._create_timeout
+        )
         request_id = response.headers.get("x-request-id") or f"local-{uuid.uuid4().hex}"
         update = self._v1_update(caps, request_id, response)
         log.info("segmind v1 %s answered %s: %s", caps.provider_model, request_id, update.status)
         return JobHandle(
-            provider=PROVIDER,
+            provider=self.name,
             model=caps.model,
             provider_job_id=request_id,
             extra={"mode": "v1"},
@@ -628,7 +526,7 @@ class SegmindProvider(HttpAdapter):
         )
 
     def _v1_update(self, caps: Capabilities, request_id: str, response: httpx.Response) -> JobUpdate:
-        """The terminal update from v1's answer: branch on Content-Type (providers.md 5.2)."""
+        """The terminal update from v1's answer: branch on Content-Type (docs/providers.md 5.2)."""
         usage = _header_usage(response)
         where = f"segmind v1 {caps.provider_model} {request_id}"
         ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -636,26 +534,24 @@ class SegmindProvider(HttpAdapter):
         if response.status_code == 422 or ctype in ("application/json", "text/json") or ctype.endswith("+json"):
             body = json_body(response)
             if body is None:
-                return self._failed(_UNREADABLE, f"{where}: unreadable JSON: {self._describe(response)}", usage)
+                return self._ended(self._unreadable(), f"{where}: unreadable JSON: {self._describe(response)}", usage)
             return self._from_json(where, body, usage, response)
         if ctype.startswith("image/") or (not ctype or ctype == "application/octet-stream"):
             if not content:
-                return self._failed(_UNREADABLE, f"{where}: empty image body", usage)
+                return self._ended(self._unreadable(), f"{where}: empty image body", usage)
             kind = ctype if ctype.startswith("image/") else sniff_image_type(content)
             if kind is None:
-                return self._failed(_UNREADABLE, f"{where}: untyped body: {self._describe(response)}", usage)
+                return self._ended(self._unreadable(), f"{where}: untyped body: {self._describe(response)}", usage)
             # The bytes are not decoded here: delivery verifies and re-encodes them (bot/images.py).
             return JobUpdate(
                 status=UpdateStatus.SUCCEEDED, images=[ImageRef(data=content, content_type=kind)], usage=usage
             )
-        return self._failed(_UNREADABLE, f"{where}: unexpected {ctype!r}: {self._describe(response)}", usage)
+        return self._ended(self._unreadable(), f"{where}: unexpected {ctype!r}: {self._describe(response)}", usage)
 
     # -- poll --
 
-    async def poll(self, handle: JobHandle) -> JobUpdate:
+    async def _poll(self, handle: JobHandle) -> JobUpdate:
         # Dispatch on the handle, not the instance: a handle stored before a mode change still works.
-        if handle.ready is not None:
-            return handle.ready
         if handle.extra.get("mode") == "v1":
             detail = f"segmind v1 handle {handle.provider_job_id} without its answer"
             log.warning("%s", detail)
@@ -665,15 +561,12 @@ class SegmindProvider(HttpAdapter):
                 error_message="The bot lost Segmind's answer for this job. Start a new one.",
                 error_detail=detail,
             )
-        try:
-            response = await self._send("GET", self._job_url(handle, "status"), _Op.STATUS, handle.model)
-        except _JobGone as exc:
-            return self._gone(handle, exc)
-        data = self._require_json(response, _Op.STATUS)
+        response = await self._send("GET", self._job_url(handle, "status"), Op.STATUS, handle.model)
+        data = self._require_json(response, Op.STATUS)
         where = f"segmind {handle.model} {handle.provider_job_id}"
         if response.status_code == 422:  # [S] FAILED answered as HTTP 422 with its reason
             return self._from_json(where, data, _metrics_usage(data), response)
-        status = self._status_of(data, response, _Op.STATUS)
+        status = self._status_of(data, response, Op.STATUS)
         if status in (UpdateStatus.QUEUED, UpdateStatus.RUNNING):
             return JobUpdate(status=status)
         if status is UpdateStatus.FAILED and _json_error(data):
@@ -682,11 +575,8 @@ class SegmindProvider(HttpAdapter):
         return await self._fetch_result(handle, data)
 
     async def _fetch_result(self, handle: JobHandle, status_body: dict[str, Any]) -> JobUpdate:
-        try:
-            response = await self._send("GET", self._job_url(handle, "result"), _Op.RESULT, handle.model)
-        except _JobGone as exc:
-            return self._gone(handle, exc)
-        data = self._require_json(response, _Op.RESULT)
+        response = await self._send("GET", self._job_url(handle, "result"), Op.RESULT, handle.model)
+        data = self._require_json(response, Op.RESULT)
         where = f"segmind {handle.model} {handle.provider_job_id}"
         raw = data.get("status")
         status = _STATUS_MAP.get(raw.strip().upper()) if isinstance(raw, str) else None
@@ -699,36 +589,16 @@ class SegmindProvider(HttpAdapter):
         error = _json_error(body)
         if error is not None or response.status_code == 422:
             reason = error or ""
-            outcome = _failure_outcome(reason)
-            detail = self._redact(f"{where}: HTTP {response.status_code} FAILED: {reason[:300]!r}")
-            log.info("job ended: %s -> %s", detail, outcome.category)
-            return self._failed(outcome, detail, usage)
+            detail = f"{where}: HTTP {response.status_code} FAILED: {reason[:300]!r}"
+            return self._ended(_failure_outcome(reason), detail, usage)
         images, texts = find_images(body)
         text = "\n\n".join(texts) or None
         if not images:
             detail = f"{where}: answered without an image: {self._describe(response)}"
-            log.info("%s", detail)
-            return JobUpdate(
-                status=UpdateStatus.FAILED,
-                text=text,
-                error_category=_NO_IMAGE.category,
-                error_message=_NO_IMAGE.message,
-                error_detail=detail,
-                usage=usage,
-            )
+            return self._ended(NO_IMAGE, detail, usage, text=text)
         return JobUpdate(status=UpdateStatus.SUCCEEDED, images=images, text=text, usage=usage)
 
-    @staticmethod
-    def _failed(outcome: _Outcome, detail: str, usage: dict[str, Any]) -> JobUpdate:
-        return JobUpdate(
-            status=UpdateStatus.FAILED,
-            error_category=outcome.category,
-            error_message=outcome.message,
-            error_detail=detail,
-            usage=usage,
-        )
-
-    def _status_of(self, data: dict[str, Any], response: httpx.Response, op: _Op) -> UpdateStatus:
+    def _status_of(self, data: dict[str, Any], response: httpx.Response, op: Op) -> UpdateStatus:
         raw = data.get("status")
         status = _STATUS_MAP.get(raw.strip().upper()) if isinstance(raw, str) else None
         if status is None:
@@ -743,7 +613,7 @@ class SegmindProvider(HttpAdapter):
         return False
 
     async def check(self) -> ProviderCheck:
-        """Read the credit balance: free, generates nothing, proves the key ([S] providers.md 5.5).
+        """Read the credit balance: free, generates nothing, proves the key ([S] docs/providers.md 5.5).
 
         ``GET /v1/get-user-credits``: 200 ``{"credits": n}`` = good key; 401/403 = bad key; 404 "No
         credits found for the user" = good key without a balance record ([S] errors doc). Any other
@@ -763,7 +633,7 @@ class SegmindProvider(HttpAdapter):
             if credits is not None:
                 note = " (empty: every generation will be refused with 406)" if float(credits) <= 0 else ""
                 return ProviderCheck(True, True, f"key accepted; balance {credits} credits{note}")
-        if status == 404 and "credit" in _error_text(response).lower():
+        if status == 404 and "credit" in error_text(response).lower():
             return ProviderCheck(True, True, "key accepted; Segmind has no credit record for this account yet")
         if status >= 500:
             return key_not_proven(status)
@@ -781,140 +651,72 @@ class SegmindProvider(HttpAdapter):
         suffix = "/status" if kind == "status" else ""
         return f"{self._base_url}/v2/requests/{job}{suffix}"
 
-    async def _send(
-        self,
-        method: str,
-        url: str,
-        op: _Op,
-        model: str,
-        *,
-        json: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> httpx.Response:
-        create = op is _Op.CREATE
-        policy = self._policy if create else self._poll_policy
-        state = _CallState()
+    # -- errors: [S] docs/providers.md 5.4 and 8.3, on top of the shared ladder --
 
-        async def sleep(delay: float) -> None:
-            reset, state.reset_after = state.reset_after, None
-            if reset is not None:
-                if reset > policy.max_delay and state.rate_error is not None:
-                    # Same rule as for a long Retry-After: hand the wait to the job runner.
-                    log.warning("segmind asks to wait %.0fs before the next call; giving up this call", reset)
-                    raise state.rate_error
-                delay = max(delay, reset)
-            await self._sleep(delay)
+    def _is_answer(self, response: httpx.Response, op: Op) -> bool:
+        # [S] v2: a 422 means the inference ran and failed: a job outcome, not a transport error. The
+        # caller turns the body into a FAILED update (on v1 too, where a 422 is [U]).
+        return response.status_code == 422 and not (op is Op.CREATE and self.mode == "v2")
 
-        return await self._request(
-            method,
-            url,
-            # Submit is not idempotent ([S] "every POST is a new billable job"); polls are.
-            idempotent=not create,
-            policy=policy,
-            map_error=lambda response: self._map_error(response, op, model, state),
-            sleep=sleep,
-            headers=headers,
-            timeout=self._create_timeout if create else self._timeout,
-            json=json,
-        )
+    def _retry_hint(self, response: httpx.Response) -> float | None:
+        # [S] 5.4: the reset time is the only rate-limit signal; Segmind sends no Retry-After.
+        return reset_seconds(response.headers.get("x-rate-limit-reset-at-utc"))
 
-    def _map_error(
-        self, response: httpx.Response, op: _Op, model: str, state: _CallState | None = None
-    ) -> ProviderError | None:
-        """HTTP status + body -> error category ([S] providers.md 5.4 and 8.3)."""
-        status = response.status_code
-        message = _error_text(response)
-        detail = self._describe(response)
-        kw: dict[str, Any] = {"detail": detail, "provider": PROVIDER, "status_code": status}
-        display = self._display_name(model)
-        if status == 422:
-            if op is _Op.CREATE and self.mode == "v2":
-                # [U] v2 reports failures on the poll endpoints; a 422 on the create leaves no job to poll.
-                outcome = _failure_outcome(message)
-                if outcome is _BLOCKED:
-                    return ContentBlockedError(outcome.message, **kw)
-                return TransientError(outcome.message, **kw)
-            # [S] v2: the inference ran and failed; a job outcome, not a transport error. The caller
-            # turns the body into a FAILED update (on v1 too, where a 422 is [U]).
-            return None
-        if status == 401:
-            # "Missing Authorization or x-api-key" or "API key is invalid or may have expired" [S].
-            return AuthError("Segmind rejected the bot's API key. The bot owner has to check SEGMIND_API_KEY.", **kw)
-        if status == 403:
+    def _error(self, answer: ErrorAnswer) -> ProviderError:
+        code, text, kw, display = answer.code, answer.text, answer.kw, answer.display
+        if code == 422:
+            # [U] v2 reports failures on the poll endpoints; a 422 on the create leaves no job to poll.
+            outcome = _failure_outcome(text)
+            if outcome is _BLOCKED:
+                return ContentBlockedError(outcome.message, **kw)
+            return TransientError(outcome.message, **kw)
+        if code == 403:
             return AuthError(
                 f"The bot's Segmind account may not use {display}. The bot owner has to allow the model for "
                 "the team, or pick another model or provider.",
                 **kw,
             )
-        if status == 404:
-            if op is _Op.CREATE:
-                return AuthError(
-                    f"Segmind does not know the model behind {display}. The bot owner has to check the "
-                    "Segmind model id and base URL in the configuration.",
-                    **kw,
-                )
-            return _JobGone(**kw)  # [C] records expire 1 h after submit, then every poll 404s
-        if status == 405:
-            log.error("segmind answered 405 (wrong method or base URL): %s", detail)
+        if code == 405:
+            log.error("segmind answered 405 (wrong method or base URL): %s", kw["detail"])
             return AuthError(
                 "Segmind refused how the bot called it. The bot owner has to check the Segmind base URL.",
                 **kw,
             )
-        if status == 406:
+        if code == 406:
             # [S] one status for four causes; only the body tells them apart.
-            if _SPEND_RE.search(message):
+            if _SPEND_RE.search(text):
                 return OutOfCreditError(
                     "The bot's Segmind team has reached its spend limit. The bot owner has to raise the "
                     "limit or wait for the next period.",
                     **kw,
                 )
-            if _CREDIT_RE.search(message):
+            if _CREDIT_RE.search(text):
                 return OutOfCreditError(
                     "The bot's Segmind account does not have enough credit for this image. The bot owner has "
                     "to top it up.",
                     **kw,
                 )
-            if _CONTENT_TYPE_RE.search(message):
+            if _CONTENT_TYPE_RE.search(text):
                 # Our bug, never the member's: shout in the logs.
-                log.error("segmind refused the request's Content-Type (a bot bug): %s", detail)
+                log.error("segmind refused the request's Content-Type (a bot bug): %s", kw["detail"])
                 return BadInputError("Segmind could not read the bot's request (a bot bug). Tell the bot owner.", **kw)
             return BadInputError(
                 "Segmind rejected one of the request's settings. Check the options and try again.", **kw
             )
-        if status == 410:
+        if code == 410:
             return AuthError(
                 f"Segmind has retired {display}. The bot owner has to pick another model or provider.", **kw
             )
-        if status == 429:
-            retry_after = reset_seconds(response.headers.get("x-rate-limit-reset-at-utc"))
-            error = RateLimitedError(
-                "Segmind is rate limiting the bot right now. Try again in a minute.",
-                retry_after=retry_after,
+        if 400 <= code < 500 and code not in (401, 402, 404, 429) and _CONTENT_RE.search(text):
+            return ContentBlockedError(
+                "Segmind's safety filter blocked this request. Rephrase the prompt or use different reference images.",
                 **kw,
             )
-            if state is not None:
-                state.reset_after, state.rate_error = retry_after, error
-            return error
-        if 400 <= status < 500:
-            if _CONTENT_RE.search(message):
-                return ContentBlockedError(
-                    "Segmind's safety filter blocked this request. Rephrase the prompt or use different "
-                    "reference images.",
-                    **kw,
-                )
-            return BadInputError(
-                "Segmind rejected the request's settings. Check the prompt and the reference images "
-                "(they must be public image links), then try again.",
-                **kw,
-            )
-        if status >= 500:
-            # [S] a 500 is often a bad parameter value that reached the model; still retried, unbilled.
-            return TransientError("Segmind had a temporary failure. Try again in a minute.", **kw)
-        return TransientError("Segmind sent an unexpected answer. Try again in a minute.", **kw)
+        # [S] a 500 is often a bad parameter value that reached the model; still retried, unbilled.
+        return super()._error(answer)
 
 
 __all__ = [
-    "DEFAULT_BASE_URL",
     "SEGMIND_MODELS",
     "SegmindProvider",
     "find_images",

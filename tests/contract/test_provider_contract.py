@@ -28,11 +28,11 @@ from tests.providers.helpers import PROMPT, Adapter, Fake, SleepRecorder, req, r
 
 # adapter -> (create path, the header that carries the key, how the key is written there)
 CREATE_CALL = {
-    "seaart": ("/model/v1/queue/nano_banana_2", "Authorization", "Bearer {key}"),  # providers.md 2.1-2.3
-    "kie": ("/api/v1/jobs/createTask", "Authorization", "Bearer {key}"),  # providers.md 4.1
-    "sinancode": ("/v1/generate/k/nano-banana-2", "Authorization", "Bearer {key}"),  # providers.md 4.2, seed 003
-    "segmind_v1": ("/v1/nano-banana-2", "x-api-key", "{key}"),  # providers.md 5.2, seed 004
-    "segmind_v2": ("/v2/nano-banana-2", "x-api-key", "{key}"),  # providers.md 5.3
+    "seaart": ("/model/v1/queue/nano_banana_2", "Authorization", "Bearer {key}"),  # docs/providers.md 2.1-2.3
+    "kie": ("/api/v1/jobs/createTask", "Authorization", "Bearer {key}"),  # docs/providers.md 4.1
+    "sinancode": ("/v1/generate/k/nano-banana-2", "Authorization", "Bearer {key}"),  # docs/providers.md 4.2, seed 003
+    "segmind_v1": ("/v1/nano-banana-2", "x-api-key", "{key}"),  # docs/providers.md 5.2, seed 004
+    "segmind_v2": ("/v2/nano-banana-2", "x-api-key", "{key}"),  # docs/providers.md 5.3
     "gemini": ("/v1beta/models/gemini-3.1-flash-image:generateContent", "x-goog-api-key", "{key}"),  # 6
 }
 

@@ -22,7 +22,7 @@ from bot.prompts import clean_prompt
 from bot.providers._http import RetryPolicy
 from bot.providers.base import Capabilities, Provider
 from bot.providers.gemini import GeminiProvider
-from bot.providers.kie import KieProvider
+from bot.providers.kie import KieProvider, SinancodeProvider
 from bot.providers.seaart import SeaArtProvider
 from bot.providers.segmind import SegmindProvider
 from bot.testing.providers import FakeGemini, FakeKie, FakeProviderServer, FakeSeaArt, FakeSegmind
@@ -97,13 +97,12 @@ class Adapter:
         )
 
 
-_KIE, _SINANCODE = {"flavour": "kie"}, {"flavour": "sinancode"}
 ADAPTERS: dict[str, Adapter] = {
     a.id: a
     for a in (
         Adapter("seaart", "seaart", True, FakeSeaArt, SeaArtProvider),
-        Adapter("kie", "kie", True, FakeKie, KieProvider, _KIE, _KIE),
-        Adapter("sinancode", "sinancode", True, FakeKie, KieProvider, _SINANCODE, _SINANCODE),
+        Adapter("kie", "kie", True, FakeKie, KieProvider, {"flavour": "kie"}),
+        Adapter("sinancode", "sinancode", True, FakeKie, SinancodeProvider, {"flavour": "sinancode"}),
         Adapter("segmind_v1", "segmind", False, FakeSegmind, SegmindProvider, provider_options={"mode": "v1"}),
         Adapter("segmind_v2", "segmind", True, FakeSegmind, SegmindProvider, provider_options={"mode": "v2"}),
         Adapter("gemini", "gemini", False, FakeGemini, GeminiProvider),

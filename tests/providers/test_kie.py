@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from bot.errors import (
     AuthError,
     BadInputError,
-    ConfigError,
     ErrorCategory,
     InvalidRequestError,
     OutOfCreditError,
@@ -25,8 +24,9 @@ from bot.errors import (
     TransientError,
 )
 from bot.models import JobHandle, UpdateStatus
+from bot.providers import UnknownProviderError, provider_class
 from bot.providers.base import Provider, validate
-from bot.providers.kie import KIE_MODELS, SINANCODE_MODELS, KieProvider, input_fields
+from bot.providers.kie import KIE_MODELS, SINANCODE_MODELS, input_fields
 from bot.testing.providers.kie import FakeKie, _field_problems, _kie_problems
 from tests.providers.helpers import (
     ADAPTERS,
@@ -68,9 +68,11 @@ def sent_fields(fake: FakeKie, index: int = 0) -> dict[str, Any]:
     return body
 
 
-async def test_an_unknown_flavour_is_a_config_error(client: httpx.AsyncClient) -> None:
-    with pytest.raises(ConfigError):
-        KieProvider(api_key="k", client=client, flavour="kei")  # type: ignore[arg-type]
+def test_an_unknown_flavour_is_refused() -> None:
+    # Each flavour is its own class (SinancodeProvider subclasses KieProvider): a name no class
+    # declares is refused by the registry.
+    with pytest.raises(UnknownProviderError):
+        provider_class("kei")
 
 
 # --- what the provider sends ---------------------------------------------------------------------

@@ -1,4 +1,4 @@
--- Jobs: the single source of truth for every generation (design.md section 4).
+-- Jobs: the single source of truth for every generation (docs/architecture.md section 4).
 CREATE TABLE jobs (
     id                TEXT PRIMARY KEY,
     state             TEXT NOT NULL,

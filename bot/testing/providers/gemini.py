@@ -1,4 +1,4 @@
-"""A fake Gemini API (providers.md section 6) that the real adapter and httpx client run against unchanged.
+"""A fake Gemini API (docs/providers.md section 6) that the real adapter and httpx client run against unchanged.
 
 ``FakeGemini`` serves ``POST /v1beta/models/{id}:generateContent`` (synchronous: the answer carries the
 image as base64 ``inlineData``), ``GET /v1beta/models/{id}`` and ``GET /v1beta/models``, checks the
@@ -127,7 +127,7 @@ GEMINI_OUTCOMES: frozenset[str] = frozenset(
     }
 )
 
-# --- the documented surface (providers.md 6.2-6.5) -----------------------------------------------
+# --- the documented surface (docs/providers.md 6.2-6.5) -----------------------------------------------
 
 _PRO_RATIOS = frozenset({"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"})
 
@@ -236,7 +236,7 @@ def _unknown(names: set[str], where: str) -> list[str]:
 
 
 def validate_generate_request(family: str, body: Any) -> list[str]:
-    """Problems Gemini would answer 400 INVALID_ARGUMENT for, per providers.md 6.2-6.5 ([] if none).
+    """Problems Gemini would answer 400 INVALID_ARGUMENT for, per docs/providers.md 6.2-6.5 ([] if none).
 
     ``family`` is "flash" or "pro"; ``body`` is the JSON as sent (snake_case or camelCase).
     """

@@ -1,4 +1,4 @@
-"""A fake Kie.ai market API, or the sinancode proxy in front of it, over a real socket (providers.md 4).
+"""A fake Kie.ai market API, or the sinancode proxy in front of it, over a real socket (docs/providers.md 4).
 
 ``FakeKie(flavour="kie")`` speaks Kie's protocol: ``POST /api/v1/jobs/createTask``,
 ``GET /api/v1/jobs/recordInfo?taskId=...`` and ``GET /api/v1/chat/credit``, Bearer auth, and the
@@ -119,7 +119,7 @@ Flavour = Literal["kie", "sinancode"]
 # --- what a test can script ----------------------------------------------------------------------
 
 _SHARED_EXTRA = frozenset({"fail_policy", "fail_generic", "fail_bad_input", "success_no_urls", "poll_500"})
-# providers.md 4.1: the documented envelope codes besides 200, with illustrative messages ([U] wording).
+# docs/providers.md 4.1: the documented envelope codes besides 200, with illustrative messages ([U] wording).
 _KIE_CODES: dict[int, str] = {
     401: "You do not have access permissions",
     402: "Credits insufficient",
@@ -159,7 +159,7 @@ _KIE_CREATE_FAILURES: dict[str, tuple[int, int]] = {
     **{f"http200:{code}": (200, code) for code in _KIE_CODES},
 }
 # sinancode create outcome -> (HTTP status, body, headers); all [U] beyond "message || error_msg ||
-# error_code", which is what a client reads (providers.md 4.2).
+# error_code", which is what a client reads (docs/providers.md 4.2).
 _SC_CREATE_FAILURES: dict[str, tuple[int, dict[str, str], dict[str, str]]] = {
     "bad_input": (400, {"error_code": "invalid_request", "error_msg": "Invalid request parameters"}, {}),
     "rate_limited": (429, {"message": "Too many requests"}, {"Retry-After": "1"}),
@@ -192,7 +192,7 @@ _IMAGE_OUTCOMES = frozenset(
     {"success", "undecodable_image", "create_hang", "poll_500", "record_null_first", "result_strings"}
 )
 
-# providers.md 4.1 / 4.2 (== seed 003): the per-model schema.
+# docs/providers.md 4.1 / 4.2 (== seed 003): the per-model schema.
 _PRO_RATIOS = frozenset({"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9", "auto"})
 _NB2_RATIOS = _PRO_RATIOS | {"1:4", "1:8", "4:1", "8:1"}
 _SCHEMAS: dict[str, dict[str, Any]] = {
@@ -354,7 +354,7 @@ class FakeKie(FakeProviderServer[FakeKieJob]):
 
     def unauthorised(self) -> web.StreamResponse:
         if self.flavour == "kie":
-            return _envelope(401, 401)  # providers.md 4.1: a missing key gets code 401 + this msg
+            return _envelope(401, 401)  # docs/providers.md 4.1: a missing key gets code 401 + this msg
         return web.json_response({"message": "Invalid token"}, status=401)
 
     def on_release(self, job: FakeKieJob, now: float) -> None:
@@ -407,7 +407,7 @@ class FakeKie(FakeProviderServer[FakeKieJob]):
         task_id = request.query.get("taskId", "")
         job = self.jobs.get(task_id)
         if job is None:
-            # [S] what Kie says for a task it does not know (providers.md 4.1 client notes).
+            # [S] what Kie says for a task it does not know (docs/providers.md 4.1 client notes).
             return _envelope(200, 422, "recordInfo is null", key="message")
         job.polls += 1
         if job.outcome == "poll_500" and job.polls == 1:
@@ -430,7 +430,7 @@ class FakeKie(FakeProviderServer[FakeKieJob]):
             "taskId": job.task_id,
             "model": job.model,
             "state": "waiting" if answered == 0 else "queuing",
-            "param": json.dumps(job.body),  # providers.md 4.1: the create body as a JSON string
+            "param": json.dumps(job.body),  # docs/providers.md 4.1: the create body as a JSON string
             "resultJson": "",
             "failCode": "",
             "failMsg": "",
@@ -452,7 +452,7 @@ class FakeKie(FakeProviderServer[FakeKieJob]):
                 code, message = _FAILURES[job.outcome][0]
                 data |= {"state": "fail", "failCode": code, "failMsg": message}
             else:
-                # providers.md 4.1: resultJson is a JSON *string*.
+                # docs/providers.md 4.1: resultJson is a JSON *string*.
                 data |= {"state": "success", "resultJson": json.dumps({"resultUrls": self._urls(job)})}
         return data
 
@@ -665,7 +665,7 @@ def _kie_problems(body: object) -> list[str]:
 
 
 def _field_problems(model: str, fields: dict[str, Any]) -> list[str]:
-    """The documented field limits (providers.md 4.1 / 4.2) for Kie's ``input`` or sinancode's body."""
+    """The documented field limits (docs/providers.md 4.1 / 4.2) for Kie's ``input`` or sinancode's body."""
     schema = _SCHEMAS[model]
     problems: list[str] = []
     extra = set(fields) - schema["fields"]

@@ -1,6 +1,6 @@
 """Fake image-provider servers that speak the real HTTP protocols over a socket.
 
-``FakeSeaArt`` implements SeaArt's model queue API (providers.md section 2) closely enough that the
+``FakeSeaArt`` implements SeaArt's model queue API (docs/providers.md section 2) closely enough that the
 real adapter and the real httpx client run against it unchanged: create / status / response /
 cancel under a ``/model`` prefix, bearer-or-key auth, both documented result shapes, the documented
 error bodies, and real PNG files to download. Tests script what happens per create:
@@ -68,7 +68,7 @@ __all__ = ["SEAART_OUTCOMES", "FakeJob", "FakeSeaArt", "image_size_for"]
 # --- what a test can script ----------------------------------------------------------------------
 
 _ERROR_TYPES = {
-    # [today] providers.md 2.6; the messages are illustrative (only INFERENCE_FAILURE's is documented).
+    # [today] docs/providers.md 2.6; the messages are illustrative (only INFERENCE_FAILURE's is documented).
     "INFERENCE_FAILURE": "Task execution failed",
     "INFERENCE_TIMEOUT": "Task execution timed out",
     "REQUEST_INVALID": "Invalid request parameters",
@@ -118,7 +118,7 @@ COMMON_ALIASES: dict[str, str] = {
 }
 SEAART_OUTCOMES = SEAART_OUTCOMES | frozenset(COMMON_ALIASES)
 
-# providers.md 2.3 / 2.4 (== seeds 000 / 001): NB2 takes Pro's ten ratios plus the four extreme ones.
+# docs/providers.md 2.3 / 2.4 (== seeds 000 / 001): NB2 takes Pro's ten ratios plus the four extreme ones.
 _PRO_RATIOS = frozenset({"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"})
 _MODELS: dict[str, dict[str, Any]] = {
     "nano_banana_2": {
@@ -209,12 +209,12 @@ class FakeSeaArt(FakeProviderServer[FakeJob]):
         return request.path.startswith("/model/")
 
     def is_authorised(self, request: web.Request) -> bool:
-        # providers.md 2.1: "Bearer {key}" or "Key {key}".
+        # docs/providers.md 2.1: "Bearer {key}" or "Key {key}".
         scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
         return scheme.lower() in ("bearer", "key") and self.key_matches(token)
 
     def unauthorised(self) -> web.StreamResponse:
-        return _error(401, _UNAUTHORIZED)  # providers.md 2.10 gateway body
+        return _error(401, _UNAUTHORIZED)  # docs/providers.md 2.10 gateway body
 
     @property
     def base_url(self) -> str:
@@ -275,7 +275,7 @@ class FakeSeaArt(FakeProviderServer[FakeJob]):
         if outcome == "create_403_model":
             return web.json_response({"detail": "Model not allowed for this user"}, status=403)
         if outcome == "create_403_balance":
-            # The queue API's 403 body is [U]; the LLM API cites insufficient balance (providers.md 2.10).
+            # The queue API's 403 body is [U]; the LLM API cites insufficient balance (docs/providers.md 2.10).
             return _error(403, {"code": "INSUFFICIENT_BALANCE", "message": "Insufficient balance"})
         try:
             body = await request.json()
@@ -309,7 +309,7 @@ class FakeSeaArt(FakeProviderServer[FakeJob]):
         return web.json_response({"request_id": request_id, **urls, "queue_position": 0})
 
     async def _sync(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response({"detail": "Not Found"}, status=404)  # providers.md 2.2
+        return web.json_response({"detail": "Not Found"}, status=404)  # docs/providers.md 2.2
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"detail": "SSE streaming not supported"}, status=400)  # 2.2
@@ -339,7 +339,7 @@ class FakeSeaArt(FakeProviderServer[FakeJob]):
             return garbage()
         state = self._state(job, max(job.progress - 1, 0))
         if state != "done":
-            # providers.md 2.7: 202 with the status body while not terminal.
+            # docs/providers.md 2.7: 202 with the status body while not terminal.
             return web.json_response(self._status_body(job, state), status=202)
         if job.cancelled or job.outcome.startswith(("error:", "seed_error:")):
             # What the result endpoint says for a failed task is [U]; repeat the status body.
@@ -455,12 +455,12 @@ class FakeSeaArt(FakeProviderServer[FakeJob]):
     def _result_body(self, job: FakeJob) -> dict[str, Any]:
         if job.seed_shape:
             return {"request_id": job.request_id, **self._seed_result(job)}
-        # [today] providers.md 2.7.
+        # [today] docs/providers.md 2.7.
         outputs = self._outputs(job)
         if job.outcome == "hostile:many":
             outputs = outputs * 50
         if job.outcome == "no_image":
-            # The model refused in prose (providers.md 6.4 reports this for Gemini; [U] for SeaArt).
+            # The model refused in prose (docs/providers.md 6.4 reports this for Gemini; [U] for SeaArt).
             outputs = [{"type": "text", "text": "I can't make that image."}]
         if job.outcome == "success_text":
             # Where text goes in today's shape is [U]; the fake uses a `text` entry.
@@ -491,7 +491,7 @@ def _invalid(detail: list[dict[str, Any]]) -> web.Response:
 
 
 def _validate(model: str, body: dict[str, Any]) -> list[dict[str, Any]]:
-    """The documented field limits (providers.md 2.3 / 2.4) as FastAPI-style problems."""
+    """The documented field limits (docs/providers.md 2.3 / 2.4) as FastAPI-style problems."""
     spec = _MODELS[model]
     problems: list[dict[str, Any]] = []
 

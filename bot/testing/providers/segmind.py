@@ -1,4 +1,4 @@
-"""A fake Segmind serverless API (providers.md section 5), v1 and v2 on one server.
+"""A fake Segmind serverless API (docs/providers.md section 5), v1 and v2 on one server.
 
 ``FakeSegmind`` answers the real adapter and the real httpx client over a socket:
 
@@ -17,7 +17,7 @@
   documented list -> 406, as the [S] errors doc describes "a parameter value rejected before the
   model runs"); a balance below the request's price -> 406 "Insufficient credits".
 
-The exact v2 result JSON and v1's failure answers are [U] upstream (providers.md 9.4); the shapes
+The exact v2 result JSON and v1's failure answers are [U] upstream (docs/providers.md 9.4); the shapes
 chosen here are noted per outcome. Files are always PNG whatever ``output_format`` asks for.
 
 Outcomes (one per create; unscripted creates get "success"):
@@ -85,7 +85,7 @@ SEGMIND_OUTCOMES: frozenset[str] = COMMON_OUTCOMES | {
     "gateway_504",
 }
 
-# providers.md 5.2 [seed] (15 ratios incl. auto; the hidden five inferred) and 5.5 [S] for Pro.
+# docs/providers.md 5.2 [seed] (15 ratios incl. auto; the hidden five inferred) and 5.5 [S] for Pro.
 _PRO_RATIOS = frozenset({"1:1", "2:3", "3:2", "4:3", "3:4", "4:5", "5:4", "16:9", "9:16", "21:9"})
 _MODELS: dict[str, dict[str, Any]] = {
     "nano-banana-2": {
@@ -160,7 +160,7 @@ class FakeSegmind(FakeProviderServer[FakeSegmindJob]):
 
     v2 lifecycle per job: ``queued_polls`` status answers QUEUED, then ``running_polls`` PROCESSING,
     then COMPLETED or FAILED. Held jobs and "never_finish" stay PROCESSING. ``credits`` is the
-    account balance (USD); successful jobs are charged their price from providers.md 5.5.
+    account balance (USD); successful jobs are charged their price from docs/providers.md 5.5.
     """
 
     OUTCOMES: ClassVar[frozenset[str]] = SEGMIND_OUTCOMES
@@ -396,7 +396,7 @@ class FakeSegmind(FakeProviderServer[FakeSegmindJob]):
         return web.json_response(self._result_body(job))
 
     def _result_body(self, job: FakeSegmindJob) -> dict[str, Any]:
-        # The exact image result is [U] (providers.md 5.3): `output` is always present [S], and
+        # The exact image result is [U] (docs/providers.md 5.3): `output` is always present [S], and
         # `images[]` is added for image models.
         images: list[str] = []
         for name in job.image_names:
@@ -474,7 +474,7 @@ def _failure_body(job: FakeSegmindJob) -> dict[str, Any]:
 
 
 def validate_body(model: str, body: dict[str, Any]) -> web.Response | None:
-    """The documented field lists (providers.md 5.2 / 5.5); None when the body is acceptable."""
+    """The documented field lists (docs/providers.md 5.2 / 5.5); None when the body is acceptable."""
     spec = _MODELS[model]
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
