@@ -31,7 +31,16 @@ from bot.transport import AiohttpTransport
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.errors", "cogs.imagine", "cogs.admin", "cogs.quota", "cogs.usage", "cogs.moderation")
+EXTENSIONS = (
+    "cogs.errors",
+    "cogs.imagine",
+    "cogs.replies",
+    "cogs.remix",
+    "cogs.admin",
+    "cogs.quota",
+    "cogs.usage",
+    "cogs.moderation",
+)
 
 
 def point_discord_at(api_base_url: str, gateway_url: str) -> None:

@@ -1,7 +1,9 @@
 """The Discord sink: shows a job's progress and outcome by editing the member's message.
 
 While the interaction token lives (15 minutes) we edit through the interaction webhook; after that, or
-when Discord answers 401/50027 (Invalid Webhook Token), we edit the same message with the bot token.
+when Discord answers 401/50027 (Invalid Webhook Token), we edit the same message with the bot token. A
+job started by a member's message (a reply to one of the bot's images) has no token at all: its message
+is the bot's reply, always edited with the bot token.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ INVALID_WEBHOOK_TOKEN = 50027
 REQUEST_ENTITY_TOO_LARGE = 40005
 # Edit through the bot token a little before the token's nominal expiry, not a second after it.
 TOKEN_MARGIN_SECONDS = 30.0
+# How many messages after a member's message are searched for the bot's reply to it (restart recovery).
+REPLY_SEARCH_DEPTH = 50
 
 ViewFactory = Callable[[Job, str], discord.ui.View | None]
 
@@ -81,8 +85,13 @@ class DiscordSink:
         await self._edit(job, embed=embed, view=self.view_for(job, "failed"), attachments=[])
 
     async def locate(self, job: Job) -> int | None:
-        """The member's message for this interaction, if Discord ever created it (and the token lives)."""
-        if job.source != "discord" or not self._token_usable(job):
+        """The message this job is shown in, if Discord ever created it: the interaction's response (while
+        its token lives), or for a job started by a member's message, the bot's reply to that message."""
+        if job.source != "discord":
+            return None
+        if job.reply_to_message_id is not None:
+            return await self._find_reply(job, job.reply_to_message_id)
+        if not self._token_usable(job):
             return None
         assert job.application_id is not None and job.interaction_token is not None
         webhook = discord.Webhook.partial(job.application_id, job.interaction_token, client=self.client)
@@ -95,6 +104,23 @@ class DiscordSink:
                 return None
             raise
         return message.id
+
+    async def _find_reply(self, job: Job, member_message_id: int) -> int | None:
+        """The bot's reply to the member's message: among the next messages of the channel (a reply is
+        sent at once, so it is among the first few)."""
+        me = self.client.user
+        if job.channel_id is None or me is None:
+            return None
+        channel = self.client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        after = discord.Object(member_message_id)
+        try:
+            async for message in channel.history(limit=REPLY_SEARCH_DEPTH, after=after, oldest_first=True):
+                reference = message.reference
+                if message.author.id == me.id and reference is not None and reference.message_id == member_message_id:
+                    return message.id
+        except (discord.NotFound, discord.Forbidden):
+            return None
+        return None
 
     def notify(self, event: RunnerEvent) -> None:
         """As a discord.py event: cogs react in ``on_<event.name>`` listeners, each in its own task."""

@@ -46,7 +46,8 @@ def _derive(
 ) -> GenerationRequest:
     job_id, message_url = origin
     fields = request.model_dump()
-    fields.update(changes, derived_from=Derivation(action=action, job_id=job_id, message_url=message_url))
+    # A new start from the image: no conversation of edits (a reply's history) is carried on.
+    fields.update(changes, history=(), derived_from=Derivation(action=action, job_id=job_id, message_url=message_url))
     return GenerationRequest.model_validate(fields)
 
 

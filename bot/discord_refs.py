@@ -5,7 +5,8 @@ was issued, ``hm`` the signature; after ``ex`` anyone outside Discord gets a 404
 reference check and the provider included. A job's request keeps the links its images had when it
 was made (the member's /imagine attachments, the earlier image a Vary or Edit works from), so a
 Re-roll or Vary a day later renews them first with ``POST /attachments/refresh-urls``, which
-discord.py 2.7 does not wrap (docs/architecture.md section 4.7).
+discord.py 2.7 does not wrap (docs/architecture.md section 4.7). The images of the conversation a
+reply continues (``GenerationRequest.history``) are renewed with them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import discord
 from discord.http import HTTPClient, Route
 
 from bot.errors import InvalidRequestError
-from bot.models import GenerationRequest
+from bot.models import GenerationRequest, ReferenceImage
 
 log = logging.getLogger(__name__)
 
@@ -79,19 +80,37 @@ async def refresh_urls(http: HTTPClient, urls: Sequence[str]) -> dict[str, str]:
     return renewed
 
 
-async def refresh_references(http: HTTPClient, request: GenerationRequest, *, now: float) -> GenerationRequest:
-    """The request with every reference link that has expired (or nearly) renewed.
+def _images(request: GenerationRequest) -> list[ReferenceImage]:
+    """Every image a request points at: its references, and those of the conversation it continues."""
+    earlier = [image for turn in request.history for image in (*turn.reference_images, turn.result)]
+    return [*request.reference_images, *earlier]
 
-    Raises ReferencesGoneError when Discord cannot renew one (the file is gone), RefreshFailedError when
-    the call itself failed: either way before anything is stored, sent or charged.
+
+async def refresh_references(http: HTTPClient, request: GenerationRequest, *, now: float) -> GenerationRequest:
+    """The request with every image link that has expired (or nearly) renewed.
+
+    Raises ReferencesGoneError when Discord cannot renew one of the references (the file is gone),
+    RefreshFailedError when the call itself failed: either way before anything is stored, sent or
+    charged. An image of an earlier turn that is gone stays as it was: the conversation is sent without it.
     """
-    old = [ref.url for ref in request.reference_images if stale(ref.url, now)]
+    old = list(dict.fromkeys(image.url for image in _images(request) if stale(image.url, now)))
     if not old:
         return request
-    renewed = await refresh_urls(http, list(dict.fromkeys(old)))
-    gone = [url for url in old if stale(renewed.get(url, url), now)]
+    renewed = await refresh_urls(http, old)
+    gone = [ref.url for ref in request.reference_images if stale(renewed.get(ref.url, ref.url), now)]
     if gone:
-        raise ReferencesGoneError(detail=f"{len(gone)} of {len(old)} reference URL(s) not renewed")
-    log.info("renewed %d reference URL(s)", len(old))
-    refs = tuple(ref.model_copy(update={"url": renewed.get(ref.url, ref.url)}) for ref in request.reference_images)
-    return request.model_copy(update={"reference_images": refs})
+        raise ReferencesGoneError(detail=f"{len(gone)} reference URL(s) not renewed")
+    log.info("renewed %d image URL(s)", len(old))
+
+    def renew(image: ReferenceImage) -> ReferenceImage:
+        return image.model_copy(update={"url": renewed.get(image.url, image.url)})
+
+    history = tuple(
+        turn.model_copy(
+            update={"reference_images": tuple(map(renew, turn.reference_images)), "result": renew(turn.result)}
+        )
+        for turn in request.history
+    )
+    return request.model_copy(
+        update={"reference_images": tuple(map(renew, request.reference_images)), "history": history}
+    )

@@ -72,6 +72,20 @@ class ReferenceImage(BaseModel):
     filename: str = "image"
 
 
+class Turn(BaseModel):
+    """An earlier step of a conversation of edits (a reply to the bot's image, a reply to that answer...):
+    what was asked, with which references, and the image the model made, with the signature Gemini
+    gave it (docs/providers.md 6.3: earlier turns go back with their ``thoughtSignature``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt: str
+    # As that step's request had them: after a first step, the first is the previous step's result.
+    reference_images: tuple[ReferenceImage, ...] = ()
+    result: ReferenceImage  # the image as delivered on Discord
+    thought_signature: str | None = None
+
+
 class Derivation(BaseModel):
     """Where a request that works on an earlier image came from: the job, and what was done to its image.
 
@@ -108,13 +122,18 @@ class GenerationRequest(BaseModel):
     web_search: bool = False
     # 1 (strictest) .. 6 (loosest), as Segmind defines it; None = the provider's default.
     safety_tolerance: int | None = Field(default=None, ge=1, le=6)
+    # The conversation this request continues, oldest first; then ``reference_images[0]`` is the last
+    # turn's result. Providers that take a conversation (Gemini) send it; others send the references.
+    history: tuple[Turn, ...] = ()
     # Set for Vary, Edit and re-render: never sent to a provider, shown in the embed.
     derived_from: Derivation | None = None
 
     @property
     def own_references(self) -> tuple[ReferenceImage, ...]:
-        """The references the member gave, without the earlier image a derived request starts from."""
-        return self.reference_images[1:] if self.derived_from is not None else self.reference_images
+        """The references the member gave, without the earlier image a Vary, Edit, re-render or reply
+        starts from."""
+        starts_from_image = self.derived_from is not None or bool(self.history)
+        return self.reference_images[1:] if starts_from_image else self.reference_images
 
     @field_validator("prompt")
     @classmethod
@@ -157,6 +176,8 @@ class ImageRef(BaseModel):
     content_type: str | None = None
     width: int | None = None
     height: int | None = None
+    # Gemini's signature of the image part, sent back with it when a conversation continues.
+    thought_signature: str | None = None
 
 
 class JobResult(BaseModel):

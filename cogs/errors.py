@@ -52,6 +52,13 @@ class ErrorHandler(commands.Cog):
         except discord.HTTPException:
             log.warning("could not tell the member about an error (interaction expired?)")
 
+    @commands.Cog.listener()
+    async def on_command_error(self, context: commands.Context[commands.Bot], error: commands.CommandError) -> None:
+        # The bot has no prefix commands, but discord.py reads a message that starts with the bot's
+        # @mention as one ("@Bananacord make it night", a reply to edit: cogs/replies.py). Not an error.
+        if not isinstance(error, commands.CommandNotFound):
+            log.error("prefix command error", exc_info=error)
+
 
 async def setup(bot: commands.Bot) -> None:
     await bot.add_cog(ErrorHandler(bot))

@@ -19,14 +19,13 @@ from bot.catalogue import MODEL_NAMES
 from bot.discord_refs import refresh_references
 from bot.errors import BananacordError, ErrorCategory, InvalidRequestError
 from bot.models import GenerationRequest, JobState, ReferenceImage
-from bot.moderation import BannedError, PromptBlockedError, effective_level
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS
 from bot.quotas import Member
-from bot.routing import choose_provider
 from bot.store.jobs import Job, NewJob
 from cogs.errors import send_ephemeral
 from cogs.moderation import record_moderation
+from cogs.policy import admit, moderate
 
 log = logging.getLogger(__name__)
 
@@ -253,38 +252,14 @@ class Imagine(commands.Cog):
 
     async def moderate(self, interaction: discord.Interaction[Any], request: GenerationRequest) -> GenerationRequest:
         """Ban, blocked terms, then the channel's safety level, which the request carries from here on."""
-        store = self.bot.services.moderation
-        guild_id = interaction.guild_id or 0
-        user_id = interaction.user.id
-        ban = await store.active_ban(guild_id, user_id)
-        if ban is not None:
-            until = f" until <t:{int(ban.expires_at)}:f>" if ban.expires_at else ""
-            why = f" Reason: {ban.reason}" if ban.reason else ""
-            word = "on a cooldown" if ban.kind == "cooldown" else "banned from using this bot"
-            raise BannedError(f"You are {word} in this server{until}.{why}")
-        verdict = await store.check_prompt(guild_id, request.prompt)
-        if verdict.blocked:
-            await record_moderation(
-                self.bot,
-                guild_id,
-                "blocked_prompt",
-                f"Blocked a prompt from <@{user_id}> in <#{interaction.channel_id}>: {verdict.reason}.",
-                target_id=user_id,
-                channel_id=interaction.channel_id,
-                prompt=request.prompt,
-                reason=verdict.reason,
-            )
-            raise PromptBlockedError(
-                "Your prompt contains something this server does not allow, so it was not sent "
-                "(and you were not charged). Please rephrase it."
-            )
-        settings = await store.guild(guild_id)
-        channel_level = await store.channel_level(guild_id, interaction.channel_id or 0)
-        nsfw = bool(getattr(interaction.channel, "nsfw", False))
-        level = effective_level(
-            settings, channel_level, nsfw_channel=nsfw, default=self.bot.settings.moderation.default_level
+        return await moderate(
+            self.bot,
+            request,
+            guild_id=interaction.guild_id or 0,
+            channel_id=interaction.channel_id,
+            user_id=interaction.user.id,
+            nsfw_channel=bool(getattr(interaction.channel, "nsfw", False)),
         )
-        return request.model_copy(update={"safety_tolerance": level})
 
     async def start_job(
         self,
@@ -296,19 +271,8 @@ class Imagine(commands.Cog):
         """Validate, acknowledge within Discord's 3 s, record the job, and hand it to the runner."""
         # Each refusal below raises an InvalidRequestError -> ephemeral message; nothing stored, sent or charged.
         request = await self.moderate(interaction, request)
-        first = preferred or self.bot.settings.imagine.default_provider
-        provider, caps = choose_provider(self.bot.services.catalogue, request, first=first)
-        size = request.resolution or caps.default_resolution
-        cost = caps.price(request.resolution) or 0
-        member = member_of(interaction)
-        reservation = self.bot.services.quotas.reservation(
-            member,
-            model=request.model,
-            provider=provider,
-            size=size,
-            units=self.bot.services.quotas.units_for(request.model, request.resolution, caps.default_resolution),
-            cost_micro_usd=cost,
-        )
+        admission = admit(self.bot, request, member_of(interaction), preferred=preferred)
+        provider, caps = admission.provider, admission.caps
         expires = interaction.created_at + TOKEN_LIFETIME
         # The quota check, the reservation and the job row are one transaction; a refusal raises
         # QuotaExceededError (ephemeral, naming the limit and its reset) and leaves nothing behind.
@@ -328,7 +292,7 @@ class Imagine(commands.Cog):
                 cost_micro_usd=caps.price(request.resolution),
                 safety_level=request.safety_tolerance,
             ),
-            within=reservation,
+            within=admission.reservation,
             held=True,
         )
         try:

@@ -39,7 +39,7 @@ from bot.errors import (
     SubmitUncertainError,
     TransientError,
 )
-from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, ReferenceImage, UpdateStatus
+from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, ReferenceImage, Turn, UpdateStatus
 from bot.providers._adapter import AdapterArgs, ErrorAnswer, HttpAdapter, Op, Outcome, require_web_links
 from bot.providers._http import (
     json_body,
@@ -60,9 +60,11 @@ __all__ = [
     "GEMINI_MODELS",
     "HARM_CATEGORIES",
     "GeminiProvider",
+    "PastTurn",
     "build_request_body",
     "gemini_models",
     "safety_settings_for",
+    "turns_to_send",
 ]
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -224,17 +226,42 @@ def safety_settings_for(level: int) -> list[dict[str, str]]:
 _THINKING: Mapping[str, str] = {"minimal": "MINIMAL", "high": "HIGH"}
 
 
+@dataclass(frozen=True, slots=True)
+class PastTurn:
+    """An earlier turn of a conversation as sent (6.3): the member's words and images, then the model's
+    image with its ``thoughtSignature`` untouched."""
+
+    prompt: str
+    images: tuple[tuple[str, bytes], ...]
+    result: tuple[str, bytes]
+    signature: str | None = None
+
+
+def _inline(image: tuple[str, bytes]) -> dict[str, Any]:
+    # 6.3 [C]: inline base64. (file_data URLs exist, but whether image models take them is [U].)
+    mime_type, data = image
+    return {"inlineData": {"mimeType": mime_type, "data": base64.b64encode(data).decode("ascii")}}
+
+
 def build_request_body(
-    request: GenerationRequest, caps: Capabilities, inline_images: tuple[tuple[str, bytes], ...] = ()
+    request: GenerationRequest,
+    caps: Capabilities,
+    inline_images: tuple[tuple[str, bytes], ...] = (),
+    past: tuple[PastTurn, ...] = (),
 ) -> dict[str, Any]:
     """The generateContent body (6.3) for an already validated request and its downloaded references.
 
-    ``inline_images`` are (MIME type, bytes) pairs, in the member's order.
+    ``inline_images`` are (MIME type, bytes) pairs, in the member's order. ``past`` turns go first, each
+    a user turn and the model's answer, so the model edits with the conversation in mind.
     """
-    parts: list[dict[str, Any]] = [{"text": request.prompt}]
-    for mime_type, data in inline_images:
-        # 6.3 [C]: inline base64. (file_data URLs exist, but whether image models take them is [U].)
-        parts.append({"inlineData": {"mimeType": mime_type, "data": base64.b64encode(data).decode("ascii")}})
+    contents: list[dict[str, Any]] = []
+    for turn in past:
+        contents.append({"role": "user", "parts": [{"text": turn.prompt}, *map(_inline, turn.images)]})
+        answer = _inline(turn.result)
+        if turn.signature:
+            answer["thoughtSignature"] = turn.signature
+        contents.append({"role": "model", "parts": [answer]})
+    contents.append({"role": "user", "parts": [{"text": request.prompt}, *map(_inline, inline_images)]})
     image_config: dict[str, str] = {}
     if request.aspect_ratio is not None and request.aspect_ratio != AUTO:
         image_config["aspectRatio"] = request.aspect_ratio
@@ -250,10 +277,7 @@ def build_request_body(
     if request.thinking_level is not None:
         generation_config["thinkingConfig"] = {"thinkingLevel": _THINKING[request.thinking_level]}
     # Never temperature/topP/topK: deprecated on 2026-07-21 (6.3 [C]).
-    body: dict[str, Any] = {
-        "contents": [{"role": "user", "parts": parts}],
-        "generationConfig": generation_config,
-    }
+    body: dict[str, Any] = {"contents": contents, "generationConfig": generation_config}
     if request.web_search:
         body["tools"] = [{"google_search": {}}]  # 6.3 / 8.1
     if request.safety_tolerance is not None:
@@ -413,6 +437,44 @@ def _sniff(data: bytes) -> str | None:
     return _PIL_TO_MIME.get(kind)
 
 
+# --- a conversation of edits ----------------------------------------------------------------------
+
+# Earlier turns sent at most (6.3: the conversation goes back whole; tokens and downloads grow with it).
+MAX_PAST_TURNS = 5
+
+
+def _turn_images(turn: Turn, *, first: bool) -> tuple[ReferenceImage, ...]:
+    # After the first turn sent, a turn's first reference is the previous turn's result, which is in the
+    # conversation already as the model's answer.
+    return turn.reference_images if first else turn.reference_images[1:]
+
+
+def _turn_inputs(turn: Turn, *, first: bool) -> tuple[ReferenceImage, ...]:
+    """Every image a turn sends: the member's, then the model's result."""
+    return (*_turn_images(turn, first=first), turn.result)
+
+
+def turns_to_send(request: GenerationRequest, max_images: int) -> tuple[Turn, ...]:
+    """The latest earlier turns that fit the model's image limit together with the request's own images;
+    none if the request does not continue its history (its first reference is not the last result)."""
+    history = request.history[-MAX_PAST_TURNS:]
+    refs = request.reference_images
+    if not history or not refs or refs[0].url != history[-1].result.url:
+        return ()
+    own = len(refs) - 1
+    for start in range(len(history)):
+        kept = history[start:]
+        images = own + sum(1 + len(_turn_images(turn, first=i == 0)) for i, turn in enumerate(kept))
+        if images <= max_images:
+            return kept
+    return ()
+
+
+def _ok(image: tuple[str, bytes] | BaseException) -> tuple[str, bytes]:
+    assert not isinstance(image, BaseException), "failed downloads are dropped before the body is built"
+    return image
+
+
 # --- the adapter ----------------------------------------------------------------------------------
 
 
@@ -505,7 +567,7 @@ class GeminiProvider(HttpAdapter):
     # 6.1 [C]: the key goes in this header, never as ?key= (URLs end up in logs and proxies).
     key_header = "x-goog-api-key"
     key_prefix = ""
-    # Gemini takes references inline: the adapter downloads them (_download_references).
+    # Gemini takes references inline: the adapter downloads them (_inputs).
     provider_fetches_references = False
 
     def __init__(self, *, model_ids: Mapping[str, str] | None = None, **args: Unpack[AdapterArgs]) -> None:
@@ -529,8 +591,8 @@ class GeminiProvider(HttpAdapter):
 
     async def submit(self, request: GenerationRequest) -> JobHandle:
         caps = self._accept(request)
-        inline = await self._download_references(request.reference_images, caps)
-        body = build_request_body(request, caps, inline)
+        past, inline = await self._inputs(request, caps)
+        body = build_request_body(request, caps, inline, past)
         url = f"{self._base_url}/v1beta/models/{quote(caps.provider_model, safe='')}:generateContent"
         # Every call is billed: only 429/5xx/connect failures are retried, never a lost answer (_http).
         response = await self._send("POST", url, Op.CREATE, caps.model, json=body)
@@ -563,27 +625,65 @@ class GeminiProvider(HttpAdapter):
 
     # -- references --
 
-    async def _download_references(
-        self, refs: tuple[ReferenceImage, ...], caps: Capabilities
-    ) -> tuple[tuple[str, bytes], ...]:
-        """Fetch every reference image (Gemini takes them inline, 8.1) and check what they really are."""
-        if not refs:
-            return ()
+    async def _inputs(
+        self, request: GenerationRequest, caps: Capabilities
+    ) -> tuple[tuple[PastTurn, ...], tuple[tuple[str, bytes], ...]]:
+        """The earlier turns to send (as many as fit) and the request's own references, downloaded (Gemini
+        takes images inline, 8.1) and checked for what they really are.
+
+        A reference that fails refuses the request. The conversation is context, so what of it cannot be
+        had any more (Discord's links expire) is left out: a turn whose image is gone, with the turns
+        before it, and a member's image that is gone, from its turn.
+        """
+        refs = request.reference_images
         # Checked before any download, so a bad link sends nothing anywhere.
         require_web_links(refs, "the bot")
         declared = sum(ref.size for ref in refs)
         if declared > _MAX_INLINE_TOTAL:
             raise self._too_much(declared)
-        results = await asyncio.gather(*(self._download_one(ref, caps) for ref in refs), return_exceptions=True)
-        inline: list[tuple[str, bytes]] = []
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result  # the first failure in the member's order
-            inline.append(result)
-        total = sum(len(data) for _, data in inline)
-        if total > _MAX_INLINE_TOTAL:
+        turns = list(turns_to_send(request, caps.max_reference_images))
+        wanted = {ref.url: ref for ref in refs}
+        for index, turn in enumerate(turns):
+            wanted.update((ref.url, ref) for ref in _turn_inputs(turn, first=index == 0))
+        results = await asyncio.gather(
+            *(self._download_one(ref, caps) for ref in wanted.values()), return_exceptions=True
+        )
+        fetched = dict(zip(wanted, results, strict=True))
+        for ref in refs:
+            if isinstance(failure := fetched[ref.url], BaseException):
+                raise failure  # the first failure in the member's order
+        for failure in fetched.values():
+            if isinstance(failure, BaseException) and not isinstance(failure, InvalidRequestError):
+                raise failure  # a fault to report, not an image that is gone
+
+        def shown(index: int, turn: Turn) -> list[tuple[str, bytes]]:
+            # The member's images of a turn that can still be had (a gone one is left out of its turn).
+            images = (fetched[ref.url] for ref in _turn_images(turn, first=index == 0))
+            return [image for image in images if not isinstance(image, BaseException)]
+
+        def size() -> int:
+            images = [image for index, turn in enumerate(turns) for image in shown(index, turn)]
+            images += [_ok(fetched[turn.result.url]) for turn in turns]
+            images += [_ok(fetched[ref.url]) for ref in (refs[1:] if turns else refs)]
+            return sum(len(data) for _, data in images)
+
+        if lost := [i for i, turn in enumerate(turns) if isinstance(fetched[turn.result.url], BaseException)]:
+            log.info("gemini: %d earlier turn(s) left out, an image they made is gone", lost[-1] + 1)
+            del turns[: lost[-1] + 1]
+        while turns and size() > _MAX_INLINE_TOTAL:
+            del turns[0]
+        if (total := size()) > _MAX_INLINE_TOTAL:
             raise self._too_much(total)
-        return tuple(inline)
+        past = tuple(
+            PastTurn(
+                prompt=turn.prompt,
+                images=tuple(shown(index, turn)),
+                result=_ok(fetched[turn.result.url]),
+                signature=turn.thought_signature,
+            )
+            for index, turn in enumerate(turns)
+        )
+        return past, tuple(_ok(fetched[ref.url]) for ref in (refs[1:] if past else refs))
 
     @staticmethod
     def _too_much(total: int) -> InvalidRequestError:
@@ -660,6 +760,7 @@ class GeminiProvider(HttpAdapter):
         finish = str(_field(candidate, "finishReason", "finish_reason") or "").upper()
         parts = _as_dict(candidate.get("content")).get("parts")
         image: tuple[str, bytes] | None = None
+        signature: str | None = None
         texts: list[str] = []
         undecodable = False
         for part in parts if isinstance(parts, list) else []:
@@ -675,8 +776,10 @@ class GeminiProvider(HttpAdapter):
                     undecodable = True
                     continue
                 if raw:
-                    # The LAST non-thought image wins (6.4).
+                    # The LAST non-thought image wins (6.4); its signature goes back with it in a later turn.
                     image = (mime if isinstance(mime, str) and mime else "image/png", raw)
+                    signed = _field(part, "thoughtSignature", "thought_signature")
+                    signature = signed if isinstance(signed, str) and signed else None
                 continue
             text = part.get("text")
             if isinstance(text, str) and text.strip():
@@ -694,7 +797,7 @@ class GeminiProvider(HttpAdapter):
             width, height = _image_dimensions(raw)
             return JobUpdate(
                 status=UpdateStatus.SUCCEEDED,
-                images=[ImageRef(data=raw, content_type=mime, width=width, height=height)],
+                images=[ImageRef(data=raw, content_type=mime, width=width, height=height, thought_signature=signature)],
                 text=text,
                 usage=usage,
             )

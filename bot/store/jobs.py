@@ -74,6 +74,7 @@ class Job:
     clock_started_at: float | None = None
     last_poll_at: float | None = None
     last_queued_at: float | None = None
+    reply_to_message_id: int | None = None
 
     @property
     def terminal(self) -> bool:
@@ -121,6 +122,8 @@ class NewJob:
     cost_units: int = 0
     cost_micro_usd: int | None = None
     safety_level: int | None = None
+    # A job started by a member's message (a reply) rather than an interaction: that message's id.
+    reply_to_message_id: int | None = None
 
 
 InTransaction = Callable[[aiosqlite.Connection, str], Awaitable[None]]
@@ -315,13 +318,21 @@ class JobStore:
 
     async def find_active(self, provider: str, provider_job_id: str) -> Job | None:
         """The unfinished job a provider knows as ``provider_job_id`` (a callback names it so)."""
-        async with (
-            self.db.read() as conn,
-            conn.execute(
-                f"SELECT * FROM jobs WHERE provider = ? AND provider_job_id = ? AND state IN ({_ACTIVE_MARKS})",
-                (provider, provider_job_id, *ACTIVE_STATES),
-            ) as cur,
-        ):
+        return await self._first(
+            f"SELECT * FROM jobs WHERE provider = ? AND provider_job_id = ? AND state IN ({_ACTIVE_MARKS})",
+            (provider, provider_job_id, *ACTIVE_STATES),
+        )
+
+    async def by_message(self, message_id: int) -> Job | None:
+        """The job shown in the bot's message ``message_id`` (the newest, should several have used it)."""
+        job = await self._first(
+            "SELECT * FROM jobs WHERE message_id = ? ORDER BY created_at DESC LIMIT 1", (message_id,)
+        )
+        # An unfinished job's freshest state is the cached one (poll bookkeeping may not be written yet).
+        return self._cache.get(job.id, job) if job is not None else None
+
+    async def _first(self, sql: str, params: tuple[object, ...]) -> Job | None:
+        async with self.db.read() as conn, conn.execute(sql, params) as cur:
             row = await cur.fetchone()
         return _row_to_job(row) if row else None
 

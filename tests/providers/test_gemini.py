@@ -29,7 +29,7 @@ from bot.errors import (
     RateLimitedError,
     SubmitUncertainError,
 )
-from bot.models import JobHandle, JobUpdate, ReferenceImage, UpdateStatus
+from bot.models import JobHandle, JobUpdate, ReferenceImage, Turn, UpdateStatus
 from bot.providers.base import validate
 from bot.providers.gemini import (
     GEMINI_DEFAULT_MODEL_IDS,
@@ -39,6 +39,7 @@ from bot.providers.gemini import (
     build_request_body,
     gemini_models,
     safety_settings_for,
+    turns_to_send,
 )
 from bot.testing.providers.gemini import (
     FINISH_REASONS,
@@ -755,3 +756,91 @@ async def test_status_mapping(
 async def test_answer_that_is_not_an_object_is_uncertain() -> None:
     with pytest.raises(SubmitUncertainError):
         await mock_provider(httpx.Response(200, json=["not", "an", "object"])).submit(req())
+
+
+# --- a conversation of edits: earlier turns go back with their signatures (docs/providers.md 6.3) -----
+
+
+def turn(prompt: str, result: ReferenceImage, *refs: ReferenceImage, signature: str | None = None) -> Turn:
+    return Turn(prompt=prompt, reference_images=refs, result=result, thought_signature=signature)
+
+
+def inline_bytes(part: dict[str, Any]) -> bytes:
+    return base64.b64decode(part["inlineData"]["data"])
+
+
+async def test_a_conversation_is_sent_turn_by_turn_with_the_signatures(
+    provider: GeminiProvider, fake: FakeGemini
+) -> None:
+    cat, night, hat = picture(colour=(1, 1, 1)), picture(colour=(2, 2, 2)), picture(colour=(3, 3, 3))
+    scarf = picture(colour=(4, 4, 4))
+    first, second = served(fake, "cat.png", cat), served(fake, "night.png", night)
+    history = (
+        turn("a cat", first, signature="sig-1"),  # /imagine, no references
+        turn("make it night", second, first, served(fake, "hat.png", hat), signature="sig-2"),
+    )
+    request = req(prompt="add a scarf", reference_images=(second, served(fake, "scarf.png", scarf)), history=history)
+    handle = await provider.submit(request)
+    assert ready(handle).status is UpdateStatus.SUCCEEDED
+
+    contents = fake.creates[0].json["contents"]
+    assert [c["role"] for c in contents] == ["user", "model", "user", "model", "user"]
+    assert [c["parts"][0]["text"] for c in contents[::2]] == ["a cat", "make it night", "add a scarf"]
+    # Each answer is the image as delivered, with the signature Gemini gave it, untouched.
+    assert [inline_bytes(c["parts"][0]) for c in contents[1::2]] == [cat, night]
+    assert [c["parts"][0]["thoughtSignature"] for c in contents[1::2]] == ["sig-1", "sig-2"]
+    # A turn's first reference is the answer before it: not sent twice.
+    assert [inline_bytes(p) for p in contents[2]["parts"][1:]] == [hat]
+    assert [inline_bytes(p) for p in contents[4]["parts"][1:]] == [scarf]
+    assert validate_generate_request("flash", fake.creates[0].json) == []
+
+
+async def test_the_answer_carries_the_signature_of_its_image(provider: GeminiProvider, fake: FakeGemini) -> None:
+    (image,) = ready(await provider.submit(req())).images
+    assert image.thought_signature  # the fake signs every answer image, as Gemini does
+
+
+async def test_a_turn_whose_image_is_gone_is_left_out_with_the_turns_before_it(
+    provider: GeminiProvider, fake: FakeGemini
+) -> None:
+    expired = ReferenceImage(url=f"{fake.origin}/refs/expired.png", content_type="image/png", size=10, filename="a.png")
+    gone = ReferenceImage(url=f"{fake.origin}/refs/gone.png", content_type="image/png", size=10, filename="b.png")
+    second, third = served(fake, "second.png", picture(colour=(2, 2, 2))), served(fake, "third.png", picture())
+    history = (
+        turn("a cat", expired),
+        turn("make it night", second, expired),
+        turn("add this hat", third, second, gone),
+    )
+    await provider.submit(req(prompt="add a scarf", reference_images=(third,), history=history))
+    contents = fake.creates[0].json["contents"]
+    # The first turn's image is gone: the turns from the second go back, without the images that are gone.
+    assert [c["role"] for c in contents] == ["user", "model", "user", "model", "user"]
+    assert contents[0]["parts"] == [{"text": "make it night"}] and contents[2]["parts"] == [{"text": "add this hat"}]
+    assert [inline_bytes(c["parts"][0]) for c in contents[1::2]] == [picture(colour=(2, 2, 2)), picture()]
+    assert contents[4]["parts"] == [{"text": "add a scarf"}]
+
+
+async def test_without_the_image_being_edited_the_request_is_refused(
+    provider: GeminiProvider, fake: FakeGemini
+) -> None:
+    expired = ReferenceImage(url=f"{fake.origin}/refs/expired.png", content_type="image/png", size=10, filename="a.png")
+    with pytest.raises(InvalidRequestError) as info:
+        await provider.submit(req(reference_images=(expired,), history=(turn("a cat", expired),)))
+    assert "`a.png`" in info.value.user_message and fake.creates == []
+
+
+def test_only_the_latest_turns_that_fit_the_image_limit_are_sent() -> None:
+    images = [ref(i) for i in range(8)]
+    history = (
+        turn("one", images[0], images[1], images[2]),  # 2 references + its result
+        turn("two", images[3], images[0]),  # the answer before, and its result
+        turn("three", images[4], images[3], images[5]),  # the answer before, 1 more, and its result
+    )
+    request = req(reference_images=(images[4], images[6]), history=history)
+    assert [t.prompt for t in turns_to_send(request, 14)] == ["one", "two", "three"]  # 3 + 1 + 2 + 1 = 7
+    # 6 images: "two" becomes the first turn sent, with its first reference again (1 + 1 + 2 + 1 = 5).
+    assert [t.prompt for t in turns_to_send(request, 6)] == ["two", "three"]
+    assert [t.prompt for t in turns_to_send(request, 4)] == ["three"]  # 2 + 1 + 1
+    assert turns_to_send(request, 3) == ()
+    # A request whose first reference is not the last answer continues nothing.
+    assert turns_to_send(req(reference_images=(images[6],), history=history), 14) == ()

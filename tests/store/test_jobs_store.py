@@ -195,3 +195,16 @@ async def test_rows_written_before_results_were_typed_still_read(store: JobStore
         raw.execute("UPDATE jobs SET result_json = ?, tried_providers = '[]' WHERE id = ?", ('{"text": "no"}', job.id))
     refused = await JobStore(store.db).get(job.id)
     assert refused is not None and refused.result == JobResult(text="no") and refused.tried_providers == []
+
+
+async def test_the_job_behind_a_message_and_a_reply_job(store: JobStore) -> None:
+    """A member replies to the bot's message: which job made it (the newest if several used it)."""
+    first = await store.create(new_job(message_id=55), now=1000.0, deadline_seconds=600)
+    again = await store.create(new_job(message_id=55), now=1001.0, deadline_seconds=600)
+    assert (await store.by_message(55)) == again != first
+    assert await store.by_message(56) is None
+    # A job started by a member's reply has no interaction: the member's message is recorded instead.
+    reply = await store.create(new_job(channel_id=9, reply_to_message_id=77), now=1002.0, deadline_seconds=600)
+    reply = await store.update(reply, now=1003.0, message_id=78)
+    found = await store.by_message(78)
+    assert found is not None and found.reply_to_message_id == 77 and found.interaction_token is None

@@ -16,7 +16,7 @@ import inspect
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -27,6 +27,7 @@ from .gateway import Connection, Gateway
 from .protocol import (
     API_PREFIX,
     BOT_PERMISSIONS,
+    COMMAND_MESSAGE,
     INTERACTION_AUTOCOMPLETE,
     INTERACTION_COMMAND,
     INTERACTION_COMPONENT,
@@ -402,19 +403,104 @@ class FakeDiscord(World):
             message=message,
         )
 
+    async def post_message(
+        self,
+        content: str = "",
+        *,
+        user_id: int | None = None,
+        channel_id: int | None = None,
+        reply_to: int | None = None,
+        ping: bool = True,
+        attachments: Sequence[JSON] = (),
+        image_links: Sequence[str] = (),
+    ) -> FakeMessage:
+        """A member posts a message: stored, then MESSAGE_CREATE to the live client.
+
+        ``reply_to`` makes it a reply to that stored message, pinging its author unless ``ping=False``
+        (the member turned the reply's @ping off). ``attachments`` take what :meth:`add_attachment`
+        returned; each of ``image_links`` (a link to an image in the content) gets the embed Discord
+        adds for it (type ``image``, the picture as its thumbnail).
+
+        As on Discord, a bot without the message-content intent gets the message without its content,
+        embeds, attachments and components unless the message mentions it (a ``<@id>`` in the content,
+        or the ping of a reply to the bot). Nothing is dispatched to a client that did not ask for the
+        guild-messages intent (the message is stored all the same).
+        """
+        uid = self.member_id if user_id is None else user_id
+        cid = self.channel_id if channel_id is None else channel_id
+        assert cid in self.channels, f"post_message: unknown channel {cid}"
+        assert content or attachments or image_links, "post_message: Discord sends no empty message"
+        reference = None
+        if reply_to is not None:
+            target = self.messages.get(reply_to)
+            assert target is not None and not target.deleted, f"post_message: no message {reply_to} to reply to"
+            reference = self.reply_reference(cid, {"message_id": reply_to})
+        await self._wait_for_live_connection()
+        message = self.post_member_message(
+            author_id=uid,
+            channel_id=cid,
+            content=content,
+            attachments=list(attachments),
+            embeds=[{"type": "image", "url": url, "thumbnail": {"url": url, "proxy_url": url}} for url in image_links],
+            reference=reference,
+            ping=ping,
+        )
+        await self._gateway.member_message(message)
+        self.notify()
+        return message
+
+    async def message_command(
+        self, name: str, message_id: int, *, user_id: int | None = None, permissions: int | None = None
+    ) -> FakeInteraction:
+        """Use the message context menu command ``name`` ("Apps > name" on a message) on a stored message.
+
+        The interaction (an application command of type 3) carries ``data.target_id`` and the message,
+        whole, in ``data.resolved.messages``: Discord sends a message command's target with its content
+        even to a bot without the message-content intent.
+        """
+        message = self.messages.get(message_id)
+        assert message is not None and not message.deleted, f"message_command: no message {message_id}"
+        await self._wait_for_live_connection()
+        await self._wait_for_sync_if_none_yet(name)
+        command, is_guild = self._find_command(name, COMMAND_MESSAGE)
+        data: JSON = {
+            "id": command["id"],
+            "name": name,
+            "type": COMMAND_MESSAGE,
+            "target_id": str(message_id),
+            "resolved": {"messages": {str(message_id): self.message_payload(message, full=True)}},
+        }
+        if is_guild:
+            data["guild_id"] = str(self.guild_id)
+        return await self._dispatch_interaction(
+            INTERACTION_COMMAND, data, user_id=user_id, channel_id=message.channel_id, permissions=permissions
+        )
+
+    def dms_to(self, user_id: int) -> list[FakeMessage]:
+        """The messages the bot sent to ``user_id`` in direct messages, oldest first."""
+        return [m for cid, uid in self.dm_channels.items() if uid == user_id for m in self.messages_in(cid)]
+
+    def close_dms(self, user_id: int, closed: bool = True) -> None:
+        """The member accepts no DMs from server members: the bot's DMs to them get 403 code 50007."""
+        if closed:
+            self.dms_closed.add(user_id)
+        else:
+            self.dms_closed.discard(user_id)
+
     # ---- building interactions -----------------------------------------------------------------------
 
-    def _find_command(self, root: str) -> tuple[JSON, bool]:
+    def _find_command(self, root: str, kind: int = 1) -> tuple[JSON, bool]:
         for cmd in self.guild_commands.get(self.guild_id, []):
-            if cmd["name"] == root and cmd.get("type", 1) == 1:
+            if cmd["name"] == root and cmd.get("type", 1) == kind:
                 return cmd, True
         for cmd in self.commands:
-            if cmd["name"] == root and cmd.get("type", 1) == 1:
+            if cmd["name"] == root and cmd.get("type", 1) == kind:
                 return cmd, False
         registered = sorted(
             {c["name"] for c in self.commands} | {c["name"] for c in self.guild_commands.get(self.guild_id, [])}
         )
-        raise AssertionError(f"/{root} is not a registered chat-input command (registered: {registered})")
+        what = "chat-input command" if kind == 1 else f"command of type {kind}"
+        raise AssertionError(f"{root!r} is not a registered {what} (registered: {registered})")
 
     def _command_data(self, name: str, options: dict[str, Any], *, focused: str | None, enforce: bool = True) -> JSON:
         parts = name.split()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
 
-from .protocol import HEARTBEAT_INTERVAL_MS, JSON
+from .protocol import HEARTBEAT_INTERVAL_MS, INTENT_GUILD_MESSAGES, JSON
 from .records import FakeMessage
 from .world import World
 
@@ -144,6 +144,8 @@ class Gateway:
             await conn.ws.close(code=4004, message=b"Authentication failed.")
             return
         self.world.identify_count += 1
+        intents = data.get("intents")
+        self.world.intents = int(intents) if isinstance(intents, int) else 0
         session = _Session(id=secrets.token_hex(16))
         self._sessions[session.id] = session
         conn.session = session
@@ -191,6 +193,22 @@ class Gateway:
             if message.interaction_id is None:
                 data["member"] = self.world.member(self.world.bot_user_id, with_user=False)
         await conn.dispatch(event, data)
+
+    async def member_message(self, message: FakeMessage) -> bool:
+        """MESSAGE_CREATE for a member's message, as the bot is allowed to see it (content withheld without
+        the message-content intent unless it is mentioned). Not sent without the guild-messages intent or
+        a live connection; returns whether it was sent."""
+        conn = self.live_connection()
+        if conn is None or not self.world.intents & INTENT_GUILD_MESSAGES:
+            return False
+        assert message.author_id is not None
+        data = {
+            **self.world.message_payload(message),
+            "guild_id": str(self.world.guild_id),
+            "member": self.world.member(message.author_id, with_user=False),
+        }
+        await conn.dispatch("MESSAGE_CREATE", data)
+        return True
 
     async def close(self, conn: Connection, *, code: int) -> None:
         conn.closed = True

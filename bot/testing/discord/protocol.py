@@ -94,6 +94,20 @@ CALLBACKS_ALLOWED: dict[int, set[int]] = {
     INTERACTION_MODAL_SUBMIT: {4, 5, 6, 7},
 }
 
+# Application command types: chat input (slash), user and message context menus.
+COMMAND_CHAT_INPUT = 1
+COMMAND_USER = 2
+COMMAND_MESSAGE = 3
+
+# Gateway intents the fake honours: guild message events, and the privileged message content.
+INTENT_GUILD_MESSAGES = 1 << 9
+INTENT_MESSAGE_CONTENT = 1 << 15
+
+# Message types (0 default, 19 a reply, 20 a chat-input command's response) and the DM channel type.
+MESSAGE_DEFAULT = 0
+MESSAGE_REPLY = 19
+CHANNEL_DM = 1
+
 SELECT_TYPES = {3, 5, 6, 7, 8}
 COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")
 

@@ -69,6 +69,13 @@ class FakeMessage:
     tts: bool = False
     # When the message first carried files (wall clock, time.time()), for delivery-latency benchmarks.
     files_at: float | None = None
+    # Who wrote it: None for the bot (everything it sends); a member's id for a message a test posted as
+    # that member (FakeDiscord.post_message).
+    author_id: int | None = None
+    # A reply's message_reference ({type, message_id, channel_id, guild_id}); None for other messages.
+    reference: JSON | None = None
+    # Users a reply pinged without naming them in the content: the replied-to message's author.
+    pinged: list[int] = field(default_factory=list)
 
     @property
     def loading(self) -> bool:

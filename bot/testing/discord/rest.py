@@ -94,6 +94,7 @@ class RestApi:
         add(r"/gateway", False, get=self._get_gateway)
         add(r"/gateway/bot", True, get=self._get_gateway_bot)
         add(r"/users/@me", True, get=self._get_me)
+        add(r"/users/@me/channels", True, post=self._open_dm)
         add(r"/users/(?P<uid>\d+)", True, get=self._get_user)
         add(r"/oauth2/applications/@me", True, get=self._get_application)
         add(r"/applications/@me", True, get=self._get_application)
@@ -266,6 +267,12 @@ class RestApi:
         if uid not in self.world.members:
             raise unknown("Member")
         return json_response(200, self.world.member(uid))
+
+    async def _open_dm(self, call: Call) -> web.StreamResponse:
+        uid = int(call.payload.get("recipient_id") or 0)
+        if uid not in self.world.users:
+            raise unknown("User")
+        return json_response(200, self.world.open_dm(uid))
 
     async def _get_channel(self, call: Call) -> web.StreamResponse:
         return json_response(200, self.world.channel(int(call.params["cid"])))
@@ -475,15 +482,26 @@ class RestApi:
     async def _channel_history(self, call: Call) -> web.StreamResponse:
         cid = int(call.params["cid"])
         self.world.channel(cid)
-        limit = int(call.request.query.get("limit", "50"))
-        visible = [m for m in self.world.messages_in(cid) if not m.ephemeral]
-        return json_response(200, [self.world.message_payload(m) for m in reversed(visible)][:limit])
+        query = call.request.query
+        limit = int(query.get("limit", "50"))
+        visible = [m for m in self.world.messages_in(cid) if not m.ephemeral]  # oldest first
+        if "after" in query:
+            # The ``limit`` messages right after it; like every page, newest first.
+            page = [m for m in visible if m.id > int(query["after"])][:limit]
+        else:
+            page = [m for m in visible if "before" not in query or m.id < int(query["before"])][-limit:]
+        return json_response(200, [self.world.message_payload(m) for m in reversed(page)])
 
     async def _channel_create(self, call: Call) -> web.StreamResponse:
         cid = int(call.params["cid"])
         self.world.channel(cid)
+        if self.world.dm_channels.get(cid) in self.world.dms_closed:
+            raise ApiError(403, 50007, "Cannot send messages to this user")
         payload = {**call.payload, "flags": int(call.payload.get("flags") or 0) & ~FLAG_EPHEMERAL}
-        created = self.world.create_message(channel_id=cid, payload=payload, files=call.files)
+        reference = None
+        if payload.get("message_reference") is not None:
+            reference = self.world.reply_reference(cid, payload["message_reference"])
+        created = self.world.create_message(channel_id=cid, payload=payload, files=call.files, reference=reference)
         await self.gateway.announce("MESSAGE_CREATE", created)
         return json_response(200, self.world.message_payload(created))
 

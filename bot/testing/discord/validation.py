@@ -139,8 +139,14 @@ def validate_commands(commands: Any) -> Problems:
         seen.add((ctype, name))
         if ctype == 1:
             problems.extend(_validate_option_level(cmd, str(i)))
-        elif not 1 <= len(name) <= 32:
+            continue
+        # User and message context menus: any case and spaces in the name; no description, no options.
+        if not 1 <= len(name) <= 32:
             problems.append((f"{i}.name", "Must be between 1 and 32 in length."))
+        if cmd.get("description"):
+            problems.append((f"{i}.description", "Context menu commands cannot have a description."))
+        if cmd.get("options"):
+            problems.append((f"{i}.options", "Context menu commands cannot have options."))
     return problems
 
 

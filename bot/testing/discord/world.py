@@ -20,12 +20,15 @@ from .protocol import (
     ADMINISTRATOR,
     ALL_PERMISSIONS,
     BOT_PERMISSIONS,
+    CHANNEL_DM,
     CREATE_FLAGS,
     DISCORD_EPOCH_MS,
     EDITABLE_FLAGS,
     FLAG_EPHEMERAL,
     FLAG_LOADING,
+    INTENT_MESSAGE_CONTENT,
     JSON,
+    MESSAGE_REPLY,
     MODERATOR_PERMISSIONS,
     PLAIN_MEMBER_PERMISSIONS,
     ApiError,
@@ -102,6 +105,13 @@ class World:
         self.channels: dict[int, JSON] = {}
         self.roles: dict[int, JSON] = {}
         self._build()
+        # Direct-message channels the bot opened (channel id -> recipient), and members who accept no
+        # DMs from the server's members (a bot's DM to them is 403 code 50007).
+        self.dm_channels: dict[int, int] = {}
+        self.dms_closed: set[int] = set()
+        # The gateway intents the latest IDENTIFY asked for: without the message-content intent, members'
+        # messages reach the bot without their content unless they mention it (section 2.6 of the docs).
+        self.intents = 0
 
         self.messages: dict[int, FakeMessage] = {}
         self.interactions: dict[int, FakeInteraction] = {}
@@ -333,9 +343,30 @@ class World:
 
     def channel(self, cid: int) -> JSON:
         channel = self.channels.get(cid)
-        if channel is None:
-            raise ApiError(404, 10003, "Unknown Channel")
-        return channel
+        if channel is not None:
+            return channel
+        if cid in self.dm_channels:
+            return self._dm_payload(cid)
+        raise ApiError(404, 10003, "Unknown Channel")
+
+    def open_dm(self, uid: int) -> JSON:
+        """The DM channel between the bot and ``uid`` (one per user, created on first use)."""
+        self.user(uid)
+        for cid, recipient in self.dm_channels.items():
+            if recipient == uid:
+                return self._dm_payload(cid)
+        cid = self.snowflakes.next()
+        self.dm_channels[cid] = uid
+        return self._dm_payload(cid)
+
+    def _dm_payload(self, cid: int) -> JSON:
+        return {
+            "id": str(cid),
+            "type": CHANNEL_DM,
+            "last_message_id": None,
+            "recipients": [self.users[self.dm_channels[cid]]],
+            "flags": 0,
+        }
 
     # ---- messages ----------------------------------------------------------------------------------
 
@@ -356,8 +387,13 @@ class World:
         message_type: int = 0,
         extra_flags: int = 0,
         allow_empty: bool = False,
+        reference: JSON | None = None,
     ) -> FakeMessage:
-        """Store a new message; raises the error Discord would answer for an invalid one."""
+        """Store a new message; raises the error Discord would answer for an invalid one.
+
+        ``reference`` makes it a reply (type 19) to a stored message; the replied-to author is pinged
+        unless ``allowed_mentions.replied_user`` is false (a payload without allowed_mentions pings).
+        """
         attachments, uploads = self.cdn.resolve([], payload.get("attachments"), files, editing=False)
         content = payload.get("content")
         flags = (int(payload.get("flags") or 0) & CREATE_FLAGS) | extra_flags
@@ -388,8 +424,73 @@ class World:
             tts=bool(payload.get("tts")),
             files_at=time.time() if uploads else None,
         )
+        if reference is not None:
+            message.type = MESSAGE_REPLY
+            message.reference = reference
+            mentions = payload.get("allowed_mentions")
+            if mentions is None or mentions.get("replied_user"):
+                message.pinged = self._reply_ping(reference, self.bot_user_id)
         self.messages[message.id] = message
         return message
+
+    def post_member_message(
+        self,
+        *,
+        author_id: int,
+        channel_id: int,
+        content: str,
+        attachments: list[JSON],
+        embeds: list[JSON],
+        reference: JSON | None,
+        ping: bool,
+    ) -> FakeMessage:
+        """Store a message a member wrote (the test plays the member); a reply pings its author if ``ping``."""
+        message = FakeMessage(
+            id=self.snowflakes.next(),
+            channel_id=channel_id,
+            content=content,
+            embeds=copy.deepcopy(embeds),
+            components=[],
+            attachments=copy.deepcopy(attachments),
+            files=[self.cdn.blobs[int(a["id"])] for a in attachments if int(a["id"]) in self.cdn.blobs],
+            flags=0,
+            ephemeral=False,
+            interaction_id=None,
+            allowed_mentions=None,
+            type=MESSAGE_REPLY if reference is not None else 0,
+            timestamp=now_iso(),
+            author_id=author_id,
+            reference=reference,
+        )
+        if reference is not None and ping:
+            message.pinged = self._reply_ping(reference, author_id)
+        self.messages[message.id] = message
+        return message
+
+    def reply_reference(self, channel_id: int, spec: Any) -> JSON | None:
+        """A message_reference as Discord stores it, or None if it may be dropped (fail_if_not_exists false).
+
+        Raises Discord's 400 for a reference to a message that does not exist in the channel.
+        """
+        if not isinstance(spec, dict):
+            raise form_error([("message_reference", "Expected an object.")])
+        target = self.messages.get(int(spec.get("message_id") or 0))
+        ref_channel = int(spec.get("channel_id") or channel_id)
+        if target is None or target.deleted or target.ephemeral or target.channel_id != ref_channel:
+            if spec.get("fail_if_not_exists") is False:
+                return None
+            raise form_error([("message_reference", "Unknown message")])
+        reference: JSON = {"type": 0, "message_id": str(target.id), "channel_id": str(target.channel_id)}
+        if target.channel_id in self.channels:
+            reference["guild_id"] = str(self.guild_id)
+        return reference
+
+    def _reply_ping(self, reference: JSON, sender: int) -> list[int]:
+        target = self.messages.get(int(reference["message_id"]))
+        if target is None:
+            return []
+        author = self.bot_user_id if target.author_id is None else target.author_id
+        return [] if author == sender else [author]
 
     def edit_message(self, message: FakeMessage, payload: JSON, files: dict[int, UploadedFile]) -> None:
         """Edit in place; raises the error Discord would answer, leaving the message as it was."""
@@ -417,24 +518,43 @@ class World:
         message.edits += 1
         message.edited_timestamp = now_iso()
 
-    def message_payload(self, message: FakeMessage) -> JSON:
-        """The message object Discord answers with and dispatches."""
-        content = message.content or ""
-        mentions = []
-        for uid_text in dict.fromkeys(_MENTION_USER.findall(content)):
-            uid = int(uid_text)
-            if uid in self.users:
-                mentions.append({**self.users[uid], "member": self.member(uid, with_user=False)})
-        mention_roles = [r for r in dict.fromkeys(_MENTION_ROLE.findall(content)) if int(r) in self.roles]
+    def mentioned_ids(self, message: FakeMessage) -> list[int]:
+        """Who a message pings: users named in its content, then a reply's pinged author."""
+        named = [int(uid) for uid in _MENTION_USER.findall(message.content or "")]
+        return [uid for uid in dict.fromkeys([*named, *message.pinged]) if uid in self.users]
+
+    def content_withheld(self, message: FakeMessage) -> bool:
+        """Whether the bot gets this message without its content, as Discord does for a bot without the
+        message-content intent: not for its own messages, DMs, or messages that mention it."""
+        if self.intents & INTENT_MESSAGE_CONTENT or message.author_id in (None, self.bot_user_id):
+            return False
+        if message.channel_id in self.dm_channels:
+            return False
+        return self.bot_user_id not in self.mentioned_ids(message)
+
+    def message_payload(self, message: FakeMessage, *, full: bool = False, nested: bool = True) -> JSON:
+        """The message object Discord answers with and dispatches to the bot.
+
+        Content, embeds, attachments and components are empty when Discord would withhold them
+        (:meth:`content_withheld`) unless ``full`` (a message command's target is always sent whole). A
+        reply carries ``referenced_message`` (itself without one), or null if that message was deleted.
+        """
+        withheld = not full and self.content_withheld(message)
+        content = "" if withheld else message.content or ""
+        mentions = [
+            {**self.users[uid], "member": self.member(uid, with_user=False)} for uid in self.mentioned_ids(message)
+        ]
+        mention_roles = [r for r in dict.fromkeys(_MENTION_ROLE.findall(message.content or "")) if int(r) in self.roles]
+        author = self.bot_user_id if message.author_id is None else message.author_id
         payload: JSON = {
             "id": str(message.id),
             "channel_id": str(message.channel_id),
             "type": message.type,
             "content": content,
-            "author": self.users[self.bot_user_id],
+            "author": self.user(author),
             # Discord signs attachment URLs afresh whenever it hands out a message.
-            "attachments": [self.cdn.signed_copy(a) for a in message.attachments],
-            "embeds": [self.cdn.signed_embed(e) for e in message.embeds],
+            "attachments": [] if withheld else [self.cdn.signed_copy(a) for a in message.attachments],
+            "embeds": [] if withheld else [self.cdn.signed_embed(e) for e in message.embeds],
             "mentions": mentions,
             "mention_roles": mention_roles,
             "mention_everyone": False,
@@ -443,8 +563,16 @@ class World:
             "timestamp": message.timestamp,
             "edited_timestamp": message.edited_timestamp,
             "flags": message.flags,
-            "components": copy.deepcopy(message.components),
+            "components": [] if withheld else copy.deepcopy(message.components),
         }
+        if message.reference is not None:
+            payload["message_reference"] = copy.deepcopy(message.reference)
+            if nested:
+                target = self.messages.get(int(message.reference["message_id"]))
+                alive = target is not None and not target.deleted
+                payload["referenced_message"] = (
+                    self.message_payload(target, full=full, nested=False) if target is not None and alive else None
+                )
         interaction = self.interactions.get(message.interaction_id) if message.interaction_id else None
         if interaction is not None:
             # Interaction responses are sent through the application's webhook.

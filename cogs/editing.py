@@ -1,0 +1,113 @@
+"""Editing images already in a channel (a reply to one of the bot's images, "Edit with Nano Banana" on
+any message): which of a message's images become references, and the request that keeps the original
+job's model and options with the member's instruction (how many references a model takes:
+bot/derive.py)."""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import discord
+
+from bot.errors import InvalidRequestError
+from bot.models import GenerationRequest, JobState, ReferenceImage, Turn
+from bot.store.jobs import Job
+from cogs.imagine import build_request
+
+# Earlier turns an edit keeps in its request (providers send fewer: bot/providers/gemini.py).
+HISTORY_KEPT = 8
+# Embeds that are a posted image link (Discord shows the picture as the embed's thumbnail).
+_IMAGE_EMBED_TYPES = frozenset({"image"})
+
+
+def message_images(message: discord.Message, *, max_bytes: int) -> list[ReferenceImage]:
+    """The message's images in the order a member sees them: attachments, then embedded images.
+
+    An image both attached and shown in an embed (the bot's results: the embed shows the attachment)
+    counts once. An attachment over ``max_bytes`` is refused with the same rule as /imagine's options.
+    """
+    images: list[ReferenceImage] = []
+    seen: set[str] = set()
+    for attachment in message.attachments:
+        content_type = _image_type(attachment.content_type, attachment.filename)
+        if content_type is None:
+            continue
+        if attachment.size > max_bytes:
+            raise InvalidRequestError(
+                f"`{attachment.filename}` is {attachment.size / 1_048_576:.1f} MiB; reference images may be "
+                f"at most {max_bytes / 1_048_576:.0f} MiB."
+            )
+        seen.add(_identity(attachment.url))
+        images.append(
+            ReferenceImage(
+                url=attachment.url, content_type=content_type, size=attachment.size, filename=attachment.filename
+            )
+        )
+    for url in _embedded_image_urls(message):
+        filename = urlsplit(url).path.rsplit("/", 1)[-1] or "image"
+        # A linked image has no declared type: its name's extension says it, or it is not taken (a wrong
+        # guess would be refused by providers that compare the bytes with the stated type).
+        content_type = _image_type(None, filename)
+        if content_type is None or _identity(url) in seen:
+            continue
+        seen.add(_identity(url))
+        images.append(ReferenceImage(url=url, content_type=content_type, size=0, filename=filename))
+    return images
+
+
+def _embedded_image_urls(message: discord.Message) -> Iterator[str]:
+    for embed in message.embeds:
+        if embed.image.url:
+            yield embed.image.url
+        if embed.type in _IMAGE_EMBED_TYPES and embed.thumbnail.url:
+            yield embed.thumbnail.url
+
+
+def _image_type(declared: str | None, filename: str) -> str | None:
+    content_type = (declared or mimetypes.guess_type(filename)[0] or "").split(";")[0].strip().lower()
+    return content_type if content_type.startswith("image/") else None
+
+
+def _identity(url: str) -> str:
+    # Discord signs CDN links with a query string that differs between an attachment and its embed.
+    parts = urlsplit(url)
+    return f"{parts.netloc}{parts.path}"
+
+
+def continued(original: Job | None, shown: list[ReferenceImage]) -> tuple[Turn, ...]:
+    """The conversation an edit of ``original``'s image continues: the turns before it and its own, whose
+    result is the image as shown on Discord (the message's first). None for an image no job delivered."""
+    if original is None or original.state is not JobState.DELIVERED or not shown:
+        return ()
+    made = original.result.images
+    turn = Turn(
+        prompt=original.request.prompt,
+        reference_images=original.request.reference_images,
+        result=shown[0],
+        thought_signature=made[0].thought_signature if made else None,
+    )
+    return (*original.request.history, turn)[-HISTORY_KEPT:]
+
+
+def edit_request(
+    original: Job | None, *, model: str, prompt: str, references: list[ReferenceImage]
+) -> GenerationRequest:
+    """An edit of the image ``original`` made (its image the first reference): its model, shape, size and
+    options with a new instruction and new references, continuing its conversation; a new take, so no
+    seed. Without it (an image the bot did not make), ``model`` with nothing else."""
+    if original is None:
+        return build_request(model=model, prompt=prompt, reference_images=tuple(references))
+    base = original.request
+    return build_request(
+        model=base.model,
+        prompt=prompt,
+        reference_images=tuple(references),
+        aspect_ratio=base.aspect_ratio,
+        resolution=base.resolution,
+        output_format=base.output_format,
+        thinking_level=base.thinking_level,
+        web_search=base.web_search,
+        history=continued(original, references),
+    )

@@ -1,0 +1,90 @@
+"""The checks every way into a job goes through, from plain values: a slash command, a button, a modal
+or a member's message (a reply) all answer to the same bans, blocked terms and channel safety level."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import discord
+
+from bot.app import Bananacord
+from bot.models import GenerationRequest
+from bot.moderation import BannedError, PromptBlockedError, effective_level
+from bot.providers.base import Capabilities
+from bot.quotas import Member
+from bot.routing import choose_provider
+from bot.store.jobs import InTransaction
+from cogs.moderation import record_moderation
+
+
+async def moderate(
+    bot: Bananacord,
+    request: GenerationRequest,
+    *,
+    guild_id: int,
+    channel_id: int | None,
+    user_id: int,
+    nsfw_channel: bool,
+) -> GenerationRequest:
+    """Ban, blocked terms, then the channel's safety level, which the request carries from here on."""
+    store = bot.services.moderation
+    ban = await store.active_ban(guild_id, user_id)
+    if ban is not None:
+        until = f" until <t:{int(ban.expires_at)}:f>" if ban.expires_at else ""
+        why = f" Reason: {ban.reason}" if ban.reason else ""
+        word = "on a cooldown" if ban.kind == "cooldown" else "banned from using this bot"
+        raise BannedError(f"You are {word} in this server{until}.{why}")
+    verdict = await store.check_prompt(guild_id, request.prompt)
+    if verdict.blocked:
+        await record_moderation(
+            bot,
+            guild_id,
+            "blocked_prompt",
+            f"Blocked a prompt from <@{user_id}> in <#{channel_id}>: {verdict.reason}.",
+            target_id=user_id,
+            channel_id=channel_id,
+            prompt=request.prompt,
+            reason=verdict.reason,
+        )
+        raise PromptBlockedError(
+            "Your prompt contains something this server does not allow, so it was not sent "
+            "(and you were not charged). Please rephrase it."
+        )
+    settings = await store.guild(guild_id)
+    channel_level = await store.channel_level(guild_id, channel_id or 0)
+    level = effective_level(
+        settings, channel_level, nsfw_channel=nsfw_channel, default=bot.settings.moderation.default_level
+    )
+    return request.model_copy(update={"safety_tolerance": level})
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """Where a moderated request goes and what it costs: the provider, its capabilities for the model,
+    and the quota reservation to make in the same transaction as the job row."""
+
+    provider: str
+    caps: Capabilities
+    reservation: InTransaction
+
+
+def quota_member(guild: discord.Guild, user: discord.abc.User) -> Member:
+    """Who asks, as quotas see it: roles for tiers, ownership for the bypass."""
+    roles = tuple(role.id for role in getattr(user, "roles", []))
+    return Member(guild_id=guild.id, user_id=user.id, role_ids=roles, is_owner=guild.owner_id == user.id)
+
+
+def admit(bot: Bananacord, request: GenerationRequest, member: Member, *, preferred: str | None) -> Admission:
+    """The first provider that can take ``request`` (``preferred`` first), and the reservation for it."""
+    first = preferred or bot.settings.imagine.default_provider
+    provider, caps = choose_provider(bot.services.catalogue, request, first=first)
+    quotas = bot.services.quotas
+    reservation = quotas.reservation(
+        member,
+        model=request.model,
+        provider=provider,
+        size=request.resolution or caps.default_resolution,
+        units=quotas.units_for(request.model, request.resolution, caps.default_resolution),
+        cost_micro_usd=caps.price(request.resolution) or 0,
+    )
+    return Admission(provider, caps, reservation)

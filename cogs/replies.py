@@ -1,0 +1,221 @@
+"""Reply to edit: a member replies to one of the bot's images with what to change ("make it night").
+
+The bot runs an edit with that image, and any images attached to the reply, as references, charged to
+the member who replied, and answers with a reply of its own: that message shows the progress and then
+the result, and can itself be replied to, so the conversation threads. The same moderation, quota,
+provider choice and failover apply as for /imagine (docs/architecture.md section 1).
+
+It needs no privileged message-content intent: Discord gives a bot the content of a message that
+mentions it, and a reply pings the author of the message it answers unless the member turns the ping
+off. A reply that arrives without its content (the ping turned off) gets a short private hint.
+
+What is not an edit is left alone, with no answer: a message that is not a reply, a reply to a member
+or to a message of the bot without an image, a reply without text, and chat (a reaction such as "lol",
+"nice" or an emoji, or a reply that mentions other members).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+import discord
+from discord.ext import commands
+
+from bot import derive, render
+from bot.app import Bananacord
+from bot.errors import BananacordError, InvalidRequestError
+from bot.models import ReferenceImage
+from bot.store.jobs import Job, NewJob
+from cogs.editing import edit_request, message_images
+from cogs.policy import admit, moderate, quota_member
+
+log = logging.getLogger(__name__)
+
+# The same private note (a refusal, the hint) goes to a member at most once in this many seconds.
+NOTE_EVERY_SECONDS = 600.0
+# A note that cannot go by DM (the member accepts none) is a reply that deletes itself after this long.
+NOTE_SECONDS = 20.0
+HINT = (
+    "Your reply to my image reached me without its text: Discord shows me only the replies that "
+    "mention me. To edit the image, reply again and leave the @ping on (Discord's default), or start "
+    "your reply with @{name}."
+)
+# Chat, not instructions: a reply made only of these words (or of emoji and punctuation) is left alone,
+# so a member telling a friend "nice!" under an image spends nothing.
+_REACTIONS = (
+    "lol lmao lmfao rofl haha hahaha hehe xd omg wow nice cool great awesome amazing beautiful gorgeous "
+    "perfect love cute wild insane based gg thanks thank thx ty yes yeah yep no nope ok okay same this "
+    "you it so very really"
+)
+REACTION_WORDS = frozenset(_REACTIONS.split())
+_LAUGHTER = re.compile(r"(?:ha)+h?|(?:he)+h?|(?:ah)+|l+o+l+(?:o+l+)*|x+d+|w+o+w+|o+m+g+|n+i+c+e+|c+o+o+l+|y+e+s+")
+_WORDS = re.compile(r"[^\W_]+")
+
+
+def is_chatter(text: str) -> bool:
+    """A reaction rather than an instruction: no words at all, or only a few words of reaction."""
+    words = _WORDS.findall(text.lower())
+    if not words:
+        return True
+    return len(words) <= 4 and all(w in REACTION_WORDS or _LAUGHTER.fullmatch(w) for w in words)
+
+
+def instruction(message: discord.Message, me: discord.abc.User) -> str:
+    """The reply's text without the bot's own @mention."""
+    return re.sub(rf"<@!?{me.id}>", " ", message.content).strip()
+
+
+def addresses_others(message: discord.Message, me: discord.abc.User) -> bool:
+    """The reply @mentions members (or roles, or everyone) in its text: it is talking to them."""
+    others = [uid for uid in message.raw_mentions if uid != me.id]
+    return bool(others or message.raw_role_mentions or message.mention_everyone)
+
+
+class Replies(commands.Cog):
+    """Edits asked for by replying to the bot's images."""
+
+    def __init__(self, bot: Bananacord) -> None:
+        self.bot = bot
+        self.note_seconds = NOTE_SECONDS
+        # (guild, member, note) -> when it was last sent; in memory, so a restart may repeat a note once.
+        self._noted: dict[tuple[int, int, str], float] = {}
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        me = self.bot.user
+        if me is None or message.guild is None or message.author.bot:
+            return
+        replied = await self._replied_bot_message(message, me)
+        if replied is None:
+            return
+        try:
+            # Only the bot's images are edited (not a refusal, nor a job still in progress).
+            shown = message_images(replied, max_bytes=self.bot.settings.imagine.max_attachment_bytes)
+            if not shown:
+                return
+            text = instruction(message, me)
+            if not text:
+                if self._content_withheld(message, me):
+                    await self._note(message, HINT.format(name=me.display_name))
+                return
+            if is_chatter(text) or addresses_others(message, me):
+                return
+            await self._start(message, replied, shown, text)
+        except BananacordError as exc:
+            log.info("reply %s refused: %s", message.id, exc.detail or type(exc).__name__)
+            await self._note(message, exc.user_message)
+
+    async def _replied_bot_message(self, message: discord.Message, me: discord.abc.User) -> discord.Message | None:
+        """The bot's message this one replies to, if it is a reply (not a forward) to one."""
+        reference = message.reference
+        if reference is None or reference.type is not discord.MessageReferenceType.reply:
+            return None
+        resolved = reference.resolved
+        if resolved is None and reference.message_id is not None:
+            # Discord left the replied message out of the event; ask for it.
+            try:
+                resolved = await message.channel.fetch_message(reference.message_id)
+            except discord.HTTPException:
+                return None
+        if not isinstance(resolved, discord.Message) or resolved.author.id != me.id:
+            return None
+        return resolved
+
+    def _content_withheld(self, message: discord.Message, me: discord.abc.User) -> bool:
+        """Discord sent the message without its content: the bot lacks the intent and was not mentioned."""
+        return not self.bot.intents.message_content and me not in message.mentions
+
+    async def _start(
+        self, message: discord.Message, replied: discord.Message, shown: list[ReferenceImage], text: str
+    ) -> Job | None:
+        """Check, reserve and record the edit of the images ``shown`` in the bot's message ``replied``,
+        then answer the member with the reply that shows it."""
+        bot = self.bot
+        guild = message.guild
+        assert guild is not None
+        max_bytes = bot.settings.imagine.max_attachment_bytes
+        original = await bot.services.runner.store.by_message(replied.id)
+        defaults = await bot.services.settings_store.guild_defaults(guild.id)
+        model = original.request.model if original else defaults.default_model or bot.settings.imagine.default_model
+        references = shown + message_images(message, max_bytes=max_bytes)
+        limit = derive.reference_limit(bot.services.catalogue, model)
+        if len(references) > limit:
+            name = bot.services.catalogue.display_name(model)
+            raise InvalidRequestError(
+                f"{name} takes at most {limit} reference image(s): the image you replied to and up to "
+                f"{max(limit - len(shown), 0)} of your own. Your reply attached {len(references) - len(shown)}."
+            )
+        request = edit_request(original, model=model, prompt=text, references=references)
+        request = await moderate(
+            bot,
+            request,
+            guild_id=guild.id,
+            channel_id=message.channel.id,
+            user_id=message.author.id,
+            nsfw_channel=bool(getattr(message.channel, "nsfw", False)),
+        )
+        preferred = original.provider if original else defaults.default_provider
+        admission = admit(bot, request, quota_member(guild, message.author), preferred=preferred)
+        runner = bot.services.runner
+        # Held until the reply exists: a fast provider must not finish before there is a message to show it
+        # in (a crash meanwhile is recovered by finding that reply, bot/delivery.py).
+        job = await runner.create(
+            NewJob(
+                provider=admission.provider,
+                model=request.model,
+                request=request,
+                guild_id=guild.id,
+                channel_id=message.channel.id,
+                user_id=message.author.id,
+                upload_limit=guild.filesize_limit,
+                cost_micro_usd=admission.caps.price(request.resolution),
+                safety_level=request.safety_tolerance,
+                reply_to_message_id=message.id,
+            ),
+            within=admission.reservation,
+            held=True,
+        )
+        try:
+            answer = await message.reply(
+                embed=render.progress_embed(job, admission.caps, now=bot.clock()),
+                mention_author=False,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except discord.HTTPException as exc:
+            # Nobody will see this job (the channel refuses the bot's messages): it ends uncharged.
+            log.warning("reply %s: could not answer (HTTP %s); cancelling job %s", message.id, exc.status, job.id)
+            await runner.cancel(job.id, by_user=None)
+            return None
+        released = await runner.release(job.id, message_id=answer.id)
+        await runner.show_progress(job.id)  # with its Cancel button, through the sink like every job
+        return released
+
+    async def _note(self, message: discord.Message, text: str) -> None:
+        """Tell the member privately: by DM, else by a reply that deletes itself. Never the same note to
+        the same member twice within NOTE_EVERY_SECONDS."""
+        assert message.guild is not None
+        now = time.monotonic()
+        key = (message.guild.id, message.author.id, text)
+        if now - self._noted.get(key, -NOTE_EVERY_SECONDS) < NOTE_EVERY_SECONDS:
+            return
+        self._noted = {k: at for k, at in self._noted.items() if now - at < NOTE_EVERY_SECONDS}
+        self._noted[key] = now
+        none = discord.AllowedMentions.none()
+        try:
+            await message.author.send(f"{text}\n-# About your reply: {message.jump_url}", allowed_mentions=none)
+            return
+        except discord.Forbidden:
+            pass  # the member accepts no DMs from this server's members
+        except discord.HTTPException as exc:
+            log.warning("reply %s: could not DM the member (HTTP %s)", message.id, exc.status)
+        try:
+            await message.reply(text, delete_after=self.note_seconds, mention_author=False, allowed_mentions=none)
+        except discord.HTTPException as exc:
+            log.warning("reply %s: could not answer it either (HTTP %s)", message.id, exc.status)
+
+
+async def setup(bot: commands.Bot) -> None:
+    assert isinstance(bot, Bananacord)
+    await bot.add_cog(Replies(bot))

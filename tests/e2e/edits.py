@@ -1,0 +1,54 @@
+"""What the edit tests (replies, the "Edit with Nano Banana" menu) read: job rows, the ledger, the bot's
+messages in the fake Discord, and an image the bot made to start from."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from bot.config import Settings
+from bot.testing.discord import FakeDiscord, FakeMessage
+
+
+def jobs(settings: Settings) -> list[sqlite3.Row]:
+    with sqlite3.connect(settings.database.path) as conn:
+        conn.row_factory = sqlite3.Row
+        return conn.execute("SELECT * FROM jobs ORDER BY created_at").fetchall()
+
+
+def states(settings: Settings) -> list[str]:
+    return [row["state"] for row in jobs(settings)]
+
+
+def ledger(settings: Settings, job_id: str) -> list[tuple[Any, ...]]:
+    """(kind, user) of each ledger row of the job, oldest first."""
+    with sqlite3.connect(settings.database.path) as conn:
+        return conn.execute("SELECT kind, user_id FROM ledger WHERE job_id = ? ORDER BY id", (job_id,)).fetchall()
+
+
+async def bot_image(discord_fake: FakeDiscord, settings: Settings, **options: Any) -> FakeMessage:
+    """/imagine run to the end: the bot's message with the image."""
+    done = len([s for s in states(settings) if s == "delivered"])
+    interaction = await discord_fake.slash_command("imagine", {"prompt": "a cat on a sofa", **options})
+    await discord_fake.wait_for(lambda: states(settings).count("delivered") == done + 1, timeout=20)
+    assert interaction.original_message_id is not None
+    message = discord_fake.messages[interaction.original_message_id]
+    await discord_fake.wait_for(lambda: bool(message.attachments), timeout=10)
+    return message
+
+
+def bot_replies_to(discord_fake: FakeDiscord, message_id: int) -> list[FakeMessage]:
+    """The bot's replies to a message, oldest first (deleted ones included)."""
+    return sorted(
+        (
+            m
+            for m in discord_fake.messages.values()
+            if m.author_id is None and m.reference is not None and m.reference["message_id"] == str(message_id)
+        ),
+        key=lambda m: m.id,
+    )
+
+
+def bot_channel_messages(discord_fake: FakeDiscord) -> list[int]:
+    """Ids of every message the bot has in the test channel (interaction responses included)."""
+    return [m.id for m in discord_fake.messages_in(discord_fake.channel_id) if m.author_id is None]

@@ -1,0 +1,136 @@
+"""Right-click remix through the fake Discord: "Edit with Nano Banana" on a message opens a form, and
+the message's images are the edit's references."""
+
+from __future__ import annotations
+
+from bot.config import Settings
+from bot.testing.discord import FakeDiscord, FakeInteraction
+from bot.testing.providers import FakeSeaArt
+from tests.conftest import Clock, RunningBot, png_bytes, start_bot
+from tests.e2e.edits import bot_image, jobs, ledger, states
+
+MENU = "Edit with Nano Banana"
+INSTRUCTION = "bananacord:remix:instruction"
+
+
+async def form_of(discord_fake: FakeDiscord, used: FakeInteraction) -> dict[str, object]:
+    await discord_fake.wait_for(lambda: bool(used.callbacks), timeout=10)
+    callback = used.callbacks[0]
+    assert callback["type"] == 9, callback  # a modal
+    return dict(callback["data"])
+
+
+async def submitted(discord_fake: FakeDiscord, settings: Settings, used: FakeInteraction, text: str) -> FakeInteraction:
+    count = len(jobs(settings))
+    submit = await discord_fake.submit_modal(used, {INSTRUCTION: text})
+    await discord_fake.wait_for(lambda: len(jobs(settings)) == count + 1, timeout=10)
+    await discord_fake.wait_for(lambda: jobs(settings)[-1]["state"] == "delivered", timeout=20)
+    return submit
+
+
+async def test_edit_with_nano_banana_uses_the_messages_images(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    assert any(c["type"] == 3 and c["name"] == MENU for c in discord_fake.commands)
+    photo = discord_fake.add_attachment(png_bytes(), "photo.png", "image/png")
+    notes = discord_fake.add_attachment(b"shopping list", "notes.txt", "text/plain")
+    linked = discord_fake.add_attachment(png_bytes(colour=(0, 0, 0)), "sky.png", "image/png")
+    # A member's message (the bot, without the message-content intent, never saw its content).
+    post = await discord_fake.post_message(
+        "my cat", attachments=[photo, notes], image_links=[linked["url"]], user_id=discord_fake.admin_id
+    )
+
+    used = await discord_fake.message_command(MENU, post.id)
+    form = await form_of(discord_fake, used)
+    assert form["title"] == MENU
+    submit = await submitted(discord_fake, settings, used, "make it a watercolour")
+
+    # The photo and the linked image, not the text file; charged to who used the menu.
+    create = seaart.creates[0].json
+    assert create["prompt"] == "make it a watercolour" and create["image_urls"] == [photo["url"], linked["url"]]
+    (job,) = jobs(settings)
+    assert job["user_id"] == discord_fake.member_id and job["interaction_id"] == submit.id
+    assert ledger(settings, job["id"]) == [("reserve", discord_fake.member_id), ("commit", discord_fake.member_id)]
+    # The member sees the result in the form's answer, as for /imagine.
+    assert submit.original_message_id is not None
+    message = discord_fake.messages[submit.original_message_id]
+    assert message.files and "Done" in message.embeds[0]["title"] and not message.ephemeral
+    assert message.embeds[0]["description"] == "make it a watercolour"
+
+
+async def test_on_the_bots_image_the_edit_keeps_its_options(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    image = await bot_image(discord_fake, settings, aspect_ratio="4:5", resolution="2K")
+    used = await discord_fake.message_command(MENU, image.id, user_id=discord_fake.admin_id)
+    await form_of(discord_fake, used)
+    await submitted(discord_fake, settings, used, "add a tiny hat")
+    create = seaart.creates[1].json
+    assert create["image_urls"] == [image.attachments[0]["url"]]
+    assert (create["aspect_ratio"], create["resolution"]) == ("4:5", "2K")
+    assert jobs(settings)[1]["user_id"] == discord_fake.admin_id
+
+
+async def test_more_images_than_the_model_takes_uses_the_first_and_says_so(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    photos = [discord_fake.add_attachment(png_bytes(), f"p{i}.png", "image/png") for i in range(5)]
+    post = await discord_fake.post_message("five cats", attachments=photos, user_id=discord_fake.admin_id)
+    used = await discord_fake.message_command(MENU, post.id)
+    # Nano Banana 2 on SeaArt takes 3 references.
+    assert (await form_of(discord_fake, used))["title"] == "Edit: first 3 of 5 images"
+    await submitted(discord_fake, settings, used, "one big cat")
+    assert seaart.creates[0].json["image_urls"] == [p["url"] for p in photos[:3]]
+
+
+async def test_refusals_are_private_and_charge_nothing(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    text_only = await discord_fake.post_message("no pictures here", user_id=discord_fake.admin_id)
+    used = await discord_fake.message_command(MENU, text_only.id)
+    await discord_fake.wait_for(lambda: bool(used.callbacks), timeout=10)
+    callback = used.callbacks[0]
+    assert callback["type"] == 4 and callback["data"]["flags"] & 64
+    assert "no image to edit" in callback["data"]["content"]
+
+    photo = discord_fake.add_attachment(png_bytes(), "photo.png", "image/png")
+    post = await discord_fake.post_message("a cat", attachments=[photo], user_id=discord_fake.admin_id)
+    ban = await discord_fake.slash_command(
+        "mod ban", {"member": discord_fake.member_id}, user_id=discord_fake.moderator_id
+    )
+    await discord_fake.wait_for(lambda: bool(ban.callbacks), timeout=10)
+    used = await discord_fake.message_command(MENU, post.id)
+    await form_of(discord_fake, used)
+    submit = await discord_fake.submit_modal(used, {INSTRUCTION: "make it night"})
+    await discord_fake.wait_for(lambda: bool(submit.callbacks), timeout=10)
+    refusal = submit.callbacks[0]
+    assert refusal["type"] == 4 and refusal["data"]["flags"] & 64
+    assert "banned from using this bot" in refusal["data"]["content"]
+    assert jobs(settings) == [] and seaart.creates == []
+
+
+async def test_a_remix_in_flight_survives_a_restart(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    photo = discord_fake.add_attachment(png_bytes(), "photo.png", "image/png")
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        post = await discord_fake.post_message("a cat", attachments=[photo], user_id=discord_fake.admin_id)
+        seaart.hold(True)
+        used = await discord_fake.message_command(MENU, post.id)
+        await form_of(discord_fake, used)
+        submit = await discord_fake.submit_modal(used, {INSTRUCTION: "make it night"})
+        await discord_fake.wait_for(lambda: states(settings) == ["running"], timeout=10)
+    finally:
+        await first.close()
+
+    second = await start_bot(settings, discord_fake, clock)
+    try:
+        seaart.release()
+        await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+        assert submit.original_message_id is not None
+        message = discord_fake.messages[submit.original_message_id]
+        await discord_fake.wait_for(lambda: bool(message.files), timeout=10)
+        assert len(seaart.creates) == 1 and seaart.creates[0].json["image_urls"] == [photo["url"]]
+    finally:
+        await second.close()

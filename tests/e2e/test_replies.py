@@ -1,0 +1,361 @@
+"""Reply to edit, through the fake Discord: a member's reply to the bot's image is an edit, answered with
+the bot's own reply; refusals are private; what is not an edit is left alone; restarts lose nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import Settings, load_settings
+from bot.models import GenerationRequest, ReferenceImage
+from bot.quotas import Member, Quotas
+from bot.store import Database
+from bot.store.jobs import JobStore, NewJob
+from bot.testing.discord import FakeDiscord, FakeMessage
+from bot.testing.providers import FakeGemini, FakeSeaArt
+from tests.conftest import BOT_TOKEN, Clock, RunningBot, make_settings, png_bytes, start_bot
+from tests.e2e.edits import bot_channel_messages, bot_image, bot_replies_to, jobs, ledger, states
+
+GEMINI_KEY = "test-gemini-key-77aa"
+
+
+async def command(discord_fake: FakeDiscord, name: str, options: dict[str, Any], user_id: int) -> None:
+    interaction = await discord_fake.slash_command(name, options, user_id=user_id)
+    await discord_fake.wait_for(lambda: bool(interaction.callbacks), timeout=10)
+
+
+async def answer_to(discord_fake: FakeDiscord, settings: Settings, reply: FakeMessage) -> FakeMessage:
+    """The bot's reply to ``reply``, once it shows a finished image and its job is delivered."""
+    await discord_fake.wait_for(lambda: len(bot_replies_to(discord_fake, reply.id)) == 1, timeout=20)
+    (answer,) = bot_replies_to(discord_fake, reply.id)
+
+    def delivered() -> bool:
+        return any(row["message_id"] == answer.id and row["state"] == "delivered" for row in jobs(settings))
+
+    await discord_fake.wait_for(delivered, timeout=20)
+    assert answer.files and "Done" in answer.embeds[0]["title"]
+    return answer
+
+
+async def test_a_reply_to_the_bots_image_is_an_edit_answered_by_a_reply_that_can_be_replied_to(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    image = await bot_image(discord_fake, settings, aspect_ratio="3:2")
+    await command(
+        discord_fake, "mod safety set", {"level": 1, "channel": discord_fake.channel_id}, discord_fake.moderator_id
+    )
+    hat = discord_fake.add_attachment(png_bytes(colour=(10, 90, 200)), "hat.png", "image/png")
+    # Someone else than the image's author replies, with an image of their own, and the default ping.
+    reply = await discord_fake.post_message(
+        "put this hat on the cat", reply_to=image.id, attachments=[hat], user_id=discord_fake.admin_id
+    )
+
+    answer = await answer_to(discord_fake, settings, reply)
+    assert states(settings) == ["delivered", "delivered"]
+    # The provider got the replied image and the reply's image as references, with the original's options.
+    create = seaart.creates[1].json
+    assert create["prompt"] == "put this hat on the cat"
+    assert create["image_urls"] == [image.attachments[0]["url"], hat["url"]]
+    assert create["aspect_ratio"] == "3:2"
+    edit = jobs(settings)[1]
+    assert edit["user_id"] == discord_fake.admin_id and edit["reply_to_message_id"] == reply.id
+    assert edit["message_id"] == answer.id and edit["interaction_token"] is None
+    assert edit["safety_level"] == 1  # the channel's level, as for /imagine
+    # The member sees a reply to their message: the result, pinging nobody.
+    assert answer.type == 19 and answer.channel_id == discord_fake.channel_id
+    (sent,) = [r.json for r in discord_fake.requests if r.method == "POST" and (r.json or {}).get("message_reference")]
+    assert sent["message_reference"]["message_id"] == reply.id
+    assert sent["allowed_mentions"] == {"parse": [], "replied_user": False} and answer.pinged == []
+    embed = answer.embeds[0]
+    assert embed["description"] == "put this hat on the cat" and "2 reference images" in str(embed["fields"])
+    assert answer.edits >= 2  # shown queued, then in progress, then done: edited in place
+    # Charged to whoever replied.
+    assert ledger(settings, edit["id"]) == [("reserve", discord_fake.admin_id), ("commit", discord_fake.admin_id)]
+
+    # The answer is one of the bot's images too: replying to it edits the new image.
+    again = await discord_fake.post_message("now make it night", reply_to=answer.id)
+    second = await answer_to(discord_fake, settings, again)
+    assert seaart.creates[2].json["image_urls"] == [answer.attachments[0]["url"]]
+    assert seaart.creates[2].json["aspect_ratio"] == "3:2"
+    third = jobs(settings)[2]
+    assert third["message_id"] == second.id and third["user_id"] == discord_fake.member_id
+    assert ledger(settings, third["id"]) == [("reserve", discord_fake.member_id), ("commit", discord_fake.member_id)]
+
+
+async def test_a_reply_that_arrives_without_its_text_gets_one_private_hint(
+    running_bot: RunningBot, discord_fake: FakeDiscord, settings: Settings
+) -> None:
+    image = await bot_image(discord_fake, settings)
+    # The ping turned off: Discord gives the bot (no message-content intent) the reply without its text.
+    await discord_fake.post_message("make it night", reply_to=image.id, ping=False)
+    await discord_fake.wait_for(lambda: len(discord_fake.dms_to(discord_fake.member_id)) == 1, timeout=10)
+    (hint,) = discord_fake.dms_to(discord_fake.member_id)
+    assert hint.content is not None and "leave the @ping on" in hint.content
+    assert hint.allowed_mentions is not None and hint.allowed_mentions["parse"] == []
+
+    await discord_fake.post_message("make it night, please", reply_to=image.id, ping=False)
+    # With the ping, the same reply is an edit; the second quiet reply got no second hint meanwhile.
+    reply = await discord_fake.post_message("make it night", reply_to=image.id)
+    await answer_to(discord_fake, settings, reply)
+    assert len(discord_fake.dms_to(discord_fake.member_id)) == 1
+    assert states(settings) == ["delivered", "delivered"]
+
+
+async def test_a_banned_members_reply_is_refused_privately_and_charges_nothing(
+    running_bot: RunningBot, discord_fake: FakeDiscord, settings: Settings
+) -> None:
+    image = await bot_image(discord_fake, settings)
+    member, admin = discord_fake.member_id, discord_fake.admin_id
+    for banned in (member, admin):
+        await command(discord_fake, "mod ban", {"member": banned, "reason": "spam"}, discord_fake.moderator_id)
+
+    reply = await discord_fake.post_message("make it night", reply_to=image.id)
+    await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 1, timeout=10)
+    text = discord_fake.dms_to(member)[0].content or ""
+    assert "banned from using this bot" in text and "Reason: spam" in text and str(reply.id) in text
+
+    # A member who takes no DMs gets the refusal as a reply that soon deletes itself.
+    replies = running_bot.bot.get_cog("Replies")
+    assert replies is not None
+    replies.note_seconds = 0.3  # type: ignore[attr-defined]
+    discord_fake.close_dms(admin)
+    closed = await discord_fake.post_message("make it day", reply_to=image.id, user_id=admin)
+    await discord_fake.wait_for(lambda: len(bot_replies_to(discord_fake, closed.id)) == 1, timeout=10)
+    (note,) = bot_replies_to(discord_fake, closed.id)
+    assert "banned from using this bot" in (note.content or "") and note.pinged == []
+    await discord_fake.wait_for(lambda: note.deleted, timeout=10)
+
+    # The same refusal again within minutes is not repeated (the member was told).
+    again = await discord_fake.post_message("make it dusk", reply_to=image.id)
+    await discord_fake.post_message("make it dusk", reply_to=image.id, user_id=admin)
+    await asyncio.sleep(0.5)
+    assert len(discord_fake.dms_to(member)) == 1 and bot_replies_to(discord_fake, again.id) == []
+
+    assert len(jobs(settings)) == 1 and bot_replies_to(discord_fake, reply.id) == []
+    assert ledger(settings, jobs(settings)[0]["id"]) == [("reserve", member), ("commit", member)]
+
+
+async def test_refusals_of_a_reply_are_private_and_charge_nothing(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, clock: Clock
+) -> None:
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 2})
+    running = await start_bot(settings, discord_fake, clock)
+    member = discord_fake.member_id
+    try:
+        image = await bot_image(discord_fake, settings)  # 1 of the member's 2 daily units
+        await command(discord_fake, "mod blockterm add", {"term": "dragon"}, discord_fake.moderator_id)
+        refs = [discord_fake.add_attachment(png_bytes(), f"r{i}.png", "image/png") for i in range(3)]
+
+        async def refused(text: str, **kwargs: Any) -> str:
+            before = len(discord_fake.dms_to(member))
+            await discord_fake.post_message(text, reply_to=image.id, **kwargs)
+            await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == before + 1, timeout=10)
+            return discord_fake.dms_to(member)[-1].content or ""
+
+        # Nano Banana 2 on SeaArt takes 3 references: the replied image and 2 of the member's own.
+        too_many = await refused("use these", attachments=refs)
+        assert "takes at most 3 reference image(s)" in too_many and "Your reply attached 3" in too_many
+        assert "does not allow" in await refused("add a dragon")
+        reply = await discord_fake.post_message("make it night", reply_to=image.id)
+        await answer_to(discord_fake, settings, reply)  # the 2nd unit
+        over = await refused("make it day")
+        assert "used 2 of your 2 daily units" in over
+
+        assert states(settings) == ["delivered", "delivered"] and len(seaart.creates) == 2
+        assert [ledger(settings, row["id"])[-1] for row in jobs(settings)] == [("commit", member)] * 2
+    finally:
+        await running.close()
+
+
+async def test_replies_that_are_not_edits_are_left_alone(
+    running_bot: RunningBot,
+    discord_fake: FakeDiscord,
+    seaart: FakeSeaArt,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    image = await bot_image(discord_fake, settings)
+    seaart.hold(True)
+    running = await discord_fake.slash_command("imagine", {"prompt": "still drawing"})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered", "running"], timeout=10)
+    in_progress = running.original_message_id
+    assert in_progress is not None
+    photo = discord_fake.add_attachment(png_bytes(), "photo.png", "image/png")
+    friend = await discord_fake.post_message("my cat", attachments=[photo], user_id=discord_fake.admin_id)
+    bot = f"<@{discord_fake.bot_user_id}>"
+    shown = bot_channel_messages(discord_fake)
+
+    with caplog.at_level(logging.INFO):
+        await discord_fake.post_message("make it night")  # not a reply
+        await discord_fake.post_message(f"{bot} make it night")  # not a reply, though it names the bot
+        await discord_fake.post_message(f"{bot} make it night", reply_to=friend.id)  # a member's image
+        await discord_fake.post_message("make it night", reply_to=in_progress)  # no image yet
+        await discord_fake.post_message("make it night", reply_to=in_progress, ping=False)  # no hint either
+        for chat in ("lol", "nice!! 😂", "👍", "so cool, thanks", f"<@{discord_fake.admin_id}> look at this"):
+            await discord_fake.post_message(chat, reply_to=image.id)
+        await discord_fake.post_message(attachments=[photo], reply_to=image.id)  # no text
+        # The listener is alive: a real edit after all of them is answered.
+        edit = await discord_fake.post_message("make it night", reply_to=image.id)
+        seaart.hold(False)
+        await answer_to(discord_fake, settings, edit)
+
+    assert len(jobs(settings)) == 3 and [c.json["prompt"] for c in seaart.creates][-1] == "make it night"
+    assert bot_channel_messages(discord_fake) == [*shown, bot_replies_to(discord_fake, edit.id)[0].id]
+    assert discord_fake.dms_to(discord_fake.member_id) == [] and discord_fake.dms_to(discord_fake.admin_id) == []
+    # A message that starts with the bot's mention is not a failed prefix command.
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_reply_job_in_flight_survives_a_restart(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        image = await bot_image(discord_fake, settings)
+        seaart.hold(True)
+        reply = await discord_fake.post_message("make it night", reply_to=image.id)
+        await discord_fake.wait_for(lambda: states(settings) == ["delivered", "running"], timeout=10)
+    finally:
+        await first.close()
+    (answer,) = bot_replies_to(discord_fake, reply.id)
+    assert not answer.files
+
+    second = await start_bot(settings, discord_fake, clock)
+    try:
+        seaart.release()
+        await discord_fake.wait_for(lambda: states(settings) == ["delivered", "delivered"], timeout=20)
+        await discord_fake.wait_for(lambda: bool(answer.files), timeout=10)
+        assert "Done" in answer.embeds[0]["title"] and bot_replies_to(discord_fake, reply.id) == [answer]
+        assert len(seaart.creates) == 2
+        member = discord_fake.member_id
+        assert ledger(settings, jobs(settings)[1]["id"]) == [("reserve", member), ("commit", member)]
+    finally:
+        await second.close()
+
+
+async def test_a_reply_job_held_when_the_bot_died_is_found_by_its_answer_or_ends_uncharged(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """The bot died between recording a reply job (held, with its reservation) and recording the id of
+    its answer. If the answer was sent, the restarted bot finds it and finishes the job in it; if not,
+    nobody saw the job and it ends uncharged."""
+    member = discord_fake.member_id
+    reference = ReferenceImage(
+        url=discord_fake.add_attachment(png_bytes(), "cat.png", "image/png")["url"],
+        content_type="image/png",
+        size=100,
+        filename="cat.png",
+    )
+    asked = [
+        discord_fake.post_member_message(
+            author_id=member,
+            channel_id=discord_fake.channel_id,
+            content=text,
+            attachments=[],
+            embeds=[],
+            reference=None,
+            ping=True,
+        )
+        for text in ("make it night", "make it day")
+    ]
+    db = Database(settings.database.path)
+    await db.connect()
+    try:
+        store, quotas = JobStore(db), Quotas(db, settings.quotas, clock=clock)
+        now = clock()
+        for message in asked:
+            request = GenerationRequest(
+                model="nano_banana_2", prompt=message.content or "", reference_images=(reference,)
+            )
+            reservation = quotas.reservation(
+                Member(discord_fake.guild_id, member),
+                model=request.model,
+                provider="seaart",
+                size="1K",
+                units=1,
+                cost_micro_usd=0,
+            )
+            await store.create(
+                NewJob(
+                    provider="seaart",
+                    model=request.model,
+                    request=request,
+                    guild_id=discord_fake.guild_id,
+                    channel_id=discord_fake.channel_id,
+                    user_id=member,
+                    reply_to_message_id=message.id,
+                ),
+                now=now,
+                deadline_seconds=600,
+                within=reservation,
+                start_at=now + 3600,
+            )
+    finally:
+        await db.close()
+    # The answer to the first was sent before the bot died.
+    answer = discord_fake.create_message(
+        channel_id=discord_fake.channel_id,
+        payload={"embeds": [{"title": "🍌 Queued…"}], "allowed_mentions": {"parse": [], "replied_user": False}},
+        files={},
+        reference=discord_fake.reply_reference(discord_fake.channel_id, {"message_id": asked[0].id}),
+    )
+
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        await discord_fake.wait_for(lambda: sorted(states(settings)) == ["cancelled", "delivered"], timeout=20)
+        found, unseen = sorted(jobs(settings), key=lambda row: row["state"] != "delivered")
+        assert found["message_id"] == answer.id and answer.files and "Done" in answer.embeds[0]["title"]
+        assert unseen["reply_to_message_id"] == asked[1].id and unseen["charge_state"] == "refunded"
+        assert [c.json["prompt"] for c in seaart.creates] == ["make it night"]
+        assert ledger(settings, found["id"]) == [("reserve", member), ("commit", member)]
+    finally:
+        await running.close()
+
+
+async def test_on_gemini_a_thread_of_replies_is_sent_as_a_conversation(
+    tmp_path: Path, discord_fake: FakeDiscord, clock: Clock
+) -> None:
+    async with FakeGemini(api_key=GEMINI_KEY) as gemini:
+        settings = load_settings(
+            None,
+            discord_token=BOT_TOKEN,
+            gemini_api_key=GEMINI_KEY,
+            discord={"api_base_url": discord_fake.api_base_url, "gateway_url": discord_fake.gateway_url},
+            database={"path": str(tmp_path / "bot.sqlite3")},
+            providers={"seaart": {"enabled": False}, "gemini": {"enabled": True, "base_url": gemini.base_url}},
+            models={"routes": {"nano_banana_2": ["gemini"]}},
+            jobs={"poll_interval_seconds": 0.05, "max_poll_interval_seconds": 0.2, "progress_interval_seconds": 0},
+        )
+        running = await start_bot(settings, discord_fake, clock)
+        try:
+            image = await bot_image(discord_fake, settings)
+            night = await discord_fake.post_message("make it night", reply_to=image.id)
+            answer = await answer_to(discord_fake, settings, night)
+            hat = png_bytes(colour=(10, 90, 200))
+            with_hat = await discord_fake.post_message(
+                "add this hat",
+                reply_to=answer.id,
+                attachments=[discord_fake.add_attachment(hat, "hat.png", "image/png")],
+            )
+            await answer_to(discord_fake, settings, with_hat)
+        finally:
+            await running.close()
+
+    contents = gemini.creates[2].json["contents"]
+    assert [c["role"] for c in contents] == ["user", "model", "user", "model", "user"]
+    assert [c["parts"][0]["text"] for c in contents[::2]] == ["a cat on a sofa", "make it night", "add this hat"]
+    # The model's turns are the images as the members saw them, with the signatures Gemini gave them.
+    signatures = [json.loads(row["result_json"])["images"][0]["thought_signature"] for row in jobs(settings)[:2]]
+    for model_turn, shown, signature in zip(contents[1::2], (image, answer), signatures, strict=True):
+        (part,) = model_turn["parts"]
+        assert base64.b64decode(part["inlineData"]["data"]) == shown.files[0].data
+        assert part["thoughtSignature"] == signature and signature
+    # The image being edited is the last answer already: the new turn adds only the member's hat.
+    assert len(contents[2]["parts"]) == 1
+    assert [base64.b64decode(p["inlineData"]["data"]) for p in contents[4]["parts"][1:]] == [hat]
