@@ -12,7 +12,7 @@ from bot import derive
 from bot.catalogue import Catalogue
 from bot.config import load_settings
 from bot.discord_refs import REFRESH_MARGIN_SECONDS, expires_at, stale
-from bot.models import GenerationRequest, ReferenceImage
+from bot.models import GenerationRequest, ReferenceImage, Turn
 
 NOW = 1_800_000_000.0
 
@@ -43,6 +43,15 @@ def test_vary_puts_the_image_first_keeps_the_members_references_and_drops_earlie
         "shown",
         "a",
     ]
+
+
+def test_a_variation_of_a_reply_starts_afresh_from_its_image() -> None:
+    # A reply job: its first reference is the image replied to, its history the conversation before.
+    turn = Turn(prompt="a cat", reference_images=(), result=image("replied"))
+    reply = request(prompt="now at night", reference_images=(image("replied"), image("hat")), history=(turn,))
+    varied = derive.vary(reply, image("shown"), ("job3", None), limit=14)
+    assert [r.filename for r in varied.reference_images] == ["shown", "hat"]
+    assert varied.history == () and varied.prompt == "now at night"
 
 
 def test_edit_and_rerender_send_the_image_alone_and_keep_the_options() -> None:
