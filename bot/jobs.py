@@ -802,7 +802,7 @@ class JobRunner:
                     continue
                 # Verified by structure; decoded only if over the limit, then in the bounded pool.
                 prepared.append(
-                    await work.prepare(source, limit=limit, stem=f"bananacord-{job.id}-{index}", source_url=item.url)
+                    await work.prepare(source, limit=limit, stem=result_stem(job.id, index), source_url=item.url)
                 )
         except BaseException:
             for image in prepared:
@@ -1017,6 +1017,12 @@ class JobRunner:
     def _backoff(self, attempt: int) -> float:
         base = self.settings.poll_interval_seconds
         return float(min(base * (1.5 ** max(0, attempt - 1)), self.settings.max_poll_interval_seconds))
+
+
+def result_stem(job_id: str, index: int) -> str:
+    """The name (without extension) a job's ``index``-th image (from 1) is uploaded under: a batch's
+    message tells its candidates' images apart by it."""
+    return f"bananacord-{job_id}-{index}"
 
 
 def schedule_settings(settings: JobsSettings, *, callback_fallback: float = 60.0) -> ScheduleSettings:

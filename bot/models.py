@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -86,6 +86,21 @@ class Turn(BaseModel):
     thought_signature: str | None = None
 
 
+class Derivation(BaseModel):
+    """Where a request that works on an earlier image came from: the job, and what was done to its image.
+
+    The earlier image is always the request's first reference; a Vary keeps the member's own
+    references after it, an Edit and a re-render send that image alone.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    action: Literal["vary", "edit", "upscale"]
+    job_id: str
+    # A link to the message that showed the earlier image, for the embed.
+    message_url: str | None = None
+
+
 class GenerationRequest(BaseModel):
     """What the member asked for, provider-neutral. Validated against Capabilities before use.
 
@@ -110,6 +125,15 @@ class GenerationRequest(BaseModel):
     # The conversation this request continues, oldest first; then ``reference_images[0]`` is the last
     # turn's result. Providers that take a conversation (Gemini) send it; others send the references.
     history: tuple[Turn, ...] = ()
+    # Set for Vary, Edit and re-render: never sent to a provider, shown in the embed.
+    derived_from: Derivation | None = None
+
+    @property
+    def own_references(self) -> tuple[ReferenceImage, ...]:
+        """The references the member gave, without the earlier image a Vary, Edit, re-render or reply
+        starts from."""
+        starts_from_image = self.derived_from is not None or bool(self.history)
+        return self.reference_images[1:] if starts_from_image else self.reference_images
 
     @field_validator("prompt")
     @classmethod

@@ -90,9 +90,29 @@ _CATEGORY_WORDS = {
 }
 
 
+def made_from(job: Job) -> str | None:
+    """What a Vary, Edit or re-render started from, in the member's words; None for a fresh image."""
+    origin = job.request.derived_from
+    if origin is None:
+        return None
+    where = f"[job {origin.job_id}]({origin.message_url})" if origin.message_url else f"job {origin.job_id}"
+    if origin.action == "vary":
+        return f"🔀 A variation of the image of {where}."
+    if origin.action == "edit":
+        return f"✏️ An edit of the image of {where}."
+    return (
+        f"🔍 Re-rendered at {job.request.resolution} from the image of {where}: the model drew it again at the "
+        "higher resolution with that image as its reference, so details can differ. It is a new render, "
+        "not a pixel-for-pixel upscale."
+    )
+
+
 def _base(job: Job, title: str, colour: discord.Colour, caps: Capabilities | None) -> discord.Embed:
     embed = discord.Embed(title=title, colour=colour, description=truncate(job.request.prompt, 4000))
     embed.add_field(name="Model", value=_describe_request(job, caps), inline=False)
+    origin = made_from(job)
+    if origin:
+        embed.add_field(name="Made from", value=truncate(origin, 1024), inline=False)
     options = _options(job)
     if options:
         embed.add_field(name="Options", value=options, inline=False)

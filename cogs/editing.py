@@ -1,6 +1,7 @@
 """Editing images already in a channel (a reply to one of the bot's images, "Edit with Nano Banana" on
-any message): which of a message's images become references, how many the model takes, and the
-request that keeps the original job's model and options with the member's instruction."""
+any message): which of a message's images become references, and the request that keeps the original
+job's model and options with the member's instruction (how many references a model takes:
+bot/derive.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from urllib.parse import urlsplit
 
 import discord
 
-from bot.catalogue import Catalogue
 from bot.errors import InvalidRequestError
 from bot.models import GenerationRequest, JobState, ReferenceImage, Turn
 from bot.store.jobs import Job
@@ -74,13 +74,6 @@ def _identity(url: str) -> str:
     # Discord signs CDN links with a query string that differs between an attachment and its embed.
     parts = urlsplit(url)
     return f"{parts.netloc}{parts.path}"
-
-
-def reference_limit(catalogue: Catalogue, model: str) -> int:
-    """The most reference images any provider serving ``model`` takes (each provider's own limit is
-    enforced when the job's provider is chosen)."""
-    limits = [caps.max_reference_images for p in catalogue.route(model) if (caps := catalogue.capabilities(p, model))]
-    return max(limits, default=0)
 
 
 def continued(original: Job | None, shown: list[ReferenceImage]) -> tuple[Turn, ...]:

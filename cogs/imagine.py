@@ -1,4 +1,5 @@
-"""/imagine and the job buttons (Cancel, Re-roll, Delete) as persistent DynamicItems."""
+"""/imagine and the job buttons as persistent DynamicItems: Cancel while it runs; Vary, Edit (with its
+modal), Re-render 2K/4K, Re-roll and Delete on a finished image (docs/architecture.md section 4.7)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,19 @@ import logging
 import re
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 from pydantic import ValidationError
 
-from bot import render
+from bot import derive, render
 from bot.app import Bananacord
 from bot.catalogue import MODEL_NAMES
+from bot.discord_refs import refresh_references
 from bot.errors import BananacordError, ErrorCategory, InvalidRequestError
-from bot.jobs import MAX_CANDIDATES
+from bot.jobs import MAX_CANDIDATES, result_stem
 from bot.models import GenerationRequest, JobState, ReferenceImage
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS
@@ -54,22 +56,39 @@ TOKEN_LIFETIME = timedelta(minutes=15)
 NO_REROLL = {ErrorCategory.BAD_INPUT, ErrorCategory.CONTENT_BLOCKED, ErrorCategory.AUTH}
 
 
+# action -> (label, style, emoji, row). The upscale actions are labelled as what they are: a new render.
+BUTTONS: dict[str, tuple[str, discord.ButtonStyle, str, int]] = {
+    "cancel": ("Cancel", discord.ButtonStyle.danger, "✖️", 0),
+    "vary": ("Vary", discord.ButtonStyle.secondary, "🔀", 0),
+    "edit": ("Edit", discord.ButtonStyle.secondary, "✏️", 0),
+    **{f"upscale-{s}": (f"Re-render {s}", discord.ButtonStyle.secondary, "🔍", 0) for s in derive.UPSCALE_SIZES},
+    "reroll": ("Re-roll", discord.ButtonStyle.secondary, "🔁", 1),
+    "delete": ("Delete", discord.ButtonStyle.secondary, "🗑️", 1),
+}
+# The Edit modal's custom_id carries the job id too, so a modal opened before a restart still works.
+EDIT_MODAL_ID = re.compile(r"bananacord:edit:(?P<job_id>[0-9a-f]{16})")
+EDIT_INPUT_ID = "instruction"
+# Discord's ceiling for a text input; each provider's lower prompt limit is enforced by validate().
+EDIT_MAX_CHARS = 4000
+
+
 class JobButton(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=re.compile(r"bananacord:job:(?P<action>cancel|reroll|delete):(?P<job_id>[0-9a-f]{16})"),
+    template=re.compile(rf"bananacord:job:(?P<action>{'|'.join(map(re.escape, BUTTONS))}):(?P<job_id>[0-9a-f]{{16}})"),
 ):
     """A job message's button; action and job id ride in the custom_id, so it works after a restart."""
 
-    STYLES: ClassVar[dict[str, tuple[str, discord.ButtonStyle, str]]] = {
-        "cancel": ("Cancel", discord.ButtonStyle.danger, "✖️"),
-        "reroll": ("Re-roll", discord.ButtonStyle.secondary, "🔁"),
-        "delete": ("Delete", discord.ButtonStyle.secondary, "🗑️"),
-    }
-
-    def __init__(self, action: str, job_id: str) -> None:
-        label, style, emoji = self.STYLES[action]
+    def __init__(self, action: str, job_id: str, *, label: str | None = None, row: int | None = None) -> None:
+        """``label`` and ``row`` place it among a batch's buttons ("V2": vary the second image)."""
+        default_label, style, emoji, default_row = BUTTONS[action]
         super().__init__(
-            discord.ui.Button(label=label, style=style, emoji=emoji, custom_id=render.custom_id(action, job_id))
+            discord.ui.Button(
+                label=label or default_label,
+                style=style,
+                emoji=emoji,
+                custom_id=render.custom_id(action, job_id),
+                row=default_row if row is None else row,
+            )
         )
         self.action = action
         self.job_id = job_id
@@ -91,6 +110,46 @@ class JobButton(
             await send_ephemeral(interaction, exc.user_message)
 
 
+class EditModal(discord.ui.Modal):
+    """Asks what to change in an image. Its submit is answered by ``Imagine.on_interaction``, not by
+    this object: discord.py matches a submit only to a modal this process still holds, so one opened
+    before a restart would go unanswered, and one never submitted would be held forever."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(title="Edit this image", custom_id=f"bananacord:edit:{job_id}", timeout=None)
+        self.add_item(
+            discord.ui.Label(
+                text="What should change?",
+                description="The image is kept as the starting point; say what to change.",
+                component=discord.ui.TextInput(
+                    custom_id=EDIT_INPUT_ID,
+                    style=discord.TextStyle.paragraph,
+                    placeholder="make it night · remove the hat · the same scene seen from the side",
+                    min_length=1,
+                    max_length=EDIT_MAX_CHARS,
+                ),
+            )
+        )
+        # A stopped modal is not kept by discord.py (send_modal stores only unfinished ones).
+        self.stop()
+
+
+def submitted_text(components: list[Any], custom_id: str) -> str | None:
+    """A text input's value in a modal submit's components (inside action rows or labels)."""
+    for component in components:
+        if not isinstance(component, dict):
+            continue
+        if component.get("type") == 1:
+            found = submitted_text(list(component.get("components") or []), custom_id)
+        elif component.get("type") == 18:
+            found = submitted_text([component.get("component")], custom_id)
+        else:
+            found = str(component.get("value") or "") if component.get("custom_id") == custom_id else None
+        if found is not None:
+            return found
+    return None
+
+
 def build_request(**fields: Any) -> GenerationRequest:
     """The request from the command's options, re-checking what Discord's UI checks (bounds, lengths)."""
     try:
@@ -100,41 +159,6 @@ def build_request(**fields: Any) -> GenerationRequest:
         name = str(first["loc"][0]) if first["loc"] else "option"
         message = OPTION_RULES.get(name, f"`{name}` has a value the bot cannot use.")
         raise InvalidRequestError(message, detail=f"option {name}: {first['msg']}") from None
-
-
-def build_view(job: Job, phase: str) -> discord.ui.View | None:
-    if phase == "progress":
-        actions = ["cancel"]
-    elif phase == "result":
-        actions = ["reroll", "delete"]
-    elif job.error_category in NO_REROLL:
-        actions = []
-    else:
-        actions = ["reroll"]
-    if not actions:
-        return None
-    view = discord.ui.View(timeout=None)
-    for action in actions:
-        view.add_item(JobButton(action, job.id))
-    return view
-
-
-def build_batch_view(batch: Sequence[Job]) -> discord.ui.View | None:
-    """The buttons under a batch's message: one Cancel for every candidate still running; when all have
-    ended, Re-roll (the whole batch again) and Delete (the message)."""
-    lead = batch[0]
-    if not all(job.terminal for job in batch):
-        actions = ["cancel"]
-    else:
-        delivered = any(job.state is JobState.DELIVERED for job in batch)
-        retry = delivered or any(job.error_category not in NO_REROLL for job in batch)
-        actions = [*(["reroll"] if retry else []), *(["delete"] if delivered else [])]
-    if not actions:
-        return None
-    view = discord.ui.View(timeout=None)
-    for action in actions:
-        view.add_item(JobButton(action, lead.id))
-    return view
 
 
 def member_of(interaction: discord.Interaction[Any]) -> Member:
@@ -162,8 +186,8 @@ class Imagine(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(JobButton)
-        self.bot.view_for = build_view
-        self.bot.batch_view_for = build_batch_view
+        self.bot.view_for = self.build_view
+        self.bot.batch_view_for = self.build_batch_view
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(JobButton)
@@ -321,6 +345,79 @@ class Imagine(commands.Cog):
                 else "`count` must be at least 1."
             )
 
+    def build_view(self, job: Job, phase: str) -> discord.ui.View | None:
+        """The buttons under a job's message: Cancel while it runs; on an image, what can be done with it."""
+        if phase == "progress":
+            actions = ["cancel"]
+        elif phase == "result":
+            catalogue = self.bot.services.catalogue
+            caps = catalogue.capabilities(job.provider, job.model)
+            size = job.request.resolution or (caps.default_resolution if caps else "1K")
+            upscales = [f"upscale-{s}" for s in derive.upscale_sizes(catalogue, job.model, size)]
+            actions = ["vary", "edit", *upscales, "reroll", "delete"]
+        elif job.error_category in NO_REROLL:
+            actions = []
+        else:
+            actions = ["reroll"]
+        if not actions:
+            return None
+        view = discord.ui.View(timeout=None)
+        for action in actions:
+            view.add_item(JobButton(action, job.id))
+        return view
+
+    def build_batch_view(self, batch: Sequence[Job]) -> discord.ui.View | None:
+        """The buttons under a batch's message, per image as soon as it is there: V2 varies the second
+        image, E2 edits it, "U2 4K" re-renders it at 4K (each the single image's action on that
+        candidate's job); one Cancel for the candidates still running; when all have ended, Re-roll (the
+        whole batch again) and Delete (the message)."""
+        lead = batch[0]
+        delivered = [job for job in batch if job.state is JobState.DELIVERED]
+        running = not all(job.terminal for job in batch)
+        caps = self.bot.services.catalogue.capabilities(lead.provider, lead.model)
+        size = lead.request.resolution or (caps.default_resolution if caps else "1K")
+        sizes = derive.upscale_sizes(self.bot.services.catalogue, lead.model, size)
+        # One row per action, the candidates side by side (at most four), as their images are.
+        rows: list[list[JobButton]] = [
+            [JobButton("vary", j.id, label=f"V{j.batch_index}", row=0) for j in delivered],
+            [JobButton("edit", j.id, label=f"E{j.batch_index}", row=1) for j in delivered],
+            *(
+                [JobButton(f"upscale-{s}", j.id, label=f"U{j.batch_index} {s}", row=2 + n) for j in delivered]
+                for n, s in enumerate(sizes)
+            ),
+        ]
+        if running:
+            rows[0].append(JobButton("cancel", lead.id, row=0))
+        else:
+            if delivered or any(job.error_category not in NO_REROLL for job in batch):
+                rows[0].append(JobButton("reroll", lead.id, row=0))
+            if delivered:
+                rows[1].append(JobButton("delete", lead.id, row=1))
+        items = [button for row in rows for button in row]
+        if not items:
+            return None
+        view = discord.ui.View(timeout=None)
+        for item in items:
+            view.add_item(item)
+        return view
+
+    def _shown_image(self, interaction: discord.Interaction[Any], job: Job) -> tuple[ReferenceImage, str]:
+        """``job``'s image on the pressed message, as Discord serves it now (its link freshly signed): the
+        message's image, or in a batch's message the one uploaded for that candidate."""
+        message = interaction.message
+        images = [a for a in message.attachments if (a.content_type or "").startswith("image/")] if message else []
+        own = [a for a in images if a.filename.rsplit(".", 1)[0] == result_stem(job.id, 1)]
+        chosen = own or (images if job.batch_id is None else [])
+        if message is None or not chosen:
+            raise InvalidRequestError(
+                "The image is no longer on this message, so there is nothing to work from. "
+                "Run /imagine again (you were not charged)."
+            )
+        return self._reference(chosen[0]), message.jump_url
+
+    async def _renewed(self, request: GenerationRequest) -> GenerationRequest:
+        return await refresh_references(self.bot.http, request, now=self.bot.clock())
+
     async def on_button(self, interaction: discord.Interaction[Any], action: str, job_id: str) -> None:
         store = self.bot.services.runner.store
         job = await store.get(job_id)
@@ -330,7 +427,26 @@ class Imagine(commands.Cog):
         # A button of a batch's message acts for the whole batch: its candidates share the message.
         batch = await store.batch(job.batch_id) if job.batch_id is not None else [job]
         if action == "reroll":
-            await self.start_job(interaction, job.request, preferred=job.provider, count=len(batch))
+            request = await self._renewed(job.request)
+            await self.start_job(interaction, request, preferred=job.provider, count=len(batch))
+            return
+        if action == "edit":
+            # Refuse now, not after the member has typed: no image, or a ban (moderate() checks bans
+            # first, so it raises the ban's own message before looking at any prompt).
+            self._shown_image(interaction, job)
+            if await self.bot.services.moderation.active_ban(interaction.guild_id or 0, interaction.user.id):
+                await self.moderate(interaction, job.request)
+            await interaction.response.send_modal(EditModal(job.id))
+            return
+        if action == "vary" or action.startswith("upscale-"):
+            image, message_url = self._shown_image(interaction, job)
+            origin = (job.id, message_url)
+            if action == "vary":
+                limit = derive.reference_limit(self.bot.services.catalogue, job.model)
+                request = derive.vary(job.request, image, origin, limit=limit)
+            else:
+                request = derive.upscale(job.request, image, action.removeprefix("upscale-"), origin)
+            await self.start_job(interaction, await self._renewed(request), preferred=job.provider)
             return
         if not _can_manage(interaction, job):
             await send_ephemeral(interaction, "Only the member who asked for this image (or a moderator) can do that.")
@@ -361,6 +477,33 @@ class Imagine(commands.Cog):
                     job_id=job.id,
                     prompt=job.request.prompt,
                 )
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """The Edit modal's submit, whether this process or an earlier one opened it (see EditModal)."""
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        data: Any = interaction.data or {}
+        match = EDIT_MODAL_ID.fullmatch(str(data.get("custom_id", "")))
+        if match is None:
+            return
+        instruction = submitted_text(data.get("components") or [], EDIT_INPUT_ID)
+        try:
+            await self.on_edit_submit(interaction, match["job_id"], instruction)
+        except BananacordError as exc:
+            await send_ephemeral(interaction, exc.user_message)
+
+    async def on_edit_submit(self, interaction: discord.Interaction[Any], job_id: str, instruction: str | None) -> None:
+        job = await self.bot.services.runner.store.get(job_id)
+        if job is None:
+            await send_ephemeral(interaction, "That job no longer exists.")
+            return
+        if not instruction or not instruction.strip():
+            await send_ephemeral(interaction, "Say what should change, e.g. “make it night”.")
+            return
+        image, message_url = self._shown_image(interaction, job)
+        request = derive.edit(job.request, image, instruction, (job.id, message_url))
+        await self.start_job(interaction, request, preferred=job.provider)
 
 
 async def setup(bot: commands.Bot) -> None:

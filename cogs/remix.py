@@ -18,11 +18,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import derive
 from bot.app import Bananacord
 from bot.errors import BananacordError, InvalidRequestError
 from bot.models import ReferenceImage
 from bot.store.jobs import Job
-from cogs.editing import edit_request, message_images, reference_limit
+from cogs.editing import edit_request, message_images
 from cogs.errors import send_ephemeral
 from cogs.imagine import Imagine
 
@@ -109,7 +110,7 @@ class Remix(commands.Cog):
         model = (
             original.request.model if original else defaults.default_model or self.bot.settings.imagine.default_model
         )
-        limit = reference_limit(self.bot.services.catalogue, model)
+        limit = derive.reference_limit(self.bot.services.catalogue, model)
         form = RemixForm(
             self,
             model=model,

@@ -23,12 +23,12 @@ import time
 import discord
 from discord.ext import commands
 
-from bot import render
+from bot import derive, render
 from bot.app import Bananacord
 from bot.errors import BananacordError, InvalidRequestError
 from bot.models import ReferenceImage
 from bot.store.jobs import Job, NewJob
-from cogs.editing import edit_request, message_images, reference_limit
+from cogs.editing import edit_request, message_images
 from cogs.policy import admit, moderate, quota_member
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class Replies(commands.Cog):
         defaults = await bot.services.settings_store.guild_defaults(guild.id)
         model = original.request.model if original else defaults.default_model or bot.settings.imagine.default_model
         references = shown + message_images(message, max_bytes=max_bytes)
-        limit = reference_limit(bot.services.catalogue, model)
+        limit = derive.reference_limit(bot.services.catalogue, model)
         if len(references) > limit:
             name = bot.services.catalogue.display_name(model)
             raise InvalidRequestError(

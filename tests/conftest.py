@@ -91,6 +91,9 @@ async def start_bot(
     task = asyncio.create_task(bot.connect())
     try:
         await discord_fake.wait_until_ready(timeout=15)
+        # discord.py announces on_ready after guild_ready_timeout; a bot closed before then would announce
+        # it with its loop gone (an un-awaited coroutine, which fails the run).
+        await asyncio.wait_for(bot.wait_until_ready(), 15)
     except BaseException:
         await bot.close()
         task.cancel()

@@ -11,6 +11,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from bot.config import Settings, load_settings
 from bot.testing.discord import ADMIN_PERMISSIONS, FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
@@ -40,6 +42,14 @@ def fields(message: FakeMessage) -> dict[str, str]:
 
 def labels(message: FakeMessage) -> list[str]:
     return [c["label"] for row in message.components for c in row["components"]]
+
+
+def buttons_for(delivered: list[int], *, running: bool = False) -> list[str]:
+    """The labels under a batch's message with candidates ``delivered`` (numbers) ready: a row per action."""
+    first = [f"V{n}" for n in delivered] + (["Cancel"] if running else ["Re-roll"])
+    second = [f"E{n}" for n in delivered] + ([] if running or not delivered else ["Delete"])
+    upscales = [f"U{n} {size}" for size in ("2K", "4K") for n in delivered]
+    return first + second + upscales
 
 
 def custom_id(message: FakeMessage, label: str) -> str:
@@ -105,7 +115,7 @@ async def test_a_batch_of_four_with_one_blocked_and_one_failed_charges_the_two_d
     assert fields(message)["Charged"] == f"Only the 2 delivered; #{missing[0]} and #{missing[1]} cost nothing."
     assert message.embeds[0]["description"] == "four bananas @everyone"
     assert message.allowed_mentions == {"parse": []}
-    assert labels(message) == ["Re-roll", "Delete"]
+    assert labels(message) == buttons_for([r["batch_index"] for r in delivered])
     # While the interaction lives its message is edited through it (an ended candidate's token is wiped; the
     # others' still serve), never with the bot token, which may not reach the channel.
     assert not [r.path for r in discord_fake.requests if r.method == "PATCH" and r.path.startswith("/channels/")]
@@ -131,6 +141,9 @@ async def test_candidates_finishing_apart_keep_each_others_images_and_progress_s
         seaart.release(pid)
         await discord_fake.wait_for(lambda n=done: len(message.attachments) == n, timeout=10)
         seen.append([int(a["id"]) for a in message.attachments])
+        if done == 1:
+            # #3 is there: its buttons come at once, beside Cancel for the two still running.
+            assert labels(message) == buttons_for([3], running=True)
     # Each image stayed once it came (the same attachment, never uploaded again), in candidate order.
     assert seen[0][0] in seen[1] and set(seen[1]) <= set(seen[2])
     rows = jobs(settings)
@@ -161,7 +174,7 @@ async def test_reroll_of_a_batch_runs_the_whole_batch_again_for_the_presser(
 ) -> None:
     message = await batch_message(discord_fake, {"prompt": "again", "count": 2})
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 2, timeout=10)
-    await discord_fake.wait_for(lambda: labels(message) == ["Re-roll", "Delete"], timeout=10)
+    await discord_fake.wait_for(lambda: labels(message) == buttons_for([1, 2]), timeout=10)
     await discord_fake.click(message.id, custom_id(message, "Re-roll"), user_id=discord_fake.moderator_id)
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 4, timeout=10)
     again = jobs(settings)[2:]
@@ -235,12 +248,17 @@ async def test_a_restart_mid_batch_ends_with_every_image_in_the_message(
     try:
         await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 4, timeout=20)
         await discord_fake.wait_for(lambda: message.embeds[0]["title"] == "🍌 Done · 4 images", timeout=10)
+        assert labels(message) == buttons_for([1, 2, 3, 4])
+        # The buttons drawn by either process work in this one: #2's came before the restart.
+        await discord_fake.click(message.id, custom_id(message, "V2"))
+        await discord_fake.wait_for(lambda: len(seaart.creates) == 5, timeout=10)
+        assert await fetched(seaart.creates[4].json["image_urls"][0]) == await image_of(message, first["id"])
     finally:
         await running.close()
-    assert len(seaart.creates) == 4, "no candidate was sent twice"
+    assert len(seaart.creates) == 5, "no candidate was sent twice"
     assert len(message.attachments) == 4 and int(message.attachments[1]["id"]) == kept
-    assert [a["filename"].split("-")[1] for a in message.attachments] == [r["id"] for r in jobs(settings)]
-    assert sorted(k for _, k, _ in ledger(settings)) == ["commit"] * 4 + ["reserve"] * 4
+    assert [a["filename"].split("-")[1] for a in message.attachments] == [r["id"] for r in jobs(settings)[:4]]
+    assert sorted(k for _, k, _ in ledger(settings)[:8]) == ["commit"] * 4 + ["reserve"] * 4
 
 
 async def test_a_bot_killed_mid_batch_finishes_it_in_the_same_message(
@@ -327,3 +345,56 @@ async def test_a_batch_held_when_the_bot_died_starts_in_the_message_discord_made
                 proc.wait(timeout=10)
     assert len(seaart.creates) == 2 and len(message.attachments) == 2
     assert {r["message_id"] for r in jobs(settings)} == {message.id}
+
+
+async def image_of(message: FakeMessage, job_id: str) -> bytes:
+    """The bytes of the image a batch's message shows for one candidate."""
+    (file,) = [f for f in message.files if f.filename.startswith(f"bananacord-{job_id}-")]
+    return file.data
+
+
+async def fetched(url: str) -> bytes:
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        assert resp.status == 200, url
+        return await resp.read()
+
+
+async def test_each_image_of_a_batch_has_its_own_vary_edit_and_re_render(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    message = await batch_message(discord_fake, {"prompt": "three pears", "count": 3})
+    await discord_fake.wait_for(lambda: labels(message) == buttons_for([1, 2, 3]), timeout=20)
+    first, second, third = jobs(settings)
+    stranger = 4242
+
+    vary = await discord_fake.click(message.id, custom_id(message, "V2"), user_id=stranger)
+    await discord_fake.wait_for(lambda: len(seaart.creates) == 4, timeout=10)
+    assert await fetched(seaart.creates[3].json["image_urls"][0]) == await image_of(message, second["id"])
+    assert seaart.creates[3].json["prompt"] == "three pears"
+
+    edit = await discord_fake.click(message.id, custom_id(message, "E3"), user_id=stranger)
+    await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
+    assert edit.callbacks[0]["type"] == 9 and edit.callbacks[0]["data"]["custom_id"] == f"bananacord:edit:{third['id']}"
+    await discord_fake.submit_modal(edit, {"instruction": "make the third one golden"})
+    await discord_fake.wait_for(lambda: len(seaart.creates) == 5, timeout=10)
+    create = seaart.creates[4].json
+    assert create["prompt"] == "make the third one golden" and len(create["image_urls"]) == 1
+    assert await fetched(create["image_urls"][0]) == await image_of(message, third["id"])
+
+    # (One at a time: the member may have two requests generating at once.)
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 5, timeout=20)
+    await discord_fake.click(message.id, custom_id(message, "U1 4K"), user_id=stranger)
+    await discord_fake.wait_for(lambda: len(seaart.creates) == 6, timeout=10)
+    create = seaart.creates[5].json
+    assert create["resolution"] == "4K"
+    assert await fetched(create["image_urls"][0]) == await image_of(message, first["id"])
+
+    # Each press is a single new job in a new message, charged to whoever pressed it.
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 6, timeout=20)
+    pressed = jobs(settings)[3:]
+    assert {r["user_id"] for r in pressed} == {stranger} and {r["batch_id"] for r in pressed} == {None}
+    assert len({r["message_id"] for r in pressed} | {message.id}) == 4
+    assert vary.original_message_id is not None and vary.original_message_id != message.id
+    with sqlite3.connect(settings.database.path) as conn:
+        units = conn.execute("SELECT kind, SUM(units) FROM ledger WHERE user_id = ? GROUP BY kind", (stranger,))
+        assert dict(units.fetchall()) == {"reserve": 1 + 1 + 3, "commit": 1 + 1 + 3}  # 4K costs 3 units

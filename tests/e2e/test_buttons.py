@@ -93,7 +93,8 @@ async def test_reroll_makes_a_new_job_for_the_presser_and_delete_removes(
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=10)
     message_id = interaction.original_message_id
     assert message_id is not None
-    await discord_fake.wait_for(lambda: labels(discord_fake, message_id) == ["Re-roll", "Delete"], timeout=10)
+    finished = ["Vary", "Edit", "Re-render 2K", "Re-render 4K", "Re-roll", "Delete"]
+    await discord_fake.wait_for(lambda: labels(discord_fake, message_id) == finished, timeout=10)
 
     reroll = await discord_fake.click(
         message_id, button(discord_fake, message_id, "Re-roll"), user_id=discord_fake.moderator_id

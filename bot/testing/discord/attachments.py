@@ -1,17 +1,28 @@
 """Attachments: the bytes a client uploads, the attachment objects Discord reports, and the CDN serving them.
 
-Files are served at ``{base_url}/attachments/{id}/{filename}``; an upload above the attachment size
-limit is refused with 413 code 40005, as Discord does.
+Files are served at ``{base_url}/attachments/{id}/{filename}?ex=..&is=..&hm=..&``; an upload above the
+attachment size limit is refused with 413 code 40005, as Discord does.
+
+Like Discord's CDN, every URL handed out is signed: ``is`` (issued) and ``ex`` (expires) are hex epoch
+seconds, ``hm`` a signature over the path and both. A URL past its ``ex``, unsigned or with a wrong
+signature gets 404 "This content is no longer available."; the message objects the fake serves carry
+freshly signed URLs, and ``POST /attachments/refresh-urls`` signs stored ones again. A URL stays the
+same for half its lifetime (Discord's do not change with every fetch either), so a test may compare
+the URL a provider received with the one it handed in.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import mimetypes
+import secrets
 import struct
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
@@ -65,6 +76,7 @@ class Host(Protocol):
 
     attachment_size_limit: int
     keep_upload_bytes: int | None
+    attachment_url_lifetime: float
 
     @property
     def base_url(self) -> str: ...
@@ -77,6 +89,13 @@ class Attachments:
         self._host = host
         self._next_id = next_id
         self.blobs: dict[int, UploadedFile] = {}
+        # Attachments Discord no longer has (their message was deleted, or a test said so): 404, never refreshed.
+        self.gone: set[int] = set()
+        self._key = secrets.token_bytes(32)
+        # Signing periods are counted from the fake's start, so no test sees URLs change under it by chance.
+        self._epoch = time.time()
+        # Seconds the CDN's clock runs ahead of the wall clock: expire_urls() lets a day pass here.
+        self.clock_offset = 0.0
 
     def register(self, data: bytes, filename: str, content_type: str | None, *, size: int | None) -> JSON:
         """Bytes served at ``/attachments/{id}/{filename}``, as a test hands them to a command option."""
@@ -90,7 +109,7 @@ class Attachments:
 
     def object(self, aid: int, blob: UploadedFile, size: int, *, include_type: bool) -> JSON:
         """The attachment object Discord sends: id, filename, size, URLs, and pixel size for images."""
-        url = f"{self._host.base_url}/attachments/{aid}/{quote(blob.filename)}"
+        url = self.signed_url(f"/attachments/{aid}/{quote(blob.filename)}")
         att: JSON = {"id": str(aid), "filename": blob.filename, "size": size, "url": url, "proxy_url": url}
         if include_type:
             att["content_type"] = blob.content_type
@@ -99,10 +118,88 @@ class Attachments:
             att["width"], att["height"] = dims
         return att
 
-    def serve(self, aid: int) -> web.Response:
+    # ---- signed URLs ---------------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return time.time() + self.clock_offset
+
+    def _signature(self, path: str, expires: int, issued: int) -> str:
+        return hmac.new(self._key, f"{path}:{expires:x}:{issued:x}".encode(), hashlib.sha256).hexdigest()
+
+    def signed_url(self, path: str) -> str:
+        """``path`` on the CDN, signed now: the same URL for half the lifetime, valid for at least the other half."""
+        lifetime = self._host.attachment_url_lifetime
+        period = lifetime / 2
+        issued = int(self._epoch + (self.now() - self._epoch) // period * period)
+        expires = int(issued + lifetime)
+        sig = self._signature(path, expires, issued)
+        # Discord's own URLs end with a bare "&" too.
+        return f"{self._host.base_url}{path}?ex={expires:x}&is={issued:x}&hm={sig}&"
+
+    def _own_path(self, url: str) -> str | None:
+        """The path of one of this CDN's attachment URLs, else None."""
+        if not url.startswith(self._host.base_url + "/attachments/"):
+            return None
+        return urlsplit(url).path
+
+    def _attachment_id(self, path: str) -> int | None:
+        parts = path.split("/")
+        return int(parts[2]) if len(parts) == 4 and parts[2].isdigit() else None
+
+    def fresh(self, url: str) -> str:
+        """The URL signed now if it is one of this CDN's attachments (Discord signs afresh what it serves)."""
+        path = self._own_path(url)
+        return url if path is None else self.signed_url(path)
+
+    def signed_copy(self, attachment: JSON) -> JSON:
+        """An attachment object with its URLs signed now."""
+        signed = copy.deepcopy(attachment)
+        for key in ("url", "proxy_url"):
+            signed[key] = self.fresh(attachment[key])
+        return signed
+
+    def signed_embed(self, embed: JSON) -> JSON:
+        """An embed with the URLs of this CDN's files in it signed now."""
+        embed = copy.deepcopy(embed)
+        for key in ("image", "thumbnail"):
+            part = embed.get(key)
+            if isinstance(part, dict):
+                for url_key in ("url", "proxy_url"):
+                    if isinstance(part.get(url_key), str):
+                        part[url_key] = self.fresh(part[url_key])
+        return embed
+
+    def refresh(self, url: str) -> str:
+        """``POST /attachments/refresh-urls`` for one URL: signed anew if the attachment still exists.
+
+        What Discord answers for a URL it cannot refresh is not documented; the fake hands it back
+        unchanged, so a caller must still judge the answer by its ``ex``.
+        """
+        path = self._own_path(url)
+        aid = None if path is None else self._attachment_id(path)
+        if path is None or aid is None or aid not in self.blobs or aid in self.gone:
+            return url
+        return self.signed_url(path)
+
+    def expire_urls(self) -> float:
+        """Let a URL lifetime pass on the CDN: every URL handed out so far has expired. Returns the seconds."""
+        self.clock_offset += self._host.attachment_url_lifetime
+        return self._host.attachment_url_lifetime
+
+    def valid(self, path: str, query: Mapping[str, str]) -> bool:
+        try:
+            expires, issued = int(query["ex"], 16), int(query["is"], 16)
+        except (KeyError, ValueError):
+            return False
+        if not hmac.compare_digest(query.get("hm", ""), self._signature(path, expires, issued)):
+            return False
+        return self.now() < expires
+
+    def serve(self, path: str, aid: int, query: Mapping[str, str]) -> web.Response:
         blob = self.blobs.get(aid)
-        if blob is None:
-            return web.Response(status=404, text="Not Found")
+        if blob is None or aid in self.gone or not self.valid(path, query):
+            # What Discord's CDN answers for an expired, unsigned or deleted attachment.
+            return web.Response(status=404, text="This content is no longer available.")
         return web.Response(body=blob.data, headers={"Content-Type": blob.content_type})
 
     def trim(self, upload: UploadedFile) -> None:

@@ -4,14 +4,14 @@ A test starts the fake, points discord.py at it (:func:`point_discord_py_at`), t
 :meth:`FakeDiscord.slash_command`, :meth:`~FakeDiscord.click`, :meth:`~FakeDiscord.submit_modal`; it
 waits for outcomes with :meth:`~FakeDiscord.wait_for` and reads them from the world (``messages``,
 ``interactions``, ``requests``). Fault injection (``fail_next``, ``chaos``, ``expire_token``,
-``hold_callbacks``, ``drop_gateway``) makes Discord misbehave on cue.
+``hold_callbacks``, ``drop_gateway``, ``expire_attachment_urls``, ``delete_attachment``) makes Discord
+misbehave on cue.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import inspect
 import logging
 import secrets
@@ -84,12 +84,14 @@ class FakeDiscord(World):
         bot_token: str = "fake-bot-token",
         dispatch_message_events: bool = True,
         keep_upload_bytes: int | None = None,
+        attachment_url_lifetime: float = 24 * 3600,
     ) -> None:
         super().__init__(
             attachment_size_limit=attachment_size_limit,
             bot_token=bot_token,
             dispatch_message_events=dispatch_message_events,
             keep_upload_bytes=keep_upload_bytes,
+            attachment_url_lifetime=attachment_url_lifetime,
         )
         self.host = host
         self.port = port
@@ -221,6 +223,18 @@ class FakeDiscord(World):
         A ``content_type`` of None leaves it out of the object, as Discord does for unknown types.
         """
         return self.cdn.register(data, filename, content_type, size=size)
+
+    def expire_attachment_urls(self) -> float:
+        """Let a URL lifetime (``attachment_url_lifetime``) pass on the CDN: every attachment URL handed out
+        so far answers 404 from now on; messages served from now on, and ``POST /attachments/refresh-urls``,
+        carry URLs signed anew. Returns the seconds that passed, for the test to move the bot's clock
+        by the same amount (the bot judges a URL by its ``ex`` against its own clock)."""
+        return self.cdn.expire_urls()
+
+    def delete_attachment(self, attachment: JSON | int) -> None:
+        """Discord no longer has this file (as after its message was deleted): 404, and refresh-urls
+        hands its URLs back unchanged."""
+        self.cdn.gone.add(_snowflake_of(attachment))
 
     def hold_callbacks(self, on: bool = True) -> None:
         """While held, interaction callbacks are received but not answered (``callbacks_waiting`` counts
@@ -576,7 +590,7 @@ class FakeDiscord(World):
                 blob = self.cdn.blobs.get(aid)
                 assert blob is not None, f"{label}: unknown attachment {value!r} (use fake.add_attachment)"
                 att = self.cdn.object(aid, blob, len(blob.data), include_type=True)
-            resolved.setdefault("attachments", {})[str(att["id"])] = copy.deepcopy(att)
+            resolved.setdefault("attachments", {})[str(att["id"])] = self.cdn.signed_copy(att)
             return str(att["id"])
         target = _snowflake_of(value)
         if kind == 8 or (kind == 9 and target in self.roles):

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 _FILE_FIELD = re.compile(r"^files\[(\d+)\]$")
 _ATTACHMENT_PATH = re.compile(r"/attachments/(?P<aid>\d+)/(?P<name>[^/]+)")
+# The most URLs one refresh call takes ([U]: the figure client libraries use; Discord documents none).
+REFRESH_URLS_MAX = 50
 
 
 @dataclass
@@ -105,6 +107,7 @@ class RestApi:
         add(r"/channels/(?P<cid>\d+)/typing", True, post=self._typing)
         add(r"/channels/(?P<cid>\d+)/messages", True, get=self._channel_history, post=self._channel_create)
         add(r"/channels/(?P<cid>\d+)/messages/(?P<mid>\d+)", True, **self._message(self._channel_message))
+        add(r"/attachments/refresh-urls", True, post=self._refresh_attachment_urls)
         add(r"/guilds/(?P<gid>\d+)", True, get=self._get_guild)
         add(r"/guilds/(?P<gid>\d+)/channels", True, get=self._get_guild_channels)
         add(r"/guilds/(?P<gid>\d+)/members/(?P<uid>\d+)", True, get=self._get_guild_member)
@@ -151,7 +154,8 @@ class RestApi:
         if not api:
             match = _ATTACHMENT_PATH.fullmatch(request.path)
             if match and request.method in ("GET", "HEAD"):
-                return self.world.cdn.serve(int(match["aid"]))
+                # The signature covers the path as sent (percent-escapes and all), not as decoded.
+                return self.world.cdn.serve(request.rel_url.raw_path, int(match["aid"]), request.query)
             record.unknown_route = True
             return ApiError(404, 0, "404: Not Found").response()
 
@@ -276,6 +280,15 @@ class RestApi:
     async def _typing(self, call: Call) -> web.StreamResponse:
         self.world.channel(int(call.params["cid"]))
         return no_content()
+
+    async def _refresh_attachment_urls(self, call: Call) -> web.StreamResponse:
+        urls = call.payload.get("attachment_urls")
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            raise form_error([("attachment_urls", "Must be a list of URLs.")])
+        if not 1 <= len(urls) <= REFRESH_URLS_MAX:
+            raise form_error([("attachment_urls", f"Must be 1 to {REFRESH_URLS_MAX} URLs.")])
+        refreshed = [{"original": url, "refreshed": self.world.cdn.refresh(url)} for url in urls]
+        return json_response(200, {"refreshed_urls": refreshed})
 
     # ---- application commands ------------------------------------------------------------------------
 
@@ -509,6 +522,8 @@ class RestApi:
         async def delete(call: Call) -> web.StreamResponse:
             message = find(call)
             message.deleted = True
+            # Discord removes a deleted message's files from its CDN.
+            self.world.cdn.gone.update(int(a["id"]) for a in message.attachments)
             await self.gateway.announce("MESSAGE_DELETE", message)
             return no_content()
 

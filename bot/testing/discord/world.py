@@ -75,8 +75,11 @@ class World:
         bot_token: str,
         dispatch_message_events: bool,
         keep_upload_bytes: int | None,
+        attachment_url_lifetime: float,
     ) -> None:
         self.attachment_size_limit = attachment_size_limit
+        # How long a signed CDN URL works (Discord's last about a day; the exact figure is undocumented).
+        self.attachment_url_lifetime = attachment_url_lifetime
         self.bot_token = bot_token
         # Real Discord sends MESSAGE_CREATE/UPDATE/DELETE for the bot's own non-ephemeral messages.
         self.dispatch_message_events = dispatch_message_events
@@ -555,8 +558,9 @@ class World:
             "type": message.type,
             "content": content,
             "author": self.user(author),
-            "attachments": [] if withheld else copy.deepcopy(message.attachments),
-            "embeds": [] if withheld else copy.deepcopy(message.embeds),
+            # Discord signs attachment URLs afresh whenever it hands out a message.
+            "attachments": [] if withheld else [self.cdn.signed_copy(a) for a in message.attachments],
+            "embeds": [] if withheld else [self.cdn.signed_embed(e) for e in message.embeds],
             "mentions": mentions,
             "mention_roles": mention_roles,
             "mention_everyone": False,

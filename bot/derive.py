@@ -1,0 +1,71 @@
+"""Requests that work on a delivered image: Vary, Edit and re-render (docs/architecture.md section 4.7).
+
+Each takes the earlier job's request and the image as Discord serves it now, and keeps every option the
+member chose (model, ratio, size, format, thinking, web search); the cog then sends it through the
+same moderation, quota and provider choice as /imagine.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, Literal
+
+from bot.catalogue import Catalogue
+from bot.models import Derivation, GenerationRequest, ReferenceImage
+from bot.providers.base import RESOLUTIONS
+
+# Sizes a re-render offers; only those above the image's own and served for its model are shown.
+UPSCALE_SIZES: tuple[str, ...] = ("2K", "4K")
+SEED_LIMIT = 2**31  # GenerationRequest.seed is below this
+# The earlier job's id and a link to the message that showed its image (None where there is none).
+Origin = tuple[str, str | None]
+
+
+def reference_limit(catalogue: Catalogue, model: str) -> int:
+    """The most references any enabled provider takes for ``model`` (provider choice then finds one)."""
+    limits = [caps.max_reference_images for p in catalogue.route(model) if (caps := catalogue.capabilities(p, model))]
+    return max(limits, default=0)
+
+
+def upscale_sizes(catalogue: Catalogue, model: str, size: str) -> tuple[str, ...]:
+    """Re-render sizes above ``size`` that some enabled provider serves for ``model``."""
+    if size not in RESOLUTIONS:
+        return ()
+    above = RESOLUTIONS[RESOLUTIONS.index(size) + 1 :]
+    served = {r for p in catalogue.route(model) if (caps := catalogue.capabilities(p, model)) for r in caps.resolutions}
+    return tuple(s for s in UPSCALE_SIZES if s in above and s in served)
+
+
+def new_seed(old: int) -> int:
+    """A random seed other than ``old``."""
+    return (old + 1 + secrets.randbelow(SEED_LIMIT - 1)) % SEED_LIMIT
+
+
+def _derive(
+    request: GenerationRequest, action: Literal["vary", "edit", "upscale"], origin: Origin, **changes: Any
+) -> GenerationRequest:
+    job_id, message_url = origin
+    fields = request.model_dump()
+    # A new start from the image: no conversation of edits (a reply's history) is carried on.
+    fields.update(changes, history=(), derived_from=Derivation(action=action, job_id=job_id, message_url=message_url))
+    return GenerationRequest.model_validate(fields)
+
+
+def vary(request: GenerationRequest, image: ReferenceImage, origin: Origin, *, limit: int) -> GenerationRequest:
+    """Same prompt, a new take: the image first, then the member's own references, up to ``limit``.
+
+    A new seed where the request had one (where it had none, the provider draws one anyway).
+    """
+    seed = None if request.seed is None else new_seed(request.seed)
+    refs = (image, *request.own_references)[: max(limit, 1)]
+    return _derive(request, "vary", origin, reference_images=refs, seed=seed)
+
+
+def edit(request: GenerationRequest, image: ReferenceImage, instruction: str, origin: Origin) -> GenerationRequest:
+    """The member's instruction as the prompt, applied to the image alone."""
+    return _derive(request, "edit", origin, prompt=instruction, reference_images=(image,))
+
+
+def upscale(request: GenerationRequest, image: ReferenceImage, size: str, origin: Origin) -> GenerationRequest:
+    """The same prompt drawn again at ``size`` from the image: a new render, not a pixel upscale."""
+    return _derive(request, "upscale", origin, reference_images=(image,), resolution=size)

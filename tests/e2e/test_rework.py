@@ -1,0 +1,421 @@
+"""Working on a delivered image through the fake Discord: Vary, Edit (with its modal) and Re-render 2K/4K;
+who pays, who may, what the provider receives, after a restart, and on a day-old job whose attachment
+links have expired (docs/architecture.md section 4.7)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.config import Settings, load_settings
+from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord, FakeInteraction, FakeMessage
+from bot.testing.providers import FakeGemini, FakeSeaArt, FakeSegmind
+from tests.conftest import BOT_TOKEN, SEAART_KEY, Clock, RunningBot, make_settings, png_bytes, start_bot
+from tests.e2e.test_buttons import button, ephemeral_reply, labels
+
+KEY = "rework-key"
+STRANGER = 4242  # a member of the server who did not ask for the image
+FULL = ["Vary", "Edit", "Re-render 2K", "Re-render 4K", "Re-roll", "Delete"]
+
+
+def query(settings: Settings, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(settings.database.path) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def jobs(settings: Settings) -> list[tuple[Any, ...]]:
+    return query(settings, "SELECT user_id, state FROM jobs ORDER BY created_at")
+
+
+def charges(settings: Settings, user_id: int) -> list[tuple[str, int]]:
+    return query(settings, "SELECT kind, units FROM ledger WHERE user_id = ? ORDER BY id", user_id)
+
+
+def made_from(message: FakeMessage) -> str:
+    fields = {f["name"]: f["value"] for f in message.embeds[0]["fields"]}
+    return str(fields.get("Made from", ""))
+
+
+async def settled(discord_fake: FakeDiscord, settings: Settings) -> None:
+    """Every job finished and its charge settled (the row is written just after the last message edit)."""
+    active = "SELECT COUNT(*) FROM jobs WHERE charge_state = 'reserved' OR state NOT IN ('delivered', 'failed')"
+    await discord_fake.wait_for(lambda: query(settings, active) == [(0,)], timeout=10)
+
+
+async def nothing_but_the_original(discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings) -> None:
+    """After refusals: the one image the member asked for, sent and charged once; nothing else."""
+    await settled(discord_fake, settings)
+    assert len(seaart.creates) == 1 and len(jobs(settings)) == 1
+    assert query(settings, "SELECT user_id, kind, units FROM ledger ORDER BY id") == [
+        (discord_fake.member_id, "reserve", 1),
+        (discord_fake.member_id, "commit", 1),
+    ]
+
+
+async def delivered(discord_fake: FakeDiscord, interaction: FakeInteraction) -> FakeMessage:
+    """The message an interaction's job ends in, once it shows the image and its buttons."""
+
+    def done() -> bool:
+        mid = interaction.original_message_id
+        message = discord_fake.messages.get(mid or 0)
+        return message is not None and bool(message.files) and "Done" in message.embeds[0]["title"]
+
+    await discord_fake.wait_for(done, timeout=20)
+    await discord_fake.wait_for(lambda: labels(discord_fake, interaction.original_message_id or 0) != [], timeout=10)
+    return discord_fake.messages[interaction.original_message_id or 0]
+
+
+async def imagine(discord_fake: FakeDiscord, options: dict[str, Any], **kw: Any) -> FakeMessage:
+    return await delivered(discord_fake, await discord_fake.slash_command("imagine", options, **kw))
+
+
+async def fetch(url: str) -> tuple[int, bytes]:
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        return resp.status, await resp.read()
+
+
+async def press(discord_fake: FakeDiscord, message: FakeMessage, label: str, **kw: Any) -> FakeInteraction:
+    return await discord_fake.click(message.id, button(discord_fake, message.id, label), **kw)
+
+
+# ---- Vary -------------------------------------------------------------------------------------------
+
+
+async def test_vary_sends_this_image_and_the_members_references_and_charges_the_presser(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    refs = [discord_fake.add_attachment(png_bytes(colour=(i * 60, 0, 0)), f"r{i}.png", "image/png") for i in range(3)]
+    options = {"prompt": "a lighthouse", "aspect_ratio": "3:2", "image1": refs[0], "image2": refs[1], "image3": refs[2]}
+    original = await imagine(discord_fake, options)
+    assert labels(discord_fake, original.id) == FULL
+
+    vary = await press(discord_fake, original, "Vary", user_id=STRANGER, permissions=PLAIN_MEMBER_PERMISSIONS)
+    result = await delivered(discord_fake, vary)
+
+    assert vary.callbacks[0]["type"] == 5 and result.id != original.id  # a new message; the old one stays
+    create = seaart.creates[1].json
+    # This image first, then the member's references up to the model's limit (Nano Banana 2 on SeaArt: 3).
+    assert create["image_urls"][1:] == [refs[0]["url"], refs[1]["url"]]
+    assert create["prompt"] == "a lighthouse" and create["aspect_ratio"] == "3:2"
+    status, data = await fetch(create["image_urls"][0])
+    assert status == 200 and data == original.files[0].data
+    assert "variation" in made_from(result) and f"/{original.channel_id}/{original.id})" in made_from(result)
+    assert labels(discord_fake, result.id) == FULL
+    # Charged to whoever pressed it; the author paid for their own image only.
+    await settled(discord_fake, settings)
+    assert charges(settings, STRANGER) == [("reserve", 1), ("commit", 1)]
+    assert charges(settings, discord_fake.member_id) == [("reserve", 1), ("commit", 1)]
+    assert jobs(settings) == [(discord_fake.member_id, "delivered"), (STRANGER, "delivered")]
+
+
+@pytest.fixture
+async def segmind() -> AsyncIterator[FakeSegmind]:
+    async with FakeSegmind(api_key=KEY) as fake:
+        yield fake
+
+
+def routed(tmp_path: Path, discord_fake: FakeDiscord, *route: tuple[str, dict[str, Any]]) -> Settings:
+    """These providers enabled, in this failover order for Nano Banana 2 (the first is the default)."""
+    names = [name for name, _ in route]
+    providers: dict[str, Any] = {name: {"enabled": False} for name in ("seaart", "segmind", "gemini")}
+    providers.update({name: {"enabled": True, **section} for name, section in route})
+    return load_settings(
+        None,
+        discord_token=BOT_TOKEN,
+        seaart_api_key=SEAART_KEY,
+        segmind_api_key=KEY,
+        gemini_api_key=KEY,
+        discord={"api_base_url": discord_fake.api_base_url, "gateway_url": discord_fake.gateway_url},
+        database={"path": str(tmp_path / f"{'-'.join(names)}.sqlite3")},
+        providers=providers,
+        imagine={"default_provider": names[0]},
+        models={"routes": {"nano_banana_2": names}},
+        jobs={"poll_interval_seconds": 0.05, "max_poll_interval_seconds": 0.2, "progress_interval_seconds": 0},
+    )
+
+
+async def test_vary_draws_a_new_seed_where_the_provider_takes_one(
+    tmp_path: Path, discord_fake: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    settings = routed(tmp_path, discord_fake, ("segmind", {"base_url": segmind.base_url}))
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        original = await imagine(discord_fake, {"prompt": "a fox", "seed": 1234})
+        await delivered(discord_fake, await press(discord_fake, original, "Vary"))
+        reroll = await press(discord_fake, original, "Re-roll")
+        await delivered(discord_fake, reroll)
+    finally:
+        await running.close()
+    first, varied, rerolled = (c.json for c in segmind.creates)
+    assert first["seed"] == rerolled["seed"] == 1234  # Re-roll repeats the request as it was
+    assert isinstance(varied["seed"], int) and varied["seed"] != 1234
+    assert varied["prompt"] == "a fox" and len(varied["image_urls"]) == 1
+
+
+async def test_vary_fails_over_like_imagine(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, segmind: FakeSegmind
+) -> None:
+    settings = routed(
+        tmp_path, discord_fake, ("seaart", {"base_url": seaart.base_url}), ("segmind", {"base_url": segmind.base_url})
+    )
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        ref = discord_fake.add_attachment(png_bytes(), "ref.png", "image/png")
+        original = await imagine(discord_fake, {"prompt": "a harbour", "image1": ref})
+        seaart.script("out_of_credit")
+        result = await delivered(discord_fake, await press(discord_fake, original, "Vary", user_id=STRANGER))
+        await settled(discord_fake, settings)
+    finally:
+        await running.close()
+    # SeaArt had the image but could not take the job; Segmind got the same references.
+    assert seaart.creates[1].json["image_urls"] == segmind.creates[0].json["image_urls"]
+    assert segmind.creates[0].json["image_urls"][1] == ref["url"]
+    assert "segmind (after seaart: out of credit)" in str(result.embeds[0]["fields"])
+    assert query(settings, "SELECT user_id, provider, state FROM jobs ORDER BY created_at")[1] == (
+        STRANGER,
+        "segmind",
+        "delivered",
+    )
+    assert charges(settings, STRANGER) == [("reserve", 1), ("commit", 1)]
+
+
+# ---- Edit -------------------------------------------------------------------------------------------
+
+
+async def test_a_strangers_edit_opens_a_modal_and_is_charged_to_the_stranger(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    ref = discord_fake.add_attachment(png_bytes(), "face.png", "image/png")
+    original = await imagine(discord_fake, {"prompt": "a cat in a hat", "image1": ref, "resolution": "2K"})
+
+    edit = await press(discord_fake, original, "Edit", user_id=STRANGER, permissions=PLAIN_MEMBER_PERMISSIONS)
+    await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
+    modal = edit.callbacks[0]
+    assert modal["type"] == 9
+    job_id = query(settings, "SELECT id FROM jobs")[0][0]
+    assert modal["data"]["custom_id"] == f"bananacord:edit:{job_id}"
+    await settled(discord_fake, settings)
+    assert len(seaart.creates) == 1 and jobs(settings) == [(discord_fake.member_id, "delivered")]  # nothing yet
+
+    submit = await discord_fake.submit_modal(edit, {"instruction": "make it night @everyone"})
+    result = await delivered(discord_fake, submit)
+
+    create = seaart.creates[1].json
+    # The instruction is the prompt and this image the only reference; the other options are kept.
+    assert create["prompt"] == "make it night @everyone" and create["resolution"] == "2K"
+    assert len(create["image_urls"]) == 1
+    status, data = await fetch(create["image_urls"][0])
+    assert status == 200 and data == original.files[0].data
+    assert result.embeds[0]["description"] == "make it night @everyone" and "An edit" in made_from(result)
+    assert result.allowed_mentions == {"parse": []}
+    await settled(discord_fake, settings)
+    assert charges(settings, STRANGER) == [("reserve", 2), ("commit", 2)]  # Nano Banana 2 at 2K: 2 units
+    assert charges(settings, discord_fake.member_id) == [("reserve", 2), ("commit", 2)]
+
+
+async def test_an_empty_or_blocked_edit_is_refused_privately(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    original = await imagine(discord_fake, {"prompt": "a garden"})
+    await discord_fake.slash_command("mod blockterm add", {"term": "forbidden"}, user_id=discord_fake.moderator_id)
+    await discord_fake.wait_for(lambda: bool(query(settings, "SELECT * FROM blocked_terms")), timeout=10)
+    for instruction, refusal in (("   ", "Say what should change"), ("add a forbidden statue", "not allow")):
+        edit = await press(discord_fake, original, "Edit")
+        await discord_fake.wait_for(lambda edit=edit: bool(edit.callbacks), timeout=10)
+        submit = await discord_fake.submit_modal(edit, {"instruction": instruction})
+        assert refusal in await ephemeral_reply(discord_fake, submit)
+    await nothing_but_the_original(discord_fake, seaart, settings)
+
+
+# ---- Re-render --------------------------------------------------------------------------------------
+
+
+async def test_rerender_draws_the_image_again_at_the_size_and_says_so(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    original = await imagine(discord_fake, {"prompt": "a tiny house", "aspect_ratio": "4:3"})
+    result = await delivered(discord_fake, await press(discord_fake, original, "Re-render 4K"))
+
+    create = seaart.creates[1].json
+    assert create["resolution"] == "4K" and create["prompt"] == "a tiny house" and create["aspect_ratio"] == "4:3"
+    assert len(create["image_urls"]) == 1
+    assert (await fetch(create["image_urls"][0]))[1] == original.files[0].data
+    note = made_from(result)
+    assert "Re-rendered at 4K" in note and "not a pixel-for-pixel upscale" in note
+    assert result.attachments[0]["width"] == 4096  # the fake draws what it was asked for
+    # Nothing above 4K: the re-render offers no further re-render.
+    assert labels(discord_fake, result.id) == ["Vary", "Edit", "Re-roll", "Delete"]
+    await settled(discord_fake, settings)
+    assert charges(settings, discord_fake.member_id) == [("reserve", 1), ("commit", 1), ("reserve", 3), ("commit", 3)]
+
+
+async def test_rerender_over_quota_is_refused_privately_and_nothing_is_charged(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 3})
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        original = await imagine(discord_fake, {"prompt": "a red door"})
+        refused = await press(discord_fake, original, "Re-render 4K")
+        assert "daily units" in await ephemeral_reply(discord_fake, refused)
+        # 2K (2 units) still fits in what is left.
+        await delivered(discord_fake, await press(discord_fake, original, "Re-render 2K"))
+        await settled(discord_fake, settings)
+    finally:
+        await running.close()
+    assert [c.json["resolution"] for c in seaart.creates] == ["1K", "2K"]
+    assert charges(settings, discord_fake.member_id) == [("reserve", 1), ("commit", 1), ("reserve", 2), ("commit", 2)]
+    assert len(jobs(settings)) == 2
+
+
+@pytest.fixture
+async def gemini_lite() -> AsyncIterator[FakeGemini]:
+    async with FakeGemini(api_key=KEY, models={"gemini-3.1-flash-lite-image": "flash"}) as fake:
+        yield fake
+
+
+async def test_rerender_is_offered_only_where_an_enabled_provider_serves_the_size(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, gemini_lite: FakeGemini
+) -> None:
+    # This Gemini model id draws 1K only.
+    gemini = (
+        "gemini",
+        {"base_url": gemini_lite.base_url, "model_ids": {"nano_banana_2": "gemini-3.1-flash-lite-image"}},
+    )
+    running = await start_bot(routed(tmp_path, discord_fake, gemini), discord_fake, Clock())
+    try:
+        alone = await imagine(discord_fake, {"prompt": "a pebble"})
+    finally:
+        await running.close()
+    assert labels(discord_fake, alone.id) == ["Vary", "Edit", "Re-roll", "Delete"]
+
+    both_settings = routed(tmp_path, discord_fake, gemini, ("seaart", {"base_url": seaart.base_url}))
+    running = await start_bot(both_settings, discord_fake, Clock())
+    try:
+        both = await imagine(discord_fake, {"prompt": "a stone"})
+        assert labels(discord_fake, both.id) == FULL
+        await delivered(discord_fake, await press(discord_fake, both, "Re-render 4K"))
+    finally:
+        await running.close()
+    # Gemini (first in the route) drew both 1K images; only SeaArt serves 4K, so it got the re-render.
+    assert len(gemini_lite.creates) == 2
+    assert [c.json["resolution"] for c in seaart.creates] == ["4K"]
+
+
+# ---- who may ---------------------------------------------------------------------------------------
+
+
+async def test_a_banned_members_presses_are_refused_privately(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    original = await imagine(discord_fake, {"prompt": "a quiet lake"})
+    ban = await discord_fake.slash_command(
+        "mod ban", {"member": discord_fake.member_id, "reason": "spam"}, user_id=discord_fake.moderator_id
+    )
+    await discord_fake.wait_for(lambda: bool(ban.callbacks), timeout=10)
+    # Edit is refused on the press, before the member types anything.
+    for label in ("Vary", "Edit", "Re-render 2K", "Re-roll"):
+        refused = await press(discord_fake, original, label)
+        text = await ephemeral_reply(discord_fake, refused)
+        assert "banned" in text and "spam" in text, label
+    await nothing_but_the_original(discord_fake, seaart, settings)
+
+
+async def test_an_image_no_longer_on_the_message_is_refused_privately(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    original = await imagine(discord_fake, {"prompt": "a kite"})
+    original.attachments = []  # as after someone removed the file from the message
+    for label in ("Vary", "Edit", "Re-render 4K"):
+        refused = await press(discord_fake, original, label)
+        assert "no longer on this message" in await ephemeral_reply(discord_fake, refused), label
+    await nothing_but_the_original(discord_fake, seaart, settings)
+
+
+# ---- restarts and old jobs -------------------------------------------------------------------------
+
+
+async def test_buttons_and_an_open_edit_modal_work_after_a_restart(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        original = await imagine(discord_fake, {"prompt": "a windmill"})
+        edit = await press(discord_fake, original, "Edit", user_id=STRANGER)
+        await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
+        await settled(discord_fake, settings)
+    finally:
+        await running.close()
+
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        # The modal was opened by the previous process; its submit still starts the edit.
+        edited = await delivered(discord_fake, await discord_fake.submit_modal(edit, {"instruction": "in winter"}))
+        varied = await delivered(discord_fake, await press(discord_fake, original, "Vary"))
+        rerendered = await delivered(discord_fake, await press(discord_fake, original, "Re-render 2K"))
+        await settled(discord_fake, settings)
+    finally:
+        await running.close()
+    prompts = [(c.json["prompt"], c.json["resolution"], len(c.json.get("image_urls", []))) for c in seaart.creates]
+    assert prompts == [
+        ("a windmill", "1K", 0),
+        ("in winter", "1K", 1),
+        ("a windmill", "1K", 1),
+        ("a windmill", "2K", 1),
+    ]
+    assert ["An edit" in made_from(edited), "variation" in made_from(varied)] == [True, True]
+    assert "Re-rendered at 2K" in made_from(rerendered)
+    assert charges(settings, STRANGER) == [("reserve", 1), ("commit", 1)]
+    assert charges(settings, discord_fake.member_id) == [("reserve", 1), ("commit", 1)] * 2 + [
+        ("reserve", 2),
+        ("commit", 2),
+    ]
+    assert [state for _, state in jobs(settings)] == ["delivered"] * 4
+
+
+async def test_a_day_old_job_renews_its_expired_links_for_reroll_and_vary(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    ref = discord_fake.add_attachment(png_bytes(colour=(1, 2, 3)), "sketch.png", "image/png")
+    interaction = await discord_fake.slash_command("imagine", {"prompt": "a castle", "image1": ref})
+    original = await delivered(discord_fake, interaction)
+    assert seaart.creates[0].json["image_urls"] == [ref["url"]]
+
+    # A day passes, for Discord's CDN and for the bot: every link handed out so far is dead.
+    clock.offset += discord_fake.expire_attachment_urls()
+    discord_fake.expire_token(interaction.token)
+    assert (await fetch(ref["url"]))[0] == 404
+
+    await delivered(discord_fake, await press(discord_fake, original, "Re-roll", user_id=STRANGER))
+    await delivered(discord_fake, await press(discord_fake, original, "Vary", user_id=STRANGER))
+
+    refreshes = [r for r in discord_fake.requests if r.path == "/attachments/refresh-urls"]
+    assert [r.json for r in refreshes] == [{"attachment_urls": [ref["url"]]}] * 2
+    rerolled, varied = seaart.creates[1].json, seaart.creates[2].json
+    (renewed,) = rerolled["image_urls"]
+    assert renewed != ref["url"] and renewed.split("?")[0] == ref["url"].split("?")[0]
+    assert varied["image_urls"][1] == renewed
+    for url in (renewed, varied["image_urls"][0]):
+        assert (await fetch(url))[0] == 200
+    assert (await fetch(renewed))[1] == png_bytes(colour=(1, 2, 3))
+    await settled(discord_fake, settings)
+    assert [state for _, state in jobs(settings)] == ["delivered"] * 3
+    assert charges(settings, STRANGER) == [("reserve", 1), ("commit", 1)] * 2
+
+
+async def test_a_reference_gone_from_discord_is_refused_privately(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    ref = discord_fake.add_attachment(png_bytes(), "deleted.png", "image/png")
+    original = await imagine(discord_fake, {"prompt": "a bridge", "image1": ref})
+    clock.offset += discord_fake.expire_attachment_urls()
+    discord_fake.delete_attachment(ref)
+    for label in ("Re-roll", "Vary"):
+        refused = await press(discord_fake, original, label)
+        assert "no longer on Discord" in await ephemeral_reply(discord_fake, refused), label
+    await nothing_but_the_original(discord_fake, seaart, settings)

@@ -1,0 +1,98 @@
+"""Requests that work on a delivered image (bot/derive.py), and when a Discord link needs renewing
+(bot/discord_refs.py); the flows through Discord are in tests/e2e/test_rework.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot import derive
+from bot.catalogue import Catalogue
+from bot.config import load_settings
+from bot.discord_refs import REFRESH_MARGIN_SECONDS, expires_at, stale
+from bot.models import GenerationRequest, ReferenceImage, Turn
+
+NOW = 1_800_000_000.0
+
+
+def image(name: str) -> ReferenceImage:
+    return ReferenceImage(url=f"https://cdn.example/{name}.png", content_type="image/png", size=10, filename=name)
+
+
+def catalogue(**providers: Any) -> Catalogue:
+    return Catalogue(load_settings(None, providers=providers or {"seaart": {"enabled": True}}))
+
+
+def request(**fields: Any) -> GenerationRequest:
+    return GenerationRequest(**{"model": "nano_banana_2", "prompt": "a lighthouse", **fields})
+
+
+def test_vary_puts_the_image_first_keeps_the_members_references_and_drops_earlier_images() -> None:
+    first = request(reference_images=(image("a"), image("b")), aspect_ratio="3:2", seed=7)
+    varied = derive.vary(first, image("shown"), ("job1", "https://discord.com/channels/1/2/3"), limit=14)
+    assert [r.filename for r in varied.reference_images] == ["shown", "a", "b"]
+    assert varied.prompt == first.prompt and varied.aspect_ratio == "3:2"
+    assert varied.seed is not None and varied.seed != 7
+    assert varied.derived_from is not None and varied.derived_from.action == "vary"
+    # A variation of a variation starts from the newer image, not from both.
+    again = derive.vary(varied, image("newer"), ("job2", None), limit=14)
+    assert [r.filename for r in again.reference_images] == ["newer", "a", "b"]
+    assert [r.filename for r in derive.vary(first, image("shown"), ("job1", None), limit=2).reference_images] == [
+        "shown",
+        "a",
+    ]
+
+
+def test_a_variation_of_a_reply_starts_afresh_from_its_image() -> None:
+    # A reply job: its first reference is the image replied to, its history the conversation before.
+    turn = Turn(prompt="a cat", reference_images=(), result=image("replied"))
+    reply = request(prompt="now at night", reference_images=(image("replied"), image("hat")), history=(turn,))
+    varied = derive.vary(reply, image("shown"), ("job3", None), limit=14)
+    assert [r.filename for r in varied.reference_images] == ["shown", "hat"]
+    assert varied.history == () and varied.prompt == "now at night"
+
+
+def test_edit_and_rerender_send_the_image_alone_and_keep_the_options() -> None:
+    first = request(reference_images=(image("a"),), resolution="2K", output_format="png", seed=3)
+    edited = derive.edit(first, image("shown"), "  make it night\u200b ", ("job1", None))
+    assert edited.prompt == "make it night" and [r.filename for r in edited.reference_images] == ["shown"]
+    assert (edited.resolution, edited.output_format, edited.seed) == ("2K", "png", 3)
+    rendered = derive.upscale(first, image("shown"), "4K", ("job1", None))
+    assert rendered.resolution == "4K" and rendered.prompt == first.prompt and len(rendered.reference_images) == 1
+    assert rendered.derived_from is not None and rendered.derived_from.action == "upscale"
+
+
+def test_rerender_sizes_are_those_above_the_image_that_a_provider_serves() -> None:
+    seaart = catalogue()
+    assert derive.upscale_sizes(seaart, "nano_banana_2", "512") == ("2K", "4K")
+    assert derive.upscale_sizes(seaart, "nano_banana_2", "1K") == ("2K", "4K")
+    assert derive.upscale_sizes(seaart, "nano_banana_pro", "2K") == ("4K",)
+    assert derive.upscale_sizes(seaart, "nano_banana_2", "4K") == ()
+    lite = catalogue(
+        seaart={"enabled": False},
+        gemini={"enabled": True, "model_ids": {"nano_banana_2": "gemini-3.1-flash-lite-image"}},
+    )
+    assert derive.upscale_sizes(lite, "nano_banana_2", "1K") == ()
+    assert derive.upscale_sizes(lite, "nano_banana_pro", "1K") == ("2K", "4K")
+    assert derive.reference_limit(seaart, "nano_banana_2") == 3 and derive.reference_limit(lite, "nano_banana_2") == 14
+
+
+@given(st.integers(min_value=0, max_value=2**31 - 1))
+def test_a_new_seed_is_another_valid_seed(old: int) -> None:
+    seed = derive.new_seed(old)
+    assert seed != old and 0 <= seed < 2**31
+
+
+def signed(expires: float) -> str:
+    return f"https://cdn.discordapp.com/attachments/1/2/a.png?ex={int(expires):x}&is={int(NOW) - 60:x}&hm=ab12&"
+
+
+def test_links_are_renewed_when_they_have_expired_or_soon_will() -> None:
+    assert expires_at("https://example.com/a.png") is None and not stale("https://example.com/a.png", NOW)
+    assert expires_at(signed(NOW + 86_400)) == int(NOW) + 86_400
+    assert not stale(signed(NOW + 86_400), NOW)
+    assert stale(signed(NOW - 1), NOW)
+    assert stale(signed(NOW + REFRESH_MARGIN_SECONDS - 1), NOW)
+    assert stale("https://cdn.discordapp.com/a.png?ex=zz&is=1&hm=x", NOW)  # unreadable: renew
