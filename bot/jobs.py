@@ -250,22 +250,13 @@ class JobRunner:
         ``held`` jobs wait for ``release()``: the caller still has to acknowledge Discord and learn the
         message id, and a fast provider must not finish before there is a message to show it in.
         """
-        now = self.clock()
-        job = await self.store.create(
-            new,
-            now=now,
-            deadline_seconds=self.settings.deadline_seconds,
-            within=within,
-            start_at=now + HELD_FOR_SECONDS if held else None,
-        )
-        log.info("job %s created: %s/%s for user %s", job.id, job.provider, job.model, job.user_id)
-        self.wake()
+        (job,) = await self.create_batch([new], within=within, held=held)
         return job
 
     async def create_batch(
         self, news: Sequence[NewJob], *, within: InTransaction | None = None, held: bool = False
     ) -> list[Job]:
-        """Record several candidates of one request as one batch (all or none), as ``create`` does one."""
+        """Record several candidates of one request as one batch (all or none; one job is no batch)."""
         now = self.clock()
         jobs = await self.store.create_batch(
             news,
@@ -274,7 +265,9 @@ class JobRunner:
             within=within,
             start_at=now + HELD_FOR_SECONDS if held else None,
         )
-        log.info("batch %s created: %d jobs for user %s", jobs[0].batch_id, len(jobs), jobs[0].user_id)
+        for job in jobs:
+            batch = f" (#{job.batch_index} of batch {job.batch_id})" if job.batch_id else ""
+            log.info("job %s created: %s/%s for user %s%s", job.id, job.provider, job.model, job.user_id, batch)
         self.wake()
         return jobs
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bot.testing.discord import FakeDiscord
@@ -62,3 +64,22 @@ def start_process(config: Path, log: Path, env: dict[str, str] | None = None) ->
             env=env or bot_env(),
             cwd=config.parent,
         )
+
+
+@contextlib.contextmanager
+def bot_processes(config: Path, log: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """``start()`` runs one more bot process (as ``start_process``); any still running at the end is
+    stopped, so a test that kills one and starts the next leaves none behind, whatever fails."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        started.append(start_process(config, log))
+        return started[-1]
+
+    try:
+        yield start
+    finally:
+        for proc in started:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)

@@ -4,10 +4,12 @@ at every step (deliveries that finish at different times, a restart mid-batch), 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sqlite3
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from bot.config import Settings, load_settings
 from bot.testing.discord import ADMIN_PERMISSIONS, FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import BOT_TOKEN, SEAART_KEY, Clock, RunningBot, make_settings, start_bot
-from tests.e2e.bot_process import start_process, write_config
+from tests.e2e.bot_process import bot_processes, write_config
 
 
 def jobs(settings: Settings) -> list[sqlite3.Row]:
@@ -261,17 +263,24 @@ async def test_a_restart_mid_batch_ends_with_every_image_in_the_message(
     assert sorted(k for _, k, _ in ledger(settings)[:8]) == ["commit"] * 4 + ["reserve"] * 4
 
 
+def two_lives(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> tuple[Settings, contextlib.AbstractContextManager[Callable[[], subprocess.Popen[bytes]]]]:
+    """The settings of a bot run as its own process, and the starter of its processes (a first one to
+    kill, a second one to finish its work)."""
+    config = write_config(tmp_path, discord_fake, seaart)
+    settings = load_settings(config, discord_token=BOT_TOKEN, seaart_api_key=SEAART_KEY)
+    return settings, bot_processes(config, tmp_path / "bot.log")
+
+
 async def test_a_bot_killed_mid_batch_finishes_it_in_the_same_message(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
     """SIGKILL with one candidate shown and two still at the provider: a new process polls the two,
     adds their images to the same message beside the first (kept, not sent again) and charges all three."""
-    config = write_config(tmp_path, discord_fake, seaart)
-    settings = load_settings(config, discord_token=BOT_TOKEN, seaart_api_key=SEAART_KEY)
-    log = tmp_path / "bot.log"
-    first = start_process(config, log)
-    second: subprocess.Popen[bytes] | None = None
-    try:
+    settings, lives = two_lives(tmp_path, discord_fake, seaart)
+    with lives as start:
+        first = start()
         await discord_fake.wait_until_ready(timeout=30)
         seaart.hold(True)
         message = await batch_message(discord_fake, {"prompt": "survive a kill", "count": 3})
@@ -284,14 +293,9 @@ async def test_a_bot_killed_mid_batch_finishes_it_in_the_same_message(
         first.wait(timeout=10)
 
         seaart.release()
-        second = start_process(config, log)
+        start()
         await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=30)
         await discord_fake.wait_for(lambda: message.embeds[0]["title"] == "🍌 Done · 3 images", timeout=20)
-    finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=10)
     assert len(seaart.creates) == 3
     assert [a["filename"].split("-")[1] for a in message.attachments] == [r["id"] for r in jobs(settings)]
     assert message.attachments[0]["id"] == kept
@@ -319,12 +323,9 @@ async def test_a_batch_held_when_the_bot_died_starts_in_the_message_discord_made
 ) -> None:
     """Killed while acknowledging the command, and Discord did make the "thinking" message: the new process
     finds it and runs every candidate into it."""
-    config = write_config(tmp_path, discord_fake, seaart)
-    settings = load_settings(config, discord_token=BOT_TOKEN, seaart_api_key=SEAART_KEY)
-    log = tmp_path / "bot.log"
-    first = start_process(config, log)
-    second: subprocess.Popen[bytes] | None = None
-    try:
+    settings, lives = two_lives(tmp_path, discord_fake, seaart)
+    with lives as start:
+        first = start()
         await discord_fake.wait_until_ready(timeout=30)
         discord_fake.hold_callbacks()
         interaction = await discord_fake.slash_command("imagine", {"prompt": "held twice", "count": 2})
@@ -333,16 +334,11 @@ async def test_a_batch_held_when_the_bot_died_starts_in_the_message_discord_made
         first.wait(timeout=10)
         assert states(settings) == ["queued", "queued"] and seaart.creates == []
         discord_fake.hold_callbacks(False)  # Discord carries out the acknowledgement after all
-        second = start_process(config, log)
+        start()
         await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 2, timeout=30)
         assert interaction.original_message_id is not None
         message = discord_fake.messages[interaction.original_message_id]
         await discord_fake.wait_for(lambda: message.embeds[0]["title"] == "🍌 Done · 2 images", timeout=20)
-    finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=10)
     assert len(seaart.creates) == 2 and len(message.attachments) == 2
     assert {r["message_id"] for r in jobs(settings)} == {message.id}
 

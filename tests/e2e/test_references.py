@@ -56,12 +56,21 @@ def attachments(discord_fake: FakeDiscord, count: int) -> dict[str, Any]:
     }
 
 
+async def ten_attached_and_linked(
+    discord_fake: FakeDiscord, prompt: str, linked: int
+) -> tuple[dict[str, Any], FakeMessage]:
+    """/imagine options for Nano Banana Pro with all ten attachment slots used and a link to a member's
+    message with ``linked`` more images; and that message."""
+    posted = await post_images(discord_fake, linked)
+    options = {"prompt": prompt, "model": "nano_banana_pro", **attachments(discord_fake, 10)}
+    options["references"] = link(discord_fake, posted)
+    return options, posted
+
+
 async def test_fourteen_references_on_pro_from_ten_slots_and_a_link(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
-    posted = await post_images(discord_fake, 4)
-    options = {"prompt": "a collage", "model": "nano_banana_pro", **attachments(discord_fake, 10)}
-    options["references"] = link(discord_fake, posted)
+    options, posted = await ten_attached_and_linked(discord_fake, "a collage", 4)
     await discord_fake.slash_command("imagine", options, user_id=discord_fake.member_id)
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
     (create,) = seaart.creates
@@ -86,9 +95,7 @@ async def test_a_link_to_an_earlier_result_makes_it_a_reference(
 async def test_more_references_than_the_model_takes_are_refused_before_anything_is_charged(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
-    posted = await post_images(discord_fake, 5)
-    options = {"prompt": "too many", "model": "nano_banana_pro", **attachments(discord_fake, 10)}
-    options["references"] = link(discord_fake, posted)
+    options, posted = await ten_attached_and_linked(discord_fake, "too many", 5)
     text = await refused(discord_fake, options)
     assert "Nano Banana Pro takes at most 14 reference image(s); you gave 15." in text
     # Nano Banana 2 on SeaArt takes 3: the same refusal, naming that limit.
