@@ -18,7 +18,7 @@ import aiohttp
 from bot.config import Settings, load_settings
 from bot.testing.discord import ADMIN_PERMISSIONS, FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import BOT_TOKEN, SEAART_KEY, Clock, RunningBot, make_settings, start_bot
+from tests.conftest import BOT_TOKEN, SEAART_KEY, Clock, RunningBot, make_settings, png_bytes, start_bot
 from tests.e2e.bot_process import bot_processes, write_config
 
 
@@ -174,11 +174,14 @@ async def test_cancel_stops_every_candidate_and_refunds_them(
 async def test_reroll_of_a_batch_runs_the_whole_batch_again_for_the_presser(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
-    message = await batch_message(discord_fake, {"prompt": "again", "count": 2})
+    ref = discord_fake.add_attachment(png_bytes(), "ref.png", "image/png")
+    message = await batch_message(discord_fake, {"prompt": "again", "count": 2, "image1": ref})
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 2, timeout=10)
+    assert [c.json["image_urls"] for c in seaart.creates] == [[ref["url"]]] * 2
     await discord_fake.wait_for(lambda: labels(message) == buttons_for([1, 2]), timeout=10)
     await discord_fake.click(message.id, custom_id(message, "Re-roll"), user_id=discord_fake.moderator_id)
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 4, timeout=10)
+    assert [c.json["image_urls"] for c in seaart.creates[2:]] == [[ref["url"]]] * 2
     again = jobs(settings)[2:]
     assert {r["user_id"] for r in again} == {discord_fake.moderator_id}
     assert again[0]["batch_id"] == again[1]["batch_id"] != jobs(settings)[0]["batch_id"]
