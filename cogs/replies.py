@@ -25,6 +25,7 @@ from discord.ext import commands
 
 from bot import derive, render
 from bot.app import Bananacord
+from bot.discord_refs import refresh_references
 from bot.errors import BananacordError, InvalidRequestError
 from bot.models import ReferenceImage
 from bot.store.jobs import Job, NewJob
@@ -148,6 +149,8 @@ class Replies(commands.Cog):
                 f"{max(limit - len(shown), 0)} of your own. Your reply attached {len(references) - len(shown)}."
             )
         request = edit_request(original, model=model, prompt=text, references=references)
+        # The earlier turns of a thread (Gemini's conversation) point at CDN links that expire in a day.
+        request = await refresh_references(bot.http, request, now=bot.clock())
         request = await moderate(
             bot,
             request,

@@ -318,20 +318,25 @@ async def test_a_reply_job_held_when_the_bot_died_is_found_by_its_answer_or_ends
         await running.close()
 
 
+def gemini_settings(tmp_path: Path, discord_fake: FakeDiscord, gemini: FakeGemini) -> Settings:
+    """Nano Banana 2 served by Gemini alone: the provider that takes a reply thread as a conversation."""
+    return load_settings(
+        None,
+        discord_token=BOT_TOKEN,
+        gemini_api_key=GEMINI_KEY,
+        discord={"api_base_url": discord_fake.api_base_url, "gateway_url": discord_fake.gateway_url},
+        database={"path": str(tmp_path / "bot.sqlite3")},
+        providers={"seaart": {"enabled": False}, "gemini": {"enabled": True, "base_url": gemini.base_url}},
+        models={"routes": {"nano_banana_2": ["gemini"]}},
+        jobs={"poll_interval_seconds": 0.05, "max_poll_interval_seconds": 0.2, "progress_interval_seconds": 0},
+    )
+
+
 async def test_on_gemini_a_thread_of_replies_is_sent_as_a_conversation(
     tmp_path: Path, discord_fake: FakeDiscord, clock: Clock
 ) -> None:
     async with FakeGemini(api_key=GEMINI_KEY) as gemini:
-        settings = load_settings(
-            None,
-            discord_token=BOT_TOKEN,
-            gemini_api_key=GEMINI_KEY,
-            discord={"api_base_url": discord_fake.api_base_url, "gateway_url": discord_fake.gateway_url},
-            database={"path": str(tmp_path / "bot.sqlite3")},
-            providers={"seaart": {"enabled": False}, "gemini": {"enabled": True, "base_url": gemini.base_url}},
-            models={"routes": {"nano_banana_2": ["gemini"]}},
-            jobs={"poll_interval_seconds": 0.05, "max_poll_interval_seconds": 0.2, "progress_interval_seconds": 0},
-        )
+        settings = gemini_settings(tmp_path, discord_fake, gemini)
         running = await start_bot(settings, discord_fake, clock)
         try:
             image = await bot_image(discord_fake, settings)
@@ -359,3 +364,27 @@ async def test_on_gemini_a_thread_of_replies_is_sent_as_a_conversation(
     # The image being edited is the last answer already: the new turn adds only the member's hat.
     assert len(contents[2]["parts"]) == 1
     assert [base64.b64decode(p["inlineData"]["data"]) for p in contents[4]["parts"][1:]] == [hat]
+
+
+async def test_a_reply_to_a_day_old_gemini_thread_renews_the_earlier_turns_links(
+    tmp_path: Path, discord_fake: FakeDiscord, clock: Clock
+) -> None:
+    """A day later every CDN link in the thread has expired: the reply still sends the whole conversation,
+    the earlier turns' images fetched through links renewed with refresh-urls."""
+    async with FakeGemini(api_key=GEMINI_KEY) as gemini:
+        settings = gemini_settings(tmp_path, discord_fake, gemini)
+        running = await start_bot(settings, discord_fake, clock)
+        try:
+            image = await bot_image(discord_fake, settings)
+            night = await discord_fake.post_message("make it night", reply_to=image.id)
+            answer = await answer_to(discord_fake, settings, night)
+            clock.now += discord_fake.expire_attachment_urls()
+            later = await discord_fake.post_message("now in winter", reply_to=answer.id)
+            await answer_to(discord_fake, settings, later)
+        finally:
+            await running.close()
+
+    contents = gemini.creates[2].json["contents"]
+    assert [c["role"] for c in contents] == ["user", "model", "user", "model", "user"]
+    assert [c["parts"][0]["text"] for c in contents[::2]] == ["a cat on a sofa", "make it night", "now in winter"]
+    assert base64.b64decode(contents[1]["parts"][0]["inlineData"]["data"]) == image.files[0].data

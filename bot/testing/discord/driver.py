@@ -17,10 +17,11 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
+
+from bot.testing.serving import StartsAndStops
 
 from .faults import CHAOS_PATHS, Faults
 from .gateway import Connection, Gateway
@@ -66,7 +67,7 @@ def _snowflake_of(value: Any) -> int:
     return int(value)
 
 
-class FakeDiscord(World):
+class FakeDiscord(StartsAndStops, World):
     """A fake Discord that a real discord.py client logs into, syncs commands with and gets interactions from.
 
     One guild (:attr:`guild_id`) with a text channel (:attr:`channel_id`), an NSFW text channel
@@ -125,15 +126,6 @@ class FakeDiscord(World):
             await self._gateway.close(conn, code=1001)
         await self._runner.cleanup()
         self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     @property
     def api_base_url(self) -> str:

@@ -30,13 +30,14 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, ClassVar, Generic, Literal, Protocol, Self, TypedDict, TypeVar, get_args
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypedDict, TypeVar, get_args
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from multidict import CIMultiDict
 from PIL import Image, ImageChops
+
+from bot.testing.serving import StartsAndStops
 
 LONG_SIDE = {"0.5K": 512, "512px": 512, "512": 512, "1K": 1024, "2K": 2048, "4K": 4096}
 NOT_AN_IMAGE = b"<html><body>This is not an image. Sorry.</body></html>\n"
@@ -253,7 +254,7 @@ class HeldJob(Protocol):
 JobT = TypeVar("JobT", bound=HeldJob)
 
 
-class FakeProviderServer(Generic[JobT]):
+class FakeProviderServer(StartsAndStops, Generic[JobT]):
     """Base of the fake provider servers. Subclasses add routes, the key check, the outcomes and what
     a create request looks like; each keeps the jobs it accepted in ``jobs``, by the id the client sees.
     """
@@ -359,15 +360,6 @@ class FakeProviderServer(Generic[JobT]):
         self._closing.set()
         runner, self._runner = self._runner, None
         await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     @property
     def origin(self) -> str:
