@@ -30,17 +30,24 @@ def choose_provider(
         offered = ", ".join(catalogue.display_name(m) for m in catalogue.models()) or "none"
         raise InvalidRequestError(f"The model `{request.model}` is not available on this bot. Available: {offered}.")
     refusal: InvalidRequestError | None = None
+    roomiest: tuple[str, Capabilities] | None = None  # the candidate taking the most references
     for provider in route:
         if provider in skip:
             continue
         caps = catalogue.capabilities(provider, request.model)
         assert caps is not None, "a route lists only providers serving its model"
+        if roomiest is None or caps.max_reference_images > roomiest[1].max_reference_images:
+            roomiest = (provider, caps)
         try:
             _check(provider, caps, request)
         except InvalidRequestError as exc:
             refusal = refusal or exc
             continue
         return provider, caps
+    if roomiest is not None and len(request.reference_images) > roomiest[1].max_reference_images:
+        # Too many references for every provider: name the most any of them takes, not the first one's
+        # lower limit ("at most 8" would send the member away with 6 images too few).
+        _check(*roomiest, request)
     raise refusal or InvalidRequestError(
         "No other provider can take this request.", detail=f"all of {route} skipped or refused"
     )

@@ -7,7 +7,7 @@ import pytest
 from bot.catalogue import Catalogue
 from bot.config import load_settings
 from bot.errors import InvalidRequestError
-from bot.models import GenerationRequest
+from bot.models import GenerationRequest, ReferenceImage
 from bot.routing import choose_provider
 
 ALL = {name: {"enabled": True} for name in ("seaart", "kie", "segmind", "gemini")}
@@ -59,3 +59,18 @@ def test_failover_skips_the_providers_a_job_has_left() -> None:
     assert choose_provider(cat, request(safety_tolerance=6), skip={"segmind"})[0] == "gemini"
     with pytest.raises(InvalidRequestError):
         choose_provider(cat, request(safety_tolerance=6), skip={"segmind", "gemini"})
+
+
+def test_too_many_references_for_every_provider_names_the_most_any_takes() -> None:
+    cat = Catalogue(load_settings(None, providers={"seaart": {"enabled": True}, "kie": {"enabled": True}}))
+    refs = tuple(
+        ReferenceImage(url=f"https://cdn.example/{i}.png", content_type="image/png", size=100, filename=f"{i}.png")
+        for i in range(15)
+    )
+    pro = GenerationRequest(model="nano_banana_pro", prompt="a banana", reference_images=refs)
+    # kie, tried first, takes 8 on Pro; SeaArt takes 14: the refusal says 14.
+    with pytest.raises(InvalidRequestError, match="at most 14 reference image") as refused:
+        choose_provider(cat, pro, first="kie")
+    assert "you gave 15" in refused.value.user_message
+    # Nine fit SeaArt although kie, first, refuses them.
+    assert choose_provider(cat, pro.model_copy(update={"reference_images": refs[:9]}), first="kie")[0] == "seaart"
