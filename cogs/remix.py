@@ -11,6 +11,7 @@ was used, the quota of the member who used it, the provider choice, the message 
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
@@ -20,58 +21,44 @@ from discord.ext import commands
 
 from bot import derive
 from bot.app import Bananacord
+from bot.discord_refs import refresh_references
 from bot.errors import BananacordError, InvalidRequestError
 from bot.models import ReferenceImage
-from bot.store.jobs import Job
+from bot.store.forms import FormStore
 from cogs.editing import edit_request, message_images
 from cogs.errors import send_ephemeral
-from cogs.imagine import Imagine
+from cogs.imagine import Imagine, submitted_text
 
 MENU_NAME = "Edit with Nano Banana"
 # Discord's ceiling for a text input in a form.
 INSTRUCTION_MAX_CHARS = 4000
 
 
+# The form's custom_id names the row that holds what it was opened on (bot/store/forms.py), so its submit
+# is answered by whichever process is running then, one that restarted while the form was open included.
+FORM_ID = re.compile(r"bananacord:remix:(?P<form_id>[0-9a-f]{16})")
+INSTRUCTION_ID = "bananacord:remix:instruction"
+
+
 class RemixForm(discord.ui.Modal):
-    """What to change; submitting it starts the edit with the images chosen when the form opened."""
+    """What to change. Its submit is answered by ``Remix.on_interaction``, not by this object:
+    discord.py matches a submit only to a form this process still holds, so one opened before a restart
+    would go unanswered (as the Edit button's form, cogs/imagine.py)."""
 
-    instruction: discord.ui.TextInput[RemixForm] = discord.ui.TextInput(
-        label="What should change?",
-        style=discord.TextStyle.paragraph,
-        placeholder="make it night, add a red scarf, turn it into a watercolour…",
-        max_length=INSTRUCTION_MAX_CHARS,
-        custom_id="bananacord:remix:instruction",
-    )
-
-    def __init__(
-        self,
-        cog: Remix,
-        *,
-        model: str,
-        original: Job | None,
-        preferred: str | None,
-        references: list[ReferenceImage],
-        total: int,
-    ) -> None:
-        title = MENU_NAME if total == len(references) else f"Edit: first {len(references)} of {total} images"
-        # A fresh custom_id per form: two forms open at once never answer each other's submissions.
-        super().__init__(title=title, timeout=900, custom_id=f"bananacord:remix:{secrets.token_hex(8)}")
-        self.cog = cog
-        self.model = model
-        self.original = original
-        self.preferred = preferred
-        self.references = references
-
-    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        request = edit_request(
-            self.original, model=self.model, prompt=self.instruction.value, references=self.references
+    def __init__(self, form_id: str, *, used: int, total: int) -> None:
+        title = MENU_NAME if total == used else f"Edit: first {used} of {total} images"
+        super().__init__(title=title, timeout=None, custom_id=f"bananacord:remix:{form_id}")
+        self.add_item(
+            discord.ui.TextInput(
+                label="What should change?",
+                style=discord.TextStyle.paragraph,
+                placeholder="make it night, add a red scarf, turn it into a watercolour…",
+                max_length=INSTRUCTION_MAX_CHARS,
+                custom_id=INSTRUCTION_ID,
+            )
         )
-        try:
-            await self.cog.imagine.start_job(interaction, request, preferred=self.preferred)
-        except BananacordError as exc:
-            # A form's errors do not reach the app-command error handler: refusals (quota, moderation, the
-            # model's limits) are answered here, privately, like every other refusal.
-            await send_ephemeral(interaction, exc.user_message)
+        # A stopped form is not kept by discord.py (send_modal stores only unfinished ones).
+        self.stop()
 
 
 class Remix(commands.Cog):
@@ -87,6 +74,10 @@ class Remix(commands.Cog):
         cog = self.bot.get_cog("Imagine")
         assert isinstance(cog, Imagine)
         return cog
+
+    @property
+    def forms(self) -> FormStore:
+        return FormStore(self.bot.services.db)
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.menu)
@@ -111,15 +102,50 @@ class Remix(commands.Cog):
             original.request.model if original else defaults.default_model or self.bot.settings.imagine.default_model
         )
         limit = derive.reference_limit(self.bot.services.catalogue, model)
-        form = RemixForm(
-            self,
-            model=model,
-            original=original,
-            preferred=original.provider if original else defaults.default_provider,
-            references=images[:limit],
-            total=len(images),
-        )
-        await interaction.response.send_modal(form)
+        references = images[:limit]
+        form_id = secrets.token_hex(8)
+        # Kept in SQLite, not in this object: the message's images as Discord showed them now (a member's
+        # message read again later comes back without them unless the bot has the message-content intent).
+        body = {
+            "model": model,
+            "original": original.id if original else None,
+            "preferred": original.provider if original else defaults.default_provider,
+            "references": [ref.model_dump(mode="json") for ref in references],
+        }
+        await self.forms.put(form_id, body, now=self.bot.clock())
+        await interaction.response.send_modal(RemixForm(form_id, used=len(references), total=len(images)))
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """The form's submit, whether this process or an earlier one opened it."""
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        data: Any = interaction.data or {}
+        match = FORM_ID.fullmatch(str(data.get("custom_id", "")))
+        if match is None:
+            return
+        try:
+            await self._submitted(interaction, match["form_id"], data.get("components") or [])
+        except BananacordError as exc:
+            # A form's errors do not reach the app-command error handler: refusals (quota, moderation, the
+            # model's limits) are answered here, privately, like every other refusal.
+            await send_ephemeral(interaction, exc.user_message)
+
+    async def _submitted(self, interaction: discord.Interaction[Any], form_id: str, components: list[Any]) -> None:
+        body = await self.forms.take(form_id, now=self.bot.clock())
+        if body is None:
+            raise InvalidRequestError(
+                "This form has expired. Use **Edit with Nano Banana** on the message again (you were not charged)."
+            )
+        instruction = submitted_text(components, INSTRUCTION_ID)
+        if not instruction or not instruction.strip():
+            raise InvalidRequestError("Say what should change, e.g. “make it night”.")
+        original = await self.bot.services.runner.store.get(body["original"]) if body["original"] else None
+        references = [ReferenceImage.model_validate(ref) for ref in body["references"]]
+        request = edit_request(original, model=body["model"], prompt=instruction, references=references)
+        # The links were Discord's when the form opened: renew any that expired while it stayed open.
+        request = await refresh_references(self.bot.http, request, now=self.bot.clock())
+        await self.imagine.start_job(interaction, request, preferred=body["preferred"])
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -134,3 +134,32 @@ async def test_a_remix_in_flight_survives_a_restart(
         assert len(seaart.creates) == 1 and seaart.creates[0].json["image_urls"] == [photo["url"]]
     finally:
         await second.close()
+
+
+async def test_a_form_opened_before_a_restart_is_answered_after_it(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """The member opens the form, the bot restarts, the member sends it: the edit runs on the images the
+    form was opened on (a member's message read again would come back without them), and the form works
+    once."""
+    photo = discord_fake.add_attachment(png_bytes(), "photo.png", "image/png")
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        post = await discord_fake.post_message("a cat", attachments=[photo], user_id=discord_fake.admin_id)
+        used = await discord_fake.message_command(MENU, post.id)
+        await form_of(discord_fake, used)
+    finally:
+        await first.close()
+
+    second = await start_bot(settings, discord_fake, clock)
+    try:
+        submit = await submitted(discord_fake, settings, used, "make it night")
+        assert len(seaart.creates) == 1 and seaart.creates[0].json["image_urls"] == [photo["url"]]
+        assert seaart.creates[0].json["prompt"].startswith("make it night")
+        assert states(settings) == ["delivered"] and submit.original_message_id is not None
+        # Sent again (a replayed submit): the form is used up, nothing more is started or charged.
+        again = await discord_fake.submit_modal(used, {INSTRUCTION: "make it night"})
+        await discord_fake.wait_for(lambda: bool(again.callbacks), timeout=10)
+        assert "expired" in str(again.callbacks[0]["data"].get("content")) and len(seaart.creates) == 1
+    finally:
+        await second.close()
