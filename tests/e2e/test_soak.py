@@ -73,6 +73,17 @@ async def imagine(discord_fake: FakeDiscord, sent: list[FakeInteraction], first:
         await asyncio.sleep(0.05)
 
 
+async def settle(
+    discord_fake: FakeDiscord, running: subprocess.Popen[bytes], db: Path, sent: list[FakeInteraction], log: Path
+) -> None:
+    """Wait until no job of ``sent`` is lost or the bot exits; an exited bot cannot drain: say so, not "lost"."""
+    with contextlib.suppress(TimeoutError):
+        await discord_fake.wait_for(
+            lambda: running.poll() is not None or not audit(db, discord_fake, {}, sent).lost, timeout=45
+        )
+    assert running.poll() is None, "the bot exited: " + log.read_text(errors="replace")[-2000:]
+
+
 async def test_chaos_and_a_hard_kill_lose_nothing_and_charge_nothing_twice(tmp_path: Path) -> None:
     times = random.Random(SEED)
     seaart = FakeSeaArt(
@@ -99,12 +110,7 @@ async def test_chaos_and_a_hard_kill_lose_nothing_and_charge_nothing_twice(tmp_p
             second = start_process(config, log)
             await discord_fake.wait_until_ready(timeout=30)
             await imagine(discord_fake, sent, JOBS // 2, JOBS - JOBS // 2)
-            running = second
-            await discord_fake.wait_for(
-                lambda: running.poll() is not None or not audit(db, discord_fake, {}, sent).lost, timeout=45
-            )
-            # A bot that stopped on its own (or was stopped from outside) cannot drain: say so, not "lost".
-            assert running.poll() is None, "the bot exited during the soak: " + log.read_text(errors="replace")[-2000:]
+            await settle(discord_fake, second, db, sent, log)
         finally:
             stop(first, second)
 
@@ -140,14 +146,7 @@ async def test_a_kill_while_the_command_is_being_acknowledged_still_ends_the_job
 
             second = start_process(config, log)
             await discord_fake.wait_until_ready(timeout=30)
-            running = second
-            # Four times the job's deadline: ample for a bot that picks the job up again.
-            with contextlib.suppress(TimeoutError):
-                await discord_fake.wait_for(
-                    lambda: running.poll() is not None or not audit(db, discord_fake, {}, [interaction]).lost,
-                    timeout=20,
-                )
-            assert running.poll() is None, "the bot exited: " + log.read_text(errors="replace")[-2000:]
+            await settle(discord_fake, second, db, [interaction], log)
         finally:
             stop(first, second)
 
@@ -175,13 +174,7 @@ async def test_a_failed_jobs_final_message_survives_one_discord_503(tmp_path: Pa
             )
             interaction = await discord_fake.slash_command("imagine", {"prompt": "blocked, then a 503"})
             await discord_fake.wait_for(lambda: any(r.status == 503 for r in discord_fake.requests), timeout=20)
-            running = proc
-            with contextlib.suppress(TimeoutError):
-                await discord_fake.wait_for(
-                    lambda: running.poll() is not None or not audit(db, discord_fake, {}, [interaction]).lost,
-                    timeout=20,
-                )
-            assert running.poll() is None, "the bot exited: " + log.read_text(errors="replace")[-2000:]
+            await settle(discord_fake, proc, db, [interaction], log)
         finally:
             stop(proc)
 
