@@ -191,11 +191,16 @@ class BotProcess:
 
     def cpu_seconds(self) -> float:
         """User + system CPU of every thread so far, from /proc/PID/stat (fields 14 and 15, clock ticks)."""
+        return sum(self.cpu_times())
+
+    def cpu_times(self) -> tuple[float, float]:
+        """(user, system) CPU seconds of every thread so far, from /proc/PID/stat (fields 14 and 15)."""
         with contextlib.suppress(OSError):
             stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
             fields = stat[stat.rfind(")") + 2 :].split()  # the command name may contain spaces
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return float("nan")
+            tick = os.sysconf("SC_CLK_TCK")
+            return int(fields[11]) / tick, int(fields[12]) / tick
+        return float("nan"), float("nan")
 
     def peak_rss_mb(self) -> float:
         """The most resident memory the process has had (VmHWM in /proc/PID/status), MiB."""

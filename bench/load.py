@@ -41,11 +41,13 @@ import argparse
 import asyncio
 import contextlib
 import random
+import re
 import shutil
 import sqlite3
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,9 +119,11 @@ class LoadRow:
     unacknowledged: int = 0
     statements: float | None = None
     status_polls: int = 0
+    discord_calls: Counter[str] = field(default_factory=Counter)  # REST requests by method and route shape
     reencoded: int = 0
     wall: float = 0.0
     harness_cpu: float = float("nan")  # this process (the fakes) over the same window
+    cpu_system: float = float("nan")  # the part of ``cpu`` spent in the kernel (socket I/O, page faults)
     error: str | None = None
     dropped_keys: list[str] = field(default_factory=list)
 
@@ -222,7 +226,7 @@ async def run_load(source: BotSource, plan: Plan) -> LoadRow:
             try:
                 bot = await start_bot(config, discord_fake, source.env())
                 start_stats = await stats_at_start(db, bot) if source.has_stats() else None
-                cpu_before, harness_before = bot.cpu_seconds(), time.process_time()
+                (user_before, system_before), harness_before = bot.cpu_times(), time.process_time()
                 try:
                     sent = await send_and_wait(
                         discord_fake,
@@ -236,7 +240,9 @@ async def run_load(source: BotSource, plan: Plan) -> LoadRow:
                 except (TimeoutError, RuntimeError) as exc:
                     row.error = str(exc)
                     sent = interactions_for(discord_fake, prompts)
-                row.cpu = bot.cpu_seconds() - cpu_before
+                user_after, system_after = bot.cpu_times()
+                row.cpu = user_after + system_after - user_before - system_before
+                row.cpu_system = system_after - system_before
                 row.harness_cpu = time.process_time() - harness_before
                 row.peak_rss = bot.peak_rss_mb()
             except StartFailed as exc:
@@ -258,6 +264,10 @@ def _measure(row: LoadRow, seaart: FakeSeaArt, discord_fake: FakeDiscord, sent: 
     jobs = {str(j.body.get("prompt")): j for j in seaart.jobs.values()}
     polls = status_times(seaart)
     row.status_polls = sum(len(times) for times in polls.values())
+    # Snowflakes and tokens out of the path, so requests group by route ("PATCH /webhooks/#/#/messages/#").
+    row.discord_calls.update(
+        f"{r.method} {re.sub(r'/[0-9]+|/[A-Za-z0-9_-]{40,}', '/#', r.path)}" for r in discord_fake.requests
+    )
     for prompt, interaction in sent.items():
         if interaction.response_delay is None:
             row.unacknowledged += 1
@@ -307,7 +317,14 @@ def report(rows: list[LoadRow], plan: Plan) -> None:
         )
         notes = [row.error] if row.error else []
         # The fakes share the machine with the bot: if they were busy, the delays include their queueing.
-        notes.append(f"bot CPU {row.cpu:.1f} s; the fakes (this process) used {row.harness_cpu:.1f} s CPU meanwhile")
+        notes.append(
+            f"bot CPU {row.cpu:.1f} s ({row.cpu - row.cpu_system:.1f} user, {row.cpu_system:.1f} system);"
+            f" the fakes (this process) used {row.harness_cpu:.1f} s CPU meanwhile"
+        )
+        if row.discord_calls:
+            calls = sum(row.discord_calls.values())
+            top = ", ".join(f"{route} {row.per_job(n):.1f}" for route, n in row.discord_calls.most_common(4))
+            notes.append(f"Discord REST calls/job {row.per_job(calls):.1f}: {top}")
         if row.unacknowledged:
             notes.append(f"{row.unacknowledged} interaction(s) never acknowledged")
         if row.reencoded:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from collections.abc import Callable
 from typing import IO
 
 import httpx
@@ -52,9 +53,11 @@ async def download_to(
     max_bytes: int,
     timeout: float,
     label: str = RESULT_LABEL,
+    expect: Callable[[int], None] | None = None,
 ) -> int:
     """GET ``url`` into ``out`` within ``timeout`` seconds in total, refusing more than ``max_bytes``;
     return the number of bytes written. After a failure ``out`` holds part of the body: discard it.
+    ``expect`` is told the length the server declares (a hint: it may lie or be the compressed size).
 
     Timeouts, connection errors and 5xx are retryable (the file is still there); 4xx, oversize, refused
     addresses and redirect loops are not. ``label`` starts each message a member may see.
@@ -66,7 +69,7 @@ async def download_to(
         # asyncio.timeout bounds the whole exchange; httpx's timeout alone applies per read, so a
         # server sending a byte every few seconds would otherwise hold the job for many minutes.
         async with asyncio.timeout(timeout):
-            return await _get(out, client, url, max_bytes=max_bytes, timeout=timeout, label=label)
+            return await _get(out, client, url, max_bytes=max_bytes, timeout=timeout, label=label, expect=expect)
     except TimeoutError:
         raise DeliveryError(
             f"{label} took longer than {timeout:g} s to download.",
@@ -97,7 +100,14 @@ async def download_to(
 
 
 async def _get(
-    out: IO[bytes], client: httpx.AsyncClient, url: str, *, max_bytes: int, timeout: float, label: str
+    out: IO[bytes],
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    max_bytes: int,
+    timeout: float,
+    label: str,
+    expect: Callable[[int], None] | None,
 ) -> int:
     where = redact_url(url)
     async with client.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
@@ -111,6 +121,8 @@ async def _get(
         declared = response.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_bytes:
             raise _too_large(label, where, max_bytes, f"{declared} bytes declared")
+        if declared and declared.isdigit() and expect is not None:
+            expect(int(declared))
         total = 0
         async for chunk in response.aiter_bytes():
             total += len(chunk)

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import gzip
+import os
 import threading
+from collections.abc import AsyncIterator
 
+import httpx
 import pytest
+from aiohttp import web
 from PIL import Image
 
 from bot.errors import DeliveryError
 from bot.imagework import ImageWork, MemoryGate, Spool
 from bot.testing.providers import make_png
+from bot.transport import AiohttpTransport
 
 SMALL = make_png(300, 200)  # 30-odd KB: fits a spool's memory and any limit used here
 LARGE = make_png(1400, 1000)  # about 0.3 MB
@@ -107,6 +113,78 @@ async def test_inline_images_are_written_into_a_file_whole(size: int) -> None:
     spool.close()
     assert images.gate.in_use == 0
     images.close()
+
+
+# ---- download ---------------------------------------------------------------------------------------
+
+BODY = os.urandom(3 * 1024 * 1024 + 17)  # a 1K result's weight, not a multiple of any chunk size
+TEXT = b"banana " * 200_000  # 1.4 MB that gzip squeezes to a few KB
+
+
+@pytest.fixture
+async def origin() -> AsyncIterator[str]:
+    """A result server: the body with its length declared, the same without one (chunked), and a gzipped
+    body whose declared length is the compressed one, far below what the download writes."""
+
+    async def declared(_: web.Request) -> web.Response:
+        return web.Response(body=BODY, content_type="image/png")
+
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for at in range(0, len(BODY), 100_000):
+            await response.write(BODY[at : at + 100_000])
+        await response.write_eof()
+        return response
+
+    async def gzipped(_: web.Request) -> web.Response:
+        return web.Response(body=gzip.compress(TEXT), headers={"Content-Encoding": "gzip"})
+
+    app = web.Application()
+    app.router.add_get("/declared", declared)
+    app.router.add_get("/chunked", chunked)
+    app.router.add_get("/gzipped", gzipped)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("path", "expected", "in_memory"),
+    [
+        ("/declared", BODY, 4 * 1024 * 1024),  # sized once from Content-Length, kept in memory
+        ("/declared", BODY, 1024 * 1024),  # declared past the spool's memory: on disk, nothing reserved
+        ("/chunked", BODY, 4 * 1024 * 1024),  # no length to size by: grows as it comes
+        ("/gzipped", TEXT, 4 * 1024 * 1024),  # the declared length is a hint only: the body outgrows it
+    ],
+)
+async def test_a_download_holds_exactly_the_bytes_sent(origin: str, path: str, expected: bytes, in_memory: int) -> None:
+    images = work(in_memory=in_memory)
+    async with httpx.AsyncClient(transport=AiohttpTransport()) as client:
+        spool = await images.download(client, origin + path, max_bytes=8 * 1024 * 1024, timeout=10)
+    assert spool.in_memory is (len(expected) <= in_memory)
+    assert spool.seek(0, os.SEEK_END) == len(expected)
+    spool.seek(0)
+    assert spool.read() == expected
+    spool.close()
+    assert images.gate.in_use == 0
+    images.close()
+
+
+def test_room_reserved_but_not_filled_is_cut_off() -> None:
+    spool = Spool(MemoryGate(1), in_memory=1024)
+    spool.reserve(1000)
+    assert spool.tell() == 0, "reserving does not move the write position"
+    spool.write(b"abc")
+    spool.truncate(spool.tell())
+    spool.seek(0)
+    assert spool.read() == b"abc"
+    spool.reserve(5000)  # more than its memory: nothing reserved, it moves to disk only if written past
+    assert spool.in_memory and spool.seek(0, os.SEEK_END) == 3
+    spool.close()
 
 
 # ---- prepare ----------------------------------------------------------------------------------------
