@@ -83,6 +83,7 @@ class Services:
     moderation: ModerationStore
     settings_store: SettingsStore
     runner: JobRunner
+    sink: DiscordSink  # how the runner draws a job's message; /imagine draws the first one the same way
 
 
 class Bananacord(commands.Bot):
@@ -180,6 +181,7 @@ class Bananacord(commands.Bot):
             moderation=ModerationStore(db, clock=self.clock),
             settings_store=SettingsStore(db),
             runner=runner,
+            sink=sink,
         )
         for extension in EXTENSIONS:
             await self.load_extension(extension)

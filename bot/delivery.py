@@ -73,8 +73,17 @@ class DiscordSink:
         self.clock = clock
 
     async def progress(self, job: Job) -> None:
-        embed = render.progress_embed(job, self.capabilities(job), now=self.clock())
-        await self._edit(job, embed=embed, view=self.view_for(job, "progress"), attachments=[])
+        await self._edit(job, **self.opening([job]), attachments=[])
+
+    def opening(self, jobs: Sequence[Job]) -> dict[str, Any]:
+        """The message a new job (or a batch's candidates) starts with: its progress embed and buttons, sent
+        as the answer to the command itself, so the member sees it without a first edit."""
+        if len(jobs) == 1:
+            (job,) = jobs
+            embed = render.progress_embed(job, self.capabilities(job), now=self.clock())
+            return {"embed": embed, "view": self.view_for(job, "progress")}
+        embed = render.batch_embed(list(jobs), self.capabilities(jobs[0]), now=self.clock())
+        return {"embed": embed, "view": self.batch_view_for(jobs)}
 
     async def deliver(self, job: Job, images: list[PreparedImage]) -> None:
         """Upload ``images`` from their files (streamed by aiohttp, never read whole) and close them."""

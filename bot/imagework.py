@@ -226,6 +226,11 @@ class ImageWork:
         if image.size <= limit:
             return image
         try:
+            if source.in_memory:
+                # A result waiting for a slot while its own bytes hold one: once every slot is held by
+                # such a result, none is ever given back (twenty 4K results at once hung the delivery lane,
+                # tests/e2e/test_reencode_memory.py). It waits on disk instead, where it holds none.
+                await asyncio.to_thread(source.rollover)
             async with self.gate.held():
                 out = self.spool()
                 try:

@@ -271,14 +271,17 @@ class JobRunner:
         self.wake()
         return jobs
 
-    async def release(self, job_id: str, **changes: Any) -> Job | None:
-        """Let a held job start now, recording ``changes`` (e.g. the message id) first."""
+    async def release(self, job_id: str, *, shown: bool = False, **changes: Any) -> Job | None:
+        """Let a held job start now, recording ``changes`` (e.g. the message id) first. ``shown``: its
+        progress is on screen as of now, so the next edit keeps the usual gap from it."""
         async with self._lock(job_id):
             job = await self.store.get(job_id)
             if job is None or job.terminal:
                 return job
             now = self.clock()
             job = await self.store.update(job, now=now, next_poll_at=now, **changes)
+            if shown:
+                self._last_progress[job.batch_id or job.id] = now
         self.wake()
         return job
 
@@ -816,17 +819,6 @@ class JobRunner:
             "You were not charged; try again.",
             to=JobState.EXPIRED,
         )
-
-    async def show_progress(self, job_id: str) -> None:
-        """Show the job's current state, unless it already ended.
-
-        Under the job's lock and from a fresh read: a fast job (a synchronous provider, an instant
-        refusal) may finish before the caller's first "Queued" edit, which must then not overwrite it.
-        """
-        async with self._lock(job_id):
-            job = await self.store.get(job_id)
-            if job is not None and not job.terminal and job.state is not JobState.SUCCEEDED:
-                await self._progress(job, force=True)
 
     async def cancel(self, job_id: str, *, by_user: int | None) -> Job | None:
         """Stop a job at the member's request. Returns the job as it ends up (None if unknown)."""

@@ -16,6 +16,7 @@ from bot.errors import InvalidRequestError
 from bot.gate import GateResult, PromptGate, Term
 from bot.providers import PROVIDERS
 from bot.store import Database
+from bot.store.kept import Kept
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +79,25 @@ def can_honour(provider: str, level: int) -> bool:
 
 
 class ModerationStore:
-    """Settings, terms, bans and the audit log in SQLite."""
+    """Settings, terms, bans and the audit log in SQLite.
+
+    Every /imagine reads the server's settings, its channel levels and its bans: each server's are kept
+    in memory after the first read (bot/store/kept.py; three statements fewer per job, bench/load.py) and
+    dropped whenever this store writes them. A ban's expiry is judged at each read.
+    """
 
     def __init__(self, db: Database, *, clock: Callable[[], float]) -> None:
         self.db = db
         self.clock = clock
         self._gates: dict[int, PromptGate] = {}
+        self._guilds: Kept[int, GuildModeration] = Kept()
+        self._levels: Kept[int, dict[int, int]] = Kept()  # guild -> channel -> level
+        self._bans: Kept[int, dict[int, Ban]] = Kept()  # guild -> member -> ban, expired ones included
 
     async def guild(self, guild_id: int) -> GuildModeration:
+        return await self._guilds.get(guild_id, lambda: self._read_guild(guild_id))
+
+    async def _read_guild(self, guild_id: int) -> GuildModeration:
         async with (
             self.db.read() as conn,
             conn.execute(
@@ -123,18 +135,13 @@ class ModerationStore:
                     f"UPDATE mod_settings SET {key} = ?, updated_by = ?, updated_at = ? WHERE guild_id = ?",
                     (value, by, now, guild_id),
                 )
+        self._guilds.wrote(guild_id)
         self._gates.pop(guild_id, None)
         return await self.guild(guild_id)
 
     async def channel_level(self, guild_id: int, channel_id: int) -> int | None:
-        async with (
-            self.db.read() as conn,
-            conn.execute(
-                "SELECT safety_level FROM channel_safety WHERE guild_id = ? AND channel_id = ?", (guild_id, channel_id)
-            ) as cur,
-        ):
-            row = await cur.fetchone()
-        return int(row[0]) if row else None
+        levels = await self._levels.get(guild_id, lambda: self._read_levels(guild_id))
+        return levels.get(channel_id)
 
     async def set_channel_level(self, guild_id: int, channel_id: int, level: int | None, *, by: int) -> None:
         async with self.db.transaction() as conn:
@@ -150,8 +157,12 @@ class ModerationStore:
                        updated_at = excluded.updated_at""",
                     (guild_id, channel_id, level, by, self.clock()),
                 )
+        self._levels.wrote(guild_id)
 
     async def channel_levels(self, guild_id: int) -> dict[int, int]:
+        return dict(await self._levels.get(guild_id, lambda: self._read_levels(guild_id)))
+
+    async def _read_levels(self, guild_id: int) -> dict[int, int]:
         async with (
             self.db.read() as conn,
             conn.execute("SELECT channel_id, safety_level FROM channel_safety WHERE guild_id = ?", (guild_id,)) as cur,
@@ -216,23 +227,29 @@ class ModerationStore:
                    banned_by = excluded.banned_by, created_at = excluded.created_at""",
                 (guild_id, user_id, reason, expires_at, kind, by, self.clock()),
             )
+        self._bans.wrote(guild_id)
 
     async def unban(self, guild_id: int, user_id: int) -> bool:
         async with self.db.transaction() as conn:
             cur = await conn.execute("DELETE FROM bans WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
-            return cur.rowcount > 0
+            removed = cur.rowcount > 0
+        self._bans.wrote(guild_id)
+        return removed
 
     async def active_ban(self, guild_id: int, user_id: int) -> Ban | None:
+        bans = await self._bans.get(guild_id, lambda: self._read_bans(guild_id))
+        ban = bans.get(user_id)
+        return ban if ban is not None and (ban.expires_at is None or ban.expires_at > self.clock()) else None
+
+    async def _read_bans(self, guild_id: int) -> dict[int, Ban]:
         async with (
             self.db.read() as conn,
             conn.execute(
-                "SELECT user_id, reason, expires_at, kind, banned_by FROM bans WHERE guild_id = ? AND user_id = ? "
-                "AND (expires_at IS NULL OR expires_at > ?)",
-                (guild_id, user_id, self.clock()),
+                "SELECT user_id, reason, expires_at, kind, banned_by FROM bans WHERE guild_id = ?", (guild_id,)
             ) as cur,
         ):
-            row = await cur.fetchone()
-        return Ban(row[0], row[1], row[2], row[3], row[4]) if row else None
+            rows = await cur.fetchall()
+        return {int(r[0]): Ban(r[0], r[1], r[2], r[3], r[4]) for r in rows}
 
     async def bans(self, guild_id: int) -> list[Ban]:
         async with (

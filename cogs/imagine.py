@@ -322,8 +322,12 @@ class Imagine(commands.Cog):
         # QuotaExceededError (ephemeral, naming the limit and its reset) and leaves nothing behind.
         jobs = await runner.create_batch([new] * count, within=admission.reservation, held=True)
         try:
-            callback = await interaction.response.defer(thinking=True)
-            message_id = callback.message_id if callback is not None else None
+            # The answer is the job's first progress message itself ("Queued", its Cancel button): one
+            # request, where a "thinking..." answer and then an edit were two (and two gateway events).
+            callback = await interaction.response.send_message(
+                **self.bot.services.sink.opening(jobs), allowed_mentions=discord.AllowedMentions.none()
+            )
+            message_id = callback.message_id
             if message_id is None:
                 message_id = (await interaction.original_response()).id
         except discord.HTTPException:
@@ -331,9 +335,8 @@ class Imagine(commands.Cog):
             for job in jobs:
                 await runner.cancel(job.id, by_user=None)
             raise
-        released = [await runner.release(job.id, message_id=message_id) or job for job in jobs]
-        await runner.show_progress(jobs[0].id)
-        return released
+        # Held until now, so nothing about them changed since that message was drawn.
+        return [await runner.release(job.id, message_id=message_id, shown=True) or job for job in jobs]
 
     async def _check_count(self, interaction: discord.Interaction[Any], count: int) -> None:
         cap = (await self.bot.services.settings_store.guild_defaults(interaction.guild_id or 0)).max_count

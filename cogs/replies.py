@@ -23,7 +23,7 @@ import time
 import discord
 from discord.ext import commands
 
-from bot import derive, render
+from bot import derive
 from bot.app import Bananacord
 from bot.discord_refs import refresh_references
 from bot.errors import BananacordError, InvalidRequestError
@@ -181,8 +181,9 @@ class Replies(commands.Cog):
             held=True,
         )
         try:
+            # Drawn as the runner draws it (with its Cancel button), so no edit is needed to complete it.
             answer = await message.reply(
-                embed=render.progress_embed(job, admission.caps, now=bot.clock()),
+                **bot.services.sink.opening([job]),
                 mention_author=False,
                 allowed_mentions=discord.AllowedMentions.none(),
             )
@@ -191,9 +192,7 @@ class Replies(commands.Cog):
             log.warning("reply %s: could not answer (HTTP %s); cancelling job %s", message.id, exc.status, job.id)
             await runner.cancel(job.id, by_user=None)
             return None
-        released = await runner.release(job.id, message_id=answer.id)
-        await runner.show_progress(job.id)  # with its Cancel button, through the sink like every job
-        return released
+        return await runner.release(job.id, message_id=answer.id, shown=True)
 
     async def _note(self, message: discord.Message, text: str) -> None:
         """Tell the member privately: by DM, else by a reply that deletes itself. Never the same note to

@@ -221,6 +221,25 @@ async def test_results_over_the_limit_are_re_encoded_to_fit_and_free_what_they_h
     images.close()
 
 
+async def test_results_holding_every_slot_are_still_re_encoded() -> None:
+    """Each result in memory holds a slot, and its re-encode needs one: with every slot held by a result
+    waiting to be re-encoded, none was ever given back (the delivery lane hung)."""
+    images = work(slots=2, workers=1, in_memory=1024 * 1024)
+    sources = []
+    for _ in range(2):
+        source = images.spool()
+        source.write(LARGE)
+        sources.append(source)
+    assert images.gate.in_use == 2 and all(s.in_memory for s in sources)
+    prepared = [images.prepare(s, limit=len(LARGE) // 3, stem="r", source_url=None) for s in sources]
+    results = await asyncio.wait_for(asyncio.gather(*prepared), timeout=30)
+    assert all(image.reencoded and image.size <= len(LARGE) // 3 for image in results)
+    for image in results:
+        image.close()
+    assert images.gate.in_use == 0
+    images.close()
+
+
 async def test_a_refused_result_closes_its_file() -> None:
     images = work()
     source = images.spool()

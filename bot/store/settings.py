@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.store import Database
+from bot.store.kept import Kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +31,13 @@ class ProviderHealth:
 class SettingsStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Read by every /imagine (its model, then the cap on ``count``): kept after the first read.
+        self._defaults: Kept[int, GuildDefaults] = Kept()
 
     async def guild_defaults(self, guild_id: int) -> GuildDefaults:
+        return await self._defaults.get(guild_id, lambda: self._read_defaults(guild_id))
+
+    async def _read_defaults(self, guild_id: int) -> GuildDefaults:
         async with (
             self.db.read() as conn,
             conn.execute(
@@ -66,6 +72,7 @@ class SettingsStore:
                        updated_at = excluded.updated_at, max_count = excluded.max_count""",
                 (guild_id, model, provider, by, now, max_count),
             )
+        self._defaults.wrote(guild_id)
         return GuildDefaults(guild_id, model, provider, by, now, max_count)
 
     async def mark_provider(

@@ -200,7 +200,9 @@ async def test_a_batch_is_refused_whole_when_the_member_cannot_afford_it(
     try:
         first = await discord_fake.slash_command("imagine", {"prompt": "three", "count": 3})
         await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=10)
-        assert discord_fake.interactions[first.id].callbacks[0]["type"] == 5
+        answer = discord_fake.interactions[first.id].callbacks[0]
+        # Answered with the batch's message itself (public, its embed drawn), not a "thinking..." answer.
+        assert answer["type"] == 4 and not answer["data"].get("flags", 0) & 64 and answer["data"]["embeds"]
         refused = await discord_fake.slash_command("imagine", {"prompt": "four more", "count": 4})
         await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=10)
         text = refusal(discord_fake, refused.id)

@@ -46,8 +46,10 @@ async def test_imagine_with_reference_is_delivered(
 
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
 
-    # Deferred first (type 5), within Discord's window.
-    assert interaction.callbacks[0]["type"] == 5
+    # Answered at once with the job's own message (public, "Queued" and a Cancel button), within Discord's window.
+    answer = interaction.callbacks[0]
+    assert answer["type"] == 4 and not answer["data"].get("flags", 0) & 64
+    assert "Queued" in answer["data"]["embeds"][0]["title"] and answer["data"]["components"]
     # SeaArt received exactly the documented request.
     assert len(seaart.creates) == 1
     create = seaart.creates[0]

@@ -22,8 +22,8 @@ def ephemeral_texts(discord_fake: FakeDiscord, interactions: list[int]) -> list[
     texts = []
     for iid in interactions:
         callbacks = discord_fake.interactions[iid].callbacks
-        if callbacks and callbacks[0]["type"] == 4:
-            assert callbacks[0]["data"]["flags"] & 64
+        # A refusal is ephemeral text; an accepted command is answered with its job's (public) message.
+        if callbacks and callbacks[0]["type"] == 4 and callbacks[0]["data"].get("flags", 0) & 64:
             texts.append(callbacks[0]["data"]["content"])
     return texts
 

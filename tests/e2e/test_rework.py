@@ -97,7 +97,7 @@ async def test_vary_sends_this_image_and_the_members_references_and_charges_the_
     vary = await press(discord_fake, original, "Vary", user_id=STRANGER, permissions=PLAIN_MEMBER_PERMISSIONS)
     result = await delivered(discord_fake, vary)
 
-    assert vary.callbacks[0]["type"] == 5 and result.id != original.id  # a new message; the old one stays
+    assert vary.callbacks[0]["type"] == 4 and result.id != original.id  # a new message; the old one stays
     create = seaart.creates[1].json
     # This image first, then the member's references up to the model's limit (Nano Banana 2 on SeaArt: 3).
     assert create["image_urls"][1:] == [refs[0]["url"], refs[1]["url"]]
