@@ -211,6 +211,10 @@ class JobRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         try:
+            await self.completions.flush()
+        except Exception:
+            log.exception("could not record the last completion times")
+        try:
             self.write_stats()
         except OSError as exc:
             log.warning("cannot write job stats: %s", exc.strerror)

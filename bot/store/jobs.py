@@ -22,7 +22,7 @@ from bot.models import (
     ProviderAttempt,
 )
 from bot.store import Database
-from bot.store.ledger import settle
+from bot.store.ledger import settle, settled_state
 
 ACTIVE_STATES = ("queued", "submitted", "running", "succeeded")
 _ACTIVE_MARKS = ",".join("?" * len(ACTIVE_STATES))
@@ -432,17 +432,21 @@ class JobStore:
             values.setdefault("interaction_token", None)
         values["state"] = str(new_state)
         values["updated_at"] = now
+        settles = new_state in TERMINAL_STATES and job.charge_state == "reserved"
+        if settles:
+            values["charge_state"] = settled_state(new_state is JobState.DELIVERED)
         assignments = ", ".join(f"{k} = ?" for k in values)
         sql = f"UPDATE jobs SET {assignments} WHERE id = ? AND state = ?"
         params = (*values.values(), job.id, str(job.state))
-        if new_state in TERMINAL_STATES and job.charge_state == "reserved":
+        if settles:
             async with self.db.transaction() as conn:
                 cur = await conn.execute(sql, params)
                 if cur.rowcount != 1:
                     raise InvalidTransitionError(f"job {job.id} is no longer {job.state}")
                 # The charge is settled in the same transaction as the job's end: no crash can leave a
                 # delivered job uncharged or a failed one charged.
-                await settle(conn, job, delivered=new_state is JobState.DELIVERED, now=now, why=str(new_state))
+                delivered = new_state is JobState.DELIVERED
+                await settle(conn, job, delivered=delivered, now=now, why=str(new_state), mark_job=False)
         else:
             # One statement is atomic on its own: no BEGIN/COMMIT round trips for the many updates (a poll
             # that says "still running") that settle nothing.
@@ -458,8 +462,8 @@ class JobStore:
         if "finished_at" in values:
             changed["finished_at"] = values["finished_at"]
             changed["interaction_token"] = values["interaction_token"]
-        if new_state in TERMINAL_STATES and job.charge_state == "reserved":
-            changed["charge_state"] = "committed" if new_state is JobState.DELIVERED else "refunded"
+        if settles:
+            changed["charge_state"] = values["charge_state"]
         updated = replace(self._cache.get(job.id, job), **changed)
         if updated.terminal:
             self._cache.pop(job.id, None)

@@ -41,33 +41,36 @@ async def reserve(
     await conn.execute("UPDATE jobs SET charge_state = 'reserved', charge_units = ? WHERE id = ?", (units, job_id))
 
 
-async def settle(conn: aiosqlite.Connection, job: Job, *, delivered: bool, now: float, why: str = "") -> None:
+async def settle(
+    conn: aiosqlite.Connection, job: Job, *, delivered: bool, now: float, why: str = "", mark_job: bool = True
+) -> None:
     """Turn a job's reservation into a charge (delivered) or give it back (anything else).
 
     Idempotent: the unique index on (job_id) for commit/refund rows makes a second settlement a no-op.
+    The new row is made from the reservation's in one statement (a job without one gets none).
+    ``mark_job`` False: the caller's own UPDATE of the job sets its ``charge_state``.
     """
-    async with conn.execute(
-        "SELECT units, cost_micro_usd, window_at, guild_id, user_id, model, provider, size, bypass "
-        "FROM ledger WHERE job_id = ? AND kind = 'reserve'",
-        (job.id,),
-    ) as cur:
-        row = await cur.fetchone()
-    if row is None:
-        return
-    units, cost, window_at, guild_id, user_id, model, provider, size, bypass = row
+    # A charge is as served (the provider may differ from the reservation's after a failover); a refund
+    # gives back the reservation's own (None: the reservation row's value).
+    served: tuple[int | None, str | None, str | None] = (job.cost_micro_usd, job.model, job.provider)
     if delivered:
-        # The charge, as served: the provider may differ from the reservation's after a failover.
-        values = (units, job.cost_micro_usd if job.cost_micro_usd is not None else cost, job.model, job.provider)
-        kind, reason = "commit", "image delivered"
+        kind, reason, sign = "commit", "image delivered", 1
+        cost, model, provider = served
     else:
-        values = (-units, -cost, model, provider)
-        kind, reason = "refund", f"job ended: {why}"
+        kind, reason, sign = "refund", f"job ended: {why}", -1
+        cost, model, provider = None, None, None
     await conn.execute(
         """INSERT OR IGNORE INTO ledger (guild_id, user_id, job_id, kind, units, cost_micro_usd, model, provider,
                size, window_at, created_at, reason, bypass)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        (guild_id, user_id, job.id, kind, *values, size, window_at, now, reason, bypass),
+           SELECT guild_id, user_id, job_id, ?, units * ?, COALESCE(?, cost_micro_usd) * ?, COALESCE(?, model),
+               COALESCE(?, provider), size, window_at, ?, ?, bypass
+           FROM ledger WHERE job_id = ? AND kind = 'reserve'""",
+        (kind, sign, cost, sign, model, provider, now, reason, job.id),
     )
-    await conn.execute(
-        "UPDATE jobs SET charge_state = ? WHERE id = ?", ("committed" if delivered else "refunded", job.id)
-    )
+    if mark_job:
+        await conn.execute("UPDATE jobs SET charge_state = ? WHERE id = ?", (settled_state(delivered), job.id))
+
+
+def settled_state(delivered: bool) -> str:
+    """A job's ``charge_state`` once settled."""
+    return "committed" if delivered else "refunded"
