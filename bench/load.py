@@ -44,6 +44,7 @@ import random
 import re
 import shutil
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -350,6 +351,22 @@ def report(rows: list[LoadRow], plan: Plan) -> None:
         print(f"  {name:<46}" + "".join(f"{verdict(row):<34}" for row in rows))
 
 
+def report_medians(rows: list[LoadRow], labels: list[str]) -> None:
+    """Per bot, the median of its turns, and each turn's CPU per job as a ratio to the first bot's."""
+    print()
+    print("medians over the turns (CPU ms/job, SQL/job; ratio: this bot / the first, turn by turn)")
+    first = [row for row in rows if row.label.startswith(f"{labels[0]} #")]
+    for label in labels:
+        mine = [row for row in rows if row.label.startswith(f"{label} #")]
+        cpu = [1000 * row.per_job(row.cpu) for row in mine]
+        ratios = [b / a for a, b in zip((1000 * r.per_job(r.cpu) for r in first), cpu, strict=True) if a > 0]
+        print(
+            f"  {label:<22} CPU {statistics.median(cpu):.2f} ms/job (runs: {', '.join(f'{c:.2f}' for c in cpu)})"
+            f"  SQL {statistics.median([row.per_job(row.statements) for row in mine]):.1f}/job"
+            f"  ratio {statistics.median(ratios):.2f} ({', '.join(f'{r:.2f}' for r in ratios)})"
+        )
+
+
 def _verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
@@ -562,14 +579,22 @@ async def main_async(args: argparse.Namespace) -> int:
         row = await run_resume(current, plan, args.resume, args.resume_commands, args.resume_hold)
         report_resume(row, plan, args.resume_hold)
         return 0
-    rows = [await run_load(current, plan)]
-    if args.baseline:
-        with (
-            tempfile.TemporaryDirectory(prefix="bench-load-baseline-") as tmp,
-            worktree(args.baseline, Path(tmp) / "tree") as baseline,
-        ):
-            rows.append(await run_load(baseline, plan))
+    with contextlib.ExitStack() as stack:
+        sources = [current]
+        if args.baseline:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-load-baseline-"))
+            sources.append(stack.enter_context(worktree(args.baseline, Path(tmp) / "tree")))
+        rows = []
+        # Taken in turns (A B A B ...), so a stretch when the shared machine is slow falls on both bots.
+        for turn in range(1, args.repeat + 1):
+            for source in sources:
+                row = await run_load(source, plan)
+                if args.repeat > 1:
+                    row.label = f"{row.label} #{turn}"
+                rows.append(row)
     report(rows, plan)
+    if args.repeat > 1:
+        report_medians(rows, [source.label for source in sources])
     return 0
 
 
@@ -590,6 +615,9 @@ def main() -> None:
     parser.add_argument("--resume-commands", type=int, default=100, help="/imagine sent during the resume (100)")
     parser.add_argument("--resume-hold", type=float, default=3600.0, help="how long pre-filled tasks run (3600 s)")
     parser.add_argument("--keep", action="store_true", help="keep each run's config, log and database")
+    parser.add_argument(
+        "--repeat", type=int, default=1, metavar="N", help="run each bot N times, in turns, and print medians (1)"
+    )
     args = parser.parse_args()
     if args.resume and args.baseline:
         parser.error("--baseline compares load runs; run --resume on each checkout instead")
