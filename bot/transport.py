@@ -17,6 +17,7 @@ sent twice.
 from __future__ import annotations
 
 import contextlib
+import functools
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 
@@ -99,12 +100,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=timeouts.get("pool"),
-            sock_connect=timeouts.get("connect"),
-            sock_read=timeouts.get("read"),
-        )
+        timeout = _client_timeout(timeouts.get("pool"), timeouts.get("connect"), timeouts.get("read"))
         try:
             body: bytes | httpx.AsyncByteStream | None = request.content or None
         except httpx.RequestNotRead:
@@ -131,6 +127,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(pool: float | None, connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
+    """aiohttp's timeout for httpx's: the few distinct ones are built once (immutable), not per request."""
+    return aiohttp.ClientTimeout(total=None, connect=pool, sock_connect=connect, sock_read=read)
 
 
 class _NoCookies(httpx.Cookies):

@@ -303,7 +303,6 @@ async def request_with_retry(
       retried only when ``idempotent``; otherwise SubmitUncertainError is raised, so a create that
       may have been accepted is never sent twice.
     """
-    where = f"{method} {safe_url(url)}"
     attempt = 0
     while True:
         attempt += 1
@@ -311,12 +310,13 @@ async def request_with_retry(
         try:
             response = await client.request(method, url, **kwargs)
         except _LOCAL as exc:
+            where = _where(method, url)
             raise ProviderError(
                 detail=f"{where}: request not sent: {_describe_exception(exc, exc.request)}",
                 provider=provider,
             ) from exc
         except _NOT_SENT as exc:
-            reason = _describe_exception(exc, exc.request)
+            where, reason = _where(method, url), _describe_exception(exc, exc.request)
             if last:
                 raise TransientError(
                     "Could not reach the image provider. Try again in a few minutes.",
@@ -328,7 +328,7 @@ async def request_with_retry(
         except httpx.TransportError as exc:
             # ReadTimeout, WriteTimeout, RemoteProtocolError, ReadError...: the server may have
             # received (and acted on) the request; only its answer is missing.
-            reason = _describe_exception(exc, exc.request)
+            where, reason = _where(method, url), _describe_exception(exc, exc.request)
             if not idempotent:
                 raise SubmitUncertainError(
                     detail=f"{where}: {reason}; the request may have been accepted, so it was not re-sent",
@@ -370,13 +370,20 @@ async def request_with_retry(
             )
         if not (error.retryable and _is_retryable_status(status)) or last:
             raise error
-        reason = f"HTTP {response.status_code}" + (f" (code {status})" if status != response.status_code else "")
+        where, reason = _where(method, url), f"HTTP {response.status_code}"
+        if status != response.status_code:
+            reason += f" (code {status})"
         if retry_after is not None and retry_after > policy.max_delay:
             # Waiting that long inside one call would stall the caller; hand the wait to the job
             # runner, which can reschedule without holding a coroutine open.
             log.warning("%s: %s asks to wait %.0fs; giving up this call", where, reason, retry_after)
             raise error
         await _wait(sleep, policy, attempt, retry_after, where, reason)
+
+
+def _where(method: str, url: httpx.URL | str) -> str:
+    """The call, for a log line or an error's detail: built only then (redacting a URL costs a parse)."""
+    return f"{method} {safe_url(url)}"
 
 
 async def _wait(
