@@ -51,9 +51,13 @@ def _child(port: int, jobs: int, polls: float, concurrency: int) -> dict[str, fl
             async with session.post(f"{base}/upload", data=form) as response:
                 await response.read()
 
+    # As the adapters send them (bot/providers/_adapter.py): the link parsed once, the headers as httpx keeps them.
+    status_url = httpx.URL(f"{base}/status")
+    headers = httpx.Headers({"Authorization": "Bearer floor-key", "Accept": "application/json"})
+
     async def poll(client: httpx.AsyncClient, gate: asyncio.Semaphore) -> None:
         async with gate:
-            response = await client.get(f"{base}/status")
+            response = await client.get(status_url, headers=headers)
             response.json()
 
     def cpu() -> tuple[float, float]:
