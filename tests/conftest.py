@@ -16,6 +16,7 @@ from PIL import Image
 
 from bot.app import Bananacord, point_discord_at
 from bot.config import Settings, load_settings
+from bot.store import Database
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
 from tests.providers.helpers import TIMEOUT, SleepRecorder
@@ -118,6 +119,15 @@ async def seaart() -> AsyncIterator[FakeSeaArt]:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A real, migrated SQLite file of the test's own."""
+    database = Database(tmp_path / "bot.sqlite3")
+    await database.connect()
+    yield database
+    await database.close()
 
 
 @pytest.fixture

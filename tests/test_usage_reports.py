@@ -8,7 +8,7 @@ import dataclasses
 import io
 import json
 import tempfile
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -145,14 +145,6 @@ class Ledger:
         await self.row(
             guild_id=guild_id, user_id=user_id, kind="grant", units=-units, window_at=at, reason=reason, actor_id=9
         )
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "usage.sqlite3")
-    await database.connect()
-    yield database
-    await database.close()
 
 
 # ---- the expected figures, computed in Python from the inserted rows ----------------------------

@@ -4,21 +4,9 @@ by an orderly stop, and each kind's history trimmed to the window that is read b
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from bot.store import Database
 from bot.store.completions import BATCH, MAX_WAIT, TRIM_EVERY, CompletionStore
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "completions.sqlite3")
-    await database.connect()
-    yield database
-    await database.close()
 
 
 def stored(db: Database) -> list[tuple[str, float, float]]:

@@ -4,10 +4,6 @@ stale after this process writes them, and a ban's expiry still judged at every r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from bot.moderation import ModerationStore
 from bot.store import Database
@@ -16,14 +12,6 @@ from bot.store.settings import SettingsStore
 from tests.conftest import Clock
 
 GUILD, OTHER, CHANNEL, MEMBER = 10, 11, 20, 30
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "kept.sqlite3")
-    await database.connect()
-    yield database
-    await database.close()
 
 
 async def test_what_imagine_reads_costs_no_statement_after_the_first_time(db: Database) -> None:
