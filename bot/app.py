@@ -27,7 +27,6 @@ from bot.quotas import Quotas
 from bot.store import Database
 from bot.store.jobs import JobStore
 from bot.store.settings import SettingsStore
-from bot.transport import AiohttpTransport
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +136,6 @@ class Bananacord(commands.Bot):
             trusted_hosts_for(settings),
             request_hooks=[metering],
             response_hooks=[metering.on_response],
-            transport=AiohttpTransport(),
             timeout=httpx.Timeout(30.0, connect=10.0),
             headers={"User-Agent": "Bananacord (+https://github.com/bananacord)"},
         )

@@ -9,14 +9,15 @@ A host is trusted when the operator named it: the hosts of the configured provid
 URLs (this is also how the bundled fakes on 127.0.0.1 keep working) and ``[imagine] trusted_hosts``.
 Any other host is resolved and refused if any address it resolves to is not a public one.
 
-What stays open: the name is resolved again by the connection itself, so a DNS server that answers
-differently within milliseconds (DNS rebinding) could still slip through; closing that would need
-connecting to the checked address ourselves, below httpx's transport.
+The connection resolves the name again, and a DNS server may answer differently the second time (DNS
+rebinding: a public address for the check, 127.0.0.1 for the connection). So the transport resolves
+through ``GuardedResolver``, which applies the same rule to the addresses actually connected to.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import socket
@@ -24,9 +25,11 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import aiohttp
+import aiohttp.abc
 import httpx
 
-from bot.transport import CookielessClient
+from bot.transport import AiohttpTransport, CookielessClient, RefusedHost
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -72,11 +75,15 @@ def is_public(address: IPAddress) -> bool:
     return address.is_global and not address.is_multicast
 
 
+def _normalised(hosts: Iterable[str]) -> frozenset[str]:
+    return frozenset(h.strip().lower().strip("[]") for h in hosts if h and h.strip())
+
+
 class AddressGuard:
     """An httpx request hook; raises ForbiddenAddressError for internal or non-web targets."""
 
     def __init__(self, trusted_hosts: Iterable[str]) -> None:
-        self.trusted = frozenset(h.strip().lower().strip("[]") for h in trusted_hosts if h and h.strip())
+        self.trusted = _normalised(trusted_hosts)
 
     async def __call__(self, request: httpx.Request) -> None:
         url = request.url
@@ -116,6 +123,45 @@ class AddressGuard:
         return found
 
 
+class GuardedResolver(aiohttp.abc.AbstractResolver):
+    """aiohttp's resolver, refusing a host none of whose addresses may be fetched: the check at connect
+    time, on the very addresses the connection will use (AddressGuard's rule, trusted hosts alike)."""
+
+    def __init__(self, trusted_hosts: Iterable[str], inner: aiohttp.abc.AbstractResolver | None = None) -> None:
+        self.trusted = _normalised(trusted_hosts)
+        self._inner = inner or aiohttp.DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        found = await self._inner.resolve(host, port, family)
+        if host.lower().strip("[]") in self.trusted:
+            return found
+        for info in found:
+            try:
+                address = ipaddress.ip_address(str(info["host"]).split("%", 1)[0])
+            except ValueError:
+                continue
+            if not is_public(address):
+                log.warning("refused to connect to %s (resolved to internal address %s)", host, address)
+                message = f"refused internal address {address} for host {host}"
+                raise RefusedHost(message, functools.partial(_refused_internal, message))
+        return found
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def _refused_internal(message: str, request: httpx.Request) -> ForbiddenAddressError:
+    return ForbiddenAddressError(message, request=request, reason="an internal network address")
+
+
+def guarded_transport(trusted_hosts: Iterable[str]) -> AiohttpTransport:
+    """The bot's transport, resolving through GuardedResolver."""
+    hosts = list(trusted_hosts)
+    return AiohttpTransport(resolver=lambda: GuardedResolver(hosts))
+
+
 RequestHook = Callable[[httpx.Request], Awaitable[None]]
 ResponseHook = Callable[[httpx.Response], Awaitable[None]]
 
@@ -128,9 +174,11 @@ def guarded_client(
     **kwargs: Any,
 ) -> httpx.AsyncClient:
     """An AsyncClient whose every request, and every redirect hop, passes the AddressGuard first (then
-    ``request_hooks``, e.g. the per-provider request budget)."""
+    ``request_hooks``, e.g. the per-provider request budget), over the guarded transport unless given one."""
+    hosts = list(trusted_hosts)
+    kwargs.setdefault("transport", guarded_transport(hosts))
     hooks: dict[str, list[Any]] = {
-        "request": [AddressGuard(trusted_hosts), *request_hooks],
+        "request": [AddressGuard(hosts), *request_hooks],
         "response": list(response_hooks),
     }
     return CookielessClient(event_hooks=hooks, max_redirects=MAX_REDIRECTS, **kwargs)

@@ -19,9 +19,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import aiohttp
+import aiohttp.abc
 import httpx
 
 # aiohttp names its connect and read timeouts apart since 3.10; older versions raise the common base.
@@ -34,12 +35,23 @@ CHUNK_SIZE = 256 * 1024
 READ_BUFFER = 256 * 1024
 
 
+class RefusedHost(OSError):
+    """Raised by a resolver to refuse a host it resolved: the transport raises ``error(request)`` (nothing
+    was sent) instead of the retryable ConnectError of a name that did not resolve."""
+
+    def __init__(self, message: str, error: Callable[[httpx.Request], httpx.HTTPError]) -> None:
+        super().__init__(message)
+        self.error = error
+
+
 @contextlib.contextmanager
 def _mapped(request: httpx.Request) -> Iterator[None]:
     """aiohttp's exceptions as the httpx ones that say the same thing about whether the request left."""
     try:
         yield
     except aiohttp.ClientConnectorError as exc:  # DNS, refused, TLS handshake: nothing was sent
+        if isinstance(exc.os_error, RefusedHost):
+            raise exc.os_error.error(request) from exc
         raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
     except _CONNECT_TIMEOUT as exc:
         if _CONNECT_TIMEOUT is not aiohttp.ServerTimeoutError:
@@ -74,8 +86,13 @@ class _Body(httpx.AsyncByteStream):
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """Sends httpx requests through one aiohttp session (created on first use, in the running loop)."""
 
-    def __init__(self, *, max_connections: int = 100) -> None:
+    def __init__(
+        self, *, max_connections: int = 100, resolver: Callable[[], aiohttp.abc.AbstractResolver] | None = None
+    ) -> None:
         self._max_connections = max_connections
+        # Made in the running loop with the session (aiohttp's resolvers bind to the loop they are made in);
+        # the addresses it returns are the ones connected to.
+        self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -85,6 +102,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 # The same CA bundle httpx verifies with (certifi), not only the system's.
                 ssl=httpx.create_ssl_context(),
                 ttl_dns_cache=60,
+                resolver=self._resolver() if self._resolver is not None else None,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,

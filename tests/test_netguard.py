@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import io
 import ipaddress
+import socket
+from collections.abc import AsyncIterator
 
+import aiohttp.abc
 import httpx
 import pytest
+from aiohttp import web
 
 from bot.config import load_settings
-from bot.netguard import AddressGuard, ForbiddenAddressError, guarded_client, is_public, trusted_hosts_for
+from bot.errors import DeliveryError
+from bot.fetch import download_to
+from bot.netguard import (
+    AddressGuard,
+    ForbiddenAddressError,
+    GuardedResolver,
+    guarded_client,
+    is_public,
+    trusted_hosts_for,
+)
+from bot.transport import AiohttpTransport
 
 
 @pytest.mark.parametrize(
@@ -85,3 +100,73 @@ async def test_a_redirect_to_an_internal_address_is_checked_at_that_hop() -> Non
         with pytest.raises(ForbiddenAddressError):
             await client.get("http://files.example/result.png", follow_redirects=True)
     assert seen == ["http://files.example/result.png"]
+
+
+# ---- at connect time: DNS rebinding --------------------------------------------------------------
+
+
+class RebindingDNS(aiohttp.abc.AbstractResolver):
+    """A DNS server that gives the connection another answer than the check got: every name it knows
+    resolves to 127.0.0.1 (where the test's server listens), and the system resolver, which the request
+    hook asks, knows none of them (an unresolvable name passes the hook: the connection fails anyway)."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+        self.asked: list[str] = []
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        self.asked.append(host)
+        if host not in self.names:
+            raise OSError(f"{host} does not resolve")
+        return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET, "proto": 0, "flags": 0}]
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+async def local_server() -> AsyncIterator[tuple[int, list[str]]]:
+    hits: list[str] = []
+
+    async def secret(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(text="internal admin page")
+
+    app = web.Application()
+    app.router.add_get("/secret", secret)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    yield runner.addresses[0][1], hits
+    await runner.cleanup()
+
+
+def rebinding_client(trusted: list[str], dns: RebindingDNS) -> httpx.AsyncClient:
+    transport = AiohttpTransport(resolver=lambda: GuardedResolver(trusted, inner=dns))
+    return guarded_client(trusted, transport=transport)
+
+
+async def test_a_name_that_resolves_to_an_internal_address_at_connect_time_is_refused(
+    local_server: tuple[int, list[str]],
+) -> None:
+    port, hits = local_server
+    dns = RebindingDNS({"rebind.invalid"})
+    async with rebinding_client([], dns) as client:
+        with pytest.raises(ForbiddenAddressError) as refused:
+            await client.get(f"http://rebind.invalid:{port}/secret")
+        assert refused.value.reason == "an internal network address"
+        # Through the download path: a clear, final message (not a "try again" network error).
+        with pytest.raises(DeliveryError) as failed:
+            await download_to(io.BytesIO(), client, f"http://rebind.invalid:{port}/secret", max_bytes=1000, timeout=5)
+        assert "internal network address" in failed.value.user_message and not failed.value.retryable
+    assert dns.asked and hits == [], "the internal server was never reached"
+
+
+async def test_a_trusted_name_still_connects_through_the_guarded_resolver(local_server: tuple[int, list[str]]) -> None:
+    port, hits = local_server
+    dns = RebindingDNS({"fake-provider.invalid"})
+    async with rebinding_client(["fake-provider.invalid"], dns) as client:
+        response = await client.get(f"http://fake-provider.invalid:{port}/secret")
+    assert response.text == "internal admin page" and hits == ["/secret"]
