@@ -11,7 +11,9 @@ Any other host is resolved and refused if any address it resolves to is not a pu
 
 The connection resolves the name again, and a DNS server may answer differently the second time (DNS
 rebinding: a public address for the check, 127.0.0.1 for the connection). So the transport resolves
-through ``GuardedResolver``, which applies the same rule to the addresses actually connected to.
+through ``GuardedResolver``, which applies the same rule to the addresses actually connected to; a
+client built with it (``guarded_client``'s default) leaves names to it and checks only schemes and
+literal addresses in the hook.
 """
 
 from __future__ import annotations
@@ -75,15 +77,29 @@ def is_public(address: IPAddress) -> bool:
     return address.is_global and not address.is_multicast
 
 
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _normalised(hosts: Iterable[str]) -> frozenset[str]:
     return frozenset(h.strip().lower().strip("[]") for h in hosts if h and h.strip())
 
 
 class AddressGuard:
-    """An httpx request hook; raises ForbiddenAddressError for internal or non-web targets."""
+    """An httpx request hook; raises ForbiddenAddressError for internal or non-web targets.
 
-    def __init__(self, trusted_hosts: Iterable[str]) -> None:
+    ``resolve_names`` False: a name is left to the transport's GuardedResolver, which checks the addresses
+    the connection uses (resolving it here too would cost a second lookup per download); the scheme and
+    an address written in the URL, which no resolver sees, are still checked here.
+    """
+
+    def __init__(self, trusted_hosts: Iterable[str], *, resolve_names: bool = True) -> None:
         self.trusted = _normalised(trusted_hosts)
+        self.resolve_names = resolve_names
 
     async def __call__(self, request: httpx.Request) -> None:
         url = request.url
@@ -92,7 +108,7 @@ class AddressGuard:
                 f"refused {url.scheme}: URL", request=request, reason=f"a {url.scheme}: address"
             )
         host = url.host.lower()
-        if host in self.trusted:
+        if host in self.trusted or (not self.resolve_names and not _is_address(host)):
             return
         for address in await self._addresses(host, url.port or (443 if url.scheme == "https" else 80)):
             if not is_public(address):
@@ -176,9 +192,11 @@ def guarded_client(
     """An AsyncClient whose every request, and every redirect hop, passes the AddressGuard first (then
     ``request_hooks``, e.g. the per-provider request budget), over the guarded transport unless given one."""
     hosts = list(trusted_hosts)
-    kwargs.setdefault("transport", guarded_transport(hosts))
+    checked_at_connect = "transport" not in kwargs
+    if checked_at_connect:
+        kwargs["transport"] = guarded_transport(hosts)
     hooks: dict[str, list[Any]] = {
-        "request": [AddressGuard(hosts), *request_hooks],
+        "request": [AddressGuard(hosts, resolve_names=not checked_at_connect), *request_hooks],
         "response": list(response_hooks),
     }
     return CookielessClient(event_hooks=hooks, max_redirects=MAX_REDIRECTS, **kwargs)

@@ -407,8 +407,10 @@ class Quotas:
             )
             for row in rows:
                 job = _row_to_job(row)
-                await ledger_sql.settle(
-                    conn, job, delivered=str(job.state) == "delivered", now=self.clock(), why="settled at start"
+                delivered = str(job.state) == "delivered"
+                await ledger_sql.settle(conn, job, delivered=delivered, now=self.clock(), why="settled at start")
+                await conn.execute(
+                    "UPDATE jobs SET charge_state = ? WHERE id = ?", (ledger_sql.settled_state(delivered), job.id)
                 )
         if rows:
             log.warning("settled %d reservation(s) left over from a crash", len(rows))

@@ -446,7 +446,7 @@ class JobStore:
                 # The charge is settled in the same transaction as the job's end: no crash can leave a
                 # delivered job uncharged or a failed one charged.
                 delivered = new_state is JobState.DELIVERED
-                await settle(conn, job, delivered=delivered, now=now, why=str(new_state), mark_job=False)
+                await settle(conn, job, delivered=delivered, now=now, why=str(new_state))
         else:
             # One statement is atomic on its own: no BEGIN/COMMIT round trips for the many updates (a poll
             # that says "still running") that settle nothing.

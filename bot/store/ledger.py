@@ -41,24 +41,19 @@ async def reserve(
     await conn.execute("UPDATE jobs SET charge_state = 'reserved', charge_units = ? WHERE id = ?", (units, job_id))
 
 
-async def settle(
-    conn: aiosqlite.Connection, job: Job, *, delivered: bool, now: float, why: str = "", mark_job: bool = True
-) -> None:
+async def settle(conn: aiosqlite.Connection, job: Job, *, delivered: bool, now: float, why: str = "") -> None:
     """Turn a job's reservation into a charge (delivered) or give it back (anything else).
 
     Idempotent: the unique index on (job_id) for commit/refund rows makes a second settlement a no-op.
-    The new row is made from the reservation's in one statement (a job without one gets none).
-    ``mark_job`` False: the caller's own UPDATE of the job sets its ``charge_state``.
+    The new row is made from the reservation's in one statement (a job without one gets none). The caller
+    sets the job's ``charge_state`` (``settled_state``) in the same transaction.
     """
     # A charge is as served (the provider may differ from the reservation's after a failover); a refund
     # gives back the reservation's own (None: the reservation row's value).
-    served: tuple[int | None, str | None, str | None] = (job.cost_micro_usd, job.model, job.provider)
-    if delivered:
-        kind, reason, sign = "commit", "image delivered", 1
-        cost, model, provider = served
-    else:
-        kind, reason, sign = "refund", f"job ended: {why}", -1
-        cost, model, provider = None, None, None
+    cost: int | None = job.cost_micro_usd if delivered else None
+    model: str | None = job.model if delivered else None
+    provider: str | None = job.provider if delivered else None
+    kind, reason, sign = ("commit", "image delivered", 1) if delivered else ("refund", f"job ended: {why}", -1)
     await conn.execute(
         """INSERT OR IGNORE INTO ledger (guild_id, user_id, job_id, kind, units, cost_micro_usd, model, provider,
                size, window_at, created_at, reason, bypass)
@@ -67,8 +62,6 @@ async def settle(
            FROM ledger WHERE job_id = ? AND kind = 'reserve'""",
         (kind, sign, cost, sign, model, provider, now, reason, job.id),
     )
-    if mark_job:
-        await conn.execute("UPDATE jobs SET charge_state = ? WHERE id = ?", (settled_state(delivered), job.id))
 
 
 def settled_state(delivered: bool) -> str:
