@@ -28,23 +28,8 @@ def message_images(message: discord.Message, *, max_bytes: int) -> list[Referenc
     An image both attached and shown in an embed (the bot's results: the embed shows the attachment)
     counts once. An attachment over ``max_bytes`` is refused with the same rule as /imagine's options.
     """
-    images: list[ReferenceImage] = []
-    seen: set[str] = set()
-    for attachment in message.attachments:
-        content_type = _image_type(attachment.content_type, attachment.filename)
-        if content_type is None:
-            continue
-        if attachment.size > max_bytes:
-            raise InvalidRequestError(
-                f"`{attachment.filename}` is {attachment.size / 1_048_576:.1f} MiB; reference images may be "
-                f"at most {max_bytes / 1_048_576:.0f} MiB."
-            )
-        seen.add(_identity(attachment.url))
-        images.append(
-            ReferenceImage(
-                url=attachment.url, content_type=content_type, size=attachment.size, filename=attachment.filename
-            )
-        )
+    images = attachment_images(message.attachments, max_bytes=max_bytes)
+    seen = {_identity(image.url) for image in images}
     for url in _embedded_image_urls(message):
         filename = urlsplit(url).path.rsplit("/", 1)[-1] or "image"
         # A linked image has no declared type: its name's extension says it, or it is not taken (a wrong
@@ -54,6 +39,26 @@ def message_images(message: discord.Message, *, max_bytes: int) -> list[Referenc
             continue
         seen.add(_identity(url))
         images.append(ReferenceImage(url=url, content_type=content_type, size=0, filename=filename))
+    return images
+
+
+def attachment_images(attachments: list[discord.Attachment], *, max_bytes: int) -> list[ReferenceImage]:
+    """The images among ``attachments``, in order; one over ``max_bytes`` is refused as /imagine's are."""
+    images: list[ReferenceImage] = []
+    for attachment in attachments:
+        content_type = _image_type(attachment.content_type, attachment.filename)
+        if content_type is None:
+            continue
+        if attachment.size > max_bytes:
+            raise InvalidRequestError(
+                f"`{attachment.filename}` is {attachment.size / 1_048_576:.1f} MiB; reference images may be "
+                f"at most {max_bytes / 1_048_576:.0f} MiB."
+            )
+        images.append(
+            ReferenceImage(
+                url=attachment.url, content_type=content_type, size=attachment.size, filename=attachment.filename
+            )
+        )
     return images
 
 

@@ -27,9 +27,10 @@ from bot import derive
 from bot.app import Bananacord
 from bot.discord_refs import refresh_references
 from bot.errors import BananacordError, InvalidRequestError
-from bot.models import ReferenceImage
+from bot.models import JobState, ReferenceImage
+from bot.render import candidate_label
 from bot.store.jobs import Job, NewJob
-from cogs.editing import edit_request, message_images
+from cogs.editing import attachment_images, edit_request, message_images
 from cogs.policy import admit, moderate, quota_member
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,13 @@ _REACTIONS = (
 REACTION_WORDS = frozenset(_REACTIONS.split())
 _LAUGHTER = re.compile(r"(?:ha)+h?|(?:he)+h?|(?:ah)+|l+o+l+(?:o+l+)*|x+d+|w+o+w+|o+m+g+|n+i+c+e+|c+o+o+l+|y+e+s+")
 _WORDS = re.compile(r"[^\W_]+")
+# Which image of a batch's message a reply means, as the member reads it on the message ("#2"): "#2 make
+# it night", "2: ...", "2) ...", "2. ...", "2 - ...", "image 2 ...". A bare "2 cats" is not a choice.
+_CANDIDATE = re.compile(
+    r"\s*(?:#\s*(\d+)\b|(?:image|img|pic|picture|no\.?|number)\s*#?\s*(\d+)\b|(\d+)\s*[:.)\-\u2013\u2014](?=\s|$))"
+    r"[\s:.,)\-\u2013\u2014]*",
+    re.IGNORECASE,
+)
 
 
 def is_chatter(text: str) -> bool:
@@ -61,6 +69,15 @@ def is_chatter(text: str) -> bool:
     if not words:
         return True
     return len(words) <= 4 and all(w in REACTION_WORDS or _LAUGHTER.fullmatch(w) for w in words)
+
+
+def candidate_choice(text: str) -> tuple[int | None, str]:
+    """The candidate number a reply starts with, if any, and the instruction after it."""
+    match = _CANDIDATE.match(text)
+    if match is None:
+        return None, text
+    number = next(group for group in match.groups() if group is not None)
+    return int(number), text[match.end() :].strip()
 
 
 def instruction(message: discord.Message, me: discord.abc.User) -> str:
@@ -138,6 +155,11 @@ class Replies(commands.Cog):
         assert guild is not None
         max_bytes = bot.settings.imagine.max_attachment_bytes
         original = await bot.services.runner.store.by_message(replied.id)
+        if original is not None and original.batch_id is not None:
+            chosen = await self._candidate(replied, original, text)
+            if chosen is None:
+                return None
+            original, shown, text = chosen
         defaults = await bot.services.settings_store.guild_defaults(guild.id)
         model = original.request.model if original else defaults.default_model or bot.settings.imagine.default_model
         references = shown + message_images(message, max_bytes=max_bytes)
@@ -193,6 +215,47 @@ class Replies(commands.Cog):
             await runner.cancel(job.id, by_user=None)
             return None
         return await runner.release(job.id, message_id=answer.id, shown=True)
+
+    async def _candidate(
+        self, replied: discord.Message, original: Job, text: str
+    ) -> tuple[Job, list[ReferenceImage], str] | None:
+        """Of a batch's message, the candidate a reply names ("#2 make it night"), with its image and the
+        instruction after the number; the only image needs no number. None: a comment on an image ("#2
+        lol"), left alone like any chatter. A missing or wrong number is refused with the numbers shown."""
+        assert original.batch_id is not None
+        batch = await self.bot.services.runner.store.batch(original.batch_id)
+        shown = [job for job in batch if job.state is JobState.DELIVERED and job.message_id == replied.id]
+        labels = ", ".join(candidate_label(job) for job in shown)
+        number, rest = candidate_choice(text)
+        if number is None:
+            if len(shown) != 1:
+                example = text.replace("`", "")[:60]
+                raise InvalidRequestError(
+                    f"That message shows {len(shown)} images ({labels}). Start your reply with the number of "
+                    f"the one to change, for example `#{shown[-1].batch_index or 1} {example}`.",
+                    detail="a reply to a batch names no image",
+                )
+            chosen = shown[0]
+        else:
+            found = [job for job in shown if (job.batch_index or 1) == number]
+            if not found:
+                raise InvalidRequestError(
+                    f"That message has no image #{number}; it shows {labels}.",
+                    detail=f"a reply to a batch names #{number}, not shown",
+                )
+            chosen, text = found[0], rest
+            if not text or is_chatter(text):
+                return None
+        kept = set(chosen.attachment_ids)
+        images = attachment_images(
+            [a for a in replied.attachments if a.id in kept], max_bytes=self.bot.settings.imagine.max_attachment_bytes
+        )
+        if not images:
+            raise InvalidRequestError(
+                f"Image {candidate_label(chosen)} is no longer in that message.",
+                detail="the chosen candidate's attachment is not in the message",
+            )
+        return chosen, images, text
 
     async def _note(self, message: discord.Message, text: str) -> None:
         """Tell the member privately: by DM, else by a reply that deletes itself. Never the same note to

@@ -399,3 +399,42 @@ async def test_each_image_of_a_batch_has_its_own_vary_edit_and_re_render(
     with sqlite3.connect(settings.database.path) as conn:
         units = conn.execute("SELECT kind, SUM(units) FROM ledger WHERE user_id = ? GROUP BY kind", (stranger,))
         assert dict(units.fetchall()) == {"reserve": 1 + 1 + 3, "commit": 1 + 1 + 3}  # 4K costs 3 units
+
+
+async def test_a_reply_to_a_batch_edits_the_image_it_names(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    message = await batch_message(discord_fake, {"prompt": "three plums", "count": 3})
+    await discord_fake.wait_for(lambda: labels(message) == buttons_for([1, 2, 3]), timeout=20)
+    member = discord_fake.member_id
+
+    async def refused(text: str) -> str:
+        before = len(discord_fake.dms_to(member))
+        await discord_fake.post_message(text, reply_to=message.id)
+        await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == before + 1, timeout=10)
+        return discord_fake.dms_to(member)[-1].content or ""
+
+    # Which of three? The member is told privately how to say it; nothing is made or charged.
+    unnamed = await refused("make it night")
+    assert "shows 3 images (#1, #2, #3)" in unnamed and "`#3 make it night`" in unnamed
+    assert "no image #7; it shows #1, #2, #3" in await refused("#7 make it night")
+    # A number with only chatter after it is a comment on that image, left alone like any chatter.
+    await discord_fake.post_message("#2 lol", reply_to=message.id)
+    assert len(seaart.creates) == 3 and len(jobs(settings)) == 3
+
+    reply = await discord_fake.post_message("#2: make it night", reply_to=message.id)
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 4, timeout=20)
+    create = seaart.creates[3].json
+    second = jobs(settings)[1]
+    # Only the second candidate's image went, with the words after the number.
+    assert create["prompt"] == "make it night" and len(create["image_urls"]) == 1
+    assert await fetched(create["image_urls"][0]) == await image_of(message, second["id"])
+    edit = jobs(settings)[3]
+    assert edit["reply_to_message_id"] == reply.id and edit["batch_id"] is None and edit["user_id"] == member
+    answer = discord_fake.messages[edit["message_id"]]
+    assert answer.reference is not None and answer.reference["message_id"] == str(reply.id)
+    assert [(kind, units) for job_id, kind, units in ledger(settings) if job_id == edit["id"]] == [
+        ("reserve", 1),
+        ("commit", 1),
+    ]
+    assert len(discord_fake.dms_to(member)) == 2
