@@ -379,13 +379,11 @@ class JobRunner:
             DELIVERY_LANE: self.settings.delivery_concurrency - self._busy[DELIVERY_LANE],
         }
         now = self.clock()
-        if max(free.values()) <= 0:
-            # Nothing can start: only when the next job falls due matters (now, if one is due already).
-            agenda = await self.store.agenda(now, exclude=self._inflight.keys(), limit=0)
-            return [], {}, agenda.next_at
         # Look past the free slots: when the budget binds, the likeliest-finished jobs go first.
         limit = max(sum(max(0, n) for n in free.values()) * 4, DUE_CANDIDATES)
         agenda = await self.store.agenda(now, exclude=self._inflight.keys(), limit=limit)
+        if max(free.values()) <= 0:
+            return [], {}, agenda.next_at
         picked = choose(
             agenda.due, slots=free, now=now, schedule=self.schedule, budgets=self.budgets, confirmed=self._called_back
         )
