@@ -37,6 +37,7 @@ from bot.routing import choose_provider
 from bot.schedule import CompletionTimes, PollSchedule, PollState, ScheduleSettings, job_kind
 from bot.store.completions import CompletionStore
 from bot.store.jobs import InTransaction, InvalidTransitionError, Job, JobStore, NewJob
+from bot.store.owed_edits import OwedEdits
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,8 @@ class JobRunner:
             schedule_settings(settings, callback_fallback=callback_fallback), CompletionTimes(SCHEDULE_HISTORY)
         )
         self.completions = CompletionStore(store.db, history=SCHEDULE_HISTORY)
+        # Final edits Discord refused, kept so that a restart still shows members how their jobs ended.
+        self.owed_edits = OwedEdits(store.db)
         self.budgets: Mapping[str, RequestBudget] = budgets or {}
         # One memory gate and one re-encode pool for all of this runner's deliveries (bot/imagework.py).
         self.image_work = ImageWork.from_settings(imagine)
@@ -183,6 +186,8 @@ class JobRunner:
         if active:
             log.info("resuming %d unfinished job(s)", active)
         await self._recover_held()
+        for job_id in await self.owed_edits.all():
+            self._retry_final(job_id)
         self._stopping = False
         self._task = asyncio.create_task(self._supervise(), name="bananacord-job-loop")
 
@@ -878,10 +883,13 @@ class JobRunner:
             shown = await self._try_to_show(self.sink.finished(job), job)
         if not shown:
             # The row is final either way, but the member must still be told: a Discord 5xx or a dropped
-            # connection passes, so the edit is tried again a few times in the background.
-            retry = asyncio.create_task(self._show_final_later(job), name=f"final-{job.id}")
-            self._background.add(retry)
-            retry.add_done_callback(self._background.discard)
+            # connection passes, so the edit is tried again a few times in the background, and the debt
+            # is written down first, so that a restart meanwhile tries again too.
+            try:
+                await self.owed_edits.owe(job.id, now=self.clock())
+            except Exception:
+                log.exception("job %s: could not record the final edit still owed", job.id)
+            self._retry_final(job.id)
         if job.state is JobState.BLOCKED:
             self._notify(JobBlocked(job))
 
@@ -914,15 +922,31 @@ class JobRunner:
         else:
             await self._show_batch(job.batch_id)
 
-    async def _show_final_later(self, job: Job) -> None:
+    def _retry_final(self, job_id: str) -> None:
+        retry = asyncio.create_task(self._show_final_later(job_id), name=f"final-{job_id}")
+        self._background.add(retry)
+        retry.add_done_callback(self._background.discard)
+
+    async def _show_final_later(self, job_id: str) -> None:
+        """Try the final edit again a few times; the debt is cleared when one gets through or when this
+        gives up, and kept when the bot stops meanwhile (the next start tries again)."""
         for delay in FINAL_EDIT_RETRIES:
             await asyncio.sleep(delay)
+            job = await self.store.get(job_id)
+            if job is None:
+                break
             try:
                 await self._show_end(job)
-                return
             except Exception as exc:
-                log.warning("job %s: final state still not shown: %s", job.id, type(exc).__name__)
-        log.error("job %s: gave up showing its final state after %d tries", job.id, len(FINAL_EDIT_RETRIES) + 1)
+                log.warning("job %s: final state still not shown: %s", job_id, type(exc).__name__)
+                continue
+            break
+        else:
+            log.error("job %s: gave up showing its final state after %d tries", job_id, len(FINAL_EDIT_RETRIES) + 1)
+        try:
+            await self.owed_edits.paid(job_id)
+        except Exception:
+            log.exception("job %s: could not clear the final edit owed (the next start tries it again)", job_id)
 
     async def _progress(self, job: Job, *, force: bool = False) -> None:
         # The candidates of a batch share one message: they share its pace too.

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
 from pathlib import Path
 
-from bot.testing.discord import FakeDiscord
+from bot.testing.discord import FakeDiscord, RecordedRequest
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import BOT_TOKEN, SEAART_KEY
-from tests.e2e.bot_process import start_process, write_config
+from tests.e2e.bot_process import bot_processes, start_process, write_config
 
 
 def job_state(db: Path) -> tuple[str, str | None] | None:
@@ -103,3 +104,48 @@ async def test_a_job_held_when_the_bot_died_and_never_shown_ends_uncharged(
     state, charge, message = job_row(db) or ("", None, None)
     assert (state, charge) == ("cancelled", "refunded") and "not charged" in (message or "")
     assert seaart.creates == []
+
+
+async def test_a_final_edit_discord_refused_is_shown_after_the_bot_dies(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """The job fails at the provider, Discord refuses the edit that would tell the member (and the
+    runner's first retry), the bot is SIGKILLed while waiting to retry: the next process still edits the
+    message to say how the job ended, and no longer owes it afterwards."""
+    config = write_config(tmp_path, discord_fake, seaart)
+    db = tmp_path / "bot.sqlite3"
+
+    def refused_edit(request: RecordedRequest) -> bool:
+        return "The provider refused the request" in json.dumps(request.json)
+
+    def owed() -> list[str]:
+        with sqlite3.connect(db) as conn:
+            return [row[0] for row in conn.execute("SELECT job_id FROM owed_edits")]
+
+    with bot_processes(config, tmp_path / "bot.log") as start:
+        first = start()
+        await discord_fake.wait_until_ready(timeout=30)
+        # discord.py does not retry a 403 itself: the runner's own retries (after 1 s, 3 s, ...) do.
+        discord_fake.fail_next("PATCH", r"/messages/", status=403, times=2, match=refused_edit)
+        seaart.script("error:REQUEST_INVALID")
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "refused twice"})
+        await discord_fake.wait_for(lambda: (job_row(db) or ("",))[0] == "failed", timeout=20)
+        await discord_fake.wait_for(
+            lambda: len([r for r in discord_fake.requests if r.method == "PATCH" and refused_edit(r)]) == 2,
+            timeout=10,
+        )
+        assert interaction.original_message_id is not None
+        message = discord_fake.messages[interaction.original_message_id]
+        assert "refused" not in message.embeds[0]["title"]  # the member still sees it running
+        assert len(owed()) == 1
+        first.send_signal(signal.SIGKILL)  # during the 3 s wait before the runner's next try
+        first.wait(timeout=10)
+
+        start()
+        await discord_fake.wait_for(
+            lambda: message.embeds[0]["title"] == "🍌 The provider refused the request", timeout=30
+        )
+        await discord_fake.wait_for(lambda: owed() == [], timeout=10)
+    state, _, error = job_row(db) or ("", None, None)
+    assert state == "failed" and error is not None
+    assert error in str(message.embeds[0]["fields"])  # why, in the member's words
