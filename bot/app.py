@@ -26,6 +26,7 @@ from bot.providers.base import Provider
 from bot.quotas import Quotas
 from bot.store import Database
 from bot.store.jobs import JobStore
+from bot.store.preferences import PreferenceStore
 from bot.store.settings import SettingsStore
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ EXTENSIONS = (
     "cogs.replies",
     "cogs.remix",
     "cogs.admin",
+    "cogs.preferences",
     "cogs.quota",
     "cogs.usage",
     "cogs.moderation",
@@ -81,6 +83,7 @@ class Services:
     quotas: Quotas
     moderation: ModerationStore
     settings_store: SettingsStore
+    preferences: PreferenceStore
     runner: JobRunner
     sink: DiscordSink  # how the runner draws a job's message; /imagine draws the first one the same way
 
@@ -178,6 +181,7 @@ class Bananacord(commands.Bot):
             quotas=quotas,
             moderation=ModerationStore(db, clock=self.clock),
             settings_store=SettingsStore(db),
+            preferences=PreferenceStore(db),
             runner=runner,
             sink=sink,
         )

@@ -21,6 +21,7 @@ from bot.discord_refs import refresh_references
 from bot.errors import BananacordError, ErrorCategory, InvalidRequestError
 from bot.jobs import MAX_CANDIDATES, result_stem
 from bot.models import GenerationRequest, JobState, ReferenceImage
+from bot.preferences import fill, preferred_model
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS
 from bot.quotas import Member
@@ -225,7 +226,7 @@ class Imagine(commands.Cog):
         model: str | None = None,
         aspect_ratio: str | None = None,
         resolution: str | None = None,
-        count: app_commands.Range[int, 1, MAX_CANDIDATES] = 1,
+        count: app_commands.Range[int, 1, MAX_CANDIDATES] | None = None,
         image1: discord.Attachment | None = None,
         image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
@@ -247,18 +248,31 @@ class Imagine(commands.Cog):
         images = [a for a in attached if a is not None]
         if references:
             images += await linked_images(interaction, references)
-        defaults = await self.bot.services.settings_store.guild_defaults(interaction.guild_id or 0)
+        services = self.bot.services
+        defaults = await services.settings_store.guild_defaults(interaction.guild_id or 0)
+        # The member's own defaults (/preferences) fill what they left out, ahead of the server's.
+        prefs = await services.preferences.get(interaction.guild_id or 0, interaction.user.id)
+        typed = {
+            "aspect_ratio": aspect_ratio,
+            "resolution": resolution,
+            "output_format": output_format,
+            "thinking_level": thinking,
+            "web_search": web_search,
+        }
         request = build_request(
-            model=model or defaults.default_model or self.bot.settings.imagine.default_model,
+            model=model
+            or preferred_model(services.catalogue, prefs)
+            or defaults.default_model
+            or self.bot.settings.imagine.default_model,
             prompt=prompt,
             reference_images=tuple(self._reference(a) for a in images),
-            aspect_ratio=aspect_ratio,
-            resolution=resolution,
             seed=seed,
-            output_format=output_format,
-            thinking_level=thinking,
-            web_search=bool(web_search),
+            **{name: value for name, value in typed.items() if value is not None},
         )
+        request = fill(services.catalogue, request, prefs, given={n for n, v in typed.items() if v is not None})
+        if count is None:
+            # A preferred count is a default: held to the server's cap rather than refused by it.
+            count = min(prefs.count or 1, await self._count_cap(interaction))
         await self.start_job(interaction, request, preferred=defaults.default_provider, count=count)
 
     def _reference(self, attachment: discord.Attachment) -> ReferenceImage:
@@ -338,9 +352,12 @@ class Imagine(commands.Cog):
         # Held until now, so nothing about them changed since that message was drawn.
         return [await runner.release(job.id, message_id=message_id, shown=True) or job for job in jobs]
 
-    async def _check_count(self, interaction: discord.Interaction[Any], count: int) -> None:
+    async def _count_cap(self, interaction: discord.Interaction[Any]) -> int:
         cap = (await self.bot.services.settings_store.guild_defaults(interaction.guild_id or 0)).max_count
-        cap = min(cap or MAX_CANDIDATES, MAX_CANDIDATES)
+        return min(cap or MAX_CANDIDATES, MAX_CANDIDATES)
+
+    async def _check_count(self, interaction: discord.Interaction[Any], count: int) -> None:
+        cap = await self._count_cap(interaction)
         if not 1 <= count <= cap:
             raise InvalidRequestError(
                 f"This server allows up to {cap} image(s) per prompt; ask for `count:{cap}` or fewer."

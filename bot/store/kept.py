@@ -16,9 +16,10 @@ V = TypeVar("V")
 class Kept(Generic[K, V]):
     """Values by key, read through ``get`` and dropped by ``wrote`` after every write of that key."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None = None) -> None:
         self._values: dict[K, V] = {}
         self._writes = 0
+        self._limit = limit  # most values kept; past it the first kept goes (None: no limit)
 
     async def get(self, key: K, read: Callable[[], Awaitable[V]]) -> V:
         if key in self._values:
@@ -28,6 +29,8 @@ class Kept(Generic[K, V]):
         # A write that finished while this read waited may have made it stale: use it, do not keep it.
         if seen == self._writes:
             self._values[key] = value
+            if self._limit is not None and len(self._values) > self._limit:
+                del self._values[next(iter(self._values))]
         return value
 
     def wrote(self, key: K) -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 
 from bot.moderation import ModerationStore
+from bot.preferences import Preferences
 from bot.store import Database
 from bot.store.kept import Kept
+from bot.store.preferences import PreferenceStore
 from bot.store.settings import SettingsStore
 from tests.conftest import Clock
 
@@ -93,3 +95,29 @@ async def test_a_read_that_a_write_overtook_is_used_once_but_not_kept() -> None:
     assert await kept.get("k", read) == 2  # the next caller reads again
     value["row"] = 3
     assert await kept.get("k", read) == 2, "kept until the next write"
+
+
+async def test_a_limited_kept_reads_again_what_it_let_go() -> None:
+    kept: Kept[int, str] = Kept(limit=2)
+    reads: list[int] = []
+
+    async def read(key: int) -> str:
+        reads.append(key)
+        return str(key)
+
+    for key in (1, 2, 1, 3, 2, 1):
+        assert await kept.get(key, lambda key=key: read(key)) == str(key)  # type: ignore[misc]
+    # 1 and 2 kept; 3 pushed out the first kept (1), which is then read again.
+    assert reads == [1, 2, 3, 1]
+
+
+async def test_member_preferences_are_per_server_and_survive_a_new_store(db: Database) -> None:
+    saved = Preferences(aspect_ratio="16:9", web_search=False, count=3)
+    await PreferenceStore(db).save(GUILD, MEMBER, saved, now=1.0)
+    fresh = PreferenceStore(db)
+    assert await fresh.get(GUILD, MEMBER) == saved  # web_search False stays False, not "unset"
+    assert await fresh.get(OTHER, MEMBER) == Preferences()
+    await fresh.save(GUILD, MEMBER, Preferences(), now=2.0)  # none left: the row goes
+    assert await fresh.get(GUILD, MEMBER) == Preferences()
+    async with db.read() as conn, conn.execute("SELECT COUNT(*) FROM member_preferences") as cur:
+        assert tuple(await cur.fetchone() or ()) == (0,)

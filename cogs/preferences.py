@@ -1,0 +1,170 @@
+"""/preferences: a member's own defaults for /imagine in this server (bot/preferences.py).
+
+Without options it shows them; options set the ones given and keep the rest; ``forget`` drops one and
+``reset`` all. New preferences are checked as a request for the model they point to would be, so a
+member learns at once that a model offers no 8:1, instead of seeing it left out of every /imagine later.
+Answers are private: preferences are nobody else's business.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import Bananacord
+from bot.errors import InvalidRequestError
+from bot.jobs import MAX_CANDIDATES
+from bot.models import GenerationRequest
+from bot.preferences import Preferences, preferred_model
+from bot.routing import choose_provider
+from cogs.imagine import FORMAT_CHOICES, MODEL_CHOICES, RATIO_CHOICES, RESOLUTION_CHOICES, THINKING_CHOICES
+
+log = logging.getLogger(__name__)
+
+# What each preference is called where a member reads it, in the order shown.
+LABELS = {
+    "model": "Model",
+    "aspect_ratio": "Aspect ratio",
+    "resolution": "Resolution",
+    "output_format": "Format",
+    "thinking_level": "Thinking",
+    "web_search": "Web search",
+    "count": "Images per prompt",
+}
+FORGET_CHOICES = [app_commands.Choice(name=label, value=name) for name, label in LABELS.items()]
+
+
+class MemberPreferences(commands.Cog):
+    def __init__(self, bot: Bananacord) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="preferences")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        model="Model your /imagine uses when you pick none",
+        aspect_ratio="Shape your images take when you pick none",
+        resolution="Size your images take when you pick none",
+        output_format="File format when you pick none (where the provider lets you choose)",
+        thinking="Thinking level when you pick none (where supported)",
+        web_search="Web search on or off when you do not say (where supported)",
+        count=f"Images per /imagine when you do not say, 1 to {MAX_CANDIDATES} (held to the server's cap)",
+        forget="Drop one preference",
+        reset="Drop all of them (then set the options given here, if any)",
+    )
+    @app_commands.choices(
+        model=MODEL_CHOICES,
+        aspect_ratio=RATIO_CHOICES,
+        resolution=RESOLUTION_CHOICES,
+        output_format=FORMAT_CHOICES,
+        thinking=THINKING_CHOICES,
+        forget=FORGET_CHOICES,
+    )
+    async def preferences(
+        self,
+        interaction: discord.Interaction[Any],
+        model: str | None = None,
+        aspect_ratio: str | None = None,
+        resolution: str | None = None,
+        output_format: str | None = None,
+        thinking: str | None = None,
+        web_search: bool | None = None,
+        count: app_commands.Range[int, 1, MAX_CANDIDATES] | None = None,
+        forget: str | None = None,
+        reset: bool = False,
+    ) -> None:
+        """Show or set your own defaults for /imagine in this server."""
+        assert interaction.guild_id is not None
+        guild_id, user_id = interaction.guild_id, interaction.user.id
+        store = self.bot.services.preferences
+        current = await store.get(guild_id, user_id)
+        given: dict[str, Any] = {
+            "model": model,
+            "aspect_ratio": aspect_ratio,
+            "resolution": resolution,
+            "output_format": output_format,
+            "thinking_level": thinking,
+            "web_search": web_search,
+            "count": count,
+        }
+        changes = {name: value for name, value in given.items() if value is not None}
+        if forget is not None and forget not in LABELS:
+            raise InvalidRequestError(f"`{forget}` is not a preference; choose one from the list.")
+        if reset or forget is not None or changes:
+            if forget is not None and forget in changes:
+                raise InvalidRequestError(f"Set {LABELS[forget].lower()} or forget it, not both at once.")
+            updated = replace(Preferences() if reset else current, **changes)
+            if forget is not None:
+                updated = replace(updated, **{forget: None})
+            await self._check(guild_id, updated)
+            await store.save(guild_id, user_id, updated, now=self.bot.clock())
+            log.info("member %s in guild %s changed their preferences", user_id, guild_id)
+            current = updated
+        await interaction.response.send_message(
+            embed=await self._embed(guild_id, current), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    async def _model(self, guild_id: int, prefs: Preferences) -> str:
+        """The model an /imagine without a model option would use."""
+        defaults = await self.bot.services.settings_store.guild_defaults(guild_id)
+        catalogue = self.bot.services.catalogue
+        return preferred_model(catalogue, prefs) or defaults.default_model or self.bot.settings.imagine.default_model
+
+    async def _check(self, guild_id: int, prefs: Preferences) -> None:
+        """Refuse preferences no provider of their model could take, naming what it does take."""
+        catalogue = self.bot.services.catalogue
+        if prefs.model is not None and prefs.model not in catalogue.models():
+            offered = ", ".join(catalogue.display_name(m) for m in catalogue.models())
+            raise InvalidRequestError(f"`{prefs.model}` is not served by any enabled provider. Available: {offered}.")
+        model = await self._model(guild_id, prefs)
+        request = GenerationRequest(
+            model=model,
+            prompt="preferences",
+            aspect_ratio=prefs.aspect_ratio,
+            resolution=prefs.resolution,
+            output_format=prefs.output_format,
+            thinking_level=prefs.thinking_level,
+            web_search=bool(prefs.web_search),
+        )
+        try:
+            choose_provider(catalogue, request)
+        except InvalidRequestError as exc:
+            raise InvalidRequestError(
+                f"Not saved: with {catalogue.display_name(model)}, {exc.user_message}", detail=exc.detail
+            ) from None
+
+    async def _embed(self, guild_id: int, prefs: Preferences) -> discord.Embed:
+        catalogue = self.bot.services.catalogue
+        embed = discord.Embed(
+            title="🍌 Your /imagine preferences",
+            colour=discord.Colour(0xF5C518),
+            description=(
+                "Used in this server for the options you leave out of `/imagine`. Options you type win, and "
+                "a preference the model you pick cannot take is left out."
+            ),
+        )
+        model = await self._model(guild_id, prefs)
+        cap = (await self.bot.services.settings_store.guild_defaults(guild_id)).max_count or MAX_CANDIDATES
+        for name, label in LABELS.items():
+            value = getattr(prefs, name)
+            if name == "model":
+                shown = catalogue.display_name(model) + ("" if prefs.model else " (server default)")
+            elif value is None:
+                shown = "model's default" if name != "count" else "1"
+            elif name == "web_search":
+                shown = "on" if value else "off"
+            elif name == "count" and value > cap:
+                shown = f"{value} (this server allows {cap})"
+            else:
+                shown = str(value)
+            embed.add_field(name=label, value=shown, inline=True)
+        return embed
+
+
+async def setup(bot: commands.Bot) -> None:
+    assert isinstance(bot, Bananacord)
+    await bot.add_cog(MemberPreferences(bot))

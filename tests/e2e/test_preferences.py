@@ -1,0 +1,111 @@
+"""/preferences through the fake Discord and the fake SeaArt: a member's own defaults fill the /imagine
+options they leave out (what SeaArt receives), typed options win, other members are untouched, and a
+preference the model cannot take is refused when set and left out when another model is picked."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from bot.config import Settings
+from bot.testing.discord import ADMIN_PERMISSIONS, FakeDiscord, FakeInteraction
+from bot.testing.providers import FakeSeaArt
+from tests.conftest import RunningBot
+
+
+def jobs(settings: Settings) -> list[sqlite3.Row]:
+    with sqlite3.connect(settings.database.path) as conn:
+        conn.row_factory = sqlite3.Row
+        return conn.execute("SELECT * FROM jobs ORDER BY created_at, batch_index").fetchall()
+
+
+async def answered(discord_fake: FakeDiscord, name: str, options: dict[str, Any], **kwargs: Any) -> FakeInteraction:
+    interaction = await discord_fake.slash_command(name, options, **kwargs)
+    await discord_fake.wait_for(lambda: bool(interaction.callbacks), timeout=10)
+    return interaction
+
+
+def shown(interaction: FakeInteraction) -> dict[str, str]:
+    """The private /preferences answer, as {label: value}."""
+    data = interaction.callbacks[0]["data"]
+    assert data["flags"] & 64, "answered privately"
+    return {field["name"]: field["value"] for field in data["embeds"][0]["fields"]}
+
+
+async def imagine(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, options: dict[str, Any], **kwargs: Any
+) -> list[dict[str, Any]]:
+    """Run /imagine to the end; the create bodies SeaArt received for it."""
+    before, made = len(seaart.creates), len(jobs(settings))
+    interaction = await answered(discord_fake, "imagine", options, **kwargs)
+    assert interaction.callbacks[0]["type"] == 4 and not interaction.callbacks[0]["data"].get("flags", 0) & 64
+    await discord_fake.wait_for(
+        lambda: len(jobs(settings)) > made and all(row["state"] == "delivered" for row in jobs(settings)), timeout=20
+    )
+    return [create.json for create in seaart.creates[before:]]
+
+
+async def test_a_members_preferences_fill_what_they_leave_out(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    member, other = discord_fake.member_id, discord_fake.admin_id
+    saved = await answered(discord_fake, "preferences", {"aspect_ratio": "16:9", "resolution": "2K", "count": 2})
+    assert shown(saved) | {"Model": ""} == {
+        "Model": "",
+        "Aspect ratio": "16:9",
+        "Resolution": "2K",
+        "Format": "model's default",
+        "Thinking": "model's default",
+        "Web search": "model's default",
+        "Images per prompt": "2",
+    }
+    assert "(server default)" in shown(saved)["Model"]
+
+    # Left out: the preferences; two images, as preferred.
+    creates = await imagine(discord_fake, seaart, settings, {"prompt": "a harbour"})
+    assert [(c["aspect_ratio"], c["resolution"]) for c in creates] == [("16:9", "2K")] * 2
+    # Typed: the options win, the rest still preferred.
+    creates = await imagine(discord_fake, seaart, settings, {"prompt": "a square", "aspect_ratio": "1:1", "count": 1})
+    assert [(c["aspect_ratio"], c["resolution"]) for c in creates] == [("1:1", "2K")]
+    # Another member has none.
+    (create,) = await imagine(discord_fake, seaart, settings, {"prompt": "theirs"}, user_id=other)
+    assert "aspect_ratio" not in create and create["resolution"] == "1K"
+
+    forgot = await answered(discord_fake, "preferences", {"forget": "resolution"})
+    assert shown(forgot)["Resolution"] == "model's default" and shown(forgot)["Aspect ratio"] == "16:9"
+    creates = await imagine(discord_fake, seaart, settings, {"prompt": "no size"})
+    assert [(c["aspect_ratio"], c["resolution"]) for c in creates] == [("16:9", "1K")] * 2
+
+    cleared = await answered(discord_fake, "preferences", {"reset": True})
+    assert shown(cleared)["Aspect ratio"] == "model's default" and shown(cleared)["Images per prompt"] == "1"
+    (create,) = await imagine(discord_fake, seaart, settings, {"prompt": "plain again"})
+    assert "aspect_ratio" not in create and create["resolution"] == "1K"
+    with sqlite3.connect(settings.database.path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM member_preferences").fetchone() == (0,)
+    assert {row["user_id"] for row in jobs(settings)} == {member, other}
+
+
+async def test_a_preference_the_model_cannot_take_is_refused_when_set_and_left_out_when_used(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    refused = await answered(discord_fake, "preferences", {"aspect_ratio": "8:1", "model": "nano_banana_pro"})
+    data = refused.callbacks[0]["data"]
+    assert data["flags"] & 64 and "Not saved: with Nano Banana Pro" in data["content"] and "8:1" in data["content"]
+    both = await answered(discord_fake, "preferences", {"resolution": "2K", "forget": "resolution"})
+    assert "not both" in both.callbacks[0]["data"]["content"]
+    nothing = await answered(discord_fake, "preferences", {})
+    assert shown(nothing)["Aspect ratio"] == "model's default"  # nothing was saved
+
+    await answered(discord_fake, "preferences", {"aspect_ratio": "8:1", "count": 4})  # fine on Nano Banana 2
+    await answered(
+        discord_fake, "admin defaults", {"max_count": 2}, user_id=discord_fake.admin_id, permissions=ADMIN_PERMISSIONS
+    )
+    assert shown(await answered(discord_fake, "preferences", {}))["Images per prompt"] == "4 (this server allows 2)"
+
+    # Picking Pro, which has no 8:1: the preference is left out (Pro's own default shape), not a refusal;
+    # the preferred four images are held to the server's two.
+    creates = await imagine(discord_fake, seaart, settings, {"prompt": "tall", "model": "nano_banana_pro"})
+    assert len(creates) == 2 and all("aspect_ratio" not in c for c in creates)
+    creates = await imagine(discord_fake, seaart, settings, {"prompt": "wide"})
+    assert [c["aspect_ratio"] for c in creates] == ["8:1", "8:1"]
+    assert [row["model"] for row in jobs(settings)] == ["nano_banana_pro"] * 2 + ["nano_banana_2"] * 2
