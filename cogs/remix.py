@@ -24,6 +24,7 @@ from bot.app import Bananacord
 from bot.discord_refs import refresh_references
 from bot.errors import BananacordError, InvalidRequestError
 from bot.models import ReferenceImage
+from bot.preferences import preferred_model
 from bot.store.forms import FormStore
 from cogs.editing import edit_request, message_images
 from cogs.errors import send_ephemeral
@@ -97,9 +98,16 @@ class Remix(commands.Cog):
         original = None
         if me is not None and message.author.id == me.id:
             original = await self.bot.services.runner.store.by_message(message.id)
-        defaults = await self.bot.services.settings_store.guild_defaults(interaction.guild_id or 0)
+        services = self.bot.services
+        defaults = await services.settings_store.guild_defaults(interaction.guild_id or 0)
+        # An image the bot made keeps its model; any other takes the member's (/preferences), else the server's.
+        prefs = await services.preferences.get(interaction.guild_id or 0, interaction.user.id)
         model = (
-            original.request.model if original else defaults.default_model or self.bot.settings.imagine.default_model
+            original.request.model
+            if original
+            else preferred_model(services.catalogue, prefs)
+            or defaults.default_model
+            or self.bot.settings.imagine.default_model
         )
         limit = derive.reference_limit(self.bot.services.catalogue, model)
         references = images[:limit]

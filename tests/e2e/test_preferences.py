@@ -10,7 +10,7 @@ from typing import Any
 from bot.config import Settings
 from bot.testing.discord import ADMIN_PERMISSIONS, FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import RunningBot
+from tests.conftest import RunningBot, png_bytes
 
 
 def jobs(settings: Settings) -> list[sqlite3.Row]:
@@ -109,3 +109,19 @@ async def test_a_preference_the_model_cannot_take_is_refused_when_set_and_left_o
     creates = await imagine(discord_fake, seaart, settings, {"prompt": "wide"})
     assert [c["aspect_ratio"] for c in creates] == ["8:1", "8:1"]
     assert [row["model"] for row in jobs(settings)] == ["nano_banana_pro"] * 2 + ["nano_banana_2"] * 2
+
+
+async def test_edit_with_nano_banana_on_a_members_image_uses_the_preferred_model(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    await answered(discord_fake, "preferences", {"model": "nano_banana_pro", "aspect_ratio": "21:9"})
+    photo = discord_fake.add_attachment(png_bytes(), "photo.png", "image/png")
+    post = await discord_fake.post_message("my cat", attachments=[photo], user_id=discord_fake.admin_id)
+    used = await discord_fake.message_command("Edit with Nano Banana", post.id)
+    await discord_fake.wait_for(lambda: bool(used.callbacks), timeout=10)
+    await discord_fake.submit_modal(used, {"bananacord:remix:instruction": "make it a watercolour"})
+    await discord_fake.wait_for(lambda: [r["state"] for r in jobs(settings)] == ["delivered"], timeout=20)
+    (job,) = jobs(settings)
+    assert job["model"] == "nano_banana_pro"
+    # Only the model: an edit keeps its image's shape, so the preferred 21:9 is not sent.
+    assert "aspect_ratio" not in seaart.creates[0].json
