@@ -19,10 +19,16 @@ from discord.ext import commands
 from bot.app import Bananacord
 from bot.errors import InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
-from bot.models import GenerationRequest
 from bot.preferences import Preferences, preferred_model
 from bot.routing import choose_provider
-from cogs.imagine import FORMAT_CHOICES, MODEL_CHOICES, RATIO_CHOICES, RESOLUTION_CHOICES, THINKING_CHOICES
+from cogs.imagine import (
+    FORMAT_CHOICES,
+    MODEL_CHOICES,
+    RATIO_CHOICES,
+    RESOLUTION_CHOICES,
+    THINKING_CHOICES,
+    build_request,
+)
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +126,10 @@ class MemberPreferences(commands.Cog):
         if prefs.model is not None and prefs.model not in catalogue.models():
             offered = ", ".join(catalogue.display_name(m) for m in catalogue.models())
             raise InvalidRequestError(f"`{prefs.model}` is not served by any enabled provider. Available: {offered}.")
+        if prefs.count is not None and not 1 <= prefs.count <= MAX_CANDIDATES:
+            raise InvalidRequestError(f"`count` must be from 1 to {MAX_CANDIDATES}.")
         model = await self._model(guild_id, prefs)
-        request = GenerationRequest(
+        request = build_request(
             model=model,
             prompt="preferences",
             aspect_ratio=prefs.aspect_ratio,

@@ -125,3 +125,21 @@ async def test_edit_with_nano_banana_on_a_members_image_uses_the_preferred_model
     assert job["model"] == "nano_banana_pro"
     # Only the model: an edit keeps its image's shape, so the preferred 21:9 is not sent.
     assert "aspect_ratio" not in seaart.creates[0].json
+
+
+async def test_preferences_sent_past_discords_checks_are_refused_clearly(
+    running_bot: RunningBot, discord_fake: FakeDiscord, settings: Settings
+) -> None:
+    for options, words in [
+        ({"resolution": "16K"}, "does not offer resolution 16K"),
+        ({"aspect_ratio": "99:1"}, "does not offer aspect ratio 99:1"),
+        ({"count": 99}, "`count` must be from 1 to 4"),
+        ({"model": "nano_banana_9"}, "is not served by any enabled provider"),
+        ({"forget": "prompt"}, "is not a preference"),
+    ]:
+        interaction = await discord_fake.slash_command("preferences", options, unchecked=True)
+        await discord_fake.wait_for(lambda i=interaction: bool(i.callbacks), timeout=10)  # type: ignore[misc]
+        data = interaction.callbacks[0]["data"]
+        assert data["flags"] & 64 and words in data["content"] and "went wrong" not in data["content"], options
+    with sqlite3.connect(settings.database.path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM member_preferences").fetchone() == (0,)
