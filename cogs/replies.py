@@ -28,6 +28,7 @@ from bot.app import Bananacord
 from bot.discord_refs import refresh_references
 from bot.errors import BananacordError, InvalidRequestError
 from bot.models import JobState, ReferenceImage
+from bot.preferences import preferred_model
 from bot.render import candidate_label
 from bot.store.jobs import Job, NewJob
 from cogs.editing import attachment_images, edit_request, message_images
@@ -156,12 +157,20 @@ class Replies(commands.Cog):
         max_bytes = bot.settings.imagine.max_attachment_bytes
         original = await bot.services.runner.store.by_message(replied.id)
         if original is not None and original.batch_id is not None:
-            chosen = await self._candidate(replied, original, text)
+            chosen = await self._candidate(replied, original, shown, text)
             if chosen is None:
                 return None
             original, shown, text = chosen
         defaults = await bot.services.settings_store.guild_defaults(guild.id)
-        model = original.request.model if original else defaults.default_model or bot.settings.imagine.default_model
+        if original is not None:
+            model = original.request.model
+        else:  # an image of the bot's that no job row names: the member's model, else the server's
+            prefs = await bot.services.preferences.get(guild.id, message.author.id)
+            model = (
+                preferred_model(bot.services.catalogue, prefs)
+                or defaults.default_model
+                or bot.settings.imagine.default_model
+            )
         references = shown + message_images(message, max_bytes=max_bytes)
         limit = derive.reference_limit(bot.services.catalogue, model)
         if len(references) > limit:
@@ -217,7 +226,7 @@ class Replies(commands.Cog):
         return await runner.release(job.id, message_id=answer.id, shown=True)
 
     async def _candidate(
-        self, replied: discord.Message, original: Job, text: str
+        self, replied: discord.Message, original: Job, images: list[ReferenceImage], text: str
     ) -> tuple[Job, list[ReferenceImage], str] | None:
         """Of a batch's message, the candidate a reply names ("#2 make it night"), with its image and the
         instruction after the number; the only image needs no number. None: a comment on an image ("#2
@@ -225,6 +234,8 @@ class Replies(commands.Cog):
         assert original.batch_id is not None
         batch = await self.bot.services.runner.store.batch(original.batch_id)
         shown = [job for job in batch if job.state is JobState.DELIVERED and job.message_id == replied.id]
+        if not shown:
+            return original, images, text  # no delivered candidate on record: the message's images as they are
         labels = ", ".join(candidate_label(job) for job in shown)
         number, rest = candidate_choice(text)
         if number is None:

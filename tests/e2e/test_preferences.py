@@ -143,3 +143,16 @@ async def test_preferences_sent_past_discords_checks_are_refused_clearly(
         assert data["flags"] & 64 and words in data["content"] and "went wrong" not in data["content"], options
     with sqlite3.connect(settings.database.path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM member_preferences").fetchone() == (0,)
+
+
+async def test_a_reply_to_a_bot_image_no_job_made_uses_the_preferred_model(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    await answered(discord_fake, "preferences", {"model": "nano_banana_pro"})
+    # An image the bot posted that no job row names (say, from before its database was replaced).
+    picture = discord_fake.add_attachment(png_bytes(), "old.png", "image/png")
+    old = await discord_fake.post_message("", attachments=[picture], user_id=discord_fake.bot_user_id)
+    await discord_fake.post_message("make it night", reply_to=old.id)
+    await discord_fake.wait_for(lambda: [r["state"] for r in jobs(settings)] == ["delivered"], timeout=20)
+    (job,) = jobs(settings)
+    assert job["model"] == "nano_banana_pro" and seaart.creates[0].json["image_urls"] == [picture["url"]]
