@@ -16,15 +16,15 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Bananacord
-from bot.catalogue import MODEL_NAMES, usd
+from bot.catalogue import usd
 from bot.config import PROVIDER_NAMES
 from bot.errors import InvalidRequestError
 from bot.events import ProviderProblem, ProviderRecovered
 from bot.jobs import MAX_CANDIDATES
+from cogs.imagine import MODEL_CHOICES
 
 log = logging.getLogger(__name__)
 
-MODEL_CHOICES = [app_commands.Choice(name=name, value=value) for value, name in MODEL_NAMES.items()]
 PROVIDER_CHOICES = [app_commands.Choice(name=name, value=name) for name in PROVIDER_NAMES]
 
 

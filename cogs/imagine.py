@@ -38,6 +38,14 @@ RATIO_CHOICES = [app_commands.Choice(name=r, value=r) for r in ASPECT_RATIOS]
 FORMAT_CHOICES = [app_commands.Choice(name=f.upper(), value=f) for f in OUTPUT_FORMATS]
 THINKING_CHOICES = [app_commands.Choice(name=t, value=t) for t in THINKING_LEVELS]
 RESOLUTION_CHOICES = [app_commands.Choice(name="512 px" if r == "512" else r, value=r) for r in RESOLUTIONS]
+# The request options offered as lists, by their option names (/imagine's, and /preferences' defaults).
+OPTION_CHOICES: dict[str, list[app_commands.Choice[str]]] = {
+    "model": MODEL_CHOICES,
+    "aspect_ratio": RATIO_CHOICES,
+    "resolution": RESOLUTION_CHOICES,
+    "output_format": FORMAT_CHOICES,
+    "thinking": THINKING_CHOICES,
+}
 # Discord's own ceiling for a string option; each provider's lower limit is enforced by validate().
 PROMPT_MAX_CHARS = 6000
 SEED_MAX = 2_147_483_647
@@ -212,13 +220,7 @@ class Imagine(commands.Cog):
         web_search="Let the model look things up on the web first (where supported)",
         **{f"image{n}": "Another reference image" for n in range(5, ATTACHMENT_SLOTS + 1)},
     )
-    @app_commands.choices(
-        model=MODEL_CHOICES,
-        aspect_ratio=RATIO_CHOICES,
-        resolution=RESOLUTION_CHOICES,
-        output_format=FORMAT_CHOICES,
-        thinking=THINKING_CHOICES,
-    )
+    @app_commands.choices(**OPTION_CHOICES)
     async def imagine(
         self,
         interaction: discord.Interaction[Any],

@@ -21,14 +21,7 @@ from bot.errors import InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
 from bot.preferences import Preferences, preferred_model
 from bot.routing import choose_provider
-from cogs.imagine import (
-    FORMAT_CHOICES,
-    MODEL_CHOICES,
-    RATIO_CHOICES,
-    RESOLUTION_CHOICES,
-    THINKING_CHOICES,
-    build_request,
-)
+from cogs.imagine import OPTION_CHOICES, build_request
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +55,7 @@ class MemberPreferences(commands.Cog):
         forget="Drop one preference",
         reset="Drop all of them (then set the options given here, if any)",
     )
-    @app_commands.choices(
-        model=MODEL_CHOICES,
-        aspect_ratio=RATIO_CHOICES,
-        resolution=RESOLUTION_CHOICES,
-        output_format=FORMAT_CHOICES,
-        thinking=THINKING_CHOICES,
-        forget=FORGET_CHOICES,
-    )
+    @app_commands.choices(**OPTION_CHOICES, forget=FORGET_CHOICES)
     async def preferences(
         self,
         interaction: discord.Interaction[Any],
