@@ -127,9 +127,8 @@ class MemberPreferences(commands.Cog):
         try:
             choose_provider(catalogue, request)
         except InvalidRequestError as exc:
-            raise InvalidRequestError(
-                f"Not saved: with {catalogue.display_name(model)}, {exc.user_message}", detail=exc.detail
-            ) from None
+            # The refusal names the model and what it does offer ("Nano Banana Pro does not offer ...").
+            raise InvalidRequestError(f"Not saved: {exc.user_message}", detail=exc.detail) from None
 
     async def _embed(self, guild_id: int, prefs: Preferences) -> discord.Embed:
         catalogue = self.bot.services.catalogue

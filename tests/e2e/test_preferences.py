@@ -90,7 +90,7 @@ async def test_a_preference_the_model_cannot_take_is_refused_when_set_and_left_o
 ) -> None:
     refused = await answered(discord_fake, "preferences", {"aspect_ratio": "8:1", "model": "nano_banana_pro"})
     data = refused.callbacks[0]["data"]
-    assert data["flags"] & 64 and "Not saved: with Nano Banana Pro" in data["content"] and "8:1" in data["content"]
+    assert data["flags"] & 64 and "Not saved: Nano Banana Pro does not offer aspect ratio 8:1" in data["content"]
     both = await answered(discord_fake, "preferences", {"resolution": "2K", "forget": "resolution"})
     assert "not both" in both.callbacks[0]["data"]["content"]
     nothing = await answered(discord_fake, "preferences", {})
