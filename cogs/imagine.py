@@ -143,6 +143,16 @@ class EditModal(discord.ui.Modal):
         self.stop()
 
 
+def form_submit(interaction: discord.Interaction[Any], custom_id: re.Pattern[str]) -> tuple[re.Match[str], Any] | None:
+    """A modal submit whose custom_id matches ``custom_id``: the match and the submitted components. None for
+    any other interaction (a listener sees them all, this process's forms and an earlier one's alike)."""
+    if interaction.type is not discord.InteractionType.modal_submit:
+        return None
+    data: Any = interaction.data or {}
+    match = custom_id.fullmatch(str(data.get("custom_id", "")))
+    return None if match is None else (match, data.get("components") or [])
+
+
 def submitted_text(components: list[Any], custom_id: str) -> str | None:
     """A text input's value in a modal submit's components (inside action rows or labels)."""
     for component in components:
@@ -503,13 +513,11 @@ class Imagine(commands.Cog):
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
         """The Edit modal's submit, whether this process or an earlier one opened it (see EditModal)."""
-        if interaction.type is not discord.InteractionType.modal_submit:
+        submitted = form_submit(interaction, EDIT_MODAL_ID)
+        if submitted is None:
             return
-        data: Any = interaction.data or {}
-        match = EDIT_MODAL_ID.fullmatch(str(data.get("custom_id", "")))
-        if match is None:
-            return
-        instruction = submitted_text(data.get("components") or [], EDIT_INPUT_ID)
+        match, components = submitted
+        instruction = submitted_text(components, EDIT_INPUT_ID)
         try:
             await self.on_edit_submit(interaction, match["job_id"], instruction)
         except BananacordError as exc:

@@ -28,7 +28,7 @@ from bot.preferences import preferred_model
 from bot.store.forms import FormStore
 from cogs.editing import edit_request, message_images
 from cogs.errors import send_ephemeral
-from cogs.imagine import Imagine, submitted_text
+from cogs.imagine import Imagine, form_submit, submitted_text
 
 MENU_NAME = "Edit with Nano Banana"
 # Discord's ceiling for a text input in a form.
@@ -126,14 +126,12 @@ class Remix(commands.Cog):
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
         """The form's submit, whether this process or an earlier one opened it."""
-        if interaction.type is not discord.InteractionType.modal_submit:
+        submitted = form_submit(interaction, FORM_ID)
+        if submitted is None:
             return
-        data: Any = interaction.data or {}
-        match = FORM_ID.fullmatch(str(data.get("custom_id", "")))
-        if match is None:
-            return
+        match, components = submitted
         try:
-            await self._submitted(interaction, match["form_id"], data.get("components") or [])
+            await self._submitted(interaction, match["form_id"], components)
         except BananacordError as exc:
             # A form's errors do not reach the app-command error handler: refusals (quota, moderation, the
             # model's limits) are answered here, privately, like every other refusal.

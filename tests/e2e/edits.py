@@ -13,7 +13,8 @@ from bot.testing.discord import FakeDiscord, FakeMessage
 def jobs(settings: Settings) -> list[sqlite3.Row]:
     with sqlite3.connect(settings.database.path) as conn:
         conn.row_factory = sqlite3.Row
-        return conn.execute("SELECT * FROM jobs ORDER BY created_at").fetchall()
+        # A batch's candidates share created_at: in the order the member reads them (#1, #2, ...).
+        return conn.execute("SELECT * FROM jobs ORDER BY created_at, batch_index").fetchall()
 
 
 def states(settings: Settings) -> list[str]:

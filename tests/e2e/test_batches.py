@@ -20,16 +20,7 @@ from bot.testing.discord import ADMIN_PERMISSIONS, FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import BOT_TOKEN, SEAART_KEY, Clock, RunningBot, make_settings, png_bytes, start_bot
 from tests.e2e.bot_process import bot_processes, write_config
-
-
-def jobs(settings: Settings) -> list[sqlite3.Row]:
-    with sqlite3.connect(settings.database.path) as conn:
-        conn.row_factory = sqlite3.Row
-        return conn.execute("SELECT * FROM jobs ORDER BY created_at, batch_index").fetchall()
-
-
-def states(settings: Settings) -> list[str]:
-    return [row["state"] for row in jobs(settings)]
+from tests.e2e.edits import jobs, states
 
 
 def ledger(settings: Settings) -> list[tuple[str, str, int]]:

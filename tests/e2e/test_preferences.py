@@ -11,12 +11,7 @@ from bot.config import Settings
 from bot.testing.discord import ADMIN_PERMISSIONS, FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import RunningBot, png_bytes
-
-
-def jobs(settings: Settings) -> list[sqlite3.Row]:
-    with sqlite3.connect(settings.database.path) as conn:
-        conn.row_factory = sqlite3.Row
-        return conn.execute("SELECT * FROM jobs ORDER BY created_at, batch_index").fetchall()
+from tests.e2e.edits import jobs
 
 
 async def answered(discord_fake: FakeDiscord, name: str, options: dict[str, Any], **kwargs: Any) -> FakeInteraction:
