@@ -22,6 +22,8 @@ Variants (--variants picks some; each runs on a fresh fake Discord, fake provide
   g  the request budget binding: --budget-jobs jobs sent over --budget-spread s, requests_per_second =
      --budget-rps, trained like (a); the busiest 1-s bin at the provider must not exceed the budget
   h  Kie with callbacks: the fake calls back, signed with an HMAC key; the bot listens on a free port
+  i  learned from siblings: trained like (a) but every training job has one reference image (another
+     kind), then the measured jobs (none) run: with no history of their own kind, what the bot does
 
 Variants (a, b, f, g) set [jobs] poll_schedule, (g) [providers.seaart] requests_per_second, (h)
 [callbacks]. A bot that does not know a key refuses the file with one line; that line is shown in the
@@ -49,6 +51,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness import (
     BOT_TOKEN,
@@ -77,7 +80,7 @@ from bot.testing.providers.kie import FakeKieJob
 # One job kind throughout, so the learned schedule's history applies to the measured jobs.
 RESOLUTION = "1K"
 OPTIONS = {"resolution": RESOLUTION}
-VARIANT_KEYS = "abcdefgh"
+VARIANT_KEYS = "abcdefghi"
 
 
 @functools.cache
@@ -107,6 +110,7 @@ class Variant:
     trained: bool = False
     budget: bool = False
     kie_callbacks: bool = False
+    train_with_reference: bool = False  # training jobs of another kind than the measured ones
 
 
 def _variants(dense: float, equal_dense: float) -> dict[str, Variant]:
@@ -132,6 +136,7 @@ def _variants(dense: float, equal_dense: float) -> dict[str, Variant]:
             ),
             Variant("g", "budget, learned, trained", learned, trained=True, budget=True),
             Variant("h", "Kie callbacks", (), kie_callbacks=True),
+            Variant("i", "learned from siblings (1 ref)", learned, trained=True, train_with_reference=True),
         )
     }
 
@@ -323,8 +328,11 @@ async def run_variant(variant: Variant, plan: Plan) -> Row:
                     fake.provider_time = _provider_time(plan, training=True)
                     bot = await start_bot(config, discord_fake, env)
                     training = [f"training job {i}: a ripe banana on a blue plate" for i in range(plan.train)]
+                    options: dict[str, Any] = dict(OPTIONS)
+                    if variant.train_with_reference:
+                        options["image1"] = discord_fake.add_attachment(_png(), "reference.png", "image/png")
                     await send_and_wait(
-                        discord_fake, bot, db, training, plan.train_spread, plan.train_spread + timeout, OPTIONS
+                        discord_fake, bot, db, training, plan.train_spread, plan.train_spread + timeout, options
                     )
                     # A restart on the same database: what was learned must have been kept in SQLite.
                     await stop_bot(bot)

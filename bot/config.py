@@ -221,8 +221,9 @@ class JobsSettings(_Section):
     # On SIGTERM/SIGINT, job steps already talking to a provider get this long to finish (so a create in
     # flight gets its id stored) before they are cancelled.
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
-    # "learned": poll where jobs of the same kind usually finish (bot/schedule.py), falling back to the
-    # backoff above until it has seen schedule_min_samples of them; "backoff": always the backoff.
+    # "learned": poll where jobs of the same kind usually finish (bot/schedule.py); until it has seen
+    # schedule_min_samples of a kind, where its siblings (same provider, model and resolution, any number
+    # of references) finish, and without those either the backoff above; "backoff": always the backoff.
     poll_schedule: Literal["learned", "backoff"] = "learned"
     # Seconds between polls through the window where jobs usually finish: about the p95 of how long a
     # finished image waits before the member sees it.

@@ -10,8 +10,14 @@ of finished jobs per kind (provider, model, resolution, reference count) and, on
 * then backs off towards the ceiling, so a job far past its expected time is still polled, more
   rarely, until its deadline.
 
-Before it has ``min_samples`` completions of a kind it is exactly the old backoff (first poll after
-``first`` seconds, then x``growth`` up to ``ceiling``), so a new deployment is never worse than before.
+A kind without ``min_samples`` completions of its own borrows the window of its siblings: the same
+provider, model and resolution with any number of references (``sibling_pool``), which take about as
+long as each other (resolution and model are what set a job's length; references add seconds). A
+server that made a hundred plain 1K images should not poll its first 1K edit as if it knew nothing.
+A borrowed window that is wrong costs little: before the window the wait is never longer than the
+ceiling, and past it the gaps grow back to the ceiling. With neither, it is exactly the old backoff
+(first poll after ``first`` seconds, then x``growth`` up to ``ceiling``), so a new deployment is
+never worse than before.
 
 What the provider says refines it: the clock starts when the provider reports the job running (time
 spent queued says nothing about the model), a progress figure gives a direct estimate of what is left,
@@ -37,6 +43,20 @@ def job_kind(provider: str, model: str, resolution: str, references: int) -> str
     """The key completion times are kept under, e.g. ``seaart/nano_banana_2/1K/0``."""
     group = next(label for floor, label in _REFERENCE_GROUPS if references >= floor)
     return f"{provider}/{model}/{resolution}/{group}"
+
+
+def sibling_pool(kind: str) -> str | None:
+    """The key under which every reference group of a kind's provider, model and resolution is also
+    kept (``seaart/nano_banana_2/1K/*``); None for a key that is not a job kind's."""
+    head, slash, group = kind.rpartition("/")
+    if not slash or head.count("/") != 2 or group == "*":
+        return None
+    return f"{head}/*"
+
+
+def _own_then_pool(kind: str) -> tuple[str, ...]:
+    pool = sibling_pool(kind)
+    return (kind,) if pool is None else (kind, pool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +92,14 @@ class CompletionTimes:
         self._sorted: dict[str, tuple[list[float], list[float], list[float]]] = {}
 
     def add(self, kind: str, earliest: float, latest: float | None = None) -> None:
+        """One completion, kept under its kind and under its kind's ``sibling_pool``."""
         latest = earliest if latest is None else latest
         if earliest < 0 or latest < earliest:
             return
-        recent = self._recent.setdefault(kind, deque(maxlen=self.history))
-        recent.append((earliest, latest))
-        self._sorted.pop(kind, None)
+        for key in _own_then_pool(kind):
+            recent = self._recent.setdefault(key, deque(maxlen=self.history))
+            recent.append((earliest, latest))
+            self._sorted.pop(key, None)
 
     def count(self, kind: str) -> int:
         return len(self._recent.get(kind, ()))
@@ -149,8 +171,18 @@ class PollSchedule:
         self.settings = settings
         self.times = times
 
+    def source(self, kind: str) -> str | None:
+        """Whose completion times plan a job of ``kind``: its own once it has ``min_samples`` of them,
+        else its siblings' pool if that has, else None (the backoff)."""
+        if not self.settings.learned:
+            return None
+        for key in _own_then_pool(kind):
+            if self.times.count(key) >= self.settings.min_samples:
+                return key
+        return None
+
     def learned_for(self, kind: str) -> bool:
-        return self.settings.learned and self.times.count(kind) >= self.settings.min_samples
+        return self.source(kind) is not None
 
     def backoff(self, polls: int) -> float:
         """The schedule before learning: ``first``, ``first``, then x``growth`` per poll up to ``ceiling``."""
@@ -167,14 +199,15 @@ class PollSchedule:
             places = state.queue_position or 0
             base = self.backoff(state.polls) if places == 0 else s.dense * (1 + places)
             return max(MIN_DELAY, min(base, s.ceiling))
-        if not self.learned_for(state.kind):
+        source = self.source(state.kind)
+        if source is None:
             return self.backoff(state.polls)
         if state.progress is not None and 0.05 <= state.progress < 1 and state.elapsed > 0:
             # The provider's own estimate: at this pace, what is left takes elapsed * (1 - p) / p.
             left = state.elapsed * (1 - state.progress) / state.progress
             return min(max(left * 0.8, s.dense), s.ceiling)
-        low = self.times.opens(state.kind, s.low_quantile)
-        high = self.times.closes(state.kind, s.high_quantile)
+        low = self.times.opens(source, s.low_quantile)
+        high = self.times.closes(source, s.high_quantile)
         t = state.elapsed
         if t < low:
             early = min(s.first, low / 2)
@@ -185,7 +218,7 @@ class PollSchedule:
         if t <= high:
             # Every `dense` seconds where jobs finish; across a stretch where no earlier job can have
             # finished (between the two humps of a two-speed provider, say), straight to the next one.
-            ahead = self.times.next_mass(state.kind, t, t + s.dense)
+            ahead = self.times.next_mass(source, t, t + s.dense)
             if ahead <= t + s.dense:
                 return s.dense
             if ahead != float("inf"):
@@ -198,7 +231,8 @@ class PollSchedule:
         if state.polls > 0:
             return s.callback_fallback
         # The first fallback poll comes after nearly every job of this kind would have called back.
-        expected_end = self.times.closes(state.kind, s.high_quantile) * 1.5 if self.times.count(state.kind) else 0
+        known = next((key for key in _own_then_pool(state.kind) if self.times.count(key)), None)
+        expected_end = self.times.closes(known, s.high_quantile) * 1.5 if known is not None else 0
         return max(s.callback_fallback, expected_end) - state.elapsed
 
     def done_chance(self, kind: str, *, last_elapsed: float, now_elapsed: float) -> float:
@@ -207,11 +241,12 @@ class PollSchedule:
         Used to choose which due jobs to poll first when the request budget binds. Without learned
         times, the longer a job has gone unpolled the likelier it changed: a gentle increasing score.
         """
-        if not self.learned_for(kind):
+        source = self.source(kind)
+        if source is None:
             gap = max(0.0, now_elapsed - last_elapsed)
             return gap / (gap + self.settings.ceiling)
-        before = self.times.cdf(kind, last_elapsed)
-        now = self.times.cdf(kind, now_elapsed)
+        before = self.times.cdf(source, last_elapsed)
+        now = self.times.cdf(source, now_elapsed)
         if before >= 1.0:
             return 0.5  # past every earlier job: unknown, neither first nor last
         return (now - before) / (1.0 - before)

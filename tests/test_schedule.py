@@ -20,18 +20,18 @@ from bot.schedule import CompletionTimes, PollSchedule, PollState, ScheduleSetti
 KIND = job_kind("seaart", "nano_banana_2", "1K", 0)
 
 
-def trained(samples: list[float], **knobs: float) -> PollSchedule:
+def trained(samples: list[float], kind: str = KIND, **knobs: float) -> PollSchedule:
     times = CompletionTimes(history=500)
     for seconds in samples:
-        times.add(KIND, seconds)
+        times.add(kind, seconds)
     return PollSchedule(ScheduleSettings(**knobs), times)  # type: ignore[arg-type]
 
 
-def simulate(schedule: PollSchedule, finishes_at: float, deadline: float = 600.0) -> list[float]:
+def simulate(schedule: PollSchedule, finishes_at: float, deadline: float = 600.0, kind: str = KIND) -> list[float]:
     """Poll times (seconds after submit) until the first poll at or after ``finishes_at``."""
     t, polls, times = 0.0, 0, []
     while t < deadline:
-        t += schedule.next_delay(PollState(KIND, elapsed=t, polls=polls))
+        t += schedule.next_delay(PollState(kind, elapsed=t, polls=polls))
         polls += 1
         times.append(t)
         if t >= finishes_at:
@@ -39,9 +39,9 @@ def simulate(schedule: PollSchedule, finishes_at: float, deadline: float = 600.0
     return times
 
 
-def figures(schedule: PollSchedule, ends: list[float]) -> tuple[float, float]:
+def figures(schedule: PollSchedule, ends: list[float], kind: str = KIND) -> tuple[float, float]:
     """(mean polls per job, p95 of notice delay) over jobs finishing at ``ends``."""
-    runs = [simulate(schedule, end) for end in ends]
+    runs = [simulate(schedule, end, kind=kind) for end in ends]
     delays = sorted(run[-1] - end for run, end in zip(runs, ends, strict=True))
     return statistics.mean(len(r) for r in runs), delays[int(0.95 * (len(delays) - 1))]
 
@@ -66,6 +66,49 @@ def test_before_learning_it_is_exactly_the_old_backoff() -> None:
         15.0,
         15.0,
     ]
+
+
+def test_a_kind_without_history_borrows_the_window_of_its_siblings() -> None:
+    """A first edit (one reference) after 200 plain images is planned by their window, not the backoff."""
+    edit = job_kind("seaart", "nano_banana_2", "1K", 1)
+    schedule = trained(UNIFORM)  # every sample is a plain job's (KIND: no reference)
+    assert schedule.source(edit) == "seaart/nano_banana_2/1K/*"
+    borrowed_polls, borrowed_p95 = figures(schedule, FRESH, kind=edit)
+    _, backoff_p95 = figures(trained([]), FRESH, kind=edit)
+    assert borrowed_p95 <= 1.5 and borrowed_polls <= 16
+    assert backoff_p95 > 10  # what the edit got before: the backoff, as if nothing were known
+    # Only reference counts are siblings: another resolution, model or provider takes its own time.
+    for stranger in (
+        job_kind("seaart", "nano_banana_2", "4K", 0),
+        job_kind("seaart", "nano_banana_pro", "1K", 0),
+        job_kind("kie", "nano_banana_2", "1K", 0),
+    ):
+        assert schedule.source(stranger) is None
+        assert [schedule.next_delay(PollState(stranger, elapsed=0, polls=n)) for n in range(4)] == [3.0, 3.0, 4.5, 6.75]
+
+
+def test_a_kind_plans_by_its_own_times_once_it_has_enough() -> None:
+    """Twenty jobs with four references that take 80-100 s outweigh 200 plain ones of 15-45 s."""
+    slow = job_kind("seaart", "nano_banana_2", "1K", 4)
+    schedule = trained(UNIFORM)
+    for seconds in uniform(9, 19, low=80.0, high=100.0):
+        schedule.times.add(slow, seconds)
+    assert schedule.source(slow) == "seaart/nano_banana_2/1K/*"  # one short: still its siblings'
+    schedule.times.add(slow, 90.0)
+    assert schedule.source(slow) == slow and schedule.source(KIND) == KIND
+    polls = simulate(schedule, finishes_at=95.0, kind=slow)
+    # Its own window: no dense polling through the plain jobs' 15-45 s, then every 1.5 s from ~80 s.
+    assert sum(1 for t in polls if 15 <= t <= 45) <= 3, polls
+    assert polls[-1] - 95.0 <= 1.5, polls
+
+
+def test_a_borrowed_window_that_is_wrong_costs_at_most_the_ceiling() -> None:
+    """Siblings take 15-45 s; this edit takes 120 s or 4 s: it is still seen within the ceiling."""
+    edit = job_kind("seaart", "nano_banana_2", "1K", 2)
+    schedule = trained(UNIFORM)
+    for finishes_at in (4.0, 120.0, 300.0):
+        polls = simulate(schedule, finishes_at, kind=edit)
+        assert polls[-1] - finishes_at <= schedule.settings.ceiling, (finishes_at, polls)
 
 
 def test_learned_meets_the_targets_on_uniform_15_to_45() -> None:

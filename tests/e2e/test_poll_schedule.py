@@ -18,7 +18,7 @@ from aiohttp import web
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import SEAART_KEY, make_settings, start_bot
+from tests.conftest import SEAART_KEY, make_settings, png_bytes, start_bot
 from tests.e2e.proxy import FaultProxy
 
 FAST_SCHEDULE = {
@@ -66,13 +66,23 @@ async def test_the_learned_times_survive_a_restart(tmp_path: Path, discord_fake:
         second = await start_bot(settings, discord_fake)
         try:
             await run_jobs(discord_fake, settings, 1, total=7)
+            # A kind never seen (one reference image) borrows the window of its siblings (no reference).
+            reference = discord_fake.add_attachment(png_bytes(), "ref.png", "image/png")
+            await discord_fake.slash_command("imagine", {"prompt": "with a reference", "image1": reference})
+            await discord_fake.wait_for(lambda: delivered(settings) == 8, timeout=60)
         finally:
             await second.close()
-    newest = max(seaart.jobs.values(), key=lambda job: job.created_at)
-    polls = status_times(seaart, newest.request_id)
-    # Learned after the restart: one early poll (0.3 s), then nothing until the window (~1.5 s).
-    # Without the stored times it would be the backoff: 0.3 s, 0.3 s, 0.45 s, ...
-    assert polls[1] - polls[0] >= 0.9, [round(t - newest.created_at, 2) for t in polls]
+    plain, edit = sorted(seaart.jobs.values(), key=lambda job: job.created_at)[-2:]
+    assert len(edit.body.get("image_urls", [])) == 1, edit.body
+    for job in (plain, edit):
+        polls = status_times(seaart, job.request_id)
+        # Learned after the restart: one early poll (0.3 s), then nothing until the window (~1.5 s).
+        # Without the stored times, or for the edit without its siblings', it would be the backoff:
+        # 0.3 s, 0.3 s, 0.45 s, ...
+        assert polls[1] - polls[0] >= 0.9, [round(t - job.created_at, 2) for t in polls]
+    assert rows(settings, "SELECT kind FROM completion_times ORDER BY id DESC LIMIT 1") == [
+        ("seaart/nano_banana_2/1K/1",)
+    ]
 
 
 async def test_the_provider_budget_is_never_exceeded(tmp_path: Path, discord_fake: FakeDiscord) -> None:
