@@ -41,6 +41,7 @@ EXTENSIONS = (
     "cogs.quota",
     "cogs.usage",
     "cogs.moderation",
+    "cogs.end_notices",
 )
 
 

@@ -123,7 +123,8 @@ class DiscordSink:
             embed = render.batch_embed(shown, self.capabilities(lead), now=self.clock())
             fields: dict[str, Any] = {"embed": embed, "attachments": attachments, "view": self.batch_view_for(shown)}
             if delivering is None:
-                message = await self._edit(lead, **fields)
+                with _message_gone_is_final():
+                    message = await self._edit(lead, **fields)
             else:
                 with _upload_errors():
                     message = await self._edit(lead, **fields)
@@ -135,7 +136,8 @@ class DiscordSink:
 
     async def finished(self, job: Job) -> None:
         embed = render.failure_embed(job, self.capabilities(job), now=self.clock())
-        await self._edit(job, embed=embed, view=self.view_for(job, "failed"), attachments=[])
+        with _message_gone_is_final():
+            await self._edit(job, embed=embed, view=self.view_for(job, "failed"), attachments=[])
 
     async def locate(self, job: Job) -> int | None:
         """The message this job is shown in, if Discord ever created it: the interaction's response (while
@@ -219,6 +221,15 @@ def _upload_file(image: PreparedImage) -> discord.File:
     # discord.py accepts any seekable, readable io.IOBase (it checks isinstance at run time); its
     # annotation says BufferedIOBase.
     return discord.File(cast(io.BufferedIOBase, source), filename=image.filename)
+
+
+@contextlib.contextmanager
+def _message_gone_is_final() -> Iterator[None]:
+    """A 404 for the message (deleted by its member or a moderator) as a DeliveryError no retry can mend."""
+    try:
+        yield
+    except discord.NotFound as exc:
+        raise DeliveryError(detail=f"the message is gone: HTTP 404 code {exc.code}") from None
 
 
 @contextlib.contextmanager

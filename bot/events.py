@@ -40,4 +40,12 @@ class JobBlocked:
     job: Job
 
 
-RunnerEvent = ProviderProblem | ProviderRecovered | JobBlocked
+@dataclass(frozen=True, slots=True)
+class EndNotShown:
+    """Every try to show how a job ended (its message edited) was refused: its member has not been told."""
+
+    name: ClassVar[str] = "end_not_shown"
+    job: Job
+
+
+RunnerEvent = ProviderProblem | ProviderRecovered | JobBlocked | EndNotShown

@@ -27,7 +27,7 @@ from bot.catalogue import Catalogue
 from bot.config import ImagineSettings, JobsSettings
 from bot.dispatch import DELIVERY_LANE, PROVIDER_LANE, choose, lane_of
 from bot.errors import DeliveryError, ErrorCategory, InvalidRequestError, ProviderError, RateLimitedError
-from bot.events import JobBlocked, ProviderProblem, ProviderRecovered, RunnerEvent
+from bot.events import EndNotShown, JobBlocked, ProviderProblem, ProviderRecovered, RunnerEvent
 from bot.images import PreparedImage
 from bot.imagework import ImageWork
 from bot.models import JobHandle, JobResult, JobState, JobUpdate, ProviderAttempt, UpdateStatus
@@ -52,8 +52,10 @@ DELIVERY_GRACE_SECONDS = 600.0
 MAX_DELIVERY_ATTEMPTS = 6
 # Consecutive failed polls (5xx, garbage, timeouts) before we stop trusting the provider with this job.
 MAX_POLL_ERRORS = 10
-# Waits before trying again to show a job's end to its member (a Discord 5xx usually passes quickly).
-FINAL_EDIT_RETRIES = (1.0, 3.0, 10.0, 30.0)
+# Waits before trying again to show a job's end to its member: a Discord 5xx usually passes in seconds,
+# an outage can take minutes; about nine minutes in all, well inside the interaction token's fifteen
+# (and past them the sink edits with the bot token).
+FINAL_EDIT_RETRIES = (1.0, 3.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 # A state change is shown at once, unless the message was edited less than this long ago.
 MIN_EDIT_GAP_SECONDS = 1.0
 # While steps are running, the loop waits this long after one finishes for others to finish too.
@@ -929,7 +931,10 @@ class JobRunner:
 
     async def _show_final_later(self, job_id: str) -> None:
         """Try the final edit again a few times; the debt is cleared when one gets through or when this
-        gives up, and kept when the bot stops meanwhile (the next start tries again)."""
+        gives up, and kept when the bot stops meanwhile (the next start tries again). Giving up is
+        reported (EndNotShown: the member is told another way); a deleted message is not: whoever
+        deleted it no longer waits on it."""
+        job: Job | None = None
         for delay in FINAL_EDIT_RETRIES:
             await asyncio.sleep(delay)
             job = await self.store.get(job_id)
@@ -937,12 +942,20 @@ class JobRunner:
                 break
             try:
                 await self._show_end(job)
+            except DeliveryError as exc:
+                if exc.retryable:
+                    log.warning("job %s: final state still not shown: %s", job_id, exc.detail)
+                    continue
+                # Its message was deleted: there is nothing left to show the end on, now or later.
+                log.warning("job %s: final state not shown, and never will be: %s", job_id, exc.detail)
             except Exception as exc:
                 log.warning("job %s: final state still not shown: %s", job_id, type(exc).__name__)
                 continue
             break
         else:
             log.error("job %s: gave up showing its final state after %d tries", job_id, len(FINAL_EDIT_RETRIES) + 1)
+            if job is not None:
+                self._notify(EndNotShown(job))
         try:
             await self.owed_edits.paid(job_id)
         except Exception:

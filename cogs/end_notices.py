@@ -1,0 +1,43 @@
+"""A member whose job's message Discord would not let the bot update is told how the job ended by DM.
+
+The runner tries the final edit for about nine minutes (bot/jobs.py, FINAL_EDIT_RETRIES) and keeps the
+debt across restarts; when every try is refused it reports EndNotShown, and this cog sends the same
+card the message would have shown. A message that was deleted is not reported: nobody waits on it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord.ext import commands
+
+from bot import render
+from bot.app import Bananacord
+from bot.events import EndNotShown
+
+log = logging.getLogger(__name__)
+
+
+class EndNotices(commands.Cog):
+    def __init__(self, bot: Bananacord) -> None:
+        self.bot = bot
+
+    @commands.Cog.listener()
+    async def on_end_not_shown(self, event: EndNotShown) -> None:
+        job = event.job
+        if job.source != "discord" or job.user_id is None:
+            return
+        embed = render.failure_embed(job, self.bot.services.sink.capabilities(job), now=self.bot.clock())
+        where = f" in <#{job.channel_id}>" if job.channel_id is not None else ""
+        text = f"Your image{where} has ended, but Discord would not let me update its message. This is how it ended:"
+        try:
+            dm = await self.bot.create_dm(discord.Object(job.user_id))
+            await dm.send(text, embed=embed, allowed_mentions=discord.AllowedMentions.none())
+        except discord.HTTPException as exc:  # DMs closed (403) or Discord still failing
+            log.warning("job %s: could not tell its member by DM how it ended (HTTP %s)", job.id, exc.status)
+
+
+async def setup(bot: commands.Bot) -> None:
+    assert isinstance(bot, Bananacord)
+    await bot.add_cog(EndNotices(bot))

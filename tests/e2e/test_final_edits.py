@@ -1,0 +1,108 @@
+"""When Discord refuses the edit that would show how a job ended: retried, given up, the member told by DM.
+
+The runner retries the final edit on FINAL_EDIT_RETRIES (about nine minutes in all); these tests shorten
+that schedule so the give-up is reached in a second. The restart case (the debt kept in SQLite across a
+SIGKILL) is tests/e2e/test_restart.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import bot.jobs
+from bot.config import Settings
+from bot.testing.discord import FakeDiscord, RecordedRequest
+from bot.testing.providers import FakeSeaArt
+from tests.conftest import make_settings, start_bot
+
+RETRIES = (0.1, 0.2, 0.2)
+REFUSED_TITLE = "The provider refused the request"
+
+
+def final_edit(request: RecordedRequest) -> bool:
+    return request.method == "PATCH" and REFUSED_TITLE in json.dumps(request.json)
+
+
+def owed(settings: Settings) -> list[str]:
+    with sqlite3.connect(settings.database.path) as conn:
+        return [row[0] for row in conn.execute("SELECT job_id FROM owed_edits")]
+
+
+def job_state(settings: Settings) -> str | None:
+    with sqlite3.connect(settings.database.path) as conn:
+        found = conn.execute("SELECT state FROM jobs").fetchone()
+    return None if found is None else str(found[0])
+
+
+@pytest.fixture
+def short_retries(monkeypatch: pytest.MonkeyPatch) -> tuple[float, ...]:
+    monkeypatch.setattr(bot.jobs, "FINAL_EDIT_RETRIES", RETRIES)
+    return RETRIES
+
+
+async def test_an_end_discord_never_lets_us_show_is_sent_to_the_member_by_dm(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, short_retries: tuple[float, ...]
+) -> None:
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    tries = 1 + len(short_retries)
+    # 403 is not retried by discord.py itself: every try is the runner's own.
+    discord_fake.fail_next("PATCH", r"/messages/", status=403, times=tries + 5, match=final_edit)
+    seaart.script("error:REQUEST_INVALID")
+    running = await start_bot(settings, discord_fake)
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "refused every time"})
+        member = interaction.user_id
+        await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 1, timeout=20)
+        await discord_fake.wait_for(lambda: owed(settings) == [], timeout=5)
+        await asyncio.sleep(0.5)  # would a try more, or a second DM, still come?
+    finally:
+        await running.close()
+    assert len([r for r in discord_fake.requests if final_edit(r)]) == tries
+    assert job_state(settings) == "failed"
+    assert interaction.original_message_id is not None
+    message = discord_fake.messages[interaction.original_message_id]
+    assert REFUSED_TITLE not in message.embeds[0]["title"]  # Discord never let the message change
+    [dm] = discord_fake.dms_to(member)
+    assert "Discord would not let me update its message" in dm.content
+    assert dm.embeds[0]["title"] == f"🍌 {REFUSED_TITLE}"
+    assert "refused every time" in json.dumps(dm.embeds[0])  # which job: its prompt
+
+    # The debt is settled: a restart tries nothing more and sends nothing more.
+    again = await start_bot(settings, discord_fake)
+    try:
+        await asyncio.sleep(1.0)
+    finally:
+        await again.close()
+    assert len([r for r in discord_fake.requests if final_edit(r)]) == tries
+    assert len(discord_fake.dms_to(member)) == 1
+
+
+async def test_a_deleted_message_ends_the_retries_without_a_dm(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, short_retries: tuple[float, ...]
+) -> None:
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    discord_fake.fail_next("PATCH", r"/messages/", status=503, times=1, match=final_edit)
+    # Then the member deletes it: what Discord answers for a message that no longer exists.
+    unknown = {"code": 10008, "message": "Unknown Message"}
+    discord_fake.fail_next("PATCH", r"/messages/", status=404, body=unknown, times=10, match=final_edit)
+    seaart.script("error:REQUEST_INVALID")
+    running = await start_bot(settings, discord_fake)
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "deleted while failing"})
+        await discord_fake.wait_for(
+            lambda: any(r.status == 404 for r in discord_fake.requests if final_edit(r)), timeout=20
+        )
+        await discord_fake.wait_for(lambda: owed(settings) == [], timeout=5)
+        await asyncio.sleep(sum(short_retries) + 0.5)  # long enough for every retry left
+    finally:
+        await running.close()
+    statuses = [r.status for r in discord_fake.requests if final_edit(r)]
+    # discord.py retries a 503 itself before the runner sees it; then one try meets the 404 and stops.
+    assert statuses[-1] == 404 and statuses.count(404) == 1, statuses
+    assert job_state(settings) == "failed"
+    assert discord_fake.dms_to(interaction.user_id) == []
