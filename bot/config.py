@@ -228,7 +228,9 @@ class JobsSettings(_Section):
     # Seconds between polls through the window where jobs usually finish: about the p95 of how long a
     # finished image waits before the member sees it.
     dense_poll_seconds: float = Field(default=1.5, gt=0)
-    schedule_min_samples: int = Field(default=20, ge=1)
+    # Five: a new kind is learned within its first jobs (bench/poll_schedule.py); a window drawn from few
+    # samples that misses costs at most the ceiling per job, and widens as samples come.
+    schedule_min_samples: int = Field(default=5, ge=1)
 
 
 class CallbacksSettings(_Section):

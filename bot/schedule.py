@@ -17,7 +17,9 @@ server that made a hundred plain 1K images should not poll its first 1K edit as 
 A borrowed window that is wrong costs little: before the window the wait is never longer than the
 ceiling, and past it the gaps grow back to the ceiling. With neither, it is exactly the old backoff
 (first poll after ``first`` seconds, then x``growth`` up to ``ceiling``), so a new deployment is
-never worse than before.
+never worse than before. Five samples are enough to start: a window drawn from a few that misses a job
+costs it at most the ceiling, as the backoff would, and the window widens as samples come; only the
+skipping of empty stretches inside it waits for ``gap_samples``, since among five a gap is chance.
 
 What the provider says refines it: the clock starts when the provider reports the job running (time
 spent queued says nothing about the model), a progress figure gives a direct estimate of what is left,
@@ -68,7 +70,10 @@ class ScheduleSettings:
     growth: float = 1.5
     dense: float = 1.5
     learned: bool = True
-    min_samples: int = 20
+    min_samples: int = 5
+    # A stretch of the window where no earlier job finished is skipped only with this many samples: among
+    # five, a gap is chance; among twenty or more, a lull (the dip between a two-speed provider's humps).
+    gap_samples: int = 20
     history: int = 200
     low_quantile: float = 0.02
     high_quantile: float = 0.98
@@ -218,6 +223,8 @@ class PollSchedule:
         if t <= high:
             # Every `dense` seconds where jobs finish; across a stretch where no earlier job can have
             # finished (between the two humps of a two-speed provider, say), straight to the next one.
+            if self.times.count(source) < s.gap_samples:
+                return s.dense
             ahead = self.times.next_mass(source, t, t + s.dense)
             if ahead <= t + s.dense:
                 return s.dense

@@ -56,7 +56,7 @@ FRESH = uniform(8, 400)
 
 
 def test_before_learning_it_is_exactly_the_old_backoff() -> None:
-    schedule = trained(UNIFORM[:19])  # one short of min_samples
+    schedule = trained(UNIFORM[:4])  # one short of min_samples
     assert [schedule.next_delay(PollState(KIND, elapsed=0, polls=n)) for n in range(7)] == [
         3.0,
         3.0,
@@ -88,10 +88,10 @@ def test_a_kind_without_history_borrows_the_window_of_its_siblings() -> None:
 
 
 def test_a_kind_plans_by_its_own_times_once_it_has_enough() -> None:
-    """Twenty jobs with four references that take 80-100 s outweigh 200 plain ones of 15-45 s."""
+    """Five jobs with four references that take 80-100 s outweigh 200 plain ones of 15-45 s."""
     slow = job_kind("seaart", "nano_banana_2", "1K", 4)
     schedule = trained(UNIFORM)
-    for seconds in uniform(9, 19, low=80.0, high=100.0):
+    for seconds in uniform(9, 4, low=80.0, high=100.0):
         schedule.times.add(slow, seconds)
     assert schedule.source(slow) == "seaart/nano_banana_2/1K/*"  # one short: still its siblings'
     schedule.times.add(slow, 90.0)
@@ -109,6 +109,22 @@ def test_a_borrowed_window_that_is_wrong_costs_at_most_the_ceiling() -> None:
     for finishes_at in (4.0, 120.0, 300.0):
         polls = simulate(schedule, finishes_at, kind=edit)
         assert polls[-1] - finishes_at <= schedule.settings.ceiling, (finishes_at, polls)
+
+
+def test_a_new_kind_is_learned_within_its_first_jobs() -> None:
+    """The first 40 jobs of a kind nobody has run, one after another, each teaching the next: from the
+    sixth on they run on the learned window (with 20 samples needed, jobs 6-20 waited up to 15 s)."""
+    schedule = trained([])
+    delays = []
+    for end in uniform(11, 40):
+        polls = simulate(schedule, end)
+        delays.append(polls[-1] - end)
+        before = polls[-2] if len(polls) > 1 else 0.0
+        schedule.times.add(KIND, before, polls[-1])  # what the runner learns: the bracket around the end
+    learned = sorted(delays[5:])
+    assert learned[int(0.95 * (len(learned) - 1))] <= 2.0, delays
+    assert statistics.mean(learned) <= 1.0, delays
+    assert max(learned) <= schedule.settings.ceiling, delays
 
 
 def test_learned_meets_the_targets_on_uniform_15_to_45() -> None:
