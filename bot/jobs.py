@@ -56,6 +56,8 @@ MAX_POLL_ERRORS = 10
 # an outage can take minutes; about nine minutes in all, well inside the interaction token's fifteen
 # (and past them the sink edits with the bot token).
 FINAL_EDIT_RETRIES = (1.0, 3.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+# A job in flight is planned again when its kind is learned only if that brings its next poll this much closer.
+REPLAN_GAIN_SECONDS = 0.5
 # A state change is shown at once, unless the message was edited less than this long ago.
 MIN_EDIT_GAP_SECONDS = 1.0
 # While steps are running, the loop waits this long after one finishes for others to finish too.
@@ -1008,6 +1010,33 @@ class JobRunner:
             start = (job.last_queued_at + now) / 2
         return start
 
+    async def _replan(self, now: float) -> None:
+        """A kind has just been learned: the jobs in flight whose next poll was planned blind (the backoff,
+        up to its ceiling away) are planned again by the window, if that brings their next poll closer.
+        Without this the jobs of a first burst keep their blind waits: in bench/load.py, most of them."""
+        moved = 0
+        for entry in self.store.waiting():
+            if entry.id in self._inflight or entry.state not in (JobState.SUBMITTED, JobState.RUNNING):
+                continue
+            job = await self.store.get(entry.id)
+            if job is None or job.handle is None or _calls_back(job.handle) or job.next_poll_at is None:
+                continue
+            queued = job.last_queued_at is not None and job.last_queued_at == job.last_poll_at
+            if job.clock_started_at is None or queued:
+                continue  # queued at the provider when last asked: the window does not apply yet
+            kind = self._kind(job)
+            if not self.schedule.learned_for(kind):
+                continue
+            state = PollState(kind, elapsed=now - job.clock_started_at, polls=max(1, job.attempts))
+            sooner = now + self.schedule.next_delay(state)
+            if sooner < job.next_poll_at - REPLAN_GAIN_SECONDS:
+                with contextlib.suppress(InvalidTransitionError):
+                    await self.store.note_poll(job, next_poll_at=sooner)
+                    moved += 1
+        if moved:
+            log.info("schedule learned: %d job(s) in flight planned again", moved)
+            self._wake.set()
+
     async def _learn(self, job: Job, now: float) -> None:
         """Record how long this job took, for the schedule of the next ones of its kind."""
         if job.clock_started_at is None or (job.handle is not None and job.handle.ready is not None):
@@ -1020,7 +1049,10 @@ class JobRunner:
             last = max(job.last_poll_at or job.clock_started_at, job.clock_started_at)
             earliest = last - job.clock_started_at
         kind = self._kind(job)
+        blind = not self.schedule.learned_for(kind)
         self.schedule.times.add(kind, earliest, latest)
+        if blind and self.schedule.learned_for(kind):
+            await self._replan(now)
         try:
             await self.completions.add(kind, earliest, latest, now=now)
         except Exception:

@@ -325,6 +325,12 @@ class JobStore:
         # More due than the limit: the next one is due now.
         return Agenda(due[:limit], now if len(due) > limit else next_at)
 
+    def waiting(self) -> list[DueJob]:
+        """The unfinished jobs with a next poll planned, as the loop sees them (none before its first pass)."""
+        if self._agenda is None:
+            return []
+        return [entry for entry in self._agenda.values() if entry.next_poll_at is not None]
+
     async def _load_agenda(self) -> dict[str, DueJob]:
         async with (
             self.db.read() as conn,

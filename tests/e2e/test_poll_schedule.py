@@ -85,6 +85,36 @@ async def test_the_learned_times_survive_a_restart(tmp_path: Path, discord_fake:
     ]
 
 
+async def test_jobs_in_flight_are_planned_again_once_their_kind_is_learned(
+    tmp_path: Path, discord_fake: FakeDiscord
+) -> None:
+    """Five jobs of 3 s teach the kind; a sixth, sent 1.3 s later and planned blind (the backoff, its
+    next poll 1.5 s away), is planned again by the window at that moment instead of waiting it out."""
+    times = iter([3.0] * 5 + [8.0])
+    async with FakeSeaArt(api_key=SEAART_KEY, provider_time=lambda: next(times)) as seaart:
+        jobs = {**FAST_SCHEDULE, "max_poll_interval_seconds": 4.0}
+        settings = make_settings(tmp_path, discord_fake, seaart, jobs=jobs, quotas={"enabled": False})
+        running = await start_bot(settings, discord_fake)
+        try:
+            for i in range(5):
+                await discord_fake.slash_command("imagine", {"prompt": f"teacher {i}"})
+            await asyncio.sleep(1.3)
+            await discord_fake.slash_command("imagine", {"prompt": "in flight"})
+            await discord_fake.wait_for(lambda: delivered(settings) == 6, timeout=60)
+        finally:
+            await running.close()
+    by_age = sorted(seaart.jobs.values(), key=lambda job: job.created_at)
+    teachers, late = by_age[:5], by_age[5]
+    # The moment the kind was learned: the poll that found the fifth teacher done.
+    learned_at = max(status_times(seaart, job.request_id)[-1] for job in teachers)
+    polls = status_times(seaart, late.request_id)
+    before = [t for t in polls if t <= learned_at]
+    after = [t for t in polls if t > learned_at]
+    # Planned blind, its next poll was ~1.3 s after that moment (0.3 s x1.5 per poll); planned again,
+    # it is polled within the window's dense pace.
+    assert before and after[0] - learned_at <= 0.8, [round(t - late.created_at, 2) for t in polls]
+
+
 async def test_the_provider_budget_is_never_exceeded(tmp_path: Path, discord_fake: FakeDiscord) -> None:
     rng = random.Random(6)
     async with FakeSeaArt(api_key=SEAART_KEY, provider_time=lambda: rng.uniform(1.0, 2.0)) as seaart:
