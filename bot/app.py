@@ -173,6 +173,7 @@ class Bananacord(commands.Bot):
             budgets=budgets,
             callback_fallback=settings.callbacks.fallback_poll_seconds,
         )
+        sink.typical = runner.typical_seconds
         self._services = Services(
             http=http,
             db=db,

@@ -71,6 +71,8 @@ class DiscordSink:
         self.view_for = view_for
         self.batch_view_for = batch_view_for
         self.clock = clock
+        # How long a job like this usually runs, once learned (the runner's, set when it is built).
+        self.typical: Callable[[Job], tuple[float, float] | None] = lambda job: None
 
     async def progress(self, job: Job) -> None:
         await self._edit(job, **self.opening([job]), attachments=[])
@@ -80,7 +82,7 @@ class DiscordSink:
         as the answer to the command itself, so the member sees it without a first edit."""
         if len(jobs) == 1:
             (job,) = jobs
-            embed = render.progress_embed(job, self.capabilities(job), now=self.clock())
+            embed = render.progress_embed(job, self.capabilities(job), now=self.clock(), typical=self.typical(job))
             return {"embed": embed, "view": self.view_for(job, "progress")}
         embed = render.batch_embed(list(jobs), self.capabilities(jobs[0]), now=self.clock())
         return {"embed": embed, "view": self.batch_view_for(jobs)}

@@ -1010,6 +1010,10 @@ class JobRunner:
             start = (job.last_queued_at + now) / 2
         return start
 
+    def typical_seconds(self, job: Job) -> tuple[float, float] | None:
+        """How long jobs like this one usually run once started, as learned (None until it is)."""
+        return self.schedule.typical(self._kind(job))
+
     async def _replan(self, now: float) -> None:
         """A kind has just been learned: the jobs in flight whose next poll was planned blind (the backoff,
         up to its ceiling away) are planned again by the window, if that brings their next poll closer.

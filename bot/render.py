@@ -131,12 +131,31 @@ def elapsed(job: Job, now: float) -> str:
     return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def progress_embed(job: Job, caps: Capabilities | None, *, now: float) -> discord.Embed:
+def progress_embed(
+    job: Job, caps: Capabilities | None, *, now: float, typical: tuple[float, float] | None = None
+) -> discord.Embed:
+    """``typical``: how long such jobs usually run (seconds, low and high), when the bot has learned it."""
     label = _STATE_LABEL.get(job.state, str(job.state).title())
     embed = _base(job, f"🍌 {label}…", COLOUR_PROGRESS, caps)
     # Discord renders <t:...:R> as "12 seconds ago" and keeps it ticking, with no edit from us.
     embed.add_field(name="Started", value=f"<t:{int(job.created_at)}:R>", inline=True)
+    if typical is not None:
+        embed.add_field(name="Usually takes", value=duration_span(*typical), inline=True)
     return embed
+
+
+def duration_span(low: float, high: float) -> str:
+    """A member-facing span: "about 8 s", "25-40 s", "2-3 min". Above 20 s it is rounded to 5 s, above two
+    minutes to minutes, since a schedule learned from polls knows no better."""
+
+    def seconds(value: float) -> int:
+        return max(1, round(value / 5) * 5 if value > 20 else round(value))
+
+    if high >= 120:
+        lo, hi = max(1, round(low / 60)), max(1, round(high / 60))
+        return f"about {hi} min" if lo == hi else f"{lo}-{hi} min"
+    lo, hi = seconds(low), seconds(high)
+    return f"about {hi} s" if lo >= hi else f"{lo}-{hi} s"
 
 
 def result_embed(job: Job, caps: Capabilities | None, image: PreparedImage, *, now: float) -> discord.Embed:

@@ -143,6 +143,10 @@ class CompletionTimes:
             return 0.0
         return bisect.bisect_right(middles, seconds) / len(middles)
 
+    def middle(self, kind: str, q: float) -> float:
+        """The ``q`` quantile of when past jobs of this kind most likely finished (bracket midpoints)."""
+        return self._quantile(self._views(kind)[2], q)
+
     def next_mass(self, kind: str, start: float, end: float) -> float:
         """Where, from ``start`` on, an earlier job may next have finished: ``start`` if any bracket
         reaches into [start, end]; otherwise the earliest bracket beginning after ``end`` (``inf`` if
@@ -188,6 +192,13 @@ class PollSchedule:
 
     def learned_for(self, kind: str) -> bool:
         return self.source(kind) is not None
+
+    def typical(self, kind: str) -> tuple[float, float] | None:
+        """How long most jobs of this kind run (the middle 80%, in seconds), once learned; for members."""
+        source = self.source(kind)
+        if source is None:
+            return None
+        return self.times.middle(source, 0.1), self.times.middle(source, 0.9)
 
     def backoff(self, polls: int) -> float:
         """The schedule before learning: ``first``, ``first``, then x``growth`` per poll up to ``ceiling``."""

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.config import Settings
-from bot.testing.discord import FakeDiscord
+from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import SEAART_KEY, make_settings, png_bytes, start_bot
 from tests.e2e.proxy import FaultProxy
@@ -83,6 +83,32 @@ async def test_the_learned_times_survive_a_restart(tmp_path: Path, discord_fake:
     assert rows(settings, "SELECT kind FROM completion_times ORDER BY id DESC LIMIT 1") == [
         ("seaart/nano_banana_2/1K/1",)
     ]
+
+
+def usually_takes(interaction: FakeInteraction) -> str | None:
+    """The "Usually takes" the member saw in the job's first message (the command's answer)."""
+    embed = interaction.callbacks[0]["data"]["embeds"][0]
+    return next((f["value"] for f in embed.get("fields", []) if f["name"] == "Usually takes"), None)
+
+
+async def test_a_job_of_a_learned_kind_says_how_long_it_usually_takes(
+    tmp_path: Path, discord_fake: FakeDiscord
+) -> None:
+    rng = random.Random(8)
+    async with FakeSeaArt(api_key=SEAART_KEY, provider_time=lambda: rng.uniform(1.5, 2.0)) as seaart:
+        settings = make_settings(tmp_path, discord_fake, seaart, jobs=FAST_SCHEDULE, quotas={"enabled": False})
+        running = await start_bot(settings, discord_fake)
+        try:
+            first = await discord_fake.slash_command("imagine", {"prompt": "the first of its kind"})
+            await discord_fake.wait_for(lambda: delivered(settings) == 1, timeout=30)
+            await run_jobs(discord_fake, settings, 4, total=5)
+            learned = await discord_fake.slash_command("imagine", {"prompt": "the sixth"})
+            await discord_fake.wait_for(lambda: delivered(settings) == 6, timeout=30)
+        finally:
+            await running.close()
+    assert usually_takes(first) is None  # nothing learned yet: no guess shown
+    # Five jobs of 1.5-2 s, each known to within a poll (0.1 s dense, up to 1 s before): about 2 s.
+    assert usually_takes(learned) in {"about 2 s", "1-2 s", "2-3 s"}, usually_takes(learned)
 
 
 async def test_jobs_in_flight_are_planned_again_once_their_kind_is_learned(
