@@ -42,6 +42,7 @@ EXTENSIONS = (
     "cogs.usage",
     "cogs.moderation",
     "cogs.end_notices",
+    "cogs.deleted_messages",
 )
 
 

@@ -833,8 +833,9 @@ class JobRunner:
             to=JobState.EXPIRED,
         )
 
-    async def cancel(self, job_id: str, *, by_user: int | None) -> Job | None:
-        """Stop a job at the member's request. Returns the job as it ends up (None if unknown)."""
+    async def cancel(self, job_id: str, *, by_user: int | None, message_gone: bool = False) -> Job | None:
+        """Stop a job at the member's request, or because its message was deleted (``message_gone``: then
+        there is nothing to show the end on). Returns the job as it ends up (None if unknown)."""
         async with self._lock(job_id):
             job = await self.store.get(job_id)
             if job is None or job.terminal:
@@ -851,6 +852,7 @@ class JobRunner:
                 "Cancelled. You were not charged.",
                 to=JobState.CANCELLED,
                 cancelled_by=by_user,
+                show=not message_gone,
             )
         return await self.store.get(job_id)
 
@@ -873,6 +875,7 @@ class JobRunner:
         detail: str | None = None,
         to: JobState | None = None,
         cancelled_by: int | None = None,
+        show: bool = True,
     ) -> None:
         state = to or _FAILED_STATE_FOR.get(category, JobState.FAILED)
         if detail:
@@ -880,7 +883,11 @@ class JobRunner:
         changes: dict[str, Any] = {"error_category": category, "error_message": message}
         if cancelled_by is not None:
             changes["cancelled_by"] = cancelled_by
-        if job.batch_id is not None:
+        if not show:
+            job, shown = await self.store.update(job, now=self.clock(), state=state, **changes), True
+            if job.batch_id is not None:
+                self._forget_if_ended(await self.store.batch(job.batch_id))
+        elif job.batch_id is not None:
             job, shown = await self._end_candidate(job, state, changes)
         else:
             job = await self.store.update(job, now=self.clock(), state=state, **changes)

@@ -26,6 +26,8 @@ from bot.store.ledger import settle, settled_state
 
 ACTIVE_STATES = ("queued", "submitted", "running", "succeeded")
 _ACTIVE_MARKS = ",".join("?" * len(ACTIVE_STATES))
+# Under SQLite's oldest ceiling on bound parameters (999); a bulk delete names up to 100 messages.
+_IDS_PER_QUERY = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,6 +398,19 @@ class JobStore:
         ):
             rows = await cur.fetchall()
         return [_row_to_job(r) for r in rows]
+
+    async def active_shown_in(self, message_ids: Collection[int]) -> list[str]:
+        """The unfinished jobs shown in any of these messages (a batch's candidates share one); by the
+        message_id index (migration 0007), since it runs for every message deleted where the bot is."""
+        ids = list(message_ids)
+        found: list[str] = []
+        for start in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[start : start + _IDS_PER_QUERY]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT id FROM jobs WHERE message_id IN ({marks}) AND state IN ({_ACTIVE_MARKS})"
+            async with self.db.read() as conn, conn.execute(sql, (*chunk, *ACTIVE_STATES)) as cur:
+                found.extend(str(row[0]) for row in await cur.fetchall())
+        return found
 
     async def batch(self, batch_id: str) -> list[Job]:
         """Every candidate of a batch, in order; the unfinished ones as this store last wrote them."""

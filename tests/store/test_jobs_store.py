@@ -208,3 +208,24 @@ async def test_the_job_behind_a_message_and_a_reply_job(store: JobStore) -> None
     reply = await store.update(reply, now=1003.0, message_id=78)
     found = await store.by_message(78)
     assert found is not None and found.reply_to_message_id == 77 and found.interaction_token is None
+
+
+async def test_the_unfinished_jobs_a_message_shows_are_found_by_index(store: JobStore) -> None:
+    """Run for every message deleted in a server: the jobs of those messages, unfinished only, and by index."""
+    running = await store.create(new_job(message_id=111), now=1.0, deadline_seconds=60)
+    candidate = await store.create(new_job(message_id=222), now=1.0, deadline_seconds=60)
+    ended = await store.create(new_job(message_id=222), now=1.0, deadline_seconds=60)
+    await store.update(ended, now=2.0, state=JobState.CANCELLED)
+    await store.create(new_job(message_id=333), now=1.0, deadline_seconds=60)
+    assert sorted(await store.active_shown_in([111, 222, 999])) == sorted([running.id, candidate.id])
+    assert await store.active_shown_in([]) == []
+    assert len(await store.active_shown_in([*range(1000, 2200), 111])) == 1  # more ids than one query takes
+    async with (
+        store.db.read() as conn,
+        conn.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE message_id IN (?, ?) AND state IN (?, ?, ?, ?)",
+            (111, 222, "queued", "submitted", "running", "succeeded"),
+        ) as cur,
+    ):
+        plan = " ".join(str(row[-1]) for row in await cur.fetchall())
+    assert "USING INDEX jobs_message" in plan, plan

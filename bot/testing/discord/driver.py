@@ -402,6 +402,22 @@ class FakeDiscord(StartsAndStops, World):
             message=message,
         )
 
+    async def delete_messages(self, *message_ids: int) -> None:
+        """Members or moderators delete messages in their client (not through the bot): gone, their files
+        gone from the CDN, and MESSAGE_DELETE for one, MESSAGE_DELETE_BULK for several (a purge; they must
+        share a channel) to the live client."""
+        messages = [self.messages[mid] for mid in message_ids]
+        assert messages and all(not m.deleted for m in messages), f"delete_messages: nothing to delete in {message_ids}"
+        assert len({m.channel_id for m in messages}) == 1, "delete_messages: a purge is of one channel"
+        await self._wait_for_live_connection()
+        for message in messages:
+            self.remove_message(message)
+        if len(messages) == 1:
+            await self._gateway.announce("MESSAGE_DELETE", messages[0])
+        else:
+            await self._gateway.announce_bulk_delete(messages)
+        self.notify()
+
     async def post_message(
         self,
         content: str = "",

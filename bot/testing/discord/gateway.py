@@ -178,6 +178,18 @@ class Gateway:
         conn.ready, conn.ready_at = True, time.monotonic()
         self.world.notify()
 
+    async def announce_bulk_delete(self, messages: list[FakeMessage]) -> None:
+        """MESSAGE_DELETE_BULK for messages of one channel (a purge), as Discord sends it."""
+        conn = self.live_connection()
+        if conn is None or not self.world.dispatch_message_events or not messages:
+            return
+        data: JSON = {
+            "ids": [str(m.id) for m in messages],
+            "channel_id": str(messages[0].channel_id),
+            "guild_id": str(self.world.guild_id),
+        }
+        await conn.dispatch("MESSAGE_DELETE_BULK", data)
+
     async def announce(self, event: str, message: FakeMessage) -> None:
         """Tell the live client about a non-ephemeral message change, as Discord would."""
         if not self.world.dispatch_message_events or message.ephemeral or message.channel_id not in self.world.channels:

@@ -521,9 +521,7 @@ class RestApi:
 
         async def delete(call: Call) -> web.StreamResponse:
             message = find(call)
-            message.deleted = True
-            # Discord removes a deleted message's files from its CDN.
-            self.world.cdn.gone.update(int(a["id"]) for a in message.attachments)
+            self.world.remove_message(message)
             await self.gateway.announce("MESSAGE_DELETE", message)
             return no_content()
 

@@ -439,6 +439,11 @@ class World:
         self.messages[message.id] = message
         return message
 
+    def remove_message(self, message: FakeMessage) -> None:
+        """Deleted: gone from the channel, and, as Discord does, its files gone from the CDN."""
+        message.deleted = True
+        self.cdn.gone.update(int(a["id"]) for a in message.attachments)
+
     def post_member_message(
         self,
         *,
