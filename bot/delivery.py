@@ -84,7 +84,8 @@ class DiscordSink:
             (job,) = jobs
             embed = render.progress_embed(job, self.capabilities(job), now=self.clock(), typical=self.typical(job))
             return {"embed": embed, "view": self.view_for(job, "progress")}
-        embed = render.batch_embed(list(jobs), self.capabilities(jobs[0]), now=self.clock())
+        lead = jobs[0]
+        embed = render.batch_embed(list(jobs), self.capabilities(lead), now=self.clock(), typical=self.typical(lead))
         return {"embed": embed, "view": self.batch_view_for(jobs)}
 
     async def deliver(self, job: Job, images: list[PreparedImage]) -> None:
@@ -122,7 +123,7 @@ class DiscordSink:
                 elif job.state is JobState.DELIVERED:
                     attachments.extend(KeptAttachment(a) for a in job.attachment_ids)
                     kept.update(job.attachment_ids)
-            embed = render.batch_embed(shown, self.capabilities(lead), now=self.clock())
+            embed = render.batch_embed(shown, self.capabilities(lead), now=self.clock(), typical=self.typical(lead))
             fields: dict[str, Any] = {"embed": embed, "attachments": attachments, "view": self.batch_view_for(shown)}
             if delivering is None:
                 with _message_gone_is_final():

@@ -237,7 +237,9 @@ def _numbers(jobs: list[Job]) -> str:
     return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
 
 
-def batch_embed(batch: list[Job], caps: Capabilities | None, *, now: float) -> discord.Embed:
+def batch_embed(
+    batch: list[Job], caps: Capabilities | None, *, now: float, typical: tuple[float, float] | None = None
+) -> discord.Embed:
     """One request's candidates in their shared message: how many are ready, each one's state or why it
     brought nothing, and what was charged. Their images are the message's attachments (Discord shows
     up to four side by side); the embed holds no image, so a later edit can keep them by id."""
@@ -272,6 +274,8 @@ def batch_embed(batch: list[Job], caps: Capabilities | None, *, now: float) -> d
             embed.add_field(name="Charged", value=charged, inline=True)
     else:
         embed.add_field(name="Started", value=f"<t:{int(first.created_at)}:R>", inline=True)
+        if typical is not None:
+            embed.add_field(name="Usually takes", value=duration_span(*typical), inline=True)
     footer = "Jobs " + ", ".join(j.id for j in batch)
     if first.cost_micro_usd is not None:
         footer += f" · est. {usd(first.cost_micro_usd)} each"

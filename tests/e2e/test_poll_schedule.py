@@ -103,12 +103,14 @@ async def test_a_job_of_a_learned_kind_says_how_long_it_usually_takes(
             await discord_fake.wait_for(lambda: delivered(settings) == 1, timeout=30)
             await run_jobs(discord_fake, settings, 4, total=5)
             learned = await discord_fake.slash_command("imagine", {"prompt": "the sixth"})
-            await discord_fake.wait_for(lambda: delivered(settings) == 6, timeout=30)
+            batch = await discord_fake.slash_command("imagine", {"prompt": "two more", "count": 2})
+            await discord_fake.wait_for(lambda: delivered(settings) == 8, timeout=30)
         finally:
             await running.close()
     assert usually_takes(first) is None  # nothing learned yet: no guess shown
     # Five jobs of 1.5-2 s, each known to within a poll (0.1 s dense, up to 1 s before): about 2 s.
     assert usually_takes(learned) in {"about 2 s", "1-2 s", "2-3 s"}, usually_takes(learned)
+    assert usually_takes(batch) == usually_takes(learned)  # a batch's message says it too
 
 
 async def test_jobs_in_flight_are_planned_again_once_their_kind_is_learned(
