@@ -920,8 +920,14 @@ class JobRunner:
 
     @staticmethod
     async def _try_to_show(edit: Awaitable[object], job: Job) -> bool:
+        """Whether the end is shown, or never can be (its message was deleted): either way nothing is owed."""
         try:
             await edit
+        except DeliveryError as exc:
+            if exc.retryable:
+                log.warning("job %s: could not show the final state (%s); trying again", job.id, exc.detail)
+                return False
+            log.warning("job %s: final state not shown, and never will be: %s", job.id, exc.detail)
         except Exception as exc:
             log.warning("job %s: could not show the final state (%s); trying again", job.id, type(exc).__name__)
             return False

@@ -106,3 +106,22 @@ async def test_a_deleted_message_ends_the_retries_without_a_dm(
     assert statuses[-1] == 404 and statuses.count(404) == 1, statuses
     assert job_state(settings) == "failed"
     assert discord_fake.dms_to(interaction.user_id) == []
+
+
+async def test_an_end_whose_message_is_gone_is_not_owed(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, short_retries: tuple[float, ...]
+) -> None:
+    """Discord says the message no longer exists at the first try: nothing to retry, nothing written down."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    unknown = {"code": 10008, "message": "Unknown Message"}
+    discord_fake.fail_next("PATCH", r"/messages/", status=404, body=unknown, times=10, match=final_edit)
+    seaart.script("error:REQUEST_INVALID")
+    running = await start_bot(settings, discord_fake)
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "gone before it failed"})
+        await discord_fake.wait_for(lambda: job_state(settings) == "failed", timeout=20)
+        await asyncio.sleep(sum(short_retries) + 0.5)
+    finally:
+        await running.close()
+    assert [r.status for r in discord_fake.requests if final_edit(r)] == [404]
+    assert owed(settings) == [] and discord_fake.dms_to(interaction.user_id) == []
