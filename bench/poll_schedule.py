@@ -25,7 +25,7 @@ Variants (--variants picks some; each runs on a fresh fake Discord, fake provide
   i  learned from siblings: trained like (a) but every training job has one reference image (another
      kind), then the measured jobs (none) run: with no history of their own kind, what the bot does
 
-Variants (a, b, f, g) set [jobs] poll_schedule, (g) [providers.seaart] requests_per_second, (h)
+Variants (a, b, f, g, i) set [jobs] poll_schedule, (g) [providers.seaart] requests_per_second, (h)
 [callbacks]. A bot that does not know a key refuses the file with one line; that line is shown in the
 variant's row and the other variants still run. Where the bot knows them, c, d and e name
 poll_schedule = "backoff", and every variant but (g) gets requests_per_second = --rps (default 0, no
