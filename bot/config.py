@@ -221,6 +221,20 @@ class JobsSettings(_Section):
     # On SIGTERM/SIGINT, job steps already talking to a provider get this long to finish (so a create in
     # flight gets its id stored) before they are cancelled.
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+    # Waits before trying again to show how a job ended when Discord refused the edit: a 5xx usually
+    # passes in seconds, an outage can take minutes; about nine minutes in all, inside the interaction
+    # token's fifteen (past them the bot token edits). After the last the member is told by DM.
+    final_edit_retry_seconds: tuple[float, ...] = Field(
+        default=(1.0, 3.0, 10.0, 30.0, 60.0, 120.0, 300.0), max_length=20
+    )
+
+    @field_validator("final_edit_retry_seconds")
+    @classmethod
+    def _retry_waits_positive(cls, waits: tuple[float, ...]) -> tuple[float, ...]:
+        if any(wait <= 0 for wait in waits):
+            raise ValueError("every wait must be more than 0 seconds")
+        return waits
+
     # "learned": poll where jobs of the same kind usually finish (bot/schedule.py); until it has seen
     # schedule_min_samples of a kind, where its siblings (same provider, model and resolution, any number
     # of references) finish, and without those either the backoff above; "backoff": always the backoff.

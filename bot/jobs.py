@@ -52,10 +52,6 @@ DELIVERY_GRACE_SECONDS = 600.0
 MAX_DELIVERY_ATTEMPTS = 6
 # Consecutive failed polls (5xx, garbage, timeouts) before we stop trusting the provider with this job.
 MAX_POLL_ERRORS = 10
-# Waits before trying again to show a job's end to its member: a Discord 5xx usually passes in seconds,
-# an outage can take minutes; about nine minutes in all, well inside the interaction token's fifteen
-# (and past them the sink edits with the bot token).
-FINAL_EDIT_RETRIES = (1.0, 3.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 # A job in flight is planned again when its kind is learned only if that brings its next poll this much closer.
 REPLAN_GAIN_SECONDS = 0.5
 # A state change is shown at once, unless the message was edited less than this long ago.
@@ -950,25 +946,16 @@ class JobRunner:
         reported (EndNotShown: the member is told another way); a deleted message is not: whoever
         deleted it no longer waits on it."""
         job: Job | None = None
-        for delay in FINAL_EDIT_RETRIES:
+        waits = self.settings.final_edit_retry_seconds
+        for delay in waits:
             await asyncio.sleep(delay)
             job = await self.store.get(job_id)
             if job is None:
                 break
-            try:
-                await self._show_end(job)
-            except DeliveryError as exc:
-                if exc.retryable:
-                    log.warning("job %s: final state still not shown: %s", job_id, exc.detail)
-                    continue
-                # Its message was deleted: there is nothing left to show the end on, now or later.
-                log.warning("job %s: final state not shown, and never will be: %s", job_id, exc.detail)
-            except Exception as exc:
-                log.warning("job %s: final state still not shown: %s", job_id, type(exc).__name__)
-                continue
-            break
+            if await self._try_to_show(self._show_end(job), job):
+                break
         else:
-            log.error("job %s: gave up showing its final state after %d tries", job_id, len(FINAL_EDIT_RETRIES) + 1)
+            log.error("job %s: gave up showing its final state after %d tries", job_id, len(waits) + 1)
             if job is not None:
                 self._notify(EndNotShown(job))
         try:

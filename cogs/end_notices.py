@@ -1,6 +1,6 @@
 """A member whose job's message Discord would not let the bot update is told how the job ended by DM.
 
-The runner tries the final edit for about nine minutes (bot/jobs.py, FINAL_EDIT_RETRIES) and keeps the
+The runner tries the final edit for about nine minutes (`[jobs] final_edit_retry_seconds`) and keeps the
 debt across restarts; when every try is refused it reports EndNotShown, and this cog sends the same
 card the message would have shown. A message that was deleted is not reported: nobody waits on it.
 """

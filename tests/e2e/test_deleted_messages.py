@@ -11,7 +11,7 @@ from bot.config import Settings
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import RunningBot
-from tests.e2e.test_buttons import rows, states
+from tests.e2e.test_buttons import rows, start_running_job, states
 
 
 def owed(settings: Settings) -> int:
@@ -26,11 +26,7 @@ def calls_to(discord_fake: FakeDiscord, message_id: int, after: float) -> list[s
 async def test_deleting_a_running_jobs_message_cancels_it(
     discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, running_bot: RunningBot
 ) -> None:
-    seaart.hold(True)
-    interaction = await discord_fake.slash_command("imagine", {"prompt": "deleted while running"})
-    await discord_fake.wait_for(lambda: states(settings) == ["running"], timeout=10)
-    message_id = interaction.original_message_id
-    assert message_id is not None
+    message_id = await start_running_job(discord_fake, seaart, settings)
     deleted_at = time.monotonic()  # the clock the fake stamps requests with
     await discord_fake.delete_messages(message_id)  # the member deletes it in their client
     await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)

@@ -1,8 +1,8 @@
 """When Discord refuses the edit that would show how a job ended: retried, given up, the member told by DM.
 
-The runner retries the final edit on FINAL_EDIT_RETRIES (about nine minutes in all); these tests shorten
-that schedule so the give-up is reached in a second. The restart case (the debt kept in SQLite across a
-SIGKILL) is tests/e2e/test_restart.py.
+The runner retries the final edit on `[jobs] final_edit_retry_seconds` (about nine minutes in all); these
+tests configure a short schedule so the give-up is reached in a second. The restart case (the debt kept in
+SQLite across a SIGKILL) is tests/e2e/test_restart.py.
 """
 
 from __future__ import annotations
@@ -12,9 +12,6 @@ import json
 import sqlite3
 from pathlib import Path
 
-import pytest
-
-import bot.jobs
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord, RecordedRequest
 from bot.testing.providers import FakeSeaArt
@@ -39,17 +36,18 @@ def job_state(settings: Settings) -> str | None:
     return None if found is None else str(found[0])
 
 
-@pytest.fixture
-def short_retries(monkeypatch: pytest.MonkeyPatch) -> tuple[float, ...]:
-    monkeypatch.setattr(bot.jobs, "FINAL_EDIT_RETRIES", RETRIES)
-    return RETRIES
+UNKNOWN_MESSAGE = {"code": 10008, "message": "Unknown Message"}  # Discord's answer for a deleted message
+
+
+def short_retry_settings(tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt) -> Settings:
+    return make_settings(tmp_path, discord_fake, seaart, jobs={"final_edit_retry_seconds": list(RETRIES)})
 
 
 async def test_an_end_discord_never_lets_us_show_is_sent_to_the_member_by_dm(
-    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, short_retries: tuple[float, ...]
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
-    settings = make_settings(tmp_path, discord_fake, seaart)
-    tries = 1 + len(short_retries)
+    settings = short_retry_settings(tmp_path, discord_fake, seaart)
+    tries = 1 + len(RETRIES)
     # 403 is not retried by discord.py itself: every try is the runner's own.
     discord_fake.fail_next("PATCH", r"/messages/", status=403, times=tries + 5, match=final_edit)
     seaart.script("error:REQUEST_INVALID")
@@ -83,13 +81,12 @@ async def test_an_end_discord_never_lets_us_show_is_sent_to_the_member_by_dm(
 
 
 async def test_a_deleted_message_ends_the_retries_without_a_dm(
-    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, short_retries: tuple[float, ...]
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
-    settings = make_settings(tmp_path, discord_fake, seaart)
+    settings = short_retry_settings(tmp_path, discord_fake, seaart)
     discord_fake.fail_next("PATCH", r"/messages/", status=503, times=1, match=final_edit)
-    # Then the member deletes it: what Discord answers for a message that no longer exists.
-    unknown = {"code": 10008, "message": "Unknown Message"}
-    discord_fake.fail_next("PATCH", r"/messages/", status=404, body=unknown, times=10, match=final_edit)
+    # Then the member deletes it.
+    discord_fake.fail_next("PATCH", r"/messages/", status=404, body=UNKNOWN_MESSAGE, times=10, match=final_edit)
     seaart.script("error:REQUEST_INVALID")
     running = await start_bot(settings, discord_fake)
     try:
@@ -98,7 +95,7 @@ async def test_a_deleted_message_ends_the_retries_without_a_dm(
             lambda: any(r.status == 404 for r in discord_fake.requests if final_edit(r)), timeout=20
         )
         await discord_fake.wait_for(lambda: owed(settings) == [], timeout=5)
-        await asyncio.sleep(sum(short_retries) + 0.5)  # long enough for every retry left
+        await asyncio.sleep(sum(RETRIES) + 0.5)  # long enough for every retry left
     finally:
         await running.close()
     statuses = [r.status for r in discord_fake.requests if final_edit(r)]
@@ -109,18 +106,17 @@ async def test_a_deleted_message_ends_the_retries_without_a_dm(
 
 
 async def test_an_end_whose_message_is_gone_is_not_owed(
-    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, short_retries: tuple[float, ...]
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
     """Discord says the message no longer exists at the first try: nothing to retry, nothing written down."""
-    settings = make_settings(tmp_path, discord_fake, seaart)
-    unknown = {"code": 10008, "message": "Unknown Message"}
-    discord_fake.fail_next("PATCH", r"/messages/", status=404, body=unknown, times=10, match=final_edit)
+    settings = short_retry_settings(tmp_path, discord_fake, seaart)
+    discord_fake.fail_next("PATCH", r"/messages/", status=404, body=UNKNOWN_MESSAGE, times=10, match=final_edit)
     seaart.script("error:REQUEST_INVALID")
     running = await start_bot(settings, discord_fake)
     try:
         interaction = await discord_fake.slash_command("imagine", {"prompt": "gone before it failed"})
         await discord_fake.wait_for(lambda: job_state(settings) == "failed", timeout=20)
-        await asyncio.sleep(sum(short_retries) + 0.5)
+        await asyncio.sleep(sum(RETRIES) + 0.5)
     finally:
         await running.close()
     assert [r.status for r in discord_fake.requests if final_edit(r)] == [404]
