@@ -416,6 +416,9 @@ class ResumeRow:
     cpu: float = float("nan")
     peak_rss: float = float("nan")
     statements: float | None = None
+    steady_seconds: float = 0.0  # how long the jobs were then left in flight, measured
+    steady_cpu: float = float("nan")  # bot CPU s over that time
+    steady_polls: int = 0  # status requests over that time
     error: str | None = None
 
 
@@ -467,7 +470,7 @@ async def prefill(db_path: Path, seaart: FakeSeaArt, discord_fake: FakeDiscord, 
     return task_ids
 
 
-async def run_resume(source: BotSource, plan: Plan, count: int, commands: int, hold: float) -> ResumeRow:
+async def run_resume(source: BotSource, plan: Plan, count: int, commands: int, hold: float, steady: float) -> ResumeRow:
     row = ResumeRow(source.label, prefilled=count, commands=commands)
     seaart = FakeSeaArt(api_key=PROVIDER_KEY, provider_time=provider_times(plan), images=plan.image)
     with _workdir("resume", plan.keep) as workdir:
@@ -495,6 +498,15 @@ async def run_resume(source: BotSource, plan: Plan, count: int, commands: int, h
                 with contextlib.suppress(TimeoutError):
                     await discord_fake.wait_for(lambda: all(i.acknowledged for i in sent.values()), timeout=30)
                 row.cpu = bot.cpu_seconds()  # since spawn: loading the unfinished jobs is part of resuming
+                if steady > 0 and bot.alive():
+                    # Then the jobs simply stay in flight: what keeping them costs, per second.
+                    before_cpu, before_polls = bot.cpu_seconds(), len(seaart.requests)
+                    await asyncio.sleep(steady)
+                    row.steady_seconds = steady
+                    row.steady_cpu = bot.cpu_seconds() - before_cpu
+                    row.steady_polls = sum(
+                        1 for r in seaart.requests[before_polls:] if r.method == "GET" and r.path.endswith("/status")
+                    )
                 row.peak_rss = bot.peak_rss_mb()
                 if not bot.alive():
                     row.error = f"bot exited: {bot.last_line()}"
@@ -550,6 +562,13 @@ def report_resume(row: ResumeRow, plan: Plan, hold: float) -> None:
         f"({len(row.acks)}/{row.commands} acknowledged)   target p95 <= {ACK_P95_TARGET:g} s: {verdict}"
     )
     print(f"  bot CPU from spawn until all were stepped:    {fmt(row.cpu, 1)} s; peak RSS {fmt(row.peak_rss, 0)} MB")
+    if row.steady_seconds:
+        per_poll = 1000 * row.steady_cpu / max(1, row.steady_polls)
+        print(
+            f"  then {row.prefilled} jobs in flight for {row.steady_seconds:g} s:   bot CPU "
+            f"{100 * row.steady_cpu / row.steady_seconds:.0f}% of a core, {row.steady_polls / row.steady_seconds:.0f} "
+            f"status polls/s, {per_poll:.2f} ms CPU per poll"
+        )
     if row.statements is not None:
         print(
             f"  SQLite statements, start to stop:             {row.statements:.0f} "
@@ -576,7 +595,7 @@ async def main_async(args: argparse.Namespace) -> int:
     )
     current = BotSource()
     if args.resume:
-        row = await run_resume(current, plan, args.resume, args.resume_commands, args.resume_hold)
+        row = await run_resume(current, plan, args.resume, args.resume_commands, args.resume_hold, args.resume_steady)
         report_resume(row, plan, args.resume_hold)
         return 0
     with contextlib.ExitStack() as stack:
@@ -614,6 +633,13 @@ def main() -> None:
     parser.add_argument("--resume", type=int, metavar="N", default=0, help="resume N pre-filled jobs instead")
     parser.add_argument("--resume-commands", type=int, default=100, help="/imagine sent during the resume (100)")
     parser.add_argument("--resume-hold", type=float, default=3600.0, help="how long pre-filled tasks run (3600 s)")
+    parser.add_argument(
+        "--resume-steady",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="then leave the jobs in flight S seconds and print the CPU that costs (30; 0: skip)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep each run's config, log and database")
     parser.add_argument(
         "--repeat", type=int, default=1, metavar="N", help="run each bot N times, in turns, and print medians (1)"
