@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from bot.budget import RequestBudget
 from bot.models import JobState
 from bot.schedule import PollSchedule
-from bot.store.jobs import DueJob
+from bot.store.agenda import DueJob
 
 _NEEDS_PROVIDER = frozenset({JobState.QUEUED, JobState.SUBMITTED, JobState.RUNNING})
 

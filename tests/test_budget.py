@@ -16,7 +16,7 @@ from bot.budget import WINDOW_SECONDS, BudgetHook, RequestBudget, origin_of
 from bot.dispatch import choose
 from bot.models import JobState
 from bot.schedule import CompletionTimes, PollSchedule, ScheduleSettings, job_kind
-from bot.store.jobs import DueJob
+from bot.store.agenda import DueJob
 from tests.conftest import Clock
 
 

@@ -22,6 +22,7 @@ from bot.models import (
     ProviderAttempt,
 )
 from bot.store import Database
+from bot.store.agenda import Agenda, AgendaIndex, DueJob
 from bot.store.ledger import settle, settled_state
 
 ACTIVE_STATES = ("queued", "submitted", "running", "succeeded")
@@ -86,27 +87,6 @@ class Job:
     @property
     def terminal(self) -> bool:
         return self.state in TERMINAL_STATES
-
-
-@dataclass(frozen=True, slots=True)
-class DueJob:
-    """What the loop needs to choose among due jobs, without reading whole rows."""
-
-    id: str
-    state: JobState
-    provider: str
-    schedule_kind: str | None
-    next_poll_at: float | None
-    clock_started_at: float | None
-    last_poll_at: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class Agenda:
-    """What the loop reads per pass: the due jobs, and when the next one falls due (None: nothing)."""
-
-    due: list[DueJob]
-    next_at: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,11 +166,6 @@ def _due_job(job: Job) -> DueJob:
     )
 
 
-def _due_order(entry: DueJob) -> float:
-    # Oldest due first; a job with no time set (none is written so today) goes first, as NULL sorts in SQL.
-    return entry.next_poll_at if entry.next_poll_at is not None else float("-inf")
-
-
 def new_job_id() -> str:
     # Short enough for a button custom_id, random enough never to collide in one database.
     return secrets.token_hex(8)
@@ -229,7 +204,7 @@ class JobStore:
         self._cache: dict[str, Job] = {}
         # What the loop schedules by, for every unfinished job: read from the table once (the first
         # agenda), then kept by this class's own writes, so a pass of the loop costs no SQL.
-        self._agenda: dict[str, DueJob] | None = None
+        self._agenda: AgendaIndex | None = None
         # Poll bookkeeping held only in memory (see ``note_poll``), written with the job's next update.
         self._unsaved: dict[str, dict[str, Any]] = {}
 
@@ -314,18 +289,7 @@ class JobStore:
         the few fields it schedules by, and when the next one falls due. From memory after the first."""
         if self._agenda is None:
             self._agenda = await self._load_agenda()
-        due: list[DueJob] = []
-        next_at: float | None = None
-        for entry in self._agenda.values():
-            at = entry.next_poll_at
-            if at is None or at <= now:
-                if entry.id not in exclude:
-                    due.append(entry)
-            elif next_at is None or at < next_at:
-                next_at = at
-        due.sort(key=_due_order)
-        # More due than the limit: the next one is due now.
-        return Agenda(due[:limit], now if len(due) > limit else next_at)
+        return self._agenda.agenda(now, exclude=exclude, limit=limit)
 
     def waiting(self) -> list[DueJob]:
         """The unfinished jobs with a next poll planned, as the loop sees them (none before its first pass)."""
@@ -333,7 +297,7 @@ class JobStore:
             return []
         return [entry for entry in self._agenda.values() if entry.next_poll_at is not None]
 
-    async def _load_agenda(self) -> dict[str, DueJob]:
+    async def _load_agenda(self) -> AgendaIndex:
         async with (
             self.db.read() as conn,
             conn.execute(
@@ -343,19 +307,19 @@ class JobStore:
             ) as cur,
         ):
             rows = await cur.fetchall()
-        agenda = {r[0]: DueJob(r[0], JobState(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows}
+        agenda = AgendaIndex(DueJob(r[0], JobState(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows)
         # A job written between the read and now (create and update track only a loaded agenda).
         for job in self._cache.values():
-            agenda[job.id] = _due_job(job)
+            agenda.put(_due_job(job))
         return agenda
 
     def _track(self, job: Job) -> None:
         if self._agenda is None:
             return
         if job.terminal:
-            self._agenda.pop(job.id, None)
+            self._agenda.discard(job.id)
         else:
-            self._agenda[job.id] = _due_job(job)
+            self._agenda.put(_due_job(job))
 
     async def find_active(self, provider: str, provider_job_id: str) -> Job | None:
         """The unfinished job a provider knows as ``provider_job_id`` (a callback names it so)."""

@@ -1,0 +1,66 @@
+"""The agenda's heap answers what a full scan of every entry would, at the cost of the due ones."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.models import JobState
+from bot.store.agenda import Agenda, AgendaIndex, DueJob, due_order
+
+
+def entry(job_id: str, at: float | None) -> DueJob:
+    return DueJob(job_id, JobState.RUNNING, "seaart", None, at, None, None)
+
+
+def scan(entries: dict[str, DueJob], now: float, exclude: set[str], limit: int) -> Agenda:
+    """The agenda as it was computed before the heap: every entry looked at."""
+    due = sorted((e for e in entries.values() if due_order(e) <= now and e.id not in exclude), key=due_order)
+    later = [due_order(e) for e in entries.values() if due_order(e) > now]
+    return Agenda(due[:limit], now if len(due) > limit else min(later, default=None))
+
+
+IDS = st.sampled_from([f"j{i}" for i in range(12)])
+TIMES = st.one_of(st.none(), st.integers(0, 20).map(float))
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("put"), IDS, TIMES),
+        st.tuples(st.just("discard"), IDS, st.none()),
+        st.tuples(st.just("agenda"), st.frozensets(IDS, max_size=4), st.tuples(st.integers(0, 20), st.integers(1, 5))),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(OPS)
+def test_the_heap_agrees_with_a_scan_of_every_entry(ops: list[tuple[object, object, object]]) -> None:
+    index, model = AgendaIndex(), {}
+    for op, a, b in ops:
+        if op == "put":
+            assert isinstance(a, str) and (b is None or isinstance(b, float))
+            index.put(entry(a, b))
+            model[a] = entry(a, b)
+        elif op == "discard":
+            assert isinstance(a, str)
+            index.discard(a)
+            model.pop(a, None)
+        else:
+            assert isinstance(a, frozenset) and isinstance(b, tuple)
+            now, limit = float(b[0]), b[1]
+            got, want = index.agenda(now, exclude=a, limit=limit), scan(model, now, set(a), limit)
+            # Ties in time may come in either order; the times, the set of jobs and next_at may not differ.
+            assert [due_order(e) for e in got.due] == [due_order(e) for e in want.due]
+            candidates = {e for e in model.values() if due_order(e) <= now and e.id not in a}
+            assert set(got.due) <= candidates and len({e.id for e in got.due}) == len(got.due)
+            assert got.next_at == want.next_at
+    assert len(index) == len(model) and sorted(e.id for e in index.values()) == sorted(model)
+
+
+def test_replaced_entries_do_not_pile_up() -> None:
+    index = AgendaIndex()
+    for poll in range(10_000):  # ten jobs polled a thousand times each, always due later
+        index.put(entry(f"j{poll % 10}", 1000.0 + poll))
+    assert len(index) == 10
+    assert len(index._heap) <= 2 * 10 + 64 + 1
+    assert [e.id for e in index.agenda(1e9, exclude=(), limit=20).due] == [f"j{i}" for i in range(10)]
