@@ -28,7 +28,8 @@ the bot's own JobStore, in this process, before the bot starts; the tasks stay r
 seconds, and the rows have no Discord message, so the figure is the bot's own resume work), starts the
 bot, sends --resume-commands /imagine commands over --spread seconds while it resumes, and prints
 their ack figures and the time until every pre-filled job had its first step (its first status
-request at the fake).
+request at the fake); then leaves the jobs in flight --resume-steady seconds and prints the bot's CPU
+over that time (share of a core, status polls per second, CPU per poll).
 
 Quotas are disabled; `requests_per_second` is --rps (default 0: no ceiling, so the bot's own costs are
 measured rather than the provider budget's waits); everything else is the bot's default.
