@@ -658,7 +658,7 @@ class JobRunner:
                 )
             )
             self._called_back.discard(job.id)  # a callback that came early: back to the schedule
-            bookkeeping = {
+            bookkeeping: dict[str, Any] = {
                 "attempts": job.attempts + 1,
                 "poll_errors": 0,
                 "next_poll_at": now + delay,
@@ -885,17 +885,24 @@ class JobRunner:
                 self._forget_if_ended(await self.store.batch(job.batch_id))
         elif job.batch_id is not None:
             job, shown = await self._end_candidate(job, state, changes)
+            if not shown:
+                # The row is final either way, but the member must still be told: a Discord 5xx or a dropped
+                # connection passes, so the edit is tried again a few times in the background, and the
+                # debt is written down first, so that a restart meanwhile tries again too.
+                try:
+                    await self.owed_edits.owe(job.id, now=self.clock())
+                except Exception:
+                    log.exception("job %s: could not record the final edit still owed", job.id)
         else:
-            job = await self.store.update(job, now=self.clock(), state=state, **changes)
+            # The row is written before the member is shown it (unlike a delivery, which is shown first and
+            # redone after a crash): the debt goes in with it, so a bot killed while this edit is in flight
+            # still owes it at the next start. Cleared once shown; a failure costs two statements more.
+            now = self.clock()
+            job = await self.store.update(job, now=now, state=state, within=self.owed_edits.within(now), **changes)
             shown = await self._try_to_show(self.sink.finished(job), job)
+            if shown:
+                await self._paid(job.id)
         if not shown:
-            # The row is final either way, but the member must still be told: a Discord 5xx or a dropped
-            # connection passes, so the edit is tried again a few times in the background, and the debt
-            # is written down first, so that a restart meanwhile tries again too.
-            try:
-                await self.owed_edits.owe(job.id, now=self.clock())
-            except Exception:
-                log.exception("job %s: could not record the final edit still owed", job.id)
             self._retry_final(job.id)
         if job.state is JobState.BLOCKED:
             self._notify(JobBlocked(job))
@@ -958,6 +965,9 @@ class JobRunner:
             log.error("job %s: gave up showing its final state after %d tries", job_id, len(waits) + 1)
             if job is not None:
                 self._notify(EndNotShown(job))
+        await self._paid(job_id)
+
+    async def _paid(self, job_id: str) -> None:
         try:
             await self.owed_edits.paid(job_id)
         except Exception:

@@ -397,8 +397,17 @@ class JobStore:
             rows = await cur.fetchall()
         return [_row_to_job(r) for r in rows]
 
-    async def update(self, job: Job, *, now: float, state: JobState | None = None, **changes: Any) -> Job:
-        """Write ``changes`` (and a checked transition to ``state``) if the row is still in ``job.state``.
+    async def update(
+        self,
+        job: Job,
+        *,
+        now: float,
+        state: JobState | None = None,
+        within: InTransaction | None = None,
+        **changes: Any,
+    ) -> Job:
+        """Write ``changes`` (and a checked transition to ``state``) if the row is still in ``job.state``;
+        ``within`` (given the job's id) runs in the same transaction.
 
         The compare-and-set on state means two tasks can never both move the same job: the loser gets
         InvalidTransitionError and re-reads.
@@ -423,15 +432,20 @@ class JobStore:
         assignments = ", ".join(f"{k} = ?" for k in values)
         sql = f"UPDATE jobs SET {assignments} WHERE id = ? AND state = ?"
         params = (*values.values(), job.id, str(job.state))
-        if settles:
+        if settles or within is not None:
             async with self.db.transaction() as conn:
                 cur = await conn.execute(sql, params)
                 if cur.rowcount != 1:
+                    if unsaved:
+                        self._unsaved[job.id] = unsaved
                     raise InvalidTransitionError(f"job {job.id} is no longer {job.state}")
-                # The charge is settled in the same transaction as the job's end: no crash can leave a
-                # delivered job uncharged or a failed one charged.
-                delivered = new_state is JobState.DELIVERED
-                await settle(conn, job, delivered=delivered, now=now, why=str(new_state))
+                if settles:
+                    # The charge is settled in the same transaction as the job's end: no crash can leave a
+                    # delivered job uncharged or a failed one charged.
+                    delivered = new_state is JobState.DELIVERED
+                    await settle(conn, job, delivered=delivered, now=now, why=str(new_state))
+                if within is not None:
+                    await within(conn, [job.id])
         else:
             # One statement is atomic on its own: no BEGIN/COMMIT round trips for the many updates (a poll
             # that says "still running") that settle nothing.

@@ -1,19 +1,36 @@
-"""Final edits still owed to members: jobs whose end Discord refused to show (bot/jobs.py retries them)."""
+"""Final edits still owed to members: jobs whose end is not yet shown to them (bot/jobs.py retries them)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+
+import aiosqlite
+
 from bot.store import Database
+
+_OWE = "INSERT OR IGNORE INTO owed_edits (job_id, since) VALUES (?, ?)"
 
 
 class OwedEdits:
-    """Rows of job ids, written only when a final edit fails, so the happy path costs no statement."""
+    """Rows of job ids. A delivery is shown before its row is written, so it never needs one; a failure
+    is written first, with its debt in the same transaction, which is cleared once the member sees it."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
     async def owe(self, job_id: str, *, now: float) -> None:
         async with self.db.transaction() as conn:
-            await conn.execute("INSERT OR IGNORE INTO owed_edits (job_id, since) VALUES (?, ?)", (job_id, now))
+            await conn.execute(_OWE, (job_id, now))
+
+    @staticmethod
+    def within(now: float) -> Callable[[aiosqlite.Connection, Sequence[str]], Awaitable[None]]:
+        """The debt for a job's end, written in the transaction that ends it (``JobStore.update(within=)``):
+        a crash after that commit and before the edit lands leaves the debt for the next start."""
+
+        async def owe(conn: aiosqlite.Connection, job_ids: Sequence[str]) -> None:
+            await conn.executemany(_OWE, [(job_id, now) for job_id in job_ids])
+
+        return owe
 
     async def paid(self, job_id: str) -> None:
         """Shown at last, or given up on."""

@@ -149,3 +149,66 @@ async def test_a_final_edit_discord_refused_is_shown_after_the_bot_dies(
     state, _, error = job_row(db) or ("", None, None)
     assert state == "failed" and error is not None
     assert error in str(message.embeds[0]["fields"])  # why, in the member's words
+
+
+async def test_a_job_s_end_is_shown_after_the_bot_dies_while_showing_it(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """The job fails at the provider; the bot writes the end and, while its edit of the member's message
+    is still in flight (Discord answered 500 and discord.py waits a second to resend it), it is
+    SIGKILLed. The end is in the row, not on the member's screen: the next process must still show it.
+    (Found by bench/soak.py: a job whose message said "Queued" for good.)"""
+    config = write_config(tmp_path, discord_fake, seaart)
+    db = tmp_path / "bot.sqlite3"
+
+    def refused_edit(request: RecordedRequest) -> bool:
+        return "The provider refused the request" in json.dumps(request.json)
+
+    def owed() -> list[str]:
+        with sqlite3.connect(db) as conn:
+            return [row[0] for row in conn.execute("SELECT job_id FROM owed_edits")]
+
+    with bot_processes(config, tmp_path / "bot.log") as start:
+        first = start()
+        await discord_fake.wait_until_ready(timeout=30)
+        discord_fake.fail_next("PATCH", r"/messages/", status=500, times=1, match=refused_edit)
+        seaart.script("error:REQUEST_INVALID")
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "killed mid-edit"})
+        await discord_fake.wait_for(lambda: any(refused_edit(r) for r in discord_fake.requests), timeout=20)
+        first.send_signal(signal.SIGKILL)  # discord.py is waiting to resend the 500'd edit
+        first.wait(timeout=10)
+        assert interaction.original_message_id is not None
+        message = discord_fake.messages[interaction.original_message_id]
+        assert "refused" not in message.embeds[0]["title"]  # the member still sees it running
+        assert (job_row(db) or ("",))[0] == "failed" and len(owed()) == 1
+
+        start()
+        await discord_fake.wait_for(
+            lambda: message.embeds[0]["title"] == "🍌 The provider refused the request", timeout=30
+        )
+        await discord_fake.wait_for(lambda: owed() == [], timeout=10)
+    assert len([r for r in discord_fake.requests if refused_edit(r)]) == 2  # the 500'd one, the next start's
+
+
+async def test_a_job_s_end_shown_at_once_leaves_no_debt(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """The debt written with a failure is cleared once the member sees it: nothing is retried later."""
+    config = write_config(tmp_path, discord_fake, seaart)
+    db = tmp_path / "bot.sqlite3"
+    with bot_processes(config, tmp_path / "bot.log") as start:
+        start()
+        await discord_fake.wait_until_ready(timeout=30)
+        seaart.script("error:REQUEST_INVALID")
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "refused, shown at once"})
+        await discord_fake.wait_for(
+            lambda: (
+                interaction.original_message_id is not None
+                and "refused" in discord_fake.messages[interaction.original_message_id].embeds[0]["title"]
+            ),
+            timeout=20,
+        )
+        with sqlite3.connect(db) as conn:
+            await discord_fake.wait_for(
+                lambda: conn.execute("SELECT COUNT(*) FROM owed_edits").fetchone()[0] == 0, timeout=5
+            )

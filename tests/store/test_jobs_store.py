@@ -5,15 +5,18 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from bot.errors import ErrorCategory
 from bot.models import TRANSITIONS, GenerationRequest, ImageRef, JobHandle, JobResult, JobState, ProviderAttempt
 from bot.store import Database
 from bot.store.jobs import InvalidTransitionError, Job, JobStore, NewJob
+from bot.store.owed_edits import OwedEdits
 
 
 @pytest.fixture
@@ -69,6 +72,30 @@ async def test_stale_writer_loses(store: JobStore) -> None:
         await store.update(job, now=3.0, state=JobState.SUBMITTED)  # job is the stale 'queued' copy
     fresh = await store.get(job.id)
     assert fresh is not None and fresh.state is JobState.CANCELLED
+
+
+async def test_an_end_and_its_owed_edit_are_one_transaction(store: JobStore) -> None:
+    """``update(within=)``: the failure and the debt to show it are written together, or neither."""
+    owed = OwedEdits(store.db)
+    job = await store.create(new_job(message_id=55), now=1.0, deadline_seconds=600)
+    job = await store.update(job, now=2.0, state=JobState.SUBMITTED, provider_job_id="p-1")
+
+    async def broken(conn: aiosqlite.Connection, job_ids: Sequence[str]) -> None:
+        await owed.within(3.0)(conn, job_ids)
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with pytest.raises(sqlite3.OperationalError):
+        await store.update(job, now=3.0, state=JobState.FAILED, error_message="x", within=broken)
+    reread = await JobStore(store.db).get(job.id)  # a new store: the row itself, not a cached copy
+    assert reread is not None and reread.state is JobState.SUBMITTED
+    assert await owed.all() == []
+
+    ended = await store.update(job, now=4.0, state=JobState.FAILED, error_message="x", within=owed.within(4.0))
+    assert ended.state is JobState.FAILED and await owed.all() == [job.id]
+    with pytest.raises(InvalidTransitionError):  # a stale writer writes no debt either
+        await store.update(job, now=5.0, state=JobState.CANCELLED, within=owed.within(5.0))
+    await owed.paid(job.id)
+    assert await owed.all() == []
 
 
 def test_terminal_states_have_no_way_out() -> None:
