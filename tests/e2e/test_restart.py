@@ -106,6 +106,17 @@ async def test_a_job_held_when_the_bot_died_and_never_shown_ends_uncharged(
     assert seaart.creates == []
 
 
+def refused_edit(request: RecordedRequest) -> bool:
+    """The edit that shows the member their job was refused by the provider."""
+    return "The provider refused the request" in json.dumps(request.json)
+
+
+def owed(db: Path) -> list[str]:
+    """Jobs whose end is still owed to their member's message."""
+    with sqlite3.connect(db) as conn:
+        return [row[0] for row in conn.execute("SELECT job_id FROM owed_edits")]
+
+
 async def test_a_final_edit_discord_refused_is_shown_after_the_bot_dies(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
@@ -114,13 +125,6 @@ async def test_a_final_edit_discord_refused_is_shown_after_the_bot_dies(
     message to say how the job ended, and no longer owes it afterwards."""
     config = write_config(tmp_path, discord_fake, seaart)
     db = tmp_path / "bot.sqlite3"
-
-    def refused_edit(request: RecordedRequest) -> bool:
-        return "The provider refused the request" in json.dumps(request.json)
-
-    def owed() -> list[str]:
-        with sqlite3.connect(db) as conn:
-            return [row[0] for row in conn.execute("SELECT job_id FROM owed_edits")]
 
     with bot_processes(config, tmp_path / "bot.log") as start:
         first = start()
@@ -137,7 +141,7 @@ async def test_a_final_edit_discord_refused_is_shown_after_the_bot_dies(
         assert interaction.original_message_id is not None
         message = discord_fake.messages[interaction.original_message_id]
         assert "refused" not in message.embeds[0]["title"]  # the member still sees it running
-        assert len(owed()) == 1
+        assert len(owed(db)) == 1
         first.send_signal(signal.SIGKILL)  # during the 3 s wait before the runner's next try
         first.wait(timeout=10)
 
@@ -145,7 +149,7 @@ async def test_a_final_edit_discord_refused_is_shown_after_the_bot_dies(
         await discord_fake.wait_for(
             lambda: message.embeds[0]["title"] == "🍌 The provider refused the request", timeout=30
         )
-        await discord_fake.wait_for(lambda: owed() == [], timeout=10)
+        await discord_fake.wait_for(lambda: owed(db) == [], timeout=10)
     state, _, error = job_row(db) or ("", None, None)
     assert state == "failed" and error is not None
     assert error in str(message.embeds[0]["fields"])  # why, in the member's words
@@ -161,13 +165,6 @@ async def test_a_job_s_end_is_shown_after_the_bot_dies_while_showing_it(
     config = write_config(tmp_path, discord_fake, seaart)
     db = tmp_path / "bot.sqlite3"
 
-    def refused_edit(request: RecordedRequest) -> bool:
-        return "The provider refused the request" in json.dumps(request.json)
-
-    def owed() -> list[str]:
-        with sqlite3.connect(db) as conn:
-            return [row[0] for row in conn.execute("SELECT job_id FROM owed_edits")]
-
     with bot_processes(config, tmp_path / "bot.log") as start:
         first = start()
         await discord_fake.wait_until_ready(timeout=30)
@@ -180,13 +177,13 @@ async def test_a_job_s_end_is_shown_after_the_bot_dies_while_showing_it(
         assert interaction.original_message_id is not None
         message = discord_fake.messages[interaction.original_message_id]
         assert "refused" not in message.embeds[0]["title"]  # the member still sees it running
-        assert (job_row(db) or ("",))[0] == "failed" and len(owed()) == 1
+        assert (job_row(db) or ("",))[0] == "failed" and len(owed(db)) == 1
 
         start()
         await discord_fake.wait_for(
             lambda: message.embeds[0]["title"] == "🍌 The provider refused the request", timeout=30
         )
-        await discord_fake.wait_for(lambda: owed() == [], timeout=10)
+        await discord_fake.wait_for(lambda: owed(db) == [], timeout=10)
     assert len([r for r in discord_fake.requests if refused_edit(r)]) == 2  # the 500'd one, the next start's
 
 
@@ -208,7 +205,4 @@ async def test_a_job_s_end_shown_at_once_leaves_no_debt(
             ),
             timeout=20,
         )
-        with sqlite3.connect(db) as conn:
-            await discord_fake.wait_for(
-                lambda: conn.execute("SELECT COUNT(*) FROM owed_edits").fetchone()[0] == 0, timeout=5
-            )
+        await discord_fake.wait_for(lambda: owed(db) == [], timeout=5)
