@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from bot.testing.discord import FakeDiscord, RecordedRequest
+from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage, RecordedRequest
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import BOT_TOKEN, SEAART_KEY
 from tests.e2e.bot_process import bot_processes, start_process, write_config
@@ -106,6 +106,9 @@ async def test_a_job_held_when_the_bot_died_and_never_shown_ends_uncharged(
     assert seaart.creates == []
 
 
+REFUSED_TITLE = "🍌 The provider refused the request"
+
+
 def refused_edit(request: RecordedRequest) -> bool:
     """The edit that shows the member their job was refused by the provider."""
     return "The provider refused the request" in json.dumps(request.json)
@@ -115,6 +118,24 @@ def owed(db: Path) -> list[str]:
     """Jobs whose end is still owed to their member's message."""
     with sqlite3.connect(db) as conn:
         return [row[0] for row in conn.execute("SELECT job_id FROM owed_edits")]
+
+
+async def imagine_refused(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, prompt: str, *, edit_fails: tuple[int, int] | None = None
+) -> FakeInteraction:
+    """/imagine for a job the provider refuses; ``edit_fails`` = (status, times): Discord answers the first
+    edits that would show the member so with that status instead."""
+    if edit_fails is not None:
+        status, times = edit_fails
+        discord_fake.fail_next("PATCH", r"/messages/", status=status, times=times, match=refused_edit)
+    seaart.script("error:REQUEST_INVALID")
+    return await discord_fake.slash_command("imagine", {"prompt": prompt})
+
+
+async def wait_shown_and_paid(discord_fake: FakeDiscord, message: FakeMessage, db: Path) -> None:
+    """The member's message says the job was refused, and nothing is owed any more."""
+    await discord_fake.wait_for(lambda: message.embeds[0]["title"] == REFUSED_TITLE, timeout=30)
+    await discord_fake.wait_for(lambda: owed(db) == [], timeout=10)
 
 
 async def test_a_final_edit_discord_refused_is_shown_after_the_bot_dies(
@@ -130,9 +151,7 @@ async def test_a_final_edit_discord_refused_is_shown_after_the_bot_dies(
         first = start()
         await discord_fake.wait_until_ready(timeout=30)
         # discord.py does not retry a 403 itself: the runner's own retries (after 1 s, 3 s, ...) do.
-        discord_fake.fail_next("PATCH", r"/messages/", status=403, times=2, match=refused_edit)
-        seaart.script("error:REQUEST_INVALID")
-        interaction = await discord_fake.slash_command("imagine", {"prompt": "refused twice"})
+        interaction = await imagine_refused(discord_fake, seaart, "refused twice", edit_fails=(403, 2))
         await discord_fake.wait_for(lambda: (job_row(db) or ("",))[0] == "failed", timeout=20)
         await discord_fake.wait_for(
             lambda: len([r for r in discord_fake.requests if r.method == "PATCH" and refused_edit(r)]) == 2,
@@ -146,10 +165,7 @@ async def test_a_final_edit_discord_refused_is_shown_after_the_bot_dies(
         first.wait(timeout=10)
 
         start()
-        await discord_fake.wait_for(
-            lambda: message.embeds[0]["title"] == "🍌 The provider refused the request", timeout=30
-        )
-        await discord_fake.wait_for(lambda: owed(db) == [], timeout=10)
+        await wait_shown_and_paid(discord_fake, message, db)
     state, _, error = job_row(db) or ("", None, None)
     assert state == "failed" and error is not None
     assert error in str(message.embeds[0]["fields"])  # why, in the member's words
@@ -168,9 +184,7 @@ async def test_a_job_s_end_is_shown_after_the_bot_dies_while_showing_it(
     with bot_processes(config, tmp_path / "bot.log") as start:
         first = start()
         await discord_fake.wait_until_ready(timeout=30)
-        discord_fake.fail_next("PATCH", r"/messages/", status=500, times=1, match=refused_edit)
-        seaart.script("error:REQUEST_INVALID")
-        interaction = await discord_fake.slash_command("imagine", {"prompt": "killed mid-edit"})
+        interaction = await imagine_refused(discord_fake, seaart, "killed mid-edit", edit_fails=(500, 1))
         await discord_fake.wait_for(lambda: any(refused_edit(r) for r in discord_fake.requests), timeout=20)
         first.send_signal(signal.SIGKILL)  # discord.py is waiting to resend the 500'd edit
         first.wait(timeout=10)
@@ -180,10 +194,7 @@ async def test_a_job_s_end_is_shown_after_the_bot_dies_while_showing_it(
         assert (job_row(db) or ("",))[0] == "failed" and len(owed(db)) == 1
 
         start()
-        await discord_fake.wait_for(
-            lambda: message.embeds[0]["title"] == "🍌 The provider refused the request", timeout=30
-        )
-        await discord_fake.wait_for(lambda: owed(db) == [], timeout=10)
+        await wait_shown_and_paid(discord_fake, message, db)
     assert len([r for r in discord_fake.requests if refused_edit(r)]) == 2  # the 500'd one, the next start's
 
 
@@ -196,13 +207,8 @@ async def test_a_job_s_end_shown_at_once_leaves_no_debt(
     with bot_processes(config, tmp_path / "bot.log") as start:
         start()
         await discord_fake.wait_until_ready(timeout=30)
-        seaart.script("error:REQUEST_INVALID")
-        interaction = await discord_fake.slash_command("imagine", {"prompt": "refused, shown at once"})
-        await discord_fake.wait_for(
-            lambda: (
-                interaction.original_message_id is not None
-                and "refused" in discord_fake.messages[interaction.original_message_id].embeds[0]["title"]
-            ),
-            timeout=20,
-        )
-        await discord_fake.wait_for(lambda: owed(db) == [], timeout=5)
+        interaction = await imagine_refused(discord_fake, seaart, "refused, shown at once")
+        await discord_fake.wait_for(lambda: interaction.original_message_id is not None, timeout=20)
+        assert interaction.original_message_id is not None
+        await wait_shown_and_paid(discord_fake, discord_fake.messages[interaction.original_message_id], db)
+    assert len([r for r in discord_fake.requests if refused_edit(r)]) == 1  # shown once, never retried
