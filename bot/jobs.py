@@ -457,6 +457,11 @@ class JobRunner:
         if job.state is JobState.SUCCEEDED:
             await self._deliver(job)
             return
+        if job.cancel_requested is not None:
+            # The last process was stopped while cancelling this job: finish what the member asked.
+            log.info("job %s: cancelled before the bot stopped; finishing the cancel", job.id)
+            await self._carry_out_cancel(job)
+            return
         if now >= job.deadline_at:
             await self._expire(job)
             return
@@ -838,19 +843,33 @@ class JobRunner:
                 return job
             if job.state is JobState.SUCCEEDED:
                 return job  # the image exists already; delivering it beats throwing it away
-            if job.handle is not None:
-                await self._cancel_at_provider(job)
-            job = await self.store.get(job_id)
-            assert job is not None
-            await self._fail(
+            # Written before the provider is asked: a bot killed while asking (a slow or lost call) would
+            # otherwise poll the job on after a restart, and deliver and charge what the member called
+            # off. Due at once, so the next start finishes the cancel first (``_step``).
+            now = self.clock()
+            job = await self.store.update(
                 job,
-                ErrorCategory.CANCELLED,
-                "Cancelled. You were not charged.",
-                to=JobState.CANCELLED,
+                now=now,
+                cancel_requested="silent" if message_gone else "show",
                 cancelled_by=by_user,
-                show=not message_gone,
+                next_poll_at=now,
             )
+            await self._carry_out_cancel(job)
         return await self.store.get(job_id)
+
+    async def _carry_out_cancel(self, job: Job) -> None:
+        """Ask the provider to stop (if it has the job) and end the job as cancelled, uncharged."""
+        if job.handle is not None:
+            await self._cancel_at_provider(job)
+            job = await self.store.get(job.id) or job
+        await self._fail(
+            job,
+            ErrorCategory.CANCELLED,
+            "Cancelled. You were not charged.",
+            to=JobState.CANCELLED,
+            cancelled_by=job.cancelled_by,
+            show=job.cancel_requested != "silent",
+        )
 
     async def _cancel_at_provider(self, job: Job) -> None:
         assert job.handle is not None

@@ -67,6 +67,8 @@ class Job:
     error_message: str | None = None
     cost_units: int = 0
     cancelled_by: int | None = None
+    # A cancel asked for and not yet carried out: "show" its end, or "silent" (its message is gone).
+    cancel_requested: str | None = None
     cost_micro_usd: int | None = None
     tried_providers: list[ProviderAttempt] = field(default_factory=list)
     charge_state: str | None = None

@@ -8,6 +8,8 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage, RecordedRequest
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import BOT_TOKEN, SEAART_KEY
@@ -212,3 +214,51 @@ async def test_a_job_s_end_shown_at_once_leaves_no_debt(
         assert interaction.original_message_id is not None
         await wait_shown_and_paid(discord_fake, discord_fake.messages[interaction.original_message_id], db)
     assert len([r for r in discord_fake.requests if refused_edit(r)]) == 1  # shown once, never retried
+
+
+def cancel_calls(seaart: FakeSeaArt) -> int:
+    return len([r for r in seaart.requests if r.method == "PUT" and r.path.endswith("/cancel")])
+
+
+@pytest.mark.parametrize("how", ["cancel button", "message deleted"])
+async def test_a_cancel_cut_short_by_a_crash_is_finished_at_the_next_start(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, how: str
+) -> None:
+    """The member presses Cancel (or deletes the job's message); the bot is SIGKILLed while asking the
+    provider to stop, a call lost on the way. The provider finishes the image meanwhile. The next process
+    must finish the cancel (ask the provider again, end the job uncharged) rather than poll the job on
+    and deliver and charge an image the member called off."""
+    config = write_config(tmp_path, discord_fake, seaart)
+    db = tmp_path / "bot.sqlite3"
+    with bot_processes(config, tmp_path / "bot.log") as start:
+        first = start()
+        await discord_fake.wait_until_ready(timeout=30)
+        seaart.hold(True)
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "call it off"})
+        await discord_fake.wait_for(lambda: (job_row(db) or ("",))[0] == "running", timeout=20)
+        message_id = interaction.original_message_id
+        assert message_id is not None
+        message = discord_fake.messages[message_id]
+        seaart.lose_next("PUT", r"/cancel$")
+        if how == "cancel button":
+            (cancel,) = [c["custom_id"] for row in message.components for c in row["components"]]
+            await discord_fake.click(message_id, str(cancel), user_id=discord_fake.member_id)
+        else:
+            await discord_fake.delete_messages(message_id)
+        await discord_fake.wait_for(lambda: cancel_calls(seaart) == 1, timeout=10)
+        first.send_signal(signal.SIGKILL)  # the cancel call is still unanswered
+        first.wait(timeout=10)
+        assert (job_row(db) or ("",))[0] == "running"
+        seaart.release()  # the image is done at the provider now
+
+        start()
+        await discord_fake.wait_for(lambda: (job_row(db) or ("",))[0] in ("cancelled", "delivered"), timeout=30)
+        state, charge, error = job_row(db) or ("", None, None)
+        assert (state, charge) == ("cancelled", "refunded") and "not charged" in (error or "")
+        assert cancel_calls(seaart) == 2  # asked again by the next process
+        assert message.files == []
+        if how == "cancel button":
+            await discord_fake.wait_for(lambda: "Cancelled" in message.embeds[0]["title"], timeout=10)
+            assert f"<@{discord_fake.member_id}>" in json.dumps(message.embeds[0]["fields"])  # who did it
+        else:
+            assert message.deleted

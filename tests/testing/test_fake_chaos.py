@@ -98,6 +98,20 @@ async def test_a_hang_ends_at_stop(http: httpx.AsyncClient) -> None:
     assert pending.done()
 
 
+async def test_a_lost_call_is_recorded_never_carried_out_and_never_answered(http: httpx.AsyncClient) -> None:
+    """lose_next(): the call dies on the way (tests/e2e/test_restart.py loses a cancel so)."""
+    async with FakeSeaArt(api_key=KEY, hang_seconds=0.5) as fake:
+        cancel_url = (await create(fake, http)).json()["cancel_url"]
+        (task,) = fake.jobs.values()
+        fake.lose_next("put", r"/cancel$")
+        with pytest.raises(httpx.ReadTimeout):
+            await http.put(cancel_url, timeout=0.2)
+        assert [r.method for r in fake.requests if r.path.endswith("/cancel")] == ["PUT"]
+        assert not task.cancelled
+        # Only the next one was lost: the one after is carried out and answered.
+        assert (await http.put(cancel_url)).status_code == 202 and task.cancelled
+
+
 async def test_downloads_are_spared_and_polls_are_not(http: httpx.AsyncClient) -> None:
     async with FakeSeaArt(api_key=KEY, queued_polls=0, running_polls=0) as fake:
         made = await create(fake, http)

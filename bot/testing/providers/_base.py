@@ -23,6 +23,7 @@ import functools
 import io
 import json
 import random
+import re
 import secrets
 import struct
 import time
@@ -309,6 +310,8 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
         self.jobs: dict[str, JobT] = {}
         # Jobs accepted while this is set start held (see hold()).
         self._holding = False
+        # Calls to lose in flight (see lose_next()): [method, path pattern, how many more].
+        self._losing: list[tuple[str, re.Pattern[str], list[int]]] = []
 
     # -- to override --
 
@@ -413,6 +416,19 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
                 job.held = False
                 self.on_release(job, now)
 
+    def lose_next(self, method: str, path: str, *, times: int = 1) -> None:
+        """Lose the next ``times`` calls of ``method`` to a path matching the regex ``path``: recorded,
+        never carried out and never answered (until stop() or ``hang_seconds``), like a request that
+        died on the way. What a client cannot tell apart from a slow answer."""
+        self._losing.append((method.upper(), re.compile(path), [times]))
+
+    def _lost(self, request: web.Request) -> bool:
+        for method, pattern, left in self._losing:
+            if left[0] > 0 and request.method == method and pattern.search(request.path):
+                left[0] -= 1
+                return True
+        return False
+
     # -- the job clock --
 
     def new_job_times(self) -> tuple[float, float | None, float | None]:
@@ -515,6 +531,9 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
                 at=arrived,
             )
         )
+        if self._lost(request):
+            await self.hang()
+            return web.json_response({"detail": "lost in flight"}, status=504)
         if not self.needs_key(request):
             return await handler(request)
         if not self.is_authorised(request):
