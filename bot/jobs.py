@@ -834,26 +834,42 @@ class JobRunner:
             to=JobState.EXPIRED,
         )
 
+    async def request_cancel(self, job_id: str, *, by_user: int | None, message_gone: bool = False) -> Job | None:
+        """Write down that the job is to be cancelled, without waiting for a step in flight to finish, so
+        the request is kept before the member is told it was taken (a click acknowledged and then lost to a
+        crash would be a cancel the member saw accepted and that never happened). ``cancel`` or the job's
+        next step carries it out. Returns the job (None if unknown; unchanged if it has ended or has its
+        image already, which is delivered rather than thrown away)."""
+        for _ in range(3):
+            job = await self.store.get(job_id)
+            if job is None or job.terminal or job.state is JobState.SUCCEEDED or job.cancel_requested is not None:
+                return job
+            now = self.clock()
+            try:
+                # Only these columns are written, compared on the state: a step in flight keeps its own.
+                job = await self.store.update(
+                    job,
+                    now=now,
+                    cancel_requested="silent" if message_gone else "show",
+                    cancelled_by=by_user,
+                    next_poll_at=now,  # due at once: the next step (here or after a restart) ends it
+                )
+            except InvalidTransitionError:
+                continue  # a step moved the job meanwhile: look again
+            self.wake()
+            return job
+        return await self.store.get(job_id)
+
     async def cancel(self, job_id: str, *, by_user: int | None, message_gone: bool = False) -> Job | None:
         """Stop a job at the member's request, or because its message was deleted (``message_gone``: then
         there is nothing to show the end on). Returns the job as it ends up (None if unknown)."""
+        # Written before the provider is asked: a bot killed while asking (a slow or lost call) would
+        # otherwise poll the job on after a restart, and deliver and charge what the member called off.
+        await self.request_cancel(job_id, by_user=by_user, message_gone=message_gone)
         async with self._lock(job_id):
             job = await self.store.get(job_id)
-            if job is None or job.terminal:
-                return job
-            if job.state is JobState.SUCCEEDED:
-                return job  # the image exists already; delivering it beats throwing it away
-            # Written before the provider is asked: a bot killed while asking (a slow or lost call) would
-            # otherwise poll the job on after a restart, and deliver and charge what the member called
-            # off. Due at once, so the next start finishes the cancel first (``_step``).
-            now = self.clock()
-            job = await self.store.update(
-                job,
-                now=now,
-                cancel_requested="silent" if message_gone else "show",
-                cancelled_by=by_user,
-                next_poll_at=now,
-            )
+            if job is None or job.terminal or job.state is JobState.SUCCEEDED or job.cancel_requested is None:
+                return job  # an image that exists already is delivered rather than thrown away
             await self._carry_out_cancel(job)
         return await self.store.get(job_id)
 

@@ -488,9 +488,14 @@ class Imagine(commands.Cog):
             if not running:
                 await send_ephemeral(interaction, "This job has already finished.")
                 return
+            runner = self.bot.services.runner
+            # Kept before Discord is told the click was taken: a crash after the acknowledgement still
+            # cancels (the next start carries it out), one before it shows the member the click failed.
+            for candidate in running:
+                await runner.request_cancel(candidate.id, by_user=interaction.user.id)
             await interaction.response.defer()
             for candidate in running:
-                await self.bot.services.runner.cancel(candidate.id, by_user=interaction.user.id)
+                await runner.cancel(candidate.id, by_user=interaction.user.id)
         elif action == "delete":
             await interaction.response.defer()
             if interaction.message is not None:

@@ -262,3 +262,42 @@ async def test_a_cancel_cut_short_by_a_crash_is_finished_at_the_next_start(
             assert f"<@{discord_fake.member_id}>" in json.dumps(message.embeds[0]["fields"])  # who did it
         else:
             assert message.deleted
+
+
+async def test_a_cancel_taken_while_a_poll_hangs_survives_a_crash(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """The member's click on Cancel is acknowledged while the job's poll hangs (its step holds the job);
+    the bot dies before that step ends. The member saw the click taken, so the cancel must not be lost:
+    it is written before the acknowledgement, and the next process carries it out."""
+    config = write_config(tmp_path, discord_fake, seaart, request_timeout=10.0)
+    db = tmp_path / "bot.sqlite3"
+
+    def status_polls() -> int:
+        return len([r for r in seaart.requests if r.method == "GET" and r.path.endswith("/status")])
+
+    with bot_processes(config, tmp_path / "bot.log") as start:
+        first = start()
+        await discord_fake.wait_until_ready(timeout=30)
+        seaart.hold(True)
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "cancel mid-poll"})
+        await discord_fake.wait_for(lambda: (job_row(db) or ("",))[0] == "running", timeout=20)
+        assert interaction.original_message_id is not None
+        message = discord_fake.messages[interaction.original_message_id]
+        polled = status_polls()
+        seaart.lose_next("GET", r"/status$")
+        await discord_fake.wait_for(lambda: status_polls() > polled, timeout=10)  # this one hangs
+        (cancel,) = [c["custom_id"] for row in message.components for c in row["components"]]
+        click = await discord_fake.click(message.id, str(cancel), user_id=discord_fake.member_id)
+        await discord_fake.wait_for(lambda: click.acknowledged, timeout=5)
+        first.send_signal(signal.SIGKILL)  # the poll still hangs: the first process never cancelled
+        first.wait(timeout=10)
+        assert cancel_calls(seaart) == 0 and (job_row(db) or ("",))[0] == "running"
+        seaart.release()
+
+        start()
+        await discord_fake.wait_for(lambda: (job_row(db) or ("",))[0] in ("cancelled", "delivered"), timeout=30)
+        state, charge, _ = job_row(db) or ("", None, None)
+        assert (state, charge) == ("cancelled", "refunded") and cancel_calls(seaart) == 1
+        await discord_fake.wait_for(lambda: "Cancelled" in message.embeds[0]["title"], timeout=10)
+        assert message.files == []
