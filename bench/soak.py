@@ -7,7 +7,10 @@ The bot runs as its own process (`python -m bot run`, bench/harness.py) against 
   * FakeDiscord with chaos on message edits and webhook calls: --discord-chaos of them answer 429 (with
     retry_after, as Discord does) or a 5xx (bot/testing/discord/driver.py FakeDiscord.chaos);
   * --kills SIGKILLs of the bot process while the commands are going out, each followed by a restart
-    on the same database.
+    on the same database;
+  * members who change their minds: --cancels of the commands get their Cancel button pressed or their
+    message deleted (half each) 0.2 to --max + 1 s after they were sent (bot/testing/soak.py
+    MemberActions), kills and faults notwithstanding.
 Every /imagine carries its own prompt. Quotas are on with limits no soak reaches, so the ledger is
 exercised. After the commands, the bot gets --drain seconds to bring every job to an end; then it is
 stopped and bot/testing/soak.py judges the run: jobs submitted, delivered, failed with a clear message,
@@ -48,7 +51,7 @@ from harness import (
 
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import Chaos, FakeSeaArt
-from bot.testing.soak import GENEROUS_QUOTAS, Audit, audit, tasks_per_prompt
+from bot.testing.soak import GENEROUS_QUOTAS, Audit, MemberActions, audit, tasks_per_prompt
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class Plan:
     hang: float
     request_timeout: float
     kills: int
+    cancels: float
     deadline: float
     drain: float
     seed: int
@@ -96,9 +100,11 @@ def _workdir(keep: bool) -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
 
 
-async def send_through_restarts(discord_fake: FakeDiscord, prompts: list[str], spread: float) -> list[FakeInteraction]:
-    """One /imagine per prompt, evenly over ``spread`` s. A command due while the bot is down waits for the
-    new process (the fake dispatches only to a live gateway connection)."""
+async def send_through_restarts(
+    discord_fake: FakeDiscord, prompts: list[str], spread: float, actions: MemberActions
+) -> list[FakeInteraction]:
+    """One /imagine per prompt, evenly over ``spread`` s, each handed to ``actions``. A command due while the
+    bot is down waits for the new process (the fake dispatches only to a live gateway connection)."""
     sent: list[FakeInteraction] = []
     start = time.monotonic()
     gap = spread / (len(prompts) - 1) if len(prompts) > 1 else 0.0
@@ -107,6 +113,7 @@ async def send_through_restarts(discord_fake: FakeDiscord, prompts: list[str], s
         for _ in range(6):
             with contextlib.suppress(TimeoutError):
                 sent.append(await discord_fake.slash_command("imagine", {"prompt": prompt, "resolution": "1K"}))
+                actions.after_sent(sent[-1])
                 break
         else:
             raise RuntimeError(f"no bot to send {prompt!r} to for a minute")
@@ -123,6 +130,11 @@ class Run:
     discord_faults: Counter[int]
     provider_calls: int
     discord_calls: int
+    member_actions: list[str]
+    action_problems: list[str]
+
+    def problems(self) -> list[str]:
+        return self.audit.problems() + [f"cancel not kept: {p}" for p in self.action_problems]
 
 
 async def run_soak(plan: Plan) -> Run:
@@ -150,7 +162,8 @@ async def run_soak(plan: Plan) -> Run:
                     file=sys.stderr,
                     flush=True,
                 )
-                sending = asyncio.create_task(send_through_restarts(discord_fake, prompts, plan.spread))
+                actions = MemberActions(discord_fake, plan.cancels, seed=plan.seed, delay=(0.2, plan.high + 1))
+                sending = asyncio.create_task(send_through_restarts(discord_fake, prompts, plan.spread, actions))
                 start = time.monotonic()
                 for kill in range(plan.kills):
                     at = start + plan.spread * (kill + 1) / (plan.kills + 1)
@@ -162,6 +175,7 @@ async def run_soak(plan: Plan) -> Run:
                     bot = await start_bot(config, discord_fake, env)
                     restarts += 1
                 sent = await sending
+                await actions.finish()
                 print(f"draining (up to {plan.drain:g} s) ...", file=sys.stderr, flush=True)
                 drained_at = time.monotonic()
                 deadline = drained_at + plan.drain
@@ -177,6 +191,9 @@ async def run_soak(plan: Plan) -> Run:
             verdict = audit(db, discord_fake, tasks, sent, quotas=True)
             provider_calls = sum(1 for r in seaart.requests if r.path.startswith("/model/"))
             discord_calls = len(discord_fake.requests)
+            ready = {str(job.body.get("prompt")): job.ready_at for job in seaart.jobs.values() if job.ready_at}
+            member_actions = actions.lines(db, ready)
+            action_problems = actions.problems(db)
     return Run(
         audit=verdict,
         restarts=restarts,
@@ -186,6 +203,8 @@ async def run_soak(plan: Plan) -> Run:
         discord_faults=Counter(f.status for f in discord_fake.chaos_faults),
         provider_calls=provider_calls,
         discord_calls=discord_calls,
+        member_actions=member_actions,
+        action_problems=action_problems,
     )
 
 
@@ -207,10 +226,12 @@ def report(run: Run, plan: Plan) -> None:
     )
     drained = f"{run.drained_after:.1f} s" if run.drained_after is not None else f"NOT within {plan.drain:g} s"
     print(f"SIGKILL + restart: {run.restarts}; drained after the last command: {drained}; wall {run.wall:.0f} s")
+    for line in run.member_actions:
+        print(line)
     print()
     for line in run.audit.lines():
         print(line)
-    problems = run.audit.problems()
+    problems = run.problems()
     print()
     if problems:
         print(f"INVARIANTS FAILED ({len(problems)}):")
@@ -219,7 +240,10 @@ def report(run: Run, plan: Plan) -> None:
         if len(problems) > 50:
             print(f"  ... and {len(problems) - 50} more")
     else:
-        print("all invariants hold: 0 lost, 0 created twice, 0 charged twice, ledger balanced, every failure explained")
+        print(
+            "all invariants hold: 0 lost, 0 created twice, 0 charged twice, ledger balanced, every failure "
+            "explained, every Cancel taken kept"
+        )
 
 
 def main() -> None:
@@ -233,6 +257,9 @@ def main() -> None:
     parser.add_argument("--hang", type=float, default=5.0, help="seconds a hung provider answer is held (5)")
     parser.add_argument("--request-timeout", type=float, default=2.0, help="the bot's provider timeout, s (2)")
     parser.add_argument("--kills", type=int, default=2, help="SIGKILL + restart while sending (2)")
+    parser.add_argument(
+        "--cancels", type=float, default=0.1, help="share of commands cancelled or deleted by their member (0.1)"
+    )
     parser.add_argument("--deadline", type=float, default=90.0, help="[jobs] deadline_seconds (90)")
     parser.add_argument("--drain", type=float, default=240.0, help="seconds to let every job end (240)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the chaos and the provider times (1)")
@@ -248,6 +275,7 @@ def main() -> None:
         hang=args.hang,
         request_timeout=args.request_timeout,
         kills=args.kills,
+        cancels=args.cancels,
         deadline=args.deadline,
         drain=args.drain,
         seed=args.seed,
@@ -255,7 +283,7 @@ def main() -> None:
     )
     run = asyncio.run(run_soak(plan))
     report(run, plan)
-    raise SystemExit(1 if run.audit.problems() else 0)
+    raise SystemExit(1 if run.problems() else 0)
 
 
 if __name__ == "__main__":

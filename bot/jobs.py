@@ -680,6 +680,14 @@ class JobRunner:
             return
         if update.status is UpdateStatus.SUCCEEDED:
             await self._learn(job, now)
+            current = await self.store.get(job.id)
+            if current is not None and current.cancel_requested is not None:
+                # The member called it off before the bot knew the image existed (a poll in flight when
+                # they pressed Cancel): their word stands, as the acknowledged click promised. Nothing to
+                # stop at the provider any more; they are not charged for it.
+                log.info("job %s: finished at the provider after its member cancelled it; not delivered", job.id)
+                await self._carry_out_cancel(current, ask_provider=False)
+                return
             if not update.images:
                 await self._fail(job, ErrorCategory.NO_IMAGE, "The model answered without an image. Try again.")
                 return
@@ -873,9 +881,9 @@ class JobRunner:
             await self._carry_out_cancel(job)
         return await self.store.get(job_id)
 
-    async def _carry_out_cancel(self, job: Job) -> None:
+    async def _carry_out_cancel(self, job: Job, *, ask_provider: bool = True) -> None:
         """Ask the provider to stop (if it has the job) and end the job as cancelled, uncharged."""
-        if job.handle is not None:
+        if ask_provider and job.handle is not None:
             await self._cancel_at_provider(job)
             job = await self.store.get(job.id) or job
         await self._fail(

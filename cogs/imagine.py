@@ -491,10 +491,17 @@ class Imagine(commands.Cog):
             runner = self.bot.services.runner
             # Kept before Discord is told the click was taken: a crash after the acknowledgement still
             # cancels (the next start carries it out), one before it shows the member the click failed.
+            # A click taken is a promise: that job will not be delivered or charged.
+            taken = []
             for candidate in running:
-                await runner.request_cancel(candidate.id, by_user=interaction.user.id)
+                job_now = await runner.request_cancel(candidate.id, by_user=interaction.user.id)
+                if job_now is not None and not job_now.terminal and job_now.cancel_requested is not None:
+                    taken.append(job_now)
+            if not taken:  # its image came in meanwhile: it is being delivered
+                await send_ephemeral(interaction, "This job has already finished.")
+                return
             await interaction.response.defer()
-            for candidate in running:
+            for candidate in taken:
                 await runner.cancel(candidate.id, by_user=interaction.user.id)
         elif action == "delete":
             await interaction.response.defer()

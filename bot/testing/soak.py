@@ -16,12 +16,20 @@ figures) and tests/e2e/test_soak.py (a short run in the suite), so both hold the
   ledger          every job holds exactly one reservation, a terminal job exactly one settlement (a
                   commit if delivered, a refund of the same units otherwise), an unfinished one none; and
                   reserved + refunded == committed units over the whole ledger
+
+``MemberActions`` makes members change their minds during a soak: a seeded share of the commands get
+their Cancel button pressed, or their message deleted, a moment after they were sent, kills and faults
+notwithstanding. The rules above hold for those jobs too, and one more (``MemberActions.problems``): a
+Cancel click the bot took is never delivered or charged. ``MemberActions.lines`` says how they ended.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import random
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +44,8 @@ _TERMINAL = {str(s) for s in TERMINAL_STATES}
 _DELIVERED = str(JobState.DELIVERED)
 # The failure embed's field that carries the row's error message (bot/render.py failure_embed).
 _REASON_FIELD = "What happened"
+# The answer to a button that takes the click and edits the message later (DEFERRED_UPDATE_MESSAGE).
+_DEFERRED_UPDATE = 6
 
 
 @dataclass
@@ -250,3 +260,123 @@ GENEROUS_QUOTAS: dict[str, Any] = {
     "in_flight_per_user": 1_000_000,
     "in_flight_per_guild": 1_000_000,
 }
+
+
+@dataclass
+class MemberAction:
+    """A member changing their mind about one command: ``kind`` "cancel" (the Cancel button) or "delete"
+    (the message). ``outcome`` says what came of the attempt: "clicked", "deleted", or why it was not
+    made ("finished": no Cancel button any more; "no message"; "bot down")."""
+
+    command: FakeInteraction
+    kind: str
+    outcome: str = "pending"
+    click: FakeInteraction | None = None
+    at: float | None = None  # wall clock of the click or deletion
+
+
+class MemberActions:
+    """Cancel or delete a seeded ``share`` of the commands handed to ``after_sent``, each after a delay
+    drawn from ``delay`` seconds; half of them by the button, half by deleting the message."""
+
+    def __init__(self, discord_fake: FakeDiscord, share: float, *, seed: int, delay: tuple[float, float]) -> None:
+        self.discord = discord_fake
+        self.share = share
+        self.delay = delay
+        self.actions: list[MemberAction] = []
+        self._random = random.Random(seed)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def after_sent(self, command: FakeInteraction) -> None:
+        if self._random.random() >= self.share:
+            return
+        action = MemberAction(command, self._random.choice(("cancel", "delete")))
+        self.actions.append(action)
+        task = asyncio.create_task(self._act(action, self._random.uniform(*self.delay)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def finish(self) -> None:
+        """Wait for the actions still to come (each gives up within about a minute)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks)
+
+    async def _act(self, action: MemberAction, delay: float) -> None:
+        await asyncio.sleep(delay)
+        deadline = time.monotonic() + 30
+        message = None
+        while time.monotonic() < deadline:  # the bot may be restarting: its answer comes later
+            message = self.discord.messages.get(action.command.original_message_id or -1)
+            if message is not None and not message.loading:
+                break
+            await asyncio.sleep(0.2)
+        if message is None or message.deleted or message.ephemeral:
+            action.outcome = "no message"
+            return
+        try:
+            if action.kind == "delete":
+                action.at = time.time()
+                await self.discord.delete_messages(message.id)
+                action.outcome = "deleted"
+                return
+            buttons = [
+                str(c["custom_id"])
+                for row in message.components
+                for c in row.get("components", [])
+                if c.get("label") == "Cancel"
+            ]
+            if not buttons:
+                action.outcome = "finished"
+                return
+            action.at = time.time()
+            action.click = await self.discord.click(message.id, buttons[0], user_id=self.discord.member_id)
+            action.outcome = "clicked"
+        except (TimeoutError, AssertionError):  # no live bot for a while, or the message went meanwhile
+            action.outcome = "bot down"
+
+    def problems(self, db: Path) -> list[str]:
+        """A Cancel click the bot took (answered with a deferred update, type 6, rather than "already
+        finished") is a promise: that job is neither delivered nor charged, kills notwithstanding."""
+        jobs = _rows(db, "SELECT interaction_id, id, state, charge_state FROM jobs") if db.exists() else []
+        by_interaction = {int(j["interaction_id"]): j for j in jobs if j["interaction_id"] is not None}
+        found = []
+        for action in self.actions:
+            click = action.click
+            if click is None or not click.callbacks or click.callbacks[0].get("type") != _DEFERRED_UPDATE:
+                continue
+            job = by_interaction.get(action.command.id)
+            if job is not None and (job["state"] == _DELIVERED or job["charge_state"] == "committed"):
+                found.append(f"job {job['id']}: Cancel taken, yet {job['state']} and {job['charge_state']}")
+        return found
+
+    def lines(self, db: Path, ready_at: Mapping[str, float] | None = None) -> list[str]:
+        """How the members' actions went and how their jobs ended, for a report. With ``ready_at`` (prompt
+        -> when the provider had its image, wall clock), a job delivered although its member acted says
+        whether the image existed by then: the bot delivers an image it has rather than throw it away."""
+        jobs = _rows(db, "SELECT interaction_id, state FROM jobs") if db.exists() else []
+        state_of = {int(j["interaction_id"]): str(j["state"]) for j in jobs if j["interaction_id"] is not None}
+        lines = [f"member actions: {len(self.actions)} (a share of {self.share:.0%} of the commands)"]
+        for kind in ("cancel", "delete"):
+            mine = [a for a in self.actions if a.kind == kind]
+            made = Counter(a.outcome for a in mine)
+            ended = Counter(state_of.get(a.command.id, "no row") for a in mine if a.outcome in ("clicked", "deleted"))
+            acknowledged = sum(1 for a in mine if a.click is not None and a.click.acknowledged)
+            what = "Cancel pressed" if kind == "cancel" else "message deleted"
+            tried = ", ".join(f"{o} {n}" for o, n in sorted(made.items())) or "none"
+            lines.append(f"  {what:<16} {len(mine):>3}: {tried}")
+            if kind == "cancel":
+                lines.append(f"  {'':<16}      clicks acknowledged by the bot: {acknowledged}")
+            lines.append(
+                f"  {'':<16}      their jobs ended: " + (", ".join(f"{s} {n}" for s, n in sorted(ended.items())) or "-")
+            )
+            acted = [(a, a.at) for a in mine if a.at is not None and state_of.get(a.command.id) == _DELIVERED]
+            if ready_at is not None and acted:
+                late = [
+                    f"{ready_at[p] - at:+.1f} s"
+                    for a, at in acted
+                    if (p := prompt_of(a.command)) is not None and p in ready_at
+                ]
+                lines.append(
+                    f"  {'':<16}      delivered anyway; image ready at the provider vs the action: {', '.join(late)}"
+                )
+        return lines

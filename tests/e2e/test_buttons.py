@@ -6,7 +6,7 @@ import sqlite3
 
 from bot.config import Settings
 from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord, FakeInteraction
-from bot.testing.providers import FakeSeaArt
+from bot.testing.providers import Chaos, FakeSeaArt
 from tests.conftest import RunningBot
 
 
@@ -75,6 +75,37 @@ async def test_cancel_is_only_for_the_requester_or_a_moderator(
     # Releasing the provider afterwards delivers nothing: the job stays cancelled.
     seaart.release()
     assert states(settings) == ["cancelled"]
+
+
+async def test_a_cancel_taken_before_the_bot_learns_the_image_exists_is_kept(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """The provider finishes the job while a poll is on its way back (its answer held 1.5 s), and the
+    member presses Cancel meanwhile. The bot took the click (a deferred update, not "already finished"),
+    so the image that poll brings is not delivered, and the member is not charged."""
+    message_id = await start_running_job(discord_fake, seaart, settings)
+    seaart.chaos = Chaos(rate=1.0, faults=("hang",), hang_seconds=1.5)
+    seaart.release()  # done at its next poll: the one that hangs on its way back
+
+    def hung_polls() -> int:
+        return len([e for e in seaart.chaos_events if e.path.endswith("/status")])
+
+    await discord_fake.wait_for(lambda: hung_polls() == 1, timeout=10)
+    seaart.chaos = None
+    click = await discord_fake.click(
+        message_id, button(discord_fake, message_id, "Cancel"), user_id=discord_fake.member_id
+    )
+    await discord_fake.wait_for(lambda: click.acknowledged, timeout=5)
+    assert click.callbacks[0]["type"] == 6  # taken: the message will show the outcome
+    await discord_fake.wait_for(lambda: states(settings) != ["running"], timeout=10)
+    (job,) = rows(settings)
+    assert (job["state"], job["charge_state"], job["cancelled_by"]) == ("cancelled", "refunded", discord_fake.member_id)
+    await discord_fake.wait_for(lambda: "Cancelled" in discord_fake.messages[message_id].embeds[0]["title"])
+    assert not discord_fake.messages[message_id].files
+    # The race it is: the hung poll came back done and the bot fetched the result, so nothing was left to
+    # cancel at the provider; the member's earlier word still stood.
+    assert [r.method for r in seaart.requests if r.path.endswith("/response")] == ["GET"]
+    assert [r for r in seaart.requests if r.path.endswith("/cancel")] == []
 
 
 async def test_moderator_may_cancel(

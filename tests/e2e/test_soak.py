@@ -3,8 +3,9 @@
 The bot runs as its own process against a SeaArt fake that answers 20% of API calls with a 429, a 5xx,
 a hang or a malformed body, and a Discord fake that answers some message edits with 429 or 5xx; the
 process is SIGKILLed while jobs are being created and polled, and a new one takes over the database.
-Once every job has ended, bot/testing/soak.py judges the run: nothing lost, no prompt created twice at
-the provider, no job charged twice, the ledger balanced, every failure explained to the member.
+Members cancel or delete a share of the jobs along the way. Once every job has ended, bot/testing/soak.py
+judges the run: nothing lost, no prompt created twice at the provider, no job charged twice, the ledger
+balanced, every failure explained to the member.
 Two more tests put one fault at one exact arrow of the flow and hold the bot to the same rules: a kill
 while the member's command is being acknowledged, and a Discord 503 on the edit that tells the member
 why their job failed.
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import Chaos, FakeSeaArt
-from bot.testing.soak import GENEROUS_QUOTAS, audit, tasks_per_prompt
+from bot.testing.soak import GENEROUS_QUOTAS, MemberActions, audit, tasks_per_prompt
 from tests.conftest import BOT_TOKEN, SEAART_KEY
 from tests.e2e.bot_process import start_process
 
@@ -66,10 +67,18 @@ deadline_seconds = {deadline:g}
     return config
 
 
-async def imagine(discord_fake: FakeDiscord, sent: list[FakeInteraction], first: int, count: int) -> None:
+async def imagine(
+    discord_fake: FakeDiscord,
+    sent: list[FakeInteraction],
+    first: int,
+    count: int,
+    actions: MemberActions | None = None,
+) -> None:
     for index in range(first, first + count):
         prompt = f"soak {SEED}-{index}: a ripe banana on a blue plate"
         sent.append(await discord_fake.slash_command("imagine", {"prompt": prompt, "resolution": "1K"}))
+        if actions is not None:
+            actions.after_sent(sent[-1])
         await asyncio.sleep(0.05)
 
 
@@ -99,17 +108,20 @@ async def test_chaos_and_a_hard_kill_lose_nothing_and_charge_nothing_twice(tmp_p
     async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, seaart:
         discord_fake.chaos(0.1, seed=SEED)
         config = write_config(tmp_path, discord_fake, seaart)
+        # Some members press Cancel or delete the message a moment later, across the kill too.
+        actions = MemberActions(discord_fake, 0.3, seed=SEED, delay=(0.1, 1.5))
         try:
             first = start_process(config, log)
             await discord_fake.wait_until_ready(timeout=30)
-            await imagine(discord_fake, sent, 0, JOBS // 2)
+            await imagine(discord_fake, sent, 0, JOBS // 2, actions)
             # Killed while the last commands are being recorded and created, and the first ones polled.
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=10)
 
             second = start_process(config, log)
             await discord_fake.wait_until_ready(timeout=30)
-            await imagine(discord_fake, sent, JOBS // 2, JOBS - JOBS // 2)
+            await imagine(discord_fake, sent, JOBS // 2, JOBS - JOBS // 2, actions)
+            await actions.finish()
             await settle(discord_fake, second, db, sent, log)
         finally:
             stop(first, second)
@@ -121,6 +133,9 @@ async def test_chaos_and_a_hard_kill_lose_nothing_and_charge_nothing_twice(tmp_p
     # The chaos really happened, and most jobs still got through it.
     assert seaart.chaos_events and discord_fake.chaos_faults
     assert result.delivered >= JOBS // 2, "\n".join(result.lines())
+    assert actions.problems(db) == []  # no Cancel the bot took was delivered or charged
+    made = {a.outcome for a in actions.actions}
+    assert {"clicked", "deleted"} <= made, "\n".join(actions.lines(db))
 
 
 async def test_a_kill_while_the_command_is_being_acknowledged_still_ends_the_job(tmp_path: Path) -> None:
