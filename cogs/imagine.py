@@ -484,21 +484,26 @@ class Imagine(commands.Cog):
             await send_ephemeral(interaction, "Only the member who asked for this image (or a moderator) can do that.")
             return
         if action == "cancel":
-            running = [j for j in batch if not j.terminal and j.state is not JobState.SUCCEEDED]
-            if not running:
-                await send_ephemeral(interaction, "This job has already finished.")
-                return
             runner = self.bot.services.runner
             # Kept before Discord is told the click was taken: a crash after the acknowledgement still
             # cancels (the next start carries it out), one before it shows the member the click failed.
             # A click taken is a promise: that job will not be delivered or charged.
             taken = []
-            for candidate in running:
+            for candidate in batch:
+                if candidate.terminal:
+                    continue
                 job_now = await runner.request_cancel(candidate.id, by_user=interaction.user.id)
                 if job_now is not None and not job_now.terminal and job_now.cancel_requested is not None:
                     taken.append(job_now)
-            if not taken:  # its image came in meanwhile: it is being delivered
-                await send_ephemeral(interaction, "This job has already finished.")
+            if not taken:
+                # Ended, or its image is in hand and being delivered: that beats throwing it away.
+                arriving = [j for j in batch if not (await store.get(j.id) or j).terminal]
+                await send_ephemeral(
+                    interaction,
+                    "Too late to cancel: the image is already on its way."
+                    if arriving
+                    else "This job has already finished.",
+                )
                 return
             await interaction.response.defer()
             for candidate in taken:

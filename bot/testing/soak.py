@@ -341,8 +341,7 @@ class MemberActions:
         by_interaction = {int(j["interaction_id"]): j for j in jobs if j["interaction_id"] is not None}
         found = []
         for action in self.actions:
-            click = action.click
-            if click is None or not click.callbacks or click.callbacks[0].get("type") != _DEFERRED_UPDATE:
+            if not _taken(action):
                 continue
             job = by_interaction.get(action.command.id)
             if job is not None and (job["state"] == _DELIVERED or job["charge_state"] == "committed"):
@@ -360,12 +359,13 @@ class MemberActions:
             mine = [a for a in self.actions if a.kind == kind]
             made = Counter(a.outcome for a in mine)
             ended = Counter(state_of.get(a.command.id, "no row") for a in mine if a.outcome in ("clicked", "deleted"))
-            acknowledged = sum(1 for a in mine if a.click is not None and a.click.acknowledged)
+            taken = sum(1 for a in mine if _taken(a))
+            told_too_late = sum(1 for a in mine if a.click is not None and a.click.acknowledged and not _taken(a))
             what = "Cancel pressed" if kind == "cancel" else "message deleted"
             tried = ", ".join(f"{o} {n}" for o, n in sorted(made.items())) or "none"
             lines.append(f"  {what:<16} {len(mine):>3}: {tried}")
             if kind == "cancel":
-                lines.append(f"  {'':<16}      clicks acknowledged by the bot: {acknowledged}")
+                lines.append(f'  {"":<16}      clicks taken by the bot: {taken}; answered "too late": {told_too_late}')
             lines.append(
                 f"  {'':<16}      their jobs ended: " + (", ".join(f"{s} {n}" for s, n in sorted(ended.items())) or "-")
             )
@@ -380,3 +380,9 @@ class MemberActions:
                     f"  {'':<16}      delivered anyway; image ready at the provider vs the action: {', '.join(late)}"
                 )
         return lines
+
+
+def _taken(action: MemberAction) -> bool:
+    """The bot took this Cancel click: it answered with a deferred update, not with "too late"."""
+    click = action.click
+    return click is not None and bool(click.callbacks) and click.callbacks[0].get("type") == _DEFERRED_UPDATE

@@ -108,6 +108,27 @@ async def test_a_cancel_taken_before_the_bot_learns_the_image_exists_is_kept(
     assert [r for r in seaart.requests if r.path.endswith("/cancel")] == []
 
 
+async def test_cancel_on_an_image_being_delivered_is_too_late(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """The bot has the image and is uploading it (Discord answered the upload 500 twice, so discord.py is
+    waiting to send it again) when the member presses Cancel: the click is refused as too late, privately,
+    and the image arrives as usual."""
+    message_id = await start_running_job(discord_fake, seaart, settings)
+    discord_fake.fail_next("PATCH", r"/messages/", status=500, times=2, match=lambda r: bool(r.files))
+    seaart.release()
+    await discord_fake.wait_for(lambda: any(r.files and r.status == 500 for r in discord_fake.requests), timeout=10)
+    assert states(settings) == ["succeeded"]
+    click = await discord_fake.click(
+        message_id, button(discord_fake, message_id, "Cancel"), user_id=discord_fake.member_id
+    )
+    assert await ephemeral_reply(discord_fake, click) == "Too late to cancel: the image is already on its way."
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=15)
+    (job,) = rows(settings)
+    assert job["charge_state"] == "committed" and job["cancelled_by"] is None
+    assert len(discord_fake.messages[message_id].files) == 1
+
+
 async def test_moderator_may_cancel(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
