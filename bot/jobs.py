@@ -15,7 +15,7 @@ import json
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -151,7 +151,8 @@ class JobRunner:
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._busy = {PROVIDER_LANE: 0, DELIVERY_LANE: 0}  # steps running per lane
         self._edit_behind: set[str] = set()
-        self._background: set[asyncio.Task[None]] = set()  # final edits being retried
+        # Final edits being retried, cancels being carried out, providers being told of cancels.
+        self._background: set[asyncio.Task[Any]] = set()
         self._step_finished = False
         self._locks: dict[str, asyncio.Lock] = {}
         # One per batch while any of its candidates is being shown: their message is edited by one at a
@@ -186,6 +187,7 @@ class JobRunner:
         if active:
             log.info("resuming %d unfinished job(s)", active)
         await self._recover_held()
+        self._in_background(self._tell_providers_cancelled(), "tell-providers-cancelled")
         for job_id in await self.owed_edits.all():
             self._retry_final(job_id)
         self._stopping = False
@@ -213,8 +215,12 @@ class JobRunner:
         for task in tasks:
             task.cancel()
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # a cancel carried out for a member: its job row says what is left to do
+                log.exception("%s failed while the bot was stopping", task.get_name())
         try:
             await self.completions.flush()
         except Exception:
@@ -874,18 +880,30 @@ class JobRunner:
         # Written before the provider is asked: a bot killed while asking (a slow or lost call) would
         # otherwise poll the job on after a restart, and deliver and charge what the member called off.
         await self.request_cancel(job_id, by_user=by_user, message_gone=message_gone)
+        # Tracked as the runner's own work, so a stopping bot waits for it (``stop``'s grace) before the
+        # database closes, as it does for its steps.
+        work = asyncio.create_task(self._cancel_now(job_id), name=f"cancel-{job_id}")
+        self._background.add(work)
+        work.add_done_callback(self._background.discard)
+        return await work
+
+    async def _cancel_now(self, job_id: str) -> Job | None:
         async with self._lock(job_id):
             job = await self.store.get(job_id)
             if job is None or job.terminal or job.state is JobState.SUCCEEDED or job.cancel_requested is None:
                 return job  # an image that exists already is delivered rather than thrown away
+            if self._stopping:
+                return job  # written down: the next start carries it out
             await self._carry_out_cancel(job)
         return await self.store.get(job_id)
 
     async def _carry_out_cancel(self, job: Job, *, ask_provider: bool = True) -> None:
-        """Ask the provider to stop (if it has the job) and end the job as cancelled, uncharged."""
-        if ask_provider and job.handle is not None:
-            await self._cancel_at_provider(job)
-            job = await self.store.get(job.id) or job
+        """End the job as cancelled, uncharged, shown to the member at once; then ask the provider to stop
+        it (if it has the job). The member does not wait on the provider's answer (a slow or hung cancel
+        call took up to the request timeout, retries included); the row keeps ``cancel_requested`` until
+        the provider has been asked, so a bot killed in between asks at its next start."""
+        tell = ask_provider and job.handle is not None
+        changes: dict[str, Any] = {} if tell else {"cancel_requested": None}
         await self._fail(
             job,
             ErrorCategory.CANCELLED,
@@ -893,7 +911,26 @@ class JobRunner:
             to=JobState.CANCELLED,
             cancelled_by=job.cancelled_by,
             show=job.cancel_requested != "silent",
+            **changes,
         )
+        if tell:
+            await self._tell_provider_cancelled(job)
+
+    async def _tell_provider_cancelled(self, job: Job) -> None:
+        await self._cancel_at_provider(job)
+        try:
+            await self.store.cancel_told(job.id)
+        except Exception:
+            log.exception("job %s: could not record that its provider was asked to stop it", job.id)
+
+    async def _tell_providers_cancelled(self) -> None:
+        """Cancels a crash cut short after their end was written: the providers were never asked."""
+        for job in await self.store.cancels_untold():
+            log.info("job %s: cancelled before the bot stopped; asking its provider to stop it", job.id)
+            if job.handle is None:
+                await self.store.cancel_told(job.id)
+            else:
+                await self._tell_provider_cancelled(job)
 
     async def _cancel_at_provider(self, job: Job) -> None:
         assert job.handle is not None
@@ -915,11 +952,12 @@ class JobRunner:
         to: JobState | None = None,
         cancelled_by: int | None = None,
         show: bool = True,
+        **more: Any,
     ) -> None:
         state = to or _FAILED_STATE_FOR.get(category, JobState.FAILED)
         if detail:
             log.info("job %s -> %s (%s): %s", job.id, state, category, detail)
-        changes: dict[str, Any] = {"error_category": category, "error_message": message}
+        changes: dict[str, Any] = {"error_category": category, "error_message": message, **more}
         if cancelled_by is not None:
             changes["cancelled_by"] = cancelled_by
         if not show:
@@ -986,9 +1024,12 @@ class JobRunner:
             await self._show_batch(job.batch_id)
 
     def _retry_final(self, job_id: str) -> None:
-        retry = asyncio.create_task(self._show_final_later(job_id), name=f"final-{job_id}")
-        self._background.add(retry)
-        retry.add_done_callback(self._background.discard)
+        self._in_background(self._show_final_later(job_id), f"final-{job_id}")
+
+    def _in_background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _show_final_later(self, job_id: str) -> None:
         """Try the final edit again a few times; the debt is cleared when one gets through or when this

@@ -365,6 +365,26 @@ class JobStore:
             rows = await cur.fetchall()
         return [_row_to_job(r) for r in rows]
 
+    async def cancels_untold(self) -> list[Job]:
+        """Jobs ended by a cancel whose provider was not yet asked to stop (the bot died in between)."""
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                f"SELECT * FROM jobs WHERE cancel_requested IS NOT NULL AND state NOT IN ({_ACTIVE_MARKS})",
+                ACTIVE_STATES,
+            ) as cur,
+        ):
+            rows = await cur.fetchall()
+        return [_row_to_job(r) for r in rows]
+
+    async def cancel_told(self, job_id: str) -> None:
+        """The provider of this ended job has been asked to stop it: nothing is left to do for the cancel."""
+        async with self.db.read() as conn:
+            await conn.execute(
+                f"UPDATE jobs SET cancel_requested = NULL WHERE id = ? AND state NOT IN ({_ACTIVE_MARKS})",
+                (job_id, *ACTIVE_STATES),
+            )
+
     async def active_shown_in(self, message_ids: Collection[int]) -> list[str]:
         """The unfinished jobs shown in any of these messages (a batch's candidates share one); by the
         message_id index (migration 0007), since it runs for every message deleted where the bot is."""

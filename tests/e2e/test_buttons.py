@@ -67,8 +67,8 @@ async def test_cancel_is_only_for_the_requester_or_a_moderator(
     await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
     job = rows(settings)[0]
     assert job["cancelled_by"] == discord_fake.member_id and job["error_category"] == "cancelled"
-    # The provider was asked to stop the job it accepted.
-    assert [r.method for r in seaart.requests if r.path.endswith("/cancel")] == ["PUT"]
+    # The provider was asked to stop the job it accepted (after the member was shown the end).
+    await discord_fake.wait_for(lambda: [r.method for r in seaart.requests if r.path.endswith("/cancel")] == ["PUT"])
     await discord_fake.wait_for(lambda: "Cancelled" in discord_fake.messages[message_id].embeds[0]["title"])
     message = discord_fake.messages[message_id]
     assert "Cancel" not in labels(discord_fake, message_id) and not message.files

@@ -220,14 +220,20 @@ def cancel_calls(seaart: FakeSeaArt) -> int:
     return len([r for r in seaart.requests if r.method == "PUT" and r.path.endswith("/cancel")])
 
 
+def cancel_pending(db: Path) -> list[str]:
+    """Jobs with a cancel still to carry out, or whose provider is still to be told."""
+    with sqlite3.connect(db) as conn:
+        return [row[0] for row in conn.execute("SELECT id FROM jobs WHERE cancel_requested IS NOT NULL")]
+
+
 @pytest.mark.parametrize("how", ["cancel button", "message deleted"])
 async def test_a_cancel_cut_short_by_a_crash_is_finished_at_the_next_start(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, how: str
 ) -> None:
-    """The member presses Cancel (or deletes the job's message); the bot is SIGKILLed while asking the
-    provider to stop, a call lost on the way. The provider finishes the image meanwhile. The next process
-    must finish the cancel (ask the provider again, end the job uncharged) rather than poll the job on
-    and deliver and charge an image the member called off."""
+    """The member presses Cancel (or deletes the job's message): the job ends at once, uncharged, and
+    the member is shown so; then the provider is asked to stop it, a call lost on the way, and the bot is
+    SIGKILLed while it waits. The next process must ask the provider again (else the task runs on, billed
+    to the operator, for an image nobody will see), and the job stays cancelled."""
     config = write_config(tmp_path, discord_fake, seaart)
     db = tmp_path / "bot.sqlite3"
     with bot_processes(config, tmp_path / "bot.log") as start:
@@ -246,22 +252,23 @@ async def test_a_cancel_cut_short_by_a_crash_is_finished_at_the_next_start(
         else:
             await discord_fake.delete_messages(message_id)
         await discord_fake.wait_for(lambda: cancel_calls(seaart) == 1, timeout=10)
-        first.send_signal(signal.SIGKILL)  # the cancel call is still unanswered
-        first.wait(timeout=10)
-        assert (job_row(db) or ("",))[0] == "running"
-        seaart.release()  # the image is done at the provider now
-
-        start()
-        await discord_fake.wait_for(lambda: (job_row(db) or ("",))[0] in ("cancelled", "delivered"), timeout=30)
+        # Ended and shown before the provider was asked: the member did not wait on the lost call.
         state, charge, error = job_row(db) or ("", None, None)
         assert (state, charge) == ("cancelled", "refunded") and "not charged" in (error or "")
-        assert cancel_calls(seaart) == 2  # asked again by the next process
-        assert message.files == []
         if how == "cancel button":
-            await discord_fake.wait_for(lambda: "Cancelled" in message.embeds[0]["title"], timeout=10)
+            assert "Cancelled" in message.embeds[0]["title"]
             assert f"<@{discord_fake.member_id}>" in json.dumps(message.embeds[0]["fields"])  # who did it
-        else:
-            assert message.deleted
+        assert len(cancel_pending(db)) == 1  # the provider is still to be told
+        first.send_signal(signal.SIGKILL)  # the cancel call is still unanswered
+        first.wait(timeout=10)
+        seaart.release()  # the image would be done at the provider's next answer
+
+        start()
+        await discord_fake.wait_for(lambda: cancel_calls(seaart) == 2, timeout=30)  # asked again
+        await discord_fake.wait_for(lambda: cancel_pending(db) == [], timeout=10)
+        assert (job_row(db) or ("",))[:2] == ("cancelled", "refunded")
+        assert message.files == [] and (message.deleted or "Cancelled" in message.embeds[0]["title"])
+        assert [job.cancelled for job in seaart.jobs.values()] == [True]
 
 
 async def test_a_cancel_taken_while_a_poll_hangs_survives_a_crash(
@@ -298,6 +305,44 @@ async def test_a_cancel_taken_while_a_poll_hangs_survives_a_crash(
         start()
         await discord_fake.wait_for(lambda: (job_row(db) or ("",))[0] in ("cancelled", "delivered"), timeout=30)
         state, charge, _ = job_row(db) or ("", None, None)
-        assert (state, charge) == ("cancelled", "refunded") and cancel_calls(seaart) == 1
+        assert (state, charge) == ("cancelled", "refunded")
         await discord_fake.wait_for(lambda: "Cancelled" in message.embeds[0]["title"], timeout=10)
+        await discord_fake.wait_for(lambda: cancel_calls(seaart) == 1, timeout=10)
         assert message.files == []
+
+
+async def test_a_cancel_waiting_when_the_bot_is_stopped_is_carried_out_by_the_next_start(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """SIGTERM (docker stop) while a taken Cancel waits for the job's hung poll: the bot gives the step its
+    grace, stops cleanly without starting the cancel against a closing database, and the next start
+    carries the cancel out."""
+    config = write_config(tmp_path, discord_fake, seaart, request_timeout=10.0, jobs="shutdown_grace_seconds = 1")
+    db = tmp_path / "bot.sqlite3"
+    log = tmp_path / "bot.log"
+    with bot_processes(config, log) as start:
+        first = start()
+        await discord_fake.wait_until_ready(timeout=30)
+        seaart.hold(True)
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "stopped mid-cancel"})
+        await discord_fake.wait_for(lambda: (job_row(db) or ("",))[0] == "running", timeout=20)
+        assert interaction.original_message_id is not None
+        message = discord_fake.messages[interaction.original_message_id]
+        polled = len(seaart.requests)
+        seaart.lose_next("GET", r"/status$")
+        await discord_fake.wait_for(lambda: any(r.path.endswith("/status") for r in seaart.requests[polled:]))
+        (cancel,) = [c["custom_id"] for row in message.components for c in row["components"]]
+        click = await discord_fake.click(message.id, str(cancel), user_id=discord_fake.member_id)
+        await discord_fake.wait_for(lambda: click.acknowledged, timeout=5)
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=15) == 0
+        output = log.read_text(errors="replace")
+        assert "stopped cleanly" in output and "Traceback" not in output
+        assert (job_row(db) or ("",))[0] == "running" and len(cancel_pending(db)) == 1
+        seaart.release()
+
+        start()
+        await discord_fake.wait_for(lambda: (job_row(db) or ("",))[0] in ("cancelled", "delivered"), timeout=30)
+        assert (job_row(db) or ("",))[:2] == ("cancelled", "refunded")
+        await discord_fake.wait_for(lambda: cancel_calls(seaart) == 1 and cancel_pending(db) == [], timeout=10)
+        assert "Cancelled" in message.embeds[0]["title"] and message.files == []
