@@ -346,6 +346,11 @@ class JobStore:
             row = await cur.fetchone()
         return _row_to_job(row) if row else None
 
+    async def _all(self, sql: str, params: tuple[object, ...]) -> list[Job]:
+        async with self.db.read() as conn, conn.execute(sql, params) as cur:
+            rows = await cur.fetchall()
+        return [_row_to_job(r) for r in rows]
+
     async def count_active(self) -> int:
         async with (
             self.db.read() as conn,
@@ -356,26 +361,15 @@ class JobStore:
 
     async def held(self, after: float) -> list[Job]:
         """Queued jobs with no message yet whose start lies past ``after``: created held, never released."""
-        async with (
-            self.db.read() as conn,
-            conn.execute(
-                "SELECT * FROM jobs WHERE state = 'queued' AND message_id IS NULL AND next_poll_at > ?", (after,)
-            ) as cur,
-        ):
-            rows = await cur.fetchall()
-        return [_row_to_job(r) for r in rows]
+        return await self._all(
+            "SELECT * FROM jobs WHERE state = 'queued' AND message_id IS NULL AND next_poll_at > ?", (after,)
+        )
 
     async def cancels_untold(self) -> list[Job]:
         """Jobs ended by a cancel whose provider was not yet asked to stop (the bot died in between)."""
-        async with (
-            self.db.read() as conn,
-            conn.execute(
-                f"SELECT * FROM jobs WHERE cancel_requested IS NOT NULL AND state NOT IN ({_ACTIVE_MARKS})",
-                ACTIVE_STATES,
-            ) as cur,
-        ):
-            rows = await cur.fetchall()
-        return [_row_to_job(r) for r in rows]
+        return await self._all(
+            f"SELECT * FROM jobs WHERE cancel_requested IS NOT NULL AND state NOT IN ({_ACTIVE_MARKS})", ACTIVE_STATES
+        )
 
     async def cancel_told(self, job_id: str) -> None:
         """The provider of this ended job has been asked to stop it: nothing is left to do for the cancel."""
@@ -409,15 +403,9 @@ class JobStore:
         return [self._cache.get(job.id, job) for job in map(_row_to_job, rows)]
 
     async def active(self) -> list[Job]:
-        async with (
-            self.db.read() as conn,
-            conn.execute(
-                f"SELECT * FROM jobs WHERE state IN ({_ACTIVE_MARKS}) ORDER BY created_at",
-                ACTIVE_STATES,
-            ) as cur,
-        ):
-            rows = await cur.fetchall()
-        return [_row_to_job(r) for r in rows]
+        return await self._all(
+            f"SELECT * FROM jobs WHERE state IN ({_ACTIVE_MARKS}) ORDER BY created_at", ACTIVE_STATES
+        )
 
     async def update(
         self,

@@ -271,6 +271,39 @@ async def test_a_cancel_cut_short_by_a_crash_is_finished_at_the_next_start(
         assert [job.cancelled for job in seaart.jobs.values()] == [True]
 
 
+async def cancel_while_a_poll_hangs(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, db: Path, prompt: str
+) -> FakeMessage:
+    """/imagine a job the provider holds running; once it runs, lose its next status poll (the step
+    polling it then holds the job until the bot's request timeout) and press Cancel meanwhile. Returns
+    the job's message once the bot has taken the click."""
+    seaart.hold(True)
+    interaction = await discord_fake.slash_command("imagine", {"prompt": prompt})
+    await discord_fake.wait_for(lambda: (job_row(db) or ("",))[0] == "running", timeout=20)
+    assert interaction.original_message_id is not None
+    message = discord_fake.messages[interaction.original_message_id]
+    polled = len(seaart.requests)
+    seaart.lose_next("GET", r"/status$")
+    await discord_fake.wait_for(lambda: any(r.path.endswith("/status") for r in seaart.requests[polled:]), timeout=10)
+    (cancel,) = [c["custom_id"] for row in message.components for c in row["components"]]
+    click = await discord_fake.click(message.id, str(cancel), user_id=discord_fake.member_id)
+    await discord_fake.wait_for(lambda: click.acknowledged, timeout=5)
+    assert click.callbacks[0]["type"] == 6  # taken (a deferred update), not "too late"
+    return message
+
+
+async def wait_cancelled_and_told(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, db: Path, message: FakeMessage
+) -> None:
+    """The job ended cancelled and refunded, its message says so without an image, and its provider was
+    asked (once) to stop it, with nothing left pending."""
+    await discord_fake.wait_for(lambda: (job_row(db) or ("",))[0] in ("cancelled", "delivered"), timeout=30)
+    assert (job_row(db) or ("",))[:2] == ("cancelled", "refunded")
+    await discord_fake.wait_for(lambda: "Cancelled" in message.embeds[0]["title"], timeout=10)
+    await discord_fake.wait_for(lambda: cancel_calls(seaart) == 1 and cancel_pending(db) == [], timeout=10)
+    assert message.files == []
+
+
 async def test_a_cancel_taken_while_a_poll_hangs_survives_a_crash(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
@@ -279,36 +312,17 @@ async def test_a_cancel_taken_while_a_poll_hangs_survives_a_crash(
     it is written before the acknowledgement, and the next process carries it out."""
     config = write_config(tmp_path, discord_fake, seaart, request_timeout=10.0)
     db = tmp_path / "bot.sqlite3"
-
-    def status_polls() -> int:
-        return len([r for r in seaart.requests if r.method == "GET" and r.path.endswith("/status")])
-
     with bot_processes(config, tmp_path / "bot.log") as start:
         first = start()
         await discord_fake.wait_until_ready(timeout=30)
-        seaart.hold(True)
-        interaction = await discord_fake.slash_command("imagine", {"prompt": "cancel mid-poll"})
-        await discord_fake.wait_for(lambda: (job_row(db) or ("",))[0] == "running", timeout=20)
-        assert interaction.original_message_id is not None
-        message = discord_fake.messages[interaction.original_message_id]
-        polled = status_polls()
-        seaart.lose_next("GET", r"/status$")
-        await discord_fake.wait_for(lambda: status_polls() > polled, timeout=10)  # this one hangs
-        (cancel,) = [c["custom_id"] for row in message.components for c in row["components"]]
-        click = await discord_fake.click(message.id, str(cancel), user_id=discord_fake.member_id)
-        await discord_fake.wait_for(lambda: click.acknowledged, timeout=5)
+        message = await cancel_while_a_poll_hangs(discord_fake, seaart, db, "cancel mid-poll")
         first.send_signal(signal.SIGKILL)  # the poll still hangs: the first process never cancelled
         first.wait(timeout=10)
         assert cancel_calls(seaart) == 0 and (job_row(db) or ("",))[0] == "running"
         seaart.release()
 
         start()
-        await discord_fake.wait_for(lambda: (job_row(db) or ("",))[0] in ("cancelled", "delivered"), timeout=30)
-        state, charge, _ = job_row(db) or ("", None, None)
-        assert (state, charge) == ("cancelled", "refunded")
-        await discord_fake.wait_for(lambda: "Cancelled" in message.embeds[0]["title"], timeout=10)
-        await discord_fake.wait_for(lambda: cancel_calls(seaart) == 1, timeout=10)
-        assert message.files == []
+        await wait_cancelled_and_told(discord_fake, seaart, db, message)
 
 
 async def test_a_cancel_waiting_when_the_bot_is_stopped_is_carried_out_by_the_next_start(
@@ -323,17 +337,7 @@ async def test_a_cancel_waiting_when_the_bot_is_stopped_is_carried_out_by_the_ne
     with bot_processes(config, log) as start:
         first = start()
         await discord_fake.wait_until_ready(timeout=30)
-        seaart.hold(True)
-        interaction = await discord_fake.slash_command("imagine", {"prompt": "stopped mid-cancel"})
-        await discord_fake.wait_for(lambda: (job_row(db) or ("",))[0] == "running", timeout=20)
-        assert interaction.original_message_id is not None
-        message = discord_fake.messages[interaction.original_message_id]
-        polled = len(seaart.requests)
-        seaart.lose_next("GET", r"/status$")
-        await discord_fake.wait_for(lambda: any(r.path.endswith("/status") for r in seaart.requests[polled:]))
-        (cancel,) = [c["custom_id"] for row in message.components for c in row["components"]]
-        click = await discord_fake.click(message.id, str(cancel), user_id=discord_fake.member_id)
-        await discord_fake.wait_for(lambda: click.acknowledged, timeout=5)
+        message = await cancel_while_a_poll_hangs(discord_fake, seaart, db, "stopped mid-cancel")
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=15) == 0
         output = log.read_text(errors="replace")
@@ -342,7 +346,4 @@ async def test_a_cancel_waiting_when_the_bot_is_stopped_is_carried_out_by_the_ne
         seaart.release()
 
         start()
-        await discord_fake.wait_for(lambda: (job_row(db) or ("",))[0] in ("cancelled", "delivered"), timeout=30)
-        assert (job_row(db) or ("",))[:2] == ("cancelled", "refunded")
-        await discord_fake.wait_for(lambda: cancel_calls(seaart) == 1 and cancel_pending(db) == [], timeout=10)
-        assert "Cancelled" in message.embeds[0]["title"] and message.files == []
+        await wait_cancelled_and_told(discord_fake, seaart, db, message)

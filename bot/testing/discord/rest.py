@@ -130,6 +130,10 @@ class RestApi:
         self.world.requests.append(record)
         try:
             response = await self._respond(request, record, api)
+        except ConnectionResetError:
+            # The client went away mid-request (a bot killed during an upload): nobody to answer.
+            log.info("client left during %s %s", request.method, request.path)
+            response = ApiError(499, 0, "client closed the connection").response()
         except Exception:
             log.exception("fake Discord crashed handling %s %s", request.method, request.path)
             response = ApiError(500, 0, "500: Fake Discord crashed (see log)").response()
