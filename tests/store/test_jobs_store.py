@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import fields
+from importlib import resources
 from pathlib import Path
 
 import aiosqlite
@@ -30,6 +32,41 @@ async def store(tmp_path: Path) -> JobStore:
 def new_job(**kw: object) -> NewJob:
     request = GenerationRequest(model="nano_banana_2", prompt="a banana", aspect_ratio="16:9")
     return NewJob(provider="seaart", model="nano_banana_2", request=request, user_id=7, **kw)  # type: ignore[arg-type]
+
+
+async def test_a_database_from_before_cancel_requests_upgrades_with_its_jobs(tmp_path: Path) -> None:
+    """A database the previous release left (migrations up to 0011) with a job running: opening it adds
+    ``cancel_requested`` (0012), keeps the job, and the new column takes only its two values."""
+    path = tmp_path / "old.sqlite3"
+    folder = resources.files("bot.store") / "migrations"
+    older = sorted(f.name for f in folder.iterdir() if f.name.endswith(".sql") and f.name < "0012")
+    request = GenerationRequest(model="nano_banana_2", prompt="kept across the upgrade")
+    with contextlib.closing(sqlite3.connect(path)) as raw:
+        for name in older:
+            raw.executescript((folder / name).read_text(encoding="utf-8"))
+        raw.execute(f"PRAGMA user_version={len(older)}")
+        raw.execute(
+            "INSERT INTO jobs (id, state, source, provider, model, request_json, deadline_at, created_at,"
+            " updated_at, next_poll_at) VALUES ('00ff00ff00ff00ff', 'running', 'discord', 'seaart',"
+            " 'nano_banana_2', ?, 900, 100, 100, 100)",
+            (request.model_dump_json(),),
+        )
+        raw.commit()
+    db = Database(path)
+    await db.connect()
+    try:
+        assert await db.schema_version() >= 12
+        store = JobStore(db)
+        job = await store.get("00ff00ff00ff00ff")
+        assert job is not None and job.state is JobState.RUNNING and job.cancel_requested is None
+        assert job.request.prompt == "kept across the upgrade"
+        job = await store.update(job, now=101, cancel_requested="show")
+        assert (await store.get(job.id) or job).cancel_requested == "show"
+        with pytest.raises(sqlite3.IntegrityError):
+            async with db.transaction() as conn:
+                await conn.execute("UPDATE jobs SET cancel_requested = 'perhaps'")
+    finally:
+        await db.close()
 
 
 async def test_migrations_set_wal_and_version(tmp_path: Path) -> None:
