@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -40,6 +40,7 @@ from bot.store.jobs import InTransaction, InvalidTransitionError, Job, JobStore,
 from bot.store.owed_edits import OwedEdits
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # A held job that is never released (the bot died while acknowledging Discord) starts after this
 # long; by then its deadline has passed, so it ends as expired and its reservation is refunded.
@@ -464,8 +465,9 @@ class JobRunner:
             await self._deliver(job)
             return
         if job.cancel_requested is not None:
-            # The last process was stopped while cancelling this job: finish what the member asked.
-            log.info("job %s: cancelled before the bot stopped; finishing the cancel", job.id)
+            # A cancel written down and not carried out yet: the member's click is still being handled
+            # (the job was made due at once), or the last process stopped first. Finish what they asked.
+            log.info("job %s: cancel requested; carrying it out", job.id)
             await self._carry_out_cancel(job)
             return
         if now >= job.deadline_at:
@@ -882,10 +884,7 @@ class JobRunner:
         await self.request_cancel(job_id, by_user=by_user, message_gone=message_gone)
         # Tracked as the runner's own work, so a stopping bot waits for it (``stop``'s grace) before the
         # database closes, as it does for its steps.
-        work = asyncio.create_task(self._cancel_now(job_id), name=f"cancel-{job_id}")
-        self._background.add(work)
-        work.add_done_callback(self._background.discard)
-        return await work
+        return await self._in_background(self._cancel_now(job_id), f"cancel-{job_id}")
 
     async def _cancel_now(self, job_id: str) -> Job | None:
         async with self._lock(job_id):
@@ -925,12 +924,15 @@ class JobRunner:
 
     async def _tell_providers_cancelled(self) -> None:
         """Cancels a crash cut short after their end was written: the providers were never asked."""
-        for job in await self.store.cancels_untold():
-            log.info("job %s: cancelled before the bot stopped; asking its provider to stop it", job.id)
-            if job.handle is None:
-                await self.store.cancel_told(job.id)
-            else:
-                await self._tell_provider_cancelled(job)
+        try:
+            for job in await self.store.cancels_untold():
+                log.info("job %s: cancelled before the bot stopped; asking its provider to stop it", job.id)
+                if job.handle is None:
+                    await self.store.cancel_told(job.id)
+                else:
+                    await self._tell_provider_cancelled(job)
+        except Exception:  # the rows stay marked: the next start asks again
+            log.exception("could not ask the providers of cancelled jobs to stop them")
 
     async def _cancel_at_provider(self, job: Job) -> None:
         assert job.handle is not None
@@ -1026,10 +1028,12 @@ class JobRunner:
     def _retry_final(self, job_id: str) -> None:
         self._in_background(self._show_final_later(job_id), f"final-{job_id}")
 
-    def _in_background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+    def _in_background(self, work: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+        """Run ``work`` as the runner's own: ``stop`` gives it the grace its steps get, then cancels it."""
         task = asyncio.create_task(work, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     async def _show_final_later(self, job_id: str) -> None:
         """Try the final edit again a few times; the debt is cleared when one gets through or when this
