@@ -902,7 +902,8 @@ class JobRunner:
         call took up to the request timeout, retries included); the row keeps ``cancel_requested`` until
         the provider has been asked, so a bot killed in between asks at its next start."""
         tell = ask_provider and job.handle is not None
-        changes: dict[str, Any] = {} if tell else {"cancel_requested": None}
+        # Kept on the ended row until the provider has been asked (``_fail`` clears it otherwise).
+        changes: dict[str, Any] = {"cancel_requested": job.cancel_requested} if tell else {}
         await self._fail(
             job,
             ErrorCategory.CANCELLED,
@@ -959,7 +960,10 @@ class JobRunner:
         state = to or _FAILED_STATE_FOR.get(category, JobState.FAILED)
         if detail:
             log.info("job %s -> %s (%s): %s", job.id, state, category, detail)
-        changes: dict[str, Any] = {"error_category": category, "error_message": message, **more}
+        # A cancel asked for and overtaken by this end (the provider failed the job meanwhile, say) has
+        # nothing left to do: the job is over and there is nothing to stop.
+        changes: dict[str, Any] = {"error_category": category, "error_message": message, "cancel_requested": None}
+        changes.update(more)
         if cancelled_by is not None:
             changes["cancelled_by"] = cancelled_by
         if not show:

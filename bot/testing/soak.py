@@ -382,6 +382,29 @@ class MemberActions:
         return lines
 
 
+def providers_not_told(db: Path, cancel_paths: Iterable[str], ready_at: Mapping[str, float]) -> list[str]:
+    """Cancelled jobs the provider had accepted but was never asked to stop, though its task was still
+    running when the job ended (the operator pays for those); and cancels left half done. ``cancel_paths``:
+    the paths of every cancel request the fake provider received; ``ready_at``: provider job id -> when
+    its task finished (wall clock, as the bot's)."""
+    rows = (
+        _rows(db, "SELECT id, state, provider_job_id, finished_at, cancel_requested FROM jobs") if db.exists() else []
+    )
+    asked = {part for path in cancel_paths for part in path.split("/")}
+    found = []
+    for row in rows:
+        if row["cancel_requested"] is not None:
+            found.append(f"job {row['id']}: {row['state']} with a cancel still to carry out or tell")
+        task = row["provider_job_id"]
+        if row["state"] != "cancelled" or task is None or task in asked:
+            continue
+        if ready_at.get(task, float("inf")) > (row["finished_at"] or 0.0):
+            found.append(
+                f"job {row['id']}: cancelled while its task {task} ran, and the provider never asked to stop it"
+            )
+    return found
+
+
 def _taken(action: MemberAction) -> bool:
     """The bot took this Cancel click: it answered with a deferred update, not with "too late"."""
     click = action.click

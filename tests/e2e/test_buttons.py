@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 from bot.config import Settings
@@ -77,6 +78,20 @@ async def test_cancel_is_only_for_the_requester_or_a_moderator(
     assert states(settings) == ["cancelled"]
 
 
+async def cancel_while_the_last_poll_returns(discord_fake: FakeDiscord, seaart: FakeSeaArt, message_id: int) -> None:
+    """Let the held job end at the provider at its next poll, hold that poll's answer back 1.5 s, and have
+    the member press Cancel meanwhile; returns once the bot has taken the click."""
+    seaart.chaos = Chaos(rate=1.0, faults=("hang",), hang_seconds=1.5)
+    seaart.release()  # done at its next poll: the one that hangs on its way back
+    await discord_fake.wait_for(lambda: any(e.path.endswith("/status") for e in seaart.chaos_events), timeout=10)
+    seaart.chaos = None
+    click = await discord_fake.click(
+        message_id, button(discord_fake, message_id, "Cancel"), user_id=discord_fake.member_id
+    )
+    await discord_fake.wait_for(lambda: click.acknowledged, timeout=5)
+    assert click.callbacks[0]["type"] == 6  # taken: the message will show the outcome
+
+
 async def test_a_cancel_taken_before_the_bot_learns_the_image_exists_is_kept(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
@@ -84,19 +99,7 @@ async def test_a_cancel_taken_before_the_bot_learns_the_image_exists_is_kept(
     member presses Cancel meanwhile. The bot took the click (a deferred update, not "already finished"),
     so the image that poll brings is not delivered, and the member is not charged."""
     message_id = await start_running_job(discord_fake, seaart, settings)
-    seaart.chaos = Chaos(rate=1.0, faults=("hang",), hang_seconds=1.5)
-    seaart.release()  # done at its next poll: the one that hangs on its way back
-
-    def hung_polls() -> int:
-        return len([e for e in seaart.chaos_events if e.path.endswith("/status")])
-
-    await discord_fake.wait_for(lambda: hung_polls() == 1, timeout=10)
-    seaart.chaos = None
-    click = await discord_fake.click(
-        message_id, button(discord_fake, message_id, "Cancel"), user_id=discord_fake.member_id
-    )
-    await discord_fake.wait_for(lambda: click.acknowledged, timeout=5)
-    assert click.callbacks[0]["type"] == 6  # taken: the message will show the outcome
+    await cancel_while_the_last_poll_returns(discord_fake, seaart, message_id)
     await discord_fake.wait_for(lambda: states(settings) != ["running"], timeout=10)
     (job,) = rows(settings)
     assert (job["state"], job["charge_state"], job["cancelled_by"]) == ("cancelled", "refunded", discord_fake.member_id)
@@ -105,6 +108,24 @@ async def test_a_cancel_taken_before_the_bot_learns_the_image_exists_is_kept(
     # The race it is: the hung poll came back done and the bot fetched the result, so nothing was left to
     # cancel at the provider; the member's earlier word still stood.
     assert [r.method for r in seaart.requests if r.path.endswith("/response")] == ["GET"]
+    assert [r for r in seaart.requests if r.path.endswith("/cancel")] == []
+
+
+async def test_a_cancel_overtaken_by_the_provider_s_failure_leaves_nothing_to_do(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """The poll on its way back when the member presses Cancel brings the provider's failure: the job ends
+    failed with the provider's reason, uncharged, and no cancel is left pending or sent for a task that
+    is over already."""
+    seaart.script("error:INFERENCE_FAILURE")
+    message_id = await start_running_job(discord_fake, seaart, settings)
+    await cancel_while_the_last_poll_returns(discord_fake, seaart, message_id)
+    await discord_fake.wait_for(lambda: states(settings) != ["running"], timeout=10)
+    (job,) = rows(settings)
+    assert (job["state"], job["charge_state"], job["cancel_requested"]) == ("failed", "refunded", None)
+    await discord_fake.wait_for(lambda: "Cancel" not in labels(discord_fake, message_id), timeout=10)
+    embed = discord_fake.messages[message_id].embeds[0]
+    assert job["error_message"] in json.dumps(embed["fields"])
     assert [r for r in seaart.requests if r.path.endswith("/cancel")] == []
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import Chaos, FakeSeaArt
-from bot.testing.soak import GENEROUS_QUOTAS, MemberActions, audit, tasks_per_prompt
+from bot.testing.soak import GENEROUS_QUOTAS, MemberActions, audit, providers_not_told, tasks_per_prompt
 from tests.conftest import BOT_TOKEN, SEAART_KEY
 from tests.e2e.bot_process import start_process
 
@@ -134,6 +134,9 @@ async def test_chaos_and_a_hard_kill_lose_nothing_and_charge_nothing_twice(tmp_p
     assert seaart.chaos_events and discord_fake.chaos_faults
     assert result.delivered >= JOBS // 2, "\n".join(result.lines())
     assert actions.problems(db) == []  # no Cancel the bot took was delivered or charged
+    finished = {job_id: job.ready_at for job_id, job in seaart.jobs.items() if job.ready_at}
+    cancels = [r.path for r in seaart.requests if r.method == "PUT" and r.path.endswith("/cancel")]
+    assert providers_not_told(db, cancels, finished) == []  # every running task cancelled was asked to stop
     made = {a.outcome for a in actions.actions}
     assert {"clicked", "deleted"} <= made, "\n".join(actions.lines(db))
 
