@@ -131,11 +131,18 @@ def elapsed(job: Job, now: float) -> str:
     return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
+def state_label(job: Job) -> str:
+    """What an unfinished job is doing, in a word or three: "Cancelling" once a cancel has been taken."""
+    if job.cancel_requested is not None:
+        return "Cancelling"
+    return _STATE_LABEL.get(job.state, str(job.state).title())
+
+
 def progress_embed(
     job: Job, caps: Capabilities | None, *, now: float, typical: tuple[float, float] | None = None
 ) -> discord.Embed:
     """``typical``: how long such jobs usually run (seconds, low and high), when the bot has learned it."""
-    label = _STATE_LABEL.get(job.state, str(job.state).title())
+    label = state_label(job)
     embed = _base(job, f"🍌 {label}…", COLOUR_PROGRESS, caps)
     # Discord renders <t:...:R> as "12 seconds ago" and keeps it ticking, with no edit from us.
     embed.add_field(name="Started", value=f"<t:{int(job.created_at)}:R>", inline=True)
@@ -225,7 +232,7 @@ def _candidate_line(job: Job) -> str:
     if job.state is JobState.DELIVERED:
         what = "ready"
     elif not job.terminal:
-        what = _STATE_LABEL.get(job.state, str(job.state)).lower()
+        what = state_label(job).lower()
     else:
         fate = _CANDIDATE_FATE.get(job.error_category, "failed") if job.error_category else "failed"
         what = f"{fate}: {job.error_message}" if job.error_message else fate

@@ -380,7 +380,7 @@ class Imagine(commands.Cog):
     def build_view(self, job: Job, phase: str) -> discord.ui.View | None:
         """The buttons under a job's message: Cancel while it runs; on an image, what can be done with it."""
         if phase == "progress":
-            actions = ["cancel"]
+            actions = [] if job.cancel_requested is not None else ["cancel"]
         elif phase == "result":
             catalogue = self.bot.services.catalogue
             caps = catalogue.capabilities(job.provider, job.model)
@@ -405,7 +405,8 @@ class Imagine(commands.Cog):
         whole batch again) and Delete (the message)."""
         lead = batch[0]
         delivered = [job for job in batch if job.state is JobState.DELIVERED]
-        running = not all(job.terminal for job in batch)
+        running = any(not job.terminal and job.cancel_requested is None for job in batch)
+        ended = all(job.terminal for job in batch)
         caps = self.bot.services.catalogue.capabilities(lead.provider, lead.model)
         size = lead.request.resolution or (caps.default_resolution if caps else "1K")
         sizes = derive.upscale_sizes(self.bot.services.catalogue, lead.model, size)
@@ -420,7 +421,7 @@ class Imagine(commands.Cog):
         ]
         if running:
             rows[0].append(JobButton("cancel", lead.id, row=0))
-        else:
+        elif ended:
             if delivered or any(job.error_category not in NO_REROLL for job in batch):
                 rows[0].append(JobButton("reroll", lead.id, row=0))
             if delivered:
@@ -505,7 +506,10 @@ class Imagine(commands.Cog):
                     else "This job has already finished.",
                 )
                 return
-            await interaction.response.defer()
+            # The answer itself shows "Cancelling…" (no Cancel button any more): the member sees the click
+            # taken even while a step of the job holds it (a hung poll, a slow synchronous create).
+            shown = [await store.get(j.id) or j for j in batch]
+            await interaction.response.edit_message(**self.bot.services.sink.opening(shown))
             for candidate in taken:
                 await runner.cancel(candidate.id, by_user=interaction.user.id)
         elif action == "delete":

@@ -44,8 +44,9 @@ _TERMINAL = {str(s) for s in TERMINAL_STATES}
 _DELIVERED = str(JobState.DELIVERED)
 # The failure embed's field that carries the row's error message (bot/render.py failure_embed).
 _REASON_FIELD = "What happened"
-# The answer to a button that takes the click and edits the message later (DEFERRED_UPDATE_MESSAGE).
-_DEFERRED_UPDATE = 6
+# The answers to a button that take the click: the message edited now (UPDATE_MESSAGE, "Cancelling…")
+# or later (DEFERRED_UPDATE_MESSAGE); a refusal ("too late") is an ephemeral message instead.
+_TAKES_THE_CLICK = (6, 7)
 
 
 @dataclass
@@ -335,8 +336,8 @@ class MemberActions:
             action.outcome = "bot down"
 
     def problems(self, db: Path) -> list[str]:
-        """A Cancel click the bot took (answered with a deferred update, type 6, rather than "already
-        finished") is a promise: that job is neither delivered nor charged, kills notwithstanding."""
+        """A Cancel click the bot took (answered by updating the message, rather than with "too late") is
+        a promise: that job is neither delivered nor charged, kills notwithstanding."""
         jobs = _rows(db, "SELECT interaction_id, id, state, charge_state FROM jobs") if db.exists() else []
         by_interaction = {int(j["interaction_id"]): j for j in jobs if j["interaction_id"] is not None}
         found = []
@@ -406,6 +407,6 @@ def providers_not_told(db: Path, cancel_paths: Iterable[str], ready_at: Mapping[
 
 
 def _taken(action: MemberAction) -> bool:
-    """The bot took this Cancel click: it answered with a deferred update, not with "too late"."""
+    """The bot took this Cancel click: it answered by updating the message, not with "too late"."""
     click = action.click
-    return click is not None and bool(click.callbacks) and click.callbacks[0].get("type") == _DEFERRED_UPDATE
+    return click is not None and bool(click.callbacks) and click.callbacks[0].get("type") in _TAKES_THE_CLICK

@@ -154,11 +154,17 @@ async def test_cancel_stops_every_candidate_and_refunds_them(
     seaart.hold(True)
     message = await batch_message(discord_fake, {"prompt": "never mind", "count": 2})
     await discord_fake.wait_for(lambda: labels(message) == ["Cancel"] and states(settings) == ["running"] * 2)
-    await discord_fake.click(message.id, custom_id(message, "Cancel"), user_id=discord_fake.member_id)
+    click = await discord_fake.click(message.id, custom_id(message, "Cancel"), user_id=discord_fake.member_id)
+    await discord_fake.wait_for(lambda: click.acknowledged, timeout=10)
+    # Answered by showing both candidates cancelling, without a Cancel button, before either has ended.
+    answer = click.callbacks[0]
+    assert answer["type"] == 7 and json.dumps(answer["data"]["embeds"]).count("cancelling") == 2
+    assert answer["data"]["components"] == []
     await discord_fake.wait_for(lambda: states(settings) == ["cancelled"] * 2, timeout=10)
     await discord_fake.wait_for(lambda: message.embeds[0]["title"] == "🍌 Cancelled", timeout=10)
     assert sorted(kind for _, kind, _ in ledger(settings)) == ["refund", "refund", "reserve", "reserve"]
-    assert len([r for r in seaart.requests if r.path.endswith("/cancel")]) == 2
+    # Each provider task is asked to stop once its job's end is shown.
+    await discord_fake.wait_for(lambda: len([r for r in seaart.requests if r.path.endswith("/cancel")]) == 2)
     assert labels(message) == ["Re-roll"] and not message.attachments
 
 

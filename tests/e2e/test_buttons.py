@@ -89,14 +89,14 @@ async def cancel_while_the_last_poll_returns(discord_fake: FakeDiscord, seaart: 
         message_id, button(discord_fake, message_id, "Cancel"), user_id=discord_fake.member_id
     )
     await discord_fake.wait_for(lambda: click.acknowledged, timeout=5)
-    assert click.callbacks[0]["type"] == 6  # taken: the message will show the outcome
+    assert click.callbacks[0]["type"] == 7  # taken: the message says "Cancelling…" until it shows the end
 
 
 async def test_a_cancel_taken_before_the_bot_learns_the_image_exists_is_kept(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
     """The provider finishes the job while a poll is on its way back (its answer held 1.5 s), and the
-    member presses Cancel meanwhile. The bot took the click (a deferred update, not "already finished"),
+    member presses Cancel meanwhile. The bot took the click (it updated the message, no "too late" answer),
     so the image that poll brings is not delivered, and the member is not charged."""
     message_id = await start_running_job(discord_fake, seaart, settings)
     await cancel_while_the_last_poll_returns(discord_fake, seaart, message_id)

@@ -288,7 +288,9 @@ async def cancel_while_a_poll_hangs(
     (cancel,) = [c["custom_id"] for row in message.components for c in row["components"]]
     click = await discord_fake.click(message.id, str(cancel), user_id=discord_fake.member_id)
     await discord_fake.wait_for(lambda: click.acknowledged, timeout=5)
-    assert click.callbacks[0]["type"] == 6  # taken (a deferred update), not "too late"
+    assert click.callbacks[0]["type"] == 7  # taken: the message updated, not a "too late" answer
+    # The member sees the click taken at once, although the job's step still holds the job.
+    assert message.embeds[0]["title"] == "🍌 Cancelling…" and message.components == []
     return message
 
 
