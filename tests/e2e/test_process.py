@@ -294,9 +294,16 @@ async def test_debug_log_carries_no_credentials(tmp_path: Path) -> None:
             await imagine({"prompt": "rejected key"}, ["delivered", "blocked", "failed"])
             await imagine({"prompt": "a looping link"}, ["delivered", "blocked", "failed", "failed"])
             liar = discord_fake.add_attachment(b"<html>not an image</html>", "liar.png", "image/png")
-            await imagine(
-                {"prompt": "a lying file", "image1": liar}, ["delivered", "blocked", "failed", "failed", "failed"]
-            )
+            ended = ["delivered", "blocked", "failed", "failed", "failed"]
+            await imagine({"prompt": "a lying file", "image1": liar}, ended)
+            # And a member's Cancel: the click's token, the provider's cancel call.
+            seaart.hold(True)
+            await imagine({"prompt": "called off"}, [*ended, "running"])
+            message = discord_fake.messages[interactions[-1].original_message_id or 0]
+            (cancel,) = [c["custom_id"] for row in message.components for c in row["components"]]
+            interactions.append(await discord_fake.click(message.id, str(cancel), user_id=discord_fake.member_id))
+            await discord_fake.wait_for(lambda: states(db) == [*ended, "cancelled"], timeout=30)
+            await discord_fake.wait_for(lambda: any(r.path.endswith("/cancel") for r in seaart.requests), timeout=10)
             assert await _stop(proc, discord_fake) == 0
         finally:
             stop_all(proc)
