@@ -512,6 +512,8 @@ class Imagine(commands.Cog):
             await interaction.response.edit_message(**self.bot.services.sink.opening(shown))
             for candidate in taken:
                 await runner.cancel(candidate.id, by_user=interaction.user.id)
+            if interaction.user.id != job.user_id:
+                await self._record_for(interaction, job, "cancel", "cancelled a job")
         elif action == "delete":
             await interaction.response.defer()
             if interaction.message is not None:
@@ -519,17 +521,21 @@ class Imagine(commands.Cog):
             for candidate in batch:
                 await store.mark_deleted(candidate.id, by=interaction.user.id, now=self.bot.clock())
             if interaction.user.id != job.user_id:
-                await record_moderation(
-                    self.bot,
-                    job.guild_id or 0,
-                    "delete",
-                    f"<@{interaction.user.id}> deleted an image by <@{job.user_id}> (job {job.id}).",
-                    actor_id=interaction.user.id,
-                    target_id=job.user_id,
-                    channel_id=job.channel_id,
-                    job_id=job.id,
-                    prompt=job.request.prompt,
-                )
+                await self._record_for(interaction, job, "delete", "deleted an image")
+
+    async def _record_for(self, interaction: discord.Interaction[Any], job: Job, action: str, did: str) -> None:
+        """A moderator acted on another member's job: the moderation log (and its channel) says so."""
+        await record_moderation(
+            self.bot,
+            job.guild_id or 0,
+            action,
+            f"<@{interaction.user.id}> {did} by <@{job.user_id}> (job {job.id}).",
+            actor_id=interaction.user.id,
+            target_id=job.user_id,
+            channel_id=job.channel_id,
+            job_id=job.id,
+            prompt=job.request.prompt,
+        )
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:

@@ -157,6 +157,26 @@ async def test_moderator_may_cancel(
     await discord_fake.click(message_id, button(discord_fake, message_id, "Cancel"), user_id=discord_fake.moderator_id)
     await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
     assert rows(settings)[0]["cancelled_by"] == discord_fake.moderator_id
+    # Like a Delete, a moderator's cancel of someone else's job goes in the moderation log.
+    audit = "SELECT action, actor_id, target_id, job_id FROM audit_log WHERE action = 'cancel'"
+
+    def logged() -> list[tuple[object, ...]]:
+        with sqlite3.connect(settings.database.path) as conn:
+            return conn.execute(audit).fetchall()
+
+    await discord_fake.wait_for(lambda: len(logged()) == 1, timeout=10)
+    job = rows(settings)[0]
+    assert logged() == [("cancel", discord_fake.moderator_id, job["user_id"], job["id"])]
+
+
+async def test_a_member_s_own_cancel_is_not_a_moderation_event(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    message_id = await start_running_job(discord_fake, seaart, settings)
+    await discord_fake.click(message_id, button(discord_fake, message_id, "Cancel"), user_id=discord_fake.member_id)
+    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
+    with sqlite3.connect(settings.database.path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'cancel'").fetchone() == (0,)
 
 
 async def test_reroll_makes_a_new_job_for_the_presser_and_delete_removes(
