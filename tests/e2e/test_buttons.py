@@ -150,12 +150,19 @@ async def test_cancel_on_an_image_being_delivered_is_too_late(
     assert len(discord_fake.messages[message_id].files) == 1
 
 
+async def cancel_a_running_job_as(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, user_id: int
+) -> None:
+    """Start a job the provider holds running, press its Cancel as ``user_id``, wait until it has ended."""
+    message_id = await start_running_job(discord_fake, seaart, settings)
+    await discord_fake.click(message_id, button(discord_fake, message_id, "Cancel"), user_id=user_id)
+    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
+
+
 async def test_moderator_may_cancel(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
-    message_id = await start_running_job(discord_fake, seaart, settings)
-    await discord_fake.click(message_id, button(discord_fake, message_id, "Cancel"), user_id=discord_fake.moderator_id)
-    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
+    await cancel_a_running_job_as(discord_fake, seaart, settings, discord_fake.moderator_id)
     assert rows(settings)[0]["cancelled_by"] == discord_fake.moderator_id
     # Like a Delete, a moderator's cancel of someone else's job goes in the moderation log.
     audit = "SELECT action, actor_id, target_id, job_id FROM audit_log WHERE action = 'cancel'"
@@ -172,9 +179,7 @@ async def test_moderator_may_cancel(
 async def test_a_member_s_own_cancel_is_not_a_moderation_event(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
-    message_id = await start_running_job(discord_fake, seaart, settings)
-    await discord_fake.click(message_id, button(discord_fake, message_id, "Cancel"), user_id=discord_fake.member_id)
-    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
+    await cancel_a_running_job_as(discord_fake, seaart, settings, discord_fake.member_id)
     with sqlite3.connect(settings.database.path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'cancel'").fetchone() == (0,)
 
