@@ -1,9 +1,13 @@
 """The fault soak: the REAL bot under a flaky provider, a flaky Discord and hard kills; nothing may be lost.
 
 The bot runs as its own process (`python -m bot run`, bench/harness.py) against fakes in this process:
-  * FakeSeaArt in time mode (each job takes --min..--max s) with chaos: --chaos of its API calls answer
-    429 with Retry-After, a 5xx, hang (the work is done, the answer held --hang s), or a malformed body
-    (bot/testing/providers/_base.py Chaos);
+  * the --providers fakes (FakeSeaArt, FakeKie) in time mode (each job takes --min..--max s) with chaos:
+    --chaos of each one's API calls answer 429 with Retry-After, a 5xx, hang (the work is done, the
+    answer held --hang s), or a malformed body (bot/testing/providers/_base.py Chaos). With two, the
+    bot fails jobs over from the first to the second (a 5xx or a 429 past the retry budget on the
+    create), which must never make a job twice: a hung or malformed create may have made the task;
+    and for --outage seconds from a quarter into the sending, the first refuses every create with a
+    503 (a provider down for new work: what sends jobs to the second);
   * FakeDiscord with chaos on message edits and webhook calls: --discord-chaos of them answer 429 (with
     retry_after, as Discord does) or a 5xx (bot/testing/discord/driver.py FakeDiscord.chaos);
   * --kills SIGKILLs of the bot process while the commands are going out, each followed by a restart
@@ -11,10 +15,13 @@ The bot runs as its own process (`python -m bot run`, bench/harness.py) against 
   * members who change their minds: --cancels of the commands get their Cancel button pressed or their
     message deleted (half each) 0.2 to --max + 1 s after they were sent (bot/testing/soak.py
     MemberActions), kills and faults notwithstanding.
+  * batches: --batches of the commands ask for count:2 to 4 (one job per candidate, one shared message
+    and one Cancel for all of them).
 Every /imagine carries its own prompt. Quotas are on with limits no soak reaches, so the ledger is
 exercised. After the commands, the bot gets --drain seconds to bring every job to an end; then it is
 stopped and bot/testing/soak.py judges the run: jobs submitted, delivered, failed with a clear message,
-lost (must be 0), created twice at the provider (0), charged twice (0), and the ledger's balance.
+lost (must be 0), created twice at a provider (0: no more tasks, summed over the providers, than the
+command made jobs), charged twice (0), and the ledger's balance.
 The exit status is 1 if any invariant fails, with the offending jobs listed.
 
 Run from the project root with the venv active: `python bench/soak.py` (about 3 minutes).
@@ -34,6 +41,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness import (
     BOT_TOKEN,
@@ -50,7 +58,8 @@ from harness import (
 )
 
 from bot.testing.discord import FakeDiscord, FakeInteraction
-from bot.testing.providers import Chaos, FakeSeaArt
+from bot.testing.providers import Chaos, FakeKie, FakeSeaArt
+from bot.testing.providers._base import FakeProviderServer
 from bot.testing.soak import GENEROUS_QUOTAS, Audit, MemberActions, audit, providers_not_told, tasks_per_prompt
 
 
@@ -66,20 +75,56 @@ class Plan:
     request_timeout: float
     kills: int
     cancels: float
+    batches: float
+    providers: tuple[str, ...]
+    outage: float
     deadline: float
     drain: float
     seed: int
     keep: bool
 
 
-def write_config(workdir: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, plan: Plan) -> Path:
+# The fakes a soak can run, by provider name: both take time mode and chaos (bot/testing/providers/_base.py).
+SOAK_PROVIDERS = ("seaart", "kie")
+
+
+def make_fakes(plan: Plan) -> dict[str, FakeProviderServer[Any]]:
+    """One fake per provider of the plan, each with its own seeded provider times and chaos."""
+    fakes: dict[str, FakeProviderServer[Any]] = {}
+    for index, name in enumerate(plan.providers):
+        times = random.Random(f"{plan.seed}-{name}")
+        options: dict[str, Any] = {
+            "api_key": PROVIDER_KEY,
+            "provider_time": lambda times=times: times.uniform(plan.low, plan.high),
+            "chaos": Chaos(rate=plan.chaos, seed=plan.seed + 1000 * index, hang_seconds=plan.hang),
+        }
+        fakes[name] = FakeSeaArt(**options) if name == "seaart" else FakeKie(flavour="kie", **options)
+    return fakes
+
+
+def prompt_of_task(fake: FakeProviderServer[Any], job: Any) -> str:
+    """The prompt a fake's task was made for (SeaArt keeps it in the body, Kie in its ``input``)."""
+    return str(job.body.get("prompt") if isinstance(fake, FakeSeaArt) else job.fields.get("prompt"))
+
+
+def is_api_call(path: str) -> bool:
+    return not path.startswith(("/files/", "/hostile/"))
+
+
+def write_config(
+    workdir: Path, discord_fake: FakeDiscord, fakes: dict[str, FakeProviderServer[Any]], plan: Plan
+) -> Path:
     config: Config = base_config(discord_fake, workdir)
-    config["providers.seaart"] = {
-        "enabled": True,
-        "base_url": seaart.base_url,
+    for name in SOAK_PROVIDERS:
+        fake = fakes.get(name)
         # Shorter than a chaos hang, so a held answer is a timeout the bot has to handle.
-        "request_timeout": plan.request_timeout,
-    }
+        section: dict[str, Any] = {"enabled": fake is not None, "request_timeout": plan.request_timeout}
+        if fake is not None:
+            section["base_url"] = fake.base_url
+        config[f"providers.{name}"] = section
+    # Failover in the order given (the first provider first).
+    route = list(plan.providers)
+    config["models"] = {"routes": {"nano_banana_2": route, "nano_banana_pro": route}, "failover": True}
     config["jobs"] = {"concurrency": 64, "deadline_seconds": plan.deadline, "progress_interval_seconds": 2.0}
     config["quotas"] = dict(GENEROUS_QUOTAS)
     text, _ = render_config(config)
@@ -101,18 +146,23 @@ def _workdir(keep: bool) -> Iterator[Path]:
 
 
 async def send_through_restarts(
-    discord_fake: FakeDiscord, prompts: list[str], spread: float, actions: MemberActions
+    discord_fake: FakeDiscord, prompts: list[str], plan: Plan, actions: MemberActions
 ) -> list[FakeInteraction]:
-    """One /imagine per prompt, evenly over ``spread`` s, each handed to ``actions``. A command due while the
-    bot is down waits for the new process (the fake dispatches only to a live gateway connection)."""
+    """One /imagine per prompt, evenly over the plan's spread, a seeded share of them batches (count 2-4),
+    each handed to ``actions``. A command due while the bot is down waits for the new process (the fake
+    dispatches only to a live gateway connection)."""
     sent: list[FakeInteraction] = []
+    batches = random.Random(f"{plan.seed}-batches")
     start = time.monotonic()
-    gap = spread / (len(prompts) - 1) if len(prompts) > 1 else 0.0
+    gap = plan.spread / (len(prompts) - 1) if len(prompts) > 1 else 0.0
     for index, prompt in enumerate(prompts):
         await asyncio.sleep(max(0.0, start + index * gap - time.monotonic()))
+        options: dict[str, Any] = {"prompt": prompt, "resolution": "1K"}
+        if batches.random() < plan.batches:
+            options["count"] = batches.randint(2, 4)
         for _ in range(6):
             with contextlib.suppress(TimeoutError):
-                sent.append(await discord_fake.slash_command("imagine", {"prompt": prompt, "resolution": "1K"}))
+                sent.append(await discord_fake.slash_command("imagine", options))
                 actions.after_sent(sent[-1])
                 break
         else:
@@ -126,9 +176,9 @@ class Run:
     restarts: int
     drained_after: float | None
     wall: float
-    provider_faults: Counter[str]
+    provider_faults: dict[str, Counter[str]]  # by provider
     discord_faults: Counter[int]
-    provider_calls: int
+    provider_calls: dict[str, int]
     discord_calls: int
     member_actions: list[str]
     action_problems: list[str]
@@ -138,20 +188,17 @@ class Run:
 
 
 async def run_soak(plan: Plan) -> Run:
-    times = random.Random(plan.seed)
-    seaart = FakeSeaArt(
-        api_key=PROVIDER_KEY,
-        provider_time=lambda: times.uniform(plan.low, plan.high),
-        chaos=Chaos(rate=plan.chaos, seed=plan.seed, hang_seconds=plan.hang),
-    )
+    fakes = make_fakes(plan)
     began = time.monotonic()
     with _workdir(plan.keep) as workdir:
-        async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, seaart:
+        async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, contextlib.AsyncExitStack() as stack:
+            for fake in fakes.values():
+                await stack.enter_async_context(fake)
             discord_fake.chaos(plan.discord_chaos, seed=plan.seed)
-            config = write_config(workdir, discord_fake, seaart, plan)
+            config = write_config(workdir, discord_fake, fakes, plan)
             db = workdir / "bot.sqlite3"
             env = BotSource().env()
-            # Unique per run as well as per command: a prompt seen twice at the provider is a double create.
+            # Unique per run as well as per command: a prompt with more tasks than jobs is a double create.
             prompts = [f"soak {plan.seed}-{i}: a ripe banana on a blue plate" for i in range(plan.jobs)]
             bot: BotProcess | None = await start_bot(config, discord_fake, env)
             restarts = 0
@@ -163,8 +210,12 @@ async def run_soak(plan: Plan) -> Run:
                     flush=True,
                 )
                 actions = MemberActions(discord_fake, plan.cancels, seed=plan.seed, delay=(0.2, plan.high + 1))
-                sending = asyncio.create_task(send_through_restarts(discord_fake, prompts, plan.spread, actions))
+                sending = asyncio.create_task(send_through_restarts(discord_fake, prompts, plan, actions))
                 start = time.monotonic()
+                first_fake = fakes[plan.providers[0]]
+                outage = asyncio.get_running_loop().call_later(
+                    plan.spread / 4, lambda: first_fake.outage(plan.outage) if plan.outage > 0 else None
+                )
                 for kill in range(plan.kills):
                     at = start + plan.spread * (kill + 1) / (plan.kills + 1)
                     await asyncio.sleep(max(0.0, at - time.monotonic()))
@@ -175,6 +226,7 @@ async def run_soak(plan: Plan) -> Run:
                     bot = await start_bot(config, discord_fake, env)
                     restarts += 1
                 sent = await sending
+                outage.cancel()
                 await actions.finish()
                 print(f"draining (up to {plan.drain:g} s) ...", file=sys.stderr, flush=True)
                 drained_at = time.monotonic()
@@ -187,24 +239,25 @@ async def run_soak(plan: Plan) -> Run:
             finally:
                 if bot is not None:
                     await stop_bot(bot)
-            tasks = tasks_per_prompt(job.body.get("prompt") for job in seaart.jobs.values())
+            tasks = tasks_per_prompt(prompt_of_task(f, job) for f in fakes.values() for job in f.jobs.values())
             verdict = audit(db, discord_fake, tasks, sent, quotas=True)
-            provider_calls = sum(1 for r in seaart.requests if r.path.startswith("/model/"))
-            discord_calls = len(discord_fake.requests)
-            ready = {str(job.body.get("prompt")): job.ready_at for job in seaart.jobs.values() if job.ready_at}
-            member_actions = actions.lines(db, ready)
-            finished = {job_id: job.ready_at for job_id, job in seaart.jobs.items() if job.ready_at}
-            cancels = [r.path for r in seaart.requests if r.method == "PUT" and r.path.endswith("/cancel")]
-            action_problems = actions.problems(db) + providers_not_told(db, cancels, finished)
+            ready = {prompt_of_task(f, job): job.ready_at for f in fakes.values() for job in f.jobs.values()}
+            member_actions = actions.lines(db, {p: at for p, at in ready.items() if at})
+            finished = {job_id: job.ready_at for f in fakes.values() for job_id, job in f.jobs.items() if job.ready_at}
+            # Only SeaArt has a cancel call (Kie documents none).
+            seaart = fakes.get("seaart")
+            requests = seaart.requests if seaart is not None else []
+            cancels = [r.path for r in requests if r.method == "PUT" and r.path.endswith("/cancel")]
+            action_problems = actions.problems(db, finished) + providers_not_told(db, cancels, finished)
     return Run(
         audit=verdict,
         restarts=restarts,
         drained_after=drained_after,
         wall=time.monotonic() - began,
-        provider_faults=Counter(e.fault for e in seaart.chaos_events),
+        provider_faults={name: Counter(e.fault for e in f.chaos_events) for name, f in fakes.items()},
         discord_faults=Counter(f.status for f in discord_fake.chaos_faults),
-        provider_calls=provider_calls,
-        discord_calls=discord_calls,
+        provider_calls={name: sum(1 for r in f.requests if is_api_call(r.path)) for name, f in fakes.items()},
+        discord_calls=len(discord_fake.requests),
         member_actions=member_actions,
         action_problems=action_problems,
     )
@@ -216,11 +269,18 @@ def report(run: Run, plan: Plan) -> None:
         f"soak: {plan.jobs} /imagine over {plan.spread:g} s, provider time {plan.low:g}-{plan.high:g} s, "
         f"seed {plan.seed}; deadline {plan.deadline:g} s, request_timeout {plan.request_timeout:g} s, quotas on"
     )
-    faults = ", ".join(f"{kind} {n}" for kind, n in sorted(run.provider_faults.items())) or "none"
     print(
-        f"provider chaos {plan.chaos:.0%} of API calls: {sum(run.provider_faults.values())} faults in "
-        f"{run.provider_calls} calls ({faults}; hangs held {plan.hang:g} s)"
+        f"providers {' -> '.join(plan.providers)} (failover in that order); {plan.batches:.0%} of the commands "
+        f"are batches (count 2-4)"
     )
+    if plan.outage > 0:
+        print(f"outage: {plan.providers[0]} refused every create for {plan.outage:g} s from {plan.spread / 4:g} s")
+    for name, counted in run.provider_faults.items():
+        faults = ", ".join(f"{kind} {n}" for kind, n in sorted(counted.items())) or "none"
+        print(
+            f"{name} chaos {plan.chaos:.0%} of API calls: {sum(counted.values())} faults in "
+            f"{run.provider_calls[name]} calls ({faults}; hangs held {plan.hang:g} s)"
+        )
     faults = ", ".join(f"{status} {n}" for status, n in sorted(run.discord_faults.items())) or "none"
     print(
         f"Discord chaos {plan.discord_chaos:.0%} of edits/webhook calls: {sum(run.discord_faults.values())} faults "
@@ -262,11 +322,23 @@ def main() -> None:
     parser.add_argument(
         "--cancels", type=float, default=0.1, help="share of commands cancelled or deleted by their member (0.1)"
     )
+    parser.add_argument("--batches", type=float, default=0.2, help="share of commands asking for count:2-4 (0.2)")
+    parser.add_argument(
+        "--providers",
+        default="seaart,kie",
+        help=f"providers to run, in failover order, comma-separated, from {', '.join(SOAK_PROVIDERS)} (seaart,kie)",
+    )
+    parser.add_argument(
+        "--outage", type=float, default=10.0, help="seconds the first provider refuses every create (10)"
+    )
     parser.add_argument("--deadline", type=float, default=90.0, help="[jobs] deadline_seconds (90)")
     parser.add_argument("--drain", type=float, default=240.0, help="seconds to let every job end (240)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the chaos and the provider times (1)")
     parser.add_argument("--keep", action="store_true", help="keep the config, log and database")
     args = parser.parse_args()
+    providers = tuple(p.strip() for p in args.providers.split(",") if p.strip())
+    if not providers or any(p not in SOAK_PROVIDERS for p in providers) or len(set(providers)) != len(providers):
+        parser.error(f"--providers: one or more of {', '.join(SOAK_PROVIDERS)}, each once (got {args.providers!r})")
     plan = Plan(
         jobs=args.jobs,
         spread=args.spread,
@@ -278,6 +350,9 @@ def main() -> None:
         request_timeout=args.request_timeout,
         kills=args.kills,
         cancels=args.cancels,
+        batches=args.batches,
+        providers=providers,
+        outage=args.outage,
         deadline=args.deadline,
         drain=args.drain,
         seed=args.seed,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import sqlite3
 import time
@@ -44,6 +45,8 @@ _TERMINAL = {str(s) for s in TERMINAL_STATES}
 _DELIVERED = str(JobState.DELIVERED)
 # The failure embed's field that carries the row's error message (bot/render.py failure_embed).
 _REASON_FIELD = "What happened"
+# The batch embed's field listing each candidate's state (bot/render.py batch_embed).
+_CANDIDATES_FIELD = "Images"
 # The answers to a button that take the click: the message edited now (UPDATE_MESSAGE, "Cancelling…")
 # or later (DEFERRED_UPDATE_MESSAGE); a refusal ("too late") is an ephemeral message instead.
 _TAKES_THE_CLICK = (6, 7)
@@ -79,6 +82,8 @@ class Audit:
     ledger: list[str] = field(default_factory=list)
     totals: LedgerTotals = field(default_factory=LedgerTotals)
     tasks: int = 0
+    candidates: int = 0  # jobs that were one candidate of several (/imagine count:N)
+    failed_over: int = 0  # jobs another provider took after the first failed them
 
     def problems(self) -> list[str]:
         found = [f"lost: {what}" for what in self.lost]
@@ -102,6 +107,8 @@ class Audit:
             f"jobs submitted (commands sent)        {self.submitted}",
             f"  recorded by the bot (job rows)      {self.rows}",
             f"  unanswered (bot died first)         {self.unanswered}",
+            f"  candidates of batches (count:N)     {self.candidates}",
+            f"  moved to another provider           {self.failed_over}",
             f"delivered                             {self.delivered}",
             f"failed with a clear message           {self.failed_with_message}  ({failed})",
             f"failed without a message              {len(self.unclear)}",
@@ -147,6 +154,52 @@ def message_verdict(message: FakeMessage | None, job: Mapping[str, Any]) -> str 
     return None
 
 
+def batch_verdict(message: FakeMessage | None, jobs: list[Mapping[str, Any]]) -> str | None:
+    """Why the shared message of a batch's candidates (``jobs``) is not their final state (None if it is):
+    one image per delivered candidate, and each candidate's line saying "ready" or why it brought none."""
+    if message is None:
+        return "no message"
+    if message.deleted:
+        return None
+    if message.loading:
+        return 'still "thinking"'
+    embed = message.embeds[0] if message.embeds else {}
+    if embed.get("color") == COLOUR_PROGRESS.value:
+        return f"still a progress embed ({embed.get('title')!r})"
+    delivered = sum(1 for job in jobs if job["state"] == _DELIVERED)
+    if len(message.attachments) != delivered:
+        shown = len(message.attachments)
+        return f"{delivered} candidate(s) delivered in the database, but the message shows {shown} image(s)"
+    listing = next((str(f.get("value")) for f in embed.get("fields", []) if f.get("name") == _CANDIDATES_FIELD), "")
+    lines = {line.split("**")[1]: line for line in listing.splitlines() if line.count("**") >= 2}
+    for job in jobs:
+        label = f"#{job['batch_index'] or 1}"
+        line = lines.get(label)
+        if line is None:
+            return f"candidate {label} is not listed"
+        expected = "ready" if job["state"] == _DELIVERED else (job["error_message"] or "failed")[:60]
+        if expected not in line:
+            return f"candidate {label} is {job['state']} in the database, but its line says {line!r}"
+    return None
+
+
+def jobs_by_interaction(jobs: Iterable[Mapping[str, Any]]) -> dict[int, list[Mapping[str, Any]]]:
+    """The job rows each command made (several for /imagine count:N), in candidate order."""
+    found: dict[int, list[Mapping[str, Any]]] = {}
+    for job in jobs:
+        if job["interaction_id"] is not None:
+            found.setdefault(int(job["interaction_id"]), []).append(job)
+    for mine in found.values():
+        mine.sort(key=lambda j: j["batch_index"] or 0)
+    return found
+
+
+def job_tried(job: Mapping[str, Any]) -> list[Any]:
+    """The providers a job left before the one it ended with (failover), from its row."""
+    raw = job.get("tried_providers")
+    return list(json.loads(raw)) if raw else []
+
+
 def audit(
     db: Path,
     discord_fake: FakeDiscord,
@@ -159,41 +212,56 @@ def audit(
     the fake Discord's messages and ``tasks_by_prompt`` (prompt -> tasks the provider made for it)."""
     result = Audit()
     jobs = _rows(db, "SELECT * FROM jobs") if db.exists() else []
-    by_interaction = {int(j["interaction_id"]): j for j in jobs if j["interaction_id"] is not None}
+    by_interaction = jobs_by_interaction(jobs)
     result.rows = len(jobs)
     for row in jobs:
         result.states[row["state"]] += 1
     ours: set[str] = set()
+    # A command makes one job, or one per candidate (count:N): the provider may have one task per job.
+    allowed: dict[str, int] = {}
     for interaction in interactions:
         result.submitted += 1
         prompt = prompt_of(interaction)
-        job = by_interaction.get(interaction.id)
-        if job is None:
+        mine = by_interaction.get(interaction.id, [])
+        if not mine:
             if not interaction.acknowledged:
                 result.unanswered += 1
             elif not _ephemeral_answer(discord_fake, interaction):
                 result.lost.append(f"{prompt!r}: acknowledged, but no job row")
             continue
-        ours.add(job["id"])
-        what = f"job {job['id']} ({prompt!r})"
-        if job["state"] not in _TERMINAL:
-            held = " (held: never released)" if job["message_id"] is None else ""
-            result.lost.append(f"{what}: still {job['state']} at the end{held}")
-            continue
-        if job["state"] == _DELIVERED:
-            result.delivered += 1
-        elif (job["error_message"] or "").strip():
-            result.failed_with_message += 1
-            result.categories[str(job["error_category"])] += 1
-        else:
-            result.unclear.append(f"{what}: {job['state']} without an error message")
-        if interaction.acknowledged:
+        allowed[str(prompt)] = len(mine)
+        result.candidates += len(mine) if len(mine) > 1 else 0
+        ended = True
+        for job in mine:
+            ours.add(job["id"])
+            what = f"job {job['id']} ({prompt!r})"
+            if job["state"] not in _TERMINAL:
+                held = " (held: never released)" if job["message_id"] is None else ""
+                result.lost.append(f"{what}: still {job['state']} at the end{held}")
+                ended = False
+                continue
+            if job["state"] == _DELIVERED:
+                result.delivered += 1
+            elif (job["error_message"] or "").strip():
+                result.failed_with_message += 1
+                result.categories[str(job["error_category"])] += 1
+            else:
+                result.unclear.append(f"{what}: {job['state']} without an error message")
+            if len(job_tried(job)) > 0:
+                result.failed_over += 1
+        if ended and interaction.acknowledged:
             message = discord_fake.messages.get(interaction.original_message_id or -1)
-            why = message_verdict(message, job)
+            is_batch = len(mine) > 1 or mine[0]["batch_id"] is not None
+            why = batch_verdict(message, mine) if is_batch else message_verdict(message, mine[0])
             if why is not None:
-                result.lost.append(f"{what}: member message not final: {why}")
+                ids = ", ".join(j["id"] for j in mine)
+                result.lost.append(f"job(s) {ids} ({prompt!r}): member message not final: {why}")
     result.tasks = sum(tasks_by_prompt.values())
-    result.created_twice = [f"{p!r}: {n} tasks" for p, n in sorted(tasks_by_prompt.items()) if n > 1]
+    result.created_twice = [
+        f"{p!r}: {n} tasks for {allowed.get(p, 1)} job(s)"
+        for p, n in sorted(tasks_by_prompt.items())
+        if n > allowed.get(p, 1)
+    ]
     _check_ledger(result, db, {j["id"]: j for j in jobs if j["id"] in ours}, quotas=quotas)
     return result
 
@@ -335,17 +403,27 @@ class MemberActions:
         except (TimeoutError, AssertionError):  # no live bot for a while, or the message went meanwhile
             action.outcome = "bot down"
 
-    def problems(self, db: Path) -> list[str]:
+    def problems(self, db: Path, ready_at: Mapping[str, float] | None = None) -> list[str]:
         """A Cancel click the bot took (answered by updating the message, rather than with "too late") is
-        a promise: that job is neither delivered nor charged, kills notwithstanding."""
-        jobs = _rows(db, "SELECT interaction_id, id, state, charge_state FROM jobs") if db.exists() else []
-        by_interaction = {int(j["interaction_id"]): j for j in jobs if j["interaction_id"] is not None}
+        a promise: that job is neither delivered nor charged, kills notwithstanding. One click cancels every
+        candidate of a batch (count:N) still running; a candidate whose image the bot already had is
+        delivered rather than thrown away, so a delivered candidate is allowed only if its task had
+        finished at the provider (``ready_at``: provider task id -> wall clock) before the click was taken.
+        """
+        columns = "interaction_id, id, state, charge_state, batch_id, batch_index, provider_job_id"
+        by_interaction = jobs_by_interaction(_rows(db, f"SELECT {columns} FROM jobs") if db.exists() else [])
         found = []
         for action in self.actions:
             if not _taken(action):
                 continue
-            job = by_interaction.get(action.command.id)
-            if job is not None and (job["state"] == _DELIVERED or job["charge_state"] == "committed"):
+            mine = by_interaction.get(action.command.id, [])
+            taken_at = _taken_at(action)
+            for job in mine:
+                if job["state"] != _DELIVERED and job["charge_state"] != "committed":
+                    continue
+                finished = (ready_at or {}).get(str(job["provider_job_id"]), float("inf"))
+                if job["batch_id"] is not None and finished <= taken_at:
+                    continue  # this candidate's image existed before the click: delivered, as it should be
                 found.append(f"job {job['id']}: Cancel taken, yet {job['state']} and {job['charge_state']}")
         return found
 
@@ -353,8 +431,9 @@ class MemberActions:
         """How the members' actions went and how their jobs ended, for a report. With ``ready_at`` (prompt
         -> when the provider had its image, wall clock), a job delivered although its member acted says
         whether the image existed by then: the bot delivers an image it has rather than throw it away."""
-        jobs = _rows(db, "SELECT interaction_id, state FROM jobs") if db.exists() else []
-        state_of = {int(j["interaction_id"]): str(j["state"]) for j in jobs if j["interaction_id"] is not None}
+        jobs = _rows(db, "SELECT interaction_id, state, batch_index FROM jobs") if db.exists() else []
+        # A batch's state here is its first candidate's (they are cancelled together).
+        state_of = {i: str(mine[0]["state"]) for i, mine in jobs_by_interaction(jobs).items()}
         lines = [f"member actions: {len(self.actions)} (a share of {self.share:.0%} of the commands)"]
         for kind in ("cancel", "delete"):
             mine = [a for a in self.actions if a.kind == kind]
@@ -383,27 +462,37 @@ class MemberActions:
         return lines
 
 
-def providers_not_told(db: Path, cancel_paths: Iterable[str], ready_at: Mapping[str, float]) -> list[str]:
+def providers_not_told(
+    db: Path, cancel_paths: Iterable[str], ready_at: Mapping[str, float], *, cancellable: Iterable[str] = ("seaart",)
+) -> list[str]:
     """Cancelled jobs the provider had accepted but was never asked to stop, though its task was still
     running when the job ended (the operator pays for those); and cancels left half done. ``cancel_paths``:
     the paths of every cancel request the fake provider received; ``ready_at``: provider job id -> when
-    its task finished (wall clock, as the bot's)."""
-    rows = (
-        _rows(db, "SELECT id, state, provider_job_id, finished_at, cancel_requested FROM jobs") if db.exists() else []
-    )
+    its task finished (wall clock, as the bot's); ``cancellable``: the providers that have a cancel call
+    (Kie and sinancode document none: their tasks run their course)."""
+    columns = "id, state, provider, provider_job_id, finished_at, cancel_requested"
+    rows = _rows(db, f"SELECT {columns} FROM jobs") if db.exists() else []
+    can_cancel = set(cancellable)
     asked = {part for path in cancel_paths for part in path.split("/")}
     found = []
     for row in rows:
         if row["cancel_requested"] is not None:
             found.append(f"job {row['id']}: {row['state']} with a cancel still to carry out or tell")
         task = row["provider_job_id"]
-        if row["state"] != "cancelled" or task is None or task in asked:
+        if row["state"] != "cancelled" or task is None or task in asked or row["provider"] not in can_cancel:
             continue
         if ready_at.get(task, float("inf")) > (row["finished_at"] or 0.0):
             found.append(
                 f"job {row['id']}: cancelled while its task {task} ran, and the provider never asked to stop it"
             )
     return found
+
+
+def _taken_at(action: MemberAction) -> float:
+    """When the bot took the click (wall clock): sent at ``at``, answered ``response_delay`` later."""
+    click = action.click
+    delay = click.response_delay if click is not None else None
+    return (action.at or 0.0) + (delay or 0.0)
 
 
 def _taken(action: MemberAction) -> bool:

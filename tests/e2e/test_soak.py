@@ -1,11 +1,14 @@
 """The fault soak's correctness half in the suite (bench/soak.py is the long run with figures).
 
-The bot runs as its own process against a SeaArt fake that answers 20% of API calls with a 429, a 5xx,
+The bot runs as its own process against a SeaArt fake and a Kie fake (failover from the first to the
+second, which a SeaArt outage for new work forces) that each answer 20% of API calls with a 429, a 5xx,
 a hang or a malformed body, and a Discord fake that answers some message edits with 429 or 5xx; the
 process is SIGKILLed while jobs are being created and polled, and a new one takes over the database.
-Members cancel or delete a share of the jobs along the way. Once every job has ended, bot/testing/soak.py
-judges the run: nothing lost, no prompt created twice at the provider, no job charged twice, the ledger
-balanced, every failure explained to the member.
+Some commands ask for several images
+(count:3, a batch: one job per candidate, one shared message). Members cancel or delete a share of the
+jobs along the way. Once every job has ended, bot/testing/soak.py judges the run: nothing lost, no job
+created twice at the providers (no prompt with more tasks than its command made jobs), no job charged
+twice, the ledger balanced, every failure explained to the member.
 Two more tests put one fault at one exact arrow of the flow and hold the bot to the same rules: a kill
 while the member's command is being acknowledged, and a Discord 503 on the edit that tells the member
 why their job failed.
@@ -22,13 +25,15 @@ import subprocess
 from pathlib import Path
 
 from bot.testing.discord import FakeDiscord, FakeInteraction
-from bot.testing.providers import Chaos, FakeSeaArt
+from bot.testing.providers import Chaos, FakeKie, FakeSeaArt
 from bot.testing.soak import GENEROUS_QUOTAS, MemberActions, audit, providers_not_told, tasks_per_prompt
 from tests.conftest import BOT_TOKEN, SEAART_KEY
-from tests.e2e.bot_process import start_process
+from tests.e2e.bot_process import bot_env, start_process
 
 JOBS = 30
 SEED = 7
+# Every BATCH_EVERY-th command asks for three images (a batch).
+BATCH_EVERY = 5
 
 
 def stop(*procs: subprocess.Popen[bytes] | None) -> None:
@@ -38,7 +43,9 @@ def stop(*procs: subprocess.Popen[bytes] | None) -> None:
             proc.wait(timeout=10)
 
 
-def write_config(tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, deadline: float = 20) -> Path:
+def write_config(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, deadline: float = 20, kie: FakeKie | None = None
+) -> Path:
     quotas = "\n".join(f"{key} = {json.dumps(value)}" for key, value in GENEROUS_QUOTAS.items())
     config = tmp_path / "config.toml"
     config.write_text(
@@ -52,6 +59,7 @@ path = "{tmp_path / "bot.sqlite3"}"
 base_url = "{seaart.base_url}"
 # Shorter than a chaos hang: a held answer is a timeout the bot has to live with.
 request_timeout = 1.0
+{kie_section(kie)}
 [jobs]
 poll_schedule = "backoff"
 poll_interval_seconds = 0.1
@@ -67,16 +75,34 @@ deadline_seconds = {deadline:g}
     return config
 
 
+def kie_section(kie: FakeKie | None) -> str:
+    """The second provider, where a job SeaArt turned down (5xx, 429 past the retries) moves to."""
+    if kie is None:
+        return ""
+    return f"""[providers.kie]
+enabled = true
+base_url = "{kie.base_url}"
+request_timeout = 1.0
+[models]
+routes = {{ nano_banana_2 = ["seaart", "kie"], nano_banana_pro = ["seaart", "kie"] }}
+"""
+
+
 async def imagine(
     discord_fake: FakeDiscord,
     sent: list[FakeInteraction],
     first: int,
     count: int,
     actions: MemberActions | None = None,
+    *,
+    batches: bool = False,
 ) -> None:
     for index in range(first, first + count):
         prompt = f"soak {SEED}-{index}: a ripe banana on a blue plate"
-        sent.append(await discord_fake.slash_command("imagine", {"prompt": prompt, "resolution": "1K"}))
+        options: dict[str, object] = {"prompt": prompt, "resolution": "1K"}
+        if batches and index % BATCH_EVERY == 0:
+            options["count"] = 3
+        sent.append(await discord_fake.slash_command("imagine", options))
         if actions is not None:
             actions.after_sent(sent[-1])
         await asyncio.sleep(0.05)
@@ -93,48 +119,62 @@ async def settle(
     assert running.poll() is None, "the bot exited: " + log.read_text(errors="replace")[-2000:]
 
 
-async def test_chaos_and_a_hard_kill_lose_nothing_and_charge_nothing_twice(tmp_path: Path) -> None:
+async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_nothing_twice(tmp_path: Path) -> None:
     times = random.Random(SEED)
     seaart = FakeSeaArt(
         api_key=SEAART_KEY,
         provider_time=lambda: times.uniform(0.3, 1.5),
         chaos=Chaos(rate=0.2, seed=SEED, hang_seconds=2.0),
     )
+    kie = FakeKie(
+        flavour="kie",
+        api_key=SEAART_KEY,
+        provider_time=lambda: times.uniform(0.3, 1.5),
+        chaos=Chaos(rate=0.2, seed=SEED + 1, hang_seconds=2.0),
+    )
     log = tmp_path / "bot.log"
     db = tmp_path / "bot.sqlite3"
+    env = bot_env() | {"KIE_API_KEY": SEAART_KEY}
     sent: list[FakeInteraction] = []
     first: subprocess.Popen[bytes] | None = None
     second: subprocess.Popen[bytes] | None = None
-    async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, seaart:
+    async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, seaart, kie:
         discord_fake.chaos(0.1, seed=SEED)
-        config = write_config(tmp_path, discord_fake, seaart)
+        config = write_config(tmp_path, discord_fake, seaart, kie=kie)
         # Some members press Cancel or delete the message a moment later, across the kill too.
         actions = MemberActions(discord_fake, 0.3, seed=SEED, delay=(0.1, 1.5))
         try:
-            first = start_process(config, log)
+            first = start_process(config, log, env)
             await discord_fake.wait_until_ready(timeout=30)
-            await imagine(discord_fake, sent, 0, JOBS // 2, actions)
+            await imagine(discord_fake, sent, 0, JOBS // 2, actions, batches=True)
             # Killed while the last commands are being recorded and created, and the first ones polled.
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=10)
 
-            second = start_process(config, log)
+            second = start_process(config, log, env)
             await discord_fake.wait_until_ready(timeout=30)
-            await imagine(discord_fake, sent, JOBS // 2, JOBS - JOBS // 2, actions)
+            # SeaArt is down for new work while the second half goes out: those jobs move to Kie.
+            seaart.outage(3.0)
+            await imagine(discord_fake, sent, JOBS // 2, JOBS - JOBS // 2, actions, batches=True)
             await actions.finish()
             await settle(discord_fake, second, db, sent, log)
         finally:
             stop(first, second)
 
-    tasks = tasks_per_prompt(job.body.get("prompt") for job in seaart.jobs.values())
-    result = audit(db, discord_fake, tasks, sent, quotas=True)
-    assert result.problems() == [], "\n".join(result.problems() + result.lines())
+    prompts = [job.body.get("prompt") for job in seaart.jobs.values()]
+    prompts += [job.fields.get("prompt") for job in kie.jobs.values()]
+    result = audit(db, discord_fake, tasks_per_prompt(prompts), sent, quotas=True)
+    report = "\n".join(result.problems() + result.lines())
+    assert result.problems() == [], report
     assert result.submitted == JOBS
-    # The chaos really happened, and most jobs still got through it.
-    assert seaart.chaos_events and discord_fake.chaos_faults
-    assert result.delivered >= JOBS // 2, "\n".join(result.lines())
-    assert actions.problems(db) == []  # no Cancel the bot took was delivered or charged
-    finished = {job_id: job.ready_at for job_id, job in seaart.jobs.items() if job.ready_at}
+    # The chaos really happened, batches and failover were exercised, and most jobs still got through.
+    assert seaart.chaos_events and discord_fake.chaos_faults, report
+    assert kie.chaos_events, f"{len(kie.requests)} Kie calls\n{report}"
+    assert result.candidates >= 3 * (JOBS // BATCH_EVERY) - 3, report  # a batch may be refused only if the bot died
+    assert result.failed_over > 0 and kie.jobs, report
+    assert result.delivered >= JOBS // 2, report
+    finished = {job_id: job.ready_at for fake in (seaart, kie) for job_id, job in fake.jobs.items() if job.ready_at}
+    assert actions.problems(db, finished) == []  # no Cancel the bot took was delivered or charged
     cancels = [r.path for r in seaart.requests if r.method == "PUT" and r.path.endswith("/cancel")]
     assert providers_not_told(db, cancels, finished) == []  # every running task cancelled was asked to stop
     made = {a.outcome for a in actions.actions}

@@ -112,6 +112,20 @@ async def test_a_lost_call_is_recorded_never_carried_out_and_never_answered(http
         assert (await http.put(cancel_url)).status_code == 202 and task.cancelled
 
 
+async def test_an_outage_refuses_creates_for_a_while_and_nothing_else(http: httpx.AsyncClient) -> None:
+    """outage(): new work is refused with a 503 (what the bot fails over from); a task made before it is
+    still polled and its image fetched, and creates work again once it is over."""
+    async with FakeSeaArt(api_key=KEY, queued_polls=0, running_polls=0) as fake:
+        status_url = (await create(fake, http, "before")).json()["status_url"]
+        fake.outage(0.5)
+        refused = await create(fake, http, "during")
+        assert refused.status_code == 503 and len(fake.jobs) == 1
+        assert [e.fault for e in fake.chaos_events] == ["outage"]
+        assert (await http.get(status_url)).json()["status"] == "COMPLETED"
+        await asyncio.sleep(0.6)
+        assert (await create(fake, http, "after")).status_code == 200 and len(fake.jobs) == 2
+
+
 async def test_downloads_are_spared_and_polls_are_not(http: httpx.AsyncClient) -> None:
     async with FakeSeaArt(api_key=KEY, queued_polls=0, running_polls=0) as fake:
         made = await create(fake, http)

@@ -312,6 +312,8 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
         self._holding = False
         # Calls to lose in flight (see lose_next()): [method, path pattern, how many more].
         self._losing: list[tuple[str, re.Pattern[str], list[int]]] = []
+        # Creates are refused with a 503 until this wall-clock time (see outage()).
+        self._down_until = 0.0
 
     # -- to override --
 
@@ -421,6 +423,12 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
         never carried out and never answered (until stop() or ``hang_seconds``), like a request that
         died on the way. What a client cannot tell apart from a slow answer."""
         self._losing.append((method.upper(), re.compile(path), [times]))
+
+    def outage(self, seconds: float) -> None:
+        """Refuse every create with a 503 for the next ``seconds`` (nothing is made; status polls, results
+        and cancels still work): a provider that is down for new work, which the bot should fail over
+        from. Each refusal is in ``chaos_events`` as fault "outage"."""
+        self._down_until = time.time() + seconds
 
     def _lost(self, request: web.Request) -> bool:
         for method, pattern, left in self._losing:
@@ -534,6 +542,9 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
         if self._lost(request):
             await self.hang()
             return web.json_response({"detail": "lost in flight"}, status=504)
+        if arrived < self._down_until and request.method == "POST" and self.is_create(request.path):
+            self.chaos_events.append(ChaosEvent(arrived, request.method, request.path, "outage"))
+            return web.json_response({"detail": "service unavailable (outage)"}, status=503)
         if not self.needs_key(request):
             return await handler(request)
         if not self.is_authorised(request):

@@ -1,0 +1,144 @@
+"""The soak's judge (bot/testing/soak.py) catches what it is there to catch: a batch message that does not
+show its candidates' ends, more provider tasks than a command made jobs, a Cancel broken for a batch.
+
+The soak runs (tests/e2e/test_soak.py, bench/soak.py) show it passing a healthy bot; these show each of
+its batch and failover checks failing on a run that breaks the rule, so a green soak means something.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from bot.render import COLOUR_DONE, COLOUR_PROGRESS
+from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
+from bot.testing.soak import MemberAction, MemberActions, audit, batch_verdict, tasks_per_prompt
+
+_COLUMNS = (
+    "id",
+    "state",
+    "interaction_id",
+    "message_id",
+    "error_message",
+    "error_category",
+    "batch_id",
+    "batch_index",
+    "tried_providers",
+    "charge_state",
+    "provider_job_id",
+)
+
+
+def job(
+    job_id: str, state: str, *, index: int | None = None, error: str | None = None, task: str | None = None
+) -> dict[str, Any]:
+    return {
+        "id": job_id,
+        "state": state,
+        "interaction_id": 7,
+        "message_id": 70,
+        "error_message": error,
+        "error_category": "transient" if error else None,
+        "batch_id": "b1" if index is not None else None,
+        "batch_index": index,
+        "tried_providers": "[]",
+        "charge_state": "committed" if state == "delivered" else "refunded",
+        "provider_job_id": task,
+    }
+
+
+def batch_message(lines: list[str], *, images: int, colour: int = COLOUR_DONE.value) -> FakeMessage:
+    """A batch's shared message as the fake holds it (the embed as bot/render.py batch_embed draws it)."""
+    embed = {"title": "🍌 2 of 3 ready", "color": colour, "fields": [{"name": "Images", "value": "\n".join(lines)}]}
+    return FakeMessage(
+        id=70,
+        channel_id=1,
+        content=None,
+        embeds=[embed],
+        components=[],
+        attachments=[{"id": n, "filename": f"{n}.png"} for n in range(images)],
+        files=[],
+        flags=0,
+        ephemeral=False,
+        interaction_id=7,
+        allowed_mentions=None,
+    )
+
+
+BATCH = [
+    job("j1", "delivered", index=1),
+    job("j2", "failed", index=2, error="The provider is not answering."),
+    job("j3", "delivered", index=3),
+]
+FINAL_LINES = ["**#1** ✅ ready", "**#2** ❌ failed: The provider is not answering.", "**#3** ✅ ready"]
+
+
+def test_a_batch_message_showing_every_candidate_s_end_is_final() -> None:
+    assert batch_verdict(batch_message(FINAL_LINES, images=2), BATCH) is None
+
+
+def test_a_batch_message_still_in_progress_or_missing_an_image_is_not() -> None:
+    waiting = batch_verdict(batch_message(FINAL_LINES, images=2, colour=COLOUR_PROGRESS.value), BATCH)
+    assert waiting is not None and "progress" in waiting
+    short = batch_verdict(batch_message(FINAL_LINES, images=1), BATCH)
+    assert short == "2 candidate(s) delivered in the database, but the message shows 1 image(s)"
+
+
+def test_a_candidate_line_that_does_not_say_how_it_ended_is_caught() -> None:
+    stale = ["**#1** ✅ ready", "**#2** ⏳ generating", "**#3** ✅ ready"]
+    verdict = batch_verdict(batch_message(stale, images=2), BATCH)
+    assert verdict is not None and verdict.startswith("candidate #2 is failed in the database")
+    missing = batch_verdict(batch_message(FINAL_LINES[:2], images=2), BATCH)
+    assert missing == "candidate #3 is not listed"
+
+
+def write_db(path: Path, rows: list[dict[str, Any]]) -> Path:
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"CREATE TABLE jobs ({', '.join(_COLUMNS)})")
+        conn.execute("CREATE TABLE ledger (job_id, kind, units)")
+        for row in rows:
+            conn.execute(f"INSERT INTO jobs VALUES ({', '.join('?' for _ in _COLUMNS)})", [row[c] for c in _COLUMNS])
+    return path
+
+
+def command(prompt: str) -> FakeInteraction:
+    return FakeInteraction(
+        id=7,
+        token="t",
+        type=2,
+        user_id=1,
+        channel_id=1,
+        guild_id=1,
+        callbacks=[{"type": 5}],
+        original_message_id=70,
+        payload={"data": {"options": [{"name": "prompt", "value": prompt}, {"name": "count", "value": 3}]}},
+    )
+
+
+async def test_a_batch_may_have_a_task_per_candidate_and_no_more(tmp_path: Path, discord_fake: FakeDiscord) -> None:
+    db = write_db(tmp_path / "bot.sqlite3", BATCH)
+    discord_fake.messages[70] = batch_message(FINAL_LINES, images=2)
+    sent = [command("three bananas")]
+    fine = audit(db, discord_fake, tasks_per_prompt(["three bananas"] * 3), sent, quotas=False)
+    assert fine.problems() == [] and fine.candidates == 3 and fine.delivered == 2
+    # A fourth task for three jobs: one of them was created twice (at one provider, or at two).
+    twice = audit(db, discord_fake, tasks_per_prompt(["three bananas"] * 4), sent, quotas=False)
+    assert twice.created_twice == ["'three bananas': 4 tasks for 3 job(s)"]
+
+
+def test_a_cancel_taken_spares_only_candidates_whose_image_existed_before_it(tmp_path: Path) -> None:
+    """One click cancels a batch; a candidate the provider had finished before the click is delivered
+    (the bot does not throw an image away), any other delivered candidate breaks the promise."""
+    rows = [job("j1", "delivered", index=1, task="t1"), job("j2", "delivered", index=2, task="t2")]
+    rows.append(job("j3", "cancelled", index=3, error="Cancelled. You were not charged.", task="t3"))
+    db = write_db(tmp_path / "bot.sqlite3", rows)
+    click = FakeInteraction(
+        id=8, token="c", type=3, user_id=1, channel_id=1, guild_id=1, callbacks=[{"type": 7}], created_at=10.0
+    )
+    click.acknowledged_at = 10.2
+    actions = MemberActions(FakeDiscord(bot_token="unused"), 1.0, seed=1, delay=(0, 0))
+    actions.actions.append(MemberAction(command("three bananas"), "cancel", "clicked", click, at=1000.0))
+    # t1 was ready before the click was taken (1000.2), t2 only after it.
+    assert actions.problems(db, {"t1": 999.0, "t2": 1001.0}) == ["job j2: Cancel taken, yet delivered and committed"]
+    assert actions.problems(db, {"t1": 999.0, "t2": 1000.1}) == []
