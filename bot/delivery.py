@@ -19,7 +19,7 @@ from typing import Any, cast
 import discord
 
 from bot import render
-from bot.errors import DeliveryError
+from bot.errors import DeliveryError, MessageGoneError
 from bot.events import RunnerEvent
 from bot.images import PreparedImage
 from bot.imagework import Spool
@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 INVALID_WEBHOOK_TOKEN = 50027
 REQUEST_ENTITY_TOO_LARGE = 40005
+# Discord's JSON error codes for a message that no longer exists, or whose channel does not.
+UNKNOWN_MESSAGE = 10008
+UNKNOWN_CHANNEL = 10003
 # Edit through the bot token a little before the token's nominal expiry, not a second after it.
 TOKEN_MARGIN_SECONDS = 30.0
 # How many messages after a member's message are searched for the bot's reply to it (restart recovery).
@@ -75,7 +78,9 @@ class DiscordSink:
         self.typical: Callable[[Job], tuple[float, float] | None] = lambda job: None
 
     async def progress(self, job: Job) -> None:
-        await self._edit(job, **self.opening([job]), attachments=[])
+        """Redraw a running job's message; MessageGoneError if it was deleted (other failures as Discord's)."""
+        with _message_gone():
+            await self._edit(job, **self.opening([job]), attachments=[])
 
     def opening(self, jobs: Sequence[Job]) -> dict[str, Any]:
         """The message a new job (or a batch's candidates) starts with: its progress embed and buttons, sent
@@ -226,13 +231,30 @@ def _upload_file(image: PreparedImage) -> discord.File:
     return discord.File(cast(io.BufferedIOBase, source), filename=image.filename)
 
 
+def _is_gone(exc: discord.HTTPException) -> bool:
+    """Discord says the message is no more: deleted by its member or a moderator, or with its channel."""
+    return exc.status == 404 and exc.code in (UNKNOWN_MESSAGE, UNKNOWN_CHANNEL)
+
+
 @contextlib.contextmanager
-def _message_gone_is_final() -> Iterator[None]:
-    """A 404 for the message (deleted by its member or a moderator) as a DeliveryError no retry can mend."""
+def _message_gone() -> Iterator[None]:
+    """A deleted message as MessageGoneError; any other failure passes as it is."""
     try:
         yield
     except discord.NotFound as exc:
-        raise DeliveryError(detail=f"the message is gone: HTTP 404 code {exc.code}") from None
+        if _is_gone(exc):
+            raise MessageGoneError(detail=f"the message is gone: HTTP 404 code {exc.code}") from None
+        raise
+
+
+@contextlib.contextmanager
+def _message_gone_is_final() -> Iterator[None]:
+    """A 404 for the message as a DeliveryError no retry can mend (MessageGoneError if it was deleted)."""
+    try:
+        with _message_gone():
+            yield
+    except discord.NotFound as exc:
+        raise DeliveryError(detail=f"no such message: HTTP 404 code {exc.code}") from None
 
 
 @contextlib.contextmanager
@@ -241,6 +263,8 @@ def _upload_errors() -> Iterator[None]:
     try:
         yield
     except discord.HTTPException as exc:
+        if _is_gone(exc):
+            raise MessageGoneError(detail=f"the message is gone: HTTP 404 code {exc.code}") from None
         if exc.status == 413 or exc.code == REQUEST_ENTITY_TOO_LARGE:
             raise DeliveryError(
                 "The image is larger than this channel accepts.", detail=f"upload refused: {exc.status}"

@@ -79,6 +79,13 @@ class DeliveryError(BananacordError):
         super().__init__(user_message, detail=detail)
 
 
+class MessageGoneError(DeliveryError):
+    """The job's message was deleted (by its member or a moderator, or with its channel), perhaps while the
+    bot was not running to see it go: nothing can be shown there any more, and the job ends as cancelled."""
+
+    user_message = "Its message was deleted, so the image could not be shown. You were not charged."
+
+
 class ProviderError(BananacordError):
     """A provider call failed. ``retryable`` says whether the same call may be tried again."""
 

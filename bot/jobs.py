@@ -26,7 +26,14 @@ from bot.budget import RequestBudget
 from bot.catalogue import Catalogue
 from bot.config import ImagineSettings, JobsSettings
 from bot.dispatch import DELIVERY_LANE, PROVIDER_LANE, choose, lane_of
-from bot.errors import DeliveryError, ErrorCategory, InvalidRequestError, ProviderError, RateLimitedError
+from bot.errors import (
+    DeliveryError,
+    ErrorCategory,
+    InvalidRequestError,
+    MessageGoneError,
+    ProviderError,
+    RateLimitedError,
+)
 from bot.events import EndNotShown, JobBlocked, ProviderProblem, ProviderRecovered, RunnerEvent
 from bot.images import PreparedImage
 from bot.imagework import ImageWork
@@ -740,6 +747,13 @@ class JobRunner:
                 self.errors += 1
                 log.exception("job %s: unexpected error while delivering", job.id)
                 raise DeliveryError(detail=f"unexpected {type(unexpected).__name__}", retryable=True) from None
+        except MessageGoneError as exc:
+            # Deleted while the image was on its way (or while the bot was down, so it never heard): it
+            # is what the member's deletion of a running job's message does, a silent uncharged cancel.
+            log.info("job %s: its message is gone; the image is not shown (%s)", job.id, exc.detail)
+            await self._fail(job, ErrorCategory.CANCELLED, exc.user_message, to=JobState.CANCELLED, show=False)
+            await self._message_gone(job)
+            return
         except DeliveryError as exc:
             attempts = job.delivery_attempts + 1
             if exc.retryable and attempts < MAX_DELIVERY_ATTEMPTS:
@@ -1088,8 +1102,21 @@ class JobRunner:
                 await self.sink.progress(job)
             else:
                 await self._show_batch(job.batch_id)
+        except MessageGoneError:
+            await self._message_gone(job)
         except Exception as exc:
             log.warning("job %s: progress update failed: %s", job.id, type(exc).__name__)
+
+    async def _message_gone(self, job: Job) -> None:
+        """The job's message (a batch's: every candidate's) was deleted without the bot seeing it go, as
+        while it was down (Discord does not replay missed events): cancel what still runs, silently and
+        uncharged, as the deletion would have (cogs/deleted_messages.py), rather than poll it on for an
+        image nobody can be shown."""
+        batch = await self.store.batch(job.batch_id) if job.batch_id is not None else [job]
+        for each in batch:
+            if not each.terminal and each.state is not JobState.SUCCEEDED:
+                log.info("job %s: its message is gone; cancelling it", each.id)
+                await self.request_cancel(each.id, by_user=None, message_gone=True)
 
     async def _reschedule(self, job: Job, delay: float) -> None:
         await self.store.update(job, now=self.clock(), next_poll_at=self.clock() + delay)

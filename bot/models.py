@@ -51,8 +51,9 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.RUNNING: frozenset(
         {JobState.SUCCEEDED, JobState.FAILED, JobState.BLOCKED, JobState.CANCELLED, JobState.EXPIRED}
     ),
-    # A succeeded job whose delivery keeps failing ends as failed (reason: delivery).
-    JobState.SUCCEEDED: frozenset({JobState.DELIVERED, JobState.FAILED}),
+    # A succeeded job whose delivery keeps failing ends as failed (reason: delivery); one whose message
+    # was deleted before its image could be shown there, as cancelled (nothing to show it on, uncharged).
+    JobState.SUCCEEDED: frozenset({JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED}),
     JobState.DELIVERED: frozenset(),
     JobState.FAILED: frozenset(),
     JobState.BLOCKED: frozenset(),

@@ -6,11 +6,15 @@ import asyncio
 import json
 import sqlite3
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
 
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import RunningBot
+from tests.conftest import Clock, RunningBot, make_settings, start_bot
 from tests.e2e.test_buttons import rows, start_running_job, states
 
 
@@ -59,4 +63,68 @@ async def test_a_purge_cancels_the_batch_it_removed_and_nothing_else(
     assert {r["state"] for r in by_prompt["two to be purged"]} == {"cancelled"}
     assert {r["charge_state"] for r in by_prompt["two to be purged"]} == {"refunded"}
     assert [r["state"] for r in by_prompt["left alone"]] == ["delivered"]
+    assert owed(settings) == 0
+
+
+@pytest.fixture
+async def running_bot_slow_progress(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> AsyncIterator[RunningBot]:
+    """A bot that redraws a running job's progress only hourly: its next edit is the delivery."""
+    settings = make_settings(tmp_path, discord_fake, seaart, jobs={"progress_interval_seconds": 3600})
+    running = await start_bot(settings, discord_fake, Clock())
+    yield running
+    await running.close()
+
+
+# Discord does not replay the events a bot missed: a message deleted while the bot was down (or while its
+# gateway connection was being resumed) is found gone only when the bot next edits it (404, code 10008).
+
+
+async def test_a_message_deleted_unseen_is_found_gone_at_the_next_progress_edit(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, running_bot: RunningBot
+) -> None:
+    message_id = await start_running_job(discord_fake, seaart, settings)
+    discord_fake.remove_message(discord_fake.messages[message_id])  # gone, and no MESSAGE_DELETE
+    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
+    (job,) = rows(settings)
+    assert job["charge_state"] == "refunded" and job["cancelled_by"] is None
+    assert job["error_category"] == "cancelled"
+    # The provider is told, as for a deletion the bot saw: nobody pays for an image nobody can be shown.
+    await discord_fake.wait_for(lambda: any(r.path.endswith("/cancel") for r in seaart.requests), timeout=10)
+    assert owed(settings) == 0
+
+
+async def test_an_image_whose_message_is_gone_ends_cancelled_and_uncharged_not_as_a_failed_delivery(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, running_bot_slow_progress: RunningBot
+) -> None:
+    """The member deleted the message while the image was on its way (the bot delivers an image it
+    already has rather than cancel it): the upload finds the message gone. Not a delivery failure an
+    admin should look into, and not charged."""
+    settings = running_bot_slow_progress.bot.settings
+    message_id = await start_running_job(discord_fake, seaart, settings)
+    discord_fake.remove_message(discord_fake.messages[message_id])
+    seaart.release()  # the next poll brings the image; no progress edit comes first (interval 1 h)
+    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
+    (job,) = rows(settings)
+    assert job["charge_state"] == "refunded" and job["error_category"] == "cancelled"
+    assert job["error_message"] == "Its message was deleted, so the image could not be shown. You were not charged."
+    uploads = [r for r in discord_fake.requests if r.method == "PATCH" and r.path.endswith(f"/{message_id}")]
+    assert [r.status for r in uploads] == [404]  # it was tried once, found gone, not retried
+    assert owed(settings) == 0
+
+
+async def test_a_batch_whose_message_is_gone_cancels_every_candidate_still_running(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, running_bot: RunningBot
+) -> None:
+    seaart.hold(True)
+    batch = await discord_fake.slash_command("imagine", {"prompt": "three, then gone unseen", "count": 3})
+    await discord_fake.wait_for(lambda: states(settings) == ["running"] * 3, timeout=10)
+    assert batch.original_message_id is not None
+    discord_fake.remove_message(discord_fake.messages[batch.original_message_id])
+    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"] * 3, timeout=10)
+    assert {r["charge_state"] for r in rows(settings)} == {"refunded"}
+    await discord_fake.wait_for(
+        lambda: len([r for r in seaart.requests if r.path.endswith("/cancel")]) == 3, timeout=10
+    )
     assert owed(settings) == 0
