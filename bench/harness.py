@@ -69,7 +69,12 @@ class BotSource:
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """This environment without BANANACORD_* overrides, plus the credentials the fakes accept."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("BANANACORD_")}
-        env |= {"DISCORD_TOKEN": BOT_TOKEN, "SEAART_API_KEY": PROVIDER_KEY, "KIE_API_KEY": PROVIDER_KEY}
+        env |= {
+            "DISCORD_TOKEN": BOT_TOKEN,
+            "SEAART_API_KEY": PROVIDER_KEY,
+            "KIE_API_KEY": PROVIDER_KEY,
+            "GEMINI_API_KEY": PROVIDER_KEY,
+        }
         if self.root is not None:
             # First on the path, so `python -m bot` is that tree's bot, not this checkout's (the editable
             # install's finder comes after sys.path).

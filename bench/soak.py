@@ -1,7 +1,8 @@
 """The fault soak: the REAL bot under a flaky provider, a flaky Discord and hard kills; nothing may be lost.
 
 The bot runs as its own process (`python -m bot run`, bench/harness.py) against fakes in this process:
-  * the --providers fakes (FakeSeaArt, FakeKie) in time mode (each job takes --min..--max s) with chaos:
+  * the --providers fakes (FakeSeaArt, FakeKie in time mode: each job takes --min..--max s; FakeGemini,
+    which answers a create with the image) with chaos:
     --chaos of each one's API calls answer 429 with Retry-After, a 5xx, hang (the work is done, the
     answer held --hang s), or a malformed body (bot/testing/providers/_base.py Chaos). With two, the
     bot fails jobs over from the first to the second (a 5xx or a 429 past the retry budget on the
@@ -58,8 +59,9 @@ from harness import (
 )
 
 from bot.testing.discord import FakeDiscord, FakeInteraction
-from bot.testing.providers import Chaos, FakeKie, FakeSeaArt
+from bot.testing.providers import Chaos, FakeGemini, FakeKie, FakeSeaArt
 from bot.testing.providers._base import FakeProviderServer
+from bot.testing.providers.gemini import FakeGeminiCall
 from bot.testing.soak import GENEROUS_QUOTAS, Audit, MemberActions, audit, providers_not_told, tasks_per_prompt
 
 
@@ -84,8 +86,9 @@ class Plan:
     keep: bool
 
 
-# The fakes a soak can run, by provider name: both take time mode and chaos (bot/testing/providers/_base.py).
-SOAK_PROVIDERS = ("seaart", "kie")
+# The fakes a soak can run, by provider name; all take chaos (bot/testing/providers/_base.py), SeaArt and Kie
+# time mode too (Gemini answers a create with the image: it has no job time).
+SOAK_PROVIDERS = ("seaart", "kie", "gemini")
 
 
 def make_fakes(plan: Plan) -> dict[str, FakeProviderServer[Any]]:
@@ -93,18 +96,36 @@ def make_fakes(plan: Plan) -> dict[str, FakeProviderServer[Any]]:
     fakes: dict[str, FakeProviderServer[Any]] = {}
     for index, name in enumerate(plan.providers):
         times = random.Random(f"{plan.seed}-{name}")
+        chaos = Chaos(rate=plan.chaos, seed=plan.seed + 1000 * index, hang_seconds=plan.hang)
+        if name == "gemini":
+            fakes[name] = FakeGemini(api_key=PROVIDER_KEY, chaos=chaos)
+            continue
         options: dict[str, Any] = {
             "api_key": PROVIDER_KEY,
             "provider_time": lambda times=times: times.uniform(plan.low, plan.high),
-            "chaos": Chaos(rate=plan.chaos, seed=plan.seed + 1000 * index, hang_seconds=plan.hang),
+            "chaos": chaos,
         }
         fakes[name] = FakeSeaArt(**options) if name == "seaart" else FakeKie(flavour="kie", **options)
     return fakes
 
 
 def prompt_of_task(fake: FakeProviderServer[Any], job: Any) -> str:
-    """The prompt a fake's task was made for (SeaArt keeps it in the body, Kie in its ``input``)."""
-    return str(job.body.get("prompt") if isinstance(fake, FakeSeaArt) else job.fields.get("prompt"))
+    """The prompt a fake's task was made for (SeaArt keeps it in the body, Kie in its ``input``, Gemini in
+    the text part of the last turn)."""
+    if isinstance(fake, FakeSeaArt):
+        return str(job.body.get("prompt"))
+    if isinstance(fake, FakeGemini):
+        parts = job.body["contents"][-1]["parts"]
+        return str(next(part["text"] for part in parts if "text" in part))
+    return str(job.fields.get("prompt"))
+
+
+def ready_at(job: Any) -> float | None:
+    """When a fake's task had its image (wall clock; None: not yet); a Gemini call has it when it is made."""
+    if isinstance(job, FakeGeminiCall):
+        return job.created_at
+    at = job.ready_at
+    return float(at) if at is not None else None
 
 
 def is_api_call(path: str) -> bool:
@@ -241,10 +262,14 @@ async def run_soak(plan: Plan) -> Run:
                     await stop_bot(bot)
             tasks = tasks_per_prompt(prompt_of_task(f, job) for f in fakes.values() for job in f.jobs.values())
             verdict = audit(db, discord_fake, tasks, sent, quotas=True)
-            ready = {prompt_of_task(f, job): job.ready_at for f in fakes.values() for job in f.jobs.values()}
-            member_actions = actions.lines(db, {p: at for p, at in ready.items() if at})
-            finished = {job_id: job.ready_at for f in fakes.values() for job_id, job in f.jobs.items() if job.ready_at}
-            # Only SeaArt has a cancel call (Kie documents none).
+            finished: dict[str, float] = {}  # task id -> when its image existed
+            ready: dict[str, float] = {}  # prompt -> the same
+            for fake in fakes.values():
+                for job_id, job in fake.jobs.items():
+                    if (when := ready_at(job)) is not None:
+                        finished[job_id] = ready[prompt_of_task(fake, job)] = when
+            member_actions = actions.lines(db, ready)
+            # Only SeaArt has a cancel call (Kie documents none; a Gemini call ends when it is answered).
             seaart = fakes.get("seaart")
             requests = seaart.requests if seaart is not None else []
             cancels = [r.path for r in requests if r.method == "PUT" and r.path.endswith("/cancel")]

@@ -54,6 +54,7 @@ import binascii
 import io
 import re
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -64,6 +65,7 @@ from PIL import Image
 from bot.testing.providers._base import (
     LONG_SIDE,
     NOT_AN_IMAGE,
+    Chaos,
     FakeProviderServer,
     garbage,
     make_png,
@@ -388,6 +390,8 @@ class FakeGeminiCall:
     held: bool = False
     answered: bool = False
     released: asyncio.Event = field(default_factory=asyncio.Event)
+    # When the call was accepted (wall clock): a synchronous API has the image then.
+    created_at: float = field(default_factory=time.time)
 
 
 class FakeGemini(FakeProviderServer[FakeGeminiCall]):
@@ -405,8 +409,9 @@ class FakeGemini(FakeProviderServer[FakeGeminiCall]):
         hang_seconds: float = 300.0,
         models: Mapping[str, str] | None = None,
         retry_delay: str = "3s",
+        chaos: Chaos | None = None,
     ) -> None:
-        super().__init__(api_key=api_key, host=host, port=port, hang_seconds=hang_seconds)
+        super().__init__(api_key=api_key, host=host, port=port, hang_seconds=hang_seconds, chaos=chaos)
         # Gemini model id -> "flash" | "pro". Ids not listed answer 404 NOT_FOUND.
         self.models = dict(models or DEFAULT_FAKE_MODELS)
         unknown = set(self.models.values()) - set(_FAMILIES)
