@@ -17,7 +17,9 @@ The bot runs as its own process (`python -m bot run`, bench/harness.py) against 
     message deleted (half each) 0.2 to --max + 1 s after they were sent (bot/testing/soak.py
     MemberActions), kills and faults notwithstanding.
   * batches: --batches of the commands ask for count:2 to 4 (one job per candidate, one shared message
-    and one Cancel for all of them).
+    and one Cancel for all of them);
+  * members who keep working: once --reworks of the commands have their image, Vary or Re-roll is pressed
+    on it (bot/testing/soak.py Reworks), a new job in a new message, judged as a command is.
 Every /imagine carries its own prompt. Quotas are on with limits no soak reaches, so the ledger is
 exercised. After the commands, the bot gets --drain seconds to bring every job to an end; then it is
 stopped and bot/testing/soak.py judges the run: jobs submitted, delivered, failed with a clear message,
@@ -62,7 +64,15 @@ from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import Chaos, FakeGemini, FakeKie, FakeSeaArt
 from bot.testing.providers._base import FakeProviderServer
 from bot.testing.providers.gemini import FakeGeminiCall
-from bot.testing.soak import GENEROUS_QUOTAS, Audit, MemberActions, audit, providers_not_told, tasks_per_prompt
+from bot.testing.soak import (
+    GENEROUS_QUOTAS,
+    Audit,
+    MemberActions,
+    Reworks,
+    audit,
+    providers_not_told,
+    tasks_per_prompt,
+)
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,7 @@ class Plan:
     kills: int
     cancels: float
     batches: float
+    reworks: float
     providers: tuple[str, ...]
     outage: float
     deadline: float
@@ -167,7 +178,7 @@ def _workdir(keep: bool) -> Iterator[Path]:
 
 
 async def send_through_restarts(
-    discord_fake: FakeDiscord, prompts: list[str], plan: Plan, actions: MemberActions
+    discord_fake: FakeDiscord, prompts: list[str], plan: Plan, actions: MemberActions, reworks: Reworks
 ) -> list[FakeInteraction]:
     """One /imagine per prompt, evenly over the plan's spread, a seeded share of them batches (count 2-4),
     each handed to ``actions``. A command due while the bot is down waits for the new process (the fake
@@ -185,6 +196,7 @@ async def send_through_restarts(
             with contextlib.suppress(TimeoutError):
                 sent.append(await discord_fake.slash_command("imagine", options))
                 actions.after_sent(sent[-1])
+                reworks.after_sent(sent[-1])
                 break
         else:
             raise RuntimeError(f"no bot to send {prompt!r} to for a minute")
@@ -231,7 +243,8 @@ async def run_soak(plan: Plan) -> Run:
                     flush=True,
                 )
                 actions = MemberActions(discord_fake, plan.cancels, seed=plan.seed, delay=(0.2, plan.high + 1))
-                sending = asyncio.create_task(send_through_restarts(discord_fake, prompts, plan, actions))
+                reworks = Reworks(discord_fake, plan.reworks, seed=plan.seed)
+                sending = asyncio.create_task(send_through_restarts(discord_fake, prompts, plan, actions, reworks))
                 start = time.monotonic()
                 first_fake = fakes[plan.providers[0]]
                 outage = asyncio.get_running_loop().call_later(
@@ -249,11 +262,12 @@ async def run_soak(plan: Plan) -> Run:
                 sent = await sending
                 outage.cancel()
                 await actions.finish()
+                await reworks.finish()
                 print(f"draining (up to {plan.drain:g} s) ...", file=sys.stderr, flush=True)
                 drained_at = time.monotonic()
                 deadline = drained_at + plan.drain
                 while time.monotonic() < deadline:
-                    if not audit(db, discord_fake, {}, sent).lost:
+                    if not audit(db, discord_fake, {}, sent + reworks.presses).lost:
                         drained_after = time.monotonic() - drained_at
                         break
                     await asyncio.sleep(0.5)
@@ -261,14 +275,14 @@ async def run_soak(plan: Plan) -> Run:
                 if bot is not None:
                     await stop_bot(bot)
             tasks = tasks_per_prompt(prompt_of_task(f, job) for f in fakes.values() for job in f.jobs.values())
-            verdict = audit(db, discord_fake, tasks, sent, quotas=True)
+            verdict = audit(db, discord_fake, tasks, sent + reworks.presses, quotas=True)
             finished: dict[str, float] = {}  # task id -> when its image existed
             ready: dict[str, float] = {}  # prompt -> the same
             for fake in fakes.values():
                 for job_id, job in fake.jobs.items():
                     if (when := ready_at(job)) is not None:
                         finished[job_id] = ready[prompt_of_task(fake, job)] = when
-            member_actions = actions.lines(db, ready)
+            member_actions = actions.lines(db, ready) + reworks.lines(db)
             # Only SeaArt has a cancel call (Kie documents none; a Gemini call ends when it is answered).
             seaart = fakes.get("seaart")
             requests = seaart.requests if seaart is not None else []
@@ -349,6 +363,9 @@ def main() -> None:
     )
     parser.add_argument("--batches", type=float, default=0.2, help="share of commands asking for count:2-4 (0.2)")
     parser.add_argument(
+        "--reworks", type=float, default=0.1, help="share of commands whose image gets Vary or Re-roll pressed (0.1)"
+    )
+    parser.add_argument(
         "--providers",
         default="seaart,kie",
         help=f"providers to run, in failover order, comma-separated, from {', '.join(SOAK_PROVIDERS)} (seaart,kie)",
@@ -376,6 +393,7 @@ def main() -> None:
         kills=args.kills,
         cancels=args.cancels,
         batches=args.batches,
+        reworks=args.reworks,
         providers=providers,
         outage=args.outage,
         deadline=args.deadline,

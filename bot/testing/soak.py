@@ -104,7 +104,7 @@ class Audit:
         t = self.totals
         failed = ", ".join(f"{c} {n}" for c, n in sorted(self.categories.items())) or "none"
         return [
-            f"jobs submitted (commands sent)        {self.submitted}",
+            f"commands and button presses sent      {self.submitted}",
             f"  recorded by the bot (job rows)      {self.rows}",
             f"  unanswered (bot died first)         {self.unanswered}",
             f"  candidates of batches (count:N)     {self.candidates}",
@@ -194,6 +194,11 @@ def jobs_by_interaction(jobs: Iterable[Mapping[str, Any]]) -> dict[int, list[Map
     return found
 
 
+def job_prompt(job: Mapping[str, Any]) -> str:
+    """The prompt a job row was made with (as the provider received it)."""
+    return str(json.loads(job["request_json"]).get("prompt"))
+
+
 def job_tried(job: Mapping[str, Any]) -> list[Any]:
     """The providers a job left before the one it ended with (failover), from its row."""
     raw = job.get("tried_providers")
@@ -217,19 +222,19 @@ def audit(
     for row in jobs:
         result.states[row["state"]] += 1
     ours: set[str] = set()
-    # A command makes one job, or one per candidate (count:N): the provider may have one task per job.
-    allowed: dict[str, int] = {}
+    # A job may have one task at a provider: a command makes one job or one per candidate (count:N), and
+    # a press of Vary or Re-roll another with the same prompt.
+    allowed = Counter(job_prompt(job) for job in jobs)
     for interaction in interactions:
         result.submitted += 1
-        prompt = prompt_of(interaction)
         mine = by_interaction.get(interaction.id, [])
+        prompt = job_prompt(mine[0]) if mine else prompt_of(interaction)
         if not mine:
             if not interaction.acknowledged:
                 result.unanswered += 1
             elif not _ephemeral_answer(discord_fake, interaction):
                 result.lost.append(f"{prompt!r}: acknowledged, but no job row")
             continue
-        allowed[str(prompt)] = len(mine)
         result.candidates += len(mine) if len(mine) > 1 else 0
         ended = True
         for job in mine:
@@ -460,6 +465,113 @@ class MemberActions:
                     f"  {'':<16}      delivered anyway; image ready at the provider vs the action: {', '.join(late)}"
                 )
         return lines
+
+
+# The buttons of a delivered image that make a new job (bot/render.py views): a batch's message has Re-roll.
+REWORK_LABELS = ("Vary", "Re-roll")
+
+
+@dataclass
+class Rework:
+    """A member pressing Vary or Re-roll on the image one command brought. ``outcome``: "pressed", or
+    why not ("not delivered", "no message", "bot down")."""
+
+    command: FakeInteraction
+    labels: tuple[str, ...]  # in the order the member looks for them
+    outcome: str = "pending"
+    label: str | None = None
+    press: FakeInteraction | None = None
+
+
+class Reworks:
+    """Members keep working on a seeded ``share`` of what they get: once a command's message shows its
+    image, they press Vary or Re-roll (whichever it offers; a batch's message offers Re-roll), kills and
+    faults notwithstanding. Each press is a new job in a new message, to be judged as a command is
+    (``presses``: hand them to ``audit`` with the commands)."""
+
+    def __init__(self, discord_fake: FakeDiscord, share: float, *, seed: int, patience: float = 120.0) -> None:
+        self.discord = discord_fake
+        self.share = share
+        self.patience = patience
+        self.reworks: list[Rework] = []
+        self._random = random.Random(f"{seed}-reworks")
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def presses(self) -> list[FakeInteraction]:
+        return [r.press for r in self.reworks if r.press is not None]
+
+    def after_sent(self, command: FakeInteraction) -> None:
+        if self._random.random() >= self.share:
+            return
+        labels = list(REWORK_LABELS)
+        self._random.shuffle(labels)
+        rework = Rework(command, tuple(labels))
+        self.reworks.append(rework)
+        task = asyncio.create_task(self._rework(rework))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def finish(self) -> None:
+        """Wait for the presses still to come (each waits at most ``patience`` s for its image)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks)
+
+    async def _rework(self, rework: Rework) -> None:
+        deadline = time.monotonic() + self.patience
+        message: FakeMessage | None = None
+        while time.monotonic() < deadline:
+            message = self.discord.messages.get(rework.command.original_message_id or -1)
+            if message is not None and (message.deleted or _shows_an_image(message) or _ended_without(message)):
+                break
+            await asyncio.sleep(0.5)
+        if message is None or message.deleted:
+            rework.outcome = "no message"
+            return
+        found = {
+            str(c.get("label")): str(c["custom_id"]) for row in message.components for c in row.get("components", [])
+        }
+        label = next((label for label in rework.labels if label in found), None)
+        if not _shows_an_image(message) or label is None:
+            rework.outcome = "not delivered"
+            return
+        rework.label = label
+        for _ in range(6):  # the bot may be down: the press waits for the next one
+            try:
+                rework.press = await self.discord.click(message.id, found[label], user_id=self.discord.member_id)
+            except TimeoutError:
+                continue
+            except AssertionError:  # deleted meanwhile
+                rework.outcome = "no message"
+                return
+            rework.outcome = "pressed"
+            return
+        rework.outcome = "bot down"
+
+    def lines(self, db: Path) -> list[str]:
+        """How the presses went and how their jobs ended, for a report."""
+        jobs = _rows(db, "SELECT interaction_id, state, batch_index FROM jobs") if db.exists() else []
+        by_interaction = jobs_by_interaction(jobs)
+        made = Counter(r.outcome for r in self.reworks)
+        labels = Counter(r.label for r in self.reworks if r.press is not None)
+        ended = Counter(str(job["state"]) for press in self.presses for job in by_interaction.get(press.id, []))
+        return [
+            f"reworks: {len(self.reworks)} (a share of {self.share:.0%} of the commands): "
+            + (", ".join(f"{o} {n}" for o, n in sorted(made.items())) or "none"),
+            f"  {'':<16}      pressed: " + (", ".join(f"{label} {n}" for label, n in sorted(labels.items())) or "-"),
+            f"  {'':<16}      their jobs ended: " + (", ".join(f"{s} {n}" for s, n in sorted(ended.items())) or "-"),
+        ]
+
+
+def _shows_an_image(message: FakeMessage) -> bool:
+    embed = message.embeds[0] if message.embeds else {}
+    return bool(message.attachments) and embed.get("color") == COLOUR_DONE.value
+
+
+def _ended_without(message: FakeMessage) -> bool:
+    """The message shows an end with no image (failed, cancelled)."""
+    embed = message.embeds[0] if message.embeds else {}
+    return not message.loading and not message.attachments and embed.get("color") not in (None, COLOUR_PROGRESS.value)
 
 
 def providers_not_told(

@@ -4,11 +4,11 @@ The bot runs as its own process against a SeaArt fake and a Kie fake (failover f
 second, which a SeaArt outage for new work forces) that each answer 20% of API calls with a 429, a 5xx,
 a hang or a malformed body, and a Discord fake that answers some message edits with 429 or 5xx; the
 process is SIGKILLed while jobs are being created and polled, and a new one takes over the database.
-Some commands ask for several images
-(count:3, a batch: one job per candidate, one shared message). Members cancel or delete a share of the
-jobs along the way. Once every job has ended, bot/testing/soak.py judges the run: nothing lost, no job
-created twice at the providers (no prompt with more tasks than its command made jobs), no job charged
-twice, the ledger balanced, every failure explained to the member.
+Some commands ask for several images (count:3, a batch: one job per candidate, one shared message).
+Members cancel or delete a share of the jobs along the way, and press Vary or Re-roll on a share of the
+images they get (a new job each). Once every job has ended, bot/testing/soak.py judges the run: nothing
+lost, no job created twice at the providers (no prompt with more tasks than jobs), no job charged twice,
+the ledger balanced, every failure explained to the member.
 Two more tests put one fault at one exact arrow of the flow and hold the bot to the same rules: a kill
 while the member's command is being acknowledged, and a Discord 503 on the edit that tells the member
 why their job failed.
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import Chaos, FakeKie, FakeSeaArt
-from bot.testing.soak import GENEROUS_QUOTAS, MemberActions, audit, providers_not_told, tasks_per_prompt
+from bot.testing.soak import GENEROUS_QUOTAS, MemberActions, Reworks, audit, providers_not_told, tasks_per_prompt
 from tests.conftest import BOT_TOKEN, SEAART_KEY
 from tests.e2e.bot_process import bot_env, start_process
 
@@ -96,6 +96,7 @@ async def imagine(
     actions: MemberActions | None = None,
     *,
     batches: bool = False,
+    reworks: Reworks | None = None,
 ) -> None:
     for index in range(first, first + count):
         prompt = f"soak {SEED}-{index}: a ripe banana on a blue plate"
@@ -105,6 +106,8 @@ async def imagine(
         sent.append(await discord_fake.slash_command("imagine", options))
         if actions is not None:
             actions.after_sent(sent[-1])
+        if reworks is not None:
+            reworks.after_sent(sent[-1])
         await asyncio.sleep(0.05)
 
 
@@ -143,10 +146,12 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
         config = write_config(tmp_path, discord_fake, seaart, kie=kie)
         # Some members press Cancel or delete the message a moment later, across the kill too.
         actions = MemberActions(discord_fake, 0.3, seed=SEED, delay=(0.1, 1.5))
+        # Others press Vary or Re-roll on the image they got: a new job each, through the same faults.
+        reworks = Reworks(discord_fake, 0.3, seed=SEED, patience=30)
         try:
             first = start_process(config, log, env)
             await discord_fake.wait_until_ready(timeout=30)
-            await imagine(discord_fake, sent, 0, JOBS // 2, actions, batches=True)
+            await imagine(discord_fake, sent, 0, JOBS // 2, actions, batches=True, reworks=reworks)
             # Killed while the last commands are being recorded and created, and the first ones polled.
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=10)
@@ -155,8 +160,10 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
             await discord_fake.wait_until_ready(timeout=30)
             # SeaArt is down for new work while the second half goes out: those jobs move to Kie.
             seaart.outage(3.0)
-            await imagine(discord_fake, sent, JOBS // 2, JOBS - JOBS // 2, actions, batches=True)
+            await imagine(discord_fake, sent, JOBS // 2, JOBS - JOBS // 2, actions, batches=True, reworks=reworks)
             await actions.finish()
+            await reworks.finish()
+            sent += reworks.presses
             await settle(discord_fake, second, db, sent, log)
         finally:
             stop(first, second)
@@ -166,7 +173,8 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
     result = audit(db, discord_fake, tasks_per_prompt(prompts), sent, quotas=True)
     report = "\n".join(result.problems() + result.lines())
     assert result.problems() == [], report
-    assert result.submitted == JOBS
+    assert result.submitted == JOBS + len(reworks.presses)
+    assert reworks.presses, "\n".join(reworks.lines(db))  # some members did keep working on their image
     # The chaos really happened, batches and failover were exercised, and most jobs still got through.
     assert seaart.chaos_events and discord_fake.chaos_faults, report
     assert kie.chaos_events, f"{len(kie.requests)} Kie calls\n{report}"

@@ -7,6 +7,7 @@ its batch and failover checks failing on a run that breaks the rule, so a green 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ _COLUMNS = (
     "tried_providers",
     "charge_state",
     "provider_job_id",
+    "request_json",
 )
 
 
@@ -45,6 +47,7 @@ def job(
         "tried_providers": "[]",
         "charge_state": "committed" if state == "delivered" else "refunded",
         "provider_job_id": task,
+        "request_json": json.dumps({"prompt": "three bananas"}),
     }
 
 
