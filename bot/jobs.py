@@ -308,6 +308,25 @@ class JobRunner:
         self.wake()
         return job
 
+    async def answer_failed(self, jobs: Sequence[Job], exc: BaseException) -> list[Job] | None:
+        """The answer that was to show these held jobs (a command's, or a reply) failed with ``exc``; but
+        an error, a timeout or a dropped connection may come after Discord made the message (the answer
+        lost on its way back). Ask where the message is, as a restart would (``_recover_held``): found,
+        the jobs start there and that message follows them; not found (or no way to tell), nobody will
+        see them, so they end uncharged. Returns the started jobs, or None if they were cancelled."""
+        try:
+            message_id = await self.sink.locate(jobs[0])
+        except Exception as lookup:
+            log.warning("job %s: could not look for its message after %r: %r", jobs[0].id, exc, lookup)
+            message_id = None
+        if message_id is None:
+            for job in jobs:
+                log.info("job %s: its answer failed (%r) and Discord shows none; cancelling it", job.id, exc)
+                await self.cancel(job.id, by_user=None)
+            return None
+        log.info("job(s) %s: the answer failed (%r), but Discord shows it; starting", [j.id for j in jobs], exc)
+        return [await self.release(job.id, message_id=message_id, shown=True) or job for job in jobs]
+
     async def wait_terminal(self, job_id: str, timeout: float | None = None) -> Job:
         """Wait until the job reaches a terminal state (used by the CLI and tests)."""
         job = await self.store.get(job_id)

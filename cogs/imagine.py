@@ -356,11 +356,13 @@ class Imagine(commands.Cog):
             message_id = callback.message_id
             if message_id is None:
                 message_id = (await interaction.original_response()).id
-        except discord.HTTPException:
-            # Discord never saw our answer (the interaction expired): nobody would see these jobs.
-            for job in jobs:
-                await runner.cancel(job.id, by_user=None)
-            raise
+        except Exception as exc:
+            # Discord may never have seen our answer (the interaction expired), or made it and lost its
+            # reply to us: the runner finds out which, starting the jobs or ending them uncharged.
+            started = await runner.answer_failed(jobs, exc)
+            if started is None:
+                raise
+            return started
         # Held until now, so nothing about them changed since that message was drawn.
         return [await runner.release(job.id, message_id=message_id, shown=True) or job for job in jobs]
 

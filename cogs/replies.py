@@ -218,11 +218,12 @@ class Replies(commands.Cog):
                 mention_author=False,
                 allowed_mentions=discord.AllowedMentions.none(),
             )
-        except discord.HTTPException as exc:
-            # Nobody will see this job (the channel refuses the bot's messages): it ends uncharged.
-            log.warning("reply %s: could not answer (HTTP %s); cancelling job %s", message.id, exc.status, job.id)
-            await runner.cancel(job.id, by_user=None)
-            return None
+        except Exception as exc:
+            # The channel refuses the bot's messages (nobody will see this job: it ends uncharged), or
+            # Discord posted the reply and lost its answer to us (the job starts in that reply).
+            log.warning("reply %s: could not answer (%r); looking for the reply", message.id, exc)
+            started = await runner.answer_failed([job], exc)
+            return started[0] if started else None
         return await runner.release(job.id, message_id=answer.id, shown=True)
 
     async def _candidate(

@@ -280,3 +280,12 @@ async def test_fail_next_can_pick_a_request_by_its_body(discord_fake: FakeDiscor
         answers = [(await client.post(channel_url(discord_fake), json={"content": c})).status_code for c in "aba"]
     assert answers == [200, 503, 200]
     assert [m.content for m in discord_fake.messages.values()] == ["a", "a"]
+
+
+async def test_fail_next_after_carries_the_call_out_then_answers_the_failure(discord_fake: FakeDiscord) -> None:
+    """An answer lost on its way back: the client sees a 503, and the message exists all the same."""
+    discord_fake.fail_next("POST", r"/messages", status=503, after=True)
+    async with httpx.AsyncClient(headers={"Authorization": f"Bot {BOT_TOKEN}"}, timeout=10) as client:
+        answers = [(await client.post(channel_url(discord_fake), json={"content": c})).status_code for c in "ab"]
+    assert answers == [503, 200]
+    assert [m.content for m in discord_fake.messages.values()] == ["a", "b"]

@@ -257,8 +257,11 @@ class FakeDiscord(StartsAndStops, World):
         body: JSON | None = None,
         times: int = 1,
         match: Callable[[RecordedRequest], bool] | None = None,
+        after: bool = False,
     ) -> None:
-        """Answer the next ``times`` matching REST calls with ``status`` (and ``body``) instead.
+        """Answer the next ``times`` matching REST calls with ``status`` (and ``body``) instead; with
+        ``after``, carry each out first and then answer so (Discord did it, the answer was lost: a 5xx from
+        a proxy on the way back), which a client cannot tell from a call that was not carried out.
 
         ``path_regex`` is searched in the API-relative path and the full path; ``method`` may be "*";
         ``match``, if given, must also hold for the request (its ``json`` is parsed already, the
@@ -266,7 +269,7 @@ class FakeDiscord(StartsAndStops, World):
         An injected 429 carries a Via header and retry_after 0.05 s so discord.py retries it; 500/502/504
         are retried by discord.py after 1 s, 3 s, ...
         """
-        self._faults.fail_next(method, path_regex, status=status, body=body, times=times, match=match)
+        self._faults.fail_next(method, path_regex, status=status, body=body, times=times, match=match, after=after)
 
     def chaos(
         self,

@@ -29,6 +29,7 @@ class _Failure:
     body: JSON | None
     remaining: int
     match: Callable[[RecordedRequest], bool] | None = None
+    after: bool = False  # carried out first, then answered with the failure (the answer lost)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Faults:
         body: JSON | None,
         times: int,
         match: Callable[[RecordedRequest], bool] | None,
+        after: bool = False,
     ) -> None:
         self._failures.append(
             _Failure(
@@ -74,6 +76,7 @@ class Faults:
                 body=body,
                 remaining=times,
                 match=match,
+                after=after,
             )
         )
 
@@ -103,14 +106,26 @@ class Faults:
 
     def answer(self, record: RecordedRequest, full_path: str, *, api: bool) -> web.Response | None:
         """The injected answer for this call, or None to let the route handle it."""
+        failure = self._next_failure(record, full_path, after=False)
+        if failure is not None:
+            return self._scripted(failure)
+        return self._chaos_answer(record) if api else None
+
+    def answer_after(self, record: RecordedRequest, full_path: str) -> web.Response | None:
+        """The answer that replaces the route's own for a call it has carried out (``fail_next(after=True)``),
+        or None to send the route's."""
+        failure = self._next_failure(record, full_path, after=True)
+        return self._scripted(failure) if failure is not None else None
+
+    def _next_failure(self, record: RecordedRequest, full_path: str, *, after: bool) -> _Failure | None:
         for failure in self._failures:
-            method_ok = failure.remaining > 0 and failure.method in ("*", record.method)
+            method_ok = failure.remaining > 0 and failure.after == after and failure.method in ("*", record.method)
             if method_ok and (failure.pattern.search(record.path) or failure.pattern.search(full_path)):
                 if failure.match is not None and not failure.match(record):
                     continue
                 failure.remaining -= 1
-                return self._scripted(failure)
-        return self._chaos_answer(record) if api else None
+                return failure
+        return None
 
     @staticmethod
     def _scripted(failure: _Failure) -> web.Response:

@@ -175,9 +175,11 @@ class RestApi:
                 return ApiError(401, 0, "401: Unauthorized").response()
             call = Call(request=request, record=record, params=match.groupdict(), body=body, files=files)
             try:
-                return await handler(call)
+                answer = await handler(call)
             except ApiError as error:
                 return error.response()
+            # Done, but the answer lost on its way back (fail_next(after=True)).
+            return self.faults.answer_after(record, request.path) or answer
         record.unknown_route = True
         return ApiError(404, 0, "404: Not Found").response()
 

@@ -1,0 +1,69 @@
+"""The bot's first answer to a member (the command's response, or its reply to a member's reply) fails,
+and the bot cannot tell from the failure whether Discord made the message: a 5xx, a timeout or a dropped
+connection can come after the work was done. It asks Discord where the message is: there, the job runs
+in it as if nothing had happened (the member would otherwise watch "Queued" forever, and the bot would
+never draw on it); not there, the job ends uncharged."""
+
+from __future__ import annotations
+
+from bot.config import Settings
+from bot.testing.discord import FakeDiscord
+from bot.testing.providers import FakeSeaArt
+from tests.conftest import RunningBot
+from tests.e2e.edits import bot_image, bot_replies_to, jobs, ledger, states
+
+CALLBACK = r"^/interactions/\d+/[^/]+/callback$"
+
+
+async def test_a_command_s_answer_made_but_lost_on_its_way_back_still_gets_its_image(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    discord_fake.fail_next("POST", CALLBACK, status=503, after=True)  # Discord made it, then a 503
+    interaction = await discord_fake.slash_command("imagine", {"prompt": "an answer lost"})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    # discord.py sends an interaction's answer again after a 5xx; Discord refuses the second (40060).
+    assert [r.status for r in discord_fake.requests if r.path.endswith("/callback")] == [503, 400]
+    message = discord_fake.messages[interaction.original_message_id or 0]
+    assert message.files and "Done" in message.embeds[0]["title"]
+    (job,) = jobs(settings)
+    assert job["message_id"] == message.id
+    assert [kind for kind, _ in ledger(settings, job["id"])] == ["reserve", "commit"]
+
+
+async def test_a_command_s_answer_never_made_ends_the_job_uncharged(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    # Too late (past Discord's 3 s): Unknown interaction, and no message exists.
+    discord_fake.fail_next("POST", CALLBACK, status=404, body={"code": 10062, "message": "Unknown interaction"})
+    interaction = await discord_fake.slash_command("imagine", {"prompt": "an answer refused"})
+    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=20)
+    assert seaart.creates == []
+    # Nothing the member sees shows the job (the fake lets the error handler's private note through).
+    shown = discord_fake.messages.get(interaction.original_message_id or 0)
+    assert shown is None or (shown.ephemeral and not shown.embeds)
+    (job,) = jobs(settings)
+    assert [kind for kind, _ in ledger(settings, job["id"])] == ["reserve", "refund"]
+
+
+async def test_a_batch_whose_answer_was_lost_runs_every_candidate_in_it(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    discord_fake.fail_next("POST", CALLBACK, status=502, after=True)
+    interaction = await discord_fake.slash_command("imagine", {"prompt": "two, answer lost", "count": 2})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered", "delivered"], timeout=30)
+    assert [r.status for r in discord_fake.requests if r.path.endswith("/callback")] == [502, 400]
+    message = discord_fake.messages[interaction.original_message_id or 0]
+    assert len(message.attachments) == 2 and "Done" in message.embeds[0]["title"]
+
+
+async def test_a_reply_posted_but_its_answer_lost_still_shows_the_edit(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    image = await bot_image(discord_fake, settings)
+    channel_messages = rf"^/channels/{discord_fake.channel_id}/messages$"
+    discord_fake.fail_next("POST", channel_messages, status=503, after=True)
+    reply = await discord_fake.post_message("make it night", reply_to=image.id, user_id=discord_fake.member_id)
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered", "delivered"], timeout=20)
+    (answer,) = bot_replies_to(discord_fake, reply.id)  # one reply, the one Discord made
+    assert answer.files and "Done" in answer.embeds[0]["title"]
+    assert jobs(settings)[1]["message_id"] == answer.id
