@@ -10,7 +10,9 @@ The bot runs as its own process (`python -m bot run`, bench/harness.py) against 
     and for --outage seconds from a quarter into the sending, the first refuses every create with a
     503 (a provider down for new work: what sends jobs to the second);
   * FakeDiscord with chaos on message edits and webhook calls: --discord-chaos of them answer 429 (with
-    retry_after, as Discord does) or a 5xx (bot/testing/discord/driver.py FakeDiscord.chaos);
+    retry_after, as Discord does) or a 5xx (bot/testing/discord/driver.py FakeDiscord.chaos); and
+    --lost-answers of the bot's answers to commands and buttons are carried out and then answered with
+    a 5xx (FakeDiscord.lose_answers): the bot must find the message it cannot tell it made;
   * --kills SIGKILLs of the bot process while the commands are going out, each followed by a restart
     on the same database;
   * members who change their minds: --cancels of the commands get their Cancel button pressed or their
@@ -89,6 +91,7 @@ class Plan:
     cancels: float
     batches: float
     reworks: float
+    lost_answers: float
     providers: tuple[str, ...]
     outage: float
     deadline: float
@@ -211,6 +214,7 @@ class Run:
     wall: float
     provider_faults: dict[str, Counter[str]]  # by provider
     discord_faults: Counter[int]
+    lost_answers: int  # interaction answers Discord carried out whose answer to the bot was a 5xx
     provider_calls: dict[str, int]
     discord_calls: int
     member_actions: list[str]
@@ -228,6 +232,7 @@ async def run_soak(plan: Plan) -> Run:
             for fake in fakes.values():
                 await stack.enter_async_context(fake)
             discord_fake.chaos(plan.discord_chaos, seed=plan.seed)
+            discord_fake.lose_answers(plan.lost_answers, seed=plan.seed)
             config = write_config(workdir, discord_fake, fakes, plan)
             db = workdir / "bot.sqlite3"
             env = BotSource().env()
@@ -294,7 +299,8 @@ async def run_soak(plan: Plan) -> Run:
         drained_after=drained_after,
         wall=time.monotonic() - began,
         provider_faults={name: Counter(e.fault for e in f.chaos_events) for name, f in fakes.items()},
-        discord_faults=Counter(f.status for f in discord_fake.chaos_faults),
+        discord_faults=Counter(f.status for f in discord_fake.chaos_faults if not f.path.endswith("/callback")),
+        lost_answers=sum(1 for f in discord_fake.chaos_faults if f.path.endswith("/callback")),
         provider_calls={name: sum(1 for r in f.requests if is_api_call(r.path)) for name, f in fakes.items()},
         discord_calls=len(discord_fake.requests),
         member_actions=member_actions,
@@ -324,6 +330,10 @@ def report(run: Run, plan: Plan) -> None:
     print(
         f"Discord chaos {plan.discord_chaos:.0%} of edits/webhook calls: {sum(run.discord_faults.values())} faults "
         f"({faults}) in {run.discord_calls} REST calls"
+    )
+    print(
+        f"lost answers {plan.lost_answers:.0%} of interaction callbacks: {run.lost_answers} carried out by Discord, "
+        "then answered 5xx"
     )
     drained = f"{run.drained_after:.1f} s" if run.drained_after is not None else f"NOT within {plan.drain:g} s"
     print(f"SIGKILL + restart: {run.restarts}; drained after the last command: {drained}; wall {run.wall:.0f} s")
@@ -366,6 +376,12 @@ def main() -> None:
         "--reworks", type=float, default=0.1, help="share of commands whose image gets Vary or Re-roll pressed (0.1)"
     )
     parser.add_argument(
+        "--lost-answers",
+        type=float,
+        default=0.05,
+        help="share of interaction answers Discord carries out and then answers with a 5xx (0.05)",
+    )
+    parser.add_argument(
         "--providers",
         default="seaart,kie",
         help=f"providers to run, in failover order, comma-separated, from {', '.join(SOAK_PROVIDERS)} (seaart,kie)",
@@ -394,6 +410,7 @@ def main() -> None:
         cancels=args.cancels,
         batches=args.batches,
         reworks=args.reworks,
+        lost_answers=args.lost_answers,
         providers=providers,
         outage=args.outage,
         deadline=args.deadline,

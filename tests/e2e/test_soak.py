@@ -143,6 +143,8 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
     second: subprocess.Popen[bytes] | None = None
     async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, seaart, kie:
         discord_fake.chaos(0.1, seed=SEED)
+        # Some answers to commands and buttons are made by Discord, and reach the bot as a 5xx.
+        discord_fake.lose_answers(0.1, seed=SEED)
         config = write_config(tmp_path, discord_fake, seaart, kie=kie)
         # Some members press Cancel or delete the message a moment later, across the kill too.
         actions = MemberActions(discord_fake, 0.3, seed=SEED, delay=(0.1, 1.5))

@@ -289,3 +289,18 @@ async def test_fail_next_after_carries_the_call_out_then_answers_the_failure(dis
         answers = [(await client.post(channel_url(discord_fake), json={"content": c})).status_code for c in "ab"]
     assert answers == [503, 200]
     assert [m.content for m in discord_fake.messages.values()] == ["a", "b"]
+
+
+async def test_lost_answers_are_carried_out_and_answered_with_a_5xx(discord_fake: FakeDiscord) -> None:
+    """lose_answers(): a seeded share of the matching calls is done, and its answer is a 5xx."""
+    discord_fake.lose_answers(0.5, seed=3, path_regex=r"/messages$")
+    async with httpx.AsyncClient(headers={"Authorization": f"Bot {BOT_TOKEN}"}, timeout=10) as client:
+        url = channel_url(discord_fake)
+        answers = [(await client.post(url, json={"content": str(i)})).status_code for i in range(20)]
+    lost = [a for a in answers if a != 200]
+    assert 3 <= len(lost) <= 17 and set(lost) <= {500, 502, 503}
+    assert len(discord_fake.messages) == 20  # every one of them was made
+    assert len(discord_fake.chaos_faults) == len(lost)
+    discord_fake.lose_answers(0)
+    async with httpx.AsyncClient(headers={"Authorization": f"Bot {BOT_TOKEN}"}, timeout=10) as client:
+        assert (await client.post(channel_url(discord_fake), json={"content": "x"})).status_code == 200

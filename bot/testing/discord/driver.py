@@ -23,7 +23,7 @@ from aiohttp import web
 
 from bot.testing.serving import StartsAndStops
 
-from .faults import CHAOS_PATHS, Faults
+from .faults import CALLBACK_PATHS, CHAOS_PATHS, Faults
 from .gateway import Connection, Gateway
 from .protocol import (
     API_PREFIX,
@@ -292,6 +292,20 @@ class FakeDiscord(StartsAndStops, World):
         self._faults.chaos(
             rate, seed=seed, statuses=statuses, path_regex=path_regex, methods=methods, retry_after=retry_after
         )
+
+    def lose_answers(
+        self,
+        rate: float,
+        *,
+        seed: int = 0,
+        statuses: tuple[int, ...] = (500, 502, 503),
+        path_regex: str = CALLBACK_PATHS,
+    ) -> None:
+        """From now on carry out every matching POST (by default interaction callbacks) but answer a seeded
+        share ``rate`` of them with one of ``statuses``: the work done, its answer lost on the way back
+        (discord.py sends an interaction answer again after a 5xx, and is refused: already acknowledged).
+        ``rate=0`` stops. Each is appended to :attr:`chaos_faults`."""
+        self._faults.lose_answers(rate, seed=seed, statuses=statuses, path_regex=path_regex)
 
     # ---- playing the users ---------------------------------------------------------------------------
 

@@ -19,6 +19,8 @@ from .records import ChaosFault, RecordedRequest
 
 # Message edits and webhook calls (follow-ups, edits of @original): where a bot delivers its results.
 CHAOS_PATHS = r"^/webhooks/\d+/[^/]+(/messages/[^/]+)?$|^/channels/\d+/messages(/\d+)?$"
+# Interaction callbacks: a bot's first answer to a command or a button.
+CALLBACK_PATHS = r"^/interactions/\d+/[^/]+/callback$"
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Faults:
     def __init__(self, chaos_faults: list[ChaosFault]) -> None:
         self._failures: list[_Failure] = []
         self._chaos: _Chaos | None = None
+        self._lost: _Chaos | None = None  # lose_answers(): carried out, then answered with a failure
         self._chaos_faults = chaos_faults  # where chaos() records each fault it injects
 
     def fail_next(
@@ -111,11 +114,28 @@ class Faults:
             return self._scripted(failure)
         return self._chaos_answer(record) if api else None
 
+    def lose_answers(self, rate: float, *, seed: int, statuses: tuple[int, ...], path_regex: str) -> None:
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"lost-answer rate {rate} is not between 0 and 1")
+        self._lost = None
+        if rate > 0:
+            pattern, draw = re.compile(path_regex), random.Random(seed)
+            self._lost = _Chaos(rate, pattern, frozenset({"POST"}), statuses, (0.0, 0.0), draw)
+
     def answer_after(self, record: RecordedRequest, full_path: str) -> web.Response | None:
-        """The answer that replaces the route's own for a call it has carried out (``fail_next(after=True)``),
-        or None to send the route's."""
+        """The answer that replaces the route's own for a call it has carried out (``fail_next(after=True)``,
+        ``lose_answers``), or None to send the route's."""
         failure = self._next_failure(record, full_path, after=True)
-        return self._scripted(failure) if failure is not None else None
+        if failure is not None:
+            return self._scripted(failure)
+        lost = self._lost
+        if lost is None or record.method not in lost.methods or not lost.pattern.search(record.path):
+            return None
+        if lost.draw.random() >= lost.rate:
+            return None
+        status = lost.draw.choice(lost.statuses)
+        self._chaos_faults.append(ChaosFault(record.at, record.method, record.path, status))
+        return ApiError(status, 0, f"{status}: the answer was lost").response()
 
     def _next_failure(self, record: RecordedRequest, full_path: str, *, after: bool) -> _Failure | None:
         for failure in self._failures:
