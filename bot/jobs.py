@@ -883,17 +883,24 @@ class JobRunner:
             to=JobState.EXPIRED,
         )
 
-    async def request_cancel(self, job_id: str, *, by_user: int | None, message_gone: bool = False) -> Job | None:
+    async def request_cancel(
+        self, job_id: str, *, by_user: int | None, message_gone: bool = False, message_id: int | None = None
+    ) -> Job | None:
         """Write down that the job is to be cancelled, without waiting for a step in flight to finish, so
         the request is kept before the member is told it was taken (a click acknowledged and then lost to a
         crash would be a cancel the member saw accepted and that never happened). ``cancel`` or the job's
         next step carries it out. Returns the job (None if unknown; unchanged if it has ended or has its
-        image already, which is delivered rather than thrown away)."""
+        image already, which is delivered rather than thrown away). ``message_id``: the message the click
+        came from, recorded if the job does not know its message yet (Discord made it, but its answer to the
+        command was lost and the bot is still finding out), so the cancel is shown there."""
         for _ in range(3):
             job = await self.store.get(job_id)
             if job is None or job.terminal or job.state is JobState.SUCCEEDED or job.cancel_requested is not None:
                 return job
             now = self.clock()
+            learnt: dict[str, Any] = {}
+            if message_id is not None and job.message_id is None:
+                learnt["message_id"] = message_id
             try:
                 # Only these columns are written, compared on the state: a step in flight keeps its own.
                 job = await self.store.update(
@@ -902,6 +909,7 @@ class JobRunner:
                     cancel_requested="silent" if message_gone else "show",
                     cancelled_by=by_user,
                     next_poll_at=now,  # due at once: the next step (here or after a restart) ends it
+                    **learnt,
                 )
             except InvalidTransitionError:
                 continue  # a step moved the job meanwhile: look again

@@ -495,7 +495,11 @@ class Imagine(commands.Cog):
             for candidate in batch:
                 if candidate.terminal:
                     continue
-                job_now = await runner.request_cancel(candidate.id, by_user=interaction.user.id)
+                job_now = await runner.request_cancel(
+                    candidate.id,
+                    by_user=interaction.user.id,
+                    message_id=interaction.message.id if interaction.message is not None else None,
+                )
                 if job_now is not None and not job_now.terminal and job_now.cancel_requested is not None:
                     taken.append(job_now)
             if not taken:

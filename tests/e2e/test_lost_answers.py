@@ -11,6 +11,7 @@ from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import RunningBot
 from tests.e2e.edits import bot_image, bot_replies_to, jobs, ledger, states
+from tests.e2e.test_buttons import button
 
 CALLBACK = r"^/interactions/\d+/[^/]+/callback$"
 
@@ -67,3 +68,28 @@ async def test_a_reply_posted_but_its_answer_lost_still_shows_the_edit(
     (answer,) = bot_replies_to(discord_fake, reply.id)  # one reply, the one Discord made
     assert answer.files and "Done" in answer.embeds[0]["title"]
     assert jobs(settings)[1]["message_id"] == answer.id
+
+
+async def test_a_cancel_pressed_while_the_lost_answer_is_being_sorted_out_is_shown_on_the_message(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """The member sees the job's message (Discord made it) and presses Cancel before the bot knows the
+    message is its own (discord.py waits a second before sending the lost answer again): the job ends
+    then, and once the bot learns its message, it shows the end there, not "Cancelling…" for good."""
+    seaart.hold(True)
+    discord_fake.fail_next("POST", CALLBACK, status=503, after=True)
+    interaction = await discord_fake.slash_command("imagine", {"prompt": "cancelled in the gap"})
+    await discord_fake.wait_for(lambda: interaction.original_message_id is not None, timeout=10)
+    message_id = interaction.original_message_id
+    assert message_id is not None and jobs(settings)[0]["message_id"] is None  # not known to the bot yet
+    click = await discord_fake.click(message_id, button(discord_fake, message_id, "Cancel"))
+    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
+    assert click.callbacks and click.callbacks[0]["type"] == 7  # taken: "Cancelling…"
+
+    def shows_the_end() -> bool:
+        embeds = discord_fake.messages[message_id].embeds
+        return bool(embeds) and embeds[0]["title"] == "🍌 Cancelled"
+
+    await discord_fake.wait_for(shows_the_end, timeout=10)
+    assert jobs(settings)[0]["message_id"] == message_id and seaart.creates == []
+    assert [kind for kind, _ in ledger(settings, jobs(settings)[0]["id"])] == ["reserve", "refund"]
