@@ -730,7 +730,9 @@ class JobRunner:
             if job.handle is not None and job.handle.ready is not None:
                 # The result now lives in result_json; keep one copy of the image bytes, not two.
                 changes["handle"] = job.handle.model_copy(update={"ready": None})
-            job = await self.store.update(job, now=now, state=JobState.SUCCEEDED, **changes)
+            # Not if a Cancel click was written meanwhile (it does not wait for this step): that click has
+            # been, or is being, told it was taken. The job's next step carries the cancel out instead.
+            job = await self.store.update(job, now=now, state=JobState.SUCCEEDED, unless_cancelled=True, **changes)
             # Delivery is the other lane's work (bot/dispatch.py): this step ends, and the loop starts the
             # download and upload when the delivery lane has room, never holding up the polls of others.
             self.wake()

@@ -134,6 +134,8 @@ _JSON_COLUMNS: dict[str, tuple[str, TypeAdapter[Any]]] = {
 # TEXT columns that hold an enum's value.
 _ENUMS: dict[str, type[StrEnum]] = {"state": JobState, "error_category": ErrorCategory}
 _FIELDS = {f.name: f for f in fields(Job)}
+# What a refused update says beyond the state it compared on (see ``update``'s ``unless_cancelled``).
+_OR_CANCELLED = {False: "", True: ", or has a cancel requested"}
 _COLUMN = {name: _JSON_COLUMNS[name][0] if name in _JSON_COLUMNS else name for name in _FIELDS}
 # Never changed by update(): set when the job is created, moved by update's own ``state`` argument or
 # its clock, or (the charge) written by the ledger, bot/store/ledger.py.
@@ -414,10 +416,13 @@ class JobStore:
         now: float,
         state: JobState | None = None,
         within: InTransaction | None = None,
+        unless_cancelled: bool = False,
         **changes: Any,
     ) -> Job:
         """Write ``changes`` (and a checked transition to ``state``) if the row is still in ``job.state``;
-        ``within`` (given the job's id) runs in the same transaction.
+        ``within`` (given the job's id) runs in the same transaction. ``unless_cancelled``: and only if no
+        cancel was requested meanwhile (``cancel_requested`` is written without the job's lock, compared on
+        the same state, so a step that read the job before it would otherwise go ahead).
 
         The compare-and-set on state means two tasks can never both move the same job: the loser gets
         InvalidTransitionError and re-reads.
@@ -441,6 +446,8 @@ class JobStore:
             values["charge_state"] = settled_state(new_state is JobState.DELIVERED)
         assignments = ", ".join(f"{k} = ?" for k in values)
         sql = f"UPDATE jobs SET {assignments} WHERE id = ? AND state = ?"
+        if unless_cancelled:
+            sql += " AND cancel_requested IS NULL"
         params = (*values.values(), job.id, str(job.state))
         if settles or within is not None:
             async with self.db.transaction() as conn:
@@ -448,7 +455,8 @@ class JobStore:
                 if cur.rowcount != 1:
                     if unsaved:
                         self._unsaved[job.id] = unsaved
-                    raise InvalidTransitionError(f"job {job.id} is no longer {job.state}")
+                    refused = f"job {job.id} is no longer {job.state}" + _OR_CANCELLED[unless_cancelled]
+                    raise InvalidTransitionError(refused)
                 if settles:
                     # The charge is settled in the same transaction as the job's end: no crash can leave a
                     # delivered job uncharged or a failed one charged.
@@ -464,7 +472,8 @@ class JobStore:
             if cur.rowcount != 1:
                 if unsaved:
                     self._unsaved[job.id] = unsaved
-                raise InvalidTransitionError(f"job {job.id} is no longer {job.state}")
+                refused = f"job {job.id} is no longer {job.state}" + _OR_CANCELLED[unless_cancelled]
+                raise InvalidTransitionError(refused)
         # The row is now what it was plus these columns: the same change to the cached copy (or, if the
         # job was not cached, to the caller's) gives the new row without reading it back.
         changed: dict[str, Any] = {"state": new_state, "updated_at": now, **changes}

@@ -293,3 +293,23 @@ async def test_the_unfinished_jobs_a_message_shows_are_found_by_index(store: Job
     ):
         plan = " ".join(str(row[-1]) for row in await cur.fetchall())
     assert "USING INDEX jobs_message" in plan, plan
+
+
+async def test_a_cancel_written_while_a_step_holds_the_job_stops_its_image_being_taken(store: JobStore) -> None:
+    """A Cancel click writes its request without the job's lock, compared on the state; a poll in flight read
+    the job before and comes back with the image. Its move to succeeded must lose: the click was (or is
+    being) told it was taken, and a succeeded job is delivered and charged."""
+    job = await store.create(new_job(message_id=55), now=1000.0, deadline_seconds=600)
+    running = await store.update(job, now=1001.0, state=JobState.SUBMITTED)
+    running = await store.update(running, now=1002.0, state=JobState.RUNNING)
+    stale = running  # what the poll's step holds
+    await store.update(running, now=1003.0, cancel_requested="show", next_poll_at=1003.0)
+    with pytest.raises(InvalidTransitionError, match="has a cancel requested"):
+        await store.update(stale, now=1004.0, state=JobState.SUCCEEDED, unless_cancelled=True)
+    now = await store.get(job.id)
+    assert now is not None and now.state is JobState.RUNNING and now.cancel_requested == "show"
+    # Without a cancel in the way the same move goes through.
+    other = await store.create(new_job(message_id=56), now=1000.0, deadline_seconds=600)
+    other = await store.update(other, now=1001.0, state=JobState.SUBMITTED)
+    done = await store.update(other, now=1002.0, state=JobState.SUCCEEDED, unless_cancelled=True)
+    assert done.state is JobState.SUCCEEDED
