@@ -282,12 +282,11 @@ async def run_soak(plan: Plan) -> Run:
             tasks = tasks_per_prompt(prompt_of_task(f, job) for f in fakes.values() for job in f.jobs.values())
             verdict = audit(db, discord_fake, tasks, sent + reworks.presses, quotas=True)
             finished: dict[str, float] = {}  # task id -> when its image existed
-            ready: dict[str, float] = {}  # prompt -> the same
             for fake in fakes.values():
                 for job_id, job in fake.jobs.items():
                     if (when := ready_at(job)) is not None:
-                        finished[job_id] = ready[prompt_of_task(fake, job)] = when
-            member_actions = actions.lines(db, ready) + reworks.lines(db)
+                        finished[job_id] = when
+            member_actions = actions.lines(db, finished) + reworks.lines(db)
             # Only SeaArt has a cancel call (Kie documents none; a Gemini call ends when it is answered).
             seaart = fakes.get("seaart")
             requests = seaart.requests if seaart is not None else []

@@ -433,17 +433,19 @@ class MemberActions:
         return found
 
     def lines(self, db: Path, ready_at: Mapping[str, float] | None = None) -> list[str]:
-        """How the members' actions went and how their jobs ended, for a report. With ``ready_at`` (prompt
-        -> when the provider had its image, wall clock), a job delivered although its member acted says
-        whether the image existed by then: the bot delivers an image it has rather than throw it away."""
-        jobs = _rows(db, "SELECT interaction_id, state, batch_index FROM jobs") if db.exists() else []
-        # A batch's state here is its first candidate's (they are cancelled together).
-        state_of = {i: str(mine[0]["state"]) for i, mine in jobs_by_interaction(jobs).items()}
+        """How the members' actions went and how their jobs ended, for a report. With ``ready_at`` (provider
+        task id -> when the provider had its image, wall clock), each job delivered although its member acted
+        says whether its image existed by then: the bot delivers an image it has rather than throw it away."""
+        columns = "interaction_id, state, batch_index, provider_job_id"
+        by_interaction = jobs_by_interaction(_rows(db, f"SELECT {columns} FROM jobs") if db.exists() else [])
         lines = [f"member actions: {len(self.actions)} (a share of {self.share:.0%} of the commands)"]
         for kind in ("cancel", "delete"):
             mine = [a for a in self.actions if a.kind == kind]
             made = Counter(a.outcome for a in mine)
-            ended = Counter(state_of.get(a.command.id, "no row") for a in mine if a.outcome in ("clicked", "deleted"))
+            acted = [a for a in mine if a.outcome in ("clicked", "deleted")]
+            ended = Counter(str(j["state"]) for a in acted for j in by_interaction.get(a.command.id, [])) or Counter(
+                {"no row": len(acted)} if acted else {}
+            )
             taken = sum(1 for a in mine if _taken(a))
             told_too_late = sum(1 for a in mine if a.click is not None and a.click.acknowledged and not _taken(a))
             what = "Cancel pressed" if kind == "cancel" else "message deleted"
@@ -454,13 +456,14 @@ class MemberActions:
             lines.append(
                 f"  {'':<16}      their jobs ended: " + (", ".join(f"{s} {n}" for s, n in sorted(ended.items())) or "-")
             )
-            acted = [(a, a.at) for a in mine if a.at is not None and state_of.get(a.command.id) == _DELIVERED]
-            if ready_at is not None and acted:
-                late = [
-                    f"{ready_at[p] - at:+.1f} s"
-                    for a, at in acted
-                    if (p := prompt_of(a.command)) is not None and p in ready_at
-                ]
+            late = [
+                f"{ready_at[str(j['provider_job_id'])] - a.at:+.1f} s"
+                for a in acted
+                if a.at is not None and ready_at is not None
+                for j in by_interaction.get(a.command.id, [])
+                if j["state"] == _DELIVERED and str(j["provider_job_id"]) in ready_at
+            ]
+            if late:
                 lines.append(
                     f"  {'':<16}      delivered anyway; image ready at the provider vs the action: {', '.join(late)}"
                 )
