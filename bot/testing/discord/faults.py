@@ -128,14 +128,18 @@ class Faults:
         failure = self._next_failure(record, full_path, after=True)
         if failure is not None:
             return self._scripted(failure)
-        lost = self._lost
-        if lost is None or record.method not in lost.methods or not lost.pattern.search(record.path):
+        status = self._draw(self._lost, record)
+        return None if status is None else ApiError(status, 0, f"{status}: the answer was lost").response()
+
+    def _draw(self, chaos: _Chaos | None, record: RecordedRequest) -> int | None:
+        """The status ``chaos`` gives this call (recorded as a fault), or None if it leaves it alone."""
+        if chaos is None or record.method not in chaos.methods or not chaos.pattern.search(record.path):
             return None
-        if lost.draw.random() >= lost.rate:
+        if chaos.draw.random() >= chaos.rate:
             return None
-        status = lost.draw.choice(lost.statuses)
+        status = chaos.draw.choice(chaos.statuses)
         self._chaos_faults.append(ChaosFault(record.at, record.method, record.path, status))
-        return ApiError(status, 0, f"{status}: the answer was lost").response()
+        return status
 
     def _next_failure(self, record: RecordedRequest, full_path: str, *, after: bool) -> _Failure | None:
         for failure in self._failures:
@@ -156,12 +160,9 @@ class Faults:
 
     def _chaos_answer(self, record: RecordedRequest) -> web.Response | None:
         chaos = self._chaos
-        if chaos is None or record.method not in chaos.methods or not chaos.pattern.search(record.path):
+        status = self._draw(chaos, record)
+        if status is None or chaos is None:
             return None
-        if chaos.draw.random() >= chaos.rate:
-            return None
-        status = chaos.draw.choice(chaos.statuses)
-        self._chaos_faults.append(ChaosFault(record.at, record.method, record.path, status))
         if status != 429:
             return ApiError(status, 0, f"{status}: chaos").response()
         retry_after = round(chaos.draw.uniform(*chaos.retry_after), 3)
