@@ -268,6 +268,9 @@ async def run_soak(plan: Plan) -> Run:
                 outage.cancel()
                 await actions.finish()
                 await reworks.finish()
+                # A command still being answered would count as unanswered, and the drain would end at once.
+                with contextlib.suppress(TimeoutError):
+                    await discord_fake.wait_for(lambda: all(i.acknowledged for i in sent), timeout=15)
                 print(f"draining (up to {plan.drain:g} s) ...", file=sys.stderr, flush=True)
                 drained_at = time.monotonic()
                 deadline = drained_at + plan.drain

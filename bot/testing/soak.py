@@ -515,10 +515,15 @@ class Reworks:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def finish(self) -> None:
-        """Wait for the presses still to come (each waits at most ``patience`` s for its image)."""
+    async def finish(self, answered_within: float = 15.0) -> None:
+        """Wait for the presses still to come (each waits at most ``patience`` s for its image), then for
+        the bot to answer them (a press not answered within ``answered_within`` s counts as unanswered):
+        a judge that looked before would call a press still being handled unanswered, and the run would
+        stop the bot while it holds that press's jobs."""
         if self._tasks:
             await asyncio.gather(*self._tasks)
+        with contextlib.suppress(TimeoutError):
+            await self.discord.wait_for(lambda: all(p.acknowledged for p in self.presses), timeout=answered_within)
 
     async def _rework(self, rework: Rework) -> None:
         deadline = time.monotonic() + self.patience

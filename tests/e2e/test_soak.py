@@ -114,7 +114,10 @@ async def imagine(
 async def settle(
     discord_fake: FakeDiscord, running: subprocess.Popen[bytes], db: Path, sent: list[FakeInteraction], log: Path
 ) -> None:
-    """Wait until no job of ``sent`` is lost or the bot exits; an exited bot cannot drain: say so, not "lost"."""
+    """Wait until no job of ``sent`` is lost or the bot exits; an exited bot cannot drain: say so, not "lost".
+    A command still being answered would look unanswered, not lost: its answer is waited for first."""
+    with contextlib.suppress(TimeoutError):
+        await discord_fake.wait_for(lambda: all(i.acknowledged for i in sent), timeout=15)
     with contextlib.suppress(TimeoutError):
         await discord_fake.wait_for(
             lambda: running.poll() is not None or not audit(db, discord_fake, {}, sent).lost, timeout=45
