@@ -95,6 +95,13 @@ _FAILED_STATE_FOR = {
 }
 
 
+def _what_failed(exc: BaseException) -> str:
+    """An exception for the log as its kind and HTTP status, never its text: a client library's message
+    may quote the URL, and an interaction callback's URL holds the interaction's token."""
+    status, code = getattr(exc, "status", None), getattr(exc, "code", None)
+    return type(exc).__name__ + (f" (HTTP {status}, code {code})" if isinstance(status, int) else "")
+
+
 @dataclass(frozen=True, slots=True)
 class Delivering:
     """A batch candidate whose images are being shown for the first time."""
@@ -314,17 +321,18 @@ class JobRunner:
         lost on its way back). Ask where the message is, as a restart would (``_recover_held``): found,
         the jobs start there and that message follows them; not found (or no way to tell), nobody will
         see them, so they end uncharged. Returns the started jobs, or None if they were cancelled."""
+        failed = _what_failed(exc)
         try:
             message_id = await self.sink.locate(jobs[0])
         except Exception as lookup:
-            log.warning("job %s: could not look for its message after %r: %r", jobs[0].id, exc, lookup)
+            log.warning("job %s: could not look for its message after %s: %s", jobs[0].id, failed, _what_failed(lookup))
             message_id = None
         if message_id is None:
             for job in jobs:
-                log.info("job %s: its answer failed (%r) and Discord shows none; cancelling it", job.id, exc)
+                log.info("job %s: its answer failed (%s) and Discord shows none; cancelling it", job.id, failed)
                 await self.cancel(job.id, by_user=None)
             return None
-        log.info("job(s) %s: the answer failed (%r), but Discord shows it; starting", [j.id for j in jobs], exc)
+        log.info("job(s) %s: the answer failed (%s), but Discord shows it; starting", [j.id for j in jobs], failed)
         return [await self.release(job.id, message_id=message_id, shown=True) or job for job in jobs]
 
     async def wait_terminal(self, job_id: str, timeout: float | None = None) -> Job:

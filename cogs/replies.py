@@ -221,7 +221,7 @@ class Replies(commands.Cog):
         except Exception as exc:
             # The channel refuses the bot's messages (nobody will see this job: it ends uncharged), or
             # Discord posted the reply and lost its answer to us (the job starts in that reply).
-            log.warning("reply %s: could not answer (%r); looking for the reply", message.id, exc)
+            log.warning("reply %s: could not answer (%s); looking for the reply", message.id, type(exc).__name__)
             started = await runner.answer_failed([job], exc)
             return started[0] if started else None
         return await runner.release(job.id, message_id=answer.id, shown=True)

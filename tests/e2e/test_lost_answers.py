@@ -6,6 +6,10 @@ never draw on it); not there, the job ends uncharged."""
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
@@ -17,8 +21,13 @@ CALLBACK = r"^/interactions/\d+/[^/]+/callback$"
 
 
 async def test_a_command_s_answer_made_but_lost_on_its_way_back_still_gets_its_image(
-    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+    running_bot: RunningBot,
+    discord_fake: FakeDiscord,
+    seaart: FakeSeaArt,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="bot.jobs")
     discord_fake.fail_next("POST", CALLBACK, status=503, after=True)  # Discord made it, then a 503
     interaction = await discord_fake.slash_command("imagine", {"prompt": "an answer lost"})
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
@@ -29,6 +38,10 @@ async def test_a_command_s_answer_made_but_lost_on_its_way_back_still_gets_its_i
     (job,) = jobs(settings)
     assert job["message_id"] == message.id
     assert [kind for kind, _ in ledger(settings, job["id"])] == ["reserve", "commit"]
+    # The log says what failed by kind and status, never by the error's text (it may quote the callback URL,
+    # which holds the interaction's token).
+    assert "the answer failed (HTTPException (HTTP 400, code 40060)), but Discord shows it" in caplog.text
+    assert interaction.token not in caplog.text
 
 
 async def test_a_command_s_answer_never_made_ends_the_job_uncharged(
