@@ -65,15 +65,14 @@ from harness import (
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import Chaos, FakeGemini, FakeKie, FakeSeaArt
 from bot.testing.providers._base import FakeProviderServer
-from bot.testing.providers.gemini import FakeGeminiCall
 from bot.testing.soak import (
     GENEROUS_QUOTAS,
     Audit,
     MemberActions,
     Reworks,
     audit,
+    provider_record,
     providers_not_told,
-    tasks_per_prompt,
 )
 
 
@@ -121,25 +120,6 @@ def make_fakes(plan: Plan) -> dict[str, FakeProviderServer[Any]]:
         }
         fakes[name] = FakeSeaArt(**options) if name == "seaart" else FakeKie(flavour="kie", **options)
     return fakes
-
-
-def prompt_of_task(fake: FakeProviderServer[Any], job: Any) -> str:
-    """The prompt a fake's task was made for (SeaArt keeps it in the body, Kie in its ``input``, Gemini in
-    the text part of the last turn)."""
-    if isinstance(fake, FakeSeaArt):
-        return str(job.body.get("prompt"))
-    if isinstance(fake, FakeGemini):
-        parts = job.body["contents"][-1]["parts"]
-        return str(next(part["text"] for part in parts if "text" in part))
-    return str(job.fields.get("prompt"))
-
-
-def ready_at(job: Any) -> float | None:
-    """When a fake's task had its image (wall clock; None: not yet); a Gemini call has it when it is made."""
-    if isinstance(job, FakeGeminiCall):
-        return job.created_at
-    at = job.ready_at
-    return float(at) if at is not None else None
 
 
 def is_api_call(path: str) -> bool:
@@ -282,19 +262,12 @@ async def run_soak(plan: Plan) -> Run:
             finally:
                 if bot is not None:
                     await stop_bot(bot)
-            tasks = tasks_per_prompt(prompt_of_task(f, job) for f in fakes.values() for job in f.jobs.values())
-            verdict = audit(db, discord_fake, tasks, sent + reworks.presses, quotas=True)
-            finished: dict[str, float] = {}  # task id -> when its image existed
-            for fake in fakes.values():
-                for job_id, job in fake.jobs.items():
-                    if (when := ready_at(job)) is not None:
-                        finished[job_id] = when
-            member_actions = actions.lines(db, finished) + reworks.lines(db)
-            # Only SeaArt has a cancel call (Kie documents none; a Gemini call ends when it is answered).
-            seaart = fakes.get("seaart")
-            requests = seaart.requests if seaart is not None else []
-            cancels = [r.path for r in requests if r.method == "PUT" and r.path.endswith("/cancel")]
-            action_problems = actions.problems(db, finished) + providers_not_told(db, cancels, finished)
+            record = provider_record(fakes.values())
+            verdict = audit(db, discord_fake, record.tasks, sent + reworks.presses, quotas=True)
+            member_actions = actions.lines(db, record.finished) + reworks.lines(db)
+            action_problems = actions.problems(db, record.finished) + providers_not_told(
+                db, record.cancels, record.finished
+            )
     return Run(
         audit=verdict,
         restarts=restarts,

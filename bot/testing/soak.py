@@ -40,6 +40,9 @@ from typing import Any
 from bot.models import TERMINAL_STATES, JobState
 from bot.render import COLOUR_DONE, COLOUR_PROGRESS, truncate
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
+from bot.testing.providers import FakeGemini, FakeSeaArt
+from bot.testing.providers._base import FakeProviderServer
+from bot.testing.providers.gemini import FakeGeminiCall
 
 _TERMINAL = {str(s) for s in TERMINAL_STATES}
 _DELIVERED = str(JobState.DELIVERED)
@@ -324,6 +327,47 @@ def _check_ledger(result: Audit, db: Path, jobs: Mapping[str, Mapping[str, Any]]
 def tasks_per_prompt(prompts: Iterable[object]) -> dict[str, int]:
     """Prompt -> how many tasks carry it (give it the prompts of every task the fake provider made)."""
     return dict(Counter(str(p) for p in prompts))
+
+
+@dataclass(frozen=True)
+class ProviderRecord:
+    """What the fake providers of a soak did, as the judges above take it."""
+
+    tasks: dict[str, int]  # prompt -> tasks made for it, over every provider (``audit``)
+    finished: dict[str, float]  # task id -> when its image existed, wall clock (``MemberActions``)
+    cancels: list[str]  # the path of every cancel call received (``providers_not_told``)
+
+
+def provider_record(fakes: Iterable[FakeProviderServer[Any]]) -> ProviderRecord:
+    prompts: list[str] = []
+    finished: dict[str, float] = {}
+    cancels: list[str] = []
+    for fake in fakes:
+        for task_id, task in fake.jobs.items():
+            prompts.append(_task_prompt(fake, task))
+            if (when := _task_ready_at(task)) is not None:
+                finished[task_id] = when
+        cancels += [r.path for r in fake.requests if r.method == "PUT" and r.path.endswith("/cancel")]
+    return ProviderRecord(tasks_per_prompt(prompts), finished, cancels)
+
+
+def _task_prompt(fake: FakeProviderServer[Any], task: Any) -> str:
+    """The prompt a fake's task was made for (SeaArt keeps it in the body, Kie in its ``input``, Gemini in
+    the text part of the last turn)."""
+    if isinstance(fake, FakeSeaArt):
+        return str(task.body.get("prompt"))
+    if isinstance(fake, FakeGemini):
+        parts = task.body["contents"][-1]["parts"]
+        return str(next(part["text"] for part in parts if "text" in part))
+    return str(task.fields.get("prompt"))
+
+
+def _task_ready_at(task: Any) -> float | None:
+    """When a fake's task had its image (None: not yet); a Gemini call has it when it is made."""
+    if isinstance(task, FakeGeminiCall):
+        return task.created_at
+    at = task.ready_at
+    return float(at) if at is not None else None
 
 
 # The [quotas] section a soak runs with: enabled, so the ledger is exercised, and limits no soak reaches

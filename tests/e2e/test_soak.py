@@ -26,7 +26,7 @@ from pathlib import Path
 
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import Chaos, FakeKie, FakeSeaArt
-from bot.testing.soak import GENEROUS_QUOTAS, MemberActions, Reworks, audit, providers_not_told, tasks_per_prompt
+from bot.testing.soak import GENEROUS_QUOTAS, MemberActions, Reworks, audit, provider_record, providers_not_told
 from tests.conftest import BOT_TOKEN, SEAART_KEY
 from tests.e2e.bot_process import bot_env, start_process
 
@@ -173,9 +173,8 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
         finally:
             stop(first, second)
 
-    prompts = [job.body.get("prompt") for job in seaart.jobs.values()]
-    prompts += [job.fields.get("prompt") for job in kie.jobs.values()]
-    result = audit(db, discord_fake, tasks_per_prompt(prompts), sent, quotas=True)
+    record = provider_record([seaart, kie])
+    result = audit(db, discord_fake, record.tasks, sent, quotas=True)
     report = "\n".join(result.problems() + result.lines())
     assert result.problems() == [], report
     assert result.submitted == JOBS + len(reworks.presses)
@@ -186,10 +185,9 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
     assert result.candidates >= 3 * (JOBS // BATCH_EVERY) - 3, report  # a batch may be refused only if the bot died
     assert result.failed_over > 0 and kie.jobs, report
     assert result.delivered >= JOBS // 2, report
-    finished = {job_id: job.ready_at for fake in (seaart, kie) for job_id, job in fake.jobs.items() if job.ready_at}
-    assert actions.problems(db, finished) == []  # no Cancel the bot took was delivered or charged
-    cancels = [r.path for r in seaart.requests if r.method == "PUT" and r.path.endswith("/cancel")]
-    assert providers_not_told(db, cancels, finished) == []  # every running task cancelled was asked to stop
+    assert actions.problems(db, record.finished) == []  # no Cancel the bot took was delivered or charged
+    # Every running task cancelled was asked to stop.
+    assert providers_not_told(db, record.cancels, record.finished) == []
     made = {a.outcome for a in actions.actions}
     assert {"clicked", "deleted"} <= made, "\n".join(actions.lines(db))
 
@@ -221,8 +219,7 @@ async def test_a_kill_while_the_command_is_being_acknowledged_still_ends_the_job
         finally:
             stop(first, second)
 
-    tasks = tasks_per_prompt(job.body.get("prompt") for job in seaart.jobs.values())
-    result = audit(db, discord_fake, tasks, [interaction], quotas=True)
+    result = audit(db, discord_fake, provider_record([seaart]).tasks, [interaction], quotas=True)
     assert result.problems() == [], "\n".join(result.problems() + result.lines())
 
 
@@ -249,6 +246,5 @@ async def test_a_failed_jobs_final_message_survives_one_discord_503(tmp_path: Pa
         finally:
             stop(proc)
 
-    tasks = tasks_per_prompt(job.body.get("prompt") for job in seaart.jobs.values())
-    result = audit(db, discord_fake, tasks, [interaction], quotas=True)
+    result = audit(db, discord_fake, provider_record([seaart]).tasks, [interaction], quotas=True)
     assert result.problems() == [], "\n".join(result.problems() + result.lines())
