@@ -41,7 +41,7 @@ from bot.models import JobHandle, JobResult, JobState, JobUpdate, ProviderAttemp
 from bot.providers.base import Provider
 from bot.references import ReferenceUnavailableError, check_references
 from bot.routing import choose_provider
-from bot.schedule import CompletionTimes, PollSchedule, PollState, ScheduleSettings, job_kind
+from bot.schedule import CompletionTimes, PollSchedule, PollState, ScheduleSettings, backoff_pace, job_kind
 from bot.store.completions import CompletionStore
 from bot.store.jobs import InTransaction, InvalidTransitionError, Job, JobStore, NewJob
 from bot.store.owed_edits import OwedEdits
@@ -557,7 +557,9 @@ class JobRunner:
             return
         now = self.clock()
         kind = self._kind(job)
-        first = self.schedule.next_delay(PollState(kind, elapsed=0.0, polls=0, callback=_calls_back(handle)))
+        first = self.schedule.next_delay(
+            PollState(kind, elapsed=0.0, polls=0, callback=_calls_back(handle), pace=backoff_pace(job.id))
+        )
         job = await self.store.update(
             job,
             now=now,
@@ -702,6 +704,7 @@ class JobRunner:
                     progress=update.progress,
                     queue_position=update.queue_position,
                     callback=job.handle is not None and _calls_back(job.handle),
+                    pace=backoff_pace(job.id),
                 )
             )
             self._called_back.discard(job.id)  # a callback that came early: back to the schedule

@@ -18,6 +18,7 @@ from bot.images import PreparedImage
 from bot.jobs import JobRunner
 from bot.models import GenerationRequest, JobState
 from bot.providers.seaart import SeaArtProvider
+from bot.schedule import backoff_pace
 from bot.store import Database
 from bot.store.jobs import Job, JobStore, NewJob
 from bot.testing.providers import FakeSeaArt, make_png
@@ -89,7 +90,8 @@ async def test_full_path_and_backoff(
     await runner.run_once()
     job = await runner.store.get(job.id)  # type: ignore[assignment]
     assert job.state is JobState.SUBMITTED and job.provider_job_id in fake.jobs
-    assert job.next_poll_at == clock.now + 2
+    # The first wait is poll_interval_seconds at the job's own pace (bot/schedule.py backoff_pace).
+    assert job.next_poll_at == pytest.approx(clock.now + 2 * backoff_pace(job.id))
     gaps = []
     for _ in range(5):
         clock.now = job.next_poll_at or clock.now
@@ -99,6 +101,7 @@ async def test_full_path_and_backoff(
         gaps.append((job.next_poll_at or 0) - before)
     assert job.state is JobState.RUNNING
     assert gaps == sorted(gaps) and gaps[-1] <= 10 and gaps[0] < gaps[-1]  # grows, capped
+    assert gaps == pytest.approx([backoff_pace(job.id) * min(2 * 1.5**n, 10) for n in range(5)])
     fake.release()
     job = await drive(runner, clock, job.id)
     assert job.state is JobState.DELIVERED

@@ -10,12 +10,14 @@ from __future__ import annotations
 import itertools
 import random
 import statistics
+from collections import Counter
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.schedule import CompletionTimes, PollSchedule, PollState, ScheduleSettings, job_kind
+from bot.schedule import CompletionTimes, PollSchedule, PollState, ScheduleSettings, backoff_pace, job_kind
+from bot.store.jobs import new_job_id
 
 KIND = job_kind("seaart", "nano_banana_2", "1K", 0)
 
@@ -27,11 +29,13 @@ def trained(samples: list[float], kind: str = KIND, **knobs: float) -> PollSched
     return PollSchedule(ScheduleSettings(**knobs), times)  # type: ignore[arg-type]
 
 
-def simulate(schedule: PollSchedule, finishes_at: float, deadline: float = 600.0, kind: str = KIND) -> list[float]:
+def simulate(
+    schedule: PollSchedule, finishes_at: float, deadline: float = 600.0, kind: str = KIND, pace: float = 1.0
+) -> list[float]:
     """Poll times (seconds after submit) until the first poll at or after ``finishes_at``."""
     t, polls, times = 0.0, 0, []
     while t < deadline:
-        t += schedule.next_delay(PollState(kind, elapsed=t, polls=polls))
+        t += schedule.next_delay(PollState(kind, elapsed=t, polls=polls, pace=pace))
         polls += 1
         times.append(t)
         if t >= finishes_at:
@@ -66,6 +70,46 @@ def test_before_learning_it_is_exactly_the_old_backoff() -> None:
         15.0,
         15.0,
     ]
+
+
+def test_each_job_keeps_its_own_pace_through_the_backoff() -> None:
+    """Half to all of each wait, fixed by the job's id (a restarted bot plans it the same), never
+    above the ceiling, and spread evenly over the jobs."""
+    schedule = trained([])
+    ids = [new_job_id() for _ in range(2000)]
+    paces = [backoff_pace(job_id) for job_id in ids]
+    assert all(0.5 <= pace <= 1.0 for pace in paces)
+    assert [backoff_pace(job_id) for job_id in ids[:50]] == paces[:50]
+    tenths = Counter(min(int((pace - 0.5) * 20), 9) for pace in paces)
+    assert len(tenths) == 10 and min(tenths.values()) >= 120, tenths  # about 200 in each
+    slow = [schedule.next_delay(PollState(KIND, elapsed=0, polls=n, pace=0.6)) for n in range(7)]
+    assert slow == pytest.approx([0.6 * d for d in (3.0, 3.0, 4.5, 6.75, 10.125, 15.0, 15.0)])
+    # Queued with no place given, a job keeps its pace too.
+    assert schedule.next_delay(PollState(KIND, elapsed=0, polls=5, queued=True, pace=0.6)) == pytest.approx(9.0)
+    # The plain backoff, chosen in config (poll_schedule = "backoff"), is the same for every job.
+    plain = PollSchedule(ScheduleSettings(learned=False), CompletionTimes())
+    assert plain.next_delay(PollState(KIND, elapsed=0, polls=3, pace=0.6)) == 6.75
+
+
+def test_jobs_sent_together_are_not_all_asked_at_the_same_moments() -> None:
+    """A hundred jobs of a kind nobody has run, sent within a second: at the same pace they are all
+    polled at the same offsets, with nothing between for up to the ceiling, so the first to finish are
+    seen up to 15 s late; each at its own pace, some job is asked about within a second of any moment."""
+    schedule = trained([])
+    rng = random.Random(4)
+    starts = [rng.uniform(0, 1) for _ in range(100)]
+
+    def widest_silence(paces: list[float]) -> float:
+        polls = sorted(
+            start + t
+            for start, pace in zip(starts, paces, strict=True)
+            for t in simulate(schedule, finishes_at=120.0, kind=KIND, pace=pace)
+        )
+        inside = [t for t in polls if 20.0 <= t <= 90.0]
+        return max(b - a for a, b in itertools.pairwise(inside))
+
+    assert widest_silence([1.0] * 100) >= 13.0  # the old backoff: everyone at 24.4, 39.4, 54.4 s ...
+    assert widest_silence([backoff_pace(new_job_id()) for _ in starts]) <= 1.5
 
 
 def test_a_kind_without_history_borrows_the_window_of_its_siblings() -> None:
@@ -200,15 +244,17 @@ def test_done_chance_ranks_jobs_in_the_window_first() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    samples=st.lists(st.floats(0.5, 300), min_size=20, max_size=200),
+    samples=st.lists(st.floats(0.5, 300), max_size=200),  # under 5: the backoff
     elapsed=st.floats(0, 900),
     polls=st.integers(0, 200),
     queued=st.booleans(),
     progress=st.none() | st.floats(0, 1),
+    pace=st.floats(0.5, 1.0),
 )
 def test_delays_are_always_positive_and_within_the_ceiling(
-    samples: list[float], elapsed: float, polls: int, queued: bool, progress: float | None
+    samples: list[float], elapsed: float, polls: int, queued: bool, progress: float | None, pace: float
 ) -> None:
     schedule = trained(samples)
-    delay = schedule.next_delay(PollState(KIND, elapsed=elapsed, polls=polls, queued=queued, progress=progress))
+    state = PollState(KIND, elapsed=elapsed, polls=polls, queued=queued, progress=progress, pace=pace)
+    delay = schedule.next_delay(state)
     assert 0 < delay <= schedule.settings.ceiling
