@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import random
 import re
 import shutil
@@ -117,6 +118,8 @@ class LoadRow:
     peak_rss: float = float("nan")
     notice: list[float] = field(default_factory=list)
     schedule: list[float] = field(default_factory=list)
+    # The notice delay in its parts, per delivered job (NOTICE_STAGES): where a slow tail comes from.
+    stages: dict[str, list[float]] = field(default_factory=dict)
     acks: list[float] = field(default_factory=list)
     unacknowledged: int = 0
     statements: float | None = None
@@ -193,13 +196,50 @@ def job_states(db: Path) -> dict[str, int]:
         return {str(s): int(n) for s, n in conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")}
 
 
-def status_times(seaart: FakeSeaArt) -> dict[str, list[float]]:
-    """Task id -> arrival times of its status requests, in order."""
+# From the image existing at the provider to the member seeing it: the status poll that finds it done,
+# the request for its result, the start of its download (when the delivery lane took the job), and the
+# download, check and upload to Discord (FakeMessage.files_at).
+NOTICE_STAGES = ("unseen", "to result", "to download", "download+upload")
+
+
+def notice_stages(
+    job: FakeJob, polls: list[float], results: list[float], downloads: list[float], files_at: float
+) -> tuple[float, ...] | None:
+    """The notice delay of one delivered job split into NOTICE_STAGES, from the arrival times of its
+    status polls, result requests and image downloads (None if a step is not on record)."""
+    if job.ready_at is None:
+        return None
+    marks = [job.ready_at]
+    for times in (polls, results, downloads):
+        after = [at for at in times if at >= marks[-1]]
+        if not after:
+            return None
+        marks.append(min(after))
+    marks.append(files_at)
+    return tuple(b - a for a, b in itertools.pairwise(marks))
+
+
+def task_times(seaart: FakeSeaArt, endpoint: str) -> dict[str, list[float]]:
+    """Task id -> arrival times of its GET requests to ``endpoint`` ("status", "response"), in order."""
     times: dict[str, list[float]] = {}
     for request in seaart.requests:
-        if request.method == "GET" and request.path.endswith("/status"):
+        if request.method == "GET" and request.path.endswith(f"/{endpoint}"):
             times.setdefault(request.path.rsplit("/", 2)[-2], []).append(request.at)
     return times
+
+
+def download_times(seaart: FakeSeaArt) -> dict[str, list[float]]:
+    """Image name -> arrival times of its downloads (/files/{name}.png)."""
+    times: dict[str, list[float]] = {}
+    for request in seaart.requests:
+        if request.method == "GET" and request.path.startswith("/files/"):
+            times.setdefault(request.path.removeprefix("/files/").removesuffix(".png"), []).append(request.at)
+    return times
+
+
+def status_times(seaart: FakeSeaArt) -> dict[str, list[float]]:
+    """Task id -> arrival times of its status requests, in order."""
+    return task_times(seaart, "status")
 
 
 def schedule_delay(job: FakeJob, polls: list[float]) -> float | None:
@@ -265,6 +305,7 @@ async def run_load(source: BotSource, plan: Plan) -> LoadRow:
 def _measure(row: LoadRow, seaart: FakeSeaArt, discord_fake: FakeDiscord, sent: dict[str, FakeInteraction]) -> None:
     jobs = {str(j.body.get("prompt")): j for j in seaart.jobs.values()}
     polls = status_times(seaart)
+    results, downloads = task_times(seaart, "response"), download_times(seaart)
     row.status_polls = sum(len(times) for times in polls.values())
     # Snowflakes and tokens out of the path, so requests group by route ("PATCH /webhooks/#/#/messages/#").
     row.discord_calls.update(
@@ -285,6 +326,15 @@ def _measure(row: LoadRow, seaart: FakeSeaArt, discord_fake: FakeDiscord, sent: 
         if message is None or message.files_at is None or job.ready_at is None:
             continue
         row.notice.append(message.files_at - job.ready_at)
+        parts = notice_stages(
+            job,
+            polls.get(job.request_id, []),
+            results.get(job.request_id, []),
+            downloads.get(job.image_names[0], []) if job.image_names else [],
+            message.files_at,
+        )
+        for stage, seconds in zip(NOTICE_STAGES, parts or (), strict=False):
+            row.stages.setdefault(stage, []).append(seconds)
         served = len(seaart.image_bytes(job.image_names[0])) if job.image_names else None
         if served is not None and message.attachments and message.attachments[0].get("size") != served:
             row.reencoded += 1
@@ -323,6 +373,13 @@ def report(rows: list[LoadRow], plan: Plan) -> None:
             f"bot CPU {row.cpu:.1f} s ({row.cpu - row.cpu_system:.1f} user, {row.cpu_system:.1f} system);"
             f" the fakes (this process) used {row.harness_cpu:.1f} s CPU meanwhile"
         )
+        if row.stages:
+            parts = ", ".join(
+                f"{stage} {fmt(percentile(row.stages[stage], 50))} / {fmt(percentile(row.stages[stage], 95))}"
+                for stage in NOTICE_STAGES
+                if stage in row.stages
+            )
+            notes.append(f"notice p50 / p95 by stage (s): {parts}")
         if row.discord_calls:
             calls = sum(row.discord_calls.values())
             top = ", ".join(f"{route} {row.per_job(n):.1f}" for route, n in row.discord_calls.most_common(4))
