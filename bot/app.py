@@ -125,6 +125,8 @@ class Bananacord(commands.Bot):
         # however far setup_hook got.
         self._opened = contextlib.AsyncExitStack()
         self._callbacks: CallbackServer | None = None
+        # When this bot was last alive before this run (the previous run's heartbeat), None if never.
+        self.last_alive: float | None = None
 
     @property
     def services(self) -> Services:
@@ -133,6 +135,10 @@ class Bananacord(commands.Bot):
 
     async def setup_hook(self) -> None:
         settings = self.settings
+        # Read before this run's job loop touches it (and before the cogs load): replies to the bot's
+        # images posted since then reached nobody; cogs/replies.py looks for them once connected.
+        with contextlib.suppress(OSError):
+            self.last_alive = heartbeat_path(settings).stat().st_mtime
         budgets = provider_budgets(settings)
         # Every request passes the address guard (results and references are links from outside), then
         # waits for its provider's request budget.

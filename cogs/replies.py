@@ -9,6 +9,11 @@ It needs no privileged message-content intent: Discord gives a bot the content o
 mentions it, and a reply pings the author of the message it answers unless the member turns the ping
 off. A reply that arrives without its content (the ping turned off) gets a short private hint.
 
+Discord does not replay messages to a bot that was not connected: replies sent while it was stopped,
+or between gateway sessions, would never be answered. Once connected again it reads the recent history
+of the channels where it showed images (CATCH_UP_*) and carries out the replies it missed, as if just
+sent; one a job already answers (the previous run got that far) or this run has seen is not done twice.
+
 What is not an edit is left alone, with no answer: a message that is not a reply, a reply to a member
 or to a message of the bot without an image, a reply without text, and chat (a reaction such as "lol",
 "nice" or an emoji, or a reply that mentions other members).
@@ -16,9 +21,11 @@ or to a message of the bot without an image, a reply without text, and chat (a r
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
+from datetime import UTC, datetime
 
 import discord
 from discord.ext import commands
@@ -45,6 +52,15 @@ HINT = (
     "mention me. To edit the image, reply again and leave the @ping on (Discord's default), or start "
     "your reply with @{name}."
 )
+# Replies missed while the bot was away are carried out if at most this old (an edit hours later would
+# surprise more than help), looked for in the channels of each server where it showed images in the
+# last CATCH_UP_DAYS (the CATCH_UP_CHANNELS most recent), CATCH_UP_MESSAGES messages each. The look starts
+# a little before the bot was last seen alive: its heartbeat is touched once a second.
+CATCH_UP_SECONDS = 3600.0
+CATCH_UP_DAYS = 7
+CATCH_UP_CHANNELS = 25
+CATCH_UP_MESSAGES = 100
+CATCH_UP_MARGIN_SECONDS = 2.0
 # Chat, not instructions: a reply made only of these words (or of emoji and punctuation) is left alone,
 # so a member telling a friend "nice!" under an image spends nothing.
 _REACTIONS = (
@@ -100,6 +116,69 @@ class Replies(commands.Cog):
         self.note_seconds = NOTE_SECONDS
         # (guild, member, note) -> when it was last sent; in memory, so a restart may repeat a note once.
         self._noted: dict[tuple[int, int, str], float] = {}
+        # Since when the bot has been away from the gateway (None: connected); the first connection's
+        # is when the previous run was last alive.
+        self._away_since: float | None = bot.last_alive
+        # Replies to the bot taken up by this run, live or from history (one may come both ways): id -> when.
+        self._taken: dict[int, float] = {}
+        self._catching_up: asyncio.Task[int] | None = None
+
+    async def cog_unload(self) -> None:
+        if self._catching_up is not None:
+            self._catching_up.cancel()
+
+    @commands.Cog.listener()
+    async def on_disconnect(self) -> None:
+        if self._away_since is None:
+            self._away_since = time.time()
+
+    @commands.Cog.listener()
+    async def on_resumed(self) -> None:
+        self._away_since = None  # the session resumed: Discord replays what it missed
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        # A new session (a start, or a resume Discord refused): whatever was posted meanwhile is lost.
+        since, self._away_since = self._away_since, None
+        if since is not None and (self._catching_up is None or self._catching_up.done()):
+            self._catching_up = asyncio.create_task(self.catch_up(since), name="replies-catch-up")
+
+    async def catch_up(self, since: float) -> int:
+        """Carry out the replies to the bot's images posted since ``since`` (wall clock, as message ids
+        are) that it never saw; returns how many messages it looked at."""
+        start = max(since - CATCH_UP_MARGIN_SECONDS, time.time() - CATCH_UP_SECONDS)
+        after = discord.Object(id=discord.utils.time_snowflake(datetime.fromtimestamp(start, UTC)))
+        store = self.bot.services.runner.store
+        # Job rows are stamped by the bot's clock.
+        shown_since, looked = self.bot.clock() - CATCH_UP_DAYS * 86400, 0
+        for guild in list(self.bot.guilds):
+            channels = await store.channels_shown_in(guild.id, since=shown_since, limit=CATCH_UP_CHANNELS)
+            for channel_id in channels:
+                channel = guild.get_channel_or_thread(channel_id)
+                if not isinstance(channel, discord.TextChannel | discord.Thread | discord.VoiceChannel):
+                    continue
+                try:
+                    async for message in channel.history(after=after, limit=CATCH_UP_MESSAGES, oldest_first=True):
+                        looked += 1
+                        try:
+                            await self.on_message(message)
+                        except Exception:
+                            log.exception("catch-up: reply %s", message.id)
+                except discord.HTTPException as exc:
+                    log.warning("catch-up: cannot read channel %s (HTTP %s)", channel_id, exc.status)
+        log.info("catch-up: looked at %d message(s) posted while away", looked)
+        return looked
+
+    def _take(self, message: discord.Message) -> bool:
+        """True the first time this run meets the reply ``message`` (live or in history), False after.
+        Forgotten after a while: history reaches back CATCH_UP_SECONDS at most."""
+        now = time.monotonic()
+        if message.id in self._taken:
+            return False
+        if len(self._taken) >= 1000:
+            self._taken = {mid: at for mid, at in self._taken.items() if now - at < 2 * CATCH_UP_SECONDS}
+        self._taken[message.id] = now
+        return True
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -107,13 +186,15 @@ class Replies(commands.Cog):
         if me is None or message.guild is None or message.author.bot:
             return
         replied = await self._replied_bot_message(message, me)
-        if replied is None:
+        if replied is None or not self._take(message):
             return
         try:
             # Only the bot's images are edited (not a refusal, nor a job still in progress).
             shown = message_images(replied, max_bytes=self.bot.settings.imagine.max_attachment_bytes)
             if not shown:
                 return
+            if await self.bot.services.runner.store.answering(message.id) is not None:
+                return  # carried out already: by an earlier run, which stopped before this one began
             text = instruction(message, me)
             if not text:
                 if self._content_withheld(message, me):

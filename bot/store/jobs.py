@@ -343,6 +343,24 @@ class JobStore:
         # An unfinished job's freshest state is the cached one (poll bookkeeping may not be written yet).
         return self._cache.get(job.id, job) if job is not None else None
 
+    async def answering(self, message_id: int) -> Job | None:
+        """The job started by the member's message ``message_id`` (a reply to one of the bot's images)."""
+        job = await self._first("SELECT * FROM jobs WHERE reply_to_message_id = ? LIMIT 1", (message_id,))
+        return self._cache.get(job.id, job) if job is not None else None
+
+    async def channels_shown_in(self, guild_id: int, *, since: float, limit: int) -> list[int]:
+        """The channels of ``guild_id`` where the bot showed jobs' images created since ``since``, the most
+        recent first: where members may have replied to them."""
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT channel_id FROM jobs WHERE guild_id = ? AND created_at >= ? AND message_id IS NOT NULL "
+                "AND channel_id IS NOT NULL GROUP BY channel_id ORDER BY MAX(created_at) DESC LIMIT ?",
+                (guild_id, since, limit),
+            ) as cur,
+        ):
+            return [int(row[0]) for row in await cur.fetchall()]
+
     async def _first(self, sql: str, params: tuple[object, ...]) -> Job | None:
         async with self.db.read() as conn, conn.execute(sql, params) as cur:
             row = await cur.fetchone()

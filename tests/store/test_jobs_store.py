@@ -274,6 +274,31 @@ async def test_the_job_behind_a_message_and_a_reply_job(store: JobStore) -> None
     assert found is not None and found.reply_to_message_id == 77 and found.interaction_token is None
 
 
+async def test_what_a_catch_up_after_being_away_looks_up(store: JobStore) -> None:
+    """The channels of a server where the bot showed images lately (most recent first, none without a
+    message or before ``since``), and the job a member's reply started, each by index."""
+    old = await store.create(new_job(guild_id=1, channel_id=5, message_id=50), now=100.0, deadline_seconds=60)
+    await store.create(new_job(guild_id=1, channel_id=6, message_id=60), now=300.0, deadline_seconds=60)
+    await store.create(new_job(guild_id=1, channel_id=7, message_id=70), now=200.0, deadline_seconds=60)
+    await store.create(new_job(guild_id=1, channel_id=8), now=400.0, deadline_seconds=60)  # never shown
+    await store.create(new_job(guild_id=2, channel_id=9, message_id=90), now=500.0, deadline_seconds=60)
+    await store.create(new_job(guild_id=1, channel_id=5, message_id=51), now=250.0, deadline_seconds=60)
+    assert await store.channels_shown_in(1, since=150.0, limit=10) == [6, 5, 7]
+    assert await store.channels_shown_in(1, since=150.0, limit=2) == [6, 5]
+    assert await store.channels_shown_in(1, since=1000.0, limit=10) == []
+    reply = await store.create(new_job(channel_id=5, reply_to_message_id=77), now=260.0, deadline_seconds=60)
+    found = await store.answering(77)
+    assert found is not None and found.id == reply.id and await store.answering(old.message_id or 0) is None
+    plans = []
+    for sql, params in (
+        ("SELECT * FROM jobs WHERE reply_to_message_id = ? LIMIT 1", (77,)),
+        ("SELECT channel_id FROM jobs WHERE guild_id = ? AND created_at >= ?", (1, 150.0)),
+    ):
+        async with store.db.read() as conn, conn.execute(f"EXPLAIN QUERY PLAN {sql}", params) as cur:
+            plans.append(" ".join(str(row[-1]) for row in await cur.fetchall()))
+    assert "USING INDEX jobs_reply_to" in plans[0] and "USING INDEX jobs_guild" in plans[1], plans
+
+
 async def test_the_unfinished_jobs_a_message_shows_are_found_by_index(store: JobStore) -> None:
     """Run for every message deleted in a server: the jobs of those messages, unfinished only, and by index."""
     running = await store.create(new_job(message_id=111), now=1.0, deadline_seconds=60)

@@ -241,8 +241,12 @@ class FakeDiscord(StartsAndStops, World):
         """From now on, callbacks and webhook calls with this token get 401 code 50027."""
         self.expired_tokens.add(token)
 
-    async def drop_gateway(self) -> None:
-        """Close every open gateway connection with code 4000, which discord.py answers by resuming."""
+    async def drop_gateway(self, *, forget_sessions: bool = False) -> None:
+        """Close every open gateway connection with code 4000, which discord.py answers by resuming.
+        ``forget_sessions``: the resume is refused (op 9), so the client identifies again and gets a new
+        session, READY and all; what was posted meanwhile is never dispatched to it."""
+        if forget_sessions:
+            self._gateway.forget_sessions()
         for conn in list(self._gateway.connections):
             if not conn.closed:
                 await self._gateway.close(conn, code=4000)
@@ -445,8 +449,11 @@ class FakeDiscord(StartsAndStops, World):
         ping: bool = True,
         attachments: Sequence[JSON] = (),
         image_links: Sequence[str] = (),
+        live: bool = True,
     ) -> FakeMessage:
-        """A member posts a message: stored, then MESSAGE_CREATE to the live client.
+        """A member posts a message: stored, then MESSAGE_CREATE to the live client. ``live=False``: the
+        bot is not connected (stopped, or between sessions), so it is stored and dispatched to nobody, as
+        on Discord; the bot can see it only by reading the channel's history.
 
         ``reply_to`` makes it a reply to that stored message, pinging its author unless ``ping=False``
         (the member turned the reply's @ping off). ``attachments`` take what :meth:`add_attachment`
@@ -467,7 +474,8 @@ class FakeDiscord(StartsAndStops, World):
             target = self.messages.get(reply_to)
             assert target is not None and not target.deleted, f"post_message: no message {reply_to} to reply to"
             reference = self.reply_reference(cid, {"message_id": reply_to})
-        await self._wait_for_live_connection()
+        if live:
+            await self._wait_for_live_connection()
         message = self.post_member_message(
             author_id=uid,
             channel_id=cid,
@@ -477,7 +485,8 @@ class FakeDiscord(StartsAndStops, World):
             reference=reference,
             ping=ping,
         )
-        await self._gateway.member_message(message)
+        if live:
+            await self._gateway.member_message(message)
         self.notify()
         return message
 

@@ -109,6 +109,10 @@ class Gateway:
             self.world.notify()
         return ws
 
+    def forget_sessions(self) -> None:
+        """Sessions so far can no longer be resumed (Discord invalidates a session it has dropped)."""
+        self._sessions.clear()
+
     async def _op(self, conn: Connection, payload: JSON) -> None:
         op = payload.get("op")
         data = payload.get("d")

@@ -1,0 +1,94 @@
+"""Replies to the bot's images posted while it was away (stopped, or between gateway sessions): Discord
+never sends them to it, so once back it reads the channel's recent history and carries them out, once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from bot.config import Settings, heartbeat_path
+from bot.testing.discord import FakeDiscord
+from bot.testing.providers import FakeSeaArt
+from tests.conftest import Clock, start_bot
+from tests.e2e.edits import bot_image, bot_replies_to, jobs, ledger, states
+from tests.e2e.test_replies import answer_to
+
+
+async def test_replies_posted_while_the_bot_was_stopped_are_carried_out_when_it_is_back(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        image = await bot_image(discord_fake, settings)
+    finally:
+        await first.close()
+    # While it is stopped: an edit, chatter, and a reply to a member's message.
+    edit = await discord_fake.post_message("make it night", reply_to=image.id, live=False)
+    chatter = await discord_fake.post_message("lol nice", reply_to=image.id, live=False)
+    other = await discord_fake.post_message("a member's own message", live=False)
+    aside = await discord_fake.post_message("make it night", reply_to=other.id, live=False)
+
+    second = await start_bot(settings, discord_fake, clock)
+    try:
+        answer = await answer_to(discord_fake, settings, edit)
+    finally:
+        await second.close()
+    assert states(settings) == ["delivered", "delivered"]
+    assert [c.json["prompt"] for c in seaart.creates] == [seaart.creates[0].json["prompt"], "make it night"]
+    assert seaart.creates[1].json["image_urls"] == [image.attachments[0]["url"]]
+    row = jobs(settings)[1]
+    assert row["reply_to_message_id"] == edit.id and row["message_id"] == answer.id
+    member = discord_fake.member_id
+    assert ledger(settings, row["id"]) == [("reserve", member), ("commit", member)]
+    # Chatter and replies to others are left alone, as when the bot sees them live.
+    assert bot_replies_to(discord_fake, chatter.id) == [] and bot_replies_to(discord_fake, aside.id) == []
+
+
+async def test_a_reply_already_carried_out_is_not_done_again_after_a_restart(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """The previous run answered the reply and was last alive before the reply was posted (its heartbeat,
+    set back here, as when a loop stalls): the restart finds it in history, and the job that answers it."""
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        image = await bot_image(discord_fake, settings)
+        before = time.time() - 30
+        reply = await discord_fake.post_message("make it night", reply_to=image.id)
+        await answer_to(discord_fake, settings, reply)
+    finally:
+        await first.close()
+    os.utime(heartbeat_path(settings), (before, before))
+    history_reads = len(history_requests(discord_fake))
+
+    second = await start_bot(settings, discord_fake, clock)
+    try:
+        # It read the channel's history (so the reply was in view), and did nothing more with it.
+        await discord_fake.wait_for(lambda: len(history_requests(discord_fake)) > history_reads, timeout=10)
+        await asyncio.sleep(1.5)  # time enough to have started an edit, had it been carried out again
+    finally:
+        await second.close()
+    assert len(seaart.creates) == 2 and len(bot_replies_to(discord_fake, reply.id)) == 1
+    assert states(settings) == ["delivered", "delivered"]
+
+
+async def test_a_reply_posted_while_the_gateway_session_was_lost_is_carried_out(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        image = await bot_image(discord_fake, settings)
+        identified = discord_fake.identify_count
+        # Discord drops the connection and will not resume the session: the client identifies afresh.
+        await discord_fake.drop_gateway(forget_sessions=True)
+        reply = await discord_fake.post_message("make it night", reply_to=image.id, live=False)
+        await discord_fake.wait_for(lambda: discord_fake.identify_count > identified, timeout=20)
+        await answer_to(discord_fake, settings, reply)
+    finally:
+        await running.close()
+    assert len(seaart.creates) == 2 and states(settings) == ["delivered", "delivered"]
+
+
+def history_requests(discord_fake: FakeDiscord) -> list[object]:
+    path = f"/channels/{discord_fake.channel_id}/messages"
+    return [r for r in discord_fake.requests if r.method == "GET" and r.path == path]
