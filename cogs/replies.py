@@ -12,7 +12,8 @@ off. A reply that arrives without its content (the ping turned off) gets a short
 Discord does not replay messages to a bot that was not connected: replies sent while it was stopped,
 or between gateway sessions, would never be answered. Once connected again it reads the recent history
 of the channels where it showed images (CATCH_UP_*) and carries out the replies it missed, as if just
-sent; one a job already answers (the previous run got that far) or this run has seen is not done twice.
+sent; one a job already answers (the previous run got that far) or this run has seen is not done twice,
+but one whose job the previous run never showed (it died before posting its answer) is done again.
 
 What is not an edit is left alone, with no answer: a message that is not a reply, a reply to a member
 or to a message of the bot without an image, a reply without text, and chat (a reaction such as "lol",
@@ -108,6 +109,13 @@ def addresses_others(message: discord.Message, me: discord.abc.User) -> bool:
     return bool(others or message.raw_role_mentions or message.mention_everyone)
 
 
+def _answered(job: Job | None) -> bool:
+    """A job answers the reply: it was shown to the member, or may still be (unfinished). One that ended
+    without ever being shown (the bot died before posting its answer, and the restart cancelled it
+    uncharged) answered nothing: the reply is carried out again."""
+    return job is not None and (job.message_id is not None or not job.terminal)
+
+
 class Replies(commands.Cog):
     """Edits asked for by replying to the bot's images."""
 
@@ -193,7 +201,7 @@ class Replies(commands.Cog):
             shown = message_images(replied, max_bytes=self.bot.settings.imagine.max_attachment_bytes)
             if not shown:
                 return
-            if await self.bot.services.runner.store.answering(message.id) is not None:
+            if _answered(await self.bot.services.runner.store.answering(message.id)):
                 return  # carried out already: by an earlier run, which stopped before this one began
             text = instruction(message, me)
             if not text:

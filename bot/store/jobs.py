@@ -344,8 +344,12 @@ class JobStore:
         return self._cache.get(job.id, job) if job is not None else None
 
     async def answering(self, message_id: int) -> Job | None:
-        """The job started by the member's message ``message_id`` (a reply to one of the bot's images)."""
-        job = await self._first("SELECT * FROM jobs WHERE reply_to_message_id = ? LIMIT 1", (message_id,))
+        """The job started by the member's message ``message_id`` (a reply to one of the bot's images):
+        of several, one the member was shown (it has a message), else the newest."""
+        job = await self._first(
+            "SELECT * FROM jobs WHERE reply_to_message_id = ? ORDER BY message_id IS NULL, created_at DESC LIMIT 1",
+            (message_id,),
+        )
         return self._cache.get(job.id, job) if job is not None else None
 
     async def channels_shown_in(self, guild_id: int, *, since: float, limit: int) -> list[int]:

@@ -8,6 +8,10 @@ import os
 import time
 
 from bot.config import Settings, heartbeat_path
+from bot.models import GenerationRequest, ReferenceImage
+from bot.quotas import Member, Quotas
+from bot.store import Database
+from bot.store.jobs import JobStore, NewJob
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, start_bot
@@ -70,6 +74,74 @@ async def test_a_reply_already_carried_out_is_not_done_again_after_a_restart(
         await second.close()
     assert len(seaart.creates) == 2 and len(bot_replies_to(discord_fake, reply.id)) == 1
     assert states(settings) == ["delivered", "delivered"]
+
+
+async def test_a_reply_whose_answer_the_bot_died_before_posting_is_carried_out_after_all(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """The bot took a reply, recorded its job (held, its reservation made) and died before posting its
+    answer. The restart finds no answer, so nobody saw the job: it ends uncharged. Then, reading what it
+    missed, the bot finds the reply unanswered and carries it out: the member gets the edit, charged once."""
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        image = await bot_image(discord_fake, settings)
+    finally:
+        await first.close()
+    reply = await discord_fake.post_message("make it night", reply_to=image.id, live=False)
+    member = discord_fake.member_id
+    db = Database(settings.database.path)
+    await db.connect()
+    try:
+        # What the dead run had written: the reply's job, held for its answer, with its reservation.
+        store, quotas = JobStore(db), Quotas(db, settings.quotas, clock=clock)
+        attachment = image.attachments[0]
+        request = GenerationRequest(
+            model="nano_banana_2",
+            prompt="make it night",
+            reference_images=(
+                ReferenceImage(url=attachment["url"], content_type="image/png", size=100, filename="a.png"),
+            ),
+        )
+        reservation = quotas.reservation(
+            Member(discord_fake.guild_id, member),
+            model=request.model,
+            provider="seaart",
+            size="1K",
+            units=1,
+            cost_micro_usd=0,
+        )
+        now = clock()
+        await store.create(
+            NewJob(
+                provider="seaart",
+                model=request.model,
+                request=request,
+                guild_id=discord_fake.guild_id,
+                channel_id=discord_fake.channel_id,
+                user_id=member,
+                reply_to_message_id=reply.id,
+            ),
+            now=now,
+            deadline_seconds=600,
+            within=reservation,
+            start_at=now + 3600,
+        )
+    finally:
+        await db.close()
+    os.utime(heartbeat_path(settings))  # it was alive when the reply came
+
+    second = await start_bot(settings, discord_fake, clock)
+    try:
+        answer = await answer_to(discord_fake, settings, reply)
+    finally:
+        await second.close()
+    held, again = jobs(settings)[1:]
+    assert held["reply_to_message_id"] == again["reply_to_message_id"] == reply.id
+    assert held["state"] == "cancelled" and held["charge_state"] == "refunded" and held["message_id"] is None
+    assert again["state"] == "delivered" and again["message_id"] == answer.id
+    assert ledger(settings, again["id"]) == [("reserve", member), ("commit", member)]
+    assert [c.json["prompt"] for c in seaart.creates][1:] == ["make it night"]
+    assert bot_replies_to(discord_fake, reply.id) == [answer]
 
 
 async def test_a_reply_posted_while_the_gateway_session_was_lost_is_carried_out(
