@@ -28,6 +28,7 @@ import re
 import time
 from datetime import UTC, datetime
 
+import aiohttp
 import discord
 from discord.ext import commands
 
@@ -62,6 +63,10 @@ CATCH_UP_DAYS = 7
 CATCH_UP_CHANNELS = 25
 CATCH_UP_MESSAGES = 100
 CATCH_UP_MARGIN_SECONDS = 2.0
+# The bot's answer to a reply is posted again after a Discord server error or rate limit, a timeout or a
+# dropped connection (once Discord shows none), up to this many tries, waiting 1 s, 2 s, ... between.
+ANSWER_TRIES = 4
+ANSWER_RETRY_SECONDS = 1.0
 # Chat, not instructions: a reply made only of these words (or of emoji and punctuation) is left alone,
 # so a member telling a friend "nice!" under an image spends nothing.
 _REACTIONS = (
@@ -107,6 +112,13 @@ def addresses_others(message: discord.Message, me: discord.abc.User) -> bool:
     """The reply @mentions members (or roles, or everyone) in its text: it is talking to them."""
     others = [uid for uid in message.raw_mentions if uid != me.id]
     return bool(others or message.raw_role_mentions or message.mention_everyone)
+
+
+def _worth_another_try(exc: BaseException) -> bool:
+    """A failure that may pass: Discord's 5xx or 429, a timeout, a dropped connection (not a refusal)."""
+    if isinstance(exc, discord.HTTPException):
+        return exc.status >= 500 or exc.status == 429
+    return isinstance(exc, TimeoutError | aiohttp.ClientError | OSError)
 
 
 def _answered(job: Job | None) -> bool:
@@ -300,20 +312,35 @@ class Replies(commands.Cog):
             within=admission.reservation,
             held=True,
         )
+        for attempt in range(1, ANSWER_TRIES + 1):
+            try:
+                # Drawn as the runner draws it (with its Cancel button), so no edit is needed to complete it.
+                answer = await message.reply(
+                    **bot.services.sink.opening([job]),
+                    mention_author=False,
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
+            except Exception as exc:
+                # Unlike an interaction's answer, a reply can be posted again, once Discord shows none: a
+                # 503 (which discord.py does not retry) must not leave the member's reply unanswered.
+                if attempt < ANSWER_TRIES and _worth_another_try(exc) and not await self._answer_exists(job):
+                    log.warning("reply %s: could not answer (%s); trying again", message.id, type(exc).__name__)
+                    await asyncio.sleep(ANSWER_RETRY_SECONDS * attempt)
+                    continue
+                # The channel refuses the bot's messages (nobody will see this job: it ends uncharged), or
+                # Discord posted the reply and lost its answer to us (the job starts in that reply).
+                log.warning("reply %s: could not answer (%s); looking for the reply", message.id, type(exc).__name__)
+                started = await runner.answer_failed([job], exc)
+                return started[0] if started else None
+            return await runner.release(job.id, message_id=answer.id, shown=True)
+        raise AssertionError("unreachable: the last try returns or raises")
+
+    async def _answer_exists(self, job: Job) -> bool:
+        """Discord shows the bot's answer to this reply job (or it cannot tell): do not post another."""
         try:
-            # Drawn as the runner draws it (with its Cancel button), so no edit is needed to complete it.
-            answer = await message.reply(
-                **bot.services.sink.opening([job]),
-                mention_author=False,
-                allowed_mentions=discord.AllowedMentions.none(),
-            )
-        except Exception as exc:
-            # The channel refuses the bot's messages (nobody will see this job: it ends uncharged), or
-            # Discord posted the reply and lost its answer to us (the job starts in that reply).
-            log.warning("reply %s: could not answer (%s); looking for the reply", message.id, type(exc).__name__)
-            started = await runner.answer_failed([job], exc)
-            return started[0] if started else None
-        return await runner.release(job.id, message_id=answer.id, shown=True)
+            return await self.bot.services.sink.locate(job) is not None
+        except Exception:
+            return True  # unknown: answer_failed looks once more, and ends the job if it finds nothing
 
     async def _candidate(
         self, replied: discord.Message, original: Job, images: list[ReferenceImage], text: str

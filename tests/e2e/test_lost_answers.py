@@ -7,6 +7,7 @@ never draw on it); not there, the job ends uncharged."""
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 
@@ -81,6 +82,26 @@ async def test_a_reply_posted_but_its_answer_lost_still_shows_the_edit(
     (answer,) = bot_replies_to(discord_fake, reply.id)  # one reply, the one Discord made
     assert answer.files and "Done" in answer.embeds[0]["title"]
     assert jobs(settings)[1]["message_id"] == answer.id
+
+
+async def test_a_reply_whose_answer_discord_refused_with_a_503_is_answered_on_a_second_try(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Discord answers the bot's reply with a 503 and posts nothing (discord.py does not retry a 503). The
+    member's reply must not go unanswered: Discord shows no answer, so the bot posts it again."""
+    image = await bot_image(discord_fake, settings)
+    channel_messages = rf"^/channels/{discord_fake.channel_id}/messages$"
+    discord_fake.fail_next("POST", channel_messages, status=503, times=2)
+    reply = await discord_fake.post_message("make it night", reply_to=image.id, user_id=discord_fake.member_id)
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered", "delivered"], timeout=20)
+    (answer,) = bot_replies_to(discord_fake, reply.id)
+    assert answer.files and "Done" in answer.embeds[0]["title"]
+    edit = jobs(settings)[1]
+    assert edit["message_id"] == answer.id and len(seaart.creates) == 2
+    member = discord_fake.member_id
+    assert ledger(settings, edit["id"]) == [("reserve", member), ("commit", member)]
+    posts = [r for r in discord_fake.requests if r.method == "POST" and re.search(channel_messages, r.path)]
+    assert [r.status for r in posts] == [503, 503, 200]
 
 
 async def test_a_cancel_pressed_while_the_lost_answer_is_being_sorted_out_is_shown_on_the_message(
