@@ -21,7 +21,11 @@ The bot runs as its own process (`python -m bot run`, bench/harness.py) against 
   * batches: --batches of the commands ask for count:2 to 4 (one job per candidate, one shared message
     and one Cancel for all of them);
   * members who keep working: once --reworks of the commands have their image, Vary or Re-roll is pressed
-    on it (bot/testing/soak.py Reworks), a new job in a new message, judged as a command is.
+    on it (bot/testing/soak.py Reworks), a new job in a new message, judged as a command is;
+  * members who reply: --replies of the single-image commands get a reply asking for an edit once their
+    image shows (bot/testing/soak_replies.py), live if the bot is on the gateway, else while it is away
+    (Discord never delivers those; the bot must find them in the channel's history when back). Each must
+    be answered by exactly one reply of the bot's that ends final, every job it caused settled.
 Every /imagine carries its own prompt. Quotas are on with limits no soak reaches, so the ledger is
 exercised. After the commands, the bot gets --drain seconds to bring every job to an end; then it is
 stopped and bot/testing/soak.py judges the run: jobs submitted, delivered, failed with a clear message,
@@ -74,6 +78,7 @@ from bot.testing.soak import (
     provider_record,
     providers_not_told,
 )
+from bot.testing.soak_replies import ReplyEdits
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,7 @@ class Plan:
     cancels: float
     batches: float
     reworks: float
+    replies: float
     lost_answers: float
     providers: tuple[str, ...]
     outage: float
@@ -161,7 +167,12 @@ def _workdir(keep: bool) -> Iterator[Path]:
 
 
 async def send_through_restarts(
-    discord_fake: FakeDiscord, prompts: list[str], plan: Plan, actions: MemberActions, reworks: Reworks
+    discord_fake: FakeDiscord,
+    prompts: list[str],
+    plan: Plan,
+    actions: MemberActions,
+    reworks: Reworks,
+    replies: ReplyEdits,
 ) -> list[FakeInteraction]:
     """One /imagine per prompt, evenly over the plan's spread, a seeded share of them batches (count 2-4),
     each handed to ``actions``. A command due while the bot is down waits for the new process (the fake
@@ -180,6 +191,7 @@ async def send_through_restarts(
                 sent.append(await discord_fake.slash_command("imagine", options))
                 actions.after_sent(sent[-1])
                 reworks.after_sent(sent[-1])
+                replies.after_sent(sent[-1])
                 break
         else:
             raise RuntimeError(f"no bot to send {prompt!r} to for a minute")
@@ -199,9 +211,14 @@ class Run:
     discord_calls: int
     member_actions: list[str]
     action_problems: list[str]
+    reply_problems: list[str]
 
     def problems(self) -> list[str]:
-        return self.audit.problems() + [f"cancel: {p}" for p in self.action_problems]
+        return (
+            self.audit.problems()
+            + [f"cancel: {p}" for p in self.action_problems]
+            + [f"reply: {p}" for p in self.reply_problems]
+        )
 
 
 async def run_soak(plan: Plan) -> Run:
@@ -229,7 +246,10 @@ async def run_soak(plan: Plan) -> Run:
                 )
                 actions = MemberActions(discord_fake, plan.cancels, seed=plan.seed, delay=(0.2, plan.high + 1))
                 reworks = Reworks(discord_fake, plan.reworks, seed=plan.seed)
-                sending = asyncio.create_task(send_through_restarts(discord_fake, prompts, plan, actions, reworks))
+                replies = ReplyEdits(discord_fake, plan.replies, seed=plan.seed)
+                sending = asyncio.create_task(
+                    send_through_restarts(discord_fake, prompts, plan, actions, reworks, replies)
+                )
                 start = time.monotonic()
                 first_fake = fakes[plan.providers[0]]
                 outage = asyncio.get_running_loop().call_later(
@@ -248,6 +268,7 @@ async def run_soak(plan: Plan) -> Run:
                 outage.cancel()
                 await actions.finish()
                 await reworks.finish()
+                await replies.finish()
                 # A command still being answered would count as unanswered, and the drain would end at once.
                 with contextlib.suppress(TimeoutError):
                     await discord_fake.wait_for(lambda: all(i.acknowledged for i in sent), timeout=15)
@@ -255,7 +276,7 @@ async def run_soak(plan: Plan) -> Run:
                 drained_at = time.monotonic()
                 deadline = drained_at + plan.drain
                 while time.monotonic() < deadline:
-                    if not audit(db, discord_fake, {}, sent + reworks.presses).lost:
+                    if not audit(db, discord_fake, {}, sent + reworks.presses).lost and not replies.problems(db):
                         drained_after = time.monotonic() - drained_at
                         break
                     await asyncio.sleep(0.5)
@@ -264,7 +285,8 @@ async def run_soak(plan: Plan) -> Run:
                     await stop_bot(bot)
             record = provider_record(fakes.values())
             verdict = audit(db, discord_fake, record.tasks, sent + reworks.presses, quotas=True)
-            member_actions = actions.lines(db, record.finished) + reworks.lines(db)
+            member_actions = actions.lines(db, record.finished) + reworks.lines(db) + replies.lines(db)
+            reply_problems = replies.problems(db)
             action_problems = actions.problems(db, record.finished) + providers_not_told(
                 db, record.cancels, record.finished
             )
@@ -280,6 +302,7 @@ async def run_soak(plan: Plan) -> Run:
         discord_calls=len(discord_fake.requests),
         member_actions=member_actions,
         action_problems=action_problems,
+        reply_problems=reply_problems,
     )
 
 
@@ -328,7 +351,7 @@ def report(run: Run, plan: Plan) -> None:
     else:
         print(
             "all invariants hold: 0 lost, 0 created twice, 0 charged twice, ledger balanced, every failure "
-            "explained, every Cancel taken kept and its provider asked to stop"
+            "explained, every Cancel taken kept and its provider asked to stop, every reply answered once"
         )
 
 
@@ -349,6 +372,9 @@ def main() -> None:
     parser.add_argument("--batches", type=float, default=0.2, help="share of commands asking for count:2-4 (0.2)")
     parser.add_argument(
         "--reworks", type=float, default=0.1, help="share of commands whose image gets Vary or Re-roll pressed (0.1)"
+    )
+    parser.add_argument(
+        "--replies", type=float, default=0.1, help="share of single-image commands whose image gets a reply (0.1)"
     )
     parser.add_argument(
         "--lost-answers",
@@ -385,6 +411,7 @@ def main() -> None:
         cancels=args.cancels,
         batches=args.batches,
         reworks=args.reworks,
+        replies=args.replies,
         lost_answers=args.lost_answers,
         providers=providers,
         outage=args.outage,

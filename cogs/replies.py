@@ -57,12 +57,14 @@ HINT = (
 # Replies missed while the bot was away are carried out if at most this old (an edit hours later would
 # surprise more than help), looked for in the channels of each server where it showed images in the
 # last CATCH_UP_DAYS (the CATCH_UP_CHANNELS most recent), CATCH_UP_MESSAGES messages each. The look starts
-# a little before the bot was last seen alive: its heartbeat is touched once a second.
+# CATCH_UP_MARGIN_SECONDS before the bot was last seen alive: a message posted just before it died may not
+# have been handled yet (events wait behind a busy loop), and one that was is skipped by its job; a
+# refusal's note may be sent once more.
 CATCH_UP_SECONDS = 3600.0
 CATCH_UP_DAYS = 7
 CATCH_UP_CHANNELS = 25
 CATCH_UP_MESSAGES = 100
-CATCH_UP_MARGIN_SECONDS = 2.0
+CATCH_UP_MARGIN_SECONDS = 10.0
 # The bot's answer to a reply is posted again after a Discord server error or rate limit, a timeout or a
 # dropped connection (once Discord shows none), up to this many tries, waiting 1 s, 2 s, ... between.
 ANSWER_TRIES = 4

@@ -123,7 +123,7 @@ class Audit:
         ]
 
 
-def _rows(db: Path, sql: str) -> list[dict[str, Any]]:
+def db_rows(db: Path, sql: str) -> list[dict[str, Any]]:
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as conn:
         conn.row_factory = sqlite3.Row
         return [dict(r) for r in conn.execute(sql)]
@@ -219,7 +219,7 @@ def audit(
     """Judge every interaction in ``interactions`` (the soak's /imagine commands) against the database,
     the fake Discord's messages and ``tasks_by_prompt`` (prompt -> tasks the provider made for it)."""
     result = Audit()
-    jobs = _rows(db, "SELECT * FROM jobs") if db.exists() else []
+    jobs = db_rows(db, "SELECT * FROM jobs") if db.exists() else []
     by_interaction = jobs_by_interaction(jobs)
     result.rows = len(jobs)
     for row in jobs:
@@ -281,7 +281,7 @@ def _ephemeral_answer(discord_fake: FakeDiscord, interaction: FakeInteraction) -
 
 
 def _check_ledger(result: Audit, db: Path, jobs: Mapping[str, Mapping[str, Any]], *, quotas: bool) -> None:
-    entries = _rows(db, "SELECT job_id, kind, units FROM ledger WHERE job_id IS NOT NULL") if db.exists() else []
+    entries = db_rows(db, "SELECT job_id, kind, units FROM ledger WHERE job_id IS NOT NULL") if db.exists() else []
     by_job: dict[str, list[tuple[str, int]]] = {}
     totals = result.totals
     for entry in entries:
@@ -460,7 +460,7 @@ class MemberActions:
         finished at the provider (``ready_at``: provider task id -> wall clock) before the click was taken.
         """
         columns = "interaction_id, id, state, charge_state, batch_id, batch_index, provider_job_id"
-        by_interaction = jobs_by_interaction(_rows(db, f"SELECT {columns} FROM jobs") if db.exists() else [])
+        by_interaction = jobs_by_interaction(db_rows(db, f"SELECT {columns} FROM jobs") if db.exists() else [])
         found = []
         for action in self.actions:
             if not _taken(action):
@@ -481,7 +481,7 @@ class MemberActions:
         task id -> when the provider had its image, wall clock), each job delivered although its member acted
         says whether its image existed by then: the bot delivers an image it has rather than throw it away."""
         columns = "interaction_id, state, batch_index, provider_job_id"
-        by_interaction = jobs_by_interaction(_rows(db, f"SELECT {columns} FROM jobs") if db.exists() else [])
+        by_interaction = jobs_by_interaction(db_rows(db, f"SELECT {columns} FROM jobs") if db.exists() else [])
         lines = [f"member actions: {len(self.actions)} (a share of {self.share:.0%} of the commands)"]
         for kind in ("cancel", "delete"):
             mine = [a for a in self.actions if a.kind == kind]
@@ -570,13 +570,7 @@ class Reworks:
             await self.discord.wait_for(lambda: all(p.acknowledged for p in self.presses), timeout=answered_within)
 
     async def _rework(self, rework: Rework) -> None:
-        deadline = time.monotonic() + self.patience
-        message: FakeMessage | None = None
-        while time.monotonic() < deadline:
-            message = self.discord.messages.get(rework.command.original_message_id or -1)
-            if message is not None and (message.deleted or _shows_an_image(message) or _ended_without(message)):
-                break
-            await asyncio.sleep(0.5)
+        message = await settled_message(self.discord, rework.command, self.patience)
         if message is None or message.deleted:
             rework.outcome = "no message"
             return
@@ -584,7 +578,7 @@ class Reworks:
             str(c.get("label")): str(c["custom_id"]) for row in message.components for c in row.get("components", [])
         }
         label = next((label for label in rework.labels if label in found), None)
-        if not _shows_an_image(message) or label is None:
+        if not shows_an_image(message) or label is None:
             rework.outcome = "not delivered"
             return
         rework.label = label
@@ -602,7 +596,7 @@ class Reworks:
 
     def lines(self, db: Path) -> list[str]:
         """How the presses went and how their jobs ended, for a report."""
-        jobs = _rows(db, "SELECT interaction_id, state, batch_index FROM jobs") if db.exists() else []
+        jobs = db_rows(db, "SELECT interaction_id, state, batch_index FROM jobs") if db.exists() else []
         by_interaction = jobs_by_interaction(jobs)
         made = Counter(r.outcome for r in self.reworks)
         labels = Counter(r.label for r in self.reworks if r.press is not None)
@@ -615,12 +609,26 @@ class Reworks:
         ]
 
 
-def _shows_an_image(message: FakeMessage) -> bool:
+async def settled_message(discord_fake: FakeDiscord, command: FakeInteraction, patience: float) -> FakeMessage | None:
+    """The message a command brought, once it shows an image or an end (or is deleted); else, after
+    ``patience`` seconds, as it is then (None if there is none)."""
+    deadline = time.monotonic() + patience
+    while True:
+        message = discord_fake.messages.get(command.original_message_id or -1)
+        if message is not None and (message.deleted or shows_an_image(message) or ends_without_an_image(message)):
+            return message
+        if time.monotonic() >= deadline:
+            return message
+        await asyncio.sleep(0.5)
+
+
+def shows_an_image(message: FakeMessage) -> bool:
+    """The message shows a finished image (the "Done" embed and its attachment)."""
     embed = message.embeds[0] if message.embeds else {}
     return bool(message.attachments) and embed.get("color") == COLOUR_DONE.value
 
 
-def _ended_without(message: FakeMessage) -> bool:
+def ends_without_an_image(message: FakeMessage) -> bool:
     """The message shows an end with no image (failed, cancelled)."""
     embed = message.embeds[0] if message.embeds else {}
     return not message.loading and not message.attachments and embed.get("color") not in (None, COLOUR_PROGRESS.value)
@@ -635,7 +643,7 @@ def providers_not_told(
     its task finished (wall clock, as the bot's); ``cancellable``: the providers that have a cancel call
     (Kie and sinancode document none: their tasks run their course)."""
     columns = "id, state, provider, provider_job_id, finished_at, cancel_requested"
-    rows = _rows(db, f"SELECT {columns} FROM jobs") if db.exists() else []
+    rows = db_rows(db, f"SELECT {columns} FROM jobs") if db.exists() else []
     can_cancel = set(cancellable)
     asked = {part for path in cancel_paths for part in path.split("/")}
     found = []

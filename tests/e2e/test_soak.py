@@ -5,10 +5,11 @@ second, which a SeaArt outage for new work forces) that each answer 20% of API c
 a hang or a malformed body, and a Discord fake that answers some message edits with 429 or 5xx; the
 process is SIGKILLed while jobs are being created and polled, and a new one takes over the database.
 Some commands ask for several images (count:3, a batch: one job per candidate, one shared message).
-Members cancel or delete a share of the jobs along the way, and press Vary or Re-roll on a share of the
-images they get (a new job each). Once every job has ended, bot/testing/soak.py judges the run: nothing
-lost, no job created twice at the providers (no prompt with more tasks than jobs), no job charged twice,
-the ledger balanced, every failure explained to the member.
+Members cancel or delete a share of the jobs along the way, press Vary or Re-roll on a share of the
+images they get (a new job each), and reply to a share with an edit, one of them while the bot is down
+(bot/testing/soak_replies.py: each reply answered exactly once). Once every job has ended,
+bot/testing/soak.py judges the run: nothing lost, no job created twice at the providers (no prompt with
+more tasks than jobs), no job charged twice, the ledger balanced, every failure explained to the member.
 Two more tests put one fault at one exact arrow of the flow and hold the bot to the same rules: a kill
 while the member's command is being acknowledged, and a Discord 503 on the edit that tells the member
 why their job failed.
@@ -26,7 +27,16 @@ from pathlib import Path
 
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import Chaos, FakeKie, FakeSeaArt
-from bot.testing.soak import GENEROUS_QUOTAS, MemberActions, Reworks, audit, provider_record, providers_not_told
+from bot.testing.soak import (
+    GENEROUS_QUOTAS,
+    MemberActions,
+    Reworks,
+    audit,
+    provider_record,
+    providers_not_told,
+    shows_an_image,
+)
+from bot.testing.soak_replies import ReplyEdits
 from tests.conftest import BOT_TOKEN, SEAART_KEY
 from tests.e2e.bot_process import bot_env, start_process
 
@@ -97,6 +107,7 @@ async def imagine(
     *,
     batches: bool = False,
     reworks: Reworks | None = None,
+    replies: ReplyEdits | None = None,
 ) -> None:
     for index in range(first, first + count):
         prompt = f"soak {SEED}-{index}: a ripe banana on a blue plate"
@@ -108,7 +119,15 @@ async def imagine(
             actions.after_sent(sent[-1])
         if reworks is not None:
             reworks.after_sent(sent[-1])
+        if replies is not None:
+            replies.after_sent(sent[-1])
         await asyncio.sleep(0.05)
+
+
+def with_image(discord_fake: FakeDiscord, sent: list[FakeInteraction]) -> list[FakeInteraction]:
+    """The commands whose message shows their image."""
+    messages = (discord_fake.messages.get(c.original_message_id or -1) for c in sent)
+    return [c for c, m in zip(sent, messages, strict=True) if m is not None and shows_an_image(m)]
 
 
 async def settle(
@@ -153,21 +172,29 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
         actions = MemberActions(discord_fake, 0.3, seed=SEED, delay=(0.1, 1.5))
         # Others press Vary or Re-roll on the image they got: a new job each, through the same faults.
         reworks = Reworks(discord_fake, 0.3, seed=SEED, patience=30)
+        # And others reply to it with an edit, some while the bot is away (it must find those when back).
+        replies = ReplyEdits(discord_fake, 0.3, seed=SEED, patience=30, delay=(0.0, 2.0))
         try:
             first = start_process(config, log, env)
             await discord_fake.wait_until_ready(timeout=30)
-            await imagine(discord_fake, sent, 0, JOBS // 2, actions, batches=True, reworks=reworks)
-            # Killed while the last commands are being recorded and created, and the first ones polled.
+            await imagine(discord_fake, sent, 0, JOBS // 2, actions, batches=True, reworks=reworks, replies=replies)
+            # Killed once the first image shows, while the last commands are being recorded and created.
+            await discord_fake.wait_for(lambda: bool(with_image(discord_fake, sent)), timeout=20)
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=10)
+            # While it is down, a member replies to that image: Discord sends the reply to nobody.
+            await replies.reply_to(with_image(discord_fake, sent)[0], live=False)
 
             second = start_process(config, log, env)
             await discord_fake.wait_until_ready(timeout=30)
             # SeaArt is down for new work while the second half goes out: those jobs move to Kie.
             seaart.outage(3.0)
-            await imagine(discord_fake, sent, JOBS // 2, JOBS - JOBS // 2, actions, batches=True, reworks=reworks)
+            await imagine(
+                discord_fake, sent, JOBS // 2, JOBS - JOBS // 2, actions, batches=True, reworks=reworks, replies=replies
+            )
             await actions.finish()
             await reworks.finish()
+            await replies.finish()
             sent += reworks.presses
             await settle(discord_fake, second, db, sent, log)
         finally:
@@ -190,6 +217,10 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
     assert providers_not_told(db, record.cancels, record.finished) == []
     made = {a.outcome for a in actions.actions}
     assert {"clicked", "deleted"} <= made, "\n".join(actions.lines(db))
+    # Every reply answered once, its answer final, its jobs settled; some came while the bot was away.
+    assert replies.problems(db) == [], "\n".join(replies.problems(db) + replies.lines(db))
+    posted = {r.outcome for r in replies.posted}
+    assert {"live", "while away"} <= posted, "\n".join(replies.lines(db))
 
 
 async def test_a_kill_while_the_command_is_being_acknowledged_still_ends_the_job(tmp_path: Path) -> None:

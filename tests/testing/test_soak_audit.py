@@ -1,5 +1,6 @@
 """The soak's judge (bot/testing/soak.py) catches what it is there to catch: a batch message that does not
-show its candidates' ends, more provider tasks than a command made jobs, a Cancel broken for a batch.
+show its candidates' ends, more provider tasks than a command made jobs, a Cancel broken for a batch, a
+member's reply not answered exactly once (bot/testing/soak_replies.py).
 
 The soak runs (tests/e2e/test_soak.py, bench/soak.py) show it passing a healthy bot; these show each of
 its batch and failover checks failing on a run that breaks the rule, so a green soak means something.
@@ -15,6 +16,7 @@ from typing import Any
 from bot.render import COLOUR_DONE, COLOUR_PROGRESS
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.soak import MemberAction, MemberActions, audit, batch_verdict, tasks_per_prompt
+from bot.testing.soak_replies import ReplyEdits, SoakReply
 
 _COLUMNS = (
     "id",
@@ -145,3 +147,67 @@ def test_a_cancel_taken_spares_only_candidates_whose_image_existed_before_it(tmp
     # t1 was ready before the click was taken (1000.2), t2 only after it.
     assert actions.problems(db, {"t1": 999.0, "t2": 1001.0}) == ["job j2: Cancel taken, yet delivered and committed"]
     assert actions.problems(db, {"t1": 999.0, "t2": 1000.1}) == []
+
+
+def reply_answer(message_id: int, reply_id: int, *, image: bool = True) -> FakeMessage:
+    """The bot's answer to a member's reply as the fake holds it: done with its image, or in progress."""
+    embed = {
+        "title": "🍌 Done" if image else "🍌 Generating…",
+        "color": (COLOUR_DONE if image else COLOUR_PROGRESS).value,
+    }
+    return FakeMessage(
+        id=message_id,
+        channel_id=1,
+        content=None,
+        embeds=[embed],
+        components=[],
+        attachments=[{"id": 1, "filename": "1.png"}] if image else [],
+        files=[],
+        flags=0,
+        ephemeral=False,
+        interaction_id=None,
+        allowed_mentions=None,
+        reference={"message_id": str(reply_id), "channel_id": "1"},
+    )
+
+
+def reply_jobs(path: Path, rows: list[tuple[str, str, int | None, str]]) -> Path:
+    """Job rows of replies to message 90: (id, state, message_id, charge_state)."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE jobs (id, state, message_id, reply_to_message_id, charge_state, error_message)")
+        conn.executemany("INSERT INTO jobs VALUES (?, ?, ?, 90, ?, NULL)", rows)
+    return path
+
+
+def test_a_reply_must_be_answered_once_and_every_job_of_it_settled(tmp_path: Path, discord_fake: FakeDiscord) -> None:
+    replies = ReplyEdits(discord_fake, 0.0, seed=1)
+    member_reply = reply_answer(90, 70)
+    member_reply.author_id = discord_fake.member_id
+    replies.replies.append(SoakReply(command("a banana"), "make it night", outcome="while away", message=member_reply))
+    # Answered once, delivered there; an earlier job the bot never showed ended refunded: all as it should be.
+    discord_fake.messages[91] = reply_answer(91, 90)
+    fine = reply_jobs(
+        tmp_path / "fine.sqlite3", [("r1", "cancelled", None, "refunded"), ("r2", "delivered", 91, "committed")]
+    )
+    assert replies.problems(fine) == []
+    # The same never-shown job charged; and a job shown in an answer still in progress.
+    charged = reply_jobs(
+        tmp_path / "charged.sqlite3", [("r1", "cancelled", None, "committed"), ("r2", "delivered", 91, "committed")]
+    )
+    assert replies.problems(charged) == [
+        "reply 90 ('make it night', posted while away): job r1 never shown, yet committed"
+    ]
+    discord_fake.messages[91] = reply_answer(91, 90, image=False)
+    (stale,) = replies.problems(fine)
+    assert "the bot's answer is not final: still a progress embed" in stale
+    # Answered twice; or never.
+    discord_fake.messages[91] = reply_answer(91, 90)
+    discord_fake.messages[92] = reply_answer(92, 90)
+    assert replies.problems(fine) == [
+        "reply 90 ('make it night', posted while away): 2 answer(s) from the bot, 1 job(s) shown"
+    ]
+    del discord_fake.messages[91], discord_fake.messages[92]
+    never = reply_jobs(tmp_path / "never.sqlite3", [])
+    assert replies.problems(never) == [
+        "reply 90 ('make it night', posted while away): 0 answer(s) from the bot, 0 job(s) shown"
+    ]

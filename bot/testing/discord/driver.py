@@ -184,6 +184,11 @@ class FakeDiscord(StartsAndStops, World):
             f"last requests:\n{recent or '  (none)'}"
         )
 
+    @property
+    def connected(self) -> bool:
+        """A client is on the gateway now (identified or resumed): what members post reaches it."""
+        return self._gateway.live_connection() is not None
+
     async def _wait_for_live_connection(self, timeout: float = 10) -> Connection:
         await self._wait(
             lambda: self._gateway.live_connection() is not None,

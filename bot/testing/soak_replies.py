@@ -1,0 +1,164 @@
+"""Members who reply to the bot's images with an edit, during a fault soak (bench/soak.py, tests/e2e/test_soak.py).
+
+A seeded share of the commands, a moment after their message shows an image, get a reply asking for an edit. When the
+bot is on the gateway the reply reaches it live; when it is not (killed, restarting), the reply is stored and
+sent to nobody, as Discord does, and the bot must find it in the channel's history once it is back
+(cogs/replies.py). ``problems`` holds each reply to the rules a member would: it is answered by exactly one
+reply of the bot's, which ends showing the edited image or why there is none, and every job the reply caused
+is settled (one the bot recorded but never showed ended uncharged). Created- and charged-twice are judged
+with the other jobs (``audit``: each reply has its own prompt).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
+from bot.testing.soak import db_rows, ends_without_an_image, message_verdict, settled_message, shows_an_image
+
+_TERMINAL_SETTLED = ("committed", "refunded")
+
+
+@dataclass
+class SoakReply:
+    """A member's reply to the image one command brought. ``outcome``: "live" or "while away" (posted with
+    the bot on the gateway or not), or why there was none ("no image")."""
+
+    command: FakeInteraction
+    text: str
+    outcome: str = "pending"
+    message: FakeMessage | None = None
+
+
+class ReplyEdits:
+    """Replies with an edit to a seeded ``share`` of the images members get (see the module's doc)."""
+
+    def __init__(
+        self,
+        discord_fake: FakeDiscord,
+        share: float,
+        *,
+        seed: int,
+        patience: float = 120.0,
+        delay: tuple[float, float] = (0.0, 8.0),
+    ) -> None:
+        self.discord = discord_fake
+        self.share = share
+        self.patience = patience
+        self.delay = delay  # a member takes a moment to look at the image before replying
+        self.replies: list[SoakReply] = []
+        self._random = random.Random(f"{seed}-replies")
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def posted(self) -> list[SoakReply]:
+        return [r for r in self.replies if r.message is not None]
+
+    def after_sent(self, command: FakeInteraction) -> None:
+        if self._random.random() >= self.share or _is_batch(command):
+            return
+        reply = SoakReply(command, f"make it night (reply {len(self.replies) + 1})")
+        self.replies.append(reply)
+        task = asyncio.create_task(self._reply(reply, after=self._random.uniform(*self.delay)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def finish(self, answered_within: float = 30.0) -> None:
+        """Wait for the replies still to come, then (up to ``answered_within`` s) for each to be answered
+        and its answer to end: a judge that looked before would call a reply being handled unanswered."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks)
+        with contextlib.suppress(TimeoutError):
+            await self.discord.wait_for(lambda: all(self._settled(r) for r in self.posted), timeout=answered_within)
+
+    async def reply_to(self, command: FakeInteraction, *, live: bool | None = None) -> SoakReply:
+        """Reply to ``command``'s image now (its message must show one); ``live``: post it to a connected
+        bot (True) or as one the bot is not there to get (False); None: whichever is the case."""
+        reply = SoakReply(command, f"make it night (reply {len(self.replies) + 1})")
+        self.replies.append(reply)
+        await self._reply(reply, live=live, patience=0.0)
+        return reply
+
+    async def _reply(
+        self, reply: SoakReply, *, live: bool | None = None, patience: float | None = None, after: float = 0.0
+    ) -> None:
+        message = await settled_message(self.discord, reply.command, self.patience if patience is None else patience)
+        if message is None or message.deleted or not shows_an_image(message):
+            reply.outcome = "no image"
+            return
+        await asyncio.sleep(after)
+        if message.deleted:
+            reply.outcome = "no image"
+            return
+        live = self.discord.connected if live is None else live
+        if live:
+            try:
+                reply.message = await self.discord.post_message(reply.text, reply_to=message.id)
+            except TimeoutError:
+                live = False  # the bot went away between the look and the post
+        if not live:
+            reply.message = await self.discord.post_message(reply.text, reply_to=message.id, live=False)
+        reply.outcome = "live" if live else "while away"
+
+    def _answers(self, reply: SoakReply) -> list[FakeMessage]:
+        assert reply.message is not None
+        return [
+            m
+            for m in self.discord.messages.values()
+            if m.author_id is None and (m.reference or {}).get("message_id") == str(reply.message.id)
+        ]
+
+    def _settled(self, reply: SoakReply) -> bool:
+        answers = self._answers(reply)
+        return len(answers) == 1 and (
+            answers[0].deleted or shows_an_image(answers[0]) or ends_without_an_image(answers[0])
+        )
+
+    def problems(self, db: Path) -> list[str]:
+        """Replies not answered exactly once, answers not final, jobs of a reply left unsettled."""
+        jobs = db_rows(db, "SELECT * FROM jobs WHERE reply_to_message_id IS NOT NULL") if db.exists() else []
+        by_reply: dict[int, list[dict[str, Any]]] = {}
+        for job in jobs:
+            by_reply.setdefault(int(job["reply_to_message_id"]), []).append(job)
+        found = []
+        for reply in self.posted:
+            assert reply.message is not None
+            what = f"reply {reply.message.id} ({reply.text!r}, posted {reply.outcome})"
+            answers = self._answers(reply)
+            mine = by_reply.get(reply.message.id, [])
+            shown = [job for job in mine if job["message_id"] is not None]
+            if len(answers) != 1 or len(shown) != 1:
+                found.append(f"{what}: {len(answers)} answer(s) from the bot, {len(shown)} job(s) shown")
+                continue
+            why = message_verdict(answers[0], shown[0])
+            if why is not None:
+                found.append(f"{what}: the bot's answer is not final: {why}")
+            for job in mine:
+                if job["charge_state"] not in _TERMINAL_SETTLED:
+                    found.append(f"{what}: job {job['id']} {job['state']}, charge {job['charge_state']}")
+                elif job["message_id"] is None and job["charge_state"] != "refunded":
+                    found.append(f"{what}: job {job['id']} never shown, yet {job['charge_state']}")
+        return found
+
+    def lines(self, db: Path) -> list[str]:
+        """How the replies went and how their jobs ended, for a report."""
+        jobs = db_rows(db, "SELECT state, message_id FROM jobs WHERE reply_to_message_id IS NOT NULL")
+        made = Counter(r.outcome for r in self.replies)
+        ended = Counter(str(job["state"]) + ("" if job["message_id"] else " (never shown)") for job in jobs)
+        return [
+            f"replies: {len(self.replies)} (a share of {self.share:.0%} of the commands): "
+            + (", ".join(f"{o} {n}" for o, n in sorted(made.items())) or "none"),
+            f"  {'':<16}      their jobs ended: " + (", ".join(f"{s} {n}" for s, n in sorted(ended.items())) or "-"),
+        ]
+
+
+def _is_batch(command: FakeInteraction) -> bool:
+    """A command for several images: a reply to its message must name one, so the soak leaves it be."""
+    options = command.payload.get("data", {}).get("options", [])
+    return any(o.get("name") == "count" and int(o.get("value", 1)) > 1 for o in options)
