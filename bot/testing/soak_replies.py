@@ -93,7 +93,8 @@ class ReplyEdits:
             reply.outcome = "no image"
             return
         await asyncio.sleep(after)
-        if message.deleted:
+        current = self.discord.messages.get(message.id)  # deleted by its member meanwhile?
+        if current is None or current.deleted:
             reply.outcome = "no image"
             return
         live = self.discord.connected if live is None else live
