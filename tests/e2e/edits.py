@@ -7,6 +7,10 @@ import sqlite3
 from typing import Any
 
 from bot.config import Settings
+from bot.models import GenerationRequest, ReferenceImage
+from bot.quotas import Member, Quotas
+from bot.store import Database
+from bot.store.jobs import JobStore, NewJob
 from bot.testing.discord import FakeDiscord, FakeMessage
 
 
@@ -53,3 +57,44 @@ def bot_replies_to(discord_fake: FakeDiscord, message_id: int) -> list[FakeMessa
 def bot_channel_messages(discord_fake: FakeDiscord) -> list[int]:
     """Ids of every message the bot has in the test channel (interaction responses included)."""
     return [m.id for m in discord_fake.messages_in(discord_fake.channel_id) if m.author_id is None]
+
+
+async def held_reply_jobs(
+    settings: Settings,
+    discord_fake: FakeDiscord,
+    now: float,
+    replies: list[FakeMessage],
+    reference: ReferenceImage,
+) -> None:
+    """What a bot that died between recording a reply's job and posting its answer leaves: a job per
+    member's reply in ``replies`` (its text the prompt, ``reference`` the image it edits), held for the
+    answer, with its reservation, as cogs/replies.py writes it."""
+    member = discord_fake.member_id
+    db = Database(settings.database.path)
+    await db.connect()
+    try:
+        store, quotas = JobStore(db), Quotas(db, settings.quotas, clock=lambda: now)
+        for reply in replies:
+            request = GenerationRequest(
+                model="nano_banana_2", prompt=reply.content or "", reference_images=(reference,)
+            )
+            reservation = quotas.reservation(
+                Member(discord_fake.guild_id, member),
+                model=request.model,
+                provider="seaart",
+                size="1K",
+                units=1,
+                cost_micro_usd=0,
+            )
+            new = NewJob(
+                provider="seaart",
+                model=request.model,
+                request=request,
+                guild_id=discord_fake.guild_id,
+                channel_id=discord_fake.channel_id,
+                user_id=member,
+                reply_to_message_id=reply.id,
+            )
+            await store.create(new, now=now, deadline_seconds=600, within=reservation, start_at=now + 3600)
+    finally:
+        await db.close()

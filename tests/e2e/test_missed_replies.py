@@ -8,14 +8,11 @@ import os
 import time
 
 from bot.config import Settings, heartbeat_path
-from bot.models import GenerationRequest, ReferenceImage
-from bot.quotas import Member, Quotas
-from bot.store import Database
-from bot.store.jobs import JobStore, NewJob
+from bot.models import ReferenceImage
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, start_bot
-from tests.e2e.edits import bot_image, bot_replies_to, jobs, ledger, states
+from tests.e2e.edits import bot_image, bot_replies_to, held_reply_jobs, jobs, ledger, states
 from tests.e2e.test_replies import answer_to
 
 
@@ -89,45 +86,10 @@ async def test_a_reply_whose_answer_the_bot_died_before_posting_is_carried_out_a
         await first.close()
     reply = await discord_fake.post_message("make it night", reply_to=image.id, live=False)
     member = discord_fake.member_id
-    db = Database(settings.database.path)
-    await db.connect()
-    try:
-        # What the dead run had written: the reply's job, held for its answer, with its reservation.
-        store, quotas = JobStore(db), Quotas(db, settings.quotas, clock=clock)
-        attachment = image.attachments[0]
-        request = GenerationRequest(
-            model="nano_banana_2",
-            prompt="make it night",
-            reference_images=(
-                ReferenceImage(url=attachment["url"], content_type="image/png", size=100, filename="a.png"),
-            ),
-        )
-        reservation = quotas.reservation(
-            Member(discord_fake.guild_id, member),
-            model=request.model,
-            provider="seaart",
-            size="1K",
-            units=1,
-            cost_micro_usd=0,
-        )
-        now = clock()
-        await store.create(
-            NewJob(
-                provider="seaart",
-                model=request.model,
-                request=request,
-                guild_id=discord_fake.guild_id,
-                channel_id=discord_fake.channel_id,
-                user_id=member,
-                reply_to_message_id=reply.id,
-            ),
-            now=now,
-            deadline_seconds=600,
-            within=reservation,
-            start_at=now + 3600,
-        )
-    finally:
-        await db.close()
+    # What the dead run had written: the reply's job, held for its answer, with its reservation.
+    url = image.attachments[0]["url"]
+    reference = ReferenceImage(url=url, content_type="image/png", size=100, filename="a.png")
+    await held_reply_jobs(settings, discord_fake, clock(), [reply], reference)
     os.utime(heartbeat_path(settings))  # it was alive when the reply came
 
     second = await start_bot(settings, discord_fake, clock)

@@ -13,14 +13,11 @@ from typing import Any
 import pytest
 
 from bot.config import Settings, load_settings
-from bot.models import GenerationRequest, ReferenceImage
-from bot.quotas import Member, Quotas
-from bot.store import Database
-from bot.store.jobs import JobStore, NewJob
+from bot.models import ReferenceImage
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeGemini, FakeSeaArt
 from tests.conftest import BOT_TOKEN, Clock, RunningBot, make_settings, png_bytes, start_bot
-from tests.e2e.edits import bot_channel_messages, bot_image, bot_replies_to, jobs, ledger, states
+from tests.e2e.edits import bot_channel_messages, bot_image, bot_replies_to, held_reply_jobs, jobs, ledger, states
 
 GEMINI_KEY = "test-gemini-key-77aa"
 
@@ -264,40 +261,7 @@ async def test_a_reply_job_held_when_the_bot_died_is_found_by_its_answer_or_ends
         )
         for text in ("make it night", "make it day")
     ]
-    db = Database(settings.database.path)
-    await db.connect()
-    try:
-        store, quotas = JobStore(db), Quotas(db, settings.quotas, clock=clock)
-        now = clock()
-        for message in asked:
-            request = GenerationRequest(
-                model="nano_banana_2", prompt=message.content or "", reference_images=(reference,)
-            )
-            reservation = quotas.reservation(
-                Member(discord_fake.guild_id, member),
-                model=request.model,
-                provider="seaart",
-                size="1K",
-                units=1,
-                cost_micro_usd=0,
-            )
-            await store.create(
-                NewJob(
-                    provider="seaart",
-                    model=request.model,
-                    request=request,
-                    guild_id=discord_fake.guild_id,
-                    channel_id=discord_fake.channel_id,
-                    user_id=member,
-                    reply_to_message_id=message.id,
-                ),
-                now=now,
-                deadline_seconds=600,
-                within=reservation,
-                start_at=now + 3600,
-            )
-    finally:
-        await db.close()
+    await held_reply_jobs(settings, discord_fake, clock(), asked, reference)
     # The answer to the first was sent before the bot died.
     answer = discord_fake.create_message(
         channel_id=discord_fake.channel_id,
