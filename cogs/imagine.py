@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -195,6 +195,16 @@ def _can_manage(interaction: discord.Interaction[Any], job: Job) -> bool:
     # interaction.permissions are the member's resolved permissions in this channel, sent by Discord.
     perms = interaction.permissions
     return perms.manage_messages or perms.administrator
+
+
+async def _answer_then_go_on(answer: Awaitable[object], job: Job) -> None:
+    """Send a Cancel's or Delete's answer to Discord; if it fails, carry on all the same. The cancel is
+    written by then and the member asked for it; and the failure is often an answer Discord made whose
+    reply to the bot was lost (discord.py's resend is refused: 40060, already acknowledged)."""
+    try:
+        await answer
+    except discord.HTTPException as exc:
+        log.warning("job %s: a button's answer failed (HTTP %s, code %s); going on", job.id, exc.status, exc.code)
 
 
 class Imagine(commands.Cog):
@@ -515,13 +525,13 @@ class Imagine(commands.Cog):
             # The answer itself shows "Cancelling…" (no Cancel button any more): the member sees the click
             # taken even while a step of the job holds it (a hung poll, a slow synchronous create).
             shown = [await store.get(j.id) or j for j in batch]
-            await interaction.response.edit_message(**self.bot.services.sink.opening(shown))
+            await _answer_then_go_on(interaction.response.edit_message(**self.bot.services.sink.opening(shown)), job)
             for candidate in taken:
                 await runner.cancel(candidate.id, by_user=interaction.user.id)
             if interaction.user.id != job.user_id:
                 await self._record_for(interaction, job, "cancel", "cancelled a job")
         elif action == "delete":
-            await interaction.response.defer()
+            await _answer_then_go_on(interaction.response.defer(), job)
             if interaction.message is not None:
                 await interaction.message.delete()
             for candidate in batch:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 
 import pytest
 
@@ -127,3 +128,41 @@ async def test_a_cancel_pressed_while_the_lost_answer_is_being_sorted_out_is_sho
     await discord_fake.wait_for(shows_the_end, timeout=10)
     assert jobs(settings)[0]["message_id"] == message_id and seaart.creates == []
     assert [kind for kind, _ in ledger(settings, jobs(settings)[0]["id"])] == ["reserve", "refund"]
+
+
+async def test_a_delete_whose_answer_was_lost_still_deletes_the_image(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Discord took the Delete click (the answer was made, then lost: discord.py's resend is refused as
+    already acknowledged); the member asked for the image to go, so it goes."""
+    image = await bot_image(discord_fake, settings)
+    discord_fake.fail_next("POST", CALLBACK, status=503, after=True)
+    await discord_fake.click(image.id, button(discord_fake, image.id, "Delete"), user_id=discord_fake.member_id)
+    await discord_fake.wait_for(lambda: discord_fake.messages[image.id].deleted, timeout=10)
+    await discord_fake.wait_for(lambda: jobs(settings)[0]["deleted_by"] == discord_fake.member_id, timeout=10)
+
+
+async def test_a_moderator_s_cancel_whose_answer_was_lost_is_carried_out_and_logged(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    seaart.hold(True)
+    interaction = await discord_fake.slash_command("imagine", {"prompt": "hold on"})
+    await discord_fake.wait_for(lambda: states(settings) == ["running"], timeout=10)
+    message_id = interaction.original_message_id
+    assert message_id is not None
+    discord_fake.fail_next("POST", CALLBACK, status=503, after=True)
+    cancel = button(discord_fake, message_id, "Cancel")
+    await discord_fake.click(message_id, cancel, user_id=discord_fake.moderator_id)
+    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
+    job = jobs(settings)[0]
+    assert job["cancelled_by"] == discord_fake.moderator_id and job["charge_state"] == "refunded"
+    cancelled_at = f"/model/v1/queue/nano_banana_2/requests/{job['provider_job_id']}/cancel"
+    await discord_fake.wait_for(lambda: [r.path for r in seaart.requests if r.method == "PUT"] == [cancelled_at])
+
+    def logged() -> list[tuple[object, ...]]:
+        with sqlite3.connect(settings.database.path) as conn:
+            return conn.execute("SELECT action, actor_id, job_id FROM audit_log WHERE action = 'cancel'").fetchall()
+
+    # The moderation log has it, as for any moderator's cancel of another member's job.
+    await discord_fake.wait_for(lambda: bool(logged()), timeout=10)
+    assert logged() == [("cancel", discord_fake.moderator_id, job["id"])]
