@@ -61,7 +61,7 @@ class ReplyEdits:
         return [r for r in self.replies if r.message is not None]
 
     def after_sent(self, command: FakeInteraction) -> None:
-        if self._random.random() >= self.share or _is_batch(command):
+        if self._random.random() >= self.share or is_batch(command):
             return
         reply = SoakReply(command, f"make it night (reply {len(self.replies) + 1})")
         self.replies.append(reply)
@@ -159,7 +159,7 @@ class ReplyEdits:
         ]
 
 
-def _is_batch(command: FakeInteraction) -> bool:
+def is_batch(command: FakeInteraction) -> bool:
     """A command for several images: a reply to its message must name one, so the soak leaves it be."""
     options = command.payload.get("data", {}).get("options", [])
     return any(o.get("name") == "count" and int(o.get("value", 1)) > 1 for o in options)

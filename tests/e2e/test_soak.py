@@ -36,7 +36,7 @@ from bot.testing.soak import (
     providers_not_told,
     shows_an_image,
 )
-from bot.testing.soak_replies import ReplyEdits
+from bot.testing.soak_replies import ReplyEdits, is_batch
 from tests.conftest import BOT_TOKEN, SEAART_KEY
 from tests.e2e.bot_process import bot_env, start_process
 
@@ -125,9 +125,9 @@ async def imagine(
 
 
 def with_image(discord_fake: FakeDiscord, sent: list[FakeInteraction]) -> list[FakeInteraction]:
-    """The commands whose message shows their image."""
+    """The single-image commands whose message shows their image (a reply to a batch must name one)."""
     messages = (discord_fake.messages.get(c.original_message_id or -1) for c in sent)
-    return [c for c, m in zip(sent, messages, strict=True) if m is not None and shows_an_image(m)]
+    return [c for c, m in zip(sent, messages, strict=True) if m is not None and shows_an_image(m) and not is_batch(c)]
 
 
 async def settle(
@@ -188,12 +188,16 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
             second = start_process(config, log, env)
             await discord_fake.wait_until_ready(timeout=30)
             # SeaArt is down for new work while the second half goes out: those jobs move to Kie.
-            seaart.outage(3.0)
+            # Long enough that the four tries of every create it meets fall inside it, on a busy machine too.
+            seaart.outage(6.0)
             await imagine(
                 discord_fake, sent, JOBS // 2, JOBS - JOBS // 2, actions, batches=True, reworks=reworks, replies=replies
             )
             await actions.finish()
             await reworks.finish()
+            # And one replies live to an image of the second run (the seeded share may bring none).
+            await discord_fake.wait_for(lambda: bool(with_image(discord_fake, sent[JOBS // 2 :])), timeout=30)
+            await replies.reply_to(with_image(discord_fake, sent[JOBS // 2 :])[0], live=True)
             await replies.finish()
             sent += reworks.presses
             await settle(discord_fake, second, db, sent, log)
