@@ -17,7 +17,7 @@ from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import RunningBot
 from tests.e2e.edits import bot_image, bot_replies_to, jobs, ledger, states
-from tests.e2e.test_buttons import button
+from tests.e2e.test_buttons import button, start_running_job
 
 CALLBACK = r"^/interactions/\d+/[^/]+/callback$"
 
@@ -145,11 +145,7 @@ async def test_a_delete_whose_answer_was_lost_still_deletes_the_image(
 async def test_a_moderator_s_cancel_whose_answer_was_lost_is_carried_out_and_logged(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
-    seaart.hold(True)
-    interaction = await discord_fake.slash_command("imagine", {"prompt": "hold on"})
-    await discord_fake.wait_for(lambda: states(settings) == ["running"], timeout=10)
-    message_id = interaction.original_message_id
-    assert message_id is not None
+    message_id = await start_running_job(discord_fake, seaart, settings)
     discord_fake.fail_next("POST", CALLBACK, status=503, after=True)
     cancel = button(discord_fake, message_id, "Cancel")
     await discord_fake.click(message_id, cancel, user_id=discord_fake.moderator_id)
