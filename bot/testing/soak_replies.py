@@ -109,11 +109,7 @@ class ReplyEdits:
 
     def _answers(self, reply: SoakReply) -> list[FakeMessage]:
         assert reply.message is not None
-        return [
-            m
-            for m in self.discord.messages.values()
-            if m.author_id is None and (m.reference or {}).get("message_id") == str(reply.message.id)
-        ]
+        return self.discord.bot_replies_to(reply.message.id)
 
     def _settled(self, reply: SoakReply) -> bool:
         answers = self._answers(reply)

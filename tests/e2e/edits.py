@@ -44,14 +44,7 @@ async def bot_image(discord_fake: FakeDiscord, settings: Settings, **options: An
 
 def bot_replies_to(discord_fake: FakeDiscord, message_id: int) -> list[FakeMessage]:
     """The bot's replies to a message, oldest first (deleted ones included)."""
-    return sorted(
-        (
-            m
-            for m in discord_fake.messages.values()
-            if m.author_id is None and m.reference is not None and m.reference["message_id"] == str(message_id)
-        ),
-        key=lambda m: m.id,
-    )
+    return discord_fake.bot_replies_to(message_id)
 
 
 def bot_channel_messages(discord_fake: FakeDiscord) -> list[int]:

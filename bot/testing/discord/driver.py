@@ -522,6 +522,15 @@ class FakeDiscord(StartsAndStops, World):
             INTERACTION_COMMAND, data, user_id=user_id, channel_id=message.channel_id, permissions=permissions
         )
 
+    def bot_replies_to(self, message_id: int) -> list[FakeMessage]:
+        """The bot's replies to a message, oldest first (deleted ones included)."""
+        replies = (
+            m
+            for m in self.messages.values()
+            if m.author_id is None and m.reference is not None and m.reference["message_id"] == str(message_id)
+        )
+        return sorted(replies, key=lambda m: m.id)
+
     def dms_to(self, user_id: int) -> list[FakeMessage]:
         """The messages the bot sent to ``user_id`` in direct messages, oldest first."""
         return [m for cid, uid in self.dm_channels.items() if uid == user_id for m in self.messages_in(cid)]
