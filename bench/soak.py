@@ -4,9 +4,11 @@ The bot runs as its own process (`python -m bot run`, bench/harness.py) against 
   * the --providers fakes (FakeSeaArt, FakeKie in time mode: each job takes --min..--max s; FakeGemini,
     which answers a create with the image) with chaos:
     --chaos of each one's API calls answer 429 with Retry-After, a 5xx, hang (the work is done, the
-    answer held --hang s), or a malformed body (bot/testing/providers/_base.py Chaos). With two, the
-    bot fails jobs over from the first to the second (a 5xx or a 429 past the retry budget on the
-    create), which must never make a job twice: a hung or malformed create may have made the task;
+    answer held --hang s), or a malformed body (bot/testing/providers/_base.py Chaos); --faults adds
+    hostile answers (drip: a body that never ends; huge: 256 MB of JSON; deep: JSON nested past the
+    parser). With two, the bot fails jobs over from the first to the second (a 5xx or a 429 past the
+    retry budget on the create), which must never make a job twice: a hung or malformed create may
+    have made the task;
     and for --outage seconds from a quarter into the sending, the first refuses every create with a
     503 (a provider down for new work: what sends jobs to the second);
   * FakeDiscord with chaos on message edits and webhook calls: --discord-chaos of them answer 429 (with
@@ -50,7 +52,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, get_args
 
 from harness import (
     BOT_TOKEN,
@@ -68,7 +70,7 @@ from harness import (
 
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import Chaos, FakeGemini, FakeKie, FakeSeaArt
-from bot.testing.providers._base import FakeProviderServer
+from bot.testing.providers._base import FAULTS, FakeProviderServer, Fault
 from bot.testing.soak import (
     GENEROUS_QUOTAS,
     Audit,
@@ -90,6 +92,7 @@ class Plan:
     chaos: float
     discord_chaos: float
     hang: float
+    faults: tuple[Fault, ...]
     request_timeout: float
     kills: int
     cancels: float
@@ -115,7 +118,7 @@ def make_fakes(plan: Plan) -> dict[str, FakeProviderServer[Any]]:
     fakes: dict[str, FakeProviderServer[Any]] = {}
     for index, name in enumerate(plan.providers):
         times = random.Random(f"{plan.seed}-{name}")
-        chaos = Chaos(rate=plan.chaos, seed=plan.seed + 1000 * index, hang_seconds=plan.hang)
+        chaos = Chaos(rate=plan.chaos, seed=plan.seed + 1000 * index, faults=plan.faults, hang_seconds=plan.hang)
         if name == "gemini":
             fakes[name] = FakeGemini(api_key=PROVIDER_KEY, chaos=chaos)
             continue
@@ -364,6 +367,11 @@ def main() -> None:
     parser.add_argument("--chaos", type=float, default=0.2, help="share of provider API calls that fail (0.2)")
     parser.add_argument("--discord-chaos", type=float, default=0.1, help="share of edits/webhook calls (0.1)")
     parser.add_argument("--hang", type=float, default=5.0, help="seconds a hung provider answer is held (5)")
+    parser.add_argument(
+        "--faults",
+        default=",".join(FAULTS),
+        help=f"provider faults drawn, comma-separated, from {', '.join(get_args(Fault))} ({','.join(FAULTS)})",
+    )
     parser.add_argument("--request-timeout", type=float, default=2.0, help="the bot's provider timeout, s (2)")
     parser.add_argument("--kills", type=int, default=2, help="SIGKILL + restart while sending (2)")
     parser.add_argument(
@@ -395,6 +403,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="seed of the chaos and the provider times (1)")
     parser.add_argument("--keep", action="store_true", help="keep the config, log and database")
     args = parser.parse_args()
+    faults = tuple(f.strip() for f in args.faults.split(",") if f.strip())
+    if not faults or any(f not in get_args(Fault) for f in faults):
+        parser.error(f"--faults: one or more of {', '.join(get_args(Fault))} (got {args.faults!r})")
     providers = tuple(p.strip() for p in args.providers.split(",") if p.strip())
     if not providers or any(p not in SOAK_PROVIDERS for p in providers) or len(set(providers)) != len(providers):
         parser.error(f"--providers: one or more of {', '.join(SOAK_PROVIDERS)}, each once (got {args.providers!r})")
@@ -406,6 +417,7 @@ def main() -> None:
         chaos=args.chaos,
         discord_chaos=args.discord_chaos,
         hang=args.hang,
+        faults=cast(tuple[Fault, ...], faults),
         request_timeout=args.request_timeout,
         kills=args.kills,
         cancels=args.cancels,

@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 WINDOW_SECONDS = 1.2
 # Without a Retry-After, successive 429s pause the provider for 1, 2, 4 ... up to this many seconds.
 MAX_PAUSE_SECONDS = 30.0
+# The longest wait a Retry-After (or a provider's own "retry in") is obeyed for. A provider may ask for
+# hours (a daily quota spent) or, broken or hostile, for years; after this long one request (the probe)
+# asks again, and each 429 pauses once more. Obeyed whole, every request to the provider, creates
+# included, would wait that long inside the request, and the jobs with them.
+MAX_RETRY_AFTER_SECONDS = 60.0
 # A probe that never gets an answer (a timeout) stops holding the others back after this long.
 PROBE_SECONDS = 10.0
 _WRITE, _READ = 0, 1
@@ -145,11 +150,12 @@ class RequestBudget:
         self._timer = asyncio.get_running_loop().call_later(self.next_free(), self._grant)
 
     def pause(self, retry_after: float | None) -> float:
-        """A 429: hold every request to this provider for Retry-After seconds, or back off exponentially.
-        Returns the seconds until requests may go again."""
+        """A 429: hold every request to this provider for Retry-After seconds (at most
+        MAX_RETRY_AFTER_SECONDS), or back off exponentially. Returns the seconds until requests may go again."""
         if retry_after is None:
             self._pauses += 1
             retry_after = min(MAX_PAUSE_SECONDS, 2.0 ** (self._pauses - 1))
+        retry_after = min(retry_after, MAX_RETRY_AFTER_SECONDS)
         now = self.clock()
         self._paused_until = max(self._paused_until, now + retry_after)
         self._probing, self._probe_until = True, 0.0

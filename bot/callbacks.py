@@ -113,7 +113,7 @@ class CallbackServer:
             return self._refuse(401, "timestamp too far from now")
         try:
             body = json.loads(await request.read())
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser
             return self._refuse(400, "body is not JSON")
         task_id = task_id_of(body)
         if task_id is None:

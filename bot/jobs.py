@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from bot.budget import RequestBudget
+from bot.budget import MAX_RETRY_AFTER_SECONDS, RequestBudget
 from bot.catalogue import Catalogue
 from bot.config import ImagineSettings, JobsSettings
 from bot.dispatch import DELIVERY_LANE, PROVIDER_LANE, choose, lane_of
@@ -678,8 +678,8 @@ class JobRunner:
                 delay = self._backoff(errors)
                 if isinstance(exc, RateLimitedError):
                     # The budget hook has paused every request to this provider already; this job also
-                    # waits at least as long as the provider asked.
-                    delay = max(delay, exc.retry_after or 0.0)
+                    # waits as long as the provider asked, up to the most any such wait is obeyed.
+                    delay = max(delay, min(exc.retry_after or 0.0, MAX_RETRY_AFTER_SECONDS))
                 await self.store.update(job, now=now, poll_errors=errors, next_poll_at=now + delay)
                 return
             # We give up on this job; ask the provider to stop so nobody pays for an image never shown.

@@ -50,6 +50,17 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# Control characters in text from outside (provider answers, prompts, file names) would let it forge log
+# lines (a line break, then a timestamp and a level of its own) or drive the terminal of whoever reads the
+# log (ANSI escapes). A message is written on one line, with each of them shown as its Python escape
+# (\n, \x1b); a tab stays. Tracebacks keep their lines.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 class Redactor:
     """Replaces the given secrets and token-shaped text with ``[redacted]``."""
 
@@ -66,7 +77,8 @@ class Redactor:
 
 
 class RedactingFilter(logging.Filter):
-    """Redacts a record's message (with its arguments), exception text and stack before it is formatted.
+    """Redacts a record's message (with its arguments), exception text and stack before it is formatted,
+    and writes the message on one line (``escape_controls``).
 
     Installed on handlers, not loggers: a handler filter sees records from every logger that propagates
     to it, third-party ones included.
@@ -82,7 +94,7 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a broken %-format must not lose the line (or leak its raw arguments)
             message = f"{record.msg!s} (unformattable arguments)"
-        record.msg = self.redact(message)
+        record.msg = escape_controls(self.redact(message))
         record.args = None
         if record.exc_info and not record.exc_text:
             # Formatters reuse exc_text when it is set, so the redacted traceback is what gets written.

@@ -199,6 +199,9 @@ def guarded_client(
         "request": [AddressGuard(hosts, resolve_names=not checked_at_connect), *request_hooks],
         "response": list(response_hooks),
     }
+    # No compressed answers: httpx would inflate one without a bound (bot/transport.py refuses what
+    # comes compressed anyway). Images are compressed already and API answers are small.
+    kwargs["headers"] = {"Accept-Encoding": "identity", **kwargs.get("headers", {})}
     return CookielessClient(event_hooks=hooks, max_redirects=MAX_REDIRECTS, **kwargs)
 
 

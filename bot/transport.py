@@ -12,6 +12,16 @@ loop (bot/providers/_http.py) re-sends a create only after httpx.ConnectError, C
 PoolTimeout. So only a failure to connect maps to those; a connection dropped or timed out after the
 request was written maps to ReadError, RemoteProtocolError or ReadTimeout, and a create is then never
 sent twice.
+
+What a hostile server can send is bounded here, for every request:
+* time: httpx's read timeout applies to each read, so a server sending a byte every few seconds would
+  hold a request for ever; the whole exchange, from connecting to the last byte, gets the read timeout
+  in total (aiohttp's ``total``; a provider's ``request_timeout`` is "seconds to wait for one answer");
+* size: a request may carry the extension ``MAX_BODY`` (bytes); a longer body fails with AnswerTooLarge
+  once that many have arrived, however long the server would go on;
+* compression: a request that asks for ``Accept-Encoding: identity`` (bot/netguard.py's client does)
+  gets no compressed body. httpx would inflate one without a bound (a 1 MB gzip answer can hold a
+  gigabyte), so a compressed answer nobody asked for is refused (UnaskedEncoding) before it is read.
 """
 
 from __future__ import annotations
@@ -33,6 +43,18 @@ _READ_TIMEOUT: type[BaseException] = getattr(aiohttp, "SocketTimeoutError", aioh
 # default) cost about 0.3 ms more per download (bench/load.py). Small answers are not affected.
 CHUNK_SIZE = 256 * 1024
 READ_BUFFER = 256 * 1024
+
+
+# The request extension that bounds an answer's body, in bytes (see the module docstring).
+MAX_BODY = "max_body_bytes"
+
+
+class AnswerTooLarge(httpx.ReadError):
+    """The answer's body is longer than the request's ``MAX_BODY``: reading stopped there."""
+
+
+class UnaskedEncoding(httpx.ReadError):
+    """The answer is compressed although the request asked for ``identity``: it was not read."""
 
 
 class RefusedHost(OSError):
@@ -70,13 +92,19 @@ def _mapped(request: httpx.Request) -> Iterator[None]:
 
 
 class _Body(httpx.AsyncByteStream):
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request, limit: int | None) -> None:
         self._response = response
         self._request = request
+        self._limit = limit
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        limit, received = self._limit, 0
         with _mapped(self._request):
             async for chunk in self._response.content.iter_chunked(CHUNK_SIZE):
+                if limit is not None:
+                    received += len(chunk)
+                    if received > limit:
+                        raise AnswerTooLarge(f"answer longer than {limit} bytes", request=self._request)
                 yield chunk
 
     async def aclose(self) -> None:
@@ -133,10 +161,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 timeout=timeout,
                 compress=False,
             )
+        limit = request.extensions.get(MAX_BODY)
+        refusal = _refusal(request, response, limit)
+        if refusal is not None:
+            response.release()
+            raise refusal
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
-            stream=_Body(response, request),
+            stream=_Body(response, request, limit),
             request=request,
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode()},
         )
@@ -147,10 +180,23 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._session = None
 
 
+def _refusal(request: httpx.Request, response: aiohttp.ClientResponse, limit: int | None) -> httpx.ReadError | None:
+    """Why an answer is refused before its body is read, if it is: a compressed body nobody asked for,
+    or a declared length over the request's limit."""
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding != "identity" and request.headers.get("Accept-Encoding", "").strip().lower() == "identity":
+        return UnaskedEncoding(f"answer compressed ({encoding[:40]}) although identity was asked for", request=request)
+    declared = response.content_length
+    if limit is not None and declared is not None and declared > limit:
+        return AnswerTooLarge(f"answer of {declared} bytes declared, over {limit}", request=request)
+    return None
+
+
 @functools.lru_cache(maxsize=64)
 def _client_timeout(pool: float | None, connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
-    """aiohttp's timeout for httpx's: the few distinct ones are built once (immutable), not per request."""
-    return aiohttp.ClientTimeout(total=None, connect=pool, sock_connect=connect, sock_read=read)
+    """aiohttp's timeout for httpx's: the few distinct ones are built once (immutable), not per request.
+    The read timeout is also the bound on the whole exchange (see the module docstring)."""
+    return aiohttp.ClientTimeout(total=read, connect=pool, sock_connect=connect, sock_read=read)
 
 
 class _NoCookies(httpx.Cookies):

@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from bot.budget import WINDOW_SECONDS, BudgetHook, RequestBudget, origin_of
+from bot.budget import MAX_RETRY_AFTER_SECONDS, WINDOW_SECONDS, BudgetHook, RequestBudget, origin_of
 from bot.dispatch import choose
 from bot.models import JobState
 from bot.schedule import CompletionTimes, PollSchedule, ScheduleSettings, job_kind
@@ -65,6 +65,15 @@ def test_a_429_pauses_the_provider_for_retry_after() -> None:
     assert budget._take() and budget.room() == 0, "the others wait for the probe's answer"
     budget.recovered()
     assert budget.room() == 9
+
+
+def test_a_retry_after_of_a_day_pauses_the_provider_a_minute_at_most() -> None:
+    clock = Clock(1000.0)
+    budget = RequestBudget(10, clock=clock)
+    assert budget.pause(86_400.0) == MAX_RETRY_AFTER_SECONDS
+    assert budget.pause(float("1e300")) == MAX_RETRY_AFTER_SECONDS
+    clock.now += MAX_RETRY_AFTER_SECONDS
+    assert budget.room() == 1, "one probe asks again"
 
 
 def test_repeated_429s_without_retry_after_back_off_exponentially() -> None:

@@ -122,3 +122,17 @@ def test_setup_logging_quiets_the_loggers_that_leak_and_redacts_the_rest() -> No
     assert result.returncode == 0, result.stderr
     assert "leaky-token" not in result.stderr
     assert f"DEBUG   bot.jobs: own debug line, secret {REDACTED}" in result.stderr
+
+
+def test_text_from_outside_cannot_forge_a_line_or_drive_the_terminal(
+    captured: tuple[logging.Logger, io.StringIO],
+) -> None:
+    child, stream = captured
+    hostile = "IN_PROGR\x00\n2026-12-02 01:00:00,000 ERROR bot.jobs: forged\r\x1b[2J\x1b]0;title\x07\u2028end"
+    child.warning("seaart answered: %s", hostile)
+    output = stream.getvalue()
+    assert output.count("\n") == 1, "one record, one line"
+    assert "\x1b" not in output and "\x00" not in output and "\u2028" not in output
+    assert "IN_PROGR\\x00\\n2026-12-02 01:00:00,000 ERROR bot.jobs: forged\\r\\x1b[2J" in output
+    child.info("a\ttab stays")
+    assert "a\ttab stays" in stream.getvalue()

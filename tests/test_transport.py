@@ -4,7 +4,10 @@ request may have reached the server (which decides whether a create is ever sent
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import gzip
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -14,7 +17,12 @@ from aiohttp import web
 from bot.errors import SubmitUncertainError, TransientError
 from bot.netguard import guarded_client
 from bot.providers._http import RetryPolicy, request_with_retry
-from bot.transport import AiohttpTransport
+from bot.transport import MAX_BODY, AiohttpTransport, AnswerTooLarge, UnaskedEncoding
+
+
+@functools.cache
+def gzip_bomb() -> bytes:
+    return gzip.compress(b" " * 64 * 1024 * 1024, compresslevel=9)
 
 
 class Server:
@@ -24,6 +32,7 @@ class Server:
         self.hits: dict[str, int] = {}
         self.runner: web.AppRunner | None = None
         self.origin = ""
+        self.sent = 0
 
     async def start(self) -> None:
         app = web.Application()
@@ -32,6 +41,9 @@ class Server:
         app.router.add_get("/hop", self.hop)
         app.router.add_post("/drop", self.drop)
         app.router.add_get("/slow", self.slow)
+        app.router.add_get("/drip", self.drip)
+        app.router.add_get("/long", self.long)
+        app.router.add_get("/bomb", self.bomb)
         self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", 0).start()
@@ -63,6 +75,38 @@ class Server:
     async def slow(self, request: web.Request) -> web.Response:
         await asyncio.sleep(2)
         return web.Response(text="late")
+
+    async def drip(self, request: web.Request) -> web.StreamResponse:
+        """A byte every 0.1 s for ever: never quiet long enough for a read timeout."""
+        response = web.StreamResponse()
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            while True:
+                await response.write(b" ")
+                await asyncio.sleep(0.1)
+        return response
+
+    async def long(self, request: web.Request) -> web.StreamResponse:
+        """``?declared=1`` sends a Content-Length; otherwise the body is chunked, with no length to refuse."""
+        size = int(request.query["bytes"])
+        response = web.StreamResponse()
+        if request.query.get("declared"):
+            response.content_length = size
+        else:
+            response.enable_chunked_encoding()
+        await response.prepare(request)
+        self.sent = 0
+        with contextlib.suppress(ConnectionError):
+            while self.sent < size:
+                block = b"x" * min(65_536, size - self.sent)
+                await response.write(block)
+                self.sent += len(block)
+        return response
+
+    async def bomb(self, request: web.Request) -> web.Response:
+        """64 kB of gzip that inflates to 64 MB, whatever the client asked for."""
+        self.count(request)
+        return web.Response(body=gzip_bomb(), headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
 
 
 @pytest.fixture
@@ -134,3 +178,33 @@ async def test_a_refused_create_is_retried_because_it_never_left(client: httpx.A
             map_error=lambda response: None,
             json={},
         )
+
+
+async def test_an_answer_that_never_ends_is_cut_at_the_read_timeout_in_total(server: Server) -> None:
+    async with httpx.AsyncClient(transport=AiohttpTransport(), timeout=httpx.Timeout(1.0)) as c:
+        started = time.monotonic()
+        with pytest.raises(httpx.ReadTimeout):
+            await c.get(f"{server.origin}/drip")
+    assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["length declared", "chunked"])
+async def test_a_body_longer_than_the_request_allows_is_not_read_to_its_end(
+    server: Server, client: httpx.AsyncClient, declared: bool
+) -> None:
+    url = f"{server.origin}/long?bytes={64 * 1024 * 1024}" + ("&declared=1" if declared else "")
+    with pytest.raises(AnswerTooLarge):
+        await client.get(url, extensions={MAX_BODY: 1024 * 1024})
+    # Refused by its header at once, or cut at the limit (plus what the sockets hold), not 64 MB later.
+    assert server.sent < 16 * 1024 * 1024
+    ok = await client.get(f"{server.origin}/long?bytes=1000", extensions={MAX_BODY: 1000})
+    assert len(ok.content) == 1000
+
+
+async def test_a_compressed_answer_nobody_asked_for_is_refused_before_it_is_inflated(server: Server) -> None:
+    async with guarded_client(["127.0.0.1"], transport=AiohttpTransport()) as c:
+        with pytest.raises(UnaskedEncoding):
+            await c.get(f"{server.origin}/bomb")
+        # The bot's client asks for no compression; a client that asks for it still gets it inflated.
+        assert (await c.get(f"{server.origin}/gzip", headers={"Accept-Encoding": "gzip"})).content == b"banana" * 1000
+    assert server.hits["/bomb"] == 1

@@ -51,6 +51,7 @@ from bot.providers._http import (
     timeout_for,
 )
 from bot.providers.base import Capabilities, ProviderCheck, ProviderSettings, validate
+from bot.transport import MAX_BODY
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -135,6 +136,9 @@ class HttpAdapter(ABC):
     key_env: ClassVar[str]  # the environment variable that holds its key
     default_base_url: ClassVar[str]
     default_timeout: ClassVar[float] = 30.0  # seconds; [providers.NAME] request_timeout
+    # The longest answer read from this API (bot/transport.py MAX_BODY): status and create answers are
+    # a few kB; an API that answers with the image itself raises it.
+    max_answer_bytes: ClassVar[int] = 4 * 1024 * 1024
     enabled_by_default: ClassVar[bool] = False
     settings_model: ClassVar[type[ProviderSettings]] = ProviderSettings  # subclassed for extra keys
     MODELS: ClassVar[Mapping[str, Capabilities]]  # the bot's model name -> what it takes here
@@ -249,6 +253,8 @@ class HttpAdapter(ABC):
         # The same, as httpx keeps them: a dict is normalised again on every request, an httpx.Headers
         # only copied (about a tenth of a status poll's CPU, bench/load.py).
         self._request_headers = httpx.Headers(self._headers)
+        # Every call to this API reads at most this much of an answer (bot/transport.py).
+        self._answer_bounds: dict[str, Any] = {MAX_BODY: self.max_answer_bytes}
         # The subclass's module logger, so a record names the provider it is about.
         self._log = logging.getLogger(type(self).__module__)
 
@@ -360,12 +366,20 @@ class HttpAdapter(ABC):
             provider=self.name,
             headers=headers or self._request_headers,
             timeout=timeout or self._timeout,
+            extensions=self._answer_bounds,
             **kwargs,
         )
 
     async def _probe(self, url: str) -> ProviderCheck:
         """probe_key against ``url`` with this adapter's headers and timeout."""
-        return await probe_key(self._client, url, headers=self._headers, timeout=self._timeout, secrets=[self._api_key])
+        return await probe_key(
+            self._client,
+            url,
+            headers=self._headers,
+            timeout=self._timeout,
+            secrets=[self._api_key],
+            extensions=self._answer_bounds,
+        )
 
     @functools.cached_property
     def _base_parts(self) -> SplitResult:

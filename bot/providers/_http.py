@@ -143,7 +143,7 @@ def json_body(response: httpx.Response) -> Any:
     """The decoded JSON body, or None if the body is not JSON (an HTML error page, bad UTF-8)."""
     try:
         return response.json()
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError; nesting past the parser
         return None
 
 
@@ -401,6 +401,7 @@ async def probe_key(
     headers: dict[str, str],
     timeout: httpx.Timeout | float = 10.0,
     secrets: Iterable[str | None] = (),
+    extensions: dict[str, Any] | None = None,
 ) -> ProviderCheck:
     """One GET that proves reachability and, by its status, whether the key is accepted.
 
@@ -408,7 +409,7 @@ async def probe_key(
     answers 401/403 for a bad key and 404 (or another 4xx) for a good one, and nothing is generated.
     """
     try:
-        response = await client.get(url, headers=headers, timeout=timeout)
+        response = await client.get(url, headers=headers, timeout=timeout, extensions=extensions)
     except httpx.TransportError as exc:
         return unreachable(url, exc)
     if response.status_code in (401, 403):

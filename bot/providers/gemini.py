@@ -562,6 +562,9 @@ class GeminiProvider(HttpAdapter):
     # One call generates the image: 4K on a busy day takes minutes (docs/providers.md 8.4 cites up to 360 s
     # for NB2 at peak [S]); 180 s by default, a lost answer is never re-sent anyway.
     default_timeout = 180.0
+    # The answer holds the image as base64: room for the largest result the bot downloads (64 MiB by
+    # default) once encoded, and the JSON around it.
+    max_answer_bytes = 96 * 1024 * 1024
     settings_model = GeminiSettings
     MODELS: ClassVar[Mapping[str, Capabilities]] = _DEFAULTS
     # 6.1 [C]: the key goes in this header, never as ?key= (URLs end up in logs and proxies).
@@ -847,7 +850,9 @@ class GeminiProvider(HttpAdapter):
         for caps in self._models.values():
             url = f"{self._base_url}/v1beta/models/{quote(caps.provider_model, safe='')}"
             try:
-                response = await self._client.get(url, headers=self._headers, timeout=self._check_timeout)
+                response = await self._client.get(
+                    url, headers=self._headers, timeout=self._check_timeout, extensions=self._answer_bounds
+                )
             except httpx.TransportError as exc:
                 return unreachable(url, exc)
             error = _google_error(response)

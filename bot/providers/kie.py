@@ -190,7 +190,7 @@ def _kie_result_urls(raw: object) -> list[str] | None:
     if isinstance(raw, str):
         try:
             parsed = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser
             return None
     if not isinstance(parsed, dict):  # [U] tolerance: an already-decoded object is read the same way
         return None
@@ -417,7 +417,9 @@ class KieProvider(HttpAdapter):
         # proves the key. Its envelope code decides (401 bad key), as everywhere on Kie.
         url = f"{self._base_url}/api/v1/chat/credit"
         try:
-            response = await self._client.get(url, headers=self._headers, timeout=self._timeout)
+            response = await self._client.get(
+                url, headers=self._headers, timeout=self._timeout, extensions=self._answer_bounds
+            )
         except httpx.TransportError as exc:
             return unreachable(url, exc)
         envelope = _envelope(response)

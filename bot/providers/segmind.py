@@ -416,6 +416,8 @@ class SegmindProvider(HttpAdapter):
     key_env = "SEGMIND_API_KEY"
     default_base_url = "https://api.segmind.com"
     default_timeout = 120.0
+    # v1 answers with the image itself (raw or base64): as much room as Gemini's answers get.
+    max_answer_bytes = 96 * 1024 * 1024
     settings_model = SegmindSettings
     MODELS: ClassVar[dict[str, Capabilities]] = SEGMIND_MODELS
     # [C]/[S] 5.1: the key goes in x-api-key only; as a Bearer token it gets 401.
@@ -621,7 +623,9 @@ class SegmindProvider(HttpAdapter):
         """
         url = f"{self._base_url}/v1/get-user-credits"
         try:
-            response = await self._client.get(url, headers=self._headers, timeout=self._timeout)
+            response = await self._client.get(
+                url, headers=self._headers, timeout=self._timeout, extensions=self._answer_bounds
+            )
         except httpx.TransportError as exc:
             return unreachable(url, exc)
         status = response.status_code

@@ -142,8 +142,8 @@ async def test_forged_and_unknown_callbacks_are_refused(
         (task_id,) = kie.jobs
         stamp = str(int(time.time()))
 
-        async def post(task: str, *, signature: str, timestamp: str = stamp) -> int:
-            body = json.dumps({"code": 200, "msg": "success", "data": {"taskId": task, "state": "success"}})
+        async def post(task: str, *, signature: str, timestamp: str = stamp, body: str = "") -> int:
+            body = body or json.dumps({"code": 200, "msg": "success", "data": {"taskId": task, "state": "success"}})
             headers = {"X-Webhook-Timestamp": timestamp, "X-Webhook-Signature": signature}
             async with httpx.AsyncClient() as client:
                 return (await client.post(url, content=body, headers=headers)).status_code
@@ -155,6 +155,8 @@ async def test_forged_and_unknown_callbacks_are_refused(
             ),
             "unknown task": await post("task_not_ours", signature=kie_signature("task_not_ours", stamp, HMAC_KEY)),
             "unsigned": await post(task_id, signature=""),
+            # Nested past what a JSON parser recurses: a bad body, not a crash of the handler.
+            "nested": await post(task_id, signature="x", body="[" * 100_000 + "]" * 100_000),
         }
         await asyncio.sleep(1.5)  # the job finished at the fake after 1 s; nothing may have woken it
         polled = status_requests(kie, task_id)
@@ -163,6 +165,6 @@ async def test_forged_and_unknown_callbacks_are_refused(
         await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
     finally:
         await running.close()
-    assert answers == {"wrong key": 401, "stale": 401, "unknown task": 404, "unsigned": 401}
+    assert answers == {"wrong key": 401, "stale": 401, "unknown task": 404, "unsigned": 401, "nested": 400}
     assert polled == 0, "no refused callback caused a status request"
     assert good == 200 and status_requests(kie, task_id) == 1

@@ -367,6 +367,8 @@ def record(**data: Any) -> httpx.Response:
          UpdateStatus.SUCCEEDED, 1),
         # An unreadable resultJson on a success fails the job as transient, not forever-polling.
         (record(state="success", resultJson="{not json"), UpdateStatus.FAILED, 0),
+        # So does one nested past what the JSON parser recurses.
+        (record(state="success", resultJson="[" * 100_000), UpdateStatus.FAILED, 0),
         (record(state="queuing"), UpdateStatus.QUEUED, 0),
         # A state the docs do not list keeps the job running.
         (record(state="paused"), UpdateStatus.RUNNING, 0),
@@ -387,6 +389,7 @@ async def test_kie_record_shapes(answer: httpx.Response, expected: UpdateStatus,
         httpx.Response(200, json={"code": 200, "message": "success", "data": None}),
         httpx.Response(200, json={"code": 200, "message": "success", "data": {"taskId": "t1"}}),
         httpx.Response(200, json={"no": "envelope"}),
+        httpx.Response(200, content=b"[" * 100_000 + b"]" * 100_000),  # nested past the parser
     ],
 )
 async def test_kie_unreadable_records_raise_transient(answer: httpx.Response) -> None:

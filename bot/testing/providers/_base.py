@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import functools
 import io
+import itertools
 import json
 import random
 import re
@@ -49,9 +50,11 @@ Seconds = Callable[[], float]
 # What the files served at /files/ look like: a gradient with grain (compresses, ~0.2 MB at 1K), or
 # noise (incompressible, ~3 MB at 1K: what a real 1K result weighs).
 ImageStyle = Literal["gradient", "noise"]
-# The faults Chaos can inject; see Chaos.
-Fault = Literal["429", "5xx", "hang", "malformed"]
-FAULTS: tuple[Fault, ...] = get_args(Fault)
+# The faults Chaos can inject; see Chaos. FAULTS, the default, are what a flaky provider does;
+# HOSTILE_ANSWERS are answers shaped to hurt the client, asked for by name.
+Fault = Literal["429", "5xx", "hang", "malformed", "drip", "huge", "deep"]
+FAULTS: tuple[Fault, ...] = ("429", "5xx", "hang", "malformed")
+HOSTILE_ANSWERS: tuple[Fault, ...] = ("drip", "huge", "deep")
 
 # The outcome names every fake's ``script()`` accepts, each spelled as that provider shows the case
 # (tests/contract runs every adapter through each one).
@@ -135,7 +138,15 @@ class Chaos:
                    ``hang_seconds`` (or until stop()): a reply lost after the work was done
     ``malformed``  the call is carried out, then answered 200 with a body that claims JSON and is not
 
-    The last two are the faults a client cannot retry blindly: for a create, the task may exist.
+    The last two are the faults a client cannot retry blindly: for a create, the task may exist. Not
+    drawn unless named in ``faults``, the hostile answers (the call is carried out each time):
+
+    ``drip``       the true answer, then spaces, one byte every ``drip_seconds`` for ever: never quiet
+                   long enough for a read timeout, so only a bound on the whole answer ends it
+    ``huge``       200 with ``huge_bytes`` of valid JSON, sent chunked (no length to refuse it by)
+    ``deep``       200 with a small JSON body nested deeper than any JSON parser recurses
+
+    ``gets_only`` spares every call but GETs (status and result calls), so creates go through.
     """
 
     rate: float = 0.2
@@ -143,13 +154,17 @@ class Chaos:
     faults: tuple[Fault, ...] = FAULTS
     hang_seconds: float = 5.0
     retry_after: str = "1"
+    drip_seconds: float = 0.5
+    huge_bytes: int = 256 * 1024 * 1024
+    gets_only: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.rate <= 1.0:
             raise ValueError(f"chaos rate {self.rate} is not between 0 and 1")
-        unknown = [f for f in self.faults if f not in FAULTS]
+        known = get_args(Fault)
+        unknown = [f for f in self.faults if f not in known]
         if unknown or not self.faults:
-            raise ValueError(f"unknown or no chaos faults {unknown}; choose from {FAULTS}")
+            raise ValueError(f"unknown or no chaos faults {unknown}; choose from {known}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +320,8 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
         # Faults on API calls (see Chaos); may be set or cleared while the fake runs.
         self.chaos = chaos
         self.chaos_events: list[ChaosEvent] = []
+        # Each drip or huge answer once it ended: (fault, bytes written before the client hung up).
+        self.hostile_answers: list[tuple[Fault, int]] = []
         self._chaos_random: random.Random | None = None
         self._chaos_seeded: Chaos | None = None
         self.jobs: dict[str, JobT] = {}
@@ -512,6 +529,44 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
                     break
         return response
 
+    async def _hostile_answer(
+        self, fault: Fault, request: web.Request, true_answer: web.StreamResponse
+    ) -> web.StreamResponse:
+        """The answers of Chaos's ``drip``, ``huge`` and ``deep`` (see Chaos)."""
+        chaos = self.chaos  # a test may clear it while this answer is still going out
+        assert chaos is not None and self._closing is not None
+        if fault == "deep":
+            depth = 100_000
+            return web.Response(body=b"[" * depth + b"]" * depth, content_type="application/json")
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        if fault == "huge":
+            response.enable_chunked_encoding()
+        await response.prepare(request)
+        sent = 0
+        with contextlib.suppress(ConnectionError):  # the client gave up: that is the point
+            if fault == "huge":
+                await response.write(b'{"status": "RUNNING", "log": "')
+                block = b"x" * 65_536
+                for _ in range(chaos.huge_bytes // len(block)):
+                    await response.write(block)
+                    sent += len(block)
+                    if self._closing.is_set():
+                        break
+                await response.write(b'"}')
+            else:
+                body = true_answer.body if isinstance(true_answer, web.Response) else None
+                data = body if isinstance(body, bytes) else b"{}"
+                # The true answer, then JSON's insignificant whitespace for ever: it never ends.
+                for index in itertools.count():
+                    await response.write(data[index : index + 1] or b" ")
+                    sent += 1
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._closing.wait(), chaos.drip_seconds)
+                    if self._closing.is_set():
+                        break
+        self.hostile_answers.append((fault, sent))
+        return response
+
     async def hang(self) -> None:
         """Never answer (until stop() or hang_seconds): a request lost in flight."""
         assert self._closing is not None
@@ -549,14 +604,14 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
             return await handler(request)
         if not self.is_authorised(request):
             return self.unauthorised()
-        fault = self._draw_fault()
+        fault = self._draw_fault(request)
         if fault is None:
             return await handler(request)
         return await self._inject(fault, request, handler, arrived)
 
-    def _draw_fault(self) -> Fault | None:
+    def _draw_fault(self, request: web.Request) -> Fault | None:
         chaos = self.chaos
-        if chaos is None or chaos.rate <= 0:
+        if chaos is None or chaos.rate <= 0 or (chaos.gets_only and request.method != "GET"):
             return None
         if self._chaos_random is None or self._chaos_seeded is not chaos:
             # A new Chaos starts its own seeded sequence.
@@ -582,6 +637,8 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
         response = await handler(request)
         if fault == "malformed":
             return garbage()
+        if fault in HOSTILE_ANSWERS:
+            return await self._hostile_answer(fault, request, response)
         assert self._closing is not None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._closing.wait(), chaos.hang_seconds)

@@ -1,0 +1,159 @@
+"""Hostile answers from a provider's API itself (not its result links): every one is cut short, and the
+job goes on to its image or ends with a clear message; nothing waits on the provider for ever.
+
+The fake SeaArt answers status calls (or the create) with a body that never ends (a byte at a time, never
+quiet long enough for a read timeout), a body of hundreds of megabytes of valid JSON, or JSON nested
+deeper than a parser recurses (bot/testing/providers/_base.py Chaos). The real bot runs against it and
+the fake Discord.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.budget import MAX_RETRY_AFTER_SECONDS
+from bot.providers._adapter import HttpAdapter
+from bot.testing.discord import FakeDiscord
+from bot.testing.providers import FakeSeaArt
+from bot.testing.providers._base import Chaos
+from tests.conftest import Clock, final_message, make_settings, start_bot
+
+TERMINAL = {"delivered", "failed", "blocked", "cancelled", "expired"}
+
+
+def job_row(db: Path) -> dict[str, Any]:
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        row = conn.execute("SELECT * FROM jobs").fetchone()
+    return dict(row) if row else {}
+
+
+def charged_units(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        (net,) = conn.execute(
+            "SELECT COALESCE(SUM(units), 0) FROM ledger WHERE kind IN ('reserve','refund')"
+        ).fetchone()
+    return int(net)
+
+
+async def first_status_answer_is(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, chaos: Chaos, caplog: pytest.LogCaptureFixture
+) -> tuple[dict[str, Any], float]:
+    """One /imagine whose status calls get ``chaos`` until the first such answer has begun, then honest
+    ones. Returns the final job row and the seconds from the command to the image."""
+    caplog.set_level(logging.INFO)
+    settings = make_settings(
+        tmp_path, discord_fake, seaart, providers={"seaart": {"base_url": seaart.base_url, "request_timeout": 1.0}}
+    )
+    seaart.chaos = chaos
+    running = await start_bot(settings, discord_fake, Clock())
+    db = settings.database.path
+    try:
+        sent = time.monotonic()
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "a lighthouse in fog"})
+        await discord_fake.wait_for(lambda: bool(seaart.chaos_events), timeout=10)
+        seaart.chaos = None
+
+        def shown() -> bool:
+            message = final_message(discord_fake, interaction.id)
+            return message is not None and bool(message.files)
+
+        await discord_fake.wait_for(shown, timeout=20)
+        took = time.monotonic() - sent
+    finally:
+        await running.close()
+    assert [event.fault for event in seaart.chaos_events][:1] == list(chaos.faults)
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, errors
+    return job_row(db), took
+
+
+async def test_a_status_answer_that_never_ends_is_cut_at_the_request_timeout(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, caplog: pytest.LogCaptureFixture
+) -> None:
+    chaos = Chaos(rate=1.0, faults=("drip",), drip_seconds=0.2, gets_only=True)
+    row, took = await first_status_answer_is(tmp_path, discord_fake, seaart, chaos, caplog)
+    assert row["state"] == "delivered" and row["charge_state"] == "committed"
+    # The dripping answer was dropped at the 1 s request timeout; the job went on and was shown.
+    assert took < 10
+    assert seaart.hostile_answers and all(fault == "drip" for fault, _ in seaart.hostile_answers)
+
+
+async def test_a_status_answer_of_hundreds_of_megabytes_is_refused_early(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, caplog: pytest.LogCaptureFixture
+) -> None:
+    chaos = Chaos(rate=1.0, faults=("huge",), huge_bytes=256 * 1024 * 1024, gets_only=True)
+    row, _ = await first_status_answer_is(tmp_path, discord_fake, seaart, chaos, caplog)
+    assert row["state"] == "delivered" and row["charge_state"] == "committed"
+    # The bot stopped reading near its limit for an API answer: the fake could not write much more than
+    # that (plus what the sockets buffer) before the bot hung up.
+    sent = [size for fault, size in seaart.hostile_answers if fault == "huge"]
+    assert sent and max(sent) < HttpAdapter.max_answer_bytes + 16 * 1024 * 1024, sent
+
+
+async def test_json_nested_past_the_parser_is_a_malformed_answer_not_a_crash(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, caplog: pytest.LogCaptureFixture
+) -> None:
+    chaos = Chaos(rate=1.0, faults=("deep",), gets_only=True)
+    row, took = await first_status_answer_is(tmp_path, discord_fake, seaart, chaos, caplog)
+    assert row["state"] == "delivered" and row["charge_state"] == "committed"
+    assert took < 10
+
+
+async def test_a_create_answered_with_json_nested_past_the_parser_ends_clearly_and_uncharged(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    seaart.chaos = Chaos(rate=1.0, faults=("deep",))
+    running = await start_bot(settings, discord_fake, Clock())
+    db = settings.database.path
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "a lighthouse in fog"})
+        await discord_fake.wait_for(lambda: job_row(db).get("state") in TERMINAL, timeout=15)
+
+        def explained() -> bool:
+            message = final_message(discord_fake, interaction.id)
+            return message is not None and bool(message.embeds) and "What happened" in str(message.embeds[0])
+
+        await discord_fake.wait_for(explained, timeout=10)
+    finally:
+        await running.close()
+    row = job_row(db)
+    message = final_message(discord_fake, interaction.id)
+    assert message is not None
+    fields = {f["name"]: f["value"] for f in message.embeds[0]["fields"]}
+    assert row["state"] == "failed" and row["charge_state"] == "refunded" and charged_units(db) == 0
+    # The create was made once, and the member is told what happened, not that the bot restarted.
+    assert len([r for r in seaart.requests if r.method == "POST"]) == 1
+    assert "restarted" not in fields["What happened"]
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, errors
+
+
+async def test_a_429_asking_to_wait_a_day_holds_the_job_a_minute_at_most(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A provider may ask for hours (a daily quota spent); a job is asked about again within a minute,
+    and its deadline still applies, rather than the job (and every request to the provider) being
+    held for the day the answer asked for."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    seaart.chaos = Chaos(rate=1.0, faults=("429",), retry_after="86400", gets_only=True)
+    running = await start_bot(settings, discord_fake, Clock())
+    db = settings.database.path
+    try:
+        await discord_fake.slash_command("imagine", {"prompt": "a lighthouse in fog"})
+        await discord_fake.wait_for(lambda: job_row(db).get("poll_errors", 0) >= 1, timeout=20)
+        answered_at = time.time()
+        row = job_row(db)
+    finally:
+        await running.close()
+    assert row["state"] in ("submitted", "running")
+    assert row["next_poll_at"] - answered_at <= MAX_RETRY_AFTER_SECONDS + 1
+    assert [event.fault for event in seaart.chaos_events] == ["429"], "one status call, no retries inside it"
