@@ -268,7 +268,8 @@ class CallbacksSettings(_Section):
 
 
 class ImagineSettings(_Section):
-    default_provider: str = "seaart"
+    # None: the first provider of [models] routes that can take the request.
+    default_provider: str | None = None
     default_model: str = "nano_banana_2"
     # Per reference image; providers fetch these URLs themselves.
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
@@ -448,18 +449,21 @@ def _check_consistency(settings: Settings) -> None:
     _check_windows("[quotas]", quotas.daily, quotas.weekly, quotas.monthly)
     for name, tier in quotas.tiers.items():
         _check_windows(f"[quotas.tiers.{name}]", tier.daily, tier.weekly, tier.monthly)
-    imagine = settings.imagine
-    provider = imagine.default_provider
+    _check_default_provider(settings)
+
+
+def _check_default_provider(settings: Settings) -> None:
+    """A default provider, when one is set, must be a provider and enabled (unset: routes decide)."""
+    provider = settings.imagine.default_provider
+    if provider is None:
+        return
     if provider not in PROVIDER_NAMES:
         raise ConfigError(
             "[imagine] default_provider",
             f"`{provider}` is not a provider",
             f"Use one of: {', '.join(PROVIDER_NAMES)}.",
         )
-    # Left at its default, a disabled default provider only means "follow [models] routes"; set on
-    # purpose, it contradicts the provider's own section.
-    chosen = "default_provider" in imagine.model_fields_set
-    if chosen and not getattr(settings.providers, provider).enabled:
+    if not getattr(settings.providers, provider).enabled:
         raise ConfigError(
             "[imagine] default_provider",
             f"is `{provider}`, but [providers.{provider}] enabled is false",

@@ -78,9 +78,9 @@ async def generate(
     out_dir: Path,
 ) -> dict[str, Any]:
     """Run one job to its end and return the JSON-able summary the CLI prints."""
-    provider_name = provider or settings.imagine.default_provider
-    adapter = provider_class(provider_name)
     model_name = model or settings.imagine.default_model
+    provider_name = provider or settings.imagine.default_provider or _first_routed(settings, model_name)
+    adapter = provider_class(provider_name)
     offered = adapter.models_for(settings)
     # Through the catalogue so configured price overrides count for the estimate too.
     caps = Catalogue(settings, [provider_name]).capabilities(provider_name, model_name)
@@ -144,3 +144,11 @@ async def generate(
         if job.error_message is None
         else {"category": str(job.error_category), "message": job.error_message},
     }
+
+
+def _first_routed(settings: Settings, model: str) -> str:
+    """Where /imagine would send ``model`` with no default provider: the first of its route."""
+    route = Catalogue(settings).route(model)
+    if not route:
+        raise ConfigError("[providers]", f"no enabled provider serves {model}", "Enable one, or pass --provider.")
+    return route[0]

@@ -332,3 +332,26 @@ async def test_gemini_refusals_are_distinct_and_shown(
     assert fields["What happened"] == job["error_message"]
     if outcome == "text_only":
         assert fields.get("The model said")
+
+
+async def test_the_configured_route_decides_when_no_default_provider_is_set(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    """An operator who orders ``[models] routes`` and sets no ``[imagine] default_provider`` gets that
+    order, for /imagine and in what ``/admin defaults`` shows; the default used to put SeaArt first
+    whenever it was enabled."""
+    routes = {"nano_banana_2": ["kie", "seaart"]}
+    settings = fakes.settings(tmp_path, discord_fake, ["seaart", "kie"], models={"routes": routes})
+    running = await boot(settings, discord_fake)
+    try:
+        await discord_fake.slash_command("imagine", {"prompt": "routed as configured"})
+        await discord_fake.wait_for(lambda: done(settings), timeout=30)
+        shown = await discord_fake.slash_command("admin defaults", {}, user_id=discord_fake.admin_id)
+        await discord_fake.wait_for(lambda: bool(shown.callbacks), timeout=10)
+    finally:
+        await running.close()
+    (job,) = rows(settings)
+    assert (job["state"], job["provider"]) == ("delivered", "kie")
+    assert len(fakes.kie.creates) == 1 and fakes.seaart.creates == []
+    fields = {f["name"]: f["value"] for f in shown.callbacks[0]["data"]["embeds"][0]["fields"]}
+    assert fields["Provider order"] == "kie → seaart"
