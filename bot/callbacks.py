@@ -10,7 +10,8 @@ Kie signs callbacks (its "webhook security verification"): ``X-Webhook-Timestamp
 ``X-Webhook-Signature`` is base64(HMAC-SHA256(taskId + "." + timestamp, webhookHmacKey)). Refused
 here: no or bad signature (401), a timestamp more than five minutes off (401), a body that names no
 task (400), a task this bot is not waiting for (404). A replay of a request already seen is answered
-200 and ignored.
+200 and ignored. Refusals are logged as counts by reason, at most once a minute: the endpoint is
+public, and a flood of requests must not become a flood of log lines.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -34,6 +36,9 @@ PATH = "/callbacks/kie"
 MAX_SKEW_SECONDS = 300
 SEEN_LIMIT = 10_000
 MAX_BODY_BYTES = 1_048_576
+# The endpoint is public: anyone can send it requests by the thousand. Refusals are logged the first
+# time, then summed up at most this often (and at stop), so a flood cannot fill the log.
+REFUSAL_REPORT_SECONDS = 60.0
 
 # (provider, provider job id) -> whether this bot knows that job and woke it.
 OnCallback = Callable[[str, str], Awaitable[bool]]
@@ -79,6 +84,8 @@ class CallbackServer:
         self._runner: web.AppRunner | None = None
         self.accepted = 0
         self.refused = 0
+        self._unreported: Counter[str] = Counter()
+        self._reported_at = -math.inf
 
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
@@ -94,11 +101,21 @@ class CallbackServer:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
+        self._report_refusals()
 
     def _refuse(self, status: int, why: str) -> web.Response:
         self.refused += 1
-        log.warning("refused a provider callback: %s", why)
+        self._unreported[why] += 1
+        if self._clock() - self._reported_at >= REFUSAL_REPORT_SECONDS:
+            self._report_refusals()
         return web.json_response({"status": "refused", "reason": why}, status=status)
+
+    def _report_refusals(self) -> None:
+        if self._unreported:
+            reasons = ", ".join(f"{why} {count}" for why, count in self._unreported.most_common())
+            log.warning("refused %d provider callback(s): %s", self._unreported.total(), reasons)
+            self._unreported.clear()
+            self._reported_at = self._clock()
 
     async def _kie(self, request: web.Request) -> web.Response:
         stamp = request.headers.get("X-Webhook-Timestamp", "").strip()

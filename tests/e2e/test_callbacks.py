@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import sqlite3
 import time
@@ -168,3 +169,29 @@ async def test_forged_and_unknown_callbacks_are_refused(
     assert answers == {"wrong key": 401, "stale": 401, "unknown task": 404, "unsigned": 401, "nested": 400}
     assert polled == 0, "no refused callback caused a status request"
     assert good == 200 and status_requests(kie, task_id) == 1
+
+
+async def test_a_flood_of_refused_callbacks_is_summed_up_in_the_log_not_written_line_by_line(
+    tmp_path: Path, discord_fake: FakeDiscord, kie: FakeKie, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The endpoint is public: 300 unsigned or forged requests give two log lines, with the counts."""
+    caplog.set_level(logging.INFO, logger="bot.callbacks")
+    settings, running = await boot(tmp_path, discord_fake, kie)
+    url = f"{settings.callbacks.public_url}{PATH}"
+    body = json.dumps({"code": 200, "data": {"taskId": "task_not_ours", "state": "success"}})
+    stamp = str(int(time.time()))
+    try:
+        async with httpx.AsyncClient() as client:
+            answers = [
+                (await client.post(url, content=body, headers={"X-Webhook-Timestamp": stamp, **signed})).status_code
+                for signed in [{}] * 200 + [{"X-Webhook-Signature": "forged"}] * 100
+            ]
+    finally:
+        await running.close()
+    assert answers == [401] * 300
+    reports = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused")]
+    # The first refusal at once, the rest summed up at stop (a minute had not passed).
+    assert reports == [
+        "refused 1 provider callback(s): unsigned 1",
+        "refused 299 provider callback(s): unsigned 199, bad signature 100",
+    ]
