@@ -177,6 +177,22 @@ def error_text(response: httpx.Response) -> str:
     return text.strip()[:500]
 
 
+# Provider job ids seen so far are 20-40 characters (docs/providers.md); an id is stored in the job row,
+# sent in every status call and written in log lines, so one far longer, or with control characters, is
+# not a job the bot can follow.
+MAX_JOB_ID_CHARS = 256
+
+
+def usable_job_id(value: object) -> str | None:
+    """The job id a create answer gives, if the bot can use it: text of 1 to MAX_JOB_ID_CHARS printable
+    characters (surrounding spaces dropped). None otherwise: the create may have made the task, but it
+    cannot be followed."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    return text if 0 < len(text) <= MAX_JOB_ID_CHARS and text.isprintable() else None
+
+
 def is_web_url(value: object) -> TypeGuard[str]:
     """True for an http(s) link: what a provider can download."""
     return isinstance(value, str) and urlsplit(value).scheme in ("http", "https")

@@ -39,6 +39,7 @@ from bot.providers._http import (
     key_rejected,
     result_urls,
     unreachable,
+    usable_job_id,
 )
 from bot.providers.base import Capabilities, ProviderCheck
 from bot.providers.families import NANO_BANANA_2, NANO_BANANA_PRO
@@ -274,12 +275,12 @@ class KieProvider(HttpAdapter):
         caps = self._accept(request)
         url, body = self._create(caps, input_fields(request, caps))
         response = await self._send("POST", url, Op.CREATE, caps.model, json=body)
-        task_id = _text(self._task_id(response)) or None
+        task_id = usable_job_id(_text(self._task_id(response)))
         if task_id is None:
             # A 2xx means the task may exist; without its id we cannot poll it, and sending the create
             # again could pay twice.
             raise SubmitUncertainError(
-                detail=f"{self.name} create accepted without a task id: {self._describe(response)}",
+                detail=f"{self.name} create accepted without a usable task id: {self._describe(response)}",
                 provider=self.name,
                 status_code=response.status_code,
             )

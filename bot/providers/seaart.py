@@ -19,7 +19,7 @@ import httpx
 from bot.errors import AuthError, ErrorCategory, ProviderError, SubmitUncertainError
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, UpdateStatus
 from bot.providers._adapter import NO_IMAGE, ErrorAnswer, HttpAdapter, Op, Outcome
-from bot.providers._http import is_result_url, json_object, result_urls
+from bot.providers._http import is_result_url, json_object, result_urls, usable_job_id
 from bot.providers.base import Capabilities, ProviderCheck
 from bot.providers.families import NANO_BANANA_2, NANO_BANANA_PRO
 
@@ -307,12 +307,12 @@ class SeaArtProvider(HttpAdapter):
         url = f"{self._base_url}/v1/queue/{quote(caps.model, safe='')}"
         response = await self._send("POST", url, Op.CREATE, caps.model, json=body)
         data = json_object(response) or {}
-        request_id = data.get("request_id")
-        if not isinstance(request_id, str) or not request_id.strip():
+        request_id = usable_job_id(data.get("request_id"))
+        if request_id is None:
             # A 2xx means the task may exist; without its id we cannot poll it, and sending the create
             # again could pay twice.
             raise SubmitUncertainError(
-                detail=f"create accepted without a request_id: {self._describe(response)}",
+                detail=f"create accepted without a usable request_id: {self._describe(response)}",
                 provider=self.name,
                 status_code=response.status_code,
             )

@@ -52,6 +52,7 @@ from bot.providers._http import (
     key_rejected,
     parse_retry_after,
     unreachable,
+    usable_job_id,
 )
 from bot.providers.base import Capabilities, ProviderCheck, ProviderSettings
 from bot.providers.families import NANO_BANANA_2, NANO_BANANA_PRO
@@ -493,12 +494,12 @@ class SegmindProvider(HttpAdapter):
         url = f"{self._base_url}/v2/{quote(caps.provider_model, safe='')}"
         response = await self._send("POST", url, Op.CREATE, caps.model, json=body, timeout=self._create_timeout)
         data = json_body(response)
-        request_id = data.get("request_id") if isinstance(data, dict) else None
-        if not isinstance(request_id, str) or not request_id.strip():
+        request_id = usable_job_id(data.get("request_id")) if isinstance(data, dict) else None
+        if request_id is None:
             # A 2xx means the job may exist and will be billed; without its id we cannot poll it, and
             # sending the create again would pay twice ([S] "no idempotency").
             raise SubmitUncertainError(
-                detail=f"create accepted without a request_id: {self._describe(response)}",
+                detail=f"create accepted without a usable request_id: {self._describe(response)}",
                 provider=self.name,
                 status_code=response.status_code,
             )

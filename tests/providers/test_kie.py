@@ -445,6 +445,9 @@ async def test_sinancode_unreadable_tasks_raise_transient(answer: httpx.Response
         httpx.Response(200, json={"status": "ok"}),
         httpx.Response(504, text="gateway timeout"),
         httpx.Response(200, json={"code": 504, "msg": "Gateway timeout", "data": None}),
+        # A task id the bot cannot follow: far too long to store and send, or with control characters.
+        httpx.Response(200, json={"code": 200, "msg": "success", "data": {"taskId": "t" * 100_000}}),
+        httpx.Response(200, json={"code": 200, "msg": "success", "data": {"taskId": "t1\n\x1b[2J"}}),
     ],
 )
 async def test_create_answers_that_may_have_been_accepted_are_uncertain(flavour: str, answer: httpx.Response) -> None:

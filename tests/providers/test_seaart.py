@@ -339,8 +339,13 @@ async def test_result_without_outputs_raises_transient() -> None:
         await mock_provider(completed(), httpx.Response(200, json={"request_id": "mmsu_1"})).poll(HANDLE)
 
 
-async def test_create_answer_without_request_id_is_uncertain() -> None:
-    provider = mock_provider(httpx.Response(200, json={"queue_position": 0}))
+@pytest.mark.parametrize(
+    "answer",
+    [{"queue_position": 0}, {"request_id": "x" * 100_000}, {"request_id": "mmsu_1\r\n\x1b[2J"}, {"request_id": 7}],
+    ids=["none", "far too long", "control characters", "not text"],
+)
+async def test_create_answer_without_a_usable_request_id_is_uncertain(answer: dict[str, object]) -> None:
+    provider = mock_provider(httpx.Response(200, json=answer))
     with pytest.raises(SubmitUncertainError):
         await provider.submit(req())
 

@@ -548,9 +548,10 @@ async def test_v2_create_status_mapping(answer: httpx.Response, error_type: type
     await assert_create_refused(mock(answer), error_type)
 
 
-async def test_v2_create_without_request_id_is_uncertain() -> None:
+@pytest.mark.parametrize("request_id", [None, "r" * 100_000, "r1\n\x00"], ids=["none", "far too long", "control"])
+async def test_v2_create_without_a_usable_request_id_is_uncertain(request_id: str | None) -> None:
     with pytest.raises(SubmitUncertainError):
-        await mock(httpx.Response(200, json={"status": "QUEUED"})).submit(req())
+        await mock(httpx.Response(200, json={"status": "QUEUED", "request_id": request_id})).submit(req())
 
 
 async def test_rate_limit_with_epoch_reset() -> None:
