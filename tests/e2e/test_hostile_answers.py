@@ -3,14 +3,13 @@ job goes on to its image or ends with a clear message; nothing waits on the prov
 
 The fake SeaArt answers status calls (or the create) with a body that never ends (a byte at a time, never
 quiet long enough for a read timeout), a body of hundreds of megabytes of valid JSON, or JSON nested
-deeper than a parser recurses (bot/testing/providers/_base.py Chaos). The real bot runs against it and
-the fake Discord.
+deeper than a parser recurses (bot/testing/providers/_base.py Chaos), or a 429 asking to wait a day. The
+real bot runs against it and the fake Discord.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -23,23 +22,9 @@ from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from bot.testing.providers._base import Chaos
 from tests.conftest import Clock, final_message, make_settings, start_bot
+from tests.e2e.test_hostile_results import job_row, ledger_net
 
 TERMINAL = {"delivered", "failed", "blocked", "cancelled", "expired"}
-
-
-def job_row(db: Path) -> dict[str, Any]:
-    with sqlite3.connect(db) as conn:
-        conn.row_factory = sqlite3.Row
-        row = conn.execute("SELECT * FROM jobs").fetchone()
-    return dict(row) if row else {}
-
-
-def charged_units(db: Path) -> int:
-    with sqlite3.connect(db) as conn:
-        (net,) = conn.execute(
-            "SELECT COALESCE(SUM(units), 0) FROM ledger WHERE kind IN ('reserve','refund')"
-        ).fetchone()
-    return int(net)
 
 
 async def first_status_answer_is(
@@ -129,7 +114,7 @@ async def test_a_create_answered_with_json_nested_past_the_parser_ends_clearly_a
     message = final_message(discord_fake, interaction.id)
     assert message is not None
     fields = {f["name"]: f["value"] for f in message.embeds[0]["fields"]}
-    assert row["state"] == "failed" and row["charge_state"] == "refunded" and charged_units(db) == 0
+    assert row["state"] == "failed" and row["charge_state"] == "refunded" and ledger_net(db) == 0
     # The create was made once, and the member is told what happened, not that the bot restarted.
     assert len([r for r in seaart.requests if r.method == "POST"]) == 1
     assert "restarted" not in fields["What happened"]
