@@ -22,7 +22,7 @@ from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from bot.testing.providers._base import Chaos
 from tests.conftest import Clock, final_message, make_settings, start_bot
-from tests.e2e.test_hostile_results import job_row, ledger_net
+from tests.e2e.test_hostile_results import job_row, run_outcome
 
 TERMINAL = {"delivered", "failed", "blocked", "cancelled", "expired"}
 
@@ -95,29 +95,13 @@ async def test_a_create_answered_with_json_nested_past_the_parser_ends_clearly_a
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    settings = make_settings(tmp_path, discord_fake, seaart)
     seaart.chaos = Chaos(rate=1.0, faults=("deep",))
-    running = await start_bot(settings, discord_fake, Clock())
-    db = settings.database.path
-    try:
-        interaction = await discord_fake.slash_command("imagine", {"prompt": "a lighthouse in fog"})
-        await discord_fake.wait_for(lambda: job_row(db).get("state") in TERMINAL, timeout=15)
-
-        def explained() -> bool:
-            message = final_message(discord_fake, interaction.id)
-            return message is not None and bool(message.embeds) and "What happened" in str(message.embeds[0])
-
-        await discord_fake.wait_for(explained, timeout=10)
-    finally:
-        await running.close()
-    row = job_row(db)
-    message = final_message(discord_fake, interaction.id)
-    assert message is not None
-    fields = {f["name"]: f["value"] for f in message.embeds[0]["fields"]}
-    assert row["state"] == "failed" and row["charge_state"] == "refunded" and ledger_net(db) == 0
+    # run_outcome also checks that nothing was posted as an image and the member was not charged.
+    row, shown = await run_outcome(tmp_path, discord_fake, seaart, "success")
+    assert row["state"] == "failed"
     # The create was made once, and the member is told what happened, not that the bot restarted.
-    assert len([r for r in seaart.requests if r.method == "POST"]) == 1
-    assert "restarted" not in fields["What happened"]
+    assert len(seaart.creates) == 1
+    assert "restarted" not in shown
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert not errors, errors
 
