@@ -24,8 +24,6 @@ from bot.testing.providers._base import Chaos
 from tests.conftest import Clock, final_message, make_settings, start_bot
 from tests.e2e.test_hostile_results import job_row, run_outcome
 
-TERMINAL = {"delivered", "failed", "blocked", "cancelled", "expired"}
-
 
 async def first_status_answer_is(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, chaos: Chaos, caplog: pytest.LogCaptureFixture
