@@ -12,7 +12,8 @@ what a poll schedule is measured against (bench/poll_schedule.py). Either way ea
 Two options serve the load benchmark and the fault soak (bench/load.py, bench/soak.py):
 ``images="noise"`` serves incompressible PNGs (about 3 MB at 1K, the size real results have; generated
 once per pixel size and shared), and ``chaos=Chaos(...)`` answers a seeded share of API calls with a
-fault: 429 with Retry-After, a 5xx, a hang, or a malformed body.
+fault: 429 with Retry-After, a 5xx, a hang, or a malformed body; or, when named, a hostile answer (one
+that never ends, 256 MB of JSON, JSON nested past the parser).
 """
 
 from __future__ import annotations
