@@ -20,6 +20,7 @@ import httpx
 
 from bot.errors import DeliveryError
 from bot.netguard import ForbiddenAddressError
+from bot.transport import UnaskedEncoding
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,12 @@ async def download_to(
         except RuntimeError:  # httpx raises this when the error carries no request
             refused = url
         raise _unusable_scheme(refused, label) from None
+    except UnaskedEncoding as exc:
+        # The same link gives the same answer: not worth another try.
+        raise DeliveryError(
+            f"{label} came compressed although the bot asks for images as they are, so it was not read.",
+            detail=f"download {where}: {exc}",
+        ) from None
     except httpx.TimeoutException:
         raise DeliveryError(detail=f"download {where}: timed out", retryable=True) from None
     except httpx.HTTPError as exc:

@@ -136,6 +136,17 @@ async def test_decompression_bomb_is_refused_from_its_header(
     assert "far larger than any this model makes" in shown
 
 
+async def test_a_result_sent_compressed_unasked_is_refused_once_unread(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """httpx would inflate it without a bound (a gzip bomb looks the same): refused, and not retried,
+    since the same link gives the same answer."""
+    row, shown = await run_outcome(tmp_path, discord_fake, seaart, "hostile:gzip")
+    assert (row["state"], row["error_category"]) == ("failed", "delivery")
+    assert "compressed" in shown
+    assert len([r for r in seaart.requests if r.path.startswith("/hostile/gzip/")]) == 1
+
+
 async def test_file_url_is_named_not_called_no_image(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gzip
 import io
 import itertools
 import json
@@ -240,7 +241,7 @@ def bomb_png(side: int = 12_600) -> bytes:
 
 
 # Result links a hostile provider could give; FakeProviderServer serves each under /hostile/{kind}/.
-HOSTILE_KINDS = ("loop", "drip", "bomb", "redirect")
+HOSTILE_KINDS = ("loop", "drip", "bomb", "redirect", "gzip")
 
 
 def garbage() -> web.Response:
@@ -502,7 +503,8 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
 
     def hostile_url(self, kind: str, name: str) -> str:
         """A result link that misbehaves: ``loop`` redirects to itself, ``drip`` sends a byte every
-        ``drip_interval`` s, ``bomb`` is :func:`bomb_png`, ``redirect`` sends to ``redirect_target``."""
+        ``drip_interval`` s, ``bomb`` is :func:`bomb_png`, ``redirect`` sends to ``redirect_target``,
+        ``gzip`` is a PNG sent gzip-encoded whatever the client asked for."""
         if kind not in HOSTILE_KINDS:
             raise ValueError(f"unknown hostile kind {kind!r}; choose from {HOSTILE_KINDS}")
         return f"{self.origin}/hostile/{kind}/{name}.png"
@@ -515,6 +517,9 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
             raise web.HTTPFound(location=self.redirect_target)
         if kind == "bomb":
             return web.Response(body=await asyncio.to_thread(bomb_png), content_type="image/png")
+        if kind == "gzip":  # compressed whatever the client asked for (a gzip bomb would look the same)
+            body = gzip.compress(make_png(64, 64))
+            return web.Response(body=body, headers={"Content-Type": "image/png", "Content-Encoding": "gzip"})
         if kind != "drip":
             return web.Response(status=404, text="Not Found")
         data = make_png(64, 64)

@@ -31,7 +31,7 @@ Outcomes (one per create attempt; unscripted creates get "success"):
                         byte at a time), bomb (a 0.6 MB PNG declaring 12,600 x 12,600 pixels), redirect
                         (to ``redirect_target``, e.g. an internal address), internal (``redirect_target``
                         itself as the link), file (a ``file://`` link), many (the same image listed 50
-                        times)
+                        times), gzip (the PNG sent gzip-encoded although the client asked for identity)
 
 Time mode (``provider_time=``, see bot/testing/providers/_base.py): a job is IN_QUEUE until its
 queue time has passed, IN_PROGRESS until ``ready_at``, then COMPLETED, however often it is polled.
