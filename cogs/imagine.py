@@ -58,6 +58,8 @@ OPTION_RULES = {
 }
 # /imagine's attachment options (Discord allows 25 options per command); more references come by link.
 ATTACHMENT_SLOTS = 10
+# Discord's code for an answer to an interaction that was answered already.
+ALREADY_ACKNOWLEDGED = 40060
 REFERENCES_MAX_CHARS = 2000
 # Discord interaction tokens live 15 minutes.
 TOKEN_LIFETIME = timedelta(minutes=15)
@@ -370,9 +372,13 @@ class Imagine(commands.Cog):
             # Discord may never have seen our answer (the interaction expired), or made it and lost its
             # reply to us: the runner finds out which, starting the jobs or ending them uncharged.
             started = await runner.answer_failed(jobs, exc)
-            if started is None:
-                raise
-            return started
+            if started is not None:
+                return started
+            if isinstance(exc, discord.HTTPException) and exc.code == ALREADY_ACKNOWLEDGED:
+                # Discord made the answer, and it is gone now (the member deleted it before the bot found
+                # it): the jobs ended uncharged, and there is nobody to tell, nor anything wrong with us.
+                return []
+            raise
         # Held until now, so nothing about them changed since that message was drawn.
         return [await runner.release(job.id, message_id=message_id, shown=True) or job for job in jobs]
 

@@ -162,3 +162,29 @@ async def test_a_moderator_s_cancel_whose_answer_was_lost_is_carried_out_and_log
     # The moderation log has it, as for any moderator's cancel of another member's job.
     await discord_fake.wait_for(lambda: bool(logged()), timeout=10)
     assert logged() == [("cancel", discord_fake.moderator_id, job["id"])]
+
+
+async def test_a_command_s_answer_made_lost_and_deleted_before_the_bot_looks_ends_quietly(
+    running_bot: RunningBot,
+    discord_fake: FakeDiscord,
+    seaart: FakeSeaArt,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Discord made the answer, its reply to the bot was lost, and the member deleted the message before
+    the bot went looking for it (found by bench/soak.py: lost answers and quick deletions). Nothing is
+    left to show or to tell: the job ends uncharged, and that is not an error of the bot's."""
+    caplog.set_level(logging.INFO)
+    discord_fake.fail_next("POST", CALLBACK, status=503, after=True)
+    interaction = await discord_fake.slash_command("imagine", {"prompt": "made, lost, deleted"})
+    await discord_fake.wait_for(lambda: interaction.original_message_id is not None, timeout=10)
+    await discord_fake.delete_messages(interaction.original_message_id or 0)
+    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=20)
+    assert [r.status for r in discord_fake.requests if r.path.endswith("/callback")] == [503, 400]
+    assert seaart.creates == []
+    (job,) = jobs(settings)
+    assert [kind for kind, _ in ledger(settings, job["id"])] == ["reserve", "refund"]
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, errors
+    # No "something went wrong" note either: the answer was taken; there is nobody to tell.
+    assert not [r for r in discord_fake.requests if "/webhooks/" in r.path and r.method == "POST"]
