@@ -224,10 +224,15 @@ def result_urls(urls: Iterable[str]) -> list[str]:
 
 def safe_url(url: httpx.URL | str) -> str:
     """The URL without userinfo, query string or fragment: fit for a log line or an error detail."""
-    parts = urlsplit(str(url))
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
+    try:
+        parts = urlsplit(str(url))
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+    except ValueError:
+        # A bad port or IPv6 literal: a provider's body can hold anything, and an excerpt of it may cut a
+        # link mid-port. Describing an answer must not fail on it.
+        return "<malformed URL>"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 

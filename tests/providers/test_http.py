@@ -24,6 +24,7 @@ from bot.errors import (
 from bot.providers._http import (
     RetryPolicy,
     body_excerpt,
+    describe_response,
     parse_retry_after,
     redact,
     request_secrets,
@@ -357,6 +358,19 @@ async def test_error_detail_redacts_a_key_the_server_echoes() -> None:
 def test_safe_url_drops_userinfo_query_and_fragment() -> None:
     assert safe_url("https://user:pw@h.test:8443/a/b?key=1&x=2#frag") == "https://h.test:8443/a/b"
     assert safe_url(httpx.URL("http://h.test/p")) == "http://h.test/p"
+
+
+@pytest.mark.parametrize(
+    "link", ["http://127.0.0.1:3444", "http://h.test:99999999/a", "http://h.test:port/a", "http://[::1/a"]
+)
+def test_a_malformed_link_in_an_answer_is_described_not_raised(link: str) -> None:
+    """A provider's error body may hold any link, and its excerpt may cut one mid-port (found by
+    tests/contract/test_any_answer.py): describing the answer must not raise."""
+    assert safe_url(link) == "<malformed URL>" or safe_url(link).startswith("http://")
+    request = httpx.Request("GET", "https://provider.test/v2/requests/r1")
+    response = httpx.Response(400, text='{"error": "bad", "poll_url": "' + link + '..."}', request=request)
+    assert "HTTP 400" in describe_response(response)
+    assert redact(f"see {link} and more").startswith("see ")
 
 
 def test_redact_known_secrets_and_credential_shapes() -> None:
