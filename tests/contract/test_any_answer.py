@@ -97,19 +97,12 @@ def _replaced(node: Any, path: tuple[Any, ...], value: Any) -> Any:
     if not path:
         return value
     head, rest = path[0], path[1:]
-    if isinstance(node, dict):
-        copy = dict(node)
-        if not rest and value is _DELETE:
-            del copy[head]
-        else:
-            copy[head] = _replaced(node[head], rest, value)
-        return copy
-    copy_list = list(node)
+    copy: Any = dict(node) if isinstance(node, dict) else list(node)  # both index, assign and delete alike
     if not rest and value is _DELETE:
-        del copy_list[head]
+        del copy[head]
     else:
-        copy_list[head] = _replaced(node[head], rest, value)
-    return copy_list
+        copy[head] = _replaced(node[head], rest, value)
+    return copy
 
 
 @st.composite
