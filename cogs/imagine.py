@@ -58,8 +58,9 @@ OPTION_RULES = {
 }
 # /imagine's attachment options (Discord allows 25 options per command); more references come by link.
 ATTACHMENT_SLOTS = 10
-# Discord's code for an answer to an interaction that was answered already.
+# Discord's codes for an answer to an interaction that was answered already, or that expired (3 s).
 ALREADY_ACKNOWLEDGED = 40060
+UNKNOWN_INTERACTION = 10062
 REFERENCES_MAX_CHARS = 2000
 # Discord interaction tokens live 15 minutes.
 TOKEN_LIFETIME = timedelta(minutes=15)
@@ -374,9 +375,20 @@ class Imagine(commands.Cog):
             started = await runner.answer_failed(jobs, exc)
             if started is not None:
                 return started
-            if isinstance(exc, discord.HTTPException) and exc.code == ALREADY_ACKNOWLEDGED:
+            code = exc.code if isinstance(exc, discord.HTTPException) else None
+            if code == ALREADY_ACKNOWLEDGED:
                 # Discord made the answer, and it is gone now (the member deleted it before the bot found
                 # it): the jobs ended uncharged, and there is nobody to tell, nor anything wrong with us.
+                return []
+            if code == UNKNOWN_INTERACTION:
+                # Too late: Discord gives an answer 3 s, and shows the member "did not respond". Nothing can
+                # be sent on this interaction any more; the operator should know the bot is that slow.
+                took = discord.utils.utcnow() - interaction.created_at
+                log.warning(
+                    "/%s expired %.1f s after it was sent, before the bot answered; nothing started",
+                    getattr(interaction.command, "qualified_name", "?"),
+                    took.total_seconds(),
+                )
                 return []
             raise
         # Held until now, so nothing about them changed since that message was drawn.
