@@ -123,6 +123,9 @@ class LoadRow:
     acks: list[float] = field(default_factory=list)
     unacknowledged: int = 0
     statements: float | None = None
+    # The cycle collector over the measured jobs, from the stats file (bot/gcwatch.py): seconds, full
+    # passes; and the objects exempted at start-up. None where the bot does not write them.
+    gc: tuple[float, float, float] | None = None
     status_polls: int = 0
     discord_calls: Counter[str] = field(default_factory=Counter)  # REST requests by method and route shape
     reencoded: int = 0
@@ -296,6 +299,12 @@ async def run_load(source: BotSource, plan: Plan) -> LoadRow:
             end_stats = read_stats(db)
             if start_stats is not None and end_stats is not None:
                 row.statements = end_stats["sqlite_statements"] - start_stats["sqlite_statements"]
+                if "gc_seconds" in end_stats and "gc_seconds" in start_stats:
+                    row.gc = (
+                        end_stats["gc_seconds"] - start_stats["gc_seconds"],
+                        end_stats["gc_full_passes"] - start_stats["gc_full_passes"],
+                        end_stats["gc_frozen"],
+                    )
             row.states = job_states(db)
             _measure(row, seaart, discord_fake, sent)
     row.wall = time.monotonic() - began
@@ -373,6 +382,12 @@ def report(rows: list[LoadRow], plan: Plan) -> None:
             f"bot CPU {row.cpu:.1f} s ({row.cpu - row.cpu_system:.1f} user, {row.cpu_system:.1f} system);"
             f" the fakes (this process) used {row.harness_cpu:.1f} s CPU meanwhile"
         )
+        if row.gc is not None:
+            seconds, passes, frozen = row.gc
+            notes.append(
+                f"cycle collector {seconds:.2f} s of it ({passes:.0f} full passes);"
+                f" {frozen:.0f} start-up objects exempt"
+            )
         if row.stages:
             parts = ", ".join(
                 f"{stage} {fmt(percentile(row.stages[stage], 50))} / {fmt(percentile(row.stages[stage], 95))}"

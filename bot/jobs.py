@@ -35,6 +35,7 @@ from bot.errors import (
     RateLimitedError,
 )
 from bot.events import EndNotShown, JobBlocked, ProviderProblem, ProviderRecovered, RunnerEvent
+from bot.gcwatch import WATCH
 from bot.images import PreparedImage
 from bot.imagework import ImageWork
 from bot.models import JobHandle, JobResult, JobState, JobUpdate, ProviderAttempt, UpdateStatus
@@ -406,6 +407,7 @@ class JobRunner:
             "errors": self.errors,
             "in_flight": len(self._inflight),
             "written_at": time.time(),
+            **WATCH.figures(),
         }
 
     def write_stats(self) -> None:

@@ -15,6 +15,7 @@ import discord
 from bot.app import Bananacord, point_discord_at
 from bot.config import Settings
 from bot.errors import BananacordError, ConfigError
+from bot.gcwatch import WATCH, freeze_startup
 from bot.store import Database
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,9 @@ async def serve(settings: Settings, token: str) -> int:
     try:
         await check_database(settings)
         point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
+        # Everything imported by now lives as long as the process: out of the cycle collector's way.
+        freeze_startup()
+        WATCH.install()
         bot = Bananacord(settings)
         try:
             await _run_until_stopped(bot, token, stop, received)
