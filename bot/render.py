@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import urllib.parse
+
 import discord
 
 from bot.catalogue import usd
@@ -46,6 +49,47 @@ def custom_id(action: str, job_id: str) -> str:
 
 def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# A bare link as Discord recognises one (discord.py's pattern), at the start or after a space, where
+# Discord reads it as a link whatever it holds: left whole, since a backslash in it would change where
+# it leads, and a bare link shows its true destination. Elsewhere it is escaped like any text.
+BARE_LINK = re.compile(r"(?<!\S)(?:https?|steam)://[^\s<]+[^<.,:;\"'\]\s]")
+# Every character Discord's Markdown acts on. Discord shows a backslash before any punctuation mark as
+# the mark alone, so escaping one more than needed costs nothing on screen.
+_MARKDOWN = re.compile(r"([\\*_~|`>#\-\[\]()<])")
+
+
+def link_target(url: str) -> str:
+    """A provider's link as the target of a masked link: the characters that would end it, or start
+    Markdown after it, percent-encoded (the same address to a browser)."""
+    return re.sub(r"[\s()\[\]<>\\]", lambda m: urllib.parse.quote(m.group()), url)
+
+
+def literal(text: str, limit: int) -> str:
+    """Text from outside (a member's prompt, what a model said) shown as it was written: ``snake_case``
+    or ``2*3*4`` do not turn into italics, and a masked link (``[your prize](https://...)``) shows as
+    the text it is, not as a link the bot seems to vouch for.
+
+    Not discord.utils.escape_markdown: its masked-link pattern is greedy and escapes only the first
+    character of what it matches, so on a line with two links the rest of the line (``**``, ``~~``, a
+    second ``\\[link](...)``) stays live (tests/e2e/test_hostile_results.py shows it). Escaped, then
+    cut, so the limit holds for what Discord receives; a cut never leaves a lone backslash that would
+    escape the ellipsis."""
+    parts: list[str] = []
+    at = 0
+    for link in BARE_LINK.finditer(text):
+        parts.append(_MARKDOWN.sub(r"\\\1", text[at : link.start()]))
+        parts.append(link.group())
+        at = link.end()
+    parts.append(_MARKDOWN.sub(r"\\\1", text[at:]))
+    escaped = "".join(parts)
+    if len(escaped) <= limit:
+        return escaped
+    cut = escaped[: limit - 1]
+    if (len(cut) - len(cut.rstrip("\\"))) % 2:
+        cut = cut[:-1]
+    return cut + "…"
 
 
 def _describe_request(job: Job, caps: Capabilities | None) -> str:
@@ -108,7 +152,7 @@ def made_from(job: Job) -> str | None:
 
 
 def _base(job: Job, title: str, colour: discord.Colour, caps: Capabilities | None) -> discord.Embed:
-    embed = discord.Embed(title=title, colour=colour, description=truncate(job.request.prompt, 4000))
+    embed = discord.Embed(title=title, colour=colour, description=literal(job.request.prompt, 4000))
     embed.add_field(name="Model", value=_describe_request(job, caps), inline=False)
     origin = made_from(job)
     if origin:
@@ -171,12 +215,13 @@ def result_embed(job: Job, caps: Capabilities | None, image: PreparedImage, *, n
     embed.add_field(name="Size", value=f"{image.width}×{image.height}", inline=True)
     text = job.result.text
     if text and text.strip():
-        embed.add_field(name="The model said", value=truncate(text.strip(), 1024), inline=False)
+        embed.add_field(name="The model said", value=literal(text.strip(), 1024), inline=False)
     if image.reencoded:
         note = f"The original ({image.original_size / 1_048_576:.1f} MiB) was over Discord's upload limit, "
         note += "so this is a compressed copy."
-        if image.source_url:
-            note += f" [Original]({image.source_url}) (link may expire)."
+        link = f" [Original]({link_target(image.source_url)}) (link may expire)." if image.source_url else ""
+        if len(note + link) <= 1024:  # a link cut short is no link
+            note += link
         embed.add_field(name="Note", value=truncate(note, 1024), inline=False)
     embed.set_image(url=f"attachment://{image.filename}")
     return embed
@@ -190,7 +235,7 @@ def failure_embed(job: Job, caps: Capabilities | None, *, now: float) -> discord
     embed.add_field(name="What happened", value=truncate(job.error_message or "Unknown error.", 1024), inline=False)
     text = job.result.text
     if text and text.strip():
-        embed.add_field(name="The model said", value=truncate(text.strip(), 1024), inline=False)
+        embed.add_field(name="The model said", value=literal(text.strip(), 1024), inline=False)
     if job.cancelled_by:
         embed.add_field(name="Cancelled by", value=f"<@{job.cancelled_by}>", inline=True)
     embed.add_field(name="After", value=elapsed(job, now), inline=True)

@@ -20,7 +20,7 @@ from bot.app import Bananacord
 from bot.events import JobBlocked
 from bot.gate import Term
 from bot.moderation import HONOURED_LEVELS, MAX_LEVEL, MIN_LEVEL, effective_level
-from bot.render import truncate
+from bot.render import literal, truncate
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ async def record_moderation(bot: Bananacord, guild_id: int, action: str, text: s
     if channel_id is None:
         return
     prompt = audit.get("prompt")
-    body = text + (f"\nPrompt: {discord.utils.escape_markdown(str(prompt))[:1500]}" if prompt else "")
+    body = text + (f"\nPrompt: {literal(str(prompt), 1500)}" if prompt else "")
     try:
         await bot.get_partial_messageable(channel_id).send(body, allowed_mentions=discord.AllowedMentions.none())
     except discord.HTTPException as exc:

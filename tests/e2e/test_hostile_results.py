@@ -7,6 +7,7 @@ give the reservation back, and never fetch (or post) what lies at an internal ad
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +21,9 @@ from bot.netguard import MAX_REDIRECTS
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from bot.testing.providers._base import make_png
-from tests.conftest import Clock, final_message, make_settings, start_bot
+from bot.testing.providers.seaart import HOSTILE_TEXT
+from tests.conftest import BOT_TOKEN, Clock, final_message, make_settings, start_bot
+from tests.discord_markdown import as_read, live_markdown
 
 TERMINAL = {"delivered", "failed", "blocked", "cancelled", "expired"}
 
@@ -216,3 +219,52 @@ async def test_a_flood_of_result_links_is_cut_to_a_few(
     assert len(downloads) == MAX_RESULT_IMAGES
     message = final_message(discord_fake, interaction.id)
     assert message is not None and len(message.files) == MAX_RESULT_IMAGES
+
+
+async def test_prompt_and_provider_text_are_shown_as_written_not_as_markdown(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A masked link from a provider (or a member) is shown as text, not as a link in the bot's message;
+    a prompt's ``snake_case`` or ``*`` stays as typed. The provider still gets the prompt unchanged."""
+    prompt = "snake_case cat, *not italic*, [win](https://phish.example/x) ~~a~~ C:\\dir\\[no](https://phish.example/y)"
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    seaart.script("hostile:text")
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": prompt})
+        await discord_fake.wait_for(
+            lambda: (m := final_message(discord_fake, interaction.id)) is not None and bool(m.files), timeout=30
+        )
+    finally:
+        await running.close()
+    message = final_message(discord_fake, interaction.id)
+    assert message is not None
+    embed = message.embeds[0]
+    said = {f["name"]: f["value"] for f in embed["fields"]}["The model said"]
+    assert live_markdown(embed["description"]) == [] and live_markdown(said) == []
+    assert as_read(embed["description"]) == prompt
+    assert as_read(said) == HOSTILE_TEXT
+    assert [c.json["prompt"] for c in seaart.creates if c.json] == [prompt]
+
+
+async def test_a_result_link_shown_as_the_original_cannot_open_another_link(tmp_path: Path, seaart: FakeSeaArt) -> None:
+    """Re-encoded to fit, the result names its original by the provider's link; a link whose query
+    closes the masked link and opens one of its own stays one link to the provider."""
+    async with FakeDiscord(bot_token=BOT_TOKEN, attachment_size_limit=400_000) as discord_fake:
+        settings = make_settings(tmp_path, discord_fake, seaart)
+        seaart.script("hostile:text")
+        running = await start_bot(settings, discord_fake, Clock())
+        try:
+            interaction = await discord_fake.slash_command("imagine", {"prompt": "big", "resolution": "4K"})
+            await discord_fake.wait_for(
+                lambda: (m := final_message(discord_fake, interaction.id)) is not None and bool(m.files), timeout=30
+            )
+        finally:
+            await running.close()
+    message = final_message(discord_fake, interaction.id)
+    assert message is not None
+    note = {f["name"]: f["value"] for f in message.embeds[0]["fields"]}["Note"]
+    links = re.findall(r"\[([^\]]*)\]\(([^)\s]*)\)", note)
+    assert [label for label, _ in links] == ["Original"], note
+    (target,) = [url for _, url in links]
+    assert target.startswith(seaart.image_base_url) and "phish.example/3%29" in target

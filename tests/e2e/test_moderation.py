@@ -14,6 +14,7 @@ from bot.config import Settings, load_settings
 from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord
 from bot.testing.providers import FakeSeaArt, FakeSegmind
 from tests.conftest import BOT_TOKEN, Clock, RunningBot, start_bot
+from tests.discord_markdown import as_read, live_markdown
 
 KEY = "mod-test-key"
 
@@ -97,6 +98,16 @@ async def test_blocked_terms_and_evasions_never_reach_a_provider(
     assert [b[0] for b in blocked] == ["make it N.S.F.W please", "ｎｓｆｗ art", "nsfw scene", "n s f w"]
     posted = [m.content for m in discord_fake.messages_in(discord_fake.channel_id) if m.content]
     assert sum("Blocked a prompt" in p for p in posted) == 4
+    # The log shows a blocked prompt as it was written: a masked link in it is text, not a link.
+    hostile = "[nsfw pics](https://phish.example/4) **now** \\[again](https://phish.example/5)"
+    await command(discord_fake, "imagine", {"prompt": hostile})
+    await discord_fake.wait_for(
+        lambda: any("phish.example/5" in (m.content or "") for m in discord_fake.messages_in(discord_fake.channel_id)),
+        timeout=10,
+    )
+    (logged,) = [m.content for m in discord_fake.messages_in(discord_fake.channel_id) if "phish" in (m.content or "")]
+    shown = logged.split("\nPrompt: ", 1)[1]
+    assert as_read(shown) == hostile and live_markdown(shown) == []
 
 
 async def test_safety_level_reaches_each_provider_or_is_refused(

@@ -31,7 +31,9 @@ Outcomes (one per create attempt; unscripted creates get "success"):
                         byte at a time), bomb (a 0.6 MB PNG declaring 12,600 x 12,600 pixels), redirect
                         (to ``redirect_target``, e.g. an internal address), internal (``redirect_target``
                         itself as the link), file (a ``file://`` link), many (the same image listed 50
-                        times), gzip (the PNG sent gzip-encoded although the client asked for identity)
+                        times), gzip (the PNG sent gzip-encoded although the client asked for identity),
+                        text (the image is fine; a text entry carries Markdown and a masked link: HOSTILE_TEXT;
+                        the link's query would close a masked link and open another)
 
 Time mode (``provider_time=``, see bot/testing/providers/_base.py): a job is IN_QUEUE until its
 queue time has passed, IN_PROGRESS until ``ready_at``, then COMPLETED, however often it is polled.
@@ -101,7 +103,7 @@ SEAART_OUTCOMES: frozenset[str] = frozenset(
         "undecodable_image",
         "never_finish",
         "result_404",
-        *(f"hostile:{kind}" for kind in (*HOSTILE_KINDS, "internal", "file", "many")),
+        *(f"hostile:{kind}" for kind in (*HOSTILE_KINDS, "internal", "file", "many", "text")),
     }
 )
 
@@ -138,6 +140,10 @@ _MODELS: dict[str, dict[str, Any]] = {
 _UNAUTHORIZED = {"code": "UNAUTHORIZED", "message": "Authorization Bearer or Key token is required"}
 _RATE_LIMITED = {"code": "RATE_LIMIT_EXCEEDED", "message": "Rate limit exceeded, please try again later"}
 # Outcomes whose job ends with a downloadable file (the others fail, hang or never finish).
+# What a provider's text entry could carry to be shown in the bot's message: a masked link (a phishing
+# page the bot would seem to vouch for), Markdown that restyles the message, a mention, and a backslash.
+HOSTILE_TEXT = "[Claim your free credits](https://phish.example/login) **now** ~~ok~~ ||x|| <@1> \\[again](https://phish.example/2)"
+
 _IMAGE_OUTCOMES = frozenset({"success", "success_seed", "success_text", "undecodable_image"}) | {
     "create_hang",
     "status_hang",
@@ -438,6 +444,8 @@ class FakeSeaArt(FakeProviderServer[FakeJob]):
                 url = self.redirect_target
             elif job.outcome == "hostile:many":
                 url = f"{self.image_base_url}/{name}.png"
+            elif job.outcome == "hostile:text":  # a query that would close a masked link and open another
+                url = f"{self.image_base_url}/{name}.png?v=)[Free credits](https://phish.example/3)"
             elif job.outcome.startswith("hostile:"):
                 url = self.hostile_url(job.outcome.removeprefix("hostile:"), name)
             outputs.append(
@@ -465,6 +473,8 @@ class FakeSeaArt(FakeProviderServer[FakeJob]):
         if job.outcome == "success_text":
             # Where text goes in today's shape is [U]; the fake uses a `text` entry.
             outputs.append({"type": "text", "text": "Here is your red apple."})
+        if job.outcome == "hostile:text":
+            outputs.append({"type": "text", "text": HOSTILE_TEXT})
         return {
             "request_id": job.request_id,
             "outputs": outputs,
