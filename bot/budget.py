@@ -107,6 +107,11 @@ class RequestBudget:
             return 0.0
         return max(0.0, self._sent[0] + self.window - now)
 
+    def paused_for(self) -> float:
+        """Seconds left of a 429's pause (0 when none): how long a request would wait for the provider
+        to be willing at all, whatever the ceiling."""
+        return max(0.0, self._paused_until - self.clock())
+
     def _take(self) -> bool:
         now = self.clock()
         if self._held(now):

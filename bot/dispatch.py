@@ -48,9 +48,11 @@ def choose(
     schedule: PollSchedule,
     budgets: Mapping[str, RequestBudget],
     confirmed: Collection[str] = (),
+    leaving: Collection[str] = (),
 ) -> Dispatch:
     """Pick what to start from ``due``: up to ``slots`` per lane (or in all, given one number), and
-    creates and polls only as far as their provider's budget has room."""
+    creates and polls only as far as their provider's budget has room. Jobs in ``leaving`` (creates
+    that will move to another provider, bot/jobs.py) need no room at the provider they leave."""
     free = dict(slots) if isinstance(slots, Mapping) else None
     total = slots if isinstance(slots, int) else sum(slots.values())
 
@@ -72,7 +74,7 @@ def choose(
         lane = lane_of(job.state)
         if free is not None and free.get(lane, 0) <= 0:
             continue
-        if job.state in _NEEDS_PROVIDER:
+        if job.state in _NEEDS_PROVIDER and job.id not in leaving:
             budget = budgets.get(job.provider)
             if budget is not None:
                 left = room.setdefault(job.provider, budget.room())

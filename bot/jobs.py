@@ -39,10 +39,11 @@ from bot.gcwatch import WATCH
 from bot.images import PreparedImage
 from bot.imagework import ImageWork
 from bot.models import JobHandle, JobResult, JobState, JobUpdate, ProviderAttempt, UpdateStatus
-from bot.providers.base import Provider
+from bot.providers.base import Capabilities, Provider
 from bot.references import ReferenceUnavailableError, check_references
 from bot.routing import choose_provider
 from bot.schedule import CompletionTimes, PollSchedule, PollState, ScheduleSettings, backoff_pace, job_kind
+from bot.store.agenda import DueJob
 from bot.store.completions import CompletionStore
 from bot.store.jobs import InTransaction, InvalidTransitionError, Job, JobStore, NewJob
 from bot.store.owed_edits import OwedEdits
@@ -87,6 +88,10 @@ MAX_REFERENCE_TRIES = 3
 FAILOVER_CATEGORIES = frozenset(
     {ErrorCategory.TRANSIENT, ErrorCategory.RATE_LIMITED, ErrorCategory.OUT_OF_CREDIT, ErrorCategory.AUTH}
 )
+# A create whose provider paused every request (a 429) for at least this long moves to the next provider
+# of its route instead of waiting: a member should not wait up to a minute on a provider that asked to
+# be left alone while another could serve now. Shorter pauses (Retry-After: 1 is routine) are waited out.
+LEAVE_PAUSED_PROVIDER_SECONDS = 10.0
 # Faults the bot's owner has to fix; reported to admins as well.
 _PROVIDER_PROBLEMS = frozenset({ErrorCategory.OUT_OF_CREDIT, ErrorCategory.AUTH})
 
@@ -433,10 +438,30 @@ class JobRunner:
         if max(free.values()) <= 0:
             return [], {}, agenda.next_at
         picked = choose(
-            agenda.due, slots=free, now=now, schedule=self.schedule, budgets=self.budgets, confirmed=self._called_back
+            agenda.due,
+            slots=free,
+            now=now,
+            schedule=self.schedule,
+            budgets=self.budgets,
+            confirmed=self._called_back,
+            leaving=await self._leaving(agenda.due),
         )
         lanes = {job.id: lane_of(job.state) for job in agenda.due}
         return [(job_id, lanes[job_id]) for job_id in picked.start], picked.waiting, agenda.next_at
+
+    async def _leaving(self, due: list[DueJob]) -> set[str]:
+        """The due creates that will move off a provider paused for LEAVE_PAUSED_PROVIDER_SECONDS or more
+        (their step does it, bot/jobs.py ``_submit``): started without waiting for that provider."""
+        paused = {name for name, budget in self.budgets.items() if budget.paused_for() >= LEAVE_PAUSED_PROVIDER_SECONDS}
+        if not paused:
+            return set()
+        leaving = set()
+        for entry in due:
+            if entry.state is JobState.QUEUED and entry.provider in paused:
+                job = await self.store.get(entry.id)
+                if job is not None and job.submit_started_at is None and self._next_provider(job) is not None:
+                    leaving.add(entry.id)
+        return leaving
 
     def _spawn(self, job_id: str, lane: str = PROVIDER_LANE) -> asyncio.Task[None]:
         self.steps += 1
@@ -542,6 +567,8 @@ class JobRunner:
             return
         if not job.tried_providers and not await self._references_usable(job):
             return
+        if await self._leave_paused_provider(job):
+            return
         job = await self.store.update(job, now=self.clock(), submit_started_at=self.clock())
         try:
             handle = await provider.submit(job.request)
@@ -611,15 +638,20 @@ class JobRunner:
             return False
         return True
 
-    async def _fail_over(self, job: Job, exc: ProviderError) -> bool:
-        """Move a job that no provider accepted to the next provider serving its model.
-
-        Only for faults of the provider (transient, rate limit past the retry budget, no credit,
-        rejected key) and only before any provider accepted the job: the member's input and content
-        decisions are the same everywhere, and an accepted job is never sent twice.
-        """
-        if self.catalogue is None or not self.catalogue.settings.models.failover:
+    async def _leave_paused_provider(self, job: Job) -> bool:
+        """Move a create off a provider whose 429 paused every request for a while, if another can take it
+        (after the references were judged: a job that has left a provider is not judged again)."""
+        budget = self.budgets.get(job.provider)
+        paused = budget.paused_for() if budget is not None else 0.0
+        if paused < LEAVE_PAUSED_PROVIDER_SECONDS:
             return False
+        reason = RateLimitedError(retry_after=paused, detail=f"{job.provider} paused for {paused:.0f} s by a 429")
+        return await self._fail_over(job, reason)
+
+    def _next_provider(self, job: Job) -> tuple[str, Capabilities] | None:
+        """The provider a failover would move ``job`` to (None: failover is off, or no other serves it)."""
+        if self.catalogue is None or not self.catalogue.settings.models.failover:
+            return None
         # Never back to a provider the job has left, nor to one this runner has no adapter for.
         skip = (
             {t.provider for t in job.tried_providers}
@@ -627,9 +659,21 @@ class JobRunner:
             | (set(self.catalogue.providers) - set(self.providers))
         )
         try:
-            candidate, caps = choose_provider(self.catalogue, job.request, skip=skip)
+            return choose_provider(self.catalogue, job.request, skip=skip)
         except InvalidRequestError:
-            return False  # e.g. a prompt longer than every other provider takes
+            return None  # e.g. a prompt longer than every other provider takes
+
+    async def _fail_over(self, job: Job, exc: ProviderError) -> bool:
+        """Move a job that no provider accepted to the next provider serving its model.
+
+        Only for faults of the provider (transient, rate limit past the retry budget, no credit,
+        rejected key) and only before any provider accepted the job: the member's input and content
+        decisions are the same everywhere, and an accepted job is never sent twice.
+        """
+        chosen = self._next_provider(job)
+        if chosen is None:
+            return False
+        candidate, caps = chosen
         history = [
             *job.tried_providers,
             ProviderAttempt(provider=job.provider, category=str(exc.category), reason=exc.user_message),

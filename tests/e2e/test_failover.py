@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,10 @@ from typing import Any
 import pytest
 
 from bot.config import Settings, load_settings
+from bot.jobs import LEAVE_PAUSED_PROVIDER_SECONDS
 from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord
 from bot.testing.providers import FakeGemini, FakeKie, FakeSeaArt, FakeSegmind
+from bot.testing.providers._base import Chaos
 from tests.conftest import BOT_TOKEN, Clock, RunningBot, final_message, png_bytes, start_bot
 
 KEY = "e2e-provider-key"
@@ -355,3 +358,31 @@ async def test_the_configured_route_decides_when_no_default_provider_is_set(
     assert len(fakes.kie.creates) == 1 and fakes.seaart.creates == []
     fields = {f["name"]: f["value"] for f in shown.callbacks[0]["data"]["embeds"][0]["fields"]}
     assert fields["Provider order"] == "kie → seaart"
+
+
+async def test_a_create_leaves_a_provider_that_asked_to_be_left_alone_at_once(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    """SeaArt answers everything with 429 and Retry-After of an hour: the first job learns it and moves
+    to kie; a job sent after that goes to kie without asking SeaArt and without waiting out the pause
+    (before: it waited in the queue for the minute the pause is obeyed, then asked SeaArt again)."""
+    settings = fakes.settings(tmp_path, discord_fake, ["seaart", "kie"])
+    fakes.seaart.chaos = Chaos(rate=1.0, faults=("429",), retry_after="3600")
+    running = await boot(settings, discord_fake)
+    try:
+        await discord_fake.slash_command("imagine", {"prompt": "first"})
+        await discord_fake.wait_for(lambda: done(settings), timeout=30)
+        asked = len(fakes.seaart.requests)
+        sent = time.monotonic()
+        second = await discord_fake.slash_command("imagine", {"prompt": "second"})
+        await discord_fake.wait_for(lambda: done(settings, 2), timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        await running.close()
+    assert [(r["state"], r["provider"]) for r in rows(settings)] == [("delivered", "kie"), ("delivered", "kie")]
+    assert len(fakes.seaart.requests) == asked, "the second job never asked the paused provider"
+    assert took < LEAVE_PAUSED_PROVIDER_SECONDS, f"the second job waited {took:.1f} s"
+    message = final_message(discord_fake, second.id)
+    assert message is not None and message.files
+    fields = {f["name"]: f["value"] for f in message.embeds[0]["fields"]}
+    assert fields["Provider"] == "kie (after seaart: rate limited)"
