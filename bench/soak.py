@@ -93,6 +93,7 @@ class Plan:
     discord_chaos: float
     hang: float
     faults: tuple[Fault, ...]
+    retry_after: str
     request_timeout: float
     kills: int
     cancels: float
@@ -118,7 +119,13 @@ def make_fakes(plan: Plan) -> dict[str, FakeProviderServer[Any]]:
     fakes: dict[str, FakeProviderServer[Any]] = {}
     for index, name in enumerate(plan.providers):
         times = random.Random(f"{plan.seed}-{name}")
-        chaos = Chaos(rate=plan.chaos, seed=plan.seed + 1000 * index, faults=plan.faults, hang_seconds=plan.hang)
+        chaos = Chaos(
+            rate=plan.chaos,
+            seed=plan.seed + 1000 * index,
+            faults=plan.faults,
+            hang_seconds=plan.hang,
+            retry_after=plan.retry_after,
+        )
         if name == "gemini":
             fakes[name] = FakeGemini(api_key=PROVIDER_KEY, chaos=chaos)
             continue
@@ -372,6 +379,11 @@ def main() -> None:
         default=",".join(FAULTS),
         help=f"provider faults drawn, comma-separated, from {', '.join(get_args(Fault))} ({','.join(FAULTS)})",
     )
+    parser.add_argument(
+        "--retry-after",
+        default="1",
+        help="what a 429 fault asks for in Retry-After, seconds (1); 10 or more makes creates leave the provider",
+    )
     parser.add_argument("--request-timeout", type=float, default=2.0, help="the bot's provider timeout, s (2)")
     parser.add_argument("--kills", type=int, default=2, help="SIGKILL + restart while sending (2)")
     parser.add_argument(
@@ -418,6 +430,7 @@ def main() -> None:
         discord_chaos=args.discord_chaos,
         hang=args.hang,
         faults=cast(tuple[Fault, ...], faults),
+        retry_after=args.retry_after,
         request_timeout=args.request_timeout,
         kills=args.kills,
         cancels=args.cancels,

@@ -51,13 +51,11 @@ def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-# A bare link as Discord recognises one (discord.py's pattern), at the start or after a space, where
-# Discord reads it as a link whatever it holds: left whole, since a backslash in it would change where
-# it leads, and a bare link shows its true destination. Elsewhere it is escaped like any text.
-BARE_LINK = re.compile(r"(?<!\S)(?:https?|steam)://[^\s<]+[^<.,:;\"'\]\s]")
-# Every character Discord's Markdown acts on. Discord shows a backslash before any punctuation mark as
-# the mark alone, so escaping one more than needed costs nothing on screen.
-_MARKDOWN = re.compile(r"([\\*_~|`>#\-\[\]()<])")
+# Every character Discord's Markdown acts on, and the colon: with ``https\://`` Discord sees no link to
+# make, so no link is read out of the text at all (where a bare link ends, with escapes beside it, is
+# Discord's to decide: its backslash would join the link). Discord shows a backslash before any
+# punctuation mark as the mark alone, so escaping one more than needed costs nothing on screen.
+_MARKDOWN = re.compile(r"([\\*_~|`>#\-\[\]()<:])")
 
 
 def link_target(url: str) -> str:
@@ -69,21 +67,14 @@ def link_target(url: str) -> str:
 def literal(text: str, limit: int) -> str:
     """Text from outside (a member's prompt, what a model said) shown as it was written: ``snake_case``
     or ``2*3*4`` do not turn into italics, and a masked link (``[your prize](https://...)``) shows as
-    the text it is, not as a link the bot seems to vouch for.
+    the text it is, not as a link the bot seems to vouch for; a bare link shows as text too.
 
     Not discord.utils.escape_markdown: its masked-link pattern is greedy and escapes only the first
     character of what it matches, so on a line with two links the rest of the line (``**``, ``~~``, a
-    second ``\\[link](...)``) stays live (tests/e2e/test_hostile_results.py shows it). Escaped, then
+    second ``\\[link](...)``) stays live (tests/test_literal_text.py shows it). Escaped, then
     cut, so the limit holds for what Discord receives; a cut never leaves a lone backslash that would
     escape the ellipsis."""
-    parts: list[str] = []
-    at = 0
-    for link in BARE_LINK.finditer(text):
-        parts.append(_MARKDOWN.sub(r"\\\1", text[at : link.start()]))
-        parts.append(link.group())
-        at = link.end()
-    parts.append(_MARKDOWN.sub(r"\\\1", text[at:]))
-    escaped = "".join(parts)
+    escaped = _MARKDOWN.sub(r"\\\1", text)
     if len(escaped) <= limit:
         return escaped
     cut = escaped[: limit - 1]

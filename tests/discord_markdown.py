@@ -1,34 +1,21 @@
-"""How Discord reads Markdown, as far as the tests need it: what a member sees of a text, and what in it
-would act as Markdown. A bare link at the start or after a space is read whole (bot/render.py BARE_LINK);
-elsewhere a backslash before a punctuation mark shows the mark alone."""
+"""How Discord reads Markdown, as far as the tests need it: what a member sees of a text (a backslash
+before a punctuation mark shows the mark alone), and what in it would act as Markdown or as a link."""
 
 from __future__ import annotations
 
 import re
 
-from bot.render import BARE_LINK
-
 _ESCAPED = re.compile(r"\\([^0-9A-Za-z\s])")
-_LIVE = re.compile(r"\[[^\]]*\]\(|\*\*|~~|\|\||(?<![\\\w])_[^_\s]|(?<!\\)\*[^*\s]")
-
-
-def _pieces(value: str) -> list[tuple[bool, str]]:
-    """(is a bare link, text) in order."""
-    pieces: list[tuple[bool, str]] = []
-    at = 0
-    for link in BARE_LINK.finditer(value):
-        pieces += [(False, value[at : link.start()]), (True, link.group())]
-        at = link.end()
-    return [*pieces, (False, value[at:])]
+# A masked link, a bare link, bold, strike-through, spoiler, italics.
+_LIVE = re.compile(r"\[[^\]]*\]\(|(?:https?|steam)://|\*\*|~~|\|\||(?<!\w)_[^_\s]|\*[^*\s]")
 
 
 def as_read(value: str) -> str:
     """What a member sees of ``value``."""
-    return "".join(text if link else _ESCAPED.sub(r"\1", text) for link, text in _pieces(value))
+    return _ESCAPED.sub(r"\1", value)
 
 
 def live_markdown(value: str) -> list[str]:
-    """The Markdown in ``value`` that Discord would act on: a masked link, bold, italics, strike-through,
-    spoiler. Bare links and escaped pairs (a backslash and the mark after it) are taken out first."""
-    bare = " ".join(_ESCAPED.sub("·", text) for link, text in _pieces(value) if not link)
-    return _LIVE.findall(bare)
+    """The Markdown and links in ``value`` that Discord would act on; escaped pairs (a backslash and the
+    mark after it) are taken out first, as Discord reads them."""
+    return _LIVE.findall(_ESCAPED.sub("·", value))

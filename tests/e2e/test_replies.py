@@ -18,6 +18,7 @@ from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeGemini, FakeSeaArt
 from tests.conftest import BOT_TOKEN, Clock, RunningBot, make_settings, png_bytes, start_bot
 from tests.e2e.edits import bot_channel_messages, bot_image, bot_replies_to, held_reply_jobs, jobs, ledger, states
+from tests.e2e.test_rework import delivered, press
 
 GEMINI_KEY = "test-gemini-key-77aa"
 
@@ -333,3 +334,31 @@ async def test_on_gemini_a_thread_of_replies_is_sent_as_a_conversation(
     # The image being edited is the last answer already: the new turn adds only the member's hat.
     assert len(contents[2]["parts"]) == 1
     assert [base64.b64decode(p["inlineData"]["data"]) for p in contents[4]["parts"][1:]] == [hat]
+
+
+async def test_on_gemini_the_edit_button_continues_the_image_s_conversation(
+    tmp_path: Path, discord_fake: FakeDiscord, clock: Clock
+) -> None:
+    """The Edit button edits the same image a reply does, so Gemini gets the same conversation: the
+    prompt that made it and the image as shown, with its signature, before the new instruction (before,
+    the button started a conversation of its own and the model did not know what "it" was)."""
+    async with FakeGemini(api_key=GEMINI_KEY) as gemini:
+        settings = gemini_settings(tmp_path, discord_fake, gemini)
+        running = await start_bot(settings, discord_fake, clock)
+        try:
+            image = await bot_image(discord_fake, settings)
+            edit = await press(discord_fake, image, "Edit")
+            await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
+            await delivered(discord_fake, await discord_fake.submit_modal(edit, {"instruction": "make it night"}))
+        finally:
+            await running.close()
+
+    contents = gemini.creates[1].json["contents"]
+    assert [c["role"] for c in contents] == ["user", "model", "user"]
+    assert [c["parts"][0]["text"] for c in contents[::2]] == ["a cat on a sofa", "make it night"]
+    (part,) = contents[1]["parts"]
+    assert base64.b64decode(part["inlineData"]["data"]) == image.files[0].data
+    signature = json.loads(jobs(settings)[0]["result_json"])["images"][0]["thought_signature"]
+    assert part["thoughtSignature"] == signature and signature
+    # The image being edited is the model's last turn already: the new turn is the instruction alone.
+    assert len(contents[2]["parts"]) == 1
