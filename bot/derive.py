@@ -11,12 +11,15 @@ import secrets
 from typing import Any, Literal
 
 from bot.catalogue import Catalogue
-from bot.models import Derivation, GenerationRequest, ReferenceImage
+from bot.models import Derivation, GenerationRequest, JobState, ReferenceImage, Turn
 from bot.providers.base import RESOLUTIONS
+from bot.store.jobs import Job
 
 # Sizes a re-render offers; only those above the image's own and served for its model are shown.
 UPSCALE_SIZES: tuple[str, ...] = ("2K", "4K")
 SEED_LIMIT = 2**31  # GenerationRequest.seed is below this
+# Earlier turns an edit keeps in its request (providers send fewer: bot/providers/gemini.py).
+HISTORY_KEPT = 8
 # The earlier job's id and a link to the message that showed its image (None where there is none).
 Origin = tuple[str, str | None]
 
@@ -41,13 +44,29 @@ def new_seed(old: int) -> int:
     return (old + 1 + secrets.randbelow(SEED_LIMIT - 1)) % SEED_LIMIT
 
 
+def continued(original: Job | None, shown: list[ReferenceImage]) -> tuple[Turn, ...]:
+    """The conversation an edit of ``original``'s image continues: the turns before it and its own, whose
+    result is the image as shown on Discord (``shown[0]``). Empty for an image no job delivered."""
+    if original is None or original.state is not JobState.DELIVERED or not shown:
+        return ()
+    made = original.result.images
+    turn = Turn(
+        prompt=original.request.prompt,
+        reference_images=original.request.reference_images,
+        result=shown[0],
+        thought_signature=made[0].thought_signature if made else None,
+    )
+    return (*original.request.history, turn)[-HISTORY_KEPT:]
+
+
 def _derive(
     request: GenerationRequest, action: Literal["vary", "edit", "upscale"], origin: Origin, **changes: Any
 ) -> GenerationRequest:
     job_id, message_url = origin
     fields = request.model_dump()
-    # A new start from the image: no conversation of edits (a reply's history) is carried on.
-    fields.update(changes, history=(), derived_from=Derivation(action=action, job_id=job_id, message_url=message_url))
+    # A new start from the image unless ``changes`` carry a conversation on (an edit does).
+    fields.update(history=(), derived_from=Derivation(action=action, job_id=job_id, message_url=message_url))
+    fields.update(changes)
     return GenerationRequest.model_validate(fields)
 
 
@@ -61,9 +80,18 @@ def vary(request: GenerationRequest, image: ReferenceImage, origin: Origin, *, l
     return _derive(request, "vary", origin, reference_images=refs, seed=seed)
 
 
-def edit(request: GenerationRequest, image: ReferenceImage, instruction: str, origin: Origin) -> GenerationRequest:
-    """The member's instruction as the prompt, applied to the image alone."""
-    return _derive(request, "edit", origin, prompt=instruction, reference_images=(image,))
+def edit(
+    request: GenerationRequest,
+    image: ReferenceImage,
+    instruction: str,
+    origin: Origin,
+    *,
+    history: tuple[Turn, ...] = (),
+) -> GenerationRequest:
+    """The member's instruction as the prompt, applied to the image alone; ``history`` is the image's
+    conversation (``continued``), carried on as a reply to the image would, so a provider that takes
+    one (Gemini) knows what "it" is."""
+    return _derive(request, "edit", origin, prompt=instruction, reference_images=(image,), history=history)
 
 
 def upscale(request: GenerationRequest, image: ReferenceImage, size: str, origin: Origin) -> GenerationRequest:

@@ -11,13 +11,12 @@ from urllib.parse import urlsplit
 
 import discord
 
+from bot.derive import continued
 from bot.errors import InvalidRequestError
-from bot.models import GenerationRequest, JobState, ReferenceImage, Turn
+from bot.models import GenerationRequest, ReferenceImage
 from bot.store.jobs import Job
 from cogs.imagine import build_request
 
-# Earlier turns an edit keeps in its request (providers send fewer: bot/providers/gemini.py).
-HISTORY_KEPT = 8
 # Embeds that are a posted image link (Discord shows the picture as the embed's thumbnail).
 _IMAGE_EMBED_TYPES = frozenset({"image"})
 
@@ -79,21 +78,6 @@ def _identity(url: str) -> str:
     # Discord signs CDN links with a query string that differs between an attachment and its embed.
     parts = urlsplit(url)
     return f"{parts.netloc}{parts.path}"
-
-
-def continued(original: Job | None, shown: list[ReferenceImage]) -> tuple[Turn, ...]:
-    """The conversation an edit of ``original``'s image continues: the turns before it and its own, whose
-    result is the image as shown on Discord (the message's first). None for an image no job delivered."""
-    if original is None or original.state is not JobState.DELIVERED or not shown:
-        return ()
-    made = original.result.images
-    turn = Turn(
-        prompt=original.request.prompt,
-        reference_images=original.request.reference_images,
-        result=shown[0],
-        thought_signature=made[0].thought_signature if made else None,
-    )
-    return (*original.request.history, turn)[-HISTORY_KEPT:]
 
 
 def edit_request(

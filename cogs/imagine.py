@@ -593,7 +593,8 @@ class Imagine(commands.Cog):
             await send_ephemeral(interaction, "Say what should change, e.g. “make it night”.")
             return
         image, message_url = self._shown_image(interaction, job)
-        request = derive.edit(job.request, image, instruction, (job.id, message_url))
+        origin = (job.id, message_url)
+        request = derive.edit(job.request, image, instruction, origin, history=derive.continued(job, [image]))
         await self.start_job(interaction, request, preferred=job.provider)
 
 

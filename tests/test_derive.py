@@ -96,3 +96,11 @@ def test_links_are_renewed_when_they_have_expired_or_soon_will() -> None:
     assert stale(signed(NOW - 1), NOW)
     assert stale(signed(NOW + REFRESH_MARGIN_SECONDS - 1), NOW)
     assert stale("https://cdn.discordapp.com/a.png?ex=zz&is=1&hm=x", NOW)  # unreadable: renew
+
+
+def test_an_edit_carries_the_conversation_it_is_given_and_a_variation_of_it_starts_afresh() -> None:
+    turn = Turn(prompt="a cat", reference_images=(), result=image("shown"))
+    edited = derive.edit(request(prompt="a cat"), image("shown"), "make it night", ("job1", None), history=(turn,))
+    assert edited.history == (turn,) and edited.prompt == "make it night"
+    assert edited.derived_from is not None and edited.derived_from.action == "edit"
+    assert derive.vary(edited, image("night"), ("job2", None), limit=14).history == ()
