@@ -453,7 +453,7 @@ class JobRunner:
         """The due creates that will move off a provider paused for LEAVE_PAUSED_PROVIDER_SECONDS or more
         (their step does it, bot/jobs.py ``_submit``): started without waiting for that provider."""
         paused = {name for name, budget in self.budgets.items() if budget.paused_for() >= LEAVE_PAUSED_PROVIDER_SECONDS}
-        if not paused:
+        if not paused or len(self.providers) < 2:  # nowhere to go: no job need be looked at
             return set()
         leaving = set()
         for entry in due:
