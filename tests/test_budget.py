@@ -162,3 +162,20 @@ async def test_any_answer_but_a_429_ends_the_pause_after_the_probe() -> None:
     assert budget._take() and budget.room() == 0, "the probe is out; the rest wait"
     await hook.on_response(httpx.Response(500, request=request))  # the server's trouble, not a rate limit
     assert budget.room() == 9
+
+
+def test_creates_leaving_a_paused_provider_start_without_its_room_and_others_still_wait() -> None:
+    clock = Clock(1000.0)
+    budgets = {"seaart": RequestBudget(10, clock=clock)}
+    budgets["seaart"].pause(30.0)
+    assert budgets["seaart"].paused_for() == 30.0
+    jobs = [
+        due("leaving", JobState.QUEUED),
+        due("staying", JobState.QUEUED),
+        due("polled", JobState.RUNNING, started=70.0, last=20.0),
+    ]
+    picked = choose(jobs, slots=10, now=100.0, schedule=schedule(), budgets=budgets, leaving={"leaving"})
+    assert picked.start == ["leaving"]
+    assert set(picked.waiting) == {"seaart"}
+    clock.now += 31.0
+    assert budgets["seaart"].paused_for() == 0.0
