@@ -101,6 +101,19 @@ _FAILED_STATE_FOR = {
 }
 
 
+# What a member reads on a job they (or a moderator) cancelled.
+CANCELLED_MESSAGE = "Cancelled. You were not charged."
+
+
+def _as_its_cancel_ends_it(job: Job) -> Job:
+    """``job`` as carrying out its written cancel will end it (itself if it has none to carry out, has
+    ended, or has its image already, which is delivered rather than thrown away)."""
+    if job.cancel_requested != "show" or job.terminal or job.state is JobState.SUCCEEDED:
+        return job
+    cancelled = JobState.CANCELLED
+    return replace(job, state=cancelled, error_category=ErrorCategory.CANCELLED, error_message=CANCELLED_MESSAGE)
+
+
 def _what_failed(exc: BaseException) -> str:
     """An exception for the log as its kind and HTTP status, never its text: a client library's message
     may quote the URL, and an interaction callback's URL holds the interaction's token."""
@@ -179,6 +192,9 @@ class JobRunner:
         # One per batch while any of its candidates is being shown: their message is edited by one at a
         # time, each edit drawn from the rows (docs/architecture.md section 4.8).
         self._batch_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # What each batch's message was last drawn showing by a candidate's end (id, state, category of
+        # each candidate), so an end that would draw the same is not sent again (``_end_candidate``).
+        self._batch_drawn: dict[str, tuple[tuple[str, JobState, ErrorCategory | None], ...]] = {}
         self._last_progress: dict[str, float] = {}
         self._terminal_waiters: dict[str, list[asyncio.Future[Job]]] = {}
         self._stopping = False
@@ -860,6 +876,7 @@ class JobRunner:
         assert job.batch_id is not None
         async with self._batch_lock(job.batch_id):
             batch = await self.store.batch(job.batch_id)
+            self._batch_drawn.pop(job.batch_id, None)
             attachment_ids = await self.sink.show_batch(batch, Delivering(job, images))
             job = await self.store.update(
                 job,
@@ -882,6 +899,7 @@ class JobRunner:
         """Redraw a batch's message from its rows (progress, or a candidate's end)."""
         async with self._batch_lock(batch_id):
             batch = await self.store.batch(batch_id)
+            self._batch_drawn.pop(batch_id, None)
             await self.sink.show_batch(batch)
         self._forget_if_ended(batch)
 
@@ -891,6 +909,7 @@ class JobRunner:
             key = batch[0].batch_id or batch[0].id
             self._last_progress.pop(key, None)
             self._edit_behind.discard(key)
+            self._batch_drawn.pop(key, None)
 
     async def _prepare_images(self, job: Job) -> list[PreparedImage]:
         limit = job.upload_limit or DEFAULT_UPLOAD_LIMIT
@@ -976,6 +995,18 @@ class JobRunner:
             return job
         return await self.store.get(job_id)
 
+    async def request_cancels(
+        self, job_ids: Sequence[str], *, batch_id: str | None, by_user: int | None, message_id: int | None = None
+    ) -> list[Job | None]:
+        """``request_cancel`` for each of a batch's candidates, all written before any of their ends is
+        drawn (they wait for the batch's lock): the first end then draws them all cancelled, in one edit,
+        rather than each end showing one more (the job loop may start one as soon as its cancel is written)."""
+        lock: contextlib.AbstractAsyncContextManager[object] = (
+            self._batch_lock(batch_id) if batch_id is not None else contextlib.nullcontext()
+        )
+        async with lock:
+            return [await self.request_cancel(i, by_user=by_user, message_id=message_id) for i in job_ids]
+
     async def cancel(self, job_id: str, *, by_user: int | None, message_gone: bool = False) -> Job | None:
         """Stop a job at the member's request, or because its message was deleted (``message_gone``: then
         there is nothing to show the end on). Returns the job as it ends up (None if unknown)."""
@@ -1007,7 +1038,7 @@ class JobRunner:
         await self._fail(
             job,
             ErrorCategory.CANCELLED,
-            "Cancelled. You were not charged.",
+            CANCELLED_MESSAGE,
             to=JobState.CANCELLED,
             cancelled_by=job.cancelled_by,
             show=job.cancel_requested != "silent",
@@ -1103,7 +1134,16 @@ class JobRunner:
         async with self._batch_lock(job.batch_id):
             batch = await self.store.batch(job.batch_id)
             ending = replace(job, state=state, **changes)
-            shown = await self._try_to_show(self.sink.show_batch([ending if j.id == job.id else j for j in batch]), job)
+            # Candidates whose cancel is written and not yet carried out are drawn as the cancel will end
+            # them: a member's Cancel on a batch of four is one edit showing it cancelled, not four edits
+            # each showing one more candidate gone. Their own ends then draw the same message: not sent.
+            drawn = [ending if j.id == job.id else _as_its_cancel_ends_it(j) for j in batch]
+            looks = tuple((j.id, j.state, j.error_category) for j in drawn)
+            shown = self._batch_drawn.get(job.batch_id) == looks
+            if not shown:
+                shown = await self._try_to_show(self.sink.show_batch(drawn), job)
+                if shown:
+                    self._batch_drawn[job.batch_id] = looks
             job = await self.store.update(job, now=self.clock(), state=state, **changes)
         self._forget_if_ended([job if j.id == job.id else j for j in batch])
         return job, shown

@@ -519,17 +519,13 @@ class Imagine(commands.Cog):
             # Kept before Discord is told the click was taken: a crash after the acknowledgement still
             # cancels (the next start carries it out), one before it shows the member the click failed.
             # A click taken is a promise: that job will not be delivered or charged.
-            taken = []
-            for candidate in batch:
-                if candidate.terminal:
-                    continue
-                job_now = await runner.request_cancel(
-                    candidate.id,
-                    by_user=interaction.user.id,
-                    message_id=interaction.message.id if interaction.message is not None else None,
-                )
-                if job_now is not None and not job_now.terminal and job_now.cancel_requested is not None:
-                    taken.append(job_now)
+            requested = await runner.request_cancels(
+                [candidate.id for candidate in batch if not candidate.terminal],
+                batch_id=job.batch_id,
+                by_user=interaction.user.id,
+                message_id=interaction.message.id if interaction.message is not None else None,
+            )
+            taken = [j for j in requested if j is not None and not j.terminal and j.cancel_requested is not None]
             if not taken:
                 # Ended, or its image is in hand and being delivered: that beats throwing it away.
                 arriving = [j for j in batch if not (await store.get(j.id) or j).terminal]

@@ -168,6 +168,24 @@ async def test_cancel_stops_every_candidate_and_refunds_them(
     assert labels(message) == ["Re-roll"] and not message.attachments
 
 
+async def test_a_cancelled_batch_of_four_is_shown_cancelled_in_one_edit(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """The click's answer shows the four cancelling; then one edit shows them cancelled (before: one edit
+    per candidate, each showing one more gone, four edits into Discord's rate limit for one click)."""
+    seaart.hold(True)
+    message = await batch_message(discord_fake, {"prompt": "four, never mind", "count": 4})
+    await discord_fake.wait_for(lambda: labels(message) == ["Cancel"] and states(settings) == ["running"] * 4)
+    before = message.edits
+    await discord_fake.click(message.id, custom_id(message, "Cancel"), user_id=discord_fake.member_id)
+    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"] * 4, timeout=10)
+    await discord_fake.wait_for(lambda: message.embeds[0]["title"] == "🍌 Cancelled", timeout=10)
+    await discord_fake.wait_for(lambda: len([r for r in seaart.requests if r.path.endswith("/cancel")]) == 4)
+    assert message.edits - before == 2, "the click's answer, then one edit for the end"
+    assert json.dumps(message.embeds).count("Cancelled") >= 4 and labels(message) == ["Re-roll"]
+    assert sorted(kind for _, kind, _ in ledger(settings)) == ["refund"] * 4 + ["reserve"] * 4
+
+
 async def test_reroll_of_a_batch_runs_the_whole_batch_again_for_the_presser(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
