@@ -221,17 +221,15 @@ async def test_a_flood_of_result_links_is_cut_to_a_few(
     assert message is not None and len(message.files) == MAX_RESULT_IMAGES
 
 
-async def test_prompt_and_provider_text_are_shown_as_written_not_as_markdown(
-    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
-) -> None:
-    """A masked link from a provider (or a member) is shown as text, not as a link in the bot's message;
-    a prompt's ``snake_case`` or ``*`` stays as typed. The provider still gets the prompt unchanged."""
-    prompt = "snake_case cat, *not italic*, [win](https://phish.example/x) ~~a~~ C:\\dir\\[no](https://phish.example/y)"
+async def delivered_embed(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, outcome: str, options: dict[str, Any]
+) -> dict[str, Any]:
+    """One /imagine whose result is ``outcome``, run until its image is shown; the message's embed."""
     settings = make_settings(tmp_path, discord_fake, seaart)
-    seaart.script("hostile:text")
+    seaart.script(outcome)
     running = await start_bot(settings, discord_fake, Clock())
     try:
-        interaction = await discord_fake.slash_command("imagine", {"prompt": prompt})
+        interaction = await discord_fake.slash_command("imagine", options)
         await discord_fake.wait_for(
             lambda: (m := final_message(discord_fake, interaction.id)) is not None and bool(m.files), timeout=30
         )
@@ -239,7 +237,16 @@ async def test_prompt_and_provider_text_are_shown_as_written_not_as_markdown(
         await running.close()
     message = final_message(discord_fake, interaction.id)
     assert message is not None
-    embed = message.embeds[0]
+    return dict(message.embeds[0])
+
+
+async def test_prompt_and_provider_text_are_shown_as_written_not_as_markdown(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A masked link from a provider (or a member) is shown as text, not as a link in the bot's message;
+    a prompt's ``snake_case`` or ``*`` stays as typed. The provider still gets the prompt unchanged."""
+    prompt = "snake_case cat, *not italic*, [win](https://phish.example/x) ~~a~~ C:\\dir\\[no](https://phish.example/y)"
+    embed = await delivered_embed(tmp_path, discord_fake, seaart, "hostile:text", {"prompt": prompt})
     said = {f["name"]: f["value"] for f in embed["fields"]}["The model said"]
     assert live_markdown(embed["description"]) == [] and live_markdown(said) == []
     assert as_read(embed["description"]) == prompt
@@ -251,19 +258,9 @@ async def test_a_result_link_shown_as_the_original_cannot_open_another_link(tmp_
     """Re-encoded to fit, the result names its original by the provider's link; a link whose query
     closes the masked link and opens one of its own stays one link to the provider."""
     async with FakeDiscord(bot_token=BOT_TOKEN, attachment_size_limit=400_000) as discord_fake:
-        settings = make_settings(tmp_path, discord_fake, seaart)
-        seaart.script("hostile:text")
-        running = await start_bot(settings, discord_fake, Clock())
-        try:
-            interaction = await discord_fake.slash_command("imagine", {"prompt": "big", "resolution": "4K"})
-            await discord_fake.wait_for(
-                lambda: (m := final_message(discord_fake, interaction.id)) is not None and bool(m.files), timeout=30
-            )
-        finally:
-            await running.close()
-    message = final_message(discord_fake, interaction.id)
-    assert message is not None
-    note = {f["name"]: f["value"] for f in message.embeds[0]["fields"]}["Note"]
+        options = {"prompt": "big", "resolution": "4K"}
+        embed = await delivered_embed(tmp_path, discord_fake, seaart, "hostile:text", options)
+    note = {f["name"]: f["value"] for f in embed["fields"]}["Note"]
     links = re.findall(r"\[([^\]]*)\]\(([^)\s]*)\)", note)
     assert [label for label, _ in links] == ["Original"], note
     (target,) = [url for _, url in links]
