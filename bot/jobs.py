@@ -195,6 +195,8 @@ class JobRunner:
         # What each batch's message was last drawn showing by a candidate's end (id, state, category of
         # each candidate), so an end that would draw the same is not sent again (``_end_candidate``).
         self._batch_drawn: dict[str, tuple[tuple[str, JobState, ErrorCategory | None], ...]] = {}
+        # Batches whose Cancel is being written (``request_cancels``): set once every candidate's is.
+        self._cancels_being_written: dict[str, asyncio.Event] = {}
         self._last_progress: dict[str, float] = {}
         self._terminal_waiters: dict[str, list[asyncio.Future[Job]]] = {}
         self._stopping = False
@@ -999,13 +1001,19 @@ class JobRunner:
         self, job_ids: Sequence[str], *, batch_id: str | None, by_user: int | None, message_id: int | None = None
     ) -> list[Job | None]:
         """``request_cancel`` for each of a batch's candidates, all written before any of their ends is
-        drawn (they wait for the batch's lock): the first end then draws them all cancelled, in one edit,
-        rather than each end showing one more (the job loop may start one as soon as its cancel is written)."""
-        lock: contextlib.AbstractAsyncContextManager[object] = (
-            self._batch_lock(batch_id) if batch_id is not None else contextlib.nullcontext()
-        )
-        async with lock:
+        drawn: the first end then draws them all cancelled, in one edit, rather than each end showing one
+        more (the job loop may start one as soon as its cancel is written). An end waits for these writes
+        (SQLite only); the click does not wait for the batch's lock, which an upload may hold for seconds,
+        longer than Discord gives the click's answer."""
+        written = asyncio.Event()
+        if batch_id is not None:
+            self._cancels_being_written[batch_id] = written
+        try:
             return [await self.request_cancel(i, by_user=by_user, message_id=message_id) for i in job_ids]
+        finally:
+            written.set()
+            if batch_id is not None and self._cancels_being_written.get(batch_id) is written:
+                del self._cancels_being_written[batch_id]
 
     async def cancel(self, job_id: str, *, by_user: int | None, message_gone: bool = False) -> Job | None:
         """Stop a job at the member's request, or because its message was deleted (``message_gone``: then
@@ -1132,6 +1140,9 @@ class JobRunner:
         whether its message shows the end."""
         assert job.batch_id is not None
         async with self._batch_lock(job.batch_id):
+            writing = self._cancels_being_written.get(job.batch_id)
+            if writing is not None:
+                await writing.wait()  # a Cancel on the batch is being written: draw what it will end
             batch = await self.store.batch(job.batch_id)
             ending = replace(job, state=state, **changes)
             # Candidates whose cancel is written and not yet carried out are drawn as the cancel will end

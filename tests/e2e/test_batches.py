@@ -186,6 +186,25 @@ async def test_a_cancelled_batch_of_four_is_shown_cancelled_in_one_edit(
     assert sorted(kind for _, kind, _ in ledger(settings)) == ["refund"] * 4 + ["reserve"] * 4
 
 
+async def test_a_cancel_is_answered_while_discord_is_slow_to_take_a_candidate_s_image(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """One candidate's image is on its way to the message (its edit held by Discord, the batch's message
+    busy); a Cancel on the batch is answered at once all the same, then the other candidate ends
+    cancelled and the one whose image was in hand is delivered."""
+    seaart.hold(True)
+    message = await batch_message(discord_fake, {"prompt": "two, one slow", "count": 2})
+    await discord_fake.wait_for(lambda: labels(message) == ["Cancel"] and states(settings) == ["running"] * 2)
+    discord_fake.hold_edits(True)
+    seaart.release(next(iter(seaart.jobs)))
+    await discord_fake.wait_for(lambda: discord_fake.edits_waiting > 0 and "succeeded" in states(settings))
+    click = await discord_fake.click(message.id, custom_id(message, "Cancel"), user_id=discord_fake.member_id)
+    await discord_fake.wait_for(lambda: click.acknowledged, timeout=3)
+    discord_fake.hold_edits(False)
+    await discord_fake.wait_for(lambda: sorted(states(settings)) == ["cancelled", "delivered"], timeout=10)
+    await discord_fake.wait_for(lambda: len(message.files) == 1 and "Cancelled" in json.dumps(message.embeds))
+
+
 async def test_reroll_of_a_batch_runs_the_whole_batch_again_for_the_presser(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:

@@ -242,6 +242,15 @@ class FakeDiscord(StartsAndStops, World):
         else:
             self._rest.callbacks_open.set()
 
+    def hold_edits(self, on: bool = True) -> None:
+        """While held, message edits (PATCH, by webhook or by channel) are received but not answered
+        (``edits_waiting`` counts them): Discord slow to take an upload. ``hold_edits(False)`` carries
+        them out and answers."""
+        if on:
+            self._rest.edits_open.clear()
+        else:
+            self._rest.edits_open.set()
+
     def expire_token(self, token: str) -> None:
         """From now on, callbacks and webhook calls with this token get 401 code 50027."""
         self.expired_tokens.add(token)

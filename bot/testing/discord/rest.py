@@ -82,6 +82,9 @@ class RestApi:
         # hold_callbacks(): callbacks wait here, with the client's request in flight.
         self.callbacks_open = asyncio.Event()
         self.callbacks_open.set()
+        # hold_edits(): message edits (PATCH) wait here, e.g. an upload Discord is slow to take.
+        self.edits_open = asyncio.Event()
+        self.edits_open.set()
         self._routes: list[tuple[re.Pattern[str], dict[str, Handler], bool]] = []
         self._build_routes()
 
@@ -520,6 +523,13 @@ class RestApi:
             return json_response(200, self.world.message_payload(find(call)))
 
         async def edit(call: Call) -> web.StreamResponse:
+            if not self.edits_open.is_set():
+                self.world.edits_waiting += 1
+                self.world.notify()
+                try:
+                    await self.edits_open.wait()
+                finally:
+                    self.world.edits_waiting -= 1
             message = find(call)
             self.world.edit_message(message, call.payload, call.files)
             await self.gateway.announce("MESSAGE_UPDATE", message)

@@ -135,6 +135,7 @@ class World:
         self.identify_count = 0
         self.resume_count = 0
         self.callbacks_waiting = 0
+        self.edits_waiting = 0
         self.chaos_faults: list[ChaosFault] = []
         self._changed = asyncio.Event()
 
