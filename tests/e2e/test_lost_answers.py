@@ -113,6 +113,25 @@ async def test_a_reply_whose_answer_discord_refused_with_a_503_is_answered_on_a_
     assert [r.status for r in posts] == [503, 503, 200]
 
 
+async def test_a_reply_discord_posted_and_answered_with_a_502_is_not_posted_twice(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Discord posts the bot's reply, and the answer is lost (a 502 from a proxy on the way back);
+    discord.py sends the same request again a second later. Without more, that posts a second reply, and
+    the first says "Queued" for ever; sent with a nonce Discord enforces, the second send gets the first
+    reply back."""
+    image = await bot_image(discord_fake, settings)
+    channel_messages = rf"^/channels/{discord_fake.channel_id}/messages$"
+    discord_fake.fail_next("POST", channel_messages, status=502, after=True)
+    reply = await discord_fake.post_message("make it night", reply_to=image.id, user_id=discord_fake.member_id)
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered", "delivered"], timeout=20)
+    (answer,) = bot_replies_to(discord_fake, reply.id)
+    assert answer.files and "Done" in answer.embeds[0]["title"]
+    assert jobs(settings)[1]["message_id"] == answer.id
+    posts = [r for r in discord_fake.requests if r.method == "POST" and re.search(channel_messages, r.path)]
+    assert [r.status for r in posts] == [502, 200], "discord.py sent it again, and Discord made no second reply"
+
+
 async def test_a_cancel_pressed_while_the_lost_answer_is_being_sorted_out_is_shown_on_the_message(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:

@@ -408,6 +408,21 @@ async def test_rest_details(fake: FakeDiscord) -> None:
         await fake.wait_for(lambda: bool(flag), timeout=0.1)
 
 
+async def test_an_enforced_nonce_returns_the_first_message_and_makes_no_second(
+    fake: FakeDiscord, running: RunningBot
+) -> None:
+    """As Discord documents ``enforce_nonce``: the same author and nonce within a few minutes gets the
+    earlier message back. discord.py sets it whenever a nonce is given."""
+    channel = running.bot.get_partial_messageable(fake.channel_id)
+    first = await channel.send("once", nonce="job:1")
+    again = await channel.send("once, sent again", nonce="job:1")
+    other = await channel.send("another", nonce="job:2")
+    plain = [await channel.send("no nonce") for _ in range(2)]
+    assert again.id == first.id and other.id != first.id and plain[0].id != plain[1].id
+    texts = [m.content for m in fake.messages_in(fake.channel_id) if m.author_id is None]
+    assert texts == ["once", "another", "no nonce", "no nonce"]
+
+
 async def test_standalone_entry_point() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.testing.discord", "--port", "0", stdout=asyncio.subprocess.PIPE

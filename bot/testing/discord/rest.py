@@ -46,6 +46,8 @@ _FILE_FIELD = re.compile(r"^files\[(\d+)\]$")
 _ATTACHMENT_PATH = re.compile(r"/attachments/(?P<aid>\d+)/(?P<name>[^/]+)")
 # The most URLs one refresh call takes ([U]: the figure client libraries use; Discord documents none).
 REFRESH_URLS_MAX = 50
+# How long Discord remembers an enforced nonce: "the past few minutes" in its docs (not a number) [U].
+NONCE_SECONDS = 300.0
 
 
 @dataclass
@@ -506,11 +508,21 @@ class RestApi:
         self.world.channel(cid)
         if self.world.dm_channels.get(cid) in self.world.dms_closed:
             raise ApiError(403, 50007, "Cannot send messages to this user")
+        nonce = call.payload.get("nonce")
+        if nonce is not None and call.payload.get("enforce_nonce"):
+            # Discord: the same author, the same nonce within a few minutes -> that message, nothing new.
+            earlier = self.world.nonces.get(str(nonce))
+            if earlier is not None and time.monotonic() - earlier[1] < NONCE_SECONDS:
+                message = self.world.messages.get(earlier[0])
+                if message is not None and not message.deleted:
+                    return json_response(200, self.world.message_payload(message))
         payload = {**call.payload, "flags": int(call.payload.get("flags") or 0) & ~FLAG_EPHEMERAL}
         reference = None
         if payload.get("message_reference") is not None:
             reference = self.world.reply_reference(cid, payload["message_reference"])
         created = self.world.create_message(channel_id=cid, payload=payload, files=call.files, reference=reference)
+        if nonce is not None and call.payload.get("enforce_nonce"):
+            self.world.nonces[str(nonce)] = (created.id, time.monotonic())
         await self.gateway.announce("MESSAGE_CREATE", created)
         return json_response(200, self.world.message_payload(created))
 

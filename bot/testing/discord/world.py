@@ -110,6 +110,8 @@ class World:
         # DMs from the server's members (a bot's DM to them is 403 code 50007).
         self.dm_channels: dict[int, int] = {}
         self.dms_closed: set[int] = set()
+        # Messages the bot created with an enforced nonce: nonce -> (message id, when), for NONCE_SECONDS.
+        self.nonces: dict[str, tuple[int, float]] = {}
         # The gateway intents the latest IDENTIFY asked for: without the message-content intent, members'
         # messages reach the bot without their content unless they mention it (section 2.6 of the docs).
         self.intents = 0
