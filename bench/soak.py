@@ -13,8 +13,9 @@ The bot runs as its own process (`python -m bot run`, bench/harness.py) against 
     503 (a provider down for new work: what sends jobs to the second);
   * FakeDiscord with chaos on message edits and webhook calls: --discord-chaos of them answer 429 (with
     retry_after, as Discord does) or a 5xx (bot/testing/discord/driver.py FakeDiscord.chaos); and
-    --lost-answers of the bot's answers to commands and buttons are carried out and then answered with
-    a 5xx (FakeDiscord.lose_answers): the bot must find the message it cannot tell it made;
+    --lost-answers of the bot's answers to commands and buttons, and of its posts (replies, notes,
+    DMs), are carried out and then answered with a 5xx (FakeDiscord.lose_answers): the bot must find
+    the message it cannot tell it made, and a post discord.py sends again must not make a second;
   * --kills SIGKILLs of the bot process while the commands are going out, each followed by a restart
     on the same database;
   * members who change their minds: --cancels of the commands get their Cancel button pressed or their
@@ -69,6 +70,7 @@ from harness import (
 )
 
 from bot.testing.discord import FakeDiscord, FakeInteraction
+from bot.testing.discord.faults import CALLBACK_PATHS
 from bot.testing.providers import Chaos, FakeGemini, FakeKie, FakeSeaArt
 from bot.testing.providers._base import FAULTS, FakeProviderServer, Fault
 from bot.testing.soak import (
@@ -108,6 +110,8 @@ class Plan:
     seed: int
     keep: bool
 
+
+LOST_ANSWER_PATHS = rf"{CALLBACK_PATHS}|^/channels/\d+/messages$"
 
 # The fakes a soak can run, by provider name; all take chaos (bot/testing/providers/_base.py), SeaArt and Kie
 # time mode too (Gemini answers a create with the image: it has no job time).
@@ -217,6 +221,7 @@ class Run:
     provider_faults: dict[str, Counter[str]]  # by provider
     discord_faults: Counter[int]
     lost_answers: int  # interaction answers Discord carried out whose answer to the bot was a 5xx
+    lost_posts: int  # the bot's own posts (replies, notes, DMs) Discord made whose answer was a 5xx
     provider_calls: dict[str, int]
     discord_calls: int
     member_actions: list[str]
@@ -239,7 +244,8 @@ async def run_soak(plan: Plan) -> Run:
             for fake in fakes.values():
                 await stack.enter_async_context(fake)
             discord_fake.chaos(plan.discord_chaos, seed=plan.seed)
-            discord_fake.lose_answers(plan.lost_answers, seed=plan.seed)
+            # Commands' and buttons' answers, and the bot's own posts (its replies, notes and DMs).
+            discord_fake.lose_answers(plan.lost_answers, seed=plan.seed, path_regex=LOST_ANSWER_PATHS)
             config = write_config(workdir, discord_fake, fakes, plan)
             db = workdir / "bot.sqlite3"
             env = BotSource().env()
@@ -306,8 +312,9 @@ async def run_soak(plan: Plan) -> Run:
         drained_after=drained_after,
         wall=time.monotonic() - began,
         provider_faults={name: Counter(e.fault for e in f.chaos_events) for name, f in fakes.items()},
-        discord_faults=Counter(f.status for f in discord_fake.chaos_faults if not f.path.endswith("/callback")),
-        lost_answers=sum(1 for f in discord_fake.chaos_faults if f.path.endswith("/callback")),
+        discord_faults=Counter(f.status for f in discord_fake.chaos_faults if not f.carried_out),
+        lost_answers=sum(1 for f in discord_fake.chaos_faults if f.carried_out and f.path.endswith("/callback")),
+        lost_posts=sum(1 for f in discord_fake.chaos_faults if f.carried_out and not f.path.endswith("/callback")),
         provider_calls={name: sum(1 for r in f.requests if is_api_call(r.path)) for name, f in fakes.items()},
         discord_calls=len(discord_fake.requests),
         member_actions=member_actions,
@@ -340,8 +347,8 @@ def report(run: Run, plan: Plan) -> None:
         f"({faults}) in {run.discord_calls} REST calls"
     )
     print(
-        f"lost answers {plan.lost_answers:.0%} of interaction callbacks: {run.lost_answers} carried out by Discord, "
-        "then answered 5xx"
+        f"lost answers {plan.lost_answers:.0%} of interaction callbacks and of the bot's posts: {run.lost_answers}"
+        f" callbacks and {run.lost_posts} posts carried out by Discord, then answered 5xx"
     )
     drained = f"{run.drained_after:.1f} s" if run.drained_after is not None else f"NOT within {plan.drain:g} s"
     print(f"SIGKILL + restart: {run.restarts}; drained after the last command: {drained}; wall {run.wall:.0f} s")

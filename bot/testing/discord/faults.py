@@ -128,17 +128,17 @@ class Faults:
         failure = self._next_failure(record, full_path, after=True)
         if failure is not None:
             return self._scripted(failure)
-        status = self._draw(self._lost, record)
+        status = self._draw(self._lost, record, carried_out=True)
         return None if status is None else ApiError(status, 0, f"{status}: the answer was lost").response()
 
-    def _draw(self, chaos: _Chaos | None, record: RecordedRequest) -> int | None:
+    def _draw(self, chaos: _Chaos | None, record: RecordedRequest, *, carried_out: bool = False) -> int | None:
         """The status ``chaos`` gives this call (recorded as a fault), or None if it leaves it alone."""
         if chaos is None or record.method not in chaos.methods or not chaos.pattern.search(record.path):
             return None
         if chaos.draw.random() >= chaos.rate:
             return None
         status = chaos.draw.choice(chaos.statuses)
-        self._chaos_faults.append(ChaosFault(record.at, record.method, record.path, status))
+        self._chaos_faults.append(ChaosFault(record.at, record.method, record.path, status, carried_out))
         return status
 
     def _next_failure(self, record: RecordedRequest, full_path: str, *, after: bool) -> _Failure | None:

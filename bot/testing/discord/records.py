@@ -115,9 +115,11 @@ class FakeInteraction:
 @dataclass(frozen=True)
 class ChaosFault:
     """A fault :meth:`FakeDiscord.chaos` injected: when (time.monotonic(), like RecordedRequest.at),
-    on which call, with which status."""
+    on which call, with which status; ``carried_out``: the call was done and only its answer replaced
+    (:meth:`FakeDiscord.lose_answers`)."""
 
     at: float
     method: str
     path: str
     status: int
+    carried_out: bool = False
