@@ -15,7 +15,6 @@ from discord.ext import commands
 from bot import render
 from bot.app import Bananacord
 from bot.events import EndNotShown
-from bot.nonces import once
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +33,7 @@ class EndNotices(commands.Cog):
         text = f"Your image{where} has ended, but Discord would not let me update its message. This is how it ended:"
         try:
             dm = await self.bot.create_dm(discord.Object(job.user_id))
-            # Once per job: a send discord.py repeats after a 5xx (or a restart within minutes) is one DM.
-            await dm.send(text, embed=embed, allowed_mentions=discord.AllowedMentions.none(), nonce=once("end", job.id))
+            await dm.send(text, embed=embed, allowed_mentions=discord.AllowedMentions.none())
         except discord.HTTPException as exc:  # DMs closed (403) or Discord still failing
             log.warning("job %s: could not tell its member by DM how it ended (HTTP %s)", job.id, exc.status)
 

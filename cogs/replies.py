@@ -37,7 +37,6 @@ from bot.app import Bananacord
 from bot.discord_refs import refresh_references
 from bot.errors import BananacordError, InvalidRequestError
 from bot.models import JobState, ReferenceImage
-from bot.nonces import once
 from bot.preferences import preferred_model
 from bot.render import candidate_label
 from bot.store.jobs import Job, NewJob
@@ -322,9 +321,6 @@ class Replies(commands.Cog):
                     **bot.services.sink.opening([job]),
                     mention_author=False,
                     allowed_mentions=discord.AllowedMentions.none(),
-                    # discord.py sends a post again after a 5xx; Discord made it if the 5xx came from a proxy
-                    # on the way back. With the job's nonce (enforced) the second send gets the first back.
-                    nonce=once("reply", job.id),
                 )
             except Exception as exc:
                 # Unlike an interaction's answer, a reply can be posted again, once Discord shows none: a
@@ -403,21 +399,14 @@ class Replies(commands.Cog):
         self._noted[key] = now
         none = discord.AllowedMentions.none()
         try:
-            note = f"{text}\n-# About your reply: {message.jump_url}"
-            await message.author.send(note, allowed_mentions=none, nonce=once("note", message.id))
+            await message.author.send(f"{text}\n-# About your reply: {message.jump_url}", allowed_mentions=none)
             return
         except discord.Forbidden:
             pass  # the member accepts no DMs from this server's members
         except discord.HTTPException as exc:
             log.warning("reply %s: could not DM the member (HTTP %s)", message.id, exc.status)
         try:
-            await message.reply(
-                text,
-                delete_after=self.note_seconds,
-                mention_author=False,
-                allowed_mentions=none,
-                nonce=once("note", message.id),
-            )
+            await message.reply(text, delete_after=self.note_seconds, mention_author=False, allowed_mentions=none)
         except discord.HTTPException as exc:
             log.warning("reply %s: could not answer it either (HTTP %s)", message.id, exc.status)
 

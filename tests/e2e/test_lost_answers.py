@@ -117,9 +117,9 @@ async def test_a_reply_discord_posted_and_answered_with_a_502_is_not_posted_twic
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
     """Discord posts the bot's reply, and the answer is lost (a 502 from a proxy on the way back);
-    discord.py sends the same request again a second later. Without more, that posts a second reply, and
-    the first says "Queued" for ever; sent with a nonce Discord enforces, the second send gets the first
-    reply back."""
+    discord.py sends the same request again a second later, with the same nonce, which it asks Discord to
+    enforce (discord.py gives every message one): Discord returns the first reply and makes no second.
+    The fake Discord ignored nonces before, so it made a second reply here, one real Discord never makes."""
     image = await bot_image(discord_fake, settings)
     channel_messages = rf"^/channels/{discord_fake.channel_id}/messages$"
     discord_fake.fail_next("POST", channel_messages, status=502, after=True)
