@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import BodyPartReader, web
 
@@ -363,14 +363,19 @@ class RestApi:
             raise ApiError(401, 50027, "Invalid Webhook Token")
         return interaction
 
+    async def _held(self, gate: asyncio.Event, waiting: Literal["callbacks_waiting", "edits_waiting"]) -> None:
+        """Wait while ``gate`` is closed (hold_callbacks, hold_edits), counted in the world's ``waiting``."""
+        if gate.is_set():
+            return
+        setattr(self.world, waiting, getattr(self.world, waiting) + 1)
+        self.world.notify()
+        try:
+            await gate.wait()
+        finally:
+            setattr(self.world, waiting, getattr(self.world, waiting) - 1)
+
     async def _interaction_callback(self, call: Call) -> web.StreamResponse:
-        if not self.callbacks_open.is_set():
-            self.world.callbacks_waiting += 1
-            self.world.notify()
-            try:
-                await self.callbacks_open.wait()
-            finally:
-                self.world.callbacks_waiting -= 1
+        await self._held(self.callbacks_open, "callbacks_waiting")
         token = call.params["token"]
         if token in self.world.expired_tokens:
             raise ApiError(401, 50027, "Invalid Webhook Token")
@@ -535,13 +540,7 @@ class RestApi:
             return json_response(200, self.world.message_payload(find(call)))
 
         async def edit(call: Call) -> web.StreamResponse:
-            if not self.edits_open.is_set():
-                self.world.edits_waiting += 1
-                self.world.notify()
-                try:
-                    await self.edits_open.wait()
-                finally:
-                    self.world.edits_waiting -= 1
+            await self._held(self.edits_open, "edits_waiting")
             message = find(call)
             self.world.edit_message(message, call.payload, call.files)
             await self.gateway.announce("MESSAGE_UPDATE", message)
