@@ -38,6 +38,7 @@ EXTENSIONS = (
     "cogs.remix",
     "cogs.admin",
     "cogs.preferences",
+    "cogs.jobs",
     "cogs.quota",
     "cogs.usage",
     "cogs.moderation",

@@ -219,8 +219,7 @@ def result_embed(job: Job, caps: Capabilities | None, image: PreparedImage, *, n
 
 
 def failure_embed(job: Job, caps: Capabilities | None, *, now: float) -> discord.Embed:
-    category = job.error_category
-    title = _FAILURE_TITLE.get(category, "Generation failed") if category else "Generation failed"
+    title = outcome_title(job)
     colour = COLOUR_NEUTRAL if job.state is JobState.CANCELLED else COLOUR_FAILED
     embed = _base(job, f"🍌 {title}", colour, caps)
     embed.add_field(name="What happened", value=truncate(job.error_message or "Unknown error.", 1024), inline=False)
@@ -259,12 +258,25 @@ _CANDIDATE_ICON = {
 CANDIDATE_LINE_CHARS = 250
 
 
+def state_icon(job: Job) -> str:
+    """The job's state at a glance, as a batch's list and ``/jobs`` show it."""
+    return _CANDIDATE_ICON.get(job.state, "❌")
+
+
+def outcome_title(job: Job) -> str:
+    """What became of a finished job, as its message's title says it: "Done", "Cancelled", "Timed out"..."""
+    if job.state is JobState.DELIVERED:
+        return "Done"
+    category = job.error_category
+    return _FAILURE_TITLE.get(category, "Generation failed") if category else "Generation failed"
+
+
 def candidate_label(job: Job) -> str:
     return f"#{job.batch_index or 1}"
 
 
 def _candidate_line(job: Job) -> str:
-    icon = _CANDIDATE_ICON.get(job.state, "❌")
+    icon = state_icon(job)
     if job.state is JobState.DELIVERED:
         what = "ready"
     elif not job.terminal:

@@ -365,6 +365,21 @@ class JobStore:
         ):
             return [int(row[0]) for row in await cur.fetchall()]
 
+    async def of_member(self, guild_id: int, user_id: int, *, ended: int) -> tuple[list[Job], list[Job]]:
+        """A member's jobs in one server (``/jobs``): every unfinished one, oldest first, and the ``ended``
+        most recent finished ones, newest first; by the (user_id, created_at) index of migration 0001."""
+        where = "user_id = ? AND guild_id = ? AND state"
+        active = await self._all(
+            f"SELECT * FROM jobs WHERE {where} IN ({_ACTIVE_MARKS}) ORDER BY created_at",
+            (user_id, guild_id, *ACTIVE_STATES),
+        )
+        finished = await self._all(
+            f"SELECT * FROM jobs WHERE {where} NOT IN ({_ACTIVE_MARKS}) ORDER BY created_at DESC LIMIT ?",
+            (user_id, guild_id, *ACTIVE_STATES, ended),
+        )
+        # An unfinished job's freshest state is the cached one (poll bookkeeping may not be written yet).
+        return [self._cache.get(job.id, job) for job in active], finished
+
     async def _first(self, sql: str, params: tuple[object, ...]) -> Job | None:
         async with self.db.read() as conn, conn.execute(sql, params) as cur:
             row = await cur.fetchone()

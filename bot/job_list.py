@@ -1,0 +1,115 @@
+"""A member's own jobs in one server, as ``/jobs`` shows them (cogs/jobs.py): what is generating now and
+the latest that ended, each with a link to its message. Pure functions, no I/O.
+
+A batch (``/imagine count``) is one request in one message, so it is one line here, as it is one message
+in the channel; its candidates' states are summed up ("2 of 4 ready").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import discord
+
+from bot.catalogue import MODEL_NAMES
+from bot.models import JobState
+from bot.render import COLOUR_PROGRESS, literal, outcome_title, state_icon, state_label
+from bot.store.jobs import Job
+
+# Lines shown of each kind: a member with more running than this is told how many more there are. A
+# line is at most about 260 characters (a link of three snowflakes, the prompt's start), so the whole
+# list stays under an embed description's 4096.
+GENERATING_SHOWN = 8
+ENDED_SHOWN = 5
+PROMPT_CHARS = 80
+DESCRIPTION_CHARS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What the member asked for once: one job, or every candidate of a batch."""
+
+    jobs: tuple[Job, ...]
+
+    @property
+    def first(self) -> Job:
+        return self.jobs[0]
+
+    @property
+    def generating(self) -> bool:
+        return any(not job.terminal for job in self.jobs)
+
+    @property
+    def cancellable(self) -> list[Job]:
+        """Its candidates a Cancel can still stop: unfinished, no cancel taken, the image not in hand."""
+        return [
+            j for j in self.jobs if not j.terminal and j.cancel_requested is None and j.state is not JobState.SUCCEEDED
+        ]
+
+
+def requests(jobs: Iterable[Job]) -> list[Request]:
+    """Jobs grouped into what was asked at once, in the order their first job came."""
+    grouped: dict[str, list[Job]] = {}
+    for job in jobs:
+        grouped.setdefault(job.batch_id or job.id, []).append(job)
+    return [Request(tuple(sorted(group, key=lambda j: j.batch_index or 0))) for group in grouped.values()]
+
+
+def message_link(job: Job) -> str | None:
+    """Where the member sees the job: its message in the channel (gone once deleted, unknown while held)."""
+    if job.deleted_by is not None or job.message_id is None or job.channel_id is None or job.guild_id is None:
+        return None
+    return f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{job.message_id}"
+
+
+def _status(request: Request) -> tuple[str, str]:
+    """Icon and words for the request's state now."""
+    jobs = request.jobs
+    if len(jobs) == 1:
+        job = jobs[0]
+        return state_icon(job), state_label(job) if not job.terminal else outcome_title(job)
+    ready = sum(j.state is JobState.DELIVERED for j in jobs)
+    if request.generating:
+        cancelling = all(j.cancel_requested is not None for j in jobs if not j.terminal)
+        words = "Cancelling" if cancelling else f"{ready} of {len(jobs)} ready" if ready else "Generating"
+        return "🎨", f"{words} · {len(jobs)} images"
+    if ready:
+        return "✅", f"{ready} of {len(jobs)} ready"
+    if all(j.state is JobState.CANCELLED for j in jobs):
+        return "✖️", f"Cancelled · {len(jobs)} images"
+    return "❌", f"None of the {len(jobs)} images came"
+
+
+def line(request: Request) -> str:
+    """One request: state, model, when, where; then the start of its prompt, as written."""
+    first = request.first
+    icon, words = _status(request)
+    link = message_link(first)
+    where = f"[message]({link})" if link else ("message deleted" if first.deleted_by is not None else "no message yet")
+    model = MODEL_NAMES.get(first.model, first.model)
+    head = f"{icon} **{words}** · {model} · <t:{int(first.created_at)}:R> · {where}"
+    return f"{head}\n{literal(first.request.prompt, PROMPT_CHARS)}"
+
+
+def jobs_embed(active: Sequence[Job], ended: Sequence[Job], *, note: str | None = None) -> discord.Embed:
+    """``/jobs``: the member's unfinished jobs (oldest first) and latest finished ones (newest first);
+    ``note`` goes first (what a click just did)."""
+    # A batch with candidates still running is listed once, as generating, its ended candidates with it.
+    running = {job.batch_id for job in active if job.batch_id is not None}
+    generating = requests([*active, *(job for job in ended if job.batch_id in running)])
+    finished = [r for r in requests(ended) if r.first.batch_id is None or r.first.batch_id not in running]
+    parts = [note] if note else []
+    parts.append(f"**Generating ({len(generating)})**")
+    parts += [line(r) for r in generating[:GENERATING_SHOWN]] or ["Nothing right now."]
+    if len(generating) > GENERATING_SHOWN:
+        parts.append(f"…and {len(generating) - GENERATING_SHOWN} more.")
+    parts.append("**Latest**")
+    parts += [line(r) for r in finished[:ENDED_SHOWN]] or ["None yet: try `/imagine`."]
+    text = "\n".join(parts)
+    while len(text) > DESCRIPTION_CHARS:  # not with the limits above; a guard, never a cut mid-link
+        parts.pop()
+        text = "\n".join(parts)
+    embed = discord.Embed(title="🍌 Your images in this server", colour=COLOUR_PROGRESS, description=text)
+    embed.set_footer(text="Only you can see this. Cancelled, failed or blocked images cost nothing.")
+    return embed

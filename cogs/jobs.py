@@ -1,0 +1,133 @@
+"""/jobs: a member's own images in this server, privately: what is generating now and the latest that
+ended, each with a link to its message (bot/job_list.py draws it). In a busy channel a member's messages
+scroll away; this finds them again.
+
+Under the list, "Cancel N generating" stops the member's unfinished jobs that the list showed, as their
+own Cancel buttons would: each cancel is written before the click is answered, then carried out (the
+provider asked to stop, the job's message shown cancelled, nothing charged). The button carries the
+moment the list was drawn, so a job started after it is never cancelled by it; it acts for whoever
+clicks, on their own jobs only.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import Bananacord
+from bot.job_list import ENDED_SHOWN, Request, jobs_embed, requests
+from bot.jobs import MAX_CANDIDATES
+from bot.store.jobs import Job
+
+log = logging.getLogger(__name__)
+
+CANCEL_ID = "bananacord:jobs:cancel:{listed_at}"
+
+
+class CancelListed(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=re.compile(r"bananacord:jobs:cancel:(?P<listed_at>[0-9]{1,16})"),
+):
+    """The list's Cancel; ``listed_at`` (milliseconds of the bot's clock) rides in the custom_id, so a
+    list opened before a restart still works, and still spares the jobs started after it."""
+
+    def __init__(self, listed_at: int, count: int = 0) -> None:
+        label = f"Cancel {count} generating" if count else "Cancel generating"
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                style=discord.ButtonStyle.danger,
+                emoji="✖️",
+                custom_id=CANCEL_ID.format(listed_at=listed_at),
+            )
+        )
+        self.listed_at = listed_at
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> CancelListed:
+        return cls(int(match["listed_at"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        cog = interaction.client.get_cog("MemberJobs")
+        assert isinstance(cog, MemberJobs)
+        await cog.cancel_listed(interaction, self.listed_at)
+
+
+class MemberJobs(commands.Cog):
+    def __init__(self, bot: Bananacord) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(CancelListed)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(CancelListed)
+
+    @app_commands.command(name="jobs")
+    @app_commands.guild_only()
+    async def jobs(self, interaction: discord.Interaction[Any]) -> None:
+        """Your images in this server: what is generating now and the latest ones, with links to them."""
+        active, ended = await self._of(interaction)
+        await interaction.response.send_message(
+            embed=jobs_embed(active, ended),
+            view=self._view(active),
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    async def _of(self, interaction: discord.Interaction[Any]) -> tuple[list[Job], list[Job]]:
+        # Enough finished rows for ENDED_SHOWN requests even if every one was a full batch.
+        return await self.bot.services.runner.store.of_member(
+            interaction.guild_id or 0, interaction.user.id, ended=ENDED_SHOWN * MAX_CANDIDATES
+        )
+
+    def _view(self, active: list[Job]) -> discord.ui.View:
+        """The Cancel button when something can still be cancelled (an empty view shows no buttons)."""
+        view = discord.ui.View(timeout=None)
+        count = sum(1 for request in requests(active) if request.cancellable)
+        if count:
+            view.add_item(CancelListed(int(self.bot.clock() * 1000) + 1, count))
+        return view
+
+    async def cancel_listed(self, interaction: discord.Interaction[Any], listed_at: int) -> None:
+        runner = self.bot.services.runner
+        active, _ = await self._of(interaction)
+        chosen: list[Request] = [
+            r for r in requests(active) if r.cancellable and r.first.created_at * 1000 <= listed_at
+        ]
+        taken: list[Job] = []
+        for request in chosen:
+            # As the job message's own Cancel does (cogs/imagine.py): kept before the click is answered,
+            # a batch's candidates written together so its message is drawn cancelled in one edit.
+            written = await runner.request_cancels(
+                [job.id for job in request.cancellable], batch_id=request.first.batch_id, by_user=interaction.user.id
+            )
+            taken += [j for j in written if j is not None and not j.terminal and j.cancel_requested is not None]
+        cancelled = len({job.batch_id or job.id for job in taken})
+        if cancelled:
+            note = f"✖️ Cancelling {cancelled} request{'s' if cancelled != 1 else ''}: you will not be charged for them."
+        else:
+            note = "Nothing left to cancel: what the list showed has finished or is already on its way."
+        active, ended = await self._of(interaction)
+        try:
+            await interaction.response.edit_message(
+                embed=jobs_embed(active, ended, note=note),
+                view=self._view(active),
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except discord.HTTPException as exc:
+            # The cancels are written and will be carried out; the member asked for them.
+            log.warning("/jobs: a Cancel's answer failed (HTTP %s, code %s); going on", exc.status, exc.code)
+        for job in taken:
+            await runner.cancel(job.id, by_user=interaction.user.id)
+
+
+async def setup(bot: Bananacord) -> None:
+    await bot.add_cog(MemberJobs(bot))

@@ -1,0 +1,134 @@
+"""/jobs through the real bot, the fake Discord and the fake SeaArt: a member finds their own images in
+the server again (what is generating, the latest ended, links to their messages), never anyone else's,
+and its Cancel stops what the list showed, as the jobs' own Cancel buttons would: the provider asked to
+stop, each message shown cancelled, the units refunded; a job started after the list is spared."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from bot.config import Settings
+from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
+from bot.testing.providers import FakeSeaArt
+from tests.conftest import Clock, make_settings, start_bot
+from tests.e2e.edits import jobs
+
+
+async def answered(discord_fake: FakeDiscord, name: str, options: dict[str, Any], **kwargs: Any) -> FakeInteraction:
+    interaction = await discord_fake.slash_command(name, options, **kwargs)
+    await discord_fake.wait_for(lambda: bool(interaction.callbacks), timeout=10)
+    return interaction
+
+
+async def private_list(discord_fake: FakeDiscord) -> FakeMessage:
+    """/jobs by the member: the private message it answered with."""
+    interaction = await answered(discord_fake, "jobs", {})
+    assert interaction.callbacks[0]["data"]["allowed_mentions"] == {"parse": []}
+    assert interaction.original_message_id is not None
+    message = discord_fake.messages[interaction.original_message_id]
+    assert message.ephemeral
+    return message
+
+
+async def job_message(discord_fake: FakeDiscord, settings: Settings, options: dict[str, Any], **kw: Any) -> FakeMessage:
+    """/imagine, answered with its (public) message; the jobs are running at SeaArt."""
+    interaction = await answered(discord_fake, "imagine", options, **kw)
+    assert interaction.original_message_id is not None, interaction.callbacks
+    await discord_fake.wait_for(lambda: all(r["state"] != "queued" for r in jobs(settings)), timeout=10)
+    return discord_fake.messages[interaction.original_message_id]
+
+
+def listed(message: FakeMessage) -> str:
+    return str(message.embeds[0]["description"])
+
+
+def link(discord_fake: FakeDiscord, message: FakeMessage) -> str:
+    return f"https://discord.com/channels/{discord_fake.guild_id}/{message.channel_id}/{message.id}"
+
+
+def refunded(settings: Settings) -> set[str]:
+    with sqlite3.connect(settings.database.path) as conn:
+        return {row[0] for row in conn.execute("SELECT job_id FROM ledger WHERE kind = 'refund'")}
+
+
+async def test_jobs_lists_a_members_own_images_and_cancels_what_it_showed(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 50, "in_flight_per_user": None})
+    member, other = discord_fake.member_id, discord_fake.admin_id
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        empty = await private_list(discord_fake)
+        assert "Nothing right now." in listed(empty) and "None yet" in listed(empty)
+        assert empty.components == []
+
+        # Two that ended (one delivered, one blocked), then three requests left running: one image, a
+        # batch of two, and another member's.
+        seaart.script("error:CONTENT_BLOCKED")
+        blocked = await job_message(discord_fake, settings, {"prompt": "blocked **for once**"})
+        await discord_fake.wait_for(lambda: jobs(settings)[-1]["state"] == "blocked", timeout=10)
+        done = await job_message(discord_fake, settings, {"prompt": "a lighthouse"})
+        await discord_fake.wait_for(lambda: jobs(settings)[-1]["state"] == "delivered", timeout=10)
+        seaart.hold(True)
+        single = await job_message(discord_fake, settings, {"prompt": "a harbour at night"})
+        pair = await job_message(discord_fake, settings, {"prompt": "two boats", "count": 2})
+        theirs = await job_message(discord_fake, settings, {"prompt": "not yours"}, user_id=other)
+
+        shown = await private_list(discord_fake)
+        text = listed(shown)
+        generating, latest = text.split("**Latest**")
+        assert "**Generating (2)**" in generating
+        assert link(discord_fake, single) in generating and "a harbour at night" in generating
+        assert link(discord_fake, pair) in generating and "Generating · 2 images" in generating
+        # Oldest first while generating; newest first once ended.
+        assert generating.index("a harbour") < generating.index("two boats")
+        assert latest.index("a lighthouse") < latest.index("blocked")
+        assert link(discord_fake, done) in latest and "**Done**" in latest
+        assert "Blocked by the provider's safety filter" in latest and link(discord_fake, blocked) in latest
+        assert "blocked \\*\\*for once\\*\\*" in latest  # the prompt as written, not bold
+        assert "not yours" not in text and link(discord_fake, theirs) not in text
+        assert [c["label"] for row in shown.components for c in row["components"]] == ["Cancel 2 generating"]
+        cancel_id = shown.components[0]["components"][0]["custom_id"]
+
+        # Started after the list: its Cancel must not reach it.
+        later = await job_message(discord_fake, settings, {"prompt": "started afterwards"})
+        click = await discord_fake.click(shown.id, cancel_id, user_id=member)
+        await discord_fake.wait_for(lambda: click.acknowledged, timeout=10)
+        answer = click.callbacks[0]
+        assert answer["type"] == 7
+        note = answer["data"]["embeds"][0]["description"]
+        assert note.startswith("✖️ Cancelling 2 requests: you will not be charged for them.")
+
+        listed_ids = {r["id"] for r in jobs(settings) if r["message_id"] in (single.id, pair.id)}
+        assert len(listed_ids) == 3
+        await discord_fake.wait_for(
+            lambda: {r["id"] for r in jobs(settings) if r["state"] == "cancelled"} == listed_ids, timeout=10
+        )
+        await discord_fake.wait_for(lambda: single.embeds[0]["title"] == "🍌 Cancelled", timeout=10)
+        await discord_fake.wait_for(lambda: pair.embeds[0]["title"] == "🍌 Cancelled", timeout=10)
+        cancelled_at_seaart = {r["provider_job_id"] for r in jobs(settings) if r["id"] in listed_ids}
+        await discord_fake.wait_for(lambda: cancels_asked(seaart) == cancelled_at_seaart, timeout=10)
+        assert refunded(settings) >= listed_ids
+        by_message = {r["message_id"]: r for r in jobs(settings)}
+        assert {by_message[later.id]["state"], by_message[theirs.id]["state"]} <= {"submitted", "running"}
+        assert by_message[later.id]["cancelled_by"] is None
+
+        # The list again: the spared job is what is left to cancel.
+        again = await private_list(discord_fake)
+        assert "**Generating (1)**" in listed(again) and link(discord_fake, later) in listed(again)
+        assert [c["label"] for row in again.components for c in row["components"]] == ["Cancel 1 generating"]
+        seaart.hold(False)
+        await discord_fake.wait_for(lambda: by_message_state(settings, later.id) == "delivered", timeout=10)
+    finally:
+        await running.close()
+
+
+def cancels_asked(seaart: FakeSeaArt) -> set[str]:
+    """The SeaArt request ids whose cancel the bot sent (PUT .../requests/{id}/cancel)."""
+    return {r.path.split("/")[-2] for r in seaart.requests if r.path.endswith("/cancel")}
+
+
+def by_message_state(settings: Settings, message_id: int) -> str:
+    return next(str(r["state"]) for r in jobs(settings) if r["message_id"] == message_id)

@@ -1,0 +1,56 @@
+"""bot/job_list.py: the /jobs list stays inside one embed description in the worst case, a batch is one
+line, and a prompt shows as written (the e2e test, tests/e2e/test_member_jobs.py, covers the rest)."""
+
+from __future__ import annotations
+
+from bot.errors import ErrorCategory
+from bot.job_list import DESCRIPTION_CHARS, ENDED_SHOWN, GENERATING_SHOWN, jobs_embed
+from bot.models import GenerationRequest, JobState
+from bot.store.jobs import Job
+
+SNOWFLAKE = 9_223_372_036_854_775_807  # the longest a Discord id gets: 19 digits
+HOSTILE = "[win](https://x.example) **_~~`|" * 200
+
+
+def job(n: int, state: JobState, *, batch: str | None = None, index: int | None = None) -> Job:
+    return Job(
+        id=f"{n:016x}",
+        state=state,
+        source="discord",
+        provider="seaart",
+        model="nano_banana_pro",
+        request=GenerationRequest(model="nano_banana_pro", prompt=HOSTILE),
+        deadline_at=2e9,
+        created_at=1.7e9 + n,
+        updated_at=1.7e9 + n,
+        guild_id=SNOWFLAKE,
+        channel_id=SNOWFLAKE,
+        message_id=SNOWFLAKE,
+        batch_id=batch,
+        batch_index=index,
+        cancel_requested="show" if state is JobState.RUNNING and n % 2 else None,
+        error_category=ErrorCategory.CANCELLED if state is JobState.CANCELLED else None,
+    )
+
+
+def test_the_longest_list_fits_one_description_with_every_line_it_promises() -> None:
+    active = [job(n, JobState.SUBMITTED) for n in range(GENERATING_SHOWN + 3)]
+    ended = [job(100 + n, JobState.CANCELLED) for n in range(ENDED_SHOWN * 4)]
+    note = "✖️ Cancelling 11 requests: you will not be charged for them."
+    text = str(jobs_embed(active, ended, note=note).description)
+    assert len(text) <= DESCRIPTION_CHARS
+    assert text.count("**Waiting for the provider**") == GENERATING_SHOWN and "…and 3 more." in text
+    assert text.count("**Cancelled**") == ENDED_SHOWN and text.startswith(note)
+    # Every line's prompt shows as text: no live link or emphasis.
+    assert "[win](" not in text and "\\[win\\]\\(https\\://x.example\\)" in text
+
+
+def test_a_batch_is_one_line_and_its_ended_candidates_are_not_listed_apart() -> None:
+    batch = [
+        job(1, JobState.DELIVERED, batch="b", index=1),
+        job(2, JobState.RUNNING, batch="b", index=2),
+    ]
+    text = str(jobs_embed([batch[1]], [batch[0]]).description)
+    generating, latest = text.split("**Latest**")
+    assert "**Generating (1)**" in generating and "**1 of 2 ready · 2 images**" in generating
+    assert "None yet" in latest  # its delivered candidate belongs to the batch still generating
