@@ -18,6 +18,7 @@ from bot.callbacks import CallbackServer
 from bot.catalogue import Catalogue
 from bot.config import Settings, heartbeat_path
 from bot.delivery import BatchViewFactory, DiscordSink, ViewFactory
+from bot.imagework import ImageWork
 from bot.jobs import JobRunner
 from bot.moderation import ModerationStore
 from bot.netguard import guarded_client, trusted_hosts_for
@@ -144,10 +145,14 @@ class Bananacord(commands.Bot):
         # Every request passes the address guard (results and references are links from outside), then
         # waits for its provider's request budget.
         metering = BudgetHook(budgets_by_origin(settings, budgets))
+        # One bound on whole images in memory for the runner's spools and re-encodes and for the provider
+        # answers that carry an image inline (bot/imagework.py, bot/transport.py).
+        image_work = ImageWork.from_settings(settings.imagine)
         http = guarded_client(
             trusted_hosts_for(settings),
             request_hooks=[metering],
             response_hooks=[metering.on_response],
+            answer_gate=image_work.gate,
             timeout=httpx.Timeout(30.0, connect=10.0),
             headers={"User-Agent": "Bananacord (+https://github.com/bananacord)"},
         )
@@ -180,6 +185,7 @@ class Bananacord(commands.Bot):
             catalogue=catalogue,
             budgets=budgets,
             callback_fallback=settings.callbacks.fallback_poll_seconds,
+            image_work=image_work,
         )
         sink.typical = runner.typical_seconds
         self._services = Services(

@@ -37,10 +37,11 @@ from bot.errors import (
 from bot.events import EndNotShown, JobBlocked, ProviderProblem, ProviderRecovered, RunnerEvent
 from bot.gcwatch import WATCH
 from bot.images import PreparedImage
-from bot.imagework import ImageWork
-from bot.models import JobHandle, JobResult, JobState, JobUpdate, ProviderAttempt, UpdateStatus
+from bot.imagework import ImageWork, Spool
+from bot.models import ImageRef, JobHandle, JobResult, JobState, JobUpdate, ProviderAttempt, UpdateStatus
 from bot.providers.base import Capabilities, Provider
 from bot.references import ReferenceUnavailableError, check_references
+from bot.result_files import ResultFiles
 from bot.routing import choose_provider
 from bot.schedule import CompletionTimes, PollSchedule, PollState, ScheduleSettings, backoff_pace, job_kind
 from bot.store.agenda import DueJob
@@ -170,6 +171,7 @@ class JobRunner:
         catalogue: Catalogue | None = None,
         budgets: Mapping[str, RequestBudget] | None = None,
         callback_fallback: float = 60.0,
+        image_work: ImageWork | None = None,
     ) -> None:
         self.catalogue = catalogue
         self.store = store
@@ -211,8 +213,11 @@ class JobRunner:
         # Final edits Discord refused, kept so that a restart still shows members how their jobs ended.
         self.owed_edits = OwedEdits(store.db)
         self.budgets: Mapping[str, RequestBudget] = budgets or {}
-        # One memory gate and one re-encode pool for all of this runner's deliveries (bot/imagework.py).
-        self.image_work = ImageWork.from_settings(imagine)
+        # One memory gate and one re-encode pool for all of this runner's deliveries (bot/imagework.py),
+        # the gate shared with the transport's reading of answers that carry images (bot/app.py).
+        self.image_work = image_work or ImageWork.from_settings(imagine)
+        # Inline results (Gemini, Segmind v1) wait for delivery as files, not in rows or memory.
+        self.result_files = ResultFiles.beside(store.db.path)
         # Jobs a provider's callback says have ended: polled first, and timed from the callback.
         self._called_back: set[str] = set()
 
@@ -226,6 +231,8 @@ class JobRunner:
         if active:
             log.info("resuming %d unfinished job(s)", active)
         await self._recover_held()
+        if self.result_files.directory.is_dir():
+            await asyncio.to_thread(self.result_files.sweep, await self.store.active_ids())
         self._in_background(self._tell_providers_cancelled(), "tell-providers-cancelled")
         for job_id in await self.owed_edits.all():
             self._retry_final(job_id)
@@ -602,6 +609,10 @@ class JobRunner:
                 return
             await self._fail(job, exc.category, exc.user_message, detail=exc.detail)
             return
+        if handle.ready is not None and handle.ready.images:
+            # Before the row: it then names files, and a restart finds them (bot/result_files.py).
+            ready = handle.ready.model_copy(update={"images": await self._keep_inline(job, handle.ready.images)})
+            handle = handle.model_copy(update={"ready": ready})
         now = self.clock()
         kind = self._kind(job)
         first = self.schedule.next_delay(
@@ -800,7 +811,8 @@ class JobRunner:
             if not update.images:
                 await self._fail(job, ErrorCategory.NO_IMAGE, "The model answered without an image. Try again.")
                 return
-            result = JobResult(images=update.images, text=update.text, usage=update.usage)
+            images = await self._keep_inline(job, update.images)
+            result = JobResult(images=images, text=update.text, usage=update.usage)
             changes: dict[str, Any] = {"result": result, "next_poll_at": now}
             if job.handle is not None and job.handle.ready is not None:
                 # The result now lives in result_json; keep one copy of the image bytes, not two.
@@ -820,6 +832,16 @@ class JobRunner:
             job = await self.store.update(job, now=now, result=JobResult(text=update.text, usage=update.usage))
         message = update.error_message or "The provider could not make this image."
         await self._fail(job, category, message, detail=update.error_detail)
+
+    async def _keep_inline(self, job: Job, images: list[ImageRef]) -> list[ImageRef]:
+        """Inline images written to files, each then named instead of carried (bot/result_files.py)."""
+        kept = []
+        for index, image in enumerate(images, start=1):
+            if image.data is not None:
+                name = await self.result_files.keep(job.id, index, image.data)
+                image = image.model_copy(update={"data": None, "file": name})
+            kept.append(image)
+        return kept
 
     async def _deliver(self, job: Job) -> None:
         now = self.clock()
@@ -868,6 +890,7 @@ class JobRunner:
             delivery_attempts=job.delivery_attempts + 1,
             result=job.result.without_inline_bytes(),
         )
+        await self.result_files.discard(job.id)
         log.info("job %s delivered (%d image(s))", job.id, len(images))
 
     async def _deliver_candidate(self, job: Job, images: list[PreparedImage]) -> Job:
@@ -888,6 +911,7 @@ class JobRunner:
                 result=job.result.without_inline_bytes(),
                 attachment_ids=attachment_ids,
             )
+        await self.result_files.discard(job.id)
         self._forget_if_ended([job if j.id == job.id else j for j in batch])
         return job
 
@@ -928,7 +952,9 @@ class JobRunner:
         try:
             for index, item in enumerate(items[:MAX_RESULT_IMAGES], start=1):
                 # Files, not bytes, from here to the upload: inline images are decoded into one too.
-                if item.data is not None:
+                if item.file is not None:
+                    source = await self._kept_image(job, item.file)
+                elif item.data is not None:  # a row written before inline results were kept as files
                     source = await work.inline(item.data)
                 elif item.url:
                     source = await work.download(
@@ -950,6 +976,18 @@ class JobRunner:
         if not prepared:
             raise DeliveryError("The provider reported success but sent no image.", detail="no image refs")
         return prepared
+
+    async def _kept_image(self, job: Job, name: str) -> Spool:
+        try:
+            return await self.image_work.kept(self.result_files.path(name))
+        except (FileNotFoundError, ValueError) as exc:
+            # Removed from under the bot (its results folder cleared while it ran): there is nothing to try again.
+            log.warning("job %s: its kept result %s is gone (%s)", job.id, name[:40], type(exc).__name__)
+            raise DeliveryError(
+                "The image was lost before it could be posted. You were not charged; try again.",
+                detail=f"result file {name[:40]} gone",
+                retryable=False,
+            ) from None
 
     async def _expire(self, job: Job) -> None:
         if job.handle is not None:
@@ -1130,6 +1168,8 @@ class JobRunner:
                 await self._paid(job.id)
         if not shown:
             self._retry_final(job.id)
+        if _names_files(job):
+            await self.result_files.discard(job.id)  # its image will never be shown
         if job.state is JobState.BLOCKED:
             self._notify(JobBlocked(job))
 
@@ -1363,6 +1403,13 @@ def schedule_settings(settings: JobsSettings, *, callback_fallback: float = 60.0
         min_samples=settings.schedule_min_samples,
         history=SCHEDULE_HISTORY,
     )
+
+
+def _names_files(job: Job) -> bool:
+    """Whether the job's row names result files of the runner's (an inline result, kept)."""
+    ready = job.handle.ready if job.handle is not None else None
+    images = [*job.result.images, *(ready.images if ready is not None else ())]
+    return any(image.file is not None for image in images)
 
 
 def _calls_back(handle: JobHandle) -> bool:

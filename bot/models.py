@@ -174,6 +174,8 @@ class ImageRef(BaseModel):
 
     url: str | None = None
     data: bytes | None = None
+    # Where inline bytes went once received: a file of the runner's (bot/result_files.py), by name.
+    file: str | None = None
     content_type: str | None = None
     width: int | None = None
     height: int | None = None
@@ -203,8 +205,10 @@ class JobResult(BaseModel):
         ]
 
     def without_inline_bytes(self) -> JobResult:
-        """The same result with inline images dropped: kept once the images are on Discord."""
-        return self.model_copy(update={"images": [image.model_copy(update={"data": None}) for image in self.images]})
+        """The same result with inline images dropped (their bytes, or the file they were kept in): kept
+        once the images are on Discord."""
+        dropped = {"data": None, "file": None}
+        return self.model_copy(update={"images": [image.model_copy(update=dropped) for image in self.images]})
 
 
 class ProviderAttempt(BaseModel):

@@ -31,7 +31,7 @@ import aiohttp
 import aiohttp.abc
 import httpx
 
-from bot.transport import AiohttpTransport, CookielessClient, RefusedHost
+from bot.transport import AiohttpTransport, CookielessClient, Gate, RefusedHost
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -172,10 +172,11 @@ def _refused_internal(message: str, request: httpx.Request) -> ForbiddenAddressE
     return ForbiddenAddressError(message, request=request, reason="an internal network address")
 
 
-def guarded_transport(trusted_hosts: Iterable[str]) -> AiohttpTransport:
-    """The bot's transport, resolving through GuardedResolver."""
+def guarded_transport(trusted_hosts: Iterable[str], *, answer_gate: Gate | None = None) -> AiohttpTransport:
+    """The bot's transport, resolving through GuardedResolver; ``answer_gate`` bounds the answers carrying
+    images read at once (bot/transport.py LARGE_ANSWER)."""
     hosts = list(trusted_hosts)
-    return AiohttpTransport(resolver=lambda: GuardedResolver(hosts))
+    return AiohttpTransport(resolver=lambda: GuardedResolver(hosts), answer_gate=answer_gate)
 
 
 RequestHook = Callable[[httpx.Request], Awaitable[None]]
@@ -187,6 +188,7 @@ def guarded_client(
     *,
     request_hooks: Sequence[RequestHook] = (),
     response_hooks: Sequence[ResponseHook] = (),
+    answer_gate: Gate | None = None,
     **kwargs: Any,
 ) -> httpx.AsyncClient:
     """An AsyncClient whose every request, and every redirect hop, passes the AddressGuard first (then
@@ -194,7 +196,7 @@ def guarded_client(
     hosts = list(trusted_hosts)
     checked_at_connect = "transport" not in kwargs
     if checked_at_connect:
-        kwargs["transport"] = guarded_transport(hosts)
+        kwargs["transport"] = guarded_transport(hosts, answer_gate=answer_gate)
     hooks: dict[str, list[Any]] = {
         "request": [AddressGuard(hosts, resolve_names=not checked_at_connect), *request_hooks],
         "response": list(response_hooks),

@@ -30,6 +30,7 @@ import contextlib
 import functools
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, Protocol
 
 import aiohttp
 import aiohttp.abc
@@ -47,6 +48,10 @@ READ_BUFFER = 256 * 1024
 
 # The request extension that bounds an answer's body, in bytes (see the module docstring).
 MAX_BODY = "max_body_bytes"
+# An answer allowed past this (Gemini's and Segmind's carry the image itself, tens of MB for 4K) and
+# growing past it waits for a slot of the transport's memory gate while it is read: twenty such answers
+# arriving at once are read a few at a time, not all into memory together.
+LARGE_ANSWER = 4 * 1024 * 1024
 
 
 class AnswerTooLarge(httpx.ReadError):
@@ -91,33 +96,64 @@ def _mapped(request: httpx.Request) -> Iterator[None]:
         raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
 
 
+class Gate(Protocol):
+    """Slots for whole images in memory (bot/imagework.py MemoryGate): taken in turn, given back."""
+
+    async def take(self) -> None: ...
+
+    def give(self) -> None: ...
+
+
 class _Body(httpx.AsyncByteStream):
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request, limit: int | None) -> None:
+    def __init__(
+        self, response: aiohttp.ClientResponse, request: httpx.Request, limit: int | None, gate: Gate | None
+    ) -> None:
         self._response = response
         self._request = request
         self._limit = limit
+        # Only an answer that may carry an image (a MAX_BODY above LARGE_ANSWER) waits for a slot.
+        self._gate = gate if limit is not None and limit > LARGE_ANSWER else None
+        self._holding = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         limit, received = self._limit, 0
+        declared = self._response.content_length
         with _mapped(self._request):
+            if declared is not None and declared > LARGE_ANSWER:
+                await self._hold()
             async for chunk in self._response.content.iter_chunked(CHUNK_SIZE):
                 if limit is not None:
                     received += len(chunk)
                     if received > limit:
                         raise AnswerTooLarge(f"answer longer than {limit} bytes", request=self._request)
+                    if received > LARGE_ANSWER and not self._holding:
+                        await self._hold()
                 yield chunk
+
+    async def _hold(self) -> None:
+        if self._gate is not None:
+            await self._gate.take()
+            self._holding = True
 
     async def aclose(self) -> None:
         self._response.release()
+        if self._holding and self._gate is not None:
+            self._holding = False
+            self._gate.give()
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """Sends httpx requests through one aiohttp session (created on first use, in the running loop)."""
 
     def __init__(
-        self, *, max_connections: int = 100, resolver: Callable[[], aiohttp.abc.AbstractResolver] | None = None
+        self,
+        *,
+        max_connections: int = 100,
+        resolver: Callable[[], aiohttp.abc.AbstractResolver] | None = None,
+        answer_gate: Gate | None = None,
     ) -> None:
         self._max_connections = max_connections
+        self._answer_gate = answer_gate
         # Made in the running loop with the session (aiohttp's resolvers bind to the loop they are made in);
         # the addresses it returns are the ones connected to.
         self._resolver = resolver
@@ -169,7 +205,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
-            stream=_Body(response, request, limit),
+            stream=_Body(response, request, limit, self._answer_gate),
             request=request,
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode()},
         )
@@ -206,7 +242,22 @@ class _NoCookies(httpx.Cookies):
 
 class CookielessClient(httpx.AsyncClient):
     """An AsyncClient without a cookie jar. No provider we call sets cookies, and httpx spends about
-    0.1 ms per response building urllib request and response objects just to look for them."""
+    0.1 ms per response building urllib request and response objects just to look for them.
+
+    Its answers read whole also leave no reference cycle behind: httpx binds a response's stream to the
+    response (``BoundAsyncStream``, to time it), so every response stays in memory, body included, until
+    the cycle collector finds it. For a status poll that was thousands of objects a second for the
+    collector; for an answer carrying a 4K image inline, 23 MB each: twenty Gemini results at once kept
+    twenty bodies alive (tests/e2e/test_inline_memory.py). Once the body is read and the stream closed
+    the stream has nothing left to give, so it is swapped for an empty one and the response goes when
+    its last user lets it go.
+    """
+
+    async def send(self, request: httpx.Request, *, stream: bool = False, **kwargs: Any) -> httpx.Response:
+        response = await super().send(request, stream=stream, **kwargs)
+        if not stream and response.is_closed:
+            response.stream = _READ
+        return response
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -218,3 +269,5 @@ class CookielessClient(httpx.AsyncClient):
 
 
 _NO_COOKIES = _NoCookies()
+# What a response read whole keeps as its stream (see CookielessClient): empty, shared, holding nothing.
+_READ = httpx.ByteStream(b"")

@@ -390,6 +390,14 @@ class JobStore:
             rows = await cur.fetchall()
         return [_row_to_job(r) for r in rows]
 
+    async def active_ids(self) -> list[str]:
+        """The ids of every unfinished job (by the jobs_due index's states), without reading their rows."""
+        async with (
+            self.db.read() as conn,
+            conn.execute(f"SELECT id FROM jobs WHERE state IN ({_ACTIVE_MARKS})", ACTIVE_STATES) as cur,
+        ):
+            return [str(row[0]) for row in await cur.fetchall()]
+
     async def count_active(self) -> int:
         async with (
             self.db.read() as conn,
