@@ -281,8 +281,9 @@ class ImagineSettings(_Section):
     # for self-hosted set-ups; the provider and Discord base URL hosts are trusted already.
     trusted_hosts: list[str] = Field(default_factory=list)
     # Whole images held in memory at once, whatever the number of jobs in flight: downloads of up to
-    # 4 MiB (a 1K result) kept in memory, and images decoded to re-encode them (about 65 MB for a 4K one). Past this,
-    # downloads go to temporary files and re-encodes wait their turn (bot/imagework.py).
+    # 4 MiB (a 1K result) kept in memory, images decoded to re-encode them (about 65 MB for a 4K one), and
+    # provider answers carrying an image being read (bot/transport.py). Past this, downloads go to
+    # temporary files, re-encodes wait their turn (bot/imagework.py) and such answers are read in turn.
     images_in_memory: int = Field(default=8, ge=1)
     # Threads that re-encode results over a channel's upload limit: CPU-bound, so about one per core.
     reencode_workers: int = Field(default=2, ge=1)

@@ -838,8 +838,14 @@ class JobRunner:
         kept = []
         for index, image in enumerate(images, start=1):
             if image.data is not None:
-                name = await self.result_files.keep(job.id, index, image.data)
-                image = image.model_copy(update={"data": None, "file": name})
+                try:
+                    name = await self.result_files.keep(job.id, index, image.data)
+                except OSError as exc:
+                    # A full disk or a folder the bot may not write: the image is paid for, so it stays in
+                    # the row as before rather than being lost.
+                    log.warning("job %s: cannot keep its result as a file (%s); keeping it in its row", job.id, exc)
+                else:
+                    image = image.model_copy(update={"data": None, "file": name})
             kept.append(image)
         return kept
 

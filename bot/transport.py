@@ -19,6 +19,9 @@ What a hostile server can send is bounded here, for every request:
   in total (aiohttp's ``total``; a provider's ``request_timeout`` is "seconds to wait for one answer");
 * size: a request may carry the extension ``MAX_BODY`` (bytes); a longer body fails with AnswerTooLarge
   once that many have arrived, however long the server would go on;
+* memory: an answer allowed past LARGE_ANSWER (one that may carry an image) and longer than that is
+  read while holding a slot of ``answer_gate`` (the runner's memory gate), so many such answers at once
+  are read in turn, not all into memory together;
 * compression: a request that asks for ``Accept-Encoding: identity`` (bot/netguard.py's client does)
   gets no compressed body. httpx would inflate one without a bound (a 1 MB gzip answer can hold a
   gigabyte), so a compressed answer nobody asked for is refused (UnaskedEncoding) before it is read.

@@ -8,6 +8,7 @@ import contextlib
 import functools
 import gzip
 import time
+import weakref
 from collections.abc import AsyncIterator
 
 import httpx
@@ -17,7 +18,7 @@ from aiohttp import web
 from bot.errors import SubmitUncertainError, TransientError
 from bot.netguard import guarded_client
 from bot.providers._http import RetryPolicy, request_with_retry
-from bot.transport import MAX_BODY, AiohttpTransport, AnswerTooLarge, UnaskedEncoding
+from bot.transport import LARGE_ANSWER, MAX_BODY, AiohttpTransport, AnswerTooLarge, CookielessClient, UnaskedEncoding
 
 
 @functools.cache
@@ -95,12 +96,13 @@ class Server:
         else:
             response.enable_chunked_encoding()
         await response.prepare(request)
-        self.sent = 0
+        self.sent = sent = 0  # of the latest request: several at once each count their own
         with contextlib.suppress(ConnectionError):
-            while self.sent < size:
-                block = b"x" * min(65_536, size - self.sent)
+            while sent < size:
+                block = b"x" * min(65_536, size - sent)
                 await response.write(block)
-                self.sent += len(block)
+                sent += len(block)
+                self.sent = sent
         return response
 
     async def bomb(self, request: web.Request) -> web.Response:
@@ -208,3 +210,59 @@ async def test_a_compressed_answer_nobody_asked_for_is_refused_before_it_is_infl
         # The bot's client asks for no compression; a client that asks for it still gets it inflated.
         assert (await c.get(f"{server.origin}/gzip", headers={"Accept-Encoding": "gzip"})).content == b"banana" * 1000
     assert server.hits["/bomb"] == 1
+
+
+class CountingGate:
+    """A gate of ``slots`` slots (the transport's Gate protocol) that records how many held one at once."""
+
+    def __init__(self, slots: int) -> None:
+        self._slots = asyncio.Semaphore(slots)
+        self.holding = 0
+        self.most = 0
+        self.taken = 0
+
+    async def take(self) -> None:
+        await self._slots.acquire()
+        self.holding += 1
+        self.taken += 1
+        self.most = max(self.most, self.holding)
+
+    def give(self) -> None:
+        self.holding -= 1
+        self._slots.release()
+
+
+async def test_answers_that_may_carry_an_image_are_read_a_gate_slot_at_a_time(server: Server) -> None:
+    """Twenty Gemini answers of 20 MB arriving at once were read into memory together; now an answer
+    allowed past LARGE_ANSWER and longer than it waits for a slot of the gate, declared or chunked."""
+    gate = CountingGate(1)
+    big = LARGE_ANSWER + 2 * 1024 * 1024
+    async with CookielessClient(transport=AiohttpTransport(answer_gate=gate), timeout=10.0) as c:
+        answers = await asyncio.gather(
+            *(
+                c.get(f"{server.origin}/long?bytes={big}{declared}", extensions={MAX_BODY: 96 * 1024 * 1024})
+                for declared in ("&declared=1", "", "&declared=1", "")
+            )
+        )
+        assert [len(a.content) for a in answers] == [big] * 4
+        assert (gate.taken, gate.most, gate.holding) == (4, 1, 0)
+        # Small answers, and answers not allowed past LARGE_ANSWER (a status poll), never wait for one.
+        await c.get(f"{server.origin}/long?bytes=1000", extensions={MAX_BODY: 96 * 1024 * 1024})
+        await c.get(f"{server.origin}/long?bytes={LARGE_ANSWER}", extensions={MAX_BODY: LARGE_ANSWER})
+        await c.get(f"{server.origin}/long?bytes={big}")
+        assert gate.taken == 4
+        # A slot taken by an answer cut at its limit comes back.
+        with pytest.raises(AnswerTooLarge):
+            await c.get(f"{server.origin}/long?bytes={3 * big}", extensions={MAX_BODY: 2 * big})
+        assert (gate.taken, gate.holding) == (5, 0)
+
+
+async def test_an_answer_read_whole_is_freed_when_let_go_not_by_the_cycle_collector(server: Server) -> None:
+    """httpx binds a response's stream to the response: a reference cycle that kept every answer, body
+    included, until the collector ran (twenty 23 MB Gemini answers at once)."""
+    async with CookielessClient(transport=AiohttpTransport(), timeout=10.0) as c:
+        answer = await c.get(f"{server.origin}/long?bytes={LARGE_ANSWER}")
+        assert len(answer.content) == LARGE_ANSWER and answer.is_closed
+        gone = weakref.ref(answer)
+        del answer
+        assert gone() is None

@@ -67,8 +67,10 @@ from bot.testing.providers._base import (
     NOT_AN_IMAGE,
     Chaos,
     FakeProviderServer,
+    ImageStyle,
     garbage,
     make_png,
+    noise_png,
     pixel_size,
 )
 
@@ -410,8 +412,11 @@ class FakeGemini(FakeProviderServer[FakeGeminiCall]):
         models: Mapping[str, str] | None = None,
         retry_delay: str = "3s",
         chaos: Chaos | None = None,
+        images: ImageStyle = "gradient",
     ) -> None:
-        super().__init__(api_key=api_key, host=host, port=port, hang_seconds=hang_seconds, chaos=chaos)
+        """``images="noise"``: results are incompressible PNGs, as heavy as real ones (12.6 MB at 2K, 17 MB of
+        base64 in the answer), for memory tests; each size is made once and served to every call."""
+        super().__init__(api_key=api_key, host=host, port=port, hang_seconds=hang_seconds, chaos=chaos, images=images)
         # Gemini model id -> "flash" | "pro". Ids not listed answer 404 NOT_FOUND.
         self.models = dict(models or DEFAULT_FAKE_MODELS)
         unknown = set(self.models.values()) - set(_FAMILIES)
@@ -529,7 +534,7 @@ class FakeGemini(FakeProviderServer[FakeGeminiCall]):
 
     async def _png(self, size: tuple[int, int]) -> bytes:
         if size not in self._pngs:
-            self._pngs[size] = await asyncio.to_thread(make_png, *size)
+            self._pngs[size] = await asyncio.to_thread(noise_png if self.images == "noise" else make_png, *size)
         return self._pngs[size]
 
     async def _image_part(self, size: tuple[int, int], *, thought: bool = False) -> dict[str, Any]:

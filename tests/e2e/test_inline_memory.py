@@ -1,0 +1,171 @@
+"""Results that come inside the provider's answer (Gemini's base64 image), many at once, against the bot
+running as its own process: each is delivered whole, and the process's peak memory stays under a bound
+that does not grow with the number of jobs (issue 10). And, in process, a kept result survives a restart
+between its answer and its delivery, and leaves no file behind.
+
+Before: twenty 2K Gemini results of 12.6 MB arriving together took the bot far past the bound (1.9 GB
+with 17 MB ones): every answer read into memory at once, each body kept alive by a reference cycle
+until the collector ran, and each image's bytes kept in its row and in the runner's cache of unfinished
+jobs until delivered."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from bot.config import Settings
+from bot.testing.discord import FakeDiscord
+from bot.testing.providers import FakeGemini
+from tests.conftest import BOT_TOKEN, Clock, start_bot
+from tests.e2e.bot_process import bot_env, start_process
+from tests.e2e.test_failover import Fakes, rows
+from tests.e2e.test_memory_bounds import peak_rss_mb
+
+JOBS = 20
+GEMINI_KEY = "test-gemini-key"
+# Measured on this 2-core machine: the bot idles at about 70 MB and peaked at about 300 MB with twenty
+# 12.6 MB results at once. The bound: idle + 8 memory-gate slots of an answer being read and parsed
+# (17 MB of base64, its 17 MB string, the 12.6 MB image) + 90 MB for buffers, threads and arenas. The
+# code before this went past it with these twenty; its growth was about 45 MB per result.
+PEAK_RSS_BOUND_MB = 550
+
+
+def last_state(settings: Settings) -> str | None:
+    found = rows(settings)
+    return str(found[-1]["state"]) if found else None
+
+
+def delivered(db: Path) -> int:
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as conn:
+        (count,) = conn.execute("SELECT COUNT(*) FROM jobs WHERE state = 'delivered'").fetchone()
+    return int(count)
+
+
+def gemini_config(tmp_path: Path, discord_fake: FakeDiscord, gemini: FakeGemini) -> Path:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[discord]
+api_base_url = "{discord_fake.api_base_url}"
+gateway_url = "{discord_fake.gateway_url}"
+[database]
+path = "{tmp_path / "bot.sqlite3"}"
+[providers.seaart]
+enabled = false
+[providers.gemini]
+enabled = true
+base_url = "{gemini.base_url}"
+request_timeout = 60
+[quotas]
+enabled = false
+[jobs]
+concurrency = 64
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+async def test_many_inline_results_at_once_stay_within_a_memory_bound(tmp_path: Path) -> None:
+    async with (
+        FakeDiscord(bot_token=BOT_TOKEN, attachment_size_limit=25 * 1024 * 1024) as discord_fake,
+        FakeGemini(api_key=GEMINI_KEY, hang_seconds=120, images="noise") as gemini,
+    ):
+        db = tmp_path / "bot.sqlite3"
+        env = {**bot_env(), "GEMINI_API_KEY": GEMINI_KEY}
+        bot = start_process(gemini_config(tmp_path, discord_fake, gemini), tmp_path / "bot.log", env=env)
+        try:
+            await discord_fake.wait_until_ready(timeout=30)
+            gemini.hold(True)
+            options: dict[str, Any] = {"model": "nano_banana_pro", "resolution": "2K"}
+            interactions = [
+                await discord_fake.slash_command("imagine", {"prompt": f"poster {n}", **options}) for n in range(JOBS)
+            ]
+            await discord_fake.wait_for(lambda: len(gemini.jobs) == JOBS, timeout=60)
+            # Every answer made before any is released, so they all arrive together.
+            png = await gemini._png((2048, 2048))
+            gemini.hold(False)
+            await discord_fake.wait_for(lambda: delivered(db) == JOBS, timeout=180)
+            peak = peak_rss_mb(bot.pid)
+            results = tmp_path / "bot.sqlite3.results"
+            left = sorted(os.listdir(results)) if results.is_dir() else []
+        finally:
+            bot.send_signal(signal.SIGKILL)
+            bot.wait(timeout=10)
+    print(f"bot peak RSS with {JOBS} inline {len(png) / 1e6:.1f} MB results at once: {peak:.0f} MB")
+    digest = hashlib.sha256(png).hexdigest()
+    for interaction in interactions:
+        assert interaction.original_message_id is not None
+        (file,) = discord_fake.messages[interaction.original_message_id].files
+        assert hashlib.sha256(file.data).hexdigest() == digest  # whole, as Gemini made it
+    assert left == []  # every kept result went once delivered
+    with sqlite3.connect(db) as conn:
+        longest = conn.execute("SELECT MAX(LENGTH(result_json) + LENGTH(handle_json)) FROM jobs").fetchone()[0]
+    assert longest < 10_000, "no image's bytes in a row"
+    assert peak < PEAK_RSS_BOUND_MB
+
+
+async def test_a_kept_inline_result_survives_a_restart_before_its_delivery(
+    tmp_path: Path, discord_fake: FakeDiscord
+) -> None:
+    fakes = Fakes()
+    async with fakes.seaart, fakes.kie, fakes.segmind, fakes.gemini:
+        settings = fakes.settings(tmp_path, discord_fake, ["gemini"])
+        kept = Path(f"{settings.database.path}.results")
+        discord_fake.hold_edits(True)  # Discord slow to take the upload: the bot stops before it is done
+        running = await start_bot(settings, discord_fake, Clock())
+        try:
+            interaction = await discord_fake.slash_command("imagine", {"prompt": "kept", "model": "nano_banana_pro"})
+            await discord_fake.wait_for(lambda: last_state(settings) == "succeeded", timeout=20)
+            await discord_fake.wait_for(lambda: discord_fake.edits_waiting > 0, timeout=10)
+        finally:
+            await running.close()
+        (job,) = rows(settings)
+        name = f"{job['id']}-1"
+        assert f'"file":"{name}"' in job["result_json"] and len(job["result_json"]) < 2_000
+        assert sorted(os.listdir(kept)) == [name]
+        png = (kept / name).read_bytes()
+        (kept / "0123456789abcdef-1").write_bytes(b"left by a job that no longer exists")
+
+        discord_fake.hold_edits(False)
+        await asyncio.sleep(0.2)  # the stopped bot's held edit, carried out or dropped
+        running = await start_bot(settings, discord_fake, Clock())
+        try:
+            await discord_fake.wait_for(lambda: last_state(settings) == "delivered", timeout=20)
+        finally:
+            await running.close()
+    assert interaction.original_message_id is not None
+    (file,) = discord_fake.messages[interaction.original_message_id].files
+    assert file.data == png
+    assert os.listdir(kept) == []  # the delivered one and the stray one
+    assert '"file":null' in rows(settings)[-1]["result_json"]
+
+
+async def test_a_result_that_cannot_be_kept_as_a_file_is_delivered_from_its_row(
+    tmp_path: Path, discord_fake: FakeDiscord
+) -> None:
+    """A folder the bot cannot write (here a file stands where it would be): the paid-for image is not
+    lost; it waits in the row, as before results were kept as files."""
+    fakes = Fakes()
+    async with fakes.seaart, fakes.kie, fakes.segmind, fakes.gemini:
+        settings = fakes.settings(tmp_path, discord_fake, ["gemini"])
+        Path(f"{settings.database.path}.results").write_bytes(b"not a folder")
+        running = await start_bot(settings, discord_fake, Clock())
+        try:
+            interaction = await discord_fake.slash_command(
+                "imagine", {"prompt": "no folder", "model": "nano_banana_pro"}
+            )
+            await discord_fake.wait_for(lambda: last_state(settings) == "delivered", timeout=20)
+        finally:
+            await running.close()
+        png = await fakes.gemini._png((1024, 1024))
+    assert interaction.original_message_id is not None
+    (file,) = discord_fake.messages[interaction.original_message_id].files
+    assert file.data == png
