@@ -21,7 +21,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar, Unpack
+from typing import IO, Any, ClassVar, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -52,6 +52,7 @@ from bot.providers._http import (
 )
 from bot.providers.base import Capabilities, ProviderCheck, ProviderSettings
 from bot.providers.families import AUTO, NANO_BANANA_2, NANO_BANANA_PRO
+from bot.providers.inline_body import ImageFile, InlineBody
 
 log = logging.getLogger(__name__)
 
@@ -226,27 +227,39 @@ def safety_settings_for(level: int) -> list[dict[str, str]]:
 _THINKING: Mapping[str, str] = {"minimal": "MINIMAL", "high": "HIGH"}
 
 
+# An image sent inline: its MIME type and its bytes, or the temporary file holding them (the bot's own
+# calls: bot/providers/inline_body.py reads the file as the request leaves).
+Inline = tuple[str, bytes | ImageFile]
+
+
 @dataclass(frozen=True, slots=True)
 class PastTurn:
     """An earlier turn of a conversation as sent (6.3): the member's words and images, then the model's
     image with its ``thoughtSignature`` untouched."""
 
     prompt: str
-    images: tuple[tuple[str, bytes], ...]
-    result: tuple[str, bytes]
+    images: tuple[Inline, ...]
+    result: Inline
     signature: str | None = None
 
 
-def _inline(image: tuple[str, bytes]) -> dict[str, Any]:
-    # 6.3 [C]: inline base64. (file_data URLs exist, but whether image models take them is [U].)
+def _inline(image: Inline) -> dict[str, Any]:
+    # 6.3 [C]: inline base64. (file_data URLs exist, but whether image models take them is [U].) A file
+    # stays a file here: InlineBody writes its base64 when the body is sent.
     mime_type, data = image
-    return {"inlineData": {"mimeType": mime_type, "data": base64.b64encode(data).decode("ascii")}}
+    payload = data if isinstance(data, ImageFile) else base64.b64encode(data).decode("ascii")
+    return {"inlineData": {"mimeType": mime_type, "data": payload}}
+
+
+def _size(image: Inline) -> int:
+    data = image[1]
+    return data.size if isinstance(data, ImageFile) else len(data)
 
 
 def build_request_body(
     request: GenerationRequest,
     caps: Capabilities,
-    inline_images: tuple[tuple[str, bytes], ...] = (),
+    inline_images: tuple[Inline, ...] = (),
     past: tuple[PastTurn, ...] = (),
 ) -> dict[str, Any]:
     """The generateContent body (6.3) for an already validated request and its downloaded references.
@@ -419,10 +432,12 @@ def _kind(mime_type: str) -> str:
     return mime_type.removeprefix("image/").upper()
 
 
-def _sniff(data: bytes) -> str | None:
+def _sniff(data: bytes | IO[bytes]) -> str | None:
     """The image's real MIME type (PNG, JPEG or WebP, checked by Pillow), or None."""
+    if not isinstance(data, bytes):
+        data.seek(0)
     try:
-        with Image.open(io.BytesIO(data)) as picture:
+        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as picture:
             kind = picture.format or ""
             picture.verify()  # catches truncated or corrupt files without decoding every pixel
     except (
@@ -470,7 +485,7 @@ def turns_to_send(request: GenerationRequest, max_images: int) -> tuple[Turn, ..
     return ()
 
 
-def _ok(image: tuple[str, bytes] | BaseException) -> tuple[str, bytes]:
+def _ok(image: Inline | BaseException) -> Inline:
     assert not isinstance(image, BaseException), "failed downloads are dropped before the body is built"
     return image
 
@@ -594,11 +609,18 @@ class GeminiProvider(HttpAdapter):
 
     async def submit(self, request: GenerationRequest) -> JobHandle:
         caps = self._accept(request)
-        past, inline = await self._inputs(request, caps)
-        body = build_request_body(request, caps, inline, past)
-        url = f"{self._base_url}/v1beta/models/{quote(caps.provider_model, safe='')}:generateContent"
-        # Every call is billed: only 429/5xx/connect failures are retried, never a lost answer (_http).
-        response = await self._send("POST", url, Op.CREATE, caps.model, json=body)
+        # The images downloaded for this call: temporary files on disk, not bytes held while Google draws.
+        opened: list[ImageFile] = []
+        try:
+            past, inline = await self._inputs(request, caps, opened)
+            body = InlineBody(build_request_body(request, caps, inline, past))
+            url = f"{self._base_url}/v1beta/models/{quote(caps.provider_model, safe='')}:generateContent"
+            headers = {**self._request_headers, "Content-Type": "application/json", "Content-Length": str(body.length)}
+            # Every call is billed: only 429/5xx/connect failures are retried, never a lost answer (_http).
+            response = await self._send("POST", url, Op.CREATE, caps.model, content=body, headers=headers)
+        finally:
+            for image in opened:
+                image.close()
         data = json_object(response)
         if data is None:
             # A 200 whose body we cannot read: Google did the work (and may bill it), only the answer is
@@ -629,8 +651,8 @@ class GeminiProvider(HttpAdapter):
     # -- references --
 
     async def _inputs(
-        self, request: GenerationRequest, caps: Capabilities
-    ) -> tuple[tuple[PastTurn, ...], tuple[tuple[str, bytes], ...]]:
+        self, request: GenerationRequest, caps: Capabilities, opened: list[ImageFile]
+    ) -> tuple[tuple[PastTurn, ...], tuple[Inline, ...]]:
         """The earlier turns to send (as many as fit) and the request's own references, downloaded (Gemini
         takes images inline, 8.1) and checked for what they really are.
 
@@ -651,6 +673,8 @@ class GeminiProvider(HttpAdapter):
         results = await asyncio.gather(
             *(self._download_one(ref, caps) for ref in wanted.values()), return_exceptions=True
         )
+        # Every file made is the caller's to close, whatever is refused or left out below.
+        opened += [image[1] for image in results if not isinstance(image, BaseException)]
         fetched = dict(zip(wanted, results, strict=True))
         for ref in refs:
             if isinstance(failure := fetched[ref.url], BaseException):
@@ -659,7 +683,7 @@ class GeminiProvider(HttpAdapter):
             if isinstance(failure, BaseException) and not isinstance(failure, InvalidRequestError):
                 raise failure  # a fault to report, not an image that is gone
 
-        def shown(index: int, turn: Turn) -> list[tuple[str, bytes]]:
+        def shown(index: int, turn: Turn) -> list[Inline]:
             # The member's images of a turn that can still be had (a gone one is left out of its turn).
             images = (fetched[ref.url] for ref in _turn_images(turn, first=index == 0))
             return [image for image in images if not isinstance(image, BaseException)]
@@ -668,7 +692,7 @@ class GeminiProvider(HttpAdapter):
             images = [image for index, turn in enumerate(turns) for image in shown(index, turn)]
             images += [_ok(fetched[turn.result.url]) for turn in turns]
             images += [_ok(fetched[ref.url]) for ref in (refs[1:] if turns else refs)]
-            return sum(len(data) for _, data in images)
+            return sum(map(_size, images))
 
         if lost := [i for i, turn in enumerate(turns) if isinstance(fetched[turn.result.url], BaseException)]:
             log.info("gemini: %d earlier turn(s) left out, an image they made is gone", lost[-1] + 1)
@@ -695,7 +719,16 @@ class GeminiProvider(HttpAdapter):
             f"{_MAX_INLINE_TOTAL / 1_048_576:.0f} MiB in one request. Attach fewer or smaller images."
         )
 
-    async def _download_one(self, ref: ReferenceImage, caps: Capabilities) -> tuple[str, bytes]:
+    async def _download_one(self, ref: ReferenceImage, caps: Capabilities) -> tuple[str, ImageFile]:
+        image = ImageFile.empty()
+        try:
+            return await self._download_into(image, ref, caps)
+        except BaseException:
+            image.close()
+            raise
+
+    async def _download_into(self, image: ImageFile, ref: ReferenceImage, caps: Capabilities) -> tuple[str, ImageFile]:
+        """Stream the reference into ``image`` (a file on disk) and check what it really is."""
         name = ref.filename
         cap = caps.max_reference_bytes
         where = safe_url(ref.url)  # Discord links are signed: never log their query string
@@ -714,10 +747,9 @@ class GeminiProvider(HttpAdapter):
                 length = response.headers.get("content-length", "")
                 if length.isdigit() and int(length) > cap:
                     raise self._too_big(name, cap)
-                data = bytearray()
                 async for chunk in response.aiter_bytes():
-                    data += chunk
-                    if len(data) > cap:
+                    image.write(chunk)
+                    if image.size > cap:
                         raise self._too_big(name, cap)
         except httpx.HTTPError as exc:
             why = "it timed out" if isinstance(exc, httpx.TimeoutException) else "a network error"
@@ -725,8 +757,7 @@ class GeminiProvider(HttpAdapter):
                 f"Could not download `{name}` ({why}). Try again, or attach the image again.",
                 detail=f"reference download {where}: {redact(f'{type(exc).__name__}: {exc}')}",
             ) from None
-        payload = bytes(data)
-        actual = await asyncio.to_thread(_sniff, payload)
+        actual = await asyncio.to_thread(_sniff, image.file)
         if actual is None:
             raise InvalidRequestError(
                 f"`{name}` is not a readable PNG, JPEG or WebP image. Attach it again in one of those formats."
@@ -737,7 +768,7 @@ class GeminiProvider(HttpAdapter):
                 f"`{name}` says it is {_kind(stated)} but is really a {_kind(actual)} image. "
                 f"Save it as a real {_kind(stated)} (or under its true type) and attach it again."
             )
-        return actual, payload
+        return actual, image
 
     @staticmethod
     def _too_big(name: str, cap: int) -> InvalidRequestError:

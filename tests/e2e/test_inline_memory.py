@@ -21,6 +21,7 @@ from typing import Any
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeGemini
+from bot.testing.providers._base import noise_png
 from tests.conftest import BOT_TOKEN, Clock, start_bot
 from tests.e2e.bot_process import bot_env, start_process
 from tests.e2e.test_failover import Fakes, rows
@@ -33,6 +34,10 @@ GEMINI_KEY = "test-gemini-key"
 # (17 MB of base64, its 17 MB string, the 12.6 MB image) + 90 MB for buffers, threads and arenas. The
 # code before this went past it with these twenty; its growth was about 45 MB per result.
 PEAK_RSS_BOUND_MB = 550
+CALLS = 16
+# The bot idles at about 70 MB; with the references on disk it held 107-110 MB with these calls in
+# flight, the code before 716 MB (1,111 MB with twenty calls of two 5.9 MB references).
+REFERENCES_BOUND_MB = 300
 
 
 def last_state(settings: Settings) -> str | None:
@@ -110,6 +115,40 @@ async def test_many_inline_results_at_once_stay_within_a_memory_bound(tmp_path: 
         longest = conn.execute("SELECT MAX(LENGTH(result_json) + LENGTH(handle_json)) FROM jobs").fetchone()[0]
     assert longest < 10_000, "no image's bytes in a row"
     assert peak < PEAK_RSS_BOUND_MB
+
+
+async def test_reference_images_sent_inline_wait_on_disk_while_gemini_draws(tmp_path: Path) -> None:
+    """Gemini takes references inside the request, held for the whole call (minutes on a busy day). With
+    sixteen calls in flight, each with two 4.3 MB references, the bot held 1.1 GB (the images, their
+    base64, the JSON text); now the images wait in temporary files and are encoded as the body leaves."""
+    async with (
+        FakeDiscord(bot_token=BOT_TOKEN) as discord_fake,
+        FakeGemini(api_key=GEMINI_KEY, hang_seconds=120) as gemini,
+    ):
+        pngs = [await asyncio.to_thread(noise_png, 1200 + n, 1200) for n in range(2)]
+        env = {**bot_env(), "GEMINI_API_KEY": GEMINI_KEY}
+        bot = start_process(gemini_config(tmp_path, discord_fake, gemini), tmp_path / "bot.log", env=env)
+        try:
+            await discord_fake.wait_until_ready(timeout=30)
+            gemini.hold(True)
+            for n in range(CALLS):
+                references = {
+                    f"image{i + 1}": discord_fake.add_attachment(png, f"ref{i}.png", "image/png")
+                    for i, png in enumerate(pngs)
+                }
+                await discord_fake.slash_command("imagine", {"prompt": f"collage {n}", **references})
+            await discord_fake.wait_for(lambda: len(gemini.jobs) == CALLS, timeout=120)
+            held = peak_rss_mb(bot.pid)  # every call made and waiting for Google's answer
+            gemini.hold(False)
+            await discord_fake.wait_for(lambda: delivered(tmp_path / "bot.sqlite3") == CALLS, timeout=120)
+        finally:
+            bot.send_signal(signal.SIGKILL)
+            bot.wait(timeout=10)
+    print(f"bot peak RSS with {CALLS} calls in flight, two {len(pngs[0]) / 1e6:.1f} MB references each: {held:.0f} MB")
+    # Every reference arrived whole, in the member's order.
+    for call in gemini.jobs.values():
+        assert [data for _, data in call.references] == pngs
+    assert held < REFERENCES_BOUND_MB
 
 
 async def test_a_kept_inline_result_survives_a_restart_before_its_delivery(

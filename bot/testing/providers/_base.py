@@ -279,6 +279,8 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
 
     OUTCOMES: ClassVar[frozenset[str]] = frozenset({"success"})
     NAME: ClassVar[str] = "provider"
+    # The longest request body taken (aiohttp's own default, 1 MiB; longer ones are answered 413).
+    MAX_REQUEST_BYTES: ClassVar[int] = 1024 * 1024
 
     def __init__(
         self,
@@ -365,7 +367,9 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
         if self._runner is not None:
             return
         self._closing = asyncio.Event()
-        app = web.Application(middlewares=[self._record_and_authenticate, *self.middlewares()])
+        app = web.Application(
+            middlewares=[self._record_and_authenticate, *self.middlewares()], client_max_size=self.MAX_REQUEST_BYTES
+        )
         self.add_routes(app.router)
         app.router.add_get("/files/{name}", self._file)
         app.router.add_get("/hostile/{kind}/{name}", self._hostile)

@@ -401,6 +401,8 @@ class FakeGemini(FakeProviderServer[FakeGeminiCall]):
 
     OUTCOMES: ClassVar[frozenset[str]] = GEMINI_OUTCOMES
     NAME: ClassVar[str] = "gemini"
+    # docs/providers.md 6.3 [C]: inline request bodies up to 100 MB (since 2026-01).
+    MAX_REQUEST_BYTES: ClassVar[int] = 100 * 1000 * 1000
 
     def __init__(
         self,
