@@ -14,6 +14,15 @@ from bot.testing.providers import FakeSeaArt
 from tests.conftest import BOT_TOKEN, SEAART_KEY
 
 
+def discord_and_database(tmp_path: Path, discord_fake: FakeDiscord) -> str:
+    """The config's [discord] section pointing at the fake, and [database] at ``tmp_path/bot.sqlite3``."""
+    database = tmp_path / "bot.sqlite3"
+    return (
+        f'[discord]\napi_base_url = "{discord_fake.api_base_url}"\ngateway_url = "{discord_fake.gateway_url}"\n'
+        f'[database]\npath = "{database}"'
+    )
+
+
 def write_config(
     tmp_path: Path,
     discord_fake: FakeDiscord,
@@ -29,11 +38,7 @@ def write_config(
     config.write_text(
         f"""
 log_level = "{log_level}"
-[discord]
-api_base_url = "{discord_fake.api_base_url}"
-gateway_url = "{discord_fake.gateway_url}"
-[database]
-path = "{tmp_path / "bot.sqlite3"}"
+{discord_and_database(tmp_path, discord_fake)}
 [providers.seaart]
 base_url = "{base_url}"
 request_timeout = {request_timeout}

@@ -23,9 +23,10 @@ from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeGemini
 from bot.testing.providers._base import noise_png
 from tests.conftest import BOT_TOKEN, Clock, start_bot
-from tests.e2e.bot_process import bot_env, start_process
+from tests.e2e.bot_process import bot_env, discord_and_database, start_process
 from tests.e2e.test_failover import Fakes, rows
 from tests.e2e.test_memory_bounds import peak_rss_mb
+from tests.e2e.test_reencode_memory import delivered
 
 JOBS = 20
 GEMINI_KEY = "test-gemini-key"
@@ -45,23 +46,11 @@ def last_state(settings: Settings) -> str | None:
     return str(found[-1]["state"]) if found else None
 
 
-def delivered(db: Path) -> int:
-    if not db.exists():
-        return 0
-    with sqlite3.connect(db) as conn:
-        (count,) = conn.execute("SELECT COUNT(*) FROM jobs WHERE state = 'delivered'").fetchone()
-    return int(count)
-
-
 def gemini_config(tmp_path: Path, discord_fake: FakeDiscord, gemini: FakeGemini) -> Path:
     config = tmp_path / "config.toml"
     config.write_text(
         f"""
-[discord]
-api_base_url = "{discord_fake.api_base_url}"
-gateway_url = "{discord_fake.gateway_url}"
-[database]
-path = "{tmp_path / "bot.sqlite3"}"
+{discord_and_database(tmp_path, discord_fake)}
 [providers.seaart]
 enabled = false
 [providers.gemini]

@@ -38,7 +38,7 @@ from bot.testing.soak import (
 )
 from bot.testing.soak_replies import ReplyEdits, is_batch
 from tests.conftest import BOT_TOKEN, SEAART_KEY
-from tests.e2e.bot_process import bot_env, start_process
+from tests.e2e.bot_process import bot_env, discord_and_database, start_process
 
 JOBS = 30
 SEED = 7
@@ -60,11 +60,7 @@ def write_config(
     config = tmp_path / "config.toml"
     config.write_text(
         f"""
-[discord]
-api_base_url = "{discord_fake.api_base_url}"
-gateway_url = "{discord_fake.gateway_url}"
-[database]
-path = "{tmp_path / "bot.sqlite3"}"
+{discord_and_database(tmp_path, discord_fake)}
 [providers.seaart]
 base_url = "{seaart.base_url}"
 # Shorter than a chaos hang: a held answer is a timeout the bot has to live with.
