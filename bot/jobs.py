@@ -834,10 +834,14 @@ class JobRunner:
         await self._fail(job, category, message, detail=update.error_detail)
 
     async def _keep_inline(self, job: Job, images: list[ImageRef]) -> list[ImageRef]:
-        """Inline images written to files, each then named instead of carried (bot/result_files.py)."""
+        """Inline images written to files, each then named instead of carried (bot/result_files.py). Only
+        as many as a delivery posts: a list of hundreds is a broken or hostile answer, and the rest would
+        only fill the disk (their bytes are dropped; the list keeps its length for the log's warning)."""
         kept = []
         for index, image in enumerate(images, start=1):
-            if image.data is not None:
+            if index > MAX_RESULT_IMAGES:
+                image = image.model_copy(update={"data": None})
+            elif image.data is not None:
                 try:
                     name = await self.result_files.keep(job.id, index, image.data)
                 except OSError as exc:

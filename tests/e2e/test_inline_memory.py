@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
+from bot.jobs import MAX_RESULT_IMAGES
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeGemini
 from bot.testing.providers._base import noise_png
@@ -197,3 +198,28 @@ async def test_a_result_that_cannot_be_kept_as_a_file_is_delivered_from_its_row(
     assert interaction.original_message_id is not None
     (file,) = discord_fake.messages[interaction.original_message_id].files
     assert file.data == png
+
+
+async def test_a_flood_of_inline_images_keeps_only_what_is_delivered(tmp_path: Path, discord_fake: FakeDiscord) -> None:
+    """A Segmind answer with fifty base64 images: four files are kept (MAX_RESULT_IMAGES, what a delivery
+    posts), not fifty, and none is left once they are posted."""
+    fakes = Fakes()
+    async with fakes.seaart, fakes.kie, fakes.segmind, fakes.gemini:
+        settings = fakes.settings(tmp_path, discord_fake, ["segmind"])
+        kept = Path(f"{settings.database.path}.results")
+        fakes.segmind.script("v2_many_base64")
+        discord_fake.hold_edits(True)  # the images in hand, not yet posted
+        running = await start_bot(settings, discord_fake, Clock())
+        try:
+            interaction = await discord_fake.slash_command("imagine", {"prompt": "one of many"})
+            await discord_fake.wait_for(lambda: last_state(settings) == "succeeded", timeout=20)
+            files = sorted(os.listdir(kept))
+            discord_fake.hold_edits(False)
+            await discord_fake.wait_for(lambda: last_state(settings) == "delivered", timeout=20)
+        finally:
+            await running.close()
+    job_id = rows(settings)[-1]["id"]
+    assert files == [f"{job_id}-{n}" for n in range(1, MAX_RESULT_IMAGES + 1)]
+    assert interaction.original_message_id is not None
+    assert len(discord_fake.messages[interaction.original_message_id].files) == MAX_RESULT_IMAGES
+    assert os.listdir(kept) == []

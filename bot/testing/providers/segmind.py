@@ -37,6 +37,7 @@ Outcomes (one per create; unscripted creates get "success"):
   v1_json_url             v1 answers 200 JSON ``{"status": "Success", "image": url}`` (v2: as success)
   v1_json_base64          v1 answers 200 JSON ``{"image": "<base64 PNG>"}`` (v2: as success)
   v2_base64               v2 result ``images[]`` holds a ``data:image/png;base64,...`` URI (v1: as success)
+  v2_many_base64          hostile: v2 result ``images[]`` holds fifty such URIs, of fifty small PNGs (v1: as success)
   no_image                v1: JSON with only text; v2: result ``output`` is text and ``images`` empty
   wrong_content_type_406  406 "Invalid content type" as if the header were wrong (it also happens
                           unscripted whenever the header really is missing or wrong)
@@ -66,7 +67,7 @@ from typing import Any, ClassVar, Literal
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bot.testing.providers._base import COMMON_OUTCOMES, FakeProviderServer, garbage, pixel_size
+from bot.testing.providers._base import COMMON_OUTCOMES, FakeProviderServer, garbage, make_png, pixel_size
 
 __all__ = ["SEGMIND_OUTCOMES", "FakeSegmind", "FakeSegmindJob", "segmind_image_size", "validate_body"]
 
@@ -74,6 +75,7 @@ SEGMIND_OUTCOMES: frozenset[str] = COMMON_OUTCOMES | {
     "v1_json_url",
     "v1_json_base64",
     "v2_base64",
+    "v2_many_base64",
     "no_image",
     "wrong_content_type_406",
     "spend_limit_406",
@@ -123,7 +125,7 @@ _HTML_405 = "<html><head><title>405 Not Allowed</title></head><body><h1>405 Not 
 _HTML_GATEWAY = "<html><head><title>{code}</title></head><body><h1>{code}</h1></body></html>"
 # Outcomes whose job produces an image file.
 _IMAGE_OUTCOMES = frozenset(
-    {"success", "undecodable_image", "v1_json_url", "v1_json_base64", "v2_base64", "expired_404"}
+    {"success", "undecodable_image", "v1_json_url", "v1_json_base64", "v2_base64", "v2_many_base64", "expired_404"}
     | {"create_hang", "gateway_504"}
 )
 _CREATE_PATH = re.compile(r"^/v[12]/[^/]+$")
@@ -402,6 +404,9 @@ class FakeSegmind(FakeProviderServer[FakeSegmindJob]):
         for name in job.image_names:
             if job.outcome == "v2_base64":
                 images.append("data:image/png;base64," + base64.b64encode(self.image_bytes(name)).decode("ascii"))
+            elif job.outcome == "v2_many_base64":  # fifty different small images
+                pngs = (make_png(64 + n, 64) for n in range(50))
+                images += ["data:image/png;base64," + base64.b64encode(png).decode("ascii") for png in pngs]
             else:
                 images.append(f"{self.image_base_url}/{name}.png")
         output: Any = images[0] if len(images) == 1 else images
