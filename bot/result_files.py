@@ -61,20 +61,23 @@ class ResultFiles:
             await asyncio.to_thread(self._remove, lambda job: job == job_id)
 
     def sweep(self, unfinished: Collection[str]) -> int:
-        """At start-up: remove every file no unfinished job can name. Returns how many went."""
+        """At start-up: remove every file no unfinished job can name, and every ``.part`` (a write the last
+        process did not finish; no row names it). Returns how many went."""
         if not self.directory.is_dir():
             return 0
         keep = set(unfinished)
-        removed = self._remove(lambda job: job not in keep)
+        removed = self._remove(lambda job: job not in keep, partial=True)
         if removed:
             log.info("removed %d result file(s) no unfinished job names", removed)
         return removed
 
-    def _remove(self, wanted: Callable[[str], bool]) -> int:
+    def _remove(self, wanted: Callable[[str], bool], *, partial: bool = False) -> int:
+        """Remove the files of the jobs ``wanted`` picks; with ``partial``, every unfinished write too."""
         removed = 0
         for entry in os.scandir(self.directory):
+            unfinished = entry.name.endswith(".part")
             match = _NAME.fullmatch(entry.name.removesuffix(".part"))
-            if match is not None and wanted(match["job"]):
+            if match is not None and (wanted(match["job"]) or (partial and unfinished)):
                 try:
                     os.unlink(entry.path)
                     removed += 1
