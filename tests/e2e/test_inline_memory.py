@@ -223,3 +223,35 @@ async def test_a_flood_of_inline_images_keeps_only_what_is_delivered(tmp_path: P
     assert interaction.original_message_id is not None
     assert len(discord_fake.messages[interaction.original_message_id].files) == MAX_RESULT_IMAGES
     assert os.listdir(kept) == []
+
+
+async def test_a_kept_result_removed_from_under_the_bot_fails_its_job_clearly_and_uncharged(
+    tmp_path: Path, discord_fake: FakeDiscord
+) -> None:
+    """The results folder cleared while the bot was down: the member is told the image was lost, and the
+    job ends refunded, not retried for ten minutes."""
+    fakes = Fakes()
+    async with fakes.seaart, fakes.kie, fakes.segmind, fakes.gemini:
+        settings = fakes.settings(tmp_path, discord_fake, ["gemini"])
+        discord_fake.hold_edits(True)
+        running = await start_bot(settings, discord_fake, Clock())
+        try:
+            interaction = await discord_fake.slash_command("imagine", {"prompt": "lost", "model": "nano_banana_pro"})
+            await discord_fake.wait_for(lambda: last_state(settings) == "succeeded", timeout=20)
+            await discord_fake.wait_for(lambda: discord_fake.edits_waiting > 0, timeout=10)
+        finally:
+            await running.close()
+        for kept in Path(f"{settings.database.path}.results").iterdir():
+            kept.unlink()
+        discord_fake.hold_edits(False)
+        await asyncio.sleep(0.2)  # the stopped bot's held edit, carried out or dropped
+        running = await start_bot(settings, discord_fake, Clock())
+        try:
+            await discord_fake.wait_for(lambda: last_state(settings) == "failed", timeout=20)
+            message = discord_fake.messages[interaction.original_message_id or 0]
+            await discord_fake.wait_for(lambda: "lost before it could be posted" in str(message.embeds), timeout=10)
+        finally:
+            await running.close()
+    (job,) = rows(settings)
+    assert (job["error_category"], job["charge_state"]) == ("delivery", "refunded")
+    assert job["delivery_attempts"] == 0
