@@ -232,7 +232,7 @@ class JobRunner:
             log.info("resuming %d unfinished job(s)", active)
         await self._recover_held()
         if self.result_files.directory.is_dir():
-            await asyncio.to_thread(self.result_files.sweep, await self.store.active_ids())
+            await asyncio.to_thread(self.result_files.sweep, await self.store.naming_result_files())
         self._in_background(self._tell_providers_cancelled(), "tell-providers-cancelled")
         for job_id in await self.owed_edits.all():
             self._retry_final(job_id)

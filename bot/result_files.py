@@ -5,8 +5,8 @@ loop reads stay small). Before this, twenty 4K Gemini results at once took the b
 
 A file is written whole (to a ``.part`` name, flushed to disk, then renamed) before the row that names
 it is written, so a restart finds every file a row names. A file whose job has ended goes when the job
-ends (``discard``); one that no unfinished job names (the bot stopped between the file and the row, or
-between a job's end and the file's removal) goes at start-up (``sweep``).
+ends (``discard``); one that no unfinished job's row names (the bot stopped between the file and the row,
+or between a job's end and the file's removal) goes at start-up (``sweep``).
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ class ResultFiles:
             await asyncio.to_thread(self._remove, lambda job: job == job_id)
 
     def sweep(self, unfinished: Collection[str]) -> int:
-        """At start-up: remove every file no unfinished job can name, and every ``.part`` (a write the last
-        process did not finish; no row names it). Returns how many went."""
+        """At start-up: remove every file but those of ``unfinished`` (the unfinished jobs whose rows name
+        files), and every ``.part`` (a write the last process did not finish). Returns how many went."""
         if not self.directory.is_dir():
             return 0
         keep = set(unfinished)

@@ -390,11 +390,14 @@ class JobStore:
             rows = await cur.fetchall()
         return [_row_to_job(r) for r in rows]
 
-    async def active_ids(self) -> list[str]:
-        """The ids of every unfinished job (by the jobs_due index's states), without reading their rows."""
+    async def naming_result_files(self) -> list[str]:
+        """The unfinished jobs whose row names a kept result file (bot/result_files.py): the files a
+        restart must keep. A file of any other job (one killed between writing it and writing its row)
+        can never be used."""
+        named = "(handle_json LIKE '%\"file\":\"%' OR result_json LIKE '%\"file\":\"%')"
         async with (
             self.db.read() as conn,
-            conn.execute(f"SELECT id FROM jobs WHERE state IN ({_ACTIVE_MARKS})", ACTIVE_STATES) as cur,
+            conn.execute(f"SELECT id FROM jobs WHERE state IN ({_ACTIVE_MARKS}) AND {named}", ACTIVE_STATES) as cur,
         ):
             return [str(row[0]) for row in await cur.fetchall()]
 

@@ -15,7 +15,17 @@ import aiosqlite
 import pytest
 
 from bot.errors import ErrorCategory
-from bot.models import TRANSITIONS, GenerationRequest, ImageRef, JobHandle, JobResult, JobState, ProviderAttempt
+from bot.models import (
+    TRANSITIONS,
+    GenerationRequest,
+    ImageRef,
+    JobHandle,
+    JobResult,
+    JobState,
+    JobUpdate,
+    ProviderAttempt,
+    UpdateStatus,
+)
 from bot.store import Database
 from bot.store.jobs import InvalidTransitionError, Job, JobStore, NewJob
 from bot.store.owed_edits import OwedEdits
@@ -338,3 +348,22 @@ async def test_a_cancel_written_while_a_step_holds_the_job_stops_its_image_being
     other = await store.update(other, now=1001.0, state=JobState.SUBMITTED)
     done = await store.update(other, now=1002.0, state=JobState.SUCCEEDED, unless_cancelled=True)
     assert done.state is JobState.SUCCEEDED
+
+
+async def test_the_unfinished_jobs_whose_rows_name_kept_result_files(store: JobStore) -> None:
+    """What a restart keeps in the results folder (bot/result_files.py): the files of unfinished jobs whose
+    rows name them, in the handle (an answer applied after the restart) or the result (being delivered);
+    not those of a job killed between writing its file and its row, nor of an ended job."""
+    kept = JobUpdate(status=UpdateStatus.SUCCEEDED, images=[ImageRef(file="0123456789abcdef-1")])
+    in_handle, in_result, unnamed, ended = [
+        await store.create(new_job(), now=1000.0, deadline_seconds=600) for _ in range(4)
+    ]
+    handle = JobHandle(provider="seaart", model="nano_banana_2", provider_job_id="p-1", ready=kept)
+    await store.update(in_handle, now=1001.0, state=JobState.SUBMITTED, handle=handle)
+    plain = JobHandle(provider="seaart", model="nano_banana_2", provider_job_id="p-2")
+    job = await store.update(in_result, now=1001.0, state=JobState.SUBMITTED, handle=plain)
+    await store.update(job, now=1002.0, state=JobState.SUCCEEDED, result=JobResult(images=kept.images))
+    await store.update(unnamed, now=1001.0, submit_started_at=1001.0)  # killed while its answer was kept
+    job = await store.update(ended, now=1001.0, state=JobState.SUBMITTED, handle=handle)
+    await store.update(job, now=1002.0, state=JobState.FAILED, error_message="x")
+    assert sorted(await store.naming_result_files()) == sorted([in_handle.id, in_result.id])
