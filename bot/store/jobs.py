@@ -394,7 +394,7 @@ class JobStore:
         """The unfinished jobs whose row names a kept result file (bot/result_files.py): the files a
         restart must keep. A file of any other job (one killed between writing it and writing its row)
         can never be used."""
-        named = "(handle_json LIKE '%\"file\":\"%' OR result_json LIKE '%\"file\":\"%')"
+        named = '(handle_json LIKE \'%"file":"%\' OR result_json LIKE \'%"file":"%\')'
         async with (
             self.db.read() as conn,
             conn.execute(f"SELECT id FROM jobs WHERE state IN ({_ACTIVE_MARKS}) AND {named}", ACTIVE_STATES) as cur,
