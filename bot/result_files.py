@@ -68,7 +68,7 @@ class ResultFiles:
         keep = set(unfinished)
         removed = self._remove(lambda job: job not in keep, partial=True)
         if removed:
-            log.info("removed %d result file(s) no unfinished job names", removed)
+            log.info("removed %d result file(s) no unfinished job's row names", removed)
         return removed
 
     def _remove(self, wanted: Callable[[str], bool], *, partial: bool = False) -> int:
