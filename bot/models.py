@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -183,6 +184,33 @@ class ImageRef(BaseModel):
     thought_signature: str | None = None
 
 
+# What a job keeps of a provider's words and accounting. A member is shown at most 1,024 characters of
+# the model's text (an embed field), and usage feeds the records; a broken or hostile answer (megabytes
+# of text, a usage list of a hundred thousand numbers) would otherwise sit in the job's row for good,
+# and in memory while the job runs.
+KEPT_TEXT_CHARS = 4000
+KEPT_USAGE_BYTES = 16 * 1024
+
+
+def kept_text(text: str | None) -> str | None:
+    return text if text is None or len(text) <= KEPT_TEXT_CHARS else text[: KEPT_TEXT_CHARS - 1] + "…"
+
+
+def kept_usage(usage: dict[str, Any]) -> dict[str, Any]:
+    """The usage entries, in order, that fit KEPT_USAGE_BYTES as JSON; one too large is left out."""
+    kept: dict[str, Any] = {}
+    total = 0
+    for key, value in usage.items():
+        try:
+            size = len(json.dumps([key, value], default=str))
+        except (TypeError, ValueError, RecursionError):
+            continue
+        if total + size <= KEPT_USAGE_BYTES:
+            kept[key] = value
+            total += size
+    return kept
+
+
 class JobResult(BaseModel):
     """What a job brought back: its images (or, for a refusal, none), the model's text, the provider's usage."""
 
@@ -203,6 +231,16 @@ class JobResult(BaseModel):
             else image
             for image in images
         ]
+
+    @field_validator("text")
+    @classmethod
+    def _bounded_text(cls, text: str | None) -> str | None:
+        return kept_text(text)
+
+    @field_validator("usage")
+    @classmethod
+    def _bounded_usage(cls, usage: dict[str, Any]) -> dict[str, Any]:
+        return kept_usage(usage)
 
     def without_inline_bytes(self) -> JobResult:
         """The same result with inline images dropped (their bytes, or the file they were kept in): kept
@@ -232,6 +270,17 @@ class JobUpdate(BaseModel):
     # What some providers say about a job still going, for the poll schedule (bot/schedule.py).
     progress: float | None = Field(default=None, ge=0, le=1)
     queue_position: int | None = Field(default=None, ge=0)
+
+    # Bounded as a result's are (a handle keeps a synchronous API's update until it is applied).
+    @field_validator("text")
+    @classmethod
+    def _bounded_text(cls, text: str | None) -> str | None:
+        return kept_text(text)
+
+    @field_validator("usage")
+    @classmethod
+    def _bounded_usage(cls, usage: dict[str, Any]) -> dict[str, Any]:
+        return kept_usage(usage)
 
 
 JobHandle.model_rebuild()

@@ -403,9 +403,16 @@ def _grounding_sources(candidate: Mapping[str, Any]) -> list[dict[str, str]]:
     for chunk in chunks if isinstance(chunks, list) else []:
         web = _as_dict(_as_dict(chunk).get("web"))
         uri, title = web.get("uri"), web.get("title")
-        if isinstance(uri, str) and uri.startswith(("http://", "https://")):
-            sources.append({"uri": uri, "title": title if isinstance(title, str) else uri})
+        if isinstance(uri, str) and uri.startswith(("http://", "https://")) and len(uri) <= _SOURCE_URI_CHARS:
+            sources.append({"uri": uri, "title": (title if isinstance(title, str) else uri)[:_SOURCE_TITLE_CHARS]})
+            if len(sources) == _SOURCES_KEPT:
+                break  # a grounded answer cites a handful; more is a broken or hostile answer
     return sources
+
+
+_SOURCES_KEPT = 10
+_SOURCE_URI_CHARS = 1000
+_SOURCE_TITLE_CHARS = 200
 
 
 def _b64decode(value: object) -> bytes:

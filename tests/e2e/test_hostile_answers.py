@@ -9,6 +9,7 @@ real bot runs against it and the fake Discord.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -17,11 +18,13 @@ from typing import Any
 import pytest
 
 from bot.budget import MAX_RETRY_AFTER_SECONDS
+from bot.models import KEPT_TEXT_CHARS
 from bot.providers._adapter import HttpAdapter
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from bot.testing.providers._base import Chaos
 from tests.conftest import Clock, final_message, make_settings, start_bot
+from tests.e2e.test_failover import Fakes
 from tests.e2e.test_hostile_results import job_row, run_outcome
 
 
@@ -124,3 +127,32 @@ async def test_a_429_asking_to_wait_a_day_holds_the_job_a_minute_at_most(
     assert row["state"] in ("submitted", "running")
     assert row["next_poll_at"] - answered_at <= MAX_RETRY_AFTER_SECONDS + 1
     assert [event.fault for event in seaart.chaos_events] == ["429"], "one status call, no retries inside it"
+
+
+async def test_an_answer_bloated_with_text_and_accounting_keeps_only_what_is_shown_and_recorded(
+    tmp_path: Path, discord_fake: FakeDiscord
+) -> None:
+    """A Gemini answer with its image, 20 MB of text, a 5 MB string and 100,000 numbers in its usage and
+    50,000 web sources: all of it went into the job's row (and stayed in memory while the job ran). Now
+    the row keeps 4,000 characters of the text, the usage entries that fit 16 KiB and ten sources."""
+    fakes = Fakes()
+    async with fakes.seaart, fakes.kie, fakes.segmind, fakes.gemini:
+        settings = fakes.settings(tmp_path, discord_fake, ["gemini"])
+        fakes.gemini.script("bloated")
+        running = await start_bot(settings, discord_fake, Clock())
+        try:
+            options = {"prompt": "a poster", "model": "nano_banana_pro"}
+            interaction = await discord_fake.slash_command("imagine", options)
+            await discord_fake.wait_for(lambda: job_row(settings.database.path).get("state") == "delivered", timeout=30)
+        finally:
+            await running.close()
+    row = job_row(settings.database.path)
+    result = json.loads(row["result_json"])
+    assert len(row["result_json"]) < 32 * 1024 and len(row["handle_json"] or "") < 32 * 1024
+    assert result["text"].startswith("Here is your image. and more") and len(result["text"]) == KEPT_TEXT_CHARS
+    assert "padding" not in result["usage"] and "counts" not in result["usage"]
+    assert result["usage"]["totalTokenCount"] > 0 and len(result["usage"]["groundingSources"]) == 10
+    message = final_message(discord_fake, interaction.id)
+    assert message is not None and len(message.files) == 1
+    said = next(f["value"] for f in message.embeds[0]["fields"] if f["name"] == "The model said")
+    assert said.startswith("Here is your image. and more") and len(said) <= 1024

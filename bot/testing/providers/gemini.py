@@ -16,6 +16,8 @@ Outcomes (one per generateContent call; unscripted calls get "success"):
   success               STOP with one final PNG, sized by imageConfig (imageSize x aspectRatio; with no
                         aspectRatio, the first reference image's shape, else 1:1)
   success_text          a text part, then the final PNG
+  bloated               hostile: the final PNG with 20 MB of text beside it, a 5 MB string and a list of
+                        100,000 numbers in usageMetadata, and 50,000 web sources in groundingMetadata
   with_thought_image    a thought text part and an interim thought image (half size) before the final
                         text and image: the final one must win
   bad_input             400 INVALID_ARGUMENT "Request contains an invalid argument." (no job)
@@ -117,6 +119,7 @@ GEMINI_OUTCOMES: frozenset[str] = frozenset(
     {
         "success",
         "success_text",
+        "bloated",
         "with_thought_image",
         "content_blocked",
         "transient_failure",
@@ -612,16 +615,19 @@ class FakeGemini(FakeProviderServer[FakeGeminiCall]):
             parts.append({"text": "Here is the final image."})
         if outcome == "success_text":
             parts.append({"text": "Here is your image."})
+        if outcome == "bloated":
+            parts.append({"text": "Here is your image. " + "and more " * 2_500_000})
         if outcome == "undecodable_image":
             parts.append({"inlineData": {"mimeType": "image/png", "data": base64.b64encode(NOT_AN_IMAGE).decode()}})
         else:
             parts.append(await self._image_part(size))
         candidate = {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
-        return {
-            "candidates": [candidate],
-            "usageMetadata": self._usage(job, _IMAGE_TOKENS.get(tier, 1120)),
-            **envelope,
-        }
+        usage = self._usage(job, _IMAGE_TOKENS.get(tier, 1120))
+        if outcome == "bloated":
+            usage |= {"padding": "x" * 5_000_000, "counts": list(range(100_000))}
+            web = [{"web": {"uri": f"https://source.example/{n}", "title": f"Source {n}"}} for n in range(50_000)]
+            candidate["groundingMetadata"] = {"groundingChunks": web}
+        return {"candidates": [candidate], "usageMetadata": usage, **envelope}
 
 
 def _google_error(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> web.Response:
