@@ -211,7 +211,22 @@ def kept_usage(usage: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-class JobResult(BaseModel):
+class _BoundedWords(BaseModel):
+    """A model's ``text`` and ``usage`` kept within the bounds above: a job's result, and the update a
+    synchronous API's handle keeps until it is applied."""
+
+    @field_validator("text", check_fields=False)
+    @classmethod
+    def _bounded_text(cls, text: str | None) -> str | None:
+        return kept_text(text)
+
+    @field_validator("usage", check_fields=False)
+    @classmethod
+    def _bounded_usage(cls, usage: dict[str, Any]) -> dict[str, Any]:
+        return kept_usage(usage)
+
+
+class JobResult(_BoundedWords):
     """What a job brought back: its images (or, for a refusal, none), the model's text, the provider's usage."""
 
     images: list[ImageRef] = Field(default_factory=list)
@@ -232,16 +247,6 @@ class JobResult(BaseModel):
             for image in images
         ]
 
-    @field_validator("text")
-    @classmethod
-    def _bounded_text(cls, text: str | None) -> str | None:
-        return kept_text(text)
-
-    @field_validator("usage")
-    @classmethod
-    def _bounded_usage(cls, usage: dict[str, Any]) -> dict[str, Any]:
-        return kept_usage(usage)
-
     def without_inline_bytes(self) -> JobResult:
         """The same result with inline images dropped (their bytes, or the file they were kept in): kept
         once the images are on Discord."""
@@ -257,7 +262,7 @@ class ProviderAttempt(BaseModel):
     reason: str
 
 
-class JobUpdate(BaseModel):
+class JobUpdate(_BoundedWords):
     """One poll's answer, normalised (docs/providers.md 8.2)."""
 
     status: UpdateStatus
@@ -270,17 +275,6 @@ class JobUpdate(BaseModel):
     # What some providers say about a job still going, for the poll schedule (bot/schedule.py).
     progress: float | None = Field(default=None, ge=0, le=1)
     queue_position: int | None = Field(default=None, ge=0)
-
-    # Bounded as a result's are (a handle keeps a synchronous API's update until it is applied).
-    @field_validator("text")
-    @classmethod
-    def _bounded_text(cls, text: str | None) -> str | None:
-        return kept_text(text)
-
-    @field_validator("usage")
-    @classmethod
-    def _bounded_usage(cls, usage: dict[str, Any]) -> dict[str, Any]:
-        return kept_usage(usage)
 
 
 JobHandle.model_rebuild()

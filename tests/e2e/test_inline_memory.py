@@ -20,7 +20,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.jobs import MAX_RESULT_IMAGES
-from bot.testing.discord import FakeDiscord
+from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeGemini
 from bot.testing.providers._base import noise_png
 from tests.conftest import BOT_TOKEN, Clock, start_bot
@@ -45,6 +45,20 @@ REFERENCES_BOUND_MB = 300
 def last_state(settings: Settings) -> str | None:
     found = rows(settings)
     return str(found[-1]["state"]) if found else None
+
+
+async def stopped_before_its_upload(discord_fake: FakeDiscord, settings: Settings, prompt: str) -> FakeInteraction:
+    """A Gemini /imagine whose image is in hand (kept as a file) while Discord is slow to take the upload,
+    and the bot stopped then: the job is left succeeded, its delivery still to do. Edits stay held."""
+    discord_fake.hold_edits(True)
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": prompt, "model": "nano_banana_pro"})
+        await discord_fake.wait_for(lambda: last_state(settings) == "succeeded", timeout=20)
+        await discord_fake.wait_for(lambda: discord_fake.edits_waiting > 0, timeout=10)
+    finally:
+        await running.close()
+    return interaction
 
 
 def gemini_config(tmp_path: Path, discord_fake: FakeDiscord, gemini: FakeGemini) -> Path:
@@ -148,14 +162,7 @@ async def test_a_kept_inline_result_survives_a_restart_before_its_delivery(
     async with fakes.seaart, fakes.kie, fakes.segmind, fakes.gemini:
         settings = fakes.settings(tmp_path, discord_fake, ["gemini"])
         kept = Path(f"{settings.database.path}.results")
-        discord_fake.hold_edits(True)  # Discord slow to take the upload: the bot stops before it is done
-        running = await start_bot(settings, discord_fake, Clock())
-        try:
-            interaction = await discord_fake.slash_command("imagine", {"prompt": "kept", "model": "nano_banana_pro"})
-            await discord_fake.wait_for(lambda: last_state(settings) == "succeeded", timeout=20)
-            await discord_fake.wait_for(lambda: discord_fake.edits_waiting > 0, timeout=10)
-        finally:
-            await running.close()
+        interaction = await stopped_before_its_upload(discord_fake, settings, "kept")
         (job,) = rows(settings)
         name = f"{job['id']}-1"
         assert f'"file":"{name}"' in job["result_json"] and len(job["result_json"]) < 2_000
@@ -233,14 +240,7 @@ async def test_a_kept_result_removed_from_under_the_bot_fails_its_job_clearly_an
     fakes = Fakes()
     async with fakes.seaart, fakes.kie, fakes.segmind, fakes.gemini:
         settings = fakes.settings(tmp_path, discord_fake, ["gemini"])
-        discord_fake.hold_edits(True)
-        running = await start_bot(settings, discord_fake, Clock())
-        try:
-            interaction = await discord_fake.slash_command("imagine", {"prompt": "lost", "model": "nano_banana_pro"})
-            await discord_fake.wait_for(lambda: last_state(settings) == "succeeded", timeout=20)
-            await discord_fake.wait_for(lambda: discord_fake.edits_waiting > 0, timeout=10)
-        finally:
-            await running.close()
+        interaction = await stopped_before_its_upload(discord_fake, settings, "lost")
         for kept in Path(f"{settings.database.path}.results").iterdir():
             kept.unlink()
         discord_fake.hold_edits(False)
