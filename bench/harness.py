@@ -213,9 +213,16 @@ class BotProcess:
 
     def peak_rss_mb(self) -> float:
         """The most resident memory the process has had (VmHWM in /proc/PID/status), MiB."""
+        return self._status_mb("VmHWM:")
+
+    def rss_mb(self) -> float:
+        """The memory the process has resident now (VmRSS in /proc/PID/status), MiB."""
+        return self._status_mb("VmRSS:")
+
+    def _status_mb(self, field: str) -> float:
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
+                if line.startswith(field):
                     return int(line.split()[1]) / 1024
         return float("nan")
 

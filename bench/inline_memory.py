@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import sqlite3
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ from harness import (
     Config,
     StartFailed,
     base_config,
+    finished_jobs,
     machine,
     render_config,
     start_bot,
@@ -58,21 +58,6 @@ class Row:
     held_mb: float = float("nan")
     references_peak_mb: float = float("nan")
     note: str = ""
-
-
-def rss_mb(bot: BotProcess) -> float:
-    for line in Path(f"/proc/{bot.pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def ended(db: Path) -> int:
-    if not db.exists():
-        return 0
-    with sqlite3.connect(db) as conn:
-        (count,) = conn.execute("SELECT COUNT(*) FROM jobs WHERE state IN ('delivered', 'failed')").fetchone()
-    return int(count)
 
 
 def write_config(workdir: Path, discord_fake: FakeDiscord, gemini: FakeGemini, source: BotSource) -> Path:
@@ -105,7 +90,7 @@ async def scene(source: BotSource, workdir: Path) -> AsyncIterator[tuple[FakeDis
 
 async def results_scene(source: BotSource, args: argparse.Namespace, workdir: Path, row: Row) -> None:
     async with scene(source, workdir) as (discord_fake, gemini, bot):
-        row.idle_mb = rss_mb(bot)
+        row.idle_mb = bot.rss_mb()
         gemini.hold(True)
         for n in range(args.results):
             await discord_fake.slash_command(
@@ -117,7 +102,7 @@ async def results_scene(source: BotSource, args: argparse.Namespace, workdir: Pa
         started = time.monotonic()
         gemini.hold(False)
         db = workdir / "bot.sqlite3"
-        await discord_fake.wait_for(lambda: ended(db) == args.results, timeout=600)
+        await discord_fake.wait_for(lambda: finished_jobs(db) == args.results, timeout=600)
         row.results_seconds = time.monotonic() - started
         row.results_peak_mb = bot.peak_rss_mb()
 
@@ -134,9 +119,9 @@ async def references_scene(source: BotSource, args: argparse.Namespace, workdir:
             await discord_fake.slash_command("imagine", {"prompt": f"collage {n}", **references})
         await discord_fake.wait_for(lambda: len(gemini.jobs) == args.calls, timeout=300)
         await asyncio.sleep(1.0)
-        row.held_mb = rss_mb(bot)
+        row.held_mb = bot.rss_mb()
         gemini.hold(False)
-        await discord_fake.wait_for(lambda: ended(workdir / "bot.sqlite3") == args.calls, timeout=600)
+        await discord_fake.wait_for(lambda: finished_jobs(workdir / "bot.sqlite3") == args.calls, timeout=600)
         row.references_peak_mb = bot.peak_rss_mb()
 
 

@@ -439,12 +439,11 @@ def _kind(mime_type: str) -> str:
     return mime_type.removeprefix("image/").upper()
 
 
-def _sniff(data: bytes | IO[bytes]) -> str | None:
-    """The image's real MIME type (PNG, JPEG or WebP, checked by Pillow), or None."""
-    if not isinstance(data, bytes):
-        data.seek(0)
+def _sniff(file: IO[bytes]) -> str | None:
+    """The real MIME type of the image in ``file`` (PNG, JPEG or WebP, checked by Pillow), or None."""
+    file.seek(0)
     try:
-        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as picture:
+        with Image.open(file) as picture:
             kind = picture.format or ""
             picture.verify()  # catches truncated or corrupt files without decoding every pixel
     except (

@@ -41,11 +41,6 @@ class ImageFile:
         self.file.write(data)
         self.size += len(data)
 
-    def read_all(self) -> bytes:
-        """The whole image (a few callers want bytes: Pillow's checks, the tests)."""
-        self.file.seek(0)
-        return self.file.read()
-
     def close(self) -> None:
         self.file.close()
 
@@ -71,7 +66,7 @@ class InlineBody:
         parts = re.split(f"{token}([0-9]+){token}", text)
         # Text, file index, text, file index, ..., text.
         self._pieces: list[bytes | ImageFile] = [
-            files[int(part)] if odd else part.encode("utf-8") for odd, part in _alternating(parts)
+            files[int(part)] if index % 2 else part.encode("utf-8") for index, part in enumerate(parts)
         ]
         self.length = sum(encoded_length(p.size) if isinstance(p, ImageFile) else len(p) for p in self._pieces)
 
@@ -87,7 +82,3 @@ class InlineBody:
     async def read(self) -> bytes:
         """The whole body at once (tests, and a reader of small documents)."""
         return b"".join([chunk async for chunk in self])
-
-
-def _alternating(parts: list[str]) -> list[tuple[bool, str]]:
-    return [(index % 2 == 1, part) for index, part in enumerate(parts)]
