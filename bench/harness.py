@@ -73,6 +73,8 @@ class BotSource:
             "DISCORD_TOKEN": BOT_TOKEN,
             "SEAART_API_KEY": PROVIDER_KEY,
             "KIE_API_KEY": PROVIDER_KEY,
+            "SINANCODE_API_KEY": PROVIDER_KEY,
+            "SEGMIND_API_KEY": PROVIDER_KEY,
             "GEMINI_API_KEY": PROVIDER_KEY,
         }
         if self.root is not None:

@@ -1,8 +1,8 @@
 """The fault soak: the REAL bot under a flaky provider, a flaky Discord and hard kills; nothing may be lost.
 
 The bot runs as its own process (`python -m bot run`, bench/harness.py) against fakes in this process:
-  * the --providers fakes (FakeSeaArt, FakeKie in time mode: each job takes --min..--max s; FakeGemini,
-    which answers a create with the image) with chaos:
+  * the --providers fakes (FakeSeaArt, FakeKie as Kie or sinancode, FakeSegmind on its v2 queue, in time
+    mode: each job takes --min..--max s; FakeGemini, which answers a create with the image) with chaos:
     --chaos of each one's API calls answer 429 with Retry-After, a 5xx, hang (the work is done, the
     answer held --hang s), or a malformed body (bot/testing/providers/_base.py Chaos); --faults adds
     hostile answers (drip: a body that never ends; huge: 256 MB of JSON; deep: JSON nested past the
@@ -71,7 +71,7 @@ from harness import (
 
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.discord.faults import CALLBACK_PATHS
-from bot.testing.providers import Chaos, FakeGemini, FakeKie, FakeSeaArt
+from bot.testing.providers import Chaos, FakeGemini, FakeKie, FakeSeaArt, FakeSegmind
 from bot.testing.providers._base import FAULTS, FakeProviderServer, Fault
 from bot.testing.soak import (
     GENEROUS_QUOTAS,
@@ -113,9 +113,9 @@ class Plan:
 
 LOST_ANSWER_PATHS = rf"{CALLBACK_PATHS}|^/channels/\d+/messages$"
 
-# The fakes a soak can run, by provider name; all take chaos (bot/testing/providers/_base.py), SeaArt and Kie
-# time mode too (Gemini answers a create with the image: it has no job time).
-SOAK_PROVIDERS = ("seaart", "kie", "gemini")
+# The fakes a soak can run, by provider name; all take chaos (bot/testing/providers/_base.py), all but Gemini
+# time mode too (Gemini answers a create with the image: it has no job time). Segmind runs its v2 queue.
+SOAK_PROVIDERS = ("seaart", "kie", "sinancode", "segmind", "gemini")
 
 
 def make_fakes(plan: Plan) -> dict[str, FakeProviderServer[Any]]:
@@ -138,7 +138,12 @@ def make_fakes(plan: Plan) -> dict[str, FakeProviderServer[Any]]:
             "provider_time": lambda times=times: times.uniform(plan.low, plan.high),
             "chaos": chaos,
         }
-        fakes[name] = FakeSeaArt(**options) if name == "seaart" else FakeKie(flavour="kie", **options)
+        if name == "seaart":
+            fakes[name] = FakeSeaArt(**options)
+        elif name == "segmind":
+            fakes[name] = FakeSegmind(**options)
+        else:
+            fakes[name] = FakeKie(flavour="sinancode" if name == "sinancode" else "kie", **options)
     return fakes
 
 

@@ -40,7 +40,7 @@ from typing import Any
 from bot.models import TERMINAL_STATES, JobState
 from bot.render import COLOUR_DONE, COLOUR_PROGRESS, truncate
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
-from bot.testing.providers import FakeGemini, FakeSeaArt
+from bot.testing.providers import FakeGemini, FakeSeaArt, FakeSegmind
 from bot.testing.providers._base import FakeProviderServer
 from bot.testing.providers.gemini import FakeGeminiCall
 
@@ -352,9 +352,9 @@ def provider_record(fakes: Iterable[FakeProviderServer[Any]]) -> ProviderRecord:
 
 
 def _task_prompt(fake: FakeProviderServer[Any], task: Any) -> str:
-    """The prompt a fake's task was made for (SeaArt keeps it in the body, Kie in its ``input``, Gemini in
+    """The prompt a fake's task was made for (SeaArt and Segmind keep it in the body, Kie in its ``input``, Gemini in
     the text part of the last turn)."""
-    if isinstance(fake, FakeSeaArt):
+    if isinstance(fake, FakeSeaArt | FakeSegmind):
         return str(task.body.get("prompt"))
     if isinstance(fake, FakeGemini):
         parts = task.body["contents"][-1]["parts"]

@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from bot.testing.discord import FakeDiscord, point_discord_py_at
-from bot.testing.providers import Chaos, FakeSeaArt, noise_png
+from bot.testing.providers import Chaos, FakeSeaArt, FakeSegmind, noise_png
 
 KEY = "test-chaos-key-77"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -51,6 +51,27 @@ async def test_429_says_when_to_come_back_and_makes_no_task(http: httpx.AsyncCli
         assert answer.json()["error"]["code"] == "RATE_LIMIT_EXCEEDED"
         assert fake.jobs == {}
         assert [(e.method, e.fault) for e in fake.chaos_events] == [("POST", "429")]
+
+
+async def test_segmind_chaos_falls_on_its_api_calls_not_on_a_refused_key_or_a_download() -> None:
+    async with FakeSegmind(chaos=Chaos(rate=1.0, faults=("5xx",))) as fake, httpx.AsyncClient() as http:
+        url = f"{fake.base_url}/v2/nano-banana-2"
+        wrong_key = await http.post(url, json={"prompt": "a banana"}, headers={"x-api-key": "wrong"})
+        refused = [
+            (await http.post(url, json={"prompt": f"banana {i}"}, headers={"x-api-key": fake.api_key}))
+            for i in range(6)
+        ]
+        fake.chaos = None
+        made = (await http.post(url, json={"prompt": "a banana"}, headers={"x-api-key": fake.api_key})).json()
+        fake.chaos = Chaos(rate=1.0, faults=("5xx",))
+        name = fake.jobs[made["request_id"]].image_names[0]
+        download = await http.get(f"{fake.image_base_url}/{name}.png")
+
+        assert wrong_key.status_code == 401  # Segmind's own answer to a wrong key, not a fault
+        assert {answer.status_code for answer in refused} <= {500, 502, 503}
+        assert list(fake.jobs) == [made["request_id"]]  # a 5xx made no job
+        assert download.status_code == 200 and download.content.startswith(b"\x89PNG")
+        assert len(fake.chaos_events) == 6
 
 
 async def test_5xx_makes_no_task(http: httpx.AsyncClient) -> None:

@@ -351,6 +351,11 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
         """Whether this path is an API call (key checked) rather than a file download."""
         return not request.path.startswith(("/files/", "/hostile/"))
 
+    def chaos_applies(self, request: web.Request) -> bool:
+        """Whether chaos may fall on this request: the API calls, which are those whose key is checked
+        here unless a fake checks its key itself (to give its own 401 answers) and says so."""
+        return self.needs_key(request)
+
     def middlewares(self) -> list[Any]:
         return []
 
@@ -610,10 +615,10 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
         if arrived < self._down_until and request.method == "POST" and self.is_create(request.path):
             self.chaos_events.append(ChaosEvent(arrived, request.method, request.path, "outage"))
             return web.json_response({"detail": "service unavailable (outage)"}, status=503)
-        if not self.needs_key(request):
-            return await handler(request)
-        if not self.is_authorised(request):
+        if self.needs_key(request) and not self.is_authorised(request):
             return self.unauthorised()
+        if not self.chaos_applies(request) or not self.is_authorised(request):
+            return await handler(request)  # a refused key is answered by the fake's own check, not chaos
         fault = self._draw_fault(request)
         if fault is None:
             return await handler(request)

@@ -17,6 +17,11 @@
   documented list -> 406, as the [S] errors doc describes "a parameter value rejected before the
   model runs"); a balance below the request's price -> 406 "Insufficient credits".
 
+Time mode (``provider_time=``, bot/testing/providers/_base.py): a v2 job is PROCESSING until its drawn
+time has passed, however often it is polled (v1 answers with the image, so it has none). ``chaos=``
+falls on the API calls under ``/v1/`` and ``/v2/`` that carry the right key (a wrong key gets Segmind's
+own 401), never on file downloads. bench/soak.py runs the v2 queue with both.
+
 The exact v2 result JSON and v1's failure answers are [U] upstream (docs/providers.md 9.4); the shapes
 chosen here are noted per outcome. Files are always PNG whatever ``output_format`` asks for.
 
@@ -58,6 +63,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -67,7 +73,17 @@ from typing import Any, ClassVar, Literal
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bot.testing.providers._base import COMMON_OUTCOMES, FakeProviderServer, garbage, make_png, pixel_size
+from bot.testing.providers._base import (
+    COMMON_OUTCOMES,
+    Chaos,
+    FakeProviderServer,
+    ImageStyle,
+    JobTimes,
+    Seconds,
+    garbage,
+    make_png,
+    pixel_size,
+)
 
 __all__ = ["SEGMIND_OUTCOMES", "FakeSegmind", "FakeSegmindJob", "segmind_image_size", "validate_body"]
 
@@ -134,8 +150,9 @@ State = Literal["queued", "running", "done"]
 
 
 @dataclass
-class FakeSegmindJob:
-    """A job the fake accepted (v1 calls too). ``polls`` counts status requests, answered or not."""
+class FakeSegmindJob(JobTimes):
+    """A job the fake accepted (v1 calls too). ``polls`` counts status requests, answered or not; the
+    times (``created_at``, ``ready_at``) come from :class:`JobTimes`."""
 
     request_id: str
     model: str  # Segmind's slug, e.g. "nano-banana-2"
@@ -179,6 +196,9 @@ class FakeSegmind(FakeProviderServer[FakeSegmindJob]):
         hang_seconds: float = 300.0,
         credits: Decimal | str = "100",
         reset_seconds: float = 2.0,
+        provider_time: Seconds | None = None,
+        images: ImageStyle = "gradient",
+        chaos: Chaos | None = None,
     ) -> None:
         super().__init__(
             api_key=api_key,
@@ -187,6 +207,9 @@ class FakeSegmind(FakeProviderServer[FakeSegmindJob]):
             queued_polls=queued_polls,
             running_polls=running_polls,
             hang_seconds=hang_seconds,
+            provider_time=provider_time,
+            images=images,
+            chaos=chaos,
         )
         self.credits = Decimal(credits)
         # How far ahead x-rate-limit-reset-at-utc points on a 429.
@@ -210,6 +233,9 @@ class FakeSegmind(FakeProviderServer[FakeSegmindJob]):
     def needs_key(self, request: web.Request) -> bool:
         # The key check lives in _authenticate, which can answer both documented 401 bodies.
         return False
+
+    def chaos_applies(self, request: web.Request) -> bool:
+        return request.path.startswith(("/v1/", "/v2/"))
 
     def is_authorised(self, request: web.Request) -> bool:
         return self.key_matches(request.headers.get("x-api-key"))
@@ -272,6 +298,7 @@ class FakeSegmind(FakeProviderServer[FakeSegmindJob]):
             return _error(406, f"Insufficient credits. Your balance is ${self.credits}; this request needs ${cost}.")
 
         request_id = str(uuid.uuid4())
+        created_at, running_at, ready_at = self.new_job_times()
         job = FakeSegmindJob(
             request_id=request_id,
             model=model,
@@ -280,6 +307,9 @@ class FakeSegmind(FakeProviderServer[FakeSegmindJob]):
             outcome=outcome,
             cost=cost,
             held=self._holding and mode == "v2",
+            created_at=created_at,
+            running_at=running_at if mode == "v2" else None,
+            ready_at=ready_at if mode == "v2" else created_at,
         )
         self.jobs[request_id] = job
         self._register_files(job)
@@ -367,6 +397,7 @@ class FakeSegmind(FakeProviderServer[FakeSegmindJob]):
             return garbage()
         state = self._state(job, job.progress)
         job.progress += 1
+        job.reported(state, time.time())
         if job.outcome == "expired_404":
             job.expired = True  # the next poll finds the record gone
         urls = self._job_urls(job)
@@ -436,8 +467,14 @@ class FakeSegmind(FakeProviderServer[FakeSegmindJob]):
     # -- job model --
 
     def _state(self, job: FakeSegmindJob, answered: int) -> State:
-        """The job's state as of its ``answered``-th status answer (0 = first)."""
-        return self.poll_state(answered, stalled=job.held or job.outcome == "never_finish")
+        """The job's state as of its ``answered``-th status answer (0 = first); time mode: as of now."""
+        stalled = job.held or job.outcome == "never_finish"
+        if job.timed:
+            return job.time_state(time.time(), stalled=stalled)
+        return self.poll_state(answered, stalled=stalled)
+
+    def on_release(self, job: FakeSegmindJob, now: float) -> None:
+        job.released(now)
 
     def _charge(self, job: FakeSegmindJob) -> None:
         # [S] only HTTP 200 is billed: failed jobs keep the balance.
