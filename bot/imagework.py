@@ -122,11 +122,17 @@ class Spool(tempfile.SpooledTemporaryFile[bytes]):
     """A temporary file holding one image: in memory up to ``in_memory`` bytes while it holds a gate
     slot, on disk (the system temp folder, TMPDIR) from the start without one or once it grows past."""
 
-    def __init__(self, gate: MemoryGate | None, in_memory: int = SPOOL_IN_MEMORY) -> None:
-        self._gate = gate if gate is not None and gate.try_take() else None
-        self._in_memory = in_memory
-        super().__init__(max_size=in_memory, mode="w+b")
-        if self._gate is None or in_memory <= 0:  # max_size 0 would mean "never move to disk"
+    def __init__(
+        self, gate: MemoryGate | None, in_memory: int = SPOOL_IN_MEMORY, *, file: IO[bytes] | None = None
+    ) -> None:
+        self._gate = gate if file is None and gate is not None and gate.try_take() else None
+        self._in_memory = in_memory if file is None else 0
+        super().__init__(max_size=self._in_memory, mode="w+b")
+        if file is not None:
+            # An image already on disk, read where it lies (ImageWork.kept): as if rolled over to it.
+            # Closing the spool closes the file; the file itself stays.
+            self._file, self._rolled = file, True
+        elif self._gate is None or in_memory <= 0:  # max_size 0 would mean "never move to disk"
             self.rollover()
 
     @property
@@ -178,10 +184,9 @@ class Spool(tempfile.SpooledTemporaryFile[bytes]):
             Spool.close(self)
 
 
-def _copy_into(path: Path, spool: Spool) -> None:
-    with path.open("rb") as file:
-        spool.reserve(os.fstat(file.fileno()).st_size)
-        shutil.copyfileobj(file, spool, CHUNK)
+def _copy_into(file: IO[bytes], spool: Spool) -> None:
+    spool.reserve(os.fstat(file.fileno()).st_size)
+    shutil.copyfileobj(file, spool, CHUNK)
 
 
 # Copying a kept file into a spool: 1 MiB reads, a 4K image in a few dozen.
@@ -227,14 +232,24 @@ class ImageWork:
 
     async def kept(self, path: Path) -> Spool:
         """An inline image the runner kept as a file (bot/result_files.py), as a spool. FileNotFoundError
-        if the file is gone."""
-        spool = self.spool()
-        try:
-            await asyncio.to_thread(_copy_into, path, spool)
-        except BaseException:
-            spool.close()
-            raise
-        return spool
+        if the file is gone.
+
+        One that fits the spool's memory share is copied into memory (an upload from memory costs no
+        thread hop per chunk: Spool.upload_source); a larger one would only be copied to another file on
+        disk, so it is read where it lies (a 2K Gemini result: 12 MB not written a second time)."""
+        file = await asyncio.to_thread(path.open, "rb")
+        with contextlib.ExitStack() as closing:
+            closing.callback(file.close)
+            if os.fstat(file.fileno()).st_size > self.in_memory:
+                closing.pop_all()  # the spool closes it
+                return Spool(None, file=file)
+            spool = self.spool()
+            try:
+                await asyncio.to_thread(_copy_into, file, spool)
+            except BaseException:
+                spool.close()
+                raise
+            return spool
 
     async def prepare(self, source: Spool, *, limit: int, stem: str, source_url: str | None) -> PreparedImage:
         """Verify ``source`` and, only if it is over ``limit``, re-encode it under the gate and in the pool.

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import gzip
+import io
 import os
 import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -111,6 +113,35 @@ async def test_inline_images_are_written_into_a_file_whole(size: int) -> None:
     spool.seek(0)
     assert spool.read() == data
     spool.close()
+    assert images.gate.in_use == 0
+    images.close()
+
+
+async def test_a_kept_file_past_the_memory_share_is_read_where_it_lies_and_a_small_one_from_memory(
+    tmp_path: Path,
+) -> None:
+    images = work(in_memory=64 * 1024)
+    big, small = tmp_path / "big-1", tmp_path / "small-1"
+    big.write_bytes(LARGE)
+    small.write_bytes(SMALL)
+
+    large_spool = await images.kept(big)
+    small_spool = await images.kept(small)
+    image = await images.prepare(large_spool, limit=len(LARGE), stem="r", source_url=None)
+
+    # The kept file itself is uploaded: not copied into another file, holding no memory slot.
+    assert large_spool.upload_source().name == str(big) and not large_spool.in_memory
+    assert image.data == LARGE and (image.width, image.height) == (1400, 1000)
+    assert small_spool.in_memory and isinstance(small_spool.upload_source(), io.BytesIO)
+    small_spool.seek(0)
+    assert small_spool.read() == SMALL
+    assert images.gate.in_use == 1  # the small one's
+    image.close()
+    small_spool.close()
+    assert large_spool.closed and images.gate.in_use == 0
+    assert big.read_bytes() == LARGE and small.read_bytes() == SMALL  # closing leaves the kept files be
+    with pytest.raises(FileNotFoundError):
+        await images.kept(tmp_path / "gone-1")
     assert images.gate.in_use == 0
     images.close()
 
