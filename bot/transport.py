@@ -21,7 +21,8 @@ What a hostile server can send is bounded here, for every request:
   once that many have arrived, however long the server would go on;
 * memory: an answer allowed past LARGE_ANSWER (one that may carry an image) and longer than that is
   read while holding a slot of ``answer_gate`` (the runner's memory gate), so many such answers at once
-  are read in turn, not all into memory together;
+  are read in turn, not all into memory together; one holding a slot must keep a pace (SLOT_GRACE), so
+  a dripping answer cannot keep a slot for the whole read timeout;
 * compression: a request that asks for ``Accept-Encoding: identity`` (bot/netguard.py's client does)
   gets no compressed body. httpx would inflate one without a bound (a 1 MB gzip answer can hold a
   gigabyte), so a compressed answer nobody asked for is refused (UnaskedEncoding) before it is read.
@@ -29,10 +30,12 @@ What a hostile server can send is bounded here, for every request:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
@@ -55,6 +58,13 @@ MAX_BODY = "max_body_bytes"
 # growing past it waits for a slot of the transport's memory gate while it is read: twenty such answers
 # arriving at once are read a few at a time, not all into memory together.
 LARGE_ANSWER = 4 * 1024 * 1024
+# An answer holding a slot must keep coming: from taking it, it gets SLOT_GRACE seconds plus one second per
+# SLOT_MIN_RATE bytes it has sent since, or it is cut (ReadTimeout). A provider dripping such an answer would
+# otherwise hold one of the gate's few slots, which spools and re-encodes share, up to its whole
+# request_timeout (180 s for Gemini). 256 KiB/s is a 2 Mbit/s link; a 4K answer of 67 MB needs 4 minutes
+# at that rate, longer than any request_timeout allows anyway.
+SLOT_GRACE = 15.0
+SLOT_MIN_RATE = 256 * 1024
 
 
 class AnswerTooLarge(httpx.ReadError):
@@ -107,24 +117,41 @@ class Gate(Protocol):
     def give(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class SlotPace:
+    """How fast an answer holding a gate slot must come (see SLOT_GRACE)."""
+
+    grace: float = SLOT_GRACE
+    min_rate: float = SLOT_MIN_RATE
+
+
 class _Body(httpx.AsyncByteStream):
     def __init__(
-        self, response: aiohttp.ClientResponse, request: httpx.Request, limit: int | None, gate: Gate | None
+        self,
+        response: aiohttp.ClientResponse,
+        request: httpx.Request,
+        limit: int | None,
+        gate: Gate | None,
+        pace: SlotPace,
     ) -> None:
         self._response = response
         self._request = request
         self._limit = limit
         # Only an answer that may carry an image (a MAX_BODY above LARGE_ANSWER) waits for a slot.
         self._gate = gate if limit is not None and limit > LARGE_ANSWER else None
+        self._pace = pace
         self._holding = False
+        self._held_at = 0.0
+        self._since_held = 0
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         limit, received = self._limit, 0
         declared = self._response.content_length
+        content = self._response.content
         with _mapped(self._request):
             if declared is not None and declared > LARGE_ANSWER:
                 await self._hold()
-            async for chunk in self._response.content.iter_chunked(CHUNK_SIZE):
+            while chunk := await (self._paced_read() if self._holding else content.read(CHUNK_SIZE)):
                 if limit is not None:
                     received += len(chunk)
                     if received > limit:
@@ -133,10 +160,27 @@ class _Body(httpx.AsyncByteStream):
                         await self._hold()
                 yield chunk
 
+    async def _paced_read(self) -> bytes:
+        """The next chunk of an answer holding a slot, by the deadline its pace so far allows. Only the read
+        is timed, never the consumer's work between chunks."""
+        deadline = self._held_at + self._pace.grace + self._since_held / self._pace.min_rate
+        try:
+            async with asyncio.timeout_at(deadline):
+                chunk = await self._response.content.read(CHUNK_SIZE)
+        except TimeoutError:
+            raise httpx.ReadTimeout(
+                f"answer slower than {self._pace.min_rate / 1024:g} KiB/s while holding a memory slot "
+                f"({self._since_held} bytes in {asyncio.get_running_loop().time() - self._held_at:.0f} s)",
+                request=self._request,
+            ) from None
+        self._since_held += len(chunk)
+        return chunk
+
     async def _hold(self) -> None:
         if self._gate is not None:
             await self._gate.take()
             self._holding = True
+            self._held_at = asyncio.get_running_loop().time()
 
     async def aclose(self) -> None:
         self._response.release()
@@ -154,9 +198,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         max_connections: int = 100,
         resolver: Callable[[], aiohttp.abc.AbstractResolver] | None = None,
         answer_gate: Gate | None = None,
+        slot_pace: SlotPace = SlotPace(),
     ) -> None:
         self._max_connections = max_connections
         self._answer_gate = answer_gate
+        self._slot_pace = slot_pace
         # Made in the running loop with the session (aiohttp's resolvers bind to the loop they are made in);
         # the addresses it returns are the ones connected to.
         self._resolver = resolver
@@ -208,7 +254,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
-            stream=_Body(response, request, limit, self._answer_gate),
+            stream=_Body(response, request, limit, self._answer_gate, self._slot_pace),
             request=request,
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode()},
         )

@@ -18,7 +18,15 @@ from aiohttp import web
 from bot.errors import SubmitUncertainError, TransientError
 from bot.netguard import guarded_client
 from bot.providers._http import RetryPolicy, request_with_retry
-from bot.transport import LARGE_ANSWER, MAX_BODY, AiohttpTransport, AnswerTooLarge, CookielessClient, UnaskedEncoding
+from bot.transport import (
+    LARGE_ANSWER,
+    MAX_BODY,
+    AiohttpTransport,
+    AnswerTooLarge,
+    CookielessClient,
+    SlotPace,
+    UnaskedEncoding,
+)
 
 
 @functools.cache
@@ -45,6 +53,7 @@ class Server:
         app.router.add_get("/drip", self.drip)
         app.router.add_get("/long", self.long)
         app.router.add_get("/bomb", self.bomb)
+        app.router.add_get("/big-then-drip", self.big_then_drip)
         self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", 0).start()
@@ -103,6 +112,19 @@ class Server:
                 await response.write(block)
                 sent += len(block)
                 self.sent = sent
+        return response
+
+    async def big_then_drip(self, request: web.Request) -> web.StreamResponse:
+        """``?bytes=N`` at once, then a byte every 0.1 s for ever (chunked): an answer that takes a gate
+        slot and then barely moves."""
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            await response.write(b"x" * int(request.query["bytes"]))
+            while True:
+                await asyncio.sleep(0.1)
+                await response.write(b" ")
         return response
 
     async def bomb(self, request: web.Request) -> web.Response:
@@ -255,6 +277,28 @@ async def test_answers_that_may_carry_an_image_are_read_a_gate_slot_at_a_time(se
         with pytest.raises(AnswerTooLarge):
             await c.get(f"{server.origin}/long?bytes={3 * big}", extensions={MAX_BODY: 2 * big})
         assert (gate.taken, gate.holding) == (5, 0)
+
+
+async def test_an_answer_that_drips_while_holding_a_slot_is_cut_at_its_pace_and_gives_the_slot_back(
+    server: Server,
+) -> None:
+    """A provider that sends past LARGE_ANSWER and then a byte at a time held one of the gate's slots for
+    its whole read timeout (180 s for Gemini), while spools and re-encodes waited for it."""
+    gate = CountingGate(1)
+    pace = SlotPace(grace=1.0, min_rate=4 * 1024 * 1024)  # 4 MiB/s: the first 4 MiB past the slot buy 1 s
+    sent = LARGE_ANSWER + 4 * 1024 * 1024
+    transport = AiohttpTransport(answer_gate=gate, slot_pace=pace)
+    async with CookielessClient(transport=transport, timeout=30.0) as c:
+        started = time.monotonic()
+        with pytest.raises(httpx.ReadTimeout, match="holding a memory slot"):
+            await c.get(f"{server.origin}/big-then-drip?bytes={sent}", extensions={MAX_BODY: 96 * 1024 * 1024})
+        took = time.monotonic() - started
+        assert (gate.taken, gate.holding) == (1, 0)
+        # The slot is free for the next answer, which arrives at any pace above the floor.
+        big = LARGE_ANSWER + 2 * 1024 * 1024
+        answer = await c.get(f"{server.origin}/long?bytes={big}", extensions={MAX_BODY: 96 * 1024 * 1024})
+        assert len(answer.content) == big and (gate.taken, gate.holding) == (2, 0)
+    assert 1.5 <= took < 10, f"cut after {took:.1f} s, not at the pace's deadline (about 2 s) nor the 30 s timeout"
 
 
 async def test_an_answer_read_whole_is_freed_when_let_go_not_by_the_cycle_collector(server: Server) -> None:
