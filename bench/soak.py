@@ -3,7 +3,8 @@
 The bot runs as its own process (`python -m bot run`, bench/harness.py) against fakes in this process:
   * the --providers fakes (FakeSeaArt, FakeKie as Kie or sinancode, FakeSegmind on its v2 queue, in time
     mode: each job takes --min..--max s; FakeGemini, which answers a create with the image) with chaos:
-    --chaos of each one's API calls answer 429 with Retry-After, a 5xx, hang (the work is done, the
+    --chaos of each one's API calls answer 429 (in that provider's words: Retry-After, Segmind's reset
+    time, Gemini's RetryInfo; Kie names no wait), a 5xx, hang (the work is done, the
     answer held --hang s), or a malformed body (bot/testing/providers/_base.py Chaos); --faults adds
     hostile answers (drip: a body that never ends; huge: 256 MB of JSON; deep: JSON nested past the
     parser). With two, the bot fails jobs over from the first to the second (a 5xx or a 429 past the
@@ -394,7 +395,7 @@ def main() -> None:
     parser.add_argument(
         "--retry-after",
         default="1",
-        help="what a 429 fault asks for in Retry-After, seconds (1); 10 or more makes creates leave the provider",
+        help="the wait a 429 fault asks for, seconds (1; Kie asks none); 10 or more makes creates leave the provider",
     )
     parser.add_argument("--request-timeout", type=float, default=2.0, help="the bot's provider timeout, s (2)")
     parser.add_argument("--kills", type=int, default=2, help="SIGKILL + restart while sending (2)")

@@ -21,6 +21,7 @@ from bot.errors import (
 )
 from bot.models import UpdateStatus
 from bot.providers.base import Provider
+from bot.testing.providers import Chaos
 from tests.providers.helpers import (
     ADAPTERS,
     HANG_TIMEOUT,
@@ -122,6 +123,21 @@ async def test_retried_until_the_attempts_run_out(
             assert error.retry_after is None
         else:
             assert error.retry_after is not None and hinted[0] <= error.retry_after <= hinted[1]
+
+
+async def test_a_chaos_429_speaks_each_providers_dialect_and_the_adapter_reads_its_wait(
+    adapter: Adapter, fake: Fake, provider: Provider
+) -> None:
+    """The soak's 429 fault (bot/testing/providers/_base.py Chaos) is each provider's own rate-limit
+    answer: Retry-After (SeaArt, sinancode), a reset time (Segmind), RetryInfo (Gemini), nothing (Kie)."""
+    fake.chaos = Chaos(rate=1.0, faults=("429",), retry_after="7")
+    with pytest.raises(RateLimitedError) as info:
+        await provider.submit(req())
+    assert info.value.status_code == 429 and fake.jobs == {}
+    if adapter.id == "kie":
+        assert info.value.retry_after is None
+    else:
+        assert info.value.retry_after is not None and 5 <= info.value.retry_after <= 7
 
 
 # ---- refused: never retried --------------------------------------------------------------------------

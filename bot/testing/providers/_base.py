@@ -363,6 +363,12 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
         """Whether a POST to ``path`` asks for a new job."""
         raise NotImplementedError
 
+    def rate_limited(self, request: web.Request | None, seconds: float) -> web.StreamResponse:
+        """A 429 asking the client to come back in ``seconds``, as this provider words it (chaos's "429").
+        SeaArt's gateway shape with Retry-After; each fake answers in its own provider's dialect."""
+        body = {"error": {"code": "RATE_LIMIT_EXCEEDED", "message": "Rate limit exceeded (chaos)"}}
+        return web.json_response(body, status=429, headers={"Retry-After": f"{seconds:g}"})
+
     def on_release(self, job: JobT, now: float) -> None:
         """A held job was let go; a subclass moves its clock or wakes whatever waits for it."""
 
@@ -641,8 +647,7 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
         chaos = self.chaos
         if fault == "429":
             self.chaos_events.append(ChaosEvent(at, request.method, request.path, fault))
-            body = {"error": {"code": "RATE_LIMIT_EXCEEDED", "message": "Rate limit exceeded (chaos)"}}
-            return web.json_response(body, status=429, headers={"Retry-After": chaos.retry_after})
+            return self.rate_limited(request, float(chaos.retry_after))
         if fault == "5xx":
             status = self._chaos_random.choice((500, 502, 503))
             self.chaos_events.append(ChaosEvent(at, request.method, request.path, str(status)))

@@ -458,6 +458,13 @@ class FakeGemini(FakeProviderServer[FakeGeminiCall]):
         self._references[name] = (data, content_type)
         return f"{self.origin}/refs/{name}"
 
+    def rate_limited(self, request: web.Request | None, seconds: float) -> web.StreamResponse:
+        """Google's 429: RESOURCE_EXHAUSTED with QuotaFailure and RetryInfo{retryDelay} (6.6)."""
+        model_id = request.match_info.get("call", "").partition(":")[0] if request is not None else ""
+        answer = _scripted_error("rate_limited", model_id or "unknown", f"{seconds:g}s")
+        assert answer is not None
+        return answer
+
     def on_release(self, job: FakeGeminiCall, now: float) -> None:
         job.released.set()  # a held call's handler is waiting for this to answer
 

@@ -357,6 +357,13 @@ class FakeKie(FakeProviderServer[FakeKieJob]):
             return _envelope(401, 401)  # docs/providers.md 4.1: a missing key gets code 401 + this msg
         return web.json_response({"message": "Invalid token"}, status=401)
 
+    def rate_limited(self, request: web.Request | None, seconds: float) -> web.StreamResponse:
+        """As the scripted "rate_limited" answers: Kie HTTP 429 with envelope code 429 and no Retry-After,
+        sinancode 429 with Retry-After."""
+        if self.flavour == "kie":
+            return _envelope(429, 429)
+        return web.json_response({"message": "Too many requests"}, status=429, headers={"Retry-After": f"{seconds:g}"})
+
     def on_release(self, job: FakeKieJob, now: float) -> None:
         job.released(now)
 

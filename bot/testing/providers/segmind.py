@@ -338,17 +338,21 @@ class FakeSegmind(FakeProviderServer[FakeSegmindJob]):
         if outcome == "spend_limit_406":
             return _error(406, "Team spend limit reached: the monthly limit of $50.00 for this member is used up.")
         if outcome == "rate_limited":
-            reset = datetime.now(UTC) + timedelta(seconds=self.reset_seconds)
-            return web.json_response(
-                {"error": "Rate limit exceeded"},
-                status=429,
-                headers={"x-rate-limit-reset-at-utc": reset.isoformat(timespec="milliseconds").replace("+00:00", "Z")},
-            )
+            return self.rate_limited(None, self.reset_seconds)
         if outcome == "server_error":
             return _error(500, "Internal server error")
         if outcome == "gateway_502":
             return web.Response(status=502, text=_HTML_GATEWAY.format(code="502 Bad Gateway"), content_type="text/html")
         return None
+
+    def rate_limited(self, request: web.Request | None, seconds: float) -> web.StreamResponse:
+        """[S] 429 with ``x-rate-limit-reset-at-utc`` (ISO 8601), ``seconds`` ahead."""
+        reset = datetime.now(UTC) + timedelta(seconds=seconds)
+        return web.json_response(
+            {"error": "Rate limit exceeded"},
+            status=429,
+            headers={"x-rate-limit-reset-at-utc": reset.isoformat(timespec="milliseconds").replace("+00:00", "Z")},
+        )
 
     def _v1_answer(self, job: FakeSegmindJob) -> web.StreamResponse:
         if job.outcome == "malformed":
