@@ -152,7 +152,7 @@ class Bananacord(commands.Bot):
             trusted_hosts_for(settings),
             request_hooks=[metering],
             response_hooks=[metering.on_response],
-            answer_gate=image_work.gate,
+            answer_gate=image_work.answer_gate,
             timeout=httpx.Timeout(30.0, connect=10.0),
             headers={"User-Agent": "Bananacord (+https://github.com/bananacord)"},
         )

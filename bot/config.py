@@ -285,6 +285,9 @@ class ImagineSettings(_Section):
     # provider answers carrying an image being read (bot/transport.py). Past this, downloads go to
     # temporary files, re-encodes wait their turn (bot/imagework.py) and such answers are read in turn.
     images_in_memory: int = Field(default=8, ge=1)
+    # Of those, provider answers carrying an image inline (Gemini, Segmind) read at once: each is the image
+    # as base64 in JSON (up to 67 MB for 4K) and its parse as much again, so they get fewer.
+    answers_in_memory: int = Field(default=2, ge=1)
     # Threads that re-encode results over a channel's upload limit: CPU-bound, so about one per core.
     reencode_workers: int = Field(default=2, ge=1)
 

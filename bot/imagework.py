@@ -118,6 +118,32 @@ class MemoryGate:
             self.give()
 
 
+class AnswerGate:
+    """What a provider answer carrying an image inline takes while it is read (bot/transport.py): one of a
+    few answer slots, then a slot of the memory gate it shares with spools and re-encodes.
+
+    A memory slot stands for an image, but such an answer is the image as base64 in JSON, up to 67 MB for
+    a 4K one, and its parse makes as much again: eight of them read at once (the memory gate's default)
+    took ten 4K Gemini results to 906 MB, two at a time to 436 MB (bench/inline_memory.py). The answer
+    slots are taken first and always before the memory slot, so no two answers wait on each other."""
+
+    def __init__(self, memory: MemoryGate, answers: int) -> None:
+        self.answers = MemoryGate(answers)
+        self.memory = memory
+
+    async def take(self) -> None:
+        await self.answers.take()
+        try:
+            await self.memory.take()
+        except BaseException:
+            self.answers.give()
+            raise
+
+    def give(self) -> None:
+        self.memory.give()
+        self.answers.give()
+
+
 class Spool(tempfile.SpooledTemporaryFile[bytes]):
     """A temporary file holding one image: in memory up to ``in_memory`` bytes while it holds a gate
     slot, on disk (the system temp folder, TMPDIR) from the start without one or once it grows past."""
@@ -196,14 +222,27 @@ CHUNK = 1024 * 1024
 class ImageWork:
     """Spools, the memory gate and the re-encode pool: how a runner turns result links into uploads."""
 
-    def __init__(self, *, images_in_memory: int, reencode_workers: int, in_memory: int = SPOOL_IN_MEMORY) -> None:
+    def __init__(
+        self,
+        *,
+        images_in_memory: int,
+        reencode_workers: int,
+        answers_in_memory: int = 2,
+        in_memory: int = SPOOL_IN_MEMORY,
+    ) -> None:
         self.gate = MemoryGate(images_in_memory)
+        # For the transport: the provider answers that carry an image, read a few at a time.
+        self.answer_gate = AnswerGate(self.gate, answers_in_memory)
         self.in_memory = in_memory
         self._pool = ThreadPoolExecutor(max_workers=reencode_workers, thread_name_prefix="reencode")
 
     @classmethod
     def from_settings(cls, imagine: ImagineSettings) -> ImageWork:
-        return cls(images_in_memory=imagine.images_in_memory, reencode_workers=imagine.reencode_workers)
+        return cls(
+            images_in_memory=imagine.images_in_memory,
+            reencode_workers=imagine.reencode_workers,
+            answers_in_memory=imagine.answers_in_memory,
+        )
 
     def spool(self) -> Spool:
         return Spool(self.gate, self.in_memory)

@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from bot.errors import SubmitUncertainError, TransientError
+from bot.imagework import ImageWork
 from bot.netguard import guarded_client
 from bot.providers._http import RetryPolicy, request_with_retry
 from bot.transport import (
@@ -42,6 +43,8 @@ class Server:
         self.runner: web.AppRunner | None = None
         self.origin = ""
         self.sent = 0
+        self.held = 0
+        self.release = asyncio.Event()
 
     async def start(self) -> None:
         app = web.Application()
@@ -54,6 +57,7 @@ class Server:
         app.router.add_get("/long", self.long)
         app.router.add_get("/bomb", self.bomb)
         app.router.add_get("/big-then-drip", self.big_then_drip)
+        app.router.add_get("/held", self.held_answer)
         self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", 0).start()
@@ -125,6 +129,18 @@ class Server:
             while True:
                 await asyncio.sleep(0.1)
                 await response.write(b" ")
+        return response
+
+    async def held_answer(self, request: web.Request) -> web.StreamResponse:
+        """``?bytes=N`` at once (chunked), then one more byte once ``release`` is set; ``held`` counts those
+        waiting for it."""
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(b"x" * int(request.query["bytes"]))
+        self.held += 1
+        await self.release.wait()
+        await response.write(b"!")
         return response
 
     async def bomb(self, request: web.Request) -> web.Response:
@@ -299,6 +315,32 @@ async def test_an_answer_that_drips_while_holding_a_slot_is_cut_at_its_pace_and_
         answer = await c.get(f"{server.origin}/long?bytes={big}", extensions={MAX_BODY: 96 * 1024 * 1024})
         assert len(answer.content) == big and (gate.taken, gate.holding) == (2, 0)
     assert 1.5 <= took < 10, f"cut after {took:.1f} s, not at the pace's deadline (about 2 s) nor the 30 s timeout"
+
+
+async def test_answers_carrying_images_take_few_answer_slots_and_share_the_memory_gate(server: Server) -> None:
+    """Eight answers of 67 MB (a 4K Gemini result) read at once, as the memory gate's eight slots let them,
+    took ten 4K results to 906 MB: ImageWork's answer gate reads two at a time, and each still counts
+    as an image in memory for the spools and re-encodes that share the gate."""
+    images = ImageWork(images_in_memory=8, reencode_workers=1, answers_in_memory=2)
+    answers, memory = images.answer_gate.answers, images.gate
+    big = LARGE_ANSWER + 1024 * 1024
+    server.release.clear()
+    async with CookielessClient(transport=AiohttpTransport(answer_gate=images.answer_gate), timeout=10.0) as c:
+        reads = [
+            asyncio.create_task(c.get(f"{server.origin}/held?bytes={big}", extensions={MAX_BODY: 96 * 1024 * 1024}))
+            for _ in range(6)
+        ]
+        for _ in range(200):  # every answer past LARGE_ANSWER, the server holding the rest
+            if server.held == 6 and answers.in_use == 2:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        assert (server.held, answers.in_use, memory.in_use) == (6, 2, 2)  # two read; four wait, holding nothing
+        server.release.set()
+        done = await asyncio.gather(*reads)
+    assert [len(answer.content) for answer in done] == [big + 1] * 6
+    assert (answers.in_use, memory.in_use) == (0, 0)
+    images.close()
 
 
 async def test_an_answer_read_whole_is_freed_when_let_go_not_by_the_cycle_collector(server: Server) -> None:

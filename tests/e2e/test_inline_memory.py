@@ -31,11 +31,12 @@ from tests.e2e.test_reencode_memory import delivered
 
 JOBS = 20
 GEMINI_KEY = "test-gemini-key"
-# Measured on this 2-core machine: the bot idles at about 70 MB and peaked at about 300 MB with twenty
-# 12.6 MB results at once. The bound: idle + 8 memory-gate slots of an answer being read and parsed
-# (17 MB of base64, its 17 MB string, the 12.6 MB image) + 90 MB for buffers, threads and arenas. The
-# code before this went past it with these twenty; its growth was about 45 MB per result.
-PEAK_RSS_BOUND_MB = 550
+# Measured on this 2-core machine: the bot idles at about 70 MB and peaked at 186-205 MB with twenty
+# 12.6 MB results at once. The bound: idle + 2 answer slots (bot/imagework.py AnswerGate) of an answer
+# being read and parsed (17 MB of base64, its 17 MB string, the 12.6 MB image) + 8 spools of 4 MiB +
+# 50 MB for buffers, threads and arenas. The code before went past it: with the answers taking only
+# the memory gate's 8 slots it peaked at 288-293 MB here; before answers waited for any slot, at 1.4 GB.
+PEAK_RSS_BOUND_MB = 250
 CALLS = 16
 # The bot idles at about 70 MB; with the references on disk it held 107-110 MB with these calls in
 # flight, the code before 716 MB (1,111 MB with twenty calls of two 5.9 MB references).
