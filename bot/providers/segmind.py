@@ -18,7 +18,6 @@ Sources, cited per branch below as in docs/providers.md:
 
 from __future__ import annotations
 
-import base64
 import binascii
 import logging
 import math
@@ -43,6 +42,7 @@ from bot.errors import (
     TransientError,
 )
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, UpdateStatus
+from bot.providers import base64_text
 from bot.providers._adapter import NO_IMAGE, AdapterArgs, ErrorAnswer, HttpAdapter, Op, Outcome
 from bot.providers._http import (
     error_text,
@@ -259,14 +259,12 @@ def sniff_image_type(data: bytes) -> str | None:
 
 
 def _b64decode(text: str) -> bytes | None:
-    compact = re.sub(r"\s+", "", text)
-    if len(compact) < 16 or not _B64_RE.match(compact):
+    """The bytes of base64 text (standard or URL-safe, whitespace ignored), or None if it is too short to be
+    an image or is not base64."""
+    if len(text) < 16:
         return None
-    compact += "=" * (-len(compact) % 4)
     try:
-        if "-" in compact or "_" in compact:
-            return base64.urlsafe_b64decode(compact)
-        return base64.b64decode(compact, validate=True)
+        return base64_text.decode(text)
     except (binascii.Error, ValueError):
         return None
 
