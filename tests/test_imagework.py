@@ -78,6 +78,30 @@ async def test_a_cancelled_waiter_loses_no_slot() -> None:
     assert gate.in_use == 0
 
 
+async def test_an_answer_cancelled_while_waiting_for_either_gate_leaves_no_slot_taken() -> None:
+    work_ = work(slots=1)
+    gate = work_.answer_gate
+    work_.gate.try_take()  # a spool holds the only memory slot
+    waiting_for_memory = asyncio.create_task(gate.take())  # takes an answer slot, waits for the memory one
+    await asyncio.sleep(0.01)
+    await gate.answers.take()  # the second answer slot, so the next answer waits for an answer slot
+    waiting_for_answer = asyncio.create_task(gate.take())
+    await asyncio.sleep(0.01)
+    assert (gate.answers.in_use, work_.gate.in_use) == (2, 1)
+
+    waiting_for_memory.cancel()
+    waiting_for_answer.cancel()
+    await asyncio.gather(waiting_for_memory, waiting_for_answer, return_exceptions=True)
+
+    gate.answers.give()
+    work_.gate.give()
+    assert (gate.answers.in_use, work_.gate.in_use) == (0, 0)
+    await asyncio.wait_for(gate.take(), 1)  # both free again: taken at once
+    assert (gate.answers.in_use, work_.gate.in_use) == (1, 1)
+    gate.give()
+    work_.close()
+
+
 # ---- spools -----------------------------------------------------------------------------------------
 
 
