@@ -16,7 +16,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,10 @@ from aiohttp import web
 
 from bot.store.lock import DatabaseInUseError, DatabaseLock
 from bot.testing.discord import FakeDiscord, FakeInteraction
-from bot.testing.providers import FakeSeaArt
+from bot.testing.providers import FakeGemini, FakeKie, FakeSeaArt, FakeSegmind
+from bot.testing.providers._base import FakeProviderServer
 from tests.conftest import png_bytes
-from tests.e2e.bot_process import bot_env, start_process, write_config
+from tests.e2e.bot_process import bot_env, discord_and_database, start_process, write_config
 from tests.e2e.proxy import FaultProxy
 
 
@@ -312,6 +313,67 @@ async def test_debug_log_carries_no_credentials(tmp_path: Path) -> None:
     for secret in (token, key, *(i.token for i in interactions)):
         assert secret not in output
     # Hostile links and lying files are expected faults: handled with a message, not a traceback.
+    assert "Traceback" not in output
+
+
+# Each provider's fake, its key's environment variable and how the adapter is set up; every one sends its
+# key its own way (Bearer for Kie and sinancode, x-api-key for Segmind, x-goog-api-key for Gemini).
+OTHER_PROVIDERS: dict[str, tuple[str, Callable[[str], FakeProviderServer[Any]], str]] = {
+    "kie": ("KIE_API_KEY", lambda key: FakeKie(flavour="kie", api_key=key), ""),
+    "sinancode": ("SINANCODE_API_KEY", lambda key: FakeKie(flavour="sinancode", api_key=key), ""),
+    "segmind": ("SEGMIND_API_KEY", lambda key: FakeSegmind(api_key=key), 'mode = "v2"'),
+    "gemini": ("GEMINI_API_KEY", lambda key: FakeGemini(api_key=key, retry_delay="0.2s"), ""),
+}
+
+
+@pytest.mark.parametrize("provider", sorted(OTHER_PROVIDERS))
+async def test_debug_log_carries_no_credentials_of_any_provider(tmp_path: Path, provider: str) -> None:
+    """As above, for the providers that send their key their own way: a job delivered, one refused for a
+    rejected key, one delivered after the provider's 429, all logged at DEBUG."""
+    env_name, make_fake, extra = OTHER_PROVIDERS[provider]
+    token = f"canary-discord-token-{secrets.token_hex(8)}"
+    key = f"canary-{provider}-key-{secrets.token_hex(8)}"
+    log = tmp_path / "bot.log"
+    fake = make_fake(key)
+    async with FakeDiscord(bot_token=token) as discord_fake, fake:
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f"""
+log_level = "DEBUG"
+{discord_and_database(tmp_path, discord_fake)}
+[providers.seaart]
+enabled = false
+[providers.{provider}]
+enabled = true
+base_url = "{fake.base_url}"
+request_timeout = 10.0
+{extra}
+[jobs]
+poll_interval_seconds = 0.05
+max_poll_interval_seconds = 0.2
+""",
+            encoding="utf-8",
+        )
+        db = tmp_path / "bot.sqlite3"
+        proc = start_process(config, log, env={**bot_env(token), env_name: key})
+        try:
+            await discord_fake.wait_until_ready(timeout=30)
+            fake.script("success", "auth", "rate_limited", "success")
+            interactions = []
+            for prompt, then in (
+                ("ok", ["delivered"]),
+                ("rejected key", ["delivered", "failed"]),
+                ("rate limited", ["delivered", "failed", "delivered"]),
+            ):
+                interactions.append(await discord_fake.slash_command("imagine", {"prompt": prompt}))
+                await discord_fake.wait_for(lambda then=then: states(db) == then, timeout=60)
+            assert await _stop(proc, discord_fake) == 0
+        finally:
+            stop_all(proc)
+    output = log.read_text(errors="replace")
+    assert " DEBUG " in output and f"{provider}" in output
+    for secret in (token, key, *(i.token for i in interactions)):
+        assert secret not in output
     assert "Traceback" not in output
 
 
