@@ -8,8 +8,13 @@
   slot, then runs in a pool of ``reencode_workers`` threads (Pillow releases the GIL while it decodes
   and encodes), so fifty 4K results arriving at once take the memory of two, not fifty.
 
-So memory is bounded by ``images_in_memory`` slots (each a spool of up to 4 MiB, or one image being decoded)
-whatever the number of jobs in flight; bench/reencode.py measures it.
+- A provider answer carrying an image inline (Gemini's base64) is read by the transport under the same
+  gate, and first under one of ``answers_in_memory`` slots (:class:`AnswerGate`): such an answer weighs
+  far more than a spool.
+
+So memory is bounded by ``images_in_memory`` slots (each a spool of up to 4 MiB, or one image being decoded,
+or one of at most ``answers_in_memory`` answers being read) whatever the number of jobs in flight;
+bench/reencode.py and bench/inline_memory.py measure it.
 """
 
 from __future__ import annotations
