@@ -8,9 +8,10 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from bot.testing.discord import FakeDiscord
-from bot.testing.providers import FakeSeaArt
+from bot.testing.providers._base import FakeProviderServer
 from tests.conftest import BOT_TOKEN, SEAART_KEY
 
 
@@ -26,22 +27,28 @@ def discord_and_database(tmp_path: Path, discord_fake: FakeDiscord) -> str:
 def write_config(
     tmp_path: Path,
     discord_fake: FakeDiscord,
-    seaart: FakeSeaArt | str,
+    seaart: FakeProviderServer[Any] | str,
     *,
     log_level: str = "INFO",
     request_timeout: float = 2.0,
     jobs: str = "",
+    provider: str = "seaart",
+    provider_settings: str = "",
 ) -> Path:
-    """A config.toml pointing at the fakes; ``seaart`` is the fake or any base URL (a proxy in front of it)."""
+    """A config.toml pointing at the fakes; ``seaart`` is the fake or any base URL (a proxy in front of it).
+    Another ``provider`` named is the only one enabled, at that fake, with ``provider_settings`` added."""
     base_url = seaart if isinstance(seaart, str) else seaart.base_url
+    others = "" if provider == "seaart" else "[providers.seaart]\nenabled = false\n"
     config = tmp_path / "config.toml"
     config.write_text(
         f"""
 log_level = "{log_level}"
 {discord_and_database(tmp_path, discord_fake)}
-[providers.seaart]
+{others}[providers.{provider}]
+enabled = true
 base_url = "{base_url}"
 request_timeout = {request_timeout}
+{provider_settings}
 [jobs]
 poll_interval_seconds = 0.05
 max_poll_interval_seconds = 0.2

@@ -28,7 +28,7 @@ from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeGemini, FakeKie, FakeSeaArt, FakeSegmind
 from bot.testing.providers._base import FakeProviderServer
 from tests.conftest import png_bytes
-from tests.e2e.bot_process import bot_env, discord_and_database, start_process, write_config
+from tests.e2e.bot_process import bot_env, start_process, write_config
 from tests.e2e.proxy import FaultProxy
 
 
@@ -336,23 +336,14 @@ async def test_debug_log_carries_no_credentials_of_any_provider(tmp_path: Path, 
     log = tmp_path / "bot.log"
     fake = make_fake(key)
     async with FakeDiscord(bot_token=token) as discord_fake, fake:
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f"""
-log_level = "DEBUG"
-{discord_and_database(tmp_path, discord_fake)}
-[providers.seaart]
-enabled = false
-[providers.{provider}]
-enabled = true
-base_url = "{fake.base_url}"
-request_timeout = 10.0
-{extra}
-[jobs]
-poll_interval_seconds = 0.05
-max_poll_interval_seconds = 0.2
-""",
-            encoding="utf-8",
+        config = write_config(
+            tmp_path,
+            discord_fake,
+            fake,
+            log_level="DEBUG",
+            request_timeout=10.0,
+            provider=provider,
+            provider_settings=extra,
         )
         db = tmp_path / "bot.sqlite3"
         proc = start_process(config, log, env={**bot_env(token), env_name: key})
