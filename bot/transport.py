@@ -20,8 +20,9 @@ What a hostile server can send is bounded here, for every request:
 * size: a request may carry the extension ``MAX_BODY`` (bytes); a longer body fails with AnswerTooLarge
   once that many have arrived, however long the server would go on;
 * memory: an answer allowed past LARGE_ANSWER (one that may carry an image) and longer than that is
-  read while holding a slot of ``answer_gate`` (the runner's memory gate), so many such answers at once
-  are read in turn, not all into memory together; one holding a slot must keep a pace (SLOT_GRACE), so
+  read while holding a slot of ``answer_gate`` (the runner's: one of a few answer slots and one of the
+  memory gate's, bot/imagework.py AnswerGate), so many such answers at once are read in turn, not all
+  into memory together; one holding a slot must keep a pace (SLOT_GRACE), so
   a dripping answer cannot keep a slot for the whole read timeout;
 * compression: a request that asks for ``Accept-Encoding: identity`` (bot/netguard.py's client does)
   gets no compressed body. httpx would inflate one without a bound (a 1 MB gzip answer can hold a
@@ -55,7 +56,7 @@ READ_BUFFER = 256 * 1024
 # The request extension that bounds an answer's body, in bytes (see the module docstring).
 MAX_BODY = "max_body_bytes"
 # An answer allowed past this (Gemini's and Segmind's carry the image itself, tens of MB for 4K) and
-# growing past it waits for a slot of the transport's memory gate while it is read: twenty such answers
+# growing past it waits for a slot of the transport's answer gate while it is read: twenty such answers
 # arriving at once are read a few at a time, not all into memory together.
 LARGE_ANSWER = 4 * 1024 * 1024
 # An answer holding a slot must keep coming: from taking it, it gets SLOT_GRACE seconds plus one second per
