@@ -481,6 +481,13 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
         queue = max(0.0, self.queue_time()) if self.queue_time is not None else 0.0
         return now, now + queue, now + queue + max(0.0, self.provider_time())
 
+    def job_state(self, job: JobTimes, answered: int, *, stalled: bool) -> State:
+        """A job's state: in time mode as of now, in poll mode as of its ``answered``-th status answer
+        (0 = first). A ``stalled`` job (held, or never finishing) stays running."""
+        if job.timed:
+            return job.time_state(time.time(), stalled=stalled)
+        return self.poll_state(answered, stalled=stalled)
+
     def poll_state(self, answered: int, *, stalled: bool) -> State:
         """Poll mode: a job's state as of its ``answered``-th status answer (0 = first). A ``stalled``
         job (held, or never finishing) stays running."""

@@ -546,10 +546,7 @@ class FakeKie(FakeProviderServer[FakeKieJob]):
 
     def _state(self, job: FakeKieJob) -> State:
         """The job's state as of its next normal answer (time mode: as of now)."""
-        stalled = job.held or job.outcome == "never_finish"
-        if job.timed:
-            return job.time_state(time.time(), stalled=stalled)
-        return self.poll_state(job.progress, stalled=stalled)
+        return self.job_state(job, job.progress, stalled=job.held or job.outcome == "never_finish")
 
     def _urls(self, job: FakeKieJob) -> list[str]:
         return [f"{self.image_base_url}/{name}.png" for name in job.image_names]

@@ -378,10 +378,7 @@ class FakeSeaArt(FakeProviderServer[FakeJob]):
         """The job's state as of its ``answered``-th status answer (0 = first); time mode: as of now."""
         if job.cancelled:
             return "done"
-        stalled = job.held or job.outcome == "never_finish"
-        if job.timed:
-            return job.time_state(time.time(), stalled=stalled)
-        return self.poll_state(answered, stalled=stalled)
+        return self.job_state(job, answered, stalled=job.held or job.outcome == "never_finish")
 
     def _job_urls(self, job: FakeJob) -> dict[str, str]:
         prefix = f"{self.base_url}/v1/queue/{job.model}/requests/{job.request_id}"

@@ -472,10 +472,7 @@ class FakeSegmind(FakeProviderServer[FakeSegmindJob]):
 
     def _state(self, job: FakeSegmindJob, answered: int) -> State:
         """The job's state as of its ``answered``-th status answer (0 = first); time mode: as of now."""
-        stalled = job.held or job.outcome == "never_finish"
-        if job.timed:
-            return job.time_state(time.time(), stalled=stalled)
-        return self.poll_state(answered, stalled=stalled)
+        return self.job_state(job, answered, stalled=job.held or job.outcome == "never_finish")
 
     def on_release(self, job: FakeSegmindJob, now: float) -> None:
         job.released(now)
