@@ -27,12 +27,16 @@ import random
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import Chaos, FakeGemini, FakeKie, FakeSeaArt, FakeSegmind
+from bot.testing.providers._base import FakeProviderServer
 from bot.testing.soak import (
     GENEROUS_QUOTAS,
+    Audit,
     MemberActions,
+    ProviderRecord,
     Reworks,
     audit,
     provider_record,
@@ -66,18 +70,27 @@ async def kill(proc: subprocess.Popen[bytes], discord_fake: FakeDiscord) -> None
 
 
 def write_config(
-    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, deadline: float = 20, kie: FakeKie | None = None
+    tmp_path: Path, discord_fake: FakeDiscord, *fakes: tuple[str, FakeProviderServer[Any]], deadline: float = 20
 ) -> Path:
+    """The bot's config: each named fake enabled (``segmind`` on its v2 queue), the first tried first and
+    the rest taking over in order; SeaArt off unless named."""
     quotas = "\n".join(f"{key} = {json.dumps(value)}" for key, value in GENEROUS_QUOTAS.items())
+    names = [name for name, _ in fakes]
+    sections = "" if "seaart" in names else "[providers.seaart]\nenabled = false\n"
+    for name, fake in fakes:
+        # Shorter than a chaos hang or drip: a held answer is a timeout the bot has to live with.
+        sections += f'[providers.{name}]\nenabled = true\nbase_url = "{fake.base_url}"\nrequest_timeout = 1.0\n'
+        sections += 'mode = "v2"\n' if name == "segmind" else ""
+    if len(names) > 1:
+        # A job the first turned down (5xx, 429 past the retries, an outage) moves to the next.
+        sections += (
+            f"[models]\nroutes = {{ nano_banana_2 = {json.dumps(names)}, nano_banana_pro = {json.dumps(names)} }}\n"
+        )
     config = tmp_path / "config.toml"
     config.write_text(
         f"""
 {discord_and_database(tmp_path, discord_fake)}
-[providers.seaart]
-base_url = "{seaart.base_url}"
-# Shorter than a chaos hang: a held answer is a timeout the bot has to live with.
-request_timeout = 1.0
-{kie_section(kie)}
+{sections}
 [jobs]
 poll_schedule = "backoff"
 poll_interval_seconds = 0.1
@@ -91,19 +104,6 @@ deadline_seconds = {deadline:g}
         encoding="utf-8",
     )
     return config
-
-
-def kie_section(kie: FakeKie | None) -> str:
-    """The second provider, where a job SeaArt turned down (5xx, 429 past the retries) moves to."""
-    if kie is None:
-        return ""
-    return f"""[providers.kie]
-enabled = true
-base_url = "{kie.base_url}"
-request_timeout = 1.0
-[models]
-routes = {{ nano_banana_2 = ["seaart", "kie"], nano_banana_pro = ["seaart", "kie"] }}
-"""
 
 
 async def imagine(
@@ -152,6 +152,19 @@ async def settle(
     assert running.poll() is None, "the bot exited: " + log.read_text(errors="replace")[-2000:]
 
 
+def judged(
+    db: Path, discord_fake: FakeDiscord, fakes: list[FakeProviderServer[Any]], sent: list[FakeInteraction]
+) -> tuple[ProviderRecord, Audit, str]:
+    """bot/testing/soak.py's verdict on the run, which must find no problem: nothing lost, no prompt with
+    more tasks at the providers than jobs, nothing charged twice, the ledger balanced, every failure
+    explained. Returns the providers' record, the audit and its report (for later assertions' messages)."""
+    record = provider_record(fakes)
+    result = audit(db, discord_fake, record.tasks, sent, quotas=True)
+    report = "\n".join(result.problems() + result.lines())
+    assert result.problems() == [], report
+    return record, result, report
+
+
 async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_nothing_twice(tmp_path: Path) -> None:
     times = random.Random(SEED)
     seaart = FakeSeaArt(
@@ -175,7 +188,7 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
         discord_fake.chaos(0.1, seed=SEED)
         # Some answers to commands and buttons are made by Discord, and reach the bot as a 5xx.
         discord_fake.lose_answers(0.1, seed=SEED)
-        config = write_config(tmp_path, discord_fake, seaart, kie=kie)
+        config = write_config(tmp_path, discord_fake, ("seaart", seaart), ("kie", kie))
         # Some members press Cancel or delete the message a moment later, across the kill too.
         actions = MemberActions(discord_fake, 0.3, seed=SEED, delay=(0.1, 1.5))
         # Others press Vary or Re-roll on the image they got: a new job each, through the same faults.
@@ -211,10 +224,7 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
         finally:
             stop(first, second)
 
-    record = provider_record([seaart, kie])
-    result = audit(db, discord_fake, record.tasks, sent, quotas=True)
-    report = "\n".join(result.problems() + result.lines())
-    assert result.problems() == [], report
+    record, result, report = judged(db, discord_fake, [seaart, kie], sent)
     assert result.submitted == JOBS + len(reworks.presses)
     assert reworks.presses, "\n".join(reworks.lines(db))  # some members did keep working on their image
     # The chaos really happened, batches and failover were exercised, and most jobs still got through.
@@ -239,42 +249,6 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
 HOSTILE = ("429", "5xx", "hang", "malformed", "drip", "deep")
 
 
-def write_segmind_gemini_config(
-    tmp_path: Path, discord_fake: FakeDiscord, segmind: FakeSegmind, gemini: FakeGemini
-) -> Path:
-    quotas = "\n".join(f"{key} = {json.dumps(value)}" for key, value in GENEROUS_QUOTAS.items())
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-{discord_and_database(tmp_path, discord_fake)}
-[providers.seaart]
-enabled = false
-[providers.segmind]
-enabled = true
-mode = "v2"
-base_url = "{segmind.base_url}"
-# Shorter than a chaos hang or drip: a held answer is a timeout the bot has to live with.
-request_timeout = 1.0
-[providers.gemini]
-enabled = true
-base_url = "{gemini.base_url}"
-request_timeout = 1.0
-[models]
-routes = {{ nano_banana_2 = ["segmind", "gemini"], nano_banana_pro = ["segmind", "gemini"] }}
-[jobs]
-poll_schedule = "backoff"
-poll_interval_seconds = 0.1
-max_poll_interval_seconds = 0.5
-progress_interval_seconds = 0.5
-deadline_seconds = 20
-[quotas]
-{quotas}
-""",
-        encoding="utf-8",
-    )
-    return config
-
-
 async def test_segmind_failing_over_to_gemini_under_hostile_answers_and_a_kill_creates_nothing_twice(
     tmp_path: Path,
 ) -> None:
@@ -295,7 +269,7 @@ async def test_segmind_failing_over_to_gemini_under_hostile_answers_and_a_kill_c
     second: subprocess.Popen[bytes] | None = None
     async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, segmind, gemini:
         discord_fake.chaos(0.1, seed=SEED)
-        config = write_segmind_gemini_config(tmp_path, discord_fake, segmind, gemini)
+        config = write_config(tmp_path, discord_fake, ("segmind", segmind), ("gemini", gemini))
         actions = MemberActions(discord_fake, 0.2, seed=SEED, delay=(0.1, 1.5))
         try:
             first = start_process(config, log, env)
@@ -317,12 +291,7 @@ async def test_segmind_failing_over_to_gemini_under_hostile_answers_and_a_kill_c
         finally:
             stop(first, second)
 
-    record = provider_record([segmind, gemini])
-    result = audit(db, discord_fake, record.tasks, sent, quotas=True)
-    report = "\n".join(result.problems() + result.lines())
-    # Nothing lost, no prompt with more tasks at the providers than jobs, nothing charged twice, the ledger
-    # balanced, every failure explained.
-    assert result.problems() == [], report
+    record, result, report = judged(db, discord_fake, [segmind, gemini], sent)
     assert result.submitted == jobs
     faults = {e.fault for e in segmind.chaos_events}
     assert {"hang", "outage"} <= faults and gemini.chaos_events, f"{sorted(faults)}\n{report}"
@@ -341,7 +310,7 @@ async def test_a_kill_while_the_command_is_being_acknowledged_still_ends_the_job
     first: subprocess.Popen[bytes] | None = None
     second: subprocess.Popen[bytes] | None = None
     async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, FakeSeaArt(api_key=SEAART_KEY) as seaart:
-        config = write_config(tmp_path, discord_fake, seaart, deadline=5)
+        config = write_config(tmp_path, discord_fake, ("seaart", seaart), deadline=5)
         try:
             first = start_process(config, log)
             await discord_fake.wait_until_ready(timeout=30)
@@ -359,8 +328,7 @@ async def test_a_kill_while_the_command_is_being_acknowledged_still_ends_the_job
         finally:
             stop(first, second)
 
-    result = audit(db, discord_fake, provider_record([seaart]).tasks, [interaction], quotas=True)
-    assert result.problems() == [], "\n".join(result.problems() + result.lines())
+    judged(db, discord_fake, [seaart], [interaction])
 
 
 async def test_a_failed_jobs_final_message_survives_one_discord_503(tmp_path: Path) -> None:
@@ -371,7 +339,7 @@ async def test_a_failed_jobs_final_message_survives_one_discord_503(tmp_path: Pa
     db = tmp_path / "bot.sqlite3"
     proc: subprocess.Popen[bytes] | None = None
     async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, FakeSeaArt(api_key=SEAART_KEY) as seaart:
-        config = write_config(tmp_path, discord_fake, seaart)
+        config = write_config(tmp_path, discord_fake, ("seaart", seaart))
         try:
             proc = start_process(config, log)
             await discord_fake.wait_until_ready(timeout=30)
@@ -386,5 +354,4 @@ async def test_a_failed_jobs_final_message_survives_one_discord_503(tmp_path: Pa
         finally:
             stop(proc)
 
-    result = audit(db, discord_fake, provider_record([seaart]).tasks, [interaction], quotas=True)
-    assert result.problems() == [], "\n".join(result.problems() + result.lines())
+    judged(db, discord_fake, [seaart], [interaction])
