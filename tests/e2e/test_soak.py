@@ -31,7 +31,7 @@ from typing import Any
 
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import Chaos, FakeGemini, FakeKie, FakeSeaArt, FakeSegmind
-from bot.testing.providers._base import FakeProviderServer
+from bot.testing.providers._base import FakeProviderServer, Fault
 from bot.testing.soak import (
     GENEROUS_QUOTAS,
     Audit,
@@ -246,7 +246,7 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
 
 # The hostile answers among the faults, but not 256 MB of JSON: an answer that may carry an image (Segmind's,
 # Gemini's) may be 96 MiB long, and streaming that much in the suite proves nothing bench/soak.py does not.
-HOSTILE = ("429", "5xx", "hang", "malformed", "drip", "deep")
+HOSTILE: tuple[Fault, ...] = ("429", "5xx", "hang", "malformed", "drip", "deep")
 
 
 async def test_segmind_failing_over_to_gemini_under_hostile_answers_and_a_kill_creates_nothing_twice(
