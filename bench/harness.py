@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.models import TERMINAL_STATES
+from bot.providers import PROVIDERS
 from bot.testing.discord import FakeDiscord, FakeInteraction
 
 BOT_TOKEN = "bench-bot-token"
@@ -69,14 +70,7 @@ class BotSource:
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """This environment without BANANACORD_* overrides, plus the credentials the fakes accept."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("BANANACORD_")}
-        env |= {
-            "DISCORD_TOKEN": BOT_TOKEN,
-            "SEAART_API_KEY": PROVIDER_KEY,
-            "KIE_API_KEY": PROVIDER_KEY,
-            "SINANCODE_API_KEY": PROVIDER_KEY,
-            "SEGMIND_API_KEY": PROVIDER_KEY,
-            "GEMINI_API_KEY": PROVIDER_KEY,
-        }
+        env |= {"DISCORD_TOKEN": BOT_TOKEN} | {provider.key_env: PROVIDER_KEY for provider in PROVIDERS}
         if self.root is not None:
             # First on the path, so `python -m bot` is that tree's bot, not this checkout's (the editable
             # install's finder comes after sys.path).

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from bot.providers import provider_class
 from bot.store.lock import DatabaseInUseError, DatabaseLock
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeGemini, FakeKie, FakeSeaArt, FakeSegmind
@@ -316,13 +317,13 @@ async def test_debug_log_carries_no_credentials(tmp_path: Path) -> None:
     assert "Traceback" not in output
 
 
-# Each provider's fake, its key's environment variable and how the adapter is set up; every one sends its
-# key its own way (Bearer for Kie and sinancode, x-api-key for Segmind, x-goog-api-key for Gemini).
-OTHER_PROVIDERS: dict[str, tuple[str, Callable[[str], FakeProviderServer[Any]], str]] = {
-    "kie": ("KIE_API_KEY", lambda key: FakeKie(flavour="kie", api_key=key), ""),
-    "sinancode": ("SINANCODE_API_KEY", lambda key: FakeKie(flavour="sinancode", api_key=key), ""),
-    "segmind": ("SEGMIND_API_KEY", lambda key: FakeSegmind(api_key=key), 'mode = "v2"'),
-    "gemini": ("GEMINI_API_KEY", lambda key: FakeGemini(api_key=key, retry_delay="0.2s"), ""),
+# Each provider's fake and how the adapter is set up; every one sends its key its own way (Bearer for Kie
+# and sinancode, x-api-key for Segmind, x-goog-api-key for Gemini).
+OTHER_PROVIDERS: dict[str, tuple[Callable[[str], FakeProviderServer[Any]], str]] = {
+    "kie": (lambda key: FakeKie(flavour="kie", api_key=key), ""),
+    "sinancode": (lambda key: FakeKie(flavour="sinancode", api_key=key), ""),
+    "segmind": (lambda key: FakeSegmind(api_key=key), 'mode = "v2"'),
+    "gemini": (lambda key: FakeGemini(api_key=key, retry_delay="0.2s"), ""),
 }
 
 
@@ -330,7 +331,7 @@ OTHER_PROVIDERS: dict[str, tuple[str, Callable[[str], FakeProviderServer[Any]], 
 async def test_debug_log_carries_no_credentials_of_any_provider(tmp_path: Path, provider: str) -> None:
     """As above, for the providers that send their key their own way: a job delivered, one refused for a
     rejected key, one delivered after the provider's 429, all logged at DEBUG."""
-    env_name, make_fake, extra = OTHER_PROVIDERS[provider]
+    make_fake, extra = OTHER_PROVIDERS[provider]
     token = f"canary-discord-token-{secrets.token_hex(8)}"
     key = f"canary-{provider}-key-{secrets.token_hex(8)}"
     log = tmp_path / "bot.log"
@@ -346,7 +347,7 @@ async def test_debug_log_carries_no_credentials_of_any_provider(tmp_path: Path, 
             provider_settings=extra,
         )
         db = tmp_path / "bot.sqlite3"
-        proc = start_process(config, log, env={**bot_env(token), env_name: key})
+        proc = start_process(config, log, env={**bot_env(token), provider_class(provider).key_env: key})
         try:
             await discord_fake.wait_until_ready(timeout=30)
             fake.script("success", "auth", "rate_limited", "success")

@@ -29,6 +29,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from bot.providers import provider_class
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import Chaos, FakeGemini, FakeKie, FakeSeaArt, FakeSegmind
 from bot.testing.providers._base import FakeProviderServer, Fault
@@ -262,7 +263,7 @@ async def test_segmind_failing_over_to_gemini_under_hostile_answers_and_a_kill_c
     gemini = FakeGemini(api_key=SEAART_KEY, chaos=Chaos(rate=0.2, seed=15, hang_seconds=2.0, faults=HOSTILE))
     log = tmp_path / "bot.log"
     db = tmp_path / "bot.sqlite3"
-    env = bot_env() | {"SEGMIND_API_KEY": SEAART_KEY, "GEMINI_API_KEY": SEAART_KEY}
+    env = bot_env() | {provider_class(name).key_env: SEAART_KEY for name in ("segmind", "gemini")}
     jobs = 20
     sent: list[FakeInteraction] = []
     first: subprocess.Popen[bytes] | None = None
