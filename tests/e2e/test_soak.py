@@ -284,8 +284,9 @@ async def test_segmind_failing_over_to_gemini_under_hostile_answers_and_a_kill_c
 
             second = start_process(config, log, env)
             await discord_fake.wait_until_ready(timeout=30)
-            # Segmind is down for new work while the second half goes out: those jobs move to Gemini.
-            segmind.outage(6.0)
+            # Segmind is down for new work from here on: the second half's jobs move to Gemini, however
+            # late a busy machine sends their creates (a 6-s outage moved one job of fourteen in a CI run).
+            segmind.outage(120.0)
             await imagine(discord_fake, sent, jobs // 2, jobs - jobs // 2, actions, batches=True)
             await actions.finish()
             await settle(discord_fake, second, db, sent, log)
@@ -296,7 +297,7 @@ async def test_segmind_failing_over_to_gemini_under_hostile_answers_and_a_kill_c
     assert result.submitted == jobs
     faults = {e.fault for e in segmind.chaos_events}
     assert {"hang", "outage"} <= faults and gemini.chaos_events, f"{sorted(faults)}\n{report}"
-    assert result.failed_over > 0 and gemini.requests, report
+    assert result.failed_over >= jobs // 4 and gemini.requests, report
     assert result.delivered >= jobs // 2, report
     assert actions.problems(db, record.finished) == []
     assert "Traceback" not in log.read_text(errors="replace")
