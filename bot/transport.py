@@ -16,7 +16,10 @@ sent twice.
 What a hostile server can send is bounded here, for every request:
 * time: httpx's read timeout applies to each read, so a server sending a byte every few seconds would
   hold a request for ever; the whole exchange, from connecting to the last byte, gets the read timeout
-  in total (aiohttp's ``total``; a provider's ``request_timeout`` is "seconds to wait for one answer");
+  in total (aiohttp's ``total``; a provider's ``request_timeout`` is "seconds to wait for one answer").
+  The time an answer spends waiting for a slot of ``answer_gate`` (below) is the bot's, not the
+  provider's, and is not counted: such an answer has arrived, its image made and paid for, and
+  dropping it because other answers were ahead of it lost the image (tests/test_transport.py);
 * size: a request may carry the extension ``MAX_BODY`` (bytes); a longer body fails with AnswerTooLarge
   once that many have arrived, however long the server would go on;
 * memory: an answer allowed past LARGE_ANSWER (one that may carry an image) and longer than that is
@@ -34,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -134,12 +138,15 @@ class _Body(httpx.AsyncByteStream):
         limit: int | None,
         gate: Gate | None,
         pace: SlotPace,
+        deadline: float,
     ) -> None:
         self._response = response
         self._request = request
         self._limit = limit
-        # Only an answer that may carry an image (a MAX_BODY above LARGE_ANSWER) waits for a slot.
-        self._gate = gate if limit is not None and limit > LARGE_ANSWER else None
+        # Only an answer that may carry an image (_gated: a MAX_BODY above LARGE_ANSWER) waits for a slot;
+        # its exchange ends by ``deadline`` (loop time) plus however long it waited, not by aiohttp's total.
+        self._gate = gate if _gated(limit, gate) else None
+        self._deadline = deadline
         self._pace = pace
         self._holding = False
         self._held_at = 0.0
@@ -152,7 +159,14 @@ class _Body(httpx.AsyncByteStream):
         with _mapped(self._request):
             if declared is not None and declared > LARGE_ANSWER:
                 await self._hold()
-            while chunk := await (self._paced_read() if self._holding else content.read(CHUNK_SIZE)):
+            # An answer that cannot need a slot (a status poll: most answers) reads straight from aiohttp.
+            while chunk := await (
+                content.read(CHUNK_SIZE)
+                if self._gate is None
+                else self._paced_read()
+                if self._holding
+                else self._timed_read()
+            ):
                 if limit is not None:
                     received += len(chunk)
                     if received > limit:
@@ -161,14 +175,24 @@ class _Body(httpx.AsyncByteStream):
                         await self._hold()
                 yield chunk
 
-    async def _paced_read(self) -> bytes:
-        """The next chunk of an answer holding a slot, by the deadline its pace so far allows. Only the read
-        is timed, never the consumer's work between chunks."""
-        deadline = self._held_at + self._pace.grace + self._since_held / self._pace.min_rate
+    async def _timed_read(self) -> bytes:
+        """The next chunk of an answer that may need a slot, by the exchange's deadline (kept here)."""
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout_at(self._deadline):
+                return await self._response.content.read(CHUNK_SIZE)
+        except TimeoutError:
+            raise httpx.ReadTimeout("read timed out", request=self._request) from None
+
+    async def _paced_read(self) -> bytes:
+        """The next chunk of an answer holding a slot, by the deadline its pace so far allows (or the
+        exchange's, if sooner). Only the read is timed, never the consumer's work between chunks."""
+        paced = self._held_at + self._pace.grace + self._since_held / self._pace.min_rate
+        try:
+            async with asyncio.timeout_at(min(paced, self._deadline)):
                 chunk = await self._response.content.read(CHUNK_SIZE)
         except TimeoutError:
+            if self._deadline <= paced:
+                raise httpx.ReadTimeout("read timed out", request=self._request) from None
             raise httpx.ReadTimeout(
                 f"answer slower than {self._pace.min_rate / 1024:g} KiB/s while holding a memory slot "
                 f"({self._since_held} bytes in {asyncio.get_running_loop().time() - self._held_at:.0f} s)",
@@ -179,9 +203,12 @@ class _Body(httpx.AsyncByteStream):
 
     async def _hold(self) -> None:
         if self._gate is not None:
+            loop = asyncio.get_running_loop()
+            asked = loop.time()
             await self._gate.take()
             self._holding = True
-            self._held_at = asyncio.get_running_loop().time()
+            self._held_at = loop.time()
+            self._deadline += self._held_at - asked  # the wait was the bot's, not the provider's
 
     async def aclose(self) -> None:
         self._response.release()
@@ -232,22 +259,28 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})
-        timeout = _client_timeout(timeouts.get("pool"), timeouts.get("connect"), timeouts.get("read"))
+        read = timeouts.get("read")
+        limit = request.extensions.get(MAX_BODY)
+        # An answer that may wait for a slot has its exchange timed here, where the wait can be left out;
+        # aiohttp's total cannot be paused. Every other request (status polls: most of them) keeps it.
+        gated = _gated(limit, self._answer_gate)
+        timeout = _client_timeout(timeouts.get("pool"), timeouts.get("connect"), read, total=not gated)
+        deadline = math.inf if read is None or not gated else asyncio.get_running_loop().time() + read
         try:
             body: bytes | httpx.AsyncByteStream | None = request.content or None
         except httpx.RequestNotRead:
             body = request.stream  # type: ignore[assignment]
         with _mapped(request):
-            response = await self._get_session().request(
-                request.method,
-                str(request.url),
-                headers=list(request.headers.multi_items()),
-                data=body,
-                allow_redirects=False,  # httpx follows redirects itself, running its hooks per hop
-                timeout=timeout,
-                compress=False,
-            )
-        limit = request.extensions.get(MAX_BODY)
+            async with asyncio.timeout_at(deadline) if deadline < math.inf else _UNTIMED:
+                response = await self._get_session().request(
+                    request.method,
+                    str(request.url),
+                    headers=list(request.headers.multi_items()),
+                    data=body,
+                    allow_redirects=False,  # httpx follows redirects itself, running its hooks per hop
+                    timeout=timeout,
+                    compress=False,
+                )
         refusal = _refusal(request, response, limit)
         if refusal is not None:
             response.release()
@@ -255,7 +288,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
-            stream=_Body(response, request, limit, self._answer_gate, self._slot_pace),
+            stream=_Body(response, request, limit, self._answer_gate, self._slot_pace, deadline),
             request=request,
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode()},
         )
@@ -278,11 +311,24 @@ def _refusal(request: httpx.Request, response: aiohttp.ClientResponse, limit: in
     return None
 
 
+# What times the sending and the headers of a request aiohttp's total times (reused: it holds nothing).
+_UNTIMED = contextlib.nullcontext()
+
+
+def _gated(limit: int | None, gate: Gate | None) -> bool:
+    """Whether an answer may wait for a slot of the gate: one allowed past LARGE_ANSWER (it may carry an
+    image), where there is a gate."""
+    return gate is not None and limit is not None and limit > LARGE_ANSWER
+
+
 @functools.lru_cache(maxsize=64)
-def _client_timeout(pool: float | None, connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
+def _client_timeout(
+    pool: float | None, connect: float | None, read: float | None, *, total: bool
+) -> aiohttp.ClientTimeout:
     """aiohttp's timeout for httpx's: the few distinct ones are built once (immutable), not per request.
-    The read timeout is also the bound on the whole exchange (see the module docstring)."""
-    return aiohttp.ClientTimeout(total=read, connect=pool, sock_connect=connect, sock_read=read)
+    The read timeout is also the bound on the whole exchange (see the module docstring): aiohttp's
+    ``total``, unless the transport times the exchange itself (``total`` false)."""
+    return aiohttp.ClientTimeout(total=read if total else None, connect=pool, sock_connect=connect, sock_read=read)
 
 
 class _NoCookies(httpx.Cookies):

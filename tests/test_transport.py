@@ -352,3 +352,43 @@ async def test_an_answer_read_whole_is_freed_when_let_go_not_by_the_cycle_collec
         gone = weakref.ref(answer)
         del answer
         assert gone() is None
+
+
+async def test_waiting_for_an_answer_slot_does_not_count_against_the_request_timeout(server: Server) -> None:
+    """An answer that waits for a slot has arrived: its headers are in, the provider made (and billed) the
+    image. The wait counted against the request's timeout, so with other answers ahead of it a Gemini
+    result came in, waited, and was dropped as a read timeout: the job failed, the image paid and lost.
+    The timeout bounds the provider (connect, the wait for an answer, each read), not the bot's own queue."""
+    gate = CountingGate(1)
+    big = LARGE_ANSWER + 1024 * 1024
+    allowed = {MAX_BODY: 96 * 1024 * 1024}
+    server.release.clear()
+    async with (
+        CookielessClient(transport=AiohttpTransport(answer_gate=gate), timeout=30.0) as patient,
+        CookielessClient(transport=AiohttpTransport(answer_gate=gate), timeout=1.0) as quick,
+    ):
+        first = asyncio.create_task(patient.get(f"{server.origin}/held?bytes={big}", extensions=allowed))
+        for _ in range(200):  # the first holds the one slot, its server holding its last byte
+            if server.held == 1 and gate.holding == 1:
+                break
+            await asyncio.sleep(0.01)
+        second = asyncio.create_task(quick.get(f"{server.origin}/long?bytes={big}&declared=1", extensions=allowed))
+        await asyncio.sleep(2.0)  # twice the second's timeout, all of it spent waiting for the slot
+        assert not second.done() and gate.holding == 1
+        server.release.set()
+        answers = [await first, await second]
+    assert [len(answer.content) for answer in answers] == [big + 1, big]
+    assert (gate.taken, gate.holding) == (2, 0)
+
+
+@pytest.mark.parametrize("route", ["/slow", "/drip"], ids=["no answer", "an answer that never ends"])
+async def test_an_answer_that_may_carry_an_image_still_gets_its_timeout_in_total(server: Server, route: str) -> None:
+    """What the slot wait does not count, the provider's time does: an answer that is late, or never ends,
+    is cut at the read timeout whether or not it could have needed a slot."""
+    gate = CountingGate(1)
+    async with CookielessClient(transport=AiohttpTransport(answer_gate=gate), timeout=httpx.Timeout(1.0)) as c:
+        started = time.monotonic()
+        with pytest.raises(httpx.ReadTimeout):
+            await c.get(f"{server.origin}{route}", extensions={MAX_BODY: 96 * 1024 * 1024})
+    assert time.monotonic() - started < 3
+    assert gate.holding == 0
