@@ -16,7 +16,7 @@ from discord.ext import commands
 from bot.budget import BudgetHook, RequestBudget, origin_of
 from bot.callbacks import CallbackServer
 from bot.catalogue import Catalogue
-from bot.config import Settings, heartbeat_path
+from bot.config import JobsSettings, Settings, heartbeat_path
 from bot.delivery import BatchViewFactory, DiscordSink, ViewFactory
 from bot.imagework import ImageWork
 from bot.jobs import JobRunner
@@ -29,6 +29,7 @@ from bot.store import Database
 from bot.store.jobs import JobStore
 from bot.store.preferences import PreferenceStore
 from bot.store.settings import SettingsStore
+from bot.transport import MAX_CONNECTIONS
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,13 @@ def budgets_by_origin(settings: Settings, budgets: dict[str, RequestBudget]) -> 
         for name, budget in budgets.items()
         if getattr(settings.providers, name).enabled
     }
+
+
+def connections_for(jobs: JobsSettings) -> int:
+    """Connections the providers' client may open at once: one for every step the lanes run side by side
+    and room for what runs beside them (cancels told to providers, edits owed), never fewer than the
+    transport's default. Set wide lanes, a step would otherwise wait for a connection, then fail."""
+    return max(MAX_CONNECTIONS, jobs.concurrency + jobs.call_concurrency + jobs.delivery_concurrency + 32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +161,7 @@ class Bananacord(commands.Bot):
             request_hooks=[metering],
             response_hooks=[metering.on_response],
             answer_gate=image_work.answer_gate,
+            max_connections=connections_for(settings.jobs),
             timeout=httpx.Timeout(30.0, connect=10.0),
             headers={"User-Agent": "Bananacord (+https://github.com/bananacord)"},
         )

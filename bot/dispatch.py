@@ -33,11 +33,20 @@ class Dispatch:
 
 
 PROVIDER_LANE = "provider"  # creates and polls
+# Creates on an API that answers with the image itself (Gemini, Segmind v1): each waits for the whole
+# drawing, ten seconds to minutes, so in the provider lane a few of them kept every other job's create
+# and polls waiting (tests/e2e/test_lanes.py).
+CALL_LANE = "call"
 DELIVERY_LANE = "delivery"  # downloads, re-encodes, uploads
 
 
-def lane_of(state: JobState) -> str:
-    return DELIVERY_LANE if state is JobState.SUCCEEDED else PROVIDER_LANE
+def lane_of(job: DueJob, calls: Collection[str] = ()) -> str:
+    """The lane of a due job's step; ``calls`` names the providers whose create is such a call."""
+    if job.state is JobState.SUCCEEDED:
+        return DELIVERY_LANE
+    if job.state is JobState.QUEUED and job.provider in calls:
+        return CALL_LANE
+    return PROVIDER_LANE
 
 
 def choose(
@@ -49,10 +58,12 @@ def choose(
     budgets: Mapping[str, RequestBudget],
     confirmed: Collection[str] = (),
     leaving: Collection[str] = (),
+    calls: Collection[str] = (),
 ) -> Dispatch:
     """Pick what to start from ``due``: up to ``slots`` per lane (or in all, given one number), and
     creates and polls only as far as their provider's budget has room. Jobs in ``leaving`` (creates
-    that will move to another provider, bot/jobs.py) need no room at the provider they leave."""
+    that will move to another provider, bot/jobs.py) need no room at the provider they leave; creates at
+    providers in ``calls`` go in the call lane (``lane_of``)."""
     free = dict(slots) if isinstance(slots, Mapping) else None
     total = slots if isinstance(slots, int) else sum(slots.values())
 
@@ -71,7 +82,7 @@ def choose(
     for job in sorted(due, key=rank):
         if len(start) >= total:
             break
-        lane = lane_of(job.state)
+        lane = lane_of(job, calls)
         if free is not None and free.get(lane, 0) <= 0:
             continue
         if job.state in _NEEDS_PROVIDER and job.id not in leaving:

@@ -25,7 +25,7 @@ import httpx
 from bot.budget import MAX_RETRY_AFTER_SECONDS, RequestBudget
 from bot.catalogue import Catalogue
 from bot.config import ImagineSettings, JobsSettings
-from bot.dispatch import DELIVERY_LANE, PROVIDER_LANE, choose, lane_of
+from bot.dispatch import CALL_LANE, DELIVERY_LANE, PROVIDER_LANE, choose, lane_of
 from bot.errors import (
     DeliveryError,
     ErrorCategory,
@@ -185,7 +185,11 @@ class JobRunner:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[str, asyncio.Task[None]] = {}
-        self._busy = {PROVIDER_LANE: 0, DELIVERY_LANE: 0}  # steps running per lane
+        self._busy = {PROVIDER_LANE: 0, CALL_LANE: 0, DELIVERY_LANE: 0}  # steps running per lane
+        # Providers whose create answers with the image itself: those creates take the call lane.
+        self._calls = frozenset(
+            name for name, provider in providers.items() if any(not caps.queued for caps in provider.models.values())
+        )
         self._edit_behind: set[str] = set()
         # Final edits being retried, cancels being carried out, providers being told of cancels.
         self._background: set[asyncio.Task[Any]] = set()
@@ -454,6 +458,7 @@ class JobRunner:
         when), and when the next job falls due."""
         free = {
             PROVIDER_LANE: self.settings.concurrency - self._busy[PROVIDER_LANE],
+            CALL_LANE: self.settings.call_concurrency - self._busy[CALL_LANE],
             DELIVERY_LANE: self.settings.delivery_concurrency - self._busy[DELIVERY_LANE],
         }
         now = self.clock()
@@ -470,8 +475,9 @@ class JobRunner:
             budgets=self.budgets,
             confirmed=self._called_back,
             leaving=await self._leaving(agenda.due),
+            calls=self._calls,
         )
-        lanes = {job.id: lane_of(job.state) for job in agenda.due}
+        lanes = {job.id: lane_of(job, self._calls) for job in agenda.due}
         return [(job_id, lanes[job_id]) for job_id in picked.start], picked.waiting, agenda.next_at
 
     async def _leaving(self, due: list[DueJob]) -> set[str]:

@@ -31,7 +31,7 @@ import aiohttp
 import aiohttp.abc
 import httpx
 
-from bot.transport import AiohttpTransport, CookielessClient, Gate, RefusedHost
+from bot.transport import MAX_CONNECTIONS, AiohttpTransport, CookielessClient, Gate, RefusedHost
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -172,11 +172,15 @@ def _refused_internal(message: str, request: httpx.Request) -> ForbiddenAddressE
     return ForbiddenAddressError(message, request=request, reason="an internal network address")
 
 
-def guarded_transport(trusted_hosts: Iterable[str], *, answer_gate: Gate | None = None) -> AiohttpTransport:
+def guarded_transport(
+    trusted_hosts: Iterable[str], *, answer_gate: Gate | None = None, max_connections: int = MAX_CONNECTIONS
+) -> AiohttpTransport:
     """The bot's transport, resolving through GuardedResolver; ``answer_gate`` bounds the answers carrying
     images read at once (bot/transport.py LARGE_ANSWER)."""
     hosts = list(trusted_hosts)
-    return AiohttpTransport(resolver=lambda: GuardedResolver(hosts), answer_gate=answer_gate)
+    return AiohttpTransport(
+        resolver=lambda: GuardedResolver(hosts), answer_gate=answer_gate, max_connections=max_connections
+    )
 
 
 RequestHook = Callable[[httpx.Request], Awaitable[None]]
@@ -189,6 +193,7 @@ def guarded_client(
     request_hooks: Sequence[RequestHook] = (),
     response_hooks: Sequence[ResponseHook] = (),
     answer_gate: Gate | None = None,
+    max_connections: int = MAX_CONNECTIONS,
     **kwargs: Any,
 ) -> httpx.AsyncClient:
     """An AsyncClient whose every request, and every redirect hop, passes the AddressGuard first (then
@@ -196,7 +201,7 @@ def guarded_client(
     hosts = list(trusted_hosts)
     checked_at_connect = "transport" not in kwargs
     if checked_at_connect:
-        kwargs["transport"] = guarded_transport(hosts, answer_gate=answer_gate)
+        kwargs["transport"] = guarded_transport(hosts, answer_gate=answer_gate, max_connections=max_connections)
     hooks: dict[str, list[Any]] = {
         "request": [AddressGuard(hosts, resolve_names=not checked_at_connect), *request_hooks],
         "response": list(response_hooks),

@@ -72,6 +72,11 @@ SLOT_GRACE = 15.0
 SLOT_MIN_RATE = 256 * 1024
 
 
+# Connections open at once, to every host together (aiohttp's connector limit); a request past it waits
+# for one, up to httpx's pool timeout. The bot asks for more when its lanes are set wider (bot/app.py).
+MAX_CONNECTIONS = 100
+
+
 class AnswerTooLarge(httpx.ReadError):
     """The answer's body is longer than the request's ``MAX_BODY``: reading stopped there."""
 
@@ -223,7 +228,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     def __init__(
         self,
         *,
-        max_connections: int = 100,
+        max_connections: int = MAX_CONNECTIONS,
         resolver: Callable[[], aiohttp.abc.AbstractResolver] | None = None,
         answer_gate: Gate | None = None,
         slot_pace: SlotPace = SlotPace(),

@@ -43,7 +43,15 @@ class Fakes:
         self.segmind = FakeSegmind(api_key=KEY, hang_seconds=5)
         self.gemini = FakeGemini(api_key=KEY, hang_seconds=5)
 
-    def settings(self, tmp_path: Path, discord_fake: FakeDiscord, enabled: list[str], **extra: Any) -> Settings:
+    def settings(
+        self,
+        tmp_path: Path,
+        discord_fake: FakeDiscord,
+        enabled: list[str],
+        *,
+        request_timeout: float = 3.0,
+        **extra: Any,
+    ) -> Settings:
         base = {
             "seaart": self.seaart.base_url,
             "kie": self.kie.base_url,
@@ -51,7 +59,8 @@ class Fakes:
             "gemini": self.gemini.base_url,
         }
         providers: dict[str, Any] = {
-            name: {"enabled": name in enabled, "base_url": url, "request_timeout": 3.0} for name, url in base.items()
+            name: {"enabled": name in enabled, "base_url": url, "request_timeout": request_timeout}
+            for name, url in base.items()
         }
         providers["sinancode"] = {"enabled": False}
         providers["segmind"]["mode"] = extra.pop("segmind_mode", "v2")

@@ -1,0 +1,164 @@
+"""The runner's lanes (bot/dispatch.py): work that waits a long time never holds up the creates and polls
+of other jobs. The real bot against the fake Discord and fake providers over sockets, each lane given one
+or two slots so that one long wait would fill it.
+
+- Deliveries (a download, a check, an upload) have a lane of their own: a result link that drips holds
+  a delivery slot, not a slot other jobs' polls need.
+- A create on an API that answers with the image itself (Gemini; Segmind v1) waits for the whole drawing,
+  ten seconds to minutes. Those calls held provider-lane slots: with `[jobs] concurrency` (8) members
+  drawing on Gemini, every other member's job, on any provider, waited for one of them to finish, its
+  create unsent, its polls not made. They now have a lane of their own (`call_concurrency`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.testing.discord import FakeDiscord
+from tests.conftest import Clock, start_bot
+from tests.e2e.test_failover import Fakes
+
+# Members of their own (a member may have two jobs in flight, [quotas] in_flight_per_user).
+MEMBER = 500_000
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[Fakes]:
+    f = Fakes()
+    f.gemini.hang_seconds = 60.0  # a held call is answered when released, not after 5 s
+    async with f.seaart, f.kie, f.segmind, f.gemini:
+        yield f
+
+
+def states(db: Path) -> dict[str, str]:
+    """Each job's state, by its prompt."""
+    with sqlite3.connect(db) as conn:
+        found = conn.execute("SELECT json_extract(request_json, '$.prompt'), state FROM jobs").fetchall()
+    return {prompt: state for prompt, state in found}
+
+
+async def test_calls_waiting_for_their_image_do_not_hold_up_other_jobs(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    """Two provider-lane slots, three members drawing on Gemini (held: Google still drawing), then a member
+    on SeaArt. Before, two Gemini calls filled the lane: the third call and the SeaArt job's create waited
+    until Google answered."""
+    settings = fakes.settings(
+        tmp_path,
+        discord_fake,
+        ["seaart", "gemini"],
+        request_timeout=60.0,  # Gemini draws as long as the test holds it
+        models={"routes": {"nano_banana_pro": ["gemini"], "nano_banana_2": ["seaart"]}},
+    )
+    settings.jobs.concurrency = 2
+    settings.jobs.call_concurrency = 4
+    db = Path(settings.database.path)
+    fakes.gemini.hold(True)
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        for n in range(3):
+            await discord_fake.slash_command(
+                "imagine", {"prompt": f"gemini {n}", "model": "nano_banana_pro"}, user_id=MEMBER + n
+            )
+        await discord_fake.wait_for(lambda: len(fakes.gemini.jobs) == 3, timeout=10)
+        interaction = await discord_fake.slash_command(
+            "imagine", {"prompt": "seaart", "model": "nano_banana_2"}, user_id=MEMBER + 3
+        )
+        await discord_fake.wait_for(lambda: states(db).get("seaart") == "delivered", timeout=15)
+        assert interaction.original_message_id is not None
+        assert discord_fake.messages[interaction.original_message_id].files
+        # Google is still drawing all three; none of them was given up for the others.
+        assert {states(db)[f"gemini {n}"] for n in range(3)} == {"queued"}
+        fakes.gemini.hold(False)
+        await discord_fake.wait_for(lambda: set(states(db).values()) == {"delivered"}, timeout=20)
+    finally:
+        await running.close()
+
+
+async def test_a_call_lane_of_one_still_draws_every_job_in_turn(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    """The lane bounds the calls in flight: one slot, three members, Google answering each in turn."""
+    settings = fakes.settings(tmp_path, discord_fake, ["gemini"], request_timeout=60.0)
+    settings.jobs.call_concurrency = 1
+    db = Path(settings.database.path)
+    fakes.gemini.hold(True)
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        for n in range(3):
+            await discord_fake.slash_command(
+                "imagine", {"prompt": f"turn {n}", "model": "nano_banana_pro"}, user_id=MEMBER + n
+            )
+        for sent in (1, 2, 3):
+            await discord_fake.wait_for(lambda: len(fakes.gemini.jobs) >= sent, timeout=10)  # noqa: B023
+            await asyncio.sleep(0.5)
+            assert len(fakes.gemini.jobs) == sent  # the next call waits for the one in flight
+            fakes.gemini.release()
+        fakes.gemini.hold(False)
+        await discord_fake.wait_for(lambda: set(states(db).values()) == {"delivered"}, timeout=20)
+    finally:
+        await running.close()
+
+
+async def test_a_download_that_drips_does_not_hold_up_polls(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    """One provider slot and one delivery slot: the first result drips for seconds; the next job's create
+    and polls go on meanwhile, and its image waits only for the delivery lane."""
+    extra: dict[str, Any] = {"imagine": {"download_timeout_seconds": 30.0}}
+    settings = fakes.settings(tmp_path, discord_fake, ["seaart"], **extra)
+    settings.jobs.concurrency = 1
+    settings.jobs.delivery_concurrency = 1
+    db = Path(settings.database.path)
+    fakes.seaart.drip_interval = 0.05
+    fakes.seaart.script("hostile:drip")
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        await discord_fake.slash_command("imagine", {"prompt": "drips"})
+        await discord_fake.wait_for(
+            lambda: any(r.path.startswith("/hostile/drip/") for r in fakes.seaart.requests), timeout=10
+        )
+        await discord_fake.slash_command("imagine", {"prompt": "next"})
+        await discord_fake.wait_for(lambda: states(db).get("next") == "succeeded", timeout=10)
+        assert states(db)["drips"] == "succeeded"  # still downloading, in the one delivery slot
+    finally:
+        await running.close()
+
+
+async def test_a_call_lane_wider_than_the_default_connection_limit_gets_its_connections(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    """A server set for many Gemini calls at once: every call is sent, past the 100 connections the
+    providers' client opens by default, and a SeaArt job's polls still find a connection."""
+    calls = 110
+    settings = fakes.settings(
+        tmp_path,
+        discord_fake,
+        ["seaart", "gemini"],
+        request_timeout=60.0,
+        models={"routes": {"nano_banana_pro": ["gemini"], "nano_banana_2": ["seaart"]}},
+        quotas={"in_flight_per_guild": None},
+    )
+    settings.jobs.call_concurrency = calls
+    settings.providers.gemini.requests_per_second = 1000.0
+    db = Path(settings.database.path)
+    fakes.gemini.hold(True)
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        for n in range(calls):
+            await discord_fake.slash_command(
+                "imagine", {"prompt": f"gemini {n}", "model": "nano_banana_pro"}, user_id=MEMBER + n
+            )
+        await discord_fake.wait_for(lambda: len(fakes.gemini.jobs) == calls, timeout=30)
+        await discord_fake.slash_command("imagine", {"prompt": "seaart", "model": "nano_banana_2"}, user_id=MEMBER - 1)
+        await discord_fake.wait_for(lambda: states(db).get("seaart") == "delivered", timeout=15)
+        fakes.gemini.hold(False)
+        await discord_fake.wait_for(lambda: set(states(db).values()) == {"delivered"}, timeout=60)
+    finally:
+        await running.close()
