@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from bot.budget import RequestBudget
 from bot.models import JobState
 from bot.schedule import PollSchedule
-from bot.store.agenda import DueJob
+from bot.store.agenda import DueJob, Shelf
 
 _NEEDS_PROVIDER = frozenset({JobState.QUEUED, JobState.SUBMITTED, JobState.RUNNING})
 
@@ -38,15 +38,33 @@ PROVIDER_LANE = "provider"  # creates and polls
 # and polls waiting (tests/e2e/test_lanes.py).
 CALL_LANE = "call"
 DELIVERY_LANE = "delivery"  # downloads, re-encodes, uploads
+LANES = (PROVIDER_LANE, CALL_LANE, DELIVERY_LANE)
+# Every provider has each lane to itself: when one provider's requests hang (or its result host drips),
+# its steps fill its own lanes, and other providers' jobs go on (tests/e2e/test_lanes.py).
+Lane = tuple[str, str]  # (one of LANES, provider)
 
 
-def lane_of(job: DueJob, calls: Collection[str] = ()) -> str:
-    """The lane of a due job's step; ``calls`` names the providers whose create is such a call."""
-    if job.state is JobState.SUCCEEDED:
-        return DELIVERY_LANE
-    if job.state is JobState.QUEUED and job.provider in calls:
-        return CALL_LANE
-    return PROVIDER_LANE
+def lane_of(state: JobState, provider: str, calls: Collection[str] = ()) -> Lane:
+    """The lane of a step for a job in ``state`` at ``provider``; ``calls`` names the providers whose create
+    waits for the image itself."""
+    if state is JobState.SUCCEEDED:
+        return (DELIVERY_LANE, provider)
+    if state is JobState.QUEUED and provider in calls:
+        return (CALL_LANE, provider)
+    return (PROVIDER_LANE, provider)
+
+
+def full_shelves(full: Collection[Lane], providers: Collection[str], calls: Collection[str] = ()) -> set[Shelf]:
+    """The agenda's shelves (provider, state: bot/store/agenda.py) whose steps go in a lane in ``full``:
+    the loop need not look at their due jobs, none of which could start."""
+    if not full:
+        return set()
+    return {
+        (provider, state) for provider in providers for state in _STEPPED if lane_of(state, provider, calls) in full
+    }
+
+
+_STEPPED = (JobState.QUEUED, JobState.SUBMITTED, JobState.RUNNING, JobState.SUCCEEDED)
 
 
 def choose(
@@ -56,16 +74,19 @@ def choose(
     now: float,
     schedule: PollSchedule,
     budgets: Mapping[str, RequestBudget],
+    busy: Mapping[Lane, int] | None = None,
     confirmed: Collection[str] = (),
     leaving: Collection[str] = (),
     calls: Collection[str] = (),
 ) -> Dispatch:
-    """Pick what to start from ``due``: up to ``slots`` per lane (or in all, given one number), and
-    creates and polls only as far as their provider's budget has room. Jobs in ``leaving`` (creates
-    that will move to another provider, bot/jobs.py) need no room at the provider they leave; creates at
+    """Pick what to start from ``due``: given a number, up to that many in all; given a bound per lane
+    (by name), up to it in each provider's lane of that name, less its steps running (``busy``); and
+    creates and polls only as far as their provider's budget has room. Jobs in ``leaving`` (creates that
+    will move to another provider, bot/jobs.py) need no room at the provider they leave; creates at
     providers in ``calls`` go in the call lane (``lane_of``)."""
-    free = dict(slots) if isinstance(slots, Mapping) else None
-    total = slots if isinstance(slots, int) else sum(slots.values())
+    bounds = slots if isinstance(slots, Mapping) else None
+    total = slots if isinstance(slots, int) else len(due)
+    used: dict[Lane, int] = dict(busy or {})
 
     def rank(job: DueJob) -> tuple[int, float]:
         if job.state is JobState.SUCCEEDED:
@@ -82,8 +103,8 @@ def choose(
     for job in sorted(due, key=rank):
         if len(start) >= total:
             break
-        lane = lane_of(job, calls)
-        if free is not None and free.get(lane, 0) <= 0:
+        lane = lane_of(job.state, job.provider, calls)
+        if bounds is not None and used.get(lane, 0) >= bounds.get(lane[0], 0):
             continue
         if job.state in _NEEDS_PROVIDER and job.id not in leaving:
             budget = budgets.get(job.provider)
@@ -93,8 +114,7 @@ def choose(
                     waiting.setdefault(job.provider, now + max(budget.next_free(), 0.01))
                     continue
                 room[job.provider] = left - 1
-        if free is not None:
-            free[lane] -= 1
+        used[lane] = used.get(lane, 0) + 1
         start.append(job.id)
     return Dispatch(start, waiting)
 

@@ -25,7 +25,7 @@ import httpx
 from bot.budget import MAX_RETRY_AFTER_SECONDS, RequestBudget
 from bot.catalogue import Catalogue
 from bot.config import ImagineSettings, JobsSettings
-from bot.dispatch import CALL_LANE, DELIVERY_LANE, PROVIDER_LANE, choose, lane_of
+from bot.dispatch import CALL_LANE, DELIVERY_LANE, PROVIDER_LANE, Lane, choose, full_shelves, lane_of
 from bot.errors import (
     DeliveryError,
     ErrorCategory,
@@ -185,7 +185,7 @@ class JobRunner:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[str, asyncio.Task[None]] = {}
-        self._busy = {PROVIDER_LANE: 0, CALL_LANE: 0, DELIVERY_LANE: 0}  # steps running per lane
+        self._busy: dict[Lane, int] = {}  # steps running per lane (bot/dispatch.py: each provider's own)
         # Providers whose create answers with the image itself: those creates take the call lane.
         self._calls = frozenset(
             name for name, provider in providers.items() if any(not caps.queued for caps in provider.models.values())
@@ -453,23 +453,28 @@ class JobRunner:
         partial.write_text(json.dumps(self.stats()), encoding="utf-8")
         partial.replace(path)
 
-    async def _due(self) -> tuple[list[tuple[str, str]], dict[str, float], float | None]:
+    async def _due(self) -> tuple[list[tuple[str, Lane]], dict[str, float], float | None]:
         """The jobs to start now with their lanes, the providers whose budget holds others back (until
         when), and when the next job falls due."""
-        free = {
-            PROVIDER_LANE: self.settings.concurrency - self._busy[PROVIDER_LANE],
-            CALL_LANE: self.settings.call_concurrency - self._busy[CALL_LANE],
-            DELIVERY_LANE: self.settings.delivery_concurrency - self._busy[DELIVERY_LANE],
+        bounds = {
+            PROVIDER_LANE: self.settings.concurrency,
+            CALL_LANE: self.settings.call_concurrency,
+            DELIVERY_LANE: self.settings.delivery_concurrency,
         }
+        full = [lane for lane, running in self._busy.items() if running >= bounds[lane[0]]]
         now = self.clock()
-        # Look past the free slots: when the budget binds, the likeliest-finished jobs go first.
-        limit = max(sum(max(0, n) for n in free.values()) * 4, DUE_CANDIDATES)
-        agenda = await self.store.agenda(now, exclude=self._inflight.keys(), limit=limit)
-        if max(free.values()) <= 0:
-            return [], {}, agenda.next_at
+        # Look past the free slots: when the budget binds, the likeliest-finished jobs go first. Jobs whose
+        # lane is full are not looked at: none of them could start.
+        agenda = await self.store.agenda(
+            now,
+            exclude=self._inflight.keys(),
+            limit=max(4 * sum(bounds.values()), DUE_CANDIDATES),
+            skip=full_shelves(full, self.providers.keys(), self._calls),
+        )
         picked = choose(
             agenda.due,
-            slots=free,
+            slots=bounds,
+            busy=self._busy,
             now=now,
             schedule=self.schedule,
             budgets=self.budgets,
@@ -477,7 +482,7 @@ class JobRunner:
             leaving=await self._leaving(agenda.due),
             calls=self._calls,
         )
-        lanes = {job.id: lane_of(job, self._calls) for job in agenda.due}
+        lanes = {job.id: lane_of(job.state, job.provider, self._calls) for job in agenda.due}
         return [(job_id, lanes[job_id]) for job_id in picked.start], picked.waiting, agenda.next_at
 
     async def _leaving(self, due: list[DueJob]) -> set[str]:
@@ -494,17 +499,20 @@ class JobRunner:
                     leaving.add(entry.id)
         return leaving
 
-    def _spawn(self, job_id: str, lane: str = PROVIDER_LANE) -> asyncio.Task[None]:
+    def _spawn(self, job_id: str, lane: Lane) -> asyncio.Task[None]:
         self.steps += 1
-        self._busy[lane] += 1
+        self._busy[lane] = self._busy.get(lane, 0) + 1
         task = asyncio.create_task(self._guarded_step(job_id), name=f"job-{job_id}")
         self._inflight[job_id] = task
         task.add_done_callback(functools.partial(self._step_done, job_id, lane))
         return task
 
-    def _step_done(self, job_id: str, lane: str, _task: asyncio.Task[None]) -> None:
+    def _step_done(self, job_id: str, lane: Lane, _task: asyncio.Task[None]) -> None:
         self._inflight.pop(job_id, None)
-        self._busy[lane] -= 1
+        if (running := self._busy[lane] - 1) > 0:
+            self._busy[lane] = running
+        else:
+            del self._busy[lane]  # only lanes with steps running are kept
         self._step_finished = True
         self._wake.set()
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from bot.budget import MAX_RETRY_AFTER_SECONDS, WINDOW_SECONDS, BudgetHook, RequestBudget, origin_of
-from bot.dispatch import choose
+from bot.dispatch import CALL_LANE, DELIVERY_LANE, PROVIDER_LANE, choose, full_shelves
 from bot.models import JobState
 from bot.schedule import CompletionTimes, PollSchedule, ScheduleSettings, job_kind
 from bot.store.agenda import DueJob
@@ -150,6 +150,28 @@ def test_when_the_budget_binds_the_job_likeliest_done_goes_first() -> None:
 def test_slots_bound_what_starts() -> None:
     jobs = [due(f"deliver{i}", JobState.SUCCEEDED) for i in range(5)]
     assert len(choose(jobs, slots=2, now=0.0, schedule=schedule(), budgets={}).start) == 2
+
+
+def test_each_provider_has_each_lane_to_itself() -> None:
+    """SeaArt's two provider-lane slots are taken (its polls hang): its due polls wait, Kie's start, and a
+    Gemini create goes in the call lane, a SeaArt delivery in the delivery lane, each with room of its own."""
+    bounds = {PROVIDER_LANE: 2, CALL_LANE: 1, DELIVERY_LANE: 1}
+    busy = {(PROVIDER_LANE, "seaart"): 2, (CALL_LANE, "gemini"): 0}
+    jobs = [
+        due("seaart-poll", JobState.RUNNING, started=70.0, last=20.0),
+        due("kie-poll", JobState.RUNNING, provider="kie", started=70.0, last=20.0),
+        due("kie-create", JobState.QUEUED, provider="kie"),
+        due("kie-create-2", JobState.QUEUED, provider="kie"),
+        due("gemini-call", JobState.QUEUED, provider="gemini"),
+        due("gemini-call-2", JobState.QUEUED, provider="gemini"),
+        due("seaart-delivery", JobState.SUCCEEDED),
+    ]
+    picked = choose(jobs, slots=bounds, busy=busy, now=100.0, schedule=schedule(), budgets={}, calls={"gemini"})
+    assert picked.start == ["seaart-delivery", "kie-create", "kie-create-2", "gemini-call"]
+    assert full_shelves([(PROVIDER_LANE, "seaart")], ["seaart", "gemini"], {"gemini"}) == {
+        ("seaart", state) for state in (JobState.QUEUED, JobState.SUBMITTED, JobState.RUNNING)
+    }
+    assert full_shelves([(CALL_LANE, "gemini")], ["seaart", "gemini"], {"gemini"}) == {("gemini", JobState.QUEUED)}
 
 
 async def test_any_answer_but_a_429_ends_the_pause_after_the_probe() -> None:

@@ -48,15 +48,28 @@ def due_order(entry: DueJob) -> float:
 
 # (next poll time, insertion number: ties in arrival order and never compares entries, the entry)
 _Slot = tuple[float, int, DueJob]
+# Entries are heaped by provider and state: the loop can leave out the ones whose lane is full (bot/dispatch.py).
+Shelf = tuple[str, JobState]
+
+
+def shelf_of(entry: DueJob) -> Shelf:
+    return (entry.provider, entry.state)
 
 
 class AgendaIndex:
-    """The current ``DueJob`` of every unfinished job, by id, and a heap of them by next poll time."""
+    """The current ``DueJob`` of every unfinished job, by id, and heaps of them by next poll time, one per
+    provider and state (a shelf).
+
+    One heap per shelf, not one for all: when a provider's requests hang, its steps fill its lanes and its
+    jobs fall due faster than they can start. In one heap those overdue jobs came first in every pass and
+    filled the pass's window (``limit``), so the due jobs of other providers were never looked at. A pass
+    now names the shelves whose lane is full (``skip``) and takes the due entries of the others."""
 
     def __init__(self, entries: Iterable[DueJob] = ()) -> None:
         self._entries: dict[str, DueJob] = {}
-        self._heap: list[_Slot] = []
-        # Due entries of jobs whose step is running, out of the heap until it is not (see agenda()).
+        self._heaps: dict[Shelf, list[_Slot]] = {}
+        self._slots = 0  # in the heaps and aside, leftovers included
+        # Due entries of jobs whose step is running, out of the heaps until it is not (see agenda()).
         self._aside: dict[str, _Slot] = {}
         self._counter = itertools.count()
         for entry in entries:
@@ -65,53 +78,91 @@ class AgendaIndex:
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def slots(self) -> int:
+        """Entries held in the heaps (and set aside), leftovers of replaced entries included."""
+        return self._slots
+
     def values(self) -> ValuesView[DueJob]:
         return self._entries.values()
 
     def put(self, entry: DueJob) -> None:
-        """Add a job, or replace its entry (its old slot in the heap becomes a leftover)."""
+        """Add a job, or replace its entry (its old slot in its heap becomes a leftover)."""
         if self._entries.get(entry.id) is entry:
             return  # already in: a second slot would list it twice
         self._entries[entry.id] = entry
-        heapq.heappush(self._heap, (due_order(entry), next(self._counter), entry))
-        if len(self._heap) > 2 * len(self._entries) + 64:
+        heap = self._heaps.get(shelf := shelf_of(entry))
+        if heap is None:
+            heap = self._heaps[shelf] = []
+        heapq.heappush(heap, (due_order(entry), next(self._counter), entry))
+        self._slots += 1
+        if self._slots > 2 * len(self._entries) + 64:
             self._rebuild()
 
     def discard(self, job_id: str) -> None:
         self._entries.pop(job_id, None)
 
-    def agenda(self, now: float, *, exclude: Collection[str], limit: int) -> Agenda:
-        """Up to ``limit`` due entries not in ``exclude``, oldest due first, and when the next falls due
-        (``now`` when more are due than the limit). Costs the due entries and leftovers, not every job."""
-        heap, entries, aside = self._heap, self._entries, self._aside
+    def agenda(self, now: float, *, exclude: Collection[str], limit: int, skip: Collection[Shelf] = ()) -> Agenda:
+        """Up to ``limit`` due entries not in ``exclude`` nor on a shelf in ``skip``, oldest due first, and
+        when the next of those falls due (``now`` when more are due than the limit). Costs the due entries
+        and leftovers, not every job."""
+        heaps, aside = self._heaps, self._aside
         if aside:
             # Jobs whose step has ended go back in (a slot the step replaced is dropped as any leftover).
             for job_id in [job_id for job_id in aside if job_id not in exclude]:
-                heapq.heappush(heap, aside.pop(job_id))
+                back = aside.pop(job_id)
+                heapq.heappush(heaps.setdefault(shelf_of(back[2]), []), back)
+        # The head of every shelf looked at, in a heap of its own: (time, insertion number, shelf).
+        heads: list[tuple[float, int, Shelf]] = []
+        for shelf, heap in heaps.items():
+            if shelf not in skip and (head := self._head(heap, now, exclude)) is not None:
+                heads.append((head[0], head[1], shelf))
+        heapq.heapify(heads)
         taken: list[_Slot] = []
         due: list[DueJob] = []
         next_at: float | None = None
-        while heap:
-            at, _, entry = heap[0]
-            if entries.get(entry.id) is not entry:
-                heapq.heappop(heap)  # a leftover: the job was updated or has finished
-                continue
+        while heads:
+            at, _, shelf = heads[0]
             if at > now:
                 next_at = at
                 break
-            if entry.id in exclude:
-                aside[entry.id] = heapq.heappop(heap)
-                continue
             if len(due) == limit:
                 next_at = now  # more due than the limit: the next one is due now
                 break
-            due.append(entry)
-            taken.append(heapq.heappop(heap))
+            heap = heaps[shelf]
+            slot = heapq.heappop(heap)
+            due.append(slot[2])
+            taken.append(slot)
+            following = self._head(heap, now, exclude)
+            if following is None:
+                heapq.heappop(heads)
+            else:
+                heapq.heapreplace(heads, (following[0], following[1], shelf))
         for slot in taken:
-            heapq.heappush(heap, slot)
+            heapq.heappush(heaps[shelf_of(slot[2])], slot)
         return Agenda(due, next_at)
 
+    def _head(self, heap: list[_Slot], now: float, exclude: Collection[str]) -> _Slot | None:
+        """The first live slot of ``heap``, leftovers dropped and due jobs whose step runs set aside on the
+        way (one due later stays: it still says when the loop must next look)."""
+        entries = self._entries
+        while heap:
+            slot = heap[0]
+            entry = slot[2]
+            if entries.get(entry.id) is not entry:
+                heapq.heappop(heap)  # a leftover: the job was updated or has finished
+                self._slots -= 1
+            elif entry.id in exclude and slot[0] <= now:
+                self._aside[entry.id] = heapq.heappop(heap)
+            else:
+                return slot
+        return None
+
     def _rebuild(self) -> None:
-        self._aside.clear()  # every live entry is in the new heap
-        self._heap = [(due_order(entry), next(self._counter), entry) for entry in self._entries.values()]
-        heapq.heapify(self._heap)
+        self._aside.clear()  # every live entry is in the new heaps
+        self._heaps = {}
+        for entry in self._entries.values():
+            self._heaps.setdefault(shelf_of(entry), []).append((due_order(entry), next(self._counter), entry))
+        for heap in self._heaps.values():
+            heapq.heapify(heap)
+        self._slots = len(self._entries)

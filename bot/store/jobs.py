@@ -22,7 +22,7 @@ from bot.models import (
     ProviderAttempt,
 )
 from bot.store import Database
-from bot.store.agenda import Agenda, AgendaIndex, DueJob
+from bot.store.agenda import Agenda, AgendaIndex, DueJob, Shelf
 from bot.store.ledger import settle, settled_state
 
 ACTIVE_STATES = ("queued", "submitted", "running", "succeeded")
@@ -288,12 +288,13 @@ class JobStore:
             self._cache[job_id] = job
         return job
 
-    async def agenda(self, now: float, *, exclude: Collection[str], limit: int) -> Agenda:
-        """The loop's read per pass: up to ``limit`` due jobs (not in ``exclude``), oldest due first, as
-        the few fields it schedules by, and when the next one falls due. From memory after the first."""
+    async def agenda(self, now: float, *, exclude: Collection[str], limit: int, skip: Collection[Shelf] = ()) -> Agenda:
+        """The loop's read per pass: up to ``limit`` due jobs (not in ``exclude``, nor at a provider in a
+        state ``skip`` names), oldest due first, as the few fields it schedules by, and when the next one
+        falls due. From memory after the first."""
         if self._agenda is None:
             self._agenda = await self._load_agenda()
-        return self._agenda.agenda(now, exclude=exclude, limit=limit)
+        return self._agenda.agenda(now, exclude=exclude, limit=limit, skip=skip)
 
     def waiting(self) -> list[DueJob]:
         """The unfinished jobs with a next poll planned, as the loop sees them (none before its first pass)."""

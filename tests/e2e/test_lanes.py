@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 
 from bot.testing.discord import FakeDiscord
+from bot.testing.providers._base import Chaos
 from tests.conftest import Clock, start_bot
 from tests.e2e.test_failover import Fakes
 
@@ -162,3 +164,38 @@ async def test_a_call_lane_wider_than_the_default_connection_limit_gets_its_conn
         await discord_fake.wait_for(lambda: set(states(db).values()) == {"delivered"}, timeout=60)
     finally:
         await running.close()
+
+
+async def test_a_provider_whose_polls_hang_does_not_hold_up_another_providers_jobs(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    """SeaArt takes creates but leaves every status call unanswered (an outage half-way: the load balancer
+    accepts, the backend never answers), so each poll waits its whole request_timeout. Its polls filled the
+    provider lane, shared by every provider: a Kie member's create waited for one to time out, then its polls
+    competed with SeaArt's hung ones."""
+    settings = fakes.settings(
+        tmp_path,
+        discord_fake,
+        ["seaart", "kie"],
+        request_timeout=8.0,
+        models={"routes": {"nano_banana_pro": ["seaart"], "nano_banana_2": ["kie"]}},
+    )
+    settings.jobs.concurrency = 2
+    db = Path(settings.database.path)
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        fakes.seaart.chaos = Chaos(rate=1.0, faults=("hang",), gets_only=True, hang_seconds=60.0)
+        for n in range(3):
+            await discord_fake.slash_command(
+                "imagine", {"prompt": f"seaart {n}", "model": "nano_banana_pro"}, user_id=MEMBER + n
+            )
+        await discord_fake.wait_for(lambda: len(fakes.seaart.creates) == 3, timeout=10)
+        await asyncio.sleep(0.5)  # SeaArt's first polls sent, each waiting for its answer
+        started = time.monotonic()
+        await discord_fake.slash_command("imagine", {"prompt": "kie", "model": "nano_banana_2"}, user_id=MEMBER + 3)
+        await discord_fake.wait_for(lambda: states(db).get("kie") == "delivered", timeout=30)
+        took = time.monotonic() - started
+    finally:
+        fakes.seaart.chaos = None
+        await running.close()
+    assert took < 4.0, f"the Kie job took {took:.1f} s behind SeaArt's hung polls"
