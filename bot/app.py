@@ -16,7 +16,7 @@ from discord.ext import commands
 from bot.budget import BudgetHook, RequestBudget, origin_of
 from bot.callbacks import CallbackServer
 from bot.catalogue import Catalogue
-from bot.config import JobsSettings, Settings, heartbeat_path
+from bot.config import Settings, heartbeat_path
 from bot.delivery import BatchViewFactory, DiscordSink, ViewFactory
 from bot.imagework import ImageWork
 from bot.jobs import JobRunner
@@ -76,11 +76,15 @@ def budgets_by_origin(settings: Settings, budgets: dict[str, RequestBudget]) -> 
     }
 
 
-def connections_for(jobs: JobsSettings) -> int:
-    """Connections the providers' client may open at once: one for every step the lanes run side by side
-    and room for what runs beside them (cancels told to providers, edits owed), never fewer than the
-    transport's default. Set wide lanes, a step would otherwise wait for a connection, then fail."""
-    return max(MAX_CONNECTIONS, jobs.concurrency + jobs.call_concurrency + jobs.delivery_concurrency + 32)
+def connections_for(settings: Settings) -> int:
+    """Connections the providers' client may open at once: one for every step each enabled provider's
+    lanes run side by side (bot/dispatch.py) and room for what runs beside them (cancels told to
+    providers), never fewer than the transport's default. Set wide lanes, a step would otherwise wait
+    for a connection, then fail."""
+    jobs = settings.jobs
+    enabled = sum(1 for name in type(settings.providers).model_fields if getattr(settings.providers, name).enabled)
+    per_provider = jobs.concurrency + jobs.call_concurrency + jobs.delivery_concurrency
+    return max(MAX_CONNECTIONS, enabled * per_provider + 32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +165,7 @@ class Bananacord(commands.Bot):
             request_hooks=[metering],
             response_hooks=[metering.on_response],
             answer_gate=image_work.answer_gate,
-            max_connections=connections_for(settings.jobs),
+            max_connections=connections_for(settings),
             timeout=httpx.Timeout(30.0, connect=10.0),
             headers={"User-Agent": "Bananacord (+https://github.com/bananacord)"},
         )

@@ -212,14 +212,15 @@ class JobsSettings(_Section):
     # A job's message is edited when its state changes; between changes at most this often. The elapsed
     # time ticks by itself (a Discord relative timestamp), so these edits only refresh the rest.
     progress_interval_seconds: float = Field(default=60.0, ge=0)
-    # Job steps that talk to a provider's API (creates and polls) side by side; the request budget
-    # (requests_per_second per provider) is what really paces them.
+    # Job steps that talk to a provider's API (creates and polls) side by side, per provider (each provider
+    # has each lane to itself, bot/dispatch.py); the request budget (requests_per_second per provider) is
+    # what really paces them.
     concurrency: int = Field(default=8, ge=1)
     # Creates on APIs that answer with the image itself (Gemini; Segmind in mode "v1") side by side: each
     # waits for the whole drawing, seconds to minutes, using no CPU meanwhile. A lane of their own, so
     # members drawing on Gemini never hold up the creates and polls of other jobs.
     call_concurrency: int = Field(default=32, ge=1)
-    # Deliveries side by side: downloading a result, checking or re-encoding it, uploading it to Discord.
+    # Deliveries side by side, per provider: downloading a result, checking or re-encoding it, uploading it.
     # A lane of their own, so a slow 4K download never holds up the polls of other jobs.
     delivery_concurrency: int = Field(default=16, ge=1)
     # On SIGTERM/SIGINT, job steps already talking to a provider get this long to finish (so a create in
