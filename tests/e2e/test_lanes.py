@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from bot.config import Settings
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers._base import Chaos
 from tests.conftest import Clock, start_bot
@@ -45,29 +46,33 @@ def states(db: Path) -> dict[str, str]:
     return {prompt: state for prompt, state in found}
 
 
+def split(fakes: Fakes, tmp_path: Path, discord_fake: FakeDiscord, pro: str, two: str, **extra: Any) -> Settings:
+    """Two providers, one per model: Nano Banana Pro drawn at ``pro``, Nano Banana 2 at ``two``."""
+    routes = {"nano_banana_pro": [pro], "nano_banana_2": [two]}
+    return fakes.settings(tmp_path, discord_fake, [pro, two], models={"routes": routes}, **extra)
+
+
+async def imagine_each(discord_fake: FakeDiscord, prompt: str, count: int, model: str = "nano_banana_pro") -> None:
+    """``count`` members each sending one /imagine ("prompt 0", "prompt 1"...)."""
+    for n in range(count):
+        await discord_fake.slash_command("imagine", {"prompt": f"{prompt} {n}", "model": model}, user_id=MEMBER + n)
+
+
 async def test_calls_waiting_for_their_image_do_not_hold_up_other_jobs(
     tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
 ) -> None:
     """Two provider-lane slots, three members drawing on Gemini (held: Google still drawing), then a member
     on SeaArt. Before, two Gemini calls filled the lane: the third call and the SeaArt job's create waited
     until Google answered."""
-    settings = fakes.settings(
-        tmp_path,
-        discord_fake,
-        ["seaart", "gemini"],
-        request_timeout=60.0,  # Gemini draws as long as the test holds it
-        models={"routes": {"nano_banana_pro": ["gemini"], "nano_banana_2": ["seaart"]}},
-    )
+    # Gemini draws as long as the test holds it.
+    settings = split(fakes, tmp_path, discord_fake, "gemini", "seaart", request_timeout=60.0)
     settings.jobs.concurrency = 2
     settings.jobs.call_concurrency = 4
     db = Path(settings.database.path)
     fakes.gemini.hold(True)
     running = await start_bot(settings, discord_fake, Clock())
     try:
-        for n in range(3):
-            await discord_fake.slash_command(
-                "imagine", {"prompt": f"gemini {n}", "model": "nano_banana_pro"}, user_id=MEMBER + n
-            )
+        await imagine_each(discord_fake, "gemini", 3)
         await discord_fake.wait_for(lambda: len(fakes.gemini.jobs) == 3, timeout=10)
         interaction = await discord_fake.slash_command(
             "imagine", {"prompt": "seaart", "model": "nano_banana_2"}, user_id=MEMBER + 3
@@ -93,10 +98,7 @@ async def test_a_call_lane_of_one_still_draws_every_job_in_turn(
     fakes.gemini.hold(True)
     running = await start_bot(settings, discord_fake, Clock())
     try:
-        for n in range(3):
-            await discord_fake.slash_command(
-                "imagine", {"prompt": f"turn {n}", "model": "nano_banana_pro"}, user_id=MEMBER + n
-            )
+        await imagine_each(discord_fake, "turn", 3)
         for sent in (1, 2, 3):
             await discord_fake.wait_for(lambda: len(fakes.gemini.jobs) >= sent, timeout=10)  # noqa: B023
             await asyncio.sleep(0.5)
@@ -139,13 +141,8 @@ async def test_a_call_lane_wider_than_the_default_connection_limit_gets_its_conn
     """A server set for many Gemini calls at once: every call is sent, past the 100 connections the
     providers' client opens by default, and a SeaArt job's polls still find a connection."""
     calls = 110
-    settings = fakes.settings(
-        tmp_path,
-        discord_fake,
-        ["seaart", "gemini"],
-        request_timeout=60.0,
-        models={"routes": {"nano_banana_pro": ["gemini"], "nano_banana_2": ["seaart"]}},
-        quotas={"in_flight_per_guild": None},
+    settings = split(
+        fakes, tmp_path, discord_fake, "gemini", "seaart", request_timeout=60.0, quotas={"in_flight_per_guild": None}
     )
     settings.jobs.call_concurrency = calls
     settings.providers.gemini.requests_per_second = 1000.0
@@ -153,10 +150,7 @@ async def test_a_call_lane_wider_than_the_default_connection_limit_gets_its_conn
     fakes.gemini.hold(True)
     running = await start_bot(settings, discord_fake, Clock())
     try:
-        for n in range(calls):
-            await discord_fake.slash_command(
-                "imagine", {"prompt": f"gemini {n}", "model": "nano_banana_pro"}, user_id=MEMBER + n
-            )
+        await imagine_each(discord_fake, "gemini", calls)
         await discord_fake.wait_for(lambda: len(fakes.gemini.jobs) == calls, timeout=30)
         await discord_fake.slash_command("imagine", {"prompt": "seaart", "model": "nano_banana_2"}, user_id=MEMBER - 1)
         await discord_fake.wait_for(lambda: states(db).get("seaart") == "delivered", timeout=15)
@@ -173,22 +167,13 @@ async def test_a_provider_whose_polls_hang_does_not_hold_up_another_providers_jo
     accepts, the backend never answers), so each poll waits its whole request_timeout. Its polls filled the
     provider lane, shared by every provider: a Kie member's create waited for one to time out, then its polls
     competed with SeaArt's hung ones."""
-    settings = fakes.settings(
-        tmp_path,
-        discord_fake,
-        ["seaart", "kie"],
-        request_timeout=8.0,
-        models={"routes": {"nano_banana_pro": ["seaart"], "nano_banana_2": ["kie"]}},
-    )
+    settings = split(fakes, tmp_path, discord_fake, "seaart", "kie", request_timeout=8.0)
     settings.jobs.concurrency = 2
     db = Path(settings.database.path)
     running = await start_bot(settings, discord_fake, Clock())
     try:
         fakes.seaart.chaos = Chaos(rate=1.0, faults=("hang",), gets_only=True, hang_seconds=60.0)
-        for n in range(3):
-            await discord_fake.slash_command(
-                "imagine", {"prompt": f"seaart {n}", "model": "nano_banana_pro"}, user_id=MEMBER + n
-            )
+        await imagine_each(discord_fake, "seaart", 3)
         await discord_fake.wait_for(lambda: len(fakes.seaart.creates) == 3, timeout=10)
         await asyncio.sleep(0.5)  # SeaArt's first polls sent, each waiting for its answer
         started = time.monotonic()
