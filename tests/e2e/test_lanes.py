@@ -58,6 +58,12 @@ async def imagine_each(discord_fake: FakeDiscord, prompt: str, count: int, model
         await discord_fake.slash_command("imagine", {"prompt": f"{prompt} {n}", "model": model}, user_id=MEMBER + n)
 
 
+async def gemini_answers_all(fakes: Fakes, discord_fake: FakeDiscord, db: Path) -> None:
+    """Google stops holding its answers: every job ends delivered."""
+    fakes.gemini.hold(False)
+    await discord_fake.wait_for(lambda: set(states(db).values()) == {"delivered"}, timeout=60)
+
+
 async def test_calls_waiting_for_their_image_do_not_hold_up_other_jobs(
     tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
 ) -> None:
@@ -82,8 +88,7 @@ async def test_calls_waiting_for_their_image_do_not_hold_up_other_jobs(
         assert discord_fake.messages[interaction.original_message_id].files
         # Google is still drawing all three; none of them was given up for the others.
         assert {states(db)[f"gemini {n}"] for n in range(3)} == {"queued"}
-        fakes.gemini.hold(False)
-        await discord_fake.wait_for(lambda: set(states(db).values()) == {"delivered"}, timeout=20)
+        await gemini_answers_all(fakes, discord_fake, db)
     finally:
         await running.close()
 
@@ -104,8 +109,7 @@ async def test_a_call_lane_of_one_still_draws_every_job_in_turn(
             await asyncio.sleep(0.5)
             assert len(fakes.gemini.jobs) == sent  # the next call waits for the one in flight
             fakes.gemini.release()
-        fakes.gemini.hold(False)
-        await discord_fake.wait_for(lambda: set(states(db).values()) == {"delivered"}, timeout=20)
+        await gemini_answers_all(fakes, discord_fake, db)
     finally:
         await running.close()
 
@@ -154,8 +158,7 @@ async def test_a_call_lane_wider_than_the_default_connection_limit_gets_its_conn
         await discord_fake.wait_for(lambda: len(fakes.gemini.jobs) == calls, timeout=30)
         await discord_fake.slash_command("imagine", {"prompt": "seaart", "model": "nano_banana_2"}, user_id=MEMBER - 1)
         await discord_fake.wait_for(lambda: states(db).get("seaart") == "delivered", timeout=15)
-        fakes.gemini.hold(False)
-        await discord_fake.wait_for(lambda: set(states(db).values()) == {"delivered"}, timeout=60)
+        await gemini_answers_all(fakes, discord_fake, db)
     finally:
         await running.close()
 
