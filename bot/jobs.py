@@ -464,11 +464,18 @@ class JobRunner:
         full = [lane for lane, running in self._busy.items() if running >= bounds[lane[0]]]
         now = self.clock()
         # Look past the free slots: when the budget binds, the likeliest-finished jobs go first. Jobs whose
-        # lane is full are not looked at: none of them could start.
+        # lane is full are not looked at: none of them could start. The window is four times the free slots
+        # of each kind of lane over all providers (at least DUE_CANDIDATES): every due job in it is ranked
+        # (bot/dispatch.py), so it is no wider than what can start.
+        kinds = (PROVIDER_LANE, DELIVERY_LANE, CALL_LANE) if self._calls else (PROVIDER_LANE, DELIVERY_LANE)
+        busy = {kind: 0 for kind in kinds}
+        for (kind, _), running in self._busy.items():
+            busy[kind] = busy.get(kind, 0) + running
+        free = sum(max(0, bounds[kind] - busy[kind]) for kind in kinds)
         agenda = await self.store.agenda(
             now,
             exclude=self._inflight.keys(),
-            limit=max(4 * sum(bounds.values()), DUE_CANDIDATES),
+            limit=max(4 * free, DUE_CANDIDATES),
             skip=full_shelves(full, self.providers.keys(), self._calls),
         )
         picked = choose(
