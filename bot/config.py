@@ -216,9 +216,9 @@ class JobsSettings(_Section):
     # has each lane to itself, bot/dispatch.py); the request budget (requests_per_second per provider) is
     # what really paces them.
     concurrency: int = Field(default=8, ge=1)
-    # Creates on APIs that answer with the image itself (Gemini; Segmind in mode "v1") side by side: each
-    # waits for the whole drawing, seconds to minutes, using no CPU meanwhile. A lane of their own, so
-    # members drawing on Gemini never hold up the creates and polls of other jobs.
+    # Creates on APIs that answer with the image itself (Gemini; Segmind in mode "v1") side by side, per
+    # provider: each waits for the whole drawing, seconds to minutes, using no CPU meanwhile. A lane of
+    # their own, so members drawing on Gemini never hold up the creates and polls of other jobs.
     call_concurrency: int = Field(default=32, ge=1)
     # Deliveries side by side, per provider: downloading a result, checking or re-encoding it, uploading it.
     # A lane of their own, so a slow 4K download never holds up the polls of other jobs.

@@ -64,7 +64,7 @@ def full_shelves(full: Collection[Lane], providers: Collection[str], calls: Coll
     }
 
 
-_STEPPED = (JobState.QUEUED, JobState.SUBMITTED, JobState.RUNNING, JobState.SUCCEEDED)
+_STEPPED = tuple(state for state in JobState if not state.terminal)  # the states a job's steps run in
 
 
 def choose(

@@ -25,7 +25,7 @@ import httpx
 from bot.budget import MAX_RETRY_AFTER_SECONDS, RequestBudget
 from bot.catalogue import Catalogue
 from bot.config import ImagineSettings, JobsSettings
-from bot.dispatch import CALL_LANE, DELIVERY_LANE, PROVIDER_LANE, Lane, choose, full_shelves, lane_of
+from bot.dispatch import CALL_LANE, DELIVERY_LANE, LANES, PROVIDER_LANE, Lane, choose, full_shelves, lane_of
 from bot.errors import (
     DeliveryError,
     ErrorCategory,
@@ -467,10 +467,10 @@ class JobRunner:
         # lane is full are not looked at: none of them could start. The window is four times the free slots
         # of each kind of lane over all providers (at least DUE_CANDIDATES): every due job in it is ranked
         # (bot/dispatch.py), so it is no wider than what can start.
-        kinds = (PROVIDER_LANE, DELIVERY_LANE, CALL_LANE) if self._calls else (PROVIDER_LANE, DELIVERY_LANE)
-        busy = {kind: 0 for kind in kinds}
+        busy = dict.fromkeys(LANES, 0)
         for (kind, _), running in self._busy.items():
-            busy[kind] = busy.get(kind, 0) + running
+            busy[kind] += running
+        kinds = LANES if self._calls else (PROVIDER_LANE, DELIVERY_LANE)  # no call lane without such providers
         free = sum(max(0, bounds[kind] - busy[kind]) for kind in kinds)
         agenda = await self.store.agenda(
             now,
