@@ -617,7 +617,7 @@ class JobRunner:
             return
         job = await self.store.update(job, now=self.clock(), submit_started_at=self.clock())
         try:
-            handle = await provider.submit(job.request)
+            handle = await self._send(provider, job)
         except InvalidRequestError as exc:
             # Found only by the adapter (e.g. a reference image that is not what it claims to be).
             await self._fail(job, ErrorCategory.BAD_INPUT, exc.user_message, detail=exc.detail)
@@ -659,6 +659,33 @@ class JobRunner:
             # A synchronous API answered with the result itself: nothing to poll.
             await self._apply(job, handle.ready)
             return
+        await self._progress(job, force=True)
+
+    async def _send(self, provider: Provider, job: Job) -> JobHandle:
+        """The create. Where the call is the drawing itself (the call lane: Gemini, Segmind v1) the job stays
+        queued in its row until the image comes, so its message would say "Queued" all the while: it is
+        redrawn ("Generating", bot/render.py) beside the call, and that edit has ended before the call's
+        answer is shown or the job ends, so it never lands over them."""
+        if job.provider not in self._calls:
+            return await provider.submit(job.request)
+        editing = asyncio.Event()
+        shown = asyncio.create_task(self._show_call(job, editing))
+        try:
+            return await provider.submit(job.request)
+        finally:
+            if editing.is_set():
+                await shown  # _progress logs and swallows its own failures
+            else:
+                shown.cancel()  # a call answered within the edit gap: its answer is shown instead
+
+    async def _show_call(self, job: Job, editing: asyncio.Event) -> None:
+        """Show a call in flight once the edit gap since the job's last edit (its first message, usually
+        a moment ago) has passed: _progress would otherwise leave it for a next poll a call never has."""
+        last = self._last_progress.get(job.batch_id or job.id, 0.0)
+        wait = last + MIN_EDIT_GAP_SECONDS - self.clock()
+        if wait > 0:
+            await asyncio.sleep(wait + 0.05)  # past the gap on the job clock too, which is not the loop's
+        editing.set()
         await self._progress(job, force=True)
 
     async def _references_usable(self, job: Job) -> bool:

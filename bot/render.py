@@ -167,9 +167,13 @@ def elapsed(job: Job, now: float) -> str:
 
 
 def state_label(job: Job) -> str:
-    """What an unfinished job is doing, in a word or three: "Cancelling" once a cancel has been taken."""
+    """What an unfinished job is doing, in a word or three: "Cancelling" once a cancel has been taken;
+    "Generating" for a queued job whose create has left (a call answered with the image itself, as
+    Gemini's, keeps the job queued until the image comes)."""
     if job.cancel_requested is not None:
         return "Cancelling"
+    if job.state is JobState.QUEUED and job.submit_started_at is not None:
+        return _STATE_LABEL[JobState.RUNNING]
     return _STATE_LABEL.get(job.state, str(job.state).title())
 
 

@@ -24,7 +24,7 @@ import pytest
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers._base import Chaos
-from tests.conftest import Clock, start_bot
+from tests.conftest import Clock, final_message, start_bot
 from tests.e2e.test_failover import Fakes
 
 # Members of their own (a member may have two jobs in flight, [quotas] in_flight_per_user).
@@ -187,3 +187,35 @@ async def test_a_provider_whose_polls_hang_does_not_hold_up_another_providers_jo
         fakes.seaart.chaos = None
         await running.close()
     assert took < 4.0, f"the Kie job took {took:.1f} s behind SeaArt's hung polls"
+
+
+async def test_a_member_sees_generating_while_google_draws_and_queued_while_the_lane_is_full(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    """A Gemini job stays "queued" in its row for the whole call (there is no id to poll), so its message
+    said "Queued" until the image came, a minute on a busy day, whether Google was drawing it or it was
+    waiting for a free slot of the call lane. Now a call that has left shows "Generating"."""
+    settings = fakes.settings(tmp_path, discord_fake, ["gemini"], request_timeout=60.0)
+    settings.jobs.call_concurrency = 1
+    db = Path(settings.database.path)
+    fakes.gemini.hold(True)
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        drawn = await discord_fake.slash_command("imagine", {"prompt": "drawn", "model": "nano_banana_pro"})
+        waiting = await discord_fake.slash_command(
+            "imagine", {"prompt": "waiting", "model": "nano_banana_pro"}, user_id=MEMBER
+        )
+        await discord_fake.wait_for(lambda: len(fakes.gemini.jobs) == 1, timeout=10)
+        await discord_fake.wait_for(lambda: "Generating" in title(discord_fake, drawn.id), timeout=5)
+        await asyncio.sleep(0.5)
+        assert "Queued" in title(discord_fake, waiting.id)  # its call has not left: the lane is full
+        await gemini_answers_all(fakes, discord_fake, db)
+        assert discord_fake.messages[drawn.original_message_id or 0].files  # the image, shown last
+    finally:
+        await running.close()
+
+
+def title(discord_fake: FakeDiscord, interaction_id: int) -> str:
+    """The title of an interaction's message as the member sees it now."""
+    message = final_message(discord_fake, interaction_id)
+    return str(message.embeds[0].get("title", "")) if message is not None and message.embeds else ""
