@@ -166,15 +166,20 @@ def elapsed(job: Job, now: float) -> str:
     return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
+def shown_state(job: Job) -> JobState:
+    """The state a member is shown: a queued job whose create has left is shown generating (a call
+    answered with the image itself, as Gemini's, keeps the job queued in its row until the image comes)."""
+    if job.state is JobState.QUEUED and job.submit_started_at is not None:
+        return JobState.RUNNING
+    return job.state
+
+
 def state_label(job: Job) -> str:
-    """What an unfinished job is doing, in a word or three: "Cancelling" once a cancel has been taken;
-    "Generating" for a queued job whose create has left (a call answered with the image itself, as
-    Gemini's, keeps the job queued until the image comes)."""
+    """What an unfinished job is doing, in a word or three: "Cancelling" once a cancel has been taken."""
     if job.cancel_requested is not None:
         return "Cancelling"
-    if job.state is JobState.QUEUED and job.submit_started_at is not None:
-        return _STATE_LABEL[JobState.RUNNING]
-    return _STATE_LABEL.get(job.state, str(job.state).title())
+    state = shown_state(job)
+    return _STATE_LABEL.get(state, str(state).title())
 
 
 def progress_embed(
@@ -264,7 +269,7 @@ CANDIDATE_LINE_CHARS = 250
 
 def state_icon(job: Job) -> str:
     """The job's state at a glance, as a batch's list and ``/jobs`` show it."""
-    return _CANDIDATE_ICON.get(job.state, "❌")
+    return _CANDIDATE_ICON.get(shown_state(job), "❌")
 
 
 def outcome_title(job: Job) -> str:

@@ -3,6 +3,8 @@ line, and a prompt shows as written (the e2e test, tests/e2e/test_member_jobs.py
 
 from __future__ import annotations
 
+import dataclasses
+
 from bot.errors import ErrorCategory
 from bot.job_list import DESCRIPTION_CHARS, ENDED_SHOWN, GENERATING_SHOWN, jobs_embed
 from bot.models import GenerationRequest, JobState
@@ -54,3 +56,11 @@ def test_a_batch_is_one_line_and_its_ended_candidates_are_not_listed_apart() -> 
     generating, latest = text.split("**Latest**")
     assert "**Generating (1)**" in generating and "**1 of 2 ready · 2 images**" in generating
     assert "None yet" in latest  # its delivered candidate belongs to the batch still generating
+
+
+def test_a_call_in_flight_is_listed_as_generating_and_one_waiting_for_its_lane_as_queued() -> None:
+    """A Gemini job stays queued in its row while Google draws it: listed as such it read "Queued"."""
+    drawing = dataclasses.replace(job(1, JobState.QUEUED), submit_started_at=1.7e9 + 2)
+    waiting = job(2, JobState.QUEUED)
+    text = str(jobs_embed([drawing, waiting], []).description)
+    assert "🎨 **Generating**" in text and "⏳ **Queued**" in text
