@@ -1406,13 +1406,20 @@ class JobRunner:
             self._wake.set()
 
     async def _learn(self, job: Job, now: float) -> None:
-        """Record how long this job took, for the schedule of the next ones of its kind."""
-        if job.clock_started_at is None or (job.handle is not None and job.handle.ready is not None):
-            return  # never polled: a synchronous provider answered at once
-        latest = now - job.clock_started_at
-        if job.id in self._called_back:
-            earliest = latest  # the provider said when: no gap between polls to be unsure about
+        """Record how long this job took, for the schedule of the next ones of its kind (and the "Usually
+        takes" its members read)."""
+        if job.clock_started_at is None:
+            return
+        if job.handle is not None and job.handle.ready is not None:
+            # A call answered with the image (Gemini): never polled, it took from the create leaving until
+            # its answer, to the moment. Nothing to plan, but members are told how long such calls take.
+            if job.submit_started_at is None:
+                return
+            earliest = latest = max(0.0, job.clock_started_at - job.submit_started_at)
+        elif job.id in self._called_back:
+            earliest = latest = now - job.clock_started_at  # the provider said when: no gap to be unsure about
         else:
+            latest = now - job.clock_started_at
             # It finished between the last poll that saw it running and this one.
             last = max(job.last_poll_at or job.clock_started_at, job.clock_started_at)
             earliest = last - job.clock_started_at

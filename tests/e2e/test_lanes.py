@@ -26,6 +26,7 @@ from bot.testing.discord import FakeDiscord
 from bot.testing.providers._base import Chaos
 from tests.conftest import Clock, final_message, start_bot
 from tests.e2e.test_failover import Fakes
+from tests.e2e.test_poll_schedule import usually_takes
 
 # Members of their own (a member may have two jobs in flight, [quotas] in_flight_per_user).
 MEMBER = 500_000
@@ -219,3 +220,26 @@ def title(discord_fake: FakeDiscord, interaction_id: int) -> str:
     """The title of an interaction's message as the member sees it now."""
     message = final_message(discord_fake, interaction_id)
     return str(message.embeds[0].get("title", "")) if message is not None and message.embeds else ""
+
+
+async def test_a_call_says_how_long_such_calls_usually_take(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    """A job of a kind the bot has seen finish says "Usually takes ..." in its message. Calls answered with
+    the image were never recorded (there was no poll to learn from), so a Gemini job never said it, though
+    the bot knows each call's length to the moment."""
+    fakes.gemini.provider_time = lambda: 1.5  # Google draws each image for 1.5 s
+    settings = fakes.settings(tmp_path, discord_fake, ["gemini"], request_timeout=60.0, quotas={"enabled": False})
+    db = Path(settings.database.path)
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        first = await discord_fake.slash_command("imagine", {"prompt": "first", "model": "nano_banana_pro"})
+        await discord_fake.wait_for(lambda: states(db).get("first") == "delivered", timeout=20)
+        await imagine_each(discord_fake, "teacher", 4)
+        await discord_fake.wait_for(lambda: list(states(db).values()).count("delivered") == 5, timeout=20)
+        learned = await discord_fake.slash_command("imagine", {"prompt": "learned", "model": "nano_banana_pro"})
+        await discord_fake.wait_for(lambda: states(db).get("learned") == "delivered", timeout=20)
+    finally:
+        await running.close()
+    assert usually_takes(first) is None  # nothing learned yet: no guess shown
+    assert usually_takes(learned) in {"about 2 s", "1-2 s", "2-3 s"}, usually_takes(learned)

@@ -70,6 +70,7 @@ from bot.testing.providers._base import (
     Chaos,
     FakeProviderServer,
     ImageStyle,
+    Seconds,
     garbage,
     make_png,
     noise_png,
@@ -418,10 +419,20 @@ class FakeGemini(FakeProviderServer[FakeGeminiCall]):
         retry_delay: str = "3s",
         chaos: Chaos | None = None,
         images: ImageStyle = "gradient",
+        provider_time: Seconds | None = None,
     ) -> None:
         """``images="noise"``: results are incompressible PNGs, as heavy as real ones (12.6 MB at 2K, 17 MB of
-        base64 in the answer), for memory tests; each size is made once and served to every call."""
-        super().__init__(api_key=api_key, host=host, port=port, hang_seconds=hang_seconds, chaos=chaos, images=images)
+        base64 in the answer), for memory tests; each size is made once and served to every call.
+        ``provider_time``: seconds each call draws (drawn per call) before Google answers; none by default."""
+        super().__init__(
+            api_key=api_key,
+            host=host,
+            port=port,
+            hang_seconds=hang_seconds,
+            chaos=chaos,
+            images=images,
+            provider_time=provider_time,
+        )
         # Gemini model id -> "flash" | "pro". Ids not listed answer 404 NOT_FOUND.
         self.models = dict(models or DEFAULT_FAKE_MODELS)
         unknown = set(self.models.values()) - set(_FAMILIES)
@@ -528,6 +539,8 @@ class FakeGemini(FakeProviderServer[FakeGeminiCall]):
         if outcome in ("create_hang", "never_finish"):
             await self.hang()  # the call was made (and would be billed); its answer never comes
             return _google_error(504, "DEADLINE_EXCEEDED", "Deadline expired before operation could complete.")
+        if self.provider_time is not None:
+            await asyncio.sleep(max(0.0, self.provider_time()))  # drawing
         if job.held:
             await self._wait_for_release(job)
         job.answered = True
