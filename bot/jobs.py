@@ -186,6 +186,8 @@ class JobRunner:
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._busy: dict[Lane, int] = {}  # steps running per lane (bot/dispatch.py: each provider's own)
+        # The steps waiting for a call answered with the image (bot/dispatch.py CALL_LANE), by job.
+        self._calling: dict[str, asyncio.Task[Any]] = {}
         # Providers whose create answers with the image itself: those creates take the call lane.
         self._calls = frozenset(
             name for name, provider in providers.items() if any(not caps.queued for caps in provider.models.values())
@@ -670,9 +672,13 @@ class JobRunner:
             return await provider.submit(job.request)
         editing = asyncio.Event()
         shown = asyncio.create_task(self._show_call(job, editing))
+        step = asyncio.current_task()
+        if step is not None:
+            self._calling[job.id] = step  # a Cancel lets go of the call (request_cancel)
         try:
             return await provider.submit(job.request)
         finally:
+            self._calling.pop(job.id, None)
             if editing.is_set():
                 await shown  # _progress logs and swallows its own failures
             else:
@@ -1089,9 +1095,20 @@ class JobRunner:
                 )
             except InvalidTransitionError:
                 continue  # a step moved the job meanwhile: look again
+            self._let_go_of_call(job_id)
             self.wake()
             return job
         return await self.store.get(job_id)
+
+    def _let_go_of_call(self, job_id: str) -> None:
+        """A job cancelled while its call is out (Gemini: the call is the drawing, a minute or more): the
+        step waiting for it is cancelled, so the cancel is carried out now (the next step sees it written)
+        rather than when Google answers; nothing was shown or charged, and an answer would be thrown away
+        anyway. Only while the step waits for the call itself: once the answer is in, the step finishes."""
+        step = self._calling.pop(job_id, None)
+        if step is not None:
+            log.info("job %s: cancelled during its call; not waiting for the provider's answer", job_id)
+            step.cancel()
 
     async def request_cancels(
         self, job_ids: Sequence[str], *, batch_id: str | None, by_user: int | None, message_id: int | None = None

@@ -25,6 +25,7 @@ from bot.config import Settings
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers._base import Chaos
 from tests.conftest import Clock, final_message, start_bot
+from tests.e2e.test_buttons import button
 from tests.e2e.test_failover import Fakes
 from tests.e2e.test_poll_schedule import usually_takes
 
@@ -243,3 +244,32 @@ async def test_a_call_says_how_long_such_calls_usually_take(
         await running.close()
     assert usually_takes(first) is None  # nothing learned yet: no guess shown
     assert usually_takes(learned) in {"about 2 s", "1-2 s", "2-3 s"}, usually_takes(learned)
+
+
+async def test_cancel_while_google_draws_ends_the_job_at_once(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    """Cancel pressed during a Gemini call: the cancel was written at once, but carrying it out waited for
+    the step in flight, the call itself, so the member read "Cancelling…" until Google answered (a minute
+    or more) and then "Cancelled". Now the call is let go: "Cancelled" at once, uncharged, and Google's
+    answer, whenever it comes, is not waited for."""
+    settings = fakes.settings(tmp_path, discord_fake, ["gemini"], request_timeout=60.0)
+    db = Path(settings.database.path)
+    fakes.gemini.hold(True)
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "called off", "model": "nano_banana_pro"})
+        await discord_fake.wait_for(lambda: len(fakes.gemini.jobs) == 1, timeout=10)
+        message_id = interaction.original_message_id
+        assert message_id is not None
+        await discord_fake.click(message_id, button(discord_fake, message_id, "Cancel"), user_id=discord_fake.member_id)
+        await discord_fake.wait_for(lambda: "Cancelled" in title(discord_fake, interaction.id), timeout=5)
+        (call,) = fakes.gemini.jobs.values()
+        assert not call.answered  # Google is still drawing: the end did not wait for it
+        with sqlite3.connect(db) as conn:
+            state, charge = conn.execute("SELECT state, charge_state FROM jobs").fetchone()
+        assert (state, charge) == ("cancelled", "refunded")
+        assert not discord_fake.messages[message_id].files
+    finally:
+        fakes.gemini.hold(False)
+        await running.close()
