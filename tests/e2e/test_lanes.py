@@ -54,6 +54,11 @@ def split(fakes: Fakes, tmp_path: Path, discord_fake: FakeDiscord, pro: str, two
     return fakes.settings(tmp_path, discord_fake, [pro, two], models={"routes": routes}, **extra)
 
 
+def gemini_only(fakes: Fakes, tmp_path: Path, discord_fake: FakeDiscord, **extra: Any) -> Settings:
+    """Gemini alone, its calls allowed a minute: Google draws as long as the test holds it."""
+    return fakes.settings(tmp_path, discord_fake, ["gemini"], request_timeout=60.0, **extra)
+
+
 async def imagine_each(discord_fake: FakeDiscord, prompt: str, count: int, model: str = "nano_banana_pro") -> None:
     """``count`` members each sending one /imagine ("prompt 0", "prompt 1"...)."""
     for n in range(count):
@@ -99,7 +104,7 @@ async def test_a_call_lane_of_one_still_draws_every_job_in_turn(
     tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
 ) -> None:
     """The lane bounds the calls in flight: one slot, three members, Google answering each in turn."""
-    settings = fakes.settings(tmp_path, discord_fake, ["gemini"], request_timeout=60.0)
+    settings = gemini_only(fakes, tmp_path, discord_fake)
     settings.jobs.call_concurrency = 1
     db = Path(settings.database.path)
     fakes.gemini.hold(True)
@@ -197,7 +202,7 @@ async def test_a_member_sees_generating_while_google_draws_and_queued_while_the_
     """A Gemini job stays "queued" in its row for the whole call (there is no id to poll), so its message
     said "Queued" until the image came, a minute on a busy day, whether Google was drawing it or it was
     waiting for a free slot of the call lane. Now a call that has left shows "Generating"."""
-    settings = fakes.settings(tmp_path, discord_fake, ["gemini"], request_timeout=60.0)
+    settings = gemini_only(fakes, tmp_path, discord_fake)
     settings.jobs.call_concurrency = 1
     db = Path(settings.database.path)
     fakes.gemini.hold(True)
@@ -230,7 +235,7 @@ async def test_a_call_says_how_long_such_calls_usually_take(
     the image were never recorded (there was no poll to learn from), so a Gemini job never said it, though
     the bot knows each call's length to the moment."""
     fakes.gemini.provider_time = lambda: 1.5  # Google draws each image for 1.5 s
-    settings = fakes.settings(tmp_path, discord_fake, ["gemini"], request_timeout=60.0, quotas={"enabled": False})
+    settings = gemini_only(fakes, tmp_path, discord_fake, quotas={"enabled": False})
     db = Path(settings.database.path)
     running = await start_bot(settings, discord_fake, Clock())
     try:
@@ -253,7 +258,7 @@ async def test_cancel_while_google_draws_ends_the_job_at_once(
     the step in flight, the call itself, so the member read "Cancelling…" until Google answered (a minute
     or more) and then "Cancelled". Now the call is let go: "Cancelled" at once, uncharged, and Google's
     answer, whenever it comes, is not waited for."""
-    settings = fakes.settings(tmp_path, discord_fake, ["gemini"], request_timeout=60.0)
+    settings = gemini_only(fakes, tmp_path, discord_fake)
     db = Path(settings.database.path)
     fakes.gemini.hold(True)
     running = await start_bot(settings, discord_fake, Clock())
