@@ -54,6 +54,10 @@ HINT = (
     "mention me. To edit the image, reply again and leave the @ping on (Discord's default), or start "
     "your reply with @{name}."
 )
+GONE = (
+    "The image you replied to was deleted before I could edit it, so nothing was made and nothing was "
+    "charged. Reply to an image that is still there, or start again with /imagine."
+)
 # Replies missed while the bot was away are carried out if at most this old (an edit hours later would
 # surprise more than help), looked for in the channels of each server where it showed images in the
 # last CATCH_UP_DAYS (the CATCH_UP_CHANNELS most recent), CATCH_UP_MESSAGES messages each. The look starts
@@ -207,8 +211,11 @@ class Replies(commands.Cog):
         me = self.bot.user
         if me is None or message.guild is None or message.author.bot:
             return
-        replied = await self._replied_bot_message(message, me)
-        if replied is None or not self._take(message):
+        replied = await self._replied_message(message)
+        if isinstance(replied, int):
+            await self._replied_to_deleted_image(message, replied, me)
+            return
+        if replied is None or replied.author.id != me.id or not self._take(message):
             return
         try:
             # Only the bot's images are edited (not a refusal, nor a job still in progress).
@@ -229,21 +236,39 @@ class Replies(commands.Cog):
             log.info("reply %s refused: %s", message.id, exc.detail or type(exc).__name__)
             await self._note(message, exc.user_message)
 
-    async def _replied_bot_message(self, message: discord.Message, me: discord.abc.User) -> discord.Message | None:
-        """The bot's message this one replies to, if it is a reply (not a forward) to one."""
+    async def _replied_message(self, message: discord.Message) -> discord.Message | int | None:
+        """The message this one replies to (not forwards), or its id if it was deleted; None if this is not
+        a reply, or Discord would not show the replied message."""
         reference = message.reference
         if reference is None or reference.type is not discord.MessageReferenceType.reply:
             return None
         resolved = reference.resolved
+        if isinstance(resolved, discord.DeletedReferencedMessage):
+            return resolved.id
         if resolved is None and reference.message_id is not None:
             # Discord left the replied message out of the event; ask for it.
             try:
                 resolved = await message.channel.fetch_message(reference.message_id)
+            except discord.NotFound:
+                return reference.message_id
             except discord.HTTPException:
                 return None
-        if not isinstance(resolved, discord.Message) or resolved.author.id != me.id:
-            return None
-        return resolved
+        return resolved if isinstance(resolved, discord.Message) else None
+
+    async def _replied_to_deleted_image(self, message: discord.Message, deleted: int, me: discord.abc.User) -> None:
+        """A reply to one of the bot's images that was deleted before the bot read it (while the bot was
+        away, or a moment after the reply): there is nothing to edit, so the member is told privately
+        rather than left waiting. The bot knows the message was its own only by a job shown in it."""
+        store = self.bot.services.runner.store
+        if await store.by_message(deleted) is None or not self._take(message):
+            return
+        if _answered(await store.answering(message.id)):
+            return  # taken up before the image went: the bot's answer says how it ended
+        text = instruction(message, me)
+        if not text or is_chatter(text) or addresses_others(message, me):
+            return
+        log.info("reply %s: the image it answers (message %s) was deleted", message.id, deleted)
+        await self._note(message, GONE)
 
     def _content_withheld(self, message: discord.Message, me: discord.abc.User) -> bool:
         """Discord sent the message without its content: the bot lacks the intent and was not mentioned."""

@@ -113,9 +113,23 @@ class ReplyEdits:
 
     def _settled(self, reply: SoakReply) -> bool:
         answers = self._answers(reply)
+        if self._told_image_gone(reply, answers):
+            return True
         return len(answers) == 1 and (
             answers[0].deleted or shows_an_image(answers[0]) or ends_without_an_image(answers[0])
         )
+
+    def _told_image_gone(self, reply: SoakReply, answers: list[FakeMessage]) -> bool:
+        """The image ``reply`` answers was deleted (by the member actions, bot/testing/soak.py) and the bot
+        told the member privately instead of editing it: one note, by DM naming the reply or by a reply to
+        it that deleted itself (cogs/replies.py ``_note``)."""
+        assert reply.message is not None and reply.message.reference is not None
+        image = self.discord.messages.get(int(reply.message.reference["message_id"]))
+        if image is None or not image.deleted:
+            return False
+        named = f"/{reply.message.id}"
+        dms = [m for m in self.discord.dms_to(reply.message.author_id or 0) if named in (m.content or "")]
+        return len(dms) + len(answers) == 1 and (bool(dms) or answers[0].deleted)
 
     def problems(self, db: Path) -> list[str]:
         """Replies not answered exactly once, answers not final, jobs of a reply left unsettled."""
@@ -130,11 +144,12 @@ class ReplyEdits:
             answers = self._answers(reply)
             mine = by_reply.get(reply.message.id, [])
             shown = [job for job in mine if job["message_id"] is not None]
-            if len(answers) != 1 or len(shown) != 1:
+            if not shown and self._told_image_gone(reply, answers):
+                pass  # the image went before the bot acted on the reply; its jobs are checked below
+            elif len(answers) != 1 or len(shown) != 1:
                 found.append(f"{what}: {len(answers)} answer(s) from the bot, {len(shown)} job(s) shown")
                 continue
-            why = message_verdict(answers[0], shown[0])
-            if why is not None:
+            elif (why := message_verdict(answers[0], shown[0])) is not None:
                 found.append(f"{what}: the bot's answer is not final: {why}")
             for job in mine:
                 if job["charge_state"] not in _TERMINAL_SETTLED:

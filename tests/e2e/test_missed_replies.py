@@ -106,6 +106,74 @@ async def test_a_reply_whose_answer_the_bot_died_before_posting_is_carried_out_a
     assert bot_replies_to(discord_fake, reply.id) == [answer]
 
 
+async def test_a_reply_to_an_image_deleted_while_the_bot_was_away_gets_a_private_note(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """While the bot is stopped a member asks for an edit of its image and the image is then deleted: once
+    back, the bot cannot edit what is gone, so it tells that member why (nothing made, nothing charged)
+    instead of leaving the reply unanswered. Chatter under the deleted image and replies to deleted
+    messages that were never the bot's images get nothing."""
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        image = await bot_image(discord_fake, settings)
+    finally:
+        await first.close()
+    edit = await discord_fake.post_message("make it night", reply_to=image.id, live=False)
+    chatter = await discord_fake.post_message("lol nice", reply_to=image.id, live=False)
+    other = await discord_fake.post_message("a member's own message", live=False)
+    aside = await discord_fake.post_message(
+        "make it night", reply_to=other.id, user_id=discord_fake.moderator_id, live=False
+    )
+    discord_fake.remove_message(discord_fake.messages[image.id])  # deleted by a member while the bot is away
+    discord_fake.remove_message(discord_fake.messages[other.id])
+    member = discord_fake.member_id
+
+    second = await start_bot(settings, discord_fake, clock)
+    try:
+        await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 1, timeout=20)
+        await asyncio.sleep(1.0)  # time enough for an answer to the chatter or a second note, had one been sent
+    finally:
+        await second.close()
+    [note] = discord_fake.dms_to(member)
+    assert "The image you replied to was deleted" in note.content and "nothing was charged" in note.content
+    assert f"/{edit.id}" in note.content  # it says which reply it is about
+    assert discord_fake.dms_to(discord_fake.moderator_id) == []
+    assert all(bot_replies_to(discord_fake, m.id) == [] for m in (edit, chatter, aside))
+    assert states(settings) == ["delivered"] and len(seaart.creates) == 1
+
+
+async def test_a_reply_held_when_the_bot_died_whose_image_is_then_deleted_gets_a_private_note(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """The run that took the reply recorded its job and died before answering; the member deleted the
+    image before the bot was back. The held job ends uncharged, and the member is told why there is no
+    edit (before, the catch-up passed over the reply in silence: it could not see which image it meant)."""
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        image = await bot_image(discord_fake, settings)
+    finally:
+        await first.close()
+    reply = await discord_fake.post_message("make it night", reply_to=image.id, live=False)
+    url = image.attachments[0]["url"]
+    reference = ReferenceImage(url=url, content_type="image/png", size=100, filename="a.png")
+    await held_reply_jobs(settings, discord_fake, clock(), [reply], reference)
+    os.utime(heartbeat_path(settings))  # it was alive when the reply came
+    discord_fake.remove_message(discord_fake.messages[image.id])
+    member = discord_fake.member_id
+
+    second = await start_bot(settings, discord_fake, clock)
+    try:
+        await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 1, timeout=20)
+    finally:
+        await second.close()
+    assert "The image you replied to was deleted" in discord_fake.dms_to(member)[0].content
+    held = jobs(settings)[1]
+    assert held["reply_to_message_id"] == reply.id and held["message_id"] is None
+    assert held["state"] == "cancelled" and held["charge_state"] == "refunded"
+    assert ledger(settings, held["id"]) == [("reserve", member), ("refund", member)]
+    assert len(seaart.creates) == 1 and bot_replies_to(discord_fake, reply.id) == []
+
+
 async def test_a_reply_posted_while_the_gateway_session_was_lost_is_carried_out(
     discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
 ) -> None:

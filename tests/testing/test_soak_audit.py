@@ -211,3 +211,37 @@ def test_a_reply_must_be_answered_once_and_every_job_of_it_settled(tmp_path: Pat
     assert replies.problems(never) == [
         "reply 90 ('make it night', posted while away): 0 answer(s) from the bot, 0 job(s) shown"
     ]
+
+
+def test_a_reply_whose_image_was_deleted_may_be_answered_by_one_private_note(
+    tmp_path: Path, discord_fake: FakeDiscord
+) -> None:
+    """The member actions deleted the image before the bot took the reply up: one note naming the reply
+    (a DM, or a reply that deleted itself) answers it; none, or a note while the image is there, does not."""
+    replies = ReplyEdits(discord_fake, 0.0, seed=1)
+    member_reply = reply_answer(90, 70)
+    member_reply.author_id = discord_fake.member_id
+    replies.replies.append(SoakReply(command("a banana"), "make it night", outcome="while away", message=member_reply))
+    never = reply_jobs(tmp_path / "never.sqlite3", [("r1", "cancelled", None, "refunded")])
+    unanswered = ["reply 90 ('make it night', posted while away): 0 answer(s) from the bot, 0 job(s) shown"]
+    image = discord_fake.messages[70] = reply_answer(70, 1)
+    image.deleted = True
+    assert replies.problems(never) == unanswered  # deleted, and nobody told
+    dm = discord_fake.open_dm(discord_fake.member_id)
+    note = reply_answer(93, 0, image=False)
+    note.channel_id, note.reference = int(dm["id"]), None
+    note.content = "The image you replied to was deleted ... About your reply: https://discord.com/channels/1/1/90"
+    discord_fake.messages[93] = note
+    assert replies.problems(never) == []
+    image.deleted = False  # the image is there: a note is no answer to an edit
+    assert replies.problems(never) == unanswered
+    # A note by a reply that deleted itself (the member takes no DMs); a charged job still counts against it.
+    image.deleted = True
+    del discord_fake.messages[93]
+    discord_fake.messages[94] = reply_answer(94, 90, image=False)
+    discord_fake.messages[94].deleted = True
+    assert replies.problems(never) == []
+    charged = reply_jobs(tmp_path / "charged.sqlite3", [("r1", "cancelled", None, "committed")])
+    assert replies.problems(charged) == [
+        "reply 90 ('make it night', posted while away): job r1 never shown, yet committed"
+    ]
