@@ -9,7 +9,7 @@ import time
 
 from bot.config import Settings, heartbeat_path
 from bot.models import ReferenceImage
-from bot.testing.discord import FakeDiscord
+from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, start_bot
 from tests.e2e.edits import bot_image, bot_replies_to, held_reply_jobs, jobs, ledger, states
@@ -19,11 +19,7 @@ from tests.e2e.test_replies import answer_to
 async def test_replies_posted_while_the_bot_was_stopped_are_carried_out_when_it_is_back(
     discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
 ) -> None:
-    first = await start_bot(settings, discord_fake, clock)
-    try:
-        image = await bot_image(discord_fake, settings)
-    finally:
-        await first.close()
+    image = await image_of_a_stopped_bot(discord_fake, settings, clock)
     # While it is stopped: an edit, chatter, and a reply to a member's message.
     edit = await discord_fake.post_message("make it night", reply_to=image.id, live=False)
     chatter = await discord_fake.post_message("lol nice", reply_to=image.id, live=False)
@@ -79,18 +75,9 @@ async def test_a_reply_whose_answer_the_bot_died_before_posting_is_carried_out_a
     """The bot took a reply, recorded its job (held, its reservation made) and died before posting its
     answer. The restart finds no answer, so nobody saw the job: it ends uncharged. Then, reading what it
     missed, the bot finds the reply unanswered and carries it out: the member gets the edit, charged once."""
-    first = await start_bot(settings, discord_fake, clock)
-    try:
-        image = await bot_image(discord_fake, settings)
-    finally:
-        await first.close()
-    reply = await discord_fake.post_message("make it night", reply_to=image.id, live=False)
+    image = await image_of_a_stopped_bot(discord_fake, settings, clock)
+    reply = await reply_held_by_a_dead_run(discord_fake, settings, clock, image)
     member = discord_fake.member_id
-    # What the dead run had written: the reply's job, held for its answer, with its reservation.
-    url = image.attachments[0]["url"]
-    reference = ReferenceImage(url=url, content_type="image/png", size=100, filename="a.png")
-    await held_reply_jobs(settings, discord_fake, clock(), [reply], reference)
-    os.utime(heartbeat_path(settings))  # it was alive when the reply came
 
     second = await start_bot(settings, discord_fake, clock)
     try:
@@ -113,11 +100,7 @@ async def test_a_reply_to_an_image_deleted_while_the_bot_was_away_gets_a_private
     back, the bot cannot edit what is gone, so it tells that member why (nothing made, nothing charged)
     instead of leaving the reply unanswered. Chatter under the deleted image and replies to deleted
     messages that were never the bot's images get nothing."""
-    first = await start_bot(settings, discord_fake, clock)
-    try:
-        image = await bot_image(discord_fake, settings)
-    finally:
-        await first.close()
+    image = await image_of_a_stopped_bot(discord_fake, settings, clock)
     edit = await discord_fake.post_message("make it night", reply_to=image.id, live=False)
     chatter = await discord_fake.post_message("lol nice", reply_to=image.id, live=False)
     other = await discord_fake.post_message("a member's own message", live=False)
@@ -148,16 +131,8 @@ async def test_a_reply_held_when_the_bot_died_whose_image_is_then_deleted_gets_a
     """The run that took the reply recorded its job and died before answering; the member deleted the
     image before the bot was back. The held job ends uncharged, and the member is told why there is no
     edit (before, the catch-up passed over the reply in silence: it could not see which image it meant)."""
-    first = await start_bot(settings, discord_fake, clock)
-    try:
-        image = await bot_image(discord_fake, settings)
-    finally:
-        await first.close()
-    reply = await discord_fake.post_message("make it night", reply_to=image.id, live=False)
-    url = image.attachments[0]["url"]
-    reference = ReferenceImage(url=url, content_type="image/png", size=100, filename="a.png")
-    await held_reply_jobs(settings, discord_fake, clock(), [reply], reference)
-    os.utime(heartbeat_path(settings))  # it was alive when the reply came
+    image = await image_of_a_stopped_bot(discord_fake, settings, clock)
+    reply = await reply_held_by_a_dead_run(discord_fake, settings, clock, image)
     discord_fake.remove_message(discord_fake.messages[image.id])
     member = discord_fake.member_id
 
@@ -194,3 +169,25 @@ async def test_a_reply_posted_while_the_gateway_session_was_lost_is_carried_out(
 def history_requests(discord_fake: FakeDiscord) -> list[object]:
     path = f"/channels/{discord_fake.channel_id}/messages"
     return [r for r in discord_fake.requests if r.method == "GET" and r.path == path]
+
+
+async def image_of_a_stopped_bot(discord_fake: FakeDiscord, settings: Settings, clock: Clock) -> FakeMessage:
+    """An image the bot made before it stopped."""
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        return await bot_image(discord_fake, settings)
+    finally:
+        await first.close()
+
+
+async def reply_held_by_a_dead_run(
+    discord_fake: FakeDiscord, settings: Settings, clock: Clock, image: FakeMessage
+) -> FakeMessage:
+    """A member's reply to ``image`` and what the run that took it wrote before dying: the reply's job, held
+    for its answer, with its reservation; that run was alive when the reply came (its heartbeat)."""
+    reply = await discord_fake.post_message("make it night", reply_to=image.id, live=False)
+    url = image.attachments[0]["url"]
+    reference = ReferenceImage(url=url, content_type="image/png", size=100, filename="a.png")
+    await held_reply_jobs(settings, discord_fake, clock(), [reply], reference)
+    os.utime(heartbeat_path(settings))
+    return reply
