@@ -497,3 +497,9 @@ def heartbeat_path(settings: Settings) -> Path:
     """The running bot touches this file from its job loop; `bananacord health` reads its age."""
     db = settings.database.path
     return db.with_name(db.name + ".heartbeat")
+
+
+def unread_mark_path(settings: Settings) -> Path:
+    """Since when members' replies may be unread, while a catch-up has not read them all (bot/unread_mark.py)."""
+    db = settings.database.path
+    return db.with_name(db.name + ".replies-unread")

@@ -23,6 +23,7 @@ or to a message of the bot without an image, a reply without text, and chat (a r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -34,12 +35,14 @@ from discord.ext import commands
 
 from bot import derive
 from bot.app import Bananacord
+from bot.config import unread_mark_path
 from bot.discord_refs import refresh_references
 from bot.errors import BananacordError, InvalidRequestError
 from bot.models import JobState, ReferenceImage
 from bot.preferences import preferred_model
 from bot.render import candidate_label
 from bot.store.jobs import Job, NewJob
+from bot.unread_mark import UnreadMark, earliest
 from cogs.editing import attachment_images, edit_request, message_images
 from cogs.policy import admit, moderate, quota_member
 
@@ -142,12 +145,15 @@ class Replies(commands.Cog):
         self.note_seconds = NOTE_SECONDS
         # (guild, member, note) -> when it was last sent; in memory, so a restart may repeat a note once.
         self._noted: dict[tuple[int, int, str], float] = {}
+        # Replies that a catch-up has not read yet begin here (None: none); kept in a file, so that a run
+        # killed while catching up leaves the next one the whole stretch to read.
+        self._unread = UnreadMark(unread_mark_path(bot.settings))
         # Since when the bot has been away from the gateway (None: connected); the first connection's
-        # is when the previous run was last alive.
-        self._away_since: float | None = bot.last_alive
+        # is when the previous run was last alive, or where that run's unfinished catch-up began.
+        self._away_since: float | None = earliest(bot.last_alive, self._unread.read())
         # Replies to the bot taken up by this run, live or from history (one may come both ways): id -> when.
         self._taken: dict[int, float] = {}
-        self._catching_up: asyncio.Task[int] | None = None
+        self._catching_up: asyncio.Task[tuple[int, bool]] | None = None
 
     async def cog_unload(self) -> None:
         if self._catching_up is not None:
@@ -166,17 +172,35 @@ class Replies(commands.Cog):
     async def on_ready(self) -> None:
         # A new session (a start, or a resume Discord refused): whatever was posted meanwhile is lost.
         since, self._away_since = self._away_since, None
-        if since is not None and (self._catching_up is None or self._catching_up.done()):
-            self._catching_up = asyncio.create_task(self.catch_up(since), name="replies-catch-up")
+        if since is None:
+            return
+        self._unread.extend(since)
+        # One catch-up at a time; a session lost during one is caught up right after it.
+        before = self._catching_up if self._catching_up is not None and not self._catching_up.done() else None
+        self._catching_up = asyncio.create_task(self._catch_up_after(before, since), name="replies-catch-up")
 
-    async def catch_up(self, since: float) -> int:
+    async def _catch_up_after(self, before: asyncio.Task[tuple[int, bool]] | None, since: float) -> tuple[int, bool]:
+        if before is not None:
+            with contextlib.suppress(Exception):
+                await before
+        looked, read_all = await self.catch_up(since)
+        if read_all and self._catching_up is asyncio.current_task():
+            self._unread.clear()  # every reply posted while away has been read (none queued after this)
+        return looked, read_all
+
+    async def catch_up(self, since: float) -> tuple[int, bool]:
         """Carry out the replies to the bot's images posted since ``since`` (wall clock, as message ids
-        are) that it never saw; returns how many messages it looked at."""
-        start = max(since - CATCH_UP_MARGIN_SECONDS, time.time() - CATCH_UP_SECONDS)
+        are) that it never saw, and those an earlier run took and died before answering. Returns how
+        many messages it looked at, and whether it read all it meant to (False: Discord failed a read
+        with an error that may pass, so the next start reads again from the same mark)."""
+        now = time.time()
+        start = max(since - CATCH_UP_MARGIN_SECONDS, now - CATCH_UP_SECONDS)
         after = discord.Object(id=discord.utils.time_snowflake(datetime.fromtimestamp(start, UTC)))
+        oldest = discord.utils.time_snowflake(datetime.fromtimestamp(now - CATCH_UP_SECONDS, UTC))
+        looked, read_all = await self._answer_left_unanswered(oldest), True
         store = self.bot.services.runner.store
         # Job rows are stamped by the bot's clock.
-        shown_since, looked = self.bot.clock() - CATCH_UP_DAYS * 86400, 0
+        shown_since = self.bot.clock() - CATCH_UP_DAYS * 86400
         for guild in list(self.bot.guilds):
             channels = await store.channels_shown_in(guild.id, since=shown_since, limit=CATCH_UP_CHANNELS)
             for channel_id in channels:
@@ -192,7 +216,33 @@ class Replies(commands.Cog):
                             log.exception("catch-up: reply %s", message.id)
                 except discord.HTTPException as exc:
                     log.warning("catch-up: cannot read channel %s (HTTP %s)", channel_id, exc.status)
+                    read_all = read_all and not _worth_another_try(exc)
+                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                    log.warning("catch-up: cannot read channel %s (%s)", channel_id, type(exc).__name__)
+                    read_all = False
         log.info("catch-up: looked at %d message(s) posted while away", looked)
+        return looked, read_all
+
+    async def _answer_left_unanswered(self, after: int) -> int:
+        """Carry out again the replies (posted after message id ``after``) that an earlier run took and
+        died before answering, wherever they are: that run may have lived on long after taking them, so
+        they can be older than the stretch of history read for the time away. Returns how many it read."""
+        looked = 0
+        for channel_id, message_id in await self.bot.services.runner.store.replies_left_unanswered(after=after):
+            channel = self.bot.get_channel(channel_id)
+            if not isinstance(channel, discord.TextChannel | discord.Thread | discord.VoiceChannel):
+                continue
+            try:
+                message = await channel.fetch_message(message_id)
+            except discord.HTTPException as exc:
+                # 404: the member deleted the reply; anything else: the reply stays unanswered, as before.
+                log.info("catch-up: cannot read reply %s (HTTP %s)", message_id, exc.status)
+                continue
+            looked += 1
+            try:
+                await self.on_message(message)
+            except Exception:
+                log.exception("catch-up: reply %s", message.id)
         return looked
 
     def _take(self, message: discord.Message) -> bool:

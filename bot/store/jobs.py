@@ -353,6 +353,23 @@ class JobStore:
         )
         return self._cache.get(job.id, job) if job is not None else None
 
+    async def replies_left_unanswered(self, *, after: int) -> list[tuple[int, int]]:
+        """(channel, message) of the members' replies posted after message id ``after`` (ids grow with
+        time) whose jobs all ended without ever being shown: a run took the reply and died before
+        answering it (the restart cancels such a job uncharged, bot/jobs.py ``_recover_held``). Oldest
+        first; a range of the reply index of migration 0013."""
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT MIN(channel_id), reply_to_message_id FROM jobs WHERE reply_to_message_id > ? "
+                "GROUP BY reply_to_message_id "
+                f"HAVING COUNT(message_id) = 0 AND SUM(state IN ({_ACTIVE_MARKS})) = 0 AND MIN(channel_id) > 0 "
+                "ORDER BY reply_to_message_id",
+                (after, *ACTIVE_STATES),
+            ) as cur,
+        ):
+            return [(int(row[0]), int(row[1])) for row in await cur.fetchall()]
+
     async def channels_shown_in(self, guild_id: int, *, since: float, limit: int) -> list[int]:
         """The channels of ``guild_id`` where the bot showed jobs' images created since ``since``, the most
         recent first: where members may have replied to them."""

@@ -7,7 +7,7 @@ import asyncio
 import os
 import time
 
-from bot.config import Settings, heartbeat_path
+from bot.config import Settings, heartbeat_path, unread_mark_path
 from bot.models import ReferenceImage
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
@@ -147,6 +147,59 @@ async def test_a_reply_held_when_the_bot_died_whose_image_is_then_deleted_gets_a
     assert held["state"] == "cancelled" and held["charge_state"] == "refunded"
     assert ledger(settings, held["id"]) == [("reserve", member), ("refund", member)]
     assert len(seaart.creates) == 1 and bot_replies_to(discord_fake, reply.id) == []
+
+
+async def test_a_reply_taken_long_before_the_bot_died_unanswered_is_carried_out_after_all(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """The run that took the reply lived on for half a minute before it died, the reply still unanswered
+    (its answer kept failing, or the loop was stuck): the reply is older than the history read for the
+    time away, yet its job, recorded and never shown, says it is owed an answer, so it gets one."""
+    image = await image_of_a_stopped_bot(discord_fake, settings, clock)
+    reply = await reply_held_by_a_dead_run(discord_fake, settings, clock, image)
+    lived_on = time.time() + 30
+    os.utime(heartbeat_path(settings), (lived_on, lived_on))
+
+    second = await start_bot(settings, discord_fake, clock)
+    try:
+        answer = await answer_to(discord_fake, settings, reply)
+    finally:
+        await second.close()
+    held, again = jobs(settings)[1:]
+    assert held["state"] == "cancelled" and held["message_id"] is None
+    assert again["reply_to_message_id"] == reply.id and again["message_id"] == answer.id
+    assert bot_replies_to(discord_fake, reply.id) == [answer]
+
+
+async def test_a_catch_up_that_could_not_read_everything_is_taken_up_by_the_next_start(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """Discord fails the history read of the catch-up (a 503, which may pass) and the run then lives on
+    for half a minute: the next start reads from where that catch-up began, not from when the run was
+    last alive, and the reply posted while the bot was away is carried out. A catch-up that read all
+    leaves no mark behind."""
+    image = await image_of_a_stopped_bot(discord_fake, settings, clock)
+    reply = await discord_fake.post_message("make it night", reply_to=image.id, live=False)
+    discord_fake.fail_next("GET", rf"/channels/{discord_fake.channel_id}/messages$", status=503)
+    reads = len(history_requests(discord_fake))
+    second = await start_bot(settings, discord_fake, clock)
+    try:
+        await discord_fake.wait_for(lambda: len(history_requests(discord_fake)) > reads, timeout=10)
+        await asyncio.sleep(1.0)  # time enough to have answered, had the read worked
+    finally:
+        await second.close()
+    assert bot_replies_to(discord_fake, reply.id) == []
+    assert unread_mark_path(settings).exists()
+    lived_on = time.time() + 30
+    os.utime(heartbeat_path(settings), (lived_on, lived_on))
+
+    third = await start_bot(settings, discord_fake, clock)
+    try:
+        answer = await answer_to(discord_fake, settings, reply)
+        await discord_fake.wait_for(lambda: not unread_mark_path(settings).exists(), timeout=10)
+    finally:
+        await third.close()
+    assert bot_replies_to(discord_fake, reply.id) == [answer]
 
 
 async def test_a_reply_posted_while_the_gateway_session_was_lost_is_carried_out(

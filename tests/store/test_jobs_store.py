@@ -309,6 +309,37 @@ async def test_what_a_catch_up_after_being_away_looks_up(store: JobStore) -> Non
     assert "USING INDEX jobs_reply_to" in plans[0] and "USING INDEX jobs_guild" in plans[1], plans
 
 
+async def test_replies_whose_jobs_all_ended_unshown_are_left_unanswered(store: JobStore) -> None:
+    """A reply is left unanswered when every job it started ended without a message (the run died before
+    answering); one shown, or one still running, answers it. Only replies after the given id, by index."""
+
+    async def reply_job(reply: int, *, shown: int | None = None, state: JobState = JobState.CANCELLED) -> None:
+        job = await store.create(new_job(channel_id=5, reply_to_message_id=reply), now=1.0, deadline_seconds=60)
+        if state is not JobState.QUEUED:
+            await store.update(job, now=2.0, state=state, message_id=shown)
+
+    await reply_job(70)  # before the window
+    await reply_job(80)
+    await reply_job(81)
+    await reply_job(81, shown=810, state=JobState.FAILED)  # done again and shown (how it ended shows there)
+    await reply_job(82, state=JobState.QUEUED)  # still to be answered (held)
+    await reply_job(83)
+    await reply_job(83, state=JobState.FAILED)
+    await store.create(new_job(channel_id=5, message_id=90), now=1.0, deadline_seconds=60)  # not a reply
+    assert await store.replies_left_unanswered(after=75) == [(5, 80), (5, 83)]
+    assert await store.replies_left_unanswered(after=83) == []
+    async with (
+        store.db.read() as conn,
+        conn.execute(
+            "EXPLAIN QUERY PLAN SELECT MIN(channel_id), reply_to_message_id FROM jobs WHERE reply_to_message_id > ? "
+            "GROUP BY reply_to_message_id HAVING COUNT(message_id) = 0",
+            (75,),
+        ) as cur,
+    ):
+        plan = " ".join(str(row[-1]) for row in await cur.fetchall())
+    assert "USING INDEX jobs_reply_to (reply_to_message_id>?)" in plan, plan
+
+
 async def test_the_unfinished_jobs_a_message_shows_are_found_by_index(store: JobStore) -> None:
     """Run for every message deleted in a server: the jobs of those messages, unfinished only, and by index."""
     running = await store.create(new_job(message_id=111), now=1.0, deadline_seconds=60)
