@@ -318,7 +318,7 @@ class Replies(commands.Cog):
         if not text or is_chatter(text) or addresses_others(message, me):
             return
         log.info("reply %s: the image it answers (message %s) was deleted", message.id, deleted)
-        await self._note(message, GONE)
+        await self._note(message, GONE, each_reply=True)  # about this reply's image: not a repeat of another
 
     def _content_withheld(self, message: discord.Message, me: discord.abc.User) -> bool:
         """Discord sent the message without its content: the bot lacks the intent and was not mentioned."""
@@ -462,12 +462,12 @@ class Replies(commands.Cog):
             )
         return chosen, images, text
 
-    async def _note(self, message: discord.Message, text: str) -> None:
+    async def _note(self, message: discord.Message, text: str, *, each_reply: bool = False) -> None:
         """Tell the member privately: by DM, else by a reply that deletes itself. Never the same note to
-        the same member twice within NOTE_EVERY_SECONDS."""
+        the same member twice within NOTE_EVERY_SECONDS (``each_reply``: about the same reply)."""
         assert message.guild is not None
         now = time.monotonic()
-        key = (message.guild.id, message.author.id, text)
+        key = (message.guild.id, message.author.id, f"{text} {message.id}" if each_reply else text)
         if now - self._noted.get(key, -NOTE_EVERY_SECONDS) < NOTE_EVERY_SECONDS:
             return
         self._noted = {k: at for k, at in self._noted.items() if now - at < NOTE_EVERY_SECONDS}

@@ -98,11 +98,12 @@ async def test_a_reply_to_an_image_deleted_while_the_bot_was_away_gets_a_private
 ) -> None:
     """While the bot is stopped a member asks for an edit of its image and the image is then deleted: once
     back, the bot cannot edit what is gone, so it tells that member why (nothing made, nothing charged)
-    instead of leaving the reply unanswered. Chatter under the deleted image and replies to deleted
-    messages that were never the bot's images get nothing."""
+    instead of leaving the reply unanswered: one note per such reply. Chatter under the deleted image and
+    replies to deleted messages that were never the bot's images get nothing."""
     image = await image_of_a_stopped_bot(discord_fake, settings, clock)
     edit = await discord_fake.post_message("make it night", reply_to=image.id, live=False)
     chatter = await discord_fake.post_message("lol nice", reply_to=image.id, live=False)
+    hat = await discord_fake.post_message("add a hat", reply_to=image.id, live=False)
     other = await discord_fake.post_message("a member's own message", live=False)
     aside = await discord_fake.post_message(
         "make it night", reply_to=other.id, user_id=discord_fake.moderator_id, live=False
@@ -111,17 +112,19 @@ async def test_a_reply_to_an_image_deleted_while_the_bot_was_away_gets_a_private
     discord_fake.remove_message(discord_fake.messages[other.id])
     member = discord_fake.member_id
 
-    second = await start_bot(settings, discord_fake, clock)
+    running = await start_bot(settings, discord_fake, clock)
     try:
-        await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 1, timeout=20)
-        await asyncio.sleep(1.0)  # time enough for an answer to the chatter or a second note, had one been sent
+        await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 2, timeout=20)
+        await asyncio.sleep(1.0)  # time enough for an answer to the chatter or another note, had one been sent
     finally:
-        await second.close()
-    [note] = discord_fake.dms_to(member)
-    assert "The image you replied to was deleted" in note.content and "nothing was charged" in note.content
-    assert f"/{edit.id}" in note.content  # it says which reply it is about
+        await running.close()
+    notes = discord_fake.dms_to(member)
+    assert all("The image you replied to was deleted" in n.content for n in notes)
+    assert all("nothing was charged" in n.content for n in notes)
+    assert [f"/{edit.id}" in n.content for n in notes] == [True, False]  # each says which reply it is about
+    assert [f"/{hat.id}" in n.content for n in notes] == [False, True]
     assert discord_fake.dms_to(discord_fake.moderator_id) == []
-    assert all(bot_replies_to(discord_fake, m.id) == [] for m in (edit, chatter, aside))
+    assert all(bot_replies_to(discord_fake, m.id) == [] for m in (edit, chatter, hat, aside))
     assert states(settings) == ["delivered"] and len(seaart.creates) == 1
 
 
