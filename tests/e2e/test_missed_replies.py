@@ -222,6 +222,41 @@ async def test_a_reply_posted_while_the_gateway_session_was_lost_is_carried_out(
     assert len(seaart.creates) == 2 and states(settings) == ["delivered", "delivered"]
 
 
+async def test_a_session_lost_during_a_catch_up_is_caught_up_after_it(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """The start's catch-up has read the first channel and is still on the second (Discord answers its
+    history with 500s, which discord.py retries after 1, 3 and 5 s) when the gateway session is lost and a
+    member replies in the first channel: once the first catch-up is done, another reads what was posted
+    while the session was lost, and the reply is carried out (before, the new session's catch-up was
+    skipped because one was running, and the reply stayed unanswered)."""
+    art = discord_fake.add_channel("art")
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        await discord_fake.slash_command("imagine", {"prompt": "a dog"}, channel_id=art)
+        await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+        image = await bot_image(discord_fake, settings)  # the newest: its channel is read first
+    finally:
+        await first.close()
+    discord_fake.fail_next("GET", rf"/channels/{art}/messages$", status=500, times=3)
+
+    def art_reads() -> int:
+        return sum(1 for r in discord_fake.requests if r.method == "GET" and r.path == f"/channels/{art}/messages")
+
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        await discord_fake.wait_for(lambda: art_reads() == 1, timeout=20)  # the first channel is read
+        identified = discord_fake.identify_count
+        await discord_fake.drop_gateway(forget_sessions=True)
+        reply = await discord_fake.post_message("make it night", reply_to=image.id, live=False)
+        await discord_fake.wait_for(lambda: discord_fake.identify_count > identified, timeout=20)
+        assert art_reads() < 4, "the first catch-up ended before the new session began: no overlap tested"
+        answer = await answer_to(discord_fake, settings, reply)
+    finally:
+        await running.close()
+    assert bot_replies_to(discord_fake, reply.id) == [answer]
+
+
 def history_requests(discord_fake: FakeDiscord) -> list[object]:
     path = f"/channels/{discord_fake.channel_id}/messages"
     return [r for r in discord_fake.requests if r.method == "GET" and r.path == path]
