@@ -55,6 +55,12 @@ T = TypeVar("T")
 # A held job that is never released (the bot died while acknowledging Discord) starts after this
 # long; by then its deadline has passed, so it ends as expired and its reservation is refunded.
 HELD_FOR_SECONDS = 3600.0
+# Discord fails a look for a job's message now and then (a 503 or a timeout on a channel read, which
+# discord.py does not retry): concluding "not there" from one failure ends a job whose message exists and
+# leaves the member's message at "Queued" for good. A member waits on these looks, so they are quick;
+# those of a restart go on in the background for a few minutes (a start is not held up by Discord).
+LOCATE_RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0)
+RECOVER_RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 60.0, 60.0, 60.0)
 # The loop wakes at least every LOOP_MAX_SLEEP seconds, so the heartbeat is never older than that.
 LOOP_MAX_SLEEP = 30.0
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
@@ -296,20 +302,52 @@ class JobRunner:
         for job in await self.store.held(now + HELD_FOR_SECONDS / 2):
             try:
                 message_id = await self.sink.locate(job)
-            except Exception:
-                log.exception("job %s: could not look for its message", job.id)
+            except Exception as exc:
+                log.warning("job %s: could not look for its message (%s); looking again", job.id, _what_failed(exc))
+                self._in_background(self._recover_held_later(job), f"recover-held-{job.id}")
                 continue
-            if message_id is not None:
-                log.info("job %s: held when the bot stopped; its message exists, starting it", job.id)
-                await self.release(job.id, message_id=message_id)
-            else:
-                log.info("job %s: held when the bot stopped and never shown; cancelling it", job.id)
-                await self._fail(
-                    job,
-                    ErrorCategory.CANCELLED,
-                    "The bot restarted before this request was confirmed. You were not charged; try again.",
-                    to=JobState.CANCELLED,
-                )
+            await self._settle_held(job, message_id)
+
+    async def _recover_held_later(self, job: Job) -> None:
+        """Look for a held job's message again for a few minutes; if Discord never answers, nobody is
+        known to see the job, so it ends uncharged. Stopped by a shutdown: the next start looks again."""
+        try:
+            message_id = await self._locate(job, RECOVER_RETRY_SECONDS)
+        except Exception as exc:
+            log.warning("job %s: could not look for its message (%s); giving up on it", job.id, _what_failed(exc))
+            message_id = None
+        await self._settle_held(job, message_id)
+
+    async def _settle_held(self, job: Job, message_id: int | None) -> None:
+        """Start a held job in its message, or, if it has none, end it uncharged (unless something else
+        settled it meanwhile: a member's Cancel, a release)."""
+        if message_id is not None:
+            log.info("job %s: held when the bot stopped; its message exists, starting it", job.id)
+            await self.release(job.id, message_id=message_id)
+            return
+        current = await self.store.get(job.id)
+        if current is None or current.terminal or current.message_id is not None:
+            return
+        log.info("job %s: held when the bot stopped and never shown; cancelling it", job.id)
+        await self._fail(
+            current,
+            ErrorCategory.CANCELLED,
+            "The bot restarted before this request was confirmed. You were not charged; try again.",
+            to=JobState.CANCELLED,
+        )
+
+    async def _locate(self, job: Job, pauses: Sequence[float] = LOCATE_RETRY_SECONDS) -> int | None:
+        """Where ``job``'s message is (None: Discord shows none), looking again after each failed look,
+        ``pauses`` apart; raises the last failure if every look failed."""
+        for pause in (*pauses, None):
+            try:
+                return await self.sink.locate(job)
+            except Exception as exc:
+                if pause is None:
+                    raise
+                log.info("job %s: could not look for its message (%s); again in %g s", job.id, _what_failed(exc), pause)
+                await asyncio.sleep(pause)
+        raise AssertionError("unreachable: the last look returns or raises")
 
     async def create(self, new: NewJob, *, within: InTransaction | None = None, held: bool = False) -> Job:
         """Record a job (and, via ``within``, its quota reservation, in the same transaction).
@@ -360,7 +398,7 @@ class JobRunner:
         see them, so they end uncharged. Returns the started jobs, or None if they were cancelled."""
         failed = _what_failed(exc)
         try:
-            message_id = await self.sink.locate(jobs[0])
+            message_id = await self._locate(jobs[0])
         except Exception as lookup:
             log.warning("job %s: could not look for its message after %s: %s", jobs[0].id, failed, _what_failed(lookup))
             message_id = None

@@ -93,6 +93,26 @@ async def test_a_reply_posted_but_its_answer_lost_still_shows_the_edit(
     assert jobs(settings)[1]["message_id"] == answer.id
 
 
+async def test_a_reply_s_lost_answer_is_found_even_when_the_looks_for_it_fail_at_first(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """The answer to a reply was made and lost, and Discord fails the bot's first two looks for it as well
+    (the channel's history answered with 503s, which discord.py does not retry): the bot keeps looking for a
+    few seconds, finds it, and the edit is shown there. Before, the second failed look counted as "not
+    there": the job ended uncharged while the answer, which did exist, said "Queued" for good."""
+    image = await bot_image(discord_fake, settings)
+    channel_messages = rf"^/channels/{discord_fake.channel_id}/messages$"
+    discord_fake.fail_next("POST", channel_messages, status=503, after=True)
+    discord_fake.fail_next("GET", channel_messages, status=503, times=2)
+    reply = await discord_fake.post_message("make it night", reply_to=image.id, user_id=discord_fake.member_id)
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered", "delivered"], timeout=20)
+    (answer,) = bot_replies_to(discord_fake, reply.id)
+    assert answer.files and "Done" in answer.embeds[0]["title"]
+    assert jobs(settings)[1]["message_id"] == answer.id
+    looks = [r.status for r in discord_fake.requests if r.method == "GET" and re.search(channel_messages, r.path)]
+    assert looks[:3] == [503, 503, 200]
+
+
 async def test_a_reply_whose_answer_discord_refused_with_a_503_is_answered_on_a_second_try(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:

@@ -283,6 +283,47 @@ async def test_a_reply_job_held_when_the_bot_died_is_found_by_its_answer_or_ends
         await running.close()
 
 
+async def test_a_held_reply_job_is_found_by_its_answer_when_the_first_look_fails(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """As above, the answer was sent before the bot died; the restarted bot's first look for it fails
+    (Discord answers the channel's history with a 503): it looks again, finds the answer and finishes the
+    job in it. Before, a failed look left the job held for an hour, the member's reply showing "Queued"."""
+    member = discord_fake.member_id
+    reference = ReferenceImage(
+        url=discord_fake.add_attachment(png_bytes(), "cat.png", "image/png")["url"],
+        content_type="image/png",
+        size=100,
+        filename="cat.png",
+    )
+    asked = discord_fake.post_member_message(
+        author_id=member,
+        channel_id=discord_fake.channel_id,
+        content="make it night",
+        attachments=[],
+        embeds=[],
+        reference=None,
+        ping=True,
+    )
+    await held_reply_jobs(settings, discord_fake, clock(), [asked], reference)
+    answer = discord_fake.create_message(
+        channel_id=discord_fake.channel_id,
+        payload={"embeds": [{"title": "🍌 Queued…"}], "allowed_mentions": {"parse": [], "replied_user": False}},
+        files={},
+        reference=discord_fake.reply_reference(discord_fake.channel_id, {"message_id": asked.id}),
+    )
+    discord_fake.fail_next("GET", rf"^/channels/{discord_fake.channel_id}/messages$", status=503)
+
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    finally:
+        await running.close()
+    (found,) = jobs(settings)
+    assert found["message_id"] == answer.id and answer.files and "Done" in answer.embeds[0]["title"]
+    assert ledger(settings, found["id"]) == [("reserve", member), ("commit", member)]
+
+
 def gemini_settings(tmp_path: Path, discord_fake: FakeDiscord, gemini: FakeGemini) -> Settings:
     """Nano Banana 2 served by Gemini alone: the provider that takes a reply thread as a conversation."""
     return load_settings(
