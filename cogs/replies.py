@@ -13,7 +13,10 @@ Discord does not replay messages to a bot that was not connected: replies sent w
 or between gateway sessions, would never be answered. Once connected again it reads the recent history
 of the channels where it showed images (CATCH_UP_*) and carries out the replies it missed, as if just
 sent; one a job already answers (the previous run got that far) or this run has seen is not done twice,
-but one whose job the previous run never showed (it died before posting its answer) is done again.
+but one whose job the previous run never showed (it died before posting its answer) is done again,
+however long before that run died it was posted. Where the reading starts is kept beside the database
+until it has read everything (bot/unread_mark.py), so a catch-up cut short is taken up again. A reply to
+one of the bot's images deleted before the bot read it gets a private note: there is nothing to edit.
 
 What is not an edit is left alone, with no answer: a message that is not a reply, a reply to a member
 or to a message of the bot without an image, a reply without text, and chat (a reaction such as "lol",
