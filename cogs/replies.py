@@ -66,14 +66,16 @@ GONE = (
 )
 # Replies missed while the bot was away are carried out if at most this old (an edit hours later would
 # surprise more than help), looked for in the channels of each server where it showed images in the
-# last CATCH_UP_DAYS (the CATCH_UP_CHANNELS most recent), CATCH_UP_MESSAGES messages each. The look starts
+# last CATCH_UP_DAYS (the CATCH_UP_CHANNELS most recent), CATCH_UP_MESSAGES messages each (ten pages of
+# history: a busy channel posts more than 100 in a few minutes away, and read oldest first, the newest
+# replies, those members are waiting on, would be the ones left out). The look starts
 # CATCH_UP_MARGIN_SECONDS before the bot was last seen alive: a message posted just before it died may not
 # have been handled yet (events wait behind a busy loop), and one that was is skipped by its job; a
 # refusal's note may be sent once more.
 CATCH_UP_SECONDS = 3600.0
 CATCH_UP_DAYS = 7
 CATCH_UP_CHANNELS = 25
-CATCH_UP_MESSAGES = 100
+CATCH_UP_MESSAGES = 1000
 CATCH_UP_MARGIN_SECONDS = 10.0
 # The bot's answer to a reply is posted again after a Discord server error or rate limit, a timeout or a
 # dropped connection (once Discord shows none), up to this many tries, waiting 1 s, 2 s, ... between.
@@ -211,12 +213,20 @@ class Replies(commands.Cog):
                 if not isinstance(channel, discord.TextChannel | discord.Thread | discord.VoiceChannel):
                     continue
                 try:
+                    read = 0
                     async for message in channel.history(after=after, limit=CATCH_UP_MESSAGES, oldest_first=True):
-                        looked += 1
+                        read, looked = read + 1, looked + 1
                         try:
                             await self.on_message(message)
                         except Exception:
                             log.exception("catch-up: reply %s", message.id)
+                    if read == CATCH_UP_MESSAGES:
+                        log.warning(
+                            "catch-up: channel %s had more than %d messages while the bot was away; replies "
+                            "posted after those were not read",
+                            channel_id,
+                            CATCH_UP_MESSAGES,
+                        )
                 except discord.HTTPException as exc:
                     log.warning("catch-up: cannot read channel %s (HTTP %s)", channel_id, exc.status)
                     read_all = read_all and not _worth_another_try(exc)

@@ -44,6 +44,27 @@ async def test_replies_posted_while_the_bot_was_stopped_are_carried_out_when_it_
     assert bot_replies_to(discord_fake, chatter.id) == [] and bot_replies_to(discord_fake, aside.id) == []
 
 
+async def test_a_reply_after_a_busy_stretch_of_chat_is_still_found(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """While the bot is away a busy channel posts 150 messages, then a member asks for an edit: history is
+    read oldest first, so a catch-up that stopped at 100 messages (as it did) never reached the reply
+    members were waiting on; it reads on, page after page."""
+    image = await image_of_a_stopped_bot(discord_fake, settings, clock)
+    for n in range(150):
+        await discord_fake.post_message(f"chat {n}", live=False)
+    reply = await discord_fake.post_message("make it night", reply_to=image.id, live=False)
+
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        answer = await answer_to(discord_fake, settings, reply)
+    finally:
+        await running.close()
+    assert bot_replies_to(discord_fake, reply.id) == [answer]
+    reads = [r for r in history_requests(discord_fake) if "after" in r.query]
+    assert len(reads) >= 2  # two pages of history, at least
+
+
 async def test_a_reply_already_carried_out_is_not_done_again_after_a_restart(
     discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
 ) -> None:
