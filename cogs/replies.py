@@ -45,6 +45,7 @@ from bot.models import JobState, ReferenceImage
 from bot.preferences import preferred_model
 from bot.render import candidate_label
 from bot.store.jobs import Job, NewJob
+from bot.store.reply_notes import ReplyNotes
 from bot.unread_mark import UnreadMark, earliest
 from cogs.editing import attachment_images, edit_request, message_images
 from cogs.policy import admit, moderate, quota_member
@@ -70,8 +71,8 @@ GONE = (
 # history: a busy channel posts more than 100 in a few minutes away, and read oldest first, the newest
 # replies, those members are waiting on, would be the ones left out). The look starts
 # CATCH_UP_MARGIN_SECONDS before the bot was last seen alive: a message posted just before it died may not
-# have been handled yet (events wait behind a busy loop), and one that was is skipped by its job; a
-# refusal's note may be sent once more.
+# have been handled yet (events wait behind a busy loop), and one that was is skipped by its job or, for
+# a refusal, by its note (bot/store/reply_notes.py).
 CATCH_UP_SECONDS = 3600.0
 CATCH_UP_DAYS = 7
 CATCH_UP_CHANNELS = 25
@@ -148,8 +149,9 @@ class Replies(commands.Cog):
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
         self.note_seconds = NOTE_SECONDS
-        # (guild, member, note) -> when it was last sent; in memory, so a restart may repeat a note once.
+        # (guild, member, note) -> when it was last sent; in memory: the rate of notes, not which were sent.
         self._noted: dict[tuple[int, int, str], float] = {}
+        self._notes = ReplyNotes(bot.services.db)
         # Replies that a catch-up has not read yet begin here (None: none); kept in a file, so that a run
         # killed while catching up leaves the next one the whole stretch to read.
         self._unread = UnreadMark(unread_mark_path(bot.settings))
@@ -476,27 +478,36 @@ class Replies(commands.Cog):
         return chosen, images, text
 
     async def _note(self, message: discord.Message, text: str, *, each_reply: bool = False) -> None:
-        """Tell the member privately: by DM, else by a reply that deletes itself. Never the same note to
-        the same member twice within NOTE_EVERY_SECONDS (``each_reply``: about the same reply)."""
+        """Tell the member privately: by DM, else by a reply that deletes itself. One note per reply, ever
+        (a restart reads the replies of the last hour again), and never the same note to the same member
+        twice within NOTE_EVERY_SECONDS (``each_reply``: a note about this reply's own image is no repeat)."""
         assert message.guild is not None
+        if await self._notes.sent(message.id):
+            return
         now = time.monotonic()
         key = (message.guild.id, message.author.id, f"{text} {message.id}" if each_reply else text)
         if now - self._noted.get(key, -NOTE_EVERY_SECONDS) < NOTE_EVERY_SECONDS:
             return
         self._noted = {k: at for k, at in self._noted.items() if now - at < NOTE_EVERY_SECONDS}
         self._noted[key] = now
+        if await self._send_note(message, text):
+            await self._notes.record(message.id, now=time.time())
+
+    async def _send_note(self, message: discord.Message, text: str) -> bool:
         none = discord.AllowedMentions.none()
         try:
             await message.author.send(f"{text}\n-# About your reply: {message.jump_url}", allowed_mentions=none)
-            return
+            return True
         except discord.Forbidden:
             pass  # the member accepts no DMs from this server's members
         except discord.HTTPException as exc:
             log.warning("reply %s: could not DM the member (HTTP %s)", message.id, exc.status)
         try:
             await message.reply(text, delete_after=self.note_seconds, mention_author=False, allowed_mentions=none)
+            return True
         except discord.HTTPException as exc:
             log.warning("reply %s: could not answer it either (HTTP %s)", message.id, exc.status)
+            return False
 
 
 async def setup(bot: commands.Bot) -> None:

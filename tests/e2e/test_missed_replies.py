@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import time
 
 import pytest
@@ -15,7 +16,7 @@ from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, start_bot
 from tests.e2e.edits import bot_image, bot_replies_to, held_reply_jobs, jobs, ledger, states
-from tests.e2e.test_replies import answer_to
+from tests.e2e.test_replies import answer_to, command
 
 
 async def test_replies_posted_while_the_bot_was_stopped_are_carried_out_when_it_is_back(
@@ -90,6 +91,39 @@ async def test_a_reply_already_carried_out_is_not_done_again_after_a_restart(
         await second.close()
     assert len(seaart.creates) == 2 and len(bot_replies_to(discord_fake, reply.id)) == 1
     assert states(settings) == ["delivered", "delivered"]
+
+
+async def test_a_reply_is_noted_once_however_often_the_bot_reads_it_again(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """A banned member's reply posted while the bot was away is refused by a private note at the next
+    start; the start after that reads the same reply again (the run was last alive before it, as when a
+    loop stalls) and sends no second note: notes are recorded per reply, not kept in one run's memory."""
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        image = await bot_image(discord_fake, settings)
+        member = discord_fake.member_id
+        await command(discord_fake, "mod ban", {"member": member, "reason": "spam"}, discord_fake.moderator_id)
+    finally:
+        await first.close()
+    before = time.time() - 30
+    reply = await discord_fake.post_message("make it night", reply_to=image.id, live=False)
+    for run in range(2):
+        os.utime(heartbeat_path(settings), (before, before))
+        reads = len(history_requests(discord_fake))
+        running = await start_bot(settings, discord_fake, clock)
+        try:
+            await discord_fake.wait_for(lambda r=reads: len(history_requests(discord_fake)) > r, timeout=10)  # type: ignore[misc]
+            if run == 0:
+                await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 1, timeout=10)
+                await discord_fake.wait_for(lambda: noted(settings) == [reply.id], timeout=10)  # recorded as sent
+            else:
+                await asyncio.sleep(1.5)  # time enough for a second note, had one been sent
+        finally:
+            await running.close()
+    (note,) = discord_fake.dms_to(member)
+    assert "banned from using this bot" in (note.content or "") and f"/{reply.id}" in (note.content or "")
+    assert bot_replies_to(discord_fake, reply.id) == [] and len(seaart.creates) == 1
 
 
 @pytest.mark.parametrize("lived_on", [0.0, 30.0], ids=["died-at-once", "lived-on-30s"])
@@ -289,3 +323,9 @@ async def reply_held_by_a_dead_run(
     await held_reply_jobs(settings, discord_fake, clock(), [reply], reference)
     os.utime(heartbeat_path(settings))
     return reply
+
+
+def noted(settings: Settings) -> list[int]:
+    """The replies the bot has recorded a private note about."""
+    with sqlite3.connect(settings.database.path) as conn:
+        return [int(row[0]) for row in conn.execute("SELECT message_id FROM reply_notes")]
