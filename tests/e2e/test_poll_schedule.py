@@ -178,7 +178,8 @@ async def test_a_burst_of_a_new_kind_is_seen_finishing_as_it_finishes(
     # At one pace: ~1.9 s and a p95 of 2.2-2.6 s (measured on the code before backoff_pace); each at its
     # own: 0.5-1.0 s and 0.5-1.4 s.
     assert sorted(seen)[4] - sorted(ready)[4] <= 1.4, figures
-    assert unseen[int(0.95 * (len(unseen) - 1))] <= 1.9, figures
+    # 1.93 s was seen once in a whole-suite run on a busy machine (1.9 failed it); 2.1 still fails the old pace.
+    assert unseen[int(0.95 * (len(unseen) - 1))] <= 2.1, figures
 
 
 async def test_the_provider_budget_is_never_exceeded(tmp_path: Path, discord_fake: FakeDiscord) -> None:
