@@ -270,7 +270,8 @@ def audit(
         for p, n in sorted(tasks_by_prompt.items())
         if n > allowed.get(p, 1)
     ]
-    _check_ledger(result, db, {j["id"]: j for j in jobs if j["id"] in ours}, quotas=quotas)
+    # Every job's reservation is judged (a reply's or a rework's too); only the commands' must exist.
+    _check_ledger(result, db, {j["id"]: j for j in jobs}, ours, quotas=quotas)
     return result
 
 
@@ -280,7 +281,9 @@ def _ephemeral_answer(discord_fake: FakeDiscord, interaction: FakeInteraction) -
     return message is not None and message.ephemeral and not message.loading
 
 
-def _check_ledger(result: Audit, db: Path, jobs: Mapping[str, Mapping[str, Any]], *, quotas: bool) -> None:
+def _check_ledger(
+    result: Audit, db: Path, jobs: Mapping[str, Mapping[str, Any]], ours: set[str], *, quotas: bool
+) -> None:
     entries = db_rows(db, "SELECT job_id, kind, units FROM ledger WHERE job_id IS NOT NULL") if db.exists() else []
     by_job: dict[str, list[tuple[str, int]]] = {}
     totals = result.totals
@@ -304,7 +307,7 @@ def _check_ledger(result: Audit, db: Path, jobs: Mapping[str, Mapping[str, Any]]
         units = reserves[0]
         job = jobs.get(job_id)
         if job is None:
-            continue  # not one of the soak's commands
+            continue  # its row is gone: nothing to judge it by
         if job["state"] not in _TERMINAL:
             totals.open += units
             if settled:
@@ -320,7 +323,7 @@ def _check_ledger(result: Audit, db: Path, jobs: Mapping[str, Mapping[str, Any]]
         if (kind, amount) != want:
             result.ledger.append(f"job {job_id} ({job['state']}): settled as {kind} {amount}, expected {want}")
     if quotas:
-        missing = sorted(set(jobs) - set(by_job))
+        missing = sorted(ours - set(by_job))
         result.ledger += [f"job {job_id}: no reservation" for job_id in missing]
 
 

@@ -140,16 +140,28 @@ def with_image(discord_fake: FakeDiscord, sent: list[FakeInteraction]) -> list[F
 
 
 async def settle(
-    discord_fake: FakeDiscord, running: subprocess.Popen[bytes], db: Path, sent: list[FakeInteraction], log: Path
+    discord_fake: FakeDiscord,
+    running: subprocess.Popen[bytes],
+    db: Path,
+    sent: list[FakeInteraction],
+    log: Path,
+    replies: ReplyEdits | None = None,
 ) -> None:
-    """Wait until no job of ``sent`` is lost or the bot exits; an exited bot cannot drain: say so, not "lost".
-    A command still being answered would look unanswered, not lost: its answer is waited for first."""
+    """Wait until no job of ``sent`` is lost and every job of ``replies`` has ended, or the bot exits; an
+    exited bot cannot drain: say so, not "lost". A command still being answered would look unanswered, not
+    lost: its answer is waited for first. A reply's job counts only once its row has ended: the member sees
+    its image a moment before the bot records the delivery and its charge, and a judge that killed the
+    bot in between would find the ledger one reservation short (seen once when two tests ran at a time)."""
     with contextlib.suppress(TimeoutError):
         await discord_fake.wait_for(lambda: all(i.acknowledged for i in sent), timeout=15)
+
+    def drained() -> bool:
+        if audit(db, discord_fake, {}, sent).lost:
+            return False
+        return replies is None or not replies.problems(db)
+
     with contextlib.suppress(TimeoutError):
-        await discord_fake.wait_for(
-            lambda: running.poll() is not None or not audit(db, discord_fake, {}, sent).lost, timeout=45
-        )
+        await discord_fake.wait_for(lambda: running.poll() is not None or drained(), timeout=45)
     assert running.poll() is None, "the bot exited: " + log.read_text(errors="replace")[-2000:]
 
 

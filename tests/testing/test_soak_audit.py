@@ -132,6 +132,31 @@ async def test_a_batch_may_have_a_task_per_candidate_and_no_more(tmp_path: Path,
     assert twice.created_twice == ["'three bananas': 4 tasks for 3 job(s)"]
 
 
+async def test_a_reservation_held_by_a_job_no_command_made_is_still_reserved(
+    tmp_path: Path, discord_fake: FakeDiscord
+) -> None:
+    """A reply's job (no command of the soak's made it) whose image the member already sees, judged before the
+    bot recorded its delivery: its reservation is open, and the ledger says so rather than a sum that is off."""
+    reply = job("r1", "succeeded") | {"interaction_id": None, "message_id": 71}
+    db = write_db(tmp_path / "bot.sqlite3", [*BATCH, reply])
+    with sqlite3.connect(db) as conn:
+        reserved = [(j, "reserve", 1) for j in ("j1", "j2", "j3")]
+        settled = [("j1", "commit", 1), ("j2", "refund", -1), ("j3", "commit", 1)]
+        conn.executemany("INSERT INTO ledger VALUES (?, ?, ?)", reserved + settled)
+    discord_fake.messages[70] = batch_message(FINAL_LINES, images=2)
+    sent = [command("three bananas")]
+    assert audit(db, discord_fake, {}, sent).problems() == []
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO ledger VALUES ('r1', 'reserve', 1)")
+    open_reply = audit(db, discord_fake, {}, sent)
+    assert open_reply.problems() == ["ledger: reserved 4 + refunded -1 != committed 2 (still reserved: 1)"]
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE jobs SET state = 'delivered' WHERE id = 'r1'")
+        conn.execute("INSERT INTO ledger VALUES ('r1', 'refund', -1)")
+    wrong = audit(db, discord_fake, {}, sent)
+    assert wrong.problems() == ["ledger: job r1 (delivered): settled as refund -1, expected ('commit', 1)"]
+
+
 def test_a_cancel_taken_spares_only_candidates_whose_image_existed_before_it(tmp_path: Path) -> None:
     """One click cancels a batch; a candidate the provider had finished before the click is delivered
     (the bot does not throw an image away), any other delivered candidate breaks the promise."""
