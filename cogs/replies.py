@@ -65,6 +65,15 @@ GONE = (
     "The image you replied to was deleted before I could edit it, so nothing was made and nothing was "
     "charged. Reply to an image that is still there, or start again with /imagine."
 )
+# The bot's answer to a reply could not be posted: the member would otherwise see nothing at all.
+FORBIDDEN = (
+    "I could not answer your reply: I am not allowed to post in that channel, so nothing was made and you "
+    "were not charged. A moderator can let me send messages there."
+)
+UNANSWERED = (
+    "I could not answer your reply: Discord would not take my answer, so nothing was made and you were not "
+    "charged. Reply again to try once more."
+)
 # Replies missed while the bot was away are carried out if at most this old (an edit hours later would
 # surprise more than help), looked for in the channels of each server where it showed images in the
 # last CATCH_UP_DAYS (the CATCH_UP_CHANNELS most recent), CATCH_UP_MESSAGES messages each (ten pages of
@@ -289,6 +298,8 @@ class Replies(commands.Cog):
                 return
             if _answered(await self.bot.services.runner.store.answering(message.id)):
                 return  # carried out already: by an earlier run, which stopped before this one began
+            if await self._notes.sent(message.id):
+                return  # the member was told privately why not (a refusal, or no way to answer it here)
             text = instruction(message, me)
             if not text:
                 if self._content_withheld(message, me):
@@ -423,6 +434,10 @@ class Replies(commands.Cog):
                 # Discord posted the reply and lost its answer to us (the job starts in that reply).
                 log.warning("reply %s: could not answer (%s); looking for the reply", message.id, type(exc).__name__)
                 started = await runner.answer_failed([job], exc)
+                if not started:
+                    await self._note(
+                        message, FORBIDDEN if isinstance(exc, discord.Forbidden) else UNANSWERED, each_reply=True
+                    )
                 return started[0] if started else None
             return await runner.release(job.id, message_id=answer.id, shown=True)
         raise AssertionError("unreachable: the last try returns or raises")

@@ -126,6 +126,51 @@ async def test_a_reply_is_noted_once_however_often_the_bot_reads_it_again(
     assert bot_replies_to(discord_fake, reply.id) == [] and len(seaart.creates) == 1
 
 
+@pytest.mark.parametrize(
+    ("status", "code", "told"),
+    [(403, 50013, "not allowed to post in that channel"), (503, 0, "Discord would not take my answer")],
+    ids=["channel-forbids-the-bot", "discord-unavailable"],
+)
+async def test_a_reply_the_bot_cannot_answer_is_told_privately_once_and_left_at_restarts(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock, status: int, code: int, told: str
+) -> None:
+    """The bot may not post in the channel any more (403, Missing Permissions), or Discord fails every try of
+    its answer (503s): the reply's job ends uncharged, and the member, who would otherwise see nothing, is
+    told by DM why. Each later start reads that reply again (its run was last alive before it) and leaves it
+    be: before, each one made and cancelled another job for it, and nobody was ever told."""
+    member = discord_fake.member_id
+    channel_messages = rf"^/channels/{discord_fake.channel_id}/messages$"
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        image = await bot_image(discord_fake, settings)
+        before = time.time() - 30
+        refusal = {"code": code, "message": "Missing Permissions" if status == 403 else "Service Unavailable"}
+        discord_fake.fail_next("POST", channel_messages, status=status, body=refusal, times=20 if status == 403 else 4)
+        reply = await discord_fake.post_message("make it night", reply_to=image.id, user_id=member)
+        await discord_fake.wait_for(lambda: states(settings) == ["delivered", "cancelled"], timeout=20)
+        await discord_fake.wait_for(lambda: noted(settings) == [reply.id], timeout=10)
+    finally:
+        await first.close()
+    for _ in range(2):
+        os.utime(heartbeat_path(settings), (before, before))
+        reads = len(history_requests(discord_fake))
+        running = await start_bot(settings, discord_fake, clock)
+        try:
+            await discord_fake.wait_for(lambda r=reads: len(history_requests(discord_fake)) > r, timeout=10)  # type: ignore[misc]
+            await asyncio.sleep(1.5)  # time enough to have started the edit again, had it been
+        finally:
+            await running.close()
+    (note,) = discord_fake.dms_to(member)
+    assert (
+        told in (note.content or "")
+        and "not charged" in (note.content or "")
+        and f"/{reply.id}" in (note.content or "")
+    )
+    assert states(settings) == ["delivered", "cancelled"] and len(seaart.creates) == 1
+    assert bot_replies_to(discord_fake, reply.id) == []
+    assert ledger(settings, jobs(settings)[1]["id"]) == [("reserve", member), ("refund", member)]
+
+
 @pytest.mark.parametrize("lived_on", [0.0, 30.0], ids=["died-at-once", "lived-on-30s"])
 async def test_a_reply_whose_answer_the_bot_died_before_posting_is_carried_out_after_all(
     discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock, lived_on: float

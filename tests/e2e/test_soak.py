@@ -233,7 +233,7 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
             await replies.reply_to(with_image(discord_fake, sent[JOBS // 2 :])[0], live=True)
             await replies.finish()
             sent += reworks.presses
-            await settle(discord_fake, second, db, sent, log)
+            await settle(discord_fake, second, db, sent, log, replies)
         finally:
             stop(first, second)
 
