@@ -4,7 +4,8 @@ A seeded share of the commands, a moment after their message shows an image, get
 bot is on the gateway the reply reaches it live; when it is not (killed, restarting), the reply is stored and
 sent to nobody, as Discord does, and the bot must find it in the channel's history once it is back
 (cogs/replies.py). ``problems`` holds each reply to the rules a member would: it is answered by exactly one
-reply of the bot's, which ends showing the edited image or why there is none, and every job the reply caused
+reply of the bot's, which ends showing the edited image or why there is none (or, where the image was deleted or
+no answer could be posted, by one private note saying so), and every job the reply caused
 is settled (one the bot recorded but never showed ended uncharged). Created- and charged-twice are judged
 with the other jobs (``audit``: each reply has its own prompt).
 """
@@ -23,6 +24,9 @@ from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.soak import db_rows, ends_without_an_image, message_verdict, settled_message, shows_an_image
 
 _TERMINAL_SETTLED = ("committed", "refunded")
+# How the bot's private note begins when it could not answer a reply in its channel at all (cogs/replies.py,
+# FORBIDDEN and UNANSWERED): Discord refused every try of its answer, or the channel forbids its posts.
+_COULD_NOT_ANSWER = "I could not answer your reply"
 
 
 @dataclass
@@ -113,7 +117,7 @@ class ReplyEdits:
 
     def _settled(self, reply: SoakReply) -> bool:
         answers = self._answers(reply)
-        if self._told_image_gone(reply, answers):
+        if self._told_image_gone(reply, answers) or self._told_why_unanswered(reply, answers):
             return True
         return len(answers) == 1 and (
             answers[0].deleted or shows_an_image(answers[0]) or ends_without_an_image(answers[0])
@@ -131,6 +135,18 @@ class ReplyEdits:
         dms = [m for m in self.discord.dms_to(reply.message.author_id or 0) if named in (m.content or "")]
         return len(dms) + len(answers) == 1 and (bool(dms) or answers[0].deleted)
 
+    def _told_why_unanswered(self, reply: SoakReply, answers: list[FakeMessage]) -> bool:
+        """The bot could not post its answer to ``reply`` (Discord refused every try and shows none) and
+        told the member so by one DM naming the reply, its only word on it."""
+        assert reply.message is not None
+        named = f"/{reply.message.id}"
+        dms = [
+            m
+            for m in self.discord.dms_to(reply.message.author_id or 0)
+            if named in (m.content or "") and (m.content or "").startswith(_COULD_NOT_ANSWER)
+        ]
+        return not answers and len(dms) == 1
+
     def problems(self, db: Path) -> list[str]:
         """Replies not answered exactly once, answers not final, jobs of a reply left unsettled."""
         jobs = db_rows(db, "SELECT * FROM jobs WHERE reply_to_message_id IS NOT NULL") if db.exists() else []
@@ -144,8 +160,8 @@ class ReplyEdits:
             answers = self._answers(reply)
             mine = by_reply.get(reply.message.id, [])
             shown = [job for job in mine if job["message_id"] is not None]
-            if not shown and self._told_image_gone(reply, answers):
-                pass  # the image went before the bot acted on the reply; its jobs are checked below
+            if not shown and (self._told_image_gone(reply, answers) or self._told_why_unanswered(reply, answers)):
+                pass  # the image went before the bot acted on the reply, or no answer could be posted: told why
             elif len(answers) != 1 or len(shown) != 1:
                 found.append(f"{what}: {len(answers)} answer(s) from the bot, {len(shown)} job(s) shown")
                 continue

@@ -270,3 +270,35 @@ def test_a_reply_whose_image_was_deleted_may_be_answered_by_one_private_note(
     assert replies.problems(charged) == [
         "reply 90 ('make it night', posted while away): job r1 never shown, yet committed"
     ]
+
+
+def test_a_reply_the_bot_could_not_answer_may_be_answered_by_one_dm_saying_why(
+    tmp_path: Path, discord_fake: FakeDiscord
+) -> None:
+    """Discord refused every try of the bot's answer to a reply (or the channel forbids its posts): one DM
+    naming the reply and saying it could not be answered settles it, with its job refunded; another DM, or
+    that DM beside an answer after all, does not."""
+    replies = ReplyEdits(discord_fake, 0.0, seed=1)
+    member_reply = reply_answer(90, 70)
+    member_reply.author_id = discord_fake.member_id
+    replies.replies.append(SoakReply(command("a banana"), "make it night", outcome="live", message=member_reply))
+    never = reply_jobs(tmp_path / "never.sqlite3", [("r1", "cancelled", None, "refunded")])
+    unanswered = ["reply 90 ('make it night', posted live): 0 answer(s) from the bot, 0 job(s) shown"]
+    assert replies.problems(never) == unanswered
+    dm = discord_fake.open_dm(discord_fake.member_id)
+    note = reply_answer(93, 0, image=False)
+    note.channel_id, note.reference = int(dm["id"]), None
+    note.content = "Your quota is used up.\n-# About your reply: https://discord.com/channels/1/1/90"
+    discord_fake.messages[93] = note
+    assert replies.problems(never) == unanswered  # a note, but not one that says the reply could not be answered
+    note.content = (
+        "I could not answer your reply: ... not charged.\n-# About your reply: https://discord.com/channels/1/1/90"
+    )
+    assert replies.problems(never) == [] and replies._settled(replies.posted[0])
+    discord_fake.messages[91] = reply_answer(91, 90)  # and an answer too: one of the two is one too many
+    assert replies.problems(never) == [
+        "reply 90 ('make it night', posted live): 1 answer(s) from the bot, 0 job(s) shown"
+    ]
+    charged = reply_jobs(tmp_path / "charged.sqlite3", [("r1", "cancelled", None, "committed")])
+    del discord_fake.messages[91]
+    assert replies.problems(charged) == ["reply 90 ('make it night', posted live): job r1 never shown, yet committed"]
