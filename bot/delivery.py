@@ -37,8 +37,11 @@ UNKNOWN_MESSAGE = 10008
 UNKNOWN_CHANNEL = 10003
 # Edit through the bot token a little before the token's nominal expiry, not a second after it.
 TOKEN_MARGIN_SECONDS = 30.0
-# How many messages after a member's message are searched for the bot's reply to it (restart recovery).
-REPLY_SEARCH_DEPTH = 50
+# How many messages after a member's message are searched for the bot's reply to it (a lost answer, a
+# restart's recovery), a page of 100 at a time, stopping at the reply: Discord may make the answer only on
+# a retry seconds later, and a busy channel posts more than 50 messages in that time (at 50, the answer
+# was missed and its job ended as never shown while the answer said "Queued..." for good).
+REPLY_SEARCH_DEPTH = 1000
 
 ViewFactory = Callable[[Job, str], discord.ui.View | None]
 # The buttons under a batch's message, from its candidates as shown.
@@ -169,8 +172,8 @@ class DiscordSink:
         return message.id
 
     async def _find_reply(self, job: Job, member_message_id: int) -> int | None:
-        """The bot's reply to the member's message: among the next messages of the channel (a reply is
-        sent at once, so it is among the first few)."""
+        """The bot's reply to the member's message: among the next REPLY_SEARCH_DEPTH messages of the
+        channel (sent at once, it is usually among the first few)."""
         me = self.client.user
         if job.channel_id is None or me is None:
             return None

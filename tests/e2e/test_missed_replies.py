@@ -14,7 +14,7 @@ from bot.config import Settings, heartbeat_path, unread_mark_path
 from bot.models import ReferenceImage
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import Clock, start_bot
+from tests.conftest import Clock, RunningBot, start_bot
 from tests.e2e.edits import bot_image, bot_replies_to, held_reply_jobs, jobs, ledger, states
 from tests.e2e.test_replies import answer_to, command
 
@@ -109,11 +109,8 @@ async def test_a_reply_is_noted_once_however_often_the_bot_reads_it_again(
     before = time.time() - 30
     reply = await discord_fake.post_message("make it night", reply_to=image.id, live=False)
     for run in range(2):
-        os.utime(heartbeat_path(settings), (before, before))
-        reads = len(history_requests(discord_fake))
-        running = await start_bot(settings, discord_fake, clock)
+        running = await start_reading_again(discord_fake, settings, clock, since=before)
         try:
-            await discord_fake.wait_for(lambda r=reads: len(history_requests(discord_fake)) > r, timeout=10)  # type: ignore[misc]
             if run == 0:
                 await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 1, timeout=10)
                 await discord_fake.wait_for(lambda: noted(settings) == [reply.id], timeout=10)  # recorded as sent
@@ -152,11 +149,8 @@ async def test_a_reply_the_bot_cannot_answer_is_told_privately_once_and_left_at_
     finally:
         await first.close()
     for _ in range(2):
-        os.utime(heartbeat_path(settings), (before, before))
-        reads = len(history_requests(discord_fake))
-        running = await start_bot(settings, discord_fake, clock)
+        running = await start_reading_again(discord_fake, settings, clock, since=before)
         try:
-            await discord_fake.wait_for(lambda r=reads: len(history_requests(discord_fake)) > r, timeout=10)  # type: ignore[misc]
             await asyncio.sleep(1.5)  # time enough to have started the edit again, had it been
         finally:
             await running.close()
@@ -346,6 +340,22 @@ async def test_a_session_lost_during_a_catch_up_is_caught_up_after_it(
 def history_requests(discord_fake: FakeDiscord) -> list[object]:
     path = f"/channels/{discord_fake.channel_id}/messages"
     return [r for r in discord_fake.requests if r.method == "GET" and r.path == path]
+
+
+async def start_reading_again(
+    discord_fake: FakeDiscord, settings: Settings, clock: Clock, *, since: float
+) -> RunningBot:
+    """Start the bot as if its last run was last alive at ``since`` (as when a loop stalls), so that it reads
+    the channel's history from there again; returns once it has read it."""
+    os.utime(heartbeat_path(settings), (since, since))
+    reads = len(history_requests(discord_fake))
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        await discord_fake.wait_for(lambda: len(history_requests(discord_fake)) > reads, timeout=10)
+    except BaseException:
+        await running.close()
+        raise
+    return running
 
 
 async def image_of_a_stopped_bot(discord_fake: FakeDiscord, settings: Settings, clock: Clock) -> FakeMessage:

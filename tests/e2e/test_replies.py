@@ -237,15 +237,28 @@ async def test_a_reply_job_in_flight_survives_a_restart(
         await second.close()
 
 
-@pytest.mark.parametrize("first_look_fails", [False, True], ids=["looked-up", "first-look-503"])
+@pytest.mark.parametrize(
+    ("first_look_fails", "chat_before_answer"),
+    [(False, 0), (True, 0), (False, 120)],
+    ids=["looked-up", "first-look-503", "busy-channel"],
+)
 async def test_a_reply_job_held_when_the_bot_died_is_found_by_its_answer_or_ends_uncharged(
-    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock, first_look_fails: bool
+    discord_fake: FakeDiscord,
+    seaart: FakeSeaArt,
+    settings: Settings,
+    clock: Clock,
+    first_look_fails: bool,
+    chat_before_answer: int,
 ) -> None:
     """The bot died between recording a reply job (held, with its reservation) and recording the id of
     its answer. If the answer was sent, the restarted bot finds it and finishes the job in it; if not,
     nobody saw the job and it ends uncharged. ``first_look_fails``: Discord answers the restart's first
     look (the channel's history) with a 503, which discord.py does not retry: the bot looks again and
-    ends the same way (before, that job stayed held for an hour, its reply showing "Queued")."""
+    ends the same way (before, that job stayed held for an hour, its reply showing "Queued").
+    ``chat_before_answer``: a busy channel posted that many messages between the member's reply and the
+    bot's answer (which Discord made only on a retry, seconds later); the bot looked at the 50 messages
+    after the reply and no further, so it ended the job as never shown while its answer said "Queued…"
+    (found by `bench/soak.py --seed 91`: a reply answered twice, once by a job cancelled)."""
     member = discord_fake.member_id
     reference = ReferenceImage(
         url=discord_fake.add_attachment(png_bytes(), "cat.png", "image/png")["url"],
@@ -266,6 +279,16 @@ async def test_a_reply_job_held_when_the_bot_died_is_found_by_its_answer_or_ends
         for text in ("make it night", "make it day")
     ]
     await held_reply_jobs(settings, discord_fake, clock(), asked, reference)
+    for n in range(chat_before_answer):
+        discord_fake.post_member_message(
+            author_id=member,
+            channel_id=discord_fake.channel_id,
+            content=f"chat {n}",
+            attachments=[],
+            embeds=[],
+            reference=None,
+            ping=False,
+        )
     # The answer to the first was sent before the bot died.
     answer = discord_fake.create_message(
         channel_id=discord_fake.channel_id,

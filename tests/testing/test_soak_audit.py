@@ -204,11 +204,26 @@ def reply_jobs(path: Path, rows: list[tuple[str, str, int | None, str]]) -> Path
     return path
 
 
-def test_a_reply_must_be_answered_once_and_every_job_of_it_settled(tmp_path: Path, discord_fake: FakeDiscord) -> None:
+def one_reply(discord_fake: FakeDiscord, outcome: str) -> ReplyEdits:
+    """The soak's replies: one, message 90, the member's reply to the bot's image 70, posted ``outcome``."""
     replies = ReplyEdits(discord_fake, 0.0, seed=1)
     member_reply = reply_answer(90, 70)
     member_reply.author_id = discord_fake.member_id
-    replies.replies.append(SoakReply(command("a banana"), "make it night", outcome="while away", message=member_reply))
+    replies.replies.append(SoakReply(command("a banana"), "make it night", outcome=outcome, message=member_reply))
+    return replies
+
+
+def dm_note(discord_fake: FakeDiscord, content: str) -> FakeMessage:
+    """A DM from the bot to the member (message 93), as the fake holds it."""
+    dm = discord_fake.open_dm(discord_fake.member_id)
+    note = reply_answer(93, 0, image=False)
+    note.channel_id, note.reference, note.content = int(dm["id"]), None, content
+    discord_fake.messages[93] = note
+    return note
+
+
+def test_a_reply_must_be_answered_once_and_every_job_of_it_settled(tmp_path: Path, discord_fake: FakeDiscord) -> None:
+    replies = one_reply(discord_fake, "while away")
     # Answered once, delivered there; an earlier job the bot never showed ended refunded: all as it should be.
     discord_fake.messages[91] = reply_answer(91, 90)
     fine = reply_jobs(
@@ -243,20 +258,15 @@ def test_a_reply_whose_image_was_deleted_may_be_answered_by_one_private_note(
 ) -> None:
     """The member actions deleted the image before the bot took the reply up: one note naming the reply
     (a DM, or a reply that deleted itself) answers it; none, or a note while the image is there, does not."""
-    replies = ReplyEdits(discord_fake, 0.0, seed=1)
-    member_reply = reply_answer(90, 70)
-    member_reply.author_id = discord_fake.member_id
-    replies.replies.append(SoakReply(command("a banana"), "make it night", outcome="while away", message=member_reply))
+    replies = one_reply(discord_fake, "while away")
     never = reply_jobs(tmp_path / "never.sqlite3", [("r1", "cancelled", None, "refunded")])
     unanswered = ["reply 90 ('make it night', posted while away): 0 answer(s) from the bot, 0 job(s) shown"]
     image = discord_fake.messages[70] = reply_answer(70, 1)
     image.deleted = True
     assert replies.problems(never) == unanswered  # deleted, and nobody told
-    dm = discord_fake.open_dm(discord_fake.member_id)
-    note = reply_answer(93, 0, image=False)
-    note.channel_id, note.reference = int(dm["id"]), None
-    note.content = "The image you replied to was deleted ... About your reply: https://discord.com/channels/1/1/90"
-    discord_fake.messages[93] = note
+    dm_note(
+        discord_fake, "The image you replied to was deleted ... About your reply: https://discord.com/channels/1/1/90"
+    )
     assert replies.problems(never) == []
     image.deleted = False  # the image is there: a note is no answer to an edit
     assert replies.problems(never) == unanswered
@@ -278,18 +288,11 @@ def test_a_reply_the_bot_could_not_answer_may_be_answered_by_one_dm_saying_why(
     """Discord refused every try of the bot's answer to a reply (or the channel forbids its posts): one DM
     naming the reply and saying it could not be answered settles it, with its job refunded; another DM, or
     that DM beside an answer after all, does not."""
-    replies = ReplyEdits(discord_fake, 0.0, seed=1)
-    member_reply = reply_answer(90, 70)
-    member_reply.author_id = discord_fake.member_id
-    replies.replies.append(SoakReply(command("a banana"), "make it night", outcome="live", message=member_reply))
+    replies = one_reply(discord_fake, "live")
     never = reply_jobs(tmp_path / "never.sqlite3", [("r1", "cancelled", None, "refunded")])
     unanswered = ["reply 90 ('make it night', posted live): 0 answer(s) from the bot, 0 job(s) shown"]
     assert replies.problems(never) == unanswered
-    dm = discord_fake.open_dm(discord_fake.member_id)
-    note = reply_answer(93, 0, image=False)
-    note.channel_id, note.reference = int(dm["id"]), None
-    note.content = "Your quota is used up.\n-# About your reply: https://discord.com/channels/1/1/90"
-    discord_fake.messages[93] = note
+    note = dm_note(discord_fake, "Your quota is used up.\n-# About your reply: https://discord.com/channels/1/1/90")
     assert replies.problems(never) == unanswered  # a note, but not one that says the reply could not be answered
     note.content = (
         "I could not answer your reply: ... not charged.\n-# About your reply: https://discord.com/channels/1/1/90"
