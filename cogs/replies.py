@@ -509,12 +509,15 @@ class Replies(commands.Cog):
             await self._notes.record(message.id, now=time.time())
 
     async def _send_note(self, message: discord.Message, text: str) -> bool:
+        """Send the note; True once it is dealt with: sent, or refused both ways for good (the member takes
+        no DMs and the channel takes no posts from the bot), which no later start could do better."""
         none = discord.AllowedMentions.none()
+        dms_refused = False
         try:
             await message.author.send(f"{text}\n-# About your reply: {message.jump_url}", allowed_mentions=none)
             return True
         except discord.Forbidden:
-            pass  # the member accepts no DMs from this server's members
+            dms_refused = True  # the member accepts no DMs from this server's members
         except discord.HTTPException as exc:
             log.warning("reply %s: could not DM the member (HTTP %s)", message.id, exc.status)
         try:
@@ -522,7 +525,7 @@ class Replies(commands.Cog):
             return True
         except discord.HTTPException as exc:
             log.warning("reply %s: could not answer it either (HTTP %s)", message.id, exc.status)
-            return False
+            return dms_refused and isinstance(exc, discord.Forbidden)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -125,17 +125,29 @@ async def test_a_reply_is_noted_once_however_often_the_bot_reads_it_again(
 
 @pytest.mark.parametrize(
     ("status", "code", "told"),
-    [(403, 50013, "not allowed to post in that channel"), (503, 0, "Discord would not take my answer")],
-    ids=["channel-forbids-the-bot", "discord-unavailable"],
+    [
+        (403, 50013, "not allowed to post in that channel"),
+        (503, 0, "Discord would not take my answer"),
+        (403, 50013, None),
+    ],
+    ids=["channel-forbids-the-bot", "discord-unavailable", "and-the-member-takes-no-dms"],
 )
 async def test_a_reply_the_bot_cannot_answer_is_told_privately_once_and_left_at_restarts(
-    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock, status: int, code: int, told: str
+    discord_fake: FakeDiscord,
+    seaart: FakeSeaArt,
+    settings: Settings,
+    clock: Clock,
+    status: int,
+    code: int,
+    told: str | None,
 ) -> None:
     """The bot may not post in the channel any more (403, Missing Permissions), or Discord fails every try of
     its answer (503s): the reply's job ends uncharged, and the member, who would otherwise see nothing, is
     told by DM why. Each later start reads that reply again (its run was last alive before it) and leaves it
-    be: before, each one made and cancelled another job for it, and nobody was ever told."""
+    be: before, each one made and cancelled another job for it, and nobody was ever told. ``told`` None: the
+    member takes no DMs either, so nobody can be told; that is final too, and later starts leave it be."""
     member = discord_fake.member_id
+    discord_fake.close_dms(member, closed=told is None)
     channel_messages = rf"^/channels/{discord_fake.channel_id}/messages$"
     first = await start_bot(settings, discord_fake, clock)
     try:
@@ -154,12 +166,12 @@ async def test_a_reply_the_bot_cannot_answer_is_told_privately_once_and_left_at_
             await asyncio.sleep(1.5)  # time enough to have started the edit again, had it been
         finally:
             await running.close()
-    (note,) = discord_fake.dms_to(member)
-    assert (
-        told in (note.content or "")
-        and "not charged" in (note.content or "")
-        and f"/{reply.id}" in (note.content or "")
-    )
+    if told is None:
+        assert discord_fake.dms_to(member) == []
+    else:
+        (note,) = discord_fake.dms_to(member)
+        text = note.content or ""
+        assert told in text and "not charged" in text and f"/{reply.id}" in text
     assert states(settings) == ["delivered", "cancelled"] and len(seaart.creates) == 1
     assert bot_replies_to(discord_fake, reply.id) == []
     assert ledger(settings, jobs(settings)[1]["id"]) == [("reserve", member), ("refund", member)]
