@@ -131,21 +131,20 @@ class ReplyEdits:
         image = self.discord.messages.get(int(reply.message.reference["message_id"]))
         if image is None or not image.deleted:
             return False
-        named = f"/{reply.message.id}"
-        dms = [m for m in self.discord.dms_to(reply.message.author_id or 0) if named in (m.content or "")]
+        dms = self._dms_about(reply)
         return len(dms) + len(answers) == 1 and (bool(dms) or answers[0].deleted)
 
     def _told_why_unanswered(self, reply: SoakReply, answers: list[FakeMessage]) -> bool:
         """The bot could not post its answer to ``reply`` (Discord refused every try and shows none) and
         told the member so by one DM naming the reply, its only word on it."""
+        dms = [m for m in self._dms_about(reply) if (m.content or "").startswith(_COULD_NOT_ANSWER)]
+        return not answers and len(dms) == 1
+
+    def _dms_about(self, reply: SoakReply) -> list[FakeMessage]:
+        """The bot's DMs to the member that name ``reply`` (a note ends with a link to it)."""
         assert reply.message is not None
         named = f"/{reply.message.id}"
-        dms = [
-            m
-            for m in self.discord.dms_to(reply.message.author_id or 0)
-            if named in (m.content or "") and (m.content or "").startswith(_COULD_NOT_ANSWER)
-        ]
-        return not answers and len(dms) == 1
+        return [m for m in self.discord.dms_to(reply.message.author_id or 0) if named in (m.content or "")]
 
     def problems(self, db: Path) -> list[str]:
         """Replies not answered exactly once, answers not final, jobs of a reply left unsettled."""
