@@ -80,6 +80,7 @@ from bot.testing.soak import (
     MemberActions,
     Reworks,
     audit,
+    log_errors,
     provider_record,
     providers_not_told,
 )
@@ -233,12 +234,14 @@ class Run:
     member_actions: list[str]
     action_problems: list[str]
     reply_problems: list[str]
+    log_errors: list[str]  # the bot's ERROR and CRITICAL lines, every process's
 
     def problems(self) -> list[str]:
         return (
             self.audit.problems()
             + [f"cancel: {p}" for p in self.action_problems]
             + [f"reply: {p}" for p in self.reply_problems]
+            + [f"bot log: {line}" for line in self.log_errors]
         )
 
 
@@ -309,6 +312,7 @@ async def run_soak(plan: Plan) -> Run:
             verdict = audit(db, discord_fake, record.tasks, sent + reworks.presses, quotas=True)
             member_actions = actions.lines(db, record.finished) + reworks.lines(db) + replies.lines(db)
             reply_problems = replies.problems(db)
+            errors = log_errors(workdir / "bot.log")
             action_problems = actions.problems(db, record.finished) + providers_not_told(
                 db, record.cancels, record.finished
             )
@@ -326,6 +330,7 @@ async def run_soak(plan: Plan) -> Run:
         member_actions=member_actions,
         action_problems=action_problems,
         reply_problems=reply_problems,
+        log_errors=errors,
     )
 
 
@@ -374,7 +379,8 @@ def report(run: Run, plan: Plan) -> None:
     else:
         print(
             "all invariants hold: 0 lost, 0 created twice, 0 charged twice, ledger balanced, every failure "
-            "explained, every Cancel taken kept and its provider asked to stop, every reply answered once"
+            "explained, every Cancel taken kept and its provider asked to stop, every reply answered once, "
+            "no error in the bot's log"
         )
 
 

@@ -14,13 +14,33 @@ from bot.errors import BananacordError
 log = logging.getLogger(__name__)
 
 
+# Discord's answer to a second response to one interaction. discord.py sends a response again after a
+# 5xx; when Discord had made the first and a proxy lost its reply, the second gets this.
+ALREADY_ACKNOWLEDGED = 40060
+
+
 async def send_ephemeral(interaction: discord.Interaction, message: str) -> None:
     """Answer privately, whether or not the interaction was already acknowledged."""
     none = discord.AllowedMentions.none()
     if interaction.response.is_done():
         await interaction.followup.send(message, ephemeral=True, allowed_mentions=none)
-    else:
+        return
+    try:
         await interaction.response.send_message(message, ephemeral=True, allowed_mentions=none)
+    except discord.HTTPException as exc:
+        if not made_but_lost(exc):
+            raise
+        log.info("a private answer was made, but the reply to it was lost (the resend was refused: %s)", exc.code)
+
+
+def made_but_lost(exc: BaseException) -> bool:
+    """Whether an answer to an interaction failed only because Discord had made it already.
+
+    discord.py marks a response done only once Discord confirms it, and sends it again after a 5xx. A
+    40060 on a response therefore means its first try was made and the reply to it lost on the way (a
+    proxy's 5xx): the member has the answer, and nothing is wrong with the bot. (A second response of
+    our own would fail in discord.py, as InteractionResponded, before reaching Discord.)"""
+    return isinstance(exc, discord.HTTPException) and exc.code == ALREADY_ACKNOWLEDGED
 
 
 class ErrorHandler(commands.Cog):
@@ -34,18 +54,17 @@ class ErrorHandler(commands.Cog):
 
     async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        command = getattr(interaction.command, "qualified_name", "?")
+        if made_but_lost(original):
+            log.info("/%s: its answer was made, but the reply to it was lost (the resend was refused)", command)
+            return
         if isinstance(original, BananacordError):
             message = original.user_message
         elif isinstance(original, app_commands.CheckFailure):
             message = str(original) or "You cannot use this command here."
         else:
             error_id = secrets.token_hex(4)
-            log.error(
-                "unhandled error %s in /%s",
-                error_id,
-                getattr(interaction.command, "qualified_name", "?"),
-                exc_info=original,
-            )
+            log.error("unhandled error %s in /%s", error_id, command, exc_info=original)
             message = f"Sorry, something went wrong on our side (error id `{error_id}`). It has been logged."
         try:
             await send_ephemeral(interaction, message)

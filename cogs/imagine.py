@@ -26,7 +26,7 @@ from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS
 from bot.quotas import Member
 from bot.store.jobs import Job, NewJob
-from cogs.errors import send_ephemeral
+from cogs.errors import ALREADY_ACKNOWLEDGED, made_but_lost, send_ephemeral
 from cogs.moderation import record_moderation
 from cogs.policy import admit, moderate
 from cogs.reference_links import linked_images
@@ -58,8 +58,7 @@ OPTION_RULES = {
 }
 # /imagine's attachment options (Discord allows 25 options per command); more references come by link.
 ATTACHMENT_SLOTS = 10
-# Discord's codes for an answer to an interaction that was answered already, or that expired (3 s).
-ALREADY_ACKNOWLEDGED = 40060
+# Discord's code for an answer to an interaction that expired (3 s); answered already: cogs/errors.py.
 UNKNOWN_INTERACTION = 10062
 REFERENCES_MAX_CHARS = 2000
 # Discord interaction tokens live 15 minutes.
@@ -120,6 +119,11 @@ class JobButton(
             # Buttons do not pass through the app-command error handler: answer here (e.g. a Re-roll
             # refused by a quota), privately, instead of Discord's bare "This interaction failed".
             await send_ephemeral(interaction, exc.user_message)
+        except discord.HTTPException as exc:
+            if not made_but_lost(exc):
+                raise
+            # The Edit button's form, say: shown to the member, its reply to the bot lost.
+            log.info("job %s: %s's answer was made, but the reply to it was lost", self.job_id, self.action)
 
 
 class EditModal(discord.ui.Modal):

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import random
+import re
 import sqlite3
 import time
 from collections import Counter
@@ -674,3 +675,17 @@ def _taken(action: MemberAction) -> bool:
     """The bot took this Cancel click: it answered by updating the message, not with "too late"."""
     click = action.click
     return click is not None and bool(click.callbacks) and click.callbacks[0].get("type") in _TAKES_THE_CLICK
+
+
+# The bot's log lines start "2026-12-02 23:08:21,973 ERROR   logger: ..." (bot/logs.py).
+LOG_ERROR = re.compile(r"^\S+ \S+ (ERROR|CRITICAL)\b")
+
+
+def log_errors(log: Path) -> list[str]:
+    """The error lines in the bot's log. Every fault the soak injects is one the bot is built to meet, so
+    an error logged (an exception nothing handled, a job the runner could not settle) is a finding even
+    when every invariant holds: a soak once held them all while a button's handler died on a lost
+    answer (bench/soak.py --seed 97)."""
+    if not log.exists():
+        return []
+    return [line[:300] for line in log.read_text(errors="replace").splitlines() if LOG_ERROR.match(line)]

@@ -235,3 +235,53 @@ async def test_a_command_s_answer_made_lost_and_deleted_before_the_bot_looks_end
     assert not errors, errors
     # No "something went wrong" note either: the answer was taken; there is nobody to tell.
     assert not [r for r in discord_fake.requests if "/webhooks/" in r.path and r.method == "POST"]
+
+
+@pytest.mark.parametrize(
+    ("label", "stranger"),
+    [pytest.param("Delete", True, id="a-refusal"), pytest.param("Edit", False, id="the-edit-form")],
+)
+async def test_a_button_s_answer_made_but_lost_is_not_an_error(
+    running_bot: RunningBot,
+    discord_fake: FakeDiscord,
+    seaart: FakeSeaArt,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    label: str,
+    stranger: bool,
+) -> None:
+    """A private answer (another member may not Delete this image) or the Edit button's form: Discord
+    makes it, a proxy loses the reply, discord.py sends it again and is refused (already acknowledged).
+    The member has the answer: the bot logs what happened, not an error with a traceback, and does
+    nothing more (bench/soak.py --seed 97 found the first)."""
+    caplog.set_level(logging.INFO)
+    image = await bot_image(discord_fake, settings)
+    discord_fake.fail_next("POST", CALLBACK, status=503, after=True)
+    user = discord_fake.member_id + 1000 if stranger else discord_fake.member_id
+    click = await discord_fake.click(image.id, button(discord_fake, image.id, label), user_id=user)
+    await discord_fake.wait_for(lambda: "reply to it was lost" in caplog.text or "Ignoring exception" in caplog.text)
+    (answer,) = click.callbacks
+    if stranger:
+        assert answer["data"]["content"].startswith("Only the member who asked") and answer["data"]["flags"] & 64
+    else:
+        assert answer["type"] == 9  # the form
+    clicks = [r.status for r in discord_fake.requests if r.path.endswith("/callback")][1:]
+    assert clicks == [503, 400]  # made and lost, then refused: the member saw it once
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert not discord_fake.messages[image.id].deleted and jobs(settings)[0]["deleted_by"] is None
+    assert len(jobs(settings)) == 1
+
+
+async def test_a_command_s_private_answer_made_but_lost_is_not_an_error(
+    running_bot: RunningBot, discord_fake: FakeDiscord, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same for a command's answer (/quota show): no "unhandled error", and no apology sent after
+    an answer the member has."""
+    caplog.set_level(logging.INFO)
+    discord_fake.fail_next("POST", CALLBACK, status=503, after=True)
+    shown = await discord_fake.slash_command("quota show", {})
+    await discord_fake.wait_for(lambda: "reply to it was lost" in caplog.text or "unhandled error" in caplog.text)
+    (answer,) = shown.callbacks
+    assert answer["data"]["embeds"] and answer["data"]["flags"] & 64
+    assert [r.status for r in discord_fake.requests if r.path.endswith("/callback")] == [503, 400]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

@@ -40,6 +40,7 @@ from bot.testing.soak import (
     ProviderRecord,
     Reworks,
     audit,
+    log_errors,
     provider_record,
     providers_not_told,
     shows_an_image,
@@ -255,6 +256,7 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
     assert replies.problems(db) == [], "\n".join(replies.problems(db) + replies.lines(db))
     posted = {r.outcome for r in replies.posted}
     assert {"live", "while away"} <= posted, "\n".join(replies.lines(db))
+    assert log_errors(log) == []  # every fault met as designed: no exception left to discord.py's logger
 
 
 # The hostile answers among the faults, but not 256 MB of JSON: an answer that may carry an image (Segmind's,
@@ -312,7 +314,7 @@ async def test_segmind_failing_over_to_gemini_under_hostile_answers_and_a_kill_c
     assert result.failed_over >= jobs // 4 and gemini.requests, report
     assert result.delivered >= jobs // 2, report
     assert actions.problems(db, record.finished) == []
-    assert "Traceback" not in log.read_text(errors="replace")
+    assert "Traceback" not in log.read_text(errors="replace") and log_errors(log) == []
 
 
 async def test_a_kill_while_the_command_is_being_acknowledged_still_ends_the_job(tmp_path: Path) -> None:
