@@ -41,6 +41,7 @@ from typing import Any
 from bot.models import TERMINAL_STATES, JobState
 from bot.render import COLOUR_DONE, COLOUR_PROGRESS, truncate
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
+from bot.testing.discord.validation import walk_components
 from bot.testing.providers import FakeGemini, FakeSeaArt, FakeSegmind
 from bot.testing.providers._base import FakeProviderServer
 from bot.testing.providers.gemini import FakeGeminiCall
@@ -519,13 +520,18 @@ class MemberActions:
 
 
 # The buttons of a delivered image that make a new job (bot/render.py views): a batch's message has Re-roll.
-REWORK_LABELS = ("Vary", "Re-roll")
+# Edit opens a form, and the job comes with its submit; Re-render 2K is a 1K image drawn again larger.
+REWORK_LABELS = ("Vary", "Re-roll", "Edit", "Re-render 2K")
+EDIT_LABEL = "Edit"
+MODAL = 9  # an interaction callback that opens a form
 
 
 @dataclass
 class Rework:
-    """A member pressing Vary or Re-roll on the image one command brought. ``outcome``: "pressed", or
-    why not ("not delivered", "no message", "bot down")."""
+    """A member pressing Vary, Re-roll, Edit (and submitting its form) or Re-render on the image one
+    command brought. ``outcome``: "pressed", or why not ("not delivered", "no message", "bot down",
+    "no form": the Edit click was answered without one). ``press`` is the interaction that made the job
+    (for Edit, the form's submit)."""
 
     command: FakeInteraction
     labels: tuple[str, ...]  # in the order the member looks for them
@@ -536,9 +542,9 @@ class Rework:
 
 class Reworks:
     """Members keep working on a seeded ``share`` of what they get: once a command's message shows its
-    image, they press Vary or Re-roll (whichever it offers; a batch's message offers Re-roll), kills and
-    faults notwithstanding. Each press is a new job in a new message, to be judged as a command is
-    (``presses``: hand them to ``audit`` with the commands)."""
+    image, they press Vary, Re-roll, Edit (typing what to change) or Re-render 2K (whichever it offers;
+    a batch's message offers Re-roll), kills and faults notwithstanding. Each is a new job in a new
+    message, to be judged as a command is (``presses``: hand them to ``audit`` with the commands)."""
 
     def __init__(self, discord_fake: FakeDiscord, share: float, *, seed: int, patience: float = 120.0) -> None:
         self.discord = discord_fake
@@ -588,12 +594,35 @@ class Reworks:
         rework.label = label
         for _ in range(6):  # the bot may be down: the press waits for the next one
             try:
-                rework.press = await self.discord.click(message.id, found[label], user_id=self.discord.member_id)
+                click = await self.discord.click(message.id, found[label], user_id=self.discord.member_id)
             except TimeoutError:
                 continue
             except AssertionError:  # deleted meanwhile
                 rework.outcome = "no message"
                 return
+            if label == EDIT_LABEL:
+                await self._fill_in(rework, click)
+                return
+            rework.press, rework.outcome = click, "pressed"
+            return
+        rework.outcome = "bot down"
+
+    async def _fill_in(self, rework: Rework, click: FakeInteraction) -> None:
+        """Type what to change into the Edit form's one box and submit it, as a member would; the form may
+        be submitted to a later process than the one that opened it."""
+        with contextlib.suppress(TimeoutError):  # the bot may die before answering: then there is no form
+            await self.discord.wait_for(lambda: click.acknowledged, timeout=15)
+        forms = [c["data"] for c in click.callbacks if c["type"] == MODAL]
+        if not forms:  # refused (a private note), or the bot died before answering
+            rework.outcome = "no form"
+            return
+        boxes = [c["custom_id"] for c in walk_components(list(forms[-1].get("components") or [])) if c["type"] == 4]
+        text = f"give it a red hat ({prompt_of(rework.command)})"
+        for _ in range(6):
+            try:
+                rework.press = await self.discord.submit_modal(click, {boxes[0]: text})
+            except TimeoutError:
+                continue
             rework.outcome = "pressed"
             return
         rework.outcome = "bot down"
