@@ -521,17 +521,19 @@ class MemberActions:
 
 # The buttons of a delivered image that make a new job (bot/render.py views): a batch's message has Re-roll.
 # Edit opens a form, and the job comes with its submit; Re-render 2K is a 1K image drawn again larger.
-REWORK_LABELS = ("Vary", "Re-roll", "Edit", "Re-render 2K")
+# The message menu's remix (cogs/remix.py) is there on any message with an image, and opens a form too.
+REMIX_MENU = "Edit with Nano Banana"
+REWORK_LABELS = ("Vary", "Re-roll", "Edit", "Re-render 2K", REMIX_MENU)
 EDIT_LABEL = "Edit"
 MODAL = 9  # an interaction callback that opens a form
 
 
 @dataclass
 class Rework:
-    """A member pressing Vary, Re-roll, Edit (and submitting its form) or Re-render on the image one
-    command brought. ``outcome``: "pressed", or why not ("not delivered", "no message", "bot down",
-    "no form": the Edit click was answered without one). ``press`` is the interaction that made the job
-    (for Edit, the form's submit)."""
+    """A member pressing Vary, Re-roll, Edit (and submitting its form), Re-render or the message menu's
+    remix (its form too) on the image one command brought. ``outcome``: "pressed", or why not ("not
+    delivered", "no message", "bot down", "no form": answered without one). ``press`` is the interaction
+    that made the job (for a form, its submit)."""
 
     command: FakeInteraction
     labels: tuple[str, ...]  # in the order the member looks for them
@@ -543,8 +545,9 @@ class Rework:
 class Reworks:
     """Members keep working on a seeded ``share`` of what they get: once a command's message shows its
     image, they press Vary, Re-roll, Edit (typing what to change) or Re-render 2K (whichever it offers;
-    a batch's message offers Re-roll), kills and faults notwithstanding. Each is a new job in a new
-    message, to be judged as a command is (``presses``: hand them to ``audit`` with the commands)."""
+    a batch's message offers Re-roll), or use the message menu's remix, kills and faults notwithstanding.
+    Each is a new job in a new message, to be judged as a command is (``presses``: hand them to ``audit``
+    with the commands)."""
 
     def __init__(self, discord_fake: FakeDiscord, share: float, *, seed: int, patience: float = 120.0) -> None:
         self.discord = discord_fake
@@ -587,6 +590,7 @@ class Reworks:
         found = {
             str(c.get("label")): str(c["custom_id"]) for row in message.components for c in row.get("components", [])
         }
+        found[REMIX_MENU] = ""  # not a button: the message's menu
         label = next((label for label in rework.labels if label in found), None)
         if not shows_an_image(message) or label is None:
             rework.outcome = "not delivered"
@@ -594,13 +598,16 @@ class Reworks:
         rework.label = label
         for _ in range(6):  # the bot may be down: the press waits for the next one
             try:
-                click = await self.discord.click(message.id, found[label], user_id=self.discord.member_id)
+                if label == REMIX_MENU:
+                    click = await self.discord.message_command(REMIX_MENU, message.id, user_id=self.discord.member_id)
+                else:
+                    click = await self.discord.click(message.id, found[label], user_id=self.discord.member_id)
             except TimeoutError:
                 continue
             except AssertionError:  # deleted meanwhile
                 rework.outcome = "no message"
                 return
-            if label == EDIT_LABEL:
+            if label in (EDIT_LABEL, REMIX_MENU):
                 await self._fill_in(rework, click)
                 return
             rework.press, rework.outcome = click, "pressed"
