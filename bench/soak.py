@@ -18,13 +18,16 @@ The bot runs as its own process (`python -m bot run`, bench/harness.py) against 
     DMs), are carried out and then answered with a 5xx (FakeDiscord.lose_answers): the bot must find
     the message it cannot tell it made, and a post discord.py sends again must not make a second;
   * --kills SIGKILLs of the bot process while the commands are going out, each followed by a restart
-    on the same database;
+    on the same database; and --terms graceful stops (SIGTERM, as a deploy or `docker stop` sends),
+    among the kills, each of which must end with the process exiting 0 by itself within its shutdown
+    grace (plus 10 s), then a restart;
   * members who change their minds: --cancels of the commands get their Cancel button pressed or their
     message deleted (half each) 0.2 to --max + 1 s after they were sent (bot/testing/soak.py
     MemberActions), kills and faults notwithstanding.
   * batches: --batches of the commands ask for count:2 to 4 (one job per candidate, one shared message
     and one Cancel for all of them);
-  * members who keep working: once --reworks of the commands have their image, Vary or Re-roll is pressed
+  * members who keep working: once --reworks of the commands have their image, Vary, Re-roll, Edit (its
+    form filled in), Re-render 2K or the message menu's remix is used
     on it (bot/testing/soak.py Reworks), a new job in a new message, judged as a command is;
   * members who reply: --replies of the single-image commands get a reply asking for an edit once their
     image shows (bot/testing/soak_replies.py), live if the bot is on the gateway, else while it is away
@@ -47,6 +50,7 @@ import asyncio
 import contextlib
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -100,6 +104,7 @@ class Plan:
     retry_after: str
     request_timeout: float
     kills: int
+    terms: int
     cancels: float
     batches: float
     reworks: float
@@ -112,6 +117,9 @@ class Plan:
     seed: int
     keep: bool
 
+
+# What a graceful stop gives the steps talking to a provider ([jobs] shutdown_grace_seconds, the default).
+SHUTDOWN_GRACE = 20.0
 
 LOST_ANSWER_PATHS = rf"{CALLBACK_PATHS}|^/channels/\d+/messages$"
 
@@ -167,7 +175,12 @@ def write_config(
     # Failover in the order given (the first provider first).
     route = list(plan.providers)
     config["models"] = {"routes": {"nano_banana_2": route, "nano_banana_pro": route}, "failover": True}
-    config["jobs"] = {"concurrency": 64, "deadline_seconds": plan.deadline, "progress_interval_seconds": 2.0}
+    config["jobs"] = {
+        "concurrency": 64,
+        "deadline_seconds": plan.deadline,
+        "progress_interval_seconds": 2.0,
+        "shutdown_grace_seconds": SHUTDOWN_GRACE,
+    }
     config["quotas"] = dict(GENEROUS_QUOTAS)
     text, _ = render_config(config)
     path = workdir / "config.toml"
@@ -223,6 +236,7 @@ async def send_through_restarts(
 class Run:
     audit: Audit
     restarts: int
+    stops: list[str]  # each graceful stop: how long it took and how it ended
     drained_after: float | None
     wall: float
     provider_faults: dict[str, Counter[str]]  # by provider
@@ -242,7 +256,28 @@ class Run:
             + [f"cancel: {p}" for p in self.action_problems]
             + [f"reply: {p}" for p in self.reply_problems]
             + [f"bot log: {line}" for line in self.log_errors]
+            + [f"graceful stop: {stop}" for stop in self.stops if not stop.startswith("exited 0")]
         )
+
+
+def restart_events(kills: int, terms: int) -> list[str]:
+    """The order of the restarts: graceful stops and kills taking turns, a stop first."""
+    events: list[str] = []
+    for n in range(max(kills, terms)):
+        events += ["SIGTERM"] if n < terms else []
+        events += ["SIGKILL"] if n < kills else []
+    return events
+
+
+def stop_verdict(bot: BotProcess, took: float) -> str:
+    """How a graceful stop went: "exited 0 after N s", or what went wrong (an error exit, or SIGKILLed
+    after the bot outlived its shutdown grace by 10 s)."""
+    code = bot.proc.returncode
+    if code == 0:
+        return f"exited 0 after {took:.1f} s"
+    if code == -signal.SIGKILL:
+        return f"still running {took:.0f} s after SIGTERM (grace {SHUTDOWN_GRACE:g} s): killed"
+    return f"exited {code} after {took:.1f} s"
 
 
 async def run_soak(plan: Plan) -> Run:
@@ -262,6 +297,7 @@ async def run_soak(plan: Plan) -> Run:
             prompts = [f"soak {plan.seed}-{i}: a ripe banana on a blue plate" for i in range(plan.jobs)]
             bot: BotProcess | None = await start_bot(config, discord_fake, env)
             restarts = 0
+            stops: list[str] = []
             drained_after: float | None = None
             try:
                 print(
@@ -280,12 +316,22 @@ async def run_soak(plan: Plan) -> Run:
                 outage = asyncio.get_running_loop().call_later(
                     plan.spread / 4, lambda: first_fake.outage(plan.outage) if plan.outage > 0 else None
                 )
-                for kill in range(plan.kills):
-                    at = start + plan.spread * (kill + 1) / (plan.kills + 1)
+                events = restart_events(plan.kills, plan.terms)
+                for n, event in enumerate(events):
+                    at = start + plan.spread * (n + 1) / (len(events) + 1)
                     await asyncio.sleep(max(0.0, at - time.monotonic()))
                     assert bot is not None
-                    await kill_bot(bot)
-                    print(f"  SIGKILL {kill + 1} at {time.monotonic() - start:.1f} s; restarting", file=sys.stderr)
+                    began_stop = time.monotonic()
+                    if event == "SIGTERM":
+                        await stop_bot(bot, timeout=SHUTDOWN_GRACE + 10)
+                        stops.append(stop_verdict(bot, time.monotonic() - began_stop))
+                    else:
+                        await kill_bot(bot)
+                    print(
+                        f"  {event} {n + 1} at {began_stop - start:.1f} s"
+                        f"{'; ' + stops[-1] if event == 'SIGTERM' else ''}; restarting",
+                        file=sys.stderr,
+                    )
                     bot = None
                     bot = await start_bot(config, discord_fake, env)
                     restarts += 1
@@ -319,6 +365,7 @@ async def run_soak(plan: Plan) -> Run:
     return Run(
         audit=verdict,
         restarts=restarts,
+        stops=stops,
         drained_after=drained_after,
         wall=time.monotonic() - began,
         provider_faults={name: Counter(e.fault for e in f.chaos_events) for name, f in fakes.items()},
@@ -362,7 +409,11 @@ def report(run: Run, plan: Plan) -> None:
         f" callbacks and {run.lost_posts} posts carried out by Discord, then answered 5xx"
     )
     drained = f"{run.drained_after:.1f} s" if run.drained_after is not None else f"NOT within {plan.drain:g} s"
-    print(f"SIGKILL + restart: {run.restarts}; drained after the last command: {drained}; wall {run.wall:.0f} s")
+    stops = f" ({'; '.join(run.stops)})" if run.stops else ""
+    print(
+        f"restarts: {run.restarts} ({plan.kills} SIGKILL, {plan.terms} SIGTERM{stops}); drained after the last "
+        f"command: {drained}; wall {run.wall:.0f} s"
+    )
     for line in run.member_actions:
         print(line)
     print()
@@ -406,11 +457,17 @@ def main() -> None:
     parser.add_argument("--request-timeout", type=float, default=2.0, help="the bot's provider timeout, s (2)")
     parser.add_argument("--kills", type=int, default=2, help="SIGKILL + restart while sending (2)")
     parser.add_argument(
+        "--terms", type=int, default=0, help="graceful stops (SIGTERM) + restart while sending, among the kills (0)"
+    )
+    parser.add_argument(
         "--cancels", type=float, default=0.1, help="share of commands cancelled or deleted by their member (0.1)"
     )
     parser.add_argument("--batches", type=float, default=0.2, help="share of commands asking for count:2-4 (0.2)")
     parser.add_argument(
-        "--reworks", type=float, default=0.1, help="share of commands whose image gets Vary or Re-roll pressed (0.1)"
+        "--reworks",
+        type=float,
+        default=0.1,
+        help="share of commands whose image is worked on: Vary, Re-roll, Edit, Re-render, remix (0.1)",
     )
     parser.add_argument(
         "--replies", type=float, default=0.1, help="share of single-image commands whose image gets a reply (0.1)"
@@ -452,6 +509,7 @@ def main() -> None:
         retry_after=args.retry_after,
         request_timeout=args.request_timeout,
         kills=args.kills,
+        terms=args.terms,
         cancels=args.cancels,
         batches=args.batches,
         reworks=args.reworks,
