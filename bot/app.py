@@ -18,6 +18,7 @@ from bot.callbacks import CallbackServer
 from bot.catalogue import Catalogue
 from bot.config import Settings, heartbeat_path
 from bot.delivery import BatchViewFactory, DiscordSink, ViewFactory
+from bot.gateway_drain import drain_handlers
 from bot.imagework import ImageWork
 from bot.jobs import JobRunner
 from bot.moderation import ModerationStore
@@ -135,6 +136,7 @@ class Bananacord(commands.Bot):
         self.view_for: ViewFactory = lambda job, phase: None  # replaced by cogs.imagine
         self.batch_view_for: BatchViewFactory = lambda batch: None  # replaced by cogs.imagine
         self._services: Services | None = None
+        self._leaving = False  # the stop has closed the gateway (see _leave_gateway)
         # What setup_hook opened (the HTTP client, the database, the providers), closed last by close(),
         # however far setup_hook got.
         self._opened = contextlib.AsyncExitStack()
@@ -247,11 +249,28 @@ class Bananacord(commands.Bot):
         await self.close()
 
     async def close(self) -> None:
-        # Order: stop taking new work, then the gateway, then what the jobs use.
+        # Order: stop taking new work, then the gateway (and what its handlers are still doing), then what
+        # the jobs use.
         if self._callbacks is not None:
             await self._callbacks.stop()
             self._callbacks = None
         if self._services is not None:
             await self._services.runner.stop()
+        await self._leave_gateway()
         await super().close()
         await self._opened.aclose()
+
+    def is_closed(self) -> bool:
+        # Once the stop has closed the gateway ahead of the rest, discord.py must not connect it again.
+        return self._leaving or super().is_closed()
+
+    async def _leave_gateway(self) -> None:
+        """End the gateway connection, so no new event arrives, and let the handlers of those that did
+        finish while Discord's REST API and the database are still open (bot/gateway_drain.py)."""
+        if self._leaving:
+            return
+        self._leaving = True
+        if self.ws is not None and self.ws.open:
+            with contextlib.suppress(Exception):  # already closing or gone: nothing more arrives either way
+                await self.ws.close(code=1000)
+        await drain_handlers()

@@ -250,6 +250,75 @@ async def test_sigterm_lets_the_create_in_flight_finish_and_starts_nothing_new(
         stop_all(first, second)
 
 
+async def test_sigterm_lets_a_command_being_answered_finish_before_the_database_closes(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A member's /imagine is being answered when the stop comes (Discord slow to take the answer). The
+    bot closes the gateway (nothing new arrives), lets that answer finish, and only then closes the
+    database: the job is recorded in its message, and the next start runs it. Before, the database
+    closed under the command's handler ("Cannot operate on a closed database", an error with a traceback,
+    seen in bench/soak.py --terms 3 --seed 102), and the job waited held for the next start to find
+    its message."""
+    config = write_config(tmp_path, discord_fake, seaart, request_timeout=10.0)
+    db = tmp_path / "bot.sqlite3"
+    log = tmp_path / "bot.log"
+    first = start_process(config, log)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        await discord_fake.wait_until_ready(timeout=30)
+        discord_fake.hold_callbacks()
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "answered while stopping"})
+        await discord_fake.wait_for(lambda: discord_fake.callbacks_waiting == 1, timeout=20)
+        first.send_signal(signal.SIGTERM)
+        await discord_fake.wait_for(lambda: not discord_fake.connected, timeout=20)  # the gateway closed
+        await asyncio.sleep(1.0)  # the stop goes on meanwhile; nothing else is in flight
+        discord_fake.hold_callbacks(False)  # Discord takes the answer
+        assert await wait_exit(first, discord_fake) == 0
+        output = log.read_text(errors="replace")
+        assert "stopped cleanly" in output and "Traceback" not in output and " ERROR " not in output
+        (job,) = rows(db)
+        assert job["message_id"] == interaction.original_message_id is not None  # recorded in its message
+        assert job["state"] == "queued" and seaart.creates == []  # nothing started while stopping
+
+        second = start_process(config, log)
+        await discord_fake.wait_for(lambda: states(db) == ["delivered"], timeout=30)
+        assert await _stop(second, discord_fake) == 0
+        assert len(seaart.creates) == 1 and discord_fake.messages[job["message_id"]].files
+    finally:
+        stop_all(first, second)
+
+
+async def test_sigterm_does_not_wait_for_ever_on_a_command_discord_never_answers(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """The same command, but Discord never takes the answer: the stop waits for it only so long
+    (bot/gateway_drain.py HANDLER_DRAIN_SECONDS), cancels it, and exits 0 without an error; the next
+    start finds no message for the job and ends it uncharged."""
+    config = write_config(tmp_path, discord_fake, seaart, request_timeout=10.0)
+    db = tmp_path / "bot.sqlite3"
+    log = tmp_path / "bot.log"
+    first = start_process(config, log)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        await discord_fake.wait_until_ready(timeout=30)
+        discord_fake.hold_callbacks()
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "never answered"})
+        await discord_fake.wait_for(lambda: discord_fake.callbacks_waiting == 1, timeout=20)
+        first.send_signal(signal.SIGTERM)
+        assert await wait_exit(first, discord_fake, timeout=20) == 0
+        output = log.read_text(errors="replace")
+        assert "1 handler(s) still running after 5 s cancelled" in output and "stopped cleanly" in output
+        assert "Traceback" not in output and " ERROR " not in output
+        discord_fake.expire_token(interaction.token)  # the interaction is gone: nobody saw a message
+        discord_fake.hold_callbacks(False)
+        second = start_process(config, log)
+        await discord_fake.wait_for(lambda: states(db) == ["cancelled"], timeout=30)
+        (job,) = rows(db)
+        assert job["charge_state"] == "refunded" and seaart.creates == []
+    finally:
+        stop_all(first, second)
+
+
 async def _stop(proc: subprocess.Popen[bytes], discord_fake: FakeDiscord) -> int:
     proc.send_signal(signal.SIGTERM)
     return await wait_exit(proc, discord_fake)
