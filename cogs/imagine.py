@@ -26,7 +26,7 @@ from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS
 from bot.quotas import Member
 from bot.store.jobs import Job, NewJob
-from cogs.errors import ALREADY_ACKNOWLEDGED, made_but_lost, send_ephemeral
+from cogs.errors import made_but_lost, send_ephemeral
 from cogs.moderation import record_moderation
 from cogs.policy import admit, moderate
 from cogs.reference_links import linked_images
@@ -380,7 +380,7 @@ class Imagine(commands.Cog):
             if started is not None:
                 return started
             code = exc.code if isinstance(exc, discord.HTTPException) else None
-            if code == ALREADY_ACKNOWLEDGED:
+            if made_but_lost(exc):
                 # Discord made the answer, and it is gone now (the member deleted it before the bot found
                 # it): the jobs ended uncharged, and there is nobody to tell, nor anything wrong with us.
                 return []

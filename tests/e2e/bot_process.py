@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bot.testing.discord import FakeDiscord
+from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers._base import FakeProviderServer
 from tests.conftest import BOT_TOKEN, SEAART_KEY
 
@@ -95,3 +95,13 @@ def bot_processes(config: Path, log: Path) -> Iterator[Callable[[], subprocess.P
             if proc.poll() is None:
                 proc.terminate()
                 proc.wait(timeout=10)
+
+
+async def command_being_answered(discord_fake: FakeDiscord, prompt: str) -> FakeInteraction:
+    """An /imagine whose answer the bot has sent and Discord holds, unanswered (``hold_callbacks``): the
+    moment to stop or kill the bot in. ``hold_callbacks(False)`` lets Discord take it."""
+    await discord_fake.wait_until_ready(timeout=30)
+    discord_fake.hold_callbacks()
+    interaction = await discord_fake.slash_command("imagine", {"prompt": prompt})
+    await discord_fake.wait_for(lambda: discord_fake.callbacks_waiting == 1, timeout=20)
+    return interaction

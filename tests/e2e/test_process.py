@@ -29,7 +29,7 @@ from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeGemini, FakeKie, FakeSeaArt, FakeSegmind
 from bot.testing.providers._base import FakeProviderServer
 from tests.conftest import png_bytes
-from tests.e2e.bot_process import bot_env, start_process, write_config
+from tests.e2e.bot_process import bot_env, bot_processes, command_being_answered, start_process, write_config
 from tests.e2e.proxy import FaultProxy
 
 
@@ -262,13 +262,9 @@ async def test_sigterm_lets_a_command_being_answered_finish_before_the_database_
     config = write_config(tmp_path, discord_fake, seaart, request_timeout=10.0)
     db = tmp_path / "bot.sqlite3"
     log = tmp_path / "bot.log"
-    first = start_process(config, log)
-    second: subprocess.Popen[bytes] | None = None
-    try:
-        await discord_fake.wait_until_ready(timeout=30)
-        discord_fake.hold_callbacks()
-        interaction = await discord_fake.slash_command("imagine", {"prompt": "answered while stopping"})
-        await discord_fake.wait_for(lambda: discord_fake.callbacks_waiting == 1, timeout=20)
+    with bot_processes(config, log) as start:
+        first = start()
+        interaction = await command_being_answered(discord_fake, "answered while stopping")
         first.send_signal(signal.SIGTERM)
         await discord_fake.wait_for(lambda: not discord_fake.connected, timeout=20)  # the gateway closed
         await asyncio.sleep(1.0)  # the stop goes on meanwhile; nothing else is in flight
@@ -280,12 +276,10 @@ async def test_sigterm_lets_a_command_being_answered_finish_before_the_database_
         assert job["message_id"] == interaction.original_message_id is not None  # recorded in its message
         assert job["state"] == "queued" and seaart.creates == []  # nothing started while stopping
 
-        second = start_process(config, log)
+        second = start()
         await discord_fake.wait_for(lambda: states(db) == ["delivered"], timeout=30)
         assert await _stop(second, discord_fake) == 0
         assert len(seaart.creates) == 1 and discord_fake.messages[job["message_id"]].files
-    finally:
-        stop_all(first, second)
 
 
 async def test_sigterm_does_not_wait_for_ever_on_a_command_discord_never_answers(
@@ -297,13 +291,9 @@ async def test_sigterm_does_not_wait_for_ever_on_a_command_discord_never_answers
     config = write_config(tmp_path, discord_fake, seaart, request_timeout=10.0)
     db = tmp_path / "bot.sqlite3"
     log = tmp_path / "bot.log"
-    first = start_process(config, log)
-    second: subprocess.Popen[bytes] | None = None
-    try:
-        await discord_fake.wait_until_ready(timeout=30)
-        discord_fake.hold_callbacks()
-        interaction = await discord_fake.slash_command("imagine", {"prompt": "never answered"})
-        await discord_fake.wait_for(lambda: discord_fake.callbacks_waiting == 1, timeout=20)
+    with bot_processes(config, log) as start:
+        first = start()
+        interaction = await command_being_answered(discord_fake, "never answered")
         first.send_signal(signal.SIGTERM)
         assert await wait_exit(first, discord_fake, timeout=20) == 0
         output = log.read_text(errors="replace")
@@ -311,12 +301,10 @@ async def test_sigterm_does_not_wait_for_ever_on_a_command_discord_never_answers
         assert "Traceback" not in output and " ERROR " not in output
         discord_fake.expire_token(interaction.token)  # the interaction is gone: nobody saw a message
         discord_fake.hold_callbacks(False)
-        second = start_process(config, log)
+        start()
         await discord_fake.wait_for(lambda: states(db) == ["cancelled"], timeout=30)
         (job,) = rows(db)
         assert job["charge_state"] == "refunded" and seaart.creates == []
-    finally:
-        stop_all(first, second)
 
 
 async def _stop(proc: subprocess.Popen[bytes], discord_fake: FakeDiscord) -> int:

@@ -13,7 +13,7 @@ import pytest
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage, RecordedRequest
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import BOT_TOKEN, SEAART_KEY
-from tests.e2e.bot_process import bot_processes, start_process, write_config
+from tests.e2e.bot_process import bot_processes, command_being_answered, start_process, write_config
 
 
 def job_state(db: Path) -> tuple[str, str | None] | None:
@@ -88,10 +88,7 @@ async def test_a_job_held_when_the_bot_died_and_never_shown_ends_uncharged(
     first = start_process(config, log)
     second: subprocess.Popen[bytes] | None = None
     try:
-        await discord_fake.wait_until_ready(timeout=30)
-        discord_fake.hold_callbacks()
-        interaction = await discord_fake.slash_command("imagine", {"prompt": "never acknowledged"})
-        await discord_fake.wait_for(lambda: discord_fake.callbacks_waiting == 1, timeout=20)
+        interaction = await command_being_answered(discord_fake, "never acknowledged")
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         discord_fake.expire_token(interaction.token)  # the interaction is gone: nobody saw a message
