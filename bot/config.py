@@ -233,7 +233,15 @@ class JobsSettings(_Section):
         default=(1.0, 3.0, 10.0, 30.0, 60.0, 120.0, 300.0), max_length=20
     )
 
-    @field_validator("final_edit_retry_seconds")
+    # Waits between a restart's looks for the message of a job the last process held (it died while
+    # acknowledging Discord) when Discord fails the look (a 503 or a timeout on a channel read): about
+    # five minutes in all, in the background. After the last failed look the job ends cancelled and
+    # uncharged, since nothing says the member ever saw it.
+    held_look_retry_seconds: tuple[float, ...] = Field(
+        default=(1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 60.0, 60.0, 60.0), max_length=20
+    )
+
+    @field_validator("final_edit_retry_seconds", "held_look_retry_seconds")
     @classmethod
     def _retry_waits_positive(cls, waits: tuple[float, ...]) -> tuple[float, ...]:
         if any(wait <= 0 for wait in waits):

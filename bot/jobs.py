@@ -58,9 +58,9 @@ HELD_FOR_SECONDS = 3600.0
 # Discord fails a look for a job's message now and then (a 503 or a timeout on a channel read, which
 # discord.py does not retry): concluding "not there" from one failure ends a job whose message exists and
 # leaves the member's message at "Queued" for good. A member waits on these looks, so they are quick;
-# those of a restart go on in the background for a few minutes (a start is not held up by Discord).
+# those of a restart go on in the background for a few minutes (`[jobs] held_look_retry_seconds`; a
+# start is not held up by Discord).
 LOCATE_RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0)
-RECOVER_RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 60.0, 60.0, 60.0)
 # The loop wakes at least every LOOP_MAX_SLEEP seconds, so the heartbeat is never older than that.
 LOOP_MAX_SLEEP = 30.0
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
@@ -312,7 +312,7 @@ class JobRunner:
         """Look for a held job's message again for a few minutes; if Discord never answers, nobody is
         known to see the job, so it ends uncharged. Stopped by a shutdown: the next start looks again."""
         try:
-            message_id = await self._locate(job, RECOVER_RETRY_SECONDS)
+            message_id = await self._locate(job, self.settings.held_look_retry_seconds)
         except Exception as exc:
             log.warning("job %s: could not look for its message (%s); giving up on it", job.id, _what_failed(exc))
             message_id = None

@@ -311,6 +311,58 @@ async def test_a_reply_job_held_when_the_bot_died_is_found_by_its_answer_or_ends
         await running.close()
 
 
+async def test_a_held_job_whose_message_discord_never_lets_the_bot_look_for_ends_uncharged(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """The restart's look for a held job's answer goes on in the background while Discord fails every
+    read of the channel (`[jobs] held_look_retry_seconds`, minutes by default, tenths of a second here);
+    when the last look fails too, nothing says the member saw the job, so it ends cancelled and uncharged,
+    and its provider is never asked to make it. Meanwhile the bot is not held up: it answers commands."""
+    member = discord_fake.member_id
+    reference = ReferenceImage(
+        url=discord_fake.add_attachment(png_bytes(), "cat.png", "image/png")["url"],
+        content_type="image/png",
+        size=100,
+        filename="cat.png",
+    )
+    asked = discord_fake.post_member_message(
+        author_id=member,
+        channel_id=discord_fake.channel_id,
+        content="make it night",
+        attachments=[],
+        embeds=[],
+        reference=None,
+        ping=True,
+    )
+    await held_reply_jobs(settings, discord_fake, clock(), [asked], reference)
+    history = rf"^/channels/{discord_fake.channel_id}/messages$"
+    discord_fake.fail_next("GET", history, status=503, times=1000)
+    pauses = (0.2, 0.4, 0.8)
+    impatient = settings.model_copy(
+        update={"jobs": settings.jobs.model_copy(update={"held_look_retry_seconds": pauses})}
+    )
+
+    running = await start_bot(impatient, discord_fake, clock)
+    try:
+        # Still looking: the job waits, and the bot answers a command meanwhile.
+        assert states(impatient) == ["queued"]
+        image = await bot_image(discord_fake, impatient)
+        assert image.files
+        await discord_fake.wait_for(lambda: "cancelled" in states(impatient), timeout=20)
+        (held,) = [row for row in jobs(impatient) if row["reply_to_message_id"] == asked.id]
+        assert held["state"] == "cancelled" and held["charge_state"] == "refunded"
+        assert ledger(impatient, held["id"]) == [("reserve", member), ("refund", member)]
+        assert [c.json["prompt"] for c in seaart.creates] == ["a cat on a sofa"]  # the command's, not the reply's
+        looks = [
+            r
+            for r in discord_fake.requests
+            if r.method == "GET" and r.path.endswith(f"/{discord_fake.channel_id}/messages")
+        ]
+        assert len(looks) >= 1 + 1 + len(pauses)  # the start's look, then one after each pause and a last one
+    finally:
+        await running.close()
+
+
 def gemini_settings(tmp_path: Path, discord_fake: FakeDiscord, gemini: FakeGemini) -> Settings:
     """Nano Banana 2 served by Gemini alone: the provider that takes a reply thread as a conversation."""
     return load_settings(
