@@ -31,6 +31,7 @@ from bot.testing.providers._base import FakeProviderServer
 from tests.conftest import png_bytes
 from tests.e2e.bot_process import bot_env, bot_processes, command_being_answered, start_process, write_config
 from tests.e2e.proxy import FaultProxy
+from tests.e2e.test_rework import press
 
 
 async def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -305,6 +306,50 @@ async def test_sigterm_does_not_wait_for_ever_on_a_command_discord_never_answers
         await discord_fake.wait_for(lambda: states(db) == ["cancelled"], timeout=30)
         (job,) = rows(db)
         assert job["charge_state"] == "refunded" and seaart.creates == []
+
+
+@pytest.mark.parametrize("action", ["Re-roll", "Edit"], ids=["a-button", "the-edit-form"])
+async def test_sigterm_lets_a_press_or_a_form_being_answered_finish_before_the_database_closes(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, action: str
+) -> None:
+    """As for a command, for the other two kinds of handler a stop must wait on (discord.py runs each in
+    a task of its own, bot/gateway_drain.py): a button press (Re-roll) and a submitted form (Edit's) being
+    answered when SIGTERM comes. The new job is recorded in the message its answer made, and the next
+    start runs it."""
+    config = write_config(tmp_path, discord_fake, seaart, request_timeout=10.0)
+    db = tmp_path / "bot.sqlite3"
+    log = tmp_path / "bot.log"
+    with bot_processes(config, log) as start:
+        first = start()
+        await discord_fake.wait_until_ready(timeout=30)
+        await discord_fake.slash_command("imagine", {"prompt": "a lighthouse"})
+        await discord_fake.wait_for(lambda: states(db) == ["delivered"], timeout=30)
+        original = discord_fake.messages[rows(db)[0]["message_id"]]
+        await discord_fake.wait_for(lambda: bool(original.files), timeout=10)
+        if action == "Edit":
+            edit = await press(discord_fake, original, "Edit")
+            await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)  # the form is open
+            discord_fake.hold_callbacks()
+            answered = await discord_fake.submit_modal(edit, {"instruction": "at night"})
+        else:
+            discord_fake.hold_callbacks()
+            answered = await press(discord_fake, original, action)
+        await discord_fake.wait_for(lambda: discord_fake.callbacks_waiting == 1, timeout=20)
+        first.send_signal(signal.SIGTERM)
+        await discord_fake.wait_for(lambda: not discord_fake.connected, timeout=20)  # the gateway closed
+        await asyncio.sleep(1.0)
+        discord_fake.hold_callbacks(False)  # Discord takes the answer
+        assert await wait_exit(first, discord_fake) == 0
+        output = log.read_text(errors="replace")
+        assert "stopped cleanly" in output and "Traceback" not in output and " ERROR " not in output
+        _, job = rows(db)
+        assert job["message_id"] == answered.original_message_id is not None  # recorded in its message
+        assert job["state"] == "queued" and len(seaart.creates) == 1  # nothing started while stopping
+
+        second = start()
+        await discord_fake.wait_for(lambda: states(db) == ["delivered", "delivered"], timeout=30)
+        assert await _stop(second, discord_fake) == 0
+        assert len(seaart.creates) == 2 and discord_fake.messages[job["message_id"]].files
 
 
 async def _stop(proc: subprocess.Popen[bytes], discord_fake: FakeDiscord) -> int:
