@@ -42,6 +42,7 @@ def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         ("[jobs]\ndeadline_seconds = -5\n", "[jobs] deadline_seconds"),
         ("[jobs]\ndeadline_secondz = 5\n", "[jobs] deadline_secondz"),
         ("[jobs]\nfinal_edit_retry_seconds = [1, 0]\n", "[jobs] final_edit_retry_seconds"),
+        ("[jobs]\nheld_look_retry_seconds = [-1]\n", "[jobs] held_look_retry_seconds"),
         ('[discord]\napi_base_url = "discord.com"\n', "[discord] api_base_url"),
         ("[providers.seaart]\nenabled = 'maybe'\n", "[providers.seaart] enabled"),
         ('seaart_api_key = "oops"\n', "seaart_api_key"),
