@@ -200,8 +200,17 @@ class BotProcess:
 
     def cpu_times(self) -> tuple[float, float]:
         """(user, system) CPU seconds of every thread so far, from /proc/PID/stat (fields 14 and 15)."""
+        return self._cpu_times(f"/proc/{self.proc.pid}/stat")
+
+    def loop_cpu_seconds(self) -> float:
+        """User + system CPU of the main thread alone (the event loop's), from /proc/PID/task/PID/stat:
+        what is left of ``cpu_seconds`` went to threads (SQLite's, the image checks, file copies)."""
+        return sum(self._cpu_times(f"/proc/{self.proc.pid}/task/{self.proc.pid}/stat"))
+
+    @staticmethod
+    def _cpu_times(path: str) -> tuple[float, float]:
         with contextlib.suppress(OSError):
-            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+            stat = Path(path).read_text()
             fields = stat[stat.rfind(")") + 2 :].split()  # the command name may contain spaces
             tick = os.sysconf("SC_CLK_TCK")
             return int(fields[11]) / tick, int(fields[12]) / tick

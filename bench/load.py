@@ -9,7 +9,9 @@ bot is stopped with SIGTERM (so it writes ``<database>.stats.json``) and the scr
 
   delivered / failed    job rows by final state
   CPU ms/job            utime + stime of the bot process (/proc/PID/stat) from the first command to the
-                        last job's end, divided by the jobs; a re-encode count says whether any was paid for
+                        last job's end, divided by the jobs; a re-encode count says whether any was paid for;
+                        the note under the row splits it: the main thread's (the event loop's,
+                        /proc/PID/task/PID/stat) and the other threads' (SQLite, image checks, file copies)
   peak RSS              VmHWM of the bot process (/proc/PID/status), read before it is stopped
   notice p50 / p95      FakeMessage.files_at - the fake job's ready_at: when the member saw the image minus
                         when the provider had it
@@ -132,6 +134,7 @@ class LoadRow:
     wall: float = 0.0
     harness_cpu: float = float("nan")  # this process (the fakes) over the same window
     cpu_system: float = float("nan")  # the part of ``cpu`` spent in the kernel (socket I/O, page faults)
+    cpu_loop: float = float("nan")  # the part of ``cpu`` spent on the main thread (the event loop's)
     error: str | None = None
     dropped_keys: list[str] = field(default_factory=list)
 
@@ -272,6 +275,7 @@ async def run_load(source: BotSource, plan: Plan) -> LoadRow:
                 bot = await start_bot(config, discord_fake, source.env())
                 start_stats = await stats_at_start(db, bot) if source.has_stats() else None
                 (user_before, system_before), harness_before = bot.cpu_times(), time.process_time()
+                loop_before = bot.loop_cpu_seconds()
                 try:
                     sent = await send_and_wait(
                         discord_fake,
@@ -288,6 +292,7 @@ async def run_load(source: BotSource, plan: Plan) -> LoadRow:
                 user_after, system_after = bot.cpu_times()
                 row.cpu = user_after + system_after - user_before - system_before
                 row.cpu_system = system_after - system_before
+                row.cpu_loop = bot.loop_cpu_seconds() - loop_before
                 row.harness_cpu = time.process_time() - harness_before
                 row.peak_rss = bot.peak_rss_mb()
             except StartFailed as exc:
@@ -379,7 +384,8 @@ def report(rows: list[LoadRow], plan: Plan) -> None:
         notes = [row.error] if row.error else []
         # The fakes share the machine with the bot: if they were busy, the delays include their queueing.
         notes.append(
-            f"bot CPU {row.cpu:.1f} s ({row.cpu - row.cpu_system:.1f} user, {row.cpu_system:.1f} system);"
+            f"bot CPU {row.cpu:.1f} s ({row.cpu - row.cpu_system:.1f} user, {row.cpu_system:.1f} system;"
+            f" {row.cpu_loop:.1f} on the event loop's thread, {row.cpu - row.cpu_loop:.1f} on other threads);"
             f" the fakes (this process) used {row.harness_cpu:.1f} s CPU meanwhile"
         )
         if row.gc is not None:
