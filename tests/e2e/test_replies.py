@@ -237,6 +237,31 @@ async def test_a_reply_job_in_flight_survives_a_restart(
         await second.close()
 
 
+async def held_replies(discord_fake: FakeDiscord, settings: Settings, clock: Clock, *texts: str) -> list[FakeMessage]:
+    """The member's replies (``texts``, pinging the bot) and the held jobs a bot that died before answering
+    them left (tests/e2e/edits.py held_reply_jobs), each editing the same picture of a cat."""
+    reference = ReferenceImage(
+        url=discord_fake.add_attachment(png_bytes(), "cat.png", "image/png")["url"],
+        content_type="image/png",
+        size=100,
+        filename="cat.png",
+    )
+    asked = [
+        discord_fake.post_member_message(
+            author_id=discord_fake.member_id,
+            channel_id=discord_fake.channel_id,
+            content=text,
+            attachments=[],
+            embeds=[],
+            reference=None,
+            ping=True,
+        )
+        for text in texts
+    ]
+    await held_reply_jobs(settings, discord_fake, clock(), asked, reference)
+    return asked
+
+
 @pytest.mark.parametrize(
     ("first_look_fails", "chat_before_answer"),
     [(False, 0), (True, 0), (False, 120)],
@@ -260,25 +285,7 @@ async def test_a_reply_job_held_when_the_bot_died_is_found_by_its_answer_or_ends
     after the reply and no further, so it ended the job as never shown while its answer said "Queued…"
     (found by `bench/soak.py --seed 91`: a reply answered twice, once by a job cancelled)."""
     member = discord_fake.member_id
-    reference = ReferenceImage(
-        url=discord_fake.add_attachment(png_bytes(), "cat.png", "image/png")["url"],
-        content_type="image/png",
-        size=100,
-        filename="cat.png",
-    )
-    asked = [
-        discord_fake.post_member_message(
-            author_id=member,
-            channel_id=discord_fake.channel_id,
-            content=text,
-            attachments=[],
-            embeds=[],
-            reference=None,
-            ping=True,
-        )
-        for text in ("make it night", "make it day")
-    ]
-    await held_reply_jobs(settings, discord_fake, clock(), asked, reference)
+    asked = await held_replies(discord_fake, settings, clock, "make it night", "make it day")
     for n in range(chat_before_answer):
         discord_fake.post_member_message(
             author_id=member,
@@ -319,22 +326,7 @@ async def test_a_held_job_whose_message_discord_never_lets_the_bot_look_for_ends
     when the last look fails too, nothing says the member saw the job, so it ends cancelled and uncharged,
     and its provider is never asked to make it. Meanwhile the bot is not held up: it answers commands."""
     member = discord_fake.member_id
-    reference = ReferenceImage(
-        url=discord_fake.add_attachment(png_bytes(), "cat.png", "image/png")["url"],
-        content_type="image/png",
-        size=100,
-        filename="cat.png",
-    )
-    asked = discord_fake.post_member_message(
-        author_id=member,
-        channel_id=discord_fake.channel_id,
-        content="make it night",
-        attachments=[],
-        embeds=[],
-        reference=None,
-        ping=True,
-    )
-    await held_reply_jobs(settings, discord_fake, clock(), [asked], reference)
+    (asked,) = await held_replies(discord_fake, settings, clock, "make it night")
     history = rf"^/channels/{discord_fake.channel_id}/messages$"
     discord_fake.fail_next("GET", history, status=503, times=1000)
     pauses = (0.2, 0.4, 0.8)
