@@ -308,14 +308,15 @@ async def test_sigterm_does_not_wait_for_ever_on_a_command_discord_never_answers
         assert job["charge_state"] == "refunded" and seaart.creates == []
 
 
-@pytest.mark.parametrize("action", ["Re-roll", "Edit"], ids=["a-button", "the-edit-form"])
-async def test_sigterm_lets_a_press_or_a_form_being_answered_finish_before_the_database_closes(
+@pytest.mark.parametrize("action", ["Re-roll", "Edit", "reply"], ids=["a-button", "the-edit-form", "a-reply"])
+async def test_sigterm_lets_a_press_a_form_or_a_reply_being_answered_finish_before_the_database_closes(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, action: str
 ) -> None:
-    """As for a command, for the other two kinds of handler a stop must wait on (discord.py runs each in
-    a task of its own, bot/gateway_drain.py): a button press (Re-roll) and a submitted form (Edit's) being
-    answered when SIGTERM comes. The new job is recorded in the message its answer made, and the next
-    start runs it."""
+    """As for a command, for the other kinds of handler a stop must wait on (discord.py runs each in a
+    task of its own, bot/gateway_drain.py): a button press (Re-roll) and a submitted form (Edit's) whose
+    answer Discord holds when SIGTERM comes, and a member's reply to the image whose answer Discord
+    failed once (500: discord.py tries again a second later). The new job is recorded in the message
+    its answer made, and the next start runs it."""
     config = write_config(tmp_path, discord_fake, seaart, request_timeout=10.0)
     db = tmp_path / "bot.sqlite3"
     log = tmp_path / "bot.log"
@@ -326,7 +327,14 @@ async def test_sigterm_lets_a_press_or_a_form_being_answered_finish_before_the_d
         await discord_fake.wait_for(lambda: states(db) == ["delivered"], timeout=30)
         original = discord_fake.messages[rows(db)[0]["message_id"]]
         await discord_fake.wait_for(lambda: bool(original.files), timeout=10)
-        if action == "Edit":
+        if action == "reply":
+            posts = rf"^/channels/{discord_fake.channel_id}/messages$"
+            discord_fake.fail_next("POST", posts, status=500)
+            reply = await discord_fake.post_message("make it night", reply_to=original.id)
+            await discord_fake.wait_for(
+                lambda: any(r.method == "POST" and r.status == 500 for r in discord_fake.requests), timeout=20
+            )
+        elif action == "Edit":
             edit = await press(discord_fake, original, "Edit")
             await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)  # the form is open
             discord_fake.hold_callbacks()
@@ -334,16 +342,22 @@ async def test_sigterm_lets_a_press_or_a_form_being_answered_finish_before_the_d
         else:
             discord_fake.hold_callbacks()
             answered = await press(discord_fake, original, action)
-        await discord_fake.wait_for(lambda: discord_fake.callbacks_waiting == 1, timeout=20)
+        if action != "reply":
+            await discord_fake.wait_for(lambda: discord_fake.callbacks_waiting == 1, timeout=20)
         first.send_signal(signal.SIGTERM)
         await discord_fake.wait_for(lambda: not discord_fake.connected, timeout=20)  # the gateway closed
-        await asyncio.sleep(1.0)
-        discord_fake.hold_callbacks(False)  # Discord takes the answer
+        if action != "reply":
+            await asyncio.sleep(1.0)
+            discord_fake.hold_callbacks(False)  # Discord takes the answer
         assert await wait_exit(first, discord_fake) == 0
         output = log.read_text(errors="replace")
         assert "stopped cleanly" in output and "Traceback" not in output and " ERROR " not in output
         _, job = rows(db)
-        assert job["message_id"] == answered.original_message_id is not None  # recorded in its message
+        if action == "reply":
+            (answer,) = discord_fake.bot_replies_to(reply.id)
+            assert job["message_id"] == answer.id and job["reply_to_message_id"] == reply.id
+        else:
+            assert job["message_id"] == answered.original_message_id is not None  # recorded in its message
         assert job["state"] == "queued" and len(seaart.creates) == 1  # nothing started while stopping
 
         second = start()
