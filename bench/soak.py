@@ -85,6 +85,7 @@ from bot.testing.soak import (
     Reworks,
     audit,
     log_errors,
+    log_secrets,
     provider_record,
     providers_not_told,
 )
@@ -116,6 +117,7 @@ class Plan:
     drain: float
     seed: int
     keep: bool
+    log_level: str = "INFO"
 
 
 # What a graceful stop gives the steps talking to a provider ([jobs] shutdown_grace_seconds, the default).
@@ -182,6 +184,7 @@ def write_config(
         "shutdown_grace_seconds": SHUTDOWN_GRACE,
     }
     config["quotas"] = dict(GENEROUS_QUOTAS)
+    config[""] = {"log_level": plan.log_level}
     text, _ = render_config(config)
     path = workdir / "config.toml"
     path.write_text(text, encoding="utf-8")
@@ -249,6 +252,7 @@ class Run:
     action_problems: list[str]
     reply_problems: list[str]
     log_errors: list[str]  # the bot's ERROR and CRITICAL lines, every process's
+    log_secrets: list[str]  # lines of the bot's log carrying its token or a provider's key (masked)
 
     def problems(self) -> list[str]:
         return (
@@ -256,6 +260,7 @@ class Run:
             + [f"cancel: {p}" for p in self.action_problems]
             + [f"reply: {p}" for p in self.reply_problems]
             + [f"bot log: {line}" for line in self.log_errors]
+            + [f"credential in the bot's log: {line}" for line in self.log_secrets]
             + [f"graceful stop: {stop}" for stop in self.stops if not stop.startswith("exited 0")]
         )
 
@@ -359,6 +364,7 @@ async def run_soak(plan: Plan) -> Run:
             member_actions = actions.lines(db, record.finished) + reworks.lines(db) + replies.lines(db)
             reply_problems = replies.problems(db)
             errors = log_errors(workdir / "bot.log")
+            leaks = log_secrets(workdir / "bot.log", (BOT_TOKEN, PROVIDER_KEY))
             action_problems = actions.problems(db, record.finished) + providers_not_told(
                 db, record.cancels, record.finished
             )
@@ -378,6 +384,7 @@ async def run_soak(plan: Plan) -> Run:
         action_problems=action_problems,
         reply_problems=reply_problems,
         log_errors=errors,
+        log_secrets=leaks,
     )
 
 
@@ -431,7 +438,7 @@ def report(run: Run, plan: Plan) -> None:
         print(
             "all invariants hold: 0 lost, 0 created twice, 0 charged twice, ledger balanced, every failure "
             "explained, every Cancel taken kept and its provider asked to stop, every reply answered once, "
-            "no error in the bot's log"
+            "no error and no credential in the bot's log"
         )
 
 
@@ -490,6 +497,12 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=240.0, help="seconds to let every job end (240)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the chaos and the provider times (1)")
     parser.add_argument("--keep", action="store_true", help="keep the config, log and database")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO"),
+        help="the bot's log level (INFO); at DEBUG more of what it does is logged, none of it a credential",
+    )
     args = parser.parse_args()
     faults = tuple(f.strip() for f in args.faults.split(",") if f.strip())
     if not faults or any(f not in get_args(Fault) for f in faults):
@@ -521,6 +534,7 @@ def main() -> None:
         drain=args.drain,
         seed=args.seed,
         keep=args.keep,
+        log_level=args.log_level,
     )
     run = asyncio.run(run_soak(plan))
     report(run, plan)

@@ -717,6 +717,22 @@ def _taken(action: MemberAction) -> bool:
 LOG_ERROR = re.compile(r"^\S+ \S+ (ERROR|CRITICAL)\b")
 
 
+def log_secrets(log: Path, secrets: Iterable[str]) -> list[str]:
+    """The lines of the bot's log that carry one of ``secrets`` (its token, a provider's key), each shown
+    with the secret masked. The bot's log filter (bot/logs.py) must hold on every path a soak's faults
+    drive it down, at any level: run at DEBUG, its error paths log requests, answers and tracebacks."""
+    if not log.exists():
+        return []
+    found: list[str] = []
+    wanted = [secret for secret in secrets if secret]
+    for line in log.read_text(errors="replace").splitlines():
+        if any(secret in line for secret in wanted):
+            for secret in wanted:
+                line = line.replace(secret, "<SECRET>")
+            found.append(line[:300])
+    return found
+
+
 def log_errors(log: Path) -> list[str]:
     """The error lines in the bot's log. Every fault the soak injects is one the bot is built to meet, so
     an error logged (an exception nothing handled, a job the runner could not settle) is a finding even

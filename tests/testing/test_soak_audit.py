@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.render import COLOUR_DONE, COLOUR_PROGRESS
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
-from bot.testing.soak import MemberAction, MemberActions, audit, batch_verdict, tasks_per_prompt
+from bot.testing.soak import MemberAction, MemberActions, audit, batch_verdict, log_secrets, tasks_per_prompt
 from bot.testing.soak_replies import ReplyEdits, SoakReply
 
 _COLUMNS = (
@@ -305,3 +305,20 @@ def test_a_reply_the_bot_could_not_answer_may_be_answered_by_one_dm_saying_why(
     charged = reply_jobs(tmp_path / "charged.sqlite3", [("r1", "cancelled", None, "committed")])
     del discord_fake.messages[91]
     assert replies.problems(charged) == ["reply 90 ('make it night', posted live): job r1 never shown, yet committed"]
+
+
+def test_a_credential_in_the_bot_s_log_is_found_and_shown_masked(tmp_path: Path) -> None:
+    log = tmp_path / "bot.log"
+    log.write_text(
+        "2026-12-03 04:00:00,000 DEBUG   bot.jobs: job 1 polled\n"
+        "2026-12-03 04:00:01,000 DEBUG   httpx: GET https://example.test/v1/x?key=sk-canary-1 200\n"
+        "2026-12-03 04:00:02,000 INFO    bot.app: connected as Bananacord\n"
+        "Traceback: Authorization: Bot tok-canary-2\n",
+        encoding="utf-8",
+    )
+    found = log_secrets(log, ("sk-canary-1", "tok-canary-2", ""))
+    assert found == [
+        "2026-12-03 04:00:01,000 DEBUG   httpx: GET https://example.test/v1/x?key=<SECRET> 200",
+        "Traceback: Authorization: Bot <SECRET>",
+    ]
+    assert log_secrets(log, ("not-there",)) == [] and log_secrets(tmp_path / "none.log", ("x",)) == []
