@@ -49,6 +49,7 @@ class Server:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/json", self.json)
+        app.router.add_get("/headers", self.headers)
         app.router.add_get("/gzip", self.gzipped)
         app.router.add_get("/hop", self.hop)
         app.router.add_post("/drop", self.drop)
@@ -69,6 +70,9 @@ class Server:
     async def json(self, request: web.Request) -> web.Response:
         self.count(request)
         return web.json_response({"method": request.method, "body": await request.text()})
+
+    async def headers(self, request: web.Request) -> web.Response:
+        return web.json_response([[name.lower(), value] for name, value in request.headers.items()])
 
     async def gzipped(self, request: web.Request) -> web.Response:
         return web.Response(body=gzip.compress(b"banana" * 1000), headers={"Content-Encoding": "gzip"})
@@ -168,6 +172,25 @@ async def test_requests_and_answers_round_trip(server: Server, client: httpx.Asy
     answer = await client.post(f"{server.origin}/json", json={"prompt": "a banana"})
     assert answer.status_code == 200 and answer.json() == {"method": "POST", "body": '{"prompt":"a banana"}'}
     assert (await client.get(f"{server.origin}/gzip")).content == b"banana" * 1000
+
+
+async def test_the_server_gets_the_request_s_own_headers_and_none_of_aiohttp_s(server: Server) -> None:
+    """What httpx would have sent, sent: its User-Agent, Accept and Accept-Encoding (the bot's client asks
+    for no compression: bot/netguard.py), none replaced or added by aiohttp."""
+    async with guarded_client(["127.0.0.1"], transport=AiohttpTransport(), headers={"User-Agent": "Bananacord"}) as c:
+        answer = await c.get(f"{server.origin}/headers", headers={"X-Api-Key": "k"})
+    got = answer.json()
+    names = [name for name, _ in got]
+    assert len(names) == len(set(names)), got  # nothing sent twice
+    sent = dict(got)
+    assert sent.pop("host") == server.origin.removeprefix("http://")
+    sent.pop("connection", None)
+    assert sent == {
+        "user-agent": "Bananacord",
+        "accept": "*/*",
+        "accept-encoding": "identity",
+        "x-api-key": "k",
+    }
 
 
 async def test_redirects_run_the_hooks_at_every_hop(server: Server) -> None:
