@@ -44,7 +44,6 @@ from bot.providers import base64_text
 from bot.providers._adapter import AdapterArgs, ErrorAnswer, HttpAdapter, Op, Outcome, require_web_links
 from bot.providers._http import (
     json_body,
-    json_object,
     key_not_proven,
     key_rejected,
     redact,
@@ -417,8 +416,33 @@ _SOURCE_TITLE_CHARS = 200
 
 
 def _b64decode(value: object) -> bytes:
-    """Proto JSON bytes: standard base64 as Google sends it; URL-safe or unpadded also accepted."""
+    """Proto JSON bytes: standard base64 as Google sends it; URL-safe or unpadded also accepted; bytes
+    already decoded as the answer was read (``_answer``) as they are."""
+    if isinstance(value, bytes):
+        return value
     return base64_text.decode(value if isinstance(value, str) else str(value or ""))
+
+
+def _answer(response: httpx.Response) -> dict[str, Any] | None:
+    """generateContent's answer as a JSON object (None if it is not one), its images' base64 decoded
+    straight from the answer's bytes instead of being made a string first (base64_text.parse_lifting:
+    a 4K answer's peak is its image, 50 MB, not 133 MB more). Every part's ``inlineData.data`` that was
+    taken out is given back as bytes, which ``_b64decode`` passes through."""
+    try:
+        document, lifted = base64_text.parse_lifting(response.content)
+    except (ValueError, RecursionError):  # as json_body: not JSON, bad UTF-8, nesting past the parser
+        return None
+    if not isinstance(document, dict):
+        return None
+    if lifted:
+        candidates = document.get("candidates")
+        for candidate in candidates if isinstance(candidates, list) else []:
+            parts = _as_dict(_as_dict(candidate).get("content")).get("parts")
+            for part in parts if isinstance(parts, list) else []:
+                inline = _field(_as_dict(part), "inlineData", "inline_data")
+                if isinstance(inline, dict) and isinstance(inline.get("data"), str) and inline["data"] in lifted:
+                    inline["data"] = lifted[inline["data"]]
+    return document
 
 
 def _image_dimensions(data: bytes) -> tuple[int | None, int | None]:
@@ -627,7 +651,7 @@ class GeminiProvider(HttpAdapter):
         finally:
             for image in opened:
                 image.close()
-        data = json_object(response)
+        data = _answer(response)
         if data is None:
             # A 200 whose body we cannot read: Google did the work (and may bill it), only the answer is
             # lost. Sending it again could pay twice, so say so instead of retrying.

@@ -43,6 +43,7 @@ from bot.providers.gemini import (
     safety_settings_for,
     turns_to_send,
 )
+from bot.testing.providers import noise_png
 from bot.testing.providers.gemini import (
     FINISH_REASONS,
     PROMPT_BLOCK_REASONS,
@@ -728,8 +729,14 @@ async def test_unknown_block_reason_is_named() -> None:
     assert update.error_message and "new_reason" in update.error_message
 
 
-async def test_the_last_non_thought_image_wins() -> None:
-    first, draft, last = picture((10, 10)), picture((20, 20)), picture((30, 20))
+@pytest.mark.parametrize("large", [False, True], ids=["small", "taken-out-of-the-answer"])
+async def test_the_last_non_thought_image_wins(large: bool) -> None:
+    """``large``: each image's base64 is long enough to be decoded straight from the answer's bytes
+    (base64_text.parse_lifting): every part still gets its own image back."""
+    if large:  # incompressible: about 120 KB of PNG each, 160 KB of base64
+        first, draft, last = noise_png(200, 200), noise_png(210, 200), noise_png(30, 700)
+    else:
+        first, draft, last = picture((10, 10)), picture((20, 20)), picture((30, 20))
     parts = [image_part(first), image_part(draft, thought=True), {"text": "done"}, image_part(last)]
     body = {"candidates": [{"finishReason": "STOP", "content": {"parts": parts}}], "responseId": "r-1"}
     handle = await mock_provider(httpx.Response(200, json=body)).submit(req())
