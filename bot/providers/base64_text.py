@@ -79,9 +79,9 @@ def parse_lifting(body: bytes) -> tuple[Any, dict[str, bytes]]:
             data = binascii.a2b_base64(view[start:stop], strict_mode=True)
         except binascii.Error:
             continue
-        marker = f"\0lifted-{nonce}-{len(lifted)}"
-        lifted[marker] = data
-        pieces += [body[end:start], f"\\u0000lifted-{nonce}-{len(lifted) - 1}".encode()]
+        name = f"lifted-{nonce}-{len(lifted)}"
+        lifted["\0" + name] = data
+        pieces += [body[end:start], b"\\u0000" + name.encode()]  # the JSON text of the same string
         end = stop
     if not lifted:
         return json.loads(body), lifted
