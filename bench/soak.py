@@ -77,7 +77,7 @@ from harness import (
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.discord.faults import CALLBACK_PATHS
 from bot.testing.providers import Chaos, FakeGemini, FakeKie, FakeSeaArt, FakeSegmind
-from bot.testing.providers._base import FAULTS, FakeProviderServer, Fault
+from bot.testing.providers._base import FAULTS, FakeProviderServer, Fault, ImageStyle
 from bot.testing.soak import (
     GENEROUS_QUOTAS,
     Audit,
@@ -118,6 +118,7 @@ class Plan:
     seed: int
     keep: bool
     log_level: str = "INFO"
+    images: ImageStyle = "gradient"
 
 
 # What a graceful stop gives the steps talking to a provider ([jobs] shutdown_grace_seconds, the default).
@@ -143,12 +144,13 @@ def make_fakes(plan: Plan) -> dict[str, FakeProviderServer[Any]]:
             retry_after=plan.retry_after,
         )
         if name == "gemini":
-            fakes[name] = FakeGemini(api_key=PROVIDER_KEY, chaos=chaos)
+            fakes[name] = FakeGemini(api_key=PROVIDER_KEY, chaos=chaos, images=plan.images)
             continue
         options: dict[str, Any] = {
             "api_key": PROVIDER_KEY,
             "provider_time": lambda times=times: times.uniform(plan.low, plan.high),
             "chaos": chaos,
+            "images": plan.images,
         }
         if name == "seaart":
             fakes[name] = FakeSeaArt(**options)
@@ -392,7 +394,8 @@ def report(run: Run, plan: Plan) -> None:
     print(f"machine: {machine()}")
     print(
         f"soak: {plan.jobs} /imagine over {plan.spread:g} s, provider time {plan.low:g}-{plan.high:g} s, "
-        f"seed {plan.seed}; deadline {plan.deadline:g} s, request_timeout {plan.request_timeout:g} s, quotas on"
+        f"seed {plan.seed}; deadline {plan.deadline:g} s, request_timeout {plan.request_timeout:g} s, quotas on;"
+        f" {plan.images} results; the bot logs at {plan.log_level}"
     )
     print(
         f"providers {' -> '.join(plan.providers)} (failover in that order); {plan.batches:.0%} of the commands "
@@ -498,6 +501,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="seed of the chaos and the provider times (1)")
     parser.add_argument("--keep", action="store_true", help="keep the config, log and database")
     parser.add_argument(
+        "--images",
+        default="gradient",
+        choices=("gradient", "noise"),
+        help="results: small gradients (gradient) or incompressible PNGs as heavy as real ones (noise: 3 MB at"
+        " 1K; Gemini's come as 4 MB of base64 inside its answer)",
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=("DEBUG", "INFO"),
@@ -535,6 +545,7 @@ def main() -> None:
         seed=args.seed,
         keep=args.keep,
         log_level=args.log_level,
+        images=args.images,
     )
     run = asyncio.run(run_soak(plan))
     report(run, plan)
