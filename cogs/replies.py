@@ -42,6 +42,7 @@ from bot.config import unread_mark_path
 from bot.discord_refs import refresh_references
 from bot.errors import BananacordError, InvalidRequestError
 from bot.models import JobState, ReferenceImage
+from bot.nonces import message_nonce
 from bot.preferences import preferred_model
 from bot.render import candidate_label
 from bot.store.jobs import Job, NewJob
@@ -514,14 +515,25 @@ class Replies(commands.Cog):
         none = discord.AllowedMentions.none()
         dms_refused = False
         try:
-            await message.author.send(f"{text}\n-# About your reply: {message.jump_url}", allowed_mentions=none)
+            # The nonce: a note sent again (its record lost to a kill, or its answer to a proxy) is the same DM.
+            await message.author.send(
+                f"{text}\n-# About your reply: {message.jump_url}",
+                nonce=message_nonce("note-dm", message.id),
+                allowed_mentions=none,
+            )
             return True
         except discord.Forbidden:
             dms_refused = True  # the member accepts no DMs from this server's members
         except discord.HTTPException as exc:
             log.warning("reply %s: could not DM the member (HTTP %s)", message.id, exc.status)
         try:
-            await message.reply(text, delete_after=self.note_seconds, mention_author=False, allowed_mentions=none)
+            await message.reply(
+                text,
+                nonce=message_nonce("note-reply", message.id),
+                delete_after=self.note_seconds,
+                mention_author=False,
+                allowed_mentions=none,
+            )
             return True
         except discord.HTTPException as exc:
             log.warning("reply %s: could not answer it either (HTTP %s)", message.id, exc.status)

@@ -12,7 +12,7 @@ import pytest
 
 from bot.config import Settings, heartbeat_path, unread_mark_path
 from bot.models import ReferenceImage
-from bot.testing.discord import FakeDiscord, FakeMessage
+from bot.testing.discord import FakeDiscord, FakeMessage, RecordedRequest
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, RunningBot, start_bot
 from tests.e2e.edits import bot_image, bot_replies_to, held_reply_jobs, jobs, ledger, states
@@ -118,6 +118,61 @@ async def test_a_reply_is_noted_once_however_often_the_bot_reads_it_again(
                 await asyncio.sleep(1.5)  # time enough for a second note, had one been sent
         finally:
             await running.close()
+    (note,) = discord_fake.dms_to(member)
+    assert "banned from using this bot" in (note.content or "") and f"/{reply.id}" in (note.content or "")
+    assert bot_replies_to(discord_fake, reply.id) == [] and len(seaart.creates) == 1
+
+
+async def test_a_note_discord_posted_whose_answer_was_lost_is_not_sent_again_at_the_next_start(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """Discord posts the note's DM but its answer is lost (a 503 from a proxy on the way back, which
+    discord.py does not retry), and the reply in the channel, the note's other way, is refused too: as far
+    as the bot knows nothing reached the member, so nothing is recorded, exactly as when the bot is killed
+    between sending a note and recording it. The next start reads the reply again and sends the note
+    again with the same nonce as before, so Discord hands back the DM it already made: the member has one
+    note, not two (before, each send drew a new nonce)."""
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        image = await bot_image(discord_fake, settings)
+        member = discord_fake.member_id
+        await command(discord_fake, "mod ban", {"member": member, "reason": "spam"}, discord_fake.moderator_id)
+    finally:
+        await first.close()
+    before = time.time() - 30
+    reply = await discord_fake.post_message("make it night", reply_to=image.id, live=False)
+
+    def posts_of_the_note() -> list[object]:
+        return [
+            r
+            for r in discord_fake.requests
+            if r.method == "POST" and "banned from using this bot" in str((r.json or {}).get("content"))
+        ]
+
+    def dm(r: RecordedRequest) -> bool:
+        return "About your reply" in str((r.json or {}).get("content"))
+
+    def reply_in_channel(r: RecordedRequest) -> bool:
+        return "message_reference" in (r.json or {})
+
+    messages = r"^/channels/\d+/messages$"
+    discord_fake.fail_next("POST", messages, status=503, after=True, match=dm)  # posted, its answer lost
+    refused = {"code": 0, "message": "Service Unavailable"}
+    discord_fake.fail_next("POST", messages, status=503, body=refused, match=reply_in_channel)
+    running = await start_reading_again(discord_fake, settings, clock, since=before)
+    try:
+        await discord_fake.wait_for(lambda: len(posts_of_the_note()) == 2, timeout=10)  # the DM, then the reply
+        await asyncio.sleep(0.5)
+    finally:
+        await running.close()
+    assert noted(settings) == [] and len(discord_fake.dms_to(member)) == 1  # posted, but not known to be
+
+    running = await start_reading_again(discord_fake, settings, clock, since=before)
+    try:
+        await discord_fake.wait_for(lambda: noted(settings) == [reply.id], timeout=10)
+    finally:
+        await running.close()
+    assert len(posts_of_the_note()) == 3  # sent again, as nothing was recorded
     (note,) = discord_fake.dms_to(member)
     assert "banned from using this bot" in (note.content or "") and f"/{reply.id}" in (note.content or "")
     assert bot_replies_to(discord_fake, reply.id) == [] and len(seaart.creates) == 1
