@@ -143,11 +143,19 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Bananacord
         channel_id = self.bot.settings.admin.alert_channel_id
         if not changed or channel_id is None:
             return
-        await self.bot.get_partial_messageable(channel_id).send(
-            f"⚠️ Provider **{event.provider}** needs attention: {exc.user_message} "
-            "Jobs fail over to the next provider meanwhile. `/admin providers` shows the state.",
-            allowed_mentions=discord.AllowedMentions.none(),
-        )
+        try:
+            await self.bot.get_partial_messageable(channel_id).send(
+                f"⚠️ Provider **{event.provider}** needs attention: {exc.user_message} "
+                "Jobs fail over to the next provider meanwhile. `/admin providers` shows the state.",
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except discord.HTTPException as failed:  # the channel gone, the bot's permission taken, Discord down
+            log.warning(
+                "could not post the alert about provider %s to channel %s (HTTP %s); /admin providers shows it",
+                event.provider,
+                channel_id,
+                failed.status,
+            )
 
     @commands.Cog.listener()
     async def on_provider_recovered(self, event: ProviderRecovered) -> None:

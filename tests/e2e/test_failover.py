@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -144,6 +145,35 @@ async def test_out_of_credit_fails_over_and_alerts_admins(
     assert "out of credit" in alert.content.lower() and KEY not in alert.content
     health = str(admin.callbacks[0]["data"]["embeds"])
     assert "⚠️" in health and "credit" in health
+
+
+async def test_an_alert_channel_that_refuses_the_bot_is_reported_in_the_log_not_as_a_crash(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The admins' alert channel no longer takes the bot's posts (its permission taken away, or the channel
+    deleted): the provider's trouble is still recorded (``/admin providers`` shows it) and the job fails
+    over; the log says the alert could not be posted, where the listener used to end in an unhandled
+    exception ("Ignoring exception in on_provider_problem", a traceback at ERROR)."""
+    caplog.set_level(logging.WARNING)
+    alerts = discord_fake.add_channel("bot-alerts")
+    settings = fakes.settings(tmp_path, discord_fake, ["seaart", "gemini"], admin={"alert_channel_id": alerts})
+    refusal = {"code": 50013, "message": "Missing Permissions"}
+    discord_fake.fail_next("POST", rf"^/channels/{alerts}/messages$", status=403, body=refusal)
+    fakes.seaart.script("out_of_credit")
+    running = await boot(settings, discord_fake)
+    try:
+        await discord_fake.slash_command("imagine", {"prompt": "no credit here"})
+        await discord_fake.wait_for(lambda: done(settings), timeout=30)
+        await discord_fake.wait_for(lambda: "alert" in caplog.text and "403" in caplog.text, timeout=10)
+    finally:
+        await running.close()
+    (job,) = rows(settings)
+    assert (job["state"], job["provider"]) == ("delivered", "gemini")
+    assert health(settings) == [("seaart", 0)]
+    assert discord_fake.messages_in(alerts) == []
+    assert "Ignoring exception" not in caplog.text and "Traceback" not in caplog.text
+    (warning,) = [r for r in caplog.records if "alert" in r.getMessage()]
+    assert warning.levelno == logging.WARNING and str(alerts) in warning.getMessage()
 
 
 async def test_a_provider_that_accepts_a_job_again_is_marked_healthy(
