@@ -3,7 +3,9 @@ cancelled: at the provider where it can be, uncharged, and its slot among the me
 freed. Without this it ran on, to be delivered into a message that no longer exists.
 
 Every message deleted in a server the bot is in reaches it (the guild-messages intent), so the lookup
-is one indexed query (bot/store/jobs.py, ``active_shown_in``) per delete, or per bulk delete.
+is one indexed query (bot/store/jobs.py, ``active_shown_in``) per delete, or per bulk delete. A deleted
+channel takes its messages with it and Discord says so only once (CHANNEL_DELETE): every job still
+running in it is cancelled the same way (``active_in_channel``).
 """
 
 from __future__ import annotations
@@ -33,9 +35,19 @@ class DeletedMessages(commands.Cog):
         if payload.guild_id is not None:
             await self._cancel_shown_in(payload.message_ids)
 
-    async def _cancel_shown_in(self, message_ids: Collection[int]) -> None:
+    @commands.Cog.listener()
+    async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
+        # Discord sends no MESSAGE_DELETE for the messages a deleted channel takes with it: without this,
+        # each job there was found gone only at its next edit, or made and then refused at its upload.
         runner = self.bot.services.runner
-        for job_id in await runner.store.active_shown_in(message_ids):
+        await self._cancel(await runner.store.active_in_channel(channel.guild.id, channel.id))
+
+    async def _cancel_shown_in(self, message_ids: Collection[int]) -> None:
+        await self._cancel(await self.bot.services.runner.store.active_shown_in(message_ids))
+
+    async def _cancel(self, job_ids: list[str]) -> None:
+        runner = self.bot.services.runner
+        for job_id in job_ids:
             job = await runner.cancel(job_id, by_user=None, message_gone=True)
             if job is not None:
                 log.info("job %s: its message was deleted; the job is %s", job_id, job.state)

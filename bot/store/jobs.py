@@ -460,6 +460,13 @@ class JobStore:
                 found.extend(str(row[0]) for row in await cur.fetchall())
         return found
 
+    async def active_in_channel(self, guild_id: int, channel_id: int) -> list[str]:
+        """The unfinished jobs of a channel (one just deleted); by the guild-and-state index, the channel
+        checked on the few rows it finds."""
+        sql = f"SELECT id FROM jobs WHERE guild_id = ? AND state IN ({_ACTIVE_MARKS}) AND channel_id = ?"
+        async with self.db.read() as conn, conn.execute(sql, (guild_id, *ACTIVE_STATES, channel_id)) as cur:
+            return [str(row[0]) for row in await cur.fetchall()]
+
     async def batch(self, batch_id: str) -> list[Job]:
         """Every candidate of a batch, in order; the unfinished ones as this store last wrote them."""
         async with (

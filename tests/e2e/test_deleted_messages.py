@@ -128,3 +128,59 @@ async def test_a_batch_whose_message_is_gone_cancels_every_candidate_still_runni
         lambda: len([r for r in seaart.requests if r.path.endswith("/cancel")]) == 3, timeout=10
     )
     assert owed(settings) == 0
+
+
+async def test_deleting_a_channel_cancels_the_jobs_running_in_it_and_nothing_else(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """A moderator deletes a channel while jobs run in it: Discord sends CHANNEL_DELETE and no message
+    deletes, and nobody can be shown those jobs any more. They end cancelled at once, at the provider and
+    uncharged, and nothing is tried on their messages (before, each was found gone only at its next edit,
+    or its image was made and its upload refused); a job in another channel is delivered."""
+    doomed = discord_fake.add_channel("doomed")  # before the bot starts: its guild's channels include it
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        seaart.hold(True)
+        gone = await discord_fake.slash_command("imagine", {"prompt": "in the doomed channel"}, channel_id=doomed)
+        await discord_fake.slash_command("imagine", {"prompt": "elsewhere"})
+        await discord_fake.wait_for(lambda: states(settings) == ["running", "running"], timeout=10)
+        assert gone.original_message_id is not None
+        deleted_at = time.monotonic()
+        await discord_fake.delete_channel(doomed)
+        await discord_fake.wait_for(lambda: states(settings) == ["cancelled", "running"], timeout=10)
+        seaart.release()
+        await discord_fake.wait_for(lambda: states(settings) == ["cancelled", "delivered"], timeout=20)
+        await asyncio.sleep(1.0)  # an edit of the deleted channel's message that should not come would come by now
+    finally:
+        await running.close()
+    cancelled, delivered = rows(settings)
+    assert cancelled["channel_id"] == doomed and cancelled["charge_state"] == "refunded"
+    assert cancelled["cancelled_by"] is None and cancelled["error_category"] == "cancelled"
+    assert delivered["channel_id"] == discord_fake.channel_id and delivered["charge_state"] == "committed"
+    cancels = [r.path for r in seaart.requests if r.path.endswith("/cancel")]
+    assert len(cancels) == 1 and cancelled["provider_job_id"] in cancels[0]  # asked to stop, once
+    assert calls_to(discord_fake, gone.original_message_id, deleted_at) == [] and owed(settings) == 0
+
+
+async def test_an_image_whose_channel_was_deleted_unseen_ends_cancelled_and_uncharged_at_its_upload(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, running_bot_slow_progress: RunningBot
+) -> None:
+    """The channel went while the bot was between gateway sessions (CHANNEL_DELETE never reached it) and
+    Discord already refuses the job's interaction token, so its image goes up with the bot's token, on
+    the channel's own route: 404 Unknown Channel (code 10003). That is found gone, as a deleted message
+    is: cancelled, uncharged, tried once."""
+    settings = running_bot_slow_progress.bot.settings
+    doomed = discord_fake.add_channel("doomed")
+    seaart.hold(True)
+    interaction = await discord_fake.slash_command("imagine", {"prompt": "slow banana"}, channel_id=doomed)
+    await discord_fake.wait_for(lambda: states(settings) == ["running"], timeout=10)
+    message_id = interaction.original_message_id
+    discord_fake.expire_token(interaction.token)
+    discord_fake.remove_channel(doomed)  # no CHANNEL_DELETE: the bot never hears of it
+    seaart.release()
+    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=20)
+    (job,) = rows(settings)
+    assert job["charge_state"] == "refunded" and job["error_category"] == "cancelled"
+    route = f"/channels/{doomed}/messages/{message_id}"  # the fake answers it 404, code 10003
+    assert [r.status for r in discord_fake.requests if r.method == "PATCH" and r.path == route] == [404]
+    assert owed(settings) == 0

@@ -423,6 +423,37 @@ async def test_an_enforced_nonce_returns_the_first_message_and_makes_no_second(
     assert texts == ["once", "another", "no nonce", "no nonce"]
 
 
+async def test_a_deleted_channel_is_gone_with_its_messages_and_the_client_is_told(fake: FakeDiscord) -> None:
+    """As Discord deletes a channel: CHANNEL_DELETE to the client (discord.py drops it from the guild and
+    dispatches guild_channel_delete), no MESSAGE_DELETE for its messages, and every call on it 404 with
+    code 10003 (Unknown Channel)."""
+    doomed = fake.add_channel("doomed")
+    running = await start_bot(fake)
+    try:
+        bot = running.bot
+        deleted: list[int] = []
+
+        async def on_guild_channel_delete(channel: discord.abc.GuildChannel) -> None:
+            deleted.append(channel.id)
+
+        bot.add_listener(on_guild_channel_delete)
+        posted = await bot.get_partial_messageable(doomed).send("soon gone")
+        await fake.delete_channel(doomed)
+        await fake.wait_for(lambda: deleted == [doomed], timeout=5)
+        guild = bot.get_guild(fake.guild_id)
+        assert guild is not None and guild.get_channel(doomed) is None
+        with pytest.raises(discord.NotFound) as refused:
+            await bot.get_partial_messageable(doomed).fetch_message(posted.id)
+        assert refused.value.code == 10003
+        with pytest.raises(discord.NotFound):
+            await bot.get_partial_messageable(doomed).send("into the void")
+    finally:
+        await running.close()
+    assert fake.messages[posted.id].deleted and doomed not in fake.channels
+    deletes = [r for r in fake.requests if r.method == "DELETE"]
+    assert deletes == []  # the bot deleted nothing: the channel took its message with it
+
+
 async def test_standalone_entry_point() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.testing.discord", "--port", "0", stdout=asyncio.subprocess.PIPE

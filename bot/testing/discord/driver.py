@@ -453,6 +453,15 @@ class FakeDiscord(StartsAndStops, World):
             await self._gateway.announce_bulk_delete(messages)
         self.notify()
 
+    async def delete_channel(self, channel_id: int) -> None:
+        """A moderator deletes a text channel: it is gone with its messages and their files, every REST
+        call on it answers 404 Unknown Channel (code 10003), and the live client gets CHANNEL_DELETE.
+        Discord sends no MESSAGE_DELETE for the messages that went with it."""
+        await self._wait_for_live_connection()
+        channel = self.remove_channel(channel_id)
+        await self._gateway.announce_channel_delete(channel)
+        self.notify()
+
     async def post_message(
         self,
         content: str = "",

@@ -194,6 +194,13 @@ class Gateway:
         }
         await conn.dispatch("MESSAGE_DELETE_BULK", data)
 
+    async def announce_channel_delete(self, channel: JSON) -> None:
+        """CHANNEL_DELETE for a guild channel, as Discord sends it (the GUILDS intent; no MESSAGE_DELETE
+        for the messages that went with it)."""
+        conn = self.live_connection()
+        if conn is not None:
+            await conn.dispatch("CHANNEL_DELETE", channel)
+
     async def announce(self, event: str, message: FakeMessage) -> None:
         """Tell the live client about a non-ephemeral message change, as Discord would."""
         if not self.world.dispatch_message_events or message.ephemeral or message.channel_id not in self.world.channels:

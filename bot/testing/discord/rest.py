@@ -449,6 +449,8 @@ class RestApi:
         interaction = self._interaction_for_token(call)
         if not interaction.acknowledged:
             raise unknown("Webhook")
+        if interaction.channel_id is not None:
+            self.world.channel(interaction.channel_id)  # a follow-up to a deleted channel: Unknown Channel
         original = self.world.messages.get(interaction.original_message_id or 0)
         if original is not None and original.loading and not original.deleted:
             # Documented Discord behaviour: the first follow-up after a deferred (type 5) response

@@ -442,6 +442,15 @@ class World:
         self.messages[message.id] = message
         return message
 
+    def remove_channel(self, cid: int) -> JSON:
+        """A text channel deleted: every route on it answers 404 Unknown Channel from now on, and its
+        messages (and their files) are gone with it. Returns the channel as it was, for CHANNEL_DELETE."""
+        channel = self.channels.pop(cid)
+        for message in self.messages.values():
+            if message.channel_id == cid and not message.deleted:
+                self.remove_message(message)
+        return channel
+
     def remove_message(self, message: FakeMessage) -> None:
         """Deleted: gone from the channel, and, as Discord does, its files gone from the CDN."""
         message.deleted = True
