@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+import sqlite3
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -17,6 +19,38 @@ log = logging.getLogger(__name__)
 # Discord's answer to a second response to one interaction. discord.py sends a response again after a
 # 5xx; when Discord had made the first and a proxy lost its reply, the second gets this.
 ALREADY_ACKNOWLEDGED = 40060
+
+# SQLite's primary result codes for a write the storage refused: the disk full (or a file grown past the
+# process's size limit), an I/O error, a file made read-only or not openable any more.
+_STORAGE_REFUSED = frozenset(
+    {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN}
+)
+STORAGE_REFUSED = (
+    "I cannot save new requests right now: the bot's storage is not taking writes (its disk may be full). "
+    "You were not charged for this; please try again in a while."
+)
+
+
+def storage_refused(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite failing to write (extended codes carry the primary one in the low byte)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and isinstance(code, int) and code & 0xFF in _STORAGE_REFUSED
+
+
+async def answer_unexpected(interaction: discord.Interaction[Any], error: BaseException, where: str) -> None:
+    """Answer an interaction whose handler failed with an error nobody mapped: privately, with an id the log
+    carries (the member would otherwise see Discord's bare "This interaction failed"), or, when the bot's
+    storage refuses writes (the log may be refused too), with what is wrong and that nothing is charged."""
+    error_id = secrets.token_hex(4)
+    log.error("unhandled error %s in %s", error_id, where, exc_info=error)
+    if storage_refused(error):
+        message = STORAGE_REFUSED
+    else:
+        message = f"Sorry, something went wrong on our side (error id `{error_id}`). It has been logged."
+    try:
+        await send_ephemeral(interaction, message)
+    except discord.HTTPException:
+        log.warning("could not tell the member about an error (interaction expired?)")
 
 
 async def send_ephemeral(interaction: discord.Interaction, message: str) -> None:
@@ -63,9 +97,8 @@ class ErrorHandler(commands.Cog):
         elif isinstance(original, app_commands.CheckFailure):
             message = str(original) or "You cannot use this command here."
         else:
-            error_id = secrets.token_hex(4)
-            log.error("unhandled error %s in /%s", error_id, command, exc_info=original)
-            message = f"Sorry, something went wrong on our side (error id `{error_id}`). It has been logged."
+            await answer_unexpected(interaction, original, f"/{command}")
+            return
         try:
             await send_ephemeral(interaction, message)
         except discord.HTTPException:

@@ -26,7 +26,7 @@ from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS
 from bot.quotas import Member
 from bot.store.jobs import Job, NewJob
-from cogs.errors import made_but_lost, send_ephemeral
+from cogs.errors import answer_unexpected, made_but_lost, send_ephemeral
 from cogs.moderation import record_moderation
 from cogs.policy import admit, moderate
 from cogs.reference_links import linked_images
@@ -124,6 +124,8 @@ class JobButton(
                 raise
             # The Edit button's form, say: shown to the member, its reply to the bot lost.
             log.info("job %s: %s's answer was made, but the reply to it was lost", self.job_id, self.action)
+        except Exception as exc:
+            await answer_unexpected(interaction, exc, f"the {self.action} button of job {self.job_id}")
 
 
 class EditModal(discord.ui.Modal):
@@ -583,6 +585,8 @@ class Imagine(commands.Cog):
             await self.on_edit_submit(interaction, match["job_id"], instruction)
         except BananacordError as exc:
             await send_ephemeral(interaction, exc.user_message)
+        except Exception as exc:
+            await answer_unexpected(interaction, exc, f"the Edit form of job {match['job_id']}")
 
     async def on_edit_submit(self, interaction: discord.Interaction[Any], job_id: str, instruction: str | None) -> None:
         job = await self.bot.services.runner.store.get(job_id)

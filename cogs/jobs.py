@@ -23,6 +23,7 @@ from bot.app import Bananacord
 from bot.job_list import ENDED_SHOWN, Request, jobs_embed, requests
 from bot.jobs import MAX_CANDIDATES
 from bot.store.jobs import Job
+from cogs.errors import answer_unexpected
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,10 @@ class CancelListed(
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         cog = interaction.client.get_cog("MemberJobs")
         assert isinstance(cog, MemberJobs)
-        await cog.cancel_listed(interaction, self.listed_at)
+        try:
+            await cog.cancel_listed(interaction, self.listed_at)
+        except Exception as exc:
+            await answer_unexpected(interaction, exc, "/jobs' Cancel")
 
 
 class MemberJobs(commands.Cog):

@@ -27,7 +27,7 @@ from bot.models import ReferenceImage
 from bot.preferences import preferred_model
 from bot.store.forms import FormStore
 from cogs.editing import edit_request, message_images
-from cogs.errors import send_ephemeral
+from cogs.errors import answer_unexpected, send_ephemeral
 from cogs.imagine import Imagine, form_submit, submitted_text
 
 MENU_NAME = "Edit with Nano Banana"
@@ -136,6 +136,8 @@ class Remix(commands.Cog):
             # A form's errors do not reach the app-command error handler: refusals (quota, moderation, the
             # model's limits) are answered here, privately, like every other refusal.
             await send_ephemeral(interaction, exc.user_message)
+        except Exception as exc:
+            await answer_unexpected(interaction, exc, "the Edit with Nano Banana form")
 
     async def _submitted(self, interaction: discord.Interaction[Any], form_id: str, components: list[Any]) -> None:
         body = await self.forms.take(form_id, now=self.bot.clock())

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import sqlite3
 import time
 from datetime import UTC, datetime
 
@@ -49,6 +50,7 @@ from bot.store.jobs import Job, NewJob
 from bot.store.reply_notes import ReplyNotes
 from bot.unread_mark import UnreadMark, earliest
 from cogs.editing import attachment_images, edit_request, message_images
+from cogs.errors import STORAGE_REFUSED, storage_refused
 from cogs.policy import admit, moderate, quota_member
 
 log = logging.getLogger(__name__)
@@ -312,6 +314,14 @@ class Replies(commands.Cog):
         except BananacordError as exc:
             log.info("reply %s refused: %s", message.id, exc.detail or type(exc).__name__)
             await self._note(message, exc.user_message)
+        except Exception as exc:
+            if not storage_refused(exc):
+                raise
+            # Nothing was recorded, so nothing starts and nothing is charged; the member is told why. The
+            # note's own record is a write too, and may be refused as well.
+            log.error("reply %s: the bot's storage refuses writes (%s)", message.id, exc)
+            with contextlib.suppress(sqlite3.Error):
+                await self._note(message, STORAGE_REFUSED)
 
     async def _replied_message(self, message: discord.Message) -> discord.Message | int | None:
         """The message this one replies to (not forwards), or its id if it was deleted; None if this is not
