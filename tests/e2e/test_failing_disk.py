@@ -58,6 +58,10 @@ async def test_a_disk_that_stops_taking_writes_loses_nothing_charges_nothing_and
         await discord_fake.wait_until_ready(timeout=30)
         first = await discord_fake.slash_command("imagine", {"prompt": "before the disk fills"})
         await discord_fake.wait_for(lambda: states(db) == ["delivered"], timeout=20)
+        assert first.original_message_id is not None
+        shown = discord_fake.messages[first.original_message_id]
+        edit = await press(discord_fake, shown, "Edit")  # the form, opened before and submitted during
+        await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=20)
         seaart.hold(True)
         await discord_fake.slash_command("imagine", {"prompt": "running when it fills"})
         await discord_fake.wait_for(lambda: states(db) == ["delivered", "running"], timeout=20)
@@ -66,9 +70,10 @@ async def test_a_disk_that_stops_taking_writes_loses_nothing_charges_nothing_and
         seaart.hold(False)  # its image is ready: the bot finds it, and cannot record it
         refused = await discord_fake.slash_command("imagine", {"prompt": "while it is full"})
         await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=20)
-        assert first.original_message_id is not None
-        reroll = await press(discord_fake, discord_fake.messages[first.original_message_id], "Re-roll")
+        reroll = await press(discord_fake, shown, "Re-roll")
         await discord_fake.wait_for(lambda: bool(reroll.callbacks), timeout=20)
+        submitted = await discord_fake.submit_modal(edit, {"instruction": "make it night"})
+        await discord_fake.wait_for(lambda: bool(submitted.callbacks), timeout=20)
         await discord_fake.post_message("make it night", reply_to=first.original_message_id)
         member = discord_fake.member_id
         await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 1, timeout=20)
@@ -81,7 +86,8 @@ async def test_a_disk_that_stops_taking_writes_loses_nothing_charges_nothing_and
         await discord_fake.wait_for(lambda: states(db) == ["delivered"] * 3, timeout=20)
         assert after.callbacks[0]["type"] == 4
     (note,) = discord_fake.dms_to(member)
-    for answer in (private_answer(refused), private_answer(reroll), note.content or ""):
+    answers = [private_answer(refused), private_answer(reroll), private_answer(submitted), note.content or ""]
+    for answer in answers:
         assert "cannot save" in answer and "not charged" in answer, answer
     prompts = [c.json["prompt"] for c in seaart.creates]
     assert prompts == ["before the disk fills", "running when it fills", "after the space came back"]
