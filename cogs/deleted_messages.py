@@ -5,7 +5,7 @@ freed. Without this it ran on, to be delivered into a message that no longer exi
 Every message deleted in a server the bot is in reaches it (the guild-messages intent), so the lookup
 is one indexed query (bot/store/jobs.py, ``active_shown_in``) per delete, or per bulk delete. A deleted
 channel takes its messages with it and Discord says so only once (CHANNEL_DELETE): every job still
-running in it is cancelled the same way (``active_in_channel``).
+running in it is cancelled the same way (``active_in``), as are a server's when the bot is removed from it.
 """
 
 from __future__ import annotations
@@ -39,8 +39,15 @@ class DeletedMessages(commands.Cog):
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
         # Discord sends no MESSAGE_DELETE for the messages a deleted channel takes with it: without this,
         # each job there was found gone only at its next edit, or made and then refused at its upload.
-        runner = self.bot.services.runner
-        await self._cancel(await runner.store.active_in_channel(channel.guild.id, channel.id))
+        await self._cancel(await self.bot.services.runner.store.active_in(channel.guild.id, channel.id))
+
+    @commands.Cog.listener()
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        # The bot was removed from the server (discord.py tells an outage apart: on_guild_unavailable). Its
+        # messages there can no longer be edited, nor its members be told by DM unless they share another
+        # server with it: nobody can be shown these jobs, so they end as if their messages were deleted.
+        log.info("removed from server %s: cancelling its jobs still running", guild.id)
+        await self._cancel(await self.bot.services.runner.store.active_in(guild.id))
 
     async def _cancel_shown_in(self, message_ids: Collection[int]) -> None:
         await self._cancel(await self.bot.services.runner.store.active_shown_in(message_ids))

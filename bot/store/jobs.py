@@ -460,11 +460,14 @@ class JobStore:
                 found.extend(str(row[0]) for row in await cur.fetchall())
         return found
 
-    async def active_in_channel(self, guild_id: int, channel_id: int) -> list[str]:
-        """The unfinished jobs of a channel (one just deleted); by the guild-and-state index, the channel
-        checked on the few rows it finds."""
-        sql = f"SELECT id FROM jobs WHERE guild_id = ? AND state IN ({_ACTIVE_MARKS}) AND channel_id = ?"
-        async with self.db.read() as conn, conn.execute(sql, (guild_id, *ACTIVE_STATES, channel_id)) as cur:
+    async def active_in(self, guild_id: int, channel_id: int | None = None) -> list[str]:
+        """The unfinished jobs of a server, or of one of its channels (one just deleted, or a server the bot
+        was removed from); by the guild-and-state index, the channel checked on the few rows it finds."""
+        sql = f"SELECT id FROM jobs WHERE guild_id = ? AND state IN ({_ACTIVE_MARKS})"
+        params: tuple[object, ...] = (guild_id, *ACTIVE_STATES)
+        if channel_id is not None:
+            sql, params = sql + " AND channel_id = ?", (*params, channel_id)
+        async with self.db.read() as conn, conn.execute(sql, params) as cur:
             return [str(row[0]) for row in await cur.fetchall()]
 
     async def batch(self, batch_id: str) -> list[Job]:

@@ -184,3 +184,23 @@ async def test_an_image_whose_channel_was_deleted_unseen_ends_cancelled_and_unch
     route = f"/channels/{doomed}/messages/{message_id}"  # the fake answers it 404, code 10003
     assert [r.status for r in discord_fake.requests if r.method == "PATCH" and r.path == route] == [404]
     assert owed(settings) == 0
+
+
+async def test_a_bot_removed_from_the_server_cancels_the_jobs_running_there(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, running_bot: RunningBot
+) -> None:
+    """The server's owner removes the bot while a job runs: the bot's token may no longer touch the server's
+    channels (403 Missing Access), and whether the interaction's token still edits its message is [U], so
+    nobody can count on being shown the image. The job ends cancelled at once, at the provider and
+    uncharged, and nothing more is tried on its message (before, it ran on to its delivery)."""
+    message_id = await start_running_job(discord_fake, seaart, settings)
+    removed_at = time.monotonic()
+    await discord_fake.remove_bot()
+    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
+    (job,) = rows(settings)
+    assert job["charge_state"] == "refunded" and job["cancelled_by"] is None
+    assert [r.method for r in seaart.requests if r.path.endswith("/cancel")] == ["PUT"]
+    seaart.release()
+    await asyncio.sleep(1.0)  # a poll or an edit that should not come would come by now
+    assert states(settings) == ["cancelled"]
+    assert calls_to(discord_fake, message_id, removed_at) == [] and owed(settings) == 0

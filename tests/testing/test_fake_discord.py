@@ -454,6 +454,34 @@ async def test_a_deleted_channel_is_gone_with_its_messages_and_the_client_is_tol
     assert deletes == []  # the bot deleted nothing: the channel took its message with it
 
 
+async def test_a_bot_removed_from_the_guild_is_told_and_kept_out(fake: FakeDiscord) -> None:
+    """GUILD_DELETE without ``unavailable`` (discord.py: on_guild_remove, the guild dropped), the guild's
+    channels 403 Missing Access (50001) to the bot's token, and a new session's READY without the guild."""
+    running = await start_bot(fake)
+    try:
+        bot = running.bot
+        removed: list[int] = []
+
+        async def on_guild_remove(guild: discord.Guild) -> None:
+            removed.append(guild.id)
+
+        bot.add_listener(on_guild_remove)
+        await fake.remove_bot()
+        await fake.wait_for(lambda: removed == [fake.guild_id], timeout=5)
+        assert bot.get_guild(fake.guild_id) is None
+        with pytest.raises(discord.Forbidden) as refused:
+            await bot.get_partial_messageable(fake.channel_id).send("still here?")
+        assert refused.value.code == 50001
+    finally:
+        await running.close()
+    again = await start_bot(fake)
+    try:
+        await asyncio.wait_for(again.bot.wait_until_ready(), 5)
+        assert list(again.bot.guilds) == []
+    finally:
+        await again.close()
+
+
 async def test_standalone_entry_point() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.testing.discord", "--port", "0", stdout=asyncio.subprocess.PIPE

@@ -453,6 +453,15 @@ class FakeDiscord(StartsAndStops, World):
             await self._gateway.announce_bulk_delete(messages)
         self.notify()
 
+    async def remove_bot(self) -> None:
+        """The server's owner removes the bot (kicks it): GUILD_DELETE without ``unavailable`` to the live
+        client, the guild's channels answer the bot's token 403 Missing Access (code 50001) from now on,
+        and a later session's READY lists no guild."""
+        await self._wait_for_live_connection()
+        self.bot_removed = True
+        await self._gateway.announce_guild_delete()
+        self.notify()
+
     async def delete_channel(self, channel_id: int) -> None:
         """A moderator deletes a text channel: it is gone with its messages and their files, every REST
         call on it answers 404 Unknown Channel (code 10003), and the live client gets CHANNEL_DELETE.

@@ -159,7 +159,7 @@ class Gateway:
             {
                 "v": 10,
                 "user": self.world.client_user(),
-                "guilds": [{"id": str(self.world.guild_id), "unavailable": True}],
+                "guilds": [] if self.world.bot_removed else [{"id": str(self.world.guild_id), "unavailable": True}],
                 "session_id": session.id,
                 "session_type": "normal",
                 "resume_gateway_url": self.url,
@@ -175,7 +175,8 @@ class Gateway:
                 "_trace": ["fake-discord"],
             },
         )
-        await conn.dispatch("GUILD_CREATE", self.world.guild_create_payload())
+        if not self.world.bot_removed:
+            await conn.dispatch("GUILD_CREATE", self.world.guild_create_payload())
         self._ready(conn)
 
     def _ready(self, conn: Connection) -> None:
@@ -193,6 +194,12 @@ class Gateway:
             "guild_id": str(self.world.guild_id),
         }
         await conn.dispatch("MESSAGE_DELETE_BULK", data)
+
+    async def announce_guild_delete(self) -> None:
+        """GUILD_DELETE without ``unavailable``: the bot is no longer in the guild (not an outage)."""
+        conn = self.live_connection()
+        if conn is not None:
+            await conn.dispatch("GUILD_DELETE", {"id": str(self.world.guild_id)})
 
     async def announce_channel_delete(self, channel: JSON) -> None:
         """CHANNEL_DELETE for a guild channel, as Discord sends it (the GUILDS intent; no MESSAGE_DELETE

@@ -115,6 +115,9 @@ class World:
         # The gateway intents the latest IDENTIFY asked for: without the message-content intent, members'
         # messages reach the bot without their content unless they mention it (section 2.6 of the docs).
         self.intents = 0
+        # The bot was removed from the guild (kicked, or its owner took it out): its channels answer the
+        # bot's token 403 Missing Access, and a new session gets no guild (remove_bot).
+        self.bot_removed = False
 
         self.messages: dict[int, FakeMessage] = {}
         self.interactions: dict[int, FakeInteraction] = {}
@@ -353,6 +356,8 @@ class World:
     def channel(self, cid: int) -> JSON:
         channel = self.channels.get(cid)
         if channel is not None:
+            if self.bot_removed:
+                raise ApiError(403, 50001, "Missing Access")
             return channel
         if cid in self.dm_channels:
             return self._dm_payload(cid)
