@@ -99,15 +99,7 @@ async def test_a_reply_is_noted_once_however_often_the_bot_reads_it_again(
     """A banned member's reply posted while the bot was away is refused by a private note at the next
     start; the start after that reads the same reply again (the run was last alive before it, as when a
     loop stalls) and sends no second note: notes are recorded per reply, not kept in one run's memory."""
-    first = await start_bot(settings, discord_fake, clock)
-    try:
-        image = await bot_image(discord_fake, settings)
-        member = discord_fake.member_id
-        await command(discord_fake, "mod ban", {"member": member, "reason": "spam"}, discord_fake.moderator_id)
-    finally:
-        await first.close()
-    before = time.time() - 30
-    reply = await discord_fake.post_message("make it night", reply_to=image.id, live=False)
+    member, reply, before = await banned_members_reply_while_away(discord_fake, settings, clock)
     for run in range(2):
         running = await start_reading_again(discord_fake, settings, clock, since=before)
         try:
@@ -132,15 +124,7 @@ async def test_a_note_discord_posted_whose_answer_was_lost_is_not_sent_again_at_
     between sending a note and recording it. The next start reads the reply again and sends the note
     again with the same nonce as before, so Discord hands back the DM it already made: the member has one
     note, not two (before, each send drew a new nonce)."""
-    first = await start_bot(settings, discord_fake, clock)
-    try:
-        image = await bot_image(discord_fake, settings)
-        member = discord_fake.member_id
-        await command(discord_fake, "mod ban", {"member": member, "reason": "spam"}, discord_fake.moderator_id)
-    finally:
-        await first.close()
-    before = time.time() - 30
-    reply = await discord_fake.post_message("make it night", reply_to=image.id, live=False)
+    member, reply, before = await banned_members_reply_while_away(discord_fake, settings, clock)
 
     def posts_of_the_note() -> list[object]:
         return [
@@ -402,6 +386,22 @@ async def test_a_session_lost_during_a_catch_up_is_caught_up_after_it(
     finally:
         await running.close()
     assert bot_replies_to(discord_fake, reply.id) == [answer]
+
+
+async def banned_members_reply_while_away(
+    discord_fake: FakeDiscord, settings: Settings, clock: Clock
+) -> tuple[int, FakeMessage, float]:
+    """The bot shows an image, a moderator bans its member, the bot stops, and the member replies to the
+    image meanwhile: (the member, the reply, a time the bot's last run was alive before the reply)."""
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        image = await bot_image(discord_fake, settings)
+        member = discord_fake.member_id
+        await command(discord_fake, "mod ban", {"member": member, "reason": "spam"}, discord_fake.moderator_id)
+    finally:
+        await first.close()
+    before = time.time() - 30
+    return member, await discord_fake.post_message("make it night", reply_to=image.id, live=False), before
 
 
 def history_requests(discord_fake: FakeDiscord) -> list[object]:
