@@ -201,6 +201,9 @@ class JobRunner:
         self._edit_behind: set[str] = set()
         # Final edits being retried, cancels being carried out, providers being told of cancels.
         self._background: set[asyncio.Task[Any]] = set()
+        # Those of them that wait minutes between tries of something kept in SQLite (a final edit owed, a
+        # held job's message looked for): a stop cancels them at once, the next start takes them up again.
+        self._resumable: set[asyncio.Task[Any]] = set()
         self._step_finished = False
         self._locks: dict[str, asyncio.Lock] = {}
         # One per batch while any of its candidates is being shown: their message is edited by one at a
@@ -264,12 +267,16 @@ class JobRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        tasks = list(self._inflight.values()) + list(self._background)
-        if tasks and grace > 0:
-            log.info("waiting up to %g s for %d job step(s) in flight", grace, len(tasks))
-            _, pending = await asyncio.wait(tasks, timeout=grace)
+        resumable = list(self._resumable)
+        for task in resumable:
+            task.cancel()
+        waited = list(self._inflight.values()) + [task for task in self._background if task not in self._resumable]
+        if waited and grace > 0:
+            log.info("waiting up to %g s for %d job step(s) in flight", grace, len(waited))
+            _, pending = await asyncio.wait(waited, timeout=grace)
             if pending:
                 log.warning("cancelling %d job step(s) still running after %g s", len(pending), grace)
+        tasks = waited + resumable
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -304,7 +311,7 @@ class JobRunner:
                 message_id = await self.sink.locate(job)
             except Exception as exc:
                 log.warning("job %s: could not look for its message (%s); looking again", job.id, _what_failed(exc))
-                self._in_background(self._recover_held_later(job), f"recover-held-{job.id}")
+                self._in_background(self._recover_held_later(job), f"recover-held-{job.id}", resumable=True)
                 continue
             await self._settle_held(job, message_id)
 
@@ -1334,13 +1341,19 @@ class JobRunner:
             await self._show_batch(job.batch_id)
 
     def _retry_final(self, job_id: str) -> None:
-        self._in_background(self._show_final_later(job_id), f"final-{job_id}")
+        self._in_background(self._show_final_later(job_id), f"final-{job_id}", resumable=True)
 
-    def _in_background(self, work: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
-        """Run ``work`` as the runner's own: ``stop`` gives it the grace its steps get, then cancels it."""
+    def _in_background(self, work: Coroutine[Any, Any, T], name: str, *, resumable: bool = False) -> asyncio.Task[T]:
+        """Run ``work`` as the runner's own: ``stop`` gives it the grace its steps get, then cancels it.
+        ``resumable``: what it does is kept in SQLite and taken up again by the next start, and it spends
+        most of its time waiting between tries, so ``stop`` cancels it at once rather than wait on it (a
+        retry half a minute away used to hold a SIGTERM for the whole grace)."""
         task = asyncio.create_task(work, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        if resumable:
+            self._resumable.add(task)
+            task.add_done_callback(self._resumable.discard)
         return task
 
     async def _show_final_later(self, job_id: str) -> None:

@@ -121,3 +121,38 @@ async def test_an_end_whose_message_is_gone_is_not_owed(
         await running.close()
     assert [r.status for r in discord_fake.requests if final_edit(r)] == [404]
     assert owed(settings) == [] and discord_fake.dms_to(interaction.user_id) == []
+
+
+async def test_a_graceful_stop_does_not_wait_out_a_final_edit_s_next_try(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """Discord refused the edit that shows how a job ended and the next try is half a minute away when a
+    graceful stop comes (SIGTERM: job steps in flight get ``[jobs] shutdown_grace_seconds``). The edit is
+    owed in SQLite and the next start tries it, so there is nothing to wait for: the stop is over at once,
+    where it used to wait out the whole grace (seen in soaks as SIGTERMs that took 20.1 s). The next
+    start, on the same database, shows the end."""
+    settings = make_settings(tmp_path, discord_fake, seaart, jobs={"final_edit_retry_seconds": [30.0]})
+    discord_fake.fail_next("PATCH", r"/messages/", status=403, match=final_edit)
+    seaart.script("error:REQUEST_INVALID")
+    running = await start_bot(settings, discord_fake)
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "refused, then stopped"})
+        await discord_fake.wait_for(lambda: any(final_edit(r) and r.status == 403 for r in discord_fake.requests))
+        await discord_fake.wait_for(lambda: len(owed(settings)) == 1, timeout=5)
+    finally:
+        began = asyncio.get_running_loop().time()
+        await running.bot.shutdown(grace=20.0)
+        took = asyncio.get_running_loop().time() - began
+        await asyncio.wait_for(running.task, 5)
+    assert took < 5.0, f"the stop waited {took:.1f} s on a retry 30 s away"
+    assert len(owed(settings)) == 1 and job_state(settings) == "failed"
+
+    # The same database; its first try sooner, so the test need not wait half a minute for it.
+    again = await start_bot(short_retry_settings(tmp_path, discord_fake, seaart), discord_fake)
+    try:
+        assert interaction.original_message_id is not None
+        message = discord_fake.messages[interaction.original_message_id]
+        await discord_fake.wait_for(lambda: REFUSED_TITLE in message.embeds[0]["title"], timeout=10)
+        await discord_fake.wait_for(lambda: owed(settings) == [], timeout=5)
+    finally:
+        await again.close()
