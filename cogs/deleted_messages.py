@@ -39,25 +39,25 @@ class DeletedMessages(commands.Cog):
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
         # Discord sends no MESSAGE_DELETE for the messages a deleted channel takes with it: without this,
         # each job there was found gone only at its next edit, or made and then refused at its upload.
-        await self._cancel(await self.bot.services.runner.store.active_in(channel.guild.id, channel.id))
+        store = self.bot.services.runner.store
+        await self._cancel(await store.active_in(channel.guild.id, channel.id), "its channel was deleted")
 
     @commands.Cog.listener()
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         # The bot was removed from the server (discord.py tells an outage apart: on_guild_unavailable). Its
         # messages there can no longer be edited, nor its members be told by DM unless they share another
         # server with it: nobody can be shown these jobs, so they end as if their messages were deleted.
-        log.info("removed from server %s: cancelling its jobs still running", guild.id)
-        await self._cancel(await self.bot.services.runner.store.active_in(guild.id))
+        await self._cancel(await self.bot.services.runner.store.active_in(guild.id), "the bot left its server")
 
     async def _cancel_shown_in(self, message_ids: Collection[int]) -> None:
-        await self._cancel(await self.bot.services.runner.store.active_shown_in(message_ids))
+        await self._cancel(await self.bot.services.runner.store.active_shown_in(message_ids), "its message was deleted")
 
-    async def _cancel(self, job_ids: list[str]) -> None:
+    async def _cancel(self, job_ids: list[str], why: str) -> None:
         runner = self.bot.services.runner
         for job_id in job_ids:
             job = await runner.cancel(job_id, by_user=None, message_gone=True)
             if job is not None:
-                log.info("job %s: its message was deleted; the job is %s", job_id, job.state)
+                log.info("job %s: %s; the job is %s", job_id, why, job.state)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -1,4 +1,9 @@
-"""One app-command error handler: our errors become their ephemeral user_message; anything else an apology."""
+"""One app-command error handler: our errors become their ephemeral user_message; anything else an apology.
+
+Buttons and forms do not pass through it (discord.py answers their failures with nothing, which the member
+sees as "This interaction failed"): their handlers answer unmapped errors with ``answer_unexpected``, the
+same apology. When the bot's storage refuses writes the answer says so, since nothing could be recorded.
+"""
 
 from __future__ import annotations
 
