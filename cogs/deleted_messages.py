@@ -5,7 +5,8 @@ freed. Without this it ran on, to be delivered into a message that no longer exi
 Every message deleted in a server the bot is in reaches it (the guild-messages intent), so the lookup
 is one indexed query (bot/store/jobs.py, ``active_shown_in``) per delete, or per bulk delete. A deleted
 channel takes its messages with it and Discord says so only once (CHANNEL_DELETE): every job still
-running in it is cancelled the same way (``active_in``), as are a server's when the bot is removed from it.
+running in it is cancelled the same way (``active_in``), as are a thread's (THREAD_DELETE) and a server's
+when the bot is removed from it.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ class DeletedMessages(commands.Cog):
         # each job there was found gone only at its next edit, or made and then refused at its upload.
         store = self.bot.services.runner.store
         await self._cancel(await store.active_in(channel.guild.id, channel.id), "its channel was deleted")
+
+    @commands.Cog.listener()
+    async def on_raw_thread_delete(self, payload: discord.RawThreadDeleteEvent) -> None:
+        # The same for a thread (a forum's posts are threads); raw: sent whether or not it was cached.
+        store = self.bot.services.runner.store
+        await self._cancel(await store.active_in(payload.guild_id, payload.thread_id), "its thread was deleted")
 
     @commands.Cog.listener()
     async def on_guild_remove(self, guild: discord.Guild) -> None:

@@ -138,14 +138,21 @@ async def test_a_batch_whose_message_is_gone_cancels_every_candidate_still_runni
     assert owed(settings) == 0
 
 
+@pytest.mark.parametrize("kind", ["channel", "thread"])
 async def test_deleting_a_channel_cancels_the_jobs_running_in_it_and_nothing_else(
-    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock, kind: str
 ) -> None:
     """A moderator deletes a channel while jobs run in it: Discord sends CHANNEL_DELETE and no message
     deletes, and nobody can be shown those jobs any more. They end cancelled at once, at the provider and
     uncharged, and nothing is tried on their messages (before, each was found gone only at its next edit,
-    or its image was made and its upload refused); a job in another channel is delivered."""
-    doomed = discord_fake.add_channel("doomed")  # before the bot starts: its guild's channels include it
+    or its image was made and its upload refused); a job in another channel is delivered. The same for a
+    thread (a forum's posts are threads), which Discord reports as THREAD_DELETE."""
+    # Before the bot starts: its guild's channels (or threads) include it.
+    doomed = (
+        discord_fake.add_channel("doomed")
+        if kind == "channel"
+        else discord_fake.add_thread(discord_fake.channel_id, "doomed")
+    )
     running = await start_bot(settings, discord_fake, clock)
     try:
         seaart.hold(True)

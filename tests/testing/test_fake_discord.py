@@ -454,6 +454,33 @@ async def test_a_deleted_channel_is_gone_with_its_messages_and_the_client_is_tol
     assert deletes == []  # the bot deleted nothing: the channel took its message with it
 
 
+async def test_a_thread_is_the_guild_s_thread_not_its_channel_and_its_deletion_is_told(fake: FakeDiscord) -> None:
+    """A thread (``add_thread``) comes in GUILD_CREATE's threads (discord.py: guild.get_thread), is left out
+    of the guild's channel list, takes messages like a channel, and its deletion is THREAD_DELETE."""
+    thread_id = fake.add_thread(fake.channel_id, "a forum post")
+    running = await start_bot(fake)
+    try:
+        bot = running.bot
+        guild = bot.get_guild(fake.guild_id)
+        assert guild is not None
+        thread = guild.get_thread(thread_id)
+        assert thread is not None and thread.parent_id == fake.channel_id and guild.get_channel(thread_id) is None
+        assert thread_id not in [c.id for c in await guild.fetch_channels()]
+        posted = await thread.send("in the thread")
+        assert fake.messages[posted.id].channel_id == thread_id
+        deleted: list[int] = []
+
+        async def on_raw_thread_delete(payload: discord.RawThreadDeleteEvent) -> None:
+            deleted.append(payload.thread_id)
+
+        bot.add_listener(on_raw_thread_delete)
+        await fake.delete_channel(thread_id)
+        await fake.wait_for(lambda: deleted == [thread_id], timeout=5)
+        assert guild.get_thread(thread_id) is None and fake.messages[posted.id].deleted
+    finally:
+        await running.close()
+
+
 async def test_a_bot_removed_from_the_guild_is_told_and_kept_out(fake: FakeDiscord) -> None:
     """GUILD_DELETE without ``unavailable`` (discord.py: on_guild_remove, the guild dropped), the guild's
     channels 403 Missing Access (50001) to the bot's token, and a new session's READY without the guild."""

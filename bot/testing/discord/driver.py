@@ -463,9 +463,10 @@ class FakeDiscord(StartsAndStops, World):
         self.notify()
 
     async def delete_channel(self, channel_id: int) -> None:
-        """A moderator deletes a text channel: it is gone with its messages and their files, every REST
-        call on it answers 404 Unknown Channel (code 10003), and the live client gets CHANNEL_DELETE.
-        Discord sends no MESSAGE_DELETE for the messages that went with it."""
+        """A moderator deletes a text channel (or a thread, ``add_thread``): it is gone with its messages
+        and their files, every REST call on it answers 404 Unknown Channel (code 10003), and the live client
+        gets CHANNEL_DELETE (THREAD_DELETE for a thread). Discord sends no MESSAGE_DELETE for the messages
+        that went with it."""
         await self._wait_for_live_connection()
         channel = self.remove_channel(channel_id)
         await self._gateway.announce_channel_delete(channel)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
 
-from .protocol import HEARTBEAT_INTERVAL_MS, INTENT_GUILD_MESSAGES, JSON
+from .protocol import CHANNEL_PUBLIC_THREAD, HEARTBEAT_INTERVAL_MS, INTENT_GUILD_MESSAGES, JSON
 from .records import FakeMessage
 from .world import World
 
@@ -202,10 +202,15 @@ class Gateway:
             await conn.dispatch("GUILD_DELETE", {"id": str(self.world.guild_id)})
 
     async def announce_channel_delete(self, channel: JSON) -> None:
-        """CHANNEL_DELETE for a guild channel, as Discord sends it (the GUILDS intent; no MESSAGE_DELETE
-        for the messages that went with it)."""
+        """CHANNEL_DELETE for a guild channel, THREAD_DELETE (its id, guild, parent and type) for a thread,
+        as Discord sends them (the GUILDS intent; no MESSAGE_DELETE for the messages that went with it)."""
         conn = self.live_connection()
-        if conn is not None:
+        if conn is None:
+            return
+        if channel["type"] == CHANNEL_PUBLIC_THREAD:
+            fields = ("id", "guild_id", "parent_id", "type")
+            await conn.dispatch("THREAD_DELETE", {key: channel[key] for key in fields})
+        else:
             await conn.dispatch("CHANNEL_DELETE", channel)
 
     async def announce(self, event: str, message: FakeMessage) -> None:

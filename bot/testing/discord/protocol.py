@@ -107,6 +107,7 @@ INTENT_MESSAGE_CONTENT = 1 << 15
 MESSAGE_DEFAULT = 0
 MESSAGE_REPLY = 19
 CHANNEL_DM = 1
+CHANNEL_PUBLIC_THREAD = 11  # a thread in a text channel; a forum's posts are threads too
 
 SELECT_TYPES = {3, 5, 6, 7, 8}
 COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")

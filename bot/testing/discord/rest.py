@@ -270,7 +270,7 @@ class RestApi:
 
     async def _get_guild_channels(self, call: Call) -> web.StreamResponse:
         self._check_guild(call)
-        return json_response(200, list(self.world.channels.values()))
+        return json_response(200, self.world.guild_channels())
 
     async def _get_guild_member(self, call: Call) -> web.StreamResponse:
         self._check_guild(call, "Member")

@@ -22,6 +22,7 @@ from .protocol import (
     ALL_PERMISSIONS,
     BOT_PERMISSIONS,
     CHANNEL_DM,
+    CHANNEL_PUBLIC_THREAD,
     CREATE_FLAGS,
     DISCORD_EPOCH_MS,
     EDITABLE_FLAGS,
@@ -215,6 +216,39 @@ class World:
         self.add_text_channel("general", cid=self.channel_id)
         self.add_text_channel("nsfw-art", cid=self.nsfw_channel_id, nsfw=True)
 
+    def add_thread(self, parent_id: int, name: str) -> int:
+        """A public thread in the text channel ``parent_id`` (a forum's posts are threads too), started by
+        the member: a channel of its own for messages and interactions, listed among the guild's threads
+        (GUILD_CREATE ``threads``), not its channels. Returns its id."""
+        cid = self.snowflakes.next()
+        self.channels[cid] = {
+            "id": str(cid),
+            "type": CHANNEL_PUBLIC_THREAD,
+            "guild_id": str(self.guild_id),
+            "name": name,
+            "parent_id": str(parent_id),
+            "owner_id": str(self.member_id),
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "message_count": 0,
+            "member_count": 1,
+            "total_message_sent": 0,
+            "flags": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": now_iso(),
+                "locked": False,
+                "invitable": True,
+                "create_timestamp": now_iso(),
+            },
+        }
+        return cid
+
+    def guild_channels(self) -> list[JSON]:
+        """The guild's channels as Discord lists them: threads are not among them."""
+        return [ch for ch in self.channels.values() if ch["type"] != CHANNEL_PUBLIC_THREAD]
+
     def add_text_channel(
         self, name: str, *, cid: int | None = None, nsfw: bool = False, overwrites: Sequence[JSON] = ()
     ) -> int:
@@ -344,8 +378,8 @@ class World:
             "lazy": True,
             "member_count": len(self.members),
             "members": [self.member(uid) for uid in self.members],
-            "channels": [{k: v for k, v in ch.items() if k != "guild_id"} for ch in self.channels.values()],
-            "threads": [],
+            "channels": [{k: v for k, v in ch.items() if k != "guild_id"} for ch in self.guild_channels()],
+            "threads": [ch for ch in self.channels.values() if ch["type"] == CHANNEL_PUBLIC_THREAD],
             "presences": [],
             "voice_states": [],
             "stage_instances": [],
