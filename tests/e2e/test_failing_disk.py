@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import signal
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -96,3 +97,30 @@ async def test_a_disk_that_stops_taking_writes_loses_nothing_charges_nothing_and
     assert sorted(ledger(db)) == sorted((j["id"], kind) for j in jobs for kind in ("reserve", "commit"))
     shown = discord_fake.messages[jobs[1]["message_id"]]
     assert len(shown.files) == 1 and "Done" in str(shown.embeds[0]["title"])
+
+
+async def test_a_stop_while_the_disk_refuses_writes_exits_cleanly_and_the_next_start_delivers(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """SIGTERM while nothing can be written (the stop's own writes fail too): the process still exits 0 at
+    once, and the job whose image came meanwhile, which could not be recorded, is delivered by the next
+    start, charged once."""
+    config = write_config(tmp_path, discord_fake, seaart)
+    db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
+    with bot_processes(config, log) as start:
+        proc = start()
+        await discord_fake.wait_until_ready(timeout=30)
+        seaart.hold(True)
+        await discord_fake.slash_command("imagine", {"prompt": "running when it fills"})
+        await discord_fake.wait_for(lambda: states(db) == ["running"], timeout=20)
+        writes_fail(proc, True)
+        seaart.hold(False)
+        await asyncio.sleep(1)  # its image is found, and cannot be recorded
+        proc.send_signal(signal.SIGTERM)
+        await discord_fake.wait_for(lambda: proc.poll() is not None, timeout=30)
+        assert proc.returncode == 0 and states(db) == ["running"]
+        start()
+        await discord_fake.wait_for(lambda: states(db) == ["delivered"], timeout=30)
+    (job,) = rows(db)
+    assert job["charge_state"] == "committed" and ledger(db) == [(job["id"], "reserve"), (job["id"], "commit")]
+    assert len(seaart.creates) == 1
