@@ -21,6 +21,9 @@ The bot runs as its own process (`python -m bot run`, bench/harness.py) against 
     on the same database; and --terms graceful stops (SIGTERM, as a deploy or `docker stop` sends),
     among the kills, each of which must end with the process exiting 0 by itself within its shutdown
     grace (plus 10 s), then a restart;
+  * --channel-delete: that share of the commands goes to a second channel, which a moderator deletes three
+    quarters into the sending (CHANNEL_DELETE, or unseen if no bot is connected then): its jobs must end
+    cancelled and uncharged like those whose message was deleted;
   * members who change their minds: --cancels of the commands get their Cancel button pressed or their
     message deleted (half each) 0.2 to --max + 1 s after they were sent (bot/testing/soak.py
     MemberActions), kills and faults notwithstanding.
@@ -119,6 +122,34 @@ class Plan:
     keep: bool
     log_level: str = "INFO"
     images: ImageStyle = "gradient"
+    channel_delete: float = 0.0  # share of the commands sent in a second channel, deleted mid-run
+
+
+@dataclass
+class DoomedChannel:
+    """A second channel that takes a share of the commands and is deleted three quarters into the sending
+    (CHANNEL_DELETE, or, when no bot is connected then, deleted unseen)."""
+
+    channel_id: int
+    share: float
+    sent: int = 0
+    deleted: str = ""  # how and when: "live at N s" or "while the bot was away at N s"
+
+    def pick(self, discord_fake: FakeDiscord, draw: random.Random) -> int | None:
+        if self.channel_id in discord_fake.channels and draw.random() < self.share:
+            self.sent += 1
+            return self.channel_id
+        return None
+
+    async def delete_at(self, discord_fake: FakeDiscord, delay: float, began: float) -> None:
+        await asyncio.sleep(delay)
+        try:
+            await discord_fake.delete_channel(self.channel_id)
+            how = "live"
+        except TimeoutError:  # no bot connected for 10 s: it finds the channel gone when it is back
+            discord_fake.remove_channel(self.channel_id)
+            how = "while the bot was away"
+        self.deleted = f"{how} at {time.monotonic() - began:.1f} s"
 
 
 # What a graceful stop gives the steps talking to a provider ([jobs] shutdown_grace_seconds, the default).
@@ -212,12 +243,14 @@ async def send_through_restarts(
     actions: MemberActions,
     reworks: Reworks,
     replies: ReplyEdits,
+    doomed: DoomedChannel | None = None,
 ) -> list[FakeInteraction]:
     """One /imagine per prompt, evenly over the plan's spread, a seeded share of them batches (count 2-4),
-    each handed to ``actions``. A command due while the bot is down waits for the new process (the fake
-    dispatches only to a live gateway connection)."""
+    each handed to ``actions``; a share of them in ``doomed``'s channel while it exists. A command due while
+    the bot is down waits for the new process (the fake dispatches only to a live gateway connection)."""
     sent: list[FakeInteraction] = []
     batches = random.Random(f"{plan.seed}-batches")
+    channels = random.Random(f"{plan.seed}-channels")
     start = time.monotonic()
     gap = plan.spread / (len(prompts) - 1) if len(prompts) > 1 else 0.0
     for index, prompt in enumerate(prompts):
@@ -225,9 +258,12 @@ async def send_through_restarts(
         options: dict[str, Any] = {"prompt": prompt, "resolution": "1K"}
         if batches.random() < plan.batches:
             options["count"] = batches.randint(2, 4)
+        channel_id = doomed.pick(discord_fake, channels) if doomed is not None else None
         for _ in range(6):
+            if channel_id is not None and channel_id not in discord_fake.channels:
+                channel_id = None  # deleted while the command waited for a bot: it is typed elsewhere
             with contextlib.suppress(TimeoutError):
-                sent.append(await discord_fake.slash_command("imagine", options))
+                sent.append(await discord_fake.slash_command("imagine", options, channel_id=channel_id))
                 actions.after_sent(sent[-1])
                 reworks.after_sent(sent[-1])
                 replies.after_sent(sent[-1])
@@ -255,6 +291,7 @@ class Run:
     reply_problems: list[str]
     log_errors: list[str]  # the bot's ERROR and CRITICAL lines, every process's
     log_secrets: list[str]  # lines of the bot's log carrying its token or a provider's key (masked)
+    channel_deleted: str = ""  # --channel-delete: what was sent there and how it went
 
     def problems(self) -> list[str]:
         return (
@@ -302,6 +339,9 @@ async def run_soak(plan: Plan) -> Run:
             env = BotSource().env()
             # Unique per run as well as per command: a prompt with more tasks than jobs is a double create.
             prompts = [f"soak {plan.seed}-{i}: a ripe banana on a blue plate" for i in range(plan.jobs)]
+            doomed = None
+            if plan.channel_delete > 0:  # before the bot starts, so that its guild's channels include it
+                doomed = DoomedChannel(discord_fake.add_channel("soak-doomed"), plan.channel_delete)
             bot: BotProcess | None = await start_bot(config, discord_fake, env)
             restarts = 0
             stops: list[str] = []
@@ -316,9 +356,12 @@ async def run_soak(plan: Plan) -> Run:
                 reworks = Reworks(discord_fake, plan.reworks, seed=plan.seed)
                 replies = ReplyEdits(discord_fake, plan.replies, seed=plan.seed)
                 sending = asyncio.create_task(
-                    send_through_restarts(discord_fake, prompts, plan, actions, reworks, replies)
+                    send_through_restarts(discord_fake, prompts, plan, actions, reworks, replies, doomed)
                 )
                 start = time.monotonic()
+                deleting = (
+                    asyncio.create_task(doomed.delete_at(discord_fake, plan.spread * 3 / 4, start)) if doomed else None
+                )
                 first_fake = fakes[plan.providers[0]]
                 outage = asyncio.get_running_loop().call_later(
                     plan.spread / 4, lambda: first_fake.outage(plan.outage) if plan.outage > 0 else None
@@ -344,6 +387,8 @@ async def run_soak(plan: Plan) -> Run:
                     restarts += 1
                 sent = await sending
                 outage.cancel()
+                if deleting is not None:
+                    await deleting
                 await actions.finish()
                 await reworks.finish()
                 await replies.finish()
@@ -387,6 +432,7 @@ async def run_soak(plan: Plan) -> Run:
         reply_problems=reply_problems,
         log_errors=errors,
         log_secrets=leaks,
+        channel_deleted=f"{doomed.sent} commands sent in it, deleted {doomed.deleted}" if doomed else "",
     )
 
 
@@ -409,6 +455,8 @@ def report(run: Run, plan: Plan) -> None:
             f"{name} chaos {plan.chaos:.0%} of API calls: {sum(counted.values())} faults in "
             f"{run.provider_calls[name]} calls ({faults}; hangs held {plan.hang:g} s)"
         )
+    if run.channel_deleted:
+        print(f"a second channel ({plan.channel_delete:.0%} of the commands while it lasted): {run.channel_deleted}")
     faults = ", ".join(f"{status} {n}" for status, n in sorted(run.discord_faults.items())) or "none"
     print(
         f"Discord chaos {plan.discord_chaos:.0%} of edits/webhook calls: {sum(run.discord_faults.values())} faults "
@@ -496,6 +544,13 @@ def main() -> None:
     parser.add_argument(
         "--outage", type=float, default=10.0, help="seconds the first provider refuses every create (10)"
     )
+    parser.add_argument(
+        "--channel-delete",
+        type=float,
+        default=0.0,
+        help="share of the commands sent in a second channel, which a moderator deletes three quarters into the"
+        " sending (CHANNEL_DELETE; unseen if no bot is connected then): its jobs must end cancelled, uncharged (0)",
+    )
     parser.add_argument("--deadline", type=float, default=90.0, help="[jobs] deadline_seconds (90)")
     parser.add_argument("--drain", type=float, default=240.0, help="seconds to let every job end (240)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the chaos and the provider times (1)")
@@ -546,6 +601,7 @@ def main() -> None:
         keep=args.keep,
         log_level=args.log_level,
         images=args.images,
+        channel_delete=args.channel_delete,
     )
     run = asyncio.run(run_soak(plan))
     report(run, plan)
