@@ -156,7 +156,9 @@ class ReplyEdits:
         by_reply: dict[int, list[dict[str, Any]]] = {}
         for job in jobs:
             by_reply.setdefault(int(job["reply_to_message_id"]), []).append(job)
-        found = []
+        # A reply still "pending" was never posted: its task failed (a fault of this harness, not the bot's).
+        pending = [r for r in self.replies if r.outcome == "pending"]
+        found = [f"reply {r.text!r}: never posted (the harness's task failed)" for r in pending]
         for reply in self.posted:
             assert reply.message is not None
             what = f"reply {reply.message.id} ({reply.text!r}, posted {reply.outcome})"
