@@ -260,8 +260,9 @@ async def send_through_restarts(
             options["count"] = batches.randint(2, 4)
         channel_id = doomed.pick(discord_fake, channels) if doomed is not None else None
         for _ in range(6):
-            if channel_id is not None and channel_id not in discord_fake.channels:
+            if doomed is not None and channel_id is not None and channel_id not in discord_fake.channels:
                 channel_id = None  # deleted while the command waited for a bot: it is typed elsewhere
+                doomed.sent -= 1
             with contextlib.suppress(TimeoutError):
                 sent.append(await discord_fake.slash_command("imagine", options, channel_id=channel_id))
                 actions.after_sent(sent[-1])

@@ -104,15 +104,11 @@ class ReplyEdits:
         live = self.discord.connected if live is None else live
         if live:
             try:
-                reply.message = await self.discord.post_message(
-                    reply.text, reply_to=message.id, channel_id=message.channel_id
-                )
+                reply.message = await self.discord.post_message(reply.text, reply_to=message.id)
             except TimeoutError:
                 live = False  # the bot went away between the look and the post
         if not live:
-            reply.message = await self.discord.post_message(
-                reply.text, reply_to=message.id, channel_id=message.channel_id, live=False
-            )
+            reply.message = await self.discord.post_message(reply.text, reply_to=message.id, live=False)
         reply.outcome = "live" if live else "while away"
 
     def _answers(self, reply: SoakReply) -> list[FakeMessage]:

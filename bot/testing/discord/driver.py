@@ -488,8 +488,9 @@ class FakeDiscord(StartsAndStops, World):
         bot is not connected (stopped, or between sessions), so it is stored and dispatched to nobody, as
         on Discord; the bot can see it only by reading the channel's history.
 
-        ``reply_to`` makes it a reply to that stored message, pinging its author unless ``ping=False``
-        (the member turned the reply's @ping off). ``attachments`` take what :meth:`add_attachment`
+        ``reply_to`` makes it a reply to that stored message, in that message's channel unless
+        ``channel_id`` says otherwise, pinging its author unless ``ping=False`` (the member turned the
+        reply's @ping off). ``attachments`` take what :meth:`add_attachment`
         returned; each of ``image_links`` (a link to an image in the content) gets the embed Discord
         adds for it (type ``image``, the picture as its thumbnail).
 
@@ -499,7 +500,11 @@ class FakeDiscord(StartsAndStops, World):
         guild-messages intent (the message is stored all the same).
         """
         uid = self.member_id if user_id is None else user_id
-        cid = self.channel_id if channel_id is None else channel_id
+        if channel_id is None:
+            # A reply is posted where the message it replies to is, as in Discord's client.
+            replied = self.messages.get(reply_to) if reply_to is not None else None
+            channel_id = replied.channel_id if replied is not None else self.channel_id
+        cid = channel_id
         assert cid in self.channels, f"post_message: unknown channel {cid}"
         assert content or attachments or image_links, "post_message: Discord sends no empty message"
         reference = None
