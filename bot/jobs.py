@@ -48,6 +48,7 @@ from bot.store.agenda import DueJob
 from bot.store.completions import CompletionStore
 from bot.store.jobs import InTransaction, InvalidTransitionError, Job, JobStore, NewJob
 from bot.store.owed_edits import OwedEdits
+from bot.store.refusals import write_can_wait, write_until_taken
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -591,12 +592,15 @@ class JobRunner:
             raise
         except InvalidTransitionError as exc:
             log.info("job %s moved under us: %s", job_id, exc)
-        except Exception:
+        except Exception as exc:
             self.errors += 1
-            log.exception("job %s: step failed; will retry", job_id)
-            job = await self.store.get(job_id)
-            if job is not None and not job.terminal:
-                await self._reschedule(job, self.settings.max_poll_interval_seconds)
+            if write_can_wait(exc):
+                # Not a fault of the bot's (another program holds the database, the disk is full): one line, not
+                # a traceback per step for as long as it lasts.
+                log.warning("job %s: step failed, the database refused a write (%s); will retry", job_id, exc)
+            else:
+                log.exception("job %s: step failed; will retry", job_id)
+            await self._retry_later(job_id)
         finally:
             # Unfinished jobs stay in the store's cache; one that left it has ended (no SQL to find out).
             if not self.store.is_cached(job_id):
@@ -686,18 +690,22 @@ class JobRunner:
         first = self.schedule.next_delay(
             PollState(kind, elapsed=0.0, polls=0, callback=_calls_back(handle), pace=backoff_pace(job.id))
         )
-        job = await self.store.update(
-            job,
-            now=now,
-            state=JobState.SUBMITTED,
-            handle=handle,
-            provider_job_id=handle.provider_job_id,
-            started_at=now,
-            next_poll_at=now + first,
-            schedule_kind=kind,
-            clock_started_at=now,
-            last_poll_at=None,
-            last_queued_at=None,
+        created = job
+        job = await write_until_taken(
+            lambda: self.store.update(
+                created,
+                now=now,
+                state=JobState.SUBMITTED,
+                handle=handle,
+                provider_job_id=handle.provider_job_id,
+                started_at=now,
+                next_poll_at=now + first,
+                schedule_kind=kind,
+                clock_started_at=now,
+                last_poll_at=None,
+                last_queued_at=None,
+            ),
+            f"job {job.id}: the task {job.provider} created ({handle.provider_job_id})",
         )
         log.info("job %s submitted to %s as %s", job.id, job.provider, handle.provider_job_id)
         if self.catalogue is not None and job.provider in self.catalogue.unhealthy:
@@ -1420,6 +1428,18 @@ class JobRunner:
             if not each.terminal and each.state is not JobState.SUCCEEDED:
                 log.info("job %s: its message is gone; cancelling it", each.id)
                 await self.request_cancel(each.id, by_user=None, message_gone=True)
+
+    async def _retry_later(self, job_id: str) -> None:
+        """After a failed step: the job is due again in ``max_poll_interval_seconds``. Kept in memory, as a
+        poll's bookkeeping is: when the step failed on a refused write, a write here would fail the same way,
+        and the job would stay due at once, stepped again and again."""
+        try:
+            job = await self.store.get(job_id)
+            if job is not None and not job.terminal:
+                later = self.clock() + self.settings.max_poll_interval_seconds
+                await self.store.note_poll(job, next_poll_at=later)
+        except Exception as exc:
+            log.warning("job %s: could not put off its next step (%s)", job_id, exc)
 
     async def _reschedule(self, job: Job, delay: float) -> None:
         await self.store.update(job, now=self.clock(), next_poll_at=self.clock() + delay)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import sqlite3
 from typing import Any
 
 import discord
@@ -17,6 +16,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import BananacordError
+from bot.store.refusals import storage_busy, storage_refused
 
 log = logging.getLogger(__name__)
 
@@ -25,21 +25,23 @@ log = logging.getLogger(__name__)
 # 5xx; when Discord had made the first and a proxy lost its reply, the second gets this.
 ALREADY_ACKNOWLEDGED = 40060
 
-# SQLite's primary result codes for a write the storage refused: the disk full (or a file grown past the
-# process's size limit), an I/O error, a file made read-only or not openable any more.
-_STORAGE_REFUSED = frozenset(
-    {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN}
-)
 STORAGE_REFUSED = (
     "I cannot save new requests right now: the bot's storage is not taking writes (its disk may be full). "
     "You were not charged for this; please try again in a while."
 )
+STORAGE_BUSY = (
+    "I cannot save new requests right now: the bot's database is busy (another program is holding it). "
+    "You were not charged for this; please try again in a minute."
+)
 
 
-def storage_refused(exc: BaseException) -> bool:
-    """Whether ``exc`` is SQLite failing to write (extended codes carry the primary one in the low byte)."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    return isinstance(exc, sqlite3.Error) and isinstance(code, int) and code & 0xFF in _STORAGE_REFUSED
+def storage_answer(exc: BaseException) -> str | None:
+    """What to tell a member whose request could not be saved because of ``exc``; None if it is not that."""
+    if storage_refused(exc):
+        return STORAGE_REFUSED
+    if storage_busy(exc):
+        return STORAGE_BUSY
+    return None
 
 
 async def answer_unexpected(interaction: discord.Interaction[Any], error: BaseException, where: str) -> None:
@@ -48,10 +50,9 @@ async def answer_unexpected(interaction: discord.Interaction[Any], error: BaseEx
     storage refuses writes (the log may be refused too), with what is wrong and that nothing is charged."""
     error_id = secrets.token_hex(4)
     log.error("unhandled error %s in %s", error_id, where, exc_info=error)
-    if storage_refused(error):
-        message = STORAGE_REFUSED
-    else:
-        message = f"Sorry, something went wrong on our side (error id `{error_id}`). It has been logged."
+    message = (
+        storage_answer(error) or f"Sorry, something went wrong on our side (error id `{error_id}`). It has been logged."
+    )
     try:
         await send_ephemeral(interaction, message)
     except discord.HTTPException:

@@ -50,7 +50,7 @@ from bot.store.jobs import Job, NewJob
 from bot.store.reply_notes import ReplyNotes
 from bot.unread_mark import UnreadMark, earliest
 from cogs.editing import attachment_images, edit_request, message_images
-from cogs.errors import STORAGE_REFUSED, storage_refused
+from cogs.errors import storage_answer
 from cogs.policy import admit, moderate, quota_member
 
 log = logging.getLogger(__name__)
@@ -315,13 +315,14 @@ class Replies(commands.Cog):
             log.info("reply %s refused: %s", message.id, exc.detail or type(exc).__name__)
             await self._note(message, exc.user_message)
         except Exception as exc:
-            if not storage_refused(exc):
+            answer = storage_answer(exc)
+            if answer is None:
                 raise
             # Nothing was recorded, so nothing starts and nothing is charged; the member is told why. The
             # note's own record is a write too, and may be refused as well.
             log.error("reply %s: the bot's storage refuses writes (%s)", message.id, exc)
             with contextlib.suppress(sqlite3.Error):
-                await self._note(message, STORAGE_REFUSED)
+                await self._note(message, answer)
 
     async def _replied_message(self, message: discord.Message) -> discord.Message | int | None:
         """The message this one replies to (not forwards), or its id if it was deleted; None if this is not

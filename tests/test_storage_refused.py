@@ -1,5 +1,6 @@
-"""Which SQLite failures mean the storage refused a write (the member is told so, cogs/errors.py), read from
-errors real SQLite raises."""
+"""Which SQLite failures mean a write may succeed later (bot/store/refusals.py): the storage refusing it
+(the member is told so, cogs/errors.py) or another program holding the write lock; read from errors real
+SQLite raises."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cogs.errors import storage_refused
+from bot.store.refusals import storage_busy, storage_refused, write_can_wait
 
 
 def test_a_write_to_a_read_only_database_is_the_storage_refusing(tmp_path: Path) -> None:
@@ -37,6 +38,24 @@ def test_a_full_database_is_the_storage_refusing(tmp_path: Path) -> None:
     assert "full" in str(full.value) and storage_refused(full.value)
 
 
+def test_a_write_lock_held_by_another_program_is_the_storage_busy(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    other = sqlite3.connect(path, isolation_level=None)
+    ours = sqlite3.connect(path, isolation_level=None, timeout=0.1)
+    try:
+        other.execute("PRAGMA journal_mode=WAL")
+        other.execute("CREATE TABLE jobs (id TEXT)")
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError) as locked:
+            ours.execute("INSERT INTO jobs VALUES ('a')")
+        assert ours.execute("SELECT COUNT(*) FROM jobs").fetchone() == (0,)  # reads go on (WAL)
+    finally:
+        ours.close()
+        other.close()
+    assert "locked" in str(locked.value)
+    assert storage_busy(locked.value) and not storage_refused(locked.value) and write_can_wait(locked.value)
+
+
 def test_a_mistake_in_sql_or_any_other_error_is_not(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "bot.sqlite3")
     try:
@@ -48,5 +67,5 @@ def test_a_mistake_in_sql_or_any_other_error_is_not(tmp_path: Path) -> None:
             conn.execute("INSERT INTO jobs VALUES ('a')")
     finally:
         conn.close()
-    assert not storage_refused(mistake.value) and not storage_refused(twice.value)
-    assert not storage_refused(OSError(28, "No space left on device"))  # not SQLite's: the caller's to map
+    assert not write_can_wait(mistake.value) and not write_can_wait(twice.value)
+    assert not write_can_wait(OSError(28, "No space left on device"))  # not SQLite's: the caller's to map

@@ -525,31 +525,33 @@ class JobStore:
         if unless_cancelled:
             sql += " AND cancel_requested IS NULL"
         params = (*values.values(), job.id, str(job.state))
-        if settles or within is not None:
-            async with self.db.transaction() as conn:
-                cur = await conn.execute(sql, params)
+        refused = f"job {job.id} is no longer {job.state}" + _OR_CANCELLED[unless_cancelled]
+        try:
+            if settles or within is not None:
+                async with self.db.transaction() as conn:
+                    cur = await conn.execute(sql, params)
+                    if cur.rowcount != 1:
+                        raise InvalidTransitionError(refused)
+                    if settles:
+                        # The charge is settled in the same transaction as the job's end: no crash can leave a
+                        # delivered job uncharged or a failed one charged.
+                        delivered = new_state is JobState.DELIVERED
+                        await settle(conn, job, delivered=delivered, now=now, why=str(new_state))
+                    if within is not None:
+                        await within(conn, [job.id])
+            else:
+                # One statement is atomic on its own: no BEGIN/COMMIT round trips for the many updates (a
+                # poll that says "still running") that settle nothing.
+                async with self.db.read() as conn:
+                    cur = await conn.execute(sql, params)
                 if cur.rowcount != 1:
-                    if unsaved:
-                        self._unsaved[job.id] = unsaved
-                    refused = f"job {job.id} is no longer {job.state}" + _OR_CANCELLED[unless_cancelled]
                     raise InvalidTransitionError(refused)
-                if settles:
-                    # The charge is settled in the same transaction as the job's end: no crash can leave a
-                    # delivered job uncharged or a failed one charged.
-                    delivered = new_state is JobState.DELIVERED
-                    await settle(conn, job, delivered=delivered, now=now, why=str(new_state))
-                if within is not None:
-                    await within(conn, [job.id])
-        else:
-            # One statement is atomic on its own: no BEGIN/COMMIT round trips for the many updates (a poll
-            # that says "still running") that settle nothing.
-            async with self.db.read() as conn:
-                cur = await conn.execute(sql, params)
-            if cur.rowcount != 1:
-                if unsaved:
-                    self._unsaved[job.id] = unsaved
-                refused = f"job {job.id} is no longer {job.state}" + _OR_CANCELLED[unless_cancelled]
-                raise InvalidTransitionError(refused)
+        except BaseException:
+            if unsaved:
+                # Not written (the job moved on, or the database refused the write): the job's next update
+                # writes them, with whatever was noted meanwhile.
+                self._unsaved[job.id] = {**unsaved, **self._unsaved.get(job.id, {})}
+            raise
         # The row is now what it was plus these columns: the same change to the cached copy (or, if the
         # job was not cached, to the caller's) gives the new row without reading it back.
         changed: dict[str, Any] = {"state": new_state, "updated_at": now, **changes}

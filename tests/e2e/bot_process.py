@@ -34,6 +34,7 @@ def write_config(
     jobs: str = "",
     provider: str = "seaart",
     provider_settings: str = "",
+    max_poll_interval: float = 0.2,
 ) -> Path:
     """A config.toml pointing at the fakes; ``seaart`` is the fake or any base URL (a proxy in front of it).
     Another ``provider`` named is the only one enabled, at that fake, with ``provider_settings`` added."""
@@ -51,7 +52,7 @@ request_timeout = {request_timeout}
 {provider_settings}
 [jobs]
 poll_interval_seconds = 0.05
-max_poll_interval_seconds = 0.2
+max_poll_interval_seconds = {max_poll_interval}
 progress_interval_seconds = 0
 {jobs}
 """,

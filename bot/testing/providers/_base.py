@@ -335,6 +335,8 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
         self._losing: list[tuple[str, re.Pattern[str], list[int]]] = []
         # Creates are refused with a 503 until this wall-clock time (see outage()).
         self._down_until = 0.0
+        self._create_answers_held = False
+        self._create_answers_released: asyncio.Event | None = None
 
     # -- to override --
 
@@ -451,6 +453,18 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
             if (job_id is None or key == job_id) and job.held:
                 job.held = False
                 self.on_release(job, now)
+
+    def hold_create_answers(self, on: bool = True) -> None:
+        """While on, a create is carried out at once (the job is made and runs, as at a provider that took
+        it) but its answer waits until this is turned off: the answer of a create that was slow to come
+        back. hold_create_answers(False) sends every answer held."""
+        self._create_answers_held = on
+        if self._create_answers_released is None:
+            self._create_answers_released = asyncio.Event()
+        if on:
+            self._create_answers_released.clear()
+        else:
+            self._create_answers_released.set()
 
     def lose_next(self, method: str, path: str, *, times: int = 1) -> None:
         """Lose the next ``times`` calls of ``method`` to a path matching the regex ``path``: recorded,
@@ -605,6 +619,21 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
 
     @web.middleware
     async def _record_and_authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await self._recorded_answer(request, handler)
+        if self._create_answers_held and request.method == "POST" and self.is_create(request.path):
+            await self._until_create_answers_released()
+        return response
+
+    async def _until_create_answers_released(self) -> None:
+        assert self._closing is not None and self._create_answers_released is not None
+        waits = [asyncio.ensure_future(event.wait()) for event in (self._create_answers_released, self._closing)]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+
+    async def _recorded_answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         arrived = time.time()
         raw = await request.read()  # cached by aiohttp, handlers can read again
         try:

@@ -1,0 +1,115 @@
+"""The database refuses the bot's writes for a while: another program holds its write lock, or the disk is full.
+
+SQLite lets one writer at a time. An operator's DB browser with an edit not yet written, a `VACUUM` run by
+hand, or a backup tool that writes holds the lock, and every write of the bot waits ``busy_timeout`` (5 s)
+and then fails with "database is locked". A full disk (``RLIMIT_FSIZE`` 0 on the bot's process, as in
+test_failing_disk.py) fails them at once. Either way the bot must lose nothing it was given: above all not
+a task a provider has made (and bills) whose answer came back while the write could not be made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.testing.discord import FakeDiscord
+from bot.testing.providers import FakeSeaArt
+from tests.e2e.bot_process import bot_processes, write_config
+from tests.e2e.test_failing_disk import ledger, rows, states, writes_fail
+
+SETTLED = {"delivered", "failed", "blocked", "cancelled", "expired"}
+
+
+@contextlib.contextmanager
+def writes_refused(how: str, proc: subprocess.Popen[bytes], db: Path) -> Iterator[None]:
+    """While inside: "locked", another program holds the database's write lock (BEGIN IMMEDIATE); "full",
+    every file write of the bot's process fails."""
+    if how == "full":
+        writes_fail(proc, True)
+        try:
+            yield
+        finally:
+            writes_fail(proc, False)
+        return
+    other = sqlite3.connect(db, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        yield
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+def settled(db: Path) -> bool:
+    found = states(db)
+    return bool(found) and all(state in SETTLED for state in found)
+
+
+@pytest.mark.parametrize("how", ["locked", "full"])
+async def test_a_create_answered_while_the_database_refuses_writes_is_kept_not_abandoned(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, how: str
+) -> None:
+    """The create has left (its start is written first) and its answer comes back while no write can be
+    made. The task exists at SeaArt and is paid for: the bot keeps its answer and writes it once it can,
+    and the member gets the image, charged once. It used to let the write's error end the step; the next
+    step found a create started and never recorded, and failed the job as "uncertain" ("the bot
+    restarted..."), refunded, with SeaArt's image never fetched."""
+    config = write_config(tmp_path, discord_fake, seaart)
+    db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
+    with bot_processes(config, log) as start:
+        proc = start()
+        await discord_fake.wait_until_ready(timeout=30)
+        seaart.hold_create_answers(True)
+        command = await discord_fake.slash_command("imagine", {"prompt": "answered while nothing can be written"})
+        await discord_fake.wait_for(lambda: len(seaart.creates) == 1, timeout=20)
+        with writes_refused(how, proc, db):
+            seaart.hold_create_answers(False)
+            await asyncio.sleep(7)  # past the bot's busy_timeout (5 s): its write has failed
+            assert states(db) == ["queued"]
+        await discord_fake.wait_for(lambda: settled(db), timeout=40)
+    (job,) = rows(db)
+    assert job["state"] == "delivered", (job["state"], job["error_message"])
+    assert job["provider_job_id"] is not None and job["charge_state"] == "committed"
+    assert ledger(db) == [(job["id"], "reserve"), (job["id"], "commit")]
+    assert len(seaart.creates) == 1
+    assert command.original_message_id is not None
+    shown = discord_fake.messages[command.original_message_id]
+    assert len(shown.files) == 1 and "Done" in str(shown.embeds[0]["title"])
+
+
+@pytest.mark.parametrize("how", ["locked", "full"])
+async def test_a_job_whose_writes_are_refused_is_asked_about_at_its_pace_not_in_a_loop(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, how: str
+) -> None:
+    """Its image is ready while nothing can be written: the poll that finds it cannot record it, and the
+    step fails. The job is due again after ``max_poll_interval_seconds`` (2 s here). Putting that off was
+    itself a write, which failed too and left the job due at once: on a full disk the bot asked SeaArt
+    about it in a loop, as fast as the loop turned. The log says so in one line a step, no traceback."""
+    config = write_config(tmp_path, discord_fake, seaart, max_poll_interval=2.0)
+    db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
+    with bot_processes(config, log) as start:
+        proc = start()
+        await discord_fake.wait_until_ready(timeout=30)
+        seaart.hold(True)
+        await discord_fake.slash_command("imagine", {"prompt": "ready while nothing can be written"})
+        await discord_fake.wait_for(lambda: states(db) == ["running"], timeout=20)
+        with writes_refused(how, proc, db):
+            seaart.hold(False)
+            began = len(seaart.requests)
+            await asyncio.sleep(8)
+            asked = [r for r in seaart.requests[began:] if r.method == "GET" and r.path.endswith("/status")]
+            assert states(db) == ["running"]
+        await discord_fake.wait_for(lambda: settled(db), timeout=30)
+    assert 1 <= len(asked) <= 6, [round(r.at, 2) for r in asked]
+    (job,) = rows(db)
+    assert job["state"] == "delivered" and job["charge_state"] == "committed"
+    text = log.read_text(encoding="utf-8")
+    assert "Traceback" not in text and "never retrieved" not in text, text
+    if how == "locked":  # a full disk takes the log's lines too
+        assert "step failed, the database refused a write (database is locked); will retry" in text
