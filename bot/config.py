@@ -68,6 +68,9 @@ class DiscordSettings(_Section):
 
 class DatabaseSettings(_Section):
     path: Path = Path("bananacord.sqlite3")
+    # How long a member's new request waits while another program holds the database's write lock
+    # (cogs/in_time.py); then the member is told the database is busy, and nothing is charged.
+    busy_wait_seconds: Seconds = 30.0
 
 
 def _provider_section(provider: type[HttpAdapter]) -> type[ProviderSettings]:

@@ -27,6 +27,7 @@ from bot.providers.families import ASPECT_RATIOS
 from bot.quotas import Member
 from bot.store.jobs import Job, NewJob
 from cogs.errors import answer_unexpected, made_but_lost, send_ephemeral
+from cogs.in_time import record_in_time
 from cogs.moderation import record_moderation
 from cogs.policy import admit, moderate
 from cogs.reference_links import linked_images
@@ -365,14 +366,22 @@ class Imagine(commands.Cog):
         runner = self.bot.services.runner
         # The quota check, the reservations and the job rows are one transaction; a refusal raises
         # QuotaExceededError (ephemeral, naming the limit and its reset) and leaves nothing behind.
-        jobs = await runner.create_batch([new] * count, within=admission.reservation, held=True)
+        jobs, deferred = await record_in_time(
+            interaction,
+            lambda: runner.create_batch([new] * count, within=admission.reservation, held=True),
+            busy_wait=self.bot.settings.database.busy_wait_seconds,
+        )
         try:
-            # The answer is the job's first progress message itself ("Queued", its Cancel button): one
-            # request, where a "thinking..." answer and then an edit were two (and two gateway events).
-            callback = await interaction.response.send_message(
-                **self.bot.services.sink.opening(jobs), allowed_mentions=discord.AllowedMentions.none()
-            )
-            message_id = callback.message_id
+            opening = self.bot.services.sink.opening(jobs)
+            none = discord.AllowedMentions.none()
+            if deferred:
+                # The write outlasted Discord's window, so "thinking..." answered: the job's message fills it in.
+                message_id: int | None = (await interaction.edit_original_response(**opening, allowed_mentions=none)).id
+            else:
+                # The answer is the job's first progress message itself ("Queued", its Cancel button): one
+                # request, where a "thinking..." answer and then an edit were two (and two gateway events).
+                callback = await interaction.response.send_message(**opening, allowed_mentions=none)
+                message_id = callback.message_id
             if message_id is None:
                 message_id = (await interaction.original_response()).id
         except Exception as exc:

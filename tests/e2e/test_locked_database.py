@@ -27,16 +27,18 @@ SETTLED = {"delivered", "failed", "blocked", "cancelled", "expired"}
 
 
 @contextlib.contextmanager
-def writes_refused(how: str, proc: subprocess.Popen[bytes], db: Path) -> Iterator[None]:
+def writes_refused(how: str, proc: subprocess.Popen[bytes] | None, db: Path) -> Iterator[None]:
     """While inside: "locked", another program holds the database's write lock (BEGIN IMMEDIATE); "full",
     every file write of the bot's process fails."""
     if how == "full":
+        assert proc is not None
         writes_fail(proc, True)
         try:
             yield
         finally:
             writes_fail(proc, False)
         return
+    assert how == "locked", how
     other = sqlite3.connect(db, isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")
@@ -113,3 +115,57 @@ async def test_a_job_whose_writes_are_refused_is_asked_about_at_its_pace_not_in_
     assert "Traceback" not in text and "never retrieved" not in text, text
     if how == "locked":  # a full disk takes the log's lines too
         assert "step failed, the database refused a write (database is locked); will retry" in text
+
+
+async def test_a_command_sent_while_another_program_holds_the_database_is_answered_in_time_and_starts_when_it_is_free(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """The job's row cannot be written for 7 s, and Discord takes an answer for 3 s. The bot answers
+    "thinking..." in time, keeps trying the write, and the job's message replaces the placeholder once the
+    lock is free. Before, the member saw "The application did not respond" and the job was never made."""
+    discord_fake.answer_window = 3.0
+    config = write_config(tmp_path, discord_fake, seaart)
+    db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
+    with bot_processes(config, log) as start:
+        start()
+        await discord_fake.wait_until_ready(timeout=30)
+        with writes_refused("locked", None, db):
+            command = await discord_fake.slash_command("imagine", {"prompt": "sent while the database is held"})
+            await asyncio.sleep(7)
+            assert [callback["type"] for callback in command.callbacks] == [5]  # "thinking..."
+            assert command.response_delay is not None and command.response_delay < 3
+            assert states(db) == []
+        await discord_fake.wait_for(lambda: states(db) == ["delivered"], timeout=30)
+    (job,) = rows(db)
+    assert job["message_id"] == command.original_message_id and job["charge_state"] == "committed"
+    assert ledger(db) == [(job["id"], "reserve"), (job["id"], "commit")]
+    assert [c.json["prompt"] for c in seaart.creates] == ["sent while the database is held"]
+    shown = discord_fake.messages[job["message_id"]]
+    assert not shown.loading and len(shown.files) == 1 and "Done" in str(shown.embeds[0]["title"])
+    assert command.followup_ids == []
+
+
+async def test_a_command_the_database_stays_busy_for_is_told_so_privately_and_nothing_is_made(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """Past ``[database] busy_wait_seconds`` (3 here) the member reads why, privately, and that nothing was
+    charged; the "thinking..." placeholder is gone from the channel, and no job, charge or create is left
+    behind (nor made when the lock goes)."""
+    discord_fake.answer_window = 3.0
+    config = write_config(tmp_path, discord_fake, seaart)
+    config.write_text(config.read_text().replace("[database]\n", "[database]\nbusy_wait_seconds = 3\n"))
+    db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
+    with bot_processes(config, log) as start:
+        start()
+        await discord_fake.wait_until_ready(timeout=30)
+        with writes_refused("locked", None, db):
+            command = await discord_fake.slash_command("imagine", {"prompt": "sent while the database is held"})
+            await discord_fake.wait_for(lambda: bool(command.followup_ids), timeout=20)
+        await asyncio.sleep(2)  # the lock is gone: nothing starts now either
+    assert [callback["type"] for callback in command.callbacks] == [5]
+    assert command.original_message_id is not None
+    assert discord_fake.messages[command.original_message_id].deleted
+    (note_id,) = command.followup_ids
+    note = discord_fake.messages[note_id]
+    assert note.ephemeral and "database is busy" in (note.content or "") and "not charged" in (note.content or "")
+    assert rows(db) == [] and ledger(db) == [] and seaart.creates == []

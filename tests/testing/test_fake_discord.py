@@ -74,6 +74,7 @@ class EchoBot(commands.Bot):
         self.guild_id = guild_id
         self.clicks: list[int] = []
         self.interactions: list[discord.Interaction] = []
+        self.refused_codes: list[int] = []
 
     async def setup_hook(self) -> None:
         self.add_view(AgainView(self))
@@ -102,6 +103,14 @@ class EchoBot(commands.Bot):
             await interaction.followup.send("one")  # replaces the "thinking..." message
             await interaction.followup.send("two", file=discord.File(io.BytesIO(OUTPUT_PNG), "two.png"))
 
+        @app_commands.command(name="late", description="Answer after a while")
+        async def late(interaction: discord.Interaction, seconds: float) -> None:
+            await asyncio.sleep(seconds)
+            try:
+                await interaction.response.send_message("here at last")
+            except discord.NotFound as exc:
+                self.refused_codes.append(exc.code)
+
         @app_commands.command(name="pick", description="Autocompleted style")
         async def pick(interaction: discord.Interaction, style: str) -> None:
             await interaction.response.send_message(style)
@@ -112,6 +121,7 @@ class EchoBot(commands.Bot):
             return [app_commands.Choice(name=s, value=s) for s in styles if s.startswith(current)]
 
         self.tree.add_command(twice)
+        self.tree.add_command(late)
         self.tree.add_command(pick)
         mod = app_commands.Group(name="mod", description="Moderation")
         safety = app_commands.Group(name="safety", description="Safety settings", parent=mod)
@@ -188,7 +198,7 @@ async def test_login_sync_and_gateway(fake: FakeDiscord, running: RunningBot) ->
     bot = running.bot
     assert bot.user is not None and bot.user.id == fake.bot_user_id
     assert bot.application_id == fake.application_id
-    assert {c["name"] for c in fake.commands} == {"echo", "secret", "twice", "pick"}
+    assert {c["name"] for c in fake.commands} == {"echo", "secret", "twice", "late", "pick"}
     assert [c["name"] for c in fake.guild_commands[fake.guild_id]] == ["mod"]
     assert all("id" in c and "version" in c for c in fake.commands)
     await asyncio.wait_for(bot.wait_until_ready(), 5)
@@ -256,6 +266,16 @@ async def test_followups_after_defer(fake: FakeDiscord, running: RunningBot) -> 
     assert first.id == inter.original_message_id and first.content == "one" and first.ephemeral
     assert not first.loading and first.edits == 1
     assert second.content == "two" and not second.ephemeral and second.files[0].data == OUTPUT_PNG
+
+
+async def test_an_answer_past_the_window_is_refused_as_discord_does(fake: FakeDiscord, running: RunningBot) -> None:
+    fake.answer_window = 0.5
+    in_time = await fake.slash_command("late", {"seconds": 0.0})
+    too_late = await fake.slash_command("late", {"seconds": 1.0})
+    await fake.wait_for(lambda: bool(running.bot.refused_codes), timeout=10)
+    assert running.bot.refused_codes == [10062]  # Unknown interaction
+    assert [c["type"] for c in in_time.callbacks] == [4] and too_late.callbacks == []
+    assert [m.content for m in fake.messages.values()] == ["here at last"]
 
 
 async def test_autocomplete(fake: FakeDiscord, running: RunningBot) -> None:

@@ -382,6 +382,9 @@ class RestApi:
         interaction = self.world.interactions.get(int(call.params["iid"]))
         if interaction is None or interaction.token != token:
             raise unknown("interaction")
+        window = self.world.answer_window
+        if window is not None and not interaction.acknowledged and time.monotonic() - interaction.created_at > window:
+            raise unknown("interaction")
         ctype = call.payload.get("type")
         data: JSON = call.payload.get("data") or {}
         if interaction.acknowledged:
