@@ -534,11 +534,16 @@ class Imagine(commands.Cog):
             # Kept before Discord is told the click was taken: a crash after the acknowledgement still
             # cancels (the next start carries it out), one before it shows the member the click failed.
             # A click taken is a promise: that job will not be delivered or charged.
-            requested = await runner.request_cancels(
-                [candidate.id for candidate in batch if not candidate.terminal],
-                batch_id=job.batch_id,
-                by_user=interaction.user.id,
-                message_id=interaction.message.id if interaction.message is not None else None,
+            requested, deferred = await record_in_time(
+                interaction,
+                lambda: runner.request_cancels(
+                    [candidate.id for candidate in batch if not candidate.terminal],
+                    batch_id=job.batch_id,
+                    by_user=interaction.user.id,
+                    message_id=interaction.message.id if interaction.message is not None else None,
+                ),
+                busy_wait=self.bot.settings.database.busy_wait_seconds,
+                thinking=False,
             )
             taken = [j for j in requested if j is not None and not j.terminal and j.cancel_requested is not None]
             if not taken:
@@ -553,8 +558,12 @@ class Imagine(commands.Cog):
                 return
             # The answer itself shows "Cancelling…" (no Cancel button any more): the member sees the click
             # taken even while a step of the job holds it (a hung poll, a slow synchronous create).
-            shown = [await store.get(j.id) or j for j in batch]
-            await _answer_then_go_on(interaction.response.edit_message(**self.bot.services.sink.opening(shown)), job)
+            shown = self.bot.services.sink.opening([await store.get(j.id) or j for j in batch])
+            # Acknowledged already when the write outlasted Discord's window: then the clicked message is edited.
+            answer = (
+                interaction.edit_original_response(**shown) if deferred else interaction.response.edit_message(**shown)
+            )
+            await _answer_then_go_on(answer, job)
             for candidate in taken:
                 await runner.cancel(candidate.id, by_user=interaction.user.id)
             if interaction.user.id != job.user_id:

@@ -1,4 +1,4 @@
-"""Recording a member's new jobs within Discord's 3 s, or saying "thinking..." until they are.
+"""Recording what a member asked for within Discord's 3 s (new jobs, a Cancel), or answering while it waits.
 
 Discord takes the first answer to a command, a click or a form for 3 s, then refuses it (404, Unknown
 interaction) and shows the member "The application did not respond". A new job's answer is its own
@@ -12,7 +12,8 @@ bot answers "thinking..." (a deferred answer, 15 minutes to fill in) and the job
 when the rows are written. While the database is busy the write is tried again for
 ``[database] busy_wait_seconds`` (30); then the member is told privately that the database is busy and
 nothing was charged (cogs/errors.py), and the "thinking..." placeholder is removed. A full disk is not
-waited on: that answer comes at once.
+waited on: that answer comes at once. A Cancel click is acknowledged silently instead (the clicked
+message stays as it is) and the message shows "Cancelling" once the cancel is written.
 """
 
 from __future__ import annotations
@@ -43,24 +44,32 @@ BUSY_PAUSE = 1.0
 
 
 async def record_in_time(
-    interaction: discord.Interaction[Any], record: Callable[[], Awaitable[T]], *, busy_wait: float
+    interaction: discord.Interaction[Any],
+    record: Callable[[], Awaitable[T]],
+    *,
+    busy_wait: float,
+    thinking: bool = True,
 ) -> tuple[T, bool]:
     """``record()``'s result, tried again while the database is busy for up to ``busy_wait`` seconds
-    (``[database] busy_wait_seconds``), and whether the interaction was answered "thinking..." meanwhile (then the
-    caller fills in the original answer rather than sending one). Raises what ``record`` raises, after
-    removing the placeholder, so the caller's private error is a message of its own."""
+    (``[database] busy_wait_seconds``), and whether the interaction was answered meanwhile (then the
+    caller fills in the original answer rather than sending one). ``thinking``: that answer is the
+    "thinking..." placeholder of a new message (a command, or a click that starts a job), removed again
+    if ``record`` raises, so the caller's private error is a message of its own; otherwise it is a click's
+    silent acknowledgement, and the caller then edits the clicked message (``edit_original_response``)."""
     task = asyncio.ensure_future(_while_busy(record, busy_wait))
     age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
     done, _ = await asyncio.wait({task}, timeout=min(ANSWER_WITHIN, max(ANSWER_WITHIN - age, LEAST_WAIT)))
     if task in done:
         return task.result(), False
     try:
-        await interaction.response.defer(thinking=True)
+        await interaction.response.defer(thinking=thinking)
     except discord.HTTPException as exc:
         # Too late even for that (the loop was held up): the caller's own answer fails the same way and
         # ends the jobs uncharged, as it always has.
         log.warning("could not answer an interaction in time (HTTP %s, code %s)", exc.status, exc.code)
         return await task, False
+    if not thinking:
+        return await task, True
     try:
         return await task, True
     except BaseException:

@@ -22,6 +22,7 @@ from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from tests.e2e.bot_process import bot_processes, write_config
 from tests.e2e.test_failing_disk import ledger, rows, states, writes_fail
+from tests.e2e.test_rework import press
 
 SETTLED = {"delivered", "failed", "blocked", "cancelled", "expired"}
 
@@ -169,3 +170,33 @@ async def test_a_command_the_database_stays_busy_for_is_told_so_privately_and_no
     note = discord_fake.messages[note_id]
     assert note.ephemeral and "database is busy" in (note.content or "") and "not charged" in (note.content or "")
     assert rows(db) == [] and ledger(db) == [] and seaart.creates == []
+
+
+async def test_a_cancel_pressed_while_another_program_holds_the_database_is_taken_in_time_and_carried_out(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """The click is acknowledged within Discord's 3 s (silently: the clicked message stays as it was), the
+    cancel is written once the lock is free, and the message then shows it. Before, the write outlasted the
+    click's window: "This interaction failed", and the job ran on."""
+    discord_fake.answer_window = 3.0
+    config = write_config(tmp_path, discord_fake, seaart)
+    db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
+    with bot_processes(config, log) as start:
+        start()
+        await discord_fake.wait_until_ready(timeout=30)
+        seaart.hold(True)
+        command = await discord_fake.slash_command("imagine", {"prompt": "called off while the database is held"})
+        await discord_fake.wait_for(lambda: states(db) == ["running"], timeout=20)
+        assert command.original_message_id is not None
+        shown = discord_fake.messages[command.original_message_id]
+        with writes_refused("locked", None, db):
+            click = await press(discord_fake, shown, "Cancel")
+            await asyncio.sleep(7)
+            assert [callback["type"] for callback in click.callbacks] == [6]
+            assert click.response_delay is not None and click.response_delay < 3
+        await discord_fake.wait_for(lambda: settled(db), timeout=30)
+        await discord_fake.wait_for(lambda: "Cancel" in str(shown.embeds[0]["title"]), timeout=10)
+        await discord_fake.wait_for(lambda: [j.cancelled for j in seaart.jobs.values()] == [True], timeout=10)
+    (job,) = rows(db)
+    assert job["state"] == "cancelled" and job["charge_state"] == "refunded"
+    assert shown.files == [] and click.followup_ids == []
