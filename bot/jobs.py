@@ -137,6 +137,27 @@ class Delivering:
     images: list[PreparedImage]
 
 
+def waiting_in(task: asyncio.Task[Any]) -> str:
+    """Where in the bot's own code ``task`` is waiting ("JobRunner._poll > ... > CookielessClient.send"):
+    said when a stop gives up on it, so the operator learns what held the stop (a hung provider call, an
+    upload Discord kept refusing) rather than only that something did."""
+    chain: list[str] = []
+    coro: Any = task.get_coro()
+    while coro is not None and len(chain) < 64:
+        frame = getattr(coro, "cr_frame", None)
+        if frame is None:
+            break
+        if str(frame.f_globals.get("__name__", "")).startswith(("bot.", "cogs.")):
+            chain.append(coro.cr_code.co_qualname)
+        coro = getattr(coro, "cr_await", None)
+    # The step's own wrappers say nothing; what it was doing (its first frame below them) and what it
+    # waits on (the last two) do.
+    chain = [name for name in chain if name not in ("JobRunner._guarded_step", "JobRunner._step")]
+    if len(chain) > 3:
+        chain = [chain[0], "...", *chain[-2:]]
+    return " > ".join(chain) or "?"
+
+
 class JobSink(Protocol):
     """Where a job's progress and outcome are shown: Discord messages, or the CLI."""
 
@@ -276,7 +297,12 @@ class JobRunner:
             log.info("waiting up to %g s for %d job step(s) in flight", grace, len(waited))
             _, pending = await asyncio.wait(waited, timeout=grace)
             if pending:
-                log.warning("cancelling %d job step(s) still running after %g s", len(pending), grace)
+                log.warning(
+                    "cancelling %d job step(s) still running after %g s: %s",
+                    len(pending),
+                    grace,
+                    "; ".join(sorted(f"{t.get_name()} in {waiting_in(t)}" for t in pending)[:10]),
+                )
         tasks = waited + resumable
         for task in tasks:
             task.cancel()
