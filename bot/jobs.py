@@ -694,7 +694,7 @@ class JobRunner:
             return
         job = await self.store.update(job, now=self.clock(), submit_started_at=self.clock())
         try:
-            handle = await self._send(provider, job)
+            handle, drawing = await self._send(provider, job)
         except InvalidRequestError as exc:
             # Found only by the adapter (e.g. a reference image that is not what it claims to be).
             await self._fail(job, ErrorCategory.BAD_INPUT, exc.user_message, detail=exc.detail)
@@ -707,6 +707,36 @@ class JobRunner:
                 return
             await self._fail(job, exc.category, exc.user_message, detail=exc.detail)
             return
+        try:
+            job = await self._record_created(job, handle)
+        except BaseException:
+            if drawing is not None:
+                drawing.cancel()
+            raise
+        if drawing is not None:
+            # The "Generating" edit drawn beside the call ends before anything shows the call's answer, so it
+            # never lands over it. Awaited only now: the answer (an image, paid for) is in the row first, so a
+            # stop that gives up on this wait (Discord refusing the edit, retried for up to ~25 s by
+            # discord.py) leaves a job the next start delivers, not one it must call uncertain.
+            try:
+                await drawing
+            except asyncio.CancelledError:
+                drawing.cancel()
+                raise
+        log.info("job %s submitted to %s as %s", job.id, job.provider, handle.provider_job_id)
+        if self.catalogue is not None and job.provider in self.catalogue.unhealthy:
+            self._provider_health(job.provider, None)
+        # As written: its images now name their files (bot/result_files.py) rather than carry their bytes.
+        handle = job.handle or handle
+        if handle.ready is not None:
+            # A synchronous API answered with the result itself: nothing to poll.
+            await self._apply(job, handle.ready)
+            return
+        await self._progress(job, force=True)
+
+    async def _record_created(self, job: Job, handle: JobHandle) -> Job:
+        """Write what the create's answer says (the provider's task, or the image itself); kept in memory and
+        tried again while the database refuses the write: the task exists and is billed."""
         if handle.ready is not None and handle.ready.images:
             # Before the row: it then names files, and a restart finds them (bot/result_files.py).
             ready = handle.ready.model_copy(update={"images": await self._keep_inline(job, handle.ready.images)})
@@ -717,7 +747,7 @@ class JobRunner:
             PollState(kind, elapsed=0.0, polls=0, callback=_calls_back(handle), pace=backoff_pace(job.id))
         )
         created = job
-        job = await write_until_taken(
+        return await write_until_taken(
             lambda: self.store.update(
                 created,
                 now=now,
@@ -733,35 +763,41 @@ class JobRunner:
             ),
             f"job {job.id}: the task {job.provider} created ({handle.provider_job_id})",
         )
-        log.info("job %s submitted to %s as %s", job.id, job.provider, handle.provider_job_id)
-        if self.catalogue is not None and job.provider in self.catalogue.unhealthy:
-            self._provider_health(job.provider, None)
-        if handle.ready is not None:
-            # A synchronous API answered with the result itself: nothing to poll.
-            await self._apply(job, handle.ready)
-            return
-        await self._progress(job, force=True)
 
-    async def _send(self, provider: Provider, job: Job) -> JobHandle:
+    async def _send(self, provider: Provider, job: Job) -> tuple[JobHandle, asyncio.Task[None] | None]:
         """The create. Where the call is the drawing itself (the call lane: Gemini, Segmind v1) the job stays
         queued in its row until the image comes, so its message would say "Queued" all the while: it is
-        redrawn ("Generating", bot/render.py) beside the call, and that edit has ended before the call's
-        answer is shown or the job ends, so it never lands over them."""
+        redrawn ("Generating", bot/render.py) beside the call. That edit, if it is still in flight when the
+        answer comes, is returned with it: the caller records the answer, then waits for the edit before
+        anything shows the answer. A failed call waits for it before the failure is shown."""
         if job.provider not in self._calls:
-            return await provider.submit(job.request)
+            return await provider.submit(job.request), None
         editing = asyncio.Event()
         shown = asyncio.create_task(self._show_call(job, editing))
         step = asyncio.current_task()
         if step is not None:
             self._calling[job.id] = step  # a Cancel lets go of the call (request_cancel)
         try:
-            return await provider.submit(job.request)
+            handle = await provider.submit(job.request)
+        except asyncio.CancelledError:
+            if editing.is_set() and not self._stopping:
+                # A Cancel let go of the call: its "Cancelled" is drawn after this step, so over this edit.
+                await shown
+            else:
+                shown.cancel()  # a stop: the next start draws the job again; nothing waits on this edit
+            raise
+        except BaseException:
+            if editing.is_set():
+                await shown  # before the failure is shown; _progress logs and swallows its own failures
+            else:
+                shown.cancel()
+            raise
         finally:
             self._calling.pop(job.id, None)
-            if editing.is_set():
-                await shown  # _progress logs and swallows its own failures
-            else:
-                shown.cancel()  # a call answered within the edit gap: its answer is shown instead
+        if not editing.is_set():
+            shown.cancel()  # a call answered within the edit gap: its answer is shown instead
+            return handle, None
+        return handle, shown
 
     async def _show_call(self, job: Job, editing: asyncio.Event) -> None:
         """Show a call in flight once the edit gap since the job's last edit (its first message, usually

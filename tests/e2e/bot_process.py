@@ -80,13 +80,15 @@ def start_process(config: Path, log: Path, env: dict[str, str] | None = None) ->
 
 
 @contextlib.contextmanager
-def bot_processes(config: Path, log: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    """``start()`` runs one more bot process (as ``start_process``); any still running at the end is
-    stopped, so a test that kills one and starts the next leaves none behind, whatever fails."""
+def bot_processes(
+    config: Path, log: Path, env: dict[str, str] | None = None
+) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """``start()`` runs one more bot process (as ``start_process``, with ``env``); any still running at the
+    end is stopped, so a test that kills one and starts the next leaves none behind, whatever fails."""
     started: list[subprocess.Popen[bytes]] = []
 
     def start() -> subprocess.Popen[bytes]:
-        started.append(start_process(config, log))
+        started.append(start_process(config, log, env))
         return started[-1]
 
     try:
