@@ -58,7 +58,11 @@ async def record_in_time(
     silent acknowledgement, and the caller then edits the clicked message (``edit_original_response``)."""
     task = asyncio.ensure_future(_while_busy(record, busy_wait))
     age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
-    done, _ = await asyncio.wait({task}, timeout=min(ANSWER_WITHIN, max(ANSWER_WITHIN - age, LEAST_WAIT)))
+    try:
+        done, _ = await asyncio.wait({task}, timeout=min(ANSWER_WITHIN, max(ANSWER_WITHIN - age, LEAST_WAIT)))
+    except asyncio.CancelledError:
+        task.cancel()  # as if awaited directly: the handler's cancellation (a stop) reaches the write
+        raise
     if task in done:
         return task.result(), False
     try:

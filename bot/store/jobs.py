@@ -164,6 +164,10 @@ def _to_row(values: Mapping[str, Any]) -> dict[str, Any]:
 POLL_FIELDS = frozenset({"attempts", "poll_errors", "next_poll_at", "last_poll_at", "last_queued_at"})
 
 
+def _moved(job: Job, unless_cancelled: bool) -> InvalidTransitionError:
+    return InvalidTransitionError(f"job {job.id} is no longer {job.state}" + _OR_CANCELLED[unless_cancelled])
+
+
 def _due_job(job: Job) -> DueJob:
     return DueJob(
         job.id, job.state, job.provider, job.schedule_kind, job.next_poll_at, job.clock_started_at, job.last_poll_at
@@ -525,13 +529,12 @@ class JobStore:
         if unless_cancelled:
             sql += " AND cancel_requested IS NULL"
         params = (*values.values(), job.id, str(job.state))
-        refused = f"job {job.id} is no longer {job.state}" + _OR_CANCELLED[unless_cancelled]
         try:
             if settles or within is not None:
                 async with self.db.transaction() as conn:
                     cur = await conn.execute(sql, params)
                     if cur.rowcount != 1:
-                        raise InvalidTransitionError(refused)
+                        raise _moved(job, unless_cancelled)
                     if settles:
                         # The charge is settled in the same transaction as the job's end: no crash can leave a
                         # delivered job uncharged or a failed one charged.
@@ -545,7 +548,7 @@ class JobStore:
                 async with self.db.read() as conn:
                     cur = await conn.execute(sql, params)
                 if cur.rowcount != 1:
-                    raise InvalidTransitionError(refused)
+                    raise _moved(job, unless_cancelled)
         except BaseException:
             if unsaved:
                 # Not written (the job moved on, or the database refused the write): the job's next update

@@ -197,6 +197,28 @@ async def test_a_poll_that_changes_nothing_is_kept_in_memory_until_the_next_writ
     )
 
 
+async def test_a_poll_noted_survives_a_write_the_database_refused(store: JobStore, tmp_path: Path) -> None:
+    """The write that was to carry a poll's bookkeeping fails (another program holds the write lock): the
+    bookkeeping is kept for the next write, not dropped with the failed one."""
+    job = await store.create(new_job(), now=1.0, deadline_seconds=100)
+    await store.agenda(1.0, exclude=(), limit=10)
+    job = await store.update(job, now=2.0, state=JobState.SUBMITTED, next_poll_at=3.0)
+    polled = await store.note_poll(job, attempts=4, next_poll_at=40.0)
+    await store.db.conn.execute("PRAGMA busy_timeout=50")
+    other = sqlite3.connect(tmp_path / "jobs.sqlite3", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            await store.update(polled, now=41.0, state=JobState.RUNNING)
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    assert row(tmp_path, job.id)["attempts"] == 0
+    await store.update(polled, now=42.0, state=JobState.RUNNING)
+    stored = row(tmp_path, job.id)
+    assert (stored["attempts"], stored["next_poll_at"], stored["state"]) == (4, 40.0, "running")
+
+
 async def test_a_poll_noted_on_a_job_that_moved_on_is_refused(store: JobStore) -> None:
     job = await store.create(new_job(), now=1.0, deadline_seconds=100)
     await store.agenda(1.0, exclude=(), limit=10)
