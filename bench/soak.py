@@ -24,6 +24,11 @@ The bot runs as its own process (`python -m bot run`, bench/harness.py) against 
   * --channel-delete: that share of the commands goes to a second channel, which a moderator deletes three
     quarters into the sending (CHANNEL_DELETE, or unseen if no bot is connected then): its jobs must end
     cancelled and uncharged like those whose message was deleted;
+  * --db-locks: that many times during the sending, another program (this script) holds the bot's
+    database's write lock for --db-lock-seconds (as a DB browser with an edit not yet written does):
+    every write of the bot waits its busy_timeout and fails meanwhile; commands must still be answered
+    in Discord's 3 s (the fake Discord refuses a later answer, as Discord does), and a create answered
+    meanwhile must be kept, not abandoned;
   * members who change their minds: --cancels of the commands get their Cancel button pressed or their
     message deleted (half each) 0.2 to --max + 1 s after they were sent (bot/testing/soak.py
     MemberActions), kills and faults notwithstanding.
@@ -54,12 +59,13 @@ import contextlib
 import random
 import shutil
 import signal
+import sqlite3
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast, get_args
 
@@ -123,6 +129,8 @@ class Plan:
     log_level: str = "INFO"
     images: ImageStyle = "gradient"
     channel_delete: float = 0.0  # share of the commands sent in a second channel, deleted mid-run
+    db_locks: int = 0  # times another program holds the database's write lock during the sending
+    db_lock_seconds: float = 8.0  # for this long each
 
 
 @dataclass
@@ -150,6 +158,26 @@ class DoomedChannel:
             discord_fake.remove_channel(self.channel_id)
             how = "while the bot was away"
         self.deleted = f"{how} at {time.monotonic() - began:.1f} s"
+
+
+async def hold_database_locks(db: Path, plan: Plan, began: float) -> list[str]:
+    """--db-locks times, evenly through the sending (between the restarts' moments), hold the database's
+    write lock for --db-lock-seconds from this process, as another program would; what happened, for the
+    report."""
+    held: list[str] = []
+    for n in range(plan.db_locks):
+        at = began + plan.spread * (n + 0.5) / plan.db_locks
+        await asyncio.sleep(max(0.0, at - time.monotonic()))
+        other = sqlite3.connect(db, isolation_level=None, timeout=30)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # waits (blocking this loop) while the bot is mid-write: ms
+            taken = time.monotonic()
+            await asyncio.sleep(plan.db_lock_seconds)
+            other.execute("ROLLBACK")
+            held.append(f"{taken - began:.1f}-{time.monotonic() - began:.1f} s")
+        finally:
+            other.close()
+    return held
 
 
 # What a graceful stop gives the steps talking to a provider ([jobs] shutdown_grace_seconds, the default).
@@ -293,6 +321,7 @@ class Run:
     log_errors: list[str]  # the bot's ERROR and CRITICAL lines, every process's
     log_secrets: list[str]  # lines of the bot's log carrying its token or a provider's key (masked)
     channel_deleted: str = ""  # --channel-delete: what was sent there and how it went
+    db_locks: list[str] = field(default_factory=list)  # --db-locks: when the lock was held
 
     def problems(self) -> list[str]:
         return (
@@ -333,6 +362,8 @@ async def run_soak(plan: Plan) -> Run:
             for fake in fakes.values():
                 await stack.enter_async_context(fake)
             discord_fake.chaos(plan.discord_chaos, seed=plan.seed)
+            if plan.db_locks:
+                discord_fake.answer_window = 3.0  # as on Discord: a command answered later is refused
             # Commands' and buttons' answers, and the bot's own posts (its replies, notes and DMs).
             discord_fake.lose_answers(plan.lost_answers, seed=plan.seed, path_regex=LOST_ANSWER_PATHS)
             config = write_config(workdir, discord_fake, fakes, plan)
@@ -347,6 +378,8 @@ async def run_soak(plan: Plan) -> Run:
             restarts = 0
             stops: list[str] = []
             drained_after: float | None = None
+            locks_held: list[str] = []
+            locking: asyncio.Task[list[str]] | None = None
             try:
                 print(
                     f"sending {plan.jobs} commands over {plan.spread:g} s, {plan.kills} kill(s) ...",
@@ -363,6 +396,7 @@ async def run_soak(plan: Plan) -> Run:
                 deleting = (
                     asyncio.create_task(doomed.delete_at(discord_fake, plan.spread * 3 / 4, start)) if doomed else None
                 )
+                locking = asyncio.create_task(hold_database_locks(db, plan, start))
                 first_fake = fakes[plan.providers[0]]
                 outage = asyncio.get_running_loop().call_later(
                     plan.spread / 4, lambda: first_fake.outage(plan.outage) if plan.outage > 0 else None
@@ -387,6 +421,7 @@ async def run_soak(plan: Plan) -> Run:
                     bot = await start_bot(config, discord_fake, env)
                     restarts += 1
                 sent = await sending
+                locks_held = await locking
                 outage.cancel()
                 if deleting is not None:
                     await deleting
@@ -405,6 +440,8 @@ async def run_soak(plan: Plan) -> Run:
                         break
                     await asyncio.sleep(0.5)
             finally:
+                if locking is not None and not locking.done():
+                    locking.cancel()
                 if bot is not None:
                     await stop_bot(bot)
             record = provider_record(fakes.values())
@@ -434,6 +471,7 @@ async def run_soak(plan: Plan) -> Run:
         log_errors=errors,
         log_secrets=leaks,
         channel_deleted=f"{doomed.sent} commands sent in it, deleted {doomed.deleted}" if doomed else "",
+        db_locks=locks_held,
     )
 
 
@@ -456,6 +494,8 @@ def report(run: Run, plan: Plan) -> None:
             f"{name} chaos {plan.chaos:.0%} of API calls: {sum(counted.values())} faults in "
             f"{run.provider_calls[name]} calls ({faults}; hangs held {plan.hang:g} s)"
         )
+    if run.db_locks:
+        print(f"the database's write lock held by another program at: {', '.join(run.db_locks)}")
     if run.channel_deleted:
         print(f"a second channel ({plan.channel_delete:.0%} of the commands while it lasted): {run.channel_deleted}")
     faults = ", ".join(f"{status} {n}" for status, n in sorted(run.discord_faults.items())) or "none"
@@ -552,6 +592,15 @@ def main() -> None:
         help="share of the commands sent in a second channel, which a moderator deletes three quarters into the"
         " sending (CHANNEL_DELETE; unseen if no bot is connected then): its jobs must end cancelled, uncharged (0)",
     )
+    parser.add_argument(
+        "--db-locks",
+        type=int,
+        default=0,
+        help="times another program holds the bot database's write lock during the sending (0)",
+    )
+    parser.add_argument(
+        "--db-lock-seconds", type=float, default=8.0, help="how long each --db-locks lock is held, s (8)"
+    )
     parser.add_argument("--deadline", type=float, default=90.0, help="[jobs] deadline_seconds (90)")
     parser.add_argument("--drain", type=float, default=240.0, help="seconds to let every job end (240)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the chaos and the provider times (1)")
@@ -603,6 +652,8 @@ def main() -> None:
         log_level=args.log_level,
         images=args.images,
         channel_delete=args.channel_delete,
+        db_locks=args.db_locks,
+        db_lock_seconds=args.db_lock_seconds,
     )
     run = asyncio.run(run_soak(plan))
     report(run, plan)

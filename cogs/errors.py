@@ -49,7 +49,11 @@ async def answer_unexpected(interaction: discord.Interaction[Any], error: BaseEx
     carries (the member would otherwise see Discord's bare "This interaction failed"), or, when the bot's
     storage refuses writes (the log may be refused too), with what is wrong and that nothing is charged."""
     error_id = secrets.token_hex(4)
-    log.error("unhandled error %s in %s", error_id, where, exc_info=error)
+    if storage_busy(error):
+        # Another program's lock on the database, not a fault of the bot's: a line, not a traceback.
+        log.warning("%s: the database is busy (another program holds its write lock): %s", where, error)
+    else:
+        log.error("unhandled error %s in %s", error_id, where, exc_info=error)
     message = (
         storage_answer(error) or f"Sorry, something went wrong on our side (error id `{error_id}`). It has been logged."
     )

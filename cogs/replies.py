@@ -47,6 +47,7 @@ from bot.nonces import message_nonce
 from bot.preferences import preferred_model
 from bot.render import candidate_label
 from bot.store.jobs import Job, NewJob
+from bot.store.refusals import storage_busy
 from bot.store.reply_notes import ReplyNotes
 from bot.unread_mark import UnreadMark, earliest
 from cogs.editing import attachment_images, edit_request, message_images
@@ -320,7 +321,12 @@ class Replies(commands.Cog):
                 raise
             # Nothing was recorded, so nothing starts and nothing is charged; the member is told why. The
             # note's own record is a write too, and may be refused as well.
-            log.error("reply %s: the bot's storage refuses writes (%s)", message.id, exc)
+            log.log(
+                logging.WARNING if storage_busy(exc) else logging.ERROR,
+                "reply %s: the bot's storage refuses writes (%s)",
+                message.id,
+                exc,
+            )
             with contextlib.suppress(sqlite3.Error):
                 await self._note(message, answer)
 

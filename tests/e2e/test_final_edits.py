@@ -156,3 +156,37 @@ async def test_a_graceful_stop_does_not_wait_out_a_final_edit_s_next_try(
         await discord_fake.wait_for(lambda: owed(settings) == [], timeout=5)
     finally:
         await again.close()
+
+
+async def test_a_graceful_stop_does_not_wait_on_an_end_s_first_edit_that_discord_holds(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """The job has ended (its end and the edit owed are written) and the step is drawing that end, which
+    Discord is slow to take (discord.py retries a 5xx for up to ~25 s): a stop has nothing to wait for, as
+    the next start draws the end. It used to wait out the grace (seen in bench/soak.py seed 121: two such
+    steps held a SIGTERM for 20.8 s)."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    seaart.script("error:REQUEST_INVALID")
+    running = await start_bot(settings, discord_fake)
+    try:
+        discord_fake.hold_edits()
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "refused, and slow to show it"})
+        await discord_fake.wait_for(lambda: discord_fake.edits_waiting == 1, timeout=10)
+        assert job_state(settings) == "failed" and len(owed(settings)) == 1
+    finally:
+        began = asyncio.get_running_loop().time()
+        await running.bot.shutdown(grace=20.0)
+        took = asyncio.get_running_loop().time() - began
+        await asyncio.wait_for(running.task, 5)
+    assert took < 5.0, f"the stop waited {took:.1f} s on an end's edit it owes in SQLite"
+    assert len(owed(settings)) == 1
+
+    discord_fake.hold_edits(False)
+    again = await start_bot(short_retry_settings(tmp_path, discord_fake, seaart), discord_fake)
+    try:
+        assert interaction.original_message_id is not None
+        message = discord_fake.messages[interaction.original_message_id]
+        await discord_fake.wait_for(lambda: REFUSED_TITLE in message.embeds[0]["title"], timeout=10)
+        await discord_fake.wait_for(lambda: owed(settings) == [], timeout=5)
+    finally:
+        await again.close()
