@@ -226,6 +226,9 @@ class JobRunner:
         # Those of them that wait minutes between tries of something kept in SQLite (a final edit owed, a
         # held job's message looked for): a stop cancels them at once, the next start takes them up again.
         self._resumable: set[asyncio.Task[Any]] = set()
+        # Steps drawing a job's progress: a cosmetic edit, after the job's state is written (a stop need not
+        # wait for it: the next start draws the job again).
+        self._drawing_progress: set[asyncio.Task[Any]] = set()
         self._step_finished = False
         self._locks: dict[str, asyncio.Lock] = {}
         # One per batch while any of its candidates is being shown: their message is edited by one at a
@@ -290,13 +293,18 @@ class JobRunner:
                 await self._task
             self._task = None
         # A step whose job has ended (it left the store's cache) is only drawing that end, which is owed in
-        # SQLite in the same transaction as the end: the next start draws it, so nothing waits on it (an
-        # end's edit that Discord keeps refusing held stops for the whole grace in bench/soak.py).
-        ending = [task for job_id, task in self._inflight.items() if not self.store.is_cached(job_id)]
-        resumable = [*self._resumable, *ending]
+        # SQLite in the same transaction as the end; one drawing progress draws what its row already says.
+        # The next start draws either, so nothing waits on them (an edit Discord keeps refusing, retried by
+        # discord.py for up to ~25 s, held stops for the whole grace in bench/soak.py).
+        drawing = [
+            task
+            for job_id, task in self._inflight.items()
+            if not self.store.is_cached(job_id) or task in self._drawing_progress
+        ]
+        resumable = [*self._resumable, *drawing]
         for task in resumable:
             task.cancel()
-        waited = [task for task in self._inflight.values() if task not in ending] + [
+        waited = [task for task in self._inflight.values() if task not in drawing] + [
             task for task in self._background if task not in self._resumable
         ]
         if waited and grace > 0:
@@ -319,10 +327,15 @@ class JobRunner:
                 pass
             except Exception:  # a cancel carried out for a member: its job row says what is left to do
                 log.exception("%s failed while the bot was stopping", task.get_name())
+        # What is left to write is worth little beside a prompt exit: a database another program holds is
+        # waited on for a moment, not busy_timeout.
+        await self.store.db.impatient()
         try:
             await self.completions.flush()
-        except Exception:
-            log.exception("could not record the last completion times")
+        except Exception as exc:
+            if not write_can_wait(exc):
+                raise
+            log.warning("could not record the last completion times: %s", exc)
         try:
             self.write_stats()
         except OSError as exc:
@@ -1459,6 +1472,8 @@ class JobRunner:
             log.exception("job %s: could not clear the final edit owed (the next start tries it again)", job_id)
 
     async def _progress(self, job: Job, *, force: bool = False) -> None:
+        if self._stopping:
+            return  # the next start draws the job; a stop does not wait on a cosmetic edit
         # The candidates of a batch share one message: they share its pace too.
         key = job.batch_id or job.id
         now = self.clock()
@@ -1476,6 +1491,9 @@ class JobRunner:
             return
         self._edit_behind.discard(key)
         self._last_progress[key] = now
+        step = asyncio.current_task()
+        if step is not None:
+            self._drawing_progress.add(step)
         try:
             if job.batch_id is None:
                 await self.sink.progress(job)
@@ -1485,6 +1503,9 @@ class JobRunner:
             await self._message_gone(job)
         except Exception as exc:
             log.warning("job %s: progress update failed: %s", job.id, type(exc).__name__)
+        finally:
+            if step is not None:
+                self._drawing_progress.discard(step)
 
     async def _message_gone(self, job: Job) -> None:
         """The job's message (a batch's: every candidate's) was deleted without the bot seeing it go, as

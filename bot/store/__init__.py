@@ -17,6 +17,11 @@ from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+# How long a write waits for another program's lock on the database: a few seconds while the bot runs
+# (sqlite's busy_timeout), a moment once it is stopping (Database.impatient).
+BUSY_TIMEOUT_MS = 5000
+IMPATIENT_MS = 200
+
 
 class DatabaseUnusableError(ConfigError):
     """The database file cannot be opened, is not SQLite, or cannot be written."""
@@ -75,7 +80,7 @@ class Database:
             self._conn.row_factory = aiosqlite.Row
             await self._conn.execute("PRAGMA journal_mode=WAL")
             await self._conn.execute("PRAGMA foreign_keys=ON")
-            await self._conn.execute("PRAGMA busy_timeout=5000")
+            await self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             await self._conn.execute("PRAGMA synchronous=NORMAL")
             await self.migrate()
             await self._check_writable()
@@ -85,6 +90,13 @@ class Database:
         except sqlite3.Error as exc:
             await self.close()
             raise DatabaseUnusableError(self.path, _reason(exc)) from None
+
+    async def impatient(self) -> None:
+        """From now on a write waits for another program's lock for a moment only (the process is stopping:
+        what is left to write is worth less than a prompt exit)."""
+        if self._conn is not None:
+            async with self._lock:
+                await self._conn.execute(f"PRAGMA busy_timeout={IMPATIENT_MS}")
 
     def _count(self, _statement: str) -> None:
         self.statements += 1

@@ -51,11 +51,15 @@ class CompletionStore:
         if not pending:
             return
         async with self.db.read() as conn:  # one statement: atomic without BEGIN/COMMIT
-            await conn.execute(
-                "INSERT INTO completion_times (kind, earliest, latest, recorded_at) VALUES "
-                + ", ".join(["(?, ?, ?, ?)"] * len(pending)),
-                [value for row in pending for value in row],
-            )
+            try:
+                await conn.execute(
+                    "INSERT INTO completion_times (kind, earliest, latest, recorded_at) VALUES "
+                    + ", ".join(["(?, ?, ?, ?)"] * len(pending)),
+                    [value for row in pending for value in row],
+                )
+            except BaseException:
+                self._pending = pending + self._pending  # not written: the next flush writes them
+                raise
             # Trim each kind now and then, not on every write: older rows than the window are never read.
             self._since_trim.update(row[0] for row in pending)
             for kind, count in list(self._since_trim.items()):

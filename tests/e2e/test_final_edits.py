@@ -190,3 +190,37 @@ async def test_a_graceful_stop_does_not_wait_on_an_end_s_first_edit_that_discord
         await discord_fake.wait_for(lambda: owed(settings) == [], timeout=5)
     finally:
         await again.close()
+
+
+async def test_a_graceful_stop_does_not_wait_on_a_progress_edit_that_discord_holds(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A step is drawing a running job's progress (its state already written) and Discord is slow to take
+    the edit: the stop cancels it at once, and the next start carries the job on to its image. A stop used
+    to wait out the grace on such an edit (bench/soak.py seed 122: a "Waiting for the provider" edit held
+    a SIGTERM for 20 s)."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    seaart.hold(True)
+    running = await start_bot(settings, discord_fake)
+    try:
+        discord_fake.hold_edits()
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "drawn slowly, then stopped"})
+        await discord_fake.wait_for(lambda: discord_fake.edits_waiting == 1, timeout=10)
+        assert job_state(settings) in ("submitted", "running")
+    finally:
+        began = asyncio.get_running_loop().time()
+        await running.bot.shutdown(grace=20.0)
+        took = asyncio.get_running_loop().time() - began
+        await asyncio.wait_for(running.task, 5)
+    assert took < 5.0, f"the stop waited {took:.1f} s on a progress edit"
+
+    discord_fake.hold_edits(False)
+    seaart.hold(False)
+    again = await start_bot(settings, discord_fake)
+    try:
+        await discord_fake.wait_for(lambda: job_state(settings) == "delivered", timeout=20)
+    finally:
+        await again.close()
+    assert interaction.original_message_id is not None
+    assert len(discord_fake.messages[interaction.original_message_id].files) == 1
+    assert len(seaart.creates) == 1

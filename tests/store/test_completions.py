@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from bot.store import Database
 from bot.store.completions import BATCH, MAX_WAIT, TRIM_EVERY, CompletionStore
 
@@ -49,3 +51,23 @@ async def test_each_kinds_history_is_trimmed_to_the_window(db: Database) -> None
         ("busy", float(n), float(n + 1)) for n in range(3 * TRIM_EVERY - history, 3 * TRIM_EVERY)
     ]
     assert ("rare", 0, 1) in stored(db), "another kind's rows are not touched"
+
+
+async def test_completions_a_busy_database_refused_are_written_by_the_next_flush(db: Database) -> None:
+    """Another program holds the write lock at a flush (the stop's own, made impatient): the rows stay
+    for the next flush rather than being dropped with the failed statement."""
+    store = CompletionStore(db, history=500)
+    await store.add("a", 1, 2, now=100.0)
+    await db.impatient()  # waits 0.2 s for the lock, as a stopping bot does
+    other = sqlite3.connect(db.path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            await store.flush()
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    assert stored(db) == []
+    await store.add("a", 2, 3, now=100.0)
+    await store.flush()
+    assert stored(db) == [("a", 1, 2), ("a", 2, 3)]
