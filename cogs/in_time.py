@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import discord
 
 from bot.store.refusals import storage_busy
+from cogs.errors import made_but_lost
 
 T = TypeVar("T")
 
@@ -68,10 +69,13 @@ async def record_in_time(
     try:
         await interaction.response.defer(thinking=thinking)
     except discord.HTTPException as exc:
-        # Too late even for that (the loop was held up): the caller's own answer fails the same way and
-        # ends the jobs uncharged, as it always has.
-        log.warning("could not answer an interaction in time (HTTP %s, code %s)", exc.status, exc.code)
-        return await task, False
+        if not made_but_lost(exc):
+            # Too late even for that (the loop was held up): the caller's own answer fails the same way
+            # and ends the jobs uncharged, as it always has.
+            log.warning("could not answer an interaction in time (HTTP %s, code %s)", exc.status, exc.code)
+            return await task, False
+        # Discord made the "thinking..." answer and lost its reply to us (discord.py's resend was refused as
+        # already acknowledged): it is there to fill in.
     if not thinking:
         return await task, True
     try:

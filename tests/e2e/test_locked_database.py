@@ -118,13 +118,18 @@ async def test_a_job_whose_writes_are_refused_is_asked_about_at_its_pace_not_in_
         assert "step failed, the database refused a write (database is locked); will retry" in text
 
 
+@pytest.mark.parametrize("answer", ["taken", "made, its reply lost"])
 async def test_a_command_sent_while_another_program_holds_the_database_is_answered_in_time_and_starts_when_it_is_free(
-    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, answer: str
 ) -> None:
     """The job's row cannot be written for 7 s, and Discord takes an answer for 3 s. The bot answers
     "thinking..." in time, keeps trying the write, and the job's message replaces the placeholder once the
-    lock is free. Before, the member saw "The application did not respond" and the job was never made."""
+    lock is free. Before, the member saw "The application did not respond" and the job was never made.
+    "made, its reply lost": Discord makes the "thinking..." answer and a proxy answers 502 (discord.py's
+    resend is refused, already acknowledged): the placeholder is there, and is filled in all the same."""
     discord_fake.answer_window = 3.0
+    if answer != "taken":
+        discord_fake.fail_next("POST", r"^/interactions/\d+/[^/]+/callback$", status=502, after=True)
     config = write_config(tmp_path, discord_fake, seaart)
     db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
     with bot_processes(config, log) as start:
@@ -144,6 +149,8 @@ async def test_a_command_sent_while_another_program_holds_the_database_is_answer
     shown = discord_fake.messages[job["message_id"]]
     assert not shown.loading and len(shown.files) == 1 and "Done" in str(shown.embeds[0]["title"])
     assert command.followup_ids == []
+    # Filled in as the answer it is, not taken for an answer that came too late and then looked for.
+    assert "could not answer an interaction in time" not in log.read_text(encoding="utf-8")
 
 
 async def test_a_command_the_database_stays_busy_for_is_told_so_privately_and_nothing_is_made(
