@@ -174,7 +174,7 @@ class Bananacord(commands.Bot):
         self._opened.push_async_callback(http.aclose)
         db = Database(settings.database.path)
         self._opened.push_async_callback(db.close)
-        await db.connect()
+        await db.connect(busy_wait=settings.database.busy_wait_seconds)
         providers = build_providers(settings, http)
         for provider in providers.values():
             self._opened.push_async_callback(provider.aclose)

@@ -69,7 +69,8 @@ class DiscordSettings(_Section):
 class DatabaseSettings(_Section):
     path: Path = Path("bananacord.sqlite3")
     # How long a member's new request waits while another program holds the database's write lock
-    # (cogs/in_time.py); then the member is told the database is busy, and nothing is charged.
+    # (cogs/in_time.py; then the member is told the database is busy, and nothing is charged), and how
+    # long a starting bot waits for it (then it exits 1 saying so).
     busy_wait_seconds: Seconds = 30.0
 
 

@@ -67,7 +67,7 @@ async def check_database(settings: Settings) -> None:
     """Open, migrate and write-test the database, so a bad path fails before Discord is contacted."""
     db = Database(settings.database.path)
     try:
-        await db.connect()
+        await db.connect(busy_wait=settings.database.busy_wait_seconds)
     finally:
         await db.close()
 

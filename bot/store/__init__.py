@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import aiosqlite
 
-from bot.errors import ConfigError
+from bot.errors import BananacordError, ConfigError
+from bot.store.refusals import storage_busy
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +23,19 @@ log = logging.getLogger(__name__)
 # (sqlite's busy_timeout), a moment once it is stopping (Database.impatient).
 BUSY_TIMEOUT_MS = 5000
 IMPATIENT_MS = 200
+# Between tries to open a database another program holds locked, at start.
+BUSY_START_PAUSE = 1.0
+
+
+class DatabaseBusyError(BananacordError):
+    """Another program held the database's write lock for longer than the bot waits at start."""
+
+    def __init__(self, path: Path, waited: float) -> None:
+        self.path = path
+        super().__init__(
+            f"the database {path} stayed locked by another program for {waited:.0f} s (a DB browser with "
+            "changes not yet written? a VACUUM?). Let it finish or close it, then start again."
+        )
 
 
 class DatabaseUnusableError(ConfigError):
@@ -68,28 +83,45 @@ class Database:
             raise RuntimeError("Database.connect() has not been called")
         return self._conn
 
-    async def connect(self) -> None:
-        """Open, migrate and prove the file writable; a file that cannot serve raises DatabaseUnusableError."""
+    async def connect(self, *, busy_wait: float = 30.0) -> None:
+        """Open, migrate and prove the file writable; a file that cannot serve raises DatabaseUnusableError.
+        While another program holds the database's write lock, wait for it up to ``busy_wait`` seconds
+        (``[database] busy_wait_seconds``), then raise DatabaseBusyError: a lock is not a bad path."""
         make_parent(self.path)
-        try:
-            # Opened once in a thread we wait for: when the open itself fails, aiosqlite leaves its worker
-            # thread reporting to an event loop that may be closed by then (a traceback on exit).
-            await asyncio.to_thread(_try_open, self.path)
-            # isolation_level=None: we issue BEGIN ourselves (BEGIN IMMEDIATE takes the write lock up front).
-            self._conn = await aiosqlite.connect(self.path, isolation_level=None)
-            self._conn.row_factory = aiosqlite.Row
-            await self._conn.execute("PRAGMA journal_mode=WAL")
-            await self._conn.execute("PRAGMA foreign_keys=ON")
-            await self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            await self._conn.execute("PRAGMA synchronous=NORMAL")
-            await self.migrate()
-            await self._check_writable()
-            # Counted for the load benchmark's "statements per job" (bench/load.py); a callback per
-            # statement costs well under a microsecond.
-            await self._conn.set_trace_callback(self._count)
-        except sqlite3.Error as exc:
-            await self.close()
-            raise DatabaseUnusableError(self.path, _reason(exc)) from None
+        began = time.monotonic()
+        told = False
+        while True:
+            try:
+                await self._open()
+                return
+            except sqlite3.Error as exc:
+                await self.close()
+                if not storage_busy(exc):
+                    raise DatabaseUnusableError(self.path, _reason(exc)) from None
+                if time.monotonic() - began + BUSY_START_PAUSE > busy_wait:
+                    raise DatabaseBusyError(self.path, time.monotonic() - began) from None
+                if not told:
+                    log.warning("%s is locked by another program; waiting up to %g s for it", self.path, busy_wait)
+                    told = True
+                await asyncio.sleep(BUSY_START_PAUSE)
+
+    async def _open(self) -> None:
+        # Opened once in a thread we wait for: when the open itself fails, aiosqlite leaves its worker
+        # thread reporting to an event loop that may be closed by then (a traceback on exit).
+        await asyncio.to_thread(_try_open, self.path)
+        # isolation_level=None: we issue BEGIN ourselves (BEGIN IMMEDIATE takes the write lock up front).
+        self._conn = await aiosqlite.connect(self.path, isolation_level=None)
+        self._conn.row_factory = aiosqlite.Row
+        # First: every statement after it waits for another program's lock rather than failing at once.
+        await self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        await self._conn.execute("PRAGMA journal_mode=WAL")
+        await self._conn.execute("PRAGMA foreign_keys=ON")
+        await self._conn.execute("PRAGMA synchronous=NORMAL")
+        await self.migrate()
+        await self._check_writable()
+        # Counted for the load benchmark's "statements per job" (bench/load.py); a callback per
+        # statement costs well under a microsecond.
+        await self._conn.set_trace_callback(self._count)
 
     async def impatient(self) -> None:
         """From now on a write waits for another program's lock for a moment only (the process is stopping:

@@ -13,9 +13,9 @@ import sqlite3
 from pathlib import Path
 
 from bot.config import Settings
-from bot.testing.discord import FakeDiscord, RecordedRequest
+from bot.testing.discord import FakeDiscord, FakeInteraction, RecordedRequest
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import make_settings, start_bot
+from tests.conftest import RunningBot, make_settings, start_bot
 
 RETRIES = (0.1, 0.2, 0.2)
 REFUSED_TITLE = "The provider refused the request"
@@ -123,6 +123,31 @@ async def test_an_end_whose_message_is_gone_is_not_owed(
     assert owed(settings) == [] and discord_fake.dms_to(interaction.user_id) == []
 
 
+async def stop_gracefully(running: RunningBot) -> float:
+    """SIGTERM's way (job steps in flight get a 20 s grace); how long the stop took, in seconds."""
+    began = asyncio.get_running_loop().time()
+    await running.bot.shutdown(grace=20.0)
+    took = asyncio.get_running_loop().time() - began
+    await asyncio.wait_for(running.task, 5)
+    return took
+
+
+async def next_start_shows_the_refusal(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, interaction: FakeInteraction
+) -> None:
+    """A start on the same database draws the end it owes (its first try soon, so the test need not wait
+    half a minute for it), and the debt is paid."""
+    settings = short_retry_settings(tmp_path, discord_fake, seaart)
+    again = await start_bot(settings, discord_fake)
+    try:
+        assert interaction.original_message_id is not None
+        message = discord_fake.messages[interaction.original_message_id]
+        await discord_fake.wait_for(lambda: REFUSED_TITLE in message.embeds[0]["title"], timeout=10)
+        await discord_fake.wait_for(lambda: owed(settings) == [], timeout=5)
+    finally:
+        await again.close()
+
+
 async def test_a_graceful_stop_does_not_wait_out_a_final_edit_s_next_try(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
@@ -140,22 +165,11 @@ async def test_a_graceful_stop_does_not_wait_out_a_final_edit_s_next_try(
         await discord_fake.wait_for(lambda: any(final_edit(r) and r.status == 403 for r in discord_fake.requests))
         await discord_fake.wait_for(lambda: len(owed(settings)) == 1, timeout=5)
     finally:
-        began = asyncio.get_running_loop().time()
-        await running.bot.shutdown(grace=20.0)
-        took = asyncio.get_running_loop().time() - began
-        await asyncio.wait_for(running.task, 5)
+        took = await stop_gracefully(running)
     assert took < 5.0, f"the stop waited {took:.1f} s on a retry 30 s away"
     assert len(owed(settings)) == 1 and job_state(settings) == "failed"
 
-    # The same database; its first try sooner, so the test need not wait half a minute for it.
-    again = await start_bot(short_retry_settings(tmp_path, discord_fake, seaart), discord_fake)
-    try:
-        assert interaction.original_message_id is not None
-        message = discord_fake.messages[interaction.original_message_id]
-        await discord_fake.wait_for(lambda: REFUSED_TITLE in message.embeds[0]["title"], timeout=10)
-        await discord_fake.wait_for(lambda: owed(settings) == [], timeout=5)
-    finally:
-        await again.close()
+    await next_start_shows_the_refusal(tmp_path, discord_fake, seaart, interaction)
 
 
 async def test_a_graceful_stop_does_not_wait_on_an_end_s_first_edit_that_discord_holds(
@@ -174,22 +188,12 @@ async def test_a_graceful_stop_does_not_wait_on_an_end_s_first_edit_that_discord
         await discord_fake.wait_for(lambda: discord_fake.edits_waiting == 1, timeout=10)
         assert job_state(settings) == "failed" and len(owed(settings)) == 1
     finally:
-        began = asyncio.get_running_loop().time()
-        await running.bot.shutdown(grace=20.0)
-        took = asyncio.get_running_loop().time() - began
-        await asyncio.wait_for(running.task, 5)
+        took = await stop_gracefully(running)
     assert took < 5.0, f"the stop waited {took:.1f} s on an end's edit it owes in SQLite"
     assert len(owed(settings)) == 1
 
     discord_fake.hold_edits(False)
-    again = await start_bot(short_retry_settings(tmp_path, discord_fake, seaart), discord_fake)
-    try:
-        assert interaction.original_message_id is not None
-        message = discord_fake.messages[interaction.original_message_id]
-        await discord_fake.wait_for(lambda: REFUSED_TITLE in message.embeds[0]["title"], timeout=10)
-        await discord_fake.wait_for(lambda: owed(settings) == [], timeout=5)
-    finally:
-        await again.close()
+    await next_start_shows_the_refusal(tmp_path, discord_fake, seaart, interaction)
 
 
 async def test_a_graceful_stop_does_not_wait_on_a_progress_edit_that_discord_holds(
@@ -208,10 +212,7 @@ async def test_a_graceful_stop_does_not_wait_on_a_progress_edit_that_discord_hol
         await discord_fake.wait_for(lambda: discord_fake.edits_waiting == 1, timeout=10)
         assert job_state(settings) in ("submitted", "running")
     finally:
-        began = asyncio.get_running_loop().time()
-        await running.bot.shutdown(grace=20.0)
-        took = asyncio.get_running_loop().time() - began
-        await asyncio.wait_for(running.task, 5)
+        took = await stop_gracefully(running)
     assert took < 5.0, f"the stop waited {took:.1f} s on a progress edit"
 
     discord_fake.hold_edits(False)

@@ -207,3 +207,47 @@ async def test_a_cancel_pressed_while_another_program_holds_the_database_is_take
     (job,) = rows(db)
     assert job["state"] == "cancelled" and job["charge_state"] == "refunded"
     assert shown.files == [] and click.followup_ids == []
+
+
+async def test_a_bot_started_while_another_program_holds_the_database_waits_for_it(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """Another program holds the write lock when the bot starts (a restart while someone inspects the
+    database): the bot waits, says so in one line, and serves once the lock is gone. It used to exit 2 at
+    once with "config error: [database] path ... cannot be used (database is locked). Point it at a SQLite
+    file in a folder the bot can write to", the wrong cause and the wrong advice."""
+    config = write_config(tmp_path, discord_fake, seaart)
+    db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
+    with bot_processes(config, log) as start:
+        first = start()
+        await discord_fake.wait_until_ready(timeout=30)
+        first.terminate()
+        await discord_fake.wait_for(lambda: first.poll() is not None, timeout=30)
+        with writes_refused("locked", None, db):
+            second = start()
+            await asyncio.sleep(7)
+            assert second.poll() is None, log.read_text(encoding="utf-8")
+        await discord_fake.wait_until_ready(timeout=30)
+        await discord_fake.slash_command("imagine", {"prompt": "after the wait"})
+        await discord_fake.wait_for(lambda: states(db) == ["delivered"], timeout=20)
+    assert "is locked by another program; waiting up to 30 s for it" in log.read_text(encoding="utf-8")
+
+
+async def test_a_bot_started_while_the_database_stays_locked_exits_saying_why(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    config = write_config(tmp_path, discord_fake, seaart)
+    config.write_text(config.read_text().replace("[database]\n", "[database]\nbusy_wait_seconds = 2\n"))
+    db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
+    with bot_processes(config, log) as start:
+        first = start()
+        await discord_fake.wait_until_ready(timeout=30)
+        first.terminate()
+        await discord_fake.wait_for(lambda: first.poll() is not None, timeout=30)
+        with writes_refused("locked", None, db):
+            second = start()
+            await discord_fake.wait_for(lambda: second.poll() is not None, timeout=30)
+    assert second.returncode == 1
+    last = log.read_text(encoding="utf-8").strip().splitlines()[-1]
+    assert last.startswith("bananacord: the database ") and "stayed locked by another program for " in last
+    assert "config error" not in last
