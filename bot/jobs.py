@@ -333,9 +333,10 @@ class JobRunner:
         try:
             await self.completions.flush()
         except Exception as exc:
-            if not write_can_wait(exc):
-                raise
-            log.warning("could not record the last completion times: %s", exc)
+            if write_can_wait(exc):
+                log.warning("could not record the last completion times: %s", exc)
+            else:
+                log.exception("could not record the last completion times")
         try:
             self.write_stats()
         except OSError as exc:
@@ -798,21 +799,17 @@ class JobRunner:
             self._calling[job.id] = step  # a Cancel lets go of the call (request_cancel)
         try:
             handle = await provider.submit(job.request)
-        except asyncio.CancelledError:
-            if editing.is_set() and not self._stopping:
-                # A Cancel let go of the call: its "Cancelled" is drawn after this step, so over this edit.
+        except BaseException as exc:
+            self._calling.pop(job.id, None)
+            stopped = isinstance(exc, asyncio.CancelledError) and self._stopping
+            if editing.is_set() and not stopped:
+                # Before the failure is shown, or the "Cancelled" of a Cancel that let go of the call: drawn
+                # after this step, so over this edit. (_progress logs and swallows its own failures.)
                 await shown
             else:
-                shown.cancel()  # a stop: the next start draws the job again; nothing waits on this edit
+                shown.cancel()  # not begun; or a stop: the next start draws the job again
             raise
-        except BaseException:
-            if editing.is_set():
-                await shown  # before the failure is shown; _progress logs and swallows its own failures
-            else:
-                shown.cancel()
-            raise
-        finally:
-            self._calling.pop(job.id, None)
+        self._calling.pop(job.id, None)
         if not editing.is_set():
             shown.cancel()  # a call answered within the edit gap: its answer is shown instead
             return handle, None

@@ -88,11 +88,14 @@ async def record_in_time(
 
 async def _while_busy(record: Callable[[], Awaitable[T]], busy_wait: float) -> T:
     give_up_at = time.monotonic() + busy_wait
+    tries = 0
     while True:
         try:
             return await record()
         except Exception as exc:
             if not storage_busy(exc) or time.monotonic() + BUSY_PAUSE >= give_up_at:
                 raise
-            log.warning("a member's request waits for the database (%s); trying again", exc)
+            tries += 1
+            if tries == 1:  # one line a request, not one a second while the lock lasts
+                log.warning("a member's request waits for the database (%s); trying again", exc)
             await asyncio.sleep(BUSY_PAUSE)
