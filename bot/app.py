@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import discord
 import httpx
@@ -29,6 +31,7 @@ from bot.quotas import Quotas
 from bot.store import Database
 from bot.store.jobs import JobStore
 from bot.store.preferences import PreferenceStore
+from bot.store.refusals import write_can_wait
 from bot.store.settings import SettingsStore
 from bot.transport import MAX_CONNECTIONS
 
@@ -237,6 +240,17 @@ class Bananacord(commands.Bot):
                 await self.tree.sync(guild=guild)
         else:
             await self.tree.sync()
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        """An event's handler failed. When the database refused its write (another program holds the lock,
+        the disk is full) that is one WARNING line, not discord.py's "Ignoring exception" with a traceback:
+        what the handler was to record is found again later (a job whose message was deleted is found
+        gone at its next edit, and ends cancelled, uncharged; a reply is read again by the next catch-up)."""
+        error = sys.exc_info()[1]
+        if error is not None and write_can_wait(error):
+            log.warning("%s: the database refused a write (%s); left for later", event_method, error)
+            return
+        await super().on_error(event_method, *args, **kwargs)
 
     async def on_ready(self) -> None:
         user = self.user

@@ -251,3 +251,32 @@ async def test_a_bot_started_while_the_database_stays_locked_exits_saying_why(
     last = log.read_text(encoding="utf-8").strip().splitlines()[-1]
     assert last.startswith("bananacord: the database ") and "stayed locked by another program for " in last
     assert "config error" not in last
+
+
+async def test_a_message_deleted_while_the_database_is_locked_ends_its_job_when_it_is_free(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """The deletion's cancel cannot be written (the handler's write fails after busy_timeout): one WARNING
+    line, not discord.py's "Ignoring exception" with a traceback, and nothing is lost by it: the job's next
+    edit finds its message gone, and it ends cancelled and uncharged, its image never fetched."""
+    config = write_config(tmp_path, discord_fake, seaart, max_poll_interval=1.0)
+    db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
+    with bot_processes(config, log) as start:
+        start()
+        await discord_fake.wait_until_ready(timeout=30)
+        seaart.hold(True)
+        command = await discord_fake.slash_command("imagine", {"prompt": "deleted while the database is held"})
+        await discord_fake.wait_for(lambda: states(db) == ["running"], timeout=20)
+        assert command.original_message_id is not None
+        with writes_refused("locked", None, db):
+            await discord_fake.delete_messages(command.original_message_id)
+            await asyncio.sleep(7)  # the handler's write has failed
+            assert states(db) == ["running"]
+        seaart.hold(False)
+        await discord_fake.wait_for(lambda: settled(db), timeout=30)
+    (job,) = rows(db)
+    assert (job["state"], job["charge_state"]) == ("cancelled", "refunded")
+    assert not any(r.path.endswith(".png") for r in seaart.requests)  # the image was never downloaded
+    text = log.read_text(encoding="utf-8")
+    assert "on_raw_message_delete: the database refused a write (database is locked)" in text
+    assert "Traceback" not in text and "Ignoring exception" not in text
