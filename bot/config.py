@@ -68,9 +68,8 @@ class DiscordSettings(_Section):
 
 class DatabaseSettings(_Section):
     path: Path = Path("bananacord.sqlite3")
-    # How long a member's new request waits while another program holds the database's write lock
-    # (cogs/in_time.py; then the member is told the database is busy, and nothing is charged), and how
-    # long a starting bot waits for it (then it exits 1 saying so).
+    # How long a starting bot waits while another program holds the database's write lock (then it exits
+    # 1 saying so). A running bot tells a member whose request meets the lock at once (cogs/in_time.py).
     busy_wait_seconds: Seconds = 30.0
 
 

@@ -169,7 +169,9 @@ class DiscordSink:
             if exc.status == 401 or exc.code == INVALID_WEBHOOK_TOKEN:
                 return None
             raise
-        return message.id
+        # A job's message is public. A private answer is a refusal (the database was busy, and the job's
+        # rows were written after it: cogs/in_time.py), never the job's.
+        return None if message.flags.ephemeral else message.id
 
     async def _find_reply(self, job: Job, member_message_id: int) -> int | None:
         """The bot's reply to the member's message: among the next REPLY_SEARCH_DEPTH messages of the

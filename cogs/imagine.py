@@ -366,22 +366,18 @@ class Imagine(commands.Cog):
         runner = self.bot.services.runner
         # The quota check, the reservations and the job rows are one transaction; a refusal raises
         # QuotaExceededError (ephemeral, naming the limit and its reset) and leaves nothing behind.
-        jobs, deferred = await record_in_time(
+        jobs = await record_in_time(
             interaction,
             lambda: runner.create_batch([new] * count, within=admission.reservation, held=True),
-            busy_wait=self.bot.settings.database.busy_wait_seconds,
+            undo=self._unmake,
         )
         try:
-            opening = self.bot.services.sink.opening(jobs)
-            none = discord.AllowedMentions.none()
-            if deferred:
-                # The write outlasted Discord's window, so "thinking..." answered: the job's message fills it in.
-                message_id: int | None = (await interaction.edit_original_response(**opening, allowed_mentions=none)).id
-            else:
-                # The answer is the job's first progress message itself ("Queued", its Cancel button): one
-                # request, where a "thinking..." answer and then an edit were two (and two gateway events).
-                callback = await interaction.response.send_message(**opening, allowed_mentions=none)
-                message_id = callback.message_id
+            # The answer is the job's first progress message itself ("Queued", its Cancel button): one
+            # request, where a "thinking..." answer and then an edit were two (and two gateway events).
+            callback = await interaction.response.send_message(
+                **self.bot.services.sink.opening(jobs), allowed_mentions=discord.AllowedMentions.none()
+            )
+            message_id = callback.message_id
             if message_id is None:
                 message_id = (await interaction.original_response()).id
         except Exception as exc:
@@ -408,6 +404,12 @@ class Imagine(commands.Cog):
             raise
         # Held until now, so nothing about them changed since that message was drawn.
         return [await runner.release(job.id, message_id=message_id, shown=True) or job for job in jobs]
+
+    async def _unmake(self, jobs: list[Job]) -> None:
+        """Jobs written after their member was told the database was busy: ended before they start,
+        uncharged, with nothing shown (their member has no message of theirs)."""
+        for job in jobs:
+            await self.bot.services.runner.cancel(job.id, by_user=None, message_gone=True)
 
     async def _count_cap(self, interaction: discord.Interaction[Any]) -> int:
         cap = (await self.bot.services.settings_store.guild_defaults(interaction.guild_id or 0)).max_count
@@ -534,7 +536,9 @@ class Imagine(commands.Cog):
             # Kept before Discord is told the click was taken: a crash after the acknowledgement still
             # cancels (the next start carries it out), one before it shows the member the click failed.
             # A click taken is a promise: that job will not be delivered or charged.
-            requested, deferred = await record_in_time(
+            # Past Discord's window the member reads that the database is busy; a cancel written after that
+            # is carried out all the same (the job's next step finds it), as they asked.
+            requested = await record_in_time(
                 interaction,
                 lambda: runner.request_cancels(
                     [candidate.id for candidate in batch if not candidate.terminal],
@@ -542,8 +546,6 @@ class Imagine(commands.Cog):
                     by_user=interaction.user.id,
                     message_id=interaction.message.id if interaction.message is not None else None,
                 ),
-                busy_wait=self.bot.settings.database.busy_wait_seconds,
-                thinking=False,
             )
             taken = [j for j in requested if j is not None and not j.terminal and j.cancel_requested is not None]
             if not taken:
@@ -558,12 +560,8 @@ class Imagine(commands.Cog):
                 return
             # The answer itself shows "Cancelling…" (no Cancel button any more): the member sees the click
             # taken even while a step of the job holds it (a hung poll, a slow synchronous create).
-            shown = self.bot.services.sink.opening([await store.get(j.id) or j for j in batch])
-            # Acknowledged already when the write outlasted Discord's window: then the clicked message is edited.
-            answer = (
-                interaction.edit_original_response(**shown) if deferred else interaction.response.edit_message(**shown)
-            )
-            await _answer_then_go_on(answer, job)
+            shown = [await store.get(j.id) or j for j in batch]
+            await _answer_then_go_on(interaction.response.edit_message(**self.bot.services.sink.opening(shown)), job)
             for candidate in taken:
                 await runner.cancel(candidate.id, by_user=interaction.user.id)
             if interaction.user.id != job.user_id:
