@@ -122,6 +122,15 @@ async def test_a_job_whose_writes_are_refused_is_asked_about_at_its_pace_not_in_
         assert "step failed, the database refused a write (database is locked); will retry" in text
 
 
+async def running_job(discord_fake: FakeDiscord, seaart: FakeSeaArt, db: Path, prompt: str) -> int:
+    """/imagine for a job that SeaArt holds running; the id of its message."""
+    seaart.hold(True)
+    command = await discord_fake.slash_command("imagine", {"prompt": prompt})
+    await discord_fake.wait_for(lambda: states(db) == ["running"], timeout=20)
+    assert command.original_message_id is not None
+    return command.original_message_id
+
+
 def private_answer(interaction: FakeInteraction) -> str:
     """The interaction's one answer, which must be private (ephemeral), as its text."""
     (callback,) = interaction.callbacks
@@ -177,11 +186,9 @@ async def test_a_cancel_pressed_while_another_program_holds_the_database_is_answ
     with bot_processes(config, log) as start:
         start()
         await discord_fake.wait_until_ready(timeout=30)
-        seaart.hold(True)
-        command = await discord_fake.slash_command("imagine", {"prompt": "called off while the database is held"})
-        await discord_fake.wait_for(lambda: states(db) == ["running"], timeout=20)
-        assert command.original_message_id is not None
-        shown = discord_fake.messages[command.original_message_id]
+        shown = discord_fake.messages[
+            await running_job(discord_fake, seaart, db, "called off while the database is held")
+        ]
         with writes_refused("locked", None, db):
             click = await press(discord_fake, shown, "Cancel")
             await discord_fake.wait_for(lambda: bool(click.callbacks), timeout=5)
@@ -251,12 +258,9 @@ async def test_a_message_deleted_while_the_database_is_locked_ends_its_job_when_
     with bot_processes(config, log) as start:
         start()
         await discord_fake.wait_until_ready(timeout=30)
-        seaart.hold(True)
-        command = await discord_fake.slash_command("imagine", {"prompt": "deleted while the database is held"})
-        await discord_fake.wait_for(lambda: states(db) == ["running"], timeout=20)
-        assert command.original_message_id is not None
+        message_id = await running_job(discord_fake, seaart, db, "deleted while the database is held")
         with writes_refused("locked", None, db):
-            await discord_fake.delete_messages(command.original_message_id)
+            await discord_fake.delete_messages(message_id)
             await asyncio.sleep(7)  # the handler's write has failed
             assert states(db) == ["running"]
         seaart.hold(False)
