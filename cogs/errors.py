@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 # Discord's answer to a second response to one interaction. discord.py sends a response again after a
 # 5xx; when Discord had made the first and a proxy lost its reply, the second gets this.
 ALREADY_ACKNOWLEDGED = 40060
+# Discord's answer to a first response after its 3 s: the interaction is gone.
+UNKNOWN_INTERACTION = 10062
 
 STORAGE_REFUSED = (
     "I cannot save new requests right now: the bot's storage is not taking writes (its disk may be full). "
@@ -101,6 +103,11 @@ class ErrorHandler(commands.Cog):
         command = getattr(interaction.command, "qualified_name", "?")
         if made_but_lost(original):
             log.info("/%s: its answer was made, but the reply to it was lost (the resend was refused)", command)
+            return
+        if isinstance(original, discord.NotFound) and original.code == UNKNOWN_INTERACTION:
+            # Discord's 3 s had passed (the bot slow, or waiting on its database): the member was shown "did
+            # not respond", and nothing can be sent on this interaction any more. The operator should know.
+            log.warning("/%s: answered too late; Discord no longer takes an answer to it (10062)", command)
             return
         if isinstance(original, BananacordError):
             message = original.user_message

@@ -26,7 +26,7 @@ from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS
 from bot.quotas import Member
 from bot.store.jobs import Job, NewJob
-from cogs.errors import answer_unexpected, made_but_lost, send_ephemeral
+from cogs.errors import UNKNOWN_INTERACTION, answer_unexpected, made_but_lost, send_ephemeral
 from cogs.in_time import record_in_time
 from cogs.moderation import record_moderation
 from cogs.policy import admit, moderate
@@ -59,8 +59,6 @@ OPTION_RULES = {
 }
 # /imagine's attachment options (Discord allows 25 options per command); more references come by link.
 ATTACHMENT_SLOTS = 10
-# Discord's code for an answer to an interaction that expired (3 s); answered already: cogs/errors.py.
-UNKNOWN_INTERACTION = 10062
 REFERENCES_MAX_CHARS = 2000
 # Discord interaction tokens live 15 minutes.
 TOKEN_LIFETIME = timedelta(minutes=15)

@@ -29,6 +29,7 @@ from bot.store.forms import FormStore
 from cogs.editing import edit_request, message_images
 from cogs.errors import answer_unexpected, send_ephemeral
 from cogs.imagine import Imagine, form_submit, submitted_text
+from cogs.in_time import record_in_time
 
 MENU_NAME = "Edit with Nano Banana"
 # Discord's ceiling for a text input in a form.
@@ -120,7 +121,8 @@ class Remix(commands.Cog):
             "preferred": original.provider if original else defaults.default_provider,
             "references": [ref.model_dump(mode="json") for ref in references],
         }
-        await self.forms.put(form_id, body, now=self.bot.clock())
+        # In Discord's 3 s, or the member reads that the database is busy (a form written later just expires).
+        await record_in_time(interaction, lambda: self.forms.put(form_id, body, now=self.bot.clock()))
         await interaction.response.send_modal(RemixForm(form_id, used=len(references), total=len(images)))
 
     @commands.Cog.listener()

@@ -24,6 +24,7 @@ from bot.store import Database
 from bot.store.jobs import JobStore, NewJob
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
+from tests.conftest import png_bytes
 from tests.e2e.bot_process import bot_processes, write_config
 from tests.e2e.test_failing_disk import ledger, rows, states, writes_fail
 from tests.e2e.test_rework import press
@@ -322,3 +323,28 @@ async def test_a_held_job_whose_command_was_answered_busy_is_not_started_in_that
     assert job["state"] == "cancelled" and job["message_id"] is None
     assert seaart.creates == []
     assert "database is busy" in private_answer(command)
+
+
+async def test_the_edit_menu_used_while_another_program_holds_the_database_is_answered_in_time(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """ "Edit with Nano Banana" keeps the form's images in SQLite before it opens the form. Past Discord's
+    window the member reads that the database is busy; before, the form's answer came too late (404,
+    Unknown interaction: "This interaction failed") and the log had an ERROR with a traceback (found by
+    bench/soak.py --db-locks)."""
+    discord_fake.answer_window = 3.0
+    config = write_config(tmp_path, discord_fake, seaart)
+    db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
+    with bot_processes(config, log) as start:
+        start()
+        await discord_fake.wait_until_ready(timeout=30)
+        photo = discord_fake.add_attachment(png_bytes(), "photo.png", "image/png")
+        post = await discord_fake.post_message("my cat", attachments=[photo])
+        with writes_refused("locked", None, db):
+            used = await discord_fake.message_command("Edit with Nano Banana", post.id)
+            await discord_fake.wait_for(lambda: bool(used.callbacks), timeout=5)
+            await asyncio.sleep(4)  # the form's write, taken or failed, comes to nothing
+    assert used.response_delay is not None and used.response_delay < 3
+    assert "database is busy" in private_answer(used)
+    assert rows(db) == [] and seaart.creates == []
+    assert " ERROR " not in log.read_text(encoding="utf-8")
