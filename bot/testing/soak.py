@@ -259,7 +259,13 @@ def audit(
                 result.unclear.append(f"{what}: {job['state']} without an error message")
             if len(job_tried(job)) > 0:
                 result.failed_over += 1
-        if ended and interaction.acknowledged:
+        if ended and interaction.acknowledged and _ephemeral_answer(discord_fake, interaction):
+            # Answered privately (the database was busy: cogs/in_time.py) and the rows written after that
+            # answer taken back. None of them may have been delivered or given a message.
+            shown = [j["id"] for j in mine if j["state"] == _DELIVERED or j["message_id"] is not None]
+            if shown:
+                result.lost.append(f"job(s) {', '.join(shown)} ({prompt!r}): answered privately, yet shown")
+        elif ended and interaction.acknowledged:
             message = discord_fake.messages.get(interaction.original_message_id or -1)
             is_batch = len(mine) > 1 or mine[0]["batch_id"] is not None
             why = batch_verdict(message, mine) if is_batch else message_verdict(message, mine[0])

@@ -157,6 +157,35 @@ async def test_a_reservation_held_by_a_job_no_command_made_is_still_reserved(
     assert wrong.problems() == ["ledger: job r1 (delivered): settled as refund -1, expected ('commit', 1)"]
 
 
+async def test_a_command_answered_privately_may_have_rows_taken_back_but_none_shown(
+    tmp_path: Path, discord_fake: FakeDiscord
+) -> None:
+    """The database was busy: the member was told so privately, and the rows written after that answer were
+    cancelled before they started (cogs/in_time.py). That is final; a row of it delivered or given a message
+    is not (the member was told nothing was made)."""
+    taken_back = job("j1", "cancelled", error="Cancelled. You were not charged.") | {"message_id": None}
+    db = write_db(tmp_path / "bot.sqlite3", [taken_back])
+    discord_fake.messages[70] = FakeMessage(
+        id=70,
+        channel_id=1,
+        content="I cannot save new requests right now: the bot's database is busy",
+        embeds=[],
+        components=[],
+        attachments=[],
+        files=[],
+        flags=64,
+        ephemeral=True,
+        interaction_id=7,
+        allowed_mentions=None,
+    )
+    sent = [command("three bananas")]
+    assert audit(db, discord_fake, {}, sent, quotas=False).problems() == []
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE jobs SET state = 'delivered', message_id = 70")
+    shown = audit(db, discord_fake, {}, sent, quotas=False)
+    assert shown.lost == ["job(s) j1 ('three bananas'): answered privately, yet shown"]
+
+
 def test_a_cancel_taken_spares_only_candidates_whose_image_existed_before_it(tmp_path: Path) -> None:
     """One click cancels a batch; a candidate the provider had finished before the click is delivered
     (the bot does not throw an image away), any other delivered candidate breaks the promise."""
