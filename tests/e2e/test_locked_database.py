@@ -14,7 +14,7 @@ import contextlib
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -204,6 +204,14 @@ async def test_a_cancel_pressed_while_another_program_holds_the_database_is_answ
     assert shown.files == []
 
 
+async def database_made(start: Callable[[], subprocess.Popen[bytes]], discord_fake: FakeDiscord) -> None:
+    """A first bot made the database (its schema in place) and stopped: the next start is the one tested."""
+    first = start()
+    await discord_fake.wait_until_ready(timeout=30)
+    first.terminate()
+    await discord_fake.wait_for(lambda: first.poll() is not None, timeout=30)
+
+
 async def test_a_bot_started_while_another_program_holds_the_database_waits_for_it(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
@@ -214,10 +222,7 @@ async def test_a_bot_started_while_another_program_holds_the_database_waits_for_
     config = write_config(tmp_path, discord_fake, seaart)
     db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
     with bot_processes(config, log) as start:
-        first = start()
-        await discord_fake.wait_until_ready(timeout=30)
-        first.terminate()
-        await discord_fake.wait_for(lambda: first.poll() is not None, timeout=30)
+        await database_made(start, discord_fake)
         with writes_refused("locked", None, db):
             second = start()
             await asyncio.sleep(7)
@@ -235,10 +240,7 @@ async def test_a_bot_started_while_the_database_stays_locked_exits_saying_why(
     config.write_text(config.read_text().replace("[database]\n", "[database]\nbusy_wait_seconds = 2\n"))
     db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
     with bot_processes(config, log) as start:
-        first = start()
-        await discord_fake.wait_until_ready(timeout=30)
-        first.terminate()
-        await discord_fake.wait_for(lambda: first.poll() is not None, timeout=30)
+        await database_made(start, discord_fake)
         with writes_refused("locked", None, db):
             second = start()
             await discord_fake.wait_for(lambda: second.poll() is not None, timeout=30)
