@@ -366,6 +366,7 @@ class Imagine(commands.Cog):
         # QuotaExceededError (ephemeral, naming the limit and its reset) and leaves nothing behind.
         jobs = await record_in_time(
             interaction,
+            self.bot.services.db,
             lambda: runner.create_batch([new] * count, within=admission.reservation, held=True),
             undo=self._unmake,
         )
@@ -538,6 +539,7 @@ class Imagine(commands.Cog):
             # is carried out all the same (the job's next step finds it), as they asked.
             requested = await record_in_time(
                 interaction,
+                self.bot.services.db,
                 lambda: runner.request_cancels(
                     [candidate.id for candidate in batch if not candidate.terminal],
                     batch_id=job.batch_id,

@@ -10,10 +10,12 @@ row stands behind, "thinking" until Discord gives up on it (bench/soak.py --db-l
 A write takes milliseconds, as a rule. But SQLite lets one writer at a time: while another program
 holds the write lock (an operator's DB browser with an edit not yet written, a ``VACUUM`` run by hand)
 each write waits the connection's ``busy_timeout`` (5 s) and then fails. So the write gets until
-``ANSWER_WITHIN`` seconds after Discord made the interaction; past that the member is told privately,
-in time, that the database is busy and nothing was charged (``AnsweredBusy``), and the write is left to
-finish or fail on its own: if it is taken after all, ``undo`` takes it back (new jobs are cancelled,
-uncharged, before anything starts or is shown).
+``ANSWER_WITHIN`` seconds after Discord made the interaction. Past that, if the database is held up (its
+one thread on one statement for a second or more: ``Database.held_up_for``), the member is told
+privately, in time, that the database is busy and nothing was charged (``AnsweredBusy``), and the write
+is left to finish or fail on its own: if it is taken after all, ``undo`` takes it back (new jobs are
+cancelled, uncharged, before anything starts or is shown). If it is only the bot's own statements queued
+(a burst of commands), the write is waited for, as before: "busy" would be untrue there.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any, TypeVar
 import discord
 
 from bot.errors import BananacordError
+from bot.store import Database
 from cogs.errors import STORAGE_BUSY
 
 T = TypeVar("T")
@@ -39,6 +42,9 @@ ANSWER_WITHIN = 2.0
 # ahead would otherwise refuse every request the moment it arrives.
 LEAST_WAIT = 0.5
 
+# A statement running this long holds the database up (another program's lock, a stalled disk); the bot's
+# own take milliseconds.
+HELD_UP_SECONDS = 1.0
 # Writes still going after their member was told "busy", kept so the loop does not drop them.
 _LATE: set[asyncio.Task[Any]] = set()
 
@@ -51,12 +57,15 @@ class AnsweredBusy(BananacordError):
 
 async def record_in_time(
     interaction: discord.Interaction[Any],
+    db: Database,
     record: Callable[[], Awaitable[T]],
     *,
     undo: Callable[[T], Awaitable[object]] | None = None,
 ) -> T:
-    """``record()``'s result if it comes within Discord's window; otherwise raise AnsweredBusy (the member
-    reads why, privately) and leave the write running: if it is taken later, ``undo`` runs on its result."""
+    """``record()``'s result if it comes within Discord's window, or later while the bot's own statements
+    are what it waits behind; if the database is held up (one statement for a second or more: another
+    program's lock), raise AnsweredBusy (the member reads why, privately) and leave the write running: if it
+    is taken later, ``undo`` runs on its result."""
     task = asyncio.ensure_future(record())
     age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
     try:
@@ -66,6 +75,10 @@ async def record_in_time(
         raise
     if task in done:
         return task.result()
+    if db.held_up_for() < HELD_UP_SECONDS:
+        # A queue of the bot's own statements (a burst of commands), moving: the write is waited for, as
+        # it always was. Its answer may come after Discord's 3 s, and then fails as it always has.
+        return await task
     late = asyncio.ensure_future(_after_the_answer(task, undo))
     _LATE.add(late)
     late.add_done_callback(_LATE.discard)

@@ -122,7 +122,9 @@ class Remix(commands.Cog):
             "references": [ref.model_dump(mode="json") for ref in references],
         }
         # In Discord's 3 s, or the member reads that the database is busy (a form written later just expires).
-        await record_in_time(interaction, lambda: self.forms.put(form_id, body, now=self.bot.clock()))
+        await record_in_time(
+            interaction, self.bot.services.db, lambda: self.forms.put(form_id, body, now=self.bot.clock())
+        )
         await interaction.response.send_modal(RemixForm(form_id, used=len(references), total=len(images)))
 
     @commands.Cog.listener()

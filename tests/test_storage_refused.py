@@ -4,11 +4,13 @@ SQLite raises."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
 import pytest
 
+from bot.store import Database
 from bot.store.refusals import storage_busy, storage_refused, write_can_wait
 
 
@@ -69,3 +71,34 @@ def test_a_mistake_in_sql_or_any_other_error_is_not(tmp_path: Path) -> None:
         conn.close()
     assert not write_can_wait(mistake.value) and not write_can_wait(twice.value)
     assert not write_can_wait(OSError(28, "No space left on device"))  # not SQLite's: the caller's to map
+
+
+async def test_a_write_held_up_by_another_program_is_told_apart_from_a_queue_of_our_own(tmp_path: Path) -> None:
+    """``Database.held_up_for``: the seconds its one thread has spent on its latest statement. A burst of the
+    bot's own statements keeps it near zero however long the burst; a write waiting for another program's
+    lock makes it grow (cogs/in_time.py answers "busy" only then)."""
+    db = Database(tmp_path / "bot.sqlite3")
+    await db.connect()
+    try:
+        for _ in range(300):  # a queue of our own: each statement starts the clock again
+            async with db.read() as conn:
+                await conn.execute("SELECT 1")
+        assert db.held_up_for() < 0.5
+        other = sqlite3.connect(db.path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+
+            async def blocked_write() -> None:
+                async with db.transaction():
+                    pass
+
+            waiting = asyncio.ensure_future(blocked_write())
+            await asyncio.sleep(1.2)
+            assert not waiting.done() and db.held_up_for() >= 1.0
+            other.execute("ROLLBACK")
+            await waiting  # taken once the lock is gone
+            assert db.held_up_for() < 0.5
+        finally:
+            other.close()
+    finally:
+        await db.close()

@@ -76,6 +76,9 @@ class Database:
         # One connection is shared by every task; the lock keeps each transaction whole.
         self._lock = asyncio.Lock()
         self.statements = 0  # SQL statements executed since connect()
+        # When the connection's thread began its latest statement (set in that thread: one float, written
+        # whole); see held_up_for().
+        self.statement_began = time.monotonic()
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -132,6 +135,13 @@ class Database:
 
     def _count(self, _statement: str) -> None:
         self.statements += 1
+        self.statement_began = time.monotonic()
+
+    def held_up_for(self) -> float:
+        """Seconds since the connection's thread began its latest statement. While a write of ours waits,
+        a second or more means one statement held up (another program's lock on the database, a stalled
+        disk), not a queue of our own statements, which take milliseconds each."""
+        return time.monotonic() - self.statement_began
 
     async def _check_writable(self) -> None:
         # SQLite opens a write-protected file read-only without complaint, and an up-to-date schema
