@@ -104,9 +104,7 @@ async def test_a_job_whose_writes_are_refused_is_asked_about_at_its_pace_not_in_
     with bot_processes(config, log) as start:
         proc = start()
         await discord_fake.wait_until_ready(timeout=30)
-        seaart.hold(True)
-        await discord_fake.slash_command("imagine", {"prompt": "ready while nothing can be written"})
-        await discord_fake.wait_for(lambda: states(db) == ["running"], timeout=20)
+        await running_job(discord_fake, seaart, db, "ready while nothing can be written")
         with writes_refused(how, proc, db):
             seaart.hold(False)
             began = len(seaart.requests)
