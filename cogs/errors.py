@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable
 from typing import Any
 
 import discord
@@ -89,6 +90,43 @@ def made_but_lost(exc: BaseException) -> bool:
     return isinstance(exc, discord.HTTPException) and exc.code == ALREADY_ACKNOWLEDGED
 
 
+def answered_too_late(exc: BaseException) -> bool:
+    """Whether an answer failed because Discord's 3 s had passed: the interaction is gone (10062)."""
+    return isinstance(exc, discord.NotFound) and exc.code == UNKNOWN_INTERACTION
+
+
+def settled_answer_failure(exc: BaseException, where: str) -> bool:
+    """Log an answer's failure that leaves the bot nothing to do, and say whether it was one: made, its
+    reply lost (the member has it); or too late (nothing more can be sent on the interaction; the member was
+    shown "did not respond" or "This interaction failed", and the operator should know: a WARNING line, not
+    an ERROR with a traceback)."""
+    if made_but_lost(exc):
+        log.info("%s: its answer was made, but the reply to it was lost (the resend was refused)", where)
+        return True
+    if answered_too_late(exc):
+        # The bot was slow, or waited on its database, past Discord's 3 s.
+        log.warning("%s: answered too late; Discord no longer takes an answer to it (10062)", where)
+        return True
+    return False
+
+
+async def answering(interaction: discord.Interaction[Any], where: str, handle: Awaitable[object]) -> None:
+    """Run a button's or a form's handler, answering its failure as the app-command handler does: our errors
+    as their ``user_message``, privately; anything else with ``answer_unexpected``. Buttons and forms do not
+    reach that handler, and discord.py would answer nothing (the member sees "This interaction failed") and
+    log an ERROR with a traceback even for an answer that was only too late."""
+    try:
+        try:
+            await handle
+        except BananacordError as exc:
+            await send_ephemeral(interaction, exc.user_message)
+    except discord.HTTPException as exc:
+        if not settled_answer_failure(exc, where):
+            await answer_unexpected(interaction, exc, where)
+    except Exception as exc:
+        await answer_unexpected(interaction, exc, where)
+
+
 class ErrorHandler(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
@@ -101,13 +139,7 @@ class ErrorHandler(commands.Cog):
     async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         command = getattr(interaction.command, "qualified_name", "?")
-        if made_but_lost(original):
-            log.info("/%s: its answer was made, but the reply to it was lost (the resend was refused)", command)
-            return
-        if isinstance(original, discord.NotFound) and original.code == UNKNOWN_INTERACTION:
-            # Discord's 3 s had passed (the bot slow, or waiting on its database): the member was shown "did
-            # not respond", and nothing can be sent on this interaction any more. The operator should know.
-            log.warning("/%s: answered too late; Discord no longer takes an answer to it (10062)", command)
+        if settled_answer_failure(original, f"/{command}"):
             return
         if isinstance(original, BananacordError):
             message = original.user_message

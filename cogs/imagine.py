@@ -18,7 +18,7 @@ from bot import derive, render
 from bot.app import Bananacord
 from bot.catalogue import MODEL_NAMES
 from bot.discord_refs import refresh_references
-from bot.errors import BananacordError, ErrorCategory, InvalidRequestError
+from bot.errors import ErrorCategory, InvalidRequestError
 from bot.jobs import MAX_CANDIDATES, result_stem
 from bot.models import GenerationRequest, JobState, ReferenceImage
 from bot.preferences import fill, preferred_model
@@ -26,7 +26,13 @@ from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS
 from bot.quotas import Member
 from bot.store.jobs import Job, NewJob
-from cogs.errors import UNKNOWN_INTERACTION, answer_unexpected, made_but_lost, send_ephemeral
+from cogs.errors import (
+    answered_too_late,
+    answering,
+    made_but_lost,
+    send_ephemeral,
+    settled_answer_failure,
+)
 from cogs.in_time import record_in_time
 from cogs.moderation import record_moderation
 from cogs.policy import admit, moderate
@@ -112,19 +118,10 @@ class JobButton(
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         cog = interaction.client.get_cog("Imagine")
         assert isinstance(cog, Imagine)
-        try:
-            await cog.on_button(interaction, self.action, self.job_id)
-        except BananacordError as exc:
-            # Buttons do not pass through the app-command error handler: answer here (e.g. a Re-roll
-            # refused by a quota), privately, instead of Discord's bare "This interaction failed".
-            await send_ephemeral(interaction, exc.user_message)
-        except discord.HTTPException as exc:
-            if not made_but_lost(exc):
-                raise
-            # The Edit button's form, say: shown to the member, its reply to the bot lost.
-            log.info("job %s: %s's answer was made, but the reply to it was lost", self.job_id, self.action)
-        except Exception as exc:
-            await answer_unexpected(interaction, exc, f"the {self.action} button of job {self.job_id}")
+        # Refusals (a Re-roll over quota, say) answered privately, instead of Discord's bare "This
+        # interaction failed"; an Edit form shown whose reply to the bot was lost is no error.
+        where = f"the {self.action} button of job {self.job_id}"
+        await answering(interaction, where, cog.on_button(interaction, self.action, self.job_id))
 
 
 class EditModal(discord.ui.Modal):
@@ -205,14 +202,16 @@ def _can_manage(interaction: discord.Interaction[Any], job: Job) -> bool:
     return perms.manage_messages or perms.administrator
 
 
-async def _answer_then_go_on(answer: Awaitable[object], job: Job) -> None:
+async def _answer_then_go_on(answer: Awaitable[object], job: Job, action: str) -> None:
     """Send a Cancel's or Delete's answer to Discord; if it fails, carry on all the same. The cancel is
     written by then and the member asked for it; and the failure is often an answer Discord made whose
-    reply to the bot was lost (discord.py's resend is refused: 40060, already acknowledged)."""
+    reply to the bot was lost (discord.py's resend is refused: 40060, already acknowledged), or one sent
+    after Discord's 3 s (10062)."""
     try:
         await answer
     except discord.HTTPException as exc:
-        log.warning("job %s: a button's answer failed (HTTP %s, code %s); going on", job.id, exc.status, exc.code)
+        if not settled_answer_failure(exc, f"the {action} button of job {job.id}"):
+            log.warning("job %s: a button's answer failed (HTTP %s, code %s); going on", job.id, exc.status, exc.code)
 
 
 class Imagine(commands.Cog):
@@ -385,12 +384,11 @@ class Imagine(commands.Cog):
             started = await runner.answer_failed(jobs, exc)
             if started is not None:
                 return started
-            code = exc.code if isinstance(exc, discord.HTTPException) else None
             if made_but_lost(exc):
                 # Discord made the answer, and it is gone now (the member deleted it before the bot found
                 # it): the jobs ended uncharged, and there is nobody to tell, nor anything wrong with us.
                 return []
-            if code == UNKNOWN_INTERACTION:
+            if answered_too_late(exc):
                 # Too late: Discord gives an answer 3 s, and shows the member "did not respond". Nothing can
                 # be sent on this interaction any more; the operator should know the bot is that slow.
                 took = discord.utils.utcnow() - interaction.created_at
@@ -561,13 +559,15 @@ class Imagine(commands.Cog):
             # The answer itself shows "Cancelling…" (no Cancel button any more): the member sees the click
             # taken even while a step of the job holds it (a hung poll, a slow synchronous create).
             shown = [await store.get(j.id) or j for j in batch]
-            await _answer_then_go_on(interaction.response.edit_message(**self.bot.services.sink.opening(shown)), job)
+            await _answer_then_go_on(
+                interaction.response.edit_message(**self.bot.services.sink.opening(shown)), job, action
+            )
             for candidate in taken:
                 await runner.cancel(candidate.id, by_user=interaction.user.id)
             if interaction.user.id != job.user_id:
                 await self._record_for(interaction, job, "cancel", "cancelled a job")
         elif action == "delete":
-            await _answer_then_go_on(interaction.response.defer(), job)
+            await _answer_then_go_on(interaction.response.defer(), job, action)
             if interaction.message is not None:
                 await interaction.message.delete()
             for candidate in batch:
@@ -597,12 +597,8 @@ class Imagine(commands.Cog):
             return
         match, components = submitted
         instruction = submitted_text(components, EDIT_INPUT_ID)
-        try:
-            await self.on_edit_submit(interaction, match["job_id"], instruction)
-        except BananacordError as exc:
-            await send_ephemeral(interaction, exc.user_message)
-        except Exception as exc:
-            await answer_unexpected(interaction, exc, f"the Edit form of job {match['job_id']}")
+        where = f"the Edit form of job {match['job_id']}"
+        await answering(interaction, where, self.on_edit_submit(interaction, match["job_id"], instruction))
 
     async def on_edit_submit(self, interaction: discord.Interaction[Any], job_id: str, instruction: str | None) -> None:
         job = await self.bot.services.runner.store.get(job_id)

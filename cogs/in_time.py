@@ -11,7 +11,9 @@ A write takes milliseconds, as a rule. But SQLite lets one writer at a time: whi
 holds the write lock (an operator's DB browser with an edit not yet written, a ``VACUUM`` run by hand)
 each write waits the connection's ``busy_timeout`` (5 s) and then fails. So the write gets until
 ``ANSWER_WITHIN`` seconds after Discord made the interaction. Past that, if the database is held up (its
-one thread on one statement for a second or more: ``Database.held_up_for``), the member is told
+one thread on slow statements for a second or more since the member asked: ``Database.held_up_since``;
+under a lock longer than the 5 s wait, one write gives up and the next waits, so not only the latest
+statement counts), the member is told
 privately, in time, that the database is busy and nothing was charged (``AnsweredBusy``), and the write
 is left to finish or fail on its own: if it is taken after all, ``undo`` takes it back (new jobs are
 cancelled, uncharged, before anything starts or is shown). If it is only the bot's own statements queued
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -63,11 +66,12 @@ async def record_in_time(
     undo: Callable[[T], Awaitable[object]] | None = None,
 ) -> T:
     """``record()``'s result if it comes within Discord's window, or later while the bot's own statements
-    are what it waits behind; if the database is held up (one statement for a second or more: another
-    program's lock), raise AnsweredBusy (the member reads why, privately) and leave the write running: if it
-    is taken later, ``undo`` runs on its result."""
+    are what it waits behind; if the database is held up (slow statements for a second or more since the
+    member asked: another program's lock), raise AnsweredBusy (the member reads why, privately) and leave
+    the write running: if it is taken later, ``undo`` runs on its result."""
     task = asyncio.ensure_future(record())
     age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
+    asked_at = time.monotonic() - max(age, 0.0)  # on the clock Database.held_up_since() reads
     try:
         done, _ = await asyncio.wait({task}, timeout=min(ANSWER_WITHIN, max(ANSWER_WITHIN - age, LEAST_WAIT)))
     except asyncio.CancelledError:
@@ -75,7 +79,7 @@ async def record_in_time(
         raise
     if task in done:
         return task.result()
-    if db.held_up_for() < HELD_UP_SECONDS:
+    if db.held_up_since(asked_at) < HELD_UP_SECONDS:
         # A queue of the bot's own statements (a burst of commands), moving: the write is waited for, as
         # it always was. Its answer may come after Discord's 3 s, and then fails as it always has.
         return await task

@@ -23,7 +23,7 @@ from bot.app import Bananacord
 from bot.job_list import ENDED_SHOWN, Request, jobs_embed, requests
 from bot.jobs import MAX_CANDIDATES
 from bot.store.jobs import Job
-from cogs.errors import answer_unexpected
+from cogs.errors import answering
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,7 @@ class CancelListed(
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         cog = interaction.client.get_cog("MemberJobs")
         assert isinstance(cog, MemberJobs)
-        try:
-            await cog.cancel_listed(interaction, self.listed_at)
-        except Exception as exc:
-            await answer_unexpected(interaction, exc, "/jobs' Cancel")
+        await answering(interaction, "/jobs' Cancel", cog.cancel_listed(interaction, self.listed_at))
 
 
 class MemberJobs(commands.Cog):

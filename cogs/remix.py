@@ -22,12 +22,12 @@ from discord.ext import commands
 from bot import derive
 from bot.app import Bananacord
 from bot.discord_refs import refresh_references
-from bot.errors import BananacordError, InvalidRequestError
+from bot.errors import InvalidRequestError
 from bot.models import ReferenceImage
 from bot.preferences import preferred_model
 from bot.store.forms import FormStore
 from cogs.editing import edit_request, message_images
-from cogs.errors import answer_unexpected, send_ephemeral
+from cogs.errors import answering
 from cogs.imagine import Imagine, form_submit, submitted_text
 from cogs.in_time import record_in_time
 
@@ -134,14 +134,9 @@ class Remix(commands.Cog):
         if submitted is None:
             return
         match, components = submitted
-        try:
-            await self._submitted(interaction, match["form_id"], components)
-        except BananacordError as exc:
-            # A form's errors do not reach the app-command error handler: refusals (quota, moderation, the
-            # model's limits) are answered here, privately, like every other refusal.
-            await send_ephemeral(interaction, exc.user_message)
-        except Exception as exc:
-            await answer_unexpected(interaction, exc, "the Edit with Nano Banana form")
+        # Refusals (quota, moderation, the model's limits) answered privately, like every other refusal.
+        submit = self._submitted(interaction, match["form_id"], components)
+        await answering(interaction, "the Edit with Nano Banana form", submit)
 
     async def _submitted(self, interaction: discord.Interaction[Any], form_id: str, components: list[Any]) -> None:
         body = await self.forms.take(form_id, now=self.bot.clock())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -74,31 +75,67 @@ def test_a_mistake_in_sql_or_any_other_error_is_not(tmp_path: Path) -> None:
 
 
 async def test_a_write_held_up_by_another_program_is_told_apart_from_a_queue_of_our_own(tmp_path: Path) -> None:
-    """``Database.held_up_for``: the seconds its one thread has spent on its latest statement. A burst of the
-    bot's own statements keeps it near zero however long the burst; a write waiting for another program's
-    lock makes it grow (cogs/in_time.py answers "busy" only then)."""
+    """``Database.held_up_since``: the seconds its one thread has spent on slow statements since a moment. A
+    burst of the bot's own statements keeps it near zero however long the burst, and the idle time before
+    the burst does not count; a write waiting for another program's lock makes it grow (cogs/in_time.py
+    answers "busy" only then)."""
     db = Database(tmp_path / "bot.sqlite3")
     await db.connect()
     try:
+        await asyncio.sleep(1.2)  # idle: the next statement starts 1.2 s after the last
+        burst = time.monotonic()
         for _ in range(300):  # a queue of our own: each statement starts the clock again
             async with db.read() as conn:
                 await conn.execute("SELECT 1")
-        assert db.held_up_for() < 0.5
+        assert db.held_up_since(burst) < 0.5
         other = sqlite3.connect(db.path, isolation_level=None)
         try:
             other.execute("BEGIN IMMEDIATE")
-
-            async def blocked_write() -> None:
-                async with db.transaction():
-                    pass
-
-            waiting = asyncio.ensure_future(blocked_write())
+            asked = time.monotonic()
+            waiting = asyncio.ensure_future(_write(db))
             await asyncio.sleep(1.2)
-            assert not waiting.done() and db.held_up_for() >= 1.0
+            assert not waiting.done() and db.held_up_since(asked) >= 1.0
             other.execute("ROLLBACK")
             await waiting  # taken once the lock is gone
-            assert db.held_up_for() < 0.5
+            assert db.held_up_since(time.monotonic()) < 0.5
         finally:
             other.close()
     finally:
         await db.close()
+
+
+async def test_a_lock_longer_than_one_write_s_wait_holds_the_database_up_throughout(tmp_path: Path) -> None:
+    """Under a lock that outlasts ``busy_timeout``, one write gives up and the next starts its own wait. Just
+    after that, the latest statement is young, yet the database has been held up all along: a request
+    asked for before the first write gave up is "held up" (bench/soak.py --db-locks, seed 126, found a
+    Cancel waited for, and answered after Discord's 3 s, when only the latest statement counted)."""
+    db = Database(tmp_path / "bot.sqlite3")
+    await db.connect()
+    await db.conn.execute("PRAGMA busy_timeout=1500")  # the 5 s wait, shortened
+    other = sqlite3.connect(db.path, isolation_level=None)
+    second: asyncio.Future[None] | None = None
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        first = asyncio.ensure_future(_write(db))
+        await asyncio.sleep(0.2)
+        asked = time.monotonic()
+        second = asyncio.ensure_future(_write(db))
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            await first  # gave up after 1.5 s; the second's wait has begun
+        await asyncio.sleep(0.3)
+        assert not second.done()
+        assert time.monotonic() - db.statement_began < 0.5  # the latest statement alone looks young
+        assert db.held_up_since(asked) >= 1.0  # the first's wait since ``asked`` (1.3 s), and the second's
+        assert db.held_up_since(time.monotonic() - 0.2) < 0.5  # a moment ago: only the young wait counts
+        other.execute("ROLLBACK")
+        await second
+    finally:
+        other.close()
+        if second is not None and not second.done():
+            second.cancel()
+        await db.close()
+
+
+async def _write(db: Database) -> None:
+    async with db.transaction():
+        await db.conn.execute("CREATE TABLE IF NOT EXISTS scratch (x)")

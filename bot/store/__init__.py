@@ -7,6 +7,7 @@ import logging
 import re
 import sqlite3
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -25,6 +26,9 @@ BUSY_TIMEOUT_MS = 5000
 IMPATIENT_MS = 200
 # Between tries to open a database another program holds locked, at start.
 BUSY_START_PAUSE = 1.0
+# Statements that kept the connection's thread this long are remembered for held_up_since(); ours take
+# milliseconds.
+LONG_STATEMENT_SECONDS = 0.25
 
 
 class DatabaseBusyError(BananacordError):
@@ -77,8 +81,9 @@ class Database:
         self._lock = asyncio.Lock()
         self.statements = 0  # SQL statements executed since connect()
         # When the connection's thread began its latest statement (set in that thread: one float, written
-        # whole); see held_up_for().
+        # whole), and the latest statements that kept it a while, as (began, next began); see held_up_since().
         self.statement_began = time.monotonic()
+        self._long_statements: deque[tuple[float, float]] = deque(maxlen=16)
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -134,14 +139,29 @@ class Database:
                 await self._conn.execute(f"PRAGMA busy_timeout={IMPATIENT_MS}")
 
     def _count(self, _statement: str) -> None:
+        now = time.monotonic()
         self.statements += 1
-        self.statement_began = time.monotonic()
+        if now - self.statement_began >= LONG_STATEMENT_SECONDS:
+            # deque.append is atomic: this runs in the connection's thread, held_up_since() in the loop's.
+            # Sixteen cover far more than the few seconds held_up_since() is asked about.
+            self._long_statements.append((self.statement_began, now))
+        self.statement_began = now
 
-    def held_up_for(self) -> float:
-        """Seconds since the connection's thread began its latest statement. While a write of ours waits,
-        a second or more means one statement held up (another program's lock on the database, a stalled
-        disk), not a queue of our own statements, which take milliseconds each."""
-        return time.monotonic() - self.statement_began
+    def held_up_since(self, since: float) -> float:
+        """Seconds since ``since`` (``time.monotonic()``) that the connection's thread has spent on slow
+        statements (a quarter second or more each, the running one included). While a write of ours
+        waits, a second of that means the database held up (another program's lock, a stalled disk), not
+        a queue of our own statements, which take milliseconds each. Every slow statement counts, not only
+        the latest: under a lock longer than ``busy_timeout``, one write gives up after 5 s and the next
+        starts its own wait; just then the latest is young, yet the database was held up throughout.
+        (Timed from one statement's start to the next's, so idle time counts too; ``since`` keeps out what
+        came before the caller's write was asked for, and while that write waits the thread is not idle.)"""
+        now = time.monotonic()
+        running = now - max(self.statement_began, since)
+        held = running if running >= LONG_STATEMENT_SECONDS else 0.0
+        for began, ended in tuple(self._long_statements):
+            held += max(0.0, ended - max(began, since))
+        return held
 
     async def _check_writable(self) -> None:
         # SQLite opens a write-protected file read-only without complaint, and an up-to-date schema

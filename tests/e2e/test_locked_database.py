@@ -174,6 +174,33 @@ async def test_a_command_sent_while_another_program_holds_the_database_is_told_i
         assert rows(db) == [] and ledger(db) == []
 
 
+async def test_a_command_sent_just_before_a_blocked_write_gives_up_is_told_in_time_too(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A lock held for longer than one write's 5 s wait: the first command's write waits 5 s and fails, and
+    the second command's write starts waiting its own 5 s. The second command, sent 3.5 s after the first,
+    is checked 2 s later, half a second into that new wait. It is told "busy" in time all the same: the
+    database was held up throughout, one statement after another. Before, the bot judged by the latest
+    statement alone (0.5 s old, "not held up"), waited for the write, and the member saw "The application
+    did not respond" (found by bench/soak.py --db-locks, seed 126)."""
+    discord_fake.answer_window = 3.0
+    config = write_config(tmp_path, discord_fake, seaart)
+    db = tmp_path / "bot.sqlite3"
+    with bot_processes(config, tmp_path / "bot.log") as start:
+        start()
+        await discord_fake.wait_until_ready(timeout=30)
+        with writes_refused("locked", None, db):
+            first = await discord_fake.slash_command("imagine", {"prompt": "the first, while the database is held"})
+            await asyncio.sleep(3.5)
+            second = await discord_fake.slash_command("imagine", {"prompt": "the second, as the first write fails"})
+            await discord_fake.wait_for(lambda: bool(second.callbacks), timeout=5)
+            await asyncio.sleep(8)  # past the second write's own 5 s wait: it has failed, the lock never let go
+    for command in (first, second):
+        assert command.response_delay is not None and command.response_delay < 3
+        assert "database is busy" in private_answer(command)
+    assert seaart.creates == [] and rows(db) == [] and ledger(db) == []
+
+
 async def test_a_cancel_pressed_while_another_program_holds_the_database_is_answered_in_time(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
