@@ -288,6 +288,10 @@ async def send_through_restarts(
             options["count"] = batches.randint(2, 4)
         channel_id = doomed.pick(discord_fake, channels) if doomed is not None else None
         for _ in range(6):
+            if doomed is not None:
+                # A bot to take it first: the channel may be deleted while the command waits for one.
+                with contextlib.suppress(TimeoutError):
+                    await discord_fake.wait_until_ready(timeout=10)
             if doomed is not None and channel_id is not None and channel_id not in discord_fake.channels:
                 channel_id = None  # deleted while the command waited for a bot: it is typed elsewhere
                 doomed.sent -= 1

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 EXTENSIONS = (
     "cogs.errors",
+    "cogs.slow_answers",
     "cogs.imagine",
     "cogs.replies",
     "cogs.remix",

@@ -22,6 +22,7 @@ from bot.errors import InvalidRequestError
 from bot.events import ProviderProblem, ProviderRecovered
 from bot.jobs import MAX_CANDIDATES
 from cogs.imagine import MODEL_CHOICES
+from cogs.slow_answers import answer_privately
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +129,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Bananacord
         )
         if current.updated_by:
             embed.set_footer(text=f"Last changed by user {current.updated_by}")
-        await interaction.response.send_message(
-            embed=embed, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-        )
+        await answer_privately(interaction, embed=embed)
 
     @commands.Cog.listener()
     async def on_provider_problem(self, event: ProviderProblem) -> None:
@@ -181,9 +180,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Bananacord
                 prices = ", ".join(f"{size} {usd(micro)}" for size, micro in caps.prices_micro_usd)
                 lines.append(f"{caps.display_name}: {prices or 'price unknown'}")
             embed.add_field(name=name, value="\n".join(lines)[:1024], inline=False)
-        await interaction.response.send_message(
-            embed=embed, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-        )
+        await answer_privately(interaction, embed=embed)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -18,6 +18,7 @@ from discord.ext import commands
 
 from bot.errors import BananacordError
 from bot.store.refusals import storage_busy, storage_refused
+from cogs.slow_answers import answer_privately
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,10 @@ STORAGE_REFUSED = (
     "I cannot save new requests right now: the bot's storage is not taking writes (its disk may be full). "
     "You were not charged for this; please try again in a while."
 )
+# Said to any request a busy database kept from being saved: a job, a Cancel, a setting, a ban.
 STORAGE_BUSY = (
-    "I cannot save new requests right now: the bot's database is busy (another program is holding it). "
-    "You were not charged for this; please try again in a minute."
+    "I cannot save this right now: the bot's database is busy (another program is holding it). "
+    "Nothing was saved and you were not charged; please try again in a minute."
 )
 
 
@@ -67,13 +69,10 @@ async def answer_unexpected(interaction: discord.Interaction[Any], error: BaseEx
 
 
 async def send_ephemeral(interaction: discord.Interaction, message: str) -> None:
-    """Answer privately, whether or not the interaction was already acknowledged."""
-    none = discord.AllowedMentions.none()
-    if interaction.response.is_done():
-        await interaction.followup.send(message, ephemeral=True, allowed_mentions=none)
-        return
+    """Answer privately, whether or not the interaction was already acknowledged (or deferred: see
+    cogs/slow_answers.py)."""
     try:
-        await interaction.response.send_message(message, ephemeral=True, allowed_mentions=none)
+        await answer_privately(interaction, message)
     except discord.HTTPException as exc:
         if not made_but_lost(exc):
             raise

@@ -37,6 +37,7 @@ from cogs.in_time import record_in_time
 from cogs.moderation import record_moderation
 from cogs.policy import admit, moderate
 from cogs.reference_links import linked_images
+from cogs.slow_answers import ANSWERS_ON_ITS_OWN
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +229,8 @@ class Imagine(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(JobButton)
 
-    @app_commands.command(name="imagine")
+    # Its answer is the job's message, written before it is sent: answered in time by record_in_time.
+    @app_commands.command(name="imagine", extras={ANSWERS_ON_ITS_OWN: True})
     @app_commands.guild_only()
     @app_commands.describe(
         prompt="Describe the image you want",

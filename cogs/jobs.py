@@ -24,6 +24,7 @@ from bot.job_list import ENDED_SHOWN, Request, jobs_embed, requests
 from bot.jobs import MAX_CANDIDATES
 from bot.store.jobs import Job
 from cogs.errors import answering
+from cogs.slow_answers import answer_privately
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +77,10 @@ class MemberJobs(commands.Cog):
     async def jobs(self, interaction: discord.Interaction[Any]) -> None:
         """Your images in this server: what is generating now and the latest ones, with links to them."""
         active, ended = await self._of(interaction)
-        await interaction.response.send_message(
+        await answer_privately(
+            interaction,
             embed=jobs_embed(active, ended),
             view=self._view(active),
-            ephemeral=True,
-            allowed_mentions=discord.AllowedMentions.none(),
         )
 
     async def _of(self, interaction: discord.Interaction[Any]) -> tuple[list[Job], list[Job]]:

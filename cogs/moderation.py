@@ -21,6 +21,7 @@ from bot.events import JobBlocked
 from bot.gate import Term
 from bot.moderation import HONOURED_LEVELS, MAX_LEVEL, MIN_LEVEL, effective_level
 from bot.render import literal, truncate
+from cogs.slow_answers import answer_privately
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,7 @@ async def record_moderation(bot: Bananacord, guild_id: int, action: str, text: s
 
 
 def _private(interaction: discord.Interaction[Any], text: str | None = None, **kwargs: Any) -> Any:
-    return interaction.response.send_message(
-        text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none(), **kwargs
-    )
+    return answer_privately(interaction, text, **kwargs)
 
 
 @app_commands.guild_only()

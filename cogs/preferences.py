@@ -22,6 +22,7 @@ from bot.jobs import MAX_CANDIDATES
 from bot.preferences import Preferences, preferred_model
 from bot.routing import choose_provider
 from cogs.imagine import OPTION_CHOICES, build_request
+from cogs.slow_answers import answer_privately
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +97,7 @@ class MemberPreferences(commands.Cog):
             await store.save(guild_id, user_id, updated, now=self.bot.clock())
             log.info("member %s in guild %s changed their preferences", user_id, guild_id)
             current = updated
-        await interaction.response.send_message(
-            embed=await self._embed(guild_id, current), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-        )
+        await answer_privately(interaction, embed=await self._embed(guild_id, current))
 
     async def _model(self, guild_id: int, prefs: Preferences) -> str:
         """The model an /imagine without a model option would use."""

@@ -18,6 +18,7 @@ from bot.catalogue import MODEL_NAMES
 from bot.quotas import QuotaStatus
 from cogs.admin import require_admin
 from cogs.imagine import member_of
+from cogs.slow_answers import answer_privately
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +76,7 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
             )
         status = await self.bot.services.quotas.status(subject)
         embed = status_embed(status, self.bot.settings.quotas.units, target.display_name)
-        await interaction.response.send_message(
-            embed=embed, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-        )
+        await answer_privately(interaction, embed=embed)
 
     @app_commands.command(name="set")
     @app_commands.guild_only()
@@ -127,7 +126,7 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
             ]
             text = f"Quota for {name}: " + ", ".join(parts) + "."
         log.info("guild %s: %s by %s", guild_id, text, interaction.user.id)
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+        await answer_privately(interaction, text)
 
     @app_commands.command(name="grant")
     @app_commands.guild_only()
@@ -144,10 +143,9 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
         await self.bot.services.quotas.grant(
             interaction.guild_id or 0, member.id, units, by=interaction.user.id, reason=reason
         )
-        await interaction.response.send_message(
+        await answer_privately(
+            interaction,
             f"Granted {units} unit(s) to {member.mention}.",
-            ephemeral=True,
-            allowed_mentions=discord.AllowedMentions.none(),
         )
 
     @app_commands.command(name="reset")
@@ -157,9 +155,7 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
         """(Admins) Start a member's windows afresh (their past usage stays in reports)."""
         self._require_admin(interaction)
         await self.bot.services.quotas.reset(interaction.guild_id or 0, member.id, by=interaction.user.id)
-        await interaction.response.send_message(
-            f"Reset {member.mention}'s quota.", ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-        )
+        await answer_privately(interaction, f"Reset {member.mention}'s quota.")
 
 
 async def setup(bot: commands.Bot) -> None:

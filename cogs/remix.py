@@ -30,6 +30,7 @@ from cogs.editing import edit_request, message_images
 from cogs.errors import answering
 from cogs.imagine import Imagine, form_submit, submitted_text
 from cogs.in_time import record_in_time
+from cogs.slow_answers import ANSWERS_ON_ITS_OWN
 
 MENU_NAME = "Edit with Nano Banana"
 # Discord's ceiling for a text input in a form.
@@ -68,7 +69,11 @@ class Remix(commands.Cog):
 
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
-        self.menu = app_commands.ContextMenu(name=MENU_NAME, callback=self.remix)
+        self.menu = app_commands.ContextMenu(
+            name=MENU_NAME,
+            callback=self.remix,
+            extras={ANSWERS_ON_ITS_OWN: True},  # a form, after record_in_time
+        )
         self.menu.guild_only = True
 
     @property

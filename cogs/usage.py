@@ -18,6 +18,7 @@ from bot.catalogue import MODEL_NAMES, usd
 from bot.errors import InvalidRequestError
 from bot.store.usage import GroupUsage, Usage, UsageReports, period_bounds, to_csv
 from cogs.admin import require_admin
+from cogs.slow_answers import answer_privately
 
 PERIODS = [
     app_commands.Choice(name=n, value=v) for n, v in (("today", "day"), ("this week", "week"), ("this month", "month"))
@@ -116,9 +117,7 @@ class UsageCog(commands.GroupCog, group_name="usage", group_description="Usage r
                 inline=False,
             )
         embed.set_footer(text="Costs are estimates from the configured price table.")
-        await interaction.response.send_message(
-            embed=embed, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-        )
+        await answer_privately(interaction, embed=embed)
 
     @app_commands.command(name="export")
     @app_commands.describe(
@@ -137,9 +136,7 @@ class UsageCog(commands.GroupCog, group_name="usage", group_description="Usage r
         rows = await UsageReports(self.bot.services.db).export_rows(interaction.guild_id or 0, start, end)
         data = to_csv(rows).encode("utf-8")
         file = discord.File(io.BytesIO(data), filename=f"bananacord-usage-{interaction.guild_id}.csv")
-        await interaction.response.send_message(
-            f"{len(rows)} ledger row(s).", file=file, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-        )
+        await answer_privately(interaction, f"{len(rows)} ledger row(s).", file=file)
 
 
 async def setup(bot: commands.Bot) -> None:

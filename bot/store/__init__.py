@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
@@ -84,6 +85,8 @@ class Database:
         # whole), and the latest statements that kept it a while, as (began, next began); see held_up_since().
         self.statement_began = time.monotonic()
         self._long_statements: deque[tuple[float, float]] = deque(maxlen=16)
+        # Tasks inside read() or transaction(), waiting for the database or using it; see in_use_by().
+        self._users: set[asyncio.Task[Any]] = set()
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -201,7 +204,7 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """BEGIN IMMEDIATE ... COMMIT; rolls back on any exception."""
-        async with self._lock:
+        async with self._used(), self._lock:
             await self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
@@ -215,8 +218,25 @@ class Database:
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:
         """A read, or a single-statement write (atomic by itself in autocommit mode), that must not
         interleave with another task's open transaction."""
-        async with self._lock:
+        async with self._used(), self._lock:
             yield self.conn
+
+    def in_use_by(self, task: asyncio.Task[Any]) -> bool:
+        """Whether ``task`` is inside ``read()`` or ``transaction()`` now: waiting for the database or
+        using it, and so not, say, halfway through sending a Discord answer (cogs/slow_answers.py)."""
+        return task in self._users
+
+    @asynccontextmanager
+    async def _used(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        if task is None or task in self._users:  # no task (never, under asyncio), or nested: nothing to add
+            yield
+            return
+        self._users.add(task)
+        try:
+            yield
+        finally:
+            self._users.discard(task)
 
 
 def make_parent(path: Path) -> None:

@@ -201,6 +201,41 @@ async def test_a_command_sent_just_before_a_blocked_write_gives_up_is_told_in_ti
     assert seaart.creates == [] and rows(db) == [] and ledger(db) == []
 
 
+@pytest.mark.parametrize("held", [3.5, 7.0])
+async def test_a_moderator_s_command_waiting_on_a_held_database_answers_thinking_in_time_then_the_outcome(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, held: float
+) -> None:
+    """A setting promises nothing before its answer, so its answer may wait for the write: the bot answers
+    "thinking…" privately within Discord's 3 s, and then what came of it. Held 3.5 s, the term is added once
+    the lock goes, and the answer says so; held 7 s (past the write's own 5 s wait), nothing is added and the
+    answer says the database is busy. Before, the member saw "The application did not respond" either way,
+    and in the first case the term was added all the same."""
+    discord_fake.answer_window = 3.0
+    config = write_config(tmp_path, discord_fake, seaart)
+    db = tmp_path / "bot.sqlite3"
+    with bot_processes(config, tmp_path / "bot.log") as start:
+        start()
+        await discord_fake.wait_until_ready(timeout=30)
+        with writes_refused("locked", None, db):
+            command = await discord_fake.slash_command(
+                "mod blockterm add", {"term": "held"}, user_id=discord_fake.moderator_id
+            )
+            await discord_fake.wait_for(lambda: bool(command.callbacks), timeout=5)
+            await asyncio.sleep(max(held - 2.0, 0.0))
+        await discord_fake.wait_for(lambda: bool(command.followup_ids), timeout=10)
+    assert command.response_delay is not None and command.response_delay < 3
+    (callback,) = command.callbacks
+    assert callback["type"] == 5 and callback["data"]["flags"] & 64  # "thinking...", privately
+    answer = discord_fake.messages[command.followup_ids[0]]
+    assert answer.id == command.original_message_id and answer.flags & 64 and not answer.loading
+    with sqlite3.connect(db) as conn:
+        terms = [row[0] for row in conn.execute("SELECT term FROM blocked_terms")]
+    if held < 5:
+        assert terms == ["held"] and "held" in str(answer.content)
+    else:
+        assert terms == [] and "database is busy" in str(answer.content)
+
+
 async def test_a_cancel_pressed_while_another_program_holds_the_database_is_answered_in_time(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:

@@ -168,7 +168,7 @@ async def test_a_command_answered_privately_may_have_rows_taken_back_but_none_sh
     discord_fake.messages[70] = FakeMessage(
         id=70,
         channel_id=1,
-        content="I cannot save new requests right now: the bot's database is busy",
+        content="I cannot save this right now: the bot's database is busy",
         embeds=[],
         components=[],
         attachments=[],
