@@ -24,6 +24,7 @@ from bot.job_list import ENDED_SHOWN, Request, jobs_embed, requests
 from bot.jobs import MAX_CANDIDATES
 from bot.store.jobs import Job
 from cogs.errors import answering
+from cogs.in_time import record_in_time
 from cogs.slow_answers import answer_privately
 
 log = logging.getLogger(__name__)
@@ -103,14 +104,23 @@ class MemberJobs(commands.Cog):
         chosen: list[Request] = [
             r for r in requests(active) if r.cancellable and r.first.created_at * 1000 <= listed_at
         ]
-        taken: list[Job] = []
-        for request in chosen:
-            # As the job message's own Cancel does (cogs/imagine.py): kept before the click is answered,
-            # a batch's candidates written together so its message is drawn cancelled in one edit.
-            written = await runner.request_cancels(
-                [job.id for job in request.cancellable], batch_id=request.first.batch_id, by_user=interaction.user.id
-            )
-            taken += [j for j in written if j is not None and not j.terminal and j.cancel_requested is not None]
+
+        async def write() -> list[Job]:
+            taken: list[Job] = []
+            for request in chosen:
+                # As the job message's own Cancel does (cogs/imagine.py): kept before the click is answered,
+                # a batch's candidates written together so its message is drawn cancelled in one edit.
+                written = await runner.request_cancels(
+                    [job.id for job in request.cancellable],
+                    batch_id=request.first.batch_id,
+                    by_user=interaction.user.id,
+                )
+                taken += [j for j in written if j is not None and not j.terminal and j.cancel_requested is not None]
+            return taken
+
+        # Past Discord's window, with the database held up, the member reads that it is busy; cancels
+        # written after that are carried out all the same (each job's next step finds its own), as asked.
+        taken = await record_in_time(interaction, self.bot.services.db, write)
         cancelled = len({job.batch_id or job.id for job in taken})
         if cancelled:
             note = f"✖️ Cancelling {cancelled} request{'s' if cancelled != 1 else ''}: you will not be charged for them."
