@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import sqlite3
@@ -205,7 +206,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """BEGIN IMMEDIATE ... COMMIT; rolls back on any exception."""
         async with self._used(), self._lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 yield self.conn
             except BaseException:
@@ -220,6 +221,30 @@ class Database:
         interleave with another task's open transaction."""
         async with self._used(), self._lock:
             yield self.conn
+
+    async def _begin(self) -> None:
+        """BEGIN IMMEDIATE, which a cancel cannot call back: the statement runs on in the connection's
+        thread (waiting up to ``busy_timeout`` for another program's lock). Taken after its task was
+        cancelled, it would leave the connection inside a transaction nobody ends: every later BEGIN would
+        fail ("cannot start a transaction within a transaction") and every single-statement write would
+        wait in it, never committed, until the process ended. So a cancelled BEGIN is waited for, and what
+        it began is rolled back, before the cancel goes on (and the lock is let go)."""
+        begin = asyncio.ensure_future(self.conn.execute("BEGIN IMMEDIATE"))
+        try:
+            await asyncio.shield(begin)
+        except asyncio.CancelledError:
+            await _ride_out(asyncio.ensure_future(self._end_begun(begin)))
+            raise
+
+    async def _end_begun(self, begin: asyncio.Future[Any]) -> None:
+        try:
+            await begin
+        except sqlite3.Error:
+            return  # not taken (another program's lock outlasted the wait): nothing to end
+        try:
+            await self.conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            log.warning("could not end a transaction begun for a cancelled write: %s", exc)
 
     def in_use_by(self, task: asyncio.Task[Any]) -> bool:
         """Whether ``task`` is inside ``read()`` or ``transaction()`` now: waiting for the database or
@@ -237,6 +262,15 @@ class Database:
             yield
         finally:
             self._users.discard(task)
+
+
+async def _ride_out(task: asyncio.Future[None]) -> None:
+    """Wait for ``task`` to end, whatever cancels the waiter meanwhile (the caller re-raises its own cancel)."""
+    while not task.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("cleaning up after a cancelled write failed: %r", task.exception())
 
 
 def make_parent(path: Path) -> None:
