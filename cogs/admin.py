@@ -22,7 +22,7 @@ from bot.errors import InvalidRequestError
 from bot.events import ProviderProblem, ProviderRecovered
 from bot.jobs import MAX_CANDIDATES
 from cogs.imagine import MODEL_CHOICES
-from cogs.slow_answers import answer_privately
+from cogs.private_answers import answer_privately
 
 log = logging.getLogger(__name__)
 

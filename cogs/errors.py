@@ -18,7 +18,7 @@ from discord.ext import commands
 
 from bot.errors import BananacordError
 from bot.store.refusals import storage_busy, storage_refused
-from cogs.slow_answers import answer_privately
+from cogs.private_answers import answer_privately
 
 log = logging.getLogger(__name__)
 

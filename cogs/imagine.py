@@ -28,7 +28,6 @@ from bot.quotas import Member
 from bot.store.jobs import Job, NewJob
 from cogs.errors import (
     answered_too_late,
-    answering,
     made_but_lost,
     send_ephemeral,
     settled_answer_failure,
@@ -37,7 +36,7 @@ from cogs.in_time import record_in_time
 from cogs.moderation import record_moderation
 from cogs.policy import admit, moderate
 from cogs.reference_links import linked_images
-from cogs.slow_answers import ANSWERS_ON_ITS_OWN
+from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +121,9 @@ class JobButton(
         # Refusals (a Re-roll over quota, say) answered privately, instead of Discord's bare "This
         # interaction failed"; an Edit form shown whose reply to the bot was lost is no error.
         where = f"the {self.action} button of job {self.job_id}"
-        await answering(interaction, where, cog.on_button(interaction, self.action, self.job_id))
+        await watched_answer(
+            interaction, cog.bot.services.db, where, cog.on_button(interaction, self.action, self.job_id)
+        )
 
 
 class EditModal(discord.ui.Modal):
@@ -600,7 +601,9 @@ class Imagine(commands.Cog):
         match, components = submitted
         instruction = submitted_text(components, EDIT_INPUT_ID)
         where = f"the Edit form of job {match['job_id']}"
-        await answering(interaction, where, self.on_edit_submit(interaction, match["job_id"], instruction))
+        await watched_answer(
+            interaction, self.bot.services.db, where, self.on_edit_submit(interaction, match["job_id"], instruction)
+        )
 
     async def on_edit_submit(self, interaction: discord.Interaction[Any], job_id: str, instruction: str | None) -> None:
         job = await self.bot.services.runner.store.get(job_id)

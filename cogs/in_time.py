@@ -11,10 +11,10 @@ A write takes milliseconds, as a rule. But SQLite lets one writer at a time: whi
 holds the write lock (an operator's DB browser with an edit not yet written, a ``VACUUM`` run by hand)
 each write waits the connection's ``busy_timeout`` (5 s) and then fails. So the write gets until
 ``ANSWER_WITHIN`` seconds after Discord made the interaction. Past that, if the database is held up (its
-one thread on slow statements for a second or more since the member asked: ``Database.held_up_since``;
+one thread on one statement for a second or more, from shortly before the member asked: ``held_up``;
 under a lock longer than the 5 s wait, one write gives up and the next waits, so not only the latest
-statement counts), the member is told
-privately, in time, that the database is busy and nothing was charged (``AnsweredBusy``), and the write
+statement counts; and a lock that ended just before leaves the writes it held back queued ahead), the
+member is told privately, in time, that the database is busy and nothing was charged (``AnsweredBusy``), and the write
 is left to finish or fail on its own: if it is taken after all, ``undo`` takes it back (new jobs are
 cancelled, uncharged, before anything starts or is shown). If it is only the bot's own statements queued
 (a burst of commands), the write is waited for, as before: "busy" would be untrue there.
@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -48,8 +49,25 @@ LEAST_WAIT = 0.5
 # A statement running this long holds the database up (another program's lock, a stalled disk); the bot's
 # own take milliseconds.
 HELD_UP_SECONDS = 1.0
+# ...counted from this long before the interaction was made (see held_up).
+LOOK_BACK_SECONDS = 2.0
+# Handlers that began recording what their member asked for: past their reads, no longer to be called
+# off (cogs/slow_answers.py calls off only a handler that has done nothing yet).
+RECORDING_BEGUN: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
 # Writes still going after their member was told "busy", kept so the loop does not drop them.
 _LATE: set[asyncio.Task[Any]] = set()
+
+
+def held_up(db: Database, asked: float) -> bool:
+    """Whether the database has been held up (one statement for ``HELD_UP_SECONDS`` or more) since a
+    moment before ``asked`` (``time.monotonic()``, when Discord made the interaction): a lock that ended
+    just before the request holds it up still, since the writes it held back are queued before its own."""
+    return db.held_up_since(asked - LOOK_BACK_SECONDS) >= HELD_UP_SECONDS
+
+
+def age_of(interaction: discord.Interaction[Any]) -> float:
+    """Seconds since Discord made ``interaction`` (by its id's time; never below 0, if our clock is behind)."""
+    return max((discord.utils.utcnow() - interaction.created_at).total_seconds(), 0.0)
 
 
 class AnsweredBusy(BananacordError):
@@ -66,12 +84,15 @@ async def record_in_time(
     undo: Callable[[T], Awaitable[object]] | None = None,
 ) -> T:
     """``record()``'s result if it comes within Discord's window, or later while the bot's own statements
-    are what it waits behind; if the database is held up (slow statements for a second or more since the
-    member asked: another program's lock), raise AnsweredBusy (the member reads why, privately) and leave
+    are what it waits behind; if the database is held up (``held_up``: another program's lock), raise
+    AnsweredBusy (the member reads why, privately) and leave
     the write running: if it is taken later, ``undo`` runs on its result."""
+    handler = asyncio.current_task()
+    if handler is not None:
+        RECORDING_BEGUN.add(handler)
     task = asyncio.ensure_future(record())
-    age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
-    asked_at = time.monotonic() - max(age, 0.0)  # on the clock Database.held_up_since() reads
+    age = age_of(interaction)
+    asked = time.monotonic() - age  # on the clock Database.held_up_since() reads
     try:
         done, _ = await asyncio.wait({task}, timeout=min(ANSWER_WITHIN, max(ANSWER_WITHIN - age, LEAST_WAIT)))
     except asyncio.CancelledError:
@@ -79,7 +100,7 @@ async def record_in_time(
         raise
     if task in done:
         return task.result()
-    if db.held_up_since(asked_at) < HELD_UP_SECONDS:
+    if not held_up(db, asked):
         # A queue of the bot's own statements (a burst of commands), moving: the write is waited for, as
         # it always was. Its answer may come after Discord's 3 s, and then fails as it always has.
         return await task

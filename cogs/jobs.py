@@ -23,9 +23,9 @@ from bot.app import Bananacord
 from bot.job_list import ENDED_SHOWN, Request, jobs_embed, requests
 from bot.jobs import MAX_CANDIDATES
 from bot.store.jobs import Job
-from cogs.errors import answering
 from cogs.in_time import record_in_time
-from cogs.slow_answers import answer_privately
+from cogs.private_answers import answer_privately
+from cogs.slow_answers import watched_answer
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,9 @@ class CancelListed(
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         cog = interaction.client.get_cog("MemberJobs")
         assert isinstance(cog, MemberJobs)
-        await answering(interaction, "/jobs' Cancel", cog.cancel_listed(interaction, self.listed_at))
+        await watched_answer(
+            interaction, cog.bot.services.db, "/jobs' Cancel", cog.cancel_listed(interaction, self.listed_at)
+        )
 
 
 class MemberJobs(commands.Cog):

@@ -21,7 +21,7 @@ from bot.events import JobBlocked
 from bot.gate import Term
 from bot.moderation import HONOURED_LEVELS, MAX_LEVEL, MIN_LEVEL, effective_level
 from bot.render import literal, truncate
-from cogs.slow_answers import answer_privately
+from cogs.private_answers import answer_privately
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from bot.jobs import MAX_CANDIDATES
 from bot.preferences import Preferences, preferred_model
 from bot.routing import choose_provider
 from cogs.imagine import OPTION_CHOICES, build_request
-from cogs.slow_answers import answer_privately
+from cogs.private_answers import answer_privately
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from bot.catalogue import MODEL_NAMES
 from bot.quotas import QuotaStatus
 from cogs.admin import require_admin
 from cogs.imagine import member_of
-from cogs.slow_answers import answer_privately
+from cogs.private_answers import answer_privately
 
 log = logging.getLogger(__name__)
 

@@ -27,10 +27,9 @@ from bot.models import ReferenceImage
 from bot.preferences import preferred_model
 from bot.store.forms import FormStore
 from cogs.editing import edit_request, message_images
-from cogs.errors import answering
 from cogs.imagine import Imagine, form_submit, submitted_text
 from cogs.in_time import record_in_time
-from cogs.slow_answers import ANSWERS_ON_ITS_OWN
+from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
 
 MENU_NAME = "Edit with Nano Banana"
 # Discord's ceiling for a text input in a form.
@@ -141,7 +140,7 @@ class Remix(commands.Cog):
         match, components = submitted
         # Refusals (quota, moderation, the model's limits) answered privately, like every other refusal.
         submit = self._submitted(interaction, match["form_id"], components)
-        await answering(interaction, "the Edit with Nano Banana form", submit)
+        await watched_answer(interaction, self.bot.services.db, "the Edit with Nano Banana form", submit)
 
     async def _submitted(self, interaction: discord.Interaction[Any], form_id: str, components: list[Any]) -> None:
         body = await self.forms.take(form_id, now=self.bot.clock())

@@ -18,7 +18,7 @@ from bot.catalogue import MODEL_NAMES, usd
 from bot.errors import InvalidRequestError
 from bot.store.usage import GroupUsage, Usage, UsageReports, period_bounds, to_csv
 from cogs.admin import require_admin
-from cogs.slow_answers import answer_privately
+from cogs.private_answers import answer_privately
 
 PERIODS = [
     app_commands.Choice(name=n, value=v) for n, v in (("today", "day"), ("this week", "week"), ("this month", "month"))

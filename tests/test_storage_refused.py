@@ -88,6 +88,7 @@ async def test_a_write_held_up_by_another_program_is_told_apart_from_a_queue_of_
             async with db.read() as conn:
                 await conn.execute("SELECT 1")
         assert db.held_up_since(burst) < 0.5
+        assert db.held_up_since(burst - 2.0) < 0.5  # looking back over the idle time: idle is not held up
         other = sqlite3.connect(db.path, isolation_level=None)
         try:
             other.execute("BEGIN IMMEDIATE")

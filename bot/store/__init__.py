@@ -30,7 +30,7 @@ IMPATIENT_MS = 200
 BUSY_START_PAUSE = 1.0
 # Statements that kept the connection's thread this long are remembered for held_up_since(); ours take
 # milliseconds.
-LONG_STATEMENT_SECONDS = 0.25
+LONG_STATEMENT_SECONDS = 0.5
 
 
 class DatabaseBusyError(BananacordError):
@@ -88,6 +88,8 @@ class Database:
         self._long_statements: deque[tuple[float, float]] = deque(maxlen=16)
         # Tasks inside read() or transaction(), waiting for the database or using it; see in_use_by().
         self._users: set[asyncio.Task[Any]] = set()
+        # When the latest of them came after none was left: the connection idle before that moment.
+        self._busy_from = time.monotonic()
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -145,27 +147,28 @@ class Database:
     def _count(self, _statement: str) -> None:
         now = time.monotonic()
         self.statements += 1
-        if now - self.statement_began >= LONG_STATEMENT_SECONDS:
+        # From the previous statement's start, but not across a time nothing asked the connection for work.
+        began = max(self.statement_began, self._busy_from)
+        if now - began >= LONG_STATEMENT_SECONDS:
             # deque.append is atomic: this runs in the connection's thread, held_up_since() in the loop's.
             # Sixteen cover far more than the few seconds held_up_since() is asked about.
-            self._long_statements.append((self.statement_began, now))
+            self._long_statements.append((began, now))
         self.statement_began = now
 
     def held_up_since(self, since: float) -> float:
-        """Seconds since ``since`` (``time.monotonic()``) that the connection's thread has spent on slow
-        statements (a quarter second or more each, the running one included). While a write of ours
-        waits, a second of that means the database held up (another program's lock, a stalled disk), not
-        a queue of our own statements, which take milliseconds each. Every slow statement counts, not only
-        the latest: under a lock longer than ``busy_timeout``, one write gives up after 5 s and the next
-        starts its own wait; just then the latest is young, yet the database was held up throughout.
-        (Timed from one statement's start to the next's, so idle time counts too; ``since`` keeps out what
-        came before the caller's write was asked for, and while that write waits the thread is not idle.)"""
+        """The longest time one statement has kept the connection's thread since ``since``
+        (``time.monotonic()``), the running one included. While a write of ours waits, a second or more
+        means the database held up (another program's lock, a stalled disk), not a queue of our own
+        statements, which take milliseconds each. Every statement counts, not only the latest: under a lock
+        longer than ``busy_timeout``, one write gives up after 5 s and the next starts its own wait; just
+        then the latest is young, yet the database was held up throughout. (Timed from one statement's start
+        to the next's, leaving out any time no task was using or waiting for the connection: idle time is
+        not held up.)"""
         now = time.monotonic()
-        running = now - max(self.statement_began, since)
-        held = running if running >= LONG_STATEMENT_SECONDS else 0.0
+        longest = now - max(self.statement_began, self._busy_from, since) if self._users else 0.0
         for began, ended in tuple(self._long_statements):
-            held += max(0.0, ended - max(began, since))
-        return held
+            longest = max(longest, ended - max(began, since))
+        return longest
 
     async def _check_writable(self) -> None:
         # SQLite opens a write-protected file read-only without complaint, and an up-to-date schema
@@ -257,6 +260,8 @@ class Database:
         if task is None or task in self._users:  # no task (never, under asyncio), or nested: nothing to add
             yield
             return
+        if not self._users:
+            self._busy_from = time.monotonic()
         self._users.add(task)
         try:
             yield

@@ -282,6 +282,39 @@ async def database_made(start: Callable[[], subprocess.Popen[bytes]], discord_fa
     await discord_fake.wait_for(lambda: first.poll() is not None, timeout=30)
 
 
+async def test_a_press_whose_reads_queue_behind_a_held_write_is_told_in_time_that_the_database_is_busy(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """The bot has one connection: while one of its writes waits for another program's lock, its reads wait
+    behind it. A Re-roll pressed just then reads its job, the member's preferences and the server's rules
+    before it writes anything, and those reads waited up to 5 s: the answer came after Discord's 3 s ("This
+    interaction failed"; bench/soak.py --db-locks, seed 127, for Edit, Cancel and "Edit with Nano Banana").
+    Now a press still reading when its 2 s are up, with the database held up, has done nothing yet: it is
+    called off and the member reads privately that the database is busy. Nothing is made or charged."""
+    discord_fake.answer_window = 3.0
+    config = write_config(tmp_path, discord_fake, seaart)
+    db = tmp_path / "bot.sqlite3"
+    with bot_processes(config, tmp_path / "bot.log") as start:
+        start()
+        await discord_fake.wait_until_ready(timeout=30)
+        first = await discord_fake.slash_command("imagine", {"prompt": "made before the database is held"})
+        await discord_fake.wait_for(lambda: states(db) == ["delivered"], timeout=20)
+        shown = discord_fake.messages[first.original_message_id or 0]
+        with writes_refused("locked", None, db):
+            # A write of the bot's that waits for the lock: a new job's rows (answered "busy" itself at 2 s).
+            command = await discord_fake.slash_command("imagine", {"prompt": "its rows wait for the lock"})
+            await asyncio.sleep(1.0)  # its reads done, its write waiting: the press's reads queue behind it
+            click = await press(discord_fake, shown, "Re-roll")
+            await discord_fake.wait_for(lambda: bool(click.callbacks), timeout=5)
+            await asyncio.sleep(4.0)  # past the command's write's 5 s: it has failed
+        await asyncio.sleep(1.0)
+    assert click.response_delay is not None and click.response_delay < 3
+    assert "database is busy" in private_answer(click)
+    assert "database is busy" in private_answer(command)
+    assert states(db) == ["delivered"] and len(seaart.creates) == 1
+    assert ledger(db) == [(rows(db)[0]["id"], "reserve"), (rows(db)[0]["id"], "commit")]
+
+
 async def test_a_bot_started_while_another_program_holds_the_database_waits_for_it(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
