@@ -1055,6 +1055,11 @@ class JobRunner:
             except (DeliveryError, InvalidTransitionError):
                 raise  # a transition lost to another task is the step's to report (_guarded_step)
             except Exception as unexpected:
+                if write_can_wait(unexpected):
+                    # The database refused the row (another program's lock, a full disk): not the upload's
+                    # fault, nor an attempt spent. The step is put off (_guarded_step) and shown again then,
+                    # which replaces its own upload.
+                    raise
                 # An error nobody mapped (a library's own exception, a bug) still counts as a failed
                 # attempt, so the job ends settled instead of being retried every few seconds forever.
                 self.errors += 1

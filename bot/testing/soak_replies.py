@@ -161,7 +161,9 @@ class ReplyEdits:
             answers = self._answers(reply)
             mine = by_reply.get(reply.message.id, [])
             shown = [job for job in mine if job["message_id"] is not None]
-            if not shown and (self._told_image_gone(reply, answers) or self._told_why_unanswered(reply, answers)):
+            if reply.message.channel_id in self.discord.deleted_channels:
+                pass  # its channel was deleted, and whatever the bot answered with it; its jobs are checked below
+            elif not shown and (self._told_image_gone(reply, answers) or self._told_why_unanswered(reply, answers)):
                 pass  # the image went before the bot acted on the reply, or no answer could be posted: told why
             elif len(answers) != 1 or len(shown) != 1:
                 found.append(f"{what}: {len(answers)} answer(s) from the bot, {len(shown)} job(s) shown")

@@ -282,6 +282,24 @@ def test_a_reply_must_be_answered_once_and_every_job_of_it_settled(tmp_path: Pat
     ]
 
 
+def test_a_reply_whose_channel_was_deleted_needs_no_answer_but_its_jobs_must_settle(
+    tmp_path: Path, discord_fake: FakeDiscord
+) -> None:
+    """The channel went with the reply and whatever the bot had answered in it (bench/soak.py
+    --channel-delete, seed 127: an answer made, its reply lost, the resend refused "Unknown Channel", so the
+    bot ended the job unshown). Nothing is left to see; the job must still end uncharged."""
+    replies = one_reply(discord_fake, "live")
+    discord_fake.messages[91] = reply_answer(91, 90)  # made, in the channel about to go
+    unshown = reply_jobs(tmp_path / "unshown.sqlite3", [("r1", "cancelled", None, "refunded")])
+    assert replies.problems(unshown) == [
+        "reply 90 ('make it night', posted live): 1 answer(s) from the bot, 0 job(s) shown"
+    ]
+    discord_fake.deleted_channels.add(1)
+    assert replies.problems(unshown) == []
+    charged = reply_jobs(tmp_path / "charged.sqlite3", [("r1", "cancelled", None, "committed")])
+    assert replies.problems(charged) == ["reply 90 ('make it night', posted live): job r1 never shown, yet committed"]
+
+
 def test_a_reply_whose_image_was_deleted_may_be_answered_by_one_private_note(
     tmp_path: Path, discord_fake: FakeDiscord
 ) -> None:

@@ -91,6 +91,8 @@ class World:
         # (10062). None (the default) takes a late answer, so a test on a busy machine does not depend on
         # timing; a test of what the bot does when it cannot answer in time sets 3.0.
         self.answer_window: float | None = None
+        # Channels deleted (remove_channel): what was posted in them went with them.
+        self.deleted_channels: set[int] = set()
         self.snowflakes = Snowflakes()
         ids = self.snowflakes
         # Newer applications have application id == bot user id; mirror that.
@@ -489,6 +491,7 @@ class World:
         """A text channel deleted: every route on it answers 404 Unknown Channel from now on, and its
         messages (and their files) are gone with it. Returns the channel as it was, for CHANNEL_DELETE."""
         channel = self.channels.pop(cid)
+        self.deleted_channels.add(cid)
         for message in self.messages.values():
             if message.channel_id == cid and not message.deleted:
                 self.remove_message(message)
