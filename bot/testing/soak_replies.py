@@ -103,11 +103,17 @@ class ReplyEdits:
             return
         live = self.discord.connected if live is None else live
         if live:
+            if message.channel_id in self.discord.deleted_channels:  # --channel-delete took it meanwhile
+                reply.outcome = "no image"
+                return
             try:
                 reply.message = await self.discord.post_message(reply.text, reply_to=message.id)
             except TimeoutError:
                 live = False  # the bot went away between the look and the post
         if not live:
+            if message.channel_id in self.discord.deleted_channels:
+                reply.outcome = "no image"
+                return
             reply.message = await self.discord.post_message(reply.text, reply_to=message.id, live=False)
         reply.outcome = "live" if live else "while away"
 
