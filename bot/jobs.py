@@ -182,6 +182,15 @@ class JobSink(Protocol):
         """Pass on what others react to (bot/events.py): a blocked job, a provider's health. Returns at once."""
 
 
+def _log_refused_or_error(exc: BaseException, message: str, *args: object) -> None:
+    """Log a failed bookkeeping write: a WARNING line when the database refused it (another program's lock, a
+    full disk: no fault of the bot's, and it passes), else an ERROR with the traceback."""
+    if write_can_wait(exc):
+        log.warning(message + ": the database refused the write (%s)", *args, exc)
+    else:
+        log.error(message, *args, exc_info=exc)
+
+
 class JobRunner:
     """Owns the poll loop. ``run_once()`` does one pass and waits for it, for tests and the CLI."""
 
@@ -333,10 +342,7 @@ class JobRunner:
         try:
             await self.completions.flush()
         except Exception as exc:
-            if write_can_wait(exc):
-                log.warning("could not record the last completion times: %s", exc)
-            else:
-                log.exception("could not record the last completion times")
+            _log_refused_or_error(exc, "could not record the last completion times")
         try:
             self.write_stats()
         except OSError as exc:
@@ -1308,8 +1314,8 @@ class JobRunner:
         await self._cancel_at_provider(job)
         try:
             await self.store.cancel_told(job.id)
-        except Exception:
-            log.exception("job %s: could not record that its provider was asked to stop it", job.id)
+        except Exception as exc:
+            _log_refused_or_error(exc, "job %s: could not record that its provider was asked to stop it", job.id)
 
     async def _tell_providers_cancelled(self) -> None:
         """Cancels a crash cut short after their end was written: the providers were never asked."""
@@ -1320,8 +1326,8 @@ class JobRunner:
                     await self.store.cancel_told(job.id)
                 else:
                     await self._tell_provider_cancelled(job)
-        except Exception:  # the rows stay marked: the next start asks again
-            log.exception("could not ask the providers of cancelled jobs to stop them")
+        except Exception as exc:  # the rows stay marked: the next start asks again
+            _log_refused_or_error(exc, "could not ask the providers of cancelled jobs to stop them")
 
     async def _cancel_at_provider(self, job: Job) -> None:
         assert job.handle is not None
@@ -1366,8 +1372,8 @@ class JobRunner:
                 # debt is written down first, so that a restart meanwhile tries again too.
                 try:
                     await self.owed_edits.owe(job.id, now=self.clock())
-                except Exception:
-                    log.exception("job %s: could not record the final edit still owed", job.id)
+                except Exception as exc:
+                    _log_refused_or_error(exc, "job %s: could not record the final edit still owed", job.id)
         else:
             # The row is written before the member is shown it (unlike a delivery, which is shown first and
             # redone after a crash): the debt goes in with it, so a bot killed while this edit is in flight
@@ -1470,8 +1476,8 @@ class JobRunner:
     async def _paid(self, job_id: str) -> None:
         try:
             await self.owed_edits.paid(job_id)
-        except Exception:
-            log.exception("job %s: could not clear the final edit owed (the next start tries it again)", job_id)
+        except Exception as exc:
+            _log_refused_or_error(exc, "job %s: could not clear the final edit owed (a restart redraws it)", job_id)
 
     async def _progress(self, job: Job, *, force: bool = False) -> None:
         if self._stopping:
@@ -1609,8 +1615,8 @@ class JobRunner:
             await self._replan(now)
         try:
             await self.completions.add(kind, earliest, latest, now=now)
-        except Exception:
-            log.exception("job %s: could not record its completion time", job.id)
+        except Exception as exc:
+            _log_refused_or_error(exc, "job %s: could not record its completion time", job.id)
 
     async def called_back(self, provider: str, provider_job_id: str) -> bool:
         """A provider says this job has ended: poll it now (once, to confirm). False if not ours."""

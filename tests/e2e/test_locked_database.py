@@ -344,6 +344,29 @@ async def test_a_batch_image_shown_while_another_program_holds_the_database_is_r
     assert "the database refused a write" in text
 
 
+async def test_an_end_shown_while_another_program_holds_the_database_leaves_its_debt_without_an_error(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A job's end is written with a note that its message still owes the edit; the edit is made, and the
+    note cannot be cleared: another program holds the lock. No fault of the bot's, and nothing is lost (a
+    restart would redraw the end once more): a WARNING line. Before, an ERROR with a traceback ("could not
+    clear the final edit owed", bench/soak.py --db-locks, seed 127)."""
+    db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
+    async with bot_held_to_discord_s_3_s(tmp_path, discord_fake, seaart):
+        shown = discord_fake.messages[await running_job(discord_fake, seaart, db, "ended while the database is held")]
+        discord_fake.hold_edits(True)
+        click = await press(discord_fake, shown, "Cancel")
+        await discord_fake.wait_for(lambda: click.acknowledged and states(db) == ["cancelled"], timeout=10)
+        await discord_fake.wait_for(lambda: discord_fake.edits_waiting > 0, timeout=10)
+        with writes_refused("locked", None, db):
+            discord_fake.hold_edits(False)  # the end is shown; clearing its debt waits 5 s and is refused
+            await discord_fake.wait_for(lambda: "Cancelled" in str(shown.embeds[0]["title"]), timeout=10)
+            await asyncio.sleep(6.0)
+    text = log.read_text(encoding="utf-8")
+    assert " ERROR " not in text, text
+    assert "could not clear the final edit owed (a restart redraws it): the database refused the write" in text
+
+
 async def test_a_bot_started_while_another_program_holds_the_database_waits_for_it(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
