@@ -238,6 +238,9 @@ class JobRunner:
         # Steps drawing a job's progress: a cosmetic edit, after the job's state is written (a stop need not
         # wait for it: the next start draws the job again).
         self._drawing_progress: set[asyncio.Task[Any]] = set()
+        # Draws of a batch candidate's end under way (each a task of its own): a stop cancels them, not their
+        # steps, which then write the end with its edit owed (see _draw_candidate_end).
+        self._drawing_candidate_ends: set[asyncio.Task[bool]] = set()
         self._step_finished = False
         self._locks: dict[str, asyncio.Lock] = {}
         # One per batch while any of its candidates is being shown: their message is edited by one at a
@@ -313,6 +316,8 @@ class JobRunner:
         resumable = [*self._resumable, *drawing]
         for task in resumable:
             task.cancel()
+        for draw in list(self._drawing_candidate_ends):
+            draw.cancel()
         waited = [task for task in self._inflight.values() if task not in drawing] + [
             task for task in self._background if task not in self._resumable
         ]
@@ -1409,12 +1414,32 @@ class JobRunner:
             looks = tuple((j.id, j.state, j.error_category) for j in drawn)
             shown = self._batch_drawn.get(job.batch_id) == looks
             if not shown:
-                shown = await self._try_to_show(self.sink.show_batch(drawn), job)
+                shown = await self._draw_candidate_end(self.sink.show_batch(drawn), job)
                 if shown:
                     self._batch_drawn[job.batch_id] = looks
             job = await self.store.update(job, now=self.clock(), state=state, **changes)
         self._forget_if_ended([job if j.id == job.id else j for j in batch])
         return job, shown
+
+    async def _draw_candidate_end(self, edit: Coroutine[Any, Any, object], job: Job) -> bool:
+        """``_try_to_show`` for a batch candidate's end, which is drawn before its row is written, so that a
+        stop finds the step still unfinished (its job cached) and would wait on an edit Discord is slow to
+        take (discord.py retries a 5xx for up to ~25 s: bench/soak.py seed 128 held a SIGTERM 20.2 s). A
+        stop cancels the draw alone: the step goes on to write the end with its edit owed, and the next
+        start draws it. While stopping, nothing is drawn at all."""
+        if self._stopping:
+            edit.close()
+            return False
+        draw = asyncio.ensure_future(self._try_to_show(edit, job))
+        self._drawing_candidate_ends.add(draw)
+        try:
+            await asyncio.wait({draw})
+        except asyncio.CancelledError:
+            draw.cancel()  # the step itself is cancelled (the grace ran out): so is its draw
+            raise
+        finally:
+            self._drawing_candidate_ends.discard(draw)
+        return False if draw.cancelled() else draw.result()
 
     @staticmethod
     async def _try_to_show(edit: Awaitable[object], job: Job) -> bool:
@@ -1438,6 +1463,8 @@ class JobRunner:
             await self._show_batch(job.batch_id)
 
     def _retry_final(self, job_id: str) -> None:
+        if self._stopping:
+            return  # owed in SQLite: the next start draws it (a try begun now would outlive the stop)
         self._in_background(self._show_final_later(job_id), f"final-{job_id}", resumable=True)
 
     def _in_background(self, work: Coroutine[Any, Any, T], name: str, *, resumable: bool = False) -> asyncio.Task[T]:

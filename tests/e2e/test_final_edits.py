@@ -196,6 +196,37 @@ async def test_a_graceful_stop_does_not_wait_on_an_end_s_first_edit_that_discord
     await next_start_shows_the_refusal(tmp_path, discord_fake, seaart, interaction)
 
 
+async def test_a_graceful_stop_does_not_wait_on_a_batch_candidate_s_end_that_discord_holds(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A batch candidate's end is drawn on the batch's message before its row is written, so a stop found
+    its step unfinished and waited for an edit Discord was slow to take: the whole 20 s grace (bench/soak.py
+    seed 128: a SIGTERM took 20.2 s, the step in DiscordSink._edit). Now the stop cancels the draw alone;
+    the step writes the end with its edit owed, and the next start draws it."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    seaart.script("error:REQUEST_INVALID", "error:REQUEST_INVALID")
+    running = await start_bot(settings, discord_fake)
+    try:
+        discord_fake.hold_edits()
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "two refused, slow to show", "count": 2})
+        await discord_fake.wait_for(lambda: discord_fake.edits_waiting >= 1 and len(seaart.creates) == 2, timeout=10)
+    finally:
+        took = await stop_gracefully(running)
+    assert took < 5.0, f"the stop waited {took:.1f} s on a batch candidate's end"
+    with sqlite3.connect(settings.database.path) as conn:
+        ended = sorted(row[0] for row in conn.execute("SELECT state FROM jobs"))
+    assert ended == ["failed", "failed"] and len(owed(settings)) >= 1
+
+    discord_fake.hold_edits(False)
+    again = await start_bot(settings, discord_fake)
+    try:
+        message = discord_fake.messages[interaction.original_message_id or 0]
+        await discord_fake.wait_for(lambda: json.dumps(message.embeds).count("refused") >= 2, timeout=15)
+        await discord_fake.wait_for(lambda: owed(settings) == [], timeout=10)
+    finally:
+        await again.close()
+
+
 async def test_a_graceful_stop_does_not_wait_on_a_progress_edit_that_discord_holds(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
