@@ -18,14 +18,11 @@ from discord.ext import commands
 
 from bot.errors import BananacordError
 from bot.store.refusals import storage_busy, storage_refused
-from cogs.private_answers import answer_privately
+from cogs.private_answers import ALREADY_ACKNOWLEDGED, answer_privately
 
 log = logging.getLogger(__name__)
 
 
-# Discord's answer to a second response to one interaction. discord.py sends a response again after a
-# 5xx; when Discord had made the first and a proxy lost its reply, the second gets this.
-ALREADY_ACKNOWLEDGED = 40060
 # Discord's answer to a first response after its 3 s: the interaction is gone.
 UNKNOWN_INTERACTION = 10062
 

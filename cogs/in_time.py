@@ -14,8 +14,8 @@ each write waits the connection's ``busy_timeout`` (5 s) and then fails. So the 
 one thread on one statement for a second or more, from shortly before the member asked: ``held_up``;
 under a lock longer than the 5 s wait, one write gives up and the next waits, so not only the latest
 statement counts; and a lock that ended just before leaves the writes it held back queued ahead), the
-member is told privately, in time, that the database is busy and nothing was charged (``AnsweredBusy``), and the write
-is left to finish or fail on its own: if it is taken after all, ``undo`` takes it back (new jobs are
+member is told privately, in time, that the database is busy and nothing was charged (``AnsweredBusy``),
+and the write is left to finish or fail on its own: if it is taken after all, ``undo`` takes it back (new jobs are
 cancelled, uncharged, before anything starts or is shown). If it is only the bot's own statements queued
 (a burst of commands), the write is waited for, as before: "busy" would be untrue there.
 """
@@ -85,8 +85,8 @@ async def record_in_time(
 ) -> T:
     """``record()``'s result if it comes within Discord's window, or later while the bot's own statements
     are what it waits behind; if the database is held up (``held_up``: another program's lock), raise
-    AnsweredBusy (the member reads why, privately) and leave
-    the write running: if it is taken later, ``undo`` runs on its result."""
+    AnsweredBusy (the member reads why, privately) and leave the write running: if it is taken later,
+    ``undo`` runs on its result."""
     handler = asyncio.current_task()
     if handler is not None:
         RECORDING_BEGUN.add(handler)

@@ -12,8 +12,10 @@ from typing import Any
 
 import discord
 
-# Discord's answer to a response sent again after it had made the first (see cogs/errors.py made_but_lost).
-_ALREADY_ACKNOWLEDGED = 40060
+# Discord's answer to a second response to one interaction. discord.py sends a response again after a
+# 5xx; when Discord had made the first and a proxy lost its reply, the second gets this (cogs/errors.py
+# made_but_lost).
+ALREADY_ACKNOWLEDGED = 40060
 
 # Deferrals under way, by interaction id: an answer waits for one before it chooses how to go.
 _DEFERRING: dict[int, asyncio.Future[Any]] = {}
@@ -56,7 +58,7 @@ async def defer_privately(interaction: discord.Interaction[Any]) -> None:
     try:
         await deferring
     except discord.HTTPException as exc:
-        if exc.code != _ALREADY_ACKNOWLEDGED:
+        if exc.code != ALREADY_ACKNOWLEDGED:
             raise
         _DEFERRED_UNSEEN.add(interaction.id)
     finally:

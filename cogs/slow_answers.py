@@ -35,14 +35,11 @@ from discord.ext import commands
 from bot.app import Bananacord
 from bot.store import Database
 from cogs.errors import STORAGE_BUSY, answering, send_ephemeral, settled_answer_failure
-from cogs.in_time import RECORDING_BEGUN, age_of, held_up
+from cogs.in_time import ANSWER_WITHIN, RECORDING_BEGUN, age_of, held_up
 from cogs.private_answers import answering_now, defer_privately
 
 log = logging.getLogger(__name__)
 
-# Seconds after Discord made the interaction by which a request has answered or is answered for: a second
-# short of Discord's 3, for the answer's own trip (as cogs/in_time.py gives a write).
-ANSWER_WITHIN = 2.0
 # The extras key of a command whose answer is a promise (see the module's text).
 ANSWERS_ON_ITS_OWN = "answers_on_its_own"
 
