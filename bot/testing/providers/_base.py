@@ -583,9 +583,9 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         if fault == "huge":
             response.enable_chunked_encoding()
-        await response.prepare(request)
         sent = 0
-        with contextlib.suppress(ConnectionError):  # the client gave up: that is the point
+        with contextlib.suppress(ConnectionError):  # the client gave up (or was killed): that is the point
+            await response.prepare(request)
             if fault == "huge":
                 await response.write(b'{"status": "RUNNING", "log": "')
                 block = b"x" * 65_536
