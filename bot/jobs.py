@@ -68,6 +68,8 @@ DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 # A succeeded job gets this long past its deadline to be delivered (Discord outages, slow downloads).
 DELIVERY_GRACE_SECONDS = 600.0
 MAX_DELIVERY_ATTEMPTS = 6
+# A job's end begun to be drawn while the bot stops gets this long (seconds); then it is left owed (_draw_end).
+END_DRAW_WHILE_STOPPING = 2.0
 # Consecutive failed polls (5xx, garbage, timeouts) before we stop trusting the provider with this job.
 MAX_POLL_ERRORS = 10
 # A job in flight is planned again when its kind is learned only if that brings its next poll this much closer.
@@ -238,9 +240,9 @@ class JobRunner:
         # Steps drawing a job's progress: a cosmetic edit, after the job's state is written (a stop need not
         # wait for it: the next start draws the job again).
         self._drawing_progress: set[asyncio.Task[Any]] = set()
-        # Draws of a batch candidate's end under way (each a task of its own): a stop cancels them, not their
-        # steps, which then write the end with its edit owed (see _draw_candidate_end).
-        self._drawing_candidate_ends: set[asyncio.Task[bool]] = set()
+        # Draws of a job's end under way (each a task of its own): a stop cancels them, not their steps,
+        # which then leave the end's edit owed (see _draw_end).
+        self._drawing_ends: set[asyncio.Task[bool]] = set()
         self._step_finished = False
         self._locks: dict[str, asyncio.Lock] = {}
         # One per batch while any of its candidates is being shown: their message is edited by one at a
@@ -316,7 +318,7 @@ class JobRunner:
         resumable = [*self._resumable, *drawing]
         for task in resumable:
             task.cancel()
-        for draw in list(self._drawing_candidate_ends):
+        for draw in list(self._drawing_ends):
             draw.cancel()
         waited = [task for task in self._inflight.values() if task not in drawing] + [
             task for task in self._background if task not in self._resumable
@@ -1385,7 +1387,7 @@ class JobRunner:
             # still owes it at the next start. Cleared once shown; a failure costs two statements more.
             now = self.clock()
             job = await self.store.update(job, now=now, state=state, within=self.owed_edits.within(now), **changes)
-            shown = await self._try_to_show(self.sink.finished(job), job)
+            shown = await self._draw_end(self.sink.finished(job), job)
             if shown:
                 await self._paid(job.id)
         if not shown:
@@ -1414,31 +1416,32 @@ class JobRunner:
             looks = tuple((j.id, j.state, j.error_category) for j in drawn)
             shown = self._batch_drawn.get(job.batch_id) == looks
             if not shown:
-                shown = await self._draw_candidate_end(self.sink.show_batch(drawn), job)
+                shown = await self._draw_end(self.sink.show_batch(drawn), job)
                 if shown:
                     self._batch_drawn[job.batch_id] = looks
             job = await self.store.update(job, now=self.clock(), state=state, **changes)
         self._forget_if_ended([job if j.id == job.id else j for j in batch])
         return job, shown
 
-    async def _draw_candidate_end(self, edit: Coroutine[Any, Any, object], job: Job) -> bool:
-        """``_try_to_show`` for a batch candidate's end, which is drawn before its row is written, so that a
-        stop finds the step still unfinished (its job cached) and would wait on an edit Discord is slow to
-        take (discord.py retries a 5xx for up to ~25 s: bench/soak.py seed 128 held a SIGTERM 20.2 s). A
-        stop cancels the draw alone: the step goes on to write the end with its edit owed, and the next
-        start draws it. While stopping, nothing is drawn at all."""
-        if self._stopping:
-            edit.close()
-            return False
+    async def _draw_end(self, edit: Coroutine[Any, Any, object], job: Job) -> bool:
+        """``_try_to_show`` for a job's end, which a stop does not wait on: the edit is owed in SQLite (a
+        batch candidate's once its row is written after this), and the next start draws it. A stop cancels
+        the draws under way, not their steps, and one begun while stopping gets ``END_DRAW_WHILE_STOPPING``
+        s. Discord slow to take the edit (discord.py retries a 5xx for up to ~25 s) held SIGTERMs for the
+        whole grace: a batch candidate's end is drawn before its row is written, so its step looked
+        unfinished (bench/soak.py seed 128: 20.2 s), and so did a job that ended during the grace."""
         draw = asyncio.ensure_future(self._try_to_show(edit, job))
-        self._drawing_candidate_ends.add(draw)
+        self._drawing_ends.add(draw)
         try:
-            await asyncio.wait({draw})
+            await asyncio.wait({draw}, timeout=END_DRAW_WHILE_STOPPING if self._stopping else None)
         except asyncio.CancelledError:
             draw.cancel()  # the step itself is cancelled (the grace ran out): so is its draw
             raise
         finally:
-            self._drawing_candidate_ends.discard(draw)
+            self._drawing_ends.discard(draw)
+        if not draw.done():
+            draw.cancel()  # stopping: left owed
+            return False
         return False if draw.cancelled() else draw.result()
 
     @staticmethod

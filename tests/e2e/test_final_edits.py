@@ -227,6 +227,39 @@ async def test_a_graceful_stop_does_not_wait_on_a_batch_candidate_s_end_that_dis
         await again.close()
 
 
+async def test_a_graceful_stop_does_not_wait_on_the_end_of_a_job_that_ends_during_it(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """The stop waits for a step whose create is in flight; the answer comes back refused during the grace,
+    the job ends, and its end's edit is held by Discord. That draw gets 2 s, then is left owed for the next
+    start, where the stop used to wait out its whole 20 s grace on it."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    seaart.script("create_403_model")
+    seaart.hold_create_answers(True)
+    running = await start_bot(settings, discord_fake)
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "refused during the stop"})
+        await discord_fake.wait_for(lambda: len(seaart.creates) == 1, timeout=10)
+        await asyncio.sleep(0.5)  # the first answer's progress drawn
+        discord_fake.hold_edits()
+    finally:
+        stopping = asyncio.ensure_future(stop_gracefully(running))
+        await asyncio.sleep(0.5)
+        seaart.hold_create_answers(False)  # refused: the step ends the job and draws its end, held
+        took = await stopping
+    assert took < 5.0, f"the stop waited {took:.1f} s on the end of a job that ended during it"
+    assert job_state(settings) == "failed" and len(owed(settings)) == 1
+
+    discord_fake.hold_edits(False)
+    again = await start_bot(short_retry_settings(tmp_path, discord_fake, seaart), discord_fake)
+    try:
+        message = discord_fake.messages[interaction.original_message_id or 0]
+        await discord_fake.wait_for(lambda: owed(settings) == [], timeout=10)  # drawn by the next start
+        assert message.embeds[0]["title"] == "🍌 The provider rejected the bot's key"  # its end, not "Submitting"
+    finally:
+        await again.close()
+
+
 async def test_a_graceful_stop_does_not_wait_on_a_progress_edit_that_discord_holds(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
