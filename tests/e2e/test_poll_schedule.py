@@ -175,8 +175,12 @@ async def test_a_burst_of_a_new_kind_is_seen_finishing_as_it_finishes(
     for job in seaart.jobs.values():
         assert job.ready_at is not None
         ready.append(job.ready_at)
-        # The first status request that could see the image: at or after the moment it existed.
-        seen.append(min(t for t in status_times(seaart, job.request_id) if t >= job.ready_at))
+        # The first status request that could see the image: at or after the moment it existed. On a loaded
+        # machine a request that arrived a moment before can be answered after it, and saw it (fresh-ci
+        # found a job with no request after its ready_at): then that last one before.
+        times = status_times(seaart, job.request_id)
+        after = [t for t in times if t >= job.ready_at]
+        seen.append(min(after) if after else max(times))
     unseen = sorted(s - r for s, r in zip(seen, ready, strict=True))
     figures = f"fifth seen {sorted(seen)[4] - sorted(ready)[4]:.2f} s after the fifth finished; unseen " + " ".join(
         f"{t:.2f}" for t in unseen
