@@ -42,8 +42,12 @@ The bot runs as its own process (`python -m bot run`, bench/harness.py) against 
     (Discord never delivers those; the bot must find them in the channel's history when back). Each must
     be answered by exactly one reply of the bot's that ends final, every job it caused settled.
 Every /imagine carries its own prompt. Quotas are on with limits no soak reaches, so the ledger is
-exercised. After the commands, the bot gets --drain seconds to bring every job to an end; then it is
-stopped and bot/testing/soak.py judges the run: jobs submitted, delivered, failed with a clear message,
+exercised; unless --quota-daily is given: then the commands come from --members members in turn (seeded),
+each allowed that many units a day and --in-flight requests generating at once, so members run out
+mid-run (their presses, replies and batches too) and the audit replays the ledger to check that no
+reservation took a member past either limit, kills and faults notwithstanding.
+After the commands, the bot gets --drain seconds to bring every job to an end; then it is stopped and
+bot/testing/soak.py judges the run: jobs submitted, delivered, failed with a clear message,
 lost (must be 0), created twice at a provider (0: no more tasks, summed over the providers, than the
 command made jobs), charged twice (0), and the ledger's balance.
 The exit status is 1 if any invariant fails, with the offending jobs listed.
@@ -91,6 +95,7 @@ from bot.testing.soak import (
     GENEROUS_QUOTAS,
     Audit,
     MemberActions,
+    QuotaRules,
     Reworks,
     audit,
     log_errors,
@@ -131,6 +136,19 @@ class Plan:
     channel_delete: float = 0.0  # share of the commands sent in a second channel, deleted mid-run
     db_locks: int = 0  # times another program holds the database's write lock during the sending
     db_lock_seconds: float = 8.0  # for this long each
+    members: int = 1  # the commands come from this many members, in seeded turns
+    quota_daily: int | None = None  # units a member may use a day (None: limits no soak reaches)
+    in_flight: int = 2  # requests a member may have generating at once, with quota_daily
+
+    def quotas(self) -> dict[str, Any]:
+        """The [quotas] section the bot runs with."""
+        if self.quota_daily is None:
+            return dict(GENEROUS_QUOTAS)
+        return {**GENEROUS_QUOTAS, "daily": self.quota_daily, "in_flight_per_user": self.in_flight}
+
+    def limits(self) -> QuotaRules | None:
+        """What the audit holds the ledger to: the binding quotas, if any."""
+        return None if self.quota_daily is None else QuotaRules(self.quota_daily, self.in_flight)
 
 
 @dataclass
@@ -244,7 +262,7 @@ def write_config(
         "progress_interval_seconds": 2.0,
         "shutdown_grace_seconds": SHUTDOWN_GRACE,
     }
-    config["quotas"] = dict(GENEROUS_QUOTAS)
+    config["quotas"] = plan.quotas()
     config[""] = {"log_level": plan.log_level}
     text, _ = render_config(config)
     path = workdir / "config.toml"
@@ -279,6 +297,8 @@ async def send_through_restarts(
     sent: list[FakeInteraction] = []
     batches = random.Random(f"{plan.seed}-batches")
     channels = random.Random(f"{plan.seed}-channels")
+    who = random.Random(f"{plan.seed}-members")
+    members = [discord_fake.member_id] + [discord_fake.snowflakes.next() for _ in range(plan.members - 1)]
     start = time.monotonic()
     gap = plan.spread / (len(prompts) - 1) if len(prompts) > 1 else 0.0
     for index, prompt in enumerate(prompts):
@@ -287,6 +307,7 @@ async def send_through_restarts(
         if batches.random() < plan.batches:
             options["count"] = batches.randint(2, 4)
         channel_id = doomed.pick(discord_fake, channels) if doomed is not None else None
+        user_id = who.choice(members)
         for _ in range(6):
             if doomed is not None:
                 # A bot to take it first: the channel may be deleted while the command waits for one.
@@ -296,7 +317,9 @@ async def send_through_restarts(
                 channel_id = None  # deleted while the command waited for a bot: it is typed elsewhere
                 doomed.sent -= 1
             with contextlib.suppress(TimeoutError):
-                sent.append(await discord_fake.slash_command("imagine", options, channel_id=channel_id))
+                sent.append(
+                    await discord_fake.slash_command("imagine", options, channel_id=channel_id, user_id=user_id)
+                )
                 actions.after_sent(sent[-1])
                 reworks.after_sent(sent[-1])
                 replies.after_sent(sent[-1])
@@ -449,7 +472,7 @@ async def run_soak(plan: Plan) -> Run:
                 if bot is not None:
                     await stop_bot(bot)
             record = provider_record(fakes.values())
-            verdict = audit(db, discord_fake, record.tasks, sent + reworks.presses, quotas=True)
+            verdict = audit(db, discord_fake, record.tasks, sent + reworks.presses, quotas=True, limits=plan.limits())
             member_actions = actions.lines(db, record.finished) + reworks.lines(db) + replies.lines(db)
             reply_problems = replies.problems(db)
             errors = log_errors(workdir / "bot.log")
@@ -483,8 +506,13 @@ def report(run: Run, plan: Plan) -> None:
     print(f"machine: {machine()}")
     print(
         f"soak: {plan.jobs} /imagine over {plan.spread:g} s, provider time {plan.low:g}-{plan.high:g} s, "
-        f"seed {plan.seed}; deadline {plan.deadline:g} s, request_timeout {plan.request_timeout:g} s, quotas on;"
-        f" {plan.images} results; the bot logs at {plan.log_level}"
+        f"seed {plan.seed}; deadline {plan.deadline:g} s, request_timeout {plan.request_timeout:g} s, quotas on"
+        + (
+            f" ({plan.members} members, {plan.quota_daily} units a day and {plan.in_flight} in flight each);"
+            if plan.quota_daily is not None
+            else ";"
+        )
+        + f" {plan.images} results; the bot logs at {plan.log_level}"
     )
     print(
         f"providers {' -> '.join(plan.providers)} (failover in that order); {plan.batches:.0%} of the commands "
@@ -605,6 +633,13 @@ def main() -> None:
     parser.add_argument(
         "--db-lock-seconds", type=float, default=8.0, help="how long each --db-locks lock is held, s (8)"
     )
+    parser.add_argument("--members", type=int, default=1, help="members the commands come from, in turns (1)")
+    parser.add_argument(
+        "--quota-daily", type=int, metavar="UNITS", help="units a member may use a day (default: no limit reached)"
+    )
+    parser.add_argument(
+        "--in-flight", type=int, default=2, help="requests a member may have generating at once, with --quota-daily (2)"
+    )
     parser.add_argument("--deadline", type=float, default=90.0, help="[jobs] deadline_seconds (90)")
     parser.add_argument("--drain", type=float, default=240.0, help="seconds to let every job end (240)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the chaos and the provider times (1)")
@@ -658,6 +693,9 @@ def main() -> None:
         channel_delete=args.channel_delete,
         db_locks=args.db_locks,
         db_lock_seconds=args.db_lock_seconds,
+        members=args.members,
+        quota_daily=args.quota_daily,
+        in_flight=args.in_flight,
     )
     run = asyncio.run(run_soak(plan))
     report(run, plan)

@@ -16,6 +16,9 @@ figures) and tests/e2e/test_soak.py (a short run in the suite), so both hold the
   ledger          every job holds exactly one reservation, a terminal job exactly one settlement (a
                   commit if delivered, a refund of the same units otherwise), an unfinished one none; and
                   reserved + refunded == committed units over the whole ledger
+  over a limit    with ``limits`` (a soak whose quotas bind): replaying the ledger in the order it was
+                  written, no reservation took a member past their daily units, nor past the requests
+                  they may have generating at once (the candidates of one /imagine count:N are one)
 
 ``MemberActions`` makes members change their minds during a soak: a seeded share of the commands get
 their Cancel button pressed, or their message deleted, a moment after they were sent, kills and faults
@@ -89,6 +92,8 @@ class Audit:
     tasks: int = 0
     candidates: int = 0  # jobs that were one candidate of several (/imagine count:N)
     failed_over: int = 0  # jobs another provider took after the first failed them
+    over_limit: list[str] = field(default_factory=list)  # reservations a binding quota should have refused
+    refused: Counter[str] = field(default_factory=Counter)  # commands answered privately, by why
 
     def problems(self) -> list[str]:
         found = [f"lost: {what}" for what in self.lost]
@@ -96,6 +101,7 @@ class Audit:
         found += [f"charged twice: {what}" for what in self.charged_twice]
         found += [f"no clear message: {what}" for what in self.unclear]
         found += [f"ledger: {what}" for what in self.ledger]
+        found += [f"over a limit: {what}" for what in self.over_limit]
         if not self.totals.balanced:
             t = self.totals
             found.append(
@@ -112,6 +118,8 @@ class Audit:
             f"commands and button presses sent      {self.submitted}",
             f"  recorded by the bot (job rows)      {self.rows}",
             f"  unanswered (bot died first)         {self.unanswered}",
+            f"  refused, answered privately         {sum(self.refused.values())}"
+            + (f"  ({', '.join(f'{why} {n}' for why, n in sorted(self.refused.items()))})" if self.refused else ""),
             f"  candidates of batches (count:N)     {self.candidates}",
             f"  moved to another provider           {self.failed_over}",
             f"delivered                             {self.delivered}",
@@ -120,6 +128,7 @@ class Audit:
             f"lost                                  {len(self.lost)}",
             f"created twice at the provider         {len(self.created_twice)}  ({self.tasks} tasks made)",
             f"charged twice                         {len(self.charged_twice)}",
+            f"reservations past a member's limit    {len(self.over_limit)}",
             f"ledger: reserved {t.reserved}, committed {t.committed}, refunded {t.refunded}, still reserved {t.open}: "
             + ("balanced" if t.balanced and not self.ledger else "NOT BALANCED"),
         ]
@@ -217,9 +226,11 @@ def audit(
     interactions: Iterable[FakeInteraction],
     *,
     quotas: bool = True,
+    limits: QuotaRules | None = None,
 ) -> Audit:
     """Judge every interaction in ``interactions`` (the soak's /imagine commands) against the database,
-    the fake Discord's messages and ``tasks_by_prompt`` (prompt -> tasks the provider made for it)."""
+    the fake Discord's messages and ``tasks_by_prompt`` (prompt -> tasks the provider made for it);
+    with ``limits``, also every reservation against the quotas the bot ran with."""
     result = Audit()
     jobs = db_rows(db, "SELECT * FROM jobs") if db.exists() else []
     by_interaction = jobs_by_interaction(jobs)
@@ -239,6 +250,8 @@ def audit(
                 result.unanswered += 1
             elif not _ephemeral_answer(discord_fake, interaction):
                 result.lost.append(f"{prompt!r}: acknowledged, but no job row")
+            else:
+                result.refused[_why_refused(discord_fake, interaction)] += 1
             continue
         result.candidates += len(mine) if len(mine) > 1 else 0
         ended = True
@@ -280,7 +293,58 @@ def audit(
     ]
     # Every job's reservation is judged (a reply's or a rework's too); only the commands' must exist.
     _check_ledger(result, db, {j["id"]: j for j in jobs}, ours, quotas=quotas)
+    if limits is not None and db.exists():
+        result.over_limit = limits.broken_by(db_rows(db, "SELECT * FROM ledger ORDER BY id"), jobs)
     return result
+
+
+@dataclass(frozen=True)
+class QuotaRules:
+    """The quotas a soak's bot ran with, where they bind: ``daily`` units per member (the whole soak is
+    one day's window unless it runs over the reset, which ``broken_by`` allows for) and ``in_flight``
+    requests a member may have generating at once."""
+
+    daily: int
+    in_flight: int
+
+    def broken_by(self, ledger: Iterable[Mapping[str, Any]], jobs: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Each reservation in ``ledger`` (its rows in the order written: each reservation is checked and
+        written in one transaction, so that is the order the bot saw) that took its member past a limit."""
+        request_of = {str(j["id"]): str(j["batch_id"] or j["id"]) for j in jobs}
+        used: Counter[tuple[int, int]] = Counter()  # (member, day) -> units reserved, net of refunds
+        open_jobs: dict[int, dict[str, str]] = {}  # member -> job still reserved -> its request
+        found: list[str] = []
+        for row in ledger:
+            member, job_id, kind = int(row["user_id"]), str(row["job_id"]), str(row["kind"])
+            day = int(float(row["window_at"]) // 86400)
+            if kind in ("reserve", "refund", "grant"):
+                used[(member, day)] += int(row["units"])
+            mine = open_jobs.setdefault(member, {})
+            if kind in ("commit", "refund"):
+                mine.pop(job_id, None)
+            if kind != "reserve" or row["job_id"] is None:
+                continue
+            request = request_of.get(job_id, job_id)
+            others = {r for r in mine.values() if r != request}
+            if len(others) >= self.in_flight:
+                found.append(f"member {member}: job {job_id} reserved with {len(others)} other request(s) running")
+            mine[job_id] = request
+            if used[(member, day)] > self.daily:
+                found.append(f"member {member}: job {job_id} took the day's units to {used[(member, day)]}")
+        return found
+
+
+def _why_refused(discord_fake: FakeDiscord, interaction: FakeInteraction) -> str:
+    """What a private answer to a command said, in a word, for the report."""
+    message = discord_fake.messages.get(interaction.original_message_id or -1)
+    if message is None:
+        return "other"
+    text = " ".join([message.content or ""] + [str(e.get("description") or "") for e in message.embeds])
+    if "quota" in text or "generating (limit" in text:
+        return "quota"
+    if "cannot save" in text:
+        return "database busy"
+    return "other"
 
 
 def _ephemeral_answer(discord_fake: FakeDiscord, interaction: FakeInteraction) -> bool:
@@ -458,7 +522,7 @@ class MemberActions:
                 action.outcome = "finished"
                 return
             action.at = time.time()
-            action.click = await self.discord.click(message.id, buttons[0], user_id=self.discord.member_id)
+            action.click = await self.discord.click(message.id, buttons[0], user_id=action.command.user_id)
             action.outcome = "clicked"
         except (TimeoutError, AssertionError):  # no live bot for a while, or the message went meanwhile
             action.outcome = "bot down"
@@ -605,9 +669,9 @@ class Reworks:
         for _ in range(6):  # the bot may be down: the press waits for the next one
             try:
                 if label == REMIX_MENU:
-                    click = await self.discord.message_command(REMIX_MENU, message.id, user_id=self.discord.member_id)
+                    click = await self.discord.message_command(REMIX_MENU, message.id, user_id=rework.command.user_id)
                 else:
-                    click = await self.discord.click(message.id, found[label], user_id=self.discord.member_id)
+                    click = await self.discord.click(message.id, found[label], user_id=rework.command.user_id)
             except TimeoutError:
                 continue
             except AssertionError:  # deleted meanwhile
@@ -656,12 +720,17 @@ class Reworks:
 
 
 async def settled_message(discord_fake: FakeDiscord, command: FakeInteraction, patience: float) -> FakeMessage | None:
-    """The message a command brought, once it shows an image or an end (or is deleted); else, after
-    ``patience`` seconds, as it is then (None if there is none)."""
+    """The message a command brought, once it shows an image or an end (or is deleted, or the command was
+    refused: a private answer); else, after ``patience`` seconds, as it is then (None if there is none)."""
     deadline = time.monotonic() + patience
     while True:
         message = discord_fake.messages.get(command.original_message_id or -1)
-        if message is not None and (message.deleted or shows_an_image(message) or ends_without_an_image(message)):
+        if message is not None and (
+            message.deleted
+            or shows_an_image(message)
+            or ends_without_an_image(message)
+            or (message.ephemeral and not message.loading)
+        ):
             return message
         if time.monotonic() >= deadline:
             return message

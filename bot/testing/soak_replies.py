@@ -107,14 +107,18 @@ class ReplyEdits:
                 reply.outcome = "no image"
                 return
             try:
-                reply.message = await self.discord.post_message(reply.text, reply_to=message.id)
+                reply.message = await self.discord.post_message(
+                    reply.text, reply_to=message.id, user_id=reply.command.user_id
+                )
             except TimeoutError:
                 live = False  # the bot went away between the look and the post
         if not live:
             if message.channel_id in self.discord.deleted_channels:
                 reply.outcome = "no image"
                 return
-            reply.message = await self.discord.post_message(reply.text, reply_to=message.id, live=False)
+            reply.message = await self.discord.post_message(
+                reply.text, reply_to=message.id, user_id=reply.command.user_id, live=False
+            )
         reply.outcome = "live" if live else "while away"
 
     def _answers(self, reply: SoakReply) -> list[FakeMessage]:

@@ -13,7 +13,9 @@ more tasks than jobs), no job charged twice, the ledger balanced, every failure 
 A smaller run does the same with the two providers whose creates are the hardest to keep single:
 Segmind (no idempotency and no cancel: a create sent twice is two paid images) failing over to Gemini
 (its answer to a create is the image itself), under the hostile answers too (drips, JSON nested past the
-parser). Two more tests put one fault at one exact arrow of the flow and hold the bot to the same rules: a kill
+parser). Another holds the ledger to binding quotas: members running out of units and of requests in
+flight mid-run, under chaos and a kill, replayed in the order the bot wrote it. Two more tests put one
+fault at one exact arrow of the flow and hold the bot to the same rules: a kill
 while the member's command is being acknowledged, and a Discord 503 on the edit that tells the member
 why their job failed.
 """
@@ -26,6 +28,8 @@ import json
 import random
 import signal
 import subprocess
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +42,10 @@ from bot.testing.soak import (
     Audit,
     MemberActions,
     ProviderRecord,
+    QuotaRules,
     Reworks,
     audit,
+    db_rows,
     log_errors,
     provider_record,
     providers_not_told,
@@ -72,11 +78,15 @@ async def kill(proc: subprocess.Popen[bytes], discord_fake: FakeDiscord) -> None
 
 
 def write_config(
-    tmp_path: Path, discord_fake: FakeDiscord, *fakes: tuple[str, FakeProviderServer[Any]], deadline: float = 20
+    tmp_path: Path,
+    discord_fake: FakeDiscord,
+    *fakes: tuple[str, FakeProviderServer[Any]],
+    deadline: float = 20,
+    quota: Mapping[str, object] = GENEROUS_QUOTAS,
 ) -> Path:
     """The bot's config: each named fake enabled (``segmind`` on its v2 queue), the first tried first and
-    the rest taking over in order; SeaArt off unless named."""
-    quotas = "\n".join(f"{key} = {json.dumps(value)}" for key, value in GENEROUS_QUOTAS.items())
+    the rest taking over in order; SeaArt off unless named; ``quota`` the [quotas] section."""
+    quotas = "\n".join(f"{key} = {json.dumps(value)}" for key, value in quota.items())
     names = [name for name, _ in fakes]
     sections = "" if "seaart" in names else "[providers.seaart]\nenabled = false\n"
     for name, fake in fakes:
@@ -118,20 +128,25 @@ async def imagine(
     batches: bool = False,
     reworks: Reworks | None = None,
     replies: ReplyEdits | None = None,
+    members: Sequence[int] = (),
+    gap: float = 0.05,
 ) -> None:
+    """Commands ``first`` .. ``first + count - 1``, ``gap`` s apart, from ``members`` in turn (default: the
+    fake's member)."""
     for index in range(first, first + count):
         prompt = f"soak {SEED}-{index}: a ripe banana on a blue plate"
         options: dict[str, object] = {"prompt": prompt, "resolution": "1K"}
         if batches and index % BATCH_EVERY == 0:
             options["count"] = 3
-        sent.append(await discord_fake.slash_command("imagine", options))
+        user_id = members[index % len(members)] if members else None
+        sent.append(await discord_fake.slash_command("imagine", options, user_id=user_id))
         if actions is not None:
             actions.after_sent(sent[-1])
         if reworks is not None:
             reworks.after_sent(sent[-1])
         if replies is not None:
             replies.after_sent(sent[-1])
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(gap)
 
 
 def with_image(discord_fake: FakeDiscord, sent: list[FakeInteraction]) -> list[FakeInteraction]:
@@ -167,13 +182,18 @@ async def settle(
 
 
 def judged(
-    db: Path, discord_fake: FakeDiscord, fakes: list[FakeProviderServer[Any]], sent: list[FakeInteraction]
+    db: Path,
+    discord_fake: FakeDiscord,
+    fakes: list[FakeProviderServer[Any]],
+    sent: list[FakeInteraction],
+    limits: QuotaRules | None = None,
 ) -> tuple[ProviderRecord, Audit, str]:
     """bot/testing/soak.py's verdict on the run, which must find no problem: nothing lost, no prompt with
     more tasks at the providers than jobs, nothing charged twice, the ledger balanced, every failure
-    explained. Returns the providers' record, the audit and its report (for later assertions' messages)."""
+    explained, and with ``limits`` no reservation past them. Returns the providers' record, the audit and
+    its report (for later assertions' messages)."""
     record = provider_record(fakes)
-    result = audit(db, discord_fake, record.tasks, sent, quotas=True)
+    result = audit(db, discord_fake, record.tasks, sent, quotas=True, limits=limits)
     report = "\n".join(result.problems() + result.lines())
     assert result.problems() == [], report
     return record, result, report
@@ -315,6 +335,74 @@ async def test_segmind_failing_over_to_gemini_under_hostile_answers_and_a_kill_c
     assert result.delivered >= jobs // 2, report
     assert actions.problems(db, record.finished) == []
     assert "Traceback" not in log.read_text(errors="replace") and log_errors(log) == []
+
+
+async def test_members_running_out_of_quota_under_chaos_and_a_kill_are_never_charged_past_their_limits(
+    tmp_path: Path,
+) -> None:
+    """Three members with 2 units a day and one request generating at a time each send commands, each
+    member one every 1.5 s or so (some of them batches of three, which cost three units), press Re-roll or
+    Vary on what they get, and cancel some, under provider and Discord chaos, with the bot killed halfway.
+    Each reservation is checked and written in one transaction (bot/quotas.py); replaying the ledger in the
+    order it was written, none may take a member past either limit, a refused command or press is answered
+    privately with the reason and leaves nothing behind, and the ledger balances: every image received
+    charged once, the rest refunded."""
+    times = random.Random(SEED)
+    seaart = FakeSeaArt(
+        api_key=SEAART_KEY,
+        provider_time=lambda: times.uniform(0.3, 1.5),
+        chaos=Chaos(rate=0.15, seed=SEED, hang_seconds=2.0),
+    )
+    limits = QuotaRules(daily=2, in_flight=1)
+    quota = {**GENEROUS_QUOTAS, "daily": limits.daily, "in_flight_per_user": limits.in_flight}
+    log = tmp_path / "bot.log"
+    db = tmp_path / "bot.sqlite3"
+    sent: list[FakeInteraction] = []
+    first: subprocess.Popen[bytes] | None = None
+    second: subprocess.Popen[bytes] | None = None
+    jobs = 24
+    async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, seaart:
+        discord_fake.chaos(0.1, seed=SEED)
+        discord_fake.lose_answers(0.1, seed=SEED)
+        members = [discord_fake.member_id, discord_fake.snowflakes.next(), discord_fake.snowflakes.next()]
+        config = write_config(tmp_path, discord_fake, ("seaart", seaart), quota=quota)
+        actions = MemberActions(discord_fake, 0.2, seed=SEED, delay=(0.1, 1.5))
+        reworks = Reworks(discord_fake, 0.4, seed=SEED, patience=30)
+        try:
+            first = start_process(config, log)
+            await discord_fake.wait_until_ready(timeout=30)
+            await imagine(
+                discord_fake, sent, 0, jobs // 2, actions, batches=True, reworks=reworks, members=members, gap=0.5
+            )
+            await kill(first, discord_fake)
+            second = start_process(config, log)
+            await discord_fake.wait_until_ready(timeout=30)
+            await imagine(
+                discord_fake,
+                sent,
+                jobs // 2,
+                jobs - jobs // 2,
+                actions,
+                batches=True,
+                reworks=reworks,
+                members=members,
+                gap=0.5,
+            )
+            await actions.finish()
+            await reworks.finish()
+            sent += reworks.presses
+            await settle(discord_fake, second, db, sent, log)
+        finally:
+            stop(first, second)
+
+    record, result, report = judged(db, discord_fake, [seaart], sent, limits)
+    # The limits did bind (members were turned away), and images still got through within them.
+    assert result.refused["quota"] >= jobs // 4, report
+    assert result.delivered >= len(members), report
+    assert actions.problems(db, record.finished) == []
+    charged = Counter(int(r["user_id"]) for r in db_rows(db, "SELECT user_id FROM ledger WHERE kind = 'commit'"))
+    assert set(charged) <= set(members) and max(charged.values()) <= limits.daily, charged
+    assert log_errors(log) == []
 
 
 async def test_a_kill_while_the_command_is_being_acknowledged_still_ends_the_job(tmp_path: Path) -> None:

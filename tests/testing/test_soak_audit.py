@@ -15,7 +15,15 @@ from typing import Any
 
 from bot.render import COLOUR_DONE, COLOUR_PROGRESS
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
-from bot.testing.soak import MemberAction, MemberActions, audit, batch_verdict, log_secrets, tasks_per_prompt
+from bot.testing.soak import (
+    MemberAction,
+    MemberActions,
+    QuotaRules,
+    audit,
+    batch_verdict,
+    log_secrets,
+    tasks_per_prompt,
+)
 from bot.testing.soak_replies import ReplyEdits, SoakReply
 
 _COLUMNS = (
@@ -184,6 +192,48 @@ async def test_a_command_answered_privately_may_have_rows_taken_back_but_none_sh
         conn.execute("UPDATE jobs SET state = 'delivered', message_id = 70")
     shown = audit(db, discord_fake, {}, sent, quotas=False)
     assert shown.lost == ["job(s) j1 ('three bananas'): answered privately, yet shown"]
+
+
+DAY = 86_400.0
+
+
+def entry(user: int, job_id: str, kind: str, units: int, *, day: int = 0) -> dict[str, Any]:
+    """A ledger row as bot/store/ledger.py writes it (the columns the replay reads)."""
+    return {"user_id": user, "job_id": job_id, "kind": kind, "units": units, "window_at": day * DAY + 100.0}
+
+
+def requests(*jobs: tuple[str, str | None]) -> list[dict[str, Any]]:
+    return [{"id": job_id, "batch_id": batch} for job_id, batch in jobs]
+
+
+def test_a_reservation_past_the_day_s_units_is_caught_and_a_refund_gives_them_back() -> None:
+    rules = QuotaRules(daily=2, in_flight=5)
+    jobs = requests(("a", None), ("b", None), ("c", None))
+    within = [entry(1, "a", "reserve", 1), entry(1, "a", "refund", -1), entry(1, "b", "reserve", 1)]
+    within += [entry(1, "c", "reserve", 1), entry(2, "x", "reserve", 2)]  # another member's units are theirs
+    assert rules.broken_by(within, jobs) == []
+    charged = [entry(1, "a", "reserve", 1), entry(1, "a", "commit", 0), entry(1, "b", "reserve", 1)]
+    assert rules.broken_by([*charged, entry(1, "c", "reserve", 1)], jobs) == [
+        "member 1: job c took the day's units to 3"
+    ]
+    # The next day's window starts again from nothing.
+    assert rules.broken_by([*charged, entry(1, "c", "reserve", 1, day=1)], jobs) == []
+
+
+def test_a_reservation_past_the_requests_a_member_may_have_running_is_caught() -> None:
+    rules = QuotaRules(daily=100, in_flight=2)
+    # Three candidates of one /imagine count:3 are one request; with one more running, that is two.
+    jobs = requests(("a1", "A"), ("a2", "A"), ("a3", "A"), ("b", None), ("c", None))
+    batch = [entry(1, j, "reserve", 1) for j in ("a1", "a2", "a3")]
+    assert rules.broken_by([*batch, entry(1, "b", "reserve", 1)], jobs) == []
+    assert rules.broken_by([*batch, entry(1, "b", "reserve", 1), entry(1, "c", "reserve", 1)], jobs) == [
+        "member 1: job c reserved with 2 other request(s) running"
+    ]
+    # The batch still runs while any candidate does; once all are settled, a new request fits.
+    some = [entry(1, "a1", "commit", 0), entry(1, "a2", "refund", -1)]
+    assert rules.broken_by([*batch, entry(1, "b", "reserve", 1), *some, entry(1, "c", "reserve", 1)], jobs) != []
+    ended = [*some, entry(1, "a3", "commit", 0)]
+    assert rules.broken_by([*batch, entry(1, "b", "reserve", 1), *ended, entry(1, "c", "reserve", 1)], jobs) == []
 
 
 def test_a_cancel_taken_spares_only_candidates_whose_image_existed_before_it(tmp_path: Path) -> None:
