@@ -46,6 +46,10 @@ exercised; unless --quota-daily is given: then the commands come from --members 
 each allowed that many units a day and --in-flight requests generating at once, so members run out
 mid-run (their presses, replies and batches too) and the audit replays the ledger to check that no
 reservation took a member past either limit, kills and faults notwithstanding.
+With --moderation, a moderator blocks a term every seventh prompt carries and bans the second member (so
+--members 2 or more) --moderation seconds into the sending, typing each command again until the bot
+confirms it (bot/testing/soak_moderation.py): no command or press made after a confirmation may become a
+job it forbids.
 After the commands, the bot gets --drain seconds to bring every job to an end; then it is stopped and
 bot/testing/soak.py judges the run: jobs submitted, delivered, failed with a clear message,
 lost (must be 0), created twice at a provider (0: no more tasks, summed over the providers, than the
@@ -103,6 +107,7 @@ from bot.testing.soak import (
     provider_record,
     providers_not_told,
 )
+from bot.testing.soak_moderation import Moderator, with_term
 from bot.testing.soak_replies import ReplyEdits
 
 
@@ -139,6 +144,7 @@ class Plan:
     members: int = 1  # the commands come from this many members, in seeded turns
     quota_daily: int | None = None  # units a member may use a day (None: limits no soak reaches)
     in_flight: int = 2  # requests a member may have generating at once, with quota_daily
+    moderation: float | None = None  # seconds into the sending when a moderator blocks a term and bans a member
 
     def quotas(self) -> dict[str, Any]:
         """The [quotas] section the bot runs with."""
@@ -289,16 +295,17 @@ async def send_through_restarts(
     actions: MemberActions,
     reworks: Reworks,
     replies: ReplyEdits,
+    members: list[int],
     doomed: DoomedChannel | None = None,
 ) -> list[FakeInteraction]:
-    """One /imagine per prompt, evenly over the plan's spread, a seeded share of them batches (count 2-4),
-    each handed to ``actions``; a share of them in ``doomed``'s channel while it exists. A command due while
+    """One /imagine per prompt, evenly over the plan's spread, each from one of ``members`` (seeded), a
+    seeded share of them batches (count 2-4), each handed to ``actions``; a share of them in ``doomed``'s
+    channel while it exists. A command due while
     the bot is down waits for the new process (the fake dispatches only to a live gateway connection)."""
     sent: list[FakeInteraction] = []
     batches = random.Random(f"{plan.seed}-batches")
     channels = random.Random(f"{plan.seed}-channels")
     who = random.Random(f"{plan.seed}-members")
-    members = [discord_fake.member_id] + [discord_fake.snowflakes.next() for _ in range(plan.members - 1)]
     start = time.monotonic()
     gap = plan.spread / (len(prompts) - 1) if len(prompts) > 1 else 0.0
     for index, prompt in enumerate(prompts):
@@ -348,6 +355,8 @@ class Run:
     log_errors: list[str]  # the bot's ERROR and CRITICAL lines, every process's
     log_secrets: list[str]  # lines of the bot's log carrying its token or a provider's key (masked)
     channel_deleted: str = ""  # --channel-delete: what was sent there and how it went
+    moderation: list[str] = field(default_factory=list)  # --moderation: how the moderator's commands went
+    moderation_problems: list[str] = field(default_factory=list)  # jobs a confirmed rule should have stopped
     db_locks: list[str] = field(default_factory=list)  # --db-locks: when the lock was held
 
     def problems(self) -> list[str]:
@@ -355,6 +364,7 @@ class Run:
             self.audit.problems()
             + [f"cancel: {p}" for p in self.action_problems]
             + [f"reply: {p}" for p in self.reply_problems]
+            + [f"moderation: {p}" for p in self.moderation_problems]
             + [f"bot log: {line}" for line in self.log_errors]
             + [f"credential in the bot's log: {line}" for line in self.log_secrets]
             + [f"graceful stop: {stop}" for stop in self.stops if not stop.startswith("exited 0")]
@@ -398,6 +408,8 @@ async def run_soak(plan: Plan) -> Run:
             env = BotSource().env()
             # Unique per run as well as per command: a prompt with more tasks than jobs is a double create.
             prompts = [f"soak {plan.seed}-{i}: a ripe banana on a blue plate" for i in range(plan.jobs)]
+            if plan.moderation is not None:
+                prompts = [with_term(prompt, i) for i, prompt in enumerate(prompts)]
             doomed = None
             if plan.channel_delete > 0:  # before the bot starts, so that its guild's channels include it
                 doomed = DoomedChannel(discord_fake.add_channel("soak-doomed"), plan.channel_delete)
@@ -407,6 +419,7 @@ async def run_soak(plan: Plan) -> Run:
             drained_after: float | None = None
             locks_held: list[str] = []
             locking: asyncio.Task[list[str]] | None = None
+            moderating: asyncio.Task[None] | None = None
             try:
                 print(
                     f"sending {plan.jobs} commands over {plan.spread:g} s, {plan.kills} kill(s) ...",
@@ -414,12 +427,16 @@ async def run_soak(plan: Plan) -> Run:
                     flush=True,
                 )
                 actions = MemberActions(discord_fake, plan.cancels, seed=plan.seed, delay=(0.2, plan.high + 1))
+                members = [discord_fake.member_id] + [discord_fake.snowflakes.next() for _ in range(plan.members - 1)]
+                moderator = Moderator(discord_fake, members[1]) if plan.moderation is not None else None
                 reworks = Reworks(discord_fake, plan.reworks, seed=plan.seed)
                 replies = ReplyEdits(discord_fake, plan.replies, seed=plan.seed)
                 sending = asyncio.create_task(
-                    send_through_restarts(discord_fake, prompts, plan, actions, reworks, replies, doomed)
+                    send_through_restarts(discord_fake, prompts, plan, actions, reworks, replies, members, doomed)
                 )
                 start = time.monotonic()
+                if moderator is not None and plan.moderation is not None:
+                    moderating = asyncio.create_task(moderator.act(plan.moderation))
                 deleting = (
                     asyncio.create_task(doomed.delete_at(discord_fake, plan.spread * 3 / 4, start)) if doomed else None
                 )
@@ -449,6 +466,8 @@ async def run_soak(plan: Plan) -> Run:
                     restarts += 1
                 sent = await sending
                 locks_held = await locking
+                if moderating is not None:
+                    await moderating
                 outage.cancel()
                 if deleting is not None:
                     await deleting
@@ -467,14 +486,17 @@ async def run_soak(plan: Plan) -> Run:
                         break
                     await asyncio.sleep(0.5)
             finally:
-                if locking is not None and not locking.done():
-                    locking.cancel()
+                for task in (locking, moderating):
+                    if task is not None and not task.done():
+                        task.cancel()
                 if bot is not None:
                     await stop_bot(bot)
             record = provider_record(fakes.values())
             verdict = audit(db, discord_fake, record.tasks, sent + reworks.presses, quotas=True, limits=plan.limits())
             member_actions = actions.lines(db, record.finished) + reworks.lines(db) + replies.lines(db)
             reply_problems = replies.problems(db)
+            moderation = moderator.lines(start) if moderator is not None else []
+            moderation_problems = moderator.problems(db, sent + reworks.presses) if moderator is not None else []
             errors = log_errors(workdir / "bot.log")
             leaks = log_secrets(workdir / "bot.log", (BOT_TOKEN, PROVIDER_KEY))
             action_problems = actions.problems(db, record.finished) + providers_not_told(
@@ -499,6 +521,8 @@ async def run_soak(plan: Plan) -> Run:
         log_secrets=leaks,
         channel_deleted=f"{doomed.sent} commands sent in it, deleted {doomed.deleted}" if doomed else "",
         db_locks=locks_held,
+        moderation=moderation,
+        moderation_problems=moderation_problems,
     )
 
 
@@ -545,7 +569,7 @@ def report(run: Run, plan: Plan) -> None:
         f"restarts: {run.restarts} ({plan.kills} SIGKILL, {plan.terms} SIGTERM{stops}); drained after the last "
         f"command: {drained}; wall {run.wall:.0f} s"
     )
-    for line in run.member_actions:
+    for line in run.member_actions + run.moderation:
         print(line)
     print()
     for line in run.audit.lines():
@@ -640,6 +664,12 @@ def main() -> None:
     parser.add_argument(
         "--in-flight", type=int, default=2, help="requests a member may have generating at once, with --quota-daily (2)"
     )
+    parser.add_argument(
+        "--moderation",
+        type=float,
+        metavar="S",
+        help="S s into the sending, a moderator blocks a term and bans the second member (needs --members 2+)",
+    )
     parser.add_argument("--deadline", type=float, default=90.0, help="[jobs] deadline_seconds (90)")
     parser.add_argument("--drain", type=float, default=240.0, help="seconds to let every job end (240)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the chaos and the provider times (1)")
@@ -658,6 +688,8 @@ def main() -> None:
         help="the bot's log level (INFO); at DEBUG more of what it does is logged, none of it a credential",
     )
     args = parser.parse_args()
+    if args.moderation is not None and args.members < 2:
+        parser.error("--moderation bans the second member: give --members 2 or more")
     faults = tuple(f.strip() for f in args.faults.split(",") if f.strip())
     if not faults or any(f not in get_args(Fault) for f in faults):
         parser.error(f"--faults: one or more of {', '.join(get_args(Fault))} (got {args.faults!r})")
@@ -696,6 +728,7 @@ def main() -> None:
         members=args.members,
         quota_daily=args.quota_daily,
         in_flight=args.in_flight,
+        moderation=args.moderation,
     )
     run = asyncio.run(run_soak(plan))
     report(run, plan)

@@ -127,7 +127,11 @@ class ReplyEdits:
 
     def _settled(self, reply: SoakReply) -> bool:
         answers = self._answers(reply)
-        if self._told_image_gone(reply, answers) or self._told_why_unanswered(reply, answers):
+        if (
+            self._told_image_gone(reply, answers)
+            or self._told_why_unanswered(reply, answers)
+            or self._refused_privately(reply, answers)
+        ):
             return True
         return len(answers) == 1 and (
             answers[0].deleted or shows_an_image(answers[0]) or ends_without_an_image(answers[0])
@@ -139,16 +143,20 @@ class ReplyEdits:
         it that deleted itself (cogs/replies.py ``_note``)."""
         assert reply.message is not None and reply.message.reference is not None
         image = self.discord.messages.get(int(reply.message.reference["message_id"]))
-        if image is None or not image.deleted:
-            return False
-        dms = self._dms_about(reply)
-        return len(dms) + len(answers) == 1 and (bool(dms) or answers[0].deleted)
+        return image is not None and image.deleted and self._refused_privately(reply, answers)
 
     def _told_why_unanswered(self, reply: SoakReply, answers: list[FakeMessage]) -> bool:
         """The bot could not post its answer to ``reply`` (Discord refused every try and shows none) and
         told the member so by one DM naming the reply, its only word on it."""
         dms = [m for m in self._dms_about(reply) if (m.content or "").startswith(_COULD_NOT_ANSWER)]
         return not answers and len(dms) == 1
+
+    def _refused_privately(self, reply: SoakReply, answers: list[FakeMessage]) -> bool:
+        """The bot turned ``reply`` down (cogs/replies.py: a quota, a ban, a blocked term) and said why in one
+        note: a DM naming the reply, or a reply to it that deleted itself; nothing else. ``problems`` also
+        asks that no job came of it."""
+        dms = self._dms_about(reply)
+        return len(dms) + len(answers) == 1 and (bool(dms) or answers[0].deleted)
 
     def _dms_about(self, reply: SoakReply) -> list[FakeMessage]:
         """The bot's DMs to the member that name ``reply`` (a note ends with a link to it)."""
@@ -175,6 +183,8 @@ class ReplyEdits:
                 pass  # its channel was deleted, and whatever the bot answered with it; its jobs are checked below
             elif not shown and (self._told_image_gone(reply, answers) or self._told_why_unanswered(reply, answers)):
                 pass  # the image went before the bot acted on the reply, or no answer could be posted: told why
+            elif not mine and self._refused_privately(reply, answers):
+                pass  # refused (a quota, a ban, a blocked term): nothing made, the member told why privately
             elif len(answers) != 1 or len(shown) != 1:
                 found.append(f"{what}: {len(answers)} answer(s) from the bot, {len(shown)} job(s) shown")
                 continue

@@ -14,7 +14,8 @@ A smaller run does the same with the two providers whose creates are the hardest
 Segmind (no idempotency and no cancel: a create sent twice is two paid images) failing over to Gemini
 (its answer to a create is the image itself), under the hostile answers too (drips, JSON nested past the
 parser). Another holds the ledger to binding quotas: members running out of units and of requests in
-flight mid-run, under chaos and a kill, replayed in the order the bot wrote it. Two more tests put one
+flight mid-run, under chaos and a kill, replayed in the order the bot wrote it; another a moderator's ban
+and blocked term to the moment the moderator saw them confirmed, across a kill. Two more tests put one
 fault at one exact arrow of the flow and hold the bot to the same rules: a kill
 while the member's command is being acknowledged, and a Discord 503 on the edit that tells the member
 why their job failed.
@@ -47,10 +48,12 @@ from bot.testing.soak import (
     audit,
     db_rows,
     log_errors,
+    prompt_of,
     provider_record,
     providers_not_told,
     shows_an_image,
 )
+from bot.testing.soak_moderation import Moderator, with_term
 from bot.testing.soak_replies import ReplyEdits, is_batch
 from tests.conftest import BOT_TOKEN, SEAART_KEY
 from tests.e2e.bot_process import bot_env, discord_and_database, start_process
@@ -130,11 +133,13 @@ async def imagine(
     replies: ReplyEdits | None = None,
     members: Sequence[int] = (),
     gap: float = 0.05,
+    term: bool = False,
 ) -> None:
     """Commands ``first`` .. ``first + count - 1``, ``gap`` s apart, from ``members`` in turn (default: the
-    fake's member)."""
+    fake's member); ``term``: every seventh carries the term a moderator blocks (soak_moderation.py)."""
     for index in range(first, first + count):
         prompt = f"soak {SEED}-{index}: a ripe banana on a blue plate"
+        prompt = with_term(prompt, index) if term else prompt
         options: dict[str, object] = {"prompt": prompt, "resolution": "1K"}
         if batches and index % BATCH_EVERY == 0:
             options["count"] = 3
@@ -402,6 +407,60 @@ async def test_members_running_out_of_quota_under_chaos_and_a_kill_are_never_cha
     assert actions.problems(db, record.finished) == []
     charged = Counter(int(r["user_id"]) for r in db_rows(db, "SELECT user_id FROM ledger WHERE kind = 'commit'"))
     assert set(charged) <= set(members) and max(charged.values()) <= limits.daily, charged
+    assert log_errors(log) == []
+
+
+async def test_a_ban_and_a_blocked_term_hold_from_the_moment_the_moderator_is_told_across_a_kill(
+    tmp_path: Path,
+) -> None:
+    """Three members send commands (every seventh carries a term) and press Re-roll, Vary or Edit on what
+    they get; part way, a moderator blocks the term and bans the second member, typing each again until the
+    bot confirms it, under provider chaos and lost answers; then the bot is killed and a new one takes
+    over. From each confirmation on, no command or press by the banned member, and none whose job would
+    carry the term (a Re-roll of an older prompt too), may become a job, in either process."""
+    times = random.Random(SEED)
+    seaart = FakeSeaArt(
+        api_key=SEAART_KEY,
+        provider_time=lambda: times.uniform(0.3, 1.5),
+        chaos=Chaos(rate=0.1, seed=SEED, hang_seconds=2.0),
+    )
+    log = tmp_path / "bot.log"
+    db = tmp_path / "bot.sqlite3"
+    sent: list[FakeInteraction] = []
+    first: subprocess.Popen[bytes] | None = None
+    second: subprocess.Popen[bytes] | None = None
+    async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, seaart:
+        discord_fake.lose_answers(0.1, seed=SEED)
+        members = [discord_fake.member_id, discord_fake.snowflakes.next(), discord_fake.snowflakes.next()]
+        config = write_config(tmp_path, discord_fake, ("seaart", seaart))
+        moderator = Moderator(discord_fake, banned=members[1])
+        reworks = Reworks(discord_fake, 0.5, seed=SEED, patience=20)
+        try:
+            first = start_process(config, log)
+            await discord_fake.wait_until_ready(timeout=30)
+            await imagine(discord_fake, sent, 0, 14, reworks=reworks, members=members, gap=0.2, term=True)
+            await moderator.act(0.0)
+            await imagine(discord_fake, sent, 14, 7, reworks=reworks, members=members, gap=0.2, term=True)
+            await kill(first, discord_fake)
+            second = start_process(config, log)
+            await discord_fake.wait_until_ready(timeout=30)
+            await imagine(discord_fake, sent, 21, 14, reworks=reworks, members=members, gap=0.2, term=True)
+            await reworks.finish()
+            sent += reworks.presses
+            await settle(discord_fake, second, db, sent, log)
+        finally:
+            stop(first, second)
+
+    _, result, report = judged(db, discord_fake, [seaart], sent)
+    banned_at, blocked_at = moderator.ban.confirmed_at, moderator.block.confirmed_at
+    assert banned_at is not None and blocked_at is not None, "\n".join(moderator.lines(0.0))
+    stopped_too_late = moderator.problems(db, sent)
+    assert stopped_too_late == [], "\n".join([*stopped_too_late, report])
+    # The rules had something to stop: commands by the banned member, and ones carrying the term, after them.
+    after_ban = [i for i in sent if i.created_at > banned_at and i.user_id == members[1]]
+    after_block = [i for i in sent[:35] if i.created_at > blocked_at and "pineapple" in (prompt_of(i) or "")]
+    assert len(after_ban) >= 5 and len(after_block) >= 2, report
+    assert result.refused["other"] >= len(after_ban), report
     assert log_errors(log) == []
 
 

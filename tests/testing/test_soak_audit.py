@@ -419,3 +419,24 @@ def test_a_credential_in_the_bot_s_log_is_found_and_shown_masked(tmp_path: Path)
         "Traceback: Authorization: Bot <SECRET>",
     ]
     assert log_secrets(log, ("not-there",)) == [] and log_secrets(tmp_path / "none.log", ("x",)) == []
+
+
+def test_a_reply_the_bot_refused_is_answered_by_one_private_note_and_no_job(
+    tmp_path: Path, discord_fake: FakeDiscord
+) -> None:
+    """A reply turned down (a quota, a ban, a blocked term: bench/soak.py --quota-daily, seed 131) makes no
+    job; the member is told why in one note naming the reply. No note, two, or a job made is a problem."""
+    replies = one_reply(discord_fake, "live")
+    discord_fake.messages[70] = reply_answer(70, 1)  # the image is there
+    nothing = reply_jobs(tmp_path / "nothing.sqlite3", [])
+    unanswered = ["reply 90 ('make it night', posted live): 0 answer(s) from the bot, 0 job(s) shown"]
+    assert replies.problems(nothing) == unanswered
+    note = "You already have 1 request(s) generating (limit 1). About your reply: https://discord.com/channels/1/1/90"
+    dm_note(discord_fake, note)
+    assert replies.problems(nothing) == []
+    made = reply_jobs(tmp_path / "made.sqlite3", [("r1", "cancelled", None, "refunded")])
+    assert replies.problems(made) == unanswered  # a job came of it: a note is no answer to that
+    discord_fake.messages[94] = reply_answer(94, 90, image=False)  # a second word on it, left in the channel
+    assert replies.problems(nothing) == [
+        "reply 90 ('make it night', posted live): 1 answer(s) from the bot, 0 job(s) shown"
+    ]

@@ -1,0 +1,116 @@
+"""A moderator acting during a soak (bench/soak.py --moderation; tests/e2e/test_soak.py).
+
+Part way through the sending, a moderator blocks a term that some of the prompts carry (``/mod blockterm
+add``) and bans one member (``/mod ban``), as a real one would: typing the command again until the bot
+confirms it (it may be down, or answer that its database is busy). From the moment the moderator sees a
+confirmation, the rule is absolute, kills and restarts notwithstanding: no command made after it by the
+banned member, nor any carrying the blocked term, may become a job. ``problems`` names each one that did.
+Commands made before the confirmation may go either way (one being recorded while the moderator typed
+was legitimately accepted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.testing.discord import FakeDiscord, FakeInteraction
+from bot.testing.soak import db_rows, job_prompt, jobs_by_interaction
+
+# The term the moderator blocks; ``carries_term`` says which soak prompts have it.
+BLOCKED_TERM = "pineapple"
+# Every this-many-th prompt of a soak carries the term.
+TERM_EVERY = 7
+# How often the moderator types a command the bot did not confirm, and how long each waits for an answer.
+ATTEMPTS = 12
+ANSWER_WAIT = 10.0
+
+
+def with_term(prompt: str, index: int) -> str:
+    """``prompt`` as the soak sends it: every TERM_EVERY-th one carries BLOCKED_TERM."""
+    return f"{prompt} and a {BLOCKED_TERM}" if index % TERM_EVERY == TERM_EVERY - 1 else prompt
+
+
+@dataclass
+class Rule:
+    """One moderator command: what it is, what the bot's confirmation says, and when the moderator saw it
+    (monotonic clock, as FakeInteraction.created_at; None if the bot never confirmed it)."""
+
+    command: str
+    options: dict[str, object]
+    confirmed_by: str
+    confirmed_at: float | None = None
+    tries: list[str] = field(default_factory=list)  # what each unconfirmed attempt got
+
+
+class Moderator:
+    def __init__(self, discord_fake: FakeDiscord, banned: int) -> None:
+        self.discord = discord_fake
+        self.banned = banned
+        self.block = Rule("mod blockterm add", {"term": BLOCKED_TERM}, "Blocked")
+        self.ban = Rule("mod ban", {"member": banned, "reason": "soak"}, "can no longer use the bot")
+
+    async def act(self, delay: float) -> None:
+        """After ``delay`` s, block the term, then ban the member, each until the bot confirms it."""
+        await asyncio.sleep(delay)
+        for rule in (self.block, self.ban):
+            await self._until_confirmed(rule)
+
+    async def _until_confirmed(self, rule: Rule) -> None:
+        for _ in range(ATTEMPTS):
+            try:
+                asked = await self.discord.slash_command(rule.command, rule.options, user_id=self.discord.moderator_id)
+            except TimeoutError:  # no bot on the gateway for a while: type it again once there is
+                rule.tries.append("no bot")
+                continue
+            answer = await self._answer(asked)
+            if rule.confirmed_by in answer:
+                rule.confirmed_at = time.monotonic()
+                return
+            rule.tries.append(answer[:80] or "no answer")
+            await asyncio.sleep(1.0)
+
+    async def _answer(self, asked: FakeInteraction) -> str:
+        """What the moderator reads: the answer's text once it is final ("" if none came)."""
+
+        def text() -> str:
+            message = self.discord.messages.get(asked.original_message_id or -1)
+            return "" if message is None or message.loading else (message.content or "")
+
+        with contextlib.suppress(TimeoutError):
+            await self.discord.wait_for(lambda: bool(text()), timeout=ANSWER_WAIT)
+        return text()
+
+    def problems(self, db: Path, interactions: Iterable[FakeInteraction]) -> list[str]:
+        """Each command or press made after a rule was confirmed that it should have stopped, yet became a
+        job: any by the banned member, and any whose job's prompt carries the term (a Re-roll or Vary of an
+        older prompt, or an Edit typed with it, as well as a new command)."""
+        columns = "interaction_id, id, batch_index, request_json"
+        rows = jobs_by_interaction(db_rows(db, f"SELECT {columns} FROM jobs") if db.exists() else [])
+        found = []
+        for interaction in interactions:
+            mine = rows.get(interaction.id)
+            if not mine:
+                continue
+            made = interaction.created_at
+            prompt = job_prompt(mine[0])
+            ids = ", ".join(str(j["id"]) for j in mine)
+            ban, block = self.ban.confirmed_at, self.block.confirmed_at
+            if ban is not None and made > ban and interaction.user_id == self.banned:
+                found.append(f"job(s) {ids}: made by the banned member {made - ban:.1f} s after the ban")
+            if block is not None and made > block and BLOCKED_TERM in prompt:
+                found.append(f"job(s) {ids}: {prompt!r} made {made - block:.1f} s after {BLOCKED_TERM!r} was blocked")
+        return found
+
+    def lines(self, began: float) -> list[str]:
+        """How the moderator's commands went, for a report (``began``: the soak's start, monotonic)."""
+        out = []
+        for rule in (self.block, self.ban):
+            when = f"confirmed at {rule.confirmed_at - began:.1f} s" if rule.confirmed_at else "NEVER confirmed"
+            tries = f" after {len(rule.tries)} unconfirmed ({'; '.join(rule.tries)})" if rule.tries else ""
+            out.append(f"moderator: /{rule.command} {when}{tries}")
+        return out
