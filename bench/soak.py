@@ -496,7 +496,8 @@ async def run_soak(plan: Plan) -> Run:
             member_actions = actions.lines(db, record.finished) + reworks.lines(db) + replies.lines(db)
             reply_problems = replies.problems(db)
             moderation = moderator.lines(start) if moderator is not None else []
-            moderation_problems = moderator.problems(db, sent + reworks.presses) if moderator is not None else []
+            posted = [r.message for r in replies.posted if r.message is not None]
+            moderation_problems = moderator.problems(db, sent + reworks.presses, posted) if moderator else []
             errors = log_errors(workdir / "bot.log")
             leaks = log_secrets(workdir / "bot.log", (BOT_TOKEN, PROVIDER_KEY))
             action_problems = actions.problems(db, record.finished) + providers_not_told(

@@ -4,7 +4,8 @@ Part way through the sending, a moderator blocks a term that some of the prompts
 add``) and bans one member (``/mod ban``), as a real one would: typing the command again until the bot
 confirms it (it may be down, or answer that its database is busy). From the moment the moderator sees a
 confirmation, the rule is absolute, kills and restarts notwithstanding: no command made after it by the
-banned member, nor any carrying the blocked term, may become a job. ``problems`` names each one that did.
+banned member, nor any carrying the blocked term, may become a job; nor may a reply the banned member
+posts after it (bot/testing/soak_replies.py). ``problems`` names each one that did.
 Commands made before the confirmation may go either way (one being recorded while the moderator typed
 was legitimately accepted).
 """
@@ -16,9 +17,10 @@ import contextlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
-from bot.testing.discord import FakeDiscord, FakeInteraction
+from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.soak import db_rows, job_prompt, jobs_by_interaction
 
 # The term the moderator blocks; ``carries_term`` says which soak prompts have it.
@@ -44,6 +46,7 @@ class Rule:
     options: dict[str, object]
     confirmed_by: str
     confirmed_at: float | None = None
+    confirmed_wall: float | None = None  # the same moment on the wall clock, as message ids carry it
     tries: list[str] = field(default_factory=list)  # what each unconfirmed attempt got
 
 
@@ -69,7 +72,7 @@ class Moderator:
                 continue
             answer = await self._answer(asked)
             if rule.confirmed_by in answer:
-                rule.confirmed_at = time.monotonic()
+                rule.confirmed_at, rule.confirmed_wall = time.monotonic(), time.time()
                 return
             rule.tries.append(answer[:80] or "no answer")
             await asyncio.sleep(1.0)
@@ -85,7 +88,9 @@ class Moderator:
             await self.discord.wait_for(lambda: bool(text()), timeout=ANSWER_WAIT)
         return text()
 
-    def problems(self, db: Path, interactions: Iterable[FakeInteraction]) -> list[str]:
+    def problems(
+        self, db: Path, interactions: Iterable[FakeInteraction], replies: Iterable[FakeMessage] = ()
+    ) -> list[str]:
         """Each command or press made after a rule was confirmed that it should have stopped, yet became a
         job: any by the banned member, and any whose job's prompt carries the term (a Re-roll or Vary of an
         older prompt, or an Edit typed with it, as well as a new command)."""
@@ -104,6 +109,23 @@ class Moderator:
                 found.append(f"job(s) {ids}: made by the banned member {made - ban:.1f} s after the ban")
             if block is not None and made > block and BLOCKED_TERM in prompt:
                 found.append(f"job(s) {ids}: {prompt!r} made {made - block:.1f} s after {BLOCKED_TERM!r} was blocked")
+        return found + self._replies_after_the_ban(db, replies)
+
+    def _replies_after_the_ban(self, db: Path, replies: Iterable[FakeMessage]) -> list[str]:
+        banned_at = self.ban.confirmed_wall
+        if banned_at is None or not db.exists():
+            return []
+        made = {
+            int(r["reply_to_message_id"])
+            for r in db_rows(db, "SELECT reply_to_message_id FROM jobs")
+            if r["reply_to_message_id"] is not None
+        }
+        found = []
+        for reply in replies:
+            # The message's timestamp, not its id: an id carries whole milliseconds only.
+            late = datetime.fromisoformat(reply.timestamp).timestamp() - banned_at
+            if reply.author_id == self.banned and late > 0 and reply.id in made:
+                found.append(f"reply {reply.id}: made a job, posted by the banned member {late:.1f} s after the ban")
         return found
 
     def lines(self, began: float) -> list[str]:

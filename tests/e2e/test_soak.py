@@ -413,11 +413,12 @@ async def test_members_running_out_of_quota_under_chaos_and_a_kill_are_never_cha
 async def test_a_ban_and_a_blocked_term_hold_from_the_moment_the_moderator_is_told_across_a_kill(
     tmp_path: Path,
 ) -> None:
-    """Three members send commands (every seventh carries a term) and press Re-roll, Vary or Edit on what
-    they get; part way, a moderator blocks the term and bans the second member, typing each again until the
-    bot confirms it, under provider chaos and lost answers; then the bot is killed and a new one takes
-    over. From each confirmation on, no command or press by the banned member, and none whose job would
-    carry the term (a Re-roll of an older prompt too), may become a job, in either process."""
+    """Three members send commands (every seventh carries a term), press Re-roll, Vary or Edit on what they
+    get and reply to it with an edit; part way, a moderator blocks the term and bans the second member,
+    typing each again until the bot confirms it, under provider chaos and lost answers; then the bot is
+    killed and a new one takes over. From each confirmation on, no command, press or reply by the banned
+    member, and no command or press whose job would carry the term (a Re-roll of an older prompt too), may
+    become a job, in either process."""
     times = random.Random(SEED)
     seaart = FakeSeaArt(
         api_key=SEAART_KEY,
@@ -435,26 +436,42 @@ async def test_a_ban_and_a_blocked_term_hold_from_the_moment_the_moderator_is_to
         config = write_config(tmp_path, discord_fake, ("seaart", seaart))
         moderator = Moderator(discord_fake, banned=members[1])
         reworks = Reworks(discord_fake, 0.5, seed=SEED, patience=20)
+        replies = ReplyEdits(discord_fake, 0.4, seed=SEED, patience=20, delay=(0.0, 1.0))
+
+        def theirs() -> list[FakeInteraction]:
+            return [c for c in with_image(discord_fake, sent) if c.user_id == members[1]]
+
+        async def send(first: int, count: int) -> None:
+            await imagine(
+                discord_fake, sent, first, count, reworks=reworks, replies=replies, members=members, gap=0.2, term=True
+            )
+
         try:
             first = start_process(config, log)
             await discord_fake.wait_until_ready(timeout=30)
-            await imagine(discord_fake, sent, 0, 14, reworks=reworks, members=members, gap=0.2, term=True)
+            await send(0, 14)
+            await discord_fake.wait_for(lambda: bool(theirs()), timeout=20)
             await moderator.act(0.0)
-            await imagine(discord_fake, sent, 14, 7, reworks=reworks, members=members, gap=0.2, term=True)
+            # The banned member replies to an image they got before: no edit may come of it.
+            await replies.reply_to(theirs()[0], live=True)
+            await send(14, 7)
             await kill(first, discord_fake)
             second = start_process(config, log)
             await discord_fake.wait_until_ready(timeout=30)
-            await imagine(discord_fake, sent, 21, 14, reworks=reworks, members=members, gap=0.2, term=True)
+            await send(21, 14)
             await reworks.finish()
+            await replies.finish()
             sent += reworks.presses
-            await settle(discord_fake, second, db, sent, log)
+            await settle(discord_fake, second, db, sent, log, replies)
         finally:
             stop(first, second)
 
     _, result, report = judged(db, discord_fake, [seaart], sent)
     banned_at, blocked_at = moderator.ban.confirmed_at, moderator.block.confirmed_at
     assert banned_at is not None and blocked_at is not None, "\n".join(moderator.lines(0.0))
-    stopped_too_late = moderator.problems(db, sent)
+    assert replies.problems(db) == [], "\n".join(replies.problems(db) + replies.lines(db))
+    posted = [r.message for r in replies.posted if r.message is not None]
+    stopped_too_late = moderator.problems(db, sent, posted)
     assert stopped_too_late == [], "\n".join([*stopped_too_late, report])
     # The rules had something to stop: commands by the banned member, and ones carrying the term, after them.
     after_ban = [i for i in sent if i.created_at > banned_at and i.user_id == members[1]]
