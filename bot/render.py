@@ -18,6 +18,10 @@ COLOUR_PROGRESS = discord.Colour(0xF5C518)  # banana yellow
 COLOUR_DONE = discord.Colour(0x3BA55C)
 COLOUR_FAILED = discord.Colour(0xED4245)
 COLOUR_NEUTRAL = discord.Colour(0x747F8D)
+# The reaction a member's reply asking for an edit gets when it is refused and its note is not sent (the
+# same note went to the member minutes ago, or Discord took it neither way; cogs/replies.py): the member
+# sees at their reply that it was not carried out.
+REFUSED_MARK = "\N{NO ENTRY SIGN}"
 
 # custom_id template shared with cogs/imagine.py's DynamicItem: the job id rides in the button.
 CUSTOM_ID_PREFIX = "bananacord:job"

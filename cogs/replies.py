@@ -45,11 +45,12 @@ from bot.errors import BananacordError, InvalidRequestError
 from bot.models import JobState, ReferenceImage
 from bot.nonces import message_nonce
 from bot.preferences import preferred_model
-from bot.render import candidate_label
+from bot.render import REFUSED_MARK, candidate_label
 from bot.store.jobs import Job, NewJob
 from bot.store.refusals import storage_busy
-from bot.store.reply_notes import ReplyNotes
+from bot.store.reply_notes import NoteInChannel, ReplyNotes
 from bot.unread_mark import UnreadMark, earliest
+from cogs.channel_notes import ChannelNotes
 from cogs.editing import attachment_images, edit_request, message_images
 from cogs.errors import storage_answer
 from cogs.policy import admit, moderate, quota_member
@@ -60,6 +61,9 @@ log = logging.getLogger(__name__)
 NOTE_EVERY_SECONDS = 600.0
 # A note that cannot go by DM (the member accepts none) is a reply that deletes itself after this long.
 NOTE_SECONDS = 20.0
+# A note Discord failed both ways for a while (5xx, 429: discord.py does not retry a 503) is tried again
+# after these pauses; the DM's nonce makes one Discord made but whose answer was lost the same DM.
+NOTE_RETRY_SECONDS = (2.0, 5.0, 10.0)
 HINT = (
     "Your reply to my image reached me without its text: Discord shows me only the replies that "
     "mention me. To edit the image, reply again and leave the @ping on (Discord's default), or start "
@@ -165,6 +169,7 @@ class Replies(commands.Cog):
         # (guild, member, note) -> when it was last sent; in memory: the rate of notes, not which were sent.
         self._noted: dict[tuple[int, int, str], float] = {}
         self._notes = ReplyNotes(bot.services.db)
+        self._channel_notes = ChannelNotes(bot, self._notes)
         # Replies that a catch-up has not read yet begin here (None: none); kept in a file, so that a run
         # killed while catching up leaves the next one the whole stretch to read.
         self._unread = UnreadMark(unread_mark_path(bot.settings))
@@ -178,6 +183,7 @@ class Replies(commands.Cog):
     async def cog_unload(self) -> None:
         if self._catching_up is not None:
             self._catching_up.cancel()
+        self._channel_notes.close()
 
     @commands.Cog.listener()
     async def on_disconnect(self) -> None:
@@ -190,6 +196,7 @@ class Replies(commands.Cog):
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
+        await self._channel_notes.resume()  # the notes in channels an earlier run left to delete
         # A new session (a start, or a resume Discord refused): whatever was posted meanwhile is lost.
         since, self._away_since = self._away_since, None
         if since is None:
@@ -314,7 +321,7 @@ class Replies(commands.Cog):
             await self._start(message, replied, shown, text)
         except BananacordError as exc:
             log.info("reply %s refused: %s", message.id, exc.detail or type(exc).__name__)
-            await self._note(message, exc.user_message)
+            await self._note(message, exc.user_message, refusal=True)
         except Exception as exc:
             answer = storage_answer(exc)
             if answer is None:
@@ -328,7 +335,7 @@ class Replies(commands.Cog):
                 exc,
             )
             with contextlib.suppress(sqlite3.Error):
-                await self._note(message, answer)
+                await self._note(message, answer, refusal=True)
 
     async def _replied_message(self, message: discord.Message) -> discord.Message | int | None:
         """The message this one replies to (not forwards), or its id if it was deleted; None if this is not
@@ -510,25 +517,51 @@ class Replies(commands.Cog):
             )
         return chosen, images, text
 
-    async def _note(self, message: discord.Message, text: str, *, each_reply: bool = False) -> None:
+    async def _note(
+        self, message: discord.Message, text: str, *, each_reply: bool = False, refusal: bool = False
+    ) -> None:
         """Tell the member privately: by DM, else by a reply that deletes itself. One note per reply, ever
         (a restart reads the replies of the last hour again), and never the same note to the same member
-        twice within NOTE_EVERY_SECONDS (``each_reply``: a note about this reply's own image is no repeat)."""
+        twice within NOTE_EVERY_SECONDS (``each_reply``: a note about this reply's own image is no repeat).
+        A ``refusal`` (the reply asked for an edit that will not be made) whose note is not sent, as a
+        repeat or because Discord took it neither way, is marked with REFUSED_MARK instead: without it,
+        a member whose reply came minutes after the same refusal saw nothing happen at all."""
         assert message.guild is not None
         if await self._notes.sent(message.id):
             return
         now = time.monotonic()
         key = (message.guild.id, message.author.id, f"{text} {message.id}" if each_reply else text)
         if now - self._noted.get(key, -NOTE_EVERY_SECONDS) < NOTE_EVERY_SECONDS:
+            if refusal:
+                await self._mark_refused(message)
             return
         self._noted = {k: at for k, at in self._noted.items() if now - at < NOTE_EVERY_SECONDS}
         self._noted[key] = now
-        if await self._send_note(message, text):
-            await self._notes.record(message.id, now=time.time())
+        for pause in (*NOTE_RETRY_SECONDS, None):
+            dealt, in_channel = await self._send_note(message, text, last=pause is None)
+            if dealt:
+                if in_channel is not None:
+                    self._channel_notes.delete_later(in_channel)
+                await self._notes.record(message.id, now=time.time(), in_channel=in_channel)
+                return
+            if pause is None:
+                break
+            await asyncio.sleep(pause)
+        if refusal:
+            await self._mark_refused(message)
 
-    async def _send_note(self, message: discord.Message, text: str) -> bool:
-        """Send the note; True once it is dealt with: sent, or refused both ways for good (the member takes
-        no DMs and the channel takes no posts from the bot), which no later start could do better."""
+    async def _mark_refused(self, message: discord.Message) -> None:
+        try:
+            await message.add_reaction(REFUSED_MARK)
+        except discord.HTTPException as exc:  # no Add Reactions here, the reply deleted, or Discord failing
+            log.info("reply %s: could not mark it refused (HTTP %s)", message.id, exc.status)
+
+    async def _send_note(self, message: discord.Message, text: str, *, last: bool) -> tuple[bool, NoteInChannel | None]:
+        """Send the note. True once it is dealt with: sent by DM, or as a reply in the channel (returned, to
+        delete when its time is up), or refused both ways for good (the member takes no DMs and the channel
+        takes no posts from the bot), which no later start could do better. A DM Discord failed for now
+        (5xx, 429) is tried again later (False) rather than posted for the channel to see, until the
+        ``last`` try."""
         none = discord.AllowedMentions.none()
         dms_refused = False
         try:
@@ -538,23 +571,24 @@ class Replies(commands.Cog):
                 nonce=message_nonce("note-dm", message.id),
                 allowed_mentions=none,
             )
-            return True
+            return True, None
         except discord.Forbidden:
             dms_refused = True  # the member accepts no DMs from this server's members
         except discord.HTTPException as exc:
             log.warning("reply %s: could not DM the member (HTTP %s)", message.id, exc.status)
+            if not last:
+                return False, None
         try:
-            await message.reply(
+            note = await message.reply(
                 text,
                 nonce=message_nonce("note-reply", message.id),
-                delete_after=self.note_seconds,
                 mention_author=False,
                 allowed_mentions=none,
             )
-            return True
         except discord.HTTPException as exc:
             log.warning("reply %s: could not answer it either (HTTP %s)", message.id, exc.status)
-            return dms_refused and isinstance(exc, discord.Forbidden)
+            return dms_refused and isinstance(exc, discord.Forbidden), None
+        return True, NoteInChannel(message.id, note.channel.id, note.id, time.time() + self.note_seconds)
 
 
 async def setup(bot: commands.Bot) -> None:

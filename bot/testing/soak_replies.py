@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.render import REFUSED_MARK
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.soak import db_rows, ends_without_an_image, message_verdict, settled_message, shows_an_image
 
@@ -153,9 +154,13 @@ class ReplyEdits:
 
     def _refused_privately(self, reply: SoakReply, answers: list[FakeMessage]) -> bool:
         """The bot turned ``reply`` down (cogs/replies.py: a quota, a ban, a blocked term) and said why in one
-        note: a DM naming the reply, or a reply to it that deleted itself; nothing else. ``problems`` also
-        asks that no job came of it."""
+        note: a DM naming the reply, or a reply to it that deleted itself; nothing else. Or, where that
+        note had gone to the member minutes before (or Discord took it neither way), it marked the reply
+        refused (REFUSED_MARK) and said nothing. ``problems`` also asks that no job came of it."""
         dms = self._dms_about(reply)
+        assert reply.message is not None
+        if not dms and not answers:
+            return REFUSED_MARK in reply.message.reactions
         return len(dms) + len(answers) == 1 and (bool(dms) or answers[0].deleted)
 
     def _dms_about(self, reply: SoakReply) -> list[FakeMessage]:

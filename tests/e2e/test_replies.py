@@ -3,7 +3,6 @@ the bot's own reply; refusals are private; what is not an edit is left alone; re
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
@@ -14,6 +13,7 @@ import pytest
 
 from bot.config import Settings, load_settings
 from bot.models import ReferenceImage
+from bot.render import REFUSED_MARK
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeGemini, FakeSeaArt
 from tests.conftest import BOT_TOKEN, Clock, RunningBot, make_settings, png_bytes, start_bot
@@ -129,14 +129,42 @@ async def test_a_banned_members_reply_is_refused_privately_and_charges_nothing(
     assert "banned from using this bot" in (note.content or "") and note.pinged == []
     await discord_fake.wait_for(lambda: note.deleted, timeout=10)
 
-    # The same refusal again within minutes is not repeated (the member was told).
+    # The same refusal again within minutes is not repeated (the member was told), but the reply is marked
+    # refused, so the member sees it was not carried out (before: nothing at all happened to it).
     again = await discord_fake.post_message("make it dusk", reply_to=image.id)
-    await discord_fake.post_message("make it dusk", reply_to=image.id, user_id=admin)
-    await asyncio.sleep(0.5)
+    again_closed = await discord_fake.post_message("make it dusk", reply_to=image.id, user_id=admin)
+    await discord_fake.wait_for(lambda: REFUSED_MARK in again.reactions and REFUSED_MARK in again_closed.reactions, 10)
     assert len(discord_fake.dms_to(member)) == 1 and bot_replies_to(discord_fake, again.id) == []
+    assert bot_replies_to(discord_fake, again_closed.id) == [] and reply.reactions == []
 
     assert len(jobs(settings)) == 1 and bot_replies_to(discord_fake, reply.id) == []
     assert ledger(settings, jobs(settings)[0]["id"]) == [("reserve", member), ("commit", member)]
+
+
+async def test_a_refusal_discord_takes_neither_way_is_tried_again_then_marked_on_the_reply(
+    running_bot: RunningBot, discord_fake: FakeDiscord, settings: Settings
+) -> None:
+    """Discord answers 503 to the refusal's DM and to its reply in the channel (discord.py retries neither):
+    the note is tried again a moment later, once; Discord failing it every time, the reply is marked
+    refused instead. Before, the member was told nothing (bench/soak.py --seed 132)."""
+    image = await bot_image(discord_fake, settings)
+    member = discord_fake.member_id
+    await command(discord_fake, "mod ban", {"member": member, "reason": "spam"}, discord_fake.moderator_id)
+    replies = running_bot.bot.get_cog("Replies")
+    assert replies is not None
+
+    notes = r"/users/@me/channels|/channels/\d+/messages$"
+    discord_fake.fail_next("POST", notes, status=503, times=2)  # the DM's channel, then the reply
+    first = await discord_fake.post_message("make it night", reply_to=image.id)
+    await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 1, timeout=15)
+    assert str(first.id) in (discord_fake.dms_to(member)[0].content or "") and first.reactions == []
+
+    await command(discord_fake, "mod ban", {"member": discord_fake.admin_id}, discord_fake.moderator_id)
+    discord_fake.fail_next("POST", notes, status=503, times=100)  # down for the note's every try
+    second = await discord_fake.post_message("make it dusk", reply_to=image.id, user_id=discord_fake.admin_id)
+    await discord_fake.wait_for(lambda: REFUSED_MARK in second.reactions, timeout=30)
+    assert discord_fake.dms_to(discord_fake.admin_id) == [] and bot_replies_to(discord_fake, second.id) == []
+    assert len(jobs(settings)) == 1
 
 
 async def test_refusals_of_a_reply_are_private_and_charge_nothing(

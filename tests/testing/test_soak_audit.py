@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from bot.render import COLOUR_DONE, COLOUR_PROGRESS
+from bot.render import COLOUR_DONE, COLOUR_PROGRESS, REFUSED_MARK
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.soak import (
     MemberAction,
@@ -440,3 +440,9 @@ def test_a_reply_the_bot_refused_is_answered_by_one_private_note_and_no_job(
     assert replies.problems(nothing) == [
         "reply 90 ('make it night', posted live): 1 answer(s) from the bot, 0 job(s) shown"
     ]
+    # The same note went to the member minutes before: the reply is marked refused instead, and says nothing.
+    del discord_fake.messages[93], discord_fake.messages[94]
+    assert replies.problems(nothing) == unanswered
+    replies.replies[0].message.reactions.append(REFUSED_MARK)  # type: ignore[union-attr]
+    assert replies.problems(nothing) == []
+    assert replies.problems(made) == unanswered

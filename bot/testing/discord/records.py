@@ -76,6 +76,8 @@ class FakeMessage:
     reference: JSON | None = None
     # Users a reply pinged without naming them in the content: the replied-to message's author.
     pinged: list[int] = field(default_factory=list)
+    # The reactions the bot added (PUT .../reactions/{emoji}/@me), each emoji once, in order.
+    reactions: list[str] = field(default_factory=list)
 
     @property
     def loading(self) -> bool:

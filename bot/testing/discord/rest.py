@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -112,6 +113,7 @@ class RestApi:
         add(r"/channels/(?P<cid>\d+)/typing", True, post=self._typing)
         add(r"/channels/(?P<cid>\d+)/messages", True, get=self._channel_history, post=self._channel_create)
         add(r"/channels/(?P<cid>\d+)/messages/(?P<mid>\d+)", True, **self._message(self._channel_message))
+        add(r"/channels/(?P<cid>\d+)/messages/(?P<mid>\d+)/reactions/(?P<emoji>[^/]+)/@me", True, put=self._react)
         add(r"/attachments/refresh-urls", True, post=self._refresh_attachment_urls)
         add(r"/guilds/(?P<gid>\d+)", True, get=self._get_guild)
         add(r"/guilds/(?P<gid>\d+)/channels", True, get=self._get_guild_channels)
@@ -499,6 +501,15 @@ class RestApi:
         if message is None or message.deleted or message.ephemeral or message.channel_id != cid:
             raise unknown("Message")
         return message
+
+    async def _react(self, call: Call) -> web.StreamResponse:
+        """The bot adds a reaction to a message of a channel (a member's reply, say): kept on the message,
+        each emoji once (adding it again changes nothing, as on Discord)."""
+        message = self._channel_message(call)
+        emoji = urllib.parse.unquote(call.params["emoji"])
+        if emoji not in message.reactions:
+            message.reactions.append(emoji)
+        return no_content()
 
     async def _channel_history(self, call: Call) -> web.StreamResponse:
         cid = int(call.params["cid"])
