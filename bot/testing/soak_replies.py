@@ -207,10 +207,13 @@ class ReplyEdits:
         jobs = db_rows(db, "SELECT state, message_id FROM jobs WHERE reply_to_message_id IS NOT NULL")
         made = Counter(r.outcome for r in self.replies)
         ended = Counter(str(job["state"]) + ("" if job["message_id"] else " (never shown)") for job in jobs)
+        noted = sum(1 for r in self.posted if self._dms_about(r))
+        marked = sum(1 for r in self.posted if r.message is not None and REFUSED_MARK in r.message.reactions)
         return [
             f"replies: {len(self.replies)} (a share of {self.share:.0%} of the commands): "
             + (", ".join(f"{o} {n}" for o, n in sorted(made.items())) or "none"),
             f"  {'':<16}      their jobs ended: " + (", ".join(f"{s} {n}" for s, n in sorted(ended.items())) or "-"),
+            f"  {'':<16}      told privately (a DM naming the reply): {noted}; marked refused: {marked}",
         ]
 
 
