@@ -61,8 +61,9 @@ log = logging.getLogger(__name__)
 NOTE_EVERY_SECONDS = 600.0
 # A note that cannot go by DM (the member accepts none) is a reply that deletes itself after this long.
 NOTE_SECONDS = 20.0
-# A note Discord failed both ways for a while (5xx, 429: discord.py does not retry a 503) is tried again
-# after these pauses; the DM's nonce makes one Discord made but whose answer was lost the same DM.
+# A note Discord failed for now (5xx, 429: discord.py does not retry a 503) is tried again after these
+# pauses, by DM until the last try; the DM's nonce makes one Discord made but whose answer was lost the
+# same DM.
 NOTE_RETRY_SECONDS = (2.0, 5.0, 10.0)
 HINT = (
     "Your reply to my image reached me without its text: Discord shows me only the replies that "
@@ -166,6 +167,7 @@ class Replies(commands.Cog):
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
         self.note_seconds = NOTE_SECONDS
+        self.note_retries = NOTE_RETRY_SECONDS
         # (guild, member, note) -> when it was last sent; in memory: the rate of notes, not which were sent.
         self._noted: dict[tuple[int, int, str], float] = {}
         self._notes = ReplyNotes(bot.services.db)
@@ -537,7 +539,7 @@ class Replies(commands.Cog):
             return
         self._noted = {k: at for k, at in self._noted.items() if now - at < NOTE_EVERY_SECONDS}
         self._noted[key] = now
-        for pause in (*NOTE_RETRY_SECONDS, None):
+        for pause in (*self.note_retries, None):
             dealt, in_channel = await self._send_note(message, text, last=pause is None)
             if dealt:
                 if in_channel is not None:
@@ -547,6 +549,7 @@ class Replies(commands.Cog):
             if pause is None:
                 break
             await asyncio.sleep(pause)
+        self._noted.pop(key, None)  # never told: the next such note is no repeat
         if refusal:
             await self._mark_refused(message)
 
