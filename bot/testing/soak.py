@@ -10,6 +10,8 @@ figures) and tests/e2e/test_soak.py (a short run in the suite), so both hold the
                   its image, a failed one without its reason); or an acknowledged command with no row
   unanswered      a command the bot never acknowledged and never recorded: it died in between, so
                   Discord tells the member the application did not respond and nothing is charged
+  answered late   a command or press whose answer came after Discord's 3 s (where the fake Discord
+                  enforces it: FakeDiscord.answer_window), which the member saw fail
   created twice   a prompt (each command has its own) for which the provider made more than one task
   charged twice   a job with more than one commit row in the ledger
   unclear         a job that ended without an image and without an error message
@@ -83,6 +85,7 @@ class Audit:
     failed_with_message: int = 0
     categories: Counter[str] = field(default_factory=Counter)
     unanswered: int = 0
+    answered_late: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
     unclear: list[str] = field(default_factory=list)
     created_twice: list[str] = field(default_factory=list)
@@ -102,6 +105,7 @@ class Audit:
         found += [f"no clear message: {what}" for what in self.unclear]
         found += [f"ledger: {what}" for what in self.ledger]
         found += [f"over a limit: {what}" for what in self.over_limit]
+        found += [f"answered after Discord's 3 s: {what}" for what in self.answered_late]
         if not self.totals.balanced:
             t = self.totals
             found.append(
@@ -118,6 +122,7 @@ class Audit:
             f"commands and button presses sent      {self.submitted}",
             f"  recorded by the bot (job rows)      {self.rows}",
             f"  unanswered (bot died first)         {self.unanswered}",
+            f"  answered after Discord's 3 s        {len(self.answered_late)}",
             f"  refused, answered privately         {sum(self.refused.values())}"
             + (f"  ({', '.join(f'{why} {n}' for why, n in sorted(self.refused.items()))})" if self.refused else ""),
             f"  candidates of batches (count:N)     {self.candidates}",
@@ -243,11 +248,13 @@ def audit(
     allowed = Counter(job_prompt(job) for job in jobs)
     for interaction in interactions:
         result.submitted += 1
+        if interaction.late_answers and not interaction.acknowledged:
+            result.answered_late.append(f"interaction {interaction.id} ({prompt_of(interaction)!r})")
         mine = by_interaction.get(interaction.id, [])
         prompt = job_prompt(mine[0]) if mine else prompt_of(interaction)
         if not mine:
             if not interaction.acknowledged:
-                result.unanswered += 1
+                result.unanswered += 0 if interaction.late_answers else 1
             elif not _ephemeral_answer(discord_fake, interaction):
                 result.lost.append(f"{prompt!r}: acknowledged, but no job row")
             else:

@@ -446,3 +446,23 @@ def test_a_reply_the_bot_refused_is_answered_by_one_private_note_and_no_job(
     replies.replies[0].message.reactions.append(REFUSED_MARK)  # type: ignore[union-attr]
     assert replies.problems(nothing) == []
     assert replies.problems(made) == unanswered
+
+
+async def test_a_command_answered_after_discord_s_3_s_is_a_failure_not_unanswered(
+    tmp_path: Path, discord_fake: FakeDiscord
+) -> None:
+    """Where the fake enforces Discord's window (bench/soak.py --db-locks), an answer that came too late
+    was refused and the member saw "This interaction failed": a failure of the bot's, not a command that
+    died with its process (before, the soak counted both as unanswered and the log had to be read)."""
+    db = write_db(tmp_path / "bot.sqlite3", [])
+    late = command("a banana")
+    late.callbacks, late.original_message_id = [], None
+    died = command("another banana")
+    died.id, died.callbacks, died.original_message_id = 8, [], None
+    verdict = audit(db, discord_fake, {}, [died], quotas=False)
+    assert verdict.problems() == [] and verdict.unanswered == 1
+    late.late_answers = 1
+    verdict = audit(db, discord_fake, {}, [died, late], quotas=False)
+    assert verdict.unanswered == 1 and verdict.problems() == [
+        "answered after Discord's 3 s: interaction 7 ('a banana')"
+    ]

@@ -103,6 +103,9 @@ class FakeInteraction:
     payload: JSON = field(default_factory=dict)
     created_at: float = 0.0
     acknowledged_at: float | None = None
+    # Answers refused because they came after Discord's window (FakeDiscord.answer_window): the member saw
+    # "This interaction failed" however right the answer was.
+    late_answers: int = 0
 
     @property
     def acknowledged(self) -> bool:

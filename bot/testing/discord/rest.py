@@ -386,6 +386,7 @@ class RestApi:
             raise unknown("interaction")
         window = self.world.answer_window
         if window is not None and not interaction.acknowledged and time.monotonic() - interaction.created_at > window:
+            interaction.late_answers += 1
             raise unknown("interaction")
         ctype = call.payload.get("type")
         data: JSON = call.payload.get("data") or {}
