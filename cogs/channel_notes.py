@@ -30,7 +30,7 @@ class ChannelNotes:
     def __init__(self, bot: Bananacord, store: ReplyNotes) -> None:
         self.bot = bot
         self.store = store
-        self._timers: dict[int, asyncio.Task[None]] = {}  # reply id -> its note's deletion
+        self._timers: dict[int, asyncio.Task[None]] = {}  # reply id -> its note's deletion (0: the resume)
         self._resumed = False
 
     def delete_later(self, note: NoteInChannel) -> None:
@@ -40,12 +40,24 @@ class ChannelNotes:
         self._timers[note.reply_id] = task
         task.add_done_callback(lambda _: self._timers.pop(note.reply_id, None))
 
-    async def resume(self) -> None:
-        """Once per run: time the deletion of every note an earlier run left (those overdue at once)."""
+    def resume(self) -> None:
+        """Once per run, in the background: time the deletion of every note an earlier run left (those
+        overdue at once). A database another program holds is tried again at the next session."""
         if self._resumed:
             return
         self._resumed = True
-        for note in await self.store.to_delete():
+        task = asyncio.create_task(self._resume(), name="notes-to-delete")
+        self._timers[0] = task  # kept (a task nobody holds may be collected) and cancelled by close()
+        task.add_done_callback(lambda _: self._timers.pop(0, None))
+
+    async def _resume(self) -> None:
+        try:
+            left = await self.store.to_delete()
+        except sqlite3.Error as exc:
+            log.warning("could not read the notes in channels left to delete (%s); the next session tries", exc)
+            self._resumed = False
+            return
+        for note in left:
             self.delete_later(note)
 
     def close(self) -> None:

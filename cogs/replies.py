@@ -198,7 +198,7 @@ class Replies(commands.Cog):
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
-        await self._channel_notes.resume()  # the notes in channels an earlier run left to delete
+        self._channel_notes.resume()  # the notes in channels an earlier run left to delete
         # A new session (a start, or a resume Discord refused): whatever was posted meanwhile is lost.
         since, self._away_since = self._away_since, None
         if since is None:
