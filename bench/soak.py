@@ -144,17 +144,24 @@ class Plan:
     members: int = 1  # the commands come from this many members, in seeded turns
     quota_daily: int | None = None  # units a member may use a day (None: limits no soak reaches)
     in_flight: int = 2  # requests a member may have generating at once, with quota_daily
+    guild_in_flight: int | None = None  # images the server may have generating at once, with quota_daily
+    guild_monthly: int | None = None  # units the server may use a month, with quota_daily
     moderation: float | None = None  # seconds into the sending when a moderator blocks a term and bans a member
 
     def quotas(self) -> dict[str, Any]:
         """The [quotas] section the bot runs with."""
         if self.quota_daily is None:
             return dict(GENEROUS_QUOTAS)
-        return {**GENEROUS_QUOTAS, "daily": self.quota_daily, "in_flight_per_user": self.in_flight}
+        server = {"in_flight_per_guild": self.guild_in_flight or GENEROUS_QUOTAS["in_flight_per_guild"]}
+        if self.guild_monthly is not None:
+            server["guild_monthly_units"] = self.guild_monthly
+        return {**GENEROUS_QUOTAS, "daily": self.quota_daily, "in_flight_per_user": self.in_flight, **server}
 
     def limits(self) -> QuotaRules | None:
         """What the audit holds the ledger to: the binding quotas, if any."""
-        return None if self.quota_daily is None else QuotaRules(self.quota_daily, self.in_flight)
+        if self.quota_daily is None:
+            return None
+        return QuotaRules(self.quota_daily, self.in_flight, self.guild_in_flight, self.guild_monthly)
 
 
 @dataclass
@@ -533,7 +540,10 @@ def report(run: Run, plan: Plan) -> None:
         f"soak: {plan.jobs} /imagine over {plan.spread:g} s, provider time {plan.low:g}-{plan.high:g} s, "
         f"seed {plan.seed}; deadline {plan.deadline:g} s, request_timeout {plan.request_timeout:g} s, quotas on"
         + (
-            f" ({plan.members} members, {plan.quota_daily} units a day and {plan.in_flight} in flight each);"
+            f" ({plan.members} members, {plan.quota_daily} units a day and {plan.in_flight} in flight each"
+            + (f"; the server {plan.guild_in_flight} images in flight" if plan.guild_in_flight else "")
+            + (f", {plan.guild_monthly} units a month" if plan.guild_monthly else "")
+            + ");"
             if plan.quota_daily is not None
             else ";"
         )
@@ -666,6 +676,12 @@ def main() -> None:
         "--in-flight", type=int, default=2, help="requests a member may have generating at once, with --quota-daily (2)"
     )
     parser.add_argument(
+        "--guild-in-flight", type=int, metavar="N", help="images the server may have generating, with --quota-daily"
+    )
+    parser.add_argument(
+        "--guild-monthly", type=int, metavar="UNITS", help="units the server may use a month, with --quota-daily"
+    )
+    parser.add_argument(
         "--moderation",
         type=float,
         metavar="S",
@@ -730,6 +746,8 @@ def main() -> None:
         quota_daily=args.quota_daily,
         in_flight=args.in_flight,
         moderation=args.moderation,
+        guild_in_flight=args.guild_in_flight,
+        guild_monthly=args.guild_monthly,
     )
     run = asyncio.run(run_soak(plan))
     report(run, plan)

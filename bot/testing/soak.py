@@ -309,10 +309,13 @@ def audit(
 class QuotaRules:
     """The quotas a soak's bot ran with, where they bind: ``daily`` units per member (the whole soak is
     one day's window unless it runs over the reset, which ``broken_by`` allows for) and ``in_flight``
-    requests a member may have generating at once."""
+    requests a member may have generating at once; and for the whole server, if given, ``guild_in_flight``
+    images generating at once (each candidate of a batch is one) and ``guild_monthly`` units a month."""
 
     daily: int
     in_flight: int
+    guild_in_flight: int | None = None
+    guild_monthly: int | None = None
 
     def broken_by(self, ledger: Iterable[Mapping[str, Any]], jobs: Iterable[Mapping[str, Any]]) -> list[str]:
         """Each reservation in ``ledger`` (its rows in the order written: each reservation is checked and
@@ -320,17 +323,29 @@ class QuotaRules:
         request_of = {str(j["id"]): str(j["batch_id"] or j["id"]) for j in jobs}
         used: Counter[tuple[int, int]] = Counter()  # (member, day) -> units reserved, net of refunds
         open_jobs: dict[int, dict[str, str]] = {}  # member -> job still reserved -> its request
+        server_used: Counter[tuple[int, str]] = Counter()  # (guild, month) -> units, net
+        server_open: dict[int, set[str]] = {}  # guild -> jobs still reserved
         found: list[str] = []
         for row in ledger:
             member, job_id, kind = int(row["user_id"]), str(row["job_id"]), str(row["kind"])
+            guild = int(row["guild_id"])
             day = int(float(row["window_at"]) // 86400)
+            month = time.strftime("%Y-%m", time.gmtime(float(row["window_at"])))
             if kind in ("reserve", "refund", "grant"):
                 used[(member, day)] += int(row["units"])
+                server_used[(guild, month)] += int(row["units"])
             mine = open_jobs.setdefault(member, {})
+            generating = server_open.setdefault(guild, set())
             if kind in ("commit", "refund"):
                 mine.pop(job_id, None)
+                generating.discard(job_id)
             if kind != "reserve" or row["job_id"] is None:
                 continue
+            generating.add(job_id)
+            if self.guild_in_flight is not None and len(generating) > self.guild_in_flight:
+                found.append(f"server {guild}: job {job_id} made {len(generating)} images generating")
+            if self.guild_monthly is not None and server_used[(guild, month)] > self.guild_monthly:
+                found.append(f"server {guild}: job {job_id} took the month's units to {server_used[(guild, month)]}")
             request = request_of.get(job_id, job_id)
             others = {r for r in mine.values() if r != request}
             if len(others) >= self.in_flight:

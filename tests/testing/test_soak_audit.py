@@ -199,7 +199,8 @@ DAY = 86_400.0
 
 def entry(user: int, job_id: str, kind: str, units: int, *, day: int = 0) -> dict[str, Any]:
     """A ledger row as bot/store/ledger.py writes it (the columns the replay reads)."""
-    return {"user_id": user, "job_id": job_id, "kind": kind, "units": units, "window_at": day * DAY + 100.0}
+    at = day * DAY + 100.0
+    return {"guild_id": 1, "user_id": user, "job_id": job_id, "kind": kind, "units": units, "window_at": at}
 
 
 def requests(*jobs: tuple[str, str | None]) -> list[dict[str, Any]]:
@@ -234,6 +235,20 @@ def test_a_reservation_past_the_requests_a_member_may_have_running_is_caught() -
     assert rules.broken_by([*batch, entry(1, "b", "reserve", 1), *some, entry(1, "c", "reserve", 1)], jobs) != []
     ended = [*some, entry(1, "a3", "commit", 0)]
     assert rules.broken_by([*batch, entry(1, "b", "reserve", 1), *ended, entry(1, "c", "reserve", 1)], jobs) == []
+
+
+def test_a_reservation_past_the_server_s_images_generating_or_its_month_s_units_is_caught() -> None:
+    rules = QuotaRules(daily=100, in_flight=100, guild_in_flight=3, guild_monthly=5)
+    jobs = requests(("a1", "A"), ("a2", "A"), ("b", None), ("c", None), ("d", None))
+    # Each candidate is one image to the server: a batch of two and one more from another member is three.
+    three = [entry(1, "a1", "reserve", 1), entry(1, "a2", "reserve", 1), entry(2, "b", "reserve", 1)]
+    assert rules.broken_by(three, jobs) == []
+    assert rules.broken_by([*three, entry(3, "c", "reserve", 1)], jobs) == ["server 1: job c made 4 images generating"]
+    ended = [entry(1, "a1", "commit", 1), entry(1, "a2", "refund", -1)]
+    assert rules.broken_by([*three, *ended, entry(3, "c", "reserve", 1)], jobs) == []
+    # Five units a month over every member: a1 charged, a2 refunded, b and c reserved is three; d's three more is six.
+    month = [*three, *ended, entry(3, "c", "reserve", 1), entry(2, "b", "commit", 1), entry(3, "d", "reserve", 3)]
+    assert rules.broken_by(month, jobs) == ["server 1: job d took the month's units to 6"]
 
 
 def test_a_cancel_taken_spares_only_candidates_whose_image_existed_before_it(tmp_path: Path) -> None:
