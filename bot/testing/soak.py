@@ -133,7 +133,7 @@ class Audit:
             f"lost                                  {len(self.lost)}",
             f"created twice at the provider         {len(self.created_twice)}  ({self.tasks} tasks made)",
             f"charged twice                         {len(self.charged_twice)}",
-            f"reservations past a member's limit    {len(self.over_limit)}",
+            f"reservations past a quota's limit     {len(self.over_limit)}",
             f"ledger: reserved {t.reserved}, committed {t.committed}, refunded {t.refunded}, still reserved {t.open}: "
             + ("balanced" if t.balanced and not self.ledger else "NOT BALANCED"),
         ]
@@ -362,6 +362,8 @@ def _why_refused(discord_fake: FakeDiscord, interaction: FakeInteraction) -> str
     if message is None:
         return "other"
     text = " ".join([message.content or ""] + [str(e.get("description") or "") for e in message.embeds])
+    if "This server" in text and ("generating" in text or "units" in text or "budget" in text):
+        return "server quota"
     if "quota" in text or "generating (limit" in text:
         return "quota"
     if "cannot save" in text:
