@@ -15,7 +15,7 @@ import json
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -68,6 +68,8 @@ DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 # A succeeded job gets this long past its deadline to be delivered (Discord outages, slow downloads).
 DELIVERY_GRACE_SECONDS = 600.0
 MAX_DELIVERY_ATTEMPTS = 6
+# How long an end waits for a Cancel click's answer on its way (JobRunner.answering_cancel): Discord's window.
+CANCEL_ANSWER_WAIT = 3.0
 # A job's end begun to be drawn while the bot stops gets this long (seconds); then it is left owed (_draw_end).
 END_DRAW_WHILE_STOPPING = 2.0
 # Consecutive failed polls (5xx, garbage, timeouts) before we stop trusting the provider with this job.
@@ -253,6 +255,9 @@ class JobRunner:
         self._batch_drawn: dict[str, tuple[tuple[str, JobState, ErrorCategory | None], ...]] = {}
         # Batches whose Cancel is being written (``request_cancels``): set once every candidate's is.
         self._cancels_being_written: dict[str, asyncio.Event] = {}
+        # A Cancel click whose answer (the message drawn as it was when read: "Cancelling…") is on its way,
+        # by the batch's id or the job's: an end waits for it (see answering_cancel).
+        self._cancel_answers: dict[str, asyncio.Event] = {}
         self._last_progress: dict[str, float] = {}
         self._terminal_waiters: dict[str, list[asyncio.Future[Job]]] = {}
         self._stopping = False
@@ -1277,6 +1282,28 @@ class JobRunner:
             if batch_id is not None and self._cancels_being_written.get(batch_id) is written:
                 del self._cancels_being_written[batch_id]
 
+    @contextlib.asynccontextmanager
+    async def answering_cancel(self, key: str) -> AsyncIterator[None]:
+        """Around a Cancel click's writes and answer (``key``: the batch's id, or the job's). The answer
+        edits the message to the job as read before it is sent ("Cancelling…"), while the loop may carry
+        the cancel out meanwhile (the write makes the job due at once) and draw its end: the answer then
+        landed over the end, and the message said "Cancelling…" for good (bench/soak.py --seed 136, a
+        batch). So an end drawn meanwhile waits for the answer to have gone (at most CANCEL_ANSWER_WAIT s)."""
+        sent = asyncio.Event()
+        self._cancel_answers[key] = sent
+        try:
+            yield
+        finally:
+            sent.set()
+            if self._cancel_answers.get(key) is sent:
+                del self._cancel_answers[key]
+
+    async def _after_cancel_answer(self, key: str) -> None:
+        answer = self._cancel_answers.get(key)
+        if answer is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(answer.wait(), CANCEL_ANSWER_WAIT)
+
     async def cancel(self, job_id: str, *, by_user: int | None, message_gone: bool = False) -> Job | None:
         """Stop a job at the member's request, or because its message was deleted (``message_gone``: then
         there is nothing to show the end on). Returns the job as it ends up (None if unknown)."""
@@ -1387,6 +1414,7 @@ class JobRunner:
             # still owes it at the next start. Cleared once shown; a failure costs two statements more.
             now = self.clock()
             job = await self.store.update(job, now=now, state=state, within=self.owed_edits.within(now), **changes)
+            await self._after_cancel_answer(job.id)
             shown = await self._draw_end(self.sink.finished(job), job)
             if shown:
                 await self._paid(job.id)
@@ -1407,6 +1435,7 @@ class JobRunner:
             writing = self._cancels_being_written.get(job.batch_id)
             if writing is not None:
                 await writing.wait()  # a Cancel on the batch is being written: draw what it will end
+            await self._after_cancel_answer(job.batch_id)
             batch = await self.store.batch(job.batch_id)
             ending = replace(job, state=state, **changes)
             # Candidates whose cancel is written and not yet carried out are drawn as the cancel will end

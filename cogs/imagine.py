@@ -538,33 +538,35 @@ class Imagine(commands.Cog):
             # A click taken is a promise: that job will not be delivered or charged.
             # Past Discord's window the member reads that the database is busy; a cancel written after that
             # is carried out all the same (the job's next step finds it), as they asked.
-            requested = await record_in_time(
-                interaction,
-                self.bot.services.db,
-                lambda: runner.request_cancels(
-                    [candidate.id for candidate in batch if not candidate.terminal],
-                    batch_id=job.batch_id,
-                    by_user=interaction.user.id,
-                    message_id=interaction.message.id if interaction.message is not None else None,
-                ),
-            )
-            taken = [j for j in requested if j is not None and not j.terminal and j.cancel_requested is not None]
-            if not taken:
-                # Ended, or its image is in hand and being delivered: that beats throwing it away.
-                arriving = [j for j in batch if not (await store.get(j.id) or j).terminal]
-                await send_ephemeral(
+            # The loop may carry the cancel out meanwhile: its end waits for this answer, not drawn over by it.
+            async with runner.answering_cancel(job.batch_id or job.id):
+                requested = await record_in_time(
                     interaction,
-                    "Too late to cancel: the image is already on its way."
-                    if arriving
-                    else "This job has already finished.",
+                    self.bot.services.db,
+                    lambda: runner.request_cancels(
+                        [candidate.id for candidate in batch if not candidate.terminal],
+                        batch_id=job.batch_id,
+                        by_user=interaction.user.id,
+                        message_id=interaction.message.id if interaction.message is not None else None,
+                    ),
                 )
-                return
-            # The answer itself shows "Cancelling…" (no Cancel button any more): the member sees the click
-            # taken even while a step of the job holds it (a hung poll, a slow synchronous create).
-            shown = [await store.get(j.id) or j for j in batch]
-            await _answer_then_go_on(
-                interaction.response.edit_message(**self.bot.services.sink.opening(shown)), job, action
-            )
+                taken = [j for j in requested if j is not None and not j.terminal and j.cancel_requested is not None]
+                if not taken:
+                    # Ended, or its image is in hand and being delivered: that beats throwing it away.
+                    arriving = [j for j in batch if not (await store.get(j.id) or j).terminal]
+                    await send_ephemeral(
+                        interaction,
+                        "Too late to cancel: the image is already on its way."
+                        if arriving
+                        else "This job has already finished.",
+                    )
+                    return
+                # The answer itself shows "Cancelling…" (no Cancel button any more): the member sees the click
+                # taken even while a step of the job holds it (a hung poll, a slow synchronous create).
+                shown = [await store.get(j.id) or j for j in batch]
+                await _answer_then_go_on(
+                    interaction.response.edit_message(**self.bot.services.sink.opening(shown)), job, action
+                )
             for candidate in taken:
                 await runner.cancel(candidate.id, by_user=interaction.user.id)
             if interaction.user.id != job.user_id:

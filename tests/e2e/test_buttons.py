@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 
+import pytest
+
 from bot.config import Settings
+from bot.render import COLOUR_PROGRESS
 from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord, FakeInteraction
 from bot.testing.providers import Chaos, FakeSeaArt
 from tests.conftest import RunningBot
@@ -76,6 +80,36 @@ async def test_cancel_is_only_for_the_requester_or_a_moderator(
     # Releasing the provider afterwards delivers nothing: the job stays cancelled.
     seaart.release()
     assert states(settings) == ["cancelled"]
+
+
+@pytest.mark.parametrize("count", [1, 2], ids=["a-job", "a-batch"])
+async def test_a_cancel_the_loop_carries_out_before_the_click_s_answer_lands_still_shows_the_end(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, count: int
+) -> None:
+    """The Cancel click's answer edits the message to the job as read before it is sent ("Cancelling…");
+    the job loop, which the cancel's write makes due at once, may carry the cancel out and draw its end
+    first. The answer then landed over the end, and the message said "Cancelling…" or "Generating…" for
+    good (bench/soak.py --seed 136: a batch). Here Discord holds the click's answer while the loop ends
+    the jobs: the end must be what the member is left with."""
+    seaart.hold(True)
+    options: dict[str, object] = {"prompt": "hold on"} | ({"count": count} if count > 1 else {})
+    interaction = await discord_fake.slash_command("imagine", options)
+    await discord_fake.wait_for(lambda: states(settings) == ["running"] * count, timeout=10)
+    message_id = interaction.original_message_id
+    assert message_id is not None
+    await discord_fake.wait_for(lambda: "Cancel" in labels(discord_fake, message_id), timeout=10)
+    discord_fake.hold_callbacks()
+    click = await discord_fake.click(
+        message_id, button(discord_fake, message_id, "Cancel"), user_id=discord_fake.member_id
+    )
+    await discord_fake.wait_for(lambda: all(r["cancel_requested"] or r["state"] == "cancelled" for r in rows(settings)))
+    await asyncio.sleep(1.0)  # the loop's step carries the cancel out meanwhile
+    discord_fake.hold_callbacks(False)
+    await discord_fake.wait_for(lambda: click.acknowledged and states(settings) == ["cancelled"] * count, timeout=10)
+    await asyncio.sleep(1.0)  # whatever edit was still on its way has landed
+    embed = discord_fake.messages[message_id].embeds[0]
+    assert "Cancelled" in embed["title"] and embed["color"] != COLOUR_PROGRESS.value, embed["title"]
+    seaart.release()
 
 
 async def cancel_while_the_last_poll_returns(discord_fake: FakeDiscord, seaart: FakeSeaArt, message_id: int) -> None:
