@@ -30,8 +30,8 @@ class ChannelNotes:
     def __init__(self, bot: Bananacord, store: ReplyNotes) -> None:
         self.bot = bot
         self.store = store
-        self._timers: dict[int, asyncio.Task[None]] = {}  # reply id -> its note's deletion (0: the resume)
-        self._resumed = False
+        self._timers: dict[int, asyncio.Task[None]] = {}  # reply id -> its note's deletion
+        self._resuming: asyncio.Task[None] | None = None  # the start's read of what is left to delete
 
     def delete_later(self, note: NoteInChannel) -> None:
         if note.reply_id in self._timers:
@@ -43,26 +43,23 @@ class ChannelNotes:
     def resume(self) -> None:
         """Once per run, in the background: time the deletion of every note an earlier run left (those
         overdue at once). A database another program holds is tried again at the next session."""
-        if self._resumed:
-            return
-        self._resumed = True
-        task = asyncio.create_task(self._resume(), name="notes-to-delete")
-        self._timers[0] = task  # kept (a task nobody holds may be collected) and cancelled by close()
-        task.add_done_callback(lambda _: self._timers.pop(0, None))
+        if self._resuming is None:
+            self._resuming = asyncio.create_task(self._resume(), name="notes-to-delete")
 
     async def _resume(self) -> None:
         try:
             left = await self.store.to_delete()
         except sqlite3.Error as exc:
             log.warning("could not read the notes in channels left to delete (%s); the next session tries", exc)
-            self._resumed = False
+            self._resuming = None
             return
         for note in left:
             self.delete_later(note)
 
     def close(self) -> None:
-        for task in list(self._timers.values()):
-            task.cancel()
+        for task in [*self._timers.values(), self._resuming]:
+            if task is not None:
+                task.cancel()
 
     async def _delete(self, note: NoteInChannel) -> None:
         await asyncio.sleep(max(0.0, note.delete_at - time.time()))
