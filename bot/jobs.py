@@ -25,7 +25,7 @@ import httpx
 from bot.budget import MAX_RETRY_AFTER_SECONDS, RequestBudget
 from bot.catalogue import Catalogue
 from bot.config import ImagineSettings, JobsSettings
-from bot.dispatch import CALL_LANE, DELIVERY_LANE, LANES, PROVIDER_LANE, Lane, choose, full_shelves, lane_of
+from bot.dispatch import CALL_LANE, DELIVERY_LANE, LANES, PROVIDER_LANE, Lane, choose, full_shelves
 from bot.errors import (
     DeliveryError,
     ErrorCategory,
@@ -601,8 +601,7 @@ class JobRunner:
             leaving=await self._leaving(agenda.due),
             calls=self._calls,
         )
-        lanes = {job.id: lane_of(job.state, job.provider, self._calls) for job in agenda.due}
-        return [(job_id, lanes[job_id]) for job_id in picked.start], picked.waiting, agenda.next_at
+        return [(job_id, picked.lanes[job_id]) for job_id in picked.start], picked.waiting, agenda.next_at
 
     async def _leaving(self, due: list[DueJob]) -> set[str]:
         """The due creates that will move off a provider paused for LEAVE_PAUSED_PROVIDER_SECONDS or more

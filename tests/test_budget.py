@@ -11,6 +11,8 @@ import time
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.budget import MAX_RETRY_AFTER_SECONDS, WINDOW_SECONDS, BudgetHook, RequestBudget, origin_of
 from bot.dispatch import CALL_LANE, DELIVERY_LANE, PROVIDER_LANE, choose, full_shelves
@@ -201,3 +203,78 @@ def test_creates_leaving_a_paused_provider_start_without_its_room_and_others_sti
     assert set(picked.waiting) == {"seaart"}
     clock.now += 31.0
     assert budgets["seaart"].paused_for() == 0.0
+
+
+def ranked_reference(
+    jobs: list[DueJob],
+    bounds: dict[str, int],
+    busy: dict[tuple[str, str], int],
+    budgets: dict[str, RequestBudget],
+    now: float,
+    sched: PollSchedule,
+) -> tuple[list[str], set[str]]:
+    """The choice as the loop first made it: every due job ranked, polls by how likely they are to have
+    finished, then taken in that order while its lane and its provider's budget have room; and the
+    providers whose budget turned a job away."""
+    from bot.dispatch import _done_chance, lane_of
+
+    def rank(job: DueJob) -> tuple[int, float]:
+        if job.state is JobState.SUCCEEDED:
+            return (0, 0.0)
+        if job.state is JobState.QUEUED:
+            return (1, job.next_poll_at or 0.0)
+        return (3, -_done_chance(job, now, sched))
+
+    used, room, start, waiting = dict(busy), {name: b.room() for name, b in budgets.items()}, [], set()
+    for job in sorted(jobs, key=rank):
+        lane = lane_of(job.state, job.provider)
+        if used.get(lane, 0) >= bounds[lane[0]]:
+            continue
+        if job.state is not JobState.SUCCEEDED:
+            if room[job.provider] <= 0:
+                waiting.add(job.provider)
+                continue
+            room[job.provider] -= 1
+        used[lane] = used.get(lane, 0) + 1
+        start.append(job.id)
+    return start, waiting
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    specs=st.lists(
+        st.tuples(
+            st.sampled_from([JobState.QUEUED, JobState.SUBMITTED, JobState.RUNNING, JobState.SUCCEEDED]),
+            st.sampled_from(["seaart", "kie"]),
+            st.floats(0, 80),
+            st.floats(0, 1),
+        ),
+        max_size=30,
+    ),
+    provider_slots=st.integers(1, 12),
+    delivery_slots=st.integers(1, 4),
+    rate=st.integers(1, 15),
+    seaart_busy=st.integers(0, 6),
+)
+def test_polls_are_ranked_only_when_some_cannot_start_and_the_same_jobs_start_either_way(
+    specs: list[tuple[JobState, str, float, float]],
+    provider_slots: int,
+    delivery_slots: int,
+    rate: int,
+    seaart_busy: int,
+) -> None:
+    """Whatever is due, whatever room the lanes and budgets have: the loop starts exactly the jobs it would
+    start by ranking every poll first, and says which providers made others wait."""
+    now, sched = 100.0, schedule()
+    jobs = [
+        due(f"j{i}", state, provider=provider, started=now - age, last=age * share)
+        for i, (state, provider, age, share) in enumerate(specs)
+    ]
+    bounds = {PROVIDER_LANE: provider_slots, CALL_LANE: 1, DELIVERY_LANE: delivery_slots}
+    busy = {(PROVIDER_LANE, "seaart"): min(seaart_busy, provider_slots)}
+    clock = Clock(1000.0)
+    budgets = {name: RequestBudget(rate, clock=clock) for name in ("seaart", "kie")}
+    picked = choose(jobs, slots=bounds, busy=busy, now=now, schedule=sched, budgets=budgets)
+    start, waiting = ranked_reference(jobs, bounds, busy, budgets, now, sched)
+    assert sorted(picked.start) == sorted(start)
+    assert set(picked.waiting) == waiting
