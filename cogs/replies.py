@@ -265,21 +265,33 @@ class Replies(commands.Cog):
         died before answering, wherever they are: that run may have lived on long after taking them, so
         they can be older than the stretch of history read for the time away. Returns how many it read."""
         looked = 0
-        for channel_id, message_id in await self.bot.services.runner.store.replies_left_unanswered(after=after):
+        unanswered = await self.bot.services.runner.store.replies_left_unanswered(after=after)
+        # And the replies whose private note an earlier run was still trying when it stopped.
+        owed = await self._notes.owed(after=after)
+        for channel_id, message_id in sorted(set(unanswered) | set(owed), key=lambda pair: pair[1]):
             channel = self.bot.get_channel(channel_id)
             if not isinstance(channel, discord.TextChannel | discord.Thread | discord.VoiceChannel):
+                await self._settle(message_id)  # a channel gone, or no longer the bot's to see
                 continue
             try:
                 message = await channel.fetch_message(message_id)
             except discord.HTTPException as exc:
                 # 404: the member deleted the reply; anything else: the reply stays unanswered, as before.
                 log.info("catch-up: cannot read reply %s (HTTP %s)", message_id, exc.status)
+                if exc.status == 404:
+                    await self._settle(message_id)
                 continue
             looked += 1
+            elsewhere = message.id in self._taken  # this run took it up already (live, or in history)
             try:
                 await self.on_message(message)
             except Exception:
                 log.exception("catch-up: reply %s", message.id)
+                continue
+            if not elsewhere:
+                # Told, given up or carried out by now; or nothing to say any more (the edit started, the
+                # image is gone from the message): nothing owed either way. (Stopped meanwhile: still owed.)
+                await self._settle(message.id)
         return looked
 
     def _take(self, message: discord.Message) -> bool:
@@ -539,6 +551,7 @@ class Replies(commands.Cog):
             return
         self._noted = {k: at for k, at in self._noted.items() if now - at < NOTE_EVERY_SECONDS}
         self._noted[key] = now
+        await self._owe(message)
         for pause in (*self.note_retries, None):
             dealt, in_channel = await self._send_note(message, text, last=pause is None)
             if dealt:
@@ -552,6 +565,22 @@ class Replies(commands.Cog):
         self._noted.pop(key, None)  # never told: the next such note is no repeat
         if refusal:
             await self._mark_refused(message)
+        await self._settle(message.id)
+
+    async def _owe(self, message: discord.Message) -> None:
+        """Keep that a note about ``message`` is being tried: a stop during its tries (about 17 s when
+        Discord fails the DM) leaves the next start to take the reply up again. A database that refuses
+        the write does not hold up the note itself."""
+        try:
+            await self._notes.owe(message.id, channel_id=message.channel.id, now=time.time())
+        except sqlite3.Error as exc:
+            log.warning("reply %s: could not keep that a note is owed (%s)", message.id, exc)
+
+    async def _settle(self, message_id: int) -> None:
+        try:
+            await self._notes.settle(message_id)
+        except sqlite3.Error as exc:  # the next start takes the reply up again: at worst one more note
+            log.warning("reply %s: could not let go of its owed note (%s)", message_id, exc)
 
     async def _mark_refused(self, message: discord.Message) -> None:
         try:

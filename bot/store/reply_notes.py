@@ -1,5 +1,6 @@
-"""Which members' replies the bot has sent a private note about (cogs/replies.py): one note per reply; and
-the notes that went as a reply in the channel, to delete once their time is up, whatever stops between."""
+"""Which members' replies the bot has sent a private note about (cogs/replies.py): one note per reply; the
+notes that went as a reply in the channel, to delete once their time is up, whatever stops between; and the
+notes not sent yet, which the next start takes up again should this run stop first."""
 
 from __future__ import annotations
 
@@ -47,6 +48,29 @@ class ReplyNotes:
             await conn.execute(
                 "DELETE FROM reply_notes WHERE noted_at < ? AND delete_at IS NULL", (now - KEPT_SECONDS,)
             )
+            await conn.execute("DELETE FROM owed_notes WHERE message_id = ?", (message_id,))
+
+    async def owe(self, message_id: int, *, channel_id: int, now: float) -> None:
+        """A note about reply ``message_id`` (in ``channel_id``) is about to be tried: until ``record`` or
+        ``settle``, the next start takes that reply up again."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT OR IGNORE INTO owed_notes (message_id, channel_id, owed_at) VALUES (?, ?, ?)",
+                (message_id, channel_id, now),
+            )
+
+    async def settle(self, message_id: int) -> None:
+        """Nothing is owed about reply ``message_id`` any more: told otherwise, given up, or gone."""
+        async with self.db.transaction() as conn:
+            await conn.execute("DELETE FROM owed_notes WHERE message_id = ?", (message_id,))
+
+    async def owed(self, *, after: int) -> list[tuple[int, int]]:
+        """(channel, reply) of the notes owed about replies posted after message id ``after``, oldest
+        first; those about older replies (past taking up again) are let go."""
+        async with self.db.transaction() as conn:
+            await conn.execute("DELETE FROM owed_notes WHERE message_id <= ?", (after,))
+            async with conn.execute("SELECT channel_id, message_id FROM owed_notes ORDER BY message_id") as cur:
+                return [(int(row[0]), int(row[1])) for row in await cur.fetchall()]
 
     async def to_delete(self) -> list[NoteInChannel]:
         """Every note in a channel not yet deleted, the soonest due first."""

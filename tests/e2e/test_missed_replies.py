@@ -8,6 +8,7 @@ import os
 import sqlite3
 import time
 
+import discord
 import pytest
 
 from bot.config import Settings, heartbeat_path, unread_mark_path
@@ -191,6 +192,49 @@ async def test_a_note_left_in_the_channel_by_a_stopped_run_is_deleted_by_the_nex
     finally:
         await running.close()
     assert noted(settings) == [reply.id] and len(bot_replies_to(discord_fake, reply.id)) == 1
+
+
+async def test_a_note_a_stop_cut_short_is_sent_by_the_next_start(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """A banned member replies; Discord fails the refusal's DM (a 503), so the note waits to be tried again,
+    and the bot stops in that wait, the run having lived on past the reply longer than the next start's
+    look back (10 s before the end). Before, the next start never read that reply again and the member was
+    told nothing. Now the note is kept as owed until sent: the next start takes the reply up again and the
+    member gets the refusal, once, and nothing else happens to the reply."""
+    member = discord_fake.member_id
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        image = await bot_image(discord_fake, settings)
+        await command(discord_fake, "mod ban", {"member": member, "reason": "spam"}, discord_fake.moderator_id)
+        replies = first.bot.get_cog("Replies")
+        assert replies is not None
+        replies.note_retries = (60.0,)  # type: ignore[attr-defined]  # the stop comes in this wait
+        discord_fake.fail_next("POST", r"/users/@me/channels$", status=503)  # the DM's first try
+        reply = await discord_fake.post_message("make it night", reply_to=image.id)
+
+        def dm_failed() -> bool:
+            return any(r.path == "/users/@me/channels" and r.status == 503 for r in discord_fake.requests)
+
+        await discord_fake.wait_for(dm_failed, timeout=10)
+        assert owed(settings) == [reply.id]
+    finally:
+        await first.close()
+    assert discord_fake.dms_to(member) == [] and noted(settings) == []
+
+    # As if the run had lived 12 s past the reply (inside the note's pause) before it stopped.
+    alive = discord.utils.snowflake_time(reply.id).timestamp() + 12.0
+    os.utime(heartbeat_path(settings), (alive, alive))
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 1, timeout=10)
+        await discord_fake.wait_for(lambda: owed(settings) == [] and noted(settings) == [reply.id], timeout=10)
+    finally:
+        await running.close()
+    (note,) = discord_fake.dms_to(member)
+    assert "banned from using this bot" in (note.content or "") and f"/{reply.id}" in (note.content or "")
+    assert reply.reactions == [] and bot_replies_to(discord_fake, reply.id) == []
+    assert len(seaart.creates) == 1 and len(jobs(settings)) == 1
 
 
 @pytest.mark.parametrize(
@@ -482,6 +526,12 @@ def noted(settings: Settings) -> list[int]:
     """The replies the bot has recorded a private note about."""
     with sqlite3.connect(settings.database.path) as conn:
         return [int(row[0]) for row in conn.execute("SELECT message_id FROM reply_notes")]
+
+
+def owed(settings: Settings) -> list[int]:
+    """The replies whose private note the bot has yet to send."""
+    with sqlite3.connect(settings.database.path) as conn:
+        return [int(row[0]) for row in conn.execute("SELECT message_id FROM owed_notes")]
 
 
 def to_delete(settings: Settings) -> list[int]:

@@ -35,3 +35,18 @@ async def test_a_note_in_a_channel_is_kept_until_deleted_however_old(notes: Repl
     assert await notes.to_delete() == [later] and await notes.sent(1)
     await notes.record(5, now=KEPT_SECONDS + 11.0)
     assert not await notes.sent(1)
+
+
+async def test_a_note_owed_is_kept_until_sent_or_let_go_and_old_ones_lapse(notes: ReplyNotes) -> None:
+    await notes.owe(100, channel_id=10, now=1.0)
+    await notes.owe(100, channel_id=10, now=2.0)  # tried again: still one
+    await notes.owe(200, channel_id=11, now=3.0)
+    await notes.owe(50, channel_id=12, now=4.0)
+    assert await notes.owed(after=0) == [(12, 50), (10, 100), (11, 200)]  # oldest reply first
+    assert not await notes.sent(100)  # owed is not told
+
+    await notes.record(100, now=5.0)  # sent: nothing owed
+    await notes.settle(200)  # given up (marked), or taken up again
+    assert await notes.owed(after=0) == [(12, 50)] and await notes.sent(100)
+    assert await notes.owed(after=50) == []  # a reply too old to take up again is let go
+    assert await notes.owed(after=0) == []
