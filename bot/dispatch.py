@@ -13,7 +13,7 @@ room stays due, and the loop is told how long until that provider has room again
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from bot.budget import RequestBudget
@@ -88,72 +88,64 @@ def choose(
     providers in ``calls`` go in the call lane (``lane_of``)."""
     bounds = slots if isinstance(slots, Mapping) else None
     total = slots if isinstance(slots, int) else len(due)
-
-    def order(job: DueJob) -> tuple[int, float]:
-        if job.state is JobState.SUCCEEDED:
-            return (0, 0.0)
-        if job.state is JobState.QUEUED:
-            return (1, job.next_poll_at or 0.0)  # oldest create first
-        if job.id in confirmed:
-            return (2, 0.0)
-        return (3, 0.0)
-
-    def likeliest_first(job: DueJob) -> tuple[int, float]:
-        first, second = order(job)
-        return (first, -_done_chance(job, now, schedule)) if first == 3 else (first, second)
-
-    # Which polls are likeliest to have finished matters only when some of them cannot start: ranking them
-    # asks the schedule about every one (most of a loop pass's own CPU with hundreds due), and when all of
-    # them fit, any order starts the same set.
-    def ranked(job: DueJob) -> bool:
-        return order(job)[0] == 3
-
-    picked, passed_over = _take(sorted(due, key=order), ranked, total, bounds, busy, budgets, leaving, calls, now)
-    if passed_over:
-        picked, _ = _take(sorted(due, key=likeliest_first), ranked, total, bounds, busy, budgets, leaving, calls, now)
-    return picked
-
-
-def _take(
-    ordered: list[DueJob],
-    ranked: Callable[[DueJob], bool],
-    total: int,
-    bounds: Mapping[str, int] | None,
-    busy: Mapping[Lane, int] | None,
-    budgets: Mapping[str, RequestBudget],
-    leaving: Collection[str],
-    calls: Collection[str],
-    now: float,
-) -> tuple[Dispatch, bool]:
-    """The jobs of ``ordered`` that fit, in that order, and whether a ``ranked`` one (a poll whose place
-    depends on how likely it is to have finished) was passed over."""
     used: dict[Lane, int] = dict(busy or {})
     start: list[str] = []
     lanes: dict[str, Lane] = {}
     waiting: dict[str, float] = {}
     room: dict[str, int] = {}
-    passed_over = False
-    for job in ordered:
-        if len(start) >= total:
-            passed_over = passed_over or ranked(job)
-            continue
-        lane = lane_of(job.state, job.provider, calls)
-        if bounds is not None and used.get(lane, 0) >= bounds.get(lane[0], 0):
-            passed_over = passed_over or ranked(job)
-            continue
-        if job.state in _NEEDS_PROVIDER and job.id not in leaving:
-            budget = budgets.get(job.provider)
+
+    def take(jobs: list[DueJob], *, all_or_stop: bool = False) -> bool:
+        """Start each of ``jobs`` that has room; ``all_or_stop``: stop at the first that has none. False
+        if one was passed over."""
+        for job in jobs:
+            if len(start) >= total:
+                return False
+            lane = lane_of(job.state, job.provider, calls)
+            if bounds is not None and used.get(lane, 0) >= bounds.get(lane[0], 0):
+                if all_or_stop:
+                    return False
+                continue
+            budget = budgets.get(job.provider) if job.state in _NEEDS_PROVIDER and job.id not in leaving else None
             if budget is not None:
                 left = room.setdefault(job.provider, budget.room())
                 if left <= 0:
                     waiting.setdefault(job.provider, now + max(budget.next_free(), 0.01))
-                    passed_over = passed_over or ranked(job)
+                    if all_or_stop:
+                        return False
                     continue
                 room[job.provider] = left - 1
-        used[lane] = used.get(lane, 0) + 1
-        start.append(job.id)
-        lanes[job.id] = lane
-    return Dispatch(start, waiting, lanes), passed_over
+            used[lane] = used.get(lane, 0) + 1
+            start.append(job.id)
+            lanes[job.id] = lane
+        return True
+
+    # Deliveries, then creates (oldest first), then polls a callback says are finished, then the rest.
+    head: tuple[list[DueJob], list[DueJob], list[DueJob]] = ([], [], [])
+    polls: list[DueJob] = []
+    for job in due:
+        if job.state is JobState.SUCCEEDED:
+            head[0].append(job)
+        elif job.state is JobState.QUEUED:
+            head[1].append(job)
+        elif job.id in confirmed:
+            head[2].append(job)
+        else:
+            polls.append(job)
+    head[1].sort(key=lambda job: job.next_poll_at or 0.0)
+    for jobs in head:
+        take(jobs)
+    # Which polls are likeliest to have finished matters only when some of them cannot start: ranking them
+    # asks the schedule about each one (most of a loop pass's own CPU with hundreds due). So they are taken
+    # as they come, and only if one finds no room is that undone and they are taken again, ranked.
+    before = (len(start), dict(used), dict(room), dict(waiting))
+    if not take(polls, all_or_stop=True):
+        for job_id in start[before[0] :]:
+            del lanes[job_id]
+        del start[before[0] :]
+        used, room, waiting = before[1], before[2], before[3]
+        polls.sort(key=lambda job: -_done_chance(job, now, schedule))
+        take(polls)
+    return Dispatch(start, waiting, lanes)
 
 
 def _done_chance(job: DueJob, now: float, schedule: PollSchedule) -> float:
