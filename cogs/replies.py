@@ -583,10 +583,21 @@ class Replies(commands.Cog):
             log.warning("reply %s: could not let go of its owed note (%s)", message_id, exc)
 
     async def _mark_refused(self, message: discord.Message) -> None:
-        try:
-            await message.add_reaction(REFUSED_MARK)
-        except discord.HTTPException as exc:  # no Add Reactions here, the reply deleted, or Discord failing
-            log.info("reply %s: could not mark it refused (HTTP %s)", message.id, exc.status)
+        """React with REFUSED_MARK; a failure that may pass (a 503, which discord.py does not retry) is tried
+        again after the notes' pauses. Adding a reaction twice is one reaction, so a retry cannot double it."""
+        for pause in (*self.note_retries, None):
+            try:
+                await message.add_reaction(REFUSED_MARK)
+                return
+            except discord.HTTPException as exc:  # no Add Reactions here, the reply deleted, or Discord failing
+                if pause is None or not _worth_another_try(exc):
+                    log.info("reply %s: could not mark it refused (HTTP %s)", message.id, exc.status)
+                    return
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                if pause is None:
+                    log.info("reply %s: could not mark it refused (%s)", message.id, type(exc).__name__)
+                    return
+            await asyncio.sleep(pause)
 
     async def _send_note(self, message: discord.Message, text: str, *, last: bool) -> tuple[bool, NoteInChannel | None]:
         """Send the note. True once it is dealt with: sent by DM, or as a reply in the channel (returned, to

@@ -146,8 +146,8 @@ async def test_a_refusal_discord_takes_neither_way_is_tried_again_then_marked_on
 ) -> None:
     """Discord answers 503 to the refusal's DM (discord.py does not retry it): the note is tried again a
     moment later, by DM (not yet as a reply the whole channel sees). Discord failing it every time, the
-    channel reply on the last try included, the reply is marked refused instead. Before, the member was
-    told nothing (bench/soak.py --seed 132)."""
+    channel reply on the last try included, the reply is marked refused instead, the mark too tried again
+    after a 503. Before, the member was told nothing (bench/soak.py --seed 132)."""
     image = await bot_image(discord_fake, settings)
     member = discord_fake.member_id
     await command(discord_fake, "mod ban", {"member": member, "reason": "spam"}, discord_fake.moderator_id)
@@ -163,6 +163,7 @@ async def test_a_refusal_discord_takes_neither_way_is_tried_again_then_marked_on
 
     await command(discord_fake, "mod ban", {"member": discord_fake.admin_id}, discord_fake.moderator_id)
     discord_fake.fail_next("POST", notes, status=503, times=100)  # down for the note's every try
+    discord_fake.fail_next("PUT", r"/reactions/", status=503)  # and the mark's first try
     second = await discord_fake.post_message("make it dusk", reply_to=image.id, user_id=discord_fake.admin_id)
     await discord_fake.wait_for(lambda: REFUSED_MARK in second.reactions, timeout=10)
     assert discord_fake.dms_to(discord_fake.admin_id) == [] and bot_replies_to(discord_fake, second.id) == []
