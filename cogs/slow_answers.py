@@ -34,6 +34,7 @@ from discord.ext import commands
 
 from bot.app import Bananacord
 from bot.store import Database
+from bot.store.turns import MEMBER_WAITING
 from cogs.errors import STORAGE_BUSY, answering, send_ephemeral, settled_answer_failure
 from cogs.in_time import ANSWER_WITHIN, RECORDING_BEGUN, age_of, held_up
 from cogs.private_answers import answering_now, defer_privately
@@ -52,6 +53,9 @@ def watch(interaction: discord.Interaction[Any], db: Database, *, promise: bool,
     handler = asyncio.current_task()
     if handler is None:
         return
+    # Its reads and writes go ahead of the job loop's in the database's line (bot/store/turns.py); the
+    # mark is the task's own, and so are the tasks it starts.
+    MEMBER_WAITING.set(True)
     age = age_of(interaction)
     asked = time.monotonic() - age  # on the clock Database.held_up_since() reads
     late = asyncio.ensure_future(_when_late(interaction, db, handler, ANSWER_WITHIN - age, asked, promise, where))

@@ -19,6 +19,7 @@ import aiosqlite
 
 from bot.errors import BananacordError, ConfigError
 from bot.store.refusals import storage_busy
+from bot.store.turns import TwoLineLock
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,9 @@ class Database:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._conn: aiosqlite.Connection | None = None
-        # One connection is shared by every task; the lock keeps each transaction whole.
-        self._lock = asyncio.Lock()
+        # One connection is shared by every task; the lock keeps each transaction whole. A request a member
+        # waits on goes ahead of the job loop's writes (bot/store/turns.py).
+        self._lock = TwoLineLock()
         self.statements = 0  # SQL statements executed since connect()
         # When the connection's thread began its latest statement (set in that thread: one float, written
         # whole), and the latest statements that kept it a while, as (began, next began); see held_up_since().
