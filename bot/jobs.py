@@ -450,7 +450,24 @@ class JobRunner:
 
     async def release(self, job_id: str, *, shown: bool = False, **changes: Any) -> Job | None:
         """Let a held job start now, recording ``changes`` (e.g. the message id) first. ``shown``: its
-        progress is on screen as of now, so the next edit keeps the usual gap from it."""
+        progress is on screen as of now, so the next edit keeps the usual gap from it.
+
+        Called once the answer that shows the job is out: its member is looking at "Queued". A database
+        that refuses the write for now (another program's lock past ``busy_timeout``, a full disk) must not
+        leave the job held for the hour a held job waits, nor have the member told nothing was saved: the
+        write is kept in memory and tried again in the background until taken (None is returned then); a
+        stop meanwhile leaves the job held for the next start, which looks for its message."""
+        try:
+            return await self._release(job_id, shown=shown, **changes)
+        except Exception as exc:
+            if not write_can_wait(exc):
+                raise
+            log.warning("job %s: its start cannot be written yet (%s); trying again in the background", job_id, exc)
+        retry = write_until_taken(lambda: self._release(job_id, shown=shown, **changes), f"job {job_id}: its start")
+        self._in_background(retry, f"release-{job_id}", resumable=True)
+        return None
+
+    async def _release(self, job_id: str, *, shown: bool, **changes: Any) -> Job | None:
         async with self._lock(job_id):
             job = await self.store.get(job_id)
             if job is None or job.terminal:

@@ -113,6 +113,41 @@ async def test_a_create_answered_while_the_database_refuses_writes_is_kept_not_a
 
 
 @pytest.mark.parametrize("how", ["locked", "full"])
+async def test_a_job_whose_start_cannot_be_written_after_its_answer_went_starts_once_it_can(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, how: str
+) -> None:
+    """The command's rows are written and its answer, the job's "Queued" message, is on its way; then the
+    database refuses writes, so the job's start (its message and "due now", written after the answer) fails.
+    The member sees the job's message: the job must start once the database takes the write, and end
+    delivered in that message, charged once. Before, the write's error reached the command, whose member was
+    told the database was busy and nothing saved (the answer had gone, so that went nowhere) while the job
+    stayed held for an hour under "Queued" (bench/soak.py --seed 139, at a lost answer's look-up)."""
+    config = write_config(tmp_path, discord_fake, seaart)
+    db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
+    with bot_processes(config, log) as start:
+        proc = start()
+        await discord_fake.wait_until_ready(timeout=30)
+        discord_fake.hold_callbacks()
+        command = await discord_fake.slash_command("imagine", {"prompt": "started once it can be written"})
+        await discord_fake.wait_for(lambda: discord_fake.callbacks_waiting == 1, timeout=10)
+        assert states(db) == ["queued"]  # recorded, held until its answer is out
+        with writes_refused(how, proc, db):
+            discord_fake.hold_callbacks(False)  # the answer goes out; the start's write is refused
+            await discord_fake.wait_for(lambda: bool(command.callbacks), timeout=5)
+            await asyncio.sleep(6)  # past the bot's busy_timeout (5 s): its write has failed
+            assert seaart.creates == []
+        await discord_fake.wait_for(lambda: settled(db), timeout=40)
+    (job,) = rows(db)
+    assert job["state"] == "delivered", (job["state"], job["error_message"])
+    assert job["charge_state"] == "committed" and ledger(db) == [(job["id"], "reserve"), (job["id"], "commit")]
+    assert len(seaart.creates) == 1 and command.original_message_id == job["message_id"]
+    shown = discord_fake.messages[command.original_message_id]
+    assert len(shown.files) == 1 and "Done" in str(shown.embeds[0]["title"])
+    assert len(command.callbacks) == 1 and not command.followup_ids  # nobody was told "busy"
+    assert " ERROR " not in log.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("how", ["locked", "full"])
 async def test_a_job_whose_writes_are_refused_is_asked_about_at_its_pace_not_in_a_loop(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, how: str
 ) -> None:
