@@ -56,6 +56,8 @@ T = TypeVar("T")
 # A held job that is never released (the bot died while acknowledging Discord) starts after this
 # long; by then its deadline has passed, so it ends as expired and its reservation is refunded.
 HELD_FOR_SECONDS = 3600.0
+# The end of a held job a restart finds never shown: the last run died before its answer was out.
+UNCONFIRMED_AT_RESTART = "The bot restarted before this request was confirmed. You were not charged; try again."
 # Discord fails a look for a job's message now and then (a 503 or a timeout on a channel read, which
 # discord.py does not retry): concluding "not there" from one failure ends a job whose message exists and
 # leaves the member's message at "Queued" for good. A member waits on these looks, so they are quick;
@@ -404,7 +406,7 @@ class JobRunner:
         await self._fail(
             current,
             ErrorCategory.CANCELLED,
-            "The bot restarted before this request was confirmed. You were not charged; try again.",
+            UNCONFIRMED_AT_RESTART,
             to=JobState.CANCELLED,
         )
 

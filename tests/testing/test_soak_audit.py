@@ -13,6 +13,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from bot.jobs import UNCONFIRMED_AT_RESTART
 from bot.render import COLOUR_DONE, COLOUR_PROGRESS, REFUSED_MARK
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.soak import (
@@ -290,11 +291,11 @@ def reply_answer(message_id: int, reply_id: int, *, image: bool = True) -> FakeM
     )
 
 
-def reply_jobs(path: Path, rows: list[tuple[str, str, int | None, str]]) -> Path:
-    """Job rows of replies to message 90: (id, state, message_id, charge_state)."""
+def reply_jobs(path: Path, rows: list[tuple[str, str, int | None, str]], error: str | None = None) -> Path:
+    """Job rows of replies to message 90: (id, state, message_id, charge_state), each ended with ``error``."""
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE jobs (id, state, message_id, reply_to_message_id, charge_state, error_message)")
-        conn.executemany("INSERT INTO jobs VALUES (?, ?, ?, 90, ?, NULL)", rows)
+        conn.executemany("INSERT INTO jobs VALUES (?, ?, ?, 90, ?, ?)", [(*row, error) for row in rows])
     return path
 
 
@@ -440,7 +441,9 @@ def test_a_reply_the_bot_refused_is_answered_by_one_private_note_and_no_job(
     tmp_path: Path, discord_fake: FakeDiscord
 ) -> None:
     """A reply turned down (a quota, a ban, a blocked term: bench/soak.py --quota-daily, seed 131) makes no
-    job; the member is told why in one note naming the reply. No note, two, or a job made is a problem."""
+    job; the member is told why in one note naming the reply. No note or two is a problem. A job of it that
+    never showed may come first (the bot killed before its answer, the restart ending the job and reading the
+    reply again: seed 141), charging nothing; one shown, or charged, is a problem."""
     replies = one_reply(discord_fake, "live")
     discord_fake.messages[70] = reply_answer(70, 1)  # the image is there
     nothing = reply_jobs(tmp_path / "nothing.sqlite3", [])
@@ -450,7 +453,15 @@ def test_a_reply_the_bot_refused_is_answered_by_one_private_note_and_no_job(
     dm_note(discord_fake, note)
     assert replies.problems(nothing) == []
     made = reply_jobs(tmp_path / "made.sqlite3", [("r1", "cancelled", None, "refunded")])
-    assert replies.problems(made) == unanswered  # a job came of it: a note is no answer to that
+    assert replies.problems(made) == unanswered  # a job came of it and ended otherwise: a note is no answer
+    # Taken, the bot killed before its answer; the restart ended the job unshown, and the reply read again
+    # was refused (seed 141): the note answers it, the job charged nothing.
+    restarted = reply_jobs(
+        tmp_path / "restarted.sqlite3", [("r1", "cancelled", None, "refunded")], UNCONFIRMED_AT_RESTART
+    )
+    assert replies.problems(restarted) == []
+    charged = reply_jobs(tmp_path / "charged.sqlite3", [("r1", "cancelled", None, "committed")], UNCONFIRMED_AT_RESTART)
+    assert replies.problems(charged) == ["reply 90 ('make it night', posted live): job r1 never shown, yet committed"]
     discord_fake.messages[94] = reply_answer(94, 90, image=False)  # a second word on it, left in the channel
     assert replies.problems(nothing) == [
         "reply 90 ('make it night', posted live): 1 answer(s) from the bot, 0 job(s) shown"
@@ -459,7 +470,7 @@ def test_a_reply_the_bot_refused_is_answered_by_one_private_note_and_no_job(
     del discord_fake.messages[93], discord_fake.messages[94]
     assert replies.problems(nothing) == unanswered
     replies.replies[0].message.reactions.append(REFUSED_MARK)  # type: ignore[union-attr]
-    assert replies.problems(nothing) == []
+    assert replies.problems(nothing) == [] and replies.problems(restarted) == []
     assert replies.problems(made) == unanswered
 
 
