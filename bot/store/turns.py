@@ -60,7 +60,7 @@ class TwoLineLock:
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():
                 self.release()  # handed over just as the waiter was cancelled: hand it on
-            else:
+            elif turn in line:  # (a release meanwhile may have dropped it from the line already)
                 line.remove(turn)
             raise
 

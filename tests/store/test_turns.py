@@ -76,6 +76,23 @@ async def test_one_holder_at_a_time_and_a_waiter_cancelled_before_or_as_it_is_ha
     assert order == ["last"] and most == 1 and not lock.locked()
 
 
+async def test_a_waiter_cancelled_then_dropped_by_a_release_before_it_runs_leaves_quietly() -> None:
+    """The waiter is cancelled, and before its task runs the holder lets go: the release drops the cancelled
+    turn from the line. The waiter must end cancelled, not with "not in deque" (the suite met this once,
+    a ValueError traceback in a bot stopped while connecting), and the lock must be free."""
+    lock = TwoLineLock()
+    await lock.acquire()
+    waiter = asyncio.create_task(lock.acquire(first=True))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    lock.release()  # before the waiter's task runs again
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert not lock.locked()
+    await asyncio.wait_for(lock.acquire(), timeout=1)  # free for the next
+    assert lock.locked()
+
+
 async def test_a_member_s_mark_is_its_task_s_own_and_its_children_s() -> None:
     seen: dict[str, bool] = {}
 
