@@ -551,26 +551,32 @@ class Replies(commands.Cog):
             return
         self._noted = {k: at for k, at in self._noted.items() if now - at < NOTE_EVERY_SECONDS}
         self._noted[key] = now
-        await self._owe(message)
+        owed = False
         for pause in (*self.note_retries, None):
             dealt, in_channel = await self._send_note(message, text, last=pause is None)
             if dealt:
                 if in_channel is not None:
                     self._channel_notes.delete_later(in_channel)
-                await self._notes.record(message.id, now=time.time(), in_channel=in_channel)
+                await self._notes.record(message.id, now=time.time(), in_channel=in_channel)  # owed no more
                 return
             if pause is None:
                 break
+            if not owed:
+                owed = True
+                await self._owe(message)
             await asyncio.sleep(pause)
         self._noted.pop(key, None)  # never told: the next such note is no repeat
         if refusal:
             await self._mark_refused(message)
-        await self._settle(message.id)
+        if owed:
+            await self._settle(message.id)
 
     async def _owe(self, message: discord.Message) -> None:
-        """Keep that a note about ``message`` is being tried: a stop during its tries (about 17 s when
-        Discord fails the DM) leaves the next start to take the reply up again. A database that refuses
-        the write does not hold up the note itself."""
+        """Keep that a note about ``message`` is waiting to be tried again: a stop during its pauses (about
+        17 s when Discord fails the DM) leaves the next start to take the reply up again. Only then: a note
+        sent at the first try, most of them, costs no write, and a stop during that try comes seconds after
+        the reply, which the next start's look back (CATCH_UP_MARGIN_SECONDS) reads again anyway. A
+        database that refuses the write does not hold up the note itself."""
         try:
             await self._notes.owe(message.id, channel_id=message.channel.id, now=time.time())
         except sqlite3.Error as exc:

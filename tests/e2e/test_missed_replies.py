@@ -217,7 +217,7 @@ async def test_a_note_a_stop_cut_short_is_sent_by_the_next_start(
             return any(r.path == "/users/@me/channels" and r.status == 503 for r in discord_fake.requests)
 
         await discord_fake.wait_for(dm_failed, timeout=10)
-        assert owed(settings) == [reply.id]
+        await discord_fake.wait_for(lambda: owed(settings) == [reply.id], timeout=10)  # before its pause
     finally:
         await first.close()
     assert discord_fake.dms_to(member) == [] and noted(settings) == []
