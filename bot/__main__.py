@@ -172,7 +172,7 @@ async def _db(settings: Settings, action: str) -> int:
     from bot.store import Database
     from bot.store.jobs import JobStore
 
-    db = Database(settings.database.path)
+    db = Database(settings.database.path, busy_timeout=settings.database.busy_timeout_seconds)
     await db.connect()  # applies migrations
     try:
         version = await db.schema_version()

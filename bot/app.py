@@ -176,7 +176,7 @@ class Bananacord(commands.Bot):
             headers={"User-Agent": "Bananacord (+https://github.com/bananacord)"},
         )
         self._opened.push_async_callback(http.aclose)
-        db = Database(settings.database.path)
+        db = Database(settings.database.path, busy_timeout=settings.database.busy_timeout_seconds)
         self._opened.push_async_callback(db.close)
         await db.connect(busy_wait=settings.database.busy_wait_seconds)
         providers = build_providers(settings, http)

@@ -71,6 +71,10 @@ class DatabaseSettings(_Section):
     # How long a starting bot waits while another program holds the database's write lock (then it exits
     # 1 saying so). A running bot tells a member whose request meets the lock at once (cogs/in_time.py).
     busy_wait_seconds: Seconds = 30.0
+    # How long one write of a running bot waits for another program's lock before it is refused (SQLite's
+    # busy_timeout). Members are answered in time whatever this is (cogs/in_time.py); jobs keep what
+    # they learn in memory and try again.
+    busy_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
 
 def _provider_section(provider: type[HttpAdapter]) -> type[ProviderSettings]:

@@ -100,7 +100,9 @@ async def generate(
         validate(request, caps)
         providers = {provider_name: adapter.from_settings(settings, http)}
         held = contextlib.ExitStack()
-        db = Database(_claim_database(settings.database.path, held))
+        db = Database(
+            _claim_database(settings.database.path, held), busy_timeout=settings.database.busy_timeout_seconds
+        )
         sink = FileSink(out_dir)
         runner = JobRunner(JobStore(db), providers, sink, settings.jobs, settings.imagine, http=http)
         started = time.monotonic()

@@ -236,6 +236,9 @@ class JobRunner:
             name for name, provider in providers.items() if any(not caps.queued for caps in provider.models.values())
         )
         self._edit_behind: set[str] = set()
+        # Jobs found with their message gone whose cancel the database refused (_message_gone): their next
+        # step writes it again before anything else, rather than poll on and fetch an image nobody can see.
+        self._gone_unwritten: set[str] = set()
         # Final edits being retried, cancels being carried out, providers being told of cancels.
         self._background: set[asyncio.Task[Any]] = set()
         # Those of them that wait minutes between tries of something kept in SQLite (a final edit owed, a
@@ -689,6 +692,7 @@ class JobRunner:
                 self._locks.pop(job_id, None)
                 self._last_progress.pop(job_id, None)
                 self._edit_behind.discard(job_id)
+                self._gone_unwritten.discard(job_id)
                 self._called_back.discard(job_id)
                 waiters = self._terminal_waiters.pop(job_id, [])
                 ended = await self.store.get(job_id) if waiters else None
@@ -709,6 +713,9 @@ class JobRunner:
             # (the job was made due at once), or the last process stopped first. Finish what they asked.
             log.info("job %s: cancel requested; carrying it out", job.id)
             await self._carry_out_cancel(job)
+            return
+        if job.id in self._gone_unwritten:
+            await self._message_gone(job)
             return
         if now >= job.deadline_at:
             await self._expire(job)
@@ -1600,8 +1607,11 @@ class JobRunner:
         batch = await self.store.batch(job.batch_id) if job.batch_id is not None else [job]
         for each in batch:
             if not each.terminal and each.state is not JobState.SUCCEEDED:
-                log.info("job %s: its message is gone; cancelling it", each.id)
+                if each.id not in self._gone_unwritten:
+                    log.info("job %s: its message is gone; cancelling it", each.id)
+                self._gone_unwritten.add(each.id)  # until the cancel is written
                 await self.request_cancel(each.id, by_user=None, message_gone=True)
+            self._gone_unwritten.discard(each.id)
 
     async def _retry_later(self, job_id: str) -> None:
         """After a failed step: the job is due again in ``max_poll_interval_seconds``. Kept in memory, as a

@@ -65,7 +65,7 @@ async def serve(settings: Settings, token: str) -> int:
 
 async def check_database(settings: Settings) -> None:
     """Open, migrate and write-test the database, so a bad path fails before Discord is contacted."""
-    db = Database(settings.database.path)
+    db = Database(settings.database.path, busy_timeout=settings.database.busy_timeout_seconds)
     try:
         await db.connect(busy_wait=settings.database.busy_wait_seconds)
     finally:

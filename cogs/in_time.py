@@ -9,7 +9,8 @@ row stands behind, "thinking" until Discord gives up on it (bench/soak.py --db-l
 
 A write takes milliseconds, as a rule. But SQLite lets one writer at a time: while another program
 holds the write lock (an operator's DB browser with an edit not yet written, a ``VACUUM`` run by hand)
-each write waits the connection's ``busy_timeout`` (5 s) and then fails. So the write gets until
+each write waits the connection's ``busy_timeout`` (5 s by default, ``[database]
+busy_timeout_seconds``) and then fails. So the write gets until
 ``ANSWER_WITHIN`` seconds after Discord made the interaction. Past that, if the database is held up (its
 one thread on one statement for a second or more, from shortly before the member asked: ``held_up``;
 under a lock longer than the 5 s wait, one write gives up and the next waits, so not only the latest

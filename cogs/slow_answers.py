@@ -4,8 +4,8 @@ Discord takes the first answer to a command, a click or a form for 3 s, then ref
 interaction) and shows the member "The application did not respond" or "This interaction failed".
 Requests answer in milliseconds as a rule. What makes one slow is the database: while another program
 holds its write lock (an operator's DB browser, a ``VACUUM``), each of the bot's writes waits
-``busy_timeout`` (5 s), and since the bot has one connection its reads queue behind them; a burst of the
-bot's own statements on a slow machine, too.
+``busy_timeout`` (5 s by default, ``[database] busy_timeout_seconds``), and since the bot has one
+connection its reads queue behind them; a burst of the bot's own statements on a slow machine, too.
 
 So each request is watched, and if it has not answered ``ANSWER_WITHIN`` s after Discord made it while it
 waits on the database (only then: a request sending its answer just then must not be answered twice):

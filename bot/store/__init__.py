@@ -24,8 +24,9 @@ from bot.store.turns import TwoLineLock
 log = logging.getLogger(__name__)
 
 # How long a write waits for another program's lock on the database: a few seconds while the bot runs
-# (sqlite's busy_timeout), a moment once it is stopping (Database.impatient).
-BUSY_TIMEOUT_MS = 5000
+# (sqlite's busy_timeout; `[database] busy_timeout_seconds`), a moment once it is stopping
+# (Database.impatient).
+BUSY_TIMEOUT_SECONDS = 5.0
 IMPATIENT_MS = 200
 # Between tries to open a database another program holds locked, at start.
 BUSY_START_PAUSE = 1.0
@@ -77,8 +78,9 @@ def _migrations() -> list[tuple[int, str, str]]:
 class Database:
     """The bot's SQLite file. Use ``transaction()`` for every write so concurrent tasks never interleave."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         self.path = Path(path)
+        self.busy_timeout = busy_timeout
         self._conn: aiosqlite.Connection | None = None
         # One connection is shared by every task; the lock keeps each transaction whole. A request a member
         # waits on goes ahead of the job loop's writes (bot/store/turns.py).
@@ -129,7 +131,7 @@ class Database:
         self._conn = await aiosqlite.connect(self.path, isolation_level=None)
         self._conn.row_factory = aiosqlite.Row
         # First: every statement after it waits for another program's lock rather than failing at once.
-        await self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        await self._conn.execute(f"PRAGMA busy_timeout={round(self.busy_timeout * 1000)}")
         await self._conn.execute("PRAGMA journal_mode=WAL")
         await self._conn.execute("PRAGMA foreign_keys=ON")
         await self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -144,7 +146,7 @@ class Database:
         what is left to write is worth less than a prompt exit)."""
         if self._conn is not None:
             async with self._lock:
-                await self._conn.execute(f"PRAGMA busy_timeout={IMPATIENT_MS}")
+                await self._conn.execute(f"PRAGMA busy_timeout={min(IMPATIENT_MS, round(self.busy_timeout * 1000))}")
 
     def _count(self, _statement: str) -> None:
         now = time.monotonic()

@@ -35,9 +35,11 @@ def write_config(
     provider: str = "seaart",
     provider_settings: str = "",
     max_poll_interval: float = 0.2,
+    busy_timeout: float | None = None,
 ) -> Path:
     """A config.toml pointing at the fakes; ``seaart`` is the fake or any base URL (a proxy in front of it).
-    Another ``provider`` named is the only one enabled, at that fake, with ``provider_settings`` added."""
+    Another ``provider`` named is the only one enabled, at that fake, with ``provider_settings`` added.
+    ``busy_timeout``: how long one write waits for another program's lock, if not the bot's default."""
     base_url = seaart if isinstance(seaart, str) else seaart.base_url
     others = "" if provider == "seaart" else "[providers.seaart]\nenabled = false\n"
     config = tmp_path / "config.toml"
@@ -45,6 +47,7 @@ def write_config(
         f"""
 log_level = "{log_level}"
 {discord_and_database(tmp_path, discord_fake)}
+{"" if busy_timeout is None else f"busy_timeout_seconds = {busy_timeout}"}
 {others}[providers.{provider}]
 enabled = true
 base_url = "{base_url}"

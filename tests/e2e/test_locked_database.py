@@ -1,8 +1,9 @@
 """The database refuses the bot's writes for a while: another program holds its write lock, or the disk is full.
 
 SQLite lets one writer at a time. An operator's DB browser with an edit not yet written, a `VACUUM` run by
-hand, or a backup tool that writes holds the lock, and every write of the bot waits ``busy_timeout`` (5 s)
-and then fails with "database is locked". A full disk (``RLIMIT_FSIZE`` 0 on the bot's process, as in
+hand, or a backup tool that writes holds the lock, and every write of the bot waits ``busy_timeout`` (5 s by
+default; most tests here set 1 s, ``[database] busy_timeout_seconds``, to wait less) and then fails with
+"database is locked". A full disk (``RLIMIT_FSIZE`` 0 on the bot's process, as in
 test_failing_disk.py) fails them at once. Either way the bot must lose nothing it was given: above all not
 a task a provider has made (and bills) whose answer came back while the write could not be made.
 """
@@ -30,6 +31,10 @@ from tests.e2e.test_failing_disk import ledger, rows, states, writes_fail
 from tests.e2e.test_rework import press
 
 SETTLED = {"delivered", "failed", "blocked", "cancelled", "expired"}
+# The bot's wait for another program's lock in the tests whose point is what follows a refused write, not
+# the wait itself; they sleep PAST_BUSY to be sure the write has been refused.
+BUSY = 1.0
+PAST_BUSY = 2.5
 
 
 @contextlib.contextmanager
@@ -56,12 +61,12 @@ def writes_refused(how: str, proc: subprocess.Popen[bytes] | None, db: Path) -> 
 
 @contextlib.asynccontextmanager
 async def bot_held_to_discord_s_3_s(
-    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, busy_timeout: float | None = None
 ) -> AsyncIterator[Path]:
     """The bot started and connected, with the fake Discord refusing any first answer after 3 s, as Discord
     does; yields its database's path."""
     discord_fake.answer_window = 3.0
-    config = write_config(tmp_path, discord_fake, seaart)
+    config = write_config(tmp_path, discord_fake, seaart, busy_timeout=busy_timeout)
     with bot_processes(config, tmp_path / "bot.log") as start:
         start()
         await discord_fake.wait_until_ready(timeout=30)
@@ -89,7 +94,7 @@ async def test_a_create_answered_while_the_database_refuses_writes_is_kept_not_a
     and the member gets the image, charged once. It used to let the write's error end the step; the next
     step found a create started and never recorded, and failed the job as "uncertain" ("the bot
     restarted..."), refunded, with SeaArt's image never fetched."""
-    config = write_config(tmp_path, discord_fake, seaart)
+    config = write_config(tmp_path, discord_fake, seaart, busy_timeout=BUSY)
     db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
     with bot_processes(config, log) as start:
         proc = start()
@@ -99,7 +104,7 @@ async def test_a_create_answered_while_the_database_refuses_writes_is_kept_not_a
         await discord_fake.wait_for(lambda: len(seaart.creates) == 1, timeout=20)
         with writes_refused(how, proc, db):
             seaart.hold_create_answers(False)
-            await asyncio.sleep(7)  # past the bot's busy_timeout (5 s): its write has failed
+            await asyncio.sleep(PAST_BUSY)  # past the bot's busy_timeout: its write has failed
             assert states(db) == ["queued"]
         await discord_fake.wait_for(lambda: settled(db), timeout=40)
     (job,) = rows(db)
@@ -122,7 +127,7 @@ async def test_a_job_whose_start_cannot_be_written_after_its_answer_went_starts_
     delivered in that message, charged once. Before, the write's error reached the command, whose member was
     told the database was busy and nothing saved (the answer had gone, so that went nowhere) while the job
     stayed held for an hour under "Queued" (bench/soak.py --seed 139, at a lost answer's look-up)."""
-    config = write_config(tmp_path, discord_fake, seaart)
+    config = write_config(tmp_path, discord_fake, seaart, busy_timeout=BUSY)
     db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
     with bot_processes(config, log) as start:
         proc = start()
@@ -134,7 +139,7 @@ async def test_a_job_whose_start_cannot_be_written_after_its_answer_went_starts_
         with writes_refused(how, proc, db):
             discord_fake.hold_callbacks(False)  # the answer goes out; the start's write is refused
             await discord_fake.wait_for(lambda: bool(command.callbacks), timeout=5)
-            await asyncio.sleep(6)  # past the bot's busy_timeout (5 s): its write has failed
+            await asyncio.sleep(PAST_BUSY)  # past the bot's busy_timeout: its write has failed
             assert seaart.creates == []
         await discord_fake.wait_for(lambda: settled(db), timeout=40)
     (job,) = rows(db)
@@ -155,7 +160,7 @@ async def test_a_job_whose_writes_are_refused_is_asked_about_at_its_pace_not_in_
     step fails. The job is due again after ``max_poll_interval_seconds`` (2 s here). Putting that off was
     itself a write, which failed too and left the job due at once: on a full disk the bot asked SeaArt
     about it in a loop, as fast as the loop turned. The log says so in one line a step, no traceback."""
-    config = write_config(tmp_path, discord_fake, seaart, max_poll_interval=2.0)
+    config = write_config(tmp_path, discord_fake, seaart, max_poll_interval=2.0, busy_timeout=BUSY)
     db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
     with bot_processes(config, log) as start:
         proc = start()
@@ -164,11 +169,11 @@ async def test_a_job_whose_writes_are_refused_is_asked_about_at_its_pace_not_in_
         with writes_refused(how, proc, db):
             seaart.hold(False)
             began = len(seaart.requests)
-            await asyncio.sleep(8)
+            await asyncio.sleep(6)  # at its pace, a poll every 2 s or more; in a loop, hundreds
             asked = [r for r in seaart.requests[began:] if r.method == "GET" and r.path.endswith("/status")]
             assert states(db) == ["running"]
         await discord_fake.wait_for(lambda: settled(db), timeout=30)
-    assert 1 <= len(asked) <= 6, [round(r.at, 2) for r in asked]
+    assert 1 <= len(asked) <= 5, [round(r.at, 2) for r in asked]
     (job,) = rows(db)
     assert job["state"] == "delivered" and job["charge_state"] == "committed"
     text = log.read_text(encoding="utf-8")
@@ -193,17 +198,18 @@ def private_answer(interaction: FakeInteraction) -> str:
     return str(callback["data"]["content"])
 
 
-@pytest.mark.parametrize("held", [3.5, 7.0])
+@pytest.mark.parametrize(("held", "busy"), [(3.5, 5.0), (4.5, 3.0)])
 async def test_a_command_sent_while_another_program_holds_the_database_is_told_in_time_that_it_is_busy(
-    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, held: float
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, held: float, busy: float
 ) -> None:
     """The job's rows cannot be written in Discord's 3 s. The member is told privately, in time, that the
     database is busy and nothing was charged; nothing is made. Held 3.5 s (past the 2 s the bot gives the
     write, within the write's own 5 s wait), the rows are written after that answer, and are ended at once,
-    refunded, before anything starts. Before, the member saw "The application did not respond", and in
-    the first case the job went on without a message that anyone saw."""
+    refunded, before anything starts; held 4.5 s past a 3 s wait, the write fails and nothing is left.
+    Before, the member saw "The application did not respond", and in the first case the job went on
+    without a message that anyone saw."""
     discord_fake.answer_window = 3.0
-    config = write_config(tmp_path, discord_fake, seaart)
+    config = write_config(tmp_path, discord_fake, seaart, busy_timeout=busy)
     db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
     with bot_processes(config, log) as start:
         start()
@@ -213,15 +219,15 @@ async def test_a_command_sent_while_another_program_holds_the_database_is_told_i
             await discord_fake.wait_for(lambda: bool(command.callbacks), timeout=5)
             assert command.response_delay is not None and command.response_delay < 3
             await asyncio.sleep(held - 2.0)
-        if held < 5:
+        if held < busy:
             await discord_fake.wait_for(lambda: settled(db), timeout=15)
         else:
-            await asyncio.sleep(6)  # the write has failed, and nothing comes of the command
+            await asyncio.sleep(2)  # the write has failed, and nothing comes of the command
     answer = private_answer(command)
     assert "database is busy" in answer and "not charged" in answer
     assert seaart.creates == [] and command.followup_ids == []
     assert all(m.ephemeral for m in discord_fake.messages.values() if m.interaction_id == command.id)
-    if held < 5:  # written after the answer, and taken back
+    if held < busy:  # written after the answer, and taken back
         (job,) = rows(db)
         assert (job["state"], job["charge_state"]) == ("cancelled", "refunded")
         assert ledger(db) == [(job["id"], "reserve"), (job["id"], "refund")]
@@ -233,35 +239,35 @@ async def test_a_command_sent_while_another_program_holds_the_database_is_told_i
 async def test_a_command_sent_just_before_a_blocked_write_gives_up_is_told_in_time_too(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
-    """A lock held for longer than one write's 5 s wait: the first command's write waits 5 s and fails, and
-    the second command's write starts waiting its own 5 s. The second command, sent 3.5 s after the first,
-    is checked 2 s later, half a second into that new wait. It is told "busy" in time all the same: the
+    """A lock held for longer than one write's wait (3 s here): the first command's write waits 3 s and
+    fails, and the second command's write starts waiting its own 3 s. The second command, sent 1.5 s after
+    the first, is checked 2 s later, half a second into that new wait. It is told "busy" in time all the same: the
     database was held up throughout, one statement after another. Before, the bot judged by the latest
     statement alone (0.5 s old, "not held up"), waited for the write, and the member saw "The application
     did not respond" (found by bench/soak.py --db-locks, seed 126)."""
-    async with bot_held_to_discord_s_3_s(tmp_path, discord_fake, seaart) as db:
+    async with bot_held_to_discord_s_3_s(tmp_path, discord_fake, seaart, busy_timeout=3.0) as db:
         with writes_refused("locked", None, db):
             first = await discord_fake.slash_command("imagine", {"prompt": "the first, while the database is held"})
-            await asyncio.sleep(3.5)
+            await asyncio.sleep(1.5)
             second = await discord_fake.slash_command("imagine", {"prompt": "the second, as the first write fails"})
             await discord_fake.wait_for(lambda: bool(second.callbacks), timeout=5)
-            await asyncio.sleep(8)  # past the second write's own 5 s wait: it has failed, the lock never let go
+            await asyncio.sleep(5)  # past the second write's own 3 s wait: it has failed, the lock never let go
     for command in (first, second):
         assert command.response_delay is not None and command.response_delay < 3
         assert "database is busy" in private_answer(command)
     assert seaart.creates == [] and rows(db) == [] and ledger(db) == []
 
 
-@pytest.mark.parametrize("held", [3.5, 7.0])
+@pytest.mark.parametrize(("held", "busy"), [(3.5, 5.0), (4.5, 3.0)])
 async def test_a_moderator_s_command_waiting_on_a_held_database_answers_thinking_in_time_then_the_outcome(
-    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, held: float
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, held: float, busy: float
 ) -> None:
     """A setting promises nothing before its answer, so its answer may wait for the write: the bot answers
     "thinking…" privately within Discord's 3 s, and then what came of it. Held 3.5 s, the term is added once
-    the lock goes, and the answer says so; held 7 s (past the write's own 5 s wait), nothing is added and the
-    answer says the database is busy. Before, the member saw "The application did not respond" either way,
+    the lock goes, and the answer says so; held 4.5 s, past the write's own wait (3 s here), nothing is
+    added and the answer says the database is busy. Before, the member saw "The application did not respond" either way,
     and in the first case the term was added all the same."""
-    async with bot_held_to_discord_s_3_s(tmp_path, discord_fake, seaart) as db:
+    async with bot_held_to_discord_s_3_s(tmp_path, discord_fake, seaart, busy_timeout=busy) as db:
         with writes_refused("locked", None, db):
             command = await discord_fake.slash_command(
                 "mod blockterm add", {"term": "held"}, user_id=discord_fake.moderator_id
@@ -276,7 +282,7 @@ async def test_a_moderator_s_command_waiting_on_a_held_database_answers_thinking
     assert answer.id == command.original_message_id and answer.flags & 64 and not answer.loading
     with sqlite3.connect(db) as conn:
         terms = [row[0] for row in conn.execute("SELECT term FROM blocked_terms")]
-    if held < 5:
+    if held < busy:
         assert terms == ["held"] and "held" in str(answer.content)
     else:
         assert terms == [] and "database is busy" in str(answer.content)
@@ -365,7 +371,7 @@ async def test_a_batch_image_shown_while_another_program_holds_the_database_is_r
     delivering" with a traceback, an ERROR (bench/soak.py --db-locks, seed 127), and the refusal counted
     against the job's delivery attempts, as a failed upload does."""
     db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
-    async with bot_held_to_discord_s_3_s(tmp_path, discord_fake, seaart):
+    async with bot_held_to_discord_s_3_s(tmp_path, discord_fake, seaart, busy_timeout=BUSY):
         seaart.hold(True)
         command = await discord_fake.slash_command("imagine", {"prompt": "two, one shown while held", "count": 2})
         await discord_fake.wait_for(lambda: states(db) == ["running"] * 2, timeout=20)
@@ -373,8 +379,8 @@ async def test_a_batch_image_shown_while_another_program_holds_the_database_is_r
         seaart.release(next(iter(seaart.jobs)))
         await discord_fake.wait_for(lambda: discord_fake.edits_waiting > 0 and "succeeded" in states(db), timeout=10)
         with writes_refused("locked", None, db):
-            discord_fake.hold_edits(False)  # shown; its row waits for the lock, 5 s, and is refused
-            await asyncio.sleep(6.5)
+            discord_fake.hold_edits(False)  # shown; its row waits for the lock, busy_timeout, and is refused
+            await asyncio.sleep(PAST_BUSY + 0.5)
         seaart.hold(False)
         await discord_fake.wait_for(lambda: states(db) == ["delivered"] * 2, timeout=30)
     message = discord_fake.messages[command.original_message_id or 0]
@@ -392,16 +398,16 @@ async def test_an_end_shown_while_another_program_holds_the_database_leaves_its_
     restart would redraw the end once more): a WARNING line. Before, an ERROR with a traceback ("could not
     clear the final edit owed", bench/soak.py --db-locks, seed 127)."""
     db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
-    async with bot_held_to_discord_s_3_s(tmp_path, discord_fake, seaart):
+    async with bot_held_to_discord_s_3_s(tmp_path, discord_fake, seaart, busy_timeout=BUSY):
         shown = discord_fake.messages[await running_job(discord_fake, seaart, db, "ended while the database is held")]
         discord_fake.hold_edits(True)
         click = await press(discord_fake, shown, "Cancel")
         await discord_fake.wait_for(lambda: click.acknowledged and states(db) == ["cancelled"], timeout=10)
         await discord_fake.wait_for(lambda: discord_fake.edits_waiting > 0, timeout=10)
         with writes_refused("locked", None, db):
-            discord_fake.hold_edits(False)  # the end is shown; clearing its debt waits 5 s and is refused
+            discord_fake.hold_edits(False)  # the end is shown; clearing its debt waits and is refused
             await discord_fake.wait_for(lambda: "Cancelled" in str(shown.embeds[0]["title"]), timeout=10)
-            await asyncio.sleep(6.0)
+            await asyncio.sleep(PAST_BUSY)
     warned_without_an_error(
         log, "could not clear the final edit owed (a restart redraws it): the database refused the write"
     )
@@ -414,13 +420,13 @@ async def test_a_bot_started_while_another_program_holds_the_database_waits_for_
     database): the bot waits, says so in one line, and serves once the lock is gone. It used to exit 2 at
     once with "config error: [database] path ... cannot be used (database is locked). Point it at a SQLite
     file in a folder the bot can write to", the wrong cause and the wrong advice."""
-    config = write_config(tmp_path, discord_fake, seaart)
+    config = write_config(tmp_path, discord_fake, seaart, busy_timeout=BUSY)
     db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
     with bot_processes(config, log) as start:
         await database_made(start, discord_fake)
         with writes_refused("locked", None, db):
             second = start()
-            await asyncio.sleep(7)
+            await asyncio.sleep(3)  # it used to exit at once
             assert second.poll() is None, log.read_text(encoding="utf-8")
         await discord_fake.wait_until_ready(timeout=30)
         await discord_fake.slash_command("imagine", {"prompt": "after the wait"})
@@ -450,8 +456,10 @@ async def test_a_message_deleted_while_the_database_is_locked_ends_its_job_when_
 ) -> None:
     """The deletion's cancel cannot be written (the handler's write fails after busy_timeout): one WARNING
     line, not discord.py's "Ignoring exception" with a traceback, and nothing is lost by it: the job's next
-    edit finds its message gone, and it ends cancelled and uncharged, its image never fetched."""
-    config = write_config(tmp_path, discord_fake, seaart, max_poll_interval=1.0)
+    edit finds its message gone, and it ends cancelled and uncharged, its image never fetched. That edit's
+    own cancel is refused too (the lock outlasts busy_timeout): the job's next step writes it again before
+    anything else. Before, that step polled on, found the image ready and fetched it for nobody."""
+    config = write_config(tmp_path, discord_fake, seaart, max_poll_interval=1.0, busy_timeout=BUSY)
     db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
     with bot_processes(config, log) as start:
         start()
@@ -459,7 +467,7 @@ async def test_a_message_deleted_while_the_database_is_locked_ends_its_job_when_
         message_id = await running_job(discord_fake, seaart, db, "deleted while the database is held")
         with writes_refused("locked", None, db):
             await discord_fake.delete_messages(message_id)
-            await asyncio.sleep(7)  # the handler's write has failed
+            await asyncio.sleep(PAST_BUSY)  # the handler's write has failed
             assert states(db) == ["running"]
         seaart.hold(False)
         await discord_fake.wait_for(lambda: settled(db), timeout=30)

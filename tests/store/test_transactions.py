@@ -84,3 +84,31 @@ async def test_a_cancelled_write_whose_lock_outlasts_the_wait_is_simply_not_made
     assert not db.conn.in_transaction
     await _add(db, "after")
     assert _seen_by_another_program(db) == ["after"]
+
+
+@pytest.mark.parametrize("busy_timeout", [0.3, 1.5])
+async def test_a_write_waits_the_configured_busy_timeout_for_another_program_s_lock(
+    tmp_path: Path, busy_timeout: float
+) -> None:
+    """``[database] busy_timeout_seconds`` is how long one write waits for another program's lock before
+    "database is locked"; once the bot is stopping (``impatient``) it waits a moment at most."""
+    database = Database(tmp_path / "bot.sqlite3", busy_timeout=busy_timeout)
+    await database.connect()
+    async with database.transaction() as conn:
+        await conn.execute("CREATE TABLE notes (text TEXT)")
+    other = sqlite3.connect(database.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        waited = []
+        for _ in range(2):
+            began = asyncio.get_running_loop().time()
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                await _add(database, "never")
+            waited.append(asyncio.get_running_loop().time() - began)
+            await database.impatient()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        await database.close()
+    assert busy_timeout * 0.9 <= waited[0] < busy_timeout + 1.0, waited
+    assert waited[1] < 0.3 + 0.2, waited
