@@ -141,6 +141,7 @@ class Plan:
     channel_delete: float = 0.0  # share of the commands sent in a second channel, deleted mid-run
     db_locks: int = 0  # times another program holds the database's write lock during the sending
     db_lock_seconds: float = 8.0  # for this long each
+    busy_timeout: float | None = None  # [database] busy_timeout_seconds (None: the bot's default, 5 s)
     members: int = 1  # the commands come from this many members, in seeded turns
     quota_daily: int | None = None  # units a member may use a day (None: limits no soak reaches)
     in_flight: int = 2  # requests a member may have generating at once, with quota_daily
@@ -276,6 +277,8 @@ def write_config(
         "shutdown_grace_seconds": SHUTDOWN_GRACE,
     }
     config["quotas"] = plan.quotas()
+    if plan.busy_timeout is not None:
+        config["database"]["busy_timeout_seconds"] = plan.busy_timeout
     config[""] = {"log_level": plan.log_level}
     text, _ = render_config(config)
     path = workdir / "config.toml"
@@ -668,6 +671,12 @@ def main() -> None:
     parser.add_argument(
         "--db-lock-seconds", type=float, default=8.0, help="how long each --db-locks lock is held, s (8)"
     )
+    parser.add_argument(
+        "--busy-timeout",
+        type=float,
+        metavar="S",
+        help="[database] busy_timeout_seconds: how long each write waits for a --db-locks lock (the bot's 5 s)",
+    )
     parser.add_argument("--members", type=int, default=1, help="members the commands come from, in turns (1)")
     parser.add_argument(
         "--quota-daily", type=int, metavar="UNITS", help="units a member may use a day (default: no limit reached)"
@@ -742,6 +751,7 @@ def main() -> None:
         channel_delete=args.channel_delete,
         db_locks=args.db_locks,
         db_lock_seconds=args.db_lock_seconds,
+        busy_timeout=args.busy_timeout,
         members=args.members,
         quota_daily=args.quota_daily,
         in_flight=args.in_flight,
