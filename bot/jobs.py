@@ -25,6 +25,7 @@ import httpx
 from bot.budget import MAX_RETRY_AFTER_SECONDS, RequestBudget
 from bot.catalogue import Catalogue
 from bot.config import ImagineSettings, JobsSettings
+from bot.create_attempts import create_attempts
 from bot.dispatch import CALL_LANE, DELIVERY_LANE, LANES, PROVIDER_LANE, Lane, choose, full_shelves
 from bot.errors import (
     DeliveryError,
@@ -834,14 +835,14 @@ class JobRunner:
         answer comes, is returned with it: the caller records the answer, then waits for the edit before
         anything shows the answer. A failed call waits for it before the failure is shown."""
         if job.provider not in self._calls:
-            return await provider.submit(job.request), None
+            return await self._create(provider, job), None
         editing = asyncio.Event()
         shown = asyncio.create_task(self._show_call(job, editing))
         step = asyncio.current_task()
         if step is not None:
             self._calling[job.id] = step  # a Cancel lets go of the call (request_cancel)
         try:
-            handle = await provider.submit(job.request)
+            handle = await self._create(provider, job)
         except BaseException as exc:
             self._calling.pop(job.id, None)
             stopped = isinstance(exc, asyncio.CancelledError) and self._stopping
@@ -857,6 +858,12 @@ class JobRunner:
             shown.cancel()  # a call answered within the edit gap: its answer is shown instead
             return handle, None
         return handle, shown
+
+    async def _create(self, provider: Provider, job: Job) -> JobHandle:
+        """``provider.submit``, the row saying whether a create may be in flight while it retries
+        (bot/create_attempts.py)."""
+        with create_attempts(self.store, job, self.clock):
+            return await provider.submit(job.request)
 
     async def _show_call(self, job: Job, editing: asyncio.Event) -> None:
         """Show a call in flight once the edit gap since the job's last edit (its first message, usually

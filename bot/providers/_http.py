@@ -13,10 +13,11 @@ import math
 import random
 import re
 from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeGuard
+from typing import Any, Protocol, TypeGuard
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -37,6 +38,21 @@ _LOCAL = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 # Gateway timeouts say the upstream did not answer in time, not that it did nothing: a create behind
 # a 504 may well have been accepted, so it is treated like a lost answer (never re-sent).
 _UNCERTAIN_STATUSES = frozenset({504})
+
+
+class BetweenAttempts(Protocol):
+    """Told when a non-idempotent call (a create) waits to try again: every attempt so far was answered
+    as not done (a 429 or 5xx) or never left, so nothing of it is outstanding until the next leaves."""
+
+    async def settled(self) -> None:
+        """No attempt is outstanding; the wait before the next one begins."""
+
+    async def leaving(self) -> None:
+        """The next attempt is about to leave."""
+
+
+# Set by whoever sends a create and must know when one may be in flight (the job runner: bot/jobs.py).
+BETWEEN_ATTEMPTS: ContextVar[BetweenAttempts | None] = ContextVar("BETWEEN_ATTEMPTS", default=None)
 
 REDACTED = "***"
 _MIN_SECRET_LEN = 4
@@ -325,6 +341,7 @@ async def request_with_retry(
       may have been accepted is never sent twice.
     """
     attempt = 0
+    between = None if idempotent else BETWEEN_ATTEMPTS.get()
     while True:
         attempt += 1
         last = attempt >= policy.max_attempts
@@ -344,7 +361,7 @@ async def request_with_retry(
                     detail=f"{where}: {reason} (after {attempt} attempts)",
                     provider=provider,
                 ) from exc
-            await _wait(sleep, policy, attempt, None, where, reason)
+            await _wait(sleep, policy, attempt, None, where, reason, between)
             continue
         except httpx.TransportError as exc:
             # ReadTimeout, WriteTimeout, RemoteProtocolError, ReadError...: the server may have
@@ -399,7 +416,7 @@ async def request_with_retry(
             # runner, which can reschedule without holding a coroutine open.
             log.warning("%s: %s asks to wait %.0fs; giving up this call", where, reason, retry_after)
             raise error
-        await _wait(sleep, policy, attempt, retry_after, where, reason)
+        await _wait(sleep, policy, attempt, retry_after, where, reason, between)
 
 
 def _where(method: str, url: httpx.URL | str) -> str:
@@ -408,11 +425,21 @@ def _where(method: str, url: httpx.URL | str) -> str:
 
 
 async def _wait(
-    sleep: Sleep, policy: RetryPolicy, attempt: int, retry_after: float | None, where: str, reason: str
+    sleep: Sleep,
+    policy: RetryPolicy,
+    attempt: int,
+    retry_after: float | None,
+    where: str,
+    reason: str,
+    between: BetweenAttempts | None = None,
 ) -> None:
     delay = policy.delay(attempt, retry_after)
     log.warning("%s: %s; retrying in %.2fs (attempt %d of %d)", where, reason, delay, attempt + 1, policy.max_attempts)
+    if between is not None:
+        await between.settled()
     await sleep(delay)
+    if between is not None:
+        await between.leaving()
 
 
 async def probe_key(

@@ -335,6 +335,7 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
         self._losing: list[tuple[str, re.Pattern[str], list[int]]] = []
         # Creates are refused with a 503 until this wall-clock time (see outage()).
         self._down_until = 0.0
+        self._down_retry_after: float | None = None
         self._create_answers_held = False
         self._create_answers_released: asyncio.Event | None = None
 
@@ -472,11 +473,13 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
         died on the way. What a client cannot tell apart from a slow answer."""
         self._losing.append((method.upper(), re.compile(path), [times]))
 
-    def outage(self, seconds: float) -> None:
+    def outage(self, seconds: float, *, retry_after: float | None = None) -> None:
         """Refuse every create with a 503 for the next ``seconds`` (nothing is made; status polls, results
         and cancels still work): a provider that is down for new work, which the bot should fail over
-        from. Each refusal is in ``chaos_events`` as fault "outage"."""
+        from. Each refusal is in ``chaos_events`` as fault "outage"; with ``retry_after``, it says when to
+        come back (a Retry-After header, in seconds)."""
         self._down_until = time.time() + seconds
+        self._down_retry_after = retry_after
 
     def _lost(self, request: web.Request) -> bool:
         for method, pattern, left in self._losing:
@@ -656,7 +659,8 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
             return web.json_response({"detail": "lost in flight"}, status=504)
         if arrived < self._down_until and request.method == "POST" and self.is_create(request.path):
             self.chaos_events.append(ChaosEvent(arrived, request.method, request.path, "outage"))
-            return web.json_response({"detail": "service unavailable (outage)"}, status=503)
+            later = {} if self._down_retry_after is None else {"Retry-After": f"{self._down_retry_after:g}"}
+            return web.json_response({"detail": "service unavailable (outage)"}, status=503, headers=later)
         if self.needs_key(request) and not self.is_authorised(request):
             return self.unauthorised()
         if not self.chaos_applies(request) or not self.is_authorised(request):
