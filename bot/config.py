@@ -73,8 +73,9 @@ class DatabaseSettings(_Section):
     busy_wait_seconds: Seconds = 30.0
     # How long one write of a running bot waits for another program's lock before it is refused (SQLite's
     # busy_timeout). Members are answered in time whatever this is (cogs/in_time.py); jobs keep what
-    # they learn in memory and try again.
-    busy_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # they learn in memory and try again. Not under half a second: a slow disk's own writes take tens of
+    # milliseconds, and a statement this long is taken for another program's lock.
+    busy_timeout_seconds: float = Field(default=5.0, ge=0.5, le=60)
 
 
 def _provider_section(provider: type[HttpAdapter]) -> type[ProviderSettings]:

@@ -30,8 +30,8 @@ BUSY_TIMEOUT_SECONDS = 5.0
 IMPATIENT_MS = 200
 # Between tries to open a database another program holds locked, at start.
 BUSY_START_PAUSE = 1.0
-# Statements that kept the connection's thread this long are remembered for held_up_since(); ours take
-# milliseconds.
+# Statements that kept the connection's thread this long (or half the busy_timeout, if that is less) are
+# remembered for held_up_since(); ours take milliseconds.
 LONG_STATEMENT_SECONDS = 0.5
 
 
@@ -81,6 +81,9 @@ class Database:
     def __init__(self, path: Path | str, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
+        # A statement refused after a short busy_timeout (``[database] busy_timeout_seconds``) is as much a
+        # sign of another program's lock as a long one: it must be remembered too.
+        self._long_statement = min(LONG_STATEMENT_SECONDS, busy_timeout / 2)
         self._conn: aiosqlite.Connection | None = None
         # One connection is shared by every task; the lock keeps each transaction whole. A request a member
         # waits on goes ahead of the job loop's writes (bot/store/turns.py).
@@ -153,7 +156,7 @@ class Database:
         self.statements += 1
         # From the previous statement's start, but not across a time nothing asked the connection for work.
         began = max(self.statement_began, self._busy_from)
-        if now - began >= LONG_STATEMENT_SECONDS:
+        if now - began >= self._long_statement:
             # deque.append is atomic: this runs in the connection's thread, held_up_since() in the loop's.
             # Sixteen cover far more than the few seconds held_up_since() is asked about.
             self._long_statements.append((began, now))

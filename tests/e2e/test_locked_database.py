@@ -258,6 +258,29 @@ async def test_a_command_sent_just_before_a_blocked_write_gives_up_is_told_in_ti
     assert seaart.creates == [] and rows(db) == [] and ledger(db) == []
 
 
+async def test_a_burst_of_commands_queued_behind_each_other_s_refused_writes_is_told_in_time(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A busy_timeout of 0.5 s and a lock of 5 s: each write is refused after half a second, and a burst's
+    writes wait for each other (one connection), so the eighth is refused about 4 s after it was sent. No
+    statement lasted the second that said "held up", so the bot took the wait for a queue of its own and
+    answered the last ones after Discord's 3 s ("The application did not respond"; bench/soak.py
+    --busy-timeout 0.5, seed 143). Now a statement refused after nearly the whole busy_timeout counts:
+    every one is told in time that the database is busy, and nothing is made or charged."""
+    async with bot_held_to_discord_s_3_s(tmp_path, discord_fake, seaart, busy_timeout=0.5) as db:
+        with writes_refused("locked", None, db):
+            commands = [
+                await discord_fake.slash_command("imagine", {"prompt": f"one of a burst, {n}"}) for n in range(8)
+            ]
+            await asyncio.sleep(5)
+        await asyncio.sleep(1)
+    for command in commands:
+        assert command.response_delay is not None and command.response_delay < 3, command.response_delay
+        assert "database is busy" in private_answer(command)
+    assert seaart.creates == []
+    assert all(job["charge_state"] == "refunded" for job in rows(db))
+
+
 @pytest.mark.parametrize(("held", "busy"), [(3.5, 5.0), (4.5, 3.0)])
 async def test_a_moderator_s_command_waiting_on_a_held_database_answers_thinking_in_time_then_the_outcome(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, held: float, busy: float
