@@ -217,7 +217,7 @@ async def test_the_provider_budget_is_never_exceeded(tmp_path: Path, discord_fak
     start = min(r.at for r in seaart.requests)
     per_second = Counter(int(r.at - start) for r in seaart.requests)
     assert max(per_second.values()) <= RPS, per_second
-    assert max(per_second.values()) >= RPS * 3 // 4, per_second  # the budget bound: the burst waited for it
+    assert max(per_second.values()) >= RPS // 2, per_second  # not vacuous: the burst pressed on the budget
     assert len(seaart.creates) == 24
 
 
