@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bot.providers._http import parse_retry_after
+from bot.providers._http import CREATE_ATTEMPT, parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -126,9 +126,13 @@ class RequestBudget:
         self.sent_total += 1
         return True
 
+    def admits_now(self) -> bool:
+        """Take room for a request at once if there is some and nobody waits for it (then no acquire)."""
+        return not self._waiters and self._take()
+
     async def acquire(self, *, write: bool = False) -> None:
         """Wait until a request may leave; writes (creates) are served before reads (polls)."""
-        if not self._waiters and self._take():
+        if self.admits_now():
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (_WRITE if write else _READ, next(self._order), future))
@@ -203,8 +207,18 @@ class BudgetHook:
 
     async def __call__(self, request: httpx.Request) -> None:
         budget = self._budget(request.url)
-        if budget is not None:
+        if budget is None or budget.admits_now():
+            return
+        create = CREATE_ATTEMPT.get()
+        if create is None:
             await budget.acquire(write=request.method != "GET")
+            return
+        # A create held back here has not left: its job's row must not say it may have (a crash while it
+        # waits, seconds under a 429's pause, would fail the job as uncertain). Cleared for the wait, and
+        # written again once it may go (bot/create_attempts.py).
+        await create.settled()
+        await budget.acquire(write=True)
+        await create.leaving()
 
     async def on_response(self, response: httpx.Response) -> None:
         budget = self._budget(response.request.url)

@@ -53,6 +53,9 @@ class BetweenAttempts(Protocol):
 
 # Set by whoever sends a create and must know when one may be in flight (the job runner: bot/jobs.py).
 BETWEEN_ATTEMPTS: ContextVar[BetweenAttempts | None] = ContextVar("BETWEEN_ATTEMPTS", default=None)
+# Set by request_with_retry while an attempt of such a create is inside httpx: a request hook that holds
+# it back before it leaves (bot/budget.py, the provider's requests per second) tells it too.
+CREATE_ATTEMPT: ContextVar[BetweenAttempts | None] = ContextVar("CREATE_ATTEMPT", default=None)
 
 REDACTED = "***"
 _MIN_SECRET_LEN = 4
@@ -346,7 +349,10 @@ async def request_with_retry(
         attempt += 1
         last = attempt >= policy.max_attempts
         try:
-            response = await client.request(method, url, **kwargs)
+            if between is None:
+                response = await client.request(method, url, **kwargs)
+            else:
+                response = await _create_attempt(client, method, url, between, kwargs)
         except _LOCAL as exc:
             where = _where(method, url)
             raise ProviderError(
@@ -417,6 +423,17 @@ async def request_with_retry(
             log.warning("%s: %s asks to wait %.0fs; giving up this call", where, reason, retry_after)
             raise error
         await _wait(sleep, policy, attempt, retry_after, where, reason, between)
+
+
+async def _create_attempt(
+    client: httpx.AsyncClient, method: str, url: httpx.URL | str, between: BetweenAttempts, kwargs: dict[str, Any]
+) -> httpx.Response:
+    """One attempt of a create, its ``between`` visible to the request hooks (``CREATE_ATTEMPT``)."""
+    token = CREATE_ATTEMPT.set(between)
+    try:
+        return await client.request(method, url, **kwargs)
+    finally:
+        CREATE_ATTEMPT.reset(token)
 
 
 def _where(method: str, url: httpx.URL | str) -> str:

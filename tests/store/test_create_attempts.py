@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from bot.create_attempts import CreateAttempts
+from bot.budget import BudgetHook, RequestBudget, origin_of
+from bot.create_attempts import CreateAttempts, create_attempts
 from bot.models import GenerationRequest
+from bot.providers._http import RetryPolicy, request_with_retry
 from bot.store import Database
 from bot.store.jobs import Job, JobStore, NewJob
+from bot.testing.providers import FakeSeaArt
 
 
 @pytest.fixture
@@ -86,3 +91,37 @@ async def test_no_attempt_leaves_before_its_mark_is_written_again(store: JobStor
         other.close()
     await asyncio.wait_for(leaving, timeout=10)
     assert mark(store, job) == 5.0
+
+
+async def test_a_create_held_back_by_the_provider_s_budget_is_marked_only_once_it_leaves(
+    store: JobStore, seaart: FakeSeaArt
+) -> None:
+    """The provider's requests per second are spent: the create waits in the budget's request hook
+    (bot/budget.py) before anything leaves. Its row says no create is in flight meanwhile (a crash now
+    sends it again at the next start, rather than fail it as uncertain), and says so again by the time
+    SeaArt sees the request. Before, the mark written before the create stood through the wait."""
+    job = await sending(store)
+    budget = RequestBudget(rate=0.5)  # one request every two seconds
+    await budget.acquire()  # that one spent by another request
+    hook = BudgetHook({origin_of(seaart.base_url): budget})
+    async with httpx.AsyncClient(event_hooks={"request": [hook]}) as client:
+        with create_attempts(store, job, clock=time.time):
+            create = asyncio.ensure_future(
+                request_with_retry(
+                    client,
+                    "POST",
+                    f"{seaart.base_url}/v1/queue/held-back",
+                    idempotent=False,
+                    policy=RetryPolicy(max_attempts=1),
+                    map_error=lambda response: None,
+                    json={},
+                )
+            )
+            await asyncio.sleep(0.8)
+            assert mark(store, job) is None and seaart.creates == []
+            while not seaart.creates and not create.done():  # noqa: ASYNC110 - sampling the fake's record
+                await asyncio.sleep(0.005)
+            on_arrival = mark(store, job)
+            await asyncio.wait_for(create, timeout=10)
+    assert len(seaart.creates) == 1
+    assert on_arrival is not None and on_arrival > 2.0
