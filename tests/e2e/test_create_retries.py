@@ -14,14 +14,8 @@ from pathlib import Path
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from tests.e2e.bot_process import bot_processes, write_config
-from tests.e2e.test_failing_disk import ledger, rows, states
-
-SETTLED = {"delivered", "failed", "blocked", "cancelled", "expired"}
-
-
-def settled(db: Path) -> bool:
-    found = states(db)
-    return bool(found) and all(state in SETTLED for state in found)
+from tests.e2e.test_failing_disk import ledger, rows
+from tests.e2e.test_locked_database import settled
 
 
 async def test_a_create_waiting_to_retry_a_refusal_when_the_bot_dies_is_sent_again_by_the_next_start(
