@@ -169,15 +169,37 @@ def _health(settings: Settings, max_age: float) -> int:
 
 
 async def _db(settings: Settings, action: str) -> int:
-    from bot.store import Database
+    from bot.errors import BananacordError
+    from bot.store import Database, latest_schema_version
     from bot.store.jobs import JobStore
+    from bot.store.lock import DatabaseLock
 
-    db = Database(settings.database.path, busy_timeout=settings.database.busy_timeout_seconds)
-    await db.connect()  # applies migrations
+    path = settings.database.path
+    busy = settings.database.busy_timeout_seconds
+    if action == "migrate":
+        # Not under a running bot: a newer schema could change tables the running code still uses. (The
+        # bot migrates at its own start anyway.)
+        with DatabaseLock(path):
+            db = Database(path, busy_timeout=busy)
+            await db.connect(busy_wait=settings.database.busy_wait_seconds)
+            try:
+                print(f"{path}: schema version {await db.schema_version()} (up to date)")
+            finally:
+                await db.close()
+        return 0
+    # status: read as it is, beside a running bot too; a typo in the path must not create an empty file.
+    if not path.exists():
+        raise BananacordError(f"no database at {path} (set database.path in the config the bot runs with)")
+    db = Database(path, busy_timeout=busy)
+    await db.connect(busy_wait=settings.database.busy_wait_seconds, migrate=False)
     try:
-        version = await db.schema_version()
-        print(f"{settings.database.path}: schema version {version}")
-        if action == "status":
+        version, known = await db.schema_version(), latest_schema_version()
+        if version > known:
+            print(f"{path}: schema version {version}, newer than this bananacord knows ({known})")
+            return 1
+        behind = f"; {known - version} migration(s) to apply at the bot's next start" if version < known else ""
+        print(f"{path}: schema version {version}{behind}")
+        if version > 0:
             for state, count in sorted((await JobStore(db).count_by_state()).items()):
                 print(f"  {state:<10} {count}")
     finally:

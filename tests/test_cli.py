@@ -198,6 +198,81 @@ def test_database_in_a_folder_without_write_permission_is_one_line(tmp_path: Pat
     assert "[database] path" in line and "Permission denied" in line
 
 
+def user_version(db: Path, set_to: int | None = None) -> int:
+    with sqlite3.connect(db) as conn:
+        if set_to is not None:
+            conn.execute(f"PRAGMA user_version={set_to}")
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    conn.close()
+    return version
+
+
+def test_db_status_of_a_path_with_no_database_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    """A typo in [database] path must not read as "an empty database", nor leave one behind."""
+    db = tmp_path / "typo.sqlite3"
+    result = cli(tmp_path, "db", "status", "--config", str(config(tmp_path, db=db)))
+    assert result.returncode == 1
+    assert f"no database at {db}" in one_line(result.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]
+
+
+def test_db_status_reads_the_database_as_it_is_and_counts_its_jobs(tmp_path: Path) -> None:
+    """Status is a look, not a change: a database behind this code is reported behind, not migrated."""
+    db = tmp_path / "bot.sqlite3"
+    cfg = str(config(tmp_path, db=db))
+    migrated = cli(tmp_path, "db", "migrate", "--config", cfg)
+    assert migrated.returncode == 0, migrated.stderr
+    latest = user_version(db)
+    assert f"schema version {latest} (up to date)" in migrated.stdout
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO jobs (id, state, provider, model, request_json, deadline_at, created_at, updated_at)"
+            " VALUES ('j1', 'delivered', 'seaart', 'nano_banana_2', '{}', 0, 0, 0)"
+        )
+    conn.close()
+    user_version(db, latest - 1)
+    result = cli(tmp_path, "db", "status", "--config", cfg)
+    assert result.returncode == 0, result.stderr
+    assert f"schema version {latest - 1}; 1 migration(s) to apply at the bot's next start" in result.stdout
+    assert "delivered  1" in result.stdout
+    assert user_version(db) == latest - 1
+
+
+def test_a_database_a_newer_bananacord_migrated_is_refused_and_left_as_it_is(tmp_path: Path) -> None:
+    """Run after a downgrade, older code would read and write tables it does not know: `run` and `db
+    migrate` refuse in one line before contacting Discord, `db status` says why, and nothing is changed."""
+    db = tmp_path / "bot.sqlite3"
+    cfg = str(config(tmp_path, db=db))
+    assert cli(tmp_path, "db", "migrate", "--config", cfg).returncode == 0
+    newer = user_version(db) + 1
+    user_version(db, newer)
+    for command in (["run"], ["db", "migrate"]):
+        result = cli(tmp_path, *command, "--config", cfg)
+        assert result.returncode == 1, (command, result.stderr)
+        line = one_line(result.stderr)
+        assert f"schema version {newer}, written by a newer bananacord" in line, line
+        assert "Run the newer version, or restore a copy" in line
+    status = cli(tmp_path, "db", "status", "--config", cfg)
+    assert status.returncode == 1
+    assert f"schema version {newer}, newer than this bananacord knows ({newer - 1})" in status.stdout
+    assert user_version(db) == newer
+
+
+async def test_db_migrate_beside_a_running_bot_is_refused(tmp_path: Path) -> None:
+    """The running bot's code uses the tables as they are; it migrates at its own start."""
+    from bot.store.lock import DatabaseLock
+
+    db = tmp_path / "bot.sqlite3"
+    cfg = str(config(tmp_path, db=db))
+    with DatabaseLock(db):  # what `bananacord run` holds while it runs
+        code, stderr = await acli(tmp_path, "db", "migrate", "--config", cfg)
+    assert code == 1
+    line = one_line(stderr)
+    assert f"the database {db} is in use by" in line and f"pid {os.getpid()}" in line
+    assert "Stop that process first" in line
+    assert not db.exists()
+
+
 # ---- Discord -------------------------------------------------------------------------------------
 
 

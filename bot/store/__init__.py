@@ -46,6 +46,18 @@ class DatabaseBusyError(BananacordError):
         )
 
 
+class DatabaseTooNewError(BananacordError):
+    """The database was migrated by a newer bananacord than this one: its tables may not be what this code
+    reads and writes (a downgrade, or an old image started on a new volume)."""
+
+    def __init__(self, path: Path, version: int, known: int) -> None:
+        self.path = path
+        super().__init__(
+            f"the database {path} has schema version {version}, written by a newer bananacord (this one knows "
+            f"up to {known}). Run the newer version, or restore a copy of the database made before it."
+        )
+
+
 class DatabaseUnusableError(ConfigError):
     """The database file cannot be opened, is not SQLite, or cannot be written."""
 
@@ -73,6 +85,11 @@ def _migrations() -> list[tuple[int, str, str]]:
     if numbers != list(range(1, len(numbers) + 1)):
         raise RuntimeError(f"migrations must be numbered 1..n without gaps, found {numbers}")
     return found
+
+
+def latest_schema_version() -> int:
+    """The schema version this code migrates a database to."""
+    return len(_migrations())
 
 
 class Database:
@@ -104,17 +121,22 @@ class Database:
             raise RuntimeError("Database.connect() has not been called")
         return self._conn
 
-    async def connect(self, *, busy_wait: float = 30.0) -> None:
-        """Open, migrate and prove the file writable; a file that cannot serve raises DatabaseUnusableError.
-        While another program holds the database's write lock, wait for it up to ``busy_wait`` seconds
-        (``[database] busy_wait_seconds``), then raise DatabaseBusyError: a lock is not a bad path."""
+    async def connect(self, *, busy_wait: float = 30.0, migrate: bool = True) -> None:
+        """Open, migrate and prove the file writable; a file that cannot serve raises DatabaseUnusableError,
+        one a newer bananacord migrated DatabaseTooNewError. ``migrate=False`` opens it to be read as it is
+        (`bananacord db status`), neither migrated nor written. While another program holds the database's
+        write lock, wait for it up to ``busy_wait`` seconds (``[database] busy_wait_seconds``), then raise
+        DatabaseBusyError: a lock is not a bad path."""
         make_parent(self.path)
         began = time.monotonic()
         told = False
         while True:
             try:
-                await self._open()
+                await self._open(migrate)
                 return
+            except DatabaseTooNewError:
+                await self.close()
+                raise
             except sqlite3.Error as exc:
                 await self.close()
                 if not storage_busy(exc):
@@ -126,7 +148,7 @@ class Database:
                     told = True
                 await asyncio.sleep(BUSY_START_PAUSE)
 
-    async def _open(self) -> None:
+    async def _open(self, migrate: bool) -> None:
         # Opened once in a thread we wait for: when the open itself fails, aiosqlite leaves its worker
         # thread reporting to an event loop that may be closed by then (a traceback on exit).
         await asyncio.to_thread(_try_open, self.path)
@@ -138,8 +160,9 @@ class Database:
         await self._conn.execute("PRAGMA journal_mode=WAL")
         await self._conn.execute("PRAGMA foreign_keys=ON")
         await self._conn.execute("PRAGMA synchronous=NORMAL")
-        await self.migrate()
-        await self._check_writable()
+        if migrate:
+            await self.migrate()
+            await self._check_writable()
         # Counted for the load benchmark's "statements per job" (bench/load.py); a callback per
         # statement costs well under a microsecond.
         await self._conn.set_trace_callback(self._count)
@@ -200,6 +223,9 @@ class Database:
     async def migrate(self) -> int:
         """Apply every migration newer than PRAGMA user_version, each in its own transaction."""
         current = await self.schema_version()
+        known = latest_schema_version()
+        if current > known:
+            raise DatabaseTooNewError(self.path, current, known)
         applied = current
         for number, name, sql in _migrations():
             if number <= current:
