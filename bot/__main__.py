@@ -64,8 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     usage.add_argument("--user", type=int, default=None, help="one member's report")
     usage.add_argument("--format", choices=["table", "csv", "json"], default="table")
 
-    db = command("db", help="database maintenance")
-    db.add_argument("action", choices=["migrate", "status"])
+    db = command("db", help="database upkeep: migrate, status, backup FILE")
+    db.add_argument("action", choices=["migrate", "status", "backup"])
+    db.add_argument("file", nargs="?", type=Path, default=None, help="backup: the new file to copy the database to")
     return parser
 
 
@@ -107,7 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "health":
             return _health(settings, args.max_age)
         if args.command == "db":
-            return asyncio.run(_db(settings, args.action))
+            from bot.db_cli import run_db
+
+            return asyncio.run(run_db(settings, args.action, args.file))
     except ConfigError as exc:
         print(f"bananacord: config error: {exc.user_message}", file=sys.stderr)
         return 2
@@ -165,45 +168,6 @@ def _health(settings: Settings, max_age: float) -> int:
         print(f"unhealthy: last heartbeat {age:.0f} s ago (limit {max_age:.0f} s)")
         return 1
     print(f"healthy: last heartbeat {age:.0f} s ago")
-    return 0
-
-
-async def _db(settings: Settings, action: str) -> int:
-    from bot.errors import BananacordError
-    from bot.store import Database, latest_schema_version
-    from bot.store.jobs import JobStore
-    from bot.store.lock import DatabaseLock
-
-    path = settings.database.path
-    busy = settings.database.busy_timeout_seconds
-    if action == "migrate":
-        # Not under a running bot: a newer schema could change tables the running code still uses. (The
-        # bot migrates at its own start anyway.)
-        with DatabaseLock(path):
-            db = Database(path, busy_timeout=busy)
-            await db.connect(busy_wait=settings.database.busy_wait_seconds)
-            try:
-                print(f"{path}: schema version {await db.schema_version()} (up to date)")
-            finally:
-                await db.close()
-        return 0
-    # status: read as it is, beside a running bot too; a typo in the path must not create an empty file.
-    if not path.exists():
-        raise BananacordError(f"no database at {path} (set database.path in the config the bot runs with)")
-    db = Database(path, busy_timeout=busy)
-    await db.connect(busy_wait=settings.database.busy_wait_seconds, migrate=False)
-    try:
-        version, known = await db.schema_version(), latest_schema_version()
-        if version > known:
-            print(f"{path}: schema version {version}, newer than this bananacord knows ({known})")
-            return 1
-        behind = f"; {known - version} migration(s) to apply at the bot's next start" if version < known else ""
-        print(f"{path}: schema version {version}{behind}")
-        if version > 0:
-            for state, count in sorted((await JobStore(db).count_by_state()).items()):
-                print(f"  {state:<10} {count}")
-    finally:
-        await db.close()
     return 0
 
 

@@ -258,6 +258,49 @@ def test_a_database_a_newer_bananacord_migrated_is_refused_and_left_as_it_is(tmp
     assert user_version(db) == newer
 
 
+def _job_ids(db: Path) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        ids = [str(r[0]) for r in conn.execute("SELECT id FROM jobs ORDER BY id")]
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+    return ids
+
+
+def _insert_job(conn: sqlite3.Connection, job_id: str) -> None:
+    conn.execute(
+        "INSERT INTO jobs (id, state, provider, model, request_json, deadline_at, created_at, updated_at)"
+        " VALUES (?, 'delivered', 'seaart', 'nano_banana_2', '{}', 0, 0, 0)",
+        (job_id,),
+    )
+
+
+async def test_db_backup_copies_what_is_committed_while_a_bot_holds_the_database_and_writes(tmp_path: Path) -> None:
+    """The copy is made beside a running bot (its lock held, a write of its open and not yet committed) and is
+    a whole database: the committed jobs, the schema version, not the write in progress. An existing file is
+    never overwritten."""
+    from bot.store.lock import DatabaseLock
+
+    db, copy = tmp_path / "bot.sqlite3", tmp_path / "copy.sqlite3"
+    cfg = str(config(tmp_path, db=db))
+    assert cli(tmp_path, "db", "migrate", "--config", cfg).returncode == 0
+    writer = sqlite3.connect(db, isolation_level=None)
+    try:
+        _insert_job(writer, "committed")
+        writer.execute("BEGIN IMMEDIATE")
+        _insert_job(writer, "in-progress")
+        with DatabaseLock(db):
+            code, stderr = await acli(tmp_path, "db", "backup", str(copy), "--config", cfg)
+        writer.execute("COMMIT")
+    finally:
+        writer.close()
+    assert code == 0, stderr
+    assert _job_ids(copy) == ["committed"]
+    assert user_version(copy) == user_version(db)
+    again = cli(tmp_path, "db", "backup", str(copy), "--config", cfg)
+    assert again.returncode == 1 and "already exists" in one_line(again.stderr)
+    assert _job_ids(copy) == ["committed"]
+
+
 async def test_db_migrate_beside_a_running_bot_is_refused(tmp_path: Path) -> None:
     """The running bot's code uses the tables as they are; it migrates at its own start."""
     from bot.store.lock import DatabaseLock
