@@ -51,6 +51,7 @@ EXTENSIONS = (
     "cogs.moderation",
     "cogs.end_notices",
     "cogs.deleted_messages",
+    "cogs.help",
 )
 
 

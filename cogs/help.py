@@ -1,0 +1,104 @@
+"""/help: what the bot does and how to use it, privately, with the facts of this server and member.
+
+A member who just found the bot sees, in one private answer, how to make an image, how to keep working
+on one (buttons, replies, the message menu), the models served here and which one they get when they
+name none, and what they have left of their quota; moderators and admins also see their own commands.
+Only what this member may use is listed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import Bananacord
+from bot.preferences import preferred_model
+from bot.quotas import QuotaStatus
+from cogs.admin import is_admin
+from cogs.imagine import member_of
+from cogs.moderation import is_moderator
+from cogs.private_answers import answer_privately
+from cogs.remix import MENU_NAME
+
+BANANA = discord.Colour(0xF5C518)
+
+MAKE = (
+    "`/imagine prompt:` and describe the image. Attach reference images (`image1`…`image10`) or link "
+    "messages with images (`references:`) to draw from them; `model`, `aspect_ratio`, `resolution` and "
+    "`count` (up to 4 at once) are optional. You are charged only for images you receive."
+)
+KEEP_WORKING = (
+    "Under each image: 🔀 **Vary** a new take · ✏️ **Edit** say what should change · 🔍 **Re-render** at a "
+    "larger size · 🔁 **Re-roll** the same request again · 🗑️ **Delete**.\n"
+    "**Reply** to one of the bot's images with what to change.\n"
+    f"Any message with an image: right-click (long-press on mobile) → **Apps** → **{MENU_NAME}**."
+)
+YOURS = (
+    "`/preferences` your own defaults for what you leave out · `/jobs` what you have generating, and your "
+    "latest images · `/quota show` what you have left"
+)
+MODERATORS = (
+    "`/mod safety set|show` how strict the safety filter is, per server and channel · `/mod blockterm "
+    "add|remove|list|builtin` · `/mod ban|unban|bans` · `/mod logchannel` · `/mod settings`"
+)
+ADMINS = (
+    "`/admin defaults` the server's model, provider and images per prompt · `/admin providers` · "
+    "`/quota set|grant|reset` · `/usage report|export`"
+)
+
+
+def quota_line(status: QuotaStatus) -> str | None:
+    """The member's tightest limit in one line, or None when nothing limits them."""
+    if status.unlimited:
+        return None
+    limited = [w for w in status.windows if w.remaining is not None]
+    if not limited:
+        return None
+    tightest = min(limited, key=lambda w: w.remaining or 0)
+    words = {"daily": "today", "weekly": "this week", "monthly": "this month"}[tightest.window]
+    return f"**{tightest.remaining} units** left {words} (resets <t:{int(tightest.resets_at)}:R>)"
+
+
+class Help(commands.Cog):
+    def __init__(self, bot: Bananacord) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="help")
+    @app_commands.guild_only()
+    async def help(self, interaction: discord.Interaction[Any]) -> None:
+        """How to make images with the bot and keep working on them; your quota and defaults here."""
+        embed = discord.Embed(title="🍌 Bananacord", description=MAKE, colour=BANANA)
+        models = await self._models(interaction.guild_id or 0, interaction.user.id)
+        embed.add_field(name="Models here", value=models)
+        embed.add_field(name="Keep working on an image", value=KEEP_WORKING, inline=False)
+        yours = YOURS
+        if self.bot.settings.quotas.enabled:
+            left = quota_line(await self.bot.services.quotas.status(member_of(interaction)))
+            if left is not None:
+                yours = f"{left}\n{YOURS}"
+        embed.add_field(name="Yours", value=yours, inline=False)
+        if is_moderator(interaction, self.bot.settings.moderation.moderator_role_id):
+            embed.add_field(name="Moderators", value=MODERATORS, inline=False)
+        if is_admin(interaction, self.bot.settings.admin.role_id):
+            embed.add_field(name="Admins", value=ADMINS, inline=False)
+        await answer_privately(interaction, embed=embed)
+
+    async def _models(self, guild_id: int, user_id: int) -> str:
+        """Each model an enabled provider serves; the one an /imagine without ``model`` uses, and why."""
+        services = self.bot.services
+        catalogue = services.catalogue
+        server = (await services.settings_store.guild_defaults(guild_id)).default_model
+        server = server or self.bot.settings.imagine.default_model
+        mine = preferred_model(catalogue, await services.preferences.get(guild_id, user_id))
+        lines = []
+        for model in catalogue.models():
+            why = "your default" if model == mine else "the server's default" if model == server and not mine else ""
+            lines.append(catalogue.display_name(model) + (f" ({why})" if why else ""))
+        return "\n".join(lines) or "None: no provider is enabled. Tell an admin."
+
+
+async def setup(bot: Bananacord) -> None:
+    await bot.add_cog(Help(bot))

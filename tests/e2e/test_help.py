@@ -1,0 +1,60 @@
+"""/help through the fake Discord: a private answer that shows a member how to make an image and keep
+working on it, with this server's facts (the models served, the one they get, what they have left) and
+only the commands this member may use."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from bot.config import Settings
+from bot.testing.discord import ADMIN_PERMISSIONS, FakeDiscord, FakeInteraction
+from bot.testing.providers import FakeSeaArt
+from tests.conftest import RunningBot
+from tests.e2e.edits import jobs
+
+
+async def help_fields(discord_fake: FakeDiscord, **kwargs: Any) -> dict[str, str]:
+    """The /help answer's fields as {name: value}, after checking it was private and pings no one."""
+    interaction: FakeInteraction = await discord_fake.slash_command("help", {}, **kwargs)
+    await discord_fake.wait_for(lambda: bool(interaction.callbacks), timeout=10)
+    data = interaction.callbacks[0]["data"]
+    assert data["flags"] & 64, "answered privately"
+    assert data["allowed_mentions"]["parse"] == []
+    (embed,) = data["embeds"]
+    assert "/imagine prompt:" in embed["description"]
+    return {field["name"]: field["value"] for field in embed["fields"]}
+
+
+async def test_help_shows_a_member_the_models_their_default_what_is_left_and_only_their_commands(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    fields = await help_fields(discord_fake)
+    assert list(fields) == ["Models here", "Keep working on an image", "Yours"]
+    assert fields["Models here"].splitlines() == ["Nano Banana 2 (the server's default)", "Nano Banana Pro"]
+    keep_working = fields["Keep working on an image"]
+    assert "**Vary**" in keep_working and "**Reply**" in keep_working and "Edit with Nano Banana" in keep_working
+    daily = settings.quotas.daily
+    assert f"**{daily} units** left today" in fields["Yours"] and "`/quota show`" in fields["Yours"]
+
+    # An image received costs its units; a preferred model becomes the one named as theirs.
+    command = await discord_fake.slash_command("imagine", {"prompt": "a lighthouse"})
+    await discord_fake.wait_for(lambda: [r["state"] for r in jobs(settings)] == ["delivered"], timeout=20)
+    assert command.callbacks
+    with sqlite3.connect(settings.database.path) as conn:
+        (cost,) = conn.execute("SELECT SUM(units) FROM ledger WHERE kind = 'commit'").fetchone()
+    conn.close()
+    assert cost > 0
+    saved = await discord_fake.slash_command("preferences", {"model": "nano_banana_pro"})
+    await discord_fake.wait_for(lambda: bool(saved.callbacks), timeout=10)
+    fields = await help_fields(discord_fake)
+    assert fields["Models here"].splitlines() == ["Nano Banana 2", "Nano Banana Pro (your default)"]
+    assert f"**{daily - cost} units** left today" in fields["Yours"]
+
+
+async def test_help_lists_the_moderators_and_admins_commands_to_those_who_may_use_them(
+    running_bot: RunningBot, discord_fake: FakeDiscord
+) -> None:
+    fields = await help_fields(discord_fake, user_id=discord_fake.admin_id, permissions=ADMIN_PERMISSIONS)
+    assert "`/mod blockterm" in fields["Moderators"] and "`/mod ban" in fields["Moderators"]
+    assert "`/admin defaults`" in fields["Admins"] and "`/usage report" in fields["Admins"]
