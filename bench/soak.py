@@ -84,6 +84,7 @@ from harness import (
     BotSource,
     Config,
     base_config,
+    free_port,
     kill_bot,
     machine,
     render_config,
@@ -148,6 +149,7 @@ class Plan:
     guild_in_flight: int | None = None  # images the server may have generating at once, with quota_daily
     guild_monthly: int | None = None  # units the server may use a month, with quota_daily
     moderation: float | None = None  # seconds into the sending when a moderator blocks a term and bans a member
+    callbacks: bool = False  # kie.ai calls the bot back (CALLBACK_MIX: some lost, replayed, forged or late)
 
     def quotas(self) -> dict[str, Any]:
         """The [quotas] section the bot runs with."""
@@ -220,6 +222,14 @@ LOST_ANSWER_PATHS = rf"{CALLBACK_PATHS}|^/channels/\d+/messages$"
 # The fakes a soak can run, by provider name; all take chaos (bot/testing/providers/_base.py), all but Gemini
 # time mode too (Gemini answers a create with the image: it has no job time). Segmind runs its v2 queue.
 SOAK_PROVIDERS = ("seaart", "kie", "sinancode", "segmind", "gemini")
+# --callbacks: how the fake kie.ai delivers each task's callback (bot/testing/providers/kie.py), drawn per
+# task: most arrive, some never do (the job must still be polled to its end), some are replayed, signed
+# with another key or sent after the job was polled to its end; and any sent while the bot is down are lost.
+CALLBACK_MIX = (("normal", 0.55), ("lost", 0.15), ("twice", 0.1), ("bad_signature", 0.1), ("late:6", 0.1))
+WEBHOOK_HMAC_KEY = "bench-webhook-hmac-key"
+# A job expecting a callback is polled this often anyway ([callbacks] fallback_poll_seconds): short enough
+# that a lost callback's job ends well within the soak's deadline.
+CALLBACK_FALLBACK_POLL = 10.0
 
 
 def make_fakes(plan: Plan) -> dict[str, FakeProviderServer[Any]]:
@@ -247,6 +257,13 @@ def make_fakes(plan: Plan) -> dict[str, FakeProviderServer[Any]]:
             fakes[name] = FakeSeaArt(**options)
         elif name == "segmind":
             fakes[name] = FakeSegmind(**options)
+        elif name == "kie" and plan.callbacks:
+            kie = FakeKie(flavour="kie", webhook_hmac_key=WEBHOOK_HMAC_KEY, **options)
+            modes = random.Random(f"{plan.seed}-callbacks")
+            kinds, weights = zip(*CALLBACK_MIX, strict=True)
+            # More than any soak creates: every create, retries and failovers included, draws its own.
+            kie.script_callbacks(*modes.choices(kinds, weights, k=10 * plan.jobs))
+            fakes[name] = kie
         else:
             fakes[name] = FakeKie(flavour="sinancode" if name == "sinancode" else "kie", **options)
     return fakes
@@ -277,6 +294,14 @@ def write_config(
         "shutdown_grace_seconds": SHUTDOWN_GRACE,
     }
     config["quotas"] = plan.quotas()
+    if plan.callbacks:
+        port = free_port()
+        config["callbacks"] = {
+            "enabled": True,
+            "public_url": f"http://127.0.0.1:{port}",
+            "listen_port": port,
+            "fallback_poll_seconds": CALLBACK_FALLBACK_POLL,
+        }
     if plan.busy_timeout is not None:
         config["database"]["busy_timeout_seconds"] = plan.busy_timeout
     config[""] = {"log_level": plan.log_level}
@@ -368,6 +393,7 @@ class Run:
     moderation: list[str] = field(default_factory=list)  # --moderation: how the moderator's commands went
     moderation_problems: list[str] = field(default_factory=list)  # jobs a confirmed rule should have stopped
     db_locks: list[str] = field(default_factory=list)  # --db-locks: when the lock was held
+    callbacks: str = ""  # --callbacks: what the fake kie.ai sent and how the bot answered
 
     def problems(self) -> list[str]:
         return (
@@ -415,7 +441,7 @@ async def run_soak(plan: Plan) -> Run:
             discord_fake.lose_answers(plan.lost_answers, seed=plan.seed, path_regex=LOST_ANSWER_PATHS)
             config = write_config(workdir, discord_fake, fakes, plan)
             db = workdir / "bot.sqlite3"
-            env = BotSource().env()
+            env = BotSource().env({"KIE_WEBHOOK_HMAC_KEY": WEBHOOK_HMAC_KEY} if plan.callbacks else None)
             # Unique per run as well as per command: a prompt with more tasks than jobs is a double create.
             prompts = [f"soak {plan.seed}-{i}: a ripe banana on a blue plate" for i in range(plan.jobs)]
             if plan.moderation is not None:
@@ -509,7 +535,7 @@ async def run_soak(plan: Plan) -> Run:
             posted = [r.message for r in replies.posted if r.message is not None]
             moderation_problems = moderator.problems(db, sent + reworks.presses, posted) if moderator else []
             errors = log_errors(workdir / "bot.log")
-            leaks = log_secrets(workdir / "bot.log", (BOT_TOKEN, PROVIDER_KEY))
+            leaks = log_secrets(workdir / "bot.log", (BOT_TOKEN, PROVIDER_KEY, WEBHOOK_HMAC_KEY))
             action_problems = actions.problems(db, record.finished) + providers_not_told(
                 db, record.cancels, record.finished
             )
@@ -532,9 +558,21 @@ async def run_soak(plan: Plan) -> Run:
         log_secrets=leaks,
         channel_deleted=f"{doomed.sent} commands sent in it, deleted {doomed.deleted}" if doomed else "",
         db_locks=locks_held,
+        callbacks=callback_line(fakes.get("kie")) if plan.callbacks else "",
         moderation=moderation,
         moderation_problems=moderation_problems,
     )
+
+
+def callback_line(kie: FakeProviderServer[Any] | None) -> str:
+    """What kie.ai's callbacks were (by how the fake sent them) and what the bot answered them."""
+    if not isinstance(kie, FakeKie):
+        return "none (kie is not among the providers)"
+    sent = Counter(c.mode.partition(":")[0] for c in kie.callbacks)
+    answered = Counter(str(c.status) if c.status is not None else "unreached" for c in kie.callbacks)
+    modes = ", ".join(f"{mode} {n}" for mode, n in sorted(sent.items()))
+    answers = ", ".join(f"{status} {n}" for status, n in sorted(answered.items()))
+    return f"{len(kie.callbacks)} sent ({modes or 'none'}); the bot answered: {answers or 'nothing'}"
 
 
 def report(run: Run, plan: Plan) -> None:
@@ -564,6 +602,8 @@ def report(run: Run, plan: Plan) -> None:
             f"{name} chaos {plan.chaos:.0%} of API calls: {sum(counted.values())} faults in "
             f"{run.provider_calls[name]} calls ({faults}; hangs held {plan.hang:g} s)"
         )
+    if run.callbacks:
+        print(f"kie.ai callbacks (fallback poll every {CALLBACK_FALLBACK_POLL:g} s): {run.callbacks}")
     if run.db_locks:
         print(f"the database's write lock held by another program at: {', '.join(run.db_locks)}")
     if run.channel_deleted:
@@ -696,6 +736,11 @@ def main() -> None:
         metavar="S",
         help="S s into the sending, a moderator blocks a term and bans the second member (needs --members 2+)",
     )
+    parser.add_argument(
+        "--callbacks",
+        action="store_true",
+        help="kie.ai calls the bot back when a task ends; some callbacks lost, replayed, forged or late",
+    )
     parser.add_argument("--deadline", type=float, default=90.0, help="[jobs] deadline_seconds (90)")
     parser.add_argument("--drain", type=float, default=240.0, help="seconds to let every job end (240)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the chaos and the provider times (1)")
@@ -758,6 +803,7 @@ def main() -> None:
         moderation=args.moderation,
         guild_in_flight=args.guild_in_flight,
         guild_monthly=args.guild_monthly,
+        callbacks=args.callbacks,
     )
     run = asyncio.run(run_soak(plan))
     report(run, plan)

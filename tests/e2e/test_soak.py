@@ -15,7 +15,8 @@ Segmind (no idempotency and no cancel: a create sent twice is two paid images) f
 (its answer to a create is the image itself), under the hostile answers too (drips, JSON nested past the
 parser). Another holds the ledger to binding quotas: members running out of units and of requests in
 flight mid-run, under chaos and a kill, replayed in the order the bot wrote it; another a moderator's ban
-and blocked term to the moment the moderator saw them confirmed, across a kill. Two more tests put one
+and blocked term to the moment the moderator saw them confirmed, across a kill; another kie.ai's callbacks
+(lost, replayed, forged, late, or due while the bot is down) across a kill. Two more tests put one
 fault at one exact arrow of the flow and hold the bot to the same rules: a kill
 while the member's command is being acknowledged, and a Discord 503 on the edit that tells the member
 why their job failed.
@@ -28,6 +29,8 @@ import contextlib
 import json
 import random
 import signal
+import socket
+import sqlite3
 import subprocess
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -62,6 +65,12 @@ JOBS = 30
 SEED = 7
 # Every BATCH_EVERY-th command asks for three images (a batch).
 BATCH_EVERY = 5
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def stop(*procs: subprocess.Popen[bytes] | None) -> None:
@@ -340,6 +349,80 @@ async def test_segmind_failing_over_to_gemini_under_hostile_answers_and_a_kill_c
     assert result.delivered >= jobs // 2, report
     assert actions.problems(db, record.finished) == []
     assert "Traceback" not in log.read_text(errors="replace") and log_errors(log) == []
+
+
+# How the fake kie.ai delivers a task's callback (bot/testing/providers/kie.py): at once, never, twice (a
+# replay), signed with another key, or 3 s after the task ended.
+CALLBACK_MODES = ("normal", "lost", "twice", "bad_signature", "late:3")
+WEBHOOK_HMAC_KEY = "test-soak-webhook-key-51c2"
+
+
+async def test_kie_callbacks_lost_replayed_forged_or_late_across_a_kill_lose_nothing(tmp_path: Path) -> None:
+    """kie.ai calls the bot back when a task ends; under chaos some callbacks never come, come twice, come
+    signed with another key or come after the job was polled to its end, and those due while the bot is
+    killed reach nobody. Every job still ends once, settled and explained, by its callback or by the slow
+    fallback poll."""
+    times = random.Random(SEED)
+    kie = FakeKie(
+        flavour="kie",
+        api_key=SEAART_KEY,
+        provider_time=lambda: times.uniform(0.5, 2.0),
+        chaos=Chaos(rate=0.2, seed=SEED + 3, hang_seconds=2.0),
+        webhook_hmac_key=WEBHOOK_HMAC_KEY,
+    )
+    # In turns, so that every kind comes up among the twenty-odd tasks: half of them arrive as they should.
+    kie.script_callbacks(*[mode for turn in range(30) for mode in ("normal", CALLBACK_MODES[1 + turn % 4])])
+    log = tmp_path / "bot.log"
+    db = tmp_path / "bot.sqlite3"
+    env = bot_env() | {provider_class("kie").key_env: SEAART_KEY, "KIE_WEBHOOK_HMAC_KEY": WEBHOOK_HMAC_KEY}
+    jobs = 20
+    sent: list[FakeInteraction] = []
+    first: subprocess.Popen[bytes] | None = None
+    second: subprocess.Popen[bytes] | None = None
+    async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, kie:
+        discord_fake.chaos(0.1, seed=SEED)
+        config = write_config(tmp_path, discord_fake, ("kie", kie), deadline=30)
+        port = free_port()
+        # A job waiting for a callback is polled only every fallback_poll_seconds: a lost one costs that.
+        config.write_text(
+            config.read_text(encoding="utf-8")
+            + f'[callbacks]\nenabled = true\npublic_url = "http://127.0.0.1:{port}"\nlisten_port = {port}\n'
+            + "fallback_poll_seconds = 2\n",
+            encoding="utf-8",
+        )
+        try:
+            first = start_process(config, log, env)
+            await discord_fake.wait_until_ready(timeout=30)
+            await imagine(discord_fake, sent, 0, jobs // 2, batches=True)
+            await discord_fake.wait_for(lambda: all(i.acknowledged for i in sent), timeout=15)
+            await discord_fake.wait_for(lambda: bool(with_image(discord_fake, sent)), timeout=20)
+            # Killed with tasks running: their callbacks come while no bot listens.
+            await kill(first, discord_fake)
+            await asyncio.sleep(1.0)
+
+            second = start_process(config, log, env)
+            await discord_fake.wait_until_ready(timeout=30)
+            await imagine(discord_fake, sent, jobs // 2, jobs - jobs // 2, batches=True)
+            await settle(discord_fake, second, db, sent, log)
+        finally:
+            stop(first, second)
+
+    _, result, report = judged(db, discord_fake, [kie], sent)
+    assert result.delivered >= jobs // 2, report
+    answers = Counter((c.mode.partition(":")[0], c.status) for c in kie.callbacks)
+    # Callbacks woke jobs, forged ones were refused, and some came while the bot was down.
+    assert answers[("normal", 200)] > 0, answers
+    assert answers[("bad_signature", 401)] > 0 and not any(
+        status not in (401, None) for mode, status in answers if mode == "bad_signature"
+    ), answers
+    assert any(status is None for _, status in answers), answers
+    # A job whose task never called back (lost, or only with a forged signature) was delivered anyway.
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        states = dict(conn.execute("SELECT provider_job_id, state FROM jobs WHERE provider_job_id IS NOT NULL"))
+    unheard = [t.task_id for t in kie.jobs.values() if t.callback_mode in ("lost", "bad_signature")]
+    assert any(states.get(task) == "delivered" for task in unheard), (unheard, states)
+    assert log_errors(log) == []
+    assert WEBHOOK_HMAC_KEY not in log.read_text(errors="replace")
 
 
 async def test_members_running_out_of_quota_under_chaos_and_a_kill_are_never_charged_past_their_limits(
