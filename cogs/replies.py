@@ -47,7 +47,7 @@ from bot.nonces import message_nonce
 from bot.preferences import preferred_model
 from bot.render import REFUSED_MARK, candidate_label
 from bot.store.jobs import Job, NewJob
-from bot.store.refusals import storage_busy
+from bot.store.refusals import storage_busy, write_can_wait
 from bot.store.reply_notes import NoteInChannel, ReplyNotes
 from bot.unread_mark import UnreadMark, earliest
 from cogs.channel_notes import ChannelNotes
@@ -242,8 +242,11 @@ class Replies(commands.Cog):
                         read, looked = read + 1, looked + 1
                         try:
                             await self.on_message(message)
-                        except Exception:
-                            log.exception("catch-up: reply %s", message.id)
+                        except Exception as exc:
+                            if not write_can_wait(exc):
+                                log.exception("catch-up: reply %s", message.id)
+                            else:  # as for a live reply (Bananacord.on_error): nothing of it was kept
+                                log.warning("catch-up: reply %s: the database refused a write (%s)", message.id, exc)
                     if read == CATCH_UP_MESSAGES:
                         log.warning(
                             "catch-up: channel %s had more than %d messages while the bot was away; replies "
@@ -557,7 +560,7 @@ class Replies(commands.Cog):
             if dealt:
                 if in_channel is not None:
                     self._channel_notes.delete_later(in_channel)
-                await self._notes.record(message.id, now=time.time(), in_channel=in_channel)  # owed no more
+                await self._record(message.id, in_channel)
                 return
             if pause is None:
                 break
@@ -570,6 +573,15 @@ class Replies(commands.Cog):
             await self._mark_refused(message)
         if owed:
             await self._settle(message.id)
+
+    async def _record(self, message_id: int, in_channel: NoteInChannel | None) -> None:
+        """Keep that the member was told (owed no more). The member has the note either way: a database that
+        refuses the write (another program holds its lock) is a warning, not the reply's failure; the next
+        start, reading this reply again, may then tell the member once more."""
+        try:
+            await self._notes.record(message_id, now=time.time(), in_channel=in_channel)
+        except sqlite3.Error as exc:
+            log.warning("reply %s: told, but could not keep that it was (%s)", message_id, exc)
 
     async def _owe(self, message: discord.Message) -> None:
         """Keep that a note about ``message`` is waiting to be tried again: a stop during its pauses (about

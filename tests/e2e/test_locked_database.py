@@ -580,3 +580,47 @@ async def test_the_edit_menu_used_while_another_program_holds_the_database_is_an
     assert "database is busy" in private_answer(used)
     assert rows(db) == [] and seaart.creates == []
     assert " ERROR " not in log.read_text(encoding="utf-8")
+
+
+async def test_a_reply_refused_while_another_program_holds_the_database_is_told_without_an_error(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A banned member replies to an image asking for an edit while the bot's gateway session is lost: the
+    new session's catch-up finds the reply and refuses it (no write needed), and while its DM is on the way
+    another program takes the database. The member gets the note; keeping that it was sent is a write the
+    lock refuses, which is a warning. Before, that write's error escaped the reply and the catch-up logged
+    it at ERROR with a traceback (found by `bench/soak.py --callbacks --seed 150`)."""
+    config = write_config(tmp_path, discord_fake, seaart, busy_timeout=BUSY)
+    db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
+    member = discord_fake.member_id
+
+    def connected(times: int) -> bool:
+        return log.read_text(encoding="utf-8").count("bot.app: connected as") >= times
+
+    def dm_failed() -> bool:
+        return any(r.path == "/users/@me/channels" and r.status == 500 for r in discord_fake.requests)
+
+    with bot_processes(config, log) as start:
+        start()
+        await discord_fake.wait_for(lambda: connected(1), timeout=30)  # its guilds too: a session to lose
+        first = await discord_fake.slash_command("imagine", {"prompt": "a harbour at dawn"})
+        await discord_fake.wait_for(lambda: states(db) == ["delivered"], timeout=20)
+        ban = await discord_fake.slash_command(
+            "mod ban", {"member": member, "reason": "spam"}, user_id=discord_fake.moderator_id
+        )
+        await discord_fake.wait_for(lambda: bool(ban.callbacks), timeout=10)
+        assert first.original_message_id is not None
+        # The DM's first try fails (discord.py tries again a second later): the lock is taken meanwhile.
+        discord_fake.fail_next("POST", r"/users/@me/channels$", status=500)
+        # Discord drops the connection and will not resume the session: the reply reaches nobody, and the
+        # new session's catch-up reads it from the channel.
+        await discord_fake.drop_gateway(forget_sessions=True)
+        reply = await discord_fake.post_message("make it night", reply_to=first.original_message_id, live=False)
+        await discord_fake.wait_for(dm_failed, timeout=20)
+        with writes_refused("locked", None, db):
+            await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 1, timeout=10)
+            await asyncio.sleep(PAST_BUSY)  # keeping that the note went has been refused by now
+    (note,) = discord_fake.dms_to(member)
+    assert "banned from using this bot" in (note.content or "") and f"/{reply.id}" in (note.content or "")
+    assert states(db) == ["delivered"] and len(seaart.creates) == 1
+    warned_without_an_error(log, f"reply {reply.id}: told, but could not keep that it was (database is locked)")
