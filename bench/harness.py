@@ -17,7 +17,6 @@ import functools
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -283,13 +282,6 @@ async def wait_exit(bot: BotProcess, timeout: float) -> None:
     # Polled, not proc.wait(): the bot needs this event loop (the fakes) to finish its shutdown.
     while bot.alive() and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.1)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def read_stats(db: Path) -> dict[str, float] | None:

@@ -60,7 +60,6 @@ from harness import (
     BotProcess,
     BotSource,
     StartFailed,
-    free_port,
     interactions_for,
     machine,
     peak_per_second,
@@ -76,6 +75,7 @@ from bot.config import JobsSettings, ProviderSettings
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeJob, FakeKie, FakeProviderServer, FakeSeaArt, Recorded, make_png
 from bot.testing.providers.kie import FakeKieJob
+from bot.testing.serving import free_port
 
 # One job kind throughout, so the learned schedule's history applies to the measured jobs.
 RESOLUTION = "1K"

@@ -84,7 +84,6 @@ from harness import (
     BotSource,
     Config,
     base_config,
-    free_port,
     kill_bot,
     machine,
     render_config,
@@ -96,6 +95,7 @@ from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.discord.faults import CALLBACK_PATHS
 from bot.testing.providers import Chaos, FakeGemini, FakeKie, FakeSeaArt, FakeSegmind
 from bot.testing.providers._base import FAULTS, FakeProviderServer, Fault, ImageStyle
+from bot.testing.serving import free_port
 from bot.testing.soak import (
     GENEROUS_QUOTAS,
     Audit,

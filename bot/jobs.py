@@ -1713,7 +1713,11 @@ class JobRunner:
             _log_refused_or_error(exc, "job %s: could not record its completion time", job.id)
 
     async def called_back(self, provider: str, provider_job_id: str) -> bool:
-        """A provider says this job has ended: poll it now (once, to confirm). False if not ours."""
+        """A provider says this job has ended: poll it now (once, to confirm). False if not ours.
+
+        The wake-up is poll bookkeeping, kept in memory (``note_poll``): a restart polls every unfinished job
+        at once anyway, and a write here was refused whenever another program held the database, so the
+        callback was answered 500 and logged at ERROR by aiohttp (bench/soak.py --callbacks, seed 152)."""
         job = await self.store.find_active(provider, provider_job_id)
         if job is None or job.state not in (JobState.SUBMITTED, JobState.RUNNING):
             return False
@@ -1722,7 +1726,14 @@ class JobRunner:
             if fresh is None or fresh.state not in (JobState.SUBMITTED, JobState.RUNNING):
                 return False
             self._called_back.add(job.id)
-            await self.store.update(fresh, now=self.clock(), next_poll_at=self.clock())
+            try:
+                await self.store.note_poll(fresh, next_poll_at=self.clock())
+            except Exception as exc:  # a job the store was not watching is written: that may be refused
+                if not write_can_wait(exc):
+                    raise
+                log.warning(
+                    "job %s: a callback's wake-up was not written (%s); it is polled now all the same", job.id, exc
+                )
         self.wake()
         return True
 

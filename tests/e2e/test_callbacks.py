@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -23,16 +22,11 @@ from bot.callbacks import PATH, kie_signature
 from bot.config import Settings, load_settings
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeKie
+from bot.testing.serving import free_port
 from tests.conftest import BOT_TOKEN, RunningBot, start_bot
 
 KEY = "test-kie-key-7d1e"
 HMAC_KEY = "test-webhook-hmac-key-3c9a"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -41,17 +35,32 @@ async def kie() -> AsyncIterator[FakeKie]:
         yield fake
 
 
-def settings_for(tmp_path: Path, discord_fake: FakeDiscord, kie: FakeKie, port: int, **callbacks: Any) -> Settings:
+def settings_for(
+    tmp_path: Path,
+    discord_fake: FakeDiscord,
+    kie: FakeKie,
+    port: int,
+    *,
+    busy_timeout: float = 5.0,
+    retry_after: float = 15.0,
+    **callbacks: Any,
+) -> Settings:
+    """``busy_timeout``: [database] busy_timeout_seconds; ``retry_after``: [jobs] max_poll_interval_seconds,
+    which is also how long a step that failed waits to be tried again."""
     return load_settings(
         None,
         discord_token=BOT_TOKEN,
         kie_api_key=KEY,
         kie_webhook_hmac_key=HMAC_KEY,
         discord={"api_base_url": discord_fake.api_base_url, "gateway_url": discord_fake.gateway_url},
-        database={"path": str(tmp_path / "bot.sqlite3")},
+        database={"path": str(tmp_path / "bot.sqlite3"), "busy_timeout_seconds": busy_timeout},
         providers={"seaart": {"enabled": False}, "kie": {"enabled": True, "base_url": kie.base_url}},
         imagine={"default_provider": "kie"},
-        jobs={"progress_interval_seconds": 0},
+        jobs={
+            "progress_interval_seconds": 0,
+            "poll_interval_seconds": min(3.0, retry_after),
+            "max_poll_interval_seconds": retry_after,
+        },
         quotas={"enabled": False},
         callbacks={
             "enabled": True,
@@ -129,6 +138,37 @@ async def test_without_a_good_callback_the_fallback_poll_still_delivers(
     else:
         assert kie.callbacks == []
     assert status_requests(kie, task_id) >= 1
+
+
+async def test_a_callback_while_another_program_holds_the_database_wakes_its_job_all_the_same(
+    tmp_path: Path, discord_fake: FakeDiscord, kie: FakeKie, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The callback comes while another program holds the database's write lock (an operator's DB browser)
+    longer than the bot waits for it. Its wake-up needs no write (a restart polls every unfinished job
+    anyway), so it is answered 200 and the job is polled at once, long before its fallback poll (30 s).
+    Before, the wake-up's write was refused: the endpoint answered 500, and aiohttp logged the error at
+    ERROR (found by `bench/soak.py --callbacks --seed 152`)."""
+    caplog.set_level(logging.INFO)
+    # A step whose write the lock refused is tried again 2 s later (15 s by default).
+    settings = settings_for(tmp_path, discord_fake, kie, free_port(), busy_timeout=0.5, retry_after=2.0)
+    running = await start_bot(settings, discord_fake)
+    try:
+        await discord_fake.slash_command("imagine", {"prompt": "a banana, called back while the database is held"})
+        # The task is made (one second of work at kie.ai) and the bot has written that it waits for it.
+        await discord_fake.wait_for(lambda: states(settings) == ["submitted"], timeout=20)
+        other = sqlite3.connect(settings.database.path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            await discord_fake.wait_for(lambda: bool(kie.callbacks) and kie.callbacks[0].status is not None, 10)
+            await asyncio.sleep(1.0)  # past the bot's 0.5 s wait: any write of the callback's has given up
+        finally:
+            other.close()
+        await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=15)
+    finally:
+        await running.close()
+    (callback,) = kie.callbacks
+    assert callback.status == 200
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_forged_and_unknown_callbacks_are_refused(

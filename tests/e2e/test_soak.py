@@ -29,7 +29,6 @@ import contextlib
 import json
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 from collections import Counter
@@ -41,6 +40,7 @@ from bot.providers import provider_class
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import Chaos, FakeGemini, FakeKie, FakeSeaArt, FakeSegmind
 from bot.testing.providers._base import FakeProviderServer, Fault
+from bot.testing.serving import free_port
 from bot.testing.soak import (
     GENEROUS_QUOTAS,
     Audit,
@@ -65,12 +65,6 @@ JOBS = 30
 SEED = 7
 # Every BATCH_EVERY-th command asks for three images (a batch).
 BATCH_EVERY = 5
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def stop(*procs: subprocess.Popen[bytes] | None) -> None:
