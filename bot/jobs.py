@@ -352,8 +352,10 @@ class JobRunner:
                 await task
             except asyncio.CancelledError:
                 pass
-            except Exception:  # a cancel carried out for a member: its job row says what is left to do
-                log.exception("%s failed while the bot was stopping", task.get_name())
+            except Exception as exc:  # a cancel carried out for a member: its job row says what is left to do
+                # A write another program's lock refused (a SIGTERM during an operator's edit) is a warning;
+                # whoever awaited the task was told already, and the row keeps the cancel for the next start.
+                _log_refused_or_error(exc, "%s failed while the bot was stopping", task.get_name())
         # What is left to write is worth little beside a prompt exit: a database another program holds is
         # waited on for a moment, not busy_timeout.
         await self.store.db.impatient()

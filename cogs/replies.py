@@ -183,8 +183,16 @@ class Replies(commands.Cog):
         self._catching_up: asyncio.Task[tuple[int, bool]] | None = None
 
     async def cog_unload(self) -> None:
-        if self._catching_up is not None:
-            self._catching_up.cancel()
+        catching_up = self._catching_up
+        if catching_up is not None:
+            catching_up.cancel()
+            # Its end is waited for here, while the database is still open (the bot closes it after the cogs):
+            # a write it had begun is rolled back first. Left running, that rollback met a closed database and
+            # the task died with "no active connection", logged by asyncio as never retrieved (a stop in the
+            # seconds after a start, during its catch-up).
+            await asyncio.wait({catching_up})
+            if not catching_up.cancelled() and catching_up.exception() is not None:
+                log.warning("catch-up: ended by an error as the bot stopped: %r", catching_up.exception())
         self._channel_notes.close()
 
     @commands.Cog.listener()

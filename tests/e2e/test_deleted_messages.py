@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -212,3 +213,55 @@ async def test_a_bot_removed_from_the_server_cancels_the_jobs_running_there(
     removed_at = time.monotonic()
     await discord_fake.remove_bot()
     await cancelled_unseen(discord_fake, seaart, settings, message_id, since=removed_at)
+
+
+async def test_a_stop_while_a_deleted_message_s_cancel_waits_for_a_held_database_is_a_warning(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A member deletes a running job's message: the cancel is written, and at that moment another program
+    takes the database, so carrying the cancel out (the job's end) waits for the lock; the bot is told to
+    stop meanwhile, and that write is refused. The refusal is one WARNING, not an ERROR with a traceback
+    (found by `bench/soak.py --callbacks --seed 152`: a SIGTERM during one of its locks), and the cancel,
+    kept in the row, is carried out by the next start: cancelled, uncharged."""
+    caplog.set_level(logging.INFO)
+    settings = make_settings(tmp_path, discord_fake, seaart, database={"busy_timeout_seconds": 2.0})
+    db = settings.database.path
+
+    def cancel_written() -> bool:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT cancel_requested FROM jobs").fetchone()[0] is not None
+
+    running = await start_bot(settings, discord_fake)
+    other = sqlite3.connect(db, isolation_level=None)
+    try:
+        message_id = await start_running_job(discord_fake, seaart, settings)
+        await discord_fake.delete_messages(message_id)
+        # Checked at every turn of the event loop the bot shares with this test, and the lock taken at once
+        # (synchronously: the bot cannot write in between), before the cancel's end is written.
+        deadline = time.monotonic() + 10
+        while not cancel_written():
+            assert time.monotonic() < deadline, "the deletion's cancel was never written"
+            await asyncio.sleep(0)
+        other.execute("BEGIN IMMEDIATE")
+        await asyncio.sleep(0.5)  # the end's write is waiting for the lock by now (for 2 s)
+        await running.bot.shutdown(grace=5.0)  # what SIGTERM does: steps and cancels in flight get the grace
+    finally:
+        other.close()
+        await running.close()
+    stopping = [r.getMessage() for r in caplog.records if "failed while the bot was stopping" in r.getMessage()]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [], stopping
+    assert len(stopping) == 1 and "the database refused the write (database is locked)" in stopping[0]
+    assert states(settings) == ["running"]
+
+    again = await start_bot(settings, discord_fake)
+    try:
+        await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
+        # Closed at once, as a stop right after a start: the catch-up of replies it began may be mid-read.
+        catch_ups = [t for t in asyncio.all_tasks() if t.get_name() == "replies-catch-up"]
+    finally:
+        await again.close()
+    (job,) = rows(settings)
+    assert job["charge_state"] == "refunded"
+    # Ended before the database closed: before, one was left to fail on the closed database ("no active
+    # connection", logged by asyncio as a task exception never retrieved).
+    assert all(t.done() and (t.cancelled() or t.exception() is None) for t in catch_ups), catch_ups
