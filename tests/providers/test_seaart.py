@@ -222,6 +222,23 @@ async def test_cancel_running_job(provider: Provider, fake: FakeSeaArt) -> None:
     assert await provider.cancel(handle) is False  # 400 ALREADY_COMPLETED
 
 
+async def test_a_held_job_let_go_ends_at_its_next_answer_so_a_cancel_before_it_is_taken(
+    provider: Provider, fake: FakeSeaArt
+) -> None:
+    """Polled many times while held, then released: the job ends at its next status answer, not the moment
+    it is let go, so a cancel sent before that answer is taken. Before, the fake judged the cancel by the
+    answers given while held and refused it as already completed whenever the bot had polled often enough
+    (tests/e2e/test_restart.py's cancel after a crash failed so in a full run on a busy machine)."""
+    fake.hold(True)
+    handle = await provider.submit(req())
+    for _ in range(6):
+        assert (await provider.poll(handle)).status in (UpdateStatus.QUEUED, UpdateStatus.RUNNING)
+    fake.release()
+    assert await provider.cancel(handle) is True
+    final = await provider.poll(handle)
+    assert (final.status, final.error_category) == (UpdateStatus.CANCELLED, ErrorCategory.CANCELLED)
+
+
 # --- the fake's own protocol details -------------------------------------------------------------
 
 

@@ -356,7 +356,7 @@ class FakeSeaArt(FakeProviderServer[FakeJob]):
         job = self._lookup(request)
         if job is None:
             return web.json_response({"status": "NOT_FOUND", "detail": "Request not found"}, status=404)
-        if job.cancelled or self._state(job, max(job.progress - 1, 0)) == "done":
+        if job.cancelled or self._finished(job):
             return web.json_response({"status": "ALREADY_COMPLETED"}, status=400)  # 2.9
         job.cancelled = True
         return web.json_response({"status": "CANCELLATION_REQUESTED"}, status=202)
@@ -373,6 +373,15 @@ class FakeSeaArt(FakeProviderServer[FakeJob]):
         if model is not None and model not in _MODELS:
             return web.json_response({"detail": f"App not found: {model}"}, status=404)  # 2.10
         return await handler(request)
+
+    def _finished(self, job: FakeJob) -> bool:
+        """Whether the job has ended, for a cancel: in time mode by now; in poll mode once a status answer
+        said so. A held job let go (``release``) ends at its next answer, not at once: judged by the answers
+        it had while held, it would end the moment it was released, however many of them there were (a
+        test's cancel then was refused or not by how often the bot had polled meanwhile)."""
+        if job.timed:
+            return self._state(job, 0) == "done"
+        return job.ready_at is not None
 
     def _state(self, job: FakeJob, answered: int) -> State:
         """The job's state as of its ``answered``-th status answer (0 = first); time mode: as of now."""
