@@ -168,6 +168,8 @@ class FakeJob(JobTimes):
     image_names: list[str] = field(default_factory=list)
     # Status answers given normally; drives IN_QUEUE -> IN_PROGRESS -> COMPLETED.
     progress: int = 0
+    # What the latest of those answers said (poll mode: the job's state until its next answer).
+    last_state: State | None = None
 
     @property
     def seed_shape(self) -> bool:
@@ -333,6 +335,7 @@ class FakeSeaArt(FakeProviderServer[FakeJob]):
             return garbage()
         state = self._state(job, job.progress)
         job.progress += 1
+        job.last_state = state
         job.reported(state, time.time())
         return web.json_response(self._status_body(job, state))
 
@@ -343,7 +346,7 @@ class FakeSeaArt(FakeProviderServer[FakeJob]):
         job.result_fetches += 1
         if job.outcome == "malformed":
             return garbage()
-        state = self._state(job, max(job.progress - 1, 0))
+        state = self._last_state(job)
         if state != "done":
             # docs/providers.md 2.7: 202 with the status body while not terminal.
             return web.json_response(self._status_body(job, state), status=202)
@@ -356,7 +359,7 @@ class FakeSeaArt(FakeProviderServer[FakeJob]):
         job = self._lookup(request)
         if job is None:
             return web.json_response({"status": "NOT_FOUND", "detail": "Request not found"}, status=404)
-        if job.cancelled or self._finished(job):
+        if job.cancelled or self._last_state(job) == "done":
             return web.json_response({"status": "ALREADY_COMPLETED"}, status=400)  # 2.9
         job.cancelled = True
         return web.json_response({"status": "CANCELLATION_REQUESTED"}, status=202)
@@ -374,14 +377,15 @@ class FakeSeaArt(FakeProviderServer[FakeJob]):
             return web.json_response({"detail": f"App not found: {model}"}, status=404)  # 2.10
         return await handler(request)
 
-    def _finished(self, job: FakeJob) -> bool:
-        """Whether the job has ended, for a cancel: in time mode by now; in poll mode once a status answer
-        said so. A held job let go (``release``) ends at its next answer, not at once: judged by the answers
-        it had while held, it would end the moment it was released, however many of them there were (a
-        test's cancel then was refused or not by how often the bot had polled meanwhile)."""
-        if job.timed:
-            return self._state(job, 0) == "done"
-        return job.ready_at is not None
+    def _last_state(self, job: FakeJob) -> State:
+        """The job's state between status answers, for its result and its cancel: in time mode as of now;
+        in poll mode what its latest answer said. A held job let go (``release``) so ends at its next
+        answer, not at once: its answers re-judged as if it had never been held would end it the moment it
+        was released, however many there were (a test's cancel was then refused or not by how often the
+        bot had polled meanwhile)."""
+        if job.timed or job.cancelled or job.last_state is None:
+            return self._state(job, 0)
+        return job.last_state
 
     def _state(self, job: FakeJob, answered: int) -> State:
         """The job's state as of its ``answered``-th status answer (0 = first); time mode: as of now."""
