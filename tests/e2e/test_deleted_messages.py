@@ -224,7 +224,15 @@ async def test_a_stop_while_a_deleted_message_s_cancel_waits_for_a_held_database
     (found by `bench/soak.py --callbacks --seed 152`: a SIGTERM during one of its locks), and the cancel,
     kept in the row, is carried out by the next start: cancelled, uncharged."""
     caplog.set_level(logging.INFO)
-    settings = make_settings(tmp_path, discord_fake, seaart, database={"busy_timeout_seconds": 2.0})
+    # Polled every 3 s, not every 0.2 s: no step of the job holds it while the cancel is carried out (one
+    # that did would let the cancel find the bot stopping and leave it to the next start, writing nothing).
+    settings = make_settings(
+        tmp_path,
+        discord_fake,
+        seaart,
+        database={"busy_timeout_seconds": 2.0},
+        jobs={"poll_interval_seconds": 3.0, "max_poll_interval_seconds": 3.0},
+    )
     db = settings.database.path
 
     def cancel_written() -> bool:
