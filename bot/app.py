@@ -205,6 +205,7 @@ class Bananacord(commands.Bot):
             catalogue=catalogue,
             budgets=budgets,
             callback_fallback=settings.callbacks.fallback_poll_seconds,
+            lost_task_wait=settings.callbacks.lost_task_wait_seconds,
             image_work=image_work,
         )
         sink.typical = runner.typical_seconds

@@ -9,9 +9,11 @@ polling finds the job), never the image.
 Kie signs callbacks (its "webhook security verification"): ``X-Webhook-Timestamp`` is Unix seconds,
 ``X-Webhook-Signature`` is base64(HMAC-SHA256(taskId + "." + timestamp, webhookHmacKey)). Refused
 here: no or bad signature (401), a timestamp more than five minutes off (401), a body that names no
-task (400), a task this bot is not waiting for (404). A replay of a request already seen is answered
-200 and ignored. Refusals are logged as counts by reason, at most once a minute: the endpoint is
-public, and a flood of requests must not become a flood of log lines.
+task (400), a task this bot is not waiting for (404). A task the bot does not know, while some create's
+answer was lost, is accepted and traced to its job (bot/lost_tasks.py): by Kie's own record of it, never by
+what the callback says. A replay of a request already seen is answered 200 and ignored. Refusals are
+logged as counts by reason, at most once a minute: the endpoint is public, and a flood of requests must
+not become a flood of log lines.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ MAX_BODY_BYTES = 1_048_576
 # time, then summed up at most this often (and at stop), so a flood cannot fill the log.
 REFUSAL_REPORT_SECONDS = 60.0
 
-# (provider, provider job id) -> whether this bot knows that job and woke it.
+# (provider, provider job id) -> whether this bot knows that job and woke it, or may (a job whose create's
+# answer was lost may have made it: bot/lost_tasks.py).
 OnCallback = Callable[[str, str], Awaitable[bool]]
 
 
@@ -147,5 +150,5 @@ class CallbackServer:
         if not await self._on_callback("kie", task_id):
             return self._refuse(404, "not a job this bot is waiting for")
         self.accepted += 1
-        log.info("kie callback for %s: polling it now", task_id)
+        log.info("kie callback for %s accepted", task_id)
         return web.json_response({"status": "ok"})

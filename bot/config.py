@@ -279,6 +279,10 @@ class CallbacksSettings(_Section):
     listen_port: int = Field(default=8089, ge=0, le=65535)
     # A job expecting a callback is still polled this often, so a lost callback costs time, not the image.
     fallback_poll_seconds: float = Field(default=60.0, gt=0)
+    # A create whose answer was lost (a timeout, a 504) may still have made a task: instead of failing at
+    # once, the job waits this long for a callback naming a task it created (bot/lost_tasks.py). Kie
+    # calls back when the task ends, so this is about as long as a task may run.
+    lost_task_wait_seconds: float = Field(default=300.0, gt=0)
 
     @field_validator("public_url")
     @classmethod

@@ -39,8 +39,9 @@ from bot.events import EndNotShown, JobBlocked, ProviderProblem, ProviderRecover
 from bot.gcwatch import WATCH
 from bot.images import PreparedImage
 from bot.imagework import ImageWork, Spool
+from bot.lost_tasks import create_unanswered, gave_up_message, lost_task_finder, waits_until
 from bot.models import ImageRef, JobHandle, JobResult, JobState, JobUpdate, ProviderAttempt, UpdateStatus
-from bot.providers.base import Capabilities, Provider
+from bot.providers.base import Capabilities, FindsLostTasks, Provider
 from bot.references import ReferenceUnavailableError, check_references
 from bot.result_files import ResultFiles
 from bot.routing import choose_provider
@@ -215,6 +216,7 @@ class JobRunner:
         catalogue: Catalogue | None = None,
         budgets: Mapping[str, RequestBudget] | None = None,
         callback_fallback: float = 60.0,
+        lost_task_wait: float = 300.0,
         image_work: ImageWork | None = None,
     ) -> None:
         self.catalogue = catalogue
@@ -285,6 +287,10 @@ class JobRunner:
         self.result_files = ResultFiles.beside(store.db.path)
         # Jobs a provider's callback says have ended: polled first, and timed from the callback.
         self._called_back: set[str] = set()
+        # How long a job whose create went unanswered waits for a callback naming its task (bot/lost_tasks.py),
+        # and the tasks being traced to their job meanwhile.
+        self.lost_task_wait = lost_task_wait
+        self._tracing: set[str] = set()
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -720,7 +726,7 @@ class JobRunner:
         if job.id in self._gone_unwritten:
             await self._message_gone(job)
             return
-        if now >= job.deadline_at:
+        if now >= job.deadline_at and not self._waits_for_lost_task(job):
             await self._expire(job)
             return
         if job.state is JobState.QUEUED:
@@ -741,7 +747,13 @@ class JobRunner:
 
     async def _submit(self, job: Job) -> None:
         if job.submit_started_at is not None:
-            # We crashed after the create may have left and before its answer was stored.
+            # The create may have left and its answer was never stored: the answer was lost, or we crashed.
+            if self._waits_for_lost_task(job):
+                if self.clock() < waits_until(job, self.lost_task_wait):
+                    await self._wait_for_lost_task(job)
+                    return
+                await self._fail(job, ErrorCategory.UNCERTAIN, gave_up_message(self.lost_task_wait))
+                return
             await self._fail(
                 job,
                 ErrorCategory.UNCERTAIN,
@@ -770,6 +782,9 @@ class JobRunner:
             if exc.category in _PROVIDER_PROBLEMS:
                 self._provider_health(job.provider, exc)
             if exc.category in FAILOVER_CATEGORIES and await self._fail_over(job, exc):
+                return
+            if exc.category is ErrorCategory.UNCERTAIN and self._waits_for_lost_task(job):
+                await self._wait_for_lost_task(job, shown=True)
                 return
             await self._fail(job, exc.category, exc.user_message, detail=exc.detail)
             return
@@ -865,7 +880,7 @@ class JobRunner:
         """``provider.submit``, the row saying whether a create may be in flight while it retries
         (bot/create_attempts.py)."""
         with create_attempts(self.store, job, self.clock):
-            return await provider.submit(job.request)
+            return await provider.submit(job.request, job_id=job.id)
 
     async def _show_call(self, job: Job, editing: asyncio.Event) -> None:
         """Show a call in flight once the edit gap since the job's last edit (its first message, usually
@@ -1717,27 +1732,112 @@ class JobRunner:
     async def called_back(self, provider: str, provider_job_id: str) -> bool:
         """A provider says this job has ended: poll it now (once, to confirm). False if not ours.
 
+        A task the bot does not know may be one whose create's answer was lost: traced to its job in the
+        background (``_trace_lost_task``), and True while some job may be waiting for it."""
+        job = await self.store.find_active(provider, provider_job_id)
+        if job is None:
+            return await self._look_for_lost_task(provider, provider_job_id)
+        if job.state not in (JobState.SUBMITTED, JobState.RUNNING):
+            return False
+        async with self._lock(job.id):
+            if not await self._wake_called_back(job.id, provider_job_id):
+                return False
+        self.wake()
+        return True
+
+    async def _wake_called_back(self, job_id: str, provider_job_id: str) -> bool:
+        """Under the job's lock: make it due at once, if it is still waiting on that task.
+
         The wake-up is poll bookkeeping, kept in memory (``note_poll``): a restart polls every unfinished job
         at once anyway, and a write here was refused whenever another program held the database, so the
         callback was answered 500 and logged at ERROR by aiohttp (bench/soak.py --callbacks, seed 152)."""
-        job = await self.store.find_active(provider, provider_job_id)
-        if job is None or job.state not in (JobState.SUBMITTED, JobState.RUNNING):
+        fresh = await self.store.get(job_id)
+        if (
+            fresh is None
+            or fresh.state not in (JobState.SUBMITTED, JobState.RUNNING)
+            or fresh.provider_job_id != provider_job_id
+        ):
             return False
-        async with self._lock(job.id):
-            fresh = await self.store.get(job.id)
-            if fresh is None or fresh.state not in (JobState.SUBMITTED, JobState.RUNNING):
-                return False
-            self._called_back.add(job.id)
-            try:
-                await self.store.note_poll(fresh, next_poll_at=self.clock())
-            except Exception as exc:  # a job the store was not watching is written: that may be refused
-                if not write_can_wait(exc):
-                    raise
-                log.warning(
-                    "job %s: a callback's wake-up was not written (%s); it is polled now all the same", job.id, exc
-                )
-        self.wake()
+        self._called_back.add(job_id)
+        try:
+            await self.store.note_poll(fresh, next_poll_at=self.clock())
+        except Exception as exc:  # a job the store was not watching is written: that may be refused
+            if not write_can_wait(exc):
+                raise
+            log.warning("job %s: a callback's wake-up was not written (%s); it is polled now all the same", job_id, exc)
         return True
+
+    # ---- creates whose answer was lost (bot/lost_tasks.py) ---------------------------------------------
+
+    def _waits_for_lost_task(self, job: Job) -> bool:
+        """Its create went unanswered, and its provider can name the task it may have made."""
+        return create_unanswered(job) and lost_task_finder(self.providers, job.provider) is not None
+
+    async def _wait_for_lost_task(self, job: Job, *, shown: bool = False) -> None:
+        """Leave the job queued with its create's mark, due when its wait ends; ``shown``: just begun, so
+        the member sees it generating (it may well be) rather than "Queued"."""
+        fresh = await self.store.get(job.id) or job
+        until = waits_until(fresh, self.lost_task_wait)
+        if shown:
+            log.info(
+                "job %s: %s never answered its create; waiting until %.0f s from now for a callback naming its task",
+                job.id,
+                job.provider,
+                until - self.clock(),
+            )
+        fresh = await write_until_taken(
+            lambda: self.store.update(fresh, now=self.clock(), next_poll_at=until),
+            f"job {job.id}: the wait for its lost task",
+        )
+        if shown:
+            await self._progress(fresh, force=True)
+
+    async def _look_for_lost_task(self, provider: str, task_id: str) -> bool:
+        finder = lost_task_finder(self.providers, provider)
+        if finder is None or self._stopping or not await self.store.has_unanswered_create(provider):
+            return False
+        if task_id not in self._tracing:
+            self._tracing.add(task_id)
+            self._in_background(self._trace_lost_task(finder, task_id), f"trace-{provider}-task")
+        return True
+
+    async def _trace_lost_task(self, finder: FindsLostTasks, task_id: str) -> None:
+        """Ask the provider whose task this is; the job that sent it, if it is still waiting, adopts it."""
+        try:
+            try:
+                job_id = await finder.task_owner(task_id)
+            except ProviderError as exc:
+                log.warning("%s task %s called back; could not ask whose it is: %s", finder.name, task_id, exc.detail)
+                return
+            if job_id is None:
+                log.info("%s task %s called back and names no job of this bot's; left alone", finder.name, task_id)
+                return
+            async with self._lock(job_id):
+                job = await self.store.get(job_id)
+                if job is not None and job.provider_job_id == task_id:
+                    # Its create's answer came after all while the task was being traced: a plain wake-up.
+                    woken = await self._wake_called_back(job_id, task_id)
+                elif job is not None and job.provider == finder.name and create_unanswered(job):
+                    woken = await self._adopt(job, finder, task_id)
+                else:
+                    woken = False
+                    log.info("%s task %s: sent by job %s, which no longer waits for it", finder.name, task_id, job_id)
+            if woken:
+                self.wake()
+        finally:
+            self._tracing.discard(task_id)
+
+    async def _adopt(self, job: Job, finder: FindsLostTasks, task_id: str) -> bool:
+        if job.cancel_requested is not None:
+            return False  # the cancel is carried out by the job's next step, due already
+        try:
+            handle = finder.adopted_handle(task_id, job.request)
+        except ProviderError as exc:
+            log.warning("job %s: cannot take up %s task %s: %s", job.id, finder.name, task_id, exc.detail)
+            return False
+        job = await self._record_created(job, handle)
+        log.info("job %s: its create's answer was lost; %s's callback names its task %s", job.id, finder.name, task_id)
+        return await self._wake_called_back(job.id, task_id)
 
     def _backoff(self, attempt: int) -> float:
         base = self.settings.poll_interval_seconds

@@ -270,7 +270,7 @@ class HttpAdapter(ABC):
         return None
 
     @abstractmethod
-    async def submit(self, request: GenerationRequest) -> JobHandle:
+    async def submit(self, request: GenerationRequest, *, job_id: str | None = None) -> JobHandle:
         """Create the job. Raises ProviderError; never re-sends a create that may have been accepted."""
 
     @abstractmethod

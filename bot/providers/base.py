@@ -94,8 +94,9 @@ class Provider(Protocol):
     @property
     def models(self) -> dict[str, Capabilities]: ...
 
-    async def submit(self, request: GenerationRequest) -> JobHandle:
-        """Create the job. Raises ProviderError; never re-sends a create that may have been accepted."""
+    async def submit(self, request: GenerationRequest, *, job_id: str | None = None) -> JobHandle:
+        """Create the job. Raises ProviderError; never re-sends a create that may have been accepted.
+        ``job_id``: the bot's job, for a provider that can carry it (see ``FindsLostTasks``)."""
 
     async def poll(self, handle: JobHandle) -> JobUpdate:
         """Ask for the job's state. Safe to repeat. Raises ProviderError for transport failures."""
@@ -107,6 +108,27 @@ class Provider(Protocol):
         """Reachability and the cheapest call that proves the key, without generating an image."""
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class FindsLostTasks(Protocol):
+    """A provider whose tasks can be traced back to the job that created them, so a create whose answer
+    was lost (SubmitUncertainError) need not be given up on: kie.ai with callbacks carries the job's id in
+    ``callBackUrl``, and its status call returns the create body (``param``) that names it. The job waits for
+    the task's callback, and the runner adopts the task it names (bot/lost_tasks.py)."""
+
+    name: str
+
+    @property
+    def finds_lost_tasks(self) -> bool:
+        """Whether this provider, as configured, can (kie.ai: only with callbacks enabled)."""
+
+    async def task_owner(self, task_id: str) -> str | None:
+        """The id of the bot's job that created ``task_id``, asked of the provider; None if it names none
+        of ours. Raises ProviderError when the provider cannot be asked."""
+
+    def adopted_handle(self, task_id: str, request: GenerationRequest) -> JobHandle:
+        """The handle ``submit`` would have returned had its answer, naming ``task_id``, arrived."""
 
 
 def _unsupported(caps: Capabilities, what: str, offered: tuple[str, ...]) -> InvalidRequestError:

@@ -637,7 +637,7 @@ class GeminiProvider(HttpAdapter):
 
     # -- submit --
 
-    async def submit(self, request: GenerationRequest) -> JobHandle:
+    async def submit(self, request: GenerationRequest, *, job_id: str | None = None) -> JobHandle:
         caps = self._accept(request)
         # The images downloaded for this call: temporary files on disk, not bytes held while Google draws.
         opened: list[ImageFile] = []

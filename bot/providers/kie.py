@@ -26,13 +26,13 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Unpack
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlencode
 
 import httpx
 
 from bot.errors import AuthError, ErrorCategory, ProviderError, SubmitUncertainError, TransientError
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, UpdateStatus
-from bot.providers._adapter import NO_IMAGE, AdapterArgs, ErrorAnswer, HttpAdapter, Op, Outcome
+from bot.providers._adapter import NO_IMAGE, AdapterArgs, ErrorAnswer, HttpAdapter, JobGone, Op, Outcome
 from bot.providers._http import (
     is_result_url,
     json_object,
@@ -205,6 +205,41 @@ def _kie_result_urls(raw: object) -> list[str] | None:
     return result_urls(urls)
 
 
+def _json_object(raw: object) -> dict[str, Any]:
+    """[kie] ``param`` is the create body as a JSON *string*; {} when it is anything else."""
+    parsed: object = raw
+    if isinstance(raw, str):
+        try:
+            parsed = json.loads(raw)
+        except (ValueError, RecursionError):
+            return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+# The query parameter of callBackUrl that names the bot's job (job ids are URL-safe: bot/store/jobs.py).
+JOB_PARAMETER = "job"
+
+
+def callback_url_for(base: str, job_id: str | None) -> str:
+    """``base`` with the job's id in its query: Kie keeps the URL in the task's ``param``, so a task whose
+    create's answer was lost can be traced to its job (``task_owner``)."""
+    if job_id is None:
+        return base
+    return f"{base}{'&' if '?' in base else '?'}{urlencode({JOB_PARAMETER: job_id})}"
+
+
+def job_named_by(url: object, base: str) -> str | None:
+    """The job id in ``url`` when it is ``base`` with one (``callback_url_for``), else None: a task sent
+    elsewhere (another deployment on the same account) is not ours."""
+    if not isinstance(url, str):
+        return None
+    head, _, query = url.partition("?")
+    if head != base.partition("?")[0]:
+        return None
+    values = parse_qs(query).get(JOB_PARAMETER, [])
+    return values[-1] if len(values) == 1 and values[-1] else None
+
+
 def _sinancode_result_urls(raw: object) -> list[str]:
     """[sc] ``result`` is ``[{type, url}]`` today and ``string[]`` in an older revision: accept both."""
     if isinstance(raw, str | dict):
@@ -270,10 +305,10 @@ class KieProvider(HttpAdapter):
 
     # -- submit --
 
-    async def submit(self, request: GenerationRequest) -> JobHandle:
+    async def submit(self, request: GenerationRequest, *, job_id: str | None = None) -> JobHandle:
         # Both APIs download references themselves from "file URLs" ([kie], [sc]).
         caps = self._accept(request)
-        url, body = self._create(caps, input_fields(request, caps))
+        url, body = self._create(caps, input_fields(request, caps), job_id)
         response = await self._send("POST", url, Op.CREATE, caps.model, json=body)
         task_id = usable_job_id(_text(self._task_id(response)))
         if task_id is None:
@@ -285,19 +320,52 @@ class KieProvider(HttpAdapter):
                 status_code=response.status_code,
             )
         log.info("%s %s accepted job %s", self.name, caps.model, task_id)
+        return self._handle(caps, task_id, time.time(), callback="callBackUrl" in body)
+
+    def _handle(self, caps: Capabilities, task_id: str, submitted_at: float, *, callback: bool) -> JobHandle:
         return JobHandle(
             provider=self.name,
             model=caps.model,
             provider_job_id=task_id,
-            extra={"submitted_at": time.time(), "callback": "callBackUrl" in body},
+            extra={"submitted_at": submitted_at, "callback": callback},
         )
 
-    def _create(self, caps: Capabilities, fields: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def _create(
+        self, caps: Capabilities, fields: dict[str, Any], job_id: str | None = None
+    ) -> tuple[str, dict[str, Any]]:
         """The create call's URL and body for the ``input`` fields."""
         body: dict[str, Any] = {"model": caps.provider_model, "input": fields}
         if self._callback_url:
-            body["callBackUrl"] = self._callback_url
+            body["callBackUrl"] = callback_url_for(self._callback_url, job_id)
         return f"{self._base_url}/api/v1/jobs/createTask", body
+
+    # -- tasks whose create's answer was lost (base.FindsLostTasks) --
+
+    @property
+    def finds_lost_tasks(self) -> bool:
+        # Only a callback can tell the bot about a task it never learned the id of.
+        return bool(self._callback_url)
+
+    async def task_owner(self, task_id: str) -> str | None:
+        """[kie] recordInfo's ``param`` is the create body as sent, so its ``callBackUrl`` names the job that
+        sent it. Asked with this bot's key: a task of another account is not found."""
+        if not self._callback_url:
+            return None
+        url = f"{self._base_url}/api/v1/jobs/recordInfo"
+        try:
+            response = await self._send("GET", url, Op.STATUS, "", params={"taskId": task_id})
+        except JobGone:
+            return None  # not a task of this key's account
+        envelope = _envelope(response)
+        data = envelope.data if envelope is not None else None
+        if not isinstance(data, dict):
+            raise self._unexpected(response, Op.STATUS, "no data object")
+        return job_named_by(_json_object(data.get("param")).get("callBackUrl"), self._callback_url)
+
+    def adopted_handle(self, task_id: str, request: GenerationRequest) -> JobHandle:
+        caps = self._accept(request)
+        # Its record may lag, as a just-created one's does (_gone): timed from now, not from the create.
+        return self._handle(caps, task_id, time.time(), callback=True)
 
     def _task_id(self, response: httpx.Response) -> object:
         envelope = _envelope(response)
@@ -482,7 +550,13 @@ class SinancodeProvider(KieProvider):
         # Only kie.ai documents callBackUrl for these models; sinancode's is unconfirmed.
         return {**super()._options(settings), "callback_url": None}
 
-    def _create(self, caps: Capabilities, fields: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    @property
+    def finds_lost_tasks(self) -> bool:
+        return False  # its creates carry no callBackUrl
+
+    def _create(
+        self, caps: Capabilities, fields: dict[str, Any], job_id: str | None = None
+    ) -> tuple[str, dict[str, Any]]:
         return f"{self._base_url}/generate/k/{quote(caps.provider_model, safe='')}", fields
 
     def _task_id(self, response: httpx.Response) -> object:

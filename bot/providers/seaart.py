@@ -300,7 +300,7 @@ class SeaArtProvider(HttpAdapter):
 
     # -- submit --
 
-    async def submit(self, request: GenerationRequest) -> JobHandle:
+    async def submit(self, request: GenerationRequest, *, job_id: str | None = None) -> JobHandle:
         # SeaArt downloads references itself, so only public http(s) links work (docs/providers.md 2.1).
         caps = self._accept(request)
         body = self._body(request, caps)

@@ -444,7 +444,7 @@ class SegmindProvider(HttpAdapter):
 
     # -- submit --
 
-    async def submit(self, request: GenerationRequest) -> JobHandle:
+    async def submit(self, request: GenerationRequest, *, job_id: str | None = None) -> JobHandle:
         # Segmind downloads references itself (image_urls), so only public http(s) links work.
         caps = self._accept(request)
         body = self._body(request, caps)

@@ -428,6 +428,17 @@ class JobStore:
         ):
             return [str(row[0]) for row in await cur.fetchall()]
 
+    async def has_unanswered_create(self, provider: str) -> bool:
+        """Whether some job sent ``provider`` a create whose answer it never got (bot/lost_tasks.py)."""
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT 1 FROM jobs WHERE provider = ? AND state = 'queued' AND submit_started_at IS NOT NULL LIMIT 1",
+                (provider,),
+            ) as cur,
+        ):
+            return await cur.fetchone() is not None
+
     async def count_active(self) -> int:
         async with (
             self.db.read() as conn,

@@ -43,10 +43,12 @@ def settings_for(
     *,
     busy_timeout: float = 5.0,
     retry_after: float = 15.0,
+    quotas: bool = False,
+    request_timeout: float = 30.0,
     **callbacks: Any,
 ) -> Settings:
     """``busy_timeout``: [database] busy_timeout_seconds; ``retry_after``: [jobs] max_poll_interval_seconds,
-    which is also how long a step that failed waits to be tried again."""
+    which is also how long a step that failed waits to be tried again; ``request_timeout``: Kie's."""
     return load_settings(
         None,
         discord_token=BOT_TOKEN,
@@ -54,14 +56,17 @@ def settings_for(
         kie_webhook_hmac_key=HMAC_KEY,
         discord={"api_base_url": discord_fake.api_base_url, "gateway_url": discord_fake.gateway_url},
         database={"path": str(tmp_path / "bot.sqlite3"), "busy_timeout_seconds": busy_timeout},
-        providers={"seaart": {"enabled": False}, "kie": {"enabled": True, "base_url": kie.base_url}},
+        providers={
+            "seaart": {"enabled": False},
+            "kie": {"enabled": True, "base_url": kie.base_url, "request_timeout": request_timeout},
+        },
         imagine={"default_provider": "kie"},
         jobs={
             "progress_interval_seconds": 0,
             "poll_interval_seconds": min(3.0, retry_after),
             "max_poll_interval_seconds": retry_after,
         },
-        quotas={"enabled": False},
+        quotas={"enabled": quotas},
         callbacks={
             "enabled": True,
             "public_url": f"http://127.0.0.1:{port}",
@@ -104,7 +109,10 @@ async def test_a_callback_delivers_with_one_status_request(
     finally:
         await running.close()
     create = kie.creates[0].json
-    assert create["callBackUrl"] == f"{settings.callbacks.public_url}{PATH}"
+    with sqlite3.connect(settings.database.path) as conn:
+        (job_id,) = [row[0] for row in conn.execute("SELECT id FROM jobs")]
+    # The job's id rides along, so a task whose create's answer is lost can be traced (test_lost_tasks.py).
+    assert create["callBackUrl"] == f"{settings.callbacks.public_url}{PATH}?job={job_id}"
     (callback,) = kie.callbacks
     assert callback.status == 200
     assert status_requests(kie, task_id) == 1, "only the poll that confirms what the callback said"

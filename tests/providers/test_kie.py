@@ -25,8 +25,16 @@ from bot.errors import (
 )
 from bot.models import JobHandle, UpdateStatus
 from bot.providers import UnknownProviderError, provider_class
-from bot.providers.base import Provider, validate
-from bot.providers.kie import KIE_MODELS, SINANCODE_MODELS, input_fields
+from bot.providers.base import FindsLostTasks, Provider, validate
+from bot.providers.kie import (
+    KIE_MODELS,
+    SINANCODE_MODELS,
+    KieProvider,
+    SinancodeProvider,
+    callback_url_for,
+    input_fields,
+    job_named_by,
+)
 from bot.testing.providers.kie import FakeKie, _field_problems, _kie_problems
 from tests.providers.helpers import (
     ADAPTERS,
@@ -501,3 +509,85 @@ async def test_kie_check_reads_the_envelope(answer: httpx.Response, expected: tu
     result = await mock_provider("kie", Answers(poll=[answer])).check()
     assert (result.reachable, result.key_accepted) == expected
     assert MOCK_KEY not in result.detail
+
+
+# --- tracing a task back to its job (a create whose answer was lost: bot/lost_tasks.py) --------------
+
+
+CALLBACK_BASE = "http://bananacord.example/callbacks/kie"
+
+
+@kie_only
+async def test_a_task_is_traced_to_the_job_its_create_named_by_asking_kie_with_the_key(
+    fake: FakeKie, client: httpx.AsyncClient, sleeps: SleepRecorder
+) -> None:
+    """The job's id rides in callBackUrl; recordInfo's ``param`` (the create body as sent) gives it back. A
+    task created with another deployment's callBackUrl, or none, names no job of this bot's."""
+    fake.callback_default = "lost"  # the fake would call a host that does not exist
+    kie = KieProvider(
+        callback_url=CALLBACK_BASE, api_key=fake.api_key, base_url=fake.base_url, client=client, sleep=sleeps
+    )
+    assert isinstance(kie, FindsLostTasks) and kie.finds_lost_tasks
+    handle = await kie.submit(req(), job_id="5f0c2a91d3e4b7a8")
+    assert fake.creates[0].json["callBackUrl"] == f"{CALLBACK_BASE}?job=5f0c2a91d3e4b7a8"
+    assert await kie.task_owner(handle.provider_job_id) == "5f0c2a91d3e4b7a8"
+
+    elsewhere = KieProvider(
+        callback_url="http://other-bot.example/callbacks/kie",
+        api_key=fake.api_key,
+        base_url=fake.base_url,
+        client=client,
+    )
+    foreign = await elsewhere.submit(req(), job_id="5f0c2a91d3e4b7a8")
+    assert await kie.task_owner(foreign.provider_job_id) is None
+    plain = await KieProvider(api_key=fake.api_key, base_url=fake.base_url, client=client).submit(req())
+    assert "callBackUrl" not in fake.creates[-1].json
+    assert await kie.task_owner(plain.provider_job_id) is None
+
+    adopted = kie.adopted_handle(handle.provider_job_id, req())
+    assert (adopted.provider, adopted.model, adopted.provider_job_id) == ("kie", handle.model, handle.provider_job_id)
+    update = await kie.poll(adopted)
+    assert update.status in (UpdateStatus.QUEUED, UpdateStatus.RUNNING, UpdateStatus.SUCCEEDED)
+
+
+@kie_only
+async def test_a_task_kie_does_not_know_is_no_job_of_ours(
+    fake: FakeKie, client: httpx.AsyncClient, sleeps: SleepRecorder
+) -> None:
+    """recordInfo's "recordInfo is null" (a task of another account, or none): a definite no."""
+    kie = KieProvider(
+        callback_url=CALLBACK_BASE, api_key=fake.api_key, base_url=fake.base_url, client=client, sleep=sleeps
+    )
+    assert await kie.task_owner("task_nano-banana-2_0000000000000") is None
+    assert fake.requests[-1].path.endswith("/recordInfo")
+
+
+@kie_only
+async def test_a_kie_that_cannot_be_asked_whose_task_it_is_raises(
+    fake: FakeKie, client: httpx.AsyncClient, sleeps: SleepRecorder
+) -> None:
+    kie = KieProvider(
+        callback_url=CALLBACK_BASE, api_key="sk-not-the-key-41", base_url=fake.base_url, client=client, sleep=sleeps
+    )
+    with pytest.raises(AuthError) as raised:
+        await kie.task_owner("task_nano-banana-2_0000000000000")
+    assert "sk-not-the-key-41" not in f"{raised.value.user_message} {raised.value.detail}"
+
+
+async def test_without_callbacks_no_kie_flavour_traces_tasks(client: httpx.AsyncClient) -> None:
+    assert not KieProvider(api_key=MOCK_KEY, client=client).finds_lost_tasks
+    # sinancode's NB2 endpoint is not documented to take callBackUrl: never sent, nothing to trace by.
+    assert not SinancodeProvider(callback_url=CALLBACK_BASE, api_key=MOCK_KEY, client=client).finds_lost_tasks
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    base=st.sampled_from([CALLBACK_BASE, f"{CALLBACK_BASE}?deployment=eu", "https://b.example:8443/x/callbacks/kie"]),
+    job_id=st.text(min_size=1, max_size=40).filter(lambda s: s.strip() == s),
+)
+def test_a_job_id_put_in_a_callback_url_is_read_back_and_only_under_that_url(base: str, job_id: str) -> None:
+    url = callback_url_for(base, job_id)
+    assert job_named_by(url, base) == job_id
+    assert job_named_by(url, "http://other.example/callbacks/kie") is None
+    assert job_named_by(base, base) is None
+    assert job_named_by(f"{url}&job=another", base) is None, "two job ids name no one job"
