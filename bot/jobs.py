@@ -752,7 +752,7 @@ class JobRunner:
                 if self.clock() < waits_until(job, self.lost_task_wait):
                     await self._wait_for_lost_task(job)
                     return
-                await self._fail(job, ErrorCategory.UNCERTAIN, gave_up_message(self.lost_task_wait))
+                await self._fail(job, ErrorCategory.UNCERTAIN, gave_up_message(job, self.lost_task_wait))
                 return
             await self._fail(
                 job,

@@ -44,8 +44,11 @@ def waits_until(job: Job, wait_seconds: float) -> float:
     return min(job.deadline_at, started + wait_seconds)
 
 
-def gave_up_message(wait_seconds: float) -> str:
-    minutes = max(1, round(wait_seconds / 60))
+def gave_up_message(job: Job, wait_seconds: float) -> str:
+    """What the member reads when the wait ends with no task found: how long it was (a deadline may have
+    cut it short of ``wait_seconds``)."""
+    started = job.submit_started_at if job.submit_started_at is not None else job.created_at
+    minutes = max(1, round((waits_until(job, wait_seconds) - started) / 60))
     return (
         "The provider never confirmed this request, and no image from it was reported within "
         f"{minutes} minute(s), so the bot stopped waiting (it is not sent again, to avoid paying twice). "
