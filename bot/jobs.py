@@ -28,6 +28,7 @@ from bot.config import ImagineSettings, JobsSettings
 from bot.create_attempts import create_attempts
 from bot.dispatch import CALL_LANE, DELIVERY_LANE, LANES, PROVIDER_LANE, Lane, choose, full_shelves
 from bot.errors import (
+    AuthError,
     DeliveryError,
     ErrorCategory,
     InvalidRequestError,
@@ -80,6 +81,8 @@ END_DRAW_WHILE_STOPPING = 2.0
 MAX_POLL_ERRORS = 10
 # A job in flight is planned again when its kind is learned only if that brings its next poll this much closer.
 REPLAN_GAIN_SECONDS = 0.5
+# Waits before asking a provider again whose task a callback named, when it failed to answer (bot/lost_tasks.py).
+LOST_TASK_ASK_AGAIN_SECONDS = (1.0, 3.0, 9.0)
 # A state change is shown at once, unless the message was edited less than this long ago.
 MIN_EDIT_GAP_SECONDS = 1.0
 # While steps are running, the loop waits this long after one finishes for others to finish too.
@@ -815,17 +818,19 @@ class JobRunner:
             return
         await self._progress(job, force=True)
 
-    async def _record_created(self, job: Job, handle: JobHandle) -> Job:
+    async def _record_created(self, job: Job, handle: JobHandle, *, started_at: float | None = None) -> Job:
         """Write what the create's answer says (the provider's task, or the image itself); kept in memory and
-        tried again while the database refuses the write: the task exists and is billed."""
+        tried again while the database refuses the write: the task exists and is billed. ``started_at``: when
+        the task began, if not now (one taken up after its create's answer was lost)."""
         if handle.ready is not None and handle.ready.images:
             # Before the row: it then names files, and a restart finds them (bot/result_files.py).
             ready = handle.ready.model_copy(update={"images": await self._keep_inline(job, handle.ready.images)})
             handle = handle.model_copy(update={"ready": ready})
         now = self.clock()
+        began = now if started_at is None else min(started_at, now)
         kind = self._kind(job)
         first = self.schedule.next_delay(
-            PollState(kind, elapsed=0.0, polls=0, callback=_calls_back(handle), pace=backoff_pace(job.id))
+            PollState(kind, elapsed=now - began, polls=0, callback=_calls_back(handle), pace=backoff_pace(job.id))
         )
         created = job
         return await write_until_taken(
@@ -835,10 +840,10 @@ class JobRunner:
                 state=JobState.SUBMITTED,
                 handle=handle,
                 provider_job_id=handle.provider_job_id,
-                started_at=now,
+                started_at=began,
                 next_poll_at=now + first,
                 schedule_kind=kind,
-                clock_started_at=now,
+                clock_started_at=began,
                 last_poll_at=None,
                 last_queued_at=None,
             ),
@@ -1804,11 +1809,7 @@ class JobRunner:
     async def _trace_lost_task(self, finder: FindsLostTasks, task_id: str) -> None:
         """Ask the provider whose task this is; the job that sent it, if it is still waiting, adopts it."""
         try:
-            try:
-                job_id = await finder.task_owner(task_id)
-            except ProviderError as exc:
-                log.warning("%s task %s called back; could not ask whose it is: %s", finder.name, task_id, exc.detail)
-                return
+            job_id = await self._ask_task_owner(finder, task_id)
             if job_id is None:
                 log.info("%s task %s called back and names no job of this bot's; left alone", finder.name, task_id)
                 return
@@ -1827,6 +1828,23 @@ class JobRunner:
         finally:
             self._tracing.discard(task_id)
 
+    async def _ask_task_owner(self, finder: FindsLostTasks, task_id: str) -> str | None:
+        """``finder.task_owner``, asked again a few times if the provider fails to answer: this callback is
+        the only word the job will get of its task (bench/soak.py --callbacks --seed 158: three jobs failed
+        "uncertain" whose task had called back, the one status call to trace it answered 502, garbled or
+        late)."""
+        for delay in (*LOST_TASK_ASK_AGAIN_SECONDS, None):
+            try:
+                return await finder.task_owner(task_id)
+            except ProviderError as exc:
+                where = f"{finder.name} task {task_id} called back"
+                if delay is None or isinstance(exc, AuthError) or self._stopping:
+                    log.warning("%s; could not ask whose it is: %s", where, exc.detail)
+                    return None
+                log.info("%s; asking whose it is failed (%s), again in %g s", where, exc.detail, delay)
+                await asyncio.sleep(delay)
+        return None
+
     async def _adopt(self, job: Job, finder: FindsLostTasks, task_id: str) -> bool:
         if job.cancel_requested is not None:
             return False  # the cancel is carried out by the job's next step, due already
@@ -1835,7 +1853,8 @@ class JobRunner:
         except ProviderError as exc:
             log.warning("job %s: cannot take up %s task %s: %s", job.id, finder.name, task_id, exc.detail)
             return False
-        job = await self._record_created(job, handle)
+        # Timed from when its create left, as the task was: what it teaches the schedule is how long it ran.
+        job = await self._record_created(job, handle, started_at=job.submit_started_at)
         log.info("job %s: its create's answer was lost; %s's callback names its task %s", job.id, finder.name, task_id)
         return await self._wake_called_back(job.id, task_id)
 

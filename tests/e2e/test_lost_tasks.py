@@ -92,6 +92,33 @@ async def test_a_create_whose_answer_was_lost_is_delivered_once_when_its_task_ca
     assert [c.status for c in kie.callbacks] == [200]
     assert logged(caplog, f"callback names its task {task_id}") == 1
     assert logged(caplog, "never answered its create") == 1
+    # What the schedule learns from it is how long the task ran since its create left, not since it was
+    # taken up (a few milliseconds before its image was fetched).
+    with sqlite3.connect(settings.database.path) as conn:
+        ((earliest, latest),) = conn.execute("SELECT earliest, latest FROM completion_times").fetchall()
+    assert task_seconds <= latest < task_seconds + 5 and earliest <= latest
+
+
+async def test_a_task_is_still_taken_up_when_kie_fails_to_answer_the_first_ask_whose_it_is(
+    tmp_path: Path, discord_fake: FakeDiscord, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The callback is the only word the job gets of its task: one failed status call must not waste it."""
+    caplog.set_level(logging.INFO)
+    async with kie_fake(3.0) as kie:
+        kie.script("create_hang")
+        settings = settings_for(tmp_path, discord_fake, kie, free_port(), request_timeout=1.0)
+        running = await start_bot(settings, discord_fake)
+        try:
+            await discord_fake.slash_command("imagine", {"prompt": "a banana asked about twice"})
+            await discord_fake.wait_for(lambda: logged(caplog, "never answered its create") == 1, timeout=10)
+            kie.lose_next("GET", "/recordInfo$", times=2)  # both tries of the first ask time out
+            await discord_fake.wait_for(lambda: [r["state"] for r in jobs(settings)] == ["delivered"], timeout=30)
+        finally:
+            await running.close()
+    assert logged(caplog, "asking whose it is failed") == 1
+    assert logged(caplog, "could not ask whose it is") == 0
+    (task_id,) = kie.jobs
+    assert jobs(settings)[0]["provider_job_id"] == task_id and len(kie.creates) == 1
 
 
 async def test_a_create_lost_on_the_way_fails_uncertain_and_uncharged_when_no_task_calls_back(
