@@ -394,6 +394,7 @@ class Run:
     moderation_problems: list[str] = field(default_factory=list)  # jobs a confirmed rule should have stopped
     db_locks: list[str] = field(default_factory=list)  # --db-locks: when the lock was held
     callbacks: str = ""  # --callbacks: what the fake kie.ai sent and how the bot answered
+    lost_creates: str = ""  # --callbacks: creates whose answer was lost, and how many were taken up
 
     def problems(self) -> list[str]:
         return (
@@ -535,6 +536,7 @@ async def run_soak(plan: Plan) -> Run:
             posted = [r.message for r in replies.posted if r.message is not None]
             moderation_problems = moderator.problems(db, sent + reworks.presses, posted) if moderator else []
             errors = log_errors(workdir / "bot.log")
+            lost_creates = lost_create_line(workdir / "bot.log") if plan.callbacks else ""
             leaks = log_secrets(workdir / "bot.log", (BOT_TOKEN, PROVIDER_KEY, WEBHOOK_HMAC_KEY))
             action_problems = actions.problems(db, record.finished) + providers_not_told(
                 db, record.cancels, record.finished
@@ -559,6 +561,7 @@ async def run_soak(plan: Plan) -> Run:
         channel_deleted=f"{doomed.sent} commands sent in it, deleted {doomed.deleted}" if doomed else "",
         db_locks=locks_held,
         callbacks=callback_line(fakes.get("kie")) if plan.callbacks else "",
+        lost_creates=lost_creates,
         moderation=moderation,
         moderation_problems=moderation_problems,
     )
@@ -573,6 +576,16 @@ def callback_line(kie: FakeProviderServer[Any] | None) -> str:
     modes = ", ".join(f"{mode} {n}" for mode, n in sorted(sent.items()))
     answers = ", ".join(f"{status} {n}" for status, n in sorted(answered.items()))
     return f"{len(kie.callbacks)} sent ({modes or 'none'}); the bot answered: {answers or 'nothing'}"
+
+
+def lost_create_line(log: Path) -> str:
+    """From the bot's log: kie.ai creates whose answer was lost, and how many of their tasks a callback
+    traced back to the job (bot/lost_tasks.py); the rest failed "uncertain" or were cancelled meanwhile."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    waited = text.count("never answered its create")
+    taken = text.count("'s callback names its task")
+    not_asked = text.count("could not ask whose it is")
+    return f"{waited} waited for their task's callback, {taken} taken up by one; {not_asked} traces failed"
 
 
 def report(run: Run, plan: Plan) -> None:
@@ -604,6 +617,7 @@ def report(run: Run, plan: Plan) -> None:
         )
     if run.callbacks:
         print(f"kie.ai callbacks (fallback poll every {CALLBACK_FALLBACK_POLL:g} s): {run.callbacks}")
+        print(f"kie.ai creates whose answer was lost: {run.lost_creates}")
     if run.db_locks:
         print(f"the database's write lock held by another program at: {', '.join(run.db_locks)}")
     if run.channel_deleted:

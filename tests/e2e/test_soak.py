@@ -381,7 +381,9 @@ async def test_kie_callbacks_lost_replayed_forged_or_late_across_a_kill_lose_not
         config.write_text(
             config.read_text(encoding="utf-8")
             + f'[callbacks]\nenabled = true\npublic_url = "http://127.0.0.1:{port}"\nlisten_port = {port}\n'
-            + "fallback_poll_seconds = 2\n",
+            + "fallback_poll_seconds = 2\n"
+            # A create whose answer a hang lost waits this long for its task's callback (bot/lost_tasks.py).
+            + "lost_task_wait_seconds = 8\n",
             encoding="utf-8",
         )
         try:
