@@ -98,7 +98,10 @@ async def generate(
             resolution=resolution,
         )
         validate(request, caps)
-        providers = {provider_name: adapter.from_settings(settings, http)}
+        # This process serves no callbacks: a callBackUrl would send the task's end to a running bot (or
+        # nowhere), and a create whose answer was lost would wait for a callback that cannot come.
+        uncalled = settings.model_copy(update={"callbacks": settings.callbacks.model_copy(update={"enabled": False})})
+        providers = {provider_name: adapter.from_settings(uncalled, http)}
         held = contextlib.ExitStack()
         db = Database(
             _claim_database(settings.database.path, held), busy_timeout=settings.database.busy_timeout_seconds

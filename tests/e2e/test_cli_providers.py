@@ -125,3 +125,25 @@ async def test_check_providers_reports_each(fakes: Fakes, tmp_path: Path) -> Non
     await fakes.by_name["gemini"].stop()
     code, stdout, _ = await cli("--config", str(config), "check", "--providers", keys=keys)
     assert code == 1 and "gemini:" in stdout and "unreachable" in stdout
+
+
+async def test_generate_sends_kie_no_callback_url_as_it_serves_none(fakes: Fakes, tmp_path: Path) -> None:
+    """With [callbacks] on for the bot, `generate` still serves no callbacks: its create names no callBackUrl
+    (the task's end would go to the running bot), and a create whose answer is lost fails at once rather
+    than wait for a callback that cannot come (bot/lost_tasks.py)."""
+    config = fakes.config(tmp_path, {"kie"})
+    with config.open("a", encoding="utf-8") as f:
+        f.write('\n[callbacks]\nenabled = true\npublic_url = "https://bot.example"\n')
+    kie = fakes.by_name["kie"]
+    keys = {"KIE_API_KEY": KEY, "KIE_WEBHOOK_HMAC_KEY": "cli-webhook-key"}
+    code, stdout, stderr = await cli("--config", str(config), "generate", "--provider", "kie", "a lime", keys=keys)
+    assert code == 0, stderr
+    assert json.loads(stdout)["state"] == "delivered"
+    assert "callBackUrl" not in kie.creates[0].json
+
+    kie.script("create_hang")  # the task is made, its answer never comes (request_timeout 5 s)
+    began = asyncio.get_running_loop().time()
+    code, stdout, stderr = await cli("--config", str(config), "generate", "--provider", "kie", "a lemon", keys=keys)
+    summary = json.loads(stdout)
+    assert summary["state"] == "failed" and summary["error"]["category"] == "uncertain", summary
+    assert asyncio.get_running_loop().time() - began < 30, "it did not wait for a callback"
