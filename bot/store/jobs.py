@@ -429,11 +429,14 @@ class JobStore:
             return [str(row[0]) for row in await cur.fetchall()]
 
     async def has_unanswered_create(self, provider: str) -> bool:
-        """Whether some job sent ``provider`` a create whose answer it never got (bot/lost_tasks.py)."""
+        """Whether some job sent ``provider`` a create whose answer it never got (bot/lost_tasks.py). Such a job
+        has no provider job id yet: the (provider, provider_job_id) index finds it without reading the jobs
+        that have one, which are most of a database's history."""
         async with (
             self.db.read() as conn,
             conn.execute(
-                "SELECT 1 FROM jobs WHERE provider = ? AND state = 'queued' AND submit_started_at IS NOT NULL LIMIT 1",
+                "SELECT 1 FROM jobs WHERE provider = ? AND provider_job_id IS NULL AND state = 'queued' "
+                "AND submit_started_at IS NOT NULL LIMIT 1",
                 (provider,),
             ) as cur,
         ):

@@ -9,10 +9,12 @@ longer waiting, is taken up; with no callback, the wait ends "uncertain", unchar
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,25 @@ def logged(caplog: pytest.LogCaptureFixture, text: str) -> int:
     return sum(1 for record in caplog.records if text in record.getMessage())
 
 
+@contextlib.asynccontextmanager
+async def lost_create(
+    tmp_path: Path, discord_fake: FakeDiscord, task_seconds: float, *, on_the_way: bool = False, **options: Any
+) -> AsyncIterator[tuple[FakeKie, Settings]]:
+    """Kie, whose next create is carried out and never answered (``on_the_way``: lost before it arrived, so
+    no task), and the real bot against it with ``options`` (settings_for's)."""
+    async with kie_fake(task_seconds) as kie:
+        if on_the_way:
+            kie.lose_next("POST", "/createTask$")  # never carried out: no task, no callback
+        else:
+            kie.script("create_hang")  # the task is made; its id never reaches the bot
+        settings = settings_for(tmp_path, discord_fake, kie, free_port(), **options)
+        running = await start_bot(settings, discord_fake)
+        try:
+            yield kie, settings
+        finally:
+            await running.close()
+
+
 def kie_fake(task_seconds: float) -> FakeKie:
     # hang_seconds: a create that hangs is answered (too late) after this, so nothing outlives the test.
     return FakeKie(
@@ -72,18 +93,12 @@ async def test_a_create_whose_answer_was_lost_is_delivered_once_when_its_task_ca
     task_seconds: float, tmp_path: Path, discord_fake: FakeDiscord, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    async with kie_fake(task_seconds) as kie:
-        kie.script("create_hang")  # the task is made; its id never reaches the bot
-        settings = settings_for(tmp_path, discord_fake, kie, free_port(), quotas=True, request_timeout=2.0)
-        running = await start_bot(settings, discord_fake)
-        try:
-            interaction = await discord_fake.slash_command("imagine", {"prompt": "a banana whose answer was lost"})
-            await discord_fake.wait_for(lambda: [r["state"] for r in jobs(settings)] == ["delivered"], timeout=30)
-            assert interaction.original_message_id is not None
-            message = discord_fake.messages[interaction.original_message_id]
-            await discord_fake.wait_for(lambda: bool(message.attachments), timeout=10)
-        finally:
-            await running.close()
+    async with lost_create(tmp_path, discord_fake, task_seconds, quotas=True, request_timeout=2.0) as (kie, settings):
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "a banana whose answer was lost"})
+        await discord_fake.wait_for(lambda: [r["state"] for r in jobs(settings)] == ["delivered"], timeout=30)
+        assert interaction.original_message_id is not None
+        message = discord_fake.messages[interaction.original_message_id]
+        await discord_fake.wait_for(lambda: bool(message.attachments), timeout=10)
     (task_id,) = kie.jobs
     assert len(kie.creates) == 1, "the create was not sent again"
     (job,) = jobs(settings)
@@ -104,17 +119,11 @@ async def test_a_task_is_still_taken_up_when_kie_fails_to_answer_the_first_ask_w
 ) -> None:
     """The callback is the only word the job gets of its task: one failed status call must not waste it."""
     caplog.set_level(logging.INFO)
-    async with kie_fake(3.0) as kie:
-        kie.script("create_hang")
-        settings = settings_for(tmp_path, discord_fake, kie, free_port(), request_timeout=1.0)
-        running = await start_bot(settings, discord_fake)
-        try:
-            await discord_fake.slash_command("imagine", {"prompt": "a banana asked about twice"})
-            await discord_fake.wait_for(lambda: logged(caplog, "never answered its create") == 1, timeout=10)
-            kie.lose_next("GET", "/recordInfo$", times=2)  # both tries of the first ask time out
-            await discord_fake.wait_for(lambda: [r["state"] for r in jobs(settings)] == ["delivered"], timeout=30)
-        finally:
-            await running.close()
+    async with lost_create(tmp_path, discord_fake, 3.0, request_timeout=1.0) as (kie, settings):
+        await discord_fake.slash_command("imagine", {"prompt": "a banana asked about twice"})
+        await discord_fake.wait_for(lambda: logged(caplog, "never answered its create") == 1, timeout=10)
+        kie.lose_next("GET", "/recordInfo$", times=2)  # both tries of the first ask time out
+        await discord_fake.wait_for(lambda: [r["state"] for r in jobs(settings)] == ["delivered"], timeout=30)
     assert logged(caplog, "asking whose it is failed") == 1
     assert logged(caplog, "could not ask whose it is") == 0
     (task_id,) = kie.jobs
@@ -124,31 +133,18 @@ async def test_a_task_is_still_taken_up_when_kie_fails_to_answer_the_first_ask_w
 async def test_a_create_lost_on_the_way_fails_uncertain_and_uncharged_when_no_task_calls_back(
     tmp_path: Path, discord_fake: FakeDiscord
 ) -> None:
-    async with kie_fake(1.0) as kie:
-        kie.lose_next("POST", "/createTask$")  # never carried out: no task, no callback
-        settings = settings_for(
-            tmp_path,
-            discord_fake,
-            kie,
-            free_port(),
-            quotas=True,
-            request_timeout=1.0,
-            lost_task_wait_seconds=4.0,
-        )
-        running = await start_bot(settings, discord_fake)
-        try:
-            sent = time.time()
-            interaction = await discord_fake.slash_command("imagine", {"prompt": "a banana lost on the way"})
-            await discord_fake.wait_for(lambda: waiting(settings) and time.time() - sent > 1.5, timeout=10)
-            # The member sees it generating (it may well be) while the bot waits, not "Queued".
-            await discord_fake.wait_for(lambda: "Generating" in title(discord_fake, interaction), timeout=5)
-            await discord_fake.wait_for(lambda: [r["state"] for r in jobs(settings)] == ["failed"], timeout=20)
-            ended = time.time() - sent
-            await discord_fake.wait_for(lambda: "Generating" not in title(discord_fake, interaction), timeout=10)
-            assert interaction.original_message_id is not None
-            shown = json.dumps(discord_fake.messages[interaction.original_message_id].embeds)
-        finally:
-            await running.close()
+    options: dict[str, Any] = {"quotas": True, "request_timeout": 1.0, "lost_task_wait_seconds": 4.0}
+    async with lost_create(tmp_path, discord_fake, 1.0, on_the_way=True, **options) as (kie, settings):
+        sent = time.time()
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "a banana lost on the way"})
+        await discord_fake.wait_for(lambda: waiting(settings) and time.time() - sent > 1.5, timeout=10)
+        # The member sees it generating (it may well be) while the bot waits, not "Queued".
+        await discord_fake.wait_for(lambda: "Generating" in title(discord_fake, interaction), timeout=5)
+        await discord_fake.wait_for(lambda: [r["state"] for r in jobs(settings)] == ["failed"], timeout=20)
+        ended = time.time() - sent
+        await discord_fake.wait_for(lambda: "Generating" not in title(discord_fake, interaction), timeout=10)
+        assert interaction.original_message_id is not None
+        shown = json.dumps(discord_fake.messages[interaction.original_message_id].embeds)
     assert kie.jobs == {} and kie.callbacks == []
     (job,) = jobs(settings)
     assert job["error_category"] == "uncertain" and "stopped waiting" in job["error_message"]
@@ -185,24 +181,16 @@ async def test_a_create_cut_short_by_a_stop_is_taken_up_by_the_next_start_when_i
 async def test_a_member_who_cancels_during_the_wait_is_refunded_and_the_task_is_not_taken_up(
     tmp_path: Path, discord_fake: FakeDiscord
 ) -> None:
-    async with kie_fake(4.0) as kie:
-        kie.script("create_hang")
-        settings = settings_for(tmp_path, discord_fake, kie, free_port(), quotas=True, request_timeout=1.0)
-        running = await start_bot(settings, discord_fake)
-        try:
-            interaction = await discord_fake.slash_command("imagine", {"prompt": "a banana, then not"})
-            await discord_fake.wait_for(lambda: "Generating" in title(discord_fake, interaction), timeout=10)
-            assert waiting(settings) and interaction.original_message_id is not None
-            message = discord_fake.messages[interaction.original_message_id]
-            (cancel,) = [
-                c["custom_id"] for row in message.components for c in row["components"] if c["label"] == "Cancel"
-            ]
-            await discord_fake.click(message.id, cancel, user_id=discord_fake.member_id)
-            await discord_fake.wait_for(lambda: [r["state"] for r in jobs(settings)] == ["cancelled"], timeout=10)
-            # The task ends at Kie and calls back: no job waits for it any more.
-            await discord_fake.wait_for(lambda: bool(kie.callbacks) and kie.callbacks[0].status is not None, 10)
-        finally:
-            await running.close()
+    async with lost_create(tmp_path, discord_fake, 4.0, quotas=True, request_timeout=1.0) as (kie, settings):
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "a banana, then not"})
+        await discord_fake.wait_for(lambda: "Generating" in title(discord_fake, interaction), timeout=10)
+        assert waiting(settings) and interaction.original_message_id is not None
+        message = discord_fake.messages[interaction.original_message_id]
+        (cancel,) = [c["custom_id"] for row in message.components for c in row["components"] if c["label"] == "Cancel"]
+        await discord_fake.click(message.id, cancel, user_id=discord_fake.member_id)
+        await discord_fake.wait_for(lambda: [r["state"] for r in jobs(settings)] == ["cancelled"], timeout=10)
+        # The task ends at Kie and calls back: no job waits for it any more.
+        await discord_fake.wait_for(lambda: bool(kie.callbacks) and kie.callbacks[0].status is not None, 10)
     assert [c.status for c in kie.callbacks] == [404]
     (job,) = jobs(settings)
     assert job["state"] == "cancelled" and job["provider_job_id"] is None
@@ -215,42 +203,36 @@ async def test_a_task_of_another_deployment_or_of_a_job_not_waiting_is_not_taken
     """Both callbacks are signed and name tasks of the bot's own Kie account, and one even names the waiting
     job's id: only a task whose callBackUrl is this bot's, naming a job still waiting, is taken up."""
     caplog.set_level(logging.INFO)
-    async with kie_fake(0.5) as kie:
-        kie.lose_next("POST", "/createTask$")
-        settings = settings_for(tmp_path, discord_fake, kie, free_port(), request_timeout=1.0)
+    async with lost_create(tmp_path, discord_fake, 0.5, on_the_way=True, request_timeout=1.0) as (kie, settings):
         url = f"{settings.callbacks.public_url}{PATH}"
-        running = await start_bot(settings, discord_fake)
-        try:
-            sent = time.time()
-            await discord_fake.slash_command("imagine", {"prompt": "a banana waiting for its own task"})
-            await discord_fake.wait_for(lambda: waiting(settings) and time.time() - sent > 1.5, timeout=10)
-            job_id = jobs(settings)[0]["id"]
+        sent = time.time()
+        await discord_fake.slash_command("imagine", {"prompt": "a banana waiting for its own task"})
+        await discord_fake.wait_for(lambda: waiting(settings) and time.time() - sent > 1.5, timeout=10)
+        job_id = jobs(settings)[0]["id"]
 
-            async def create(callback_url: str) -> str:
-                body: dict[str, Any] = {"model": "nano-banana-2", "callBackUrl": callback_url, "input": {"prompt": "x"}}
-                async with httpx.AsyncClient() as client:
-                    answer = await client.post(
-                        f"{kie.base_url}/api/v1/jobs/createTask", json=body, headers={"Authorization": f"Bearer {KEY}"}
-                    )
-                return str(answer.json()["data"]["taskId"])
-
-            # Another deployment on the same account, its job named as ours is: Kie calls it, not us (a closed
-            # port here), and the callback is replayed to this bot by hand, signed.
-            foreign = await create(f"http://127.0.0.1:{free_port()}{PATH}?job={job_id}")
-            # This bot's URL, naming a job that is not waiting: Kie calls back itself.
-            stray = await create(f"{url}?job=00000000deadbeef")
-            await discord_fake.wait_for(lambda: {c.task_id for c in kie.callbacks} == {foreign, stray}, timeout=10)
-            stamp = str(int(time.time()))
-            task_body = json.dumps({"code": 200, "msg": "success", "data": {"taskId": foreign, "state": "success"}})
-            headers = {"X-Webhook-Timestamp": stamp, "X-Webhook-Signature": kie_signature(foreign, stamp, HMAC_KEY)}
+        async def create(callback_url: str) -> str:
+            body: dict[str, Any] = {"model": "nano-banana-2", "callBackUrl": callback_url, "input": {"prompt": "x"}}
             async with httpx.AsyncClient() as client:
-                replayed = (await client.post(url, content=task_body, headers=headers)).status_code
-            await discord_fake.wait_for(
-                lambda: logged(caplog, "names no job of this bot's") + logged(caplog, "no longer waits") == 2, 10
-            )
-            assert waiting(settings), "the job still waits for its own task"
-        finally:
-            await running.close()
+                answer = await client.post(
+                    f"{kie.base_url}/api/v1/jobs/createTask", json=body, headers={"Authorization": f"Bearer {KEY}"}
+                )
+            return str(answer.json()["data"]["taskId"])
+
+        # Another deployment on the same account, its job named as ours is: Kie calls it, not us (a closed
+        # port here), and the callback is replayed to this bot by hand, signed.
+        foreign = await create(f"http://127.0.0.1:{free_port()}{PATH}?job={job_id}")
+        # This bot's URL, naming a job that is not waiting: Kie calls back itself.
+        stray = await create(f"{url}?job=00000000deadbeef")
+        await discord_fake.wait_for(lambda: {c.task_id for c in kie.callbacks} == {foreign, stray}, timeout=10)
+        stamp = str(int(time.time()))
+        task_body = json.dumps({"code": 200, "msg": "success", "data": {"taskId": foreign, "state": "success"}})
+        headers = {"X-Webhook-Timestamp": stamp, "X-Webhook-Signature": kie_signature(foreign, stamp, HMAC_KEY)}
+        async with httpx.AsyncClient() as client:
+            replayed = (await client.post(url, content=task_body, headers=headers)).status_code
+        await discord_fake.wait_for(
+            lambda: logged(caplog, "names no job of this bot's") + logged(caplog, "no longer waits") == 2, 10
+        )
+        assert waiting(settings), "the job still waits for its own task"
     assert replayed == 200
     assert logged(caplog, f"{foreign} called back and names no job of this bot's") == 1
     assert logged(caplog, f"{stray}: sent by job 00000000deadbeef, which no longer waits for it") == 1
