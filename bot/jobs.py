@@ -1811,7 +1811,6 @@ class JobRunner:
         try:
             job_id = await self._ask_task_owner(finder, task_id)
             if job_id is None:
-                log.info("%s task %s called back and names no job of this bot's; left alone", finder.name, task_id)
                 return
             async with self._lock(job_id):
                 job = await self.store.get(job_id)
@@ -1829,13 +1828,13 @@ class JobRunner:
             self._tracing.discard(task_id)
 
     async def _ask_task_owner(self, finder: FindsLostTasks, task_id: str) -> str | None:
-        """``finder.task_owner``, asked again a few times if the provider fails to answer: this callback is
-        the only word the job will get of its task (bench/soak.py --callbacks --seed 158: three jobs failed
+        """``finder.task_owner``, asked again a few times if the provider fails to answer: this callback is the
+        only word the job will get of its task (bench/soak.py --callbacks --seed 158: three jobs failed
         "uncertain" whose task had called back, the one status call to trace it answered 502, garbled or
-        late)."""
+        late). None, logged, when the task names no job of ours or the provider could not be asked."""
         for delay in (*LOST_TASK_ASK_AGAIN_SECONDS, None):
             try:
-                return await finder.task_owner(task_id)
+                owner = await finder.task_owner(task_id)
             except ProviderError as exc:
                 where = f"{finder.name} task {task_id} called back"
                 if delay is None or isinstance(exc, AuthError) or self._stopping:
@@ -1843,6 +1842,10 @@ class JobRunner:
                     return None
                 log.info("%s; asking whose it is failed (%s), again in %g s", where, exc.detail, delay)
                 await asyncio.sleep(delay)
+                continue
+            if owner is None:
+                log.info("%s task %s called back and names no job of this bot's; left alone", finder.name, task_id)
+            return owner
         return None
 
     async def _adopt(self, job: Job, finder: FindsLostTasks, task_id: str) -> bool:
