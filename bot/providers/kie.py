@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, quote, urlencode
 
 import httpx
 
-from bot.errors import AuthError, ErrorCategory, ProviderError, SubmitUncertainError, TransientError
+from bot.errors import AuthError, BadInputError, ErrorCategory, ProviderError, SubmitUncertainError, TransientError
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, UpdateStatus
 from bot.providers._adapter import NO_IMAGE, AdapterArgs, ErrorAnswer, HttpAdapter, JobGone, Op, Outcome
 from bot.providers._http import (
@@ -220,6 +220,12 @@ def _json_object(raw: object) -> dict[str, Any]:
 JOB_PARAMETER = "job"
 
 
+def _refused_callback_query(body: dict[str, Any], exc: BadInputError) -> bool:
+    """A create refused as invalid for its callBackUrl, which carried a query (the job's id)."""
+    url = body.get("callBackUrl")
+    return isinstance(url, str) and "?" in url and "callback" in f"{exc.detail} {exc.user_message}".lower()
+
+
 def callback_url_for(base: str, job_id: str | None) -> str:
     """``base`` with the job's id in its query: Kie keeps the URL in the task's ``param``, so a task whose
     create's answer was lost can be traced to its job (``task_owner``)."""
@@ -294,6 +300,8 @@ class KieProvider(HttpAdapter):
         super().__init__(**args)
         # [kie] callBackUrl: Kie POSTs the task record there when it ends (bot/callbacks.py).
         self._callback_url = callback_url
+        # Whether the job's id may ride in callBackUrl's query: [U] that Kie takes one; False once it refused.
+        self._job_in_callback = True
 
     @classmethod
     def _options(cls, settings: Settings) -> dict[str, Any]:
@@ -308,8 +316,24 @@ class KieProvider(HttpAdapter):
     async def submit(self, request: GenerationRequest, *, job_id: str | None = None) -> JobHandle:
         # Both APIs download references themselves from "file URLs" ([kie], [sc]).
         caps = self._accept(request)
-        url, body = self._create(caps, input_fields(request, caps), job_id)
-        response = await self._send("POST", url, Op.CREATE, caps.model, json=body)
+        fields = input_fields(request, caps)
+        url, body = self._create(caps, fields, job_id if self._job_in_callback else None)
+        try:
+            response = await self._send("POST", url, Op.CREATE, caps.model, json=body)
+        except BadInputError as exc:
+            if not _refused_callback_query(body, exc):
+                raise
+            # Refused as invalid, so nothing was made: sent again without the job's id. The task's end still
+            # calls back; only a create whose answer is lost can no longer be traced (bot/lost_tasks.py).
+            self._job_in_callback = False
+            self._log.warning(
+                "%s refused a callBackUrl carrying the job's id (%s); sending it without from now on, so a create "
+                "whose answer is lost fails at once",
+                self.label,
+                exc.detail,
+            )
+            url, body = self._create(caps, fields)
+            response = await self._send("POST", url, Op.CREATE, caps.model, json=body)
         task_id = usable_job_id(_text(self._task_id(response)))
         if task_id is None:
             # A 2xx means the task may exist; without its id we cannot poll it, and sending the create
@@ -343,8 +367,8 @@ class KieProvider(HttpAdapter):
 
     @property
     def finds_lost_tasks(self) -> bool:
-        # Only a callback can tell the bot about a task it never learned the id of.
-        return bool(self._callback_url)
+        # Only a callback can tell the bot about a task it never learned the id of, by the id it carries.
+        return bool(self._callback_url) and self._job_in_callback
 
     async def task_owner(self, task_id: str) -> str | None:
         """[kie] recordInfo's ``param`` is the create body as sent, so its ``callBackUrl`` names the job that

@@ -551,6 +551,39 @@ async def test_a_task_is_traced_to_the_job_its_create_named_by_asking_kie_with_t
 
 
 @kie_only
+async def test_a_kie_that_refuses_a_callback_url_with_a_query_gets_it_plain_and_nothing_is_traced(
+    fake: FakeKie, client: httpx.AsyncClient, sleeps: SleepRecorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whether Kie takes a query in callBackUrl is not documented. If it refuses one (a validation error:
+    nothing made), the create goes again without it and callbacks keep working; only tracing stops."""
+    fake.refuse_callback_query = True
+    fake.callback_default = "lost"
+    kie = KieProvider(
+        callback_url=CALLBACK_BASE, api_key=fake.api_key, base_url=fake.base_url, client=client, sleep=sleeps
+    )
+    handle = await kie.submit(req(), job_id="5f0c2a91d3e4b7a8")
+    assert [c.json["callBackUrl"] for c in fake.creates] == [f"{CALLBACK_BASE}?job=5f0c2a91d3e4b7a8", CALLBACK_BASE]
+    assert list(fake.jobs) == [handle.provider_job_id], "one task made"
+    assert not kie.finds_lost_tasks
+    assert sum("refused a callBackUrl carrying the job's id" in r.getMessage() for r in caplog.records) == 1
+    await kie.submit(req(), job_id="9a8b7c6d5e4f3a2b")
+    assert len(fake.creates) == 3 and fake.creates[-1].json["callBackUrl"] == CALLBACK_BASE
+
+
+@kie_only
+async def test_a_refused_create_whose_callback_url_had_no_query_is_not_sent_again(
+    fake: FakeKie, client: httpx.AsyncClient, sleeps: SleepRecorder
+) -> None:
+    kie = KieProvider(
+        callback_url=CALLBACK_BASE, api_key=fake.api_key, base_url=fake.base_url, client=client, sleep=sleeps
+    )
+    fake.script("http200:422")
+    with pytest.raises(BadInputError):
+        await kie.submit(req(), job_id="5f0c2a91d3e4b7a8")
+    assert len(fake.creates) == 1 and kie.finds_lost_tasks
+
+
+@kie_only
 async def test_a_task_kie_does_not_know_is_no_job_of_ours(
     fake: FakeKie, client: httpx.AsyncClient, sleeps: SleepRecorder
 ) -> None:

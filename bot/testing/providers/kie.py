@@ -69,7 +69,8 @@ chooses: normal, lost (never sent), bad_signature (signed with another key), twi
 request again once the first is answered: a replay), late:SECONDS (sent that long after the task
 finished). Every attempt is kept in ``callbacks`` with the status the receiver answered, or the error
 if it could not be reached; delivery failures are never raised. "malformed" tasks call back with
-non-JSON bytes, "never_finish" ones never.
+non-JSON bytes, "never_finish" ones never. With ``refuse_callback_query`` the fake refuses a create whose
+``callBackUrl`` has a query (code 422, nothing made): whether the real Kie takes one is not documented.
 
 Run standalone with the other fakes: ``python -m bot.testing.providers``.
 """
@@ -299,6 +300,7 @@ class FakeKie(FakeProviderServer[FakeKieJob]):
         api_key: str | None = None,
         credits: float = 1000.0,
         webhook_hmac_key: str | None = None,
+        refuse_callback_query: bool = False,
         **options: Unpack[ServerOptions],
     ) -> None:
         if flavour not in get_args(Flavour):
@@ -309,6 +311,8 @@ class FakeKie(FakeProviderServer[FakeKieJob]):
         self._seq = 0
         # Callbacks: signed with this key when set (as Kie does once the key is enabled in its settings).
         self.webhook_hmac_key = webhook_hmac_key
+        # Whether Kie takes a callBackUrl with a query is not documented: this plays the Kie that does not.
+        self.refuse_callback_query = refuse_callback_query
         self.callback_default = "normal"
         self.callbacks: list[SentCallback] = []
         self._callback_modes: deque[str] = deque()
@@ -401,6 +405,9 @@ class FakeKie(FakeProviderServer[FakeKieJob]):
         except ValueError:
             return _envelope(200, 422, "Invalid JSON body")
         problems = _kie_problems(body)
+        callback = body.get("callBackUrl") if isinstance(body, dict) else None
+        if self.refuse_callback_query and isinstance(callback, str) and "?" in callback:
+            problems.append("callBackUrl must not carry a query string")
         if problems:
             # Validation comes back in a 200 with code 422 ([S]: Kie clients check `code`).
             return _envelope(200, 422, "; ".join(problems))
