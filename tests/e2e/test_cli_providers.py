@@ -136,14 +136,19 @@ async def test_generate_sends_kie_no_callback_url_as_it_serves_none(fakes: Fakes
         f.write('\n[callbacks]\nenabled = true\npublic_url = "https://bot.example"\n')
     kie = fakes.by_name["kie"]
     keys = {"KIE_API_KEY": KEY, "KIE_WEBHOOK_HMAC_KEY": "cli-webhook-key"}
-    code, stdout, stderr = await cli("--config", str(config), "generate", "--provider", "kie", "a lime", keys=keys)
+    out = ("--out", str(tmp_path / "out"))
+    code, stdout, stderr = await cli(
+        "--config", str(config), "generate", "--provider", "kie", *out, "a lime", keys=keys
+    )
     assert code == 0, stderr
     assert json.loads(stdout)["state"] == "delivered"
     assert "callBackUrl" not in kie.creates[0].json
 
     kie.script("create_hang")  # the task is made, its answer never comes (request_timeout 5 s)
     began = asyncio.get_running_loop().time()
-    code, stdout, stderr = await cli("--config", str(config), "generate", "--provider", "kie", "a lemon", keys=keys)
+    code, stdout, stderr = await cli(
+        "--config", str(config), "generate", "--provider", "kie", *out, "a lemon", keys=keys
+    )
     summary = json.loads(stdout)
     assert summary["state"] == "failed" and summary["error"]["category"] == "uncertain", summary
     assert asyncio.get_running_loop().time() - began < 30, "it did not wait for a callback"
