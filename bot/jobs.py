@@ -1824,6 +1824,9 @@ class JobRunner:
                     log.info("%s task %s: sent by job %s, which no longer waits for it", finder.name, task_id, job_id)
             if woken:
                 self.wake()
+        except Exception as exc:  # nobody awaits this task: what it cannot do is said here
+            # The job keeps waiting and fails "uncertain" when its wait ends: nothing is left half done.
+            _log_refused_or_error(exc, "%s task %s: tracing it to its job failed", finder.name, task_id)
         finally:
             self._tracing.discard(task_id)
 
@@ -1853,7 +1856,7 @@ class JobRunner:
             return False  # the cancel is carried out by the job's next step, due already
         try:
             handle = finder.adopted_handle(task_id, job.request)
-        except ProviderError as exc:
+        except (ProviderError, InvalidRequestError) as exc:  # the model no longer served there, say
             log.warning("job %s: cannot take up %s task %s: %s", job.id, finder.name, task_id, exc.detail)
             return False
         # Timed from when its create left, as the task was: what it teaches the schedule is how long it ran.

@@ -9,6 +9,7 @@ longer waiting, is taken up; with no callback, the wait ends "uncertain", unchar
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -238,3 +239,30 @@ async def test_a_task_of_another_deployment_or_of_a_job_not_waiting_is_not_taken
     assert logged(caplog, f"{stray}: sent by job 00000000deadbeef, which no longer waits for it") == 1
     (job,) = jobs(settings)
     assert job["provider_job_id"] is None
+
+
+async def test_a_lost_task_s_callback_while_another_program_holds_the_database_is_taken_up_once_it_lets_go(
+    tmp_path: Path, discord_fake: FakeDiscord, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The task is traced while an operator's DB browser holds the write lock past the bot's wait: taking
+    it up is a write the job cannot do without (the task is made and billed), so it waits for the lock,
+    and nothing is logged as an error."""
+    caplog.set_level(logging.INFO)
+    options: dict[str, Any] = {"request_timeout": 1.0, "busy_timeout": 0.5, "retry_after": 2.0}
+    async with lost_create(tmp_path, discord_fake, 3.0, **options) as (kie, settings):
+        await discord_fake.slash_command("imagine", {"prompt": "a banana traced while the database is held"})
+        await discord_fake.wait_for(lambda: logged(caplog, "never answered its create") == 1, timeout=10)
+        other = sqlite3.connect(settings.database.path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            await discord_fake.wait_for(lambda: bool(kie.callbacks) and kie.callbacks[0].status is not None, 10)
+            await asyncio.sleep(1.5)  # the trace has asked Kie and its write has given up at least once
+            assert waiting(settings)
+        finally:
+            other.close()
+        await discord_fake.wait_for(lambda: [r["state"] for r in jobs(settings)] == ["delivered"], timeout=20)
+    assert [c.status for c in kie.callbacks] == [200]
+    (task_id,) = kie.jobs
+    assert jobs(settings)[0]["provider_job_id"] == task_id
+    assert logged(caplog, f"the task kie created ({task_id}) written after") == 1, "the lock refused it first"
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
