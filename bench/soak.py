@@ -529,7 +529,15 @@ async def run_soak(plan: Plan) -> Run:
                 if bot is not None:
                     await stop_bot(bot)
             record = provider_record(fakes.values())
-            verdict = audit(db, discord_fake, record.tasks, sent + reworks.presses, quotas=True, limits=plan.limits())
+            verdict = audit(
+                db,
+                discord_fake,
+                record.tasks,
+                sent + reworks.presses,
+                quotas=True,
+                limits=plan.limits(),
+                task_prompts=record.task_prompts,
+            )
             member_actions = actions.lines(db, record.finished) + reworks.lines(db) + replies.lines(db)
             reply_problems = replies.problems(db)
             moderation = moderator.lines(start) if moderator is not None else []
@@ -652,9 +660,9 @@ def report(run: Run, plan: Plan) -> None:
             print(f"  ... and {len(problems) - 50} more")
     else:
         print(
-            "all invariants hold: 0 lost, 0 created twice, 0 charged twice, ledger balanced, every failure "
-            "explained, every Cancel taken kept and its provider asked to stop, every reply answered once, "
-            "no error and no credential in the bot's log"
+            "all invariants hold: 0 lost, 0 created twice, no job took another's task, 0 charged twice, ledger "
+            "balanced, every failure explained, every Cancel taken kept and its provider asked to stop, every reply "
+            "answered once, no error and no credential in the bot's log"
         )
 
 

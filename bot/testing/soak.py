@@ -13,6 +13,8 @@ figures) and tests/e2e/test_soak.py (a short run in the suite), so both hold the
   answered late   a command or press whose answer came after Discord's 3 s (where the fake Discord
                   enforces it: FakeDiscord.answer_window), which the member saw fail
   created twice   a prompt (each command has its own) for which the provider made more than one task
+  another's task  a job whose provider job id names a task made for another prompt (taken up by the wrong
+                  job: bot/lost_tasks.py traces a lost create's task to its job)
   charged twice   a job with more than one commit row in the ledger
   unclear         a job that ended without an image and without an error message
   ledger          every job holds exactly one reservation, a terminal job exactly one settlement (a
@@ -89,6 +91,9 @@ class Audit:
     lost: list[str] = field(default_factory=list)
     unclear: list[str] = field(default_factory=list)
     created_twice: list[str] = field(default_factory=list)
+    # Jobs whose provider job id names a task made for another prompt: a task taken up by the wrong job (a
+    # create whose answer was lost is traced to its job by kie.ai's callback: bot/lost_tasks.py).
+    wrong_task: list[str] = field(default_factory=list)
     charged_twice: list[str] = field(default_factory=list)
     ledger: list[str] = field(default_factory=list)
     totals: LedgerTotals = field(default_factory=LedgerTotals)
@@ -101,6 +106,7 @@ class Audit:
     def problems(self) -> list[str]:
         found = [f"lost: {what}" for what in self.lost]
         found += [f"created twice: {what}" for what in self.created_twice]
+        found += [f"another job's task: {what}" for what in self.wrong_task]
         found += [f"charged twice: {what}" for what in self.charged_twice]
         found += [f"no clear message: {what}" for what in self.unclear]
         found += [f"ledger: {what}" for what in self.ledger]
@@ -132,6 +138,7 @@ class Audit:
             f"failed without a message              {len(self.unclear)}",
             f"lost                                  {len(self.lost)}",
             f"created twice at the provider         {len(self.created_twice)}  ({self.tasks} tasks made)",
+            f"another job's task taken              {len(self.wrong_task)}",
             f"charged twice                         {len(self.charged_twice)}",
             f"reservations past a quota's limit     {len(self.over_limit)}",
             f"ledger: reserved {t.reserved}, committed {t.committed}, refunded {t.refunded}, still reserved {t.open}: "
@@ -232,10 +239,12 @@ def audit(
     *,
     quotas: bool = True,
     limits: QuotaRules | None = None,
+    task_prompts: Mapping[str, str] | None = None,
 ) -> Audit:
     """Judge every interaction in ``interactions`` (the soak's /imagine commands) against the database,
     the fake Discord's messages and ``tasks_by_prompt`` (prompt -> tasks the provider made for it);
-    with ``limits``, also every reservation against the quotas the bot ran with."""
+    with ``limits``, also every reservation against the quotas the bot ran with; with ``task_prompts``
+    (task id -> the prompt it was made for), that every job's task was made for that job's prompt."""
     result = Audit()
     jobs = db_rows(db, "SELECT * FROM jobs") if db.exists() else []
     by_interaction = jobs_by_interaction(jobs)
@@ -265,6 +274,9 @@ def audit(
         for job in mine:
             ours.add(job["id"])
             what = f"job {job['id']} ({prompt!r})"
+            made_for = (task_prompts or {}).get(job["provider_job_id"] or "")
+            if made_for is not None and made_for != job_prompt(job):
+                result.wrong_task.append(f"{what}: its task {job['provider_job_id']} was made for {made_for!r}")
             if job["state"] not in _TERMINAL:
                 held = " (held: never released)" if job["message_id"] is None else ""
                 result.lost.append(f"{what}: still {job['state']} at the end{held}")
@@ -433,21 +445,24 @@ class ProviderRecord:
     """What the fake providers of a soak did, as the judges above take it."""
 
     tasks: dict[str, int]  # prompt -> tasks made for it, over every provider (``audit``)
+    task_prompts: dict[str, str]  # task id -> the prompt it was made for (``audit``)
     finished: dict[str, float]  # task id -> when its image existed, wall clock (``MemberActions``)
     cancels: list[str]  # the path of every cancel call received (``providers_not_told``)
 
 
 def provider_record(fakes: Iterable[FakeProviderServer[Any]]) -> ProviderRecord:
     prompts: list[str] = []
+    task_prompts: dict[str, str] = {}
     finished: dict[str, float] = {}
     cancels: list[str] = []
     for fake in fakes:
         for task_id, task in fake.jobs.items():
             prompts.append(_task_prompt(fake, task))
+            task_prompts[task_id] = prompts[-1]
             if (when := _task_ready_at(task)) is not None:
                 finished[task_id] = when
         cancels += [r.path for r in fake.requests if r.method == "PUT" and r.path.endswith("/cancel")]
-    return ProviderRecord(tasks_per_prompt(prompts), finished, cancels)
+    return ProviderRecord(tasks_per_prompt(prompts), task_prompts, finished, cancels)
 
 
 def _task_prompt(fake: FakeProviderServer[Any], task: Any) -> str:

@@ -220,7 +220,7 @@ async def test_a_stop_while_a_deleted_message_s_cancel_waits_for_a_held_database
 ) -> None:
     """A member deletes a running job's message: the cancel is written, and at that moment another program
     takes the database, so carrying the cancel out (the job's end) waits for the lock; the bot is told to
-    stop meanwhile, and that write is refused. The refusal is one WARNING, not an ERROR with a traceback
+    stop meanwhile, and that write is refused. The refusal is a WARNING, not an ERROR with a traceback
     (found by `bench/soak.py --callbacks --seed 152`: a SIGTERM during one of its locks), and the cancel,
     kept in the row, is carried out by the next start: cancelled, uncharged."""
     caplog.set_level(logging.INFO)
@@ -256,9 +256,17 @@ async def test_a_stop_while_a_deleted_message_s_cancel_waits_for_a_held_database
     finally:
         other.close()
         await running.close()
-    stopping = [r.getMessage() for r in caplog.records if "failed while the bot was stopping" in r.getMessage()]
-    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [], stopping
-    assert len(stopping) == 1 and "the database refused the write (database is locked)" in stopping[0]
+    # Either the member's cancel (the deletion's handler) or the loop's step (the cancel made the job due at
+    # once) carries the cancel out, whichever takes the job first; the stop finds it waiting on the lock and
+    # its refused write is a WARNING either way ("... failed while the bot was stopping: the database
+    # refused the write", or the step's "step failed, the database refused a write"). fresh-ci saw both.
+    refused = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "refused" in r.getMessage() and "database is locked" in r.getMessage()
+    ]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [], refused
+    assert any("failed while the bot was stopping" in m or "step failed" in m for m in refused), refused
     assert states(settings) == ["running"]
 
     again = await start_bot(settings, discord_fake)

@@ -201,7 +201,7 @@ def judged(
     explained, and with ``limits`` no reservation past them. Returns the providers' record, the audit and
     its report (for later assertions' messages)."""
     record = provider_record(fakes)
-    result = audit(db, discord_fake, record.tasks, sent, quotas=True, limits=limits)
+    result = audit(db, discord_fake, record.tasks, sent, quotas=True, limits=limits, task_prompts=record.task_prompts)
     report = "\n".join(result.problems() + result.lines())
     assert result.problems() == [], report
     return record, result, report

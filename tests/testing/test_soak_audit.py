@@ -141,6 +141,23 @@ async def test_a_batch_may_have_a_task_per_candidate_and_no_more(tmp_path: Path,
     assert twice.created_twice == ["'three bananas': 4 tasks for 3 job(s)"]
 
 
+async def test_a_job_whose_task_was_made_for_another_prompt_took_another_job_s_task(
+    tmp_path: Path, discord_fake: FakeDiscord
+) -> None:
+    """A task taken up by the wrong job (a lost create's task traced to another job: bot/lost_tasks.py) is
+    found by the prompt the provider made the task for; a job whose task the providers do not list (a
+    Gemini call, say) is not judged by it."""
+    rows = [job("j1", "delivered", index=1, task="t1"), job("j2", BATCH[1]["state"], index=2, error="x"), BATCH[2]]
+    db = write_db(tmp_path / "bot.sqlite3", rows)
+    discord_fake.messages[70] = batch_message(["**#1** ✅ ready", "**#2** ❌ failed: x", "**#3** ✅ ready"], images=2)
+    sent = [command("three bananas")]
+    tasks = tasks_per_prompt(["three bananas", "two lemons"])
+    right = audit(db, discord_fake, tasks, sent, quotas=False, task_prompts={"t1": "three bananas"})
+    assert right.problems() == [] and right.wrong_task == []
+    wrong = audit(db, discord_fake, tasks, sent, quotas=False, task_prompts={"t1": "two lemons"})
+    assert wrong.problems() == ["another job's task: job j1 ('three bananas'): its task t1 was made for 'two lemons'"]
+
+
 async def test_a_reservation_held_by_a_job_no_command_made_is_still_reserved(
     tmp_path: Path, discord_fake: FakeDiscord
 ) -> None:
