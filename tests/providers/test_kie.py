@@ -517,6 +517,13 @@ async def test_kie_check_reads_the_envelope(answer: httpx.Response, expected: tu
 CALLBACK_BASE = "http://bananacord.example/callbacks/kie"
 
 
+def calling_back(fake: FakeKie, client: httpx.AsyncClient, sleeps: SleepRecorder) -> KieProvider:
+    """The Kie adapter against ``fake`` with callbacks on (to a host the fake cannot reach)."""
+    return KieProvider(
+        callback_url=CALLBACK_BASE, api_key=fake.api_key, base_url=fake.base_url, client=client, sleep=sleeps
+    )
+
+
 @kie_only
 async def test_a_task_is_traced_to_the_job_its_create_named_by_asking_kie_with_the_key(
     fake: FakeKie, client: httpx.AsyncClient, sleeps: SleepRecorder
@@ -524,9 +531,7 @@ async def test_a_task_is_traced_to_the_job_its_create_named_by_asking_kie_with_t
     """The job's id rides in callBackUrl; recordInfo's ``param`` (the create body as sent) gives it back. A
     task created with another deployment's callBackUrl, or none, names no job of this bot's."""
     fake.callback_default = "lost"  # the fake would call a host that does not exist
-    kie = KieProvider(
-        callback_url=CALLBACK_BASE, api_key=fake.api_key, base_url=fake.base_url, client=client, sleep=sleeps
-    )
+    kie = calling_back(fake, client, sleeps)
     assert isinstance(kie, FindsLostTasks) and kie.finds_lost_tasks
     handle = await kie.submit(req(), job_id="5f0c2a91d3e4b7a8")
     assert fake.creates[0].json["callBackUrl"] == f"{CALLBACK_BASE}?job=5f0c2a91d3e4b7a8"
@@ -558,9 +563,7 @@ async def test_a_kie_that_refuses_a_callback_url_with_a_query_gets_it_plain_and_
     nothing made), the create goes again without it and callbacks keep working; only tracing stops."""
     fake.refuse_callback_query = True
     fake.callback_default = "lost"
-    kie = KieProvider(
-        callback_url=CALLBACK_BASE, api_key=fake.api_key, base_url=fake.base_url, client=client, sleep=sleeps
-    )
+    kie = calling_back(fake, client, sleeps)
     handle = await kie.submit(req(), job_id="5f0c2a91d3e4b7a8")
     assert [c.json["callBackUrl"] for c in fake.creates] == [f"{CALLBACK_BASE}?job=5f0c2a91d3e4b7a8", CALLBACK_BASE]
     assert list(fake.jobs) == [handle.provider_job_id], "one task made"
@@ -574,9 +577,7 @@ async def test_a_kie_that_refuses_a_callback_url_with_a_query_gets_it_plain_and_
 async def test_a_refused_create_whose_callback_url_had_no_query_is_not_sent_again(
     fake: FakeKie, client: httpx.AsyncClient, sleeps: SleepRecorder
 ) -> None:
-    kie = KieProvider(
-        callback_url=CALLBACK_BASE, api_key=fake.api_key, base_url=fake.base_url, client=client, sleep=sleeps
-    )
+    kie = calling_back(fake, client, sleeps)
     fake.script("http200:422")
     with pytest.raises(BadInputError):
         await kie.submit(req(), job_id="5f0c2a91d3e4b7a8")
@@ -588,9 +589,7 @@ async def test_a_task_kie_does_not_know_is_no_job_of_ours(
     fake: FakeKie, client: httpx.AsyncClient, sleeps: SleepRecorder
 ) -> None:
     """recordInfo's "recordInfo is null" (a task of another account, or none): a definite no."""
-    kie = KieProvider(
-        callback_url=CALLBACK_BASE, api_key=fake.api_key, base_url=fake.base_url, client=client, sleep=sleeps
-    )
+    kie = calling_back(fake, client, sleeps)
     assert await kie.task_owner("task_nano-banana-2_0000000000000") is None
     assert fake.requests[-1].path.endswith("/recordInfo")
 
