@@ -289,6 +289,9 @@ class CallbacksSettings(_Section):
     def _public(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s):// URL")
+        if "?" in value or "#" in value:
+            # The bot appends /callbacks/kie and then the job's id as a query (bot/providers/kie.py).
+            raise ValueError("must be the address alone, without a ?query or #fragment")
         return value.rstrip("/")
 
 

@@ -48,6 +48,8 @@ def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         ('seaart_api_key = "oops"\n', "seaart_api_key"),
         ('[providers.seaart]\napi_key = "oops"\n', "providers.seaart.api_key"),
         ("[jobs\n", "config.toml"),
+        ('[callbacks]\npublic_url = "https://bot.example/?token=1"\n', "[callbacks] public_url"),
+        ('[callbacks]\npublic_url = "ftp://bot.example"\n', "[callbacks] public_url"),
     ],
 )
 def test_bad_settings_name_the_setting(tmp_path: Path, text: str, names: str) -> None:
