@@ -1822,6 +1822,10 @@ class JobRunner:
                 else:
                     woken = False
                     log.info("%s task %s: sent by job %s, which no longer waits for it", finder.name, task_id, job_id)
+            if not self.store.is_cached(job_id):
+                # An ended job's lock (or one for an id Kie's record named and no job has) is not kept; a step
+                # drops its job's lock the same way when the job ends (_guarded_step).
+                self._locks.pop(job_id, None)
             if woken:
                 self.wake()
         except Exception as exc:  # nobody awaits this task: what it cannot do is said here

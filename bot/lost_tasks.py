@@ -37,18 +37,20 @@ def create_unanswered(job: Job) -> bool:
     return job.state is JobState.QUEUED and job.submit_started_at is not None
 
 
+def _create_left(job: Job) -> float:
+    return job.submit_started_at if job.submit_started_at is not None else job.created_at
+
+
 def waits_until(job: Job, wait_seconds: float) -> float:
     """When a job whose create went unanswered stops waiting for its task's callback: ``wait_seconds`` after
     the create left, and no later than the job's deadline."""
-    started = job.submit_started_at if job.submit_started_at is not None else job.created_at
-    return min(job.deadline_at, started + wait_seconds)
+    return min(job.deadline_at, _create_left(job) + wait_seconds)
 
 
 def gave_up_message(job: Job, wait_seconds: float) -> str:
     """What the member reads when the wait ends with no task found: how long it was (a deadline may have
     cut it short of ``wait_seconds``)."""
-    started = job.submit_started_at if job.submit_started_at is not None else job.created_at
-    minutes = max(1, round((waits_until(job, wait_seconds) - started) / 60))
+    minutes = max(1, round((waits_until(job, wait_seconds) - _create_left(job)) / 60))
     return (
         "The provider never confirmed this request, and no image from it was reported within "
         f"{minutes} minute(s), so the bot stopped waiting (it is not sent again, to avoid paying twice). "
