@@ -64,9 +64,15 @@ def _parser() -> argparse.ArgumentParser:
     usage.add_argument("--user", type=int, default=None, help="one member's report")
     usage.add_argument("--format", choices=["table", "csv", "json"], default="table")
 
-    db = command("db", help="database upkeep: migrate, status, backup FILE")
-    db.add_argument("action", choices=["migrate", "status", "backup"])
-    db.add_argument("file", nargs="?", type=Path, default=None, help="backup: the new file to copy the database to")
+    db = command("db", help="database upkeep: migrate, status, backup FILE, restore FILE")
+    db.add_argument("action", choices=["migrate", "status", "backup", "restore"])
+    db.add_argument(
+        "file",
+        nargs="?",
+        type=Path,
+        default=None,
+        help="backup: the new file to copy the database to; restore: the copy to put back",
+    )
     return parser
 
 

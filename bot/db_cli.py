@@ -1,18 +1,20 @@
-"""`bananacord db migrate|status|backup`: the database's upkeep from the shell.
+"""`bananacord db migrate|status|backup|restore`: the database's upkeep from the shell.
 
 ``status`` and ``backup`` only read, so they run beside a running bot (SQLite's WAL lets a reader work
-while the bot writes); ``migrate`` does not: a newer schema could change tables the running code uses,
-and the bot migrates at its own start anyway. Errors arrive as ``BananacordError`` (the CLI prints the
-message and exits 1).
+while the bot writes); ``migrate`` and ``restore`` do not: a newer schema could change tables the running
+code uses (and the bot migrates at its own start anyway), and a database replaced under a running bot
+would be overwritten by its next writes. How copies are made: bot/db_copy.py. Errors arrive as
+``BananacordError`` (the CLI prints the message and exits 1).
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import Settings
+from bot.db_copy import Copied, backup, restore
 from bot.errors import BananacordError
 from bot.store import Database, latest_schema_version
 from bot.store.jobs import JobStore
@@ -21,10 +23,14 @@ from bot.store.lock import DatabaseLock
 
 async def run_db(settings: Settings, action: str, to: Path | None = None) -> int:
     """Carry out ``action``; print what the operator asked to see; return the exit code."""
-    if to is not None and action != "backup":
-        raise BananacordError(f"db {action} takes no file (only db backup does)")
+    if to is not None and action not in ("backup", "restore"):
+        raise BananacordError(f"db {action} takes no file (only db backup and db restore do)")
     if action == "migrate":
         return await _migrate(settings)
+    if action == "restore":
+        if to is None:
+            raise BananacordError("db restore needs the copy to put back: bananacord db restore FILE")
+        return await _restore(settings, to)
     path = settings.database.path
     # A typo in the path must not read as an empty database, nor leave one behind.
     if not path.exists():
@@ -32,8 +38,13 @@ async def run_db(settings: Settings, action: str, to: Path | None = None) -> int
     if action == "backup":
         if to is None:
             raise BananacordError("db backup needs a file to write: bananacord db backup FILE")
-        await asyncio.to_thread(backup, path, to)
-        print(f"{path} copied to {to}")
+        copied = await asyncio.to_thread(backup, path, to)
+        print(f"{path} copied to {to}{_files_line(copied, to)}")
+        if copied.ended:
+            print(
+                f"  {copied.ended} of its unfinished jobs ended while it was made; restored, this copy would "
+                "find their images gone and fail them, refunded"
+            )
         return 0
     return await _status(settings)
 
@@ -48,6 +59,25 @@ async def _migrate(settings: Settings) -> int:
         finally:
             await db.close()
     return 0
+
+
+async def _restore(settings: Settings, source: Path) -> int:
+    path = settings.database.path
+    with DatabaseLock(path):  # no bot may run on the database it replaces
+        copied, aside = await asyncio.to_thread(restore, source, path, now=datetime.now(UTC))
+    print(f"{source} restored to {path}{_files_line(copied, path)}")
+    if aside is not None:
+        print(f"  the database it replaced is kept as {aside} (restore that to undo this)")
+    print(f"  {copied.unfinished} unfinished job(s) in it will be resumed at the bot's next start")
+    if copied.ended:
+        print(f"  {copied.ended} of them name images the copy does not have: they will fail, refunded")
+    return 0
+
+
+def _files_line(copied: Copied, database: Path) -> str:
+    if not copied.files:
+        return ""
+    return f", with the {copied.files} image(s) waiting for delivery in {database.name}.results/"
 
 
 async def _status(settings: Settings) -> int:
@@ -67,24 +97,3 @@ async def _status(settings: Settings) -> int:
     finally:
         await db.close()
     return 0
-
-
-def backup(source: Path, to: Path) -> None:
-    """A consistent copy of ``source`` in ``to``, made with SQLite's online backup while the bot may be
-    writing (a plain file copy then could catch a page half written, or miss what is still in the WAL)."""
-    if to.exists():
-        raise BananacordError(f"{to} already exists: name a new file for the copy")
-    if not to.parent.is_dir():
-        raise BananacordError(f"cannot write {to}: {to.parent} is not a folder")
-    reader = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        copy = sqlite3.connect(to)
-        try:
-            reader.backup(copy)
-        finally:
-            copy.close()
-    except sqlite3.Error as exc:
-        to.unlink(missing_ok=True)
-        raise BananacordError(f"cannot copy {source} to {to}: {exc}") from None
-    finally:
-        reader.close()

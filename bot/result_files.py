@@ -46,6 +46,27 @@ class ResultFiles:
         await asyncio.to_thread(self._write, path, data)
         return name
 
+    def copy_to(self, other: ResultFiles, jobs: Collection[str]) -> tuple[int, set[str]]:
+        """Copy the files of ``jobs`` into ``other`` (a database copy's folder: `bananacord db backup` and
+        `db restore`). Returns how many files were copied and which of ``jobs`` had none here: a job's files
+        go as it ends, so a job that ended between the database's copy and this one has none."""
+        keep = set(jobs)
+        found: set[str] = set()
+        copied = 0
+        if self.directory.is_dir():
+            for entry in sorted(os.scandir(self.directory), key=lambda e: e.name):
+                match = _NAME.fullmatch(entry.name)  # a ``.part`` is a write never finished: not a file
+                if match is None or match["job"] not in keep:
+                    continue
+                try:
+                    data = Path(entry.path).read_bytes()
+                except FileNotFoundError:  # the job ended meanwhile
+                    continue
+                other._write(other.path(entry.name), data)
+                found.add(match["job"])
+                copied += 1
+        return copied, keep - found
+
     def _write(self, path: Path, data: bytes) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         part = path.with_name(path.name + ".part")

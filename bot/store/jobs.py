@@ -27,6 +27,12 @@ from bot.store.ledger import settle, settled_state
 
 ACTIVE_STATES = ("queued", "submitted", "running", "succeeded")
 _ACTIVE_MARKS = ",".join("?" * len(ACTIVE_STATES))
+# The unfinished jobs whose row names a kept result file (bot/result_files.py), with ACTIVE_STATES as its
+# parameters: read by a starting bot (the files to keep) and by `bananacord db backup` (the files to copy).
+JOBS_NAMING_RESULT_FILES = (
+    f"SELECT id FROM jobs WHERE state IN ({_ACTIVE_MARKS})"
+    ' AND (handle_json LIKE \'%"file":"%\' OR result_json LIKE \'%"file":"%\')'
+)
 # Under SQLite's oldest ceiling on bound parameters (999); a bulk delete names up to 100 messages.
 _IDS_PER_QUERY = 500
 
@@ -421,11 +427,7 @@ class JobStore:
         """The unfinished jobs whose row names a kept result file (bot/result_files.py): the files a
         restart must keep. A file of any other job (one killed between writing it and writing its row)
         can never be used."""
-        named = '(handle_json LIKE \'%"file":"%\' OR result_json LIKE \'%"file":"%\')'
-        async with (
-            self.db.read() as conn,
-            conn.execute(f"SELECT id FROM jobs WHERE state IN ({_ACTIVE_MARKS}) AND {named}", ACTIVE_STATES) as cur,
-        ):
+        async with self.db.read() as conn, conn.execute(JOBS_NAMING_RESULT_FILES, ACTIVE_STATES) as cur:
             return [str(row[0]) for row in await cur.fetchall()]
 
     async def has_unanswered_create(self, provider: str) -> bool:

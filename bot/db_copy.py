@@ -1,0 +1,119 @@
+"""Copies of the database, made and put back from the shell: `bananacord db backup FILE` and `db restore FILE`.
+
+A copy is the database and the images waiting beside it. Gemini's and Segmind v1's results are written to
+``<database>.results/`` until they are delivered (bot/result_files.py), and an unfinished job's row names
+its file there; a copy of the database alone would restore those jobs with their images gone (failed,
+"The image was lost before it could be posted", and refunded though the provider had billed them). So a
+backup also copies the files its copy's rows name, to ``<FILE>.results/``, and a restore puts them back.
+
+The database is copied with SQLite's online backup, which reads a consistent snapshot while the bot may be
+writing (a plain copy of the file could catch a page half written, or miss what is still in the WAL).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from bot.errors import BananacordError
+from bot.result_files import ResultFiles
+from bot.store import latest_schema_version
+from bot.store.jobs import ACTIVE_STATES, JOBS_NAMING_RESULT_FILES
+
+
+@dataclass(frozen=True)
+class Copied:
+    files: int  # result files copied beside the copy
+    ended: int  # jobs whose files went after the database was copied (they ended meanwhile)
+    unfinished: int  # jobs the copy holds unfinished: a bot started on it resumes them
+
+
+def backup(source: Path, to: Path) -> Copied:
+    """A consistent copy of the database ``source`` in the new file ``to``, and its waiting images."""
+    files = ResultFiles.beside(to)
+    if to.exists():
+        raise BananacordError(f"{to} already exists: name a new file for the copy")
+    if files.directory.exists():
+        raise BananacordError(f"{files.directory} already exists: name a new file for the copy")
+    if not to.parent.is_dir():
+        raise BananacordError(f"cannot write {to}: {to.parent} is not a folder")
+    _copy_database(source, to, remove_on_failure=True)
+    return _copy_files(source, to)
+
+
+def restore(source: Path, into: Path, *, now: datetime) -> tuple[Copied, Path | None]:
+    """Put the copy ``source`` in the place of the database ``into``, with its waiting images. The caller
+    holds ``into``'s lock (no bot runs on it). The database replaced is kept first, as a backup beside
+    it (returned), so a restore of the wrong file can itself be undone."""
+    _check_copy(source)
+    aside = None
+    if into.exists():
+        aside = into.with_name(f"{into.name}.before-restore-{now.strftime('%Y%m%dT%H%M%SZ')}")
+        backup(into, aside)
+    # Written through SQLite into the database's own file, in one transaction: a failure leaves it whole.
+    _copy_database(source, into, remove_on_failure=aside is None)
+    # An older copy's schema is brought up to date by the bot's next start, as after any upgrade.
+    return _copy_files(source, into), aside
+
+
+def _check_copy(source: Path) -> None:
+    """Make sure ``source`` is a whole Bananacord database this code can run, before anything is replaced."""
+    if not source.is_file():
+        raise BananacordError(f"no copy at {source}")
+    try:
+        conn = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            check = conn.execute("PRAGMA quick_check").fetchone()
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            has_jobs = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise BananacordError(f"{source} is not a database this bot can restore: {exc}") from None
+    if check is None or check[0] != "ok":
+        raise BananacordError(f"{source} is damaged (SQLite's check: {check[0] if check else 'no answer'})")
+    if version == 0 or has_jobs is None:
+        raise BananacordError(f"{source} is not a Bananacord database")
+    if version > latest_schema_version():
+        raise BananacordError(
+            f"{source} was made by a newer bananacord (schema version {version}; this one knows "
+            f"{latest_schema_version()}): restore it with that version"
+        )
+
+
+def _copy_database(source: Path, to: Path, *, remove_on_failure: bool) -> None:
+    try:
+        reader = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise BananacordError(f"cannot read {source}: {exc}") from None
+    try:
+        copy = sqlite3.connect(to)
+        try:
+            reader.backup(copy)
+        finally:
+            copy.close()
+    except sqlite3.Error as exc:
+        if remove_on_failure:
+            to.unlink(missing_ok=True)
+        raise BananacordError(f"cannot copy {source} to {to}: {exc}") from None
+    finally:
+        reader.close()
+
+
+def _copy_files(source: Path, to: Path) -> Copied:
+    """The result files that the database ``to`` (just copied from ``source``) names, copied beside it."""
+    conn = sqlite3.connect(f"{to.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        named = [str(row[0]) for row in conn.execute(JOBS_NAMING_RESULT_FILES, ACTIVE_STATES)]
+        marks = ",".join("?" * len(ACTIVE_STATES))
+        count = conn.execute(f"SELECT COUNT(*) FROM jobs WHERE state IN ({marks})", ACTIVE_STATES).fetchone()
+        unfinished = int(count[0])
+    finally:
+        conn.close()
+    try:
+        copied, ended = ResultFiles.beside(source).copy_to(ResultFiles.beside(to), named)
+    except OSError as exc:
+        raise BananacordError(f"cannot copy the images waiting beside {source}: {exc.strerror or exc}") from None
+    return Copied(files=copied, ended=len(ended), unfinished=unfinished)

@@ -1,0 +1,144 @@
+"""`bananacord db backup FILE` and `db restore FILE` from the shell (bot/db_copy.py): a copy is the database and
+the images waiting beside it in ``<database>.results/``; a restore refuses a running bot and anything that is
+not a whole copy this version can run, and keeps the database it replaces."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from bot.store import latest_schema_version
+from bot.store.lock import DatabaseLock
+from tests.test_cli import acli, cli, config, one_line
+
+WAITING, DELIVERED = "aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"
+
+
+def _job(conn: sqlite3.Connection, job_id: str, state: str, *, named_file: bool) -> None:
+    result = f'{{"images":[{{"url":null,"file":"{job_id}-1"}}]}}' if named_file else None
+    conn.execute(
+        "INSERT INTO jobs (id, state, provider, model, request_json, result_json, deadline_at, created_at, updated_at)"
+        " VALUES (?, ?, 'gemini', 'nano_banana_pro', '{}', ?, 0, 0, 0)",
+        (job_id, state, result),
+    )
+
+
+def _database_with_a_waiting_image(tmp_path: Path, db: Path) -> dict[str, bytes]:
+    """A migrated database with a job whose image waits in the results folder, a delivered job, a stray file
+    and a write never finished; returns the folder's files."""
+    assert cli(tmp_path, "db", "migrate", "--config", str(config(tmp_path, db=db))).returncode == 0
+    with sqlite3.connect(db) as conn:
+        _job(conn, WAITING, "succeeded", named_file=True)
+        _job(conn, DELIVERED, "delivered", named_file=False)
+    folder = db.with_name(db.name + ".results")
+    folder.mkdir()
+    files = {
+        f"{WAITING}-1": b"\x89PNG the waiting image",
+        f"{DELIVERED}-1": b"posted already",
+        f"{WAITING}-2.part": b"a write never finished",
+        "notes.txt": b"not ours",
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return files
+
+
+def _ids(db: Path) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        return [row[0] for row in conn.execute("SELECT id FROM jobs ORDER BY id")]
+
+
+def test_a_backup_copies_the_images_its_unfinished_jobs_wait_to_post(tmp_path: Path) -> None:
+    db, copy = tmp_path / "bot.sqlite3", tmp_path / "copy.sqlite3"
+    files = _database_with_a_waiting_image(tmp_path, db)
+    result = cli(tmp_path, "db", "backup", str(copy), "--config", str(tmp_path / "config.toml"))
+    assert result.returncode == 0, result.stderr
+    assert "with the 1 image(s) waiting for delivery in copy.sqlite3.results/" in result.stdout
+    assert _ids(copy) == [WAITING, DELIVERED]
+    copied = tmp_path / "copy.sqlite3.results"
+    assert {p.name: p.read_bytes() for p in copied.iterdir()} == {f"{WAITING}-1": files[f"{WAITING}-1"]}
+    assert copied.stat().st_mode & 0o077 == 0  # as private as the bot's own folder
+    # The copy's folder is new too: a backup never mixes its images with another's.
+    (tmp_path / "copy.sqlite3").unlink()
+    again = cli(tmp_path, "db", "backup", str(copy), "--config", str(tmp_path / "config.toml"))
+    assert again.returncode == 1 and "copy.sqlite3.results already exists" in one_line(again.stderr)
+    assert not copy.exists()
+
+
+def test_a_backup_says_which_waiting_images_were_gone(tmp_path: Path) -> None:
+    """A job that ended between the database's copy and the files' (its file removed as it ended)."""
+    db, copy = tmp_path / "bot.sqlite3", tmp_path / "copy.sqlite3"
+    _database_with_a_waiting_image(tmp_path, db)
+    (tmp_path / "bot.sqlite3.results" / f"{WAITING}-1").unlink()
+    result = cli(tmp_path, "db", "backup", str(copy), "--config", str(tmp_path / "config.toml"))
+    assert result.returncode == 0, result.stderr
+    assert "1 of its unfinished jobs ended while it was made" in result.stdout
+    assert _ids(copy) == [WAITING, DELIVERED]
+
+
+async def test_a_restore_puts_the_copy_and_its_images_back_and_keeps_what_it_replaced(tmp_path: Path) -> None:
+    db, copy = tmp_path / "bot.sqlite3", tmp_path / "copy.sqlite3"
+    files = _database_with_a_waiting_image(tmp_path, db)
+    cfg = str(tmp_path / "config.toml")
+    assert cli(tmp_path, "db", "backup", str(copy), "--config", cfg).returncode == 0
+    # Since the copy: the waiting job was delivered (its file gone) and a new one is waiting.
+    later = "cccccccccccccccc"
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE jobs SET state = 'delivered', result_json = NULL WHERE id = ?", (WAITING,))
+        _job(conn, later, "succeeded", named_file=True)
+    (tmp_path / "bot.sqlite3.results" / f"{WAITING}-1").unlink()
+    (tmp_path / "bot.sqlite3.results" / f"{later}-1").write_bytes(b"the later image")
+
+    # Never under a running bot: its next writes would land in the database put back.
+    with DatabaseLock(db):
+        code, stderr = await acli(tmp_path, "db", "restore", str(copy), "--config", cfg)
+    assert code == 1 and "is in use by" in one_line(stderr)
+    assert _ids(db) == [WAITING, DELIVERED, later]
+
+    result = cli(tmp_path, "db", "restore", str(copy), "--config", cfg)
+    assert result.returncode == 0, result.stderr
+    assert _ids(db) == [WAITING, DELIVERED]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT state FROM jobs WHERE id = ?", (WAITING,)).fetchone() == ("succeeded",)
+    assert (tmp_path / "bot.sqlite3.results" / f"{WAITING}-1").read_bytes() == files[f"{WAITING}-1"]
+    assert "1 unfinished job(s) in it will be resumed" in result.stdout
+    # The database it replaced, with its own waiting image, is a backup beside it: the restore can be undone.
+    (aside,) = tmp_path.glob("bot.sqlite3.before-restore-*[0-9]Z")
+    assert f"kept as {aside}" in result.stdout
+    assert _ids(aside) == [WAITING, DELIVERED, later]
+    assert (tmp_path / f"{aside.name}.results" / f"{later}-1").read_bytes() == b"the later image"
+
+
+def test_a_restore_refuses_what_is_not_a_whole_copy_it_can_run(tmp_path: Path) -> None:
+    db = tmp_path / "bot.sqlite3"
+    _database_with_a_waiting_image(tmp_path, db)
+    cfg = str(tmp_path / "config.toml")
+    before = db.read_bytes()
+
+    missing = cli(tmp_path, "db", "restore", str(tmp_path / "nope.sqlite3"), "--config", cfg)
+    assert missing.returncode == 1 and "no copy at" in one_line(missing.stderr)
+
+    text = tmp_path / "notes.sqlite3"
+    text.write_text("not a database at all, though named like one\n" * 100)
+    refused = cli(tmp_path, "db", "restore", str(text), "--config", cfg)
+    assert refused.returncode == 1 and "is not a database this bot can restore" in one_line(refused.stderr)
+
+    other = tmp_path / "other.sqlite3"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE notes (text TEXT)")
+        conn.execute("PRAGMA user_version = 3")
+    refused = cli(tmp_path, "db", "restore", str(other), "--config", cfg)
+    assert refused.returncode == 1 and "is not a Bananacord database" in one_line(refused.stderr)
+
+    newer = tmp_path / "newer.sqlite3"
+    assert cli(tmp_path, "db", "backup", str(newer), "--config", cfg).returncode == 0
+    with sqlite3.connect(newer) as conn:
+        conn.execute(f"PRAGMA user_version = {latest_schema_version() + 1}")
+    refused = cli(tmp_path, "db", "restore", str(newer), "--config", cfg)
+    assert refused.returncode == 1 and "made by a newer bananacord" in one_line(refused.stderr)
+
+    no_file = cli(tmp_path, "db", "restore", "--config", cfg)
+    assert no_file.returncode == 1 and "db restore needs the copy to put back" in one_line(no_file.stderr)
+    # Nothing was replaced, nothing set aside.
+    assert db.read_bytes() == before
+    assert not list(tmp_path.glob("*before-restore*"))
