@@ -47,6 +47,8 @@ def restore(source: Path, into: Path, *, now: datetime) -> tuple[Copied, Path | 
     """Put the copy ``source`` in the place of the database ``into``, with its waiting images. The caller
     holds ``into``'s lock (no bot runs on it). The database replaced is kept first, as a backup beside
     it (returned), so a restore of the wrong file can itself be undone."""
+    if source.exists() and into.exists() and source.samefile(into):
+        raise BananacordError(f"{source} is the database itself: name the copy to put back")
     _check_copy(source)
     aside = None
     if into.exists():

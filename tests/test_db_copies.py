@@ -137,6 +137,9 @@ def test_a_restore_refuses_what_is_not_a_whole_copy_it_can_run(tmp_path: Path) -
     refused = cli(tmp_path, "db", "restore", str(newer), "--config", cfg)
     assert refused.returncode == 1 and "made by a newer bananacord" in one_line(refused.stderr)
 
+    itself = cli(tmp_path, "db", "restore", str(db), "--config", cfg)
+    assert itself.returncode == 1 and "is the database itself" in one_line(itself.stderr)
+
     no_file = cli(tmp_path, "db", "restore", "--config", cfg)
     assert no_file.returncode == 1 and "db restore needs the copy to put back" in one_line(no_file.stderr)
     # Nothing was replaced, nothing set aside.
