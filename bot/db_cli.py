@@ -42,8 +42,8 @@ async def run_db(settings: Settings, action: str, to: Path | None = None) -> int
         print(f"{path} copied to {to}{_files_line(copied, to)}")
         if copied.ended:
             print(
-                f"  {copied.ended} of its unfinished jobs ended while it was made; restored, this copy would "
-                "find their images gone and fail them, refunded"
+                f"  {copied.ended} of its unfinished jobs name images that were not there to copy (they ended "
+                "while it was made, or the images were lost before); restored, this copy fails them, refunded"
             )
         return 0
     return await _status(settings)

@@ -72,7 +72,7 @@ def test_a_backup_says_which_waiting_images_were_gone(tmp_path: Path) -> None:
     (tmp_path / "bot.sqlite3.results" / f"{WAITING}-1").unlink()
     result = cli(tmp_path, "db", "backup", str(copy), "--config", str(tmp_path / "config.toml"))
     assert result.returncode == 0, result.stderr
-    assert "1 of its unfinished jobs ended while it was made" in result.stdout
+    assert "1 of its unfinished jobs name images that were not there to copy" in result.stdout
     assert _ids(copy) == [WAITING, DELIVERED]
 
 
