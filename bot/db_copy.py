@@ -40,6 +40,12 @@ def backup(source: Path, to: Path) -> Copied:
     if not to.parent.is_dir():
         raise BananacordError(f"cannot write {to}: {to.parent} is not a folder")
     _copy_database(source, to, remove_on_failure=True)
+    # The copy inherits the database's WAL mode; a copy is one file to move around, without -wal and -shm.
+    conn = sqlite3.connect(to)
+    try:
+        conn.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        conn.close()
     return _copy_files(source, to)
 
 
@@ -65,7 +71,7 @@ def _check_copy(source: Path) -> None:
     if not source.is_file():
         raise BananacordError(f"no copy at {source}")
     try:
-        conn = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+        conn = _open_existing(source)
         try:
             check = conn.execute("PRAGMA quick_check").fetchone()
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
@@ -85,9 +91,16 @@ def _check_copy(source: Path) -> None:
         )
 
 
+def _open_existing(path: Path) -> sqlite3.Connection:
+    """A connection to a database that must exist (a typo names no new empty one). Not read-only: a read-only
+    connection to a WAL database (the bot's, and copies made before they left WAL mode) leaves its -wal and
+    -shm behind; this one only reads, and as the last one open it tidies them away as it closes."""
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True)
+
+
 def _copy_database(source: Path, to: Path, *, remove_on_failure: bool) -> None:
     try:
-        reader = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+        reader = _open_existing(source)
     except sqlite3.Error as exc:
         raise BananacordError(f"cannot read {source}: {exc}") from None
     try:
@@ -106,7 +119,7 @@ def _copy_database(source: Path, to: Path, *, remove_on_failure: bool) -> None:
 
 def _copy_files(source: Path, to: Path) -> Copied:
     """The result files that the database ``to`` (just copied from ``source``) names, copied beside it."""
-    conn = sqlite3.connect(f"{to.resolve().as_uri()}?mode=ro", uri=True)
+    conn = _open_existing(to)
     try:
         named = [str(row[0]) for row in conn.execute(JOBS_NAMING_RESULT_FILES, ACTIVE_STATES)]
         marks = ",".join("?" * len(ACTIVE_STATES))

@@ -5,6 +5,8 @@ not a whole copy this version can run, and keeps the database it replaces."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from bot.store import latest_schema_version
@@ -12,6 +14,17 @@ from bot.store.lock import DatabaseLock
 from tests.test_cli import acli, cli, config, one_line
 
 WAITING, DELIVERED = "aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"
+
+
+@contextmanager
+def _open(db: Path) -> Iterator[sqlite3.Connection]:
+    """Committed and closed at the end (sqlite3's own ``with`` commits but leaves the connection open)."""
+    conn = sqlite3.connect(db)
+    try:
+        with conn:
+            yield conn
+    finally:
+        conn.close()
 
 
 def _job(conn: sqlite3.Connection, job_id: str, state: str, *, named_file: bool) -> None:
@@ -27,7 +40,7 @@ def _database_with_a_waiting_image(tmp_path: Path, db: Path) -> dict[str, bytes]
     """A migrated database with a job whose image waits in the results folder, a delivered job, a stray file
     and a write never finished; returns the folder's files."""
     assert cli(tmp_path, "db", "migrate", "--config", str(config(tmp_path, db=db))).returncode == 0
-    with sqlite3.connect(db) as conn:
+    with _open(db) as conn:
         _job(conn, WAITING, "succeeded", named_file=True)
         _job(conn, DELIVERED, "delivered", named_file=False)
     folder = db.with_name(db.name + ".results")
@@ -43,8 +56,13 @@ def _database_with_a_waiting_image(tmp_path: Path, db: Path) -> dict[str, bytes]
     return files
 
 
+def _jobs(db: Path) -> list[tuple[str, str, str | None]]:
+    with _open(db) as conn:
+        return list(conn.execute("SELECT id, state, result_json FROM jobs ORDER BY id"))
+
+
 def _ids(db: Path) -> list[str]:
-    with sqlite3.connect(db) as conn:
+    with _open(db) as conn:
         return [row[0] for row in conn.execute("SELECT id FROM jobs ORDER BY id")]
 
 
@@ -58,6 +76,7 @@ def test_a_backup_copies_the_images_its_unfinished_jobs_wait_to_post(tmp_path: P
     copied = tmp_path / "copy.sqlite3.results"
     assert {p.name: p.read_bytes() for p in copied.iterdir()} == {f"{WAITING}-1": files[f"{WAITING}-1"]}
     assert copied.stat().st_mode & 0o077 == 0  # as private as the bot's own folder
+    assert sorted(p.name for p in tmp_path.glob("copy.sqlite3*")) == ["copy.sqlite3", "copy.sqlite3.results"]
     # The copy's folder is new too: a backup never mixes its images with another's.
     (tmp_path / "copy.sqlite3").unlink()
     again = cli(tmp_path, "db", "backup", str(copy), "--config", str(tmp_path / "config.toml"))
@@ -83,7 +102,7 @@ async def test_a_restore_puts_the_copy_and_its_images_back_and_keeps_what_it_rep
     assert cli(tmp_path, "db", "backup", str(copy), "--config", cfg).returncode == 0
     # Since the copy: the waiting job was delivered (its file gone) and a new one is waiting.
     later = "cccccccccccccccc"
-    with sqlite3.connect(db) as conn:
+    with _open(db) as conn:
         conn.execute("UPDATE jobs SET state = 'delivered', result_json = NULL WHERE id = ?", (WAITING,))
         _job(conn, later, "succeeded", named_file=True)
     (tmp_path / "bot.sqlite3.results" / f"{WAITING}-1").unlink()
@@ -98,7 +117,7 @@ async def test_a_restore_puts_the_copy_and_its_images_back_and_keeps_what_it_rep
     result = cli(tmp_path, "db", "restore", str(copy), "--config", cfg)
     assert result.returncode == 0, result.stderr
     assert _ids(db) == [WAITING, DELIVERED]
-    with sqlite3.connect(db) as conn:
+    with _open(db) as conn:
         assert conn.execute("SELECT state FROM jobs WHERE id = ?", (WAITING,)).fetchone() == ("succeeded",)
     assert (tmp_path / "bot.sqlite3.results" / f"{WAITING}-1").read_bytes() == files[f"{WAITING}-1"]
     assert "1 unfinished job(s) in it will be resumed" in result.stdout
@@ -107,13 +126,15 @@ async def test_a_restore_puts_the_copy_and_its_images_back_and_keeps_what_it_rep
     assert f"kept as {aside}" in result.stdout
     assert _ids(aside) == [WAITING, DELIVERED, later]
     assert (tmp_path / f"{aside.name}.results" / f"{later}-1").read_bytes() == b"the later image"
+    # One file each, nothing of SQLite's left beside the copies or the database (no bot has it open).
+    assert not [p.name for p in tmp_path.glob("*sqlite3*-[ws][ah][lm]")]
 
 
 def test_a_restore_refuses_what_is_not_a_whole_copy_it_can_run(tmp_path: Path) -> None:
     db = tmp_path / "bot.sqlite3"
     _database_with_a_waiting_image(tmp_path, db)
     cfg = str(tmp_path / "config.toml")
-    before = db.read_bytes()
+    before = _jobs(db)
 
     missing = cli(tmp_path, "db", "restore", str(tmp_path / "nope.sqlite3"), "--config", cfg)
     assert missing.returncode == 1 and "no copy at" in one_line(missing.stderr)
@@ -124,7 +145,7 @@ def test_a_restore_refuses_what_is_not_a_whole_copy_it_can_run(tmp_path: Path) -
     assert refused.returncode == 1 and "is not a database this bot can restore" in one_line(refused.stderr)
 
     other = tmp_path / "other.sqlite3"
-    with sqlite3.connect(other) as conn:
+    with _open(other) as conn:
         conn.execute("CREATE TABLE notes (text TEXT)")
         conn.execute("PRAGMA user_version = 3")
     refused = cli(tmp_path, "db", "restore", str(other), "--config", cfg)
@@ -132,7 +153,7 @@ def test_a_restore_refuses_what_is_not_a_whole_copy_it_can_run(tmp_path: Path) -
 
     newer = tmp_path / "newer.sqlite3"
     assert cli(tmp_path, "db", "backup", str(newer), "--config", cfg).returncode == 0
-    with sqlite3.connect(newer) as conn:
+    with _open(newer) as conn:
         conn.execute(f"PRAGMA user_version = {latest_schema_version() + 1}")
     refused = cli(tmp_path, "db", "restore", str(newer), "--config", cfg)
     assert refused.returncode == 1 and "made by a newer bananacord" in one_line(refused.stderr)
@@ -143,5 +164,5 @@ def test_a_restore_refuses_what_is_not_a_whole_copy_it_can_run(tmp_path: Path) -
     no_file = cli(tmp_path, "db", "restore", "--config", cfg)
     assert no_file.returncode == 1 and "db restore needs the copy to put back" in one_line(no_file.stderr)
     # Nothing was replaced, nothing set aside.
-    assert db.read_bytes() == before
+    assert _jobs(db) == before
     assert not list(tmp_path.glob("*before-restore*"))
