@@ -8,15 +8,13 @@ lost before it could be posted", refunded) though the provider had made and bill
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 from pathlib import Path
 
 from bot.testing.discord import FakeDiscord
-from tests.conftest import Clock, start_bot
 from tests.e2e.test_failover import Fakes, rows
-from tests.e2e.test_inline_memory import last_state, stopped_before_its_upload
+from tests.e2e.test_inline_memory import delivered_after_a_restart, stopped_before_its_upload
 from tests.test_cli import acli, config
 
 
@@ -40,16 +38,7 @@ async def test_a_restored_backup_posts_the_image_that_waited_when_it_was_made(
         code, stderr = await acli(tmp_path, "db", "restore", str(tmp_path / "backup.sqlite3"), "--config", cfg)
         assert code == 0, stderr
 
-        discord_fake.hold_edits(False)
-        await asyncio.sleep(0.2)  # the stopped bot's held edit, carried out or dropped
-        running = await start_bot(settings, discord_fake, Clock())
-        try:
-            await discord_fake.wait_for(lambda: last_state(settings) == "delivered", timeout=20)
-        finally:
-            await running.close()
-    assert interaction.original_message_id is not None
-    (file,) = discord_fake.messages[interaction.original_message_id].files
-    assert file.data == png
+        assert await delivered_after_a_restart(discord_fake, settings, interaction) == png
     (delivered,) = rows(settings)
     assert (delivered["id"], delivered["charge_state"]) == (job["id"], "committed")
     assert len(fakes.gemini.jobs) == 1  # made once, never asked for again

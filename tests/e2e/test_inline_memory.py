@@ -63,6 +63,23 @@ async def stopped_before_its_upload(discord_fake: FakeDiscord, settings: Setting
     return interaction
 
 
+async def delivered_after_a_restart(
+    discord_fake: FakeDiscord, settings: Settings, interaction: FakeInteraction
+) -> bytes:
+    """After ``stopped_before_its_upload``: edits let through, the bot started again until the job is
+    delivered; returns the image posted on the member's message."""
+    discord_fake.hold_edits(False)
+    await asyncio.sleep(0.2)  # the stopped bot's held edit, carried out or dropped
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        await discord_fake.wait_for(lambda: last_state(settings) == "delivered", timeout=20)
+    finally:
+        await running.close()
+    assert interaction.original_message_id is not None
+    (file,) = discord_fake.messages[interaction.original_message_id].files
+    return file.data
+
+
 def gemini_config(tmp_path: Path, discord_fake: FakeDiscord, gemini: FakeGemini) -> Path:
     config = tmp_path / "config.toml"
     config.write_text(
@@ -179,16 +196,7 @@ async def test_a_kept_inline_result_survives_a_restart_before_its_delivery(
         png = (kept / name).read_bytes()
         (kept / "0123456789abcdef-1").write_bytes(b"left by a job that no longer exists")
 
-        discord_fake.hold_edits(False)
-        await asyncio.sleep(0.2)  # the stopped bot's held edit, carried out or dropped
-        running = await start_bot(settings, discord_fake, Clock())
-        try:
-            await discord_fake.wait_for(lambda: last_state(settings) == "delivered", timeout=20)
-        finally:
-            await running.close()
-    assert interaction.original_message_id is not None
-    (file,) = discord_fake.messages[interaction.original_message_id].files
-    assert file.data == png
+        assert await delivered_after_a_restart(discord_fake, settings, interaction) == png
     assert os.listdir(kept) == []  # the delivered one and the stray one
     assert '"file":null' in rows(settings)[-1]["result_json"]
 
