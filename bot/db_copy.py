@@ -12,6 +12,7 @@ writing (a plain copy of the file could catch a page half written, or miss what 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +40,7 @@ def backup(source: Path, to: Path) -> Copied:
         raise BananacordError(f"{files.directory} already exists: name a new file for the copy")
     if not to.parent.is_dir():
         raise BananacordError(f"cannot write {to}: {to.parent} is not a folder")
+    _create_like(source, to)
     _copy_database(source, to, remove_on_failure=True)
     # The copy inherits the database's WAL mode; a copy is one file to move around, without -wal and -shm.
     conn = sqlite3.connect(to)
@@ -60,10 +62,29 @@ def restore(source: Path, into: Path, *, now: datetime) -> tuple[Copied, Path | 
     if into.exists():
         aside = into.with_name(f"{into.name}.before-restore-{now.strftime('%Y%m%dT%H%M%SZ')}")
         backup(into, aside)
+    else:
+        _create_like(source, into)  # a database lost with its disk: as private as its copy was
     # Written through SQLite into the database's own file, in one transaction: a failure leaves it whole.
     _copy_database(source, into, remove_on_failure=aside is None)
     # An older copy's schema is brought up to date by the bot's next start, as after any upgrade.
     return _copy_files(source, into), aside
+
+
+def _create_like(source: Path, to: Path) -> None:
+    """Create ``to`` empty (SQLite fills an empty file as a new database) with ``source``'s permissions: the
+    database holds members' prompts and Discord's interaction tokens, and a copy must be no easier to read
+    than the original, whatever the umask of whoever runs the backup."""
+    mode = source.stat().st_mode & 0o777
+    try:
+        fd = os.open(to, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        raise BananacordError(f"{to} already exists: name a new file for the copy") from None
+    except OSError as exc:
+        raise BananacordError(f"cannot write {to}: {exc.strerror}") from None
+    try:
+        os.fchmod(fd, mode)  # exactly the database's: the umask may have taken bits away from os.open's
+    finally:
+        os.close(fd)
 
 
 def _check_copy(source: Path) -> None:

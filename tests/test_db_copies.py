@@ -166,3 +166,22 @@ def test_a_restore_refuses_what_is_not_a_whole_copy_it_can_run(tmp_path: Path) -
     # Nothing was replaced, nothing set aside.
     assert _jobs(db) == before
     assert not list(tmp_path.glob("*before-restore*"))
+
+
+def test_a_backup_is_no_easier_to_read_than_the_database(tmp_path: Path) -> None:
+    """It holds prompts and interaction tokens: made with the database's permissions, not the umask's."""
+    db, copy = tmp_path / "bot.sqlite3", tmp_path / "copy.sqlite3"
+    _database_with_a_waiting_image(tmp_path, db)
+    db.chmod(0o600)
+    result = cli(tmp_path, "db", "backup", str(copy), "--config", str(tmp_path / "config.toml"))
+    assert result.returncode == 0, result.stderr
+    assert copy.stat().st_mode & 0o777 == 0o600
+    assert _ids(copy) == [WAITING, DELIVERED]
+    # Put back after the database was lost: as private again.
+    for lost in tmp_path.glob("bot.sqlite3*"):
+        if lost.is_file():
+            lost.unlink()
+    result = cli(tmp_path, "db", "restore", str(copy), "--config", str(tmp_path / "config.toml"))
+    assert result.returncode == 0, result.stderr
+    assert db.stat().st_mode & 0o777 == 0o600
+    assert _ids(db) == [WAITING, DELIVERED]
