@@ -185,3 +185,21 @@ def test_a_backup_is_no_easier_to_read_than_the_database(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     assert db.stat().st_mode & 0o777 == 0o600
     assert _ids(db) == [WAITING, DELIVERED]
+
+
+def test_a_new_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """Prompts and interaction tokens: the file the bot creates, and the WAL SQLite makes beside it."""
+    db = tmp_path / "bot.sqlite3"
+    assert cli(tmp_path, "db", "migrate", "--config", str(config(tmp_path, db=db))).returncode == 0
+    assert db.stat().st_mode & 0o777 == 0o600
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute(
+            "INSERT INTO jobs (id, state, provider, model, request_json, deadline_at, created_at, updated_at)"
+            " VALUES ('x', 'queued', 'seaart', 'nano_banana_2', '{}', 0, 0, 0)"
+        )
+        conn.commit()
+        wal = tmp_path / "bot.sqlite3-wal"
+        assert wal.exists() and wal.stat().st_mode & 0o777 == 0o600
+    finally:
+        conn.close()

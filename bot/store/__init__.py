@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import sqlite3
 import time
@@ -128,6 +129,8 @@ class Database:
         write lock, wait for it up to ``busy_wait`` seconds (``[database] busy_wait_seconds``), then raise
         DatabaseBusyError: a lock is not a bad path."""
         make_parent(self.path)
+        if migrate:
+            _create_private(self.path)
         began = time.monotonic()
         told = False
         while True:
@@ -319,6 +322,15 @@ def make_parent(path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DatabaseUnusableError(path, f"cannot be created: its folder cannot be made ({exc.strerror})") from None
+
+
+def _create_private(path: Path) -> None:
+    """A new database file, readable by its owner only: it holds members' prompts and Discord's interaction
+    tokens (each lets whoever reads it edit the bot's answer for 15 minutes). SQLite gives the database's
+    -wal and -shm files the database's own permissions. An existing file is left as its operator set it."""
+    # It exists, or cannot be made: opening it says which, in the words the operator reads.
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _try_open(path: Path) -> None:
