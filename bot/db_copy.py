@@ -60,7 +60,7 @@ def restore(source: Path, into: Path, *, now: datetime) -> tuple[Copied, Path | 
     _check_copy(source)
     aside = None
     if into.exists():
-        aside = into.with_name(f"{into.name}.before-restore-{now.strftime('%Y%m%dT%H%M%SZ')}")
+        aside = _aside_name(into, now)
         backup(into, aside)
     else:
         _create_like(source, into)  # a database lost with its disk: as private as its copy was
@@ -68,6 +68,16 @@ def restore(source: Path, into: Path, *, now: datetime) -> tuple[Copied, Path | 
     _copy_database(source, into, remove_on_failure=aside is None)
     # An older copy's schema is brought up to date by the bot's next start, as after any upgrade.
     return _copy_files(source, into), aside
+
+
+def _aside_name(into: Path, now: datetime) -> Path:
+    """``<database>.before-restore-<UTC time>``, numbered should a restore of the same second have taken it."""
+    stem = f"{into.name}.before-restore-{now.strftime('%Y%m%dT%H%M%SZ')}"
+    aside, n = into.with_name(stem), 1
+    while aside.exists() or ResultFiles.beside(aside).directory.exists():
+        n += 1
+        aside = into.with_name(f"{stem}-{n}")
+    return aside
 
 
 def _create_like(source: Path, to: Path) -> None:
@@ -148,8 +158,11 @@ def _copy_files(source: Path, to: Path) -> Copied:
         unfinished = int(count[0])
     finally:
         conn.close()
+    folder = ResultFiles.beside(to)
     try:
-        copied, ended = ResultFiles.beside(source).copy_to(ResultFiles.beside(to), named)
+        copied = ResultFiles.beside(source).copy_to(folder, named)
     except OSError as exc:
         raise BananacordError(f"cannot copy the images waiting beside {source}: {exc.strerror or exc}") from None
-    return Copied(files=copied, ended=len(ended), unfinished=unfinished)
+    # Judged where the images now are: a restore's folder may hold some already (the database it replaced
+    # was waiting on the same jobs), and the bot will find them there.
+    return Copied(files=copied, ended=len(folder.lacking(named)), unfinished=unfinished)

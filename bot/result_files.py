@@ -46,26 +46,34 @@ class ResultFiles:
         await asyncio.to_thread(self._write, path, data)
         return name
 
-    def copy_to(self, other: ResultFiles, jobs: Collection[str]) -> tuple[int, set[str]]:
+    def copy_to(self, other: ResultFiles, jobs: Collection[str]) -> int:
         """Copy the files of ``jobs`` into ``other`` (a database copy's folder: `bananacord db backup` and
-        `db restore`). Returns how many files were copied and which of ``jobs`` had none here: a job's files
-        go as it ends, so a job that ended between the database's copy and this one has none."""
+        `db restore`); returns how many were copied. A job's files go as it ends, so one that ended while
+        the database was copied may have none left to copy."""
         keep = set(jobs)
-        found: set[str] = set()
         copied = 0
-        if self.directory.is_dir():
-            for entry in sorted(os.scandir(self.directory), key=lambda e: e.name):
-                match = _NAME.fullmatch(entry.name)  # a ``.part`` is a write never finished: not a file
-                if match is None or match["job"] not in keep:
-                    continue
-                try:
-                    data = Path(entry.path).read_bytes()
-                except FileNotFoundError:  # the job ended meanwhile
-                    continue
-                other._write(other.path(entry.name), data)
-                found.add(match["job"])
-                copied += 1
-        return copied, keep - found
+        for entry in self._entries():
+            match = _NAME.fullmatch(entry.name)  # a ``.part`` is a write never finished: not a file
+            if match is None or match["job"] not in keep:
+                continue
+            try:
+                data = Path(entry.path).read_bytes()
+            except FileNotFoundError:  # the job ended meanwhile
+                continue
+            other._write(other.path(entry.name), data)
+            copied += 1
+        return copied
+
+    def lacking(self, jobs: Collection[str]) -> set[str]:
+        """Which of ``jobs`` have no file here."""
+        held = {m["job"] for e in self._entries() if (m := _NAME.fullmatch(e.name)) is not None}
+        return set(jobs) - held
+
+    def _entries(self) -> list[os.DirEntry[str]]:
+        if not self.directory.is_dir():
+            return []
+        with os.scandir(self.directory) as entries:
+            return sorted(entries, key=lambda e: e.name)
 
     def _write(self, path: Path, data: bytes) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -203,3 +203,25 @@ def test_a_new_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
         assert wal.exists() and wal.stat().st_mode & 0o777 == 0o600
     finally:
         conn.close()
+
+
+def test_a_restore_counts_as_missing_only_images_found_nowhere(tmp_path: Path) -> None:
+    """A copy made before backups took the images (none beside it): the images still waiting beside the
+    database serve the same jobs, so only the jobs with no image anywhere are said to be failing."""
+    db, copy = tmp_path / "bot.sqlite3", tmp_path / "copy.sqlite3"
+    files = _database_with_a_waiting_image(tmp_path, db)
+    cfg = str(tmp_path / "config.toml")
+    assert cli(tmp_path, "db", "backup", str(copy), "--config", cfg).returncode == 0
+    for image in (tmp_path / "copy.sqlite3.results").iterdir():
+        image.unlink()
+    result = cli(tmp_path, "db", "restore", str(copy), "--config", cfg)
+    assert result.returncode == 0, result.stderr
+    assert "images the copy does not have" not in result.stdout
+    assert (tmp_path / "bot.sqlite3.results" / f"{WAITING}-1").read_bytes() == files[f"{WAITING}-1"]
+    # With the image gone from both, the restore says so.
+    (tmp_path / "bot.sqlite3.results" / f"{WAITING}-1").unlink()
+    result = cli(tmp_path, "db", "restore", str(copy), "--config", cfg)
+    assert result.returncode == 0, result.stderr
+    assert "1 of them name images the copy does not have: they will fail, refunded" in result.stdout
+    # Each restore kept what it replaced, under its own name even within the same second.
+    assert len([p for p in tmp_path.glob("bot.sqlite3.before-restore-*") if p.suffix != ".results"]) == 2
