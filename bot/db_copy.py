@@ -13,6 +13,7 @@ writing (a plain copy of the file could catch a page half written, or miss what 
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,7 +49,13 @@ def backup(source: Path, to: Path) -> Copied:
         conn.execute("PRAGMA journal_mode=DELETE")
     finally:
         conn.close()
-    return _copy_files(source, to)
+    try:
+        return _copy_files(source, to)
+    except BananacordError:
+        # A copy without the images its jobs wait on is not the backup asked for (a full disk, say).
+        to.unlink(missing_ok=True)
+        shutil.rmtree(ResultFiles.beside(to).directory, ignore_errors=True)
+        raise
 
 
 def restore(source: Path, into: Path, *, now: datetime) -> tuple[Copied, Path | None]:
@@ -67,7 +74,13 @@ def restore(source: Path, into: Path, *, now: datetime) -> tuple[Copied, Path | 
     # Written through SQLite into the database's own file, in one transaction: a failure leaves it whole.
     _copy_database(source, into, remove_on_failure=aside is None)
     # An older copy's schema is brought up to date by the bot's next start, as after any upgrade.
-    return _copy_files(source, into), aside
+    try:
+        return _copy_files(source, into), aside
+    except BananacordError as exc:
+        kept = f"; the database it replaced is kept as {aside}" if aside is not None else ""
+        raise BananacordError(
+            f"{source} was put back as {into}, but {exc.user_message}{kept}. Make room and restore again"
+        ) from None
 
 
 def _aside_name(into: Path, now: datetime) -> Path:

@@ -4,8 +4,11 @@ not a whole copy this version can run, and keeps the database it replaces."""
 
 from __future__ import annotations
 
+import resource
+import shutil
+import signal
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -225,3 +228,46 @@ def test_a_restore_counts_as_missing_only_images_found_nowhere(tmp_path: Path) -
     assert "1 of them name images the copy does not have: they will fail, refunded" in result.stdout
     # Each restore kept what it replaced, under its own name even within the same second.
     assert len([p for p in tmp_path.glob("bot.sqlite3.before-restore-*") if p.suffix != ".results"]) == 2
+
+
+def _disk_full_past(limit: int) -> Callable[[], None]:
+    """For the CLI's process: every write past ``limit`` bytes of a file fails (EFBIG), as on a full disk."""
+
+    def preexec() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails rather than the process being killed
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return preexec
+
+
+def test_a_backup_that_cannot_copy_its_images_leaves_nothing_behind(tmp_path: Path) -> None:
+    """The database copied and then an image refused (the disk full): not a backup, so nothing is kept."""
+    db, copy = tmp_path / "bot.sqlite3", tmp_path / "copy.sqlite3"
+    _database_with_a_waiting_image(tmp_path, db)
+    (tmp_path / "bot.sqlite3.results" / f"{WAITING}-1").write_bytes(b"\x89PNG" + bytes(2_000_000))
+    assert db.stat().st_size < 1_000_000
+    args = ("db", "backup", str(copy), "--config", str(tmp_path / "config.toml"))
+    result = cli(tmp_path, *args, preexec=_disk_full_past(1_000_000))
+    assert result.returncode == 1
+    assert "cannot copy the images waiting beside" in one_line(result.stderr)
+    assert not copy.exists() and not (tmp_path / "copy.sqlite3.results").exists()
+    # Room again: the same backup goes through.
+    assert cli(tmp_path, *args).returncode == 0
+    assert (tmp_path / "copy.sqlite3.results" / f"{WAITING}-1").stat().st_size == 2_000_004
+
+
+def test_a_restore_that_cannot_put_its_images_back_says_so_and_what_it_kept(tmp_path: Path) -> None:
+    db, copy = tmp_path / "bot.sqlite3", tmp_path / "copy.sqlite3"
+    _database_with_a_waiting_image(tmp_path, db)
+    (tmp_path / "bot.sqlite3.results" / f"{WAITING}-1").write_bytes(b"\x89PNG" + bytes(2_000_000))
+    cfg = str(tmp_path / "config.toml")
+    assert cli(tmp_path, "db", "backup", str(copy), "--config", cfg).returncode == 0
+    shutil.rmtree(tmp_path / "bot.sqlite3.results")
+    # The aside (a backup of the database) is made first: its images are gone, so it fits; the copy's do not.
+    result = cli(tmp_path, "db", "restore", str(copy), "--config", cfg, preexec=_disk_full_past(1_000_000))
+    assert result.returncode == 1
+    line = one_line(result.stderr)
+    assert f"{copy} was put back as {db}, but cannot copy the images waiting beside {copy}" in line
+    assert "the database it replaced is kept as" in line and "Make room and restore again" in line
+    assert cli(tmp_path, "db", "restore", str(copy), "--config", cfg).returncode == 0
+    assert (tmp_path / "bot.sqlite3.results" / f"{WAITING}-1").stat().st_size == 2_000_004
