@@ -28,7 +28,9 @@ from bot.store.jobs import ACTIVE_STATES, JOBS_NAMING_RESULT_FILES
 @dataclass(frozen=True)
 class Copied:
     files: int  # result files copied beside the copy
-    ended: int  # jobs whose files went after the database was copied (they ended meanwhile)
+    # Unfinished jobs of the copy whose images are not beside the database they now serve: ended while the
+    # copy was made (a job's files go as it ends), or lost before; a bot started on that database fails them.
+    ended: int
     unfinished: int  # jobs the copy holds unfinished: a bot started on it resumes them
 
 
