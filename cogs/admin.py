@@ -47,7 +47,11 @@ def require_admin(interaction: discord.Interaction[Any], admin_role_id: int | No
 
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
-class Admin(commands.GroupCog, group_name="admin", group_description="Bananacord settings for this server"):
+class AdminsOnlyGroup(commands.GroupCog):
+    """A slash command group for the server's admins (/admin, /usage): hidden from others by default, and
+    checked in code on every command, since a server can override the default in its integration settings.
+    Subclasses name the group (``group_name=``); the decorators here carry over to their groups."""
+
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
         super().__init__()
@@ -56,6 +60,8 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Bananacord
         require_admin(interaction, self.bot.settings.admin.role_id)
         return True
 
+
+class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord settings for this server"):
     @app_commands.command(name="defaults")
     @app_commands.describe(
         model="Model /imagine uses when a member picks none",

@@ -17,7 +17,7 @@ from bot.app import Bananacord
 from bot.catalogue import MODEL_NAMES, usd
 from bot.errors import InvalidRequestError
 from bot.store.usage import GroupUsage, Usage, UsageReports, period_bounds, to_csv
-from cogs.admin import require_admin
+from cogs.admin import AdminsOnlyGroup
 from cogs.private_answers import answer_privately
 
 PERIODS = [
@@ -37,17 +37,7 @@ def _groups(groups: tuple[GroupUsage, ...], names: dict[str, str] | None = None)
     return "\n".join(lines)[:1024] or "—"
 
 
-@app_commands.guild_only()
-@app_commands.default_permissions(manage_guild=True)
-class UsageCog(commands.GroupCog, group_name="usage", group_description="Usage reports (admins)"):
-    def __init__(self, bot: Bananacord) -> None:
-        self.bot = bot
-        super().__init__()
-
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        require_admin(interaction, self.bot.settings.admin.role_id)
-        return True
-
+class UsageCog(AdminsOnlyGroup, group_name="usage", group_description="Usage reports (admins)"):
     def _bounds(self, period: str, since: str | None, until: str | None) -> tuple[float, float]:
         q = self.bot.settings.quotas
         try:

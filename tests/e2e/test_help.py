@@ -58,3 +58,17 @@ async def test_help_lists_the_moderators_and_admins_commands_to_those_who_may_us
     fields = await help_fields(discord_fake, user_id=discord_fake.admin_id, permissions=ADMIN_PERMISSIONS)
     assert "`/mod blockterm" in fields["Moderators"] and "`/mod ban" in fields["Moderators"]
     assert "`/admin defaults`" in fields["Admins"] and "`/usage report" in fields["Admins"]
+
+
+async def test_the_admin_groups_are_registered_for_servers_and_hidden_from_members(
+    running_bot: RunningBot, discord_fake: FakeDiscord
+) -> None:
+    """/admin and /usage share one base (cogs/admin.py AdminsOnlyGroup): each is registered as Discord shows
+    it, in servers only and to members with Manage Server unless the server says otherwise."""
+    groups = {c["name"]: c for c in discord_fake.commands if c["name"] in ("admin", "usage")}
+    assert set(groups) == {"admin", "usage"}
+    for group in groups.values():
+        assert int(group["default_member_permissions"]) == 1 << 5, group  # Manage Server
+        assert group.get("dm_permission") is False or group.get("contexts") == [0], group
+    assert {o["name"] for o in groups["admin"]["options"]} >= {"defaults", "providers"}
+    assert {o["name"] for o in groups["usage"]["options"]} == {"report", "export"}
