@@ -64,8 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     usage.add_argument("--user", type=int, default=None, help="one member's report")
     usage.add_argument("--format", choices=["table", "csv", "json"], default="table")
 
-    db = command("db", help="database upkeep: migrate, status, backup FILE, restore FILE")
-    db.add_argument("action", choices=["migrate", "status", "backup", "restore"])
+    db = command("db", help="database upkeep: migrate, status, audit, backup FILE, restore FILE")
+    db.add_argument("action", choices=["migrate", "status", "audit", "backup", "restore"])
     db.add_argument(
         "file",
         nargs="?",

@@ -1,6 +1,6 @@
-"""`bananacord db migrate|status|backup|restore`: the database's upkeep from the shell.
+"""`bananacord db migrate|status|audit|backup|restore`: the database's upkeep from the shell.
 
-``status`` and ``backup`` only read, so they run beside a running bot (SQLite's WAL lets a reader work
+``status``, ``audit`` and ``backup`` only read, so they run beside a running bot (SQLite's WAL lets a reader work
 while the bot writes); ``migrate`` and ``restore`` do not: a newer schema could change tables the running
 code uses (and the bot migrates at its own start anyway), and a database replaced under a running bot
 would be overwritten by its next writes. How copies are made: bot/db_copy.py. Errors arrive as
@@ -10,12 +10,14 @@ would be overwritten by its next writes. How copies are made: bot/db_copy.py. Er
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import Settings
-from bot.db_copy import Copied, backup, restore
+from bot.db_copy import Copied, backup, open_existing, restore
 from bot.errors import BananacordError
+from bot.ledger_audit import JobCharge, LedgerAudit, LedgerRow, audit_ledger
 from bot.store import Database, latest_schema_version
 from bot.store.jobs import JobStore
 from bot.store.lock import DatabaseLock
@@ -46,6 +48,8 @@ async def run_db(settings: Settings, action: str, to: Path | None = None) -> int
                 "while it was made, or the images were lost before); restored, this copy fails them, refunded"
             )
         return 0
+    if action == "audit":
+        return await _audit(settings)
     return await _status(settings)
 
 
@@ -72,6 +76,75 @@ async def _restore(settings: Settings, source: Path) -> int:
     if copied.ended:
         print(f"  {copied.ended} of them name images the copy does not have: they will fail, refunded")
     return 0
+
+
+# Problems listed one per line, up to this many (the rest counted): enough to see what kind of fault it is.
+AUDIT_LINES = 50
+
+
+async def _audit(settings: Settings) -> int:
+    """The ledger checked against the jobs (bot/ledger_audit.py); exit 1 if an invariant is broken."""
+    path = settings.database.path
+    check, jobs, audit = await asyncio.to_thread(_read_and_audit, path)
+    t = audit.totals
+    print(f"{path}: SQLite's check: {check}; {jobs} job(s), {audit.jobs_charged} charged ({audit.running} running)")
+    print(
+        f"  units reserved {t.reserved}, committed {t.committed}, refunded {t.refunded}, held by running jobs "
+        f"{t.open}: " + ("balanced" if t.reserved + t.refunded == t.committed + t.open else "NOT BALANCED")
+    )
+    problems = [f"charged twice: {line}" for line in audit.charged_twice] + audit.problems
+    if not problems:
+        print("  no job charged twice; every ended job settled once, as its end says; every running one holds its")
+        print("  reservation")
+    for line in problems[:AUDIT_LINES]:
+        print(f"  PROBLEM {line}")
+    if len(problems) > AUDIT_LINES:
+        print(f"  ... and {len(problems) - AUDIT_LINES} more")
+    return 0 if audit.sound and check == "ok" else 1
+
+
+def _read_and_audit(path: Path) -> tuple[str, int, LedgerAudit]:
+    try:
+        return _read_and_audit_or_raise(path)
+    except sqlite3.Error as exc:
+        raise BananacordError(f"cannot audit {path}: {exc}") from None
+
+
+def _read_and_audit_or_raise(path: Path) -> tuple[str, int, LedgerAudit]:
+    version, known = _schema_version(path), latest_schema_version()
+    if version != known:
+        raise BananacordError(
+            f"{path} is at schema version {version}, this bananacord's is {known}: "
+            + (
+                "audit it with the version that wrote it"
+                if version > known
+                else "the bot brings it up to date at its next start (or `bananacord db migrate`); audit it then"
+            )
+        )
+    conn = open_existing(path)
+    try:
+        conn.execute("BEGIN")  # both tables as of one moment, while the bot may be writing
+        check = str(conn.execute("PRAGMA quick_check").fetchone()[0])
+        jobs = {
+            str(job_id): JobCharge(str(state), charge_state)
+            for job_id, state, charge_state in conn.execute("SELECT id, state, charge_state FROM jobs")
+        }
+        rows = [
+            LedgerRow(str(job_id), str(kind), int(units))
+            for job_id, kind, units in conn.execute("SELECT job_id, kind, units FROM ledger WHERE job_id IS NOT NULL")
+        ]
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return check, len(jobs), audit_ledger(jobs, rows)
+
+
+def _schema_version(path: Path) -> int:
+    conn = open_existing(path)
+    try:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()
 
 
 def _files_line(copied: Copied, database: Path) -> str:

@@ -117,7 +117,7 @@ def _check_copy(source: Path) -> None:
     if not source.is_file():
         raise BananacordError(f"no copy at {source}")
     try:
-        conn = _open_existing(source)
+        conn = open_existing(source)
         try:
             check = conn.execute("PRAGMA quick_check").fetchone()
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
@@ -137,7 +137,7 @@ def _check_copy(source: Path) -> None:
         )
 
 
-def _open_existing(path: Path) -> sqlite3.Connection:
+def open_existing(path: Path) -> sqlite3.Connection:
     """A connection to a database that must exist (a typo names no new empty one). Not read-only: a read-only
     connection to a WAL database (the bot's, and copies made before they left WAL mode) leaves its -wal and
     -shm behind; this one only reads, and as the last one open it tidies them away as it closes."""
@@ -146,7 +146,7 @@ def _open_existing(path: Path) -> sqlite3.Connection:
 
 def _copy_database(source: Path, to: Path, *, remove_on_failure: bool) -> None:
     try:
-        reader = _open_existing(source)
+        reader = open_existing(source)
     except sqlite3.Error as exc:
         raise BananacordError(f"cannot read {source}: {exc}") from None
     try:
@@ -165,7 +165,7 @@ def _copy_database(source: Path, to: Path, *, remove_on_failure: bool) -> None:
 
 def _copy_files(source: Path, to: Path) -> Copied:
     """The result files that the database ``to`` (just copied from ``source``) names, copied beside it."""
-    conn = _open_existing(to)
+    conn = open_existing(to)
     try:
         named = [str(row[0]) for row in conn.execute(JOBS_NAMING_RESULT_FILES, ACTIVE_STATES)]
         marks = ",".join("?" * len(ACTIVE_STATES))

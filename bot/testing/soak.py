@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.ledger_audit import JobCharge, LedgerRow, LedgerTotals, audit_ledger
 from bot.models import TERMINAL_STATES, JobState
 from bot.render import COLOUR_DONE, COLOUR_PROGRESS, truncate
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
@@ -62,18 +63,6 @@ _CANDIDATES_FIELD = "Images"
 # The answers to a button that take the click: the message edited now (UPDATE_MESSAGE, "Cancelling…")
 # or later (DEFERRED_UPDATE_MESSAGE); a refusal ("too late") is an ephemeral message instead.
 _TAKES_THE_CLICK = (6, 7)
-
-
-@dataclass
-class LedgerTotals:
-    reserved: int = 0
-    committed: int = 0
-    refunded: int = 0  # negative: refund rows give units back
-    open: int = 0  # units still reserved by jobs with no settlement
-
-    @property
-    def balanced(self) -> bool:
-        return self.open == 0 and self.reserved + self.refunded == self.committed
 
 
 @dataclass
@@ -392,47 +381,19 @@ def _ephemeral_answer(discord_fake: FakeDiscord, interaction: FakeInteraction) -
 def _check_ledger(
     result: Audit, db: Path, jobs: Mapping[str, Mapping[str, Any]], ours: set[str], *, quotas: bool
 ) -> None:
+    """The ledger's invariants (bot/ledger_audit.py, as `bananacord db audit` checks them); with ``quotas``,
+    also that every job of the soak's commands holds a reservation."""
     entries = db_rows(db, "SELECT job_id, kind, units FROM ledger WHERE job_id IS NOT NULL") if db.exists() else []
-    by_job: dict[str, list[tuple[str, int]]] = {}
-    totals = result.totals
-    for entry in entries:
-        by_job.setdefault(str(entry["job_id"]), []).append((str(entry["kind"]), int(entry["units"])))
-        if entry["kind"] == "reserve":
-            totals.reserved += int(entry["units"])
-        elif entry["kind"] == "commit":
-            totals.committed += int(entry["units"])
-        elif entry["kind"] == "refund":
-            totals.refunded += int(entry["units"])
-    for job_id, kinds in sorted(by_job.items()):
-        commits = [u for k, u in kinds if k == "commit"]
-        if len(commits) > 1:
-            result.charged_twice.append(f"job {job_id}: {len(commits)} commit rows")
-        reserves = [u for k, u in kinds if k == "reserve"]
-        settled = [(k, u) for k, u in kinds if k in ("commit", "refund")]
-        if len(reserves) != 1:
-            result.ledger.append(f"job {job_id}: {len(reserves)} reserve rows")
-            continue
-        units = reserves[0]
-        job = jobs.get(job_id)
-        if job is None:
-            continue  # its row is gone: nothing to judge it by
-        if job["state"] not in _TERMINAL:
-            totals.open += units
-            if settled:
-                result.ledger.append(f"job {job_id}: settled while still {job['state']}")
-            continue
-        if len(settled) != 1:
-            result.ledger.append(f"job {job_id} ({job['state']}): {len(settled)} settlement rows")
-            if not settled:
-                totals.open += units
-            continue
-        kind, amount = settled[0]
-        want = ("commit", units) if job["state"] == _DELIVERED else ("refund", -units)
-        if (kind, amount) != want:
-            result.ledger.append(f"job {job_id} ({job['state']}): settled as {kind} {amount}, expected {want}")
+    checked = audit_ledger(
+        {job_id: JobCharge(str(job["state"]), job["charge_state"]) for job_id, job in jobs.items()},
+        [LedgerRow(str(e["job_id"]), str(e["kind"]), int(e["units"])) for e in entries],
+    )
+    result.totals = checked.totals
+    result.charged_twice += checked.charged_twice
+    result.ledger += checked.problems
     if quotas:
-        missing = sorted(ours - set(by_job))
-        result.ledger += [f"job {job_id}: no reservation" for job_id in missing]
+        reserved = {str(e["job_id"]) for e in entries if e["kind"] == "reserve"}
+        result.ledger += [f"job {job_id}: no reservation" for job_id in sorted(ours - reserved)]
 
 
 def tasks_per_prompt(prompts: Iterable[object]) -> dict[str, int]:

@@ -44,8 +44,15 @@ _COLUMNS = (
 
 
 def job(
-    job_id: str, state: str, *, index: int | None = None, error: str | None = None, task: str | None = None
+    job_id: str,
+    state: str,
+    *,
+    index: int | None = None,
+    error: str | None = None,
+    task: str | None = None,
+    charge: str | None = None,
 ) -> dict[str, Any]:
+    """A job row; ``charge``: its charge_state (None: quotas were off, as in most of these soaks)."""
     return {
         "id": job_id,
         "state": state,
@@ -56,7 +63,7 @@ def job(
         "batch_id": "b1" if index is not None else None,
         "batch_index": index,
         "tried_providers": "[]",
-        "charge_state": "committed" if state == "delivered" else "refunded",
+        "charge_state": charge,
         "provider_job_id": task,
         "request_json": json.dumps({"prompt": "three bananas"}),
     }
@@ -164,7 +171,8 @@ async def test_a_reservation_held_by_a_job_no_command_made_is_still_reserved(
     """A reply's job (no command of the soak's made it) whose image the member already sees, judged before the
     bot recorded its delivery: its reservation is open, and the ledger says so rather than a sum that is off."""
     reply = job("r1", "succeeded") | {"interaction_id": None, "message_id": 71}
-    db = write_db(tmp_path / "bot.sqlite3", [*BATCH, reply])
+    charged = [j | {"charge_state": "committed" if j["state"] == "delivered" else "refunded"} for j in BATCH]
+    db = write_db(tmp_path / "bot.sqlite3", [*charged, reply])
     with sqlite3.connect(db) as conn:
         reserved = [(j, "reserve", 1) for j in ("j1", "j2", "j3")]
         settled = [("j1", "commit", 1), ("j2", "refund", -1), ("j3", "commit", 1)]
@@ -174,13 +182,14 @@ async def test_a_reservation_held_by_a_job_no_command_made_is_still_reserved(
     assert audit(db, discord_fake, {}, sent).problems() == []
     with sqlite3.connect(db) as conn:
         conn.execute("INSERT INTO ledger VALUES ('r1', 'reserve', 1)")
+        conn.execute("UPDATE jobs SET charge_state = 'reserved' WHERE id = 'r1'")
     open_reply = audit(db, discord_fake, {}, sent)
     assert open_reply.problems() == ["ledger: reserved 4 + refunded -1 != committed 2 (still reserved: 1)"]
     with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE jobs SET state = 'delivered' WHERE id = 'r1'")
+        conn.execute("UPDATE jobs SET state = 'delivered', charge_state = 'refunded' WHERE id = 'r1'")
         conn.execute("INSERT INTO ledger VALUES ('r1', 'refund', -1)")
     wrong = audit(db, discord_fake, {}, sent)
-    assert wrong.problems() == ["ledger: job r1 (delivered): settled as refund -1, expected ('commit', 1)"]
+    assert wrong.problems() == ["ledger: job r1 (delivered): settled as refund -1, expected commit 1"]
 
 
 async def test_a_command_answered_privately_may_have_rows_taken_back_but_none_shown(
@@ -272,8 +281,11 @@ def test_a_reservation_past_the_server_s_images_generating_or_its_month_s_units_
 def test_a_cancel_taken_spares_only_candidates_whose_image_existed_before_it(tmp_path: Path) -> None:
     """One click cancels a batch; a candidate the provider had finished before the click is delivered
     (the bot does not throw an image away), any other delivered candidate breaks the promise."""
-    rows = [job("j1", "delivered", index=1, task="t1"), job("j2", "delivered", index=2, task="t2")]
-    rows.append(job("j3", "cancelled", index=3, error="Cancelled. You were not charged.", task="t3"))
+    rows = [
+        job("j1", "delivered", index=1, task="t1", charge="committed"),
+        job("j2", "delivered", index=2, task="t2", charge="committed"),
+        job("j3", "cancelled", index=3, error="Cancelled. You were not charged.", task="t3", charge="refunded"),
+    ]
     db = write_db(tmp_path / "bot.sqlite3", rows)
     click = FakeInteraction(
         id=8, token="c", type=3, user_id=1, channel_id=1, guild_id=1, callbacks=[{"type": 7}], created_at=10.0
