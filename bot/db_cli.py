@@ -10,14 +10,16 @@ would be overwritten by its next writes. How copies are made: bot/db_copy.py. Er
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 
 from bot.config import Settings
 from bot.db_copy import Copied, backup, open_existing, restore
 from bot.errors import BananacordError
-from bot.ledger_audit import JobCharge, LedgerAudit, LedgerRow, audit_ledger
+from bot.ledger_audit import JobCharge, LedgerAudit, LedgerAuditor
 from bot.store import Database, latest_schema_version
 from bot.store.jobs import JobStore
 from bot.store.lock import DatabaseLock
@@ -121,22 +123,31 @@ def _read_and_audit_or_raise(path: Path) -> tuple[str, int, LedgerAudit]:
                 else "the bot brings it up to date at its next start (or `bananacord db migrate`); audit it then"
             )
         )
+    auditor = LedgerAuditor()
     conn = open_existing(path)
     try:
         conn.execute("BEGIN")  # both tables as of one moment, while the bot may be writing
         check = str(conn.execute("PRAGMA quick_check").fetchone()[0])
-        jobs = {
-            str(job_id): JobCharge(str(state), charge_state)
-            for job_id, state, charge_state in conn.execute("SELECT id, state, charge_state FROM jobs")
-        }
-        rows = [
-            LedgerRow(str(job_id), str(kind), int(units))
-            for job_id, kind, units in conn.execute("SELECT job_id, kind, units FROM ledger WHERE job_id IS NOT NULL")
-        ]
+        jobs = int(conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
+        # Streamed a job at a time: memory stays flat however long the ledger (a million rows: seconds).
+        rows = conn.execute(
+            "SELECT l.job_id, l.kind, l.units, j.state, j.charge_state FROM ledger l"
+            " LEFT JOIN jobs j ON j.id = l.job_id WHERE l.job_id IS NOT NULL ORDER BY l.job_id"
+        )
+        for job_id, group in itertools.groupby(rows, key=itemgetter(0)):
+            first, *rest = group
+            job = JobCharge(str(first[3]), first[4]) if first[3] is not None else None
+            auditor.job(str(job_id), job, [(str(r[1]), int(r[2])) for r in (first, *rest)])
+        # The reservation's own index (ledger_job_reserve) answers each job's look.
+        for job_id, state, charge_state in conn.execute(
+            "SELECT id, state, charge_state FROM jobs WHERE charge_state IS NOT NULL AND NOT EXISTS"
+            " (SELECT 1 FROM ledger WHERE ledger.job_id = jobs.id AND ledger.kind = 'reserve') ORDER BY id"
+        ):
+            auditor.unreserved(str(job_id), JobCharge(str(state), charge_state))
         conn.execute("COMMIT")
     finally:
         conn.close()
-    return check, len(jobs), audit_ledger(jobs, rows)
+    return check, jobs, auditor.result
 
 
 def _schema_version(path: Path) -> int:

@@ -63,21 +63,27 @@ class LedgerAudit:
         return not self.charged_twice and not self.problems and t.reserved + t.refunded == t.committed + t.open
 
 
-def audit_ledger(jobs: Mapping[str, JobCharge], rows: Iterable[LedgerRow], *, missing_job: bool = True) -> LedgerAudit:
-    """Check ``rows`` (the ledger's job rows) against ``jobs`` (every job's row, by id). ``missing_job``: a
-    row naming no job is a fault (jobs are never deleted); a caller that reads only some jobs passes False."""
-    result = LedgerAudit()
-    totals = result.totals
-    by_job: dict[str, list[tuple[str, int]]] = {}
-    for row in rows:
-        by_job.setdefault(row.job_id, []).append((row.kind, row.units))
-        if row.kind == "reserve":
-            totals.reserved += row.units
-        elif row.kind == "commit":
-            totals.committed += row.units
-        elif row.kind == "refund":
-            totals.refunded += row.units
-    for job_id, kinds in sorted(by_job.items()):
+class LedgerAuditor:
+    """Judges the ledger one job at a time, so a caller can stream a ledger of millions of rows through it
+    (`bananacord db audit`) or hand it a soak's whole ledger (``audit_ledger``)."""
+
+    def __init__(self, *, missing_job: bool = True) -> None:
+        """``missing_job``: a row naming no job is a fault (jobs are never deleted); a caller that reads only
+        some jobs passes False."""
+        self.result = LedgerAudit()
+        self._missing_job = missing_job
+
+    def job(self, job_id: str, job: JobCharge | None, rows: Iterable[tuple[str, int]]) -> None:
+        """One job's ledger ``rows`` (kind, units), with its row (None: no such job)."""
+        result, totals = self.result, self.result.totals
+        kinds = list(rows)
+        for kind, units in kinds:
+            if kind == "reserve":
+                totals.reserved += units
+            elif kind == "commit":
+                totals.committed += units
+            elif kind == "refund":
+                totals.refunded += units
         commits = [u for k, u in kinds if k == "commit"]
         if len(commits) > 1:
             result.charged_twice.append(f"job {job_id}: {len(commits)} commit rows")
@@ -85,13 +91,12 @@ def audit_ledger(jobs: Mapping[str, JobCharge], rows: Iterable[LedgerRow], *, mi
         settled = [(k, u) for k, u in kinds if k in ("commit", "refund")]
         if len(reserves) != 1:
             result.problems.append(f"job {job_id}: {len(reserves)} reserve rows")
-            continue
+            return
         units = reserves[0]
-        job = jobs.get(job_id)
         if job is None:
-            if missing_job:
+            if self._missing_job:
                 result.problems.append(f"job {job_id}: in the ledger, but no such job")
-            continue
+            return
         result.jobs_charged += 1
         if job.state not in _TERMINAL:
             result.running += 1
@@ -100,12 +105,12 @@ def audit_ledger(jobs: Mapping[str, JobCharge], rows: Iterable[LedgerRow], *, mi
                 result.problems.append(f"job {job_id}: settled while still {job.state}")
             elif job.charge_state != "reserved":
                 result.problems.append(f"job {job_id} ({job.state}): charge state {job.charge_state}, not reserved")
-            continue
+            return
         if len(settled) != 1:
             result.problems.append(f"job {job_id} ({job.state}): {len(settled)} settlement rows")
             if not settled:
                 totals.open += units
-            continue
+            return
         kind, amount = settled[0]
         want_kind, want_amount = ("commit", units) if job.state == _DELIVERED else ("refund", -units)
         if (kind, amount) != (want_kind, want_amount):
@@ -113,7 +118,21 @@ def audit_ledger(jobs: Mapping[str, JobCharge], rows: Iterable[LedgerRow], *, mi
             result.problems.append(f"job {job_id} ({job.state}): settled as {kind} {amount}, {expected}")
         elif job.charge_state != settled_state(kind == "commit"):
             result.problems.append(f"job {job_id} ({job.state}): charge state {job.charge_state}, ledger says {kind}")
-    for job_id, job in jobs.items():
-        if job.charge_state is not None and job_id not in by_job:
-            result.problems.append(f"job {job_id} ({job.state}): charge state {job.charge_state}, no ledger rows")
-    return result
+
+    def unreserved(self, job_id: str, job: JobCharge) -> None:
+        """A job whose row says it was charged (``charge_state`` set) and that holds no reservation."""
+        self.result.problems.append(f"job {job_id} ({job.state}): charge state {job.charge_state}, no reservation")
+
+
+def audit_ledger(jobs: Mapping[str, JobCharge], rows: Iterable[LedgerRow], *, missing_job: bool = True) -> LedgerAudit:
+    """Check ``rows`` (the ledger's job rows) against ``jobs`` (every job's row, by id)."""
+    auditor = LedgerAuditor(missing_job=missing_job)
+    by_job: dict[str, list[tuple[str, int]]] = {}
+    for row in rows:
+        by_job.setdefault(row.job_id, []).append((row.kind, row.units))
+    for job_id, kinds in sorted(by_job.items()):
+        auditor.job(job_id, jobs.get(job_id), kinds)
+    for job_id, job in sorted(jobs.items()):
+        if job.charge_state is not None and not any(k == "reserve" for k, _ in by_job.get(job_id, ())):
+            auditor.unreserved(job_id, job)
+    return auditor.result

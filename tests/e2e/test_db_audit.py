@@ -38,6 +38,7 @@ async def test_the_ledger_of_real_jobs_is_sound_and_a_tampered_one_is_named(
     assert code == 1, out
     assert f"PROBLEM job {first} (delivered): settled as refund" in out
     assert f"PROBLEM job {second}: 0 reserve rows" in out
+    assert f"PROBLEM job {second} (delivered): charge state committed, no reservation" in out
     assert "NOT BALANCED" in out
 
 
