@@ -92,7 +92,7 @@ async def _audit(settings: Settings) -> int:
     print(f"{path}: SQLite's check: {check}; {jobs} job(s), {audit.jobs_charged} charged ({audit.running} running)")
     print(
         f"  units reserved {t.reserved}, committed {t.committed}, refunded {t.refunded}, held by running jobs "
-        f"{t.open}: " + ("balanced" if t.reserved + t.refunded == t.committed + t.open else "NOT BALANCED")
+        f"{t.open}: " + ("balanced" if t.adds_up else "NOT BALANCED")
     )
     problems = [f"charged twice: {line}" for line in audit.charged_twice] + audit.problems
     if not problems:

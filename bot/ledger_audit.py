@@ -43,8 +43,14 @@ class LedgerTotals:
     open: int = 0  # units still reserved by jobs with no settlement
 
     @property
+    def adds_up(self) -> bool:
+        """Every unit reserved was charged, given back, or is still held by a running job."""
+        return self.reserved + self.refunded == self.committed + self.open
+
+    @property
     def balanced(self) -> bool:
-        return self.open == 0 and self.reserved + self.refunded == self.committed
+        """Adds up with nothing still held: the ledger of a bot whose jobs have all ended."""
+        return self.open == 0 and self.adds_up
 
 
 @dataclass
@@ -59,8 +65,7 @@ class LedgerAudit:
     def sound(self) -> bool:
         """Every invariant holds. Units still reserved by running jobs are not a fault: the ledger of a
         running bot is sound when reserved + refunded == committed + what its running jobs hold."""
-        t = self.totals
-        return not self.charged_twice and not self.problems and t.reserved + t.refunded == t.committed + t.open
+        return not self.charged_twice and not self.problems and self.totals.adds_up
 
 
 class LedgerAuditor:
