@@ -54,7 +54,8 @@ class ResultFiles:
         copied = 0
         for entry in self._entries():
             match = _NAME.fullmatch(entry.name)  # a ``.part`` is a write never finished: not a file
-            if match is None or match["job"] not in keep:
+            # Only files the bot wrote: a link planted in a copy's folder is not followed to what it names.
+            if match is None or match["job"] not in keep or not entry.is_file(follow_symlinks=False):
                 continue
             try:
                 data = Path(entry.path).read_bytes()
@@ -66,7 +67,11 @@ class ResultFiles:
 
     def lacking(self, jobs: Collection[str]) -> set[str]:
         """Which of ``jobs`` have no file here."""
-        held = {m["job"] for e in self._entries() if (m := _NAME.fullmatch(e.name)) is not None}
+        held = {
+            m["job"]
+            for e in self._entries()
+            if (m := _NAME.fullmatch(e.name)) is not None and e.is_file(follow_symlinks=False)
+        }
         return set(jobs) - held
 
     def _entries(self) -> list[os.DirEntry[str]]:

@@ -87,6 +87,24 @@ def test_a_backup_copies_the_images_its_unfinished_jobs_wait_to_post(tmp_path: P
     assert not copy.exists()
 
 
+def test_a_restore_copies_images_not_links_planted_among_them(tmp_path: Path) -> None:
+    """A link named like a waiting image, in the copy's folder, is not followed to the file it names."""
+    db, copy = tmp_path / "bot.sqlite3", tmp_path / "copy.sqlite3"
+    _database_with_a_waiting_image(tmp_path, db)
+    cfg = str(tmp_path / "config.toml")
+    assert cli(tmp_path, "db", "backup", str(copy), "--config", cfg).returncode == 0
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not an image of this bot's")
+    planted = tmp_path / "copy.sqlite3.results" / f"{WAITING}-1"
+    planted.unlink()
+    planted.symlink_to(secret)
+    shutil.rmtree(tmp_path / "bot.sqlite3.results")
+    result = cli(tmp_path, "db", "restore", str(copy), "--config", cfg)
+    assert result.returncode == 0, result.stderr
+    assert "1 of them name images the copy does not have" in result.stdout
+    assert not (tmp_path / "bot.sqlite3.results" / f"{WAITING}-1").exists()
+
+
 def test_a_backup_says_which_waiting_images_were_gone(tmp_path: Path) -> None:
     """A job that ended between the database's copy and the files' (its file removed as it ended)."""
     db, copy = tmp_path / "bot.sqlite3", tmp_path / "copy.sqlite3"
