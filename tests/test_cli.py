@@ -370,3 +370,23 @@ def test_contradicting_settings_are_one_line(tmp_path: Path, text: str, names: l
     assert result.returncode == 2
     line = one_line(result.stderr)
     assert all(name in line for name in names), line
+
+
+def test_output_cut_short_by_its_reader_is_no_error(tmp_path: Path) -> None:
+    """`bananacord usage ... | head -0`: the reader goes before the output comes; no traceback, exit 1."""
+    db = tmp_path / "bot.sqlite3"
+    cfg = str(config(tmp_path, db=db))
+    assert cli(tmp_path, "db", "migrate", "--config", cfg).returncode == 0
+    for command in (["usage", "--guild", "1", "--format", "csv"], ["db", "audit"]):
+        with subprocess.Popen(
+            [sys.executable, "-m", "bot", *command, "--config", cfg],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=tmp_path,
+            env={**os.environ, "DISCORD_TOKEN": "cli-token"},
+        ) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            proc.stdout.close()  # long before the process has anything to write
+            stderr = proc.stderr.read().decode()
+            assert proc.wait(timeout=60) == 1, stderr
+        assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
