@@ -70,9 +70,12 @@ async def _migrate(settings: Settings) -> int:
 async def _restore(settings: Settings, source: Path) -> int:
     path = settings.database.path
     with DatabaseLock(path):  # no bot may run on the database it replaces
-        copied, aside = await asyncio.to_thread(restore, source, path, now=datetime.now(UTC))
+        restored = await asyncio.to_thread(restore, source, path, now=datetime.now(UTC))
+    copied, aside = restored.copied, restored.aside
     print(f"{source} restored to {path}{_files_line(copied, path)}")
-    if aside is not None:
+    if restored.unreadable is not None:
+        print(f"  the database it replaced could not be copied ({restored.unreadable}); moved as it was to {aside}")
+    elif aside is not None:
         print(f"  the database it replaced is kept as {aside} (restore that to undo this)")
     print(f"  {copied.unfinished} unfinished job(s) in it will be resumed at the bot's next start")
     if copied.ended:

@@ -60,29 +60,55 @@ def backup(source: Path, to: Path) -> Copied:
         raise
 
 
-def restore(source: Path, into: Path, *, now: datetime) -> tuple[Copied, Path | None]:
+@dataclass(frozen=True)
+class Restored:
+    copied: Copied
+    aside: Path | None  # where the database it replaced is kept (None: there was none)
+    unreadable: str | None  # why that database could not be copied, so was moved aside as it was
+
+
+def restore(source: Path, into: Path, *, now: datetime) -> Restored:
     """Put the copy ``source`` in the place of the database ``into``, with its waiting images. The caller
     holds ``into``'s lock (no bot runs on it). The database replaced is kept first, as a backup beside
-    it (returned), so a restore of the wrong file can itself be undone."""
+    it, so a restore of the wrong file can itself be undone."""
     if source.exists() and into.exists() and source.samefile(into):
         raise BananacordError(f"{source} is the database itself: name the copy to put back")
     _check_copy(source)
-    aside = None
+    aside, unreadable = None, None
     if into.exists():
         aside = _aside_name(into, now)
-        backup(into, aside)
-    else:
-        _create_like(source, into)  # a database lost with its disk: as private as its copy was
+        try:
+            backup(into, aside)
+        except BananacordError as exc:
+            # A database SQLite cannot read (damaged: the very case for a restore), or no room for a copy: it
+            # is moved aside as it is, its journal files with it, and the copy goes into a new file.
+            unreadable = exc.user_message
+            _move_aside(into, aside)
+    if not into.exists():
+        _create_like(source, into)  # a database lost with its disk (or moved aside): as private as its copy
     # Written through SQLite into the database's own file, in one transaction: a failure leaves it whole.
-    _copy_database(source, into, remove_on_failure=aside is None)
+    try:
+        _copy_database(source, into, remove_on_failure=aside is None or unreadable is not None)
+    except BananacordError as exc:
+        raise BananacordError(exc.user_message + _kept(aside)) from None
     # An older copy's schema is brought up to date by the bot's next start, as after any upgrade.
     try:
-        return _copy_files(source, into), aside
+        return Restored(_copy_files(source, into), aside, unreadable)
     except BananacordError as exc:
-        kept = f"; the database it replaced is kept as {aside}" if aside is not None else ""
         raise BananacordError(
-            f"{source} was put back as {into}, but {exc.user_message}{kept}. Make room and restore again"
+            f"{source} was put back as {into}, but {exc.user_message}{_kept(aside)}. Make room and restore again"
         ) from None
+
+
+def _kept(aside: Path | None) -> str:
+    return f"; the database it replaced is kept as {aside}" if aside is not None else ""
+
+
+def _move_aside(database: Path, aside: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        moved = database.with_name(database.name + suffix)
+        if moved.exists():
+            os.replace(moved, aside.with_name(aside.name + suffix))
 
 
 def _aside_name(into: Path, now: datetime) -> Path:

@@ -289,3 +289,22 @@ def test_a_restore_that_cannot_put_its_images_back_says_so_and_what_it_kept(tmp_
     assert "the database it replaced is kept as" in line and "Make room and restore again" in line
     assert cli(tmp_path, "db", "restore", str(copy), "--config", cfg).returncode == 0
     assert (tmp_path / "bot.sqlite3.results" / f"{WAITING}-1").stat().st_size == 2_000_004
+
+
+def test_a_damaged_database_is_moved_aside_and_the_copy_put_in_its_place(tmp_path: Path) -> None:
+    """The very case for a restore: SQLite cannot read the database, so it cannot be copied aside; it is
+    moved aside as it is, and the copy goes in its place."""
+    db, copy = tmp_path / "bot.sqlite3", tmp_path / "copy.sqlite3"
+    files = _database_with_a_waiting_image(tmp_path, db)
+    cfg = str(tmp_path / "config.toml")
+    assert cli(tmp_path, "db", "backup", str(copy), "--config", cfg).returncode == 0
+    damaged = b"garbage where the header was" + db.read_bytes()[28:]
+    db.write_bytes(damaged)
+    result = cli(tmp_path, "db", "restore", str(copy), "--config", cfg)
+    assert result.returncode == 0, result.stderr
+    assert "the database it replaced could not be copied" in result.stdout
+    (aside,) = [p for p in tmp_path.glob("bot.sqlite3.before-restore-*") if p.is_file()]
+    assert aside.read_bytes() == damaged
+    assert _ids(db) == [WAITING, DELIVERED]
+    assert (tmp_path / "bot.sqlite3.results" / f"{WAITING}-1").read_bytes() == files[f"{WAITING}-1"]
+    assert cli(tmp_path, "db", "audit", "--config", cfg).returncode == 0
