@@ -80,7 +80,20 @@ async def _restore(settings: Settings, source: Path) -> int:
     print(f"  {copied.unfinished} unfinished job(s) in it will be resumed at the bot's next start")
     if copied.ended:
         print(f"  {copied.ended} of them name images the copy does not have: they will fail, refunded")
+    print(f"  its ledger: {await _verdict(path)}")
     return 0
+
+
+async def _verdict(path: Path) -> str:
+    """One line on the ledger of a database just put back (the whole of it: `bananacord db audit`)."""
+    try:
+        _, _, audit = await asyncio.to_thread(_read_and_audit, path)
+    except BananacordError as exc:
+        return f"not audited ({exc.user_message})"
+    faults = len(audit.charged_twice) + len(audit.problems)
+    if audit.sound:
+        return "sound (`bananacord db audit` shows it in full)"
+    return f"{faults} fault(s) or an imbalance: run `bananacord db audit` to see them"
 
 
 # Problems listed one per line, up to this many (the rest counted): enough to see what kind of fault it is.

@@ -142,6 +142,7 @@ async def test_a_restore_puts_the_copy_and_its_images_back_and_keeps_what_it_rep
         assert conn.execute("SELECT state FROM jobs WHERE id = ?", (WAITING,)).fetchone() == ("succeeded",)
     assert (tmp_path / "bot.sqlite3.results" / f"{WAITING}-1").read_bytes() == files[f"{WAITING}-1"]
     assert "1 unfinished job(s) in it will be resumed" in result.stdout
+    assert "its ledger: sound" in result.stdout
     # The database it replaced, with its own waiting image, is a backup beside it: the restore can be undone.
     (aside,) = tmp_path.glob("bot.sqlite3.before-restore-*[0-9]Z")
     assert f"kept as {aside}" in result.stdout
@@ -308,3 +309,19 @@ def test_a_damaged_database_is_moved_aside_and_the_copy_put_in_its_place(tmp_pat
     assert _ids(db) == [WAITING, DELIVERED]
     assert (tmp_path / "bot.sqlite3.results" / f"{WAITING}-1").read_bytes() == files[f"{WAITING}-1"]
     assert cli(tmp_path, "db", "audit", "--config", cfg).returncode == 0
+
+
+def test_a_restore_says_when_the_ledger_it_put_back_is_not_sound(tmp_path: Path) -> None:
+    db, copy = tmp_path / "bot.sqlite3", tmp_path / "copy.sqlite3"
+    _database_with_a_waiting_image(tmp_path, db)
+    cfg = str(tmp_path / "config.toml")
+    assert cli(tmp_path, "db", "backup", str(copy), "--config", cfg).returncode == 0
+    with _open(copy) as conn:  # a charge with no reservation behind it
+        conn.execute(
+            "INSERT INTO ledger (guild_id, user_id, job_id, kind, units, window_at, created_at)"
+            " VALUES (1, 2, ?, 'commit', 1, 0, 0)",
+            (DELIVERED,),
+        )
+    result = cli(tmp_path, "db", "restore", str(copy), "--config", cfg)
+    assert result.returncode == 0, result.stderr  # put back all the same: it is the copy the operator chose
+    assert "its ledger: 1 fault(s) or an imbalance: run `bananacord db audit` to see them" in result.stdout
