@@ -129,19 +129,19 @@ def _read_and_audit(path: Path) -> tuple[str, int, LedgerAudit]:
 
 
 def _read_and_audit_or_raise(path: Path) -> tuple[str, int, LedgerAudit]:
-    version, known = _schema_version(path), latest_schema_version()
-    if version != known:
-        raise BananacordError(
-            f"{path} is at schema version {version}, this bananacord's is {known}: "
-            + (
-                "audit it with the version that wrote it"
-                if version > known
-                else "the bot brings it up to date at its next start (or `bananacord db migrate`); audit it then"
-            )
-        )
     auditor = LedgerAuditor()
     conn = open_existing(path)
     try:
+        version, known = int(conn.execute("PRAGMA user_version").fetchone()[0]), latest_schema_version()
+        if version != known:
+            raise BananacordError(
+                f"{path} is at schema version {version}, this bananacord's is {known}: "
+                + (
+                    "audit it with the version that wrote it"
+                    if version > known
+                    else "the bot brings it up to date at its next start (or `bananacord db migrate`); audit it then"
+                )
+            )
         conn.execute("BEGIN")  # both tables as of one moment, while the bot may be writing
         check = str(conn.execute("PRAGMA quick_check").fetchone()[0])
         jobs = int(conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
@@ -151,9 +151,10 @@ def _read_and_audit_or_raise(path: Path) -> tuple[str, int, LedgerAudit]:
             " LEFT JOIN jobs j ON j.id = l.job_id WHERE l.job_id IS NOT NULL ORDER BY l.job_id"
         )
         for job_id, group in itertools.groupby(rows, key=itemgetter(0)):
-            first, *rest = group
-            job = JobCharge(str(first[3]), first[4]) if first[3] is not None else None
-            auditor.job(str(job_id), job, [(str(r[1]), int(r[2])) for r in (first, *rest)])
+            ledger = list(group)
+            state, charge_state = ledger[0][3], ledger[0][4]
+            job = JobCharge(str(state), charge_state) if state is not None else None
+            auditor.job(str(job_id), job, [(str(r[1]), int(r[2])) for r in ledger])
         # The reservation's own index (ledger_job_reserve) answers each job's look.
         for job_id, state, charge_state in conn.execute(
             "SELECT id, state, charge_state FROM jobs WHERE charge_state IS NOT NULL AND NOT EXISTS"
@@ -164,14 +165,6 @@ def _read_and_audit_or_raise(path: Path) -> tuple[str, int, LedgerAudit]:
     finally:
         conn.close()
     return check, jobs, auditor.result
-
-
-def _schema_version(path: Path) -> int:
-    conn = open_existing(path)
-    try:
-        return int(conn.execute("PRAGMA user_version").fetchone()[0])
-    finally:
-        conn.close()
 
 
 def _files_line(copied: Copied, database: Path) -> str:

@@ -56,7 +56,7 @@ def backup(source: Path, to: Path) -> Copied:
     except BananacordError:
         # A copy without the images its jobs wait on is not the backup asked for (a full disk, say).
         to.unlink(missing_ok=True)
-        shutil.rmtree(ResultFiles.beside(to).directory, ignore_errors=True)
+        shutil.rmtree(files.directory, ignore_errors=True)
         raise
 
 
@@ -84,11 +84,12 @@ def restore(source: Path, into: Path, *, now: datetime) -> Restored:
             # is moved aside as it is, its journal files with it, and the copy goes into a new file.
             unreadable = exc.user_message
             _move_aside(into, aside)
-    if not into.exists():
+    created = not into.exists()
+    if created:
         _create_like(source, into)  # a database lost with its disk (or moved aside): as private as its copy
     # Written through SQLite into the database's own file, in one transaction: a failure leaves it whole.
     try:
-        _copy_database(source, into, remove_on_failure=aside is None or unreadable is not None)
+        _copy_database(source, into, remove_on_failure=created)
     except BananacordError as exc:
         raise BananacordError(exc.user_message + _kept(aside)) from None
     # An older copy's schema is brought up to date by the bot's next start, as after any upgrade.
