@@ -208,7 +208,7 @@ class Bananacord(commands.Bot):
             lost_task_wait=settings.callbacks.lost_task_wait_seconds,
             image_work=image_work,
         )
-        sink.typical = runner.typical_seconds
+        sink.typical = runner.learner.typical_seconds
         self._services = Services(
             http=http,
             db=db,

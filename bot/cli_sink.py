@@ -8,12 +8,12 @@ from pathlib import Path
 
 from bot.events import RunnerEvent
 from bot.images import PreparedImage
-from bot.jobs import Delivering
+from bot.job_sink import Delivering
 from bot.store.jobs import Job
 
 
 class FileSink:
-    """Implements bot.jobs.JobSink by writing files instead of editing Discord messages."""
+    """Implements bot.job_sink.JobSink by writing files instead of editing Discord messages."""
 
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = out_dir

@@ -23,7 +23,7 @@ from bot.errors import DeliveryError, MessageGoneError
 from bot.events import RunnerEvent
 from bot.images import PreparedImage
 from bot.imagework import Spool
-from bot.jobs import Delivering
+from bot.job_sink import Delivering
 from bot.models import JobState
 from bot.providers.base import Capabilities
 from bot.store.jobs import Job
@@ -61,7 +61,7 @@ class KeptAttachment:
 
 
 class DiscordSink:
-    """Implements bot.jobs.JobSink on top of a connected discord.py client."""
+    """Implements bot.job_sink.JobSink on top of a connected discord.py client."""
 
     def __init__(
         self,

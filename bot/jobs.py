@@ -16,9 +16,9 @@ import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -39,19 +39,20 @@ from bot.errors import (
 from bot.events import EndNotShown, JobBlocked, ProviderProblem, ProviderRecovered, RunnerEvent
 from bot.gcwatch import WATCH
 from bot.images import PreparedImage
-from bot.imagework import ImageWork, Spool
+from bot.imagework import ImageWork
+from bot.job_sink import Delivering, JobSink
 from bot.lost_tasks import create_unanswered, gave_up_message, lost_task_finder, waits_until
-from bot.models import ImageRef, JobHandle, JobResult, JobState, JobUpdate, ProviderAttempt, UpdateStatus
+from bot.models import JobHandle, JobResult, JobState, JobUpdate, ProviderAttempt, UpdateStatus
 from bot.providers.base import Capabilities, FindsLostTasks, Provider
 from bot.references import ReferenceUnavailableError, check_references
 from bot.result_files import ResultFiles
+from bot.result_images import ResultImages, names_files
 from bot.routing import choose_provider
-from bot.schedule import CompletionTimes, PollSchedule, PollState, ScheduleSettings, backoff_pace, job_kind
+from bot.schedule_learning import ScheduleLearner, clock_start
 from bot.store.agenda import DueJob
-from bot.store.completions import CompletionStore
 from bot.store.jobs import InTransaction, InvalidTransitionError, Job, JobStore, NewJob
 from bot.store.owed_edits import OwedEdits
-from bot.store.refusals import write_can_wait, write_until_taken
+from bot.store.refusals import log_refused_or_error, write_can_wait, write_until_taken
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -69,7 +70,6 @@ UNCONFIRMED_AT_RESTART = "The bot restarted before this request was confirmed. Y
 LOCATE_RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0)
 # The loop wakes at least every LOOP_MAX_SLEEP seconds, so the heartbeat is never older than that.
 LOOP_MAX_SLEEP = 30.0
-DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 # A succeeded job gets this long past its deadline to be delivered (Discord outages, slow downloads).
 DELIVERY_GRACE_SECONDS = 600.0
 MAX_DELIVERY_ATTEMPTS = 6
@@ -79,8 +79,6 @@ CANCEL_ANSWER_WAIT = 3.0
 END_DRAW_WHILE_STOPPING = 2.0
 # Consecutive failed polls (5xx, garbage, timeouts) before we stop trusting the provider with this job.
 MAX_POLL_ERRORS = 10
-# A job in flight is planned again when its kind is learned only if that brings its next poll this much closer.
-REPLAN_GAIN_SECONDS = 0.5
 # Waits before asking a provider again whose task a callback named, when it failed to answer (bot/lost_tasks.py).
 LOST_TASK_ASK_AGAIN_SECONDS = (1.0, 3.0, 9.0)
 # A state change is shown at once, unless the message was edited less than this long ago.
@@ -89,14 +87,8 @@ MIN_EDIT_GAP_SECONDS = 1.0
 COALESCE_SECONDS = 0.02
 # How often the loop rewrites <database>.stats.json (and on stop).
 STATS_EVERY_SECONDS = 5.0
-# Completion times kept per kind of job for the learned schedule.
-SCHEDULE_HISTORY = 200
 # Due jobs the loop looks at per pass, so the budget can go to the likeliest-finished ones.
 DUE_CANDIDATES = 256
-# At most this many result images are fetched per job (Discord takes 10 attachments per message), and one
-# per candidate of a batch, whose candidates share one message.
-MAX_RESULT_IMAGES = 4
-MAX_BATCH_RESULT_IMAGES = 1
 # The most candidates one request may have (/imagine count): Discord shows up to four images of a
 # message side by side, and a server can set a lower cap (/admin defaults max_count).
 MAX_CANDIDATES = 4
@@ -140,14 +132,6 @@ def _what_failed(exc: BaseException) -> str:
     return type(exc).__name__ + (f" (HTTP {status}, code {code})" if isinstance(status, int) else "")
 
 
-@dataclass(frozen=True, slots=True)
-class Delivering:
-    """A batch candidate whose images are being shown for the first time."""
-
-    job: Job
-    images: list[PreparedImage]
-
-
 def waiting_in(task: asyncio.Task[Any]) -> str:
     """Where in the bot's own code ``task`` is waiting ("JobRunner._poll > ... > CookielessClient.send"):
     said when a stop gives up on it, so the operator learns what held the stop (a hung provider call, an
@@ -167,39 +151,6 @@ def waiting_in(task: asyncio.Task[Any]) -> str:
     if len(chain) > 3:
         chain = [chain[0], "...", *chain[-2:]]
     return " > ".join(chain) or "?"
-
-
-class JobSink(Protocol):
-    """Where a job's progress and outcome are shown: Discord messages, or the CLI."""
-
-    async def progress(self, job: Job) -> None:
-        """The job is still going; show its state. Failures here are logged and ignored."""
-
-    async def deliver(self, job: Job, images: list[PreparedImage]) -> None:
-        """Show the finished images. Raise DeliveryError (retryable or not) if that failed."""
-
-    async def finished(self, job: Job) -> None:
-        """The job ended without images (failed, blocked, cancelled, expired); show why."""
-
-    async def locate(self, job: Job) -> int | None:
-        """The id of the message a held job was to be shown in, if its member ever saw one; else None."""
-
-    async def show_batch(self, batch: Sequence[Job], delivering: Delivering | None = None) -> list[int]:
-        """Show every candidate of a batch in their one message: the delivered ones' images (kept), the
-        images of ``delivering`` (uploaded, the job counted as delivered), the others' state or why they
-        ended. Returns the attachment ids the new images got. Raise DeliveryError as ``deliver`` does."""
-
-    def notify(self, event: RunnerEvent) -> None:
-        """Pass on what others react to (bot/events.py): a blocked job, a provider's health. Returns at once."""
-
-
-def _log_refused_or_error(exc: BaseException, message: str, *args: object) -> None:
-    """Log a failed bookkeeping write: a WARNING line when the database refused it (another program's lock, a
-    full disk: no fault of the bot's, and it passes), else an ERROR with the traceback."""
-    if write_can_wait(exc):
-        log.warning(message + ": the database refused the write (%s)", *args, exc)
-    else:
-        log.error(message, *args, exc_info=exc)
 
 
 class JobRunner:
@@ -276,18 +227,16 @@ class JobRunner:
         self.steps = 0  # job steps run since start
         self._stats_written = 0.0
         self._touched = 0.0
-        self.schedule = PollSchedule(
-            schedule_settings(settings, callback_fallback=callback_fallback), CompletionTimes(SCHEDULE_HISTORY)
-        )
-        self.completions = CompletionStore(store.db, history=SCHEDULE_HISTORY)
+        self.learner = ScheduleLearner(settings, store, catalogue, callback_fallback=callback_fallback)
         # Final edits Discord refused, kept so that a restart still shows members how their jobs ended.
         self.owed_edits = OwedEdits(store.db)
         self.budgets: Mapping[str, RequestBudget] = budgets or {}
         # One memory gate and one re-encode pool for all of this runner's deliveries (bot/imagework.py),
-        # the gate shared with the transport's reading of answers that carry images (bot/app.py).
-        self.image_work = image_work or ImageWork.from_settings(imagine)
-        # Inline results (Gemini, Segmind v1) wait for delivery as files, not in rows or memory.
-        self.result_files = ResultFiles.beside(store.db.path)
+        # the gate shared with the transport's reading of answers that carry images (bot/app.py). Inline
+        # results (Gemini, Segmind v1) wait for delivery as files, not in rows or memory.
+        self.images = ResultImages(
+            ResultFiles.beside(store.db.path), image_work or ImageWork.from_settings(imagine), http, imagine
+        )
         # Jobs a provider's callback says have ended: polled first, and timed from the callback.
         self._called_back: set[str] = set()
         # How long a job whose create went unanswered waits for a callback naming its task (bot/lost_tasks.py),
@@ -299,14 +248,14 @@ class JobRunner:
 
     async def start(self) -> None:
         """Resume every unfinished job from its row, then run the loop in the background."""
-        for kind, earliest, latest in await self.completions.recent():
-            self.schedule.times.add(kind, earliest, latest)
+        await self.learner.load()
         active = await self.store.count_active()
         if active:
             log.info("resuming %d unfinished job(s)", active)
         await self._recover_held()
-        if self.result_files.directory.is_dir():
-            await asyncio.to_thread(self.result_files.sweep, await self.store.naming_result_files())
+        files = self.images.files
+        if files.directory.is_dir():
+            await asyncio.to_thread(files.sweep, await self.store.naming_result_files())
         self._in_background(self._tell_providers_cancelled(), "tell-providers-cancelled")
         for job_id in await self.owed_edits.all():
             self._retry_final(job_id)
@@ -364,14 +313,14 @@ class JobRunner:
             except Exception as exc:  # a cancel carried out for a member: its job row says what is left to do
                 # A write another program's lock refused (a SIGTERM during an operator's edit) is a warning;
                 # whoever awaited the task was told already, and the row keeps the cancel for the next start.
-                _log_refused_or_error(exc, "%s failed while the bot was stopping", task.get_name())
+                log_refused_or_error(log, exc, "%s failed while the bot was stopping", task.get_name())
         # What is left to write is worth little beside a prompt exit: a database another program holds is
         # waited on for a moment, not busy_timeout.
         await self.store.db.impatient()
         try:
-            await self.completions.flush()
+            await self.learner.flush()
         except Exception as exc:
-            _log_refused_or_error(exc, "could not record the last completion times")
+            log_refused_or_error(log, exc, "could not record the last completion times")
         try:
             self.write_stats()
         except OSError as exc:
@@ -629,7 +578,7 @@ class JobRunner:
             slots=bounds,
             busy=self._busy,
             now=now,
-            schedule=self.schedule,
+            schedule=self.learner.schedule,
             budgets=self.budgets,
             confirmed=self._called_back,
             leaving=await self._leaving(agenda.due),
@@ -824,14 +773,12 @@ class JobRunner:
         the task began, if not now (one taken up after its create's answer was lost)."""
         if handle.ready is not None and handle.ready.images:
             # Before the row: it then names files, and a restart finds them (bot/result_files.py).
-            ready = handle.ready.model_copy(update={"images": await self._keep_inline(job, handle.ready.images)})
+            ready = handle.ready.model_copy(update={"images": await self.images.keep_inline(job, handle.ready.images)})
             handle = handle.model_copy(update={"ready": ready})
         now = self.clock()
         began = now if started_at is None else min(started_at, now)
-        kind = self._kind(job)
-        first = self.schedule.next_delay(
-            PollState(kind, elapsed=now - began, polls=0, callback=_calls_back(handle), pace=backoff_pace(job.id))
-        )
+        kind = self.learner.kind(job)
+        first = self.learner.first_delay(job, kind, handle, elapsed=now - began)
         created = job
         return await write_until_taken(
             lambda: self.store.update(
@@ -1026,19 +973,8 @@ class JobRunner:
             new_state = JobState.RUNNING if update.status is UpdateStatus.RUNNING else job.state
             changed = new_state != job.state
             queued = update.status is UpdateStatus.QUEUED
-            clock = self._clock_start(job, queued=queued, now=now)
-            delay = self.schedule.next_delay(
-                PollState(
-                    self._kind(job),
-                    elapsed=now - clock,
-                    polls=job.attempts + 1,
-                    queued=queued,
-                    progress=update.progress,
-                    queue_position=update.queue_position,
-                    callback=job.handle is not None and _calls_back(job.handle),
-                    pace=backoff_pace(job.id),
-                )
-            )
+            clock = clock_start(job, queued=queued, now=now)
+            delay = self.learner.next_delay(job, update, clock=clock, now=now)
             self._called_back.discard(job.id)  # a callback that came early: back to the schedule
             bookkeeping: dict[str, Any] = {
                 "attempts": job.attempts + 1,
@@ -1056,7 +992,9 @@ class JobRunner:
             await self._progress(job, force=changed)
             return
         if update.status is UpdateStatus.SUCCEEDED:
-            await self._learn(job, now)
+            called_back = job.id in self._called_back
+            if await self.learner.learn(job, now, called_back=called_back, in_flight=self._inflight):
+                self._wake.set()
             current = await self.store.get(job.id)
             if current is not None and current.cancel_requested is not None:
                 # The member called it off before the bot knew the image existed (a poll in flight when
@@ -1068,7 +1006,7 @@ class JobRunner:
             if not update.images:
                 await self._fail(job, ErrorCategory.NO_IMAGE, "The model answered without an image. Try again.")
                 return
-            images = await self._keep_inline(job, update.images)
+            images = await self.images.keep_inline(job, update.images)
             result = JobResult(images=images, text=update.text, usage=update.usage)
             changes: dict[str, Any] = {"result": result, "next_poll_at": now}
             if job.handle is not None and job.handle.ready is not None:
@@ -1090,26 +1028,6 @@ class JobRunner:
         message = update.error_message or "The provider could not make this image."
         await self._fail(job, category, message, detail=update.error_detail)
 
-    async def _keep_inline(self, job: Job, images: list[ImageRef]) -> list[ImageRef]:
-        """Inline images written to files, each then named instead of carried (bot/result_files.py). Only
-        as many as a delivery posts: a list of hundreds is a broken or hostile answer, and the rest would
-        only fill the disk (their bytes are dropped; the list keeps its length for the log's warning)."""
-        kept = []
-        for index, image in enumerate(images, start=1):
-            if index > MAX_RESULT_IMAGES:
-                image = image.model_copy(update={"data": None})
-            elif image.data is not None:
-                try:
-                    name = await self.result_files.keep(job.id, index, image.data)
-                except OSError as exc:
-                    # A full disk or a folder the bot may not write: the image is paid for, so it stays in
-                    # the row as before rather than being lost.
-                    log.warning("job %s: cannot keep its result as a file (%s); keeping it in its row", job.id, exc)
-                else:
-                    image = image.model_copy(update={"data": None, "file": name})
-            kept.append(image)
-        return kept
-
     async def _deliver(self, job: Job) -> None:
         now = self.clock()
         if now >= job.deadline_at + DELIVERY_GRACE_SECONDS and job.delivery_attempts > 0:
@@ -1117,7 +1035,7 @@ class JobRunner:
             return
         try:
             try:
-                images = await self._prepare_images(job)
+                images = await self.images.prepare(job)
                 if job.batch_id is None:
                     await self.sink.deliver(job, images)
                 else:
@@ -1162,7 +1080,7 @@ class JobRunner:
             delivery_attempts=job.delivery_attempts + 1,
             result=job.result.without_inline_bytes(),
         )
-        await self.result_files.discard(job.id)
+        await self.images.discard(job)
         log.info("job %s delivered (%d image(s))", job.id, len(images))
 
     async def _deliver_candidate(self, job: Job, images: list[PreparedImage]) -> Job:
@@ -1183,7 +1101,7 @@ class JobRunner:
                 result=job.result.without_inline_bytes(),
                 attachment_ids=attachment_ids,
             )
-        await self.result_files.discard(job.id)
+        await self.images.discard(job)
         self._forget_if_ended([job if j.id == job.id else j for j in batch])
         return job
 
@@ -1208,58 +1126,6 @@ class JobRunner:
             self._last_progress.pop(key, None)
             self._edit_behind.discard(key)
             self._batch_drawn.pop(key, None)
-
-    async def _prepare_images(self, job: Job) -> list[PreparedImage]:
-        limit = job.upload_limit or DEFAULT_UPLOAD_LIMIT
-        items = job.result.images
-        if job.batch_id is not None:
-            items = items[:MAX_BATCH_RESULT_IMAGES]
-        if len(items) > MAX_RESULT_IMAGES:
-            # Nano Banana makes one image per request; a list of hundreds is a broken or hostile answer.
-            log.warning(
-                "job %s: provider sent %d images; delivering the first %d", job.id, len(items), MAX_RESULT_IMAGES
-            )
-        work = self.image_work
-        prepared: list[PreparedImage] = []
-        try:
-            for index, item in enumerate(items[:MAX_RESULT_IMAGES], start=1):
-                # Files, not bytes, from here to the upload: inline images are decoded into one too.
-                if item.file is not None:
-                    source = await self._kept_image(job, item.file)
-                elif item.data is not None:  # a row written before inline results were kept as files
-                    source = await work.inline(item.data)
-                elif item.url:
-                    source = await work.download(
-                        self.http,
-                        item.url,
-                        max_bytes=self.imagine.max_download_bytes,
-                        timeout=self.imagine.download_timeout_seconds,
-                    )
-                else:
-                    continue
-                # Verified by structure; decoded only if over the limit, then in the bounded pool.
-                prepared.append(
-                    await work.prepare(source, limit=limit, stem=result_stem(job.id, index), source_url=item.url)
-                )
-        except BaseException:
-            for image in prepared:
-                image.close()
-            raise
-        if not prepared:
-            raise DeliveryError("The provider reported success but sent no image.", detail="no image refs")
-        return prepared
-
-    async def _kept_image(self, job: Job, name: str) -> Spool:
-        try:
-            return await self.image_work.kept(self.result_files.path(name))
-        except (FileNotFoundError, ValueError) as exc:
-            # Removed from under the bot (its results folder cleared while it ran): there is nothing to try again.
-            log.warning("job %s: its kept result %s is gone (%s)", job.id, name[:40], type(exc).__name__)
-            raise DeliveryError(
-                "The image was lost before it could be posted. You were not charged; try again.",
-                detail=f"result file {name[:40]} gone",
-                retryable=False,
-            ) from None
 
     async def _expire(self, job: Job) -> None:
         if job.handle is not None:
@@ -1403,7 +1269,7 @@ class JobRunner:
         try:
             await self.store.cancel_told(job.id)
         except Exception as exc:
-            _log_refused_or_error(exc, "job %s: could not record that its provider was asked to stop it", job.id)
+            log_refused_or_error(log, exc, "job %s: could not record that its provider was asked to stop it", job.id)
 
     async def _tell_providers_cancelled(self) -> None:
         """Cancels a crash cut short after their end was written: the providers were never asked."""
@@ -1415,7 +1281,7 @@ class JobRunner:
                 else:
                     await self._tell_provider_cancelled(job)
         except Exception as exc:  # the rows stay marked: the next start asks again
-            _log_refused_or_error(exc, "could not ask the providers of cancelled jobs to stop them")
+            log_refused_or_error(log, exc, "could not ask the providers of cancelled jobs to stop them")
 
     async def _cancel_at_provider(self, job: Job) -> None:
         assert job.handle is not None
@@ -1461,7 +1327,7 @@ class JobRunner:
                 try:
                     await self.owed_edits.owe(job.id, now=self.clock())
                 except Exception as exc:
-                    _log_refused_or_error(exc, "job %s: could not record the final edit still owed", job.id)
+                    log_refused_or_error(log, exc, "job %s: could not record the final edit still owed", job.id)
         else:
             # The row is written before the member is shown it (unlike a delivery, which is shown first and
             # redone after a crash): the debt goes in with it, so a bot killed while this edit is in flight
@@ -1474,8 +1340,8 @@ class JobRunner:
                 await self._paid(job.id)
         if not shown:
             self._retry_final(job.id)
-        if _names_files(job):
-            await self.result_files.discard(job.id)  # its image will never be shown
+        if names_files(job):
+            await self.images.discard(job)  # its image will never be shown
         if job.state is JobState.BLOCKED:
             self._notify(JobBlocked(job))
 
@@ -1590,7 +1456,7 @@ class JobRunner:
         try:
             await self.owed_edits.paid(job_id)
         except Exception as exc:
-            _log_refused_or_error(exc, "job %s: could not clear the final edit owed (a restart redraws it)", job_id)
+            log_refused_or_error(log, exc, "job %s: could not clear the final edit owed (a restart redraws it)", job_id)
 
     async def _progress(self, job: Job, *, force: bool = False) -> None:
         if self._stopping:
@@ -1656,83 +1522,6 @@ class JobRunner:
 
     async def _reschedule(self, job: Job, delay: float) -> None:
         await self.store.update(job, now=self.clock(), next_poll_at=self.clock() + delay)
-
-    def _kind(self, job: Job) -> str:
-        if job.schedule_kind is not None and job.schedule_kind.startswith(f"{job.provider}/"):
-            return job.schedule_kind
-        caps = self.catalogue.capabilities(job.provider, job.model) if self.catalogue is not None else None
-        resolution = job.request.resolution or (caps.default_resolution if caps is not None else "default")
-        return job_kind(job.provider, job.model, resolution, len(job.request.reference_images))
-
-    @staticmethod
-    def _clock_start(job: Job, *, queued: bool, now: float) -> float:
-        """When the schedule's clock started: time spent queued at the provider does not count."""
-        if queued:
-            return now
-        start = job.clock_started_at if job.clock_started_at is not None else now
-        if job.state is not JobState.RUNNING and job.last_queued_at is not None:
-            # First seen running: it started somewhere between the last "queued" and now.
-            start = (job.last_queued_at + now) / 2
-        return start
-
-    def typical_seconds(self, job: Job) -> tuple[float, float] | None:
-        """How long jobs like this one usually run once started, as learned (None until it is)."""
-        return self.schedule.typical(self._kind(job))
-
-    async def _replan(self, now: float) -> None:
-        """A kind has just been learned: the jobs in flight whose next poll was planned blind (the backoff,
-        up to its ceiling away) are planned again by the window, if that brings their next poll closer.
-        Without this the jobs of a first burst keep their blind waits: in bench/load.py, most of them."""
-        moved = 0
-        for entry in self.store.waiting():
-            if entry.id in self._inflight or entry.state not in (JobState.SUBMITTED, JobState.RUNNING):
-                continue
-            job = await self.store.get(entry.id)
-            if job is None or job.handle is None or _calls_back(job.handle) or job.next_poll_at is None:
-                continue
-            queued = job.last_queued_at is not None and job.last_queued_at == job.last_poll_at
-            if job.clock_started_at is None or queued:
-                continue  # queued at the provider when last asked: the window does not apply yet
-            kind = self._kind(job)
-            if not self.schedule.learned_for(kind):
-                continue
-            state = PollState(kind, elapsed=now - job.clock_started_at, polls=max(1, job.attempts))
-            sooner = now + self.schedule.next_delay(state)
-            if sooner < job.next_poll_at - REPLAN_GAIN_SECONDS:
-                with contextlib.suppress(InvalidTransitionError):
-                    await self.store.note_poll(job, next_poll_at=sooner)
-                    moved += 1
-        if moved:
-            log.info("schedule learned: %d job(s) in flight planned again", moved)
-            self._wake.set()
-
-    async def _learn(self, job: Job, now: float) -> None:
-        """Record how long this job took, for the schedule of the next ones of its kind (and the "Usually
-        takes" its members read)."""
-        if job.clock_started_at is None:
-            return
-        if job.handle is not None and job.handle.ready is not None:
-            # A call answered with the image (Gemini): never polled, it took from the create leaving until
-            # its answer, to the moment. Nothing to plan, but members are told how long such calls take.
-            if job.submit_started_at is None:
-                return
-            earliest = latest = max(0.0, job.clock_started_at - job.submit_started_at)
-        elif job.id in self._called_back:
-            earliest = latest = now - job.clock_started_at  # the provider said when: no gap to be unsure about
-        else:
-            latest = now - job.clock_started_at
-            # It finished between the last poll that saw it running and this one.
-            last = max(job.last_poll_at or job.clock_started_at, job.clock_started_at)
-            earliest = last - job.clock_started_at
-        kind = self._kind(job)
-        blind = not self.schedule.learned_for(kind)
-        self.schedule.times.add(kind, earliest, latest)
-        if blind and self.schedule.learned_for(kind):
-            await self._replan(now)
-        try:
-            await self.completions.add(kind, earliest, latest, now=now)
-        except Exception as exc:
-            _log_refused_or_error(exc, "job %s: could not record its completion time", job.id)
 
     async def called_back(self, provider: str, provider_job_id: str) -> bool:
         """A provider says this job has ended: poll it now (once, to confirm). False if not ours.
@@ -1830,7 +1619,7 @@ class JobRunner:
                 self.wake()
         except Exception as exc:  # nobody awaits this task: what it cannot do is said here
             # The job keeps waiting and fails "uncertain" when its wait ends: nothing is left half done.
-            _log_refused_or_error(exc, "%s task %s: tracing it to its job failed", finder.name, task_id)
+            log_refused_or_error(log, exc, "%s task %s: tracing it to its job failed", finder.name, task_id)
         finally:
             self._tracing.discard(task_id)
 
@@ -1871,32 +1660,3 @@ class JobRunner:
     def _backoff(self, attempt: int) -> float:
         base = self.settings.poll_interval_seconds
         return float(min(base * (1.5 ** max(0, attempt - 1)), self.settings.max_poll_interval_seconds))
-
-
-def result_stem(job_id: str, index: int) -> str:
-    """The name (without extension) a job's ``index``-th image (from 1) is uploaded under: a batch's
-    message tells its candidates' images apart by it."""
-    return f"bananacord-{job_id}-{index}"
-
-
-def schedule_settings(settings: JobsSettings, *, callback_fallback: float = 60.0) -> ScheduleSettings:
-    return ScheduleSettings(
-        callback_fallback=callback_fallback,
-        first=settings.poll_interval_seconds,
-        ceiling=settings.max_poll_interval_seconds,
-        dense=settings.dense_poll_seconds,
-        learned=settings.poll_schedule == "learned",
-        min_samples=settings.schedule_min_samples,
-        history=SCHEDULE_HISTORY,
-    )
-
-
-def _names_files(job: Job) -> bool:
-    """Whether the job's row names result files of the runner's (an inline result, kept)."""
-    ready = job.handle.ready if job.handle is not None else None
-    images = [*job.result.images, *(ready.images if ready is not None else ())]
-    return any(image.file is not None for image in images)
-
-
-def _calls_back(handle: JobHandle) -> bool:
-    return bool(handle.extra.get("callback"))

@@ -158,6 +158,11 @@ class JobHandle(BaseModel):
     extra: dict[str, Any] = Field(default_factory=dict)
     ready: JobUpdate | None = None
 
+    @property
+    def calls_back(self) -> bool:
+        """Whether the provider was asked to call back when the task ends (bot/providers/kie.py sets it)."""
+        return bool(self.extra.get("callback"))
+
 
 class UpdateStatus(StrEnum):
     QUEUED = "queued"

@@ -19,12 +19,13 @@ from bot.app import Bananacord
 from bot.catalogue import MODEL_NAMES
 from bot.discord_refs import refresh_references
 from bot.errors import ErrorCategory, InvalidRequestError
-from bot.jobs import MAX_CANDIDATES, result_stem
+from bot.jobs import MAX_CANDIDATES
 from bot.models import GenerationRequest, JobState, ReferenceImage
 from bot.preferences import fill, preferred_model
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS
 from bot.quotas import Member
+from bot.result_images import result_stem
 from bot.store.jobs import Job, NewJob
 from cogs.errors import (
     answered_too_late,

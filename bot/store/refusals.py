@@ -74,3 +74,12 @@ async def write_until_taken(write: Callable[[], Awaitable[T]], what: str) -> T:
         if refusals:
             log.info("%s written after %d refusal(s)", what, refusals)
         return written
+
+
+def log_refused_or_error(logger: logging.Logger, exc: BaseException, message: str, *args: object) -> None:
+    """Log a failed bookkeeping write: a WARNING line when the database refused it (another program's lock, a
+    full disk: no fault of the bot's, and it passes), else an ERROR with the traceback."""
+    if write_can_wait(exc):
+        logger.warning(message + ": the database refused the write (%s)", *args, exc)
+    else:
+        logger.error(message, *args, exc_info=exc)

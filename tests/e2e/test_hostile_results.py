@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.jobs import MAX_DELIVERY_ATTEMPTS, MAX_RESULT_IMAGES
+from bot.jobs import MAX_DELIVERY_ATTEMPTS
 from bot.netguard import MAX_REDIRECTS
+from bot.result_images import MAX_RESULT_IMAGES
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from bot.testing.providers._base import make_png

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
-from bot.jobs import MAX_RESULT_IMAGES
+from bot.result_images import MAX_RESULT_IMAGES
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeGemini
 from bot.testing.providers._base import noise_png
