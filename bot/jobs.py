@@ -15,7 +15,7 @@ import json
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import httpx
 
 from bot.budget import MAX_RETRY_AFTER_SECONDS, RequestBudget
+from bot.cancel_requests import CancelRequests
 from bot.catalogue import Catalogue
 from bot.config import ImagineSettings, JobsSettings
 from bot.create_attempts import create_attempts
@@ -73,8 +74,6 @@ LOOP_MAX_SLEEP = 30.0
 # A succeeded job gets this long past its deadline to be delivered (Discord outages, slow downloads).
 DELIVERY_GRACE_SECONDS = 600.0
 MAX_DELIVERY_ATTEMPTS = 6
-# How long an end waits for a Cancel click's answer on its way (JobRunner.answering_cancel): Discord's window.
-CANCEL_ANSWER_WAIT = 3.0
 # A job's end begun to be drawn while the bot stops gets this long (seconds); then it is left owed (_draw_end).
 END_DRAW_WHILE_STOPPING = 2.0
 # Consecutive failed polls (5xx, garbage, timeouts) before we stop trusting the provider with this job.
@@ -186,8 +185,6 @@ class JobRunner:
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._busy: dict[Lane, int] = {}  # steps running per lane (bot/dispatch.py: each provider's own)
-        # The steps waiting for a call answered with the image (bot/dispatch.py CALL_LANE), by job.
-        self._calling: dict[str, asyncio.Task[Any]] = {}
         # Providers whose create answers with the image itself: those creates take the call lane.
         self._calls = frozenset(
             name for name, provider in providers.items() if any(not caps.queued for caps in provider.models.values())
@@ -215,11 +212,8 @@ class JobRunner:
         # What each batch's message was last drawn showing by a candidate's end (id, state, category of
         # each candidate), so an end that would draw the same is not sent again (``_end_candidate``).
         self._batch_drawn: dict[str, tuple[tuple[str, JobState, ErrorCategory | None], ...]] = {}
-        # Batches whose Cancel is being written (``request_cancels``): set once every candidate's is.
-        self._cancels_being_written: dict[str, asyncio.Event] = {}
-        # A Cancel click whose answer (the message drawn as it was when read: "Cancelling…") is on its way,
-        # by the batch's id or the job's: an end waits for it (see answering_cancel).
-        self._cancel_answers: dict[str, asyncio.Event] = {}
+        # Cancels written down before the member is told they were taken, carried out by the steps.
+        self.cancels = CancelRequests(store, clock, self.wake)
         self._last_progress: dict[str, float] = {}
         self._terminal_waiters: dict[str, list[asyncio.Future[Job]]] = {}
         self._stopping = False
@@ -807,13 +801,10 @@ class JobRunner:
             return await self._create(provider, job), None
         editing = asyncio.Event()
         shown = asyncio.create_task(self._show_call(job, editing))
-        step = asyncio.current_task()
-        if step is not None:
-            self._calling[job.id] = step  # a Cancel lets go of the call (request_cancel)
         try:
-            handle = await self._create(provider, job)
+            with self.cancels.during_call(job.id):  # a Cancel lets go of the call
+                handle = await self._create(provider, job)
         except BaseException as exc:
-            self._calling.pop(job.id, None)
             stopped = isinstance(exc, asyncio.CancelledError) and self._stopping
             if editing.is_set() and not stopped:
                 # Before the failure is shown, or the "Cancelled" of a Cancel that let go of the call: drawn
@@ -822,7 +813,6 @@ class JobRunner:
             else:
                 shown.cancel()  # not begun; or a stop: the next start draws the job again
             raise
-        self._calling.pop(job.id, None)
         if not editing.is_set():
             shown.cancel()  # a call answered within the edit gap: its answer is shown instead
             return handle, None
@@ -1139,97 +1129,12 @@ class JobRunner:
             to=JobState.EXPIRED,
         )
 
-    async def request_cancel(
-        self, job_id: str, *, by_user: int | None, message_gone: bool = False, message_id: int | None = None
-    ) -> Job | None:
-        """Write down that the job is to be cancelled, without waiting for a step in flight to finish, so
-        the request is kept before the member is told it was taken (a click acknowledged and then lost to a
-        crash would be a cancel the member saw accepted and that never happened). ``cancel`` or the job's
-        next step carries it out. Returns the job (None if unknown; unchanged if it has ended or has its
-        image already, which is delivered rather than thrown away). ``message_id``: the message the click
-        came from, recorded if the job does not know its message yet (Discord made it, but its answer to the
-        command was lost and the bot is still finding out), so the cancel is shown there."""
-        for _ in range(3):
-            job = await self.store.get(job_id)
-            if job is None or job.terminal or job.state is JobState.SUCCEEDED or job.cancel_requested is not None:
-                return job
-            now = self.clock()
-            learnt: dict[str, Any] = {}
-            if message_id is not None and job.message_id is None:
-                learnt["message_id"] = message_id
-            try:
-                # Only these columns are written, compared on the state: a step in flight keeps its own.
-                job = await self.store.update(
-                    job,
-                    now=now,
-                    cancel_requested="silent" if message_gone else "show",
-                    cancelled_by=by_user,
-                    next_poll_at=now,  # due at once: the next step (here or after a restart) ends it
-                    **learnt,
-                )
-            except InvalidTransitionError:
-                continue  # a step moved the job meanwhile: look again
-            self._let_go_of_call(job_id)
-            self.wake()
-            return job
-        return await self.store.get(job_id)
-
-    def _let_go_of_call(self, job_id: str) -> None:
-        """A job cancelled while its call is out (Gemini: the call is the drawing, a minute or more): the
-        step waiting for it is cancelled, so the cancel is carried out now (the next step sees it written)
-        rather than when Google answers; nothing was shown or charged, and an answer would be thrown away
-        anyway. Only while the step waits for the call itself: once the answer is in, the step finishes."""
-        step = self._calling.pop(job_id, None)
-        if step is not None:
-            log.info("job %s: cancelled during its call; not waiting for the provider's answer", job_id)
-            step.cancel()
-
-    async def request_cancels(
-        self, job_ids: Sequence[str], *, batch_id: str | None, by_user: int | None, message_id: int | None = None
-    ) -> list[Job | None]:
-        """``request_cancel`` for each of a batch's candidates, all written before any of their ends is
-        drawn: the first end then draws them all cancelled, in one edit, rather than each end showing one
-        more (the job loop may start one as soon as its cancel is written). An end waits for these writes
-        (SQLite only); the click does not wait for the batch's lock, which an upload may hold for seconds,
-        longer than Discord gives the click's answer."""
-        written = asyncio.Event()
-        if batch_id is not None:
-            self._cancels_being_written[batch_id] = written
-        try:
-            return [await self.request_cancel(i, by_user=by_user, message_id=message_id) for i in job_ids]
-        finally:
-            written.set()
-            if batch_id is not None and self._cancels_being_written.get(batch_id) is written:
-                del self._cancels_being_written[batch_id]
-
-    @contextlib.asynccontextmanager
-    async def answering_cancel(self, key: str) -> AsyncIterator[None]:
-        """Around a Cancel click's writes and answer (``key``: the batch's id, or the job's). The answer
-        edits the message to the job as read before it is sent ("Cancelling…"), while the loop may carry
-        the cancel out meanwhile (the write makes the job due at once) and draw its end: the answer then
-        landed over the end, and the message said "Cancelling…" for good (bench/soak.py --seed 136, a
-        batch). So an end drawn meanwhile waits for the answer to have gone (at most CANCEL_ANSWER_WAIT s)."""
-        sent = asyncio.Event()
-        self._cancel_answers[key] = sent
-        try:
-            yield
-        finally:
-            sent.set()
-            if self._cancel_answers.get(key) is sent:
-                del self._cancel_answers[key]
-
-    async def _after_cancel_answer(self, key: str) -> None:
-        answer = self._cancel_answers.get(key)
-        if answer is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(answer.wait(), CANCEL_ANSWER_WAIT)
-
     async def cancel(self, job_id: str, *, by_user: int | None, message_gone: bool = False) -> Job | None:
         """Stop a job at the member's request, or because its message was deleted (``message_gone``: then
         there is nothing to show the end on). Returns the job as it ends up (None if unknown)."""
         # Written before the provider is asked: a bot killed while asking (a slow or lost call) would
         # otherwise poll the job on after a restart, and deliver and charge what the member called off.
-        await self.request_cancel(job_id, by_user=by_user, message_gone=message_gone)
+        await self.cancels.request(job_id, by_user=by_user, message_gone=message_gone)
         # Tracked as the runner's own work, so a stopping bot waits for it (``stop``'s grace) before the
         # database closes, as it does for its steps.
         return await self._in_background(self._cancel_now(job_id), f"cancel-{job_id}")
@@ -1334,7 +1239,7 @@ class JobRunner:
             # still owes it at the next start. Cleared once shown; a failure costs two statements more.
             now = self.clock()
             job = await self.store.update(job, now=now, state=state, within=self.owed_edits.within(now), **changes)
-            await self._after_cancel_answer(job.id)
+            await self.cancels.answered(job.id)
             shown = await self._draw_end(self.sink.finished(job), job)
             if shown:
                 await self._paid(job.id)
@@ -1352,10 +1257,8 @@ class JobRunner:
         whether its message shows the end."""
         assert job.batch_id is not None
         async with self._batch_lock(job.batch_id):
-            writing = self._cancels_being_written.get(job.batch_id)
-            if writing is not None:
-                await writing.wait()  # a Cancel on the batch is being written: draw what it will end
-            await self._after_cancel_answer(job.batch_id)
+            await self.cancels.written(job.batch_id)  # a Cancel on the batch: draw what it will end
+            await self.cancels.answered(job.batch_id)
             batch = await self.store.batch(job.batch_id)
             ending = replace(job, state=state, **changes)
             # Candidates whose cancel is written and not yet carried out are drawn as the cancel will end
@@ -1505,7 +1408,7 @@ class JobRunner:
                 if each.id not in self._gone_unwritten:
                     log.info("job %s: its message is gone; cancelling it", each.id)
                 self._gone_unwritten.add(each.id)  # until the cancel is written
-                await self.request_cancel(each.id, by_user=None, message_gone=True)
+                await self.cancels.request(each.id, by_user=None, message_gone=True)
             self._gone_unwritten.discard(each.id)
 
     async def _retry_later(self, job_id: str) -> None:

@@ -540,11 +540,11 @@ class Imagine(commands.Cog):
             # Past Discord's window the member reads that the database is busy; a cancel written after that
             # is carried out all the same (the job's next step finds it), as they asked.
             # The loop may carry the cancel out meanwhile: its end waits for this answer, not drawn over by it.
-            async with runner.answering_cancel(job.batch_id or job.id):
+            async with runner.cancels.answering(job.batch_id or job.id):
                 requested = await record_in_time(
                     interaction,
                     self.bot.services.db,
-                    lambda: runner.request_cancels(
+                    lambda: runner.cancels.request_batch(
                         [candidate.id for candidate in batch if not candidate.terminal],
                         batch_id=job.batch_id,
                         by_user=interaction.user.id,

@@ -112,7 +112,7 @@ class MemberJobs(commands.Cog):
             for request in chosen:
                 # As the job message's own Cancel does (cogs/imagine.py): kept before the click is answered,
                 # a batch's candidates written together so its message is drawn cancelled in one edit.
-                written = await runner.request_cancels(
+                written = await runner.cancels.request_batch(
                     [job.id for job in request.cancellable],
                     batch_id=request.first.batch_id,
                     by_user=interaction.user.id,
