@@ -29,7 +29,6 @@ from bot.config import ImagineSettings, JobsSettings
 from bot.create_attempts import create_attempts
 from bot.dispatch import CALL_LANE, DELIVERY_LANE, LANES, PROVIDER_LANE, Lane, choose, full_shelves
 from bot.errors import (
-    AuthError,
     DeliveryError,
     ErrorCategory,
     InvalidRequestError,
@@ -42,9 +41,9 @@ from bot.gcwatch import WATCH
 from bot.images import PreparedImage
 from bot.imagework import ImageWork
 from bot.job_sink import Delivering, JobSink
-from bot.lost_tasks import create_unanswered, gave_up_message, lost_task_finder, waits_until
+from bot.lost_tasks import LostTasks
 from bot.models import JobHandle, JobResult, JobState, JobUpdate, ProviderAttempt, UpdateStatus
-from bot.providers.base import Capabilities, FindsLostTasks, Provider
+from bot.providers.base import Capabilities, Provider
 from bot.references import ReferenceUnavailableError, check_references
 from bot.result_files import ResultFiles
 from bot.result_images import ResultImages, names_files
@@ -78,8 +77,6 @@ MAX_DELIVERY_ATTEMPTS = 6
 END_DRAW_WHILE_STOPPING = 2.0
 # Consecutive failed polls (5xx, garbage, timeouts) before we stop trusting the provider with this job.
 MAX_POLL_ERRORS = 10
-# Waits before asking a provider again whose task a callback named, when it failed to answer (bot/lost_tasks.py).
-LOST_TASK_ASK_AGAIN_SECONDS = (1.0, 3.0, 9.0)
 # A state change is shown at once, unless the message was edited less than this long ago.
 MIN_EDIT_GAP_SECONDS = 1.0
 # While steps are running, the loop waits this long after one finishes for others to finish too.
@@ -216,7 +213,7 @@ class JobRunner:
         self.cancels = CancelRequests(store, clock, self.wake)
         self._last_progress: dict[str, float] = {}
         self._terminal_waiters: dict[str, list[asyncio.Future[Job]]] = {}
-        self._stopping = False
+        self.stopping = False
         self.errors = 0  # steps that raised unexpectedly; logged and counted, never fatal to the loop
         self.steps = 0  # job steps run since start
         self._stats_written = 0.0
@@ -235,8 +232,7 @@ class JobRunner:
         self._called_back: set[str] = set()
         # How long a job whose create went unanswered waits for a callback naming its task (bot/lost_tasks.py),
         # and the tasks being traced to their job meanwhile.
-        self.lost_task_wait = lost_task_wait
-        self._tracing: set[str] = set()
+        self.lost_tasks = LostTasks(self, lost_task_wait)
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -250,10 +246,10 @@ class JobRunner:
         files = self.images.files
         if files.directory.is_dir():
             await asyncio.to_thread(files.sweep, await self.store.naming_result_files())
-        self._in_background(self._tell_providers_cancelled(), "tell-providers-cancelled")
+        self.in_background(self._tell_providers_cancelled(), "tell-providers-cancelled")
         for job_id in await self.owed_edits.all():
             self._retry_final(job_id)
-        self._stopping = False
+        self.stopping = False
         self._task = asyncio.create_task(self._supervise(), name="bananacord-job-loop")
 
     async def stop(self, grace: float = 0.0) -> None:
@@ -262,7 +258,7 @@ class JobRunner:
         A step cancelled while its create is in flight leaves a job that may have been accepted, which a
         restart has to fail uncharged; a grace of a few seconds lets such a create get its id stored.
         """
-        self._stopping = True
+        self.stopping = True
         self._wake.set()
         if self._task is not None:
             self._task.cancel()
@@ -336,7 +332,7 @@ class JobRunner:
                 message_id = await self.sink.locate(job)
             except Exception as exc:
                 log.warning("job %s: could not look for its message (%s); looking again", job.id, _what_failed(exc))
-                self._in_background(self._recover_held_later(job), f"recover-held-{job.id}", resumable=True)
+                self.in_background(self._recover_held_later(job), f"recover-held-{job.id}", resumable=True)
                 continue
             await self._settle_held(job, message_id)
 
@@ -424,11 +420,11 @@ class JobRunner:
                 raise
             log.warning("job %s: its start cannot be written yet (%s); trying again in the background", job_id, exc)
         retry = write_until_taken(lambda: self._release(job_id, shown=shown, **changes), f"job {job_id}: its start")
-        self._in_background(retry, f"release-{job_id}", resumable=True)
+        self.in_background(retry, f"release-{job_id}", resumable=True)
         return None
 
     async def _release(self, job_id: str, *, shown: bool, **changes: Any) -> Job | None:
-        async with self._lock(job_id):
+        async with self.lock(job_id):
             job = await self.store.get(job_id)
             if job is None or job.terminal:
                 return job
@@ -471,7 +467,7 @@ class JobRunner:
     # ---- the loop --------------------------------------------------------------------------------
 
     async def _supervise(self) -> None:
-        while not self._stopping:
+        while not self.stopping:
             try:
                 await self._loop()
             except asyncio.CancelledError:
@@ -482,7 +478,7 @@ class JobRunner:
                 await asyncio.sleep(1.0)
 
     async def _loop(self) -> None:
-        while not self._stopping:
+        while not self.stopping:
             self._wake.clear()
             self._beat()
             started, waiting, next_at = await self._due()
@@ -619,12 +615,18 @@ class JobRunner:
             await asyncio.gather(*tasks)
         return len(tasks)
 
-    def _lock(self, job_id: str) -> asyncio.Lock:
+    def lock(self, job_id: str) -> asyncio.Lock:
+        """The job's own: one step, cancel or callback at a time acts on its row."""
         return self._locks.setdefault(job_id, asyncio.Lock())
+
+    def drop_lock_if_ended(self, job_id: str) -> None:
+        """An ended job's lock is not kept (a job that left the store's cache has ended: no SQL to find out)."""
+        if not self.store.is_cached(job_id):
+            self._locks.pop(job_id, None)
 
     async def _guarded_step(self, job_id: str) -> None:
         try:
-            async with self._lock(job_id):
+            async with self.lock(job_id):
                 job = await self.store.get(job_id)
                 if job is not None and not job.terminal:
                     await self._step(job)
@@ -672,7 +674,7 @@ class JobRunner:
         if job.id in self._gone_unwritten:
             await self._message_gone(job)
             return
-        if now >= job.deadline_at and not self._waits_for_lost_task(job):
+        if now >= job.deadline_at and not self.lost_tasks.waits(job):
             await self._expire(job)
             return
         if job.state is JobState.QUEUED:
@@ -694,11 +696,11 @@ class JobRunner:
     async def _submit(self, job: Job) -> None:
         if job.submit_started_at is not None:
             # The create may have left and its answer was never stored: the answer was lost, or we crashed.
-            if self._waits_for_lost_task(job):
-                if self.clock() < waits_until(job, self.lost_task_wait):
-                    await self._wait_for_lost_task(job)
+            if self.lost_tasks.waits(job):
+                if not self.lost_tasks.wait_over(job):
+                    await self.lost_tasks.wait(job)
                     return
-                await self._fail(job, ErrorCategory.UNCERTAIN, gave_up_message(job, self.lost_task_wait))
+                await self._fail(job, ErrorCategory.UNCERTAIN, self.lost_tasks.gave_up(job))
                 return
             await self._fail(
                 job,
@@ -729,13 +731,13 @@ class JobRunner:
                 self._provider_health(job.provider, exc)
             if exc.category in FAILOVER_CATEGORIES and await self._fail_over(job, exc):
                 return
-            if exc.category is ErrorCategory.UNCERTAIN and self._waits_for_lost_task(job):
-                await self._wait_for_lost_task(job, shown=True)
+            if exc.category is ErrorCategory.UNCERTAIN and self.lost_tasks.waits(job):
+                await self.lost_tasks.wait(job, shown=True)
                 return
             await self._fail(job, exc.category, exc.user_message, detail=exc.detail)
             return
         try:
-            job = await self._record_created(job, handle)
+            job = await self.record_created(job, handle)
         except BaseException:
             if drawing is not None:
                 drawing.cancel()
@@ -759,9 +761,9 @@ class JobRunner:
             # A synchronous API answered with the result itself: nothing to poll.
             await self._apply(job, handle.ready)
             return
-        await self._progress(job, force=True)
+        await self.progress(job, force=True)
 
-    async def _record_created(self, job: Job, handle: JobHandle, *, started_at: float | None = None) -> Job:
+    async def record_created(self, job: Job, handle: JobHandle, *, started_at: float | None = None) -> Job:
         """Write what the create's answer says (the provider's task, or the image itself); kept in memory and
         tried again while the database refuses the write: the task exists and is billed. ``started_at``: when
         the task began, if not now (one taken up after its create's answer was lost)."""
@@ -805,7 +807,7 @@ class JobRunner:
             with self.cancels.during_call(job.id):  # a Cancel lets go of the call
                 handle = await self._create(provider, job)
         except BaseException as exc:
-            stopped = isinstance(exc, asyncio.CancelledError) and self._stopping
+            stopped = isinstance(exc, asyncio.CancelledError) and self.stopping
             if editing.is_set() and not stopped:
                 # Before the failure is shown, or the "Cancelled" of a Cancel that let go of the call: drawn
                 # after this step, so over this edit. (_progress logs and swallows its own failures.)
@@ -832,7 +834,7 @@ class JobRunner:
         if wait > 0:
             await asyncio.sleep(wait + 0.05)  # past the gap on the job clock too, which is not the loop's
         editing.set()
-        await self._progress(job, force=True)
+        await self.progress(job, force=True)
 
     async def _references_usable(self, job: Job) -> bool:
         """Judge the member's reference images by their bytes before any provider sees (and bills) them.
@@ -979,7 +981,7 @@ class JobRunner:
             else:
                 job = await self.store.note_poll(job, **bookkeeping)
             # A state change is shown at once; otherwise the elapsed time refreshes every few seconds.
-            await self._progress(job, force=changed)
+            await self.progress(job, force=changed)
             return
         if update.status is UpdateStatus.SUCCEEDED:
             called_back = job.id in self._called_back
@@ -1137,14 +1139,14 @@ class JobRunner:
         await self.cancels.request(job_id, by_user=by_user, message_gone=message_gone)
         # Tracked as the runner's own work, so a stopping bot waits for it (``stop``'s grace) before the
         # database closes, as it does for its steps.
-        return await self._in_background(self._cancel_now(job_id), f"cancel-{job_id}")
+        return await self.in_background(self._cancel_now(job_id), f"cancel-{job_id}")
 
     async def _cancel_now(self, job_id: str) -> Job | None:
-        async with self._lock(job_id):
+        async with self.lock(job_id):
             job = await self.store.get(job_id)
             if job is None or job.terminal or job.state is JobState.SUCCEEDED or job.cancel_requested is None:
                 return job  # an image that exists already is delivered rather than thrown away
-            if self._stopping:
+            if self.stopping:
                 return job  # written down: the next start carries it out
             await self._carry_out_cancel(job)
         return await self.store.get(job_id)
@@ -1285,7 +1287,7 @@ class JobRunner:
         draw = asyncio.ensure_future(self._try_to_show(edit, job))
         self._drawing_ends.add(draw)
         try:
-            await asyncio.wait({draw}, timeout=END_DRAW_WHILE_STOPPING if self._stopping else None)
+            await asyncio.wait({draw}, timeout=END_DRAW_WHILE_STOPPING if self.stopping else None)
         except asyncio.CancelledError:
             draw.cancel()  # the step itself is cancelled (the grace ran out): so is its draw
             raise
@@ -1318,11 +1320,11 @@ class JobRunner:
             await self._show_batch(job.batch_id)
 
     def _retry_final(self, job_id: str) -> None:
-        if self._stopping:
+        if self.stopping:
             return  # owed in SQLite: the next start draws it (a try begun now would outlive the stop)
-        self._in_background(self._show_final_later(job_id), f"final-{job_id}", resumable=True)
+        self.in_background(self._show_final_later(job_id), f"final-{job_id}", resumable=True)
 
-    def _in_background(self, work: Coroutine[Any, Any, T], name: str, *, resumable: bool = False) -> asyncio.Task[T]:
+    def in_background(self, work: Coroutine[Any, Any, T], name: str, *, resumable: bool = False) -> asyncio.Task[T]:
         """Run ``work`` as the runner's own: ``stop`` gives it the grace its steps get, then cancels it.
         ``resumable``: what it does is kept in SQLite and taken up again by the next start, and it spends
         most of its time waiting between tries, so ``stop`` cancels it at once rather than wait on it (a
@@ -1361,8 +1363,8 @@ class JobRunner:
         except Exception as exc:
             log_refused_or_error(log, exc, "job %s: could not clear the final edit owed (a restart redraws it)", job_id)
 
-    async def _progress(self, job: Job, *, force: bool = False) -> None:
-        if self._stopping:
+    async def progress(self, job: Job, *, force: bool = False) -> None:
+        if self.stopping:
             return  # the next start draws the job; a stop does not wait on a cosmetic edit
         # The candidates of a batch share one message: they share its pace too.
         key = job.batch_id or job.id
@@ -1430,19 +1432,19 @@ class JobRunner:
         """A provider says this job has ended: poll it now (once, to confirm). False if not ours.
 
         A task the bot does not know may be one whose create's answer was lost: traced to its job in the
-        background (``_trace_lost_task``), and True while some job may be waiting for it."""
+        background (bot/lost_tasks.py), and True while some job may be waiting for it."""
         job = await self.store.find_active(provider, provider_job_id)
         if job is None:
-            return await self._look_for_lost_task(provider, provider_job_id)
+            return await self.lost_tasks.look_for(provider, provider_job_id)
         if job.state not in (JobState.SUBMITTED, JobState.RUNNING):
             return False
-        async with self._lock(job.id):
-            if not await self._wake_called_back(job.id, provider_job_id):
+        async with self.lock(job.id):
+            if not await self.wake_called_back(job.id, provider_job_id):
                 return False
         self.wake()
         return True
 
-    async def _wake_called_back(self, job_id: str, provider_job_id: str) -> bool:
+    async def wake_called_back(self, job_id: str, provider_job_id: str) -> bool:
         """Under the job's lock: make it due at once, if it is still waiting on that task.
 
         The wake-up is poll bookkeeping, kept in memory (``note_poll``): a restart polls every unfinished job
@@ -1463,102 +1465,6 @@ class JobRunner:
                 raise
             log.warning("job %s: a callback's wake-up was not written (%s); it is polled now all the same", job_id, exc)
         return True
-
-    # ---- creates whose answer was lost (bot/lost_tasks.py) ---------------------------------------------
-
-    def _waits_for_lost_task(self, job: Job) -> bool:
-        """Its create went unanswered, and its provider can name the task it may have made."""
-        return create_unanswered(job) and lost_task_finder(self.providers, job.provider) is not None
-
-    async def _wait_for_lost_task(self, job: Job, *, shown: bool = False) -> None:
-        """Leave the job queued with its create's mark, due when its wait ends; ``shown``: just begun, so
-        the member sees it generating (it may well be) rather than "Queued"."""
-        fresh = await self.store.get(job.id) or job
-        until = waits_until(fresh, self.lost_task_wait)
-        if shown:
-            log.info(
-                "job %s: %s never answered its create; waiting until %.0f s from now for a callback naming its task",
-                job.id,
-                job.provider,
-                until - self.clock(),
-            )
-        fresh = await write_until_taken(
-            lambda: self.store.update(fresh, now=self.clock(), next_poll_at=until),
-            f"job {job.id}: the wait for its lost task",
-        )
-        if shown:
-            await self._progress(fresh, force=True)
-
-    async def _look_for_lost_task(self, provider: str, task_id: str) -> bool:
-        finder = lost_task_finder(self.providers, provider)
-        if finder is None or self._stopping or not await self.store.has_unanswered_create(provider):
-            return False
-        if task_id not in self._tracing:
-            self._tracing.add(task_id)
-            self._in_background(self._trace_lost_task(finder, task_id), f"trace-{provider}-task")
-        return True
-
-    async def _trace_lost_task(self, finder: FindsLostTasks, task_id: str) -> None:
-        """Ask the provider whose task this is; the job that sent it, if it is still waiting, adopts it."""
-        try:
-            job_id = await self._ask_task_owner(finder, task_id)
-            if job_id is None:
-                return
-            async with self._lock(job_id):
-                job = await self.store.get(job_id)
-                if job is not None and job.provider_job_id == task_id:
-                    # Its create's answer came after all while the task was being traced: a plain wake-up.
-                    woken = await self._wake_called_back(job_id, task_id)
-                elif job is not None and job.provider == finder.name and create_unanswered(job):
-                    woken = await self._adopt(job, finder, task_id)
-                else:
-                    woken = False
-                    log.info("%s task %s: sent by job %s, which no longer waits for it", finder.name, task_id, job_id)
-            if not self.store.is_cached(job_id):
-                # An ended job's lock (or one for an id Kie's record named and no job has) is not kept; a step
-                # drops its job's lock the same way when the job ends (_guarded_step).
-                self._locks.pop(job_id, None)
-            if woken:
-                self.wake()
-        except Exception as exc:  # nobody awaits this task: what it cannot do is said here
-            # The job keeps waiting and fails "uncertain" when its wait ends: nothing is left half done.
-            log_refused_or_error(log, exc, "%s task %s: tracing it to its job failed", finder.name, task_id)
-        finally:
-            self._tracing.discard(task_id)
-
-    async def _ask_task_owner(self, finder: FindsLostTasks, task_id: str) -> str | None:
-        """``finder.task_owner``, asked again a few times if the provider fails to answer: this callback is the
-        only word the job will get of its task (bench/soak.py --callbacks --seed 158: three jobs failed
-        "uncertain" whose task had called back, the one status call to trace it answered 502, garbled or
-        late). None, logged, when the task names no job of ours or the provider could not be asked."""
-        for delay in (*LOST_TASK_ASK_AGAIN_SECONDS, None):
-            try:
-                owner = await finder.task_owner(task_id)
-            except ProviderError as exc:
-                where = f"{finder.name} task {task_id} called back"
-                if delay is None or isinstance(exc, AuthError) or self._stopping:
-                    log.warning("%s; could not ask whose it is: %s", where, exc.detail)
-                    return None
-                log.info("%s; asking whose it is failed (%s), again in %g s", where, exc.detail, delay)
-                await asyncio.sleep(delay)
-                continue
-            if owner is None:
-                log.info("%s task %s called back and names no job of this bot's; left alone", finder.name, task_id)
-            return owner
-        return None
-
-    async def _adopt(self, job: Job, finder: FindsLostTasks, task_id: str) -> bool:
-        if job.cancel_requested is not None:
-            return False  # the cancel is carried out by the job's next step, due already
-        try:
-            handle = finder.adopted_handle(task_id, job.request)
-        except (ProviderError, InvalidRequestError) as exc:  # the model no longer served there, say
-            log.warning("job %s: cannot take up %s task %s: %s", job.id, finder.name, task_id, exc.detail)
-            return False
-        # Timed from when its create left, as the task was: what it teaches the schedule is how long it ran.
-        job = await self._record_created(job, handle, started_at=job.submit_started_at)
-        log.info("job %s: its create's answer was lost; %s's callback names its task %s", job.id, finder.name, task_id)
-        return await self._wake_called_back(job.id, task_id)
 
     def _backoff(self, attempt: int) -> float:
         base = self.settings.poll_interval_seconds

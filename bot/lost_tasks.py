@@ -17,11 +17,24 @@ own record, asked with the bot's key, names the job.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
+from bot.errors import AuthError, InvalidRequestError, ProviderError
 from bot.models import JobState
 from bot.providers.base import FindsLostTasks, Provider
 from bot.store.jobs import Job
+from bot.store.refusals import log_refused_or_error, write_until_taken
+
+if TYPE_CHECKING:
+    from bot.jobs import JobRunner
+
+log = logging.getLogger(__name__)
+
+# Waits before asking a provider again whose task a callback named, when it failed to answer.
+ASK_AGAIN_SECONDS = (1.0, 3.0, 9.0)
 
 
 def lost_task_finder(providers: Mapping[str, Provider], name: str) -> FindsLostTasks | None:
@@ -56,3 +69,116 @@ def gave_up_message(job: Job, wait_seconds: float) -> str:
         f"{minutes} minute(s), so the bot stopped waiting (it is not sent again, to avoid paying twice). "
         "You were not charged; try again."
     )
+
+
+class LostTasks:
+    """The job runner's waits for lost tasks, and the tracing of a called-back task to the job that sent it."""
+
+    def __init__(self, runner: JobRunner, wait_seconds: float) -> None:
+        self.runner = runner
+        self.wait_seconds = wait_seconds  # [callbacks] lost_task_wait_seconds
+        self._tracing: set[str] = set()  # the tasks being traced to their job
+
+    def waits(self, job: Job) -> bool:
+        """Its create went unanswered, and its provider can name the task it may have made."""
+        return create_unanswered(job) and lost_task_finder(self.runner.providers, job.provider) is not None
+
+    def wait_over(self, job: Job) -> bool:
+        """Whether the wait of a job that ``waits`` has ended (it then fails "uncertain": ``gave_up``)."""
+        return self.runner.clock() >= waits_until(job, self.wait_seconds)
+
+    def gave_up(self, job: Job) -> str:
+        return gave_up_message(job, self.wait_seconds)
+
+    async def wait(self, job: Job, *, shown: bool = False) -> None:
+        """Leave the job queued with its create's mark, due when its wait ends; ``shown``: just begun, so
+        the member sees it generating (it may well be) rather than "Queued"."""
+        runner = self.runner
+        fresh = await runner.store.get(job.id) or job
+        until = waits_until(fresh, self.wait_seconds)
+        if shown:
+            log.info(
+                "job %s: %s never answered its create; waiting until %.0f s from now for a callback naming its task",
+                job.id,
+                job.provider,
+                until - runner.clock(),
+            )
+        fresh = await write_until_taken(
+            lambda: runner.store.update(fresh, now=runner.clock(), next_poll_at=until),
+            f"job {job.id}: the wait for its lost task",
+        )
+        if shown:
+            await runner.progress(fresh, force=True)
+
+    async def look_for(self, provider: str, task_id: str) -> bool:
+        """A callback named a task no job knows: traced to its job in the background if some job of that
+        provider may be waiting for it (True), else False (not ours)."""
+        runner = self.runner
+        finder = lost_task_finder(runner.providers, provider)
+        if finder is None or runner.stopping or not await runner.store.has_unanswered_create(provider):
+            return False
+        if task_id not in self._tracing:
+            self._tracing.add(task_id)
+            runner.in_background(self._trace(finder, task_id), f"trace-{provider}-task")
+        return True
+
+    async def _trace(self, finder: FindsLostTasks, task_id: str) -> None:
+        """Ask the provider whose task this is; the job that sent it, if it is still waiting, adopts it."""
+        runner = self.runner
+        try:
+            job_id = await self._ask_owner(finder, task_id)
+            if job_id is None:
+                return
+            async with runner.lock(job_id):
+                job = await runner.store.get(job_id)
+                if job is not None and job.provider_job_id == task_id:
+                    # Its create's answer came after all while the task was being traced: a plain wake-up.
+                    woken = await runner.wake_called_back(job_id, task_id)
+                elif job is not None and job.provider == finder.name and create_unanswered(job):
+                    woken = await self._adopt(job, finder, task_id)
+                else:
+                    woken = False
+                    log.info("%s task %s: sent by job %s, which no longer waits for it", finder.name, task_id, job_id)
+            # An ended job's lock (or one for an id Kie's record named and no job has) is not kept.
+            runner.drop_lock_if_ended(job_id)
+            if woken:
+                runner.wake()
+        except Exception as exc:  # nobody awaits this task: what it cannot do is said here
+            # The job keeps waiting and fails "uncertain" when its wait ends: nothing is left half done.
+            log_refused_or_error(log, exc, "%s task %s: tracing it to its job failed", finder.name, task_id)
+        finally:
+            self._tracing.discard(task_id)
+
+    async def _ask_owner(self, finder: FindsLostTasks, task_id: str) -> str | None:
+        """``finder.task_owner``, asked again a few times if the provider fails to answer: this callback is the
+        only word the job will get of its task (bench/soak.py --callbacks --seed 158: three jobs failed
+        "uncertain" whose task had called back, the one status call to trace it answered 502, garbled or
+        late). None, logged, when the task names no job of ours or the provider could not be asked."""
+        for delay in (*ASK_AGAIN_SECONDS, None):
+            try:
+                owner = await finder.task_owner(task_id)
+            except ProviderError as exc:
+                where = f"{finder.name} task {task_id} called back"
+                if delay is None or isinstance(exc, AuthError) or self.runner.stopping:
+                    log.warning("%s; could not ask whose it is: %s", where, exc.detail)
+                    return None
+                log.info("%s; asking whose it is failed (%s), again in %g s", where, exc.detail, delay)
+                await asyncio.sleep(delay)
+                continue
+            if owner is None:
+                log.info("%s task %s called back and names no job of this bot's; left alone", finder.name, task_id)
+            return owner
+        return None
+
+    async def _adopt(self, job: Job, finder: FindsLostTasks, task_id: str) -> bool:
+        if job.cancel_requested is not None:
+            return False  # the cancel is carried out by the job's next step, due already
+        try:
+            handle = finder.adopted_handle(task_id, job.request)
+        except (ProviderError, InvalidRequestError) as exc:  # the model no longer served there, say
+            log.warning("job %s: cannot take up %s task %s: %s", job.id, finder.name, task_id, exc.detail)
+            return False
+        # Timed from when its create left, as the task was: what it teaches the schedule is how long it ran.
+        job = await self.runner.record_created(job, handle, started_at=job.submit_started_at)
+        log.info("job %s: its create's answer was lost; %s's callback names its task %s", job.id, finder.name, task_id)
+        return await self.runner.wake_called_back(job.id, task_id)
