@@ -38,6 +38,7 @@ from bot.errors import (
 )
 from bot.events import EndNotShown, JobBlocked, ProviderProblem, ProviderRecovered, RunnerEvent
 from bot.gcwatch import WATCH
+from bot.held_jobs import HELD_FOR_SECONDS, HeldJobs
 from bot.images import PreparedImage
 from bot.imagework import ImageWork
 from bot.job_sink import Delivering, JobSink
@@ -57,17 +58,6 @@ from bot.store.refusals import log_refused_or_error, write_can_wait, write_until
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# A held job that is never released (the bot died while acknowledging Discord) starts after this
-# long; by then its deadline has passed, so it ends as expired and its reservation is refunded.
-HELD_FOR_SECONDS = 3600.0
-# The end of a held job a restart finds never shown: the last run died before its answer was out.
-UNCONFIRMED_AT_RESTART = "The bot restarted before this request was confirmed. You were not charged; try again."
-# Discord fails a look for a job's message now and then (a 503 or a timeout on a channel read, which
-# discord.py does not retry): concluding "not there" from one failure ends a job whose message exists and
-# leaves the member's message at "Queued" for good. A member waits on these looks, so they are quick;
-# those of a restart go on in the background for a few minutes (`[jobs] held_look_retry_seconds`; a
-# start is not held up by Discord).
-LOCATE_RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0)
 # The loop wakes at least every LOOP_MAX_SLEEP seconds, so the heartbeat is never older than that.
 LOOP_MAX_SLEEP = 30.0
 # A succeeded job gets this long past its deadline to be delivered (Discord outages, slow downloads).
@@ -119,13 +109,6 @@ def _as_its_cancel_ends_it(job: Job) -> Job:
         return job
     cancelled = JobState.CANCELLED
     return replace(job, state=cancelled, error_category=ErrorCategory.CANCELLED, error_message=CANCELLED_MESSAGE)
-
-
-def _what_failed(exc: BaseException) -> str:
-    """An exception for the log as its kind and HTTP status, never its text: a client library's message
-    may quote the URL, and an interaction callback's URL holds the interaction's token."""
-    status, code = getattr(exc, "status", None), getattr(exc, "code", None)
-    return type(exc).__name__ + (f" (HTTP {status}, code {code})" if isinstance(status, int) else "")
 
 
 def waiting_in(task: asyncio.Task[Any]) -> str:
@@ -211,6 +194,8 @@ class JobRunner:
         self._batch_drawn: dict[str, tuple[tuple[str, JobState, ErrorCategory | None], ...]] = {}
         # Cancels written down before the member is told they were taken, carried out by the steps.
         self.cancels = CancelRequests(store, clock, self.wake)
+        # Jobs recorded before their member's answer is out, started once it is (or settled without it).
+        self.held = HeldJobs(self)
         self._last_progress: dict[str, float] = {}
         self._terminal_waiters: dict[str, list[asyncio.Future[Job]]] = {}
         self.stopping = False
@@ -242,7 +227,7 @@ class JobRunner:
         active = await self.store.count_active()
         if active:
             log.info("resuming %d unfinished job(s)", active)
-        await self._recover_held()
+        await self.held.recover()
         files = self.images.files
         if files.directory.is_dir():
             await asyncio.to_thread(files.sweep, await self.store.naming_result_files())
@@ -319,69 +304,12 @@ class JobRunner:
     def wake(self) -> None:
         self._wake.set()
 
-    async def _recover_held(self) -> None:
-        """Jobs the last process created but never released: it died while acknowledging Discord.
-
-        Such a job waits an hour by design (a release would have started it); if Discord did get the
-        acknowledgement, the member has been looking at "thinking..." since. Ask where its message is:
-        found, the job starts now; not found, nobody ever saw it, so it ends uncharged.
-        """
-        now = self.clock()
-        for job in await self.store.held(now + HELD_FOR_SECONDS / 2):
-            try:
-                message_id = await self.sink.locate(job)
-            except Exception as exc:
-                log.warning("job %s: could not look for its message (%s); looking again", job.id, _what_failed(exc))
-                self.in_background(self._recover_held_later(job), f"recover-held-{job.id}", resumable=True)
-                continue
-            await self._settle_held(job, message_id)
-
-    async def _recover_held_later(self, job: Job) -> None:
-        """Look for a held job's message again for a few minutes; if Discord never answers, nobody is
-        known to see the job, so it ends uncharged. Stopped by a shutdown: the next start looks again."""
-        try:
-            message_id = await self._locate(job, self.settings.held_look_retry_seconds)
-        except Exception as exc:
-            log.warning("job %s: could not look for its message (%s); giving up on it", job.id, _what_failed(exc))
-            message_id = None
-        await self._settle_held(job, message_id)
-
-    async def _settle_held(self, job: Job, message_id: int | None) -> None:
-        """Start a held job in its message, or, if it has none, end it uncharged (unless something else
-        settled it meanwhile: a member's Cancel, a release)."""
-        if message_id is not None:
-            log.info("job %s: held when the bot stopped; its message exists, starting it", job.id)
-            await self.release(job.id, message_id=message_id)
-            return
-        current = await self.store.get(job.id)
-        if current is None or current.terminal or current.message_id is not None:
-            return
-        log.info("job %s: held when the bot stopped and never shown; cancelling it", job.id)
-        await self._fail(
-            current,
-            ErrorCategory.CANCELLED,
-            UNCONFIRMED_AT_RESTART,
-            to=JobState.CANCELLED,
-        )
-
-    async def _locate(self, job: Job, pauses: Sequence[float] = LOCATE_RETRY_SECONDS) -> int | None:
-        """Where ``job``'s message is (None: Discord shows none), looking again after each failed look,
-        ``pauses`` apart; raises the last failure if every look failed."""
-        for pause in (*pauses, None):
-            try:
-                return await self.sink.locate(job)
-            except Exception as exc:
-                if pause is None:
-                    raise
-                log.info("job %s: could not look for its message (%s); again in %g s", job.id, _what_failed(exc), pause)
-                await asyncio.sleep(pause)
-        raise AssertionError("unreachable: the last look returns or raises")
-
     async def create(self, new: NewJob, *, within: InTransaction | None = None, held: bool = False) -> Job:
         """Record a job (and, via ``within``, its quota reservation, in the same transaction).
 
-        ``held`` jobs wait for ``release()``: the caller still has to acknowledge Discord and learn the
-        message id, and a fast provider must not finish before there is a message to show it in.
+        ``held`` jobs wait for ``held.release()`` (bot/held_jobs.py): the caller still has to acknowledge
+        Discord and learn the message id, and a fast provider must not finish before there is a message to
+        show it in.
         """
         (job,) = await self.create_batch([new], within=within, held=held)
         return job
@@ -403,57 +331,6 @@ class JobRunner:
             log.info("job %s created: %s/%s for user %s%s", job.id, job.provider, job.model, job.user_id, batch)
         self.wake()
         return jobs
-
-    async def release(self, job_id: str, *, shown: bool = False, **changes: Any) -> Job | None:
-        """Let a held job start now, recording ``changes`` (e.g. the message id) first. ``shown``: its
-        progress is on screen as of now, so the next edit keeps the usual gap from it.
-
-        Called once the answer that shows the job is out: its member is looking at "Queued". A database
-        that refuses the write for now (another program's lock past ``busy_timeout``, a full disk) must not
-        leave the job held for the hour a held job waits, nor have the member told nothing was saved: the
-        write is kept in memory and tried again in the background until taken (None is returned then); a
-        stop meanwhile leaves the job held for the next start, which looks for its message."""
-        try:
-            return await self._release(job_id, shown=shown, **changes)
-        except Exception as exc:
-            if not write_can_wait(exc):
-                raise
-            log.warning("job %s: its start cannot be written yet (%s); trying again in the background", job_id, exc)
-        retry = write_until_taken(lambda: self._release(job_id, shown=shown, **changes), f"job {job_id}: its start")
-        self.in_background(retry, f"release-{job_id}", resumable=True)
-        return None
-
-    async def _release(self, job_id: str, *, shown: bool, **changes: Any) -> Job | None:
-        async with self.lock(job_id):
-            job = await self.store.get(job_id)
-            if job is None or job.terminal:
-                return job
-            now = self.clock()
-            job = await self.store.update(job, now=now, next_poll_at=now, **changes)
-            if shown:
-                self._last_progress[job.batch_id or job.id] = now
-        self.wake()
-        return job
-
-    async def answer_failed(self, jobs: Sequence[Job], exc: BaseException) -> list[Job] | None:
-        """The answer that was to show these held jobs (a command's, or a reply) failed with ``exc``; but
-        an error, a timeout or a dropped connection may come after Discord made the message (the answer
-        lost on its way back). Ask where the message is, as a restart would (``_recover_held``): found,
-        the jobs start there and that message follows them; not found (or no way to tell), nobody will
-        see them, so they end uncharged. Returns the started jobs, or None if they were cancelled."""
-        failed = _what_failed(exc)
-        try:
-            message_id = await self._locate(jobs[0])
-        except Exception as lookup:
-            log.warning("job %s: could not look for its message after %s: %s", jobs[0].id, failed, _what_failed(lookup))
-            message_id = None
-        if message_id is None:
-            for job in jobs:
-                log.info("job %s: its answer failed (%s) and Discord shows none; cancelling it", job.id, failed)
-                await self.cancel(job.id, by_user=None)
-            return None
-        log.info("job(s) %s: the answer failed (%s), but Discord shows it; starting", [j.id for j in jobs], failed)
-        return [await self.release(job.id, message_id=message_id, shown=True) or job for job in jobs]
 
     async def wait_terminal(self, job_id: str, timeout: float | None = None) -> Job:
         """Wait until the job reaches a terminal state (used by the CLI and tests)."""
@@ -700,9 +577,9 @@ class JobRunner:
                 if not self.lost_tasks.wait_over(job):
                     await self.lost_tasks.wait(job)
                     return
-                await self._fail(job, ErrorCategory.UNCERTAIN, self.lost_tasks.gave_up(job))
+                await self.fail(job, ErrorCategory.UNCERTAIN, self.lost_tasks.gave_up(job))
                 return
-            await self._fail(
+            await self.fail(
                 job,
                 ErrorCategory.UNCERTAIN,
                 "The bot restarted while sending this request and cannot tell whether the provider got it, "
@@ -712,7 +589,7 @@ class JobRunner:
         try:
             provider = self._provider(job)
         except ProviderError as exc:
-            await self._fail(job, ErrorCategory.AUTH, exc.user_message, detail=exc.detail)
+            await self.fail(job, ErrorCategory.AUTH, exc.user_message, detail=exc.detail)
             return
         if not job.tried_providers and not await self._references_usable(job):
             return
@@ -723,7 +600,7 @@ class JobRunner:
             handle, drawing = await self._send(provider, job)
         except InvalidRequestError as exc:
             # Found only by the adapter (e.g. a reference image that is not what it claims to be).
-            await self._fail(job, ErrorCategory.BAD_INPUT, exc.user_message, detail=exc.detail)
+            await self.fail(job, ErrorCategory.BAD_INPUT, exc.user_message, detail=exc.detail)
             return
         except ProviderError as exc:
             log.warning("job %s: submit to %s failed (%s): %s", job.id, job.provider, exc.category, exc.detail)
@@ -734,7 +611,7 @@ class JobRunner:
             if exc.category is ErrorCategory.UNCERTAIN and self.lost_tasks.waits(job):
                 await self.lost_tasks.wait(job, shown=True)
                 return
-            await self._fail(job, exc.category, exc.user_message, detail=exc.detail)
+            await self.fail(job, exc.category, exc.user_message, detail=exc.detail)
             return
         try:
             job = await self.record_created(job, handle)
@@ -850,12 +727,12 @@ class JobRunner:
                 timeout=self.imagine.download_timeout_seconds,
             )
         except InvalidRequestError as exc:
-            await self._fail(job, ErrorCategory.BAD_INPUT, exc.user_message, detail=exc.detail)
+            await self.fail(job, ErrorCategory.BAD_INPUT, exc.user_message, detail=exc.detail)
             return False
         except ReferenceUnavailableError as exc:
             tries = job.poll_errors + 1
             if tries >= MAX_REFERENCE_TRIES:
-                await self._fail(job, ErrorCategory.TRANSIENT, exc.user_message, detail=exc.detail)
+                await self.fail(job, ErrorCategory.TRANSIENT, exc.user_message, detail=exc.detail)
                 return False
             log.warning("job %s: reference download failed (try %d), will retry: %s", job.id, tries, exc.detail)
             now = self.clock()
@@ -955,7 +832,7 @@ class JobRunner:
                 return
             # We give up on this job; ask the provider to stop so nobody pays for an image never shown.
             await self._cancel_at_provider(job)
-            await self._fail(job, exc.category, exc.user_message, detail=exc.detail)
+            await self.fail(job, exc.category, exc.user_message, detail=exc.detail)
             return
         await self._apply(job, update)
 
@@ -996,7 +873,7 @@ class JobRunner:
                 await self._carry_out_cancel(current, ask_provider=False)
                 return
             if not update.images:
-                await self._fail(job, ErrorCategory.NO_IMAGE, "The model answered without an image. Try again.")
+                await self.fail(job, ErrorCategory.NO_IMAGE, "The model answered without an image. Try again.")
                 return
             images = await self.images.keep_inline(job, update.images)
             result = JobResult(images=images, text=update.text, usage=update.usage)
@@ -1018,12 +895,12 @@ class JobRunner:
             # What the model said instead of an image is worth showing ("I can't draw that because...").
             job = await self.store.update(job, now=now, result=JobResult(text=update.text, usage=update.usage))
         message = update.error_message or "The provider could not make this image."
-        await self._fail(job, category, message, detail=update.error_detail)
+        await self.fail(job, category, message, detail=update.error_detail)
 
     async def _deliver(self, job: Job) -> None:
         now = self.clock()
         if now >= job.deadline_at + DELIVERY_GRACE_SECONDS and job.delivery_attempts > 0:
-            await self._fail(job, ErrorCategory.DELIVERY, DeliveryError.user_message, to=JobState.FAILED)
+            await self.fail(job, ErrorCategory.DELIVERY, DeliveryError.user_message, to=JobState.FAILED)
             return
         try:
             try:
@@ -1051,7 +928,7 @@ class JobRunner:
             # Deleted while the image was on its way (or while the bot was down, so it never heard): it
             # is what the member's deletion of a running job's message does, a silent uncharged cancel.
             log.info("job %s: its message is gone; the image is not shown (%s)", job.id, exc.detail)
-            await self._fail(job, ErrorCategory.CANCELLED, exc.user_message, to=JobState.CANCELLED, show=False)
+            await self.fail(job, ErrorCategory.CANCELLED, exc.user_message, to=JobState.CANCELLED, show=False)
             await self._message_gone(job)
             return
         except DeliveryError as exc:
@@ -1062,7 +939,7 @@ class JobRunner:
                 await self._reschedule(job, self._backoff(attempts))
                 return
             log.warning("job %s: delivery failed: %s", job.id, exc.detail)
-            await self._fail(job, ErrorCategory.DELIVERY, exc.user_message, detail=exc.detail)
+            await self.fail(job, ErrorCategory.DELIVERY, exc.user_message, detail=exc.detail)
             return
         # Delivered: the image is on Discord now; drop inline bytes so the database stays small.
         await self.store.update(
@@ -1123,7 +1000,7 @@ class JobRunner:
         if job.handle is not None:
             await self._cancel_at_provider(job)
         minutes = max(1, round(self.settings.deadline_seconds / 60))
-        await self._fail(
+        await self.fail(
             job,
             ErrorCategory.EXPIRED,
             f"The provider did not finish within {minutes} minute(s), so the job was stopped. "
@@ -1159,7 +1036,7 @@ class JobRunner:
         tell = ask_provider and job.handle is not None
         # Kept on the ended row until the provider has been asked (``_fail`` clears it otherwise).
         changes: dict[str, Any] = {"cancel_requested": job.cancel_requested} if tell else {}
-        await self._fail(
+        await self.fail(
             job,
             ErrorCategory.CANCELLED,
             CANCELLED_MESSAGE,
@@ -1200,7 +1077,7 @@ class JobRunner:
 
     # ---- helpers ---------------------------------------------------------------------------------
 
-    async def _fail(
+    async def fail(
         self,
         job: Job,
         category: ErrorCategory,
@@ -1362,6 +1239,10 @@ class JobRunner:
             await self.owed_edits.paid(job_id)
         except Exception as exc:
             log_refused_or_error(log, exc, "job %s: could not clear the final edit owed (a restart redraws it)", job_id)
+
+    def progress_shown(self, job: Job, now: float) -> None:
+        """The job's progress is on screen as of ``now`` (its first answer): the next edit keeps the gap."""
+        self._last_progress[job.batch_id or job.id] = now
 
     async def progress(self, job: Job, *, force: bool = False) -> None:
         if self.stopping:

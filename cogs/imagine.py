@@ -385,7 +385,7 @@ class Imagine(commands.Cog):
         except Exception as exc:
             # Discord may never have seen our answer (the interaction expired), or made it and lost its
             # reply to us: the runner finds out which, starting the jobs or ending them uncharged.
-            started = await runner.answer_failed(jobs, exc)
+            started = await runner.held.answer_failed(jobs, exc)
             if started is not None:
                 return started
             if made_but_lost(exc):
@@ -404,7 +404,7 @@ class Imagine(commands.Cog):
                 return []
             raise
         # Held until now, so nothing about them changed since that message was drawn.
-        return [await runner.release(job.id, message_id=message_id, shown=True) or job for job in jobs]
+        return [await runner.held.release(job.id, message_id=message_id, shown=True) or job for job in jobs]
 
     async def _unmake(self, jobs: list[Job]) -> None:
         """Jobs written after their member was told the database was busy: ended before they start,

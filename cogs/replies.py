@@ -483,13 +483,13 @@ class Replies(commands.Cog):
                 # The channel refuses the bot's messages (nobody will see this job: it ends uncharged), or
                 # Discord posted the reply and lost its answer to us (the job starts in that reply).
                 log.warning("reply %s: could not answer (%s); looking for the reply", message.id, type(exc).__name__)
-                started = await runner.answer_failed([job], exc)
+                started = await runner.held.answer_failed([job], exc)
                 if not started:
                     await self._note(
                         message, FORBIDDEN if isinstance(exc, discord.Forbidden) else UNANSWERED, each_reply=True
                     )
                 return started[0] if started else None
-            return await runner.release(job.id, message_id=answer.id, shown=True)
+            return await runner.held.release(job.id, message_id=answer.id, shown=True)
         raise AssertionError("unreachable: the last try returns or raises")
 
     async def _answer_exists(self, job: Job) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.jobs import UNCONFIRMED_AT_RESTART
+from bot.held_jobs import UNCONFIRMED_AT_RESTART
 from bot.render import REFUSED_MARK
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.soak import db_rows, ends_without_an_image, message_verdict, settled_message, shows_an_image

@@ -29,7 +29,7 @@ async def test_a_command_s_answer_made_but_lost_on_its_way_back_still_gets_its_i
     settings: Settings,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.jobs")
+    caplog.set_level(logging.INFO, logger="bot.held_jobs")
     discord_fake.fail_next("POST", CALLBACK, status=503, after=True)  # Discord made it, then a 503
     interaction = await discord_fake.slash_command("imagine", {"prompt": "an answer lost"})
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)

@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from bot.jobs import UNCONFIRMED_AT_RESTART
+from bot.held_jobs import UNCONFIRMED_AT_RESTART
 from bot.render import COLOUR_DONE, COLOUR_PROGRESS, REFUSED_MARK
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.soak import (
