@@ -22,6 +22,8 @@ from bot.store.jobs import InvalidTransitionError, Job, JobStore
 
 log = logging.getLogger(__name__)
 
+# What a member reads on a job they (or a moderator) cancelled.
+CANCELLED_MESSAGE = "Cancelled. You were not charged."
 # How long an end waits for a Cancel click's answer on its way (``answering``): Discord's window.
 CANCEL_ANSWER_WAIT = 3.0
 

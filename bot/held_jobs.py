@@ -80,7 +80,7 @@ class HeldJobs:
             now = runner.clock()
             job = await runner.store.update(job, now=now, next_poll_at=now, **changes)
             if shown:
-                runner.progress_shown(job, now)
+                runner.messages.progress_shown(job, now)
         runner.wake()
         return job
 

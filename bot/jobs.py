@@ -14,16 +14,14 @@ import functools
 import json
 import logging
 import time
-import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
 from bot.budget import MAX_RETRY_AFTER_SECONDS, RequestBudget
-from bot.cancel_requests import CancelRequests
+from bot.cancel_requests import CANCELLED_MESSAGE, CancelRequests
 from bot.catalogue import Catalogue
 from bot.config import ImagineSettings, JobsSettings
 from bot.create_attempts import create_attempts
@@ -36,11 +34,12 @@ from bot.errors import (
     ProviderError,
     RateLimitedError,
 )
-from bot.events import EndNotShown, JobBlocked, ProviderProblem, ProviderRecovered, RunnerEvent
+from bot.events import JobBlocked, ProviderProblem, ProviderRecovered, RunnerEvent
 from bot.gcwatch import WATCH
 from bot.held_jobs import HELD_FOR_SECONDS, HeldJobs
 from bot.images import PreparedImage
 from bot.imagework import ImageWork
+from bot.job_messages import JobMessages
 from bot.job_sink import Delivering, JobSink
 from bot.lost_tasks import LostTasks
 from bot.models import JobHandle, JobResult, JobState, JobUpdate, ProviderAttempt, UpdateStatus
@@ -52,7 +51,6 @@ from bot.routing import choose_provider
 from bot.schedule_learning import ScheduleLearner, clock_start
 from bot.store.agenda import DueJob
 from bot.store.jobs import InTransaction, InvalidTransitionError, Job, JobStore, NewJob
-from bot.store.owed_edits import OwedEdits
 from bot.store.refusals import log_refused_or_error, write_can_wait, write_until_taken
 
 log = logging.getLogger(__name__)
@@ -63,12 +61,8 @@ LOOP_MAX_SLEEP = 30.0
 # A succeeded job gets this long past its deadline to be delivered (Discord outages, slow downloads).
 DELIVERY_GRACE_SECONDS = 600.0
 MAX_DELIVERY_ATTEMPTS = 6
-# A job's end begun to be drawn while the bot stops gets this long (seconds); then it is left owed (_draw_end).
-END_DRAW_WHILE_STOPPING = 2.0
 # Consecutive failed polls (5xx, garbage, timeouts) before we stop trusting the provider with this job.
 MAX_POLL_ERRORS = 10
-# A state change is shown at once, unless the message was edited less than this long ago.
-MIN_EDIT_GAP_SECONDS = 1.0
 # While steps are running, the loop waits this long after one finishes for others to finish too.
 COALESCE_SECONDS = 0.02
 # How often the loop rewrites <database>.stats.json (and on stop).
@@ -96,19 +90,6 @@ _FAILED_STATE_FOR = {
     ErrorCategory.CONTENT_BLOCKED: JobState.BLOCKED,
     ErrorCategory.CANCELLED: JobState.CANCELLED,
 }
-
-
-# What a member reads on a job they (or a moderator) cancelled.
-CANCELLED_MESSAGE = "Cancelled. You were not charged."
-
-
-def _as_its_cancel_ends_it(job: Job) -> Job:
-    """``job`` as carrying out its written cancel will end it (itself if it has none to carry out, has
-    ended, or has its image already, which is delivered rather than thrown away)."""
-    if job.cancel_requested != "show" or job.terminal or job.state is JobState.SUCCEEDED:
-        return job
-    cancelled = JobState.CANCELLED
-    return replace(job, state=cancelled, error_category=ErrorCategory.CANCELLED, error_message=CANCELLED_MESSAGE)
 
 
 def waiting_in(task: asyncio.Task[Any]) -> str:
@@ -169,34 +150,19 @@ class JobRunner:
         self._calls = frozenset(
             name for name, provider in providers.items() if any(not caps.queued for caps in provider.models.values())
         )
-        self._edit_behind: set[str] = set()
-        # Jobs found with their message gone whose cancel the database refused (_message_gone): their next
-        # step writes it again before anything else, rather than poll on and fetch an image nobody can see.
-        self._gone_unwritten: set[str] = set()
         # Final edits being retried, cancels being carried out, providers being told of cancels.
         self._background: set[asyncio.Task[Any]] = set()
         # Those of them that wait minutes between tries of something kept in SQLite (a final edit owed, a
         # held job's message looked for): a stop cancels them at once, the next start takes them up again.
         self._resumable: set[asyncio.Task[Any]] = set()
-        # Steps drawing a job's progress: a cosmetic edit, after the job's state is written (a stop need not
-        # wait for it: the next start draws the job again).
-        self._drawing_progress: set[asyncio.Task[Any]] = set()
-        # Draws of a job's end under way (each a task of its own): a stop cancels them, not their steps,
-        # which then leave the end's edit owed (see _draw_end).
-        self._drawing_ends: set[asyncio.Task[bool]] = set()
         self._step_finished = False
         self._locks: dict[str, asyncio.Lock] = {}
-        # One per batch while any of its candidates is being shown: their message is edited by one at a
-        # time, each edit drawn from the rows (docs/architecture.md section 4.8).
-        self._batch_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-        # What each batch's message was last drawn showing by a candidate's end (id, state, category of
-        # each candidate), so an end that would draw the same is not sent again (``_end_candidate``).
-        self._batch_drawn: dict[str, tuple[tuple[str, JobState, ErrorCategory | None], ...]] = {}
         # Cancels written down before the member is told they were taken, carried out by the steps.
         self.cancels = CancelRequests(store, clock, self.wake)
         # Jobs recorded before their member's answer is out, started once it is (or settled without it).
         self.held = HeldJobs(self)
-        self._last_progress: dict[str, float] = {}
+        # What members' messages show, and when: progress paced, ends drawn and owed until they are.
+        self.messages = JobMessages(self)
         self._terminal_waiters: dict[str, list[asyncio.Future[Job]]] = {}
         self.stopping = False
         self.errors = 0  # steps that raised unexpectedly; logged and counted, never fatal to the loop
@@ -204,8 +170,6 @@ class JobRunner:
         self._stats_written = 0.0
         self._touched = 0.0
         self.learner = ScheduleLearner(settings, store, catalogue, callback_fallback=callback_fallback)
-        # Final edits Discord refused, kept so that a restart still shows members how their jobs ended.
-        self.owed_edits = OwedEdits(store.db)
         self.budgets: Mapping[str, RequestBudget] = budgets or {}
         # One memory gate and one re-encode pool for all of this runner's deliveries (bot/imagework.py),
         # the gate shared with the transport's reading of answers that carry images (bot/app.py). Inline
@@ -232,8 +196,7 @@ class JobRunner:
         if files.directory.is_dir():
             await asyncio.to_thread(files.sweep, await self.store.naming_result_files())
         self.in_background(self._tell_providers_cancelled(), "tell-providers-cancelled")
-        for job_id in await self.owed_edits.all():
-            self._retry_final(job_id)
+        await self.messages.retry_owed()
         self.stopping = False
         self._task = asyncio.create_task(self._supervise(), name="bananacord-job-loop")
 
@@ -257,13 +220,12 @@ class JobRunner:
         drawing = [
             task
             for job_id, task in self._inflight.items()
-            if not self.store.is_cached(job_id) or task in self._drawing_progress
+            if not self.store.is_cached(job_id) or task in self.messages.drawing_progress
         ]
         resumable = [*self._resumable, *drawing]
         for task in resumable:
             task.cancel()
-        for draw in list(self._drawing_ends):
-            draw.cancel()
+        self.messages.stop_drawing_ends()
         waited = [task for task in self._inflight.values() if task not in drawing] + [
             task for task in self._background if task not in self._resumable
         ]
@@ -524,9 +486,7 @@ class JobRunner:
             # Unfinished jobs stay in the store's cache; one that left it has ended (no SQL to find out).
             if not self.store.is_cached(job_id):
                 self._locks.pop(job_id, None)
-                self._last_progress.pop(job_id, None)
-                self._edit_behind.discard(job_id)
-                self._gone_unwritten.discard(job_id)
+                self.messages.forget(job_id)
                 self._called_back.discard(job_id)
                 waiters = self._terminal_waiters.pop(job_id, [])
                 ended = await self.store.get(job_id) if waiters else None
@@ -548,8 +508,8 @@ class JobRunner:
             log.info("job %s: cancel requested; carrying it out", job.id)
             await self._carry_out_cancel(job)
             return
-        if job.id in self._gone_unwritten:
-            await self._message_gone(job)
+        if self.messages.gone_unwritten(job.id):
+            await self.messages.message_gone(job)
             return
         if now >= job.deadline_at and not self.lost_tasks.waits(job):
             await self._expire(job)
@@ -638,7 +598,7 @@ class JobRunner:
             # A synchronous API answered with the result itself: nothing to poll.
             await self._apply(job, handle.ready)
             return
-        await self.progress(job, force=True)
+        await self.messages.progress(job, force=True)
 
     async def record_created(self, job: Job, handle: JobHandle, *, started_at: float | None = None) -> Job:
         """Write what the create's answer says (the provider's task, or the image itself); kept in memory and
@@ -679,7 +639,7 @@ class JobRunner:
         if job.provider not in self._calls:
             return await self._create(provider, job), None
         editing = asyncio.Event()
-        shown = asyncio.create_task(self._show_call(job, editing))
+        shown = asyncio.create_task(self.messages.show_call(job, editing))
         try:
             with self.cancels.during_call(job.id):  # a Cancel lets go of the call
                 handle = await self._create(provider, job)
@@ -702,16 +662,6 @@ class JobRunner:
         (bot/create_attempts.py)."""
         with create_attempts(self.store, job, self.clock):
             return await provider.submit(job.request, job_id=job.id)
-
-    async def _show_call(self, job: Job, editing: asyncio.Event) -> None:
-        """Show a call in flight once the edit gap since the job's last edit (its first message, usually
-        a moment ago) has passed: _progress would otherwise leave it for a next poll a call never has."""
-        last = self._last_progress.get(job.batch_id or job.id, 0.0)
-        wait = last + MIN_EDIT_GAP_SECONDS - self.clock()
-        if wait > 0:
-            await asyncio.sleep(wait + 0.05)  # past the gap on the job clock too, which is not the loop's
-        editing.set()
-        await self.progress(job, force=True)
 
     async def _references_usable(self, job: Job) -> bool:
         """Judge the member's reference images by their bytes before any provider sees (and bills) them.
@@ -805,9 +755,9 @@ class JobRunner:
                 self.catalogue.unhealthy.discard(provider)
             else:
                 self.catalogue.unhealthy.add(provider)
-        self._notify(ProviderRecovered(provider) if exc is None else ProviderProblem(provider, exc))
+        self.notify(ProviderRecovered(provider) if exc is None else ProviderProblem(provider, exc))
 
-    def _notify(self, event: RunnerEvent) -> None:
+    def notify(self, event: RunnerEvent) -> None:
         try:
             self.sink.notify(event)
         except Exception:
@@ -858,7 +808,7 @@ class JobRunner:
             else:
                 job = await self.store.note_poll(job, **bookkeeping)
             # A state change is shown at once; otherwise the elapsed time refreshes every few seconds.
-            await self.progress(job, force=changed)
+            await self.messages.progress(job, force=changed)
             return
         if update.status is UpdateStatus.SUCCEEDED:
             called_back = job.id in self._called_back
@@ -929,7 +879,7 @@ class JobRunner:
             # is what the member's deletion of a running job's message does, a silent uncharged cancel.
             log.info("job %s: its message is gone; the image is not shown (%s)", job.id, exc.detail)
             await self.fail(job, ErrorCategory.CANCELLED, exc.user_message, to=JobState.CANCELLED, show=False)
-            await self._message_gone(job)
+            await self.messages.message_gone(job)
             return
         except DeliveryError as exc:
             attempts = job.delivery_attempts + 1
@@ -958,9 +908,9 @@ class JobRunner:
         these attachments to keep. A crash between the edit and the row leaves the job succeeded; its
         delivery runs again and replaces its own upload (an edit keeps only the attachments it lists)."""
         assert job.batch_id is not None
-        async with self._batch_lock(job.batch_id):
+        async with self.messages.batch_lock(job.batch_id):
             batch = await self.store.batch(job.batch_id)
-            self._batch_drawn.pop(job.batch_id, None)
+            self.messages.redrawn(job.batch_id)
             attachment_ids = await self.sink.show_batch(batch, Delivering(job, images))
             job = await self.store.update(
                 job,
@@ -971,30 +921,8 @@ class JobRunner:
                 attachment_ids=attachment_ids,
             )
         await self.images.discard(job)
-        self._forget_if_ended([job if j.id == job.id else j for j in batch])
+        self.messages.forget_if_ended([job if j.id == job.id else j for j in batch])
         return job
-
-    def _batch_lock(self, batch_id: str) -> asyncio.Lock:
-        lock = self._batch_locks.get(batch_id)
-        if lock is None:
-            lock = self._batch_locks[batch_id] = asyncio.Lock()
-        return lock
-
-    async def _show_batch(self, batch_id: str) -> None:
-        """Redraw a batch's message from its rows (progress, or a candidate's end)."""
-        async with self._batch_lock(batch_id):
-            batch = await self.store.batch(batch_id)
-            self._batch_drawn.pop(batch_id, None)
-            await self.sink.show_batch(batch)
-        self._forget_if_ended(batch)
-
-    def _forget_if_ended(self, batch: Sequence[Job]) -> None:
-        """A batch whose candidates have all ended needs no more pacing of its progress edits."""
-        if all(job.terminal for job in batch):
-            key = batch[0].batch_id or batch[0].id
-            self._last_progress.pop(key, None)
-            self._edit_behind.discard(key)
-            self._batch_drawn.pop(key, None)
 
     async def _expire(self, job: Job) -> None:
         if job.handle is not None:
@@ -1089,6 +1017,8 @@ class JobRunner:
         show: bool = True,
         **more: Any,
     ) -> None:
+        """End the job without an image, uncharged (``category`` and ``message``: why, as its member reads
+        it; ``to``: the state, else the category's), shown in its message unless ``show`` is False."""
         state = to or _FAILED_STATE_FOR.get(category, JobState.FAILED)
         if detail:
             log.info("job %s -> %s (%s): %s", job.id, state, category, detail)
@@ -1098,108 +1028,11 @@ class JobRunner:
         changes.update(more)
         if cancelled_by is not None:
             changes["cancelled_by"] = cancelled_by
-        if not show:
-            job, shown = await self.store.update(job, now=self.clock(), state=state, **changes), True
-            if job.batch_id is not None:
-                self._forget_if_ended(await self.store.batch(job.batch_id))
-        elif job.batch_id is not None:
-            job, shown = await self._end_candidate(job, state, changes)
-            if not shown:
-                # The row is final either way, but the member must still be told: a Discord 5xx or a dropped
-                # connection passes, so the edit is tried again a few times in the background, and the
-                # debt is written down first, so that a restart meanwhile tries again too.
-                try:
-                    await self.owed_edits.owe(job.id, now=self.clock())
-                except Exception as exc:
-                    log_refused_or_error(log, exc, "job %s: could not record the final edit still owed", job.id)
-        else:
-            # The row is written before the member is shown it (unlike a delivery, which is shown first and
-            # redone after a crash): the debt goes in with it, so a bot killed while this edit is in flight
-            # still owes it at the next start. Cleared once shown; a failure costs two statements more.
-            now = self.clock()
-            job = await self.store.update(job, now=now, state=state, within=self.owed_edits.within(now), **changes)
-            await self.cancels.answered(job.id)
-            shown = await self._draw_end(self.sink.finished(job), job)
-            if shown:
-                await self._paid(job.id)
-        if not shown:
-            self._retry_final(job.id)
+        job = await self.messages.end(job, state, changes, show=show)
         if names_files(job):
             await self.images.discard(job)  # its image will never be shown
         if job.state is JobState.BLOCKED:
-            self._notify(JobBlocked(job))
-
-    async def _end_candidate(self, job: Job, state: JobState, changes: dict[str, Any]) -> tuple[Job, bool]:
-        """End a batch candidate without an image, shown before it is written, as a delivery is: after a
-        crash between the two the job is still unfinished, so the restarted bot ends it again and draws
-        the message again, instead of leaving it showing the candidate running. Returns the job and
-        whether its message shows the end."""
-        assert job.batch_id is not None
-        async with self._batch_lock(job.batch_id):
-            await self.cancels.written(job.batch_id)  # a Cancel on the batch: draw what it will end
-            await self.cancels.answered(job.batch_id)
-            batch = await self.store.batch(job.batch_id)
-            ending = replace(job, state=state, **changes)
-            # Candidates whose cancel is written and not yet carried out are drawn as the cancel will end
-            # them: a member's Cancel on a batch of four is one edit showing it cancelled, not four edits
-            # each showing one more candidate gone. Their own ends then draw the same message: not sent.
-            drawn = [ending if j.id == job.id else _as_its_cancel_ends_it(j) for j in batch]
-            looks = tuple((j.id, j.state, j.error_category) for j in drawn)
-            shown = self._batch_drawn.get(job.batch_id) == looks
-            if not shown:
-                shown = await self._draw_end(self.sink.show_batch(drawn), job)
-                if shown:
-                    self._batch_drawn[job.batch_id] = looks
-            job = await self.store.update(job, now=self.clock(), state=state, **changes)
-        self._forget_if_ended([job if j.id == job.id else j for j in batch])
-        return job, shown
-
-    async def _draw_end(self, edit: Coroutine[Any, Any, object], job: Job) -> bool:
-        """``_try_to_show`` for a job's end, which a stop does not wait on: the edit is owed in SQLite (a
-        batch candidate's once its row is written after this), and the next start draws it. A stop cancels
-        the draws under way, not their steps, and one begun while stopping gets ``END_DRAW_WHILE_STOPPING``
-        s. Discord slow to take the edit (discord.py retries a 5xx for up to ~25 s) held SIGTERMs for the
-        whole grace: a batch candidate's end is drawn before its row is written, so its step looked
-        unfinished (bench/soak.py seed 128: 20.2 s), and so did a job that ended during the grace."""
-        draw = asyncio.ensure_future(self._try_to_show(edit, job))
-        self._drawing_ends.add(draw)
-        try:
-            await asyncio.wait({draw}, timeout=END_DRAW_WHILE_STOPPING if self.stopping else None)
-        except asyncio.CancelledError:
-            draw.cancel()  # the step itself is cancelled (the grace ran out): so is its draw
-            raise
-        finally:
-            self._drawing_ends.discard(draw)
-        if not draw.done():
-            draw.cancel()  # stopping: left owed
-            return False
-        return False if draw.cancelled() else draw.result()
-
-    @staticmethod
-    async def _try_to_show(edit: Awaitable[object], job: Job) -> bool:
-        """Whether the end is shown, or never can be (its message was deleted): either way nothing is owed."""
-        try:
-            await edit
-        except DeliveryError as exc:
-            if exc.retryable:
-                log.warning("job %s: could not show the final state (%s); trying again", job.id, exc.detail)
-                return False
-            log.warning("job %s: final state not shown, and never will be: %s", job.id, exc.detail)
-        except Exception as exc:
-            log.warning("job %s: could not show the final state (%s); trying again", job.id, type(exc).__name__)
-            return False
-        return True
-
-    async def _show_end(self, job: Job) -> None:
-        if job.batch_id is None:
-            await self.sink.finished(job)
-        else:
-            await self._show_batch(job.batch_id)
-
-    def _retry_final(self, job_id: str) -> None:
-        if self.stopping:
-            return  # owed in SQLite: the next start draws it (a try begun now would outlive the stop)
-        self.in_background(self._show_final_later(job_id), f"final-{job_id}", resumable=True)
+            self.notify(JobBlocked(job))
 
     def in_background(self, work: Coroutine[Any, Any, T], name: str, *, resumable: bool = False) -> asyncio.Task[T]:
         """Run ``work`` as the runner's own: ``stop`` gives it the grace its steps get, then cancels it.
@@ -1213,86 +1046,6 @@ class JobRunner:
             self._resumable.add(task)
             task.add_done_callback(self._resumable.discard)
         return task
-
-    async def _show_final_later(self, job_id: str) -> None:
-        """Try the final edit again a few times; the debt is cleared when one gets through or when this
-        gives up, and kept when the bot stops meanwhile (the next start tries again). Giving up is
-        reported (EndNotShown: the member is told another way); a deleted message is not: whoever
-        deleted it no longer waits on it."""
-        job: Job | None = None
-        waits = self.settings.final_edit_retry_seconds
-        for delay in waits:
-            await asyncio.sleep(delay)
-            job = await self.store.get(job_id)
-            if job is None:
-                break
-            if await self._try_to_show(self._show_end(job), job):
-                break
-        else:
-            log.error("job %s: gave up showing its final state after %d tries", job_id, len(waits) + 1)
-            if job is not None:
-                self._notify(EndNotShown(job))
-        await self._paid(job_id)
-
-    async def _paid(self, job_id: str) -> None:
-        try:
-            await self.owed_edits.paid(job_id)
-        except Exception as exc:
-            log_refused_or_error(log, exc, "job %s: could not clear the final edit owed (a restart redraws it)", job_id)
-
-    def progress_shown(self, job: Job, now: float) -> None:
-        """The job's progress is on screen as of ``now`` (its first answer): the next edit keeps the gap."""
-        self._last_progress[job.batch_id or job.id] = now
-
-    async def progress(self, job: Job, *, force: bool = False) -> None:
-        if self.stopping:
-            return  # the next start draws the job; a stop does not wait on a cosmetic edit
-        # The candidates of a batch share one message: they share its pace too.
-        key = job.batch_id or job.id
-        now = self.clock()
-        last = self._last_progress.get(key, 0.0)
-        behind = key in self._edit_behind  # a state change was not shown yet
-        if not force and not behind and now - last < self.settings.progress_interval_seconds:
-            return
-        shown_now = self._batch_locks.get(job.batch_id) if job.batch_id is not None else None
-        busy = shown_now is not None and shown_now.locked()
-        if busy or ((force or behind) and now - last < MIN_EDIT_GAP_SECONDS):
-            # "Queued" shown a moment ago and already "Waiting for the provider": the member would see a
-            # flicker, and each edit costs a Discord request; the next poll shows the state instead. So too
-            # while another candidate is being shown: a poll need not wait for an upload to draw progress.
-            self._edit_behind.add(key)
-            return
-        self._edit_behind.discard(key)
-        self._last_progress[key] = now
-        step = asyncio.current_task()
-        if step is not None:
-            self._drawing_progress.add(step)
-        try:
-            if job.batch_id is None:
-                await self.sink.progress(job)
-            else:
-                await self._show_batch(job.batch_id)
-        except MessageGoneError:
-            await self._message_gone(job)
-        except Exception as exc:
-            log.warning("job %s: progress update failed: %s", job.id, type(exc).__name__)
-        finally:
-            if step is not None:
-                self._drawing_progress.discard(step)
-
-    async def _message_gone(self, job: Job) -> None:
-        """The job's message (a batch's: every candidate's) was deleted without the bot seeing it go, as
-        while it was down (Discord does not replay missed events): cancel what still runs, silently and
-        uncharged, as the deletion would have (cogs/deleted_messages.py), rather than poll it on for an
-        image nobody can be shown."""
-        batch = await self.store.batch(job.batch_id) if job.batch_id is not None else [job]
-        for each in batch:
-            if not each.terminal and each.state is not JobState.SUCCEEDED:
-                if each.id not in self._gone_unwritten:
-                    log.info("job %s: its message is gone; cancelling it", each.id)
-                self._gone_unwritten.add(each.id)  # until the cancel is written
-                await self.cancels.request(each.id, by_user=None, message_gone=True)
-            self._gone_unwritten.discard(each.id)
 
     async def _retry_later(self, job_id: str) -> None:
         """After a failed step: the job is due again in ``max_poll_interval_seconds``. Kept in memory, as a

@@ -108,7 +108,7 @@ class LostTasks:
             f"job {job.id}: the wait for its lost task",
         )
         if shown:
-            await runner.progress(fresh, force=True)
+            await runner.messages.progress(fresh, force=True)
 
     async def look_for(self, provider: str, task_id: str) -> bool:
         """A callback named a task no job knows: traced to its job in the background if some job of that
