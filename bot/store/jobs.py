@@ -371,7 +371,7 @@ class JobStore:
     async def replies_left_unanswered(self, *, after: int) -> list[tuple[int, int]]:
         """(channel, message) of the members' replies posted after message id ``after`` (ids grow with
         time) whose jobs all ended without ever being shown: a run took the reply and died before
-        answering it (the restart cancels such a job uncharged, bot/jobs.py ``_recover_held``). Oldest
+        answering it (the restart cancels such a job uncharged, bot/held_jobs.py ``HeldJobs.recover``). Oldest
         first; a range of the reply index of migration 0013."""
         async with (
             self.db.read() as conn,

@@ -1,4 +1,4 @@
-"""Final edits still owed to members: jobs whose end is not yet shown to them (bot/jobs.py retries them)."""
+"""Final edits still owed to members: jobs whose end is not yet shown to them (bot/job_messages.py retries them)."""
 
 from __future__ import annotations
 
