@@ -35,6 +35,7 @@ from bot.errors import (
     RateLimitedError,
 )
 from bot.events import JobBlocked, ProviderProblem, ProviderRecovered, RunnerEvent
+from bot.failover import Failover
 from bot.gcwatch import WATCH
 from bot.held_jobs import HELD_FOR_SECONDS, HeldJobs
 from bot.images import PreparedImage
@@ -42,14 +43,12 @@ from bot.imagework import ImageWork
 from bot.job_messages import JobMessages
 from bot.job_sink import Delivering, JobSink
 from bot.lost_tasks import LostTasks
-from bot.models import JobHandle, JobResult, JobState, JobUpdate, ProviderAttempt, UpdateStatus
-from bot.providers.base import Capabilities, Provider
+from bot.models import JobHandle, JobResult, JobState, JobUpdate, UpdateStatus
+from bot.providers.base import Provider
 from bot.references import ReferenceUnavailableError, check_references
 from bot.result_files import ResultFiles
 from bot.result_images import ResultImages, names_files
-from bot.routing import choose_provider
 from bot.schedule_learning import ScheduleLearner, clock_start
-from bot.store.agenda import DueJob
 from bot.store.jobs import InTransaction, InvalidTransitionError, Job, JobStore, NewJob
 from bot.store.refusals import log_refused_or_error, write_can_wait, write_until_taken
 
@@ -75,14 +74,6 @@ MAX_CANDIDATES = 4
 # Reference downloads that time out or meet a 5xx are tried this often before the job fails.
 MAX_REFERENCE_TRIES = 3
 
-# Provider faults that may move a never-accepted job to the next provider (docs/architecture.md 3.3).
-FAILOVER_CATEGORIES = frozenset(
-    {ErrorCategory.TRANSIENT, ErrorCategory.RATE_LIMITED, ErrorCategory.OUT_OF_CREDIT, ErrorCategory.AUTH}
-)
-# A create whose provider paused every request (a 429) for at least this long moves to the next provider
-# of its route instead of waiting: a member should not wait up to a minute on a provider that asked to
-# be left alone while another could serve now. Shorter pauses (Retry-After: 1 is routine) are waited out.
-LEAVE_PAUSED_PROVIDER_SECONDS = 10.0
 # Faults the bot's owner has to fix; reported to admins as well.
 _PROVIDER_PROBLEMS = frozenset({ErrorCategory.OUT_OF_CREDIT, ErrorCategory.AUTH})
 
@@ -171,6 +162,7 @@ class JobRunner:
         self._touched = 0.0
         self.learner = ScheduleLearner(settings, store, catalogue, callback_fallback=callback_fallback)
         self.budgets: Mapping[str, RequestBudget] = budgets or {}
+        self.failover = Failover(store, catalogue, providers, self.budgets, clock, self.wake)
         # One memory gate and one re-encode pool for all of this runner's deliveries (bot/imagework.py),
         # the gate shared with the transport's reading of answers that carry images (bot/app.py). Inline
         # results (Gemini, Segmind v1) wait for delivery as files, not in rows or memory.
@@ -410,24 +402,10 @@ class JobRunner:
             schedule=self.learner.schedule,
             budgets=self.budgets,
             confirmed=self._called_back,
-            leaving=await self._leaving(agenda.due),
+            leaving=await self.failover.leaving(agenda.due),
             calls=self._calls,
         )
         return [(job_id, picked.lanes[job_id]) for job_id in picked.start], picked.waiting, agenda.next_at
-
-    async def _leaving(self, due: list[DueJob]) -> set[str]:
-        """The due creates that will move off a provider paused for LEAVE_PAUSED_PROVIDER_SECONDS or more
-        (their step does it, bot/jobs.py ``_submit``): started without waiting for that provider."""
-        paused = {name for name, budget in self.budgets.items() if budget.paused_for() >= LEAVE_PAUSED_PROVIDER_SECONDS}
-        if not paused or len(self.providers) < 2:  # nowhere to go: no job need be looked at
-            return set()
-        leaving = set()
-        for entry in due:
-            if entry.state is JobState.QUEUED and entry.provider in paused:
-                job = await self.store.get(entry.id)
-                if job is not None and job.submit_started_at is None and self._next_provider(job) is not None:
-                    leaving.add(entry.id)
-        return leaving
 
     def _spawn(self, job_id: str, lane: Lane) -> asyncio.Task[None]:
         self.steps += 1
@@ -553,7 +531,7 @@ class JobRunner:
             return
         if not job.tried_providers and not await self._references_usable(job):
             return
-        if await self._leave_paused_provider(job):
+        if await self.failover.leave_paused_provider(job):
             return
         job = await self.store.update(job, now=self.clock(), submit_started_at=self.clock())
         try:
@@ -566,7 +544,7 @@ class JobRunner:
             log.warning("job %s: submit to %s failed (%s): %s", job.id, job.provider, exc.category, exc.detail)
             if exc.category in _PROVIDER_PROBLEMS:
                 self._provider_health(job.provider, exc)
-            if exc.category in FAILOVER_CATEGORIES and await self._fail_over(job, exc):
+            if await self.failover.move(job, exc):
                 return
             if exc.category is ErrorCategory.UNCERTAIN and self.lost_tasks.waits(job):
                 await self.lost_tasks.wait(job, shown=True)
@@ -688,60 +666,6 @@ class JobRunner:
             now = self.clock()
             await self.store.update(job, now=now, poll_errors=tries, next_poll_at=now + self._backoff(tries))
             return False
-        return True
-
-    async def _leave_paused_provider(self, job: Job) -> bool:
-        """Move a create off a provider whose 429 paused every request for a while, if another can take it
-        (after the references were judged: a job that has left a provider is not judged again)."""
-        budget = self.budgets.get(job.provider)
-        paused = budget.paused_for() if budget is not None else 0.0
-        if paused < LEAVE_PAUSED_PROVIDER_SECONDS:
-            return False
-        reason = RateLimitedError(retry_after=paused, detail=f"{job.provider} paused for {paused:.0f} s by a 429")
-        return await self._fail_over(job, reason)
-
-    def _next_provider(self, job: Job) -> tuple[str, Capabilities] | None:
-        """The provider a failover would move ``job`` to (None: failover is off, or no other serves it)."""
-        if self.catalogue is None or not self.catalogue.settings.models.failover:
-            return None
-        # Never back to a provider the job has left, nor to one this runner has no adapter for.
-        skip = (
-            {t.provider for t in job.tried_providers}
-            | {job.provider}
-            | (set(self.catalogue.providers) - set(self.providers))
-        )
-        try:
-            return choose_provider(self.catalogue, job.request, skip=skip)
-        except InvalidRequestError:
-            return None  # e.g. a prompt longer than every other provider takes
-
-    async def _fail_over(self, job: Job, exc: ProviderError) -> bool:
-        """Move a job that no provider accepted to the next provider serving its model.
-
-        Only for faults of the provider (transient, rate limit past the retry budget, no credit,
-        rejected key) and only before any provider accepted the job: the member's input and content
-        decisions are the same everywhere, and an accepted job is never sent twice.
-        """
-        chosen = self._next_provider(job)
-        if chosen is None:
-            return False
-        candidate, caps = chosen
-        history = [
-            *job.tried_providers,
-            ProviderAttempt(provider=job.provider, category=str(exc.category), reason=exc.user_message),
-        ]
-        now = self.clock()
-        await self.store.update(
-            job,
-            now=now,
-            provider=candidate,
-            tried_providers=history,
-            submit_started_at=None,
-            next_poll_at=now,
-            cost_micro_usd=caps.price(job.request.resolution),
-        )
-        log.info("job %s: failing over from %s to %s (%s)", job.id, job.provider, candidate, exc.category)
-        self.wake()
         return True
 
     def _provider_health(self, provider: str, exc: ProviderError | None) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.config import Settings, load_settings
-from bot.jobs import LEAVE_PAUSED_PROVIDER_SECONDS
+from bot.failover import LEAVE_PAUSED_PROVIDER_SECONDS
 from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord
 from bot.testing.providers import FakeGemini, FakeKie, FakeSeaArt, FakeSegmind
 from bot.testing.providers._base import Chaos

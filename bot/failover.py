@@ -1,0 +1,118 @@
+"""Failover: a job no provider accepted moves to the next provider serving its model.
+
+Only for the provider's own faults (transient, a rate limit past the retry budget, no credit, a rejected
+key) and only before any provider accepted the job: the member's input and content decisions are the same
+everywhere, and an accepted job is never sent twice (docs/architecture.md section 3.3). A create whose
+provider paused every request for a while (a 429 with a long Retry-After) moves on without waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+
+from bot.budget import RequestBudget
+from bot.catalogue import Catalogue
+from bot.errors import ErrorCategory, InvalidRequestError, ProviderError, RateLimitedError
+from bot.models import JobState, ProviderAttempt
+from bot.providers.base import Capabilities, Provider
+from bot.routing import choose_provider
+from bot.store.agenda import DueJob
+from bot.store.jobs import Job, JobStore
+
+log = logging.getLogger(__name__)
+
+# Provider faults that may move a never-accepted job to the next provider.
+FAILOVER_CATEGORIES = frozenset(
+    {ErrorCategory.TRANSIENT, ErrorCategory.RATE_LIMITED, ErrorCategory.OUT_OF_CREDIT, ErrorCategory.AUTH}
+)
+# A create whose provider paused every request (a 429) for at least this long moves to the next provider
+# of its route instead of waiting: a member should not wait up to a minute on a provider that asked to
+# be left alone while another could serve now. Shorter pauses (Retry-After: 1 is routine) are waited out.
+LEAVE_PAUSED_PROVIDER_SECONDS = 10.0
+
+
+class Failover:
+    """Where the job runner's creates go when their provider fails them, or has paused."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        catalogue: Catalogue | None,
+        providers: Mapping[str, Provider],
+        budgets: Mapping[str, RequestBudget],
+        clock: Callable[[], float],
+        wake: Callable[[], None],
+    ) -> None:
+        self.store = store
+        self.catalogue = catalogue
+        self.providers = providers
+        self.budgets = budgets
+        self.clock = clock
+        self.wake = wake  # the job loop's: a job moved is due at once
+
+    def next_provider(self, job: Job) -> tuple[str, Capabilities] | None:
+        """The provider a failover would move ``job`` to (None: failover is off, or no other serves it)."""
+        if self.catalogue is None or not self.catalogue.settings.models.failover:
+            return None
+        # Never back to a provider the job has left, nor to one this runner has no adapter for.
+        skip = (
+            {t.provider for t in job.tried_providers}
+            | {job.provider}
+            | (set(self.catalogue.providers) - set(self.providers))
+        )
+        try:
+            return choose_provider(self.catalogue, job.request, skip=skip)
+        except InvalidRequestError:
+            return None  # e.g. a prompt longer than every other provider takes
+
+    async def move(self, job: Job, exc: ProviderError) -> bool:
+        """Move a job that no provider accepted, failed with ``exc``, to the next provider serving its
+        model; False if there is none (or ``exc`` is no fault of the provider's)."""
+        if exc.category not in FAILOVER_CATEGORIES:
+            return False
+        chosen = self.next_provider(job)
+        if chosen is None:
+            return False
+        candidate, caps = chosen
+        history = [
+            *job.tried_providers,
+            ProviderAttempt(provider=job.provider, category=str(exc.category), reason=exc.user_message),
+        ]
+        now = self.clock()
+        await self.store.update(
+            job,
+            now=now,
+            provider=candidate,
+            tried_providers=history,
+            submit_started_at=None,
+            next_poll_at=now,
+            cost_micro_usd=caps.price(job.request.resolution),
+        )
+        log.info("job %s: failing over from %s to %s (%s)", job.id, job.provider, candidate, exc.category)
+        self.wake()
+        return True
+
+    async def leave_paused_provider(self, job: Job) -> bool:
+        """Move a create off a provider whose 429 paused every request for a while, if another can take it
+        (after the references were judged: a job that has left a provider is not judged again)."""
+        budget = self.budgets.get(job.provider)
+        paused = budget.paused_for() if budget is not None else 0.0
+        if paused < LEAVE_PAUSED_PROVIDER_SECONDS:
+            return False
+        reason = RateLimitedError(retry_after=paused, detail=f"{job.provider} paused for {paused:.0f} s by a 429")
+        return await self.move(job, reason)
+
+    async def leaving(self, due: list[DueJob]) -> set[str]:
+        """The due creates that will move off a provider paused for LEAVE_PAUSED_PROVIDER_SECONDS or more
+        (their step does it: ``leave_paused_provider``): started without waiting for that provider."""
+        paused = {name for name, budget in self.budgets.items() if budget.paused_for() >= LEAVE_PAUSED_PROVIDER_SECONDS}
+        if not paused or len(self.providers) < 2:  # nowhere to go: no job need be looked at
+            return set()
+        leaving = set()
+        for entry in due:
+            if entry.state is JobState.QUEUED and entry.provider in paused:
+                job = await self.store.get(entry.id)
+                if job is not None and job.submit_started_at is None and self.next_provider(job) is not None:
+                    leaving.add(entry.id)
+        return leaving
