@@ -1,5 +1,10 @@
 """JobRunner: submit, one supervised poll loop, resume on start, cancel, deliver through a sink.
 
+The runner is the loop and each job's step; its parts live beside it, each with its own state: held jobs
+(bot/held_jobs.py), cancels (bot/cancel_requests.py), members' messages (bot/job_messages.py), the
+schedule's learning (bot/schedule_learning.py), failover (bot/failover.py), result images
+(bot/result_images.py) and lost creates (bot/lost_tasks.py).
+
 The job row is the source of truth. Each step reads the row, talks to one outside party, and writes the
 row with a compare-and-set on state, so a crash between any two steps resumes from the row and never
 sends a create twice: ``submit_started_at`` is written *before* the create leaves, and a queued job that
@@ -133,6 +138,7 @@ class JobRunner:
         self.imagine = imagine
         self.http = http
         self.clock = clock
+        self.budgets: Mapping[str, RequestBudget] = budgets or {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[str, asyncio.Task[None]] = {}
@@ -148,20 +154,25 @@ class JobRunner:
         self._resumable: set[asyncio.Task[Any]] = set()
         self._step_finished = False
         self._locks: dict[str, asyncio.Lock] = {}
+        self._terminal_waiters: dict[str, list[asyncio.Future[Job]]] = {}
+        # Jobs a provider's callback says have ended: polled first, and timed from the callback.
+        self._called_back: set[str] = set()
+        self.stopping = False
+        self.errors = 0  # steps that raised unexpectedly; logged and counted, never fatal to the loop
+        self.steps = 0  # job steps run since start
+        self._stats_written = 0.0
+        self._touched = 0.0
+
+        # The runner's parts, each owning its own state (docs/architecture.md section 2).
         # Cancels written down before the member is told they were taken, carried out by the steps.
         self.cancels = CancelRequests(store, clock, self.wake)
         # Jobs recorded before their member's answer is out, started once it is (or settled without it).
         self.held = HeldJobs(self)
         # What members' messages show, and when: progress paced, ends drawn and owed until they are.
         self.messages = JobMessages(self)
-        self._terminal_waiters: dict[str, list[asyncio.Future[Job]]] = {}
-        self.stopping = False
-        self.errors = 0  # steps that raised unexpectedly; logged and counted, never fatal to the loop
-        self.steps = 0  # job steps run since start
-        self._stats_written = 0.0
-        self._touched = 0.0
+        # When each job is polled, taught by the jobs that finish.
         self.learner = ScheduleLearner(settings, store, catalogue, callback_fallback=callback_fallback)
-        self.budgets: Mapping[str, RequestBudget] = budgets or {}
+        # Where a create goes when its provider fails it before accepting it, or has paused.
         self.failover = Failover(store, catalogue, providers, self.budgets, clock, self.wake)
         # One memory gate and one re-encode pool for all of this runner's deliveries (bot/imagework.py),
         # the gate shared with the transport's reading of answers that carry images (bot/app.py). Inline
@@ -169,10 +180,7 @@ class JobRunner:
         self.images = ResultImages(
             ResultFiles.beside(store.db.path), image_work or ImageWork.from_settings(imagine), http, imagine
         )
-        # Jobs a provider's callback says have ended: polled first, and timed from the callback.
-        self._called_back: set[str] = set()
-        # How long a job whose create went unanswered waits for a callback naming its task (bot/lost_tasks.py),
-        # and the tasks being traced to their job meanwhile.
+        # Jobs whose create went unanswered wait this long for a callback naming their task.
         self.lost_tasks = LostTasks(self, lost_task_wait)
 
     # ---- lifecycle -------------------------------------------------------------------------------
