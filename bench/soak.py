@@ -10,8 +10,8 @@ The bot runs as its own process (`python -m bot run`, bench/harness.py) against 
     parser). With two, the bot fails jobs over from the first to the second (a 5xx or a 429 past the
     retry budget on the create), which must never make a job twice: a hung or malformed create may
     have made the task;
-    and for --outage seconds from a quarter into the sending, the first refuses every create with a
-    503 (a provider down for new work: what sends jobs to the second);
+    and for --outage seconds while the bot runs undisturbed (centred before its first restart), the first
+    refuses every create with a 503 (a provider down for new work: what sends jobs to the second);
   * FakeDiscord with chaos on message edits and webhook calls: --discord-chaos of them answer 429 (with
     retry_after, as Discord does) or a 5xx (bot/testing/discord/driver.py FakeDiscord.chaos); and
     --lost-answers of the bot's answers to commands and buttons, and of its posts (replies, notes,
@@ -408,6 +408,17 @@ class Run:
         )
 
 
+def outage_start(spread: float, outage: float, restarts: int) -> float:
+    """When the first provider's outage begins (seconds into the sending): centred in the stretch before the
+    first restart, while the bot runs undisturbed, so that the creates it refuses are the bot's to move to the
+    next provider. It began a quarter into the sending whatever the restarts, and with two kills and two
+    SIGTERMs it fell on them (the first stop at a fifth, taking up to 7 s): seeds 164 and 165 moved no job."""
+    if restarts == 0:
+        return spread / 4
+    before_first = spread / (restarts + 1)
+    return max(0.5, (before_first - outage) / 2)
+
+
 def restart_events(kills: int, terms: int) -> list[str]:
     """The order of the restarts: graceful stops and kills taking turns, a stop first."""
     events: list[str] = []
@@ -479,10 +490,11 @@ async def run_soak(plan: Plan) -> Run:
                 )
                 locking = asyncio.create_task(hold_database_locks(db, plan, start))
                 first_fake = fakes[plan.providers[0]]
-                outage = asyncio.get_running_loop().call_later(
-                    plan.spread / 4, lambda: first_fake.outage(plan.outage) if plan.outage > 0 else None
-                )
                 events = restart_events(plan.kills, plan.terms)
+                outage = asyncio.get_running_loop().call_later(
+                    outage_start(plan.spread, plan.outage, len(events)),
+                    lambda: first_fake.outage(plan.outage) if plan.outage > 0 else None,
+                )
                 for n, event in enumerate(events):
                     at = start + plan.spread * (n + 1) / (len(events) + 1)
                     await asyncio.sleep(max(0.0, at - time.monotonic()))
@@ -616,7 +628,8 @@ def report(run: Run, plan: Plan) -> None:
         f"are batches (count 2-4)"
     )
     if plan.outage > 0:
-        print(f"outage: {plan.providers[0]} refused every create for {plan.outage:g} s from {plan.spread / 4:g} s")
+        began = outage_start(plan.spread, plan.outage, len(restart_events(plan.kills, plan.terms)))
+        print(f"outage: {plan.providers[0]} refused every create for {plan.outage:g} s from {began:g} s")
     for name, counted in run.provider_faults.items():
         faults = ", ".join(f"{kind} {n}" for kind, n in sorted(counted.items())) or "none"
         print(
