@@ -209,6 +209,7 @@ class Bananacord(commands.Bot):
             image_work=image_work,
         )
         sink.typical = runner.learner.typical_seconds
+        sink.restarting = lambda: runner.stopping
         self._services = Services(
             http=http,
             db=db,

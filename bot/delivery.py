@@ -79,6 +79,8 @@ class DiscordSink:
         self.clock = clock
         # How long a job like this usually runs, once learned (the runner's, set when it is built).
         self.typical: Callable[[Job], tuple[float, float] | None] = lambda job: None
+        # Whether the bot is stopping, so that nothing starts before it is back (the runner's, set with it).
+        self.restarting: Callable[[], bool] = lambda: False
 
     async def progress(self, job: Job) -> None:
         """Redraw a running job's message; MessageGoneError if it was deleted (other failures as Discord's)."""
@@ -88,13 +90,17 @@ class DiscordSink:
     def opening(self, jobs: Sequence[Job]) -> dict[str, Any]:
         """The message a new job (or a batch's candidates) starts with: its progress embed and buttons, sent
         as the answer to the command itself, so the member sees it without a first edit."""
-        if len(jobs) == 1:
-            (job,) = jobs
-            embed = render.progress_embed(job, self.capabilities(job), now=self.clock(), typical=self.typical(job))
-            return {"embed": embed, "view": self.view_for(job, "progress")}
         lead = jobs[0]
-        embed = render.batch_embed(list(jobs), self.capabilities(lead), now=self.clock(), typical=self.typical(lead))
-        return {"embed": embed, "view": self.batch_view_for(jobs)}
+        caps, now, typical = self.capabilities(lead), self.clock(), self.typical(lead)
+        if len(jobs) == 1:
+            embed = render.progress_embed(lead, caps, now=now, typical=typical)
+            view = self.view_for(lead, "progress")
+        else:
+            embed = render.batch_embed(list(jobs), caps, now=now, typical=typical)
+            view = self.batch_view_for(jobs)
+        if self.restarting():
+            render.note_restarting(embed)
+        return {"embed": embed, "view": view}
 
     async def deliver(self, job: Job, images: list[PreparedImage]) -> None:
         """Upload ``images`` from their files (streamed by aiohttp, never read whole) and close them."""

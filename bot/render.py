@@ -199,6 +199,16 @@ def progress_embed(
     return embed
 
 
+# On a first answer given while the bot stops (its grace for the steps in flight): nothing moves until the
+# next start, and the member should know why their request sits at "Queued".
+RESTARTING_NOTE = "The bot is restarting: this goes on as soon as it is back. You are charged only for images you get."
+
+
+def note_restarting(embed: discord.Embed) -> discord.Embed:
+    embed.add_field(name="Restarting", value=RESTARTING_NOTE, inline=False)
+    return embed
+
+
 def duration_span(low: float, high: float) -> str:
     """A member-facing span: "about 8 s", "25-40 s", "2-3 min". Above 20 s it is rounded to 5 s, above two
     minutes to minutes, since a schedule learned from polls knows no better."""

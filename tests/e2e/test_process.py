@@ -24,6 +24,7 @@ import pytest
 from aiohttp import web
 
 from bot.providers import provider_class
+from bot.render import RESTARTING_NOTE
 from bot.store.lock import DatabaseInUseError, DatabaseLock
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeGemini, FakeKie, FakeSeaArt, FakeSegmind
@@ -247,6 +248,51 @@ async def test_sigterm_lets_the_create_in_flight_finish_and_starts_nothing_new(
         assert await _stop(second, discord_fake) == 0
         prompts = sorted(c.json["prompt"] for c in seaart.creates if c.json)
         assert prompts == ["in flight", "waiting"], "exactly one create per job"
+    finally:
+        stop_all(first, second)
+
+
+async def test_a_command_sent_while_the_bot_stops_is_told_it_goes_on_once_the_bot_is_back(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, held_creates: HeldCreates
+) -> None:
+    """A member's /imagine reaches the bot during a stop's grace (a create in flight holds the stop): it is
+    recorded and answered, but nothing starts before the next start, so its "Queued" says the bot is
+    restarting. Before, it said "Queued" alone, for as long as the bot was down."""
+    config = write_config(
+        tmp_path, discord_fake, held_creates.base_url, request_timeout=10.0, jobs="shutdown_grace_seconds = 20"
+    )
+    db = tmp_path / "bot.sqlite3"
+    log = tmp_path / "bot.log"
+    first = start_process(config, log)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        await discord_fake.wait_until_ready(timeout=30)
+        await discord_fake.slash_command("imagine", {"prompt": "in flight"})
+        await discord_fake.wait_for(lambda: held_creates.arrived == 1, timeout=20)
+        # Ready (a stop before then abandons the start-up and its gateway at once).
+        await discord_fake.wait_for(lambda: "connected as" in log.read_text(errors="replace"), timeout=20)
+        first.send_signal(signal.SIGTERM)
+        await discord_fake.wait_for(lambda: "SIGTERM received" in log.read_text(errors="replace"), timeout=20)
+
+        during = await discord_fake.slash_command("imagine", {"prompt": "during the stop"})
+        await discord_fake.wait_for(lambda: during.original_message_id is not None, timeout=10)
+        assert during.original_message_id is not None
+        (answer,) = discord_fake.messages[during.original_message_id].embeds
+        fields = {f["name"]: f["value"] for f in answer["fields"]}
+        assert answer["title"].startswith("🍌 Queued")
+        assert fields["Restarting"] == RESTARTING_NOTE
+
+        held_creates.release()
+        assert await wait_exit(first, discord_fake) == 0
+        stopped_cleanly(log)
+        waiting = next(r for r in rows(db) if json.loads(r["request_json"])["prompt"] == "during the stop")
+        assert waiting["state"] == "queued" and waiting["message_id"] == during.original_message_id
+
+        second = start_process(config, log)
+        await discord_fake.wait_for(lambda: states(db) == ["delivered", "delivered"], timeout=30)
+        assert await _stop(second, discord_fake) == 0
+        done = discord_fake.messages[during.original_message_id]
+        assert done.files and "Restarting" not in {f["name"] for f in done.embeds[0]["fields"]}
     finally:
         stop_all(first, second)
 
