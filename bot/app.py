@@ -210,6 +210,7 @@ class Bananacord(commands.Bot):
         )
         sink.typical = runner.learner.typical_seconds
         sink.restarting = lambda: runner.stopping
+        sink.unconfirmed = runner.lost_tasks.waiting_until
         self._services = Services(
             http=http,
             db=db,

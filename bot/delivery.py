@@ -81,6 +81,8 @@ class DiscordSink:
         self.typical: Callable[[Job], tuple[float, float] | None] = lambda job: None
         # Whether the bot is stopping, so that nothing starts before it is back (the runner's, set with it).
         self.restarting: Callable[[], bool] = lambda: False
+        # Until when a job whose create went unanswered waits for word of its task (None: it does not).
+        self.unconfirmed: Callable[[Job], float | None] = lambda job: None
 
     async def progress(self, job: Job) -> None:
         """Redraw a running job's message; MessageGoneError if it was deleted (other failures as Discord's)."""
@@ -95,6 +97,8 @@ class DiscordSink:
         if len(jobs) == 1:
             embed = render.progress_embed(lead, caps, now=now, typical=typical)
             view = self.view_for(lead, "progress")
+            if (until := self.unconfirmed(lead)) is not None:
+                render.note_unconfirmed(embed, until)
         else:
             embed = render.batch_embed(list(jobs), caps, now=now, typical=typical)
             view = self.batch_view_for(jobs)

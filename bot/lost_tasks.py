@@ -83,6 +83,10 @@ class LostTasks:
         """Its create went unanswered, and its provider can name the task it may have made."""
         return create_unanswered(job) and lost_task_finder(self.runner.providers, job.provider) is not None
 
+    def waiting_until(self, job: Job) -> float | None:
+        """When the wait of a job whose create went unanswered ends (None: it is not waiting for its task)."""
+        return waits_until(job, self.wait_seconds) if self.waits(job) else None
+
     def wait_over(self, job: Job) -> bool:
         """Whether the wait of a job that ``waits`` has ended (it then fails "uncertain": ``gave_up``)."""
         return self.runner.clock() >= waits_until(job, self.wait_seconds)

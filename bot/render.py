@@ -209,6 +209,16 @@ def note_restarting(embed: discord.Embed) -> discord.Embed:
     return embed
 
 
+def note_unconfirmed(embed: discord.Embed, until: float) -> discord.Embed:
+    """A create the provider never answered (bot/lost_tasks.py): the member learns why "Generating" may last."""
+    value = (
+        "The provider never answered this request. Rather than send it again (which could charge twice), the "
+        f"bot waits for word of it until <t:{int(until)}:R>. You are charged only for images you get."
+    )
+    embed.add_field(name="Not confirmed yet", value=value, inline=False)
+    return embed
+
+
 def duration_span(low: float, high: float) -> str:
     """A member-facing span: "about 8 s", "25-40 s", "2-3 min". Above 20 s it is rounded to 5 s, above two
     minutes to minutes, since a schedule learned from polls knows no better."""

@@ -141,6 +141,13 @@ async def test_a_create_lost_on_the_way_fails_uncertain_and_uncharged_when_no_ta
         await discord_fake.wait_for(lambda: waiting(settings) and time.time() - sent > 1.5, timeout=10)
         # The member sees it generating (it may well be) while the bot waits, not "Queued".
         await discord_fake.wait_for(lambda: "Generating" in title(discord_fake, interaction), timeout=5)
+        # And why it may take a while: the create went unanswered, and until when the bot waits for word of it.
+        assert interaction.original_message_id is not None
+        (row,) = jobs(settings)
+        until = int(min(row["deadline_at"], row["submit_started_at"] + 4.0))
+        (drawn,) = discord_fake.messages[interaction.original_message_id].embeds
+        note = {f["name"]: f["value"] for f in drawn["fields"]}["Not confirmed yet"]
+        assert f"until <t:{until}:R>" in note and "charged only for images you get" in note
         await discord_fake.wait_for(lambda: [r["state"] for r in jobs(settings)] == ["failed"], timeout=20)
         ended = time.time() - sent
         await discord_fake.wait_for(lambda: "Generating" not in title(discord_fake, interaction), timeout=10)
