@@ -122,13 +122,33 @@ class NoImageError(ProviderError):
 
 
 class RateLimitedError(ProviderError):
+    """``user_message`` says what is limited; when to try again is added from ``retry_after``."""
+
     category = ErrorCategory.RATE_LIMITED
     retryable = True
-    user_message = "The provider is rate limiting us right now. Try again in a minute."
+    user_message = "The provider is rate limiting us right now."
 
     def __init__(self, user_message: str | None = None, *, retry_after: float | None = None, **kw: object) -> None:
-        self.retry_after = retry_after
         super().__init__(user_message, **kw)  # type: ignore[arg-type]
+        self._what = self.user_message
+        self.wait_for(retry_after)
+
+    def wait_for(self, seconds: float | None) -> None:
+        """The provider asked for ``seconds`` of quiet (None: it did not say): the member is told when to
+        try again, so that a provider asking for ten minutes does not have them try again in one."""
+        self.retry_after = seconds
+        self.user_message = f"{self._what} {try_again_in(seconds)}"
+
+
+def try_again_in(seconds: float | None) -> str:
+    """When to try again, as a member reads it: "in a minute" unless a wait says longer, rounded up."""
+    if seconds is None or seconds != seconds or seconds <= 60:  # seconds != seconds: NaN
+        return "Try again in a minute."
+    minutes = -(-seconds // 60)
+    if minutes < 90:
+        return f"Try again in about {minutes:.0f} minutes."
+    hours = min(-(-minutes // 60), 48)  # a hostile Retry-After of years is not worth repeating
+    return f"Try again in about {hours:.0f} hours." if hours < 48 else "Try again later."
 
 
 class OutOfCreditError(ProviderError):

@@ -458,7 +458,7 @@ class HttpAdapter(ABC):
             )
         if code == 429:
             return RateLimitedError(
-                f"{label} is rate limiting the bot right now. Try again in a minute.",
+                f"{label} is rate limiting the bot right now.",
                 retry_after=self._retry_hint(answer.response),
                 **kw,
             )

@@ -402,7 +402,7 @@ async def request_with_retry(
             # Some APIs say when to come back in the body or their own header (Gemini RetryInfo,
             # Segmind x-rate-limit-reset-at-utc); the mapper puts that on the error. Either wins.
             if error.retry_after is None:
-                error.retry_after = retry_after
+                error.wait_for(retry_after)
             elif retry_after is None:
                 retry_after = error.retry_after
 

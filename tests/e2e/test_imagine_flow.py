@@ -12,7 +12,7 @@ from PIL import Image
 
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord
-from bot.testing.providers import FakeSeaArt
+from bot.testing.providers import Chaos, FakeSeaArt
 from tests.conftest import (
     BOT_TOKEN,
     SEAART_KEY,
@@ -202,3 +202,22 @@ async def test_token_rejected_early_falls_back_to_bot_token(
     assert message is not None and len(message.files) == 1
     rejected = [r for r in discord_fake.requests if interaction.token in r.path and r.method == "PATCH"]
     assert rejected, "the webhook edit was tried first"
+
+
+async def test_a_provider_asking_for_ten_minutes_of_quiet_has_its_member_told_so(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """SeaArt answers the create 429 with Retry-After: 600. That is longer than a call waits, so the job ends
+    rate limited, uncharged; its member reads when to try again. Before, "Try again in a minute", whatever
+    the provider had asked for."""
+    seaart.chaos = Chaos(rate=1.0, faults=("429",), retry_after="600")
+    interaction = await discord_fake.slash_command("imagine", {"prompt": "a banana in a queue"})
+    await discord_fake.wait_for(lambda: states(settings) == ["failed"], timeout=20)
+    (job,) = job_rows(settings)
+    assert job["error_category"] == "rate_limited" and job["charge_state"] == "refunded"
+    assert job["error_message"] == "SeaArt is rate limiting the bot right now. Try again in about 10 minutes."
+    await discord_fake.wait_for(
+        lambda: "about 10 minutes" in str(getattr(final_message(discord_fake, interaction.id), "embeds", "")),
+        timeout=10,
+    )
+    assert seaart.jobs == {}

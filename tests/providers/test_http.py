@@ -391,3 +391,23 @@ def test_request_secrets_finds_headers_and_query_keys() -> None:
     excerpt = body_excerpt(response, limit=50)
     assert "qk-123456" not in excerpt and "gk-abcdef" not in excerpt
     assert len(excerpt) < 120
+
+
+@pytest.mark.parametrize(
+    ("seconds", "said"),
+    [
+        (None, "Try again in a minute."),
+        (float("nan"), "Try again in a minute."),
+        (1.0, "Try again in a minute."),
+        (60.0, "Try again in a minute."),
+        (61.0, "Try again in about 2 minutes."),
+        (600.0, "Try again in about 10 minutes."),
+        (3 * 3600.0, "Try again in about 3 hours."),
+        (float("inf"), "Try again later."),
+    ],
+)
+def test_a_rate_limit_tells_the_member_when_to_try_again(seconds: float | None, said: str) -> None:
+    error = RateLimitedError("SeaArt is rate limiting the bot right now.", retry_after=seconds)
+    assert error.user_message == f"SeaArt is rate limiting the bot right now. {said}"
+    error.wait_for(None)  # a wait learned later replaces the one said before
+    assert error.user_message == "SeaArt is rate limiting the bot right now. Try again in a minute."
