@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.config import Settings, load_settings
+from bot.config import Settings, callbacks_key_missing, load_settings
 from bot.errors import BananacordError, ConfigError
 from bot.logs import setup_logging
 
@@ -148,6 +148,8 @@ def _run(settings: Settings) -> int:
     missing = missing_keys(settings)
     if missing:
         raise ConfigError(missing[0], "is not set", "Export it, or disable that provider in the config.")
+    if (unverifiable := callbacks_key_missing(settings)) is not None:
+        raise unverifiable
     # Held until the process exits: a second bot on this database would resume and re-send our jobs.
     with DatabaseLock(settings.database.path):
         return asyncio.run(serve(settings, token))

@@ -18,7 +18,7 @@ from discord.ext import commands
 from bot.budget import BudgetHook, RequestBudget, origin_of
 from bot.callbacks import CallbackServer
 from bot.catalogue import Catalogue
-from bot.config import Settings, heartbeat_path
+from bot.config import Settings, callbacks_key_missing, heartbeat_path
 from bot.delivery import BatchViewFactory, DiscordSink, ViewFactory
 from bot.gateway_drain import drain_handlers
 from bot.imagework import ImageWork
@@ -156,6 +156,8 @@ class Bananacord(commands.Bot):
 
     async def setup_hook(self) -> None:
         settings = self.settings
+        if (unverifiable := callbacks_key_missing(settings)) is not None:
+            raise unverifiable  # `bananacord run` refuses before this; a bot started otherwise must too
         # Read before this run's job loop touches it (and before the cogs load): replies to the bot's
         # images posted since then reached nobody; cogs/replies.py looks for them once connected.
         with contextlib.suppress(OSError):

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from bot.catalogue import Catalogue, usd
-from bot.config import Settings
+from bot.config import Settings, callbacks_key_missing
 from bot.errors import ConfigError
 from bot.providers import PROVIDERS
 
@@ -36,6 +36,8 @@ def check_config(settings: Settings, config_path: Path) -> list[str]:
                 print(f"               {model:<16} {prices}")
     if not catalogue.providers:
         problems.append("no provider is enabled: enable at least one [providers.NAME] section.")
+    if (unverifiable := callbacks_key_missing(settings)) is not None:
+        problems.append(str(unverifiable))
     for model in catalogue.models():
         print(f"route:       {model:<16} {' -> '.join(catalogue.route(model))}")
     # An unknown [imagine] default_provider never gets here: load_settings refuses it.

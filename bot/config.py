@@ -471,17 +471,25 @@ def _check_consistency(settings: Settings) -> None:
             "is empty, but [callbacks] enabled is true",
             "Set the address providers can reach this bot at, or disable callbacks.",
         )
-    if callbacks.enabled and not settings.secret("kie_webhook_hmac_key"):
-        raise ConfigError(
-            "KIE_WEBHOOK_HMAC_KEY",
-            "is not set, but [callbacks] enabled is true",
-            "Export the webhook HMAC key from kie.ai's settings page: unsigned callbacks are refused.",
-        )
     quotas = settings.quotas
     _check_windows("[quotas]", quotas.daily, quotas.weekly, quotas.monthly)
     for name, tier in quotas.tiers.items():
         _check_windows(f"[quotas.tiers.{name}]", tier.daily, tier.weekly, tier.monthly)
     _check_default_provider(settings)
+
+
+def callbacks_key_missing(settings: Settings) -> ConfigError | None:
+    """The error of running with callbacks enabled and no HMAC key to verify them by (None: not so).
+
+    A secret the bot needs to run, as a provider's key is: `run` refuses without it and `check` names it,
+    but commands that only read the database (`db`, `usage`) run without the bot's secrets."""
+    if settings.callbacks.enabled and not settings.secret("kie_webhook_hmac_key"):
+        return ConfigError(
+            "KIE_WEBHOOK_HMAC_KEY",
+            "is not set, but [callbacks] enabled is true",
+            "Export the webhook HMAC key from kie.ai's settings page: unsigned callbacks are refused.",
+        )
+    return None
 
 
 def _check_default_provider(settings: Settings) -> None:

@@ -390,3 +390,35 @@ def test_output_cut_short_by_its_reader_is_no_error(tmp_path: Path) -> None:
             stderr = proc.stderr.read().decode()
             assert proc.wait(timeout=60) == 1, stderr
         assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+
+
+# ---- callbacks' HMAC key: a secret to run with, not to read the database with ----------------------
+
+CALLBACKS_ON = '[callbacks]\nenabled = true\npublic_url = "https://bot.example"\n'
+
+
+def test_running_with_callbacks_and_no_key_to_verify_them_is_refused_before_discord(tmp_path: Path) -> None:
+    result = cli(tmp_path, "run", "--config", str(config(tmp_path, CALLBACKS_ON)))
+    assert result.returncode == 2
+    line = last_line(result.stderr)
+    assert "KIE_WEBHOOK_HMAC_KEY: is not set, but [callbacks] enabled is true" in line, line
+    assert "cannot reach Discord" not in result.stderr
+
+
+def test_check_names_the_missing_callbacks_key(tmp_path: Path) -> None:
+    result = cli(tmp_path, "check", "--config", str(config(tmp_path, CALLBACKS_ON)))
+    assert result.returncode == 1
+    assert "  - KIE_WEBHOOK_HMAC_KEY: is not set, but [callbacks] enabled is true" in result.stdout
+    keyed = cli(tmp_path, "check", "--config", str(config(tmp_path, CALLBACKS_ON)), env={"KIE_WEBHOOK_HMAC_KEY": "k"})
+    assert keyed.returncode == 0, keyed.stdout + keyed.stderr
+
+
+@pytest.mark.parametrize("command", [["db", "status"], ["db", "audit"], ["usage", "--guild", "1"]])
+def test_reading_the_database_needs_none_of_the_bot_s_secrets(tmp_path: Path, command: list[str]) -> None:
+    """An operator's backup or audit from cron, without the bot's environment: the callbacks' key (like a
+    provider's) is not asked for. Before, every command refused without it."""
+    cfg = config(tmp_path, CALLBACKS_ON)
+    assert cli(tmp_path, "db", "migrate", "--config", str(cfg)).returncode == 0
+    result = cli(tmp_path, *command, "--config", str(cfg), env={"DISCORD_TOKEN": "", "SEAART_API_KEY": ""})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "KIE_WEBHOOK_HMAC_KEY" not in result.stdout + result.stderr

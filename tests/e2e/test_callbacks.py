@@ -18,8 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
+from bot.app import Bananacord, point_discord_at
 from bot.callbacks import PATH, kie_signature
 from bot.config import Settings, load_settings
+from bot.errors import ConfigError
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeKie
 from bot.testing.serving import free_port
@@ -243,3 +245,24 @@ async def test_a_flood_of_refused_callbacks_is_summed_up_in_the_log_not_written_
         "refused 1 provider callback(s): unsigned 1",
         "refused 299 provider callback(s): unsigned 199, bad signature 100",
     ]
+
+
+async def test_a_bot_with_callbacks_and_no_key_to_verify_them_refuses_to_start(
+    tmp_path: Path, discord_fake: FakeDiscord, kie: FakeKie
+) -> None:
+    """However it is started (`bananacord run` says so before contacting Discord): with no key, anyone
+    could sign a callback (an HMAC with an empty key). Nothing listens for callbacks and nothing is synced."""
+    port = free_port()
+    keyed = settings_for(tmp_path, discord_fake, kie, port)
+    settings = keyed.model_copy(update={"kie_webhook_hmac_key": None})
+    point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
+    bot = Bananacord(settings, guild_ready_timeout=0.1)
+    try:
+        with pytest.raises(ConfigError, match="KIE_WEBHOOK_HMAC_KEY: is not set"):
+            await bot.login(BOT_TOKEN)
+    finally:
+        await bot.close()
+    with pytest.raises(httpx.ConnectError):
+        async with httpx.AsyncClient() as client:
+            await client.post(f"http://127.0.0.1:{port}{PATH}", content=b"{}")
+    assert not any(r.path.endswith("/commands") for r in discord_fake.requests)
