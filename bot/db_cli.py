@@ -80,6 +80,16 @@ async def _restore(settings: Settings, source: Path) -> int:
     print(f"  {copied.unfinished} unfinished job(s) in it will be resumed at the bot's next start")
     if copied.ended:
         print(f"  {copied.ended} of them name images the copy does not have: they will fail, refunded")
+    if (overtaken := restored.overtaken) is not None and overtaken.ended_since:
+        print(
+            f"  {overtaken.ended_since} of them had ended in the database it replaced, after this copy was made:"
+            " they run again from where the copy has them"
+        )
+    if overtaken is not None and overtaken.not_in_copy:
+        print(
+            f"  {overtaken.not_in_copy} job(s) unfinished in the database it replaced are not in this copy: nothing"
+            f" will settle them, and their messages stay as they are (restore {aside} to undo)"
+        )
     print(f"  its ledger: {await _verdict(path)}")
     return 0
 

@@ -61,10 +61,23 @@ def backup(source: Path, to: Path) -> Copied:
 
 
 @dataclass(frozen=True)
+class Overtaken:
+    """How far the database a restore replaced had moved on from the copy: what the copy cannot know."""
+
+    # Jobs the copy holds unfinished that had ended there since: a bot started on the copy runs them again,
+    # from where the copy has them.
+    ended_since: int
+    # Jobs unfinished there that the copy does not hold (made after it): nothing will settle them, and their
+    # members' messages stay as they are.
+    not_in_copy: int
+
+
+@dataclass(frozen=True)
 class Restored:
     copied: Copied
     aside: Path | None  # where the database it replaced is kept (None: there was none)
     unreadable: str | None  # why that database could not be copied, so was moved aside as it was
+    overtaken: Overtaken | None = None  # None: no readable database was replaced
 
 
 def restore(source: Path, into: Path, *, now: datetime) -> Restored:
@@ -94,11 +107,37 @@ def restore(source: Path, into: Path, *, now: datetime) -> Restored:
         raise BananacordError(exc.user_message + _kept(aside)) from None
     # An older copy's schema is brought up to date by the bot's next start, as after any upgrade.
     try:
-        return Restored(_copy_files(source, into), aside, unreadable)
+        copied = _copy_files(source, into)
     except BananacordError as exc:
         raise BananacordError(
             f"{source} was put back as {into}, but {exc.user_message}{_kept(aside)}. Make room and restore again"
         ) from None
+    overtaken = _overtaken(into, aside) if aside is not None and unreadable is None else None
+    return Restored(copied, aside, unreadable, overtaken)
+
+
+def _overtaken(restored: Path, replaced: Path) -> Overtaken:
+    """Compare the copy just put back with the database it replaced (kept aside, one file in DELETE journal
+    mode, so reading it leaves nothing beside it): a restore after a loss finds nothing newer, one of an old
+    copy over a working database finds what it is about to forget."""
+    marks = ",".join("?" * len(ACTIVE_STATES))
+    conn = open_existing(restored)
+    try:
+        conn.execute("ATTACH DATABASE ? AS replaced", (str(replaced),))
+        ended = conn.execute(
+            f"SELECT COUNT(*) FROM main.jobs AS c JOIN replaced.jobs AS r ON r.id = c.id"
+            f" WHERE c.state IN ({marks}) AND r.state NOT IN ({marks})",
+            ACTIVE_STATES * 2,
+        ).fetchone()
+        missing = conn.execute(
+            f"SELECT COUNT(*) FROM replaced.jobs AS r WHERE r.state IN ({marks})"
+            " AND NOT EXISTS (SELECT 1 FROM main.jobs AS c WHERE c.id = r.id)",
+            ACTIVE_STATES,
+        ).fetchone()
+        conn.execute("DETACH DATABASE replaced")
+    finally:
+        conn.close()
+    return Overtaken(ended_since=int(ended[0]), not_in_copy=int(missing[0]))
 
 
 def _kept(aside: Path | None) -> str:

@@ -142,6 +142,9 @@ async def test_a_restore_puts_the_copy_and_its_images_back_and_keeps_what_it_rep
         assert conn.execute("SELECT state FROM jobs WHERE id = ?", (WAITING,)).fetchone() == ("succeeded",)
     assert (tmp_path / "bot.sqlite3.results" / f"{WAITING}-1").read_bytes() == files[f"{WAITING}-1"]
     assert "1 unfinished job(s) in it will be resumed" in result.stdout
+    # What the copy cannot know is said: the waiting job was delivered since, and a later one is not in it.
+    assert "1 of them had ended in the database it replaced, after this copy was made" in result.stdout
+    assert "1 job(s) unfinished in the database it replaced are not in this copy" in result.stdout
     assert "its ledger: sound" in result.stdout
     # The database it replaced, with its own waiting image, is a backup beside it: the restore can be undone.
     (aside,) = tmp_path.glob("bot.sqlite3.before-restore-*[0-9]Z")
