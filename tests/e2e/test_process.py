@@ -261,11 +261,9 @@ async def test_a_command_sent_while_the_bot_stops_is_told_it_goes_on_once_the_bo
     config = write_config(
         tmp_path, discord_fake, held_creates.base_url, request_timeout=10.0, jobs="shutdown_grace_seconds = 20"
     )
-    db = tmp_path / "bot.sqlite3"
-    log = tmp_path / "bot.log"
-    first = start_process(config, log)
-    second: subprocess.Popen[bytes] | None = None
-    try:
+    db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
+    with bot_processes(config, log) as start:
+        first = start()
         await discord_fake.wait_until_ready(timeout=30)
         await discord_fake.slash_command("imagine", {"prompt": "in flight"})
         await discord_fake.wait_for(lambda: held_creates.arrived == 1, timeout=20)
@@ -288,13 +286,11 @@ async def test_a_command_sent_while_the_bot_stops_is_told_it_goes_on_once_the_bo
         waiting = next(r for r in rows(db) if json.loads(r["request_json"])["prompt"] == "during the stop")
         assert waiting["state"] == "queued" and waiting["message_id"] == during.original_message_id
 
-        second = start_process(config, log)
+        second = start()
         await discord_fake.wait_for(lambda: states(db) == ["delivered", "delivered"], timeout=30)
         assert await _stop(second, discord_fake) == 0
-        done = discord_fake.messages[during.original_message_id]
-        assert done.files and "Restarting" not in {f["name"] for f in done.embeds[0]["fields"]}
-    finally:
-        stop_all(first, second)
+    done = discord_fake.messages[during.original_message_id]
+    assert done.files and "Restarting" not in {f["name"] for f in done.embeds[0]["fields"]}
 
 
 def stopped_cleanly(log: Path) -> str:
