@@ -97,14 +97,20 @@ class DiscordSink:
         if len(jobs) == 1:
             embed = render.progress_embed(lead, caps, now=now, typical=typical)
             view = self.view_for(lead, "progress")
-            if (until := self.unconfirmed(lead)) is not None:
-                render.note_unconfirmed(embed, until)
         else:
             embed = render.batch_embed(list(jobs), caps, now=now, typical=typical)
             view = self.batch_view_for(jobs)
+        self._note_unconfirmed(embed, jobs)
         if self.restarting():
             render.note_restarting(embed)
         return {"embed": embed, "view": view}
+
+    def _note_unconfirmed(self, embed: discord.Embed, jobs: Sequence[Job]) -> None:
+        """Say which of ``jobs`` wait for word of a create their provider never answered, and until when."""
+        waiting = [(job, until) for job in jobs if (until := self.unconfirmed(job)) is not None]
+        if waiting:
+            until = max(until for _, until in waiting)
+            render.note_unconfirmed(embed, until, [job for job, _ in waiting] if len(jobs) > 1 else ())
 
     async def deliver(self, job: Job, images: list[PreparedImage]) -> None:
         """Upload ``images`` from their files (streamed by aiohttp, never read whole) and close them."""
@@ -142,6 +148,7 @@ class DiscordSink:
                     attachments.extend(KeptAttachment(a) for a in job.attachment_ids)
                     kept.update(job.attachment_ids)
             embed = render.batch_embed(shown, self.capabilities(lead), now=self.clock(), typical=self.typical(lead))
+            self._note_unconfirmed(embed, shown)
             fields: dict[str, Any] = {"embed": embed, "attachments": attachments, "view": self.batch_view_for(shown)}
             if delivering is None:
                 with _message_gone_is_final():

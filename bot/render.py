@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from collections.abc import Sequence
 
 import discord
 
@@ -209,10 +210,15 @@ def note_restarting(embed: discord.Embed) -> discord.Embed:
     return embed
 
 
-def note_unconfirmed(embed: discord.Embed, until: float) -> discord.Embed:
-    """A create the provider never answered (bot/lost_tasks.py): the member learns why "Generating" may last."""
+def note_unconfirmed(embed: discord.Embed, until: float, candidates: Sequence[Job] = ()) -> discord.Embed:
+    """A create the provider never answered (bot/lost_tasks.py): the member learns why "Generating" may last.
+    ``candidates``: the batch's candidates whose create it was (none: a single job's)."""
+    which = "this request"
+    if candidates:
+        labels = [candidate_label(job) for job in candidates]
+        which = "the request for " + (", ".join(labels[:-1]) + " and " + labels[-1] if len(labels) > 1 else labels[0])
     value = (
-        "The provider never answered this request. Rather than send it again (which could charge twice), the "
+        f"The provider never answered {which}. Rather than send it again (which could charge twice), the "
         f"bot waits for word of it until <t:{int(until)}:R>. You are charged only for images you get."
     )
     embed.add_field(name="Not confirmed yet", value=value, inline=False)

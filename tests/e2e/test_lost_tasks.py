@@ -273,3 +273,26 @@ async def test_a_lost_task_s_callback_while_another_program_holds_the_database_i
     assert jobs(settings)[0]["provider_job_id"] == task_id
     assert logged(caplog, f"the task kie created ({task_id}) written after") == 1, "the lock refused it first"
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_a_batch_says_which_candidate_s_create_went_unanswered(tmp_path: Path, discord_fake: FakeDiscord) -> None:
+    """Two candidates; the first create is lost on its way. Their one message names that candidate while
+    the bot waits for word of it; the other is delivered, and the lost one ends uncertain, uncharged."""
+    options: dict[str, Any] = {"quotas": True, "request_timeout": 1.0, "lost_task_wait_seconds": 4.0}
+    async with lost_create(tmp_path, discord_fake, 1.0, on_the_way=True, **options) as (kie, settings):
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "two bananas, one lost", "count": 2})
+
+        def note() -> str:
+            if interaction.original_message_id is None:
+                return ""
+            (embed,) = discord_fake.messages[interaction.original_message_id].embeds
+            return str({f["name"]: f["value"] for f in embed["fields"]}.get("Not confirmed yet", ""))
+
+        await discord_fake.wait_for(lambda: "never answered the request for #" in note(), timeout=10)
+        lost = next(r for r in jobs(settings) if r["state"] == "queued" and r["submit_started_at"] is not None)
+        until = int(min(lost["deadline_at"], lost["submit_started_at"] + 4.0))
+        assert f"the request for #{lost['batch_index']}." in note() and f"until <t:{until}:R>" in note()
+        await discord_fake.wait_for(lambda: sorted(r["state"] for r in jobs(settings)) == ["delivered", "failed"])
+        await discord_fake.wait_for(lambda: note() == "", timeout=10)  # the end drawn without it
+    assert len(kie.jobs) == 1
+    assert sorted(ledger(settings)) == ["commit", "refund", "reserve", "reserve"]
