@@ -142,7 +142,7 @@ class RateLimitedError(ProviderError):
 
 def try_again_in(seconds: float | None) -> str:
     """When to try again, as a member reads it: "in a minute" unless a wait says longer, rounded up."""
-    if seconds is None or seconds != seconds or seconds <= 60:  # seconds != seconds: NaN
+    if seconds is None or not seconds > 60:  # NaN is not > 60 either
         return "Try again in a minute."
     minutes = -(-seconds // 60)
     if minutes < 90:
