@@ -1,4 +1,5 @@
-"""Requests that work on a delivered image: Vary, Edit and re-render (docs/architecture.md section 4.7).
+"""Requests that work on a delivered image: Vary, Edit (and reframe) and re-render (docs/architecture.md
+section 4.7).
 
 Each takes the earlier job's request and the image as Discord serves it now, and keeps every option the
 member chose (model, ratio, size, format, thinking, web search); the cog then sends it through the
@@ -13,6 +14,7 @@ from typing import Any, Literal
 from bot.catalogue import Catalogue
 from bot.models import Derivation, GenerationRequest, JobState, ReferenceImage, Turn
 from bot.providers.base import RESOLUTIONS
+from bot.providers.families import ASPECT_RATIOS
 from bot.store.jobs import Job
 
 # Sizes a re-render offers; only those above the image's own and served for its model are shown.
@@ -39,6 +41,31 @@ def upscale_sizes(catalogue: Catalogue, model: str, size: str) -> tuple[str, ...
     return tuple(s for s in UPSCALE_SIZES if s in above and s in served)
 
 
+def shapes(catalogue: Catalogue, model: str) -> tuple[str, ...]:
+    """Aspect ratios an edit can give ``model``'s image: those some enabled provider serves for it, most used
+    first ("auto" left out: a new shape is one the member picks)."""
+    offers = [caps.aspect_ratios for p in catalogue.route(model) if (caps := catalogue.capabilities(p, model))]
+    served = {ratio for ratios in offers for ratio in ratios}
+    return tuple(ratio for ratio in ASPECT_RATIOS if ratio in served)
+
+
+def shape_name(ratio: str) -> str:
+    """``ratio`` with the word a member knows it by: "16:9 (landscape)"."""
+    width, _, height = ratio.partition(":")
+    if not (width.isdigit() and height.isdigit()):
+        return ratio
+    kind = "square" if int(width) == int(height) else "landscape" if int(width) > int(height) else "portrait"
+    return f"{ratio} ({kind})"
+
+
+def reframe_prompt(ratio: str) -> str:
+    """What a provider is asked when the member only changes an image's shape (the image is its reference)."""
+    return (
+        f"Show this same image in a {shape_name(ratio)} frame: keep its subject, style, colours and details as "
+        "they are, and continue the scene naturally into the new space."
+    )
+
+
 def new_seed(old: int) -> int:
     """A random seed other than ``old``."""
     return (old + 1 + secrets.randbelow(SEED_LIMIT - 1)) % SEED_LIMIT
@@ -60,7 +87,7 @@ def continued(original: Job | None, shown: list[ReferenceImage]) -> tuple[Turn, 
 
 
 def _derive(
-    request: GenerationRequest, action: Literal["vary", "edit", "upscale"], origin: Origin, **changes: Any
+    request: GenerationRequest, action: Literal["vary", "edit", "reframe", "upscale"], origin: Origin, **changes: Any
 ) -> GenerationRequest:
     job_id, message_url = origin
     fields = request.model_dump()
@@ -87,11 +114,17 @@ def edit(
     origin: Origin,
     *,
     history: tuple[Turn, ...] = (),
+    aspect_ratio: str | None = None,
 ) -> GenerationRequest:
     """The member's instruction as the prompt, applied to the image alone; ``history`` is the image's
     conversation (``continued``), carried on as a reply to the image would, so a provider that takes
-    one (Gemini) knows what "it" is."""
-    return _derive(request, "edit", origin, prompt=instruction, reference_images=(image,), history=history)
+    one (Gemini) knows what "it" is. ``aspect_ratio``: a new shape as well (the image's own if None).
+    Without an instruction, a new shape alone: the image reframed (``reframe_prompt``)."""
+    shape = {} if aspect_ratio is None else {"aspect_ratio": aspect_ratio}
+    if not instruction and aspect_ratio is not None:
+        prompt = reframe_prompt(aspect_ratio)
+        return _derive(request, "reframe", origin, prompt=prompt, reference_images=(image,), history=history, **shape)
+    return _derive(request, "edit", origin, prompt=instruction, reference_images=(image,), history=history, **shape)
 
 
 def upscale(request: GenerationRequest, image: ReferenceImage, size: str, origin: Origin) -> GenerationRequest:

@@ -131,7 +131,7 @@ _CATEGORY_WORDS = {
 
 
 def made_from(job: Job) -> str | None:
-    """What a Vary, Edit or re-render started from, in the member's words; None for a fresh image."""
+    """What a Vary, Edit, reframe or re-render started from, in the member's words; None for a fresh image."""
     origin = job.request.derived_from
     if origin is None:
         return None
@@ -140,6 +140,11 @@ def made_from(job: Job) -> str | None:
         return f"🔀 A variation of the image of {where}."
     if origin.action == "edit":
         return f"✏️ An edit of the image of {where}."
+    if origin.action == "reframe":
+        return (
+            f"🖼️ The image of {where} in a new shape ({job.request.aspect_ratio}): the model drew it again to fill "
+            "the new frame, so details can differ."
+        )
     return (
         f"🔍 Re-rendered at {job.request.resolution} from the image of {where}: the model drew it again at the "
         "higher resolution with that image as its reference, so details can differ. It is a new render, "

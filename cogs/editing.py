@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import discord
 
-from bot.derive import continued
+from bot.derive import continued, reframe_prompt
 from bot.errors import InvalidRequestError
 from bot.models import GenerationRequest, ReferenceImage
 from bot.store.jobs import Job
@@ -81,19 +81,27 @@ def _identity(url: str) -> str:
 
 
 def edit_request(
-    original: Job | None, *, model: str, prompt: str, references: list[ReferenceImage]
+    original: Job | None,
+    *,
+    model: str,
+    prompt: str,
+    references: list[ReferenceImage],
+    aspect_ratio: str | None = None,
 ) -> GenerationRequest:
     """An edit of the image ``original`` made (its image the first reference): its model, shape, size and
     options with a new instruction and new references, continuing its conversation; a new take, so no
-    seed. Without it (an image the bot did not make), ``model`` with nothing else."""
+    seed. Without it (an image the bot did not make), ``model`` with nothing else. ``aspect_ratio``: a new
+    shape; with no instruction, the image is only reframed to it (bot/derive.py ``reframe_prompt``)."""
+    if not prompt and aspect_ratio is not None:
+        prompt = reframe_prompt(aspect_ratio)
     if original is None:
-        return build_request(model=model, prompt=prompt, reference_images=tuple(references))
+        return build_request(model=model, prompt=prompt, reference_images=tuple(references), aspect_ratio=aspect_ratio)
     base = original.request
     return build_request(
         model=base.model,
         prompt=prompt,
         reference_images=tuple(references),
-        aspect_ratio=base.aspect_ratio,
+        aspect_ratio=aspect_ratio or base.aspect_ratio,
         resolution=base.resolution,
         output_format=base.output_format,
         thinking_level=base.thinking_level,

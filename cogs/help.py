@@ -31,7 +31,8 @@ MAKE = (
     "`count` (up to 4 at once) are optional. You are charged only for images you receive."
 )
 KEEP_WORKING = (
-    "Under each image: 🔀 **Vary** a new take · ✏️ **Edit** say what should change · 🔍 **Re-render** at a "
+    "Under each image: 🔀 **Vary** a new take · ✏️ **Edit** say what should change, or give it a new shape · "
+    "🔍 **Re-render** at a "
     "larger size · 🔁 **Re-roll** the same request again · 🗑️ **Delete**.\n"
     "**Reply** to one of the bot's images with what to change.\n"
     f"Any message with an image: right-click (long-press on mobile) → **Apps** → **{MENU_NAME}**."

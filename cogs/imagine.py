@@ -37,6 +37,7 @@ from cogs.in_time import record_in_time
 from cogs.moderation import record_moderation
 from cogs.policy import admit, moderate
 from cogs.reference_links import linked_images
+from cogs.shape_field import chosen_shape, require_a_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ BUTTONS: dict[str, tuple[str, discord.ButtonStyle, str, int]] = {
 # The Edit modal's custom_id carries the job id too, so a modal opened before a restart still works.
 EDIT_MODAL_ID = re.compile(r"bananacord:edit:(?P<job_id>[0-9a-f]{16})")
 EDIT_INPUT_ID = "instruction"
+EDIT_SHAPE_ID = "shape"
 # Discord's ceiling for a text input; each provider's lower prompt limit is enforced by validate().
 EDIT_MAX_CHARS = 4000
 
@@ -128,25 +130,31 @@ class JobButton(
 
 
 class EditModal(discord.ui.Modal):
-    """Asks what to change in an image. Its submit is answered by ``Imagine.on_interaction``, not by
-    this object: discord.py matches a submit only to a modal this process still holds, so one opened
-    before a restart would go unanswered, and one never submitted would be held forever."""
+    """Asks what to change in an image, and whether to give it a new shape (cogs/shape_field.py). Its submit
+    is answered by ``Imagine.on_interaction``, not by this object: discord.py matches a submit only to a
+    modal this process still holds, so one opened before a restart would go unanswered, and one never
+    submitted would be held forever."""
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, *, shape: discord.ui.Label[Any] | None = None) -> None:
         super().__init__(title="Edit this image", custom_id=f"bananacord:edit:{job_id}", timeout=None)
         self.add_item(
             discord.ui.Label(
                 text="What should change?",
-                description="The image is kept as the starting point; say what to change.",
+                description="The image is kept as the starting point; say what to change."
+                if shape is None
+                else "The image is kept as the starting point; say what to change, or only pick a new shape.",
                 component=discord.ui.TextInput(
                     custom_id=EDIT_INPUT_ID,
                     style=discord.TextStyle.paragraph,
                     placeholder="make it night · remove the hat · the same scene seen from the side",
-                    min_length=1,
+                    # With a shape to pick, the words may be left out: a new shape alone reframes the image.
+                    required=shape is None,
                     max_length=EDIT_MAX_CHARS,
                 ),
             )
         )
+        if shape is not None:
+            self.add_item(shape)
         # A stopped modal is not kept by discord.py (send_modal stores only unfinished ones).
         self.stop()
 
@@ -163,15 +171,30 @@ def form_submit(interaction: discord.Interaction[Any], custom_id: re.Pattern[str
 
 def submitted_text(components: list[Any], custom_id: str) -> str | None:
     """A text input's value in a modal submit's components (inside action rows or labels)."""
+    found = _submitted(components, custom_id)
+    return None if found is None else str(found.get("value") or "")
+
+
+def submitted_values(components: list[Any], custom_id: str) -> list[str] | None:
+    """A select's chosen values in a modal submit's components; None if the form had no such select."""
+    found = _submitted(components, custom_id)
+    if found is None:
+        return None
+    values = found.get("values")
+    return [str(value) for value in values] if isinstance(values, list) else []
+
+
+def _submitted(components: list[Any], custom_id: str) -> dict[str, Any] | None:
+    """The submitted component ``custom_id`` names, inside action rows or labels."""
     for component in components:
         if not isinstance(component, dict):
             continue
         if component.get("type") == 1:
-            found = submitted_text(list(component.get("components") or []), custom_id)
+            found = _submitted(list(component.get("components") or []), custom_id)
         elif component.get("type") == 18:
-            found = submitted_text([component.get("component")], custom_id)
+            found = _submitted([component.get("component")], custom_id)
         else:
-            found = str(component.get("value") or "") if component.get("custom_id") == custom_id else None
+            found = component if component.get("custom_id") == custom_id else None
         if found is not None:
             return found
     return None
@@ -517,7 +540,9 @@ class Imagine(commands.Cog):
             self._shown_image(interaction, job)
             if await self.bot.services.moderation.active_ban(interaction.guild_id or 0, interaction.user.id):
                 await self.moderate(interaction, job.request)
-            await interaction.response.send_modal(EditModal(job.id))
+            shapes = derive.shapes(self.bot.services.catalogue, job.model)
+            shape = shape_field(shapes, job.request.aspect_ratio, custom_id=EDIT_SHAPE_ID)
+            await interaction.response.send_modal(EditModal(job.id, shape=shape))
             return
         if action == "vary" or action.startswith("upscale-"):
             image, message_url = self._shown_image(interaction, job)
@@ -603,22 +628,30 @@ class Imagine(commands.Cog):
             return
         match, components = submitted
         instruction = submitted_text(components, EDIT_INPUT_ID)
+        shape = submitted_values(components, EDIT_SHAPE_ID)
         where = f"the Edit form of job {match['job_id']}"
-        await watched_answer(
-            interaction, self.bot.services.db, where, self.on_edit_submit(interaction, match["job_id"], instruction)
-        )
+        submit = self.on_edit_submit(interaction, match["job_id"], instruction, shape)
+        await watched_answer(interaction, self.bot.services.db, where, submit)
 
-    async def on_edit_submit(self, interaction: discord.Interaction[Any], job_id: str, instruction: str | None) -> None:
+    async def on_edit_submit(
+        self, interaction: discord.Interaction[Any], job_id: str, instruction: str | None, shape: list[str] | None
+    ) -> None:
         job = await self.bot.services.runner.store.get(job_id)
         if job is None:
             await send_ephemeral(interaction, "That job no longer exists.")
             return
-        if not instruction or not instruction.strip():
-            await send_ephemeral(interaction, "Say what should change, e.g. “make it night”.")
-            return
+        catalogue = self.bot.services.catalogue
+        ratio = chosen_shape(
+            shape,
+            offered=derive.shapes(catalogue, job.model),
+            current=job.request.aspect_ratio,
+            model_name=catalogue.display_name(job.model),
+        )
+        instruction = require_a_change(instruction, ratio)
         image, message_url = self._shown_image(interaction, job)
         origin = (job.id, message_url)
-        request = derive.edit(job.request, image, instruction, origin, history=derive.continued(job, [image]))
+        history = derive.continued(job, [image])
+        request = derive.edit(job.request, image, instruction, origin, history=history, aspect_ratio=ratio)
         await self.start_job(interaction, request, preferred=job.provider)
 
 

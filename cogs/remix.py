@@ -27,8 +27,9 @@ from bot.models import ReferenceImage
 from bot.preferences import preferred_model
 from bot.store.forms import FormStore
 from cogs.editing import edit_request, message_images
-from cogs.imagine import Imagine, form_submit, submitted_text
+from cogs.imagine import Imagine, form_submit, submitted_text, submitted_values
 from cogs.in_time import record_in_time
+from cogs.shape_field import chosen_shape, require_a_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
 
 MENU_NAME = "Edit with Nano Banana"
@@ -40,6 +41,7 @@ INSTRUCTION_MAX_CHARS = 4000
 # is answered by whichever process is running then, one that restarted while the form was open included.
 FORM_ID = re.compile(r"bananacord:remix:(?P<form_id>[0-9a-f]{16})")
 INSTRUCTION_ID = "bananacord:remix:instruction"
+SHAPE_ID = "bananacord:remix:shape"
 
 
 class RemixForm(discord.ui.Modal):
@@ -47,18 +49,25 @@ class RemixForm(discord.ui.Modal):
     discord.py matches a submit only to a form this process still holds, so one opened before a restart
     would go unanswered (as the Edit button's form, cogs/imagine.py)."""
 
-    def __init__(self, form_id: str, *, used: int, total: int) -> None:
+    def __init__(self, form_id: str, *, used: int, total: int, shape: discord.ui.Label[Any] | None = None) -> None:
         title = MENU_NAME if total == used else f"Edit: first {used} of {total} images"
         super().__init__(title=title, timeout=None, custom_id=f"bananacord:remix:{form_id}")
         self.add_item(
-            discord.ui.TextInput(
-                label="What should change?",
-                style=discord.TextStyle.paragraph,
-                placeholder="make it night, add a red scarf, turn it into a watercolour…",
-                max_length=INSTRUCTION_MAX_CHARS,
-                custom_id=INSTRUCTION_ID,
+            discord.ui.Label(
+                text="What should change?",
+                description=None if shape is None else "Or leave this empty and only pick a new shape.",
+                component=discord.ui.TextInput(
+                    style=discord.TextStyle.paragraph,
+                    placeholder="make it night, add a red scarf, turn it into a watercolour…",
+                    max_length=INSTRUCTION_MAX_CHARS,
+                    custom_id=INSTRUCTION_ID,
+                    # With a shape to pick, the words may be left out: a new shape alone reframes the image.
+                    required=shape is None,
+                ),
             )
         )
+        if shape is not None:
+            self.add_item(shape)
         # A stopped form is not kept by discord.py (send_modal stores only unfinished ones).
         self.stop()
 
@@ -119,8 +128,10 @@ class Remix(commands.Cog):
         form_id = secrets.token_hex(8)
         # Kept in SQLite, not in this object: the message's images as Discord showed them now (a member's
         # message read again later comes back without them unless the bot has the message-content intent).
+        current = original.request.aspect_ratio if original else None
         body = {
             "model": model,
+            "shape": current,
             "original": original.id if original else None,
             "preferred": original.provider if original else defaults.default_provider,
             "references": [ref.model_dump(mode="json") for ref in references],
@@ -129,7 +140,9 @@ class Remix(commands.Cog):
         await record_in_time(
             interaction, self.bot.services.db, lambda: self.forms.put(form_id, body, now=self.bot.clock())
         )
-        await interaction.response.send_modal(RemixForm(form_id, used=len(references), total=len(images)))
+        shape = shape_field(derive.shapes(services.catalogue, model), current, custom_id=SHAPE_ID)
+        form = RemixForm(form_id, used=len(references), total=len(images), shape=shape)
+        await interaction.response.send_modal(form)
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
@@ -148,12 +161,19 @@ class Remix(commands.Cog):
             raise InvalidRequestError(
                 "This form has expired. Use **Edit with Nano Banana** on the message again (you were not charged)."
             )
-        instruction = submitted_text(components, INSTRUCTION_ID)
-        if not instruction or not instruction.strip():
-            raise InvalidRequestError("Say what should change, e.g. “make it night”.")
+        catalogue = self.bot.services.catalogue
+        ratio = chosen_shape(
+            submitted_values(components, SHAPE_ID),
+            offered=derive.shapes(catalogue, body["model"]),
+            current=body.get("shape"),  # absent in a form kept by an older version: it had no shape choice
+            model_name=catalogue.display_name(body["model"]),
+        )
+        instruction = require_a_change(submitted_text(components, INSTRUCTION_ID), ratio)
         original = await self.bot.services.runner.store.get(body["original"]) if body["original"] else None
         references = [ReferenceImage.model_validate(ref) for ref in body["references"]]
-        request = edit_request(original, model=body["model"], prompt=instruction, references=references)
+        request = edit_request(
+            original, model=body["model"], prompt=instruction, references=references, aspect_ratio=ratio
+        )
         # The links were Discord's when the form opened: renew any that expired while it stayed open.
         request = await refresh_references(self.bot.http, request, now=self.bot.clock())
         await self.imagine.start_job(interaction, request, preferred=body["preferred"])

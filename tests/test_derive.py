@@ -13,6 +13,7 @@ from bot.catalogue import Catalogue
 from bot.config import load_settings
 from bot.discord_refs import REFRESH_MARGIN_SECONDS, expires_at, stale
 from bot.models import GenerationRequest, ReferenceImage, Turn
+from bot.providers.families import NANO_BANANA_2, NANO_BANANA_PRO
 
 NOW = 1_800_000_000.0
 
@@ -77,6 +78,38 @@ def test_rerender_sizes_are_those_above_the_image_that_a_provider_serves() -> No
     assert derive.upscale_sizes(lite, "nano_banana_2", "1K") == ()
     assert derive.upscale_sizes(lite, "nano_banana_pro", "1K") == ("2K", "4K")
     assert derive.reference_limit(seaart, "nano_banana_2") == 3 and derive.reference_limit(lite, "nano_banana_2") == 14
+
+
+def test_the_shapes_offered_are_the_models_own_without_auto() -> None:
+    kie = catalogue(seaart={"enabled": False}, kie={"enabled": True})
+    assert "auto" in kie.capabilities("kie", "nano_banana_2").aspect_ratios  # kie.ai takes "auto"...
+    assert derive.shapes(kie, "nano_banana_2") == NANO_BANANA_2.aspect_ratios  # ...a new shape is a ratio
+    assert derive.shapes(catalogue(), "nano_banana_pro") == NANO_BANANA_PRO.aspect_ratios
+    # Nothing serves the model: nothing to offer (the form then has no shape choice).
+    assert derive.shapes(catalogue(seaart={"enabled": False}, sinancode={"enabled": True}), "nano_banana_pro") == ()
+    assert [derive.shape_name(r) for r in ("16:9", "1:1", "1:8", "auto")] == [
+        "16:9 (landscape)",
+        "1:1 (square)",
+        "1:8 (portrait)",
+        "auto",
+    ]
+
+
+def test_a_new_shape_alone_reframes_and_with_words_edits_in_that_shape() -> None:
+    first = request(aspect_ratio="1:1", resolution="2K", seed=3)
+    reframed = derive.edit(first, image("shown"), "", ("job1", None), aspect_ratio="21:9")
+    assert reframed.aspect_ratio == "21:9" and reframed.resolution == "2K"
+    assert reframed.prompt == derive.reframe_prompt("21:9") and "21:9 (landscape) frame" in reframed.prompt
+    assert [r.filename for r in reframed.reference_images] == ["shown"]
+    assert reframed.derived_from is not None and reframed.derived_from.action == "reframe"
+    both = derive.edit(first, image("shown"), "at dusk", ("job1", None), aspect_ratio="9:16")
+    assert (both.prompt, both.aspect_ratio, both.derived_from and both.derived_from.action) == (
+        "at dusk",
+        "9:16",
+        "edit",
+    )
+    kept = derive.edit(first, image("shown"), "at dusk", ("job1", None))
+    assert kept.aspect_ratio == "1:1"
 
 
 @given(st.integers(min_value=0, max_value=2**31 - 1))

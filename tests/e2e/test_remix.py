@@ -3,6 +3,8 @@ the message's images are the edit's references."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
@@ -163,3 +165,28 @@ async def test_a_form_opened_before_a_restart_is_answered_after_it(
         assert "expired" in str(again.callbacks[0]["data"].get("content")) and len(seaart.creates) == 1
     finally:
         await second.close()
+
+
+async def test_edit_with_nano_banana_can_only_reframe_a_members_image(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    photo = discord_fake.add_attachment(png_bytes(), "photo.png", "image/png")
+    post = await discord_fake.post_message("my cat", attachments=[photo], user_id=discord_fake.admin_id)
+    used = await discord_fake.message_command(MENU, post.id)
+    form = await form_of(discord_fake, used)
+    components: Any = form["components"]
+    (select,) = [c["component"] for c in components if c["component"]["type"] == 3]
+    options = select["options"]
+    # Nothing says what shape a member's image was asked in: "keep" names none.
+    assert options[0] == {"label": "Keep its shape", "value": "keep", "default": True}
+    assert "4:3 (landscape)" in [option["label"] for option in options]
+
+    submit = await discord_fake.submit_modal(used, {INSTRUCTION: "", "bananacord:remix:shape": "4:3"})
+    await discord_fake.wait_for(lambda: bool(jobs(settings)) and jobs(settings)[-1]["state"] == "delivered", timeout=20)
+    create = seaart.creates[0].json
+    assert create["aspect_ratio"] == "4:3" and create["image_urls"] == [photo["url"]]
+    assert "4:3 (landscape) frame" in create["prompt"]
+    message = discord_fake.messages[submit.original_message_id or 0]
+    assert (message.attachments[0]["width"], message.attachments[0]["height"]) == (1024, 768)
+    (job,) = jobs(settings)
+    assert ledger(settings, job["id"]) == [("reserve", discord_fake.member_id), ("commit", discord_fake.member_id)]

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from bot.config import Settings, load_settings
+from bot.providers.families import NANO_BANANA_2, NANO_BANANA_PRO
 from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.providers import FakeGemini, FakeSeaArt, FakeSegmind
 from tests.conftest import BOT_TOKEN, SEAART_KEY, Clock, RunningBot, make_settings, png_bytes, start_bot
@@ -230,6 +231,95 @@ async def test_an_empty_or_blocked_edit_is_refused_privately(
         submit = await discord_fake.submit_modal(edit, {"instruction": instruction})
         assert refusal in await ephemeral_reply(discord_fake, submit)
     await nothing_but_the_original(discord_fake, seaart, settings)
+
+
+def shape_select(modal: dict[str, Any]) -> dict[str, Any]:
+    """The Edit form's shape choice, as Discord's client shows it."""
+    (select,) = [c["component"] for c in modal["data"]["components"] if c.get("component", {}).get("type") == 3]
+    return dict(select)
+
+
+async def test_a_new_shape_alone_reframes_the_image(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    original = await imagine(discord_fake, {"prompt": "a lighthouse on a cliff", "aspect_ratio": "1:1"})
+    edit = await press(discord_fake, original, "Edit", user_id=STRANGER, permissions=PLAIN_MEMBER_PERMISSIONS)
+    await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
+
+    # The form offers every other shape Nano Banana 2 comes in (SeaArt serves them all), the image's own kept.
+    select = shape_select(edit.callbacks[0])
+    options = [(o["value"], o["label"], bool(o.get("default"))) for o in select["options"]]
+    assert options[0] == ("keep", "Keep its shape (1:1)", True)
+    assert [value for value, _, _ in options[1:]] == [r for r in NANO_BANANA_2.aspect_ratios if r != "1:1"]
+    assert ("16:9", "16:9 (landscape)", False) in options and ("9:16", "9:16 (portrait)", False) in options
+    # The words may be left out now: a shape alone is a change.
+    (text,) = [c["component"] for c in edit.callbacks[0]["data"]["components"] if c["component"]["type"] == 4]
+    assert text.get("required") is False
+
+    submit = await discord_fake.submit_modal(edit, {"instruction": "", "shape": "16:9"})
+    result = await delivered(discord_fake, submit)
+
+    create = seaart.creates[1].json
+    assert create["aspect_ratio"] == "16:9" and create["resolution"] == "1K"
+    assert "16:9 (landscape) frame" in create["prompt"] and "continue the scene" in create["prompt"]
+    assert len(create["image_urls"]) == 1
+    assert (await fetch(create["image_urls"][0]))[1] == original.files[0].data
+    assert (result.attachments[0]["width"], result.attachments[0]["height"]) == (1024, 576)
+    note = made_from(result)
+    assert "in a new shape (16:9)" in note and f"/{original.channel_id}/{original.id})" in note
+    assert "16:9" in result.embeds[0]["fields"][0]["value"]  # the options line
+    await settled(discord_fake, settings)
+    assert charges(settings, STRANGER) == [("reserve", 1), ("commit", 1)]
+
+
+async def test_words_and_a_new_shape_do_both_and_keeping_the_shape_keeps_it(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    original = await imagine(discord_fake, {"prompt": "a meadow", "aspect_ratio": "4:3", "resolution": "2K"})
+    edit = await press(discord_fake, original, "Edit")
+    await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
+    both = await delivered(
+        discord_fake, await discord_fake.submit_modal(edit, {"instruction": "at night", "shape": "9:16"})
+    )
+    assert seaart.creates[1].json["prompt"] == "at night" and seaart.creates[1].json["aspect_ratio"] == "9:16"
+    assert seaart.creates[1].json["resolution"] == "2K" and "An edit" in made_from(both)
+
+    # The shape choice left alone (its default, "keep") is an edit in the image's own shape.
+    edit = await press(discord_fake, original, "Edit")
+    await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
+    await delivered(discord_fake, await discord_fake.submit_modal(edit, {"instruction": "in snow"}))
+    assert seaart.creates[2].json["prompt"] == "in snow" and seaart.creates[2].json["aspect_ratio"] == "4:3"
+
+
+async def test_a_shape_the_model_does_not_offer_or_no_change_at_all_is_refused_privately(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    settings = make_settings(tmp_path, discord_fake, seaart, imagine={"default_model": "nano_banana_pro"})
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        original = await imagine(discord_fake, {"prompt": "a garden"})
+        edit = await press(discord_fake, original, "Edit")
+        await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
+        offered = [o["value"] for o in shape_select(edit.callbacks[0])["options"]]
+        assert offered == ["keep", *NANO_BANANA_PRO.aspect_ratios] and "8:1" not in offered
+        cases: list[tuple[dict[str, Any], str]] = [
+            ({"instruction": "  ", "shape": []}, "or pick a new shape"),  # nothing typed, the choice cleared
+            ({"instruction": "", "shape": "keep"}, "or pick a new shape"),
+            # A modified client sends what the form did not offer: the refusal names what is.
+            ({"instruction": "", "shape": "8:1"}, "Nano Banana Pro cannot be given the shape `8:1` here"),
+            ({"instruction": "x", "shape": "@everyone"}, "Choose one of: 1:1, 16:9"),
+        ]
+        for values, refusal in cases:
+            edit = await press(discord_fake, original, "Edit")
+            await discord_fake.wait_for(lambda edit=edit: bool(edit.callbacks), timeout=10)
+            submit = await discord_fake.submit_modal(edit, values, modified_client=True)
+            assert refusal in await ephemeral_reply(discord_fake, submit)
+        await settled(discord_fake, settings)
+        # Nothing sent or charged but the original (Nano Banana Pro at 1K: 3 units).
+        assert len(seaart.creates) == 1 and len(jobs(settings)) == 1
+        assert charges(settings, discord_fake.member_id) == [("reserve", 3), ("commit", 3)]
+    finally:
+        await running.close()
 
 
 # ---- Re-render --------------------------------------------------------------------------------------

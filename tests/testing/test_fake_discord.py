@@ -59,6 +59,45 @@ class AgainView(discord.ui.View):
     async def rename(self, interaction: discord.Interaction, button: discord.ui.Button[AgainView]) -> None:
         await interaction.response.send_modal(RenameModal())
 
+    @discord.ui.button(label="Pick", custom_id="echo:pick")
+    async def pick(self, interaction: discord.Interaction, button: discord.ui.Button[AgainView]) -> None:
+        await interaction.response.send_modal(PickModal())
+
+    @discord.ui.button(label="Bad form", custom_id="echo:bad")
+    async def bad(self, interaction: discord.Interaction, button: discord.ui.Button[AgainView]) -> None:
+        # A label's text may be at most 45 characters: Discord refuses the whole form.
+        modal = discord.ui.Modal(title="Bad")
+        modal.add_item(discord.ui.Label(text="x" * 46, component=discord.ui.TextInput(custom_id="bad:text")))
+        try:
+            await interaction.response.send_modal(modal)
+        except discord.HTTPException as exc:
+            self.bot.refused_codes.append(exc.code)
+
+
+class PickModal(discord.ui.Modal, title="Pick"):
+    """A select and an optional text input, each in a label (Discord's newer modal layout)."""
+
+    colour: discord.ui.Label[PickModal] = discord.ui.Label(
+        text="Colour",
+        component=discord.ui.Select(
+            custom_id="pick:colour",
+            options=[
+                discord.SelectOption(label="Red", value="red", default=True),
+                discord.SelectOption(label="Blue", value="blue"),
+            ],
+            min_values=0,
+            required=False,
+        ),
+    )
+    note: discord.ui.Label[PickModal] = discord.ui.Label(
+        text="Note", component=discord.ui.TextInput(custom_id="pick:note", required=False)
+    )
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        select, text = self.colour.component, self.note.component
+        assert isinstance(select, discord.ui.Select) and isinstance(text, discord.ui.TextInput)
+        await interaction.response.send_message(f"picked {select.values} note {text.value!r}", ephemeral=True)
+
 
 class RenameModal(discord.ui.Modal, title="Rename"):
     name: discord.ui.TextInput[RenameModal] = discord.ui.TextInput(label="New name", custom_id="rename:name")
@@ -255,6 +294,36 @@ async def test_defer_then_edit_with_file_embed_and_persistent_view(fake: FakeDis
     submitted = await fake.submit_modal(rename, {"rename:name": "Bob"})
     await fake.wait_for(lambda: bool(submitted.callbacks))
     assert submitted.callbacks[0]["data"]["content"] == "renamed to Bob"
+
+
+async def test_a_form_with_a_select_is_submitted_as_discords_client_sends_it(
+    fake: FakeDiscord, running: RunningBot
+) -> None:
+    inter = await run_echo(fake, "hello")
+    message_id = inter.original_message_id or 0
+
+    async def submitted(values: dict[str, str | list[str]]) -> str:
+        pick = await fake.click(message_id, "echo:pick")
+        await fake.wait_for(lambda: bool(pick.callbacks))
+        assert pick.callbacks[0]["type"] == 9
+        answer = await fake.submit_modal(pick, values)
+        await fake.wait_for(lambda: bool(answer.callbacks))
+        return str(answer.callbacks[0]["data"]["content"])
+
+    # Left alone, the select sends its default option and the optional text input nothing.
+    assert await submitted({}) == "picked ['red'] note ''"
+    assert await submitted({"pick:colour": ["blue"], "pick:note": "hi"}) == "picked ['blue'] note 'hi'"
+    assert await submitted({"pick:colour": []}) == "picked [] note ''"
+    # A value the select does not offer is not something Discord's client can send.
+    pick = await fake.click(message_id, "echo:pick")
+    await fake.wait_for(lambda: bool(pick.callbacks))
+    with pytest.raises(AssertionError, match="not offered"):
+        await fake.submit_modal(pick, {"pick:colour": "green"})
+
+    # A form breaking Discord's limits is refused as Discord does: 400 Invalid Form Body, no form shown.
+    bad = await fake.click(message_id, "echo:bad")
+    await fake.wait_for(lambda: bool(running.bot.refused_codes))
+    assert running.bot.refused_codes == [50035] and bad.callbacks == []
 
 
 async def test_followups_after_defer(fake: FakeDiscord, running: RunningBot) -> None:

@@ -16,7 +16,7 @@ import inspect
 import logging
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -400,9 +400,17 @@ class FakeDiscord(StartsAndStops, World):
         )
 
     async def submit_modal(
-        self, interaction: FakeInteraction, values: dict[str, str], *, user_id: int | None = None
+        self,
+        interaction: FakeInteraction,
+        values: Mapping[str, str | Sequence[str]],
+        *,
+        user_id: int | None = None,
+        modified_client: bool = False,
     ) -> FakeInteraction:
-        """Submit the modal the client opened (type 9 callback) on ``interaction`` with text ``values``."""
+        """Submit the modal the client opened (type 9 callback) on ``interaction``: a text input's text, or
+        a select's chosen values (a list), by custom_id; a select left alone sends its default options, as
+        Discord's client does. What a client could not send (a required input left empty, a value the select
+        does not offer) fails the test, unless ``modified_client`` sends it on purpose."""
         modals = [c for c in interaction.callbacks if c["type"] == 9]
         assert modals, f"submit_modal: interaction {interaction.id} did not open a modal"
         modal = modals[-1]["data"]
@@ -416,9 +424,21 @@ class FakeDiscord(StartsAndStops, World):
                     out.append({"type": 18, "component": fill([comp["component"]])[0]})
                 elif comp.get("type") == 4:
                     value = values.get(comp["custom_id"], comp.get("value") or "")
+                    assert isinstance(value, str), f"submit_modal: text input {comp['custom_id']!r} takes text"
+                    if not modified_client and comp.get("required", True):
+                        assert value, f"submit_modal: the client does not send {comp['custom_id']!r} empty"
                     out.append({"type": 4, "custom_id": comp["custom_id"], "value": value})
                 elif comp.get("custom_id"):
-                    out.append({"type": comp.get("type"), "custom_id": comp["custom_id"], "values": []})
+                    offered = list(comp.get("options") or [])
+                    options = [str(o.get("value")) for o in offered]
+                    chosen = values.get(comp["custom_id"])
+                    if chosen is None:
+                        picked = [str(o.get("value")) for o in offered if o.get("default")]
+                    else:
+                        picked = [chosen] if isinstance(chosen, str) else list(chosen)
+                    if not modified_client:
+                        assert set(picked) <= set(options), f"submit_modal: {picked} not offered in {options}"
+                    out.append({"type": comp.get("type"), "custom_id": comp["custom_id"], "values": picked})
             return out
 
         unknown = set(values) - {c.get("custom_id") for c in walk_components(list(modal.get("components") or []))}

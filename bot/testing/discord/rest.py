@@ -38,7 +38,7 @@ from .protocol import (
     unknown,
 )
 from .records import FakeInteraction, FakeMessage, RecordedRequest, UploadedFile
-from .validation import validate_commands
+from .validation import validate_commands, validate_modal
 from .world import World
 
 log = logging.getLogger(__name__)
@@ -394,6 +394,8 @@ class RestApi:
             raise ApiError(400, 40060, "Interaction has already been acknowledged.")
         if ctype not in CALLBACKS_ALLOWED[interaction.type]:
             raise form_error([("type", f"Callback type {ctype} is not valid for interaction type {interaction.type}.")])
+        if ctype == 9 and (problems := validate_modal(data)):
+            raise form_error(problems)
 
         message = self._carry_out_callback(interaction, ctype, data, call.files)
         interaction.callbacks.append({"type": ctype, "data": copy.deepcopy(data)})

@@ -120,6 +120,82 @@ def _component_problems(components: list[JSON]) -> Problems:
     return problems
 
 
+def validate_modal(data: JSON) -> Problems:
+    """Discord's checks on a modal (callback type 9): title, custom_id, 1-5 top-level components, each a
+    label around one input (or the older action row around one text input), with their length limits."""
+    problems: Problems = []
+    if not 1 <= len(str(data.get("title") or "")) <= 45:
+        problems.append(("data.title", "Must be between 1 and 45 in length."))
+    if not 1 <= len(str(data.get("custom_id") or "")) <= 100:
+        problems.append(("data.custom_id", "Must be between 1 and 100 in length."))
+    components = data.get("components") or []
+    if not 1 <= len(components) <= 5:
+        problems.append(("data.components", "Must be between 1 and 5 in length."))
+    for i, top in enumerate(components):
+        path = f"data.components.{i}"
+        if top.get("type") == 18:
+            if not 1 <= len(str(top.get("label") or "")) <= 45:
+                problems.append((f"{path}.label", "Must be between 1 and 45 in length."))
+            if len(str(top.get("description") or "")) > 100:
+                problems.append((f"{path}.description", "Must be 100 or fewer in length."))
+            inner = top.get("component")
+            if not isinstance(inner, dict) or inner.get("type") not in (4, *SELECT_TYPES):
+                problems.append((f"{path}.component", "A label holds one text input or select."))
+            else:
+                problems.extend(_modal_input_problems(inner, f"{path}.component", in_label=True))
+        elif top.get("type") == 1:
+            children = top.get("components") or []
+            if len(children) != 1 or children[0].get("type") != 4:
+                problems.append((f"{path}.components", "An action row in a modal holds one text input."))
+            else:
+                problems.extend(_modal_input_problems(children[0], f"{path}.components.0", in_label=False))
+        elif top.get("type") != 10:  # a text display
+            problems.append((f"{path}.type", "A modal holds labels, text displays or action rows."))
+    problems.extend(_component_problems(components))
+    return problems
+
+
+def _modal_input_problems(comp: JSON, path: str, *, in_label: bool) -> Problems:
+    problems: Problems = []
+    if not comp.get("custom_id"):
+        problems.append((f"{path}.custom_id", "This field is required."))
+    if comp.get("type") == 4:
+        label = comp.get("label")
+        if not in_label and not 1 <= len(str(label or "")) <= 45:
+            problems.append((f"{path}.label", "Must be between 1 and 45 in length."))
+        if comp.get("style") not in (1, 2):
+            problems.append((f"{path}.style", "Must be 1 (short) or 2 (paragraph)."))
+        low, high = comp.get("min_length"), comp.get("max_length")
+        if low is not None and not 0 <= int(low) <= 4000:
+            problems.append((f"{path}.min_length", "Must be between 0 and 4000."))
+        if high is not None and not 1 <= int(high) <= 4000:
+            problems.append((f"{path}.max_length", "Must be between 1 and 4000."))
+        if len(str(comp.get("placeholder") or "")) > 100:
+            problems.append((f"{path}.placeholder", "Must be 100 or fewer in length."))
+        return problems
+    options = comp.get("options") or []
+    if comp.get("type") == 3 and not 1 <= len(options) <= 25:
+        problems.append((f"{path}.options", "Must be between 1 and 25 in length."))
+    values = [str(option.get("value") or "") for option in options]
+    if len(set(values)) != len(values):
+        problems.append((f"{path}.options", "Option values must be unique."))
+    for j, option in enumerate(options):
+        if not 1 <= len(str(option.get("label") or "")) <= 100:
+            problems.append((f"{path}.options.{j}.label", "Must be between 1 and 100 in length."))
+        if not 1 <= len(str(option.get("value") or "")) <= 100:
+            problems.append((f"{path}.options.{j}.value", "Must be between 1 and 100 in length."))
+        if len(str(option.get("description") or "")) > 100:
+            problems.append((f"{path}.options.{j}.description", "Must be 100 or fewer in length."))
+    low, high = int(comp.get("min_values", 1)), int(comp.get("max_values", 1))
+    if not 0 <= low <= 25 or not 1 <= high <= 25 or low > high:
+        problems.append((f"{path}.min_values", "min_values must be 0-25, max_values 1-25, and not above it."))
+    if sum(1 for option in options if option.get("default")) > high:
+        problems.append((f"{path}.options", "More options are chosen by default than max_values allows."))
+    if len(str(comp.get("placeholder") or "")) > 150:
+        problems.append((f"{path}.placeholder", "Must be 150 or fewer in length."))
+    return problems
+
+
 def validate_commands(commands: Any) -> Problems:
     """Discord's checks on a bulk command overwrite (names, descriptions, option order and counts)."""
     if not isinstance(commands, list):
