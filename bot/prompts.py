@@ -9,6 +9,7 @@ is built, so the gate, the length checks, the provider and the embed all see the
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 # Whitespace controls that mean "a gap": kept as a space (newlines are kept as newlines).
@@ -51,3 +52,17 @@ def _joins_emoji(text: str, index: int, out: list[str]) -> bool:
 def _emoji_like(char: str) -> bool:
     # Symbols (So) cover emoji; U+FE0F (a variation selector, Mn) often ends the first half.
     return bool(char) and (unicodedata.category(char) == "So" or char == "\ufe0f")
+
+
+# Midjourney's way to ask for a shape, typed by members used to it: "a fox in the snow --ar 16:9" (also
+# "--aspect"). Taken only at the very end, where Midjourney reads its parameters.
+_RATIO_SUFFIX = re.compile(r"(?:^|\s)--(?:ar|aspect)\s+(\d{1,3}\s*:\s*\d{1,3}|auto)\s*$", re.IGNORECASE)
+
+
+def ratio_suffix(text: str) -> tuple[str, str | None]:
+    """``text`` without a trailing ``--ar W:H``, and that ratio ("16:9"); the text as it is and None
+    without one. Whether the model offers the ratio is for the caller's checks to say."""
+    match = _RATIO_SUFFIX.search(text)
+    if match is None:
+        return text, None
+    return text[: match.start()].rstrip(), re.sub(r"\s", "", match[1]).lower()

@@ -34,7 +34,7 @@ KEEP_WORKING = (
     "Under each image: 🔀 **Vary** a new take · ✏️ **Edit** say what should change, or give it a new shape · "
     "🔍 **Re-render** at a "
     "larger size · 🔁 **Re-roll** the same request again · 🗑️ **Delete**.\n"
-    "**Reply** to one of the bot's images with what to change.\n"
+    "**Reply** to one of the bot's images with what to change (end with `--ar 16:9` for another shape).\n"
     f"Any message with an image: right-click (long-press on mobile) → **Apps** → **{MENU_NAME}**."
 )
 YOURS = (

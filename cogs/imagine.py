@@ -22,6 +22,7 @@ from bot.errors import ErrorCategory, InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
 from bot.models import GenerationRequest, JobState, ReferenceImage
 from bot.preferences import fill, preferred_model
+from bot.prompts import ratio_suffix
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS
 from bot.quotas import Member
@@ -37,7 +38,7 @@ from cogs.in_time import record_in_time
 from cogs.moderation import record_moderation
 from cogs.policy import admit, moderate
 from cogs.reference_links import linked_images
-from cogs.shape_field import chosen_shape, require_a_change, shape_field
+from cogs.shape_field import asked_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
 
 log = logging.getLogger(__name__)
@@ -300,6 +301,15 @@ class Imagine(commands.Cog):
         image10: discord.Attachment | None = None,
     ) -> None:
         """Generate an image with Google's Nano Banana models."""
+        # "a fox --ar 16:9", as members coming from Midjourney type it: the shape, not words for the model.
+        prompt, typed_ratio = ratio_suffix(prompt)
+        if typed_ratio is not None:
+            if aspect_ratio is not None and aspect_ratio != typed_ratio:
+                raise InvalidRequestError(
+                    f"You chose `aspect_ratio:{aspect_ratio}` and typed `--ar {typed_ratio}` in the prompt: "
+                    "ask for one of them."
+                )
+            aspect_ratio = typed_ratio
         attached = (image1, image2, image3, image4, image5, image6, image7, image8, image9, image10)
         images = [a for a in attached if a is not None]
         if references:
@@ -641,13 +651,13 @@ class Imagine(commands.Cog):
             await send_ephemeral(interaction, "That job no longer exists.")
             return
         catalogue = self.bot.services.catalogue
-        ratio = chosen_shape(
+        instruction, ratio = asked_change(
+            instruction,
             shape,
             offered=derive.shapes(catalogue, job.model),
             current=job.request.aspect_ratio,
             model_name=catalogue.display_name(job.model),
         )
-        instruction = require_a_change(instruction, ratio)
         image, message_url = self._shown_image(interaction, job)
         origin = (job.id, message_url)
         history = derive.continued(job, [image])

@@ -29,7 +29,7 @@ from bot.store.forms import FormStore
 from cogs.editing import edit_request, message_images
 from cogs.imagine import Imagine, form_submit, submitted_text, submitted_values
 from cogs.in_time import record_in_time
-from cogs.shape_field import chosen_shape, require_a_change, shape_field
+from cogs.shape_field import asked_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
 
 MENU_NAME = "Edit with Nano Banana"
@@ -162,13 +162,13 @@ class Remix(commands.Cog):
                 "This form has expired. Use **Edit with Nano Banana** on the message again (you were not charged)."
             )
         catalogue = self.bot.services.catalogue
-        ratio = chosen_shape(
+        instruction, ratio = asked_change(
+            submitted_text(components, INSTRUCTION_ID),
             submitted_values(components, SHAPE_ID),
             offered=derive.shapes(catalogue, body["model"]),
             current=body.get("shape"),  # absent in a form kept by an older version: it had no shape choice
             model_name=catalogue.display_name(body["model"]),
         )
-        instruction = require_a_change(submitted_text(components, INSTRUCTION_ID), ratio)
         original = await self.bot.services.runner.store.get(body["original"]) if body["original"] else None
         references = [ReferenceImage.model_validate(ref) for ref in body["references"]]
         request = edit_request(

@@ -54,6 +54,7 @@ from cogs.channel_notes import ChannelNotes
 from cogs.editing import attachment_images, edit_request, message_images
 from cogs.errors import storage_answer
 from cogs.policy import admit, moderate, quota_member
+from cogs.shape_field import asked_change
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,11 @@ CATCH_UP_MARGIN_SECONDS = 10.0
 # dropped connection (once Discord shows none), up to this many tries, waiting 1 s, 2 s, ... between.
 ANSWER_TRIES = 4
 ANSWER_RETRY_SECONDS = 1.0
+# A reply of only "--ar W:H" naming the shape the image has: there is nothing to do.
+SAME_SHAPE = (
+    "That image has that shape already. Say what should change (“make it night”), or end with another shape: "
+    "`--ar 16:9`."
+)
 # Chat, not instructions: a reply made only of these words (or of emoji and punctuation) is left alone,
 # so a member telling a friend "nice!" under an image spends nothing.
 _REACTIONS = (
@@ -425,6 +431,16 @@ class Replies(commands.Cog):
                 or defaults.default_model
                 or bot.settings.imagine.default_model
             )
+        catalogue = bot.services.catalogue
+        # "make it night --ar 9:16", or "--ar 16:9" alone to reframe it: a reply has no form to pick a shape in.
+        text, ratio = asked_change(
+            text,
+            None,
+            offered=derive.shapes(catalogue, model),
+            current=original.request.aspect_ratio if original else None,
+            model_name=catalogue.display_name(model),
+            nothing=SAME_SHAPE,
+        )
         references = shown + message_images(message, max_bytes=max_bytes)
         limit = derive.reference_limit(bot.services.catalogue, model)
         if len(references) > limit:
@@ -433,7 +449,7 @@ class Replies(commands.Cog):
                 f"{name} takes at most {limit} reference image(s): the image you replied to and up to "
                 f"{max(limit - len(shown), 0)} of your own. Your reply attached {len(references) - len(shown)}."
             )
-        request = edit_request(original, model=model, prompt=text, references=references)
+        request = edit_request(original, model=model, prompt=text, references=references, aspect_ratio=ratio)
         # The earlier turns of a thread (Gemini's conversation) point at CDN links that expire in a day.
         request = await refresh_references(bot.http, request, now=bot.clock())
         request = await moderate(

@@ -16,6 +16,7 @@ import discord
 
 from bot.derive import shape_name
 from bot.errors import InvalidRequestError
+from bot.prompts import ratio_suffix
 from bot.providers.families import AUTO
 
 KEEP = "keep"  # the select's value for "the image's own shape"
@@ -43,26 +44,39 @@ def shape_field(ratios: Sequence[str], current: str | None, *, custom_id: str) -
     )
 
 
-def chosen_shape(
-    values: Sequence[str] | None, *, offered: Sequence[str], current: str | None, model_name: str
-) -> str | None:
-    """The new ratio a submit asks for; None to keep the image's shape (nothing picked, KEEP, or the shape
-    it has). A value the model is not offered in (a modified client, or a provider turned off while the
-    form was open) is refused, naming what is."""
-    value = values[0] if values else KEEP
-    if value in (KEEP, current):
-        return None
-    if value not in offered:
-        choices = ", ".join(offered) or "none"
-        # In a code span Discord shows the text as it is (no Markdown, no mention); a backtick would end it.
-        shown = value[:20].replace("`", "'")
-        raise InvalidRequestError(f"{model_name} cannot be given the shape `{shown}` here. Choose one of: {choices}.")
-    return value
+FORM_HINT = "Say what should change (e.g. “make it night”), or pick a new shape."
 
 
-def require_a_change(instruction: str | None, shape: str | None) -> str:
-    """The instruction, stripped; refused when there is neither one nor a new shape (nothing to do)."""
-    text = (instruction or "").strip()
-    if not text and shape is None:
-        raise InvalidRequestError("Say what should change (e.g. “make it night”), or pick a new shape.")
-    return text
+def asked_change(
+    text: str | None,
+    picked: Sequence[str] | None,
+    *,
+    offered: Sequence[str],
+    current: str | None,
+    model_name: str,
+    nothing: str = FORM_HINT,
+) -> tuple[str, str | None]:
+    """The instruction and the new ratio a member asked for: by the form's select (``picked``; None where
+    there is none, a reply) or by Midjourney's ``--ar W:H`` at the end of their words (bot/prompts.py), which
+    must agree if both are given. The ratio is None to keep the image's shape (nothing asked, KEEP, or the
+    shape it has). Refused, privately: a ratio the model is not offered in (a modified client, a provider
+    turned off while the form was open, a typo), and neither words nor a new shape (``nothing`` says so)."""
+    words, typed = ratio_suffix(text or "")
+    choice = picked[0] if picked and picked[0] != KEEP else None
+    if typed is not None and choice is not None and typed != choice:
+        raise InvalidRequestError(f"You picked the shape {choice} and typed `--ar {typed}`: ask for one of them.")
+    ratio = _offered(typed or choice, offered=offered, model_name=model_name)
+    ratio = None if ratio == current else ratio
+    words = words.strip()
+    if not words and ratio is None:
+        raise InvalidRequestError(nothing)
+    return words, ratio
+
+
+def _offered(value: str | None, *, offered: Sequence[str], model_name: str) -> str | None:
+    if value is None or value in offered:
+        return value
+    choices = ", ".join(offered) or "none"
+    # In a code span Discord shows the text as it is (no Markdown, no mention); a backtick would end it.
+    shown = value[:20].replace("`", "'")
+    raise InvalidRequestError(f"{model_name} cannot be given the shape `{shown}` here. Choose one of: {choices}.")

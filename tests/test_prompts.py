@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.models import GenerationRequest
-from bot.prompts import ZERO_WIDTH_JOINER, clean_prompt
+from bot.prompts import ZERO_WIDTH_JOINER, clean_prompt, ratio_suffix
 
 
 @pytest.mark.parametrize(
@@ -50,3 +51,30 @@ def test_visible_text_is_kept(text: str) -> None:
 def test_every_request_is_cleaned() -> None:
     request = GenerationRequest(model="nano_banana_2", prompt="\u200ba\x00 fox\u202e")
     assert request.prompt == "a fox"
+
+
+@pytest.mark.parametrize(
+    ("typed", "words", "ratio"),
+    [
+        ("a fox in the snow --ar 16:9", "a fox in the snow", "16:9"),
+        ("a fox --AR 9 : 16  ", "a fox", "9:16"),
+        ("a fox --aspect 4:3", "a fox", "4:3"),
+        ("--ar 21:9", "", "21:9"),
+        ("wide --ar auto", "wide", "auto"),
+        ("a fox --ar 16:9 at dusk", "a fox --ar 16:9 at dusk", None),  # only at the end, as Midjourney reads it
+        ("a sign saying x--ar 16:9", "a sign saying x--ar 16:9", None),  # glued to a word: not a parameter
+        ("a fox --ar wide", "a fox --ar wide", None),
+        ("a fox -- ar 16:9", "a fox -- ar 16:9", None),
+    ],
+)
+def test_a_trailing_ar_is_the_shape_asked_for(typed: str, words: str, ratio: str | None) -> None:
+    assert ratio_suffix(typed) == (words, ratio)
+
+
+@given(st.text())
+def test_text_without_the_parameter_is_left_as_it_is(text: str) -> None:
+    words, ratio = ratio_suffix(text)
+    if "--" not in text:
+        assert (words, ratio) == (text, None)
+    elif ratio is not None:
+        assert text.startswith(words) and ratio in re.sub(r"\s", "", text.lower())

@@ -108,6 +108,9 @@ MiB = 1024 * 1024
         ({"prompt": "huge"}, [("big.png", "image/png", 11 * MiB)], "at most 10 MiB"),
         ({"prompt": "pro ratio", "model": "nano_banana_pro", "aspect_ratio": "1:8"}, [], "aspect ratio 1:8"),
         ({"prompt": "pro 512", "model": "nano_banana_pro", "resolution": "512"}, [], "resolution 512"),
+        ({"prompt": "pro --ar 1:8", "model": "nano_banana_pro"}, [], "aspect ratio 1:8"),
+        ({"prompt": "a fox --ar 4:3", "aspect_ratio": "16:9"}, [], "`aspect_ratio:16:9` and typed `--ar 4:3`"),
+        ({"prompt": "--ar 16:9"}, [], "prompt is empty"),
     ],
     ids=[
         "blank",
@@ -118,6 +121,9 @@ MiB = 1024 * 1024
         "oversized",
         "ratio",
         "resolution",
+        "ratio-typed",
+        "two-ratios",
+        "only-a-ratio",
     ],
 )
 async def test_bad_input_is_refused_privately(
@@ -154,6 +160,23 @@ async def test_four_references_are_fine_on_pro(
     body = seaart.creates[0].json
     assert seaart.creates[0].path == "/model/v1/queue/nano_banana_pro"
     assert len(body["image_urls"]) == 4 and body["aspect_ratio"] == "21:9"
+
+
+async def test_a_ratio_typed_at_the_end_of_the_prompt_is_the_images_shape(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    # As members coming from Midjourney type it; the same ratio in the option as well is no conflict.
+    for n, options in enumerate(
+        ({"prompt": "a fox in the snow --ar 16:9"}, {"prompt": "a fox --ar 9:16", "aspect_ratio": "9:16"}), start=1
+    ):
+        interaction = await discord_fake.slash_command("imagine", options)
+        await discord_fake.wait_for(lambda n=n: states(settings) == ["delivered"] * n, timeout=20)
+        message = final_message(discord_fake, interaction.id)
+        assert message is not None and message.embeds[0]["description"] == options["prompt"].split(" --ar")[0]
+    first, second = (create.json for create in seaart.creates)
+    assert (first["prompt"], first["aspect_ratio"]) == ("a fox in the snow", "16:9")
+    assert (second["prompt"], second["aspect_ratio"]) == ("a fox", "9:16")
+    assert states(settings) == ["delivered", "delivered"]
 
 
 async def test_result_delivered_after_token_expired(

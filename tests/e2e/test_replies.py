@@ -17,6 +17,7 @@ from bot.render import REFUSED_MARK
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeGemini, FakeSeaArt
 from tests.conftest import BOT_TOKEN, Clock, RunningBot, make_settings, png_bytes, start_bot
+from tests.discord_markdown import as_read
 from tests.e2e.edits import bot_channel_messages, bot_image, bot_replies_to, held_reply_jobs, jobs, ledger, states
 from tests.e2e.test_rework import delivered, press
 
@@ -84,6 +85,37 @@ async def test_a_reply_to_the_bots_image_is_an_edit_answered_by_a_reply_that_can
     third = jobs(settings)[2]
     assert third["message_id"] == second.id and third["user_id"] == discord_fake.member_id
     assert ledger(settings, third["id"]) == [("reserve", discord_fake.member_id), ("commit", discord_fake.member_id)]
+
+
+async def test_a_reply_asks_for_a_new_shape_as_midjourney_members_would(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    member = discord_fake.member_id
+    image = await bot_image(discord_fake, settings, aspect_ratio="1:1")
+    both = await discord_fake.post_message("make it night --ar 9:16", reply_to=image.id)
+    await answer_to(discord_fake, settings, both)
+    create = seaart.creates[1].json
+    assert (create["prompt"], create["aspect_ratio"]) == ("make it night", "9:16")
+
+    # The shape alone: the image reframed to it.
+    alone = await discord_fake.post_message("--ar 16:9", reply_to=image.id)
+    answer = await answer_to(discord_fake, settings, alone)
+    create = seaart.creates[2].json
+    assert create["aspect_ratio"] == "16:9" and "16:9 (landscape) frame" in create["prompt"]
+    assert create["image_urls"] == [image.attachments[0]["url"]]
+    # What was asked of the model is what the member reads (the thread shows what it started from).
+    assert as_read(answer.embeds[0]["description"]).startswith("Show this same image in a 16:9 (landscape) frame")
+    assert (answer.attachments[0]["width"], answer.attachments[0]["height"]) == (1024, 576)
+
+    async def refused(text: str) -> str:
+        before = len(discord_fake.dms_to(member))
+        await discord_fake.post_message(text, reply_to=image.id)
+        await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == before + 1, timeout=10)
+        return discord_fake.dms_to(member)[-1].content or ""
+
+    assert "cannot be given the shape `3:7` here. Choose one of: 1:1, 16:9" in await refused("wider --ar 3:7")
+    assert "has that shape already" in await refused("--ar 1:1")
+    assert len(seaart.creates) == 3 and states(settings) == ["delivered"] * 3
 
 
 async def test_a_reply_that_arrives_without_its_text_gets_one_private_hint(

@@ -290,6 +290,12 @@ async def test_words_and_a_new_shape_do_both_and_keeping_the_shape_keeps_it(
     await delivered(discord_fake, await discord_fake.submit_modal(edit, {"instruction": "in snow"}))
     assert seaart.creates[2].json["prompt"] == "in snow" and seaart.creates[2].json["aspect_ratio"] == "4:3"
 
+    # Midjourney's "--ar" at the end of the words asks for a shape too.
+    edit = await press(discord_fake, original, "Edit")
+    await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
+    await delivered(discord_fake, await discord_fake.submit_modal(edit, {"instruction": "in fog --ar 21:9"}))
+    assert seaart.creates[3].json["prompt"] == "in fog" and seaart.creates[3].json["aspect_ratio"] == "21:9"
+
 
 async def test_a_shape_the_model_does_not_offer_or_no_change_at_all_is_refused_privately(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
@@ -308,6 +314,8 @@ async def test_a_shape_the_model_does_not_offer_or_no_change_at_all_is_refused_p
             # A modified client sends what the form did not offer: the refusal names what is.
             ({"instruction": "", "shape": "8:1"}, "Nano Banana Pro cannot be given the shape `8:1` here"),
             ({"instruction": "x", "shape": "@everyone"}, "Choose one of: 1:1, 16:9"),
+            # The shape asked for twice, Midjourney's way in the words and in the choice, differently.
+            ({"instruction": "wider --ar 4:3", "shape": "16:9"}, "You picked the shape 16:9 and typed `--ar 4:3`"),
         ]
         for values, refusal in cases:
             edit = await press(discord_fake, original, "Edit")
