@@ -62,10 +62,12 @@ def asked_change(
     shape it has). Refused, privately: a ratio the model is not offered in (a modified client, a provider
     turned off while the form was open, a typo), and neither words nor a new shape (``nothing`` says so)."""
     words, typed = ratio_suffix(text or "")
-    choice = picked[0] if picked and picked[0] != KEEP else None
+    # Each checked before it is shown in a message: a modified client's value could be any text.
+    choice = _offered(picked[0] if picked and picked[0] != KEEP else None, offered=offered, model_name=model_name)
+    typed = _offered(typed, offered=offered, model_name=model_name)
     if typed is not None and choice is not None and typed != choice:
         raise InvalidRequestError(f"You picked the shape {choice} and typed `--ar {typed}`: ask for one of them.")
-    ratio = _offered(typed or choice, offered=offered, model_name=model_name)
+    ratio = typed or choice
     ratio = None if ratio == current else ratio
     words = words.strip()
     if not words and ratio is None:
