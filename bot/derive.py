@@ -1,5 +1,5 @@
-"""Requests that work on a delivered image: Vary, Edit (and reframe) and re-render (docs/architecture.md
-section 4.7).
+"""Requests that work on a delivered image: Vary, Edit (with a new frame: a shape, a zoom out) and re-render
+(docs/architecture.md section 4.7).
 
 Each takes the earlier job's request and the image as Discord serves it now, and keeps every option the
 member chose (model, ratio, size, format, thinking, web search); the cog then sends it through the
@@ -9,6 +9,7 @@ same moderation, quota and provider choice as /imagine.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from bot.catalogue import Catalogue
@@ -58,12 +59,35 @@ def shape_name(ratio: str) -> str:
     return f"{ratio} ({kind})"
 
 
-def reframe_prompt(ratio: str) -> str:
-    """What a provider is asked when the member only changes an image's shape (the image is its reference)."""
-    return (
-        f"Show this same image in a {shape_name(ratio)} frame: keep its subject, style, colours and details as "
-        "they are, and continue the scene naturally into the new space."
-    )
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """How an edit frames its image: another ratio (None: the image's own), zoomed out or not."""
+
+    ratio: str | None = None
+    zoom_out: bool = False
+
+
+AS_IT_IS = Frame()  # the image's own shape, not zoomed out
+EditAction = Literal["edit", "reframe", "zoom_out"]
+
+
+def framed(words: str, frame: Frame) -> tuple[str, EditAction]:
+    """The prompt an edit sends, and what the embed calls it: the member's words; or, to zoom out or to
+    give the image a new shape with no words, what the model is asked to do with the image (its
+    reference), with the words after it when there are some."""
+    where = f"a {shape_name(frame.ratio)} frame" if frame.ratio else "the same frame"
+    if frame.zoom_out:
+        zoom = (
+            f"Zoom out from this image into {where}: show the whole picture smaller, with more of the scene "
+            "around it, continued naturally on every side, and keep its subject, style, colours and details."
+        )
+        return (f"{zoom} Also: {words}" if words else zoom), "zoom_out"
+    if frame.ratio and not words:
+        return (
+            f"Show this same image in {where}: keep its subject, style, colours and details as they are, and "
+            "continue the scene naturally into the new space."
+        ), "reframe"
+    return words, "edit"
 
 
 def new_seed(old: int) -> int:
@@ -87,7 +111,7 @@ def continued(original: Job | None, shown: list[ReferenceImage]) -> tuple[Turn, 
 
 
 def _derive(
-    request: GenerationRequest, action: Literal["vary", "edit", "reframe", "upscale"], origin: Origin, **changes: Any
+    request: GenerationRequest, action: Literal["vary", "upscale"] | EditAction, origin: Origin, **changes: Any
 ) -> GenerationRequest:
     job_id, message_url = origin
     fields = request.model_dump()
@@ -114,17 +138,14 @@ def edit(
     origin: Origin,
     *,
     history: tuple[Turn, ...] = (),
-    aspect_ratio: str | None = None,
+    frame: Frame = AS_IT_IS,
 ) -> GenerationRequest:
     """The member's instruction as the prompt, applied to the image alone; ``history`` is the image's
     conversation (``continued``), carried on as a reply to the image would, so a provider that takes
-    one (Gemini) knows what "it" is. ``aspect_ratio``: a new shape as well (the image's own if None).
-    Without an instruction, a new shape alone: the image reframed (``reframe_prompt``)."""
-    shape = {} if aspect_ratio is None else {"aspect_ratio": aspect_ratio}
-    if not instruction and aspect_ratio is not None:
-        prompt = reframe_prompt(aspect_ratio)
-        return _derive(request, "reframe", origin, prompt=prompt, reference_images=(image,), history=history, **shape)
-    return _derive(request, "edit", origin, prompt=instruction, reference_images=(image,), history=history, **shape)
+    one (Gemini) knows what "it" is. ``frame``: a new shape and/or a zoom out as well (``framed``)."""
+    prompt, action = framed(instruction, frame)
+    shape = {} if frame.ratio is None else {"aspect_ratio": frame.ratio}
+    return _derive(request, action, origin, prompt=prompt, reference_images=(image,), history=history, **shape)
 
 
 def upscale(request: GenerationRequest, image: ReferenceImage, size: str, origin: Origin) -> GenerationRequest:

@@ -140,6 +140,11 @@ def made_from(job: Job) -> str | None:
         return f"🔀 A variation of the image of {where}."
     if origin.action == "edit":
         return f"✏️ An edit of the image of {where}."
+    if origin.action == "zoom_out":
+        return (
+            f"🔭 The image of {where}, zoomed out: the model drew it again with more of the scene around it, so "
+            "details can differ."
+        )
     if origin.action == "reframe":
         return (
             f"🖼️ The image of {where} in a new shape ({job.request.aspect_ratio}): the model drew it again to fill "

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import discord
 
-from bot.derive import continued, reframe_prompt
+from bot.derive import AS_IT_IS, Frame, continued, framed
 from bot.errors import InvalidRequestError
 from bot.models import GenerationRequest, ReferenceImage
 from bot.store.jobs import Job
@@ -86,22 +86,21 @@ def edit_request(
     model: str,
     prompt: str,
     references: list[ReferenceImage],
-    aspect_ratio: str | None = None,
+    frame: Frame = AS_IT_IS,
 ) -> GenerationRequest:
     """An edit of the image ``original`` made (its image the first reference): its model, shape, size and
     options with a new instruction and new references, continuing its conversation; a new take, so no
-    seed. Without it (an image the bot did not make), ``model`` with nothing else. ``aspect_ratio``: a new
-    shape; with no instruction, the image is only reframed to it (bot/derive.py ``reframe_prompt``)."""
-    if not prompt and aspect_ratio is not None:
-        prompt = reframe_prompt(aspect_ratio)
+    seed. Without it (an image the bot did not make), ``model`` with nothing else. ``frame``: a new shape
+    and/or a zoom out, which with no instruction is the whole request (bot/derive.py ``framed``)."""
+    prompt, _ = framed(prompt, frame)
     if original is None:
-        return build_request(model=model, prompt=prompt, reference_images=tuple(references), aspect_ratio=aspect_ratio)
+        return build_request(model=model, prompt=prompt, reference_images=tuple(references), aspect_ratio=frame.ratio)
     base = original.request
     return build_request(
         model=base.model,
         prompt=prompt,
         reference_images=tuple(references),
-        aspect_ratio=aspect_ratio or base.aspect_ratio,
+        aspect_ratio=frame.ratio or base.aspect_ratio,
         resolution=base.resolution,
         output_format=base.output_format,
         thinking_level=base.thinking_level,

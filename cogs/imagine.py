@@ -131,31 +131,28 @@ class JobButton(
 
 
 class EditModal(discord.ui.Modal):
-    """Asks what to change in an image, and whether to give it a new shape (cogs/shape_field.py). Its submit
-    is answered by ``Imagine.on_interaction``, not by this object: discord.py matches a submit only to a
-    modal this process still holds, so one opened before a restart would go unanswered, and one never
-    submitted would be held forever."""
+    """Asks what to change in an image, and whether to reframe it (cogs/shape_field.py). Its submit is
+    answered by ``Imagine.on_interaction``, not by this object: discord.py matches a submit only to a modal
+    this process still holds, so one opened before a restart would go unanswered, and one never submitted
+    would be held forever."""
 
-    def __init__(self, job_id: str, *, shape: discord.ui.Label[Any] | None = None) -> None:
+    def __init__(self, job_id: str, *, frame: discord.ui.Label[Any]) -> None:
         super().__init__(title="Edit this image", custom_id=f"bananacord:edit:{job_id}", timeout=None)
         self.add_item(
             discord.ui.Label(
                 text="What should change?",
-                description="The image is kept as the starting point; say what to change."
-                if shape is None
-                else "The image is kept as the starting point; say what to change, or only pick a new shape.",
+                description="The image is kept as the starting point; say what to change, or only reframe it.",
                 component=discord.ui.TextInput(
                     custom_id=EDIT_INPUT_ID,
                     style=discord.TextStyle.paragraph,
                     placeholder="make it night · remove the hat · the same scene seen from the side",
-                    # With a shape to pick, the words may be left out: a new shape alone reframes the image.
-                    required=shape is None,
+                    # The words may be left out: a zoom out or a new shape alone is a change.
+                    required=False,
                     max_length=EDIT_MAX_CHARS,
                 ),
             )
         )
-        if shape is not None:
-            self.add_item(shape)
+        self.add_item(frame)
         # A stopped modal is not kept by discord.py (send_modal stores only unfinished ones).
         self.stop()
 
@@ -551,8 +548,8 @@ class Imagine(commands.Cog):
             if await self.bot.services.moderation.active_ban(interaction.guild_id or 0, interaction.user.id):
                 await self.moderate(interaction, job.request)
             shapes = derive.shapes(self.bot.services.catalogue, job.model)
-            shape = shape_field(shapes, job.request.aspect_ratio, custom_id=EDIT_SHAPE_ID)
-            await interaction.response.send_modal(EditModal(job.id, shape=shape))
+            frame = shape_field(shapes, job.request.aspect_ratio, custom_id=EDIT_SHAPE_ID)
+            await interaction.response.send_modal(EditModal(job.id, frame=frame))
             return
         if action == "vary" or action.startswith("upscale-"):
             image, message_url = self._shown_image(interaction, job)
@@ -651,7 +648,7 @@ class Imagine(commands.Cog):
             await send_ephemeral(interaction, "That job no longer exists.")
             return
         catalogue = self.bot.services.catalogue
-        instruction, ratio = asked_change(
+        instruction, frame = asked_change(
             instruction,
             shape,
             offered=derive.shapes(catalogue, job.model),
@@ -661,7 +658,7 @@ class Imagine(commands.Cog):
         image, message_url = self._shown_image(interaction, job)
         origin = (job.id, message_url)
         history = derive.continued(job, [image])
-        request = derive.edit(job.request, image, instruction, origin, history=history, aspect_ratio=ratio)
+        request = derive.edit(job.request, image, instruction, origin, history=history, frame=frame)
         await self.start_job(interaction, request, preferred=job.provider)
 
 

@@ -49,25 +49,24 @@ class RemixForm(discord.ui.Modal):
     discord.py matches a submit only to a form this process still holds, so one opened before a restart
     would go unanswered (as the Edit button's form, cogs/imagine.py)."""
 
-    def __init__(self, form_id: str, *, used: int, total: int, shape: discord.ui.Label[Any] | None = None) -> None:
+    def __init__(self, form_id: str, *, used: int, total: int, frame: discord.ui.Label[Any]) -> None:
         title = MENU_NAME if total == used else f"Edit: first {used} of {total} images"
         super().__init__(title=title, timeout=None, custom_id=f"bananacord:remix:{form_id}")
         self.add_item(
             discord.ui.Label(
                 text="What should change?",
-                description=None if shape is None else "Or leave this empty and only pick a new shape.",
+                description="Or leave this empty and only reframe it.",
                 component=discord.ui.TextInput(
                     style=discord.TextStyle.paragraph,
                     placeholder="make it night, add a red scarf, turn it into a watercolour…",
                     max_length=INSTRUCTION_MAX_CHARS,
                     custom_id=INSTRUCTION_ID,
-                    # With a shape to pick, the words may be left out: a new shape alone reframes the image.
-                    required=shape is None,
+                    # The words may be left out: a zoom out or a new shape alone is a change.
+                    required=False,
                 ),
             )
         )
-        if shape is not None:
-            self.add_item(shape)
+        self.add_item(frame)
         # A stopped form is not kept by discord.py (send_modal stores only unfinished ones).
         self.stop()
 
@@ -140,8 +139,8 @@ class Remix(commands.Cog):
         await record_in_time(
             interaction, self.bot.services.db, lambda: self.forms.put(form_id, body, now=self.bot.clock())
         )
-        shape = shape_field(derive.shapes(services.catalogue, model), current, custom_id=SHAPE_ID)
-        form = RemixForm(form_id, used=len(references), total=len(images), shape=shape)
+        frame = shape_field(derive.shapes(services.catalogue, model), current, custom_id=SHAPE_ID)
+        form = RemixForm(form_id, used=len(references), total=len(images), frame=frame)
         await interaction.response.send_modal(form)
 
     @commands.Cog.listener()
@@ -162,7 +161,7 @@ class Remix(commands.Cog):
                 "This form has expired. Use **Edit with Nano Banana** on the message again (you were not charged)."
             )
         catalogue = self.bot.services.catalogue
-        instruction, ratio = asked_change(
+        instruction, frame = asked_change(
             submitted_text(components, INSTRUCTION_ID),
             submitted_values(components, SHAPE_ID),
             offered=derive.shapes(catalogue, body["model"]),
@@ -171,9 +170,7 @@ class Remix(commands.Cog):
         )
         original = await self.bot.services.runner.store.get(body["original"]) if body["original"] else None
         references = [ReferenceImage.model_validate(ref) for ref in body["references"]]
-        request = edit_request(
-            original, model=body["model"], prompt=instruction, references=references, aspect_ratio=ratio
-        )
+        request = edit_request(original, model=body["model"], prompt=instruction, references=references, frame=frame)
         # The links were Discord's when the form opened: renew any that expired while it stayed open.
         request = await refresh_references(self.bot.http, request, now=self.bot.clock())
         await self.imagine.start_job(interaction, request, preferred=body["preferred"])

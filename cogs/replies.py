@@ -433,7 +433,7 @@ class Replies(commands.Cog):
             )
         catalogue = bot.services.catalogue
         # "make it night --ar 9:16", or "--ar 16:9" alone to reframe it: a reply has no form to pick a shape in.
-        text, ratio = asked_change(
+        text, frame = asked_change(
             text,
             None,
             offered=derive.shapes(catalogue, model),
@@ -449,7 +449,7 @@ class Replies(commands.Cog):
                 f"{name} takes at most {limit} reference image(s): the image you replied to and up to "
                 f"{max(limit - len(shown), 0)} of your own. Your reply attached {len(references) - len(shown)}."
             )
-        request = edit_request(original, model=model, prompt=text, references=references, aspect_ratio=ratio)
+        request = edit_request(original, model=model, prompt=text, references=references, frame=frame)
         # The earlier turns of a thread (Gemini's conversation) point at CDN links that expire in a day.
         request = await refresh_references(bot.http, request, now=bot.clock())
         request = await moderate(

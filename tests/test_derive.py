@@ -95,21 +95,30 @@ def test_the_shapes_offered_are_the_models_own_without_auto() -> None:
     ]
 
 
-def test_a_new_shape_alone_reframes_and_with_words_edits_in_that_shape() -> None:
+def test_a_new_frame_alone_reframes_or_zooms_out_and_with_words_edits_in_it() -> None:
     first = request(aspect_ratio="1:1", resolution="2K", seed=3)
-    reframed = derive.edit(first, image("shown"), "", ("job1", None), aspect_ratio="21:9")
+    reframed = derive.edit(first, image("shown"), "", ("job1", None), frame=derive.Frame(ratio="21:9"))
     assert reframed.aspect_ratio == "21:9" and reframed.resolution == "2K"
-    assert reframed.prompt == derive.reframe_prompt("21:9") and "21:9 (landscape) frame" in reframed.prompt
+    assert reframed.prompt.startswith("Show this same image in a 21:9 (landscape) frame")
     assert [r.filename for r in reframed.reference_images] == ["shown"]
     assert reframed.derived_from is not None and reframed.derived_from.action == "reframe"
-    both = derive.edit(first, image("shown"), "at dusk", ("job1", None), aspect_ratio="9:16")
+    both = derive.edit(first, image("shown"), "at dusk", ("job1", None), frame=derive.Frame(ratio="9:16"))
     assert (both.prompt, both.aspect_ratio, both.derived_from and both.derived_from.action) == (
         "at dusk",
         "9:16",
         "edit",
     )
     kept = derive.edit(first, image("shown"), "at dusk", ("job1", None))
-    assert kept.aspect_ratio == "1:1"
+    assert kept.aspect_ratio == "1:1" and kept.derived_from is not None and kept.derived_from.action == "edit"
+
+    zoomed = derive.edit(first, image("shown"), "", ("job1", None), frame=derive.Frame(zoom_out=True))
+    assert zoomed.aspect_ratio == "1:1" and zoomed.prompt.startswith("Zoom out from this image into the same frame")
+    assert zoomed.derived_from is not None and zoomed.derived_from.action == "zoom_out"
+    wider = derive.edit(
+        first, image("shown"), "add a moon", ("j", None), frame=derive.Frame(ratio="16:9", zoom_out=True)
+    )
+    assert wider.aspect_ratio == "16:9" and wider.prompt.startswith("Zoom out from this image into a 16:9 (landscape)")
+    assert wider.prompt.endswith(" Also: add a moon")
 
 
 @given(st.integers(min_value=0, max_value=2**31 - 1))

@@ -178,8 +178,8 @@ async def test_edit_with_nano_banana_can_only_reframe_a_members_image(
     (select,) = [c["component"] for c in components if c["component"]["type"] == 3]
     options = select["options"]
     # Nothing says what shape a member's image was asked in: "keep" names none.
-    assert options[0] == {"label": "Keep its shape", "value": "keep", "default": True}
-    assert "4:3 (landscape)" in [option["label"] for option in options]
+    assert options[0] == {"label": "Keep it as it is", "value": "keep", "default": True}
+    assert "New shape: 4:3 (landscape)" in [option["label"] for option in options]
 
     submit = await discord_fake.submit_modal(used, {INSTRUCTION: "", "bananacord:remix:shape": "4:3"})
     await discord_fake.wait_for(lambda: bool(jobs(settings)) and jobs(settings)[-1]["state"] == "delivered", timeout=20)

@@ -246,13 +246,18 @@ async def test_a_new_shape_alone_reframes_the_image(
     edit = await press(discord_fake, original, "Edit", user_id=STRANGER, permissions=PLAIN_MEMBER_PERMISSIONS)
     await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
 
-    # The form offers every other shape Nano Banana 2 comes in (SeaArt serves them all), the image's own kept.
+    # The form offers to keep the image as it is (chosen), to zoom out, and every other shape Nano Banana 2
+    # comes in (SeaArt serves them all).
     select = shape_select(edit.callbacks[0])
     options = [(o["value"], o["label"], bool(o.get("default"))) for o in select["options"]]
-    assert options[0] == ("keep", "Keep its shape (1:1)", True)
-    assert [value for value, _, _ in options[1:]] == [r for r in NANO_BANANA_2.aspect_ratios if r != "1:1"]
-    assert ("16:9", "16:9 (landscape)", False) in options and ("9:16", "9:16 (portrait)", False) in options
-    # The words may be left out now: a shape alone is a change.
+    assert options[:2] == [
+        ("keep", "Keep it as it is (1:1)", True),
+        ("zoom-out", "Zoom out: more of the scene, same shape (1:1)", False),
+    ]
+    assert [value for value, _, _ in options[2:]] == [r for r in NANO_BANANA_2.aspect_ratios if r != "1:1"]
+    assert ("16:9", "New shape: 16:9 (landscape)", False) in options
+    assert ("9:16", "New shape: 9:16 (portrait)", False) in options
+    # The words may be left out now: a new frame alone is a change.
     (text,) = [c["component"] for c in edit.callbacks[0]["data"]["components"] if c["component"]["type"] == 4]
     assert text.get("required") is False
 
@@ -297,6 +302,30 @@ async def test_words_and_a_new_shape_do_both_and_keeping_the_shape_keeps_it(
     assert seaart.creates[3].json["prompt"] == "in fog" and seaart.creates[3].json["aspect_ratio"] == "21:9"
 
 
+async def test_zoom_out_shows_more_of_the_scene_in_the_same_shape_or_a_new_one(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    original = await imagine(discord_fake, {"prompt": "a cabin in the woods", "aspect_ratio": "3:2"})
+    edit = await press(discord_fake, original, "Edit")
+    await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
+    result = await delivered(discord_fake, await discord_fake.submit_modal(edit, {"shape": "zoom-out"}))
+    create = seaart.creates[1].json
+    assert create["aspect_ratio"] == "3:2" and create["prompt"].startswith("Zoom out from this image into the same")
+    assert (await fetch(create["image_urls"][0]))[1] == original.files[0].data
+    assert "zoomed out" in made_from(result)
+
+    # Zoomed out into a wider shape, Midjourney's way, with something to add.
+    edit = await press(discord_fake, original, "Edit")
+    await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
+    values = {"instruction": "add a lake --ar 21:9", "shape": "zoom-out"}
+    await delivered(discord_fake, await discord_fake.submit_modal(edit, values))
+    create = seaart.creates[2].json
+    assert create["aspect_ratio"] == "21:9" and "into a 21:9 (landscape) frame" in create["prompt"]
+    assert create["prompt"].endswith("Also: add a lake")
+    await settled(discord_fake, settings)
+    assert charges(settings, discord_fake.member_id)[-2:] == [("reserve", 1), ("commit", 1)]
+
+
 async def test_a_shape_the_model_does_not_offer_or_no_change_at_all_is_refused_privately(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
@@ -307,10 +336,10 @@ async def test_a_shape_the_model_does_not_offer_or_no_change_at_all_is_refused_p
         edit = await press(discord_fake, original, "Edit")
         await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
         offered = [o["value"] for o in shape_select(edit.callbacks[0])["options"]]
-        assert offered == ["keep", *NANO_BANANA_PRO.aspect_ratios] and "8:1" not in offered
+        assert offered == ["keep", "zoom-out", *NANO_BANANA_PRO.aspect_ratios] and "8:1" not in offered
         cases: list[tuple[dict[str, Any], str]] = [
-            ({"instruction": "  ", "shape": []}, "or pick a new shape"),  # nothing typed, the choice cleared
-            ({"instruction": "", "shape": "keep"}, "or pick a new shape"),
+            ({"instruction": "  ", "shape": []}, "or pick a way to reframe it"),  # nothing typed, choice cleared
+            ({"instruction": "", "shape": "keep"}, "or pick a way to reframe it"),
             # A modified client sends what the form did not offer: the refusal names what is.
             ({"instruction": "", "shape": "8:1"}, "Nano Banana Pro cannot be given the shape `8:1` here"),
             ({"instruction": "x", "shape": "@everyone"}, "Choose one of: 1:1, 16:9"),
