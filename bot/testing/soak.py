@@ -596,6 +596,7 @@ REMIX_MENU = "Edit with Nano Banana"
 REWORK_LABELS = ("Vary", "Re-roll", "Edit", "Re-render 2K", REMIX_MENU)
 EDIT_LABEL = "Edit"
 MODAL = 9  # an interaction callback that opens a form
+SELECT = 3  # a string select (a form's Reframe choice)
 
 
 @dataclass
@@ -685,19 +686,27 @@ class Reworks:
         rework.outcome = "bot down"
 
     async def _fill_in(self, rework: Rework, click: FakeInteraction) -> None:
-        """Type what to change into the Edit form's one box and submit it, as a member would; the form may
-        be submitted to a later process than the one that opened it."""
+        """Type what to change into the Edit form's box (and pick a way to reframe it) and submit it, as a
+        member would; the form may be submitted to a later process than the one that opened it."""
         with contextlib.suppress(TimeoutError):  # the bot may die before answering: then there is no form
             await self.discord.wait_for(lambda: click.acknowledged, timeout=15)
         forms = [c["data"] for c in click.callbacks if c["type"] == MODAL]
         if not forms:  # refused (a private note), or the bot died before answering
             rework.outcome = "no form"
             return
-        boxes = [c["custom_id"] for c in walk_components(list(forms[-1].get("components") or [])) if c["type"] == 4]
-        text = f"give it a red hat ({prompt_of(rework.command)})"
+        fields = walk_components(list(forms[-1].get("components") or []))
+        boxes = [c["custom_id"] for c in fields if c["type"] == 4]
+        values: dict[str, str | list[str]] = {boxes[0]: f"give it a red hat ({prompt_of(rework.command)})"}
+        # The form's Reframe choice (cogs/shape_field.py): kept as it is, a zoom out or a new shape, and then
+        # half the time no words at all.
+        for select in (c for c in fields if c["type"] == SELECT):
+            frame = self._random.choice([str(o["value"]) for o in select.get("options") or []])
+            values[select["custom_id"]] = [frame]
+            if frame != "keep" and self._random.random() < 0.5:
+                values[boxes[0]] = ""
         for _ in range(6):
             try:
-                rework.press = await self.discord.submit_modal(click, {boxes[0]: text})
+                rework.press = await self.discord.submit_modal(click, values)
             except TimeoutError:
                 continue
             rework.outcome = "pressed"
