@@ -485,9 +485,17 @@ async def test_on_gemini_the_edit_button_continues_the_image_s_conversation(
             edit = await press(discord_fake, image, "Edit")
             await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
             await delivered(discord_fake, await discord_fake.submit_modal(edit, {"instruction": "make it night"}))
+            # A new shape alone goes the same way: the same conversation, the reframe as its new turn.
+            reframe = await press(discord_fake, image, "Edit")
+            await discord_fake.wait_for(lambda: bool(reframe.callbacks), timeout=10)
+            await delivered(discord_fake, await discord_fake.submit_modal(reframe, {"shape": "16:9"}))
         finally:
             await running.close()
 
+    reframed = gemini.creates[2].json
+    assert reframed["generationConfig"]["imageConfig"]["aspectRatio"] == "16:9"
+    assert [c["role"] for c in reframed["contents"]] == ["user", "model", "user"]
+    assert reframed["contents"][2]["parts"][0]["text"].startswith("Show this same image in a 16:9 (landscape) frame")
     contents = gemini.creates[1].json["contents"]
     assert [c["role"] for c in contents] == ["user", "model", "user"]
     assert [c["parts"][0]["text"] for c in contents[::2]] == ["a cat on a sofa", "make it night"]
