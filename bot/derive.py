@@ -8,6 +8,7 @@ same moderation, quota and provider choice as /imagine.
 
 from __future__ import annotations
 
+import math
 import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -59,23 +60,76 @@ def shape_name(ratio: str) -> str:
     return f"{ratio} ({kind})"
 
 
+Pan = Literal["left", "right", "up", "down"]
+PANS: tuple[Pan, ...] = ("left", "right", "up", "down")
+_OPPOSITE: dict[Pan, Pan] = {"left": "right", "right": "left", "up": "down", "down": "up"}
+_SIDE: dict[Pan, str] = {"left": "left", "right": "right", "up": "top", "down": "bottom"}
+# How much a pan widens (left, right) or heightens (up, down) the frame, as Midjourney's pan does; the
+# nearest ratio the model offers is taken, and only one at least PAN_AT_LEAST as much.
+PAN_FACTOR = 1.5
+PAN_AT_LEAST = 1.15
+
+
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """How an edit frames its image: another ratio (None: the image's own), zoomed out or not."""
+    """How an edit frames its image: another ratio (None: the image's own), zoomed out, or extended one
+    way (``pan``, with the wider or taller ratio that makes room for it)."""
 
     ratio: str | None = None
     zoom_out: bool = False
+    pan: Pan | None = None
 
 
 AS_IT_IS = Frame()  # the image's own shape, not zoomed out
-EditAction = Literal["edit", "reframe", "zoom_out"]
+EditAction = Literal["edit", "reframe", "zoom_out", "pan"]
+
+
+def proportion(ratio: str | None) -> float | None:
+    """Width over height of a "W:H" ratio; None for anything else ("auto", None)."""
+    width, _, height = (ratio or "").partition(":")
+    if not (width.isdigit() and height.isdigit()) or int(width) == 0 or int(height) == 0:
+        return None
+    return int(width) / int(height)
+
+
+def own_shape(ratio: str | None, shown: float | None, offered: tuple[str, ...]) -> str | None:
+    """The shape an image has: the ratio it was asked in, or (asked in none, or "auto") the offered ratio
+    its width over height (``shown``) matches within 2%; None when neither says."""
+    if proportion(ratio) is not None:
+        return ratio
+    if shown is None:
+        return None
+    return next((r for r in offered if (value := proportion(r)) and abs(math.log(value / shown)) < 0.02), None)
+
+
+def pan_ratio(current: float, pan: Pan, offered: tuple[str, ...]) -> str | None:
+    """The offered ratio that makes room to extend an image of proportion ``current`` towards ``pan``:
+    about PAN_FACTOR times as wide (left, right) or as tall (up, down); None if the model has none
+    at least PAN_AT_LEAST times so (a 21:9 image has no wider shape on Nano Banana Pro)."""
+    sideways = pan in ("left", "right")
+    want = current * PAN_FACTOR if sideways else current / PAN_FACTOR
+    room = [
+        (ratio, value)
+        for ratio in offered
+        if (value := proportion(ratio)) is not None
+        and (value >= current * PAN_AT_LEAST if sideways else value <= current / PAN_AT_LEAST)
+    ]
+    return min(room, key=lambda item: abs(math.log(item[1] / want)), default=(None, 0.0))[0]
 
 
 def framed(words: str, frame: Frame) -> tuple[str, EditAction]:
-    """The prompt an edit sends, and what the embed calls it: the member's words; or, to zoom out or to
+    """The prompt an edit sends, and what the embed calls it: the member's words; or, to zoom out, pan or
     give the image a new shape with no words, what the model is asked to do with the image (its
     reference), with the words after it when there are some."""
     where = f"a {shape_name(frame.ratio)} frame" if frame.ratio else "the same frame"
+    if frame.pan is not None:
+        side, opposite = _SIDE[frame.pan], _SIDE[_OPPOSITE[frame.pan]]
+        pan = (
+            f"Extend this image towards the {side} into {where}: keep the whole picture as it is at the {opposite} "
+            f"of the new frame, and continue the scene naturally into the new space at the {side}, in the same "
+            "style, colours and light."
+        )
+        return (f"{pan} Also: {words}" if words else pan), "pan"
     if frame.zoom_out:
         zoom = (
             f"Zoom out from this image into {where}: show the whole picture smaller, with more of the scene "

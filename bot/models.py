@@ -92,12 +92,12 @@ class Derivation(BaseModel):
     """Where a request that works on an earlier image came from: the job, and what was done to its image.
 
     The earlier image is always the request's first reference; a Vary keeps the member's own
-    references after it, an Edit (a reframe, a zoom out) and a re-render send that image alone.
+    references after it, an Edit (reframed, zoomed out or panned too) and a re-render send that image alone.
     """
 
     model_config = ConfigDict(frozen=True)
 
-    action: Literal["vary", "edit", "reframe", "zoom_out", "upscale"]
+    action: Literal["vary", "edit", "reframe", "zoom_out", "pan", "upscale"]
     job_id: str
     # A link to the message that showed the earlier image, for the embed.
     message_url: str | None = None

@@ -140,6 +140,11 @@ def made_from(job: Job) -> str | None:
         return f"🔀 A variation of the image of {where}."
     if origin.action == "edit":
         return f"✏️ An edit of the image of {where}."
+    if origin.action == "pan":
+        return (
+            f"↔️ The image of {where}, extended into a {job.request.aspect_ratio} frame: the model drew it again "
+            "with the scene continued on one side, so details can differ."
+        )
     if origin.action == "zoom_out":
         return (
             f"🔭 The image of {where}, zoomed out: the model drew it again with more of the scene around it, so "

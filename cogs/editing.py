@@ -41,6 +41,20 @@ def message_images(message: discord.Message, *, max_bytes: int) -> list[Referenc
     return images
 
 
+def first_image_proportion(message: discord.Message) -> float | None:
+    """Width over height of the message's first image (``message_images``' first), as Discord gives its
+    size; None where Discord does not (a linked image it has not measured)."""
+    attached = [a for a in message.attachments if _image_type(a.content_type, a.filename) is not None]
+    if attached:
+        first = attached[0]
+        return first.width / first.height if first.width and first.height else None
+    for embed in message.embeds:
+        for shown in (embed.image, embed.thumbnail):
+            if shown.url:
+                return shown.width / shown.height if shown.width and shown.height else None
+    return None
+
+
 def attachment_images(attachments: list[discord.Attachment], *, max_bytes: int) -> list[ReferenceImage]:
     """The images among ``attachments``, in order; one over ``max_bytes`` is refused as /imagine's are."""
     images: list[ReferenceImage] = []

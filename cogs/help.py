@@ -31,7 +31,7 @@ MAKE = (
     "`count` (up to 4 at once) are optional. You are charged only for images you receive."
 )
 KEEP_WORKING = (
-    "Under each image: 🔀 **Vary** a new take · ✏️ **Edit** say what should change, zoom out or reshape · "
+    "Under each image: 🔀 **Vary** a new take · ✏️ **Edit** say what should change, zoom out, pan or reshape · "
     "🔍 **Re-render** at a "
     "larger size · 🔁 **Re-roll** the same request again · 🗑️ **Delete**.\n"
     "**Reply** to one of the bot's images with what to change (end with `--ar 16:9` for another shape).\n"

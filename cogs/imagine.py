@@ -515,6 +515,11 @@ class Imagine(commands.Cog):
     def _shown_image(self, interaction: discord.Interaction[Any], job: Job) -> tuple[ReferenceImage, str]:
         """``job``'s image on the pressed message, as Discord serves it now (its link freshly signed): the
         message's image, or in a batch's message the one uploaded for that candidate."""
+        attachment = self._shown_attachment(interaction, job)
+        assert interaction.message is not None  # an attachment was found on it
+        return self._reference(attachment), interaction.message.jump_url
+
+    def _shown_attachment(self, interaction: discord.Interaction[Any], job: Job) -> discord.Attachment:
         message = interaction.message
         images = [a for a in message.attachments if (a.content_type or "").startswith("image/")] if message else []
         own = [a for a in images if a.filename.rsplit(".", 1)[0] == result_stem(job.id, 1)]
@@ -524,7 +529,17 @@ class Imagine(commands.Cog):
                 "The image is no longer on this message, so there is nothing to work from. "
                 "Run /imagine again (you were not charged)."
             )
-        return self._reference(chosen[0]), message.jump_url
+        return chosen[0]
+
+    def _frame_facts(
+        self, interaction: discord.Interaction[Any], job: Job
+    ) -> tuple[tuple[str, ...], str | None, float | None]:
+        """What the Reframe choice needs of ``job``'s image: the shapes its model comes in, the one it has,
+        and its width over height as Discord shows it (None if Discord does not say)."""
+        attachment = self._shown_attachment(interaction, job)
+        shown = attachment.width / attachment.height if attachment.width and attachment.height else None
+        shapes = derive.shapes(self.bot.services.catalogue, job.model)
+        return shapes, derive.own_shape(job.request.aspect_ratio, shown, shapes), shown
 
     async def _renewed(self, request: GenerationRequest) -> GenerationRequest:
         return await refresh_references(self.bot.http, request, now=self.bot.clock())
@@ -544,11 +559,10 @@ class Imagine(commands.Cog):
         if action == "edit":
             # Refuse now, not after the member has typed: no image, or a ban (moderate() checks bans
             # first, so it raises the ban's own message before looking at any prompt).
-            self._shown_image(interaction, job)
+            shapes, current, width_over_height = self._frame_facts(interaction, job)
             if await self.bot.services.moderation.active_ban(interaction.guild_id or 0, interaction.user.id):
                 await self.moderate(interaction, job.request)
-            shapes = derive.shapes(self.bot.services.catalogue, job.model)
-            frame = shape_field(shapes, job.request.aspect_ratio, custom_id=EDIT_SHAPE_ID)
+            frame = shape_field(shapes, current, proportion=width_over_height, custom_id=EDIT_SHAPE_ID)
             await interaction.response.send_modal(EditModal(job.id, frame=frame))
             return
         if action == "vary" or action.startswith("upscale-"):
@@ -647,13 +661,14 @@ class Imagine(commands.Cog):
         if job is None:
             await send_ephemeral(interaction, "That job no longer exists.")
             return
-        catalogue = self.bot.services.catalogue
+        shapes, current, width_over_height = self._frame_facts(interaction, job)
         instruction, frame = asked_change(
             instruction,
             shape,
-            offered=derive.shapes(catalogue, job.model),
-            current=job.request.aspect_ratio,
-            model_name=catalogue.display_name(job.model),
+            offered=shapes,
+            current=current,
+            proportion=width_over_height,
+            model_name=self.bot.services.catalogue.display_name(job.model),
         )
         image, message_url = self._shown_image(interaction, job)
         origin = (job.id, message_url)

@@ -26,7 +26,7 @@ from bot.errors import InvalidRequestError
 from bot.models import ReferenceImage
 from bot.preferences import preferred_model
 from bot.store.forms import FormStore
-from cogs.editing import edit_request, message_images
+from cogs.editing import edit_request, first_image_proportion, message_images
 from cogs.imagine import Imagine, form_submit, submitted_text, submitted_values
 from cogs.in_time import record_in_time
 from cogs.shape_field import asked_change, shape_field
@@ -127,10 +127,13 @@ class Remix(commands.Cog):
         form_id = secrets.token_hex(8)
         # Kept in SQLite, not in this object: the message's images as Discord showed them now (a member's
         # message read again later comes back without them unless the bot has the message-content intent).
-        current = original.request.aspect_ratio if original else None
+        shapes = derive.shapes(services.catalogue, model)
+        width_over_height = first_image_proportion(message)
+        current = derive.own_shape(original.request.aspect_ratio if original else None, width_over_height, shapes)
         body = {
             "model": model,
             "shape": current,
+            "proportion": width_over_height,
             "original": original.id if original else None,
             "preferred": original.provider if original else defaults.default_provider,
             "references": [ref.model_dump(mode="json") for ref in references],
@@ -139,7 +142,7 @@ class Remix(commands.Cog):
         await record_in_time(
             interaction, self.bot.services.db, lambda: self.forms.put(form_id, body, now=self.bot.clock())
         )
-        frame = shape_field(derive.shapes(services.catalogue, model), current, custom_id=SHAPE_ID)
+        frame = shape_field(shapes, current, proportion=width_over_height, custom_id=SHAPE_ID)
         form = RemixForm(form_id, used=len(references), total=len(images), frame=frame)
         await interaction.response.send_modal(form)
 
@@ -165,7 +168,9 @@ class Remix(commands.Cog):
             submitted_text(components, INSTRUCTION_ID),
             submitted_values(components, SHAPE_ID),
             offered=derive.shapes(catalogue, body["model"]),
-            current=body.get("shape"),  # absent in a form kept by an older version: it had no shape choice
+            # Both absent in a form kept by an older version: it had no Reframe choice.
+            current=body.get("shape"),
+            proportion=body.get("proportion"),
             model_name=catalogue.display_name(body["model"]),
         )
         original = await self.bot.services.runner.store.get(body["original"]) if body["original"] else None

@@ -15,33 +15,43 @@ from typing import Any
 
 import discord
 
-from bot.derive import AS_IT_IS, Frame, shape_name
+from bot.derive import AS_IT_IS, PANS, Frame, Pan, pan_ratio, shape_name
 from bot.errors import InvalidRequestError
 from bot.prompts import ratio_suffix
 from bot.providers.families import AUTO
 
 KEEP = "keep"  # the select's value for "as it is"
 ZOOM_OUT = "zoom-out"  # and for "zoom out, in the same shape"
-# Discord's limits: a select offers at most 25 options (two of them KEEP and ZOOM_OUT); a label's text is
-# at most 45 characters and its description 100.
-_MAX_SHAPES = 23
+PAN_PREFIX = "pan-"  # "pan-left": extended to the left, in a wider shape
+# Discord's limits: a select offers at most 25 options (KEEP, ZOOM_OUT and four pans among them); a label's
+# text is at most 45 characters and its description 100.
+_MAX_SHAPES = 19
+_PAN_WORDS: dict[Pan, str] = {"left": "⬅️ Pan left", "right": "➡️ Pan right", "up": "⬆️ Pan up", "down": "⬇️ Pan down"}
 
 
-def shape_field(ratios: Sequence[str], current: str | None, *, custom_id: str) -> discord.ui.Label[Any]:
-    """The form's frame choice: KEEP (chosen), ZOOM_OUT, then each of ``ratios`` but ``current``."""
-    others = [ratio for ratio in ratios if ratio != current][:_MAX_SHAPES]
+def shape_field(
+    ratios: tuple[str, ...], current: str | None, *, proportion: float | None, custom_id: str
+) -> discord.ui.Label[Any]:
+    """The form's frame choice: KEEP (chosen), ZOOM_OUT, a pan each way the model has a shape to make room
+    for (the image's ``proportion``, width over height, known), then each of ``ratios`` but ``current``."""
     own = f" ({current})" if current and current != AUTO else ""
     options = [
         discord.SelectOption(label=f"Keep it as it is{own}", value=KEEP, default=True),
         discord.SelectOption(label=f"Zoom out: more of the scene, same shape{own}", value=ZOOM_OUT),
     ]
+    pans = [(pan, pan_ratio(proportion, pan, ratios)) for pan in PANS] if proportion is not None else []
+    for pan, ratio in pans:
+        if ratio is not None:
+            label = f"{_PAN_WORDS[pan]}: extend the scene, {shape_name(ratio)}"
+            options.append(discord.SelectOption(label=label, value=PAN_PREFIX + pan))
+    others = [ratio for ratio in ratios if ratio != current][:_MAX_SHAPES]
     options += [discord.SelectOption(label=f"New shape: {shape_name(ratio)}", value=ratio) for ratio in others]
     select: discord.ui.Select[Any] = discord.ui.Select(
         custom_id=custom_id, options=options, min_values=0, max_values=1, required=False
     )
     return discord.ui.Label(
         text="Reframe (optional)",
-        description="Zoom out, or give it a new shape: the model extends the scene to fill the frame.",
+        description="Zoom out, pan, or give it a new shape: the model extends the scene to fill the frame.",
         component=select,
     )
 
@@ -53,31 +63,48 @@ def asked_change(
     text: str | None,
     picked: Sequence[str] | None,
     *,
-    offered: Sequence[str],
+    offered: tuple[str, ...],
     current: str | None,
     model_name: str,
+    proportion: float | None = None,
     nothing: str = FORM_HINT,
 ) -> tuple[str, Frame]:
     """The instruction and the frame a member asked for: by the form's select (``picked``; None where
     there is none, a reply) and by Midjourney's ``--ar W:H`` at the end of their words (bot/prompts.py),
     which must agree with a shape picked. The frame's ratio is None to keep the image's shape (nothing
-    asked, or the shape it has). Refused, privately: a ratio the model is not offered in (a modified
-    client, a provider turned off while the form was open, a typo), and no change at all (``nothing``
-    says so)."""
+    asked, or the shape it has). A pan's shape is worked out again from the image's ``proportion``.
+    Refused, privately: a ratio the model is not offered in, a pan it has no shape for (a modified client,
+    a provider turned off while the form was open, a typo), and no change at all (``nothing`` says so)."""
     words, typed = ratio_suffix(text or "")
     value = picked[0] if picked else KEEP
-    zoom_out = value == ZOOM_OUT
+    pan = _pan(value, proportion=proportion, offered=offered)
     # Each checked before it is shown in a message: a modified client's value could be any text.
-    choice = None if value in (KEEP, ZOOM_OUT) else _offered(value, offered=offered, model_name=model_name)
+    chosen = None if value in (KEEP, ZOOM_OUT) or pan else _offered(value, offered=offered, model_name=model_name)
+    if pan is not None:
+        chosen = pan_ratio(proportion or 1.0, pan, offered)
     typed = _offered(typed, offered=offered, model_name=model_name)
-    if typed is not None and choice is not None and typed != choice:
-        raise InvalidRequestError(f"You picked the shape {choice} and typed `--ar {typed}`: ask for one of them.")
-    ratio = typed or choice
-    frame = Frame(ratio=None if ratio == current else ratio, zoom_out=zoom_out)
+    if typed is not None and chosen is not None and typed != chosen:
+        what = f"to pan {pan} (in {chosen})" if pan else f"the shape {chosen}"
+        raise InvalidRequestError(f"You picked {what} and typed `--ar {typed}`: ask for one of them.")
+    ratio = typed or chosen
+    frame = Frame(ratio=None if ratio == current else ratio, zoom_out=value == ZOOM_OUT, pan=pan)
     words = words.strip()
     if not words and frame == AS_IT_IS:
         raise InvalidRequestError(nothing)
     return words, frame
+
+
+def _pan(value: str, *, proportion: float | None, offered: tuple[str, ...]) -> Pan | None:
+    """The way a ``pan-...`` value extends the image; refused where it cannot (nothing to make room)."""
+    if not value.startswith(PAN_PREFIX):
+        return None
+    pan = next((way for way in PANS if value == PAN_PREFIX + way), None)
+    if pan is None or proportion is None or pan_ratio(proportion, pan, offered) is None:
+        way = pan or "that way"
+        raise InvalidRequestError(
+            f"This image cannot be extended {way}: the model has no shape with room for it. Pick another way."
+        )
+    return pan
 
 
 def _offered(value: str | None, *, offered: Sequence[str], model_name: str) -> str | None:

@@ -121,6 +121,38 @@ def test_a_new_frame_alone_reframes_or_zooms_out_and_with_words_edits_in_it() ->
     assert wider.prompt.endswith(" Also: add a moon")
 
 
+def test_a_pan_takes_the_shape_nearest_half_as_wide_or_tall_again() -> None:
+    nb2, pro = NANO_BANANA_2.aspect_ratios, NANO_BANANA_PRO.aspect_ratios
+    assert derive.pan_ratio(1.0, "right", nb2) == derive.pan_ratio(1.0, "left", nb2) == "3:2"
+    assert derive.pan_ratio(1.0, "up", nb2) == derive.pan_ratio(1.0, "down", nb2) == "2:3"
+    assert derive.pan_ratio(16 / 9, "right", pro) == "21:9"
+    assert derive.pan_ratio(21 / 9, "right", pro) is None  # nothing wider on Pro
+    assert derive.pan_ratio(21 / 9, "right", nb2) == "4:1"
+    assert derive.pan_ratio(1 / 8, "down", nb2) is None and derive.pan_ratio(8.0, "right", nb2) is None
+    frame = derive.Frame(ratio="3:2", pan="left")
+    prompt, action = derive.framed("", frame)
+    assert action == "pan" and prompt.startswith("Extend this image towards the left into a 3:2 (landscape) frame")
+    assert "as it is at the right of the new frame" in prompt
+    assert derive.framed("add a dog", derive.Frame(ratio="2:3", pan="down"))[0].endswith("Also: add a dog")
+
+
+@given(st.floats(min_value=0.1, max_value=10), st.sampled_from(derive.PANS))
+def test_a_pan_always_makes_room_the_way_it_goes(current: float, pan: derive.Pan) -> None:
+    ratio = derive.pan_ratio(current, pan, NANO_BANANA_2.aspect_ratios)
+    value = derive.proportion(ratio)
+    if value is not None:
+        assert value >= current * 1.15 if pan in ("left", "right") else value <= current / 1.15
+
+
+def test_an_images_own_shape_is_the_one_asked_or_the_one_its_size_matches() -> None:
+    nb2 = NANO_BANANA_2.aspect_ratios
+    assert derive.own_shape("16:9", None, nb2) == "16:9"
+    assert derive.own_shape(None, 1024 / 576, nb2) == "16:9"
+    assert derive.own_shape("auto", 1200 / 896, nb2) == "4:3"  # 1.339: within 2% of 4:3
+    assert derive.own_shape(None, 1.25, nb2) == "5:4" and derive.own_shape(None, 1.2, nb2) is None
+    assert derive.own_shape(None, None, nb2) is None and derive.proportion("auto") is None
+
+
 @given(st.integers(min_value=0, max_value=2**31 - 1))
 def test_a_new_seed_is_another_valid_seed(old: int) -> None:
     seed = derive.new_seed(old)

@@ -58,14 +58,22 @@ def test_reading_any_payload_never_fails(payload: Any) -> None:
     assert values is None or all(isinstance(value, str) for value in values)
 
 
-@given(st.text(max_size=30), st.lists(st.text(max_size=12), max_size=3) | st.none())
-def test_whatever_is_sent_the_change_is_one_offered_or_a_refusal(text: str, picked: list[str] | None) -> None:
+choices = st.sampled_from([KEEP, ZOOM_OUT, "pan-left", "pan-up", "pan-x", *SHAPES]) | st.text(max_size=12)
+
+
+@given(st.text(max_size=30), st.lists(choices, max_size=3) | st.none(), st.none() | st.floats(0.1, 10))
+def test_whatever_is_sent_the_change_is_one_offered_or_a_refusal(
+    text: str, picked: list[str] | None, shown: float | None
+) -> None:
     try:
-        words, frame = asked_change(text, picked, offered=SHAPES, current="1:1", model_name="Nano Banana 2")
+        words, frame = asked_change(
+            text, picked, offered=SHAPES, current="1:1", proportion=shown, model_name="Nano Banana 2"
+        )
     except InvalidRequestError as exc:
         assert exc.user_message  # a refusal a member can read
         return
     assert frame.ratio is None or frame.ratio in SHAPES
+    assert frame.pan is None or (shown is not None and frame.ratio is not None)
     assert frame.ratio != "1:1"  # the shape the image has is no new shape
     assert words or frame != AS_IT_IS
     assert "--ar" not in words[-12:] or frame.ratio is None
@@ -82,10 +90,13 @@ def test_whatever_is_sent_the_change_is_one_offered_or_a_refusal(text: str, pick
         ("wider --ar 16:9", [ZOOM_OUT], ("wider", Frame(ratio="16:9", zoom_out=True))),
         ("wider --ar 16:9", ["16:9"], ("wider", Frame(ratio="16:9"))),  # the same shape twice: no conflict
         ("night", ["1:1"], ("night", AS_IT_IS)),  # the shape the image has
+        ("", ["pan-left"], ("", Frame(ratio="4:3", pan="left"))),  # 1.5 wide: 4:3 is the nearest of SHAPES
+        ("", ["pan-down"], ("", Frame(ratio="9:16", pan="down"))),  # no 3:4 among SHAPES
     ],
 )
 def test_what_a_member_asks_for(text: str, picked: list[str] | None, expected: tuple[str, Frame]) -> None:
-    assert asked_change(text, picked, offered=SHAPES, current="1:1", model_name="Nano Banana 2") == expected
+    asked = asked_change(text, picked, offered=SHAPES, current="1:1", proportion=1.0, model_name="Nano Banana 2")
+    assert asked == expected
 
 
 @pytest.mark.parametrize(
@@ -98,6 +109,7 @@ def test_what_a_member_asks_for(text: str, picked: list[str] | None, expected: t
         ("x --ar 21:9", None, "cannot be given the shape `21:9`"),
         ("x", ["`@everyone` [a](https://x.example)"], "the shape `'@everyone' [a](http` here"),
         ("x --ar 4:3", ["16:9"], "You picked the shape 16:9 and typed `--ar 4:3`"),
+        ("", ["pan-left"], "cannot be extended left"),  # the image's size unknown: nothing to make room from
     ],
 )
 def test_what_is_refused(text: str, picked: list[str] | None, refusal: str) -> None:

@@ -177,8 +177,9 @@ async def test_edit_with_nano_banana_can_only_reframe_a_members_image(
     components: Any = form["components"]
     (select,) = [c["component"] for c in components if c["component"]["type"] == 3]
     options = select["options"]
-    # Nothing says what shape a member's image was asked in: "keep" names none.
-    assert options[0] == {"label": "Keep it as it is", "value": "keep", "default": True}
+    # Nothing says what shape a member's image was asked in: its size on Discord does (a square).
+    assert options[0] == {"label": "Keep it as it is (1:1)", "value": "keep", "default": True}
+    assert "➡️ Pan right: extend the scene, 3:2 (landscape)" in [option["label"] for option in options]
     assert "New shape: 4:3 (landscape)" in [option["label"] for option in options]
 
     submit = await discord_fake.submit_modal(used, {INSTRUCTION: "", "bananacord:remix:shape": "4:3"})

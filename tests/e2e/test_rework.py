@@ -254,7 +254,14 @@ async def test_a_new_shape_alone_reframes_the_image(
         ("keep", "Keep it as it is (1:1)", True),
         ("zoom-out", "Zoom out: more of the scene, same shape (1:1)", False),
     ]
-    assert [value for value, _, _ in options[2:]] == [r for r in NANO_BANANA_2.aspect_ratios if r != "1:1"]
+    # Then a pan each way, the shape it takes the nearest Nano Banana 2 has to half as wide (or tall) again.
+    assert options[2:6] == [
+        ("pan-left", "⬅️ Pan left: extend the scene, 3:2 (landscape)", False),
+        ("pan-right", "➡️ Pan right: extend the scene, 3:2 (landscape)", False),
+        ("pan-up", "⬆️ Pan up: extend the scene, 2:3 (portrait)", False),
+        ("pan-down", "⬇️ Pan down: extend the scene, 2:3 (portrait)", False),
+    ]
+    assert [value for value, _, _ in options[6:]] == [r for r in NANO_BANANA_2.aspect_ratios if r != "1:1"]
     assert ("16:9", "New shape: 16:9 (landscape)", False) in options
     assert ("9:16", "New shape: 9:16 (portrait)", False) in options
     # The words may be left out now: a new frame alone is a change.
@@ -326,6 +333,36 @@ async def test_zoom_out_shows_more_of_the_scene_in_the_same_shape_or_a_new_one(
     assert charges(settings, discord_fake.member_id)[-2:] == [("reserve", 1), ("commit", 1)]
 
 
+async def test_a_pan_extends_the_scene_one_way_in_a_shape_with_room_for_it(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    settings = make_settings(tmp_path, discord_fake, seaart, imagine={"default_model": "nano_banana_pro"})
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        original = await imagine(discord_fake, {"prompt": "a road into the hills", "aspect_ratio": "16:9"})
+        edit = await press(discord_fake, original, "Edit")
+        await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
+        result = await delivered(discord_fake, await discord_fake.submit_modal(edit, {"shape": "pan-right"}))
+        create = seaart.creates[1].json
+        # 16:9 half as wide again is 2.67:1; the widest Nano Banana Pro has is 21:9.
+        assert create["aspect_ratio"] == "21:9"
+        assert create["prompt"].startswith("Extend this image towards the right into a 21:9 (landscape) frame")
+        assert "as it is at the left of the new frame" in create["prompt"]
+        assert (await fetch(create["image_urls"][0]))[1] == original.files[0].data
+        assert "extended into a 21:9 frame" in made_from(result)
+
+        # From 21:9 there is no wider shape on Nano Banana Pro: no pan sideways is offered, nor taken.
+        edit = await press(discord_fake, result, "Edit")
+        await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
+        offered = [o["value"] for o in shape_select(edit.callbacks[0])["options"]]
+        assert "pan-left" not in offered and "pan-right" not in offered and "pan-up" in offered
+        refused = await discord_fake.submit_modal(edit, {"shape": "pan-left"}, modified_client=True)
+        assert "cannot be extended left" in await ephemeral_reply(discord_fake, refused)
+        assert len(seaart.creates) == 2
+    finally:
+        await running.close()
+
+
 async def test_a_shape_the_model_does_not_offer_or_no_change_at_all_is_refused_privately(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
@@ -336,7 +373,9 @@ async def test_a_shape_the_model_does_not_offer_or_no_change_at_all_is_refused_p
         edit = await press(discord_fake, original, "Edit")
         await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
         offered = [o["value"] for o in shape_select(edit.callbacks[0])["options"]]
-        assert offered == ["keep", "zoom-out", *NANO_BANANA_PRO.aspect_ratios] and "8:1" not in offered
+        # A 1:1 image (the provider's default shape, asked for none): pans to 3:2 and 2:3.
+        pans = ["pan-left", "pan-right", "pan-up", "pan-down"]
+        assert offered == ["keep", "zoom-out", *pans, *(r for r in NANO_BANANA_PRO.aspect_ratios if r != "1:1")]
         cases: list[tuple[dict[str, Any], str]] = [
             ({"instruction": "  ", "shape": []}, "or pick a way to reframe it"),  # nothing typed, choice cleared
             ({"instruction": "", "shape": "keep"}, "or pick a way to reframe it"),
@@ -345,6 +384,8 @@ async def test_a_shape_the_model_does_not_offer_or_no_change_at_all_is_refused_p
             ({"instruction": "x", "shape": "@everyone"}, "Choose one of: 1:1, 16:9"),
             # The shape asked for twice, Midjourney's way in the words and in the choice, differently.
             ({"instruction": "wider --ar 4:3", "shape": "16:9"}, "You picked the shape 16:9 and typed `--ar 4:3`"),
+            ({"instruction": "wider --ar 4:3", "shape": "pan-up"}, "You picked to pan up (in 2:3) and typed"),
+            ({"instruction": "", "shape": "pan-sideways"}, "cannot be extended that way"),
         ]
         for values, refusal in cases:
             edit = await press(discord_fake, original, "Edit")
