@@ -77,11 +77,10 @@ def asked_change(
     a provider turned off while the form was open, a typo), and no change at all (``nothing`` says so)."""
     words, typed = ratio_suffix(text or "")
     value = picked[0] if picked else KEEP
-    pan = _pan(value, proportion=proportion, offered=offered)
     # Each checked before it is shown in a message: a modified client's value could be any text.
-    chosen = None if value in (KEEP, ZOOM_OUT) or pan else _offered(value, offered=offered, model_name=model_name)
-    if pan is not None:
-        chosen = pan_ratio(proportion or 1.0, pan, offered)
+    pan, chosen = _pan(value, proportion=proportion, offered=offered)
+    if pan is None and value not in (KEEP, ZOOM_OUT):
+        chosen = _offered(value, offered=offered, model_name=model_name)
     typed = _offered(typed, offered=offered, model_name=model_name)
     if typed is not None and chosen is not None and typed != chosen:
         what = f"to pan {pan} (in {chosen})" if pan else f"the shape {chosen}"
@@ -94,17 +93,19 @@ def asked_change(
     return words, frame
 
 
-def _pan(value: str, *, proportion: float | None, offered: tuple[str, ...]) -> Pan | None:
-    """The way a ``pan-...`` value extends the image; refused where it cannot (nothing to make room)."""
+def _pan(value: str, *, proportion: float | None, offered: tuple[str, ...]) -> tuple[Pan | None, str | None]:
+    """The way a ``pan-...`` value extends the image and the shape that makes room for it (None, None for
+    any other value); refused where there is none (the image's size unknown, no wider or taller shape)."""
     if not value.startswith(PAN_PREFIX):
-        return None
+        return None, None
     pan = next((way for way in PANS if value == PAN_PREFIX + way), None)
-    if pan is None or proportion is None or pan_ratio(proportion, pan, offered) is None:
+    ratio = None if pan is None or proportion is None else pan_ratio(proportion, pan, offered)
+    if pan is None or ratio is None:
         way = pan or "that way"
         raise InvalidRequestError(
             f"This image cannot be extended {way}: the model has no shape with room for it. Pick another way."
         )
-    return pan
+    return pan, ratio
 
 
 def _offered(value: str | None, *, offered: Sequence[str], model_name: str) -> str | None:
