@@ -256,7 +256,7 @@ class Imagine(commands.Cog):
     @app_commands.command(name="imagine", extras={ANSWERS_ON_ITS_OWN: True})
     @app_commands.guild_only()
     @app_commands.describe(
-        prompt="Describe the image you want",
+        prompt="Describe the image you want (end it with --ar 16:9 to choose its shape, as on Midjourney)",
         model="Which Nano Banana model to use (the server's default if unset)",
         aspect_ratio="Shape of the image (each model offers its own set; auto lets the model choose)",
         resolution="Output size",
