@@ -117,6 +117,20 @@ def pan_ratio(current: float, pan: Pan, offered: tuple[str, ...]) -> str | None:
     return min(room, key=lambda item: abs(math.log(item[1] / want)), default=(None, 0.0))[0]
 
 
+# Edits whose prompt says how to frame the image rather than what it shows (``framed``).
+FRAMINGS: frozenset[EditAction] = frozenset({"reframe", "zoom_out", "pan"})
+# What a framed image shows when nothing says it in words (a member's own image), for its Vary and re-render.
+UNKNOWN_SUBJECT = "The scene in this image, drawn afresh in the same style."
+
+
+def subject_of(request: GenerationRequest | None) -> str:
+    """What the image ``request`` made shows, in words: its prompt, or the subject of a framed one (None:
+    an image no request of the bot's made)."""
+    if request is None:
+        return UNKNOWN_SUBJECT
+    return request.subject or request.prompt
+
+
 def framed(words: str, frame: Frame) -> tuple[str, EditAction]:
     """The prompt an edit sends, and what the embed calls it: the member's words; or, to zoom out, pan or
     give the image a new shape with no words, what the model is asked to do with the image (its
@@ -170,7 +184,9 @@ def _derive(
     job_id, message_url = origin
     fields = request.model_dump()
     # A new start from the image unless ``changes`` carry a conversation on (an edit does).
-    fields.update(history=(), derived_from=Derivation(action=action, job_id=job_id, message_url=message_url))
+    fields.update(
+        history=(), subject=None, derived_from=Derivation(action=action, job_id=job_id, message_url=message_url)
+    )
     fields.update(changes)
     return GenerationRequest.model_validate(fields)
 
@@ -182,7 +198,8 @@ def vary(request: GenerationRequest, image: ReferenceImage, origin: Origin, *, l
     """
     seed = None if request.seed is None else new_seed(request.seed)
     refs = (image, *request.own_references)[: max(limit, 1)]
-    return _derive(request, "vary", origin, reference_images=refs, seed=seed)
+    # A framed image's prompt would frame it again: its subject is what to draw afresh.
+    return _derive(request, "vary", origin, prompt=subject_of(request), reference_images=refs, seed=seed)
 
 
 def edit(
@@ -198,10 +215,13 @@ def edit(
     conversation (``continued``), carried on as a reply to the image would, so a provider that takes
     one (Gemini) knows what "it" is. ``frame``: a new shape and/or a zoom out as well (``framed``)."""
     prompt, action = framed(instruction, frame)
-    shape = {} if frame.ratio is None else {"aspect_ratio": frame.ratio}
-    return _derive(request, action, origin, prompt=prompt, reference_images=(image,), history=history, **shape)
+    changes: dict[str, Any] = {} if frame.ratio is None else {"aspect_ratio": frame.ratio}
+    if action in FRAMINGS:
+        changes["subject"] = subject_of(request)
+    return _derive(request, action, origin, prompt=prompt, reference_images=(image,), history=history, **changes)
 
 
 def upscale(request: GenerationRequest, image: ReferenceImage, size: str, origin: Origin) -> GenerationRequest:
-    """The same prompt drawn again at ``size`` from the image: a new render, not a pixel upscale."""
-    return _derive(request, "upscale", origin, reference_images=(image,), resolution=size)
+    """The same prompt drawn again at ``size`` from the image: a new render, not a pixel upscale (of a
+    framed image, its subject: the frame is in the image already)."""
+    return _derive(request, "upscale", origin, prompt=subject_of(request), reference_images=(image,), resolution=size)

@@ -129,6 +129,10 @@ class GenerationRequest(BaseModel):
     history: tuple[Turn, ...] = ()
     # Set for Vary, Edit and re-render: never sent to a provider, shown in the embed.
     derived_from: Derivation | None = None
+    # What the image shows, in words, when ``prompt`` says how to frame it instead (a zoom out, a pan, a new
+    # shape alone: bot/derive.py ``framed``): a Vary or re-render of the result draws from these words
+    # rather than zooming out or panning a second time. Never sent to a provider.
+    subject: str | None = None
 
     @property
     def own_references(self) -> tuple[ReferenceImage, ...]:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import discord
 
-from bot.derive import AS_IT_IS, Frame, continued, framed
+from bot.derive import AS_IT_IS, FRAMINGS, Frame, continued, framed, subject_of
 from bot.errors import InvalidRequestError
 from bot.models import GenerationRequest, ReferenceImage
 from bot.store.jobs import Job
@@ -41,17 +41,16 @@ def message_images(message: discord.Message, *, max_bytes: int) -> list[Referenc
     return images
 
 
-def first_image_proportion(message: discord.Message) -> float | None:
-    """Width over height of the message's first image (``message_images``' first), as Discord gives its
-    size; None where Discord does not (a linked image it has not measured)."""
-    attached = [a for a in message.attachments if _image_type(a.content_type, a.filename) is not None]
-    if attached:
-        first = attached[0]
-        return first.width / first.height if first.width and first.height else None
+def image_proportion(message: discord.Message, image: ReferenceImage) -> float | None:
+    """Width over height of ``image``, one of ``message``'s images, as Discord gives its size (found by
+    its link, signed or not); None where Discord does not (a linked image it has not measured)."""
+    wanted = _identity(image.url)
+    sizes = [(a.url, a.width, a.height) for a in message.attachments]
     for embed in message.embeds:
-        for shown in (embed.image, embed.thumbnail):
-            if shown.url:
-                return shown.width / shown.height if shown.width and shown.height else None
+        sizes += [(shown.url, shown.width, shown.height) for shown in (embed.image, embed.thumbnail) if shown.url]
+    for url, width, height in sizes:
+        if _identity(url) == wanted:
+            return width / height if width and height else None
     return None
 
 
@@ -106,13 +105,18 @@ def edit_request(
     options with a new instruction and new references, continuing its conversation; a new take, so no
     seed. Without it (an image the bot did not make), ``model`` with nothing else. ``frame``: a new shape
     and/or a zoom out, which with no instruction is the whole request (bot/derive.py ``framed``)."""
-    prompt, _ = framed(prompt, frame)
+    prompt, action = framed(prompt, frame)
+    # A framed image keeps the words for what it shows, for its Vary and re-render (bot/derive.py).
+    subject = subject_of(original.request if original else None) if action in FRAMINGS else None
     if original is None:
-        return build_request(model=model, prompt=prompt, reference_images=tuple(references), aspect_ratio=frame.ratio)
+        return build_request(
+            model=model, prompt=prompt, reference_images=tuple(references), aspect_ratio=frame.ratio, subject=subject
+        )
     base = original.request
     return build_request(
         model=base.model,
         prompt=prompt,
+        subject=subject,
         reference_images=tuple(references),
         aspect_ratio=frame.ratio or base.aspect_ratio,
         resolution=base.resolution,

@@ -26,7 +26,7 @@ from bot.errors import InvalidRequestError
 from bot.models import ReferenceImage
 from bot.preferences import preferred_model
 from bot.store.forms import FormStore
-from cogs.editing import edit_request, first_image_proportion, message_images
+from cogs.editing import edit_request, image_proportion, message_images
 from cogs.imagine import Imagine, form_submit, submitted_text, submitted_values
 from cogs.in_time import record_in_time
 from cogs.shape_field import asked_change, shape_field
@@ -128,7 +128,7 @@ class Remix(commands.Cog):
         # Kept in SQLite, not in this object: the message's images as Discord showed them now (a member's
         # message read again later comes back without them unless the bot has the message-content intent).
         shapes = derive.shapes(services.catalogue, model)
-        width_over_height = first_image_proportion(message)
+        width_over_height = image_proportion(message, images[0])  # the first reference, where one is taken
         current = derive.own_shape(original.request.aspect_ratio if original else None, width_over_height, shapes)
         body = {
             "model": model,

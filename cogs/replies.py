@@ -51,7 +51,7 @@ from bot.store.refusals import storage_busy, write_can_wait
 from bot.store.reply_notes import NoteInChannel, ReplyNotes
 from bot.unread_mark import UnreadMark, earliest
 from cogs.channel_notes import ChannelNotes
-from cogs.editing import attachment_images, edit_request, message_images
+from cogs.editing import attachment_images, edit_request, image_proportion, message_images
 from cogs.errors import storage_answer
 from cogs.policy import admit, moderate, quota_member
 from cogs.shape_field import asked_change
@@ -433,11 +433,14 @@ class Replies(commands.Cog):
             )
         catalogue = bot.services.catalogue
         # "make it night --ar 9:16", or "--ar 16:9" alone to reframe it: a reply has no form to pick a shape in.
+        # The shape the image has: as asked, else as Discord measures it (an "auto" image that came out square).
+        shapes = derive.shapes(catalogue, model)
+        width_over_height = image_proportion(replied, shown[0])
         text, frame = asked_change(
             text,
             None,
-            offered=derive.shapes(catalogue, model),
-            current=original.request.aspect_ratio if original else None,
+            offered=shapes,
+            current=derive.own_shape(original.request.aspect_ratio if original else None, width_over_height, shapes),
             model_name=catalogue.display_name(model),
             nothing=SAME_SHAPE,
         )

@@ -153,6 +153,25 @@ def test_an_images_own_shape_is_the_one_asked_or_the_one_its_size_matches() -> N
     assert derive.own_shape(None, None, nb2) is None and derive.proportion("auto") is None
 
 
+def test_a_vary_or_rerender_of_a_framed_image_draws_its_subject_not_the_frame_again() -> None:
+    first = request(prompt="a cabin in the woods", aspect_ratio="3:2")
+    zoomed = derive.edit(first, image("made"), "", ("job1", None), frame=derive.Frame(zoom_out=True))
+    assert zoomed.prompt.startswith("Zoom out") and zoomed.subject == "a cabin in the woods"
+    # Zoomed out again, then panned: the words for what the image shows go along.
+    panned = derive.edit(zoomed, image("z"), "", ("job2", None), frame=derive.Frame(ratio="21:9", pan="right"))
+    assert panned.subject == "a cabin in the woods"
+    for derived in (
+        derive.upscale(panned, image("p"), "2K", ("job3", None)),
+        derive.vary(panned, image("p"), ("job3", None), limit=14),
+    ):
+        assert derived.prompt == "a cabin in the woods" and derived.subject is None
+        assert derived.aspect_ratio == "21:9"  # the frame is in the image now
+    # An edit in words is about what the image shows: it needs no subject, and its Vary repeats it.
+    night = derive.edit(panned, image("p"), "make it night", ("job3", None))
+    assert night.subject is None and derive.vary(night, image("n"), ("j", None), limit=1).prompt == "make it night"
+    assert derive.subject_of(None) == derive.UNKNOWN_SUBJECT
+
+
 @given(st.integers(min_value=0, max_value=2**31 - 1))
 def test_a_new_seed_is_another_valid_seed(old: int) -> None:
     seed = derive.new_seed(old)

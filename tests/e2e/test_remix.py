@@ -191,3 +191,29 @@ async def test_edit_with_nano_banana_can_only_reframe_a_members_image(
     assert (message.attachments[0]["width"], message.attachments[0]["height"]) == (1024, 768)
     (job,) = jobs(settings)
     assert ledger(settings, job["id"]) == [("reserve", discord_fake.member_id), ("commit", discord_fake.member_id)]
+
+
+async def test_the_form_measures_the_image_it_edits_not_another_embed(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    tall = discord_fake.add_attachment(png_bytes(size=(36, 64)), "tall.png", "image/png")
+    # A link's preview comes first (a wide picture that is not one of the message's images), then the image.
+    preview = {
+        "type": "article",
+        "url": "https://news.example/story",
+        "thumbnail": {"url": "https://news.example/wide.jpg", "width": 1600, "height": 900},
+    }
+    post = await discord_fake.post_message(
+        "look", image_links=[tall["url"]], embeds=[preview], user_id=discord_fake.admin_id
+    )
+    used = await discord_fake.message_command(MENU, post.id)
+    form: Any = await form_of(discord_fake, used)
+    (select,) = [c["component"] for c in form["components"] if c["component"]["type"] == 3]
+    labels = [option["label"] for option in select["options"]]
+    assert labels[0] == "Keep it as it is (9:16)"
+    assert "➡️ Pan right: extend the scene, 4:5 (portrait)" in labels and "New shape: 9:16 (portrait)" not in labels
+
+    await discord_fake.submit_modal(used, {INSTRUCTION: "", "bananacord:remix:shape": "pan-right"})
+    await discord_fake.wait_for(lambda: bool(jobs(settings)) and jobs(settings)[-1]["state"] == "delivered", timeout=20)
+    create = seaart.creates[0].json
+    assert create["image_urls"] == [tall["url"]] and create["aspect_ratio"] == "4:5"

@@ -114,8 +114,14 @@ async def test_a_reply_asks_for_a_new_shape_as_midjourney_members_would(
         return discord_fake.dms_to(member)[-1].content or ""
 
     assert "cannot be given the shape `3:7` here. Choose one of: 1:1, 16:9" in await refused("wider --ar 3:7")
-    assert "has that shape already" in await refused("--ar 1:1")
-    assert len(seaart.creates) == 3 and states(settings) == ["delivered"] * 3
+    # The shape the image has is no new shape; an image asked in none has the one Discord measures (the fake
+    # draws a square by default). (The same refusal twice in ten minutes would be a 🚫 reaction, not a DM.)
+    unasked = await bot_image(discord_fake, settings)
+    before = len(discord_fake.dms_to(member))
+    await discord_fake.post_message("--ar 1:1", reply_to=unasked.id)
+    await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == before + 1, timeout=10)
+    assert "has that shape already" in (discord_fake.dms_to(member)[-1].content or "")
+    assert len(seaart.creates) == 4 and states(settings) == ["delivered"] * 4
 
 
 async def test_a_reply_that_arrives_without_its_text_gets_one_private_hint(

@@ -329,8 +329,14 @@ async def test_zoom_out_shows_more_of_the_scene_in_the_same_shape_or_a_new_one(
     create = seaart.creates[2].json
     assert create["aspect_ratio"] == "21:9" and "into a 21:9 (landscape) frame" in create["prompt"]
     assert create["prompt"].endswith("Also: add a lake")
+
+    # A re-render of the zoomed-out image draws what it shows, larger: it does not zoom out a second time.
+    await delivered(discord_fake, await press(discord_fake, result, "Re-render 2K"))
+    create = seaart.creates[3].json
+    assert create["prompt"] == "a cabin in the woods" and create["resolution"] == "2K"
+    assert create["aspect_ratio"] == "3:2"
     await settled(discord_fake, settings)
-    assert charges(settings, discord_fake.member_id)[-2:] == [("reserve", 1), ("commit", 1)]
+    assert charges(settings, discord_fake.member_id)[-2:] == [("reserve", 2), ("commit", 2)]
 
 
 async def test_a_pan_extends_the_scene_one_way_in_a_shape_with_room_for_it(
@@ -350,6 +356,10 @@ async def test_a_pan_extends_the_scene_one_way_in_a_shape_with_room_for_it(
         assert "as it is at the left of the new frame" in create["prompt"]
         assert (await fetch(create["image_urls"][0]))[1] == original.files[0].data
         assert "extended into a 21:9 frame" in made_from(result)
+        # Its Vary is a new take on what it shows, in its new shape, not a second pan.
+        await delivered(discord_fake, await press(discord_fake, result, "Vary"))
+        varied = seaart.creates[2].json
+        assert (varied["prompt"], varied["aspect_ratio"]) == ("a road into the hills", "21:9")
 
         # From 21:9 there is no wider shape on Nano Banana Pro: no pan sideways is offered, nor taken.
         edit = await press(discord_fake, result, "Edit")
@@ -358,7 +368,7 @@ async def test_a_pan_extends_the_scene_one_way_in_a_shape_with_room_for_it(
         assert "pan-left" not in offered and "pan-right" not in offered and "pan-up" in offered
         refused = await discord_fake.submit_modal(edit, {"shape": "pan-left"}, modified_client=True)
         assert "cannot be extended left" in await ephemeral_reply(discord_fake, refused)
-        assert len(seaart.creates) == 2
+        assert len(seaart.creates) == 3
     finally:
         await running.close()
 

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +24,7 @@ from aiohttp import web
 
 from bot.testing.serving import StartsAndStops
 
+from .attachments import image_size
 from .faults import CALLBACK_PATHS, CHAOS_PATHS, Faults
 from .gateway import Connection, Gateway
 from .protocol import (
@@ -502,6 +504,7 @@ class FakeDiscord(StartsAndStops, World):
         ping: bool = True,
         attachments: Sequence[JSON] = (),
         image_links: Sequence[str] = (),
+        embeds: Sequence[JSON] = (),
         live: bool = True,
     ) -> FakeMessage:
         """A member posts a message: stored, then MESSAGE_CREATE to the live client. ``live=False``: the
@@ -512,7 +515,8 @@ class FakeDiscord(StartsAndStops, World):
         ``channel_id`` says otherwise, pinging its author unless ``ping=False`` (the member turned the
         reply's @ping off). ``attachments`` take what :meth:`add_attachment`
         returned; each of ``image_links`` (a link to an image in the content) gets the embed Discord
-        adds for it (type ``image``, the picture as its thumbnail).
+        adds for it (type ``image``, the picture as its thumbnail, with its size when the link is one of the
+        fake's attachments), after ``embeds`` (others Discord made for links, such as an article's preview).
 
         As on Discord, a bot without the message-content intent gets the message without its content,
         embeds, attachments and components unless the message mentions it (a ``<@id>`` in the content,
@@ -539,7 +543,7 @@ class FakeDiscord(StartsAndStops, World):
             channel_id=cid,
             content=content,
             attachments=list(attachments),
-            embeds=[{"type": "image", "url": url, "thumbnail": {"url": url, "proxy_url": url}} for url in image_links],
+            embeds=[*map(dict, embeds), *(self._image_link_embed(url) for url in image_links)],
             reference=reference,
             ping=ping,
         )
@@ -547,6 +551,14 @@ class FakeDiscord(StartsAndStops, World):
             await self._gateway.member_message(message)
         self.notify()
         return message
+
+    def _image_link_embed(self, url: str) -> JSON:
+        thumbnail: JSON = {"url": url, "proxy_url": url}
+        found = re.search(r"/attachments/(\d+)/", url)
+        blob = self.cdn.blobs.get(int(found[1])) if found else None
+        if blob is not None and (size := image_size(blob.data)) is not None:
+            thumbnail["width"], thumbnail["height"] = size
+        return {"type": "image", "url": url, "thumbnail": thumbnail}
 
     async def message_command(
         self, name: str, message_id: int, *, user_id: int | None = None, permissions: int | None = None
