@@ -13,7 +13,7 @@ import discord
 
 from bot.derive import AS_IT_IS, FRAMINGS, Frame, continued, framed, subject_of
 from bot.errors import InvalidRequestError
-from bot.models import GenerationRequest, ReferenceImage
+from bot.models import Derivation, GenerationRequest, ReferenceImage
 from bot.store.jobs import Job
 from cogs.imagine import build_request
 
@@ -100,11 +100,14 @@ def edit_request(
     prompt: str,
     references: list[ReferenceImage],
     frame: Frame = AS_IT_IS,
+    shown_at: str | None = None,
 ) -> GenerationRequest:
     """An edit of the image ``original`` made (its image the first reference): its model, shape, size and
     options with a new instruction and new references, continuing its conversation; a new take, so no
     seed. Without it (an image the bot did not make), ``model`` with nothing else. ``frame``: a new shape
-    and/or a zoom out, which with no instruction is the whole request (bot/derive.py ``framed``)."""
+    and/or a zoom out, which with no instruction is the whole request (bot/derive.py ``framed``).
+    ``shown_at``: the link to the message that showed ``original``'s image, for the embed to say what the
+    edit was made from (a reply needs none: it answers in the thread)."""
     prompt, action = framed(prompt, frame)
     # A framed image keeps the words for what it shows, for its Vary and re-render (bot/derive.py).
     subject = subject_of(original.request if original else None) if action in FRAMINGS else None
@@ -124,4 +127,5 @@ def edit_request(
         thinking_level=base.thinking_level,
         web_search=base.web_search,
         history=continued(original, references),
+        derived_from=None if shown_at is None else Derivation(action=action, job_id=original.id, message_url=shown_at),
     )

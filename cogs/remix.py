@@ -135,6 +135,7 @@ class Remix(commands.Cog):
             "shape": current,
             "proportion": width_over_height,
             "original": original.id if original else None,
+            "shown_at": message.jump_url,
             "preferred": original.provider if original else defaults.default_provider,
             "references": [ref.model_dump(mode="json") for ref in references],
         }
@@ -175,7 +176,14 @@ class Remix(commands.Cog):
         )
         original = await self.bot.services.runner.store.get(body["original"]) if body["original"] else None
         references = [ReferenceImage.model_validate(ref) for ref in body["references"]]
-        request = edit_request(original, model=body["model"], prompt=instruction, references=references, frame=frame)
+        request = edit_request(
+            original,
+            model=body["model"],
+            prompt=instruction,
+            references=references,
+            frame=frame,
+            shown_at=body.get("shown_at"),  # absent in a form kept by an older version
+        )
         # The links were Discord's when the form opened: renew any that expired while it stayed open.
         request = await refresh_references(self.bot.http, request, now=self.bot.clock())
         await self.imagine.start_job(interaction, request, preferred=body["preferred"])

@@ -66,11 +66,26 @@ async def test_on_the_bots_image_the_edit_keeps_its_options(
     image = await bot_image(discord_fake, settings, aspect_ratio="4:5", resolution="2K")
     used = await discord_fake.message_command(MENU, image.id, user_id=discord_fake.admin_id)
     await form_of(discord_fake, used)
-    await submitted(discord_fake, settings, used, "add a tiny hat")
+    submit = await submitted(discord_fake, settings, used, "add a tiny hat")
     create = seaart.creates[1].json
     assert create["image_urls"] == [image.attachments[0]["url"]]
     assert (create["aspect_ratio"], create["resolution"]) == ("4:5", "2K")
     assert jobs(settings)[1]["user_id"] == discord_fake.admin_id
+    # Its message says what it was made from, as the Edit button's does (it is no reply in a thread).
+    result = discord_fake.messages[submit.original_message_id or 0]
+    fields = {f["name"]: f["value"] for f in result.embeds[0]["fields"]}
+    assert f"An edit of the image of [job {jobs(settings)[0]['id']}]" in fields["Made from"]
+    assert f"/{image.channel_id}/{image.id})" in fields["Made from"]
+
+    # A pan of it says so the same way.
+    used = await discord_fake.message_command(MENU, image.id)
+    await form_of(discord_fake, used)
+    await discord_fake.submit_modal(used, {INSTRUCTION: "", "bananacord:remix:shape": "pan-up"})
+    await discord_fake.wait_for(
+        lambda: len(jobs(settings)) == 3 and jobs(settings)[2]["state"] == "delivered", timeout=20
+    )
+    panned = discord_fake.messages[jobs(settings)[2]["message_id"]]
+    assert "extended into a" in str(panned.embeds[0]["fields"])
 
 
 async def test_more_images_than_the_model_takes_uses_the_first_and_says_so(
