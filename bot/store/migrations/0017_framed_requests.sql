@@ -1,5 +1,4 @@
 -- No table changes. From this version a job's request may be a reframe (derived_from.action "reframe",
--- "zoom_out" or "pan") with its image's words kept beside the prompt ("subject", bot/derive.py), and a
--- form row may hold the image's shape and size: an older bananacord reading such a row would fail on it.
--- The version number alone makes an older bananacord refuse this database at start, in one line, as it
--- refuses any database a newer version migrated (run the newer version, or restore a copy made before).
+-- "zoom_out" or "pan", bot/derive.py), which an older bananacord cannot read: it would fail on that job's
+-- row. The version number alone makes an older bananacord refuse this database at start, in one line, as
+-- it refuses any database a newer version migrated (run the newer version, or restore a copy made before).
