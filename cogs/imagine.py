@@ -137,7 +137,7 @@ class EditModal(discord.ui.Modal):
     would be held forever."""
 
     def __init__(self, job_id: str, *, frame: discord.ui.Label[Any]) -> None:
-        super().__init__(title="Edit this image", custom_id=f"bananacord:edit:{job_id}", timeout=None)
+        super().__init__(title="Edit or reframe this image", custom_id=f"bananacord:edit:{job_id}", timeout=None)
         self.add_item(
             discord.ui.Label(
                 text="What should change?",

@@ -200,6 +200,7 @@ async def test_a_strangers_edit_opens_a_modal_and_is_charged_to_the_stranger(
     assert modal["type"] == 9
     job_id = query(settings, "SELECT id FROM jobs")[0][0]
     assert modal["data"]["custom_id"] == f"bananacord:edit:{job_id}"
+    assert modal["data"]["title"] == "Edit or reframe this image"
     await settled(discord_fake, settings)
     assert len(seaart.creates) == 1 and jobs(settings) == [(discord_fake.member_id, "delivered")]  # nothing yet
 
