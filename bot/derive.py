@@ -131,28 +131,30 @@ def subject_of(request: GenerationRequest | None) -> str:
     return request.subject or request.prompt
 
 
-def framed(words: str, frame: Frame) -> tuple[str, EditAction]:
+def framed(words: str, frame: Frame, *, references: int = 1) -> tuple[str, EditAction]:
     """The prompt an edit sends, and what the embed calls it: the member's words; or, to zoom out, pan or
-    give the image a new shape with no words, what the model is asked to do with the image (its
-    reference), with the words after it when there are some."""
+    give the image a new shape with no words, what the model is asked to do with the image (its first
+    reference; named so when there are more), with the words after it when there are some."""
     where = f"a {shape_name(frame.ratio)} frame" if frame.ratio else "the same frame"
+    image = "the first image" if references > 1 else "this image"
     if frame.pan is not None:
         side, opposite = _SIDE[frame.pan], _SIDE[_OPPOSITE[frame.pan]]
         pan = (
-            f"Extend this image towards the {side} into {where}: keep the whole picture as it is at the {opposite} "
+            f"Extend {image} towards the {side} into {where}: keep the whole picture as it is at the {opposite} "
             f"of the new frame, and continue the scene naturally into the new space at the {side}, in the same "
             "style, colours and light."
         )
         return (f"{pan} Also: {words}" if words else pan), "pan"
     if frame.zoom_out:
         zoom = (
-            f"Zoom out from this image into {where}: show the whole picture smaller, with more of the scene "
+            f"Zoom out from {image} into {where}: show the whole picture smaller, with more of the scene "
             "around it, continued naturally on every side, and keep its subject, style, colours and details."
         )
         return (f"{zoom} Also: {words}" if words else zoom), "zoom_out"
     if frame.ratio and not words:
+        same = "the first image as it is" if references > 1 else "this same image"
         return (
-            f"Show this same image in {where}: keep its subject, style, colours and details as they are, and "
+            f"Show {same} in {where}: keep its subject, style, colours and details as they are, and "
             "continue the scene naturally into the new space."
         ), "reframe"
     return words, "edit"

@@ -108,7 +108,7 @@ def edit_request(
     and/or a zoom out, which with no instruction is the whole request (bot/derive.py ``framed``).
     ``shown_at``: the link to the message that showed ``original``'s image, for the embed to say what the
     edit was made from (a reply needs none: it answers in the thread)."""
-    prompt, action = framed(prompt, frame)
+    prompt, action = framed(prompt, frame, references=len(references))
     # A framed image keeps the words for what it shows, for its Vary and re-render (bot/derive.py).
     subject = subject_of(original.request if original else None) if action in FRAMINGS else None
     if original is None:

@@ -172,6 +172,16 @@ def test_a_vary_or_rerender_of_a_framed_image_draws_its_subject_not_the_frame_ag
     assert derive.subject_of(None) == derive.UNKNOWN_SUBJECT
 
 
+def test_with_several_references_a_frame_names_the_first_image() -> None:
+    for frame, start in (
+        (derive.Frame(ratio="16:9"), "Show the first image as it is in a 16:9 (landscape) frame"),
+        (derive.Frame(zoom_out=True), "Zoom out from the first image into the same frame"),
+        (derive.Frame(ratio="3:2", pan="left"), "Extend the first image towards the left"),
+    ):
+        assert derive.framed("", frame, references=3)[0].startswith(start)
+        assert "the first image" not in derive.framed("", frame)[0]
+
+
 @given(st.integers(min_value=0, max_value=2**31 - 1))
 def test_a_new_seed_is_another_valid_seed(old: int) -> None:
     seed = derive.new_seed(old)

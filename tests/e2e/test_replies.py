@@ -103,9 +103,18 @@ async def test_a_reply_asks_for_a_new_shape_as_midjourney_members_would(
     create = seaart.creates[2].json
     assert create["aspect_ratio"] == "16:9" and "16:9 (landscape) frame" in create["prompt"]
     assert create["image_urls"] == [image.attachments[0]["url"]]
+    assert create["prompt"].startswith("Show this same image in a 16:9 (landscape) frame")
     # What was asked of the model is what the member reads (the thread shows what it started from).
     assert as_read(answer.embeds[0]["description"]).startswith("Show this same image in a 16:9 (landscape) frame")
     assert (answer.attachments[0]["width"], answer.attachments[0]["height"]) == (1024, 576)
+
+    # With an image of the member's own beside it, the frame says which image it means.
+    hat = discord_fake.add_attachment(png_bytes(colour=(10, 90, 200)), "hat.png", "image/png")
+    with_hat = await discord_fake.post_message("--ar 21:9", reply_to=image.id, attachments=[hat])
+    await answer_to(discord_fake, settings, with_hat)
+    create = seaart.creates[3].json
+    assert create["prompt"].startswith("Show the first image as it is in a 21:9 (landscape) frame")
+    assert create["image_urls"] == [image.attachments[0]["url"], hat["url"]]
 
     async def refused(text: str) -> str:
         before = len(discord_fake.dms_to(member))
@@ -121,7 +130,7 @@ async def test_a_reply_asks_for_a_new_shape_as_midjourney_members_would(
     await discord_fake.post_message("--ar 1:1", reply_to=unasked.id)
     await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == before + 1, timeout=10)
     assert "has that shape already" in (discord_fake.dms_to(member)[-1].content or "")
-    assert len(seaart.creates) == 4 and states(settings) == ["delivered"] * 4
+    assert len(seaart.creates) == 5 and states(settings) == ["delivered"] * 5
 
 
 async def test_a_reply_that_arrives_without_its_text_gets_one_private_hint(
