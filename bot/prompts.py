@@ -66,3 +66,20 @@ def ratio_suffix(text: str) -> tuple[str, str | None]:
     if match is None:
         return text, None
     return text[: match.start()].rstrip(), re.sub(r"\s", "", match[1]).lower()
+
+
+# Midjourney's zoom out, typed the same way ("--zoom 2"; the bot's zoom out has no factor to take).
+_ZOOM_SUFFIX = re.compile(r"(?:^|\s)--zoom(?:\s+\d(?:\.\d{1,2})?)?\s*$", re.IGNORECASE)
+
+
+def frame_suffix(text: str) -> tuple[str, str | None, bool]:
+    """``text`` without Midjourney's framing parameters at its end (``--ar W:H`` and ``--zoom [N]``, in
+    either order), the ratio asked for and whether a zoom out was."""
+    ratio: str | None = None
+    zoom = False
+    for _ in range(2):
+        if not zoom and (match := _ZOOM_SUFFIX.search(text)):
+            text, zoom = text[: match.start()].rstrip(), True
+        elif ratio is None and (found := ratio_suffix(text))[1] is not None:
+            text, ratio = found
+    return text, ratio, zoom

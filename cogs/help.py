@@ -34,7 +34,8 @@ KEEP_WORKING = (
     "Under each image: 🔀 **Vary** a new take · ✏️ **Edit** say what should change, zoom out, pan or reshape · "
     "🔍 **Re-render** at a "
     "larger size · 🔁 **Re-roll** the same request again · 🗑️ **Delete**.\n"
-    "**Reply** to one of the bot's images with what to change (end with `--ar 16:9` for another shape).\n"
+    "**Reply** to one of the bot's images with what to change (end with `--ar 16:9` for another shape, "
+    "`--zoom` to zoom out).\n"
     f"Any message with an image: right-click (long-press on mobile) → **Apps** → **{MENU_NAME}**."
 )
 YOURS = (

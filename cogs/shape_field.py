@@ -17,7 +17,7 @@ import discord
 
 from bot.derive import AS_IT_IS, PANS, Frame, Pan, pan_ratio, shape_name
 from bot.errors import InvalidRequestError
-from bot.prompts import ratio_suffix
+from bot.prompts import frame_suffix
 from bot.providers.families import AUTO
 
 KEEP = "keep"  # the select's value for "as it is"
@@ -70,12 +70,12 @@ def asked_change(
     nothing: str = FORM_HINT,
 ) -> tuple[str, Frame]:
     """The instruction and the frame a member asked for: by the form's select (``picked``; None where
-    there is none, a reply) and by Midjourney's ``--ar W:H`` at the end of their words (bot/prompts.py),
-    which must agree with a shape picked. The frame's ratio is None to keep the image's shape (nothing
+    there is none, a reply) and by Midjourney's ``--ar W:H`` and ``--zoom`` at the end of their words
+    (bot/prompts.py), which must agree with what is picked. The frame's ratio is None to keep the image's shape (nothing
     asked, or the shape it has). A pan's shape is worked out again from the image's ``proportion``.
     Refused, privately: a ratio the model is not offered in, a pan it has no shape for (a modified client,
     a provider turned off while the form was open, a typo), and no change at all (``nothing`` says so)."""
-    words, typed = ratio_suffix(text or "")
+    words, typed, typed_zoom = frame_suffix(text or "")
     value = picked[0] if picked else KEEP
     # Each checked before it is shown in a message: a modified client's value could be any text.
     pan, chosen = _pan(value, proportion=proportion, offered=offered)
@@ -85,8 +85,11 @@ def asked_change(
     if typed is not None and chosen is not None and typed != chosen:
         what = f"to pan {pan} (in {chosen})" if pan else f"the shape {chosen}"
         raise InvalidRequestError(f"You picked {what} and typed `--ar {typed}`: ask for one of them.")
+    if typed_zoom and pan is not None:
+        raise InvalidRequestError(f"You picked to pan {pan} and typed `--zoom`: ask for one of them.")
     ratio = typed or chosen
-    frame = Frame(ratio=None if ratio == current else ratio, zoom_out=value == ZOOM_OUT, pan=pan)
+    zoom_out = value == ZOOM_OUT or typed_zoom
+    frame = Frame(ratio=None if ratio == current else ratio, zoom_out=zoom_out, pan=pan)
     words = words.strip()
     if not words and frame == AS_IT_IS:
         raise InvalidRequestError(nothing)

@@ -90,6 +90,8 @@ def test_whatever_is_sent_the_change_is_one_offered_or_a_refusal(
         ("wider --ar 16:9", [ZOOM_OUT], ("wider", Frame(ratio="16:9", zoom_out=True))),
         ("wider --ar 16:9", ["16:9"], ("wider", Frame(ratio="16:9"))),  # the same shape twice: no conflict
         ("night", ["1:1"], ("night", AS_IT_IS)),  # the shape the image has
+        ("--zoom 2", None, ("", Frame(zoom_out=True))),  # Midjourney's zoom out, typed
+        ("a lake --ar 16:9 --zoom", [KEEP], ("a lake", Frame(ratio="16:9", zoom_out=True))),
         ("", ["pan-left"], ("", Frame(ratio="4:3", pan="left"))),  # 1.5 wide: 4:3 is the nearest of SHAPES
         ("", ["pan-down"], ("", Frame(ratio="9:16", pan="down"))),  # no 3:4 among SHAPES
     ],
@@ -116,3 +118,9 @@ def test_what_is_refused(text: str, picked: list[str] | None, refusal: str) -> N
     with pytest.raises(InvalidRequestError) as refused:
         asked_change(text, picked, offered=SHAPES, current="1:1", model_name="Nano Banana 2")
     assert refusal in refused.value.user_message
+
+
+def test_a_pan_and_a_typed_zoom_out_are_one_too_many() -> None:
+    with pytest.raises(InvalidRequestError) as refused:
+        asked_change("x --zoom", ["pan-up"], offered=SHAPES, current="1:1", proportion=1.0, model_name="NB2")
+    assert "You picked to pan up and typed `--zoom`" in refused.value.user_message

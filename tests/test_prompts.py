@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.models import GenerationRequest
-from bot.prompts import ZERO_WIDTH_JOINER, clean_prompt, ratio_suffix
+from bot.prompts import ZERO_WIDTH_JOINER, clean_prompt, frame_suffix, ratio_suffix
 
 
 @pytest.mark.parametrize(
@@ -78,3 +78,22 @@ def test_text_without_the_parameter_is_left_as_it_is(text: str) -> None:
         assert (words, ratio) == (text, None)
     elif ratio is not None:
         assert text.startswith(words) and ratio in re.sub(r"\s", "", text.lower())
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("wider --zoom 2", ("wider", None, True)),
+        ("--zoom", ("", None, True)),
+        ("a lake --ar 16:9 --zoom 1.5", ("a lake", "16:9", True)),
+        ("a lake --zoom --ar 16:9", ("a lake", "16:9", True)),
+        ("a lake --ar 16:9", ("a lake", "16:9", False)),
+        ("zoom in on the cat", ("zoom in on the cat", None, False)),
+        ("a --zoomed", ("a --zoomed", None, False)),
+        ("a --zoom 2 --zoom", ("a --zoom 2", None, True)),  # each taken once, from the end
+    ],
+)
+def test_midjourneys_framing_parameters_are_taken_from_the_end(
+    typed: str, expected: tuple[str, str | None, bool]
+) -> None:
+    assert frame_suffix(typed) == expected

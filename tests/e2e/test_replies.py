@@ -116,6 +116,13 @@ async def test_a_reply_asks_for_a_new_shape_as_midjourney_members_would(
     assert create["prompt"].startswith("Show the first image as it is in a 21:9 (landscape) frame")
     assert create["image_urls"] == [image.attachments[0]["url"], hat["url"]]
 
+    # Midjourney's --zoom: a zoom out, in the image's own shape.
+    zoom = await discord_fake.post_message("add a moon --zoom 2", reply_to=image.id)
+    await answer_to(discord_fake, settings, zoom)
+    create = seaart.creates[4].json
+    assert create["prompt"].startswith("Zoom out from this image into the same frame")
+    assert create["prompt"].endswith("Also: add a moon") and create["aspect_ratio"] == "1:1"
+
     async def refused(text: str) -> str:
         before = len(discord_fake.dms_to(member))
         await discord_fake.post_message(text, reply_to=image.id)
@@ -130,7 +137,7 @@ async def test_a_reply_asks_for_a_new_shape_as_midjourney_members_would(
     await discord_fake.post_message("--ar 1:1", reply_to=unasked.id)
     await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == before + 1, timeout=10)
     assert "has that shape already" in (discord_fake.dms_to(member)[-1].content or "")
-    assert len(seaart.creates) == 5 and states(settings) == ["delivered"] * 5
+    assert len(seaart.creates) == 6 and states(settings) == ["delivered"] * 6
 
 
 async def test_a_reply_that_arrives_without_its_text_gets_one_private_hint(
