@@ -53,10 +53,10 @@ def shapes(catalogue: Catalogue, model: str) -> tuple[str, ...]:
 
 def shape_name(ratio: str) -> str:
     """``ratio`` with the word a member knows it by: "16:9 (landscape)"."""
-    width, _, height = ratio.partition(":")
-    if not (width.isdigit() and height.isdigit()):
+    value = proportion(ratio)
+    if value is None:
         return ratio
-    kind = "square" if int(width) == int(height) else "landscape" if int(width) > int(height) else "portrait"
+    kind = "square" if value == 1 else "landscape" if value > 1 else "portrait"
     return f"{ratio} ({kind})"
 
 
