@@ -19,7 +19,8 @@ from bot.config import Settings
 from bot.errors import ConfigError, InvalidRequestError
 from bot.fetch import download, redact_url
 from bot.images import check_reference
-from bot.jobs import DELIVERY_GRACE_SECONDS, JobRunner
+from bot.job_delivery import DELIVERY_GRACE_SECONDS
+from bot.jobs import JobRunner
 from bot.models import GenerationRequest, ReferenceImage
 from bot.netguard import guarded_client, trusted_hosts_for
 from bot.providers import provider_class

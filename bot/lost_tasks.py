@@ -183,6 +183,6 @@ class LostTasks:
             log.warning("job %s: cannot take up %s task %s: %s", job.id, finder.name, task_id, exc.detail)
             return False
         # Timed from when its create left, as the task was: what it teaches the schedule is how long it ran.
-        job = await self.runner.record_created(job, handle, started_at=job.submit_started_at)
+        job = await self.runner.submitter.record_created(job, handle, started_at=job.submit_started_at)
         log.info("job %s: its create's answer was lost; %s's callback names its task %s", job.id, finder.name, task_id)
         return await self.runner.wake_called_back(job.id, task_id)

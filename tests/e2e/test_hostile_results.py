@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.jobs import MAX_DELIVERY_ATTEMPTS
+from bot.job_delivery import MAX_DELIVERY_ATTEMPTS
 from bot.netguard import MAX_REDIRECTS
 from bot.result_images import MAX_RESULT_IMAGES
 from bot.testing.discord import FakeDiscord

@@ -349,7 +349,7 @@ async def test_a_cancel_waiting_when_the_bot_is_stopped_is_carried_out_by_the_ne
         assert (job_row(db) or ("",))[0] == "running" and len(cancel_pending(db)) == 1
         # The stop names what held it: the job's step, waiting in its poll for SeaArt's answer.
         (job_id,) = cancel_pending(db)
-        held = f"still running after 1 s: cancel-{job_id} in JobRunner._cancel_now; job-{job_id} in JobRunner._poll > "
+        held = f"still running after 1 s: cancel-{job_id} in Canceller.now; job-{job_id} in Poller.poll > "
         assert held in output
         seaart.release()
 

@@ -30,7 +30,7 @@ async def store(tmp_path: Path) -> AsyncIterator[JobStore]:
 
 
 async def sending(store: JobStore) -> Job:
-    """A queued job whose create is about to leave: its mark written, as JobRunner._submit writes it."""
+    """A queued job whose create is about to leave: its mark written, as bot/job_submit.py writes it."""
     request = GenerationRequest(model="nano_banana_2", prompt="a banana")
     job = await store.create(
         NewJob(provider="seaart", model="nano_banana_2", request=request, user_id=7), now=1.0, deadline_seconds=600

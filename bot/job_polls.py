@@ -1,0 +1,118 @@
+"""A submitted job's step: ask its provider how it is going, and act on the answer.
+
+Part of the job runner (bot/jobs.py). A poll that changes nothing is kept in memory (``note_poll``) until
+the job's next write; a finished image is recorded and left to the delivery lane (bot/dispatch.py), so a
+download never holds up the polls of other jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from bot.budget import MAX_RETRY_AFTER_SECONDS
+from bot.errors import ErrorCategory, ProviderError, RateLimitedError
+from bot.models import JobResult, JobState, JobUpdate, UpdateStatus
+from bot.schedule_learning import clock_start
+from bot.store.jobs import Job
+
+if TYPE_CHECKING:
+    from bot.jobs import JobRunner
+
+log = logging.getLogger(__name__)
+
+# Consecutive failed polls (5xx, garbage, timeouts) before we stop trusting the provider with this job.
+MAX_POLL_ERRORS = 10
+
+
+class Poller:
+    """Polls submitted jobs and applies what their provider says (a create's own answer too)."""
+
+    def __init__(self, runner: JobRunner) -> None:
+        self.runner = runner
+        self.store = runner.store
+        self.clock = runner.clock
+
+    async def poll(self, job: Job) -> None:
+        assert job.handle is not None, "a submitted job always has a handle"
+        provider = self.runner.provider_of(job)
+        try:
+            update = await provider.poll(job.handle)
+        except ProviderError as exc:
+            if exc.retryable and job.poll_errors + 1 < MAX_POLL_ERRORS:
+                log.warning("job %s: poll failed (%s), will retry: %s", job.id, exc.category, exc.detail)
+                errors = job.poll_errors + 1
+                now = self.clock()
+                delay = self.runner.backoff(errors)
+                if isinstance(exc, RateLimitedError):
+                    # The budget hook has paused every request to this provider already; this job also
+                    # waits as long as the provider asked, up to the most any such wait is obeyed.
+                    delay = max(delay, min(exc.retry_after or 0.0, MAX_RETRY_AFTER_SECONDS))
+                await self.store.update(job, now=now, poll_errors=errors, next_poll_at=now + delay)
+                return
+            # We give up on this job; ask the provider to stop so nobody pays for an image never shown.
+            await self.runner.canceller.at_provider(job)
+            await self.runner.fail(job, exc.category, exc.user_message, detail=exc.detail)
+            return
+        await self.apply(job, update)
+
+    async def apply(self, job: Job, update: JobUpdate) -> None:
+        now = self.clock()
+        if update.status in (UpdateStatus.QUEUED, UpdateStatus.RUNNING):
+            new_state = JobState.RUNNING if update.status is UpdateStatus.RUNNING else job.state
+            changed = new_state != job.state
+            queued = update.status is UpdateStatus.QUEUED
+            clock = clock_start(job, queued=queued, now=now)
+            delay = self.runner.learner.next_delay(job, update, clock=clock, now=now)
+            self.runner.called_back_jobs.discard(job.id)  # a callback that came early: back to the schedule
+            bookkeeping: dict[str, Any] = {
+                "attempts": job.attempts + 1,
+                "poll_errors": 0,
+                "next_poll_at": now + delay,
+                "last_poll_at": now,
+                "last_queued_at": now if queued else job.last_queued_at,
+            }
+            if changed or clock != job.clock_started_at:
+                # A new state or a restarted clock is worth a write: a restart should not forget them.
+                job = await self.store.update(job, now=now, state=new_state, clock_started_at=clock, **bookkeeping)
+            else:
+                job = await self.store.note_poll(job, **bookkeeping)
+            # A state change is shown at once; otherwise the elapsed time refreshes every few seconds.
+            await self.runner.messages.progress(job, force=changed)
+            return
+        if update.status is UpdateStatus.SUCCEEDED:
+            called_back = job.id in self.runner.called_back_jobs
+            if await self.runner.learner.learn(job, now, called_back=called_back, in_flight=self.runner.in_flight):
+                self.runner.wake()
+            current = await self.store.get(job.id)
+            if current is not None and current.cancel_requested is not None:
+                # The member called it off before the bot knew the image existed (a poll in flight when
+                # they pressed Cancel): their word stands, as the acknowledged click promised. Nothing to
+                # stop at the provider any more; they are not charged for it.
+                log.info("job %s: finished at the provider after its member cancelled it; not delivered", job.id)
+                await self.runner.canceller.carry_out(current, ask_provider=False)
+                return
+            if not update.images:
+                await self.runner.fail(job, ErrorCategory.NO_IMAGE, "The model answered without an image. Try again.")
+                return
+            images = await self.runner.images.keep_inline(job, update.images)
+            result = JobResult(images=images, text=update.text, usage=update.usage)
+            changes: dict[str, Any] = {"result": result, "next_poll_at": now}
+            if job.handle is not None and job.handle.ready is not None:
+                # The result now lives in result_json; keep one copy of the image bytes, not two.
+                changes["handle"] = job.handle.model_copy(update={"ready": None})
+            # Not if a Cancel click was written meanwhile (it does not wait for this step): that click has
+            # been, or is being, told it was taken. The job's next step carries the cancel out instead.
+            job = await self.store.update(job, now=now, state=JobState.SUCCEEDED, unless_cancelled=True, **changes)
+            # Delivery is the other lane's work (bot/dispatch.py): this step ends, and the loop starts the
+            # download and upload when the delivery lane has room, never holding up the polls of others.
+            self.runner.wake()
+            return
+        category = update.error_category or (
+            ErrorCategory.CANCELLED if update.status is UpdateStatus.CANCELLED else ErrorCategory.TRANSIENT
+        )
+        if update.text or update.usage:
+            # What the model said instead of an image is worth showing ("I can't draw that because...").
+            job = await self.store.update(job, now=now, result=JobResult(text=update.text, usage=update.usage))
+        message = update.error_message or "The provider could not make this image."
+        await self.runner.fail(job, category, message, detail=update.error_detail)

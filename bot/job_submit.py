@@ -1,0 +1,215 @@
+"""A queued job's step: judge its references, send the create, record the task (or the image) it made.
+
+Part of the job runner (bot/jobs.py). ``submit_started_at`` is written *before* the create leaves, and a
+queued job that has it but no ``provider_job_id`` may have been accepted, so it is failed uncharged (or
+waits for a callback naming its task: bot/lost_tasks.py) rather than sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from bot.create_attempts import create_attempts
+from bot.errors import ErrorCategory, InvalidRequestError, ProviderError
+from bot.events import ProviderProblem, ProviderRecovered
+from bot.models import JobHandle, JobState
+from bot.providers.base import Provider
+from bot.references import ReferenceUnavailableError, check_references
+from bot.store.jobs import Job
+from bot.store.refusals import write_until_taken
+
+if TYPE_CHECKING:
+    from bot.jobs import JobRunner
+
+log = logging.getLogger(__name__)
+
+# Reference downloads that time out or meet a 5xx are tried this often before the job fails.
+MAX_REFERENCE_TRIES = 3
+# Faults the bot's owner has to fix; reported to admins as well.
+_PROVIDER_PROBLEMS = frozenset({ErrorCategory.OUT_OF_CREDIT, ErrorCategory.AUTH})
+
+
+class Submitter:
+    """Sends each queued job's create, once."""
+
+    def __init__(self, runner: JobRunner) -> None:
+        self.runner = runner
+        self.store = runner.store
+        self.clock = runner.clock
+
+    async def submit(self, job: Job) -> None:
+        if job.submit_started_at is not None:
+            # The create may have left and its answer was never stored: the answer was lost, or we crashed.
+            if self.runner.lost_tasks.waits(job):
+                if not self.runner.lost_tasks.wait_over(job):
+                    await self.runner.lost_tasks.wait(job)
+                    return
+                await self.runner.fail(job, ErrorCategory.UNCERTAIN, self.runner.lost_tasks.gave_up(job))
+                return
+            await self.runner.fail(
+                job,
+                ErrorCategory.UNCERTAIN,
+                "The bot restarted while sending this request and cannot tell whether the provider got it, "
+                "so it was not sent again (to avoid paying twice). You were not charged; try again.",
+            )
+            return
+        try:
+            provider = self.runner.provider_of(job)
+        except ProviderError as exc:
+            await self.runner.fail(job, ErrorCategory.AUTH, exc.user_message, detail=exc.detail)
+            return
+        if not job.tried_providers and not await self._references_usable(job):
+            return
+        if await self.runner.failover.leave_paused_provider(job):
+            return
+        job = await self.store.update(job, now=self.clock(), submit_started_at=self.clock())
+        try:
+            handle, drawing = await self._send(provider, job)
+        except InvalidRequestError as exc:
+            # Found only by the adapter (e.g. a reference image that is not what it claims to be).
+            await self.runner.fail(job, ErrorCategory.BAD_INPUT, exc.user_message, detail=exc.detail)
+            return
+        except ProviderError as exc:
+            log.warning("job %s: submit to %s failed (%s): %s", job.id, job.provider, exc.category, exc.detail)
+            if exc.category in _PROVIDER_PROBLEMS:
+                self._provider_health(job.provider, exc)
+            if await self.runner.failover.move(job, exc):
+                return
+            if exc.category is ErrorCategory.UNCERTAIN and self.runner.lost_tasks.waits(job):
+                await self.runner.lost_tasks.wait(job, shown=True)
+                return
+            await self.runner.fail(job, exc.category, exc.user_message, detail=exc.detail)
+            return
+        try:
+            job = await self.record_created(job, handle)
+        except BaseException:
+            if drawing is not None:
+                drawing.cancel()
+            raise
+        if drawing is not None:
+            # The "Generating" edit drawn beside the call ends before anything shows the call's answer, so it
+            # never lands over it. Awaited only now: the answer (an image, paid for) is in the row first, so a
+            # stop that gives up on this wait (Discord refusing the edit, retried for up to ~25 s by
+            # discord.py) leaves a job the next start delivers, not one it must call uncertain.
+            try:
+                await drawing
+            except asyncio.CancelledError:
+                drawing.cancel()
+                raise
+        log.info("job %s submitted to %s as %s", job.id, job.provider, handle.provider_job_id)
+        if self.runner.catalogue is not None and job.provider in self.runner.catalogue.unhealthy:
+            self._provider_health(job.provider, None)
+        # As written: its images now name their files (bot/result_files.py) rather than carry their bytes.
+        handle = job.handle or handle
+        if handle.ready is not None:
+            # A synchronous API answered with the result itself: nothing to poll.
+            await self.runner.poller.apply(job, handle.ready)
+            return
+        await self.runner.messages.progress(job, force=True)
+
+    async def record_created(self, job: Job, handle: JobHandle, *, started_at: float | None = None) -> Job:
+        """Write what the create's answer says (the provider's task, or the image itself); kept in memory and
+        tried again while the database refuses the write: the task exists and is billed. ``started_at``: when
+        the task began, if not now (one taken up after its create's answer was lost)."""
+        if handle.ready is not None and handle.ready.images:
+            # Before the row: it then names files, and a restart finds them (bot/result_files.py).
+            ready = handle.ready.model_copy(
+                update={"images": await self.runner.images.keep_inline(job, handle.ready.images)}
+            )
+            handle = handle.model_copy(update={"ready": ready})
+        now = self.clock()
+        began = now if started_at is None else min(started_at, now)
+        kind = self.runner.learner.kind(job)
+        first = self.runner.learner.first_delay(job, kind, handle, elapsed=now - began)
+        created = job
+        return await write_until_taken(
+            lambda: self.store.update(
+                created,
+                now=now,
+                state=JobState.SUBMITTED,
+                handle=handle,
+                provider_job_id=handle.provider_job_id,
+                started_at=began,
+                next_poll_at=now + first,
+                schedule_kind=kind,
+                clock_started_at=began,
+                last_poll_at=None,
+                last_queued_at=None,
+            ),
+            f"job {job.id}: the task {job.provider} created ({handle.provider_job_id})",
+        )
+
+    async def _send(self, provider: Provider, job: Job) -> tuple[JobHandle, asyncio.Task[None] | None]:
+        """The create. Where the call is the drawing itself (the call lane: Gemini, Segmind v1) the job stays
+        queued in its row until the image comes, so its message would say "Queued" all the while: it is
+        redrawn ("Generating", bot/render.py) beside the call. That edit, if it is still in flight when the
+        answer comes, is returned with it: the caller records the answer, then waits for the edit before
+        anything shows the answer. A failed call waits for it before the failure is shown."""
+        if job.provider not in self.runner.call_providers:
+            return await self._create(provider, job), None
+        editing = asyncio.Event()
+        shown = asyncio.create_task(self.runner.messages.show_call(job, editing))
+        try:
+            with self.runner.cancels.during_call(job.id):  # a Cancel lets go of the call
+                handle = await self._create(provider, job)
+        except BaseException as exc:
+            stopped = isinstance(exc, asyncio.CancelledError) and self.runner.stopping
+            if editing.is_set() and not stopped:
+                # Before the failure is shown, or the "Cancelled" of a Cancel that let go of the call: drawn
+                # after this step, so over this edit. (_progress logs and swallows its own failures.)
+                await shown
+            else:
+                shown.cancel()  # not begun; or a stop: the next start draws the job again
+            raise
+        if not editing.is_set():
+            shown.cancel()  # a call answered within the edit gap: its answer is shown instead
+            return handle, None
+        return handle, shown
+
+    async def _create(self, provider: Provider, job: Job) -> JobHandle:
+        """``provider.submit``, the row saying whether a create may be in flight while it retries
+        (bot/create_attempts.py)."""
+        with create_attempts(self.store, job, self.clock):
+            return await provider.submit(job.request, job_id=job.id)
+
+    async def _references_usable(self, job: Job) -> bool:
+        """Judge the member's reference images by their bytes before any provider sees (and bills) them.
+
+        A bad file ends the job uncharged with a message naming it; a download that may work later
+        (timeout, 5xx) is tried again a few times, which is safe because nothing was sent yet.
+        """
+        try:
+            await check_references(
+                self.runner.http,
+                job.request.reference_images,
+                max_bytes=self.runner.imagine.max_attachment_bytes,
+                timeout=self.runner.imagine.download_timeout_seconds,
+            )
+        except InvalidRequestError as exc:
+            await self.runner.fail(job, ErrorCategory.BAD_INPUT, exc.user_message, detail=exc.detail)
+            return False
+        except ReferenceUnavailableError as exc:
+            tries = job.poll_errors + 1
+            if tries >= MAX_REFERENCE_TRIES:
+                await self.runner.fail(job, ErrorCategory.TRANSIENT, exc.user_message, detail=exc.detail)
+                return False
+            log.warning("job %s: reference download failed (try %d), will retry: %s", job.id, tries, exc.detail)
+            now = self.clock()
+            await self.store.update(job, now=now, poll_errors=tries, next_poll_at=now + self.runner.backoff(tries))
+            return False
+        return True
+
+    def _provider_health(self, provider: str, exc: ProviderError | None) -> None:
+        """A provider needs its owner (``exc``: key rejected, no credit) or works again (None).
+
+        It is tried last meanwhile (the catalogue's order, at once); recording and alerting are for
+        whoever listens (bot/events.py).
+        """
+        if self.runner.catalogue is not None:
+            if exc is None:
+                self.runner.catalogue.unhealthy.discard(provider)
+            else:
+                self.runner.catalogue.unhealthy.add(provider)
+        self.runner.notify(ProviderRecovered(provider) if exc is None else ProviderProblem(provider, exc))
