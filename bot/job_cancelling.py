@@ -8,27 +8,20 @@ start (``tell_providers``).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.cancel_requests import CANCELLED_MESSAGE
 from bot.errors import ErrorCategory, ProviderError
 from bot.models import JobState
+from bot.runner_part import RunnerPart
 from bot.store.jobs import Job
 from bot.store.refusals import log_refused_or_error
-
-if TYPE_CHECKING:
-    from bot.jobs import JobRunner
 
 log = logging.getLogger(__name__)
 
 
-class Canceller:
+class Canceller(RunnerPart):
     """Ends cancelled jobs and tells their providers."""
-
-    def __init__(self, runner: JobRunner) -> None:
-        self.runner = runner
-        self.store = runner.store
-        self.clock = runner.clock
 
     async def now(self, job_id: str) -> Job | None:
         async with self.runner.lock(job_id):

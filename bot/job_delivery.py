@@ -7,17 +7,14 @@ its image was on the way ends the job as a silent, uncharged cancel.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from bot.errors import DeliveryError, ErrorCategory, MessageGoneError
 from bot.images import PreparedImage
 from bot.job_sink import Delivering
 from bot.models import JobState
+from bot.runner_part import RunnerPart
 from bot.store.jobs import InvalidTransitionError, Job
 from bot.store.refusals import write_can_wait
-
-if TYPE_CHECKING:
-    from bot.jobs import JobRunner
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +23,8 @@ DELIVERY_GRACE_SECONDS = 600.0
 MAX_DELIVERY_ATTEMPTS = 6
 
 
-class Deliverer:
+class Deliverer(RunnerPart):
     """Delivers succeeded jobs, alone or as a batch's candidate."""
-
-    def __init__(self, runner: JobRunner) -> None:
-        self.runner = runner
-        self.store = runner.store
-        self.clock = runner.clock
 
     async def deliver(self, job: Job) -> None:
         now = self.clock()

@@ -8,16 +8,14 @@ download never holds up the polls of other jobs.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.budget import MAX_RETRY_AFTER_SECONDS
 from bot.errors import ErrorCategory, ProviderError, RateLimitedError
 from bot.models import JobResult, JobState, JobUpdate, UpdateStatus
+from bot.runner_part import RunnerPart
 from bot.schedule_learning import clock_start
 from bot.store.jobs import Job
-
-if TYPE_CHECKING:
-    from bot.jobs import JobRunner
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +23,8 @@ log = logging.getLogger(__name__)
 MAX_POLL_ERRORS = 10
 
 
-class Poller:
+class Poller(RunnerPart):
     """Polls submitted jobs and applies what their provider says (a create's own answer too)."""
-
-    def __init__(self, runner: JobRunner) -> None:
-        self.runner = runner
-        self.store = runner.store
-        self.clock = runner.clock
 
     async def poll(self, job: Job) -> None:
         assert job.handle is not None, "a submitted job always has a handle"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from bot.create_attempts import create_attempts
 from bot.errors import ErrorCategory, InvalidRequestError, ProviderError
@@ -17,11 +16,9 @@ from bot.events import ProviderProblem, ProviderRecovered
 from bot.models import JobHandle, JobState
 from bot.providers.base import Provider
 from bot.references import ReferenceUnavailableError, check_references
+from bot.runner_part import RunnerPart
 from bot.store.jobs import Job
 from bot.store.refusals import write_until_taken
-
-if TYPE_CHECKING:
-    from bot.jobs import JobRunner
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +28,8 @@ MAX_REFERENCE_TRIES = 3
 _PROVIDER_PROBLEMS = frozenset({ErrorCategory.OUT_OF_CREDIT, ErrorCategory.AUTH})
 
 
-class Submitter:
+class Submitter(RunnerPart):
     """Sends each queued job's create, once."""
-
-    def __init__(self, runner: JobRunner) -> None:
-        self.runner = runner
-        self.store = runner.store
-        self.clock = runner.clock
 
     async def submit(self, job: Job) -> None:
         if job.submit_started_at is not None:
