@@ -80,6 +80,32 @@ _LOOKALIKES: dict[str, str] = {
     # the verdict independent of case, since "ı".upper() == "I", which folds to "i".
     "ı": "i",
     "ĸ": "k",
+    # Small capitals: NFKC and casefolding leave them alone, and they read as the letter ("ʟoli").
+    "ᴀ": "a",
+    "ʙ": "b",
+    "ᴄ": "c",
+    "ᴅ": "d",
+    "ᴇ": "e",
+    "ꜰ": "f",
+    "ɢ": "g",
+    "ʜ": "h",
+    "ɪ": "i",
+    "ᴊ": "j",
+    "ᴋ": "k",
+    "ʟ": "l",
+    "ᴍ": "m",
+    "ɴ": "n",
+    "ᴏ": "o",
+    "ᴘ": "p",
+    "ꞯ": "q",
+    "ʀ": "r",
+    "ꜱ": "s",
+    "ᴛ": "t",
+    "ᴜ": "u",
+    "ᴠ": "v",
+    "ᴡ": "w",
+    "ʏ": "y",
+    "ᴢ": "z",
     # Digits and symbols used as letters (leetspeak).
     "0": "o",
     "1": "i",
@@ -104,10 +130,17 @@ _AFTER_WORD_START = r"(?<![^\W_].)"
 _WORD_END = r"(?![^\W_])"
 
 
+# Invisible characters Unicode counts as letters (Default_Ignorable_Code_Point, category Lo): the Hangul
+# fillers. As letters they would join a word rather than split it ("l\u3164oli"), so no separator-tolerant
+# term could see through them; they are dropped with the format characters. (Variation selectors and the
+# combining grapheme joiner, ignorable too, are nonspacing marks, dropped after NFKD.)
+_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+
+
 def _strip_format(text: str) -> str:
-    # Category Cf: zero-width space/joiners, BOM, soft hyphen, bidi controls. Invisible, so they
+    # Category Cf: zero-width space/joiners, BOM, soft hyphen, bidi controls, tags. Invisible, so they
     # only ever serve to split a word without the reader seeing it.
-    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf" and ch not in _INVISIBLE_LETTERS)
 
 
 def _normalise_once(text: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -63,6 +64,23 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 }
 
 
+# The longest file name a message quotes; a longer one keeps its start and its extension.
+MAX_FILE_NAME = 80
+
+
+def shown_file_name(name: str) -> str:
+    """A member's file name as messages quote it, in a code span: a backtick would end the span and let the
+    rest of the name be read as Markdown (a masked link, bold) in the job's public message, so it becomes
+    an apostrophe; control characters and line breaks become spaces; a long name is shortened."""
+    cleaned = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in name.replace("`", "'")).strip()
+    cleaned = cleaned or "image"
+    if len(cleaned) <= MAX_FILE_NAME:
+        return cleaned
+    stem, dot, extension = cleaned.rpartition(".")
+    tail = dot + extension if stem and len(extension) <= 8 else ""
+    return cleaned[: MAX_FILE_NAME - 1 - len(tail)] + "…" + tail
+
+
 class ReferenceImage(BaseModel):
     """A reference image the member attached; providers that take URLs pass ``url`` on."""
 
@@ -72,6 +90,11 @@ class ReferenceImage(BaseModel):
     content_type: str
     size: int = Field(ge=0)
     filename: str = "image"
+
+    @field_validator("filename")
+    @classmethod
+    def _shown_name(cls, name: str) -> str:
+        return shown_file_name(name)
 
 
 class Turn(BaseModel):

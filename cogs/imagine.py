@@ -36,6 +36,7 @@ from cogs.errors import (
 )
 from cogs.in_time import record_in_time
 from cogs.moderation import record_moderation
+from cogs.places import place_of
 from cogs.policy import admit, moderate
 from cogs.reference_links import linked_images
 from cogs.shape_field import asked_change, shape_field
@@ -358,9 +359,8 @@ class Imagine(commands.Cog):
             self.bot,
             request,
             guild_id=interaction.guild_id or 0,
-            channel_id=interaction.channel_id,
+            place=place_of(interaction.channel),
             user_id=interaction.user.id,
-            nsfw_channel=bool(getattr(interaction.channel, "nsfw", False)),
         )
 
     async def start_job(
@@ -544,11 +544,20 @@ class Imagine(commands.Cog):
     async def _renewed(self, request: GenerationRequest) -> GenerationRequest:
         return await refresh_references(self.bot.http, request, now=self.bot.clock())
 
+    async def _job_here(self, interaction: discord.Interaction[Any], job_id: str) -> Job | None:
+        """The job a button or form names, if it belongs to this server; else the member is told it does not
+        exist. Discord sends a button's id as the bot set it on its message, but a modified client may send
+        any id: a job of another server must not be varied, edited or cancelled from this one."""
+        job = await self.bot.services.runner.store.get(job_id)
+        if job is None or job.guild_id is None or job.guild_id != interaction.guild_id:
+            await send_ephemeral(interaction, "That job no longer exists.")
+            return None
+        return job
+
     async def on_button(self, interaction: discord.Interaction[Any], action: str, job_id: str) -> None:
         store = self.bot.services.runner.store
-        job = await store.get(job_id)
+        job = await self._job_here(interaction, job_id)
         if job is None:
-            await send_ephemeral(interaction, "That job no longer exists.")
             return
         # A button of a batch's message acts for the whole batch: its candidates share the message.
         batch = await store.batch(job.batch_id) if job.batch_id is not None else [job]
@@ -657,9 +666,8 @@ class Imagine(commands.Cog):
     async def on_edit_submit(
         self, interaction: discord.Interaction[Any], job_id: str, instruction: str | None, shape: list[str] | None
     ) -> None:
-        job = await self.bot.services.runner.store.get(job_id)
+        job = await self._job_here(interaction, job_id)
         if job is None:
-            await send_ephemeral(interaction, "That job no longer exists.")
             return
         shapes, current, width_over_height = self._frame_facts(interaction, job)
         instruction, frame = asked_change(

@@ -19,13 +19,19 @@ from discord.ext import commands
 from bot.app import Bananacord
 from bot.events import JobBlocked
 from bot.gate import Term
-from bot.moderation import HONOURED_LEVELS, MAX_LEVEL, MIN_LEVEL, effective_level
+from bot.moderation import HONOURED_LEVELS, MAX_LEVEL, MIN_LEVEL
 from bot.render import literal, truncate
+from cogs.places import level_at, place_of
 from cogs.private_answers import answer_privately
 
 log = logging.getLogger(__name__)
 
 Level = app_commands.Range[int, MIN_LEVEL, MAX_LEVEL]
+# Bounds Discord holds typed text to: what the bot repeats (a ban's reason to the banned member on every
+# refusal, a term in answers and the moderation log) then always fits one message.
+MAX_REASON = 300
+MAX_TERM = 200
+TermText = app_commands.Range[str, 1, MAX_TERM]
 
 
 def is_moderator(interaction: discord.Interaction[Any], role_id: int | None) -> bool:
@@ -171,12 +177,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         embed.add_field(
             name="Ceilings", value=f"normal {settings.normal_ceiling} · age-restricted {settings.nsfw_ceiling}"
         )
-        here = effective_level(
-            settings,
-            channels.get(interaction.channel_id or 0),
-            nsfw_channel=bool(getattr(interaction.channel, "nsfw", False)),
-            default=default,
-        )
+        here = await level_at(self.bot, guild_id, place_of(interaction.channel))
         embed.add_field(name="In this channel", value=str(here))
         if channels:
             embed.add_field(
@@ -208,7 +209,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
 
     @blockterm.command(name="add")
     @app_commands.describe(term="A word or phrase (whole words), or a regular expression", regex="Treat it as a regex")
-    async def blockterm_add(self, interaction: discord.Interaction[Any], term: str, regex: bool = False) -> None:
+    async def blockterm_add(self, interaction: discord.Interaction[Any], term: TermText, regex: bool = False) -> None:
         """Block prompts containing a term."""
         try:
             await self.bot.services.moderation.add_term(
@@ -221,7 +222,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         await _private(interaction, f"Blocked `{truncate(term, 200)}`. It applies from the next prompt.")
 
     @blockterm.command(name="remove")
-    async def blockterm_remove(self, interaction: discord.Interaction[Any], term: str) -> None:
+    async def blockterm_remove(self, interaction: discord.Interaction[Any], term: TermText) -> None:
         """Stop blocking a term."""
         removed = await self.bot.services.moderation.remove_term(interaction.guild_id or 0, term)
         if removed:
@@ -254,7 +255,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         self,
         interaction: discord.Interaction[Any],
         member: discord.Member,
-        reason: str | None = None,
+        reason: app_commands.Range[str, 1, MAX_REASON] | None = None,
         hours: app_commands.Range[float, 0.01, 8760.0] | None = None,
     ) -> None:
         """Stop a member from using the bot."""

@@ -9,12 +9,13 @@ import discord
 
 from bot.app import Bananacord
 from bot.models import GenerationRequest
-from bot.moderation import BannedError, PromptBlockedError, effective_level
+from bot.moderation import BannedError, PromptBlockedError
 from bot.providers.base import Capabilities
 from bot.quotas import Member
 from bot.routing import choose_provider
 from bot.store.jobs import InTransaction
 from cogs.moderation import record_moderation
+from cogs.places import Place, level_at
 
 
 async def moderate(
@@ -22,11 +23,11 @@ async def moderate(
     request: GenerationRequest,
     *,
     guild_id: int,
-    channel_id: int | None,
+    place: Place,
     user_id: int,
-    nsfw_channel: bool,
 ) -> GenerationRequest:
     """Ban, blocked terms, then the channel's safety level, which the request carries from here on."""
+    channel_id = place.channel_id
     store = bot.services.moderation
     ban = await store.active_ban(guild_id, user_id)
     if ban is not None:
@@ -50,11 +51,7 @@ async def moderate(
             "Your prompt contains something this server does not allow, so it was not sent "
             "(and you were not charged). Please rephrase it."
         )
-    settings = await store.guild(guild_id)
-    channel_level = await store.channel_level(guild_id, channel_id or 0)
-    level = effective_level(
-        settings, channel_level, nsfw_channel=nsfw_channel, default=bot.settings.moderation.default_level
-    )
+    level = await level_at(bot, guild_id, place)
     return request.model_copy(update={"safety_tolerance": level})
 
 

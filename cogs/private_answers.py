@@ -12,6 +12,8 @@ from typing import Any
 
 import discord
 
+from bot.render import truncate
+
 # Discord's answer to a second response to one interaction. discord.py sends a response again after a
 # 5xx; when Discord had made the first and a proxy lost its reply, the second gets this (cogs/errors.py
 # made_but_lost).
@@ -24,6 +26,10 @@ _DEFERRING: dict[int, asyncio.Future[Any]] = {}
 _DEFERRED_UNSEEN: set[int] = set()
 # Interactions whose handler has begun its own answer: not to be deferred, nor answered by anyone else.
 _ANSWERING: set[int] = set()
+# The most a message's content may hold. A longer answer is refused by Discord (400), and the member then
+# gets no answer at all ("The application did not respond"): a refusal that quotes what they sent (a
+# forged option value, a moderator's 2,000-character ban reason) is cut to fit instead.
+MAX_CONTENT = 2000
 
 
 def answering_now(interaction: discord.Interaction[Any]) -> bool:
@@ -39,6 +45,8 @@ async def answer_privately(interaction: discord.Interaction[Any], content: str |
     if deferring is not None:
         await asyncio.wait({deferring})  # its outcome decides how this answer goes; its errors are its own
     kwargs.setdefault("allowed_mentions", discord.AllowedMentions.none())
+    if content is not None and len(content) > MAX_CONTENT:
+        content = truncate(content, MAX_CONTENT)
     try:
         if interaction.response.is_done() or interaction.id in _DEFERRED_UNSEEN:
             await interaction.followup.send(content or discord.utils.MISSING, ephemeral=True, **kwargs)

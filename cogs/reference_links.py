@@ -18,6 +18,7 @@ import discord
 
 from bot.errors import InvalidRequestError
 from bot.providers.base import IMAGE_MIME_TYPES
+from cogs.places import place_of
 
 # https://discord.com/channels/<guild>/<channel>/<message>, as Copy Message Link gives it (any client).
 MESSAGE_LINK = re.compile(
@@ -107,20 +108,35 @@ async def _readable_channel(interaction: discord.Interaction[Any], link: Message
     if channel is None:
         try:
             channel = await guild.fetch_channel(link.channel_id)
-        except discord.HTTPException:
+        except (discord.HTTPException, discord.InvalidData, discord.ClientException):
+            # InvalidData: the id is a DM's or another server's channel (discord.py will not make a guild
+            # channel of it), which a link's own server id does not reveal.
             channel = None
     if not isinstance(channel, Readable):
         raise InvalidRequestError(f"The bot cannot see the channel of {link.name} in `references`.")
     perms = channel.permissions_for(member)
-    if not (perms.view_channel and perms.read_message_history):
+    if not (perms.view_channel and perms.read_message_history) or not await _in_thread(channel, member, perms):
         raise InvalidRequestError(f"You cannot read the channel of {link.name} in `references`.")
-    here_nsfw = bool(getattr(interaction.channel, "nsfw", False))
-    if channel.is_nsfw() and not here_nsfw:
+    if channel.is_nsfw() and not place_of(interaction.channel).nsfw:
         raise InvalidRequestError(
             f"{link.name.capitalize()} in `references` is in an age-restricted channel; its images can be used "
             "as references only in an age-restricted channel."
         )
     return channel
+
+
+async def _in_thread(channel: Readable, member: discord.Member, perms: discord.Permissions) -> bool:
+    """Whether the member sees the channel as a thread's members do: a private thread is seen only by its
+    members and by those who may manage threads. (discord.py's ``Thread.permissions_for`` reads the parent
+    channel's permissions alone; the bot, reading with its own access, would otherwise hand a private
+    thread's images to anyone who can see the channel it hangs from.)"""
+    if not isinstance(channel, discord.Thread) or not channel.is_private() or perms.manage_threads:
+        return True
+    try:
+        await channel.fetch_member(member.id)
+    except discord.NotFound:
+        return False
+    return True
 
 
 async def _fetch(channel: Readable, link: MessageLink) -> discord.Message:

@@ -53,6 +53,7 @@ from bot.unread_mark import UnreadMark, earliest
 from cogs.channel_notes import ChannelNotes
 from cogs.editing import attachment_images, edit_request, image_proportion, message_images
 from cogs.errors import storage_answer
+from cogs.places import place_of
 from cogs.policy import admit, moderate, quota_member
 from cogs.shape_field import asked_change
 
@@ -459,9 +460,8 @@ class Replies(commands.Cog):
             bot,
             request,
             guild_id=guild.id,
-            channel_id=message.channel.id,
+            place=place_of(message.channel),
             user_id=message.author.id,
-            nsfw_channel=bool(getattr(message.channel, "nsfw", False)),
         )
         preferred = original.provider if original else defaults.default_provider
         admission = admit(bot, request, quota_member(guild, message.author), preferred=preferred)

@@ -14,7 +14,7 @@ from bot.gate import BUILTIN_TERMS, GateResult, PromptGate, Term, compile_term, 
 # A pattern the `regex` module really does backtrack on: it optimises the classic `(a+)+$`
 # (checked below), but not an alternation whose branches overlap.
 CATASTROPHIC = r"(a|aa)+$"
-ZERO_WIDTH = ("\u200b", "\u200c", "\u200d", "\ufeff", "\u00ad", "\u2060")
+ZERO_WIDTH = ("\u200b", "\u200c", "\u200d", "\ufeff", "\u00ad", "\u2060", "\u3164", "\uffa0", "\u115f", "\u1160")
 
 
 @pytest.mark.parametrize(
@@ -53,6 +53,13 @@ NSFW_EVASIONS = [
     "make it (nsfw) please",
     "nsfw.",
     "very.nsfw",
+    # Small capitals, which NFKC and casefolding leave alone.
+    "ɴꜱꜰᴡ",
+    "nꜱfw",
+    # Hangul fillers: invisible, yet letters to Unicode, so they joined the word instead of splitting it.
+    "n\u3164sfw",
+    "ns\uffa0fw",
+    "n\u115fs\u1160fw",
 ]
 
 

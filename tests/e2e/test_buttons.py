@@ -253,3 +253,26 @@ async def test_reroll_makes_a_new_job_for_the_presser_and_delete_removes(
     assert not discord_fake.messages[message_id].deleted
     await discord_fake.click(message_id, button(discord_fake, message_id, "Delete"), user_id=discord_fake.member_id)
     await discord_fake.wait_for(lambda: discord_fake.messages[message_id].deleted, timeout=10)
+
+
+async def test_a_button_naming_another_server_s_job_does_nothing_here(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A button's id names a job; a modified client may send any id. A job of another server (here the
+    row is moved to one) is not re-rolled, varied or cancelled from this one, nor charged to anyone."""
+    interaction = await discord_fake.slash_command("imagine", {"prompt": "elsewhere"})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=10)
+    message_id = interaction.original_message_id
+    assert message_id is not None
+    await discord_fake.wait_for(lambda: "Re-roll" in labels(discord_fake, message_id), timeout=10)
+    with sqlite3.connect(settings.database.path) as conn:
+        conn.execute("UPDATE jobs SET guild_id = ?", (discord_fake.guild_id + 1,))
+    for label in ("Re-roll", "Vary", "Re-render 2K"):
+        click = await discord_fake.click(message_id, button(discord_fake, message_id, label))
+        assert await ephemeral_reply(discord_fake, click) == "That job no longer exists."
+    edit = await discord_fake.click(message_id, button(discord_fake, message_id, "Edit"))
+    assert await ephemeral_reply(discord_fake, edit) == "That job no longer exists."  # no form opened
+    await asyncio.sleep(0.2)
+    assert states(settings) == ["delivered"] and len(seaart.creates) == 1
+    with sqlite3.connect(settings.database.path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM ledger").fetchone()[0] == 2  # the first job's reserve and commit

@@ -4,6 +4,7 @@ option values sent past Discord's own checks. Nothing bad reaches the provider; 
 from __future__ import annotations
 
 import io
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from bot.testing.providers._base import bomb_png
 from tests.conftest import RunningBot, final_message, make_settings, png_bytes, start_bot
+from tests.discord_markdown import live_markdown
 
 TERMINAL = {"delivered", "failed", "blocked", "cancelled", "expired"}
 
@@ -93,6 +95,31 @@ async def test_reference_bytes_that_lie_are_refused_before_the_provider(
     assert shown is not None and message in str(shown.embeds[0])
 
 
+async def test_a_file_name_cannot_write_markdown_into_the_public_message(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A refused reference is named in the job's public message, in a code span: a backtick in the file's
+    name ended the span, and the rest of the name was read as Markdown (a masked link, bold)."""
+    running = await start(tmp_path, discord_fake, seaart)
+    db = running.bot.settings.database.path
+    name = "a`**[Free nitro](e.example)**`" + "x" * 200 + ".png"
+    try:
+        attachment = discord_fake.add_attachment(LIARS["html"][0], name, "image/png")
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "use my photo", "image1": attachment})
+        await discord_fake.wait_for(lambda: "What happened" in shown_embeds(discord_fake, interaction.id), 20)
+    finally:
+        await running.close()
+    ((message,),) = rows(db, "SELECT error_message FROM jobs")
+    assert "[Free nitro](e.example)" in message  # refused (here: the link does not serve it), and named
+    shown = final_message(discord_fake, interaction.id)
+    assert shown is not None
+    (field,) = [f["value"] for f in shown.embeds[0]["fields"] if f["name"] == "What happened"]
+    outside_code = re.sub(r"`[^`]*`", "", field)
+    assert live_markdown(outside_code) == [], field
+    # The name is shortened, keeping its extension.
+    assert "x….png`" in field and len(field) < 300
+
+
 async def test_an_honest_reference_still_goes_through(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
@@ -139,6 +166,10 @@ async def test_invisible_and_control_characters_never_reach_the_provider(
         ({"prompt": "x" * 7000}, "takes at most 2,500"),
         ({"aspect_ratio": "99:1"}, "does not offer aspect ratio 99:1"),
         ({"resolution": "16K"}, "does not offer resolution 16K"),
+        # Quoted back, it made an answer over Discord's 2,000 characters, which Discord refused: no answer
+        # at all ("The application did not respond").
+        ({"aspect_ratio": "9" * 2100 + ":1"}, "does not offer aspect ratio 999"),
+        ({"output_format": "x" * 2100}, "x" * 20),
     ],
 )
 async def test_options_sent_past_discord_get_a_clear_refusal(
@@ -152,7 +183,7 @@ async def test_options_sent_past_discord_get_a_clear_refusal(
     finally:
         await running.close()
     reply = ephemeral_reply(interaction)
-    assert words in reply and "went wrong" not in reply
+    assert words in reply and "went wrong" not in reply and len(reply) <= 2000
     assert rows(db, "SELECT COUNT(*) FROM jobs") == [(0,)] and seaart.creates == []
 
 

@@ -245,3 +245,57 @@ async def test_every_mod_command_works_for_a_moderator_and_is_audited(
     )
     actions = [a[0] for a in query(settings, "SELECT action FROM audit_log ORDER BY id")]
     assert actions == ["setting", "setting", "setting", "setting", "delete"]
+
+
+async def test_a_thread_answers_to_its_channel_s_safety_level_and_age_restriction(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: tuple[FakeSeaArt, FakeSegmind], bot_for: list[RunningBot]
+) -> None:
+    """A moderator's level for a channel holds in its threads, and a thread of an age-restricted channel is
+    age-restricted: read from the channel alone, every thread ran at the server's level under the normal
+    ceiling, so a member could leave a strict channel's level by starting a thread in it."""
+    settings = settings_for(tmp_path, discord_fake, fakes, ["seaart", "segmind"])
+    bot_for.append(await start_bot(settings, discord_fake, Clock()))
+    seaart, segmind = fakes
+    mod = discord_fake.moderator_id
+    await command(discord_fake, "mod safety set", {"level": 4}, user_id=mod)
+    await command(discord_fake, "mod safety set", {"level": 1, "channel": discord_fake.channel_id}, user_id=mod)
+    await command(discord_fake, "mod safety set", {"level": 6, "channel": discord_fake.nsfw_channel_id}, user_id=mod)
+    strict = discord_fake.add_thread(discord_fake.channel_id, "a thread of a strict channel")
+    loose = discord_fake.add_thread(discord_fake.nsfw_channel_id, "a thread of an age-restricted channel")
+    shown = await command(discord_fake, "mod safety show", {}, user_id=mod, channel_id=strict)
+    assert {"name": "In this channel", "value": "1", "inline": True} in shown["embeds"][0]["fields"]
+    await command(discord_fake, "imagine", {"prompt": "strict"}, channel_id=strict)
+    await finished(settings, 1, discord_fake)
+    await command(discord_fake, "imagine", {"prompt": "loose"}, channel_id=loose)
+    await finished(settings, 2, discord_fake)
+    assert query(settings, "SELECT safety_level FROM jobs ORDER BY created_at") == [(1,), (6,)]
+    # Level 6 only Segmind honours: it received it, under the age-restricted ceiling.
+    assert len(seaart.creates) == 1 and segmind.creates[-1].json["safety_tolerance"] == 6
+
+
+async def test_what_the_bot_repeats_of_a_moderator_s_words_is_bounded_by_discord(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: tuple[FakeSeaArt, FakeSegmind], bot_for: list[RunningBot]
+) -> None:
+    """A ban's reason is repeated to the banned member at every refusal, and a term in answers and the
+    log: a 1,950-character reason made every refusal longer than Discord takes, so the member got none."""
+    settings = settings_for(tmp_path, discord_fake, fakes, ["seaart"])
+    bot_for.append(await start_bot(settings, discord_fake, Clock()))
+    (mod,) = [c for c in discord_fake.commands if c["name"] == "mod"]
+
+    def option(path: str, name: str) -> dict[str, Any]:
+        node: dict[str, Any] = mod
+        for part in path.split():
+            node = next(o for o in node["options"] if o["name"] == part)
+        return next(o for o in node["options"] if o["name"] == name)
+
+    assert option("ban", "reason")["max_length"] == 300
+    assert option("blockterm add", "term")["max_length"] == 200
+    assert option("blockterm remove", "term")["max_length"] == 200
+    await command(
+        discord_fake,
+        "mod ban",
+        {"member": discord_fake.member_id, "reason": "r" * 300},
+        user_id=discord_fake.moderator_id,
+    )
+    refusal = await command(discord_fake, "imagine", {"prompt": "hello"})
+    assert refusal["flags"] & 64 and "banned" in refusal["content"] and "r" * 300 in refusal["content"]

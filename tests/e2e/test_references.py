@@ -170,3 +170,54 @@ async def test_a_member_cannot_read_a_private_channel_through_the_bot(
     )
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
     assert seaart.creates[0].json["image_urls"] == [posted.attachments[0]["url"]]
+
+
+async def test_a_private_thread_s_images_are_for_its_members_only(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """discord.py reads a thread's permissions from its parent channel alone, and the bot reads linked
+    messages with its own access: a private thread's images went to anyone who could see the channel."""
+    # Started by a moderator (its one member), who may not manage threads.
+    thread = discord_fake.add_thread(
+        discord_fake.channel_id, "staff only", private=True, started_by=discord_fake.moderator_id
+    )
+    posted = await post_images(discord_fake, 1, channel_id=thread)
+    text = await refused(discord_fake, {"prompt": "peek", "references": link(discord_fake, posted)})
+    assert "You cannot read the channel of link 1" in text
+    assert states(settings) == [] and ledger_rows(settings) == 0 and seaart.requests == []
+    # Its members may, and so may whoever can manage threads (an admin).
+    for user in (discord_fake.moderator_id, discord_fake.admin_id):
+        await discord_fake.slash_command(
+            "imagine", {"prompt": "ours", "references": link(discord_fake, posted)}, user_id=user
+        )
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered", "delivered"], timeout=20)
+    assert [c.json["image_urls"] for c in seaart.creates] == [[posted.attachments[0]["url"]]] * 2
+
+
+async def test_a_link_into_a_dm_is_refused_privately(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A link naming this server but a DM's channel: discord.py will not make a server channel of it
+    (InvalidData), which was an unhandled error and a generic apology."""
+    dm = int(discord_fake.open_dm(discord_fake.member_id)["id"])
+    bogus = f"https://discord.com/channels/{discord_fake.guild_id}/{dm}/123456789012345678"
+    text = await refused(discord_fake, {"prompt": "from a dm", "references": bogus})
+    assert "The bot cannot see the channel of link 1" in text
+    assert states(settings) == [] and seaart.requests == []
+
+
+async def test_a_thread_of_an_age_restricted_channel_is_age_restricted_too(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    thread = discord_fake.add_thread(discord_fake.nsfw_channel_id, "in there")
+    posted = await post_images(discord_fake, 1, channel_id=discord_fake.nsfw_channel_id)
+    await discord_fake.slash_command(
+        "imagine", {"prompt": "here", "references": link(discord_fake, posted)}, channel_id=thread
+    )
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    # And a thread of an ordinary channel is not.
+    ordinary = discord_fake.add_thread(discord_fake.channel_id, "out here")
+    text = await refused(
+        discord_fake, {"prompt": "there", "references": link(discord_fake, posted)}, channel_id=ordinary
+    )
+    assert "age-restricted channel" in text

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
 
-from .protocol import CHANNEL_PUBLIC_THREAD, HEARTBEAT_INTERVAL_MS, INTENT_GUILD_MESSAGES, JSON
+from .protocol import HEARTBEAT_INTERVAL_MS, INTENT_GUILD_MESSAGES, JSON, THREAD_TYPES
 from .records import FakeMessage
 from .world import World
 
@@ -207,7 +207,7 @@ class Gateway:
         conn = self.live_connection()
         if conn is None:
             return
-        if channel["type"] == CHANNEL_PUBLIC_THREAD:
+        if channel["type"] in THREAD_TYPES:
             fields = ("id", "guild_id", "parent_id", "type")
             await conn.dispatch("THREAD_DELETE", {key: channel[key] for key in fields})
         else:

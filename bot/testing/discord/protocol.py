@@ -108,6 +108,8 @@ MESSAGE_DEFAULT = 0
 MESSAGE_REPLY = 19
 CHANNEL_DM = 1
 CHANNEL_PUBLIC_THREAD = 11  # a thread in a text channel; a forum's posts are threads too
+CHANNEL_PRIVATE_THREAD = 12  # seen only by its members and those who may manage threads
+THREAD_TYPES = frozenset({CHANNEL_PUBLIC_THREAD, CHANNEL_PRIVATE_THREAD})
 
 SELECT_TYPES = {3, 5, 6, 7, 8}
 COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")

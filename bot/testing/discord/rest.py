@@ -39,7 +39,7 @@ from .protocol import (
 )
 from .records import FakeInteraction, FakeMessage, RecordedRequest, UploadedFile
 from .validation import validate_commands, validate_modal
-from .world import World
+from .world import World, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,7 @@ class RestApi:
         add(rf"/webhooks/{app}/{tok}/messages/(?P<mid>@original|\d+)", False, **self._message(self._webhook_message))
         add(r"/channels/(?P<cid>\d+)", True, get=self._get_channel)
         add(r"/channels/(?P<cid>\d+)/typing", True, post=self._typing)
+        add(r"/channels/(?P<cid>\d+)/thread-members/(?P<uid>\d+)", True, get=self._get_thread_member)
         add(r"/channels/(?P<cid>\d+)/messages", True, get=self._channel_history, post=self._channel_create)
         add(r"/channels/(?P<cid>\d+)/messages/(?P<mid>\d+)", True, **self._message(self._channel_message))
         add(r"/channels/(?P<cid>\d+)/messages/(?P<mid>\d+)/reactions/(?P<emoji>[^/]+)/@me", True, put=self._react)
@@ -289,6 +290,14 @@ class RestApi:
 
     async def _get_channel(self, call: Call) -> web.StreamResponse:
         return json_response(200, self.world.channel(int(call.params["cid"])))
+
+    async def _get_thread_member(self, call: Call) -> web.StreamResponse:
+        """A thread's member, or Discord's 404 Unknown Member for someone who is not one."""
+        cid, uid = int(call.params["cid"]), int(call.params["uid"])
+        self.world.channel(cid)
+        if uid not in self.world.thread_members.get(cid, set()):
+            raise unknown("Member")
+        return json_response(200, {"id": str(cid), "user_id": str(uid), "join_timestamp": now_iso(), "flags": 0})
 
     async def _typing(self, call: Call) -> web.StreamResponse:
         self.world.channel(int(call.params["cid"]))

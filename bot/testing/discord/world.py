@@ -22,6 +22,7 @@ from .protocol import (
     ALL_PERMISSIONS,
     BOT_PERMISSIONS,
     CHANNEL_DM,
+    CHANNEL_PRIVATE_THREAD,
     CHANNEL_PUBLIC_THREAD,
     CREATE_FLAGS,
     DISCORD_EPOCH_MS,
@@ -33,6 +34,7 @@ from .protocol import (
     MESSAGE_REPLY,
     MODERATOR_PERMISSIONS,
     PLAIN_MEMBER_PERMISSIONS,
+    THREAD_TYPES,
     ApiError,
     form_error,
 )
@@ -111,6 +113,7 @@ class World:
         self.users: dict[int, JSON] = {}
         self.members: dict[int, JSON] = {}
         self.channels: dict[int, JSON] = {}
+        self.thread_members: dict[int, set[int]] = {}  # thread -> its members' ids (add_thread)
         self.roles: dict[int, JSON] = {}
         self._build()
         # Direct-message channels the bot opened (channel id -> recipient), and members who accept no
@@ -222,18 +225,31 @@ class World:
         self.add_text_channel("general", cid=self.channel_id)
         self.add_text_channel("nsfw-art", cid=self.nsfw_channel_id, nsfw=True)
 
-    def add_thread(self, parent_id: int, name: str) -> int:
-        """A public thread in the text channel ``parent_id`` (a forum's posts are threads too), started by
-        the member: a channel of its own for messages and interactions, listed among the guild's threads
-        (GUILD_CREATE ``threads``), not its channels. Returns its id."""
+    def add_thread(
+        self,
+        parent_id: int,
+        name: str,
+        *,
+        private: bool = False,
+        started_by: int | None = None,
+        members: Sequence[int] = (),
+    ) -> int:
+        """A thread in the text channel ``parent_id`` (a forum's posts are threads too), started by
+        ``started_by`` (the member unless said): a channel of its own for messages and interactions, listed
+        among the guild's threads (GUILD_CREATE ``threads``), not its channels. A ``private`` one is seen
+        only by its members (who started it, and ``members``) and by those who may manage threads; Discord
+        answers ``GET /channels/{id}/thread-members/{user}`` for a member, 404 for anyone else. Returns its
+        id."""
         cid = self.snowflakes.next()
+        owner = self.member_id if started_by is None else started_by
+        self.thread_members[cid] = {owner, *members}
         self.channels[cid] = {
             "id": str(cid),
-            "type": CHANNEL_PUBLIC_THREAD,
+            "type": CHANNEL_PRIVATE_THREAD if private else CHANNEL_PUBLIC_THREAD,
             "guild_id": str(self.guild_id),
             "name": name,
             "parent_id": str(parent_id),
-            "owner_id": str(self.member_id),
+            "owner_id": str(owner),
             "last_message_id": None,
             "rate_limit_per_user": 0,
             "message_count": 0,
@@ -253,7 +269,7 @@ class World:
 
     def guild_channels(self) -> list[JSON]:
         """The guild's channels as Discord lists them: threads are not among them."""
-        return [ch for ch in self.channels.values() if ch["type"] != CHANNEL_PUBLIC_THREAD]
+        return [ch for ch in self.channels.values() if ch["type"] not in THREAD_TYPES]
 
     def add_text_channel(
         self, name: str, *, cid: int | None = None, nsfw: bool = False, overwrites: Sequence[JSON] = ()
@@ -385,7 +401,7 @@ class World:
             "member_count": len(self.members),
             "members": [self.member(uid) for uid in self.members],
             "channels": [{k: v for k, v in ch.items() if k != "guild_id"} for ch in self.guild_channels()],
-            "threads": [ch for ch in self.channels.values() if ch["type"] == CHANNEL_PUBLIC_THREAD],
+            "threads": [ch for ch in self.channels.values() if ch["type"] in THREAD_TYPES],
             "presences": [],
             "voice_states": [],
             "stage_instances": [],
