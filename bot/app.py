@@ -209,6 +209,7 @@ class Bananacord(commands.Bot):
             callback_fallback=settings.callbacks.fallback_poll_seconds,
             lost_task_wait=settings.callbacks.lost_task_wait_seconds,
             image_work=image_work,
+            quotas=quotas,
         )
         sink.typical = runner.learner.typical_seconds
         sink.restarting = lambda: runner.stopping

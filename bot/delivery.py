@@ -116,6 +116,7 @@ class DiscordSink:
         """Upload ``images`` from their files (streamed by aiohttp, never read whole) and close them."""
         files: list[discord.File] = []
         try:
+            _shown_somewhere([job])
             embed = render.result_embed(job, self.capabilities(job), images[0], now=self.clock())
             files = [_upload_file(img) for img in images]
             with _upload_errors():
@@ -134,6 +135,8 @@ class DiscordSink:
             shown = [replace(job, state=JobState.DELIVERED) if job.id == new_id else job for job in batch]
             placed = [job for job in shown if job.message_id is not None]
             if not placed:
+                if delivering is not None:
+                    _shown_somewhere([delivering.job])
                 return []
             # Through the interaction's token while a candidate still holds it (a finished job's is wiped):
             # the bot token may not reach a channel the bot cannot see, where slash commands still work.
@@ -277,6 +280,15 @@ def _message_gone_is_final() -> Iterator[None]:
             yield
     except discord.NotFound as exc:
         raise DeliveryError(detail=f"no such message: HTTP 404 code {exc.code}") from None
+
+
+def _shown_somewhere(jobs: Sequence[Job]) -> None:
+    """Raise MessageGoneError for a member's job that has no message to show its image in: one the bot
+    never learnt the message of (it died answering the command, and a restart did not find the message in
+    time). Its image must not count as delivered, and be charged, with nobody shown it."""
+    for job in jobs:
+        if job.source == "discord" and job.message_id is None:
+            raise MessageGoneError(detail="the job has no message: its image was never shown")
 
 
 @contextlib.contextmanager

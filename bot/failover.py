@@ -16,9 +16,10 @@ from bot.catalogue import Catalogue
 from bot.errors import ErrorCategory, InvalidRequestError, ProviderError, RateLimitedError
 from bot.models import JobState, ProviderAttempt
 from bot.providers.base import Capabilities, Provider
+from bot.quotas import QuotaExceededError
 from bot.routing import choose_provider
 from bot.store.agenda import DueJob
-from bot.store.jobs import Job, JobStore
+from bot.store.jobs import InTransaction, Job, JobStore
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,11 @@ class Failover:
         budgets: Mapping[str, RequestBudget],
         clock: Callable[[], float],
         wake: Callable[[], None],
+        repricing: Callable[[Job, int], InTransaction] | None = None,
     ) -> None:
         self.store = store
+        # The job's reservation takes the new provider's price in the move's transaction (bot/quotas.py).
+        self.repricing = repricing
         self.catalogue = catalogue
         self.providers = providers
         self.budgets = budgets
@@ -80,15 +84,27 @@ class Failover:
             ProviderAttempt(provider=job.provider, category=str(exc.category), reason=exc.user_message),
         ]
         now = self.clock()
-        await self.store.update(
-            job,
-            now=now,
-            provider=candidate,
-            tried_providers=history,
-            submit_started_at=None,
-            next_poll_at=now,
-            cost_micro_usd=caps.price(job.request.resolution),
-        )
+        cost = caps.price(job.request.resolution)
+        within = None
+        if self.repricing is not None and cost is not None and cost != job.cost_micro_usd:
+            within = self.repricing(job, cost)
+        try:
+            await self.store.update(
+                job,
+                now=now,
+                provider=candidate,
+                tried_providers=history,
+                submit_started_at=None,
+                next_poll_at=now,
+                cost_micro_usd=cost,
+                within=within,
+            )
+        except QuotaExceededError as refused:
+            # The job ends with its provider's own failure, uncharged, as when no other provider serves it.
+            log.info(
+                "job %s: not moved to %s, whose price would pass the server's budget: %s", job.id, candidate, refused
+            )
+            return False
         log.info("job %s: failing over from %s to %s (%s)", job.id, job.provider, candidate, exc.category)
         self.wake()
         return True

@@ -112,7 +112,7 @@ class HeldJobs:
         found, the job starts now; not found, nobody ever saw it, so it ends uncharged.
         """
         runner = self.runner
-        for job in await runner.store.held(runner.clock() + HELD_FOR_SECONDS / 2):
+        for job in await runner.store.held(HELD_FOR_SECONDS):
             try:
                 message_id = await runner.sink.locate(job)
             except Exception as exc:

@@ -194,15 +194,10 @@ class JobMessages:
             if job.batch_id is not None:
                 self.forget_if_ended(await runner.store.batch(job.batch_id))
         elif job.batch_id is not None:
+            # Not shown, the row is final all the same, but the member must still be told: a Discord 5xx or a
+            # dropped connection passes, so the edit is tried again a few times in the background, and the
+            # debt is written with the end (``_end_candidate``), so that a restart meanwhile tries again too.
             job, shown = await self._end_candidate(job, state, changes)
-            if not shown:
-                # The row is final either way, but the member must still be told: a Discord 5xx or a dropped
-                # connection passes, so the edit is tried again a few times in the background, and the
-                # debt is written down first, so that a restart meanwhile tries again too.
-                try:
-                    await self.owed_edits.owe(job.id, now=runner.clock())
-                except Exception as exc:
-                    log_refused_or_error(log, exc, "job %s: could not record the final edit still owed", job.id)
         else:
             # The row is written before the member is shown it (unlike a delivery, which is shown first and
             # redone after a crash): the debt goes in with it, so a bot killed while this edit is in flight
@@ -239,7 +234,12 @@ class JobMessages:
                 shown = await self._draw_end(runner.sink.show_batch(drawn), job)
                 if shown:
                     self._batch_drawn[job.batch_id] = looks
-            job = await runner.store.update(job, now=runner.clock(), state=state, **changes)
+            # An end not shown is owed in the same transaction as the end: written apart, a bot killed (or a
+            # database refusing the second write) between the two left a candidate ended, refunded, and
+            # shown "Generating" for good, with nothing owed for the next start to draw.
+            now = runner.clock()
+            owed = None if shown else self.owed_edits.within(now)
+            job = await runner.store.update(job, now=now, state=state, within=owed, **changes)
         self.forget_if_ended([job if j.id == job.id else j for j in batch])
         return job, shown
 

@@ -50,6 +50,7 @@ from bot.job_submit import Submitter
 from bot.lost_tasks import LostTasks
 from bot.models import JobState
 from bot.providers.base import Provider
+from bot.quotas import Quotas
 from bot.result_files import ResultFiles
 from bot.result_images import ResultImages, names_files
 from bot.schedule_learning import ScheduleLearner
@@ -117,6 +118,7 @@ class JobRunner:
         callback_fallback: float = 60.0,
         lost_task_wait: float = 300.0,
         image_work: ImageWork | None = None,
+        quotas: Quotas | None = None,
     ) -> None:
         self.catalogue = catalogue
         self.store = store
@@ -162,7 +164,9 @@ class JobRunner:
         # When each job is polled, taught by the jobs that finish.
         self.learner = ScheduleLearner(settings, store, catalogue, callback_fallback=callback_fallback)
         # Where a create goes when its provider fails it before accepting it, or has paused.
-        self.failover = Failover(store, catalogue, providers, self.budgets, clock, self.wake)
+        self.failover = Failover(
+            store, catalogue, providers, self.budgets, clock, self.wake, quotas.repricing if quotas else None
+        )
         # One memory gate and one re-encode pool for all of this runner's deliveries (bot/imagework.py),
         # the gate shared with the transport's reading of answers that carry images (bot/app.py). Inline
         # results (Gemini, Segmind v1) wait for delivery as files, not in rows or memory.

@@ -20,7 +20,7 @@ from bot.config import QuotaSettings
 from bot.errors import InvalidRequestError
 from bot.store import Database
 from bot.store import ledger as ledger_sql
-from bot.store.jobs import InTransaction
+from bot.store.jobs import InTransaction, Job
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +244,30 @@ class Quotas:
 
         return reserve
 
+    def repricing(self, job: Job, cost_micro_usd: int) -> InTransaction:
+        """A failover's new price on the job's reservation, in the move's transaction (bot/failover.py).
+
+        The server's monthly budget counts reservations at their price; left at the first provider's, a job
+        moved to a dearer one was charged past the budget (two $0.04 reservations admitted under $0.10,
+        both committed at $0.08). A move that would take the server over its budget is refused
+        (QuotaExceededError, rolling the move back); a cheaper one lowers what the job holds."""
+
+        async def reprice(conn: aiosqlite.Connection, _job_ids: Sequence[str]) -> None:
+            row = await _fetchone(
+                conn, "SELECT cost_micro_usd, bypass FROM ledger WHERE job_id = ? AND kind = 'reserve'", (job.id,)
+            )
+            if row is None:
+                return  # a job with no reservation (the command line's): nothing holds a price
+            extra = cost_micro_usd - int(row[0])
+            if extra > 0 and not row[1] and job.guild_id is not None:
+                _, _, budget = await self._guild_limits(conn, job.guild_id)
+                await self._check_month(conn, job.guild_id, None, budget, None, extra, self.clock())
+            await conn.execute(
+                "UPDATE ledger SET cost_micro_usd = ? WHERE job_id = ? AND kind = 'reserve'", (cost_micro_usd, job.id)
+            )
+
+        return reprice
+
     async def _check(
         self, conn: aiosqlite.Connection, member: Member, units: int, cost: int, now: float, *, count: int = 1
     ) -> None:
@@ -276,9 +300,11 @@ class Quotas:
                 )
         await self._check_guild(conn, member.guild_id, units, cost, now, count=count)
 
-    async def _check_guild(
-        self, conn: aiosqlite.Connection, guild_id: int, units: int, cost: int, now: float, *, count: int = 1
-    ) -> None:
+    async def _guild_limits(
+        self, conn: aiosqlite.Connection, guild_id: int
+    ) -> tuple[int | None, int | None, int | None]:
+        """The server's monthly units, images generating at once and monthly budget in micro-dollars: its own
+        (``/quota`` for the server), else the configured ones."""
         s = self.settings
         override = await _fetchone(
             conn,
@@ -293,6 +319,12 @@ class Quotas:
             if override and override[2] is not None
             else (int(s.guild_monthly_budget_usd * 1_000_000) if s.guild_monthly_budget_usd is not None else None)
         )
+        return monthly_units, in_flight, budget
+
+    async def _check_guild(
+        self, conn: aiosqlite.Connection, guild_id: int, units: int, cost: int, now: float, *, count: int = 1
+    ) -> None:
+        monthly_units, in_flight, budget = await self._guild_limits(conn, guild_id)
         if in_flight is not None:
             generating = await self._in_flight(conn, guild_id, None)
             if generating >= in_flight:
@@ -304,6 +336,23 @@ class Quotas:
                     f"This server has {generating} image(s) generating and allows {in_flight} at once, so "
                     f"{_fit(in_flight - generating)}. Nothing was started or charged."
                 )
+        await self._check_month(conn, guild_id, monthly_units, budget, units * count, cost * count, now, count=count)
+
+    async def _check_month(
+        self,
+        conn: aiosqlite.Connection,
+        guild_id: int,
+        monthly_units: int | None,
+        budget: int | None,
+        units_added: int | None,
+        cost_added: int,
+        now: float,
+        *,
+        count: int = 1,
+    ) -> None:
+        """Refuse ``units_added`` (None: no units) and ``cost_added`` more this month if they take the server
+        past its monthly units or its budget in dollars (``count``: the images they are for, to say how
+        many fit)."""
         if monthly_units is None and budget is None:
             return
         start, end = self.bounds("monthly", now)
@@ -314,13 +363,14 @@ class Quotas:
             (guild_id, start),
         )
         used_units, used_cost = (int(row[0]), int(row[1])) if row else (0, 0)
-        if monthly_units is not None and used_units + units * count > monthly_units:
+        if monthly_units is not None and units_added is not None and used_units + units_added > monthly_units:
+            units = units_added // count
             fits = "" if count == 1 else f" So {_fit(max(0, monthly_units - used_units) // units if units else 0)}."
             raise QuotaExceededError(
                 f"This server has used {used_units} of its {monthly_units} units this month.{fits} "
                 f"The server budget resets <t:{int(end)}:R>."
             )
-        if budget is not None and used_cost + cost * count > budget:
+        if budget is not None and used_cost + cost_added > budget:
             spent = Decimal(used_cost) / 1_000_000
             raise QuotaExceededError(
                 f"This server has spent ${spent:.2f} of its ${Decimal(budget) / 1_000_000:.2f} monthly budget. "

@@ -8,16 +8,20 @@ import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
+import discord
 import httpx
 import pytest
 
 from bot.cli_sink import FileSink
 from bot.config import Settings, load_settings
+from bot.delivery import DiscordSink
 from bot.images import PreparedImage
 from bot.jobs import JobRunner
 from bot.models import GenerationRequest, JobState
 from bot.providers.seaart import SeaArtProvider
+from bot.quotas import Member, Quotas
 from bot.schedule import backoff_pace
 from bot.store import Database
 from bot.store.jobs import Job, JobStore, NewJob
@@ -227,3 +231,31 @@ async def test_a_result_stored_before_results_were_typed_is_still_delivered(
     (path,) = sink.files[job.id]
     assert path.read_bytes() == image
     assert fake.creates == []
+
+
+async def test_a_member_s_job_with_no_message_is_never_delivered_into_none_nor_charged(
+    env: tuple[FakeSeaArt, Settings, Database, httpx.AsyncClient],
+) -> None:
+    """A job from Discord whose message the bot never learnt (it died answering, and no restart found the
+    message) reached delivery: the sink had nowhere to edit and returned quietly, so the image counted as
+    delivered and was charged, shown to nobody. It ends as a silent, uncharged cancel instead."""
+    fake, settings, db, http = env
+    clock = Clock(1_000_000.0)
+    quotas = Quotas(db, settings.quotas, clock=clock)
+    sink = DiscordSink(cast(discord.Client, None), capabilities=lambda job: None, view_for=lambda job, phase: None)
+    runner = make_runner(fake, settings, db, http, sink, clock)
+    member = Member(guild_id=5, user_id=7)
+    reservation = quotas.reservation(
+        member, model="nano_banana_2", provider="seaart", size="1K", units=1, cost_micro_usd=1
+    )
+    request = GenerationRequest(model="nano_banana_2", prompt="shown nowhere")
+    job = await runner.create(
+        NewJob(provider="seaart", model="nano_banana_2", request=request, guild_id=5, user_id=7), within=reservation
+    )
+    assert job.source == "discord" and job.message_id is None
+    job = await drive(runner, clock, job.id)
+    assert (job.state, job.charge_state) == (JobState.CANCELLED, "refunded")
+    assert len(fake.creates) == 1
+    async with db.read() as conn:
+        rows = await conn.execute_fetchall("SELECT kind FROM ledger WHERE job_id = ? ORDER BY id", (job.id,))
+    assert [r[0] for r in rows] == ["reserve", "refund"]

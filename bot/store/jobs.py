@@ -452,10 +452,15 @@ class JobStore:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def held(self, after: float) -> list[Job]:
-        """Queued jobs with no message yet whose start lies past ``after``: created held, never released."""
+    async def held(self, held_for: float) -> list[Job]:
+        """Queued jobs with no message yet, created to start ``held_for`` seconds later (more than half of
+        it, whatever the time now): created held, never released. Looked for by their start against their
+        creation, not against now: a restart more than half an hour later missed them, and they started
+        with no message to show them in."""
         return await self._all(
-            "SELECT * FROM jobs WHERE state = 'queued' AND message_id IS NULL AND next_poll_at > ?", (after,)
+            "SELECT * FROM jobs WHERE state = 'queued' AND message_id IS NULL AND submit_started_at IS NULL "
+            "AND next_poll_at > created_at + ?",
+            (held_for / 2,),
         )
 
     async def cancels_untold(self) -> list[Job]:

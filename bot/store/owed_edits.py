@@ -18,10 +18,6 @@ class OwedEdits:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def owe(self, job_id: str, *, now: float) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(_OWE, (job_id, now))
-
     @staticmethod
     def within(now: float) -> Callable[[aiosqlite.Connection, Sequence[str]], Awaitable[None]]:
         """The debt for a job's end, written in the transaction that ends it (``JobStore.update(within=)``):

@@ -425,3 +425,53 @@ async def test_a_create_leaves_a_provider_that_asked_to_be_left_alone_at_once(
     assert message is not None and message.files
     fields = {f["name"]: f["value"] for f in message.embeds[0]["fields"]}
     assert fields["Provider"] == "kie (after seaart: rate limited)"
+
+
+def ledger(settings: Settings) -> list[tuple[str, int]]:
+    with sqlite3.connect(settings.database.path) as conn:
+        return conn.execute("SELECT kind, cost_micro_usd FROM ledger ORDER BY id").fetchall()
+
+
+async def test_a_failover_to_a_dearer_provider_stays_within_the_server_s_budget(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    """The server's monthly budget counts reservations at their price. A job reserved at SeaArt's $0.04
+    and moved to Segmind's $0.08 kept its $0.04 reservation: two were admitted under $0.10 and both
+    committed at $0.08, $0.16 spent. The move now reprices the reservation in its own transaction."""
+    settings = fakes.settings(
+        tmp_path, discord_fake, ["seaart", "segmind"], quotas={"guild_monthly_budget_usd": "0.10", "daily": 100}
+    )
+    fakes.seaart.script(*["server_error"] * 40)
+    running = await boot(settings, discord_fake)
+    try:
+        await discord_fake.slash_command("imagine", {"prompt": "moved"})
+        await discord_fake.wait_for(lambda: done(settings), timeout=30)
+        second = await discord_fake.slash_command("imagine", {"prompt": "over the budget"})
+        await discord_fake.wait_for(lambda: bool(second.callbacks), timeout=10)
+    finally:
+        await running.close()
+    assert [(r["provider"], r["state"]) for r in rows(settings)] == [("segmind", "delivered")]
+    assert ledger(settings) == [("reserve", 80_000), ("commit", 80_000)]
+    refusal = second.callbacks[0]["data"]
+    assert refusal["flags"] & 64 and "spent $0.08 of its $0.10 monthly budget" in refusal["content"]
+
+
+async def test_a_failover_that_would_pass_the_budget_is_not_made(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    """$0.04 fits a $0.07 budget and $0.08 does not: the job is not moved, and ends with SeaArt's own
+    failure, uncharged; Segmind is never asked."""
+    settings = fakes.settings(
+        tmp_path, discord_fake, ["seaart", "segmind"], quotas={"guild_monthly_budget_usd": "0.07", "daily": 100}
+    )
+    fakes.seaart.script(*["server_error"] * 40)
+    running = await boot(settings, discord_fake)
+    try:
+        await discord_fake.slash_command("imagine", {"prompt": "stays"})
+        await discord_fake.wait_for(lambda: done(settings), timeout=30)
+    finally:
+        await running.close()
+    (job,) = rows(settings)
+    assert (job["provider"], job["state"], job["charge_state"]) == ("seaart", "failed", "refunded")
+    assert fakes.segmind.creates == []
+    assert ledger(settings) == [("reserve", 40_000), ("refund", -40_000)]

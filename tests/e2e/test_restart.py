@@ -106,6 +106,41 @@ async def test_a_job_held_when_the_bot_died_and_never_shown_ends_uncharged(
     assert seaart.creates == []
 
 
+async def test_a_job_held_when_the_bot_died_is_settled_however_long_the_bot_was_down(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """As above, but the bot stays down 32 minutes (the rows are moved back in time, as that would leave
+    them). A start looked only for holds less than half over: this job was missed, and would have started
+    an hour after its command, with no message to show it in (and, with a deadline over an hour, been
+    "delivered" into no message and charged)."""
+    config = write_config(tmp_path, discord_fake, seaart)
+    db = tmp_path / "bot.sqlite3"
+    log = tmp_path / "bot.log"
+    first = start_process(config, log)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        interaction = await command_being_answered(discord_fake, "down for half an hour")
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        discord_fake.expire_token(interaction.token)
+        discord_fake.hold_callbacks(False)
+        with sqlite3.connect(db) as conn:
+            shift = (
+                "created_at = created_at - 1920, next_poll_at = next_poll_at - 1920, deadline_at = deadline_at - 1920"
+            )
+            conn.execute(f"UPDATE jobs SET {shift}")
+        second = start_process(config, log)
+        await discord_fake.wait_for(lambda: (job_row(db) or ("",))[0] == "cancelled", timeout=30)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)
+    state, charge, message = job_row(db) or ("", None, None)
+    assert (state, charge) == ("cancelled", "refunded") and "not charged" in (message or "")
+    assert seaart.creates == []
+
+
 REFUSED_TITLE = "🍌 The provider refused the request"
 
 
