@@ -472,6 +472,7 @@ class JobRunner:
             if not self.store.is_cached(job_id):
                 self._locks.pop(job_id, None)
                 self.messages.forget(job_id)
+                self.lost_tasks.forget(job_id)
                 self.called_back_jobs.discard(job_id)
                 waiters = self._terminal_waiters.pop(job_id, [])
                 ended = await self.store.get(job_id) if waiters else None

@@ -78,14 +78,29 @@ class LostTasks:
         self.runner = runner
         self.wait_seconds = wait_seconds  # [callbacks] lost_task_wait_seconds
         self._tracing: set[str] = set()  # the tasks being traced to their job
+        # Jobs whose wait began in this process (``wait``). A job whose step is running and is not among them
+        # is sending its create now: its row looks the same as a create never answered (queued, marked), but
+        # nothing is unconfirmed yet.
+        self._waiting: set[str] = set()
 
     def waits(self, job: Job) -> bool:
         """Its create went unanswered, and its provider can name the task it may have made."""
         return create_unanswered(job) and lost_task_finder(self.runner.providers, job.provider) is not None
 
+    def forget(self, job_id: str) -> None:
+        """The job has ended."""
+        self._waiting.discard(job_id)
+
     def waiting_until(self, job: Job) -> float | None:
-        """When the wait of a job whose create went unanswered ends (None: it is not waiting for its task)."""
-        return waits_until(job, self.wait_seconds) if self.waits(job) else None
+        """When the wait of a job whose create went unanswered ends (None: it is not waiting for its task).
+        Said in its message: a batch's message, redrawn for another candidate while this one's create was
+        still on its way, called that create "never answered"."""
+        if not self.waits(job):
+            self._waiting.discard(job.id)
+            return None
+        if job.id in self.runner.in_flight and job.id not in self._waiting:
+            return None  # its create is being sent
+        return waits_until(job, self.wait_seconds)
 
     def wait_over(self, job: Job) -> bool:
         """Whether the wait of a job that ``waits`` has ended (it then fails "uncertain": ``gave_up``)."""
@@ -98,6 +113,7 @@ class LostTasks:
         """Leave the job queued with its create's mark, due when its wait ends; ``shown``: just begun, so
         the member sees it generating (it may well be) rather than "Queued"."""
         runner = self.runner
+        self._waiting.add(job.id)
         fresh = await runner.store.get(job.id) or job
         until = waits_until(fresh, self.wait_seconds)
         if shown:

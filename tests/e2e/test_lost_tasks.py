@@ -296,3 +296,30 @@ async def test_a_batch_says_which_candidate_s_create_went_unanswered(tmp_path: P
         await discord_fake.wait_for(lambda: note() == "", timeout=10)  # the end drawn without it
     assert len(kie.jobs) == 1
     assert sorted(ledger(settings)) == ["commit", "refund", "reserve", "reserve"]
+
+
+async def test_a_batch_does_not_call_a_create_still_on_its_way_unanswered(
+    tmp_path: Path, discord_fake: FakeDiscord
+) -> None:
+    """A create on its way looks, in its row, like one never answered (queued, marked). The batch's message,
+    redrawn when the other candidate's image came, said the first "never answered" while its create was
+    still waiting for its answer; only once it times out is it unconfirmed."""
+    options: dict[str, Any] = {"request_timeout": 6.0, "lost_task_wait_seconds": 4.0}
+    async with lost_create(tmp_path, discord_fake, 0.3, **options) as (kie, settings):
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "one slow to answer", "count": 2})
+
+        def fields() -> dict[str, str]:
+            if interaction.original_message_id is None:
+                return {}
+            (embed,) = discord_fake.messages[interaction.original_message_id].embeds
+            return {f["name"]: f["value"] for f in embed["fields"]}
+
+        await discord_fake.wait_for(lambda: "delivered" in [r["state"] for r in jobs(settings)], timeout=5)
+        await asyncio.sleep(0.5)  # the redraw with the image
+        sending = [r for r in jobs(settings) if r["state"] == "queued"]
+        assert len(sending) == 1 and sending[0]["submit_started_at"] is not None
+        assert time.time() - sending[0]["submit_started_at"] < 6.0, "the create is still on its way"
+        assert "Not confirmed yet" not in fields(), fields()
+        # Once the create times out, the wait for word of it begins, and says so.
+        await discord_fake.wait_for(lambda: "Not confirmed yet" in fields(), timeout=10)
+    assert len(kie.creates) == 2
