@@ -35,6 +35,8 @@ def scheme_of(url: str) -> str:
 
 
 RESULT_LABEL = "The generated image"
+# How httpx words a redirect to a link it cannot parse (a RemoteProtocolError, its InvalidURL dropped).
+_BAD_LOCATION = "Invalid URL in location header"
 
 
 async def download(
@@ -93,13 +95,23 @@ async def download_to(
             refused = str(exc.request.url)
         except RuntimeError:  # httpx raises this when the error carries no request
             refused = url
+        if scheme_of(refused) in ("http", "https"):
+            raise _unreadable_link(label, where, exc) from None  # a web link aiohttp could not send
         raise _unusable_scheme(refused, label) from None
+    except httpx.InvalidURL as exc:
+        # A link httpx cannot parse (``0177.0.0.1``, a control character): not an httpx.HTTPError, so it
+        # escaped, and delivery tried it six times. The same link fails the same way.
+        raise _unreadable_link(label, where, exc) from None
     except UnaskedEncoding as exc:
         # The same link gives the same answer: not worth another try.
         raise DeliveryError(
             f"{label} came compressed although the bot asks for images as they are, so it was not read.",
             detail=f"download {where}: {exc}",
         ) from None
+    except httpx.RemoteProtocolError as exc:
+        if str(exc).startswith(_BAD_LOCATION):  # a redirect to such a link: the same every time too
+            raise _unreadable_link(label, where, exc) from None
+        raise DeliveryError(detail=f"download {where}: {type(exc).__name__}", retryable=True) from None
     except httpx.TimeoutException:
         raise DeliveryError(detail=f"download {where}: timed out", retryable=True) from None
     except httpx.HTTPError as exc:
@@ -125,11 +137,11 @@ async def _get(
                 f"{label} could not be fetched (HTTP {response.status_code}; the link may have expired).",
                 detail=f"download {where}: HTTP {response.status_code}",
             )
-        declared = response.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > max_bytes:
+        declared = _declared_length(response)
+        if declared is not None and declared > max_bytes:
             raise _too_large(label, where, max_bytes, f"{declared} bytes declared")
-        if declared and declared.isdigit() and expect is not None:
-            expect(int(declared))
+        if declared is not None and expect is not None:
+            expect(declared)
         total = 0
         async for chunk in response.aiter_bytes():
             total += len(chunk)
@@ -140,10 +152,24 @@ async def _get(
         return total
 
 
+def _declared_length(response: httpx.Response) -> int | None:
+    """The Content-Length, if it is one: ASCII digits, not too many (str.isdigit takes "²", which int()
+    refuses, and int() refuses more than 4,300 digits)."""
+    text = response.headers.get("content-length", "").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
 def _too_large(label: str, where: str, max_bytes: int, detail: str) -> DeliveryError:
     return DeliveryError(
         f"{label} is larger than this bot accepts ({max_bytes / 1_048_576:g} MiB).",
         detail=f"download {where}: over {max_bytes} bytes: {detail}",
+    )
+
+
+def _unreadable_link(label: str, where: str, exc: Exception) -> DeliveryError:
+    return DeliveryError(
+        f"{label} is at a link the bot cannot read, so it could not be fetched.",
+        detail=f"download {where[:300]}: malformed link ({type(exc).__name__}: {str(exc)[:100]})",
     )
 
 

@@ -279,7 +279,11 @@ def _webp_size(kind: bytes, data: bytes) -> tuple[int, int]:
 
 
 def _gif(fp: IO[bytes], size: int) -> ImageInfo:
-    """Blocks from the screen descriptor to the trailer: every sub-block inside the file, a frame present."""
+    """Blocks from the screen descriptor to the trailer: every sub-block inside the file, a frame present.
+
+    The size is the screen's grown to hold every frame: Pillow decodes a frame larger than the screen, or
+    placed past its edge, onto a canvas that large, so each frame is held to the pixel budget too. Before,
+    only the screen was: a 1x1 screen holding an 8000x8000 frame was re-encoded at 8000x8000 (+280 MB)."""
     fp.seek(6)
     width, height, flags = struct.unpack("<HHB", _read_exactly(fp, 5, "the GIF screen descriptor"))
     if not width or not height:
@@ -296,6 +300,9 @@ def _gif(fp: IO[bytes], size: int) -> ImageInfo:
             pos += 2
         elif introducer == 0x2C:  # image: a descriptor, a local colour table, the LZW code size, sub-blocks
             descriptor = _read_exactly(fp, 9, "a GIF image descriptor")
+            left, top, frame_width, frame_height = struct.unpack("<HHHH", descriptor[:8])
+            width, height = max(width, left + frame_width), max(height, top + frame_height)
+            _within_budget(width, height)
             table = 3 << ((descriptor[8] & 7) + 1) if descriptor[8] & 0x80 else 0
             pos += 1 + 9 + table + 1
             frames += 1
@@ -345,8 +352,16 @@ def _not_an_image(detail: str) -> DeliveryError:
     )
 
 
-# What Pillow raises for files it cannot decode (DecompressionBombError is the Pillow guard's refusal).
-_UNDECODABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+# What Pillow raises for files it cannot decode (DecompressionBombError is the Pillow guard's refusal; a
+# plugin raises NotImplementedError for a variant it does not know, e.g. a DDS pixel format).
+_UNDECODABLE = (
+    UnidentifiedImageError,
+    OSError,
+    SyntaxError,
+    ValueError,
+    NotImplementedError,
+    Image.DecompressionBombError,
+)
 
 
 def _pillow_knows(fp: IO[bytes]) -> bool:
@@ -355,7 +370,9 @@ def _pillow_knows(fp: IO[bytes]) -> bool:
     try:
         with Image.open(fp):
             return True
-    except _UNDECODABLE:
+    except Exception:
+        # Only a choice of words hangs on it, and any of Pillow's plugins may be handed these bytes: whatever
+        # one raises means "not known". Before, a DDS's NotImplementedError failed every delivery attempt.
         return False
 
 

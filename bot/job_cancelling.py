@@ -73,9 +73,15 @@ class Canceller(RunnerPart):
             log_refused_or_error(log, exc, "could not ask the providers of cancelled jobs to stop them")
 
     async def at_provider(self, job: Job) -> None:
+        """Ask the job's provider to stop it. Never raises (but for a stop's CancelledError): the job ends
+        whatever the provider answers, and a cancel that could not be sent is only logged. Before, anything
+        but a ProviderError (a malformed cancel link's ValueError) escaped, and a job its deadline or its
+        member had ended was stepped again, and failed again, for ever."""
         assert job.handle is not None
         try:
             accepted = await self.runner.provider_of(job).cancel(job.handle)
             log.info("job %s: provider cancel %s", job.id, "accepted" if accepted else "refused")
         except ProviderError as exc:
             log.warning("job %s: provider cancel failed: %s", job.id, exc.detail)
+        except Exception as exc:  # a bug or an answer no adapter expected: once per job, with its traceback
+            log.warning("job %s: provider cancel failed unexpectedly: %s", job.id, type(exc).__name__, exc_info=True)

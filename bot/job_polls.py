@@ -11,8 +11,9 @@ import logging
 from typing import Any
 
 from bot.budget import MAX_RETRY_AFTER_SECONDS
-from bot.errors import ErrorCategory, ProviderError, RateLimitedError
+from bot.errors import ErrorCategory, ProviderError, RateLimitedError, TransientError
 from bot.models import JobResult, JobState, JobUpdate, UpdateStatus
+from bot.providers._http import redact, shown
 from bot.runner_part import RunnerPart
 from bot.schedule_learning import clock_start
 from bot.store.jobs import Job
@@ -32,22 +33,43 @@ class Poller(RunnerPart):
         try:
             update = await provider.poll(job.handle)
         except ProviderError as exc:
-            if exc.retryable and job.poll_errors + 1 < MAX_POLL_ERRORS:
-                log.warning("job %s: poll failed (%s), will retry: %s", job.id, exc.category, exc.detail)
-                errors = job.poll_errors + 1
-                now = self.clock()
-                delay = self.runner.backoff(errors)
-                if isinstance(exc, RateLimitedError):
-                    # The budget hook has paused every request to this provider already; this job also
-                    # waits as long as the provider asked, up to the most any such wait is obeyed.
-                    delay = max(delay, min(exc.retry_after or 0.0, MAX_RETRY_AFTER_SECONDS))
-                await self.store.update(job, now=now, poll_errors=errors, next_poll_at=now + delay)
-                return
-            # We give up on this job; ask the provider to stop so nobody pays for an image never shown.
-            await self.runner.canceller.at_provider(job)
-            await self.runner.fail(job, exc.category, exc.user_message, detail=exc.detail)
+            await self._failed(job, exc)
+            return
+        except Exception as exc:
+            await self._failed(job, self._unreadable(job, exc))
             return
         await self.apply(job, update)
+
+    @staticmethod
+    def _unreadable(job: Job, exc: Exception) -> TransientError:
+        """An exception no adapter meant (an answer it did not expect, or its bug) as a failed poll: counted
+        toward MAX_POLL_ERRORS like any other, so the job ends, and its traceback logged once, at the first.
+        Before, it escaped the step: a traceback at every poll, and the job polled until its deadline."""
+        log.warning(
+            "job %s: poll of %s raised %s", job.id, job.provider, type(exc).__name__, exc_info=job.poll_errors == 0
+        )
+        return TransientError(
+            "The image provider sent answers about this job that the bot could not read. Try again in a few minutes.",
+            detail=redact(f"{job.provider} poll raised {type(exc).__name__}: {shown(str(exc))}"),
+            provider=job.provider,
+        )
+
+    async def _failed(self, job: Job, exc: ProviderError) -> None:
+        """A poll that failed: asked again after a backoff while that is worth it, else the job ends."""
+        if exc.retryable and job.poll_errors + 1 < MAX_POLL_ERRORS:
+            log.warning("job %s: poll failed (%s), will retry: %s", job.id, exc.category, exc.detail)
+            errors = job.poll_errors + 1
+            now = self.clock()
+            delay = self.runner.backoff(errors)
+            if isinstance(exc, RateLimitedError):
+                # The budget hook has paused every request to this provider already; this job also
+                # waits as long as the provider asked, up to the most any such wait is obeyed.
+                delay = max(delay, min(exc.retry_after or 0.0, MAX_RETRY_AFTER_SECONDS))
+            await self.store.update(job, now=now, poll_errors=errors, next_poll_at=now + delay)
+            return
+        # We give up on this job; ask the provider to stop so nobody pays for an image never shown.
+        await self.runner.canceller.at_provider(job)
+        await self.runner.fail(job, exc.category, exc.user_message, detail=exc.detail)
 
     async def apply(self, job: Job, update: JobUpdate) -> None:
         now = self.clock()

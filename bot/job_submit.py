@@ -11,14 +11,15 @@ import asyncio
 import logging
 
 from bot.create_attempts import create_attempts
-from bot.errors import ErrorCategory, InvalidRequestError, ProviderError
+from bot.errors import ErrorCategory, InvalidRequestError, ProviderError, SubmitUncertainError
 from bot.events import ProviderProblem, ProviderRecovered
 from bot.models import JobHandle, JobState
+from bot.providers._http import redact, shown
 from bot.providers.base import Provider
 from bot.references import ReferenceUnavailableError, check_references
 from bot.runner_part import RunnerPart
 from bot.store.jobs import Job
-from bot.store.refusals import write_until_taken
+from bot.store.refusals import write_can_wait, write_until_taken
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +65,12 @@ class Submitter(RunnerPart):
             await self.runner.fail(job, ErrorCategory.BAD_INPUT, exc.user_message, detail=exc.detail)
             return
         except ProviderError as exc:
-            log.warning("job %s: submit to %s failed (%s): %s", job.id, job.provider, exc.category, exc.detail)
-            if exc.category in _PROVIDER_PROBLEMS:
-                self._provider_health(job.provider, exc)
-            if await self.runner.failover.move(job, exc):
-                return
-            if exc.category is ErrorCategory.UNCERTAIN and self.runner.lost_tasks.waits(job):
-                await self.runner.lost_tasks.wait(job, shown=True)
-                return
-            await self.runner.fail(job, exc.category, exc.user_message, detail=exc.detail)
+            await self._refused(job, exc)
+            return
+        except Exception as exc:
+            if write_can_wait(exc):
+                raise  # the database, not the provider: the runner logs it and the job's next step decides
+            await self._refused(job, self._unreadable(job, exc))
             return
         try:
             job = await self.record_created(job, handle)
@@ -100,6 +98,33 @@ class Submitter(RunnerPart):
             await self.runner.poller.apply(job, handle.ready)
             return
         await self.runner.messages.progress(job, force=True)
+
+    async def _refused(self, job: Job, exc: ProviderError) -> None:
+        """A create that failed: moved to another provider where that can help, else the job ends (or, its
+        answer lost, waits for a callback naming its task: bot/lost_tasks.py)."""
+        log.warning("job %s: submit to %s failed (%s): %s", job.id, job.provider, exc.category, exc.detail)
+        if exc.category in _PROVIDER_PROBLEMS:
+            self._provider_health(job.provider, exc)
+        if await self.runner.failover.move(job, exc):
+            return
+        if exc.category is ErrorCategory.UNCERTAIN and self.runner.lost_tasks.waits(job):
+            await self.runner.lost_tasks.wait(job, shown=True)
+            return
+        await self.runner.fail(job, exc.category, exc.user_message, detail=exc.detail)
+
+    @staticmethod
+    def _unreadable(job: Job, exc: Exception) -> SubmitUncertainError:
+        """A create that raised what no adapter meant to (an answer it did not expect, or its bug): it may have
+        been accepted, so it counts as uncertain (uncharged, never sent again) and its member reads that the
+        answer could not be read. Before, the exception escaped the step and the job's next step told its
+        member "the bot restarted while sending this request", which was not so."""
+        log.warning("job %s: create at %s raised %s", job.id, job.provider, type(exc).__name__, exc_info=True)
+        return SubmitUncertainError(
+            "The image provider's answer to this request could not be read, so the bot cannot tell whether it "
+            "started the image; it was not sent again (to avoid paying twice). You were not charged; try again.",
+            detail=redact(f"create at {job.provider} raised {type(exc).__name__}: {shown(str(exc))}"),
+            provider=job.provider,
+        )
 
     async def record_created(self, job: Job, handle: JobHandle, *, started_at: float | None = None) -> Job:
         """Write what the create's answer says (the provider's task, or the image itself); kept in memory and

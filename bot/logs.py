@@ -39,15 +39,25 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Authorization header values.
     (re.compile(r"\b(Bot|Bearer)\s+[A-Za-z0-9._~+/=-]{16,}"), rf"\1 {REDACTED}"),
     # key=value and "key": "value" where the key names a credential (a dataclass repr of a job row shows
-    # interaction_token='...'); an unquoted "key: text" is prose ("DISCORD_TOKEN: was rejected").
+    # interaction_token='...'); an unquoted "key: text" is prose ("DISCORD_TOKEN: was rejected"). The match
+    # starts at the credential's word, not at the start of the name holding it ("interaction_" is left as it
+    # is either way): a `\b[\w-]*` before it tried every word start against the whole run after it, so
+    # 40 kB of "a-a-a-" from a provider took 23 s to redact.
     (
         re.compile(
-            r"""(?i)(\b[\w-]*(?:token|api[_-]?key|secret|password)(?:["']\s*:\s*|\s*=\s*)["']?)"""
+            r"""(?i)((?:token|api[_-]?key|secret|password)(?:["']\s*:\s*|\s*=\s*)["']?)"""
             r"""(?!None\b|null\b)[^\s"',}&)]+"""
         ),
         rf"\1{REDACTED}",
     ),
 )
+
+# The longest message written. Text from outside (a provider's status, reason or error body) can be of any
+# length; a line is for reading, and redacting costs in proportion to what is redacted.
+MAX_MESSAGE_CHARS = 4000
+# The token patterns read this far past the cut, so that a token the cut falls inside is still matched whole
+# (the longest any of them needs to recognise a token is well under this).
+_CUT_MARGIN = 256
 
 
 # Control characters in text from outside (provider answers, prompts, file names) would let it forge log
@@ -69,11 +79,29 @@ class Redactor:
         self.secrets = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
+        return self.shaped(self.known(text))
+
+    def known(self, text: str) -> str:
+        """``text`` without the configured secrets."""
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
+        return text
+
+    @staticmethod
+    def shaped(text: str) -> str:
+        """``text`` without token-shaped text."""
         for pattern, replacement in _PATTERNS:
             text = pattern.sub(replacement, text)
         return text
+
+    def cut(self, text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+        """``text`` redacted and cut to ``limit`` characters, saying how long it was. The secrets are replaced
+        in the whole text first, so a cut never leaves the start of one; the token patterns read only to a
+        margin past the cut."""
+        text = self.known(text)
+        if len(text) <= limit:
+            return self.shaped(text)
+        return f"{self.shaped(text[: limit + _CUT_MARGIN])[:limit]}... ({len(text)} characters)"
 
 
 class RedactingFilter(logging.Filter):
@@ -94,7 +122,7 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a broken %-format must not lose the line (or leak its raw arguments)
             message = f"{record.msg!s} (unformattable arguments)"
-        record.msg = escape_controls(self.redact(message))
+        record.msg = escape_controls(self.redact.cut(message))
         record.args = None
         if record.exc_info and not record.exc_text:
             # Formatters reuse exc_text when it is set, so the redacted traceback is what gets written.

@@ -22,6 +22,7 @@ import asyncio
 import functools
 import ipaddress
 import logging
+import re
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ import aiohttp
 import aiohttp.abc
 import httpx
 
-from bot.transport import MAX_CONNECTIONS, AiohttpTransport, CookielessClient, Gate, RefusedHost
+from bot.transport import MAX_CONNECTIONS, NO_COMPRESSION, AiohttpTransport, CookielessClient, Gate, RefusedHost
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -85,6 +86,23 @@ def _is_address(host: str) -> bool:
     return True
 
 
+# The characters of an IPv4 address written as numbers in any of the forms inet_aton reads.
+_NUMERIC_HOST = re.compile(r"[0-9a-fx.]+")
+
+
+def unusual_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """The IPv4 address ``host`` means when it writes one otherwise than as a.b.c.d (``127.1``, ``2130706433``,
+    ``0x7f000001``, ``0177.0.0.1``, ``0``, ``127.0.0.1.``), or None. C's inet_aton, and with it many
+    resolvers and clients, reads these as addresses; aiohttp and httpx refuse to send them, and the member
+    read "an unusable scheme 'http'" (or the download was tried six times), so they are named here."""
+    if _is_address(host) or not _NUMERIC_HOST.fullmatch(host):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host.removesuffix(".")))
+    except OSError:
+        return None
+
+
 def _normalised(hosts: Iterable[str]) -> frozenset[str]:
     return frozenset(h.strip().lower().strip("[]") for h in hosts if h and h.strip())
 
@@ -108,7 +126,11 @@ class AddressGuard:
                 f"refused {url.scheme}: URL", request=request, reason=f"a {url.scheme}: address"
             )
         host = url.host.lower()
-        if host in self.trusted or (not self.resolve_names and not _is_address(host)):
+        if host in self.trusted:
+            return
+        if (written := unusual_ipv4(host)) is not None:
+            _refuse_unusual(request, host, written)
+        if not self.resolve_names and not _is_address(host):
             return
         for address in await self._addresses(host, url.port or (443 if url.scheme == "https" else 80)):
             if not is_public(address):
@@ -137,6 +159,13 @@ class AddressGuard:
             except ValueError:
                 continue
         return found
+
+
+def _refuse_unusual(request: httpx.Request, host: str, address: ipaddress.IPv4Address) -> None:
+    """Refuse ``host``, an IPv4 address in an unusual form, saying what it is: internal, or only odd."""
+    log.warning("refused a request to %s (an unusual way to write the address %s)", host[:80], address)
+    reason = "an internal network address" if not is_public(address) else "an address written in an unusual form"
+    raise ForbiddenAddressError(f"refused address {address} written as {host[:80]}", request=request, reason=reason)
 
 
 class GuardedResolver(aiohttp.abc.AbstractResolver):
@@ -208,7 +237,7 @@ def guarded_client(
     }
     # No compressed answers: httpx would inflate one without a bound (bot/transport.py refuses what
     # comes compressed anyway). Images are compressed already and API answers are small.
-    kwargs["headers"] = {"Accept-Encoding": "identity", **kwargs.get("headers", {})}
+    kwargs["headers"] = {**NO_COMPRESSION, **kwargs.get("headers", {})}
     return CookielessClient(event_hooks=hooks, max_redirects=MAX_REDIRECTS, **kwargs)
 
 

@@ -27,9 +27,11 @@ What a hostile server can send is bounded here, for every request:
   memory gate's, bot/imagework.py AnswerGate), so many such answers at once are read in turn, not all
   into memory together; one holding a slot must keep a pace (SLOT_GRACE), so
   a dripping answer cannot keep a slot for the whole read timeout;
-* compression: a request that asks for ``Accept-Encoding: identity`` (bot/netguard.py's client does)
-  gets no compressed body. httpx would inflate one without a bound (a 1 MB gzip answer can hold a
-  gigabyte), so a compressed answer nobody asked for is refused (UnaskedEncoding) before it is read.
+* compression: a request that asks for ``Accept-Encoding: identity`` (``NO_COMPRESSION``: bot/netguard.py's
+  client does, and every provider call and download says so itself, whatever client it is given) gets no
+  compressed body. httpx would inflate one without a bound (a 1 MB gzip answer can hold a gigabyte), so a
+  compressed answer nobody asked for is refused (UnaskedEncoding) before it is read, whichever of its
+  Content-Encoding headers, or values in one, names the coding.
 """
 
 from __future__ import annotations
@@ -39,9 +41,10 @@ import contextlib
 import functools
 import math
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from types import MappingProxyType
+from typing import Any, Final, Protocol
 
 import aiohttp
 import aiohttp.abc
@@ -56,6 +59,9 @@ _READ_TIMEOUT: type[BaseException] = getattr(aiohttp, "SocketTimeoutError", aioh
 CHUNK_SIZE = 256 * 1024
 READ_BUFFER = 256 * 1024
 
+
+# The header that asks for an answer as it is: sent with every request the bot makes (see the module docstring).
+NO_COMPRESSION: Final[Mapping[str, str]] = MappingProxyType({"Accept-Encoding": "identity"})
 
 # The request extension that bounds an answer's body, in bytes (see the module docstring).
 MAX_BODY = "max_body_bytes"
@@ -310,13 +316,26 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 def _refusal(request: httpx.Request, response: aiohttp.ClientResponse, limit: int | None) -> httpx.ReadError | None:
     """Why an answer is refused before its body is read, if it is: a compressed body nobody asked for,
     or a declared length over the request's limit."""
-    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding != "identity" and request.headers.get("Accept-Encoding", "").strip().lower() == "identity":
-        return UnaskedEncoding(f"answer compressed ({encoding[:40]}) although identity was asked for", request=request)
+    if request.headers.get("Accept-Encoding", "").strip().lower() == "identity":
+        encodings = _encodings(response)
+        if encodings:
+            return UnaskedEncoding(
+                f"answer compressed ({', '.join(encodings)[:40]}) although identity was asked for", request=request
+            )
     declared = response.content_length
     if limit is not None and declared is not None and declared > limit:
         return AnswerTooLarge(f"answer of {declared} bytes declared, over {limit}", request=request)
     return None
+
+
+def _encodings(response: aiohttp.ClientResponse) -> list[str]:
+    """Every coding the answer says its body went through, other than ``identity``. httpx decodes them all,
+    from every Content-Encoding header and every comma-separated value in each, so all are read here: a
+    first header saying ``identity`` and a second saying ``gzip`` is a gzip body (a 300 kB poll answer
+    inflated to 963 MB when only the first was read)."""
+    values = response.headers.getall("Content-Encoding", ())
+    codings = (coding.strip().lower() for value in values for coding in value.split(","))
+    return [coding for coding in codings if coding and coding != "identity"]
 
 
 # What times the sending and the headers of a request aiohttp's total times (reused: it holds nothing).

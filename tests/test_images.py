@@ -173,6 +173,35 @@ def test_a_real_bomb_is_refused_as_a_result_and_as_a_reference() -> None:
     assert "`huge.png` is 12,600 x 12,600 pixels" in reference.value.user_message
 
 
+def gif_with_frame(left: int, top: int, width: int, height: int) -> bytes:
+    """A whole GIF whose logical screen is 1 x 1 and whose one frame is ``width`` x ``height`` at (left, top)."""
+    screen = b"GIF89a" + struct.pack("<HHBBB", 1, 1, 0, 0, 0)
+    frame = b"\x2c" + struct.pack("<HHHHB", left, top, width, height, 0) + b"\x02" + b"\x02\x4c\x01" + b"\x00"
+    return screen + frame + b";"
+
+
+@pytest.mark.parametrize(
+    "frame", [(0, 0, 8000, 8000), (6000, 6000, 1000, 1000)], ids=["frame-larger-than-screen", "frame-past-its-edge"]
+)
+def test_a_gif_frame_past_its_screen_is_held_to_the_pixel_budget(frame: tuple[int, int, int, int]) -> None:
+    """Pillow decodes a GIF onto a canvas grown to hold every frame; only the screen was checked, so a 1 x 1
+    screen with an 8000 x 8000 frame was re-encoded at that size (+280 MB)."""
+    with pytest.raises(DeliveryError) as info:
+        prepare(gif_with_frame(*frame), limit=10, stem="x")
+    assert "far larger than any this model makes" in info.value.user_message
+    assert inspect(gif_with_frame(0, 0, 1, 1)) == ("GIF", 1, 1)  # a frame within its screen is as it was
+
+
+def test_a_file_pillow_opens_only_to_raise_something_odd_is_no_image() -> None:
+    """A DDS whose pixel format Pillow does not know raises NotImplementedError from Image.open: it escaped
+    delivery (every attempt "an unexpected error") where it is simply not an image the bot can post."""
+    dds = bytearray(encode(Image.new("RGB", (8, 8)), "DDS"))
+    dds[80:84] = struct.pack("<I", 0)  # the pixel format's flags: none Pillow reads
+    with pytest.raises(DeliveryError) as info:
+        inspect(bytes(dds))
+    assert "not a valid image" in info.value.user_message
+
+
 # ---- references -------------------------------------------------------------------------------------
 
 

@@ -7,11 +7,12 @@ import logging
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from bot.logs import REDACTED, RedactingFilter, Redactor
+from bot.logs import MAX_MESSAGE_CHARS, REDACTED, RedactingFilter, Redactor
 
 SECRET = "sk-live-0123456789abcdef"
 # The shape of a real interaction token: base64 of "interaction:<id>:..." then random text.
@@ -136,3 +137,29 @@ def test_text_from_outside_cannot_forge_a_line_or_drive_the_terminal(
     assert "IN_PROGR\\x00\\n2026-12-02 01:00:00,000 ERROR bot.jobs: forged\\r\\x1b[2J" in output
     child.info("a\ttab stays")
     assert "a\ttab stays" in stream.getvalue()
+
+
+@pytest.mark.parametrize("unit", ["a-", "token-"])
+def test_a_long_run_of_name_characters_is_redacted_in_linear_time(unit: str) -> None:
+    """The credential pattern began with ``\\b[\\w-]*``: every word start was tried against the whole run
+    after it, so 40 kB of "a-a-a-" (a provider's unknown status, logged at every poll) took 23.5 s."""
+    text = unit * (40_000 // len(unit)) + f" api_key={SECRET[::-1]}"
+    started = time.process_time()
+    redacted = Redactor([SECRET])(text)
+    assert time.process_time() - started < 0.5
+    assert redacted.endswith(f"api_key={REDACTED}")
+
+
+def test_a_long_message_is_cut_and_a_cut_never_leaves_part_of_a_secret(
+    captured: tuple[logging.Logger, io.StringIO],
+) -> None:
+    """Cut at MAX_MESSAGE_CHARS, its secrets replaced in the whole text first: a secret, or a bot token,
+    across the cut would otherwise leave its start behind."""
+    child, stream = captured
+    for token in (SECRET, BOT_TOKEN):
+        child.warning("unknown state %s", "s" * (MAX_MESSAGE_CHARS - 20) + f" {token} " + "-a" * 30_000)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    for line, token in zip(lines, (SECRET, BOT_TOKEN), strict=True):
+        assert len(line) < MAX_MESSAGE_CHARS + 100 and line.endswith("characters)")
+        assert token[:6] not in line

@@ -6,6 +6,7 @@ import io
 import ipaddress
 import socket
 from collections.abc import AsyncIterator
+from urllib.parse import urlencode
 
 import aiohttp.abc
 import httpx
@@ -170,3 +171,66 @@ async def test_a_trusted_name_still_connects_through_the_guarded_resolver(local_
     async with rebinding_client(["fake-provider.invalid"], dns) as client:
         response = await client.get(f"http://fake-provider.invalid:{port}/secret")
     assert response.text == "internal admin page" and hits == ["/secret"]
+
+
+# ---- addresses written in unusual forms ----------------------------------------------------------
+
+
+@pytest.fixture
+async def redirector() -> AsyncIterator[str]:
+    """A trusted server on 127.0.0.1 whose ``/hop?to=URL`` redirects to URL: its origin."""
+
+    async def hop(request: web.Request) -> web.Response:
+        raise web.HTTPFound(request.query["to"])
+
+    app = web.Application()
+    app.router.add_get("/hop", hop)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+async def download_fails(url: str, via: str) -> list[DeliveryError]:
+    """How a download of ``url`` fails, directly and as the target of a redirect from ``via``."""
+    errors = []
+    async with guarded_client(["127.0.0.1"]) as client:
+        for link in (url, f"{via}/hop?{urlencode({'to': url})}"):
+            with pytest.raises(DeliveryError) as failed:
+                await download_to(io.BytesIO(), client, link, max_bytes=1000, timeout=5)
+            errors.append(failed.value)
+    return errors
+
+
+@pytest.mark.parametrize("host", ["127.1", "2130706433", "0", "127.0.0.1.", "0x7f000001", "0x7f.1"])
+async def test_an_internal_address_written_as_another_number_is_refused_as_internal(
+    host: str, local_server: tuple[int, list[str]], redirector: str
+) -> None:
+    """Refused before as now, but the member read "an http: address; the bot fetches only http and https"
+    (aiohttp's refusal of a non-canonical IPv4 address came back as an unsupported protocol)."""
+    port, hits = local_server
+    for error in await download_fails(f"http://{host}:{port}/secret", redirector):
+        assert "internal network address" in error.user_message and not error.retryable
+        assert "http and https" not in error.user_message
+    assert hits == []
+    guard = AddressGuard([], resolve_names=False)
+    assert await guard_says(guard, f"http://{host}/x.png") == "an internal network address"
+
+
+async def test_a_public_address_in_an_unusual_form_is_named_so_and_names_are_left_alone() -> None:
+    guard = AddressGuard([], resolve_names=False)
+    assert await guard_says(guard, "http://134744072/x.png") == "an address written in an unusual form"  # 8.8.8.8
+    for name in ("cafe.be", "deadbeef", "0xcafe.example", "1e3.example"):
+        assert await guard_says(guard, f"http://{name}/x.png") is None
+
+
+async def test_a_link_httpx_cannot_parse_is_refused_once_not_retried(
+    local_server: tuple[int, list[str]], redirector: str
+) -> None:
+    """``0177.0.0.1`` (octal 127.0.0.1): httpx's InvalidURL is not an httpx.HTTPError, so it escaped the
+    download and delivery tried it six times. Now a final refusal, as direct link or redirect target."""
+    port, hits = local_server
+    for error in await download_fails(f"http://0177.0.0.1:{port}/secret", redirector):
+        assert "a link the bot cannot read" in error.user_message and not error.retryable
+    assert hits == []

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from aiohttp import web
+from multidict import CIMultiDict
 
 from bot.errors import SubmitUncertainError, TransientError
 from bot.imagework import ImageWork
@@ -271,6 +272,32 @@ async def test_a_compressed_answer_nobody_asked_for_is_refused_before_it_is_infl
         # The bot's client asks for no compression; a client that asks for it still gets it inflated.
         assert (await c.get(f"{server.origin}/gzip", headers={"Accept-Encoding": "gzip"})).content == b"banana" * 1000
     assert server.hits["/bomb"] == 1
+
+
+@pytest.mark.parametrize(
+    "codings",
+    [("identity", "gzip"), ("identity", "identity, gzip"), ("IDENTITY", "x-gzip , gzip")],
+    ids=["two headers", "a list in the second", "odd spacing and case"],
+)
+async def test_every_content_encoding_header_is_read_so_identity_first_hides_nothing(codings: tuple[str, ...]) -> None:
+    """httpx decodes every coding of every Content-Encoding header; only the first header was read, so
+    ``identity`` then ``gzip`` passed and 64 kB inflated to 64 MB (a 300 kB status answer: 963 MB)."""
+
+    async def bomb(request: web.Request) -> web.Response:
+        headers = CIMultiDict([("Content-Type", "application/json"), *(("Content-Encoding", c) for c in codings)])
+        return web.Response(body=gzip_bomb(), headers=headers)
+
+    app = web.Application()
+    app.router.add_get("/bomb", bomb)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        async with guarded_client(["127.0.0.1"], transport=AiohttpTransport()) as c:
+            with pytest.raises(UnaskedEncoding):
+                await c.get(f"http://127.0.0.1:{runner.addresses[0][1]}/bomb", extensions={MAX_BODY: 4 << 20})
+    finally:
+        await runner.cleanup()
 
 
 class CountingGate:

@@ -51,7 +51,7 @@ from bot.providers._http import (
     timeout_for,
 )
 from bot.providers.base import Capabilities, ProviderCheck, ProviderSettings, validate
-from bot.transport import MAX_BODY
+from bot.transport import MAX_BODY, NO_COMPRESSION
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -249,7 +249,9 @@ class HttpAdapter(ABC):
         # Per instance: tests may loosen one entry; a provider whose table depends on its options
         # replaces it with _models_for(...).
         self._models = dict(self.MODELS)
-        self._headers = {self.key_header: f"{self.key_prefix}{key}", "Accept": "application/json"}
+        # Uncompressed answers, whatever client the adapter is given: the bot's transport refuses a compressed
+        # answer to such a request unread, where httpx would inflate it without a bound (bot/transport.py).
+        self._headers = {self.key_header: f"{self.key_prefix}{key}", "Accept": "application/json", **NO_COMPRESSION}
         # The same, as httpx keeps them: a dict is normalised again on every request, an httpx.Headers
         # only copied (about a tenth of a status poll's CPU, bench/load.py).
         self._request_headers = httpx.Headers(self._headers)
@@ -357,7 +359,7 @@ class HttpAdapter(ABC):
             self._client,
             method,
             # Only a status link is asked for again and again; a result or cancel link once.
-            parsed_url(url) if op is Op.STATUS else url,
+            _parsed_once(url) if op is Op.STATUS else url,
             idempotent=op is not Op.CREATE,
             policy=self._poll_policy if op in (Op.STATUS, Op.RESULT) else self._policy,
             map_error=lambda response: self._map_error(response, op, model),
@@ -388,11 +390,21 @@ class HttpAdapter(ABC):
         return urlsplit(self._base_url)
 
     def _is_ours(self, url: str, under: str = "/") -> bool:
-        """Whether a URL the provider returned points ``under`` the configured base.
+        """Whether a URL the provider returned points ``under`` the configured base, and can be sent.
 
-        Our key goes with every call, so a returned URL is followed only when it does.
+        Our key goes with every call, so a returned URL is followed only when it does. One that does not
+        parse (``https://[x/``), or that httpx would refuse to send (a control character, too long), is not
+        followed either: the documented path is used instead. Before, its ValueError or InvalidURL escaped
+        every poll (a traceback each, until the deadline) and every cancel (the job never ended).
         """
-        base, other = self._base_parts, urlsplit(url)
+        if len(url) > MAX_LINK_CHARS:
+            return False
+        try:
+            other = urlsplit(url)
+            parsed_url(url)
+        except (ValueError, httpx.InvalidURL):
+            return False
+        base = self._base_parts
         return (
             other.scheme == base.scheme
             and other.netloc.lower() == base.netloc.lower()
@@ -498,6 +510,20 @@ class HttpAdapter(ABC):
         return TransientError(
             self._unreadable().message, detail=detail, provider=self.name, status_code=response.status_code
         )
+
+
+# The longest status, result or cancel link from an answer that is followed: they have no query (``_is_ours``),
+# and a path under the base is far shorter. Longer ones cost a parse at every poll for nothing.
+MAX_LINK_CHARS = 2048
+
+
+def _parsed_once(url: str) -> httpx.URL | str:
+    """``parsed_url(url)``, or ``url`` itself if httpx cannot parse it: the request then fails in the retry
+    loop, which reports it as a provider error (nothing sent) rather than letting InvalidURL escape."""
+    try:
+        return parsed_url(url)
+    except httpx.InvalidURL:
+        return url
 
 
 @functools.lru_cache(maxsize=16384)

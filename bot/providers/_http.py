@@ -212,6 +212,43 @@ def usable_job_id(value: object) -> str | None:
     return text if 0 < len(text) <= MAX_JOB_ID_CHARS and text.isprintable() else None
 
 
+# Numbers in answers (a code, a seed, a count) are read from text only as ASCII digits, at most this many: str.isdigit
+# also takes "²" and other digits int() refuses, and int() refuses more than 4,300 digits (ValueError either way,
+# which escaped the adapters and ended a create as "the bot restarted").
+MAX_NUMBER_DIGITS = 18
+_NUMBER_RE = re.compile(rf"-?[0-9]{{1,{MAX_NUMBER_DIGITS}}}")
+
+
+def number_in(text: str, *, signed: bool = False) -> int | None:
+    """The integer ``text`` writes (surrounding spaces dropped; a minus sign only if ``signed``), or None."""
+    text = text.strip()
+    if not _NUMBER_RE.fullmatch(text) or (text.startswith("-") and not signed):
+        return None
+    return int(text)
+
+
+# What of a value from an answer (a status, a reason, a code) goes into a log line or an error's detail: a
+# provider can send one of any length, and it was logged whole on every poll.
+SHOWN_CHARS = 80
+
+
+def clipped(text: str, limit: int = SHOWN_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """``value`` for a log line: a string's repr cut to ``limit`` characters (saying how long it was), a
+    number or null as is, anything else by its type only (a list can hold a whole answer)."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        return f"{value[:limit]!r}... ({len(value)} characters)"
+    if value is None or isinstance(value, bool | int | float):
+        return repr(value)
+    return f"<a JSON {type(value).__name__}>"
+
+
 def is_web_url(value: object) -> TypeGuard[str]:
     """True for an http(s) link: what a provider can download."""
     return isinstance(value, str) and urlsplit(value).scheme in ("http", "https")
@@ -357,6 +394,14 @@ async def request_with_retry(
             where = _where(method, url)
             raise ProviderError(
                 detail=f"{where}: request not sent: {_describe_exception(exc, exc.request)}",
+                provider=provider,
+            ) from exc
+        except httpx.InvalidURL as exc:
+            # A link from an answer httpx cannot send (a control character, 65,536 characters or more): nothing
+            # was sent, and the same link fails the same way. Not an httpx.HTTPError, so it escaped the
+            # adapters, and the job's every step ended in a traceback until its deadline.
+            raise ProviderError(
+                detail=f"{_where(method, url)[:300]}: request not sent: unusable link ({shown(str(exc))})",
                 provider=provider,
             ) from exc
         except _NOT_SENT as exc:

@@ -25,7 +25,7 @@ from typing import IO, Any, ClassVar, Unpack
 from urllib.parse import quote
 
 import httpx
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from pydantic import Field
 
 from bot.errors import (
@@ -43,9 +43,12 @@ from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, Refere
 from bot.providers import base64_text
 from bot.providers._adapter import AdapterArgs, ErrorAnswer, HttpAdapter, Op, Outcome, require_web_links
 from bot.providers._http import (
+    SHOWN_CHARS,
+    clipped,
     json_body,
     key_not_proven,
     key_rejected,
+    number_in,
     redact,
     safe_url,
     unreachable,
@@ -53,6 +56,7 @@ from bot.providers._http import (
 from bot.providers.base import Capabilities, ProviderCheck, ProviderSettings
 from bot.providers.families import AUTO, NANO_BANANA_2, NANO_BANANA_PRO
 from bot.providers.inline_body import ImageFile, InlineBody
+from bot.transport import NO_COMPRESSION
 
 log = logging.getLogger(__name__)
 
@@ -347,8 +351,18 @@ _TRANSIENT_FINISH = frozenset(
 )
 
 
+# What an unknown blockReason must look like to be shown to the member: an enum name, as Google's all are.
+# Anything else (a masked link, 200 kB of text) is Google's answer gone wrong or someone else's words.
+_REASON_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,39}")
+_UNREADABLE_BLOCK = "Google blocked the prompt and gave a reason the bot could not read."
+
+
 def _prompt_blocked(reason: str) -> Outcome:
-    plain = _PROMPT_BLOCKS.get(reason, f"Google blocked the prompt (reason: {reason.lower()}).")
+    plain = _PROMPT_BLOCKS.get(reason)
+    if plain is None:
+        # An enum name starts with a letter, so its underscores sit inside a word: no markdown in Discord.
+        named = _REASON_NAME.fullmatch(reason) is not None
+        plain = f"Google blocked the prompt (reason: {reason.lower()})." if named else _UNREADABLE_BLOCK
     return Outcome(ErrorCategory.CONTENT_BLOCKED, plain + _REPHRASE)
 
 
@@ -450,7 +464,10 @@ def _image_dimensions(data: bytes) -> tuple[int | None, int | None]:
     try:
         with Image.open(io.BytesIO(data)) as picture:
             return picture.size
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+    except Exception:
+        # Whatever Pillow raises for bytes from outside: besides its documented errors, a plugin may raise
+        # NotImplementedError (a DDS with a pixel format it does not know), which escaped the adapter and
+        # ended an image Google had made as "the bot restarted while sending this request".
         return None, None
 
 
@@ -470,14 +487,9 @@ def _sniff(file: IO[bytes]) -> str | None:
         with Image.open(file) as picture:
             kind = picture.format or ""
             picture.verify()  # catches truncated or corrupt files without decoding every pixel
-    except (
-        UnidentifiedImageError,
-        OSError,
-        ValueError,
-        SyntaxError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,  # raised, not warned, where warnings are errors (the tests)
-    ):
+    except Exception:
+        # Pillow's documented errors, DecompressionBombWarning where warnings are errors (the tests), and
+        # whatever else a plugin raises for a file from outside (NotImplementedError: see _image_dimensions).
         return None
     return _PIL_TO_MIME.get(kind)
 
@@ -763,9 +775,9 @@ class GeminiProvider(HttpAdapter):
         cap = caps.max_reference_bytes
         where = safe_url(ref.url)  # Discord links are signed: never log their query string
         try:
-            # No key header here: the reference host is not Google.
+            # No key header here: the reference host is not Google. Asked uncompressed, as every provider call.
             async with self._client.stream(
-                "GET", ref.url, timeout=self._download_timeout, follow_redirects=True
+                "GET", ref.url, headers=NO_COMPRESSION, timeout=self._download_timeout, follow_redirects=True
             ) as response:
                 if response.status_code != 200:
                     log.info("reference %s: HTTP %d", where, response.status_code)
@@ -775,7 +787,8 @@ class GeminiProvider(HttpAdapter):
                         detail=f"reference download {where}: HTTP {response.status_code}",
                     )
                 length = response.headers.get("content-length", "")
-                if length.isdigit() and int(length) > cap:
+                declared = number_in(length)
+                if declared is not None and declared > cap:
                     raise self._too_big(name, cap)
                 async for chunk in response.aiter_bytes():
                     image.write(chunk)
@@ -819,9 +832,10 @@ class GeminiProvider(HttpAdapter):
         candidate = _as_dict(candidates[0]) if isinstance(candidates, list) and candidates else {}
         if isinstance(block, str) and block and block != "BLOCK_REASON_UNSPECIFIED":
             # 6.4 [C]: a blocked prompt is a 200 with promptFeedback.blockReason and no candidates.
-            return self._ended(_prompt_blocked(block), f"{where}: prompt blocked, blockReason={block}", usage)
+            return self._ended(_prompt_blocked(block), f"{where}: prompt blocked, blockReason={clipped(block)}", usage)
 
-        finish = str(_field(candidate, "finishReason", "finish_reason") or "").upper()
+        # Bounded: it is written in the job's log line (and matched only against short enum names).
+        finish = str(_field(candidate, "finishReason", "finish_reason") or "")[:SHOWN_CHARS].upper()
         parts = _as_dict(candidate.get("content")).get("parts")
         image: tuple[str, bytes] | None = None
         signature: str | None = None

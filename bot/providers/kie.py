@@ -37,7 +37,9 @@ from bot.providers._http import (
     is_result_url,
     json_object,
     key_rejected,
+    number_in,
     result_urls,
+    shown,
     unreachable,
     usable_job_id,
 )
@@ -173,8 +175,8 @@ def _envelope(response: httpx.Response) -> _Envelope | None:
     if body is None:
         return None
     code = body.get("code")
-    if isinstance(code, str) and code.strip().isdigit():
-        code = int(code)  # [U] tolerance: the docs type it as an integer
+    if isinstance(code, str):
+        code = number_in(code)  # [U] tolerance: the docs type it as an integer; ASCII digits only
     if not isinstance(code, int) or isinstance(code, bool):
         return None
     message = body.get("msg")
@@ -270,10 +272,9 @@ def _sinancode_result_urls(raw: object) -> list[str]:
 
 def _progress(value: object) -> float | None:
     """[client] recordInfo may carry ``progress`` (0-100) while generating; None where it does not."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    fraction = value / 100 if value > 1 else float(value)
-    return fraction if 0 <= fraction <= 1 else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
+        return None  # checked first: a JSON integer of hundreds of digits overflows a float (OverflowError)
+    return value / 100 if value > 1 else float(value)
 
 
 def _text(value: object) -> str:
@@ -424,7 +425,7 @@ class KieProvider(HttpAdapter):
             raise self._unexpected(response, Op.STATUS, "no state")
         # A state the docs do not list: keep polling (the runner's deadline bounds it) rather than
         # fail a job that may well be working.
-        log.warning("kie job %s: unknown state %r, treated as running", handle.provider_job_id, state)
+        log.warning("kie job %s: unknown state %s, treated as running", handle.provider_job_id, shown(state))
         return JobUpdate(status=UpdateStatus.RUNNING)
 
     @staticmethod
@@ -461,7 +462,7 @@ class KieProvider(HttpAdapter):
         label = self.label
         parts = [f"{self.name} {handle.model} {handle.provider_job_id}: {state}"]
         if code:
-            parts.append(f"code={code!r}")
+            parts.append(f"code={shown(code)}")
         if message:
             parts.append(f"message={message[:300]!r}")
         category = ErrorCategory.CANCELLED if cancelled else _classify_failure(code, message)
@@ -521,7 +522,8 @@ class KieProvider(HttpAdapter):
             return key_rejected(response, [self._api_key])
         if envelope is not None and code == 200:
             credits = envelope.data
-            if isinstance(credits, int | float) and not isinstance(credits, bool):
+            # A balance as JSON number of hundreds of digits cannot be formatted as a float (OverflowError).
+            if isinstance(credits, int | float) and not isinstance(credits, bool) and abs(credits) < 1e15:
                 note = " (generation will fail with 402 until topped up)" if credits <= 0 else ""
                 return ProviderCheck(True, True, f"key accepted; {credits:g} credits left{note}")
             return ProviderCheck(True, True, "key accepted (credit balance not readable)")

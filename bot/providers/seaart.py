@@ -19,7 +19,7 @@ import httpx
 from bot.errors import AuthError, ErrorCategory, ProviderError, SubmitUncertainError
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, UpdateStatus
 from bot.providers._adapter import NO_IMAGE, ErrorAnswer, HttpAdapter, Op, Outcome
-from bot.providers._http import is_result_url, json_object, result_urls, usable_job_id
+from bot.providers._http import is_result_url, json_object, result_urls, shown, usable_job_id
 from bot.providers.base import Capabilities, ProviderCheck
 from bot.providers.families import NANO_BANANA_2, NANO_BANANA_PRO
 
@@ -345,7 +345,10 @@ class SeaArtProvider(HttpAdapter):
         status = self._status_of(data, response)
         if status in (UpdateStatus.QUEUED, UpdateStatus.RUNNING):
             position = data.get("queue_position")  # docs/providers.md 2.6: while IN_QUEUE
-            ahead = position if isinstance(position, int) and not isinstance(position, bool) and position >= 0 else None
+            # Bounded: the poll schedule multiplies it by a float, which a JSON integer of hundreds of digits
+            # overflows (an OverflowError at every poll); no queue holds a million jobs ahead of this one.
+            usable = isinstance(position, int) and not isinstance(position, bool) and 0 <= position <= 1_000_000
+            ahead = position if usable else None
             return JobUpdate(status=status, queue_position=ahead if status is UpdateStatus.QUEUED else None)
         error = _job_error(data)
         if error is not None or status in (UpdateStatus.FAILED, UpdateStatus.CANCELLED):
@@ -383,12 +386,12 @@ class SeaArtProvider(HttpAdapter):
     def _failure(
         self, handle: JobHandle, error: _JobError | None, status: UpdateStatus, data: dict[str, Any]
     ) -> JobUpdate:
-        parts = [f"seaart {handle.model} {handle.provider_job_id}: status={data.get('status')!r}"]
+        parts = [f"seaart {handle.model} {handle.provider_job_id}: status={shown(data.get('status'))}"]
         if error is not None:
             if error.error_type:
-                parts.append(f"error_type={error.error_type}")
+                parts.append(f"error_type={shown(error.error_type)}")
             if error.code:
-                parts.append(f"code={error.code} ({_SEED_CODES.get(error.code, 'unknown code')})")
+                parts.append(f"code={shown(error.code)} ({_SEED_CODES.get(error.code, 'unknown code')})")
             if error.message:
                 parts.append(f"error={error.message[:300]!r}")
         return self._ended(_outcome_for(error, status), " ".join(parts), _usage(data))
@@ -397,7 +400,7 @@ class SeaArtProvider(HttpAdapter):
         raw = data.get("status")
         status = _STATUS_MAP.get(raw.strip().upper()) if isinstance(raw, str) else None
         if status is None:
-            raise self._unexpected(response, Op.STATUS, f"unknown status {raw!r}")
+            raise self._unexpected(response, Op.STATUS, f"unknown status {shown(raw)}")
         return status
 
     # -- cancel --

@@ -23,7 +23,7 @@ import logging
 import math
 import re
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, Unpack
 from urllib.parse import quote
@@ -50,7 +50,9 @@ from bot.providers._http import (
     json_body,
     key_not_proven,
     key_rejected,
+    number_in,
     parse_retry_after,
+    shown,
     unreachable,
     usable_job_id,
 )
@@ -168,8 +170,8 @@ def _number_text(value: object) -> str | None:
     """Money as text, so the usage record keeps the provider's own decimals (no float rounding)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float) and math.isfinite(value):
-        return str(value)
+    if (isinstance(value, float) and math.isfinite(value)) or (isinstance(value, int) and abs(value) < 10**18):
+        return str(value)  # an int is not made a float to check it: one of hundreds of digits overflows
     if isinstance(value, str) and value.strip():
         try:
             float(value)
@@ -184,7 +186,7 @@ def _as_float(value: object) -> float | None:
         return None
     try:
         number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON integer of hundreds of digits
         return None
     return number if math.isfinite(number) else None
 
@@ -194,8 +196,8 @@ def _as_int(value: object) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
+    if isinstance(value, str):
+        return number_in(value, signed=True)  # not str.isdigit: int() refuses "²" and 4,300 digits
     return None
 
 
@@ -269,20 +271,41 @@ def _b64decode(text: str) -> bytes | None:
         return None
 
 
+# A job delivers at most MAX_RESULT_IMAGES (bot/result_images.py: 4) and Nano Banana makes one image per
+# request, so an answer listing thousands is broken or hostile. The scan stops collecting at these counts (a
+# few images more than a delivery posts, so its log line still says that more came). Before, every image was
+# compared with every one found: 20,000 links held the event loop for 11 s.
+MAX_FOUND_IMAGES = 16
+MAX_FOUND_TEXTS = 16
+
+
 @dataclass
 class _Found:
-    images: list[ImageRef]
-    texts: list[str]
+    images: list[ImageRef] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    # Where each image found so far sits in ``images``, by what makes it the same file.
+    _seen: dict[tuple[str | None, bytes | None], int] = field(default_factory=dict, init=False, repr=False)
+
+    @property
+    def full(self) -> bool:
+        return len(self.images) >= MAX_FOUND_IMAGES
 
     def add_image(self, image: ImageRef) -> None:
-        for n, seen in enumerate(self.images):
-            if seen.url == image.url and seen.data == image.data:
-                # The same file listed under both `output` and `images[]`: keep one, with a type if
-                # either listing gave one.
-                if seen.content_type is None and image.content_type is not None:
-                    self.images[n] = image
-                return
-        self.images.append(image)
+        key = (image.url, image.data)
+        n = self._seen.get(key)
+        if n is not None:
+            # The same file listed under both `output` and `images[]`: keep one, with a type if
+            # either listing gave one.
+            if self.images[n].content_type is None and image.content_type is not None:
+                self.images[n] = image
+            return
+        if not self.full:
+            self._seen[key] = len(self.images)
+            self.images.append(image)
+
+    def add_text(self, text: str) -> None:
+        if len(self.texts) < MAX_FOUND_TEXTS:
+            self.texts.append(text)
 
     def add_string(self, key: str, value: str, content_type: str | None) -> None:
         text = value.strip()
@@ -306,12 +329,12 @@ class _Found:
                 self.add_image(ImageRef(data=data, content_type=kind or content_type))
             return
         if key in _TEXT_KEYS or key == "output":
-            self.texts.append(text)
+            self.add_text(text)
 
 
 def _scan(value: Any, key: str, found: _Found, depth: int = 0, content_type: str | None = None) -> None:
-    if depth > 6:
-        return
+    if depth > 6 or found.full:
+        return  # nothing more would be kept: the rest of the answer is not walked (nor its base64 decoded)
     if isinstance(value, dict):
         ctype = value.get("content_type") or value.get("mime_type") or value.get("mimeType")
         ctype = ctype if isinstance(ctype, str) else None
@@ -333,7 +356,7 @@ def _scan(value: Any, key: str, found: _Found, depth: int = 0, content_type: str
 
 def find_images(body: Any) -> tuple[list[ImageRef], list[str]]:
     """Image URLs / inline images and texts in a JSON answer of unknown layout, in document order."""
-    found = _Found([], [])
+    found = _Found()
     if isinstance(body, dict | list):
         _scan(body, "", found)
     elif isinstance(body, str):
@@ -603,7 +626,7 @@ class SegmindProvider(HttpAdapter):
         raw = data.get("status")
         status = _STATUS_MAP.get(raw.strip().upper()) if isinstance(raw, str) else None
         if status is None:
-            raise self._unexpected(response, op, f"unknown status {raw!r}")
+            raise self._unexpected(response, op, f"unknown status {shown(raw)}")
         return status
 
     # -- cancel / check --

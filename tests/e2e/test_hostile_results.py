@@ -151,6 +151,41 @@ async def test_a_result_sent_compressed_unasked_is_refused_once_unread(
     assert len([r for r in seaart.requests if r.path.startswith("/hostile/gzip/")]) == 1
 
 
+async def test_a_result_compressed_behind_a_first_header_saying_identity_is_refused_once_unread(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """Two Content-Encoding headers, identity then gzip: httpx decodes both, and only the first was read, so
+    the body was inflated unbounded (1 MB of gzip: +250 MB) and this one delivered. Now every header counts."""
+    row, shown = await run_outcome(tmp_path, discord_fake, seaart, "hostile:identity-gzip")
+    assert (row["state"], row["error_category"]) == ("failed", "delivery")
+    assert "compressed" in shown
+    assert len([r for r in seaart.requests if r.path.startswith("/hostile/identity-gzip/")]) == 1
+
+
+@pytest.mark.parametrize("host", ["127.1", "2130706433"])
+async def test_an_internal_address_written_as_another_number_is_named_as_one(
+    host: str, tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """127.0.0.1 written the ways inet_aton reads: refused (as before) and named for what it is, where the
+    member read that an http link had a scheme the bot does not fetch."""
+    seaart.redirect_target = f"http://{host}:{seaart.port}/files/anything.png"
+    row, shown = await run_outcome(tmp_path, discord_fake, seaart, "hostile:internal")
+    assert (row["state"], row["error_category"], row["delivery_attempts"]) == ("failed", "delivery", 0)
+    assert "internal network address" in shown and "only http and https" not in shown
+    assert not any(r.path == "/files/anything.png" for r in seaart.requests)
+
+
+async def test_a_link_that_cannot_be_parsed_is_refused_once(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """``0177.0.0.1`` (octal) is a link httpx will not parse: its InvalidURL escaped the download and the
+    delivery was tried six times over. The same link fails the same way: one attempt, a clear message."""
+    seaart.redirect_target = f"http://0177.0.0.1:{seaart.port}/files/anything.png"
+    row, shown = await run_outcome(tmp_path, discord_fake, seaart, "hostile:internal")
+    assert (row["state"], row["error_category"], row["delivery_attempts"]) == ("failed", "delivery", 0)
+    assert "link the bot cannot read" in shown
+
+
 async def test_file_url_is_named_not_called_no_image(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:

@@ -241,7 +241,7 @@ def bomb_png(side: int = 12_600) -> bytes:
 
 
 # Result links a hostile provider could give; FakeProviderServer serves each under /hostile/{kind}/.
-HOSTILE_KINDS = ("loop", "drip", "bomb", "redirect", "gzip")
+HOSTILE_KINDS = ("loop", "drip", "bomb", "redirect", "gzip", "identity-gzip")
 
 
 def garbage() -> web.Response:
@@ -543,7 +543,8 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
     def hostile_url(self, kind: str, name: str) -> str:
         """A result link that misbehaves: ``loop`` redirects to itself, ``drip`` sends a byte every
         ``drip_interval`` s, ``bomb`` is :func:`bomb_png`, ``redirect`` sends to ``redirect_target``,
-        ``gzip`` is a PNG sent gzip-encoded whatever the client asked for."""
+        ``gzip`` is a PNG sent gzip-encoded whatever the client asked for, ``identity-gzip`` the same under
+        two Content-Encoding headers, ``identity`` first (httpx decodes every one)."""
         if kind not in HOSTILE_KINDS:
             raise ValueError(f"unknown hostile kind {kind!r}; choose from {HOSTILE_KINDS}")
         return f"{self.origin}/hostile/{kind}/{name}.png"
@@ -559,6 +560,9 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
         if kind == "gzip":  # compressed whatever the client asked for (a gzip bomb would look the same)
             body = gzip.compress(make_png(64, 64))
             return web.Response(body=body, headers={"Content-Type": "image/png", "Content-Encoding": "gzip"})
+        if kind == "identity-gzip":  # the same, behind a first header that says it is not compressed
+            codings = [("Content-Type", "image/png"), ("Content-Encoding", "identity"), ("Content-Encoding", "gzip")]
+            return web.Response(body=gzip.compress(make_png(64, 64)), headers=CIMultiDict(codings))
         if kind != "drip":
             return web.Response(status=404, text="Not Found")
         data = make_png(64, 64)

@@ -32,6 +32,7 @@ Outcomes (one per create attempt; unscripted creates get "success"):
                         (to ``redirect_target``, e.g. an internal address), internal (``redirect_target``
                         itself as the link), file (a ``file://`` link), many (the same image listed 50
                         times), gzip (the PNG sent gzip-encoded although the client asked for identity),
+                        identity-gzip (the same, its first Content-Encoding header saying identity),
                         text (the image is fine; a text entry carries Markdown and a masked link: HOSTILE_TEXT;
                         the link's query would close a masked link and open another)
 
