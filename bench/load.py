@@ -530,7 +530,7 @@ async def prefill(db_path: Path, seaart: FakeSeaArt, discord_fake: FakeDiscord, 
             handle = JobHandle(
                 provider="seaart", model=MODEL, provider_job_id=task.request_id, extra=seaart.task_urls(task)
             )
-            # As the runner leaves a job after its create was answered (bot/jobs.py _submit).
+            # As the runner leaves a job after its create was answered (bot/job_submit.py record_created).
             await store.update(
                 job,
                 now=now,

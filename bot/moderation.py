@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.errors import InvalidRequestError
-from bot.gate import GateResult, PromptGate, Term
+from bot.gate import GateResult, PromptGate, Term, compile_term
 from bot.providers import PROVIDERS
 from bot.store import Database
 from bot.store.kept import Kept
@@ -76,6 +76,21 @@ def effective_level(
 
 def can_honour(provider: str, level: int) -> bool:
     return level in HONOURED_LEVELS.get(provider, range(0))
+
+
+def _usable(guild_id: int, terms: list[Term]) -> list[Term]:
+    """The stored terms the gate can use. One a moderator added under older rules may no longer compile
+    (a term made only of a Hangul filler, which the gate now drops as invisible): it is left out with a
+    warning, not allowed to fail every prompt of the server."""
+    usable = []
+    for term in terms:
+        try:
+            compile_term(term)
+        except ValueError as exc:
+            log.warning("guild %s: a stored blocked term cannot be used and is ignored: %s", guild_id, exc)
+            continue
+        usable.append(term)
+    return usable
 
 
 class ModerationStore:
@@ -203,7 +218,7 @@ class ModerationStore:
         gate = self._gates.get(guild_id)
         if gate is None:
             settings = await self.guild(guild_id)
-            gate = PromptGate(await self.terms(guild_id), builtin=settings.builtin_terms)
+            gate = PromptGate(_usable(guild_id, await self.terms(guild_id)), builtin=settings.builtin_terms)
             self._gates[guild_id] = gate  # rebuilt whenever terms or settings change: no restart needed
         return gate.check(prompt)
 

@@ -13,7 +13,7 @@ import discord
 
 from bot.derive import AS_IT_IS, FRAMINGS, Frame, continued, framed, subject_of
 from bot.errors import InvalidRequestError
-from bot.models import Derivation, GenerationRequest, ReferenceImage
+from bot.models import Derivation, GenerationRequest, ReferenceImage, shown_file_name
 from bot.store.jobs import Job
 from cogs.imagine import build_request
 
@@ -63,7 +63,8 @@ def attachment_images(attachments: list[discord.Attachment], *, max_bytes: int) 
             continue
         if attachment.size > max_bytes:
             raise InvalidRequestError(
-                f"`{attachment.filename}` is {attachment.size / 1_048_576:.1f} MiB; reference images may be "
+                f"`{shown_file_name(attachment.filename)}` is {attachment.size / 1_048_576:.1f} MiB; reference "
+                "images may be "
                 f"at most {max_bytes / 1_048_576:.0f} MiB."
             )
         images.append(

@@ -20,7 +20,7 @@ from bot.catalogue import MODEL_NAMES
 from bot.discord_refs import refresh_references
 from bot.errors import ErrorCategory, InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
-from bot.models import GenerationRequest, JobState, ReferenceImage
+from bot.models import GenerationRequest, JobState, ReferenceImage, shown_file_name
 from bot.preferences import fill, preferred_model
 from bot.prompts import ratio_suffix
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
@@ -343,7 +343,8 @@ class Imagine(commands.Cog):
         limit = self.bot.settings.imagine.max_attachment_bytes
         if attachment.size > limit:
             raise InvalidRequestError(
-                f"`{attachment.filename}` is {attachment.size / 1_048_576:.1f} MiB; reference images may be "
+                f"`{shown_file_name(attachment.filename)}` is {attachment.size / 1_048_576:.1f} MiB; reference "
+                "images may be "
                 f"at most {limit / 1_048_576:.0f} MiB."
             )
         return ReferenceImage(

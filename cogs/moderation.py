@@ -9,6 +9,7 @@ the member on a cooldown.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -30,8 +31,18 @@ Level = app_commands.Range[int, MIN_LEVEL, MAX_LEVEL]
 # Bounds Discord holds typed text to: what the bot repeats (a ban's reason to the banned member on every
 # refusal, a term in answers and the moderation log) then always fits one message.
 MAX_REASON = 300
-MAX_TERM = 200
+MAX_TERM = 1000  # room for a regular expression of many alternatives
 TermText = app_commands.Range[str, 1, MAX_TERM]
+# A term to remove may be one stored before terms were bounded: Discord's own limit for typed text.
+StoredTermText = app_commands.Range[str, 1, 6000]
+# How much of a term answers and the moderation log quote.
+SHOWN_TERM = 200
+_BY_NUMBER = re.compile(r"#(\d{1,4})")
+
+
+def _shown_term(text: str) -> str:
+    """A term in a code span: a backtick would end it, and a long regex is cut."""
+    return truncate(text.replace("`", "'"), SHOWN_TERM)
 
 
 def is_moderator(interaction: discord.Interaction[Any], role_id: int | None) -> bool:
@@ -218,25 +229,46 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         except ValueError as exc:
             await _private(interaction, f"That term cannot be used: {exc}")
             return
-        await self._log(interaction, "setting", f"blocked the {'pattern' if regex else 'term'} `{term}`.")
-        await _private(interaction, f"Blocked `{truncate(term, 200)}`. It applies from the next prompt.")
+        shown = _shown_term(term)
+        await self._log(interaction, "setting", f"blocked the {'pattern' if regex else 'term'} `{shown}`.")
+        await _private(interaction, f"Blocked `{shown}`. It applies from the next prompt.")
 
     @blockterm.command(name="remove")
-    async def blockterm_remove(self, interaction: discord.Interaction[Any], term: TermText) -> None:
+    @app_commands.describe(term="The term as it was added, or its number in /mod blockterm list (#3)")
+    async def blockterm_remove(self, interaction: discord.Interaction[Any], term: StoredTermText) -> None:
         """Stop blocking a term."""
-        removed = await self.bot.services.moderation.remove_term(interaction.guild_id or 0, term)
+        guild_id = interaction.guild_id or 0
+        store = self.bot.services.moderation
+        terms = await store.terms(guild_id)
+        number = _BY_NUMBER.fullmatch(term.strip())
+        if number and all(t.text != term for t in terms):
+            # By its number in the list: a long regex need not be typed out again (the list cuts it).
+            index = int(number.group(1)) - 1
+            if not 0 <= index < len(terms):
+                await _private(interaction, f"There is no term {term.strip()} in `/mod blockterm list`.")
+                return
+            term = terms[index].text
+        removed = await store.remove_term(guild_id, term)
+        shown = _shown_term(term)
         if removed:
-            await self._log(interaction, "setting", f"unblocked `{term}`.")
-        await _private(interaction, f"Unblocked `{term}`." if removed else f"`{term}` was not blocked.")
+            await self._log(interaction, "setting", f"unblocked `{shown}`.")
+        await _private(interaction, f"Unblocked `{shown}`." if removed else f"`{shown}` was not blocked.")
 
     @blockterm.command(name="list")
     async def blockterm_list(self, interaction: discord.Interaction[Any]) -> None:
-        """The server's blocked terms."""
+        """The server's blocked terms, numbered (remove one by its number: `#3`)."""
         terms = await self.bot.services.moderation.terms(interaction.guild_id or 0)
-        lines = [f"`{t.text}`" + (" (regex)" if t.is_regex else "") for t in terms]
-        await _private(
-            interaction, "\n".join(lines)[:1900] if lines else "No blocked terms (the built-in list may apply)."
-        )
+        if not terms:
+            await _private(interaction, "No blocked terms (the built-in list may apply).")
+            return
+        lines = [f"#{n} `{_shown_term(t.text)}`" + (" (regex)" if t.is_regex else "") for n, t in enumerate(terms, 1)]
+        shown: list[str] = []
+        for line in lines:
+            if sum(len(s) + 1 for s in shown) + len(line) > 1900:
+                shown.append(f"… and {len(lines) - len(shown)} more.")
+                break
+            shown.append(line)
+        await _private(interaction, "\n".join(shown))
 
     @blockterm.command(name="builtin")
     async def blockterm_builtin(self, interaction: discord.Interaction[Any], enabled: bool) -> None:

@@ -134,8 +134,13 @@ async def _in_thread(channel: Readable, member: discord.Member, perms: discord.P
         return True
     try:
         await channel.fetch_member(member.id)
-    except discord.NotFound:
+    except (discord.NotFound, discord.Forbidden):
         return False
+    except discord.HTTPException as exc:
+        raise InvalidRequestError(
+            f"Discord would not say who may read the thread of a link in `references` (HTTP {exc.status}). "
+            "Try again in a moment."
+        ) from None
     return True
 
 

@@ -45,7 +45,7 @@ from bot.errors import BananacordError, InvalidRequestError
 from bot.models import JobState, ReferenceImage
 from bot.nonces import message_nonce
 from bot.preferences import preferred_model
-from bot.render import REFUSED_MARK, candidate_label
+from bot.render import REFUSED_MARK, candidate_label, truncate
 from bot.store.jobs import Job, NewJob
 from bot.store.refusals import storage_busy, write_can_wait
 from bot.store.reply_notes import NoteInChannel, ReplyNotes
@@ -55,6 +55,7 @@ from cogs.editing import attachment_images, edit_request, image_proportion, mess
 from cogs.errors import storage_answer
 from cogs.places import place_of
 from cogs.policy import admit, moderate, quota_member
+from cogs.private_answers import MAX_CONTENT
 from cogs.shape_field import asked_change
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ NOTE_SECONDS = 20.0
 # pauses, by DM until the last try; the DM's nonce makes one Discord made but whose answer was lost the
 # same DM.
 NOTE_RETRY_SECONDS = (2.0, 5.0, 10.0)
+# Room a note keeps for the line under it that links the member's reply.
+NOTE_LINK_ROOM = 200
 HINT = (
     "Your reply to my image reached me without its text: Discord shows me only the replies that "
     "mention me. To edit the image, reply again and leave the @ping on (Discord's default), or start "
@@ -652,6 +655,9 @@ class Replies(commands.Cog):
         ``last`` try."""
         none = discord.AllowedMentions.none()
         dms_refused = False
+        # What a refusal quotes (a ban's reason, stored before reasons were bounded) must not make the note
+        # longer than Discord takes: refused both ways, it reached nobody.
+        text = truncate(text, MAX_CONTENT - NOTE_LINK_ROOM)
         try:
             # The nonce: a note sent again (its record lost to a kill, or its answer to a proxy) is the same DM.
             await message.author.send(

@@ -289,8 +289,8 @@ async def test_what_the_bot_repeats_of_a_moderator_s_words_is_bounded_by_discord
         return next(o for o in node["options"] if o["name"] == name)
 
     assert option("ban", "reason")["max_length"] == 300
-    assert option("blockterm add", "term")["max_length"] == 200
-    assert option("blockterm remove", "term")["max_length"] == 200
+    assert option("blockterm add", "term")["max_length"] == 1000
+    assert option("blockterm remove", "term")["max_length"] == 6000  # a term stored before the bound too
     await command(
         discord_fake,
         "mod ban",
@@ -299,3 +299,25 @@ async def test_what_the_bot_repeats_of_a_moderator_s_words_is_bounded_by_discord
     )
     refusal = await command(discord_fake, "imagine", {"prompt": "hello"})
     assert refusal["flags"] & 64 and "banned" in refusal["content"] and "r" * 300 in refusal["content"]
+
+
+async def test_a_long_pattern_is_listed_cut_and_removed_by_its_number(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: tuple[FakeSeaArt, FakeSegmind], bot_for: list[RunningBot]
+) -> None:
+    """A regular expression of many alternatives is listed cut to fit, so it cannot be copied back whole to
+    remove it: it is removed by its number in the list."""
+    settings = settings_for(tmp_path, discord_fake, fakes, ["seaart"])
+    bot_for.append(await start_bot(settings, discord_fake, Clock()))
+    mod = discord_fake.moderator_id
+    long_pattern = "|".join(f"forbidden{a}{b}" for a in "abcd" for b in "abcdefghij")  # 40 of them, 479 characters
+    await command(discord_fake, "mod blockterm add", {"term": "dragon"}, user_id=mod)
+    await command(discord_fake, "mod blockterm add", {"term": long_pattern, "regex": True}, user_id=mod)
+    listed = (await command(discord_fake, "mod blockterm list", {}, user_id=mod))["content"]
+    assert listed.startswith("#1 `dragon`\n#2 `forbiddenaa|") and listed.endswith("…` (regex)")
+    refused = await command(discord_fake, "imagine", {"prompt": "a forbiddenbh castle"})
+    assert refused["flags"] & 64 and "does not allow" in refused["content"]
+    missing = await command(discord_fake, "mod blockterm remove", {"term": "#3"}, user_id=mod)
+    assert "There is no term #3" in missing["content"]
+    removed = await command(discord_fake, "mod blockterm remove", {"term": "#2"}, user_id=mod)
+    assert removed["content"].startswith("Unblocked `forbiddenaa|")
+    assert query(settings, "SELECT term FROM blocked_terms") == [("dragon",)]

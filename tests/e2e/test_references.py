@@ -192,6 +192,10 @@ async def test_a_private_thread_s_images_are_for_its_members_only(
         )
     await discord_fake.wait_for(lambda: states(settings) == ["delivered", "delivered"], timeout=20)
     assert [c.json["image_urls"] for c in seaart.creates] == [[posted.attachments[0]["url"]]] * 2
+    # Discord failing to say who is in the thread is no reason to let the member in.
+    discord_fake.fail_next("GET", r"/thread-members/", status=503, times=20)
+    text = await refused(discord_fake, {"prompt": "peek again", "references": link(discord_fake, posted)})
+    assert "Discord would not say who may read the thread" in text and len(seaart.creates) == 2
 
 
 async def test_a_link_into_a_dm_is_refused_privately(

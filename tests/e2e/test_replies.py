@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from bot.render import REFUSED_MARK
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeGemini, FakeSeaArt
 from tests.conftest import BOT_TOKEN, Clock, RunningBot, make_settings, png_bytes, start_bot
-from tests.discord_markdown import as_read
+from tests.discord_markdown import as_read, live_markdown
 from tests.e2e.edits import bot_channel_messages, bot_image, bot_replies_to, held_reply_jobs, jobs, ledger, states
 from tests.e2e.test_rework import delivered, press
 
@@ -527,3 +528,38 @@ async def test_on_gemini_the_edit_button_continues_the_image_s_conversation(
     assert part["thoughtSignature"] == signature and signature
     # The image being edited is the model's last turn already: the new turn is the instruction alone.
     assert len(contents[2]["parts"]) == 1
+
+
+async def test_a_refusal_quoting_a_file_name_in_the_channel_writes_no_markdown(
+    running_bot: RunningBot, discord_fake: FakeDiscord, settings: Settings
+) -> None:
+    """A member who takes no DMs gets a refusal as a reply in the channel, for all to see; it quotes an
+    attachment too large by its name, in a code span, which a backtick in the name ended."""
+    image = await bot_image(discord_fake, settings)
+    admin = discord_fake.admin_id
+    discord_fake.close_dms(admin)
+    name = "a`**[Free nitro](https://e.example)**`.png"
+    big = discord_fake.add_attachment(png_bytes(), name, "image/png", size=50 * 1024 * 1024)
+    reply = await discord_fake.post_message("put this on", reply_to=image.id, attachments=[big], user_id=admin)
+    await discord_fake.wait_for(lambda: len(bot_replies_to(discord_fake, reply.id)) == 1, timeout=10)
+    (note,) = bot_replies_to(discord_fake, reply.id)
+    assert "50.0 MiB" in note.content
+    assert live_markdown(re.sub(r"`[^`]*`", "", note.content)) == [], note.content
+
+
+async def test_a_ban_s_long_reason_still_reaches_a_member_who_replies(
+    running_bot: RunningBot, discord_fake: FakeDiscord, settings: Settings
+) -> None:
+    """A ban stored before reasons were bounded (up to Discord's 6,000 characters) made the refusal longer
+    than a message may be: Discord refused the DM and the reply in the channel, and the member never
+    learnt why their reply did nothing."""
+    image = await bot_image(discord_fake, settings)
+    member = discord_fake.member_id
+    moderation = running_bot.bot.services.moderation
+    await moderation.ban(
+        discord_fake.guild_id, member, reason="r" * 1950, expires_at=None, by=discord_fake.moderator_id
+    )
+    await discord_fake.post_message("make it night", reply_to=image.id)
+    await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 1, timeout=10)
+    (dm,) = discord_fake.dms_to(member)
+    assert "banned" in dm.content and len(dm.content) <= 2000 and "About your reply" in dm.content
