@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import mimetypes
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +26,6 @@ from bot.providers import provider_class
 from bot.providers.base import validate
 from bot.store import Database
 from bot.store.jobs import JobStore, NewJob
-from bot.store.lock import DatabaseInUseError, DatabaseLock
 
 
 async def reference_from_argument(http: httpx.AsyncClient, value: str, max_bytes: int) -> ReferenceImage:
@@ -48,23 +46,23 @@ async def reference_from_argument(http: httpx.AsyncClient, value: str, max_bytes
     )
 
 
-def _claim_database(path: Path, held: contextlib.ExitStack) -> Path:
-    """The configured database, locked for this run; a throwaway one while a running bot holds it.
+def _throwaway_database(held: contextlib.ExitStack) -> Path:
+    """A database of this run's own, gone when it ends. Never the bot's: a job runner on a database does
+    more than its one job. Its start resumes every unfinished job (the bot's, sent again, and delivered to
+    this command's folder, charged to a member whose message stays "Queued"), cancels held jobs it finds
+    no message for, and settles the final edits the bot owes its members as if it had drawn them."""
+    folder = held.enter_context(tempfile.TemporaryDirectory(prefix="bananacord-generate-"))
+    return Path(folder) / "generate.sqlite3"
 
-    A JobRunner resumes every unfinished job in its database, so running one on the bot's database
-    beside the bot would send the bot's jobs a second time.
-    """
+
+def _writable_folder(out_dir: Path) -> None:
+    """Make sure the image will have somewhere to go before the provider is paid to make it."""
     try:
-        held.enter_context(DatabaseLock(path))
-    except DatabaseInUseError as exc:
-        folder = held.enter_context(tempfile.TemporaryDirectory(prefix="bananacord-generate-"))
-        print(
-            f"bananacord: note: {path} is in use by {exc.holder}; "
-            "this job runs on a throwaway database and is not recorded in it.",
-            file=sys.stderr,
-        )
-        return Path(folder) / "generate.sqlite3"
-    return path
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as exc:
+        raise InvalidRequestError(f"--out {out_dir}: cannot write there ({exc.strerror or exc}).") from None
 
 
 async def generate(
@@ -103,10 +101,9 @@ async def generate(
         # nowhere), and a create whose answer was lost would wait for a callback that cannot come.
         uncalled = settings.model_copy(update={"callbacks": settings.callbacks.model_copy(update={"enabled": False})})
         providers = {provider_name: adapter.from_settings(uncalled, http)}
+        _writable_folder(out_dir)
         held = contextlib.ExitStack()
-        db = Database(
-            _claim_database(settings.database.path, held), busy_timeout=settings.database.busy_timeout_seconds
-        )
+        db = Database(_throwaway_database(held), busy_timeout=settings.database.busy_timeout_seconds)
         sink = FileSink(out_dir)
         runner = JobRunner(JobStore(db), providers, sink, settings.jobs, settings.imagine, http=http)
         started = time.monotonic()

@@ -126,7 +126,7 @@ def test_lock_names_its_holder_and_is_free_again_once_released(tmp_path: Path) -
         pass
 
 
-async def test_generate_beside_a_running_bot_uses_a_throwaway_database(
+async def test_generate_beside_a_running_bot_leaves_the_bot_s_database_alone(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
     config = write_config(tmp_path, discord_fake, seaart, request_timeout=10.0)
@@ -146,8 +146,6 @@ async def test_generate_beside_a_running_bot_uses_a_throwaway_database(
 
         assert code == 0, stderr
         assert '"state": "delivered"' in stdout
-        note = [line for line in stderr.splitlines() if "note:" in line]
-        assert len(note) == 1 and str(db) in note[0] and f"pid {bot.pid}" in note[0]
         assert list((tmp_path / "out").iterdir())
         # Nothing of the shell's job in the bot's database, and the bot's job was not sent twice.
         assert [r["source"] for r in rows(db)] == ["discord"]
@@ -157,16 +155,44 @@ async def test_generate_beside_a_running_bot_uses_a_throwaway_database(
         stop_all(bot)
 
 
-async def test_generate_without_a_bot_records_in_the_configured_database(
+async def test_generate_with_the_bot_stopped_never_takes_up_the_bot_s_jobs(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """With no bot holding the database, generate ran its job runner on it, and the runner's start resumed
+    every unfinished job there: a member's image went to the operator's folder, the member was charged,
+    and their message said "Queued" for good. Generate's job runs on a database of its own now."""
+    config = write_config(tmp_path, discord_fake, seaart, request_timeout=10.0)
+    db = tmp_path / "bot.sqlite3"
+    bot = start_process(config, tmp_path / "bot.log")
+    try:
+        await discord_fake.wait_until_ready(timeout=30)
+        seaart.hold(True)
+        await discord_fake.slash_command("imagine", {"prompt": "a member's job"})
+        await discord_fake.wait_for(lambda: [r["state"] for r in rows(db)] == ["running"], timeout=20)
+        bot.send_signal(signal.SIGTERM)
+        assert bot.wait(timeout=30) == 0
+    finally:
+        stop_all(bot)
+    seaart.hold(False)  # the member's image is ready at SeaArt now
+    before = len(seaart.requests)
+    out = tmp_path / "out"
+    code, stdout, stderr = await run_cli("generate", "--config", str(config), "--out", str(out), "mine", cwd=tmp_path)
+    assert code == 0, stderr
+    assert json.loads(stdout)["state"] == "delivered" and len(list(out.iterdir())) == 1
+    assert [(r["source"], r["state"], r["charge_state"]) for r in rows(db)] == [("discord", "running", "reserved")]
+    asked = {r.path for r in seaart.requests[before:] if r.method == "GET" and r.path.endswith("/status")}
+    assert len(asked) == 1, "only the shell's own job was polled"
+
+
+async def test_generate_into_a_folder_it_cannot_write_pays_for_nothing(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
     config = write_config(tmp_path, discord_fake, seaart, request_timeout=10.0)
-    code, _, stderr = await run_cli(
-        "generate", "--config", str(config), "--out", str(tmp_path / "out"), "alone", cwd=tmp_path
-    )
-    assert code == 0, stderr
-    assert "note:" not in stderr
-    assert [(r["source"], r["state"]) for r in rows(tmp_path / "bot.sqlite3")] == [("cli", "delivered")]
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    code, _, stderr = await run_cli("generate", "--config", str(config), "--out", str(blocked), "x", cwd=tmp_path)
+    assert code != 0 and f"--out {blocked}: cannot write there" in stderr and "Traceback" not in stderr
+    assert seaart.creates == []
 
 
 # ---- SIGTERM ------------------------------------------------------------------------------------
