@@ -20,6 +20,7 @@ from bot.callbacks import CallbackServer
 from bot.catalogue import Catalogue
 from bot.config import Settings, callbacks_key_missing, heartbeat_path
 from bot.delivery import BatchViewFactory, DiscordSink, ViewFactory
+from bot.errors import ConfigError
 from bot.gateway_drain import drain_handlers
 from bot.imagework import ImageWork
 from bot.jobs import JobRunner
@@ -227,10 +228,8 @@ class Bananacord(commands.Bot):
             runner=runner,
             sink=sink,
         )
-        for extension in EXTENSIONS:
-            await self.load_extension(extension)
-        await self._sync_commands()
-        await runner.start()
+        # Before anything else starts: a port this machine will not give is a setting to fix, said in one line
+        # before any command is synced or job stepped.
         if settings.callbacks.enabled:
             self._callbacks = CallbackServer(
                 host=settings.callbacks.listen_host,
@@ -238,7 +237,19 @@ class Bananacord(commands.Bot):
                 hmac_key=settings.secret("kie_webhook_hmac_key") or "",
                 on_callback=runner.called_back,
             )
-            await self._callbacks.start()
+            try:
+                await self._callbacks.start()
+            except OSError as exc:  # the port taken, an address this machine does not have, a bad host name
+                where = f"{settings.callbacks.listen_host}:{settings.callbacks.listen_port}"
+                raise ConfigError(
+                    "[callbacks] listen_host / listen_port",
+                    f"cannot listen on {where} ({exc.strerror or exc})",
+                    "Choose a free port and an address of this machine, or set [callbacks] enabled = false.",
+                ) from None
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        await self._sync_commands()
+        await runner.start()
 
     async def _sync_commands(self) -> None:
         if self.settings.discord.guild_ids:

@@ -18,6 +18,7 @@ not become a flood of log lines.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -29,6 +30,8 @@ from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
+import aiohttp.http_exceptions
 from aiohttp import web
 
 log = logging.getLogger(__name__)
@@ -37,7 +40,20 @@ PATH = "/callbacks/kie"
 # Kie's own retries arrive within minutes; older signed requests are replays.
 MAX_SKEW_SECONDS = 300
 SEEN_LIMIT = 10_000
-MAX_BODY_BYTES = 1_048_576
+# What anyone may make the bot hold before a signature can be checked (the signature signs the task id
+# inside the body). A Kie task record is a few kilobytes; at 1 MiB, 300 connections sending bodies they
+# never finished took the bot from 95 to 417 MB.
+MAX_BODY_BYTES = 64 * 1024
+# Bodies read at once; a request beyond them is answered 503 before its body is read.
+MAX_READING = 32
+# The longest a body may take to arrive, and a connection may sit without a complete request (half-sent
+# headers too: aiohttp's own default kept those open for an hour, each holding a file descriptor).
+BODY_SECONDS = 10.0
+IDLE_SECONDS = 15.0
+# Connections open at once; one more is closed as it arrives. Each holds a file descriptor, which the rest
+# of the bot needs too: 300 half-sent requests left none, and members' commands failed ("Too many open
+# files") while asyncio logged each refused accept (a 206 MB log in 90 s).
+MAX_CONNECTIONS = 200
 # The endpoint is public: anyone can send it requests by the thousand. Refusals are logged the first
 # time, then summed up at most this often (and at stop), so a flood cannot fill the log.
 REFUSAL_REPORT_SECONDS = 60.0
@@ -66,6 +82,31 @@ def task_id_of(body: Any) -> str | None:
     return None
 
 
+class _Closing(asyncio.Protocol):
+    """A connection past the limit: closed at once, nothing read."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
+
+
+class _BoundedSite(web.TCPSite):
+    """aiohttp's TCP site, taking at most ``limit`` connections at once."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int, *, limit: int) -> None:
+        super().__init__(runner, host, port)
+        self._limit = limit
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)  # registers the site; TCPSite.start would open its own server
+        server = self._runner.server
+        assert server is not None
+
+        def protocol() -> asyncio.BaseProtocol:
+            return _Closing() if len(server.connections) >= self._limit else server()
+
+        self._server = await asyncio.get_running_loop().create_server(protocol, self._host, self._port)
+
+
 class CallbackServer:
     """Serves ``POST /callbacks/kie`` on the configured address; verifies, then wakes the job."""
 
@@ -77,8 +118,16 @@ class CallbackServer:
         hmac_key: str,
         on_callback: OnCallback,
         clock: Callable[[], float] = time.time,
+        idle_seconds: float = IDLE_SECONDS,
+        body_seconds: float = BODY_SECONDS,
+        max_reading: int = MAX_READING,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.host = host
+        self.max_connections = max_connections
+        self.idle_seconds = idle_seconds
+        self.body_seconds = body_seconds
+        self.max_reading = max_reading
         self.port = port
         self._key = hmac_key
         self._on_callback = on_callback
@@ -89,13 +138,18 @@ class CallbackServer:
         self.refused = 0
         self._unreported: Counter[str] = Counter()
         self._reported_at = -math.inf
+        self._reading = 0  # bodies being read now
 
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_post(PATH, self._kie)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, keepalive_timeout=self.idle_seconds)
         await runner.setup()
-        await web.TCPSite(runner, self.host, self.port).start()
+        try:
+            await _BoundedSite(runner, self.host, self.port, limit=self.max_connections).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
         self._runner = runner
         self.port = runner.addresses[0][1]
         log.info("listening for provider callbacks on %s:%d%s", self.host, self.port, PATH)
@@ -131,8 +185,26 @@ class CallbackServer:
             return self._refuse(401, "bad timestamp")
         if abs(self._clock() - sent_at) > MAX_SKEW_SECONDS:
             return self._refuse(401, "timestamp too far from now")
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            return self._refuse(413, "body too large")
+        if self._reading >= self.max_reading:
+            return self._refuse(503, "too many at once")
+        self._reading += 1
         try:
-            body = json.loads(await request.read())
+            async with asyncio.timeout(self.body_seconds):
+                raw = await request.read()
+        except TimeoutError:
+            return self._refuse(408, "body too slow")
+        except web.HTTPRequestEntityTooLarge:
+            return self._refuse(413, "body too large")
+        except (ConnectionError, aiohttp.ClientPayloadError, aiohttp.http_exceptions.HttpProcessingError):
+            # The sender went away mid-body: nobody to answer, and no traceback to log for it.
+            self._refuse(400, "body cut short")
+            raise web.HTTPBadRequest() from None
+        finally:
+            self._reading -= 1
+        try:
+            body = json.loads(raw)
         except (ValueError, RecursionError):  # not JSON, or nested past the parser
             return self._refuse(400, "body is not JSON")
         task_id = task_id_of(body)

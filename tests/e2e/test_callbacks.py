@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -207,7 +208,9 @@ async def test_forged_and_unknown_callbacks_are_refused(
             "unknown task": await post("task_not_ours", signature=kie_signature("task_not_ours", stamp, HMAC_KEY)),
             "unsigned": await post(task_id, signature=""),
             # Nested past what a JSON parser recurses: a bad body, not a crash of the handler.
-            "nested": await post(task_id, signature="x", body="[" * 100_000 + "]" * 100_000),
+            # Nested past the parser, within the body's bound (bot/callbacks.py MAX_BODY_BYTES).
+            "nested": await post(task_id, signature="x", body="[" * 30_000 + "]" * 30_000),
+            "too large": await post(task_id, signature="x", body="[" * 100_000 + "]" * 100_000),
         }
         await asyncio.sleep(1.5)  # the job finished at the fake after 1 s; nothing may have woken it
         polled = status_requests(kie, task_id)
@@ -216,7 +219,14 @@ async def test_forged_and_unknown_callbacks_are_refused(
         await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
     finally:
         await running.close()
-    assert answers == {"wrong key": 401, "stale": 401, "unknown task": 404, "unsigned": 401, "nested": 400}
+    assert answers == {
+        "wrong key": 401,
+        "stale": 401,
+        "unknown task": 404,
+        "unsigned": 401,
+        "nested": 400,
+        "too large": 413,
+    }
     assert polled == 0, "no refused callback caused a status request"
     assert good == 200 and status_requests(kie, task_id) == 1
 
@@ -265,4 +275,26 @@ async def test_a_bot_with_callbacks_and_no_key_to_verify_them_refuses_to_start(
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient() as client:
             await client.post(f"http://127.0.0.1:{port}{PATH}", content=b"{}")
+    assert not any(r.path.endswith("/commands") for r in discord_fake.requests)
+
+
+async def test_a_callback_port_the_machine_will_not_give_is_one_line_before_anything_starts(
+    tmp_path: Path, discord_fake: FakeDiscord, kie: FakeKie
+) -> None:
+    """The port taken by another program: an OSError with a traceback once the job runner had started and
+    the commands were synced; now a setting to fix, said before either."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = settings_for(tmp_path, discord_fake, kie, port)
+        point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
+        bot = Bananacord(settings, guild_ready_timeout=0.1)
+        try:
+            with pytest.raises(
+                ConfigError, match=rf"\[callbacks\] listen_host / listen_port: cannot listen on .*:{port}"
+            ):
+                await bot.login(BOT_TOKEN)
+        finally:
+            await bot.close()
     assert not any(r.path.endswith("/commands") for r in discord_fake.requests)
