@@ -123,7 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BananacordError as exc:
         print(f"bananacord: {exc.user_message}", file=sys.stderr)
-        return 1
+        # 1, or what the error says: a backup or restore stopped by a signal exits 130 as Ctrl-C does.
+        code: int = getattr(exc, "exit_code", 1)
+        return code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

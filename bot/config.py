@@ -8,11 +8,17 @@ can be committed or pasted into a support thread without leaking a key.
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import re
 import tomllib
+import types
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
+import httpx
 from pydantic import (
     AliasChoices,
     BaseModel,
@@ -27,6 +33,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -63,7 +70,26 @@ class DiscordSettings(_Section):
     def _url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://", "ws://", "wss://")):
             raise ValueError("must be an http(s):// or ws(s):// URL")
+        if (problem := url_problem(value)) is not None:
+            raise ValueError(problem)
         return value.rstrip("/") if value.startswith("http") else value
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be connected to (None: it can): its scheme is checked by the caller. A bracket
+    left open or a port past 65535 passed a look at the scheme alone and crashed `run` later, while
+    `check` called the configuration OK. The URL itself is not repeated: it may carry a key."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        httpx.URL(url)  # what the providers' client parses it with
+    except (ValueError, httpx.InvalidURL) as exc:
+        return f"is not a valid URL ({exc})"
+    if not parts.hostname:
+        return "has no host name"
+    if port == 0:
+        return "has port 0, which nothing listens on"
+    return None
 
 
 class DatabaseSettings(_Section):
@@ -289,6 +315,8 @@ class CallbacksSettings(_Section):
     def _public(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s):// URL")
+        if value and (problem := url_problem(value)) is not None:
+            raise ValueError(problem)
         if "?" in value or "#" in value:
             # The bot appends /callbacks/kie and then the job's id as a query (bot/providers/kie.py).
             raise ValueError("must be the address alone, without a ?query or #fragment")
@@ -410,9 +438,22 @@ def load_settings(path: Path | None, *, required: bool = False, **overrides: Any
     if path is not None:
         if path.exists():
             try:
-                data = tomllib.loads(path.read_text(encoding="utf-8"))
+                text = path.read_text(encoding="utf-8")
+                if text.startswith("\ufeff"):
+                    # Windows editors' "UTF-8 with BOM": TOML refuses the mark as "Invalid statement".
+                    raise ConfigError(
+                        str(path), "starts with a byte order mark (BOM), which TOML does not allow", "Save it as UTF-8."
+                    )
+                data = tomllib.loads(text)
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(str(path), f"is not valid TOML ({exc})", "Fix the syntax.") from None
+            except UnicodeDecodeError as exc:
+                # TOML is UTF-8 by definition; a file saved as Latin-1 or UTF-16 was a traceback.
+                raise ConfigError(
+                    str(path),
+                    f"is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+                    "Save it as UTF-8.",
+                ) from None
             except OSError as exc:
                 raise ConfigError(str(path), f"cannot be read ({exc.strerror})", "Check the path.") from None
             _check_no_secrets(data, path)
@@ -429,6 +470,8 @@ def load_settings(path: Path | None, *, required: bool = False, **overrides: Any
 
     try:
         loaded = _FileSettings(**overrides)
+    except SettingsError as exc:
+        raise _unreadable_environment(exc) from None
     except ValidationError as exc:
         err = exc.errors()[0]
         setting = _describe(tuple(err["loc"]))
@@ -446,6 +489,62 @@ def load_settings(path: Path | None, *, required: bool = False, **overrides: Any
     _check_consistency(loaded)
     # Hand back the plain class so callers never see the per-call subclass.
     return Settings.model_construct(**dict(loaded))
+
+
+def _unreadable_environment(exc: SettingsError) -> ConfigError:
+    """pydantic-settings reads a list or table from the environment as JSON, and a value that is not JSON
+    (``BANANACORD_IMAGINE__TRUSTED_HOSTS=images.lan``) failed with a traceback naming only the section.
+    Name the variable (never its value: an operator may have put anything there)."""
+    match = re.search(r'field "([^"]+)"', str(exc))
+    section = match.group(1) if match else ""
+    prefix = f"BANANACORD_{section}".upper()
+    for name, value in sorted(os.environ.items()):
+        upper = name.upper()
+        if section and upper != prefix and not upper.startswith(prefix + "__"):
+            continue
+        if not upper.startswith("BANANACORD_"):
+            continue
+        if not _structured(_annotation_at(upper.removeprefix("BANANACORD_").lower().split("__"))):
+            continue
+        try:
+            json.loads(value)
+        except ValueError as error:
+            return ConfigError(
+                name,
+                f"is not valid JSON ({getattr(error, 'msg', error)}, at character {getattr(error, 'pos', 0)})",
+                'A list or table set from the environment is written as JSON, e.g. ["a.example", "b.example"].',
+            )
+    return ConfigError(
+        f"{prefix}__*" if section else "BANANACORD_*",
+        "cannot be read from the environment",
+        "Write lists and tables as JSON, e.g. [123, 456].",
+    )
+
+
+def _annotation_at(parts: list[str]) -> Any:
+    """The type of the setting an environment variable's name leads to (None: no such setting)."""
+    annotation: Any = Settings
+    for part in parts:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(part)
+            if field is None:
+                return None
+            annotation = field.annotation
+        elif get_origin(annotation) is dict:
+            annotation = get_args(annotation)[1]
+        else:
+            return None
+    return annotation
+
+
+def _structured(annotation: Any) -> bool:
+    """Whether pydantic-settings reads a value of this type from the environment as JSON."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return any(_structured(arg) for arg in get_args(annotation) if arg is not type(None))
+    if origin in (list, dict, tuple, set):
+        return True
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
 def _check_consistency(settings: Settings) -> None:
@@ -476,6 +575,64 @@ def _check_consistency(settings: Settings) -> None:
     for name, tier in quotas.tiers.items():
         _check_windows(f"[quotas.tiers.{name}]", tier.daily, tier.weekly, tier.monthly)
     _check_default_provider(settings)
+    _check_base_urls(settings)
+    _check_model_tables(settings)
+
+
+def _check_base_urls(settings: Settings) -> None:
+    for name in PROVIDER_NAMES:
+        # The scheme is checked by the section's own validator (ProviderSettings); this, what it lets by.
+        problem = url_problem(getattr(settings.providers, name).base_url)
+        if problem is not None:
+            raise ConfigError(
+                f"[providers.{name}] base_url", problem, "Give the provider's API address, e.g. https://host/path."
+            )
+
+
+# The sizes each model is made in, as written in prices and unit costs ("1K", not "1k").
+MODEL_SIZES: dict[str, tuple[str, ...]] = {family.model: family.resolutions for family in FAMILIES}
+
+
+def _check_model_tables(settings: Settings) -> None:
+    """Keys of [models] routes, [models.prices_usd] and [quotas.units] name real models and sizes. A misspelt
+    one (``nano_banana2``, ``"1k"``) was kept and never looked up: the route, price or cost it meant to set
+    silently stayed the default."""
+    models = settings.models
+    for model in models.routes:
+        _known_model("[models] routes", model)
+    for provider, table in models.prices_usd.items():
+        if provider not in PROVIDER_NAMES:
+            raise ConfigError(
+                "[models.prices_usd]", f"`{provider}` is not a provider", f"Use one of: {', '.join(PROVIDER_NAMES)}."
+            )
+        for model, prices in table.items():
+            _known_model(f"[models.prices_usd.{provider}]", model)
+            section = f"[models.prices_usd.{provider}.{model}]"
+            for size, price in prices.items():
+                _known_size(section, model, size)
+                if not price.is_finite() or price < 0:
+                    raise ConfigError(section, f'"{size}" is {price}', "A price is US dollars per image: 0 or more.")
+    for model, units in settings.quotas.units.items():
+        _known_model("[quotas.units]", model)
+        section = f"[quotas.units] {model}"
+        for size, cost in units.items():
+            _known_size(section, model, size)
+            if cost < 0:
+                raise ConfigError(section, f'"{size}" is {cost}', "A cost is a number of units: 0 or more.")
+
+
+def _known_model(setting: str, model: str) -> None:
+    if model not in MODEL_SIZES:
+        raise ConfigError(setting, f"`{model}` is not a model", f"Use one of: {', '.join(MODEL_SIZES)}.")
+
+
+def _known_size(setting: str, model: str, size: str) -> None:
+    if size not in MODEL_SIZES[model]:
+        raise ConfigError(
+            setting,
+            f'"{size}" is not a size of {model}',
+            f"Use one of: {', '.join(MODEL_SIZES[model])} (K in capitals).",
+        )
 
 
 def callbacks_key_missing(settings: Settings) -> ConfigError | None:

@@ -4,17 +4,21 @@
 while the bot writes); ``migrate`` and ``restore`` do not: a newer schema could change tables the running
 code uses (and the bot migrates at its own start anyway), and a database replaced under a running bot
 would be overwritten by its next writes. How copies are made: bot/db_copy.py. Errors arrive as
-``BananacordError`` (the CLI prints the message and exits 1).
+``BananacordError`` (the CLI prints the message and exits 1; a stopped copy's CopyStopped exits 130).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import signal
 import sqlite3
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path
+from typing import TypeVar
 
 from bot.config import Settings
 from bot.db_copy import Copied, backup, open_existing, restore
@@ -23,6 +27,9 @@ from bot.ledger_audit import JobCharge, LedgerAudit, LedgerAuditor
 from bot.store import Database, latest_schema_version
 from bot.store.jobs import JobStore
 from bot.store.lock import DatabaseLock
+
+T = TypeVar("T")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 async def run_db(settings: Settings, action: str, to: Path | None = None) -> int:
@@ -42,7 +49,8 @@ async def run_db(settings: Settings, action: str, to: Path | None = None) -> int
     if action == "backup":
         if to is None:
             raise BananacordError("db backup needs a file to write: bananacord db backup FILE")
-        copied = await asyncio.to_thread(backup, path, to)
+        stop = threading.Event()
+        copied, _ = await _in_thread_to_its_end(lambda: backup(path, to, stop=stop), stop)
         print(f"{path} copied to {to}{_files_line(copied, to)}")
         if copied.ended:
             print(
@@ -53,6 +61,28 @@ async def run_db(settings: Settings, action: str, to: Path | None = None) -> int
     if action == "audit":
         return await _audit(settings)
     return await _status(settings)
+
+
+async def _in_thread_to_its_end(work: Callable[[], T], stop: threading.Event) -> tuple[T, bool]:
+    """``work()`` in a thread, waited for to its end; and whether a stop signal came meanwhile.
+
+    Ctrl-C (SIGINT) or SIGTERM sets ``stop``, which the copy heeds between its steps, instead of ending the
+    wait: asyncio's own Ctrl-C cancelled the wait at once, and the database's lock was let go (and the
+    command exited saying nothing) while the thread went on writing the database."""
+    loop = asyncio.get_running_loop()
+    signalled: list[int] = []
+
+    def on_signal(sig: int) -> None:
+        signalled.append(sig)
+        stop.set()
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        return await asyncio.to_thread(work), bool(signalled)
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
 
 
 async def _migrate(settings: Settings) -> int:
@@ -69,10 +99,16 @@ async def _migrate(settings: Settings) -> int:
 
 async def _restore(settings: Settings, source: Path) -> int:
     path = settings.database.path
+    stop = threading.Event()
     with DatabaseLock(path):  # no bot may run on the database it replaces
-        restored = await asyncio.to_thread(restore, source, path, now=datetime.now(UTC))
+        # Held until the copy's thread is through: a stop signal meanwhile only asks the copy to stop.
+        restored, signalled = await _in_thread_to_its_end(
+            lambda: restore(source, path, now=datetime.now(UTC), stop=stop), stop
+        )
     copied, aside = restored.copied, restored.aside
     print(f"{source} restored to {path}{_files_line(copied, path)}")
+    if signalled:
+        print("  (a stop signal came once the copy was in place: the restore was finished, not left half done)")
     if restored.unreadable is not None:
         print(f"  the database it replaced could not be copied ({restored.unreadable}); moved as it was to {aside}")
     elif aside is not None:

@@ -8,6 +8,9 @@ backup also copies the files its copy's rows name, to ``<FILE>.results/``, and a
 
 The database is copied with SQLite's online backup, which reads a consistent snapshot while the bot may be
 writing (a plain copy of the file could catch a page half written, or miss what is still in the WAL).
+
+A copy that fails (a damaged database, one that is not Bananacord's, a full disk) or is stopped (Ctrl-C,
+SIGTERM: the caller sets ``stop``) leaves nothing half made behind, and says in one line what state it left.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +27,23 @@ from bot.errors import BananacordError
 from bot.result_files import ResultFiles
 from bot.store import latest_schema_version
 from bot.store.jobs import ACTIVE_STATES, JOBS_NAMING_RESULT_FILES
+
+
+class CopyStopped(BananacordError):
+    """A stop signal (Ctrl-C, SIGTERM) ended a backup or restore before it was done; the message says what
+    state it left the database in. The CLI exits 130, as for any interrupted command."""
+
+    exit_code = 130
+
+
+# A restore copies in steps of this many pages (4 MiB at SQLite's default page size) and checks for a stop
+# between them: SQLite rolls a copy abandoned between steps back, so a stop leaves the database as it was
+# rather than wait for the whole copy. `db backup` copies in one step instead: the bot may write meanwhile,
+# and SQLite starts a stepped copy over after each write of another connection (never finishing under a
+# busy bot); no database is replaced there, so waiting for that one step is harmless.
+STEP_PAGES = 1024
+# SQLite virtual machine instructions between two looks for a stop while a copy is checked (quick_check).
+CHECK_STOP_EVERY = 100_000
 
 
 @dataclass(frozen=True)
@@ -34,8 +55,11 @@ class Copied:
     unfinished: int  # jobs the copy holds unfinished: a bot started on it resumes them
 
 
-def backup(source: Path, to: Path) -> Copied:
-    """A consistent copy of the database ``source`` in the new file ``to``, and its waiting images."""
+def backup(source: Path, to: Path, *, stop: threading.Event | None = None, stepwise: bool = False) -> Copied:
+    """A consistent copy of the database ``source`` in the new file ``to``, and its waiting images.
+
+    ``stop`` set meanwhile ends it with CopyStopped (between steps if ``stepwise``, else once the one step
+    is done); then, as on any failure, nothing is left at ``to``."""
     files = ResultFiles.beside(to)
     if to.exists():
         raise BananacordError(f"{to} already exists: name a new file for the copy")
@@ -43,21 +67,70 @@ def backup(source: Path, to: Path) -> Copied:
         raise BananacordError(f"{files.directory} already exists: name a new file for the copy")
     if not to.parent.is_dir():
         raise BananacordError(f"cannot write {to}: {to.parent} is not a folder")
+    if not source.is_file():
+        # Checked before the copy's file is made: a folder (or a device) named as the database left an empty
+        # file behind, and the next try said it "already exists".
+        raise BananacordError(f"cannot read {source}: it is not a file")
     _create_like(source, to)
-    _copy_database(source, to, remove_on_failure=True)
-    # The copy inherits the database's WAL mode; a copy is one file to move around, without -wal and -shm.
-    conn = sqlite3.connect(to)
     try:
-        conn.execute("PRAGMA journal_mode=DELETE")
-    finally:
-        conn.close()
-    try:
+        _copy_database(source, to, stop=stop, stepwise=stepwise)
+        _stop_point(stop, f"stopped before the copy was whole: nothing was left at {to}")
+        _finish_copy(source, to, stop)
+        _stop_point(stop, f"stopped before the copy was whole: nothing was left at {to}")
         return _copy_files(source, to)
-    except BananacordError:
-        # A copy without the images its jobs wait on is not the backup asked for (a full disk, say).
-        to.unlink(missing_ok=True)
+    except BaseException:
+        # Whatever ended it (a damaged database, a full disk, a stop, even an error of our own), a copy that
+        # is not whole is not the backup asked for, and would make the next try say it "already exists".
+        _remove_database(to)
         shutil.rmtree(files.directory, ignore_errors=True)
         raise
+
+
+def _finish_copy(source: Path, to: Path, stop: threading.Event | None) -> None:
+    """Make the fresh copy ``to`` one file and prove it whole. SQLite's backup copies pages as they are, so a
+    damaged database makes a damaged copy without a word: the check finds it here, where it is still a
+    failed backup, not at the restore that needed it."""
+    try:
+        conn = sqlite3.connect(to)
+        try:
+            # The copy inherits the database's WAL mode; a copy is one file to move around, without -wal and -shm.
+            conn.execute("PRAGMA journal_mode=DELETE")
+            _mind_stop(conn, stop)
+            check = conn.execute("PRAGMA quick_check").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        _stop_point(stop, f"stopped before the copy was whole: nothing was left at {to}")
+        raise BananacordError(f"cannot copy {source}: {_unreadable(exc)}") from None
+    if check is None or check[0] != "ok":
+        raise BananacordError(
+            f"cannot copy {source}: it is damaged (SQLite's check of the copy: {check[0] if check else 'no answer'})"
+        )
+
+
+def _stop_point(stop: threading.Event | None, state: str) -> None:
+    if stop is not None and stop.is_set():
+        raise CopyStopped(state)
+
+
+def _mind_stop(conn: sqlite3.Connection, stop: threading.Event | None) -> None:
+    """A long statement on ``conn`` (a quick_check of a big file) is interrupted once ``stop`` is set."""
+    if stop is not None:
+        conn.set_progress_handler(lambda: 1 if stop.is_set() else 0, CHECK_STOP_EVERY)
+
+
+def _unreadable(exc: sqlite3.Error) -> str:
+    """Why SQLite could not read a database, in the operator's words."""
+    text = str(exc)
+    if "no such table" in text:
+        return f"it is not a Bananacord database, or not one yet ({text})"
+    return f"SQLite cannot read it ({text})"
+
+
+def _remove_database(path: Path) -> None:
+    """A database file made here, with whatever SQLite left beside it."""
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -80,32 +153,48 @@ class Restored:
     overtaken: Overtaken | None = None  # None: no readable database was replaced
 
 
-def restore(source: Path, into: Path, *, now: datetime) -> Restored:
+def restore(source: Path, into: Path, *, now: datetime, stop: threading.Event | None = None) -> Restored:
     """Put the copy ``source`` in the place of the database ``into``, with its waiting images. The caller
     holds ``into``'s lock (no bot runs on it). The database replaced is kept first, as a backup beside
-    it, so a restore of the wrong file can itself be undone."""
+    it, so a restore of the wrong file can itself be undone. ``stop`` set before the copy is in place ends
+    it with CopyStopped, ``into`` left as it was; once in place, the restore is finished."""
     if source.exists() and into.exists() and source.samefile(into):
         raise BananacordError(f"{source} is the database itself: name the copy to put back")
-    _check_copy(source)
+    unchanged = f"stopped before anything was changed: {into} is as it was, nothing restored"
+    try:
+        _check_copy(source, stop)
+    except CopyStopped:
+        raise CopyStopped(unchanged) from None
+    _stop_point(stop, unchanged)
     aside, unreadable = None, None
     if into.exists():
         aside = _aside_name(into, now)
         try:
-            backup(into, aside)
+            # Stepwise: nothing else writes ``into`` (its lock is ours), so the copy is never started over.
+            backup(into, aside, stop=stop, stepwise=True)
+        except CopyStopped:
+            raise CopyStopped(unchanged) from None
         except BananacordError as exc:
-            # A database SQLite cannot read (damaged: the very case for a restore), or no room for a copy: it
-            # is moved aside as it is, its journal files with it, and the copy goes into a new file.
+            # A database SQLite cannot read (damaged: the very case for a restore), not Bananacord's, or no room
+            # for a copy: it is moved aside as it is, its journal files with it, and the copy goes into a new file.
             unreadable = exc.user_message
             _move_aside(into, aside)
     created = not into.exists()
     if created:
         _create_like(source, into)  # a database lost with its disk (or moved aside): as private as its copy
-    # Written through SQLite into the database's own file, in one transaction: a failure leaves it whole.
+    # Written through SQLite into the database's own file, in one transaction: a failure, or a stop between
+    # two steps, leaves it whole.
     try:
-        _copy_database(source, into, remove_on_failure=created)
+        _copy_database(source, into, stop=stop, stepwise=True)
+    except CopyStopped:
+        _undo(into, aside, created=created, unreadable=unreadable is not None)
+        raise CopyStopped(unchanged) from None
     except BananacordError as exc:
+        if created:
+            _remove_database(into)
         raise BananacordError(exc.user_message + _kept(aside)) from None
-    # An older copy's schema is brought up to date by the bot's next start, as after any upgrade.
+    # An older copy's schema is brought up to date by the bot's next start, as after any upgrade. From here
+    # on a stop is not heeded: the copy is in place, and its images follow in moments.
     try:
         copied = _copy_files(source, into)
     except BananacordError as exc:
@@ -116,10 +205,33 @@ def restore(source: Path, into: Path, *, now: datetime) -> Restored:
     return Restored(copied, aside, unreadable, overtaken)
 
 
-def _overtaken(restored: Path, replaced: Path) -> Overtaken:
+def _undo(into: Path, aside: Path | None, *, created: bool, unreadable: bool) -> None:
+    """After a stopped copy: ``into`` as it was before the restore began. SQLite rolled back what the copy
+    wrote into an existing file; a file made for it goes, and a database moved aside comes back."""
+    if created:
+        _remove_database(into)
+    if aside is None:
+        return
+    if unreadable:
+        _move_aside(aside, into)
+    else:
+        # The backup of ``into`` made first: ``into`` is unchanged, so it is a second copy of the same thing.
+        _remove_database(aside)
+        shutil.rmtree(ResultFiles.beside(aside).directory, ignore_errors=True)
+
+
+def _overtaken(restored: Path, replaced: Path) -> Overtaken | None:
     """Compare the copy just put back with the database it replaced (kept aside, one file in DELETE journal
     mode, so reading it leaves nothing beside it): a restore after a loss finds nothing newer, one of an old
-    copy over a working database finds what it is about to forget."""
+    copy over a working database finds what it is about to forget. None if they cannot be compared (the
+    restore is done by then: a failed comparison must not turn it into a traceback)."""
+    try:
+        return _compare(restored, replaced)
+    except sqlite3.Error:
+        return None
+
+
+def _compare(restored: Path, replaced: Path) -> Overtaken:
     marks = ",".join("?" * len(ACTIVE_STATES))
     conn = open_existing(restored)
     try:
@@ -178,19 +290,21 @@ def _create_like(source: Path, to: Path) -> None:
         os.close(fd)
 
 
-def _check_copy(source: Path) -> None:
+def _check_copy(source: Path, stop: threading.Event | None = None) -> None:
     """Make sure ``source`` is a whole Bananacord database this code can run, before anything is replaced."""
     if not source.is_file():
         raise BananacordError(f"no copy at {source}")
     try:
         conn = open_existing(source)
         try:
+            _mind_stop(conn, stop)
             check = conn.execute("PRAGMA quick_check").fetchone()
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             has_jobs = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone()
         finally:
             conn.close()
     except sqlite3.Error as exc:
+        _stop_point(stop, f"stopped while {source} was checked")
         raise BananacordError(f"{source} is not a database this bot can restore: {exc}") from None
     if check is None or check[0] != "ok":
         raise BananacordError(f"{source} is damaged (SQLite's check: {check[0] if check else 'no answer'})")
@@ -210,35 +324,48 @@ def open_existing(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True)
 
 
-def _copy_database(source: Path, to: Path, *, remove_on_failure: bool) -> None:
+def _copy_database(source: Path, to: Path, *, stop: threading.Event | None, stepwise: bool) -> None:
+    """SQLite's backup of ``source`` into ``to``, one transaction on ``to``: whatever ends it early (an error,
+    a stop between steps) leaves ``to`` as it was. The caller removes a ``to`` it made."""
     try:
         reader = open_existing(source)
     except sqlite3.Error as exc:
         raise BananacordError(f"cannot read {source}: {exc}") from None
+
+    def between_steps(status: int, remaining: int, total: int) -> None:
+        # Not after the last step: by then SQLite has committed the whole copy, and it must be kept.
+        if remaining > 0:
+            _stop_point(stop, f"stopped while copying {source} to {to}")
+
     try:
         copy = sqlite3.connect(to)
         try:
-            reader.backup(copy)
+            if stepwise:
+                reader.backup(copy, pages=STEP_PAGES, progress=between_steps)
+            else:
+                reader.backup(copy)
         finally:
             copy.close()
     except sqlite3.Error as exc:
-        if remove_on_failure:
-            to.unlink(missing_ok=True)
-        raise BananacordError(f"cannot copy {source} to {to}: {exc}") from None
+        raise BananacordError(f"cannot copy {source} to {to}: {_unreadable(exc)}") from None
     finally:
         reader.close()
 
 
 def _copy_files(source: Path, to: Path) -> Copied:
     """The result files that the database ``to`` (just copied from ``source``) names, copied beside it."""
-    conn = open_existing(to)
     try:
-        named = [str(row[0]) for row in conn.execute(JOBS_NAMING_RESULT_FILES, ACTIVE_STATES)]
-        marks = ",".join("?" * len(ACTIVE_STATES))
-        count = conn.execute(f"SELECT COUNT(*) FROM jobs WHERE state IN ({marks})", ACTIVE_STATES).fetchone()
-        unfinished = int(count[0])
-    finally:
-        conn.close()
+        conn = open_existing(to)
+        try:
+            named = [str(row[0]) for row in conn.execute(JOBS_NAMING_RESULT_FILES, ACTIVE_STATES)]
+            marks = ",".join("?" * len(ACTIVE_STATES))
+            count = conn.execute(f"SELECT COUNT(*) FROM jobs WHERE state IN ({marks})", ACTIVE_STATES).fetchone()
+            unfinished = int(count[0])
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        # An empty file or one never migrated has no jobs table: copied, it is no backup of the bot's.
+        raise BananacordError(f"cannot copy {source}: {_unreadable(exc)}") from None
     folder = ResultFiles.beside(to)
     try:
         copied = ResultFiles.beside(source).copy_to(folder, named)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import signal
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,6 +20,7 @@ from PIL import Image, ImageDraw
 
 from bot.app import Bananacord, point_discord_at
 from bot.config import load_settings
+from bot.errors import BananacordError
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
 
@@ -52,7 +55,58 @@ def _describe(message: FakeMessage) -> list[str]:
     return lines
 
 
+def _check_out_dir(out_dir: Path) -> bool:
+    """Make sure the image can be written to ``out_dir`` before the demo runs (it used to end in a traceback
+    after the whole demo, for a file or an unwritable path); True if the folder was made here."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BananacordError(f"--out {out_dir} is a file: name a folder for the image")
+    made = not out_dir.exists()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        # Written and removed at once: only a real write proves the folder takes files (root ignores modes
+        # that os.access reports, a read-only mount does not).
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as exc:
+        if made:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+        raise BananacordError(f"cannot write the image to --out {out_dir}: {exc.strerror or exc}") from None
+    return made
+
+
 async def run_demo(*, out_dir: Path, prompt: str, timeout: float = 60.0) -> int:
+    """The demo; SIGTERM ends it as Ctrl-C does, its bot, fakes and temporary folder closed and removed."""
+    made = _check_out_dir(out_dir)
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None  # asyncio.run's task
+    terminated: list[bool] = []
+
+    def on_sigterm() -> None:
+        # Without a handler SIGTERM killed the process at once, leaving its bananacord-demo-* folder behind.
+        terminated.append(True)
+        main.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    finished = False
+    try:
+        code = await _demo(out_dir=out_dir, prompt=prompt, timeout=timeout)
+        finished = True
+        return code
+    except asyncio.CancelledError:
+        if not terminated:
+            raise  # Ctrl-C: asyncio.run turns it into KeyboardInterrupt, exit 130
+        print("bananacord: demo stopped (SIGTERM); its temporary files were removed", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        if made and not finished:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()  # made for this demo, which wrote nothing: empty, so removed
+
+
+async def _demo(*, out_dir: Path, prompt: str, timeout: float) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bananacord-demo-") as tmp:
         async with (
@@ -74,9 +128,12 @@ async def run_demo(*, out_dir: Path, prompt: str, timeout: float = 60.0) -> int:
             )
             point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
             bot = Bananacord(settings, guild_ready_timeout=0.2)
-            await bot.login(DEMO_BOT_TOKEN)
-            connect = asyncio.create_task(bot.connect())
+            connect: asyncio.Task[None] | None = None
             try:
+                # Inside the try: a set-up that fails in login (setup_hook: a config error) has opened the
+                # database, whose thread kept the process alive for ever unless the bot is closed.
+                await bot.login(DEMO_BOT_TOKEN)
+                connect = asyncio.create_task(bot.connect())
                 await discord_fake.wait_until_ready(timeout=15)
                 print(
                     f"Bot online as {bot.user} with /imagine registered on a fake Discord at "
@@ -100,7 +157,6 @@ async def run_demo(*, out_dir: Path, prompt: str, timeout: float = 60.0) -> int:
                 print(f"  body: {create.json}")
                 print("\nThe member sees (message edited in place):")
                 print("\n".join(_describe(message)))
-                out_dir.mkdir(parents=True, exist_ok=True)
                 written = []
                 for file in message.files:
                     path = out_dir / file.filename
@@ -110,7 +166,8 @@ async def run_demo(*, out_dir: Path, prompt: str, timeout: float = 60.0) -> int:
                 print(f"Demo finished in {time.monotonic() - started:.1f} s. Run it for real: see README.md.")
             finally:
                 await bot.close()
-                connect.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await connect
+                if connect is not None:
+                    connect.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await connect
     return 0

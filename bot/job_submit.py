@@ -16,7 +16,7 @@ from bot.events import ProviderProblem, ProviderRecovered
 from bot.models import JobHandle, JobState
 from bot.providers._http import redact, shown
 from bot.providers.base import Provider
-from bot.references import ReferenceUnavailableError, check_references
+from bot.references import ReferenceUnavailableError, check_references, download_cap
 from bot.runner_part import RunnerPart
 from bot.store.jobs import Job
 from bot.store.refusals import write_can_wait, write_until_taken
@@ -197,11 +197,17 @@ class Submitter(RunnerPart):
         A bad file ends the job uncharged with a message naming it; a download that may work later
         (timeout, 5xx) is tried again a few times, which is safe because nothing was sent yet.
         """
+        member_max = self.runner.imagine.max_attachment_bytes
+        catalogue = self.runner.catalogue
+        caps = catalogue.capabilities(job.provider, job.model) if catalogue is not None else None
+        # The provider's own limit, which routing held the declared sizes to: the bot's results, larger than
+        # members may upload, are worked on again up to it (bot/references.py download_cap).
+        provider_max = caps.max_reference_bytes if caps is not None else member_max
         try:
             await check_references(
                 self.runner.http,
                 job.request.reference_images,
-                max_bytes=self.runner.imagine.max_attachment_bytes,
+                max_bytes=lambda ref: download_cap(ref, member_max_bytes=member_max, provider_max_bytes=provider_max),
                 timeout=self.runner.imagine.download_timeout_seconds,
             )
         except InvalidRequestError as exc:

@@ -45,6 +45,19 @@ def preferred_model(catalogue: Catalogue, prefs: Preferences) -> str | None:
     return prefs.model if prefs.model in catalogue.models() else None
 
 
+def served(catalogue: Catalogue, model: str | None) -> str | None:
+    """``model`` while some enabled provider serves it, else None."""
+    return model if model in catalogue.models() else None
+
+
+def model_for(catalogue: Catalogue, prefs: Preferences, *, server_default: str | None, configured: str) -> str:
+    """The model of a request that names none: the member's, else the server's (/admin defaults), else the
+    bot's configured one. A stored choice no enabled provider serves any more (the operator turned its
+    provider off) is passed over like an unset one: a stale server default used to refuse every /imagine
+    that named no model ("The model `...` is not available")."""
+    return preferred_model(catalogue, prefs) or served(catalogue, server_default) or configured
+
+
 def fill(
     catalogue: Catalogue, request: GenerationRequest, prefs: Preferences, *, given: Collection[str]
 ) -> GenerationRequest:

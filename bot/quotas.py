@@ -87,7 +87,9 @@ def window_bounds(window: str, now: float, *, tz: str = "UTC", reset_hour: int =
     """[start, end) of the daily/weekly/monthly window containing ``now``; weeks start on Monday."""
     zone = ZoneInfo(tz)
     local = datetime.fromtimestamp(now, zone)
-    day_start = local.replace(hour=reset_hour, minute=0, second=0, microsecond=0)
+    # fold=0: in the hour a DST change repeats, the reset is the first of the two (01:10 PST and 01:50 PDT on
+    # the night clocks go back are the same day; kept from ``local``, fold=1 moved the day's start an hour).
+    day_start = local.replace(hour=reset_hour, minute=0, second=0, microsecond=0, fold=0)
     if local < day_start:
         day_start -= timedelta(days=1)
     if window == "daily":
@@ -288,15 +290,17 @@ class Quotas:
             used = await self._used(conn, member, start)
             if used + units * count > limit:
                 resets = f"Your {window} quota resets <t:{int(end)}:R> (<t:{int(end)}:f>)."
+                # As /quota show says it: a grant is extra allowance, not negative use ("used -10 of 5").
+                spent, granted = await self._used_and_granted(conn, member, start)
+                allowance = f"{limit} {window} units" + (f" and {granted} granted" if granted else "")
                 if count == 1:
                     raise QuotaExceededError(
-                        f"This image costs {units} unit(s); you have used {used} of your {limit} {window} units. "
-                        + resets
+                        f"This image costs {units} unit(s); you have used {spent} of your {allowance}. " + resets
                     )
                 fit = max(0, limit - used) // units if units else count
                 raise QuotaExceededError(
-                    f"{count} images cost {units * count} unit(s) ({units} each); you have used {used} of your "
-                    f"{limit} {window} units, so {_fit(fit)}. Nothing was started or charged. " + resets
+                    f"{count} images cost {units * count} unit(s) ({units} each); you have used {spent} of your "
+                    f"{allowance}, so {_fit(fit)}. Nothing was started or charged. " + resets
                 )
         await self._check_guild(conn, member.guild_id, units, cost, now, count=count)
 
@@ -358,8 +362,10 @@ class Quotas:
         start, end = self.bounds("monthly", now)
         row = await _fetchone(
             conn,
-            f"SELECT COALESCE(SUM(units), 0), COALESCE(SUM(cost_micro_usd), 0) FROM ledger "
-            f"WHERE guild_id = ? AND window_at >= ? AND kind IN {_BALANCE_KINDS}",
+            # Reservations and refunds only: a grant is one member's extra allowance, not the server's (as a
+            # negative row it raised the server's cap for everyone).
+            "SELECT COALESCE(SUM(units), 0), COALESCE(SUM(cost_micro_usd), 0) FROM ledger "
+            "WHERE guild_id = ? AND window_at >= ? AND kind IN ('reserve', 'refund')",
             (guild_id, start),
         )
         used_units, used_cost = (int(row[0]), int(row[1])) if row else (0, 0)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -20,7 +21,10 @@ from bot.errors import DeliveryError, InvalidRequestError
 from bot.fetch import download_to
 from bot.images import check_reference
 from bot.imagework import Spool
-from bot.models import ReferenceImage
+from bot.models import ReferenceImage, shown_file_name
+
+if TYPE_CHECKING:
+    from bot.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
 
@@ -29,18 +33,55 @@ class ReferenceUnavailableError(DeliveryError):
     """A reference could not be downloaded for a reason that may pass (timeout, 5xx); retryable."""
 
 
+def download_cap(ref: ReferenceImage, *, member_max_bytes: int, provider_max_bytes: int) -> int:
+    """How much of ``ref`` is downloaded before it counts as too large.
+
+    A member's upload was held to ``member_max_bytes`` by its declared size when the job was asked for; the
+    bot's own results (worked on again by Vary, Edit, Re-render, replies) may be larger, up to what the
+    job's provider takes (routing refused any provider whose limit the declared size passes). So the cap is
+    the declared size where that is larger than the members' limit, never above the provider's: a file
+    bigger than it said is still cut, and a 12 MiB result of the bot's own is not refused at 10 MiB.
+    """
+    return min(provider_max_bytes, max(member_max_bytes, ref.size))
+
+
+def check_fits_provider(catalogue: Catalogue, model: str, refs: Sequence[ReferenceImage]) -> None:
+    """Refuse references larger than every provider serving ``model`` takes, before the member types in a
+    form about them (routing would refuse them only when the request is made). Sizes as Discord declares
+    them; the bytes are held to the same limit when downloaded (``download_cap``)."""
+    caps = [c for p in catalogue.route(model) if (c := catalogue.capabilities(p, model)) is not None]
+    if not caps:
+        return  # the model is not served: the request's own refusal names what is
+    largest = max(c.max_reference_bytes for c in caps)
+    for ref in refs:
+        if ref.size > largest:
+            raise InvalidRequestError(
+                f"`{shown_file_name(ref.filename)}` is {ref.size / 1_048_576:.1f} MiB; "
+                f"{catalogue.display_name(model)} on this bot takes reference images of at most "
+                f"{largest / 1_048_576:.0f} MiB, so it cannot be worked on here. "
+                "Make a smaller version of it (for example, run its prompt at a lower resolution).",
+                detail=f"reference of {ref.size} bytes over {largest} for {model}",
+            )
+
+
 async def check_references(
-    client: httpx.AsyncClient, refs: Sequence[ReferenceImage], *, max_bytes: int, timeout: float
+    client: httpx.AsyncClient,
+    refs: Sequence[ReferenceImage],
+    *,
+    max_bytes: int | Callable[[ReferenceImage], int],
+    timeout: float,
 ) -> None:
     """Download every reference and check it; raise for the first bad one, in the member's order.
 
+    ``max_bytes``: one cap for all, or each reference's own (``download_cap``).
     InvalidRequestError: the member's file is not usable (nothing to retry).
     ReferenceUnavailableError: the download failed in a way that may work on a later try.
     """
     if not refs:
         return
+    cap = max_bytes if callable(max_bytes) else (lambda _ref: max_bytes)
     results = await asyncio.gather(
-        *(_check_one(client, ref, max_bytes=max_bytes, timeout=timeout) for ref in refs), return_exceptions=True
+        *(_check_one(client, ref, max_bytes=cap(ref), timeout=timeout) for ref in refs), return_exceptions=True
     )
     for result in results:
         if isinstance(result, BaseException):

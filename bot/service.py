@@ -8,6 +8,8 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Coroutine
+from typing import Any
 
 import aiohttp
 import discord
@@ -43,7 +45,11 @@ async def serve(settings: Settings, token: str) -> int:
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
-        await check_database(settings)
+        if not await _unless_stopped(check_database(settings), stop):
+            # A stop while start-up waited for another program's lock on the database (up to
+            # [database] busy_wait_seconds, for ever if that is inf): `docker stop` was ignored until then.
+            log.info("%s received: stopped before start-up finished", received[0].name)
+            return 0
         point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
         # Everything imported by now lives as long as the process: out of the cycle collector's way.
         freeze_startup()
@@ -63,9 +69,35 @@ async def serve(settings: Settings, token: str) -> int:
     return 0
 
 
+async def _unless_stopped(step: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run ``step`` until it ends or ``stop`` is set; False if it was cut short (cancelled, and its cleanup
+    waited for). Its error, if it ended on one, is raised."""
+    work = asyncio.create_task(step, name="bananacord-start-up-step")
+    stopping = asyncio.create_task(stop.wait(), name="bananacord-stop-signal")
+    try:
+        await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if work.done() and not stop.is_set():
+        work.result()
+        return True
+    work.cancel()
+    with contextlib.suppress(asyncio.CancelledError, BananacordError):
+        # Closing what it opened (the database's connection and its thread, which would keep the process
+        # alive) is waited for; what it failed on no longer matters once the process is stopping.
+        await work
+    return False
+
+
+# While start-up waits for another program's lock, each try waits at most this long inside SQLite, where a
+# stop signal cannot reach it: the wait as a whole is still [database] busy_wait_seconds.
+START_TRY_SECONDS = 1.0
+
+
 async def check_database(settings: Settings) -> None:
     """Open, migrate and write-test the database, so a bad path fails before Discord is contacted."""
-    db = Database(settings.database.path, busy_timeout=settings.database.busy_timeout_seconds)
+    busy_timeout = min(settings.database.busy_timeout_seconds, START_TRY_SECONDS)
+    db = Database(settings.database.path, busy_timeout=busy_timeout)
     try:
         await db.connect(busy_wait=settings.database.busy_wait_seconds)
     finally:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from bot.config import Settings
 from bot.errors import BananacordError
-from bot.store import Database
+from bot.store import Database, latest_schema_version
 from bot.store.usage import (
     GroupUsage,
     GuildReport,
@@ -38,6 +38,16 @@ class UsageInputError(BananacordError):
     """A bad period, date or format on the command line; the message says what to write instead."""
 
 
+# Discord ids are 64-bit and SQLite's integers signed 64-bit: a larger number is no server or member, and
+# SQLite cannot even be asked about it (Python's OverflowError, a traceback, before).
+MAX_ID = 2**63 - 1
+
+
+def _check_id(option: str, value: int | None) -> None:
+    if value is not None and not 0 < value <= MAX_ID:
+        raise UsageInputError(f"{option} {value} is not a Discord id: give the server's or member's id (Copy ID)")
+
+
 async def run_usage(
     settings: Settings,
     *,
@@ -53,6 +63,8 @@ async def run_usage(
     """The text ``bananacord usage`` prints. Giving --since or --until makes the period custom."""
     if fmt not in FORMATS:
         raise UsageInputError(f"unknown format {fmt!r}: use {', '.join(FORMATS)}")
+    _check_id("--guild", guild_id)
+    _check_id("--user", user_id)
     quotas = settings.quotas
     if since is not None or until is not None:
         period = "custom"
@@ -71,9 +83,21 @@ async def run_usage(
     # Database.connect() would create an empty file: a typo in the path must not look like "no usage".
     if not path.exists():
         raise UsageInputError(f"no database at {path} (set database.path in the config the bot runs with)")
-    db = Database(path)
-    await db.connect()
+    db = Database(path, busy_timeout=settings.database.busy_timeout_seconds)
+    # Read as it is, never migrated: a report runs beside the bot, and a schema changed under a running bot
+    # breaks the code it runs (`db migrate` is refused there for that reason; usage migrated all the same).
+    await db.connect(busy_wait=settings.database.busy_wait_seconds, migrate=False)
     try:
+        version, known = await db.schema_version(), latest_schema_version()
+        if version != known:
+            raise UsageInputError(
+                f"{path} is at schema version {version}, this bananacord's is {known}: "
+                + (
+                    "report on it with the version that wrote it"
+                    if version > known
+                    else "the bot brings it up to date at its next start (or `bananacord db migrate`); report then"
+                )
+            )
         reports = UsageReports(db)
         if fmt == "csv":
             return to_csv(await reports.export_rows(guild_id, start, end, user_id=user_id))

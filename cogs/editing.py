@@ -25,9 +25,11 @@ def message_images(message: discord.Message, *, max_bytes: int) -> list[Referenc
     """The message's images in the order a member sees them: attachments, then embedded images.
 
     An image both attached and shown in an embed (the bot's results: the embed shows the attachment)
-    counts once. An attachment over ``max_bytes`` is refused with the same rule as /imagine's options.
+    counts once. A member's attachment over ``max_bytes`` (the members' upload limit) is refused with the
+    same rule as /imagine's options; the bot's own results are not held to it: they are delivered up to the
+    channel's upload limit, and routing holds them to what a provider takes (bot/references.py).
     """
-    images = attachment_images(message.attachments, max_bytes=max_bytes)
+    images = attachment_images(message.attachments, max_bytes=None if from_this_bot(message) else max_bytes)
     seen = {_identity(image.url) for image in images}
     for url in _embedded_image_urls(message):
         filename = urlsplit(url).path.rsplit("/", 1)[-1] or "image"
@@ -54,14 +56,20 @@ def image_proportion(message: discord.Message, image: ReferenceImage) -> float |
     return None
 
 
-def attachment_images(attachments: list[discord.Attachment], *, max_bytes: int) -> list[ReferenceImage]:
-    """The images among ``attachments``, in order; one over ``max_bytes`` is refused as /imagine's are."""
+def from_this_bot(message: discord.Message) -> bool:
+    """Whether this bot posted ``message`` (its results), by the id of the user the bot is logged in as."""
+    return message.author.id == message._state.self_id
+
+
+def attachment_images(attachments: list[discord.Attachment], *, max_bytes: int | None) -> list[ReferenceImage]:
+    """The images among ``attachments``, in order; one over ``max_bytes`` is refused as /imagine's are.
+    ``max_bytes`` None: the bot's own results, held to the providers' limits instead (routing)."""
     images: list[ReferenceImage] = []
     for attachment in attachments:
         content_type = _image_type(attachment.content_type, attachment.filename)
         if content_type is None:
             continue
-        if attachment.size > max_bytes:
+        if max_bytes is not None and attachment.size > max_bytes:
             raise InvalidRequestError(
                 f"`{shown_file_name(attachment.filename)}` is {attachment.size / 1_048_576:.1f} MiB; reference "
                 "images may be "

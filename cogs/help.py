@@ -15,6 +15,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Bananacord
+from bot.jobs import MAX_CANDIDATES
 from bot.preferences import preferred_model
 from bot.quotas import QuotaStatus
 from cogs.admin import is_admin
@@ -25,11 +26,17 @@ from cogs.remix import MENU_NAME
 
 BANANA = discord.Colour(0xF5C518)
 
-MAKE = (
-    "`/imagine prompt:` and describe the image. Attach reference images (`image1`…`image10`) or link "
-    "messages with images (`references:`) to draw from them; `model`, `aspect_ratio`, `resolution` and "
-    "`count` (up to 4 at once) are optional. You are charged only for images you receive."
-)
+
+def make_line(count_cap: int) -> str:
+    """How to make an image, with this server's cap on images per prompt (/admin defaults max_count)."""
+    at_once = "one at a time" if count_cap == 1 else f"up to {count_cap} at once"
+    return (
+        "`/imagine prompt:` and describe the image. Attach reference images (`image1`…`image10`) or link "
+        "messages with images (`references:`) to draw from them; `model`, `aspect_ratio`, `resolution` and "
+        f"`count` ({at_once}) are optional. You are charged only for images you receive."
+    )
+
+
 KEEP_WORKING = (
     "Under each image: 🔀 **Vary** a new take · ✏️ **Edit** say what should change, zoom out, pan or reshape · "
     "🔍 **Re-render** at a "
@@ -72,7 +79,9 @@ class Help(commands.Cog):
     @app_commands.guild_only()
     async def help(self, interaction: discord.Interaction[Any]) -> None:
         """How to make images with the bot and keep working on them; your quota and defaults here."""
-        embed = discord.Embed(title="🍌 Bananacord", description=MAKE, colour=BANANA)
+        defaults = await self.bot.services.settings_store.guild_defaults(interaction.guild_id or 0)
+        cap = min(defaults.max_count or MAX_CANDIDATES, MAX_CANDIDATES)
+        embed = discord.Embed(title="🍌 Bananacord", description=make_line(cap), colour=BANANA)
         models = await self._models(interaction.guild_id or 0, interaction.user.id)
         embed.add_field(name="Models here", value=models)
         embed.add_field(name="Keep working on an image", value=KEEP_WORKING, inline=False)

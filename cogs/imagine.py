@@ -21,11 +21,12 @@ from bot.discord_refs import refresh_references
 from bot.errors import ErrorCategory, InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
 from bot.models import GenerationRequest, JobState, ReferenceImage, shown_file_name
-from bot.preferences import fill, preferred_model
+from bot.preferences import fill, model_for
 from bot.prompts import ratio_suffix
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS
 from bot.quotas import Member
+from bot.references import check_fits_provider
 from bot.result_images import result_stem
 from bot.store.jobs import Job, NewJob
 from cogs.errors import (
@@ -325,9 +326,12 @@ class Imagine(commands.Cog):
         }
         request = build_request(
             model=model
-            or preferred_model(services.catalogue, prefs)
-            or defaults.default_model
-            or self.bot.settings.imagine.default_model,
+            or model_for(
+                services.catalogue,
+                prefs,
+                server_default=defaults.default_model,
+                configured=self.bot.settings.imagine.default_model,
+            ),
             prompt=prompt,
             reference_images=tuple(self._reference(a) for a in images),
             seed=seed,
@@ -339,9 +343,12 @@ class Imagine(commands.Cog):
             count = min(prefs.count or 1, await self._count_cap(interaction))
         await self.start_job(interaction, request, preferred=defaults.default_provider, count=count)
 
-    def _reference(self, attachment: discord.Attachment) -> ReferenceImage:
+    def _reference(self, attachment: discord.Attachment, *, own: bool = False) -> ReferenceImage:
+        """A member's attachment as a reference, held to the members' upload limit; ``own``: the bot's own
+        result, delivered up to the channel's upload limit and held instead to what a provider takes
+        (routing, and ``check_fits_provider`` before a form is shown)."""
         limit = self.bot.settings.imagine.max_attachment_bytes
-        if attachment.size > limit:
+        if not own and attachment.size > limit:
             raise InvalidRequestError(
                 f"`{shown_file_name(attachment.filename)}` is {attachment.size / 1_048_576:.1f} MiB; reference "
                 "images may be "
@@ -518,7 +525,9 @@ class Imagine(commands.Cog):
         message's image, or in a batch's message the one uploaded for that candidate."""
         attachment = self._shown_attachment(interaction, job)
         assert interaction.message is not None  # an attachment was found on it
-        return self._reference(attachment), interaction.message.jump_url
+        image = self._reference(attachment, own=True)
+        check_fits_provider(self.bot.services.catalogue, job.model, [image])
+        return image, interaction.message.jump_url
 
     def _shown_attachment(self, interaction: discord.Interaction[Any], job: Job) -> discord.Attachment:
         message = interaction.message
@@ -570,6 +579,7 @@ class Imagine(commands.Cog):
             # Refuse now, not after the member has typed: no image, or a ban (moderate() checks bans
             # first, so it raises the ban's own message before looking at any prompt).
             shapes, current, width_over_height = self._frame_facts(interaction, job)
+            self._shown_image(interaction, job)  # an image larger than any provider here takes: refused now
             if await self.bot.services.moderation.active_ban(interaction.guild_id or 0, interaction.user.id):
                 await self.moderate(interaction, job.request)
             frame = shape_field(shapes, current, proportion=width_over_height, custom_id=EDIT_SHAPE_ID)

@@ -1,8 +1,10 @@
 """/preferences: a member's own defaults for /imagine in this server (bot/preferences.py).
 
 Without options it shows them; options set the ones given and keep the rest; ``forget`` drops one and
-``reset`` all. New preferences are checked as a request for the model they point to would be, so a
-member learns at once that a model offers no 8:1, instead of seeing it left out of every /imagine later.
+``reset`` all. The preferences being set are checked as a request for the model they point to would be,
+so a member learns at once that a model offers no 8:1, instead of seeing it left out of every /imagine
+later. Only those: a stored one the model no longer takes (the server's default model changed since) is
+left out where it is used, and does not stand in the way of changing or forgetting another.
 Answers are private: preferences are nobody else's business.
 """
 
@@ -17,9 +19,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Bananacord
+from bot.catalogue import MODEL_NAMES
 from bot.errors import InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
-from bot.preferences import Preferences, preferred_model
+from bot.preferences import REQUEST_FIELDS, Preferences, model_for
 from bot.routing import choose_provider
 from cogs.imagine import OPTION_CHOICES, build_request
 from cogs.private_answers import answer_privately
@@ -93,7 +96,7 @@ class MemberPreferences(commands.Cog):
             updated = replace(Preferences() if reset else current, **changes)
             if forget is not None:
                 updated = replace(updated, **{forget: None})
-            await self._check(guild_id, updated)
+            await self._check(guild_id, updated, changed=set(changes))
             await store.save(guild_id, user_id, updated, now=self.bot.clock())
             log.info("member %s in guild %s changed their preferences", user_id, guild_id)
             current = updated
@@ -102,27 +105,27 @@ class MemberPreferences(commands.Cog):
     async def _model(self, guild_id: int, prefs: Preferences) -> str:
         """The model an /imagine without a model option would use."""
         defaults = await self.bot.services.settings_store.guild_defaults(guild_id)
-        catalogue = self.bot.services.catalogue
-        return preferred_model(catalogue, prefs) or defaults.default_model or self.bot.settings.imagine.default_model
+        return model_for(
+            self.bot.services.catalogue,
+            prefs,
+            server_default=defaults.default_model,
+            configured=self.bot.settings.imagine.default_model,
+        )
 
-    async def _check(self, guild_id: int, prefs: Preferences) -> None:
-        """Refuse preferences no provider of their model could take, naming what it does take."""
+    async def _check(self, guild_id: int, prefs: Preferences, *, changed: set[str]) -> None:
+        """Refuse a preference being set (``changed``) that no provider of its model could take, naming what
+        it does take. The stored ones are not checked again: one the model no longer takes is left out when
+        used (bot/preferences.py fill), and refusing ``count:2`` for a stored 8:1 blocked every change."""
         catalogue = self.bot.services.catalogue
-        if prefs.model is not None and prefs.model not in catalogue.models():
+        if "model" in changed and prefs.model not in catalogue.models():
             offered = ", ".join(catalogue.display_name(m) for m in catalogue.models())
             raise InvalidRequestError(f"`{prefs.model}` is not served by any enabled provider. Available: {offered}.")
-        if prefs.count is not None and not 1 <= prefs.count <= MAX_CANDIDATES:
+        if "count" in changed and prefs.count is not None and not 1 <= prefs.count <= MAX_CANDIDATES:
             raise InvalidRequestError(f"`count` must be from 1 to {MAX_CANDIDATES}.")
-        model = await self._model(guild_id, prefs)
-        request = build_request(
-            model=model,
-            prompt="preferences",
-            aspect_ratio=prefs.aspect_ratio,
-            resolution=prefs.resolution,
-            output_format=prefs.output_format,
-            thinking_level=prefs.thinking_level,
-            web_search=bool(prefs.web_search),
-        )
+        asked = {name: getattr(prefs, name) for name in REQUEST_FIELDS if name in changed}
+        if not asked:
+            return
+        request = build_request(model=await self._model(guild_id, prefs), prompt="preferences", **asked)
         try:
             choose_provider(catalogue, request)
         except InvalidRequestError as exc:
@@ -144,7 +147,15 @@ class MemberPreferences(commands.Cog):
         for name, label in LABELS.items():
             value = getattr(prefs, name)
             if name == "model":
-                shown = catalogue.display_name(model) + ("" if prefs.model else " (server default)")
+                if prefs.model is None:
+                    shown = f"{catalogue.display_name(model)} (server default)"
+                elif prefs.model != model:
+                    # A stored choice no enabled provider serves now: said so, not shown as in use.
+                    # A model the bot no longer knows has no name to show: its id means nothing to a member.
+                    was = MODEL_NAMES.get(prefs.model, "Your chosen model")
+                    shown = f"{was} is not available now; {catalogue.display_name(model)} is used"
+                else:
+                    shown = catalogue.display_name(model)
             elif value is None:
                 shown = "model's default" if name != "count" else "1"
             elif name == "web_search":

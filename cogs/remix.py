@@ -24,7 +24,8 @@ from bot.app import Bananacord
 from bot.discord_refs import refresh_references
 from bot.errors import InvalidRequestError
 from bot.models import ReferenceImage
-from bot.preferences import preferred_model
+from bot.preferences import model_for
+from bot.references import check_fits_provider
 from bot.store.forms import FormStore
 from cogs.editing import edit_request, image_proportion, message_images
 from cogs.imagine import Imagine, form_submit, submitted_text, submitted_values
@@ -118,12 +119,17 @@ class Remix(commands.Cog):
         model = (
             original.request.model
             if original
-            else preferred_model(services.catalogue, prefs)
-            or defaults.default_model
-            or self.bot.settings.imagine.default_model
+            else model_for(
+                services.catalogue,
+                prefs,
+                server_default=defaults.default_model,
+                configured=self.bot.settings.imagine.default_model,
+            )
         )
         limit = derive.reference_limit(self.bot.services.catalogue, model)
         references = images[:limit]
+        # Now, not after the member has typed: an image of the bot's larger than any provider here takes.
+        check_fits_provider(services.catalogue, model, references)
         form_id = secrets.token_hex(8)
         # Kept in SQLite, not in this object: the message's images as Discord showed them now (a member's
         # message read again later comes back without them unless the bot has the message-content intent).

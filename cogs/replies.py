@@ -44,7 +44,7 @@ from bot.discord_refs import refresh_references
 from bot.errors import BananacordError, InvalidRequestError
 from bot.models import JobState, ReferenceImage
 from bot.nonces import message_nonce
-from bot.preferences import preferred_model
+from bot.preferences import model_for
 from bot.render import REFUSED_MARK, candidate_label, truncate
 from bot.store.jobs import Job, NewJob
 from bot.store.refusals import storage_busy, write_can_wait
@@ -430,10 +430,11 @@ class Replies(commands.Cog):
             model = original.request.model
         else:  # an image of the bot's that no job row names: the member's model, else the server's
             prefs = await bot.services.preferences.get(guild.id, message.author.id)
-            model = (
-                preferred_model(bot.services.catalogue, prefs)
-                or defaults.default_model
-                or bot.settings.imagine.default_model
+            model = model_for(
+                bot.services.catalogue,
+                prefs,
+                server_default=defaults.default_model,
+                configured=bot.settings.imagine.default_model,
             )
         catalogue = bot.services.catalogue
         # "make it night --ar 9:16", or "--ar 16:9" alone to reframe it: a reply has no form to pick a shape in.
@@ -554,9 +555,8 @@ class Replies(commands.Cog):
             if not text or is_chatter(text):
                 return None
         kept = set(chosen.attachment_ids)
-        images = attachment_images(
-            [a for a in replied.attachments if a.id in kept], max_bytes=self.bot.settings.imagine.max_attachment_bytes
-        )
+        # The bot's own results: held to what a provider takes (routing), not to the members' upload limit.
+        images = attachment_images([a for a in replied.attachments if a.id in kept], max_bytes=None)
         if not images:
             raise InvalidRequestError(
                 f"Image {candidate_label(chosen)} is no longer in that message.",

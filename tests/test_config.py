@@ -163,3 +163,130 @@ def test_default_provider_chosen_in_the_environment_must_be_enabled(
         load_settings(None)
     monkeypatch.setenv("BANANACORD_PROVIDERS__SEGMIND__ENABLED", "true")
     assert load_settings(None).imagine.default_provider == "segmind"
+
+
+# ---- mistakes that were tracebacks, or silently ignored -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ('log_level = "INFO"\n# caf\xe9\n'.encode("latin-1"), "is not UTF-8 text (byte 0xe9 at offset 24). Save it"),
+        ('\ufefflog_level = "INFO"\n'.encode(), "starts with a byte order mark (BOM), which TOML does not allow"),
+    ],
+    ids=["latin-1", "utf-8-with-bom"],
+)
+def test_a_config_file_that_is_not_plain_utf8_is_one_line(tmp_path: Path, content: bytes, says: str) -> None:
+    """Latin-1 was a UnicodeDecodeError traceback; a BOM read as "Invalid statement (at line 1, column 1)"."""
+    (tmp_path / "config.toml").write_bytes(content)
+    for command in (["check"], ["run"]):
+        result = _cli(tmp_path, *command, "--config", "config.toml")
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr
+        (line,) = result.stderr.splitlines()
+        assert line.startswith(f"bananacord: config error: config.toml: {says}"), line
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "at", "as_json"),
+    [
+        ("BANANACORD_IMAGINE__TRUSTED_HOSTS", "images.lan", "character 0", '["images.lan"]'),
+        ("BANANACORD_DISCORD__GUILD_IDS", "[1,", "character 3", "[1]"),
+        ("BANANACORD_QUOTAS__UNITS", "nano_banana_2=1", "character 0", '{"nano_banana_2": {"1K": 1}}'),
+    ],
+)
+def test_a_list_in_the_environment_that_is_not_json_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, at: str, as_json: str
+) -> None:
+    """Before: pydantic-settings' SettingsError traceback, naming the section ("imagine") and not the variable."""
+    # A plain value in the same section is no JSON and needs none: it is not the one named.
+    result = _cli(tmp_path, "check", env={variable: value, "BANANACORD_IMAGINE__DEFAULT_MODEL": "nano_banana_2"})
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"bananacord: config error: {variable}: is not valid JSON ("), line
+    assert at in line and "written as JSON" in line
+    assert value not in line.removeprefix(f"bananacord: config error: {variable}")
+    monkeypatch.setenv(variable, as_json)  # written as JSON, it loads
+    load_settings(None)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ('[providers.seaart]\nbase_url = "https://[::1"\n', ["[providers.seaart] base_url", "Invalid IPv6 URL"]),
+        ('[providers.kie]\nbase_url = "https://api.kie.ai:99999"\n', ["[providers.kie] base_url", "out of range"]),
+        ('[providers.gemini]\nbase_url = "https://:443/v1"\n', ["[providers.gemini] base_url", "has no host"]),
+        ('[discord]\napi_base_url = "http://[::1/api/v10"\n', ["[discord] api_base_url", "Invalid IPv6 URL"]),
+        ('[callbacks]\npublic_url = "https://bot.example:70000"\n', ["[callbacks] public_url", "out of range"]),
+    ],
+)
+def test_a_url_that_cannot_be_connected_to_is_refused_at_load(tmp_path: Path, text: str, names: list[str]) -> None:
+    """`check` said "configuration OK" to these and `run` crashed on them after connecting to Discord."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text))
+    assert all(name in info.value.user_message for name in names), info.value.user_message
+    # Brackets that close, and a port in range, are fine.
+    load_settings(write(tmp_path, '[providers.kie]\nbase_url = "http://[::1]:8443/api"\n'))
+
+
+def test_check_refuses_a_provider_url_run_cannot_use(tmp_path: Path) -> None:
+    write(tmp_path, '[providers.seaart]\nbase_url = "https://[::1"\n')
+    result = _cli(tmp_path, "check", "--config", "config.toml", env={"DISCORD_TOKEN": "t", "SEAART_API_KEY": "k"})
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("bananacord: config error: [providers.seaart] base_url: is not a valid URL")
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        (
+            '[models]\nroutes = { nano_banana2 = ["kie", "seaart"] }\n',
+            ["[models] routes", "`nano_banana2` is not a model", "nano_banana_2, nano_banana_pro"],
+        ),
+        (
+            '[models.prices_usd.seaart.nano_banana_two]\n"1K" = 0.05\n',
+            ["[models.prices_usd.seaart]", "`nano_banana_two` is not a model", "nano_banana_2, nano_banana_pro"],
+        ),
+        (
+            '[models.prices_usd.seaart.nano_banana_2]\n"1k" = 0.05\n',
+            ["[models.prices_usd.seaart.nano_banana_2]", '"1k" is not a size of nano_banana_2', "512, 1K, 2K, 4K"],
+        ),
+        (
+            '[models.prices_usd.sea_art.nano_banana_2]\n"1K" = 0.05\n',
+            ["[models.prices_usd]", "`sea_art` is not a provider", "seaart, kie"],
+        ),
+        (
+            '[models.prices_usd.kie.nano_banana_pro]\n"2K" = -0.05\n',
+            ["[models.prices_usd.kie.nano_banana_pro]", '"2K" is -0.05', "0 or more"],
+        ),
+        (
+            '[quotas.units]\nnano_banana_pro_typo = { "1K" = 50 }\n',
+            ["[quotas.units]", "`nano_banana_pro_typo` is not a model", "nano_banana_2, nano_banana_pro"],
+        ),
+        (
+            '[quotas.units]\nnano_banana_pro = { "512" = 1 }\n',
+            ["[quotas.units] nano_banana_pro", '"512" is not a size of nano_banana_pro', "1K, 2K, 4K"],
+        ),
+        (
+            '[quotas.units]\nnano_banana_2 = { "1K" = -1 }\n',
+            ["[quotas.units] nano_banana_2", '"1K" is -1', "0 or more"],
+        ),
+    ],
+)
+def test_a_misspelt_model_or_size_in_a_table_is_refused(tmp_path: Path, text: str, names: list[str]) -> None:
+    """Before, each was kept and never looked up: the route, price or unit cost meant stayed the default."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text))
+    assert all(name in info.value.user_message for name in names), info.value.user_message
+    # Spelt right (a free size included), they load.
+    right = load_settings(write(tmp_path, TABLES_SPELT_RIGHT))
+    assert right.quotas.units["nano_banana_pro"] == {"1K": 0, "4K": 8}
+
+
+TABLES_SPELT_RIGHT = (
+    '[models]\nroutes = { nano_banana_pro = ["kie", "seaart"] }\n'
+    '[models.prices_usd.seaart.nano_banana_2]\n"512" = 0\n"4K" = 0.12\n'
+    '[quotas.units]\nnano_banana_pro = { "1K" = 0, "4K" = 8 }\n'
+)

@@ -4,13 +4,20 @@ not a whole copy this version can run, and keeps the database it replaces."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import resource
 import shutil
 import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 from bot.store import latest_schema_version
 from bot.store.lock import DatabaseLock
@@ -328,3 +335,155 @@ def test_a_restore_says_when_the_ledger_it_put_back_is_not_sound(tmp_path: Path)
     result = cli(tmp_path, "db", "restore", str(copy), "--config", cfg)
     assert result.returncode == 0, result.stderr  # put back all the same: it is the copy the operator chose
     assert "its ledger: 1 fault(s) or an imbalance: run `bananacord db audit` to see them" in result.stdout
+
+
+# ---- databases SQLite cannot read, and copies stopped half way ------------------------------------------
+
+
+def _malformed(db: Path) -> None:
+    """The header and first page whole, every page after overwritten: SQLite opens the file and then finds it
+    "malformed" (a disk that lost sectors). One file first, so no WAL holds the pages the damage misses."""
+    with _open(db) as conn:
+        conn.execute("PRAGMA journal_mode=DELETE")
+    data = bytearray(db.read_bytes())
+    data[2 * 4096 :] = b"\x5a" * (len(data) - 2 * 4096)
+    db.write_bytes(bytes(data))
+
+
+def _emptied(db: Path) -> None:
+    db.write_bytes(b"")  # a database file truncated (or made by a `touch`): SQLite reads it as empty
+
+
+def _never_migrated(db: Path) -> None:
+    for leftover in db.parent.glob(f"{db.name}*"):
+        if leftover.is_file() and leftover.name != db.name:
+            leftover.unlink()
+    db.unlink()
+    with _open(db) as conn:
+        conn.execute("CREATE TABLE notes (text TEXT)")  # SQLite's, but not the bot's: no jobs table
+
+
+DAMAGES = {"malformed": _malformed, "empty": _emptied, "never-migrated": _never_migrated}
+
+
+def _asides(tmp_path: Path) -> list[Path]:
+    return sorted(p for p in tmp_path.glob("bot.sqlite3.before-restore-*") if p.is_file())
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_a_restore_over_a_database_sqlite_cannot_read_moves_it_aside_and_restores(tmp_path: Path, damage: str) -> None:
+    """The README's promise: a damaged database is moved aside as it is and the copy put in its place. Before,
+    a malformed one ("database disk image is malformed") and an empty or unmigrated one ("no such table:
+    jobs") ended the restore in a traceback, nothing restored and a stray before-restore file left each try."""
+    db, copy = tmp_path / "bot.sqlite3", tmp_path / "copy.sqlite3"
+    files = _database_with_a_waiting_image(tmp_path, db)
+    cfg = str(tmp_path / "config.toml")
+    assert cli(tmp_path, "db", "backup", str(copy), "--config", cfg).returncode == 0
+    DAMAGES[damage](db)
+    damaged = db.read_bytes()
+    result = cli(tmp_path, "db", "restore", str(copy), "--config", cfg)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    (aside,) = _asides(tmp_path)  # one, not one per try
+    assert f"the database it replaced could not be copied (cannot copy {db}: " in result.stdout
+    assert f"moved as it was to {aside}" in result.stdout
+    assert aside.read_bytes() == damaged
+    assert _ids(db) == [WAITING, DELIVERED]
+    assert (tmp_path / "bot.sqlite3.results" / f"{WAITING}-1").read_bytes() == files[f"{WAITING}-1"]
+    assert cli(tmp_path, "db", "audit", "--config", cfg).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [("malformed", "SQLite cannot read it (database disk image is malformed)"), ("empty", "no such table: jobs")],
+)
+def test_a_backup_of_a_database_sqlite_cannot_read_is_one_line_and_leaves_nothing(
+    tmp_path: Path, damage: str, why: str
+) -> None:
+    """Before: a traceback, and the half-made copy left behind (the next try said it "already exists")."""
+    db, copy = tmp_path / "bot.sqlite3", tmp_path / "copy.sqlite3"
+    _database_with_a_waiting_image(tmp_path, db)
+    DAMAGES[damage](db)
+    for _ in range(2):  # the second try meets the same fault, not a leftover of the first
+        result = cli(tmp_path, "db", "backup", str(copy), "--config", str(tmp_path / "config.toml"))
+        assert result.returncode == 1
+        line = one_line(result.stderr)
+        assert line.startswith(f"bananacord: cannot copy {db}: ") and why in line, line
+        assert sorted(p.name for p in tmp_path.glob("copy.sqlite3*")) == []
+
+
+def test_a_backup_of_a_database_path_that_is_a_folder_leaves_no_empty_file(tmp_path: Path) -> None:
+    """Before: "unable to open database file", and an empty copy left behind: the next try said "already
+    exists"."""
+    folder, copy = tmp_path / "a-folder", tmp_path / "copy.sqlite3"
+    folder.mkdir()
+    cfg = str(config(tmp_path, db=folder))
+    for _ in range(2):
+        result = cli(tmp_path, "db", "backup", str(copy), "--config", cfg)
+        assert result.returncode == 1
+        assert one_line(result.stderr) == f"bananacord: cannot read {folder}: it is not a file"
+        assert not copy.exists()
+
+
+def _lock_is_free(db: Path) -> bool:
+    fd = os.open(f"{db}.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # closing lets go of a lock taken here
+    return True
+
+
+def _size_of_database_files(db: Path) -> int:
+    return sum(p.stat().st_size for p in db.parent.glob(f"{db.name}*") if p.is_file())
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_restore_stopped_while_it_copies_keeps_the_lock_until_the_copy_is_undone(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    """Ctrl-C (or `docker stop`) while a restore writes the copy into the database: the database's lock is
+    held until the copy's thread is through, the copy is rolled back, and one line says the database is as it
+    was. Before, Ctrl-C let the lock go at once while the thread went on writing the database (a bot could
+    start on it meanwhile), and exited 130 saying nothing; SIGTERM killed it mid-copy and left its
+    before-restore file."""
+    db, copy = tmp_path / "bot.sqlite3", tmp_path / "copy.sqlite3"
+    _database_with_a_waiting_image(tmp_path, db)
+    cfg = str(tmp_path / "config.toml")
+    assert cli(tmp_path, "db", "backup", str(copy), "--config", cfg).returncode == 0
+    with _open(copy) as conn:  # big enough that the copy takes a second or more
+        conn.execute("CREATE TABLE ballast (b BLOB)")
+        conn.executemany("INSERT INTO ballast VALUES (randomblob(1000000))", [()] * 256)
+    before = _ids(db)
+    size = _size_of_database_files(db)
+    with subprocess.Popen(
+        [sys.executable, "-m", "bot", "db", "restore", str(copy), "--config", cfg],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    ) as proc:
+        deadline = time.monotonic() + 30
+        # The copy is being written into the database (its WAL grows): stop it there.
+        while _size_of_database_files(db) < size + 20_000_000 and proc.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        assert proc.poll() is None, "the restore ended before it could be stopped"
+        proc.send_signal(stop)
+        while proc.poll() is None:
+            if _lock_is_free(db) and proc.poll() is None:
+                # Let go as the process ends (it is still tidying up): only once the copy was undone.
+                assert _asides(tmp_path) == [], "the lock was let go while the restore was still running"
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        stdout, stderr = proc.communicate()
+    assert proc.returncode == 130, stderr
+    assert stdout == ""
+    assert one_line(stderr) == f"bananacord: stopped before anything was changed: {db} is as it was, nothing restored"
+    assert _ids(db) == before
+    with _open(db) as conn:
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'ballast'").fetchall() == []
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert _asides(tmp_path) == [] and not list(tmp_path.glob("*before-restore*"))

@@ -61,6 +61,19 @@ def test_reset_hour_and_time_zone() -> None:
     assert (start, end) == (ts("2026-03-28 23:00"), ts("2026-03-29 22:00"))
 
 
+def test_a_reset_hour_the_clocks_repeat_starts_the_day_once() -> None:
+    """The night clocks go back, 01:00-02:00 comes twice. With the reset at 01:00, 01:10 in the second pass
+    (PST) belongs to the day that began at 01:00 PDT, as 01:50 in the first pass does: the day's start kept
+    the second pass's fold and began an hour later, so an hour of use dropped out of the day."""
+    zone = "America/Los_Angeles"
+    first_pass = ts("2026-11-01 08:50")  # 01:50 PDT
+    second_pass = ts("2026-11-01 09:10")  # 01:10 PST
+    assert window_bounds("daily", first_pass, tz=zone, reset_hour=1) == window_bounds(
+        "daily", second_pass, tz=zone, reset_hour=1
+    )
+    assert window_bounds("daily", second_pass, tz=zone, reset_hour=1)[0] == ts("2026-11-01 08:00")
+
+
 async def open_db(path: Path) -> tuple[Database, JobStore]:
     db = Database(path)
     await db.connect()
@@ -278,3 +291,38 @@ async def test_a_batch_is_one_request_to_its_member_and_each_image_counts_for_th
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT batch_id) FROM jobs").fetchone() == (5, 1)
         assert conn.execute("SELECT COUNT(*) FROM ledger WHERE kind = 'reserve'").fetchone()[0] == 5
+
+
+async def test_a_grant_to_one_member_is_not_the_server_s_allowance(tmp_path: Path) -> None:
+    """Grants are negative ledger rows; summed into the server's month, a grant to one member raised the
+    server's cap for everyone. And a member refused after a grant read that they had used -10 units."""
+    path = tmp_path / "grants.sqlite3"
+    db, store = await open_db(path)
+    clock = Clock(ts("2026-11-23 12:00"))
+    settings = QuotaSettings(daily=5, guild_monthly_units=4, in_flight_per_user=None, in_flight_per_guild=None)
+    quotas = Quotas(db, settings, clock=clock)
+    request = GenerationRequest(model="nano_banana_2", prompt="p")
+
+    async def ask(user: int, units: int, count: int = 1) -> str | None:
+        member = Member(guild_id=1, user_id=user)
+        hook = quotas.reservation(
+            member, model="nano_banana_2", provider="seaart", size="1K", units=units, cost_micro_usd=1
+        )
+        new = NewJob(provider="seaart", model="nano_banana_2", request=request, guild_id=1, user_id=user)
+        try:
+            await store.create_batch([new] * count, now=clock(), deadline_seconds=60, within=hook)
+        except QuotaExceededError as exc:
+            return exc.user_message
+        return None
+
+    assert await ask(7, 4) is None
+    assert "This server has used 4 of its 4 units this month" in (await ask(8, 1) or "")
+    await quotas.grant(1, 7, 100, by=99, reason=None)
+    assert "This server has used 4 of its 4 units this month" in (await ask(8, 1) or "")
+    # The member's own refusal counts the grant as allowance, not as negative use.
+    member_settings = QuotaSettings(daily=5, in_flight_per_user=None, in_flight_per_guild=None)
+    quotas = Quotas(db, member_settings, clock=clock)
+    await quotas.grant(1, 9, 10, by=99, reason=None)
+    refusal = await ask(9, 4, count=4) or ""
+    assert "you have used 0 of your 5 daily units and 10 granted, so at most 3 fit" in refusal, refusal
+    await db.close()

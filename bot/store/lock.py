@@ -24,7 +24,15 @@ log = logging.getLogger(__name__)
 
 
 def lock_path(database: Path) -> Path:
-    return database.with_name(database.name + ".lock")
+    """Beside the file the path leads to, not the name it is reached by: a second bot reaching the same
+    database through a symlink (or a linked folder, or a relative path from elsewhere) meets the same lock.
+    Locked by the name alone, each took a lock of its own and both ran on one database."""
+    try:
+        real = database.resolve()
+    except (OSError, RuntimeError):
+        # A loop of links: nothing can open the database through it either (SQLite says so, in one line).
+        real = database.absolute()
+    return real.with_name(real.name + ".lock")
 
 
 class DatabaseInUseError(BananacordError):

@@ -72,3 +72,19 @@ async def test_the_admin_groups_are_registered_for_servers_and_hidden_from_membe
         assert group.get("dm_permission") is False or group.get("contexts") == [0], group
     assert {o["name"] for o in groups["admin"]["options"]} >= {"defaults", "providers"}
     assert {o["name"] for o in groups["usage"]["options"]} == {"report", "export"}
+
+
+async def test_help_gives_the_server_s_cap_on_images_per_prompt(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """It said "up to 4 at once" whatever the server allowed (`/admin defaults max_count`)."""
+    first: FakeInteraction = await discord_fake.slash_command("help", {})
+    await discord_fake.wait_for(lambda: bool(first.callbacks), timeout=10)
+    assert "`count` (up to 4 at once)" in first.callbacks[0]["data"]["embeds"][0]["description"]
+    capped = await discord_fake.slash_command(
+        "admin defaults", {"max_count": 2}, user_id=discord_fake.admin_id, permissions=ADMIN_PERMISSIONS
+    )
+    await discord_fake.wait_for(lambda: bool(capped.callbacks), timeout=10)
+    again: FakeInteraction = await discord_fake.slash_command("help", {})
+    await discord_fake.wait_for(lambda: bool(again.callbacks), timeout=10)
+    assert "`count` (up to 2 at once)" in again.callbacks[0]["data"]["embeds"][0]["description"]

@@ -157,6 +157,7 @@ async def test_usage_report_and_export_match_the_ledger(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
     import csv
+    import gzip
     import io
 
     settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 50, "in_flight_per_user": None})
@@ -195,7 +196,8 @@ async def test_usage_report_and_export_match_the_ledger(
     assert fields["Charged"] == f"{images} image(s) · {units} unit(s) · {usd(int(cost))}"  # type: ignore[arg-type]
     assert fields["Outcomes"].startswith("1 failed")
     file = discord_fake.messages[export.original_message_id].files[0]  # type: ignore[index]
-    rows = list(csv.DictReader(io.StringIO(file.data.decode())))
+    assert file.filename.endswith(".csv.gz")
+    rows = list(csv.DictReader(io.StringIO(gzip.decompress(file.data).decode())))
     assert len(rows) == len(query(settings, "SELECT id FROM ledger"))
     assert sorted(r["kind"] for r in rows) == ["commit", "commit", "refund", "reserve", "reserve", "reserve"]
 
