@@ -81,6 +81,8 @@ class QuotaStatus:
     in_flight_limit: int | None
     limits: Limits
     unlimited: bool
+    # False while [quotas] enabled = false: nothing is limited, whatever limits are configured.
+    enforced: bool = True
 
 
 def window_bounds(window: str, now: float, *, tz: str = "UTC", reset_hour: int = 0) -> tuple[float, float]:
@@ -390,12 +392,15 @@ class Quotas:
         async with self.db.read() as conn:
             limits = await self._limits(conn, member)
             windows = []
+            enforced = self.settings.enabled  # off: the limits are shown as none, as the reservation applies none
             for window in WINDOWS:
                 start, end = self.bounds(window, now)
                 used, granted = await self._used_and_granted(conn, member, start)
-                windows.append(WindowUsage(window, used, limits.for_window(window), end, granted))
+                limit = limits.for_window(window) if enforced else None
+                windows.append(WindowUsage(window, used, limit, end, granted))
             running = await self._in_flight(conn, member.guild_id, member.user_id)
-        return QuotaStatus(windows, running, limits.in_flight, limits, self._unlimited(member))
+        in_flight_limit = limits.in_flight if enforced else None
+        return QuotaStatus(windows, running, in_flight_limit, limits, self._unlimited(member), enforced)
 
     # ---- admin changes ------------------------------------------------------------------------
 

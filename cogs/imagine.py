@@ -573,7 +573,10 @@ class Imagine(commands.Cog):
         batch = await store.batch(job.batch_id) if job.batch_id is not None else [job]
         if action == "reroll":
             request = await self._renewed(job.request)
-            await self.start_job(interaction, request, preferred=job.provider, count=len(batch))
+            # A batch made before the server lowered its cap is rolled again at the cap: a button cannot "ask
+            # for count:2", which is all the refusal could say.
+            count = min(len(batch), await self._count_cap(interaction))
+            await self.start_job(interaction, request, preferred=job.provider, count=count)
             return
         if action == "edit":
             # Refuse now, not after the member has typed: no image, or a ban (moderate() checks bans

@@ -27,7 +27,9 @@ _WINDOW_WORDS = {"daily": "Today", "weekly": "This week", "monthly": "This month
 
 def status_embed(status: QuotaStatus, costs: dict[str, dict[str, int]], who: str) -> discord.Embed:
     embed = discord.Embed(title=f"🍌 Quota for {who}", colour=discord.Colour(0xF5C518))
-    if status.unlimited:
+    if not status.enforced:
+        embed.description = "Quotas are off on this bot: nothing is limited; usage is still recorded."
+    elif status.unlimited:
         embed.description = "Unlimited (server owner or unlimited role); usage is still recorded."
     for usage in status.windows:
         granted = f" · +{usage.granted} granted" if usage.granted > 0 else ""
@@ -46,7 +48,8 @@ def status_embed(status: QuotaStatus, costs: dict[str, dict[str, int]], who: str
         for model, table in costs.items()
     ]
     embed.add_field(name="Cost in units", value="\n".join(lines) or "—", inline=False)
-    embed.set_footer(text=f"Limits: {status.limits.source}. Failed, blocked or cancelled images are refunded.")
+    source = status.limits.source if status.enforced else "off ([quotas] enabled = false)"
+    embed.set_footer(text=f"Limits: {source}. Failed, blocked or cancelled images are refunded.")
     return embed
 
 

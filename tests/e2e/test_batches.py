@@ -267,6 +267,22 @@ async def test_the_server_caps_count(
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 2, timeout=10)
 
 
+async def test_a_batch_made_before_the_cap_was_lowered_is_rolled_again_at_the_cap(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Its Re-roll was refused "ask for count:2", which no button can do."""
+    message = await batch_message(discord_fake, {"prompt": "three of them", "count": 3})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)
+    admin = await discord_fake.slash_command(
+        "admin defaults", {"max_count": 2}, user_id=discord_fake.admin_id, permissions=ADMIN_PERMISSIONS
+    )
+    await discord_fake.wait_for(lambda: bool(admin.callbacks), timeout=10)
+    rerolled = await discord_fake.click(message.id, custom_id(message, "Re-roll"))
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 5, timeout=20)
+    assert rerolled.callbacks and not rerolled.callbacks[0]["data"].get("flags", 0) & 64
+    assert [c.json["prompt"] for c in seaart.creates].count("three of them") == 5
+
+
 async def test_a_restart_mid_batch_ends_with_every_image_in_the_message(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:

@@ -269,3 +269,26 @@ async def test_quota_show_reads_right_after_grants_refunds_and_resets(
     assert after_refund.startswith("1 of 3 used · **2 left**")
     assert after_grant.startswith("1 of 3 used · +5 granted · **7 left**")
     assert after_reset.startswith("0 of 3 used · **3 left**")
+
+
+async def test_quota_show_with_quotas_off_shows_no_limits(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """With `[quotas] enabled = false` nothing is refused, yet /quota show listed the configured limits
+    ("1 of 3 used · 2 left"), and /help a number of units left."""
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"enabled": False, "daily": 3})
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        await discord_fake.slash_command("imagine", {"prompt": "free"})
+        await discord_fake.wait_for(lambda: query(settings, "SELECT state FROM jobs") == [("delivered",)], timeout=20)
+        shown = await discord_fake.slash_command("quota show", {})
+        helped = await discord_fake.slash_command("help", {})
+        await discord_fake.wait_for(lambda: bool(shown.callbacks and helped.callbacks), timeout=10)
+    finally:
+        await running.close()
+    embed = shown.callbacks[0]["data"]["embeds"][0]
+    assert embed["description"].startswith("Quotas are off on this bot")
+    today = next(f for f in embed["fields"] if f["name"] == "Today")
+    assert today["value"] == "1 used · no limit"
+    help_fields = {f["name"]: f["value"] for f in helped.callbacks[0]["data"]["embeds"][0]["fields"]}
+    assert "left today" not in help_fields.get("Yours", "")
