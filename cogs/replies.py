@@ -112,10 +112,14 @@ SAME_SHAPE = (
 )
 # Chat, not instructions: a reply made only of these words (or of emoji and punctuation) is left alone,
 # so a member telling a friend "nice!" under an image spends nothing.
+# Praise is written with words that would say nothing to the model ("it's perfect", "that's so good", "I
+# love it", "looks great"): an apostrophe splits "it's" into "it" and "s", so such pieces are here too. No
+# word that asks for a change (make, add, more, again, ...) is.
 _REACTIONS = (
     "lol lmao lmfao rofl haha hahaha hehe xd omg wow nice cool great awesome amazing beautiful gorgeous "
     "perfect love cute wild insane based gg thanks thank thx ty yes yeah yep no nope ok okay same this "
-    "you it so very really"
+    "you it so very really i s m that thats its is a the looks look good best one super stunning lovely "
+    "incredible fantastic wonderful brilliant sweet dope fire damn wtf holy oh ooh aww bro dude man much"
 )
 REACTION_WORDS = frozenset(_REACTIONS.split())
 _LAUGHTER = re.compile(r"(?:ha)+h?|(?:he)+h?|(?:ah)+|l+o+l+(?:o+l+)*|x+d+|w+o+w+|o+m+g+|n+i+c+e+|c+o+o+l+|y+e+s+")
@@ -134,7 +138,7 @@ def is_chatter(text: str) -> bool:
     words = _WORDS.findall(text.lower())
     if not words:
         return True
-    return len(words) <= 4 and all(w in REACTION_WORDS or _LAUGHTER.fullmatch(w) for w in words)
+    return len(words) <= 6 and all(w in REACTION_WORDS or _LAUGHTER.fullmatch(w) for w in words)
 
 
 def candidate_choice(text: str) -> tuple[int | None, str]:

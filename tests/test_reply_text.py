@@ -31,6 +31,26 @@ def test_a_reply_names_a_candidate_only_in_the_forms_members_write(text: str, nu
     assert candidate_choice(text) == (number, rest)
 
 
-@pytest.mark.parametrize(("text", "chatter"), [("lol", True), ("nice!! 😂", True), ("make it night", False)])
+@pytest.mark.parametrize(
+    ("text", "chatter"),
+    [
+        ("lol", True),
+        ("nice!! 😂", True),
+        ("make it night", False),
+        # Praise, which ran a charged edit with the praise as its prompt.
+        ("it's perfect", True),
+        ("that's amazing, thank you", True),
+        ("looks good", True),
+        ("I love it", True),
+        ("so good", True),
+        ("is the best one", True),  # after "#2": the reply names the image it likes
+        # Instructions that share words with praise.
+        ("make it perfect", False),
+        ("more of that", False),
+        ("the best one but at night", False),
+        ("good lighting please", False),
+        ("it's too dark", False),
+    ],
+)
 def test_chatter_is_told_from_instructions(text: str, chatter: bool) -> None:
     assert is_chatter(text) is chatter
