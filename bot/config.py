@@ -16,9 +16,7 @@ import types
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union, get_args, get_origin
-from urllib.parse import urlsplit
 
-import httpx
 from pydantic import (
     AliasChoices,
     BaseModel,
@@ -39,7 +37,7 @@ from pydantic_settings import (
 
 from bot.errors import ConfigError
 from bot.providers import PROVIDERS
-from bot.providers.base import ProviderSettings, Seconds
+from bot.providers.base import ProviderSettings, Seconds, url_problem
 from bot.providers.families import FAMILIES
 
 PROVIDER_NAMES: tuple[str, ...] = tuple(provider.name for provider in PROVIDERS)
@@ -73,23 +71,6 @@ class DiscordSettings(_Section):
         if (problem := url_problem(value)) is not None:
             raise ValueError(problem)
         return value.rstrip("/") if value.startswith("http") else value
-
-
-def url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be connected to (None: it can): its scheme is checked by the caller. A bracket
-    left open or a port past 65535 passed a look at the scheme alone and crashed `run` later, while
-    `check` called the configuration OK. The URL itself is not repeated: it may carry a key."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-        httpx.URL(url)  # what the providers' client parses it with
-    except (ValueError, httpx.InvalidURL) as exc:
-        return f"is not a valid URL ({exc})"
-    if not parts.hostname:
-        return "has no host name"
-    if port == 0:
-        return "has port 0, which nothing listens on"
-    return None
 
 
 class DatabaseSettings(_Section):
@@ -575,18 +556,7 @@ def _check_consistency(settings: Settings) -> None:
     for name, tier in quotas.tiers.items():
         _check_windows(f"[quotas.tiers.{name}]", tier.daily, tier.weekly, tier.monthly)
     _check_default_provider(settings)
-    _check_base_urls(settings)
     _check_model_tables(settings)
-
-
-def _check_base_urls(settings: Settings) -> None:
-    for name in PROVIDER_NAMES:
-        # The scheme is checked by the section's own validator (ProviderSettings); this, what it lets by.
-        problem = url_problem(getattr(settings.providers, name).base_url)
-        if problem is not None:
-            raise ConfigError(
-                f"[providers.{name}] base_url", problem, "Give the provider's API address, e.g. https://host/path."
-            )
 
 
 # The sizes each model is made in, as written in prices and unit costs ("1K", not "1k").

@@ -261,24 +261,30 @@ async def test_two_connections_cannot_overspend_together(tmp_path: Path) -> None
         assert conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 5
 
 
+async def asked(quotas: Quotas, store: JobStore, clock: Clock, user: int, *, units: int, count: int) -> str | None:
+    """``count`` images of ``units`` each asked for by ``user`` of server 1: None if reserved, else the
+    refusal the member reads."""
+    member = Member(guild_id=1, user_id=user)
+    hook = quotas.reservation(
+        member, model="nano_banana_2", provider="seaart", size="1K", units=units, cost_micro_usd=1
+    )
+    request = GenerationRequest(model="nano_banana_2", prompt="p")
+    new = NewJob(provider="seaart", model="nano_banana_2", request=request, guild_id=1, user_id=user)
+    try:
+        await store.create_batch([new] * count, now=clock(), deadline_seconds=60, within=hook)
+    except QuotaExceededError as exc:
+        return exc.user_message
+    return None
+
+
 async def test_a_batch_is_one_request_to_its_member_and_each_image_counts_for_the_server(tmp_path: Path) -> None:
     path = tmp_path / "flight.sqlite3"
     db, store = await open_db(path)
     clock = Clock(ts("2026-11-23 12:00"))
     quotas = Quotas(db, QuotaSettings(daily=None, in_flight_per_user=1, in_flight_per_guild=5), clock=clock)
-    request = GenerationRequest(model="nano_banana_2", prompt="p")
 
     async def ask(user: int, count: int) -> str | None:
-        member = Member(guild_id=1, user_id=user)
-        hook = quotas.reservation(
-            member, model="nano_banana_2", provider="seaart", size="1K", units=1, cost_micro_usd=1
-        )
-        new = NewJob(provider="seaart", model="nano_banana_2", request=request, guild_id=1, user_id=user)
-        try:
-            await store.create_batch([new] * count, now=clock(), deadline_seconds=60, within=hook)
-        except QuotaExceededError as exc:
-            return exc.user_message
-        return None
+        return await asked(quotas, store, clock, user, units=1, count=count)
 
     assert await ask(7, 4) is None  # four images, one request: within the member's one at a time
     assert "You already have 1 request(s) generating (limit 1)" in (await ask(7, 1) or "")
@@ -301,19 +307,9 @@ async def test_a_grant_to_one_member_is_not_the_server_s_allowance(tmp_path: Pat
     clock = Clock(ts("2026-11-23 12:00"))
     settings = QuotaSettings(daily=5, guild_monthly_units=4, in_flight_per_user=None, in_flight_per_guild=None)
     quotas = Quotas(db, settings, clock=clock)
-    request = GenerationRequest(model="nano_banana_2", prompt="p")
 
     async def ask(user: int, units: int, count: int = 1) -> str | None:
-        member = Member(guild_id=1, user_id=user)
-        hook = quotas.reservation(
-            member, model="nano_banana_2", provider="seaart", size="1K", units=units, cost_micro_usd=1
-        )
-        new = NewJob(provider="seaart", model="nano_banana_2", request=request, guild_id=1, user_id=user)
-        try:
-            await store.create_batch([new] * count, now=clock(), deadline_seconds=60, within=hook)
-        except QuotaExceededError as exc:
-            return exc.user_message
-        return None
+        return await asked(quotas, store, clock, user, units=units, count=count)
 
     assert await ask(7, 4) is None
     assert "This server has used 4 of its 4 units this month" in (await ask(8, 1) or "")

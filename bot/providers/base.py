@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.errors import InvalidRequestError
@@ -54,6 +56,23 @@ class Capabilities:
 Seconds = Annotated[float, Field(gt=0)]
 
 
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be connected to (None: it can): its scheme is checked by the caller. A bracket
+    left open or a port past 65535 passed a look at the scheme alone and crashed `run` later, while
+    `check` called the configuration OK. The URL itself is not repeated: it may carry a key."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        httpx.URL(url)  # what the providers' client parses it with
+    except (ValueError, httpx.InvalidURL) as exc:
+        return f"is not a valid URL ({exc})"
+    if not parts.hostname:
+        return "has no host name"
+    if port == 0:
+        return "has port 0, which nothing listens on"
+    return None
+
+
 class ProviderSettings(BaseModel):
     """The [providers.NAME] keys every provider has; the adapter class declares their defaults
     (bot/providers/_adapter.py). Keys come from the environment (see bot/config.py SECRET_ENV_VARS)."""
@@ -73,6 +92,8 @@ class ProviderSettings(BaseModel):
     def _base(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s):// URL")
+        if (problem := url_problem(value)) is not None:
+            raise ValueError(problem)
         return value.rstrip("/")
 
 
