@@ -18,7 +18,7 @@ from discord.ext import commands
 from bot.app import Bananacord
 from bot.catalogue import MODEL_NAMES, usd
 from bot.errors import InvalidRequestError
-from bot.store.usage import GroupUsage, Usage, UsageReports, period_bounds, to_csv
+from bot.store.usage import GroupUsage, Usage, UsageReports, period_bounds, period_words, to_csv
 from cogs.admin import AdminsOnlyGroup
 from cogs.private_answers import answer_privately
 
@@ -40,12 +40,12 @@ def _groups(groups: tuple[GroupUsage, ...], names: dict[str, str] | None = None)
 
 
 class UsageCog(AdminsOnlyGroup, group_name="usage", group_description="Usage reports (admins)"):
-    def _bounds(self, period: str, since: str | None, until: str | None) -> tuple[float, float]:
+    def _bounds(self, period: str, since: str | None, until: str | None, now: float) -> tuple[float, float]:
         q = self.bot.settings.quotas
         try:
             return period_bounds(
                 "custom" if since or until else period,
-                self.bot.clock(),
+                now,
                 tz=q.timezone,
                 reset_hour=q.reset_hour,
                 since=since,
@@ -71,10 +71,12 @@ class UsageCog(AdminsOnlyGroup, group_name="usage", group_description="Usage rep
         until: str | None = None,
     ) -> None:
         """Images, units and estimated cost: totals, top members, per model and provider, failures."""
-        start, end = self._bounds(period, since, until)
+        now = self.bot.clock()
+        start, end = self._bounds(period, since, until, now)
         reports = UsageReports(self.bot.services.db)
         guild_id = interaction.guild_id or 0
-        when = f"<t:{int(start)}:d> – <t:{int(end)}:d>"
+        q = self.bot.settings.quotas
+        when = period_words(start, end, now, tz=q.timezone, reset_hour=q.reset_hour)
         embed = discord.Embed(colour=discord.Colour(0xF5C518))
         if member is not None:
             user = await reports.user_report(guild_id, member.id, start, end)
@@ -124,7 +126,7 @@ class UsageCog(AdminsOnlyGroup, group_name="usage", group_description="Usage rep
         until: str | None = None,
     ) -> None:
         """Every ledger row of the period as a gzip-compressed CSV file."""
-        start, end = self._bounds(period, since, until)
+        start, end = self._bounds(period, since, until, self.bot.clock())
         rows = await UsageReports(self.bot.services.db).export_rows(interaction.guild_id or 0, start, end)
         # Compressed: a busy server's month is megabytes of CSV (60,000 rows are ~11 MB, refused by Discord
         # with 413 and shown as "something went wrong"); its repetitive text shrinks several times over.

@@ -31,6 +31,7 @@ from bot.store.usage import (
     UserUsage,
     format_usd,
     period_bounds,
+    period_words,
     to_csv,
 )
 from bot.usage_cli import UsageInputError, run_usage
@@ -492,6 +493,38 @@ def test_custom_ranges() -> None:
 def test_bad_periods_say_what_is_wrong(period: str, kw: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         period_bounds(period, ts("2024-06-01 00:00"), **kw)
+
+
+def words(period: str, now: str, **kw: Any) -> str:
+    zone = {k: kw.pop(k) for k in ("tz", "reset_hour") if k in kw}
+    start, end = period_bounds(period, ts(now), **zone, **kw)
+    return period_words(start, end, ts(now), **zone)
+
+
+def test_a_period_is_shown_as_the_days_it_covers() -> None:
+    # November is 1 to 30 November: the end period_bounds gives (1 December) is not part of it.
+    assert words("month", "2026-11-20 10:00") == "1 Nov 2026 – 30 Nov 2026 (quota days start at 00:00 UTC)"
+    assert words("day", "2026-11-20 10:00") == "20 Nov 2026 (quota days start at 00:00 UTC)"
+    assert words("week", "2026-11-20 10:00") == "16 Nov 2026 – 22 Nov 2026 (quota days start at 00:00 UTC)"
+    # Dates are the quota's own, not UTC's: Berlin's November starts at 23:00 UTC on 31 October.
+    assert (
+        words("month", "2026-11-20 10:00", tz="Europe/Berlin", reset_hour=6)
+        == "1 Nov 2026 – 30 Nov 2026 (quota days start at 06:00 Europe/Berlin)"
+    )
+    # Across the change of clocks (25 October 2026 has 25 hours in Berlin).
+    assert words("day", "2026-10-25 12:00", tz="Europe/Berlin") == (
+        "25 Oct 2026 (quota days start at 00:00 Europe/Berlin)"
+    )
+    assert words("custom", "2026-12-05 00:00", since="2026-03-01", until="2026-04-01") == (
+        "1 Mar 2026 – 31 Mar 2026 (quota days start at 00:00 UTC)"
+    )
+
+
+def test_a_period_that_is_not_whole_days_is_shown_as_instants() -> None:
+    assert words("custom", "2026-03-05 07:00", since="2026-03-01") == f"<t:{int(ts('2026-03-01 00:00'))}:f> – now"
+    assert words("custom", "2026-06-01 00:00", since="2026-03-01T12:00", until="2026-03-02") == (
+        f"<t:{int(ts('2026-03-01 12:00'))}:f> – <t:{int(ts('2026-03-02 00:00'))}:f> (end excluded)"
+    )
 
 
 # ---- property: random ledgers --------------------------------------------------------------------

@@ -516,3 +516,31 @@ def period_bounds(
         first = today.replace(day=1)
         after = _first_of_next_month(first)
     return _at_reset(first, zone, reset_hour), _at_reset(after, zone, reset_hour)
+
+
+def period_words(start: float, end: float, now: float, *, tz: str = "UTC", reset_hour: int = 0) -> str:
+    """A report period as a member reads it in Discord: the quota days it covers, last day included.
+
+    period_bounds gives [start, end), and a month ends where the next begins; shown as two dates, November
+    read "Nov 1 - Dec 1". Whole quota days are named in the quota's own time zone (Discord's <t:..:d>
+    would show each viewer's zone, another date near midnight); a period that starts or ends mid-day is
+    shown as exact instants instead, which Discord renders in the reader's own zone.
+    """
+    zone = _zone(tz)
+    _check_reset_hour(reset_hour)
+
+    def whole_day(moment: float) -> date | None:
+        day = quota_day(moment, zone, reset_hour)
+        return day if _at_reset(day, zone, reset_hour) == moment else None
+
+    first, after = whole_day(start), whole_day(end)
+    if first is not None and after is not None:
+        last = after - timedelta(days=1)
+        days = f"{_day(first)}" if last == first else f"{_day(first)} – {_day(last)}"
+        return f"{days} (quota days start at {reset_hour:02d}:00 {tz})"
+    until = "now" if end == now else f"<t:{int(end)}:f> (end excluded)"
+    return f"<t:{int(start)}:f> – {until}"
+
+
+def _day(day: date) -> str:
+    return f"{day.day} {day:%b %Y}"

@@ -195,6 +195,8 @@ async def test_usage_report_and_export_match_the_ledger(
 
     assert fields["Charged"] == f"{images} image(s) · {units} unit(s) · {usd(int(cost))}"  # type: ignore[arg-type]
     assert fields["Outcomes"].startswith("1 failed")
+    # This month, as the days it covers in the quota's zone (its last day, not the next month's first).
+    assert report.callbacks[0]["data"]["embeds"][0]["description"].endswith("(quota days start at 00:00 UTC)")
     file = discord_fake.messages[export.original_message_id].files[0]  # type: ignore[index]
     assert file.filename.endswith(".csv.gz")
     rows = list(csv.DictReader(io.StringIO(gzip.decompress(file.data).decode())))
