@@ -310,9 +310,11 @@ class Imagine(commands.Cog):
                 )
             aspect_ratio = typed_ratio
         attached = (image1, image2, image3, image4, image5, image6, image7, image8, image9, image10)
-        images = [a for a in attached if a is not None]
+        images = [self._reference(a) for a in attached if a is not None]
         if references:
-            images += await linked_images(interaction, references)
+            images += [
+                self._reference(i.attachment, own=i.by_this_bot) for i in await linked_images(interaction, references)
+            ]
         services = self.bot.services
         defaults = await services.settings_store.guild_defaults(interaction.guild_id or 0)
         # The member's own defaults (/preferences) fill what they left out, ahead of the server's.
@@ -333,11 +335,14 @@ class Imagine(commands.Cog):
                 configured=self.bot.settings.imagine.default_model,
             ),
             prompt=prompt,
-            reference_images=tuple(self._reference(a) for a in images),
+            reference_images=tuple(images),
             seed=seed,
             **{name: value for name, value in typed.items() if value is not None},
         )
         request = fill(services.catalogue, request, prefs, given={n for n, v in typed.items() if v is not None})
+        # The bot's own results linked in `references` may pass the members' limit; refused here, by name,
+        # if no provider serving the model takes one, rather than by routing's general refusal.
+        check_fits_provider(services.catalogue, request.model, request.reference_images)
         if count is None:
             # A preferred count is a default: held to the server's cap rather than refused by it.
             count = min(prefs.count or 1, await self._count_cap(interaction))

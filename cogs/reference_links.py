@@ -60,7 +60,14 @@ def parse_links(text: str) -> list[MessageLink]:
     return links
 
 
-async def linked_images(interaction: discord.Interaction[Any], text: str) -> list[discord.Attachment]:
+@dataclass(frozen=True, slots=True)
+class LinkedImage:
+    attachment: discord.Attachment
+    # Posted by this bot (one of its results): held to what a provider takes, not the members' upload limit.
+    by_this_bot: bool
+
+
+async def linked_images(interaction: discord.Interaction[Any], text: str) -> list[LinkedImage]:
     """The images (PNG, JPEG, WebP) of the messages linked in ``text``, in link order.
 
     Refuses, naming the link, one from another server, in a channel the member cannot read (or an
@@ -72,7 +79,7 @@ async def linked_images(interaction: discord.Interaction[Any], text: str) -> lis
     channels = [await _readable_channel(interaction, link) for link in links]
     messages = await asyncio.gather(*(_fetch(channel, link) for channel, link in zip(channels, links, strict=True)))
     me = interaction.client.user
-    images: list[discord.Attachment] = []
+    images: list[LinkedImage] = []
     for link, message in zip(links, messages, strict=True):
         found = [a for a in message.attachments if _mime(a) in IMAGE_MIME_TYPES]
         if not found and me is not None and _withheld(message, me):
@@ -84,7 +91,8 @@ async def linked_images(interaction: discord.Interaction[Any], text: str) -> lis
             )
         if not found:
             raise InvalidRequestError(f"The message of {link.name} in `references` has no PNG, JPEG or WebP image.")
-        images.extend(found)
+        ours = me is not None and message.author.id == me.id
+        images.extend(LinkedImage(attachment, by_this_bot=ours) for attachment in found)
     return images
 
 

@@ -68,6 +68,10 @@ async def big_result(w: World, settings: Settings) -> FakeMessage:
     return message
 
 
+def link(w: World, message: FakeMessage) -> str:
+    return f"https://discord.com/channels/{w.discord.guild_id}/{message.channel_id}/{message.id}"
+
+
 def answer(interaction: FakeInteraction) -> str:
     return str(interaction.callbacks[0]["data"].get("content") or "")
 
@@ -102,9 +106,16 @@ async def test_a_result_over_10_mib_is_varied_edited_and_replied_to_where_a_prov
         assert bot_replies_to(world.discord, reply.id)
 
         # SeaArt made the first; the three works on it went to Kie, which was sent the 12 MiB result itself.
-        assert [row["provider"] for row in jobs(settings)] == ["seaart", "kie", "kie", "kie"]
+        # Linked in /imagine's `references`, as a member links any posted image.
+        linked = await world.discord.slash_command(
+            "imagine", {"prompt": "as a poster", "references": link(world, message)}
+        )
+        await world.discord.wait_for(lambda: states(settings) == ["delivered"] * 5, timeout=60)
+        assert "MiB" not in answer(linked), answer(linked)
+
+        assert [row["provider"] for row in jobs(settings)] == ["seaart", "kie", "kie", "kie", "kie"]
         sent = [create.json["input"]["image_input"][0] for create in world.kie.creates]
-        assert len(sent) == 3 and all(filename in url for url in sent), sent
+        assert len(sent) == 4 and all(filename in url for url in sent), sent
     finally:
         await running.close()
 
@@ -127,6 +138,12 @@ async def test_a_result_no_provider_here_takes_is_refused_before_the_edit_form(t
 
         vary = await clicked(world, message, "Vary")
         assert refusal in answer(vary), answer(vary)
+
+        linked = await world.discord.slash_command(
+            "imagine", {"prompt": "as a poster", "references": link(world, message)}
+        )
+        await world.discord.wait_for(lambda: bool(linked.callbacks), timeout=10)
+        assert refusal in answer(linked) and linked.callbacks[0]["data"]["flags"] & 64, linked.callbacks
         assert states(settings) == ["delivered"], "nothing started"
         assert len(world.seaart.creates) == 1
     finally:
