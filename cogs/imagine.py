@@ -24,7 +24,7 @@ from bot.models import GenerationRequest, JobState, ReferenceImage, shown_file_n
 from bot.preferences import fill, model_for
 from bot.prompts import ratio_suffix
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
-from bot.providers.families import ASPECT_RATIOS
+from bot.providers.families import ASPECT_RATIOS, AUTO
 from bot.quotas import Member
 from bot.references import check_fits_provider
 from bot.result_images import result_stem
@@ -36,7 +36,7 @@ from cogs.errors import (
     settled_answer_failure,
 )
 from cogs.in_time import record_in_time
-from cogs.moderation import record_moderation
+from cogs.moderation import is_moderator, record_moderation
 from cogs.places import place_of
 from cogs.policy import admit, moderate
 from cogs.reference_links import linked_images
@@ -46,7 +46,8 @@ from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
 log = logging.getLogger(__name__)
 
 MODEL_CHOICES = [app_commands.Choice(name=name, value=value) for value, name in MODEL_NAMES.items()]
-RATIO_CHOICES = [app_commands.Choice(name=r, value=r) for r in ASPECT_RATIOS]
+# "auto" first: the model picks the shape (routing sends it to a provider that offers it, or refuses clearly).
+RATIO_CHOICES = [app_commands.Choice(name=r, value=r) for r in (AUTO, *ASPECT_RATIOS)]
 FORMAT_CHOICES = [app_commands.Choice(name=f.upper(), value=f) for f in OUTPUT_FORMATS]
 THINKING_CHOICES = [app_commands.Choice(name=t, value=t) for t in THINKING_LEVELS]
 RESOLUTION_CHOICES = [app_commands.Choice(name="512 px" if r == "512" else r, value=r) for r in RESOLUTIONS]
@@ -220,12 +221,14 @@ def member_of(interaction: discord.Interaction[Any]) -> Member:
     return Member(guild_id=interaction.guild_id or 0, user_id=user.id, role_ids=roles, is_owner=owner)
 
 
-def _can_manage(interaction: discord.Interaction[Any], job: Job) -> bool:
-    if interaction.user.id == job.user_id:
-        return True
+def _can_manage(interaction: discord.Interaction[Any], job: Job, moderator_role_id: int | None) -> bool:
+    """The requester, whoever may manage messages in this channel (they could delete the message in Discord
+    anyway), or a moderator as /mod knows them (server permissions or the configured moderator role)."""
     # interaction.permissions are the member's resolved permissions in this channel, sent by Discord.
     perms = interaction.permissions
-    return perms.manage_messages or perms.administrator
+    if interaction.user.id == job.user_id or perms.manage_messages or perms.administrator:
+        return True
+    return is_moderator(interaction, moderator_role_id)
 
 
 async def _answer_then_go_on(answer: Awaitable[object], job: Job, action: str) -> None:
@@ -603,7 +606,7 @@ class Imagine(commands.Cog):
                 request = derive.upscale(job.request, image, action.removeprefix("upscale-"), origin)
             await self.start_job(interaction, await self._renewed(request), preferred=job.provider)
             return
-        if not _can_manage(interaction, job):
+        if not _can_manage(interaction, job, self.bot.settings.moderation.moderator_role_id):
             await send_ephemeral(interaction, "Only the member who asked for this image (or a moderator) can do that.")
             return
         if action == "cancel":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,7 @@ from bot.config import Settings
 from bot.render import COLOUR_PROGRESS
 from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord, FakeInteraction
 from bot.testing.providers import Chaos, FakeSeaArt
-from tests.conftest import RunningBot
+from tests.conftest import Clock, RunningBot, make_settings, start_bot
 
 
 def rows(settings: Settings) -> list[sqlite3.Row]:
@@ -80,6 +81,34 @@ async def test_cancel_is_only_for_the_requester_or_a_moderator(
     # Releasing the provider afterwards delivers nothing: the job stays cancelled.
     seaart.release()
     assert states(settings) == ["cancelled"]
+
+
+async def test_the_configured_moderator_role_may_cancel_and_delete_another_member_s_job(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """`[moderation] moderator_role_id` makes a moderator without Manage Messages (as /mod already takes
+    it); the buttons refused them "Only the member who asked (or a moderator)"."""
+    settings = make_settings(
+        tmp_path, discord_fake, seaart, moderation={"moderator_role_id": discord_fake.moderator_role_id}
+    )
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        message_id = await start_running_job(discord_fake, seaart, settings)
+        by_role = {"user_id": discord_fake.moderator_id, "permissions": PLAIN_MEMBER_PERMISSIONS}
+        await discord_fake.click(message_id, button(discord_fake, message_id, "Cancel"), **by_role)
+        await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
+        assert rows(settings)[0]["cancelled_by"] == discord_fake.moderator_id
+        seaart.hold(False)
+        made = await discord_fake.slash_command("imagine", {"prompt": "keep it"})
+        await discord_fake.wait_for(lambda: states(settings) == ["cancelled", "delivered"], timeout=10)
+        shown = made.original_message_id
+        assert shown is not None
+        await discord_fake.wait_for(lambda: "Delete" in labels(discord_fake, shown), timeout=10)
+        await discord_fake.click(shown, button(discord_fake, shown, "Delete"), **by_role)
+        await discord_fake.wait_for(lambda: discord_fake.messages[shown].deleted, timeout=10)
+        # Someone with neither the role nor the permission is still refused (the stranger of the test above).
+    finally:
+        await running.close()
 
 
 @pytest.mark.parametrize("count", [1, 2], ids=["a-job", "a-batch"])

@@ -244,3 +244,19 @@ async def test_a_provider_asking_for_ten_minutes_of_quiet_has_its_member_told_so
         timeout=10,
     )
     assert seaart.jobs == {}
+
+
+async def test_auto_is_offered_as_a_shape_and_refused_clearly_where_no_provider_has_it(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """The option's description says "auto lets the model choose": the list offers it (it was reachable
+    only as `--ar auto` typed in the prompt). SeaArt has no auto, so here it is refused, privately, naming
+    the shapes that are offered; nothing is created or charged."""
+    command = next(c for c in discord_fake.commands if c["name"] == "imagine")
+    ratios = [c["value"] for c in next(o for o in command["options"] if o["name"] == "aspect_ratio")["choices"]]
+    assert ratios[0] == "auto" and "16:9" in ratios and len(ratios) <= 25
+    interaction = await discord_fake.slash_command("imagine", {"prompt": "a fox", "aspect_ratio": "auto"})
+    await discord_fake.wait_for(lambda: bool(interaction.callbacks), timeout=10)
+    answer = interaction.callbacks[0]["data"]
+    assert answer["flags"] & 64 and "does not offer aspect ratio auto" in answer["content"], answer
+    assert states(settings) == [] and seaart.creates == []
