@@ -42,6 +42,7 @@ from bot.providers._http import (
     Sleep,
     describe_response,
     error_text,
+    gateway_gave_up,
     is_web_url,
     json_object,
     poll_policy_for,
@@ -51,6 +52,7 @@ from bot.providers._http import (
     timeout_for,
 )
 from bot.providers.base import Capabilities, ProviderCheck, ProviderSettings, validate
+from bot.providers.families import AUTO
 from bot.transport import MAX_BODY, NO_COMPRESSION
 
 if TYPE_CHECKING:
@@ -119,6 +121,23 @@ def require_web_links(refs: Iterable[ReferenceImage], downloader: str) -> None:
     for ref in refs:
         if not is_web_url(ref.url):
             raise InvalidRequestError(f"`{ref.filename}` is not a web link {downloader} can download.")
+
+
+def ratio_to_send(request: GenerationRequest, caps: Capabilities) -> str | None:
+    """The ``aspect_ratio`` value a create carries, or None to leave the field out.
+
+    The member's ratio when they chose one. Without one, an edit (a request with reference images) means
+    "keep the reference's own shape" (bot/derive.py AS_IT_IS, /imagine with references and no ratio). An API
+    whose field defaults to a fixed ratio would make that edit square (Segmind's NB2 and Kie's Pro default to
+    1:1, docs/providers.md 4.1 and 5.2), so where the model takes ``auto`` it is sent: the model then decides
+    from the references, as Google's own API does without a ratio (6.2). A model without ``auto`` gets no
+    field and its provider's default (SeaArt's Pro follows the input image, 2.4).
+    """
+    if request.aspect_ratio is not None:
+        return request.aspect_ratio
+    if request.reference_images and AUTO in caps.aspect_ratios:
+        return AUTO
+    return None
 
 
 class HttpAdapter(ABC):
@@ -364,6 +383,7 @@ class HttpAdapter(ABC):
             policy=self._poll_policy if op in (Op.STATUS, Op.RESULT) else self._policy,
             map_error=lambda response: self._map_error(response, op, model),
             map_success=True,
+            uncertain=self._answer_uncertain,
             sleep=self._sleep,
             provider=self.name,
             headers=headers or self._request_headers,
@@ -438,8 +458,15 @@ class HttpAdapter(ABC):
         return error_text(response)
 
     def _retry_hint(self, response: httpx.Response) -> float | None:
-        """Seconds a 429 asks us to wait where the API says so outside Retry-After (read by the loop)."""
+        """Seconds an answer asks us to wait where the API says so outside Retry-After: a 429's (the ladder
+        below puts it on the RateLimitedError), or an adapter's own overload (an OverloadedError's)."""
         return None
+
+    def _answer_uncertain(self, response: httpx.Response, error: ProviderError) -> bool:
+        """Whether this error answer to a create leaves it unknown whether the job was made, so it is never
+        sent again (SubmitUncertainError). A gateway's 504 by default; an API whose own error body says
+        the work was given up overrides it."""
+        return gateway_gave_up(response, error)
 
     def _error(self, answer: ErrorAnswer) -> ProviderError:
         """The default ladder (docs/providers.md 8.3); a provider handles its own codes first, then

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 ErrorMapper = Callable[[httpx.Response], ProviderError | None]
+# Whether an error answer to a create leaves it unknown whether the work was done (and billed): the answer
+# and the error ``ErrorMapper`` made of it.
+AnswerUncertain = Callable[[httpx.Response, ProviderError], bool]
 
 # The connection was never established, so the server cannot have seen the request: always safe to
 # retry, even a non-idempotent create.
@@ -36,8 +39,26 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Local mistakes (bad URL scheme, a header httpx refuses): nothing was sent and retrying cannot help.
 _LOCAL = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 # Gateway timeouts say the upstream did not answer in time, not that it did nothing: a create behind
-# a 504 may well have been accepted, so it is treated like a lost answer (never re-sent).
+# a 504 may well have been accepted, so it is treated like a lost answer (never re-sent), unless the
+# adapter knows better from the answer (``AnswerUncertain``).
 _UNCERTAIN_STATUSES = frozenset({504})
+
+
+def gateway_gave_up(response: httpx.Response, error: ProviderError) -> bool:
+    """The default ``AnswerUncertain``: a 504 (the HTTP status, or the provider's own code in its body)."""
+    return error.status_code in _UNCERTAIN_STATUSES
+
+
+class OverloadedError(TransientError):
+    """A temporary fault whose provider says how long it lasts: ``retry_after`` seconds, read like a 429's
+    wait (a floor under the backoff, and a wait longer than a call's backoff is not slept inside the call:
+    the error goes to the job runner, which fails the job over or ends it). Without it, an overload whose
+    documented wait is half a minute or more (docs/providers.md 6.6: "retry after 30-60 s") was retried
+    three times within 2.5 s. None: no wait is known, and the fault is retried like any other."""
+
+    def __init__(self, user_message: str | None = None, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(user_message, **kw)
+        self.retry_after = retry_after
 
 
 class BetweenAttempts(Protocol):
@@ -350,7 +371,7 @@ def _describe_exception(exc: BaseException, request: httpx.Request | None) -> st
 
 
 def _is_retryable_status(status: int) -> bool:
-    # A 429 or 5xx is the server saying it did not do the work (apart from the uncertain 504).
+    # A 429 or 5xx is the server saying it did not do the work (apart from an uncertain 504: AnswerUncertain).
     return status == 429 or 500 <= status <= 599
 
 
@@ -365,6 +386,7 @@ async def request_with_retry(
     sleep: Sleep = asyncio.sleep,
     provider: str | None = None,
     map_success: bool = False,
+    uncertain: AnswerUncertain = gateway_gave_up,
     **kwargs: Any,
 ) -> httpx.Response:
     """Send one request, retrying what is safe to retry; return a response or raise ProviderError.
@@ -372,9 +394,11 @@ async def request_with_retry(
     * 2xx (unless ``map_success``: then ``map_error`` reads every answer, for APIs that report
       failures inside a 200 body), and any response ``map_error`` returns None for, is returned as is.
     * The error's ``status_code`` decides what follows: the HTTP status, or the provider's own code
-      where its body carries one. A 429 or 5xx mapped to a retryable error (apart from 504 on a
-      non-idempotent call) and connection failures are retried with backoff, jitter and
-      Retry-After; when attempts run out the mapped error is raised.
+      where its body carries one. A 429 or 5xx mapped to a retryable error (apart from an answer
+      ``uncertain`` calls so on a non-idempotent call: by default a 504, raised as
+      SubmitUncertainError) and connection failures are retried with backoff, jitter and
+      Retry-After (or the wait a RateLimitedError or OverloadedError carries); when attempts run out
+      the mapped error is raised.
     * Any other error is raised at once.
     * If the request may have reached the server (read/write timeout, dropped connection), it is
       retried only when ``idempotent``; otherwise SubmitUncertainError is raised, so a create that
@@ -450,8 +474,14 @@ async def request_with_retry(
                 error.wait_for(retry_after)
             elif retry_after is None:
                 retry_after = error.retry_after
+        elif isinstance(error, OverloadedError):
+            # The provider's documented wait for this fault; a Retry-After header, when sent, wins.
+            if retry_after is None:
+                retry_after = error.retry_after
+            else:
+                error.retry_after = retry_after
 
-        if not idempotent and status in _UNCERTAIN_STATUSES:
+        if not idempotent and uncertain(response, error):
             raise SubmitUncertainError(
                 detail=f"{describe_response(response)}; it may have been accepted, so it was not re-sent",
                 provider=provider,

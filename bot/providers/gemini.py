@@ -44,6 +44,7 @@ from bot.providers import base64_text
 from bot.providers._adapter import AdapterArgs, ErrorAnswer, HttpAdapter, Op, Outcome, require_web_links
 from bot.providers._http import (
     SHOWN_CHARS,
+    OverloadedError,
     clipped,
     json_body,
     key_not_proven,
@@ -73,6 +74,8 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+# 6.6 [C]: 503 UNAVAILABLE means overloaded, "retry after 30-60 s": the shortest wait it names.
+OVERLOADED_RETRY_SECONDS = 30.0
 # Reference downloads (Discord's CDN) and models.get are small and quick; do not wait minutes on them.
 DOWNLOAD_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 CHECK_TIMEOUT = httpx.Timeout(15.0, connect=10.0)
@@ -951,7 +954,24 @@ class GeminiProvider(HttpAdapter):
 
     def _retry_hint(self, response: httpx.Response) -> float | None:
         # RESOURCE_EXHAUSTED: per-project RPM/IPM/RPD limits (6.7); RetryInfo says how long to wait.
-        return _google_error(response).retry_delay
+        error = _google_error(response)
+        if error.retry_delay is not None:
+            return error.retry_delay
+        if response.status_code == 503 and error.status == "UNAVAILABLE":
+            # 6.6 [C]: overloaded, "retry after 30-60 s". Longer than a call's backoff, so the retry loop
+            # hands the job to the runner (another provider, or a clear "try again") instead of three quick
+            # retries into the same overload.
+            return OVERLOADED_RETRY_SECONDS
+        return None
+
+    def _answer_uncertain(self, response: httpx.Response, error: ProviderError) -> bool:
+        # generateContent is synchronous: Google's own 504 DEADLINE_EXCEEDED body says it gave the call up,
+        # and 6.6 [C] says to retry it (or give the client more time); nothing in section 6 says a call that
+        # timed out is billed [U]. So it is a temporary fault, retried, then failed over. A 504 without that
+        # body (a proxy's HTML page, another body) says nothing of what Google did, and stays uncertain.
+        if response.status_code == 504 and _google_error(response).status == "DEADLINE_EXCEEDED":
+            return False
+        return super()._answer_uncertain(response, error)
 
     def _error(self, answer: ErrorAnswer) -> ProviderError:
         """Google's error body (6.6 and 8.3) on top of the shared ladder."""
@@ -992,7 +1012,12 @@ class GeminiProvider(HttpAdapter):
                 **kw,
             )
         if code == 503:
-            return TransientError("Gemini is overloaded right now. Try again in a minute.", **kw)
+            # Google's UNAVAILABLE carries its documented wait (_retry_hint); any other 503 is retried as usual.
+            return OverloadedError(
+                "Gemini is overloaded right now. Try again in a minute.",
+                retry_after=self._retry_hint(answer.response),
+                **kw,
+            )
         if code == 504:
             return TransientError("Gemini took too long to answer. Try again in a minute.", **kw)
         return super()._error(answer)

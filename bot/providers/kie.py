@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Unpack
@@ -32,7 +33,16 @@ import httpx
 
 from bot.errors import AuthError, BadInputError, ErrorCategory, ProviderError, SubmitUncertainError, TransientError
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, UpdateStatus
-from bot.providers._adapter import NO_IMAGE, AdapterArgs, ErrorAnswer, HttpAdapter, JobGone, Op, Outcome
+from bot.providers._adapter import (
+    NO_IMAGE,
+    AdapterArgs,
+    ErrorAnswer,
+    HttpAdapter,
+    JobGone,
+    Op,
+    Outcome,
+    ratio_to_send,
+)
 from bot.providers._http import (
     is_result_url,
     json_object,
@@ -98,9 +108,10 @@ def input_fields(request: GenerationRequest, caps: Capabilities) -> dict[str, An
     fields: dict[str, Any] = {"prompt": request.prompt}
     if request.reference_images:
         fields["image_input"] = [ref.url for ref in request.reference_images]
-    if request.aspect_ratio is not None:
-        # Omitted otherwise: NB2 then uses `auto`, Pro 1:1 (the documented defaults).
-        fields["aspect_ratio"] = request.aspect_ratio
+    # Left out for a new image without a ratio (NB2 then uses `auto`, Pro 1:1: the documented defaults); an
+    # edit without one gets `auto`, so Pro does not make it square (ratio_to_send).
+    if (ratio := ratio_to_send(request, caps)) is not None:
+        fields["aspect_ratio"] = ratio
     # Always sent, default included: the size decides the price tier, so the bot says which one it
     # ordered rather than rely on the documented default staying 1K.
     fields["resolution"] = request.resolution or caps.default_resolution
@@ -248,6 +259,17 @@ def job_named_by(url: object, base: str) -> str | None:
     return values[-1] if len(values) == 1 and values[-1] else None
 
 
+# [sc] types a result entry's ``type`` as "<string>" and lists no values [U]. Only kinds that are plainly not an
+# image are dropped ("text", "video/mp4", "audio_url"...): an entry typed "png" or "image/png" is the image the
+# task was billed for, and dropping it told the member "no image came back".
+_NOT_IMAGE_KINDS = frozenset({"text", "video", "audio"})
+
+
+def _not_an_image(kind: str) -> bool:
+    """Whether a result entry's ``type`` names something other than an image (its first word, before / or _)."""
+    return re.split(r"[/_\s]", kind.strip().lower(), maxsplit=1)[0] in _NOT_IMAGE_KINDS
+
+
 def _sinancode_result_urls(raw: object) -> list[str]:
     """[sc] ``result`` is ``[{type, url}]`` today and ``string[]`` in an older revision: accept both."""
     if isinstance(raw, str | dict):
@@ -259,9 +281,8 @@ def _sinancode_result_urls(raw: object) -> list[str]:
         if isinstance(item, str):
             url: object = item
         elif isinstance(item, dict):
-            kind = str(item.get("type") or "").strip().lower()
-            if kind not in ("", "image", "image_url"):
-                continue  # text or video entries are not images
+            if _not_an_image(str(item.get("type") or "")):
+                continue
             url = item.get("url")
         else:
             continue

@@ -43,7 +43,7 @@ from bot.errors import (
 )
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, UpdateStatus
 from bot.providers import base64_text
-from bot.providers._adapter import NO_IMAGE, AdapterArgs, ErrorAnswer, HttpAdapter, Op, Outcome
+from bot.providers._adapter import NO_IMAGE, AdapterArgs, ErrorAnswer, HttpAdapter, Op, Outcome, ratio_to_send
 from bot.providers._http import (
     error_text,
     is_web_url,
@@ -481,8 +481,10 @@ class SegmindProvider(HttpAdapter):
         body: dict[str, Any] = {"prompt": request.prompt}
         if request.reference_images:
             body["image_urls"] = [ref.url for ref in request.reference_images]
-        if request.aspect_ratio is not None:
-            body["aspect_ratio"] = request.aspect_ratio
+        # NB2's field defaults to 1:1 [seed]: an edit without a ratio gets `auto`, so it keeps its reference's
+        # shape (ratio_to_send). Pro takes no `auto` [S]; its default is [U].
+        if (ratio := ratio_to_send(request, caps)) is not None:
+            body["aspect_ratio"] = ratio
         # Always sent, default included: the size decides the price tier (5.5), so the bot orders the
         # tier it will account for rather than trust a default (documented only for NB2).
         body["output_resolution"] = _RESOLUTIONS[request.resolution or caps.default_resolution]
@@ -500,6 +502,7 @@ class SegmindProvider(HttpAdapter):
             else:
                 # [S] Pro has no safety knob: the field is left out rather than the job refused, as for
                 # every provider without one; the bot's own prompt gate applies (docs/architecture.md section 6).
+                # Only levels up to the no-knob ceiling come here: bot/routing.py sends a looser one elsewhere.
                 log.debug(
                     "segmind %s has no safety_tolerance; level %d not sent",
                     caps.model,

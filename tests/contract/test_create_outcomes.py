@@ -56,7 +56,7 @@ DETAIL = {
 }
 MESSAGE = {
     ("gemini", "out_of_credit"): "billing",
-    ("gemini", "server_error"): "overloaded",
+    ("gemini", "server_error"): "temporary failure",  # 500 INTERNAL; its 503 is tests/providers/test_gemini.py's
 }
 
 

@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,8 +30,10 @@ from bot.errors import (
     ProviderError,
     RateLimitedError,
     SubmitUncertainError,
+    TransientError,
 )
-from bot.models import JobHandle, JobUpdate, ReferenceImage, Turn, UpdateStatus
+from bot.models import JobHandle, JobState, JobUpdate, ReferenceImage, Turn, UpdateStatus
+from bot.providers._http import RetryPolicy
 from bot.providers.base import validate
 from bot.providers.base64_text import SLICE as BASE64_SLICE
 from bot.providers.gemini import (
@@ -50,6 +53,7 @@ from bot.testing.providers.gemini import (
     FakeGemini,
     validate_generate_request,
 )
+from tests.contract.test_provider_contract import run_through_the_runner
 from tests.providers.helpers import (
     ADAPTERS,
     NB2,
@@ -472,11 +476,84 @@ async def test_an_internal_error_is_retried(provider: GeminiProvider, fake: Fake
     assert len(fake.creates) == 2 and len(sleeps.delays) == 1
 
 
-async def test_gateway_timeout_is_uncertain(provider: GeminiProvider, fake: FakeGemini, sleeps: SleepRecorder) -> None:
+async def test_a_504_is_judged_by_its_body(provider: GeminiProvider, fake: FakeGemini, sleeps: SleepRecorder) -> None:
+    # 6.6: a 504 with Google's DEADLINE_EXCEEDED body means Google gave the call up: retry it. It used to end
+    # the job as "the provider did not confirm the request", with no retry and no failover.
     fake.script("gateway_timeout")
-    with pytest.raises(SubmitUncertainError):
+    handle = await provider.submit(req())
+    assert ready(handle).status is UpdateStatus.SUCCEEDED
+    assert len(fake.creates) == 2 and len(sleeps.delays) == 1
+    # A 504 without Google's body (a proxy's HTML page) says nothing of what Google did: never sent again.
+    fake.script("proxy_timeout")
+    with pytest.raises(SubmitUncertainError) as info:
         await provider.submit(req())
+    assert info.value.category is ErrorCategory.UNCERTAIN
+    assert len(fake.creates) == 3 and len(sleeps.delays) == 1
+
+
+async def test_deadline_exceeded_every_time_is_a_temporary_fault(
+    provider: GeminiProvider, fake: FakeGemini, sleeps: SleepRecorder
+) -> None:
+    fake.script(*["gateway_timeout"] * 4)
+    with pytest.raises(ProviderError) as info:
+        await provider.submit(req())
+    error = info.value
+    # Transient: the job runner fails it over to the next provider (bot/failover.py), or tells the member to
+    # try again, rather than calling it uncertain.
+    assert type(error) is TransientError and error.category is ErrorCategory.TRANSIENT
+    assert "took too long" in error.user_message and "DEADLINE_EXCEEDED" in error.detail
+    assert len(fake.creates) == 4 and fake.jobs == {} and len(sleeps.delays) == 3
+
+
+async def test_overloaded_is_handed_on_at_once_with_the_documented_wait(
+    provider: GeminiProvider, fake: FakeGemini, sleeps: SleepRecorder
+) -> None:
+    # 6.6: 503 UNAVAILABLE, "retry after 30-60 s". Three retries within 2.5 s hit the same overload; the
+    # 30 s wait is longer than a call's backoff, so the error goes to the job runner at once.
+    fake.script("overloaded")
+    with pytest.raises(TransientError) as info:
+        await provider.submit(req())
+    error = info.value
+    assert error.category is ErrorCategory.TRANSIENT and "overloaded" in error.user_message
+    assert getattr(error, "retry_after", None) == 30.0
     assert len(fake.creates) == 1 and sleeps.delays == []
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "words"),
+    [(["gateway_timeout"] * 4, "took too long"), (["overloaded"], "overloaded")],
+    ids=["deadline_exceeded", "overloaded"],
+)
+async def test_the_member_reads_a_temporary_fault_not_an_unconfirmed_request(
+    fake: FakeGemini,
+    client: httpx.AsyncClient,
+    sleeps: SleepRecorder,
+    tmp_path: Path,
+    outcomes: list[str],
+    words: str,
+) -> None:
+    provider = GEMINI.connect(fake, client, sleeps)
+    fake.script(*outcomes)
+    job, _ = await run_through_the_runner(provider, tmp_path)
+    assert (job.state, job.error_category) == (JobState.FAILED, ErrorCategory.TRANSIENT)
+    assert job.error_message and words in job.error_message
+    assert SubmitUncertainError.user_message not in job.error_message
+
+
+async def test_overloaded_waits_thirty_seconds_where_a_call_may_wait_that_long(
+    fake: FakeGemini, client: httpx.AsyncClient, sleeps: SleepRecorder
+) -> None:
+    patient = GeminiProvider(
+        api_key=fake.api_key,
+        base_url=fake.base_url,
+        client=client,
+        sleep=sleeps,
+        policy=RetryPolicy(max_attempts=2, max_delay=60.0),
+    )
+    fake.script("overloaded")
+    handle = await patient.submit(req())
+    assert ready(handle).status is UpdateStatus.SUCCEEDED
+    assert len(fake.creates) == 2 and sleeps.delays == [30.0]
 
 
 @pytest.mark.parametrize(

@@ -47,6 +47,8 @@ from tests.providers.helpers import (
     assert_create_refused,
     assert_user_safe,
     fake_fixture,
+    image_bytes,
+    picture_size,
     ref,
     req,
     run_to_end,
@@ -174,6 +176,22 @@ async def test_result_as_strings(provider: Provider, fake: FakeKie) -> None:
     assert [i.url for i in final.images] == [
         f"{fake.image_base_url}/{fake.jobs[handle.provider_job_id].image_names[0]}.png"
     ]
+
+
+@sinancode_only
+@pytest.mark.parametrize("outcome", ["result_type_png", "result_type_mime"])
+async def test_a_result_typed_by_its_file_format_is_the_image(
+    provider: Provider, fake: FakeKie, client: httpx.AsyncClient, outcome: str
+) -> None:
+    # docs/providers.md 4.2 types `result[].type` as "<string>": an entry typed "png" or "image/png" is the image
+    # the task was billed for. It used to be dropped, and the member read "no image came back".
+    fake.script(outcome)
+    handle = await provider.submit(req())
+    final = (await run_to_end(provider, handle))[-1]
+    assert (final.status, final.error_category) == (UpdateStatus.SUCCEEDED, None)
+    (image,) = final.images
+    assert image.url == f"{fake.image_base_url}/{fake.jobs[handle.provider_job_id].image_names[0]}.png"
+    assert picture_size(await image_bytes(image, client)) == (1024, 1024)
 
 
 @kie_only

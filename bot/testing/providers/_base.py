@@ -179,13 +179,18 @@ class ChaosEvent:
     fault: str
 
 
-def pixel_size(tier: object, aspect_ratio: object) -> tuple[int, int]:
-    """Pixel size for a size tier ("1K", "0.5K", "512px", ...) and a ratio ("16:9"; "auto" = 1:1)."""
+def pixel_size(tier: object, aspect_ratio: object, follows: tuple[int, int] | None = None) -> tuple[int, int]:
+    """Pixel size for a size tier ("1K", "0.5K", "512px", ...) and a ratio ("16:9"). Without a ratio, or
+    with "auto", the shape of ``follows`` (the first reference image's size, where the provider keeps it),
+    else 1:1."""
     long_side = LONG_SIDE.get(str(tier), 1024)
-    try:
-        a, b = (int(x) for x in str(aspect_ratio or "1:1").split(":"))
-    except ValueError:
-        a, b = 1, 1
+    if aspect_ratio in (None, "", "auto") and follows is not None and min(follows) > 0:
+        a, b = follows
+    else:
+        try:
+            a, b = (int(x) for x in str(aspect_ratio or "1:1").split(":"))
+        except ValueError:
+            a, b = 1, 1
     if a >= b:
         return long_side, max(1, round(long_side * b / a))
     return max(1, round(long_side * a / b)), long_side
@@ -520,6 +525,20 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
         """Serve a PNG of ``size`` (or non-image bytes if ``broken``) at /files/{name}.png; return the URL."""
         self._files[name] = NOT_AN_IMAGE if broken or size is None else size
         return f"{self.image_base_url}/{name}.png"
+
+    def served_size(self, url: object) -> tuple[int, int] | None:
+        """The pixel size of the PNG this fake serves at ``url`` (``register_image``), or None: a link
+        elsewhere, or a file that is not an image. What a fake that keeps a reference's shape goes by; it
+        never downloads anything itself."""
+        prefix = f"{self.image_base_url}/" if self._runner is not None else None
+        if prefix is None or not isinstance(url, str) or not url.startswith(prefix):
+            return None
+        spec = self._files.get(url.removeprefix(prefix).removesuffix(".png"))
+        return spec if isinstance(spec, tuple) else None
+
+    def first_reference_size(self, urls: object) -> tuple[int, int] | None:
+        """``served_size`` of the first link in a create's list of reference links (None if there is none)."""
+        return self.served_size(urls[0]) if isinstance(urls, list) and urls else None
 
     def image_bytes(self, name: str) -> bytes:
         """The bytes served at ``/files/{name}.png`` (generated on first use, then cached)."""

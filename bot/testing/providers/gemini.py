@@ -24,9 +24,13 @@ Outcomes (one per generateContent call; unscripted calls get "success"):
   content_blocked       same as finish:IMAGE_SAFETY
   rate_limited          429 RESOURCE_EXHAUSTED with QuotaFailure and RetryInfo{retryDelay} details
                         (``retry_delay``, default "3s"), no job; the next call takes the next outcome
-  server_error          503 UNAVAILABLE "The model is overloaded" once (no job)
-  internal_error        500 INTERNAL once (no job)
-  gateway_timeout       504 DEADLINE_EXCEEDED (no job recorded; upstream state unknown)
+  server_error          500 INTERNAL once (no job): the 5xx 6.6 says to retry a few times
+  internal_error        the same
+  overloaded            503 UNAVAILABLE "The model is overloaded" once (no job); 6.6 says to come back in
+                        30-60 s
+  gateway_timeout       504 with Google's own DEADLINE_EXCEEDED body (no job: Google gave the call up)
+  proxy_timeout         504 as an HTML page, as a proxy or load balancer in front answers when it stops
+                        waiting (no job recorded; what happened upstream is unknown)
   auth                  403 PERMISSION_DENIED (6.6's bad-key answer), no job
   api_key_invalid       400 INVALID_ARGUMENT with ErrorInfo reason API_KEY_INVALID ([U]: the form a bad
                         key is widely reported to get), no job
@@ -109,7 +113,9 @@ _ERROR_OUTCOMES = (
     "rate_limited",
     "server_error",
     "internal_error",
+    "overloaded",
     "gateway_timeout",
+    "proxy_timeout",
     "auth",
     "api_key_invalid",
     "out_of_credit",
@@ -691,12 +697,15 @@ def _scripted_error(outcome: str, model_id: str, retry_delay: str) -> web.Respon
             "You exceeded your current quota, please check your plan and billing details.",
             details,
         )
-    if outcome == "server_error":
+    if outcome == "overloaded":
         return _google_error(503, "UNAVAILABLE", "The model is overloaded. Please try again later.")
-    if outcome == "internal_error":
+    if outcome in ("server_error", "internal_error"):
         return _google_error(500, "INTERNAL", "An internal error has occurred. Please retry.")
     if outcome == "gateway_timeout":
         return _google_error(504, "DEADLINE_EXCEEDED", "Deadline expired before operation could complete.")
+    if outcome == "proxy_timeout":
+        page = "<html><head><title>504 Gateway Time-out</title></head><body>504 Gateway Time-out</body></html>"
+        return web.Response(status=504, text=page, content_type="text/html")
     if outcome == "auth":
         return _google_error(403, "PERMISSION_DENIED", "The caller does not have permission")
     if outcome == "api_key_invalid":

@@ -52,6 +52,8 @@ Kie only:
                       its creation); later polls are normal
 sinancode only:
   result_strings      success, with ``result`` as ``string[]`` (the older documented shape)
+  result_type_png     success, the entry typed "png" rather than "image" (``type``'s values are [U])
+  result_type_mime    success, the entry typed "image/png"
 
 Time mode (``provider_time=``, see bot/testing/providers/_base.py): a task is waiting/queuing until its
 queue time has passed, generating until ``ready_at``, then done, however often it is polled; recordInfo's
@@ -144,7 +146,9 @@ KIE_OUTCOMES: frozenset[str] = (
         "record_null_first",
     }
 )
-SINANCODE_OUTCOMES: frozenset[str] = COMMON_OUTCOMES | _SHARED_EXTRA | {"result_strings"}
+# sinancode outcome -> the `type` its result entries carry (docs/providers.md 4.2: "<string>", values [U]).
+_SC_RESULT_TYPES: dict[str, str] = {"result_type_png": "png", "result_type_mime": "image/png"}
+SINANCODE_OUTCOMES: frozenset[str] = COMMON_OUTCOMES | _SHARED_EXTRA | {"result_strings", *_SC_RESULT_TYPES}
 
 # Kie create outcome -> (HTTP status, envelope code); no task is made.
 _KIE_CREATE_FAILURES: dict[str, tuple[int, int]] = {
@@ -190,7 +194,15 @@ _FAILURES: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
 }
 # Outcomes whose task ends with a downloadable file.
 _IMAGE_OUTCOMES = frozenset(
-    {"success", "undecodable_image", "create_hang", "poll_500", "record_null_first", "result_strings"}
+    {
+        "success",
+        "undecodable_image",
+        "create_hang",
+        "poll_500",
+        "record_null_first",
+        "result_strings",
+        *_SC_RESULT_TYPES,
+    }
 )
 
 # docs/providers.md 4.1 / 4.2 (== seed 003): the per-model schema.
@@ -281,10 +293,12 @@ class FakeKieJob(JobTimes):
     callback_started: bool = False
 
 
-def kie_image_size(model: str, fields: Mapping[str, Any]) -> tuple[int, int]:
-    """Pixel size for a task's fields: long side by resolution, shape by ratio ("auto" is square here)."""
+def kie_image_size(model: str, fields: Mapping[str, Any], follows: tuple[int, int] | None = None) -> tuple[int, int]:
+    """Pixel size for a task's fields: long side by resolution, shape by ratio, the model's documented
+    default when none is sent (NB2 ``auto``, Pro 1:1). ``auto`` takes the shape of ``follows``, the first
+    reference's size, as Google's model does without a ratio (docs/providers.md 6.2); square without one."""
     ratio = fields.get("aspect_ratio") or _SCHEMAS.get(model, _SCHEMAS["nano-banana-2"])["default_ratio"]
-    return pixel_size(fields.get("resolution") or "1K", ratio)
+    return pixel_size(fields.get("resolution") or "1K", ratio, follows)
 
 
 class FakeKie(FakeProviderServer[FakeKieJob]):
@@ -514,7 +528,9 @@ class FakeKie(FakeProviderServer[FakeKieJob]):
             urls = self._urls(job)
             result: list[Any] = list(urls)
             if job.outcome != "result_strings":
-                result = [{"type": "image", "url": url} for url in urls]  # today's documented shape
+                # Today's documented shape; `type` is "<string>", its values [U] (docs/providers.md 4.2).
+                kind = _SC_RESULT_TYPES.get(job.outcome, "image")
+                result = [{"type": kind, "url": url} for url in urls]
             body |= {"status": "completed", "result": result}
         return web.json_response(body)
 
@@ -547,7 +563,8 @@ class FakeKie(FakeProviderServer[FakeKieJob]):
             name = f"{_safe_name(task_id)}-0"
             job.image_names.append(name)
             broken = outcome == "undecodable_image"
-            self.register_image(name, kie_image_size(model, fields), broken=broken)
+            size = kie_image_size(model, fields, self.first_reference_size(fields.get("image_input")))
+            self.register_image(name, size, broken=broken)
         if outcome == "create_hang":
             await self.hang()  # the task exists, but its id never reaches the client
 

@@ -10,7 +10,8 @@ error bodies, and real PNG files to download. Tests script what happens per crea
         ...
 
 Outcomes (one per create attempt; unscripted creates get "success"):
-  success               today's shape: result ``outputs[]`` with one PNG (sized by ratio/resolution)
+  success               today's shape: result ``outputs[]`` with one PNG (sized by ratio/resolution; Pro
+                        without a ratio keeps the first reference's shape when it is a file of this fake)
   success_seed          seed 002 shape: statuses pending/processing/completed, ``output[].content[]``
                         (image + text) and ``usage`` on the completed status body
   success_text          ``outputs[]`` with an image and a ``{"type":"text"}`` entry
@@ -180,9 +181,10 @@ class FakeJob(JobTimes):
 # --- images --------------------------------------------------------------------------------------
 
 
-def image_size_for(body: Mapping[str, Any]) -> tuple[int, int]:
-    """Pixel size SeaArt would produce for a request body: long side by tier, shape by ratio."""
-    return pixel_size(body.get("resolution") or body.get("image_size") or "1K", body.get("aspect_ratio"))
+def image_size_for(body: Mapping[str, Any], follows: tuple[int, int] | None = None) -> tuple[int, int]:
+    """Pixel size SeaArt would produce for a request body: long side by tier, shape by ratio; without a
+    ratio, the shape of ``follows`` (the first reference's size, for a model that keeps it), else 1:1."""
+    return pixel_size(body.get("resolution") or body.get("image_size") or "1K", body.get("aspect_ratio"), follows)
 
 
 # --- the fake ------------------------------------------------------------------------------------
@@ -407,7 +409,11 @@ class FakeSeaArt(FakeProviderServer[FakeJob]):
             return
         name = f"{job.request_id}-0"
         job.image_names.append(name)
-        self.register_image(name, image_size_for(job.body), broken=job.outcome == "undecodable_image")
+        # docs/providers.md 2.4: Pro without aspect_ratio keeps the input image's shape, else makes 1:1. NB2
+        # documents no default (2.3): square here.
+        follows = self.first_reference_size(job.body.get("image_urls")) if job.model == "nano_banana_pro" else None
+        size = image_size_for(job.body, follows)
+        self.register_image(name, size, broken=job.outcome == "undecodable_image")
 
     def _status_body(self, job: FakeJob, state: State) -> dict[str, Any]:
         base: dict[str, Any] = {

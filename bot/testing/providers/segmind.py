@@ -169,9 +169,12 @@ class FakeSegmindJob(JobTimes):
     image_names: list[str] = field(default_factory=list)
 
 
-def segmind_image_size(body: dict[str, Any]) -> tuple[int, int]:
-    """Pixel size for a request body: long side by ``output_resolution``, shape by ``aspect_ratio``."""
-    return pixel_size(body.get("output_resolution") or "1K", body.get("aspect_ratio"))
+def segmind_image_size(body: dict[str, Any], follows: tuple[int, int] | None = None) -> tuple[int, int]:
+    """Pixel size for a request body: long side by ``output_resolution``, shape by ``aspect_ratio``.
+    Without one the documented default, 1:1 [seed]; ``auto`` ("lets model decide") takes the shape of
+    ``follows``, the first reference's size, as Google's model does without a ratio (docs/providers.md 6.2)."""
+    ratio = body.get("aspect_ratio") or "1:1"
+    return pixel_size(body.get("output_resolution") or "1K", ratio, follows)
 
 
 class FakeSegmind(FakeProviderServer[FakeSegmindJob]):
@@ -495,7 +498,8 @@ class FakeSegmind(FakeProviderServer[FakeSegmindJob]):
             return
         name = f"{job.request_id}-0"
         job.image_names.append(name)
-        self.register_image(name, segmind_image_size(job.body), broken=job.outcome == "undecodable_image")
+        size = segmind_image_size(job.body, self.first_reference_size(job.body.get("image_urls")))
+        self.register_image(name, size, broken=job.outcome == "undecodable_image")
 
 
 def _error(status: int, message: str) -> web.Response:
