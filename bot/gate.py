@@ -8,15 +8,22 @@ about Discord or the database: callers build a :class:`PromptGate` from stored :
 Both prompts and word terms are compared in :func:`normalise`'d form, which undoes the cheap
 evasions (case, full-width letters, accents, look-alike letters, leetspeak, zero-width characters).
 Word terms then match whole words only, but tolerate separators between their letters
-("N.S.F.W", "n s f w"). Regex terms are moderator-written and run under a time bound.
+("N.S.F.W", "n s f w"). Regex terms are moderator-written and run under time bounds: each term at most
+``regex_timeout`` on a prompt, and all of them together at most ``prompt_budget``, so many slow terms
+cannot add up (60 of them once held one prompt 3 s). A regex term that hit a bound is named in the verdict
+(``slow_patterns``), and the terms the budget left unrun too (``unchecked``): what to do with a prompt that
+could not be checked in full is the caller's decision (bot/moderation.py refuses it). :func:`slow_input`
+tries a new regex term on the inputs that make patterns backtrack without end, before a moderator's term
+is stored.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import regex
@@ -25,6 +32,17 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REGEX_TIMEOUT = 0.05
 """Seconds one regex term may spend on one prompt; a moderator's pattern must never stall the bot."""
+
+DEFAULT_PROMPT_BUDGET = 0.25
+"""Seconds all of a server's regex terms together may spend on one prompt: the bound per term alone let
+many slow terms add up (100 terms of 50 ms, 5 s for one prompt)."""
+
+PROBE_CHARS = 6000
+"""How long the inputs :func:`slow_input` tries are: the longest prompt /imagine takes (PROMPT_MAX_CHARS
+in cogs/imagine.py), as a member could send it."""
+
+# At most this many of a pattern's own letters are tried as runs (each run is one or two searches).
+_PROBE_LETTERS = 12
 
 BUILTIN_TERMS: tuple[str, ...] = (
     # Deliberately minimal: only terms for child sexual abuse material, which no server should allow.
@@ -186,13 +204,21 @@ class GateResult:
     """The verdict for one prompt.
 
     ``term`` is the blocking term as entered (None when not blocked); ``slow_patterns`` lists regex
-    terms that hit the time bound, so moderators can be told to fix them even when the prompt passes.
+    terms that hit a time bound, so moderators can be told to fix them even when the prompt passes;
+    ``unchecked`` the regex terms never run because the prompt's budget was spent. With either, a
+    prompt not blocked was not checked in full.
     """
 
     blocked: bool
     term: str | None
     reason: str
     slow_patterns: tuple[str, ...] = ()
+    unchecked: tuple[str, ...] = ()
+
+    @property
+    def finished(self) -> bool:
+        """Whether every term had its say: none too slow, none left unrun."""
+        return not self.slow_patterns and not self.unchecked
 
 
 @dataclass(frozen=True)
@@ -203,8 +229,19 @@ class CompiledTerm:
     pattern: re.Pattern[str] | regex.Pattern[str]
 
 
+def _word_letters(text: str) -> str:
+    """The letters and digits a word term matches, in order: all its pattern is made of."""
+    return "".join(ch for ch in normalise(text) if ch.isalnum())
+
+
+def word_key(text: str) -> str | None:
+    """What makes two word terms the same to the gate ("Dragon", "dragon" and "d.r.a.g.o.n" all match
+    the same prompts): their letters after :func:`normalise`. None for a term with none (never usable)."""
+    return _word_letters(text) or None
+
+
 def _word_pattern_source(text: str) -> str:
-    letters = [ch for ch in normalise(text) if ch.isalnum()]
+    letters = _word_letters(text)
     if not letters:
         raise ValueError(f"blocked term {text!r} has no letters or digits to match")
     first, rest = letters[0], letters[1:]
@@ -240,11 +277,15 @@ class PromptGate:
         *,
         builtin: bool = True,
         regex_timeout: float = DEFAULT_REGEX_TIMEOUT,
+        prompt_budget: float = DEFAULT_PROMPT_BUDGET,
         block_on_timeout: bool = False,
     ) -> None:
         if regex_timeout <= 0:
             raise ValueError("regex_timeout must be positive")
+        if prompt_budget <= 0:
+            raise ValueError("prompt_budget must be positive")
         self._regex_timeout = regex_timeout
+        self._prompt_budget = prompt_budget
         self._block_on_timeout = block_on_timeout
         # Built-ins first, so a prompt that hits both is reported as the built-in term.
         builtins = [Term(text) for text in BUILTIN_TERMS] if builtin else []
@@ -262,20 +303,39 @@ class PromptGate:
         # (200 terms on a 2500-character prompt take well under a millisecond). A single big
         # alternation looked attractive but was tens of times slower.
 
+    @property
+    def has_regexes(self) -> bool:
+        """Whether a check can take long (up to the prompt budget): only regex terms can; word terms take
+        well under a millisecond."""
+        return bool(self._regexes)
+
     def check(self, prompt: str) -> GateResult:
-        """Return whether ``prompt`` is blocked, by which term, and any regex terms that were too slow."""
+        """Return whether ``prompt`` is blocked, by which term, and any regex terms that were too slow or
+        never ran (the prompt's budget spent). Thread-safe: the patterns are only read."""
         text = normalise(prompt)
         for term, pattern, kind in self._words:
             if pattern.search(text) is not None:
                 return GateResult(True, term.text, f"matched {kind} {term.text!r}")
         slow: list[str] = []
-        for term, rx in self._regexes:
+        deadline = time.monotonic() + self._prompt_budget
+        for index, (term, rx) in enumerate(self._regexes):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                unchecked = tuple(t.text for t, _ in self._regexes[index:])
+                log.warning(
+                    "blocked regexes took over %ss on one prompt; %d not run", self._prompt_budget, len(unchecked)
+                )
+                if self._block_on_timeout:
+                    return GateResult(True, unchecked[0], "patterns too slow", tuple(slow), unchecked)
+                return GateResult(False, None, "not finished", tuple(slow), unchecked)
             try:
-                found = rx.search(text, timeout=self._regex_timeout)
+                # concurrent: the search lets go of the GIL, so a check run in a thread (bot/moderation.py)
+                # leaves the event loop free while it lasts.
+                found = rx.search(text, timeout=min(self._regex_timeout, left), concurrent=True)
             except TimeoutError:
                 # Default: a slow pattern neither blocks nor stalls; it is skipped and reported so
                 # moderators can fix it. Servers that prefer failing closed set block_on_timeout.
-                log.warning("blocked regex %r took over %ss; skipped", term.text, self._regex_timeout)
+                log.warning("blocked regex %r took over %ss; skipped", term.text, min(self._regex_timeout, left))
                 slow.append(term.text)
                 if self._block_on_timeout:
                     return GateResult(True, term.text, "pattern too slow", tuple(slow))
@@ -283,3 +343,35 @@ class PromptGate:
             if found is not None:
                 return GateResult(True, term.text, f"matched blocked pattern {term.text!r}", tuple(slow))
         return GateResult(False, None, "clean", tuple(slow))
+
+
+def _probes(pattern: str) -> Iterator[str]:
+    """Inputs on which a pattern that backtracks without end shows it: long runs of one letter (the
+    pattern's own, and a few common ones), of words, and of the pattern's letters, each ended by a
+    character that makes an anchored or longer match fail and the engine try every other way first.
+    Prompts are searched in :func:`normalise`'d form, so the inputs are too."""
+    own = list(dict.fromkeys(ch for ch in normalise(pattern) if ch.isalnum()))[:_PROBE_LETTERS]
+    for ch in dict.fromkeys([*own, "a", "2"]):
+        yield ch * PROBE_CHARS + "!"
+        yield (ch + " ") * (PROBE_CHARS // 2) + "!"
+    if own:
+        word = "".join(own)
+        yield (word * (PROBE_CHARS // len(word) + 1))[:PROBE_CHARS] + "!"
+        yield ((word + " ") * (PROBE_CHARS // (len(word) + 1) + 1))[:PROBE_CHARS] + "!"
+    yield ".-" * (PROBE_CHARS // 2) + "a"
+
+
+def slow_input(term: Term, *, timeout: float = DEFAULT_REGEX_TIMEOUT) -> str | None:
+    """An input on which the regex ``term`` takes longer than ``timeout`` (the bound a prompt gives each
+    term), or None when it takes none of them that long; None for a word term, which cannot backtrack.
+    Raises ValueError for a pattern that does not compile. Takes up to ``timeout`` per input: run it in
+    a thread."""
+    if not term.is_regex:
+        return None
+    rx = _compile_regex(term.text)
+    for probe in _probes(term.text):
+        try:
+            rx.search(probe, timeout=timeout, concurrent=True)
+        except TimeoutError:
+            return probe
+    return None

@@ -4,16 +4,23 @@ blocked terms (through bot.gate), bans and cooldowns, and the audit trail. No Di
 Scale: 1 (strictest) .. 6 (loosest), as Segmind and fal define it. The effective level of a job is
 the channel's level if set, else the server's, else the config default, capped by the server's
 ceiling for normal channels or, in age-restricted channels, by its NSFW ceiling.
+
+Blocked word terms are kept in bot.gate's normalised form and compared by what they match (bot.gate's
+``word_key``): "Dragon" after "dragon" is the same term, and removing "dragon" removes every stored
+spelling of it, rows kept as typed before this rule included. A prompt the gate could not check in full
+(a regex term too slow on it, bot/gate.py) is refused, never let through, and the moderators are told
+which pattern was slow (``on_slow_pattern``, at most once an hour for each).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.errors import InvalidRequestError
-from bot.gate import GateResult, PromptGate, Term, compile_term
+from bot.gate import DEFAULT_REGEX_TIMEOUT, GateResult, PromptGate, Term, compile_term, normalise, slow_input, word_key
 from bot.providers import PROVIDERS
 from bot.store import Database
 from bot.store.kept import Kept
@@ -43,6 +50,23 @@ class BannedError(InvalidRequestError):
 
 class PromptBlockedError(InvalidRequestError):
     """The prompt hit a blocked term; nothing was sent or charged."""
+
+
+class PromptUncheckedError(InvalidRequestError):
+    """A regex term was too slow on the prompt, so it could not be checked in full: refused, not let through
+    unchecked (a member who found a slow term could otherwise slip past it at will); nothing sent or charged."""
+
+    user_message = (
+        "Your prompt could not be checked against this server's blocked terms in time, so it was not sent "
+        "(and you were not charged). The moderators have been told; a shorter or different prompt may get through."
+    )
+
+
+# A slow pattern is reported to the server's moderators at most once in this many seconds.
+SLOW_REPORT_SECONDS = 3600.0
+
+SlowPatternReport = Callable[[int, str, str], Awaitable[None]]
+"""Tells a server's moderators (guild id, the pattern, the prompt it was slow on); cogs/moderation.py."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +117,13 @@ def _usable(guild_id: int, terms: list[Term]) -> list[Term]:
     return usable
 
 
+def _same_term(stored: list[Term], *terms: Term) -> list[Term]:
+    """The stored terms that are ``terms``: a regex by its exact text, a word term by what it matches (``word_key``:
+    "Dragon", "dragon", "d.r.a.g.o.n"), as well as any stored with exactly its text."""
+    keys = {word_key(t.text) for t in terms if not t.is_regex} - {None}
+    return [s for s in stored if any(s == t for t in terms) or (not s.is_regex and keys and word_key(s.text) in keys)]
+
+
 class ModerationStore:
     """Settings, terms, bans and the audit log in SQLite.
 
@@ -108,6 +139,9 @@ class ModerationStore:
         self._guilds: Kept[int, GuildModeration] = Kept()
         self._levels: Kept[int, dict[int, int]] = Kept()  # guild -> channel -> level
         self._bans: Kept[int, dict[int, Ban]] = Kept()  # guild -> member -> ban, expired ones included
+        # Who tells moderators of a slow pattern (set by cogs/moderation.py), and when each was last told.
+        self.on_slow_pattern: SlowPatternReport | None = None
+        self._slow_told: dict[tuple[int, str], float] = {}
 
     async def guild(self, guild_id: int) -> GuildModeration:
         return await self._guilds.get(guild_id, lambda: self._read_guild(guild_id))
@@ -188,39 +222,112 @@ class ModerationStore:
     # ---- blocked terms ----------------------------------------------------------------------
 
     async def terms(self, guild_id: int) -> list[Term]:
+        """The server's terms, oldest first: the order (and so the numbers) /mod blockterm list shows."""
         async with (
             self.db.read() as conn,
             conn.execute(
-                "SELECT term, is_regex FROM blocked_terms WHERE guild_id = ? ORDER BY added_at", (guild_id,)
+                "SELECT term, is_regex FROM blocked_terms WHERE guild_id = ? ORDER BY added_at, rowid", (guild_id,)
             ) as cur,
         ):
             rows = await cur.fetchall()
         return [Term(str(r[0]), bool(r[1])) for r in rows]
 
-    async def add_term(self, guild_id: int, term: Term, *, by: int) -> None:
+    async def add_term(self, guild_id: int, term: Term, *, by: int) -> tuple[Term, bool]:
+        """Block ``term``: returns the term as stored (a word term in the gate's normalised form) and whether it
+        is new; if not, the term returned is the one already stored that matches the same. Raises ValueError
+        (shown to the moderator) for a pattern that does not compile or is too slow (bot.gate.slow_input)."""
         PromptGate([term], builtin=False)  # raises ValueError (shown to the moderator) for a bad pattern
+        if term.is_regex:
+            # Up to 50 ms for each input tried, so not on the event loop.
+            slow = await asyncio.to_thread(slow_input, term)
+            if slow is not None:
+                raise ValueError(
+                    f"it takes over {DEFAULT_REGEX_TIMEOUT * 1000:.0f} ms on a prompt such as `{slow[:12]}…{slow[-1]}` "
+                    f"({len(slow):,} characters), and a prompt the bot cannot check in time is refused. Rewrite it "
+                    "without a repeat inside a repeat, such as (a+)+ or (a|aa)+, or a leading repeat such as k+i+ "
+                    "(ki+ finds the same)."
+                )
+            stored = term
+        else:
+            stored = Term(normalise(term.text))
+        existing = _same_term(await self.terms(guild_id), stored)
+        if existing:
+            return existing[0], False
         async with self.db.transaction() as conn:
-            await conn.execute(
+            cur = await conn.execute(
                 "INSERT OR IGNORE INTO blocked_terms (guild_id, term, is_regex, added_by, added_at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (guild_id, term.text, int(term.is_regex), by, self.clock()),
+                (guild_id, stored.text, int(stored.is_regex), by, self.clock()),
             )
+            added = cur.rowcount > 0
         self._gates.pop(guild_id, None)
+        return stored, added
 
-    async def remove_term(self, guild_id: int, text: str) -> bool:
+    async def remove_term(self, guild_id: int, text: str) -> list[Term]:
+        """Stop blocking ``text``: the terms stored with exactly that text, and every word term that matches
+        the same (whatever its case or spelling, as stored before word terms were normalised); if none has
+        that text, every word term that matches what ``text`` would. Returns the terms removed."""
+        stored = await self.terms(guild_id)
+        exact = [t for t in stored if t.text == text]
+        gone = _same_term(stored, *(exact or [Term(text)]))
         async with self.db.transaction() as conn:
-            cur = await conn.execute("DELETE FROM blocked_terms WHERE guild_id = ? AND term = ?", (guild_id, text))
-            removed = cur.rowcount > 0
+            for term in gone:
+                await conn.execute(
+                    "DELETE FROM blocked_terms WHERE guild_id = ? AND term = ? AND is_regex = ?",
+                    (guild_id, term.text, int(term.is_regex)),
+                )
         self._gates.pop(guild_id, None)
-        return removed
+        return gone
 
-    async def check_prompt(self, guild_id: int, prompt: str) -> GateResult:
+    async def _gate(self, guild_id: int) -> PromptGate:
         gate = self._gates.get(guild_id)
         if gate is None:
             settings = await self.guild(guild_id)
             gate = PromptGate(_usable(guild_id, await self.terms(guild_id)), builtin=settings.builtin_terms)
             self._gates[guild_id] = gate  # rebuilt whenever terms or settings change: no restart needed
-        return gate.check(prompt)
+        return gate
+
+    async def check_prompt(self, guild_id: int, prompt: str) -> GateResult:
+        """The gate's verdict on ``prompt``. Raises PromptUncheckedError for a prompt not blocked that the gate
+        could not check in full (a regex term too slow on it), after telling the moderators which."""
+        gate = await self._gate(guild_id)
+        # Regex terms may take up to the prompt's budget (bot/gate.py): off the event loop, so every other
+        # member's command goes on meanwhile. Word terms alone take well under a millisecond.
+        verdict = await asyncio.to_thread(gate.check, prompt) if gate.has_regexes else gate.check(prompt)
+        if verdict.finished:
+            return verdict
+        for pattern in verdict.slow_patterns or verdict.unchecked[:1]:
+            await self._tell_slow(guild_id, pattern, prompt)
+        if verdict.blocked:
+            return verdict
+        raise PromptUncheckedError(detail=f"guild {guild_id}: a prompt not checked in full ({verdict.reason})")
+
+    async def _tell_slow(self, guild_id: int, pattern: str, prompt: str) -> None:
+        """Tell the moderators that ``pattern`` was slow, unless they were told within SLOW_REPORT_SECONDS (here,
+        or before a restart: the audit log keeps each report)."""
+        now = self.clock()
+        key = (guild_id, pattern)
+        if now - self._slow_told.get(key, float("-inf")) < SLOW_REPORT_SECONDS:
+            return
+        self._slow_told[key] = now  # before any await: prompts checked meanwhile do not tell it again
+        report = self.on_slow_pattern
+        if report is None:
+            return
+        try:
+            async with (
+                self.db.read() as conn,
+                conn.execute(
+                    "SELECT 1 FROM audit_log WHERE guild_id = ? AND action = 'slow_pattern' AND reason = ? "
+                    "AND created_at >= ? LIMIT 1",
+                    (guild_id, pattern, now - SLOW_REPORT_SECONDS),
+                ) as cur,
+            ):
+                if await cur.fetchone() is not None:
+                    return
+            await report(guild_id, pattern, prompt)
+        except Exception:
+            # The prompt's own refusal matters more than the report: it goes on, the failure is logged.
+            log.exception("guild %s: could not report the slow blocked pattern %r", guild_id, pattern)
 
     # ---- bans -------------------------------------------------------------------------------
 

@@ -1,9 +1,11 @@
 """/mod: safety tolerance per server and channel, blocked terms, bans, the log channel, all settings.
 
-Moderators are members with Manage Messages or the configured moderator role; checked here in code,
-not only by Discord's command permissions. Every change takes effect for the next job and is logged.
-Jobs a provider's filter blocks (a runner event, bot/events.py) are logged too, and repeated ones put
-the member on a cooldown.
+Moderators are members with Manage Messages (or Manage Server, or Administrator) across the server, from
+their roles, or the configured moderator role; checked here in code, not only by Discord's command
+permissions, which a channel's permission overwrite satisfies in that channel alone. Every change takes
+effect for the next job and is logged. Jobs a provider's filter blocks (a runner event, bot/events.py)
+are logged too, and repeated ones put the member on a cooldown. A ban cancels the member's images still
+being made (uncharged); the bot itself, the server's owner and its admins cannot be banned.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ from discord.ext import commands
 from bot.app import Bananacord
 from bot.events import JobBlocked
 from bot.gate import Term
-from bot.moderation import HONOURED_LEVELS, MAX_LEVEL, MIN_LEVEL
+from bot.job_list import requests
+from bot.models import JobState
+from bot.moderation import HONOURED_LEVELS, MAX_LEVEL, MIN_LEVEL, GuildModeration, effective_level
 from bot.render import literal, truncate
-from cogs.places import level_at, place_of
+from bot.store.jobs import Job
+from cogs.places import Place, level_at, place_of
 from cogs.private_answers import answer_privately
 
 log = logging.getLogger(__name__)
@@ -38,6 +43,16 @@ StoredTermText = app_commands.Range[str, 1, 6000]
 # How much of a term answers and the moderation log quote.
 SHOWN_TERM = 200
 _BY_NUMBER = re.compile(r"#(\d{1,4})")
+# What one page of a list (/mod blockterm list, /mod bans) holds: whole lines, under Discord's 2,000 with
+# room for the page's last line ("Page 2 of 5: … and 120 more, `/mod blockterm list page:3`.").
+PAGE_CHARS = 1850
+Page = app_commands.Range[int, 1, 10_000]
+# An embed field's value holds at most this many characters (/mod settings' channel levels).
+FIELD_CHARS = 1024
+REFUSED = (
+    "You need the Manage Messages permission across the server (from a role, not one channel's), "
+    "or the moderator role, for this."
+)
 
 
 def _shown_term(text: str) -> str:
@@ -45,12 +60,126 @@ def _shown_term(text: str) -> str:
     return truncate(text.replace("`", "'"), SHOWN_TERM)
 
 
+def server_permissions(user: object) -> discord.Permissions | None:
+    """What a member may do across the server, from their roles (the owner, and Administrator: everything);
+    None for someone who is not a member here, or when the server's roles are not known (not cached)."""
+    if not isinstance(user, discord.Member):
+        return None
+    guild = user.guild
+    if guild.owner_id == user.id:
+        return discord.Permissions.all()
+    if guild.get_role(guild.id) is None:  # no @everyone: the server's roles are not in discord.py's cache
+        return None
+    return user.guild_permissions
+
+
 def is_moderator(interaction: discord.Interaction[Any], role_id: int | None) -> bool:
-    perms = interaction.permissions
-    if perms.manage_messages or perms.administrator or perms.manage_guild:
+    """A moderator of the whole server: Manage Messages (or Manage Server, or Administrator) from their roles,
+    or the moderator role. Not ``interaction.permissions``: those are this channel's, and a channel's
+    overwrite gives Manage Messages there alone (cogs/imagine.py lets that manage a job's message in that
+    channel, which the member could delete in Discord anyway; nothing server-wide)."""
+    perms = server_permissions(interaction.user)
+    if perms is not None and (perms.manage_messages or perms.administrator or perms.manage_guild):
         return True
     roles = getattr(interaction.user, "roles", [])
     return role_id is not None and any(role.id == role_id for role in roles)
+
+
+class LevelPlace(app_commands.Transformer[Any]):
+    """The places a safety level is read for (cogs/places.py, level_at): a channel members write in (text,
+    announcement, a voice or stage channel's chat), a thread, or a forum or media channel, whose posts are
+    threads that answer to it. Not a category: level_at never reads one. Taken as Discord sends it, so a
+    thread not in discord.py's cache (an archived one) can be chosen too."""
+
+    @property
+    def type(self) -> discord.AppCommandOptionType:
+        return discord.AppCommandOptionType.channel
+
+    @property
+    def channel_types(self) -> list[discord.ChannelType]:
+        kinds = discord.ChannelType
+        return [
+            kinds.text,
+            kinds.news,
+            kinds.voice,
+            kinds.stage_voice,
+            kinds.forum,
+            kinds.media,
+            kinds.public_thread,
+            kinds.private_thread,
+            kinds.news_thread,
+        ]
+
+    async def transform(
+        self, interaction: discord.Interaction[Any], value: Any, /
+    ) -> app_commands.AppCommandChannel | app_commands.AppCommandThread:
+        if not isinstance(value, app_commands.AppCommandChannel | app_commands.AppCommandThread):
+            raise app_commands.TransformerError(value, self.type, self)
+        return value
+
+
+LevelChannel = app_commands.Transform[app_commands.AppCommandChannel | app_commands.AppCommandThread, LevelPlace]
+
+
+def _fitted(lines: list[str], limit: int) -> str:
+    """As many whole lines as fit in ``limit`` characters, then "… and N more." for the rest (which fits too)."""
+    reserve = len(f"\n… and {len(lines)} more.")
+    shown: list[str] = []
+    size = -1
+    for index, line in enumerate(lines):
+        last = index == len(lines) - 1
+        if size + 1 + len(line) + (0 if last else reserve) > limit:
+            shown.append(f"… and {len(lines) - index} more.")
+            break
+        shown.append(line)
+        size += 1 + len(line)
+    return "\n".join(shown)
+
+
+def _paged(lines: list[str], page: int, command: str) -> str:
+    """Page ``page`` of ``lines`` cut into pages of whole lines (each page as many as fit), with a last line
+    saying how many follow and how to see them; the lines keep their own numbering."""
+    pages: list[list[str]] = [[]]
+    size = 0
+    for line in lines:
+        if pages[-1] and size + 1 + len(line) > PAGE_CHARS:
+            pages.append([])
+            size = 0
+        pages[-1].append(line)
+        size += 1 + len(line)
+    if page > len(pages):
+        only = "is only 1 page" if len(pages) == 1 else f"are only {len(pages)} pages"
+        return f"There {only}: `{command} page:{len(pages)}` is the last."
+    text = "\n".join(pages[page - 1])
+    if len(pages) > 1:
+        later = sum(len(p) for p in pages[page:])
+        more = f": … and {later} more, `{command} page:{page + 1}`." if later else "."
+        text += f"\nPage {page} of {len(pages)}{more}"
+    return text
+
+
+def _in_force(settings: GuildModeration, default: int) -> str:
+    """The levels channels without one of their own run at now: the server's, capped by each ceiling. The
+    server's level alone says nothing of it: at 6 under a normal ceiling of 4, normal channels run at 4."""
+    normal = effective_level(settings, None, nsfw_channel=False, default=default)
+    nsfw = effective_level(settings, None, nsfw_channel=True, default=default)
+    server = settings.safety_level or default
+    said = f" Channels without a level of their own run at {normal} (normal) and {nsfw} (age-restricted)."
+    if normal < server:
+        said += (
+            f" The normal channels' ceiling ({settings.normal_ceiling}) caps the server's level ({server}):"
+            f" `/mod safety set level:{server} ceiling:True` raises it."
+        )
+    return said
+
+
+def _is_nsfw(channel: object) -> bool:
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    return bool(is_nsfw()) if callable(is_nsfw) else False
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 async def record_moderation(bot: Bananacord, guild_id: int, action: str, text: str, **audit: Any) -> None:
@@ -86,8 +215,28 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         if interaction.guild_id is None:
             raise app_commands.CheckFailure("Moderation commands work in a server, not in DMs.")
         if not is_moderator(interaction, self.bot.settings.moderation.moderator_role_id):
-            raise app_commands.CheckFailure("You need the Manage Messages permission (or the moderator role) for this.")
+            raise app_commands.CheckFailure(REFUSED)
         return True
+
+    async def cog_load(self) -> None:
+        self.bot.services.moderation.on_slow_pattern = self._report_slow_pattern
+
+    async def cog_unload(self) -> None:
+        if self.bot.services.moderation.on_slow_pattern == self._report_slow_pattern:
+            self.bot.services.moderation.on_slow_pattern = None
+
+    async def _report_slow_pattern(self, guild_id: int, pattern: str, prompt: str) -> None:
+        """A stored regex term was too slow on a prompt (bot/moderation.py, at most once an hour for each)."""
+        await record_moderation(
+            self.bot,
+            guild_id,
+            "slow_pattern",
+            f"The blocked pattern `{_shown_term(pattern)}` took too long to check a prompt, so the prompt was "
+            "refused: a prompt that cannot be checked against every term is not let through. Simplify the pattern "
+            "or remove it (`/mod blockterm remove`). Told at most once an hour for each pattern.",
+            reason=pattern,
+            prompt=prompt,
+        )
 
     async def _log(self, interaction: discord.Interaction[Any], action: str, text: str, **audit: Any) -> None:
         await record_moderation(
@@ -136,41 +285,81 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
     @safety.command(name="set")
     @app_commands.describe(
         level="1 strictest .. 6 loosest",
-        channel="Set it for one channel instead of the whole server",
+        channel="Set it for one channel, thread, forum or voice channel's chat instead of the whole server",
         ceiling="Set the server's ceiling for normal channels instead",
         nsfw_ceiling="Set the ceiling for age-restricted channels instead",
+        clear="Go back to the default instead of setting a level",
     )
     async def safety_set(
         self,
         interaction: discord.Interaction[Any],
-        level: Level,
-        channel: discord.TextChannel | None = None,
+        level: Level | None = None,
+        channel: LevelChannel | None = None,
         ceiling: bool = False,
         nsfw_ceiling: bool = False,
+        clear: bool = False,
     ) -> None:
-        """Set the safety tolerance of the server, a channel, or the ceilings."""
+        """Set (or clear) the safety tolerance of the server, a channel, or the ceilings."""
+        if clear == (level is not None):
+            await _private(
+                interaction,
+                "Give a level, 1 (strictest) to 6 (loosest), or `clear:True` to go back to the default, not both."
+                if clear
+                else "Give a level, 1 (strictest) to 6 (loosest), or `clear:True` to go back to the default.",
+            )
+            return
+        if ceiling + nsfw_ceiling + (channel is not None) > 1:
+            await _private(interaction, "Set one thing at a time: a channel's level, or one of the two ceilings.")
+            return
         guild_id = interaction.guild_id or 0
         store = self.bot.services.moderation
+        default = self.bot.settings.moderation.default_level
         if ceiling or nsfw_ceiling:
             key = "nsfw_ceiling" if nsfw_ceiling else "normal_ceiling"
-            await store.update_guild(guild_id, by=interaction.user.id, **{key: level})
+            settings = await store.update_guild(guild_id, by=interaction.user.id, **{key: level})
             what = "age-restricted channels' ceiling" if nsfw_ceiling else "normal channels' ceiling"
+            now = settings.nsfw_ceiling if nsfw_ceiling else settings.normal_ceiling
+            said = f"The {what} is back to the default, {now}." if clear else f"The {what} is now {level}."
+            said += _in_force(settings, default)
         elif channel is not None:
             await store.set_channel_level(guild_id, channel.id, level, by=interaction.user.id)
             what = f"safety level of {channel.mention}"
+            place = self._place_of(interaction, channel)
+            runs = await level_at(self.bot, guild_id, place)
+            settings = await store.guild(guild_id)
+            kind = "age-restricted" if place.nsfw else "normal"
+            cap = settings.nsfw_ceiling if place.nsfw else settings.normal_ceiling
+            if level is None:  # clear
+                follows = "its channel's level or the server's" if place.parent_id is not None else "the server's level"
+                said = f"{channel.mention} has no level of its own now: it follows {follows}, {runs} there."
+            else:
+                said = f"The {what} is now {level}."
+                if runs < level:
+                    said += f" It runs at {runs} there, capped by the {kind} channels' ceiling ({cap})."
         else:
-            await store.update_guild(guild_id, by=interaction.user.id, safety_level=level)
+            settings = await store.update_guild(guild_id, by=interaction.user.id, safety_level=level)
             what = "server's safety level"
-        settings = await store.guild(guild_id)
-        note = ""
-        if channel is not None:
-            cap = settings.nsfw_ceiling if channel.is_nsfw() else settings.normal_ceiling
-            if level > cap:
-                note = f" It is capped at {cap} by the {'age-restricted' if channel.is_nsfw() else 'normal'} ceiling."
-        await self._log(
-            interaction, "setting", f"set the {what} to {level}.", channel_id=channel.id if channel else None
-        )
-        await _private(interaction, f"The {what} is now {level}.{note} It applies from the next image.")
+            said = f"The {what} is back to the default, {default}." if clear else f"The {what} is now {level}."
+            said += _in_force(settings, default)
+        done = f"cleared the {what}" if clear else f"set the {what} to {level}"
+        await self._log(interaction, "setting", f"{done}.", channel_id=channel.id if channel else None)
+        await _private(interaction, f"{said} It applies from the next image.")
+
+    def _place_of(
+        self,
+        interaction: discord.Interaction[Any],
+        channel: app_commands.AppCommandChannel | app_commands.AppCommandThread,
+    ) -> Place:
+        """Where a job in ``channel`` is made, as /imagine sees it (cogs/places.py), for the level it runs at."""
+        guild = interaction.guild
+        cached = guild.get_channel_or_thread(channel.id) if guild is not None else None
+        if cached is not None:
+            return place_of(cached)
+        if isinstance(channel, app_commands.AppCommandThread):
+            # A thread is age-restricted when its channel is (cogs/places.py).
+            parent = guild.get_channel(channel.parent_id) if guild is not None else None
+            return Place(channel.id, channel.parent_id, _is_nsfw(parent))
+        return Place(channel.id, None, channel.is_nsfw())
 
     @safety.command(name="show")
     async def safety_show(self, interaction: discord.Interaction[Any]) -> None:
@@ -184,7 +373,11 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         channels = await store.channel_levels(guild_id)
         default = self.bot.settings.moderation.default_level
         embed = discord.Embed(title="🍌 Moderation settings", colour=discord.Colour(0xF5C518))
-        embed.add_field(name="Server level", value=str(settings.safety_level or f"{default} (default)"))
+        server = str(settings.safety_level or f"{default} (default)")
+        normal = effective_level(settings, None, nsfw_channel=False, default=default)
+        if normal < (settings.safety_level or default):
+            server += f" (normal channels run at {normal}, their ceiling)"
+        embed.add_field(name="Server level", value=server)
         embed.add_field(
             name="Ceilings", value=f"normal {settings.normal_ceiling} · age-restricted {settings.nsfw_ceiling}"
         )
@@ -193,7 +386,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         if channels:
             embed.add_field(
                 name="Channel levels",
-                value="\n".join(f"<#{c}>: {lvl}" for c, lvl in channels.items())[:1024],
+                value=_fitted([f"<#{c}>: {lvl}" for c, lvl in channels.items()], FIELD_CHARS),
                 inline=False,
             )
         honours = "\n".join(
@@ -223,18 +416,23 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
     async def blockterm_add(self, interaction: discord.Interaction[Any], term: TermText, regex: bool = False) -> None:
         """Block prompts containing a term."""
         try:
-            await self.bot.services.moderation.add_term(
+            stored, added = await self.bot.services.moderation.add_term(
                 interaction.guild_id or 0, Term(term, regex), by=interaction.user.id
             )
         except ValueError as exc:
             await _private(interaction, f"That term cannot be used: {exc}")
             return
-        shown = _shown_term(term)
+        shown = _shown_term(stored.text)
+        if not added:
+            # "Blocked" first: a moderator typing the command again (bot/testing/soak_moderation.py) reads it done.
+            await _private(interaction, f"Blocked already, as `{shown}`: nothing changed.")
+            return
         await self._log(interaction, "setting", f"blocked the {'pattern' if regex else 'term'} `{shown}`.")
-        await _private(interaction, f"Blocked `{shown}`. It applies from the next prompt.")
+        kept = "" if stored.text == term else " (kept as prompts are compared: lower case, no accents or look-alikes)"
+        await _private(interaction, f"Blocked `{shown}`{kept}. It applies from the next prompt.")
 
     @blockterm.command(name="remove")
-    @app_commands.describe(term="The term as it was added, or its number in /mod blockterm list (#3)")
+    @app_commands.describe(term="The term (any case or spelling of a word), or its number in /mod blockterm list (#3)")
     async def blockterm_remove(self, interaction: discord.Interaction[Any], term: StoredTermText) -> None:
         """Stop blocking a term."""
         guild_id = interaction.guild_id or 0
@@ -249,26 +447,26 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
                 return
             term = terms[index].text
         removed = await store.remove_term(guild_id, term)
-        shown = _shown_term(term)
-        if removed:
-            await self._log(interaction, "setting", f"unblocked `{shown}`.")
-        await _private(interaction, f"Unblocked `{shown}`." if removed else f"`{shown}` was not blocked.")
+        if not removed:
+            await _private(interaction, f"`{_shown_term(term)}` was not blocked.")
+            return
+        # Every stored spelling of a word goes (rows kept as typed before terms were normalised): named, a few.
+        shown = ", ".join(f"`{_shown_term(t.text)}`" for t in removed[:5])
+        if len(removed) > 5:
+            shown += f" and {len(removed) - 5} more"
+        await self._log(interaction, "setting", f"unblocked {shown}.")
+        await _private(interaction, f"Unblocked {shown}.")
 
     @blockterm.command(name="list")
-    async def blockterm_list(self, interaction: discord.Interaction[Any]) -> None:
+    @app_commands.describe(page="Which page, when there are more terms than one message holds")
+    async def blockterm_list(self, interaction: discord.Interaction[Any], page: Page = 1) -> None:
         """The server's blocked terms, numbered (remove one by its number: `#3`)."""
         terms = await self.bot.services.moderation.terms(interaction.guild_id or 0)
         if not terms:
             await _private(interaction, "No blocked terms (the built-in list may apply).")
             return
         lines = [f"#{n} `{_shown_term(t.text)}`" + (" (regex)" if t.is_regex else "") for n, t in enumerate(terms, 1)]
-        shown: list[str] = []
-        for line in lines:
-            if sum(len(s) + 1 for s in shown) + len(line) > 1900:
-                shown.append(f"… and {len(lines) - len(shown)} more.")
-                break
-            shown.append(line)
-        await _private(interaction, "\n".join(shown))
+        await _private(interaction, _paged(lines, page, "/mod blockterm list"))
 
     @blockterm.command(name="builtin")
     async def blockterm_builtin(self, interaction: discord.Interaction[Any], enabled: bool) -> None:
@@ -290,20 +488,75 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         reason: app_commands.Range[str, 1, MAX_REASON] | None = None,
         hours: app_commands.Range[float, 0.01, 8760.0] | None = None,
     ) -> None:
-        """Stop a member from using the bot."""
+        """Stop a member from using the bot, and cancel their images still being made."""
+        refusal = self._cannot_ban(interaction, member)
+        if refusal is not None:
+            await _private(interaction, refusal)
+            return
+        guild_id = interaction.guild_id or 0
         expires = time.time() + hours * 3600 if hours else None
         await self.bot.services.moderation.ban(
-            interaction.guild_id or 0, member.id, reason=reason, expires_at=expires, by=interaction.user.id
+            guild_id, member.id, reason=reason, expires_at=expires, by=interaction.user.id
         )
+        # Written after the ban, so no new job of theirs starts meanwhile.
+        cancelled, arriving = await self._cancel_jobs_of(guild_id, member.id, by=interaction.user.id)
         until = f" until <t:{int(expires)}:f>" if expires else ""
+        jobs = ""
+        if cancelled:
+            jobs += f" Cancelled {_plural(len(cancelled), 'image')} of theirs still being made (not charged)."
+        if arriving:
+            verb = "is" if arriving == 1 else "are"
+            jobs += f" {_plural(arriving, 'image')} of theirs already made {verb} still being delivered."
         await self._log(
             interaction,
             "ban",
-            f"banned <@{member.id}>{until}: {reason or 'no reason given'}.",
+            f"banned <@{member.id}>{until}: {reason or 'no reason given'}.{jobs}",
             target_id=member.id,
             reason=reason,
         )
-        await _private(interaction, f"{member.mention} can no longer use the bot{until}.")
+        await _private(interaction, f"{member.mention} can no longer use the bot{until}.{jobs}")
+        runner = self.bot.services.runner
+        for job in cancelled:  # after the answer: each may wait on its provider (as /jobs' Cancel does)
+            await runner.cancel(job.id, by_user=interaction.user.id)
+
+    def _cannot_ban(self, interaction: discord.Interaction[Any], member: discord.Member) -> str | None:
+        """Why ``member`` cannot be banned from the bot, or None: the bot itself, the server's owner, an admin
+        (Manage Server or Administrator, or the bot's admin role), who could lift any ban anyway."""
+        me = self.bot.user
+        if me is not None and member.id == me.id:
+            return "That is this bot: it cannot be banned from itself."
+        guild = interaction.guild
+        if guild is not None and guild.owner_id == member.id:
+            return f"{member.mention} owns this server: the owner cannot be banned from the bot."
+        perms = server_permissions(member)
+        admin_role = self.bot.settings.admin.role_id
+        if (perms is not None and (perms.administrator or perms.manage_guild)) or (
+            admin_role is not None and any(role.id == admin_role for role in member.roles)
+        ):
+            return (
+                f"{member.mention} is an admin here (Manage Server or Administrator, or the bot's admin role): "
+                "admins cannot be banned from the bot."
+            )
+        return None
+
+    async def _cancel_jobs_of(self, guild_id: int, user_id: int, *, by: int) -> tuple[list[Job], int]:
+        """Write a cancel for each of the member's jobs still being made in this server (not charged, as a
+        Cancel is: cogs/jobs.py), and count those whose image is already made, which are still delivered.
+        Returns the jobs to cancel (runner.cancel carries each out) and that count."""
+        runner = self.bot.services.runner
+        active, _ = await runner.store.of_member(guild_id, user_id, ended=0)
+        taken: list[Job] = []
+        for request in requests(active):
+            if not request.cancellable:
+                continue
+            # A batch's candidates written together, so its message is drawn cancelled in one edit.
+            written = await runner.cancels.request_batch(
+                [job.id for job in request.cancellable], batch_id=request.first.batch_id, by_user=by
+            )
+            taken += [j for j in written if j is not None and not j.terminal and j.cancel_requested is not None]
+        ids = {job.id for job in taken}
+        arriving = sum(1 for job in active if job.id not in ids and job.state is JobState.SUCCEEDED)
+        return taken, arriving
 
     @app_commands.command(name="unban")
     async def unban(self, interaction: discord.Interaction[Any], member: discord.Member) -> None:
@@ -314,16 +567,20 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         await _private(interaction, f"{member.mention} may use the bot again." if removed else "They were not banned.")
 
     @app_commands.command(name="bans")
-    async def bans(self, interaction: discord.Interaction[Any]) -> None:
+    @app_commands.describe(page="Which page, when there are more than one message holds")
+    async def bans(self, interaction: discord.Interaction[Any], page: Page = 1) -> None:
         """Who is banned or cooling down."""
         rows = await self.bot.services.moderation.bans(interaction.guild_id or 0)
+        if not rows:
+            await _private(interaction, "Nobody is banned.")
+            return
         lines = [
             f"<@{b.user_id}> ({b.kind})"
             + (f" until <t:{int(b.expires_at)}:f>" if b.expires_at else "")
             + (f": {b.reason}" if b.reason else "")
             for b in rows
         ]
-        await _private(interaction, "\n".join(lines)[:1900] if lines else "Nobody is banned.")
+        await _private(interaction, _paged(lines, page, "/mod bans"))
 
     @app_commands.command(name="logchannel")
     async def logchannel(

@@ -1,0 +1,91 @@
+"""The prompt gate's time bounds and the moderation store around it: one budget for all of a prompt's regex
+terms, a prompt not checked in full refused, slow patterns told to moderators once an hour, slow patterns
+refused when added."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from bot.gate import PromptGate, Term, slow_input
+from bot.moderation import ModerationStore, PromptUncheckedError
+from bot.store import Database
+from tests.conftest import Clock
+
+GUILD = 10
+# Backtracks without end on a run of "a"s, and never matches one ended by "!".
+SLOW = [Term(f"(a|aa)+x{{0,{i}}}$", is_regex=True) for i in range(1, 41)]
+PROMPT = "a " + "a" * 40 + "!"
+
+
+def test_all_of_a_prompt_s_regex_terms_share_one_budget(caplog: pytest.LogCaptureFixture) -> None:
+    """Each term had 50 ms of its own: forty slow terms held one prompt two seconds."""
+    gate = PromptGate([*SLOW, Term("b+", is_regex=True)], builtin=False, prompt_budget=0.25)
+    started = time.monotonic()
+    with caplog.at_level(logging.ERROR, logger="bot.gate"):
+        verdict = gate.check(PROMPT + " b")
+    assert time.monotonic() - started < 1.0
+    # Not blocked, yet not checked in full: the terms that timed out and those never run are named.
+    assert not verdict.blocked and not verdict.finished
+    assert verdict.slow_patterns and set(verdict.slow_patterns) <= {t.text for t in SLOW}
+    assert verdict.unchecked[-1] == "b+"
+    assert len(verdict.slow_patterns) + len(verdict.unchecked) == len(SLOW) + 1
+
+
+def test_a_slow_pattern_is_found_before_it_is_stored() -> None:
+    found = slow_input(SLOW[0])
+    assert found is not None and found.startswith("aaaa")
+    for fine in ("\\bgore\\w*", "blood\\s*bath", "|".join(f"forbidden{a}" for a in "abcdefghij")):
+        assert slow_input(Term(fine, is_regex=True)) is None, fine
+    assert slow_input(Term("(a|aa)+")) is None  # a word term cannot backtrack: it is letters, not a pattern
+
+
+async def test_a_prompt_not_checked_in_full_is_refused_and_its_slow_pattern_told_once_an_hour(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    store = ModerationStore(db, clock=clock)
+    told: list[tuple[int, str, str]] = []
+
+    async def tell(guild_id: int, pattern: str, prompt: str) -> None:  # records the report, as the cog's audits it
+        told.append((guild_id, pattern, prompt))
+        await store.audit(guild_id, "slow_pattern", reason=pattern, prompt=prompt)
+
+    store.on_slow_pattern = tell
+    async with db.transaction() as conn:  # as stored before patterns were tried when added
+        await conn.execute(
+            "INSERT INTO blocked_terms (guild_id, term, is_regex, added_by, added_at) VALUES (?, ?, 1, 1, 0)",
+            (GUILD, SLOW[0].text),
+        )
+    await store.add_term(GUILD, Term("gore"), by=1)
+    with caplog.at_level(logging.ERROR, logger="bot.gate"):
+        with pytest.raises(PromptUncheckedError) as refused:
+            await store.check_prompt(GUILD, PROMPT)
+        assert "could not be checked" in refused.value.user_message
+        assert told == [(GUILD, SLOW[0].text, PROMPT)]
+        # Blocked by a word term all the same: blocked, not refused as unchecked (the word terms run first).
+        assert (await store.check_prompt(GUILD, PROMPT + " gore")).blocked
+        with pytest.raises(PromptUncheckedError):
+            await store.check_prompt(GUILD, PROMPT)
+        assert len(told) == 1  # within the hour: not told again
+        # A restarted bot (a new store) reads the last report from the audit log.
+        again = ModerationStore(db, clock=clock)
+        again.on_slow_pattern = tell
+        with pytest.raises(PromptUncheckedError):
+            await again.check_prompt(GUILD, PROMPT)
+        assert len(told) == 1
+        clock.offset += 3601
+        with pytest.raises(PromptUncheckedError):
+            await store.check_prompt(GUILD, PROMPT)
+        assert len(told) == 2
+    # A prompt the pattern is quick on passes.
+    assert not (await store.check_prompt(GUILD, "a quiet harbour")).blocked
+
+
+async def test_a_slow_pattern_is_refused_when_added(db: Database) -> None:
+    store = ModerationStore(db, clock=Clock())
+    with pytest.raises(ValueError, match="takes over 50 ms"):
+        await store.add_term(GUILD, SLOW[0], by=1)
+    assert await store.terms(GUILD) == []
