@@ -8,10 +8,11 @@ The check and the reservation run in one SQLite transaction (BEGIN IMMEDIATE, ta
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import aiosqlite
@@ -42,17 +43,41 @@ class Member:
     is_owner: bool = False
 
 
+# The limits a member has, each taken on its own from the sources below.
+LIMIT_NAMES = (*WINDOWS, "in_flight")
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where one of a member's limits comes from.
+
+    ``default``: the configured [quotas] defaults; ``tier``: a [quotas.tiers] section of the config
+    (``tier`` its name); ``role``: a tier set with /quota set role:; ``member``: the member's own override
+    (/quota set member:). ``role_id`` names the role of a tier."""
+
+    kind: Literal["default", "tier", "role", "member"]
+    role_id: int | None = None
+    tier: str | None = None
+
+
+DEFAULT = Origin("default")
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     daily: int | None
     weekly: int | None
     monthly: int | None
     in_flight: int | None
-    source: str  # "default", "tier <name>", "role <id>", "user override"
+    # Where each of the four comes from, by name (LIMIT_NAMES); a limit not named came from the default.
+    origins: Mapping[str, Origin] = field(default_factory=dict)
 
     def for_window(self, window: str) -> int | None:
         value: int | None = getattr(self, window)
         return value
+
+    def origin(self, name: str) -> Origin:
+        return self.origins.get(name, DEFAULT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,13 +137,41 @@ def window_bounds(window: str, now: float, *, tz: str = "UTC", reset_hour: int =
     return start.timestamp(), end.timestamp()
 
 
-def _most_generous(candidates: list[Limits]) -> Limits:
-    """The highest tier wins: compare monthly, then weekly, then daily; no limit beats any limit."""
+def _more_generous(a: int | None, b: int | None) -> bool:
+    """Whether limit ``a`` allows more than ``b`` (None: no limit, which allows the most)."""
+    return b is not None and (a is None or a > b)
 
-    def key(limits: Limits) -> tuple[float, float, float]:
-        return tuple(float("inf") if v is None else float(v) for v in (limits.monthly, limits.weekly, limits.daily))  # type: ignore[return-value]
 
-    return max(candidates, key=key)
+def merge_limits(
+    default: Mapping[str, int | None],
+    tiers: Sequence[tuple[Origin, Mapping[str, int | None]]],
+    override: Mapping[str, int | None] | None,
+) -> Limits:
+    """A member's limits from the defaults, the role tiers they hold and their own override.
+
+    * With no tier, the defaults apply. A tier takes the defaults' place: its daily, weekly and monthly
+      limits are its own, one left out meaning no limit in that window (as /quota set role: answers it and
+      the config's [quotas.tiers] read). Its in_flight, if it names none, stays the default's: that limit
+      guards the providers' load, not a member's allowance, and setting a tier's daily cap should not lift it.
+    * Holding several tiers, each limit is the most generous the tiers give, one by one: a tier with a high
+      daily cap and one with no monthly limit give both (the highest tier by (monthly, weekly, daily) used to
+      win whole, and the default, with no weekly or monthly limit, was always that one).
+    * A member's override comes first, up or down (the admin's word about this member), for the limits it
+      names; those it leaves out are what applied without it, not "no limit"."""
+    values: dict[str, int | None] = {}
+    origins: dict[str, Origin] = {}
+    for name in LIMIT_NAMES:
+        value, origin = default[name], DEFAULT
+        setting = [(o, limits[name]) for o, limits in tiers if name != "in_flight" or limits[name] is not None]
+        if setting:
+            value, origin = setting[0][1], setting[0][0]
+            for candidate_origin, candidate in setting[1:]:
+                if _more_generous(candidate, value):
+                    value, origin = candidate, candidate_origin
+        if override is not None and override[name] is not None:
+            value, origin = override[name], Origin("member")
+        values[name], origins[name] = value, origin
+    return Limits(values["daily"], values["weekly"], values["monthly"], values["in_flight"], origins)
 
 
 class Quotas:
@@ -143,25 +196,30 @@ class Quotas:
 
     async def _limits(self, conn: aiosqlite.Connection, member: Member) -> Limits:
         s = self.settings
-        candidates = [Limits(s.daily, s.weekly, s.monthly, s.in_flight_per_user, "default")]
-        for name, tier in s.tiers.items():
-            if tier.role_id in member.role_ids:
-                candidates.append(Limits(tier.daily, tier.weekly, tier.monthly, tier.in_flight, f"tier {name}"))
+        default = {"daily": s.daily, "weekly": s.weekly, "monthly": s.monthly, "in_flight": s.in_flight_per_user}
+        tiers: list[tuple[Origin, Mapping[str, int | None]]] = [
+            (Origin("tier", tier.role_id, name), _named(tier.daily, tier.weekly, tier.monthly, tier.in_flight))
+            for name, tier in s.tiers.items()
+            if tier.role_id in member.role_ids
+        ]
         rows = await _fetchall(
             conn,
             "SELECT scope, target_id, daily, weekly, monthly, in_flight FROM quota_limits "
-            "WHERE guild_id = ? AND scope IN ('role', 'user')",
+            "WHERE guild_id = ? AND scope IN ('role', 'user') ORDER BY scope, target_id",
             (member.guild_id,),
         )
+        override: Mapping[str, int | None] | None = None
         for scope, target, daily, weekly, monthly, in_flight in rows:
             if scope == "role" and target in member.role_ids:
-                candidates.append(Limits(daily, weekly, monthly, in_flight, f"role {target}"))
-        chosen = _most_generous(candidates)
-        for scope, target, daily, weekly, monthly, in_flight in rows:
-            if scope == "user" and target == member.user_id:
-                # A per-user override beats tiers, up or down: it is the admin's word about this member.
-                chosen = Limits(daily, weekly, monthly, in_flight, "user override")
-        return chosen
+                tiers.append((Origin("role", target), _named(daily, weekly, monthly, in_flight)))
+            elif scope == "user" and target == member.user_id:
+                override = _named(daily, weekly, monthly, in_flight)
+        return merge_limits(default, tiers, override)
+
+    async def limits(self, member: Member) -> Limits:
+        """The limits that apply to ``member`` now, and where each comes from."""
+        async with self.db.read() as conn:
+            return await self._limits(conn, member)
 
     async def _window_start(self, conn: aiosqlite.Connection, member: Member, since: float) -> float:
         """``since``, or the member's last reset if that is later."""
@@ -279,6 +337,13 @@ class Quotas:
         if limits.in_flight is not None:
             # The new job rows are already inserted (not yet reserved), so they are not in this count.
             running = await self._in_flight(conn, member.guild_id, member.user_id)
+            if limits.in_flight == 0:
+                # Nothing to wait for: "You already have 0 request(s) generating (limit 0). Wait for one to
+                # finish" sent the member waiting on nothing.
+                raise QuotaExceededError(
+                    "An admin has set your quota of requests generating at once to 0, so you cannot start any; "
+                    "waiting will not change that. Ask an admin if you think it is a mistake."
+                )
             if running >= limits.in_flight:
                 raise QuotaExceededError(
                     f"You already have {running} request(s) generating (limit {limits.in_flight}). "
@@ -294,6 +359,8 @@ class Quotas:
                 resets = f"Your {window} quota resets <t:{int(end)}:R> (<t:{int(end)}:f>)."
                 # As /quota show says it: a grant is extra allowance, not negative use ("used -10 of 5").
                 spent, granted = await self._used_and_granted(conn, member, start)
+                if limit == 0:
+                    raise QuotaExceededError(_zero_window(window, units, count, spent, granted, max(0, -used)))
                 allowance = f"{limit} {window} units" + (f" and {granted} granted" if granted else "")
                 if count == 1:
                     raise QuotaExceededError(
@@ -333,6 +400,11 @@ class Quotas:
         monthly_units, in_flight, budget = await self._guild_limits(conn, guild_id)
         if in_flight is not None:
             generating = await self._in_flight(conn, guild_id, None)
+            if in_flight == 0:
+                raise QuotaExceededError(
+                    "This server's limit on images generating at once is 0 (set by an admin), so no image can "
+                    "be started here; waiting will not change that."
+                )
             if generating >= in_flight:
                 raise QuotaExceededError(
                     f"This server already has {in_flight} image(s) generating, its limit. Try again in a minute."
@@ -371,6 +443,16 @@ class Quotas:
             (guild_id, start),
         )
         used_units, used_cost = (int(row[0]), int(row[1])) if row else (0, 0)
+        if monthly_units == 0 and units_added is not None and units_added > 0:
+            raise QuotaExceededError(
+                "This server's monthly quota is 0 units (set by an admin), so no image can be made here; "
+                "waiting for the month to end will not change that."
+            )
+        if budget == 0 and cost_added > 0:
+            raise QuotaExceededError(
+                "This server's monthly budget is $0.00 (set by an admin), so no paid image can be made here; "
+                "waiting for the month to end will not change that."
+            )
         if monthly_units is not None and units_added is not None and used_units + units_added > monthly_units:
             units = units_added // count
             fits = "" if count == 1 else f" So {_fit(max(0, monthly_units - used_units) // units if units else 0)}."
@@ -435,8 +517,11 @@ class Quotas:
         in_flight: int | None,
         budget_micro_usd: int | None = None,
         by: int,
-    ) -> None:
+    ) -> dict[str, int | None] | None:
+        """Store a member's override or a role's tier (replacing any before it); returns the one replaced, by
+        limit name (None: there was none), for the audit trail."""
         async with self.db.transaction() as conn:
+            before = await self._stored(conn, guild_id, scope, target_id)
             await conn.execute(
                 """INSERT INTO quota_limits (guild_id, scope, target_id, daily, weekly, monthly, in_flight,
                        budget_micro_usd, updated_by, updated_at)
@@ -447,13 +532,29 @@ class Quotas:
                        updated_at = excluded.updated_at""",
                 (guild_id, scope, target_id, daily, weekly, monthly, in_flight, budget_micro_usd, by, self.clock()),
             )
+        return before
 
-    async def clear_limits(self, guild_id: int, scope: str, target_id: int) -> None:
+    async def clear_limits(self, guild_id: int, scope: str, target_id: int) -> dict[str, int | None] | None:
+        """Remove a member's override or a role's tier; returns what it was (None: there was none), since the
+        row that named who set it goes with it and the audit trail keeps the rest."""
         async with self.db.transaction() as conn:
+            before = await self._stored(conn, guild_id, scope, target_id)
             await conn.execute(
                 "DELETE FROM quota_limits WHERE guild_id = ? AND scope = ? AND target_id = ?",
                 (guild_id, scope, target_id),
             )
+        return before
+
+    async def _stored(
+        self, conn: aiosqlite.Connection, guild_id: int, scope: str, target_id: int
+    ) -> dict[str, int | None] | None:
+        row = await _fetchone(
+            conn,
+            "SELECT daily, weekly, monthly, in_flight FROM quota_limits WHERE guild_id = ? AND scope = ? "
+            "AND target_id = ?",
+            (guild_id, scope, target_id),
+        )
+        return None if row is None else _named(row[0], row[1], row[2], row[3])
 
     async def settle_orphans(self) -> int:
         """Settle reservations of jobs that ended without one (defence in depth; should find none)."""
@@ -476,6 +577,27 @@ class Quotas:
         if rows:
             log.warning("settled %d reservation(s) left over from a crash", len(rows))
         return len(rows)
+
+
+def _zero_window(window: str, units: int, count: int, spent: int, granted: int, left: int) -> str:
+    """The refusal when a window's limit is 0: no reset brings units back, so none is promised (it said
+    "you have used 0 of your 0 daily units ... resets in 5 hours"). Units granted still count; ``left``
+    of them remain."""
+    if not granted:
+        return (
+            f"An admin has set your {window} quota to 0 units, so you cannot make images; waiting for a reset "
+            "will not change that. Ask an admin if you think it is a mistake."
+        )
+    asked = f"This image costs {units} unit(s)" if count == 1 else f"{count} images cost {units * count} unit(s)"
+    fits = "" if count == 1 else f" ({_fit(left // units if units else count)})"
+    return (
+        f"{asked}; you have used {spent} of the {granted} unit(s) an admin granted you{fits}, and your {window} "
+        "quota is 0 units, so a reset will not bring more. Nothing was started or charged. Ask an admin for more."
+    )
+
+
+def _named(daily: int | None, weekly: int | None, monthly: int | None, in_flight: int | None) -> dict[str, int | None]:
+    return {"daily": daily, "weekly": weekly, "monthly": monthly, "in_flight": in_flight}
 
 
 def _fit(images: int) -> str:

@@ -21,7 +21,11 @@ from bot.config import PROVIDER_NAMES
 from bot.errors import InvalidRequestError
 from bot.events import ProviderProblem, ProviderRecovered
 from bot.jobs import MAX_CANDIDATES
+from bot.preferences import served
+from bot.store.settings import GuildDefaults
+from cogs.errors import storage_answer
 from cogs.imagine import MODEL_CHOICES
+from cogs.moderation import record_moderation
 from cogs.private_answers import answer_privately
 
 log = logging.getLogger(__name__)
@@ -30,11 +34,44 @@ PROVIDER_CHOICES = [app_commands.Choice(name=name, value=name) for name in PROVI
 
 
 def is_admin(interaction: discord.Interaction[Any], admin_role_id: int | None) -> bool:
-    perms = interaction.permissions
+    """Whether the member is a bot admin in this server: Manage Server (or Administrator) from their roles, or
+    the configured admin role.
+
+    Not ``interaction.permissions``: those are resolved in the channel the command was used in, overwrites
+    included, so Manage Server granted in one channel's overwrites made its holder a bot admin server-wide."""
+    user = interaction.user
+    if not isinstance(user, discord.Member):
+        return False
+    perms = user.guild_permissions  # from the member's roles (and ownership), not any channel's overwrites
     if perms.manage_guild or perms.administrator:
         return True
-    roles = getattr(interaction.user, "roles", [])
-    return admin_role_id is not None and any(role.id == admin_role_id for role in roles)
+    return admin_role_id is not None and any(role.id == admin_role_id for role in user.roles)
+
+
+async def record_admin_change(
+    bot: Bananacord, interaction: discord.Interaction[Any], action: str, change: str, **audit: Any
+) -> str:
+    """Keep an admin's change in the audit log, with who made it, and post it to the server's moderation log
+    channel (``record_moderation``: posted with no mentions allowed, so naming people pings nobody).
+
+    The change itself is already saved: if the audit log cannot be written (the database busy or refusing
+    writes), the admin is still told it was made, with a note, rather than "nothing was saved", which
+    invites doing it again (a second grant). Returns that note, or "" when all went well."""
+    actor = interaction.user.id
+    log.info("guild %s: user %s %s", interaction.guild_id, actor, change)
+    try:
+        await record_moderation(
+            bot, interaction.guild_id or 0, action, f"<@{actor}> {change}.", actor_id=actor, **audit
+        )
+    except Exception as exc:
+        if storage_answer(exc) is None:
+            raise
+        log.warning("guild %s: could not write %s by %s to the audit log: %s", interaction.guild_id, action, actor, exc)
+        return (
+            "It is done, but the audit log could not record it (the bot's database is busy or not taking "
+            "writes); the bot's log file has it."
+        )
+    return ""
 
 
 def require_admin(interaction: discord.Interaction[Any], admin_role_id: int | None) -> None:
@@ -82,7 +119,9 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
         assert interaction.guild_id is not None
         store = self.bot.services.settings_store
         catalogue = self.bot.services.catalogue
+        configured = self.bot.settings.imagine
         current = await store.guild_defaults(interaction.guild_id)
+        noted = ""
         if reset or model is not None or provider is not None or max_count is not None:
             if model is not None and model not in catalogue.models():
                 offered = ", ".join(catalogue.display_name(m) for m in catalogue.models())
@@ -94,11 +133,20 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
             chosen_model = None if reset else (model or current.default_model)
             chosen_provider = None if reset else (provider or current.default_provider)
             chosen_count = None if reset else (max_count or current.max_count)
-            if chosen_model and chosen_provider and not catalogue.capabilities(chosen_provider, chosen_model):
+            # Only what is set here is checked, against the model /imagine will use: a stored model or provider
+            # the operator has since turned off is not in use (bot/preferences.py model_for, cogs/policy.py), and
+            # checked against it every change was refused ("segmind does not serve Nano Banana 2"), max_count too.
+            in_force = served(catalogue, chosen_model) or configured.default_model
+            if (
+                (model is not None or provider is not None)
+                and chosen_provider in catalogue.providers
+                and not catalogue.capabilities(chosen_provider, in_force)
+            ):
                 raise InvalidRequestError(
-                    f"{chosen_provider} does not serve {catalogue.display_name(chosen_model)}; "
-                    f"it will still be used as failover where it can."
+                    f"{chosen_provider} does not serve {catalogue.display_name(in_force)}, so it cannot be the "
+                    "provider tried first for it. Choose one that serves it (`/admin providers` lists them)."
                 )
+            before = self._described(current)
             current = await store.set_guild_defaults(
                 interaction.guild_id,
                 model=chosen_model,
@@ -107,26 +155,52 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
                 now=self.bot.clock(),
                 max_count=chosen_count,
             )
-            log.info(
-                "guild %s defaults set by %s: model=%s provider=%s max_count=%s",
-                interaction.guild_id,
-                interaction.user.id,
-                chosen_model,
-                chosen_provider,
-                chosen_count,
+            change = (
+                "reset this server's defaults to the bot's configuration"
+                if reset
+                else f"set this server's defaults: {self._described(current)}"
             )
-        model_name = current.default_model or self.bot.settings.imagine.default_model
-        first = current.default_provider or self.bot.settings.imagine.default_provider
+            change += f" (before: {before})"
+            noted = await record_admin_change(self.bot, interaction, "server_defaults", change, reason=change)
+        embed = self._defaults_embed(current)
+        if noted:
+            embed.description = noted
+        await answer_privately(interaction, embed=embed)
+
+    def _described(self, defaults: GuildDefaults) -> str:
+        """A server's stored defaults in a line, for the audit log (what is stored, in use or not)."""
+        model = self.bot.services.catalogue.display_name(defaults.default_model) if defaults.default_model else None
+        cap = defaults.max_count or f"{MAX_CANDIDATES} (bot maximum)"
+        provider = defaults.default_provider or "bot default"
+        return f"model: {model or 'bot default'} · first provider: {provider} · images per /imagine: up to {cap}"
+
+    def _defaults_embed(self, current: GuildDefaults) -> discord.Embed:
+        """What /imagine uses in this server, and a stored choice it does not use, with why."""
+        catalogue = self.bot.services.catalogue
+        configured = self.bot.settings.imagine
+        stored_model, stored_provider = current.default_model, current.default_provider
+        # As /imagine chooses them (bot/preferences.py model_for; cogs/policy.py admit): a stored model no
+        # enabled provider serves is passed over for the configured one; a stored provider not enabled is
+        # left out of the route.
+        model_name = served(catalogue, stored_model) or configured.default_model
+        first = stored_provider or configured.default_provider
         embed = discord.Embed(title="🍌 Server defaults", colour=discord.Colour(0xF5C518))
-        embed.add_field(
-            name="Model",
-            value=f"{catalogue.display_name(model_name)}{'' if current.default_model else ' (bot default)'}",
-        )
-        embed.add_field(
-            name="Provider order",
-            value=" → ".join(catalogue.route(model_name, first=first)) or "none enabled",
-            inline=False,
-        )
+        model_line = catalogue.display_name(model_name) + ("" if model_name == stored_model else " (bot default)")
+        if stored_model is not None and model_name != stored_model:
+            model_line += (
+                f"\nThis server's `{stored_model}` is not in use: no enabled provider serves it. "
+                "Set `model` to choose another."
+            )
+        embed.add_field(name="Model", value=model_line)
+        order = " → ".join(catalogue.route(model_name, first=first)) or "none enabled"
+        if stored_provider is not None and stored_provider not in catalogue.providers:
+            order += (
+                f"\nThis server's provider `{stored_provider}` is not in use: it is not enabled on this bot. "
+                "Set `provider` to choose another."
+            )
+        elif stored_provider is not None and not catalogue.capabilities(stored_provider, model_name):
+            order += f"\nThis server's provider `{stored_provider}` is not in use: it does not serve this model."
+        embed.add_field(name="Provider order", value=order, inline=False)
         cap = current.max_count or MAX_CANDIDATES
         embed.add_field(
             name="Images per /imagine",
@@ -135,7 +209,7 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
         )
         if current.updated_by:
             embed.set_footer(text=f"Last changed by user {current.updated_by}")
-        await answer_privately(interaction, embed=embed)
+        return embed
 
     @commands.Cog.listener()
     async def on_provider_problem(self, event: ProviderProblem) -> None:

@@ -72,8 +72,14 @@ def quota_member(guild: discord.Guild, user: discord.abc.User) -> Member:
 
 
 def admit(bot: Bananacord, request: GenerationRequest, member: Member, *, preferred: str | None) -> Admission:
-    """The first provider that can take ``request`` (``preferred`` first), and the reservation for it."""
-    first = preferred or bot.settings.imagine.default_provider
+    """The first provider that can take ``request`` (``preferred`` first), and the reservation for it.
+
+    ``preferred`` (the server's stored provider, or the one that made the image being reworked) only where it
+    still serves the model here: one the operator has since turned off must not push the configured
+    ``[imagine] default_provider`` aside for the bare route order."""
+    serving = bot.services.catalogue.route(request.model)
+    candidates = (preferred, bot.settings.imagine.default_provider)
+    first = next((name for name in candidates if name is not None and name in serving), None)
     provider, caps = choose_provider(bot.services.catalogue, request, first=first)
     quotas = bot.services.quotas
     reservation = quotas.reservation(

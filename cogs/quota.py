@@ -1,12 +1,13 @@
 """/quota: what a member has left; and the admin controls: set limits, grant units, reset.
 
 Admin subcommands check Manage Server (or the configured admin role) in code, not only through
-Discord's command permissions, which a server can change.
+Discord's command permissions, which a server can change. Each change an admin makes is kept in the audit
+log with who made it, and posted to the server's moderation log channel (``record_moderation``).
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Mapping
 from typing import Any
 
 import discord
@@ -15,17 +16,50 @@ from discord.ext import commands
 
 from bot.app import Bananacord
 from bot.catalogue import MODEL_NAMES
-from bot.quotas import QuotaStatus
-from cogs.admin import require_admin
+from bot.quotas import LIMIT_NAMES, Limits, Member, Origin, QuotaStatus
+from bot.render import literal
+from cogs.admin import record_admin_change, require_admin
 from cogs.imagine import member_of
+from cogs.moderation import MAX_REASON
 from cogs.private_answers import answer_privately
-
-log = logging.getLogger(__name__)
 
 _WINDOW_WORDS = {"daily": "Today", "weekly": "This week", "monthly": "This month"}
 
 
-def status_embed(status: QuotaStatus, costs: dict[str, dict[str, int]], who: str) -> discord.Embed:
+def limit_words(name: str, value: int | None) -> str:
+    """One limit as an admin or member reads it: "daily 25", "no weekly limit", "2 at once"."""
+    if name == "in_flight":
+        return "no limit on requests at once" if value is None else f"{value} at once"
+    return f"no {name} limit" if value is None else f"{name} {value}"
+
+
+def origin_words(origin: Origin, *, own: bool = False) -> str:
+    """Where a limit comes from, in words (a role as its mention, which names it without pinging)."""
+    if origin.kind == "member":
+        return "your own override" if own else "the member's own override"
+    if origin.kind == "role":
+        return f"the tier for <@&{origin.role_id}>"
+    if origin.kind == "tier":
+        return f"the configured tier {origin.tier} (<@&{origin.role_id}>)"
+    return "the bot's defaults"
+
+
+def limits_by_origin(limits: Limits, *, own: bool = False) -> str:
+    """Each source of ``limits`` with the limits it gives, one line each: "The tier for @Mod: daily 100, …"."""
+    grouped: dict[Origin, list[str]] = {}
+    for name in LIMIT_NAMES:
+        value = limits.in_flight if name == "in_flight" else limits.for_window(name)
+        grouped.setdefault(limits.origin(name), []).append(limit_words(name, value))
+    lines = []
+    for origin, words in grouped.items():
+        source = origin_words(origin, own=own)
+        lines.append(f"{source[0].upper()}{source[1:]}: {', '.join(words)}")
+    return "\n".join(lines)
+
+
+def status_embed(
+    status: QuotaStatus, costs: dict[str, dict[str, int]], who: str, *, own: bool = False
+) -> discord.Embed:
     embed = discord.Embed(title=f"🍌 Quota for {who}", colour=discord.Colour(0xF5C518))
     if not status.enforced:
         embed.description = "Quotas are off on this bot: nothing is limited; usage is still recorded."
@@ -35,24 +69,66 @@ def status_embed(status: QuotaStatus, costs: dict[str, dict[str, int]], who: str
         granted = f" · +{usage.granted} granted" if usage.granted > 0 else ""
         if usage.limit is None:
             value = f"{usage.used} used · no limit"
+        elif usage.limit == 0:
+            # No reset brings anything back: say who set it, not when it "resets".
+            left = f"{granted} · **{usage.remaining} left**" if usage.granted > 0 else ""
+            value = f"{usage.used} used · limit 0, set by an admin{left}"
         else:
             value = (
                 f"{usage.used} of {usage.limit} used{granted} · **{usage.remaining} left**\n"
                 f"resets <t:{int(usage.resets_at)}:R>"
             )
         embed.add_field(name=_WINDOW_WORDS[usage.window], value=value, inline=True)
-    running = f"{status.in_flight}" + (f" of {status.in_flight_limit}" if status.in_flight_limit is not None else "")
+    if status.in_flight_limit == 0:
+        running = f"{status.in_flight} · limit 0, set by an admin"
+    else:
+        limit = f" of {status.in_flight_limit}" if status.in_flight_limit is not None else ""
+        running = f"{status.in_flight}{limit}"
     embed.add_field(name="Generating now", value=running, inline=True)
+    if status.enforced and not status.unlimited:
+        embed.add_field(name="Limits set by", value=limits_by_origin(status.limits, own=own), inline=False)
     lines = [
         f"{MODEL_NAMES.get(model, model)}: " + ", ".join(f"{size} = {units}" for size, units in table.items())
         for model, table in costs.items()
     ]
     embed.add_field(name="Cost in units", value="\n".join(lines) or "—", inline=False)
-    source = status.limits.source if status.enforced else "off ([quotas] enabled = false)"
-    embed.set_footer(text=f"Limits: {source}. Failed, blocked or cancelled images are refunded.")
+    footer = "Failed, blocked or cancelled images are refunded."
+    if not status.enforced:
+        footer = f"Limits: off ([quotas] enabled = false). {footer}"
+    embed.set_footer(text=footer)
     return embed
 
 
+def quota_member(interaction: discord.Interaction[Any], member: discord.Member) -> Member:
+    """``member`` as quotas see them: their roles for tiers, ownership for the bypass."""
+    return Member(
+        guild_id=interaction.guild_id or 0,
+        user_id=member.id,
+        role_ids=tuple(role.id for role in member.roles),
+        is_owner=interaction.guild is not None and interaction.guild.owner_id == member.id,
+    )
+
+
+def stored_words(scope: str, stored: Mapping[str, int | None] | None, default_in_flight: int | None) -> str:
+    """An override or tier as stored: an override names only what it sets; a tier's windows left out are no
+    limit, its in_flight left out the default's (bot/quotas.py merge_limits)."""
+    if stored is None:
+        return "none"
+    if scope == "user":
+        return ", ".join(limit_words(n, stored[n]) for n in LIMIT_NAMES if stored[n] is not None) or "nothing"
+    words = [limit_words(n, stored[n]) for n in LIMIT_NAMES if n != "in_flight"]
+    in_flight = stored["in_flight"]
+    words.append(
+        limit_words("in_flight", in_flight)
+        if in_flight is not None
+        else f"{limit_words('in_flight', default_in_flight)} (the bot's default)"
+    )
+    return ", ".join(words)
+
+
+# On the group: discord.py sends guild_only to Discord for top-level commands only, so the subcommands'
+# own decorators left /quota usable in DMs, where it showed a quota of no server ("0 of 25 used").
+@app_commands.guild_only()
 class Quota(commands.GroupCog, group_name="quota", group_description="Image quotas"):
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
@@ -71,26 +147,22 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
         if member is not None and member.id != interaction.user.id:
             self._require_admin(interaction)
             target = member
-            subject = type(subject)(
-                guild_id=subject.guild_id,
-                user_id=member.id,
-                role_ids=tuple(r.id for r in member.roles),
-                is_owner=interaction.guild is not None and interaction.guild.owner_id == member.id,
-            )
+            subject = quota_member(interaction, member)
         status = await self.bot.services.quotas.status(subject)
-        embed = status_embed(status, self.bot.settings.quotas.units, target.display_name)
+        own = target.id == interaction.user.id
+        embed = status_embed(status, self.bot.settings.quotas.units, target.display_name, own=own)
         await answer_privately(interaction, embed=embed)
 
     @app_commands.command(name="set")
     @app_commands.guild_only()
     @app_commands.describe(
-        member="Set an override for this member",
-        role="Or set a tier for everyone with this role",
-        daily="Units per day (empty: no daily limit)",
+        member="Set an override for this member (limits left out: as their roles or the defaults give)",
+        role="Or set a tier for everyone with this role (in place of the defaults)",
+        daily="Units per day (a role's tier: empty for no daily limit)",
         weekly="Units per week",
         monthly="Units per month",
         in_flight="Requests generating at once (an /imagine with count counts once)",
-        clear="Remove this member's or role's override instead",
+        clear="Remove this member's override or this role's tier instead",
     )
     async def set_(
         self,
@@ -107,29 +179,61 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
         self._require_admin(interaction)
         if (member is None) == (role is None):
             raise app_commands.CheckFailure("Name exactly one member or one role.")
-        guild_id = interaction.guild_id or 0
-        scope, target_id, name = ("user", member.id, member.mention) if member else ("role", role.id, role.mention)  # type: ignore[union-attr]
-        if clear:
-            await self.bot.services.quotas.clear_limits(guild_id, scope, target_id)
-            text = f"Removed the quota override for {name}."
-        else:
-            await self.bot.services.quotas.set_limits(
-                guild_id,
-                scope,
-                target_id,
-                daily=daily,
-                weekly=weekly,
-                monthly=monthly,
-                in_flight=in_flight,
-                by=interaction.user.id,
+        given = {"daily": daily, "weekly": weekly, "monthly": monthly, "in_flight": in_flight}
+        named = any(value is not None for value in given.values())
+        if clear and named:
+            raise app_commands.CheckFailure(
+                "`clear` removes the override or tier as a whole: leave the limits out, or set them without `clear`."
             )
-            parts = [
-                f"{k} {v if v is not None else 'unlimited'}"
-                for k, v in (("daily", daily), ("weekly", weekly), ("monthly", monthly), ("in flight", in_flight))
-            ]
-            text = f"Quota for {name}: " + ", ".join(parts) + "."
-        log.info("guild %s: %s by %s", guild_id, text, interaction.user.id)
-        await answer_privately(interaction, text)
+        if member is not None and not clear and not named:
+            raise app_commands.CheckFailure(
+                "Name at least one limit (daily, weekly, monthly or in_flight), or use `clear` to remove "
+                f"{member.mention}'s override. Limits left out stay as their roles or the bot's defaults give them."
+            )
+        quotas = self.bot.services.quotas
+        default_in_flight = self.bot.settings.quotas.in_flight_per_user
+        guild_id = interaction.guild_id or 0
+        if member is not None:
+            scope, target_id, name = "user", member.id, member.mention
+        else:
+            assert role is not None
+            scope, target_id, name = "role", role.id, role.mention
+        what = "override" if scope == "user" else "tier"
+        if clear:
+            before = await quotas.clear_limits(guild_id, scope, target_id)
+            if before is None:
+                await answer_privately(interaction, f"{name} has no quota {what}; nothing changed.")
+                return
+            was = stored_words(scope, before, default_in_flight)
+            change, reason = f"removed the quota {what} for {name} (it was: {was})", f"removed (it was: {was})"
+            text = f"Removed the quota {what} for {name} (it was: {was})."
+        else:
+            before = await quotas.set_limits(guild_id, scope, target_id, **given, by=interaction.user.id)
+            now = stored_words(scope, given, default_in_flight)
+            reason = f"{now} (before: {stored_words(scope, before, default_in_flight)})"
+            change = f"set the quota {what} for {name}: {reason}"
+            text = f"Quota {what} for {name}: {now}."
+        if member is not None:
+            text += "\n" + await self._applying(interaction, member)
+        elif clear:
+            text += "\nMembers with this role now get their other tiers' limits, or the bot's defaults."
+        else:
+            text += (
+                "\nMembers with this role get the tier's limits in place of the bot's defaults; holding several "
+                "tiers, they get the most generous of each limit, and a member's own override comes first."
+            )
+        action = f"quota_{what}" + ("_cleared" if clear else "")
+        noted = await record_admin_change(self.bot, interaction, action, change, target_id=target_id, reason=reason)
+        await answer_privately(interaction, _with_note(text, noted))
+
+    async def _applying(self, interaction: discord.Interaction[Any], member: discord.Member) -> str:
+        """What limits ``member`` has now, and where each comes from, for the admin who changed them."""
+        status = await self.bot.services.quotas.status(quota_member(interaction, member))
+        if not status.enforced:
+            return "Quotas are off on this bot ([quotas] enabled = false): nothing limits anyone until they are on."
+        if status.unlimited:
+            return f"{member.mention} is the server owner or holds the unlimited role: nothing limits them."
+        return f"{member.mention}'s limits now:\n{limits_by_origin(status.limits)}"
 
     @app_commands.command(name="grant")
     @app_commands.guild_only()
@@ -139,17 +243,23 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
         interaction: discord.Interaction[Any],
         member: discord.Member,
         units: app_commands.Range[int, 1, 100_000],
-        reason: str | None = None,
+        reason: app_commands.Range[str, 1, MAX_REASON] | None = None,
     ) -> None:
         """(Admins) Give a member extra units, once."""
         self._require_admin(interaction)
         await self.bot.services.quotas.grant(
             interaction.guild_id or 0, member.id, units, by=interaction.user.id, reason=reason
         )
-        await answer_privately(
+        why = f": {literal(reason, MAX_REASON * 2)}" if reason else ""
+        noted = await record_admin_change(
+            self.bot,
             interaction,
-            f"Granted {units} unit(s) to {member.mention}.",
+            "quota_grant",
+            f"granted {units} unit(s) to {member.mention}{why}",
+            target_id=member.id,
+            reason=f"{units} unit(s)" + (f": {reason}" if reason else ""),
         )
+        await answer_privately(interaction, _with_note(f"Granted {units} unit(s) to {member.mention}.", noted))
 
     @app_commands.command(name="reset")
     @app_commands.guild_only()
@@ -158,7 +268,19 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
         """(Admins) Start a member's windows afresh (their past usage stays in reports)."""
         self._require_admin(interaction)
         await self.bot.services.quotas.reset(interaction.guild_id or 0, member.id, by=interaction.user.id)
-        await answer_privately(interaction, f"Reset {member.mention}'s quota.")
+        noted = await record_admin_change(
+            self.bot,
+            interaction,
+            "quota_reset",
+            f"reset {member.mention}'s quota: their usage so far no longer counts against their limits",
+            target_id=member.id,
+            reason="usage so far no longer counts",
+        )
+        await answer_privately(interaction, _with_note(f"Reset {member.mention}'s quota.", noted))
+
+
+def _with_note(text: str, note: str) -> str:
+    return f"{text}\n{note}" if note else text
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -1,0 +1,193 @@
+"""Role tiers, member overrides and zero limits through the real bot and the fake Discord: what the admin
+is told when setting them, what members read in /quota show, and what /imagine then accepts."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from bot.testing.discord import FakeDiscord, FakeInteraction
+from bot.testing.providers import FakeSeaArt
+from tests.conftest import Clock, make_settings, start_bot
+from tests.e2e.test_preferences import answered
+from tests.e2e.test_quotas import query
+
+
+def content(interaction: FakeInteraction) -> str:
+    data = interaction.callbacks[0]["data"]
+    assert data.get("flags", 0) & 64, f"answered privately, not {data}"
+    assert data["allowed_mentions"]["parse"] == [], "naming people pings nobody"
+    return str(data.get("content") or "")
+
+
+async def quota_shown(discord_fake: FakeDiscord, user_id: int) -> dict[str, str]:
+    """A member's own /quota show, as {field name: value}."""
+    shown = await answered(discord_fake, "quota show", {}, user_id=user_id)
+    data = shown.callbacks[0]["data"]
+    assert data["flags"] & 64
+    return {field["name"]: field["value"] for field in data["embeds"][0]["fields"]}
+
+
+def admin(discord_fake: FakeDiscord) -> dict[str, Any]:
+    return {"user_id": discord_fake.admin_id}
+
+
+async def test_a_role_tier_applies_in_place_of_the_default_and_show_names_it(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """The shipped default (daily 25, no weekly or monthly limit) was always the "most generous" candidate:
+    `/quota set role:@Moderator daily:100 monthly:2000` answered as if set, yet a moderator read "0 of 25 used",
+    footer "Limits: default"."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    assert (settings.quotas.daily, settings.quotas.weekly, settings.quotas.monthly) == (25, None, None)
+    running = await start_bot(settings, discord_fake, Clock())
+    role = discord_fake.moderator_role_id
+    try:
+        told = content(
+            await answered(
+                discord_fake, "quota set", {"role": role, "daily": 100, "monthly": 2000}, **admin(discord_fake)
+            )
+        )
+        moderator = await quota_shown(discord_fake, discord_fake.moderator_id)
+        member = await quota_shown(discord_fake, discord_fake.member_id)
+    finally:
+        await running.close()
+    assert told.startswith(
+        f"Quota tier for <@&{role}>: daily 100, no weekly limit, monthly 2000, 2 at once (the bot's default)."
+    ), told
+    assert moderator["Today"].startswith("0 of 100 used · **100 left**"), moderator
+    assert moderator["This week"] == "0 used · no limit"
+    assert moderator["This month"].startswith("0 of 2000 used · **2000 left**")
+    assert moderator["Generating now"] == "0 of 2"
+    assert moderator["Limits set by"] == (
+        f"The tier for <@&{role}>: daily 100, no weekly limit, monthly 2000\nThe bot's defaults: 2 at once"
+    )
+    # Without the role: the defaults, named as such.
+    assert member["Today"].startswith("0 of 25 used")
+    assert member["Limits set by"] == "The bot's defaults: daily 25, no weekly limit, no monthly limit, 2 at once"
+    assert query(settings, "SELECT scope, target_id, daily, weekly, monthly, in_flight FROM quota_limits") == [
+        ("role", role, 100, None, 2000, None)
+    ]
+
+
+async def test_a_stricter_role_tier_binds(tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt) -> None:
+    """`/quota set role:@Moderator daily:1` was silently ignored: the default's daily 25 won."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    running = await start_bot(settings, discord_fake, Clock())
+    moderator = discord_fake.moderator_id
+    try:
+        await answered(
+            discord_fake, "quota set", {"role": discord_fake.moderator_role_id, "daily": 1}, **admin(discord_fake)
+        )
+        await answered(discord_fake, "imagine", {"prompt": "the one a day"}, user_id=moderator)
+        await discord_fake.wait_for(lambda: query(settings, "SELECT state FROM jobs") == [("delivered",)], timeout=30)
+        refused = content(await answered(discord_fake, "imagine", {"prompt": "a second"}, user_id=moderator))
+    finally:
+        await running.close()
+    assert "you have used 1 of your 1 daily units" in refused, refused
+    assert query(settings, "SELECT COUNT(*) FROM jobs") == [(1,)]
+
+
+async def test_a_member_override_changes_only_the_limits_it_names(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """`/quota set member:X daily:10` stored "no limit" for everything else and said so ("weekly unlimited,
+    monthly unlimited, in flight unlimited"): the member lost their tier's monthly cap and could run any number
+    of requests at once. What is left out now stays as their roles and the defaults give it, and the admin is
+    told what applies and why."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    seaart.hold(True)  # keep requests generating, so the limit on requests at once shows
+    running = await start_bot(settings, discord_fake, Clock())
+    moderator, role = discord_fake.moderator_id, discord_fake.moderator_role_id
+    try:
+        await answered(discord_fake, "quota set", {"role": role, "monthly": 2000}, **admin(discord_fake))
+        told = content(
+            await answered(discord_fake, "quota set", {"member": moderator, "daily": 10}, **admin(discord_fake))
+        )
+        shown = await quota_shown(discord_fake, moderator)
+        asked = await asyncio.gather(
+            *(discord_fake.slash_command("imagine", {"prompt": f"at once {n}"}, user_id=moderator) for n in range(3))
+        )
+        await discord_fake.wait_for(lambda: all(i.callbacks for i in asked), timeout=30)
+        refusals = [
+            str(i.callbacks[0]["data"].get("content"))
+            for i in asked
+            if i.callbacks[0]["type"] == 4 and i.callbacks[0]["data"].get("flags", 0) & 64
+        ]
+        seaart.hold(False)
+        await discord_fake.wait_for(
+            lambda: query(settings, "SELECT COUNT(*) FROM jobs WHERE state = 'delivered'") == [(2,)], timeout=30
+        )
+    finally:
+        await running.close()
+    assert told == (
+        f"Quota override for <@{moderator}>: daily 10.\n"
+        f"<@{moderator}>'s limits now:\n"
+        "The member's own override: daily 10\n"
+        f"The tier for <@&{role}>: no weekly limit, monthly 2000\n"
+        "The bot's defaults: 2 at once"
+    ), told
+    assert shown["Today"].startswith("0 of 10 used") and shown["This month"].startswith("0 of 2000 used")
+    assert shown["Limits set by"].startswith("Your own override: daily 10\n"), shown
+    assert refusals == ["You already have 2 request(s) generating (limit 2). Wait for one to finish, or cancel one."]
+    assert query(settings, "SELECT COUNT(*) FROM jobs") == [(2,)]
+    assert query(settings, "SELECT daily, weekly, monthly, in_flight FROM quota_limits WHERE scope = 'user'") == [
+        (10, None, None, None)
+    ]
+
+
+async def test_an_override_names_a_limit_or_is_cleared(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """An empty `/quota set member:X` stored an override of no limits at all; `clear` beside limits dropped
+    the limits without a word."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    running = await start_bot(settings, discord_fake, Clock())
+    member = discord_fake.member_id
+    try:
+        empty = content(await answered(discord_fake, "quota set", {"member": member}, **admin(discord_fake)))
+        both = content(
+            await answered(
+                discord_fake, "quota set", {"member": member, "daily": 5, "clear": True}, **admin(discord_fake)
+            )
+        )
+        nothing = content(
+            await answered(discord_fake, "quota set", {"member": member, "clear": True}, **admin(discord_fake))
+        )
+    finally:
+        await running.close()
+    assert empty.startswith("Name at least one limit"), empty
+    assert both.startswith("`clear` removes the override or tier as a whole"), both
+    assert nothing == f"<@{member}> has no quota override; nothing changed."
+    assert query(settings, "SELECT COUNT(*) FROM quota_limits") == [(0,)]
+    assert query(settings, "SELECT COUNT(*) FROM audit_log WHERE action LIKE 'quota%'") == [(0,)]
+
+
+async def test_a_zero_limit_says_an_admin_set_it_and_promises_no_wait(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """With in_flight 0 a member read "You already have 0 request(s) generating (limit 0). Wait for one to
+    finish, or cancel one."; with daily 0, "used 0 of your 0 daily units ... resets <t:...>". Neither wait
+    changes anything."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    running = await start_bot(settings, discord_fake, Clock())
+    member = discord_fake.member_id
+    try:
+        await answered(discord_fake, "quota set", {"member": member, "in_flight": 0}, **admin(discord_fake))
+        at_once = content(await answered(discord_fake, "imagine", {"prompt": "a fox"}))
+        flight_shown = await quota_shown(discord_fake, member)
+        await answered(discord_fake, "quota set", {"member": member, "daily": 0}, **admin(discord_fake))
+        daily = content(await answered(discord_fake, "imagine", {"prompt": "a fox"}))
+        daily_batch = content(await answered(discord_fake, "imagine", {"prompt": "foxes", "count": 2}))
+        daily_shown = await quota_shown(discord_fake, member)
+    finally:
+        await running.close()
+    assert at_once.startswith("An admin has set your quota of requests generating at once to 0"), at_once
+    assert flight_shown["Generating now"] == "0 · limit 0, set by an admin"
+    assert daily.startswith("An admin has set your daily quota to 0 units"), daily
+    assert daily_batch == daily
+    for refusal in (at_once, daily, daily_batch):
+        assert "Wait for one" not in refusal and "<t:" not in refusal and "resets" not in refusal
+    assert daily_shown["Today"] == "0 used · limit 0, set by an admin"
+    assert query(settings, "SELECT COUNT(*) FROM jobs") == [(0,)]
