@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any, cast
 
 import discord
@@ -38,10 +39,13 @@ UNKNOWN_CHANNEL = 10003
 # Edit through the bot token a little before the token's nominal expiry, not a second after it.
 TOKEN_MARGIN_SECONDS = 30.0
 # How many messages after a member's message are searched for the bot's reply to it (a lost answer, a
-# restart's recovery), a page of 100 at a time, stopping at the reply: Discord may make the answer only on
-# a retry seconds later, and a busy channel posts more than 50 messages in that time (at 50, the answer
-# was missed and its job ended as never shown while the answer said "Queued..." for good).
+# restart's recovery; and after an interaction, for its answer once the token is dead), a page of 100 at a
+# time, stopping at the reply: Discord may make the answer only on a retry seconds later, and a busy
+# channel posts more than 50 messages in that time (at 50, the answer was missed and its job ended as never
+# shown while the answer said "Queued..." for good).
 REPLY_SEARCH_DEPTH = 1000
+# An interaction's answer is looked for in its channel from this long before the interaction was made.
+ANSWER_SEARCH_MARGIN = timedelta(seconds=10)
 
 ViewFactory = Callable[[Job, str], discord.ui.View | None]
 # The buttons under a batch's message, from its candidates as shown.
@@ -171,27 +175,60 @@ class DiscordSink:
             await self._edit(job, embed=embed, view=self.view_for(job, "failed"), attachments=[])
 
     async def locate(self, job: Job) -> int | None:
-        """The message this job is shown in, if Discord ever created it: the interaction's response (while
-        its token lives), or for a job started by a member's message, the bot's reply to that message."""
+        """The message this job is shown in, if Discord ever created it: the interaction's response, or for
+        a job started by a member's message, the bot's reply to that message."""
         if job.source != "discord":
             return None
         if job.reply_to_message_id is not None:
             return await self._find_reply(job, job.reply_to_message_id)
-        if not self._token_usable(job):
-            return None
-        assert job.application_id is not None and job.interaction_token is not None
-        webhook = discord.Webhook.partial(job.application_id, job.interaction_token, client=self.client)
-        try:
-            message = await webhook.fetch_message("@original")  # type: ignore[arg-type]
-        except (discord.NotFound, discord.Forbidden):
-            return None
-        except discord.HTTPException as exc:
-            if exc.status == 401 or exc.code == INVALID_WEBHOOK_TOKEN:
+        if self._token_usable(job):
+            assert job.application_id is not None and job.interaction_token is not None
+            webhook = discord.Webhook.partial(job.application_id, job.interaction_token, client=self.client)
+            try:
+                message = await webhook.fetch_message("@original")  # type: ignore[arg-type]
+            except (discord.NotFound, discord.Forbidden):
                 return None
-            raise
-        # A job's message is public. A private answer is a refusal (the database was busy, and the job's
-        # rows were written after it: cogs/in_time.py), never the job's.
-        return None if message.flags.ephemeral else message.id
+            except discord.HTTPException as exc:
+                if exc.status != 401 and exc.code != INVALID_WEBHOOK_TOKEN:
+                    raise
+                log.info("job %s: interaction token rejected; looking for its message in the channel", job.id)
+            else:
+                # A job's message is public. A private answer is a refusal (the database was busy, and the
+                # job's rows were written after it: cogs/in_time.py), never the job's.
+                return None if message.flags.ephemeral else message.id
+        # The token is dead (a restart more than 15 minutes after the bot died answering the command), yet
+        # Discord may well have made the answer: the member is looking at "Queued" under it. Concluding
+        # "no message" from the token alone ended the job uncharged and left that message at "Queued" for
+        # good, its Cancel answering "already finished".
+        return await self._find_answer(job)
+
+    async def _find_answer(self, job: Job) -> int | None:
+        """The interaction's response, read with the bot token: the bot's message whose interaction is the
+        job's, among the channel's REPLY_SEARCH_DEPTH messages from a little before the interaction (a
+        private answer, a refusal, is never in a channel's history, so only a public one is found)."""
+        me = self.client.user
+        if job.channel_id is None or job.interaction_id is None or me is None:
+            return None
+        channel = self.client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        # From the interaction's own id, Discord's clock rather than the bot's (a job's created_at is the
+        # bot's): its answer is made after it. A little before, should two of Discord's clocks disagree.
+        asked = discord.utils.snowflake_time(job.interaction_id) - ANSWER_SEARCH_MARGIN
+        after = discord.Object(discord.utils.time_snowflake(asked))
+        try:
+            async for message in channel.history(limit=REPLY_SEARCH_DEPTH, after=after, oldest_first=True):
+                metadata = message.interaction_metadata
+                if (
+                    message.author.id == me.id
+                    and metadata is not None
+                    and metadata.id == job.interaction_id
+                    and not message.flags.ephemeral
+                ):
+                    return message.id
+        except (discord.NotFound, discord.Forbidden):
+            # The channel is gone, or the bot may not read it (a slash command works where the bot cannot
+            # see): nothing to find, as before this look existed.
+            return None
+        return None
 
     async def _find_reply(self, job: Job, member_message_id: int) -> int | None:
         """The bot's reply to the member's message: among the next REPLY_SEARCH_DEPTH messages of the

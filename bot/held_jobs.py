@@ -6,7 +6,8 @@ show the image in. So new jobs are *held* (due an hour away) and released once t
 the message's id. Two things can go wrong in between, and both are settled here by asking Discord where
 the message is: the answer failed (an error or a dropped connection may come after Discord made the
 message: ``answer_failed``), or the bot died while answering (a start finds jobs held: ``recover``).
-Found, the jobs start in that message; not found, nobody ever saw them, so they end uncharged.
+Found, the jobs start in that message (or, if the bot was down past their deadline, end there, uncharged);
+not found, nobody ever saw them, so they end uncharged.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 HELD_FOR_SECONDS = 3600.0
 # The end of a held job a restart finds never shown: the last run died before its answer was out.
 UNCONFIRMED_AT_RESTART = "The bot restarted before this request was confirmed. You were not charged; try again."
+# The end of a held job a restart finds shown, but past its deadline: the bot was down longer than that.
+BACK_TOO_LATE = (
+    "The bot went down as it took this request and was back too late to start it. You were not charged; try again."
+)
 # Discord fails a look for a job's message now and then (a 503 or a timeout on a channel read, which
 # discord.py does not retry): concluding "not there" from one failure ends a job whose message exists and
 # leaves the member's message at "Queued" for good. A member waits on these looks, so they are quick;
@@ -108,8 +113,9 @@ class HeldJobs:
         """Jobs the last process created but never released: it died while acknowledging Discord.
 
         Such a job waits an hour by design (a release would have started it); if Discord did get the
-        acknowledgement, the member has been looking at "thinking..." since. Ask where its message is:
-        found, the job starts now; not found, nobody ever saw it, so it ends uncharged.
+        acknowledgement, the member has been looking at "Queued" since. Ask where its message is (through
+        the channel's history once the interaction's token is dead: ``DiscordSink.locate``): found, the
+        job starts now; not found, nobody ever saw it, so it ends uncharged.
         """
         runner = self.runner
         for job in await runner.store.held(HELD_FOR_SECONDS):
@@ -133,12 +139,21 @@ class HeldJobs:
 
     async def _settle(self, job: Job, message_id: int | None) -> None:
         """Start a held job in its message, or, if it has none, end it uncharged (unless something else
-        settled it meanwhile: a member's Cancel, a release)."""
+        settled it meanwhile: a member's Cancel, a release). One found past its deadline (the bot was down
+        that long) ends in its message instead, saying so."""
+        current = await self.runner.store.get(job.id)
         if message_id is not None:
+            if current is not None and not current.terminal and self.runner.clock() >= current.deadline_at:
+                # Started, it would end at its first step as "the provider did not finish within N
+                # minutes", which the provider was never asked to; the member reads what happened instead.
+                log.info("job %s: held when the bot stopped; its message exists, but its time is up", job.id)
+                await self.runner.fail(
+                    current, ErrorCategory.EXPIRED, BACK_TOO_LATE, to=JobState.EXPIRED, message_id=message_id
+                )
+                return
             log.info("job %s: held when the bot stopped; its message exists, starting it", job.id)
             await self.release(job.id, message_id=message_id)
             return
-        current = await self.runner.store.get(job.id)
         if current is None or current.terminal or current.message_id is not None:
             return
         log.info("job %s: held when the bot stopped and never shown; cancelling it", job.id)
