@@ -3,6 +3,7 @@ modal), Re-render 2K/4K, Re-roll and Delete on a finished image (docs/architectu
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Sequence
@@ -17,6 +18,7 @@ from pydantic import ValidationError
 from bot import derive, render
 from bot.app import Bananacord
 from bot.catalogue import MODEL_NAMES
+from bot.delivery import UNKNOWN_MESSAGE
 from bot.discord_refs import refresh_references
 from bot.errors import ErrorCategory, InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
@@ -229,6 +231,22 @@ def _can_manage(interaction: discord.Interaction[Any], job: Job, moderator_role_
     if interaction.user.id == job.user_id or perms.manage_messages or perms.administrator:
         return True
     return is_moderator(interaction, moderator_role_id)
+
+
+async def _delete_clicked(interaction: discord.Interaction[Any]) -> None:
+    """Delete the message whose button was pressed, through the click's own token: that works where the
+    bot itself may not see the channel (commands and their answers still work there, the bot token's
+    delete is refused), and a second press (a double click, a moderator at the same moment) finds the
+    message gone, which is what it asked for."""
+    try:
+        await interaction.delete_original_response()
+        return
+    except discord.HTTPException as exc:
+        if exc.code == UNKNOWN_MESSAGE or interaction.message is None:
+            return
+        # The click's token could not be used (its answer was lost, say): the bot's own is tried.
+    with contextlib.suppress(discord.NotFound):
+        await interaction.message.delete()
 
 
 async def _answer_then_go_on(answer: Awaitable[object], job: Job, action: str) -> None:
@@ -647,12 +665,13 @@ class Imagine(commands.Cog):
                 )
             for candidate in taken:
                 await runner.cancel(candidate.id, by_user=interaction.user.id)
-            if interaction.user.id != job.user_id:
+            # A cancel already written by someone else (the member and a moderator pressing together) is
+            # theirs: `request` returns it unchanged, and the log credits whoever wrote it.
+            if interaction.user.id != job.user_id and any(j.cancelled_by == interaction.user.id for j in taken):
                 await self._record_for(interaction, job, "cancel", "cancelled a job")
         elif action == "delete":
             await _answer_then_go_on(interaction.response.defer(), job, action)
-            if interaction.message is not None:
-                await interaction.message.delete()
+            await _delete_clicked(interaction)
             for candidate in batch:
                 await store.mark_deleted(candidate.id, by=interaction.user.id, now=self.bot.clock())
             if interaction.user.id != job.user_id:

@@ -62,6 +62,11 @@ log = logging.getLogger(__name__)
 
 # The same private note (a refusal, the hint) goes to a member at most once in this many seconds.
 NOTE_EVERY_SECONDS = 600.0
+# A refusal posted in the channel (the member takes no DMs): what anyone there may read.
+PUBLIC_REFUSAL = (
+    "This reply was not carried out. The reason is for you only: allow direct messages from this server's "
+    "members to read it, or press the image's Edit button to be told privately."
+)
 # A note that cannot go by DM (the member accepts none) is a reply that deletes itself after this long.
 NOTE_SECONDS = 20.0
 # A note Discord failed for now (5xx, 429: discord.py does not retry a 503) is tried again after these
@@ -590,7 +595,7 @@ class Replies(commands.Cog):
         self._noted[key] = now
         owed = False
         for pause in (*self.note_retries, None):
-            dealt, in_channel = await self._send_note(message, text, last=pause is None)
+            dealt, in_channel = await self._send_note(message, text, last=pause is None, refusal=refusal)
             if dealt:
                 if in_channel is not None:
                     self._channel_notes.delete_later(in_channel)
@@ -651,7 +656,9 @@ class Replies(commands.Cog):
                     return
             await asyncio.sleep(pause)
 
-    async def _send_note(self, message: discord.Message, text: str, *, last: bool) -> tuple[bool, NoteInChannel | None]:
+    async def _send_note(
+        self, message: discord.Message, text: str, *, last: bool, refusal: bool = False
+    ) -> tuple[bool, NoteInChannel | None]:
         """Send the note. True once it is dealt with: sent by DM, or as a reply in the channel (returned, to
         delete when its time is up), or refused both ways for good (the member takes no DMs and the channel
         takes no posts from the bot), which no later start could do better. A DM Discord failed for now
@@ -678,7 +685,9 @@ class Replies(commands.Cog):
                 return False, None
         try:
             note = await message.reply(
-                text,
+                # A refusal's reasons are the member's own (a ban and its reason, their quota, the term
+                # that blocked them): the channel reads only that the edit was not made, and where to learn why.
+                PUBLIC_REFUSAL if refusal else text,
                 nonce=message_nonce("note-reply", message.id),
                 mention_author=False,
                 allowed_mentions=none,

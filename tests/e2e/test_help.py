@@ -74,6 +74,14 @@ async def test_the_admin_groups_are_registered_for_servers_and_hidden_from_membe
     assert {o["name"] for o in groups["usage"]["options"]} == {"report", "export"}
 
 
+async def test_every_command_is_registered_for_servers_only(running_bot: RunningBot, discord_fake: FakeDiscord) -> None:
+    """Every command reads or changes a server's things (its quotas, its settings, its channels): in a DM
+    /quota show answered for no server at all ("0 of 25 used" after units spent in the server), since a
+    group's subcommands' own guild_only never reaches Discord."""
+    for command in discord_fake.commands:
+        assert command.get("dm_permission") is False or command.get("contexts") == [0], command["name"]
+
+
 async def test_help_gives_the_server_s_cap_on_images_per_prompt(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:

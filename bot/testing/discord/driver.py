@@ -75,7 +75,8 @@ class FakeDiscord(StartsAndStops, World):
     One guild (:attr:`guild_id`) with a text channel (:attr:`channel_id`), an NSFW text channel
     (:attr:`nsfw_channel_id`), and members: the bot, the owner (:attr:`owner_id`), a plain member
     (:attr:`member_id`), an admin (:attr:`admin_id`, Administrator + Manage Guild) and a moderator
-    (:attr:`moderator_id`, Manage Messages + Moderate Members).
+    (:attr:`moderator_id`, Manage Messages + Moderate Members), and a second plain member
+    (:attr:`other_member_id`) holding a role that grants nothing (:attr:`helper_role_id`).
     """
 
     def __init__(

@@ -109,6 +109,11 @@ class World:
         self.moderator_role_id = ids.next()
         self.admin_role_id = ids.next()
         self.bot_role_id = ids.next()
+        # A second plain member: someone who is neither the requester nor staff. They hold the Helper role,
+        # which grants nothing of itself: a test names it as `[moderation] moderator_role_id` to make them
+        # a moderator by that role alone.
+        self.other_member_id = ids.next()
+        self.helper_role_id = ids.next()
 
         self.users: dict[int, JSON] = {}
         self.members: dict[int, JSON] = {}
@@ -180,6 +185,7 @@ class World:
             (self.member_id, "plain-member"),
             (self.admin_id, "guild-admin"),
             (self.moderator_id, "guild-moderator"),
+            (self.other_member_id, "another-member"),
         ):
             self.users[uid] = self._make_user(uid, name)
 
@@ -204,6 +210,7 @@ class World:
         self.roles[self.guild_id] = role(self.guild_id, "@everyone", PLAIN_MEMBER_PERMISSIONS, 0)
         self.roles[self.moderator_role_id] = role(self.moderator_role_id, "Moderator", MODERATOR_PERMISSIONS, 1)
         self.roles[self.admin_role_id] = role(self.admin_role_id, "Admin", ADMIN_PERMISSIONS, 2)
+        self.roles[self.helper_role_id] = role(self.helper_role_id, "Helper", PLAIN_MEMBER_PERMISSIONS, 1)
         self.roles[self.bot_role_id] = role(
             self.bot_role_id,
             "Bananacord",
@@ -219,6 +226,7 @@ class World:
             (self.member_id, []),
             (self.admin_id, [self.admin_role_id]),
             (self.moderator_id, [self.moderator_role_id]),
+            (self.other_member_id, [self.helper_role_id]),
         ):
             self.members[uid] = self._make_member(uid, roles, joined)
 
