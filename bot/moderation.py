@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from bot.errors import InvalidRequestError
 from bot.gate import DEFAULT_REGEX_TIMEOUT, GateResult, PromptGate, Term, compile_term, normalise, slow_input, word_key
-from bot.providers import PROVIDERS
+from bot.providers.base import Capabilities
 from bot.store import Database
 from bot.store.kept import Kept
 
@@ -32,16 +32,18 @@ DEFAULT_LEVEL = 3
 DEFAULT_NORMAL_CEILING = 4
 DEFAULT_NSFW_CEILING = 6
 
-# Levels each provider can honour. A provider whose API takes a safety level (Capabilities.safety_knob:
-# Segmind takes the level itself, Gemini maps it to safetySettings) honours the whole scale. Without
-# one (SeaArt, the Kie-style APIs) the provider's own filters always apply and cannot be loosened, so
-# only the strict-to-moderate levels are honoured there (with the bot's own prompt gate in front); a
-# looser level is refused rather than silently ignored.
+# Levels a provider can honour for a model. Where its API takes a safety level for that model
+# (Capabilities.safety_knob: Segmind's Nano Banana 2 takes the level itself, Gemini maps it to
+# safetySettings) it honours the whole scale. Without one (SeaArt, the Kie-style APIs, Segmind's Pro) the
+# provider's own filters always apply and cannot be loosened, so only the strict-to-moderate levels are
+# honoured there (with the bot's own prompt gate in front); a looser level is refused rather than
+# silently ignored.
 NO_KNOB_CEILING = 4
-HONOURED_LEVELS: dict[str, range] = {
-    provider.name: range(MIN_LEVEL, (MAX_LEVEL if provider.has_safety_knob() else NO_KNOB_CEILING) + 1)
-    for provider in PROVIDERS
-}
+
+
+def honoured_levels(caps: Capabilities) -> range:
+    """The safety levels this provider honours for this model (``caps``)."""
+    return range(MIN_LEVEL, (MAX_LEVEL if caps.safety_knob else NO_KNOB_CEILING) + 1)
 
 
 class BannedError(InvalidRequestError):
@@ -96,10 +98,6 @@ def effective_level(
     ceiling = guild.nsfw_ceiling if nsfw_channel else guild.normal_ceiling
     # An NSFW ceiling never exceeds what the server allows at all; a normal channel never exceeds its own.
     return max(MIN_LEVEL, min(level, ceiling, MAX_LEVEL))
-
-
-def can_honour(provider: str, level: int) -> bool:
-    return level in HONOURED_LEVELS.get(provider, range(0))
 
 
 def _usable(guild_id: int, terms: list[Term]) -> list[Term]:

@@ -11,7 +11,7 @@ from collections.abc import Collection
 from bot.catalogue import Catalogue
 from bot.errors import InvalidRequestError
 from bot.models import GenerationRequest
-from bot.moderation import NO_KNOB_CEILING, can_honour
+from bot.moderation import honoured_levels
 from bot.providers.base import Capabilities, validate
 
 
@@ -56,11 +56,10 @@ def choose_provider(
 def _check(provider: str, caps: Capabilities, request: GenerationRequest) -> None:
     validate(request, caps)
     level = request.safety_tolerance
-    # Never a provider that would loosen the channel's safety level. can_honour judges the provider as a
-    # whole (a knob on any of its models); a model without one runs at the provider's own filters, so it
-    # gets the no-knob ceiling too: Segmind's Pro has no safety_tolerance (docs/providers.md 5.5) and would
-    # otherwise run a level 5-6 channel's request at Segmind's default.
-    if level is not None and (not can_honour(provider, level) or (not caps.safety_knob and level > NO_KNOB_CEILING)):
+    # Never a provider that would loosen the channel's safety level, judged for this model: Segmind's Pro
+    # has no safety_tolerance (docs/providers.md 5.5) where its Nano Banana 2 has, and would otherwise run a
+    # level 5-6 channel's request at Segmind's default.
+    if level is not None and level not in honoured_levels(caps):
         raise InvalidRequestError(
             f"This channel's safety level is {level}, which no enabled provider for {caps.display_name} can "
             "honour (the bot's own filter covers levels 1-4). Ask a moderator, or use another model."

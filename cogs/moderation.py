@@ -20,11 +20,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Bananacord
+from bot.catalogue import Catalogue
 from bot.events import JobBlocked
 from bot.gate import Term
 from bot.job_list import requests
 from bot.models import JobState
-from bot.moderation import HONOURED_LEVELS, MAX_LEVEL, MIN_LEVEL, GuildModeration, effective_level
+from bot.moderation import MAX_LEVEL, MIN_LEVEL, GuildModeration, effective_level, honoured_levels
 from bot.render import literal, truncate
 from bot.store.jobs import Job
 from cogs.places import Place, level_at, place_of
@@ -71,6 +72,19 @@ def server_permissions(user: object) -> discord.Permissions | None:
     if guild.get_role(guild.id) is None:  # no @everyone: the server's roles are not in discord.py's cache
         return None
     return user.guild_permissions
+
+
+def _honoured_by(catalogue: Catalogue, provider: str) -> str:
+    """ "segmind: 1-6 for Nano Banana 2, 1-4 for Nano Banana Pro", or one range when every model shares it."""
+    spans: dict[str, list[str]] = {}
+    for model in catalogue.models():
+        caps = catalogue.capabilities(provider, model)
+        if caps is not None:
+            levels = honoured_levels(caps)
+            spans.setdefault(f"{levels.start}-{levels.stop - 1}", []).append(catalogue.display_name(model))
+    if len(spans) == 1:
+        return f"{provider}: {next(iter(spans))}"
+    return f"{provider}: " + ", ".join(f"{span} for {' and '.join(models)}" for span, models in spans.items())
 
 
 def is_moderator(interaction: discord.Interaction[Any], role_id: int | None) -> bool:
@@ -389,9 +403,8 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
                 value=_fitted([f"<#{c}>: {lvl}" for c, lvl in channels.items()], FIELD_CHARS),
                 inline=False,
             )
-        honours = "\n".join(
-            f"{p}: {r.start}-{r.stop - 1}" for p, r in HONOURED_LEVELS.items() if p in self.bot.services.providers
-        )
+        catalogue = self.bot.services.catalogue
+        honours = "\n".join(_honoured_by(catalogue, p) for p in catalogue.providers)
         embed.add_field(name="Levels each provider honours", value=honours or "—", inline=False)
         terms = await store.terms(guild_id)
         embed.add_field(

@@ -204,11 +204,6 @@ class HttpAdapter(ABC):
         return dict(cls.MODELS)
 
     @classmethod
-    def has_safety_knob(cls) -> bool:
-        """Whether the API takes a safety level at all (moderation honours the whole scale then)."""
-        return any(caps.safety_knob for caps in cls.MODELS.values())
-
-    @classmethod
     def from_settings(cls, settings: Settings, client: httpx.AsyncClient) -> Self:
         """The adapter as configured; a missing key is a ConfigError naming its variable."""
         key = cls.key(settings)

@@ -15,14 +15,14 @@ from bot.cli_sink import FileSink
 from bot.config import load_settings
 from bot.jobs import JobRunner
 from bot.models import GenerationRequest, JobState, ReferenceImage, UpdateStatus
-from bot.moderation import can_honour
+from bot.moderation import honoured_levels
 from bot.providers.base import Provider
 from bot.providers.gemini import safety_settings_for
 from bot.store import Database
 from bot.store.jobs import Job, JobStore, NewJob
 from bot.testing.providers import COMMON_OUTCOMES
 from tests.conftest import Clock
-from tests.providers.helpers import PROMPT, Adapter, Fake, SleepRecorder, req, run_to_end
+from tests.providers.helpers import NB2, PROMPT, Adapter, Fake, SleepRecorder, req, run_to_end
 
 # ---- 1. the same request, each provider's documented wire format ----------------------------------
 
@@ -206,7 +206,7 @@ async def test_common_outcome_ends_in_the_right_state(
 
 @pytest.mark.parametrize("level", range(1, 7))
 async def test_safety_level_is_mapped_or_refused(level: int, adapter: Adapter, fake: Fake, provider: Provider) -> None:
-    if not can_honour(provider.name, level):
+    if level not in honoured_levels(type(provider).MODELS[NB2]):
         # /imagine (and failover) never send a level the provider cannot honour: covered end to end in
         # tests/e2e/test_moderation.py; here: such providers are exactly the ones without a knob.
         assert provider.name in ("seaart", "kie", "sinancode") and level > 4

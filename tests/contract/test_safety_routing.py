@@ -1,8 +1,8 @@
 """A channel's safety level goes only to a provider and model that honour it (bot/routing.py), and what the
 chosen provider then receives, against the fakes over real sockets.
 
-Moderation judges each provider as a whole (bot/moderation.py HONOURED_LEVELS), but Segmind's safety knob is
-on one model only: NB2 takes ``safety_tolerance``, Pro does not (docs/providers.md 5.5). A Pro request at a
+The levels are judged per provider and model (bot/moderation.py honoured_levels): Segmind's safety knob is on
+one model only: NB2 takes ``safety_tolerance``, Pro does not (docs/providers.md 5.5). A Pro request at a
 level looser than the no-knob ceiling must not run at Segmind's own default."""
 
 from __future__ import annotations
@@ -64,3 +64,16 @@ def test_with_no_provider_honouring_it_a_loose_level_on_pro_is_refused(level: in
     assert "Nano Banana Pro" in refused.value.user_message
     # Up to the ceiling Pro still runs on Segmind, as on every provider without a knob.
     assert choose_provider(without_gemini, request(PRO, NO_KNOB_CEILING), first="segmind")[0] == "segmind"
+
+
+def test_mod_settings_names_the_levels_each_provider_honours_per_model() -> None:
+    """`/mod settings` listed "segmind: 1-6" for both models, though Pro has no knob there."""
+    from bot.catalogue import Catalogue
+    from bot.config import load_settings
+    from cogs.moderation import _honoured_by
+
+    names = ("seaart", "segmind", "gemini")
+    catalogue = Catalogue(load_settings(None, providers={name: {"enabled": True} for name in names}))
+    assert _honoured_by(catalogue, "segmind") == "segmind: 1-6 for Nano Banana 2, 1-4 for Nano Banana Pro"
+    assert _honoured_by(catalogue, "gemini") == "gemini: 1-6"
+    assert _honoured_by(catalogue, "seaart") == "seaart: 1-4"
