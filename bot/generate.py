@@ -115,7 +115,7 @@ async def generate(
                     model=model_name,
                     request=request,
                     source="cli",
-                    cost_micro_usd=caps.price(request.resolution),
+                    cost_micro_usd=caps.price(request.resolution, web_search=request.web_search),
                 )
             )
             await runner.start()

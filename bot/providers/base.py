@@ -46,10 +46,17 @@ class Capabilities:
     queued: bool = True
     # Estimated price in micro-dollars per image, by resolution (the bot's names); editable in config.
     prices_micro_usd: tuple[tuple[str, int], ...] = ()
+    # Estimated micro-dollars added to a request that searches the web (Gemini bills its Google Search
+    # grounding per prompt on top of the image).
+    web_search_micro_usd: int = 0
 
-    def price(self, resolution: str | None) -> int | None:
-        """Estimated micro-dollars for one image at ``resolution`` (the default size if None)."""
-        return dict(self.prices_micro_usd).get(resolution or self.default_resolution)
+    def price(self, resolution: str | None, *, web_search: bool = False) -> int | None:
+        """Estimated micro-dollars for one image at ``resolution`` (the default size if None), with the web
+        search surcharge when the request searches."""
+        base = dict(self.prices_micro_usd).get(resolution or self.default_resolution)
+        if base is None or not web_search:
+            return base
+        return base + self.web_search_micro_usd
 
 
 # Seconds to wait for one HTTP answer; a create that times out is never re-sent.

@@ -110,6 +110,9 @@ _MAX_INLINE_TOTAL = 70 * 1024 * 1024
 # (assumed unchanged, as 6.8 advises); editable in config.
 _FLASH_PRICES = (("512", 45_000), ("1K", 67_000), ("2K", 101_000), ("4K", 151_000))
 _PRO_PRICES = (("1K", 134_000), ("2K", 134_000), ("4K", 240_000))
+# Grounding with Google Search, 6.8 [S]: $14 per 1,000 after a monthly free allowance the bot cannot see
+# (the project's other use counts against it), so every searching request is estimated at the paid rate.
+_WEB_SEARCH_PRICE = 14_000
 
 # The families as Google defines them (6.2 [C Vertex model card]), plus "auto": the API has no such
 # value (8.1), but with aspectRatio omitted "the model will choose a default aspect ratio based on any
@@ -128,6 +131,7 @@ _DEFAULTS: Mapping[str, Capabilities] = {
         safety_knob=True,  # 6.5 [C]
         queued=False,
         prices_micro_usd=_FLASH_PRICES,
+        web_search_micro_usd=_WEB_SEARCH_PRICE,
     ),
     "nano_banana_pro": NANO_BANANA_PRO.capabilities(
         provider_model=GEMINI_DEFAULT_MODEL_IDS["nano_banana_pro"],
@@ -138,6 +142,7 @@ _DEFAULTS: Mapping[str, Capabilities] = {
         safety_knob=True,
         queued=False,
         prices_micro_usd=_PRO_PRICES,
+        web_search_micro_usd=_WEB_SEARCH_PRICE,
     ),
 }
 

@@ -475,3 +475,25 @@ async def test_a_failover_that_would_pass_the_budget_is_not_made(
     assert (job["provider"], job["state"], job["charge_state"]) == ("seaart", "failed", "refunded")
     assert fakes.segmind.creates == []
     assert ledger(settings) == [("reserve", 40_000), ("refund", -40_000)]
+
+
+async def test_a_searching_gemini_request_is_charged_its_search_in_the_estimate(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    """Gemini bills Google Search grounding on top of the image: a request with web_search is estimated
+    $0.014 dearer in the ledger (and so in /usage and the server's dollar budget); it was not."""
+    settings = fakes.settings(tmp_path, discord_fake, ["gemini"])
+    running = await boot(settings, discord_fake)
+    try:
+        await discord_fake.slash_command("imagine", {"prompt": "today's weather in Paris", "web_search": True})
+        await discord_fake.wait_for(lambda: [r["state"] for r in rows(settings)] == ["delivered"], timeout=30)
+        await discord_fake.slash_command("imagine", {"prompt": "a fox"})
+        await discord_fake.wait_for(lambda: [r["state"] for r in rows(settings)] == ["delivered"] * 2, timeout=30)
+    finally:
+        await running.close()
+    with sqlite3.connect(settings.database.path) as conn:
+        costs = conn.execute(
+            "SELECT l.cost_micro_usd FROM ledger l JOIN jobs j ON j.id = l.job_id WHERE l.kind = 'commit' "
+            "ORDER BY j.created_at"
+        ).fetchall()
+    assert costs == [(67_000 + 14_000,), (67_000,)]
