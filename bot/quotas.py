@@ -162,7 +162,12 @@ def merge_limits(
     origins: dict[str, Origin] = {}
     for name in LIMIT_NAMES:
         value, origin = default[name], DEFAULT
-        setting = [(o, limits[name]) for o, limits in tiers if name != "in_flight" or limits[name] is not None]
+        # A tier that names no in_flight gives the default's: it counts at that value in the merge (left out of
+        # it, a second tier's lower in_flight would have won over the first's default).
+        setting = [
+            (DEFAULT, default[name]) if name == "in_flight" and limits[name] is None else (o, limits[name])
+            for o, limits in tiers
+        ]
         if setting:
             value, origin = setting[0][1], setting[0][0]
             for candidate_origin, candidate in setting[1:]:

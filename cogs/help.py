@@ -68,6 +68,9 @@ def quota_line(status: QuotaStatus) -> str | None:
         return None
     tightest = min(limited, key=lambda w: w.remaining or 0)
     words = {"daily": "today", "weekly": "this week", "monthly": "this month"}[tightest.window]
+    if tightest.limit == 0:
+        # No reset brings units back to a limit of 0: only what was granted is left.
+        return f"**{tightest.remaining} units** left {words} (limit 0, set by an admin)"
     return f"**{tightest.remaining} units** left {words} (resets <t:{int(tightest.resets_at)}:R>)"
 
 

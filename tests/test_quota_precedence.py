@@ -28,8 +28,10 @@ Limits4 = tuple[int | None, int | None, int | None, int | None]
 Stored = dict[str, int | None]
 
 
-def tier(daily: int | None = None, weekly: int | None = None, monthly: int | None = None) -> Stored:
-    return {"daily": daily, "weekly": weekly, "monthly": monthly, "in_flight": None}
+def tier(
+    daily: int | None = None, weekly: int | None = None, monthly: int | None = None, in_flight: int | None = None
+) -> Stored:
+    return {"daily": daily, "weekly": weekly, "monthly": monthly, "in_flight": in_flight}
 
 
 @pytest.mark.parametrize(
@@ -69,6 +71,16 @@ def tier(daily: int | None = None, weekly: int | None = None, monthly: int | Non
             ),
             # The tier with the highest monthly won whole: weekly 400 and no in_flight limit.
             id="several tiers merge limit by limit",
+        ),
+        pytest.param(
+            (SUPPORTER, MODERATOR),
+            {"supporter": TierSettings(role_id=SUPPORTER, daily=100)},
+            {MODERATOR: tier(daily=10, in_flight=1)},
+            None,
+            (100, None, None, 2),
+            (Origin("tier", SUPPORTER, "supporter"),) * 3 + (DEFAULT,),
+            # The supporter tier, naming no in_flight, gives the default's 2; the moderator's 1 won over it.
+            id="a tier's in_flight left out counts as the default's in the merge",
         ),
         pytest.param(
             (MODERATOR,),
@@ -164,3 +176,19 @@ async def test_a_server_limit_of_zero_promises_no_wait(tmp_path: Path, server: d
         await db.close()
     assert refusal.startswith(said), refusal
     assert "waiting" in refusal and "<t:" not in refusal and "Try again" not in refusal
+
+
+async def test_help_promises_no_reset_for_a_zero_limit(tmp_path: Path) -> None:
+    """/help's quota line said "**0 units** left today (resets in 5 hours)" for a daily limit of 0, which no
+    reset lifts; what is left is only what was granted."""
+    from cogs.help import quota_line
+
+    db = Database(tmp_path / "help.sqlite3")
+    await db.connect()
+    try:
+        quotas = Quotas(db, QuotaSettings(daily=0), clock=Clock(ts("2026-11-23 12:00")))
+        await quotas.grant(GUILD, MEMBER, 3, by=ADMIN, reason=None)
+        line = quota_line(await quotas.status(Member(GUILD, MEMBER, ())))
+    finally:
+        await db.close()
+    assert line == "**3 units** left today (limit 0, set by an admin)"
