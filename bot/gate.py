@@ -15,6 +15,11 @@ cannot add up (60 of them once held one prompt 3 s). A regex term that hit a bou
 could not be checked in full is the caller's decision (bot/moderation.py refuses it). :func:`slow_input`
 tries a new regex term on the inputs that make patterns backtrack without end, before a moderator's term
 is stored.
+
+Compiling is bounded too: the `regex` module writes counted repeats out when it compiles, so a short pattern
+can take seconds and gigabytes to compile. :func:`regex_shape` counts what a pattern writes out before it is
+compiled, and one that comes to over ``MAX_REGEX_PIECES`` is refused (:class:`RegexTooBigError`);
+:func:`compile_term_timed` bounds the compile of one it cannot count.
 """
 
 from __future__ import annotations
@@ -37,9 +42,24 @@ DEFAULT_PROMPT_BUDGET = 0.25
 """Seconds all of a server's regex terms together may spend on one prompt: the bound per term alone let
 many slow terms add up (100 terms of 50 ms, 5 s for one prompt)."""
 
-PROBE_CHARS = 6000
-"""How long the inputs :func:`slow_input` tries are: the longest prompt /imagine takes (PROMPT_MAX_CHARS
-in cogs/imagine.py), as a member could send it."""
+PROBE_CHARS = 1000
+"""How long the inputs :func:`slow_input` tries are. Long enough that a pattern that backtracks without end
+takes far over its bound ((a|aa)+$ takes 0.6 s on 30 letters, (\\w+\\s?)+$ 0.4 s on 500), short enough that an
+ordinary pattern whose time grows with the square of the prompt takes a small part of it: (sex|porn).*(teen|young)
+takes about 4 ms on 1,000 characters of its own letters, but 140 ms on 6,000 (the longest prompt, PROMPT_MAX_CHARS
+in cogs/imagine.py), and probing at that length refused it. A pattern slow only on a prompt that long still
+meets the bounds when prompts are checked: that prompt is refused, never let through."""
+
+MAX_REGEX_PIECES = 10_000
+"""The most pieces a regex term may come to once its counted repeats are written out (:func:`regex_shape`).
+The `regex` module writes them out when it compiles: (?:(?:a{1000}){1000}){5}, 24 characters, took the bot
+from 91 MB to 1.6 GB and 3 s to compile, on the event loop. 10,000 pieces compile in a few milliseconds, and
+no pattern meant to find words needs more."""
+
+REGEX_COMPILE_LIMIT = 0.05
+"""Seconds of CPU one regex term may take to compile (:func:`compile_term_timed`): the bound for a pattern
+:func:`regex_shape` cannot count. Counted in the compiling thread's own CPU time, so a busy machine does not
+make an ordinary pattern look slow."""
 
 # At most this many of a pattern's own letters are tried as runs (each run is one or two searches).
 _PROBE_LETTERS = 12
@@ -229,6 +249,187 @@ class CompiledTerm:
     pattern: re.Pattern[str] | regex.Pattern[str]
 
 
+class RegexTooBigError(ValueError):
+    """A regex term too big to compile without stalling the bot (MAX_REGEX_PIECES, REGEX_COMPILE_LIMIT). Stored
+    ones are left out of the gate and the moderators told (bot/moderation.py)."""
+
+
+@dataclass(frozen=True)
+class RegexShape:
+    """What :func:`regex_shape` reads in a pattern without compiling it."""
+
+    pieces: int
+    """How many pieces the pattern comes to once its counted repeats are written out, as the `regex` module
+    does when it compiles: each letter, escape, set and group one, times the counts of the repeats around it.
+    A count's upper bound is taken ({0,1000} as 1000), or its lower one when it has none ({5,} as 5); + and *
+    write nothing out, so count one."""
+    loose_repeat: str | None
+    """The first repeat (of more than one turn) of a group that can itself match the same text in more than one
+    way, having a repeat, an optional part or alternatives inside, as written: `(a|aa)+`, `(\\w+\\s?)+`. Such
+    a repeat can share a text out among its turns in very many ways, and trying them all is what makes a
+    pattern backtrack without end. None when the pattern has none."""
+
+
+class _Run:
+    """The inside of one group (or the whole pattern) as :func:`regex_shape` reads it."""
+
+    __slots__ = ("last", "last_loose", "last_start", "loose", "pieces", "start")
+
+    def __init__(self, start: int) -> None:
+        self.start = start  # where its "(" is
+        self.pieces = 0
+        self.loose = False  # holds a repeat, an optional part or alternatives
+        self.last = 0  # pieces of the item a quantifier after it repeats; 0 when there is none
+        self.last_start = start
+        self.last_loose = False
+
+    def add(self, pieces: int, start: int, *, loose: bool = False) -> None:
+        self.pieces += pieces
+        self.last, self.last_start, self.last_loose = pieces, start, loose
+        self.loose = self.loose or loose
+
+
+# A count: {n}, {m,n}, {m,} or {,n} (the `regex` module reads {,} as *, and "{}" or "{ 5}" as letters).
+_COUNT = re.compile(r"\{(\d*)(,?)(\d*)\}")
+# Groups whose inside is read like the pattern's: (?:, atomic, lookarounds, branch reset, named.
+_GROUP_OPENERS = re.compile(r"\(\?(?::|>|=|!|<=|<!|\||P?<[^\W\d]\w*>|'[^\W\d]\w*')")
+# Inline flags, scoped "(?i:" or to the end "(?i)". Verbose mode (x) is left unread: it makes spaces and "#"
+# mean something else.
+_FLAGS = re.compile(r"\(\?((?:[abefiLmprsuw]|V[01])*)(?:-((?:[abefiLmprsuw])*))?([:)])")
+_BACKREF = re.compile(r"\(\?P=[^\W\d]\w*\)")
+_POSIX_CLASS = re.compile(r"\[:\^?[a-z]+:\]")
+
+
+def _escape_end(text: str, at: int) -> int | None:
+    """Where the escape starting at ``at`` ends; None for a lone backslash at the end."""
+    if at + 1 >= len(text):
+        return None
+    kind = text[at + 1]
+    # \p{Letter} and \N{name} take braces that are no count, \g<name> and \L<list> angle brackets.
+    if (kind in "pPN" and text.startswith("{", at + 2)) or (kind in "gL" and text.startswith("<", at + 2)):
+        end = text.find("}" if text[at + 2] == "{" else ">", at + 3)
+        return None if end < 0 else end + 1
+    return at + 2
+
+
+def _set_end(text: str, at: int) -> int | None:
+    """Where the set starting at ``at`` ends; None for one not read safely (a set inside a set, which only the
+    `regex` module's version 1 has, or "[" as a member, which version 0 allows)."""
+    i = at + 1
+    if text.startswith("^", i):
+        i += 1
+    if text.startswith("]", i):  # a "]" first is a member, not the end
+        i += 1
+    while i < len(text):
+        ch = text[i]
+        if ch == "]":
+            return i + 1
+        if ch == "\\":
+            end = _escape_end(text, i)
+            if end is None:
+                return None
+            i = end
+        elif ch == "[":
+            posix = _POSIX_CLASS.match(text, i)
+            if posix is None:
+                return None
+            i = posix.end()
+        else:
+            i += 1
+    return None
+
+
+def regex_shape(text: str) -> RegexShape | None:
+    """How big ``text`` comes to once compiled, and any repeat in it that can backtrack without end, read without
+    compiling it; None for a pattern this reading does not follow (verbose mode, fuzzy constraints, conditionals,
+    recursion, sets inside sets, a brace that is neither a count nor an escape's, unbalanced parentheses), which
+    is compiled and timed instead (:func:`compile_term_timed`). It errs towards more pieces, never fewer."""
+    runs = [_Run(-1)]
+    loose_repeat: str | None = None
+    i = 0
+    while i < len(text):
+        run = runs[-1]
+        ch = text[i]
+        if ch == "\\":
+            end = _escape_end(text, i)
+            if end is None:
+                return None
+            run.add(1, i)
+            i = end
+        elif ch == "[":
+            end = _set_end(text, i)
+            if end is None:
+                return None
+            run.add(1, i)
+            i = end
+        elif ch == "(":
+            if not text.startswith("(?", i):
+                runs.append(_Run(i))
+                i += 1
+            elif text.startswith("(?#", i):  # a comment
+                end = text.find(")", i)
+                if end < 0:
+                    return None
+                i = end + 1
+            elif opener := _GROUP_OPENERS.match(text, i):
+                runs.append(_Run(i))
+                i = opener.end()
+            elif backref := _BACKREF.match(text, i):
+                run.add(1, i)
+                i = backref.end()
+            elif flags := _FLAGS.match(text, i):
+                if flags[3] == ":":
+                    runs.append(_Run(i))
+                i = flags.end()
+            else:
+                return None
+        elif ch == ")":
+            if len(runs) == 1:
+                return None
+            group = runs.pop()
+            runs[-1].add(group.pieces + 1, group.start, loose=group.loose)
+            i += 1
+        elif ch == "|":
+            run.loose = True
+            run.last = 0
+            i += 1
+        elif ch in "*+?{":
+            if ch == "{":
+                count = _COUNT.match(text, i)
+                if count is None:
+                    return None  # a fuzzy constraint ({e<=1}), or a brace read as a letter: not judged
+                if not (count[1] or count[2] or count[3]):  # "{}" is two letters
+                    run.add(1, i)
+                    run.add(1, i + 1)
+                    i += 2
+                    continue
+                low = int(count[1] or 0)
+                high = int(count[3]) if count[3] else (None if count[2] else low)
+                end = count.end()
+            else:
+                low, high = (0, None) if ch == "*" else (1, None) if ch == "+" else (0, 1)
+                end = i + 1
+            if run.last == 0:
+                if ch in "?+":  # marks the quantifier before it lazy or possessive
+                    i += 1
+                    continue
+                return None  # a quantifier with nothing to repeat: compiling reports it
+            times = max(high if high is not None else low, 1)
+            run.pieces += run.last * (times - 1)
+            repeats = high is None or high > 1
+            if repeats and run.last_loose and loose_repeat is None:
+                loose_repeat = text[run.last_start : end]
+            run.loose = run.loose or low != high
+            run.last = 0  # a second quantifier is a lazy or possessive mark, or an error
+            i = end
+        else:
+            run.add(1, i)
+            i += 1
+    if len(runs) != 1:
+        return None
+    return RegexShape(runs[0].pieces, loose_repeat)
+
+
 def _word_letters(text: str) -> str:
     """The letters and digits a word term matches, in order: all its pattern is made of."""
     return "".join(ch for ch in normalise(text) if ch.isalnum())
@@ -258,9 +459,34 @@ def compile_term(term: Term) -> CompiledTerm:
     return CompiledTerm(term, re.compile(_word_pattern_source(term.text)))
 
 
+def compile_term_timed(term: Term, *, limit: float = REGEX_COMPILE_LIMIT) -> CompiledTerm:
+    """:func:`compile_term`, raising RegexTooBigError for a regex term whose compile took over ``limit`` seconds
+    of this thread's CPU. A pattern :func:`regex_shape` can count is refused before it is compiled; one it cannot
+    may take long and a lot of memory to compile: run this in a thread, never on the event loop."""
+    started = time.thread_time()
+    compiled = compile_term(term)
+    took = time.thread_time() - started
+    if term.is_regex and took > limit:
+        # The `regex` module keeps what it compiled for reuse: let go of this one, it will not be used.
+        regex.purge()
+        raise RegexTooBigError(
+            f"it is too big to compile. Compiling it took {took * 1000:,.0f} ms (at most {limit * 1000:.0f} ms), and "
+            "the bot would stall each time it compiled it. Use smaller counts ({n}, {m,n}), or + and * instead."
+        )
+    return compiled
+
+
 def _compile_regex(text: str) -> regex.Pattern[str]:
     if not text.strip():
         raise ValueError("blocked regex is empty")
+    shape = regex_shape(text)
+    if shape is not None and shape.pieces > MAX_REGEX_PIECES:
+        # Refused before compiling: the compile itself is what would take the time and the memory.
+        raise RegexTooBigError(
+            f"it is too big to compile. Its counted repeats ({{n}}, {{m,n}}), inside one another and one after "
+            f"another, come to {shape.pieces:,} pieces written out (at most {MAX_REGEX_PIECES:,}), and compiling that "
+            "would stall the bot. Use smaller counts, or + and * (which write nothing out)."
+        )
     try:
         # IGNORECASE rather than casefolding the pattern: folding would change escapes ("\D").
         return regex.compile(text, regex.IGNORECASE)

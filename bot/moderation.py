@@ -10,6 +10,11 @@ Blocked word terms are kept in bot.gate's normalised form and compared by what t
 spelling of it, rows kept as typed before this rule included. A prompt the gate could not check in full
 (a regex term too slow on it, bot/gate.py) is refused, never let through, and the moderators are told
 which pattern was slow (``on_slow_pattern``, at most once an hour for each).
+
+Regex terms are compiled off the event loop, both when one is added and when a server's gate is built (the
+first prompt after a change or a restart): a short pattern can take seconds to compile (bot/gate.py
+``MAX_REGEX_PIECES``). A stored one too big to compile is left out of the gate, and the moderators are told
+the same way, with no prompt.
 """
 
 from __future__ import annotations
@@ -20,7 +25,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.errors import InvalidRequestError
-from bot.gate import DEFAULT_REGEX_TIMEOUT, GateResult, PromptGate, Term, compile_term, normalise, slow_input, word_key
+from bot.gate import (
+    DEFAULT_REGEX_TIMEOUT,
+    GateResult,
+    PromptGate,
+    RegexTooBigError,
+    Term,
+    compile_term,
+    compile_term_timed,
+    normalise,
+    regex_shape,
+    slow_input,
+    word_key,
+)
 from bot.providers.base import Capabilities
 from bot.store import Database
 from bot.store.kept import Kept
@@ -67,8 +84,9 @@ class PromptUncheckedError(InvalidRequestError):
 # A slow pattern is reported to the server's moderators at most once in this many seconds.
 SLOW_REPORT_SECONDS = 3600.0
 
-SlowPatternReport = Callable[[int, str, str], Awaitable[None]]
-"""Tells a server's moderators (guild id, the pattern, the prompt it was slow on); cogs/moderation.py."""
+SlowPatternReport = Callable[[int, str, str | None], Awaitable[None]]
+"""Tells a server's moderators (guild id, the pattern, the prompt it was slow on); cogs/moderation.py. No prompt:
+a stored pattern too big to compile, left out of the gate."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,19 +118,63 @@ def effective_level(
     return max(MIN_LEVEL, min(level, ceiling, MAX_LEVEL))
 
 
-def _usable(guild_id: int, terms: list[Term]) -> list[Term]:
-    """The stored terms the gate can use. One a moderator added under older rules may no longer compile
-    (a term made only of a Hangul filler, which the gate now drops as invisible): it is left out with a
-    warning, not allowed to fail every prompt of the server."""
-    usable = []
+@dataclass(frozen=True, slots=True)
+class _BuiltGate:
+    gate: PromptGate
+    too_big: tuple[str, ...]  # stored regex terms left out as too big to compile, told to the moderators
+
+
+def _build_gate(guild_id: int, terms: list[Term], *, builtin: bool) -> _BuiltGate:
+    """The server's gate from the stored terms it can use. One a moderator added under older rules may no longer
+    compile (a term made only of a Hangul filler, which the gate now drops as invisible), or be too big to compile
+    (stored before the bound, bot/gate.py ``MAX_REGEX_PIECES``): it is left out with a warning, not allowed to fail
+    every prompt of the server nor stall it. Compiles every regex term: run it in a thread."""
+    usable: list[Term] = []
+    too_big: list[str] = []
     for term in terms:
         try:
-            compile_term(term)
+            compile_term_timed(term)
+        except RegexTooBigError as exc:
+            log.warning("guild %s: the stored blocked regex %r is ignored: %s", guild_id, term.text, exc)
+            too_big.append(term.text)
+            continue
         except ValueError as exc:
             log.warning("guild %s: a stored blocked term cannot be used and is ignored: %s", guild_id, exc)
             continue
         usable.append(term)
-    return usable
+    # Compiles them again, out of the `regex` module's cache of what it compiled just now.
+    return _BuiltGate(PromptGate(usable, builtin=builtin), tuple(too_big))
+
+
+def _tried_regex(term: Term) -> str | None:
+    """A new regex term compiled, within bot/gate.py's bounds (RegexTooBigError), then tried on the inputs that
+    make patterns backtrack (``slow_input``): one it is too slow on, or None. Up to 50 ms for each input tried, and
+    a pattern the size check cannot judge may take long to compile: run it in a thread."""
+    compile_term_timed(term)
+    return slow_input(term)
+
+
+def _slow_advice(text: str) -> str:
+    """How to rewrite a regex term that was too slow on a probe, aimed at what makes it so (bot/gate.py
+    ``regex_shape``): a pattern without a repeat inside a repeat is not told to remove one."""
+    shape = regex_shape(text)
+    if shape is None:  # written in a way the count does not read (verbose mode, fuzzy matching): no guess
+        return (
+            "Simplify it: fewer repeats (*, +, {m,n}) that can match the same letters, one after another or one "
+            "inside another."
+        )
+    if shape.loose_repeat is not None:
+        loose = shape.loose_repeat
+        shown = (loose if len(loose) <= 60 else loose[:59] + "…").replace("`", "'")
+        return (
+            f"`{shown}` repeats a part that can match the same text in more than one way (a repeat, an optional "
+            "part or alternatives inside a repeat), and the bot tries every way of sharing a prompt out among its "
+            "turns. Rewrite it so text can match only one way: a+ finds what (a+)+ and (a|aa)+ find."
+        )
+    return (
+        "Its repeats one after another can match the same letters (as .* matches any), and the bot tries every way "
+        "of sharing a prompt out among them. Use fewer of them, or ones that cannot match the same letters."
+    )
 
 
 def _same_term(stored: list[Term], *terms: Term) -> list[Term]:
@@ -133,7 +195,9 @@ class ModerationStore:
     def __init__(self, db: Database, *, clock: Callable[[], float]) -> None:
         self.db = db
         self.clock = clock
-        self._gates: dict[int, PromptGate] = {}
+        # Each server's gate, built in a thread (compiling its regex terms can take a while) and kept until its
+        # terms or settings change; a change while one is being built leaves that one unkept (bot/store/kept.py).
+        self._gates: Kept[int, _BuiltGate] = Kept()
         self._guilds: Kept[int, GuildModeration] = Kept()
         self._levels: Kept[int, dict[int, int]] = Kept()  # guild -> channel -> level
         self._bans: Kept[int, dict[int, Ban]] = Kept()  # guild -> member -> ban, expired ones included
@@ -183,7 +247,7 @@ class ModerationStore:
                     (value, by, now, guild_id),
                 )
         self._guilds.wrote(guild_id)
-        self._gates.pop(guild_id, None)
+        self._gates.wrote(guild_id)
         return await self.guild(guild_id)
 
     async def channel_level(self, guild_id: int, channel_id: int) -> int | None:
@@ -233,20 +297,22 @@ class ModerationStore:
     async def add_term(self, guild_id: int, term: Term, *, by: int) -> tuple[Term, bool]:
         """Block ``term``: returns the term as stored (a word term in the gate's normalised form) and whether it
         is new; if not, the term returned is the one already stored that matches the same. Raises ValueError
-        (shown to the moderator) for a pattern that does not compile or is too slow (bot.gate.slow_input)."""
-        PromptGate([term], builtin=False)  # raises ValueError (shown to the moderator) for a bad pattern
+        (shown to the moderator) for a pattern that does not compile, is too big to compile (bot.gate.RegexTooBigError)
+        or is too slow (bot.gate.slow_input)."""
         if term.is_regex:
-            # Up to 50 ms for each input tried, so not on the event loop.
-            slow = await asyncio.to_thread(slow_input, term)
+            # Compiled and tried in a thread: compiling alone can take seconds for a short pattern (refused before
+            # compiling when bot/gate.py can count it), and each input tried up to 50 ms. Raises ValueError (shown
+            # to the moderator) for a pattern that does not compile or is too big to.
+            slow = await asyncio.to_thread(_tried_regex, term)
             if slow is not None:
                 raise ValueError(
                     f"it takes over {DEFAULT_REGEX_TIMEOUT * 1000:.0f} ms on a prompt such as `{slow[:12]}…{slow[-1]}` "
-                    f"({len(slow):,} characters), and a prompt the bot cannot check in time is refused. Rewrite it "
-                    "without a repeat inside a repeat, such as (a+)+ or (a|aa)+, or a leading repeat such as k+i+ "
-                    "(ki+ finds the same)."
+                    f"({len(slow):,} characters), and a prompt the bot cannot check in time is refused. "
+                    + _slow_advice(term.text)
                 )
             stored = term
         else:
+            compile_term(term)  # raises ValueError (shown to the moderator) for a term with nothing to match
             stored = Term(normalise(term.text))
         existing = _same_term(await self.terms(guild_id), stored)
         if existing:
@@ -258,7 +324,7 @@ class ModerationStore:
                 (guild_id, stored.text, int(stored.is_regex), by, self.clock()),
             )
             added = cur.rowcount > 0
-        self._gates.pop(guild_id, None)
+        self._gates.wrote(guild_id)
         return stored, added
 
     async def remove_term(self, guild_id: int, text: str) -> list[Term]:
@@ -274,21 +340,25 @@ class ModerationStore:
                     "DELETE FROM blocked_terms WHERE guild_id = ? AND term = ? AND is_regex = ?",
                     (guild_id, term.text, int(term.is_regex)),
                 )
-        self._gates.pop(guild_id, None)
+        self._gates.wrote(guild_id)
         return gone
 
-    async def _gate(self, guild_id: int) -> PromptGate:
-        gate = self._gates.get(guild_id)
-        if gate is None:
-            settings = await self.guild(guild_id)
-            gate = PromptGate(_usable(guild_id, await self.terms(guild_id)), builtin=settings.builtin_terms)
-            self._gates[guild_id] = gate  # rebuilt whenever terms or settings change: no restart needed
-        return gate
+    async def _build(self, guild_id: int) -> _BuiltGate:
+        settings = await self.guild(guild_id)
+        terms = await self.terms(guild_id)
+        # Off the event loop: compiling a stored regex term can take long (one stored before bot/gate.py bounded
+        # it held every member's commands 3 s and took 1.5 GB), and a server's first prompt after a change or a
+        # restart builds its gate.
+        return await asyncio.to_thread(_build_gate, guild_id, terms, builtin=settings.builtin_terms)
 
     async def check_prompt(self, guild_id: int, prompt: str) -> GateResult:
         """The gate's verdict on ``prompt``. Raises PromptUncheckedError for a prompt not blocked that the gate
-        could not check in full (a regex term too slow on it), after telling the moderators which."""
-        gate = await self._gate(guild_id)
+        could not check in full (a regex term too slow on it), after telling the moderators which. A stored term
+        too big to compile is left out and the moderators told, like a slow one (at most once an hour)."""
+        built = await self._gates.get(guild_id, lambda: self._build(guild_id))
+        for pattern in built.too_big:
+            await self._tell_slow(guild_id, pattern, None)
+        gate = built.gate
         # Regex terms may take up to the prompt's budget (bot/gate.py): off the event loop, so every other
         # member's command goes on meanwhile. Word terms alone take well under a millisecond.
         verdict = await asyncio.to_thread(gate.check, prompt) if gate.has_regexes else gate.check(prompt)
@@ -300,9 +370,9 @@ class ModerationStore:
             return verdict
         raise PromptUncheckedError(detail=f"guild {guild_id}: a prompt not checked in full ({verdict.reason})")
 
-    async def _tell_slow(self, guild_id: int, pattern: str, prompt: str) -> None:
-        """Tell the moderators that ``pattern`` was slow, unless they were told within SLOW_REPORT_SECONDS (here,
-        or before a restart: the audit log keeps each report)."""
+    async def _tell_slow(self, guild_id: int, pattern: str, prompt: str | None) -> None:
+        """Tell the moderators that ``pattern`` was slow on ``prompt`` (None: too big to compile, so left out), unless
+        they were told within SLOW_REPORT_SECONDS (here, or before a restart: the audit log keeps each report)."""
         now = self.clock()
         key = (guild_id, pattern)
         if now - self._slow_told.get(key, float("-inf")) < SLOW_REPORT_SECONDS:

@@ -239,18 +239,24 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         if self.bot.services.moderation.on_slow_pattern == self._report_slow_pattern:
             self.bot.services.moderation.on_slow_pattern = None
 
-    async def _report_slow_pattern(self, guild_id: int, pattern: str, prompt: str) -> None:
-        """A stored regex term was too slow on a prompt (bot/moderation.py, at most once an hour for each)."""
-        await record_moderation(
-            self.bot,
-            guild_id,
-            "slow_pattern",
-            f"The blocked pattern `{_shown_term(pattern)}` took too long to check a prompt, so the prompt was "
-            "refused: a prompt that cannot be checked against every term is not let through. Simplify the pattern "
-            "or remove it (`/mod blockterm remove`). Told at most once an hour for each pattern.",
-            reason=pattern,
-            prompt=prompt,
-        )
+    async def _report_slow_pattern(self, guild_id: int, pattern: str, prompt: str | None) -> None:
+        """A stored regex term was too slow on a prompt, or (no prompt) too big to compile, so left out of the gate
+        (bot/moderation.py, at most once an hour for each)."""
+        if prompt is None:
+            # Not "the prompt was refused": the server's prompts go on, unchecked against this one pattern.
+            text = (
+                f"The blocked pattern `{_shown_term(pattern)}` is too big to compile without stalling the bot (its "
+                "counted repeats, such as {1000}, write it out too many times), so it is ignored: prompts are not "
+                "checked against it. Rewrite it with smaller counts and add it again, or remove it "
+                "(`/mod blockterm remove`). Told at most once an hour for each pattern."
+            )
+        else:
+            text = (
+                f"The blocked pattern `{_shown_term(pattern)}` took too long to check a prompt, so the prompt was "
+                "refused: a prompt that cannot be checked against every term is not let through. Simplify the "
+                "pattern or remove it (`/mod blockterm remove`). Told at most once an hour for each pattern."
+            )
+        await record_moderation(self.bot, guild_id, "slow_pattern", text, reason=pattern, prompt=prompt)
 
     async def _log(self, interaction: discord.Interaction[Any], action: str, text: str, **audit: Any) -> None:
         await record_moderation(

@@ -9,7 +9,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.gate import BUILTIN_TERMS, GateResult, PromptGate, Term, compile_term, normalise
+from bot.gate import (
+    BUILTIN_TERMS,
+    MAX_REGEX_PIECES,
+    GateResult,
+    PromptGate,
+    RegexShape,
+    RegexTooBigError,
+    Term,
+    compile_term,
+    compile_term_timed,
+    normalise,
+    regex_shape,
+)
 
 # A pattern the `regex` module really does backtrack on: it optimises the classic `(a+)+$`
 # (checked below), but not an alternation whose branches overlap.
@@ -191,6 +203,64 @@ def test_classic_nested_quantifier_returns_promptly() -> None:
     assert time.monotonic() - started < 2
     assert not result.blocked  # `regex` either answers at once or reports it as slow
     assert result.slow_patterns in ((), ("(a+)+$",))
+
+
+@pytest.mark.parametrize(
+    ("pattern", "shape"),
+    [
+        # Each letter, escape, set and group one piece, times the counts of the repeats around it.
+        ("(?:(?:a{1000}){1000}){5}", RegexShape(5_005_005, None)),
+        ("a{10000}", RegexShape(10_000, None)),
+        ("a{0,10001}", RegexShape(10_001, None)),  # the upper count: erring towards more, never fewer
+        ("a{5,}b+c*d?", RegexShape(8, None)),  # an open count its lower one; + * ? write nothing out
+        ("(?:(a)(b)(c)){4000}", RegexShape(28_000, None)),  # groups one after another inside a count add up
+        ("a{,3}", RegexShape(3, None)),
+        ("a{}", RegexShape(3, None)),  # "{}" is two letters to the `regex` module
+        ("\\p{Letter}{3}\\N{BULLET}", RegexShape(4, None)),  # an escape's braces are no count
+        ("[]{}a]{3}[[:alpha:]]{2}", RegexShape(5, None)),
+        ("(?i)(?#x{9}) (?P<w>a)(?P=w){3}(?<=b{2})", RegexShape(9, None)),
+        ("\\bgore\\w*", RegexShape(6, None)),
+        ("(sex|porn).*(teen|young)", RegexShape(19, None)),
+        ("k+i+l+l+", RegexShape(4, None)),
+        # A repeated group that can match the same text in more than one way is named.
+        ("(a|aa)+$", RegexShape(5, "(a|aa)+")),
+        ("x(\\w+\\s?)+$", RegexShape(5, "(\\w+\\s?)+")),
+        ("(?:(a+)b){2,}", RegexShape(8, "(?:(a+)b){2,}")),
+        ("(a|aa){0,1}(a+)?", RegexShape(6, None)),  # at most once: nothing to share out
+        # Not read: compiled and timed instead.
+        ("(?x) a {3}", None),  # verbose mode: spaces and "#" mean something else
+        ("(?:ab){e<=1}", None),  # fuzzy matching
+        ("a{ 5}", None),
+        ("[a[b]]", None),  # a set inside a set
+        ("(a)(?1){3}", None),  # recursion
+        ("(?(1)a|b)", None),  # a conditional
+        ("(a", None),
+        ("a)", None),
+    ],
+)
+def test_regex_shape_counts_what_compiling_writes_out(pattern: str, shape: RegexShape | None) -> None:
+    assert regex_shape(pattern) == shape
+
+
+def test_a_regex_too_big_to_compile_is_refused_before_it_is_compiled() -> None:
+    """The `regex` module writes counted repeats out when it compiles: this one took 0.2 s and 260 MB, and with
+    one more {5} around it 3 s and 1.5 GB."""
+    too_big = Term("(?:a{1000}){1000}", is_regex=True)
+    with pytest.raises(RegexTooBigError, match="too big to compile"):
+        compile_term(too_big)
+    with pytest.raises(ValueError, match="1,001,000 pieces"):
+        PromptGate([too_big])
+    assert compile_term(Term(f"a{{{MAX_REGEX_PIECES}}}", is_regex=True)).pattern.search("a" * MAX_REGEX_PIECES)
+
+
+def test_a_regex_the_count_cannot_read_is_refused_when_its_compile_takes_too_long() -> None:
+    """Verbose mode is not read (regex_shape is None), so the compile is timed: about 0.2 s of CPU, over 50 ms.
+    Counted in the thread's own CPU time, so a busy machine does not make an ordinary pattern look slow."""
+    with pytest.raises(RegexTooBigError, match="Compiling it took"):
+        compile_term_timed(Term("(?x) (?: a{1000} ){1000}", is_regex=True))
+    quick = compile_term_timed(Term("(?x) \\b gore \\w*  # any word that starts so", is_regex=True))
+    assert quick.pattern.search("gorefest") is not None
+    assert compile_term_timed(Term("nsfw")).pattern.search("n.s.f.w") is not None  # word terms are not timed
 
 
 def test_regex_timeout_must_be_positive() -> None:
