@@ -46,6 +46,13 @@ TOKEN_MARGIN_SECONDS = 30.0
 REPLY_SEARCH_DEPTH = 1000
 # An interaction's answer is looked for in its channel from this long before the interaction was made.
 ANSWER_SEARCH_MARGIN = timedelta(seconds=10)
+# ... and up to this long after it. Discord takes an interaction's first answer only within 3 s of it (and
+# cogs/imagine.py ``start_job`` answers with the job's message itself; a retry later than that is refused),
+# so that message, if Discord made it, is among the channel's messages of the first seconds after the
+# interaction; a minute leaves room for Discord's clocks to disagree. Without it, a search for an answer
+# Discord never made read the channel as far as REPLY_SEARCH_DEPTH: ten requests in a busy channel, per job,
+# while a restart waited for them before the bot came online.
+ANSWER_SEARCH_SPAN = timedelta(seconds=60)
 
 ViewFactory = Callable[[Job, str], discord.ui.View | None]
 # The buttons under a batch's message, from its candidates as shown.
@@ -105,6 +112,7 @@ class DiscordSink:
             embed = render.batch_embed(list(jobs), caps, now=now, typical=typical)
             view = self.batch_view_for(jobs)
         self._note_unconfirmed(embed, jobs)
+        _note_waiting(embed, jobs, now)
         if self.restarting():
             render.note_restarting(embed)
         return {"embed": embed, "view": view}
@@ -154,8 +162,10 @@ class DiscordSink:
                 elif job.state is JobState.DELIVERED:
                     attachments.extend(KeptAttachment(a) for a in job.attachment_ids)
                     kept.update(job.attachment_ids)
-            embed = render.batch_embed(shown, self.capabilities(lead), now=self.clock(), typical=self.typical(lead))
+            now = self.clock()
+            embed = render.batch_embed(shown, self.capabilities(lead), now=now, typical=self.typical(lead))
             self._note_unconfirmed(embed, shown)
+            _note_waiting(embed, shown, now)
             fields: dict[str, Any] = {"embed": embed, "attachments": attachments, "view": self.batch_view_for(shown)}
             if delivering is None:
                 with _message_gone_is_final():
@@ -204,18 +214,22 @@ class DiscordSink:
 
     async def _find_answer(self, job: Job) -> int | None:
         """The interaction's response, read with the bot token: the bot's message whose interaction is the
-        job's, among the channel's REPLY_SEARCH_DEPTH messages from a little before the interaction (a
-        private answer, a refusal, is never in a channel's history, so only a public one is found)."""
+        job's, among the channel's messages from a little before the interaction to ANSWER_SEARCH_SPAN after
+        it, at most REPLY_SEARCH_DEPTH of them (a private answer, a refusal, is never in a channel's history,
+        so only a public one is found)."""
         me = self.client.user
         if job.channel_id is None or job.interaction_id is None or me is None:
             return None
         channel = self.client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         # From the interaction's own id, Discord's clock rather than the bot's (a job's created_at is the
         # bot's): its answer is made after it. A little before, should two of Discord's clocks disagree.
-        asked = discord.utils.snowflake_time(job.interaction_id) - ANSWER_SEARCH_MARGIN
-        after = discord.Object(discord.utils.time_snowflake(asked))
+        asked = discord.utils.snowflake_time(job.interaction_id)
+        after = discord.Object(discord.utils.time_snowflake(asked - ANSWER_SEARCH_MARGIN))
+        latest = asked + ANSWER_SEARCH_SPAN
         try:
             async for message in channel.history(limit=REPLY_SEARCH_DEPTH, after=after, oldest_first=True):
+                if message.created_at > latest:
+                    break  # oldest first: every message from here on is later still, so no answer to this one
                 metadata = message.interaction_metadata
                 if (
                     message.author.id == me.id
@@ -281,6 +295,32 @@ class DiscordSink:
             return False
         expires = job.token_expires_at
         return expires is None or self.clock() < expires - TOKEN_MARGIN_SECONDS
+
+
+def waiting_out(job: Job, now: float) -> float | None:
+    """Until when ``job`` waits out its provider's request to be left alone (None: it does not): a queued job
+    whose create was refused with a long wait, and put back until then (bot/job_submit.py ``_wait_out``,
+    which writes why in ``error_message``, cleared as the create leaves again)."""
+    if job.state is not JobState.QUEUED or job.submit_started_at is not None or job.error_message is None:
+        return None
+    until = job.next_poll_at
+    return until if until is not None and until > now else None
+
+
+def _note_waiting(embed: discord.Embed, jobs: Sequence[Job], now: float) -> None:
+    """Say which of ``jobs`` wait out their provider's request, why, and when the bot sends them again: the
+    member would otherwise read "Queued" for half a minute or more with nothing moving."""
+    waiting = [(job, until) for job in jobs if (until := waiting_out(job, now)) is not None]
+    if not waiting:
+        return
+    which = "this request"
+    if len(jobs) > 1:
+        labels = [render.candidate_label(job) for job, _ in waiting]
+        which = "the request for " + (", ".join(labels[:-1]) + " and " + labels[-1] if len(labels) > 1 else labels[0])
+    reason = waiting[0][0].error_message
+    until = max(until for _, until in waiting)
+    value = f"{reason} The bot sends {which} again <t:{int(until)}:R>. You are charged only for images you get."
+    embed.add_field(name="Waiting", value=render.truncate(value, 1024), inline=False)
 
 
 def _upload_file(image: PreparedImage) -> discord.File:

@@ -13,6 +13,7 @@ Every class carries a ``user_message`` (safe to show in Discord or on the CLI) a
         ├── ContentBlockedError    the provider's safety filter blocked the prompt or image
         ├── NoImageError           the model answered without an image
         ├── RateLimitedError       429 or equivalent; ``retry_after`` seconds when known
+        │   └── OverloadedError    the provider is overloaded and says when to come back (Gemini's 503)
         ├── OutOfCreditError       the provider account has no credit left
         ├── AuthError              key rejected or model not allowed for this key
         ├── TransientError         5xx, timeouts, provider-internal failures
@@ -130,14 +131,27 @@ class RateLimitedError(ProviderError):
 
     def __init__(self, user_message: str | None = None, *, retry_after: float | None = None, **kw: object) -> None:
         super().__init__(user_message, **kw)  # type: ignore[arg-type]
-        self._what = self.user_message
+        # What is limited, without when to try again: said too while the bot waits it out itself (its message
+        # then says when the bot sends the request again, bot/delivery.py).
+        self.what = self.user_message
         self.wait_for(retry_after)
 
     def wait_for(self, seconds: float | None) -> None:
         """The provider asked for ``seconds`` of quiet (None: it did not say): the member is told when to
         try again, so that a provider asking for ten minutes does not have them try again in one."""
         self.retry_after = seconds
-        self.user_message = f"{self._what} {try_again_in(seconds)}"
+        self.user_message = f"{self.what} {try_again_in(seconds)}"
+
+
+class OverloadedError(RateLimitedError):
+    """The provider is overloaded and says how long that lasts (Gemini's 503 UNAVAILABLE: "retry after 30-60
+    s", docs/providers.md 6.6). Not a 429, but the same answer to the bot: nothing was made, and the same
+    request may go again after ``retry_after`` seconds. So it is handled as one (bot/providers/_http.py
+    waits a short wait within the call and hands a long one to the job runner; bot/job_submit.py fails the
+    create over, or puts it back until the wait is over and pauses the provider meanwhile); before, it was a
+    temporary fault whose wait nothing past the retry loop read, and one overload ended the job at once."""
+
+    user_message = "The provider is overloaded right now."
 
 
 def try_again_in(seconds: float | None) -> str:

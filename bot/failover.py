@@ -3,7 +3,8 @@
 Only for the provider's own faults (transient, a rate limit past the retry budget, no credit, a rejected
 key) and only before any provider accepted the job: the member's input and content decisions are the same
 everywhere, and an accepted job is never sent twice (docs/architecture.md section 3.3). A create whose
-provider paused every request for a while (a 429 with a long Retry-After) moves on without waiting.
+provider paused every request for a while (a 429 with a long Retry-After) moves on without waiting; one
+refused with such a wait pauses its provider for it (``hold_off``) whether it moves or waits it out.
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ FAILOVER_CATEGORIES = frozenset(
 # of its route instead of waiting: a member should not wait up to a minute on a provider that asked to
 # be left alone while another could serve now. Shorter pauses (Retry-After: 1 is routine) are waited out.
 LEAVE_PAUSED_PROVIDER_SECONDS = 10.0
+
+
+def asked_wait(exc: RateLimitedError) -> float | None:
+    """The wait ``exc``'s provider asked for before the same request goes again (a 429's Retry-After or
+    RetryInfo, Gemini's overload), when it is LEAVE_PAUSED_PROVIDER_SECONDS or more; None for a shorter or
+    unknown one, which the call's own retries waited out already (bot/providers/_http.py)."""
+    wait = exc.retry_after
+    return wait if wait is not None and wait >= LEAVE_PAUSED_PROVIDER_SECONDS else None
 
 
 class Failover:
@@ -108,6 +117,21 @@ class Failover:
         log.info("job %s: failing over from %s to %s (%s)", job.id, job.provider, candidate, exc.category)
         self.wake()
         return True
+
+    def hold_off(self, provider: str, exc: RateLimitedError) -> float | None:
+        """A create refused with a long wait asked for (``asked_wait``) pauses every request to ``provider`` for
+        it, as a 429's answer does (bot/budget.py, obeyed up to a minute), so the other creates move on
+        (``leave_paused_provider``) or wait, rather than each be refused in turn. The budget's hook pauses
+        only on a 429 and by its Retry-After header: Gemini's overload (a 503) and the wait in a 429's body
+        (RetryInfo) paused nothing, and every next job asked again at once. Returns the wait (None: none)."""
+        wait = asked_wait(exc)
+        budget = self.budgets.get(provider)
+        if wait is not None and budget is not None:
+            paused = budget.pause(wait)
+            log.info(
+                "%s asked for %.0f s (%s): its requests are paused for %.0f s", provider, wait, exc.category, paused
+            )
+        return wait
 
     async def leave_paused_provider(self, job: Job) -> bool:
         """Move a create off a provider whose 429 paused every request for a while, if another can take it

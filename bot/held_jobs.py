@@ -40,7 +40,7 @@ BACK_TOO_LATE = (
 # discord.py does not retry): concluding "not there" from one failure ends a job whose message exists and
 # leaves the member's message at "Queued" for good. A member waits on these looks, so they are quick;
 # those of a restart go on in the background for a few minutes (`[jobs] held_look_retry_seconds`; a
-# start is not held up by Discord).
+# start is not held up by Discord, not even by its first look: ``recover``).
 LOCATE_RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0)
 
 
@@ -116,26 +116,55 @@ class HeldJobs:
         acknowledgement, the member has been looking at "Queued" since. Ask where its message is (through
         the channel's history once the interaction's token is dead: ``DiscordSink.locate``): found, the
         job starts now; not found, nobody ever saw it, so it ends uncharged.
+
+        One look per message, a batch's candidates sharing theirs (each looked on its own before: four
+        searches of the channel for a command of four images), and in the background: a start waited for
+        every look, each up to a few pages of the channel's history, before the bot came online. Meanwhile
+        each job is held for another hour from now, so the job loop never starts one before its look has
+        settled it, however long the bot was down (one held past its hour is otherwise due at once); a stop
+        meanwhile leaves it held, and the next start looks again.
         """
         runner = self.runner
-        for job in await runner.store.held(HELD_FOR_SECONDS):
-            try:
-                message_id = await runner.sink.locate(job)
-            except Exception as exc:
-                log.warning("job %s: could not look for its message (%s); looking again", job.id, what_failed(exc))
-                runner.in_background(self._recover_later(job), f"recover-held-{job.id}", resumable=True)
-                continue
-            await self._settle(job, message_id)
+        held = await runner.store.held(HELD_FOR_SECONDS)
+        if not held:
+            return
+        until = runner.clock() + HELD_FOR_SECONDS
+        shown_in: dict[str, list[Job]] = {}
+        for job in held:
+            job = await runner.store.note_poll(job, next_poll_at=until)
+            shown_in.setdefault(job.batch_id or job.id, []).append(job)
+        runner.in_background(self._look_for(list(shown_in.values())), "recover-held", resumable=True)
 
-    async def _recover_later(self, job: Job) -> None:
-        """Look for a held job's message again for a few minutes; if Discord never answers, nobody is
-        known to see the job, so it ends uncharged. Stopped by a shutdown: the next start looks again."""
+    async def _look_for(self, messages: Sequence[Sequence[Job]]) -> None:
+        """``recover``'s looks, one message (its jobs: a batch's candidates, or one job) after another, each
+        settling its jobs; a look that fails goes on in a task of its own (``_recover_later``)."""
+        for jobs in messages:
+            try:
+                message_id = await self.runner.sink.locate(jobs[0])
+            except Exception as exc:
+                log.warning("job %s: could not look for its message (%s); looking again", jobs[0].id, what_failed(exc))
+                self.runner.in_background(self._recover_later(jobs), f"recover-held-{jobs[0].id}", resumable=True)
+                continue
+            await self._settle_all(jobs, message_id)
+
+    async def _recover_later(self, jobs: Sequence[Job]) -> None:
+        """Look for held jobs' message again for a few minutes; if Discord never answers, nobody is known to
+        see the jobs, so they end uncharged. Stopped by a shutdown: the next start looks again."""
         try:
-            message_id = await self._locate(job, self.runner.settings.held_look_retry_seconds)
+            message_id = await self._locate(jobs[0], self.runner.settings.held_look_retry_seconds)
         except Exception as exc:
-            log.warning("job %s: could not look for its message (%s); giving up on it", job.id, what_failed(exc))
+            log.warning("job %s: could not look for its message (%s); giving up on it", jobs[0].id, what_failed(exc))
             message_id = None
-        await self._settle(job, message_id)
+        await self._settle_all(jobs, message_id)
+
+    async def _settle_all(self, jobs: Sequence[Job], message_id: int | None) -> None:
+        """``_settle`` each of the jobs shown (or not) in one message. One the database will not settle now is
+        left held, logged, for the next start: the others, and the next message's jobs, are settled still."""
+        for job in jobs:
+            try:
+                await self._settle(job, message_id)
+            except Exception as exc:
+                log.warning("job %s: could not settle it after looking for its message: %s", job.id, what_failed(exc))
 
     async def _settle(self, job: Job, message_id: int | None) -> None:
         """Start a held job in its message, or, if it has none, end it uncharged (unless something else

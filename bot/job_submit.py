@@ -2,23 +2,26 @@
 
 Part of the job runner (bot/jobs.py). ``submit_started_at`` is written *before* the create leaves, and a
 queued job that has it but no ``provider_job_id`` may have been accepted, so it is failed uncharged (or
-waits for a callback naming its task: bot/lost_tasks.py) rather than sent again.
+waits for a callback naming its task: bot/lost_tasks.py) rather than sent again. A create its provider
+refused asking for a long wait (a 429's, Gemini's overload) moves to another provider, or waits in the
+queue until it may go again (``_wait_out``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from bot.create_attempts import create_attempts
-from bot.errors import ErrorCategory, InvalidRequestError, ProviderError, SubmitUncertainError
+from bot.errors import ErrorCategory, InvalidRequestError, ProviderError, RateLimitedError, SubmitUncertainError
 from bot.events import ProviderProblem, ProviderRecovered
 from bot.models import JobHandle, JobState
 from bot.providers._http import redact, shown
 from bot.providers.base import Provider
 from bot.references import ReferenceUnavailableError, check_references, download_cap
 from bot.runner_part import RunnerPart
-from bot.store.jobs import Job
+from bot.store.jobs import InvalidTransitionError, Job
 from bot.store.refusals import write_can_wait, write_until_taken
 
 log = logging.getLogger(__name__)
@@ -57,7 +60,9 @@ class Submitter(RunnerPart):
             return
         if await self.runner.failover.leave_paused_provider(job):
             return
-        job = await self.store.update(job, now=self.clock(), submit_started_at=self.clock())
+        # A create that waited out its provider's request (``_wait_out``) waits no more: its message stops saying so.
+        waited: dict[str, Any] = {"error_category": None, "error_message": None} if job.error_message else {}
+        job = await self.store.update(job, now=self.clock(), submit_started_at=self.clock(), **waited)
         try:
             handle, drawing = await self._send(provider, job)
         except InvalidRequestError as exc:
@@ -101,16 +106,53 @@ class Submitter(RunnerPart):
 
     async def _refused(self, job: Job, exc: ProviderError) -> None:
         """A create that failed: moved to another provider where that can help, else the job ends (or, its
-        answer lost, waits for a callback naming its task: bot/lost_tasks.py)."""
+        answer lost, waits for a callback naming its task: bot/lost_tasks.py; or, its provider having asked
+        for a long wait, waits that out in the queue: ``_wait_out``)."""
         log.warning("job %s: submit to %s failed (%s): %s", job.id, job.provider, exc.category, exc.detail)
         if exc.category in _PROVIDER_PROBLEMS:
             self._provider_health(job.provider, exc)
+        limited = exc if isinstance(exc, RateLimitedError) else None
+        wait = None if limited is None else self.runner.failover.hold_off(job.provider, limited)
         if await self.runner.failover.move(job, exc):
+            return
+        if limited is not None and wait is not None and await self._wait_out(job, limited, wait):
             return
         if exc.category is ErrorCategory.UNCERTAIN and self.runner.lost_tasks.waits(job):
             await self.runner.lost_tasks.wait(job, shown=True)
             return
         await self.runner.fail(job, exc.category, exc.user_message, detail=exc.detail)
+
+    async def _wait_out(self, job: Job, exc: RateLimitedError, wait: float) -> bool:
+        """A create refused with a long wait asked for (bot/failover.py ``asked_wait``) that no other provider
+        can take: back in the queue, due when the wait is over, if that is before its deadline (False: it is
+        not, and the job ends as before). Before, the job ended at once, and one Gemini overload ("come back
+        in 30 s") failed every job with nowhere else to go. Nothing was made (a 429 or an overload is the
+        provider's answer, not a lost one), so the create may go again; its mark is cleared, so a restart
+        meanwhile sends it again too. Its message says what it waits for and until when, from the row (the
+        queued job's ``error_message``, cleared when the create leaves again: bot/delivery.py ``waiting_out``).
+        """
+        now = self.clock()
+        if not now + wait < job.deadline_at:
+            return False
+        try:
+            job = await self.store.update(
+                job,
+                now=now,
+                # Not over a Cancel written meanwhile (it does not wait for this step): that job is due at once,
+                # and its next step carries the cancel out, not in ``wait`` seconds.
+                unless_cancelled=True,
+                submit_started_at=None,
+                next_poll_at=now + wait,
+                error_category=exc.category,
+                error_message=exc.what,
+            )
+        except InvalidTransitionError:
+            return True
+        log.info("job %s: %s asked for %.0f s; sending it again then", job.id, job.provider, wait)
+        # Drawn once the gap since the message's last edit allows (``progress`` would leave it for the next
+        # step, the create ``wait`` seconds away, which draws "Generating" instead).
+        await self.runner.messages.show_call(job, asyncio.Event())
+        return True
 
     @staticmethod
     def _unreadable(job: Job, exc: Exception) -> SubmitUncertainError:

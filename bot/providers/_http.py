@@ -49,18 +49,6 @@ def gateway_gave_up(response: httpx.Response, error: ProviderError) -> bool:
     return error.status_code in _UNCERTAIN_STATUSES
 
 
-class OverloadedError(TransientError):
-    """A temporary fault whose provider says how long it lasts: ``retry_after`` seconds, read like a 429's
-    wait (a floor under the backoff, and a wait longer than a call's backoff is not slept inside the call:
-    the error goes to the job runner, which fails the job over or ends it). Without it, an overload whose
-    documented wait is half a minute or more (docs/providers.md 6.6: "retry after 30-60 s") was retried
-    three times within 2.5 s. None: no wait is known, and the fault is retried like any other."""
-
-    def __init__(self, user_message: str | None = None, *, retry_after: float | None = None, **kw: Any) -> None:
-        super().__init__(user_message, **kw)
-        self.retry_after = retry_after
-
-
 class BetweenAttempts(Protocol):
     """Told when a non-idempotent call (a create) waits to try again: every attempt so far was answered
     as not done (a 429 or 5xx) or never left, so nothing of it is outstanding until the next leaves."""
@@ -397,7 +385,7 @@ async def request_with_retry(
       where its body carries one. A 429 or 5xx mapped to a retryable error (apart from an answer
       ``uncertain`` calls so on a non-idempotent call: by default a 504, raised as
       SubmitUncertainError) and connection failures are retried with backoff, jitter and
-      Retry-After (or the wait a RateLimitedError or OverloadedError carries); when attempts run out
+      Retry-After (or the wait a RateLimitedError carries, an OverloadedError's too); when attempts run out
       the mapped error is raised.
     * Any other error is raised at once.
     * If the request may have reached the server (read/write timeout, dropped connection), it is
@@ -474,12 +462,6 @@ async def request_with_retry(
                 error.wait_for(retry_after)
             elif retry_after is None:
                 retry_after = error.retry_after
-        elif isinstance(error, OverloadedError):
-            # The provider's documented wait for this fault; a Retry-After header, when sent, wins.
-            if retry_after is None:
-                retry_after = error.retry_after
-            else:
-                error.retry_after = retry_after
 
         if not idempotent and uncertain(response, error):
             raise SubmitUncertainError(

@@ -35,6 +35,7 @@ from bot.errors import (
     ErrorCategory,
     InvalidRequestError,
     OutOfCreditError,
+    OverloadedError,
     ProviderError,
     SubmitUncertainError,
     TransientError,
@@ -44,12 +45,12 @@ from bot.providers import base64_text
 from bot.providers._adapter import AdapterArgs, ErrorAnswer, HttpAdapter, Op, Outcome, require_web_links
 from bot.providers._http import (
     SHOWN_CHARS,
-    OverloadedError,
     clipped,
     json_body,
     key_not_proven,
     key_rejected,
     number_in,
+    parse_retry_after,
     redact,
     safe_url,
     unreachable,
@@ -589,6 +590,11 @@ def _google_error(response: httpx.Response) -> _GoogleError:
     )
 
 
+def _overloaded(response: httpx.Response, error: _GoogleError) -> bool:
+    """6.6 [C]: 503 UNAVAILABLE, "The model is overloaded": nothing was made; come back in 30-60 s."""
+    return response.status_code == 503 and error.status == "UNAVAILABLE"
+
+
 def _key_rejected(response: httpx.Response, error: _GoogleError) -> bool:
     # 6.6 [C]: 403 PERMISSION_DENIED for a bad key. Widely seen but not in our sources ([U]): a 400
     # INVALID_ARGUMENT with ErrorInfo reason API_KEY_INVALID ("API key not valid"), and 401.
@@ -962,11 +968,13 @@ class GeminiProvider(HttpAdapter):
         error = _google_error(response)
         if error.retry_delay is not None:
             return error.retry_delay
-        if response.status_code == 503 and error.status == "UNAVAILABLE":
-            # 6.6 [C]: overloaded, "retry after 30-60 s". Longer than a call's backoff, so the retry loop
-            # hands the job to the runner (another provider, or a clear "try again") instead of three quick
+        if _overloaded(response, error):
+            # 6.6 [C]: overloaded, "retry after 30-60 s" (a Retry-After sent with it wins). Longer than a call's
+            # backoff, so the retry loop hands the create to the job runner, which moves it to another provider
+            # or puts it back in the queue until the wait is over (bot/job_submit.py), rather than three quick
             # retries into the same overload.
-            return OVERLOADED_RETRY_SECONDS
+            sent = parse_retry_after(response.headers.get("Retry-After"))
+            return OVERLOADED_RETRY_SECONDS if sent is None else sent
         return None
 
     def _answer_uncertain(self, response: httpx.Response, error: ProviderError) -> bool:
@@ -1016,13 +1024,14 @@ class GeminiProvider(HttpAdapter):
                 "then try again.",
                 **kw,
             )
+        if code == 503 and _overloaded(answer.response, error):
+            # Google's UNAVAILABLE carries its documented wait (_retry_hint) and is waited out as a 429 is: the
+            # error adds when to try again to what the member reads.
+            wait = self._retry_hint(answer.response)
+            return OverloadedError("Gemini is overloaded right now.", retry_after=wait, **kw)
         if code == 503:
-            # Google's UNAVAILABLE carries its documented wait (_retry_hint); any other 503 is retried as usual.
-            return OverloadedError(
-                "Gemini is overloaded right now. Try again in a minute.",
-                retry_after=self._retry_hint(answer.response),
-                **kw,
-            )
+            # Any other 503 (a front end's page, an outage's body) is a temporary fault, retried as usual.
+            return TransientError("Gemini is overloaded right now. Try again in a minute.", **kw)
         if code == 504:
             return TransientError("Gemini took too long to answer. Try again in a minute.", **kw)
         return super()._error(answer)

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bot.testing.discord import FakeDiscord, FakeMessage
+from bot.delivery import REPLY_SEARCH_DEPTH
+from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import BOT_TOKEN
 from tests.e2e.bot_process import bot_processes, write_config
@@ -131,10 +134,102 @@ async def test_a_command_answered_as_the_bot_died_ends_in_the_member_s_message(
     # Only one message was ever made for the command: the member's own, edited in place.
     assert [m.id for m in discord_fake.messages.values() if m.interaction_id == interaction.id] == [message.id]
     if down_for:
-        # With the token dead, the message was found in the channel and edited with the bot's own token.
-        history = f"/channels/{message.channel_id}/messages"
-        assert any(r.method == "GET" and r.path == history for r in discord_fake.requests)
+        # With the token dead, the message was found in the channel and edited with the bot's own token; one
+        # read of the channel for the command's message, however many candidates it shows (two looked twice).
+        assert history_reads(discord_fake) == 1
         edits = [r for r in discord_fake.requests if r.method == "PATCH" and r.path.endswith(f"/{message.id}")]
         assert edits and all(r.headers["Authorization"] == f"Bot {BOT_TOKEN}" for r in edits)
     log = (tmp_path / "bot.log").read_text(errors="replace")
     assert interaction.token not in log
+
+
+def history_reads(discord_fake: FakeDiscord, since: int = 0) -> int:
+    """The bot's reads of the channel's history (each a page of up to 100 messages) since request ``since``."""
+    path = f"/channels/{discord_fake.channel_id}/messages"
+    return sum(1 for r in discord_fake.requests[since:] if r.method == "GET" and r.path == path)
+
+
+async def a_command_never_answered(
+    discord_fake: FakeDiscord, start: Callable[[], subprocess.Popen[bytes]], count: int
+) -> FakeInteraction:
+    """/imagine ``count`` images; the bot is killed while Discord holds its answer, which Discord never makes
+    (its token dies with the interaction): nobody ever saw a message, and the held jobs are left behind."""
+    first = start()
+    await discord_fake.wait_until_ready(timeout=30)
+    discord_fake.hold_callbacks()
+    interaction = await discord_fake.slash_command("imagine", {"prompt": "never answered", "count": count})
+    await discord_fake.wait_for(lambda: discord_fake.callbacks_waiting == 1, timeout=20)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    discord_fake.expire_token(interaction.token)
+    return interaction
+
+
+def moved_back(db: Path, seconds: int, *, interaction_too: bool) -> None:
+    """The rows as a bot down ``seconds`` left them; ``interaction_too``: the interaction's id (a snowflake:
+    its time) as well, for a command made that long ago, before what the channel posted meanwhile."""
+    earlier = (seconds * 1000) << 22 if interaction_too else 0
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "UPDATE jobs SET created_at = created_at - ?1, next_poll_at = next_poll_at - ?1, "
+            "deadline_at = deadline_at - ?1, token_expires_at = token_expires_at - ?1, "
+            "interaction_id = interaction_id - ?2",
+            (seconds, earlier),
+        )
+
+
+@pytest.mark.parametrize(
+    ("interaction_too", "most_reads"),
+    [(True, 1), (False, REPLY_SEARCH_DEPTH // 100)],
+    ids=["chatter-while-the-bot-was-down", "chatter-within-the-minute-of-the-command"],
+)
+async def test_a_batch_never_answered_in_a_busy_channel_is_looked_for_once_and_briefly(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, interaction_too: bool, most_reads: int
+) -> None:
+    """/imagine count:4, and the bot killed before Discord took the answer, which it then never made; the
+    channel goes on (1,200 messages) while the bot is down twenty minutes. The restart looks for the answer
+    once for the four candidates, and reads the channel only as far as a minute past the command (Discord
+    takes an answer within 3 s): one page when the chatter came later, as it did while the bot was down
+    ("chatter-while-the-bot-was-down"); when all of it came within that minute (the fake Discord posts it
+    at once, "chatter-within-the-minute-of-the-command"), one search as deep as REPLY_SEARCH_DEPTH, ten pages.
+    Before: a search of ten pages per candidate, 40 reads, all made before the bot came online."""
+    config = write_config(tmp_path, discord_fake, seaart)
+    db = tmp_path / "bot.sqlite3"
+    with bot_processes(config, tmp_path / "bot.log") as start:
+        await a_command_never_answered(discord_fake, start, 4)
+        for i in range(1200):
+            await discord_fake.post_message(f"chatter {i}", live=False)
+        moved_back(db, 1200, interaction_too=interaction_too)
+        since = len(discord_fake.requests)
+        start()
+        await discord_fake.wait_for(lambda: all(row["state"] in ENDED for row in rows(db)), timeout=60)
+    jobs = rows(db)
+    assert [(row["state"], row["charge_state"]) for row in jobs] == [("cancelled", "refunded")] * 4
+    assert all("not charged" in row["error_message"] for row in jobs)
+    assert seaart.creates == []
+    assert history_reads(discord_fake, since) <= most_reads, history_reads(discord_fake, since)
+
+
+async def test_a_restart_comes_online_without_waiting_for_its_looks(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A restart's look for a held job's message is slow (Discord answers two reads of the channel 500, which
+    discord.py retries after 1 and 3 s): the bot comes online meanwhile, the job still held, and the look
+    then ends it as before. Before, the first look was made before the bot connected: it came online only
+    once every held job was settled."""
+    config = write_config(tmp_path, discord_fake, seaart)
+    db = tmp_path / "bot.sqlite3"
+    with bot_processes(config, tmp_path / "bot.log") as start:
+        await a_command_never_answered(discord_fake, start, 1)
+        moved_back(db, 1200, interaction_too=True)
+        since = len(discord_fake.requests)
+        discord_fake.fail_next("GET", rf"^/channels/{discord_fake.channel_id}/messages$", status=500, times=2)
+        start()
+        # Ready after the new process's login (the killed one's socket may not be closed yet).
+        await discord_fake.wait_for(lambda: any(r.path == "/users/@me" for r in discord_fake.requests[since:]), 30)
+        await discord_fake.wait_until_ready(timeout=30)
+        assert [row["state"] for row in rows(db)] == ["queued"], "online while its look goes on"
+        await discord_fake.wait_for(lambda: all(row["state"] in ENDED for row in rows(db)), timeout=30)
+    (job,) = rows(db)
+    assert (job["state"], job["charge_state"]) == ("cancelled", "refunded") and seaart.creates == []
+    assert history_reads(discord_fake, since) == 3  # two refused, then the one that found nothing

@@ -20,6 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from bot.budget import BudgetHook, RequestBudget, origin_of
+from bot.cli_sink import FileSink
+from bot.config import load_settings
 from bot.errors import (
     AuthError,
     BadInputError,
@@ -27,12 +30,14 @@ from bot.errors import (
     ErrorCategory,
     InvalidRequestError,
     OutOfCreditError,
+    OverloadedError,
     ProviderError,
     RateLimitedError,
     SubmitUncertainError,
     TransientError,
 )
-from bot.models import JobHandle, JobState, JobUpdate, ReferenceImage, Turn, UpdateStatus
+from bot.jobs import JobRunner
+from bot.models import GenerationRequest, JobHandle, JobState, JobUpdate, ReferenceImage, Turn, UpdateStatus
 from bot.providers._http import RetryPolicy
 from bot.providers.base import validate
 from bot.providers.base64_text import SLICE as BASE64_SLICE
@@ -40,12 +45,15 @@ from bot.providers.gemini import (
     GEMINI_DEFAULT_MODEL_IDS,
     GEMINI_MODELS,
     HARM_CATEGORIES,
+    OVERLOADED_RETRY_SECONDS,
     GeminiProvider,
     build_request_body,
     gemini_models,
     safety_settings_for,
     turns_to_send,
 )
+from bot.store import Database
+from bot.store.jobs import Job, JobStore, NewJob
 from bot.testing.providers import noise_png
 from bot.testing.providers.gemini import (
     FINISH_REASONS,
@@ -53,6 +61,7 @@ from bot.testing.providers.gemini import (
     FakeGemini,
     validate_generate_request,
 )
+from tests.conftest import Clock
 from tests.contract.test_provider_contract import run_through_the_runner
 from tests.providers.helpers import (
     ADAPTERS,
@@ -509,21 +518,39 @@ async def test_overloaded_is_handed_on_at_once_with_the_documented_wait(
     provider: GeminiProvider, fake: FakeGemini, sleeps: SleepRecorder
 ) -> None:
     # 6.6: 503 UNAVAILABLE, "retry after 30-60 s". Three retries within 2.5 s hit the same overload; the
-    # 30 s wait is longer than a call's backoff, so the error goes to the job runner at once.
+    # 30 s wait is longer than a call's backoff, so the error goes to the job runner at once, carrying the
+    # wait as a 429 does (the runner waits it out: test_an_overload_is_waited_out_in_the_queue_and_sent_again).
     fake.script("overloaded")
-    with pytest.raises(TransientError) as info:
+    with pytest.raises(OverloadedError) as info:
         await provider.submit(req())
     error = info.value
-    assert error.category is ErrorCategory.TRANSIENT and "overloaded" in error.user_message
-    assert getattr(error, "retry_after", None) == 30.0
+    assert isinstance(error, RateLimitedError) and error.category is ErrorCategory.RATE_LIMITED
+    assert error.retry_after == OVERLOADED_RETRY_SECONDS == 30.0
+    assert error.user_message == "Gemini is overloaded right now. Try again in a minute."
     assert len(fake.creates) == 1 and sleeps.delays == []
 
 
 @pytest.mark.parametrize(
-    ("outcomes", "words"),
-    [(["gateway_timeout"] * 4, "took too long"), (["overloaded"], "overloaded")],
-    ids=["deadline_exceeded", "overloaded"],
+    ("headers", "wait"),
+    [({}, 30.0), ({"Retry-After": "45"}, 45.0), ({"Retry-After": "soon"}, 30.0)],
+    ids=["documented", "retry-after", "unreadable-retry-after"],
 )
+async def test_an_overload_that_says_how_long_is_taken_at_its_word(headers: dict[str, str], wait: float) -> None:
+    body = {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}
+    with pytest.raises(OverloadedError) as info:
+        await mock_provider(httpx.Response(503, json=body, headers=headers)).submit(req())
+    assert info.value.retry_after == wait
+
+
+async def test_any_other_503_is_a_temporary_fault_retried_as_usual() -> None:
+    provider = GEMINI.over_mock(Answers(create=[httpx.Response(503, text="<html>Service Unavailable</html>")]))
+    with pytest.raises(TransientError) as info:
+        await provider.submit(req())
+    assert type(info.value) is TransientError and info.value.category is ErrorCategory.TRANSIENT
+
+
+# An overload no longer ends the job as a temporary fault: test_an_overload_is_waited_out_in_the_queue_and_sent_again.
+@pytest.mark.parametrize(("outcomes", "words"), [(["gateway_timeout"] * 4, "took too long")], ids=["deadline_exceeded"])
 async def test_the_member_reads_a_temporary_fault_not_an_unconfirmed_request(
     fake: FakeGemini,
     client: httpx.AsyncClient,
@@ -538,6 +565,84 @@ async def test_the_member_reads_a_temporary_fault_not_an_unconfirmed_request(
     assert (job.state, job.error_category) == (JobState.FAILED, ErrorCategory.TRANSIENT)
     assert job.error_message and words in job.error_message
     assert SubmitUncertainError.user_message not in job.error_message
+
+
+async def test_an_overload_is_waited_out_in_the_queue_and_sent_again(
+    fake: FakeGemini, client: httpx.AsyncClient, sleeps: SleepRecorder, tmp_path: Path
+) -> None:
+    # The only provider: the job waits the 30 s on the runner's clock, not in the call, and is sent again.
+    # Before, it failed at once: "Gemini is overloaded right now. Try again in a minute."
+    provider = GEMINI.connect(fake, client, sleeps)
+    fake.script("overloaded")
+    job, sink = await run_through_the_runner(provider, tmp_path)
+    assert job.state is JobState.DELIVERED and (job.error_category, job.error_message) == (None, None)
+    assert len(fake.creates) == 2 and sleeps.delays == [] and len(sink.files[job.id]) == 1
+
+
+async def run_jobs(
+    fake: FakeGemini, sleeps: SleepRecorder, tmp_path: Path, count: int, *, deadline: float = 300.0
+) -> tuple[list[Job], list[int]]:
+    """``count`` jobs through the job runner against ``fake``, the second and later ones made after the first
+    job's first step, 5 s apart on the runner's clock, with the request budget every request waits on
+    (bot/budget.py, hooked on the client as bot/app.py does) on that clock too. Returns the jobs as they ended
+    and how many creates the fake had received after each step."""
+    settings = load_settings(
+        None, database={"path": str(tmp_path / "jobs.sqlite3")}, jobs={"deadline_seconds": deadline}
+    )
+    clock = Clock(2_000_000.0)
+    budget = RequestBudget(0, clock=clock)
+    hook = BudgetHook({origin_of(fake.base_url): budget})
+    db = Database(settings.database.path)
+    await db.connect()
+    try:
+        async with httpx.AsyncClient(event_hooks={"request": [hook], "response": [hook.on_response]}) as http:
+            provider = GEMINI.connect(fake, http, sleeps)
+            runner = JobRunner(
+                JobStore(db),
+                {provider.name: provider},
+                FileSink(tmp_path / "out"),
+                settings.jobs,
+                settings.imagine,
+                http=http,
+                clock=clock,
+                budgets={provider.name: budget},
+            )
+            request = GenerationRequest(model=NB2, prompt="overloaded", resolution="1K")
+            new = NewJob(provider=provider.name, model=NB2, request=request)
+            ids = [(await runner.create(new)).id]
+            sent: list[int] = []
+            for _ in range(int(deadline // 5) + 2):
+                await runner.run_once()
+                sent.append(len(fake.creates))
+                if len(ids) < count:
+                    ids += [(await runner.create(new)).id for _ in range(count - len(ids))]
+                clock.now += 5
+            jobs = [await runner.store.get(job_id) for job_id in ids]
+    finally:
+        await db.close()
+    assert all(job is not None and job.terminal for job in jobs)
+    return [job for job in jobs if job is not None], sent
+
+
+async def test_an_overload_past_the_job_s_deadline_ends_it_saying_so(
+    fake: FakeGemini, sleeps: SleepRecorder, tmp_path: Path
+) -> None:
+    # Sent again 30 s later while that is before its deadline (95 s here: at 0, 30, 60 and 90 s), then ended.
+    fake.script(*["overloaded"] * 10)
+    (job,), _ = await run_jobs(fake, sleeps, tmp_path, 1, deadline=95)
+    assert (job.state, job.error_category) == (JobState.FAILED, ErrorCategory.RATE_LIMITED)
+    assert job.error_message == "Gemini is overloaded right now. Try again in a minute."
+    assert len(fake.creates) == 4 and sleeps.delays == []
+
+
+async def test_an_overload_pauses_gemini_for_every_job(fake: FakeGemini, sleeps: SleepRecorder, tmp_path: Path) -> None:
+    # While the first job waits out the overload, the second is not sent into it.
+    fake.script("overloaded")
+    jobs, sent = await run_jobs(fake, sleeps, tmp_path, 2)
+    assert [job.state for job in jobs] == [JobState.DELIVERED, JobState.DELIVERED]
+    # Nothing went to Gemini for the 30 s it asked for; then both jobs, one at a time (a probe first).
+    quiet = int(OVERLOADED_RETRY_SECONDS // 5)
+    assert sent[:quiet] == [1] * quiet and sent[quiet:][:2] == [2, 3] and sent[-1] == 3
 
 
 async def test_overloaded_waits_thirty_seconds_where_a_call_may_wait_that_long(
