@@ -51,6 +51,8 @@ in cogs/imagine.py), and probing at that length refused it. A pattern slow only 
 meets the bounds when prompts are checked: that prompt is refused, never let through."""
 
 MAX_REGEX_PIECES = 10_000
+# A counted repeat, as `regex` reads one: {n}, {m,n}, {m,}, {,n}.
+_COUNTED_REPEAT = re.compile(r"\{\s*\d*\s*,?\s*\d+\s*\}|\{\s*\d+\s*,\s*\}")
 """The most pieces a regex term may come to once its counted repeats are written out (:func:`regex_shape`).
 The `regex` module writes them out when it compiles: (?:(?:a{1000}){1000}){5}, 24 characters, took the bot
 from 91 MB to 1.6 GB and 3 s to compile, on the event loop. 10,000 pieces compile in a few milliseconds, and
@@ -480,6 +482,15 @@ def _compile_regex(text: str) -> regex.Pattern[str]:
     if not text.strip():
         raise ValueError("blocked regex is empty")
     shape = regex_shape(text)
+    if shape is None and _COUNTED_REPEAT.search(text):
+        # A pattern the count cannot read (verbose mode, fuzzy matching, ...) with counted repeats in it may be
+        # written out as big as one it can: `(?x)` in front made `(?:(?:a{1000}){1000}){5}` compile to 1.6 GB.
+        # A compile cannot be stopped part way, so such a pattern is not compiled at all.
+        raise RegexTooBigError(
+            "it has counted repeats ({n}, {m,n}) in a form the bot cannot size before compiling (verbose mode, "
+            "fuzzy matching, conditionals, sets inside sets). Write it without that form, or with + and * instead "
+            "of counts."
+        )
     if shape is not None and shape.pieces > MAX_REGEX_PIECES:
         # Refused before compiling: the compile itself is what would take the time and the memory.
         raise RegexTooBigError(

@@ -124,6 +124,11 @@ class _BuiltGate:
     too_big: tuple[str, ...]  # stored regex terms left out as too big to compile, told to the moderators
 
 
+# The compile time past which a stored regex term is left out of a server's gate: ten times what a new term
+# may take (bot/gate.py REGEX_COMPILE_LIMIT), so load on the host cannot silently drop a term that was taken.
+STORED_COMPILE_LIMIT = 0.5
+
+
 def _build_gate(guild_id: int, terms: list[Term], *, builtin: bool) -> _BuiltGate:
     """The server's gate from the stored terms it can use. One a moderator added under older rules may no longer
     compile (a term made only of a Hangul filler, which the gate now drops as invisible), or be too big to compile
@@ -133,7 +138,9 @@ def _build_gate(guild_id: int, terms: list[Term], *, builtin: bool) -> _BuiltGat
     too_big: list[str] = []
     for term in terms:
         try:
-            compile_term_timed(term)
+            # A term the add-time bound took once is not dropped for a slower moment of this host: only one
+            # far past it (stored before the bound) is left out.
+            compile_term_timed(term, limit=STORED_COMPILE_LIMIT)
         except RegexTooBigError as exc:
             log.warning("guild %s: the stored blocked regex %r is ignored: %s", guild_id, term.text, exc)
             too_big.append(term.text)
