@@ -16,27 +16,14 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from bot.config import Settings, load_settings
+from bot.config import Settings
 from bot.providers.gemini import OVERLOADED_RETRY_SECONDS
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeGemini
-from tests.conftest import BOT_TOKEN, Clock, final_message, start_bot
+from tests.conftest import Clock, final_message, start_bot
+from tests.e2e.test_replies import GEMINI_KEY, gemini_settings
 
-GEMINI_KEY = "test-gemini-key-overload-31"
 ENDED = {"delivered", "failed", "blocked", "cancelled", "expired"}
-
-
-def gemini_only(tmp_path: Path, discord_fake: FakeDiscord, gemini: FakeGemini) -> Settings:
-    return load_settings(
-        None,
-        discord_token=BOT_TOKEN,
-        gemini_api_key=GEMINI_KEY,
-        discord={"api_base_url": discord_fake.api_base_url, "gateway_url": discord_fake.gateway_url},
-        database={"path": str(tmp_path / "bot.sqlite3")},
-        providers={"seaart": {"enabled": False}, "gemini": {"enabled": True, "base_url": gemini.base_url}},
-        models={"routes": {"nano_banana_2": ["gemini"]}},
-        jobs={"poll_interval_seconds": 0.05, "max_poll_interval_seconds": 0.2, "progress_interval_seconds": 0},
-    )
 
 
 def rows(settings: Settings) -> list[dict[str, Any]]:
@@ -60,7 +47,7 @@ async def test_an_overloaded_gemini_is_waited_out_and_the_image_delivered(
     tmp_path: Path, discord_fake: FakeDiscord, clock: Clock
 ) -> None:
     async with FakeGemini(api_key=GEMINI_KEY) as gemini:
-        settings = gemini_only(tmp_path, discord_fake, gemini)
+        settings = gemini_settings(tmp_path, discord_fake, gemini)
         gemini.script("overloaded")  # once; every later call is answered with the image
         running = await start_bot(settings, discord_fake, clock)
         try:
