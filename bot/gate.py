@@ -51,8 +51,6 @@ in cogs/imagine.py), and probing at that length refused it. A pattern slow only 
 meets the bounds when prompts are checked: that prompt is refused, never let through."""
 
 MAX_REGEX_PIECES = 10_000
-# A counted repeat, as `regex` reads one: {n}, {m,n}, {m,}, {,n}.
-_COUNTED_REPEAT = re.compile(r"\{\s*\d*\s*,?\s*\d+\s*\}|\{\s*\d+\s*,\s*\}")
 """The most pieces a regex term may come to once its counted repeats are written out (:func:`regex_shape`).
 The `regex` module writes them out when it compiles: (?:(?:a{1000}){1000}){5}, 24 characters, took the bot
 from 91 MB to 1.6 GB and 3 s to compile, on the event loop. 10,000 pieces compile in a few milliseconds, and
@@ -293,6 +291,9 @@ class _Run:
 
 # A count: {n}, {m,n}, {m,} or {,n} (the `regex` module reads {,} as *, and "{}" or "{ 5}" as letters).
 _COUNT = re.compile(r"\{(\d*)(,?)(\d*)\}")
+# A count as verbose mode (?x) reads one too, spaces allowed ("{ 1000 }"): in a pattern regex_shape does not
+# read, any such brace is taken for a count.
+_SPACED_COUNT = re.compile(r"\{[\s\d,]*\d[\s\d,]*\}")
 # Groups whose inside is read like the pattern's: (?:, atomic, lookarounds, branch reset, named.
 _GROUP_OPENERS = re.compile(r"\(\?(?::|>|=|!|<=|<!|\||P?<[^\W\d]\w*>|'[^\W\d]\w*')")
 # Inline flags, scoped "(?i:" or to the end "(?i)". Verbose mode (x) is left unread: it makes spaces and "#"
@@ -482,7 +483,7 @@ def _compile_regex(text: str) -> regex.Pattern[str]:
     if not text.strip():
         raise ValueError("blocked regex is empty")
     shape = regex_shape(text)
-    if shape is None and _COUNTED_REPEAT.search(text):
+    if shape is None and _SPACED_COUNT.search(text):
         # A pattern the count cannot read (verbose mode, fuzzy matching, ...) with counted repeats in it may be
         # written out as big as one it can: `(?x)` in front made `(?:(?:a{1000}){1000}){5}` compile to 1.6 GB.
         # A compile cannot be stopped part way, so such a pattern is not compiled at all.
