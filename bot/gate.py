@@ -8,9 +8,10 @@ about Discord or the database: callers build a :class:`PromptGate` from stored :
 Both prompts and word terms are compared in :func:`normalise`'d form, which undoes the cheap
 evasions (case, full-width letters, accents, look-alike letters, leetspeak, zero-width characters).
 Word terms then match whole words only, but tolerate separators between their letters
-("N.S.F.W", "n s f w"). Regex terms are moderator-written and run under time bounds: each term at most
-``regex_timeout`` on a prompt, and all of them together at most ``prompt_budget``, so many slow terms
-cannot add up (60 of them once held one prompt 3 s). A regex term that hit a bound is named in the verdict
+("N.S.F.W", "n s f w"). Regex terms are moderator-written and run under time bounds, in the checking
+thread's own CPU time (other busy threads do not make a pattern slow; ``STOP_AFTER`` stops a search):
+each term at most ``regex_timeout`` on a prompt, and all of them together at most ``prompt_budget``, so many
+slow terms cannot add up (60 of them once held one prompt 3 s). A regex term that hit a bound is named in the verdict
 (``slow_patterns``), and the terms the budget left unrun too (``unchecked``): what to do with a prompt that
 could not be checked in full is the caller's decision (bot/moderation.py refuses it). :func:`slow_input`
 tries a new regex term on the inputs that make patterns backtrack without end, before a moderator's term
@@ -55,6 +56,18 @@ MAX_REGEX_PIECES = 10_000
 The `regex` module writes them out when it compiles: (?:(?:a{1000}){1000}){5}, 24 characters, took the bot
 from 91 MB to 1.6 GB and 3 s to compile, on the event loop. 10,000 pieces compile in a few milliseconds, and
 no pattern meant to find words needs more."""
+
+STOP_AFTER = 3
+"""A regex search is stopped once the whole process has spent this many times its bound in CPU during it, and
+a prompt's check once this many times its budget has gone by. The bounds above count the searching thread's
+own CPU time, but the `regex` module's timeout, which stops a search, counts the process's (C's clock()):
+with the event loop or other checks busy in other threads it ran out two or three times as fast, and an
+ordinary pattern was refused when added, or a prompt refused as not checked in time, whenever the bot was
+busy. Three times leaves two other busy threads their share, while a search that never ends costs at most
+three times its bound (150 ms) before it is stopped."""
+
+STOP_TRIES = 3
+"""How many times a search stopped before its thread had used half its bound is run (:func:`_bounded_search`)."""
 
 REGEX_COMPILE_LIMIT = 0.05
 """Seconds of CPU one regex term may take to compile (:func:`compile_term_timed`): the bound for a pattern
@@ -555,9 +568,11 @@ class PromptGate:
             if pattern.search(text) is not None:
                 return GateResult(True, term.text, f"matched {kind} {term.text!r}")
         slow: list[str] = []
-        deadline = time.monotonic() + self._prompt_budget
+        # In this thread's own CPU; STOP_AFTER times the budget at most in time gone by.
+        cpu_started = time.thread_time()
+        deadline = time.monotonic() + self._prompt_budget * STOP_AFTER
         for index, (term, rx) in enumerate(self._regexes):
-            left = deadline - time.monotonic()
+            left = min(self._prompt_budget - (time.thread_time() - cpu_started), deadline - time.monotonic())
             if left <= 0:
                 unchecked = tuple(t.text for t, _ in self._regexes[index:])
                 log.warning(
@@ -566,21 +581,42 @@ class PromptGate:
                 if self._block_on_timeout:
                     return GateResult(True, unchecked[0], "patterns too slow", tuple(slow), unchecked)
                 return GateResult(False, None, "not finished", tuple(slow), unchecked)
-            try:
-                # concurrent: the search lets go of the GIL, so a check run in a thread (bot/moderation.py)
-                # leaves the event loop free while it lasts.
-                found = rx.search(text, timeout=min(self._regex_timeout, left), concurrent=True)
-            except TimeoutError:
-                # Default: a slow pattern neither blocks nor stalls; it is skipped and reported so
-                # moderators can fix it. Servers that prefer failing closed set block_on_timeout.
-                log.warning("blocked regex %r took over %ss; skipped", term.text, min(self._regex_timeout, left))
-                slow.append(term.text)
-                if self._block_on_timeout:
-                    return GateResult(True, term.text, "pattern too slow", tuple(slow))
-                continue
+            bound = min(self._regex_timeout, left)
+            found, too_slow = _bounded_search(
+                rx, text, bound, stop=min(bound * STOP_AFTER, deadline - time.monotonic())
+            )
             if found is not None:
                 return GateResult(True, term.text, f"matched blocked pattern {term.text!r}", tuple(slow))
+            if not too_slow:
+                continue
+            # Default: a slow pattern neither blocks nor stalls; it is skipped and reported so moderators can
+            # fix it. Servers that prefer failing closed set block_on_timeout.
+            log.warning("blocked regex %r took over %ss; skipped", term.text, bound)
+            slow.append(term.text)
+            if self._block_on_timeout:
+                return GateResult(True, term.text, "pattern too slow", tuple(slow))
         return GateResult(False, None, "clean", tuple(slow))
+
+
+def _bounded_search(
+    rx: regex.Pattern[str], text: str, bound: float, *, stop: float
+) -> tuple[regex.Match[str] | None, bool]:
+    """``rx.search(text)`` and whether it was too slow: over ``bound`` seconds of this thread's CPU. The `regex`
+    module stops it once the process has spent ``stop`` seconds of CPU (STOP_AFTER); stopped while this thread
+    had used under half its bound (the others' CPU ran the clock out: it waited for a core), it is tried again,
+    ``STOP_TRIES`` times at most. A match found is returned even when slow: it is a match."""
+    started = time.thread_time()
+    for _ in range(STOP_TRIES):
+        try:
+            # concurrent: the search lets go of the GIL, so a check run in a thread (bot/moderation.py) leaves
+            # the event loop free while it lasts, and this thread's CPU time counts the search alone.
+            found = rx.search(text, timeout=max(stop, bound), concurrent=True)
+        except TimeoutError:
+            if time.thread_time() - started >= bound / 2:
+                return None, True
+            continue
+        return found, time.thread_time() - started > bound
+    return None, True
 
 
 def _probes(pattern: str) -> Iterator[str]:
@@ -602,14 +638,13 @@ def _probes(pattern: str) -> Iterator[str]:
 def slow_input(term: Term, *, timeout: float = DEFAULT_REGEX_TIMEOUT) -> str | None:
     """An input on which the regex ``term`` takes longer than ``timeout`` (the bound a prompt gives each
     term), or None when it takes none of them that long; None for a word term, which cannot backtrack.
-    Raises ValueError for a pattern that does not compile. Takes up to ``timeout`` per input: run it in
-    a thread."""
+    Raises ValueError for a pattern that does not compile. Takes up to ``timeout`` of CPU per input (at most
+    STOP_AFTER times that of the process's CPU): run it in a thread."""
     if not term.is_regex:
         return None
     rx = _compile_regex(term.text)
     for probe in _probes(term.text):
-        try:
-            rx.search(probe, timeout=timeout, concurrent=True)
-        except TimeoutError:
+        _, too_slow = _bounded_search(rx, probe, timeout, stop=timeout * STOP_AFTER)
+        if too_slow:
             return probe
     return None

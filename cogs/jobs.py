@@ -5,14 +5,15 @@ scroll away; this finds them again.
 Under the list, "Cancel N generating" stops the member's unfinished jobs that the list showed, as their
 own Cancel buttons would: each cancel is written before the click is answered, then carried out (the
 provider asked to stop, the job's message shown cancelled, nothing charged). The button carries the
-moment the list was drawn, so a job started after it is never cancelled by it; it acts for whoever
-clicks, on their own jobs only.
+newest job's row number when the list was drawn, so a job started after it is never cancelled by it;
+it acts for whoever clicks, on their own jobs only.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import discord
@@ -29,39 +30,45 @@ from cogs.slow_answers import watched_answer
 
 log = logging.getLogger(__name__)
 
-CANCEL_ID = "bananacord:jobs:cancel:{listed_at}"
+CANCEL_ID = "bananacord:jobs:cancel:n{mark}"
+
+
+@dataclass(frozen=True, slots=True)
+class ListedUpTo:
+    """Which jobs a list showed: those recorded up to row ``mark`` (JobStore.newest_mark), or, on a button
+    drawn by a bot from before row numbers (its custom_id has no ``n``), created up to ``mark`` milliseconds
+    of the bot's clock."""
+
+    mark: int
+    by_time: bool = False
 
 
 class CancelListed(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=re.compile(r"bananacord:jobs:cancel:(?P<listed_at>[0-9]{1,16})"),
+    template=re.compile(r"bananacord:jobs:cancel:(?P<rows>n?)(?P<mark>[0-9]{1,16})"),
 ):
-    """The list's Cancel; ``listed_at`` (milliseconds of the bot's clock) rides in the custom_id, so a
-    list opened before a restart still works, and still spares the jobs started after it."""
+    """The list's Cancel; what the list showed rides in the custom_id, so a list opened before a restart
+    still works, and still spares the jobs started after it."""
 
-    def __init__(self, listed_at: int, count: int = 0) -> None:
+    def __init__(self, listed: ListedUpTo, count: int = 0) -> None:
         label = f"Cancel {count} generating" if count else "Cancel generating"
+        custom_id = f"bananacord:jobs:cancel:{listed.mark}" if listed.by_time else CANCEL_ID.format(mark=listed.mark)
         super().__init__(
-            discord.ui.Button(
-                label=label,
-                style=discord.ButtonStyle.danger,
-                emoji="✖️",
-                custom_id=CANCEL_ID.format(listed_at=listed_at),
-            )
+            discord.ui.Button(label=label, style=discord.ButtonStyle.danger, emoji="✖️", custom_id=custom_id)
         )
-        self.listed_at = listed_at
+        self.listed = listed
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> CancelListed:
-        return cls(int(match["listed_at"]))
+        return cls(ListedUpTo(int(match["mark"]), by_time=not match["rows"]))
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         cog = interaction.client.get_cog("MemberJobs")
         assert isinstance(cog, MemberJobs)
         await watched_answer(
-            interaction, cog.bot.services.db, "/jobs' Cancel", cog.cancel_listed(interaction, self.listed_at)
+            interaction, cog.bot.services.db, "/jobs' Cancel", cog.cancel_listed(interaction, self.listed)
         )
 
 
@@ -79,12 +86,10 @@ class MemberJobs(commands.Cog):
     @app_commands.guild_only()
     async def jobs(self, interaction: discord.Interaction[Any]) -> None:
         """Your images in this server: what is generating now and the latest ones, with links to them."""
+        # The mark first: a job recorded while the list is read is then spared by its Cancel, never taken.
+        mark = await self.bot.services.runner.store.newest_mark()
         active, ended = await self._of(interaction)
-        await answer_privately(
-            interaction,
-            embed=jobs_embed(active, ended),
-            view=self._view(active),
-        )
+        await answer_privately(interaction, embed=jobs_embed(active, ended), view=self._view(active, mark))
 
     async def _of(self, interaction: discord.Interaction[Any]) -> tuple[list[Job], list[Job]]:
         # Enough finished rows for ENDED_SHOWN requests even if every one was a full batch.
@@ -92,20 +97,26 @@ class MemberJobs(commands.Cog):
             interaction.guild_id or 0, interaction.user.id, ended=ENDED_SHOWN * MAX_CANDIDATES
         )
 
-    def _view(self, active: list[Job]) -> discord.ui.View:
+    def _view(self, active: list[Job], mark: int) -> discord.ui.View:
         """The Cancel button when something can still be cancelled (an empty view shows no buttons)."""
         view = discord.ui.View(timeout=None)
         count = sum(1 for request in requests(active) if request.cancellable)
         if count:
-            view.add_item(CancelListed(int(self.bot.clock() * 1000) + 1, count))
+            view.add_item(CancelListed(ListedUpTo(mark), count))
         return view
 
-    async def cancel_listed(self, interaction: discord.Interaction[Any], listed_at: int) -> None:
+    async def _shown(self, active: list[Job], listed: ListedUpTo) -> list[Request]:
+        """The requests in ``active`` that the list showed and a Cancel can still stop."""
+        cancellable = [r for r in requests(active) if r.cancellable]
+        if listed.by_time:
+            return [r for r in cancellable if r.first.created_at * 1000 <= listed.mark]
+        recorded = await self.bot.services.runner.store.recorded_by([r.first.id for r in cancellable], listed.mark)
+        return [r for r in cancellable if r.first.id in recorded]
+
+    async def cancel_listed(self, interaction: discord.Interaction[Any], listed: ListedUpTo) -> None:
         runner = self.bot.services.runner
         active, _ = await self._of(interaction)
-        chosen: list[Request] = [
-            r for r in requests(active) if r.cancellable and r.first.created_at * 1000 <= listed_at
-        ]
+        chosen = await self._shown(active, listed)
 
         async def write() -> list[Job]:
             taken: list[Job] = []
@@ -125,14 +136,19 @@ class MemberJobs(commands.Cog):
         taken = await record_in_time(interaction, self.bot.services.db, write)
         cancelled = len({job.batch_id or job.id for job in taken})
         if cancelled:
-            note = f"✖️ Cancelling {cancelled} request{'s' if cancelled != 1 else ''}: you will not be charged for them."
+            many = cancelled != 1
+            note = (
+                f"✖️ Cancelling {cancelled} request{'s' if many else ''}: "
+                f"you will not be charged for {'them' if many else 'it'}."
+            )
         else:
             note = "Nothing left to cancel: what the list showed has finished or is already on its way."
+        mark = await runner.store.newest_mark()
         active, ended = await self._of(interaction)
         try:
             await interaction.response.edit_message(
                 embed=jobs_embed(active, ended, note=note),
-                view=self._view(active),
+                view=self._view(active, mark),
                 allowed_mentions=discord.AllowedMentions.none(),
             )
         except discord.HTTPException as exc:

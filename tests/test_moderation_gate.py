@@ -5,10 +5,15 @@ when added and left out, the moderators told, when stored before."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
+import regex
 
 from bot.gate import PromptGate, Term, slow_input
 from bot.moderation import ModerationStore, PromptUncheckedError
@@ -16,6 +21,7 @@ from bot.store import Database
 from tests.conftest import Clock
 
 GUILD = 10
+T = TypeVar("T")
 # The `regex` module writes this out to a million pieces when it compiles it: 0.2 s and 260 MB.
 TOO_BIG = "(?:a{1000}){1000}"
 # Ordinary patterns the probe refused on 6,000 characters of their own letters (bot/gate.py PROBE_CHARS).
@@ -150,3 +156,39 @@ async def test_a_stored_pattern_too_big_to_compile_is_left_out_and_told_once_an_
     clock.offset += 3601
     assert not (await store.check_prompt(GUILD, "a quiet harbour")).blocked
     assert told == [(GUILD, TOO_BIG, None)] * 2
+
+
+def _beside_busy_threads(work: Callable[[], T]) -> T:
+    """``work()`` while two other threads of this process keep CPUs busy outside the GIL (as the bot's event
+    loop and other checks do): the `regex` module's own timeout counts the whole process's CPU time (C's
+    clock()), so it ran out three times as fast."""
+    stop = threading.Event()
+    busy = regex.compile("(a|aa)+$")
+
+    def spin() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                busy.search("a" * 30 + "!", concurrent=True, timeout=0.02)
+
+    spinners = [threading.Thread(target=spin) for _ in range(2)]
+    for spinner in spinners:
+        spinner.start()
+    try:
+        return work()
+    finally:
+        stop.set()
+        for spinner in spinners:
+            spinner.join()
+
+
+def test_other_threads_do_not_make_an_ordinary_pattern_slow() -> None:
+    """The bounds are in the searching thread's own CPU: counted in the process's, a pattern well within them
+    was refused when added, and a prompt refused as not checked in time, whenever other threads were busy (a CI
+    run refused a 40-word alternation). A pattern that backtracks without end is still stopped."""
+    ordinary = Term("(sex|porn).*(teen|young)", is_regex=True)  # about 15 ms of CPU on this prompt
+    gate = PromptGate([ordinary], builtin=False)
+    verdict = _beside_busy_threads(lambda: gate.check("sexporn" * 285))
+    assert verdict.finished and not verdict.blocked, verdict
+    started = time.monotonic()
+    assert _beside_busy_threads(lambda: slow_input(SLOW[0])) is not None
+    assert time.monotonic() - started < 5

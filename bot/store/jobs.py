@@ -418,6 +418,27 @@ class JobStore:
             row = await cur.fetchone()
         return _row_to_job(row) if row else None
 
+    async def newest_mark(self) -> int:
+        """The row number of the newest job: every job recorded after this call has a larger one. Row numbers,
+        not times: a clock set back (NTP stepping a machine's time) would make a job started later look older.
+        Job rows are never deleted, so SQLite numbers new ones past the largest."""
+        async with self.db.read() as conn, conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM jobs") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row is not None else 0
+
+    async def recorded_by(self, job_ids: Sequence[str], mark: int) -> set[str]:
+        """Those of ``job_ids`` recorded by the time ``newest_mark`` returned ``mark``."""
+        if not job_ids:
+            return set()
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                f"SELECT id FROM jobs WHERE rowid <= ? AND id IN ({','.join('?' * len(job_ids))})",
+                (mark, *job_ids),
+            ) as cur,
+        ):
+            return {str(row[0]) for row in await cur.fetchall()}
+
     async def _all(self, sql: str, params: tuple[object, ...]) -> list[Job]:
         async with self.db.read() as conn, conn.execute(sql, params) as cur:
             rows = await cur.fetchall()

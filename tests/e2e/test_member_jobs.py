@@ -58,7 +58,8 @@ async def test_jobs_lists_a_members_own_images_and_cancels_what_it_showed(
 ) -> None:
     settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 50, "in_flight_per_user": None})
     member, other = discord_fake.member_id, discord_fake.admin_id
-    running = await start_bot(settings, discord_fake, Clock())
+    clock = Clock()
+    running = await start_bot(settings, discord_fake, clock)
     try:
         empty = await private_list(discord_fake)
         assert "Nothing right now." in listed(empty) and "None yet" in listed(empty)
@@ -92,14 +93,22 @@ async def test_jobs_lists_a_members_own_images_and_cancels_what_it_showed(
         assert [c["label"] for row in shown.components for c in row["components"]] == ["Cancel 2 generating"]
         cancel_id = shown.components[0]["components"][0]["custom_id"]
 
-        # Started after the list: its Cancel must not reach it.
+        # Started after the list: its Cancel must not reach it, even with the machine's clock set back
+        # meanwhile (NTP stepping it), which made it look older than the list.
+        clock.offset -= 60
         later = await job_message(discord_fake, settings, {"prompt": "started afterwards"})
         click = await discord_fake.click(shown.id, cancel_id, user_id=member)
         await discord_fake.wait_for(lambda: click.acknowledged, timeout=10)
         answer = click.callbacks[0]
         assert answer["type"] == 7
         note = answer["data"]["embeds"][0]["description"]
-        assert note.startswith("✖️ Cancelling 2 requests: you will not be charged for them.")
+        assert note.startswith("✖️ Cancelling 2 requests: you will not be charged for them."), (
+            cancel_id,
+            [
+                (r["request"][:40], r["state"], r["created_at"], r["cancel_requested"], r["batch_id"])
+                for r in jobs(settings)
+            ],
+        )
 
         listed_ids = {r["id"] for r in jobs(settings) if r["message_id"] in (single.id, pair.id)}
         assert len(listed_ids) == 3
@@ -132,3 +141,30 @@ def cancels_asked(seaart: FakeSeaArt) -> set[str]:
 
 def by_message_state(settings: Settings, message_id: int) -> str:
     return next(str(r["state"]) for r in jobs(settings) if r["message_id"] == message_id)
+
+
+async def test_a_cancel_drawn_by_the_bot_before_row_marks_still_spares_what_started_after(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A list opened before an upgrade carries the time it was drawn (milliseconds), not a row mark: its
+    Cancel still works after the restart, and still spares a job started after it."""
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 50, "in_flight_per_user": None})
+    clock = Clock()
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        seaart.hold(True)
+        listed = await job_message(discord_fake, settings, {"prompt": "a harbour at night"})
+        shown = await private_list(discord_fake)
+        # As the bot before drew it: the moment of the list, in milliseconds of its clock.
+        old_id = f"bananacord:jobs:cancel:{int(clock() * 1000) + 1}"
+        shown.components[0]["components"][0]["custom_id"] = old_id
+        clock.offset += 5  # the list is older than the next job by more than a clock's resolution
+        later = await job_message(discord_fake, settings, {"prompt": "started afterwards"})
+        click = await discord_fake.click(shown.id, old_id, user_id=discord_fake.member_id)
+        await discord_fake.wait_for(lambda: click.acknowledged, timeout=10)
+        note = click.callbacks[0]["data"]["embeds"][0]["description"]
+        assert note.startswith("✖️ Cancelling 1 request: you will not be charged for it.")
+        await discord_fake.wait_for(lambda: by_message_state(settings, listed.id) == "cancelled", timeout=10)
+        assert by_message_state(settings, later.id) in {"submitted", "running"}
+    finally:
+        await running.close()

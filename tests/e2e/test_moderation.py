@@ -52,9 +52,15 @@ def settings_for(
 
 
 async def command(discord_fake: FakeDiscord, name: str, options: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    """The command's answer. One still waiting on the database 2 s after it was asked (a loaded machine) answers
+    "thinking…" first (cogs/slow_answers.py): then its answer is the follow-up that replaces it."""
     interaction = await discord_fake.slash_command(name, options, **kw)
     await discord_fake.wait_for(lambda: bool(interaction.callbacks), timeout=10)
     callback = interaction.callbacks[0]
+    if callback["type"] == 5:
+        await discord_fake.wait_for(lambda: bool(interaction.followup_ids), timeout=10)
+        answer = discord_fake.messages[interaction.followup_ids[0]]
+        return {"type": 5, "flags": answer.flags, "content": answer.content, "embeds": answer.embeds}
     return {"type": callback["type"], **callback.get("data", {})}
 
 
