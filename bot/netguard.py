@@ -68,13 +68,29 @@ def host_of(url: str) -> str | None:
     return host.lower() if host else None
 
 
+# IPv6 prefixes whose last 32 bits are an IPv4 address the packet reaches: NAT64's well-known prefix (RFC 6052),
+# which a host on an IPv6-only network behind NAT64 routes to that IPv4 address (64:ff9b::a9fe:a9fe is the cloud
+# metadata service); the translated form (RFC 2765); and the old IPv4-compatible form (RFC 4291). Python 3.11
+# calls all of them global.
+_CARRYING_IPV4 = tuple(ipaddress.IPv6Network(prefix) for prefix in ("64:ff9b::/96", "::ffff:0:0:0/96", "::/96"))
+# Never public, yet called global by 3.11: NAT64's local-use prefix (RFC 8215: a network's own translator, the
+# IPv4 address placed by a prefix length only that network knows) and site-local addresses (RFC 3879 deprecated
+# them, but a network may still route them).
+_LOCAL_ONLY = tuple(ipaddress.IPv6Network(prefix) for prefix in ("64:ff9b:1::/48", "fec0::/10"))
+
+
 def is_public(address: IPAddress) -> bool:
-    """Routable on the internet: not loopback, private, link-local, multicast, reserved or unspecified."""
+    """Routable on the internet: not loopback, private, link-local, multicast, reserved or unspecified, nor an
+    IPv6 address that carries an IPv4 address that is (judged as that IPv4 address)."""
     if isinstance(address, ipaddress.IPv6Address):
         # ::ffff:127.0.0.1 reaches 127.0.0.1; judge the IPv4 address it carries.
         mapped = address.ipv4_mapped or address.sixtofour
+        if mapped is None and any(address in prefix for prefix in _CARRYING_IPV4):
+            mapped = ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
         if mapped is not None:
             return is_public(mapped)
+        if any(address in prefix for prefix in _LOCAL_ONLY):
+            return False
     return address.is_global and not address.is_multicast
 
 

@@ -89,7 +89,10 @@ def asked_change(
         raise InvalidRequestError(f"You picked to pan {pan} and typed `--zoom`: ask for one of them.")
     ratio = typed or chosen
     zoom_out = value == ZOOM_OUT or typed_zoom
-    frame = Frame(ratio=None if ratio == current else ratio, zoom_out=zoom_out, pan=pan)
+    # A pan's shape is sent even when it is the one the image was asked in: its shape comes from what the image
+    # is (``proportion``), so that shape is not the image's own when a provider answered in another one, and
+    # without it the pan would be drawn with no room made for it.
+    frame = Frame(ratio=None if ratio == current and pan is None else ratio, zoom_out=zoom_out, pan=pan)
     words = words.strip()
     if not words and frame == AS_IT_IS:
         raise InvalidRequestError(nothing)

@@ -47,10 +47,33 @@ from bot.transport import AiohttpTransport
         ("::ffff:127.0.0.1", False),  # IPv4-mapped loopback
         ("::ffff:8.8.8.8", True),
         ("2002:7f00:0001::", False),  # 6to4 wrapping 127.0.0.1
+        # NAT64 (an IPv6-only host reaches the IPv4 address in the last 32 bits), judged as that address; Python
+        # 3.11 calls these global, and they were let through.
+        ("64:ff9b::a9fe:a9fe", False),  # cloud metadata
+        ("64:ff9b::a00:5", False),  # 10.0.0.5
+        ("64:ff9b::808:808", True),  # 8.8.8.8
+        ("64:ff9b:1::7f00:1", False),  # a network's own translator: local by definition
+        ("64:ff9b:1::808:808", False),
+        ("::ffff:0:7f00:1", False),  # translated form of 127.0.0.1
+        ("::ffff:0:808:808", True),
+        ("::127.0.0.1", False),  # IPv4-compatible form
+        ("fec0::1", False),  # site-local
     ],
 )
 def test_is_public(address: str, public: bool) -> None:
     assert is_public(ipaddress.ip_address(address)) is public
+
+
+@pytest.mark.parametrize(
+    "host", ["64:ff9b::a9fe:a9fe", "64:ff9b:1::7f00:1", "::ffff:0:7f00:1", "::127.0.0.1", "fec0::1"]
+)
+async def test_an_ipv6_address_carrying_an_internal_ipv4_address_is_refused_before_connecting(host: str) -> None:
+    """On an IPv6-only network behind NAT64, 64:ff9b::a9fe:a9fe reaches the cloud metadata service. These were
+    tried (a connection, then retries) and the member read that the image "could not be delivered"."""
+    async with guarded_client([]) as client:
+        with pytest.raises(DeliveryError) as failed:
+            await download_to(io.BytesIO(), client, f"http://[{host}]/latest/meta-data/", max_bytes=1000, timeout=3)
+    assert "internal network address" in failed.value.user_message and not failed.value.retryable
 
 
 async def guard_says(guard: AddressGuard, url: str) -> str | None:
