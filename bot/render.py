@@ -56,6 +56,45 @@ def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# Discord refuses a message whose embed holds more than this in all: title, description, field names and
+# values, footer and author name (discord.Embed's len() counts the same). Each part's own cap (4,000 for
+# the prompt, 1,024 a field) does not keep the sum under it, and a result message refused is final for
+# delivery: the image made, and billed by the provider, would be lost.
+EMBED_CHARS = 6000
+# A progress or batch embed may get one more field after it is drawn, bot/delivery.py's "Waiting" (at most
+# a field's 1,024 characters and its name), so it is drawn, and its notes here added, within what that leaves.
+WAITING_NOTE = "Waiting"
+PROGRESS_ROOM = EMBED_CHARS - len(WAITING_NOTE) - 1024
+_DESCRIPTION = ""  # stands for the embed's description among fields' names (no field is named "")
+# What gives way when an embed is over, first to last, and how many characters it keeps at that step. The
+# prompt first: its member has it, and a thousand characters still tell the image by it; then the model's
+# words, which are only here (why an image is missing, say); then both, down to an ellipsis. The bot's own
+# words never give way: the title and state, what happened, the buttons' meaning, the Original link. With
+# their own caps they come to about 3,500 characters at most, notes included (tests/test_render_limits.py
+# draws the longest), so the last two steps are only a guard.
+_GIVES_WAY = ((_DESCRIPTION, 1000), ("The model said", 300), (_DESCRIPTION, 1), ("The model said", 1))
+
+
+def fit(embed: discord.Embed, room: int = EMBED_CHARS) -> discord.Embed:
+    """``embed`` cut to ``room`` characters in all (Discord's count), the prompt and the model's words
+    shortened in ``_GIVES_WAY``'s order. Both are :func:`literal` text, cut again as it cuts: never
+    inside an escape, and they hold no live link to break."""
+    for part, kept in _GIVES_WAY:
+        over = len(embed) - room
+        if over <= 0:
+            break
+        if part == _DESCRIPTION:
+            text = embed.description or ""
+            if len(text) > kept:
+                embed.description = _cut(text, max(kept, len(text) - over))
+            continue
+        for index, fld in enumerate(embed.fields):
+            text = fld.value or ""
+            if fld.name == part and len(text) > kept:
+                embed.set_field_at(index, name=part, value=_cut(text, max(kept, len(text) - over)), inline=fld.inline)
+    return embed
+
+
 # Every character Discord's Markdown acts on, and the colon: with ``https\://`` Discord sees no link to
 # make, so no link is read out of the text at all (where a bare link ends, with escapes beside it, is
 # Discord's to decide: its backslash would join the link). Discord shows a backslash before any
@@ -79,7 +118,12 @@ def literal(text: str, limit: int) -> str:
     second ``\\[link](...)``) stays live (tests/test_literal_text.py shows it). Escaped, then
     cut, so the limit holds for what Discord receives; a cut never leaves a lone backslash that would
     escape the ellipsis."""
-    escaped = _MARKDOWN.sub(r"\\\1", text)
+    return _cut(_MARKDOWN.sub(r"\\\1", text), limit)
+
+
+def _cut(escaped: str, limit: int) -> str:
+    """Escaped text within ``limit``, an ellipsis for what was cut; never a lone backslash left to escape it.
+    Cutting what it already cut is as safe (:func:`fit` shortens a shown prompt again)."""
     if len(escaped) <= limit:
         return escaped
     cut = escaped[: limit - 1]
@@ -212,7 +256,7 @@ def progress_embed(
     embed.add_field(name="Started", value=f"<t:{int(job.created_at)}:R>", inline=True)
     if typical is not None:
         embed.add_field(name="Usually takes", value=duration_span(*typical), inline=True)
-    return embed
+    return fit(embed, PROGRESS_ROOM)
 
 
 # On a first answer given while the bot stops (its grace for the steps in flight): nothing moves until the
@@ -222,7 +266,7 @@ RESTARTING_NOTE = "The bot is restarting: this goes on as soon as it is back. Yo
 
 def note_restarting(embed: discord.Embed) -> discord.Embed:
     embed.add_field(name="Restarting", value=RESTARTING_NOTE, inline=False)
-    return embed
+    return fit(embed, _note_room(embed))
 
 
 def note_unconfirmed(embed: discord.Embed, until: float, candidates: Sequence[Job] = ()) -> discord.Embed:
@@ -237,7 +281,12 @@ def note_unconfirmed(embed: discord.Embed, until: float, candidates: Sequence[Jo
         f"bot waits for word of it until <t:{int(until)}:R>. You are charged only for images you get."
     )
     embed.add_field(name="Not confirmed yet", value=value, inline=False)
-    return embed
+    return fit(embed, _note_room(embed))
+
+
+def _note_room(embed: discord.Embed) -> int:
+    """The room a progress embed has with a note added: the whole, once bot/delivery.py's own note is in."""
+    return EMBED_CHARS if any(f.name == WAITING_NOTE for f in embed.fields) else PROGRESS_ROOM
 
 
 def duration_span(low: float, high: float) -> str:
@@ -265,11 +314,13 @@ def result_embed(job: Job, caps: Capabilities | None, image: PreparedImage, *, n
         note = f"The original ({image.original_size / 1_048_576:.1f} MiB) was over Discord's upload limit, "
         note += "so this is a compressed copy."
         link = f" [Original]({link_target(image.source_url)}) (link may expire)." if image.source_url else ""
-        if len(note + link) <= 1024:  # a link cut short is no link
+        if len(note + link) <= 1024:
             note += link
+        elif link:  # a link cut short is no link: the member is told why there is none
+            note += " Its link is too long to show here."
         embed.add_field(name="Note", value=truncate(note, 1024), inline=False)
     embed.set_image(url=f"attachment://{image.filename}")
-    return embed
+    return fit(embed)
 
 
 def failure_embed(job: Job, caps: Capabilities | None, *, now: float) -> discord.Embed:
@@ -283,7 +334,7 @@ def failure_embed(job: Job, caps: Capabilities | None, *, now: float) -> discord
     if job.cancelled_by:
         embed.add_field(name="Cancelled by", value=f"<@{job.cancelled_by}>", inline=True)
     embed.add_field(name="After", value=elapsed(job, now), inline=True)
-    return embed
+    return fit(embed)
 
 
 # What became of a candidate that brought no image, as "#2 was blocked by ...".
@@ -389,7 +440,8 @@ def batch_embed(
     if first.cost_micro_usd is not None:
         footer += f" · est. {usd(first.cost_micro_usd)} each"
     embed.set_footer(text=footer)
-    return embed
+    # A finished batch gets no "Waiting" note after this (only a queued candidate waits out its provider).
+    return fit(embed, EMBED_CHARS if finished else PROGRESS_ROOM)
 
 
 def _field_index(embed: discord.Embed, name: str) -> int:
