@@ -17,7 +17,7 @@ from PIL import Image
 from bot.app import Bananacord, point_discord_at
 from bot.config import Settings, load_settings
 from bot.store import Database
-from bot.testing.discord import FakeDiscord, FakeMessage
+from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.providers import FakeSeaArt
 from tests.providers.helpers import TIMEOUT, SleepRecorder
 
@@ -159,3 +159,50 @@ def final_message(discord_fake: FakeDiscord, interaction_id: int) -> FakeMessage
     if interaction.original_message_id is None:
         return None
     return discord_fake.messages.get(interaction.original_message_id)
+
+
+# A command still waiting on the database 2 s after it was asked (a loaded machine) is answered "thinking…"
+# first (a type 5 deferral, cogs/slow_answers.py); its answer is then the follow-up that replaces it. Only
+# /imagine and the Edit menu (promises) are never deferred; every other command may be.
+DEFERRED = 5
+
+
+async def answer_given(discord_fake: FakeDiscord, interaction: FakeInteraction, timeout: float = 30) -> None:
+    """Wait until ``interaction`` has its answer: its first callback, and after a deferral its follow-up.
+    ``timeout`` only bounds a wait that fails the test anyway."""
+    await discord_fake.wait_for(lambda: bool(interaction.callbacks), timeout=timeout)
+    if interaction.callbacks[0]["type"] == DEFERRED:
+        await discord_fake.wait_for(lambda: bool(interaction.followup_ids), timeout=timeout)
+
+
+def answer_data(discord_fake: FakeDiscord, interaction: FakeInteraction) -> dict[str, Any]:
+    """The data of the answer :func:`answer_given` waited for, as the member reads it: the first callback's,
+    or after a deferral the follow-up's content, embeds, components, attachments and flags."""
+    callback = interaction.callbacks[0]
+    if callback["type"] != DEFERRED:
+        return dict(callback.get("data") or {})
+    message = discord_fake.messages[interaction.followup_ids[0]]
+    return {
+        "content": message.content,
+        "embeds": message.embeds,
+        "components": message.components,
+        "attachments": message.attachments,
+        "allowed_mentions": message.allowed_mentions,
+        "flags": message.flags,
+    }
+
+
+async def first_answer(discord_fake: FakeDiscord, interaction: FakeInteraction, timeout: float = 30) -> dict[str, Any]:
+    """The first answer to ``interaction`` shaped as its callback, ``{"type", "data"}``; after a deferral,
+    type 5 with the follow-up's data (:func:`answer_data`)."""
+    await answer_given(discord_fake, interaction, timeout)
+    return {"type": interaction.callbacks[0]["type"], "data": answer_data(discord_fake, interaction)}
+
+
+async def answered(
+    discord_fake: FakeDiscord, name: str, options: dict[str, Any], timeout: float = 30, **kwargs: Any
+) -> FakeInteraction:
+    """A slash command, sent and answered (after a deferral, its follow-up too: the command is done)."""
+    interaction = await discord_fake.slash_command(name, options, **kwargs)
+    await answer_given(discord_fake, interaction, timeout)
+    return interaction

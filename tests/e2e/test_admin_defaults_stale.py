@@ -13,9 +13,8 @@ import pytest
 
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeInteraction
-from tests.conftest import Clock, start_bot
+from tests.conftest import Clock, answer_data, answered, start_bot
 from tests.e2e.test_failover import Fakes, rows
-from tests.e2e.test_preferences import answered
 
 
 @pytest.fixture
@@ -25,8 +24,8 @@ async def fakes() -> AsyncIterator[Fakes]:
         yield f
 
 
-def shown(interaction: FakeInteraction) -> dict[str, str]:
-    data = interaction.callbacks[0]["data"]
+def shown(discord_fake: FakeDiscord, interaction: FakeInteraction) -> dict[str, str]:
+    data = answer_data(discord_fake, interaction)
     assert data["flags"] & 64, "answered privately"
     assert "embeds" in data, data.get("content")
     return {field["name"]: field["value"] for field in data["embeds"][0]["fields"]}
@@ -55,9 +54,9 @@ async def test_a_stored_provider_no_longer_enabled_blocks_no_change_and_shows_as
     settings = fakes.settings(tmp_path, discord_fake, ["seaart"])  # the operator turned segmind off
     running = await start_bot(settings, discord_fake, Clock())
     try:
-        count = shown(await answered(discord_fake, "admin defaults", {"max_count": 2}, **admin))
-        pro = shown(await answered(discord_fake, "admin defaults", {"model": "nano_banana_pro"}, **admin))
-        nb2 = shown(await answered(discord_fake, "admin defaults", {"model": "nano_banana_2"}, **admin))
+        count = shown(discord_fake, await answered(discord_fake, "admin defaults", {"max_count": 2}, **admin))
+        pro = shown(discord_fake, await answered(discord_fake, "admin defaults", {"model": "nano_banana_pro"}, **admin))
+        nb2 = shown(discord_fake, await answered(discord_fake, "admin defaults", {"model": "nano_banana_2"}, **admin))
         named = await answered(discord_fake, "admin defaults", {"provider": "segmind"}, **admin)
         await answered(discord_fake, "imagine", {"prompt": "a fox"})
         await discord_fake.wait_for(lambda: [r["state"] for r in rows(settings)] == ["delivered"], timeout=30)
@@ -69,7 +68,7 @@ async def test_a_stored_provider_no_longer_enabled_blocks_no_change_and_shows_as
     assert count["Images per /imagine"] == "up to 2 (`count`)"
     assert pro["Model"] == "Nano Banana Pro" and nb2["Model"] == "Nano Banana 2"
     # Naming a provider that is not enabled is refused as that.
-    refusal = str(named.callbacks[0]["data"]["content"])
+    refusal = str(answer_data(discord_fake, named)["content"])
     assert refusal.startswith("`segmind` is not enabled on this bot. Enabled: seaart."), refusal
     assert "does not serve" not in refusal
     # The choice is kept for when segmind is back; meanwhile /imagine goes to an enabled provider.
@@ -93,8 +92,8 @@ async def test_a_stored_model_no_provider_serves_shows_the_model_in_use(
         with sqlite3.connect(settings.database.path) as conn:
             conn.execute("UPDATE guild_settings SET default_model = 'nano_banana_3'")
         running.bot.services.settings_store._defaults.wrote(discord_fake.guild_id)
-        show = shown(await answered(discord_fake, "admin defaults", {}, **admin))
-        count = shown(await answered(discord_fake, "admin defaults", {"max_count": 3}, **admin))
+        show = shown(discord_fake, await answered(discord_fake, "admin defaults", {}, **admin))
+        count = shown(discord_fake, await answered(discord_fake, "admin defaults", {"max_count": 3}, **admin))
         await answered(discord_fake, "imagine", {"prompt": "a fox"})
         await discord_fake.wait_for(lambda: [r["state"] for r in rows(settings)] == ["delivered"], timeout=30)
     finally:

@@ -9,14 +9,13 @@ from pathlib import Path
 from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord, FakeInteraction
 from bot.testing.discord.protocol import MANAGE_GUILD
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import Clock, make_settings, start_bot
-from tests.e2e.test_preferences import answered
+from tests.conftest import Clock, answer_data, answered, make_settings, start_bot
 
 MEMBER_OVERWRITE = 1  # Discord's overwrite type for a member (0: a role)
 
 
-def answer(interaction: FakeInteraction) -> str:
-    data = interaction.callbacks[0]["data"]
+def answer(discord_fake: FakeDiscord, interaction: FakeInteraction) -> str:
+    data = answer_data(discord_fake, interaction)
     assert data["flags"] & 64, "answered privately"
     return str(data.get("content") or data.get("embeds"))
 
@@ -42,7 +41,7 @@ async def test_manage_server_in_one_channel_s_overwrites_is_not_bot_admin(
     running = await start_bot(settings, discord_fake, Clock())
     try:
         refused = [
-            answer(await answered(discord_fake, name, options, **in_corner))
+            answer(discord_fake, await answered(discord_fake, name, options, **in_corner))
             for name, options in (
                 ("quota grant", {"member": member, "units": 1000}),
                 ("quota set", {"member": member, "daily": 100000}),
@@ -54,28 +53,30 @@ async def test_manage_server_in_one_channel_s_overwrites_is_not_bot_admin(
         helped = await answered(discord_fake, "help", {}, **in_corner)
         # A server admin (the Admin role) still is one, in that channel too.
         allowed = answer(
+            discord_fake,
             await answered(
                 discord_fake,
                 "quota grant",
                 {"member": member, "units": 5},
                 user_id=discord_fake.admin_id,
                 channel_id=corner,
-            )
+            ),
         )
         by_role = answer(
+            discord_fake,
             await answered(
                 discord_fake,
                 "quota grant",
                 {"member": member, "units": 3},
                 user_id=discord_fake.moderator_id,
                 permissions=PLAIN_MEMBER_PERMISSIONS,
-            )
+            ),
         )
     finally:
         await running.close()
     for text in refused:
         assert text.startswith("You need the Manage Server permission (or the bot's admin role)"), text
-    fields = [field["name"] for field in helped.callbacks[0]["data"]["embeds"][0]["fields"]]
+    fields = [field["name"] for field in answer_data(discord_fake, helped)["embeds"][0]["fields"]]
     assert "Admins" not in fields
     assert allowed.startswith(f"Granted 5 unit(s) to <@{member}>."), allowed
     assert by_role.startswith(f"Granted 3 unit(s) to <@{member}>."), by_role

@@ -18,7 +18,17 @@ import aiohttp
 from bot.config import Settings, load_settings
 from bot.testing.discord import ADMIN_PERMISSIONS, FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import BOT_TOKEN, SEAART_KEY, Clock, RunningBot, make_settings, png_bytes, start_bot
+from tests.conftest import (
+    BOT_TOKEN,
+    SEAART_KEY,
+    Clock,
+    RunningBot,
+    answer_data,
+    answer_given,
+    make_settings,
+    png_bytes,
+    start_bot,
+)
 from tests.e2e.bot_process import bot_processes, write_config
 from tests.e2e.edits import jobs, states
 
@@ -199,7 +209,7 @@ async def test_a_cancel_is_answered_while_discord_is_slow_to_take_a_candidate_s_
     seaart.release(next(iter(seaart.jobs)))
     await discord_fake.wait_for(lambda: discord_fake.edits_waiting > 0 and "succeeded" in states(settings))
     click = await discord_fake.click(message.id, custom_id(message, "Cancel"), user_id=discord_fake.member_id)
-    await discord_fake.wait_for(lambda: click.acknowledged, timeout=3)
+    await discord_fake.wait_for(lambda: click.acknowledged, timeout=30)
     discord_fake.hold_edits(False)
     await discord_fake.wait_for(lambda: sorted(states(settings)) == ["cancelled", "delivered"], timeout=10)
     await discord_fake.wait_for(lambda: len(message.files) == 1 and "Cancelled" in json.dumps(message.embeds))
@@ -238,7 +248,7 @@ async def test_a_batch_is_refused_whole_when_the_member_cannot_afford_it(
         # Answered with the batch's message itself (public, its embed drawn), not a "thinking..." answer.
         assert answer["type"] == 4 and not answer["data"].get("flags", 0) & 64 and answer["data"]["embeds"]
         refused = await discord_fake.slash_command("imagine", {"prompt": "four more", "count": 4})
-        await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=10)
+        await answer_given(discord_fake, refused)
         text = refusal(discord_fake, refused.id)
         assert "4 images cost 4 unit(s)" in text and "used 3 of your 5 daily units" in text
         assert "ask for count:2" in text and "Nothing was started or charged" in text
@@ -254,11 +264,11 @@ async def test_the_server_caps_count(
     admin = await discord_fake.slash_command(
         "admin defaults", {"max_count": 2}, user_id=discord_fake.admin_id, permissions=ADMIN_PERMISSIONS
     )
-    await discord_fake.wait_for(lambda: bool(admin.callbacks), timeout=10)
-    assert "up to 2" in str(admin.callbacks[0]["data"]["embeds"])
+    await answer_given(discord_fake, admin)
+    assert "up to 2" in str(answer_data(discord_fake, admin)["embeds"])
 
     refused = await discord_fake.slash_command("imagine", {"prompt": "too many", "count": 3})
-    await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=10)
+    await answer_given(discord_fake, refused)
     assert "allows up to 2 image(s) per prompt" in refusal(discord_fake, refused.id)
     assert "count:2" in refusal(discord_fake, refused.id)
     assert jobs(settings) == [] and seaart.requests == []
@@ -276,10 +286,10 @@ async def test_a_batch_made_before_the_cap_was_lowered_is_rolled_again_at_the_ca
     admin = await discord_fake.slash_command(
         "admin defaults", {"max_count": 2}, user_id=discord_fake.admin_id, permissions=ADMIN_PERMISSIONS
     )
-    await discord_fake.wait_for(lambda: bool(admin.callbacks), timeout=10)
+    await answer_given(discord_fake, admin)
     rerolled = await discord_fake.click(message.id, custom_id(message, "Re-roll"))
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 5, timeout=20)
-    assert rerolled.callbacks and not rerolled.callbacks[0]["data"].get("flags", 0) & 64
+    assert rerolled.callbacks and not answer_data(discord_fake, rerolled).get("flags", 0) & 64
     assert [c.json["prompt"] for c in seaart.creates].count("three of them") == 5
 
 
@@ -424,8 +434,11 @@ async def test_each_image_of_a_batch_has_its_own_vary_edit_and_re_render(
     assert seaart.creates[3].json["prompt"] == "three pears"
 
     edit = await discord_fake.click(message.id, custom_id(message, "E3"), user_id=stranger)
-    await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
-    assert edit.callbacks[0]["type"] == 9 and edit.callbacks[0]["data"]["custom_id"] == f"bananacord:edit:{third['id']}"
+    await answer_given(discord_fake, edit)
+    assert (
+        edit.callbacks[0]["type"] == 9
+        and answer_data(discord_fake, edit)["custom_id"] == f"bananacord:edit:{third['id']}"
+    )
     await discord_fake.submit_modal(edit, {"instruction": "make the third one golden"})
     await discord_fake.wait_for(lambda: len(seaart.creates) == 5, timeout=10)
     create = seaart.creates[4].json

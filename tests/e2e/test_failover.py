@@ -17,7 +17,7 @@ from bot.failover import LEAVE_PAUSED_PROVIDER_SECONDS
 from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord
 from bot.testing.providers import FakeGemini, FakeKie, FakeSeaArt, FakeSegmind
 from bot.testing.providers._base import Chaos
-from tests.conftest import BOT_TOKEN, Clock, RunningBot, final_message, png_bytes, start_bot
+from tests.conftest import BOT_TOKEN, Clock, RunningBot, answer_data, answer_given, final_message, png_bytes, start_bot
 
 KEY = "e2e-provider-key"
 
@@ -134,7 +134,7 @@ async def test_out_of_credit_fails_over_and_alerts_admins(
         await discord_fake.slash_command("imagine", {"prompt": "second"})
         await discord_fake.wait_for(lambda: done(settings, 2), timeout=30)
         admin = await discord_fake.slash_command("admin providers", {}, user_id=discord_fake.admin_id)
-        await discord_fake.wait_for(lambda: bool(admin.callbacks), timeout=10)
+        await answer_given(discord_fake, admin)
     finally:
         await running.close()
     first, second = rows(settings)
@@ -143,7 +143,7 @@ async def test_out_of_credit_fails_over_and_alerts_admins(
     assert len(fakes.seaart.creates) == 1, "the unhealthy provider is tried last, not first"
     alert = next(m for m in discord_fake.messages_in(discord_fake.channel_id) if "seaart" in (m.content or ""))
     assert "out of credit" in alert.content.lower() and KEY not in alert.content
-    health = str(admin.callbacks[0]["data"]["embeds"])
+    health = str(answer_data(discord_fake, admin)["embeds"])
     assert "⚠️" in health and "credit" in health
 
 
@@ -191,11 +191,11 @@ async def test_a_provider_that_accepts_a_job_again_is_marked_healthy(
         await discord_fake.wait_for(lambda: done(settings, 2), timeout=30)
         await discord_fake.wait_for(lambda: health(settings) == [("seaart", 1)], timeout=10)
         admin = await discord_fake.slash_command("admin providers", {}, user_id=discord_fake.admin_id)
-        await discord_fake.wait_for(lambda: bool(admin.callbacks), timeout=10)
+        await answer_given(discord_fake, admin)
     finally:
         await running.close()
     assert [(r["state"], r["provider"]) for r in rows(settings)] == [("delivered", "kie"), ("delivered", "seaart")]
-    assert "⚠️" not in str(admin.callbacks[0]["data"]["embeds"])
+    assert "⚠️" not in str(answer_data(discord_fake, admin)["embeds"])
 
 
 def health(settings: Settings) -> list[tuple[str, int]]:
@@ -234,7 +234,7 @@ async def test_options_route_to_a_provider_that_supports_them(
         refused = await discord_fake.slash_command(
             "imagine", {"prompt": "x", "model": "nano_banana_pro", "resolution": "512"}
         )
-        await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=10)
+        await answer_given(discord_fake, refused)
     finally:
         await running.close()
     (job,) = rows(settings)
@@ -242,8 +242,8 @@ async def test_options_route_to_a_provider_that_supports_them(
     body = fakes.segmind.creates[0].json
     assert body["seed"] == 42 and body["thinking_level"] == "high" and body["output_format"] == "png"
     assert fakes.seaart.creates == []
-    content = refused.callbacks[0]["data"]["content"]
-    assert refused.callbacks[0]["data"]["flags"] & 64 and "resolution 512" in content and "1K, 2K, 4K" in content
+    content = answer_data(discord_fake, refused)["content"]
+    assert answer_data(discord_fake, refused)["flags"] & 64 and "resolution 512" in content and "1K, 2K, 4K" in content
 
 
 async def test_option_no_provider_supports_is_refused_by_name(
@@ -253,13 +253,13 @@ async def test_option_no_provider_supports_is_refused_by_name(
     running = await boot(settings, discord_fake)
     try:
         refused = await discord_fake.slash_command("imagine", {"prompt": "seeded", "seed": 7})
-        await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=10)
+        await answer_given(discord_fake, refused)
         fmt = await discord_fake.slash_command("imagine", {"prompt": "png please", "output_format": "png"})
-        await discord_fake.wait_for(lambda: bool(fmt.callbacks), timeout=10)
+        await answer_given(discord_fake, fmt)
     finally:
         await running.close()
-    assert "does not support a seed" in refused.callbacks[0]["data"]["content"]
-    assert "output format png" in fmt.callbacks[0]["data"]["content"]
+    assert "does not support a seed" in answer_data(discord_fake, refused)["content"]
+    assert "output format png" in answer_data(discord_fake, fmt)["content"]
     assert rows(settings) == [] and fakes.seaart.requests == []
 
 
@@ -272,18 +272,18 @@ async def test_admin_defaults_are_enforced_in_code_and_used(
         denied = await discord_fake.slash_command(
             "admin defaults", {"provider": "kie"}, user_id=discord_fake.member_id, permissions=PLAIN_MEMBER_PERMISSIONS
         )
-        await discord_fake.wait_for(lambda: bool(denied.callbacks), timeout=10)
+        await answer_given(discord_fake, denied)
         allowed = await discord_fake.slash_command(
             "admin defaults", {"provider": "kie", "model": "nano_banana_pro"}, user_id=discord_fake.admin_id
         )
-        await discord_fake.wait_for(lambda: bool(allowed.callbacks), timeout=10)
+        await answer_given(discord_fake, allowed)
         await discord_fake.slash_command("imagine", {"prompt": "server default"})
         await discord_fake.wait_for(lambda: done(settings), timeout=30)
     finally:
         await running.close()
-    assert "Manage Server" in denied.callbacks[0]["data"]["content"]
-    assert denied.callbacks[0]["data"]["flags"] & 64
-    assert "kie → seaart" in str(allowed.callbacks[0]["data"]["embeds"])
+    assert "Manage Server" in answer_data(discord_fake, denied)["content"]
+    assert answer_data(discord_fake, denied)["flags"] & 64
+    assert "kie → seaart" in str(answer_data(discord_fake, allowed)["embeds"])
     (job,) = rows(settings)
     assert (job["provider"], job["model"], job["state"]) == ("kie", "nano_banana_pro", "delivered")
     assert fakes.kie.creates[0].json["model"] == "nano-banana-pro"
@@ -389,13 +389,13 @@ async def test_the_configured_route_decides_when_no_default_provider_is_set(
         await discord_fake.slash_command("imagine", {"prompt": "routed as configured"})
         await discord_fake.wait_for(lambda: done(settings), timeout=30)
         shown = await discord_fake.slash_command("admin defaults", {}, user_id=discord_fake.admin_id)
-        await discord_fake.wait_for(lambda: bool(shown.callbacks), timeout=10)
+        await answer_given(discord_fake, shown)
     finally:
         await running.close()
     (job,) = rows(settings)
     assert (job["state"], job["provider"]) == ("delivered", "kie")
     assert len(fakes.kie.creates) == 1 and fakes.seaart.creates == []
-    fields = {f["name"]: f["value"] for f in shown.callbacks[0]["data"]["embeds"][0]["fields"]}
+    fields = {f["name"]: f["value"] for f in answer_data(discord_fake, shown)["embeds"][0]["fields"]}
     assert fields["Provider order"] == "kie → seaart"
 
 
@@ -447,12 +447,12 @@ async def test_a_failover_to_a_dearer_provider_stays_within_the_server_s_budget(
         await discord_fake.slash_command("imagine", {"prompt": "moved"})
         await discord_fake.wait_for(lambda: done(settings), timeout=30)
         second = await discord_fake.slash_command("imagine", {"prompt": "over the budget"})
-        await discord_fake.wait_for(lambda: bool(second.callbacks), timeout=10)
+        await answer_given(discord_fake, second)
     finally:
         await running.close()
     assert [(r["provider"], r["state"]) for r in rows(settings)] == [("segmind", "delivered")]
     assert ledger(settings) == [("reserve", 80_000), ("commit", 80_000)]
-    refusal = second.callbacks[0]["data"]
+    refusal = answer_data(discord_fake, second)
     assert refusal["flags"] & 64 and "spent $0.08 of its $0.10 monthly budget" in refusal["content"]
 
 

@@ -10,15 +10,15 @@ from typing import Any
 from bot.config import Settings
 from bot.testing.discord import ADMIN_PERMISSIONS, FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import RunningBot
+from tests.conftest import RunningBot, answer_data, answer_given
 from tests.e2e.edits import jobs
 
 
 async def help_fields(discord_fake: FakeDiscord, **kwargs: Any) -> dict[str, str]:
     """The /help answer's fields as {name: value}, after checking it was private and pings no one."""
     interaction: FakeInteraction = await discord_fake.slash_command("help", {}, **kwargs)
-    await discord_fake.wait_for(lambda: bool(interaction.callbacks), timeout=10)
-    data = interaction.callbacks[0]["data"]
+    await answer_given(discord_fake, interaction)
+    data = answer_data(discord_fake, interaction)
     assert data["flags"] & 64, "answered privately"
     assert data["allowed_mentions"]["parse"] == []
     (embed,) = data["embeds"]
@@ -46,7 +46,7 @@ async def test_help_shows_a_member_the_models_their_default_what_is_left_and_onl
     conn.close()
     assert cost > 0
     saved = await discord_fake.slash_command("preferences", {"model": "nano_banana_pro"})
-    await discord_fake.wait_for(lambda: bool(saved.callbacks), timeout=10)
+    await answer_given(discord_fake, saved)
     fields = await help_fields(discord_fake)
     assert fields["Models here"].splitlines() == ["Nano Banana 2", "Nano Banana Pro (your default)"]
     assert f"**{daily - cost} units** left today" in fields["Yours"]
@@ -87,12 +87,12 @@ async def test_help_gives_the_server_s_cap_on_images_per_prompt(
 ) -> None:
     """It said "up to 4 at once" whatever the server allowed (`/admin defaults max_count`)."""
     first: FakeInteraction = await discord_fake.slash_command("help", {})
-    await discord_fake.wait_for(lambda: bool(first.callbacks), timeout=10)
-    assert "`count` (up to 4 at once)" in first.callbacks[0]["data"]["embeds"][0]["description"]
+    await answer_given(discord_fake, first)
+    assert "`count` (up to 4 at once)" in answer_data(discord_fake, first)["embeds"][0]["description"]
     capped = await discord_fake.slash_command(
         "admin defaults", {"max_count": 2}, user_id=discord_fake.admin_id, permissions=ADMIN_PERMISSIONS
     )
-    await discord_fake.wait_for(lambda: bool(capped.callbacks), timeout=10)
+    await answer_given(discord_fake, capped)
     again: FakeInteraction = await discord_fake.slash_command("help", {})
-    await discord_fake.wait_for(lambda: bool(again.callbacks), timeout=10)
-    assert "`count` (up to 2 at once)" in again.callbacks[0]["data"]["embeds"][0]["description"]
+    await answer_given(discord_fake, again)
+    assert "`count` (up to 2 at once)" in answer_data(discord_fake, again)["embeds"][0]["description"]

@@ -25,7 +25,7 @@ from bot.store import Database
 from bot.store.jobs import JobStore, NewJob
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import png_bytes
+from tests.conftest import answer_given, png_bytes
 from tests.e2e.bot_process import bot_processes, write_config
 from tests.e2e.test_failing_disk import ledger, rows, states, writes_fail
 from tests.e2e.test_rework import press
@@ -608,7 +608,7 @@ async def test_a_reply_refused_while_another_program_holds_the_database_is_told_
         ban = await discord_fake.slash_command(
             "mod ban", {"member": member, "reason": "spam"}, user_id=discord_fake.moderator_id
         )
-        await discord_fake.wait_for(lambda: bool(ban.callbacks), timeout=10)
+        await answer_given(discord_fake, ban)
         assert first.original_message_id is not None
         # The DM's first try fails (discord.py tries again a second later): the lock is taken meanwhile.
         discord_fake.fail_next("POST", r"/users/@me/channels$", status=500)

@@ -140,7 +140,7 @@ async def test_a_create_lost_on_the_way_fails_uncertain_and_uncharged_when_no_ta
         interaction = await discord_fake.slash_command("imagine", {"prompt": "a banana lost on the way"})
         await discord_fake.wait_for(lambda: waiting(settings) and time.time() - sent > 1.5, timeout=10)
         # The member sees it generating (it may well be) while the bot waits, not "Queued".
-        await discord_fake.wait_for(lambda: "Generating" in title(discord_fake, interaction), timeout=5)
+        await discord_fake.wait_for(lambda: "Generating" in title(discord_fake, interaction), timeout=20)
         # And why it may take a while: the create went unanswered, and until when the bot waits for word of it.
         assert interaction.original_message_id is not None
         (row,) = jobs(settings)
@@ -262,8 +262,17 @@ async def test_a_lost_task_s_callback_while_another_program_holds_the_database_i
         other = sqlite3.connect(settings.database.path, isolation_level=None)
         try:
             other.execute("BEGIN IMMEDIATE")
-            await discord_fake.wait_for(lambda: bool(kie.callbacks) and kie.callbacks[0].status is not None, 10)
-            await asyncio.sleep(1.5)  # the trace has asked Kie and its write has given up at least once
+            await discord_fake.wait_for(lambda: bool(kie.callbacks) and kie.callbacks[0].status is not None, 30)
+            # The trace has asked Kie and its write has given up at least once. Waited for, not slept on: on a
+            # loaded machine the trace's write may queue behind other writes the lock refuses first (the
+            # wait for the lost task's own), and a lock let go too soon would find it never refused.
+            await discord_fake.wait_for(
+                lambda: any(
+                    "the task kie created (" in r.getMessage() and "cannot be written yet" in r.getMessage()
+                    for r in caplog.records
+                ),
+                timeout=30,
+            )
             assert waiting(settings)
         finally:
             other.close()
@@ -314,7 +323,7 @@ async def test_a_batch_does_not_call_a_create_still_on_its_way_unanswered(
             (embed,) = discord_fake.messages[interaction.original_message_id].embeds
             return {f["name"]: f["value"] for f in embed["fields"]}
 
-        await discord_fake.wait_for(lambda: "delivered" in [r["state"] for r in jobs(settings)], timeout=5)
+        await discord_fake.wait_for(lambda: "delivered" in [r["state"] for r in jobs(settings)], timeout=20)
         await asyncio.sleep(0.5)  # the redraw with the image
         sending = [r for r in jobs(settings) if r["state"] == "queued"]
         assert len(sending) == 1 and sending[0]["submit_started_at"] is not None

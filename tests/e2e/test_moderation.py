@@ -13,7 +13,7 @@ import pytest
 from bot.config import Settings, load_settings
 from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord
 from bot.testing.providers import FakeSeaArt, FakeSegmind
-from tests.conftest import BOT_TOKEN, Clock, RunningBot, start_bot
+from tests.conftest import BOT_TOKEN, Clock, RunningBot, first_answer, start_bot
 from tests.discord_markdown import as_read, live_markdown
 
 KEY = "mod-test-key"
@@ -52,16 +52,9 @@ def settings_for(
 
 
 async def command(discord_fake: FakeDiscord, name: str, options: dict[str, Any], **kw: Any) -> dict[str, Any]:
-    """The command's answer. One still waiting on the database 2 s after it was asked (a loaded machine) answers
-    "thinking…" first (cogs/slow_answers.py): then its answer is the follow-up that replaces it."""
-    interaction = await discord_fake.slash_command(name, options, **kw)
-    await discord_fake.wait_for(lambda: bool(interaction.callbacks), timeout=10)
-    callback = interaction.callbacks[0]
-    if callback["type"] == 5:
-        await discord_fake.wait_for(lambda: bool(interaction.followup_ids), timeout=10)
-        answer = discord_fake.messages[interaction.followup_ids[0]]
-        return {"type": 5, "flags": answer.flags, "content": answer.content, "embeds": answer.embeds}
-    return {"type": callback["type"], **callback.get("data", {})}
+    """The command's answer: after a "thinking…" deferral (a loaded machine), the follow-up that replaces it."""
+    answer = await first_answer(discord_fake, await discord_fake.slash_command(name, options, **kw))
+    return {"type": answer["type"], **answer["data"]}
 
 
 async def finished(settings: Settings, count: int, discord_fake: FakeDiscord) -> None:

@@ -10,19 +10,13 @@ from typing import Any
 from bot.config import Settings
 from bot.testing.discord import ADMIN_PERMISSIONS, FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import RunningBot, png_bytes
+from tests.conftest import RunningBot, answer_data, answered, png_bytes
 from tests.e2e.edits import jobs
 
 
-async def answered(discord_fake: FakeDiscord, name: str, options: dict[str, Any], **kwargs: Any) -> FakeInteraction:
-    interaction = await discord_fake.slash_command(name, options, **kwargs)
-    await discord_fake.wait_for(lambda: bool(interaction.callbacks), timeout=10)
-    return interaction
-
-
-def shown(interaction: FakeInteraction) -> dict[str, str]:
+def shown(discord_fake: FakeDiscord, interaction: FakeInteraction) -> dict[str, str]:
     """The private /preferences answer, as {label: value}."""
-    data = interaction.callbacks[0]["data"]
+    data = answer_data(discord_fake, interaction)
     assert data["flags"] & 64, "answered privately"
     return {field["name"]: field["value"] for field in data["embeds"][0]["fields"]}
 
@@ -33,7 +27,7 @@ async def imagine(
     """Run /imagine to the end; the create bodies SeaArt received for it."""
     before, made = len(seaart.creates), len(jobs(settings))
     interaction = await answered(discord_fake, "imagine", options, **kwargs)
-    assert interaction.callbacks[0]["type"] == 4 and not interaction.callbacks[0]["data"].get("flags", 0) & 64
+    assert interaction.callbacks[0]["type"] == 4 and not answer_data(discord_fake, interaction).get("flags", 0) & 64
     await discord_fake.wait_for(
         lambda: len(jobs(settings)) > made and all(row["state"] == "delivered" for row in jobs(settings)), timeout=20
     )
@@ -45,7 +39,7 @@ async def test_a_members_preferences_fill_what_they_leave_out(
 ) -> None:
     member, other = discord_fake.member_id, discord_fake.admin_id
     saved = await answered(discord_fake, "preferences", {"aspect_ratio": "16:9", "resolution": "2K", "count": 2})
-    assert shown(saved) | {"Model": ""} == {
+    assert shown(discord_fake, saved) | {"Model": ""} == {
         "Model": "",
         "Aspect ratio": "16:9",
         "Resolution": "2K",
@@ -54,7 +48,7 @@ async def test_a_members_preferences_fill_what_they_leave_out(
         "Web search": "model's default",
         "Images per prompt": "2",
     }
-    assert "(server default)" in shown(saved)["Model"]
+    assert "(server default)" in shown(discord_fake, saved)["Model"]
 
     # Left out: the preferences; two images, as preferred.
     creates = await imagine(discord_fake, seaart, settings, {"prompt": "a harbour"})
@@ -67,12 +61,18 @@ async def test_a_members_preferences_fill_what_they_leave_out(
     assert "aspect_ratio" not in create and create["resolution"] == "1K"
 
     forgot = await answered(discord_fake, "preferences", {"forget": "resolution"})
-    assert shown(forgot)["Resolution"] == "model's default" and shown(forgot)["Aspect ratio"] == "16:9"
+    assert (
+        shown(discord_fake, forgot)["Resolution"] == "model's default"
+        and shown(discord_fake, forgot)["Aspect ratio"] == "16:9"
+    )
     creates = await imagine(discord_fake, seaart, settings, {"prompt": "no size"})
     assert [(c["aspect_ratio"], c["resolution"]) for c in creates] == [("16:9", "1K")] * 2
 
     cleared = await answered(discord_fake, "preferences", {"reset": True})
-    assert shown(cleared)["Aspect ratio"] == "model's default" and shown(cleared)["Images per prompt"] == "1"
+    assert (
+        shown(discord_fake, cleared)["Aspect ratio"] == "model's default"
+        and shown(discord_fake, cleared)["Images per prompt"] == "1"
+    )
     (create,) = await imagine(discord_fake, seaart, settings, {"prompt": "plain again"})
     assert "aspect_ratio" not in create and create["resolution"] == "1K"
     with sqlite3.connect(settings.database.path) as conn:
@@ -84,18 +84,21 @@ async def test_a_preference_the_model_cannot_take_is_refused_when_set_and_left_o
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
     refused = await answered(discord_fake, "preferences", {"aspect_ratio": "8:1", "model": "nano_banana_pro"})
-    data = refused.callbacks[0]["data"]
+    data = answer_data(discord_fake, refused)
     assert data["flags"] & 64 and "Not saved: Nano Banana Pro does not offer aspect ratio 8:1" in data["content"]
     both = await answered(discord_fake, "preferences", {"resolution": "2K", "forget": "resolution"})
-    assert "not both" in both.callbacks[0]["data"]["content"]
+    assert "not both" in answer_data(discord_fake, both)["content"]
     nothing = await answered(discord_fake, "preferences", {})
-    assert shown(nothing)["Aspect ratio"] == "model's default"  # nothing was saved
+    assert shown(discord_fake, nothing)["Aspect ratio"] == "model's default"  # nothing was saved
 
     await answered(discord_fake, "preferences", {"aspect_ratio": "8:1", "count": 4})  # fine on Nano Banana 2
     await answered(
         discord_fake, "admin defaults", {"max_count": 2}, user_id=discord_fake.admin_id, permissions=ADMIN_PERMISSIONS
     )
-    assert shown(await answered(discord_fake, "preferences", {}))["Images per prompt"] == "4 (this server allows 2)"
+    assert (
+        shown(discord_fake, await answered(discord_fake, "preferences", {}))["Images per prompt"]
+        == "4 (this server allows 2)"
+    )
 
     # Picking Pro, which has no 8:1: the preference is left out (Pro's own default shape), not a refusal;
     # the preferred four images are held to the server's two.
@@ -132,9 +135,8 @@ async def test_preferences_sent_past_discords_checks_are_refused_clearly(
         ({"model": "nano_banana_9"}, "is not served by any enabled provider"),
         ({"forget": "prompt"}, "is not a preference"),
     ]:
-        interaction = await discord_fake.slash_command("preferences", options, unchecked=True)
-        await discord_fake.wait_for(lambda i=interaction: bool(i.callbacks), timeout=10)  # type: ignore[misc]
-        data = interaction.callbacks[0]["data"]
+        interaction = await answered(discord_fake, "preferences", options, unchecked=True)
+        data = answer_data(discord_fake, interaction)
         assert data["flags"] & 64 and words in data["content"] and "went wrong" not in data["content"], options
     with sqlite3.connect(settings.database.path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM member_preferences").fetchone() == (0,)

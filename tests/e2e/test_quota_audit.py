@@ -10,8 +10,7 @@ from typing import Any
 
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import Clock, make_settings, start_bot
-from tests.e2e.test_preferences import answered
+from tests.conftest import Clock, answered, make_settings, start_bot
 
 DEFAULTS_CHANGE = (
     "set this server's defaults: model: bot default · first provider: bot default · images per /imagine: up to 1 "

@@ -9,13 +9,12 @@ from typing import Any
 
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import Clock, make_settings, start_bot
-from tests.e2e.test_preferences import answered
+from tests.conftest import Clock, answer_data, answered, make_settings, start_bot
 from tests.e2e.test_quotas import query
 
 
-def content(interaction: FakeInteraction) -> str:
-    data = interaction.callbacks[0]["data"]
+def content(discord_fake: FakeDiscord, interaction: FakeInteraction) -> str:
+    data = answer_data(discord_fake, interaction)
     assert data.get("flags", 0) & 64, f"answered privately, not {data}"
     assert data["allowed_mentions"]["parse"] == [], "naming people pings nobody"
     return str(data.get("content") or "")
@@ -24,7 +23,7 @@ def content(interaction: FakeInteraction) -> str:
 async def quota_shown(discord_fake: FakeDiscord, user_id: int) -> dict[str, str]:
     """A member's own /quota show, as {field name: value}."""
     shown = await answered(discord_fake, "quota show", {}, user_id=user_id)
-    data = shown.callbacks[0]["data"]
+    data = answer_data(discord_fake, shown)
     assert data["flags"] & 64
     return {field["name"]: field["value"] for field in data["embeds"][0]["fields"]}
 
@@ -45,9 +44,10 @@ async def test_a_role_tier_applies_in_place_of_the_default_and_show_names_it(
     role = discord_fake.moderator_role_id
     try:
         told = content(
+            discord_fake,
             await answered(
                 discord_fake, "quota set", {"role": role, "daily": 100, "monthly": 2000}, **admin(discord_fake)
-            )
+            ),
         )
         moderator = await quota_shown(discord_fake, discord_fake.moderator_id)
         member = await quota_shown(discord_fake, discord_fake.member_id)
@@ -82,7 +82,9 @@ async def test_a_stricter_role_tier_binds(tmp_path: Path, discord_fake: FakeDisc
         )
         await answered(discord_fake, "imagine", {"prompt": "the one a day"}, user_id=moderator)
         await discord_fake.wait_for(lambda: query(settings, "SELECT state FROM jobs") == [("delivered",)], timeout=30)
-        refused = content(await answered(discord_fake, "imagine", {"prompt": "a second"}, user_id=moderator))
+        refused = content(
+            discord_fake, await answered(discord_fake, "imagine", {"prompt": "a second"}, user_id=moderator)
+        )
     finally:
         await running.close()
     assert "you have used 1 of your 1 daily units" in refused, refused
@@ -103,7 +105,8 @@ async def test_a_member_override_changes_only_the_limits_it_names(
     try:
         await answered(discord_fake, "quota set", {"role": role, "monthly": 2000}, **admin(discord_fake))
         told = content(
-            await answered(discord_fake, "quota set", {"member": moderator, "daily": 10}, **admin(discord_fake))
+            discord_fake,
+            await answered(discord_fake, "quota set", {"member": moderator, "daily": 10}, **admin(discord_fake)),
         )
         shown = await quota_shown(discord_fake, moderator)
         asked = await asyncio.gather(
@@ -111,9 +114,9 @@ async def test_a_member_override_changes_only_the_limits_it_names(
         )
         await discord_fake.wait_for(lambda: all(i.callbacks for i in asked), timeout=30)
         refusals = [
-            str(i.callbacks[0]["data"].get("content"))
+            str(answer_data(discord_fake, i).get("content"))
             for i in asked
-            if i.callbacks[0]["type"] == 4 and i.callbacks[0]["data"].get("flags", 0) & 64
+            if i.callbacks[0]["type"] == 4 and answer_data(discord_fake, i).get("flags", 0) & 64
         ]
         seaart.hold(False)
         await discord_fake.wait_for(
@@ -146,14 +149,18 @@ async def test_an_override_names_a_limit_or_is_cleared(
     running = await start_bot(settings, discord_fake, Clock())
     member = discord_fake.member_id
     try:
-        empty = content(await answered(discord_fake, "quota set", {"member": member}, **admin(discord_fake)))
+        empty = content(
+            discord_fake, await answered(discord_fake, "quota set", {"member": member}, **admin(discord_fake))
+        )
         both = content(
+            discord_fake,
             await answered(
                 discord_fake, "quota set", {"member": member, "daily": 5, "clear": True}, **admin(discord_fake)
-            )
+            ),
         )
         nothing = content(
-            await answered(discord_fake, "quota set", {"member": member, "clear": True}, **admin(discord_fake))
+            discord_fake,
+            await answered(discord_fake, "quota set", {"member": member, "clear": True}, **admin(discord_fake)),
         )
     finally:
         await running.close()
@@ -175,11 +182,11 @@ async def test_a_zero_limit_says_an_admin_set_it_and_promises_no_wait(
     member = discord_fake.member_id
     try:
         await answered(discord_fake, "quota set", {"member": member, "in_flight": 0}, **admin(discord_fake))
-        at_once = content(await answered(discord_fake, "imagine", {"prompt": "a fox"}))
+        at_once = content(discord_fake, await answered(discord_fake, "imagine", {"prompt": "a fox"}))
         flight_shown = await quota_shown(discord_fake, member)
         await answered(discord_fake, "quota set", {"member": member, "daily": 0}, **admin(discord_fake))
-        daily = content(await answered(discord_fake, "imagine", {"prompt": "a fox"}))
-        daily_batch = content(await answered(discord_fake, "imagine", {"prompt": "foxes", "count": 2}))
+        daily = content(discord_fake, await answered(discord_fake, "imagine", {"prompt": "a fox"}))
+        daily_batch = content(discord_fake, await answered(discord_fake, "imagine", {"prompt": "foxes", "count": 2}))
         daily_shown = await quota_shown(discord_fake, member)
     finally:
         await running.close()

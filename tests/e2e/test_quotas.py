@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.config import Settings
 from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import Clock, make_settings, start_bot
+from tests.conftest import Clock, answer_data, answer_given, make_settings, start_bot
 
 
 def query(settings: Settings, sql: str, *params: object) -> list[tuple[object, ...]]:
@@ -99,17 +99,17 @@ async def test_failed_jobs_are_refunded_and_quota_shows_it(
                 timeout=30,
             )
         shown = await discord_fake.slash_command("quota show", {})
-        await discord_fake.wait_for(lambda: bool(shown.callbacks), timeout=10)
+        await answer_given(discord_fake, shown)
     finally:
         await running.close()
     states = query(settings, "SELECT state, charge_state FROM jobs ORDER BY created_at")
     assert states == [("blocked", "refunded"), ("failed", "refunded"), ("delivered", "committed")]
     # 2K costs 2 units: two refunds leave only the delivered image counted.
     assert query(settings, "SELECT SUM(units) FROM ledger WHERE kind IN ('reserve','refund','grant')") == [(2,)]
-    embed = shown.callbacks[0]["data"]["embeds"][0]
+    embed = answer_data(discord_fake, shown)["embeds"][0]
     today = next(f for f in embed["fields"] if f["name"] == "Today")
     assert today["value"].startswith("2 of 3 used") and "**1 left**" in today["value"]
-    assert shown.callbacks[0]["data"]["flags"] & 64
+    assert answer_data(discord_fake, shown)["flags"] & 64
 
 
 async def test_quota_admin_commands_are_for_admins(
@@ -122,8 +122,8 @@ async def test_quota_admin_commands_are_for_admins(
 
         async def run(name: str, options: dict[str, object], user: int, perms: int | None = None) -> str:
             interaction = await discord_fake.slash_command(name, options, user_id=user, permissions=perms)
-            await discord_fake.wait_for(lambda: bool(interaction.callbacks), timeout=10)
-            data = interaction.callbacks[0]["data"]
+            await answer_given(discord_fake, interaction)
+            data = answer_data(discord_fake, interaction)
             assert data["flags"] & 64
             return str(data.get("content") or data.get("embeds"))
 
@@ -177,26 +177,27 @@ async def test_usage_report_and_export_match_the_ledger(
         )
         report = await discord_fake.slash_command("usage report", {}, user_id=discord_fake.admin_id)
         export = await discord_fake.slash_command("usage export", {}, user_id=discord_fake.admin_id)
-        await discord_fake.wait_for(lambda: all(i.callbacks for i in (denied, report, export)), timeout=10)
+        for asked in (denied, report, export):
+            await answer_given(discord_fake, asked)
         await discord_fake.wait_for(
             lambda: (
                 export.original_message_id is not None and bool(discord_fake.messages[export.original_message_id].files)
             ),
-            timeout=10,
+            timeout=30,
         )
     finally:
         await running.close()
-    assert "Manage Server" in denied.callbacks[0]["data"]["content"]
+    assert "Manage Server" in answer_data(discord_fake, denied)["content"]
     charged = query(settings, "SELECT COUNT(*), SUM(units), SUM(cost_micro_usd) FROM ledger WHERE kind = 'commit'")
     (images, units, cost) = charged[0]
     assert images == 2  # the first job failed and was refunded
-    fields = {f["name"]: f["value"] for f in report.callbacks[0]["data"]["embeds"][0]["fields"]}
+    fields = {f["name"]: f["value"] for f in answer_data(discord_fake, report)["embeds"][0]["fields"]}
     from bot.catalogue import usd
 
     assert fields["Charged"] == f"{images} image(s) · {units} unit(s) · {usd(int(cost))}"  # type: ignore[arg-type]
     assert fields["Outcomes"].startswith("1 failed")
     # This month, as the days it covers in the quota's zone (its last day, not the next month's first).
-    assert report.callbacks[0]["data"]["embeds"][0]["description"].endswith("(quota days start at 00:00 UTC)")
+    assert answer_data(discord_fake, report)["embeds"][0]["description"].endswith("(quota days start at 00:00 UTC)")
     file = discord_fake.messages[export.original_message_id].files[0]  # type: ignore[index]
     assert file.filename.endswith(".csv.gz")
     rows = list(csv.DictReader(io.StringIO(gzip.decompress(file.data).decode())))
@@ -222,10 +223,10 @@ async def test_reroll_over_quota_is_refused_privately(
         message = discord_fake.messages[interaction.original_message_id]  # type: ignore[index]
         reroll = next(c["custom_id"] for r in message.components for c in r["components"] if c["label"] == "Re-roll")
         click = await discord_fake.click(message.id, reroll)
-        await discord_fake.wait_for(lambda: bool(click.callbacks), timeout=10)
+        await answer_given(discord_fake, click)
     finally:
         await running.close()
-    data = click.callbacks[0]["data"]
+    data = answer_data(discord_fake, click)
     assert click.callbacks[0]["type"] == 4 and data["flags"] & 64
     assert "used 1 of your 1 daily units" in data["content"]
     assert query(settings, "SELECT COUNT(*) FROM jobs") == [(1,)]
@@ -243,8 +244,8 @@ async def test_quota_show_reads_right_after_grants_refunds_and_resets(
 
         async def today() -> str:
             shown = await discord_fake.slash_command("quota show", {}, user_id=member)
-            await discord_fake.wait_for(lambda: bool(shown.callbacks), timeout=10)
-            fields = shown.callbacks[0]["data"]["embeds"][0]["fields"]
+            await answer_given(discord_fake, shown)
+            fields = answer_data(discord_fake, shown)["embeds"][0]["fields"]
             return str(next(f["value"] for f in fields if f["name"] == "Today"))
 
         async def settled(count: int) -> None:
@@ -261,10 +262,10 @@ async def test_quota_show_reads_right_after_grants_refunds_and_resets(
         grant = await discord_fake.slash_command(
             "quota grant", {"member": member, "units": 5}, user_id=discord_fake.admin_id
         )
-        await discord_fake.wait_for(lambda: bool(grant.callbacks), timeout=10)
+        await answer_given(discord_fake, grant)
         after_grant = await today()
         reset = await discord_fake.slash_command("quota reset", {"member": member}, user_id=discord_fake.admin_id)
-        await discord_fake.wait_for(lambda: bool(reset.callbacks), timeout=10)
+        await answer_given(discord_fake, reset)
         after_reset = await today()
     finally:
         await running.close()
@@ -285,12 +286,13 @@ async def test_quota_show_with_quotas_off_shows_no_limits(
         await discord_fake.wait_for(lambda: query(settings, "SELECT state FROM jobs") == [("delivered",)], timeout=20)
         shown = await discord_fake.slash_command("quota show", {})
         helped = await discord_fake.slash_command("help", {})
-        await discord_fake.wait_for(lambda: bool(shown.callbacks and helped.callbacks), timeout=10)
+        await answer_given(discord_fake, shown)
+        await answer_given(discord_fake, helped)
     finally:
         await running.close()
-    embed = shown.callbacks[0]["data"]["embeds"][0]
+    embed = answer_data(discord_fake, shown)["embeds"][0]
     assert embed["description"].startswith("Quotas are off on this bot")
     today = next(f for f in embed["fields"] if f["name"] == "Today")
     assert today["value"] == "1 used · no limit"
-    help_fields = {f["name"]: f["value"] for f in helped.callbacks[0]["data"]["embeds"][0]["fields"]}
+    help_fields = {f["name"]: f["value"] for f in answer_data(discord_fake, helped)["embeds"][0]["fields"]}
     assert "left today" not in help_fields.get("Yours", "")

@@ -8,7 +8,7 @@ from typing import Any
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import Clock, RunningBot, png_bytes, start_bot
+from tests.conftest import Clock, RunningBot, answer_given, png_bytes, start_bot
 from tests.e2e.edits import bot_image, jobs, ledger, states
 
 MENU = "Edit with Nano Banana"
@@ -115,7 +115,7 @@ async def test_refusals_are_private_and_charge_nothing(
     ban = await discord_fake.slash_command(
         "mod ban", {"member": discord_fake.member_id}, user_id=discord_fake.moderator_id
     )
-    await discord_fake.wait_for(lambda: bool(ban.callbacks), timeout=10)
+    await answer_given(discord_fake, ban)
     used = await discord_fake.message_command(MENU, post.id)
     await form_of(discord_fake, used)
     submit = await discord_fake.submit_modal(used, {INSTRUCTION: "make it night"})

@@ -17,7 +17,7 @@ from bot.render import REFUSED_MARK
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeGemini, FakeSeaArt
 from cogs.replies import PUBLIC_REFUSAL
-from tests.conftest import BOT_TOKEN, Clock, RunningBot, make_settings, png_bytes, start_bot
+from tests.conftest import BOT_TOKEN, Clock, RunningBot, answer_given, make_settings, png_bytes, start_bot
 from tests.discord_markdown import as_read, live_markdown
 from tests.e2e.edits import bot_channel_messages, bot_image, bot_replies_to, held_reply_jobs, jobs, ledger, states
 from tests.e2e.test_rework import delivered, press
@@ -27,7 +27,7 @@ GEMINI_KEY = "test-gemini-key-77aa"
 
 async def command(discord_fake: FakeDiscord, name: str, options: dict[str, Any], user_id: int) -> None:
     interaction = await discord_fake.slash_command(name, options, user_id=user_id)
-    await discord_fake.wait_for(lambda: bool(interaction.callbacks), timeout=10)
+    await answer_given(discord_fake, interaction)  # after a "thinking…", its follow-up: the command is done
 
 
 async def answer_to(discord_fake: FakeDiscord, settings: Settings, reply: FakeMessage) -> FakeMessage:

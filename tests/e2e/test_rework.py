@@ -16,7 +16,7 @@ from bot.config import Settings, load_settings
 from bot.providers.families import NANO_BANANA_2, NANO_BANANA_PRO
 from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.providers import FakeGemini, FakeSeaArt, FakeSegmind
-from tests.conftest import BOT_TOKEN, SEAART_KEY, Clock, RunningBot, make_settings, png_bytes, start_bot
+from tests.conftest import BOT_TOKEN, SEAART_KEY, Clock, RunningBot, answer_given, make_settings, png_bytes, start_bot
 from tests.e2e.test_buttons import button, ephemeral_reply, labels
 
 KEY = "rework-key"
@@ -496,7 +496,7 @@ async def test_a_banned_members_presses_are_refused_privately(
     ban = await discord_fake.slash_command(
         "mod ban", {"member": discord_fake.member_id, "reason": "spam"}, user_id=discord_fake.moderator_id
     )
-    await discord_fake.wait_for(lambda: bool(ban.callbacks), timeout=10)
+    await answer_given(discord_fake, ban)
     # Edit is refused on the press, before the member types anything.
     for label in ("Vary", "Edit", "Re-render 2K", "Re-roll"):
         refused = await press(discord_fake, original, label)
