@@ -140,16 +140,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(settings: Settings) -> int:
     # Until the bot's own handlers are in place, SIGTERM interrupts start-up exactly as Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    from bot.check import token_problem
     from bot.providers import missing_keys
     from bot.service import serve
     from bot.store.lock import DatabaseLock
 
+    # Before anything connects: a token or key that would be refused later (a blank one, one with a space
+    # inside) is one line naming its variable, never its value.
+    if (bad := token_problem(settings)) is not None:
+        raise bad.error()
+    if missing := missing_keys(settings):
+        raise missing[0].error()
     token = settings.secret("discord_token")
-    if not token:
-        raise ConfigError("DISCORD_TOKEN", "is not set", "Export your bot token as DISCORD_TOKEN.")
-    missing = missing_keys(settings)
-    if missing:
-        raise ConfigError(missing[0], "is not set", "Export it, or disable that provider in the config.")
+    assert token is not None  # token_problem said so
     if (unverifiable := callbacks_key_missing(settings)) is not None:
         raise unverifiable
     # Held until the process exits: a second bot on this database would resume and re-send our jobs.

@@ -10,7 +10,24 @@ import httpx
 from bot.catalogue import Catalogue, usd
 from bot.config import Settings, callbacks_key_missing
 from bot.errors import ConfigError
-from bot.providers import PROVIDERS
+from bot.providers import PROVIDERS, SecretProblem, key_problem
+from bot.providers.keys import EMPTY, NOT_ASCII, NOT_SET, WHITESPACE, key_text_problem
+
+
+def token_problem(settings: Settings) -> SecretProblem | None:
+    """What is wrong with DISCORD_TOKEN, or None. discord.py strips the token; a Discord token never holds
+    whitespace nor anything but ASCII, so a blank token or one with a space inside is refused here, before
+    anything connects, not "rejected by Discord" after logging in."""
+    problem = key_text_problem(settings.secret("discord_token"))
+    if problem is None:
+        return None
+    fix = {
+        NOT_SET: "Export your bot token (Discord developer portal).",
+        EMPTY: "Export your bot token as DISCORD_TOKEN (Discord developer portal -> Bot -> Reset Token).",
+        WHITESPACE: "Export the bot token without spaces or line breaks.",
+        NOT_ASCII: "Export the bot token exactly as the developer portal shows it.",
+    }[problem]
+    return SecretProblem("DISCORD_TOKEN", problem, fix)
 
 
 def check_config(settings: Settings, config_path: Path) -> list[str]:
@@ -20,15 +37,17 @@ def check_config(settings: Settings, config_path: Path) -> list[str]:
     print(f"config file: {shown}")
     print(f"database:    {settings.database.path}")
     print(f"discord:     {settings.discord.api_base_url}")
-    if not settings.secret("discord_token"):
-        problems.append("DISCORD_TOKEN is not set: export your bot token (Discord developer portal).")
+    if (token := token_problem(settings)) is not None:
+        problems.append(token.line())
     catalogue = Catalogue(settings)
     for provider in PROVIDERS:
         name, enabled = provider.name, provider.enabled(settings)
-        keyed = "key set" if provider.key(settings) else "key missing"
+        # Never the key itself: only whether the adapter would take it.
+        bad = key_problem(provider, settings)
+        keyed = "key set" if bad is None else "key missing" if bad.problem == NOT_SET else "key unusable"
         print(f"provider:    {name:<10} {'enabled' if enabled else 'disabled':<8} {keyed}")
-        if enabled and not provider.key(settings):
-            problems.append(f"{provider.key_env} is not set: export it, or disable [providers.{name}].")
+        if enabled and bad is not None:
+            problems.append(bad.line())
         if enabled:
             for model, caps in provider.models_for(settings).items():
                 priced = catalogue.capabilities(name, model) or caps
@@ -57,8 +76,8 @@ async def check_providers(settings: Settings) -> list[str]:
             name = adapter.name
             if not adapter.enabled(settings):
                 continue
-            if not adapter.key(settings):
-                print(f"  {name:<10} key missing")
+            if (bad := key_problem(adapter, settings)) is not None:
+                print(f"  {name:<10} key {'missing' if bad.problem == NOT_SET else 'unusable'}")
                 continue  # already reported by check_config
             try:
                 provider = adapter.from_settings(settings, client)

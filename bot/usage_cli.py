@@ -10,7 +10,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -48,6 +48,24 @@ def _check_id(option: str, value: int | None) -> None:
         raise UsageInputError(f"{option} {value} is not a Discord id: give the server's or member's id (Copy ID)")
 
 
+def _check_shown(text: str | None, moment: float, tz: str, name: str, bound: str) -> None:
+    """Refuse a bound the report cannot show: a date-time within the years 1 to 9999 where it was written can
+    fall outside them in UTC (the JSON's since/until) or in the quota zone (the table's period), and the
+    end of 9999-12-31T23:59:59.999999 rounds, as a Unix time, into the year 10000. Before: a traceback
+    (``ValueError: year 10000 is out of range``) once the report had been read."""
+    if text is None:
+        return  # now
+    try:
+        datetime.fromtimestamp(moment, UTC)
+        datetime.fromtimestamp(moment, ZoneInfo(tz))
+    except (ValueError, OverflowError, OSError):
+        edge, fix = ("past the last", "an earlier") if moment > 0 else ("before the first", "a later")
+        zones = "UTC" if tz == "UTC" else f"UTC and in {tz}"
+        raise UsageInputError(
+            f"{name}: {text!r} is {edge} moment a report can show (years 1 to 9999, in {zones}): give {fix} {bound}"
+        ) from None
+
+
 async def run_usage(
     settings: Settings,
     *,
@@ -79,6 +97,8 @@ async def run_usage(
         )
     except ValueError as exc:
         raise UsageInputError(str(exc)) from None
+    _check_shown(since, start, quotas.timezone, "since", "start")
+    _check_shown(until, end, quotas.timezone, "until", "end")
     path = settings.database.path
     # Database.connect() would create an empty file: a typo in the path must not look like "no usage".
     if not path.exists():

@@ -4,11 +4,13 @@ this list; adding a provider is adding its class here."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.errors import BananacordError, ConfigError
 from bot.providers._adapter import HttpAdapter
 from bot.providers.gemini import GeminiProvider
+from bot.providers.keys import EMPTY, NOT_ASCII, NOT_SET, WHITESPACE, key_text_problem
 from bot.providers.kie import KieProvider, SinancodeProvider
 from bot.providers.seaart import SeaArtProvider
 from bot.providers.segmind import SegmindProvider
@@ -56,6 +58,39 @@ def build_providers(settings: Settings, client: httpx.AsyncClient) -> dict[str, 
     return built
 
 
-def missing_keys(settings: Settings) -> list[str]:
-    """Environment variables an enabled provider needs but that are not set."""
-    return [p.key_env for p in enabled_providers(settings) if not p.key(settings)]
+@dataclass(frozen=True, slots=True)
+class SecretProblem:
+    """A secret that is not set or not usable, named by where it came from (its environment variable).
+    Never holds the value."""
+
+    variable: str
+    problem: str  # NOT_SET, EMPTY, WHITESPACE or NOT_ASCII
+    fix: str  # a sentence, capitalised
+
+    def line(self) -> str:
+        """As `bananacord check` lists it."""
+        return f"{self.variable} {self.problem}: {self.fix[:1].lower()}{self.fix[1:]}"
+
+    def error(self) -> ConfigError:
+        """As `bananacord run` refuses it."""
+        return ConfigError(self.variable, self.problem, self.fix)
+
+
+def key_problem(provider: type[HttpAdapter], settings: Settings) -> SecretProblem | None:
+    """What is wrong with ``provider``'s key (whether or not it is enabled), or None if its adapter takes it."""
+    problem = key_text_problem(provider.key(settings), provider.key_spaces)
+    if problem is None:
+        return None
+    disable = f"disable [providers.{provider.name}]"
+    fix = {
+        NOT_SET: f"Export it, or {disable}.",
+        EMPTY: f"Export your {provider.label} API key as {provider.key_env}, or {disable}.",
+        WHITESPACE: f"Export the key without spaces or line breaks, or {disable}.",
+        NOT_ASCII: f"Export the key exactly as {provider.label} shows it (a pasted no-break space?), or {disable}.",
+    }[problem]
+    return SecretProblem(provider.key_env, problem, fix)
+
+
+def missing_keys(settings: Settings) -> list[SecretProblem]:
+    """The keys enabled providers need that are not set, or that their adapters would refuse."""
+    return [problem for p in enabled_providers(settings) if (problem := key_problem(p, settings)) is not None]

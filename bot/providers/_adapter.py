@@ -53,6 +53,7 @@ from bot.providers._http import (
 )
 from bot.providers.base import Capabilities, ProviderCheck, ProviderSettings, validate
 from bot.providers.families import AUTO
+from bot.providers.keys import key_text_problem
 from bot.transport import MAX_BODY, NO_COMPRESSION
 
 if TYPE_CHECKING:
@@ -242,12 +243,11 @@ class HttpAdapter(ABC):
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         """Check the key and base URL (ConfigError naming the setting) and keep the shared state."""
+        problem = key_text_problem(api_key, self.key_spaces)
+        if problem is not None:
+            fix = f"Set {self.key_env} to your {self.label} API key, exactly as it shows it"
+            raise ConfigError(f"{self.name}.api_key", problem, fix)
         key = api_key.strip()
-        if not key:
-            raise ConfigError(f"{self.name}.api_key", "is empty", f"Set {self.key_env} to your {self.label} API key")
-        spaces = self.key_spaces
-        if any(c.isspace() if spaces is None else c in spaces for c in key):
-            raise ConfigError(f"{self.name}.api_key", "contains whitespace", "Paste the key without spaces")
         base_url = base_url or self.default_base_url
         parts = urlsplit(base_url)
         # Every path is appended to the base, so a query string there would end up mid-URL.
