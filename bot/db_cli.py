@@ -3,7 +3,8 @@
 ``status``, ``audit`` and ``backup`` only read, so they run beside a running bot (SQLite's WAL lets a reader work
 while the bot writes); ``migrate`` and ``restore`` do not: a newer schema could change tables the running
 code uses (and the bot migrates at its own start anyway), and a database replaced under a running bot
-would be overwritten by its next writes. How copies are made: bot/db_copy.py. Errors arrive as
+would be overwritten by its next writes. All but ``restore`` (which may put back a database that was lost)
+refuse a path with no database. How copies are made: bot/db_copy.py. Errors arrive as
 ``BananacordError`` (the CLI prints the message and exits 1; a stopped copy's CopyStopped exits 130).
 """
 
@@ -36,16 +37,19 @@ async def run_db(settings: Settings, action: str, to: Path | None = None) -> int
     """Carry out ``action``; print what the operator asked to see; return the exit code."""
     if to is not None and action not in ("backup", "restore"):
         raise BananacordError(f"db {action} takes no file (only db backup and db restore do)")
-    if action == "migrate":
-        return await _migrate(settings)
     if action == "restore":
         if to is None:
             raise BananacordError("db restore needs the copy to put back: bananacord db restore FILE")
         return await _restore(settings, to)
     path = settings.database.path
-    # A typo in the path must not read as an empty database, nor leave one behind.
+    # A typo in the path must not read as an empty database, nor leave one behind: `migrate` made a new one
+    # there ("schema version N (up to date)") and its lock file, while the bot went on with the real one.
+    # The bot makes its database at its first start (`bananacord run`), so `migrate` has none to make.
     if not path.exists():
-        raise BananacordError(f"no database at {path} (set database.path in the config the bot runs with)")
+        hint = "; the bot creates its database itself, at its first start" if action == "migrate" else ""
+        raise BananacordError(f"no database at {path} (set database.path in the config the bot runs with{hint})")
+    if action == "migrate":
+        return await _migrate(settings)
     if action == "backup":
         if to is None:
             raise BananacordError("db backup needs a file to write: bananacord db backup FILE")

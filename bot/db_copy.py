@@ -10,11 +10,14 @@ The database is copied with SQLite's online backup, which reads a consistent sna
 writing (a plain copy of the file could catch a page half written, or miss what is still in the WAL).
 
 A copy that fails (a damaged database, one that is not Bananacord's, a full disk) or is stopped (Ctrl-C,
-SIGTERM: the caller sets ``stop``) leaves nothing half made behind, and says in one line what state it left.
+SIGTERM: the caller sets ``stop``) leaves nothing half made behind, and says in one line what state it left,
+and whose fault it was: a database that cannot be read (Unreadable) is not a copy that cannot be written
+(CopyNotWritten), and only the first is a reason for a restore to move the database aside as it is.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sqlite3
@@ -34,6 +37,74 @@ class CopyStopped(BananacordError):
     state it left the database in. The CLI exits 130, as for any interrupted command."""
 
     exit_code = 130
+
+
+class Unreadable(BananacordError):
+    """The database being copied cannot be read: damaged, not a database, not Bananacord's (or not yet). The
+    one failure of the backup a restore takes first that lets it move the database aside as it is."""
+
+
+class CopyNotWritten(BananacordError):
+    """The copy's own files could not be written (a full disk, a file size limit, a failing disk, a read-only
+    file): nothing is wrong with the database copied. ``no_room``: for want of room (a full disk, a quota,
+    a file size limit)."""
+
+    def __init__(self, message: str, *, no_room: bool) -> None:
+        super().__init__(message)
+        self.no_room = no_room
+
+
+def _not_written(to: Path, why: str, *, no_room: bool, source: Path | None = None) -> CopyNotWritten:
+    blame = f"; the fault is in writing the copy, not in reading {source}" if source is not None else ""
+    return CopyNotWritten(f"cannot write {to}: {why}{blame}", no_room=no_room)
+
+
+# What SQLite answers when a write of the copy (its file or its journal) failed, as opposed to a read of the
+# database it copies: a full disk (SQLITE_FULL: "database or disk is full"); a write, sync or truncation
+# refused ("disk I/O error": a file size limit, EFBIG, or a failing disk; SQLite says SQLITE_FULL only for
+# ENOSPC); a file that cannot be written at all.
+_NO_ROOM_CODES = frozenset({sqlite3.SQLITE_FULL})
+_WRITE_CODES = frozenset(
+    {
+        sqlite3.SQLITE_IOERR_WRITE,
+        sqlite3.SQLITE_IOERR_FSYNC,
+        sqlite3.SQLITE_IOERR_DIR_FSYNC,
+        sqlite3.SQLITE_IOERR_TRUNCATE,
+        sqlite3.SQLITE_IOERR_DELETE,
+    }
+)
+_READ_ONLY_CODE = sqlite3.SQLITE_READONLY
+# And what it answers when the database copied cannot be read: damaged pages, a file that is not a database,
+# a disk that fails a read.
+_UNREADABLE_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+_UNREADABLE_IOERRS = frozenset({sqlite3.SQLITE_IOERR_READ, sqlite3.SQLITE_IOERR_SHORT_READ})
+# What an OSError writing a copy says when the disk (or the process's file size limit, or a quota) is full.
+_NO_ROOM_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+
+
+def _codes(exc: sqlite3.Error) -> tuple[int, int]:
+    """SQLite's extended result code of ``exc`` and its primary code (-1 for an error not SQLite's own)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if not isinstance(code, int):
+        return -1, -1
+    return code, code & 0xFF
+
+
+def _write_fault(exc: sqlite3.Error) -> tuple[str, bool] | None:
+    """Why writing the copy failed, and whether for want of room; None if ``exc`` is no write's fault."""
+    extended, primary = _codes(exc)
+    if primary in _NO_ROOM_CODES:
+        return f"no room on its disk ({exc})", True
+    if extended in _WRITE_CODES:
+        return f"its disk refused a write ({exc}: a full disk, a file size limit or a failing disk)", False
+    if primary == _READ_ONLY_CODE:
+        return f"it cannot be written ({exc})", False
+    return None
+
+
+def _read_fault(exc: sqlite3.Error) -> bool:
+    extended, primary = _codes(exc)
+    return primary in _UNREADABLE_CODES or extended in _UNREADABLE_IOERRS
 
 
 # A restore copies in steps of this many pages (4 MiB at SQLite's default page size) and checks for a stop
@@ -70,7 +141,7 @@ def backup(source: Path, to: Path, *, stop: threading.Event | None = None, stepw
     if not source.is_file():
         # Checked before the copy's file is made: a folder (or a device) named as the database left an empty
         # file behind, and the next try said it "already exists".
-        raise BananacordError(f"cannot read {source}: it is not a file")
+        raise Unreadable(f"cannot read {source}: it is not a file")
     _create_like(source, to)
     try:
         _copy_database(source, to, stop=stop, stepwise=stepwise)
@@ -101,9 +172,13 @@ def _finish_copy(source: Path, to: Path, stop: threading.Event | None) -> None:
             conn.close()
     except sqlite3.Error as exc:
         _stop_point(stop, f"stopped before the copy was whole: nothing was left at {to}")
-        raise BananacordError(f"cannot copy {source}: {_unreadable(exc)}") from None
+        if _read_fault(exc):  # the copy's pages are the database's: damaged there
+            raise Unreadable(f"cannot copy {source}: {_unreadable(exc)}") from None
+        # Only the copy is open here: anything else is the copy's own file failing (its journal, its WAL).
+        why, no_room = _write_fault(exc) or (f"SQLite could not finish it ({exc})", False)
+        raise _not_written(to, why, no_room=no_room, source=source) from None
     if check is None or check[0] != "ok":
-        raise BananacordError(
+        raise Unreadable(
             f"cannot copy {source}: it is damaged (SQLite's check of the copy: {check[0] if check else 'no answer'})"
         )
 
@@ -166,6 +241,12 @@ def restore(source: Path, into: Path, *, now: datetime, stop: threading.Event | 
     except CopyStopped:
         raise CopyStopped(unchanged) from None
     _stop_point(stop, unchanged)
+    # What a failure before the copy is in place leaves: the database as it was (or still none).
+    as_it_was = (
+        f"nothing was changed: {into} is as it was, nothing restored"
+        if into.exists()
+        else f"nothing was changed: there is still no database at {into}, nothing restored"
+    )
     aside, unreadable = None, None
     if into.exists():
         aside = _aside_name(into, now)
@@ -174,25 +255,42 @@ def restore(source: Path, into: Path, *, now: datetime, stop: threading.Event | 
             backup(into, aside, stop=stop, stepwise=True)
         except CopyStopped:
             raise CopyStopped(unchanged) from None
-        except BananacordError as exc:
-            # A database SQLite cannot read (damaged: the very case for a restore), not Bananacord's, or no room
-            # for a copy: it is moved aside as it is, its journal files with it, and the copy goes into a new file.
+        except Unreadable as exc:
+            # A database SQLite cannot read (damaged: the very case for a restore) or not Bananacord's: it is
+            # moved aside as it is, its journal files with it, and the copy goes into a new file.
             unreadable = exc.user_message
             _move_aside(into, aside)
-    created = not into.exists()
-    if created:
-        _create_like(source, into)  # a database lost with its disk (or moved aside): as private as its copy
+        except BananacordError as exc:
+            # Anything else (no room for the copy, a disk refusing writes, an image that cannot be copied) says
+            # nothing against the database, and a restore without its backup could not be undone: it stays as it
+            # is. Before, a full disk counted as "cannot read": the database was moved aside, the copy then failed
+            # for want of the same room, and the configured path was left with no database at all.
+            if isinstance(exc, CopyNotWritten) and exc.no_room:
+                raise BananacordError(
+                    f"no room (disk full) to keep a copy of the database it replaces; {as_it_was}"
+                    f" ({exc.user_message}). Make room and restore again"
+                ) from None
+            raise BananacordError(
+                f"cannot keep a copy of the database it replaces; {as_it_was} ({exc.user_message})"
+            ) from None
+    created = False
     # Written through SQLite into the database's own file, in one transaction: a failure, or a stop between
-    # two steps, leaves it whole.
+    # two steps, leaves it whole; whatever ends it, the database is then put back as it was.
     try:
+        if not into.exists():
+            _create_like(source, into)  # a database lost with its disk (or moved aside): as private as its copy
+            created = True
         _copy_database(source, into, stop=stop, stepwise=True)
     except CopyStopped:
         _undo(into, aside, created=created, unreadable=unreadable is not None)
         raise CopyStopped(unchanged) from None
     except BananacordError as exc:
-        if created:
-            _remove_database(into)
-        raise BananacordError(exc.user_message + _kept(aside)) from None
+        if aside is not None and unreadable is None and into.with_name(into.name + "-journal").exists():
+            # SQLite could not roll its copy back yet (its journal waits to be played back at the next open):
+            # the backup of the database made first stays, in case that roll-back fails too.
+            raise BananacordError(f"cannot put {source} in place of {into}: {exc.user_message}{_kept(aside)}") from None
+        _undo(into, aside, created=created, unreadable=unreadable is not None)
+        raise BananacordError(f"cannot put {source} in place of {into}; {as_it_was} ({exc.user_message})") from None
     # An older copy's schema is brought up to date by the bot's next start, as after any upgrade. From here
     # on a stop is not heeded: the copy is in place, and its images follow in moments.
     try:
@@ -206,8 +304,8 @@ def restore(source: Path, into: Path, *, now: datetime, stop: threading.Event | 
 
 
 def _undo(into: Path, aside: Path | None, *, created: bool, unreadable: bool) -> None:
-    """After a stopped copy: ``into`` as it was before the restore began. SQLite rolled back what the copy
-    wrote into an existing file; a file made for it goes, and a database moved aside comes back."""
+    """After a stopped or failed copy: ``into`` as it was before the restore began. SQLite rolled back what
+    the copy wrote into an existing file; a file made for it goes, and a database moved aside comes back."""
     if created:
         _remove_database(into)
     if aside is None:
@@ -276,16 +374,18 @@ def _aside_name(into: Path, now: datetime) -> Path:
 def _create_like(source: Path, to: Path) -> None:
     """Create ``to`` empty (SQLite fills an empty file as a new database) with ``source``'s permissions: the
     database holds members' prompts and Discord's interaction tokens, and a copy must be no easier to read
-    than the original, whatever the umask of whoever runs the backup."""
-    mode = source.stat().st_mode & 0o777
+    than the original, whatever the umask of whoever runs the backup. Its owner may always read and write it:
+    a database put back from a read-only copy (0444) was itself read-only, and the bot refused to start on it
+    ("is read-only") after the restore had said it was done."""
+    mode = (source.stat().st_mode & 0o777) | 0o600
     try:
         fd = os.open(to, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     except FileExistsError:
         raise BananacordError(f"{to} already exists: name a new file for the copy") from None
     except OSError as exc:
-        raise BananacordError(f"cannot write {to}: {exc.strerror}") from None
+        raise _not_written(to, exc.strerror or str(exc), no_room=exc.errno in _NO_ROOM_ERRNOS) from None
     try:
-        os.fchmod(fd, mode)  # exactly the database's: the umask may have taken bits away from os.open's
+        os.fchmod(fd, mode)  # the database's, plus the owner's read and write: the umask may have taken bits
     finally:
         os.close(fd)
 
@@ -330,7 +430,7 @@ def _copy_database(source: Path, to: Path, *, stop: threading.Event | None, step
     try:
         reader = open_existing(source)
     except sqlite3.Error as exc:
-        raise BananacordError(f"cannot read {source}: {exc}") from None
+        raise Unreadable(f"cannot read {source}: {exc}") from None
 
     def between_steps(status: int, remaining: int, total: int) -> None:
         # Not after the last step: by then SQLite has committed the whole copy, and it must be kept.
@@ -347,7 +447,13 @@ def _copy_database(source: Path, to: Path, *, stop: threading.Event | None, step
         finally:
             copy.close()
     except sqlite3.Error as exc:
-        raise BananacordError(f"cannot copy {source} to {to}: {_unreadable(exc)}") from None
+        # SQLite reports a fault of either file on the copy's connection: its code says which. Before, every
+        # one read "SQLite cannot read it", a full disk under the copy too.
+        if (fault := _write_fault(exc)) is not None:
+            raise _not_written(to, fault[0], no_room=fault[1], source=source) from None
+        if _read_fault(exc):
+            raise Unreadable(f"cannot copy {source} to {to}: {_unreadable(exc)}") from None
+        raise BananacordError(f"cannot copy {source} to {to}: {exc}") from None
     finally:
         reader.close()
 
@@ -365,12 +471,15 @@ def _copy_files(source: Path, to: Path) -> Copied:
             conn.close()
     except sqlite3.Error as exc:
         # An empty file or one never migrated has no jobs table: copied, it is no backup of the bot's.
-        raise BananacordError(f"cannot copy {source}: {_unreadable(exc)}") from None
+        raise Unreadable(f"cannot copy {source}: {_unreadable(exc)}") from None
     folder = ResultFiles.beside(to)
     try:
         copied = ResultFiles.beside(source).copy_to(folder, named)
     except OSError as exc:
-        raise BananacordError(f"cannot copy the images waiting beside {source}: {exc.strerror or exc}") from None
+        message = f"cannot copy the images waiting beside {source}: {exc.strerror or exc}"
+        if exc.errno in _NO_ROOM_ERRNOS:
+            raise CopyNotWritten(message, no_room=True) from None
+        raise BananacordError(message) from None
     # Judged where the images now are: a restore's folder may hold some already (the database it replaced
     # was waiting on the same jobs), and the bot will find them there.
     return Copied(files=copied, ended=len(folder.lacking(named)), unfinished=unfinished)

@@ -171,6 +171,7 @@ def test_database_without_permission_is_one_line(tmp_path: Path, mode: int, reas
     preexec = _file_modes_apply()
     db = tmp_path / "bot.sqlite3"
     # Fully migrated first, so only a real write (not the migration) can find it read-only.
+    db.touch(mode=0o600)  # `db migrate` makes no database (the bot does, at its first start)
     migrated = cli(tmp_path, "db", "migrate", "--config", str(config(tmp_path, db=db)))
     assert migrated.returncode == 0, migrated.stderr
     db.chmod(mode)
@@ -220,6 +221,7 @@ def test_db_status_reads_the_database_as_it_is_and_counts_its_jobs(tmp_path: Pat
     """Status is a look, not a change: a database behind this code is reported behind, not migrated."""
     db = tmp_path / "bot.sqlite3"
     cfg = str(config(tmp_path, db=db))
+    db.touch(mode=0o600)  # `db migrate` makes no database (the bot does, at its first start)
     migrated = cli(tmp_path, "db", "migrate", "--config", cfg)
     assert migrated.returncode == 0, migrated.stderr
     latest = user_version(db)
@@ -243,6 +245,7 @@ def test_a_database_a_newer_bananacord_migrated_is_refused_and_left_as_it_is(tmp
     migrate` refuse in one line before contacting Discord, `db status` says why, and nothing is changed."""
     db = tmp_path / "bot.sqlite3"
     cfg = str(config(tmp_path, db=db))
+    db.touch(mode=0o600)  # `db migrate` makes no database (the bot does, at its first start)
     assert cli(tmp_path, "db", "migrate", "--config", cfg).returncode == 0
     newer = user_version(db) + 1
     user_version(db, newer)
@@ -282,6 +285,7 @@ async def test_db_backup_copies_what_is_committed_while_a_bot_holds_the_database
 
     db, copy = tmp_path / "bot.sqlite3", tmp_path / "copy.sqlite3"
     cfg = str(config(tmp_path, db=db))
+    db.touch(mode=0o600)  # `db migrate` makes no database (the bot does, at its first start)
     assert cli(tmp_path, "db", "migrate", "--config", cfg).returncode == 0
     writer = sqlite3.connect(db, isolation_level=None)
     try:
@@ -307,13 +311,14 @@ async def test_db_migrate_beside_a_running_bot_is_refused(tmp_path: Path) -> Non
 
     db = tmp_path / "bot.sqlite3"
     cfg = str(config(tmp_path, db=db))
+    db.touch(mode=0o600)  # `db migrate` makes no database (the bot does, at its first start)
     with DatabaseLock(db):  # what `bananacord run` holds while it runs
         code, stderr = await acli(tmp_path, "db", "migrate", "--config", cfg)
     assert code == 1
     line = one_line(stderr)
     assert f"the database {db} is in use by" in line and f"pid {os.getpid()}" in line
     assert "Stop that process first" in line
-    assert not db.exists()
+    assert db.read_bytes() == b""  # not migrated
 
 
 # ---- Discord -------------------------------------------------------------------------------------
@@ -376,6 +381,7 @@ def test_output_cut_short_by_its_reader_is_no_error(tmp_path: Path) -> None:
     """`bananacord usage ... | head -0`: the reader goes before the output comes; no traceback, exit 1."""
     db = tmp_path / "bot.sqlite3"
     cfg = str(config(tmp_path, db=db))
+    db.touch(mode=0o600)  # `db migrate` makes no database (the bot does, at its first start)
     assert cli(tmp_path, "db", "migrate", "--config", cfg).returncode == 0
     for command in (["usage", "--guild", "1", "--format", "csv"], ["db", "audit"]):
         with subprocess.Popen(
@@ -418,6 +424,7 @@ def test_reading_the_database_needs_none_of_the_bot_s_secrets(tmp_path: Path, co
     """An operator's backup or audit from cron, without the bot's environment: the callbacks' key (like a
     provider's) is not asked for. Before, every command refused without it."""
     cfg = config(tmp_path, CALLBACKS_ON)
+    (tmp_path / "bot.sqlite3").touch(mode=0o600)  # `db migrate` makes no database (the bot does, at its first start)
     assert cli(tmp_path, "db", "migrate", "--config", str(cfg)).returncode == 0
     result = cli(tmp_path, *command, "--config", str(cfg), env={"DISCORD_TOKEN": "", "SEAART_API_KEY": ""})
     assert result.returncode == 0, result.stdout + result.stderr

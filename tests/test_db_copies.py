@@ -21,7 +21,7 @@ import pytest
 
 from bot.store import latest_schema_version
 from bot.store.lock import DatabaseLock
-from tests.test_cli import acli, cli, config, one_line
+from tests.test_cli import acli, cli, config, last_line, one_line
 
 WAITING, DELIVERED = "aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"
 
@@ -46,10 +46,20 @@ def _job(conn: sqlite3.Connection, job_id: str, state: str, *, named_file: bool)
     )
 
 
+def new_database(tmp_path: Path, db: Path) -> None:
+    """A database at ``db``, migrated, and ``tmp_path/config.toml`` naming it. `db migrate` makes no database
+    where there is none (the bot makes its own at its first start): it migrates the empty file made here,
+    which SQLite reads as a new database."""
+    cfg = str(config(tmp_path, db=db))
+    db.touch(mode=0o600)
+    migrated = cli(tmp_path, "db", "migrate", "--config", cfg)
+    assert migrated.returncode == 0, migrated.stderr
+
+
 def _database_with_a_waiting_image(tmp_path: Path, db: Path) -> dict[str, bytes]:
     """A migrated database with a job whose image waits in the results folder, a delivered job, a stray file
     and a write never finished; returns the folder's files."""
-    assert cli(tmp_path, "db", "migrate", "--config", str(config(tmp_path, db=db))).returncode == 0
+    new_database(tmp_path, db)
     with _open(db) as conn:
         _job(conn, WAITING, "succeeded", named_file=True)
         _job(conn, DELIVERED, "delivered", named_file=False)
@@ -220,9 +230,11 @@ def test_a_backup_is_no_easier_to_read_than_the_database(tmp_path: Path) -> None
 
 
 def test_a_new_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
-    """Prompts and interaction tokens: the file the bot creates, and the WAL SQLite makes beside it."""
+    """Prompts and interaction tokens: the file the bot creates (at its first start, before it reaches for
+    Discord, here at a closed port), and the WAL SQLite makes beside it."""
     db = tmp_path / "bot.sqlite3"
-    assert cli(tmp_path, "db", "migrate", "--config", str(config(tmp_path, db=db))).returncode == 0
+    started = cli(tmp_path, "run", "--config", str(config(tmp_path, db=db)))
+    assert started.returncode == 1 and "cannot reach Discord" in last_line(started.stderr), started.stderr
     assert db.stat().st_mode & 0o777 == 0o600
     conn = sqlite3.connect(db)
     try:
