@@ -35,7 +35,7 @@ def check_config(settings: Settings, config_path: Path) -> list[str]:
     problems: list[str] = []
     shown = config_path if config_path.exists() else f"{config_path} (not found, using defaults)"
     print(f"config file: {shown}")
-    print(f"database:    {settings.database.path}")
+    print(f"database:    {settings.database.path.absolute()}")
     print(f"discord:     {settings.discord.api_base_url}")
     if (token := token_problem(settings)) is not None:
         problems.append(token.line())

@@ -2,11 +2,14 @@
 
 Precedence, highest first: environment (``BANANACORD_SECTION__KEY``), the TOML file, defaults.
 Secrets (``DISCORD_TOKEN``, ``SEAART_API_KEY``) are read from the environment alone, so a config file
-can be committed or pasted into a support thread without leaking a key.
+can be committed or pasted into a support thread without leaking a key. A ``BANANACORD_*`` variable that
+names no setting is refused, naming it. ``load_settings(..., environment=False)`` reads no variable at all
+(the demo and the tests: an operator's keys and overrides must never reach the fakes, or past them).
 """
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import json
 import os
@@ -26,6 +29,7 @@ from pydantic import (
     ValidationError,
     create_model,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -74,6 +78,8 @@ class DiscordSettings(_Section):
 
 
 class DatabaseSettings(_Section):
+    # A leading ~ is the user's home; a relative path is relative to the working directory the bot is
+    # started in (not to the config file's folder).
     path: Path = Path("bananacord.sqlite3")
     # How long a starting bot waits while another program holds the database's write lock (then it exits
     # 1 saying so). A running bot tells a member whose request meets the lock at once (cogs/in_time.py).
@@ -83,6 +89,19 @@ class DatabaseSettings(_Section):
     # they learn in memory and try again. Not under half a second: a slow disk's own writes take tens of
     # milliseconds, and a statement this long is taken for another program's lock.
     busy_timeout_seconds: float = Field(default=5.0, ge=0.5, le=60)
+
+    @field_validator("path")
+    @classmethod
+    def _home(cls, value: Path) -> Path:
+        return _expand_home(value)
+
+
+def _expand_home(value: Path) -> Path:
+    """``~/bc/bot.sqlite3`` is in the home folder: a literal ``./~`` folder was made before."""
+    try:
+        return value.expanduser()
+    except RuntimeError:  # ~name of no known user, or no home to expand ~ to
+        raise ValueError(f"cannot expand {str(value).split('/', 1)[0]} to a home folder") from None
 
 
 def _provider_section(provider: type[HttpAdapter]) -> type[ProviderSettings]:
@@ -167,14 +186,22 @@ def _default_units() -> dict[str, dict[str, int]]:
     }
 
 
+# The member limit when no window is set at all (below).
+DEFAULT_DAILY = 25
+WINDOWS: tuple[str, ...] = ("daily", "weekly", "monthly")
+
+
 class QuotaSettings(_Section):
-    """Limits in units per window, per member; budgets per server. ``None`` means no limit."""
+    """Limits in units per window, per member; budgets per server. ``None`` means no limit.
+
+    The windows go together, as a tier's do: set any of daily, weekly and monthly (in the file or the
+    environment) and a window left out has no limit; set none and members get DEFAULT_DAILY a day."""
 
     enabled: bool = True
     # Windows reset at this hour in this time zone (IANA name); weeks start on Monday.
     timezone: str = "UTC"
     reset_hour: int = Field(default=0, ge=0, le=23)
-    daily: int | None = Field(default=25, ge=0)
+    daily: int | None = Field(default=None, ge=0)
     weekly: int | None = Field(default=None, ge=0)
     monthly: int | None = Field(default=None, ge=0)
     # Requests a member may have running at once (the candidates of an /imagine count are one), and
@@ -188,6 +215,15 @@ class QuotaSettings(_Section):
     unlimited_role_id: int | None = None
     tiers: dict[str, TierSettings] = Field(default_factory=dict)
     units: dict[str, dict[str, int]] = Field(default_factory=_default_units)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_window(cls, data: Any) -> Any:
+        """Before, daily was 25 unless set, so `weekly = 10` alone was refused (25 a day is more than 10 a
+        week) and no daily limit could be had: TOML has no null. A deployment that set no window keeps 25."""
+        if isinstance(data, dict) and not any(window in data for window in WINDOWS):
+            return {**data, "daily": DEFAULT_DAILY}
+        return data
 
     @field_validator("timezone")
     @classmethod
@@ -339,6 +375,8 @@ class Settings(ProviderKeys):
         populate_by_name=True,
     )
     _toml_path: ClassVar[Path | None] = None
+    # False: no environment variable is read (load_settings(environment=False)).
+    _read_environment: ClassVar[bool] = True
 
     log_level: str = "INFO"
     discord: DiscordSettings = Field(default_factory=DiscordSettings)
@@ -372,7 +410,10 @@ class Settings(ProviderKeys):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        # No dotenv source: a .env file is never read, so there is nothing more to switch off.
+        sources: list[PydanticBaseSettingsSource] = [init_settings]
+        if cls._read_environment:
+            sources.append(env_settings)
         if cls._toml_path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_path))
         return tuple(sources)
@@ -413,8 +454,14 @@ def _check_no_secrets(data: dict[str, Any], path: Path, prefix: str = "") -> Non
             _check_no_secrets(value, path, f"{prefix}{key}.")
 
 
-def load_settings(path: Path | None, *, required: bool = False, **overrides: Any) -> Settings:
-    """Load settings; a user error becomes one ConfigError naming the setting and the fix."""
+def load_settings(path: Path | None, *, required: bool = False, environment: bool = True, **overrides: Any) -> Settings:
+    """Load settings; a user error becomes one ConfigError naming the setting and the fix.
+
+    ``environment=False``: the file (if any), ``overrides`` and the defaults alone; no ``BANANACORD_*``
+    variable, token or provider key is read. For the demo and the tests, which point the bot at fakes:
+    an operator's exported overrides (a provider's real base_url) and keys must never reach them.
+    """
+    variables = _setting_variables() if environment else {}
     toml_path: Path | None = None
     if path is not None:
         if path.exists():
@@ -448,6 +495,7 @@ def load_settings(path: Path | None, *, required: bool = False, **overrides: Any
 
     class _FileSettings(Settings):
         _toml_path: ClassVar[Path | None] = toml_path
+        _read_environment: ClassVar[bool] = environment
 
     try:
         loaded = _FileSettings(**overrides)
@@ -455,7 +503,10 @@ def load_settings(path: Path | None, *, required: bool = False, **overrides: Any
         raise _unreadable_environment(exc) from None
     except ValidationError as exc:
         err = exc.errors()[0]
-        setting = _describe(tuple(err["loc"]))
+        loc = tuple(str(part) for part in err["loc"])
+        setting = _describe(loc)
+        if (variable := _variable_for(loc, "", variables)) is not None:
+            setting = f"{variable} ({setting})"
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             raise ConfigError(
@@ -467,9 +518,96 @@ def load_settings(path: Path | None, *, required: bool = False, **overrides: Any
         raise ConfigError(
             setting, message[:1].lower() + message[1:], "See config.example.toml for what it accepts."
         ) from None
-    _check_consistency(loaded)
+    try:
+        _check_consistency(loaded)
+    except ConfigError as exc:
+        raise _named_by_environment(exc, variables) from None
     # Hand back the plain class so callers never see the per-call subclass.
     return Settings.model_construct(**dict(loaded))
+
+
+ENV_PREFIX = "BANANACORD_"
+
+
+def _setting_variables() -> dict[str, tuple[str, ...]]:
+    """Every ``BANANACORD_*`` variable set, with the setting it names (its path in lower case).
+
+    One that names no setting is refused: pydantic-settings ignored it, so a typo
+    (``BANANACORD_DATABASE_PATH``, ``BANANACORD_QUOTA__DAILY``) left the default in force while `check`
+    said "configuration OK". Named, never shown: an operator may have put anything in it."""
+    found: dict[str, tuple[str, ...]] = {}
+    for name in sorted(os.environ):
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        parts = tuple(name[len(ENV_PREFIX) :].lower().split("__"))
+        if _annotation_at(list(parts)) is None:
+            close = difflib.get_close_matches(name.upper(), _known_variables(), n=1, cutoff=0.75)
+            raise ConfigError(
+                name,
+                "is not a known setting",
+                (f"Did you mean {close[0]}? " if close else "")
+                + "A setting is BANANACORD_<SECTION>__<KEY>, two underscores between section and key "
+                "(config.example.toml lists them); unset the variable if it is not meant for Bananacord",
+            )
+        found[name] = parts
+    return found
+
+
+def _known_variables(model: type[BaseModel] | None = None, prefix: str = ENV_PREFIX) -> list[str]:
+    """The variable of every section and setting (not of the keys inside tables), for "did you mean"."""
+    names: list[str] = []
+    for field_name, field in (model or Settings).model_fields.items():
+        name = prefix + field_name.upper()
+        names.append(name)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names += _known_variables(annotation, name + "__")
+    return names
+
+
+def _setting_path(setting: str) -> tuple[str, ...] | None:
+    """The path of a setting as errors name it: ``[quotas.tiers.gold] daily`` -> quotas, tiers, gold, daily."""
+    match = re.fullmatch(r"\[([^\]]+)\](?: (\S+))?", setting)
+    if match is None:
+        return (setting,) if setting in Settings.model_fields else None
+    return (*match[1].split("."), *([match[2]] if match[2] else []))
+
+
+def _variable_for(loc: tuple[str, ...], message: str, variables: dict[str, tuple[str, ...]]) -> str | None:
+    """The variable a value at ``loc`` came from: one naming it or a table around it (a JSON value), or
+    else one naming a key inside it that ``message`` mentions (``[models] routes: `x` is not a model``)."""
+    lowered = tuple(part.lower() for part in loc)
+    around = [name for name, parts in variables.items() if lowered[: len(parts)] == parts]
+    if around:
+        return max(around, key=lambda name: len(variables[name]))
+    inside = [
+        name
+        for name, parts in variables.items()
+        if parts[: len(lowered)] == lowered and len(parts) > len(lowered) and parts[len(lowered)] in message.lower()
+    ]
+    return inside[0] if len(inside) == 1 else None
+
+
+def _named_by_environment(exc: ConfigError, variables: dict[str, tuple[str, ...]]) -> ConfigError:
+    """``exc`` naming the variables its settings came from: the setting it is about, and the others it
+    compares it with (``[quotas] daily: 25 is more than [quotas] weekly (10)`` with weekly exported)."""
+    if not variables:
+        return exc
+    rest = exc.user_message.removeprefix(f"{exc.setting}: ")
+    loc = _setting_path(exc.setting)
+    variable = _variable_for(loc, rest, variables) if loc is not None else None
+    others = [
+        f"{described} is set by {name}."
+        for name, parts in variables.items()
+        if name != variable and len(parts) > 1 and (described := _describe(parts)) in rest
+    ]
+    if variable is None and not others:
+        return exc
+    setting = f"{variable} ({exc.setting})" if variable is not None else exc.setting
+    named = ConfigError(variable or exc.setting, "", "")
+    named.user_message = named.detail = " ".join([f"{setting}: {rest}", *others])
+    named.args = (named.detail,)
+    return named
 
 
 def _unreadable_environment(exc: SettingsError) -> ConfigError:
@@ -556,6 +694,7 @@ def _check_consistency(settings: Settings) -> None:
     for name, tier in quotas.tiers.items():
         _check_windows(f"[quotas.tiers.{name}]", tier.daily, tier.weekly, tier.monthly)
     _check_default_provider(settings)
+    _check_default_model(settings)
     _check_model_tables(settings)
 
 
@@ -635,6 +774,23 @@ def _check_default_provider(settings: Settings) -> None:
             "[imagine] default_provider",
             f"is `{provider}`, but [providers.{provider}] enabled is false",
             f"Enable [providers.{provider}] or choose an enabled provider.",
+        )
+
+
+def _check_default_model(settings: Settings) -> None:
+    """The model a plain /imagine uses must exist and, when any provider is enabled, be served by one.
+    Before, `check` flagged it but `run` started and refused every /imagine that named no model ("The
+    model `nano_banana_3` is not available on this bot"). With no provider enabled, start-up and `check`
+    say that instead, more plainly."""
+    model = settings.imagine.default_model
+    _known_model("[imagine] default_model", model)
+    enabled = [provider for provider in PROVIDERS if provider.enabled(settings)]
+    if enabled and not any(model in provider.models_for(settings) for provider in enabled):
+        serving = [provider.name for provider in PROVIDERS if model in provider.models_for(settings)]
+        raise ConfigError(
+            "[imagine] default_model",
+            f"is `{model}`, but no enabled provider serves it (enabled: {', '.join(p.name for p in enabled)})",
+            f"Enable one that does ({', '.join(serving) or 'none'}) or choose another model.",
         )
 
 

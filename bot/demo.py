@@ -2,7 +2,8 @@
 
 Starts the fake Discord and the fake SeaArt on 127.0.0.1, runs the real Bananacord (its setup_hook,
 cogs and poller) on a fresh SQLite file, performs one /imagine with a reference image as a member
-would, and prints what that member sees. Nothing leaves the machine.
+would, and prints what that member sees. Nothing leaves the machine: the settings are the demo's own,
+and no ``BANANACORD_*`` variable, token or provider key in the environment is read.
 """
 
 from __future__ import annotations
@@ -10,18 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import os
 import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw
 
 from bot.app import Bananacord, point_discord_at
-from bot.config import load_settings
+from bot.config import ENV_PREFIX, SECRET_ENV_VARS, load_settings
 from bot.errors import BananacordError
-from bot.testing.discord import FakeDiscord, FakeMessage
+from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage, UploadedFile
 from bot.testing.providers import FakeSeaArt
 
 DEMO_SEAART_KEY = "demo-seaart-key"
@@ -37,8 +40,12 @@ def _reference_png() -> bytes:
 
 
 def _describe(message: FakeMessage) -> list[str]:
+    return _render(message.embeds, message.components, message.files)
+
+
+def _render(embeds: list[Any], components: list[Any], files: list[UploadedFile]) -> list[str]:
     lines = []
-    for embed in message.embeds:
+    for embed in embeds:
         lines.append(f"  ┌ {embed.get('title', '')}")
         if embed.get("description"):
             lines.append(f"  │ {embed['description']}")
@@ -47,12 +54,48 @@ def _describe(message: FakeMessage) -> list[str]:
         if embed.get("footer"):
             lines.append(f"  │ {embed['footer'].get('text', '')}")
         lines.append("  └")
-    for file in message.files:
+    for file in files:
         lines.append(f"  📎 {file.filename} ({len(file.data) / 1024:.0f} KiB, {file.content_type})")
-    buttons = [c.get("label") for row in message.components for c in row.get("components", [])]
+    buttons = [c.get("label") for row in components for c in row.get("components", [])]
     if buttons:
         lines.append("  buttons: " + " | ".join(f"[{b}]" for b in buttons))
     return lines
+
+
+def _ignored_variables() -> list[str]:
+    """The settings and keys exported here that the demo leaves alone (names only, never values)."""
+    secrets = set(SECRET_ENV_VARS.values())
+    return sorted(name for name in os.environ if name.upper().startswith(ENV_PREFIX) or name in secrets)
+
+
+# An interaction answered with a message only its member sees (Discord's EPHEMERAL flag).
+EPHEMERAL = 64
+
+
+def _refusal(interaction: FakeInteraction) -> dict[str, Any] | None:
+    """The private answer the member got instead of a job (a quota, a moderation refusal), or None."""
+    if not interaction.callbacks:
+        return None
+    callback = interaction.callbacks[0]
+    data: dict[str, Any] = callback.get("data") or {}
+    if callback.get("type") == 4 and int(data.get("flags") or 0) & EPHEMERAL:
+        return data
+    return None
+
+
+def _told(discord_fake: FakeDiscord, interaction: FakeInteraction) -> list[str]:
+    """What the member has on screen for ``interaction``: its private answer, or the bot's message."""
+    if (refusal := _refusal(interaction)) is not None:
+        content, embeds, components = refusal.get("content"), refusal.get("embeds"), refusal.get("components")
+        files: list[UploadedFile] = []
+    else:
+        mid = interaction.original_message_id
+        message = discord_fake.messages.get(mid) if mid is not None else None
+        if message is None:
+            return ["  (nothing: the bot has not answered)"]
+        content, embeds, components, files = message.content, message.embeds, message.components, message.files
+    lines = [f"  {line}" for line in str(content or "").splitlines()]
+    return lines + _render(list(embeds or []), list(components or []), files)
 
 
 def _check_out_dir(out_dir: Path) -> bool:
@@ -115,6 +158,7 @@ async def _demo(*, out_dir: Path, prompt: str, timeout: float) -> int:
         ):
             settings = load_settings(
                 None,
+                environment=False,
                 discord_token=DEMO_BOT_TOKEN,
                 seaart_api_key=DEMO_SEAART_KEY,
                 discord={"api_base_url": discord_fake.api_base_url, "gateway_url": discord_fake.gateway_url},
@@ -135,6 +179,8 @@ async def _demo(*, out_dir: Path, prompt: str, timeout: float) -> int:
                 await bot.login(DEMO_BOT_TOKEN)
                 connect = asyncio.create_task(bot.connect())
                 await discord_fake.wait_until_ready(timeout=15)
+                if ignored := _ignored_variables():
+                    print(f"(Ignored here, the demo uses its own settings: {', '.join(ignored)})")
                 print(
                     f"Bot online as {bot.user} with /imagine registered on a fake Discord at "
                     f"{discord_fake.api_base_url}"
@@ -149,7 +195,20 @@ async def _demo(*, out_dir: Path, prompt: str, timeout: float) -> int:
                     mid = interaction.original_message_id
                     return mid is not None and bool(discord_fake.messages[mid].files)
 
-                await discord_fake.wait_for(delivered, timeout=timeout)
+                try:
+                    await discord_fake.wait_for(lambda: delivered() or _refusal(interaction) is not None, timeout)
+                except TimeoutError:
+                    print(f"No image came back within {timeout:g} s. The member sees:")
+                    print("\n".join(_told(discord_fake, interaction)))
+                    print("bananacord: the demo's /imagine did not finish in time", file=sys.stderr)
+                    return 1
+                if not delivered():
+                    print("The bot refused the request. The member was told (only they see it):")
+                    print("\n".join(_told(discord_fake, interaction)))
+                    print(
+                        "bananacord: the demo's /imagine was refused (above: what the member was told)", file=sys.stderr
+                    )
+                    return 1
                 assert interaction.original_message_id is not None
                 message = discord_fake.messages[interaction.original_message_id]
                 create = seaart.creates[0]

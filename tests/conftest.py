@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from PIL import Image
 
 from bot.app import Bananacord, point_discord_at
-from bot.config import Settings, load_settings
+from bot.config import ENV_PREFIX, SECRET_ENV_VARS, Settings, load_settings
 from bot.store import Database
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.providers import FakeSeaArt
@@ -31,6 +32,26 @@ def png_bytes(size: tuple[int, int] = (64, 64), colour: tuple[int, int, int] = (
     return buf.getvalue()
 
 
+def operator_variables(environ: Mapping[str, str]) -> list[str]:
+    """The variables an operator's shell may hold that would reach the bot: ``BANANACORD_*`` overrides, the
+    bot token and every provider or webhook key."""
+    secrets = set(SECRET_ENV_VARS.values())
+    return [
+        name for name in environ if name.upper().startswith(ENV_PREFIX) or name.endswith("_API_KEY") or name in secrets
+    ]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_operator_environment() -> Iterator[None]:
+    """The suite runs without the operator's settings and keys: an exported ``KIE_API_KEY`` or
+    ``BANANACORD_PROVIDERS__KIE__BASE_URL`` once sent the tests' requests to a real, billed provider.
+    A test that needs one sets it itself (monkeypatch.setenv, or a subprocess's own env)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in operator_variables(os.environ):
+            patch.delenv(name)
+        yield
+
+
 def make_settings(tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, **sections: Any) -> Settings:
     base: dict[str, Any] = {
         "discord": {"api_base_url": discord_fake.api_base_url, "gateway_url": discord_fake.gateway_url},
@@ -44,7 +65,8 @@ def make_settings(tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt,
     }
     for key, value in sections.items():
         base[key] = {**base.get(key, {}), **value}
-    return load_settings(None, discord_token=BOT_TOKEN, seaart_api_key=SEAART_KEY, **base)
+    # environment=False: only these settings, whatever the environment holds (see _no_operator_environment).
+    return load_settings(None, environment=False, discord_token=BOT_TOKEN, seaart_api_key=SEAART_KEY, **base)
 
 
 class Clock:

@@ -300,6 +300,7 @@ async def run_job(
     """One job at ``provider``, its steps run until it ends (or ``passes`` run out), 10 s of fake time apart."""
     settings = load_settings(
         None,
+        environment=False,
         database={"path": str(tmp_path / "jobs.sqlite3")},
         jobs={"deadline_seconds": deadline, "poll_interval_seconds": 2, "max_poll_interval_seconds": 10},
     )

@@ -36,6 +36,7 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[FakeSeaArt, Settings, Datab
     async with FakeSeaArt(api_key=KEY) as fake, httpx.AsyncClient() as http:
         settings = load_settings(
             None,
+            environment=False,
             seaart_api_key=KEY,
             database={"path": str(tmp_path / "jobs.sqlite3")},
             providers={"seaart": {"base_url": fake.base_url}},

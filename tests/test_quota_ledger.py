@@ -156,7 +156,11 @@ async def test_restart_with_jobs_in_every_state_settles_every_reservation(tmp_pa
     async with FakeSeaArt(api_key=KEY) as fake, httpx.AsyncClient() as http:
         path = tmp_path / "restart.sqlite3"
         cfg = load_settings(
-            None, database={"path": str(path)}, jobs={"deadline_seconds": 120}, quotas={"in_flight_per_user": None}
+            None,
+            environment=False,
+            database={"path": str(path)},
+            jobs={"deadline_seconds": 120},
+            quotas={"in_flight_per_user": None},
         )
         clock = Clock(ts("2026-11-23 12:00"))
         db, store = await open_db(path)

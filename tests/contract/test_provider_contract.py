@@ -152,7 +152,7 @@ async def run_through_the_runner(
     provider: Provider, tmp_path: Path, model: str = "nano_banana_2"
 ) -> tuple[Job, FileSink]:
     settings = load_settings(
-        None, database={"path": str(tmp_path / "contract.sqlite3")}, jobs={"deadline_seconds": 300}
+        None, environment=False, database={"path": str(tmp_path / "contract.sqlite3")}, jobs={"deadline_seconds": 300}
     )
     db = Database(settings.database.path)
     await db.connect()

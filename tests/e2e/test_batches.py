@@ -334,7 +334,7 @@ def two_lives(
     """The settings of a bot run as its own process, and the starter of its processes (a first one to
     kill, a second one to finish its work)."""
     config = write_config(tmp_path, discord_fake, seaart)
-    settings = load_settings(config, discord_token=BOT_TOKEN, seaart_api_key=SEAART_KEY)
+    settings = load_settings(config, environment=False, discord_token=BOT_TOKEN, seaart_api_key=SEAART_KEY)
     return settings, bot_processes(config, tmp_path / "bot.log")
 
 

@@ -54,6 +54,7 @@ def settings_for(
     which is also how long a step that failed waits to be tried again; ``request_timeout``: Kie's."""
     return load_settings(
         None,
+        environment=False,
         discord_token=BOT_TOKEN,
         kie_api_key=KEY,
         kie_webhook_hmac_key=HMAC_KEY,

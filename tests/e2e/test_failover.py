@@ -67,6 +67,7 @@ class Fakes:
         providers["segmind"]["mode"] = extra.pop("segmind_mode", "v2")
         return load_settings(
             None,
+            environment=False,
             discord_token=BOT_TOKEN,
             seaart_api_key=KEY,
             kie_api_key=KEY,

@@ -42,6 +42,7 @@ async def world() -> AsyncIterator[World]:
 def settings_for(tmp_path: Path, w: World, *, kie: bool) -> Settings:
     return load_settings(
         None,
+        environment=False,
         discord_token=BOT_TOKEN,
         seaart_api_key=KEY,
         kie_api_key=KEY,

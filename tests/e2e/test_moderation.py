@@ -36,6 +36,7 @@ def settings_for(
     seaart, segmind = fakes
     return load_settings(
         None,
+        environment=False,
         discord_token=BOT_TOKEN,
         seaart_api_key=KEY,
         segmind_api_key=KEY,

@@ -448,6 +448,7 @@ def gemini_settings(tmp_path: Path, discord_fake: FakeDiscord, gemini: FakeGemin
     """Nano Banana 2 served by Gemini alone: the provider that takes a reply thread as a conversation."""
     return load_settings(
         None,
+        environment=False,
         discord_token=BOT_TOKEN,
         gemini_api_key=GEMINI_KEY,
         discord={"api_base_url": discord_fake.api_base_url, "gateway_url": discord_fake.gateway_url},

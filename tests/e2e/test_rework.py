@@ -127,6 +127,7 @@ def routed(tmp_path: Path, discord_fake: FakeDiscord, *route: tuple[str, dict[st
     providers.update({name: {"enabled": True, **section} for name, section in route})
     return load_settings(
         None,
+        environment=False,
         discord_token=BOT_TOKEN,
         seaart_api_key=SEAART_KEY,
         segmind_api_key=KEY,

@@ -587,7 +587,7 @@ async def run_jobs(
     (bot/budget.py, hooked on the client as bot/app.py does) on that clock too. Returns the jobs as they ended
     and how many creates the fake had received after each step."""
     settings = load_settings(
-        None, database={"path": str(tmp_path / "jobs.sqlite3")}, jobs={"deadline_seconds": deadline}
+        None, environment=False, database={"path": str(tmp_path / "jobs.sqlite3")}, jobs={"deadline_seconds": deadline}
     )
     clock = Clock(2_000_000.0)
     budget = RequestBudget(0, clock=clock)
