@@ -10,14 +10,13 @@ one 14-byte scan) held a re-encode worker for 22 s before it was posted, with [i
 from __future__ import annotations
 
 import functools
-import sqlite3
 import threading
 from pathlib import Path
-from typing import Any
 
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import BOT_TOKEN, SEAART_KEY, Clock, final_message, make_settings, start_bot
+from tests.e2e.test_hostile_results import job_row, ledger_net
 from tests.test_jpeg_scans import scan_bomb
 
 TERMINAL = {"delivered", "failed", "blocked", "cancelled", "expired"}
@@ -35,21 +34,6 @@ class BombSeaArt(FakeSeaArt):
 
     def image_bytes(self, name: str) -> bytes:
         return result_bomb()
-
-
-def job(db: Path) -> dict[str, Any]:
-    with sqlite3.connect(db) as conn:
-        conn.row_factory = sqlite3.Row
-        row = conn.execute("SELECT * FROM jobs").fetchone()
-    return dict(row) if row else {}
-
-
-def ledger_net(db: Path) -> int:
-    with sqlite3.connect(db) as conn:
-        (net,) = conn.execute(
-            "SELECT COALESCE(SUM(units), 0) FROM ledger WHERE kind IN ('reserve','refund')"
-        ).fetchone()
-    return int(net)
 
 
 def what_happened(discord_fake: FakeDiscord, interaction_id: int) -> str:
@@ -78,12 +62,12 @@ async def test_a_scan_bomb_result_fails_at_once_refunded_and_holds_no_worker(tmp
             interaction = await discord_fake.slash_command("imagine", {"prompt": "a lilac square"})
             await discord_fake.wait_for(lambda: any(r.path.startswith("/files/") for r in seaart.requests), timeout=20)
             # The old code was still decoding here (22 s), then posted it.
-            await discord_fake.wait_for(lambda: job(db).get("state") in TERMINAL, timeout=10)
+            await discord_fake.wait_for(lambda: job_row(db).get("state") in TERMINAL, timeout=10)
             await discord_fake.wait_for(lambda: bool(what_happened(discord_fake, interaction.id)), timeout=10)
         finally:
             await running.close()
         downloads = [r for r in seaart.requests if r.path.startswith("/files/")]
-    row = job(db)
+    row = job_row(db)
     assert (row["state"], row["error_category"]) == ("failed", "delivery")
     assert row["charge_state"] == "refunded" and ledger_net(db) == 0, "the member is not charged"
     shown = what_happened(discord_fake, interaction.id)
@@ -106,12 +90,12 @@ async def test_a_scan_bomb_reference_is_refused_before_the_provider(
         attachment = discord_fake.add_attachment(scan_bomb(1_000), "holiday.jpg", "image/jpeg")
         interaction = await discord_fake.slash_command("imagine", {"prompt": "use my photo", "image1": attachment})
         # The old code took the file and the provider made an image from it ("delivered").
-        await discord_fake.wait_for(lambda: job(db).get("state") in TERMINAL, timeout=20)
+        await discord_fake.wait_for(lambda: job_row(db).get("state") in TERMINAL, timeout=20)
         await discord_fake.wait_for(lambda: bool(what_happened(discord_fake, interaction.id)), timeout=10)
     finally:
         await running.close()
     assert seaart.creates == [], "nothing was sent to the provider"
-    row = job(db)
+    row = job_row(db)
     assert (row["state"], row["error_category"], row["charge_state"]) == ("failed", "bad_input", "refunded")
     assert ledger_net(db) == 0
     words = "`holiday.jpg` is a JPEG of more than 100 scans, far more than any camera or editor writes"
