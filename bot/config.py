@@ -43,6 +43,7 @@ from bot.errors import ConfigError
 from bot.providers import PROVIDERS
 from bot.providers.base import ProviderSettings, Seconds, url_problem
 from bot.providers.families import FAMILIES
+from bot.providers.keys import key_text_problem
 
 PROVIDER_NAMES: tuple[str, ...] = tuple(provider.name for provider in PROVIDERS)
 # Environment variables that hold secrets (settings field -> variable); a TOML key with one of these
@@ -749,13 +750,18 @@ def callbacks_key_missing(settings: Settings) -> ConfigError | None:
 
     A secret the bot needs to run, as a provider's key is: `run` refuses without it and `check` names it,
     but commands that only read the database (`db`, `usage`) run without the bot's secrets."""
-    if settings.callbacks.enabled and not settings.secret("kie_webhook_hmac_key"):
-        return ConfigError(
-            "KIE_WEBHOOK_HMAC_KEY",
-            "is not set, but [callbacks] enabled is true",
-            "Export the webhook HMAC key from kie.ai's settings page: unsigned callbacks are refused.",
-        )
-    return None
+    if not settings.callbacks.enabled:
+        return None
+    # The same rule as a provider's key (bot/providers/keys.py): a blank key ("   ", a stray space in a
+    # compose file) would verify callbacks against a guessable key, and kie.ai's real ones would fail.
+    problem = key_text_problem(settings.secret("kie_webhook_hmac_key"))
+    if problem is None:
+        return None
+    return ConfigError(
+        "KIE_WEBHOOK_HMAC_KEY",
+        f"{problem}, but [callbacks] enabled is true",
+        "Export the webhook HMAC key exactly as kie.ai's settings page shows it: unsigned callbacks are refused.",
+    )
 
 
 def _check_default_provider(settings: Settings) -> None:

@@ -206,6 +206,8 @@ _JPEG_TAIL = 1024
 # byte pair, no repetition, so re.search runs at C speed over a block whatever the bytes are.
 _END_OF_SCAN_DATA = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _END_OF_FILL = re.compile(rb"[^\xff]")
+# The next marker after a stray FF 00 between segments: an FF followed by neither 00 nor fill.
+_NEXT_MARKER = re.compile(rb"\xff[^\x00\xff]")
 # Every scan is decoded over the whole image, so a decode's time grows with the number of scans, not with
 # the file's size: about 0.25 ms per scan at 16 Mpx even for a 14-byte scan. A 1.5 MB file repeating one
 # scan 100,000 times held a re-encode worker for 22 s (and one of 64 MiB would for some 17 minutes).
@@ -239,8 +241,11 @@ def _jpeg(fp: IO[bytes], size: int) -> ImageInfo:
             marker, pos = prefix[1], pos + 2
             if marker == 0xFF:  # fill bytes before a marker
                 marker, pos = _jpeg_find(fp, pos, size, _END_OF_FILL, "a JPEG marker")
-            if marker == 0x00:  # a stuffed zero is no marker; libjpeg would skip it as garbage
-                raise DamagedImageError(f"JPEG has no marker at byte {pos - 2}")
+            if marker == 0x00:
+                # A stray FF 00 between segments (Photoshop writes FF 00 00 02 after its APP14): Pillow and
+                # libjpeg skip it and what follows up to the next marker, and so does this (counted as a
+                # marker, so a file of nothing else is still bounded by MAX_JPEG_MARKERS).
+                marker, pos = _jpeg_find(fp, pos, size, _NEXT_MARKER, "a JPEG marker")
         in_scan = False
         markers += 1
         if markers > MAX_JPEG_MARKERS:

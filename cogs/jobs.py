@@ -5,8 +5,8 @@ scroll away; this finds them again.
 Under the list, "Cancel N generating" stops the member's unfinished jobs that the list showed, as their
 own Cancel buttons would: each cancel is written before the click is answered, then carried out (the
 provider asked to stop, the job's message shown cancelled, nothing charged). The button carries the
-newest job's row number when the list was drawn, so a job started after it is never cancelled by it;
-it acts for whoever clicks, on their own jobs only.
+moment the list was drawn and the newest job's row number then (ListedUpTo), so a job started after it is
+never cancelled by it; it acts for whoever clicks, on their own jobs only.
 """
 
 from __future__ import annotations
@@ -30,29 +30,34 @@ from cogs.slow_answers import watched_answer
 
 log = logging.getLogger(__name__)
 
-CANCEL_ID = "bananacord:jobs:cancel:n{mark}"
+CANCEL_ID = "bananacord:jobs:cancel:{at}:{rows}"
 
 
 @dataclass(frozen=True, slots=True)
 class ListedUpTo:
-    """Which jobs a list showed: those recorded up to row ``mark`` (JobStore.newest_mark), or, on a button
-    drawn by a bot from before row numbers (its custom_id has no ``n``), created up to ``mark`` milliseconds
-    of the bot's clock."""
+    """Which jobs a list showed: those created up to ``at`` (milliseconds of the bot's clock) and recorded up to
+    row ``rows`` (JobStore.newest_mark). Either alone can take a job started after the list: the clock set back
+    meanwhile (NTP stepping the machine's time) makes it look older, and a `db restore` of an older copy hands
+    its row numbers out again. A button drawn by a bot from before row marks carries the time alone."""
 
-    mark: int
-    by_time: bool = False
+    at: int
+    rows: int | None = None
 
 
 class CancelListed(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=re.compile(r"bananacord:jobs:cancel:(?P<rows>n?)(?P<mark>[0-9]{1,16})"),
+    template=re.compile(r"bananacord:jobs:cancel:(?P<at>[0-9]{1,16})(?::(?P<rows>[0-9]{1,16}))?"),
 ):
     """The list's Cancel; what the list showed rides in the custom_id, so a list opened before a restart
     still works, and still spares the jobs started after it."""
 
     def __init__(self, listed: ListedUpTo, count: int = 0) -> None:
         label = f"Cancel {count} generating" if count else "Cancel generating"
-        custom_id = f"bananacord:jobs:cancel:{listed.mark}" if listed.by_time else CANCEL_ID.format(mark=listed.mark)
+        custom_id = (
+            f"bananacord:jobs:cancel:{listed.at}"
+            if listed.rows is None
+            else CANCEL_ID.format(at=listed.at, rows=listed.rows)
+        )
         super().__init__(
             discord.ui.Button(label=label, style=discord.ButtonStyle.danger, emoji="✖️", custom_id=custom_id)
         )
@@ -62,7 +67,8 @@ class CancelListed(
     async def from_custom_id(
         cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> CancelListed:
-        return cls(ListedUpTo(int(match["mark"]), by_time=not match["rows"]))
+        rows = match["rows"]
+        return cls(ListedUpTo(int(match["at"]), None if rows is None else int(rows)))
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         cog = interaction.client.get_cog("MemberJobs")
@@ -102,15 +108,15 @@ class MemberJobs(commands.Cog):
         view = discord.ui.View(timeout=None)
         count = sum(1 for request in requests(active) if request.cancellable)
         if count:
-            view.add_item(CancelListed(ListedUpTo(mark), count))
+            view.add_item(CancelListed(ListedUpTo(int(self.bot.clock() * 1000) + 1, mark), count))
         return view
 
     async def _shown(self, active: list[Job], listed: ListedUpTo) -> list[Request]:
         """The requests in ``active`` that the list showed and a Cancel can still stop."""
-        cancellable = [r for r in requests(active) if r.cancellable]
-        if listed.by_time:
-            return [r for r in cancellable if r.first.created_at * 1000 <= listed.mark]
-        recorded = await self.bot.services.runner.store.recorded_by([r.first.id for r in cancellable], listed.mark)
+        cancellable = [r for r in requests(active) if r.cancellable and r.first.created_at * 1000 <= listed.at]
+        if listed.rows is None:
+            return cancellable
+        recorded = await self.bot.services.runner.store.recorded_by([r.first.id for r in cancellable], listed.rows)
         return [r for r in cancellable if r.first.id in recorded]
 
     async def cancel_listed(self, interaction: discord.Interaction[Any], listed: ListedUpTo) -> None:

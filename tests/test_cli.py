@@ -419,6 +419,18 @@ def test_check_names_the_missing_callbacks_key(tmp_path: Path) -> None:
     assert keyed.returncode == 0, keyed.stdout + keyed.stderr
 
 
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_a_blank_callbacks_key_is_refused_like_a_missing_one(tmp_path: Path, command: str) -> None:
+    """A stray space in a compose file: callbacks were verified against "   ", a key anyone could guess, and
+    kie.ai's real callbacks failed to verify. Refused, naming the variable, never showing the value."""
+    result = cli(
+        tmp_path, command, "--config", str(config(tmp_path, CALLBACKS_ON)), env={"KIE_WEBHOOK_HMAC_KEY": "   "}
+    )
+    assert result.returncode == (1 if command == "check" else 2), result.stdout + result.stderr
+    assert "KIE_WEBHOOK_HMAC_KEY: is empty, but [callbacks] enabled is true" in result.stdout + result.stderr
+    assert "cannot reach Discord" not in result.stderr
+
+
 @pytest.mark.parametrize("command", [["db", "status"], ["db", "audit"], ["usage", "--guild", "1"]])
 def test_reading_the_database_needs_none_of_the_bot_s_secrets(tmp_path: Path, command: list[str]) -> None:
     """An operator's backup or audit from cron, without the bot's environment: the callbacks' key (like a

@@ -130,6 +130,12 @@ def _exif() -> Image.Exif:
     return exif
 
 
+def _after_app0(data: bytes, extra: bytes) -> bytes:
+    """``extra`` inserted after the JPEG's first segment (APP0, JFIF)."""
+    end = 4 + int.from_bytes(data[4:6], "big")
+    return data[:end] + extra + data[end:]
+
+
 PHOTO = Image.effect_noise((640, 480), 40).convert("RGB")
 REAL = {
     "baseline": encode(PHOTO, quality=90),
@@ -148,6 +154,9 @@ REAL = {
     .replace(b"\xff\xc4", b"\xff\xff\xff\xc4")
     .replace(b"\xff\xd9", b"\xff" * 3 + b"\xd9"),
     "two frames (MPO)": encode(PHOTO, "MPO", save_all=True, append_images=[PHOTO.rotate(90)]),
+    # As Photoshop writes after its APP14 (Pillow's Tests/images/jpeg_ff00_header.jpg): a stray FF 00 00 02
+    # between segments, which Pillow and libjpeg skip. The walk refused it as damaged for a while.
+    "stray FF 00 between segments": _after_app0(encode(PHOTO, quality=90), b"\xff\x00\x00\x02"),
 }
 
 

@@ -6,10 +6,12 @@ stop, each message shown cancelled, the units refunded; a job started after the 
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
+from bot.db_copy import backup, restore
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, make_settings, start_bot
@@ -165,6 +167,38 @@ async def test_a_cancel_drawn_by_the_bot_before_row_marks_still_spares_what_star
         note = click.callbacks[0]["data"]["embeds"][0]["description"]
         assert note.startswith("✖️ Cancelling 1 request: you will not be charged for it.")
         await discord_fake.wait_for(lambda: by_message_state(settings, listed.id) == "cancelled", timeout=10)
+        assert by_message_state(settings, later.id) in {"submitted", "running"}
+    finally:
+        await running.close()
+
+
+async def test_a_list_drawn_before_a_restore_spares_a_job_started_after_it(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A `db restore` of an older copy hands its row numbers out again: a list's row mark alone took a job
+    started after the restore for one the list showed. The moment the list was drawn spares it."""
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 50, "in_flight_per_user": None})
+    database, copy = settings.database.path, tmp_path / "monday.sqlite3"
+    seaart.hold(True)
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        kept = await job_message(discord_fake, settings, {"prompt": "kept by the copy"})
+        backup(database, copy)
+        for prompt in ("lost with the restore", "lost too"):
+            await job_message(discord_fake, settings, {"prompt": prompt})
+        shown = await private_list(discord_fake)
+        cancel_id = shown.components[0]["components"][0]["custom_id"]
+    finally:
+        await running.close()
+    restore(copy, database, now=datetime.now(UTC))
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        later = await job_message(discord_fake, settings, {"prompt": "started after the restore"})
+        click = await discord_fake.click(shown.id, cancel_id, user_id=discord_fake.member_id)
+        await discord_fake.wait_for(lambda: click.acknowledged, timeout=10)
+        note = click.callbacks[0]["data"]["embeds"][0]["description"]
+        assert note.startswith("✖️ Cancelling 1 request: you will not be charged for it."), note
+        await discord_fake.wait_for(lambda: by_message_state(settings, kept.id) == "cancelled", timeout=10)
         assert by_message_state(settings, later.id) in {"submitted", "running"}
     finally:
         await running.close()
