@@ -18,7 +18,7 @@ import tomllib
 import types
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import (
     AliasChoices,
@@ -158,6 +158,11 @@ class ModelsSettings(_Section):
     # Rate-limit and transient retries happen inside one provider first; past that budget the job moves on.
     failover: bool = True
 
+    @field_validator("prices_usd")
+    @classmethod
+    def _sizes(cls, value: dict[str, dict[str, dict[str, Decimal]]]) -> dict[str, dict[str, dict[str, Decimal]]]:
+        return {provider: {m: _capital_sizes(sizes) for m, sizes in table.items()} for provider, table in value.items()}
+
     @field_validator("routes")
     @classmethod
     def _known(cls, routes: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -185,6 +190,21 @@ def _default_units() -> dict[str, dict[str, int]]:
         "nano_banana_2": {"512": 1, "1K": 1, "2K": 2, "4K": 3},
         "nano_banana_pro": {"1K": 3, "2K": 3, "4K": 5},
     }
+
+
+V = TypeVar("V")
+
+
+def _capital_sizes(sizes: dict[str, V]) -> dict[str, V]:
+    """A table keyed by size, written as prices and costs are looked up ("1K"): pydantic-settings lower-cases
+    the keys of a variable (BANANACORD_QUOTAS__UNITS__NANO_BANANA_2__1K gave "1k"), so a size's cost or price
+    could not be set from the environment at all."""
+    capital: dict[str, V] = {}
+    for size, value in sizes.items():
+        if size.upper() in capital:
+            raise ValueError(f"the size {size.upper()} is given twice ({size!r} and another spelling)")
+        capital[size.upper()] = value
+    return capital
 
 
 # The member limit when no window is set at all (below).
@@ -216,6 +236,11 @@ class QuotaSettings(_Section):
     unlimited_role_id: int | None = None
     tiers: dict[str, TierSettings] = Field(default_factory=dict)
     units: dict[str, dict[str, int]] = Field(default_factory=_default_units)
+
+    @field_validator("units")
+    @classmethod
+    def _sizes(cls, value: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        return {model: _capital_sizes(sizes) for model, sizes in value.items()}
 
     @model_validator(mode="before")
     @classmethod
@@ -699,13 +724,13 @@ def _check_consistency(settings: Settings) -> None:
     _check_model_tables(settings)
 
 
-# The sizes each model is made in, as written in prices and unit costs ("1K", not "1k").
+# The sizes each model is made in, as prices and unit costs are looked up ("1K"; a "1k" key is read as it).
 MODEL_SIZES: dict[str, tuple[str, ...]] = {family.model: family.resolutions for family in FAMILIES}
 
 
 def _check_model_tables(settings: Settings) -> None:
     """Keys of [models] routes, [models.prices_usd] and [quotas.units] name real models and sizes. A misspelt
-    one (``nano_banana2``, ``"1k"``) was kept and never looked up: the route, price or cost it meant to set
+    one (``nano_banana2``, ``"3K"``) was kept and never looked up: the route, price or cost it meant to set
     silently stayed the default."""
     models = settings.models
     for model in models.routes:
@@ -741,7 +766,7 @@ def _known_size(setting: str, model: str, size: str) -> None:
         raise ConfigError(
             setting,
             f'"{size}" is not a size of {model}',
-            f"Use one of: {', '.join(MODEL_SIZES[model])} (K in capitals).",
+            f"Use one of: {', '.join(MODEL_SIZES[model])}.",
         )
 
 

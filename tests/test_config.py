@@ -250,8 +250,8 @@ def test_check_refuses_a_provider_url_run_cannot_use(tmp_path: Path) -> None:
             ["[models.prices_usd.seaart]", "`nano_banana_two` is not a model", "nano_banana_2, nano_banana_pro"],
         ),
         (
-            '[models.prices_usd.seaart.nano_banana_2]\n"1k" = 0.05\n',
-            ["[models.prices_usd.seaart.nano_banana_2]", '"1k" is not a size of nano_banana_2', "512, 1K, 2K, 4K"],
+            '[models.prices_usd.seaart.nano_banana_2]\n"3K" = 0.05\n',
+            ["[models.prices_usd.seaart.nano_banana_2]", '"3K" is not a size of nano_banana_2', "512, 1K, 2K, 4K"],
         ),
         (
             '[models.prices_usd.sea_art.nano_banana_2]\n"1K" = 0.05\n',

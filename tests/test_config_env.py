@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -280,3 +281,18 @@ def test_a_tilde_of_no_known_user_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     (line,) = result.stderr.splitlines()
     assert line.startswith("bananacord: config error: [database] path: cannot expand ~no-such-user-bc"), line
+
+
+def test_a_size_s_cost_and_price_can_be_set_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pydantic-settings lower-cases a variable's keys: BANANACORD_QUOTAS__UNITS__NANO_BANANA_2__1K gave "1k",
+    refused as "not a size", so no size's cost or price could be set from the environment."""
+    monkeypatch.setenv("BANANACORD_QUOTAS__UNITS__NANO_BANANA_2__1K", "3")
+    monkeypatch.setenv("BANANACORD_MODELS__PRICES_USD__KIE__NANO_BANANA_PRO__4K", "0.2")
+    settings = load_settings(None)
+    assert settings.quotas.units["nano_banana_2"] == {"1K": 3}
+    assert settings.models.prices_usd["kie"]["nano_banana_pro"] == {"4K": Decimal("0.2")}
+
+
+def test_a_size_given_twice_in_two_spellings_is_refused() -> None:
+    with pytest.raises(ConfigError, match="given twice"):
+        load_settings(None, environment=False, quotas={"units": {"nano_banana_2": {"1k": 1, "1K": 2}}})
