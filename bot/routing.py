@@ -30,6 +30,12 @@ def choose_provider(
         offered = ", ".join(catalogue.display_name(m) for m in catalogue.models()) or "none"
         raise InvalidRequestError(f"The model `{request.model}` is not available on this bot. Available: {offered}.")
     refusal: InvalidRequestError | None = None
+    # An option refused by a provider that honours the channel's safety level, and whether some provider
+    # that offers everything asked cannot honour the level: then the option is what stands in the way (the
+    # member can leave it out), not the level, which the first refusal blamed ("level 6 cannot be honoured"
+    # for a png asked in a level-6 channel, where Gemini honours 6 and leaving png out goes through).
+    option_here: InvalidRequestError | None = None
+    level_elsewhere = False
     roomiest: tuple[str, Capabilities] | None = None  # the candidate taking the most references
     for provider in route:
         if provider in skip:
@@ -39,15 +45,27 @@ def choose_provider(
         if roomiest is None or caps.max_reference_images > roomiest[1].max_reference_images:
             roomiest = (provider, caps)
         try:
-            _check(provider, caps, request)
+            validate(request, caps)
         except InvalidRequestError as exc:
             refusal = refusal or exc
+            if _honours_level(caps, request):
+                option_here = option_here or exc
+            continue
+        if not _honours_level(caps, request):
+            refusal = refusal or _level_refusal(caps, request)
+            level_elsewhere = True
             continue
         return provider, caps
     if roomiest is not None and len(request.reference_images) > roomiest[1].max_reference_images:
         # Too many references for every provider: name the most any of them takes, not the first one's
         # lower limit ("at most 8" would send the member away with 6 images too few).
         _check(*roomiest, request)
+    if option_here is not None and level_elsewhere:
+        raise InvalidRequestError(
+            f"{option_here.user_message} The providers that offer it cannot honour this channel's safety level "
+            f"({request.safety_tolerance}).",
+            detail=option_here.detail,
+        )
     raise refusal or InvalidRequestError(
         "No other provider can take this request.", detail=f"all of {route} skipped or refused"
     )
@@ -55,12 +73,21 @@ def choose_provider(
 
 def _check(provider: str, caps: Capabilities, request: GenerationRequest) -> None:
     validate(request, caps)
-    level = request.safety_tolerance
+    if not _honours_level(caps, request):
+        raise _level_refusal(caps, request)
+
+
+def _honours_level(caps: Capabilities, request: GenerationRequest) -> bool:
     # Never a provider that would loosen the channel's safety level, judged for this model: Segmind's Pro
     # has no safety_tolerance (docs/providers.md 5.5) where its Nano Banana 2 has, and would otherwise run a
     # level 5-6 channel's request at Segmind's default.
-    if level is not None and level not in honoured_levels(caps):
-        raise InvalidRequestError(
-            f"This channel's safety level is {level}, which no enabled provider for {caps.display_name} can "
-            "honour (the bot's own filter covers levels 1-4). Ask a moderator, or use another model."
-        )
+    level = request.safety_tolerance
+    return level is None or level in honoured_levels(caps)
+
+
+def _level_refusal(caps: Capabilities, request: GenerationRequest) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"This channel's safety level is {request.safety_tolerance}, which no enabled provider for "
+        f"{caps.display_name} can honour (the bot's own filter covers levels 1-4). Ask a moderator, or use "
+        "another model."
+    )

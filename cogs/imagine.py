@@ -39,7 +39,7 @@ from cogs.errors import (
 )
 from cogs.in_time import record_in_time
 from cogs.moderation import is_moderator, record_moderation
-from cogs.places import place_of
+from cogs.places import level_at, place_of
 from cogs.policy import admit, moderate
 from cogs.reference_links import linked_images
 from cogs.shape_field import asked_change, shape_field
@@ -360,6 +360,12 @@ class Imagine(commands.Cog):
             seed=seed,
             **{name: value for name, value in typed.items() if value is not None},
         )
+        # The channel's safety level first (moderate() sets the same again): a saved default is kept only if a
+        # provider that honours this channel's level takes it. Judged without it, a default only a provider
+        # below the level offers (png, where only Kie has a format) got the whole command refused "level 6
+        # cannot be honoured" in a level-6 channel, where leaving it out goes through.
+        level = await level_at(self.bot, interaction.guild_id or 0, place_of(interaction.channel))
+        request = request.model_copy(update={"safety_tolerance": level})
         request = fill(services.catalogue, request, prefs, given={n for n, v in typed.items() if v is not None})
         # The bot's own results linked in `references` may pass the members' limit; refused here, by name,
         # if no provider serving the model takes one, rather than by routing's general refusal.
