@@ -321,6 +321,12 @@ class Imagine(commands.Cog):
         image10: discord.Attachment | None = None,
     ) -> None:
         """Generate an image with Google's Nano Banana models."""
+        if seed is not None and count is not None and count > 1:
+            # Every candidate of a batch is the same request: with one seed they come out alike, each charged.
+            raise InvalidRequestError(
+                f"A seed makes the same image from the same prompt, so `count:{count}` with `seed:{seed}` would "
+                "make (and charge you for) near-copies. Leave out the seed for different images, or the count."
+            )
         # "a fox --ar 16:9", as members coming from Midjourney type it: the shape, not words for the model.
         prompt, typed_ratio = ratio_suffix(prompt)
         if typed_ratio is not None:
@@ -371,8 +377,9 @@ class Imagine(commands.Cog):
         # if no provider serving the model takes one, rather than by routing's general refusal.
         check_fits_provider(services.catalogue, request.model, request.reference_images)
         if count is None:
-            # A preferred count is a default: held to the server's cap rather than refused by it.
-            count = min(prefs.count or 1, await self._count_cap(interaction))
+            # A preferred count is a default: held to the server's cap rather than refused by it, and left out
+            # for a seeded request (its candidates would come out alike, each charged).
+            count = 1 if seed is not None else min(prefs.count or 1, await self._count_cap(interaction))
         await self.start_job(interaction, request, preferred=defaults.default_provider, count=count)
 
     def _reference(self, attachment: discord.Attachment, *, own: bool = False) -> ReferenceImage:
