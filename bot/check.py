@@ -10,8 +10,8 @@ import httpx
 from bot.catalogue import Catalogue, usd
 from bot.config import Settings, callbacks_key_missing
 from bot.errors import ConfigError
-from bot.providers import PROVIDERS, SecretProblem, key_problem
-from bot.providers.keys import EMPTY, NOT_ASCII, NOT_SET, WHITESPACE, key_text_problem
+from bot.providers import PROVIDERS, key_problem
+from bot.providers.keys import EMPTY, NOT_ASCII, NOT_SET, WHITESPACE, SecretProblem, key_text_problem
 
 
 def token_problem(settings: Settings) -> SecretProblem | None:

@@ -619,21 +619,18 @@ def _named_by_environment(exc: ConfigError, variables: dict[str, tuple[str, ...]
     compares it with (``[quotas] daily: 25 is more than [quotas] weekly (10)`` with weekly exported)."""
     if not variables:
         return exc
-    rest = exc.user_message.removeprefix(f"{exc.setting}: ")
+    said = f"{exc.problem}. {exc.fix}"
     loc = _setting_path(exc.setting)
-    variable = _variable_for(loc, rest, variables) if loc is not None else None
+    variable = _variable_for(loc, said, variables) if loc is not None else None
     others = [
         f"{described} is set by {name}."
         for name, parts in variables.items()
-        if name != variable and len(parts) > 1 and (described := _describe(parts)) in rest
+        if name != variable and len(parts) > 1 and (described := _describe(parts)) in said
     ]
     if variable is None and not others:
         return exc
     setting = f"{variable} ({exc.setting})" if variable is not None else exc.setting
-    named = ConfigError(variable or exc.setting, "", "")
-    named.user_message = named.detail = " ".join([f"{setting}: {rest}", *others])
-    named.args = (named.detail,)
-    return named
+    return ConfigError(setting, exc.problem, " ".join([exc.fix, *others]))
 
 
 def _unreadable_environment(exc: SettingsError) -> ConfigError:

@@ -58,7 +58,7 @@ class ConfigError(BananacordError):
     """A setting is missing or malformed; the message names the setting and the fix."""
 
     def __init__(self, setting: str, problem: str, fix: str) -> None:
-        self.setting = setting
+        self.setting, self.problem, self.fix = setting, problem, fix
         super().__init__(f"{setting}: {problem}. {fix}")
 
 

@@ -4,13 +4,12 @@ this list; adding a provider is adding its class here."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.errors import BananacordError, ConfigError
 from bot.providers._adapter import HttpAdapter
 from bot.providers.gemini import GeminiProvider
-from bot.providers.keys import EMPTY, NOT_ASCII, NOT_SET, WHITESPACE, key_text_problem
+from bot.providers.keys import EMPTY, NOT_ASCII, NOT_SET, WHITESPACE, SecretProblem, key_text_problem
 from bot.providers.kie import KieProvider, SinancodeProvider
 from bot.providers.seaart import SeaArtProvider
 from bot.providers.segmind import SegmindProvider
@@ -56,24 +55,6 @@ def build_providers(settings: Settings, client: httpx.AsyncClient) -> dict[str, 
     if not built:
         raise ConfigError("[providers]", "no provider is enabled", "Enable at least one, e.g. [providers.seaart].")
     return built
-
-
-@dataclass(frozen=True, slots=True)
-class SecretProblem:
-    """A secret that is not set or not usable, named by where it came from (its environment variable).
-    Never holds the value."""
-
-    variable: str
-    problem: str  # NOT_SET, EMPTY, WHITESPACE or NOT_ASCII
-    fix: str  # a sentence, capitalised
-
-    def line(self) -> str:
-        """As `bananacord check` lists it."""
-        return f"{self.variable} {self.problem}: {self.fix[:1].lower()}{self.fix[1:]}"
-
-    def error(self) -> ConfigError:
-        """As `bananacord run` refuses it."""
-        return ConfigError(self.variable, self.problem, self.fix)
 
 
 def key_problem(provider: type[HttpAdapter], settings: Settings) -> SecretProblem | None:

@@ -4,6 +4,10 @@ connects."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from bot.errors import ConfigError
+
 # What can be wrong with a key or token (the words after its variable's name).
 NOT_SET = "is not set"
 EMPTY = "is empty"
@@ -31,3 +35,21 @@ def key_text_problem(value: str | None, spaces: str | None = None) -> str | None
         # no such key can be sent. A pasted no-break space is the usual one.
         return NOT_ASCII
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class SecretProblem:
+    """A secret that is not set or not usable, named by where it came from (its environment variable).
+    Never holds the value."""
+
+    variable: str
+    problem: str  # NOT_SET, EMPTY, WHITESPACE or NOT_ASCII
+    fix: str  # a sentence, capitalised
+
+    def line(self) -> str:
+        """As `bananacord check` lists it."""
+        return f"{self.variable} {self.problem}: {self.fix[:1].lower()}{self.fix[1:]}"
+
+    def error(self) -> ConfigError:
+        """As `bananacord run` refuses it."""
+        return ConfigError(self.variable, self.problem, self.fix)
