@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import regex
 
+from bot.thread_cpu import work_time
+
 log = logging.getLogger(__name__)
 
 DEFAULT_REGEX_TIMEOUT = 0.05
@@ -67,7 +69,9 @@ busy. Three times leaves two other busy threads their share, while a search that
 three times its bound (150 ms) before it is stopped."""
 
 STOP_TRIES = 3
-"""How many times a search stopped before its thread had used half its bound is run (:func:`_bounded_search`)."""
+"""How many times a search stopped before its thread had used half its bound is run, each time with twice the
+stop of the try before (:func:`_bounded_search`): a search held up by the other threads gets through, while one
+that never ends costs at most 1 + 2 + 4 times its stop (1.05 s of the process's CPU) even when it too is held up."""
 
 REGEX_COMPILE_LIMIT = 0.05
 """Seconds of CPU one regex term may take to compile (:func:`compile_term_timed`): the bound for a pattern
@@ -479,9 +483,9 @@ def compile_term_timed(term: Term, *, limit: float = REGEX_COMPILE_LIMIT) -> Com
     """:func:`compile_term`, raising RegexTooBigError for a regex term whose compile took over ``limit`` seconds
     of this thread's CPU. A pattern :func:`regex_shape` can count is refused before it is compiled; one it cannot
     may take long and a lot of memory to compile: run this in a thread, never on the event loop."""
-    started = time.thread_time()
+    started = work_time()
     compiled = compile_term(term)
-    took = time.thread_time() - started
+    took = work_time() - started
     if term.is_regex and took > limit:
         # The `regex` module keeps what it compiled for reuse: let go of this one, it will not be used.
         regex.purge()
@@ -569,10 +573,10 @@ class PromptGate:
                 return GateResult(True, term.text, f"matched {kind} {term.text!r}")
         slow: list[str] = []
         # In this thread's own CPU; STOP_AFTER times the budget at most in time gone by.
-        cpu_started = time.thread_time()
+        cpu_started = work_time()
         deadline = time.monotonic() + self._prompt_budget * STOP_AFTER
         for index, (term, rx) in enumerate(self._regexes):
-            left = min(self._prompt_budget - (time.thread_time() - cpu_started), deadline - time.monotonic())
+            left = min(self._prompt_budget - (work_time() - cpu_started), deadline - time.monotonic())
             if left <= 0:
                 unchecked = tuple(t.text for t, _ in self._regexes[index:])
                 log.warning(
@@ -601,21 +605,23 @@ class PromptGate:
 def _bounded_search(
     rx: regex.Pattern[str], text: str, bound: float, *, stop: float
 ) -> tuple[regex.Match[str] | None, bool]:
-    """``rx.search(text)`` and whether it was too slow: over ``bound`` seconds of this thread's CPU. The `regex`
-    module stops it once the process has spent ``stop`` seconds of CPU (STOP_AFTER); stopped while this thread
-    had used under half its bound (the others' CPU ran the clock out: it waited for a core), it is tried again,
-    ``STOP_TRIES`` times at most. A match found is returned even when slow: it is a match."""
-    started = time.thread_time()
-    for _ in range(STOP_TRIES):
+    """``rx.search(text)`` and whether it was too slow: over ``bound`` seconds of this thread's own CPU
+    (bot/thread_cpu.py). The `regex` module stops it once the process has spent ``stop`` seconds of CPU
+    (STOP_AFTER). Stopped while this try had used under half its bound, the other threads ran the clock out (it
+    waited for a core, or for the GIL the search takes back every 256 steps while another thread ran a
+    collector pass): it is tried again with twice the stop, ``STOP_TRIES`` times at most. A match found is
+    returned even when slow: it is a match."""
+    for attempt in range(STOP_TRIES):
+        started = work_time()
         try:
             # concurrent: the search lets go of the GIL, so a check run in a thread (bot/moderation.py) leaves
             # the event loop free while it lasts, and this thread's CPU time counts the search alone.
-            found = rx.search(text, timeout=max(stop, bound), concurrent=True)
+            found = rx.search(text, timeout=max(stop, bound) * 2**attempt, concurrent=True)
         except TimeoutError:
-            if time.thread_time() - started >= bound / 2:
+            if work_time() - started >= bound / 2:
                 return None, True
             continue
-        return found, time.thread_time() - started > bound
+        return found, work_time() - started > bound
     return None, True
 
 

@@ -311,7 +311,8 @@ async def test_a_long_pattern_is_listed_cut_and_removed_by_its_number(
     mod = discord_fake.moderator_id
     long_pattern = "|".join(f"forbidden{a}{b}" for a in "abcd" for b in "abcdefghij")  # 40 of them, 479 characters
     await command(discord_fake, "mod blockterm add", {"term": "dragon"}, user_id=mod)
-    await command(discord_fake, "mod blockterm add", {"term": long_pattern, "regex": True}, user_id=mod)
+    added = await command(discord_fake, "mod blockterm add", {"term": long_pattern, "regex": True}, user_id=mod)
+    assert added["content"].startswith("Blocked `forbiddenaa|"), added["content"]
     listed = (await command(discord_fake, "mod blockterm list", {}, user_id=mod))["content"]
     assert listed.startswith("#1 `dragon`\n#2 `forbiddenaa|") and listed.endswith("…` (regex)")
     refused = await command(discord_fake, "imagine", {"prompt": "a forbiddenbh castle"})
