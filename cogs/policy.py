@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import discord
 
 from bot.app import Bananacord
+from bot.errors import InvalidRequestError
 from bot.models import GenerationRequest
 from bot.moderation import BannedError, PromptBlockedError
 from bot.providers.base import Capabilities
@@ -65,10 +66,34 @@ class Admission:
     reservation: InTransaction
 
 
-def quota_member(guild: discord.Guild, user: discord.abc.User) -> Member:
+def quota_member(guild: discord.Guild, user: discord.Member) -> Member:
     """Who asks, as quotas see it: roles for tiers, ownership for the bypass."""
-    roles = tuple(role.id for role in getattr(user, "roles", []))
+    roles = tuple(role.id for role in user.roles)
     return Member(guild_id=guild.id, user_id=user.id, role_ids=roles, is_owner=guild.owner_id == user.id)
+
+
+async def as_member(guild: discord.Guild, user: discord.abc.User) -> discord.Member | None:
+    """``user`` with their roles in ``guild``, or None when they are no longer in it.
+
+    A message read over REST (a reply posted while the bot was away, read at its start) names its author
+    without their roles, and the bot runs without the members intent, so its cache holds few: judged as it
+    came, a member of a role tier with a daily limit of 1 was charged a second image that day (and one of a
+    more generous tier, or the unlimited role, refused). Raises InvalidRequestError when Discord will not say."""
+    if isinstance(user, discord.Member):
+        return user
+    member = guild.get_member(user.id)
+    if member is not None:
+        return member
+    try:
+        return await guild.fetch_member(user.id)
+    except discord.NotFound:
+        return None
+    except discord.HTTPException as exc:
+        raise InvalidRequestError(
+            "Discord would not say which roles you have just now, and your quota depends on them, so nothing "
+            "was started (and you were not charged). Please reply again in a minute.",
+            detail=f"fetching member {user.id} failed: HTTP {exc.status}",
+        ) from exc
 
 
 def admit(bot: Bananacord, request: GenerationRequest, member: Member, *, preferred: str | None) -> Admission:

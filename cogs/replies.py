@@ -54,7 +54,7 @@ from cogs.channel_notes import ChannelNotes
 from cogs.editing import attachment_images, edit_request, image_proportion, message_images
 from cogs.errors import storage_answer
 from cogs.places import place_of
-from cogs.policy import admit, moderate, quota_member
+from cogs.policy import admit, as_member, moderate, quota_member
 from cogs.private_answers import MAX_CONTENT
 from cogs.shape_field import asked_change
 
@@ -476,8 +476,12 @@ class Replies(commands.Cog):
             place=place_of(message.channel),
             user_id=message.author.id,
         )
+        asker = await as_member(guild, message.author)
+        if asker is None:
+            log.info("reply %s: its author has left the server; not carried out", message.id)
+            return None
         preferred = original.provider if original else defaults.default_provider
-        admission = admit(bot, request, quota_member(guild, message.author), preferred=preferred)
+        admission = admit(bot, request, quota_member(guild, asker), preferred=preferred)
         runner = bot.services.runner
         # Held until the reply exists: a fast provider must not finish before there is a message to show it
         # in (a crash meanwhile is recovered by finding that reply, bot/delivery.py).

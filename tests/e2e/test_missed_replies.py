@@ -7,6 +7,7 @@ import asyncio
 import os
 import sqlite3
 import time
+from pathlib import Path
 
 import discord
 import pytest
@@ -16,7 +17,7 @@ from bot.models import ReferenceImage
 from bot.testing.discord import FakeDiscord, FakeMessage, RecordedRequest
 from bot.testing.providers import FakeSeaArt
 from cogs.replies import PUBLIC_REFUSAL
-from tests.conftest import Clock, RunningBot, start_bot
+from tests.conftest import Clock, RunningBot, make_settings, start_bot
 from tests.e2e.edits import bot_image, bot_replies_to, held_reply_jobs, jobs, ledger, states
 from tests.e2e.test_replies import answer_to, command
 
@@ -499,6 +500,52 @@ async def start_reading_again(
         await running.close()
         raise
     return running
+
+
+@pytest.mark.parametrize(("default_daily", "tier_daily", "carried_out"), [(25, 1, False), (1, 5, True)])
+async def test_a_reply_read_at_a_restart_is_judged_by_its_authors_role_tier(
+    tmp_path: Path,
+    discord_fake: FakeDiscord,
+    seaart: FakeSeaArt,
+    clock: Clock,
+    default_daily: int,
+    tier_daily: int,
+    carried_out: bool,
+) -> None:
+    """A reply read from history names its author without their roles (the bot has no members intent): judged
+    so, a member whose role tier allows 1 a day got a second image charged, and one whose tier allows more was
+    held to the default. The author's roles are asked for."""
+    settings = make_settings(
+        tmp_path,
+        discord_fake,
+        seaart,
+        quotas={
+            "daily": default_daily,
+            "tiers": {"helpers": {"role_id": discord_fake.helper_role_id, "daily": tier_daily}},
+        },
+    )
+    helper = discord_fake.other_member_id  # holds the Helper role
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        made = await discord_fake.slash_command("imagine", {"prompt": "a cat on a sofa"}, user_id=helper)
+        await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+        image = discord_fake.messages[made.original_message_id]
+        await discord_fake.wait_for(lambda: bool(image.attachments), timeout=10)
+    finally:
+        await first.close()
+    reply = await discord_fake.post_message("make it a watercolour", reply_to=image.id, user_id=helper, live=False)
+    second = await start_bot(settings, discord_fake, clock)
+    try:
+        if carried_out:
+            await answer_to(discord_fake, settings, reply)
+        else:
+            await discord_fake.wait_for(lambda: len(discord_fake.dms_to(helper)) == 1, timeout=20)
+            assert "1 of your 1 daily" in discord_fake.dms_to(helper)[0].content
+    finally:
+        await second.close()
+    commits = [row for row in jobs(settings) if row["charge_state"] == "committed"]
+    assert len(commits) == (2 if carried_out else 1)
+    assert states(settings) == ["delivered"] * len(commits)
 
 
 async def image_of_a_stopped_bot(discord_fake: FakeDiscord, settings: Settings, clock: Clock) -> FakeMessage:
