@@ -14,6 +14,7 @@ import discord
 from bot.derive import AS_IT_IS, FRAMINGS, Frame, continued, framed, subject_of
 from bot.errors import InvalidRequestError
 from bot.models import Derivation, GenerationRequest, ReferenceImage, shown_file_name
+from bot.providers.base import IMAGE_MIME_TYPES
 from bot.store.jobs import Job
 from cogs.imagine import build_request
 
@@ -91,9 +92,22 @@ def _embedded_image_urls(message: discord.Message) -> Iterator[str]:
             yield embed.thumbnail.url
 
 
+def _declared_type(declared: str | None, filename: str) -> str:
+    return (declared or mimetypes.guess_type(filename)[0] or "").split(";")[0].strip().lower()
+
+
 def _image_type(declared: str | None, filename: str) -> str | None:
-    content_type = (declared or mimetypes.guess_type(filename)[0] or "").split(";")[0].strip().lower()
-    return content_type if content_type.startswith("image/") else None
+    """The type of an image the providers take (PNG, JPEG, WebP), or None: a GIF or SVG beside a photo was
+    counted as one of the message's images, so "Edit with Nano Banana" opened its form and then refused the
+    whole edit for the GIF, leaving the photo with no way to be edited."""
+    content_type = _declared_type(declared, filename)
+    return content_type if content_type in IMAGE_MIME_TYPES else None
+
+
+def unsupported_images(attachments: list[discord.Attachment]) -> list[tuple[str, str]]:
+    """(name, type) of the attached images the providers do not take (GIF, SVG, HEIC, ...)."""
+    found = ((a.filename, _declared_type(a.content_type, a.filename)) for a in attachments)
+    return [(name, kind) for name, kind in found if kind.startswith("image/") and kind not in IMAGE_MIME_TYPES]
 
 
 def _identity(url: str) -> str:

@@ -42,7 +42,7 @@ from bot.app import Bananacord
 from bot.config import unread_mark_path
 from bot.discord_refs import refresh_references
 from bot.errors import BananacordError, InvalidRequestError
-from bot.models import JobState, ReferenceImage
+from bot.models import JobState, ReferenceImage, shown_file_name
 from bot.nonces import message_nonce
 from bot.preferences import model_for
 from bot.render import REFUSED_MARK, candidate_label, truncate
@@ -51,7 +51,7 @@ from bot.store.refusals import storage_busy, write_can_wait
 from bot.store.reply_notes import NoteInChannel, ReplyNotes
 from bot.unread_mark import UnreadMark, earliest
 from cogs.channel_notes import ChannelNotes
-from cogs.editing import attachment_images, edit_request, image_proportion, message_images
+from cogs.editing import attachment_images, edit_request, image_proportion, message_images, unsupported_images
 from cogs.errors import storage_answer
 from cogs.places import place_of
 from cogs.policy import admit, as_member, moderate, quota_member
@@ -458,6 +458,14 @@ class Replies(commands.Cog):
             model_name=catalogue.display_name(model),
             nothing=SAME_SHAPE,
         )
+        unsupported = unsupported_images(message.attachments)
+        if unsupported:
+            # The reply's own images are the member's choice: one the providers cannot take is named, not
+            # dropped without a word (the image replied to keeps only those they take: cogs/editing.py).
+            name, kind = unsupported[0]
+            raise InvalidRequestError(
+                f"`{shown_file_name(name)}` is not a supported image ({kind}). Attach PNG, JPEG or WebP images."
+            )
         references = shown + message_images(message, max_bytes=max_bytes)
         limit = derive.reference_limit(bot.services.catalogue, model)
         if len(references) > limit:

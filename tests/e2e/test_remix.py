@@ -3,16 +3,25 @@ the message's images are the edit's references."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
+
+from PIL import Image
 
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import Clock, RunningBot, answer_given, png_bytes, start_bot
+from tests.conftest import Clock, RunningBot, answer_given, first_answer, png_bytes, start_bot
 from tests.e2e.edits import bot_image, jobs, ledger, states
 
 MENU = "Edit with Nano Banana"
 INSTRUCTION = "bananacord:remix:instruction"
+
+
+def gif_bytes() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(out, "GIF")
+    return out.getvalue()
 
 
 async def form_of(discord_fake: FakeDiscord, used: FakeInteraction) -> dict[str, object]:
@@ -36,10 +45,12 @@ async def test_edit_with_nano_banana_uses_the_messages_images(
     assert any(c["type"] == 3 and c["name"] == MENU for c in discord_fake.commands)
     photo = discord_fake.add_attachment(png_bytes(), "photo.png", "image/png")
     notes = discord_fake.add_attachment(b"shopping list", "notes.txt", "text/plain")
+    # An image no provider takes: counted, it opened the form, then the edit was refused for it after typing.
+    reaction = discord_fake.add_attachment(gif_bytes(), "reaction.gif", "image/gif")
     linked = discord_fake.add_attachment(png_bytes(colour=(0, 0, 0)), "sky.png", "image/png")
     # A member's message (the bot, without the message-content intent, never saw its content).
     post = await discord_fake.post_message(
-        "my cat", attachments=[photo, notes], image_links=[linked["url"]], user_id=discord_fake.admin_id
+        "my cat", attachments=[reaction, photo, notes], image_links=[linked["url"]], user_id=discord_fake.admin_id
     )
 
     used = await discord_fake.message_command(MENU, post.id)
@@ -104,11 +115,12 @@ async def test_refusals_are_private_and_charge_nothing(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
     text_only = await discord_fake.post_message("no pictures here", user_id=discord_fake.admin_id)
-    used = await discord_fake.message_command(MENU, text_only.id)
-    await discord_fake.wait_for(lambda: bool(used.callbacks), timeout=10)
-    callback = used.callbacks[0]
-    assert callback["type"] == 4 and callback["data"]["flags"] & 64
-    assert "no image to edit" in callback["data"]["content"]
+    gif = discord_fake.add_attachment(gif_bytes(), "reaction.gif", "image/gif")
+    gif_only = await discord_fake.post_message("lol", attachments=[gif], user_id=discord_fake.admin_id)
+    for message in (text_only, gif_only):  # refused before the member types anything
+        callback = await first_answer(discord_fake, await discord_fake.message_command(MENU, message.id))
+        assert callback["type"] == 4 and callback["data"]["flags"] & 64
+        assert "no image to edit" in callback["data"]["content"]
 
     photo = discord_fake.add_attachment(png_bytes(), "photo.png", "image/png")
     post = await discord_fake.post_message("a cat", attachments=[photo], user_id=discord_fake.admin_id)

@@ -4,12 +4,14 @@ the bot's own reply; refusals are private; what is not an edit is left alone; re
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from bot.config import Settings, load_settings
 from bot.models import ReferenceImage
@@ -139,6 +141,22 @@ async def test_a_reply_asks_for_a_new_shape_as_midjourney_members_would(
     await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == before + 1, timeout=10)
     assert "has that shape already" in (discord_fake.dms_to(member)[-1].content or "")
     assert len(seaart.creates) == 6 and states(settings) == ["delivered"] * 6
+
+
+async def test_a_reply_with_an_image_no_provider_takes_is_refused_naming_it(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """The reply's own images are the member's choice: a GIF among them is named (it is not silently left out),
+    and nothing is sent or charged."""
+    image = await bot_image(discord_fake, settings)
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (1, 2, 3)).save(out, "GIF")
+    gif = discord_fake.add_attachment(out.getvalue(), "dance.gif", "image/gif")
+    member = discord_fake.member_id
+    await discord_fake.post_message("put this on the cat", reply_to=image.id, attachments=[gif])
+    await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 1, timeout=10)
+    assert "`dance.gif` is not a supported image (image/gif)" in (discord_fake.dms_to(member)[0].content or "")
+    assert len(seaart.creates) == 1 and states(settings) == ["delivered"]
 
 
 async def test_a_reply_that_arrives_without_its_text_gets_one_private_hint(
