@@ -15,6 +15,15 @@ from bot.moderation import honoured_levels
 from bot.providers.base import Capabilities, validate
 
 
+def require_served(catalogue: Catalogue, model: str) -> None:
+    """Raises InvalidRequestError naming the models on offer when no enabled provider serves ``model`` (an
+    image made by a model whose providers the operator has since turned off): said before a form is opened or
+    a reference counted, since "takes at most 0 reference images" or an empty form told the member nothing."""
+    if not catalogue.route(model):
+        offered = ", ".join(catalogue.display_name(m) for m in catalogue.models()) or "none"
+        raise InvalidRequestError(f"The model `{model}` is not available on this bot. Available: {offered}.")
+
+
 def choose_provider(
     catalogue: Catalogue, request: GenerationRequest, *, first: str | None = None, skip: Collection[str] = ()
 ) -> tuple[str, Capabilities]:
@@ -25,10 +34,8 @@ def choose_provider(
     default provider has none. If none can, the first refusal (which names what that provider does
     support) is raised.
     """
+    require_served(catalogue, request.model)
     route = catalogue.route(request.model, first=first)
-    if not route:
-        offered = ", ".join(catalogue.display_name(m) for m in catalogue.models()) or "none"
-        raise InvalidRequestError(f"The model `{request.model}` is not available on this bot. Available: {offered}.")
     refusal: InvalidRequestError | None = None
     # An option refused by a provider that honours the channel's safety level, and whether some provider
     # that offers everything asked cannot honour the level: then the option is what stands in the way (the

@@ -30,6 +30,7 @@ from bot.providers.families import ASPECT_RATIOS, AUTO
 from bot.quotas import Member
 from bot.references import check_fits_provider
 from bot.result_images import result_stem
+from bot.routing import require_served
 from bot.store.jobs import Job, NewJob
 from cogs.errors import (
     answered_too_late,
@@ -619,7 +620,9 @@ class Imagine(commands.Cog):
             return
         if action == "edit":
             # Refuse now, not after the member has typed: no image, or a ban (moderate() checks bans
-            # first, so it raises the ban's own message before looking at any prompt).
+            # first, so it raises the ban's own message before looking at any prompt), or a model no longer
+            # served here.
+            require_served(self.bot.services.catalogue, job.model)
             shapes, current, width_over_height = self._frame_facts(interaction, job)
             self._shown_image(interaction, job)  # an image larger than any provider here takes: refused now
             if await self.bot.services.moderation.active_ban(interaction.guild_id or 0, interaction.user.id):

@@ -26,6 +26,7 @@ from bot.errors import InvalidRequestError
 from bot.models import ReferenceImage
 from bot.preferences import model_for
 from bot.references import check_fits_provider
+from bot.routing import require_served
 from bot.store.forms import FormStore
 from cogs.editing import edit_request, image_proportion, message_images
 from cogs.imagine import Imagine, form_submit, submitted_text, submitted_values
@@ -126,6 +127,7 @@ class Remix(commands.Cog):
                 configured=self.bot.settings.imagine.default_model,
             )
         )
+        require_served(services.catalogue, model)  # before the form: the member would type for nothing
         limit = derive.reference_limit(self.bot.services.catalogue, model)
         references = images[:limit]
         # Now, not after the member has typed: an image of the bot's larger than any provider here takes.

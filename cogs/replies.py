@@ -46,6 +46,7 @@ from bot.models import JobState, ReferenceImage, shown_file_name
 from bot.nonces import message_nonce
 from bot.preferences import model_for
 from bot.render import REFUSED_MARK, candidate_label, truncate
+from bot.routing import require_served
 from bot.store.jobs import Job, NewJob
 from bot.store.refusals import storage_busy, write_can_wait
 from bot.store.reply_notes import NoteInChannel, ReplyNotes
@@ -446,6 +447,7 @@ class Replies(commands.Cog):
                 configured=bot.settings.imagine.default_model,
             )
         catalogue = bot.services.catalogue
+        require_served(catalogue, model)
         # "make it night --ar 9:16", or "--ar 16:9" alone to reframe it: a reply has no form to pick a shape in.
         # The shape the image has: as asked, else as Discord measures it (an "auto" image that came out square).
         shapes = derive.shapes(catalogue, model)
