@@ -62,7 +62,15 @@ class Submitter(RunnerPart):
             return
         # A create that waited out its provider's request (``_wait_out``) waits no more: its message stops saying so.
         waited: dict[str, Any] = {"error_category": None, "error_message": None} if job.error_message else {}
-        job = await self.store.update(job, now=self.clock(), submit_started_at=self.clock(), **waited)
+        try:
+            # Not over a Cancel taken while the references were read or a paused provider waited (written
+            # without this job's lock): the create would leave for a task the member called off, made and
+            # billed at the provider. The canceller waiting for this step, or the job's next one, carries it out.
+            job = await self.store.update(
+                job, now=self.clock(), unless_cancelled=True, submit_started_at=self.clock(), **waited
+            )
+        except InvalidTransitionError:
+            return
         try:
             handle, drawing = await self._send(provider, job)
         except InvalidRequestError as exc:

@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.render import COLOUR_PROGRESS
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import Chaos, FakeSeaArt
-from tests.conftest import Clock, RunningBot, make_settings, start_bot
+from tests.conftest import Clock, RunningBot, make_settings, png_bytes, start_bot
 
 
 def rows(settings: Settings) -> list[sqlite3.Row]:
@@ -170,6 +170,30 @@ async def test_a_cancel_taken_before_the_bot_learns_the_image_exists_is_kept(
     # cancel at the provider; the member's earlier word still stood.
     assert [r.method for r in seaart.requests if r.path.endswith("/response")] == ["GET"]
     assert [r for r in seaart.requests if r.path.endswith("/cancel")] == []
+
+
+async def test_a_cancel_taken_while_the_references_download_sends_nothing(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """The member presses Cancel while the bot is still reading their reference image (a slow CDN), before the
+    create leaves: the step went on and sent it, so the provider made (and billed) a task called off, and the
+    member read "Cancelling…" until it came back. Nothing is sent now."""
+    discord_fake.hold_downloads()
+    ref = discord_fake.add_attachment(png_bytes(), "ref.png", "image/png")
+    interaction = await discord_fake.slash_command("imagine", {"prompt": "never mind", "image1": ref})
+    await discord_fake.wait_for(
+        lambda: discord_fake.downloads_waiting == 1 and interaction.original_message_id is not None, timeout=10
+    )
+    message_id = interaction.original_message_id
+    assert message_id is not None
+    click = await discord_fake.click(message_id, button(discord_fake, message_id, "Cancel"))
+    await discord_fake.wait_for(lambda: bool(click.callbacks), timeout=10)
+    discord_fake.hold_downloads(False)
+    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
+    await discord_fake.wait_for(lambda: "Cancelled" in discord_fake.messages[message_id].embeds[0]["title"])
+    (job,) = rows(settings)
+    assert (job["charge_state"], job["cancelled_by"]) == ("refunded", discord_fake.member_id)
+    assert seaart.creates == []
 
 
 async def test_a_cancel_overtaken_by_the_provider_s_failure_leaves_nothing_to_do(

@@ -254,6 +254,14 @@ class FakeDiscord(StartsAndStops, World):
         else:
             self._rest.edits_open.set()
 
+    def hold_downloads(self, on: bool = True) -> None:
+        """While held, CDN downloads of attachments are received but not answered (``downloads_waiting``
+        counts them): a CDN slow to serve a reference image. ``hold_downloads(False)`` serves them."""
+        if on:
+            self._rest.downloads_open.clear()
+        else:
+            self._rest.downloads_open.set()
+
     def expire_token(self, token: str) -> None:
         """From now on, callbacks and webhook calls with this token get 401 code 50027."""
         self.expired_tokens.add(token)

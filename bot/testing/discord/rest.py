@@ -88,6 +88,9 @@ class RestApi:
         # hold_edits(): message edits (PATCH) wait here, e.g. an upload Discord is slow to take.
         self.edits_open = asyncio.Event()
         self.edits_open.set()
+        # hold_downloads(): CDN downloads of attachments wait here, e.g. a CDN slow to serve a reference.
+        self.downloads_open = asyncio.Event()
+        self.downloads_open.set()
         self._routes: list[tuple[re.Pattern[str], dict[str, Handler], bool]] = []
         self._build_routes()
 
@@ -166,6 +169,7 @@ class RestApi:
         if not api:
             match = _ATTACHMENT_PATH.fullmatch(request.path)
             if match and request.method in ("GET", "HEAD"):
+                await self._held(self.downloads_open, "downloads_waiting")
                 # The signature covers the path as sent (percent-escapes and all), not as decoded.
                 return self.world.cdn.serve(request.rel_url.raw_path, int(match["aid"]), request.query)
             record.unknown_route = True
@@ -374,8 +378,11 @@ class RestApi:
             raise ApiError(401, 50027, "Invalid Webhook Token")
         return interaction
 
-    async def _held(self, gate: asyncio.Event, waiting: Literal["callbacks_waiting", "edits_waiting"]) -> None:
-        """Wait while ``gate`` is closed (hold_callbacks, hold_edits), counted in the world's ``waiting``."""
+    async def _held(
+        self, gate: asyncio.Event, waiting: Literal["callbacks_waiting", "edits_waiting", "downloads_waiting"]
+    ) -> None:
+        """Wait while ``gate`` is closed (hold_callbacks, hold_edits, hold_downloads), counted in the world's
+        ``waiting``."""
         if gate.is_set():
             return
         setattr(self.world, waiting, getattr(self.world, waiting) + 1)

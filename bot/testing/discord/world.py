@@ -156,6 +156,7 @@ class World:
         self.resume_count = 0
         self.callbacks_waiting = 0
         self.edits_waiting = 0
+        self.downloads_waiting = 0
         self.chaos_faults: list[ChaosFault] = []
         self._changed = asyncio.Event()
 
