@@ -531,7 +531,11 @@ class Imagine(commands.Cog):
         whole batch again) and Delete (the message)."""
         lead = batch[0]
         delivered = [job for job in batch if job.state is JobState.DELIVERED]
-        running = any(not job.terminal and job.cancel_requested is None for job in batch)
+        # As /jobs counts them (bot/job_list.py ``cancellable``): a candidate whose image is in hand is being
+        # delivered and cannot be stopped, so a Cancel offered for it alone would only answer "too late".
+        running = any(
+            not job.terminal and job.cancel_requested is None and job.state is not JobState.SUCCEEDED for job in batch
+        )
         ended = all(job.terminal for job in batch)
         caps = self.bot.services.catalogue.capabilities(lead.provider, lead.model)
         size = lead.request.resolution or (caps.default_resolution if caps else "1K")
