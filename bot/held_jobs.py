@@ -80,9 +80,20 @@ class HeldJobs:
         runner = self.runner
         async with runner.lock(job_id):
             job = await runner.store.get(job_id)
-            if job is None or job.terminal:
+            if job is None:
                 return job
             now = runner.clock()
+            if job.terminal:
+                message_id = changes.get("message_id")
+                if message_id is not None and job.message_id is None:
+                    # Ended while its message was being looked for, by a Cancel that knew no message (/jobs'),
+                    # so its end was drawn nowhere and the member's message said "Queued" for good. The end is
+                    # owed to the message found, in the same write (a restart draws it too).
+                    job = await runner.store.update(
+                        job, now=now, within=runner.messages.owed_edits.within(now), message_id=message_id
+                    )
+                    runner.messages.retry_end(job.id)
+                return job
             job = await runner.store.update(job, now=now, next_poll_at=now, **changes)
             if shown:
                 runner.messages.progress_shown(job, now)

@@ -18,8 +18,10 @@ from bot.testing.providers import FakeSeaArt
 from tests.conftest import RunningBot
 from tests.e2e.edits import bot_image, bot_replies_to, jobs, ledger, states
 from tests.e2e.test_buttons import button, start_running_job
+from tests.e2e.test_member_jobs import private_list
 
 CALLBACK = r"^/interactions/\d+/[^/]+/callback$"
+ORIGINAL = r"/webhooks/\d+/[^/]+/messages/@original$"
 
 
 async def test_a_command_s_answer_made_but_lost_on_its_way_back_still_gets_its_image(
@@ -173,6 +175,31 @@ async def test_a_cancel_pressed_while_the_lost_answer_is_being_sorted_out_is_sho
         return bool(embeds) and embeds[0]["title"] == "🍌 Cancelled"
 
     await discord_fake.wait_for(shows_the_end, timeout=10)
+    assert jobs(settings)[0]["message_id"] == message_id and seaart.creates == []
+    assert [kind for kind, _ in ledger(settings, jobs(settings)[0]["id"])] == ["reserve", "refund"]
+
+
+async def test_a_jobs_cancel_while_the_lost_answer_is_looked_for_is_shown_on_the_message(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """As above, but cancelled from /jobs, which knows no message, while the bot's first looks for it fail: the
+    job ended with its end drawn nowhere, and the member's message said "Queued" for good once found."""
+    seaart.hold(True)
+    discord_fake.fail_next("POST", CALLBACK, status=503, after=True)  # Discord made the message; the answer lost
+    discord_fake.fail_next("GET", ORIGINAL, status=503, times=3)  # the bot's first looks for it fail
+    interaction = await discord_fake.slash_command("imagine", {"prompt": "held and cancelled from /jobs"})
+    await discord_fake.wait_for(lambda: interaction.original_message_id is not None, timeout=10)
+    message_id = interaction.original_message_id
+    assert message_id is not None and jobs(settings)[0]["message_id"] is None
+    shown = await private_list(discord_fake)
+    await discord_fake.click(shown.id, shown.components[0]["components"][0]["custom_id"])
+    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
+
+    def shows_the_end() -> bool:
+        embeds = discord_fake.messages[message_id].embeds
+        return bool(embeds) and embeds[0]["title"] == "🍌 Cancelled"
+
+    await discord_fake.wait_for(shows_the_end, timeout=20)  # after the looks' pauses (1 + 2 + 4 s)
     assert jobs(settings)[0]["message_id"] == message_id and seaart.creates == []
     assert [kind for kind, _ in ledger(settings, jobs(settings)[0]["id"])] == ["reserve", "refund"]
 
