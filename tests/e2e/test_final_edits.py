@@ -80,6 +80,36 @@ async def test_an_end_discord_never_lets_us_show_is_sent_to_the_member_by_dm(
     assert len(discord_fake.dms_to(member)) == 1
 
 
+async def test_an_end_is_drawn_through_the_interaction_while_it_lives(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """In a channel the bot may not view, a slash command still works and its answer is edited through the
+    interaction's webhook; the bot token's channel routes are refused (403 Missing Access). The end was drawn
+    with the bot token (the row's end had cleared the interaction token), so the member read "Queued…" until a
+    DM came. The token, a credential, is cleared once the end is shown."""
+    settings = short_retry_settings(tmp_path, discord_fake, seaart)
+    hidden = discord_fake.add_channel("staff", hidden=True)
+    missing_access = {"code": 50001, "message": "Missing Access"}
+    discord_fake.fail_next("*", rf"^/channels/{hidden}/", status=403, body=missing_access, times=1000)
+    seaart.script("error:REQUEST_INVALID")
+    running = await start_bot(settings, discord_fake)
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "a banana"}, channel_id=hidden)
+
+        def shows_the_end() -> bool:
+            message = discord_fake.messages.get(interaction.original_message_id or 0)
+            return message is not None and REFUSED_TITLE in str(message.embeds[0]["title"])
+
+        await discord_fake.wait_for(shows_the_end, timeout=20)
+        await discord_fake.wait_for(lambda: owed(settings) == [], timeout=10)
+    finally:
+        await running.close()
+    assert job_state(settings) == "failed" and discord_fake.dms_to(interaction.user_id) == []
+    assert not [r for r in discord_fake.requests if final_edit(r) and r.path.startswith("/channels/")]
+    with sqlite3.connect(settings.database.path) as conn:
+        assert conn.execute("SELECT interaction_token FROM jobs").fetchall() == [(None,)]
+
+
 async def test_a_deleted_message_ends_the_retries_without_a_dm(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
