@@ -15,6 +15,14 @@ A 429 pauses the provider's budget until its Retry-After (or an exponential paus
 job being told to slow down means every job on that key is about to be. After a pause one request goes
 first, alone, as a probe; the others follow only once it is answered with something other than a 429,
 so a storm of 429s costs about one request per Retry-After however many jobs are waiting.
+
+The hook sees only an answer's status and headers, not its body, and not every API says "rate limited"
+there: Kie answers HTTP 200 with ``code: 429`` in its body (docs/providers.md 4.1, 8.3), and Segmind's only
+wait is its own ``x-rate-limit-reset-at-utc`` header (5.4). So a request whose sender reads every answer
+itself (the provider adapters: bot/providers/_adapter.py) says so (``SENDER_JUDGES``), and tells the budget
+what the answer was once it has read it (``RequestBudget.answer_judged``, left on the request by the hook): a
+rate limit pauses the provider for the wait the adapter found (at most MAX_RETRY_AFTER_SECONDS); anything
+else ends a pause, as any answer but a 429 does here.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from bot.providers._adapter import RATE_LIMIT_VERDICT, SENDER_JUDGES
 from bot.providers._http import CREATE_ATTEMPT, parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -175,6 +184,30 @@ class RequestBudget:
             self._arm()
         return self._paused_until - now
 
+    def judged(self, status: int, *, rate_limited: bool, wait: float | None) -> float | None:
+        """What the sender made of an answer (HTTP ``status``) it has read: a rate limit pauses the provider for
+        ``wait`` (None: the exponential pause); anything else ends a pause. An HTTP 429 paused already in the
+        hook by its Retry-After, so only a wait the sender found beyond that (a reset header, a body's) adds to
+        it. Returns the seconds of the pause it made, None if it made none."""
+        if not rate_limited:
+            if status != 429:
+                self.recovered()
+            return None
+        if status == 429 and wait is None:
+            return None
+        return self.pause(wait)
+
+    def answer_judged(self, response: httpx.Response, rate_limited: bool, wait: float | None) -> None:
+        """The adapter's reading of an answer it sent (bot/providers/_adapter.py RateLimitVerdict)."""
+        paused = self.judged(response.status_code, rate_limited=rate_limited, wait=wait)
+        if paused is not None:
+            log.warning(
+                "%s answered a rate limit (HTTP %d): pausing its requests for %.1f s",
+                response.request.url.host,
+                response.status_code,
+                paused,
+            )
+
     def recovered(self) -> None:
         """An answer other than 429 came back: everyone may go again, and the next 429 without
         Retry-After starts from a short pause."""
@@ -207,7 +240,11 @@ class BudgetHook:
 
     async def __call__(self, request: httpx.Request) -> None:
         budget = self._budget(request.url)
-        if budget is None or budget.admits_now():
+        if budget is None:
+            return
+        # Where the adapter gives its verdict on the answer (httpx copies the extensions into each request).
+        request.extensions[RATE_LIMIT_VERDICT] = budget.answer_judged
+        if budget.admits_now():
             return
         create = CREATE_ATTEMPT.get()
         if create is None:
@@ -227,6 +264,11 @@ class BudgetHook:
         if response.status_code == 429:
             paused = budget.pause(parse_retry_after(response.headers.get("Retry-After")))
             log.warning("%s answered 429: pausing its requests for %.1f s", response.request.url.host, paused)
+        elif response.request.extensions.get(SENDER_JUDGES):
+            # Its sender reads the body and says whether it was a rate limit (``answer_judged``). Ending the
+            # pause here would let every waiting request go on Kie's HTTP 200 carrying code 429, and each such
+            # answer would reset the backoff the next one should grow.
+            return
         else:
             # Any answer but a 429 ends the pause: a 5xx is the server's trouble, not a rate limit, and
             # treating it as one would hold every other request back until the probe expired.

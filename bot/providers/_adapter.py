@@ -16,7 +16,7 @@ import asyncio
 import functools
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Required, Self, TypedDict
@@ -45,6 +45,7 @@ from bot.providers._http import (
     gateway_gave_up,
     is_web_url,
     json_object,
+    parse_retry_after,
     poll_policy_for,
     probe_key,
     redact,
@@ -58,6 +59,28 @@ from bot.transport import MAX_BODY, NO_COMPRESSION
 
 if TYPE_CHECKING:
     from bot.config import Settings
+
+
+# How an adapter tells whoever meters its requests (bot/budget.py BudgetHook, the provider's requests per
+# second and 429 pauses) what an answer meant, since only the adapter reads the body: Kie says "rate limited"
+# as code 429 in an HTTP 200 (docs/providers.md 4.1, 8.3), Segmind names its wait only in its own reset
+# header (5.4). The adapter marks its requests SENDER_JUDGES; the meter leaves a RateLimitVerdict under
+# RATE_LIMIT_VERDICT, called once the answer is read: (the answer, whether it was a rate limit, the wait it
+# asked for or None).
+SENDER_JUDGES = "bananacord.sender_judges_rate_limits"
+RATE_LIMIT_VERDICT = "bananacord.rate_limit_verdict"
+RateLimitVerdict = Callable[[httpx.Response, bool, float | None], None]
+
+
+def tell_meter(response: httpx.Response, *, rate_limited: bool, wait: float | None = None) -> None:
+    """Give the request's meter (if one left a RATE_LIMIT_VERDICT) the adapter's reading of ``response``."""
+    try:
+        request = response.request
+    except RuntimeError:  # an answer built without a request was never sent, so never metered
+        return
+    verdict: RateLimitVerdict | None = request.extensions.get(RATE_LIMIT_VERDICT)
+    if verdict is not None:
+        verdict(response, rate_limited, wait)
 
 
 class Op(StrEnum):  # a str, so it names the call in messages
@@ -110,6 +133,8 @@ class AdapterArgs(TypedDict, total=False):
     client: Required[httpx.AsyncClient]
     policy: RetryPolicy | None
     timeout: httpx.Timeout | None
+    # The create's own timeout, where it differs from ``timeout`` (``HttpAdapter.sync_read_seconds``).
+    create_timeout: httpx.Timeout | None
     sleep: Sleep
 
 
@@ -122,6 +147,13 @@ def require_web_links(refs: Iterable[ReferenceImage], downloader: str) -> None:
     for ref in refs:
         if not is_web_url(ref.url):
             raise InvalidRequestError(f"`{ref.filename}` is not a web link {downloader} can download.")
+
+
+def read_at_least(timeout: httpx.Timeout, seconds: float) -> httpx.Timeout:
+    """``timeout`` with a read timeout of at least ``seconds`` (no limit stays no limit), the other phases as
+    they are: a create that draws the image before it answers (``HttpAdapter.sync_read_seconds``)."""
+    read = timeout.read if timeout.read is None else max(timeout.read, seconds)
+    return httpx.Timeout(connect=timeout.connect, read=read, write=timeout.write, pool=timeout.pool)
 
 
 def ratio_to_send(request: GenerationRequest, caps: Capabilities) -> str | None:
@@ -156,6 +188,11 @@ class HttpAdapter(ABC):
     key_env: ClassVar[str]  # the environment variable that holds its key
     default_base_url: ClassVar[str]
     default_timeout: ClassVar[float] = 30.0  # seconds; [providers.NAME] request_timeout
+    # An API whose create answers only once the image is drawn (it holds the connection meanwhile) declares
+    # the least read timeout that create gets: request_timeout suits the quick calls, and a create it cuts
+    # short is lost, never sent again, though the provider may have made and billed the image
+    # (docs/providers.md 8.4: up to 360 s for NB2 at busy times). None: the create is as quick as any call.
+    sync_read_seconds: ClassVar[float | None] = None
     # The longest answer read from this API (bot/transport.py MAX_BODY): status and create answers are
     # a few kB; an API that answers with the image itself raises it.
     max_answer_bytes: ClassVar[int] = 4 * 1024 * 1024
@@ -215,11 +252,17 @@ class HttpAdapter(ABC):
                 f"Export your {cls.name} API key as {cls.key_env}, or disable [providers.{cls.name}].",
             )
         section = cls.section(settings)
+        timeout = timeout_for(section.request_timeout)
+        # A drawing create reads for the longer of request_timeout and sync_read_seconds: the setting is the
+        # least it waits, never the most (before, 120 s from the settings cut Segmind v1's creates short of the
+        # 360 s it allowed them, and Gemini's at 180 s).
+        drawing = None if cls.sync_read_seconds is None else read_at_least(timeout, cls.sync_read_seconds)
         return cls(
             api_key=key,
             base_url=section.base_url,
             client=client,
-            timeout=timeout_for(section.request_timeout),
+            timeout=timeout,
+            create_timeout=drawing,
             **cls._options(settings),
         )
 
@@ -240,9 +283,15 @@ class HttpAdapter(ABC):
         client: httpx.AsyncClient,
         policy: RetryPolicy | None = None,
         timeout: httpx.Timeout | None = None,
+        create_timeout: httpx.Timeout | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        """Check the key and base URL (ConfigError naming the setting) and keep the shared state."""
+        """Check the key and base URL (ConfigError naming the setting) and keep the shared state.
+
+        ``timeout`` is every call's; ``create_timeout`` the create's, if different. Without either, a drawing
+        create (``sync_read_seconds``) reads for at least that long. One ``timeout`` and no ``create_timeout``
+        (an adapter built by hand, as the tests do to make a hang end soon) is every call's, the create's too.
+        """
         problem = key_text_problem(api_key, self.key_spaces)
         if problem is not None:
             fix = f"Set {self.key_env} to your {self.label} API key, exactly as it shows it"
@@ -259,6 +308,9 @@ class HttpAdapter(ABC):
         self._policy = policy or RetryPolicy()
         self._poll_policy = poll_policy_for(self._policy)
         self._timeout = timeout or timeout_for(self.default_timeout)
+        if create_timeout is None and timeout is None and self.sync_read_seconds is not None:
+            create_timeout = read_at_least(self._timeout, self.sync_read_seconds)
+        self._create_timeout = create_timeout or self._timeout
         self._sleep = sleep
         # Per instance: tests may loosen one entry; a provider whose table depends on its options
         # replaces it with _models_for(...).
@@ -271,6 +323,10 @@ class HttpAdapter(ABC):
         self._request_headers = httpx.Headers(self._headers)
         # Every call to this API reads at most this much of an answer (bot/transport.py).
         self._answer_bounds: dict[str, Any] = {MAX_BODY: self.max_answer_bytes}
+        # The calls sent through ``_send`` also tell the request budget what each answer meant (``_map_error``):
+        # only the adapter reads the body that says "rate limited" in a 200 (Kie), or the header with the wait
+        # (Segmind), where the budget's hook sees only the HTTP status (bot/budget.py).
+        self._send_extensions: dict[str, Any] = {**self._answer_bounds, SENDER_JUDGES: True}
         # The subclass's module logger, so a record names the provider it is about.
         self._log = logging.getLogger(type(self).__module__)
 
@@ -383,7 +439,7 @@ class HttpAdapter(ABC):
             provider=self.name,
             headers=headers or self._request_headers,
             timeout=timeout or self._timeout,
-            extensions=self._answer_bounds,
+            extensions=self._send_extensions,
             **kwargs,
         )
 
@@ -433,13 +489,25 @@ class HttpAdapter(ABC):
         """Any answer -> None (a success, or an answer the caller reads) or the error it means."""
         code = self._code(response)
         if 200 <= code < 300 or self._is_answer(response, op):
+            tell_meter(response, rate_limited=False)
             return None
         detail = self._describe(response)
         if code != response.status_code:
             detail += f" (code {code} in the body)"
         kw = {"detail": detail, "provider": self.name, "status_code": code}
         text = self._error_text(response)
-        return self._error(ErrorAnswer(code, text, op, model, self._display_name(model), response, kw))
+        error = self._error(ErrorAnswer(code, text, op, model, self._display_name(model), response, kw))
+        if code == 429 and isinstance(error, RateLimitedError):
+            # A rate limit as this API says it (the HTTP status, or Kie's code in a 200's body): every request
+            # to the provider pauses for the wait it asked, where it says one (Segmind's reset header, Gemini's
+            # RetryInfo, a Retry-After), as the retry loop waits it (bot/providers/_http.py).
+            wait = error.retry_after
+            if wait is None:
+                wait = parse_retry_after(response.headers.get("Retry-After"))
+            tell_meter(response, rate_limited=True, wait=wait)
+        else:
+            tell_meter(response, rate_limited=False)
+        return error
 
     def _code(self, response: httpx.Response) -> int:
         """The code that decides: the HTTP status, unless the provider puts its own in the body."""

@@ -77,6 +77,10 @@ __all__ = [
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 # 6.6 [C]: 503 UNAVAILABLE means overloaded, "retry after 30-60 s": the shortest wait it names.
 OVERLOADED_RETRY_SECONDS = 30.0
+# generateContent answers only once the image is drawn: one aggregator advises client timeouts up to 360 s for
+# NB2 at busy times (docs/providers.md 8.4), and a call cut short is lost though Google may bill it (nothing in
+# section 6 says it does not), so its read timeout is at least this, whatever request_timeout says.
+GENERATE_READ_SECONDS = 360.0
 # Reference downloads (Discord's CDN) and models.get are small and quick; do not wait minutes on them.
 DOWNLOAD_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 CHECK_TIMEOUT = httpx.Timeout(15.0, connect=10.0)
@@ -279,15 +283,25 @@ def build_request_body(
 
     ``inline_images`` are (MIME type, bytes) pairs, in the member's order. ``past`` turns go first, each
     a user turn and the model's answer, so the model edits with the conversation in mind.
+
+    Only a turn Gemini signed is sent as the model's (6.3; ``turns_to_send`` picks such turns). One without a
+    signature, an image another provider made, would be a model turn Gemini never produced: it and the turns
+    before it are left out, and its image opens the next user turn as the member's reference instead.
     """
     contents: list[dict[str, Any]] = []
+    carried: list[dict[str, Any]] = []  # an unsigned turn's image, for the user turn after it
     for turn in past:
-        contents.append({"role": "user", "parts": [{"text": turn.prompt}, *map(_inline, turn.images)]})
+        if not turn.signature:
+            contents.clear()
+            carried = [_inline(turn.result)]
+            continue
+        contents.append({"role": "user", "parts": [{"text": turn.prompt}, *carried, *map(_inline, turn.images)]})
+        carried = []
         answer = _inline(turn.result)
-        if turn.signature:
-            answer["thoughtSignature"] = turn.signature
+        answer["thoughtSignature"] = turn.signature
         contents.append({"role": "model", "parts": [answer]})
-    contents.append({"role": "user", "parts": [{"text": request.prompt}, *map(_inline, inline_images)]})
+    parts = [{"text": request.prompt}, *carried, *map(_inline, inline_images)]
+    contents.append({"role": "user", "parts": parts})
     image_config: dict[str, str] = {}
     if request.aspect_ratio is not None and request.aspect_ratio != AUTO:
         image_config["aspectRatio"] = request.aspect_ratio
@@ -522,11 +536,21 @@ def _turn_inputs(turn: Turn, *, first: bool) -> tuple[ReferenceImage, ...]:
 
 def turns_to_send(request: GenerationRequest, max_images: int) -> tuple[Turn, ...]:
     """The latest earlier turns that fit the model's image limit together with the request's own images;
-    none if the request does not continue its history (its first reference is not the last result)."""
+    none if the request does not continue its history (its first reference is not the last result).
+
+    Only turns Gemini answered itself, each with the signature it gave its image, go back as the model's
+    (6.3: earlier turns return with their ``thoughtSignature`` untouched). A turn without one (its image came
+    from SeaArt, Kie or Segmind, which sign nothing) would be a model turn Gemini never produced: it and the
+    turns before it are left out, and its image goes as the member's reference instead, in the turn after it
+    (whose first reference it is, sent then) or in the request itself when it is the image being edited.
+    """
     history = request.history[-MAX_PAST_TURNS:]
     refs = request.reference_images
     if not history or not refs or refs[0].url != history[-1].result.url:
         return ()
+    unsigned = [index for index, turn in enumerate(history) if not turn.thought_signature]
+    if unsigned:
+        history = history[unsigned[-1] + 1 :]
     own = len(refs) - 1
     for start in range(len(history)):
         kept = history[start:]
@@ -631,8 +655,10 @@ class GeminiProvider(HttpAdapter):
     key_env = "GEMINI_API_KEY"
     default_base_url = DEFAULT_BASE_URL
     # One call generates the image: 4K on a busy day takes minutes (docs/providers.md 8.4 cites up to 360 s
-    # for NB2 at peak [S]); 180 s by default, a lost answer is never re-sent anyway.
+    # for NB2 at peak [S]). So the generate call reads for at least GENERATE_READ_SECONDS, whatever
+    # request_timeout says (from_settings always passes one, 180 s by default, which cut it short before).
     default_timeout = 180.0
+    sync_read_seconds = GENERATE_READ_SECONDS
     # The answer holds the image as base64: room for the largest result the bot downloads (64 MiB by
     # default) once encoded, and the JSON around it.
     max_answer_bytes = 96 * 1024 * 1024
@@ -673,7 +699,9 @@ class GeminiProvider(HttpAdapter):
             url = f"{self._base_url}/v1beta/models/{quote(caps.provider_model, safe='')}:generateContent"
             headers = {**self._request_headers, "Content-Type": "application/json", "Content-Length": str(body.length)}
             # Every call is billed: only 429/5xx/connect failures are retried, never a lost answer (_http).
-            response = await self._send("POST", url, Op.CREATE, caps.model, content=body, headers=headers)
+            response = await self._send(
+                "POST", url, Op.CREATE, caps.model, content=body, headers=headers, timeout=self._create_timeout
+            )
         finally:
             for image in opened:
                 image.close()

@@ -64,7 +64,8 @@ log = logging.getLogger(__name__)
 Mode = Literal["v1", "v2"]
 # v1 holds the connection for the whole generation: ~33-40 s on the model page [C], and one
 # aggregator advises up to 360 s for NB2 at peak (docs/providers.md 8.4).
-DEFAULT_SYNC_TIMEOUT = httpx.Timeout(360.0, connect=10.0, write=30.0, pool=10.0)
+DEFAULT_SYNC_SECONDS = 360.0
+DEFAULT_SYNC_TIMEOUT = httpx.Timeout(DEFAULT_SYNC_SECONDS, connect=10.0, write=30.0, pool=10.0)
 
 
 class SegmindSettings(ProviderSettings):
@@ -438,6 +439,7 @@ class SegmindProvider(HttpAdapter):
     key_env = "SEGMIND_API_KEY"
     default_base_url = "https://api.segmind.com"
     default_timeout = 120.0
+    sync_read_seconds = DEFAULT_SYNC_SECONDS  # v1's create (v2 ignores it)
     # v1 answers with the image itself (raw or base64): as much room as Gemini's answers get.
     max_answer_bytes = 96 * 1024 * 1024
     settings_model = SegmindSettings
@@ -453,9 +455,14 @@ class SegmindProvider(HttpAdapter):
         if mode not in ("v1", "v2"):
             raise ConfigError("segmind.mode", f"is {mode!r}", 'Use "v2" (queued, recommended) or "v1"')
         self.mode: Mode = mode
-        # One timeout for every call when configured; otherwise v1's create gets a long read timeout
-        # because it holds the connection for the whole generation.
-        self._create_timeout = args.get("timeout") or (DEFAULT_SYNC_TIMEOUT if mode == "v1" else self._timeout)
+        # v1's create holds the connection for the whole generation: its read timeout is at least
+        # DEFAULT_SYNC_SECONDS (``sync_read_seconds``: from_settings passes the longer of that and
+        # request_timeout, 120 s by default, as ``create_timeout``). v2's create answers at once and, like
+        # every poll, keeps request_timeout.
+        if mode == "v2":
+            self._create_timeout = self._timeout
+        elif args.get("create_timeout") is None and args.get("timeout") is None:
+            self._create_timeout = DEFAULT_SYNC_TIMEOUT
         self._models = self._models_for(mode=mode)
 
     @classmethod

@@ -47,6 +47,7 @@ from bot.providers.gemini import (
     HARM_CATEGORIES,
     OVERLOADED_RETRY_SECONDS,
     GeminiProvider,
+    PastTurn,
     build_request_body,
     gemini_models,
     safety_settings_for,
@@ -59,6 +60,7 @@ from bot.testing.providers.gemini import (
     FINISH_REASONS,
     PROMPT_BLOCK_REASONS,
     FakeGemini,
+    FakeGeminiCall,
     validate_generate_request,
 )
 from tests.conftest import Clock
@@ -1020,9 +1022,9 @@ async def test_a_turn_whose_image_is_gone_is_left_out_with_the_turns_before_it(
     gone = ReferenceImage(url=f"{fake.origin}/refs/gone.png", content_type="image/png", size=10, filename="b.png")
     second, third = served(fake, "second.png", picture(colour=(2, 2, 2))), served(fake, "third.png", picture())
     history = (
-        turn("a cat", expired),
-        turn("make it night", second, expired),
-        turn("add this hat", third, second, gone),
+        turn("a cat", expired, signature="sig-1"),
+        turn("make it night", second, expired, signature="sig-2"),
+        turn("add this hat", third, second, gone, signature="sig-3"),
     )
     await provider.submit(req(prompt="add a scarf", reference_images=(third,), history=history))
     contents = fake.creates[0].json["contents"]
@@ -1045,9 +1047,9 @@ async def test_without_the_image_being_edited_the_request_is_refused(
 def test_only_the_latest_turns_that_fit_the_image_limit_are_sent() -> None:
     images = [ref(i) for i in range(8)]
     history = (
-        turn("one", images[0], images[1], images[2]),  # 2 references + its result
-        turn("two", images[3], images[0]),  # the answer before, and its result
-        turn("three", images[4], images[3], images[5]),  # the answer before, 1 more, and its result
+        turn("one", images[0], images[1], images[2], signature="sig-1"),  # 2 references + its result
+        turn("two", images[3], images[0], signature="sig-2"),  # the answer before, and its result
+        turn("three", images[4], images[3], images[5], signature="sig-3"),  # the answer before, 1 more, and its result
     )
     request = req(reference_images=(images[4], images[6]), history=history)
     assert [t.prompt for t in turns_to_send(request, 14)] == ["one", "two", "three"]  # 3 + 1 + 2 + 1 = 7
@@ -1057,3 +1059,92 @@ def test_only_the_latest_turns_that_fit_the_image_limit_are_sent() -> None:
     assert turns_to_send(request, 3) == ()
     # A request whose first reference is not the last answer continues nothing.
     assert turns_to_send(req(reference_images=(images[6],), history=history), 14) == ()
+
+
+def only_call(fake: FakeGemini) -> FakeGeminiCall:
+    (call,) = fake.jobs.values()
+    return call
+
+
+async def test_an_earlier_image_from_another_provider_goes_back_as_the_member_s_reference(
+    provider: GeminiProvider, fake: FakeGemini
+) -> None:
+    # "a cat" was drawn by SeaArt (no signature: only Gemini signs its images), then edited here ("make it
+    # night", signed), and now edited again. Before, the cat went back as a model turn Gemini never produced,
+    # without a signature (NB2 is reported to refuse it: "invalid thought signature").
+    cat, night, hat = picture(colour=(1, 1, 1)), picture(colour=(2, 2, 2)), picture(colour=(3, 3, 3))
+    first, second = served(fake, "cat.png", cat), served(fake, "night.png", night)
+    history = (
+        turn("a cat", first),
+        turn("make it night", second, first, served(fake, "hat.png", hat), signature="sig-2"),
+    )
+    request = req(prompt="add a scarf", reference_images=(second,), history=history)
+    assert ready(await provider.submit(request)).status is UpdateStatus.SUCCEEDED
+    contents = fake.creates[0].json["contents"]
+    assert [c["role"] for c in contents] == ["user", "model", "user"]
+    # The turn Gemini answered opens with the member's images, SeaArt's cat first (its first reference).
+    assert contents[0]["parts"][0] == {"text": "make it night"}
+    assert [inline_bytes(p) for p in contents[0]["parts"][1:]] == [cat, hat]
+    assert inline_bytes(contents[1]["parts"][0]) == night and contents[1]["parts"][0]["thoughtSignature"] == "sig-2"
+    assert contents[2]["parts"] == [{"text": "add a scarf"}]
+    assert only_call(fake).unsigned_model_images == 0
+
+
+async def test_editing_another_provider_s_image_sends_it_as_the_member_s_reference(
+    provider: GeminiProvider, fake: FakeGemini
+) -> None:
+    # The image being edited came from Kie: nothing of its conversation goes back as Gemini's, the image is the
+    # request's own reference (as in an edit without history), within the model's reference limit.
+    cat = picture(colour=(1, 1, 1))
+    first = served(fake, "cat.png", cat)
+    request = req(prompt="make it night", reference_images=(first,), history=(turn("a cat", first),))
+    assert ready(await provider.submit(request)).status is UpdateStatus.SUCCEEDED
+    (content,) = fake.creates[0].json["contents"]
+    assert content["role"] == "user" and content["parts"][0] == {"text": "make it night"}
+    assert [inline_bytes(p) for p in content["parts"][1:]] == [cat]
+    assert only_call(fake).unsigned_model_images == 0
+
+
+def test_a_body_never_holds_a_model_turn_without_its_signature() -> None:
+    # build_request_body itself, whatever turns it is given: an unsigned one opens the next user turn.
+    png = picture()
+    earlier = PastTurn(prompt="a cat", images=(), result=("image/png", png), signature=None)
+    body = build_request_body(req(prompt="make it night"), GEMINI_MODELS[NB2], (), (earlier,))
+    image = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(png).decode()}}
+    assert body["contents"] == [{"role": "user", "parts": [{"text": "make it night"}, image]}]
+
+
+@pytest.mark.parametrize(("name", "value"), [("temperature", 0.7), ("topP", 0.9), ("topK", 40), ("top_k", 40)])
+async def test_the_fake_refuses_the_deprecated_sampling_knobs(
+    fake: FakeGemini, client: httpx.AsyncClient, name: str, value: float
+) -> None:
+    # docs/providers.md 6.3: temperature, topP and topK are deprecated and must not be sent. The fake took them.
+    body = build_request_body(req(), GEMINI_MODELS[NB2])
+    body["generationConfig"][name] = value
+    answer = await client.post(f"{fake.base_url}{GENERATE}", json=body, headers={"x-goog-api-key": fake.api_key})
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert (error["code"], error["status"]) == (400, "INVALID_ARGUMENT") and "must not be sent" in error["message"]
+    assert fake.jobs == {}
+
+
+async def test_a_generate_call_slower_than_request_timeout_still_brings_its_image(
+    fake: FakeGemini, client: httpx.AsyncClient
+) -> None:
+    # generateContent answers once the image is drawn; from the settings its read timeout is at least 360 s
+    # (docs/providers.md 8.4), whatever request_timeout says (180 s by default). Before, request_timeout cut it
+    # short, and an image Google may have billed was lost as "uncertain".
+    settings = load_settings(
+        None,
+        environment=False,
+        gemini_api_key=fake.api_key,
+        providers={"gemini": {"enabled": True, "base_url": fake.base_url, "request_timeout": 0.2}},
+    )
+    provider = GeminiProvider.from_settings(settings, client)
+    fake.hold_create_answers()
+    call = asyncio.create_task(provider.submit(req()))
+    await asyncio.sleep(1.0)  # five times request_timeout: an answer later than it allows
+    assert len(fake.jobs) == 1, "the call arrived, and its answer is held"
+    fake.hold_create_answers(False)
+    assert ready(await call).status is UpdateStatus.SUCCEEDED
+    assert len(fake.creates) == 1

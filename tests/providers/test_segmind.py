@@ -4,6 +4,7 @@ own refusals and rate-limit reset header. What every adapter does is in tests/co
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.config import load_settings
 from bot.errors import (
     AuthError,
     BadInputError,
@@ -629,3 +631,29 @@ def test_every_valid_request_maps_to_a_body_the_fake_accepts(data: st.DataObject
     assert body["prompt"] == request.prompt
     assert ("seed" in body) == (request.seed is not None)
     assert ("safety_tolerance" in body) == (caps.safety_knob and request.safety_tolerance is not None)
+
+
+async def test_a_v1_create_slower_than_request_timeout_still_brings_its_image(
+    fake: FakeSegmind, client: httpx.AsyncClient
+) -> None:
+    # v1 answers once the image is drawn (docs/providers.md 5.2); from the settings its read timeout is the
+    # longer of request_timeout (120 s by default) and 360 s (8.4). Before, from_settings always passed
+    # request_timeout, which cut the create short: an image Segmind made and billed, lost as "uncertain".
+    def settings(mode: str) -> Any:
+        section = {"enabled": True, "mode": mode, "base_url": fake.base_url, "request_timeout": 0.2}
+        return load_settings(None, environment=False, segmind_api_key=fake.api_key, providers={"segmind": section})
+
+    v1 = SegmindProvider.from_settings(settings("v1"), client)
+    fake.hold_create_answers()
+    create = asyncio.create_task(v1.submit(req()))
+    await asyncio.sleep(1.0)  # five times request_timeout: an answer later than it allows
+    assert len(fake.creates) == 1, "the create arrived, and its answer is held"
+    fake.hold_create_answers(False)
+    handle = await create
+    assert handle.ready is not None and handle.ready.status is UpdateStatus.SUCCEEDED
+    # v2's create answers at once, and keeps request_timeout: a held answer is given up as before.
+    v2 = SegmindProvider.from_settings(settings("v2"), client)
+    fake.hold_create_answers()
+    with pytest.raises(SubmitUncertainError):
+        await v2.submit(req())
+    fake.hold_create_answers(False)

@@ -3,10 +3,11 @@
 ``FakeGemini`` serves ``POST /v1beta/models/{id}:generateContent`` (synchronous: the answer carries the
 image as base64 ``inlineData``), ``GET /v1beta/models/{id}`` and ``GET /v1beta/models``, checks the
 ``x-goog-api-key`` header (``?key=`` is accepted too, as Google does, so tests can prove the adapter never
-uses it), validates the body the way the docs describe (400 INVALID_ARGUMENT), answers unknown model ids
-with 404 NOT_FOUND like a shut-down preview id, and records the decoded inline reference images of every
-call so tests can check they arrived intact. Reference images for the adapter to download are served
-without a key at ``/refs/{name}`` (``serve_reference``).
+uses it), validates the body the way the docs describe (400 INVALID_ARGUMENT; ``temperature``, ``topP`` and
+``topK`` too, deprecated and never to be sent: 6.3), answers unknown model ids with 404 NOT_FOUND like a
+shut-down preview id, and records the decoded inline reference images of every call so tests can check they
+arrived intact, and how many model-turn images came without their ``thoughtSignature``. Reference images
+for the adapter to download are served without a key at ``/refs/{name}`` (``serve_reference``).
 
     async with FakeGemini() as fake:
         fake.script("rate_limited", "with_thought_image")
@@ -87,6 +88,7 @@ __all__ = [
     "FakeGemini",
     "FakeGeminiCall",
     "output_size_for",
+    "unsigned_model_images",
     "validate_generate_request",
 ]
 
@@ -210,15 +212,15 @@ _GENERATION_CONFIG = frozenset(
         "maxOutputTokens",
         "stopSequences",
         "seed",
-        "temperature",
-        "topP",
-        "topK",
         "responseMimeType",
         "presencePenalty",
         "frequencyPenalty",
         "mediaResolution",
     }
 )
+# docs/providers.md 6.3 [C]: deprecated on 2026-07-21, never to be sent. Refused, so an adapter that sends one
+# is caught here rather than in production (what Google's own answer says is not documented).
+_DEPRECATED_SAMPLING = frozenset({"temperature", "topP", "topK"})
 _IMAGE_CONFIG = frozenset({"aspectRatio", "imageSize"})
 # 6.2 [C]: the SDK raises for these in Gemini-API mode; they exist only on Vertex.
 _VERTEX_ONLY_IMAGE_CONFIG = frozenset(
@@ -232,6 +234,8 @@ _PART_EXTRA = frozenset({"thought", "thoughtSignature", "mediaResolution"})
 _IMAGE_TOKENS = {"512": 747, "1K": 1120, "2K": 1680, "4K": 2520}
 
 _SNAKE = re.compile(r"_([a-z0-9])")
+# The proto field names Google's messages use for the deprecated sampling knobs.
+_SNAKE_OF = {"temperature": "temperature", "topP": "top_p", "topK": "top_k"}
 
 
 def _camel(value: Any) -> Any:
@@ -292,7 +296,12 @@ def validate_generate_request(family: str, body: Any) -> list[str]:
     if not isinstance(config, dict):
         config = {}
         problems.append("* GenerateContentRequest.generation_config: must be an object")
-    problems += _unknown(set(config) - _GENERATION_CONFIG, "generation_config")
+    problems += _unknown(set(config) - _GENERATION_CONFIG - _DEPRECATED_SAMPLING, "generation_config")
+    for name in sorted(set(config) & _DEPRECATED_SAMPLING):
+        problems.append(
+            f"* GenerateContentRequest.generation_config.{_SNAKE_OF[name]}: {name} is deprecated for this "
+            "model and must not be sent"
+        )
     modalities = config.get("responseModalities")
     if modalities is not None and (
         not isinstance(modalities, list) or not modalities or not set(modalities) <= {"TEXT", "IMAGE"}
@@ -367,6 +376,19 @@ def _decoded_images(body: Mapping[str, Any]) -> list[tuple[str, bytes]]:
     return images
 
 
+def unsigned_model_images(body: Mapping[str, Any]) -> int:
+    """Image parts of ``role: "model"`` turns sent without a ``thoughtSignature``: a model turn Gemini never
+    produced (its own answers are signed: 6.4). docs/providers.md 6.3 says earlier turns go back with their
+    signatures untouched but not what Gemini answers to one without, so the fake takes it and counts it."""
+    count = 0
+    for content in _camel(body).get("contents", []):
+        if isinstance(content, dict) and content.get("role") == "model":
+            for part in content.get("parts", []):
+                if isinstance(part, dict) and "inlineData" in part and not part.get("thoughtSignature"):
+                    count += 1
+    return count
+
+
 def output_size_for(body: Mapping[str, Any], references: Sequence[tuple[str, bytes]] = ()) -> tuple[int, int]:
     """Pixel size the fake produces: long side by imageSize; shape by aspectRatio, else the first
     reference image's shape ("the model will choose ... based on any reference images"), else 1:1."""
@@ -399,6 +421,8 @@ class FakeGeminiCall:
     outcome: str
     # The decoded inlineData parts: (mimeType, bytes), in the order sent.
     references: list[tuple[str, bytes]] = field(default_factory=list)
+    # Model-turn images sent without their thoughtSignature (``unsigned_model_images``).
+    unsigned_model_images: int = 0
     held: bool = False
     answered: bool = False
     released: asyncio.Event = field(default_factory=asyncio.Event)
@@ -539,6 +563,7 @@ class FakeGemini(FakeProviderServer[FakeGeminiCall]):
             body=body,
             outcome=outcome,
             references=_decoded_images(body),
+            unsigned_model_images=unsigned_model_images(body),
             held=self._holding,
         )
         self.jobs[job.response_id] = job
