@@ -121,9 +121,9 @@ class Failover:
     def hold_off(self, provider: str, exc: RateLimitedError) -> float | None:
         """A create refused with a long wait asked for (``asked_wait``) pauses every request to ``provider`` for
         it, as a 429's answer does (bot/budget.py, obeyed up to a minute), so the other creates move on
-        (``leave_paused_provider``) or wait, rather than each be refused in turn. The budget's hook pauses
-        only on a 429 and by its Retry-After header: Gemini's overload (a 503) and the wait in a 429's body
-        (RetryInfo) paused nothing, and every next job asked again at once. Returns the wait (None: none)."""
+        (``leave_paused_provider``) or wait, rather than each be refused in turn. The budget pauses on what the
+        adapter reads as a rate limit (a 429, Kie's code 429 in a 200) for the wait it found; Gemini's overload
+        is a 503, which paused nothing, and every next job asked again at once. Returns the wait (None: none)."""
         wait = asked_wait(exc)
         budget = self.budgets.get(provider)
         if wait is not None and budget is not None:
