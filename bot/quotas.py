@@ -7,10 +7,10 @@ The check and the reservation run in one SQLite transaction (BEGIN IMMEDIATE, ta
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -22,15 +22,42 @@ from bot.errors import InvalidRequestError
 from bot.store import Database
 from bot.store import ledger as ledger_sql
 from bot.store.jobs import InTransaction, Job
+from bot.store.usage import quota_window
 
 log = logging.getLogger(__name__)
 
 WINDOWS = ("daily", "weekly", "monthly")
+# Each window by the report period (bot/store/usage.py) that covers the same time.
+_PERIODS = {"daily": "day", "weekly": "week", "monthly": "month"}
 _BALANCE_KINDS = "('reserve', 'refund', 'grant')"
 
 
 class QuotaExceededError(InvalidRequestError):
     """A limit would be passed; the message says which and when it resets."""
+
+
+@dataclass(frozen=True, slots=True)
+class WindowConflict:
+    """Two window limits where the shorter window allows more than the longer one, which then always binds
+    first (daily 100 with weekly 3): the config refuses such limits at load, and /quota set refuses them."""
+
+    short: str
+    short_limit: int
+    long: str
+    long_limit: int
+
+
+class ConflictingLimitsError(InvalidRequestError):
+    """Limits /quota set was asked to store contradict each other (or the member's other limits); nothing was
+    stored. ``limits`` are those the member or role would have had, ``conflict`` the pair at fault."""
+
+    def __init__(self, conflict: WindowConflict, limits: Limits) -> None:
+        self.conflict, self.limits = conflict, limits
+        c = conflict
+        super().__init__(
+            f"Not saved: {c.short} {c.short_limit} is more than {c.long} {c.long_limit}. A {c.short} limit above "
+            f"the {c.long} one can never be reached: lower {c.short} or raise {c.long}."
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,32 +136,40 @@ class QuotaStatus:
     # False while [quotas] enabled = false: nothing is limited, whatever limits are configured.
     enforced: bool = True
 
+    def first_to_reset(self) -> WindowUsage | None:
+        """The member's limited window that resets first (None: no window is limited).
+
+        A grant is a ledger row at the time it is given, and each window counts the rows inside it, so units
+        granted now add to this window's limit until it resets, and no longer: the next day (or week, or
+        month) starts without them, while a longer window still counts them until it ends. Tied (the last
+        day of a week or month), the shorter window is named."""
+        limited = [w for w in self.windows if w.limit is not None]
+        return min(limited, key=lambda w: w.resets_at, default=None)
+
 
 def window_bounds(window: str, now: float, *, tz: str = "UTC", reset_hour: int = 0) -> tuple[float, float]:
-    """[start, end) of the daily/weekly/monthly window containing ``now``; weeks start on Monday."""
-    zone = ZoneInfo(tz)
-    local = datetime.fromtimestamp(now, zone)
-    # fold=0: in the hour a DST change repeats, the reset is the first of the two (01:10 PST and 01:50 PDT on
-    # the night clocks go back are the same day; kept from ``local``, fold=1 moved the day's start an hour).
-    day_start = local.replace(hour=reset_hour, minute=0, second=0, microsecond=0, fold=0)
-    if local < day_start:
-        day_start -= timedelta(days=1)
-    if window == "daily":
-        start, end = day_start, day_start + timedelta(days=1)
-    elif window == "weekly":
-        start = day_start - timedelta(days=day_start.weekday())
-        end = start + timedelta(days=7)
-    elif window == "monthly":
-        start = day_start.replace(day=1)
-        if local < start:  # before the reset hour on the 1st: still last month
-            start = (start - timedelta(days=1)).replace(day=1)
-        end = (start + timedelta(days=32)).replace(day=1)
-    else:
+    """[start, end) of the daily/weekly/monthly window containing ``now``; weeks start on Monday.
+
+    The same windows as the reports' (bot/store/usage.py ``quota_window``, one implementation), so a month's
+    report adds up to what the monthly quota counted; they tile time, ``start <= now < end``, across any change
+    of the clocks."""
+    period = _PERIODS.get(window)
+    if period is None:
         raise ValueError(f"unknown window {window!r}")
-    # Rebuild in the zone so a DST change inside the window lands on the right wall-clock hour.
-    start = start.replace(tzinfo=None).replace(tzinfo=zone)
-    end = end.replace(tzinfo=None).replace(tzinfo=zone)
-    return start.timestamp(), end.timestamp()
+    return quota_window(period, now, ZoneInfo(tz), reset_hour)
+
+
+def window_conflict(limits: Limits, named: Sequence[str] = WINDOWS) -> WindowConflict | None:
+    """The first pair of limited windows in ``limits`` where the shorter allows more than the longer, among
+    the pairs with a window in ``named`` (None: the limits agree).
+
+    Every pair, not only neighbours as the config checks them: a member's override of daily 100 beside a
+    weekly 200 and a monthly 50 that already disagreed, which it did not set, still contradicts the monthly."""
+    limited = [(name, limit) for name in WINDOWS if (limit := limits.for_window(name)) is not None]
+    for (short, short_limit), (long, long_limit) in itertools.combinations(limited, 2):
+        if short_limit > long_limit and (short in named or long in named):
+            return WindowConflict(short, short_limit, long, long_limit)
+    return None
 
 
 def _more_generous(a: int | None, b: int | None) -> bool:
@@ -200,6 +235,14 @@ class Quotas:
     # ---- limits ---------------------------------------------------------------------------------
 
     async def _limits(self, conn: aiosqlite.Connection, member: Member) -> Limits:
+        return merge_limits(*await self._sources(conn, member))
+
+    async def _sources(
+        self, conn: aiosqlite.Connection, member: Member
+    ) -> tuple[
+        Mapping[str, int | None], list[tuple[Origin, Mapping[str, int | None]]], Mapping[str, int | None] | None
+    ]:
+        """What ``member``'s limits are merged from: the defaults, the tiers they hold, their override."""
         s = self.settings
         default = {"daily": s.daily, "weekly": s.weekly, "monthly": s.monthly, "in_flight": s.in_flight_per_user}
         tiers: list[tuple[Origin, Mapping[str, int | None]]] = [
@@ -219,15 +262,15 @@ class Quotas:
                 tiers.append((Origin("role", target), _named(daily, weekly, monthly, in_flight)))
             elif scope == "user" and target == member.user_id:
                 override = _named(daily, weekly, monthly, in_flight)
-        return merge_limits(default, tiers, override)
+        return default, tiers, override
 
     async def limits(self, member: Member) -> Limits:
         """The limits that apply to ``member`` now, and where each comes from."""
         async with self.db.read() as conn:
             return await self._limits(conn, member)
 
-    async def _window_start(self, conn: aiosqlite.Connection, member: Member, since: float) -> float:
-        """``since``, or the member's last reset if that is later."""
+    async def _usage_start(self, conn: aiosqlite.Connection, member: Member, since: float) -> float:
+        """``since``, or the member's last reset if that is later: where their usage starts counting."""
         reset = await _fetchone(
             conn,
             "SELECT reset_at FROM quota_resets WHERE guild_id = ? AND user_id = ?",
@@ -236,24 +279,24 @@ class Quotas:
         return max(since, reset[0]) if reset else since
 
     async def _used(self, conn: aiosqlite.Connection, member: Member, since: float) -> int:
-        start = await self._window_start(conn, member, since)
-        row = await _fetchone(
-            conn,
-            f"SELECT COALESCE(SUM(units), 0) FROM ledger WHERE guild_id = ? AND user_id = ? AND window_at >= ? "
-            f"AND kind IN {_BALANCE_KINDS}",
-            (member.guild_id, member.user_id, start),
-        )
-        return int(row[0]) if row else 0
+        """Units used less units granted in the window from ``since``: what counts against its limit."""
+        used, granted = await self._used_and_granted(conn, member, since)
+        return used - granted
 
     async def _used_and_granted(self, conn: aiosqlite.Connection, member: Member, since: float) -> tuple[int, int]:
-        """(units used, units granted) since ``since`` (or the member's last reset), for display."""
-        start = await self._window_start(conn, member, since)
+        """(units used, units granted) in the window from ``since``.
+
+        A reset (/quota reset) forgets usage: reservations and their refunds before it. Grants in the window
+        still count: a reset promises that what was used no longer counts, and cut at the reset, it took the
+        units an admin had granted with it (granted 10, reset: 0 left of 10 extra)."""
+        usage_start = await self._usage_start(conn, member, since)
         row = await _fetchone(
             conn,
             "SELECT COALESCE(SUM(CASE WHEN kind = 'grant' THEN 0 ELSE units END), 0), "
             "COALESCE(SUM(CASE WHEN kind = 'grant' THEN -units ELSE 0 END), 0) "
-            f"FROM ledger WHERE guild_id = ? AND user_id = ? AND window_at >= ? AND kind IN {_BALANCE_KINDS}",
-            (member.guild_id, member.user_id, start),
+            f"FROM ledger WHERE guild_id = ? AND user_id = ? AND kind IN {_BALANCE_KINDS} AND window_at >= ? "
+            "AND (kind = 'grant' OR window_at >= ?)",
+            (member.guild_id, member.user_id, since, usage_start),
         )
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
@@ -522,10 +565,27 @@ class Quotas:
         in_flight: int | None,
         budget_micro_usd: int | None = None,
         by: int,
+        member: Member | None = None,
     ) -> dict[str, int | None] | None:
         """Store a member's override or a role's tier (replacing any before it); returns the one replaced, by
-        limit name (None: there was none), for the audit trail."""
+        limit name (None: there was none), for the audit trail.
+
+        Refused with ConflictingLimitsError, nothing stored, when a shorter window would allow more than a
+        longer one, as the config is at load: for a role, among the tier's own limits; for a member
+        (``member``, with their roles: the tiers the override merges with), among the limits they would have,
+        where the pair involves a window the override names (one it leaves out keeps its value)."""
+        given = _named(daily, weekly, monthly, in_flight)
         async with self.db.transaction() as conn:
+            if scope == "user":
+                who = member if member is not None else Member(guild_id, target_id)
+                default, tiers, _ = await self._sources(conn, who)
+                limits = merge_limits(default, tiers, given)
+                named = [name for name in WINDOWS if given[name] is not None]
+            else:
+                limits, named = Limits(daily, weekly, monthly, in_flight), list(WINDOWS)
+            conflict = window_conflict(limits, named)
+            if conflict is not None:
+                raise ConflictingLimitsError(conflict, limits)
             before = await self._stored(conn, guild_id, scope, target_id)
             await conn.execute(
                 """INSERT INTO quota_limits (guild_id, scope, target_id, daily, weekly, monthly, in_flight,

@@ -16,7 +16,8 @@ from discord.ext import commands
 
 from bot.app import Bananacord
 from bot.catalogue import MODEL_NAMES
-from bot.quotas import LIMIT_NAMES, Limits, Member, Origin, QuotaStatus
+from bot.errors import InvalidRequestError
+from bot.quotas import LIMIT_NAMES, ConflictingLimitsError, Limits, Member, Origin, QuotaStatus, WindowUsage
 from bot.render import literal
 from cogs.admin import record_admin_change, require_admin
 from cogs.imagine import member_of
@@ -24,6 +25,59 @@ from cogs.moderation import MAX_REASON
 from cogs.private_answers import answer_privately
 
 _WINDOW_WORDS = {"daily": "Today", "weekly": "This week", "monthly": "This month"}
+# The window a grant made now ends with, as an admin or member reads it.
+_CURRENT_WINDOW = {"daily": "today's quota day", "weekly": "this quota week", "monthly": "this quota month"}
+_UNIT = {"daily": "day", "weekly": "week", "monthly": "month"}
+# What a grant counts in, said wherever one is.
+GRANT_RULE = "a grant counts only in the day, week and month it is given in"
+
+
+def granted_words(usage: WindowUsage, first: WindowUsage | None, *, own: bool = False) -> str:
+    """The "+N granted" in a window's line of /quota show, with until when the units count.
+
+    Units granted count in each window they were given in until it resets. Beside the first limited window to
+    reset, that is until its reset; in a longer window, the units given inside that first window count toward
+    its limit too until then, and those given before it no longer do: "This month: +10 granted" the morning
+    after a grant read as ten units still to use, while the daily limit had started afresh without them."""
+    if usage.granted <= 0:
+        return ""
+    if first is None:
+        return f" · +{usage.granted} granted"
+    until = f"<t:{int(first.resets_at)}:f>"
+    if usage.window == first.window:
+        return f" · +{usage.granted} granted, counted until {until}"
+    limit, window = f"{'your' if own else 'their'} {first.window} limit", _CURRENT_WINDOW[first.window]
+    # Both windows hold now, and grants are never later than now: the one that started later holds only
+    # grants the other holds too. Those in this window but not in the first were given before it began.
+    current = min(first.granted, usage.granted)
+    earlier = usage.granted - current
+    if earlier <= 0:
+        return f" · +{usage.granted} granted (they count toward {limit} until {until}, the end of {window})"
+    if current <= 0:
+        return f" · +{usage.granted} granted (given before {window}: no longer in {limit})"
+    return (
+        f" · +{usage.granted} granted ({current} count toward {limit} until {until}; {earlier} given before "
+        f"{window} no longer do)"
+    )
+
+
+def grant_until_words(status: QuotaStatus, mention: str) -> str:
+    """For the admin who granted units to ``mention``: until when the units count, and why no longer."""
+    if not status.enforced:
+        return f"Quotas are off on this bot ([quotas] enabled = false), so the units change nothing now; {GRANT_RULE}."
+    if status.unlimited:
+        return (
+            f"{mention} is the server owner or holds the unlimited role: nothing limits them, so the units change "
+            f"nothing now; {GRANT_RULE}."
+        )
+    first = status.first_to_reset()
+    if first is None:
+        return f"{mention} has no daily, weekly or monthly limit now, so the units change nothing; {GRANT_RULE}."
+    end = int(first.resets_at)
+    return (
+        f"They count toward {mention}'s {first.window} limit until <t:{end}:f> (<t:{end}:R>), the end of "
+        f"{_CURRENT_WINDOW[first.window]}: {GRANT_RULE}, and the next {_UNIT[first.window]} starts without them."
+    )
 
 
 def limit_words(name: str, value: int | None) -> str:
@@ -65,8 +119,9 @@ def status_embed(
         embed.description = "Quotas are off on this bot: nothing is limited; usage is still recorded."
     elif status.unlimited:
         embed.description = "Unlimited (server owner or unlimited role); usage is still recorded."
+    first = status.first_to_reset()
     for usage in status.windows:
-        granted = f" · +{usage.granted} granted" if usage.granted > 0 else ""
+        granted = granted_words(usage, first, own=own)
         if usage.limit is None:
             value = f"{usage.used} used · no limit"
         elif usage.limit == 0:
@@ -208,7 +263,13 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
             change, reason = f"removed the quota {what} for {name} (it was: {was})", f"removed (it was: {was})"
             text = f"Removed the quota {what} for {name} (it was: {was})."
         else:
-            before = await quotas.set_limits(guild_id, scope, target_id, **given, by=interaction.user.id)
+            subject = quota_member(interaction, member) if member is not None else None
+            try:
+                before = await quotas.set_limits(
+                    guild_id, scope, target_id, **given, by=interaction.user.id, member=subject
+                )
+            except ConflictingLimitsError as exc:
+                raise InvalidRequestError(conflict_words(exc, scope, name), detail=exc.detail) from None
             now = stored_words(scope, given, default_in_flight)
             reason = f"{now} (before: {stored_words(scope, before, default_in_flight)})"
             change = f"set the quota {what} for {name}: {reason}"
@@ -259,7 +320,9 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
             target_id=member.id,
             reason=f"{units} unit(s)" + (f": {reason}" if reason else ""),
         )
-        await answer_privately(interaction, _with_note(f"Granted {units} unit(s) to {member.mention}.", noted))
+        status = await self.bot.services.quotas.status(quota_member(interaction, member))
+        text = f"Granted {units} unit(s) to {member.mention}. {grant_until_words(status, member.mention)}"
+        await answer_privately(interaction, _with_note(text, noted))
 
     @app_commands.command(name="reset")
     @app_commands.guild_only()
@@ -276,7 +339,32 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
             target_id=member.id,
             reason="usage so far no longer counts",
         )
-        await answer_privately(interaction, _with_note(f"Reset {member.mention}'s quota.", noted))
+        text = (
+            f"Reset {member.mention}'s quota: their usage so far no longer counts against their limits. Units "
+            "granted in the current day, week and month still count."
+        )
+        await answer_privately(interaction, _with_note(text, noted))
+
+
+def conflict_words(exc: ConflictingLimitsError, scope: str, name: str) -> str:
+    """Why /quota set refused limits that contradict each other, with the numbers and where each comes from."""
+    c = exc.conflict
+    never = f"A {c.short} limit above the {c.long} one can never be reached (the {c.long} limit always binds first)"
+    if scope != "user":
+        return (
+            f"Not saved: the tier for {name} would have {c.short} {c.short_limit} and {c.long} {c.long_limit}. "
+            f"{never}: lower {c.short} or raise {c.long}. The tier is unchanged."
+        )
+
+    def source(window: str) -> str:
+        origin = exc.limits.origin(window)
+        return "" if origin.kind == "member" else f" (from {origin_words(origin)}, which the override leaves as is)"
+
+    return (
+        f"Not saved: with this override {name} would have {c.short} {c.short_limit}{source(c.short)} and "
+        f"{c.long} {c.long_limit}{source(c.long)}. {never}: lower {c.short} or raise {c.long} (an override may "
+        f"name both). {name}'s limits are unchanged."
+    )
 
 
 def _with_note(text: str, note: str) -> str:

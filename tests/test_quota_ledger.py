@@ -326,3 +326,24 @@ async def test_a_grant_to_one_member_is_not_the_server_s_allowance(tmp_path: Pat
     refusal = await ask(9, 4, count=4) or ""
     assert "you have used 0 of your 5 daily units and 10 granted, so at most 3 fit" in refusal, refusal
     await db.close()
+
+
+async def test_a_reset_forgets_usage_but_keeps_the_units_granted(tmp_path: Path) -> None:
+    """/quota reset promises that usage so far no longer counts. Cut at the reset, the windows dropped the
+    grants before it too: granted 10 on a daily 2, then reset, the member had 2 units left, not 12."""
+    db, store = await open_db(tmp_path / "reset.sqlite3")
+    clock = Clock(ts("2026-11-23 12:00"))
+    quotas = Quotas(db, QuotaSettings(daily=2, in_flight_per_user=None, in_flight_per_guild=None), clock=clock)
+    member = Member(guild_id=1, user_id=7)
+    assert await asked(quotas, store, clock, 7, units=1, count=2) is None
+    await quotas.grant(1, 7, 10, by=99, reason=None)
+    clock.now += 60
+    await quotas.reset(1, 7, by=99)
+    clock.now += 60
+    today = (await quotas.status(member)).windows[0]
+    assert (today.used, today.granted, today.remaining) == (0, 10, 12)
+    # The daily limit and the grant, all of it: 12 units, and not one more.
+    assert await asked(quotas, store, clock, 7, units=4, count=3) is None
+    refusal = await asked(quotas, store, clock, 7, units=1, count=1) or ""
+    assert "you have used 12 of your 2 daily units and 10 granted" in refusal, refusal
+    await db.close()

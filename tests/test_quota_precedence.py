@@ -96,8 +96,9 @@ def tier(
             (),
             {},
             {},
-            {"daily": None, "weekly": None, "monthly": 50, "in_flight": None},
-            (25, 100, 50, 2),
+            # (A monthly below the default weekly 100 is refused now: weekly 100 could never be reached.)
+            {"daily": None, "weekly": None, "monthly": 150, "in_flight": None},
+            (25, 100, 150, 2),
             (DEFAULT, DEFAULT, Origin("member"), DEFAULT),
             id="an override changes only what it names, over the defaults",
         ),

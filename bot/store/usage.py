@@ -444,15 +444,69 @@ def _check_reset_hour(reset_hour: int) -> None:
 
 
 def _at_reset(day: date, zone: ZoneInfo, reset_hour: int) -> float:
-    # Built from the wall-clock date, so a window containing a DST change still starts at the reset hour
-    # (a day may last 23 or 25 hours). An hour the change skips or repeats resolves with fold=0.
-    return datetime(day.year, day.month, day.day, reset_hour, tzinfo=zone).timestamp()
+    """The instant quota day ``day`` starts: the first at which the zone's clocks read ``reset_hour``:00 on
+    that date or later.
+
+    Built from the wall-clock date, so a window containing a DST change still starts at the reset hour (a day
+    may last 23 or 25 hours). In an hour the clocks repeat, the first pass. In time they skip, the moment of
+    the jump: resolved with fold=0, a skipped reset hour fell as far after the jump as it is into the gap (no
+    time for the usual hour-long gap on the hour; an hour at Antarctica/Troll, whose clocks jump from 01:00 to
+    03:00, with the reset at 02:00; 15 minutes at Pacific/Chatham, 02:45 to 03:45, reset at 03:00), and the
+    instants between, on the day's date and past its reset hour, belonged to no day: nothing reserved then
+    counted against a daily limit.
+    """
+    wall = datetime(day.year, day.month, day.day, reset_hour)
+    first = wall.replace(tzinfo=zone, fold=0).timestamp()
+    second = wall.replace(tzinfo=zone, fold=1).timestamp()
+    if first <= second:  # the time exists: once, or twice (first < second) when the clocks go back
+        return first
+    # Skipped: fold=1 resolves it with the offset after the jump, to an instant before it, and fold=0 with the
+    # offset before, to one after it. Search between the two for the jump (offsets change on a whole second).
+    before, after = int(second), int(first)
+    while after - before > 1:
+        middle = (before + after) // 2
+        if datetime.fromtimestamp(middle, zone).replace(tzinfo=None) >= wall:
+            after = middle
+        else:
+            before = middle
+    return float(after)
 
 
 def quota_day(timestamp: float, zone: ZoneInfo, reset_hour: int) -> date:
-    """The quota day an instant belongs to: days start at reset_hour local time."""
-    local = datetime.fromtimestamp(timestamp, zone)
-    return local.date() if local.hour >= reset_hour else local.date() - timedelta(days=1)
+    """The quota day an instant belongs to: the latest day that has started by then (days start at
+    reset_hour local time, where :func:`_at_reset` places it).
+
+    Read as the inverse of ``_at_reset``, not from the local hour: with a reset hour the clocks skip or repeat,
+    the local hour left instants in no day or took them back into the day before (Troll's clocks go back
+    from 03:00 to 01:00: with the reset at 02:00, the second 01:30 fell into the day that had ended).
+    """
+    local = datetime.fromtimestamp(timestamp, zone).date()
+    # The clocks read a time on ``local``, so the day before it has started; the next day has started only
+    # if the clocks were turned back across midnight since it began.
+    for day in (local + timedelta(days=1), local):
+        if _at_reset(day, zone, reset_hour) <= timestamp:
+            return day
+    return local - timedelta(days=1)
+
+
+def quota_window(period: str, now: float, zone: ZoneInfo, reset_hour: int) -> tuple[float, float]:
+    """[start, end) of the quota day, week (from Monday) or month containing ``now`` (``period``: day, week,
+    month): the windows the quota check counts (bot/quotas.py ``window_bounds``) and the reports cover.
+
+    Each starts where its first quota day starts and ends where the next window's first day starts, so the
+    windows of one kind tile time: every instant is in exactly one, ``start <= now < end``."""
+    today = quota_day(now, zone, reset_hour)
+    if period == "day":
+        first, after = today, today + timedelta(days=1)
+    elif period == "week":
+        first = today - timedelta(days=today.weekday())
+        after = first + timedelta(days=7)
+    elif period == "month":
+        first = today.replace(day=1)
+        after = _first_of_next_month(first)
+    else:
+        raise ValueError(f"unknown period {period!r}: use one of day, week, month")
+    return _at_reset(first, zone, reset_hour), _at_reset(after, zone, reset_hour)
 
 
 def _first_of_next_month(day: date) -> date:
@@ -506,16 +560,7 @@ def period_bounds(
         raise ValueError(f"unknown period {period!r}: use one of {', '.join(PERIODS)}")
     if since is not None or until is not None:
         raise ValueError(f"since and until only go with the custom period, not {period!r}")
-    today = quota_day(now, zone, reset_hour)
-    if period == "day":
-        first, after = today, today + timedelta(days=1)
-    elif period == "week":
-        first = today - timedelta(days=today.weekday())
-        after = first + timedelta(days=7)
-    else:
-        first = today.replace(day=1)
-        after = _first_of_next_month(first)
-    return _at_reset(first, zone, reset_hour), _at_reset(after, zone, reset_hour)
+    return quota_window(period, now, zone, reset_hour)
 
 
 def period_words(start: float, end: float, now: float, *, tz: str = "UTC", reset_hour: int = 0) -> str:

@@ -198,3 +198,51 @@ async def test_a_zero_limit_says_an_admin_set_it_and_promises_no_wait(
         assert "Wait for one" not in refusal and "<t:" not in refusal and "resets" not in refusal
     assert daily_shown["Today"] == "0 used · limit 0, set by an admin"
     assert query(settings, "SELECT COUNT(*) FROM jobs") == [(0,)]
+
+
+async def test_limits_that_contradict_each_other_are_refused_and_not_saved(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """`/quota set member:X daily:100 weekly:3` and `role:@Moderator daily:50 monthly:5` were saved, though the
+    config refuses a shorter window above a longer one at load: the longer limit binds first, and the shorter
+    can never be reached. An override is checked with the limits it leaves as they were."""
+    settings = make_settings(tmp_path, discord_fake, seaart)  # the default: daily 25
+    running = await start_bot(settings, discord_fake, Clock())
+    member, moderator, role = discord_fake.member_id, discord_fake.moderator_id, discord_fake.moderator_role_id
+
+    async def told(options: dict[str, Any]) -> str:
+        return content(discord_fake, await answered(discord_fake, "quota set", options, **admin(discord_fake)))
+
+    try:
+        override = await told({"member": member, "daily": 100, "weekly": 3})
+        below_default = await told({"member": member, "weekly": 10})
+        tier = await told({"role": role, "daily": 50, "monthly": 5})
+        await told({"role": role, "monthly": 20})
+        below_tier = await told({"member": moderator, "daily": 30})
+        fits = await told({"member": moderator, "daily": 30, "monthly": 40})
+    finally:
+        await running.close()
+    never = "can never be reached"
+    assert override == (
+        f"Not saved: with this override <@{member}> would have daily 100 and weekly 3. A daily limit above the "
+        f"weekly one {never} (the weekly limit always binds first): lower daily or raise weekly (an override may "
+        f"name both). <@{member}>'s limits are unchanged."
+    ), override
+    assert below_default.startswith(
+        f"Not saved: with this override <@{member}> would have daily 25 (from the bot's defaults, which the "
+        "override leaves as is) and weekly 10."
+    ), below_default
+    assert tier == (
+        f"Not saved: the tier for <@&{role}> would have daily 50 and monthly 5. A daily limit above the monthly "
+        f"one {never} (the monthly limit always binds first): lower daily or raise monthly. The tier is unchanged."
+    ), tier
+    assert below_tier.startswith(
+        f"Not saved: with this override <@{moderator}> would have daily 30 and monthly 20 (from the tier for "
+        f"<@&{role}>, which the override leaves as is)."
+    ), below_tier
+    assert fits.startswith(f"Quota override for <@{moderator}>: daily 30, monthly 40."), fits
+    assert query(settings, "SELECT scope, target_id, daily, weekly, monthly FROM quota_limits ORDER BY scope") == [
+        ("role", role, None, None, 20),
+        ("user", moderator, 30, None, 40),
+    ]
+    assert query(settings, "SELECT COUNT(*) FROM audit_log WHERE action LIKE 'quota%'") == [(2,)]

@@ -4,13 +4,15 @@ admin commands are enforced in code."""
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import Settings
 from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import Clock, answer_data, answer_given, make_settings, start_bot
+from tests.conftest import Clock, answer_data, answer_given, answered, make_settings, start_bot
 
 
 def query(settings: Settings, sql: str, *params: object) -> list[tuple[object, ...]]:
@@ -270,8 +272,9 @@ async def test_quota_show_reads_right_after_grants_refunds_and_resets(
     finally:
         await running.close()
     assert after_refund.startswith("1 of 3 used · **2 left**")
-    assert after_grant.startswith("1 of 3 used · +5 granted · **7 left**")
-    assert after_reset.startswith("0 of 3 used · **3 left**")
+    assert re.match(r"1 of 3 used · \+5 granted, counted until <t:\d+:f> · \*\*7 left\*\*", after_grant), after_grant
+    # A reset forgets the usage, not the units granted (it read "0 of 3 used · 3 left": the grant was gone too).
+    assert re.match(r"0 of 3 used · \+5 granted, counted until <t:\d+:f> · \*\*8 left\*\*", after_reset), after_reset
 
 
 async def test_quota_show_with_quotas_off_shows_no_limits(
@@ -296,3 +299,50 @@ async def test_quota_show_with_quotas_off_shows_no_limits(
     assert today["value"] == "1 used · no limit"
     help_fields = {f["name"]: f["value"] for f in answer_data(discord_fake, helped)["embeds"][0]["fields"]}
     assert "left today" not in help_fields.get("Yours", "")
+
+
+async def test_a_grant_says_until_when_it_counts(tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt) -> None:
+    """A grant is a ledger row at the time it is given, and each window counts the rows inside it: 10 units
+    granted at 23:50 were gone from the daily limit ten minutes later, with no word of it, while /quota show's
+    "This month" still read "+10 granted". The admin and the member are now told until when the units count."""
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 2, "monthly": 100})
+    clock = Clock(datetime(2026, 11, 23, 23, 50, tzinfo=UTC).timestamp())
+    midnight = int(datetime(2026, 11, 24, tzinfo=UTC).timestamp())
+    next_midnight = midnight + 86_400
+    member, admin = discord_fake.member_id, discord_fake.admin_id
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+
+        async def shown(user_id: int, options: dict[str, object]) -> dict[str, str]:
+            interaction = await answered(discord_fake, "quota show", options, user_id=user_id)
+            return {f["name"]: f["value"] for f in answer_data(discord_fake, interaction)["embeds"][0]["fields"]}
+
+        granted = await answered(discord_fake, "quota grant", {"member": member, "units": 10}, user_id=admin)
+        evening = await shown(member, {})
+        clock.now += 20 * 60  # 00:10, the next quota day
+        again = await answered(discord_fake, "quota grant", {"member": member, "units": 3}, user_id=admin)
+        morning = await shown(member, {})
+        seen_by_admin = await shown(admin, {"member": member})
+    finally:
+        await running.close()
+    assert answer_data(discord_fake, granted)["content"] == (
+        f"Granted 10 unit(s) to <@{member}>. They count toward <@{member}>'s daily limit until <t:{midnight}:f> "
+        f"(<t:{midnight}:R>), the end of today's quota day: a grant counts only in the day, week and month it is "
+        "given in, and the next day starts without them."
+    )
+    assert (
+        f"daily limit until <t:{next_midnight}:f> (<t:{next_midnight}:R>)"
+        in answer_data(discord_fake, again)["content"]
+    )
+    assert evening["Today"].startswith(f"0 of 2 used · +10 granted, counted until <t:{midnight}:f> · **12 left**")
+    assert evening["This month"].startswith(
+        f"0 of 100 used · +10 granted (they count toward your daily limit until <t:{midnight}:f>, the end of "
+        "today's quota day) · **110 left**"
+    )
+    # The next day: the daily limit starts without yesterday's grant, which the month still counts.
+    assert morning["Today"].startswith(f"0 of 2 used · +3 granted, counted until <t:{next_midnight}:f> · **5 left**")
+    assert morning["This month"].startswith(
+        f"0 of 100 used · +13 granted (3 count toward your daily limit until <t:{next_midnight}:f>; 10 given before "
+        "today's quota day no longer do) · **113 left**"
+    )
+    assert "toward their daily limit" in seen_by_admin["This month"], seen_by_admin
