@@ -6,7 +6,7 @@ Every message deleted in a server the bot is in reaches it (the guild-messages i
 is one indexed query (bot/store/jobs.py, ``active_shown_in``) per delete, or per bulk delete. A deleted
 channel takes its messages with it and Discord says so only once (CHANNEL_DELETE): every job still
 running in it is cancelled the same way (``active_in``), as are a thread's (THREAD_DELETE) and a server's
-when the bot is removed from it.
+when the bot is removed from it (GUILD_DELETE, or, removed while it was away, missing from the next READY).
 """
 
 from __future__ import annotations
@@ -55,6 +55,18 @@ class DeletedMessages(commands.Cog):
         # messages there can no longer be edited, nor its members be told by DM unless they share another
         # server with it: nobody can be shown these jobs, so they end as if their messages were deleted.
         await self._cancel(await self.bot.services.runner.store.active_in(guild.id), "the bot left its server")
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        # A removal the bot never heard of: kicked while it was stopped, or while its gateway session was lost
+        # (a new session, not a resume), Discord sends no GUILD_DELETE; the READY that follows lists no such
+        # server. Its jobs ran on, polled and paid for, to be refused at delivery as a "delivery" failure. A
+        # server in an outage is still listed (unavailable), so only one the bot has left is taken for gone.
+        store = self.bot.services.runner.store
+        present = {guild.id for guild in self.bot.guilds}
+        for guild_id in await store.guilds_with_active_jobs():
+            if guild_id not in present:
+                await self._cancel(await store.active_in(guild_id), "the bot is no longer in its server")
 
     async def _cancel_shown_in(self, message_ids: Collection[int]) -> None:
         await self._cancel(await self.bot.services.runner.store.active_shown_in(message_ids), "its message was deleted")

@@ -521,6 +521,13 @@ class JobStore:
         async with self.db.read() as conn, conn.execute(sql, params) as cur:
             return [str(row[0]) for row in await cur.fetchall()]
 
+    async def guilds_with_active_jobs(self) -> list[int]:
+        """The servers with unfinished jobs (cogs/deleted_messages.py compares them with the servers the bot is
+        in when it connects)."""
+        sql = f"SELECT DISTINCT guild_id FROM jobs WHERE state IN ({_ACTIVE_MARKS}) AND guild_id IS NOT NULL"
+        async with self.db.read() as conn, conn.execute(sql, ACTIVE_STATES) as cur:
+            return [int(row[0]) for row in await cur.fetchall() if row[0]]
+
     async def batch(self, batch_id: str) -> list[Job]:
         """Every candidate of a batch, in order; the unfinished ones as this store last wrote them."""
         async with (

@@ -215,6 +215,31 @@ async def test_a_bot_removed_from_the_server_cancels_the_jobs_running_there(
     await cancelled_unseen(discord_fake, seaart, settings, message_id, since=removed_at)
 
 
+@pytest.mark.parametrize("away", ["session lost", "stopped"])
+async def test_a_bot_removed_while_away_cancels_the_jobs_running_there_when_it_is_back(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, clock: Clock, away: str
+) -> None:
+    """Removed while its gateway session was lost, or while it was stopped, the bot gets no GUILD_DELETE; the
+    next READY lists no such server. Its job ran on, polled and paid for, to fail as a "delivery"."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        message_id = await start_running_job(discord_fake, seaart, settings)
+        if away == "stopped":
+            await running.close()
+            await discord_fake.remove_bot(seen=False)
+            running = await start_bot(settings, discord_fake, clock)
+        else:
+            await discord_fake.remove_bot(seen=False)
+            await discord_fake.drop_gateway(forget_sessions=True)
+        # Its progress may be drawn until the READY tells (through the interaction's token, which Discord may
+        # still take); from the cancel on, nothing.
+        await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
+        await cancelled_unseen(discord_fake, seaart, settings, message_id, since=time.monotonic())
+    finally:
+        await running.close()
+
+
 async def test_a_stop_while_a_deleted_message_s_cancel_waits_for_a_held_database_is_a_warning(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, caplog: pytest.LogCaptureFixture
 ) -> None:

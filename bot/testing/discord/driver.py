@@ -484,13 +484,16 @@ class FakeDiscord(StartsAndStops, World):
             await self._gateway.announce_bulk_delete(messages)
         self.notify()
 
-    async def remove_bot(self) -> None:
+    async def remove_bot(self, *, seen: bool = True) -> None:
         """The server's owner removes the bot (kicks it): GUILD_DELETE without ``unavailable`` to the live
         client, the guild's channels answer the bot's token 403 Missing Access (code 50001) from now on,
-        and a later session's READY lists no guild."""
-        await self._wait_for_live_connection()
+        and a later session's READY lists no guild. ``seen=False``: while the bot is stopped or its session
+        lost, so no GUILD_DELETE reaches it; only the next READY tells."""
+        if seen:
+            await self._wait_for_live_connection()
         self.bot_removed = True
-        await self._gateway.announce_guild_delete()
+        if seen:
+            await self._gateway.announce_guild_delete()
         self.notify()
 
     async def delete_channel(self, channel_id: int) -> None:
