@@ -20,7 +20,7 @@ from typing import Any, cast
 import discord
 
 from bot import render
-from bot.errors import DeliveryError, MessageGoneError
+from bot.errors import DeliveryError, MessageGoneError, UploadTooLargeError
 from bot.events import RunnerEvent
 from bot.images import PreparedImage
 from bot.imagework import Spool
@@ -131,7 +131,7 @@ class DiscordSink:
             _shown_somewhere([job])
             embed = render.result_embed(job, self.capabilities(job), images[0], now=self.clock())
             files = [_upload_file(img) for img in images]
-            with _upload_errors():
+            with _upload_errors(self.upload_limit_now(job)):
                 await self._edit(job, embed=embed, attachments=files, view=self.view_for(job, "result"))
         finally:
             _close(files, images)
@@ -171,13 +171,19 @@ class DiscordSink:
                 with _message_gone_is_final():
                     message = await self._edit(lead, **fields)
             else:
-                with _upload_errors():
+                with _upload_errors(self.upload_limit_now(lead)):
                     message = await self._edit(lead, **fields)
             if message is None:
                 return []
             return [a.id for a in message.attachments if a.id not in kept]
         finally:
             _close(files, images)
+
+    def upload_limit_now(self, job: Job) -> int | None:
+        """The job's server's upload limit as the gateway last told it (None: the server is not known here).
+        It can fall while a job runs (a boost lost), below the one its images are prepared for."""
+        guild = self.client.get_guild(job.guild_id) if job.guild_id else None
+        return guild.filesize_limit if guild is not None else None
 
     async def finished(self, job: Job) -> None:
         embed = render.failure_embed(job, self.capabilities(job), now=self.clock())
@@ -369,17 +375,16 @@ def _shown_somewhere(jobs: Sequence[Job]) -> None:
 
 
 @contextlib.contextmanager
-def _upload_errors() -> Iterator[None]:
-    """Discord's answer to an edit that uploads images, as the runner's DeliveryError (retryable or not)."""
+def _upload_errors(limit_now: int | None) -> Iterator[None]:
+    """Discord's answer to an edit that uploads images, as the runner's DeliveryError (retryable or not);
+    ``limit_now``: the server's upload limit as the bot reads it now, for an upload refused as too large."""
     try:
         yield
     except discord.HTTPException as exc:
         if _is_gone(exc):
             raise MessageGoneError(detail=f"the message is gone: HTTP 404 code {exc.code}") from None
         if exc.status == 413 or exc.code == REQUEST_ENTITY_TOO_LARGE:
-            raise DeliveryError(
-                "The image is larger than this channel accepts.", detail=f"upload refused: {exc.status}"
-            ) from None
+            raise UploadTooLargeError(limit_now=limit_now, detail=f"upload refused: {exc.status}") from None
         retryable = exc.status >= 500 or exc.status == 429
         raise DeliveryError(detail=f"upload failed: HTTP {exc.status} code {exc.code}", retryable=retryable) from None
     except (discord.DiscordServerError, OSError) as exc:

@@ -80,6 +80,18 @@ class DeliveryError(BananacordError):
         super().__init__(user_message, detail=detail)
 
 
+class UploadTooLargeError(DeliveryError):
+    """Discord refused the upload as too large (413, code 40005). ``limit_now``: the server's upload limit as
+    the bot reads it now, when known; lower than the one the job was prepared for (a boost lost while it ran),
+    the images are prepared again for it (bot/job_delivery.py)."""
+
+    user_message = "The image is larger than this channel accepts."
+
+    def __init__(self, *, limit_now: int | None, detail: str | None = None) -> None:
+        self.limit_now = limit_now
+        super().__init__(detail=detail)
+
+
 class MessageGoneError(DeliveryError):
     """The job's message was deleted (by its member or a moderator, or with its channel), perhaps while the
     bot was not running to see it go: nothing can be shown there any more, and the job ends as cancelled."""

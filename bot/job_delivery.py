@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 
-from bot.errors import DeliveryError, ErrorCategory, MessageGoneError
+from bot.errors import DeliveryError, ErrorCategory, MessageGoneError, UploadTooLargeError
 from bot.images import PreparedImage
 from bot.job_sink import Delivering
 from bot.models import JobState
+from bot.result_images import DEFAULT_UPLOAD_LIMIT
 from bot.runner_part import RunnerPart
 from bot.store.jobs import InvalidTransitionError, Job
 from bot.store.refusals import write_can_wait
@@ -62,6 +63,14 @@ class Deliverer(RunnerPart):
             return
         except DeliveryError as exc:
             attempts = job.delivery_attempts + 1
+            lower = _lower_limit(job, exc)
+            if lower is not None and attempts < MAX_DELIVERY_ATTEMPTS:
+                # The server's upload limit fell since the job began (a boost lost): the image, made and paid
+                # for, is prepared again to fit (re-encoded, bot/result_images.py) rather than thrown away.
+                log.warning("job %s: upload refused as too large; preparing it again for %d bytes", job.id, lower)
+                now = self.clock()
+                await self.store.update(job, now=now, delivery_attempts=attempts, upload_limit=lower, next_poll_at=now)
+                return
             if exc.retryable and attempts < MAX_DELIVERY_ATTEMPTS:
                 log.warning("job %s: delivery attempt %d failed, will retry: %s", job.id, attempts, exc.detail)
                 now = self.clock()
@@ -103,3 +112,12 @@ class Deliverer(RunnerPart):
         await self.runner.images.discard(job)
         self.runner.messages.forget_if_ended([job if j.id == job.id else j for j in batch])
         return job
+
+
+def _lower_limit(job: Job, exc: DeliveryError) -> int | None:
+    """The server's upload limit now, where Discord refused the upload as too large and that limit is lower than
+    the one the job's images were prepared for; else None."""
+    if not isinstance(exc, UploadTooLargeError) or exc.limit_now is None:
+        return None
+    prepared_for = job.upload_limit or DEFAULT_UPLOAD_LIMIT
+    return exc.limit_now if exc.limit_now < prepared_for else None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from bot.config import Settings
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import BOT_TOKEN, SEAART_KEY, Clock, make_settings, png_bytes, start_bot
@@ -47,6 +48,43 @@ async def test_oversized_result_is_reencoded_to_fit(tmp_path: Path, seaart: Fake
         assert img.format == "JPEG" and max(img.size) >= 1024
     note = {f["name"]: f["value"] for f in message.embeds[0]["fields"]}["Note"]
     assert "compressed copy" in note and "Original" in note
+
+
+def state(settings: Settings) -> str | None:
+    found = job_state(settings.database.path)
+    return found[0] if found else None
+
+
+async def test_a_boost_lost_while_the_image_is_made_re_encodes_it_for_the_new_limit(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """The server loses its boost (upload limit 50 MiB -> 10 MiB) while a job runs: its image, prepared for the
+    limit the command came with, was refused (413) and thrown away though made and paid for. It is prepared
+    again for the limit the server has now."""
+    async with (
+        FakeDiscord(bot_token=BOT_TOKEN) as discord_fake,
+        FakeSeaArt(api_key=SEAART_KEY, images="noise") as seaart,
+    ):
+        await discord_fake.set_boost_tier(2)
+        settings = make_settings(tmp_path, discord_fake, seaart)
+        running = await start_bot(settings, discord_fake, clock)
+        try:
+            seaart.hold(True)
+            interaction = await discord_fake.slash_command("imagine", {"prompt": "noise", "resolution": "2K"})
+            await discord_fake.wait_for(lambda: state(settings) == "running", timeout=10)
+            await discord_fake.set_boost_tier(0)
+            seaart.release()
+            await discord_fake.wait_for(lambda: state(settings) in {"delivered", "failed"}, timeout=60)
+        finally:
+            await running.close()
+        original = seaart.image_bytes(next(iter(seaart.jobs.values())).image_names[0])
+    assert 10 * 1024 * 1024 < len(original) < 50 * 1024 * 1024, len(original)
+    assert state(settings) == "delivered"
+    assert interaction.original_message_id is not None
+    (file,) = discord_fake.messages[interaction.original_message_id].files
+    assert len(file.data) <= 10 * 1024 * 1024 and file.filename.endswith(".jpg")
+    refused = [r for r in discord_fake.requests if r.files and r.status == 413]
+    assert len(refused) == 1  # the upload prepared for 50 MiB, once
 
 
 async def test_crash_during_create_is_never_resent(

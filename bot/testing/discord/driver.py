@@ -484,6 +484,15 @@ class FakeDiscord(StartsAndStops, World):
             await self._gateway.announce_bulk_delete(messages)
         self.notify()
 
+    async def set_boost_tier(self, tier: int) -> None:
+        """The server's boost level becomes ``tier`` (0-3; a boost lost, say) and with it its upload limit,
+        as Discord sets them: 10 MiB below level 2, 50 MiB at 2, 100 MiB at 3. The live client gets
+        GUILD_UPDATE; interactions carry the new limit (``attachment_size_limit``) from now on."""
+        self.premium_tier = tier
+        self.attachment_size_limit = (10, 10, 50, 100)[tier] * 1024 * 1024
+        await self._gateway.announce_guild_update()
+        self.notify()
+
     async def remove_bot(self, *, seen: bool = True) -> None:
         """The server's owner removes the bot (kicks it): GUILD_DELETE without ``unavailable`` to the live
         client, the guild's channels answer the bot's token 403 Missing Access (code 50001) from now on,

@@ -195,6 +195,15 @@ class Gateway:
         }
         await conn.dispatch("MESSAGE_DELETE_BULK", data)
 
+    async def announce_guild_update(self) -> None:
+        """GUILD_UPDATE with the guild as it is now (its boost level changed, say)."""
+        conn = self.live_connection()
+        if conn is not None:
+            payload = {
+                k: v for k, v in self.world.guild_payload().items() if k not in ("channels", "threads", "members")
+            }
+            await conn.dispatch("GUILD_UPDATE", payload)
+
     async def announce_guild_delete(self) -> None:
         """GUILD_DELETE without ``unavailable``: the bot is no longer in the guild (not an outage)."""
         conn = self.live_connection()

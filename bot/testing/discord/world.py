@@ -81,6 +81,8 @@ class World:
         attachment_url_lifetime: float,
     ) -> None:
         self.attachment_size_limit = attachment_size_limit
+        # The server's boost level (GUILD_CREATE's premium_tier): set_boost_tier changes it with its upload limit.
+        self.premium_tier = 0
         # How long a signed CDN URL works (Discord's last about a day; the exact figure is undocumented).
         self.attachment_url_lifetime = attachment_url_lifetime
         self.bot_token = bot_token
@@ -380,8 +382,8 @@ class World:
             "explicit_content_filter": 0,
             "mfa_level": 0,
             "nsfw_level": 0,
-            "premium_tier": 0,
-            "premium_subscription_count": 0,
+            "premium_tier": self.premium_tier,
+            "premium_subscription_count": (0, 2, 7, 14)[self.premium_tier],
             "premium_progress_bar_enabled": False,
             "system_channel_id": str(self.channel_id),
             "system_channel_flags": 0,
