@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 INVALID_WEBHOOK_TOKEN = 50027
 REQUEST_ENTITY_TOO_LARGE = 40005
+# Discord's code for a request the bot's permissions in the channel do not allow (403).
+MISSING_PERMISSIONS = 50013
 # Discord's JSON error codes for a message that no longer exists, or whose channel does not.
 UNKNOWN_MESSAGE = 10008
 UNKNOWN_CHANNEL = 10003
@@ -385,6 +387,14 @@ def _upload_errors(limit_now: int | None) -> Iterator[None]:
             raise MessageGoneError(detail=f"the message is gone: HTTP 404 code {exc.code}") from None
         if exc.status == 413 or exc.code == REQUEST_ENTITY_TOO_LARGE:
             raise UploadTooLargeError(limit_now=limit_now, detail=f"upload refused: {exc.status}") from None
+        if exc.code == MISSING_PERMISSIONS:
+            # The channel's permissions changed while the job ran (Attach Files taken away): said as such, so
+            # the member (and whoever they ask) knows what to fix, rather than "could not be delivered".
+            raise DeliveryError(
+                "The image was made, but the bot may not attach files in this channel any more, so it could not "
+                "be shown (you were not charged). A moderator can give the bot the Attach Files permission here.",
+                detail=f"upload refused: HTTP {exc.status} code {exc.code} (Missing Permissions)",
+            ) from None
         retryable = exc.status >= 500 or exc.status == 429
         raise DeliveryError(detail=f"upload failed: HTTP {exc.status} code {exc.code}", retryable=retryable) from None
     except (discord.DiscordServerError, OSError) as exc:

@@ -322,7 +322,9 @@ class JobMessages:
             if await self._try_to_show(self._show_end(job), job):
                 break
         else:
-            log.error("job %s: gave up showing its final state after %d tries", job_id, len(waits) + 1)
+            # A warning: Discord's refusal (a channel the bot may no longer see or edit in) is not the bot's
+            # fault, and the member is told another way (EndNotShown: a DM).
+            log.warning("job %s: gave up showing its final state after %d tries", job_id, len(waits) + 1)
             if job is not None:
                 runner.notify(EndNotShown(job))
         await self._paid(job_id)

@@ -87,6 +87,30 @@ async def test_a_boost_lost_while_the_image_is_made_re_encodes_it_for_the_new_li
     assert len(refused) == 1  # the upload prepared for 50 MiB, once
 
 
+async def test_an_upload_the_channel_s_permissions_refuse_says_why(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, clock: Clock
+) -> None:
+    """Attach Files taken from the bot while the image was made: the upload is refused (403, code 50013), and
+    the member read only "could not be delivered"; they read what to fix, and are not charged."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    missing = {"code": 50013, "message": "Missing Permissions"}
+    discord_fake.fail_next("PATCH", r"/messages/", status=403, body=missing, match=lambda r: bool(r.files))
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "a banana"})
+        await discord_fake.wait_for(lambda: state(settings) == "failed", timeout=20)
+
+        def says_why() -> bool:
+            message = discord_fake.messages[interaction.original_message_id or 0]
+            return "Attach Files permission" in json.dumps(message.embeds)
+
+        await discord_fake.wait_for(says_why, timeout=10)
+    finally:
+        await running.close()
+    with sqlite3.connect(settings.database.path) as conn:
+        assert conn.execute("SELECT charge_state FROM jobs").fetchall() == [("refunded",)]
+
+
 async def test_crash_during_create_is_never_resent(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
