@@ -13,11 +13,13 @@ from typing import Any
 
 import aiohttp
 import discord
+import httpx
 
 from bot.app import Bananacord, point_discord_at
 from bot.config import Settings
 from bot.errors import BananacordError, ConfigError
 from bot.gcwatch import WATCH, freeze_startup
+from bot.providers import PROVIDERS, key_problem
 from bot.store import Database
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,8 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # A start-up interrupted by a signal gets this long to unwind before its task is cancelled.
 UNWIND_SECONDS = 10.0
 GATEWAY_PROBE_SECONDS = 30.0
+# Each of Gemini's model-id checks at start-up waits at most this long (check_model_ids).
+MODEL_CHECK_SECONDS = 10.0
 
 
 class DiscordUnavailableError(BananacordError):
@@ -48,6 +52,9 @@ async def serve(settings: Settings, token: str) -> int:
         if not await _unless_stopped(check_database(settings), stop):
             # A stop while start-up waited for another program's lock on the database (up to
             # [database] busy_wait_seconds, for ever if that is inf): `docker stop` was ignored until then.
+            log.info("%s received: stopped before start-up finished", received[0].name)
+            return 0
+        if not await _unless_stopped(check_model_ids(settings), stop):
             log.info("%s received: stopped before start-up finished", received[0].name)
             return 0
         point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
@@ -102,6 +109,30 @@ async def check_database(settings: Settings) -> None:
         await db.connect(busy_wait=settings.database.busy_wait_seconds)
     finally:
         await db.close()
+
+
+async def check_model_ids(settings: Settings) -> None:
+    """Google retires Gemini's model ids, and a retired one fails every job sent to it (404): with Gemini enabled,
+    its ids are asked for (models.get, nothing generated) and `run` refuses to start naming the setting of one
+    Gemini does not know, as `bananacord check --providers` reports it. Gemini unreachable or the key unproven:
+    a warning, and the bot starts (the other providers may serve meanwhile; each job says what went wrong)."""
+    adapter = next((a for a in PROVIDERS if a.name == "gemini"), None)
+    if adapter is None or not adapter.enabled(settings) or key_problem(adapter, settings) is not None:
+        return
+    async with httpx.AsyncClient(timeout=httpx.Timeout(MODEL_CHECK_SECONDS, connect=5.0)) as client:
+        provider = adapter.from_settings(settings, client)
+        try:
+            result = await provider.check()
+        finally:
+            await provider.aclose()
+    if result.unknown_models:
+        raise ConfigError(
+            ", ".join(result.unknown_models),
+            "names a model id Gemini does not know (Google may have retired it)",
+            "Set a current id (`bananacord check --providers` lists what Gemini says)",
+        )
+    if not result.reachable or result.key_accepted is False:
+        log.warning("gemini: could not confirm its model ids at start-up: %s", result.detail)
 
 
 async def _run_until_stopped(bot: Bananacord, token: str, stop: asyncio.Event, received: list[signal.Signals]) -> None:

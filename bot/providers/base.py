@@ -111,6 +111,9 @@ class ProviderCheck:
     reachable: bool
     key_accepted: bool | None  # None: the API has no call that proves a key without generating
     detail: str
+    # The settings naming a model id the provider says it does not know (Gemini retires ids): `run` refuses to
+    # start with one, since every job sent to it would fail.
+    unknown_models: tuple[str, ...] = ()
 
 
 @runtime_checkable

@@ -964,6 +964,7 @@ class GeminiProvider(HttpAdapter):
         404: the key passed (Google checks it first) but the model id is unknown, e.g. a retired one.
         """
         problems: list[str] = []
+        unknown: list[str] = []
         for caps in self._models.values():
             url = f"{self._base_url}/v1beta/models/{quote(caps.provider_model, safe='')}"
             try:
@@ -976,6 +977,7 @@ class GeminiProvider(HttpAdapter):
             if _key_rejected(response, error):
                 return key_rejected(response, [self._api_key])
             if response.status_code == 404:
+                unknown.append(f"gemini.model_ids.{caps.model}")
                 problems.append(
                     f"model id {caps.provider_model!r} ({caps.display_name}) is unknown to Gemini; "
                     f"Google may have retired it: set a current id in gemini.model_ids.{caps.model}"
@@ -985,7 +987,7 @@ class GeminiProvider(HttpAdapter):
             elif not response.is_success:
                 problems.append(f"{caps.provider_model}: {self._describe(response)}")
         if problems:
-            return ProviderCheck(True, True, "key accepted, but " + "; ".join(problems))
+            return ProviderCheck(True, True, "key accepted, but " + "; ".join(problems), tuple(unknown))
         ids = ", ".join(c.provider_model for c in self._models.values())
         return ProviderCheck(True, True, f"key accepted; models available: {ids}")
 

@@ -85,6 +85,30 @@ def logins(discord_fake: FakeDiscord) -> int:
 # ---- one process per database ------------------------------------------------------------------
 
 
+async def test_a_gemini_model_id_google_retired_stops_the_start_naming_its_setting(
+    tmp_path: Path, discord_fake: FakeDiscord
+) -> None:
+    """Every job sent to a retired id fails (404); `run` asks Gemini for its ids first and refuses to start
+    with one it does not know, naming the setting, before logging in to Discord. Known ids start as before."""
+    async with FakeGemini(api_key="gemini-key") as gemini:
+        retired = 'model_ids = { nano_banana_2 = "gemini-2.9-flash-image-retired" }'
+        config = write_config(tmp_path, discord_fake, gemini, provider="gemini", provider_settings=retired)
+        env = {**bot_env(), "GEMINI_API_KEY": "gemini-key"}
+        code, _, stderr = await run_cli("run", "--config", str(config), cwd=tmp_path, env=env)
+        assert code != 0 and "gemini.model_ids.nano_banana_2" in stderr, stderr
+        assert "gemini-key" not in stderr
+        assert logins(discord_fake) == 0 and discord_fake.identify_count == 0
+        asked = [r.path for r in gemini.requests if r.method == "GET"]
+        assert "/v1beta/models/gemini-2.9-flash-image-retired" in asked
+
+        config = write_config(tmp_path, discord_fake, gemini, provider="gemini")
+        bot = start_process(config, tmp_path / "bot.log", env=env)
+        try:
+            await discord_fake.wait_until_ready(timeout=30)
+        finally:
+            stop_all(bot)
+
+
 async def test_second_bot_on_the_same_database_refuses_to_start(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
