@@ -19,8 +19,8 @@ from bot.jobs import MAX_CANDIDATES
 from bot.preferences import preferred_model
 from bot.quotas import QuotaStatus
 from cogs.admin import is_admin
-from cogs.imagine import member_of
 from cogs.moderation import is_moderator
+from cogs.policy import member_of
 from cogs.private_answers import answer_privately
 from cogs.remix import MENU_NAME
 

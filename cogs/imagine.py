@@ -27,7 +27,6 @@ from bot.preferences import fill, model_for
 from bot.prompts import ratio_suffix
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS, AUTO
-from bot.quotas import Member
 from bot.references import check_fits_provider
 from bot.result_images import result_stem
 from bot.routing import require_served
@@ -41,7 +40,7 @@ from cogs.errors import (
 from cogs.in_time import record_in_time
 from cogs.moderation import is_moderator, record_moderation
 from cogs.places import level_at, place_of
-from cogs.policy import admit, moderate
+from cogs.policy import admit, member_of, moderate
 from cogs.reference_links import linked_images
 from cogs.shape_field import asked_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
@@ -213,15 +212,6 @@ def build_request(**fields: Any) -> GenerationRequest:
         name = str(first["loc"][0]) if first["loc"] else "option"
         message = OPTION_RULES.get(name, f"`{name}` has a value the bot cannot use.")
         raise InvalidRequestError(message, detail=f"option {name}: {first['msg']}") from None
-
-
-def member_of(interaction: discord.Interaction[Any]) -> Member:
-    """Who asks, as quotas see it: roles for tiers, ownership for the bypass."""
-    user = interaction.user
-    roles = tuple(role.id for role in getattr(user, "roles", []))
-    guild = interaction.guild
-    owner = guild is not None and guild.owner_id == user.id
-    return Member(guild_id=interaction.guild_id or 0, user_id=user.id, role_ids=roles, is_owner=owner)
 
 
 def _can_manage(interaction: discord.Interaction[Any], job: Job, moderator_role_id: int | None) -> bool:

@@ -4,6 +4,7 @@ or a member's message (a reply) all answer to the same bans, blocked terms and c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import discord
 
@@ -66,10 +67,17 @@ class Admission:
     reservation: InTransaction
 
 
-def quota_member(guild: discord.Guild, user: discord.Member) -> Member:
-    """Who asks, as quotas see it: roles for tiers, ownership for the bypass."""
-    roles = tuple(role.id for role in user.roles)
-    return Member(guild_id=guild.id, user_id=user.id, role_ids=roles, is_owner=guild.owner_id == user.id)
+def quota_member(guild_id: int, owner_id: int | None, user: discord.abc.User) -> Member:
+    """Who asks, as quotas see it: roles for tiers (a member's; a user named without them has none, see
+    ``as_member``), ownership for the bypass. The one place a Discord user becomes a quota member."""
+    roles = tuple(role.id for role in user.roles) if isinstance(user, discord.Member) else ()
+    return Member(guild_id=guild_id, user_id=user.id, role_ids=roles, is_owner=owner_id == user.id)
+
+
+def member_of(interaction: discord.Interaction[Any], user: discord.abc.User | None = None) -> Member:
+    """``user`` (by default whoever used ``interaction``) as quotas see them in the interaction's server."""
+    guild = interaction.guild
+    return quota_member(interaction.guild_id or 0, guild.owner_id if guild else None, user or interaction.user)
 
 
 async def as_member(guild: discord.Guild, user: discord.abc.User) -> discord.Member | None:

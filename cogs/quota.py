@@ -17,11 +17,11 @@ from discord.ext import commands
 from bot.app import Bananacord
 from bot.catalogue import MODEL_NAMES
 from bot.errors import InvalidRequestError
-from bot.quotas import LIMIT_NAMES, ConflictingLimitsError, Limits, Member, Origin, QuotaStatus, WindowUsage
+from bot.quotas import LIMIT_NAMES, ConflictingLimitsError, Limits, Origin, QuotaStatus, WindowUsage
 from bot.render import literal
 from cogs.admin import record_admin_change, require_admin
-from cogs.imagine import member_of
 from cogs.moderation import MAX_REASON
+from cogs.policy import member_of
 from cogs.private_answers import answer_privately
 
 _WINDOW_WORDS = {"daily": "Today", "weekly": "This week", "monthly": "This month"}
@@ -154,16 +154,6 @@ def status_embed(
     return embed
 
 
-def quota_member(interaction: discord.Interaction[Any], member: discord.Member) -> Member:
-    """``member`` as quotas see them: their roles for tiers, ownership for the bypass."""
-    return Member(
-        guild_id=interaction.guild_id or 0,
-        user_id=member.id,
-        role_ids=tuple(role.id for role in member.roles),
-        is_owner=interaction.guild is not None and interaction.guild.owner_id == member.id,
-    )
-
-
 def stored_words(scope: str, stored: Mapping[str, int | None] | None, default_in_flight: int | None) -> str:
     """An override or tier as stored: an override names only what it sets; a tier's windows left out are no
     limit, its in_flight left out the default's (bot/quotas.py merge_limits)."""
@@ -202,7 +192,7 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
         if member is not None and member.id != interaction.user.id:
             self._require_admin(interaction)
             target = member
-            subject = quota_member(interaction, member)
+            subject = member_of(interaction, member)
         status = await self.bot.services.quotas.status(subject)
         own = target.id == interaction.user.id
         embed = status_embed(status, self.bot.settings.quotas.units, target.display_name, own=own)
@@ -263,7 +253,7 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
             change, reason = f"removed the quota {what} for {name} (it was: {was})", f"removed (it was: {was})"
             text = f"Removed the quota {what} for {name} (it was: {was})."
         else:
-            subject = quota_member(interaction, member) if member is not None else None
+            subject = member_of(interaction, member) if member is not None else None
             try:
                 before = await quotas.set_limits(
                     guild_id, scope, target_id, **given, by=interaction.user.id, member=subject
@@ -289,7 +279,7 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
 
     async def _applying(self, interaction: discord.Interaction[Any], member: discord.Member) -> str:
         """What limits ``member`` has now, and where each comes from, for the admin who changed them."""
-        status = await self.bot.services.quotas.status(quota_member(interaction, member))
+        status = await self.bot.services.quotas.status(member_of(interaction, member))
         if not status.enforced:
             return "Quotas are off on this bot ([quotas] enabled = false): nothing limits anyone until they are on."
         if status.unlimited:
@@ -320,7 +310,7 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
             target_id=member.id,
             reason=f"{units} unit(s)" + (f": {reason}" if reason else ""),
         )
-        status = await self.bot.services.quotas.status(quota_member(interaction, member))
+        status = await self.bot.services.quotas.status(member_of(interaction, member))
         text = f"Granted {units} unit(s) to {member.mention}. {grant_until_words(status, member.mention)}"
         await answer_privately(interaction, _with_note(text, noted))
 

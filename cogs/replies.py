@@ -491,7 +491,7 @@ class Replies(commands.Cog):
             log.info("reply %s: its author has left the server; not carried out", message.id)
             return None
         preferred = original.provider if original else defaults.default_provider
-        admission = admit(bot, request, quota_member(guild, asker), preferred=preferred)
+        admission = admit(bot, request, quota_member(guild.id, guild.owner_id, asker), preferred=preferred)
         runner = bot.services.runner
         # Held until the reply exists: a fast provider must not finish before there is a message to show it
         # in (a crash meanwhile is recovered by finding that reply, bot/delivery.py).
