@@ -587,7 +587,7 @@ class PromptGate:
                 return GateResult(False, None, "not finished", tuple(slow), unchecked)
             bound = min(self._regex_timeout, left)
             found, too_slow = _bounded_search(
-                rx, text, bound, stop=min(bound * STOP_AFTER, deadline - time.monotonic())
+                rx, text, bound, stop=min(bound * STOP_AFTER, deadline - time.monotonic()), deadline=deadline
             )
             if found is not None:
                 return GateResult(True, term.text, f"matched blocked pattern {term.text!r}", tuple(slow))
@@ -603,20 +603,27 @@ class PromptGate:
 
 
 def _bounded_search(
-    rx: regex.Pattern[str], text: str, bound: float, *, stop: float
+    rx: regex.Pattern[str], text: str, bound: float, *, stop: float, deadline: float | None = None
 ) -> tuple[regex.Match[str] | None, bool]:
     """``rx.search(text)`` and whether it was too slow: over ``bound`` seconds of this thread's own CPU
     (bot/thread_cpu.py). The `regex` module stops it once the process has spent ``stop`` seconds of CPU
     (STOP_AFTER). Stopped while this try had used under half its bound, the other threads ran the clock out (it
     waited for a core, or for the GIL the search takes back every 256 steps while another thread ran a
-    collector pass): it is tried again with twice the stop, ``STOP_TRIES`` times at most. A match found is
-    returned even when slow: it is a match."""
+    collector pass): it is tried again with twice the stop, ``STOP_TRIES`` times at most, and never past
+    ``deadline`` (``time.monotonic()``; a prompt's check: its tries took one slow term to 1.05 s of a prompt's
+    0.75 s). A match found is returned even when slow: it is a match."""
     for attempt in range(STOP_TRIES):
+        timeout = max(stop, bound) * 2**attempt
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if attempt and left <= 0:
+                return None, True
+            timeout = min(timeout, max(left, bound))
         started = work_time()
         try:
             # concurrent: the search lets go of the GIL, so a check run in a thread (bot/moderation.py) leaves
             # the event loop free while it lasts, and this thread's CPU time counts the search alone.
-            found = rx.search(text, timeout=max(stop, bound) * 2**attempt, concurrent=True)
+            found = rx.search(text, timeout=timeout, concurrent=True)
         except TimeoutError:
             if work_time() - started >= bound / 2:
                 return None, True

@@ -203,7 +203,7 @@ class JobMessages:
             # redone after a crash): the debt goes in with it, so a bot killed while this edit is in flight
             # still owes it at the next start. Cleared once shown; a failure costs two statements more.
             now = runner.clock()
-            # The interaction token is kept until the end is shown (``_paid``): the row's end clears it, and the
+            # The interaction token is kept until the end is shown (``_paid``): the row's end cleared it, and the
             # end was then drawn with the bot token, which a channel the bot may not view refuses (slash commands
             # still work there), so the member read "Queued…" until a DM came nine minutes later.
             kept = {"interaction_token": job.interaction_token}
@@ -331,7 +331,6 @@ class JobMessages:
 
     async def _paid(self, job_id: str) -> None:
         try:
-            await self.owed_edits.paid(job_id)
-            await self.runner.store.forget_token(job_id)  # a credential its ended job has no more use for
+            await self.owed_edits.paid(job_id)  # and the ended job's interaction token
         except Exception as exc:
             log_refused_or_error(log, exc, "job %s: could not clear the final edit owed (a restart redraws it)", job_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import discord
 
 from bot.app import Bananacord
@@ -96,11 +97,14 @@ async def as_member(guild: discord.Guild, user: discord.abc.User) -> discord.Mem
         return await guild.fetch_member(user.id)
     except discord.NotFound:
         return None
-    except discord.HTTPException as exc:
+    except (discord.HTTPException, TimeoutError, aiohttp.ClientError, OSError) as exc:
+        # Told, not raised on: a reply read at a restart is taken once, and an error here left it undone and
+        # its member never told.
+        status = f"HTTP {exc.status}" if isinstance(exc, discord.HTTPException) else type(exc).__name__
         raise InvalidRequestError(
             "Discord would not say which roles you have just now, and your quota depends on them, so nothing "
             "was started (and you were not charged). Please reply again in a minute.",
-            detail=f"fetching member {user.id} failed: HTTP {exc.status}",
+            detail=f"fetching member {user.id} failed: {status}",
         ) from exc
 
 

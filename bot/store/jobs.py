@@ -646,16 +646,6 @@ class JobStore:
         self._track(updated)
         return updated
 
-    async def forget_token(self, job_id: str) -> None:
-        """Clear a finished job's interaction token once its end is shown (or given up on): kept until then so
-        the end is drawn through the interaction's webhook while it lives (bot/job_messages.py ``end``)."""
-        async with self.db.transaction() as conn:
-            cur = await conn.execute(
-                "UPDATE jobs SET interaction_token = NULL WHERE id = ? AND interaction_token IS NOT NULL", (job_id,)
-            )
-        if cur.rowcount:
-            self._cache.pop(job_id, None)
-
     async def mark_deleted(self, job_id: str, *, by: int, now: float) -> None:
         """Record who deleted a job's image (the job's state is not changed: it was delivered)."""
         async with self.db.transaction() as conn:

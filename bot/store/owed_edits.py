@@ -9,6 +9,11 @@ import aiosqlite
 from bot.store import Database
 
 _OWE = "INSERT OR IGNORE INTO owed_edits (job_id, since) VALUES (?, ?)"
+# Finished jobs leave the job store's memory (bot/store/jobs.py): the row is the only copy to clear.
+_FORGET_TOKEN = (
+    "UPDATE jobs SET interaction_token = NULL WHERE id = ? AND interaction_token IS NOT NULL "
+    "AND message_id IS NOT NULL AND finished_at IS NOT NULL"
+)
 
 
 class OwedEdits:
@@ -29,9 +34,13 @@ class OwedEdits:
         return owe
 
     async def paid(self, job_id: str) -> None:
-        """Shown at last, or given up on."""
+        """Shown at last, or given up on. The ended job's interaction token, kept so its end could be drawn
+        through the interaction (bot/job_messages.py ``end``), goes in the same write: a credential nothing needs
+        any more. Not while the job has no message yet (held, its lost answer looked for): its end was drawn
+        nowhere, and is drawn with the token once the message is found (bot/held_jobs.py)."""
         async with self.db.transaction() as conn:
             await conn.execute("DELETE FROM owed_edits WHERE job_id = ?", (job_id,))
+            await conn.execute(_FORGET_TOKEN, (job_id,))
 
     async def all(self) -> list[str]:
         """Every job still owed an edit, oldest debt first."""

@@ -9,15 +9,17 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
+from pathlib import Path
 
 import pytest
 
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import RunningBot
+from tests.conftest import RunningBot, start_bot
 from tests.e2e.edits import bot_image, bot_replies_to, jobs, ledger, states
 from tests.e2e.test_buttons import button, start_running_job
+from tests.e2e.test_final_edits import short_retry_settings
 from tests.e2e.test_member_jobs import private_list
 
 CALLBACK = r"^/interactions/\d+/[^/]+/callback$"
@@ -180,28 +182,41 @@ async def test_a_cancel_pressed_while_the_lost_answer_is_being_sorted_out_is_sho
 
 
 async def test_a_jobs_cancel_while_the_lost_answer_is_looked_for_is_shown_on_the_message(
-    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
     """As above, but cancelled from /jobs, which knows no message, while the bot's first looks for it fail: the
-    job ended with its end drawn nowhere, and the member's message said "Queued" for good once found."""
+    job ended with its end drawn nowhere, and the member's message said "Queued" for good once found. In a
+    channel the bot may not view (its token refused there), so the end must go through the interaction's
+    token, which the end drawn nowhere must not have used up."""
+    settings = short_retry_settings(tmp_path, discord_fake, seaart)
+    hidden = discord_fake.add_channel("staff", hidden=True)
+    missing_access = {"code": 50001, "message": "Missing Access"}
+    discord_fake.fail_next("*", rf"^/channels/{hidden}/", status=403, body=missing_access, times=1000)
     seaart.hold(True)
-    discord_fake.fail_next("POST", CALLBACK, status=503, after=True)  # Discord made the message; the answer lost
-    discord_fake.fail_next("GET", ORIGINAL, status=503, times=3)  # the bot's first looks for it fail
-    interaction = await discord_fake.slash_command("imagine", {"prompt": "held and cancelled from /jobs"})
-    await discord_fake.wait_for(lambda: interaction.original_message_id is not None, timeout=10)
-    message_id = interaction.original_message_id
-    assert message_id is not None and jobs(settings)[0]["message_id"] is None
-    shown = await private_list(discord_fake)
-    await discord_fake.click(shown.id, shown.components[0]["components"][0]["custom_id"])
-    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
+    running = await start_bot(settings, discord_fake)
+    try:
+        discord_fake.fail_next("POST", CALLBACK, status=503, after=True)  # Discord made the message; answer lost
+        discord_fake.fail_next("GET", ORIGINAL, status=503, times=3)  # the bot's first looks for it fail
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "cancelled from /jobs"}, channel_id=hidden)
+        await discord_fake.wait_for(lambda: interaction.original_message_id is not None, timeout=10)
+        message_id = interaction.original_message_id
+        assert message_id is not None and jobs(settings)[0]["message_id"] is None
+        shown = await private_list(discord_fake)
+        await discord_fake.click(shown.id, shown.components[0]["components"][0]["custom_id"])
+        await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
 
-    def shows_the_end() -> bool:
-        embeds = discord_fake.messages[message_id].embeds
-        return bool(embeds) and embeds[0]["title"] == "🍌 Cancelled"
+        def shows_the_end() -> bool:
+            embeds = discord_fake.messages[message_id].embeds
+            return bool(embeds) and embeds[0]["title"] == "🍌 Cancelled"
 
-    await discord_fake.wait_for(shows_the_end, timeout=20)  # after the looks' pauses (1 + 2 + 4 s)
+        await discord_fake.wait_for(shows_the_end, timeout=20)  # after the looks' pauses (1 + 2 + 4 s)
+        # The token, a credential, is cleared once the end is shown (not before: it had to draw it).
+        await discord_fake.wait_for(lambda: jobs(settings)[0]["interaction_token"] is None, timeout=10)
+    finally:
+        await running.close()
     assert jobs(settings)[0]["message_id"] == message_id and seaart.creates == []
     assert [kind for kind, _ in ledger(settings, jobs(settings)[0]["id"])] == ["reserve", "refund"]
+    assert discord_fake.dms_to(interaction.user_id) == []
 
 
 async def test_a_delete_whose_answer_was_lost_still_deletes_the_image(

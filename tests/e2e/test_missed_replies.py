@@ -548,6 +548,24 @@ async def test_a_reply_read_at_a_restart_is_judged_by_its_authors_role_tier(
     assert states(settings) == ["delivered"] * len(commits)
 
 
+async def test_a_reply_read_at_a_restart_whose_author_discord_will_not_show_is_told_so(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """Discord refuses the author's member record (their roles decide their quota): the member is told to reply
+    again, and nothing starts or is charged."""
+    image = await image_of_a_stopped_bot(discord_fake, settings, clock)
+    await discord_fake.post_message("make it night", reply_to=image.id, live=False)
+    discord_fake.fail_next("GET", r"^/guilds/\d+/members/\d+$", status=403, body={"code": 50001, "message": "no"})
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        member = discord_fake.member_id
+        await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 1, timeout=20)
+        assert "Discord would not say which roles you have" in (discord_fake.dms_to(member)[0].content or "")
+    finally:
+        await running.close()
+    assert states(settings) == ["delivered"] and len(seaart.creates) == 1
+
+
 async def image_of_a_stopped_bot(discord_fake: FakeDiscord, settings: Settings, clock: Clock) -> FakeMessage:
     """An image the bot made before it stopped."""
     first = await start_bot(settings, discord_fake, clock)
