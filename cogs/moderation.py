@@ -15,6 +15,7 @@ import re
 import time
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -29,7 +30,7 @@ from bot.moderation import MAX_LEVEL, MIN_LEVEL, GuildModeration, effective_leve
 from bot.render import literal, truncate
 from bot.store.jobs import Job
 from cogs.places import Place, level_at, place_of
-from cogs.private_answers import answer_privately
+from cogs.private_answers import MAX_CONTENT, answer_privately
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ TermText = app_commands.Range[str, 1, MAX_TERM]
 StoredTermText = app_commands.Range[str, 1, 6000]
 # How much of a term answers and the moderation log quote.
 SHOWN_TERM = 200
+# How much of a prompt a moderation log post quotes (the event's own words get the rest of a message).
+LOG_PROMPT_CHARS = 1500
 _BY_NUMBER = re.compile(r"#(\d{1,4})")
 # What one page of a list (/mod blockterm list, /mod bans) holds: whole lines, under Discord's 2,000 with
 # room for the page's last line ("Page 2 of 5: … and 120 more, `/mod blockterm list page:3`.").
@@ -197,18 +200,31 @@ def _plural(count: int, word: str) -> str:
 
 
 async def record_moderation(bot: Bananacord, guild_id: int, action: str, text: str, **audit: Any) -> None:
-    """Store a moderation event and post it to the server's moderation log channel, if it has one."""
+    """Store a moderation event and post it to the server's moderation log channel, if it has one.
+
+    The post goes in the background, after the audit row: the answer to the member or moderator must not wait on
+    it. A log channel rate-limited by a flood of blocked prompts (Discord's 429, retry_after 4 s) made their
+    answers miss Discord's 3 s, and a network error there became "something went wrong" for the member."""
     store = bot.services.moderation
     await store.audit(guild_id, action, **audit)
     channel_id = (await store.guild(guild_id)).log_channel_id
     if channel_id is None:
         return
     prompt = audit.get("prompt")
-    body = text + (f"\nPrompt: {literal(str(prompt), 1500)}" if prompt else "")
+    quoted = f"\nPrompt: {literal(str(prompt), LOG_PROMPT_CHARS)}" if prompt else ""
+    # Fitted to a message: a verdict quoting a 1,000-character term beside a long prompt went over Discord's
+    # 2,000 and was refused (400), so a member could pad a blocked prompt to keep it out of the log.
+    body = truncate(text, MAX_CONTENT - len(quoted)) + quoted
+    bot.services.runner.in_background(_post_to_log(bot, channel_id, body), f"moderation-log-{guild_id}")
+
+
+async def _post_to_log(bot: Bananacord, channel_id: int, body: str) -> None:
     try:
         await bot.get_partial_messageable(channel_id).send(body, allowed_mentions=discord.AllowedMentions.none())
     except discord.HTTPException as exc:
         log.warning("could not post to the moderation log channel %s: %s", channel_id, exc.status)
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        log.warning("could not post to the moderation log channel %s: %s", channel_id, type(exc).__name__)
 
 
 def _private(interaction: discord.Interaction[Any], text: str | None = None, **kwargs: Any) -> Any:

@@ -322,3 +322,60 @@ async def test_a_long_pattern_is_listed_cut_and_removed_by_its_number(
     removed = await command(discord_fake, "mod blockterm remove", {"term": "#2"}, user_id=mod)
     assert removed["content"].startswith("Unblocked `forbiddenaa|")
     assert query(settings, "SELECT term FROM blocked_terms") == [("dragon",)]
+
+
+@pytest.mark.parametrize("who", ["a member's blocked prompt", "a moderator's ban"])
+async def test_a_rate_limited_log_channel_does_not_hold_up_the_answer(
+    tmp_path: Path,
+    discord_fake: FakeDiscord,
+    fakes: tuple[FakeSeaArt, FakeSegmind],
+    bot_for: list[RunningBot],
+    who: str,
+) -> None:
+    """The log channel is rate limited (a flood of blocked prompts: Discord's 429, retry_after 4 s): the post
+    to it waited before the answer, which then came after Discord's 3 s and was refused ("The application did
+    not respond"; the ban saved, the moderator never told). The answer comes first; the post, later."""
+    settings = settings_for(tmp_path, discord_fake, fakes, ["seaart"])
+    bot_for.append(await start_bot(settings, discord_fake, Clock()))
+    mod = discord_fake.moderator_id
+    log_channel = discord_fake.nsfw_channel_id
+    await command(discord_fake, "mod logchannel", {"channel": log_channel}, user_id=mod)
+    await command(discord_fake, "mod blockterm add", {"term": "dragon"}, user_id=mod)
+    discord_fake.answer_window = 3.0
+    limited = {"message": "You are being rate limited.", "retry_after": 4.0, "global": False}
+    discord_fake.fail_next("POST", rf"^/channels/{log_channel}/messages$", status=429, body=limited)
+    if who == "a member's blocked prompt":
+        answer = await command(discord_fake, "imagine", {"prompt": "a dragon"})
+        assert "does not allow" in answer["content"]
+    else:
+        answer = await command(
+            discord_fake, "mod ban", {"member": discord_fake.member_id, "reason": "spam"}, user_id=mod
+        )
+        assert "can no longer use the bot" in answer["content"], answer
+    # The post follows once the channel's wait is over.
+    await discord_fake.wait_for(lambda: len(discord_fake.messages_in(log_channel)) >= 3, timeout=15)
+
+
+async def test_a_blocked_prompt_matching_a_long_term_still_reaches_the_log_channel(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: tuple[FakeSeaArt, FakeSegmind], bot_for: list[RunningBot]
+) -> None:
+    """The post quoted the whole 479-character term and a 2,000-character prompt: over Discord's 2,000, refused
+    (400), so a member could pad a blocked prompt to keep it out of the log. It is fitted to a message."""
+    settings = settings_for(tmp_path, discord_fake, fakes, ["seaart"])
+    bot_for.append(await start_bot(settings, discord_fake, Clock()))
+    mod = discord_fake.moderator_id
+    log_channel = discord_fake.nsfw_channel_id
+    await command(discord_fake, "mod logchannel", {"channel": log_channel}, user_id=mod)
+    long_pattern = "|".join(f"forbidden{a}{b}" for a in "abcd" for b in "abcdefghij")
+    added = await command(discord_fake, "mod blockterm add", {"term": long_pattern, "regex": True}, user_id=mod)
+    assert added["content"].startswith("Blocked `forbiddenaa|"), added["content"]
+    refused = await command(discord_fake, "imagine", {"prompt": "a forbiddenbh castle " + "with towers " * 160})
+    assert "does not allow" in refused["content"]
+
+    def posted() -> list[str]:
+        return [
+            m.content for m in discord_fake.messages_in(log_channel) if m.content and "Blocked a prompt" in m.content
+        ]
+
+    await discord_fake.wait_for(lambda: bool(posted()), timeout=10)
+    assert all(len(text) <= 2000 for text in posted()) and "Prompt: a forbiddenbh castle" in posted()[0]
