@@ -16,7 +16,7 @@ from discord.ext import commands
 
 from bot.app import Bananacord
 from bot.jobs import MAX_CANDIDATES
-from bot.preferences import preferred_model
+from bot.preferences import model_for, preferred_model
 from bot.quotas import QuotaStatus
 from cogs.admin import is_admin
 from cogs.moderation import is_moderator
@@ -105,11 +105,15 @@ class Help(commands.Cog):
         services = self.bot.services
         catalogue = services.catalogue
         server = (await services.settings_store.guild_defaults(guild_id)).default_model
-        server = server or self.bot.settings.imagine.default_model
-        mine = preferred_model(catalogue, await services.preferences.get(guild_id, user_id))
+        prefs = await services.preferences.get(guild_id, user_id)
+        mine = preferred_model(catalogue, prefs)
+        # The model /imagine uses when none is named, chosen as it chooses (bot/preferences.py model_for): a
+        # stored server default no enabled provider serves is passed over, as there, rather than named here
+        # while no model listed was marked as the one in use.
+        used = model_for(catalogue, prefs, server_default=server, configured=self.bot.settings.imagine.default_model)
         lines = []
         for model in catalogue.models():
-            why = "your default" if model == mine else "the server's default" if model == server and not mine else ""
+            why = "your default" if model == mine else "the server's default" if model == used and not mine else ""
             lines.append(catalogue.display_name(model) + (f" ({why})" if why else ""))
         return "\n".join(lines) or "None: no provider is enabled. Tell an admin."
 

@@ -135,6 +135,26 @@ class LevelPlace(app_commands.Transformer[Any]):
         return value
 
 
+class LogPlace(app_commands.Transformer[Any]):
+    """A channel the moderation log can be posted in, taken as Discord sends it: one not in discord.py's cache
+    (a channel the bot cannot see, the case a moderator most needs told about) failed to convert as a
+    TextChannel, and the moderator read "something went wrong"."""
+
+    @property
+    def type(self) -> discord.AppCommandOptionType:
+        return discord.AppCommandOptionType.channel
+
+    @property
+    def channel_types(self) -> list[discord.ChannelType]:
+        return [discord.ChannelType.text, discord.ChannelType.news]
+
+    async def transform(self, interaction: discord.Interaction[Any], value: Any, /) -> app_commands.AppCommandChannel:
+        if not isinstance(value, app_commands.AppCommandChannel):
+            raise app_commands.TransformerError(value, self.type, self)
+        return value
+
+
+LogChannel = app_commands.Transform[app_commands.AppCommandChannel, LogPlace]
 LevelChannel = app_commands.Transform[app_commands.AppCommandChannel | app_commands.AppCommandThread, LevelPlace]
 
 
@@ -618,15 +638,34 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         await _private(interaction, _paged(lines, page, "/mod bans"))
 
     @app_commands.command(name="logchannel")
-    async def logchannel(
-        self, interaction: discord.Interaction[Any], channel: discord.TextChannel | None = None
-    ) -> None:
+    async def logchannel(self, interaction: discord.Interaction[Any], channel: LogChannel | None = None) -> None:
         """Where blocks, bans and setting changes are posted (empty: stop posting)."""
-        await self.bot.services.moderation.update_guild(
-            interaction.guild_id or 0, by=interaction.user.id, log_channel_id=channel.id if channel else None
-        )
-        await self._log(interaction, "setting", f"set the log channel to {channel.mention if channel else 'none'}.")
-        await _private(interaction, f"Moderation log: {channel.mention if channel else 'off'}.")
+        guild_id = interaction.guild_id or 0
+        store = self.bot.services.moderation
+        if channel is None:
+            await store.update_guild(guild_id, by=interaction.user.id, log_channel_id=None)
+            await self._log(interaction, "setting", "set the log channel to none.")
+            await _private(interaction, "Moderation log: off.")
+            return
+        # Tried before it is kept: a channel the bot may not see or post in took every post after it, each a
+        # warning in the bot's log, and the moderators were never told.
+        try:
+            await self.bot.get_partial_messageable(channel.id, guild_id=guild_id).send(
+                f"<@{interaction.user.id}> set the moderation log to this channel.",
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except (discord.HTTPException, TimeoutError, aiohttp.ClientError, OSError) as exc:
+            why = f"HTTP {exc.status}" if isinstance(exc, discord.HTTPException) else type(exc).__name__
+            log.info("guild %s: the log channel %s refused a post (%s)", guild_id, channel.id, why)
+            await _private(
+                interaction,
+                f"The bot cannot post in {channel.mention}, so nothing changed. Give it View Channel and Send "
+                "Messages there, then try again.",
+            )
+            return
+        await store.update_guild(guild_id, by=interaction.user.id, log_channel_id=channel.id)
+        await store.audit(guild_id, "setting", actor_id=interaction.user.id, channel_id=channel.id)
+        await _private(interaction, f"Moderation log: {channel.mention}.")
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -54,7 +54,7 @@ from bot.unread_mark import UnreadMark, earliest
 from cogs.channel_notes import ChannelNotes
 from cogs.editing import attachment_images, edit_request, image_proportion, message_images, unsupported_images
 from cogs.errors import storage_answer
-from cogs.places import place_of
+from cogs.places import place_of_message
 from cogs.policy import admit, as_member, moderate, quota_member
 from cogs.private_answers import MAX_CONTENT
 from cogs.shape_field import asked_change
@@ -479,13 +479,10 @@ class Replies(commands.Cog):
         request = edit_request(original, model=model, prompt=text, references=references, frame=frame)
         # The earlier turns of a thread (Gemini's conversation) point at CDN links that expire in a day.
         request = await refresh_references(bot.http, request, now=bot.clock())
-        request = await moderate(
-            bot,
-            request,
-            guild_id=guild.id,
-            place=place_of(message.channel),
-            user_id=message.author.id,
-        )
+        # A reply in a thread discord.py has not cached comes with a PartialMessageable: the thread is looked
+        # up, so that it runs at its channel's level, not the server's (cogs/places.py place_of_message).
+        place = await place_of_message(guild, message.channel)
+        request = await moderate(bot, request, guild_id=guild.id, place=place, user_id=message.author.id)
         asker = await as_member(guild, message.author)
         if asker is None:
             log.info("reply %s: its author has left the server; not carried out", message.id)

@@ -379,3 +379,26 @@ async def test_a_blocked_prompt_matching_a_long_term_still_reaches_the_log_chann
 
     await discord_fake.wait_for(lambda: bool(posted()), timeout=10)
     assert all(len(text) <= 2000 for text in posted()) and "Prompt: a forbiddenbh castle" in posted()[0]
+
+
+async def test_a_log_channel_the_bot_cannot_post_in_is_refused_and_one_it_can_is_kept(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: tuple[FakeSeaArt, FakeSegmind], bot_for: list[RunningBot]
+) -> None:
+    """A channel made after the bot connected (not in its cache) failed to convert, and the moderator read
+    "something went wrong"; one the bot may not post in was kept, and every post after it refused. The channel
+    is tried first: refused, nothing is kept and the moderator reads what to fix."""
+    settings = settings_for(tmp_path, discord_fake, fakes, ["seaart"])
+    bot_for.append(await start_bot(settings, discord_fake, Clock()))
+    mod = discord_fake.moderator_id
+    hidden = discord_fake.add_channel("staff-log", hidden=True)
+    missing_access = {"code": 50001, "message": "Missing Access"}
+    discord_fake.fail_next("POST", rf"^/channels/{hidden}/messages$", status=403, body=missing_access)
+    refused = await command(discord_fake, "mod logchannel", {"channel": hidden}, user_id=mod)
+    assert "cannot post in" in refused["content"] and "Send Messages" in refused["content"]
+    assert query(settings, "SELECT log_channel_id FROM mod_settings") in ([], [(None,)])
+
+    shown = discord_fake.add_channel("mod-log")  # after the bot connected: not in its cache
+    kept = await command(discord_fake, "mod logchannel", {"channel": shown}, user_id=mod)
+    assert kept["content"] == f"Moderation log: <#{shown}>."
+    assert query(settings, "SELECT log_channel_id FROM mod_settings") == [(shown,)]
+    assert "set the moderation log to this channel" in (discord_fake.messages_in(shown)[0].content or "")
