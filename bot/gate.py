@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import regex
 
-from bot.thread_cpu import work_time
+from bot.thread_cpu import counting_own_work, work_time
 
 log = logging.getLogger(__name__)
 
@@ -483,9 +483,10 @@ def compile_term_timed(term: Term, *, limit: float = REGEX_COMPILE_LIMIT) -> Com
     """:func:`compile_term`, raising RegexTooBigError for a regex term whose compile took over ``limit`` seconds
     of this thread's CPU. A pattern :func:`regex_shape` can count is refused before it is compiled; one it cannot
     may take long and a lot of memory to compile: run this in a thread, never on the event loop."""
-    started = work_time()
-    compiled = compile_term(term)
-    took = work_time() - started
+    with counting_own_work():
+        started = work_time()
+        compiled = compile_term(term)
+        took = work_time() - started
     if term.is_regex and took > limit:
         # The `regex` module keeps what it compiled for reuse: let go of this one, it will not be used.
         regex.purge()
@@ -571,6 +572,13 @@ class PromptGate:
         for term, pattern, kind in self._words:
             if pattern.search(text) is not None:
                 return GateResult(True, term.text, f"matched {kind} {term.text!r}")
+        if not self._regexes:
+            return GateResult(False, None, "clean", ())
+        with counting_own_work():
+            return self._check_regexes(text)
+
+    def _check_regexes(self, text: str) -> GateResult:
+        """The regex terms on the normalised prompt ``text``, within the bounds (inside counting_own_work)."""
         slow: list[str] = []
         # In this thread's own CPU; STOP_AFTER times the budget at most in time gone by.
         cpu_started = work_time()
@@ -656,8 +664,9 @@ def slow_input(term: Term, *, timeout: float = DEFAULT_REGEX_TIMEOUT) -> str | N
     if not term.is_regex:
         return None
     rx = _compile_regex(term.text)
-    for probe in _probes(term.text):
-        _, too_slow = _bounded_search(rx, probe, timeout, stop=timeout * STOP_AFTER)
-        if too_slow:
-            return probe
+    with counting_own_work():
+        for probe in _probes(term.text):
+            _, too_slow = _bounded_search(rx, probe, timeout, stop=timeout * STOP_AFTER)
+            if too_slow:
+                return probe
     return None

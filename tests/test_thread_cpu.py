@@ -14,7 +14,7 @@ from typing import Any
 import regex
 
 from bot.gate import REGEX_COMPILE_LIMIT, Term, compile_term_timed
-from bot.thread_cpu import work_time
+from bot.thread_cpu import counting_own_work, work_time
 
 FORTY_WORDS = "|".join(f"forbidden{a}{b}" for a in "abcd" for b in "abcdefghij")
 
@@ -46,15 +46,17 @@ class _SlowPass:
 
 @contextmanager
 def _collector(slow: _SlowPass) -> Iterator[_SlowPass]:
-    work_time()  # the accounting is in place before, as it is once the bot has checked a prompt
-    thresholds = gc.get_threshold()
-    gc.callbacks.append(slow)
-    gc.set_threshold(1)
-    try:
-        yield slow
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.callbacks.remove(slow)
+    # The accounting first, so its callback times the slow one (gc calls them in order): as while another
+    # thread of the bot checks a prompt.
+    with counting_own_work():
+        thresholds = gc.get_threshold()
+        gc.callbacks.append(slow)
+        gc.set_threshold(1)
+        try:
+            yield slow
+        finally:
+            gc.set_threshold(*thresholds)
+            gc.callbacks.remove(slow)
 
 
 def test_a_collector_pass_inside_a_compile_is_not_the_patterns_time() -> None:
@@ -77,3 +79,11 @@ def test_work_time_counts_the_threads_own_work() -> None:
     took = work_time() - started
     assert slow.made == 1
     assert 0.03 <= took < 0.09, took
+
+
+def test_no_callback_runs_outside_a_bounded_section() -> None:
+    """Installed for the process's life, the accounting ran on every collector pass of every thread."""
+    assert all(getattr(cb, "__module__", "") != "bot.thread_cpu" for cb in gc.callbacks)
+    with counting_own_work(), counting_own_work():
+        assert [cb for cb in gc.callbacks if getattr(cb, "__module__", "") == "bot.thread_cpu"]
+    assert all(getattr(cb, "__module__", "") != "bot.thread_cpu" for cb in gc.callbacks)
