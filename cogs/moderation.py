@@ -576,7 +576,8 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
 
     def _cannot_ban(self, interaction: discord.Interaction[Any], member: discord.Member) -> str | None:
         """Why ``member`` cannot be banned from the bot, or None: the bot itself, the server's owner, an admin
-        (Manage Server or Administrator, or the bot's admin role), who could lift any ban anyway."""
+        (Manage Server or Administrator, or the bot's admin role) or a moderator (Manage Messages across the
+        server, or the bot's moderator role), who could lift any ban anyway."""
         me = self.bot.user
         if me is not None and member.id == me.id:
             return "That is this bot: it cannot be banned from itself."
@@ -591,6 +592,16 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
             return (
                 f"{member.mention} is an admin here (Manage Server or Administrator, or the bot's admin role): "
                 "admins cannot be banned from the bot."
+            )
+        moderator_role = self.bot.settings.moderation.moderator_role_id
+        if (perms is not None and perms.manage_messages) or (
+            moderator_role is not None and any(role.id == moderator_role for role in member.roles)
+        ):
+            # Taken, the ban was undone by its target with /mod unban a moment later: a moderator's is refused,
+            # as an admin's is, naming what to take away first.
+            return (
+                f"{member.mention} is a moderator here (Manage Messages, or the bot's moderator role) and could lift "
+                "the ban at once. Take that away first, then ban them."
             )
         return None
 

@@ -42,17 +42,19 @@ async def test_a_ban_cancels_the_member_s_images_still_being_made(
     assert query(settings, "SELECT user_id, reason FROM bans") == [(member, "abuse")]
 
 
-async def test_the_bot_the_owner_and_admins_cannot_be_banned(
+async def test_the_bot_the_owner_admins_and_moderators_cannot_be_banned(
     running_bot: RunningBot, discord_fake: FakeDiscord, settings: Settings
 ) -> None:
-    """Each was taken: "<@...> can no longer use the bot."."""
+    """Each was taken: "<@...> can no longer use the bot." (a moderator, by an admin, then lifted their own ban
+    with /mod unban)."""
     mod = discord_fake.moderator_id
-    for who, why in (
-        (discord_fake.bot_user_id, "That is this bot: it cannot be banned from itself."),
-        (discord_fake.owner_id, f"<@{discord_fake.owner_id}> owns this server: the owner cannot be banned"),
-        (discord_fake.admin_id, f"<@{discord_fake.admin_id}> is an admin here (Manage Server or Administrator"),
+    for who, by, why in (
+        (discord_fake.bot_user_id, mod, "That is this bot: it cannot be banned from itself."),
+        (discord_fake.owner_id, mod, f"<@{discord_fake.owner_id}> owns this server: the owner cannot be banned"),
+        (discord_fake.admin_id, mod, f"<@{discord_fake.admin_id}> is an admin here (Manage Server or Administrator"),
+        (mod, discord_fake.admin_id, f"<@{mod}> is a moderator here (Manage Messages, or the bot's moderator role)"),
     ):
-        refused = await command(discord_fake, "mod ban", {"member": who, "reason": "x"}, user_id=mod)
+        refused = await command(discord_fake, "mod ban", {"member": who, "reason": "x"}, user_id=by)
         assert refused["flags"] & 64 and refused["content"].startswith(why), who
         assert refused.get("allowed_mentions", {}).get("parse") == []
     assert query(settings, "SELECT COUNT(*) FROM bans") == [(0,)]
