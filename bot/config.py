@@ -16,6 +16,7 @@ import os
 import re
 import tomllib
 import types
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
@@ -822,17 +823,25 @@ def _check_default_model(settings: Settings) -> None:
         )
 
 
+def window_conflicts(limits: Mapping[str, int | None]) -> Iterator[tuple[str, int, str, int]]:
+    """Each pair of limited windows, shorter first (short, its limit, long, its limit), where the shorter allows
+    more than the longer, which then always binds first. The config refuses such limits at load
+    (``_check_windows``), /quota set when they are asked for (bot/quotas.py ``window_conflict``)."""
+    limited = [(name, limit) for name in WINDOWS if (limit := limits.get(name)) is not None]
+    for (short, short_limit), (long, long_limit) in itertools.combinations(limited, 2):
+        if short_limit > long_limit:
+            yield short, short_limit, long, long_limit
+
+
 def _check_windows(section: str, daily: int | None, weekly: int | None, monthly: int | None) -> None:
     """A shorter window's limit may not exceed a longer one's: the longer limit would always bind first."""
-    windows = (("daily", daily), ("weekly", weekly), ("monthly", monthly))
-    limited = [(name, limit) for name, limit in windows if limit is not None]
-    for (short, short_limit), (long, long_limit) in itertools.pairwise(limited):
-        if short_limit > long_limit:
-            raise ConfigError(
-                f"{section} {short}",
-                f"{short_limit} is more than {section} {long} ({long_limit})",
-                f"A {short} limit above the {long} one can never be reached; lower it or raise {long}.",
-            )
+    limits = {"daily": daily, "weekly": weekly, "monthly": monthly}
+    for short, short_limit, long, long_limit in window_conflicts(limits):
+        raise ConfigError(
+            f"{section} {short}",
+            f"{short_limit} is more than {section} {long} ({long_limit})",
+            f"A {short} limit above the {long} one can never be reached; lower it or raise {long}.",
+        )
 
 
 def heartbeat_path(settings: Settings) -> Path:

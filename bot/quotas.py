@@ -7,7 +7,6 @@ The check and the reservation run in one SQLite transaction (BEGIN IMMEDIATE, ta
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from bot.config import QuotaSettings
+from bot.config import QuotaSettings, window_conflicts
 from bot.errors import InvalidRequestError
 from bot.store import Database
 from bot.store import ledger as ledger_sql
@@ -165,9 +164,9 @@ def window_conflict(limits: Limits, named: Sequence[str] = WINDOWS) -> WindowCon
 
     Every pair, not only neighbours as the config checks them: a member's override of daily 100 beside a
     weekly 200 and a monthly 50 that already disagreed, which it did not set, still contradicts the monthly."""
-    limited = [(name, limit) for name in WINDOWS if (limit := limits.for_window(name)) is not None]
-    for (short, short_limit), (long, long_limit) in itertools.combinations(limited, 2):
-        if short_limit > long_limit and (short in named or long in named):
+    by_window = {name: limits.for_window(name) for name in WINDOWS}
+    for short, short_limit, long, long_limit in window_conflicts(by_window):
+        if short in named or long in named:
             return WindowConflict(short, short_limit, long, long_limit)
     return None
 
