@@ -257,6 +257,19 @@ class ModerationStore:
         self._gates.wrote(guild_id)
         return await self.guild(guild_id)
 
+    async def forget_log_channel(self, guild_id: int, channel_id: int) -> bool:
+        """Stop posting to a log channel that was deleted; False if the server's log channel is another one by
+        now (a moderator chose a new one meanwhile), which stays."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE mod_settings SET log_channel_id = NULL, updated_at = ? "
+                "WHERE guild_id = ? AND log_channel_id = ?",
+                (self.clock(), guild_id, channel_id),
+            )
+            forgotten = cur.rowcount > 0
+        self._guilds.wrote(guild_id)
+        return forgotten
+
     async def channel_level(self, guild_id: int, channel_id: int) -> int | None:
         levels = await self._levels.get(guild_id, lambda: self._read_levels(guild_id))
         return levels.get(channel_id)

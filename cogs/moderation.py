@@ -22,6 +22,7 @@ from discord.ext import commands
 
 from bot.app import Bananacord
 from bot.catalogue import Catalogue
+from bot.delivery import UNKNOWN_CHANNEL
 from bot.events import JobBlocked
 from bot.gate import Term
 from bot.job_list import requests
@@ -235,16 +236,33 @@ async def record_moderation(bot: Bananacord, guild_id: int, action: str, text: s
     # Fitted to a message: a verdict quoting a 1,000-character term beside a long prompt went over Discord's
     # 2,000 and was refused (400), so a member could pad a blocked prompt to keep it out of the log.
     body = truncate(text, MAX_CONTENT - len(quoted)) + quoted
-    bot.services.runner.in_background(_post_to_log(bot, channel_id, body), f"moderation-log-{guild_id}")
+    bot.services.runner.in_background(_post_to_log(bot, guild_id, channel_id, body), f"moderation-log-{guild_id}")
 
 
-async def _post_to_log(bot: Bananacord, channel_id: int, body: str) -> None:
+async def _post_to_log(bot: Bananacord, guild_id: int, channel_id: int, body: str) -> None:
     try:
         await bot.get_partial_messageable(channel_id).send(body, allowed_mentions=discord.AllowedMentions.none())
+    except discord.NotFound as exc:
+        if exc.code == UNKNOWN_CHANNEL:
+            # Deleted while the bot was away (no CHANNEL_DELETE reached it): every later event warned again.
+            await forget_log_channel(bot, guild_id, channel_id)
+        else:
+            log.warning("could not post to the moderation log channel %s: %s", channel_id, exc.status)
     except discord.HTTPException as exc:
         log.warning("could not post to the moderation log channel %s: %s", channel_id, exc.status)
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         log.warning("could not post to the moderation log channel %s: %s", channel_id, type(exc).__name__)
+
+
+async def forget_log_channel(bot: Bananacord, guild_id: int, channel_id: int) -> None:
+    """The server's log channel was deleted: stop posting there, with a row in the audit trail saying so (`/mod
+    settings` then shows no log channel, and `/mod logchannel` sets a new one)."""
+    store = bot.services.moderation
+    if await store.forget_log_channel(guild_id, channel_id):
+        await store.audit(guild_id, "log_channel_gone", channel_id=channel_id, reason="the channel was deleted")
+        log.warning(
+            "the moderation log channel %s of server %s was deleted; no longer posting there", channel_id, guild_id
+        )
 
 
 def _private(interaction: discord.Interaction[Any], text: str | None = None, **kwargs: Any) -> Any:
@@ -274,6 +292,10 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
     async def cog_unload(self) -> None:
         if self.bot.services.moderation.on_slow_pattern == self._report_slow_pattern:
             self.bot.services.moderation.on_slow_pattern = None
+
+    @commands.Cog.listener()
+    async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
+        await forget_log_channel(self.bot, channel.guild.id, channel.id)
 
     async def _report_slow_pattern(self, guild_id: int, pattern: str, prompt: str | None) -> None:
         """A stored regex term was too slow on a prompt, or (no prompt) too big to compile, so left out of the gate

@@ -3,6 +3,7 @@ ceilings, bans, cooldowns, moderator-only commands, the audit trail."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -402,3 +403,56 @@ async def test_a_log_channel_the_bot_cannot_post_in_is_refused_and_one_it_can_is
     assert kept["content"] == f"Moderation log: <#{shown}>."
     assert query(settings, "SELECT log_channel_id FROM mod_settings") == [(shown,)]
     assert "set the moderation log to this channel" in (discord_fake.messages_in(shown)[0].content or "")
+
+
+@pytest.mark.parametrize("when", ["while the bot runs", "while the bot is stopped"])
+async def test_a_deleted_log_channel_is_forgotten_once_not_warned_of_at_every_event(
+    tmp_path: Path,
+    discord_fake: FakeDiscord,
+    fakes: tuple[FakeSeaArt, FakeSegmind],
+    bot_for: list[RunningBot],
+    when: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The moderation log channel is deleted. Each later event posted there anyway, to a 404 and a warning in
+    the bot's log, for good. It is forgotten (CHANNEL_DELETE, or the first 404 Unknown Channel when it went while
+    the bot was away), with a row in the audit trail; `/mod settings` shows no log channel, and a new one can be
+    set."""
+    settings = settings_for(tmp_path, discord_fake, fakes, ["seaart"])
+    bot_for.append(await start_bot(settings, discord_fake, Clock()))
+    mod = discord_fake.moderator_id
+    log_channel = discord_fake.add_channel("mod-log")
+    await command(discord_fake, "mod logchannel", {"channel": log_channel}, user_id=mod)
+    await command(discord_fake, "mod blockterm add", {"term": "dragon"}, user_id=mod)
+    if when == "while the bot runs":
+        await discord_fake.delete_channel(log_channel)
+        await discord_fake.wait_for(
+            lambda: query(settings, "SELECT log_channel_id FROM mod_settings") == [(None,)], timeout=10
+        )
+    else:
+        await bot_for.pop().close()
+        discord_fake.remove_channel(log_channel)
+        bot_for.append(await start_bot(settings, discord_fake, Clock()))
+    posts = rf"^/channels/{log_channel}/messages$"
+    seen = len(discord_fake.requests)
+    for n in range(3):
+        assert "does not allow" in (await command(discord_fake, "imagine", {"prompt": f"a dragon {n}"}))["content"]
+        await discord_fake.wait_for(
+            lambda: query(settings, "SELECT COUNT(*) FROM audit_log WHERE action = 'log_channel_gone'") == [(1,)],
+            timeout=10,
+        )
+    assert query(settings, "SELECT log_channel_id FROM mod_settings") == [(None,)]
+    tried = [r for r in discord_fake.requests[seen:] if r.method == "POST" and re.search(posts, r.path)]
+    assert len(tried) == (0 if when == "while the bot runs" else 1)
+    assert sum("moderation log channel" in r.getMessage() for r in caplog.records) <= 1
+    view = await command(discord_fake, "mod settings", {}, user_id=mod)
+    assert "none" in str(view["embeds"])
+    # A new log channel is taken and posted to.
+    await command(discord_fake, "mod logchannel", {"channel": discord_fake.nsfw_channel_id}, user_id=mod)
+    await command(discord_fake, "imagine", {"prompt": "a dragon again"})
+    await discord_fake.wait_for(
+        lambda: any(
+            "dragon again" in (m.content or "") for m in discord_fake.messages_in(discord_fake.nsfw_channel_id)
+        ),
+        timeout=10,
+    )
