@@ -93,7 +93,7 @@ class Failover:
             ProviderAttempt(provider=job.provider, category=str(exc.category), reason=exc.user_message),
         ]
         now = self.clock()
-        cost = caps.price(job.request.resolution, web_search=job.request.web_search)
+        cost = caps.price_of(job.request)
         within = None
         if self.repricing is not None and cost is not None and cost != job.cost_micro_usd:
             within = self.repricing(job, cost)

@@ -115,7 +115,7 @@ async def generate(
                     model=model_name,
                     request=request,
                     source="cli",
-                    cost_micro_usd=caps.price(request.resolution, web_search=request.web_search),
+                    cost_micro_usd=caps.price_of(request),
                 )
             )
             await runner.start()

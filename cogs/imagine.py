@@ -429,7 +429,7 @@ class Imagine(commands.Cog):
             interaction_token=interaction.token,
             token_expires_at=expires.timestamp(),
             upload_limit=interaction.filesize_limit,
-            cost_micro_usd=caps.price(request.resolution, web_search=request.web_search),
+            cost_micro_usd=caps.price_of(request),
             safety_level=request.safety_tolerance,
         )
         runner = self.bot.services.runner

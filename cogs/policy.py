@@ -125,6 +125,6 @@ def admit(bot: Bananacord, request: GenerationRequest, member: Member, *, prefer
         provider=provider,
         size=request.resolution or caps.default_resolution,
         units=quotas.units_for(request.model, request.resolution, caps.default_resolution),
-        cost_micro_usd=caps.price(request.resolution, web_search=request.web_search) or 0,
+        cost_micro_usd=caps.price_of(request) or 0,
     )
     return Admission(provider, caps, reservation)

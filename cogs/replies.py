@@ -501,7 +501,7 @@ class Replies(commands.Cog):
                 channel_id=message.channel.id,
                 user_id=message.author.id,
                 upload_limit=guild.filesize_limit,
-                cost_micro_usd=admission.caps.price(request.resolution, web_search=request.web_search),
+                cost_micro_usd=admission.caps.price_of(request),
                 safety_level=request.safety_tolerance,
                 reply_to_message_id=message.id,
             ),

@@ -49,14 +49,26 @@ class Capabilities:
     # Estimated micro-dollars added to a request that searches the web (Gemini bills its Google Search
     # grounding per prompt on top of the image).
     web_search_micro_usd: int = 0
+    # Estimated micro-dollars for each image sent with a request (Gemini bills input images as tokens).
+    input_image_micro_usd: int = 0
 
-    def price(self, resolution: str | None, *, web_search: bool = False) -> int | None:
+    def price(self, resolution: str | None, *, web_search: bool = False, input_images: int = 0) -> int | None:
         """Estimated micro-dollars for one image at ``resolution`` (the default size if None), with the web
-        search surcharge when the request searches."""
+        search surcharge when the request searches and the price of the images sent with it."""
         base = dict(self.prices_micro_usd).get(resolution or self.default_resolution)
-        if base is None or not web_search:
-            return base
-        return base + self.web_search_micro_usd
+        if base is None:
+            return None
+        return base + (self.web_search_micro_usd if web_search else 0) + input_images * self.input_image_micro_usd
+
+    def price_of(self, request: GenerationRequest) -> int | None:
+        """The estimate for ``request``: its size, its web search, and the images it sends, the earlier turns'
+        of a conversation included (at most the model's image limit, as a conversation is cut to fit it)."""
+        sent = len(request.reference_images) + sum(1 + len(turn.reference_images) for turn in request.history)
+        return self.price(
+            request.resolution,
+            web_search=request.web_search,
+            input_images=min(sent, self.max_reference_images),
+        )
 
 
 # Seconds to wait for one HTTP answer; a create that times out is never re-sent.

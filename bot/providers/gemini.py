@@ -118,6 +118,10 @@ _PRO_PRICES = (("1K", 134_000), ("2K", 134_000), ("4K", 240_000))
 # Grounding with Google Search, 6.8 [S]: $14 per 1,000 after a monthly free allowance the bot cannot see
 # (the project's other use counts against it), so every searching request is estimated at the paid rate.
 _WEB_SEARCH_PRICE = 14_000
+# Each image sent (a reference, or an earlier turn's), 6.8 [S]: billed as input tokens, about 1,120 of them
+# at Flash's $0.50 per 1M (a 14-reference Pro request was estimated 11% under without it).
+_FLASH_INPUT_IMAGE_PRICE = 560
+_PRO_INPUT_IMAGE_PRICE = 1_100
 
 # The families as Google defines them (6.2 [C Vertex model card]), plus "auto": the API has no such
 # value (8.1), but with aspectRatio omitted "the model will choose a default aspect ratio based on any
@@ -137,6 +141,7 @@ _DEFAULTS: Mapping[str, Capabilities] = {
         queued=False,
         prices_micro_usd=_FLASH_PRICES,
         web_search_micro_usd=_WEB_SEARCH_PRICE,
+        input_image_micro_usd=_FLASH_INPUT_IMAGE_PRICE,
     ),
     "nano_banana_pro": NANO_BANANA_PRO.capabilities(
         provider_model=GEMINI_DEFAULT_MODEL_IDS["nano_banana_pro"],
@@ -148,6 +153,7 @@ _DEFAULTS: Mapping[str, Capabilities] = {
         queued=False,
         prices_micro_usd=_PRO_PRICES,
         web_search_micro_usd=_WEB_SEARCH_PRICE,
+        input_image_micro_usd=_PRO_INPUT_IMAGE_PRICE,
     ),
 }
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.errors import ConfigError, InvalidRequestError
-from bot.models import GenerationRequest, ReferenceImage
+from bot.models import GenerationRequest, ReferenceImage, Turn
 from bot.providers.base import Capabilities, Provider, validate
 from tests.providers.helpers import (
     ADAPTERS,
@@ -203,6 +203,23 @@ def test_capabilities_are_data(adapter_id: str) -> None:
         assert isinstance(prices, dict)
         assert {r: caps.price(r) for r in RESOLUTIONS} == {r: prices.get(r) for r in RESOLUTIONS}
         assert caps.price(None) == caps.price(caps.default_resolution)
+
+
+def test_gemini_estimates_count_the_images_sent_up_to_the_model_s_limit() -> None:
+    """Gemini bills every image a request sends (references and a conversation's earlier turns) as input
+    tokens; other providers price per image made. A conversation is cut to the model's limit, so is the count."""
+    flash, pro = models_of("gemini")[NB2], models_of("gemini")[PRO]
+    result = ReferenceImage(url="https://cdn.example/r.png", content_type="image/png", size=1)
+    turn = Turn(prompt="before", reference_images=(result, result), result=result)
+    alone = req(NB2)
+    assert flash.price_of(alone) == 67_000
+    assert flash.price_of(req(NB2, reference_images=(result,) * 3, web_search=True)) == 67_000 + 14_000 + 3 * 560
+    # Two earlier turns of one result and two references each, and the request's own reference: 7 images.
+    assert flash.price_of(req(NB2, reference_images=(result,), history=(turn, turn))) == 67_000 + 7 * 560
+    many = req(PRO, reference_images=(result,), history=(turn,) * 10)
+    assert pro.price_of(many) == 134_000 + pro.max_reference_images * 1_100
+    seaart = models_of("seaart")[NB2]
+    assert seaart.price_of(req(NB2, reference_images=(result,) * 3)) == seaart.price(None) == 40_000
 
 
 # ---- refusals: nothing a model cannot take leaves the bot ---------------------------------------------

@@ -498,3 +498,23 @@ async def test_a_searching_gemini_request_is_charged_its_search_in_the_estimate(
             "ORDER BY j.created_at"
         ).fetchall()
     assert costs == [(67_000 + 14_000,), (67_000,)]
+
+
+async def test_a_gemini_request_is_charged_its_reference_images_in_the_estimate(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: Fakes
+) -> None:
+    """Gemini bills each image sent with a request as input tokens (about $0.00056 each on Flash): three
+    references were estimated as none, in the ledger, `/usage` and the server's dollar budget."""
+    settings = fakes.settings(tmp_path, discord_fake, ["gemini"])
+    running = await boot(settings, discord_fake)
+    try:
+        options: dict[str, object] = {"prompt": "the three of them together"}
+        for n in (1, 2, 3):
+            options[f"image{n}"] = discord_fake.add_attachment(png_bytes(), f"ref{n}.png", "image/png")
+        await discord_fake.slash_command("imagine", options)
+        await discord_fake.wait_for(lambda: [r["state"] for r in rows(settings)] == ["delivered"], timeout=30)
+    finally:
+        await running.close()
+    with sqlite3.connect(settings.database.path) as conn:
+        costs = conn.execute("SELECT cost_micro_usd FROM ledger WHERE kind = 'commit'").fetchall()
+    assert costs == [(67_000 + 3 * 560,)]
