@@ -59,7 +59,14 @@ def _parser() -> argparse.ArgumentParser:
 
     usage = command("usage", help="usage report for a server (same figures as /usage)")
     usage.add_argument("--guild", type=int, required=True, help="the server (guild) id")
-    usage.add_argument("--period", choices=["day", "week", "month"], default="month")
+    # None, not "month": a period named with --since/--until is refused (it was silently ignored), and only
+    # a period left out can be told from one named.
+    usage.add_argument(
+        "--period",
+        choices=["day", "week", "month"],
+        default=None,
+        help="the current quota day, week or month (default: month); not with --since/--until",
+    )
     usage.add_argument("--since", default=None, help="ISO date or time; makes the period custom")
     usage.add_argument("--until", default=None, help="ISO date or time (exclusive)")
     usage.add_argument("--user", type=int, default=None, help="one member's report")

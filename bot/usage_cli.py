@@ -10,7 +10,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -27,6 +27,7 @@ from bot.store.usage import (
     format_usd,
     iso_utc,
     period_bounds,
+    report_period,
     to_csv,
 )
 
@@ -48,44 +49,26 @@ def _check_id(option: str, value: int | None) -> None:
         raise UsageInputError(f"{option} {value} is not a Discord id: give the server's or member's id (Copy ID)")
 
 
-def _check_shown(text: str | None, moment: float, tz: str, name: str, bound: str) -> None:
-    """Refuse a bound the report cannot show: a date-time within the years 1 to 9999 where it was written can
-    fall outside them in UTC (the JSON's since/until) or in the quota zone (the table's period), and the
-    end of 9999-12-31T23:59:59.999999 rounds, as a Unix time, into the year 10000. Before: a traceback
-    (``ValueError: year 10000 is out of range``) once the report had been read."""
-    if text is None:
-        return  # now
-    try:
-        datetime.fromtimestamp(moment, UTC)
-        datetime.fromtimestamp(moment, ZoneInfo(tz))
-    except (ValueError, OverflowError, OSError):
-        edge, fix = ("past the last", "an earlier") if moment > 0 else ("before the first", "a later")
-        zones = "UTC" if tz == "UTC" else f"UTC and in {tz}"
-        raise UsageInputError(
-            f"{name}: {text!r} is {edge} moment a report can show (years 1 to 9999, in {zones}): give {fix} {bound}"
-        ) from None
-
-
 async def run_usage(
     settings: Settings,
     *,
     guild_id: int,
     since: str | None,
     until: str | None,
-    period: str,
+    period: str | None,
     user_id: int | None,
     fmt: Format,
     top: int = 10,
     now: float | None = None,
 ) -> str:
-    """The text ``bananacord usage`` prints. Giving --since or --until makes the period custom."""
+    """The text ``bananacord usage`` prints. Giving --since or --until makes the period custom; ``period``
+    None is the default (month), and a period named together with since/until is refused."""
     if fmt not in FORMATS:
         raise UsageInputError(f"unknown format {fmt!r}: use {', '.join(FORMATS)}")
     _check_id("--guild", guild_id)
     _check_id("--user", user_id)
     quotas = settings.quotas
-    if since is not None or until is not None:
-        period = "custom"
+    period = report_period(period, since, until)
     try:
         start, end = period_bounds(
             period,
@@ -95,10 +78,8 @@ async def run_usage(
             since=since,
             until=until,
         )
-    except ValueError as exc:
+    except ValueError as exc:  # a bound the report cannot show too (bot/store/usage.py _check_shown)
         raise UsageInputError(str(exc)) from None
-    _check_shown(since, start, quotas.timezone, "since", "start")
-    _check_shown(until, end, quotas.timezone, "until", "end")
     path = settings.database.path
     # Database.connect() would create an empty file: a typo in the path must not look like "no usage".
     if not path.exists():

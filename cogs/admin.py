@@ -122,6 +122,15 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
         configured = self.bot.settings.imagine
         current = await store.guild_defaults(interaction.guild_id)
         noted = ""
+        # The Range above is told to Discord only; discord.py checks nothing (a hand-made payload or a
+        # modified client sends any integer). Stored, -3 or 99 refused every /imagine in the server ("count
+        # must be at least 1"), and 0 was taken as "not given" and kept the old cap while saying it was set.
+        if max_count is not None and not 1 <= max_count <= MAX_CANDIDATES:
+            raise InvalidRequestError(
+                f"`max_count` must be from 1 to {MAX_CANDIDATES} images per /imagine, not {max_count}. "
+                "Nothing was changed.",
+                detail=f"max_count {max_count} out of 1..{MAX_CANDIDATES}",
+            )
         if reset or model is not None or provider is not None or max_count is not None:
             if model is not None and model not in catalogue.models():
                 offered = ", ".join(catalogue.display_name(m) for m in catalogue.models())
@@ -130,9 +139,11 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
                 raise InvalidRequestError(
                     f"`{provider}` is not enabled on this bot. Enabled: {', '.join(catalogue.providers)}."
                 )
-            chosen_model = None if reset else (model or current.default_model)
-            chosen_provider = None if reset else (provider or current.default_provider)
-            chosen_count = None if reset else (max_count or current.max_count)
+            # ``is not None``, not ``or``: a value given is the value set (``max_count or ...`` kept the old
+            # cap for 0; an empty model or provider is refused above).
+            chosen_model = None if reset else (model if model is not None else current.default_model)
+            chosen_provider = None if reset else (provider if provider is not None else current.default_provider)
+            chosen_count = None if reset else (max_count if max_count is not None else current.max_count)
             # Only what is set here is checked, against the model /imagine will use: a stored model or provider
             # the operator has since turned off is not in use (bot/preferences.py model_for, cogs/policy.py), and
             # checked against it every change was refused ("segmind does not serve Nano Banana 2"), max_count too.

@@ -123,6 +123,25 @@ async def answering(interaction: discord.Interaction[Any], where: str, handle: A
         await answer_unexpected(interaction, exc, where)
 
 
+def transformer_words(error: app_commands.TransformerError) -> str:
+    """What to tell a member whose option discord.py could not turn into what the command takes.
+
+    Mostly a user named for a command that acts on members: Discord sends one who has left the server
+    without member data, and discord.py refuses them. Before, the member read "something went wrong" and the
+    log had an ERROR with a traceback."""
+    value = error.value
+    if isinstance(value, discord.abc.User) and not isinstance(value, discord.Member):
+        return (
+            f"{value.mention} is not a member of this server (any more), so this command cannot act on them. "
+            "Nothing was changed."
+        )
+    kind = error.type.name.replace("_", " ")
+    return (
+        f"Discord sent a value for one of this command's options that is not a usable {kind}. Nothing was "
+        "changed: pick it again from Discord's list and try again."
+    )
+
+
 class ErrorHandler(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
@@ -141,6 +160,9 @@ class ErrorHandler(commands.Cog):
             message = original.user_message
         elif isinstance(original, app_commands.CheckFailure):
             message = str(original) or "You cannot use this command here."
+        elif isinstance(original, app_commands.TransformerError):
+            log.info("/%s: an option could not be used: %s", command, original)
+            message = transformer_words(original)
         else:
             await answer_unexpected(interaction, original, f"/{command}")
             return

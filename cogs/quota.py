@@ -24,6 +24,8 @@ from cogs.moderation import MAX_REASON
 from cogs.policy import member_of
 from cogs.private_answers import answer_privately
 
+# A display name is at most 32 characters; escaped, at most twice that (an embed title takes 256).
+NAME_CHARS = 64
 _WINDOW_WORDS = {"daily": "Today", "weekly": "This week", "monthly": "This month"}
 # The window a grant made now ends with, as an admin or member reads it.
 _CURRENT_WINDOW = {"daily": "today's quota day", "weekly": "this quota week", "monthly": "this quota month"}
@@ -114,7 +116,8 @@ def limits_by_origin(limits: Limits, *, own: bool = False) -> str:
 def status_embed(
     status: QuotaStatus, costs: dict[str, dict[str, int]], who: str, *, own: bool = False
 ) -> discord.Embed:
-    embed = discord.Embed(title=f"🍌 Quota for {who}", colour=discord.Colour(0xF5C518))
+    # ``who`` is a display name, which its owner chooses: shown as written, not as Markdown.
+    embed = discord.Embed(title=f"🍌 Quota for {literal(who, NAME_CHARS)}", colour=discord.Colour(0xF5C518))
     if not status.enforced:
         embed.description = "Quotas are off on this bot: nothing is limited; usage is still recorded."
     elif status.unlimited:
@@ -185,9 +188,11 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
     @app_commands.command(name="show")
     @app_commands.guild_only()
     @app_commands.describe(member="(Admins) someone else's quota")
-    async def show(self, interaction: discord.Interaction[Any], member: discord.Member | None = None) -> None:
+    async def show(self, interaction: discord.Interaction[Any], member: discord.User | None = None) -> None:
         """How many images you have left, when that resets, and what each size costs."""
-        target = interaction.user
+        # A user, not a Member: one who has left the server comes without member data, and discord.py refused
+        # them (TransformerError, "something went wrong"). Shown without roles, as they hold none here now.
+        target: discord.abc.User = interaction.user
         subject = member_of(interaction)
         if member is not None and member.id != interaction.user.id:
             self._require_admin(interaction)
@@ -196,6 +201,9 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
         status = await self.bot.services.quotas.status(subject)
         own = target.id == interaction.user.id
         embed = status_embed(status, self.bot.settings.quotas.units, target.display_name, own=own)
+        if not isinstance(target, discord.Member):
+            gone = f"{target.mention} is not in this server now: shown without roles (no role tiers)."
+            embed.description = f"{embed.description}\n{gone}" if embed.description else gone
         await answer_privately(interaction, embed=embed)
 
     @app_commands.command(name="set")

@@ -18,9 +18,21 @@ from discord.ext import commands
 from bot.app import Bananacord
 from bot.catalogue import MODEL_NAMES, usd
 from bot.errors import InvalidRequestError
-from bot.store.usage import GroupUsage, Usage, UsageReports, period_bounds, period_words, to_csv
+from bot.render import literal
+from bot.store.usage import (
+    GroupUsage,
+    Usage,
+    UsageReports,
+    period_bounds,
+    period_words,
+    report_period,
+    to_csv,
+)
 from cogs.admin import AdminsOnlyGroup
 from cogs.private_answers import answer_privately
+
+# A display name is at most 32 characters; escaped, at most twice that (an embed title takes 256).
+NAME_CHARS = 64
 
 PERIODS = [
     app_commands.Choice(name=n, value=v) for n, v in (("today", "day"), ("this week", "week"), ("this month", "month"))
@@ -40,11 +52,13 @@ def _groups(groups: tuple[GroupUsage, ...], names: dict[str, str] | None = None)
 
 
 class UsageCog(AdminsOnlyGroup, group_name="usage", group_description="Usage reports (admins)"):
-    def _bounds(self, period: str, since: str | None, until: str | None, now: float) -> tuple[float, float]:
+    def _bounds(self, period: str | None, since: str | None, until: str | None, now: float) -> tuple[float, float]:
+        """The period asked for, as ``bananacord usage`` reads it: a period named with since/until is refused
+        (it was ignored), and so is a bound the report cannot show (it was "something went wrong")."""
         q = self.bot.settings.quotas
         try:
             return period_bounds(
-                "custom" if since or until else period,
+                report_period(period, since, until),
                 now,
                 tz=q.timezone,
                 reset_hour=q.reset_hour,
@@ -56,7 +70,7 @@ class UsageCog(AdminsOnlyGroup, group_name="usage", group_description="Usage rep
 
     @app_commands.command(name="report")
     @app_commands.describe(
-        period="Which window (default: this month)",
+        period="Which window (default: this month; leave out with since/until)",
         member="One member's usage instead of the server's",
         since="Custom start, ISO date like 2026-11-01",
         until="Custom end (exclusive), ISO date",
@@ -65,8 +79,10 @@ class UsageCog(AdminsOnlyGroup, group_name="usage", group_description="Usage rep
     async def report(
         self,
         interaction: discord.Interaction[Any],
-        period: str = "month",
-        member: discord.Member | None = None,
+        period: str | None = None,
+        # A user, not a Member: one who has left the server comes without member data, and discord.py
+        # refused them (TransformerError, "something went wrong"); their charges are still in the ledger.
+        member: discord.User | None = None,
         since: str | None = None,
         until: str | None = None,
     ) -> None:
@@ -80,7 +96,7 @@ class UsageCog(AdminsOnlyGroup, group_name="usage", group_description="Usage rep
         embed = discord.Embed(colour=discord.Colour(0xF5C518))
         if member is not None:
             user = await reports.user_report(guild_id, member.id, start, end)
-            embed.title = f"🍌 Usage of {member.display_name}"
+            embed.title = f"🍌 Usage of {literal(member.display_name, NAME_CHARS)}"
             embed.description = when
             embed.add_field(name="Charged", value=_usage(user.charged), inline=False)
             embed.add_field(name="Refunded", value=_usage(user.refunded), inline=False)
@@ -115,13 +131,15 @@ class UsageCog(AdminsOnlyGroup, group_name="usage", group_description="Usage rep
 
     @app_commands.command(name="export")
     @app_commands.describe(
-        period="Which window (default: this month)", since="Custom start (ISO date)", until="Custom end"
+        period="Which window (default: this month; leave out with since/until)",
+        since="Custom start (ISO date)",
+        until="Custom end",
     )
     @app_commands.choices(period=PERIODS)
     async def export(
         self,
         interaction: discord.Interaction[Any],
-        period: str = "month",
+        period: str | None = None,
         since: str | None = None,
         until: str | None = None,
     ) -> None:

@@ -645,7 +645,7 @@ async def test_cli_json_has_dollar_strings(tmp_path: Path) -> None:
 
     member = json.loads(
         await run_usage(
-            settings, guild_id=GUILD, since="2024-03-01", until="2024-04-01", period="month", user_id=1, fmt="json"
+            settings, guild_id=GUILD, since="2024-03-01", until="2024-04-01", period=None, user_id=1, fmt="json"
         )
     )
     assert member["charged"]["cost_usd"] == "0.429000"
@@ -670,7 +670,7 @@ async def test_cli_table_and_csv(tmp_path: Path) -> None:
 
 async def test_cli_input_errors(tmp_path: Path) -> None:
     settings = _settings(await _cli_db(tmp_path))
-    base: dict[str, Any] = {"guild_id": GUILD, "period": "month", "user_id": None}
+    base: dict[str, Any] = {"guild_id": GUILD, "period": None, "user_id": None}
     with pytest.raises(UsageInputError, match="not an ISO date"):
         await run_usage(settings, **base, since="March", until=None, fmt="table")
     with pytest.raises(UsageInputError, match="unknown format"):

@@ -482,10 +482,13 @@ def quota_day(timestamp: float, zone: ZoneInfo, reset_hour: int) -> date:
     """
     local = datetime.fromtimestamp(timestamp, zone).date()
     # The clocks read a time on ``local``, so the day before it has started; the next day has started only
-    # if the clocks were turned back across midnight since it began.
-    for day in (local + timedelta(days=1), local):
+    # if the clocks were turned back across midnight since it began. No date follows 31 Dec 9999 or comes
+    # before 1 Jan 0001: ``local + 1 day`` there was an OverflowError (/usage report until:9999-12-31).
+    for day in (local,) if local == date.max else (local + timedelta(days=1), local):
         if _at_reset(day, zone, reset_hour) <= timestamp:
             return day
+    if local == date.min:
+        raise ValueError(f"Unix time {timestamp} is before the first quota day a date can name (1 Jan 0001)")
     return local - timedelta(days=1)
 
 
@@ -552,15 +555,49 @@ def period_bounds(
         if since is None:
             raise ValueError("a custom period needs a start (since), e.g. 2024-03-01")
         start = _parse_instant(since, "since", zone, reset_hour)
-        end = now if until is None else _parse_instant(until, "until", zone, reset_hour)
+        _check_shown(since, start, zone, tz, "since", "start")
+        end = now
+        if until is not None:
+            end = _parse_instant(until, "until", zone, reset_hour)
+            _check_shown(until, end, zone, tz, "until", "end")
         if end <= start:
             raise ValueError(f"since ({since}) must be before until ({until or 'now'})")
         return start, end
     if period not in PERIODS:
         raise ValueError(f"unknown period {period!r}: use one of {', '.join(PERIODS)}")
     if since is not None or until is not None:
-        raise ValueError(f"since and until only go with the custom period, not {period!r}")
+        # Two periods named at once: one of them would be ignored (before, silently the period).
+        raise ValueError(
+            f"since and until only go with the custom period, not {period!r}: give either the period or "
+            "since/until, not both"
+        )
     return quota_window(period, now, zone, reset_hour)
+
+
+def report_period(period: str | None, since: str | None, until: str | None) -> str:
+    """The period a report was asked for: the one named; none named, custom when since or until is given
+    (they make the period), else month. A period named together with since/until is passed on as named, and
+    :func:`period_bounds` refuses the pair."""
+    if period is not None:
+        return period
+    return "custom" if since is not None or until is not None else "month"
+
+
+def _check_shown(text: str, moment: float, zone: ZoneInfo, tz: str, name: str, bound: str) -> None:
+    """Refuse a bound a report cannot show: a date-time within the years 1 to 9999 where it was written can
+    fall outside them in UTC (the JSON's since/until) or in the quota zone (the period's days), and the end of
+    9999-12-31T23:59:59.999999 rounds, as a Unix time, into the year 10000. Checked here for the CLI and
+    /usage alike: before, the CLI refused these and /usage answered "something went wrong" (ValueError: year
+    10000 is out of range, once the report had been read)."""
+    try:
+        datetime.fromtimestamp(moment, UTC)
+        datetime.fromtimestamp(moment, zone)
+    except (ValueError, OverflowError, OSError):
+        edge, fix = ("past the last", "an earlier") if moment > 0 else ("before the first", "a later")
+        zones = "UTC" if tz == "UTC" else f"UTC and in {tz}"
+        raise ValueError(
+            f"{name}: {text!r} is {edge} moment a report can show (years 1 to 9999, in {zones}): give {fix} {bound}"
+        ) from None
 
 
 def period_words(start: float, end: float, now: float, *, tz: str = "UTC", reset_hour: int = 0) -> str:
@@ -575,7 +612,10 @@ def period_words(start: float, end: float, now: float, *, tz: str = "UTC", reset
     _check_reset_hour(reset_hour)
 
     def whole_day(moment: float) -> date | None:
-        day = quota_day(moment, zone, reset_hour)
+        try:
+            day = quota_day(moment, zone, reset_hour)
+        except ValueError:  # before 1 Jan 0001's reset hour: not the start of a day a date can name
+            return None
         return day if _at_reset(day, zone, reset_hour) == moment else None
 
     first, after = whole_day(start), whole_day(end)
