@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import discord
 from discord.http import HTTPClient, Route
 
+from bot.asking_discord import asking_discord
 from bot.errors import InvalidRequestError
 from bot.models import GenerationRequest, ReferenceImage
 
@@ -96,7 +97,8 @@ async def refresh_references(http: HTTPClient, request: GenerationRequest, *, no
     old = list(dict.fromkeys(image.url for image in _images(request) if stale(image.url, now)))
     if not old:
         return request
-    renewed = await refresh_urls(http, old)
+    with asking_discord():  # before the click's answer: a retried 502 is seen by cogs/slow_answers.py
+        renewed = await refresh_urls(http, old)
     gone = [ref.url for ref in request.reference_images if stale(renewed.get(ref.url, ref.url), now)]
     if gone:
         raise ReferencesGoneError(detail=f"{len(gone)} reference URL(s) not renewed")

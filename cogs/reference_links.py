@@ -16,6 +16,7 @@ from typing import Any
 
 import discord
 
+from bot.asking_discord import asking_discord
 from bot.errors import InvalidRequestError
 from bot.providers.base import IMAGE_MIME_TYPES
 from cogs.places import place_of
@@ -76,8 +77,9 @@ async def linked_images(interaction: discord.Interaction[Any], text: str) -> lis
     links = parse_links(text)
     if not links:
         return []
-    channels = [await _readable_channel(interaction, link) for link in links]
-    messages = await asyncio.gather(*(_fetch(channel, link) for channel, link in zip(channels, links, strict=True)))
+    with asking_discord():  # before /imagine's answer: a retried 502 is seen by cogs/slow_answers.py
+        channels = [await _readable_channel(interaction, link) for link in links]
+        messages = await asyncio.gather(*(_fetch(channel, link) for channel, link in zip(channels, links, strict=True)))
     me = interaction.client.user
     images: list[LinkedImage] = []
     for link, message in zip(links, messages, strict=True):

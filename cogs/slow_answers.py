@@ -1,24 +1,26 @@
-"""A request still waiting on the database as Discord's 3 s run out is answered in time all the same.
+"""A request still waiting as Discord's 3 s run out is answered in time all the same.
 
 Discord takes the first answer to a command, a click or a form for 3 s, then refuses it (Unknown
 interaction) and shows the member "The application did not respond" or "This interaction failed".
 Requests answer in milliseconds as a rule. What makes one slow is the database: while another program
 holds its write lock (an operator's DB browser, a ``VACUUM``), each of the bot's writes waits
 ``busy_timeout`` (5 s by default, ``[database] busy_timeout_seconds``), and since the bot has one
-connection its reads queue behind them; a burst of the bot's own statements on a slow machine, too.
+connection its reads queue behind them; a burst of the bot's own statements on a slow machine, too. Or
+Discord itself, asked for something first: a 502 that discord.py retries after 1 s and 3 s, a rate limit.
 
-So each request is watched, and if it has not answered ``ANSWER_WITHIN`` s after Discord made it while it
-waits on the database (only then: a request sending its answer just then must not be answered twice):
+So each request is watched, and if it has not answered ``ANSWER_WITHIN`` s after Discord made it:
 
 - A request whose answer promises nothing (a setting, a ban, a report, /jobs, a member's preferences) is
-  answered "thinking…" privately (a deferral). Its own answer, when it comes, replaces that
-  (cogs/private_answers.py sends it as a follow-up), and so does an error's.
+  answered "thinking…" privately (a deferral), whatever holds it up. Its own answer, when it comes,
+  replaces that (cogs/private_answers.py sends it as a follow-up), and so does an error's.
 - A request whose answer is a promise (/imagine's is its job's message; a Cancel's says it is taken; a
   form cannot follow a deferral) is never deferred. Once it records what it was asked (cogs/in_time.py
   ``record_in_time``), that answers in time. Before that it has only read, and done nothing: if the
-  database is held up, it is called off and the member reads privately that the database is busy and
-  nothing was saved. Such commands say so with ``extras={ANSWERS_ON_ITS_OWN: True}``; buttons and forms
-  are watched this way by ``watched_answer``.
+  database is held up, or Discord is slow to give what it asked for (bot/asking_discord.py: fresh links
+  for a Re-roll, the messages `references` links), it is called off and the member reads privately why
+  and that nothing was saved. Waiting on anything else (the time to send its own answer), it is left be:
+  it must not be answered twice. Such commands say so with ``extras={ANSWERS_ON_ITS_OWN: True}``; buttons
+  and forms are watched this way by ``watched_answer``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import discord
 from discord.ext import commands
 
 from bot.app import Bananacord
+from bot.asking_discord import is_asking_discord
 from bot.store import Database
 from bot.store.turns import MEMBER_WAITING
 from cogs.errors import STORAGE_BUSY, answering, send_ephemeral, settled_answer_failure
@@ -43,6 +46,10 @@ log = logging.getLogger(__name__)
 
 # The extras key of a command whose answer is a promise (see the module's text).
 ANSWERS_ON_ITS_OWN = "answers_on_its_own"
+DISCORD_SLOW = (
+    "Discord is slow to answer the bot right now, so nothing was started and you were not charged. "
+    "Please try again in a moment."
+)
 
 _WATCHERS: set[asyncio.Task[None]] = set()
 
@@ -82,19 +89,28 @@ async def _when_late(
     where: str,
 ) -> None:
     await asyncio.sleep(max(wait, 0.0))
-    if handler.done() or answering_now(interaction) or not db.in_use_by(handler):
+    if handler.done() or answering_now(interaction):
         return
+    on_database = db.in_use_by(handler)
     if promise:
-        await _call_off(interaction, db, handler, asked, where)
+        if on_database:
+            await _call_off(interaction, db, handler, asked, where)
+        elif is_asking_discord(handler) and handler not in RECORDING_BEGUN:
+            await _call_off_for_discord(interaction, handler, where)
         return
+    # Whatever holds it up (the database, or Discord itself: `/mod logchannel`'s test post, rate-limited for
+    # 4 s, made the moderator read "The application did not respond"), an answer that promises nothing can
+    # come as a follow-up: such commands answer only through cogs/private_answers.py, which
+    # ``answering_now`` sees, so one being sent just now is never deferred over.
     began = time.monotonic()
     try:
         await defer_privately(interaction)
     except discord.HTTPException as exc:
         if not settled_answer_failure(exc, where):
-            log.warning("%s: could not answer 'thinking' while it waits on the database (HTTP %s)", where, exc.status)
+            log.warning("%s: could not answer 'thinking' while it waits (HTTP %s)", where, exc.status)
         return
-    log.info("%s: still waiting on the database, answered 'thinking' (%.1f s)", where, time.monotonic() - began)
+    waits_on = "the database" if on_database else "Discord or its own work"
+    log.info("%s: still waiting on %s, answered 'thinking' (%.1f s)", where, waits_on, time.monotonic() - began)
 
 
 async def _call_off(
@@ -111,6 +127,19 @@ async def _call_off(
     except discord.HTTPException as exc:
         if not settled_answer_failure(exc, where):
             log.warning("%s: could not say the database is busy (HTTP %s)", where, exc.status)
+
+
+async def _call_off_for_discord(interaction: discord.Interaction[Any], handler: asyncio.Task[Any], where: str) -> None:
+    """The handler still waits on Discord for what it needs before it can answer (bot/asking_discord.py): it
+    has stored and sent nothing, so it is called off, and the member told in time rather than left with
+    "This interaction failed"."""
+    handler.cancel()
+    log.warning("%s: Discord was slow to answer what it needed before answering; called off", where)
+    try:
+        await send_ephemeral(interaction, DISCORD_SLOW)
+    except discord.HTTPException as exc:
+        if not settled_answer_failure(exc, where):
+            log.warning("%s: could not say Discord is slow (HTTP %s)", where, exc.status)
 
 
 class SlowAnswers(commands.Cog):
