@@ -24,9 +24,10 @@ HEALTHCHECK --interval=60s --timeout=10s --start-period=30s --retries=3 \
     CMD ["bananacord", "health"]
 
 # `docker stop` sends SIGTERM: the bot starts no new job step, gives the steps in flight
-# [jobs] shutdown_grace_seconds (default 20) to finish, closes the gateway and exits 0. Docker kills it
-# after its own timeout (10 s unless told otherwise), so stop with `docker stop -t 30` or set compose's
-# `stop_grace_period: 30s`: anything above the grace period.
+# [jobs] shutdown_grace_seconds (default 20) to finish, then up to 5 s for answers to members in flight and
+# [database] busy_timeout_seconds (default 5) for a write in flight, closes the gateway and exits 0: about
+# 30 s with the defaults. Docker kills it after its own timeout (10 s unless told otherwise), so stop with
+# `docker stop -t 35` or set compose's `stop_grace_period: 35s`: the grace period plus 10 s, and a margin.
 STOPSIGNAL SIGTERM
 
 # Mount config.toml at /app/config.toml (or set BANANACORD_* variables); pass DISCORD_TOKEN and the
