@@ -10,6 +10,8 @@ import httpx
 from bot.catalogue import Catalogue, usd
 from bot.config import Settings, callbacks_key_missing
 from bot.errors import ConfigError
+from bot.logs import Redactor
+from bot.netguard import guarded_client, trusted_hosts_for
 from bot.providers import PROVIDERS, key_problem
 from bot.providers.keys import EMPTY, NOT_ASCII, NOT_SET, WHITESPACE, SecretProblem, key_text_problem
 
@@ -68,10 +70,16 @@ def check_config(settings: Settings, config_path: Path) -> list[str]:
 
 
 async def check_providers(settings: Settings) -> list[str]:
-    """Call each enabled provider's cheapest key-proving endpoint; return the problems."""
+    """Call each enabled provider's cheapest key-proving endpoint; return the problems.
+
+    Through the bot's own client (bot/netguard.py): its transport refuses a compressed answer nobody asked
+    for and reads no more of an answer than the adapter allows (bot/transport.py). A plain httpx client
+    inflated a 1 MB gzip answer to gigabytes. What is printed goes to stdout, past the log's redaction, so
+    each detail is redacted here with every configured secret."""
     problems: list[str] = []
+    redact = Redactor(settings.secret_values())
     print("\nprovider checks (no image is generated):")
-    async with httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0)) as client:
+    async with guarded_client(trusted_hosts_for(settings), timeout=httpx.Timeout(15.0, connect=5.0)) as client:
         for adapter in PROVIDERS:
             name = adapter.name
             if not adapter.enabled(settings):
@@ -88,9 +96,10 @@ async def check_providers(settings: Settings) -> list[str]:
             await provider.aclose()
             reach = "reachable" if result.reachable else "UNREACHABLE"
             key = {True: "key accepted", False: "KEY REJECTED", None: "key not proven"}[result.key_accepted]
-            print(f"  {name:<10} {reach:<12} {key:<15} {result.detail}")
+            detail = redact(result.detail)
+            print(f"  {name:<10} {reach:<12} {key:<15} {detail}")
             if not result.reachable:
-                problems.append(f"{name}: {adapter.section(settings).base_url} is unreachable ({result.detail}).")
+                problems.append(f"{name}: {adapter.section(settings).base_url} is unreachable ({detail}).")
             elif result.key_accepted is False:
-                problems.append(f"{name}: the provider rejected {adapter.key_env} ({result.detail}).")
+                problems.append(f"{name}: the provider rejected {adapter.key_env} ({detail}).")
     return problems

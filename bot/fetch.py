@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import re
 from collections.abc import Callable
 from typing import IO
 
@@ -25,9 +26,15 @@ from bot.transport import UnaskedEncoding
 log = logging.getLogger(__name__)
 
 
+# A link's user name and password: what follows the scheme, up to the last "@" before the path, query or fragment
+# (where httpx's parser ends the authority).
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+
+
 def redact_url(url: str) -> str:
-    """Drop the query string: signed URLs carry credentials there."""
-    return url.split("?", 1)[0]
+    """Drop the query string (signed URLs carry credentials there) and any user name and password
+    (``https://user:pass@host/``: the guard refuses such a link, and its error detail named them)."""
+    return _USERINFO.sub(r"\1", url.split("?", 1)[0], count=1)
 
 
 def scheme_of(url: str) -> str:

@@ -71,8 +71,38 @@ def escape_controls(text: str) -> str:
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
+# A secret cut short before it reached a redactor (a provider's message clipped to 300 characters, then
+# redacted) is no longer found whole, and its start was written out: 40 of a 44-character key. So a run of
+# at least this many characters that starts a secret longer than that is removed too, however far it goes.
+SECRET_START_CHARS = 10
+
+
+def without_secret_starts(text: str, secret: str, replacement: str, least: int = SECRET_START_CHARS) -> str:
+    """``text`` with every run that starts ``secret`` (``least`` characters or more of it, as far as it matches)
+    replaced: what is left of the secret where something cut it. The secret whole is replaced the same way."""
+    if len(secret) <= least:
+        return text.replace(secret, replacement)
+    head = secret[:least]
+    start = text.find(head)
+    if start < 0:
+        return text
+    parts: list[str] = []
+    done = 0
+    while start >= 0:
+        end = start + least
+        limit = min(len(text), start + len(secret))
+        while end < limit and text[end] == secret[end - start]:
+            end += 1
+        parts += (text[done:start], replacement)
+        done = end
+        start = text.find(head, end)
+    parts.append(text[done:])
+    return "".join(parts)
+
+
 class Redactor:
-    """Replaces the given secrets and token-shaped text with ``[redacted]``."""
+    """Replaces the given secrets (and what is left of one cut short: ``without_secret_starts``) and
+    token-shaped text with ``[redacted]``."""
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
         # Longest first, so a secret that contains another is replaced whole.
@@ -84,7 +114,7 @@ class Redactor:
     def known(self, text: str) -> str:
         """``text`` without the configured secrets."""
         for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
+            text = without_secret_starts(text, secret, REDACTED)
         return text
 
     @staticmethod

@@ -14,6 +14,17 @@ rebinding: a public address for the check, 127.0.0.1 for the connection). So the
 through ``GuardedResolver``, which applies the same rule to the addresses actually connected to; a
 client built with it (``guarded_client``'s default) leaves names to it and checks only schemes and
 literal addresses in the hook.
+
+Behind a proxy from the environment (HTTP_PROXY, HTTPS_PROXY) the resolver sees only the proxy's name: the
+proxy resolves the target's. So for a request that goes through a proxy the hook resolves the target's name
+itself and refuses it by the same rule, and refuses one it cannot resolve (as a connection error: nothing was
+sent). That check cannot be made exact: the proxy looks the name up again, and a DNS server that answers a
+public address to the bot and an internal one to the proxy (rebinding) is not seen here. Only the proxy can
+close that (refusing internal targets itself); a name the operator trusts skips the check as always.
+
+A link with a user name or password (``http://user:pass@host/``) is refused whatever its host: httpx makes an
+Authorization header of them, which aiohttp then refuses to send (a ValueError no caller expected), and no
+provider or image host the bot calls wants them.
 """
 
 from __future__ import annotations
@@ -128,12 +139,21 @@ class AddressGuard:
 
     ``resolve_names`` False: a name is left to the transport's GuardedResolver, which checks the addresses
     the connection uses (resolving it here too would cost a second lookup per download); the scheme and
-    an address written in the URL, which no resolver sees, are still checked here.
+    an address written in the URL, which no resolver sees, are still checked here. ``proxied`` (the
+    transport's): whether a URL goes through a proxy, which resolves the name instead of that resolver;
+    such a name is resolved and checked here (see the module docstring).
     """
 
-    def __init__(self, trusted_hosts: Iterable[str], *, resolve_names: bool = True) -> None:
+    def __init__(
+        self,
+        trusted_hosts: Iterable[str],
+        *,
+        resolve_names: bool = True,
+        proxied: Callable[[httpx.URL], bool] | None = None,
+    ) -> None:
         self.trusted = _normalised(trusted_hosts)
         self.resolve_names = resolve_names
+        self._proxied = proxied
 
     async def __call__(self, request: httpx.Request) -> None:
         url = request.url
@@ -141,14 +161,28 @@ class AddressGuard:
             raise ForbiddenAddressError(
                 f"refused {url.scheme}: URL", request=request, reason=f"a {url.scheme}: address"
             )
+        if url.userinfo:
+            # Never the user name or password in the message: only that there were some.
+            raise ForbiddenAddressError(
+                "refused a link carrying a user name or password",
+                request=request,
+                reason="a link carrying a user name or password",
+            )
         host = url.host.lower()
         if host in self.trusted:
             return
         if (written := unusual_ipv4(host)) is not None:
             _refuse_unusual(request, host, written)
-        if not self.resolve_names and not _is_address(host):
+        proxied = self._proxied is not None and self._proxied(url)
+        if not self.resolve_names and not proxied and not _is_address(host):
             return
-        for address in await self._addresses(host, url.port or (443 if url.scheme == "https" else 80)):
+        addresses = await self._addresses(host, url.port or (443 if url.scheme == "https" else 80))
+        if proxied and not addresses:
+            # The proxy would resolve it, and what it finds is not checked anywhere: not sent. A connection
+            # error, as a name that does not resolve is without a proxy (it may resolve on a later try).
+            log.warning("refused a request to %s through the proxy (the name does not resolve here)", host[:80])
+            raise httpx.ConnectError(f"{host[:80]} does not resolve here; not sent through the proxy", request=request)
+        for address in addresses:
             if not is_public(address):
                 log.warning("refused a request to %s (resolves to internal address %s)", host, address)
                 raise ForbiddenAddressError(
@@ -245,10 +279,13 @@ def guarded_client(
     ``request_hooks``, e.g. the per-provider request budget), over the guarded transport unless given one."""
     hosts = list(trusted_hosts)
     checked_at_connect = "transport" not in kwargs
+    proxied = None
     if checked_at_connect:
-        kwargs["transport"] = guarded_transport(hosts, answer_gate=answer_gate, max_connections=max_connections)
+        transport = guarded_transport(hosts, answer_gate=answer_gate, max_connections=max_connections)
+        kwargs["transport"], proxied = transport, transport.proxied
+    guard = AddressGuard(hosts, resolve_names=not checked_at_connect, proxied=proxied)
     hooks: dict[str, list[Any]] = {
-        "request": [AddressGuard(hosts, resolve_names=not checked_at_connect), *request_hooks],
+        "request": [guard, *request_hooks],
         "response": list(response_hooks),
     }
     # No compressed answers: httpx would inflate one without a bound (bot/transport.py refuses what

@@ -13,12 +13,12 @@ from typing import Any
 
 import aiohttp
 import discord
-import httpx
 
 from bot.app import Bananacord, point_discord_at
 from bot.config import Settings
 from bot.errors import BananacordError, ConfigError
 from bot.gcwatch import WATCH, freeze_startup
+from bot.netguard import guarded_client, trusted_hosts_for
 from bot.providers import PROVIDERS, key_problem
 from bot.store import Database
 
@@ -119,7 +119,9 @@ async def check_model_ids(settings: Settings) -> None:
     adapter = next((a for a in PROVIDERS if a.name == "gemini"), None)
     if adapter is None or not adapter.enabled(settings) or key_problem(adapter, settings) is not None:
         return
-    async with httpx.AsyncClient() as client:
+    # The bot's own client: a plain httpx one inflated a compressed answer nobody asked for without a bound
+    # and read answers of any length (bot/transport.py).
+    async with guarded_client(trusted_hosts_for(settings)) as client:
         provider = adapter.from_settings(settings, client)
         try:
             async with asyncio.timeout(MODEL_CHECK_SECONDS):

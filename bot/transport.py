@@ -49,6 +49,8 @@ from typing import Any, Final, Protocol
 import aiohttp
 import aiohttp.abc
 import httpx
+import yarl
+from aiohttp.helpers import get_env_proxy_for_url
 
 # aiohttp names its connect and read timeouts apart since 3.10; older versions raise the common base.
 _CONNECT_TIMEOUT: type[BaseException] = getattr(aiohttp, "ConnectionTimeoutError", aiohttp.ServerTimeoutError)
@@ -246,6 +248,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         # the addresses it returns are the ones connected to.
         self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
+        # HTTP(S)_PROXY and NO_PROXY work as with httpx's own transport. aiohttp re-reads the environment on
+        # every request when asked to (half its cost per request), so it is asked only where a proxy is
+        # configured (read once, here: ``proxied`` tells the address guard the same).
+        self._trust_env = bool(urllib.request.getproxies())
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -258,10 +264,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                # HTTP(S)_PROXY and NO_PROXY work as with httpx's own transport. aiohttp re-reads the
-                # environment on every request when asked to (half its cost per request), so it is asked
-                # only where a proxy is configured.
-                trust_env=bool(urllib.request.getproxies()),
+                trust_env=self._trust_env,
                 auto_decompress=False,  # httpx decodes Content-Encoding itself
                 read_bufsize=READ_BUFFER,
                 # No skip_auto_headers: httpx always sends its own User-Agent, Accept and Accept-Encoding, so
@@ -270,6 +273,20 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 # status polls of bench/load.py --resume).
             )
         return self._session
+
+    def proxied(self, url: httpx.URL) -> bool:
+        """Whether a request to ``url`` goes through a proxy from the environment (HTTP_PROXY, HTTPS_PROXY,
+        NO_PROXY), as aiohttp decides it: then the proxy resolves the target's name, not this transport's
+        resolver, and the address guard must check the name itself (bot/netguard.py)."""
+        if not self._trust_env:
+            return False
+        try:
+            get_env_proxy_for_url(yarl.URL(str(url)))
+        except LookupError:
+            return False
+        except ValueError:  # a URL yarl will not read: aiohttp will not send it either; check it anyway
+            return True
+        return True
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})
@@ -286,15 +303,27 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             body = request.stream  # type: ignore[assignment]
         with _mapped(request):
             async with asyncio.timeout_at(deadline) if deadline < math.inf else _UNTIMED:
-                response = await self._get_session().request(
-                    request.method,
-                    str(request.url),
-                    headers=list(request.headers.multi_items()),
-                    data=body,
-                    allow_redirects=False,  # httpx follows redirects itself, running its hooks per hop
-                    timeout=timeout,
-                    compress=False,
-                )
+                try:
+                    response = await self._get_session().request(
+                        request.method,
+                        str(request.url),
+                        headers=list(request.headers.multi_items()),
+                        data=body,
+                        allow_redirects=False,  # httpx follows redirects itself, running its hooks per hop
+                        timeout=timeout,
+                        compress=False,
+                    )
+                except ValueError as exc:
+                    if isinstance(exc, aiohttp.ClientError):  # InvalidURL: mapped by _mapped
+                        raise
+                    # aiohttp refuses a request it will not build before sending any of it: a link with a
+                    # user name and password (httpx made an Authorization header of them, and aiohttp will
+                    # not have both). A ValueError is no httpx error, so it escaped every caller: a result
+                    # was tried six times, a reference retried its job's step until the deadline. The same
+                    # request fails the same way: httpx's "this URL will not be sent".
+                    raise httpx.UnsupportedProtocol(
+                        f"request refused before sending: {type(exc).__name__}: {exc}", request=request
+                    ) from exc
         refusal = _refusal(request, response, limit)
         if refusal is not None:
             response.release()

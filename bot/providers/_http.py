@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from bot.errors import ProviderError, RateLimitedError, SubmitUncertainError, TransientError
+from bot.logs import without_secret_starts
 from bot.providers.base import ProviderCheck
 
 log = logging.getLogger(__name__)
@@ -218,7 +219,11 @@ def usable_job_id(value: object) -> str | None:
     if not isinstance(value, str):
         return None
     text = value.strip()
-    return text if 0 < len(text) <= MAX_JOB_ID_CHARS and text.isprintable() else None
+    if not (0 < len(text) <= MAX_JOB_ID_CHARS and text.isprintable()):
+        return None
+    # "." and ".." stay as they are in a URL path (quote leaves dots), and httpx removes such a dot segment:
+    # the status poll, sent with the key, went to another endpoint ({base}/v1/tasks/.. -> {base}/v1/).
+    return None if not text.strip(".") else text
 
 
 # Numbers in answers (a code, a seed, a count) are read from text only as ASCII digits, at most this many: str.isdigit
@@ -320,26 +325,53 @@ def request_secrets(request: httpx.Request | None) -> list[str]:
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` with known secrets, credential-like tokens and URL query strings removed."""
+    """``text`` with known secrets, credential-like tokens and URL query strings removed.
+
+    Redact whole text, then cut it (``redacted_excerpt``): a secret cut first is no longer found whole. What
+    is left of one that a caller cut anyway (its first characters, bot/logs.py ``without_secret_starts``) is
+    removed too."""
+    return _shapes_redacted(_secrets_redacted(text, secrets))
+
+
+def _secrets_redacted(text: str, secrets: Iterable[str | None]) -> str:
     # Longest first, so a header value "Bearer abc" is removed whole before its token "abc".
     for secret in sorted((s for s in secrets if s and len(s) >= _MIN_SECRET_LEN), key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
+        text = without_secret_starts(text, secret, REDACTED)
+    return text
+
+
+def _shapes_redacted(text: str) -> str:
     # Query strings carry keys (Gemini's ?key=) and signatures (signed CDN links): never log them.
     text = _URL_RE.sub(lambda m: safe_url(m.group(0)), text)
     text = _AUTH_TOKEN_RE.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     return _SECRET_PARAM_RE.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
 
 
+# Token-shaped text and links are redacted this far past an excerpt's cut, so one the cut falls inside is still
+# seen whole (bot/logs.py reads the same margin).
+_CUT_MARGIN = 256
+
+
+def redacted_excerpt(text: str, limit: int, secrets: Iterable[str | None] = (), *, length: str | None = None) -> str:
+    """``text`` redacted, then cut to ``limit`` characters (saying how long it was: ``length``, or its
+    character count). Redacted first: a key the cut fell inside kept 40 of its 44 characters when the
+    excerpt was cut and then redacted. The known secrets are replaced in the whole text; the token shapes
+    are read to a margin past the cut."""
+    text = _secrets_redacted(text, secrets)
+    if len(text) <= limit:
+        return _shapes_redacted(text)
+    return f"{_shapes_redacted(text[: limit + _CUT_MARGIN])[:limit]}... ({length or f'{len(text)} characters'})"
+
+
 def body_excerpt(response: httpx.Response, limit: int = 300, secrets: Iterable[str | None] = ()) -> str:
-    """The start of a response body for a log line: truncated, secrets removed, never raises."""
+    """The start of a response body for a log line: secrets removed, then truncated; never raises."""
     try:
         text = response.text
     except Exception:  # undecodable or unread stream: say so instead of failing the error path
         return "<unreadable body>"
     text = text.replace("\r", " ").replace("\n", " ")
-    if len(text) > limit:
-        text = text[:limit] + f"... ({len(response.content)} bytes)"
-    return redact(text, [*secrets, *request_secrets(response.request)])
+    secrets = [*secrets, *request_secrets(response.request)]
+    return redacted_excerpt(text, limit, secrets, length=f"{len(response.content)} bytes")
 
 
 def describe_response(response: httpx.Response, secrets: Iterable[str | None] = ()) -> str:
@@ -413,7 +445,7 @@ async def request_with_retry(
             # was sent, and the same link fails the same way. Not an httpx.HTTPError, so it escaped the
             # adapters, and the job's every step ended in a traceback until its deadline.
             raise ProviderError(
-                detail=f"{_where(method, url)[:300]}: request not sent: unusable link ({shown(str(exc))})",
+                detail=f"{_where(method, url)[:300]}: request not sent: unusable link ({shown(redact(str(exc)))})",
                 provider=provider,
             ) from exc
         except _NOT_SENT as exc:
