@@ -165,6 +165,16 @@ def new_seed(old: int) -> int:
     return (old + 1 + secrets.randbelow(SEED_LIMIT - 1)) % SEED_LIMIT
 
 
+def reroll(request: GenerationRequest) -> GenerationRequest:
+    """The request again for a Re-roll: as it was, but with a new seed where it had one. The same seed and
+    prompt make the same image, so a Re-roll of a seeded image was a near-copy charged again (/imagine refuses
+    a seed with a count for the same reason). The new seed is shown in the result's embed, so either image
+    can still be made again."""
+    if request.seed is None:
+        return request
+    return request.model_copy(update={"seed": new_seed(request.seed)})
+
+
 def continued(original: Job | None, shown: list[ReferenceImage]) -> tuple[Turn, ...]:
     """The conversation an edit of ``original``'s image continues: the turns before it and its own, whose
     result is the image as shown on Discord (``shown[0]``). Empty for an image no job delivered."""

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import regex
 
+from bot.prompts import INVISIBLE_LETTERS
 from bot.thread_cpu import counting_own_work, work_time
 
 log = logging.getLogger(__name__)
@@ -188,8 +189,9 @@ _WORD_END = r"(?![^\W_])"
 # Invisible characters Unicode counts as letters (Default_Ignorable_Code_Point, category Lo): the Hangul
 # fillers. As letters they would join a word rather than split it ("l\u3164oli"), so no separator-tolerant
 # term could see through them; they are dropped with the format characters. (Variation selectors and the
-# combining grapheme joiner, ignorable too, are nonspacing marks, dropped after NFKD.)
-_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+# combining grapheme joiner, ignorable too, are nonspacing marks, dropped after NFKD.) The list is
+# bot/prompts.py's, whose emptiness test counts them as nothing too.
+_INVISIBLE_LETTERS = INVISIBLE_LETTERS
 
 
 def _strip_format(text: str) -> str:

@@ -19,12 +19,53 @@ _AS_NEWLINE = frozenset("\r\u2028\u2029")
 _DROPPED = frozenset({"Cc", "Cf", "Cs"})
 ZERO_WIDTH_JOINER = "\u200d"
 
+# Invisible characters Unicode counts as letters (Default_Ignorable_Code_Point, category Lo): the Hangul
+# fillers, typed to look like nothing (U+3164 is the usual "blank name"). bot/gate.py drops them before
+# matching terms. A prompt keeps them beside visible text: U+115F and U+1160 stand for a missing consonant or
+# vowel inside an old Hangul syllable, and one more letter the model reads changes nothing.
+INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+# Blank but visible to Unicode (category So): a braille cell with no dots, the space of braille text.
+BRAILLE_BLANK = "\u2800"
+# What a prompt's ends lose besides whitespace: blanks that stand alone (never part of a syllable or of the
+# character before them, as U+115F/U+1160, variation selectors and the combining grapheme joiner are).
+_BLANK_ENDS = re.compile(r"^[\s\u3164\uffa0\u2800]+|[\s\u3164\uffa0\u2800]+$")
+# Default_Ignorable_Code_Point (Unicode's DerivedCoreProperties) beyond the format characters dropped anyway:
+# the combining grapheme joiner, Khmer's inherent vowels, Mongolian and other variation selectors, the Hangul
+# fillers, and the code points reserved as ignorable. Each shows nothing, yet is no category dropped above.
+_IGNORABLE_RANGES = (
+    (0x034F, 0x034F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x2065, 0x2065),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0xE0000, 0xE0FFF),
+)
+
+
+def shows_nothing(char: str) -> bool:
+    """Whether ``char`` is drawn as nothing at all: whitespace, a Hangul filler, a blank braille cell, a
+    variation selector, the combining grapheme joiner, or another default-ignorable code point."""
+    if char.isspace() or char == BRAILLE_BLANK:
+        return True
+    point = ord(char)
+    return any(low <= point <= high for low, high in _IGNORABLE_RANGES)
+
 
 def clean_prompt(text: str) -> str:
     """NFC-normalise, drop invisible and control characters, and trim.
 
     A zero-width joiner between two emoji is kept (it builds sequences such as 👩‍🚀); everywhere else it
     is dropped with the other format characters. "\\r\\n" becomes "\\n".
+
+    Text that shows nothing at all (``shows_nothing``: Hangul fillers, blank braille cells, a variation
+    selector or a combining grapheme joiner alone) is empty, refused as any empty prompt. Beside visible text
+    those characters are kept, as they may mean something there (a variation selector makes ❤ the red
+    emoji ❤️, a blank braille cell is the space between braille words); only the fillers and blank cells
+    that stand alone are trimmed from the ends with the whitespace.
     """
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n"))
     out: list[str] = []
@@ -40,7 +81,11 @@ def clean_prompt(text: str) -> str:
                 out.append(char)
         elif unicodedata.category(char) not in _DROPPED:
             out.append(char)
-    return "".join(out).strip()
+    # Again: a dropped character may have stood between two that compose ("e", U+200B, U+0301).
+    cleaned = unicodedata.normalize("NFC", "".join(out))
+    if all(shows_nothing(char) for char in cleaned):
+        return ""
+    return _BLANK_ENDS.sub("", cleaned)
 
 
 def _joins_emoji(text: str, index: int, out: list[str]) -> bool:
@@ -54,14 +99,20 @@ def _emoji_like(char: str) -> bool:
     return bool(char) and (unicodedata.category(char) == "So" or char == "\ufe0f")
 
 
+# How a parameter starts: "--", or the one dash a phone's smart punctuation makes of it (iOS turns "--" into
+# an em dash "—"; some keyboards make an en dash "–").
+_DASHES = r"(?:--|[\u2013\u2014])"
 # Midjourney's way to ask for a shape, typed by members used to it: "a fox in the snow --ar 16:9" (also
 # "--aspect"). Taken only at the very end, where Midjourney reads its parameters.
-_RATIO_SUFFIX = re.compile(r"(?:^|\s)--(?:ar|aspect)\s+(\d{1,3}\s*:\s*\d{1,3}|auto)\s*$", re.IGNORECASE)
+_RATIO_SUFFIX = re.compile(rf"(?:^|\s){_DASHES}(?:ar|aspect)\s+(\d{{1,3}}\s*:\s*\d{{1,3}}|auto)\s*$", re.IGNORECASE)
 
 
 def ratio_suffix(text: str) -> tuple[str, str | None]:
-    """``text`` without a trailing ``--ar W:H``, and that ratio ("16:9"); the text as it is and None
-    without one. Whether the model offers the ratio is for the caller's checks to say."""
+    """``text`` without a trailing ``--ar W:H`` (or ``—ar W:H``), and that ratio ("16:9"); the text as it
+    is and None without one. Whether the model offers the ratio is for the caller's checks to say.
+
+    Give it cleaned text (``clean_prompt``): an invisible character after the ratio (a zero-width space)
+    would hide it, and the words would reach the model with ``--ar 16:9`` still in them."""
     match = _RATIO_SUFFIX.search(text)
     if match is None:
         return text, None
@@ -69,12 +120,13 @@ def ratio_suffix(text: str) -> tuple[str, str | None]:
 
 
 # Midjourney's zoom out, typed the same way ("--zoom 2"; the bot's zoom out has no factor to take).
-_ZOOM_SUFFIX = re.compile(r"(?:^|\s)--zoom(?:\s+\d(?:\.\d{1,2})?)?\s*$", re.IGNORECASE)
+_ZOOM_SUFFIX = re.compile(rf"(?:^|\s){_DASHES}zoom(?:\s+\d(?:\.\d{{1,2}})?)?\s*$", re.IGNORECASE)
 
 
 def frame_suffix(text: str) -> tuple[str, str | None, bool]:
-    """``text`` without Midjourney's framing parameters at its end (``--ar W:H`` and ``--zoom [N]``, in
-    either order), the ratio asked for and whether a zoom out was."""
+    """``text``, cleaned (``clean_prompt``), without Midjourney's framing parameters at its end (``--ar W:H``
+    and ``--zoom [N]``, in either order), the ratio asked for and whether a zoom out was."""
+    text = clean_prompt(text)
     ratio: str | None = None
     zoom = False
     for _ in range(2):

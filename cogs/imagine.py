@@ -24,7 +24,7 @@ from bot.errors import ErrorCategory, InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
 from bot.models import GenerationRequest, JobState, ReferenceImage, shown_file_name
 from bot.preferences import fill, model_for
-from bot.prompts import ratio_suffix
+from bot.prompts import clean_prompt, ratio_suffix
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS, AUTO
 from bot.references import check_fits_provider
@@ -61,7 +61,10 @@ OPTION_CHOICES: dict[str, list[app_commands.Choice[str]]] = {
     "output_format": FORMAT_CHOICES,
     "thinking": THINKING_CHOICES,
 }
-# Discord's own ceiling for a string option; each provider's lower limit is enforced by validate().
+# Discord's own ceiling for a string option, and so the longest prompt the bot sends for a member, however it
+# was asked for (build_request, start_job: a hand-made payload is not held to it by discord.py); each
+# provider's lower limit is enforced by validate(). Not a bound of GenerationRequest: `bananacord generate`
+# may send a provider's own longest (Kie takes 20,000), and a job stored before this check still loads.
 PROMPT_MAX_CHARS = 6000
 SEED_MAX = 2_147_483_647
 # What a member reads when a value sent past Discord's own checks (a modified client, a raw API call)
@@ -206,12 +209,35 @@ def _submitted(components: list[Any], custom_id: str) -> dict[str, Any] | None:
 def build_request(**fields: Any) -> GenerationRequest:
     """The request from the command's options, re-checking what Discord's UI checks (bounds, lengths)."""
     try:
-        return GenerationRequest(**fields)
+        request = GenerationRequest(**fields)
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "option"
         message = OPTION_RULES.get(name, f"`{name}` has a value the bot cannot use.")
         raise InvalidRequestError(message, detail=f"option {name}: {first['msg']}") from None
+    check_prompt_option(request.prompt)
+    return request
+
+
+def check_prompt_option(prompt: str) -> None:
+    """Refuse a typed prompt longer than PROMPT_MAX_CHARS, naming the option as Discord would. Measured as
+    cleaned, as it would be sent: invisible characters do not count."""
+    if len(prompt) > PROMPT_MAX_CHARS:
+        raise InvalidRequestError(
+            f"`prompt` must be 1 to {PROMPT_MAX_CHARS:,} characters of text; yours has {len(prompt):,}.",
+            detail=f"option prompt: {len(prompt)} characters",
+        )
+
+
+def check_prompt_length(request: GenerationRequest) -> None:
+    """Refuse a request built from an earlier one (an Edit form's words, a Re-roll or Vary of a job stored
+    before PROMPT_MAX_CHARS was checked) whose prompt is longer than the bot sends for a member."""
+    if len(request.prompt) > PROMPT_MAX_CHARS:
+        raise InvalidRequestError(
+            f"The prompt would be {len(request.prompt):,} characters; the bot sends at most "
+            f"{PROMPT_MAX_CHARS:,}. Ask again with fewer words.",
+            detail=f"prompt of {len(request.prompt)} characters",
+        )
 
 
 def _can_manage(interaction: discord.Interaction[Any], job: Job, moderator_role_id: int | None) -> bool:
@@ -319,7 +345,9 @@ class Imagine(commands.Cog):
                 "make (and charge you for) near-copies. Leave out the seed for different images, or the count."
             )
         # "a fox --ar 16:9", as members coming from Midjourney type it: the shape, not words for the model.
-        prompt, typed_ratio = ratio_suffix(prompt)
+        # Read from the cleaned prompt: a zero-width space after "16:9" hid it, and the words went with it.
+        prompt, typed_ratio = ratio_suffix(clean_prompt(prompt))
+        check_prompt_option(prompt)  # before any reference is looked up
         if typed_ratio is not None:
             if aspect_ratio is not None and aspect_ratio != typed_ratio:
                 raise InvalidRequestError(
@@ -412,6 +440,7 @@ class Imagine(commands.Cog):
         """Validate, acknowledge within Discord's 3 s, record the job (or ``count`` candidates of one
         batch, shown in one message), and hand them to the runner."""
         # Each refusal below raises an InvalidRequestError -> ephemeral message; nothing stored, sent or charged.
+        check_prompt_length(request)
         await self._check_count(interaction, count)
         request = await self.moderate(interaction, request)
         admission = admit(self.bot, request, member_of(interaction), preferred=preferred)
@@ -606,7 +635,9 @@ class Imagine(commands.Cog):
         # A button of a batch's message acts for the whole batch: its candidates share the message.
         batch = await store.batch(job.batch_id) if job.batch_id is not None else [job]
         if action == "reroll":
-            request = await self._renewed(job.request)
+            # The same request again, with a new seed where it had one: the same seed would make the same
+            # image again, charged again (derive.reroll).
+            request = derive.reroll(await self._renewed(job.request))
             # A batch made before the server lowered its cap is rolled again at the cap: a button cannot "ask
             # for count:2", which is all the refusal could say.
             count = min(len(batch), await self._count_cap(interaction))

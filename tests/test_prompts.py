@@ -74,7 +74,7 @@ def test_a_trailing_ar_is_the_shape_asked_for(typed: str, words: str, ratio: str
 @given(st.text())
 def test_text_without_the_parameter_is_left_as_it_is(text: str) -> None:
     words, ratio = ratio_suffix(text)
-    if "--" not in text:
+    if not re.search("--|[\u2013\u2014]", text):  # "--", or the dash a phone makes of it
         assert (words, ratio) == (text, None)
     elif ratio is not None:
         assert text.startswith(words) and ratio in re.sub(r"\s", "", text.lower())

@@ -163,7 +163,9 @@ async def test_invisible_and_control_characters_never_reach_the_provider(
     [
         ({"seed": -5}, "`seed` must be a whole number from 0 to 2,147,483,647"),
         ({"seed": 2**31}, "`seed` must be a whole number from 0 to 2,147,483,647"),
-        ({"prompt": "x" * 7000}, "takes at most 2,500"),
+        # Past /imagine's own bound: refused by it, naming the option, before any provider is chosen.
+        ({"prompt": "x" * 7000}, "`prompt` must be 1 to 6,000 characters of text; yours has 7,000."),
+        ({"prompt": "x" * 3000}, "takes at most 2,500"),  # within it, past the provider's
         ({"aspect_ratio": "99:1"}, "does not offer aspect ratio 99:1"),
         ({"resolution": "16K"}, "does not offer resolution 16K"),
         # Quoted back, it made an answer over Discord's 2,000 characters, which Discord refused: no answer

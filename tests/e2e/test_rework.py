@@ -154,7 +154,10 @@ async def test_vary_draws_a_new_seed_where_the_provider_takes_one(
     finally:
         await running.close()
     first, varied, rerolled = (c.json for c in segmind.creates)
-    assert first["seed"] == rerolled["seed"] == 1234  # Re-roll repeats the request as it was
+    assert first["seed"] == 1234
+    # Re-roll repeats the request, but with a new seed: the same one would make a charged near-copy.
+    assert isinstance(rerolled["seed"], int) and rerolled["seed"] != 1234
+    assert rerolled["prompt"] == "a fox" and not rerolled.get("image_urls")
     assert isinstance(varied["seed"], int) and varied["seed"] != 1234
     assert varied["prompt"] == "a fox" and len(varied["image_urls"]) == 1
 
