@@ -30,7 +30,7 @@ from bot.store.jobs import JobStore
 from bot.store.lock import DatabaseLock
 
 T = TypeVar("T")
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 async def run_db(settings: Settings, action: str, to: Path | None = None) -> int:

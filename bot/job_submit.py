@@ -172,7 +172,7 @@ class Submitter(RunnerPart):
         return SubmitUncertainError(
             "The image provider's answer to this request could not be read, so the bot cannot tell whether it "
             "started the image; it was not sent again (to avoid paying twice). You were not charged; try again.",
-            detail=redact(f"create at {job.provider} raised {type(exc).__name__}: {shown(str(exc))}"),
+            detail=redact(f"create at {job.provider} raised {type(exc).__name__}: {shown(redact(str(exc)))}"),
             provider=job.provider,
         )
 

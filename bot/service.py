@@ -24,7 +24,9 @@ from bot.store import Database
 
 log = logging.getLogger(__name__)
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# SIGHUP too: a closed terminal or ssh session sends it, and its default action killed the bot on the spot, a
+# create in flight (made and billed at the provider) then ending "uncertain" after the restart.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 # A start-up interrupted by a signal gets this long to unwind before its task is cancelled.
 UNWIND_SECONDS = 10.0
 GATEWAY_PROBE_SECONDS = 30.0

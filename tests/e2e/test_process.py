@@ -255,9 +255,16 @@ async def held_creates(seaart: FakeSeaArt) -> AsyncIterator[HeldCreates]:
         yield proxy
 
 
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 async def test_sigterm_lets_the_create_in_flight_finish_and_starts_nothing_new(
-    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, held_creates: HeldCreates
+    tmp_path: Path,
+    discord_fake: FakeDiscord,
+    seaart: FakeSeaArt,
+    held_creates: HeldCreates,
+    stop_signal: signal.Signals,
 ) -> None:
+    """SIGHUP too (a closed terminal or ssh session, `kill -HUP`): it killed the bot on the spot, and the create
+    in flight, made and billed at the provider, ended "uncertain" after the restart."""
     # One job at a time, so the second /imagine waits for a free slot while the first is in flight.
     config = write_config(
         tmp_path,
@@ -280,8 +287,10 @@ async def test_sigterm_lets_the_create_in_flight_finish_and_starts_nothing_new(
             lambda: len(rows(db, "SELECT 1 FROM jobs WHERE message_id IS NOT NULL")) == 2, timeout=20
         )
 
-        first.send_signal(signal.SIGTERM)
-        await discord_fake.wait_for(lambda: "SIGTERM received" in log.read_text(errors="replace"), timeout=20)
+        first.send_signal(stop_signal)
+        await discord_fake.wait_for(
+            lambda: f"{stop_signal.name} received" in log.read_text(errors="replace"), timeout=20
+        )
         held_creates.release()  # the provider answers the create while the bot is stopping
 
         assert await wait_exit(first, discord_fake) == 0
