@@ -1,5 +1,9 @@
 """Failover: a job no provider accepted moves to the next provider serving its model.
 
+A preference is a default, never a refusal: a job no other provider takes as it is moves without the
+options the member's /preferences filled in that the next provider does not offer (bot/preferences.py
+``without_defaults``), and its request (and its embed) says so from then on.
+
 Only for the provider's own faults (transient, a rate limit past the retry budget, no credit, a rejected
 key) and only before any provider accepted the job: the member's input and content decisions are the same
 everywhere, and an accepted job is never sent twice (docs/architecture.md section 3.3). A create whose
@@ -11,11 +15,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from bot.budget import RequestBudget
 from bot.catalogue import Catalogue
 from bot.errors import ErrorCategory, InvalidRequestError, ProviderError, RateLimitedError
-from bot.models import JobState, ProviderAttempt
+from bot.models import GenerationRequest, JobState, ProviderAttempt
+from bot.preferences import without_defaults
 from bot.providers.base import Capabilities, Provider
 from bot.quotas import QuotaExceededError
 from bot.routing import choose_provider
@@ -64,8 +70,10 @@ class Failover:
         self.clock = clock
         self.wake = wake  # the job loop's: a job moved is due at once
 
-    def next_provider(self, job: Job) -> tuple[str, Capabilities] | None:
-        """The provider a failover would move ``job`` to (None: failover is off, or no other serves it)."""
+    def next_provider(self, job: Job) -> tuple[str, Capabilities, GenerationRequest] | None:
+        """The provider a failover would move ``job`` to, and the job's request there: its own, or, where no
+        other provider takes that, without the preferences that one does not offer (None: failover is off,
+        or no other serves it)."""
         if self.catalogue is None or not self.catalogue.settings.models.failover:
             return None
         # Never back to a provider the job has left, nor to one this runner has no adapter for.
@@ -75,9 +83,12 @@ class Failover:
             | (set(self.catalogue.providers) - set(self.providers))
         )
         try:
-            return choose_provider(self.catalogue, job.request, skip=skip)
+            provider, caps = choose_provider(self.catalogue, job.request, skip=skip)
         except InvalidRequestError:
-            return None  # e.g. a prompt longer than every other provider takes
+            # e.g. a prompt longer than every other provider takes; or a saved default only the providers left
+            # offer, which the next one goes without.
+            return without_defaults(self.catalogue, job.request, skip=skip)
+        return provider, caps, job.request
 
     async def move(self, job: Job, exc: ProviderError) -> bool:
         """Move a job that no provider accepted, failed with ``exc``, to the next provider serving its
@@ -87,13 +98,14 @@ class Failover:
         chosen = self.next_provider(job)
         if chosen is None:
             return False
-        candidate, caps = chosen
+        candidate, caps, request = chosen
         history = [
             *job.tried_providers,
             ProviderAttempt(provider=job.provider, category=str(exc.category), reason=exc.user_message),
         ]
         now = self.clock()
-        cost = caps.price_of(job.request)
+        cost = caps.price_of(request)
+        changed: dict[str, Any] = {"request": request} if request != job.request else {}
         within = None
         if self.repricing is not None and cost is not None and cost != job.cost_micro_usd:
             within = self.repricing(job, cost)
@@ -107,6 +119,7 @@ class Failover:
                 next_poll_at=now,
                 cost_micro_usd=cost,
                 within=within,
+                **changed,
             )
         except QuotaExceededError as refused:
             # The job ends with its provider's own failure, uncharged, as when no other provider serves it.
@@ -115,6 +128,9 @@ class Failover:
             )
             return False
         log.info("job %s: failing over from %s to %s (%s)", job.id, job.provider, candidate, exc.category)
+        if changed:
+            left = sorted(set(job.request.defaulted) - set(request.defaulted))
+            log.info("job %s: goes to %s without the preferred %s", job.id, candidate, ", ".join(left))
         self.wake()
         return True
 

@@ -78,6 +78,10 @@ class ImageInfo:
     width: int
     height: int
     animated: bool = False
+    # Where the image ends, when the file goes on past it (a JPEG's padding, an MPO's second picture, a
+    # phone's Motion Photo video, which ``probe(..., appended=True)`` takes; data after a PNG's IEND);
+    # None: the file ends with the image.
+    end: int | None = None
 
 
 class ImageDefectError(ValueError):
@@ -123,12 +127,14 @@ def _as_file(source: Source) -> IO[bytes]:
 # ---- structure ------------------------------------------------------------------------------------
 
 
-def probe(source: Source) -> ImageInfo:
+def probe(source: Source, *, appended: bool = False) -> ImageInfo:
     """Read the format and size from the header and walk the structure to its end, without decoding.
 
     Raises NotAnImageError, TooManyPixelsError (as soon as the header declares too many pixels),
     TooMuchWorkError (a JPEG with more scans or markers than any encoder writes) or DamagedImageError (a
-    broken structure, a bad CRC, or a file that ends before the image does).
+    broken structure, a bad CRC, or a file that ends before the image does). ``appended``: a whole JPEG
+    followed by more than padding (a phone's Motion Photo or MVIMG: its video after the end-of-image marker)
+    is taken, its ``end`` said; otherwise that is refused as damaged.
     """
     fp = _as_file(source)
     size = fp.seek(0, os.SEEK_END)
@@ -137,7 +143,7 @@ def probe(source: Source) -> ImageInfo:
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return _png(fp, size)
     if head.startswith(b"\xff\xd8\xff"):
-        return _jpeg(fp, size)
+        return _jpeg(fp, size, appended=appended)
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return _webp(fp, size)
     if head[:6] in (b"GIF87a", b"GIF89a"):
@@ -192,7 +198,8 @@ def _png(fp: IO[bytes], size: int) -> ImageInfo:
         pos += 12 + length
     if not have_pixels:
         raise DamagedImageError("PNG has no image data")
-    return ImageInfo("PNG", width, height, animated)
+    end = pos + 12 + length
+    return ImageInfo("PNG", width, height, animated, end=end if end < size else None)
 
 
 # SOF markers that carry the frame size: C0-CF except DHT (C4), JPG (C8) and DAC (CC).
@@ -222,11 +229,12 @@ MAX_JPEG_SCANS = 100
 MAX_JPEG_MARKERS = 1000
 
 
-def _jpeg(fp: IO[bytes], size: int) -> ImageInfo:
+def _jpeg(fp: IO[bytes], size: int, *, appended: bool = False) -> ImageInfo:
     """Markers from SOI to EOI: segment lengths inside the file, a frame header with the size before the
     first scan, each scan's entropy-coded data skipped to the marker that ends it (a block at a time, at C
     speed), at most MAX_JPEG_SCANS scans and MAX_JPEG_MARKERS markers; then nothing but padding after EOI,
-    or a second image (MPO) that ends in its own EOI."""
+    or a second image (MPO) that ends in its own EOI. Anything else after EOI only if ``appended``: then the
+    image is whole (a file cut short never reaches its EOI), and ``end`` says where it stops."""
     pos = 2
     width = height = scans = markers = 0
     in_scan = False
@@ -275,11 +283,12 @@ def _jpeg(fp: IO[bytes], size: int) -> ImageInfo:
             if scans > MAX_JPEG_SCANS:
                 raise TooMuchWorkError(f"JPEG has more than {MAX_JPEG_SCANS:,} scans", "scans", MAX_JPEG_SCANS)
             in_scan = True
-    tail_start = max(pos - 2, size - _JPEG_TAIL)
-    fp.seek(tail_start)
-    if b"\xff\xd9" not in fp.read(size - tail_start):
-        raise DamagedImageError("JPEG has more than padding after its end-of-image marker")
-    return ImageInfo("JPEG", width, height)
+    if not appended:
+        tail_start = max(pos - 2, size - _JPEG_TAIL)
+        fp.seek(tail_start)
+        if b"\xff\xd9" not in fp.read(size - tail_start):
+            raise DamagedImageError("JPEG has more than padding after its end-of-image marker")
+    return ImageInfo("JPEG", width, height, end=pos if pos < size else None)
 
 
 def _jpeg_find(fp: IO[bytes], pos: int, size: int, pattern: re.Pattern[bytes], what: str) -> tuple[int, int]:
@@ -564,12 +573,17 @@ def check_reference(source: Source, name: str) -> tuple[str, int, int]:
     Raises InvalidRequestError with a message for the member: empty, not PNG/JPEG/WebP (naming what
     it is), damaged or cut short, animated, too small, declaring more pixels than PIXEL_BUDGET, or a JPEG
     of more scans than any encoder writes.
+
+    A whole JPEG with data after it is taken: a phone's Motion Photo (Pixel) or MVIMG appends its video,
+    megabytes of it, after the end-of-image marker, and Pillow, browsers and every provider read the JPEG
+    it starts with. It was refused as "damaged or incomplete". What the bot sends of it itself is the JPEG
+    alone (``image_end``; Gemini's references).
     """
     fp = _as_file(source)
     if not fp.seek(0, os.SEEK_END):
         raise InvalidRequestError(f"`{name}` is empty (0 bytes). Attach the image again.")
     try:
-        info = probe(fp)
+        info = probe(fp, appended=True)
         if info.format not in REFERENCE_MIME:
             raise NotAnImageError(info.format)
     except NotAnImageError:
@@ -599,6 +613,15 @@ def check_reference(source: Source, name: str) -> tuple[str, int, int]:
             f"{MIN_REFERENCE_SIDE} pixels on each side."
         )
     return REFERENCE_MIME[info.format], info.width, info.height
+
+
+def image_end(source: Source) -> int | None:
+    """Where the image in ``source`` ends, when more follows it (a Motion Photo's video after its JPEG): what
+    to send of it is the bytes before; None when the file is the image, or not one ``check_reference`` takes."""
+    try:
+        return probe(source, appended=True).end
+    except ImageDefectError:
+        return None
 
 
 def describe_bytes(data: bytes) -> str:

@@ -156,6 +156,9 @@ class GenerationRequest(BaseModel):
     # shape alone: bot/derive.py ``framed``): a Vary or re-render of the result draws from these words
     # rather than zooming out or panning a second time. Never sent to a provider.
     subject: str | None = None
+    # The options above the member's /preferences filled in (by name), not typed: a default, never a refusal,
+    # so a failover leaves out those the next provider does not offer (bot/preferences.py). Never sent.
+    defaulted: tuple[str, ...] = ()
 
     @property
     def own_references(self) -> tuple[ReferenceImage, ...]:

@@ -78,6 +78,16 @@ def choose_provider(
     )
 
 
+def takes(provider: str, caps: Capabilities, request: GenerationRequest) -> bool:
+    """Whether ``provider`` (offering ``caps`` for the request's model) takes ``request`` as asked, as
+    ``choose_provider`` judges it: its options, and the channel's safety level."""
+    try:
+        _check(provider, caps, request)
+    except InvalidRequestError:
+        return False
+    return True
+
+
 def _check(provider: str, caps: Capabilities, request: GenerationRequest) -> None:
     validate(request, caps)
     if not _honours_level(caps, request):

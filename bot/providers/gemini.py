@@ -40,6 +40,7 @@ from bot.errors import (
     SubmitUncertainError,
     TransientError,
 )
+from bot.images import image_end
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, ReferenceImage, Turn, UpdateStatus
 from bot.providers import base64_text
 from bot.providers._adapter import AdapterArgs, ErrorAnswer, HttpAdapter, Op, Outcome, require_web_links
@@ -505,10 +506,6 @@ def _image_dimensions(data: bytes) -> tuple[int | None, int | None]:
 _PIL_TO_MIME: Mapping[str, str] = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 
 
-def _kind(mime_type: str) -> str:
-    return mime_type.removeprefix("image/").upper()
-
-
 def _sniff(file: IO[bytes]) -> str | None:
     """The real MIME type of the image in ``file`` (PNG, JPEG or WebP, checked by Pillow), or None."""
     file.seek(0)
@@ -521,6 +518,16 @@ def _sniff(file: IO[bytes]) -> str | None:
         # whatever else a plugin raises for a file from outside (NotImplementedError: see _image_dimensions).
         return None
     return _PIL_TO_MIME.get(kind)
+
+
+def _cut_after_image(image: ImageFile) -> None:
+    """``image`` without what follows the picture: a phone's Motion Photo or MVIMG carries seconds of video
+    (with sound) after its JPEG, megabytes the member did not mean to send, which would count against
+    Gemini's inline limit; the JPEG before it is the whole picture, sent as it is (cut, not re-encoded)."""
+    end = image_end(image.file)
+    if end is not None and end < image.size:
+        image.file.truncate(end)
+        image.size = end
 
 
 # --- a conversation of edits ----------------------------------------------------------------------
@@ -853,12 +860,10 @@ class GeminiProvider(HttpAdapter):
             raise InvalidRequestError(
                 f"`{name}` is not a readable PNG, JPEG or WebP image. Attach it again in one of those formats."
             )
-        stated = (ref.content_type or "").split(";")[0].strip().lower()
-        if actual != stated:
-            raise InvalidRequestError(
-                f"`{name}` says it is {_kind(stated)} but is really a {_kind(actual)} image. "
-                f"Save it as a real {_kind(stated)} (or under its true type) and attach it again."
-            )
+        # Sent as what its bytes are, whatever its name or Discord said (a JPEG saved as sketch.png is
+        # "image/png" there), as the bot judged it (bot/images.py check_reference) and the other providers
+        # take it; such a file was refused here alone ("says it is PNG but is really a JPEG").
+        await asyncio.to_thread(_cut_after_image, image)
         return actual, image
 
     @staticmethod

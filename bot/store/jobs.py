@@ -144,9 +144,10 @@ _FIELDS = {f.name: f for f in fields(Job)}
 _OR_CANCELLED = {False: "", True: ", or has a cancel requested"}
 _COLUMN = {name: _JSON_COLUMNS[name][0] if name in _JSON_COLUMNS else name for name in _FIELDS}
 # Never changed by update(): set when the job is created, moved by update's own ``state`` argument or
-# its clock, or (the charge) written by the ledger, bot/store/ledger.py.
+# its clock, or (the charge) written by the ledger, bot/store/ledger.py. The request is changed only by a
+# failover that leaves out options the member's /preferences filled in (bot/failover.py).
 _FIXED = frozenset(
-    {"id", "source", "model", "request", "deadline_at", "created_at", "state", "updated_at"}
+    {"id", "source", "model", "deadline_at", "created_at", "state", "updated_at"}
     | {"charge_state", "charge_units", "batch_id", "batch_index"}
 )
 
