@@ -30,6 +30,8 @@ HEALTHCHECK --interval=60s --timeout=10s --start-period=30s --retries=3 \
 # `docker stop -t 35` or set compose's `stop_grace_period: 35s`: the grace period plus 10 s, and a margin.
 STOPSIGNAL SIGTERM
 
+# BANANACORD_DATABASE__PATH above wins over [database] path in a mounted config.toml (check and the bot's
+# start-up warn when both are set); change the database's path with -e BANANACORD_DATABASE__PATH=...
 # Mount config.toml at /app/config.toml (or set BANANACORD_* variables); pass DISCORD_TOKEN and the
 # provider keys as environment variables, never in the image. Exec form, so the bot is PID 1 and gets
 # the signal itself. One container per database: a second one on the same volume exits at once.

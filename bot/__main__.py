@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -13,12 +14,28 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.config import Settings, callbacks_key_missing, load_settings
+from bot.config import ConfigErrors, Settings, callbacks_key_missing, config_error, load_settings
 from bot.errors import BananacordError, ConfigError
 from bot.logs import setup_logging
 
 log = logging.getLogger("bot")
 DEFAULT_CONFIG = Path("config.toml")
+# A heartbeat this far in the future is taken as the clock having been set back, not as fresh: a bot whose
+# job loop stopped before the clock jumped back 2 hours was "healthy: last heartbeat -7200 s ago" for 2 hours.
+# (The file's timestamp and the clock may disagree by a little, on a network file system.)
+FUTURE_HEARTBEAT_SLACK_SECONDS = 5.0
+
+
+def _max_age(text: str) -> float:
+    """--max-age: a finite number of seconds above 0. `--max-age nan` was always healthy (no age is more than
+    NaN), `inf` too, and 0 or less never."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,7 +53,10 @@ def _parser() -> argparse.ArgumentParser:
 
     command("run", help="run the bot (needs DISCORD_TOKEN and a provider key)")
 
-    demo = command("demo", help="run the whole path offline against the bundled fakes")
+    # No --config: the demo runs on its own settings against the bundled fakes and reads no file (nor any
+    # variable) of the operator's (tests/test_demo_isolation.py). `demo --help` offered --config, which was
+    # silently ignored.
+    demo = sub.add_parser("demo", help="run the whole path offline against the bundled fakes (reads no config)")
     demo.add_argument("--out", type=Path, default=Path("demo-output"), help="where to write the image")
     demo.add_argument("--prompt", default="A ripe banana wearing sunglasses on a beach, studio lighting")
 
@@ -55,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     health = command("health", help="exit 0 if the running bot's job loop is alive")
-    health.add_argument("--max-age", type=float, default=120.0, help="seconds (default 120)")
+    health.add_argument("--max-age", type=_max_age, default=120.0, help="seconds, above 0 (default 120)")
 
     usage = command("usage", help="usage report for a server (same figures as /usage)")
     usage.add_argument("--guild", type=int, required=True, help="the server (guild) id")
@@ -85,7 +105,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "demo" and args.config is not None:
+        # `bananacord --config prod.toml demo`: the file would be ignored, so say so rather than seem to use it.
+        parser.error("demo reads no config file: it runs on its own settings against the bundled fakes")
     try:
         if args.command == "demo":
             from bot.demo import run_demo
@@ -126,7 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return asyncio.run(run_db(settings, args.action, args.file))
     except ConfigError as exc:
-        print(f"bananacord: config error: {exc.user_message}", file=sys.stderr)
+        # Several at once (a file with three typos, two keys missing): one line each.
+        for line in exc.lines() if isinstance(exc, ConfigErrors) else [exc.user_message]:
+            print(f"bananacord: config error: {line}", file=sys.stderr)
         return 2
     except BananacordError as exc:
         print(f"bananacord: {exc.user_message}", file=sys.stderr)
@@ -154,18 +180,30 @@ def _run(settings: Settings) -> int:
     from bot.store.lock import DatabaseLock
 
     # Before anything connects: a token or key that would be refused later (a blank one, one with a space
-    # inside) is one line naming its variable, never its value.
-    if (bad := token_problem(settings)) is not None:
-        raise bad.error()
-    if missing := missing_keys(settings):
-        raise missing[0].error()
+    # inside) is one line naming its variable, never its value. Every one of them, as `check` lists them:
+    # before, only the first was named, and the next run refused the next.
+    refused = [bad.error() for bad in [token_problem(settings), *missing_keys(settings)] if bad is not None]
+    if (unverifiable := callbacks_key_missing(settings)) is not None:
+        refused.append(unverifiable)
+    if refused:
+        raise config_error(refused)
     token = settings.secret("discord_token")
     assert token is not None  # token_problem said so
-    if (unverifiable := callbacks_key_missing(settings)) is not None:
-        raise unverifiable
     # Held until the process exits: a second bot on this database would resume and re-send our jobs.
     with DatabaseLock(settings.database.path):
+        _log_sources(settings)
         return asyncio.run(serve(settings, token))
+
+
+def _log_sources(settings: Settings) -> None:
+    """The first lines a starting bot logs: which config file (or none) and which database it runs on, and
+    each variable that overrides the file. Started from another folder, `run` found no ./config.toml, made a
+    new database there and said nothing; the Docker image's BANANACORD_DATABASE__PATH silently won over a
+    mounted config.toml's [database] path. (After the lock: a second bot on the database refuses in one line.)"""
+    log.info("settings: %s", settings.sources.describe())
+    log.info("database: %s", settings.database.path.absolute())
+    for warning in settings.sources.overrides:
+        log.warning("%s", warning)
 
 
 def _check(settings: Settings, config_path: Path, *, providers: bool) -> int:
@@ -192,10 +230,15 @@ def _health(settings: Settings, max_age: float) -> int:
     except FileNotFoundError:
         print(f"unhealthy: no heartbeat at {path} (is the bot running?)")
         return 1
+    if age < -FUTURE_HEARTBEAT_SLACK_SECONDS:
+        # The clock was set back since: the heartbeat says nothing about the job loop now. A live loop
+        # writes a new one within 30 s.
+        print(f"unhealthy: last heartbeat is {-age:.0f} s in the future (was the clock set back?): stale")
+        return 1
     if age > max_age:
         print(f"unhealthy: last heartbeat {age:.0f} s ago (limit {max_age:.0f} s)")
         return 1
-    print(f"healthy: last heartbeat {age:.0f} s ago")
+    print(f"healthy: last heartbeat {max(age, 0.0):.0f} s ago")
     return 0
 
 

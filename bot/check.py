@@ -3,6 +3,7 @@ each enabled provider is reachable and accepts its key, without generating an im
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import httpx
@@ -13,7 +14,14 @@ from bot.errors import ConfigError
 from bot.logs import Redactor
 from bot.netguard import guarded_client, trusted_hosts_for
 from bot.providers import PROVIDERS, key_problem
+from bot.providers._http import safe_url
 from bot.providers.keys import EMPTY, NOT_ASCII, NOT_SET, WHITESPACE, SecretProblem, key_text_problem
+from bot.store import DatabaseTooNewError, DatabaseUnusableError, latest_schema_version
+
+# The first bytes of every SQLite 3 database file (https://www.sqlite.org/fileformat.html), and where in the
+# 100-byte header the user_version our migrations set is kept (big-endian).
+SQLITE_MAGIC = b"SQLite format 3\x00"
+USER_VERSION_AT = 60
 
 
 def token_problem(settings: Settings) -> SecretProblem | None:
@@ -32,13 +40,63 @@ def token_problem(settings: Settings) -> SecretProblem | None:
     return SecretProblem("DISCORD_TOKEN", problem, fix)
 
 
+def database_problem(path: Path) -> str | None:
+    """What `run` would refuse about the database at ``path`` (bot/store ``make_parent`` and
+    ``Database.connect``), found without creating, opening for writing or changing anything; None if
+    nothing. Before, `check` said "configuration OK" to a folder, a file that is not SQLite, or a path whose
+    folder cannot be made, and `run` then refused them (exit 2)."""
+    if path.is_dir():
+        return DatabaseUnusableError(path, "is a folder, not a file").user_message
+    if path.exists():
+        return _existing_database_problem(path)
+    # Not there yet: `run` creates it and any folder missing on the way, in the nearest folder that exists.
+    nearest = path.parent
+    while not nearest.exists() and nearest != nearest.parent:
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        reason = f"cannot be created: {nearest} is a file, not a folder"
+    elif not os.access(nearest, os.W_OK | os.X_OK):
+        reason = f"cannot be created: {nearest} is not writable (Permission denied)"
+    else:
+        return None
+    return DatabaseUnusableError(path, reason).user_message
+
+
+def _existing_database_problem(path: Path) -> str | None:
+    try:
+        with path.open("rb") as file:
+            header = file.read(100)
+    except OSError as exc:
+        reason = f"cannot be opened ({exc.strerror}; check it and its folder are readable and writable)"
+        return DatabaseUnusableError(path, reason).user_message
+    # An empty file is a database SQLite has not written to yet, as the bot's own first start leaves it.
+    if header and not header.startswith(SQLITE_MAGIC):
+        return DatabaseUnusableError(path, "is not a SQLite database").user_message
+    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
+        # SQLite writes the database and, beside it, its -wal and -shm files.
+        return DatabaseUnusableError(path, "is read-only (the bot needs to write to it and to its folder)").user_message
+    if len(header) >= USER_VERSION_AT + 4:
+        version = int.from_bytes(header[USER_VERSION_AT : USER_VERSION_AT + 4], "big")
+        if version > (known := latest_schema_version()):
+            return DatabaseTooNewError(path, version, known).user_message
+    return None
+
+
 def check_config(settings: Settings, config_path: Path) -> list[str]:
     """Print what is configured; return the problems."""
     problems: list[str] = []
     shown = config_path if config_path.exists() else f"{config_path} (not found, using defaults)"
     print(f"config file: {shown}")
+    sources = settings.sources
+    if sources.variables:
+        print(f"environment: {', '.join(sources.variables)}")
     print(f"database:    {settings.database.path.absolute()}")
-    print(f"discord:     {settings.discord.api_base_url}")
+    # A proxy's password in the URL is not printed.
+    print(f"discord:     {safe_url(settings.discord.api_base_url)}")
+    for warning in sources.overrides:
+        print(f"warning:     {warning}")
+    if (database := database_problem(settings.database.path)) is not None:
+        problems.append(database)
     if (token := token_problem(settings)) is not None:
         problems.append(token.line())
     catalogue = Catalogue(settings)
@@ -99,7 +157,9 @@ async def check_providers(settings: Settings) -> list[str]:
             detail = redact(result.detail)
             print(f"  {name:<10} {reach:<12} {key:<15} {detail}")
             if not result.reachable:
-                problems.append(f"{name}: {adapter.section(settings).base_url} is unreachable ({detail}).")
+                # Without a password the URL may carry (a proxy's): this goes to stdout, past the log's redaction.
+                url = safe_url(adapter.section(settings).base_url)
+                problems.append(f"{name}: {url} is unreachable ({detail}).")
             elif result.key_accepted is False:
                 problems.append(f"{name}: the provider rejected {adapter.key_env} ({detail}).")
     return problems

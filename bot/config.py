@@ -17,6 +17,7 @@ import re
 import tomllib
 import types
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
@@ -26,6 +27,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     create_model,
@@ -92,10 +94,25 @@ class DatabaseSettings(_Section):
     # milliseconds, and a statement this long is taken for another program's lock.
     busy_timeout_seconds: float = Field(default=5.0, ge=0.5, le=60)
 
+    @field_validator("path", mode="before")
+    @classmethod
+    def _named(cls, value: Any) -> Any:
+        """An empty path (``BANANACORD_DATABASE__PATH=`` in a compose file) was read as ``.``, the working
+        folder: `run` refused it as a folder only after start-up began, and `health` crashed on it."""
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty: it must name the SQLite file, e.g. /data/bananacord.sqlite3")
+        return value
+
     @field_validator("path")
     @classmethod
     def _home(cls, value: Path) -> Path:
-        return _expand_home(value)
+        expanded = _expand_home(value)
+        if expanded.name in ("", ".", ".."):
+            # Path(".").name is "": the heartbeat and lock files beside it could not even be named.
+            raise ValueError(
+                f"`{value}` names a folder, not the SQLite file in it: add the file's name (.../bananacord.sqlite3)"
+            )
+        return expanded
 
 
 def _expand_home(value: Path) -> Path:
@@ -392,6 +409,30 @@ class ImagineSettings(_Section):
     reencode_workers: int = Field(default=2, ge=1)
 
 
+@dataclass(frozen=True, slots=True)
+class SettingsSources:
+    """Where the settings came from, for `run`'s first log lines and `check`'s first output lines: the file
+    read (None: none), the file looked for, the ``BANANACORD_*`` variables set (names only) and which of
+    them override a key the file sets too."""
+
+    file: Path | None = None
+    looked_for: Path | None = None
+    variables: tuple[str, ...] = ()
+    overrides: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """One line: the config file (absolute), or that there is none, and the variables in use."""
+        if self.file is not None:
+            said = f"config file {self.file.absolute()}"
+        elif self.looked_for is not None:
+            said = f"no config file found ({self.looked_for.absolute()}): defaults and BANANACORD_* variables"
+        else:
+            said = "no config file: defaults and BANANACORD_* variables"
+        if self.variables:
+            said += f"; set from the environment: {', '.join(self.variables)}"
+        return said
+
+
 class Settings(ProviderKeys):
     """Everything the bot reads at start-up. Built once in ``__main__`` and passed down."""
 
@@ -404,6 +445,8 @@ class Settings(ProviderKeys):
     _toml_path: ClassVar[Path | None] = None
     # False: no environment variable is read (load_settings(environment=False)).
     _read_environment: ClassVar[bool] = True
+    # Set by load_settings: where these settings came from.
+    _sources: SettingsSources = PrivateAttr(default_factory=SettingsSources)
 
     log_level: str = "INFO"
     discord: DiscordSettings = Field(default_factory=DiscordSettings)
@@ -445,6 +488,10 @@ class Settings(ProviderKeys):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_path))
         return tuple(sources)
 
+    @property
+    def sources(self) -> SettingsSources:
+        return self._sources
+
     def secret(self, name: str) -> str | None:
         value: SecretStr | None = getattr(self, name)
         return value.get_secret_value() if value is not None else None
@@ -467,18 +514,131 @@ def _describe(loc: tuple[int | str, ...]) -> str:
     return f"[{'.'.join(parts[:-1])}] {parts[-1]}"
 
 
+def _secret_variable(prefix: str, key: str) -> str:
+    """The variable a secret written into the file at ``prefix + key`` belongs in: ``[providers.seaart]
+    api_key`` is SEAART_API_KEY. Before, anything but a top-level ``seaart_api_key`` was told to "set the
+    matching environment variable", leaving the operator to guess its name."""
+    lowered = key.lower()
+    if lowered in SECRET_ENV_VARS:
+        return SECRET_ENV_VARS[lowered]
+    section = prefix.rstrip(".").lower().split(".")
+    if len(section) >= 2 and section[0] == "providers":
+        for provider in PROVIDERS:
+            if provider.name == section[1]:
+                return provider.key_env
+    if section[0] == "discord":
+        return "DISCORD_TOKEN"
+    if section[0] == "callbacks":
+        return "KIE_WEBHOOK_HMAC_KEY"
+    return f"the one it is ({', '.join(SECRET_ENV_VARS.values())})"
+
+
 def _check_no_secrets(data: dict[str, Any], path: Path, prefix: str = "") -> None:
     for key, value in data.items():
         lowered = key.lower()
         if lowered in SECRET_ENV_VARS or lowered in {"token", "api_key", "key", "secret"}:
-            env = SECRET_ENV_VARS.get(lowered, "the matching environment variable")
             raise ConfigError(
                 f"{prefix}{key}",
                 f"secrets are not read from {path}",
-                f"Remove it from the file and set {env} in the environment instead.",
+                f"Remove it from the file and set {_secret_variable(prefix, key)} in the environment instead.",
             )
         if isinstance(value, dict):
             _check_no_secrets(value, path, f"{prefix}{key}.")
+
+
+class ConfigErrors(ConfigError):
+    """Several settings are wrong at once: each is named (up to MAX_LISTED), so a file with three typos is
+    not fixed one run at a time. ``setting``, ``problem`` and ``fix`` are the first error's."""
+
+    MAX_LISTED: ClassVar[int] = 10
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = errors[: self.MAX_LISTED]
+        self.more = len(errors) - len(self.errors)
+        first = errors[0]
+        super().__init__(first.setting, first.problem, first.fix)
+        self.user_message = "\n".join(self.lines())
+        self.detail = self.user_message
+
+    def lines(self) -> list[str]:
+        """One line per error, and one saying how many more there are past MAX_LISTED."""
+        lines = [error.user_message for error in self.errors]
+        if self.more:
+            lines.append(f"... and {self.more} more; fix these and run `bananacord check` again.")
+        return lines
+
+
+def config_error(errors: list[ConfigError]) -> ConfigError:
+    """One error as itself, several as a ConfigErrors listing each."""
+    return errors[0] if len(errors) == 1 else ConfigErrors(errors)
+
+
+def _unknown_key_fix(loc: tuple[str, ...]) -> str:
+    """ "Did you mean ...?" for a key no section has: the closest name among the settings the model at that
+    place has (``[jobs] deadline_second`` -> deadline_seconds, ``[quota]`` -> [quotas]). The variables'
+    path said so already; a typo in the file only got "See config.example.toml"."""
+    fix = "See config.example.toml for the valid keys."
+    model = _annotation_at([part.lower() for part in loc[:-1]])
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return fix
+    names = [name for name in model.model_fields if name not in SECRET_ENV_VARS]
+    close = difflib.get_close_matches(loc[-1].lower(), names, n=1, cutoff=0.6)
+    if not close:
+        return fix
+    annotation = model.model_fields[close[0]].annotation
+    section = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    meant = f"[{'.'.join([*loc[:-1], close[0]])}]" if section else close[0]
+    return f"Did you mean {meant}? {fix}"
+
+
+def _validation_errors(exc: ValidationError, variables: dict[str, tuple[str, ...]]) -> list[ConfigError]:
+    """Every error pydantic found, each naming its setting (and the variable it came from) and the fix."""
+    errors: list[ConfigError] = []
+    for err in exc.errors():
+        loc = tuple(str(part) for part in err["loc"])
+        setting = _describe(loc)
+        if (variable := _variable_for(loc, "", variables)) is not None:
+            setting = f"{variable} ({setting})"
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            errors.append(ConfigError(setting, "is not a known setting", _unknown_key_fix(loc)))
+            continue
+        if err["type"] == "value_error":
+            # Our validators' own words, without pydantic's "Value error, " in front.
+            message = str(err.get("ctx", {}).get("error", message))
+        errors.append(
+            ConfigError(setting, message[:1].lower() + message[1:], "See config.example.toml for what it accepts.")
+        )
+    return errors
+
+
+def _file_has(data: Mapping[str, Any], parts: tuple[str, ...]) -> bool:
+    """Whether the file's table ``data`` sets the setting at ``parts`` (compared as variables are read: in
+    any case)."""
+    node: Any = data
+    for part in parts:
+        if not isinstance(node, Mapping):
+            return False
+        key = next((key for key in node if key.lower() == part), None)
+        if key is None:
+            return False
+        node = node[key]
+    return True
+
+
+def _overrides(data: Mapping[str, Any], path: Path, variables: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """A warning for each variable that overrides a setting the file sets too. The Docker image sets
+    BANANACORD_DATABASE__PATH, and a mounted config.toml's [database] path was silently ignored. Named,
+    never shown: a value may carry a password (a proxy in a URL)."""
+    warnings: list[str] = []
+    for name, parts in variables.items():
+        if not _file_has(data, parts):
+            continue
+        table = _structured(_annotation_at(list(parts)))
+        described = f"[{parts[0]}]" if len(parts) == 1 and table else _describe(parts)
+        wins = "the variable's values are used where both set a key" if table else "the variable's value is used"
+        warnings.append(f"{name} overrides {described} set in {path}: {wins} (unset it to use the file's)")
+    return tuple(warnings)
 
 
 def load_settings(path: Path | None, *, required: bool = False, environment: bool = True, **overrides: Any) -> Settings:
@@ -490,6 +650,7 @@ def load_settings(path: Path | None, *, required: bool = False, environment: boo
     """
     variables = _setting_variables() if environment else {}
     toml_path: Path | None = None
+    data: dict[str, Any] = {}
     if path is not None:
         if path.exists():
             try:
@@ -529,28 +690,21 @@ def load_settings(path: Path | None, *, required: bool = False, environment: boo
     except SettingsError as exc:
         raise _unreadable_environment(exc) from None
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(str(part) for part in err["loc"])
-        setting = _describe(loc)
-        if (variable := _variable_for(loc, "", variables)) is not None:
-            setting = f"{variable} ({setting})"
-        message = err["msg"]
-        if err["type"] == "extra_forbidden":
-            raise ConfigError(
-                setting, "is not a known setting", "See config.example.toml for the valid keys."
-            ) from None
-        if err["type"] == "value_error":
-            # Our validators' own words, without pydantic's "Value error, " in front.
-            message = str(err.get("ctx", {}).get("error", message))
-        raise ConfigError(
-            setting, message[:1].lower() + message[1:], "See config.example.toml for what it accepts."
-        ) from None
+        # Every error, not the first alone: a file with three typos was fixed one run at a time.
+        raise config_error(_validation_errors(exc, variables)) from None
     try:
         _check_consistency(loaded)
     except ConfigError as exc:
         raise _named_by_environment(exc, variables) from None
     # Hand back the plain class so callers never see the per-call subclass.
-    return Settings.model_construct(**dict(loaded))
+    settings = Settings.model_construct(**dict(loaded))
+    settings._sources = SettingsSources(
+        file=toml_path,
+        looked_for=path,
+        variables=tuple(variables),
+        overrides=_overrides(data, toml_path, variables) if toml_path is not None else (),
+    )
+    return settings
 
 
 ENV_PREFIX = "BANANACORD_"

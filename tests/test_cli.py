@@ -150,7 +150,8 @@ def test_unusable_database_is_one_line_before_discord(
     db = make(tmp_path)
     result = cli(tmp_path, "run", "--config", str(config(tmp_path, db=db)))
     assert result.returncode == 2
-    line = one_line(result.stderr)
+    # After the start-up lines naming the config file and the database (bot/__main__.py _log_sources).
+    line = last_line(result.stderr)
     assert "[database] path" in line and str(db) in line and reason in line
 
 
@@ -180,7 +181,7 @@ def test_database_without_permission_is_one_line(tmp_path: Path, mode: int, reas
     finally:
         db.chmod(0o644)
     assert result.returncode == 2
-    line = one_line(result.stderr)
+    line = last_line(result.stderr)
     assert "[database] path" in line and str(db) in line and reason in line
 
 
@@ -252,7 +253,8 @@ def test_a_database_a_newer_bananacord_migrated_is_refused_and_left_as_it_is(tmp
     for command in (["run"], ["db", "migrate"]):
         result = cli(tmp_path, *command, "--config", cfg)
         assert result.returncode == 1, (command, result.stderr)
-        line = one_line(result.stderr)
+        # `run`: after its start-up lines naming the config file and the database.
+        line = last_line(result.stderr)
         assert f"schema version {newer}, written by a newer bananacord" in line, line
         assert "Run the newer version, or restore a copy" in line
     status = cli(tmp_path, "db", "status", "--config", cfg)

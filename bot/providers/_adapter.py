@@ -52,7 +52,7 @@ from bot.providers._http import (
     request_with_retry,
     timeout_for,
 )
-from bot.providers.base import Capabilities, ProviderCheck, ProviderSettings, validate
+from bot.providers.base import Capabilities, ProviderCheck, ProviderSettings, base_url_problem, validate
 from bot.providers.families import AUTO
 from bot.providers.keys import key_text_problem
 from bot.transport import MAX_BODY, NO_COMPRESSION
@@ -299,9 +299,13 @@ class HttpAdapter(ABC):
         key = api_key.strip()
         base_url = base_url or self.default_base_url
         parts = urlsplit(base_url)
-        # Every path is appended to the base, so a query string there would end up mid-URL.
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"{self.name}.base_url", "is not an http(s) URL", f"Use {self.default_base_url}")
+        # Every path is appended to the base, so a query string there would end up mid-URL. The settings
+        # refuse it when they load (bot/providers/base.py), in the same words; this is for an adapter built
+        # by hand.
+        if (problem := base_url_problem(base_url)) is not None:
+            raise ConfigError(f"{self.name}.base_url", problem, f"Use the address alone, e.g. {self.default_base_url}")
         self._api_key = key
         self._base_url = base_url.rstrip("/")
         self._client = client

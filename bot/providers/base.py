@@ -113,7 +113,20 @@ class ProviderSettings(BaseModel):
             raise ValueError("must be an http(s):// URL")
         if (problem := url_problem(value)) is not None:
             raise ValueError(problem)
+        if (problem := base_url_problem(value)) is not None:
+            raise ValueError(problem)
         return value.rstrip("/")
+
+
+def base_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a provider's base URL though it is a valid URL (None: it can). Every API path
+    is appended to it, so a ``?query`` or ``#fragment`` would end up in the middle of each request's URL.
+    Checked when the settings load: before, only the adapter refused it, after `check` called the settings
+    OK and `run` had logged in to Discord, saying "is not an http(s) URL"."""
+    parts = urlsplit(url)
+    if parts.query or parts.fragment or url.rstrip("/").endswith(("?", "#")):
+        return "has a ?query or #fragment: it must be the address alone, since each API path is appended to it"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
