@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 HELD_FOR_SECONDS = 3600.0
 # The end of a held job a restart finds never shown: the last run died before its answer was out.
 UNCONFIRMED_AT_RESTART = "The bot restarted before this request was confirmed. You were not charged; try again."
-# The end of a held job a restart finds shown, but past its deadline: the bot was down longer than that.
+# The end of a held job a restart finds shown, but past its deadline: the bot was down longer than that. Also
+# that of a job released but never sent whose deadline passed while the bot was down (bot/jobs.py).
 BACK_TOO_LATE = (
     "The bot went down as it took this request and was back too late to start it. You were not charged; try again."
 )

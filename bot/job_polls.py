@@ -27,7 +27,10 @@ MAX_POLL_ERRORS = 10
 class Poller(RunnerPart):
     """Polls submitted jobs and applies what their provider says (a create's own answer too)."""
 
-    async def poll(self, job: Job) -> None:
+    async def poll(self, job: Job, *, last: bool = False) -> None:
+        """``last``: the job's deadline has passed; it ends expired unless this poll finds it ended (an image
+        made meanwhile is delivered). A poll that fails is tried again as any is, up to MAX_POLL_ERRORS: the
+        provider's not answering does not say the image was not made."""
         assert job.handle is not None, "a submitted job always has a handle"
         provider = self.runner.provider_of(job)
         try:
@@ -37,6 +40,10 @@ class Poller(RunnerPart):
             return
         except Exception as exc:
             await self._failed(job, self._unreadable(job, exc))
+            return
+        if last and update.status in (UpdateStatus.QUEUED, UpdateStatus.RUNNING):
+            log.info("job %s: still %s at the provider past its deadline; expiring it", job.id, update.status.value)
+            await self.runner.expire(job)
             return
         await self.apply(job, update)
 

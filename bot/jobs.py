@@ -39,7 +39,7 @@ from bot.errors import (
 from bot.events import JobBlocked, RunnerEvent
 from bot.failover import Failover
 from bot.gcwatch import WATCH
-from bot.held_jobs import HELD_FOR_SECONDS, HeldJobs
+from bot.held_jobs import BACK_TOO_LATE, HELD_FOR_SECONDS, HeldJobs
 from bot.imagework import ImageWork
 from bot.job_cancelling import Canceller
 from bot.job_delivery import Deliverer
@@ -55,6 +55,7 @@ from bot.result_files import ResultFiles
 from bot.result_images import ResultImages, names_files
 from bot.schedule_learning import ScheduleLearner
 from bot.store.jobs import InTransaction, InvalidTransitionError, Job, JobStore, NewJob
+from bot.store.lock import hold_database_file
 from bot.store.refusals import log_refused_or_error, write_can_wait
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,13 @@ DUE_CANDIDATES = 256
 # The most candidates one request may have (/imagine count): Discord shows up to four images of a
 # message side by side, and a server can set a lower cap (/admin defaults max_count).
 MAX_CANDIDATES = 4
+
+# The end of a queued job whose deadline passed in this run before a slot let its create go (its provider
+# paused, every lane full): the provider was never asked, so it did not "not finish" either.
+NOT_SENT_IN_TIME = (
+    "The bot could not send this request to the provider within {minutes} minute(s), so nothing was made. "
+    "You were not charged; try again."
+)
 
 _FAILED_STATE_FOR = {
     ErrorCategory.CONTENT_BLOCKED: JobState.BLOCKED,
@@ -153,6 +161,8 @@ class JobRunner:
         self.steps = 0  # job steps run since start
         self._stats_written = 0.0
         self._touched = 0.0
+        # When this run began (``start``): a job whose deadline came before it ran out while the bot was down.
+        self.started_at = clock()
 
         # The runner's parts, each owning its own state (docs/architecture.md section 2).
         # Cancels written down before the member is told they were taken, carried out by the steps.
@@ -186,6 +196,10 @@ class JobRunner:
 
     async def start(self) -> None:
         """Resume every unfinished job from its row, then run the loop in the background."""
+        self.started_at = self.clock()
+        # A database this run created (a first start) is locked by its file now that it exists, before any job
+        # is resumed: a second bot reaching it by another name (a hard link) is refused (bot/store/lock.py).
+        hold_database_file(self.store.db.path)
         await self.learner.load()
         active = await self.store.count_active()
         if active:
@@ -498,7 +512,7 @@ class JobRunner:
             await self.messages.message_gone(job)
             return
         if now >= job.deadline_at and not self.lost_tasks.waits(job):
-            await self._expire(job)
+            await self._past_deadline(job)
             return
         if job.state is JobState.QUEUED:
             await self.submitter.submit(job)
@@ -522,7 +536,32 @@ class JobRunner:
         except Exception:
             log.exception("could not pass on %s", event.name)
 
-    async def _expire(self, job: Job) -> None:
+    async def _past_deadline(self, job: Job) -> None:
+        """A job whose deadline has passed, by what it has been through (it is not being delivered, and no
+        cancel waits on it). The provider is asked once more about a job it took: it may have finished while
+        the bot was down (a restart after the deadline threw such an image away, made and billed, and told the
+        member the provider had not finished). A job never sent ends saying why, with nothing made."""
+        if job.state is not JobState.QUEUED:
+            # Its image, if made, goes to the delivery lane, which has its own grace past the deadline
+            # (bot/job_delivery.py DELIVERY_GRACE_SECONDS); still unfinished, it expires (``expire``).
+            await self.poller.poll(job, last=True)
+            return
+        if job.submit_started_at is not None:
+            # Its create may have left: failed "uncertain", uncharged, not sent again (bot/job_submit.py).
+            await self.submitter.submit(job)
+            return
+        if job.deadline_at <= self.started_at:
+            # Its time was up before this run began: the bot was down (taken during a stop's grace, or waiting
+            # for a slot when it stopped), not the provider slow. The provider was never asked.
+            log.info("job %s: never sent, and its deadline passed while the bot was down", job.id)
+            message = BACK_TOO_LATE
+        else:
+            minutes = max(1, round(self.settings.deadline_seconds / 60))
+            message = NOT_SENT_IN_TIME.format(minutes=minutes)
+        await self.fail(job, ErrorCategory.EXPIRED, message, to=JobState.EXPIRED)
+
+    async def expire(self, job: Job) -> None:
+        """End a job its provider took and has not finished by its deadline (asked once more: ``_past_deadline``)."""
         if job.handle is not None:
             await self.canceller.at_provider(job)
         minutes = max(1, round(self.settings.deadline_seconds / 60))
