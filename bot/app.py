@@ -24,6 +24,7 @@ from bot.errors import ConfigError
 from bot.gateway_drain import drain_handlers
 from bot.imagework import ImageWork
 from bot.jobs import JobRunner
+from bot.lost_tasks import kept_path_for
 from bot.moderation import ModerationStore
 from bot.netguard import guarded_client, trusted_hosts_for
 from bot.providers import build_providers
@@ -215,6 +216,7 @@ class Bananacord(commands.Bot):
         sink.typical = runner.learner.typical_seconds
         sink.restarting = lambda: runner.stopping
         sink.unconfirmed = runner.lost_tasks.waiting_until
+        runner.lost_tasks.kept_path = kept_path_for(settings.database.path)
         self._services = Services(
             http=http,
             db=db,
@@ -236,6 +238,9 @@ class Bananacord(commands.Bot):
                 port=settings.callbacks.listen_port,
                 hmac_key=settings.secret("kie_webhook_hmac_key") or "",
                 on_callback=runner.called_back,
+                # While the runner stops, a callback for a task no job knows is answered 503 (try again later)
+                # and its task kept for the next start (bot/lost_tasks.py), not 404.
+                stopping=lambda: runner.stopping,
             )
             try:
                 await self._callbacks.start()
@@ -250,6 +255,8 @@ class Bananacord(commands.Bot):
             await self.load_extension(extension)
         await self._sync_commands()
         await runner.start()
+        # Tasks that called back while the last run was stopping, kept for this start.
+        await runner.lost_tasks.take_up_kept()
 
     async def _sync_commands(self) -> None:
         if self.settings.discord.guild_ids:
@@ -276,7 +283,14 @@ class Bananacord(commands.Bot):
         log.info("connected as %s (%s) in %d guild(s)", user, user.id if user else "?", len(self.guilds))
 
     async def shutdown(self, grace: float) -> None:
-        """Stop gracefully: no new job steps, ``grace`` seconds for those in flight, then ``close()``."""
+        """Stop gracefully: no new job steps, ``grace`` seconds for those in flight, then ``close()``.
+
+        The callback endpoint stays open through the grace, and is closed first by ``close()``: a create cut
+        short by the stop is the likeliest to be lost, and its task's callback, coming now, is answered 503
+        and its task kept for the next start to trace (bot/lost_tasks.py). A closed port would lose it. What
+        it costs the stop is bounded: requests being answered when it closes get 1 s
+        (bot/callbacks.py SHUTDOWN_SECONDS), not aiohttp's 60 s, so senders dripping bodies cannot hold it.
+        """
         if self._services is not None:
             await self._services.runner.stop(grace=grace)
         await self.close()

@@ -13,14 +13,23 @@ one whose create was in flight when the bot stopped, if no callback names its ta
 The wait is kept in the job's row as it always was (``state = queued`` with ``submit_started_at``): nothing
 new is written, and a restart finds the job waiting. What the callback claims is never trusted: only Kie's
 own record, asked with the bot's key, names the job.
+
+A callback that comes while the bot is stopping (SIGTERM's grace, when a create cut short by the stop is the
+likeliest to be lost) is not traced then: the runner starts no new work. Its task is kept in a small file
+beside the database (``<database>.lost-task-callbacks``, ``LostTasks.kept_path``), and the next start traces
+it as if the callback had just come. Before, such a callback was answered 404 and spent: the job failed
+"uncertain" after the restart though Kie had made, and billed, its image.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import AuthError, InvalidRequestError, ProviderError
 from bot.models import JobState
@@ -35,6 +44,13 @@ log = logging.getLogger(__name__)
 
 # Waits before asking a provider again whose task a callback named, when it failed to answer.
 ASK_AGAIN_SECONDS = (1.0, 3.0, 9.0)
+# Tasks called back during a stop kept for the next start, at most (only signed callbacks get that far).
+MAX_KEPT = 1000
+
+
+def kept_path_for(database: Path) -> Path:
+    """Where the tasks called back while the bot was stopping wait for the next start, beside the database."""
+    return database.with_name(database.name + ".lost-task-callbacks")
 
 
 def lost_task_finder(providers: Mapping[str, Provider], name: str) -> FindsLostTasks | None:
@@ -82,6 +98,10 @@ class LostTasks:
         # is sending its create now: its row looks the same as a create never answered (queued, marked), but
         # nothing is unconfirmed yet.
         self._waiting: set[str] = set()
+        # Where tasks called back while the runner was stopping are kept for the next start (set by the app,
+        # beside the database; None: not kept), and those kept: task id -> (provider, when it called back).
+        self.kept_path: Path | None = None
+        self._kept: dict[str, tuple[str, float]] = {}
 
     def waits(self, job: Job) -> bool:
         """Its create went unanswered, and its provider can name the task it may have made."""
@@ -135,12 +155,87 @@ class LostTasks:
         provider may be waiting for it (True), else False (not ours)."""
         runner = self.runner
         finder = lost_task_finder(runner.providers, provider)
-        if finder is None or runner.stopping or not await runner.store.has_unanswered_create(provider):
+        if finder is None or not await runner.store.has_unanswered_create(provider):
+            return False
+        if runner.stopping:
+            # No new work while stopping: kept for the next start to trace (False: the endpoint answers 503,
+            # try again later, rather than 404).
+            self._keep(provider, task_id)
             return False
         if task_id not in self._tracing:
             self._tracing.add(task_id)
             runner.in_background(self._trace(finder, task_id), f"trace-{provider}-task")
         return True
+
+    def _keep(self, provider: str, task_id: str) -> None:
+        if self.kept_path is None:
+            return
+        if task_id not in self._kept and len(self._kept) >= MAX_KEPT:
+            log.warning("%s task %s called back while the bot was stopping; too many kept already", provider, task_id)
+            return
+        self._kept[task_id] = (provider, self.runner.clock())
+        if self._write_kept():
+            log.info("%s task %s called back while the bot was stopping; kept for the next start", provider, task_id)
+
+    def _write_kept(self) -> bool:
+        """The kept tasks to their file (removed when none are left); False, logged, if the disk refused."""
+        path = self.kept_path
+        if path is None:
+            return False
+        try:
+            if not self._kept:
+                path.unlink(missing_ok=True)
+                return True
+            entries = [{"provider": p, "task": t, "at": at} for t, (p, at) in self._kept.items()]
+            part = path.with_name(path.name + ".part")
+            # Written aside and renamed: a kill halfway leaves the old list, never a torn one.
+            part.write_text(json.dumps(entries), encoding="utf-8")
+            os.replace(part, path)
+        except OSError as exc:
+            log.warning("cannot write %s: %s", path, exc.strerror or exc)
+            return False
+        return True
+
+    def _read_kept(self) -> dict[str, tuple[str, float]]:
+        path = self.kept_path
+        if path is None:
+            return {}
+        try:
+            entries: Any = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("cannot read %s (%s); the tasks called back during the last stop are not traced", path, exc)
+            return {}
+        kept: dict[str, tuple[str, float]] = {}
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, dict):
+                continue
+            provider, task_id, at = entry.get("provider"), entry.get("task"), entry.get("at")
+            if isinstance(provider, str) and isinstance(task_id, str) and isinstance(at, int | float):
+                kept[task_id] = (provider, float(at))
+        return dict(list(kept.items())[:MAX_KEPT])
+
+    async def take_up_kept(self) -> None:
+        """At start (the runner started): trace the tasks that called back while the last run was stopping.
+        One whose every possible job has stopped waiting (it called back more than the wait ago) is dropped;
+        each other stays kept until its trace ends, so a stop during that trace keeps it for the start after."""
+        self._kept = self._read_kept()
+        if not self._kept:
+            if self.kept_path is not None and self.kept_path.exists():
+                self._write_kept()  # an unreadable or empty list is not read again
+            return
+        now = self.runner.clock()
+        for task_id, (provider, at) in list(self._kept.items()):
+            try:
+                if now - at > self.wait_seconds or not await self.look_for(provider, task_id):
+                    self._kept.pop(task_id, None)
+                    continue
+            except Exception as exc:  # the database could not be read: kept for the start after
+                log_refused_or_error(log, exc, "%s task %s: cannot trace it now", provider, task_id)
+                continue
+            log.info("%s task %s called back while the bot was stopping; tracing it now", provider, task_id)
+        self._write_kept()
 
     async def _trace(self, finder: FindsLostTasks, task_id: str) -> None:
         """Ask the provider whose task this is; the job that sent it, if it is still waiting, adopts it."""
@@ -168,6 +263,9 @@ class LostTasks:
             log_refused_or_error(log, exc, "%s task %s: tracing it to its job failed", finder.name, task_id)
         finally:
             self._tracing.discard(task_id)
+            # A task kept from the last stop is done with, unless this trace was cut short by a stop again.
+            if not runner.stopping and self._kept.pop(task_id, None) is not None:
+                self._write_kept()
 
     async def _ask_owner(self, finder: FindsLostTasks, task_id: str) -> str | None:
         """``finder.task_owner``, asked again a few times if the provider fails to answer: this callback is the
