@@ -31,6 +31,7 @@ from bot.references import check_fits_provider
 from bot.result_images import result_stem
 from bot.routing import require_served
 from bot.store.jobs import Job, NewJob
+from cogs.double_clicks import TAKEN_ONCE, RecentPresses
 from cogs.errors import (
     answered_too_late,
     made_but_lost,
@@ -283,6 +284,7 @@ class Imagine(commands.Cog):
 
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
+        self.presses = RecentPresses()
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(JobButton)
@@ -634,6 +636,10 @@ class Imagine(commands.Cog):
             return
         # A button of a batch's message acts for the whole batch: its candidates share the message.
         batch = await store.batch(job.batch_id) if job.batch_id is not None else [job]
+        starts_a_job = action in ("reroll", "vary") or action.startswith("upscale-")
+        if starts_a_job and self.presses.again(interaction.user.id, job.id, action):
+            await send_ephemeral(interaction, TAKEN_ONCE)
+            return
         if action == "reroll":
             # The same request again, with a new seed where it had one: the same seed would make the same
             # image again, charged again (derive.reroll).
