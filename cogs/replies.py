@@ -261,10 +261,12 @@ class Replies(commands.Cog):
         for guild in list(self.bot.guilds):
             channels = await store.channels_shown_in(guild.id, since=shown_since, limit=CATCH_UP_CHANNELS)
             for channel_id in channels:
-                channel = guild.get_channel_or_thread(channel_id)
-                if not isinstance(channel, discord.TextChannel | discord.Thread | discord.VoiceChannel):
-                    continue
                 try:
+                    # A thread archived while the bot was away (quiet for an hour or a day) is not among the
+                    # active threads the gateway lists at a start: asked of Discord, or its replies were skipped.
+                    channel = guild.get_channel_or_thread(channel_id) or await self.bot.fetch_channel(channel_id)
+                    if not isinstance(channel, discord.TextChannel | discord.Thread | discord.VoiceChannel):
+                        continue
                     read = 0
                     async for message in channel.history(after=after, limit=CATCH_UP_MESSAGES, oldest_first=True):
                         read, looked = read + 1, looked + 1

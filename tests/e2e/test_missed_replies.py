@@ -604,3 +604,31 @@ def to_delete(settings: Settings) -> list[int]:
     """The notes in channels the bot still has to delete."""
     with sqlite3.connect(settings.database.path) as conn:
         return [int(r[0]) for r in conn.execute("SELECT note_message_id FROM reply_notes WHERE delete_at IS NOT NULL")]
+
+
+async def test_a_reply_in_a_thread_archived_while_the_bot_was_away_is_carried_out(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """A thread that goes quiet is archived by Discord (after an hour, or a day) and is then not among the
+    active threads the gateway lists at a start: discord.py has it in no cache, and catch-up skipped it, so a
+    reply posted there just before it was archived was never carried out. It is asked of Discord now."""
+    thread = discord_fake.add_thread(discord_fake.channel_id, "ideas")
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "a cat on a sofa"}, channel_id=thread)
+        await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+        image = discord_fake.messages[interaction.original_message_id or 0]
+        assert image.channel_id == thread and image.attachments
+    finally:
+        await first.close()
+    edit = await discord_fake.post_message("make it night", reply_to=image.id, live=False)
+    discord_fake.archive_thread(thread)
+
+    second = await start_bot(settings, discord_fake, clock)
+    try:
+        assert second.bot.get_channel(thread) is None  # not cached: archived threads are not listed
+        answer = await answer_to(discord_fake, settings, edit)
+    finally:
+        await second.close()
+    assert answer.channel_id == thread
+    assert [c.json["prompt"] for c in seaart.creates] == ["a cat on a sofa", "make it night"]

@@ -278,6 +278,18 @@ class World:
         }
         return cid
 
+    def archive_thread(self, cid: int) -> None:
+        """The thread goes quiet and Discord archives it (after its ``auto_archive_duration`` without a
+        message): it is no longer among the guild's active threads (GUILD_CREATE ``threads``), so a client
+        that starts now has it in no cache; REST still serves it and its history. A message posted in it
+        (a member's, or the bot's) brings it back, as on Discord for a thread that is not locked."""
+        self.channels[cid]["thread_metadata"] |= {"archived": True, "archive_timestamp": now_iso()}
+
+    def _posted_in(self, cid: int) -> None:
+        metadata = self.channels.get(cid, {}).get("thread_metadata")
+        if metadata is not None and metadata.get("archived") and not metadata.get("locked"):
+            metadata |= {"archived": False, "archive_timestamp": now_iso()}
+
     def guild_channels(self) -> list[JSON]:
         """The guild's channels as Discord lists them: threads are not among them."""
         return [ch for ch in self.channels.values() if ch["type"] not in THREAD_TYPES]
@@ -412,7 +424,11 @@ class World:
             "member_count": len(self.members),
             "members": [self.member(uid) for uid in self.members],
             "channels": [{k: v for k, v in ch.items() if k != "guild_id"} for ch in self.guild_channels()],
-            "threads": [ch for ch in self.channels.values() if ch["type"] in THREAD_TYPES],
+            "threads": [
+                ch
+                for ch in self.channels.values()
+                if ch["type"] in THREAD_TYPES and not ch["thread_metadata"].get("archived")
+            ],
             "presences": [],
             "voice_states": [],
             "stage_instances": [],
@@ -512,6 +528,7 @@ class World:
             if mentions is None or mentions.get("replied_user"):
                 message.pinged = self._reply_ping(reference, self.bot_user_id)
         self.messages[message.id] = message
+        self._posted_in(channel_id)
         return message
 
     def remove_channel(self, cid: int) -> JSON:
@@ -561,6 +578,7 @@ class World:
         if reference is not None and ping:
             message.pinged = self._reply_ping(reference, author_id)
         self.messages[message.id] = message
+        self._posted_in(channel_id)
         return message
 
     def reply_reference(self, channel_id: int, spec: Any) -> JSON | None:
