@@ -139,7 +139,8 @@ class LevelPlace(app_commands.Transformer[Any]):
 class LogPlace(app_commands.Transformer[Any]):
     """A channel the moderation log can be posted in, taken as Discord sends it: one not in discord.py's cache
     (a channel the bot cannot see, the case a moderator most needs told about) failed to convert as a
-    TextChannel, and the moderator read "something went wrong"."""
+    TextChannel, and the moderator read "something went wrong". A thread too (a private one for the moderators
+    is a common choice): the bot must be able to post there, which the test post tells."""
 
     @property
     def type(self) -> discord.AppCommandOptionType:
@@ -147,15 +148,18 @@ class LogPlace(app_commands.Transformer[Any]):
 
     @property
     def channel_types(self) -> list[discord.ChannelType]:
-        return [discord.ChannelType.text, discord.ChannelType.news]
+        kinds = discord.ChannelType
+        return [kinds.text, kinds.news, kinds.public_thread, kinds.private_thread, kinds.news_thread]
 
-    async def transform(self, interaction: discord.Interaction[Any], value: Any, /) -> app_commands.AppCommandChannel:
-        if not isinstance(value, app_commands.AppCommandChannel):
+    async def transform(
+        self, interaction: discord.Interaction[Any], value: Any, /
+    ) -> app_commands.AppCommandChannel | app_commands.AppCommandThread:
+        if not isinstance(value, app_commands.AppCommandChannel | app_commands.AppCommandThread):
             raise app_commands.TransformerError(value, self.type, self)
         return value
 
 
-LogChannel = app_commands.Transform[app_commands.AppCommandChannel, LogPlace]
+LogChannel = app_commands.Transform[app_commands.AppCommandChannel | app_commands.AppCommandThread, LogPlace]
 LevelChannel = app_commands.Transform[app_commands.AppCommandChannel | app_commands.AppCommandThread, LevelPlace]
 
 
@@ -296,6 +300,10 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
     @commands.Cog.listener()
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
         await forget_log_channel(self.bot, channel.guild.id, channel.id)
+
+    @commands.Cog.listener()
+    async def on_raw_thread_delete(self, payload: discord.RawThreadDeleteEvent) -> None:
+        await forget_log_channel(self.bot, payload.guild_id, payload.thread_id)
 
     async def _report_slow_pattern(self, guild_id: int, pattern: str, prompt: str | None) -> None:
         """A stored regex term was too slow on a prompt, or (no prompt) too big to compile, so left out of the gate

@@ -456,3 +456,25 @@ async def test_a_deleted_log_channel_is_forgotten_once_not_warned_of_at_every_ev
         ),
         timeout=10,
     )
+
+
+async def test_a_thread_can_be_the_log_channel_and_is_forgotten_when_deleted(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: tuple[FakeSeaArt, FakeSegmind], bot_for: list[RunningBot]
+) -> None:
+    """A thread for the moderators is a common place for a log; the option offered text channels only."""
+    settings = settings_for(tmp_path, discord_fake, fakes, ["seaart"])
+    thread = discord_fake.add_thread(discord_fake.channel_id, "mod-log")
+    bot_for.append(await start_bot(settings, discord_fake, Clock()))
+    mod = discord_fake.moderator_id
+    answer = await command(discord_fake, "mod logchannel", {"channel": thread}, user_id=mod)
+    assert answer["content"] == f"Moderation log: <#{thread}>."
+    await command(discord_fake, "mod blockterm add", {"term": "dragon"}, user_id=mod)
+    assert "does not allow" in (await command(discord_fake, "imagine", {"prompt": "a dragon"}))["content"]
+    await discord_fake.wait_for(
+        lambda: any("a dragon" in (m.content or "") for m in discord_fake.messages_in(thread)), timeout=10
+    )
+    await discord_fake.delete_channel(thread)
+    await discord_fake.wait_for(
+        lambda: query(settings, "SELECT log_channel_id FROM mod_settings") == [(None,)], timeout=10
+    )
+    assert query(settings, "SELECT COUNT(*) FROM audit_log WHERE action = 'log_channel_gone'") == [(1,)]

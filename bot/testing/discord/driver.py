@@ -37,6 +37,7 @@ from .protocol import (
     INTERACTION_MODAL_SUBMIT,
     JSON,
     SELECT_TYPES,
+    THREAD_TYPES,
     VIEW_CHANNEL,
 )
 from .records import FakeInteraction, FakeMessage, RecordedRequest
@@ -740,15 +741,27 @@ class FakeDiscord(StartsAndStops, World):
         if kind == 7:
             channel = self.channels.get(target)
             assert channel is not None, f"{label}: unknown channel {target}"
-            resolved.setdefault("channels", {})[str(target)] = {
+            # Discord's picker offers only the option's channel_types (and refuses others sent past it).
+            kinds = opt.get("channel_types")
+            assert not enforce or not kinds or channel["type"] in kinds, f"{label}: channel type {channel['type']}"
+            partial = {
                 "id": channel["id"],
                 "name": channel["name"],
                 "type": channel["type"],
-                "nsfw": channel["nsfw"],
                 "parent_id": channel["parent_id"],
-                "position": channel["position"],
                 "permissions": str(self.permissions_of(self.member_id)),
             }
+            if channel["type"] in THREAD_TYPES:  # a thread resolves with its own fields, no nsfw or position
+                thread_fields = ("owner_id", "member_count", "message_count", "last_message_id", "thread_metadata")
+                partial |= {
+                    **{key: channel[key] for key in thread_fields},
+                    "rate_limit_per_user": channel["rate_limit_per_user"],
+                    "total_message_sent": channel["total_message_sent"],
+                    "flags": channel["flags"],
+                }
+            else:
+                partial |= {"nsfw": channel["nsfw"], "position": channel["position"]}
+            resolved.setdefault("channels", {})[str(target)] = partial
             return str(target)
         raise AssertionError(f"{label} has unsupported type {kind}")
 
