@@ -17,8 +17,9 @@ literal addresses in the hook.
 
 Behind a proxy from the environment (HTTP_PROXY, HTTPS_PROXY) the resolver sees only the proxy's name: the
 proxy resolves the target's. So for a request that goes through a proxy the hook resolves the target's name
-itself and refuses it by the same rule, and refuses one it cannot resolve (as a connection error: nothing was
-sent). That check cannot be made exact: the proxy looks the name up again, and a DNS server that answers a
+itself and refuses it by the same rule. A name that does not resolve here is sent on: behind an egress proxy
+that does the DNS, nothing resolves here, and refusing threw away every image made on an untrusted host. That
+check cannot be made exact: the proxy looks the name up again, and a DNS server that answers a
 public address to the bot and an internal one to the proxy (rebinding) is not seen here. Only the proxy can
 close that (refusing internal targets itself); a name the operator trusts skips the check as always.
 
@@ -178,10 +179,10 @@ class AddressGuard:
             return
         addresses = await self._addresses(host, url.port or (443 if url.scheme == "https" else 80))
         if proxied and not addresses:
-            # The proxy would resolve it, and what it finds is not checked anywhere: not sent. A connection
-            # error, as a name that does not resolve is without a proxy (it may resolve on a later try).
-            log.warning("refused a request to %s through the proxy (the name does not resolve here)", host[:80])
-            raise httpx.ConnectError(f"{host[:80]} does not resolve here; not sent through the proxy", request=request)
+            # Only the proxy can resolve it (an egress proxy that does the DNS): sent on, as before this check
+            # existed, the proxy's own policy the guard there. Refusing threw away images made and paid for.
+            log.debug("%s does not resolve here; left to the proxy", host[:80])
+            return
         for address in addresses:
             if not is_public(address):
                 log.warning("refused a request to %s (resolves to internal address %s)", host, address)

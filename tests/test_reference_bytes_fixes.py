@@ -152,3 +152,18 @@ async def test_a_motion_photo_and_a_jpeg_named_png_are_made_on_gemini(
     assert (job["state"], job["error_message"]) == ("delivered", None)
     (call,) = fakes.gemini.jobs.values()
     assert call.references == [("image/jpeg", PHOTO), ("image/jpeg", PHOTO)]
+
+
+async def test_gemini_takes_an_ultra_hdr_photo_whose_jpeg_carries_a_multi_picture_block(
+    provider: GeminiProvider, fake: FakeGemini
+) -> None:
+    """Recent phone cameras write Ultra HDR photos with an MPF block (Pillow reads them as "MPO"): the bot's own
+    check took one, and Gemini's refused it as "not a readable PNG, JPEG or WebP image"."""
+    photo, gain_map = Image.effect_noise((96, 64), 40).convert("RGB"), Image.new("RGB", (48, 32), "gray")
+    out = io.BytesIO()
+    photo.save(out, "MPO", save_all=True, append_images=[gain_map])
+    data = out.getvalue() + video(200_000, 5)
+    await provider.submit(req(reference_images=(provider_ref(fake, "PXL_HDR.jpg", data, "image/jpeg"),)))
+    (call,) = fake.jobs.values()
+    ((mime, sent),) = call.references
+    assert mime == "image/jpeg" and data.startswith(sent) and b"ftypmp42" not in sent

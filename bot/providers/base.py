@@ -3,6 +3,7 @@ validation of a request."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Protocol, runtime_checkable
 from urllib.parse import urlsplit
@@ -49,8 +50,10 @@ class Capabilities:
     # Estimated micro-dollars added to a request that searches the web (Gemini bills its Google Search
     # grounding per prompt on top of the image).
     web_search_micro_usd: int = 0
-    # Estimated micro-dollars for each image sent with a request (Gemini bills input images as tokens).
+    # Estimated micro-dollars for each image sent with a request (Gemini bills input images as tokens), and
+    # how many a request sends, given the model's image limit (None: its reference images).
     input_image_micro_usd: int = 0
+    images_sent: Callable[[GenerationRequest, int], int] | None = None
 
     def price(self, resolution: str | None, *, web_search: bool = False, input_images: int = 0) -> int | None:
         """Estimated micro-dollars for one image at ``resolution`` (the default size if None), with the web
@@ -61,13 +64,14 @@ class Capabilities:
         return base + (self.web_search_micro_usd if web_search else 0) + input_images * self.input_image_micro_usd
 
     def price_of(self, request: GenerationRequest) -> int | None:
-        """The estimate for ``request``: its size, its web search, and the images it sends, the earlier turns'
-        of a conversation included (at most the model's image limit, as a conversation is cut to fit it)."""
-        sent = len(request.reference_images) + sum(1 + len(turn.reference_images) for turn in request.history)
+        """The estimate for ``request``: its size, its web search, and the images it sends (the earlier turns'
+        of a conversation included where the provider sends them: ``images_sent``), at most the model's limit."""
+        limit = self.max_reference_images
+        sent = self.images_sent(request, limit) if self.images_sent else len(request.reference_images)
         return self.price(
             request.resolution,
             web_search=request.web_search,
-            input_images=min(sent, self.max_reference_images),
+            input_images=min(sent, limit),
         )
 
 

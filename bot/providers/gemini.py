@@ -124,10 +124,15 @@ _WEB_SEARCH_PRICE = 14_000
 _FLASH_INPUT_IMAGE_PRICE = 560
 _PRO_INPUT_IMAGE_PRICE = 1_100
 
+
 # The families as Google defines them (6.2 [C Vertex model card]), plus "auto": the API has no such
 # value (8.1), but with aspectRatio omitted "the model will choose a default aspect ratio based on any
 # reference images provided" ([S] the v1beta ImageConfig field description, as mirrored by the
 # geminix client docs).
+def _sent(request: GenerationRequest, max_images: int) -> int:
+    return images_sent(request, max_images)  # defined below, with the turns it counts
+
+
 _DEFAULTS: Mapping[str, Capabilities] = {
     "nano_banana_2": NANO_BANANA_2.capabilities(
         provider_model=GEMINI_DEFAULT_MODEL_IDS["nano_banana_2"],
@@ -143,6 +148,7 @@ _DEFAULTS: Mapping[str, Capabilities] = {
         prices_micro_usd=_FLASH_PRICES,
         web_search_micro_usd=_WEB_SEARCH_PRICE,
         input_image_micro_usd=_FLASH_INPUT_IMAGE_PRICE,
+        images_sent=_sent,
     ),
     "nano_banana_pro": NANO_BANANA_PRO.capabilities(
         provider_model=GEMINI_DEFAULT_MODEL_IDS["nano_banana_pro"],
@@ -155,6 +161,7 @@ _DEFAULTS: Mapping[str, Capabilities] = {
         prices_micro_usd=_PRO_PRICES,
         web_search_micro_usd=_WEB_SEARCH_PRICE,
         input_image_micro_usd=_PRO_INPUT_IMAGE_PRICE,
+        images_sent=_sent,
     ),
 }
 
@@ -503,7 +510,9 @@ def _image_dimensions(data: bytes) -> tuple[int | None, int | None]:
 
 # --- reference images -----------------------------------------------------------------------------
 
-_PIL_TO_MIME: Mapping[str, str] = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+# MPO: a JPEG with a Multi-Picture block (Ultra HDR photos, as recent phone cameras write them): Pillow names it
+# so, and it is a JPEG to Gemini (the bot's own reference check takes it as one).
+_PIL_TO_MIME: Mapping[str, str] = {"PNG": "image/png", "JPEG": "image/jpeg", "MPO": "image/jpeg", "WEBP": "image/webp"}
 
 
 def _sniff(file: IO[bytes]) -> str | None:
@@ -571,6 +580,15 @@ def turns_to_send(request: GenerationRequest, max_images: int) -> tuple[Turn, ..
         if images <= max_images:
             return kept
     return ()
+
+
+def images_sent(request: GenerationRequest, max_images: int) -> int:
+    """How many images ``request`` sends to Gemini (each billed as input tokens): its references, and the
+    earlier turns ``turns_to_send`` keeps, each a result and the references the member added then (the
+    first reference of a continued request is the last turn's result, sent as that turn's answer)."""
+    past = turns_to_send(request, max_images)
+    own = len(request.reference_images) - (1 if past else 0)
+    return own + sum(1 + len(_turn_images(turn, first=i == 0)) for i, turn in enumerate(past))
 
 
 def _ok(image: Inline | BaseException) -> Inline:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from bot.errors import ConfigError, InvalidRequestError
 from bot.models import GenerationRequest, ReferenceImage, Turn
 from bot.providers.base import Capabilities, Provider, validate
+from bot.providers.gemini import MAX_PAST_TURNS
 from tests.providers.helpers import (
     ADAPTERS,
     NB2,
@@ -206,20 +207,37 @@ def test_capabilities_are_data(adapter_id: str) -> None:
 
 
 def test_gemini_estimates_count_the_images_sent_up_to_the_model_s_limit() -> None:
-    """Gemini bills every image a request sends (references and a conversation's earlier turns) as input
-    tokens; other providers price per image made. A conversation is cut to the model's limit, so is the count."""
+    """Gemini bills every image a request sends (references, and the earlier turns of a conversation it sends
+    back) as input tokens; other providers price per image made. Counted as the adapter sends them."""
     flash, pro = models_of("gemini")[NB2], models_of("gemini")[PRO]
-    result = ReferenceImage(url="https://cdn.example/r.png", content_type="image/png", size=1)
-    turn = Turn(prompt="before", reference_images=(result, result), result=result)
-    alone = req(NB2)
-    assert flash.price_of(alone) == 67_000
-    assert flash.price_of(req(NB2, reference_images=(result,) * 3, web_search=True)) == 67_000 + 14_000 + 3 * 560
-    # Two earlier turns of one result and two references each, and the request's own reference: 7 images.
-    assert flash.price_of(req(NB2, reference_images=(result,), history=(turn, turn))) == 67_000 + 7 * 560
-    many = req(PRO, reference_images=(result,), history=(turn,) * 10)
-    assert pro.price_of(many) == 134_000 + pro.max_reference_images * 1_100
+
+    def image(n: int) -> ReferenceImage:
+        return ReferenceImage(url=f"https://cdn.example/{n}.png", content_type="image/png", size=1)
+
+    assert flash.price_of(req(NB2)) == 67_000
+    assert flash.price_of(req(NB2, reference_images=(image(1),) * 3, web_search=True)) == 67_000 + 14_000 + 3 * 560
+    # A conversation of turns Gemini signed, each adding one reference of the member's: the first turn sent
+    # sends its two references and its result; each later one its new reference and its result; the request
+    # edits the last result (sent as that turn's answer) and adds one reference of its own.
+    turns = [
+        Turn(
+            prompt=f"step {n}", reference_images=(image(n - 1), image(100 + n)), result=image(n), thought_signature="s"
+        )
+        for n in range(1, 11)
+    ]
+    two = req(NB2, reference_images=(image(2), image(200)), history=tuple(turns[:2]))
+    assert flash.price_of(two) == 67_000 + (1 + 3 + 2) * 560
+    # Ten turns: at most the last MAX_PAST_TURNS (5) go back, within Pro's 14 images: 1 + 3 + 4 * 2.
+    ten = req(PRO, reference_images=(image(10), image(200)), history=tuple(turns))
+    assert MAX_PAST_TURNS == 5 and pro.price_of(ten) == 134_000 + 12 * 1_100
+    # Past the image limit the oldest turns are left out: seven references of its own leave room for three.
+    crowded = req(PRO, reference_images=(image(10), *(image(300 + n) for n in range(7))), history=tuple(turns))
+    assert pro.price_of(crowded) == 134_000 + (7 + 3 + 2 * 2) * 1_100
+    # A request that does not edit the last result sends none of the conversation.
+    apart = req(NB2, reference_images=(image(300),), history=tuple(turns[:2]))
+    assert flash.price_of(apart) == 67_000 + 560
     seaart = models_of("seaart")[NB2]
-    assert seaart.price_of(req(NB2, reference_images=(result,) * 3)) == seaart.price(None) == 40_000
+    assert seaart.price_of(req(NB2, reference_images=(image(1),) * 3)) == seaart.price(None) == 40_000
 
 
 # ---- refusals: nothing a model cannot take leaves the bot ---------------------------------------------
