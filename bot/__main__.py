@@ -171,9 +171,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(settings: Settings) -> int:
-    # Until the bot's own handlers are in place, SIGTERM (and SIGHUP) interrupt start-up exactly as Ctrl-C does.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    signal.signal(signal.SIGHUP, signal.default_int_handler)
+    # Until the bot's own handlers are in place, SIGTERM (and SIGHUP, unless ignored: nohup) interrupt start-up
+    # exactly as Ctrl-C does (bot/stop_signals.py).
+    from bot.stop_signals import stop_signals
+
+    for sig in stop_signals():
+        if sig is not signal.SIGINT:
+            signal.signal(sig, signal.default_int_handler)
     from bot.check import token_problem
     from bot.providers import missing_keys
     from bot.service import serve

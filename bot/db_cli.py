@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import signal
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -25,12 +24,12 @@ from bot.config import Settings
 from bot.db_copy import Copied, backup, open_existing, restore
 from bot.errors import BananacordError
 from bot.ledger_audit import JobCharge, LedgerAudit, LedgerAuditor
+from bot.stop_signals import stop_signals
 from bot.store import Database, latest_schema_version
 from bot.store.jobs import JobStore
 from bot.store.lock import DatabaseLock
 
 T = TypeVar("T")
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 async def run_db(settings: Settings, action: str, to: Path | None = None) -> int:
@@ -80,12 +79,13 @@ async def _in_thread_to_its_end(work: Callable[[], T], stop: threading.Event) ->
         signalled.append(sig)
         stop.set()
 
-    for sig in STOP_SIGNALS:
+    handled = stop_signals()  # SIGHUP too, unless ignored (nohup): bot/stop_signals.py
+    for sig in handled:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
         return await asyncio.to_thread(work), bool(signalled)
     finally:
-        for sig in STOP_SIGNALS:
+        for sig in handled:
             loop.remove_signal_handler(sig)
 
 

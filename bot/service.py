@@ -20,13 +20,11 @@ from bot.errors import BananacordError, ConfigError
 from bot.gcwatch import WATCH, freeze_startup
 from bot.netguard import guarded_client, trusted_hosts_for
 from bot.providers import PROVIDERS, key_problem
+from bot.stop_signals import stop_signals
 from bot.store import Database
 
 log = logging.getLogger(__name__)
 
-# SIGHUP too: a closed terminal or ssh session sends it, and its default action killed the bot on the spot, a
-# create in flight (made and billed at the provider) then ending "uncertain" after the restart.
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 # A start-up interrupted by a signal gets this long to unwind before its task is cancelled.
 UNWIND_SECONDS = 10.0
 GATEWAY_PROBE_SECONDS = 30.0
@@ -48,7 +46,8 @@ async def serve(settings: Settings, token: str) -> int:
         received.append(sig)
         stop.set()
 
-    for sig in STOP_SIGNALS:
+    handled = stop_signals()  # SIGHUP too, unless ignored (nohup): bot/stop_signals.py
+    for sig in handled:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
         if not await _unless_stopped(check_database(settings), stop):
@@ -71,7 +70,7 @@ async def serve(settings: Settings, token: str) -> int:
                 # Also after a failed start: setup_hook may have resumed jobs whose creates are in flight.
                 await bot.shutdown(settings.jobs.shutdown_grace_seconds)
     finally:
-        for sig in STOP_SIGNALS:
+        for sig in handled:
             loop.remove_signal_handler(sig)
     if received:
         log.info("stopped cleanly")

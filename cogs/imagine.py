@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import unicodedata
 from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -220,24 +221,33 @@ def build_request(**fields: Any) -> GenerationRequest:
     return request
 
 
-def check_prompt_option(prompt: str) -> None:
-    """Refuse a typed prompt longer than PROMPT_MAX_CHARS, naming the option as Discord would. Measured as
-    cleaned, as it would be sent: invisible characters do not count."""
-    if len(prompt) > PROMPT_MAX_CHARS:
+def cleaned_length(prompt: str) -> int:
+    """A cleaned prompt's length as its member typed it, near enough: cleaning composes it (NFC), which splits
+    some single characters in two (a Devanagari nukta letter, a Hebrew presentation form: a letter and a
+    combining mark), so a 5,900-character Hindi prompt came to 6,767. Combining marks (Mn) are not counted."""
+    return sum(1 for char in prompt if unicodedata.category(char) != "Mn")
+
+
+def check_prompt_option(prompt: str, *, typed: bool = False) -> None:
+    """Refuse a prompt longer than PROMPT_MAX_CHARS, naming the option as Discord would. ``typed``: the option
+    as Discord sent it, measured as Discord measures its max_length; else as cleaned (``cleaned_length``)."""
+    length = len(prompt) if typed else cleaned_length(prompt)
+    if length > PROMPT_MAX_CHARS:
         raise InvalidRequestError(
-            f"`prompt` must be 1 to {PROMPT_MAX_CHARS:,} characters of text; yours has {len(prompt):,}.",
-            detail=f"option prompt: {len(prompt)} characters",
+            f"`prompt` must be 1 to {PROMPT_MAX_CHARS:,} characters of text; yours has {length:,}.",
+            detail=f"option prompt: {length} characters",
         )
 
 
 def check_prompt_length(request: GenerationRequest) -> None:
     """Refuse a request built from an earlier one (an Edit form's words, a Re-roll or Vary of a job stored
     before PROMPT_MAX_CHARS was checked) whose prompt is longer than the bot sends for a member."""
-    if len(request.prompt) > PROMPT_MAX_CHARS:
+    length = cleaned_length(request.prompt)
+    if length > PROMPT_MAX_CHARS:
         raise InvalidRequestError(
-            f"The prompt would be {len(request.prompt):,} characters; the bot sends at most "
+            f"The prompt would be {length:,} characters; the bot sends at most "
             f"{PROMPT_MAX_CHARS:,}. Ask again with fewer words.",
-            detail=f"prompt of {len(request.prompt)} characters",
+            detail=f"prompt of {length} characters",
         )
 
 
@@ -348,8 +358,8 @@ class Imagine(commands.Cog):
             )
         # "a fox --ar 16:9", as members coming from Midjourney type it: the shape, not words for the model.
         # Read from the cleaned prompt: a zero-width space after "16:9" hid it, and the words went with it.
+        check_prompt_option(prompt, typed=True)  # as Discord counted it; before any reference is looked up
         prompt, typed_ratio = ratio_suffix(clean_prompt(prompt))
-        check_prompt_option(prompt)  # before any reference is looked up
         if typed_ratio is not None:
             if aspect_ratio is not None and aspect_ratio != typed_ratio:
                 raise InvalidRequestError(

@@ -39,7 +39,7 @@ from bot.asking_discord import is_asking_discord
 from bot.store import Database
 from bot.store.turns import MEMBER_WAITING
 from cogs.errors import STORAGE_BUSY, answering, send_ephemeral, settled_answer_failure
-from cogs.in_time import ANSWER_WITHIN, RECORDING_BEGUN, age_of, held_up
+from cogs.in_time import ANSWER_WITHIN, LEAST_WAIT, RECORDING_BEGUN, age_of, held_up
 from cogs.private_answers import answering_now, defer_privately
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,10 @@ def watch(interaction: discord.Interaction[Any], db: Database, *, promise: bool,
     MEMBER_WAITING.set(True)
     age = age_of(interaction)
     asked = time.monotonic() - age  # on the clock Database.held_up_since() reads
-    late = asyncio.ensure_future(_when_late(interaction, db, handler, ANSWER_WITHIN - age, asked, promise, where))
+    # Never less than LEAST_WAIT: a bot whose clock runs ahead of Discord's finds every request old at once,
+    # and called off each that paused to ask Discord for something (a linked message) the moment it did.
+    wait = max(ANSWER_WITHIN - age, LEAST_WAIT)
+    late = asyncio.ensure_future(_when_late(interaction, db, handler, wait, asked, promise, where))
     _WATCHERS.add(late)
     late.add_done_callback(_WATCHERS.discard)
 
@@ -88,7 +91,7 @@ async def _when_late(
     promise: bool,
     where: str,
 ) -> None:
-    await asyncio.sleep(max(wait, 0.0))
+    await asyncio.sleep(wait)
     if handler.done() or answering_now(interaction):
         return
     on_database = db.in_use_by(handler)

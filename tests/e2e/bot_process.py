@@ -70,11 +70,18 @@ def bot_env(token: str = BOT_TOKEN, key: str = SEAART_KEY) -> dict[str, str]:
     return {**clean, "DISCORD_TOKEN": token, "SEAART_API_KEY": key}
 
 
-def start_process(config: Path, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """`python -m bot run --config CONFIG`, its output appended to ``log``."""
+# As `nohup` starts a command: SIGHUP ignored, which the exec keeps.
+NOHUP = "import os, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_IGN); os.execv(sys.executable, sys.argv[1:])"
+
+
+def start_process(
+    config: Path, log: Path, env: dict[str, str] | None = None, *, nohup: bool = False
+) -> subprocess.Popen[bytes]:
+    """`python -m bot run --config CONFIG`, its output appended to ``log``; ``nohup``: started as `nohup` would."""
+    command = [sys.executable, "-m", "bot", "run", "--config", str(config)]
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--config", str(config)],
+            [sys.executable, "-c", NOHUP, *command] if nohup else command,
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env or bot_env(),

@@ -76,3 +76,20 @@ async def test_mod_logchannel_whose_test_post_is_rate_limited_is_answered_thinki
     assert str(log_channel) in answer["content"]
     with sqlite3.connect(settings.database.path) as conn:
         assert conn.execute("SELECT log_channel_id FROM mod_settings").fetchall() == [(log_channel,)]
+
+
+async def test_a_bot_whose_clock_runs_ahead_of_discord_s_does_not_call_off_a_quick_read(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """With the bot's clock 2.5 s ahead of Discord's, every interaction looks 2.5 s old as it arrives: the
+    watcher fired at once, and `/imagine references:` was called off "Discord is slow" at its first read of a
+    linked message, answered in milliseconds. It waits at least LEAST_WAIT, as record_in_time does."""
+    posted = await post_images(discord_fake, 1)
+    discord_fake.interaction_clock_behind = 2.5
+    interaction = await discord_fake.slash_command(
+        "imagine", {"prompt": "the same, at night", "references": link(discord_fake, posted)}
+    )
+    await discord_fake.wait_for(lambda: bool(interaction.callbacks), timeout=20)
+    data = interaction.callbacks[0]["data"]
+    assert not data.get("flags", 0) & 64, data.get("content")
+    await discord_fake.wait_for(lambda: jobs(settings) == 1, timeout=10)

@@ -255,6 +255,29 @@ async def held_creates(seaart: FakeSeaArt) -> AsyncIterator[HeldCreates]:
         yield proxy
 
 
+async def test_a_bot_started_with_nohup_outlives_the_hangup(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """`nohup bananacord run &` ignores SIGHUP so the bot outlives the ssh session that started it: the bot's
+    own SIGHUP handler, put on top, stopped it when the session closed."""
+    config = write_config(tmp_path, discord_fake, seaart)
+    db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
+    bot = start_process(config, log, nohup=True)
+    try:
+        await discord_fake.wait_until_ready(timeout=30)
+        bot.send_signal(signal.SIGHUP)  # the session closes
+        await discord_fake.slash_command("imagine", {"prompt": "after the hangup"})
+        await discord_fake.wait_for(lambda: states(db) == ["delivered"], timeout=30)
+        assert bot.poll() is None
+        assert await _stop(bot, discord_fake) == 0
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.wait(timeout=10)
+    output = log.read_text(errors="replace")
+    assert "SIGHUP received" not in output and "SIGTERM received" in output
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 async def test_sigterm_lets_the_create_in_flight_finish_and_starts_nothing_new(
     tmp_path: Path,

@@ -70,7 +70,8 @@ async def test_a_prompt_past_6000_characters_sent_past_discord_s_checks_is_refus
     finally:
         await running.close()
     assert answer["type"] == 4 and answer["data"]["flags"] & 64, answer
-    assert answer["data"]["content"] == "`prompt` must be 1 to 6,000 characters of text; yours has 17,999."
+    # Counted as Discord counts the option: as sent, its trailing space included.
+    assert answer["data"]["content"] == "`prompt` must be 1 to 6,000 characters of text; yours has 18,000."
     assert [len(create.json["input"]["prompt"]) for create in fakes.kie.creates] == [6000]
     assert fits.callbacks[0]["data"].get("flags", 0) & 64 == 0
     assert query(settings, "SELECT state FROM jobs") == [("delivered",)]
@@ -161,3 +162,27 @@ async def test_a_re_roll_of_a_seeded_image_draws_a_new_seed_and_shows_it(
     assert {k: v for k, v in again.items() if k != "seed"} == {k: v for k, v in first.items() if k != "seed"}
     shown = " ".join(str(field["value"]) for field in rolled.embeds[0]["fields"])
     assert f"seed {again['seed']}" in shown and "seed 42" not in shown
+
+
+async def test_a_prompt_within_6000_characters_that_cleaning_lengthens_is_made(
+    tmp_path: Path,
+    discord_fake: FakeDiscord,
+    fakes: Fakes,  # noqa: F811
+) -> None:
+    """Devanagari letters with a nukta typed precomposed (U+0958..U+095F) are composition exclusions: cleaning
+    (NFC) writes each as a letter and a combining mark, and a 5,900-character Hindi prompt Discord took was
+    refused as 6,767. Re-rolled, it is taken too."""
+    sentence = "\u095bमीन पर \u095eूलों का बा\u095a, \u095bरा सा \u0958िला "  # ज़मीन पर फ़ूलों का बाग़, ज़रा सा क़िला
+    prompt = (sentence * 1000)[:5900].strip()
+    settings = fakes.settings(tmp_path, discord_fake, ["kie"])
+    running = await boot(settings, discord_fake)
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": prompt})
+        original = await delivered(discord_fake, interaction)
+        reroll = await press(discord_fake, original, "Re-roll")
+        await discord_fake.wait_for(lambda: len(fakes.kie.creates) == 2, timeout=30)
+    finally:
+        await running.close()
+    assert not interaction.callbacks[0]["data"].get("flags", 0) & 64
+    assert not reroll.callbacks[0]["data"].get("flags", 0) & 64
+    assert len(fakes.kie.creates[0].json["input"]["prompt"]) > 6000  # as cleaned: letters and their marks

@@ -783,6 +783,11 @@ class FakeDiscord(StartsAndStops, World):
         member = self.member(uid)
         member["permissions"] = str(perms)
         iid = self.snowflakes.next()
+        if self.interaction_clock_behind:
+            # Its time set back; its low bits from a counter of their own, so no other id is met.
+            self._skewed_ids += 1
+            behind = int(self.interaction_clock_behind * 1000) << 22
+            iid = (iid - behind) | (1 << 21) | self._skewed_ids
         token = f"fake-itoken-{iid}-{secrets.token_urlsafe(24)}"
         payload: JSON = {
             "id": str(iid),

@@ -95,6 +95,10 @@ class World:
         # (10062). None (the default) takes a late answer, so a test on a busy machine does not depend on
         # timing; a test of what the bot does when it cannot answer in time sets 3.0.
         self.answer_window: float | None = None
+        # Seconds Discord's clock is behind the bot's, as interaction ids carry it (a bot host whose clock runs
+        # ahead): each interaction then looks that much older to the bot the moment it arrives.
+        self.interaction_clock_behind = 0.0
+        self._skewed_ids = 0
         # Channels deleted (remove_channel): what was posted in them went with them.
         self.deleted_channels: set[int] = set()
         self.snowflakes = Snowflakes()
