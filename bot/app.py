@@ -254,9 +254,9 @@ class Bananacord(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self._sync_commands()
+        # Also traces the tasks that called back while the last run was stopping, kept for this start
+        # (bot/lost_tasks.py), before its loop steps any job.
         await runner.start()
-        # Tasks that called back while the last run was stopping, kept for this start.
-        await runner.lost_tasks.take_up_kept()
 
     async def _sync_commands(self) -> None:
         if self.settings.discord.guild_ids:

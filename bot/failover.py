@@ -59,10 +59,11 @@ class Failover:
         budgets: Mapping[str, RequestBudget],
         clock: Callable[[], float],
         wake: Callable[[], None],
-        repricing: Callable[[Job, int], InTransaction] | None = None,
+        repricing: Callable[[Job, GenerationRequest, Capabilities], InTransaction] | None = None,
     ) -> None:
         self.store = store
-        # The job's reservation takes the new provider's price in the move's transaction (bot/quotas.py).
+        # The job's reservation takes the new provider's price, and the units and size of the request as it
+        # goes there, in the move's transaction (bot/quotas.py).
         self.repricing = repricing
         self.catalogue = catalogue
         self.providers = providers
@@ -106,9 +107,9 @@ class Failover:
         now = self.clock()
         cost = caps.price_of(request)
         changed: dict[str, Any] = {"request": request} if request != job.request else {}
-        within = None
-        if self.repricing is not None and cost is not None and cost != job.cost_micro_usd:
-            within = self.repricing(job, cost)
+        # Always, not only when the price changes: a preference left out (a 4K the next provider does not make)
+        # changes the units and size the commit charges, whatever the dollar price does.
+        within = self.repricing(job, request, caps) if self.repricing is not None else None
         try:
             await self.store.update(
                 job,
@@ -123,9 +124,7 @@ class Failover:
             )
         except QuotaExceededError as refused:
             # The job ends with its provider's own failure, uncharged, as when no other provider serves it.
-            log.info(
-                "job %s: not moved to %s, whose price would pass the server's budget: %s", job.id, candidate, refused
-            )
+            log.info("job %s: not moved to %s, refused by the quotas: %s", job.id, candidate, refused)
             return False
         log.info("job %s: failing over from %s to %s (%s)", job.id, job.provider, candidate, exc.category)
         if changed:

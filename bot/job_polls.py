@@ -30,9 +30,16 @@ class Poller(RunnerPart):
     async def poll(self, job: Job, *, last: bool = False) -> None:
         """``last``: the job's deadline has passed; it ends expired unless this poll finds it ended (an image
         made meanwhile is delivered). A poll that fails is tried again as any is, up to MAX_POLL_ERRORS: the
-        provider's not answering does not say the image was not made."""
+        provider's not answering does not say the image was not made. A job whose provider is no longer
+        enabled ends at once (``JobRunner.provider_gone``)."""
         assert job.handle is not None, "a submitted job always has a handle"
-        provider = self.runner.provider_of(job)
+        provider = self.runner.providers.get(job.provider)
+        if provider is None:
+            # Turned off since it took the job (a restart with it disabled): nothing can ask it, now or later
+            # in this run. Before, provider_of's error escaped the step: "step failed; will retry" with a
+            # traceback every max_poll_interval, and past the deadline the job never ended, its units held.
+            await self.runner.provider_gone(job, past_deadline=last)
+            return
         try:
             update = await provider.poll(job.handle)
         except ProviderError as exc:

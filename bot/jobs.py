@@ -80,6 +80,13 @@ NOT_SENT_IN_TIME = (
     "You were not charged; try again."
 )
 
+# The end of a job whose provider took it and was turned off since (a restart with it disabled): nothing can
+# ask that provider about it, or collect its image, in this run.
+PROVIDER_GONE = (
+    "The provider `{provider}` that was making this image has been turned off on this bot, so the image cannot "
+    "be collected. You were not charged; try again."
+)
+
 _FAILED_STATE_FOR = {
     ErrorCategory.CONTENT_BLOCKED: JobState.BLOCKED,
     ErrorCategory.CANCELLED: JobState.CANCELLED,
@@ -211,6 +218,10 @@ class JobRunner:
         self.in_background(self.canceller.tell_providers(), "tell-providers-cancelled")
         await self.messages.retry_owed()
         self.stopping = False
+        # Tasks that called back while the last run was stopping (bot/lost_tasks.py), traced before the loop
+        # steps any job: a job whose wait ended while the bot was down would otherwise fail "uncertain" at its
+        # first step though a kept callback named its task in time.
+        await self.lost_tasks.take_up_kept()
         self._task = asyncio.create_task(self._supervise(), name="bananacord-job-loop")
 
     async def stop(self, grace: float = 0.0) -> None:
@@ -559,6 +570,23 @@ class JobRunner:
             minutes = max(1, round(self.settings.deadline_seconds / 60))
             message = NOT_SENT_IN_TIME.format(minutes=minutes)
         await self.fail(job, ErrorCategory.EXPIRED, message, to=JobState.EXPIRED)
+
+    async def provider_gone(self, job: Job, *, past_deadline: bool) -> None:
+        """End a job its provider took, that provider no longer enabled here (a restart with it turned off):
+        refunded, its member told why. Nothing asks it to stop (there is no adapter to ask with). Past its
+        deadline it expires; before, it fails at once, as a create for that provider does (bot/job_submit.py):
+        this run can never poll it, and waiting out the deadline only held the member's units. Before, the poll
+        raised outside its own error handling: "step failed; will retry" with a traceback every
+        max_poll_interval, and past the deadline (the last poll asked for since the bot is back after it) for
+        ever, the job running and its reservation held."""
+        log.warning("job %s: its provider %s is not enabled any more; ending it", job.id, job.provider)
+        await self.fail(
+            job,
+            ErrorCategory.EXPIRED if past_deadline else ErrorCategory.INTERNAL,
+            PROVIDER_GONE.format(provider=job.provider),
+            detail=f"provider {job.provider!r} missing from registry",
+            to=JobState.EXPIRED if past_deadline else JobState.FAILED,
+        )
 
     async def expire(self, job: Job) -> None:
         """End a job its provider took and has not finished by its deadline (asked once more: ``_past_deadline``)."""

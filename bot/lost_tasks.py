@@ -19,6 +19,13 @@ likeliest to be lost) is not traced then: the runner starts no new work. Its tas
 beside the database (``<database>.lost-task-callbacks``, ``LostTasks.kept_path``), and the next start traces
 it as if the callback had just come. Before, such a callback was answered 404 and spent: the job failed
 "uncertain" after the restart though Kie had made, and billed, its image.
+
+A kept callback is word that came within its job's wait, whenever the next start comes (within a day,
+``KEPT_FOR_SECONDS``): the kept tasks are traced before the runner's loop steps any job (``take_up_kept``,
+from ``JobRunner.start``), and a job that may be the one a kept task names does not fail "uncertain" at its
+wait's end while that task is being traced (``wait_over``). Before, a start after the wait lost the image
+twice over: the loop, started first, failed the job at its first step, and the kept task, called back more
+than the wait ago, was dropped untraced.
 """
 
 from __future__ import annotations
@@ -46,6 +53,12 @@ log = logging.getLogger(__name__)
 ASK_AGAIN_SECONDS = (1.0, 3.0, 9.0)
 # Tasks called back during a stop kept for the next start, at most (only signed callbacks get that far).
 MAX_KEPT = 1000
+# A kept task is traced by a start within this long of its callback; one older is dropped untraced. Its
+# callback came within its job's wait, which is what makes it valid, so a restart after that wait still
+# traces it; but a bot down for longer has members who long gave up on their image.
+KEPT_FOR_SECONDS = 86_400.0
+# How often a job whose wait is over, held for a kept task being traced that may be its, is looked at again.
+HELD_RECHECK_SECONDS = 1.0
 
 
 def kept_path_for(database: Path) -> Path:
@@ -120,11 +133,30 @@ class LostTasks:
             return None
         if job.id in self.runner.in_flight and job.id not in self._waiting:
             return None  # its create is being sent
-        return waits_until(job, self.wait_seconds)
+        return self._until(job)
 
     def wait_over(self, job: Job) -> bool:
-        """Whether the wait of a job that ``waits`` has ended (it then fails "uncertain": ``gave_up``)."""
-        return self.runner.clock() >= waits_until(job, self.wait_seconds)
+        """Whether the wait of a job that ``waits`` has ended (it then fails "uncertain": ``gave_up``). Not
+        while a task kept from the last stop that may be this job's is being traced (``_held``)."""
+        return self.runner.clock() >= waits_until(job, self.wait_seconds) and not self._held(job)
+
+    def _held(self, job: Job) -> bool:
+        """A task that called back while the last run was stopping, after this job's create left and before
+        its wait ended, is being traced now: it may be this job's, which then adopts it, whatever the time."""
+        if not create_unanswered(job):
+            return False
+        left, until = _create_left(job), waits_until(job, self.wait_seconds)
+        return any(
+            provider == job.provider and task_id in self._tracing and left <= at <= until
+            for task_id, (provider, at) in self._kept.items()
+        )
+
+    def _until(self, job: Job) -> float:
+        """When the job is looked at again: its wait's end, or, held past it (``_held``), in a moment."""
+        until = waits_until(job, self.wait_seconds)
+        if self._held(job):
+            until = max(until, self.runner.clock() + HELD_RECHECK_SECONDS)
+        return until
 
     def gave_up(self, job: Job) -> str:
         return gave_up_message(job, self.wait_seconds)
@@ -135,7 +167,7 @@ class LostTasks:
         runner = self.runner
         self._waiting.add(job.id)
         fresh = await runner.store.get(job.id) or job
-        until = waits_until(fresh, self.wait_seconds)
+        until = self._until(fresh)
         if shown:
             log.info(
                 "job %s: %s never answered its create; waiting until %.0f s from now for a callback naming its task",
@@ -217,9 +249,12 @@ class LostTasks:
         return dict(list(kept.items())[:MAX_KEPT])
 
     async def take_up_kept(self) -> None:
-        """At start (the runner started): trace the tasks that called back while the last run was stopping.
-        One whose every possible job has stopped waiting (it called back more than the wait ago) is dropped;
-        each other stays kept until its trace ends, so a stop during that trace keeps it for the start after."""
+        """At start, before the runner's loop steps any job (``JobRunner.start``): trace the tasks that called
+        back while the last run was stopping. Their callbacks came within their jobs' waits, so each is traced
+        however long the bot was down, up to KEPT_FOR_SECONDS (older: dropped), and its job waits for the trace
+        (``wait_over``). Before, one that called back more than the wait ago was dropped, and the loop, already
+        running, failed its job "uncertain" first. Each stays kept until its trace ends, so a stop during that
+        trace keeps it for the start after."""
         self._kept = self._read_kept()
         if not self._kept:
             if self.kept_path is not None and self.kept_path.exists():
@@ -228,7 +263,7 @@ class LostTasks:
         now = self.runner.clock()
         for task_id, (provider, at) in list(self._kept.items()):
             try:
-                if now - at > self.wait_seconds or not await self.look_for(provider, task_id):
+                if now - at > KEPT_FOR_SECONDS or not await self.look_for(provider, task_id):
                     self._kept.pop(task_id, None)
                     continue
             except Exception as exc:  # the database could not be read: kept for the start after

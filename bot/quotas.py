@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 import aiosqlite
@@ -22,6 +22,10 @@ from bot.store import Database
 from bot.store import ledger as ledger_sql
 from bot.store.jobs import InTransaction, Job
 from bot.store.usage import quota_window
+
+if TYPE_CHECKING:
+    from bot.models import GenerationRequest
+    from bot.providers.base import Capabilities
 
 log = logging.getLogger(__name__)
 
@@ -353,27 +357,46 @@ class Quotas:
 
         return reserve
 
-    def repricing(self, job: Job, cost_micro_usd: int) -> InTransaction:
-        """A failover's new price on the job's reservation, in the move's transaction (bot/failover.py).
+    def repricing(self, job: Job, request: GenerationRequest, caps: Capabilities) -> InTransaction:
+        """A failover's terms on the job's reservation, in the move's transaction (bot/failover.py): the price,
+        units and size of ``request`` (the job's own, or without the preferences ``caps``'s provider does not
+        offer) as that provider makes it, so the commit charges what is delivered.
 
         The server's monthly budget counts reservations at their price; left at the first provider's, a job
         moved to a dearer one was charged past the budget (two $0.04 reservations admitted under $0.10,
         both committed at $0.08). A move that would take the server over its budget is refused
-        (QuotaExceededError, rolling the move back); a cheaper one lowers what the job holds."""
+        (QuotaExceededError, rolling the move back); a cheaper one lowers what the job holds.
+
+        Units likewise: a move that drops a preferred 4K lowers them (before, the member paid the 4K's 3 units
+        for the 1K image delivered). The member's limits depend on roles Discord knows and the runner does not,
+        so a move that would hold more units than reserved is refused unless nothing limits the reservation
+        (the unlimited role, the owner, quotas off): no member is charged past what their quota admitted."""
+        cost = caps.price_of(request)
+        units = self.units_for(request.model, request.resolution, caps.default_resolution)
+        size = request.resolution or caps.default_resolution
 
         async def reprice(conn: aiosqlite.Connection, _job_ids: Sequence[str]) -> None:
             row = await _fetchone(
-                conn, "SELECT cost_micro_usd, bypass FROM ledger WHERE job_id = ? AND kind = 'reserve'", (job.id,)
+                conn,
+                "SELECT units, cost_micro_usd, size, bypass FROM ledger WHERE job_id = ? AND kind = 'reserve'",
+                (job.id,),
             )
             if row is None:
                 return  # a job with no reservation (the command line's): nothing holds a price
-            extra = cost_micro_usd - int(row[0])
-            if extra > 0 and not row[1] and job.guild_id is not None:
-                _, _, budget = await self._guild_limits(conn, job.guild_id)
-                await self._check_month(conn, job.guild_id, None, budget, None, extra, self.clock())
-            await conn.execute(
-                "UPDATE ledger SET cost_micro_usd = ? WHERE job_id = ? AND kind = 'reserve'", (cost_micro_usd, job.id)
-            )
+            held_units, held_cost, held_size, bypass = int(row[0]), int(row[1]), str(row[2]), bool(row[3])
+            new_cost = held_cost if cost is None else cost
+            if not bypass:
+                if units > held_units:
+                    raise QuotaExceededError(
+                        f"{size} costs {units} unit(s) where {held_size} was reserved at {held_units}; the member's "
+                        "quota cannot be checked from here"
+                    )
+                extra = new_cost - held_cost
+                if extra > 0 and job.guild_id is not None:
+                    _, _, budget = await self._guild_limits(conn, job.guild_id)
+                    await self._check_month(conn, job.guild_id, None, budget, None, extra, self.clock())
+            if (units, new_cost, size) != (held_units, held_cost, held_size):
+                await ledger_sql.rebook(conn, job.id, units=units, cost_micro_usd=new_cost, size=size)
 
         return reprice
 

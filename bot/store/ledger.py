@@ -41,6 +41,17 @@ async def reserve(
     await conn.execute("UPDATE jobs SET charge_state = 'reserved', charge_units = ? WHERE id = ?", (units, job_id))
 
 
+async def rebook(conn: aiosqlite.Connection, job_id: str, *, units: int, cost_micro_usd: int, size: str) -> None:
+    """A failover's new terms on a job's reservation (inside the move's transaction): the units, price and size
+    of the request as it now goes (bot/quotas.py ``repricing``), so the commit charges what is delivered and a
+    refund gives back what is held. The job's ``charge_units`` follows its reservation's."""
+    await conn.execute(
+        "UPDATE ledger SET units = ?, cost_micro_usd = ?, size = ? WHERE job_id = ? AND kind = 'reserve'",
+        (units, cost_micro_usd, size, job_id),
+    )
+    await conn.execute("UPDATE jobs SET charge_units = ? WHERE id = ?", (units, job_id))
+
+
 async def settle(conn: aiosqlite.Connection, job: Job, *, delivered: bool, now: float, why: str = "") -> None:
     """Turn a job's reservation into a charge (delivered) or give it back (anything else).
 
