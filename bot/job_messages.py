@@ -242,10 +242,15 @@ class JobMessages:
                     self._batch_drawn[job.batch_id] = looks
             # An end not shown is owed in the same transaction as the end: written apart, a bot killed (or a
             # database refusing the second write) between the two left a candidate ended, refunded, and
-            # shown "Generating" for good, with nothing owed for the next start to draw.
+            # shown "Generating" for good, with nothing owed for the next start to draw. Its interaction token
+            # is kept with the debt, as a lone job's is (``end``), and cleared once shown (``_paid``): cleared
+            # with the end, every try drew the batch with the bot token, which a channel the bot may not view
+            # refuses, so the member read "Generating 2 images…" until a DM came.
             now = runner.clock()
-            owed = None if shown else self.owed_edits.within(now)
-            job = await runner.store.update(job, now=now, state=state, within=owed, **changes)
+            owed: dict[str, Any] = {}
+            if not shown:
+                owed = {"within": self.owed_edits.within(now), "interaction_token": job.interaction_token}
+            job = await runner.store.update(job, now=now, state=state, **{**owed, **changes})
         self.forget_if_ended([job if j.id == job.id else j for j in batch])
         return job, shown
 
@@ -309,8 +314,8 @@ class JobMessages:
     async def _show_end_later(self, job_id: str) -> None:
         """Try the final edit again a few times; the debt is cleared when one gets through or when this
         gives up, and kept when the bot stops meanwhile (the next start tries again). Giving up is
-        reported (EndNotShown: the member is told another way); a deleted message is not: whoever
-        deleted it no longer waits on it."""
+        reported (EndNotShown: the member is told another way; a batch's once, ``_batch_end_given_up``); a
+        deleted message is not: whoever deleted it no longer waits on it."""
         runner = self.runner
         job: Job | None = None
         waits = runner.settings.final_edit_retry_seconds
@@ -325,9 +330,31 @@ class JobMessages:
             # A warning: Discord's refusal (a channel the bot may no longer see or edit in) is not the bot's
             # fault, and the member is told another way (EndNotShown: a DM).
             log.warning("job %s: gave up showing its final state after %d tries", job_id, len(waits) + 1)
+            if job is not None and job.batch_id is not None:
+                await self._batch_end_given_up(job)
+                return
             if job is not None:
                 runner.notify(EndNotShown(job))
         await self._paid(job_id)
+
+    async def _batch_end_given_up(self, job: Job) -> None:
+        """A batch candidate's end given up on: its debt is cleared, and the member is told once for the whole
+        request, by the candidate given up on last, once every candidate has ended (cogs/end_notices.py draws
+        the batch's card). Each candidate reporting its own end sent a DM per candidate, each a lone job's
+        card. Under the batch's lock, so that of candidates given up on together exactly one finds itself last;
+        a debt that could not be cleared is still owed, and the next start, giving up on it, tells the member."""
+        assert job.batch_id is not None
+        runner = self.runner
+        try:
+            async with self.batch_lock(job.batch_id):
+                await self._paid(job.id)
+                batch = await runner.store.batch(job.batch_id)
+                owed = set(await self.owed_edits.all())
+        except Exception as exc:
+            log.warning("job %s: could not read whether its batch's end is still owed (%s)", job.id, exc)
+            return
+        if all(each.terminal for each in batch) and owed.isdisjoint(each.id for each in batch):
+            runner.notify(EndNotShown(job))
 
     async def _paid(self, job_id: str) -> None:
         try:

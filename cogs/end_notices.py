@@ -2,7 +2,9 @@
 
 The runner tries the final edit for about nine minutes (`[jobs] final_edit_retry_seconds`) and keeps the
 debt across restarts; when every try is refused it reports EndNotShown, and this cog sends the same
-card the message would have shown. A message that was deleted is not reported: nobody waits on it.
+card the message would have shown: a batch's (`/imagine count:N`) once, with the batch's card, when its last
+candidate still owed is given up on (bot/job_messages.py ``_batch_end_given_up``). A message that was
+deleted is not reported: nobody waits on it.
 """
 
 from __future__ import annotations
@@ -28,9 +30,21 @@ class EndNotices(commands.Cog):
         job = event.job
         if job.source != "discord" or job.user_id is None:
             return
-        embed = render.failure_embed(job, self.bot.services.sink.capabilities(job), now=self.bot.clock())
+        services, now = self.bot.services, self.bot.clock()
         where = f" in <#{job.channel_id}>" if job.channel_id is not None else ""
-        text = f"Your image{where} has ended, but Discord would not let me update its message. This is how it ended:"
+        if job.batch_id is None:
+            embed = render.failure_embed(job, services.sink.capabilities(job), now=now)
+            text = (
+                f"Your image{where} has ended, but Discord would not let me update its message. This is how it ended:"
+            )
+        else:
+            # One notice for the request, its candidates drawn as its message would have shown them.
+            batch = await services.runner.store.batch(job.batch_id)
+            embed = render.batch_embed(batch, services.sink.capabilities(batch[0]), now=now)
+            text = (
+                f"Your {len(batch)} images{where} have ended, but Discord would not let me update their message. "
+                "This is how they ended:"
+            )
         try:
             dm = await self.bot.create_dm(discord.Object(job.user_id))
             await dm.send(text, embed=embed, allowed_mentions=discord.AllowedMentions.none())
