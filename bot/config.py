@@ -286,7 +286,8 @@ class ModerationSettings(_Section):
     default_level: int = Field(default=3, ge=1, le=6)
     # Members with this role count as moderators, besides those with Manage Messages.
     moderator_role_id: int | None = None
-    # This many provider content blocks within block_window_minutes put a member on a cooldown.
+    # This many prompts blocked by a provider (the candidates of one /imagine count are one) within
+    # block_window_minutes put a member on a cooldown.
     block_limit: int = Field(default=3, ge=1)
     block_window_minutes: float = Field(default=30, gt=0)
     cooldown_minutes: float = Field(default=60, gt=0)

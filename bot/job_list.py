@@ -95,7 +95,8 @@ def line(request: Request) -> str:
 def jobs_embed(active: Sequence[Job], ended: Sequence[Job], *, note: str | None = None) -> discord.Embed:
     """``/jobs``: the member's unfinished jobs (oldest first) and latest finished ones (newest first);
     ``note`` goes first (what a click just did)."""
-    # A batch with candidates still running is listed once, as generating, its ended candidates with it.
+    # A batch with candidates still running is listed once, as generating, its ended candidates with it (read by
+    # its batch, cogs/jobs.py: the latest finished rows lose them once the member has made a few more images).
     running = {job.batch_id for job in active if job.batch_id is not None}
     generating = requests([*active, *(job for job in ended if job.batch_id in running)])
     finished = [r for r in requests(ended) if r.first.batch_id is None or r.first.batch_id not in running]

@@ -495,11 +495,16 @@ class ModerationStore:
             )
 
     async def recent_provider_blocks(self, guild_id: int, user_id: int, since: float) -> int:
+        """The member's prompts a provider's filter blocked since ``since``: the candidates of one ``/imagine
+        count`` (a batch, one prompt sent once) count as one, as they are one request to the in-flight limit.
+        Counted by audit row, one blocked batch of three put its member on a cooldown at the default limit."""
         async with (
             self.db.read() as conn,
             conn.execute(
-                "SELECT COUNT(*) FROM audit_log WHERE guild_id = ? AND target_id = ? AND action = 'provider_block' "
-                "AND created_at >= ?",
+                "SELECT COUNT(DISTINCT COALESCE(jobs.batch_id, audit_log.job_id, 'row ' || audit_log.id)) "
+                "FROM audit_log LEFT JOIN jobs ON jobs.id = audit_log.job_id "
+                "WHERE audit_log.guild_id = ? AND audit_log.target_id = ? AND audit_log.action = 'provider_block' "
+                "AND audit_log.created_at >= ?",
                 (guild_id, user_id, since),
             ) as cur,
         ):

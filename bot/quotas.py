@@ -217,6 +217,14 @@ def merge_limits(
     return Limits(values["daily"], values["weekly"], values["monthly"], values["in_flight"], origins)
 
 
+@dataclass(frozen=True, slots=True)
+class Room:
+    """How many more images one limit has room for, and that limit as a refusal names it."""
+
+    images: int
+    limit: str
+
+
 class Quotas:
     """Reads limits and balances; builds the in-transaction reservation for a new job."""
 
@@ -404,6 +412,11 @@ class Quotas:
         self, conn: aiosqlite.Connection, member: Member, units: int, cost: int, now: float, *, count: int = 1
     ) -> None:
         limits = await self._limits(conn, member)
+        # A batch refused by one limit is told how many images fit: the fewest any limit has room for, the
+        # member's windows and the server's alike, so the count it suggests is taken when asked for at once
+        # (read from the first limit to refuse, count:3 was suggested by the daily quota and refused by the
+        # weekly one).
+        room = await self._least_room(conn, member, limits, units, cost, now) if count > 1 else None
         if limits.in_flight is not None:
             # The new job rows are already inserted (not yet reserved), so they are not in this count.
             running = await self._in_flight(conn, member.guild_id, member.user_id)
@@ -430,7 +443,7 @@ class Quotas:
                 # As /quota show says it: a grant is extra allowance, not negative use ("used -10 of 5").
                 spent, granted = await self._used_and_granted(conn, member, start)
                 if limit == 0:
-                    raise QuotaExceededError(_zero_window(window, units, count, spent, granted, max(0, -used)))
+                    raise QuotaExceededError(_zero_window(window, units, count, spent, granted, max(0, -used), room))
                 allowance = f"{limit} {window} units" + (f" and {granted} granted" if granted else "")
                 if count == 1:
                     raise QuotaExceededError(
@@ -439,9 +452,38 @@ class Quotas:
                 fit = max(0, limit - used) // units if units else count
                 raise QuotaExceededError(
                     f"{count} images cost {units * count} unit(s) ({units} each); you have used {spent} of your "
-                    f"{allowance}, so {_fit(fit)}. Nothing was started or charged. " + resets
+                    f"{allowance}, so {_fit_in(fit, room)}. Nothing was started or charged. " + resets
                 )
-        await self._check_guild(conn, member.guild_id, units, cost, now, count=count)
+        await self._check_guild(conn, member.guild_id, units, cost, now, count=count, room=room)
+
+    async def _least_room(
+        self, conn: aiosqlite.Connection, member: Member, limits: Limits, units: int, cost: int, now: float
+    ) -> Room | None:
+        """The limit with room for the fewest images of ``units`` units and ``cost`` micro-dollars each, among
+        the member's windows, the server's images generating at once, its monthly units and its budget (None:
+        nothing limits the count). The member's own in-flight limit is not among them: a batch is one request
+        to it, whatever its count."""
+        rooms: list[Room] = []
+        for window in WINDOWS:
+            limit = limits.for_window(window)
+            if limit is None or units <= 0:
+                continue
+            start, _ = self.bounds(window, now)
+            left = max(0, limit - await self._used(conn, member, start))
+            rooms.append(Room(left // units, f"your {window} quota has {_units(left)} left"))
+        monthly_units, in_flight, budget = await self._guild_limits(conn, member.guild_id)
+        if in_flight is not None:
+            free = max(0, in_flight - await self._in_flight(conn, member.guild_id, None))
+            rooms.append(Room(free, f"this server has room for {free} more image(s) generating at once"))
+        if (monthly_units is not None and units > 0) or (budget is not None and cost > 0):
+            used_units, used_cost = await self._guild_month(conn, member.guild_id, now)
+            if monthly_units is not None and units > 0:
+                left = max(0, monthly_units - used_units)
+                rooms.append(Room(left // units, f"this server has {_units(left)} left this month"))
+            if budget is not None and cost > 0:
+                left = max(0, budget - used_cost)
+                rooms.append(Room(left // cost, f"this server's monthly budget has {_usd(left)} left"))
+        return min(rooms, key=lambda r: r.images, default=None)
 
     async def _guild_limits(
         self, conn: aiosqlite.Connection, guild_id: int
@@ -465,7 +507,15 @@ class Quotas:
         return monthly_units, in_flight, budget
 
     async def _check_guild(
-        self, conn: aiosqlite.Connection, guild_id: int, units: int, cost: int, now: float, *, count: int = 1
+        self,
+        conn: aiosqlite.Connection,
+        guild_id: int,
+        units: int,
+        cost: int,
+        now: float,
+        *,
+        count: int = 1,
+        room: Room | None = None,
     ) -> None:
         monthly_units, in_flight, budget = await self._guild_limits(conn, guild_id)
         if in_flight is not None:
@@ -482,9 +532,11 @@ class Quotas:
             if generating + count > in_flight:
                 raise QuotaExceededError(
                     f"This server has {generating} image(s) generating and allows {in_flight} at once, so "
-                    f"{_fit(in_flight - generating)}. Nothing was started or charged."
+                    f"{_fit_in(in_flight - generating, room)}. Nothing was started or charged."
                 )
-        await self._check_month(conn, guild_id, monthly_units, budget, units * count, cost * count, now, count=count)
+        await self._check_month(
+            conn, guild_id, monthly_units, budget, units * count, cost * count, now, count=count, room=room
+        )
 
     async def _check_month(
         self,
@@ -497,22 +549,15 @@ class Quotas:
         now: float,
         *,
         count: int = 1,
+        room: Room | None = None,
     ) -> None:
         """Refuse ``units_added`` (None: no units) and ``cost_added`` more this month if they take the server
         past its monthly units or its budget in dollars (``count``: the images they are for, to say how
-        many fit)."""
+        many fit; ``room``: the limit with room for the fewest, when it is not this one)."""
         if monthly_units is None and budget is None:
             return
-        start, end = self.bounds("monthly", now)
-        row = await _fetchone(
-            conn,
-            # Reservations and refunds only: a grant is one member's extra allowance, not the server's (as a
-            # negative row it raised the server's cap for everyone).
-            "SELECT COALESCE(SUM(units), 0), COALESCE(SUM(cost_micro_usd), 0) FROM ledger "
-            "WHERE guild_id = ? AND window_at >= ? AND kind IN ('reserve', 'refund')",
-            (guild_id, start),
-        )
-        used_units, used_cost = (int(row[0]), int(row[1])) if row else (0, 0)
+        _, end = self.bounds("monthly", now)
+        used_units, used_cost = await self._guild_month(conn, guild_id, now)
         if monthly_units == 0 and units_added is not None and units_added > 0:
             raise QuotaExceededError(
                 "This server's monthly quota is 0 units (set by an admin), so no image can be made here; "
@@ -525,17 +570,33 @@ class Quotas:
             )
         if monthly_units is not None and units_added is not None and used_units + units_added > monthly_units:
             units = units_added // count
-            fits = "" if count == 1 else f" So {_fit(max(0, monthly_units - used_units) // units if units else 0)}."
+            own = max(0, monthly_units - used_units) // units if units else 0
+            fits = "" if count == 1 else f" So {_fit_in(own, room)}."
             raise QuotaExceededError(
                 f"This server has used {used_units} of its {monthly_units} units this month.{fits} "
                 f"The server budget resets <t:{int(end)}:R>."
             )
         if budget is not None and used_cost + cost_added > budget:
-            spent = Decimal(used_cost) / 1_000_000
+            each = cost_added // count
+            own = max(0, budget - used_cost) // each if each else count
+            fits = "" if count == 1 else f" So {_fit_in(own, room)}."
             raise QuotaExceededError(
-                f"This server has spent ${spent:.2f} of its ${Decimal(budget) / 1_000_000:.2f} monthly budget. "
+                f"This server has spent {_usd(used_cost)} of its {_usd(budget)} monthly budget.{fits} "
                 f"It resets <t:{int(end)}:R>."
             )
+
+    async def _guild_month(self, conn: aiosqlite.Connection, guild_id: int, now: float) -> tuple[int, int]:
+        """The units and micro-dollars the server's members have reserved this month (less refunds)."""
+        start, _ = self.bounds("monthly", now)
+        row = await _fetchone(
+            conn,
+            # Reservations and refunds only: a grant is one member's extra allowance, not the server's (as a
+            # negative row it raised the server's cap for everyone).
+            "SELECT COALESCE(SUM(units), 0), COALESCE(SUM(cost_micro_usd), 0) FROM ledger "
+            "WHERE guild_id = ? AND window_at >= ? AND kind IN ('reserve', 'refund')",
+            (guild_id, start),
+        )
+        return (int(row[0]), int(row[1])) if row else (0, 0)
 
     # ---- what /quota shows -------------------------------------------------------------------
 
@@ -666,17 +727,19 @@ class Quotas:
         return len(rows)
 
 
-def _zero_window(window: str, units: int, count: int, spent: int, granted: int, left: int) -> str:
+def _zero_window(
+    window: str, units: int, count: int, spent: int, granted: int, left: int, room: Room | None = None
+) -> str:
     """The refusal when a window's limit is 0: no reset brings units back, so none is promised (it said
     "you have used 0 of your 0 daily units ... resets in 5 hours"). Units granted still count; ``left``
-    of them remain."""
+    of them remain (``room``: the limit with room for the fewest images of a batch)."""
     if not granted:
         return (
             f"An admin has set your {window} quota to 0 units, so you cannot make images; waiting for a reset "
             "will not change that. Ask an admin if you think it is a mistake."
         )
     asked = f"This image costs {units} unit(s)" if count == 1 else f"{count} images cost {units * count} unit(s)"
-    fits = "" if count == 1 else f" ({_fit(left // units if units else count)})"
+    fits = "" if count == 1 else f" ({_fit_in(left // units if units else count, room)})"
     return (
         f"{asked}; you have used {spent} of the {granted} unit(s) an admin granted you{fits}, and your {window} "
         "quota is 0 units, so a reset will not bring more. Nothing was started or charged. Ask an admin for more."
@@ -687,11 +750,29 @@ def _named(daily: int | None, weekly: int | None, monthly: int | None, in_flight
     return {"daily": daily, "weekly": weekly, "monthly": monthly, "in_flight": in_flight}
 
 
-def _fit(images: int) -> str:
-    """How many images of a refused batch would fit, as the member can act on it."""
+def _fit(images: int, because: str | None = None) -> str:
+    """How many images of a refused batch would fit, as the member can act on it (``because``: the limit
+    that holds them to that, when it is not the one the refusal names)."""
+    why = f" ({because})" if because else ""
     if images <= 0:
-        return "none fit"
-    return f"at most {images} fit: ask for count:{images}" if images > 1 else "one fits: ask for one image"
+        return f"none fit{why}"
+    return f"at most {images} fit{why}: ask for count:{images}" if images > 1 else f"one fits{why}: ask for one image"
+
+
+def _fit_in(own: int, room: Room | None) -> str:
+    """``_fit`` for a refusal whose own limit has room for ``own`` images, when ``room`` (the limit with room for
+    the fewest) may allow fewer still: the count suggested is then that one's, which it names."""
+    if room is None or room.images >= own:
+        return _fit(own)
+    return _fit(room.images, room.limit)
+
+
+def _units(count: int) -> str:
+    return f"{count} unit{'' if count == 1 else 's'}"
+
+
+def _usd(micro: int) -> str:
+    return f"${Decimal(micro) / 1_000_000:.2f}"
 
 
 async def _fetchone(conn: aiosqlite.Connection, sql: str, params: tuple[object, ...]) -> aiosqlite.Row | None:

@@ -437,8 +437,12 @@ def batch_embed(
         if typical is not None:
             embed.add_field(name="Usually takes", value=duration_span(*typical), inline=True)
     footer = "Jobs " + ", ".join(j.id for j in batch)
-    if first.cost_micro_usd is not None:
-        footer += f" · est. {usd(first.cost_micro_usd)} each"
+    # Each candidate's own price: after a failover they differ (one moved from SeaArt's $0.04 to Segmind's
+    # $0.08), and the first one's alone understated the dearer ones.
+    costs = sorted({j.cost_micro_usd for j in batch if j.cost_micro_usd is not None})
+    if costs:
+        span = usd(costs[0]) if len(costs) == 1 else f"{usd(costs[0])}–{usd(costs[-1])}"
+        footer += f" · est. {span} each"
     embed.set_footer(text=footer)
     # A finished batch gets no "Waiting" note after this (only a queued candidate waits out its provider).
     return fit(embed, EMBED_CHARS if finished else PROGRESS_ROOM)

@@ -98,10 +98,41 @@ class MemberJobs(commands.Cog):
         await answer_privately(interaction, embed=jobs_embed(active, ended), view=self._view(active, mark))
 
     async def _of(self, interaction: discord.Interaction[Any]) -> tuple[list[Job], list[Job]]:
+        """The member's unfinished jobs, and the finished ones the list shows: the latest, and every ended
+        candidate of the batches it lists (bot/job_list.py groups them)."""
+        store = self.bot.services.runner.store
         # Enough finished rows for ENDED_SHOWN requests even if every one was a full batch.
-        return await self.bot.services.runner.store.of_member(
+        active, ended = await store.of_member(
             interaction.guild_id or 0, interaction.user.id, ended=ENDED_SHOWN * MAX_CANDIDATES
         )
+        return active, await self._whole_batches(active, ended)
+
+    async def _whole_batches(self, active: list[Job], ended: list[Job]) -> list[Job]:
+        """``ended`` with every ended candidate of the batches the list shows, read by their batch: a running
+        batch's, and a finished one's among the latest. From the latest finished rows alone, a batch started
+        before the member's twenty other images had its ended candidates pushed out, and a running "1 of 4
+        ready" was listed as "Generating"; a finished batch at the rows' end was cut short the same way."""
+        store = self.bot.services.runner.store
+        running = list(dict.fromkeys(job.batch_id for job in active if job.batch_id is not None))
+        latest = [r.first.batch_id for r in requests(j for j in ended if j.batch_id not in running)[:ENDED_SHOWN]]
+        batches = [*running, *(b for b in latest if b is not None)]
+        if not batches:
+            return ended
+        unfinished = {job.id for job in active}
+        read = {
+            batch_id: [job for job in await store.batch(batch_id) if job.terminal and job.id not in unfinished]
+            for batch_id in batches
+        }
+        # In the order the store read them (newest first), each batch whole where its first row was.
+        whole: list[Job] = []
+        for job in ended:
+            if job.batch_id not in read:
+                whole.append(job)
+            elif job.batch_id is not None:
+                whole += read.pop(job.batch_id)
+        for rest in read.values():  # a running batch none of whose ended candidates was among the rows
+            whole += rest
+        return whole
 
     def _view(self, active: list[Job], mark: int) -> discord.ui.View:
         """The Cancel button when something can still be cancelled (an empty view shows no buttons)."""

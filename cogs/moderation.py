@@ -4,15 +4,19 @@ Moderators are members with Manage Messages (or Manage Server, or Administrator)
 their roles, or the configured moderator role; checked here in code, not only by Discord's command
 permissions, which a channel's permission overwrite satisfies in that channel alone. Every change takes
 effect for the next job and is logged. Jobs a provider's filter blocks (a runner event, bot/events.py)
-are logged too, and repeated ones put the member on a cooldown. A ban cancels the member's images still
+are logged too, and repeated ones put the member on a cooldown (the candidates of one `/imagine count`,
+one prompt, count once and are one post in the log). A ban cancels the member's images still
 being made (uncharged); the bot itself, the server's owner and its admins cannot be banned.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -51,6 +55,9 @@ _BY_NUMBER = re.compile(r"#(\d{1,4})")
 # What one page of a list (/mod blockterm list, /mod bans) holds: whole lines, under Discord's 2,000 with
 # room for the page's last line ("Page 2 of 5: … and 120 more, `/mod blockterm list page:3`.").
 PAGE_CHARS = 1850
+# Batches whose one log post is kept to edit as more of their candidates are blocked: a batch's candidates
+# end within its deadline, so only the latest few are ever edited.
+BATCH_POSTS_KEPT = 64
 Page = app_commands.Range[int, 1, 10_000]
 # An embed field's value holds at most this many characters (/mod settings' channel levels).
 FIELD_CHARS = 1024
@@ -235,17 +242,27 @@ async def record_moderation(bot: Bananacord, guild_id: int, action: str, text: s
     channel_id = (await store.guild(guild_id)).log_channel_id
     if channel_id is None:
         return
-    prompt = audit.get("prompt")
-    quoted = f"\nPrompt: {literal(str(prompt), LOG_PROMPT_CHARS)}" if prompt else ""
-    # Fitted to a message: a verdict quoting a 1,000-character term beside a long prompt went over Discord's
-    # 2,000 and was refused (400), so a member could pad a blocked prompt to keep it out of the log.
-    body = truncate(text, MAX_CONTENT - len(quoted)) + quoted
+    body = _log_body(text, audit.get("prompt"))
     bot.services.runner.in_background(_post_to_log(bot, guild_id, channel_id, body), f"moderation-log-{guild_id}")
 
 
-async def _post_to_log(bot: Bananacord, guild_id: int, channel_id: int, body: str) -> None:
+def _log_body(text: str, prompt: object) -> str:
+    """A moderation log post: ``text``, then the prompt quoted (if any)."""
+    quoted = f"\nPrompt: {literal(str(prompt), LOG_PROMPT_CHARS)}" if prompt else ""
+    # Fitted to a message: a verdict quoting a 1,000-character term beside a long prompt went over Discord's
+    # 2,000 and was refused (400), so a member could pad a blocked prompt to keep it out of the log.
+    return truncate(text, MAX_CONTENT - len(quoted)) + quoted
+
+
+async def _post_to_log(
+    bot: Bananacord, guild_id: int, channel_id: int, body: str, *, edit: discord.Message | None = None
+) -> discord.Message | None:
+    """Post ``body`` to the log channel (or ``edit``: change that post of the bot's to it); the post, or None if
+    Discord refused it."""
     try:
-        await bot.get_partial_messageable(channel_id).send(body, allowed_mentions=discord.AllowedMentions.none())
+        if edit is not None:
+            return await edit.edit(content=body, allowed_mentions=discord.AllowedMentions.none())
+        return await bot.get_partial_messageable(channel_id).send(body, allowed_mentions=discord.AllowedMentions.none())
     except discord.NotFound as exc:
         if exc.code == UNKNOWN_CHANNEL:
             # Deleted while the bot was away (no CHANNEL_DELETE reached it): every later event warned again.
@@ -256,6 +273,28 @@ async def _post_to_log(bot: Bananacord, guild_id: int, channel_id: int, body: st
         log.warning("could not post to the moderation log channel %s: %s", channel_id, exc.status)
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         log.warning("could not post to the moderation log channel %s: %s", channel_id, type(exc).__name__)
+    return None
+
+
+@dataclass(slots=True)
+class _BatchLogPost:
+    """The one log post about a batch's blocked candidates, edited as more of them are blocked."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    message: discord.Message | None = None
+    body: str | None = None
+
+
+def _batch_block_text(job: Job, batch: list[Job]) -> str:
+    """The log's words for a batch whose candidates a provider's filter blocked (as many as are blocked now)."""
+    blocked = [c for c in batch if c.state is JobState.BLOCKED] or [job]
+    providers = " and ".join(dict.fromkeys(c.provider for c in blocked))
+    of = f"{len(blocked)} of the {len(batch)} images" if len(blocked) < len(batch) else f"all {len(batch)} images"
+    ids = ", ".join(c.id for c in blocked)
+    return (
+        f"{providers} blocked {of} of one /imagine for <@{job.user_id}> in <#{job.channel_id}> (jobs {ids}): "
+        "one prompt, counted as one block."
+    )
 
 
 async def forget_log_channel(bot: Bananacord, guild_id: int, channel_id: int) -> None:
@@ -281,6 +320,9 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
 
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
+        self._blocks = asyncio.Lock()
+        # The log post of each batch lately blocked, by batch id (the oldest forgotten past BATCH_POSTS_KEPT).
+        self._batch_posts: OrderedDict[str, _BatchLogPost] = OrderedDict()
         super().__init__()
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
@@ -336,35 +378,74 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
 
     @commands.Cog.listener()
     async def on_job_blocked(self, event: JobBlocked) -> None:
-        """A provider's safety filter blocked a job: log it, and cool the member down if it keeps happening."""
+        """A provider's safety filter blocked a job: log it, and cool the member down if it keeps happening.
+
+        The candidates of one ``/imagine count`` share one prompt, sent once: blocked together they are one
+        block (bot/moderation.py ``recent_provider_blocks``) and one post in the log, edited as each is
+        blocked. Counted apart, one blocked batch of three put its member on a cooldown (the default
+        limit is 3), and the log read as three prompts."""
         job = event.job
         if job.guild_id is None or job.user_id is None or job.source != "discord":
             return
         mod, store, now = self.bot.settings.moderation, self.bot.services.moderation, self.bot.clock()
-        await record_moderation(
-            self.bot,
-            job.guild_id,
-            "provider_block",
-            f"{job.provider} blocked an image for <@{job.user_id}> in <#{job.channel_id}> (job {job.id}).",
-            target_id=job.user_id,
-            channel_id=job.channel_id,
-            job_id=job.id,
-            prompt=job.request.prompt,
-            reason=job.error_message,
-        )
-        blocks = await store.recent_provider_blocks(job.guild_id, job.user_id, now - mod.block_window_minutes * 60)
-        if blocks >= mod.block_limit and await store.active_ban(job.guild_id, job.user_id) is None:
-            until = now + mod.cooldown_minutes * 60
-            reason = f"{blocks} provider content blocks within {mod.block_window_minutes:g} minutes"
-            await store.ban(job.guild_id, job.user_id, reason=reason, expires_at=until, by=None, kind="cooldown")
-            await record_moderation(
-                self.bot,
-                job.guild_id,
-                "cooldown",
-                f"<@{job.user_id}> is on a cooldown until <t:{int(until)}:f>: {reason}.",
-                target_id=job.user_id,
-                reason=reason,
-            )
+        audit: dict[str, Any] = {
+            "target_id": job.user_id,
+            "channel_id": job.channel_id,
+            "job_id": job.id,
+            "prompt": job.request.prompt,
+            "reason": job.error_message,
+        }
+        # One block at a time: a batch's candidates blocked at once each read the count, and each found no
+        # cooldown yet to take one.
+        async with self._blocks:
+            if job.batch_id is None:
+                text = f"{job.provider} blocked an image for <@{job.user_id}> in <#{job.channel_id}> (job {job.id})."
+                await record_moderation(self.bot, job.guild_id, "provider_block", text, **audit)
+            else:
+                await store.audit(job.guild_id, "provider_block", **audit)  # each candidate's row: the trail
+                self._log_batch_block(job)
+            since = now - mod.block_window_minutes * 60
+            blocks = await store.recent_provider_blocks(job.guild_id, job.user_id, since)
+            if blocks >= mod.block_limit and await store.active_ban(job.guild_id, job.user_id) is None:
+                until = now + mod.cooldown_minutes * 60
+                prompts = "prompt" if blocks == 1 else "prompts"
+                reason = f"{blocks} {prompts} blocked by a provider within {mod.block_window_minutes:g} minutes"
+                await store.ban(job.guild_id, job.user_id, reason=reason, expires_at=until, by=None, kind="cooldown")
+                await record_moderation(
+                    self.bot,
+                    job.guild_id,
+                    "cooldown",
+                    f"<@{job.user_id}> is on a cooldown until <t:{int(until)}:f>: {reason}.",
+                    target_id=job.user_id,
+                    reason=reason,
+                )
+
+    def _log_batch_block(self, job: Job) -> None:
+        """Post (in the background, as record_moderation does) the batch's one log post, or edit it to count
+        this candidate too."""
+        assert job.batch_id is not None and job.guild_id is not None
+        post = self._batch_posts.get(job.batch_id)
+        if post is None:
+            post = self._batch_posts[job.batch_id] = _BatchLogPost()
+            while len(self._batch_posts) > BATCH_POSTS_KEPT:
+                self._batch_posts.popitem(last=False)
+        self.bot.services.runner.in_background(self._show_batch_block(job, post), f"moderation-log-{job.guild_id}")
+
+    async def _show_batch_block(self, job: Job, post: _BatchLogPost) -> None:
+        assert job.batch_id is not None and job.guild_id is not None
+        async with post.lock:  # in turn: the last to take it reads every candidate blocked before it
+            channel_id = (await self.bot.services.moderation.guild(job.guild_id)).log_channel_id
+            if channel_id is None:
+                return
+            batch = await self.bot.services.runner.store.batch(job.batch_id)
+            body = _log_body(_batch_block_text(job, batch), job.request.prompt)
+            if body == post.body:
+                return
+            moved = post.message is not None and post.message.channel.id != channel_id
+            edit = None if moved else post.message
+            sent = await _post_to_log(self.bot, job.guild_id, channel_id, body, edit=edit)
+            if sent is not None:
+                post.message, post.body = sent, body
 
     # ---- safety ----
 
