@@ -347,17 +347,23 @@ class JobMessages:
         runner = self.runner
         try:
             async with self.batch_lock(job.batch_id):
-                await self._paid(job.id)
+                # Read before the debt is cleared: a read that fails leaves it owed, so the next start, giving
+                # up on it again, tells the member (cleared first, a failed read lost the notice for good).
                 batch = await runner.store.batch(job.batch_id)
-                owed = set(await self.owed_edits.all())
+                owed = set(await self.owed_edits.all()) - {job.id}
+                if not await self._paid(job.id):
+                    return  # still owed: the next start tells
         except Exception as exc:
             log.warning("job %s: could not read whether its batch's end is still owed (%s)", job.id, exc)
             return
         if all(each.terminal for each in batch) and owed.isdisjoint(each.id for each in batch):
             runner.notify(EndNotShown(job))
 
-    async def _paid(self, job_id: str) -> None:
+    async def _paid(self, job_id: str) -> bool:
+        """Clear the job's owed edit; False if that could not be written (it stays owed)."""
         try:
             await self.owed_edits.paid(job_id)  # and the ended job's interaction token
         except Exception as exc:
             log_refused_or_error(log, exc, "job %s: could not clear the final edit owed (a restart redraws it)", job_id)
+            return False
+        return True

@@ -578,7 +578,9 @@ class Quotas:
             )
         if budget is not None and used_cost + cost_added > budget:
             each = cost_added // count
-            own = max(0, budget - used_cost) // each if each else count
+            # An image with no price (0) is refused here only when the server is over budget already: none
+            # fits then (counting "count" fit told the member to ask for the count just refused).
+            own = max(0, budget - used_cost) // each if each else 0
             fits = "" if count == 1 else f" So {_fit_in(own, room)}."
             raise QuotaExceededError(
                 f"This server has spent {_usd(used_cost)} of its {_usd(budget)} monthly budget.{fits} "

@@ -197,9 +197,14 @@ def _submitted(components: list[Any], custom_id: str) -> dict[str, Any] | None:
     for component in components:
         if not isinstance(component, dict):
             continue
-        if component.get("type") == 1:
-            found = _submitted(list(component.get("components") or []), custom_id)
-        elif component.get("type") == 18:
+        # A hand-made payload may put anything anywhere: `"type": true` equals 1 in Python, and a row's
+        # "components" may be no list at all (a TypeError, found by tests/test_form_submits.py).
+        kind, children = component.get("type"), component.get("components")
+        if isinstance(kind, bool):
+            continue
+        if kind == 1:
+            found = _submitted(children, custom_id) if isinstance(children, list) else None
+        elif kind == 18:
             found = _submitted([component.get("component")], custom_id)
         else:
             found = component if component.get("custom_id") == custom_id else None

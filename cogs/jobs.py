@@ -125,13 +125,16 @@ class MemberJobs(commands.Cog):
         }
         # In the order the store read them (newest first), each batch whole where its first row was.
         whole: list[Job] = []
+        placed: set[str] = set()  # batches added whole already: their other rows are in them
         for job in ended:
-            if job.batch_id not in read:
+            if job.batch_id is None or job.batch_id not in read:
                 whole.append(job)
-            elif job.batch_id is not None:
-                whole += read.pop(job.batch_id)
-        for rest in read.values():  # a running batch none of whose ended candidates was among the rows
-            whole += rest
+            elif job.batch_id not in placed:
+                placed.add(job.batch_id)
+                whole += read[job.batch_id]
+        for batch_id, rest in read.items():  # a running batch none of whose ended candidates was among the rows
+            if batch_id not in placed:
+                whole += rest
         return whole
 
     def _view(self, active: list[Job], mark: int) -> discord.ui.View:

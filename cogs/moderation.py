@@ -444,8 +444,14 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
             moved = post.message is not None and post.message.channel.id != channel_id
             edit = None if moved else post.message
             sent = await _post_to_log(self.bot, job.guild_id, channel_id, body, edit=edit)
+            if sent is None and edit is not None:
+                # The post could not be edited (a moderator deleted it, tidying the log): a new one, or this
+                # candidate and every later one of the batch were left out of the log.
+                sent = await _post_to_log(self.bot, job.guild_id, channel_id, body)
             if sent is not None:
                 post.message, post.body = sent, body
+            else:
+                post.message, post.body = None, None
 
     # ---- safety ----
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
 from PIL import Image
 
 from bot.app import Bananacord, point_discord_at
@@ -21,6 +22,13 @@ from bot.store import Database
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.providers import FakeSeaArt
 from tests.providers.helpers import TIMEOUT, SleepRecorder
+
+# On CI the property tests try the same examples every run (derandomize), with no per-example deadline: an
+# example found by chance, or one slow on a loaded machine, would fail a change that did not cause it. Run
+# locally they search afresh each time; what they find is kept as an @example beside the test.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 SEAART_KEY = "test-seaart-key-5f2c"
 BOT_TOKEN = "test-bot-token-9a1b"

@@ -118,6 +118,26 @@ async def test_a_batch_refused_by_the_server_s_budget_is_told_how_many_fit(tmp_p
     await db.close()
 
 
+async def test_an_unpriced_batch_on_a_server_past_its_budget_is_not_told_to_ask_for_itself(tmp_path: Path) -> None:
+    """An image with no price is estimated at $0: refused only once the server is past its budget (the owner's
+    unlimited reservations count toward it), it was told "at most 3 fit: ask for count:3", the count refused."""
+    db, store = await open_db(tmp_path / "unpriced.sqlite3")
+    clock = Clock(ts("2026-11-24 12:00"))
+    settings = QuotaSettings(
+        daily=None, in_flight_per_user=None, in_flight_per_guild=None, guild_monthly_budget_usd=Decimal("0.10")
+    )
+    quotas = Quotas(db, settings, clock=clock)
+    owner = Member(guild_id=1, user_id=1, is_owner=True)
+    hook = quotas.reservation(
+        owner, model="nano_banana_2", provider="seaart", size="1K", units=1, cost_micro_usd=40_000
+    )
+    new = NewJob(provider="seaart", model="nano_banana_2", request=GenerationRequest(model="nano_banana_2", prompt="p"))
+    await store.create_batch([new] * 3, now=clock(), deadline_seconds=60, within=hook)  # $0.12 of $0.10
+    refusal = await ask(quotas, store, clock, count=3, cost=0) or ""
+    assert "spent $0.12 of its $0.10 monthly budget" in refusal and "ask for count" not in refusal, refusal
+    await db.close()
+
+
 limit = st.one_of(st.none(), st.integers(0, 8))
 
 

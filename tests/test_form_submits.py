@@ -50,6 +50,8 @@ def test_text_and_choices_are_found_in_labels_and_in_older_action_rows() -> None
 
 
 @given(json_values)
+@example({"type": True, "components": True})  # True == 1: a "row" whose components were no list (TypeError)
+@example({"type": 1, "components": {"type": 4, "custom_id": "instruction"}})
 def test_reading_any_payload_never_fails(payload: Any) -> None:
     components = payload if isinstance(payload, list) else [payload]
     text = submitted_text(components, "instruction")

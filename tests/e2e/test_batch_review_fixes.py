@@ -127,3 +127,60 @@ async def test_a_batch_across_a_failover_shows_each_candidate_s_price(
     served = query(settings, "SELECT provider, cost_micro_usd FROM jobs ORDER BY batch_index")
     assert sorted(served) == [("seaart", 40_000), ("segmind", 80_000)]
     assert "est. $0.04–$0.08 each" in message.embeds[0]["footer"]["text"], message.embeds[0]["footer"]
+
+
+async def test_a_finished_batch_is_listed_once(tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt) -> None:
+    """Read whole by its batch, a batch was added again for each of its other rows: "7 of 7 ready"."""
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 100, "in_flight_per_user": None})
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        await job_message(discord_fake, settings, {"prompt": "a batch of four", "count": 4})
+        await discord_fake.wait_for(lambda: [r["state"] for r in jobs(settings)] == ["delivered"] * 4, timeout=20)
+        text = listed(await private_list(discord_fake))
+    finally:
+        await running.close()
+    assert "4 of 4 ready" in text, text
+
+
+async def test_a_running_batch_with_two_ended_is_listed_once(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 100, "in_flight_per_user": None})
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        seaart.hold(True)
+        await job_message(discord_fake, settings, {"prompt": "a slow batch", "count": 4})
+        await discord_fake.wait_for(lambda: [r["state"] for r in jobs(settings)] == ["running"] * 4, timeout=10)
+        for n in (0, 1):
+            seaart.release(jobs(settings)[n]["provider_job_id"])
+        await discord_fake.wait_for(lambda: [r["state"] for r in jobs(settings)][:2] == ["delivered"] * 2, timeout=10)
+        text = listed(await private_list(discord_fake))
+    finally:
+        await running.close()
+    assert "2 of 4 ready · 4 images" in text, text
+
+
+async def test_a_batch_s_log_post_deleted_by_a_moderator_is_posted_again_for_the_next_block(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Each later candidate's block edited the deleted post (404 Unknown Message), and none reached the log."""
+    log_channel = discord_fake.add_channel("mod-log")
+    await first_answer(
+        discord_fake,
+        await discord_fake.slash_command("mod logchannel", {"channel": log_channel}, user_id=discord_fake.moderator_id),
+    )
+    seaart.script("content_blocked", "content_blocked")
+    seaart.hold(True)
+    await discord_fake.slash_command("imagine", {"prompt": "one edgy prompt", "count": 2})
+    await discord_fake.wait_for(
+        lambda: len(jobs(settings)) == 2 and all(j["provider_job_id"] for j in jobs(settings)), timeout=20
+    )
+    seaart.release(jobs(settings)[0]["provider_job_id"])
+    await discord_fake.wait_for(lambda: len(block_posts(discord_fake, log_channel)) == 1, timeout=20)
+    first = next(m for m in discord_fake.messages_in(log_channel) if "blocked" in str(m.content))
+    await discord_fake.delete_messages(first.id)  # a moderator tidies the log
+    seaart.release(jobs(settings)[1]["provider_job_id"])
+    await discord_fake.wait_for(lambda: states(settings) == ["blocked"] * 2, timeout=20)
+    await discord_fake.wait_for(lambda: len(block_posts(discord_fake, log_channel)) == 1, timeout=10)
+    (shown,) = block_posts(discord_fake, log_channel)
+    assert "all 2 images" in shown, shown
