@@ -93,10 +93,11 @@ async def test_a_running_batch_is_listed_whole_after_many_other_jobs(
         await discord_fake.wait_for(lambda: [r["state"] for r in jobs(settings)] == ["running"] * 4, timeout=10)
         seaart.release(jobs(settings)[0]["provider_job_id"])
         await discord_fake.wait_for(lambda: jobs(settings)[0]["state"] == "delivered", timeout=10)
-        for n in range(20):  # meanwhile the member makes twenty more images, one at a time
+        for n in range(20):  # meanwhile the member makes twenty more images
             await job_message(discord_fake, settings, {"prompt": f"quick one {n}"})
-            seaart.release(jobs(settings)[-1]["provider_job_id"])
-            await discord_fake.wait_for(lambda: jobs(settings)[-1]["state"] == "delivered", timeout=10)
+        for row in jobs(settings)[4:]:
+            seaart.release(row["provider_job_id"])
+        await discord_fake.wait_for(lambda: [r["state"] for r in jobs(settings)[4:]] == ["delivered"] * 20, timeout=30)
         the_list = await private_list(discord_fake)
         button = the_list.components[0]["components"][0]
     finally:
