@@ -96,10 +96,12 @@ async def _when_late(
         return
     on_database = db.in_use_by(handler)
     if promise:
-        if on_database:
-            await _call_off(interaction, db, handler, asked, where)
+        if on_database and handler not in RECORDING_BEGUN and held_up(db, asked):
+            # Not while recording (its own deadline answers), nor for a queue of the bot's own statements,
+            # moving: waited for, as it always was.
+            await _call_off(interaction, handler, where, STORAGE_BUSY, "a database another program holds")
         elif is_asking_discord(handler) and handler not in RECORDING_BEGUN:
-            await _call_off_for_discord(interaction, handler, where)
+            await _call_off(interaction, handler, where, DISCORD_SLOW, "Discord, slow to answer")
         return
     # Whatever holds it up (the database, or Discord itself: `/mod logchannel`'s test post, rate-limited for
     # 4 s, made the moderator read "The application did not respond"), an answer that promises nothing can
@@ -117,32 +119,18 @@ async def _when_late(
 
 
 async def _call_off(
-    interaction: discord.Interaction[Any], db: Database, handler: asyncio.Task[Any], asked: float, where: str
+    interaction: discord.Interaction[Any], handler: asyncio.Task[Any], where: str, told: str, waits_on: str
 ) -> None:
-    if handler in RECORDING_BEGUN or not held_up(db, asked):
-        # Recording (its own deadline answers), or past it; or a queue of the bot's own statements,
-        # moving: waited for, as it always was.
-        return
-    handler.cancel()  # it has only read: nothing to undo
-    log.warning("%s: still reading from a database another program holds; called off, answered 'busy'", where)
-    try:
-        await send_ephemeral(interaction, STORAGE_BUSY)
-    except discord.HTTPException as exc:
-        if not settled_answer_failure(exc, where):
-            log.warning("%s: could not say the database is busy (HTTP %s)", where, exc.status)
-
-
-async def _call_off_for_discord(interaction: discord.Interaction[Any], handler: asyncio.Task[Any], where: str) -> None:
-    """The handler still waits on Discord for what it needs before it can answer (bot/asking_discord.py): it
-    has stored and sent nothing, so it is called off, and the member told in time rather than left with
-    "This interaction failed"."""
+    """The handler still waits on ``waits_on`` before it has recorded anything: it has only read (a database
+    another program holds; Discord, for what it needs first: bot/asking_discord.py), so it is called off, with
+    nothing to undo, and the member ``told`` in time rather than left with "This interaction failed"."""
     handler.cancel()
-    log.warning("%s: Discord was slow to answer what it needed before answering; called off", where)
+    log.warning("%s: still waiting on %s; called off and the member told", where, waits_on)
     try:
-        await send_ephemeral(interaction, DISCORD_SLOW)
+        await send_ephemeral(interaction, told)
     except discord.HTTPException as exc:
         if not settled_answer_failure(exc, where):
-            log.warning("%s: could not say Discord is slow (HTTP %s)", where, exc.status)
+            log.warning("%s: could not tell the member it was called off (HTTP %s)", where, exc.status)
 
 
 class SlowAnswers(commands.Cog):

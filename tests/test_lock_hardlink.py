@@ -6,7 +6,6 @@ the first one's WAL (SQLite names it after the path) and sent a create the first
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from bot.store.lock import DatabaseInUseError, DatabaseLock
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from tests.e2e.bot_process import bot_processes, write_config
+from tests.e2e.test_back_after_deadline import one_in_flight_and_one_taken_during_a_stop
 from tests.e2e.test_failing_disk import states
 from tests.e2e.test_process import HeldCreates, held_creates  # noqa: F401 (the fixture)
 
@@ -45,14 +45,7 @@ async def test_a_second_bot_through_a_hard_link_is_refused_and_sends_nothing(
     db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
     with bot_processes(config, log) as start:
         proc = start()
-        await discord_fake.wait_until_ready(timeout=30)
-        await discord_fake.wait_for(lambda: "connected as" in log.read_text(errors="replace"), timeout=20)
-        await discord_fake.slash_command("imagine", {"prompt": "in flight"})
-        await discord_fake.wait_for(lambda: held_creates.arrived == 1, timeout=20)
-        proc.send_signal(signal.SIGTERM)
-        await discord_fake.wait_for(lambda: "SIGTERM received" in log.read_text(errors="replace"), timeout=20)
-        during = await discord_fake.slash_command("imagine", {"prompt": "during the stop"})
-        await discord_fake.wait_for(lambda: during.original_message_id is not None, timeout=10)
+        await one_in_flight_and_one_taken_during_a_stop(discord_fake, held_creates, proc, log)
         held_creates.release()
         await discord_fake.wait_for(lambda: proc.poll() is not None, timeout=40)
     other, _ = linked_config(tmp_path, config, db)

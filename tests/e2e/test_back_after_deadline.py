@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from bot.held_jobs import BACK_TOO_LATE
-from bot.testing.discord import FakeDiscord, FakeMessage
+from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.providers import FakeSeaArt
 from tests.e2e.bot_process import bot_processes, write_config
 from tests.e2e.test_failing_disk import rows
@@ -112,14 +113,7 @@ async def test_a_command_taken_during_the_stop_and_back_after_its_deadline_says_
     db, log = tmp_path / "bot.sqlite3", tmp_path / "bot.log"
     with bot_processes(config, log) as start:
         proc = start()
-        await discord_fake.wait_until_ready(timeout=30)
-        await discord_fake.wait_for(lambda: "connected as" in log.read_text(errors="replace"), timeout=20)
-        await discord_fake.slash_command("imagine", {"prompt": "in flight"})
-        await discord_fake.wait_for(lambda: held_creates.arrived == 1, timeout=20)
-        proc.send_signal(signal.SIGTERM)
-        await discord_fake.wait_for(lambda: "SIGTERM received" in log.read_text(errors="replace"), timeout=20)
-        during = await discord_fake.slash_command("imagine", {"prompt": "during the stop"})
-        await discord_fake.wait_for(lambda: during.original_message_id is not None, timeout=10)
+        during = await one_in_flight_and_one_taken_during_a_stop(discord_fake, held_creates, proc, log)
         assert during.original_message_id is not None
         message = discord_fake.messages[during.original_message_id]
         assert "restarting" in shown(message).lower(), shown(message)
@@ -140,3 +134,19 @@ async def test_a_command_taken_during_the_stop_and_back_after_its_deadline_says_
     assert taken_during["state"] == "expired" and taken_during["error_message"] == BACK_TOO_LATE, taken_during
     assert "did not finish" not in shown(message) and "not charged" in shown(message)
     assert (taken_during["charge_state"], ledger_kinds(db, taken_during["id"])) == ("refunded", ["reserve", "refund"])
+
+
+async def one_in_flight_and_one_taken_during_a_stop(
+    discord_fake: FakeDiscord, held: HeldCreates, proc: subprocess.Popen[bytes], log: Path
+) -> FakeInteraction:
+    """The bot process ``proc`` (just started) takes an /imagine whose create the provider holds, is sent
+    SIGTERM, and takes a second /imagine during the stop's grace; that second one's interaction."""
+    await discord_fake.wait_until_ready(timeout=30)
+    await discord_fake.wait_for(lambda: "connected as" in log.read_text(errors="replace"), timeout=20)
+    await discord_fake.slash_command("imagine", {"prompt": "in flight"})
+    await discord_fake.wait_for(lambda: held.arrived == 1, timeout=20)
+    proc.send_signal(signal.SIGTERM)
+    await discord_fake.wait_for(lambda: "SIGTERM received" in log.read_text(errors="replace"), timeout=20)
+    during = await discord_fake.slash_command("imagine", {"prompt": "during the stop"})
+    await discord_fake.wait_for(lambda: during.original_message_id is not None, timeout=10)
+    return during
