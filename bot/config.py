@@ -101,6 +101,11 @@ class DatabaseSettings(_Section):
         folder: `run` refused it as a folder only after start-up began, and `health` crashed on it."""
         if isinstance(value, str) and not value.strip():
             raise ValueError("is empty: it must name the SQLite file, e.g. /data/bananacord.sqlite3")
+        if isinstance(value, str) and value.rstrip().endswith("/"):
+            # Read as a path the slash is gone: "/data/db/" made a SQLite file named "db", while `check` said OK.
+            raise ValueError(
+                f"`{value}` names a folder, not the SQLite file in it: add the file's name (.../bananacord.sqlite3)"
+            )
         return value
 
     @field_validator("path")
@@ -716,22 +721,29 @@ def _setting_variables() -> dict[str, tuple[str, ...]]:
 
     One that names no setting is refused: pydantic-settings ignored it, so a typo
     (``BANANACORD_DATABASE_PATH``, ``BANANACORD_QUOTA__DAILY``) left the default in force while `check`
-    said "configuration OK". Named, never shown: an operator may have put anything in it."""
+    said "configuration OK". Named, never shown: an operator may have put anything in it. Every such variable
+    is named at once, as the file's typos are (one a run made fixing them a chore)."""
     found: dict[str, tuple[str, ...]] = {}
+    unknown: list[ConfigError] = []
     for name in sorted(os.environ):
         if not name.upper().startswith(ENV_PREFIX):
             continue
         parts = tuple(name[len(ENV_PREFIX) :].lower().split("__"))
         if _annotation_at(list(parts)) is None:
             close = difflib.get_close_matches(name.upper(), _known_variables(), n=1, cutoff=0.75)
-            raise ConfigError(
-                name,
-                "is not a known setting",
-                (f"Did you mean {close[0]}? " if close else "")
-                + "A setting is BANANACORD_<SECTION>__<KEY>, two underscores between section and key "
-                "(config.example.toml lists them); unset the variable if it is not meant for Bananacord",
+            unknown.append(
+                ConfigError(
+                    name,
+                    "is not a known setting",
+                    (f"Did you mean {close[0]}? " if close else "")
+                    + "A setting is BANANACORD_<SECTION>__<KEY>, two underscores between section and key "
+                    "(config.example.toml lists them); unset the variable if it is not meant for Bananacord",
+                )
             )
+            continue
         found[name] = parts
+    if unknown:
+        raise config_error(unknown)
     return found
 
 

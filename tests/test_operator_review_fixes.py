@@ -90,9 +90,10 @@ def test_check_refuses_a_database_run_refuses(tmp_path: Path, make: Callable[[Pa
     assert not (tmp_path / "not").exists()
 
 
-@pytest.mark.parametrize("path", ["", "  ", ".", "/"])
+@pytest.mark.parametrize("path", ["", "  ", ".", "/", "/data/db/", "./db/"])
 def test_a_database_path_that_names_no_file_is_refused_at_load(tmp_path: Path, path: str) -> None:
-    """`[database] path = ""` was read as ".", the working folder: `check` said OK, `run` refused it later."""
+    """`[database] path = ""` was read as ".", the working folder: `check` said OK, `run` refused it later. A
+    trailing slash was dropped as the path was read: "/data/db/" made a SQLite file named "db"."""
     with pytest.raises(ConfigError) as info:
         load_settings(write(tmp_path, f'[database]\npath = "{path}"\n'))
     message = info.value.user_message
@@ -328,3 +329,14 @@ def test_run_names_every_missing_secret(tmp_path: Path) -> None:
     for variable in ("DISCORD_TOKEN: is empty", "SEAART_API_KEY", "KIE_API_KEY", "KIE_WEBHOOK_HMAC_KEY"):
         assert f"bananacord: config error: {variable}" in said, said
     assert not (tmp_path / "bot.sqlite3").exists()
+
+
+def test_every_unknown_variable_is_named_at_once(tmp_path: Path) -> None:
+    """The file's typos were all listed, the environment's one a run: fixing three took three runs."""
+    env = {"BANANACORD_DATABASE_PATH": "x", "BANANACORD_QUOTA__DAILY": "3", "BANANACORD_JOBS__DEADLINE_SECOND": "9"}
+    result = cli(tmp_path, "check", env=env)
+    assert result.returncode == 2
+    said = "\n".join(stderr_lines(result))
+    for name in env:
+        assert f"{name}: is not a known setting" in said, said
+    assert "Did you mean BANANACORD_JOBS__DEADLINE_SECONDS?" in said
