@@ -110,15 +110,27 @@ def is_moderator(interaction: discord.Interaction[Any], role_id: int | None) -> 
     return role_id is not None and any(role.id == role_id for role in roles)
 
 
-class LevelPlace(app_commands.Transformer[Any]):
-    """The places a safety level is read for (cogs/places.py, level_at): a channel members write in (text,
-    announcement, a voice or stage channel's chat), a thread, or a forum or media channel, whose posts are
-    threads that answer to it. Not a category: level_at never reads one. Taken as Discord sends it, so a
-    thread not in discord.py's cache (an archived one) can be chosen too."""
+class _ChannelAsSent(app_commands.Transformer[Any]):
+    """A channel or thread option taken as Discord sends it (resolved data, not discord.py's cache): one the
+    cache lacks (an archived thread, a channel the bot cannot see) failed to convert, and the moderator read
+    "something went wrong". Each subclass names the kinds it offers."""
 
     @property
     def type(self) -> discord.AppCommandOptionType:
         return discord.AppCommandOptionType.channel
+
+    async def transform(
+        self, interaction: discord.Interaction[Any], value: Any, /
+    ) -> app_commands.AppCommandChannel | app_commands.AppCommandThread:
+        if not isinstance(value, app_commands.AppCommandChannel | app_commands.AppCommandThread):
+            raise app_commands.TransformerError(value, self.type, self)
+        return value
+
+
+class LevelPlace(_ChannelAsSent):
+    """The places a safety level is read for (cogs/places.py, level_at): a channel members write in (text,
+    announcement, a voice or stage channel's chat), a thread, or a forum or media channel, whose posts are
+    threads that answer to it. Not a category: level_at never reads one."""
 
     @property
     def channel_types(self) -> list[discord.ChannelType]:
@@ -135,35 +147,15 @@ class LevelPlace(app_commands.Transformer[Any]):
             kinds.news_thread,
         ]
 
-    async def transform(
-        self, interaction: discord.Interaction[Any], value: Any, /
-    ) -> app_commands.AppCommandChannel | app_commands.AppCommandThread:
-        if not isinstance(value, app_commands.AppCommandChannel | app_commands.AppCommandThread):
-            raise app_commands.TransformerError(value, self.type, self)
-        return value
 
-
-class LogPlace(app_commands.Transformer[Any]):
-    """A channel the moderation log can be posted in, taken as Discord sends it: one not in discord.py's cache
-    (a channel the bot cannot see, the case a moderator most needs told about) failed to convert as a
-    TextChannel, and the moderator read "something went wrong". A thread too (a private one for the moderators
-    is a common choice): the bot must be able to post there, which the test post tells."""
-
-    @property
-    def type(self) -> discord.AppCommandOptionType:
-        return discord.AppCommandOptionType.channel
+class LogPlace(_ChannelAsSent):
+    """A channel the moderation log can be posted in, or a thread (a private one for the moderators is a common
+    choice): the bot must be able to post there, which the test post tells."""
 
     @property
     def channel_types(self) -> list[discord.ChannelType]:
         kinds = discord.ChannelType
         return [kinds.text, kinds.news, kinds.public_thread, kinds.private_thread, kinds.news_thread]
-
-    async def transform(
-        self, interaction: discord.Interaction[Any], value: Any, /
-    ) -> app_commands.AppCommandChannel | app_commands.AppCommandThread:
-        if not isinstance(value, app_commands.AppCommandChannel | app_commands.AppCommandThread):
-            raise app_commands.TransformerError(value, self.type, self)
-        return value
 
 
 LogChannel = app_commands.Transform[app_commands.AppCommandChannel | app_commands.AppCommandThread, LogPlace]
