@@ -187,7 +187,13 @@ class Bananacord(commands.Bot):
         providers = build_providers(settings, http)
         for provider in providers.values():
             self._opened.push_async_callback(provider.aclose)
-        catalogue = Catalogue(settings, providers)
+        catalogue = Catalogue(settings, providers, clock=self.clock)
+        settings_store = SettingsStore(db)
+        # A provider recorded out of order by the last run is marked as it was then: tried last for what is
+        # left of its mark, and the first job it takes records it working again (/admin providers).
+        for name, health in (await settings_store.provider_health()).items():
+            if not health.healthy and name in providers:
+                catalogue.unhealthy.add(name, at=health.updated_at)
         quotas = Quotas(db, settings.quotas, clock=self.clock)
         await quotas.settle_orphans()
         sink = DiscordSink(
@@ -225,7 +231,7 @@ class Bananacord(commands.Bot):
             catalogue=catalogue,
             quotas=quotas,
             moderation=ModerationStore(db, clock=self.clock),
-            settings_store=SettingsStore(db),
+            settings_store=settings_store,
             preferences=PreferenceStore(db),
             runner=runner,
             sink=sink,

@@ -12,6 +12,7 @@ import math
 import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from bot.catalogue import Catalogue
 from bot.models import Derivation, GenerationRequest, JobState, ReferenceImage, Turn
@@ -175,9 +176,14 @@ def reroll(request: GenerationRequest) -> GenerationRequest:
     return request.model_copy(update={"seed": new_seed(request.seed)})
 
 
-def continued(original: Job | None, shown: list[ReferenceImage]) -> tuple[Turn, ...]:
+def continued(original: Job | None, shown: list[ReferenceImage], *, by: int | None = None) -> tuple[Turn, ...]:
     """The conversation an edit of ``original``'s image continues: the turns before it and its own, whose
-    result is the image as shown on Discord (``shown[0]``). Empty for an image no job delivered."""
+    result is the image as shown on Discord (``shown[0]``). Empty for an image no job delivered.
+
+    ``by``: the member who continues it. Another than the one who asked for ``original`` gets its turns
+    without the images they were given (``public_turns``): those were the requester's references (an
+    /imagine attachment no one else saw), which a stranger's reply sent to the provider inside the
+    conversation. None: whoever asked for it (the turns as they are)."""
     if original is None or original.state is not JobState.DELIVERED or not shown:
         return ()
     made = original.result.images
@@ -187,7 +193,34 @@ def continued(original: Job | None, shown: list[ReferenceImage]) -> tuple[Turn, 
         result=shown[0],
         thought_signature=made[0].thought_signature if made else None,
     )
-    return (*original.request.history, turn)[-HISTORY_KEPT:]
+    turns = (*original.request.history, turn)
+    if by is not None and by != original.user_id:
+        turns = public_turns(turns)
+    return turns[-HISTORY_KEPT:]
+
+
+def public_turns(turns: tuple[Turn, ...]) -> tuple[Turn, ...]:
+    """``turns`` with only what the channel showed: each turn's prompt and result, and of the images it was
+    given only an earlier turn's result (the image a reply edited). Enough for the model to know what "it"
+    is, without the members' own references.
+
+    Dropping them from the turns of the job being continued is enough: a job's history was built for the
+    member who asked for it, so turns before it hold their own references or had them dropped already (an
+    edit of another member's image). A turn left with none still sends its prompt and result
+    (bot/providers/gemini.py ``build_request_body``)."""
+    shown = {_place(turn.result.url) for turn in turns}
+    return tuple(
+        turn.model_copy(
+            update={"reference_images": tuple(ref for ref in turn.reference_images if _place(ref.url) in shown)}
+        )
+        for turn in turns
+    )
+
+
+def _place(url: str) -> str:
+    # The same image under links signed apart (renewed, or as attachment and embed) differs in its query only.
+    parts = urlsplit(url)
+    return f"{parts.netloc}{parts.path}"
 
 
 def _derive(

@@ -102,7 +102,9 @@ class Submitter(RunnerPart):
                 drawing.cancel()
                 raise
         log.info("job %s submitted to %s as %s", job.id, job.provider, handle.provider_job_id)
-        if self.runner.catalogue is not None and job.provider in self.runner.catalogue.unhealthy:
+        # ``marked``, not ``in``: once a mark lapses (bot/catalogue.py Unhealthy) the provider is tried in turn
+        # again, and the first job it takes is the news that it works again, for /admin providers too.
+        if self.runner.catalogue is not None and self.runner.catalogue.unhealthy.marked(job.provider):
             self._provider_health(job.provider, None)
         # As written: its images now name their files (bot/result_files.py) rather than carry their bytes.
         handle = job.handle or handle
@@ -277,8 +279,9 @@ class Submitter(RunnerPart):
     def _provider_health(self, provider: str, exc: ProviderError | None) -> None:
         """A provider needs its owner (``exc``: key rejected, no credit) or works again (None).
 
-        It is tried last meanwhile (the catalogue's order, at once); recording and alerting are for
-        whoever listens (bot/events.py).
+        It is tried last meanwhile (the catalogue's order, at once), until the mark lapses
+        (bot/catalogue.py UNHEALTHY_RETRY_SECONDS) and it is tried in turn again;
+        recording and alerting are for whoever listens (bot/events.py).
         """
         if self.runner.catalogue is not None:
             if exc is None:

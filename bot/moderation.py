@@ -5,11 +5,13 @@ Scale: 1 (strictest) .. 6 (loosest), as Segmind and fal define it. The effective
 the channel's level if set, else the server's, else the config default, capped by the server's
 ceiling for normal channels or, in age-restricted channels, by its NSFW ceiling.
 
-Blocked word terms are kept in bot.gate's normalised form and compared by what they match (bot.gate's
+Blocked word terms are kept in bot.gate's folded form (``kept_form``) and compared by what they match (bot.gate's
 ``word_key``): "Dragon" after "dragon" is the same term, and removing "dragon" removes every stored
-spelling of it, rows kept as typed before this rule included. A prompt the gate could not check in full
-(a regex term too slow on it, bot/gate.py) is refused, never let through, and the moderators are told
-which pattern was slow (``on_slow_pattern``, at most once an hour for each).
+spelling of it, rows kept as typed before this rule included. A server blocks at most ``MAX_TERMS`` terms, and a
+word term is at most bot/gate.py ``MAX_WORD_TERM_CHARS`` long when added: every prompt is searched for each.
+A prompt the gate could not check in full (a term too slow on it, bot/gate.py) is refused, never let through, and
+the moderators are told which term was slow (``on_slow_pattern``, at most once an hour for each). Every text of a
+request that goes to a provider is checked: its prompt, and the earlier prompts of the conversation it continues.
 
 Regex terms are compiled off the event loop, both when one is added and when a server's gate is built (the
 first prompt after a change or a restart): a short pattern can take seconds to compile (bot/gate.py
@@ -21,19 +23,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot.errors import InvalidRequestError
 from bot.gate import (
     DEFAULT_REGEX_TIMEOUT,
+    MAX_WORD_TERM_CHARS,
     GateResult,
     PromptGate,
     RegexTooBigError,
     Term,
     compile_term,
     compile_term_timed,
-    normalise,
+    kept_form,
     regex_shape,
     slow_input,
     word_key,
@@ -80,6 +83,10 @@ class PromptUncheckedError(InvalidRequestError):
         "(and you were not charged). The moderators have been told; a shorter or different prompt may get through."
     )
 
+
+MAX_TERMS = 500
+"""The most blocked terms a server may add: every prompt is searched for each (about 4 µs a word term on a prompt of
+2,500 characters, up to 1.3 ms on one made to be slow for it). Terms stored before the bound still work."""
 
 # A slow pattern is reported to the server's moderators at most once in this many seconds.
 SLOW_REPORT_SECONDS = 3600.0
@@ -137,6 +144,14 @@ def _build_gate(guild_id: int, terms: list[Term], *, builtin: bool) -> _BuiltGat
     usable: list[Term] = []
     too_big: list[str] = []
     for term in terms:
+        if not term.is_regex:
+            # The gate compiles word terms itself (quickly: they are letters, not patterns), once: one with nothing
+            # to match is all that could fail it.
+            if word_key(term.text) is None:
+                log.warning("guild %s: a stored blocked term cannot be used and is ignored: %r", guild_id, term.text)
+            else:
+                usable.append(term)
+            continue
         try:
             # A term the add-time bound took once is not dropped for a slower moment of this host: only one
             # far past it (stored before the bound) is left out.
@@ -182,6 +197,16 @@ def _slow_advice(text: str) -> str:
         "Its repeats one after another can match the same letters (as .* matches any), and the bot tries every way "
         "of sharing a prompt out among them. Use fewer of them, or ones that cannot match the same letters."
     )
+
+
+def _judged(gate: PromptGate, texts: list[str]) -> list[tuple[GateResult, str]]:
+    """Each text's verdict, up to the first blocked: a blocked text ends the check (the request is refused)."""
+    verdicts: list[tuple[GateResult, str]] = []
+    for text in texts:
+        verdicts.append((gate.check(text), text))
+        if verdicts[-1][0].blocked:
+            break
+    return verdicts
 
 
 def _same_term(stored: list[Term], *terms: Term) -> list[Term]:
@@ -315,10 +340,10 @@ class ModerationStore:
         return [Term(str(r[0]), bool(r[1])) for r in rows]
 
     async def add_term(self, guild_id: int, term: Term, *, by: int) -> tuple[Term, bool]:
-        """Block ``term``: returns the term as stored (a word term in the gate's normalised form) and whether it
+        """Block ``term``: returns the term as stored (a word term in the gate's folded form) and whether it
         is new; if not, the term returned is the one already stored that matches the same. Raises ValueError
         (shown to the moderator) for a pattern that does not compile, is too big to compile (bot.gate.RegexTooBigError)
-        or is too slow (bot.gate.slow_input)."""
+        or is too slow (bot.gate.slow_input), a word term over MAX_WORD_TERM_CHARS, and a new term past MAX_TERMS."""
         if term.is_regex:
             # Compiled and tried in a thread: compiling alone can take seconds for a short pattern (refused before
             # compiling when bot/gate.py can count it), and each input tried up to 50 ms. Raises ValueError (shown
@@ -333,10 +358,23 @@ class ModerationStore:
             stored = term
         else:
             compile_term(term)  # raises ValueError (shown to the moderator) for a term with nothing to match
-            stored = Term(normalise(term.text))
-        existing = _same_term(await self.terms(guild_id), stored)
+            stored = Term(kept_form(term.text))
+            if len(stored.text) > MAX_WORD_TERM_CHARS:
+                raise ValueError(
+                    f"it is {len(stored.text):,} characters long, and a word or phrase may be at most "
+                    f"{MAX_WORD_TERM_CHARS} (every prompt is searched for it, and the longer it is, the longer that "
+                    "can take). Block a shorter part of it."
+                )
+        terms = await self.terms(guild_id)
+        existing = _same_term(terms, stored)
         if existing:
             return existing[0], False
+        if len(terms) >= MAX_TERMS:
+            raise ValueError(
+                f"this server blocks {len(terms):,} terms already, the most it may ({MAX_TERMS:,}): every prompt is "
+                "searched for each. Remove some first (`/mod blockterm list`, `/mod blockterm remove`), or join "
+                "several into one regex."
+            )
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 "INSERT OR IGNORE INTO blocked_terms (guild_id, term, is_regex, added_by, added_at) "
@@ -372,23 +410,33 @@ class ModerationStore:
         return await asyncio.to_thread(_build_gate, guild_id, terms, builtin=settings.builtin_terms)
 
     async def check_prompt(self, guild_id: int, prompt: str) -> GateResult:
-        """The gate's verdict on ``prompt``. Raises PromptUncheckedError for a prompt not blocked that the gate
-        could not check in full (a regex term too slow on it), after telling the moderators which. A stored term
-        too big to compile is left out and the moderators told, like a slow one (at most once an hour)."""
+        """The gate's verdict on ``prompt`` alone (:meth:`check_prompts`)."""
+        verdict, _ = await self.check_prompts(guild_id, prompt)
+        return verdict
+
+    async def check_prompts(self, guild_id: int, prompt: str, earlier: Sequence[str] = ()) -> tuple[GateResult, str]:
+        """The gate's verdict on a request's texts: ``prompt``, then ``earlier`` (the prompts of the conversation it
+        continues, which go to the provider with it), and the text it is about: the first one blocked, else the
+        prompt. Raises PromptUncheckedError when none is blocked and the gate could not check one in full (a term
+        too slow on it), after telling the moderators which. A stored term too big to compile is left out and the
+        moderators told, like a slow one (at most once an hour)."""
         built = await self._gates.get(guild_id, lambda: self._build(guild_id))
         for pattern in built.too_big:
             await self._tell_slow(guild_id, pattern, None)
-        gate = built.gate
-        # Regex terms may take up to the prompt's budget (bot/gate.py): off the event loop, so every other
-        # member's command goes on meanwhile. Word terms alone take well under a millisecond.
-        verdict = await asyncio.to_thread(gate.check, prompt) if gate.has_regexes else gate.check(prompt)
-        if verdict.finished:
-            return verdict
-        for pattern in verdict.slow_patterns or verdict.unchecked[:1]:
-            await self._tell_slow(guild_id, pattern, prompt)
-        if verdict.blocked:
-            return verdict
-        raise PromptUncheckedError(detail=f"guild {guild_id}: a prompt not checked in full ({verdict.reason})")
+        texts = list(dict.fromkeys([prompt, *earlier]))
+        # Off the event loop: each text may take up to the prompt's budget (bot/gate.py), regex terms on any prompt
+        # and word terms on one made to be slow for them, so every other member's command goes on meanwhile.
+        verdicts = await asyncio.to_thread(_judged, built.gate, texts)
+        blocked = next(((verdict, text) for verdict, text in verdicts if verdict.blocked), None)
+        for verdict, text in verdicts:
+            for pattern in verdict.slow_patterns or verdict.unchecked[:1]:
+                await self._tell_slow(guild_id, pattern, text)
+        if blocked is not None:
+            return blocked
+        unfinished = next((verdict for verdict, _ in verdicts if not verdict.finished), None)
+        if unfinished is None:
+            return verdicts[0][0], prompt
+        raise PromptUncheckedError(detail=f"guild {guild_id}: a prompt not checked in full ({unfinished.reason})")
 
     async def _tell_slow(self, guild_id: int, pattern: str, prompt: str | None) -> None:
         """Tell the moderators that ``pattern`` was slow on ``prompt`` (None: too big to compile, so left out), unless

@@ -4,20 +4,22 @@ A preference is a default, never a refusal: one the request cannot take (a shape
 not offer, web search where no provider of that model has it) is left out, and the request goes on as
 if there were none. So is one only providers out of order take (a rejected key, no credit: tried last,
 ``Catalogue.unhealthy``) while a working provider takes the request without it: the job goes there, as
-it would have with no preference. Options the member typed always win, and bind.
+it would have with no preference. So is a saved model (the member's, or the server's default) no provider
+that honours the channel's safety level serves (``model_at``). Options the member typed always win, and bind.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from bot.catalogue import Catalogue
 from bot.errors import InvalidRequestError
 from bot.models import GenerationRequest
+from bot.moderation import honoured_levels
 from bot.providers.base import Capabilities
 from bot.routing import choose_provider, takes
 
@@ -59,6 +61,50 @@ def model_for(catalogue: Catalogue, prefs: Preferences, *, server_default: str |
     provider off) is passed over like an unset one: a stale server default used to refuse every /imagine
     that named no model ("The model `...` is not available")."""
     return preferred_model(catalogue, prefs) or served(catalogue, server_default) or configured
+
+
+def runs_at(catalogue: Catalogue, model: str, level: int | None) -> bool:
+    """Whether some enabled provider serving ``model`` honours the safety ``level`` (None: any provider)."""
+    for provider in catalogue.route(model):
+        caps = catalogue.capabilities(provider, model)
+        if caps is not None and (level is None or level in honoured_levels(caps)):
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class ModelChoice:
+    """The model a request that names none goes with, and the stored choice passed over for it (if any):
+    ``whose`` it was, the member's (/preferences), the server's (/admin defaults) or the bot's (configured)."""
+
+    model: str
+    passed_over: str | None = None
+    whose: Literal["member", "server", "bot"] | None = None
+
+
+def model_at(
+    catalogue: Catalogue, prefs: Preferences, *, server_default: str | None, configured: str, level: int | None
+) -> ModelChoice:
+    """``model_for`` in a channel of safety ``level``: a stored model that some enabled provider serves, but
+    none that honours ``level``, is passed over like the other preferences the request cannot take, for the
+    next in the same order (the server's, the bot's), else the first model on offer that runs at ``level``.
+    When none runs there, the usual model stays, and routing's refusal names the level.
+
+    Before, with SeaArt and Segmind enabled (Segmind's Nano Banana 2 takes a level 6, its Pro has no safety
+    knob), a member who had saved Nano Banana Pro had every /imagine without ``model:`` in a level-6 channel
+    refused, while their other saved options were left out there and Nano Banana 2 would have run."""
+    usual = model_for(catalogue, prefs, server_default=server_default, configured=configured)
+    if runs_at(catalogue, usual, level) or not catalogue.route(usual):
+        # Runs here; or served nowhere (a configured model no provider serves), which require_served names.
+        return ModelChoice(usual)
+    order = (preferred_model(catalogue, prefs), served(catalogue, server_default), configured, *catalogue.models())
+    runnable = next((m for m in order if m is not None and runs_at(catalogue, m, level)), None)
+    if runnable is None:
+        return ModelChoice(usual)
+    whose: Literal["member", "server", "bot"] = (
+        "member" if usual == prefs.model else "server" if usual == server_default else "bot"
+    )
+    return ModelChoice(runnable, passed_over=usual, whose=whose)
 
 
 def fill(
@@ -110,14 +156,39 @@ def without_defaults(
     A failover (bot/failover.py) asks this: a saved png sent the job to Kie, the one provider with formats,
     and when Kie was out of credit SeaArt, which would have made it, was refused it for a png the member
     never typed. A request made from an image (Vary, Edit, a reply) keeps the options it was made with."""
-    if not request.defaulted or request.derived_from is not None or request.history:
+    if request.derived_from is not None or request.history:
+        return None
+    try:
+        return _bare_route(catalogue, request, skip=skip)
+    except InvalidRequestError:
+        return None
+
+
+def defaults_left_out(catalogue: Catalogue, request: GenerationRequest) -> GenerationRequest | None:
+    """A new job's request no provider takes as it is, once the options filled in from saved preferences
+    (``defaulted``) are left out, with those the provider that takes it so offers put back; None if it has
+    no such options. Raises the refusal of the request without them when no provider takes even that: it names
+    what the member chose, not a preference they never typed in this command.
+
+    For a Re-roll, Vary, re-render or Edit (cogs/imagine.py ``start_job``), which send an earlier request
+    again: its saved png went with it, so when the channel's level was raised past what Kie (the one provider
+    with formats) honours, every Re-roll was refused "does not support output format png; leave it unset"
+    (a button has no option to leave unset), while a fresh /imagine left the png out and went to Gemini. A
+    job starting so is not yet accepted anywhere, so, unlike a failover, one made from an image is taken too:
+    the alternative is a refusal."""
+    found = _bare_route(catalogue, request, skip=())
+    return None if found is None else found[2]
+
+
+def _bare_route(
+    catalogue: Catalogue, request: GenerationRequest, *, skip: Collection[str]
+) -> tuple[str, Capabilities, GenerationRequest] | None:
+    """``without_defaults`` for any request; raises the refusal when no provider takes it without them."""
+    if not request.defaulted:
         return None
     unset = {name: GenerationRequest.model_fields[name].default for name in request.defaulted}
     bare = GenerationRequest.model_validate({**request.model_dump(), **unset, "defaulted": ()})
-    try:
-        provider, caps = choose_provider(catalogue, bare, skip=skip)
-    except InvalidRequestError:
-        return None
+    provider, caps = choose_provider(catalogue, bare, skip=skip)
     kept: dict[str, Any] = {}
     for name in REQUEST_FIELDS:
         if name not in request.defaulted:

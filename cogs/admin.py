@@ -22,7 +22,7 @@ from bot.errors import InvalidRequestError
 from bot.events import ProviderProblem, ProviderRecovered
 from bot.jobs import MAX_CANDIDATES
 from bot.preferences import served
-from bot.store.settings import GuildDefaults
+from bot.store.settings import GuildDefaults, ProviderHealth
 from cogs.errors import storage_answer
 from cogs.imagine import MODEL_CHOICES
 from cogs.moderation import record_moderation
@@ -191,10 +191,12 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
         configured = self.bot.settings.imagine
         stored_model, stored_provider = current.default_model, current.default_provider
         # As /imagine chooses them (bot/preferences.py model_for; cogs/policy.py admit): a stored model no
-        # enabled provider serves is passed over for the configured one; a stored provider not enabled is
-        # left out of the route.
+        # enabled provider serves is passed over for the configured one; a stored provider not enabled, or not
+        # serving the model, is passed over for ``[imagine] default_provider``. Shown as ``stored or
+        # configured``, such a provider put nothing first, and the bare route order was shown while /imagine
+        # went to the configured provider.
         model_name = served(catalogue, stored_model) or configured.default_model
-        first = stored_provider or configured.default_provider
+        first = catalogue.first_choice(model_name, stored_provider, configured.default_provider)
         embed = discord.Embed(title="🍌 Server defaults", colour=discord.Colour(0xF5C518))
         model_line = catalogue.display_name(model_name) + ("" if model_name == stored_model else " (bot default)")
         if stored_model is not None and model_name != stored_model:
@@ -261,9 +263,7 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
         health = await self.bot.services.settings_store.provider_health()
         embed = discord.Embed(title="🍌 Providers", colour=discord.Colour(0xF5C518))
         for name in catalogue.providers:
-            state = health.get(name)
-            status = "✅ working" if state is None or state.healthy else f"⚠️ {state.detail or state.category}"
-            lines = [status]
+            lines = [self._health_line(name, health.get(name))]
             for model in catalogue.models():
                 caps = catalogue.capabilities(name, model)
                 if caps is None:
@@ -272,6 +272,21 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
                 lines.append(f"{caps.display_name}: {prices or 'price unknown'}")
             embed.add_field(name=name, value="\n".join(lines)[:1024], inline=False)
         await answer_privately(interaction, embed=embed)
+
+    def _health_line(self, name: str, state: ProviderHealth | None) -> str:
+        """A provider's health as routing treats it now. The stored state says it failed; whether it is still
+        tried last is the catalogue's mark, which lapses (bot/catalogue.py UNHEALTHY_RETRY_SECONDS): shown as
+        failing after that, the provider was in fact being tried again (and after a restart, which keeps no
+        mark, from the start)."""
+        if state is None or state.healthy:
+            return "✅ working"
+        problem = state.detail or state.category
+        when = f"Last failed <t:{int(state.updated_at)}:R>"
+        unhealthy = self.bot.services.catalogue.unhealthy
+        retry = unhealthy.retry_at(name)
+        if name in unhealthy and retry is not None:
+            return f"⚠️ {problem}\n{when}: tried last until <t:{int(retry)}:t>, then in turn again."
+        return f"🔄 {problem}\n{when}: tried in turn again now; shown working once a job goes through there."
 
 
 async def setup(bot: commands.Bot) -> None:

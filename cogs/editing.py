@@ -124,13 +124,15 @@ def edit_request(
     references: list[ReferenceImage],
     frame: Frame = AS_IT_IS,
     shown_at: str | None = None,
+    by: int | None = None,
 ) -> GenerationRequest:
     """An edit of the image ``original`` made (its image the first reference): its model, shape, size and
     options with a new instruction and new references, continuing its conversation; a new take, so no
     seed. Without it (an image the bot did not make), ``model`` with nothing else. ``frame``: a new shape
     and/or a zoom out, which with no instruction is the whole request (bot/derive.py ``framed``).
     ``shown_at``: the link to the message that showed ``original``'s image, for the embed to say what the
-    edit was made from (a reply needs none: it answers in the thread)."""
+    edit was made from (a reply needs none: it answers in the thread). ``by``: the member asking, so that the
+    conversation carried on holds no references of another member's (bot/derive.py ``continued``)."""
     prompt, action = framed(prompt, frame, references=len(references))
     # A framed image keeps the words for what it shows, for its Vary and re-render (bot/derive.py).
     subject = subject_of(original.request if original else None) if action in FRAMINGS else None
@@ -149,6 +151,6 @@ def edit_request(
         output_format=base.output_format,
         thinking_level=base.thinking_level,
         web_search=base.web_search,
-        history=continued(original, references),
+        history=continued(original, references, by=by),
         derived_from=None if shown_at is None else Derivation(action=action, job_id=original.id, message_url=shown_at),
     )

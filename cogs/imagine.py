@@ -4,6 +4,7 @@ modal), Re-render 2K/4K, Re-roll and Delete on a finished image (docs/architectu
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import unicodedata
@@ -24,10 +25,11 @@ from bot.discord_refs import refresh_references
 from bot.errors import ErrorCategory, InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
 from bot.models import GenerationRequest, JobState, ReferenceImage, shown_file_name
-from bot.preferences import fill, model_for
+from bot.preferences import ModelChoice, defaults_left_out, fill, model_at
 from bot.prompts import clean_prompt, ratio_suffix
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS, AUTO
+from bot.quotas import QuotaExceededError
 from bot.references import check_fits_provider
 from bot.result_images import result_stem
 from bot.routing import require_served
@@ -42,7 +44,7 @@ from cogs.errors import (
 from cogs.in_time import record_in_time
 from cogs.moderation import is_moderator, record_moderation
 from cogs.places import level_at, place_of
-from cogs.policy import admit, member_of, moderate
+from cogs.policy import Admission, admit, member_of, moderate
 from cogs.reference_links import linked_images
 from cogs.shape_field import asked_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
@@ -256,6 +258,13 @@ def check_prompt_length(request: GenerationRequest) -> None:
         )
 
 
+def _chosen(request: GenerationRequest, name: str) -> GenerationRequest:
+    """``request`` with ``name`` no longer counted among the options saved preferences filled in: a button or
+    form chose it (a re-render's size, an edit's new shape), so it is never left out as a preference would be."""
+    kept = tuple(n for n in request.defaulted if n != name)
+    return request if kept == request.defaulted else request.model_copy(update={"defaulted": kept})
+
+
 def _can_manage(interaction: discord.Interaction[Any], job: Job, moderator_role_id: int | None) -> bool:
     """The requester, whoever may manage messages in this channel (they could delete the message in Discord
     anyway), or a moderator as /mod knows them (server permissions or the configured moderator role)."""
@@ -314,7 +323,7 @@ class Imagine(commands.Cog):
     @app_commands.guild_only()
     @app_commands.describe(
         prompt="Describe the image you want (end it with --ar 16:9 to choose its shape, as on Midjourney)",
-        model="Which Nano Banana model to use (the server's default if unset)",
+        model="Which Nano Banana model to use (if unset: your /preferences one, else the server's default)",
         aspect_ratio="Shape of the image (each model offers its own set; auto lets the model choose)",
         resolution="Output size",
         count=f"How many images to make from this prompt, 1 to {MAX_CANDIDATES}, shown together (each costs its own)",
@@ -389,34 +398,78 @@ class Imagine(commands.Cog):
             "thinking_level": thinking,
             "web_search": web_search,
         }
-        request = build_request(
-            model=model
-            or model_for(
+        # The channel's safety level first (moderate() sets the same again): a saved model or default is kept
+        # only if a provider that honours this channel's level takes it. Judged without it, a default only a
+        # provider below the level offers (png, where only Kie has a format) got the whole command refused
+        # "level 6 cannot be honoured" in a level-6 channel, where leaving it out goes through; so did a saved
+        # model no provider honouring the level serves. A model typed in `model:` binds, and is refused so.
+        level = await level_at(self.bot, interaction.guild_id or 0, place_of(interaction.channel))
+        choice = (
+            ModelChoice(model)
+            if model
+            else model_at(
                 services.catalogue,
                 prefs,
                 server_default=defaults.default_model,
                 configured=self.bot.settings.imagine.default_model,
-            ),
+                level=level,
+            )
+        )
+        request = build_request(
+            model=choice.model,
             prompt=prompt,
             reference_images=tuple(images),
             seed=seed,
             **{name: value for name, value in typed.items() if value is not None},
         )
-        # The channel's safety level first (moderate() sets the same again): a saved default is kept only if a
-        # provider that honours this channel's level takes it. Judged without it, a default only a provider
-        # below the level offers (png, where only Kie has a format) got the whole command refused "level 6
-        # cannot be honoured" in a level-6 channel, where leaving it out goes through.
-        level = await level_at(self.bot, interaction.guild_id or 0, place_of(interaction.channel))
         request = request.model_copy(update={"safety_tolerance": level})
         request = fill(services.catalogue, request, prefs, given={n for n, v in typed.items() if v is not None})
         # The bot's own results linked in `references` may pass the members' limit; refused here, by name,
         # if no provider serving the model takes one, rather than by routing's general refusal.
         check_fits_provider(services.catalogue, request.model, request.reference_images)
+        preferred_count = None
         if count is None:
-            # A preferred count is a default: held to the server's cap rather than refused by it, and left out
-            # for a seeded request (its candidates would come out alike, each charged).
+            # A preferred count is a default: held to the server's cap rather than refused by it (and to what
+            # the quotas have room for, in start_job), and left out for a seeded request (its candidates would
+            # come out alike, each charged).
             count = 1 if seed is not None else min(prefs.count or 1, await self._count_cap(interaction))
-        await self.start_job(interaction, request, preferred=defaults.default_provider, count=count)
+            preferred_count = count
+        jobs = await self.start_job(
+            interaction,
+            request,
+            preferred=defaults.default_provider,
+            count=count,
+            fewer_if_refused=preferred_count is not None,
+        )
+        notes = [self._model_note(choice, level)] if choice.passed_over is not None else []
+        if jobs and preferred_count is not None and len(jobs) < preferred_count:
+            made = f"{len(jobs)} image{'s' if len(jobs) != 1 else ''}"
+            notes.append(
+                f"Started {made}, not the {preferred_count} your /preferences ask for: the quota had room for "
+                f"only {made} just now."
+            )
+        if jobs and notes:
+            await self._tell(interaction, " ".join(notes))
+
+    def _model_note(self, choice: ModelChoice, level: int | None) -> str:
+        """Why a request that named no model went with another than the stored one (``model_at``)."""
+        name = self.bot.services.catalogue.display_name
+        assert choice.passed_over is not None
+        whose = {"member": "your /preferences model", "server": "this server's default model"}.get(
+            choice.whose or "", "the bot's default model"
+        )
+        return (
+            f"Made with {name(choice.model)}: {whose}, {name(choice.passed_over)}, has no provider here that "
+            f"honours this channel's safety level ({level})."
+        )
+
+    async def _tell(self, interaction: discord.Interaction[Any], note: str) -> None:
+        """A private word to the member once their job has started (its message is the command's answer). The
+        job runs whatever becomes of it: a failure is logged, never raised to the member as an error."""
+        try:
+            await send_ephemeral(interaction, note)
+        except discord.HTTPException as exc:
+            log.info("could not tell the member a note about their job (HTTP %s, code %s)", exc.status, exc.code)
 
     def _reference(self, attachment: discord.Attachment, *, own: bool = False) -> ReferenceImage:
         """A member's attachment as a reference, held to the members' upload limit; ``own``: the bot's own
@@ -453,14 +506,16 @@ class Imagine(commands.Cog):
         *,
         preferred: str | None = None,
         count: int = 1,
+        fewer_if_refused: bool = False,
     ) -> list[Job]:
         """Validate, acknowledge within Discord's 3 s, record the job (or ``count`` candidates of one
-        batch, shown in one message), and hand them to the runner."""
+        batch, shown in one message), and hand them to the runner. ``fewer_if_refused``: ``count`` is the
+        member's preferred one, which the quotas may lower rather than refuse."""
         # Each refusal below raises an InvalidRequestError -> ephemeral message; nothing stored, sent or charged.
         check_prompt_length(request)
         await self._check_count(interaction, count)
         request = await self.moderate(interaction, request)
-        admission = admit(self.bot, request, member_of(interaction), preferred=preferred)
+        request, admission = self._admitted(interaction, request, preferred)
         provider, caps = admission.provider, admission.caps
         expires = interaction.created_at + TOKEN_LIFETIME
         new = NewJob(
@@ -479,14 +534,21 @@ class Imagine(commands.Cog):
             safety_level=request.safety_tolerance,
         )
         runner = self.bot.services.runner
-        # The quota check, the reservations and the job rows are one transaction; a refusal raises
-        # QuotaExceededError (ephemeral, naming the limit and its reset) and leaves nothing behind.
-        jobs = await record_in_time(
-            interaction,
-            self.bot.services.db,
-            lambda: runner.create_batch([new] * count, within=admission.reservation, held=True),
-            undo=self._unmake,
-        )
+        while True:
+            # The quota check, the reservations and the job rows are one transaction; a refusal raises
+            # QuotaExceededError (ephemeral, naming the limit and its reset) and leaves nothing behind.
+            record = functools.partial(runner.create_batch, [new] * count, within=admission.reservation, held=True)
+            try:
+                jobs = await record_in_time(interaction, self.bot.services.db, record, undo=self._unmake)
+                break
+            except QuotaExceededError:
+                # A preferred count is a default, never a refusal: a saved count:4 with room for 2 today had
+                # every /imagine without `count:` refused "ask for count:2", an option the member never typed.
+                # One fewer each time, the quotas judging each (theirs and the server's alike, in their
+                # transaction); at one image, their refusal stands.
+                if not fewer_if_refused or count == 1:
+                    raise
+                count -= 1
         try:
             # The answer is the job's first progress message itself ("Queued", its Cancel button): one
             # request, where a "thinking..." answer and then an edit were two (and two gateway events).
@@ -519,6 +581,26 @@ class Imagine(commands.Cog):
             raise
         # Held until now, so nothing about them changed since that message was drawn.
         return [await runner.held.release(job.id, message_id=message_id, shown=True) or job for job in jobs]
+
+    def _admitted(
+        self, interaction: discord.Interaction[Any], request: GenerationRequest, preferred: str | None
+    ) -> tuple[GenerationRequest, Admission]:
+        """The request as it goes, and where: as asked; else, when no provider takes it with the options saved
+        preferences filled in (``defaulted``), without them (bot/preferences.py ``defaults_left_out``), the
+        reservation sized for the request made. Re-roll, Vary, re-render and Edit send an earlier request
+        again, preferences and all: a saved png sent it to Kie, and once the channel's level was raised past
+        Kie's each press was refused ("leave it unset": a button has nothing to leave unset), where a fresh
+        /imagine left the png out."""
+        member = member_of(interaction)
+        try:
+            return request, admit(self.bot, request, member, preferred=preferred)
+        except InvalidRequestError:
+            bare = defaults_left_out(self.bot.services.catalogue, request)
+            if bare is None:
+                raise
+        left = ", ".join(sorted(set(request.defaulted) - set(bare.defaulted)))
+        log.info("a request goes without the preferred %s, which no provider here takes with it", left)
+        return bare, admit(self.bot, bare, member, preferred=preferred)
 
     async def _unmake(self, jobs: list[Job]) -> None:
         """Jobs written after their member was told the database was busy: ended before they start,
@@ -683,7 +765,9 @@ class Imagine(commands.Cog):
                 limit = derive.reference_limit(self.bot.services.catalogue, job.model)
                 request = derive.vary(job.request, image, origin, limit=limit)
             else:
-                request = derive.upscale(job.request, image, action.removeprefix("upscale-"), origin)
+                # The size is the button's, not a preference to leave out (start_job, ``_admitted``).
+                upscale = derive.upscale(job.request, image, action.removeprefix("upscale-"), origin)
+                request = _chosen(upscale, "resolution")
             await self.start_job(interaction, await self._renewed(request), preferred=job.provider)
             return
         if not _can_manage(interaction, job, self.bot.settings.moderation.moderator_role_id):
@@ -783,9 +867,13 @@ class Imagine(commands.Cog):
         )
         image, message_url = self._shown_image(interaction, job)
         origin = (job.id, message_url)
-        history = derive.continued(job, [image])
+        history = derive.continued(job, [image], by=interaction.user.id)
         request = derive.edit(job.request, image, instruction, origin, history=history, frame=frame)
-        await self.start_job(interaction, request, preferred=job.provider)
+        if frame.ratio is not None:
+            request = _chosen(request, "aspect_ratio")  # the form's new shape: no preference to leave out
+        # The conversation's earlier images as Vary, Re-roll and replies send them: links renewed. Their
+        # Discord links expire after a day, and an edit of a day-old Gemini image lost its earlier turns.
+        await self.start_job(interaction, await self._renewed(request), preferred=job.provider)
 
 
 async def setup(bot: commands.Bot) -> None:

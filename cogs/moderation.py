@@ -340,8 +340,8 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         await forget_log_channel(self.bot, payload.guild_id, payload.thread_id)
 
     async def _report_slow_pattern(self, guild_id: int, pattern: str, prompt: str | None) -> None:
-        """A stored regex term was too slow on a prompt, or (no prompt) too big to compile, so left out of the gate
-        (bot/moderation.py, at most once an hour for each)."""
+        """A stored term was too slow on a prompt, or (no prompt) a regex term too big to compile, so left out of the
+        gate (bot/moderation.py, at most once an hour for each)."""
         if prompt is None:
             # Not "the prompt was refused": the server's prompts go on, unchecked against this one pattern.
             text = (
@@ -351,10 +351,17 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
                 "(`/mod blockterm remove`). Told at most once an hour for each pattern."
             )
         else:
+            # A word term can be too slow too (bot/gate.py: a long one stored before MAX_WORD_TERM_CHARS, on a prompt
+            # made to be slow for it): named as what it is, and the advice fits it.
+            terms = await self.bot.services.moderation.terms(guild_id)
+            if Term(pattern, is_regex=True) in terms:
+                kind, fix = "pattern", "Simplify the pattern or remove it (`/mod blockterm remove`)."
+            else:
+                kind, fix = "term", "Remove it (`/mod blockterm remove`) and block a shorter part of it instead."
             text = (
-                f"The blocked pattern `{_shown_term(pattern)}` took too long to check a prompt, so the prompt was "
-                "refused: a prompt that cannot be checked against every term is not let through. Simplify the "
-                "pattern or remove it (`/mod blockterm remove`). Told at most once an hour for each pattern."
+                f"The blocked {kind} `{_shown_term(pattern)}` took too long to check a prompt, so the prompt was "
+                f"refused: a prompt that cannot be checked against every term is not let through. {fix} Told at "
+                f"most once an hour for each {kind}."
             )
         await record_moderation(self.bot, guild_id, "slow_pattern", text, reason=pattern, prompt=prompt)
 

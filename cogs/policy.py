@@ -29,7 +29,13 @@ async def moderate(
     place: Place,
     user_id: int,
 ) -> GenerationRequest:
-    """Ban, blocked terms, then the channel's safety level, which the request carries from here on."""
+    """Ban, blocked terms, then the channel's safety level, which the request carries from here on.
+
+    Blocked terms are looked for in every text of the member's that goes to the provider: the prompt, and the
+    prompts of the conversation a reply or an Edit continues (``request.history``, bot/derive.py ``continued``;
+    Gemini gets them back with the new one, bot/providers/gemini.py ``build_request_body``). A term blocked since
+    an image was made would otherwise reach the provider all the same, in its conversation. ``request.subject`` is
+    never sent: a Vary or re-render that draws from it makes it the prompt, checked then."""
     channel_id = place.channel_id
     store = bot.services.moderation
     ban = await store.active_ban(guild_id, user_id)
@@ -38,16 +44,18 @@ async def moderate(
         why = f" Reason: {ban.reason}" if ban.reason else ""
         word = "on a cooldown" if ban.kind == "cooldown" else "banned from using this bot"
         raise BannedError(f"You are {word} in this server{until}.{why}")
-    verdict = await store.check_prompt(guild_id, request.prompt)
+    earlier = [turn.prompt for turn in request.history]
+    verdict, judged = await store.check_prompts(guild_id, request.prompt, earlier)
     if verdict.blocked:
+        where = "" if judged == request.prompt else ", in an earlier prompt of the conversation this request continues"
         await record_moderation(
             bot,
             guild_id,
             "blocked_prompt",
-            f"Blocked a prompt from <@{user_id}> in <#{channel_id}>: {verdict.reason}.",
+            f"Blocked a prompt from <@{user_id}> in <#{channel_id}>: {verdict.reason}{where}.",
             target_id=user_id,
             channel_id=channel_id,
-            prompt=request.prompt,
+            prompt=judged,
             reason=verdict.reason,
         )
         raise PromptBlockedError(
@@ -114,9 +122,7 @@ def admit(bot: Bananacord, request: GenerationRequest, member: Member, *, prefer
     ``preferred`` (the server's stored provider, or the one that made the image being reworked) only where it
     still serves the model here: one the operator has since turned off must not push the configured
     ``[imagine] default_provider`` aside for the bare route order."""
-    serving = bot.services.catalogue.route(request.model)
-    candidates = (preferred, bot.settings.imagine.default_provider)
-    first = next((name for name in candidates if name is not None and name in serving), None)
+    first = bot.services.catalogue.first_choice(request.model, preferred, bot.settings.imagine.default_provider)
     provider, caps = choose_provider(bot.services.catalogue, request, first=first)
     quotas = bot.services.quotas
     reservation = quotas.reservation(

@@ -4,7 +4,9 @@ Without options it shows them; options set the ones given and keep the rest; ``f
 ``reset`` all. The preferences being set are checked as a request for the model they point to would be,
 so a member learns at once that a model offers no 8:1, instead of seeing it left out of every /imagine
 later. Only those: a stored one the model no longer takes (the server's default model changed since) is
-left out where it is used, and does not stand in the way of changing or forgetting another.
+left out where it is used, and does not stand in the way of changing or forgetting another. A change of the
+model in use (``model``, ``forget:model``) says which stored ones the new model cannot take, and the screen
+marks each as not used, judged against the model /imagine would use now.
 Answers are private: preferences are nobody else's business.
 """
 
@@ -88,6 +90,7 @@ class MemberPreferences(commands.Cog):
             "count": count,
         }
         changes = {name: value for name, value in given.items() if value is not None}
+        warning: str | None = None
         if forget is not None and forget not in LABELS:
             raise InvalidRequestError(f"`{forget}` is not a preference; choose one from the list.")
         if reset or forget is not None or changes:
@@ -99,8 +102,14 @@ class MemberPreferences(commands.Cog):
             await self._check(guild_id, updated, changed=set(changes))
             await store.save(guild_id, user_id, updated, now=self.bot.clock())
             log.info("member %s in guild %s changed their preferences", user_id, guild_id)
+            was, now = await self._model(guild_id, current), await self._model(guild_id, updated)
+            if now != was:
+                # Saved all the same (a default, never a refusal: bot/preferences.py), but said: taken without
+                # a word, a stored 512 and 8:1 were shown as in force under Nano Banana Pro, and every
+                # /imagine went out square at 1K.
+                warning = self._unused_warning(now, updated)
             current = updated
-        await answer_privately(interaction, embed=await self._embed(guild_id, current))
+        await answer_privately(interaction, warning, embed=await self._embed(guild_id, current))
 
     async def _model(self, guild_id: int, prefs: Preferences) -> str:
         """The model an /imagine without a model option would use."""
@@ -132,6 +141,41 @@ class MemberPreferences(commands.Cog):
             # The refusal names the model and what it does offer ("Nano Banana Pro does not offer ...").
             raise InvalidRequestError(f"Not saved: {exc.user_message}", detail=exc.detail) from None
 
+    def _unused(self, model: str, prefs: Preferences) -> list[str]:
+        """The stored preferences (of REQUEST_FIELDS) no provider of ``model`` takes, so that an /imagine with
+        it leaves them out: tried in turn, each with those kept before it, as bot/preferences.py fill tries
+        them. Judged on what providers offer, not on their health: one out of order is tried again."""
+        catalogue = self.bot.services.catalogue
+        kept: dict[str, Any] = {}
+        left_out: list[str] = []
+        for name in REQUEST_FIELDS:
+            value = getattr(prefs, name)
+            if value is None:
+                continue
+            try:
+                choose_provider(catalogue, build_request(model=model, prompt="preferences", **kept, **{name: value}))
+            except InvalidRequestError:
+                left_out.append(name)
+                continue
+            kept[name] = value
+        return left_out
+
+    def _unused_warning(self, model: str, prefs: Preferences) -> str | None:
+        """What a member whose model in use just became ``model`` reads about the stored preferences it cannot
+        take (None: it takes them all)."""
+        left_out = [
+            f"{LABELS[name].lower()} {_value(name, getattr(prefs, name))}" for name in self._unused(model, prefs)
+        ]
+        if not left_out:
+            return None
+        listed = left_out[0] if len(left_out) == 1 else ", ".join(left_out[:-1]) + f" and {left_out[-1]}"
+        them = "it" if len(left_out) == 1 else "them"
+        return (
+            f"Saved. {self.bot.services.catalogue.display_name(model)} does not offer your {listed}, so "
+            f"/imagine leaves {them} out while you use it; kept for a model that offers {them} "
+            "(`forget` drops one)."
+        )
+
     async def _embed(self, guild_id: int, prefs: Preferences) -> discord.Embed:
         catalogue = self.bot.services.catalogue
         embed = discord.Embed(
@@ -143,6 +187,9 @@ class MemberPreferences(commands.Cog):
             ),
         )
         model = await self._model(guild_id, prefs)
+        # Judged against the model in use now, whatever changed it (this member, or /admin defaults): shown
+        # as stored, a 512 Nano Banana Pro does not offer read as in force.
+        unused = set(self._unused(model, prefs))
         cap = (await self.bot.services.settings_store.guild_defaults(guild_id)).max_count or MAX_CANDIDATES
         for name, label in LABELS.items():
             value = getattr(prefs, name)
@@ -158,14 +205,21 @@ class MemberPreferences(commands.Cog):
                     shown = catalogue.display_name(model)
             elif value is None:
                 shown = "model's default" if name != "count" else "1"
-            elif name == "web_search":
-                shown = "on" if value else "off"
+            elif name in unused:
+                shown = f"{_value(name, value)} (not offered by {catalogue.display_name(model)}; not used)"
             elif name == "count" and value > cap:
                 shown = f"{value} (this server allows {cap})"
             else:
-                shown = str(value)
+                shown = _value(name, value)
             embed.add_field(name=label, value=shown, inline=True)
         return embed
+
+
+def _value(name: str, value: Any) -> str:
+    """A stored preference as a member reads it."""
+    if name == "web_search":
+        return "on" if value else "off"
+    return str(value)
 
 
 async def setup(bot: commands.Bot) -> None:

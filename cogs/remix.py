@@ -191,6 +191,7 @@ class Remix(commands.Cog):
             references=references,
             frame=frame,
             shown_at=body.get("shown_at"),  # absent in a form kept by an older version
+            by=interaction.user.id,  # another member's earlier references stay theirs (bot/derive.py continued)
         )
         # The links were Discord's when the form opened: renew any that expired while it stayed open.
         request = await refresh_references(self.bot.http, request, now=self.bot.clock())

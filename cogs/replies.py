@@ -20,7 +20,8 @@ one of the bot's images deleted before the bot read it gets a private note: ther
 
 What is not an edit is left alone, with no answer: a message that is not a reply, a reply to a member
 or to a message of the bot without an image, a reply without text, and chat (a reaction such as "lol",
-"nice" or an emoji, or a reply that mentions other members).
+"nice", "W", "10/10", an emoji (the server's own too) or a GIF from Discord's picker, which posts a link,
+or a reply that mentions other members). Mentioning the bot's own role is mentioning the bot.
 """
 
 from __future__ import annotations
@@ -119,17 +120,33 @@ SAME_SHAPE = (
 # Chat, not instructions: a reply made only of these words (or of emoji and punctuation) is left alone,
 # so a member telling a friend "nice!" under an image spends nothing.
 # Praise is written with words that would say nothing to the model ("it's perfect", "that's so good", "I
-# love it", "looks great"): an apostrophe splits "it's" into "it" and "s", so such pieces are here too. No
-# word that asks for a change (make, add, more, again, ...) is.
+# love it", "looks great"): an apostrophe splits "it's" into "it" and "s", so such pieces are here too, and
+# so is chat's slang ("W", "fr fr", "bruh", "mid"). No word that asks for a change (make, add, more, again,
+# ...) is, nor a thing an image could be given ("goat", "skull", "hat"): "a goat" asks for one.
 _REACTIONS = (
     "lol lmao lmfao rofl haha hahaha hehe xd omg wow nice cool great awesome amazing beautiful gorgeous "
     "perfect love cute wild insane based gg thanks thank thx ty yes yeah yep no nope ok okay same this "
     "you it so very really i s m that thats its is a the looks look good best one super stunning lovely "
-    "incredible fantastic wonderful brilliant sweet dope fire damn wtf holy oh ooh aww bro dude man much"
+    "incredible fantastic wonderful brilliant sweet dope fire damn wtf holy oh ooh aww bro dude man much "
+    "w l bruh fr ong ngl tbh lowkey highkey deadass dead ded lit goated slay ate mid cursed cringe "
+    "yikes rip lfg sheesh yo ayo yup yea ya mhm hmm huh epic sick neat legendary masterpiece banger "
+    "hilarious funny pretty crazy unreal adorable wholesome true facts valid agreed ikr idk smh bet kek "
+    "kekw pog poggers pogchamp lul lulw omegalul dang gosh jeez whoa woah k kk bot"
 )
 REACTION_WORDS = frozenset(_REACTIONS.split())
-_LAUGHTER = re.compile(r"(?:ha)+h?|(?:he)+h?|(?:ah)+|l+o+l+(?:o+l+)*|x+d+|w+o+w+|o+m+g+|n+i+c+e+|c+o+o+l+|y+e+s+")
-_WORDS = re.compile(r"[^\W_]+")
+# Laughter and cheers however long they are drawn out: "hahaha", "lmaooo", "brooo", "yesss", "frfr", "ayyy".
+_LAUGHTER = re.compile(
+    r"(?:ha)+h?|(?:he)+h?|(?:ah)+|l+o+l+(?:o+l+)*|x+d+|w+o+w+|o+m+g+|n+i+c+e+|c+o+o+l+|y+e+s+|l+m+f*a+o+|r+o+f+l+"
+    r"|b+r+u+h+|b+r+o+|o+o+f+|a+w+|a+y+|o+h+|o+o+h+|n+o+|(?:fr)+|w+|l+|h+m+|s+h+e+e+s+h+|p+o+g+|g+g+|y+o+|n+a+h+|y+a+s+"
+)
+# What a reply holds that is no instruction, whatever it says: a custom emoji (<:kekw:id>, animated
+# <a:name:id>), an emoji's :name: that the client left as text, and a link (Discord's GIF picker posts the
+# GIF's Tenor or Giphy page as the reply's text).
+_NOT_WORDS = re.compile(r"<a?:\w+:\d+>|(?<![\w:]):[\w~+-]{2,32}:(?![\w:])|(?:https?://|www\.)\S+", re.IGNORECASE)
+# Words, with a number kept whole with its "." "," ":" "/" ("10/10", "9.5", "16:9"): a rating is chat, a
+# shape ("16:9") or a size ("4k", "1080p", "2x", a word of its own) is not.
+_WORDS = re.compile(r"\d+(?:[.,:/]\d+)*(?![^\W_])|[^\W_]+")
+_RATING = re.compile(r"\d+(?:[.,]\d+)?(?:/\d+(?:[.,]\d+)?)?")
 # Which image of a batch's message a reply means, as the member reads it on the message ("#2"): "#2 make
 # it night", "2: ...", "2) ...", "2. ...", "2 - ...", "image 2 ...". A bare "2 cats" is not a choice.
 _CANDIDATE = re.compile(
@@ -140,11 +157,12 @@ _CANDIDATE = re.compile(
 
 
 def is_chatter(text: str) -> bool:
-    """A reaction rather than an instruction: no words at all, or only a few words of reaction."""
-    words = _WORDS.findall(text.lower())
+    """A reaction rather than an instruction: no words at all (emoji, a GIF's link), or only a few words of
+    reaction, numbers and ratings among them ("10/10", "100")."""
+    words = _WORDS.findall(_NOT_WORDS.sub(" ", text.lower()))
     if not words:
         return True
-    return len(words) <= 6 and all(w in REACTION_WORDS or _LAUGHTER.fullmatch(w) for w in words)
+    return len(words) <= 6 and all(w in REACTION_WORDS or _LAUGHTER.fullmatch(w) or _RATING.fullmatch(w) for w in words)
 
 
 def candidate_choice(text: str) -> tuple[int | None, str]:
@@ -156,15 +174,27 @@ def candidate_choice(text: str) -> tuple[int | None, str]:
     return int(number), text[match.end() :].strip()
 
 
+def _own_role(message: discord.Message) -> int | None:
+    """The id of the role Discord made for the bot in the reply's server (its integration's role, which the
+    member list's @ menu offers beside the bot itself), if it has one."""
+    role = message.guild.self_role if message.guild is not None else None
+    return None if role is None else role.id
+
+
 def instruction(message: discord.Message, me: discord.abc.User) -> str:
-    """The reply's text without the bot's own @mention."""
-    return re.sub(rf"<@!?{me.id}>", " ", message.content).strip()
+    """The reply's text without the bot's own @mention, nor its role's."""
+    text = re.sub(rf"<@!?{me.id}>", " ", message.content)
+    if (role := _own_role(message)) is not None:
+        text = re.sub(rf"<@&{role}>", " ", text)
+    return text.strip()
 
 
 def addresses_others(message: discord.Message, me: discord.abc.User) -> bool:
-    """The reply @mentions members (or roles, or everyone) in its text: it is talking to them."""
+    """The reply @mentions members (or roles, or everyone) in its text: it is talking to them. The bot's own
+    role is the bot: a reply that named it was left alone as if it spoke to other members."""
     others = [uid for uid in message.raw_mentions if uid != me.id]
-    return bool(others or message.raw_role_mentions or message.mention_everyone)
+    roles = [rid for rid in message.raw_role_mentions if rid != _own_role(message)]
+    return bool(others or roles or message.mention_everyone)
 
 
 def _worth_another_try(exc: BaseException) -> bool:
@@ -478,7 +508,9 @@ class Replies(commands.Cog):
                 f"{name} takes at most {limit} reference image(s): the image you replied to and up to "
                 f"{max(limit - len(shown), 0)} of your own. Your reply attached {len(references) - len(shown)}."
             )
-        request = edit_request(original, model=model, prompt=text, references=references, frame=frame)
+        request = edit_request(
+            original, model=model, prompt=text, references=references, frame=frame, by=message.author.id
+        )
         # The earlier turns of a thread (Gemini's conversation) point at CDN links that expire in a day.
         request = await refresh_references(bot.http, request, now=bot.clock())
         # A reply in a thread discord.py has not cached comes with a PartialMessageable: the thread is looked

@@ -1,0 +1,117 @@
+"""The prompt gate after the moderation review, through the real bot and the fake Discord: long word terms can
+neither be added nor, stored before, freeze the bot; a term blocked after an image was made keeps its conversation
+from the provider (a reply and the Edit button both refused); the built-in list no longer joins ordinary words.
+Each test fails on the code before these fixes."""
+
+from __future__ import annotations
+
+import sqlite3
+import string
+import time
+from pathlib import Path
+
+from bot.config import Settings
+from bot.testing.discord import FakeDiscord
+from bot.testing.providers import FakeGemini, FakeSeaArt
+from tests.conftest import Clock, RunningBot, start_bot
+from tests.e2e.edits import bot_image
+from tests.e2e.test_buttons import ephemeral_reply
+from tests.e2e.test_moderation import command, finished, query
+from tests.e2e.test_moderation_slow_terms import loop_watched
+from tests.e2e.test_replies import GEMINI_KEY, gemini_settings
+from tests.e2e.test_rework import press
+
+# The prompt made to be slowest for long word terms: their letters spelled out from every letter on.
+SPACED = " ".join(["a"] * 2999)  # 5,997 characters
+# 60 terms of 1,000 letters, none of which SPACED holds: 7 s of the event loop on that prompt before.
+LONG_TERMS = ["a" * 998 + string.ascii_lowercase[1 + i // 25] + string.ascii_lowercase[1 + i % 25] for i in range(60)]
+
+
+async def test_long_word_terms_are_refused_when_added_and_stored_ones_cannot_freeze_the_bot(
+    running_bot: RunningBot, discord_fake: FakeDiscord, settings: Settings, seaart: FakeSeaArt
+) -> None:
+    mod = discord_fake.moderator_id
+    long = await command(discord_fake, "mod blockterm add", {"term": LONG_TERMS[0]}, user_id=mod)
+    assert long["flags"] & 64 and long["content"].startswith("That term cannot be used: it is 1,000 characters long")
+    assert "at most 100" in long["content"]
+    assert query(settings, "SELECT COUNT(*) FROM blocked_terms") == [(0,)]
+
+    # Stored before the bound, as a moderator could add them then.
+    with sqlite3.connect(settings.database.path) as conn:
+        conn.executemany(
+            "INSERT INTO blocked_terms (guild_id, term, is_regex, added_by, added_at) VALUES (?, ?, 0, ?, ?)",
+            [(discord_fake.guild_id, term, mod, float(n)) for n, term in enumerate(LONG_TERMS)],
+        )
+    async with loop_watched() as gaps:
+        started = time.monotonic()
+        refused = await command(discord_fake, "imagine", {"prompt": SPACED})
+        took = time.monotonic() - started
+    assert max(gaps) < 0.5, f"the event loop stood still {max(gaps):.2f} s (the /imagine took {took:.2f} s)"
+    # Not checked in full within the prompt's budget: refused, never let through.
+    assert refused["flags"] & 64 and "could not be checked against this server's blocked terms" in refused["content"]
+    assert seaart.creates == []
+
+    # An ordinary prompt is checked in full against the same terms, and goes.
+    accepted = await command(discord_fake, "imagine", {"prompt": "a banana on a beach"})
+    assert accepted["type"] == 4 and not accepted.get("flags", 0) & 64 and accepted["embeds"]
+    await finished(settings, 1, discord_fake)
+
+
+async def test_chatty_prompts_pass_the_built_in_list(
+    running_bot: RunningBot, discord_fake: FakeDiscord, settings: Settings, seaart: FakeSeaArt
+) -> None:
+    """Separators were tolerated across words: "lol i hate" was the built-in "loli", "CS AM" "csam"; both were
+    refused and logged as blocked prompts."""
+    for n, prompt in enumerate(("make it darker lol i hate the red", "an old CS AM radio dial"), 1):
+        answer = await command(discord_fake, "imagine", {"prompt": prompt})
+        assert answer["type"] == 4 and not answer.get("flags", 0) & 64 and answer["embeds"], answer
+        await finished(settings, n, discord_fake)
+    spelled = await command(discord_fake, "imagine", {"prompt": "l o l i art"})
+    assert spelled["flags"] & 64 and "does not allow" in spelled["content"]
+    assert [c.json["prompt"] for c in seaart.creates] == [
+        "make it darker lol i hate the red",
+        "an old CS AM radio dial",
+    ]
+
+
+async def test_a_term_blocked_after_an_image_keeps_its_conversation_from_the_provider(
+    tmp_path: Path, discord_fake: FakeDiscord, clock: Clock
+) -> None:
+    """A reply to the image and its Edit button continue its conversation, and Gemini gets the earlier prompts
+    back with the new one: the gate checked the new instruction alone, so "a cat on a sofa" went to Gemini after
+    "sofa" was blocked. Both are refused now, as a blocked prompt is."""
+    member = discord_fake.member_id
+    async with FakeGemini(api_key=GEMINI_KEY) as gemini:
+        settings = gemini_settings(tmp_path, discord_fake, gemini)
+        running = await start_bot(settings, discord_fake, clock)
+        try:
+            image = await bot_image(discord_fake, settings)  # "a cat on a sofa"
+            mod = discord_fake.moderator_id
+            await command(discord_fake, "mod logchannel", {"channel": discord_fake.channel_id}, user_id=mod)
+            added = await command(discord_fake, "mod blockterm add", {"term": "sofa"}, user_id=mod)
+            assert added["content"].startswith("Blocked")
+
+            await discord_fake.post_message("make it night", reply_to=image.id)
+            await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 1, timeout=10)
+            assert "does not allow" in (discord_fake.dms_to(member)[0].content or "")
+
+            edit = await press(discord_fake, image, "Edit")
+            await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
+            submit = await discord_fake.submit_modal(edit, {"instruction": "add snow"})
+            assert "does not allow" in await ephemeral_reply(discord_fake, submit)
+
+            # The moderators read which prompt held the term, and that it came from the conversation.
+            def logged() -> list[str]:
+                return [
+                    m.content
+                    for m in discord_fake.messages_in(discord_fake.channel_id)
+                    if m.content and "Blocked a prompt" in m.content
+                ]
+
+            await discord_fake.wait_for(lambda: len(logged()) == 2, timeout=10)
+            assert all("earlier prompt of the conversation" in post for post in logged())
+        finally:
+            await running.close()
+    assert len(gemini.creates) == 1  # the image itself, nothing since
+    blocked = query(settings, "SELECT prompt, reason FROM audit_log WHERE action = 'blocked_prompt'")
+    assert blocked == [("a cat on a sofa", "matched blocked term 'sofa'")] * 2
