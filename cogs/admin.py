@@ -276,8 +276,8 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
     def _health_line(self, name: str, state: ProviderHealth | None) -> str:
         """A provider's health as routing treats it now. The stored state says it failed; whether it is still
         tried last is the catalogue's mark, which lapses (bot/catalogue.py UNHEALTHY_RETRY_SECONDS): shown as
-        failing after that, the provider was in fact being tried again (and after a restart, which keeps no
-        mark, from the start)."""
+        failing after that, the provider was in fact being tried again (a restart marks it again from the time
+        recorded: bot/app.py)."""
         if state is None or state.healthy:
             return "✅ working"
         problem = state.detail or state.category
