@@ -16,10 +16,11 @@ from discord.ext import commands
 
 from bot.app import Bananacord
 from bot.jobs import MAX_CANDIDATES
-from bot.preferences import model_for, preferred_model
+from bot.preferences import model_at, preferred_model
 from bot.quotas import QuotaStatus
 from cogs.admin import is_admin
 from cogs.moderation import is_moderator
+from cogs.places import level_at, place_of
 from cogs.policy import member_of
 from cogs.private_answers import answer_privately
 from cogs.remix import MENU_NAME
@@ -85,7 +86,8 @@ class Help(commands.Cog):
         defaults = await self.bot.services.settings_store.guild_defaults(interaction.guild_id or 0)
         cap = min(defaults.max_count or MAX_CANDIDATES, MAX_CANDIDATES)
         embed = discord.Embed(title="🍌 Bananacord", description=make_line(cap), colour=BANANA)
-        models = await self._models(interaction.guild_id or 0, interaction.user.id)
+        level = await level_at(self.bot, interaction.guild_id or 0, place_of(interaction.channel))
+        models = await self._models(interaction.guild_id or 0, interaction.user.id, level)
         embed.add_field(name="Models here", value=models)
         embed.add_field(name="Keep working on an image", value=KEEP_WORKING, inline=False)
         yours = YOURS
@@ -100,20 +102,31 @@ class Help(commands.Cog):
             embed.add_field(name="Admins", value=ADMINS, inline=False)
         await answer_privately(interaction, embed=embed)
 
-    async def _models(self, guild_id: int, user_id: int) -> str:
-        """Each model an enabled provider serves; the one an /imagine without ``model`` uses, and why."""
+    async def _models(self, guild_id: int, user_id: int, level: int) -> str:
+        """Each model an enabled provider serves; the one an /imagine without ``model`` uses here, and why."""
         services = self.bot.services
         catalogue = services.catalogue
         server = (await services.settings_store.guild_defaults(guild_id)).default_model
         prefs = await services.preferences.get(guild_id, user_id)
+        # The model /imagine uses in this channel when none is named, chosen as it chooses (bot/preferences.py
+        # model_at): a stored server default no enabled provider serves is passed over, as there, and so is a
+        # saved or default model no provider honouring this channel's safety level serves.
+        choice = model_at(
+            catalogue, prefs, server_default=server, configured=self.bot.settings.imagine.default_model, level=level
+        )
         mine = preferred_model(catalogue, prefs)
-        # The model /imagine uses when none is named, chosen as it chooses (bot/preferences.py model_for): a
-        # stored server default no enabled provider serves is passed over, as there, rather than named here
-        # while no model listed was marked as the one in use.
-        used = model_for(catalogue, prefs, server_default=server, configured=self.bot.settings.imagine.default_model)
         lines = []
         for model in catalogue.models():
-            why = "your default" if model == mine else "the server's default" if model == used and not mine else ""
+            if model == choice.model and choice.passed_over is not None:
+                ruled_out = catalogue.display_name(choice.passed_over)
+                why = f"used in this channel: {ruled_out} cannot run at its safety level"
+            elif model == mine:
+                why = "your default" if model == choice.model else "your default, ruled out by this channel's level"
+            elif model == choice.model and not mine:
+                # The server's stored default, else the bot's configured one: to a member, the server's.
+                why = "the server's default"
+            else:
+                why = ""
             lines.append(catalogue.display_name(model) + (f" ({why})" if why else ""))
         return "\n".join(lines) or "None: no provider is enabled. Tell an admin."
 

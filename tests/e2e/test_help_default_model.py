@@ -10,6 +10,7 @@ from pathlib import Path
 from bot.testing.discord import ADMIN_PERMISSIONS, FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, answered, make_settings, start_bot
+from tests.e2e.test_failover import Fakes, boot, fakes  # noqa: F401 (the fixture)
 from tests.e2e.test_help import help_fields
 
 
@@ -37,3 +38,29 @@ async def test_help_names_the_model_used_when_the_server_default_is_no_longer_se
     assert settings.imagine.default_model == "nano_banana_2"
     # The configured model, which /imagine uses (tests/e2e/test_member_stale_defaults.py), is the one named.
     assert fields["Models here"].splitlines() == ["Nano Banana 2 (the server's default)", "Nano Banana Pro"]
+
+
+async def test_help_names_the_model_used_in_a_channel_whose_level_rules_out_the_saved_one(
+    tmp_path: Path,
+    discord_fake: FakeDiscord,
+    fakes: Fakes,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """SeaArt and Segmind: at level 6 only Segmind's Nano Banana 2 runs. /imagine passes a saved Pro over there
+    (bot/preferences.py model_at); /help named Pro "your default" in that channel all the same."""
+    settings = fakes.settings(tmp_path, discord_fake, ["seaart", "segmind"])
+    running = await boot(settings, discord_fake)
+    adult = discord_fake.nsfw_channel_id
+    try:
+        await answered(
+            discord_fake, "mod safety set", {"level": 6, "channel": adult}, user_id=discord_fake.moderator_id
+        )
+        await answered(discord_fake, "preferences", {"model": "nano_banana_pro"})
+        there = await help_fields(discord_fake, channel_id=adult)
+        elsewhere = await help_fields(discord_fake)
+    finally:
+        await running.close()
+    assert there["Models here"].splitlines() == [
+        "Nano Banana 2 (used in this channel: Nano Banana Pro cannot run at its safety level)",
+        "Nano Banana Pro (your default, ruled out by this channel's level)",
+    ], there
+    assert elsewhere["Models here"].splitlines() == ["Nano Banana 2", "Nano Banana Pro (your default)"], elsewhere
