@@ -15,8 +15,8 @@ from collections.abc import Callable
 WINDOW_SECONDS = 1.5
 # Neutral about the first press: it may have been refused (a quota, a ban), and that answer says so.
 TAKEN_ONCE = (
-    "You pressed that twice in a moment, so only the first press counts (see its answer: one image, charged "
-    "once). Press it again if you meant another."
+    "You pressed that twice in a moment, so only the first press counts: its answer says what became of it. "
+    "Press it again if you meant another."
 )
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from pathlib import Path
 
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from cogs.double_clicks import TAKEN_ONCE, WINDOW_SECONDS
-from tests.conftest import RunningBot
-from tests.e2e.test_buttons import button
+from tests.conftest import Clock, RunningBot, make_settings, start_bot
+from tests.e2e.test_buttons import button, ephemeral_reply
 from tests.e2e.test_rework import imagine
 
 
@@ -54,3 +55,24 @@ async def test_a_double_click_on_re_roll_makes_one_image_and_a_later_press_anoth
         lambda: jobs_by_member(settings) == sorted([(member, 3), (discord_fake.other_member_id, 1)]), timeout=10
     )
     await discord_fake.wait_for(lambda: len(seaart.creates) == 4, timeout=20)
+
+
+async def test_a_double_click_whose_first_press_was_refused_claims_no_image(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """The second press's answer said "one image, charged once" when the first was refused (the day's quota
+    spent) and no image was made."""
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 1})
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        original = await imagine(discord_fake, {"prompt": "a lighthouse"})  # the day's one unit
+        reroll = button(discord_fake, original.id, "Re-roll")
+        first, second = await asyncio.gather(
+            discord_fake.click(original.id, reroll), discord_fake.click(original.id, reroll)
+        )
+        told = sorted([await ephemeral_reply(discord_fake, first), await ephemeral_reply(discord_fake, second)])
+    finally:
+        await running.close()
+    assert jobs_by_member(settings) == [(discord_fake.member_id, 1)], "the refused press made nothing"
+    assert TAKEN_ONCE in told and any("quota" in t.lower() for t in told if t != TAKEN_ONCE), told
+    assert not any("charged once" in t for t in told), told
