@@ -20,7 +20,7 @@ from bot.callbacks import CallbackServer
 from bot.catalogue import Catalogue
 from bot.config import Settings, callbacks_key_missing, heartbeat_path
 from bot.delivery import BatchViewFactory, DiscordSink, ViewFactory
-from bot.errors import ConfigError
+from bot.errors import ConfigError, ErrorCategory
 from bot.gateway_drain import drain_handlers
 from bot.imagework import ImageWork
 from bot.jobs import JobRunner
@@ -189,11 +189,19 @@ class Bananacord(commands.Bot):
             self._opened.push_async_callback(provider.aclose)
         catalogue = Catalogue(settings, providers, clock=self.clock)
         settings_store = SettingsStore(db)
-        # A provider recorded out of order by the last run is marked as it was then: tried last for what is
-        # left of its mark, and the first job it takes records it working again (/admin providers).
+        # A provider recorded out of order by the last run is marked again; the first job it takes records it
+        # working again (/admin providers). Out of credit: tried last for what is left of its mark (bot/catalogue.py
+        # Unhealthy.add holds a mark stamped ahead of now to now), as a top-up at the provider needs no restart.
+        # A rejected key (or any other category bot/job_submit.py records) is tried in turn at once: keys are read
+        # at start-up only (bot/config.py), so a restart is how an operator installs a new one, and the old mark
+        # kept the new key tried last for up to ten minutes.
         for name, health in (await settings_store.provider_health()).items():
-            if not health.healthy and name in providers:
+            if health.healthy or name not in providers:
+                continue
+            if health.category == ErrorCategory.OUT_OF_CREDIT:
                 catalogue.unhealthy.add(name, at=health.updated_at)
+            else:
+                catalogue.unhealthy.add_lapsed(name)
         quotas = Quotas(db, settings.quotas, clock=self.clock)
         await quotas.settle_orphans()
         sink = DiscordSink(

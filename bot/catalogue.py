@@ -45,8 +45,18 @@ class Unhealthy:
 
     def add(self, provider: str, *, at: float | None = None) -> None:
         """Mark ``provider`` out of order from now, or from ``at`` (a mark recorded before a restart: bot/app.py
-        reads them back, so the first job the provider takes afterwards still reports it working again)."""
-        self._marks[provider] = self._clock() if at is None else at
+        reads them back, so the first job the provider takes afterwards still reports it working again).
+
+        Never from later than now: a mark written while the clock ran ahead (set back since) would otherwise
+        last as much longer than ``lasts``; one written a day ahead kept a provider tried last for a day."""
+        now = self._clock()
+        self._marks[provider] = now if at is None else min(at, now)
+
+    def add_lapsed(self, provider: str) -> None:
+        """Remember ``provider`` as marked without holding it back: tried in turn at once, and the first job it
+        takes still reports it working again (``marked``; bot/job_submit.py). For a mark a restart has likely
+        fixed (bot/app.py: a rejected key)."""
+        self._marks[provider] = self._clock() - self.lasts
 
     def discard(self, provider: str) -> None:
         self._marks.pop(provider, None)

@@ -176,15 +176,26 @@ def reroll(request: GenerationRequest) -> GenerationRequest:
     return request.model_copy(update={"seed": new_seed(request.seed)})
 
 
+def results_in_hand(job: Job) -> bool:
+    """Whether ``job`` made its images: delivered, or succeeded with its images there (being shown).
+
+    Not DELIVERED alone: the image and its buttons are on Discord (bot/delivery.py ``deliver``, ``show_batch``)
+    before the row says so (bot/job_delivery.py writes DELIVERED once Discord has answered the upload), and an
+    Edit pressed, or a reply sent, as soon as the image showed found the job SUCCEEDED: Gemini got the edit
+    without the image's conversation (tests/e2e/test_button_pref_regressions.py)."""
+    return job.state is JobState.DELIVERED or (job.state is JobState.SUCCEEDED and bool(job.result.images))
+
+
 def continued(original: Job | None, shown: list[ReferenceImage], *, by: int | None = None) -> tuple[Turn, ...]:
     """The conversation an edit of ``original``'s image continues: the turns before it and its own, whose
-    result is the image as shown on Discord (``shown[0]``). Empty for an image no job delivered.
+    result is the image as shown on Discord (``shown[0]``). Empty for an image no job made
+    (``results_in_hand``).
 
     ``by``: the member who continues it. Another than the one who asked for ``original`` gets its turns
     without the images they were given (``public_turns``): those were the requester's references (an
     /imagine attachment no one else saw), which a stranger's reply sent to the provider inside the
     conversation. None: whoever asked for it (the turns as they are)."""
-    if original is None or original.state is not JobState.DELIVERED or not shown:
+    if original is None or not results_in_hand(original) or not shown:
         return ()
     made = original.result.images
     turn = Turn(

@@ -25,11 +25,11 @@ from bot.discord_refs import refresh_references
 from bot.errors import ErrorCategory, InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
 from bot.models import GenerationRequest, JobState, ReferenceImage, shown_file_name
-from bot.preferences import ModelChoice, defaults_left_out, fill, model_at
+from bot.preferences import ModelChoice, defaults_left_for_working, defaults_left_out, fill, model_at
 from bot.prompts import clean_prompt, ratio_suffix
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS, AUTO
-from bot.quotas import QuotaExceededError
+from bot.quotas import Member, QuotaExceededError
 from bot.references import check_fits_provider
 from bot.result_images import result_stem
 from bot.routing import require_served
@@ -265,6 +265,47 @@ def _chosen(request: GenerationRequest, name: str) -> GenerationRequest:
     return request if kept == request.defaulted else request.model_copy(update={"defaulted": kept})
 
 
+def admitted(
+    bot: Bananacord, request: GenerationRequest, member: Member, *, preferred: str | None
+) -> tuple[GenerationRequest, Admission]:
+    """The request as it goes, and where (cogs/policy.py ``admit``): as asked; else without the options saved
+    preferences filled in (``defaulted``), those the provider it then goes to offers put back, the reservation
+    sized for the request made. Without them when no provider takes it with them (bot/preferences.py
+    ``defaults_left_out``), or when the provider that does is out of order and a working one takes it without
+    (``defaults_left_for_working``), as /imagine's ``fill`` judges a fresh request's preferences.
+
+    Re-roll, Vary, re-render and Edit (``start_job``), the Edit with Nano Banana form (cogs/remix.py) and replies
+    (cogs/replies.py) send an earlier request again, preferences and all: a saved png sent it to Kie, and once
+    the channel's level was raised past Kie's each press was refused ("leave it unset": a button has nothing to
+    leave unset), where a fresh /imagine left the png out; while Kie was out of credit, a Vary went to Kie and
+    failed there."""
+    catalogue = bot.services.catalogue
+    try:
+        admission = admit(bot, request, member, preferred=preferred)
+    except InvalidRequestError:
+        bare = defaults_left_out(catalogue, request)
+        if bare is None:
+            raise
+        why = "no provider here takes with it"
+    else:
+        if admission.provider not in catalogue.unhealthy:
+            return request, admission
+        bare = defaults_left_for_working(catalogue, request)
+        if bare is None:
+            return request, admission
+        why = f"only {admission.provider}, out of order, takes with it"
+    left = ", ".join(sorted(set(request.defaulted) - set(bare.defaulted)))
+    log.info("a request goes without the preferred %s, which %s", left, why)
+    return bare, admit(bot, bare, member, preferred=preferred)
+
+
+def _fewer_note(made: int, wanted: str) -> str:
+    """The private word when the quotas had room for only ``made`` of the images ``wanted`` names (``start_job``
+    ``fewer_if_refused``)."""
+    images = f"{made} image{'s' if made != 1 else ''}"
+    return f"Started {images}, not {wanted}: the quota had room for only {images} just now."
+
+
 def _can_manage(interaction: discord.Interaction[Any], job: Job, moderator_role_id: int | None) -> bool:
     """The requester, whoever may manage messages in this channel (they could delete the message in Discord
     anyway), or a moderator as /mod knows them (server permissions or the configured moderator role)."""
@@ -443,11 +484,7 @@ class Imagine(commands.Cog):
         )
         notes = [self._model_note(choice, level)] if choice.passed_over is not None else []
         if jobs and preferred_count is not None and len(jobs) < preferred_count:
-            made = f"{len(jobs)} image{'s' if len(jobs) != 1 else ''}"
-            notes.append(
-                f"Started {made}, not the {preferred_count} your /preferences ask for: the quota had room for "
-                f"only {made} just now."
-            )
+            notes.append(_fewer_note(len(jobs), f"the {preferred_count} your /preferences ask for"))
         if jobs and notes:
             await self._tell(interaction, " ".join(notes))
 
@@ -515,7 +552,7 @@ class Imagine(commands.Cog):
         check_prompt_length(request)
         await self._check_count(interaction, count)
         request = await self.moderate(interaction, request)
-        request, admission = self._admitted(interaction, request, preferred)
+        request, admission = admitted(self.bot, request, member_of(interaction), preferred=preferred)
         provider, caps = admission.provider, admission.caps
         expires = interaction.created_at + TOKEN_LIFETIME
         new = NewJob(
@@ -581,26 +618,6 @@ class Imagine(commands.Cog):
             raise
         # Held until now, so nothing about them changed since that message was drawn.
         return [await runner.held.release(job.id, message_id=message_id, shown=True) or job for job in jobs]
-
-    def _admitted(
-        self, interaction: discord.Interaction[Any], request: GenerationRequest, preferred: str | None
-    ) -> tuple[GenerationRequest, Admission]:
-        """The request as it goes, and where: as asked; else, when no provider takes it with the options saved
-        preferences filled in (``defaulted``), without them (bot/preferences.py ``defaults_left_out``), the
-        reservation sized for the request made. Re-roll, Vary, re-render and Edit send an earlier request
-        again, preferences and all: a saved png sent it to Kie, and once the channel's level was raised past
-        Kie's each press was refused ("leave it unset": a button has nothing to leave unset), where a fresh
-        /imagine left the png out."""
-        member = member_of(interaction)
-        try:
-            return request, admit(self.bot, request, member, preferred=preferred)
-        except InvalidRequestError:
-            bare = defaults_left_out(self.bot.services.catalogue, request)
-            if bare is None:
-                raise
-        left = ", ".join(sorted(set(request.defaulted) - set(bare.defaulted)))
-        log.info("a request goes without the preferred %s, which no provider here takes with it", left)
-        return bare, admit(self.bot, bare, member, preferred=preferred)
 
     async def _unmake(self, jobs: list[Job]) -> None:
         """Jobs written after their member was told the database was busy: ended before they start,
@@ -744,7 +761,14 @@ class Imagine(commands.Cog):
             # A batch made before the server lowered its cap is rolled again at the cap: a button cannot "ask
             # for count:2", which is all the refusal could say.
             count = min(len(batch), await self._count_cap(interaction))
-            await self.start_job(interaction, request, preferred=job.provider, count=count)
+            # Nor "ask for count:1" when the quota has room for fewer than the batch: a batch is rolled again
+            # with as many as there is room for (a saved count:2 made it, with one unit left today its Re-roll
+            # was refused so), and the member told privately, as /imagine tells of a preferred count lowered.
+            jobs = await self.start_job(
+                interaction, request, preferred=job.provider, count=count, fewer_if_refused=count > 1
+            )
+            if jobs and len(jobs) < count:
+                await self._tell(interaction, _fewer_note(len(jobs), f"the {count} of the batch you re-rolled"))
             return
         if action == "edit":
             # Refuse now, not after the member has typed: no image, or a ban (moderate() checks bans
@@ -765,7 +789,7 @@ class Imagine(commands.Cog):
                 limit = derive.reference_limit(self.bot.services.catalogue, job.model)
                 request = derive.vary(job.request, image, origin, limit=limit)
             else:
-                # The size is the button's, not a preference to leave out (start_job, ``_admitted``).
+                # The size is the button's, not a preference to leave out (start_job, ``admitted``).
                 upscale = derive.upscale(job.request, image, action.removeprefix("upscale-"), origin)
                 request = _chosen(upscale, "resolution")
             await self.start_job(interaction, await self._renewed(request), preferred=job.provider)

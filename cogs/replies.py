@@ -47,6 +47,7 @@ from bot.models import JobState, ReferenceImage, shown_file_name
 from bot.nonces import message_nonce
 from bot.preferences import model_for
 from bot.render import REFUSED_MARK, candidate_label, truncate
+from bot.result_images import result_stem
 from bot.routing import require_served
 from bot.store.jobs import Job, NewJob
 from bot.store.refusals import storage_busy, write_can_wait
@@ -55,8 +56,9 @@ from bot.unread_mark import UnreadMark, earliest
 from cogs.channel_notes import ChannelNotes
 from cogs.editing import attachment_images, edit_request, image_proportion, message_images, unsupported_images
 from cogs.errors import storage_answer
+from cogs.imagine import admitted
 from cogs.places import place_of_message
-from cogs.policy import admit, as_member, moderate, quota_member
+from cogs.policy import as_member, moderate, quota_member
 from cogs.private_answers import MAX_CONTENT
 from cogs.shape_field import asked_change
 
@@ -144,9 +146,15 @@ _LAUGHTER = re.compile(
 # GIF's Tenor or Giphy page as the reply's text).
 _NOT_WORDS = re.compile(r"<a?:\w+:\d+>|(?<![\w:]):[\w~+-]{2,32}:(?![\w:])|(?:https?://|www\.)\S+", re.IGNORECASE)
 # Words, with a number kept whole with its "." "," ":" "/" ("10/10", "9.5", "16:9"): a rating is chat, a
-# shape ("16:9") or a size ("4k", "1080p", "2x", a word of its own) is not.
+# shape ("16:9", "16/9") or a size ("4k", "1080p", "2x", a word of its own) is not.
 _WORDS = re.compile(r"\d+(?:[.,:/]\d+)*(?![^\W_])|[^\W_]+")
-_RATING = re.compile(r"\d+(?:[.,]\d+)?(?:/\d+(?:[.,]\d+)?)?")
+# A number alone ("100", "9.5"), or a score out of 5, 10 or 100 ("10/10", "4/5", "95/100"), up to one more
+# than the top ("11/10", praise that goes past it). Any other "/" is a shape: "16/9" and "9/16" were read as
+# ratings, and the member's reframe was left unanswered as chat.
+_RATING = re.compile(r"(?P<score>\d+(?:[.,]\d+)?)(?:/(?P<top>5|10|100))?")
+# A size written apart from its number ("4 K", "2 k", "1080 p"): "4k" written together is one word, no
+# reaction, but apart the number passed as a rating and "k" (chat's "ok") as a reaction.
+_SIZE_APART = re.compile(r"(?<![\w.,/])\d+(?:[.,]\d+)?\s+[kp](?!\w)")
 # Which image of a batch's message a reply means, as the member reads it on the message ("#2"): "#2 make
 # it night", "2: ...", "2) ...", "2. ...", "2 - ...", "image 2 ...". A bare "2 cats" is not a choice.
 _CANDIDATE = re.compile(
@@ -159,10 +167,22 @@ _CANDIDATE = re.compile(
 def is_chatter(text: str) -> bool:
     """A reaction rather than an instruction: no words at all (emoji, a GIF's link), or only a few words of
     reaction, numbers and ratings among them ("10/10", "100")."""
-    words = _WORDS.findall(_NOT_WORDS.sub(" ", text.lower()))
+    kept = _NOT_WORDS.sub(" ", text.lower())
+    words = _WORDS.findall(kept)
     if not words:
         return True
-    return len(words) <= 6 and all(w in REACTION_WORDS or _LAUGHTER.fullmatch(w) or _RATING.fullmatch(w) for w in words)
+    if _SIZE_APART.search(kept):
+        return False
+    return len(words) <= 6 and all(w in REACTION_WORDS or _LAUGHTER.fullmatch(w) or _is_rating(w) for w in words)
+
+
+def _is_rating(word: str) -> bool:
+    """A number alone, or a score out of 5, 10 or 100 no more than one past the top (``_RATING``)."""
+    match = _RATING.fullmatch(word)
+    if match is None:
+        return False
+    top = match["top"]
+    return top is None or float(match["score"].replace(",", ".")) <= int(top) + 1
 
 
 def candidate_choice(text: str) -> tuple[int | None, str]:
@@ -195,6 +215,24 @@ def addresses_others(message: discord.Message, me: discord.abc.User) -> bool:
     others = [uid for uid in message.raw_mentions if uid != me.id]
     roles = [rid for rid in message.raw_role_mentions if rid != _own_role(message)]
     return bool(others or roles or message.mention_everyone)
+
+
+def _uploads_of(candidate: Job, message: discord.Message) -> list[discord.Attachment]:
+    """The attachments of ``message`` (a batch's) that show ``candidate``'s image: those its row names, or
+    those uploaded under its name (bot/result_images.py ``result_stem``), as the buttons find them
+    (cogs/imagine.py ``_shown_attachment``). The row names them only once it says delivered."""
+    kept, stem = set(candidate.attachment_ids), result_stem(candidate.id, 1)
+    return [a for a in message.attachments if a.id in kept or a.filename.rsplit(".", 1)[0] == stem]
+
+
+def _shown_in(candidate: Job, message: discord.Message) -> bool:
+    """Whether a batch's ``message`` shows ``candidate``'s image: delivered, or succeeded with its upload there.
+    The message shows a candidate's image before its row says delivered (bot/job_delivery.py writes that once
+    Discord has answered the upload): a reply "#2 ..." sent as soon as #2 showed was refused "That message has no
+    image #2" (tests/e2e/test_button_pref_regressions.py)."""
+    if candidate.state is JobState.DELIVERED:
+        return True
+    return derive.results_in_hand(candidate) and bool(_uploads_of(candidate, message))
 
 
 def _worth_another_try(exc: BaseException) -> bool:
@@ -522,7 +560,10 @@ class Replies(commands.Cog):
             log.info("reply %s: its author has left the server; not carried out", message.id)
             return None
         preferred = original.provider if original else defaults.default_provider
-        admission = admit(bot, request, quota_member(guild.id, guild.owner_id, asker), preferred=preferred)
+        # As a button's: a preference the image was made with that no working provider takes now is left out,
+        # where admit alone refused the reply over an option the member never typed in it.
+        member = quota_member(guild.id, guild.owner_id, asker)
+        request, admission = admitted(bot, request, member, preferred=preferred)
         runner = bot.services.runner
         # Held until the reply exists: a fast provider must not finish before there is a message to show it
         # in (a crash meanwhile is recovered by finding that reply, bot/delivery.py).
@@ -584,7 +625,7 @@ class Replies(commands.Cog):
         lol"), left alone like any chatter. A missing or wrong number is refused with the numbers shown."""
         assert original.batch_id is not None
         batch = await self.bot.services.runner.store.batch(original.batch_id)
-        shown = [job for job in batch if job.state is JobState.DELIVERED and job.message_id == replied.id]
+        shown = [job for job in batch if job.message_id == replied.id and _shown_in(job, replied)]
         if not shown:
             return original, images, text  # no delivered candidate on record: the message's images as they are
         labels = ", ".join(candidate_label(job) for job in shown)
@@ -608,9 +649,8 @@ class Replies(commands.Cog):
             chosen, text = found[0], rest
             if not text or is_chatter(text):
                 return None
-        kept = set(chosen.attachment_ids)
         # The bot's own results: held to what a provider takes (routing), not to the members' upload limit.
-        images = attachment_images([a for a in replied.attachments if a.id in kept], max_bytes=None)
+        images = attachment_images(_uploads_of(chosen, replied), max_bytes=None)
         if not images:
             raise InvalidRequestError(
                 f"Image {candidate_label(chosen)} is no longer in that message.",

@@ -65,3 +65,26 @@ def test_first_choice_passes_over_a_provider_not_serving_here_for_the_next() -> 
     assert cat.first_choice("nano_banana_2", "seaart", "kie") == "seaart"
     assert cat.first_choice("nano_banana_2", "segmind", None) is None
     assert cat.first_choice("nano_banana_3", "seaart", "kie") is None  # a model none serves
+
+
+def test_a_mark_stamped_ahead_of_the_clock_counts_from_now() -> None:
+    """A mark read back after a restart (bot/app.py) that was written while the clock ran a day ahead lasts ten
+    minutes from now, not a day and ten minutes."""
+    clock = Hand()
+    cat = Catalogue(settings("seaart", "kie"), clock=clock)
+    cat.unhealthy.add("kie", at=clock.now + 86_400)
+    assert cat.unhealthy.retry_at("kie") == clock.now + UNHEALTHY_RETRY_SECONDS
+    clock.now += UNHEALTHY_RETRY_SECONDS
+    assert "kie" not in cat.unhealthy
+    cat.unhealthy.add("kie", at=clock.now - 60)  # one from the past keeps what is left of it
+    assert cat.unhealthy.retry_at("kie") == clock.now - 60 + UNHEALTHY_RETRY_SECONDS
+
+
+def test_a_lapsed_mark_is_tried_in_turn_and_still_reported_working_when_it_takes_a_job() -> None:
+    """A rejected key's mark, read back after a restart (bot/app.py): not holding the provider back, but
+    remembered, so the first job it takes records it working again (bot/job_submit.py ``marked``)."""
+    clock = Hand()
+    cat = Catalogue(settings("seaart", "kie"), clock=clock)
+    cat.unhealthy.add_lapsed("seaart")
+    assert "seaart" not in cat.unhealthy and cat.route("nano_banana_2") == ["seaart", "kie"]
+    assert cat.unhealthy.marked("seaart")

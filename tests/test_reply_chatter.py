@@ -27,6 +27,8 @@ from cogs.replies import is_chatter
         "10/10",
         "11/10 love it",
         "9.5/10",
+        "4/5",
+        "95/100",
         "100",
         "100%",
         # Slang.
@@ -46,6 +48,8 @@ from cogs.replies import is_chatter
         "mid",
         "goated",
         "kekw",
+        "k",
+        "ok k",
     ],
 )
 def test_reactions_are_chatter(text: str) -> None:
@@ -64,6 +68,14 @@ def test_reactions_are_chatter(text: str) -> None:
         "2x",
         "16:9",
         "--ar 16:9",
+        # A shape written with "/" (no score is out of 9 or 16), and a size written apart from its number:
+        # each was read as chat (a rating; a number and "k").
+        "16/9",
+        "9/16",
+        "16/10",
+        "4 K",
+        "2 k",
+        "1080 p",
         "w/ a hat",
         "a goat",
         "a cap",
