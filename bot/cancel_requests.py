@@ -6,7 +6,8 @@ once) and the job runner (bot/jobs.py) carries it out: at once for a Cancel that
 job's next step, here or after a restart. Three things are kept in memory meanwhile, each for a race seen
 in bench/soak.py: a batch's cancels being written (its first end then draws them all cancelled, in one
 edit), a click's answer on its way (an end drawn meanwhile waits for it rather than be drawn over by
-"Cancelling…"), and a step waiting on a call that is the drawing itself (Gemini: let go of at once).
+"Cancelling…", and is drawn again if the answer lands later still), and a step waiting on a call that is
+the drawing itself (Gemini: let go of at once).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 CANCELLED_MESSAGE = "Cancelled. You were not charged."
 # How long an end waits for a Cancel click's answer on its way (``answering``): Discord's window.
 CANCEL_ANSWER_WAIT = 3.0
+# How long an end drawn before a click's answer went waits for it to go, to be drawn again after it
+# (``answered``): an interaction's token lives 15 minutes (cogs/imagine.py TOKEN_LIFETIME), so no answer
+# lands after that; only a bug leaves the answer's context open so long.
+LATE_ANSWER_WAIT = 900.0
 
 
 class CancelRequests:
@@ -40,6 +45,9 @@ class CancelRequests:
         # A Cancel click whose answer (the message drawn as it was when read: "Cancelling…") is on its way,
         # by the batch's id or the job's: an end waits for it (see ``answering``).
         self._answers: dict[str, asyncio.Event] = {}
+        # Answers an end has already waited its CANCEL_ANSWER_WAIT for in vain: the ends after it (a batch's
+        # other candidates) need not wait again, as the end is drawn again once the answer has gone.
+        self._overdue: set[asyncio.Event] = set()
         # The steps waiting for a call answered with the image (bot/dispatch.py CALL_LANE), by job.
         self._calling: dict[str, asyncio.Task[Any]] = {}
 
@@ -114,15 +122,32 @@ class CancelRequests:
             yield
         finally:
             sent.set()
+            self._overdue.discard(sent)
             if self._answers.get(key) is sent:
                 del self._answers[key]
 
-    async def answered(self, key: str) -> None:
-        """Wait for a Cancel click's answer on its way (at most CANCEL_ANSWER_WAIT s)."""
+    async def answered(self, key: str) -> asyncio.Event | None:
+        """Wait for a Cancel click's answer on its way (at most CANCEL_ANSWER_WAIT s). Returns None once it
+        has gone (or if none was on its way); else the answer, still on its way: Discord may yet apply it
+        over the end drawn now, as it did when it took longer than the wait (tests/e2e/
+        test_cancel_and_fetch_fixes.py), and the member read "Cancelling…" for good. Whoever draws the end
+        then draws it again once the answer is set (bot/job_messages.py ``_redraw_once_answered``)."""
         answer = self._answers.get(key)
-        if answer is not None:
+        if answer is None:
+            return None
+        if answer not in self._overdue:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(answer.wait(), CANCEL_ANSWER_WAIT)
+        if answer.is_set():
+            return None
+        self._overdue.add(answer)
+        return answer
+
+    @staticmethod
+    async def gone(answer: asyncio.Event) -> None:
+        """Wait for an answer ``answered`` found still on its way to have gone (at most LATE_ANSWER_WAIT s)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(answer.wait(), LATE_ANSWER_WAIT)
 
     @contextlib.contextmanager
     def during_call(self, job_id: str) -> Iterator[None]:

@@ -37,6 +37,9 @@ class ErrorCategory(StrEnum):
     TRANSIENT = "transient"
     UNCERTAIN = "uncertain"
     DELIVERY = "delivery"
+    # The bot's own, as DELIVERY is: a reference image it could not fetch to check (bot/references.py), before
+    # any provider saw the request. Filed as BAD_INPUT, it read "The provider refused the request".
+    REFERENCE = "reference"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
     INTERNAL = "internal"

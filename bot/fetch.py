@@ -42,6 +42,23 @@ def scheme_of(url: str) -> str:
 
 
 RESULT_LABEL = "The generated image"
+
+
+class RefusedDownloadError(DeliveryError):
+    """The server answered the download with a 4xx: the file is not (or no longer) there for the bot.
+    ``status`` is kept for a caller that knows whose link it is to word it (bot/references.py: a Discord
+    attachment deleted), where this module's message can only guess."""
+
+    def __init__(self, user_message: str, *, detail: str, status: int) -> None:
+        self.status = status
+        super().__init__(user_message, detail=detail)
+
+
+class DownloadTooLargeError(DeliveryError):
+    """The file came, larger than the caller accepts: the file's fault, not its link's (bot/references.py
+    tells the two apart)."""
+
+
 # How httpx words a redirect to a link it cannot parse (a RemoteProtocolError, its InvalidURL dropped).
 _BAD_LOCATION = "Invalid URL in location header"
 
@@ -140,9 +157,10 @@ async def _get(
         if response.status_code >= 500 or response.status_code == 429:
             raise DeliveryError(detail=f"download {where}: HTTP {response.status_code}", retryable=True)
         if response.status_code >= 400:
-            raise DeliveryError(
+            raise RefusedDownloadError(
                 f"{label} could not be fetched (HTTP {response.status_code}; the link may have expired).",
                 detail=f"download {where}: HTTP {response.status_code}",
+                status=response.status_code,
             )
         declared = _declared_length(response)
         if declared is not None and declared > max_bytes:
@@ -167,7 +185,7 @@ def _declared_length(response: httpx.Response) -> int | None:
 
 
 def _too_large(label: str, where: str, max_bytes: int, detail: str) -> DeliveryError:
-    return DeliveryError(
+    return DownloadTooLargeError(
         f"{label} is larger than this bot accepts ({max_bytes / 1_048_576:g} MiB).",
         detail=f"download {where}: over {max_bytes} bytes: {detail}",
     )

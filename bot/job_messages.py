@@ -71,6 +71,9 @@ class JobMessages:
         # Jobs found with their message gone whose cancel the database refused (``message_gone``): their next
         # step writes it again before anything else, rather than poll on and fetch an image nobody can see.
         self._gone_unwritten: set[str] = set()
+        # Ends drawn while a Cancel click's answer was still on its way (bot/cancel_requests.py ``answered``),
+        # by that answer: the jobs whose end is drawn again once it has gone (``_redraw_once_answered``).
+        self._owed_after_answer: dict[asyncio.Event, set[str]] = {}
 
     # ---- progress --------------------------------------------------------------------------------
 
@@ -189,6 +192,8 @@ class JobMessages:
         message gone). Returns the job as written. An end Discord does not take is owed: tried again in the
         background, and by the next start."""
         runner = self.runner
+        # A Cancel click's answer still on its way when the end was drawn: it may land over the end.
+        late: asyncio.Event | None = None
         if not show:
             job, shown = await runner.store.update(job, now=runner.clock(), state=state, **changes), True
             if job.batch_id is not None:
@@ -197,7 +202,7 @@ class JobMessages:
             # Not shown, the row is final all the same, but the member must still be told: a Discord 5xx or a
             # dropped connection passes, so the edit is tried again a few times in the background, and the
             # debt is written with the end (``_end_candidate``), so that a restart meanwhile tries again too.
-            job, shown = await self._end_candidate(job, state, changes)
+            job, shown, late = await self._end_candidate(job, state, changes)
         else:
             # The row is written before the member is shown it (unlike a delivery, which is shown first and
             # redone after a crash): the debt goes in with it, so a bot killed while this edit is in flight
@@ -210,24 +215,29 @@ class JobMessages:
             job = await runner.store.update(
                 job, now=now, state=state, within=self.owed_edits.within(now), **{**kept, **changes}
             )
-            await runner.cancels.answered(job.id)
+            late = await runner.cancels.answered(job.id)
             shown = await self._draw_end(runner.sink.finished(job), job)
-            if shown:
-                await self._paid(job.id)
-        if not shown:
+            if shown and late is None:
+                await self._paid(job.id)  # else owed until drawn again after the answer
+        if late is not None:
+            self._redraw_once_answered(late, job)
+        elif not shown:
             self.retry_end(job.id)
         return job
 
-    async def _end_candidate(self, job: Job, state: JobState, changes: dict[str, Any]) -> tuple[Job, bool]:
+    async def _end_candidate(
+        self, job: Job, state: JobState, changes: dict[str, Any]
+    ) -> tuple[Job, bool, asyncio.Event | None]:
         """End a batch candidate without an image, shown before it is written, as a delivery is: after a
         crash between the two the job is still unfinished, so the restarted bot ends it again and draws
-        the message again, instead of leaving it showing the candidate running. Returns the job and
-        whether its message shows the end."""
+        the message again, instead of leaving it showing the candidate running. Returns the job, whether
+        its message shows the end, and a Cancel click's answer still on its way as it was drawn (None if
+        none), which may land over it."""
         assert job.batch_id is not None
         runner = self.runner
         async with self.batch_lock(job.batch_id):
             await runner.cancels.written(job.batch_id)  # a Cancel on the batch: draw what it will end
-            await runner.cancels.answered(job.batch_id)
+            late = await runner.cancels.answered(job.batch_id)
             batch = await runner.store.batch(job.batch_id)
             ending = replace(job, state=state, **changes)
             # Candidates whose cancel is written and not yet carried out are drawn as the cancel will end
@@ -245,14 +255,15 @@ class JobMessages:
             # shown "Generating" for good, with nothing owed for the next start to draw. Its interaction token
             # is kept with the debt, as a lone job's is (``end``), and cleared once shown (``_paid``): cleared
             # with the end, every try drew the batch with the bot token, which a channel the bot may not view
-            # refuses, so the member read "Generating 2 images…" until a DM came.
+            # refuses, so the member read "Generating 2 images…" until a DM came. Owed too while a Cancel
+            # click's answer is still on its way: drawn again once it has gone (``_redraw_once_answered``).
             now = runner.clock()
             owed: dict[str, Any] = {}
-            if not shown:
+            if not shown or late is not None:
                 owed = {"within": self.owed_edits.within(now), "interaction_token": job.interaction_token}
             job = await runner.store.update(job, now=now, state=state, **{**owed, **changes})
         self.forget_if_ended([job if j.id == job.id else j for j in batch])
-        return job, shown
+        return job, shown, late
 
     async def _draw_end(self, edit: Coroutine[Any, Any, object], job: Job) -> bool:
         """``_try_to_show`` for a job's end, which a stop does not wait on: the edit is owed in SQLite (a
@@ -300,6 +311,41 @@ class JobMessages:
             await self.runner.sink.finished(job)
         else:
             await self.show_batch(job.batch_id)
+
+    def _redraw_once_answered(self, answer: asyncio.Event, job: Job) -> None:
+        """Draw the job's end again once a Cancel click's answer, still on its way when the end was drawn
+        (bot/cancel_requests.py ``answered``), has gone. Discord applying that answer after the end's wait
+        drew "Cancelling…", without buttons, over the end, and the member read it for good
+        (tests/e2e/test_cancel_and_fetch_fixes.py). The end stays owed until then (``end``,
+        ``_end_candidate``), so a stop meanwhile leaves it to the next start. One redraw per answer: a
+        batch's candidates share their message, and each candidate's debt is cleared by it."""
+        owed = self._owed_after_answer.get(answer)
+        if owed is not None:
+            owed.add(job.id)
+            return
+        if self.runner.stopping:
+            return  # owed in SQLite: the next start draws it
+        self._owed_after_answer[answer] = {job.id}
+        self.runner.in_background(self._redraw_when_gone(answer, job), f"final-after-answer-{job.id}", resumable=True)
+
+    async def _redraw_when_gone(self, answer: asyncio.Event, job: Job) -> None:
+        try:
+            await self.runner.cancels.gone(answer)
+        finally:
+            owed = sorted(self._owed_after_answer.pop(answer, {job.id}))
+        if job.batch_id is not None:
+            self._batch_drawn.pop(job.batch_id, None)  # the answer drew over what was recorded as drawn
+        try:
+            latest = await self.runner.store.get(job.id)
+            shown = latest is None or await self._try_to_show(self._show_end(latest), latest)
+        except Exception as exc:
+            log.warning("job %s: could not draw its end again after a Cancel's answer (%s)", job.id, exc)
+            shown = False
+        for each in owed:
+            if shown:
+                await self._paid(each)
+            else:
+                self.retry_end(each)
 
     async def retry_owed(self) -> None:
         """At start: the ends the last run owed its members."""

@@ -19,7 +19,7 @@ from bot.events import ProviderProblem, ProviderRecovered
 from bot.models import JobHandle, JobState
 from bot.providers._http import redact, shown
 from bot.providers.base import Provider
-from bot.references import ReferenceUnavailableError, check_references, download_cap
+from bot.references import ReferenceFetchError, ReferenceUnavailableError, check_references, download_cap
 from bot.runner_part import RunnerPart
 from bot.store.jobs import InvalidTransitionError, Job
 from bot.store.refusals import write_can_wait, write_until_taken
@@ -247,7 +247,10 @@ class Submitter(RunnerPart):
         """Judge the member's reference images by their bytes before any provider sees (and bills) them.
 
         A bad file ends the job uncharged with a message naming it; a download that may work later
-        (timeout, 5xx) is tried again a few times, which is safe because nothing was sent yet.
+        (timeout, 5xx) is tried again a few times, which is safe because nothing was sent yet. A reference
+        that could not be fetched ends it as such (ErrorCategory.REFERENCE), not as the provider's refusal
+        (BAD_INPUT): no provider saw it (a Vary whose source message was deleted before its download read
+        "The provider refused the request").
         """
         member_max = self.runner.imagine.max_attachment_bytes
         catalogue = self.runner.catalogue
@@ -262,13 +265,16 @@ class Submitter(RunnerPart):
                 max_bytes=lambda ref: download_cap(ref, member_max_bytes=member_max, provider_max_bytes=provider_max),
                 timeout=self.runner.imagine.download_timeout_seconds,
             )
+        except ReferenceFetchError as exc:
+            await self.runner.fail(job, ErrorCategory.REFERENCE, exc.user_message, detail=exc.detail)
+            return False
         except InvalidRequestError as exc:
             await self.runner.fail(job, ErrorCategory.BAD_INPUT, exc.user_message, detail=exc.detail)
             return False
         except ReferenceUnavailableError as exc:
             tries = job.poll_errors + 1
             if tries >= MAX_REFERENCE_TRIES:
-                await self.runner.fail(job, ErrorCategory.TRANSIENT, exc.user_message, detail=exc.detail)
+                await self.runner.fail(job, ErrorCategory.REFERENCE, exc.user_message, detail=exc.detail)
                 return False
             log.warning("job %s: reference download failed (try %d), will retry: %s", job.id, tries, exc.detail)
             now = self.clock()

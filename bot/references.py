@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from bot.discord_refs import expires_at
 from bot.errors import DeliveryError, InvalidRequestError
-from bot.fetch import download_to
+from bot.fetch import DownloadTooLargeError, RefusedDownloadError, download_to
 from bot.images import check_reference
 from bot.imagework import Spool
 from bot.models import ReferenceImage, shown_file_name
@@ -31,6 +32,25 @@ log = logging.getLogger(__name__)
 
 class ReferenceUnavailableError(DeliveryError):
     """A reference could not be downloaded for a reason that may pass (timeout, 5xx); retryable."""
+
+
+class ReferenceFetchError(InvalidRequestError):
+    """A reference's link did not give the file, and will not (a 4xx, a link the bot does not fetch): the
+    job ends before any provider sees it (bot/job_submit.py, ErrorCategory.REFERENCE). A file that came
+    but is unusable (too large, not an image) is a plain InvalidRequestError."""
+
+
+def _refused_words(label: str, url: str, status: int) -> str:
+    """A 4xx for a reference, worded for whose link it is. Discord's CDN answers 404 for a file whose message
+    was deleted (a Vary's source deleted before the job fetched it) and for a signed link past its ``ex``
+    (bot/discord_refs.py); fetch's own words ("the link may have expired") guessed only the second. Only
+    the file name and status are said: the link's signature, or its host, is nobody's business."""
+    if expires_at(url) is not None and status in (403, 404):
+        return (
+            f"{label} could not be fetched: Discord no longer serves it (HTTP {status}). The image may have been "
+            "deleted, or its link expired."
+        )
+    return f"{label} could not be fetched: its server answered HTTP {status}."
 
 
 def download_cap(ref: ReferenceImage, *, member_max_bytes: int, provider_max_bytes: int) -> int:
@@ -75,6 +95,7 @@ async def check_references(
 
     ``max_bytes``: one cap for all, or each reference's own (``download_cap``).
     InvalidRequestError: the member's file is not usable (nothing to retry).
+    ReferenceFetchError: its link did not give the file (nothing to retry).
     ReferenceUnavailableError: the download failed in a way that may work on a later try.
     """
     if not refs:
@@ -93,6 +114,8 @@ async def _check_one(client: httpx.AsyncClient, ref: ReferenceImage, *, max_byte
     with Spool(None) as file:  # no memory gate here: straight to disk
         try:
             await download_to(file, client, ref.url, max_bytes=max_bytes, timeout=timeout, label=label)
+        except DownloadTooLargeError as exc:
+            raise InvalidRequestError(exc.user_message, detail=exc.detail) from None  # the file, not its link
         except DeliveryError as exc:
             if exc.retryable:
                 raise ReferenceUnavailableError(
@@ -100,6 +123,8 @@ async def _check_one(client: httpx.AsyncClient, ref: ReferenceImage, *, max_byte
                     detail=exc.detail,
                     retryable=True,
                 ) from None
-            raise InvalidRequestError(exc.user_message, detail=exc.detail) from None
+            if isinstance(exc, RefusedDownloadError):
+                raise ReferenceFetchError(_refused_words(label, ref.url, exc.status), detail=exc.detail) from None
+            raise ReferenceFetchError(exc.user_message, detail=exc.detail) from None
         # A PNG's CRCs take a few ms to check: off the event loop.
         await asyncio.to_thread(check_reference, file, ref.filename)

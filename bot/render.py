@@ -45,6 +45,7 @@ _FAILURE_TITLE = {
     ErrorCategory.AUTH: "The provider rejected the bot's key",
     ErrorCategory.DELIVERY: "The image could not be delivered",
     ErrorCategory.UNCERTAIN: "The provider did not confirm the request",
+    ErrorCategory.REFERENCE: "A reference image could not be fetched",
 }
 
 
@@ -349,6 +350,7 @@ _CANDIDATE_FATE = {
     ErrorCategory.AUTH: "could not start: the provider rejected the bot's key",
     ErrorCategory.DELIVERY: "could not be delivered",
     ErrorCategory.UNCERTAIN: "was not confirmed by the provider",
+    ErrorCategory.REFERENCE: "could not fetch a reference image",
 }
 _CANDIDATE_ICON = {
     JobState.QUEUED: "⏳",

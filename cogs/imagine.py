@@ -758,6 +758,11 @@ class Imagine(commands.Cog):
             # The same request again, with a new seed where it had one: the same seed would make the same
             # image again, charged again (derive.reroll).
             request = derive.reroll(await self._renewed(job.request))
+            if interaction.user.id != job.user_id and request.history:
+                # The conversation's turns keep the requester's own references (attached to their /imagine,
+                # never shown): another member's Re-roll sends only what the channel showed, as their reply
+                # or Edit does (derive.public_turns). The request's own references are its prompt's, as Vary's.
+                request = request.model_copy(update={"history": derive.public_turns(request.history)})
             # A batch made before the server lowered its cap is rolled again at the cap: a button cannot "ask
             # for count:2", which is all the refusal could say.
             count = min(len(batch), await self._count_cap(interaction))

@@ -163,3 +163,30 @@ async def test_an_edit_by_another_member_sends_gemini_the_conversation_without_t
     sent = inline_images(gemini.creates[1].json)
     assert image.files[0].data in sent  # the image being edited always goes
     assert (secret in sent) == way.startswith("the requester"), way
+
+
+async def test_another_members_re_roll_of_an_edit_sends_the_conversation_without_the_requesters_references(
+    tmp_path: Path, discord_fake: FakeDiscord, clock: Clock
+) -> None:
+    """A Re-roll sends the request as it was, its conversation included, and the conversation of the requester's
+    own edit holds their private reference: another member's Re-roll sent it to Gemini, which their reply or
+    Edit of the same image no longer did. The requester's own Re-roll still sends it."""
+    secret = png_bytes(colour=(1, 2, 3))
+    async with FakeGemini(api_key=GEMINI_KEY) as gemini:
+        settings = gemini_settings(tmp_path, discord_fake, gemini)
+        running = await start_bot(settings, discord_fake, clock)
+        try:
+            private = discord_fake.add_attachment(secret, "my_face.png", "image/png")
+            image = await bot_image(discord_fake, settings, image1=private)
+            edit = await press(discord_fake, image, "Edit", user_id=discord_fake.member_id)
+            await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
+            edited = await delivered(discord_fake, await discord_fake.submit_modal(edit, {"instruction": "at night"}))
+            await delivered(discord_fake, await press(discord_fake, edited, "Re-roll", user_id=discord_fake.member_id))
+            theirs = await press(discord_fake, edited, "Re-roll", user_id=discord_fake.other_member_id)
+            await delivered(discord_fake, theirs)
+        finally:
+            await running.close()
+    requesters_edit, requesters_reroll, strangers_reroll = (inline_images(c.json) for c in gemini.creates[1:4])
+    assert secret in requesters_edit and secret in requesters_reroll
+    assert secret not in strangers_reroll, "another member's Re-roll sent the requester's private reference"
+    assert image.files[0].data in strangers_reroll, "the image the conversation edited still goes"
