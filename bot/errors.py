@@ -69,6 +69,13 @@ class InvalidRequestError(BananacordError):
     """The member's input does not fit the chosen model; nothing was sent or charged."""
 
 
+class ReferenceFetchError(InvalidRequestError):
+    """A reference's link did not give the file (a 4xx, a link the bot does not fetch, or, when a provider's
+    adapter fetches it itself, a failed download): the job ends as such (ErrorCategory.REFERENCE,
+    bot/job_submit.py), not as the provider's refusal, which never saw it. A file that came but is unusable
+    (too large, not an image) is a plain InvalidRequestError."""
+
+
 class JobNotFoundError(BananacordError):
     user_message = "That job no longer exists."
 

@@ -14,12 +14,19 @@ import logging
 from typing import Any
 
 from bot.create_attempts import create_attempts
-from bot.errors import ErrorCategory, InvalidRequestError, ProviderError, RateLimitedError, SubmitUncertainError
+from bot.errors import (
+    ErrorCategory,
+    InvalidRequestError,
+    ProviderError,
+    RateLimitedError,
+    ReferenceFetchError,
+    SubmitUncertainError,
+)
 from bot.events import ProviderProblem, ProviderRecovered
 from bot.models import JobHandle, JobState
 from bot.providers._http import redact, shown
 from bot.providers.base import Provider
-from bot.references import ReferenceFetchError, ReferenceUnavailableError, check_references, download_cap
+from bot.references import ReferenceUnavailableError, check_references, download_cap
 from bot.runner_part import RunnerPart
 from bot.store.jobs import InvalidTransitionError, Job
 from bot.store.refusals import write_can_wait, write_until_taken
@@ -73,6 +80,11 @@ class Submitter(RunnerPart):
             return
         try:
             handle, drawing = await self._send(provider, job)
+        except ReferenceFetchError as exc:
+            # An adapter that downloads the references itself (Gemini sends them inline) could not: no
+            # provider saw the request, so it is not titled as the provider's refusal.
+            await self.runner.fail(job, ErrorCategory.REFERENCE, exc.user_message, detail=exc.detail)
+            return
         except InvalidRequestError as exc:
             # Found only by the adapter (e.g. a reference image that is not what it claims to be).
             await self.runner.fail(job, ErrorCategory.BAD_INPUT, exc.user_message, detail=exc.detail)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from bot.discord_refs import expires_at
-from bot.errors import DeliveryError, InvalidRequestError
+from bot.errors import DeliveryError, InvalidRequestError, ReferenceFetchError
 from bot.fetch import DownloadTooLargeError, RefusedDownloadError, download_to
 from bot.images import check_reference
 from bot.imagework import Spool
@@ -32,12 +32,6 @@ log = logging.getLogger(__name__)
 
 class ReferenceUnavailableError(DeliveryError):
     """A reference could not be downloaded for a reason that may pass (timeout, 5xx); retryable."""
-
-
-class ReferenceFetchError(InvalidRequestError):
-    """A reference's link did not give the file, and will not (a 4xx, a link the bot does not fetch): the
-    job ends before any provider sees it (bot/job_submit.py, ErrorCategory.REFERENCE). A file that came
-    but is unusable (too large, not an image) is a plain InvalidRequestError."""
 
 
 def _refused_words(label: str, url: str, status: int) -> str:

@@ -37,6 +37,7 @@ from bot.errors import (
     OutOfCreditError,
     OverloadedError,
     ProviderError,
+    ReferenceFetchError,
     SubmitUncertainError,
     TransientError,
 )
@@ -854,7 +855,7 @@ class GeminiProvider(HttpAdapter):
             ) as response:
                 if response.status_code != 200:
                     log.info("reference %s: HTTP %d", where, response.status_code)
-                    raise InvalidRequestError(
+                    raise ReferenceFetchError(
                         f"Could not download `{name}` (error {response.status_code}). Attachment links "
                         "expire; attach the image again.",
                         detail=f"reference download {where}: HTTP {response.status_code}",
@@ -869,7 +870,7 @@ class GeminiProvider(HttpAdapter):
                         raise self._too_big(name, cap)
         except httpx.HTTPError as exc:
             why = "it timed out" if isinstance(exc, httpx.TimeoutException) else "a network error"
-            raise InvalidRequestError(
+            raise ReferenceFetchError(
                 f"Could not download `{name}` ({why}). Try again, or attach the image again.",
                 detail=f"reference download {where}: {redact(f'{type(exc).__name__}: {exc}')}",
             ) from None

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from pathlib import Path
 
 import pytest
 
 from bot.cancel_requests import CANCEL_ANSWER_WAIT
 from bot.config import Settings
 from bot.render import COLOUR_PROGRESS
-from bot.testing.discord import FakeDiscord, FakeInteraction
-from bot.testing.providers import FakeSeaArt
+from bot.testing.discord import FakeDiscord, FakeInteraction, RecordedRequest
+from bot.testing.providers import FakeGemini, FakeSeaArt
 from tests.conftest import Clock, RunningBot, png_bytes, start_bot
 from tests.e2e.test_buttons import button, labels, rows, states
+from tests.e2e.test_replies import GEMINI_KEY, gemini_settings
 from tests.e2e.test_rework import delivered, press
 
 
@@ -158,3 +160,37 @@ async def test_a_batch_whose_reference_was_deleted_before_its_download_says_so_p
     assert_nothing_internal(lines)
     assert [r["error_category"] for r in rows(settings)] == ["reference", "reference"]
     assert seaart.creates == []
+
+
+async def test_a_reference_gemini_s_adapter_cannot_download_is_not_a_provider_refusal(
+    tmp_path: Path, discord_fake: FakeDiscord, clock: Clock
+) -> None:
+    """Gemini takes references inline, so its adapter downloads them itself after the bot's own check: a file
+    deleted in between (here the CDN's second answer is a 404) was titled "The provider refused the request",
+    though Google never saw the request."""
+    downloads = 0
+
+    def second_download(_request: RecordedRequest) -> bool:
+        nonlocal downloads
+        downloads += 1
+        return downloads == 2
+
+    async with FakeGemini(api_key=GEMINI_KEY) as gemini:
+        settings = gemini_settings(tmp_path, discord_fake, gemini)
+        running = await start_bot(settings, discord_fake, clock)
+        try:
+            ref = discord_fake.add_attachment(png_bytes(), "ref.png", "image/png")
+            discord_fake.fail_next("GET", r"/attachments/", status=404, match=second_download)
+            interaction = await discord_fake.slash_command("imagine", {"prompt": "a pear", "image1": ref})
+            await discord_fake.wait_for(lambda: states(settings) == ["failed"], timeout=20)
+            message_id = interaction.original_message_id
+            assert message_id is not None
+            await discord_fake.wait_for(
+                lambda: discord_fake.messages[message_id].embeds[0]["color"] != COLOUR_PROGRESS.value, timeout=10
+            )
+        finally:
+            await running.close()
+    assert downloads == 2, "the bot's check, then the adapter's download"
+    assert [(r["error_category"], r["charge_state"]) for r in rows(settings)] == [("reference", "refunded")]
+    assert "provider" not in title(discord_fake, message_id).lower(), title(discord_fake, message_id)
+    assert not gemini.creates, "nothing reached Google"
