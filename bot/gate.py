@@ -5,21 +5,25 @@ BEFORE any quota reservation or provider call, so a blocked prompt costs nothing
 about Discord or the database: callers build a :class:`PromptGate` from stored :class:`Term` rows
 (and cache it until the terms change, since compiling is the expensive part).
 
-Prompts are folded before they are compared (case, full-width letters, accents and letters with a stroke,
-look-alike letters, zero-width characters). Word terms are compared with the prompt's :func:`word_form`: its words,
-digits read as letters inside a word with a letter ("s3x", "k1ll", a 1 for l or i) but a number standing alone kept
-a number ("a 55 gallon drum"). A word term matches whole words only, each of its words written together or spelled
-out one letter at a time ("N.S.F.W", "n s f w"), never two ordinary words joined ("lol i" is not "loli"). Regex
-terms are searched both in :func:`normalise`'d form (leetspeak and look-alikes undone) and as typed
-(:func:`light_form`: a pattern for digits, "ß" or Cyrillic), a match in either blocking. Every term runs under time
-bounds, in the checking thread's own CPU time (other busy threads do not make a pattern slow; ``STOP_AFTER`` stops a
-regex search): each term at most ``regex_timeout`` on a prompt, and all of them together at most ``prompt_budget``,
-so many slow terms cannot add up (60 regex terms once held one prompt 3 s; 30 word terms of 1,000 letters 3.4 s). A
-term that hit a bound is named in the verdict (``slow_patterns``), and the terms the budget left unrun too
-(``unchecked``): what to do with a prompt that could not be checked in full is the caller's decision
-(bot/moderation.py refuses it). :func:`slow_input` tries a new regex term on the inputs that make patterns
-backtrack without end, before a moderator's term is stored; a word term cannot backtrack, and its length is
-bounded when it is added (``MAX_WORD_TERM_CHARS``).
+Prompts are folded before they are compared (case, full-width letters, accents, look-alike letters, zero-width
+characters). Word terms are compared with the prompt's :func:`word_form`: its words (only whitespace parts two words;
+marks, symbols and emoji inside a word are seen through: "lo.li", "n💦sfw"), digits read as letters inside a word
+with a letter ("s3x", "k1ll", a 1 for l or i) but a number standing alone kept a number ("a 55 gallon drum"). A word
+term matches whole words only, each of its words written together or spelled out one letter at a time ("N.S.F.W",
+"n s f w"), never two ordinary words joined ("lol i" is not "loli"). Letters with a stroke ("ł", "ø") are read as
+plain letters for the built-in list alone: they are letters of real alphabets ("gøre" is Danish). Regex terms are
+searched in :func:`normalise`'d form (leetspeak and look-alikes undone) and, a pattern that can tell the two apart
+(digits, non-ASCII letters: :func:`_reads_as_typed`), as typed too (:func:`light_form`), a match in either blocking.
+Every term runs under time bounds, in the checking thread's own CPU time (other busy threads do not make a pattern
+slow; ``STOP_AFTER`` stops a regex search): each term at most ``regex_timeout`` on a prompt, and all of them together
+at most ``prompt_budget`` for all the texts of one request (:meth:`PromptGate.check_all`: a prompt and the earlier
+prompts of its conversation), folding them included, so many slow terms or texts cannot add up (60 regex terms once
+held one prompt 3 s; 30 word terms of 1,000 letters 3.4 s; nine texts each with its own budget 1.7 s). A term that
+hit a bound is named in the verdict (``slow_patterns``), and the terms the budget left unrun too (``unchecked``):
+what to do with a prompt that could not be checked in full is the caller's decision (bot/moderation.py refuses
+it). :func:`slow_input` tries a new regex term on the inputs that make patterns backtrack without end, before a
+moderator's term is stored; a word term cannot backtrack, and its length is bounded when it is added
+(``MAX_WORD_TERM_CHARS``).
 
 Compiling is bounded too: the `regex` module writes counted repeats out when it compiles, so a short pattern
 can take seconds and gigabytes to compile. :func:`regex_shape` counts what a pattern writes out before it is
@@ -33,8 +37,8 @@ import logging
 import re
 import time
 import unicodedata
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import regex
 
@@ -59,10 +63,18 @@ in cogs/imagine.py), and probing at that length refused it. A pattern slow only 
 meets the bounds when prompts are checked: that prompt is refused, never let through."""
 
 MAX_WORD_TERM_CHARS = 100
-"""The longest word term a moderator may add (bot/moderation.py), in characters as kept (:func:`kept_form`). A word
+"""The longest word term a moderator may add (bot/moderation.py), in characters as typed (a ligature such as U+FDFA,
+18 letters once folded, is one character to whoever typed it). A word
 term's search costs up to its length times the prompt's: 30 terms of 1,000 letters held one prompt of 6,000
 characters of spaced-out letters 3.4 s. At 100, a search takes at most about 1.3 ms (10 ms at 1,000). Terms stored
 longer before still work, within the prompt's budget like every other term."""
+
+MAX_FOLDED_CHARS = 12_000
+"""The longest a text may come to once folded (NFKC) for the gate to check it: twice the longest prompt
+(PROMPT_MAX_CHARS in cogs/imagine.py). Ordinary text of any script folds to about its own length; only
+compatibility characters written over and over go past it (6,000 of U+FDFA come to 108,000 letters, and folding and
+searching that held one text 0.4 s). A longer one is not checked (``GateResult.unchecked``): refused, never let
+through."""
 
 MAX_REGEX_PIECES = 10_000
 """The most pieces a regex term may come to once its counted repeats are written out (:func:`regex_shape`).
@@ -101,7 +113,9 @@ BUILTIN_TERMS: tuple[str, ...] = (
     "child sexual abuse material",
     "loli",
     "lolicon",
-    "shotacon",
+    # Two words, so "shota con" too; a word term's words may be together ("shotacon") or apart. "loli con" needs no
+    # term of its own: "loli" is a whole word in it.
+    "shota con",
 )
 
 # Look-alike characters mapped to the Latin letter they imitate. Kept small and explicit on purpose:
@@ -209,7 +223,12 @@ _LATIN_BLOCKS = (
     (0x10780, 0x107BF),
     (0x1DF00, 0x1DFFF),
 )
-_FOLD_TABLE = str.maketrans({**_letters_with_marks(), **_LOOKALIKES})
+_FOLD_TABLE = str.maketrans(_LOOKALIKES)
+# Letters with a stroke, read as plain letters for the built-in list only (PromptGate.check_all). They are letters of
+# real alphabets: folded for every term, "gore" blocked the Danish "hvad skal jeg gøre", "dod" "en død fugl", and a
+# moderator who means "gøre" can block it as typed. The built-in terms are no words of those languages, and "łoli"
+# or "ł0łi" is an evasion of one.
+_STROKE_TABLE = str.maketrans(_letters_with_marks())
 _DIGIT_TABLE = str.maketrans(_LEET_DIGITS)
 # Inside a word of a prompt, the leet digits but 1, which stands for l as often as for i ("ki11", "1o1i"): it is
 # kept, and a word term's pattern takes it for either (_letter_piece).
@@ -220,13 +239,19 @@ _NUMBER_TABLE = str.maketrans({str(digit): chr(0xFF10 + digit) for digit in rang
 
 # A word: a run of letters and digits, as str.isalnum reads them ("_" is punctuation here).
 _WORD = re.compile(r"[^\W_]+")
+# What is neither a letter or digit nor whitespace: marks, symbols and emoji ("_" among them).
+_MARKS = re.compile(r"(?:[^\w\s]|_)+")
+# What word_form writes for the marks inside a word ("lo.li", "n💦sfw", "shota-con"): a word term's letters may have
+# one between any two of them, and a word may begin or end there ("very.nsfw", "nsfw's").
+_JOIN = "-"
 
 
 @dataclass(frozen=True, slots=True)
 class _Marks:
     """How a word term's pattern finds what lies between words, in the text it searches."""
 
-    apart: str  # between the letters of a word spelled out ("n.s.f.w", "l o l i")
+    apart: str  # between the letters of a word spelled out ("n s f w", "l o l i")
+    within: str  # between the letters of a word written together ("lo.li", "n-sfw")
     between: str  # between the words of a term: any separators, or none ("blood-bath", "bloodbath")
     after_start: str  # after a term's first letter: it began a word
     end: str  # after its last: a word ends there
@@ -237,10 +262,13 @@ class _Marks:
 # than before it: a pattern that begins with a literal lets the engine skip ahead to candidate positions, many
 # times faster than one that begins with a lookbehind. Possessive separators: a failed match never backtracks into
 # them.
-_IN_ANY_TEXT = _Marks(apart=r"[\W_]++", between=r"[\W_]*+", after_start=r"(?<![^\W_].)", end=r"(?![^\W_])")
-# In word_form, where one space is all that ever lies between two words: a search took ten times as long over
-# [\W_] as over a space (12 ms against 1.3 ms for a term of 100 letters on 6,000 characters of spaced-out ones).
-_IN_WORD_FORM = _Marks(apart=" ", between=" ?", after_start="(?<![^ ].)", end="(?![^ ])")
+_IN_ANY_TEXT = _Marks(apart=r"[\W_]++", within="", between=r"[\W_]*+", after_start=r"(?<![^\W_].)", end=r"(?![^\W_])")
+# In word_form, where one space (whitespace typed) or one _JOIN (marks inside a word) is all that ever lies between
+# two pieces: a search took ten times as long over [\W_] as over a space (12 ms against 1.3 ms for a term of 100
+# letters on 6,000 characters of spaced-out ones). A word is spelled out over spaces and written together over
+# _JOIN or nothing: the two never match the same text, so a term still matches at any place in one way only
+# (_word_term_search).
+_IN_WORD_FORM = _Marks(apart=" ", within=r"\-?", between=r"[ \-]?", after_start=r"(?<![^ \-].)", end=r"(?![^ \-])")
 
 
 # Invisible characters Unicode counts as letters (Default_Ignorable_Code_Point, category Lo): the Hangul
@@ -251,10 +279,16 @@ _IN_WORD_FORM = _Marks(apart=" ", between=" ?", after_start="(?<![^ ].)", end="(
 _INVISIBLE_LETTERS = INVISIBLE_LETTERS
 
 
+# Category Cf: zero-width space/joiners, BOM, soft hyphen, bidi controls, tags. Invisible, so they only ever serve to
+# split a word without the reader seeing it. As one set of the `regex` module's, and the nonspacing marks (Mn) too:
+# a loop over the characters took ten times as long (1.6 ms on 6,000 of them), on every text of every request. Its
+# Unicode tables are newer than unicodedata's: a format character or mark assigned since is dropped too.
+_FORMAT = regex.compile("[\\p{Cf}" + "".join(map(regex.escape, sorted(_INVISIBLE_LETTERS))) + "]+")
+_NONSPACING = regex.compile(r"\p{Mn}+")
+
+
 def _strip_format(text: str) -> str:
-    # Category Cf: zero-width space/joiners, BOM, soft hyphen, bidi controls, tags. Invisible, so they
-    # only ever serve to split a word without the reader seeing it.
-    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf" and ch not in _INVISIBLE_LETTERS)
+    return _FORMAT.sub("", text)
 
 
 def _fold_once(text: str) -> str:
@@ -268,8 +302,7 @@ def _fold_once(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
     # Decompose and drop nonspacing marks: "ẃ" -> "w". Casefold can introduce marks ("İ" -> "i̇"),
     # so this has to come after it.
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+    text = _NONSPACING.sub("", unicodedata.normalize("NFKD", text))
     text = text.translate(_FOLD_TABLE)
     return " ".join(text.split())
 
@@ -289,9 +322,10 @@ def _fold(text: str) -> str:
 def normalise(text: str) -> str:
     """The form prompts are compared with regex terms in (besides :func:`light_form`).
 
-    NFKC, casefold, accents and marks drawn through letters ("ł", "ø") stripped, look-alikes and leetspeak
-    (every 0 1 3 4 5 7 @ $) mapped to Latin letters, format characters (zero-width, soft hyphen, BOM) removed,
-    whitespace collapsed to single spaces. Idempotent: ``normalise(normalise(s)) == normalise(s)``.
+    NFKC, casefold, accents stripped, look-alikes and leetspeak (every 0 1 3 4 5 7 @ $) mapped to Latin letters,
+    format characters (zero-width, soft hyphen, BOM) removed, whitespace collapsed to single spaces. Letters with a
+    stroke ("ł", "ø") are left as they are: letters of real alphabets (``_STROKE_TABLE``). Idempotent:
+    ``normalise(normalise(s)) == normalise(s)``.
     """
     return _fold(text).translate(_DIGIT_TABLE)
 
@@ -302,11 +336,37 @@ def kept_form(text: str) -> str:
     return _fold(text)
 
 
+@dataclass(frozen=True, slots=True)
+class _Forms:
+    """A text folded once for every search of it (:meth:`PromptGate.check_all`)."""
+
+    folded: str  # _fold(text): word_form and normalise are made from it
+    light: str  # light_form(text)
+
+
+def _forms(text: str) -> _Forms | None:
+    """``text`` folded (:func:`kept_form`) and as typed (:func:`light_form`), or None when it is longer than
+    ``MAX_FOLDED_CHARS`` once its compatibility characters are written out, told before anything longer is done."""
+    if text.isascii():
+        # NFKC and casefolding leave ASCII as it is, and nothing in it is a format character or a mark.
+        if len(text) > MAX_FOLDED_CHARS:
+            return None
+        light = " ".join(text.lower().split())
+        return _Forms(light.translate(_FOLD_TABLE), light)
+    composed = unicodedata.normalize("NFKC", _strip_format(text))
+    if len(composed) > MAX_FOLDED_CHARS:
+        return None
+    light = " ".join(composed.casefold().split())
+    # Folding what light_form wrote comes to what folding the text does (_fold repeats to a fixed point), without
+    # doing its first steps again.
+    return _Forms(_fold(light), light)
+
+
 def light_form(text: str) -> str:
     """The prompt as typed, for regex terms: NFKC, casefolded, format and invisible characters removed, whitespace
     collapsed, and nothing more. :func:`normalise` rewrites digits, accents and Cyrillic or Greek letters, so a
-    pattern written for them (``\\b1[0-7] ?yo\\b``, ``секс``) could never match there; a regex term is searched
-    in both forms, and a match in either blocks."""
+    pattern written for them (``\\b1[0-7] ?yo\\b``, ``секс``) could never match there; a regex term that can tell
+    the two apart (:func:`_reads_as_typed`) is searched in both forms, and a match in either blocks."""
     return " ".join(unicodedata.normalize("NFKC", _strip_format(text)).casefold().split())
 
 
@@ -316,16 +376,21 @@ class Term:
 
     text: str
     is_regex: bool = False
+    normalised: bool = field(default=False, compare=False)
+    """A word term an older version stored in :func:`normalise`'d form, every 0 1 3 4 5 7 written as o i e a s t
+    ("1488" kept as "ia88", "under 18" as "under i8"): its o i e a s t are read as those letters or digits, as that
+    version read them (:func:`_word_ways`), so that it blocks what it blocked then. The same term whichever it is
+    (``==``): what it is, not how it is kept (bot/moderation.py, bot/store/migrations/0018_kept_digits.sql)."""
 
 
 @dataclass(frozen=True)
 class GateResult:
     """The verdict for one prompt.
 
-    ``term`` is the blocking term as entered (None when not blocked); ``slow_patterns`` lists regex
-    terms that hit a time bound, so moderators can be told to fix them even when the prompt passes;
-    ``unchecked`` the regex terms never run because the prompt's budget was spent. With either, a
-    prompt not blocked was not checked in full.
+    ``term`` is the blocking term as entered (None when not blocked); ``slow_patterns`` lists terms that hit
+    their own time bound, so moderators can be told to fix them even when the prompt passes; ``unchecked`` the
+    terms never run (or cut short) because the request's budget was spent, or every term when the text was too long
+    to check (``MAX_FOLDED_CHARS``, reason ``TOO_LONG``). With either, a prompt not blocked was not checked in full.
     """
 
     blocked: bool
@@ -532,36 +597,44 @@ def regex_shape(text: str) -> RegexShape | None:
     return RegexShape(runs[0].pieces, loose_repeat)
 
 
-def _spelled_out(words: list[str]) -> set[int]:
-    """Which of ``words`` are letters of a word spelled out: runs of two or more single characters with a letter
-    among them ("n s f w", "n 5 f w"; not "1 2 3")."""
-    spelled: set[int] = set()
-    start = 0
-    while start < len(words):
-        end = start
-        while end < len(words) and len(words[end]) == 1:
-            end += 1
-        if end - start >= 2 and not all(words[i].isdigit() for i in range(start, end)):
-            spelled.update(range(start, end))
-        start = max(end, start + 1)
-    return spelled
-
-
 def word_form(text: str) -> str:
-    """The form prompts are compared with word terms in: the words (runs of letters and digits) of the folded
-    prompt (as :func:`normalise` folds it: case, accents, look-alikes, invisible characters), one space between
-    each. In a word with a letter, and in a word spelled out among single letters, digits are read as the letters
-    they stand for ("s3x", "n 5 f w"), but 1 stays 1, for l or i; a number standing alone ("a 55 gallon") is kept
-    a number, in full-width digits no letter of a term matches."""
-    folded = _fold(text)
-    words = _WORD.findall(folded)
-    if _HAS_DIGIT.search(folded) is None:
-        return " ".join(words)
-    spelled = _spelled_out(words)
-    return " ".join(
-        word.translate(_NUMBER_TABLE if word.isdigit() and index not in spelled else _WORD_DIGIT_TABLE)
-        for index, word in enumerate(words)
-    )
+    """The form prompts are compared with word terms in: the words of the folded prompt (as :func:`normalise` folds
+    it: case, accents, look-alikes, invisible characters), one space between each, where only whitespace parts two
+    words. Marks, symbols and emoji inside a word are one ``_JOIN`` ("lo.li" is "lo-li", "n💦sfw" "n-sfw"), which a
+    word term's letters see through and a word term may begin or end at; at a word's start or end they are dropped
+    ("(nsfw)!"). In a piece with a letter, and in a word spelled out among single letters or pieces, digits are read
+    as the letters they stand for ("s3x", "n 5 f w", "n.5.f.w"), but 1 stays 1, for l or i; a number standing alone
+    ("a 55 gallon", "a-55-gallon") is kept a number, in full-width digits no letter of a term matches."""
+    return _word_form(_fold(text))
+
+
+def _word_form(folded: str) -> str:
+    """:func:`word_form` of a text already folded."""
+    # Only whitespace parts words: a mark inside a word split it before, and "lo.li", "lo-li", "n💦sfw", "po.rn" and
+    # "shota-con" passed terms and the built-in list they were blocked by when every separator was seen through.
+    # Every run of marks is one _JOIN; those next to a space (or an end) are then dropped: the text is folded, so
+    # one space is all the whitespace between two words.
+    text = f" {_MARKS.sub(_JOIN, folded)} ".replace(" " + _JOIN, " ").replace(_JOIN + " ", " ")
+    text = " ".join(text.split())
+    if _HAS_DIGIT.search(text) is None:
+        return text
+    return _DIGIT_PIECES.sub(_read_digits, text)
+
+
+# In word_form: a run of two or more pieces of one character ("n 5 f w", "a-5-5"), else a piece with a digit in it.
+_DIGIT_PIECES = re.compile(r"(?<![^ \-])(?:[^ \-](?:[ \-][^ \-])+(?![^ \-])|[^ \-]*\d[^ \-]*)")
+
+
+def _read_digits(found: re.Match[str]) -> str:
+    """A piece with a digit, or a run of pieces of one character, as word_form writes it: digits are letters in a
+    piece with a letter and in a run of two or more with a letter among them (spelled out: "n 5 f w", not "1 2 3"),
+    a number elsewhere."""
+    text = found[0]
+    if _HAS_DIGIT.search(text) is None:
+        return text
+    spelled = len(text) > 1 and text[1] in " -"
+    number = text.isdigit() if not spelled else not any(ch.isalpha() for ch in text)
+    return text.translate(_NUMBER_TABLE if number else _WORD_DIGIT_TABLE)
 
 
 _HAS_DIGIT = re.compile(r"\d")
@@ -593,6 +666,12 @@ def word_key(text: str) -> str | None:
     return " ".join(words) or None
 
 
+def old_word_key(text: str) -> str | None:
+    """:func:`word_key` as an older version read word terms, every 0 1 3 4 5 7 a letter (:func:`normalise`): what
+    makes a term typed now the same as one stored in that form (``Term.normalised``: "1488" and a stored "ia88")."""
+    return word_key(normalise(text))
+
+
 def _one_of(options: str) -> str:
     options = "".join(dict.fromkeys(options))
     if len(options) == 1:
@@ -604,6 +683,25 @@ def _letter_piece(char: str) -> str:
     """What stands for ``char``, of a word with a letter in it, in a prompt's :func:`word_form`: itself, or a 1 for
     an l or an i (a 1 in a term for either)."""
     return _one_of({"i": "i1", "l": "l1", "1": "1il"}.get(char, char))
+
+
+# The digit each letter of a word term stored in normalise()'d form may have been typed as (Term.normalised).
+_DIGIT_OF = {letter: digit for digit, letter in _LEET_DIGITS.items()}
+
+
+def _word_ways(word: str, *, old: bool) -> list[list[str]]:
+    """The ways a word of a term is written in a prompt's :func:`word_form`, each as the pieces of a pattern, one a
+    letter: its letters (a 1 for an l or an i) or, a number, its digits (:func:`_number_piece`). ``old``: a word
+    stored in :func:`normalise`'d form (``Term.normalised``) is read as the version that stored it read it, as the
+    number it may have been typed as too, when every letter of it is one of o i e a s t (a digit then) and the rest
+    digits: "ia88" was "1488", and "a 1488 banner" is blocked by it again. Inside a word, those digits are letters
+    in word_form already ("s3x", "1a88")."""
+    ways = [[(_number_piece if word.isdigit() else _letter_piece)(char) for char in word]]
+    if old and not word.isdigit() and all(char.isdigit() or char in _DIGIT_OF for char in word):
+        # Written out as literals, not as a set of letter and digit for each: a set with a full-width digit in it
+        # took `re` about a millisecond to compile, and a stored term of 1,000 letters 0.8 s.
+        ways.append([re.escape(_DIGIT_OF.get(char, char).translate(_NUMBER_TABLE)) for char in word])
+    return ways
 
 
 def _number_piece(char: str) -> str:
@@ -618,22 +716,29 @@ def _spellings(pieces: list[str], marks: _Marks, *, after_first: bool = False) -
     (which the pattern has begun with), so a separator comes before each."""
     if not pieces:
         return ""
-    together = "".join(pieces)
-    apart = "".join(marks.apart + piece for piece in pieces) if after_first else marks.apart.join(pieces)
+    if after_first:
+        together = "".join(marks.within + piece for piece in pieces)
+        apart = "".join(marks.apart + piece for piece in pieces)
+    else:
+        together, apart = marks.within.join(pieces), marks.apart.join(pieces)
     return together if together == apart else f"(?:{together}|{apart})"
 
 
-def _word_pattern_source(text: str, marks: _Marks = _IN_ANY_TEXT) -> str:
+def _word_pattern_source(text: str, marks: _Marks = _IN_ANY_TEXT, *, old: bool = False) -> str:
+    """``old``: a term stored in normalise()'d form (``Term.normalised``, :func:`_word_ways`)."""
     words = _term_words(text)
     if not words:
         raise ValueError(f"blocked term {text!r} has no letters or digits to match")
-    pieces = [[(_number_piece if word.isdigit() else _letter_piece)(char) for char in word] for word in words]
-    first = pieces[0]
+    first, *rest = [_word_ways(word, old=old) for word in words]
     # Each word whole, together or spelled out; between words any separators or none. The pattern begins with a
     # literal (the first letter) wherever it can: see _IN_ANY_TEXT.
-    source = first[0] + marks.after_start + _spellings(first[1:], marks, after_first=True)
-    source += "".join(marks.between + _spellings(word, marks) for word in pieces[1:])
+    source = _either([way[0] + marks.after_start + _spellings(way[1:], marks, after_first=True) for way in first])
+    source += "".join(marks.between + _either([_spellings(way, marks) for way in ways]) for ways in rest)
     return source + marks.end
+
+
+def _either(sources: list[str]) -> str:
+    return sources[0] if len(sources) == 1 else "(?:" + "|".join(sources) + ")"
 
 
 def compile_term(term: Term) -> CompiledTerm:
@@ -643,7 +748,7 @@ def compile_term(term: Term) -> CompiledTerm:
     """
     if term.is_regex:
         return CompiledTerm(term, _compile_regex(term.text))
-    return CompiledTerm(term, re.compile(_word_pattern_source(term.text)))
+    return CompiledTerm(term, re.compile(_word_pattern_source(term.text, old=term.normalised)))
 
 
 def compile_term_timed(term: Term, *, limit: float = REGEX_COMPILE_LIMIT) -> CompiledTerm:
@@ -692,6 +797,53 @@ def _compile_regex(text: str) -> regex.Pattern[str]:
         raise ValueError(f"invalid blocked regex {text!r}: {exc}") from exc
 
 
+NOT_FINISHED = "not finished"
+"""A verdict's reason when the request's budget ran out before every term had run on the text."""
+
+TOO_LONG = "too long to check"
+"""A verdict's reason for a text longer than ``MAX_FOLDED_CHARS`` once folded: no term was run on it."""
+
+# What lets a regex term tell the prompt as typed (light_form) from its normalised form, which writes digits, "@" and
+# "$" as letters and folds accents and look-alikes: a digit (a count's "{2,3}" aside), "@", a "$" that is no anchor,
+# a non-ASCII character, an escape for digits or for characters by code or property (\d \D \p \P \N \x \u \U), or
+# what matches a digit or a symbol and not the letter normalise writes for it (\W, a negated set "[^"). A pattern
+# without any of these was written for letters, as normalise writes them, and reads the same in the light form where
+# it matters: it is searched once, as before the light form (a second search of every term on a prompt with a digit or
+# an accent refused ordinary prompts for servers of 160 terms as not checked in time).
+_AS_TYPED = regex.compile(r"[^\x00-\x7f]|[0-9@]|\\[dDpPNxuUW$]|(?<!\\)\$(?![|)]|$)|\[\^")
+
+
+def _reads_as_typed(pattern: str) -> bool:
+    """Whether the regex term ``pattern`` can match the prompt as typed where it does not match its normalised form
+    (``_AS_TYPED``), and so is searched in both (:meth:`PromptGate.check_all`). Decided once, when it is compiled."""
+    return _AS_TYPED.search(_COUNT.sub("", pattern)) is not None
+
+
+class _Spend:
+    """One request's budget (:meth:`PromptGate.check_all`): ``budget`` seconds of the checking thread's own CPU, and
+    STOP_AFTER times that of time gone by, for every text of the request, their folding included. Made inside
+    counting_own_work()."""
+
+    __slots__ = ("budget", "cpu_started", "deadline", "per_term", "started")
+
+    def __init__(self, budget: float, per_term: float) -> None:
+        self.budget = budget
+        self.per_term = per_term
+        self.cpu_started = work_time()
+        self.started = time.monotonic()
+        self.deadline = self.started + budget * STOP_AFTER
+
+    def left(self) -> tuple[float, float]:
+        """What is left of the budget, and the time now (``time.monotonic()``)."""
+        now = time.monotonic()
+        # The thread's own CPU time never runs ahead of the time gone by, so it is read (2 µs, as long as a word
+        # term's search) only once that is near the budget.
+        left = self.budget - (now - self.started)
+        if left < self.per_term:
+            left = min(self.budget - (work_time() - self.cpu_started), self.deadline - now)
+        return left, now
+
+
 class PromptGate:
     """Checks prompts against one server's terms; build once per change of terms, then reuse."""
 
@@ -711,20 +863,23 @@ class PromptGate:
         self._regex_timeout = regex_timeout
         self._prompt_budget = prompt_budget
         self._block_on_timeout = block_on_timeout
+        self._builtin = builtin
         # Built-ins first, so a prompt that hits both is reported as the built-in term.
         builtins = [Term(text) for text in BUILTIN_TERMS] if builtin else []
-        self._words: list[_Search] = [_word_search(term, "built-in term") for term in builtins]
+        self._words: list[_Search] = [_word_search(term, "built-in term", strokes=True) for term in builtins]
         self._regexes: list[_Search] = []
         # Compile (and so validate) everything now, so a bad term fails here and never mid-check.
         for term in terms:
             if term.is_regex:
                 rx = _compile_regex(term.text)
-                self._regexes.append(_Search(term.text, rx, f"matched blocked pattern {term.text!r}"))
+                reason = f"matched blocked pattern {term.text!r}"
+                self._regexes.append(_Search(term.text, rx, reason, as_typed=_reads_as_typed(term.text)))
             else:
                 self._words.append(_word_search(term, "blocked term"))
         # One search per word term: each pattern starts with a literal wherever it can, so the engine scans
         # quickly (200 terms on a 2,500-character prompt take about a millisecond). A single big alternation
         # looked attractive but was tens of times slower.
+        self._names = tuple(dict.fromkeys(search.term for search in (*self._words, *self._regexes)))
 
     @property
     def has_regexes(self) -> bool:
@@ -733,63 +888,89 @@ class PromptGate:
         return bool(self._regexes)
 
     def check(self, prompt: str) -> GateResult:
-        """Return whether ``prompt`` is blocked, by which term, and any terms that were too slow or never ran
-        (the prompt's budget spent). Word terms first, in :func:`word_form`; then regex terms, each in
-        :func:`normalise`'d form and as typed (:func:`light_form`). All of them share one budget. Thread-safe: the
-        patterns are only read."""
-        words = word_form(prompt)
-        searches = [(search, words) for search in self._words]
+        """The verdict on ``prompt`` alone (:meth:`check_all`)."""
+        return self.check_all([prompt])[0][0]
+
+    def check_all(self, texts: Sequence[str]) -> list[tuple[GateResult, str]]:
+        """Each text's verdict, in order, up to the first that is blocked or not checked in full: the request they
+        make up is refused then, and the texts after it are not looked at. Word terms first, in :func:`word_form`
+        (the built-in list with letters with a stroke read as plain letters); then regex terms, each in
+        :func:`normalise`'d form and, one that can tell them apart, as typed (:func:`light_form`). Every text's
+        folding and searches share one budget (``prompt_budget``): a request of nine texts (a reply and the
+        earlier prompts of its conversation, bot/moderation.py) each checked with a budget of its own held a
+        thread 1.7 s. Thread-safe: the patterns are only read."""
+        verdicts: list[tuple[GateResult, str]] = []
+        with counting_own_work():
+            spend = _Spend(self._prompt_budget, self._regex_timeout)
+            for text in texts:
+                verdict = self._check_text(text, spend)
+                verdicts.append((verdict, text))
+                if verdict.blocked or not verdict.finished:
+                    break
+        return verdicts
+
+    def _check_text(self, text: str, spend: _Spend) -> GateResult:
+        """One text of a request, within what is left of its budget (inside counting_own_work)."""
+        if spend.left()[0] <= 0:
+            return self._unfinished((), self._names, NOT_FINISHED)
+        # Folded under the budget, and at most MAX_FOLDED_CHARS of it: 6,000 of U+FDFA came to 108,000 letters,
+        # folded three times over outside any budget (0.4 s).
+        forms = _forms(text)
+        if forms is None:
+            log.warning(
+                "a text of %d characters comes to over %d once folded; not checked", len(text), MAX_FOLDED_CHARS
+            )
+            return self._unfinished((), self._names, TOO_LONG)
+        words = _word_form(forms.folded)
+        plain = words.translate(_STROKE_TABLE) if self._builtin else words
+        searches = [(search, plain if search.strokes else words) for search in self._words]
         if self._regexes:
-            folded, typed = normalise(prompt), light_form(prompt)
+            folded, typed = forms.folded.translate(_DIGIT_TABLE), forms.light
             for search in self._regexes:
                 searches.append((search, folded))
-                if typed != folded:
+                if search.as_typed and typed != folded:
                     searches.append((search, typed))
-        with counting_own_work():
-            return self._check(searches)
+        return self._check(searches, spend)
 
-    def _check(self, searches: list[tuple[_Search, str]]) -> GateResult:
+    def _unfinished(self, slow: Sequence[str], unchecked: tuple[str, ...], reason: str) -> GateResult:
+        if self._block_on_timeout and unchecked:
+            return GateResult(True, unchecked[0], "patterns too slow", tuple(slow), unchecked)
+        return GateResult(False, None, reason, tuple(slow), unchecked)
+
+    def _check(self, searches: list[tuple[_Search, str]], spend: _Spend) -> GateResult:
         """Each search on its text, in order, within the bounds (inside counting_own_work): each at most
-        ``regex_timeout``, all together at most ``prompt_budget``."""
+        ``regex_timeout``, and all the request's together at most ``prompt_budget``."""
         slow: list[str] = []
-        # In this thread's own CPU; STOP_AFTER times the budget at most in time gone by.
-        cpu_started = work_time()
-        started = time.monotonic()
-        deadline = started + self._prompt_budget * STOP_AFTER
         for index, (search, text) in enumerate(searches):
             if search.term in slow:  # too slow on one form of the prompt: not tried on the other
                 continue
-            now = time.monotonic()
-            # The thread's own CPU time never runs ahead of the time gone by, so it is read (2 µs, as long as a word
-            # term's search) only once that is near the budget.
-            left = self._prompt_budget - (now - started)
-            if left < self._regex_timeout:
-                left = min(self._prompt_budget - (work_time() - cpu_started), deadline - now)
-            if left <= 0:
-                unchecked = tuple(dict.fromkeys(s.term for s, _ in searches[index:] if s.term not in slow))
-                log.warning(
-                    "blocked terms took over %ss on one prompt; %d not run", self._prompt_budget, len(unchecked)
-                )
-                if self._block_on_timeout:
-                    return GateResult(True, unchecked[0], "patterns too slow", tuple(slow), unchecked)
-                return GateResult(False, None, "not finished", tuple(slow), unchecked)
-            bound = min(self._regex_timeout, left)
-            found: re.Match[str] | regex.Match[str] | None
-            if isinstance(search.pattern, re.Pattern):
-                found, too_slow = _word_term_search(search.pattern, text, bound, letters=search.letters)
-            else:
-                stop = min(bound * STOP_AFTER, deadline - now)
-                found, too_slow = _bounded_search(search.pattern, text, bound, stop=stop, deadline=deadline)
-            if found is not None:
-                return GateResult(True, search.term, search.reason, tuple(slow))
-            if not too_slow:
-                continue
-            # Default: a slow term neither blocks nor stalls; it is skipped and reported so moderators can fix it
-            # (bot/moderation.py refuses the prompt, as not checked in full). block_on_timeout fails closed here.
-            log.warning("blocked term %r took over %ss; skipped", search.term, bound)
-            slow.append(search.term)
-            if self._block_on_timeout:
-                return GateResult(True, search.term, "pattern too slow", tuple(slow))
+            left, now = spend.left()
+            if left > 0:
+                bound = min(self._regex_timeout, left)
+                found: re.Match[str] | regex.Match[str] | None
+                if isinstance(search.pattern, re.Pattern):
+                    found, too_slow = _word_term_search(search.pattern, text, bound, letters=search.letters)
+                else:
+                    stop = min(bound * STOP_AFTER, spend.deadline - now)
+                    found, too_slow = _bounded_search(search.pattern, text, bound, stop=stop, deadline=spend.deadline)
+                if found is not None:
+                    return GateResult(True, search.term, search.reason, tuple(slow))
+                if not too_slow:
+                    continue
+                if bound >= self._regex_timeout:
+                    # Default: a slow term neither blocks nor stalls; it is skipped and reported so moderators can
+                    # fix it (bot/moderation.py refuses the prompt, as not checked in full). block_on_timeout fails
+                    # closed here.
+                    log.warning("blocked term %r took over %ss; skipped", search.term, bound)
+                    slow.append(search.term)
+                    if self._block_on_timeout:
+                        return GateResult(True, search.term, "pattern too slow", tuple(slow))
+                    continue
+                # Cut short by what was left of the budget, not slow on its own bound: it is one of the terms the
+                # budget left unrun, not a term to tell the moderators to fix.
+            unchecked = tuple(dict.fromkeys(s.term for s, _ in searches[index:] if s.term not in slow))
+            log.warning("blocked terms took over %ss on one request; %d not run", self._prompt_budget, len(unchecked))
+            return self._unfinished(slow, unchecked, NOT_FINISHED)
         return GateResult(False, None, "clean", tuple(slow))
 
 
@@ -801,6 +982,8 @@ class _Search:
     pattern: re.Pattern[str] | regex.Pattern[str]
     reason: str  # the verdict's when it matches
     letters: int = 0  # a word term's letters and digits (its search costs up to this times the prompt's length)
+    strokes: bool = False  # a built-in word term: searched with letters with a stroke read as plain letters
+    as_typed: bool = False  # a regex term searched as typed too (_reads_as_typed)
 
 
 # A word term's search on a prompt steps through at most about the term's letters times the prompt's characters
@@ -826,9 +1009,10 @@ def _word_term_search(
     return found, work_time() - started > bound
 
 
-def _word_search(term: Term, kind: str) -> _Search:
-    pattern = re.compile(_word_pattern_source(term.text, _IN_WORD_FORM))
-    return _Search(term.text, pattern, f"matched {kind} {term.text!r}", sum(map(len, _term_words(term.text))))
+def _word_search(term: Term, kind: str, *, strokes: bool = False) -> _Search:
+    pattern = re.compile(_word_pattern_source(term.text, _IN_WORD_FORM, old=term.normalised))
+    letters = sum(map(len, _term_words(term.text)))
+    return _Search(term.text, pattern, f"matched {kind} {term.text!r}", letters, strokes=strokes)
 
 
 def _bounded_search(

@@ -5,13 +5,17 @@ Scale: 1 (strictest) .. 6 (loosest), as Segmind and fal define it. The effective
 the channel's level if set, else the server's, else the config default, capped by the server's
 ceiling for normal channels or, in age-restricted channels, by its NSFW ceiling.
 
-Blocked word terms are kept in bot.gate's folded form (``kept_form``) and compared by what they match (bot.gate's
-``word_key``): "Dragon" after "dragon" is the same term, and removing "dragon" removes every stored
-spelling of it, rows kept as typed before this rule included. A server blocks at most ``MAX_TERMS`` terms, and a
-word term is at most bot/gate.py ``MAX_WORD_TERM_CHARS`` long when added: every prompt is searched for each.
-A prompt the gate could not check in full (a term too slow on it, bot/gate.py) is refused, never let through, and
-the moderators are told which term was slow (``on_slow_pattern``, at most once an hour for each). Every text of a
-request that goes to a provider is checked: its prompt, and the earlier prompts of the conversation it continues.
+Blocked word terms are kept in bot.gate's folded form (``kept_form``, digits as typed: ``kept_digits`` 1) and
+compared by what they match (bot.gate's ``word_key``): "Dragon" after "dragon" is the same term, and removing
+"dragon" removes every stored spelling of it, rows kept as typed before this rule included. Rows an older version
+stored in bot.gate's ``normalise``'d form (``kept_digits`` 0: "1488" kept as "ia88") are read as it read them
+(bot.gate ``Term.normalised``) and found by what was typed (``old_word_key``). A server blocks at most
+``MAX_TERMS`` terms, counted in the transaction that adds one, and a word term is at most bot/gate.py
+``MAX_WORD_TERM_CHARS`` characters long as typed when added: every prompt is searched for each. A prompt the gate
+could not check in full (a term too slow on it, or the request's budget spent, bot/gate.py) is refused, never let
+through, and the moderators are told which term was slow, or that the terms together took too long
+(``on_slow_pattern``, at most once an hour for each). Every text of a request that goes to a provider is checked,
+under one budget: its prompt, and the earlier prompts of the conversation it continues.
 
 Regex terms are compiled off the event loop, both when one is added and when a server's gate is built (the
 first prompt after a change or a restart): a short pattern can take seconds to compile (bot/gate.py
@@ -30,6 +34,7 @@ from bot.errors import InvalidRequestError
 from bot.gate import (
     DEFAULT_REGEX_TIMEOUT,
     MAX_WORD_TERM_CHARS,
+    NOT_FINISHED,
     GateResult,
     PromptGate,
     RegexTooBigError,
@@ -37,10 +42,12 @@ from bot.gate import (
     compile_term,
     compile_term_timed,
     kept_form,
+    old_word_key,
     regex_shape,
     slow_input,
     word_key,
 )
+from bot.models import JobState
 from bot.providers.base import Capabilities
 from bot.store import Database
 from bot.store.kept import Kept
@@ -91,9 +98,10 @@ MAX_TERMS = 500
 # A slow pattern is reported to the server's moderators at most once in this many seconds.
 SLOW_REPORT_SECONDS = 3600.0
 
-SlowPatternReport = Callable[[int, str, str | None], Awaitable[None]]
+SlowPatternReport = Callable[[int, str | None, str | None], Awaitable[None]]
 """Tells a server's moderators (guild id, the pattern, the prompt it was slow on); cogs/moderation.py. No prompt:
-a stored pattern too big to compile, left out of the gate."""
+a stored pattern too big to compile, left out of the gate. No pattern: no one term was too slow, but the request's
+budget ran out before every term had run (bot/gate.py ``NOT_FINISHED``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,21 +207,33 @@ def _slow_advice(text: str) -> str:
     )
 
 
-def _judged(gate: PromptGate, texts: list[str]) -> list[tuple[GateResult, str]]:
-    """Each text's verdict, up to the first blocked: a blocked text ends the check (the request is refused)."""
-    verdicts: list[tuple[GateResult, str]] = []
-    for text in texts:
-        verdicts.append((gate.check(text), text))
-        if verdicts[-1][0].blocked:
-            break
-    return verdicts
-
-
 def _same_term(stored: list[Term], *terms: Term) -> list[Term]:
     """The stored terms that are ``terms``: a regex by its exact text, a word term by what it matches (``word_key``:
-    "Dragon", "dragon", "d.r.a.g.o.n"), as well as any stored with exactly its text."""
-    keys = {word_key(t.text) for t in terms if not t.is_regex} - {None}
-    return [s for s in stored if any(s == t for t in terms) or (not s.is_regex and keys and word_key(s.text) in keys)]
+    "Dragon", "dragon", "d.r.a.g.o.n"), as well as any stored with exactly its text. One stored in bot/gate.py's
+    ``normalise``'d form (``Term.normalised``) by what that form makes of them (``old_word_key``): "1488" is the
+    stored "ia88", and typed again is no second row of it."""
+    words = [t for t in terms if not t.is_regex]
+    keys = {word_key(t.text) for t in words} - {None}
+    old_keys = {old_word_key(t.text) for t in words} - {None}
+
+    def same(s: Term) -> bool:
+        if any(s == t for t in terms):
+            return True
+        if s.is_regex:
+            return False
+        return (old_word_key(s.text) in old_keys) if s.normalised else (word_key(s.text) in keys)
+
+    return [s for s in stored if same(s)]
+
+
+# A moderator term's row: kept_digits 0 is a word term an older version stored in normalise()'d form
+# (bot/store/migrations/0018_kept_digits.sql).
+_TERM_ROWS = "SELECT term, is_regex, kept_digits FROM blocked_terms WHERE guild_id = ? ORDER BY added_at, rowid"
+
+
+def _term_of(row: Sequence[object]) -> Term:
+    is_regex = bool(row[1])
+    return Term(str(row[0]), is_regex, normalised=not is_regex and not row[2])
 
 
 class ModerationStore:
@@ -235,7 +255,7 @@ class ModerationStore:
         self._bans: Kept[int, dict[int, Ban]] = Kept()  # guild -> member -> ban, expired ones included
         # Who tells moderators of a slow pattern (set by cogs/moderation.py), and when each was last told.
         self.on_slow_pattern: SlowPatternReport | None = None
-        self._slow_told: dict[tuple[int, str], float] = {}
+        self._slow_told: dict[tuple[int, str | None], float] = {}
 
     async def guild(self, guild_id: int) -> GuildModeration:
         return await self._guilds.get(guild_id, lambda: self._read_guild(guild_id))
@@ -330,14 +350,9 @@ class ModerationStore:
 
     async def terms(self, guild_id: int) -> list[Term]:
         """The server's terms, oldest first: the order (and so the numbers) /mod blockterm list shows."""
-        async with (
-            self.db.read() as conn,
-            conn.execute(
-                "SELECT term, is_regex FROM blocked_terms WHERE guild_id = ? ORDER BY added_at, rowid", (guild_id,)
-            ) as cur,
-        ):
+        async with self.db.read() as conn, conn.execute(_TERM_ROWS, (guild_id,)) as cur:
             rows = await cur.fetchall()
-        return [Term(str(r[0]), bool(r[1])) for r in rows]
+        return [_term_of(r) for r in rows]
 
     async def add_term(self, guild_id: int, term: Term, *, by: int) -> tuple[Term, bool]:
         """Block ``term``: returns the term as stored (a word term in the gate's folded form) and whether it
@@ -358,27 +373,33 @@ class ModerationStore:
             stored = term
         else:
             compile_term(term)  # raises ValueError (shown to the moderator) for a term with nothing to match
-            stored = Term(kept_form(term.text))
-            if len(stored.text) > MAX_WORD_TERM_CHARS:
+            # Counted as typed (whitespace runs as one): folded, a ligature such as U+FDFA is 18 letters, and a term
+            # of a few of them was refused as "108 characters long".
+            typed = len(" ".join(term.text.split()))
+            if typed > MAX_WORD_TERM_CHARS:
                 raise ValueError(
-                    f"it is {len(stored.text):,} characters long, and a word or phrase may be at most "
-                    f"{MAX_WORD_TERM_CHARS} (every prompt is searched for it, and the longer it is, the longer that "
-                    "can take). Block a shorter part of it."
+                    f"it is {typed:,} characters long, and a word or phrase may be at most {MAX_WORD_TERM_CHARS} "
+                    "(every prompt is searched for it, and the longer it is, the longer that can take). Block a "
+                    "shorter part of it."
                 )
-        terms = await self.terms(guild_id)
-        existing = _same_term(terms, stored)
-        if existing:
-            return existing[0], False
-        if len(terms) >= MAX_TERMS:
-            raise ValueError(
-                f"this server blocks {len(terms):,} terms already, the most it may ({MAX_TERMS:,}): every prompt is "
-                "searched for each. Remove some first (`/mod blockterm list`, `/mod blockterm remove`), or join "
-                "several into one regex."
-            )
+            stored = Term(kept_form(term.text))
+        # The count, the same-term check and the insert in one transaction: read before it, five moderators adding
+        # at once with 499 terms stored all passed the count, and left 504.
         async with self.db.transaction() as conn:
+            async with conn.execute(_TERM_ROWS, (guild_id,)) as cur:
+                terms = [_term_of(r) for r in await cur.fetchall()]
+            existing = _same_term(terms, stored)
+            if existing:
+                return existing[0], False
+            if len(terms) >= MAX_TERMS:
+                raise ValueError(
+                    f"this server blocks {len(terms):,} terms already, the most it may ({MAX_TERMS:,}): every prompt "
+                    "is searched for each. Remove some first (`/mod blockterm list`, `/mod blockterm remove`), or "
+                    "join several into one regex."
+                )
             cur = await conn.execute(
-                "INSERT OR IGNORE INTO blocked_terms (guild_id, term, is_regex, added_by, added_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO blocked_terms (guild_id, term, is_regex, kept_digits, added_by, added_at) "
+                "VALUES (?, ?, ?, 1, ?, ?)",
                 (guild_id, stored.text, int(stored.is_regex), by, self.clock()),
             )
             added = cur.rowcount > 0
@@ -387,8 +408,9 @@ class ModerationStore:
 
     async def remove_term(self, guild_id: int, text: str) -> list[Term]:
         """Stop blocking ``text``: the terms stored with exactly that text, and every word term that matches
-        the same (whatever its case or spelling, as stored before word terms were normalised); if none has
-        that text, every word term that matches what ``text`` would. Returns the terms removed."""
+        the same (whatever its case or spelling, as stored before word terms were normalised, or in an older
+        version's normalised form: "1488" removes a stored "ia88"); if none has that text, every word term that
+        matches what ``text`` would. Returns the terms removed."""
         stored = await self.terms(guild_id)
         exact = [t for t in stored if t.text == text]
         gone = _same_term(stored, *(exact or [Term(text)]))
@@ -416,31 +438,52 @@ class ModerationStore:
 
     async def check_prompts(self, guild_id: int, prompt: str, earlier: Sequence[str] = ()) -> tuple[GateResult, str]:
         """The gate's verdict on a request's texts: ``prompt``, then ``earlier`` (the prompts of the conversation it
-        continues, which go to the provider with it), and the text it is about: the first one blocked, else the
-        prompt. Raises PromptUncheckedError when none is blocked and the gate could not check one in full (a term
-        too slow on it), after telling the moderators which. A stored term too big to compile is left out and the
-        moderators told, like a slow one (at most once an hour)."""
+        continues, which go to the provider with it), all under one budget (bot/gate.py ``check_all``), and the text
+        it is about: the one blocked, else the prompt. Raises PromptUncheckedError when a text could not be checked
+        in full before any was blocked (a term too slow on it, the budget spent, a text too long), after telling the
+        moderators which term was slow, or that the terms together took too long. A stored term too big to compile
+        is left out and the moderators told, like a slow one (at most once an hour)."""
         built = await self._gates.get(guild_id, lambda: self._build(guild_id))
         for pattern in built.too_big:
             await self._tell_slow(guild_id, pattern, None)
         texts = list(dict.fromkeys([prompt, *earlier]))
-        # Off the event loop: each text may take up to the prompt's budget (bot/gate.py), regex terms on any prompt
+        # Off the event loop: the request's texts may take up to its budget (bot/gate.py), regex terms on any prompt
         # and word terms on one made to be slow for them, so every other member's command goes on meanwhile.
-        verdicts = await asyncio.to_thread(_judged, built.gate, texts)
-        blocked = next(((verdict, text) for verdict, text in verdicts if verdict.blocked), None)
-        for verdict, text in verdicts:
-            for pattern in verdict.slow_patterns or verdict.unchecked[:1]:
-                await self._tell_slow(guild_id, pattern, text)
-        if blocked is not None:
-            return blocked
-        unfinished = next((verdict for verdict, _ in verdicts if not verdict.finished), None)
-        if unfinished is None:
+        verdicts = await asyncio.to_thread(built.gate.check_all, texts)
+        # Up to the first blocked or unfinished text, which ends the check: only the last can be either.
+        verdict, text = verdicts[-1]
+        for pattern in verdict.slow_patterns:
+            await self._tell_slow(guild_id, pattern, text)
+        if verdict.blocked:
+            return verdict, text
+        if verdict.finished:
             return verdicts[0][0], prompt
-        raise PromptUncheckedError(detail=f"guild {guild_id}: a prompt not checked in full ({unfinished.reason})")
+        if not verdict.slow_patterns and verdict.reason == NOT_FINISHED:
+            # No term was slow on its own bound: the budget ran out with terms unrun. Not one of them is named (the
+            # first of those never ran, and was told as "took too long"): the terms together took too long.
+            await self._tell_slow(guild_id, None, text)
+        raise PromptUncheckedError(detail=f"guild {guild_id}: a prompt not checked in full ({verdict.reason})")
 
-    async def _tell_slow(self, guild_id: int, pattern: str, prompt: str | None) -> None:
-        """Tell the moderators that ``pattern`` was slow on ``prompt`` (None: too big to compile, so left out), unless
-        they were told within SLOW_REPORT_SECONDS (here, or before a restart: the audit log keeps each report)."""
+    async def prompt_author(self, guild_id: int, prompt: str) -> int | None:
+        """Who asked for ``prompt`` in the server: the member of its latest image delivered there (an earlier prompt
+        of a conversation a reply, an Edit or a Re-roll continues, which holds no one's name; cogs/policy.py). None
+        when none of the server's latest images had it. Among the latest 5,000 only: read when a prompt is refused
+        for its conversation, which must not take long however many images the server has."""
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT user_id FROM (SELECT user_id, request_json FROM jobs WHERE guild_id = ? AND state = ? "
+                "ORDER BY created_at DESC LIMIT 5000) WHERE json_extract(request_json, '$.prompt') = ? LIMIT 1",
+                (guild_id, JobState.DELIVERED.value, prompt),
+            ) as cur,
+        ):
+            row = await cur.fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    async def _tell_slow(self, guild_id: int, pattern: str | None, prompt: str | None) -> None:
+        """Tell the moderators that ``pattern`` was slow on ``prompt`` (None: too big to compile, so left out; no
+        pattern: the terms together took too long on it), unless they were told within SLOW_REPORT_SECONDS (here, or
+        before a restart: the audit log keeps each report, its reason the pattern, NULL for the terms together)."""
         now = self.clock()
         key = (guild_id, pattern)
         if now - self._slow_told.get(key, float("-inf")) < SLOW_REPORT_SECONDS:
@@ -453,7 +496,7 @@ class ModerationStore:
             async with (
                 self.db.read() as conn,
                 conn.execute(
-                    "SELECT 1 FROM audit_log WHERE guild_id = ? AND action = 'slow_pattern' AND reason = ? "
+                    "SELECT 1 FROM audit_log WHERE guild_id = ? AND action = 'slow_pattern' AND reason IS ? "
                     "AND created_at >= ? LIMIT 1",
                     (guild_id, pattern, now - SLOW_REPORT_SECONDS),
                 ) as cur,

@@ -28,7 +28,7 @@ from bot.app import Bananacord
 from bot.catalogue import Catalogue
 from bot.delivery import UNKNOWN_CHANNEL
 from bot.events import JobBlocked
-from bot.gate import Term
+from bot.gate import MAX_WORD_TERM_CHARS, Term
 from bot.job_list import requests
 from bot.models import JobState
 from bot.moderation import MAX_LEVEL, MIN_LEVEL, GuildModeration, effective_level, honoured_levels
@@ -339,10 +339,22 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
     async def on_raw_thread_delete(self, payload: discord.RawThreadDeleteEvent) -> None:
         await forget_log_channel(self.bot, payload.guild_id, payload.thread_id)
 
-    async def _report_slow_pattern(self, guild_id: int, pattern: str, prompt: str | None) -> None:
-        """A stored term was too slow on a prompt, or (no prompt) a regex term too big to compile, so left out of the
-        gate (bot/moderation.py, at most once an hour for each)."""
-        if prompt is None:
+    async def _report_slow_pattern(self, guild_id: int, pattern: str | None, prompt: str | None) -> None:
+        """A stored term was too slow on a prompt, (no prompt) a regex term too big to compile, so left out of the
+        gate, or (no pattern) the terms together took too long on a prompt (bot/moderation.py, at most once an hour
+        for each)."""
+        if pattern is None:
+            # The budget ran out with no term slow on its own bound: naming the first term left unrun (as this once
+            # did) blamed one that never ran.
+            terms = await self.bot.services.moderation.terms(guild_id)
+            text = (
+                "Checking a prompt against this server's blocked terms took too long, so the prompt was refused: a "
+                "prompt that cannot be checked against every term is not let through. No one term was slow: the "
+                f"{len(terms):,} terms together took longer than the bot allows a request. Remove terms no longer "
+                "needed, or join several into one regex (`/mod blockterm list`, `/mod blockterm remove`). Told at "
+                "most once an hour."
+            )
+        elif prompt is None:
             # Not "the prompt was refused": the server's prompts go on, unchecked against this one pattern.
             text = (
                 f"The blocked pattern `{_shown_term(pattern)}` is too big to compile without stalling the bot (its "
@@ -356,8 +368,11 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
             terms = await self.bot.services.moderation.terms(guild_id)
             if Term(pattern, is_regex=True) in terms:
                 kind, fix = "pattern", "Simplify the pattern or remove it (`/mod blockterm remove`)."
-            else:
+            elif len(pattern) > MAX_WORD_TERM_CHARS:
                 kind, fix = "term", "Remove it (`/mod blockterm remove`) and block a shorter part of it instead."
+            else:
+                # A short word costs little on any prompt: nothing to shorten, it was the prompt (or a busy host).
+                kind, fix = "term", "It is short, so the prompt was most likely made to be slow to check."
             text = (
                 f"The blocked {kind} `{_shown_term(pattern)}` took too long to check a prompt, so the prompt was "
                 f"refused: a prompt that cannot be checked against every term is not let through. {fix} Told at "

@@ -46,13 +46,14 @@ async def moderate(
         raise BannedError(f"You are {word} in this server{until}.{why}")
     earlier = [turn.prompt for turn in request.history]
     verdict, judged = await store.check_prompts(guild_id, request.prompt, earlier)
+    if verdict.blocked and judged != request.prompt:
+        await _refuse_conversation(bot, guild_id, channel_id, user_id, verdict.reason, judged)
     if verdict.blocked:
-        where = "" if judged == request.prompt else ", in an earlier prompt of the conversation this request continues"
         await record_moderation(
             bot,
             guild_id,
             "blocked_prompt",
-            f"Blocked a prompt from <@{user_id}> in <#{channel_id}>: {verdict.reason}{where}.",
+            f"Blocked a prompt from <@{user_id}> in <#{channel_id}>: {verdict.reason}.",
             target_id=user_id,
             channel_id=channel_id,
             prompt=judged,
@@ -64,6 +65,33 @@ async def moderate(
         )
     level = await level_at(bot, guild_id, place)
     return request.model_copy(update={"safety_tolerance": level})
+
+
+async def _refuse_conversation(
+    bot: Bananacord, guild_id: int, channel_id: int | None, user_id: int, reason: str, earlier: str
+) -> None:
+    """Refuse a request whose conversation holds a prompt blocked since (``earlier``, not the member's own words):
+    a reply, an Edit or a Re-roll continuing it. The member is not asked to rephrase, which nothing they write could
+    get past, and the log and the audit row say whose prompt it was (the member who asked for it, when the server's
+    images still show it: bot/moderation.py ``prompt_author``) and who continued the conversation, rather than
+    quoting it as the member's own. Raises PromptBlockedError."""
+    author = await bot.services.moderation.prompt_author(guild_id, earlier)
+    by = f", asked for by <@{author}>" if author is not None else ""
+    where = f"an earlier prompt of the conversation <@{user_id}> continued in <#{channel_id}>{by}"
+    await record_moderation(
+        bot,
+        guild_id,
+        "blocked_prompt",
+        f"Blocked a prompt: {where}, {reason}.",
+        target_id=user_id,
+        channel_id=channel_id,
+        prompt=earlier,
+        reason=f"{reason}, in {where}",
+    )
+    raise PromptBlockedError(
+        "This conversation holds an earlier prompt with something this server no longer allows, so nothing was sent "
+        "(and you were not charged). Nothing added to it can get through: start a new /imagine instead."
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,8 @@
 """The prompt gate after the moderation review: word terms cannot hold a prompt (or the event loop) for seconds and
 are bounded when added, every earlier prompt of a conversation is checked, regex terms match the prompt as typed,
 spaced-out letters are joined only when every letter is apart (ordinary words never), a standalone number is never
-read as letters, a 1 stands for l as well as i, and letters with a stroke fold like accented ones. Each test here
-fails on the code before these fixes."""
+read as letters, a 1 stands for l as well as i, and letters with a stroke fold like accented ones (for the built-in
+list). Each test here fails on the code before these fixes."""
 
 from __future__ import annotations
 
@@ -240,13 +240,12 @@ def test_one_stands_for_l_too(term: str, prompt: str) -> None:
     assert blocked(prompt, term, builtin=term == "loli")
 
 
-# ---- 6. letters with a stroke fold as accented ones do ------------------------------------------------------------
+# ---- 6. letters with a stroke fold as accented ones do, for the built-in list ---------------------------------------
+# Folded for every term, they made ordinary Danish and Polish words into terms ("gøre" was "gore"): only the built-in
+# list reads them as plain letters now (tests/test_gate_regressions.py).
 
 
-@pytest.mark.parametrize(
-    ("term", "prompt"),
-    [("loli", "łoli art"), ("loli", "ŁOLI"), ("gore", "gøre"), ("hell", "ħell"), ("dead", "đead"), ("tits", "ŧits")],
-)
-def test_letters_with_a_stroke_are_plain_letters(term: str, prompt: str) -> None:
-    assert blocked(prompt, term, builtin=term == "loli")
-    assert normalise(prompt) == normalise(prompt.translate(str.maketrans("łŁøħđŧ", "lLohdt")))
+@pytest.mark.parametrize("prompt", ["łoli art", "ŁOLI", "ł0łi", "ŁÓLI"])
+def test_letters_with_a_stroke_are_plain_letters_to_the_builtin_list(prompt: str) -> None:
+    assert blocked(prompt, builtin=True)
+    assert normalise(prompt) != normalise(prompt.translate(str.maketrans("łŁ", "lL")))

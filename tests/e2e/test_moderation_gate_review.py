@@ -1,7 +1,8 @@
 """The prompt gate after the moderation review, through the real bot and the fake Discord: long word terms can
 neither be added nor, stored before, freeze the bot; a term blocked after an image was made keeps its conversation
-from the provider (a reply and the Edit button both refused); the built-in list no longer joins ordinary words.
-Each test fails on the code before these fixes."""
+from the provider (a reply and the Edit button both refused), and another member who continues it is told it is the
+conversation, not their words, with the log naming whose prompt it was; the built-in list no longer joins ordinary
+words. Each test fails on the code before these fixes."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import time
 from pathlib import Path
 
 from bot.config import Settings
-from bot.testing.discord import FakeDiscord
+from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeGemini, FakeSeaArt
 from tests.conftest import Clock, RunningBot, start_bot
 from tests.e2e.edits import bot_image
@@ -50,6 +51,9 @@ async def test_long_word_terms_are_refused_when_added_and_stored_ones_cannot_fre
     # Not checked in full within the prompt's budget: refused, never let through.
     assert refused["flags"] & 64 and "could not be checked against this server's blocked terms" in refused["content"]
     assert seaart.creates == []
+    # No one term was slow: the moderators are told the terms together took too long (no term named, NULL), not that
+    # the first term the budget left unrun "took too long" (tests/test_gate_regressions.py).
+    assert query(settings, "SELECT reason FROM audit_log WHERE action = 'slow_pattern'") == [(None,)]
 
     # An ordinary prompt is checked in full against the same terms, and goes.
     accepted = await command(discord_fake, "imagine", {"prompt": "a banana on a beach"})
@@ -93,12 +97,14 @@ async def test_a_term_blocked_after_an_image_keeps_its_conversation_from_the_pro
 
             await discord_fake.post_message("make it night", reply_to=image.id)
             await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 1, timeout=10)
-            assert "does not allow" in (discord_fake.dms_to(member)[0].content or "")
+            # Not "rephrase it": nothing added to the conversation can get through (tests/test_gate_regressions.py).
+            told = discord_fake.dms_to(member)[0].content or ""
+            assert "no longer allows" in told and "start a new /imagine" in told and "rephrase" not in told
 
             edit = await press(discord_fake, image, "Edit")
             await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
             submit = await discord_fake.submit_modal(edit, {"instruction": "add snow"})
-            assert "does not allow" in await ephemeral_reply(discord_fake, submit)
+            assert "no longer allows" in await ephemeral_reply(discord_fake, submit)
 
             # The moderators read which prompt held the term, and that it came from the conversation.
             def logged() -> list[str]:
@@ -113,5 +119,52 @@ async def test_a_term_blocked_after_an_image_keeps_its_conversation_from_the_pro
         finally:
             await running.close()
     assert len(gemini.creates) == 1  # the image itself, nothing since
-    blocked = query(settings, "SELECT prompt, reason FROM audit_log WHERE action = 'blocked_prompt'")
-    assert blocked == [("a cat on a sofa", "matched blocked term 'sofa'")] * 2
+    blocked = query(settings, "SELECT target_id, prompt, reason FROM audit_log WHERE action = 'blocked_prompt'")
+    reason = (
+        f"matched blocked term 'sofa', in an earlier prompt of the conversation <@{member}> continued in "
+        f"<#{discord_fake.channel_id}>, asked for by <@{member}>"
+    )
+    assert blocked == [(member, "a cat on a sofa", reason)] * 2
+
+
+async def test_another_members_reply_to_a_conversation_blocked_since_names_whose_prompt_it_was(
+    tmp_path: Path, discord_fake: FakeDiscord, clock: Clock
+) -> None:
+    """Another member replies to an image whose prompt holds a term blocked since. They were told "Please rephrase
+    it" (nothing they write can get through), and the log read "Blocked a prompt from <@them>", quoting the
+    requester's prompt as theirs."""
+    member, other = discord_fake.member_id, discord_fake.other_member_id
+    async with FakeGemini(api_key=GEMINI_KEY) as gemini:
+        settings = gemini_settings(tmp_path, discord_fake, gemini)
+        running = await start_bot(settings, discord_fake, clock)
+        try:
+            image = await bot_image(discord_fake, settings)  # the member's "a cat on a sofa"
+            mod = discord_fake.moderator_id
+            await command(discord_fake, "mod logchannel", {"channel": discord_fake.channel_id}, user_id=mod)
+            await command(discord_fake, "mod blockterm add", {"term": "sofa"}, user_id=mod)
+            await discord_fake.post_message("make it night", reply_to=image.id, user_id=other)
+            await discord_fake.wait_for(lambda: len(discord_fake.dms_to(other)) == 1, timeout=10)
+            told = discord_fake.dms_to(other)[0].content or ""
+
+            def logged() -> list[FakeMessage]:
+                return [
+                    m
+                    for m in discord_fake.messages_in(discord_fake.channel_id)
+                    if m.content and m.content.startswith("Blocked a prompt")
+                ]
+
+            await discord_fake.wait_for(lambda: bool(logged()), timeout=10)
+            post = logged()[0]
+        finally:
+            await running.close()
+    assert "rephrase" not in told.lower()
+    assert "no longer allows" in told and "start a new /imagine" in told and "not charged" in told
+    # The log names both: who continued the conversation, and whose earlier prompt it was; it pings neither.
+    assert "earlier prompt of the conversation" in (post.content or "")
+    assert f"<@{other}> continued" in (post.content or "") and f"asked for by <@{member}>" in (post.content or "")
+    assert f"from <@{other}>" not in (post.content or "") and "Prompt: a cat on a sofa" in (post.content or "")
+    assert post.allowed_mentions is not None and post.allowed_mentions.get("parse") == [] and post.pinged == []
+    rows = query(settings, "SELECT target_id, prompt, reason FROM audit_log WHERE action = 'blocked_prompt'")
+    assert len(rows) == 1 and rows[0][:2] == (other, "a cat on a sofa")
+    assert f"asked for by <@{member}>" in rows[0][2] and "earlier prompt of the conversation" in rows[0][2]
+    assert len(gemini.creates) == 1  # the image itself, nothing since
