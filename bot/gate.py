@@ -614,11 +614,36 @@ def _word_form(folded: str) -> str:
     # "shota-con" passed terms and the built-in list they were blocked by when every separator was seen through.
     # Every run of marks is one _JOIN; those next to a space (or an end) are then dropped: the text is folded, so
     # one space is all the whitespace between two words.
+    if "'" in folded or "\u2019" in folded or "\u02bc" in folded:
+        # A contraction is two words ("he'll", "we're", "she'd", "i'll"): a join there let "hell", "were", "shed"
+        # and "ill" block them. "lo'li" is no contraction, and stays one word.
+        folded = _CONTRACTION.sub(" ", folded)
     text = f" {_MARKS.sub(_JOIN, folded)} ".replace(" " + _JOIN, " ").replace(_JOIN + " ", " ")
     text = " ".join(text.split())
+    if _JOIN in text and " " in text:
+        # Letters spelled out over a mix of spaces and marks ("l.o l.i", "c.s a.m") are spelled out: a word term is
+        # either apart or together (_spellings), and this was neither once a mark no longer split a word.
+        text = _SPELLED_MIXED.sub(_spelled_out, text)
     if _HAS_DIGIT.search(text) is None:
         return text
     return _DIGIT_PIECES.sub(_read_digits, text)
+
+
+# An apostrophe inside a word before the ending of a contraction that ends the word (in the folded text): 'll 're
+# 've 'd 's after any word, but 't only as n't and 'm only as "i'm", so "shi't" and "cu'm" stay one word.
+_APOSTROPHE = "['\u2019\u02bc]"
+_CONTRACTION = re.compile(
+    rf"(?<=[^\W_]){_APOSTROPHE}(?=(?:ll|re|ve|d|s)(?![^\W_]))"
+    rf"|(?<=n){_APOSTROPHE}(?=t(?![^\W_]))"
+    rf"|(?<=\bi){_APOSTROPHE}(?=m(?![^\W_]))"
+)
+# In word_form: whole words of single characters joined by _JOIN, two or more of them over spaces ("l-o l-i").
+_SPELLED_MIXED = re.compile(r"(?<![^ ])[^ \-](?:[ \-][^ \-])+(?![^ ])")
+
+
+def _spelled_out(found: re.Match[str]) -> str:
+    text = found[0]
+    return text.replace(_JOIN, " ") if " " in text and _JOIN in text else text
 
 
 # In word_form: a run of two or more pieces of one character ("n 5 f w", "a-5-5"), else a piece with a digit in it.
@@ -694,10 +719,17 @@ def _word_ways(word: str, *, old: bool) -> list[list[str]]:
     letter: its letters (a 1 for an l or an i) or, a number, its digits (:func:`_number_piece`). ``old``: a word
     stored in :func:`normalise`'d form (``Term.normalised``) is read as the version that stored it read it, as the
     number it may have been typed as too, when every letter of it is one of o i e a s t (a digit then) and the rest
-    digits: "ia88" was "1488", and "a 1488 banner" is blocked by it again. Inside a word, those digits are letters
-    in word_form already ("s3x", "1a88")."""
+    digits, of which it has one: "ia88" was "1488", and "a 1488 banner" is blocked by it again. Inside a word, those
+    digits are letters in word_form already ("s3x", "1a88")."""
     ways = [[(_number_piece if word.isdigit() else _letter_piece)(char) for char in word]]
-    if old and not word.isdigit() and all(char.isdigit() or char in _DIGIT_OF for char in word):
+    # Only a word with a digit left in it shows it was typed as a number ("ia88" was "1488"): one of letters alone
+    # ("ass", "tit") was a word, and read as 455 or 717 too it blocked "a 455 nm laser" and "area code 717".
+    if (
+        old
+        and not word.isdigit()
+        and any(char.isdigit() for char in word)
+        and all(char.isdigit() or char in _DIGIT_OF for char in word)
+    ):
         # Written out as literals, not as a set of letter and digit for each: a set with a full-width digit in it
         # took `re` about a millisecond to compile, and a stored term of 1,000 letters 0.8 s.
         ways.append([re.escape(_DIGIT_OF.get(char, char).translate(_NUMBER_TABLE)) for char in word])
@@ -813,6 +845,15 @@ TOO_LONG = "too long to check"
 _AS_TYPED = regex.compile(r"[^\x00-\x7f]|[0-9@]|\\[dDpPNxuUW$]|(?<!\\)\$(?![|)]|$)|\[\^")
 
 
+# What in a regex term tells a word character from another (\b \B \w \W) or finds an end (^ $): "@" and "$" are
+# neither letters nor digits as typed but letters once normalised, so \bporn\b missed "porn@home" and "$porn"
+# searched normalised alone ("pornahome", "sporn").
+_BOUNDED = regex.compile(r"\\[bBwW]|(?<!\\)[$^]")
+# The characters normalise turns from what is no letter or digit into a letter (_LOOKALIKES: "@", "$"). A digit is
+# a word character in both forms, so it does not move a boundary: a prompt with digits alone stays one search.
+_TURNS_LETTER = re.compile("[" + "".join(re.escape(ch) for ch in _LOOKALIKES if not re.match(r"\w", ch)) + "]")
+
+
 def _reads_as_typed(pattern: str) -> bool:
     """Whether the regex term ``pattern`` can match the prompt as typed where it does not match its normalised form
     (``_AS_TYPED``), and so is searched in both (:meth:`PromptGate.check_all`). Decided once, when it is compiled."""
@@ -873,7 +914,8 @@ class PromptGate:
             if term.is_regex:
                 rx = _compile_regex(term.text)
                 reason = f"matched blocked pattern {term.text!r}"
-                self._regexes.append(_Search(term.text, rx, reason, as_typed=_reads_as_typed(term.text)))
+                as_typed, bounded = _reads_as_typed(term.text), _BOUNDED.search(term.text) is not None
+                self._regexes.append(_Search(term.text, rx, reason, as_typed=as_typed, bounded=bounded))
             else:
                 self._words.append(_word_search(term, "blocked term"))
         # One search per word term: each pattern starts with a literal wherever it can, so the engine scans
@@ -895,7 +937,8 @@ class PromptGate:
         """Each text's verdict, in order, up to the first that is blocked or not checked in full: the request they
         make up is refused then, and the texts after it are not looked at. Word terms first, in :func:`word_form`
         (the built-in list with letters with a stroke read as plain letters); then regex terms, each in
-        :func:`normalise`'d form and, one that can tell them apart, as typed (:func:`light_form`). Every text's
+        :func:`normalise`'d form and, one that can tell them apart, as typed (:func:`light_form`), as is one with
+        word boundaries or anchors on a text with "@" or "$" (``_BOUNDED``). Every text's
         folding and searches share one budget (``prompt_budget``): a request of nine texts (a reply and the
         earlier prompts of its conversation, bot/moderation.py) each checked with a budget of its own held a
         thread 1.7 s. Thread-safe: the patterns are only read."""
@@ -926,9 +969,12 @@ class PromptGate:
         searches = [(search, plain if search.strokes else words) for search in self._words]
         if self._regexes:
             folded, typed = forms.folded.translate(_DIGIT_TABLE), forms.light
+            differ = typed != folded
+            # Checked once a text, and only when the forms differ: a prompt of letters is searched once.
+            moved = differ and _TURNS_LETTER.search(typed) is not None
             for search in self._regexes:
                 searches.append((search, folded))
-                if search.as_typed and typed != folded:
+                if differ and (search.as_typed or (search.bounded and moved)):
                     searches.append((search, typed))
         return self._check(searches, spend)
 
@@ -984,6 +1030,7 @@ class _Search:
     letters: int = 0  # a word term's letters and digits (its search costs up to this times the prompt's length)
     strokes: bool = False  # a built-in word term: searched with letters with a stroke read as plain letters
     as_typed: bool = False  # a regex term searched as typed too (_reads_as_typed)
+    bounded: bool = False  # a regex term searched as typed too on a prompt with "@" or "$" (_BOUNDED)
 
 
 # A word term's search on a prompt steps through at most about the term's letters times the prompt's characters
