@@ -617,7 +617,7 @@ def _word_form(folded: str) -> str:
     if "'" in folded or "\u2019" in folded or "\u02bc" in folded:
         # A contraction is two words ("he'll", "we're", "she'd", "i'll"): a join there let "hell", "were", "shed"
         # and "ill" block them. "lo'li" is no contraction, and stays one word.
-        folded = _CONTRACTION.sub(" ", folded)
+        folded = _CONTRACTION.sub(_contraction_break, folded)
     text = f" {_MARKS.sub(_JOIN, folded)} ".replace(" " + _JOIN, " ").replace(_JOIN + " ", " ")
     text = " ".join(text.split())
     if _JOIN in text and " " in text:
@@ -629,14 +629,25 @@ def _word_form(folded: str) -> str:
     return _DIGIT_PIECES.sub(_read_digits, text)
 
 
-# An apostrophe inside a word before the ending of a contraction that ends the word (in the folded text): 'll 're
-# 've 'd 's after any word, but 't only as n't and 'm only as "i'm", so "shi't" and "cu'm" stay one word.
+# An apostrophe inside a word before the ending of a contraction that ends the word (in the folded text): 's after
+# any word ("the boss's hit list"); 'll 're 've 'd only after the pronouns and question words that take them
+# ("he'll", "we're", "they'd"), 't only as n't and 'm only as "i'm". After any word they let "ki'll", "go're" and
+# "bloo'd" through, as "shi't" and "cu'm".
 _APOSTROPHE = "['\u2019\u02bc]"
+_TAKES_CONTRACTIONS = "i|you|he|she|it|we|they|who|what|that|there|here|where|how|why|when|this|these|those|one|y|ya|u"
 _CONTRACTION = re.compile(
-    rf"(?<=[^\W_]){_APOSTROPHE}(?=(?:ll|re|ve|d|s)(?![^\W_]))"
+    rf"(?<=[^\W_]){_APOSTROPHE}(?=s(?![^\W_]))"
     rf"|(?<=n){_APOSTROPHE}(?=t(?![^\W_]))"
     rf"|(?<=\bi){_APOSTROPHE}(?=m(?![^\W_]))"
+    rf"|(?<![^\W_])((?:{_TAKES_CONTRACTIONS})){_APOSTROPHE}(?=(?:ll|re|ve|d)(?![^\W_]))"
 )
+
+
+def _contraction_break(found: re.Match[str]) -> str:
+    # The pronoun (group 1) is kept; only the apostrophe becomes the word break.
+    return f"{found[1] or ''} "
+
+
 # In word_form: whole words of single characters joined by _JOIN, two or more of them over spaces ("l-o l-i").
 _SPELLED_MIXED = re.compile(r"(?<![^ ])[^ \-](?:[ \-][^ \-])+(?![^ ])")
 

@@ -338,6 +338,10 @@ def test_an_apostrophe_that_ends_no_contraction_still_joins() -> None:
     assert blocked("lo'li", builtin=True)
     assert blocked("nsfw's", "nsfw")
     assert blocked("shi't on it", "shit") and blocked("a cu'm joke", "cum")
+    # 'll 're 'd are contractions only after the words that take them (he'll, we're, they'd).
+    assert blocked("ki'll it", "kill") and blocked("ki\u2019ll it", "kill")
+    assert blocked("go're fest", "gore") and blocked("bloo'd moon", "blood")
+    assert not blocked("They'd paint it", "theyd") and not blocked("You'll see", "youll")
     assert not blocked("don't stop", "dont") and not blocked("I can't", "cant")
 
 
