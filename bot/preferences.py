@@ -170,7 +170,7 @@ def defaults_left_out(catalogue: Catalogue, request: GenerationRequest) -> Gener
     no such options. Raises the refusal of the request without them when no provider takes even that: it names
     what the member chose, not a preference they never typed in this command.
 
-    For a Re-roll, Vary, re-render, Edit or reply (cogs/imagine.py ``admitted``), which send an earlier request
+    For a Re-roll, Vary, re-render, Edit or reply (cogs/policy.py ``admitted``), which send an earlier request
     again: its saved png went with it, so when the channel's level was raised past what Kie (the one provider
     with formats) honours, every Re-roll was refused "does not support output format png; leave it unset"
     (a button has no option to leave unset), while a fresh /imagine left the png out and went to Gemini. A
@@ -186,7 +186,7 @@ def defaults_left_for_working(catalogue: Catalogue, request: GenerationRequest) 
     put back, when that provider works; None when it has no such options or only a provider out of order
     takes it even so. ``fill`` judges a fresh /imagine's preferences so.
 
-    For a Re-roll, Vary, re-render or Edit (cogs/imagine.py ``admitted``), which send an earlier request with
+    For a Re-roll, Vary, re-render or Edit (cogs/policy.py ``admitted``), which send an earlier request with
     its preferences: routing takes a provider out of order when it is the only one offering such an option
     (it is tried last, not left out), and a Vary of an image made with a saved png, pressed while Kie (the one
     provider with formats) was out of credit, went to Kie and failed there: a failover does not leave out the

@@ -152,7 +152,7 @@ def edit_request(
         thinking_level=base.thinking_level,
         web_search=base.web_search,
         # Which of those the requester's /preferences filled in, as a button's request keeps them (bot/derive.py):
-        # one no working provider takes any more is then left out (cogs/imagine.py ``admitted``), not refused.
+        # one no working provider takes any more is then left out (cogs/policy.py ``admitted``), not refused.
         # Dropped here, a reply or this form over a saved png was refused where the Edit button went on
         # without it. A new shape asked is the member's own, never left out.
         defaulted=tuple(name for name in base.defaulted if not (name == "aspect_ratio" and frame.ratio)),

@@ -25,11 +25,11 @@ from bot.discord_refs import refresh_references
 from bot.errors import ErrorCategory, InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
 from bot.models import GenerationRequest, JobState, ReferenceImage, shown_file_name
-from bot.preferences import ModelChoice, defaults_left_for_working, defaults_left_out, fill, model_at
+from bot.preferences import ModelChoice, fill, model_at
 from bot.prompts import clean_prompt, ratio_suffix
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS, AUTO
-from bot.quotas import Member, QuotaExceededError
+from bot.quotas import QuotaExceededError
 from bot.references import check_fits_provider
 from bot.result_images import result_stem
 from bot.routing import require_served
@@ -44,7 +44,7 @@ from cogs.errors import (
 from cogs.in_time import record_in_time
 from cogs.moderation import is_moderator, record_moderation
 from cogs.places import level_at, place_of
-from cogs.policy import Admission, admit, member_of, moderate
+from cogs.policy import admitted, member_of, moderate
 from cogs.reference_links import linked_images
 from cogs.shape_field import asked_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
@@ -263,40 +263,6 @@ def _chosen(request: GenerationRequest, name: str) -> GenerationRequest:
     form chose it (a re-render's size, an edit's new shape), so it is never left out as a preference would be."""
     kept = tuple(n for n in request.defaulted if n != name)
     return request if kept == request.defaulted else request.model_copy(update={"defaulted": kept})
-
-
-def admitted(
-    bot: Bananacord, request: GenerationRequest, member: Member, *, preferred: str | None
-) -> tuple[GenerationRequest, Admission]:
-    """The request as it goes, and where (cogs/policy.py ``admit``): as asked; else without the options saved
-    preferences filled in (``defaulted``), those the provider it then goes to offers put back, the reservation
-    sized for the request made. Without them when no provider takes it with them (bot/preferences.py
-    ``defaults_left_out``), or when the provider that does is out of order and a working one takes it without
-    (``defaults_left_for_working``), as /imagine's ``fill`` judges a fresh request's preferences.
-
-    Re-roll, Vary, re-render and Edit (``start_job``), the Edit with Nano Banana form (cogs/remix.py) and replies
-    (cogs/replies.py) send an earlier request again, preferences and all: a saved png sent it to Kie, and once
-    the channel's level was raised past Kie's each press was refused ("leave it unset": a button has nothing to
-    leave unset), where a fresh /imagine left the png out; while Kie was out of credit, a Vary went to Kie and
-    failed there."""
-    catalogue = bot.services.catalogue
-    try:
-        admission = admit(bot, request, member, preferred=preferred)
-    except InvalidRequestError:
-        bare = defaults_left_out(catalogue, request)
-        if bare is None:
-            raise
-        why = "no provider here takes with it"
-    else:
-        if admission.provider not in catalogue.unhealthy:
-            return request, admission
-        bare = defaults_left_for_working(catalogue, request)
-        if bare is None:
-            return request, admission
-        why = f"only {admission.provider}, out of order, takes with it"
-    left = ", ".join(sorted(set(request.defaulted) - set(bare.defaulted)))
-    log.info("a request goes without the preferred %s, which %s", left, why)
-    return bare, admit(bot, bare, member, preferred=preferred)
 
 
 def _fewer_note(made: int, wanted: str) -> str:

@@ -3,6 +3,7 @@ or a member's message (a reply) all answer to the same bans, blocked terms and c
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,12 +14,15 @@ from bot.app import Bananacord
 from bot.errors import InvalidRequestError
 from bot.models import GenerationRequest
 from bot.moderation import BannedError, PromptBlockedError
+from bot.preferences import defaults_left_for_working, defaults_left_out
 from bot.providers.base import Capabilities
 from bot.quotas import Member
 from bot.routing import choose_provider
 from bot.store.jobs import InTransaction
 from cogs.moderation import record_moderation
 from cogs.places import Place, level_at
+
+log = logging.getLogger(__name__)
 
 
 async def moderate(
@@ -162,3 +166,37 @@ def admit(bot: Bananacord, request: GenerationRequest, member: Member, *, prefer
         cost_micro_usd=caps.price_of(request) or 0,
     )
     return Admission(provider, caps, reservation)
+
+
+def admitted(
+    bot: Bananacord, request: GenerationRequest, member: Member, *, preferred: str | None
+) -> tuple[GenerationRequest, Admission]:
+    """The request as it goes, and where (``admit``): as asked; else without the options saved
+    preferences filled in (``defaulted``), those the provider it then goes to offers put back, the reservation
+    sized for the request made. Without them when no provider takes it with them (bot/preferences.py
+    ``defaults_left_out``), or when the provider that does is out of order and a working one takes it without
+    (``defaults_left_for_working``), as /imagine's ``fill`` judges a fresh request's preferences.
+
+    Re-roll, Vary, re-render and Edit (``start_job``), the Edit with Nano Banana form (cogs/remix.py) and replies
+    (cogs/replies.py) send an earlier request again, preferences and all: a saved png sent it to Kie, and once
+    the channel's level was raised past Kie's each press was refused ("leave it unset": a button has nothing to
+    leave unset), where a fresh /imagine left the png out; while Kie was out of credit, a Vary went to Kie and
+    failed there."""
+    catalogue = bot.services.catalogue
+    try:
+        admission = admit(bot, request, member, preferred=preferred)
+    except InvalidRequestError:
+        bare = defaults_left_out(catalogue, request)
+        if bare is None:
+            raise
+        why = "no provider here takes with it"
+    else:
+        if admission.provider not in catalogue.unhealthy:
+            return request, admission
+        bare = defaults_left_for_working(catalogue, request)
+        if bare is None:
+            return request, admission
+        why = f"only {admission.provider}, out of order, takes with it"
+    left = ", ".join(sorted(set(request.defaulted) - set(bare.defaulted)))
+    log.info("a request goes without the preferred %s, which %s", left, why)
+    return bare, admit(bot, bare, member, preferred=preferred)

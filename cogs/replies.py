@@ -56,9 +56,8 @@ from bot.unread_mark import UnreadMark, earliest
 from cogs.channel_notes import ChannelNotes
 from cogs.editing import attachment_images, edit_request, image_proportion, message_images, unsupported_images
 from cogs.errors import storage_answer
-from cogs.imagine import admitted
 from cogs.places import place_of_message
-from cogs.policy import as_member, moderate, quota_member
+from cogs.policy import admitted, as_member, moderate, quota_member
 from cogs.private_answers import MAX_CONTENT
 from cogs.shape_field import asked_change
 

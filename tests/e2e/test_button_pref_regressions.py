@@ -4,7 +4,7 @@ bot, the fake Discord and fake providers (SeaArt, Kie, Gemini).
 - An Edit pressed, or a reply naming a batch's image, while the image shows but before its row says
   delivered carries the image's conversation on, or edits that image (bot/derive.py ``results_in_hand``).
 - A button over a saved option only a provider out of order offers goes to a working one without it
-  (cogs/imagine.py ``admitted``); so do a reply and the Edit with Nano Banana form over a saved option the
+  (cogs/policy.py ``admitted``); so do a reply and the Edit with Nano Banana form over a saved option the
   channel's level rules out.
 - A Re-roll of a batch the quota has room for only part of starts that part, and says so.
 - A restored out-of-credit mark stamped ahead of the clock lasts ten minutes from the start at most; a

@@ -3,7 +3,7 @@ when one was not used: the real bot, the fake Discord and fake providers (SeaArt
 
 - A Re-roll, Vary or re-render of an image made with a saved png (Kie's alone) in a channel whose safety level
   was since raised past Kie's goes to Gemini without the png, as a fresh /imagine does; it was refused "leave it
-  unset" (cogs/imagine.py ``admitted``, bot/preferences.py ``defaults_left_out``).
+  unset" (cogs/policy.py ``admitted``, bot/preferences.py ``defaults_left_out``).
 - A saved model (the member's, or the server's default) no provider honouring the channel's level serves is
   passed over, and the member reads which model was used and why; a typed one binds (``model_at``).
 - A saved count is held to what the quotas have room for, and said; a typed one is refused as before.
