@@ -215,6 +215,16 @@ def make_png(width: int, height: int) -> bytes:
     return buffer.getvalue()
 
 
+@functools.lru_cache(maxsize=16)
+def result_png(width: int, height: int) -> bytes:
+    """``make_png`` of a size, made once per process: a fake serves every result of a size with the same bytes.
+
+    A 4K encode takes half a second of a core; a fresh one per job made the fakes, not the bot, most of the
+    CPU of a run with many large results (50 4K results: 25 s of it). At most 16 sizes are kept (4K: 2.8 MB).
+    """
+    return make_png(width, height)
+
+
 @functools.cache
 def noise_png(width: int, height: int) -> bytes:
     """A real PNG of seeded RGB noise: incompressible, so about 3 bytes a pixel (3.1 MB at 1024 x 1024).
@@ -315,7 +325,6 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
         self.requests: list[Recorded] = []
         self._outcomes: deque[str] = deque()
         self._files: dict[str, tuple[int, int] | bytes] = {}
-        self._png_cache: dict[str, bytes] = {}
         self._runner: web.AppRunner | None = None
         self._closing: asyncio.Event | None = None
         # Where /hostile/redirect/... sends the client (e.g. an internal address); set by a test.
@@ -548,9 +557,7 @@ class FakeProviderServer(StartsAndStops, Generic[JobT]):
             return spec
         if self.images == "noise":
             return noise_png(*spec)
-        if name not in self._png_cache:
-            self._png_cache[name] = make_png(*spec)
-        return self._png_cache[name]
+        return result_png(*spec)
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"].removesuffix(".png")

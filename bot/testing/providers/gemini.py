@@ -77,9 +77,9 @@ from bot.testing.providers._base import (
     ImageStyle,
     Seconds,
     garbage,
-    make_png,
     noise_png,
     pixel_size,
+    result_png,
 )
 
 __all__ = [
@@ -590,7 +590,7 @@ class FakeGemini(FakeProviderServer[FakeGeminiCall]):
 
     async def _png(self, size: tuple[int, int]) -> bytes:
         if size not in self._pngs:
-            self._pngs[size] = await asyncio.to_thread(noise_png if self.images == "noise" else make_png, *size)
+            self._pngs[size] = await asyncio.to_thread(noise_png if self.images == "noise" else result_png, *size)
         return self._pngs[size]
 
     async def _image_part(self, size: tuple[int, int], *, thought: bool = False) -> dict[str, Any]:
