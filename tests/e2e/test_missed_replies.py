@@ -183,16 +183,20 @@ async def test_a_note_left_in_the_channel_by_a_stopped_run_is_deleted_by_the_nex
     assert note.content == PUBLIC_REFUSAL  # the reason is the member's own: not in the channel
     assert not note.deleted and to_delete(settings) == [note.id]
 
-    with sqlite3.connect(settings.database.path) as conn:  # the next start comes 19 s later
-        conn.execute("UPDATE reply_notes SET delete_at = ?", (time.time() + 1.0,))
+    # The next start comes 19 s later: the note's time is up 1 s from now. That instant on the fake's clock
+    # (RecordedRequest.at, monotonic) tells whether the delete came before it, however long the start took
+    # (a look at 0.5 s found it already deleted on a loaded machine, the start alone having taken longer).
+    due, due_at = clock() + 1.0, time.monotonic() + 1.0
+    with sqlite3.connect(settings.database.path) as conn:
+        conn.execute("UPDATE reply_notes SET delete_at = ?", (due,))
     running = await start_bot(settings, discord_fake, clock)
     try:
-        await asyncio.sleep(0.5)
-        assert not note.deleted  # not before its time
         await discord_fake.wait_for(lambda: note.deleted, timeout=10)
         await discord_fake.wait_for(lambda: to_delete(settings) == [], timeout=10)
     finally:
         await running.close()
+    (deleted,) = [r for r in discord_fake.requests if r.method == "DELETE" and r.path.endswith(f"/{note.id}")]
+    assert deleted.at >= due_at - 0.05, f"deleted {due_at - deleted.at:.2f} s before its time"
     assert noted(settings) == [reply.id] and len(bot_replies_to(discord_fake, reply.id)) == 1
 
 
