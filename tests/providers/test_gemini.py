@@ -39,7 +39,7 @@ from bot.errors import (
 from bot.jobs import JobRunner
 from bot.models import GenerationRequest, JobHandle, JobState, JobUpdate, ReferenceImage, Turn, UpdateStatus
 from bot.providers._http import RetryPolicy
-from bot.providers.base import validate
+from bot.providers.base import Capabilities, validate
 from bot.providers.base64_text import SLICE as BASE64_SLICE
 from bot.providers.gemini import (
     GEMINI_DEFAULT_MODEL_IDS,
@@ -819,17 +819,17 @@ async def test_fake_validates_like_gemini(
 
 
 _FAMILY = {NB2: "flash", PRO: "pro"}
+# Built once, not per example (building and validating a fresh strategy cost more than the example): either model,
+# then a request for it, as drawing the model first and then its request did.
+_GEMINI_REQUESTS = st.one_of([st.tuples(st.just(caps), valid_requests(caps)) for caps in GEMINI_MODELS.values()])
+_INLINE = st.lists(st.sampled_from([("image/png", b"\x89PNG"), ("image/webp", b"RIFF")]), max_size=14).map(tuple)
 
 
 @settings(max_examples=150, deadline=None)
-@given(data=st.data())
-def test_valid_requests_make_valid_bodies(data: st.DataObject) -> None:
-    caps = data.draw(st.sampled_from(list(GEMINI_MODELS.values())))
-    request = data.draw(valid_requests(caps))
+@given(drawn=_GEMINI_REQUESTS, refs=_INLINE)
+def test_valid_requests_make_valid_bodies(drawn: tuple[Capabilities, GenerationRequest], refs: tuple[Any, ...]) -> None:
+    caps, request = drawn
     validate(request, caps)
-    refs = tuple(
-        data.draw(st.lists(st.sampled_from([("image/png", b"\x89PNG"), ("image/webp", b"RIFF")]), max_size=14))
-    )
     body = build_request_body(request, caps, refs)
     assert validate_generate_request(_FAMILY[caps.model], body) == []
     config = body["generationConfig"]["imageConfig"]

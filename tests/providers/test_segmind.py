@@ -30,8 +30,8 @@ from bot.errors import (
     SubmitUncertainError,
     TransientError,
 )
-from bot.models import JobHandle, UpdateStatus
-from bot.providers.base import validate
+from bot.models import GenerationRequest, JobHandle, UpdateStatus
+from bot.providers.base import Capabilities, validate
 from bot.providers.segmind import SEGMIND_MODELS, SegmindProvider, find_images, reset_seconds, segmind_models
 from bot.testing.providers._base import make_png
 from bot.testing.providers.segmind import SEGMIND_OUTCOMES, FakeSegmind, validate_body
@@ -619,12 +619,16 @@ def test_find_images_never_raises_and_returns_only_usable_images(body: Any) -> N
     assert all(isinstance(t, str) and t for t in texts)
 
 
+# Built once, not per example (building and validating a fresh strategy cost more than the example): either model,
+# then a request for it, as drawing the model first and then its request did.
+_SEGMIND_REQUESTS = st.one_of([st.tuples(st.just(caps), valid_requests(caps)) for caps in SEGMIND_MODELS.values()])
+
+
 @settings(max_examples=200, deadline=None)
-@given(data=st.data())
-def test_every_valid_request_maps_to_a_body_the_fake_accepts(data: st.DataObject) -> None:
+@given(drawn=_SEGMIND_REQUESTS)
+def test_every_valid_request_maps_to_a_body_the_fake_accepts(drawn: tuple[Capabilities, GenerationRequest]) -> None:
     # Property: whatever validate() lets through, the mapped body passes the documented field lists.
-    caps = data.draw(st.sampled_from(list(SEGMIND_MODELS.values())))
-    request = data.draw(valid_requests(caps))
+    caps, request = drawn
     validate(request, caps)
     body = SegmindProvider._body(request, caps)
     assert validate_body(caps.provider_model, body) is None
