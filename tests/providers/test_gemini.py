@@ -56,6 +56,7 @@ from bot.providers.gemini import (
 from bot.store import Database
 from bot.store.jobs import Job, JobStore, NewJob
 from bot.testing.providers import noise_png
+from bot.testing.providers._base import result_png
 from bot.testing.providers.gemini import (
     FINISH_REASONS,
     PROMPT_BLOCK_REASONS,
@@ -209,6 +210,9 @@ async def test_full_flash_request_sends_references_inline(provider: GeminiProvid
 
 
 async def test_pro_request(provider: GeminiProvider, fake: FakeGemini) -> None:
+    # The fake encodes a 4K result once per process (result_png), inside the first request for it: more than
+    # the test timeouts on a loaded machine (a ReadTimeout with four workers on two cores). Made beforehand.
+    await asyncio.to_thread(result_png, 4096, 2304)
     handle = await provider.submit(req(PRO, aspect_ratio="16:9", resolution="4K"))
     (create,) = fake.creates
     assert create.path == f"/v1beta/models/{PRO_ID}:generateContent"

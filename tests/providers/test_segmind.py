@@ -33,7 +33,7 @@ from bot.errors import (
 from bot.models import GenerationRequest, JobHandle, UpdateStatus
 from bot.providers.base import Capabilities, validate
 from bot.providers.segmind import SEGMIND_MODELS, SegmindProvider, find_images, reset_seconds, segmind_models
-from bot.testing.providers._base import make_png
+from bot.testing.providers._base import make_png, result_png
 from bot.testing.providers.segmind import SEGMIND_OUTCOMES, FakeSegmind, validate_body
 from tests.providers.helpers import (
     ADAPTERS,
@@ -198,6 +198,9 @@ async def test_v1_answers_with_the_image_and_its_accounting(v1: SegmindProvider,
 
 
 async def test_v2_queue_result_and_metrics(v2: SegmindProvider, fake: FakeSegmind, client: httpx.AsyncClient) -> None:
+    # The fake encodes a 4K result once per process (result_png), inside the first request for it: more than
+    # the test timeouts on a loaded machine (a ReadTimeout with four workers on two cores). Made beforehand.
+    await asyncio.to_thread(result_png, 3072, 4096)
     handle = await v2.submit(req(PRO, aspect_ratio="3:4", resolution="4K"))
     updates = await run_to_end(v2, handle)
     assert [u.status for u in updates] == [UpdateStatus.QUEUED, UpdateStatus.RUNNING, UpdateStatus.SUCCEEDED]
