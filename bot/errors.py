@@ -90,6 +90,11 @@ class DeliveryError(BananacordError):
         super().__init__(user_message, detail=detail)
 
 
+class ReferenceUnavailableError(DeliveryError):
+    """A reference could not be downloaded for a reason that may pass (a timeout, a 5xx, a 429): the job tries
+    again later (bot/job_submit.py), up to a few times."""
+
+
 class UploadTooLargeError(DeliveryError):
     """Discord refused the upload as too large (413, code 40005). ``limit_now``: the server's upload limit as
     the bot reads it now, when known; lower than the one the job was prepared for (a boost lost while it ran),

@@ -10,6 +10,7 @@ queue until it may go again (``_wait_out``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -20,13 +21,14 @@ from bot.errors import (
     ProviderError,
     RateLimitedError,
     ReferenceFetchError,
+    ReferenceUnavailableError,
     SubmitUncertainError,
 )
 from bot.events import ProviderProblem, ProviderRecovered
 from bot.models import JobHandle, JobState
 from bot.providers._http import redact, shown
 from bot.providers.base import Provider
-from bot.references import ReferenceUnavailableError, check_references, download_cap
+from bot.references import check_references, download_cap
 from bot.runner_part import RunnerPart
 from bot.store.jobs import InvalidTransitionError, Job
 from bot.store.refusals import write_can_wait, write_until_taken
@@ -84,6 +86,11 @@ class Submitter(RunnerPart):
             # An adapter that downloads the references itself (Gemini sends them inline) could not: no
             # provider saw the request, so it is not titled as the provider's refusal.
             await self.runner.fail(job, ErrorCategory.REFERENCE, exc.user_message, detail=exc.detail)
+            return
+        except ReferenceUnavailableError as exc:
+            # Its download failed where a later one may not (a CDN 503 right after the bot's own check of the
+            # link): no provider saw the request, so it may go again. It ended the job before.
+            await self._reference_again(job, exc)
             return
         except InvalidRequestError as exc:
             # Found only by the adapter (e.g. a reference image that is not what it claims to be).
@@ -284,15 +291,29 @@ class Submitter(RunnerPart):
             await self.runner.fail(job, ErrorCategory.BAD_INPUT, exc.user_message, detail=exc.detail)
             return False
         except ReferenceUnavailableError as exc:
-            tries = job.poll_errors + 1
-            if tries >= MAX_REFERENCE_TRIES:
-                await self.runner.fail(job, ErrorCategory.REFERENCE, exc.user_message, detail=exc.detail)
-                return False
-            log.warning("job %s: reference download failed (try %d), will retry: %s", job.id, tries, exc.detail)
-            now = self.clock()
-            await self.store.update(job, now=now, poll_errors=tries, next_poll_at=now + self.runner.backoff(tries))
+            await self._reference_again(job, exc)
             return False
         return True
+
+    async def _reference_again(self, job: Job, exc: ReferenceUnavailableError) -> None:
+        """A reference's download failed in a way that may pass (a timeout, a 5xx): nothing went to a provider,
+        so the job goes back to the queue, its create no longer marked as leaving, and tries again later (the
+        references checked again first), up to MAX_REFERENCE_TRIES; then it ends as a reference not fetched."""
+        tries = job.poll_errors + 1
+        if tries >= MAX_REFERENCE_TRIES:
+            await self.runner.fail(job, ErrorCategory.REFERENCE, exc.user_message, detail=exc.detail)
+            return
+        log.warning("job %s: reference download failed (try %d), will retry: %s", job.id, tries, exc.detail)
+        now = self.clock()
+        with contextlib.suppress(InvalidTransitionError):  # cancelled meanwhile: its next step carries it out
+            await self.store.update(
+                job,
+                now=now,
+                unless_cancelled=True,
+                submit_started_at=None,
+                poll_errors=tries,
+                next_poll_at=now + self.runner.backoff(tries),
+            )
 
     def _provider_health(self, provider: str, exc: ProviderError | None) -> None:
         """A provider needs its owner (``exc``: key rejected, no credit) or works again (None).

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from bot.discord_refs import expires_at
-from bot.errors import DeliveryError, InvalidRequestError, ReferenceFetchError
+from bot.errors import DeliveryError, InvalidRequestError, ReferenceFetchError, ReferenceUnavailableError
 from bot.fetch import DownloadTooLargeError, RefusedDownloadError, download_to
 from bot.images import check_reference
 from bot.imagework import Spool
@@ -28,10 +28,6 @@ if TYPE_CHECKING:
     from bot.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
-
-
-class ReferenceUnavailableError(DeliveryError):
-    """A reference could not be downloaded for a reason that may pass (timeout, 5xx); retryable."""
 
 
 def _refused_words(label: str, url: str, status: int) -> str:

@@ -38,6 +38,7 @@ from bot.errors import (
     OverloadedError,
     ProviderError,
     ReferenceFetchError,
+    ReferenceUnavailableError,
     SubmitUncertainError,
     TransientError,
 )
@@ -855,6 +856,16 @@ class GeminiProvider(HttpAdapter):
             ) as response:
                 if response.status_code != 200:
                     log.info("reference %s: HTTP %d", where, response.status_code)
+                    if response.status_code >= 500 or response.status_code == 429:  # as bot/fetch.py judges
+                        # The CDN's hiccup, not the link's end: the bot checked this very link a moment ago
+                        # (bot/references.py check_references). Nothing has gone to Google, so the job tries
+                        # again later (bot/job_submit.py), as that check does.
+                        raise ReferenceUnavailableError(
+                            f"Could not download `{name}` just now (error {response.status_code}). Try again in "
+                            "a moment.",
+                            detail=f"reference download {where}: HTTP {response.status_code}",
+                            retryable=True,
+                        )
                     raise ReferenceFetchError(
                         f"Could not download `{name}` (error {response.status_code}). Attachment links "
                         "expire; attach the image again.",
@@ -870,9 +881,10 @@ class GeminiProvider(HttpAdapter):
                         raise self._too_big(name, cap)
         except httpx.HTTPError as exc:
             why = "it timed out" if isinstance(exc, httpx.TimeoutException) else "a network error"
-            raise ReferenceFetchError(
-                f"Could not download `{name}` ({why}). Try again, or attach the image again.",
+            raise ReferenceUnavailableError(
+                f"Could not download `{name}` just now ({why}). Try again in a moment.",
                 detail=f"reference download {where}: {redact(f'{type(exc).__name__}: {exc}')}",
+                retryable=True,
             ) from None
         actual = await asyncio.to_thread(_sniff, image.file)
         if actual is None:

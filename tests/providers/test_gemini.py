@@ -33,6 +33,7 @@ from bot.errors import (
     OverloadedError,
     ProviderError,
     RateLimitedError,
+    ReferenceUnavailableError,
     SubmitUncertainError,
     TransientError,
 )
@@ -346,9 +347,11 @@ async def test_unreachable_reference_host(provider: GeminiProvider, fake: FakeGe
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     ref = ReferenceImage(url=f"http://127.0.0.1:{port}/x.png", content_type="image/png", size=9, filename="x.png")
-    with pytest.raises(InvalidRequestError) as info:
+    # Tried again later by the job (bot/job_submit.py): a network error may pass, and nothing went to Google.
+    with pytest.raises(ReferenceUnavailableError) as info:
         await provider.submit(req(reference_images=(ref,)))
     assert "`x.png`" in info.value.user_message and "network error" in info.value.user_message
+    assert info.value.retryable
     assert fake.requests == []
 
 
