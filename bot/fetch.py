@@ -72,6 +72,12 @@ async def download(
     return buffer.getvalue()
 
 
+def may_pass(status: int) -> bool:
+    """A download's failing HTTP status that a later try may not get (a server's error, a rate limit), as
+    against a refusal of the link itself (a 4xx: gone, expired, forbidden)."""
+    return status >= 500 or status == 429
+
+
 async def download_to(
     out: IO[bytes],
     client: httpx.AsyncClient,
@@ -154,7 +160,7 @@ async def _get(
 ) -> int:
     where = redact_url(url)
     async with client.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
-        if response.status_code >= 500 or response.status_code == 429:
+        if may_pass(response.status_code):
             raise DeliveryError(detail=f"download {where}: HTTP {response.status_code}", retryable=True)
         if response.status_code >= 400:
             raise RefusedDownloadError(

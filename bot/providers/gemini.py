@@ -42,6 +42,7 @@ from bot.errors import (
     SubmitUncertainError,
     TransientError,
 )
+from bot.fetch import may_pass
 from bot.images import image_end
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, ReferenceImage, Turn, UpdateStatus
 from bot.providers import base64_text
@@ -856,7 +857,7 @@ class GeminiProvider(HttpAdapter):
             ) as response:
                 if response.status_code != 200:
                     log.info("reference %s: HTTP %d", where, response.status_code)
-                    if response.status_code >= 500 or response.status_code == 429:  # as bot/fetch.py judges
+                    if may_pass(response.status_code):
                         # The CDN's hiccup, not the link's end: the bot checked this very link a moment ago
                         # (bot/references.py check_references). Nothing has gone to Google, so the job tries
                         # again later (bot/job_submit.py), as that check does.
