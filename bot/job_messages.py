@@ -273,6 +273,10 @@ class JobMessages:
         whole grace: a batch candidate's end is drawn before its row is written, so its step looked
         unfinished (bench/soak.py seed 128: 20.2 s), and so did a job that ended during the grace."""
         draw = asyncio.ensure_future(self._try_to_show(edit, job))
+        # A draw cancelled before its first step (a stop, or the grace running out, just as it was made) never
+        # awaits ``edit``: closed here, or Python reports "coroutine ... was never awaited" when it is collected
+        # (a CI run failed on it). Closing one that ran is a no-op.
+        draw.add_done_callback(lambda _: edit.close())
         self._drawing_ends.add(draw)
         try:
             await asyncio.wait({draw}, timeout=END_DRAW_WHILE_STOPPING if self.runner.stopping else None)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import json
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -260,3 +262,31 @@ async def test_a_member_s_job_with_no_message_is_never_delivered_into_none_nor_c
     async with db.read() as conn:
         rows = await conn.execute_fetchall("SELECT kind FROM ledger WHERE job_id = ? ORDER BY id", (job.id,))
     assert [r[0] for r in rows] == ["reserve", "refund"]
+
+
+async def test_an_end_draw_stopped_before_it_began_leaves_no_unawaited_edit(
+    env: tuple[FakeSeaArt, Settings, Database, httpx.AsyncClient], tmp_path: Path
+) -> None:
+    """A stop that cancels a job's end draw in the tick it was made: the edit never ran, the end is left owed,
+    and Python has nothing to report when the edit is collected. Before, "coroutine 'DiscordSink.finished' was
+    never awaited" was raised as an unraisable warning, which failed a CI run (tests/e2e/test_failover.py)."""
+    fake, settings, db, http = env
+    sink = FileSink(tmp_path / "out")
+    runner = make_runner(fake, settings, db, http, sink, Clock(1_000_000.0))
+    job = await runner.create(new())
+    unraisable: list[str] = []
+    hook, sys.unraisablehook = sys.unraisablehook, lambda u: unraisable.append(str(u.exc_value))
+    try:
+        # One tick runs the draw's owner up to its wait: the draw is made and not yet begun when the stop
+        # cancels it (the ready queue is first in, first out).
+        drawing = asyncio.ensure_future(runner.messages._draw_end(sink.finished(job), job))
+        await asyncio.sleep(0)
+        runner.messages.stop_drawing_ends()
+        assert await drawing is False  # not shown: left owed for the next start
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    assert unraisable == [] and sink.states == []
+    # A draw that runs is shown, as before.
+    assert await runner.messages._draw_end(sink.finished(job), job) is True
+    assert sink.states == [(job.id, str(job.state))]

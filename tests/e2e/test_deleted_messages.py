@@ -46,6 +46,9 @@ async def cancelled_unseen(
     await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
     (job,) = rows(settings)
     assert job["charge_state"] == "refunded" and job["cancelled_by"] is None
+    # The provider is asked to stop after the row is written: waited for, not read at once (a CI run read it
+    # in between).
+    await discord_fake.wait_for(lambda: any(r.path.endswith("/cancel") for r in seaart.requests), timeout=10)
     assert [r.method for r in seaart.requests if r.path.endswith("/cancel")] == ["PUT"]
     seaart.release()
     await asyncio.sleep(1.0)  # a poll or an edit that should not come would come by now
