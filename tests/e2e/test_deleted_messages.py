@@ -162,17 +162,24 @@ async def test_deleting_a_channel_cancels_the_jobs_running_in_it_and_nothing_els
         seaart.hold(True)
         gone = await discord_fake.slash_command("imagine", {"prompt": "in the doomed channel"}, channel_id=doomed)
         await discord_fake.slash_command("imagine", {"prompt": "elsewhere"})
-        await discord_fake.wait_for(lambda: states(settings) == ["running", "running"], timeout=10)
+        # By channel, not in the order the rows were written: the two commands are answered side by side, and
+        # the second one's job was sometimes written first (a CI-like run read ["running", "cancelled"]).
+        elsewhere = discord_fake.channel_id
+
+        def by_channel() -> dict[int, str]:
+            return {row["channel_id"]: row["state"] for row in rows(settings)}
+
+        await discord_fake.wait_for(lambda: by_channel() == {doomed: "running", elsewhere: "running"}, timeout=10)
         assert gone.original_message_id is not None
         deleted_at = time.monotonic()
         await discord_fake.delete_channel(doomed)
-        await discord_fake.wait_for(lambda: states(settings) == ["cancelled", "running"], timeout=10)
+        await discord_fake.wait_for(lambda: by_channel() == {doomed: "cancelled", elsewhere: "running"}, timeout=10)
         seaart.release()
-        await discord_fake.wait_for(lambda: states(settings) == ["cancelled", "delivered"], timeout=20)
+        await discord_fake.wait_for(lambda: by_channel() == {doomed: "cancelled", elsewhere: "delivered"}, timeout=20)
         await asyncio.sleep(1.0)  # an edit of the deleted channel's message that should not come would come by now
     finally:
         await running.close()
-    cancelled, delivered = rows(settings)
+    cancelled, delivered = sorted(rows(settings), key=lambda row: row["channel_id"] != doomed)
     assert cancelled["channel_id"] == doomed and cancelled["charge_state"] == "refunded"
     assert cancelled["cancelled_by"] is None and cancelled["error_category"] == "cancelled"
     assert delivered["channel_id"] == discord_fake.channel_id and delivered["charge_state"] == "committed"

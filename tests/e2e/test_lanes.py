@@ -212,10 +212,12 @@ async def test_a_member_sees_generating_while_google_draws_and_queued_while_the_
     running = await start_bot(settings, discord_fake, Clock())
     try:
         drawn = await discord_fake.slash_command("imagine", {"prompt": "drawn", "model": "nano_banana_pro"})
+        # Its call has left before the second command comes: two commands are answered side by side, and
+        # the second one's job may be written first and take the lane.
+        await discord_fake.wait_for(lambda: len(fakes.gemini.jobs) == 1, timeout=10)
         waiting = await discord_fake.slash_command(
             "imagine", {"prompt": "waiting", "model": "nano_banana_pro"}, user_id=MEMBER
         )
-        await discord_fake.wait_for(lambda: len(fakes.gemini.jobs) == 1, timeout=10)
         await discord_fake.wait_for(lambda: "Generating" in title(discord_fake, drawn.id), timeout=20)
         await asyncio.sleep(0.5)
         assert "Queued" in title(discord_fake, waiting.id)  # its call has not left: the lane is full
