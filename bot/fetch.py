@@ -20,8 +20,7 @@ from typing import IO
 import httpx
 
 from bot.errors import DeliveryError
-from bot.netguard import ForbiddenAddressError
-from bot.transport import UnaskedEncoding
+from bot.http_terms import ForbiddenAddressError, UnaskedEncoding
 
 log = logging.getLogger(__name__)
 

@@ -44,7 +44,8 @@ import aiohttp
 import aiohttp.abc
 import httpx
 
-from bot.transport import MAX_CONNECTIONS, NO_COMPRESSION, AiohttpTransport, CookielessClient, Gate, RefusedHost
+from bot.http_terms import NO_COMPRESSION, ForbiddenAddressError
+from bot.transport import MAX_CONNECTIONS, AiohttpTransport, CookielessClient, Gate, RefusedHost
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -56,19 +57,6 @@ WEB_SCHEMES = frozenset({"http", "https"})
 MAX_REDIRECTS = 5
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class ForbiddenAddressError(httpx.UnsupportedProtocol):
-    """The request was refused before connecting: the target is internal or not http(s).
-
-    A subclass of httpx's own "this URL will not be sent" error, so every caller that already treats
-    that as "nothing was sent, retrying cannot help" (the provider retry loop included) does the right
-    thing without knowing about this guard.
-    """
-
-    def __init__(self, message: str, *, request: httpx.Request, reason: str) -> None:
-        super().__init__(message, request=request)
-        self.reason = reason
 
 
 def host_of(url: str) -> str | None:

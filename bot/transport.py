@@ -41,16 +41,17 @@ import contextlib
 import functools
 import math
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 import aiohttp
 import aiohttp.abc
 import httpx
 import yarl
 from aiohttp.helpers import get_env_proxy_for_url
+
+from bot.http_terms import MAX_BODY, AnswerTooLarge, UnaskedEncoding
 
 # aiohttp names its connect and read timeouts apart since 3.10; older versions raise the common base.
 _CONNECT_TIMEOUT: type[BaseException] = getattr(aiohttp, "ConnectionTimeoutError", aiohttp.ServerTimeoutError)
@@ -62,11 +63,6 @@ CHUNK_SIZE = 256 * 1024
 READ_BUFFER = 256 * 1024
 
 
-# The header that asks for an answer as it is: sent with every request the bot makes (see the module docstring).
-NO_COMPRESSION: Final[Mapping[str, str]] = MappingProxyType({"Accept-Encoding": "identity"})
-
-# The request extension that bounds an answer's body, in bytes (see the module docstring).
-MAX_BODY = "max_body_bytes"
 # An answer allowed past this (Gemini's and Segmind's carry the image itself, tens of MB for 4K) and
 # growing past it waits for a slot of the transport's answer gate while it is read: twenty such answers
 # arriving at once are read a few at a time, not all into memory together.
@@ -83,14 +79,6 @@ SLOT_MIN_RATE = 256 * 1024
 # Connections open at once, to every host together (aiohttp's connector limit); a request past it waits
 # for one, up to httpx's pool timeout. The bot asks for more when its lanes are set wider (bot/app.py).
 MAX_CONNECTIONS = 100
-
-
-class AnswerTooLarge(httpx.ReadError):
-    """The answer's body is longer than the request's ``MAX_BODY``: reading stopped there."""
-
-
-class UnaskedEncoding(httpx.ReadError):
-    """The answer is compressed although the request asked for ``identity``: it was not read."""
 
 
 class RefusedHost(OSError):

@@ -443,3 +443,19 @@ def test_reading_the_database_needs_none_of_the_bot_s_secrets(tmp_path: Path, co
     result = cli(tmp_path, *command, "--config", str(cfg), env={"DISCORD_TOKEN": "", "SEAART_API_KEY": ""})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "KIE_WEBHOOK_HMAC_KEY" not in result.stdout + result.stderr
+
+
+def test_the_configuration_and_the_adapters_load_without_the_http_transport(tmp_path: Path) -> None:
+    """Every `bananacord` command loads the configuration, and with it the provider adapters; the transport
+    (bot/transport.py, bot/netguard.py) imports aiohttp, about a third of a second of a command's start, and
+    only the bot and the commands that call out need it (bot/http_terms.py)."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, bot.config, bot.providers, bot.fetch; print(sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "'bot.providers.gemini'" in loaded  # the adapters are there
+    assert "'aiohttp'" not in loaded and "'bot.transport'" not in loaded and "'bot.netguard'" not in loaded

@@ -36,6 +36,7 @@ from bot.errors import (
     RateLimitedError,
     TransientError,
 )
+from bot.http_terms import MAX_BODY, NO_COMPRESSION
 from bot.models import GenerationRequest, JobHandle, JobUpdate, ReferenceImage, UpdateStatus
 from bot.providers._http import (
     RetryPolicy,
@@ -55,7 +56,6 @@ from bot.providers._http import (
 from bot.providers.base import Capabilities, ProviderCheck, ProviderSettings, base_url_problem, validate
 from bot.providers.families import AUTO
 from bot.providers.keys import key_text_problem
-from bot.transport import MAX_BODY, NO_COMPRESSION
 
 if TYPE_CHECKING:
     from bot.config import Settings

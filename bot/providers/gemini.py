@@ -43,6 +43,7 @@ from bot.errors import (
     TransientError,
 )
 from bot.fetch import may_pass
+from bot.http_terms import NO_COMPRESSION
 from bot.images import image_end
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, ReferenceImage, Turn, UpdateStatus
 from bot.providers import base64_text
@@ -62,7 +63,6 @@ from bot.providers._http import (
 from bot.providers.base import Capabilities, ProviderCheck, ProviderSettings
 from bot.providers.families import AUTO, NANO_BANANA_2, NANO_BANANA_PRO
 from bot.providers.inline_body import ImageFile, InlineBody
-from bot.transport import NO_COMPRESSION
 
 log = logging.getLogger(__name__)
 
