@@ -448,13 +448,13 @@ class Imagine(commands.Cog):
             count=count,
             fewer_if_refused=preferred_count is not None,
         )
-        notes = [self._model_note(choice, level)] if choice.passed_over is not None else []
+        notes = [self.model_note(choice, level)] if choice.passed_over is not None else []
         if jobs and preferred_count is not None and len(jobs) < preferred_count:
             notes.append(_fewer_note(len(jobs), f"the {preferred_count} your /preferences ask for"))
         if jobs and notes:
-            await self._tell(interaction, " ".join(notes))
+            await self.tell(interaction, " ".join(notes))
 
-    def _model_note(self, choice: ModelChoice, level: int | None) -> str:
+    def model_note(self, choice: ModelChoice, level: int | None) -> str:
         """Why a request that named no model went with another than the stored one (``model_at``)."""
         name = self.bot.services.catalogue.display_name
         assert choice.passed_over is not None
@@ -466,7 +466,7 @@ class Imagine(commands.Cog):
             f"honours this channel's safety level ({level})."
         )
 
-    async def _tell(self, interaction: discord.Interaction[Any], note: str) -> None:
+    async def tell(self, interaction: discord.Interaction[Any], note: str) -> None:
         """A private word to the member once their job has started (its message is the command's answer). The
         job runs whatever becomes of it: a failure is logged, never raised to the member as an error."""
         try:
@@ -739,7 +739,7 @@ class Imagine(commands.Cog):
                 interaction, request, preferred=job.provider, count=count, fewer_if_refused=count > 1
             )
             if jobs and len(jobs) < count:
-                await self._tell(interaction, _fewer_note(len(jobs), f"the {count} of the batch you re-rolled"))
+                await self.tell(interaction, _fewer_note(len(jobs), f"the {count} of the batch you re-rolled"))
             return
         if action == "edit":
             # Refuse now, not after the member has typed: no image, or a ban (moderate() checks bans

@@ -24,13 +24,14 @@ from bot.app import Bananacord
 from bot.discord_refs import refresh_references
 from bot.errors import InvalidRequestError
 from bot.models import ReferenceImage
-from bot.preferences import model_for
+from bot.preferences import ModelChoice, model_at
 from bot.references import check_fits_provider
 from bot.routing import require_served
 from bot.store.forms import FormStore
 from cogs.editing import edit_request, image_proportion, message_images
 from cogs.imagine import Imagine, form_submit, submitted_text, submitted_values
 from cogs.in_time import record_in_time
+from cogs.places import level_at, place_of
 from cogs.shape_field import asked_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
 
@@ -115,18 +116,24 @@ class Remix(commands.Cog):
             original = await self.bot.services.runner.store.by_message(message.id)
         services = self.bot.services
         defaults = await services.settings_store.guild_defaults(interaction.guild_id or 0)
-        # An image the bot made keeps its model; any other takes the member's (/preferences), else the server's.
-        prefs = await services.preferences.get(interaction.guild_id or 0, interaction.user.id)
-        model = (
-            original.request.model
-            if original
-            else model_for(
+        # An image the bot made keeps its model; any other takes the member's (/preferences), else the server's,
+        # as /imagine chooses it in this channel: one no provider honouring its safety level serves is passed
+        # over (bot/preferences.py model_at), and the member told why once the job starts. Chosen without the
+        # level, a member's saved Nano Banana Pro in a level-6 channel had the edit refused after they typed it.
+        level: int | None = None
+        if original is not None:
+            choice = ModelChoice(original.request.model)
+        else:
+            prefs = await services.preferences.get(interaction.guild_id or 0, interaction.user.id)
+            level = await level_at(self.bot, interaction.guild_id or 0, place_of(interaction.channel))
+            choice = model_at(
                 services.catalogue,
                 prefs,
                 server_default=defaults.default_model,
                 configured=self.bot.settings.imagine.default_model,
+                level=level,
             )
-        )
+        model = choice.model
         require_served(services.catalogue, model)  # before the form: the member would type for nothing
         limit = derive.reference_limit(self.bot.services.catalogue, model)
         references = images[:limit]
@@ -146,6 +153,7 @@ class Remix(commands.Cog):
             "shown_at": message.jump_url,
             "preferred": original.provider if original else defaults.default_provider,
             "references": [ref.model_dump(mode="json") for ref in references],
+            "model_note": self.imagine.model_note(choice, level) if choice.passed_over is not None else None,
         }
         # In Discord's 3 s, or the member reads that the database is busy (a form written later just expires).
         await record_in_time(
@@ -195,7 +203,9 @@ class Remix(commands.Cog):
         )
         # The links were Discord's when the form opened: renew any that expired while it stayed open.
         request = await refresh_references(self.bot.http, request, now=self.bot.clock())
-        await self.imagine.start_job(interaction, request, preferred=body["preferred"])
+        jobs = await self.imagine.start_job(interaction, request, preferred=body["preferred"])
+        if jobs and body.get("model_note"):  # absent in a form kept by an older version
+            await self.imagine.tell(interaction, body["model_note"])
 
 
 async def setup(bot: commands.Bot) -> None:

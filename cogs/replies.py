@@ -45,7 +45,7 @@ from bot.discord_refs import refresh_references
 from bot.errors import BananacordError, InvalidRequestError
 from bot.models import JobState, ReferenceImage, shown_file_name
 from bot.nonces import message_nonce
-from bot.preferences import model_for
+from bot.preferences import model_at
 from bot.render import REFUSED_MARK, candidate_label, truncate
 from bot.result_images import result_stem
 from bot.routing import require_served
@@ -56,7 +56,7 @@ from bot.unread_mark import UnreadMark, earliest
 from cogs.channel_notes import ChannelNotes
 from cogs.editing import attachment_images, edit_request, image_proportion, message_images, unsupported_images
 from cogs.errors import storage_answer
-from cogs.places import place_of_message
+from cogs.places import level_at, place_of_message
 from cogs.policy import admitted, as_member, moderate, quota_member
 from cogs.private_answers import MAX_CONTENT
 from cogs.shape_field import asked_change
@@ -505,16 +505,24 @@ class Replies(commands.Cog):
                 return None
             original, shown, text = chosen
         defaults = await bot.services.settings_store.guild_defaults(guild.id)
+        # A reply in a thread discord.py has not cached comes with a PartialMessageable: the thread is looked
+        # up, so that it runs at its channel's level, not the server's (cogs/places.py place_of_message).
+        place = await place_of_message(guild, message.channel)
         if original is not None:
             model = original.request.model
         else:  # an image of the bot's that no job row names: the member's model, else the server's
+            # As /imagine chooses it in this channel (bot/preferences.py model_at): one no provider honouring
+            # the channel's level serves is passed over, rather than the reply refused for a model not typed.
             prefs = await bot.services.preferences.get(guild.id, message.author.id)
-            model = model_for(
+            level = await level_at(bot, guild.id, place)
+            choice = model_at(
                 bot.services.catalogue,
                 prefs,
                 server_default=defaults.default_model,
                 configured=bot.settings.imagine.default_model,
+                level=level,
             )
+            model = choice.model
         catalogue = bot.services.catalogue
         require_served(catalogue, model)
         # "make it night --ar 9:16", or "--ar 16:9" alone to reframe it: a reply has no form to pick a shape in.
@@ -550,9 +558,6 @@ class Replies(commands.Cog):
         )
         # The earlier turns of a thread (Gemini's conversation) point at CDN links that expire in a day.
         request = await refresh_references(bot.http, request, now=bot.clock())
-        # A reply in a thread discord.py has not cached comes with a PartialMessageable: the thread is looked
-        # up, so that it runs at its channel's level, not the server's (cogs/places.py place_of_message).
-        place = await place_of_message(guild, message.channel)
         request = await moderate(bot, request, guild_id=guild.id, place=place, user_id=message.author.id)
         asker = await as_member(guild, message.author)
         if asker is None:

@@ -28,10 +28,13 @@ from tests.conftest import (
     final_message,
     first_answer,
     make_settings,
+    png_bytes,
     start_bot,
 )
 from tests.e2e.test_buttons import button
 from tests.e2e.test_failover import Fakes, boot, done, fakes, rows  # noqa: F401 (the fixture)
+from tests.e2e.test_remix import INSTRUCTION as REMIX_INSTRUCTION
+from tests.e2e.test_remix import MENU as REMIX_MENU
 from tests.e2e.test_replies import GEMINI_KEY, gemini_settings
 from tests.e2e.test_rework import delivered, press
 
@@ -237,3 +240,68 @@ async def test_the_model_options_description_names_the_members_saved_model(
     command = next(c for c in discord_fake.commands if c["name"] == "imagine")
     described = next(o["description"] for o in command["options"] if o["name"] == "model")
     assert "/preferences" in described and "server's default" in described, described
+
+
+async def test_edit_with_nano_banana_passes_over_a_saved_model_the_channels_level_rules_out(
+    tmp_path: Path,
+    discord_fake: FakeDiscord,
+    fakes: Fakes,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """The message menu on a member's image in a level-6 channel, with Nano Banana Pro saved (SeaArt and
+    Segmind: only Segmind's Nano Banana 2 runs at 6): the edit is made with Nano Banana 2 and the member told
+    why, as /imagine does. Before, the menu chose the saved model without the channel's level, and the edit was
+    refused ("safety level is 6") after the member had typed it."""
+    settings = fakes.settings(tmp_path, discord_fake, ["seaart", "segmind"])
+    running = await boot(settings, discord_fake)
+    adult = discord_fake.nsfw_channel_id
+    try:
+        await answered(
+            discord_fake, "mod safety set", {"level": 6, "channel": adult}, user_id=discord_fake.moderator_id
+        )
+        await answered(discord_fake, "preferences", {"model": "nano_banana_pro"})
+        photo = discord_fake.add_attachment(png_bytes(), "photo.png", "image/png")
+        post = await discord_fake.post_message("my cat", attachments=[photo], channel_id=adult)
+        used = await discord_fake.message_command(REMIX_MENU, post.id)
+        await discord_fake.wait_for(lambda: bool(used.callbacks), timeout=10)
+        assert used.callbacks[0]["type"] == 9, used.callbacks[0]  # the form, not a refusal
+        submit = await discord_fake.submit_modal(used, {REMIX_INSTRUCTION: "make it a watercolour"})
+        await discord_fake.wait_for(lambda: done(settings, 1), timeout=30)
+        await discord_fake.wait_for(lambda: bool(submit.followup_ids), timeout=10)
+    finally:
+        await running.close()
+    assert [(r["state"], r["model"], r["provider"], r["safety_level"]) for r in rows(settings)] == [
+        ("delivered", "nano_banana_2", "segmind", 6)
+    ]
+    ((note, flags),) = followups(discord_fake, submit)
+    assert flags & 64, "told privately"
+    assert "Nano Banana 2" in note and "your /preferences model, Nano Banana Pro" in note and "(6)" in note, note
+
+
+async def test_a_reply_to_a_bot_image_no_job_made_passes_over_a_saved_model_the_level_rules_out(
+    tmp_path: Path,
+    discord_fake: FakeDiscord,
+    fakes: Fakes,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """A reply to an image the bot posted that no job row names takes the member's saved model, chosen as
+    /imagine chooses it in that channel: at level 6 their saved Pro is passed over for Nano Banana 2. Before,
+    the reply was refused for the saved model, which the member never typed in it."""
+    settings = fakes.settings(tmp_path, discord_fake, ["seaart", "segmind"])
+    running = await boot(settings, discord_fake)
+    adult = discord_fake.nsfw_channel_id
+    try:
+        await answered(
+            discord_fake, "mod safety set", {"level": 6, "channel": adult}, user_id=discord_fake.moderator_id
+        )
+        await answered(discord_fake, "preferences", {"model": "nano_banana_pro"})
+        # An image the bot posted that no job row names (say, from before its database was replaced).
+        picture = discord_fake.add_attachment(png_bytes(), "old.png", "image/png")
+        old = await discord_fake.post_message(
+            "", attachments=[picture], user_id=discord_fake.bot_user_id, channel_id=adult
+        )
+        await discord_fake.post_message("make it night", reply_to=old.id, channel_id=adult)
+        await discord_fake.wait_for(lambda: done(settings, 1), timeout=30)
+    finally:
+        await running.close()
+    assert [(r["state"], r["model"], r["provider"], r["safety_level"]) for r in rows(settings)] == [
+        ("delivered", "nano_banana_2", "segmind", 6)
+    ]
