@@ -49,6 +49,10 @@ async def test_a_blocked_batch_is_one_block_towards_a_cooldown(
         ended = ["blocked"] * 3 + ["delivered"] + ["blocked"] * n
         await discord_fake.wait_for(lambda: states(settings) == ended, timeout=20)  # noqa: B023
     await discord_fake.wait_for(lambda: query(settings, "SELECT kind FROM bans") == [("cooldown",)], timeout=10)
+    # The cooldown's audit row is written after its ban row: waited for, not read at once.
+    await discord_fake.wait_for(
+        lambda: query(settings, "SELECT 1 FROM audit_log WHERE action = 'cooldown'") != [], timeout=10
+    )
     actions = [a[0] for a in query(settings, "SELECT action FROM audit_log ORDER BY id")]
     assert actions == ["provider_block"] * 5 + ["cooldown"], actions
     assert query(settings, "SELECT reason FROM bans") == [("3 prompts blocked by a provider within 30 minutes",)]

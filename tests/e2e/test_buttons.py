@@ -360,6 +360,8 @@ async def test_delete_pressed_twice_at_once_deletes_once_and_tells_nobody_of_an_
     await asyncio.sleep(1.0)  # an apology would follow the deferral
     assert said(discord_fake, first) == [] and said(discord_fake, second) == []
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    # Who deleted it is written after the message is deleted: waited for, not read at once.
+    await discord_fake.wait_for(lambda: rows(settings)[0]["deleted_by"] is not None, timeout=10)
     assert rows(settings)[0]["deleted_by"] in (discord_fake.member_id, discord_fake.moderator_id)
 
 

@@ -7,7 +7,6 @@ is tried again; nothing of it is outstanding during that wait, so the mark must 
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from pathlib import Path
 
@@ -34,7 +33,11 @@ async def test_a_create_waiting_to_retry_a_refusal_when_the_bot_dies_is_sent_aga
         seaart.outage(60, retry_after=2)
         command = await discord_fake.slash_command("imagine", {"prompt": "sent again after a crash"})
         await discord_fake.wait_for(lambda: len(seaart.creates) == 1, timeout=20)
-        await asyncio.sleep(0.5)  # refused at once; the next attempt is 2 s away
+        # Refused at once; the next attempt is 2 s away. The row's mark is cleared after the refusal comes
+        # back (bot/create_attempts.py settled): waited for, not slept on, before the kill.
+        await discord_fake.wait_for(
+            lambda: [(job["state"], job["submit_started_at"]) for job in rows(db)] == [("queued", None)], timeout=10
+        )
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         assert len(seaart.creates) == 1 and seaart.jobs == {}

@@ -146,6 +146,8 @@ async def test_an_end_whose_message_is_gone_is_not_owed(
     try:
         interaction = await discord_fake.slash_command("imagine", {"prompt": "gone before it failed"})
         await discord_fake.wait_for(lambda: job_state(settings) == "failed", timeout=20)
+        # The end is drawn after its row is written: its first try waited for, then time for any retry.
+        await discord_fake.wait_for(lambda: any(final_edit(r) for r in discord_fake.requests), timeout=10)
         await asyncio.sleep(sum(RETRIES) + 0.5)
     finally:
         await running.close()

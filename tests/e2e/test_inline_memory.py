@@ -73,11 +73,19 @@ async def delivered_after_a_restart(
     running = await start_bot(settings, discord_fake, Clock())
     try:
         await discord_fake.wait_for(lambda: last_state(settings) == "delivered", timeout=20)
+        # Its kept files are removed after the row says delivered, and a stop cancels that step: waited for.
+        await discord_fake.wait_for(lambda: kept_files_of(settings, rows(settings)[-1]["id"]) == [], timeout=10)
     finally:
         await running.close()
     assert interaction.original_message_id is not None
     (file,) = discord_fake.messages[interaction.original_message_id].files
     return file.data
+
+
+def kept_files_of(settings: Settings, job_id: str) -> list[str]:
+    """The files kept in the results folder for the job ``job_id``."""
+    kept = Path(f"{settings.database.path}.results")
+    return [name for name in os.listdir(kept) if name.startswith(f"{job_id}-")] if kept.is_dir() else []
 
 
 def gemini_config(tmp_path: Path, discord_fake: FakeDiscord, gemini: FakeGemini) -> Path:
@@ -240,6 +248,8 @@ async def test_a_flood_of_inline_images_keeps_only_what_is_delivered(tmp_path: P
             files = sorted(os.listdir(kept))
             discord_fake.hold_edits(False)
             await discord_fake.wait_for(lambda: last_state(settings) == "delivered", timeout=20)
+            # The files are removed after the row says delivered, and a stop cancels that step: waited for.
+            await discord_fake.wait_for(lambda: os.listdir(kept) == [], timeout=10)
         finally:
             await running.close()
     job_id = rows(settings)[-1]["id"]

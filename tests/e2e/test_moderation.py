@@ -201,6 +201,10 @@ async def test_repeated_provider_blocks_put_a_member_on_cooldown(
     await discord_fake.wait_for(lambda: query(settings, "SELECT kind FROM bans") == [("cooldown",)], timeout=10)
     refused = await command(discord_fake, "imagine", {"prompt": "again"})
     assert "cooldown" in refused["content"]
+    # The cooldown's audit row is written after its ban row, which alone the refusal needs: waited for.
+    await discord_fake.wait_for(
+        lambda: query(settings, "SELECT 1 FROM audit_log WHERE action = 'cooldown'") != [], timeout=10
+    )
     assert [a[0] for a in query(settings, "SELECT action FROM audit_log ORDER BY id")] == [
         "provider_block",
         "provider_block",
@@ -476,5 +480,10 @@ async def test_a_thread_can_be_the_log_channel_and_is_forgotten_when_deleted(
     await discord_fake.delete_channel(thread)
     await discord_fake.wait_for(
         lambda: query(settings, "SELECT log_channel_id FROM mod_settings") == [(None,)], timeout=10
+    )
+    # The audit row is written after the channel is forgotten: waited for, not read at once.
+    await discord_fake.wait_for(
+        lambda: query(settings, "SELECT COUNT(*) FROM audit_log WHERE action = 'log_channel_gone'") != [(0,)],
+        timeout=10,
     )
     assert query(settings, "SELECT COUNT(*) FROM audit_log WHERE action = 'log_channel_gone'") == [(1,)]
