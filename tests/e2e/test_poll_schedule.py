@@ -132,6 +132,9 @@ async def test_jobs_in_flight_are_planned_again_once_their_kind_is_learned(
         try:
             for i in range(5):
                 await discord_fake.slash_command("imagine", {"prompt": f"teacher {i}"})
+            # The provider times go out in the order the creates arrive: the five teachers' first, on a
+            # loaded machine too, before the 1.3 s that the sixth comes after.
+            await discord_fake.wait_for(lambda: len(seaart.creates) == 5, timeout=10)
             await asyncio.sleep(1.3)
             await discord_fake.slash_command("imagine", {"prompt": "in flight"})
             await discord_fake.wait_for(lambda: delivered(settings) == 6, timeout=60)

@@ -436,7 +436,9 @@ async def test_a_held_job_whose_message_discord_never_lets_the_bot_look_for_ends
     (asked,) = await held_replies(discord_fake, settings, clock, "make it night")
     history = rf"^/channels/{discord_fake.channel_id}/messages$"
     discord_fake.fail_next("GET", history, status=503, times=1000)
-    pauses = (0.2, 0.4, 0.8)
+    # Long enough in all (3.5 s) that the looks are still going on when the start has been waited for, on a
+    # loaded machine too: the first check below reads the job still waiting.
+    pauses = (0.5, 1.0, 2.0)
     impatient = settings.model_copy(
         update={"jobs": settings.jobs.model_copy(update={"held_look_retry_seconds": pauses})}
     )
