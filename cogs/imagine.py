@@ -87,6 +87,15 @@ TOKEN_LIFETIME = timedelta(minutes=15)
 NO_REROLL = {ErrorCategory.BAD_INPUT, ErrorCategory.CONTENT_BLOCKED, ErrorCategory.AUTH}
 
 
+def _offers_reroll(job: Job) -> bool:
+    """Whether a job that ended without an image offers Re-roll: not for a failure the same input meets again,
+    nor for a job a moderator cancelled (someone other than its member): the button under their "Cancelled
+    by" invited the member, or anyone, to run again at once what a moderator had just stopped."""
+    if job.error_category in NO_REROLL:
+        return False
+    return not (job.error_category is ErrorCategory.CANCELLED and job.cancelled_by not in (None, job.user_id))
+
+
 # action -> (label, style, emoji, row). The upscale actions are labelled as what they are: a new render.
 BUTTONS: dict[str, tuple[str, discord.ButtonStyle, str, int]] = {
     "cancel": ("Cancel", discord.ButtonStyle.danger, "✖️", 0),
@@ -614,10 +623,8 @@ class Imagine(commands.Cog):
             size = job.request.resolution or (caps.default_resolution if caps else "1K")
             upscales = [f"upscale-{s}" for s in derive.upscale_sizes(catalogue, job.model, size)]
             actions = ["vary", "edit", *upscales, "reroll", "delete"]
-        elif job.error_category in NO_REROLL:
-            actions = []
         else:
-            actions = ["reroll"]
+            actions = ["reroll"] if _offers_reroll(job) else []
         if not actions:
             return None
         view = discord.ui.View(timeout=None)
@@ -653,7 +660,7 @@ class Imagine(commands.Cog):
         if running:
             rows[0].append(JobButton("cancel", lead.id, row=0))
         elif ended:
-            if delivered or any(job.error_category not in NO_REROLL for job in batch):
+            if delivered or any(_offers_reroll(job) for job in batch):
                 rows[0].append(JobButton("reroll", lead.id, row=0))
             if delivered:
                 rows[1].append(JobButton("delete", lead.id, row=1))

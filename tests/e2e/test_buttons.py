@@ -110,6 +110,46 @@ async def test_the_configured_moderator_role_may_cancel_and_delete_another_membe
 
 
 @pytest.mark.parametrize("count", [1, 2], ids=["a-job", "a-batch"])
+async def test_a_job_a_moderator_cancelled_offers_no_re_roll_and_one_its_member_cancelled_does(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, count: int
+) -> None:
+    """Cancelled by its member, a job (or a batch) offers Re-roll, to run it again; cancelled by a moderator
+    (here by the configured role), its message says who and offers nothing: before, Re-roll sat under "Cancelled
+    by @moderator", one press from running again what the moderator had just stopped."""
+    settings = make_settings(
+        tmp_path, discord_fake, seaart, moderation={"moderator_role_id": discord_fake.helper_role_id}
+    )
+    options: dict[str, object] = {"count": count} if count > 1 else {}
+
+    async def cancelled_by(who: int) -> list[str]:
+        """Start a job (or batch), let ``who`` press its Cancel: the labels its ended message offers."""
+        made = await discord_fake.slash_command("imagine", {"prompt": f"stopped by {who}", **options})
+        await discord_fake.wait_for(lambda: states(settings).count("running") == count, timeout=10)
+        message_id = made.original_message_id or 0
+        await discord_fake.click(message_id, button(discord_fake, message_id, "Cancel"), user_id=who)
+        await discord_fake.wait_for(lambda: "running" not in states(settings), timeout=10)
+        await discord_fake.wait_for(
+            lambda: (
+                "Cancel" not in labels(discord_fake, message_id)
+                and "Cancelled" in json.dumps(discord_fake.messages[message_id].embeds)
+            ),
+            timeout=10,
+        )
+        return labels(discord_fake, message_id)
+
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        seaart.hold(True)
+        by_member = await cancelled_by(discord_fake.member_id)
+        by_moderator = await cancelled_by(discord_fake.other_member_id)  # the Helper role
+    finally:
+        await running.close()
+    assert {r["cancelled_by"] for r in rows(settings)} == {discord_fake.member_id, discord_fake.other_member_id}
+    assert "Re-roll" in by_member, by_member
+    assert "Re-roll" not in by_moderator, by_moderator
+
+
+@pytest.mark.parametrize("count", [1, 2], ids=["a-job", "a-batch"])
 async def test_a_cancel_the_loop_carries_out_before_the_click_s_answer_lands_still_shows_the_end(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, count: int
 ) -> None:
