@@ -12,6 +12,7 @@ from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, answered, make_settings, start_bot
 from tests.e2e.test_failover import Fakes, boot, fakes  # noqa: F401 (the fixture)
 from tests.e2e.test_help import help_fields
+from tests.e2e.test_imagine_pref_fixes import level_6_with_a_saved_pro
 
 
 async def test_help_names_the_model_used_when_the_server_default_is_no_longer_served(
@@ -51,10 +52,7 @@ async def test_help_names_the_model_used_in_a_channel_whose_level_rules_out_the_
     running = await boot(settings, discord_fake)
     adult = discord_fake.nsfw_channel_id
     try:
-        await answered(
-            discord_fake, "mod safety set", {"level": 6, "channel": adult}, user_id=discord_fake.moderator_id
-        )
-        await answered(discord_fake, "preferences", {"model": "nano_banana_pro"})
+        await level_6_with_a_saved_pro(discord_fake)
         there = await help_fields(discord_fake, channel_id=adult)
         elsewhere = await help_fields(discord_fake)
     finally:

@@ -56,6 +56,14 @@ def reservation(settings: Settings, job_id: str) -> tuple[Any, ...]:
     return tuple(row)
 
 
+async def level_6_with_a_saved_pro(discord_fake: FakeDiscord) -> None:
+    """The age-restricted channel set to safety level 6 by a moderator, and Nano Banana Pro saved by the member:
+    with SeaArt and Segmind, only Segmind's Nano Banana 2 runs there (its Pro has no safety knob)."""
+    adult = discord_fake.nsfw_channel_id
+    await answered(discord_fake, "mod safety set", {"level": 6, "channel": adult}, user_id=discord_fake.moderator_id)
+    await answered(discord_fake, "preferences", {"model": "nano_banana_pro"})
+
+
 async def click_answer(discord_fake: FakeDiscord, click: FakeInteraction) -> dict[str, Any]:
     await discord_fake.wait_for(lambda: bool(click.callbacks), timeout=10)
     return dict(click.callbacks[0].get("data") or {})
@@ -125,10 +133,7 @@ async def test_a_saved_model_the_channels_level_rules_out_is_passed_over_and_the
     adult = discord_fake.nsfw_channel_id
     other = discord_fake.other_member_id
     try:
-        await answered(
-            discord_fake, "mod safety set", {"level": 6, "channel": adult}, user_id=discord_fake.moderator_id
-        )
-        await answered(discord_fake, "preferences", {"model": "nano_banana_pro"})
+        await level_6_with_a_saved_pro(discord_fake)
         mine = await discord_fake.slash_command("imagine", {"prompt": "a harbour"}, channel_id=adult)
         answer = (await first_answer(discord_fake, mine))["data"]
         assert not answer.get("flags", 0) & 64, answer  # the job's public message, not a refusal
@@ -255,10 +260,7 @@ async def test_edit_with_nano_banana_passes_over_a_saved_model_the_channels_leve
     running = await boot(settings, discord_fake)
     adult = discord_fake.nsfw_channel_id
     try:
-        await answered(
-            discord_fake, "mod safety set", {"level": 6, "channel": adult}, user_id=discord_fake.moderator_id
-        )
-        await answered(discord_fake, "preferences", {"model": "nano_banana_pro"})
+        await level_6_with_a_saved_pro(discord_fake)
         photo = discord_fake.add_attachment(png_bytes(), "photo.png", "image/png")
         post = await discord_fake.post_message("my cat", attachments=[photo], channel_id=adult)
         used = await discord_fake.message_command(REMIX_MENU, post.id)
@@ -289,10 +291,7 @@ async def test_a_reply_to_a_bot_image_no_job_made_passes_over_a_saved_model_the_
     running = await boot(settings, discord_fake)
     adult = discord_fake.nsfw_channel_id
     try:
-        await answered(
-            discord_fake, "mod safety set", {"level": 6, "channel": adult}, user_id=discord_fake.moderator_id
-        )
-        await answered(discord_fake, "preferences", {"model": "nano_banana_pro"})
+        await level_6_with_a_saved_pro(discord_fake)
         # An image the bot posted that no job row names (say, from before its database was replaced).
         picture = discord_fake.add_attachment(png_bytes(), "old.png", "image/png")
         old = await discord_fake.post_message(
