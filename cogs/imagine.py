@@ -96,6 +96,21 @@ def _offers_reroll(job: Job) -> bool:
     return not (job.error_category is ErrorCategory.CANCELLED and job.cancelled_by not in (None, job.user_id))
 
 
+def _reroll_refusal(batch: Sequence[Job]) -> str | None:
+    """Why a Re-roll press on ``batch``'s message is refused, or None: where its message would not offer the
+    button (``_offers_reroll``), which a message drawn before that rule, or a modified client, still may."""
+    if not all(job.terminal for job in batch):
+        return None
+    if any(job.state is JobState.DELIVERED or _offers_reroll(job) for job in batch):
+        return None
+    if any(job.error_category is ErrorCategory.CANCELLED for job in batch):
+        return "A moderator cancelled this, so it can't be re-rolled."
+    return (
+        "Re-rolling this would only meet the same refusal again (its message says why). "
+        "Change the request and run /imagine."
+    )
+
+
 # action -> (label, style, emoji, row). The upscale actions are labelled as what they are: a new render.
 BUTTONS: dict[str, tuple[str, discord.ButtonStyle, str, int]] = {
     "cancel": ("Cancel", discord.ButtonStyle.danger, "✖️", 0),
@@ -723,6 +738,10 @@ class Imagine(commands.Cog):
             return
         # A button of a batch's message acts for the whole batch: its candidates share the message.
         batch = await store.batch(job.batch_id) if job.batch_id is not None else [job]
+        refusal = _reroll_refusal(batch) if action == "reroll" else None
+        if refusal is not None:
+            await send_ephemeral(interaction, refusal)
+            return
         starts_a_job = action in ("reroll", "vary") or action.startswith("upscale-")
         if starts_a_job and self.presses.again(interaction.user.id, job.id, action):
             await send_ephemeral(interaction, TAKEN_ONCE)

@@ -121,12 +121,14 @@ async def test_a_job_a_moderator_cancelled_offers_no_re_roll_and_one_its_member_
     )
     options: dict[str, object] = {"count": count} if count > 1 else {}
 
-    async def cancelled_by(who: int) -> list[str]:
-        """Start a job (or batch), let ``who`` press its Cancel: the labels its ended message offers."""
+    async def cancelled_by(who: int) -> tuple[list[str], int, str]:
+        """Start a job (or batch), let ``who`` press its Cancel: the labels its ended message offers, the
+        message, and the Cancel's custom_id."""
         made = await discord_fake.slash_command("imagine", {"prompt": f"stopped by {who}", **options})
         await discord_fake.wait_for(lambda: states(settings).count("running") == count, timeout=10)
         message_id = made.original_message_id or 0
-        await discord_fake.click(message_id, button(discord_fake, message_id, "Cancel"), user_id=who)
+        cancel_id = button(discord_fake, message_id, "Cancel")
+        await discord_fake.click(message_id, cancel_id, user_id=who)
         await discord_fake.wait_for(lambda: "running" not in states(settings), timeout=10)
         await discord_fake.wait_for(
             lambda: (
@@ -135,18 +137,29 @@ async def test_a_job_a_moderator_cancelled_offers_no_re_roll_and_one_its_member_
             ),
             timeout=10,
         )
-        return labels(discord_fake, message_id)
+        return labels(discord_fake, message_id), message_id, cancel_id
 
     running = await start_bot(settings, discord_fake, Clock())
     try:
         seaart.hold(True)
-        by_member = await cancelled_by(discord_fake.member_id)
-        by_moderator = await cancelled_by(discord_fake.other_member_id)  # the Helper role
+        by_member, _, _ = await cancelled_by(discord_fake.member_id)
+        by_moderator, message_id, cancel_id = await cancelled_by(discord_fake.other_member_id)  # the Helper role
+        # The Re-roll a message drawn before this rule still shows (or a modified client sends) is refused.
+        old_reroll = cancel_id.replace(":cancel:", ":reroll:")
+        discord_fake.messages[message_id].components = [
+            {"type": 1, "components": [{"type": 2, "style": 2, "label": "Re-roll", "custom_id": old_reroll}]}
+        ]
+        press = await discord_fake.click(message_id, old_reroll, user_id=discord_fake.member_id)
+        await discord_fake.wait_for(lambda: bool(press.callbacks), timeout=10)
+        await asyncio.sleep(0.5)  # a job the press wrongly started would have its row by now
     finally:
         await running.close()
     assert {r["cancelled_by"] for r in rows(settings)} == {discord_fake.member_id, discord_fake.other_member_id}
     assert "Re-roll" in by_member, by_member
     assert "Re-roll" not in by_moderator, by_moderator
+    answer = press.callbacks[0]["data"]
+    assert answer["flags"] & 64 and "A moderator cancelled this" in answer["content"], answer
+    assert len(rows(settings)) == 2 * count  # the refused press started nothing
 
 
 @pytest.mark.parametrize("count", [1, 2], ids=["a-job", "a-batch"])
@@ -449,3 +462,28 @@ async def test_two_cancels_at_once_are_credited_to_whoever_wrote_the_cancel(
     with sqlite3.connect(settings.database.path) as conn:
         assert conn.execute("SELECT action, actor_id FROM audit_log WHERE action = 'cancel'").fetchall() == []
     seaart.release()
+
+
+async def test_a_job_the_provider_refused_offers_no_re_roll_and_an_old_one_pressed_is_refused(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A prompt the provider blocked would be blocked again as it stands: its message offers no Re-roll, and a
+    Re-roll button a message drawn before that rule still shows is refused privately and starts nothing."""
+    seaart.script("content_blocked")
+    made = await discord_fake.slash_command("imagine", {"prompt": "blocked as it stands"})
+    await discord_fake.wait_for(lambda: states(settings) == ["blocked"], timeout=10)
+    message_id = made.original_message_id
+    assert message_id is not None
+    await discord_fake.wait_for(
+        lambda: discord_fake.messages[message_id].embeds[0]["color"] != COLOUR_PROGRESS.value, timeout=10
+    )
+    assert rows(settings)[0]["error_category"] == "content_blocked"
+    assert "Re-roll" not in labels(discord_fake, message_id)
+    old_reroll = f"bananacord:job:reroll:{rows(settings)[0]['id']}"
+    discord_fake.messages[message_id].components = [
+        {"type": 1, "components": [{"type": 2, "style": 2, "label": "Re-roll", "custom_id": old_reroll}]}
+    ]
+    press = await discord_fake.click(message_id, old_reroll, user_id=discord_fake.member_id)
+    assert "would only meet the same refusal again" in await ephemeral_reply(discord_fake, press)
+    await asyncio.sleep(0.5)  # a job the press wrongly started would have its row by now
+    assert states(settings) == ["blocked"]
