@@ -36,7 +36,11 @@ _BALANCE_KINDS = "('reserve', 'refund', 'grant')"
 
 
 class QuotaExceededError(InvalidRequestError):
-    """A limit would be passed; the message says which and when it resets."""
+    """A limit would be passed; the message says which and when it resets. ``room``: for a batch, the limit
+    with room for the fewest of its images, which a count lowered to fit is told of (None: not a batch, or
+    no limit counts images)."""
+
+    room: Room | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,6 +421,24 @@ class Quotas:
         # (read from the first limit to refuse, count:3 was suggested by the daily quota and refused by the
         # weekly one).
         room = await self._least_room(conn, member, limits, units, cost, now) if count > 1 else None
+        try:
+            await self._check_limits(conn, member, limits, units, cost, now, count=count, room=room)
+        except QuotaExceededError as refusal:
+            refusal.room = room
+            raise
+
+    async def _check_limits(
+        self,
+        conn: aiosqlite.Connection,
+        member: Member,
+        limits: Limits,
+        units: int,
+        cost: int,
+        now: float,
+        *,
+        count: int,
+        room: Room | None,
+    ) -> None:
         if limits.in_flight is not None:
             # The new job rows are already inserted (not yet reserved), so they are not in this count.
             running = await self._in_flight(conn, member.guild_id, member.user_id)

@@ -29,7 +29,7 @@ from bot.preferences import ModelChoice, fill, model_at
 from bot.prompts import clean_prompt, ratio_suffix
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS, AUTO
-from bot.quotas import QuotaExceededError
+from bot.quotas import QuotaExceededError, Room
 from bot.references import check_fits_provider
 from bot.result_images import result_stem
 from bot.routing import require_served
@@ -289,11 +289,13 @@ def _chosen(request: GenerationRequest, name: str) -> GenerationRequest:
     return request if kept == request.defaulted else request.model_copy(update={"defaulted": kept})
 
 
-def _fewer_note(made: int, wanted: str) -> str:
-    """The private word when the quotas had room for only ``made`` of the images ``wanted`` names (``start_job``
-    ``fewer_if_refused``)."""
+def _fewer_note(made: int, wanted: str, room: Room | None) -> str:
+    """The private word when the quotas had room for only ``made`` of the images ``wanted`` names
+    (``start_up_to``), naming the limit with the least room (the member's quota, or the server's images at
+    once, units or budget) where the refusal said which."""
     images = f"{made} image{'s' if made != 1 else ''}"
-    return f"Started {images}, not {wanted}: the quota had room for only {images} just now."
+    why = room.limit if room is not None else f"the quota had room for only {images} just now"
+    return f"Started {images}, not {wanted}: {why}."
 
 
 def _can_manage(interaction: discord.Interaction[Any], job: Job, moderator_role_id: int | None) -> bool:
@@ -465,16 +467,15 @@ class Imagine(commands.Cog):
             # come out alike, each charged).
             count = 1 if seed is not None else min(prefs.count or 1, await self._count_cap(interaction))
             preferred_count = count
-        jobs = await self.start_job(
-            interaction,
-            request,
-            preferred=defaults.default_provider,
-            count=count,
-            fewer_if_refused=preferred_count is not None,
-        )
         notes = [self.model_note(choice, level)] if choice.passed_over is not None else []
-        if jobs and preferred_count is not None and len(jobs) < preferred_count:
-            notes.append(_fewer_note(len(jobs), f"the {preferred_count} your /preferences ask for"))
+        if preferred_count is None:
+            jobs = await self.start_job(interaction, request, preferred=defaults.default_provider, count=count)
+        else:
+            wanted = f"the {preferred_count} your /preferences ask for"
+            jobs, fewer = await self.start_up_to(
+                interaction, request, preferred=defaults.default_provider, count=count, wanted=wanted
+            )
+            notes += [fewer] if fewer is not None else []
         if jobs and notes:
             await self.tell(interaction, " ".join(notes))
 
@@ -533,11 +534,40 @@ class Imagine(commands.Cog):
         *,
         preferred: str | None = None,
         count: int = 1,
-        fewer_if_refused: bool = False,
     ) -> list[Job]:
         """Validate, acknowledge within Discord's 3 s, record the job (or ``count`` candidates of one
-        batch, shown in one message), and hand them to the runner. ``fewer_if_refused``: ``count`` is the
-        member's preferred one, which the quotas may lower rather than refuse."""
+        batch, shown in one message), and hand them to the runner."""
+        jobs, _ = await self._start(interaction, request, preferred=preferred, count=count, fewer_if_refused=False)
+        return jobs
+
+    async def start_up_to(
+        self,
+        interaction: discord.Interaction[Any],
+        request: GenerationRequest,
+        *,
+        preferred: str | None,
+        count: int,
+        wanted: str,
+    ) -> tuple[list[Job], str | None]:
+        """``start_job`` for a ``count`` that is a default (a saved count, a batch rolled again), which the
+        quotas lower rather than refuse; with the private note for the member when fewer started (``wanted``
+        names the count asked for), else None."""
+        jobs, room = await self._start(interaction, request, preferred=preferred, count=count, fewer_if_refused=True)
+        if jobs and len(jobs) < count:
+            return jobs, _fewer_note(len(jobs), wanted, room)
+        return jobs, None
+
+    async def _start(
+        self,
+        interaction: discord.Interaction[Any],
+        request: GenerationRequest,
+        *,
+        preferred: str | None,
+        count: int,
+        fewer_if_refused: bool,
+    ) -> tuple[list[Job], Room | None]:
+        """``start_job``; with ``fewer_if_refused``, the limit with the least room when the quotas lowered
+        ``count`` (from their first refusal)."""
         # Each refusal below raises an InvalidRequestError -> ephemeral message; nothing stored, sent or charged.
         check_prompt_length(request)
         await self._check_count(interaction, count)
@@ -561,6 +591,7 @@ class Imagine(commands.Cog):
             safety_level=request.safety_tolerance,
         )
         runner = self.bot.services.runner
+        room: Room | None = None
         while True:
             # The quota check, the reservations and the job rows are one transaction; a refusal raises
             # QuotaExceededError (ephemeral, naming the limit and its reset) and leaves nothing behind.
@@ -568,13 +599,15 @@ class Imagine(commands.Cog):
             try:
                 jobs = await record_in_time(interaction, self.bot.services.db, record, undo=self._unmake)
                 break
-            except QuotaExceededError:
+            except QuotaExceededError as refusal:
                 # A preferred count is a default, never a refusal: a saved count:4 with room for 2 today had
                 # every /imagine without `count:` refused "ask for count:2", an option the member never typed.
                 # One fewer each time, the quotas judging each (theirs and the server's alike, in their
                 # transaction); at one image, their refusal stands.
                 if not fewer_if_refused or count == 1:
                     raise
+                # The first refusal's, at the count asked for: the limit that binds it.
+                room = room or refusal.room
                 count -= 1
         try:
             # The answer is the job's first progress message itself ("Queued", its Cancel button): one
@@ -590,11 +623,11 @@ class Imagine(commands.Cog):
             # reply to us: the runner finds out which, starting the jobs or ending them uncharged.
             started = await runner.held.answer_failed(jobs, exc)
             if started is not None:
-                return started
+                return started, room
             if made_but_lost(exc):
                 # Discord made the answer, and it is gone now (the member deleted it before the bot found
                 # it): the jobs ended uncharged, and there is nobody to tell, nor anything wrong with us.
-                return []
+                return [], room
             if answered_too_late(exc):
                 # Too late: Discord gives an answer 3 s, and shows the member "did not respond". Nothing can
                 # be sent on this interaction any more; the operator should know the bot is that slow.
@@ -604,10 +637,10 @@ class Imagine(commands.Cog):
                     getattr(interaction.command, "qualified_name", "?"),
                     took.total_seconds(),
                 )
-                return []
+                return [], room
             raise
         # Held until now, so nothing about them changed since that message was drawn.
-        return [await runner.held.release(job.id, message_id=message_id, shown=True) or job for job in jobs]
+        return [await runner.held.release(job.id, message_id=message_id, shown=True) or job for job in jobs], room
 
     async def _unmake(self, jobs: list[Job]) -> None:
         """Jobs written after their member was told the database was busy: ended before they start,
@@ -761,11 +794,15 @@ class Imagine(commands.Cog):
             # Nor "ask for count:1" when the quota has room for fewer than the batch: a batch is rolled again
             # with as many as there is room for (a saved count:2 made it, with one unit left today its Re-roll
             # was refused so), and the member told privately, as /imagine tells of a preferred count lowered.
-            jobs = await self.start_job(
-                interaction, request, preferred=job.provider, count=count, fewer_if_refused=count > 1
+            _, fewer = await self.start_up_to(
+                interaction,
+                request,
+                preferred=job.provider,
+                count=count,
+                wanted=f"the {count} of the batch you re-rolled",
             )
-            if jobs and len(jobs) < count:
-                await self.tell(interaction, _fewer_note(len(jobs), f"the {count} of the batch you re-rolled"))
+            if fewer is not None:
+                await self.tell(interaction, fewer)
             return
         if action == "edit":
             # Refuse now, not after the member has typed: no image, or a ban (moderate() checks bans

@@ -215,7 +215,9 @@ async def test_rerolling_a_batch_the_quota_has_room_for_only_part_of_starts_that
     assert [r["state"] for r in rows(settings)] == ["delivered"] * 3
     assert rows(settings)[2]["batch_id"] is None, "one image"
     ((note, flags),) = followups(discord_fake, click)
-    assert flags & 64 and "Started 1 image, not the 2 of the batch you re-rolled" in note, note
+    assert (
+        flags & 64 and "Started 1 image, not the 2 of the batch you re-rolled: your daily quota has 1 unit left" in note
+    ), note
 
 
 async def test_a_restored_out_of_credit_mark_stamped_ahead_of_the_clock_lasts_ten_minutes_at_most(

@@ -203,12 +203,39 @@ async def test_a_preferred_count_is_held_to_the_quotas_room_and_the_member_told(
     assert [(r["state"], r["batch_index"]) for r in rows(settings)] == [("delivered", 1), ("delivered", 2)]
     assert len(seaart.creates) == 2
     ((note, flags),) = followups(discord_fake, preferred)
-    assert flags & 64 and "Started 2 images, not the 4 your /preferences ask for" in note, note
+    assert (
+        flags & 64
+        and "Started 2 images, not the 4 your /preferences ask for: your daily quota has 2 units left" in note
+    ), note
     message = final_message(discord_fake, preferred.id)
     assert message is not None and len(message.files) == 2
     told = answer_data(discord_fake, spent)
     assert told["flags"] & 64 and "This image costs 1 unit(s); you have used 2" in told["content"], told
     assert len(rows(settings)) == 2
+
+
+async def test_a_preferred_count_the_servers_images_at_once_limit_lowers_is_told_by_that_limit(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """The server allows 3 images generating at once and one is: a saved count of 4 starts two, and the note
+    names that limit; before, it said "the quota had room for only 2 images", the member's own quota, which
+    had room for all four."""
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 50, "in_flight_per_guild": 3})
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        seaart.hold(True)
+        await answered(discord_fake, "imagine", {"prompt": "already running"})
+        await discord_fake.wait_for(lambda: len(seaart.creates) == 1, timeout=10)
+        await answered(discord_fake, "preferences", {"count": 4})
+        preferred = await answered(discord_fake, "imagine", {"prompt": "a fox"})
+        await discord_fake.wait_for(lambda: bool(preferred.followup_ids), timeout=10)
+        seaart.release()
+    finally:
+        await running.close()
+    assert len(rows(settings)) == 3
+    ((note, flags),) = followups(discord_fake, preferred)
+    assert flags & 64 and note.startswith("Started 2 images, not the 4 your /preferences ask for: "), note
+    assert "this server has room for 2 more image(s) generating at once" in note, note
 
 
 async def test_the_edit_form_renews_the_conversations_expired_links(
