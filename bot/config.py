@@ -17,6 +17,7 @@ import re
 import tomllib
 import types
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -439,6 +440,12 @@ class SettingsSources:
         return said
 
 
+# What the Settings being built reads besides its arguments: the TOML file (None: none) and whether the
+# environment (load_settings(environment=False): not). Set by load_settings around the one construction, in
+# a context variable rather than on a subclass made per call, which cost pydantic a model build each time.
+_LOADING: ContextVar[tuple[Path | None, bool]] = ContextVar("settings_loading", default=(None, True))
+
+
 class Settings(ProviderKeys):
     """Everything the bot reads at start-up. Built once in ``__main__`` and passed down."""
 
@@ -448,9 +455,6 @@ class Settings(ProviderKeys):
         extra="forbid",
         populate_by_name=True,
     )
-    _toml_path: ClassVar[Path | None] = None
-    # False: no environment variable is read (load_settings(environment=False)).
-    _read_environment: ClassVar[bool] = True
     # Set by load_settings: where these settings came from.
     _sources: SettingsSources = PrivateAttr(default_factory=SettingsSources)
 
@@ -487,11 +491,12 @@ class Settings(ProviderKeys):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # No dotenv source: a .env file is never read, so there is nothing more to switch off.
+        toml_path, read_environment = _LOADING.get()
         sources: list[PydanticBaseSettingsSource] = [init_settings]
-        if cls._read_environment:
+        if read_environment:
             sources.append(env_settings)
-        if cls._toml_path is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_path))
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
         return tuple(sources)
 
     @property
@@ -687,23 +692,20 @@ def load_settings(path: Path | None, *, required: bool = False, environment: boo
                 "Copy config.example.toml to config.toml and edit it, or pass --config PATH.",
             )
 
-    class _FileSettings(Settings):
-        _toml_path: ClassVar[Path | None] = toml_path
-        _read_environment: ClassVar[bool] = environment
-
+    loading = _LOADING.set((toml_path, environment))
     try:
-        loaded = _FileSettings(**overrides)
+        settings = Settings(**overrides)
     except SettingsError as exc:
         raise _unreadable_environment(exc) from None
     except ValidationError as exc:
         # Every error, not the first alone: a file with three typos was fixed one run at a time.
         raise config_error(_validation_errors(exc, variables)) from None
+    finally:
+        _LOADING.reset(loading)
     try:
-        _check_consistency(loaded)
+        _check_consistency(settings)
     except ConfigError as exc:
         raise _named_by_environment(exc, variables) from None
-    # Hand back the plain class so callers never see the per-call subclass.
-    settings = Settings.model_construct(**dict(loaded))
     settings._sources = SettingsSources(
         file=toml_path,
         looked_for=path,
