@@ -577,12 +577,15 @@ class ModerationStore:
         job_id: str | None = None,
         prompt: str | None = None,
         reason: str | None = None,
+        summary: str | None = None,
     ) -> None:
+        """Keep an event in the audit log; ``summary``: its words as the moderation log posts them (/mod log shows
+        them, bot/audit_log.py)."""
         async with self.db.transaction() as conn:
             await conn.execute(
                 """INSERT INTO audit_log (guild_id, action, actor_id, target_id, channel_id, job_id, prompt, reason,
-                       created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (guild_id, action, actor_id, target_id, channel_id, job_id, prompt, reason, self.clock()),
+                       summary, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (guild_id, action, actor_id, target_id, channel_id, job_id, prompt, reason, summary, self.clock()),
             )
 
     async def recent_provider_blocks(self, guild_id: int, user_id: int, since: float) -> int:

@@ -52,7 +52,7 @@ YOURS = (
 )
 MODERATORS = (
     "`/mod safety set|show` how strict the safety filter is, per server and channel · `/mod blockterm "
-    "add|remove|list|builtin` · `/mod ban|unban|bans` · `/mod logchannel` · `/mod settings`"
+    "add|remove|list|builtin` · `/mod ban|unban|bans` · `/mod log` the audit log · `/mod logchannel` · `/mod settings`"
 )
 ADMINS = (
     "`/admin defaults` the server's model, provider and images per prompt · `/admin providers` · "

@@ -24,6 +24,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import audit_log
 from bot.app import Bananacord
 from bot.catalogue import Catalogue
 from bot.delivery import UNKNOWN_CHANNEL
@@ -177,15 +178,16 @@ def _fitted(lines: list[str], limit: int) -> str:
     return "\n".join(shown)
 
 
-def _paged(lines: list[str], page: int, command: str) -> str:
+def _paged(lines: list[str], page: int, command: str, heading: str = "") -> str:
     """Page ``page`` of ``lines`` cut into pages of whole lines (each page as many as fit), with a last line
-    saying how many follow and how to see them; the lines keep their own numbering."""
-    pages: list[list[str]] = [[]]
-    size = 0
+    saying how many follow and how to see them; the lines keep their own numbering. ``heading``: a first line
+    every page starts with."""
+    pages: list[list[str]] = [[heading]] if heading else [[]]
+    size = len(heading)
     for line in lines:
-        if pages[-1] and size + 1 + len(line) > PAGE_CHARS:
-            pages.append([])
-            size = 0
+        if len(pages[-1]) > bool(heading) and size + 1 + len(line) > PAGE_CHARS:
+            pages.append([heading] if heading else [])
+            size = len(heading)
         pages[-1].append(line)
         size += 1 + len(line)
     if page > len(pages):
@@ -193,7 +195,7 @@ def _paged(lines: list[str], page: int, command: str) -> str:
         return f"There {only}: `{command} page:{len(pages)}` is the last."
     text = "\n".join(pages[page - 1])
     if len(pages) > 1:
-        later = sum(len(p) for p in pages[page:])
+        later = sum(len(p) - bool(heading) for p in pages[page:])
         more = f": … and {later} more, `{command} page:{page + 1}`." if later else "."
         text += f"\nPage {page} of {len(pages)}{more}"
     return text
@@ -230,7 +232,7 @@ async def record_moderation(bot: Bananacord, guild_id: int, action: str, text: s
     it. A log channel rate-limited by a flood of blocked prompts (Discord's 429, retry_after 4 s) made their
     answers miss Discord's 3 s, and a network error there became "something went wrong" for the member."""
     store = bot.services.moderation
-    await store.audit(guild_id, action, **audit)
+    await store.audit(guild_id, action, summary=text, **audit)
     channel_id = (await store.guild(guild_id)).log_channel_id
     if channel_id is None:
         return
@@ -294,7 +296,13 @@ async def forget_log_channel(bot: Bananacord, guild_id: int, channel_id: int) ->
     settings` then shows no log channel, and `/mod logchannel` sets a new one)."""
     store = bot.services.moderation
     if await store.forget_log_channel(guild_id, channel_id):
-        await store.audit(guild_id, "log_channel_gone", channel_id=channel_id, reason="the channel was deleted")
+        await store.audit(
+            guild_id,
+            "log_channel_gone",
+            channel_id=channel_id,
+            reason="the channel was deleted",
+            summary=f"The moderation log channel <#{channel_id}> was deleted; nothing is posted until one is set.",
+        )
         log.warning(
             "the moderation log channel %s of server %s was deleted; no longer posting there", channel_id, guild_id
         )
@@ -779,6 +787,33 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         ]
         await _private(interaction, _paged(lines, page, "/mod bans"))
 
+    @app_commands.command(name="log")
+    @app_commands.describe(
+        member="Only what they did or what was done to them (someone who has left too, by ID)",
+        kind="Only events of this kind",
+        page="Which page, when there are more than one message holds",
+    )
+    @app_commands.choices(kind=[app_commands.Choice(name=kind, value=kind) for kind in audit_log.KINDS])
+    async def log(
+        self,
+        interaction: discord.Interaction[Any],
+        member: discord.User | None = None,
+        kind: str | None = None,
+        page: Page = 1,
+    ) -> None:
+        """The audit log: blocks, bans, moderators' actions and changes to settings and quotas, newest first."""
+        entries = await audit_log.newest_entries(
+            self.bot.services.db, interaction.guild_id or 0, member=member.id if member else None, kind=kind
+        )
+        narrowed = (f" by or about {member.mention}" if member else "") + (f" of the kind {kind}" if kind else "")
+        if not entries:
+            await _private(interaction, f"Nothing in the audit log{narrowed} yet.")
+            return
+        newest = f"the newest {audit_log.NEWEST:,}" if len(entries) == audit_log.NEWEST else "all"
+        heading = f"Audit log{narrowed}, newest first ({newest}; times in your time zone):"
+        command = "/mod log" + (f" member:{member.name}" if member else "") + (f" kind:{kind}" if kind else "")
+        await _private(interaction, _paged([e.line() for e in entries], page, command, heading))
+
     @app_commands.command(name="logchannel")
     async def logchannel(self, interaction: discord.Interaction[Any], channel: LogChannel | None = None) -> None:
         """Where blocks, bans and setting changes are posted (empty: stop posting)."""
@@ -806,7 +841,13 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
             )
             return
         await store.update_guild(guild_id, by=interaction.user.id, log_channel_id=channel.id)
-        await store.audit(guild_id, "setting", actor_id=interaction.user.id, channel_id=channel.id)
+        await store.audit(
+            guild_id,
+            "setting",
+            actor_id=interaction.user.id,
+            channel_id=channel.id,
+            summary=f"<@{interaction.user.id}> set the moderation log to <#{channel.id}>.",
+        )
         await _private(interaction, f"Moderation log: {channel.mention}.")
 
 

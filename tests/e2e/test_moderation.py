@@ -167,6 +167,7 @@ async def test_mod_commands_refuse_members_and_bans_work(
         ("mod ban", {"member": mod}),
         ("mod unban", {"member": mod}),
         ("mod bans", {}),
+        ("mod log", {}),
         ("mod logchannel", {}),
         ("mod settings", {}),
     ):

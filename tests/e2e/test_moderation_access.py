@@ -25,6 +25,7 @@ async def test_manage_messages_in_one_channel_moderates_nothing_server_wide(
         ("mod blockterm add", {"term": "harmless"}),
         ("mod ban", {"member": discord_fake.moderator_id, "reason": "taking over"}),
         ("mod logchannel", {}),
+        ("mod log", {}),
         ("mod settings", {}),
     ):
         reply = await command(discord_fake, name, options, **helper)
