@@ -63,7 +63,8 @@ class AuditEntry:
 
     def line(self) -> str:
         """The event on one line: when (in the reader's own time zone), what was said of it, its prompt quoted."""
-        words = self.summary or self._described()
+        # One event, one line: a post's words may run over several (a change of several defaults).
+        words = " ".join((self.summary or self._described()).split("\n"))
         quoted = f" · prompt: {literal(self.prompt, PROMPT_CHARS)}" if self.prompt else ""
         return truncate(f"<t:{int(self.at)}:f> {words}", LINE_CHARS - len(quoted)) + quoted
 
