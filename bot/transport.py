@@ -40,6 +40,7 @@ import asyncio
 import contextlib
 import functools
 import math
+import ssl
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -79,6 +80,14 @@ SLOT_MIN_RATE = 256 * 1024
 # Connections open at once, to every host together (aiohttp's connector limit); a request past it waits
 # for one, up to httpx's pool timeout. The bot asks for more when its lanes are set wider (bot/app.py).
 MAX_CONNECTIONS = 100
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's context (certifi's CA bundle), made once per process: loading the bundle costs about 60 ms of
+    CPU, paid at every start of a session when each made its own, and one context serves any number of
+    connections (Python's ssl module shares it safely)."""
+    return httpx.create_ssl_context()
 
 
 class RefusedHost(OSError):
@@ -246,7 +255,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             connector = aiohttp.TCPConnector(
                 limit=self._max_connections,
                 # The same CA bundle httpx verifies with (certifi), not only the system's.
-                ssl=httpx.create_ssl_context(),
+                ssl=tls_context(),
                 ttl_dns_cache=60,
                 resolver=self._resolver() if self._resolver is not None else None,
             )

@@ -21,6 +21,7 @@ from bot.providers.gemini import safety_settings_for
 from bot.store import Database
 from bot.store.jobs import Job, JobStore, NewJob
 from bot.testing.providers import COMMON_OUTCOMES
+from bot.transport import tls_context
 from tests.conftest import Clock
 from tests.providers.helpers import NB2, PROMPT, Adapter, Fake, SleepRecorder, req, run_to_end
 
@@ -158,7 +159,7 @@ async def run_through_the_runner(
     await db.connect()
     clock = Clock(2_000_000.0)
     sink = FileSink(tmp_path / "out")
-    async with httpx.AsyncClient(timeout=RUNNER_TIMEOUT) as http:
+    async with httpx.AsyncClient(timeout=RUNNER_TIMEOUT, verify=tls_context()) as http:
         runner = JobRunner(
             JobStore(db), {provider.name: provider}, sink, settings.jobs, settings.imagine, http=http, clock=clock
         )
