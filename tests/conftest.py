@@ -118,7 +118,10 @@ async def start_bot(
     settings: Settings, discord_fake: FakeDiscord, clock: Callable[[], float] = time.time
 ) -> RunningBot:
     point_discord_at(settings.discord.api_base_url, settings.discord.gateway_url)
-    bot = Bananacord(settings, clock=clock, guild_ready_timeout=0.1)
+    # discord.py announces "ready" once no server has arrived for guild_ready_timeout after READY: an idle
+    # wait at every start of every test. The fake sends its one GUILD_CREATE right behind READY, so a short
+    # wait is enough, and the server's arrival is awaited below in any case.
+    bot = Bananacord(settings, clock=clock, guild_ready_timeout=0.02)
     await bot.login(BOT_TOKEN)
     task = asyncio.create_task(bot.connect())
     try:
@@ -126,6 +129,9 @@ async def start_bot(
         # discord.py announces on_ready after guild_ready_timeout; a bot closed before then would announce
         # it with its loop gone (an un-awaited coroutine, which fails the run).
         await asyncio.wait_for(bot.wait_until_ready(), 15)
+        # On a loaded machine the GUILD_CREATE may be read after that short wait (discord.py then announces
+        # the server as joined): a test starts once the bot knows its server in full, as after a longer wait.
+        await discord_fake.wait_for(lambda: all(not guild.unavailable for guild in bot.guilds), 15)
     except BaseException:
         await bot.close()
         task.cancel()
