@@ -27,8 +27,8 @@ from bot.errors import (
 from bot.events import ProviderProblem, ProviderRecovered
 from bot.models import JobHandle, JobState
 from bot.providers._http import redact, shown
-from bot.providers.base import Provider
-from bot.references import check_references, download_cap
+from bot.providers.base import Prefetched, Provider
+from bot.references import CheckedReferences, check_references, download_cap
 from bot.runner_part import RunnerPart
 from bot.store.jobs import InvalidTransitionError, Job
 from bot.store.refusals import write_can_wait, write_until_taken
@@ -65,45 +65,19 @@ class Submitter(RunnerPart):
         except ProviderError as exc:
             await self.runner.fail(job, ErrorCategory.AUTH, exc.user_message, detail=exc.detail)
             return
-        if not job.tried_providers and not await self._references_usable(job):
+        # The member's images are checked before the first create (a job moved to another provider was
+        # checked at its first); kept for an adapter that sends them inline, which reads them from there.
+        checked = CheckedReferences()
+        if not job.tried_providers:
+            inline = not provider.provider_fetches_references
+            if (found := await self._references_checked(job, keep=inline)) is None:
+                return
+            checked = found
+        with checked:
+            sent = await self._send_checked(provider, job, checked)
+        if sent is None:
             return
-        if await self.runner.failover.leave_paused_provider(job):
-            return
-        # A create that waited out its provider's request (``_wait_out``) waits no more: its message stops saying so.
-        waited: dict[str, Any] = {"error_category": None, "error_message": None} if job.error_message else {}
-        try:
-            # Not over a Cancel taken while the references were read or a paused provider waited (written
-            # without this job's lock): the create would leave for a task the member called off, made and
-            # billed at the provider. The canceller waiting for this step, or the job's next one, carries it out.
-            job = await self.store.update(
-                job, now=self.clock(), unless_cancelled=True, submit_started_at=self.clock(), **waited
-            )
-        except InvalidTransitionError:
-            return
-        try:
-            handle, drawing = await self._send(provider, job)
-        except ReferenceFetchError as exc:
-            # An adapter that downloads the references itself (Gemini sends them inline) could not: no
-            # provider saw the request, so it is not titled as the provider's refusal.
-            await self.runner.fail(job, ErrorCategory.REFERENCE, exc.user_message, detail=exc.detail)
-            return
-        except ReferenceUnavailableError as exc:
-            # Its download failed where a later one may not (a CDN 503 right after the bot's own check of the
-            # link): no provider saw the request, so it may go again. It ended the job before.
-            await self._reference_again(job, exc)
-            return
-        except InvalidRequestError as exc:
-            # Found only by the adapter (e.g. a reference image that is not what it claims to be).
-            await self.runner.fail(job, ErrorCategory.BAD_INPUT, exc.user_message, detail=exc.detail)
-            return
-        except ProviderError as exc:
-            await self._refused(job, exc)
-            return
-        except Exception as exc:
-            if write_can_wait(exc):
-                raise  # the database, not the provider: the runner logs it and the job's next step decides
-            await self._refused(job, self._unreadable(job, exc))
-            return
+        job, handle, drawing = sent
         try:
             job = await self.record_created(job, handle)
         except BaseException:
@@ -132,6 +106,50 @@ class Submitter(RunnerPart):
             await self.runner.poller.apply(job, handle.ready)
             return
         await self.runner.messages.progress(job, force=True)
+
+    async def _send_checked(
+        self, provider: Provider, job: Job, checked: CheckedReferences
+    ) -> tuple[Job, JobHandle, asyncio.Task[None] | None] | None:
+        """The create of a job whose references passed (``checked``: their files, if kept), once its provider
+        takes requests and no Cancel came meanwhile; None where the job ended or waits instead."""
+        if await self.runner.failover.leave_paused_provider(job):
+            return None
+        # A create that waited out its provider's request (``_wait_out``) waits no more: its message stops saying so.
+        waited: dict[str, Any] = {"error_category": None, "error_message": None} if job.error_message else {}
+        try:
+            # Not over a Cancel taken while the references were read or a paused provider waited (written
+            # without this job's lock): the create would leave for a task the member called off, made and
+            # billed at the provider. The canceller waiting for this step, or the job's next one, carries it out.
+            job = await self.store.update(
+                job, now=self.clock(), unless_cancelled=True, submit_started_at=self.clock(), **waited
+            )
+        except InvalidTransitionError:
+            return None
+        try:
+            handle, drawing = await self._send(provider, job, checked.files)
+        except ReferenceFetchError as exc:
+            # An adapter that downloads the references itself (Gemini sends them inline) could not: no
+            # provider saw the request, so it is not titled as the provider's refusal.
+            await self.runner.fail(job, ErrorCategory.REFERENCE, exc.user_message, detail=exc.detail)
+            return None
+        except ReferenceUnavailableError as exc:
+            # Its download failed where a later one may not (a CDN 503 right after the bot's own check of the
+            # link): no provider saw the request, so it may go again. It ended the job before.
+            await self._reference_again(job, exc)
+            return None
+        except InvalidRequestError as exc:
+            # Found only by the adapter (e.g. a reference image that is not what it claims to be).
+            await self.runner.fail(job, ErrorCategory.BAD_INPUT, exc.user_message, detail=exc.detail)
+            return None
+        except ProviderError as exc:
+            await self._refused(job, exc)
+            return None
+        except Exception as exc:
+            if write_can_wait(exc):
+                raise  # the database, not the provider: the runner logs it and the job's next step decides
+            await self._refused(job, self._unreadable(job, exc))
+            return None
+        return job, handle, drawing
 
     async def _refused(self, job: Job, exc: ProviderError) -> None:
         """A create that failed: moved to another provider where that can help, else the job ends (or, its
@@ -229,19 +247,21 @@ class Submitter(RunnerPart):
             f"job {job.id}: the task {job.provider} created ({handle.provider_job_id})",
         )
 
-    async def _send(self, provider: Provider, job: Job) -> tuple[JobHandle, asyncio.Task[None] | None]:
+    async def _send(
+        self, provider: Provider, job: Job, prefetched: Prefetched
+    ) -> tuple[JobHandle, asyncio.Task[None] | None]:
         """The create. Where the call is the drawing itself (the call lane: Gemini, Segmind v1) the job stays
         queued in its row until the image comes, so its message would say "Queued" all the while: it is
         redrawn ("Generating", bot/render.py) beside the call. That edit, if it is still in flight when the
         answer comes, is returned with it: the caller records the answer, then waits for the edit before
         anything shows the answer. A failed call waits for it before the failure is shown."""
         if job.provider not in self.runner.call_providers:
-            return await self._create(provider, job), None
+            return await self._create(provider, job, prefetched), None
         editing = asyncio.Event()
         shown = asyncio.create_task(self.runner.messages.show_call(job, editing))
         try:
             with self.runner.cancels.during_call(job.id):  # a Cancel lets go of the call
-                handle = await self._create(provider, job)
+                handle = await self._create(provider, job, prefetched)
         except BaseException as exc:
             stopped = isinstance(exc, asyncio.CancelledError) and self.runner.stopping
             if editing.is_set() and not stopped:
@@ -256,14 +276,15 @@ class Submitter(RunnerPart):
             return handle, None
         return handle, shown
 
-    async def _create(self, provider: Provider, job: Job) -> JobHandle:
+    async def _create(self, provider: Provider, job: Job, prefetched: Prefetched) -> JobHandle:
         """``provider.submit``, the row saying whether a create may be in flight while it retries
         (bot/create_attempts.py)."""
         with create_attempts(self.store, job, self.clock):
-            return await provider.submit(job.request, job_id=job.id)
+            return await provider.submit(job.request, job_id=job.id, prefetched=prefetched)
 
-    async def _references_usable(self, job: Job) -> bool:
-        """Judge the member's reference images by their bytes before any provider sees (and bills) them.
+    async def _references_checked(self, job: Job, *, keep: bool) -> CheckedReferences | None:
+        """Judge the member's reference images by their bytes before any provider sees (and bills) them: their
+        files if ``keep`` (else none), or None where the job ended or goes back to the queue.
 
         A bad file ends the job uncharged with a message naming it; a download that may work later
         (timeout, 5xx) is tried again a few times, which is safe because nothing was sent yet. A reference
@@ -278,22 +299,20 @@ class Submitter(RunnerPart):
         # members may upload, are worked on again up to it (bot/references.py download_cap).
         provider_max = caps.max_reference_bytes if caps is not None else member_max
         try:
-            await check_references(
+            return await check_references(
                 self.runner.http,
                 job.request.reference_images,
                 max_bytes=lambda ref: download_cap(ref, member_max_bytes=member_max, provider_max_bytes=provider_max),
                 timeout=self.runner.imagine.download_timeout_seconds,
+                keep=keep,
             )
         except ReferenceFetchError as exc:
             await self.runner.fail(job, ErrorCategory.REFERENCE, exc.user_message, detail=exc.detail)
-            return False
         except InvalidRequestError as exc:
             await self.runner.fail(job, ErrorCategory.BAD_INPUT, exc.user_message, detail=exc.detail)
-            return False
         except ReferenceUnavailableError as exc:
             await self._reference_again(job, exc)
-            return False
-        return True
+        return None
 
     async def _reference_again(self, job: Job, exc: ReferenceUnavailableError) -> None:
         """A reference's download failed in a way that may pass (a timeout, a 5xx): nothing went to a provider,

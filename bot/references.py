@@ -5,7 +5,9 @@ can be empty, an HTML page, an SVG, a GIF, an animation or far larger than decla
 for a request whatever they make of such a file, so each reference is downloaded (through the guarded
 client, with the same deadline and size cap as results) and judged by its bytes first. Each is
 downloaded to a temporary file on disk and judged from there (bot/images.py reads its structure a
-block at a time), so references of many jobs at once take no memory of their own.
+block at a time), so references of many jobs at once take no memory of their own. For a provider that takes
+the images inline (Gemini) those files are kept until its create has gone (``CheckedReferences``), so the
+adapter sends what was checked instead of downloading every reference a second time.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from types import TracebackType
+from typing import IO, TYPE_CHECKING
 
 import httpx
 
@@ -74,47 +77,94 @@ def check_fits_provider(catalogue: Catalogue, model: str, refs: Sequence[Referen
             )
 
 
+class CheckedReferences:
+    """The checked references' files (on disk), by URL, kept for a create that sends them inline; closed (and
+    so deleted) on leaving the ``with``. Empty where nothing was kept."""
+
+    def __init__(self, files: dict[str, IO[bytes]] | None = None) -> None:
+        self.files: dict[str, IO[bytes]] = files or {}
+
+    def __enter__(self) -> CheckedReferences:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for file in self.files.values():
+            file.close()
+        self.files.clear()
+
+
 async def check_references(
     client: httpx.AsyncClient,
     refs: Sequence[ReferenceImage],
     *,
     max_bytes: int | Callable[[ReferenceImage], int],
     timeout: float,
-) -> None:
+    keep: bool = False,
+) -> CheckedReferences:
     """Download every reference and check it; raise for the first bad one, in the member's order.
 
     ``max_bytes``: one cap for all, or each reference's own (``download_cap``).
+    ``keep``: return the checked files (the caller closes them); else nothing is kept.
     InvalidRequestError: the member's file is not usable (nothing to retry).
     ReferenceFetchError: its link did not give the file (nothing to retry).
     ReferenceUnavailableError: the download failed in a way that may work on a later try.
     """
     if not refs:
-        return
+        return CheckedReferences()
     cap = max_bytes if callable(max_bytes) else (lambda _ref: max_bytes)
     results = await asyncio.gather(
         *(_check_one(client, ref, max_bytes=cap(ref), timeout=timeout) for ref in refs), return_exceptions=True
     )
-    for result in results:
+    # Every file made is closed unless all passed and they are wanted: one bad reference ends the job.
+    checked = CheckedReferences()
+    failures: list[BaseException] = []
+    for ref, result in zip(refs, results, strict=True):
         if isinstance(result, BaseException):
-            raise result
+            failures.append(result)
+        elif ref.url in checked.files:
+            result.close()  # the same link twice: one file serves both
+        else:
+            checked.files[ref.url] = result
+    if failures or not keep:
+        checked.close()
+    if failures:
+        raise failures[0]
+    return checked
 
 
-async def _check_one(client: httpx.AsyncClient, ref: ReferenceImage, *, max_bytes: int, timeout: float) -> None:
+async def _check_one(client: httpx.AsyncClient, ref: ReferenceImage, *, max_bytes: int, timeout: float) -> IO[bytes]:
+    """The reference downloaded to a file on disk and checked; the caller closes it."""
+    file = Spool(None)  # no memory gate here: straight to disk
+    try:
+        await _download_and_check(client, ref, file, max_bytes=max_bytes, timeout=timeout)
+    except BaseException:
+        file.close()
+        raise
+    return file
+
+
+async def _download_and_check(
+    client: httpx.AsyncClient, ref: ReferenceImage, file: Spool, *, max_bytes: int, timeout: float
+) -> None:
     label = f"The reference image `{ref.filename}`"
-    with Spool(None) as file:  # no memory gate here: straight to disk
-        try:
-            await download_to(file, client, ref.url, max_bytes=max_bytes, timeout=timeout, label=label)
-        except DownloadTooLargeError as exc:
-            raise InvalidRequestError(exc.user_message, detail=exc.detail) from None  # the file, not its link
-        except DeliveryError as exc:
-            if exc.retryable:
-                raise ReferenceUnavailableError(
-                    f"{label} could not be downloaded just now. Try again in a moment.",
-                    detail=exc.detail,
-                    retryable=True,
-                ) from None
-            if isinstance(exc, RefusedDownloadError):
-                raise ReferenceFetchError(_refused_words(label, ref.url, exc.status), detail=exc.detail) from None
-            raise ReferenceFetchError(exc.user_message, detail=exc.detail) from None
-        # A PNG's CRCs take a few ms to check: off the event loop.
-        await asyncio.to_thread(check_reference, file, ref.filename)
+    try:
+        await download_to(file, client, ref.url, max_bytes=max_bytes, timeout=timeout, label=label)
+    except DownloadTooLargeError as exc:
+        raise InvalidRequestError(exc.user_message, detail=exc.detail) from None  # the file, not its link
+    except DeliveryError as exc:
+        if exc.retryable:
+            raise ReferenceUnavailableError(
+                f"{label} could not be downloaded just now. Try again in a moment.",
+                detail=exc.detail,
+                retryable=True,
+            ) from None
+        if isinstance(exc, RefusedDownloadError):
+            raise ReferenceFetchError(_refused_words(label, ref.url, exc.status), detail=exc.detail) from None
+        raise ReferenceFetchError(exc.user_message, detail=exc.detail) from None
+    # A PNG's CRCs take a few ms to check: off the event loop.
+    await asyncio.to_thread(check_reference, file, ref.filename)

@@ -36,7 +36,7 @@ from bot.jobs import JobRunner
 from bot.logs import RedactingFilter, Redactor
 from bot.models import GenerationRequest, JobHandle, UpdateStatus
 from bot.netguard import guarded_client
-from bot.providers.base import Provider
+from bot.providers.base import Prefetched, Provider
 from bot.providers.gemini import GeminiProvider
 from bot.providers.kie import KieProvider
 from bot.providers.seaart import SeaArtProvider
@@ -391,7 +391,9 @@ class SeaArtMisreadingItsIds(SeaArtProvider):
     """An adapter with a bug in reading a create's answer (as Kie's int() of "²" was): it raises ValueError
     after SeaArt accepted the create."""
 
-    async def submit(self, request: GenerationRequest, *, job_id: str | None = None) -> JobHandle:
+    async def submit(
+        self, request: GenerationRequest, *, job_id: str | None = None, prefetched: Prefetched | None = None
+    ) -> JobHandle:
         handle = await super().submit(request, job_id=job_id)
         int(handle.provider_job_id)  # not a number: ValueError
         return handle

@@ -53,7 +53,14 @@ from bot.providers._http import (
     request_with_retry,
     timeout_for,
 )
-from bot.providers.base import Capabilities, ProviderCheck, ProviderSettings, base_url_problem, validate
+from bot.providers.base import (
+    Capabilities,
+    Prefetched,
+    ProviderCheck,
+    ProviderSettings,
+    base_url_problem,
+    validate,
+)
 from bot.providers.families import AUTO
 from bot.providers.keys import key_text_problem
 
@@ -346,7 +353,9 @@ class HttpAdapter(ABC):
         return None
 
     @abstractmethod
-    async def submit(self, request: GenerationRequest, *, job_id: str | None = None) -> JobHandle:
+    async def submit(
+        self, request: GenerationRequest, *, job_id: str | None = None, prefetched: Prefetched | None = None
+    ) -> JobHandle:
         """Create the job. Raises ProviderError; never re-sends a create that may have been accepted."""
 
     @abstractmethod

@@ -3,9 +3,9 @@ validation of a request."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Protocol, runtime_checkable
+from typing import IO, Annotated, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import httpx
@@ -145,6 +145,11 @@ class ProviderCheck:
     unknown_models: tuple[str, ...] = ()
 
 
+# Reference images the bot has downloaded and checked already (bot/references.py), by URL: files on disk. An
+# adapter that sends references inline reads these rather than download the same links again.
+Prefetched = Mapping[str, IO[bytes]]
+
+
 @runtime_checkable
 class Provider(Protocol):
     """One HTTP API that sells Nano Banana. Implementations live one per module."""
@@ -154,9 +159,19 @@ class Provider(Protocol):
     @property
     def models(self) -> dict[str, Capabilities]: ...
 
-    async def submit(self, request: GenerationRequest, *, job_id: str | None = None) -> JobHandle:
+    @property
+    def provider_fetches_references(self) -> bool:
+        """False where the adapter sends the references' bytes itself (Gemini, inline): the bot then keeps the
+        files it checked for the create (``prefetched``); True where the provider downloads them from their
+        links."""
+
+    async def submit(
+        self, request: GenerationRequest, *, job_id: str | None = None, prefetched: Prefetched | None = None
+    ) -> JobHandle:
         """Create the job. Raises ProviderError; never re-sends a create that may have been accepted.
-        ``job_id``: the bot's job, for a provider that can carry it (see ``FindsLostTasks``)."""
+        ``job_id``: the bot's job, for a provider that can carry it (see ``FindsLostTasks``).
+        ``prefetched``: references already downloaded and checked, for an adapter that sends them inline
+        (read from the start, not closed: they are the caller's)."""
 
     async def poll(self, handle: JobHandle) -> JobUpdate:
         """Ask for the job's state. Safe to repeat. Raises ProviderError for transport failures."""

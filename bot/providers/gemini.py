@@ -60,7 +60,7 @@ from bot.providers._http import (
     safe_url,
     unreachable,
 )
-from bot.providers.base import Capabilities, ProviderCheck, ProviderSettings
+from bot.providers.base import Capabilities, Prefetched, ProviderCheck, ProviderSettings
 from bot.providers.families import AUTO, NANO_BANANA_2, NANO_BANANA_PRO
 from bot.providers.inline_body import ImageFile, InlineBody
 
@@ -532,6 +532,16 @@ def _sniff(file: IO[bytes]) -> str | None:
     return _PIL_TO_MIME.get(kind)
 
 
+def _copy_into(image: ImageFile, source: IO[bytes]) -> None:
+    """``source`` (a file the bot downloaded and checked) copied into ``image``, a block at a time."""
+    source.seek(0)
+    while block := source.read(_COPY_BLOCK):
+        image.write(block)
+
+
+_COPY_BLOCK = 1 << 20
+
+
 def _cut_after_image(image: ImageFile) -> None:
     """``image`` without what follows the picture: a phone's Motion Photo or MVIMG carries seconds of video
     (with sound) after its JPEG, megabytes the member did not mean to send, which would count against
@@ -723,12 +733,14 @@ class GeminiProvider(HttpAdapter):
 
     # -- submit --
 
-    async def submit(self, request: GenerationRequest, *, job_id: str | None = None) -> JobHandle:
+    async def submit(
+        self, request: GenerationRequest, *, job_id: str | None = None, prefetched: Prefetched | None = None
+    ) -> JobHandle:
         caps = self._accept(request)
         # The images downloaded for this call: temporary files on disk, not bytes held while Google draws.
         opened: list[ImageFile] = []
         try:
-            past, inline = await self._inputs(request, caps, opened)
+            past, inline = await self._inputs(request, caps, opened, prefetched or {})
             body = InlineBody(build_request_body(request, caps, inline, past))
             url = f"{self._base_url}/v1beta/models/{quote(caps.provider_model, safe='')}:generateContent"
             headers = {**self._request_headers, "Content-Type": "application/json", "Content-Length": str(body.length)}
@@ -769,10 +781,11 @@ class GeminiProvider(HttpAdapter):
     # -- references --
 
     async def _inputs(
-        self, request: GenerationRequest, caps: Capabilities, opened: list[ImageFile]
+        self, request: GenerationRequest, caps: Capabilities, opened: list[ImageFile], prefetched: Prefetched
     ) -> tuple[tuple[PastTurn, ...], tuple[Inline, ...]]:
         """The earlier turns to send (as many as fit) and the request's own references, downloaded (Gemini
-        takes images inline, 8.1) and checked for what they really are.
+        takes images inline, 8.1) and checked for what they really are. A link the bot has downloaded
+        already (``prefetched``: its check of the member's references) is read from that file instead.
 
         A reference that fails refuses the request. The conversation is context, so what of it cannot be
         had any more (Discord's links expire) is left out: a turn whose image is gone, with the turns
@@ -789,7 +802,8 @@ class GeminiProvider(HttpAdapter):
         for index, turn in enumerate(turns):
             wanted.update((ref.url, ref) for ref in _turn_inputs(turn, first=index == 0))
         results = await asyncio.gather(
-            *(self._download_one(ref, caps) for ref in wanted.values()), return_exceptions=True
+            *(self._download_one(ref, caps, prefetched.get(ref.url)) for ref in wanted.values()),
+            return_exceptions=True,
         )
         # Every file made is the caller's to close, whatever is refused or left out below.
         opened += [image[1] for image in results if not isinstance(image, BaseException)]
@@ -837,16 +851,25 @@ class GeminiProvider(HttpAdapter):
             f"{_MAX_INLINE_TOTAL / 1_048_576:.0f} MiB in one request. Attach fewer or smaller images."
         )
 
-    async def _download_one(self, ref: ReferenceImage, caps: Capabilities) -> tuple[str, ImageFile]:
+    async def _download_one(
+        self, ref: ReferenceImage, caps: Capabilities, fetched: IO[bytes] | None
+    ) -> tuple[str, ImageFile]:
         image = ImageFile.empty()
         try:
-            return await self._download_into(image, ref, caps)
+            if fetched is None:
+                await self._download_into(image, ref, caps)
+            else:
+                # A copy on disk, not the download again: this file is the caller's, and is cut below.
+                await asyncio.to_thread(_copy_into, image, fetched)
+                if image.size > caps.max_reference_bytes:
+                    raise self._too_big(ref.filename, caps.max_reference_bytes)
+            return await self._checked(image, ref)
         except BaseException:
             image.close()
             raise
 
-    async def _download_into(self, image: ImageFile, ref: ReferenceImage, caps: Capabilities) -> tuple[str, ImageFile]:
-        """Stream the reference into ``image`` (a file on disk) and check what it really is."""
+    async def _download_into(self, image: ImageFile, ref: ReferenceImage, caps: Capabilities) -> None:
+        """Stream the reference into ``image`` (a file on disk)."""
         name = ref.filename
         cap = caps.max_reference_bytes
         where = safe_url(ref.url)  # Discord links are signed: never log their query string
@@ -858,9 +881,10 @@ class GeminiProvider(HttpAdapter):
                 if response.status_code != 200:
                     log.info("reference %s: HTTP %d", where, response.status_code)
                     if may_pass(response.status_code):
-                        # The CDN's hiccup, not the link's end: the bot checked this very link a moment ago
-                        # (bot/references.py check_references). Nothing has gone to Google, so the job tries
-                        # again later (bot/job_submit.py), as that check does.
+                        # The CDN's hiccup, not the link's end (an earlier turn's image, or the member's images
+                        # of a job moved here from another provider: the links the bot checked just before a
+                        # job's first create are read from its files, ``prefetched``). Nothing has gone to
+                        # Google, so the job tries again later (bot/job_submit.py), as that check does.
                         raise ReferenceUnavailableError(
                             f"Could not download `{name}` just now (error {response.status_code}). Try again in "
                             "a moment.",
@@ -887,10 +911,14 @@ class GeminiProvider(HttpAdapter):
                 detail=f"reference download {where}: {redact(f'{type(exc).__name__}: {exc}')}",
                 retryable=True,
             ) from None
+
+    @staticmethod
+    async def _checked(image: ImageFile, ref: ReferenceImage) -> tuple[str, ImageFile]:
+        """What the reference in ``image`` really is, and ``image`` cut to it."""
         actual = await asyncio.to_thread(_sniff, image.file)
         if actual is None:
             raise InvalidRequestError(
-                f"`{name}` is not a readable PNG, JPEG or WebP image. Attach it again in one of those formats."
+                f"`{ref.filename}` is not a readable PNG, JPEG or WebP image. Attach it again in one of those formats."
             )
         # Sent as what its bytes are, whatever its name or Discord said (a JPEG saved as sketch.png is
         # "image/png" there), as the bot judged it (bot/images.py check_reference) and the other providers

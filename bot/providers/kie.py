@@ -53,7 +53,7 @@ from bot.providers._http import (
     unreachable,
     usable_job_id,
 )
-from bot.providers.base import Capabilities, ProviderCheck
+from bot.providers.base import Capabilities, Prefetched, ProviderCheck
 from bot.providers.families import NANO_BANANA_2, NANO_BANANA_PRO
 
 if TYPE_CHECKING:
@@ -335,7 +335,9 @@ class KieProvider(HttpAdapter):
 
     # -- submit --
 
-    async def submit(self, request: GenerationRequest, *, job_id: str | None = None) -> JobHandle:
+    async def submit(
+        self, request: GenerationRequest, *, job_id: str | None = None, prefetched: Prefetched | None = None
+    ) -> JobHandle:
         # Both APIs download references themselves from "file URLs" ([kie], [sc]).
         caps = self._accept(request)
         fields = input_fields(request, caps)

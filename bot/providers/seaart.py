@@ -20,7 +20,7 @@ from bot.errors import AuthError, ErrorCategory, ProviderError, SubmitUncertainE
 from bot.models import GenerationRequest, ImageRef, JobHandle, JobUpdate, UpdateStatus
 from bot.providers._adapter import NO_IMAGE, ErrorAnswer, HttpAdapter, Op, Outcome
 from bot.providers._http import is_result_url, json_object, result_urls, shown, usable_job_id
-from bot.providers.base import Capabilities, ProviderCheck
+from bot.providers.base import Capabilities, Prefetched, ProviderCheck
 from bot.providers.families import NANO_BANANA_2, NANO_BANANA_PRO
 
 log = logging.getLogger(__name__)
@@ -300,7 +300,9 @@ class SeaArtProvider(HttpAdapter):
 
     # -- submit --
 
-    async def submit(self, request: GenerationRequest, *, job_id: str | None = None) -> JobHandle:
+    async def submit(
+        self, request: GenerationRequest, *, job_id: str | None = None, prefetched: Prefetched | None = None
+    ) -> JobHandle:
         # SeaArt downloads references itself, so only public http(s) links work (docs/providers.md 2.1).
         caps = self._accept(request)
         body = self._body(request, caps)

@@ -56,7 +56,7 @@ from bot.providers._http import (
     unreachable,
     usable_job_id,
 )
-from bot.providers.base import Capabilities, ProviderCheck, ProviderSettings
+from bot.providers.base import Capabilities, Prefetched, ProviderCheck, ProviderSettings
 from bot.providers.families import NANO_BANANA_2, NANO_BANANA_PRO
 
 log = logging.getLogger(__name__)
@@ -474,7 +474,9 @@ class SegmindProvider(HttpAdapter):
 
     # -- submit --
 
-    async def submit(self, request: GenerationRequest, *, job_id: str | None = None) -> JobHandle:
+    async def submit(
+        self, request: GenerationRequest, *, job_id: str | None = None, prefetched: Prefetched | None = None
+    ) -> JobHandle:
         # Segmind downloads references itself (image_urls), so only public http(s) links work.
         caps = self._accept(request)
         body = self._body(request, caps)

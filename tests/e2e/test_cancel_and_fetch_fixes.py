@@ -18,10 +18,10 @@ from bot.cancel_requests import CANCEL_ANSWER_WAIT
 from bot.config import Settings
 from bot.render import COLOUR_PROGRESS
 from bot.testing.discord import FakeDiscord, FakeInteraction, RecordedRequest
-from bot.testing.providers import FakeGemini, FakeSeaArt
+from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, RunningBot, png_bytes, start_bot
 from tests.e2e.test_buttons import button, labels, rows, states
-from tests.e2e.test_replies import GEMINI_KEY, gemini_settings
+from tests.e2e.test_failover import Fakes
 from tests.e2e.test_rework import delivered, press
 
 
@@ -165,9 +165,10 @@ async def test_a_batch_whose_reference_was_deleted_before_its_download_says_so_p
 async def test_a_reference_gemini_s_adapter_cannot_download_is_not_a_provider_refusal(
     tmp_path: Path, discord_fake: FakeDiscord, clock: Clock
 ) -> None:
-    """Gemini takes references inline, so its adapter downloads them itself after the bot's own check: a file
-    deleted in between (here the CDN's second answer is a 404) was titled "The provider refused the request",
-    though Google never saw the request."""
+    """Gemini takes references inline, so its adapter downloads those the bot kept no file of, such as the
+    member's images of a job moved to Gemini from another provider (here SeaArt, out of credit): a file deleted
+    since the bot's check (here the CDN's second answer is a 404) was titled "The provider refused the
+    request", though Google never saw the request."""
     downloads = 0
 
     def second_download(_request: RecordedRequest) -> bool:
@@ -175,8 +176,10 @@ async def test_a_reference_gemini_s_adapter_cannot_download_is_not_a_provider_re
         downloads += 1
         return downloads == 2
 
-    async with FakeGemini(api_key=GEMINI_KEY) as gemini:
-        settings = gemini_settings(tmp_path, discord_fake, gemini)
+    fakes = Fakes()
+    async with fakes.seaart, fakes.kie, fakes.segmind, fakes.gemini:
+        fakes.seaart.script("out_of_credit")
+        settings = fakes.settings(tmp_path, discord_fake, ["seaart", "gemini"])
         running = await start_bot(settings, discord_fake, clock)
         try:
             ref = discord_fake.add_attachment(png_bytes(), "ref.png", "image/png")
@@ -193,4 +196,4 @@ async def test_a_reference_gemini_s_adapter_cannot_download_is_not_a_provider_re
     assert downloads == 2, "the bot's check, then the adapter's download"
     assert [(r["error_category"], r["charge_state"]) for r in rows(settings)] == [("reference", "refunded")]
     assert "provider" not in title(discord_fake, message_id).lower(), title(discord_fake, message_id)
-    assert not gemini.creates, "nothing reached Google"
+    assert not fakes.gemini.creates, "nothing reached Google"

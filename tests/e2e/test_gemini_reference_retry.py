@@ -1,10 +1,15 @@
-"""Gemini takes the references inline, so its adapter downloads them itself, after the bot's own check of them
-(bot/references.py ``check_references``) and with the create marked as leaving. A Discord CDN hiccup on that
-second download (a 503, a timeout) ended the job at once, "A reference image could not be fetched", where the
-same hiccup on the first download is tried again later; nothing had gone to Google, so it may go again."""
+"""Gemini takes the references inline. The bot downloads a job's references to check them before its first
+create (bot/references.py ``check_references``) and keeps those files for the create, so Gemini's adapter sends
+them without downloading them again (it did, before: every reference crossed the network twice).
+
+The adapter still downloads a link the bot has no file of: the member's images of a job moved to Gemini from
+another provider (checked at the job's first create, and not kept), and an earlier turn's images. A Discord CDN
+hiccup on that download (a 503, a timeout) ended the job at once, "A reference image could not be fetched",
+where the same hiccup on the bot's check is tried again later; nothing had gone to Google, so it may go again."""
 
 from __future__ import annotations
 
+import base64
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +19,7 @@ from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeInteraction, RecordedRequest
 from bot.testing.providers import FakeGemini
 from tests.conftest import Clock, final_message, png_bytes, start_bot
+from tests.e2e.test_failover import Fakes
 from tests.e2e.test_replies import GEMINI_KEY, gemini_settings
 
 ENDED = {"delivered", "failed", "blocked", "cancelled", "expired"}
@@ -31,14 +37,13 @@ def ledger(settings: Settings) -> list[str]:
 
 
 async def imagine_with_a_reference(
-    tmp_path: Path, discord_fake: FakeDiscord, clock: Clock, gemini: FakeGemini, failing: Callable[[int], bool]
-) -> tuple[Settings, FakeInteraction]:
-    """An /imagine with one attached reference on Gemini alone, the reference's ``n``th download from the CDN
-    (counted from 1) answered 503 where ``failing(n)``; returns once the job has ended."""
-    settings = gemini_settings(tmp_path, discord_fake, gemini)
-    running = await start_bot(settings, discord_fake, clock)
+    settings: Settings, discord_fake: FakeDiscord, reference: bytes, failing: Callable[[int], bool]
+) -> FakeInteraction:
+    """An /imagine with ``reference`` attached, the reference's ``n``th download from the CDN (counted from 1)
+    answered 503 where ``failing(n)``; returns once the job has ended."""
+    running = await start_bot(settings, discord_fake, Clock())
     try:
-        attachment = discord_fake.add_attachment(png_bytes(), "sketch.png", "image/png")
+        attachment = discord_fake.add_attachment(reference, "sketch.png", "image/png")
         seen = [0]
 
         def fails(_request: RecordedRequest) -> bool:
@@ -50,40 +55,65 @@ async def imagine_with_a_reference(
         await discord_fake.wait_for(lambda: [r["state"] in ENDED for r in rows(settings)] == [True], timeout=60)
     finally:
         await running.close()
-    return settings, command
+    return command
 
 
 def cdn_statuses(discord_fake: FakeDiscord) -> list[int]:
     return [r.status for r in discord_fake.requests if r.method == "GET" and "/attachments/" in r.path]
 
 
-async def test_a_cdn_hiccup_on_gemini_s_own_download_of_a_reference_is_tried_again(
-    tmp_path: Path, discord_fake: FakeDiscord, clock: Clock
+async def test_gemini_sends_the_reference_the_bot_checked_without_downloading_it_again(
+    tmp_path: Path, discord_fake: FakeDiscord
 ) -> None:
+    reference = png_bytes((64, 48))
     async with FakeGemini(api_key=GEMINI_KEY) as gemini:
-        # The bot's check is the first download; the adapter's, the second.
-        settings, command = await imagine_with_a_reference(tmp_path, discord_fake, clock, gemini, lambda n: n == 2)
+        settings = gemini_settings(tmp_path, discord_fake, gemini)
+        command = await imagine_with_a_reference(settings, discord_fake, reference, lambda n: False)
     (job,) = rows(settings)
     assert (job["state"], job["error_category"]) == ("delivered", None), job["error_message"]
-    # The bot's check, the adapter's download (the 503), then both again a moment later.
-    assert cdn_statuses(discord_fake) == [200, 503, 200, 200]
-    assert len(gemini.creates) == 1
+    assert cdn_statuses(discord_fake) == [200], "the bot's check is the only download"
+    (create,) = gemini.creates
+    assert create.json is not None
+    (sent,) = [part["inlineData"] for part in create.json["contents"][0]["parts"] if "inlineData" in part]
+    assert (sent["mimeType"], base64.b64decode(sent["data"])) == ("image/png", reference)
+    assert ledger(settings) == ["reserve", "commit"]
+    message = final_message(discord_fake, command.id)
+    assert message is not None and len(message.files) == 1
+
+
+async def test_a_cdn_hiccup_on_gemini_s_own_download_of_a_reference_is_tried_again(
+    tmp_path: Path, discord_fake: FakeDiscord
+) -> None:
+    fakes = Fakes()
+    async with fakes.seaart, fakes.kie, fakes.segmind, fakes.gemini:
+        # SeaArt has no credit: the job moves to Gemini, whose adapter downloads the reference itself.
+        fakes.seaart.script("out_of_credit")
+        settings = fakes.settings(tmp_path, discord_fake, ["seaart", "gemini"])
+        command = await imagine_with_a_reference(settings, discord_fake, png_bytes(), lambda n: n == 2)
+    (job,) = rows(settings)
+    assert (job["state"], job["provider"], job["error_category"]) == ("delivered", "gemini", None)
+    # The bot's check, the adapter's download (the 503), then the adapter's again a moment later.
+    assert cdn_statuses(discord_fake) == [200, 503, 200]
+    assert len(fakes.gemini.creates) == 1
     assert ledger(settings) == ["reserve", "commit"]
     message = final_message(discord_fake, command.id)
     assert message is not None and len(message.files) == 1
 
 
 async def test_a_reference_gemini_s_download_never_gets_ends_the_job_uncharged_after_a_few_tries(
-    tmp_path: Path, discord_fake: FakeDiscord, clock: Clock
+    tmp_path: Path, discord_fake: FakeDiscord
 ) -> None:
-    async with FakeGemini(api_key=GEMINI_KEY) as gemini:
-        # Each try: the bot's check passes, the adapter's download fails.
-        settings, command = await imagine_with_a_reference(tmp_path, discord_fake, clock, gemini, lambda n: n % 2 == 0)
+    fakes = Fakes()
+    async with fakes.seaart, fakes.kie, fakes.segmind, fakes.gemini:
+        fakes.seaart.script("out_of_credit")
+        settings = fakes.settings(tmp_path, discord_fake, ["seaart", "gemini"])
+        # The bot's check passes; every download of the adapter's fails.
+        command = await imagine_with_a_reference(settings, discord_fake, png_bytes(), lambda n: n >= 2)
     (job,) = rows(settings)
     assert (job["state"], job["error_category"]) == ("failed", "reference")
     assert job["error_message"] == "Could not download `sketch.png` just now (error 503). Try again in a moment."
-    assert cdn_statuses(discord_fake) == [200, 503] * 3  # MAX_REFERENCE_TRIES
-    assert gemini.creates == []
+    assert cdn_statuses(discord_fake) == [200, 503, 503, 503]  # MAX_REFERENCE_TRIES
+    assert fakes.gemini.creates == []
     assert ledger(settings) == ["reserve", "refund"]
     message = final_message(discord_fake, command.id)
     assert message is not None and "just now" in str(message.embeds)

@@ -10,6 +10,7 @@ import io
 import logging
 import os
 import socket
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,46 @@ async def test_full_flash_request_sends_references_inline(provider: GeminiProvid
     assert sorted(r.path for r in downloads) == ["/refs/a.png", "/refs/b.jpg", "/refs/c.webp"]
     assert all("x-goog-api-key" not in r.headers for r in downloads)  # the key stays with Google
     assert decode(ready(handle).images[0].data) == ("PNG", (512, 219))
+
+
+async def test_references_the_bot_checked_are_sent_from_its_files_not_downloaded_again(
+    provider: GeminiProvider, fake: FakeGemini
+) -> None:
+    """The bot downloads a job's references to check them before its first create (bot/references.py); those
+    files go to Gemini as they are, and only a link without one is fetched. The files stay the caller's: open,
+    and as they were (a JPEG with a clip after it is sent cut, its file left whole)."""
+    drawing, photo = picture((40, 30)), picture((30, 40), "JPEG")
+    clip = b"\x00\x00\x00\x18ftypmp42" + os.urandom(4_000)
+    checked_png = served(fake, "a.png", drawing)
+    checked_jpeg = served(fake, "b.jpg", photo + clip, "image/jpeg")
+    fetched = served(fake, "c.webp", picture((20, 20), "WEBP"), "image/webp")
+    with tempfile.TemporaryFile() as png_file, tempfile.TemporaryFile() as jpeg_file:
+        png_file.write(drawing)
+        jpeg_file.write(photo + clip)
+        files = {checked_png.url: png_file, checked_jpeg.url: jpeg_file}
+        handle = await provider.submit(req(reference_images=(checked_png, checked_jpeg, fetched)), prefetched=files)
+        assert [r.path for r in fake.requests if r.path.startswith("/refs/")] == ["/refs/c.webp"]
+        assert fake.jobs[handle.provider_job_id].references == [
+            ("image/png", drawing),
+            ("image/jpeg", photo),
+            ("image/webp", picture((20, 20), "WEBP")),
+        ]
+        for file, whole in ((png_file, drawing), (jpeg_file, photo + clip)):
+            assert not file.closed
+            file.seek(0)
+            assert file.read() == whole
+
+
+async def test_a_checked_file_that_is_not_an_image_is_refused_like_a_download(
+    provider: GeminiProvider, fake: FakeGemini
+) -> None:
+    ref = served(fake, "a.png", picture())
+    with tempfile.TemporaryFile() as file:
+        file.write(b"<html>not an image</html>")
+        with pytest.raises(InvalidRequestError) as info:
+            await provider.submit(req(reference_images=(ref,)), prefetched={ref.url: file})
+    assert "`a.png` is not a readable PNG, JPEG or WebP image" in info.value.user_message
+    assert fake.creates == [] and not [r for r in fake.requests if r.path.startswith("/refs/")]
 
 
 async def test_pro_request(provider: GeminiProvider, fake: FakeGemini) -> None:
