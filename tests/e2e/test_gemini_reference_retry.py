@@ -81,15 +81,23 @@ async def test_gemini_sends_the_reference_the_bot_checked_without_downloading_it
     assert message is not None and len(message.files) == 1
 
 
+async def moved_to_gemini(
+    tmp_path: Path, discord_fake: FakeDiscord, failing: Callable[[int], bool]
+) -> tuple[Fakes, Settings, FakeInteraction]:
+    """``imagine_with_a_reference`` where SeaArt, first in line, has no credit: the job moves to Gemini, whose
+    adapter downloads the reference itself (the bot kept no file of it for SeaArt, which fetches links)."""
+    fakes = Fakes()
+    async with fakes.seaart, fakes.kie, fakes.segmind, fakes.gemini:
+        fakes.seaart.script("out_of_credit")
+        settings = fakes.settings(tmp_path, discord_fake, ["seaart", "gemini"])
+        command = await imagine_with_a_reference(settings, discord_fake, png_bytes(), failing)
+    return fakes, settings, command
+
+
 async def test_a_cdn_hiccup_on_gemini_s_own_download_of_a_reference_is_tried_again(
     tmp_path: Path, discord_fake: FakeDiscord
 ) -> None:
-    fakes = Fakes()
-    async with fakes.seaart, fakes.kie, fakes.segmind, fakes.gemini:
-        # SeaArt has no credit: the job moves to Gemini, whose adapter downloads the reference itself.
-        fakes.seaart.script("out_of_credit")
-        settings = fakes.settings(tmp_path, discord_fake, ["seaart", "gemini"])
-        command = await imagine_with_a_reference(settings, discord_fake, png_bytes(), lambda n: n == 2)
+    fakes, settings, command = await moved_to_gemini(tmp_path, discord_fake, lambda n: n == 2)
     (job,) = rows(settings)
     assert (job["state"], job["provider"], job["error_category"]) == ("delivered", "gemini", None)
     # The bot's check, the adapter's download (the 503), then the adapter's again a moment later.
@@ -103,12 +111,8 @@ async def test_a_cdn_hiccup_on_gemini_s_own_download_of_a_reference_is_tried_aga
 async def test_a_reference_gemini_s_download_never_gets_ends_the_job_uncharged_after_a_few_tries(
     tmp_path: Path, discord_fake: FakeDiscord
 ) -> None:
-    fakes = Fakes()
-    async with fakes.seaart, fakes.kie, fakes.segmind, fakes.gemini:
-        fakes.seaart.script("out_of_credit")
-        settings = fakes.settings(tmp_path, discord_fake, ["seaart", "gemini"])
-        # The bot's check passes; every download of the adapter's fails.
-        command = await imagine_with_a_reference(settings, discord_fake, png_bytes(), lambda n: n >= 2)
+    # The bot's check passes; every download of the adapter's fails.
+    fakes, settings, command = await moved_to_gemini(tmp_path, discord_fake, lambda n: n >= 2)
     (job,) = rows(settings)
     assert (job["state"], job["error_category"]) == ("failed", "reference")
     assert job["error_message"] == "Could not download `sketch.png` just now (error 503). Try again in a moment."
