@@ -26,7 +26,7 @@ from bot.models import (
     ProviderAttempt,
     UpdateStatus,
 )
-from bot.store import Database
+from bot.store import Database, latest_schema_version
 from bot.store.jobs import InvalidTransitionError, Job, JobStore, NewJob
 from bot.store.owed_edits import OwedEdits
 
@@ -94,6 +94,46 @@ async def test_migrations_set_wal_and_version(tmp_path: Path) -> None:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         columns = {row[1] for row in raw.execute("PRAGMA table_info(jobs)")}
     assert {"provider_job_id", "next_poll_at", "interaction_token", "submit_started_at"} <= columns
+
+
+def schema(path: Path) -> tuple[int, list[tuple[str, str, str, str | None]]]:
+    with sqlite3.connect(path) as raw:
+        version = int(raw.execute("PRAGMA user_version").fetchone()[0])
+        rows = raw.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name").fetchall()
+    return version, rows
+
+
+async def test_a_new_database_is_what_every_migration_makes_of_an_empty_one(tmp_path: Path) -> None:
+    """A new database starts as a migrated image (bot/store/__init__.py ``_create_private``); a file that exists,
+    empty (as an operator's `touch`, or a file system without hard links leaves it), is migrated step by step.
+    Both must end with the same schema, or a bot's first start and its later ones would differ."""
+    made = tmp_path / "new" / "bot.sqlite3"
+    made.parent.mkdir()
+    stepped = tmp_path / "empty.sqlite3"
+    stepped.touch()
+    for path in (made, stepped):
+        db = Database(path)
+        await db.connect()
+        await db.close()
+    assert schema(made) == schema(stepped)
+    assert schema(made)[0] == latest_schema_version() and len(schema(made)[1]) > 20
+    assert made.stat().st_mode & 0o777 == 0o600, "members' prompts and interaction tokens: the owner's only"
+    # Nothing left beside it but SQLite's own files.
+    assert {p.name for p in made.parent.iterdir()} <= {"bot.sqlite3", "bot.sqlite3-wal", "bot.sqlite3-shm"}
+
+
+async def test_a_database_file_that_exists_is_never_replaced(tmp_path: Path) -> None:
+    """A file already there (another process's first start, just before this one's; an operator's) is opened
+    and migrated, never swapped for a new image."""
+    path = tmp_path / "bot.sqlite3"
+    with sqlite3.connect(path) as other:
+        other.execute("CREATE TABLE theirs (x)")
+    db = Database(path)
+    await db.connect()
+    await db.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT count(*) FROM sqlite_master WHERE name = 'theirs'").fetchone()[0] == 1
+    assert schema(path)[0] == latest_schema_version()
 
 
 async def test_round_trip_and_transitions(store: JobStore) -> None:
