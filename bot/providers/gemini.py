@@ -19,6 +19,7 @@ import io
 import logging
 import re
 import secrets
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import IO, Any, ClassVar, Unpack
@@ -533,13 +534,10 @@ def _sniff(file: IO[bytes]) -> str | None:
 
 
 def _copy_into(image: ImageFile, source: IO[bytes]) -> None:
-    """``source`` (a file the bot downloaded and checked) copied into ``image``, a block at a time."""
+    """``source`` (a file the bot downloaded and checked) copied into ``image``, the empty file of its own."""
     source.seek(0)
-    while block := source.read(_COPY_BLOCK):
-        image.write(block)
-
-
-_COPY_BLOCK = 1 << 20
+    shutil.copyfileobj(source, image.file)
+    image.size = image.file.tell()
 
 
 def _cut_after_image(image: ImageFile) -> None:
