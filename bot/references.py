@@ -117,9 +117,16 @@ async def check_references(
     if not refs:
         return CheckedReferences()
     cap = max_bytes if callable(max_bytes) else (lambda _ref: max_bytes)
-    results = await asyncio.gather(
-        *(_check_one(client, ref, max_bytes=cap(ref), timeout=timeout) for ref in refs), return_exceptions=True
-    )
+    checks = [asyncio.ensure_future(_check_one(client, ref, max_bytes=cap(ref), timeout=timeout)) for ref in refs]
+    try:
+        results = await asyncio.gather(*checks, return_exceptions=True)
+    except BaseException:
+        # Cancelled (a stop) once some had their file: gather returns nothing, so those are closed here (the
+        # others were cancelled, and closed their own).
+        for check in checks:
+            if check.done() and not check.cancelled() and check.exception() is None:
+                check.result().close()
+        raise
     # Every file made is closed unless all passed and they are wanted: one bad reference ends the job.
     checked = CheckedReferences()
     failures: list[BaseException] = []

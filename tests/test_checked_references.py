@@ -5,6 +5,7 @@ one bad reference ends the job, and every file made for it is closed (and so gon
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 
@@ -22,6 +23,8 @@ PICTURE = png_bytes((48, 32))
 
 
 async def serve(request: web.Request) -> web.StreamResponse:
+    if request.path.startswith("/slow"):
+        await asyncio.sleep(30)  # a download still on its way when the check is cancelled
     if request.path.startswith("/bad"):
         return web.Response(body=b"<html>a login page</html>", content_type="image/png")
     return web.Response(body=PICTURE, content_type="image/png")
@@ -74,3 +77,22 @@ async def test_nothing_is_kept_unless_asked() -> None:
         checked = await check_references(client, [ref(site, "/a.png")], max_bytes=1 << 20, timeout=5)
     assert checked.files == {}
     assert open_temporary_files() == before
+
+
+async def test_a_check_cancelled_after_some_files_came_leaves_none_open() -> None:
+    """A stop while one reference is still downloading and another is in its file already: gather hands back
+    nothing when cancelled, so the finished file is closed by the check itself, not left to the collector."""
+    before = open_temporary_files()
+    async with Site(serve) as site, httpx.AsyncClient() as client:
+        refs = [ref(site, "/a.png"), ref(site, "/slow.png")]
+        check = asyncio.create_task(check_references(client, refs, max_bytes=1 << 20, timeout=60, keep=True))
+        for _ in range(500):  # until a.png is checked (its file open) and slow.png's file waits for its bytes
+            await asyncio.sleep(0.01)
+            if len(site.seen) == 2 and open_temporary_files() == before + 2:
+                break
+        assert open_temporary_files() == before + 2
+        await asyncio.sleep(0.2)  # a.png's check (a thread) has ended; slow.png has sent nothing
+        check.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await check
+        assert open_temporary_files() == before
