@@ -80,6 +80,11 @@ class Member:
 # The limits a member has, each taken on its own from the sources below.
 LIMIT_NAMES = (*WINDOWS, "in_flight")
 
+NO_LIMIT = -1
+"""A member override's limit that lifts the member to no limit there (``/quota set member: no_limit:``).
+In an override NULL already means something else: "this override leaves the limit as the member's tiers or
+the defaults give it", so "no limit" needs a value of its own; limits are never negative otherwise."""
+
 
 @dataclass(frozen=True, slots=True)
 class Origin:
@@ -199,7 +204,8 @@ def merge_limits(
       daily cap and one with no monthly limit give both (the highest tier by (monthly, weekly, daily) used to
       win whole, and the default, with no weekly or monthly limit, was always that one).
     * A member's override comes first, up or down (the admin's word about this member), for the limits it
-      names; those it leaves out are what applied without it, not "no limit"."""
+      names; those it leaves out are what applied without it, not "no limit". One it names as ``NO_LIMIT``
+      is no limit, whatever the tiers or defaults say."""
     values: dict[str, int | None] = {}
     origins: dict[str, Origin] = {}
     for name in LIMIT_NAMES:
@@ -215,8 +221,8 @@ def merge_limits(
             for candidate_origin, candidate in setting[1:]:
                 if _more_generous(candidate, value):
                     value, origin = candidate, candidate_origin
-        if override is not None and override[name] is not None:
-            value, origin = override[name], Origin("member")
+        if override is not None and (own := override[name]) is not None:
+            value, origin = (None if own == NO_LIMIT else own), Origin("member")
         values[name], origins[name] = value, origin
     return Limits(values["daily"], values["weekly"], values["monthly"], values["in_flight"], origins)
 
@@ -682,6 +688,9 @@ class Quotas:
         (``member``, with their roles: the tiers the override merges with), among the limits they would have,
         where the pair involves a window the override names (one it leaves out keeps its value)."""
         given = _named(daily, weekly, monthly, in_flight)
+        if scope != "user" and NO_LIMIT in given.values():
+            # A tier's window left out is already no limit; its in_flight left out is the default's by design.
+            raise ValueError("only a member override stores NO_LIMIT")
         async with self.db.transaction() as conn:
             if scope == "user":
                 who = member if member is not None else Member(guild_id, target_id)

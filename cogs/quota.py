@@ -17,7 +17,7 @@ from discord.ext import commands
 from bot.app import Bananacord
 from bot.catalogue import MODEL_NAMES
 from bot.errors import InvalidRequestError
-from bot.quotas import LIMIT_NAMES, ConflictingLimitsError, Limits, Origin, QuotaStatus, WindowUsage
+from bot.quotas import LIMIT_NAMES, NO_LIMIT, ConflictingLimitsError, Limits, Origin, QuotaStatus, WindowUsage
 from bot.render import literal
 from cogs.admin import record_admin_change, require_admin
 from cogs.moderation import MAX_REASON
@@ -32,6 +32,18 @@ _CURRENT_WINDOW = {"daily": "today's quota day", "weekly": "this quota week", "m
 _UNIT = {"daily": "day", "weekly": "week", "monthly": "month"}
 # What a grant counts in, said wherever one is.
 GRANT_RULE = "a grant counts only in the day, week and month it is given in"
+# /quota set member: no_limit: — the limits an override lifts to no limit, by the choice's value. A choice,
+# not a number such as -1 in daily:, so the admin reads what it does where they pick it.
+LIFTS: dict[str, tuple[str, ...]] = {
+    "daily": ("daily",),
+    "weekly": ("weekly",),
+    "monthly": ("monthly",),
+    "daily and weekly": ("daily", "weekly"),
+    "weekly and monthly": ("weekly", "monthly"),
+    "daily, weekly and monthly": ("daily", "weekly", "monthly"),
+    "requests at once": ("in_flight",),
+}
+LIFT_CHOICES = [app_commands.Choice(name=name, value=name) for name in LIFTS]
 
 
 def granted_words(usage: WindowUsage, first: WindowUsage | None, *, own: bool = False) -> str:
@@ -157,13 +169,36 @@ def status_embed(
     return embed
 
 
+def lifted(given: Mapping[str, int | None], choice: str, for_member: bool) -> dict[str, int | None]:
+    """``given`` with the limits the ``no_limit`` choice names set to NO_LIMIT; a clear refusal where the
+    choice cannot apply (a role, an unknown value sent by a stale client) or contradicts a number given."""
+    lifts = LIFTS.get(choice)
+    if lifts is None:
+        raise app_commands.CheckFailure(f"`no_limit` takes one of: {', '.join(LIFTS)}.")
+    if not for_member:
+        raise app_commands.CheckFailure(
+            "`no_limit` is for a member's override. In a role's tier, a daily, weekly or monthly limit left out "
+            "is already no limit; a tier's requests at once left out stay the bot's default."
+        )
+    both = [name for name in lifts if given[name] is not None]
+    if both:
+        said = ", ".join(f"`{name}`" for name in both)
+        raise app_commands.CheckFailure(
+            f"`no_limit: {choice}` and {said} name the same limit: give a number or no limit, not both."
+        )
+    return {name: NO_LIMIT if name in lifts else value for name, value in given.items()}
+
+
 def stored_words(scope: str, stored: Mapping[str, int | None] | None, default_in_flight: int | None) -> str:
     """An override or tier as stored: an override names only what it sets; a tier's windows left out are no
-    limit, its in_flight left out the default's (bot/quotas.py merge_limits)."""
+    limit, its in_flight left out the default's (bot/quotas.py merge_limits); an override's NO_LIMIT is no limit."""
     if stored is None:
         return "none"
     if scope == "user":
-        return ", ".join(limit_words(n, stored[n]) for n in LIMIT_NAMES if stored[n] is not None) or "nothing"
+        named = [
+            limit_words(n, None if stored[n] == NO_LIMIT else stored[n]) for n in LIMIT_NAMES if stored[n] is not None
+        ]
+        return ", ".join(named) or "nothing"
     words = [limit_words(n, stored[n]) for n in LIMIT_NAMES if n != "in_flight"]
     in_flight = stored["in_flight"]
     words.append(
@@ -215,8 +250,10 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
         weekly="Units per week",
         monthly="Units per month",
         in_flight="Requests generating at once (an /imagine with count counts once)",
+        no_limit="(A member) lift these limits to no limit, whatever their roles or the defaults say",
         clear="Remove this member's override or this role's tier instead",
     )
+    @app_commands.choices(no_limit=LIFT_CHOICES)
     async def set_(
         self,
         interaction: discord.Interaction[Any],
@@ -226,13 +263,16 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
         weekly: app_commands.Range[int, 0] | None = None,
         monthly: app_commands.Range[int, 0] | None = None,
         in_flight: app_commands.Range[int, 0] | None = None,
+        no_limit: str | None = None,
         clear: bool = False,
     ) -> None:
         """(Admins) Set a member's quota override or a role tier."""
         self._require_admin(interaction)
         if (member is None) == (role is None):
             raise app_commands.CheckFailure("Name exactly one member or one role.")
-        given = {"daily": daily, "weekly": weekly, "monthly": monthly, "in_flight": in_flight}
+        given: dict[str, int | None] = {"daily": daily, "weekly": weekly, "monthly": monthly, "in_flight": in_flight}
+        if no_limit is not None:
+            given = lifted(given, no_limit, member is not None)
         named = any(value is not None for value in given.values())
         if clear and named:
             raise app_commands.CheckFailure(
@@ -240,7 +280,7 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
             )
         if member is not None and not clear and not named:
             raise app_commands.CheckFailure(
-                "Name at least one limit (daily, weekly, monthly or in_flight), or use `clear` to remove "
+                "Name at least one limit (daily, weekly, monthly, in_flight or no_limit), or use `clear` to remove "
                 f"{member.mention}'s override. Limits left out stay as their roles or the bot's defaults give them."
             )
         quotas = self.bot.services.quotas

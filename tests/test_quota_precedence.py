@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import QuotaSettings, TierSettings
-from bot.quotas import Member, Origin, Quotas
+from bot.quotas import NO_LIMIT, Member, Origin, Quotas
 from bot.store import Database
 from bot.store.jobs import JobStore
 from tests.conftest import Clock
@@ -102,6 +102,16 @@ def tier(
             (DEFAULT, DEFAULT, Origin("member"), DEFAULT),
             id="an override changes only what it names, over the defaults",
         ),
+        pytest.param(
+            (MODERATOR,),
+            {},
+            {MODERATOR: tier(daily=1, weekly=5, monthly=20)},
+            {"daily": NO_LIMIT, "weekly": None, "monthly": None, "in_flight": NO_LIMIT},
+            (None, 5, 20, None),
+            (Origin("member"), Origin("role", MODERATOR), Origin("role", MODERATOR), Origin("member")),
+            # NULL is "leave it as the tier gives it", so no override could lift a limit.
+            id="an override lifts what it names as NO_LIMIT to no limit",
+        ),
     ],
 )
 async def test_limits_and_where_they_come_from(
@@ -131,6 +141,22 @@ async def test_limits_and_where_they_come_from(
     assert (limits.daily, limits.weekly, limits.monthly, limits.in_flight) == values
     assert tuple(limits.origin(name) for name in ("daily", "weekly", "monthly", "in_flight")) == origins
     assert [w.limit for w in status.windows] == list(values[:3]) and status.in_flight_limit == values[3]
+
+
+async def test_only_a_member_override_stores_no_limit(tmp_path: Path) -> None:
+    """A tier's window left out is already no limit and its in_flight left out the default's: NO_LIMIT in a
+    tier would be a third meaning, so it is refused before anything is stored."""
+    db = Database(tmp_path / "tiers.sqlite3")
+    await db.connect()
+    try:
+        quotas = Quotas(db, QuotaSettings(**DEFAULTS), clock=Clock(ts("2026-11-23 12:00")))
+        with pytest.raises(ValueError, match="only a member override"):
+            await quotas.set_limits(GUILD, "role", MODERATOR, **tier(daily=NO_LIMIT), by=ADMIN)
+        async with db.read() as conn:
+            rows = await (await conn.execute("SELECT COUNT(*) FROM quota_limits")).fetchall()
+    finally:
+        await db.close()
+    assert [tuple(r) for r in rows] == [(0,)]
 
 
 async def test_a_zero_limit_with_units_granted_promises_no_reset(tmp_path: Path) -> None:

@@ -246,3 +246,75 @@ async def test_limits_that_contradict_each_other_are_refused_and_not_saved(
         ("user", moderator, 30, None, 40),
     ]
     assert query(settings, "SELECT COUNT(*) FROM audit_log WHERE action LIKE 'quota%'") == [(2,)]
+
+
+async def test_an_override_lifts_a_member_to_no_limit_over_their_tier(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """An override stored NULL for "leave this limit as the tiers give it", and nothing else could mean "no
+    limit": an admin could raise a member's daily cap to any number but not lift it, short of the unlimited
+    role, which lifts every limit at once. `no_limit:` lifts the windows it names and nothing else."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    running = await start_bot(settings, discord_fake, Clock())
+    moderator, role = discord_fake.moderator_id, discord_fake.moderator_role_id
+    try:
+        await answered(discord_fake, "quota set", {"role": role, "daily": 1, "monthly": 40}, **admin(discord_fake))
+        for_role = content(
+            discord_fake,
+            await answered(discord_fake, "quota set", {"role": role, "no_limit": "daily"}, **admin(discord_fake)),
+        )
+        both = content(
+            discord_fake,
+            await answered(
+                discord_fake,
+                "quota set",
+                {"member": moderator, "no_limit": "daily and weekly", "weekly": 5},
+                **admin(discord_fake),
+            ),
+        )
+        unknown = content(
+            discord_fake,
+            await answered(
+                discord_fake,
+                "quota set",
+                {"member": moderator, "no_limit": "hourly"},
+                unchecked=True,
+                **admin(discord_fake),
+            ),
+        )
+        refused_rows = query(settings, "SELECT scope, daily, weekly, monthly FROM quota_limits ORDER BY scope")
+        told = content(
+            discord_fake,
+            await answered(
+                discord_fake, "quota set", {"member": moderator, "no_limit": "daily"}, **admin(discord_fake)
+            ),
+        )
+        asked = await asyncio.gather(
+            *(discord_fake.slash_command("imagine", {"prompt": f"fox {n}"}, user_id=moderator) for n in range(2))
+        )
+        await discord_fake.wait_for(
+            lambda: query(settings, "SELECT COUNT(*) FROM jobs WHERE state = 'delivered'") == [(2,)], timeout=30
+        )
+        shown = await quota_shown(discord_fake, moderator)
+    finally:
+        await running.close()
+    assert for_role.startswith("`no_limit` is for a member's override."), for_role
+    assert both == "`no_limit: daily and weekly` and `weekly` name the same limit: give a number or no limit, not both."
+    assert unknown.startswith("`no_limit` takes one of: daily, weekly, monthly,"), unknown
+    assert refused_rows == [("role", 1, None, 40)], "a refused command stores nothing"
+    assert told == (
+        f"Quota override for <@{moderator}>: no daily limit.\n"
+        f"<@{moderator}>'s limits now:\n"
+        "The member's own override: no daily limit\n"
+        f"The tier for <@&{role}>: no weekly limit, monthly 40\n"
+        "The bot's defaults: 2 at once"
+    ), told
+    assert all(not answer_data(discord_fake, i).get("flags", 0) & 64 for i in asked), "neither was refused"
+    assert shown["Today"].startswith("2 used · no limit"), shown
+    assert shown["This month"].startswith("2 of 40 used"), shown
+    assert query(settings, "SELECT daily, weekly, monthly, in_flight FROM quota_limits WHERE scope = 'user'") == [
+        (-1, None, None, None)
+    ]
+    assert query(
+        settings, "SELECT reason FROM audit_log WHERE action = 'quota_override' AND target_id = ?", moderator
+    ) == [("no daily limit (before: none)",)]
