@@ -1,4 +1,4 @@
-"""The server's audit log as /mod log reads it: the newest events first, narrowed to a member or a kind.
+"""The server's audit log as /mod log reads it: the newest events first, narrowed to a member, a kind or a time.
 
 Each event is a row of ``audit_log`` (bot/store/migrations/0005_moderation.sql), written by
 ``ModerationStore.audit`` with the words the moderation log channel was sent (``summary``). Rows written before
@@ -28,7 +28,8 @@ KINDS: dict[str, tuple[str, ...]] = {
         "server_defaults",
     ),
 }
-# How many events /mod log reads at most: its pages are made of these. Older ones are reached by narrowing.
+# How many events /mod log reads at most: its pages are made of these. Older ones are reached by narrowing,
+# or with before: (a date), which starts the newest-first list there.
 NEWEST = 500
 # One event's line at most, and how much of its prompt it quotes: a page holds several.
 LINE_CHARS = 400
@@ -78,10 +79,16 @@ class AuditEntry:
         return f"{who}{did}{whom}{where}{job}{why}"
 
 
-async def newest_entries(db: Database, guild_id: int, *, member: int | None, kind: str | None) -> list[AuditEntry]:
+async def newest_entries(
+    db: Database, guild_id: int, *, member: int | None, kind: str | None, before: float | None = None
+) -> list[AuditEntry]:
     """The server's ``NEWEST`` latest events, newest first; ``member``: those by or about them; ``kind``: a key of
-    ``KINDS``."""
-    where, params = ["guild_id = ?"], [guild_id]
+    ``KINDS``; ``before``: only those earlier than this Unix time (how a reader reaches past the newest)."""
+    where: list[str] = ["guild_id = ?"]
+    params: list[float] = [guild_id]
+    if before is not None:
+        where.append("created_at < ?")
+        params.append(before)
     if member is not None:
         where.append("(actor_id = ? OR target_id = ?)")
         params += [member, member]

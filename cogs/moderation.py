@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import discord
@@ -28,6 +31,7 @@ from bot import audit_log
 from bot.app import Bananacord
 from bot.catalogue import Catalogue
 from bot.delivery import UNKNOWN_CHANNEL
+from bot.errors import InvalidRequestError
 from bot.events import JobBlocked
 from bot.gate import MAX_WORD_TERM_CHARS, Term
 from bot.job_list import requests
@@ -35,6 +39,7 @@ from bot.models import JobState
 from bot.moderation import MAX_LEVEL, MIN_LEVEL, GuildModeration, effective_level, honoured_levels
 from bot.render import literal, truncate
 from bot.store.jobs import Job
+from bot.store.usage import instant
 from cogs.places import Place, level_at, place_of
 from cogs.private_answers import MAX_CONTENT, answer_privately
 
@@ -176,6 +181,13 @@ def _fitted(lines: list[str], limit: int) -> str:
         shown.append(line)
         size += 1 + len(line)
     return "\n".join(shown)
+
+
+def older_than(at: float, tz: str) -> str:
+    """A ``before:`` that reaches the events before one at ``at``: its second, rounded up, as wall-clock time in
+    the zone /mod log reads dates in (the quota time zone), so typing it back gives that moment."""
+    moment = datetime.fromtimestamp(math.ceil(at), ZoneInfo(tz)).replace(tzinfo=None)
+    return moment.isoformat(timespec="seconds")
 
 
 def _paged(lines: list[str], page: int, command: str, heading: str = "") -> str:
@@ -791,6 +803,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
     @app_commands.describe(
         member="Only what they did or what was done to them (someone who has left too, by ID)",
         kind="Only events of this kind",
+        before="Only events before this date or time, such as 2026-11-01 or 2026-11-01T18:00 (to reach older ones)",
         page="Which page, when there are more than one message holds",
     )
     @app_commands.choices(kind=[app_commands.Choice(name=kind, value=kind) for kind in audit_log.KINDS])
@@ -799,19 +812,46 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         interaction: discord.Interaction[Any],
         member: discord.User | None = None,
         kind: str | None = None,
+        before: app_commands.Range[str, 1, 40] | None = None,
         page: Page = 1,
     ) -> None:
         """The audit log: blocks, bans, moderators' actions and changes to settings and quotas, newest first."""
+        quotas = self.bot.settings.quotas
+        until = None
+        if before is not None:
+            try:
+                until = instant(before, "before", tz=quotas.timezone, reset_hour=quotas.reset_hour)
+            except ValueError as exc:
+                raise InvalidRequestError(str(exc)) from None
         entries = await audit_log.newest_entries(
-            self.bot.services.db, interaction.guild_id or 0, member=member.id if member else None, kind=kind
+            self.bot.services.db,
+            interaction.guild_id or 0,
+            member=member.id if member else None,
+            kind=kind,
+            before=until,
         )
-        narrowed = (f" by or about {member.mention}" if member else "") + (f" of the kind {kind}" if kind else "")
+        narrowed = (
+            (f" by or about {member.mention}" if member else "")
+            + (f" of the kind {kind}" if kind else "")
+            + (f" before <t:{math.ceil(until)}:f>" if until is not None else "")
+        )
         if not entries:
-            await _private(interaction, f"Nothing in the audit log{narrowed} yet.")
+            # "yet" only of the whole log so far: nothing before a date stays nothing.
+            await _private(interaction, f"Nothing in the audit log{narrowed}{'' if until else ' yet'}.")
             return
-        newest = f"the newest {audit_log.NEWEST:,}" if len(entries) == audit_log.NEWEST else "all"
+        newest = "all"
+        if len(entries) == audit_log.NEWEST:
+            # Rounded up to the second: the next list may repeat an event of this one's last second, but skips
+            # none (before: keeps only events strictly earlier).
+            older = older_than(entries[-1].at, quotas.timezone)
+            newest = f"the newest {audit_log.NEWEST:,}; older ones: `before:{older}`"
         heading = f"Audit log{narrowed}, newest first ({newest}; times in your time zone):"
-        command = "/mod log" + (f" member:{member.name}" if member else "") + (f" kind:{kind}" if kind else "")
+        command = (
+            "/mod log"
+            + (f" member:{member.name}" if member else "")
+            + (f" kind:{kind}" if kind else "")
+            + (f" before:{before.strip()}" if before is not None else "")
+        )
         await _private(interaction, _paged([e.line() for e in entries], page, command, heading))
 
     @app_commands.command(name="logchannel")

@@ -534,6 +534,17 @@ def _parse_instant(text: str, name: str, zone: ZoneInfo, reset_hour: int) -> flo
     return (moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)).timestamp()
 
 
+def instant(text: str, name: str, *, tz: str = "UTC", reset_hour: int = 0) -> float:
+    """One moment as a report's since/until reads it: an ISO date (that quota day's start, at the reset hour
+    in ``tz``) or date-time (wall-clock in ``tz`` without an offset); ValueError, in words for the member who
+    typed it (``name``: the option), for text that is neither or a moment no report can show."""
+    zone = _zone(tz)
+    _check_reset_hour(reset_hour)
+    moment = _parse_instant(text, name, zone, reset_hour)
+    _check_shown(text, moment, zone, tz, name, "moment")
+    return moment
+
+
 def period_bounds(
     period: str,
     now: float,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import Settings
@@ -112,3 +113,40 @@ async def test_a_long_audit_log_is_read_in_pages_each_within_a_message(
         shown += [line.split("reason ")[1][:2] for line in lines[1:] if "reason " in line]
     assert shown == [f"{n:02d}" for n in reversed(range(60))]
     assert past == f"There are only {pages} pages: `/mod log kind:bans page:{pages}` is the last."
+
+
+async def test_before_reaches_past_the_newest_events_and_skips_none(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """/mod log reads the newest 500 events that match, and older ones could not be reached by any option: a
+    busy server's log ended a few days back. The heading of a full list now names the `before:` that continues
+    it; typed back, it lists the older events, the last second of the list before included (rounded up, so
+    none is skipped). A date that is not one is refused in words."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    mod, member = discord_fake.moderator_id, discord_fake.member_id
+    start = int(time.time()) - 2 * 86400
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        insert_older_rows(
+            settings,
+            discord_fake.guild_id,
+            [("ban", mod, member, f"reason {n:03d}", start + n * 60 + 0.5) for n in range(520)],
+        )
+        newest = await mod_log(discord_fake, kind="bans")
+        hint = newest.splitlines()[0].split("`before:")[1].split("`")[0]
+        older = await mod_log(discord_fake, kind="bans", before=hint)
+        by_date = await mod_log(discord_fake, kind="bans", before="2001-01-01")
+        reply = answer_data(
+            discord_fake,
+            await answered(discord_fake, "mod log", {"before": "last week"}, user_id=mod),
+        )
+    finally:
+        await running.close()
+    assert newest.splitlines()[0].startswith("Audit log of the kind bans, newest first (the newest 500; older ones:")
+    assert hint == datetime.fromtimestamp(start + 20 * 60 + 1, UTC).strftime("%Y-%m-%dT%H:%M:%S"), hint
+    lines = older.splitlines()
+    assert lines[0].startswith("Audit log of the kind bans before <t:"), lines[0]
+    assert "(all;" in lines[0], lines[0]
+    assert [line.split("reason ")[1] for line in lines[1:]] == [f"{n:03d}" for n in reversed(range(21))], older
+    assert by_date.startswith("Nothing in the audit log of the kind bans before <t:"), by_date
+    assert reply["flags"] & 64 and "before: 'last week' is not an ISO date" in str(reply["content"]), reply
