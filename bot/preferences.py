@@ -82,6 +82,21 @@ class ModelChoice:
     whose: Literal["member", "server", "bot"] | None = None
 
 
+def passed_over_note(catalogue: Catalogue, choice: ModelChoice, level: int | None) -> str | None:
+    """Why a request that named no model went with another than the stored one (``model_at``), for the
+    member to read beside the job; None when nothing was passed over."""
+    if choice.passed_over is None:
+        return None
+    name = catalogue.display_name
+    whose = {"member": "your /preferences model", "server": "this server's default model"}.get(
+        choice.whose or "", "the bot's default model"
+    )
+    return (
+        f"Made with {name(choice.model)}: {whose}, {name(choice.passed_over)}, has no provider here that "
+        f"honours this channel's safety level ({level})."
+    )
+
+
 def model_at(
     catalogue: Catalogue, prefs: Preferences, *, server_default: str | None, configured: str, level: int | None
 ) -> ModelChoice:

@@ -25,7 +25,7 @@ from bot.discord_refs import refresh_references
 from bot.errors import ErrorCategory, InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
 from bot.models import GenerationRequest, JobState, ReferenceImage, shown_file_name
-from bot.preferences import ModelChoice, fill, model_at
+from bot.preferences import ModelChoice, fill, model_at, passed_over_note
 from bot.prompts import clean_prompt, ratio_suffix
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS, AUTO
@@ -467,7 +467,8 @@ class Imagine(commands.Cog):
             # come out alike, each charged).
             count = 1 if seed is not None else min(prefs.count or 1, await self._count_cap(interaction))
             preferred_count = count
-        notes = [self.model_note(choice, level)] if choice.passed_over is not None else []
+        note = passed_over_note(services.catalogue, choice, level)
+        notes = [note] if note is not None else []
         if preferred_count is None:
             jobs = await self.start_job(interaction, request, preferred=defaults.default_provider, count=count)
         else:
@@ -478,18 +479,6 @@ class Imagine(commands.Cog):
             notes += [fewer] if fewer is not None else []
         if jobs and notes:
             await self.tell(interaction, " ".join(notes))
-
-    def model_note(self, choice: ModelChoice, level: int | None) -> str:
-        """Why a request that named no model went with another than the stored one (``model_at``)."""
-        name = self.bot.services.catalogue.display_name
-        assert choice.passed_over is not None
-        whose = {"member": "your /preferences model", "server": "this server's default model"}.get(
-            choice.whose or "", "the bot's default model"
-        )
-        return (
-            f"Made with {name(choice.model)}: {whose}, {name(choice.passed_over)}, has no provider here that "
-            f"honours this channel's safety level ({level})."
-        )
 
     async def tell(self, interaction: discord.Interaction[Any], note: str) -> None:
         """A private word to the member once their job has started (its message is the command's answer). The

@@ -24,7 +24,7 @@ from bot.app import Bananacord
 from bot.discord_refs import refresh_references
 from bot.errors import InvalidRequestError
 from bot.models import ReferenceImage
-from bot.preferences import ModelChoice, model_at
+from bot.preferences import ModelChoice, model_at, passed_over_note
 from bot.references import check_fits_provider
 from bot.routing import require_served
 from bot.store.forms import FormStore
@@ -153,7 +153,7 @@ class Remix(commands.Cog):
             "shown_at": message.jump_url,
             "preferred": original.provider if original else defaults.default_provider,
             "references": [ref.model_dump(mode="json") for ref in references],
-            "model_note": self.imagine.model_note(choice, level) if choice.passed_over is not None else None,
+            "model_note": passed_over_note(self.bot.services.catalogue, choice, level),
         }
         # In Discord's 3 s, or the member reads that the database is busy (a form written later just expires).
         await record_in_time(

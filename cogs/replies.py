@@ -45,7 +45,7 @@ from bot.discord_refs import refresh_references
 from bot.errors import BananacordError, InvalidRequestError
 from bot.models import JobState, ReferenceImage, shown_file_name
 from bot.nonces import message_nonce
-from bot.preferences import model_at
+from bot.preferences import model_at, passed_over_note
 from bot.render import REFUSED_MARK, candidate_label, truncate
 from bot.result_images import result_stem
 from bot.routing import require_served
@@ -508,6 +508,7 @@ class Replies(commands.Cog):
         # A reply in a thread discord.py has not cached comes with a PartialMessageable: the thread is looked
         # up, so that it runs at its channel's level, not the server's (cogs/places.py place_of_message).
         place = await place_of_message(guild, message.channel)
+        passed_over = None  # why a stored model was passed over, told to the member once the job has started
         if original is not None:
             model = original.request.model
         else:  # an image of the bot's that no job row names: the member's model, else the server's
@@ -523,6 +524,7 @@ class Replies(commands.Cog):
                 level=level,
             )
             model = choice.model
+            passed_over = passed_over_note(bot.services.catalogue, choice, level)
         catalogue = bot.services.catalogue
         require_served(catalogue, model)
         # "make it night --ar 9:16", or "--ar 16:9" alone to reframe it: a reply has no form to pick a shape in.
@@ -611,7 +613,12 @@ class Replies(commands.Cog):
                         message, FORBIDDEN if isinstance(exc, discord.Forbidden) else UNANSWERED, each_reply=True
                     )
                 return started[0] if started else None
-            return await runner.held.release(job.id, message_id=answer.id, shown=True)
+            released = await runner.held.release(job.id, message_id=answer.id, shown=True)
+            if passed_over is not None:
+                # As /imagine tells it privately: a reply has no private answer, so a note (a DM, else a reply
+                # that deletes itself), at most once in NOTE_EVERY_SECONDS for a member who keeps replying.
+                await self._note(message, passed_over)
+            return released
         raise AssertionError("unreachable: the last try returns or raises")
 
     async def _answer_exists(self, job: Job) -> bool:

@@ -313,7 +313,8 @@ async def test_a_reply_to_a_bot_image_no_job_made_passes_over_a_saved_model_the_
 ) -> None:
     """A reply to an image the bot posted that no job row names takes the member's saved model, chosen as
     /imagine chooses it in that channel: at level 6 their saved Pro is passed over for Nano Banana 2. Before,
-    the reply was refused for the saved model, which the member never typed in it."""
+    the reply was refused for the saved model, which the member never typed in it. The member is told why, as
+    /imagine tells it, in a private note (a DM here); before, a reply said nothing of it."""
     settings = fakes.settings(tmp_path, discord_fake, ["seaart", "segmind"])
     running = await boot(settings, discord_fake)
     adult = discord_fake.nsfw_channel_id
@@ -324,10 +325,17 @@ async def test_a_reply_to_a_bot_image_no_job_made_passes_over_a_saved_model_the_
         old = await discord_fake.post_message(
             "", attachments=[picture], user_id=discord_fake.bot_user_id, channel_id=adult
         )
-        await discord_fake.post_message("make it night", reply_to=old.id, channel_id=adult)
+        reply = await discord_fake.post_message("make it night", reply_to=old.id, channel_id=adult)
         await discord_fake.wait_for(lambda: done(settings, 1), timeout=30)
+        await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.member_id)), timeout=10)
     finally:
         await running.close()
     assert [(r["state"], r["model"], r["provider"], r["safety_level"]) for r in rows(settings)] == [
         ("delivered", "nano_banana_2", "segmind", 6)
     ]
+    [note] = [m.content or "" for m in discord_fake.dms_to(discord_fake.member_id)]
+    assert note.startswith(
+        "Made with Nano Banana 2: your /preferences model, Nano Banana Pro, has no provider here that honours "
+        "this channel's safety level (6)."
+    ), note
+    assert str(reply.id) in note, "the note links the reply it is about"
