@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.create_attempts import create_attempts
 from bot.errors import (
@@ -28,10 +28,13 @@ from bot.events import ProviderProblem, ProviderRecovered
 from bot.models import JobHandle, JobState
 from bot.providers._http import redact, shown
 from bot.providers.base import Prefetched, Provider
-from bot.references import CheckedReferences, check_references, download_cap
+from bot.references import CheckedReferences, ReferencePasses, check_references, download_cap
 from bot.runner_part import RunnerPart
 from bot.store.jobs import InvalidTransitionError, Job
 from bot.store.refusals import write_can_wait, write_until_taken
+
+if TYPE_CHECKING:
+    from bot.jobs import JobRunner
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,11 @@ _PROVIDER_PROBLEMS = frozenset({ErrorCategory.OUT_OF_CREDIT, ErrorCategory.AUTH}
 
 class Submitter(RunnerPart):
     """Sends each queued job's create, once."""
+
+    def __init__(self, runner: JobRunner) -> None:
+        super().__init__(runner)
+        # The references that passed lately: a batch's jobs check each link once (bot/references.py).
+        self.passes = ReferencePasses()
 
     async def submit(self, job: Job) -> None:
         if job.submit_started_at is not None:
@@ -305,6 +313,7 @@ class Submitter(RunnerPart):
                 max_bytes=lambda ref: download_cap(ref, member_max_bytes=member_max, provider_max_bytes=provider_max),
                 timeout=self.runner.imagine.download_timeout_seconds,
                 keep=keep,
+                passes=self.passes,
             )
         except ReferenceFetchError as exc:
             await self.runner.fail(job, ErrorCategory.REFERENCE, exc.user_message, detail=exc.detail)

@@ -13,8 +13,10 @@ adapter sends what was checked instead of downloading every reference a second t
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import IO, TYPE_CHECKING
 
@@ -98,6 +100,72 @@ class CheckedReferences:
         self.files.clear()
 
 
+PASS_SECONDS = 600.0
+"""How long a link whose bytes passed the check counts as passing, without another download, for a job that
+needs no file of it (``ReferencePasses``)."""
+
+
+class ReferencePasses:
+    """The links whose bytes passed the check lately, with their size, so the jobs of a batch check each
+    reference once.
+
+    The jobs of an ``/imagine count:4`` name the same references, and each downloaded and checked every one
+    of them before its create: four times the CDN traffic and four times the wait, for the same bytes. A
+    Discord CDN link names fixed bytes (a new upload is a new link), and a pass holds for any cap at least
+    the size that passed. Jobs checking the same link at once wait for the first one's check rather than
+    start their own; one that failed (or was stopped) tells the others nothing, and each checks for itself,
+    so every job still meets its own refusal in its own words. In memory only: a restart checks again."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic, seconds: float = PASS_SECONDS) -> None:
+        self._clock = clock
+        self._seconds = seconds
+        self._passed: dict[str, tuple[int, float]] = {}  # url -> (size that passed, when)
+        self._checking: dict[str, asyncio.Future[int | None]] = {}
+
+    def _fresh(self, url: str, max_bytes: int) -> bool:
+        passed = self._passed.get(url)
+        if passed is None:
+            return False
+        size, at = passed
+        if self._clock() - at > self._seconds:
+            del self._passed[url]
+            return False
+        return size <= max_bytes
+
+    async def check(self, url: str, max_bytes: int, check: Callable[[], Awaitable[IO[bytes]]]) -> None:
+        """Pass ``url`` if it passed lately within ``max_bytes`` (or passes the check another job is running
+        now); else run ``check`` (a download and check to a file, closed here) and keep its pass."""
+        if self._fresh(url, max_bytes):
+            return
+        pending = self._checking.get(url)
+        if pending is not None:
+            # Shielded: a stop of this job must not cancel the check another job is waiting on.
+            size = await asyncio.shield(pending)
+            if size is not None and size <= max_bytes:
+                return
+        leader = pending is None
+        outcome: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        if leader:
+            self._checking[url] = outcome
+        size = None
+        try:
+            file = await check()
+            with file:
+                size = file.seek(0, io.SEEK_END)
+            self._forget_stale()
+            self._passed[url] = (size, self._clock())
+        finally:
+            # Always settled, a failure and a stop too: the jobs waiting on it then check for themselves.
+            outcome.set_result(size)
+            if leader:
+                del self._checking[url]
+
+    def _forget_stale(self) -> None:
+        now = self._clock()
+        for url in [u for u, (_size, at) in self._passed.items() if now - at > self._seconds]:
+            del self._passed[url]
+
+
 async def check_references(
     client: httpx.AsyncClient,
     refs: Sequence[ReferenceImage],
@@ -105,11 +173,13 @@ async def check_references(
     max_bytes: int | Callable[[ReferenceImage], int],
     timeout: float,
     keep: bool = False,
+    passes: ReferencePasses | None = None,
 ) -> CheckedReferences:
     """Download every reference and check it; raise for the first bad one, in the member's order.
 
     ``max_bytes``: one cap for all, or each reference's own (``download_cap``).
     ``keep``: return the checked files (the caller closes them); else nothing is kept.
+    ``passes``: without ``keep``, a link that passed lately is not downloaded again (``ReferencePasses``).
     InvalidRequestError: the member's file is not usable (nothing to retry).
     ReferenceFetchError: its link did not give the file (nothing to retry).
     ReferenceUnavailableError: the download failed in a way that may work on a later try.
@@ -117,6 +187,9 @@ async def check_references(
     if not refs:
         return CheckedReferences()
     cap = max_bytes if callable(max_bytes) else (lambda _ref: max_bytes)
+    if passes is not None and not keep:
+        await _pass_all(client, refs, cap, timeout, passes)
+        return CheckedReferences()
     checks = [asyncio.ensure_future(_check_one(client, ref, max_bytes=cap(ref), timeout=timeout)) for ref in refs]
     try:
         results = await asyncio.gather(*checks, return_exceptions=True)
@@ -142,6 +215,28 @@ async def check_references(
     if failures:
         raise failures[0]
     return checked
+
+
+async def _pass_all(
+    client: httpx.AsyncClient,
+    refs: Sequence[ReferenceImage],
+    cap: Callable[[ReferenceImage], int],
+    timeout: float,
+    passes: ReferencePasses,
+) -> None:
+    """``check_references`` where no file is kept: each link through ``passes``; the first failure in the
+    member's order is raised, once every check has ended (none is left running behind the job's back)."""
+
+    def checking(ref: ReferenceImage) -> Callable[[], Awaitable[IO[bytes]]]:
+        return lambda: _check_one(client, ref, max_bytes=cap(ref), timeout=timeout)
+
+    # The same link twice in one request: checked once (the second waits on the first).
+    results = await asyncio.gather(
+        *(passes.check(ref.url, cap(ref), checking(ref)) for ref in refs), return_exceptions=True
+    )
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 async def _check_one(client: httpx.AsyncClient, ref: ReferenceImage, *, max_bytes: int, timeout: float) -> IO[bytes]:

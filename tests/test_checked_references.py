@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bot.errors import InvalidRequestError
 from bot.models import ReferenceImage
-from bot.references import check_references
+from bot.references import CheckedReferences, ReferencePasses, check_references
 from tests.conftest import png_bytes
 from tests.test_hostile_review_fixes import Site
 
@@ -96,3 +96,66 @@ async def test_a_check_cancelled_after_some_files_came_leaves_none_open() -> Non
         with pytest.raises(asyncio.CancelledError):
             await check
         assert open_temporary_files() == before
+
+
+# ---- ReferencePasses: the jobs of a batch check each link once ----------------------------------------------
+
+
+async def test_a_batch_s_jobs_checking_the_same_link_download_it_once() -> None:
+    """Three jobs of one /imagine count:3 check the same reference at once: one download, three passes; a job
+    that holds the link to a smaller cap than the size that passed checks it itself (and is refused); a pass
+    older than PASS_SECONDS is checked again."""
+    now = [1000.0]
+    passes = ReferencePasses(clock=lambda: now[0], seconds=600)
+    async with Site(serve) as site, httpx.AsyncClient() as client:
+        link = [ref(site, "/a.png")]
+
+        async def job(cap: int) -> CheckedReferences:
+            return await check_references(client, link, max_bytes=cap, timeout=5, passes=passes)
+
+        checked = await asyncio.gather(job(1 << 20), job(1 << 20), job(1 << 20))
+        at_once = list(site.seen)
+        with pytest.raises(InvalidRequestError) as too_small:
+            await job(len(PICTURE) - 1)
+        now[0] += 601
+        await job(1 << 20)
+    assert [c.files for c in checked] == [{}, {}, {}], "nothing is kept without keep"
+    assert at_once == ["GET /a.png"]
+    assert "`a.png`" in too_small.value.user_message
+    assert site.seen == ["GET /a.png"] * 3, "the smaller cap and the stale pass each downloaded it again"
+
+
+async def test_a_link_that_fails_is_refused_to_every_job_in_its_own_words() -> None:
+    """A failure is not shared: each job downloads the link and meets the refusal itself (a 5xx may pass for
+    the next one), and nothing counts as passed."""
+    passes = ReferencePasses()
+    async with Site(serve) as site, httpx.AsyncClient() as client:
+        refs = [ref(site, "/bad.png")]
+        results = await asyncio.gather(
+            *(check_references(client, refs, max_bytes=1 << 20, timeout=5, passes=passes) for _ in range(3)),
+            return_exceptions=True,
+        )
+    assert all(isinstance(r, InvalidRequestError) and "`bad.png`" in r.user_message for r in results), results
+    assert site.seen == ["GET /bad.png"] * 3
+
+
+async def test_a_check_stopped_midway_leaves_the_jobs_waiting_on_it_to_check_for_themselves() -> None:
+    """The first job's check is cancelled (a stop, or that job's Cancel) while a second job waits on it: the
+    second is not cancelled with it, and checks the link itself."""
+    passes = ReferencePasses()
+    before = open_temporary_files()
+    async with Site(serve) as site, httpx.AsyncClient() as client:
+        slow = [ref(site, "/slow.png")]
+        first = asyncio.ensure_future(check_references(client, slow, max_bytes=1 << 20, timeout=60, passes=passes))
+        await asyncio.sleep(0.2)
+        second = asyncio.ensure_future(check_references(client, slow, max_bytes=1 << 20, timeout=60, passes=passes))
+        await asyncio.sleep(0.1)
+        first.cancel()
+        await asyncio.sleep(0.2)
+        assert not second.done(), "the second job is checking the link itself now"
+        assert site.seen == ["GET /slow.png", "GET /slow.png"]
+        second.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await second
+    assert first.cancelled()
+    assert open_temporary_files() == before

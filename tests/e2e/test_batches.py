@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -237,6 +238,30 @@ async def test_reroll_of_a_batch_runs_the_whole_batch_again_for_the_presser(
     await discord_fake.click(message.id, custom_id(message, "Delete"), user_id=discord_fake.member_id)
     await discord_fake.wait_for(lambda: message.deleted, timeout=10)
     await discord_fake.wait_for(lambda: all(r["deleted_by"] for r in jobs(settings)[:2]), timeout=10)
+
+
+def cdn_downloads(discord_fake: FakeDiscord) -> list[str]:
+    return [r.path for r in discord_fake.requests if r.method == "GET" and "/attachments/" in r.path]
+
+
+async def test_a_batch_checks_its_references_once_not_once_per_image(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Each candidate of `/imagine count:4` with two references downloaded and checked both before its create:
+    eight downloads of the same two files (up to 10 MiB each) and each create waiting for its own. Now each
+    link is checked once for the batch (bot/references.py ReferencePasses), and a Re-roll soon after checks
+    none again; every candidate is still sent both links and delivered."""
+    first = discord_fake.add_attachment(png_bytes((64, 48)), "first.png", "image/png")
+    second = discord_fake.add_attachment(png_bytes((48, 64)), "second.png", "image/png")
+    message = await batch_message(discord_fake, {"prompt": "two refs", "count": 4, "image1": first, "image2": second})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 4, timeout=20)
+    per_batch = cdn_downloads(discord_fake)
+    await discord_fake.wait_for(lambda: labels(message) == buttons_for([1, 2, 3, 4]), timeout=10)
+    await discord_fake.click(message.id, custom_id(message, "Re-roll"), user_id=discord_fake.member_id)
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 8, timeout=20)
+    assert sorted(per_batch) == sorted(urlsplit(a["url"]).path for a in (first, second)), per_batch
+    assert cdn_downloads(discord_fake) == per_batch, "the Re-roll checked nothing again"
+    assert [c.json["image_urls"] for c in seaart.creates] == [[first["url"], second["url"]]] * 8
 
 
 async def test_a_batch_is_refused_whole_when_the_member_cannot_afford_it(
