@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.testing.discord import FakeDiscord
+from tests.forked_cli import run_bot
 
 PR_CAPBSET_DROP = 24
 CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2
@@ -44,12 +45,15 @@ def cli(
     tmp_path: Path, *args: str, env: dict[str, str] | None = None, preexec: Callable[[], None] | None = None
 ) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("BANANACORD_") and not k.endswith("_API_KEY")}
+    full = {**clean, "DISCORD_TOKEN": "cli-token", "SEAART_API_KEY": "cli-key", **(env or {})}
+    if preexec is None:
+        return run_bot(list(args), env=full, cwd=tmp_path)
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env={**clean, "DISCORD_TOKEN": "cli-token", "SEAART_API_KEY": "cli-key", **(env or {})},
+        env=full,
         preexec_fn=preexec,
         timeout=60,
     )

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bot.config import load_settings
 from bot.errors import ConfigError
+from tests.forked_cli import run_bot
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -67,14 +67,7 @@ def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
 
 def _cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=clean,
-        timeout=60,
-    )
+    return run_bot(list(args), env=clean, cwd=tmp_path)
 
 
 def test_cli_reports_one_line_without_traceback(tmp_path: Path) -> None:

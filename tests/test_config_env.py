@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from bot.config import load_settings
 from bot.errors import ConfigError
+from tests.forked_cli import run_bot
 
 
 def write(tmp_path: Path, text: str, name: str = "config.toml") -> Path:
@@ -32,14 +32,7 @@ def cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subpro
         **{name: os.environ[name] for name in ("PYTHONPATH",) if name in os.environ},
         **(env or {}),
     }
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=clean,
-        timeout=60,
-    )
+    return run_bot(list(args), env=clean, cwd=tmp_path)
 
 
 KEYS = {"DISCORD_TOKEN": "t-123", "SEAART_API_KEY": "k-456"}

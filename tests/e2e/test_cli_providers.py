@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 from PIL import Image
 
 from bot.testing.providers import FakeGemini, FakeKie, FakeSeaArt, FakeSegmind
+from tests.forked_cli import run_bot
 
 KEY = "cli-provider-key"
 ENV_KEYS = ["SEAART_API_KEY", "KIE_API_KEY", "SINANCODE_API_KEY", "SEGMIND_API_KEY", "GEMINI_API_KEY"]
@@ -54,17 +54,9 @@ async def fakes() -> AsyncIterator[Fakes]:
 
 async def cli(*args: str, keys: dict[str, str]) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ENV_KEYS and not k.startswith("BANANACORD_")}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        env={**env, **keys},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 90)
-    return proc.returncode or 0, out.decode(), err.decode()
+    # In a thread: the fake providers answer on this test's event loop.
+    done = await asyncio.to_thread(run_bot, list(args), env={**env, **keys}, cwd=os.getcwd(), timeout=90)
+    return done.returncode, done.stdout, done.stderr
 
 
 @pytest.mark.parametrize("provider", ["seaart", "kie", "sinancode", "segmind", "gemini"])

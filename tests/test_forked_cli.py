@@ -1,0 +1,81 @@
+"""The tests' forked `python -m bot` (tests/forked_cli.py) answers as a real process does: the same exit code,
+stdout and stderr for the same command, the environment and working folder it was given and no other, and a
+command past its time is killed."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.forked_cli import run_bot
+from tests.test_cli import config
+
+
+def real(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["--help"], id="help"),
+        pytest.param(["check", "--config", "missing.toml"], id="missing-config"),
+        pytest.param(["check", "--config", "bot.toml"], id="check"),
+        pytest.param(
+            ["usage", "--guild", "1", "--period", "day", "--since", "2024-01-01", "--config", "bot.toml"],
+            id="refused-period",
+        ),
+        pytest.param(["db", "status", "--config", "bot.toml"], id="db-status"),
+        pytest.param(["no-such-command"], id="unknown-command"),
+    ],
+)
+def test_a_forked_command_answers_as_a_real_process_does(tmp_path: Path, args: list[str]) -> None:
+    config(tmp_path, db=tmp_path / "bot.sqlite3").rename(tmp_path / "bot.toml")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "DISCORD_TOKEN": "t-1",
+        "SEAART_API_KEY": "k-1",
+        **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
+    }
+    forked = run_bot(args, env=env, cwd=tmp_path)
+    started = real(args, env, tmp_path)
+    assert (forked.returncode, forked.stdout, forked.stderr) == (started.returncode, started.stdout, started.stderr)
+
+
+def test_a_forked_command_sees_only_its_own_environment_and_folder(tmp_path: Path) -> None:
+    """A setting in the test process's environment, not given, is not seen (it would refuse the configuration);
+    the same setting given is; a relative --config is read in the folder given."""
+    config(tmp_path, db=tmp_path / "bot.sqlite3").rename(tmp_path / "bot.toml")
+    env = {"PATH": "/usr/bin:/bin", "DISCORD_TOKEN": "t-1", "SEAART_API_KEY": "k-1"}
+    os.environ["BANANACORD_LOG_LEVEL"] = "LOUD"
+    try:
+        clean = run_bot(["check", "--config", "bot.toml"], env=env, cwd=tmp_path)
+    finally:
+        del os.environ["BANANACORD_LOG_LEVEL"]
+    given = run_bot(["check", "--config", "bot.toml"], env={**env, "BANANACORD_LOG_LEVEL": "LOUD"}, cwd=tmp_path)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert given.returncode != 0 and "LOUD" in given.stdout + given.stderr, given.stdout + given.stderr
+
+
+def test_a_forked_command_past_its_time_is_killed(tmp_path: Path) -> None:
+    """`bananacord run` against a Discord that takes the connection and never answers runs on; past the timeout
+    it is killed and the caller gets TimeoutExpired, as from subprocess.run."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        api = f"http://127.0.0.1:{silent.getsockname()[1]}/api/v10"
+        config(tmp_path, db=tmp_path / "bot.sqlite3", api=api).rename(tmp_path / "bot.toml")
+        env = {"PATH": "/usr/bin:/bin", "DISCORD_TOKEN": "t-1", "SEAART_API_KEY": "k-1"}
+        started = time.monotonic()
+        with pytest.raises(subprocess.TimeoutExpired):
+            run_bot(["run", "--config", "bot.toml"], env=env, cwd=tmp_path, timeout=1.5)
+    assert time.monotonic() - started < 10
