@@ -47,7 +47,9 @@ async def test_long_word_terms_are_refused_when_added_and_stored_ones_cannot_fre
         started = time.monotonic()
         refused = await command(discord_fake, "imagine", {"prompt": SPACED})
         took = time.monotonic() - started
-    assert max(gaps) < 0.5, f"the event loop stood still {max(gaps):.2f} s (the /imagine took {took:.2f} s)"
+    # 7 s before; 1 s, as the other slow-term tests allow: with the suite's processes and the CLI children
+    # sharing two cores, the loop's thread was once kept off a core 0.53 s by the scheduler alone.
+    assert max(gaps) < 1.0, f"the event loop stood still {max(gaps):.2f} s (the /imagine took {took:.2f} s)"
     # Not checked in full within the prompt's budget: refused, never let through.
     assert refused["flags"] & 64 and "could not be checked against this server's blocked terms" in refused["content"]
     assert seaart.creates == []
