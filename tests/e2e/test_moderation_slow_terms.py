@@ -90,7 +90,9 @@ async def test_slow_stored_patterns_neither_freeze_the_bot_nor_let_the_prompt_th
         started = time.monotonic()
         refused = await command(discord_fake, "imagine", {"prompt": PROMPT})
         took = time.monotonic() - started
-    assert max(gaps) < 0.5, f"the event loop stood still {max(gaps):.2f} s"
+    # 1 s, as the tests below allow: the freeze this guards against was seconds long, and on a loaded machine the
+    # scheduler alone kept a loop off its core over half a second (tests/e2e/test_moderation_gate_review.py).
+    assert max(gaps) < 1.0, f"the event loop stood still {max(gaps):.2f} s"
     assert took < 2.0, took  # one budget for every pattern: a quarter of a second, not 60 x 50 ms
 
     # Not checked in full, so not sent: a slow pattern must not let the prompt through unseen.
