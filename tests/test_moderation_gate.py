@@ -199,8 +199,15 @@ def test_other_threads_do_not_make_an_ordinary_pattern_slow() -> None:
     search = regex.compile(ordinary.text)
     alone = min(_cpu_of(lambda: search.search(prompt)) for _ in range(3))
     gate = PromptGate([ordinary], builtin=False, regex_timeout=2.5 * alone, prompt_budget=40 * alone)
-    verdict = _beside_busy_threads(lambda: gate.check(prompt))
-    assert verdict.finished and not verdict.blocked, verdict
+    # Up to three tries, one of which must finish: on a machine loaded by other processes (a CI run of the whole
+    # suite) the search's own CPU once ran past 2.5 times its quiet figure. Counted in the process's CPU, as
+    # before, every try runs 2.2 to 4.8 times as fast and is refused.
+    verdicts = []
+    for _ in range(3):
+        verdicts.append(_beside_busy_threads(lambda: gate.check(prompt)))
+        if verdicts[-1].finished:
+            break
+    assert verdicts[-1].finished and not verdicts[-1].blocked, verdicts
     started = time.monotonic()
     assert _beside_busy_threads(lambda: slow_input(SLOW[0])) is not None
     assert time.monotonic() - started < 5
