@@ -173,6 +173,24 @@ def test_a_real_bomb_is_refused_as_a_result_and_as_a_reference() -> None:
     assert "`huge.png` is 12,600 x 12,600 pixels" in reference.value.user_message
 
 
+@pytest.mark.parametrize("side", [40, 64, 130, 200])
+def test_the_test_bomb_is_a_whole_png_of_the_size_it_declares(side: int) -> None:
+    """bomb_png repeats one compressed block and sets the stream's checksum itself: the stream must still
+    decompress, checksum checked, to exactly the declared image, and Pillow must decode it."""
+    png = bomb_png(side)
+    stream = png[33 + 8 : -12 - 4]  # after the signature and IHDR chunk, the IDAT chunk's data, before IEND
+    assert zlib.decompress(stream) == b"\0" * ((1 + side * 4) * side)
+    with Image.open(io.BytesIO(png)) as image:
+        image.load()
+        assert (image.size, image.mode, image.getextrema()) == ((side, side), "RGBA", ((0, 0),) * 4)
+
+
+def test_the_default_test_bomb_is_small_and_declares_635_mb() -> None:
+    png = bomb_png()
+    assert len(png) < 1_000_000
+    assert struct.unpack(">II", png[16:24]) == (12_600, 12_600)
+
+
 def gif_with_frame(left: int, top: int, width: int, height: int) -> bytes:
     """A whole GIF whose logical screen is 1 x 1 and whose one frame is ``width`` x ``height`` at (left, top)."""
     screen = b"GIF89a" + struct.pack("<HHBBB", 1, 1, 0, 0, 0)
