@@ -8,14 +8,18 @@ process of its own as a command's is: its own environment, working folder, stdin
 (files the caller reads), exit code; it runs the package as ``python -m bot`` does (``runpy``, as ``__main__``).
 What it does not get is a fresh interpreter: modules are imported already, which the commands do not depend on.
 
-Only ``subprocess.run``-style runs to completion go this way. A test that signals the process, gives it a
-``preexec_fn``, or must see a fresh interpreter (which modules a command imports) starts a real one.
-``TESTS_REAL_CLI_PROCESSES=1`` sends every run to a real process too.
+``run_bot`` is ``subprocess.run`` of a command; ``start_bot`` is ``subprocess.Popen`` of one (``bananacord run``
+for the tests that stop, kill or restart the bot as an operator's process): a ``ForkedProcess`` with the pid to
+signal, and the exit status the server reads with ``waitpid``, so a signal's death is ``-signum`` as from Popen.
+A test that gives a ``preexec_fn``, or must see a fresh interpreter (which modules a command imports, how much
+memory the process takes from its start), starts a real process. ``TESTS_REAL_CLI_PROCESSES=1`` sends every run
+and start to a real process too.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import signal
@@ -25,15 +29,18 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-# The server: imports the bot, then forks a child per connection. It stops when the test process that started
-# it goes (its stdin, a pipe from that process, reads EOF).
+# The server: imports the bot, then forks a child per connection, and tells each connection its child's exit status
+# once it has reaped it. It stops when the test process that started it goes (its stdin, a pipe from that process,
+# reads EOF).
 _SERVER = r"""
 import importlib, json, os, runpy, select, signal, socket, sys, threading, time, traceback
-for name in ("bot.__main__", "bot.config", "bot.check", "bot.db_cli", "bot.usage_cli", "bot.service", "bot.generate"):
+MODULES = (
+    "bot.__main__", "bot.config", "bot.check", "bot.db_cli", "bot.usage_cli", "bot.service", "bot.generate", "bot.app",
+)
+for name in MODULES:
     try:
         importlib.import_module(name)
     except ImportError:
@@ -42,14 +49,27 @@ assert threading.active_count() == 1, "a fork with other threads running could l
 listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 listener.bind(sys.argv[1])
 listener.listen(64)
-signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel; their callers get the code
+# SIGCHLD wakes the loop below (through the wakeup pipe), which reaps the child and sends its status.
+wake_r, wake_w = os.pipe()
+os.set_blocking(wake_r, False)
+os.set_blocking(wake_w, False)
+signal.set_wakeup_fd(wake_w)
+signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+children = {}  # pid -> the connection that started it
 sys.stdout.write("ready\n")
 sys.stdout.flush()
 
 
 def child(conn):
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # as a fresh process has it: a command may wait on its own
+    # As a fresh process has it: default SIGCHLD (a command may wait on its own children), none of the server's
+    # descriptors but the connection.
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    for fd in (wake_r, wake_w):
+        os.close(fd)
     listener.close()
+    for other in children.values():
+        other.close()
     request, fds = b"", []
     while not request.endswith(b"\n"):
         data, got, _flags, _addr = socket.recv_fds(conn, 1 << 20, 3)
@@ -66,7 +86,10 @@ def child(conn):
     os.environ.clear()
     os.environ.update(asked["env"])
     time.tzset()
-    conn.sendall(f"{os.getpid()}\n".encode())
+    if asked.get("nohup"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as `nohup` starts a command
+    conn.sendall(f"pid {os.getpid()}\n".encode())
+    conn.close()
     sys.argv = ["bot", *asked["args"]]
     # Run afresh as __main__ as `-m` does; left imported, runpy warns that it may behave unpredictably.
     sys.modules.pop("bot.__main__", None)
@@ -90,18 +113,42 @@ def child(conn):
         sys.stdout.flush()
         sys.stderr.flush()
     finally:
-        conn.sendall(f"{code}\n".encode())
         os._exit(code)
 
 
+def reap():
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        conn = children.pop(pid, None)
+        if conn is not None:
+            try:
+                conn.sendall(f"exit {os.waitstatus_to_exitcode(status)}\n".encode())
+            except OSError:
+                pass  # the caller has gone
+            conn.close()
+
+
 while True:
-    ready, _, _ = select.select([listener, sys.stdin], [], [])
+    ready, _, _ = select.select([listener, sys.stdin, wake_r], [], [])
     if sys.stdin in ready:
-        break  # the test process is gone
-    conn, _ = listener.accept()
-    if os.fork() == 0:
-        child(conn)
-    conn.close()
+        break  # the test process is gone; children still running run on, as a real process's would
+    if wake_r in ready:
+        try:
+            os.read(wake_r, 4096)
+        except BlockingIOError:
+            pass
+    if listener in ready:
+        conn, _ = listener.accept()
+        pid = os.fork()
+        if pid == 0:
+            child(conn)
+        children[pid] = conn
+    reap()
 """
 
 _lock = threading.Lock()
@@ -139,31 +186,112 @@ def _stop(server: subprocess.Popen[str], folder: str) -> None:
     os.rmdir(folder)
 
 
+class ForkedProcess:
+    """What the tests use of ``subprocess.Popen`` for a process the fork server started: ``pid``, ``args``,
+    ``returncode``, ``poll``, ``wait``, ``send_signal``, ``terminate``, ``kill``. The status is ``waitpid``'s, read
+    by the server (the child is its child), so a process killed by a signal has ``-signum``, as from Popen."""
+
+    def __init__(self, args: list[str], conn: socket.socket, timeout: float) -> None:
+        self.args = args
+        self.returncode: int | None = None
+        self._conn = conn
+        self._buffer = b""
+        self._lock = threading.Lock()
+        line = self._line(time.monotonic() + timeout)
+        if line is None or not line.startswith("pid "):
+            # The child ended before it was set up (a request it could not read): no process to give.
+            raise RuntimeError(f"the fork server did not start {args}: {line!r}")
+        self.pid = int(line.split()[1])
+
+    def _line(self, deadline: float | None) -> str | None:
+        """The server's next line; None once it closed the connection; TimeoutError past ``deadline``."""
+        while b"\n" not in self._buffer:
+            self._conn.settimeout(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            try:
+                data = self._conn.recv(4096)
+            except BlockingIOError:  # a timeout of 0 makes the socket non-blocking
+                raise TimeoutError from None
+            if not data:
+                return None
+            self._buffer += data
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line.decode()
+
+    def _settle(self, deadline: float | None, *, block: bool = True) -> None:
+        if not self._lock.acquire(blocking=block):
+            return  # another thread is waiting for the status: poll() says what is known
+        try:
+            if self.returncode is not None:
+                return
+            line = self._line(deadline)
+            # Closed with no status: the server itself was killed, and cannot tell. Say killed.
+            self.returncode = -signal.SIGKILL if line is None else int(line.split()[1])
+            self._conn.close()
+        finally:
+            self._lock.release()
+
+    def poll(self) -> int | None:
+        with contextlib.suppress(TimeoutError):
+            self._settle(time.monotonic(), block=False)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        try:
+            self._settle(None if timeout is None else time.monotonic() + timeout)
+        except TimeoutError:
+            raise subprocess.TimeoutExpired(self.args, timeout or 0) from None
+        assert self.returncode is not None
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):  # ended since: as Popen, nothing to signal
+                os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def forking() -> bool:
+    """Whether commands go to the fork server (else to real processes: ``TESTS_REAL_CLI_PROCESSES=1``)."""
+    return os.environ.get("TESTS_REAL_CLI_PROCESSES") != "1"
+
+
+def start_bot(
+    args: list[str], *, env: dict[str, str], cwd: Path | str, stdout: int, stderr: int, nohup: bool = False
+) -> ForkedProcess:
+    """``subprocess.Popen([sys.executable, "-m", "bot", *args], ...)``, forked: its stdout and stderr the
+    descriptors given, stdin /dev/null; ``nohup``: SIGHUP ignored, as `nohup` starts a command."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(_start())
+        request = {"args": args, "env": env, "cwd": str(cwd), "nohup": nohup}
+        socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], [stdout, stderr])
+        return ForkedProcess([sys.executable, "-m", "bot", *args], conn, timeout=30)
+    except BaseException:
+        conn.close()
+        raise
+
+
 def run_bot(
     args: list[str], *, env: dict[str, str], cwd: Path | str, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     """``subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, ...)``, forked."""
     command = [sys.executable, "-m", "bot", *args]
-    if os.environ.get("TESTS_REAL_CLI_PROCESSES") == "1":
+    if not forking():
         return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
     deadline = time.monotonic() + timeout
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.connect(_start())
-            request = json.dumps({"args": args, "env": env, "cwd": str(cwd)}).encode() + b"\n"
-            socket.send_fds(conn, [request], [out.fileno(), err.fileno()])
-            lines = _lines(conn, deadline)
-            pid = 0
-            try:
-                pid = int(next(lines))
-                code = int(next(lines))
-            except (StopIteration, ValueError):
-                # No code: the child died without reporting one (killed, or crashed in the interpreter).
-                code = -signal.SIGKILL
-            except TimeoutError:
-                if pid:
-                    os.kill(pid, signal.SIGKILL)
-                raise subprocess.TimeoutExpired(command, timeout) from None
+        process = start_bot(args, env=env, cwd=cwd, stdout=out.fileno(), stderr=err.fileno())
+        try:
+            code = process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+            raise subprocess.TimeoutExpired(command, timeout) from None
         return subprocess.CompletedProcess(command, code, _text(out), _text(err))
 
 
@@ -171,17 +299,3 @@ def _text(file: IO[bytes]) -> str:
     """What ``text=True`` makes of a stream: decoded, its line ends made "\\n"."""
     file.seek(0)
     return file.read().decode(errors="replace").replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _lines(conn: socket.socket, deadline: float) -> Iterator[str]:
-    """The lines ``conn`` sends, each read before ``deadline`` (TimeoutError past it)."""
-    buffer = b""
-    while True:
-        while b"\n" in buffer:
-            line, buffer = buffer.split(b"\n", 1)
-            yield line.decode()
-        conn.settimeout(max(0.001, deadline - time.monotonic()))
-        data = conn.recv(4096)
-        if not data:
-            return
-        buffer += data

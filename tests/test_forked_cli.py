@@ -5,6 +5,7 @@ command past its time is killed."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.forked_cli import run_bot
+from tests.e2e.bot_process import NOHUP, BotProcess
+from tests.forked_cli import run_bot, start_bot
 from tests.test_cli import config
 
 
@@ -79,3 +81,78 @@ def test_a_forked_command_past_its_time_is_killed(tmp_path: Path) -> None:
         with pytest.raises(subprocess.TimeoutExpired):
             run_bot(["run", "--config", "bot.toml"], env=env, cwd=tmp_path, timeout=1.5)
     assert time.monotonic() - started < 10
+
+
+def silent_discord_config(tmp_path: Path, silent: socket.socket) -> None:
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    api = f"http://127.0.0.1:{silent.getsockname()[1]}/api/v10"
+    config(tmp_path, db=tmp_path / "bot.sqlite3", api=api).rename(tmp_path / "bot.toml")
+
+
+def started(tmp_path: Path, log: Path, *, forked: bool, nohup: bool = False) -> BotProcess:
+    """`bananacord run` as start_process starts it, forked or real, with the environment of the tests above."""
+    env = {"PATH": "/usr/bin:/bin", "DISCORD_TOKEN": "t-1", "SEAART_API_KEY": "k-1"}
+    env.update({k: v for k, v in os.environ.items() if k == "PYTHONPATH"})
+    with log.open("ab") as out:
+        if forked:
+            args = ["run", "--config", "bot.toml"]
+            return start_bot(args, env=env, cwd=tmp_path, stdout=out.fileno(), stderr=out.fileno(), nohup=nohup)
+        command = [sys.executable, "-m", "bot", "run", "--config", "bot.toml"]
+        return subprocess.Popen(
+            [sys.executable, "-c", NOHUP, *command] if nohup else command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
+        )
+
+
+def outcome(process: BotProcess, log: Path, sig: int, *, nohup: bool) -> tuple[int, list[str]]:
+    """Signal a bot waiting on a silent Discord once it is logging in (its signal handlers are set by then), and
+    what came of it: its exit status and the messages it logged from then (under nohup, SIGHUP first: ignored)."""
+    deadline = time.monotonic() + 30
+    while "logging in" not in log.read_text(errors="replace") and time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text(errors="replace")
+        time.sleep(0.05)
+    assert process.poll() is None
+    with pytest.raises(subprocess.TimeoutExpired):
+        process.wait(0.2)  # running: a wait with a timeout gives up, as Popen's does
+    if nohup:
+        process.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert process.poll() is None, "nohup: SIGHUP is ignored"
+    process.send_signal(sig)
+    code = process.wait(30)
+    process.send_signal(signal.SIGKILL)  # ended: nothing to signal, and no error, as Popen's
+    lines = log.read_text(errors="replace").splitlines()
+    since = next(n for n, line in enumerate(lines) if "logging in" in line)
+    return code, [line.split(": ", 1)[-1] for line in lines[since:]]  # without the time, level and logger
+
+
+@pytest.mark.parametrize(
+    ("sig", "nohup"),
+    [
+        (signal.SIGTERM, False),
+        (signal.SIGINT, False),
+        (signal.SIGKILL, False),
+        (signal.SIGHUP, False),
+        (signal.SIGTERM, True),
+    ],
+    ids=["SIGTERM", "SIGINT", "SIGKILL", "SIGHUP", "nohup-SIGHUP-then-SIGTERM"],
+)
+def test_a_forked_bot_process_takes_signals_as_a_real_one_does(tmp_path: Path, sig: int, nohup: bool) -> None:
+    """tests/e2e/bot_process.py starts `bananacord run` forked for the tests that stop, kill and restart it:
+    the same exit status as a real process for each signal (-9 for SIGKILL, as Popen gives), the same log lines
+    about it, and under `nohup` SIGHUP ignored."""
+    outcomes = []
+    for forked in (True, False):
+        folder = tmp_path / ("forked" if forked else "real")
+        folder.mkdir()
+        with socket.socket() as silent:
+            silent_discord_config(folder, silent)
+            log = folder / "bot.log"
+            outcomes.append(outcome(started(folder, log, forked=forked, nohup=nohup), log, sig, nohup=nohup))
+    assert outcomes[0] == outcomes[1]
+    if sig == signal.SIGKILL:
+        assert outcomes[0][0] == -signal.SIGKILL

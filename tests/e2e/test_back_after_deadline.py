@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ import pytest
 from bot.held_jobs import BACK_TOO_LATE
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.providers import FakeSeaArt
-from tests.e2e.bot_process import bot_processes, write_config
+from tests.e2e.bot_process import BotProcess, bot_processes, write_config
 from tests.e2e.test_failing_disk import rows
 from tests.e2e.test_held_after_expiry import ledger_kinds, owed
 from tests.e2e.test_process import HeldCreates, held_creates  # noqa: F401 (the fixture)
@@ -137,7 +136,7 @@ async def test_a_command_taken_during_the_stop_and_back_after_its_deadline_says_
 
 
 async def one_in_flight_and_one_taken_during_a_stop(
-    discord_fake: FakeDiscord, held: HeldCreates, proc: subprocess.Popen[bytes], log: Path
+    discord_fake: FakeDiscord, held: HeldCreates, proc: BotProcess, log: Path
 ) -> FakeInteraction:
     """The bot process ``proc`` (just started) takes an /imagine whose create the provider holds, is sent
     SIGTERM, and takes a second /imagine during the stop's grace; that second one's interaction."""

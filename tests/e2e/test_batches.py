@@ -8,7 +8,6 @@ import contextlib
 import json
 import signal
 import sqlite3
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from tests.conftest import (
     png_bytes,
     start_bot,
 )
-from tests.e2e.bot_process import bot_processes, write_config
+from tests.e2e.bot_process import BotProcess, bot_processes, write_config
 from tests.e2e.edits import jobs, states
 
 
@@ -359,7 +358,7 @@ async def test_a_restart_mid_batch_ends_with_every_image_in_the_message(
 
 def two_lives(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
-) -> tuple[Settings, contextlib.AbstractContextManager[Callable[[], subprocess.Popen[bytes]]]]:
+) -> tuple[Settings, contextlib.AbstractContextManager[Callable[[], BotProcess]]]:
     """The settings of a bot run as its own process, and the starter of its processes (a first one to
     kill, a second one to finish its work)."""
     config = write_config(tmp_path, discord_fake, seaart)

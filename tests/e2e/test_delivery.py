@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from bot.config import Settings
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import BOT_TOKEN, SEAART_KEY, Clock, make_settings, png_bytes, start_bot
-from tests.e2e.bot_process import start_process, write_config
+from tests.e2e.bot_process import BotProcess, start_process, write_config
 from tests.e2e.test_restart import job_state
 
 
@@ -119,7 +118,7 @@ async def test_crash_during_create_is_never_resent(
     db = tmp_path / "bot.sqlite3"
     seaart.script("create_hang")
     first = start_process(config, tmp_path / "bot.log")
-    second: subprocess.Popen[bytes] | None = None
+    second: BotProcess | None = None
     try:
         await discord_fake.wait_until_ready(timeout=30)
         interaction = await discord_fake.slash_command("imagine", {"prompt": "lost answer"})

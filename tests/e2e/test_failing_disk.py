@@ -13,13 +13,12 @@ import asyncio
 import resource
 import signal
 import sqlite3
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
-from tests.e2e.bot_process import bot_processes, write_config
+from tests.e2e.bot_process import BotProcess, bot_processes, write_config
 from tests.e2e.test_rework import press
 
 
@@ -38,7 +37,7 @@ def ledger(db: Path) -> list[tuple[str, str]]:
         return conn.execute("SELECT job_id, kind FROM ledger ORDER BY id").fetchall()
 
 
-def writes_fail(proc: subprocess.Popen[bytes], failing: bool) -> None:
+def writes_fail(proc: BotProcess, failing: bool) -> None:
     limit = 0 if failing else resource.RLIM_INFINITY
     resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from bot.delivery import REPLY_SEARCH_DEPTH
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import BOT_TOKEN
-from tests.e2e.bot_process import bot_processes, write_config
+from tests.e2e.bot_process import BotProcess, bot_processes, write_config
 
 ENDED = ("delivered", "expired", "cancelled", "failed")
 
@@ -150,7 +149,7 @@ def history_reads(discord_fake: FakeDiscord, since: int = 0) -> int:
 
 
 async def a_command_never_answered(
-    discord_fake: FakeDiscord, start: Callable[[], subprocess.Popen[bytes]], count: int
+    discord_fake: FakeDiscord, start: Callable[[], BotProcess], count: int
 ) -> FakeInteraction:
     """/imagine ``count`` images; the bot is killed while Discord holds its answer, which Discord never makes
     (its token dies with the interaction): nobody ever saw a message, and the held jobs are left behind."""

@@ -116,7 +116,7 @@ async def test_many_inline_results_at_once_stay_within_a_memory_bound(tmp_path: 
     ):
         db = tmp_path / "bot.sqlite3"
         env = {**bot_env(), "GEMINI_API_KEY": GEMINI_KEY}
-        bot = start_process(gemini_config(tmp_path, discord_fake, gemini), tmp_path / "bot.log", env=env)
+        bot = start_process(gemini_config(tmp_path, discord_fake, gemini), tmp_path / "bot.log", env=env, real=True)
         try:
             await discord_fake.wait_until_ready(timeout=30)
             gemini.hold(True)
@@ -165,7 +165,7 @@ async def test_reference_images_sent_inline_wait_on_disk_while_gemini_draws(tmp_
     ):
         pngs = [await asyncio.to_thread(noise_png, 1200 + n, 1200) for n in range(2)]
         env = {**bot_env(), "GEMINI_API_KEY": GEMINI_KEY}
-        bot = start_process(gemini_config(tmp_path, discord_fake, gemini), tmp_path / "bot.log", env=env)
+        bot = start_process(gemini_config(tmp_path, discord_fake, gemini), tmp_path / "bot.log", env=env, real=True)
         try:
             await discord_fake.wait_until_ready(timeout=30)
             gemini.hold(True)

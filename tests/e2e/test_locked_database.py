@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from bot.store.jobs import JobStore, NewJob
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import answer_given, png_bytes
-from tests.e2e.bot_process import bot_processes, write_config
+from tests.e2e.bot_process import BotProcess, bot_processes, write_config
 from tests.e2e.test_failing_disk import ledger, rows, states, writes_fail
 from tests.e2e.test_rework import press
 
@@ -38,7 +37,7 @@ PAST_BUSY = 2.5
 
 
 @contextlib.contextmanager
-def writes_refused(how: str, proc: subprocess.Popen[bytes] | None, db: Path) -> Iterator[None]:
+def writes_refused(how: str, proc: BotProcess | None, db: Path) -> Iterator[None]:
     """While inside: "locked", another program holds the database's write lock (BEGIN IMMEDIATE); "full",
     every file write of the bot's process fails."""
     if how == "full":
@@ -349,7 +348,7 @@ async def test_a_cancel_pressed_while_another_program_holds_the_database_is_answ
     assert shown.files == []
 
 
-async def database_made(start: Callable[[], subprocess.Popen[bytes]], discord_fake: FakeDiscord) -> None:
+async def database_made(start: Callable[[], BotProcess], discord_fake: FakeDiscord) -> None:
     """A first bot made the database (its schema in place) and stopped: the next start is the one tested."""
     first = start()
     await discord_fake.wait_until_ready(timeout=30)

@@ -36,7 +36,7 @@ async def test_bombs_are_refused_without_decoding(
 ) -> None:
     config = write_config(tmp_path, discord_fake, seaart)
     db = tmp_path / "bot.sqlite3"
-    bot = start_process(config, tmp_path / "bot.log")
+    bot = start_process(config, tmp_path / "bot.log", real=True)
     try:
         await discord_fake.wait_until_ready(timeout=30)
         seaart.script("hostile:bomb")

@@ -14,7 +14,6 @@ import secrets
 import signal
 import socket
 import sqlite3
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -30,7 +29,14 @@ from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeGemini, FakeKie, FakeSeaArt, FakeSegmind
 from bot.testing.providers._base import FakeProviderServer
 from tests.conftest import png_bytes
-from tests.e2e.bot_process import bot_env, bot_processes, command_being_answered, start_process, write_config
+from tests.e2e.bot_process import (
+    BotProcess,
+    bot_env,
+    bot_processes,
+    command_being_answered,
+    start_process,
+    write_config,
+)
 from tests.e2e.proxy import FaultProxy
 from tests.e2e.test_rework import press
 
@@ -52,14 +58,14 @@ async def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> t
     return proc.returncode, out.decode(), err.decode()
 
 
-async def wait_exit(proc: subprocess.Popen[bytes], discord_fake: FakeDiscord, timeout: float = 30) -> int:
+async def wait_exit(proc: BotProcess, discord_fake: FakeDiscord, timeout: float = 30) -> int:
     # Polled, not proc.wait(): the bot needs this event loop (the fakes) to finish its work.
     await discord_fake.wait_for(lambda: proc.poll() is not None, timeout=timeout)
     assert proc.returncode is not None
     return proc.returncode
 
 
-def stop_all(*procs: subprocess.Popen[bytes] | None) -> None:
+def stop_all(*procs: BotProcess | None) -> None:
     for proc in procs:
         if proc is not None and proc.poll() is None:
             proc.kill()
@@ -303,7 +309,7 @@ async def test_sigterm_lets_the_create_in_flight_finish_and_starts_nothing_new(
     db = tmp_path / "bot.sqlite3"
     log = tmp_path / "bot.log"
     first = start_process(config, log)
-    second: subprocess.Popen[bytes] | None = None
+    second: BotProcess | None = None
     try:
         await discord_fake.wait_until_ready(timeout=30)
         await discord_fake.slash_command("imagine", {"prompt": "in flight"})
@@ -497,7 +503,7 @@ async def test_sigterm_lets_a_press_a_form_or_a_reply_being_answered_finish_befo
         assert len(seaart.creates) == 2 and discord_fake.messages[job["message_id"]].files
 
 
-async def _stop(proc: subprocess.Popen[bytes], discord_fake: FakeDiscord) -> int:
+async def _stop(proc: BotProcess, discord_fake: FakeDiscord) -> int:
     proc.send_signal(signal.SIGTERM)
     return await wait_exit(proc, discord_fake)
 

@@ -44,7 +44,7 @@ async def test_many_4k_results_needing_reencode_stay_within_a_memory_bound(tmp_p
         # One member starts all the jobs: no quota may refuse any of them.
         config.write_text(config.read_text(encoding="utf-8") + "\n[quotas]\nenabled = false\n", encoding="utf-8")
         db = tmp_path / "bot.sqlite3"
-        bot = start_process(config, tmp_path / "bot.log")
+        bot = start_process(config, tmp_path / "bot.log", real=True)
         try:
             await discord_fake.wait_until_ready(timeout=30)
             seaart.hold(True)

@@ -14,7 +14,7 @@ import pytest
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage, RecordedRequest
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import BOT_TOKEN, SEAART_KEY
-from tests.e2e.bot_process import bot_processes, command_being_answered, start_process, write_config
+from tests.e2e.bot_process import BotProcess, bot_processes, command_being_answered, start_process, write_config
 
 
 def job_state(db: Path) -> tuple[str, str | None] | None:
@@ -32,7 +32,7 @@ async def test_restart_resumes_without_second_create(
     db = tmp_path / "bot.sqlite3"
     log = tmp_path / "bot.log"
     first = start_process(config, log)
-    second: subprocess.Popen[bytes] | None = None
+    second: BotProcess | None = None
     try:
         await discord_fake.wait_until_ready(timeout=30)
         seaart.hold(True)
@@ -93,7 +93,7 @@ async def test_a_job_held_when_the_bot_died_and_never_shown_ends_uncharged(
     db = tmp_path / "bot.sqlite3"
     log = tmp_path / "bot.log"
     first = start_process(config, log)
-    second: subprocess.Popen[bytes] | None = None
+    second: BotProcess | None = None
     try:
         interaction = await command_being_answered(discord_fake, "never acknowledged")
         first.send_signal(signal.SIGKILL)

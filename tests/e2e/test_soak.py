@@ -30,7 +30,6 @@ import json
 import random
 import signal
 import sqlite3
-import subprocess
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -59,7 +58,7 @@ from bot.testing.soak import (
 from bot.testing.soak_moderation import Moderator, with_term
 from bot.testing.soak_replies import ReplyEdits, is_batch
 from tests.conftest import BOT_TOKEN, SEAART_KEY
-from tests.e2e.bot_process import bot_env, discord_and_database, start_process
+from tests.e2e.bot_process import BotProcess, bot_env, discord_and_database, start_process
 
 JOBS = 30
 SEED = 7
@@ -67,14 +66,14 @@ SEED = 7
 BATCH_EVERY = 5
 
 
-def stop(*procs: subprocess.Popen[bytes] | None) -> None:
+def stop(*procs: BotProcess | None) -> None:
     for proc in procs:
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
 
 
-async def kill(proc: subprocess.Popen[bytes], discord_fake: FakeDiscord) -> None:
+async def kill(proc: BotProcess, discord_fake: FakeDiscord) -> None:
     """SIGKILL the bot and wait until the fake Discord has seen its gateway connection close. Until then
     the dead connection still counts as live, so wait_until_ready would return at once and the next
     commands would go to a process that is gone (unanswered: "bot died first") instead of its successor."""
@@ -165,7 +164,7 @@ def with_image(discord_fake: FakeDiscord, sent: list[FakeInteraction]) -> list[F
 
 async def settle(
     discord_fake: FakeDiscord,
-    running: subprocess.Popen[bytes],
+    running: BotProcess,
     db: Path,
     sent: list[FakeInteraction],
     log: Path,
@@ -224,8 +223,8 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
     db = tmp_path / "bot.sqlite3"
     env = bot_env() | {"KIE_API_KEY": SEAART_KEY}
     sent: list[FakeInteraction] = []
-    first: subprocess.Popen[bytes] | None = None
-    second: subprocess.Popen[bytes] | None = None
+    first: BotProcess | None = None
+    second: BotProcess | None = None
     async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, seaart, kie:
         discord_fake.chaos(0.1, seed=SEED)
         # Some answers to commands and buttons are made by Discord, and reach the bot as a 5xx.
@@ -308,8 +307,8 @@ async def test_segmind_failing_over_to_gemini_under_hostile_answers_and_a_kill_c
     env = bot_env() | {provider_class(name).key_env: SEAART_KEY for name in ("segmind", "gemini")}
     jobs = 20
     sent: list[FakeInteraction] = []
-    first: subprocess.Popen[bytes] | None = None
-    second: subprocess.Popen[bytes] | None = None
+    first: BotProcess | None = None
+    second: BotProcess | None = None
     async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, segmind, gemini:
         discord_fake.chaos(0.1, seed=SEED)
         config = write_config(tmp_path, discord_fake, ("segmind", segmind), ("gemini", gemini))
@@ -371,8 +370,8 @@ async def test_kie_callbacks_lost_replayed_forged_or_late_across_a_kill_lose_not
     env = bot_env() | {provider_class("kie").key_env: SEAART_KEY, "KIE_WEBHOOK_HMAC_KEY": WEBHOOK_HMAC_KEY}
     jobs = 20
     sent: list[FakeInteraction] = []
-    first: subprocess.Popen[bytes] | None = None
-    second: subprocess.Popen[bytes] | None = None
+    first: BotProcess | None = None
+    second: BotProcess | None = None
     async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, kie:
         discord_fake.chaos(0.1, seed=SEED)
         config = write_config(tmp_path, discord_fake, ("kie", kie), deadline=30)
@@ -392,9 +391,11 @@ async def test_kie_callbacks_lost_replayed_forged_or_late_across_a_kill_lose_not
             await imagine(discord_fake, sent, 0, jobs // 2, batches=True)
             await discord_fake.wait_for(lambda: all(i.acknowledged for i in sent), timeout=15)
             await discord_fake.wait_for(lambda: bool(with_image(discord_fake, sent)), timeout=20)
-            # Killed with tasks running: their callbacks come while no bot listens.
+            # Killed with tasks running: their callbacks come while no bot listens. It stays down until one has
+            # (up to 5 s): a bot forked from the tests' fork server (tests/forked_cli.py) is back in a moment.
             await kill(first, discord_fake)
-            await asyncio.sleep(1.0)
+            with contextlib.suppress(TimeoutError):
+                await discord_fake.wait_for(lambda: any(c.error for c in kie.callbacks), timeout=5)
 
             second = start_process(config, log, env)
             await discord_fake.wait_until_ready(timeout=30)
@@ -442,8 +443,8 @@ async def test_members_running_out_of_quota_under_chaos_and_a_kill_are_never_cha
     log = tmp_path / "bot.log"
     db = tmp_path / "bot.sqlite3"
     sent: list[FakeInteraction] = []
-    first: subprocess.Popen[bytes] | None = None
-    second: subprocess.Popen[bytes] | None = None
+    first: BotProcess | None = None
+    second: BotProcess | None = None
     jobs = 24
     async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, seaart:
         discord_fake.chaos(0.1, seed=SEED)
@@ -507,8 +508,8 @@ async def test_a_ban_and_a_blocked_term_hold_from_the_moment_the_moderator_is_to
     log = tmp_path / "bot.log"
     db = tmp_path / "bot.sqlite3"
     sent: list[FakeInteraction] = []
-    first: subprocess.Popen[bytes] | None = None
-    second: subprocess.Popen[bytes] | None = None
+    first: BotProcess | None = None
+    second: BotProcess | None = None
     async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, seaart:
         discord_fake.lose_answers(0.1, seed=SEED)
         members = [discord_fake.member_id, discord_fake.snowflakes.next(), discord_fake.snowflakes.next()]
@@ -566,8 +567,8 @@ async def test_a_kill_while_the_command_is_being_acknowledged_still_ends_the_job
     the job (image or explanation, reservation settled), not leave the member "thinking" for an hour."""
     log = tmp_path / "bot.log"
     db = tmp_path / "bot.sqlite3"
-    first: subprocess.Popen[bytes] | None = None
-    second: subprocess.Popen[bytes] | None = None
+    first: BotProcess | None = None
+    second: BotProcess | None = None
     async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, FakeSeaArt(api_key=SEAART_KEY) as seaart:
         config = write_config(tmp_path, discord_fake, ("seaart", seaart), deadline=5)
         try:
@@ -596,7 +597,7 @@ async def test_a_failed_jobs_final_message_survives_one_discord_503(tmp_path: Pa
     still be told, not left looking at a progress embed."""
     log = tmp_path / "bot.log"
     db = tmp_path / "bot.sqlite3"
-    proc: subprocess.Popen[bytes] | None = None
+    proc: BotProcess | None = None
     async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, FakeSeaArt(api_key=SEAART_KEY) as seaart:
         config = write_config(tmp_path, discord_fake, ("seaart", seaart))
         try:
