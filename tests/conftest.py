@@ -35,17 +35,12 @@ if os.environ.get("CI"):
 def pytest_configure(config: pytest.Config) -> None:
     # With `-n 3` (pytest-xdist), each worker takes tests from the front of one queue, two at a time, rather
     # than in chunks of hundreds: a worker left holding a chunk of long tests at the end kept the run going
-    # half a minute after the others had finished (docs/performance.md, "The test suite's own time").
+    # half a minute after the others had finished (docs/performance.md, "The test suite's own time"). In
+    # pytest's order the short unit tests (tests/test_*.py, tests/testing) come last, so they are what the
+    # workers share at the end. Running the end-to-end tests first as well made the run longer: three at once
+    # left the cores waiting, and the unit tests at the end had three workers on two cores.
     if config.getoption("maxschedchunk", None) is None and hasattr(config.option, "maxschedchunk"):
         config.option.maxschedchunk = 1
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The end-to-end tests first. They take most of the suite's time, some half a minute each (waits by
-    design: a provider's overload, a database held by another program, soaks); the short unit and property
-    tests last, where they fill the workers' time while the last long ones finish. A stable sort: each
-    group keeps pytest's order."""
-    items.sort(key=lambda item: "e2e" not in item.path.parts)
 
 
 SEAART_KEY = "test-seaart-key-5f2c"
