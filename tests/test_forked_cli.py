@@ -4,12 +4,14 @@ command past its time is killed."""
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -156,3 +158,20 @@ def test_a_forked_bot_process_takes_signals_as_a_real_one_does(tmp_path: Path, s
     assert outcomes[0] == outcomes[1]
     if sig == signal.SIGKILL:
         assert outcomes[0][0] == -signal.SIGKILL
+
+
+def test_a_forked_process_dropped_after_it_ended_leaves_no_unclosed_socket(tmp_path: Path) -> None:
+    """A test that kills a bot and never waits for it drops its ForkedProcess; Popen would say nothing of an
+    ended process, and neither may the connection to the fork server (the suite turns warnings into errors)."""
+    with socket.socket() as silent:
+        silent_discord_config(tmp_path, silent)
+        process = started(tmp_path, tmp_path / "bot.log", forked=True)
+        process.kill()
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{process.pid}/cmdline") and time.monotonic() < deadline:
+            time.sleep(0.02)  # reaped by the fork server: gone from /proc
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            del process
+            gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
