@@ -19,6 +19,7 @@ from discord.ext import commands
 from bot.budget import BudgetHook, RequestBudget, origin_of
 from bot.callbacks import CallbackServer
 from bot.catalogue import Catalogue
+from bot.command_sync import sync_commands
 from bot.config import Settings, callbacks_key_missing, heartbeat_path
 from bot.delivery import BatchViewFactory, DiscordSink, ViewFactory
 from bot.errors import ConfigError, ErrorCategory
@@ -32,6 +33,7 @@ from bot.providers import build_providers
 from bot.providers.base import Provider
 from bot.quotas import Quotas
 from bot.store import Database
+from bot.store.command_syncs import CommandSyncs
 from bot.store.jobs import JobStore
 from bot.store.preferences import PreferenceStore
 from bot.store.refusals import write_can_wait
@@ -278,13 +280,15 @@ class Bananacord(commands.Bot):
         await runner.start()
 
     async def _sync_commands(self) -> None:
-        if self.settings.discord.guild_ids:
-            for guild_id in self.settings.discord.guild_ids:
-                guild = discord.Object(id=guild_id)
-                self.tree.copy_global_to(guild=guild)
-                await self.tree.sync(guild=guild)
-        else:
-            await self.tree.sync()
+        assert self._services is not None and self.application_id is not None  # set up above, after login
+        await sync_commands(
+            self.tree,
+            CommandSyncs(self._services.db),
+            application_id=self.application_id,
+            guild_ids=self.settings.discord.guild_ids,
+            always=self.settings.discord.sync_commands == "always",
+            now=self.clock(),
+        )
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         """An event's handler failed. When the database refused its write (another program holds the lock,

@@ -71,6 +71,9 @@ class DiscordSettings(_Section):
     gateway_url: str = "wss://gateway.discord.gg/"
     # Guilds to sync commands to at start-up (instant); empty means global commands (can take up to an hour).
     guild_ids: list[int] = Field(default_factory=list)
+    # "when-changed": a start sends the slash commands to Discord only if they differ from what it last sent
+    # there (bot/command_sync.py); "always": at every start, for commands changed or deleted outside the bot.
+    sync_commands: Literal["when-changed", "always"] = "when-changed"
 
     @field_validator("api_base_url", "gateway_url")
     @classmethod

@@ -1,0 +1,58 @@
+"""The bot's slash commands sent to Discord at start, only when they changed since the last time.
+
+discord.py's ``CommandTree.sync`` replaces the whole list at every call. Discord limits that route tightly, and
+the bot sent it at every start: a bot restarted in a loop (a supervisor restarting it after each crash) sent it
+each time, and could meet 429s and, kept up, a ban at Discord's edge. The digest of the list sent (the JSON
+discord.py sends, from each command's ``to_dict``) is now kept per application and scope (bot/store/
+command_syncs.py). A start whose list is the same does not send it. ``[discord] sync_commands = "always"``
+sends it at every start, for commands changed or deleted outside the bot (the Developer Portal, another program
+using the token). A list that failed to go is not recorded, so the next start sends it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.store.command_syncs import GLOBAL_SCOPE, CommandSyncs
+
+log = logging.getLogger(__name__)
+
+
+def digest(tree: app_commands.CommandTree[Any], guild: discord.abc.Snowflake | None) -> str:
+    """What ``tree.sync(guild=guild)`` would send, as one SHA-256 hex digest."""
+    payload = [command.to_dict(tree) for command in tree.get_commands(guild=guild)]
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+async def sync_commands(
+    tree: app_commands.CommandTree[Any],
+    syncs: CommandSyncs,
+    *,
+    application_id: int,
+    guild_ids: Sequence[int],
+    always: bool,
+    now: float,
+) -> None:
+    """Send the commands to each guild of ``guild_ids`` (the global ones copied in), or globally if none, where
+    they differ from what was last sent there (or ``always``)."""
+    scopes: list[discord.Object | None] = [discord.Object(id=guild_id) for guild_id in guild_ids] or [None]
+    for guild in scopes:
+        if guild is not None:
+            tree.copy_global_to(guild=guild)
+        scope = GLOBAL_SCOPE if guild is None else guild.id
+        where = "global" if guild is None else f"guild {guild.id}"
+        current = digest(tree, guild)
+        if not always and await syncs.last(application_id, scope) == current:
+            log.info("slash commands (%s) unchanged since they were last sent to Discord: not sent again", where)
+            continue
+        await tree.sync(guild=guild)
+        await syncs.record(application_id, scope, current, now=now)
+        log.info("slash commands (%s) sent to Discord", where)
