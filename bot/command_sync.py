@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,9 +51,23 @@ async def sync_commands(
         scope = GLOBAL_SCOPE if guild is None else guild.id
         where = "global" if guild is None else f"guild {guild.id}"
         current = digest(tree, guild)
-        if not always and await syncs.last(application_id, scope) == current:
+        if not always and await _last(syncs, application_id, scope) == current:
             log.info("slash commands (%s) unchanged since they were last sent to Discord: not sent again", where)
             continue
         await tree.sync(guild=guild)
-        await syncs.record(application_id, scope, current, now=now)
-        log.info("slash commands (%s) sent to Discord", where)
+        try:
+            await syncs.record(application_id, scope, current, now=now)
+        except sqlite3.Error as exc:
+            # The list went; only the note of it did not. Not worth a start: the next one sends it again.
+            log.warning("slash commands (%s) sent to Discord, but not recorded (%s): sent again next start", where, exc)
+        else:
+            log.info("slash commands (%s) sent to Discord", where)
+
+
+async def _last(syncs: CommandSyncs, application_id: int, scope: int) -> str | None:
+    """The digest last recorded, or None (send) if the database would not say."""
+    try:
+        return await syncs.last(application_id, scope)
+    except sqlite3.Error as exc:
+        log.warning("could not read which slash commands were last sent (%s): sending them", exc)
+        return None

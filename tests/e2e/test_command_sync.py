@@ -115,3 +115,28 @@ async def test_a_list_discord_refused_is_not_recorded_and_goes_at_the_next_start
     await restart(settings, discord_fake, clock)
     assert sends(discord_fake) == [("global", 400), ("global", 200)]
     assert len(synced(settings)) == 1
+
+
+async def test_a_list_sent_but_not_recorded_does_not_stop_the_start(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database refuses the record (here a trigger; a disk error would do the same): the commands went,
+    the bot starts and answers, a warning says the next start sends them again, and it does."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    await restart(settings, discord_fake, clock)
+    with sqlite3.connect(settings.database.path) as conn:
+        conn.execute("UPDATE command_syncs SET digest = ?", ("0" * 64,))
+        conn.execute("CREATE TRIGGER refuse BEFORE UPDATE ON command_syncs BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        command = await discord_fake.slash_command("imagine", {"prompt": "a banana sent but not noted"})
+        await discord_fake.wait_for(
+            lambda: "Done" in str(getattr(final_message(discord_fake, command.id), "embeds", "")), 20
+        )
+    finally:
+        await running.close()
+    assert "sent to Discord, but not recorded" in caplog.text
+    with sqlite3.connect(settings.database.path) as conn:
+        conn.execute("DROP TRIGGER refuse")
+    await restart(settings, discord_fake, clock)
+    assert sends(discord_fake) == [("global", 200)] * 3
