@@ -36,9 +36,17 @@ def synced(settings: Settings) -> list[tuple[Any, ...]]:
         return conn.execute("SELECT application_id, scope, digest FROM command_syncs ORDER BY scope").fetchall()
 
 
-async def restart(settings: Settings, discord_fake: FakeDiscord, clock: Clock) -> None:
+async def restart(settings: Settings, discord_fake: FakeDiscord, clock: Clock, *, imagine: str | None = None) -> None:
+    """Start the bot and close it; ``imagine``: first send that prompt and wait until its image is delivered."""
     running = await start_bot(settings, discord_fake, clock)
-    await running.close()
+    try:
+        if imagine is not None:
+            command = await discord_fake.slash_command("imagine", {"prompt": imagine})
+            await discord_fake.wait_for(
+                lambda: "Done" in str(getattr(final_message(discord_fake, command.id), "embeds", "")), 20
+            )
+    finally:
+        await running.close()
 
 
 async def test_a_restart_with_the_same_commands_sends_nothing_and_they_still_answer(
@@ -48,14 +56,7 @@ async def test_a_restart_with_the_same_commands_sends_nothing_and_they_still_ans
     await restart(settings, discord_fake, clock)
     ((app, scope, digest),) = synced(settings)
     assert (app, scope, len(digest)) == (discord_fake.application_id, 0, 64)
-    running = await start_bot(settings, discord_fake, clock)
-    try:
-        command = await discord_fake.slash_command("imagine", {"prompt": "a banana that was synced once"})
-        await discord_fake.wait_for(
-            lambda: "Done" in str(getattr(final_message(discord_fake, command.id), "embeds", "")), 20
-        )
-    finally:
-        await running.close()
+    await restart(settings, discord_fake, clock, imagine="a banana that was synced once")
     assert sends(discord_fake) == [("global", 200)]
     assert synced(settings) == [(app, 0, digest)]
 
@@ -127,14 +128,7 @@ async def test_a_list_sent_but_not_recorded_does_not_stop_the_start(
     with sqlite3.connect(settings.database.path) as conn:
         conn.execute("UPDATE command_syncs SET digest = ?", ("0" * 64,))
         conn.execute("CREATE TRIGGER refuse BEFORE UPDATE ON command_syncs BEGIN SELECT RAISE(ABORT, 'refused'); END")
-    running = await start_bot(settings, discord_fake, clock)
-    try:
-        command = await discord_fake.slash_command("imagine", {"prompt": "a banana sent but not noted"})
-        await discord_fake.wait_for(
-            lambda: "Done" in str(getattr(final_message(discord_fake, command.id), "embeds", "")), 20
-        )
-    finally:
-        await running.close()
+    await restart(settings, discord_fake, clock, imagine="a banana sent but not noted")
     assert "sent to Discord, but not recorded" in caplog.text
     with sqlite3.connect(settings.database.path) as conn:
         conn.execute("DROP TRIGGER refuse")
