@@ -5,8 +5,11 @@ the bot sent it at every start: a bot restarted in a loop (a supervisor restarti
 each time, and could meet 429s and, kept up, a ban at Discord's edge. The digest of the list sent (the JSON
 discord.py sends, from each command's ``to_dict``) is now kept per application and scope (bot/store/
 command_syncs.py). A start whose list is the same does not send it. ``[discord] sync_commands = "always"``
-sends it at every start, for commands changed or deleted outside the bot (the Developer Portal, another program
-using the token). A list that failed to go is not recorded, so the next start sends it.
+sends it at every start. A start also reads the names of the commands Discord holds (a read is not limited as a
+sync is), and sends the list when they differ: commands deleted or replaced outside the bot (the Developer
+Portal, another program using the token) come back at the next start. A description changed outside the bot
+does not show in the names: ``always`` sends the list. A list that failed to go is not recorded, so the next
+start sends it.
 """
 
 from __future__ import annotations
@@ -26,11 +29,33 @@ from bot.store.command_syncs import GLOBAL_SCOPE, CommandSyncs
 log = logging.getLogger(__name__)
 
 
-def digest(tree: app_commands.CommandTree[Any], guild: discord.abc.Snowflake | None) -> str:
-    """What ``tree.sync(guild=guild)`` would send, as one SHA-256 hex digest."""
-    payload = [command.to_dict(tree) for command in tree.get_commands(guild=guild)]
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+def payload(tree: app_commands.CommandTree[Any], guild: discord.abc.Snowflake | None) -> list[dict[str, Any]]:
+    """What ``tree.sync(guild=guild)`` would send."""
+    return [command.to_dict(tree) for command in tree.get_commands(guild=guild)]
+
+
+def digest(commands: list[dict[str, Any]]) -> str:
+    """A payload as one SHA-256 hex digest."""
+    text = json.dumps(commands, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def names(commands: list[dict[str, Any]]) -> set[tuple[str, int]]:
+    """Each command's name and type (1: a slash command, 2 and 3: a context menu's)."""
+    return {(str(command["name"]), int(command.get("type", 1))) for command in commands}
+
+
+async def held_by_discord(
+    tree: app_commands.CommandTree[Any], guild: discord.abc.Snowflake | None
+) -> set[tuple[str, int]] | None:
+    """The names and types of the commands Discord holds there (a read, which Discord does not limit as it
+    does a sync); None if it would not say."""
+    try:
+        held = await tree.fetch_commands(guild=guild)
+    except discord.HTTPException as exc:
+        log.warning("could not read the slash commands Discord holds (%s): taking the record's word", exc)
+        return None
+    return {(command.name, command.type.value) for command in held}
 
 
 async def sync_commands(
@@ -50,10 +75,16 @@ async def sync_commands(
             tree.copy_global_to(guild=guild)
         scope = GLOBAL_SCOPE if guild is None else guild.id
         where = "global" if guild is None else f"guild {guild.id}"
-        current = digest(tree, guild)
+        commands = payload(tree, guild)
+        current = digest(commands)
         if not always and await _last(syncs, application_id, scope) == current:
-            log.info("slash commands (%s) unchanged since they were last sent to Discord: not sent again", where)
-            continue
+            # Unchanged since sent, unless someone deleted or replaced them at Discord since (the Developer
+            # Portal, another program with the token): the names Discord holds tell that much.
+            held = await held_by_discord(tree, guild)
+            if held is None or held == names(commands):
+                log.info("slash commands (%s) unchanged since they were last sent to Discord: not sent again", where)
+                continue
+            log.warning("the slash commands Discord holds (%s) are not those last sent: sending them again", where)
         await tree.sync(guild=guild)
         try:
             await syncs.record(application_id, scope, current, now=now)

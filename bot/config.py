@@ -72,7 +72,7 @@ class DiscordSettings(_Section):
     # Guilds to sync commands to at start-up (instant); empty means global commands (can take up to an hour).
     guild_ids: list[int] = Field(default_factory=list)
     # "when-changed": a start sends the slash commands to Discord only if they differ from what it last sent
-    # there (bot/command_sync.py); "always": at every start, for commands changed or deleted outside the bot.
+    # there, or Discord holds other names (bot/command_sync.py); "always": at every start.
     sync_commands: Literal["when-changed", "always"] = "when-changed"
 
     @field_validator("api_base_url", "gateway_url")

@@ -134,3 +134,28 @@ async def test_a_list_sent_but_not_recorded_does_not_stop_the_start(
         conn.execute("DROP TRIGGER refuse")
     await restart(settings, discord_fake, clock)
     assert sends(discord_fake) == [("global", 200)] * 3
+
+
+async def test_commands_deleted_at_discord_come_back_at_the_next_start(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Deleted outside the bot (the Developer Portal, another program with the token): the record says they
+    were sent, but the names Discord holds differ, so the list goes again and /imagine answers."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    await restart(settings, discord_fake, clock)
+    discord_fake.commands.clear()
+    await restart(settings, discord_fake, clock, imagine="a banana whose command was deleted")
+    assert sends(discord_fake) == [("global", 200), ("global", 200)]
+    assert "the slash commands Discord holds (global) are not those last sent" in caplog.text
+
+
+async def test_a_list_discord_will_not_show_is_taken_as_recorded(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Discord refusing to show its list is no reason to send it (nor to fail the start): the record stands."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    await restart(settings, discord_fake, clock)
+    discord_fake.fail_next("GET", r"/commands$", status=403, body={"code": 50001, "message": "Missing Access"})
+    await restart(settings, discord_fake, clock, imagine="a banana Discord would not list")
+    assert sends(discord_fake) == [("global", 200)]
+    assert "could not read the slash commands Discord holds" in caplog.text
