@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.bot_process import NOHUP, BotProcess
+from tests.e2e.bot_process import BotProcess, start_process
 from tests.forked_cli import run_bot, start_bot
 from tests.test_cli import config
 
@@ -93,21 +93,16 @@ def silent_discord_config(tmp_path: Path, silent: socket.socket) -> None:
 
 
 def started(tmp_path: Path, log: Path, *, forked: bool, nohup: bool = False) -> BotProcess:
-    """`bananacord run` as start_process starts it, forked or real, with the environment of the tests above."""
+    """`bananacord run` with the environment of the tests above: forked from the fork server itself (whatever
+    ``TESTS_REAL_CLI_PROCESSES`` says), or a real process as ``start_process`` starts one."""
     env = {"PATH": "/usr/bin:/bin", "DISCORD_TOKEN": "t-1", "SEAART_API_KEY": "k-1"}
     env.update({k: v for k, v in os.environ.items() if k == "PYTHONPATH"})
+    config = tmp_path / "bot.toml"
+    if not forked:
+        return start_process(config, log, env, nohup=nohup, real=True)
     with log.open("ab") as out:
-        if forked:
-            args = ["run", "--config", "bot.toml"]
-            return start_bot(args, env=env, cwd=tmp_path, stdout=out.fileno(), stderr=out.fileno(), nohup=nohup)
-        command = [sys.executable, "-m", "bot", "run", "--config", "bot.toml"]
-        return subprocess.Popen(
-            [sys.executable, "-c", NOHUP, *command] if nohup else command,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=tmp_path,
-        )
+        args = ["run", "--config", str(config)]
+        return start_bot(args, env=env, cwd=tmp_path, stdout=out.fileno(), stderr=out.fileno(), nohup=nohup)
 
 
 def outcome(process: BotProcess, log: Path, sig: int, *, nohup: bool) -> tuple[int, list[str]]:

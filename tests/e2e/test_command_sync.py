@@ -2,8 +2,9 @@
 
 The bot replaced its whole command list at every start. Discord limits that request tightly, so a bot restarted
 in a loop met 429s. A restart with the same commands now sends nothing, and its commands still answer, since
-Discord keeps them. A changed list is sent, per scope (global, or each configured guild). A failed send is not
-recorded, and `sync_commands = "always"` sends the list at every start.
+Discord keeps them. A changed list is sent, per scope (global, or each configured guild), and so is one Discord no
+longer holds (deleted in the Developer Portal). A failed send is not recorded, a failed record or read does not
+stop the start, and `sync_commands = "always"` sends the list at every start.
 """
 
 from __future__ import annotations
