@@ -7,7 +7,8 @@ client, with the same deadline and size cap as results) and judged by its bytes 
 downloaded to a temporary file on disk and judged from there (bot/images.py reads its structure a
 block at a time), so references of many jobs at once take no memory of their own. For a provider that takes
 the images inline (Gemini) those files are kept until its create has gone (``CheckedReferences``), so the
-adapter sends what was checked instead of downloading every reference a second time.
+adapter sends what was checked instead of downloading every reference a second time; the jobs of a batch
+checking a link at once share one download (``ReferencePasses``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import shutil
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
@@ -105,22 +107,104 @@ PASS_SECONDS = 600.0
 needs no file of it (``ReferencePasses``)."""
 
 
+class _Check:
+    """One link's check under way (``ReferencePasses``): the size that passed, once known (None: it failed or
+    was stopped), and the jobs waiting for a copy of the file it made (each with its own cap)."""
+
+    __slots__ = ("copies", "outcome")
+
+    def __init__(self) -> None:
+        self.outcome: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self.copies: list[tuple[int, asyncio.Future[IO[bytes] | None]]] = []
+
+    async def copy_for(self, max_bytes: int) -> IO[bytes] | None:
+        """A copy of the checked file, of the waiting job's own; None if the check did not pass within
+        ``max_bytes`` (the job then checks the link itself)."""
+        wanted: asyncio.Future[IO[bytes] | None] = asyncio.get_running_loop().create_future()
+        self.copies.append((max_bytes, wanted))
+        try:
+            return await wanted  # a stop of this job cancels ``wanted``, and the check gives it no copy
+        except asyncio.CancelledError:
+            if wanted.done() and not wanted.cancelled() and (copy := wanted.result()) is not None:
+                copy.close()  # made just before the stop came
+            raise
+
+    async def serve(self, file: IO[bytes], size: int) -> None:
+        """The check passed with ``file``: tell those waiting on its outcome, and copy the file for each job
+        waiting for one (those that come while copies are made too)."""
+        self.outcome.set_result(size)
+        while self.copies:
+            waiting, self.copies = [(cap, f) for cap, f in self.copies if not f.done()], []
+            for cap, wanted in waiting:
+                if size > cap:
+                    wanted.set_result(None)  # held to a smaller cap: its own check refuses it in its words
+            fits = [wanted for cap, wanted in waiting if size <= cap]
+            if fits:
+                for wanted, copy in zip(fits, await _copies(file, len(fits)), strict=True):
+                    if wanted.done():
+                        copy.close()  # its job stopped meanwhile
+                    else:
+                        wanted.set_result(copy)
+
+    def end(self) -> None:
+        """Settle whatever is still waiting: after a failure or a stop, each job checks the link itself."""
+        if not self.outcome.done():
+            self.outcome.set_result(None)
+        for _cap, wanted in self.copies:
+            if not wanted.done():
+                wanted.set_result(None)
+        self.copies.clear()
+
+
+async def _copies(source: IO[bytes], count: int) -> list[IO[bytes]]:
+    """``count`` copies of ``source`` in files on disk of their own, made in a thread (a reference is up to
+    tens of MiB). A thread cannot be stopped: a stop waits for it, so ``source`` is not closed under it, and
+    closes what it made."""
+    work = asyncio.ensure_future(asyncio.to_thread(_copy_file, source, count))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait([work])
+        if not work.cancelled() and work.exception() is None:
+            for copy in work.result():
+                copy.close()
+        raise
+
+
+def _copy_file(source: IO[bytes], count: int) -> list[IO[bytes]]:
+    made: list[IO[bytes]] = []
+    try:
+        for _ in range(count):
+            copy = Spool(None)  # no memory gate: straight to disk, as the checked file itself
+            made.append(copy)
+            source.seek(0)
+            shutil.copyfileobj(source, copy)
+    except BaseException:
+        for done in made:
+            done.close()
+        raise
+    return made
+
+
 class ReferencePasses:
-    """The links whose bytes passed the check lately, with their size, so the jobs of a batch check each
-    reference once.
+    """The links whose bytes passed the check lately, with their size, and the checks under way, so the jobs of
+    a batch download and check each reference once.
 
     The jobs of an ``/imagine count:4`` name the same references, and each downloaded and checked every one
     of them before its create: four times the CDN traffic and four times the wait, for the same bytes. A
     Discord CDN link names fixed bytes (a new upload is a new link), and a pass holds for any cap at least
-    the size that passed. Jobs checking the same link at once wait for the first one's check rather than
-    start their own; one that failed (or was stopped) tells the others nothing, and each checks for itself,
-    so every job still meets its own refusal in its own words. In memory only: a restart checks again."""
+    the size that passed. Jobs checking a link another job is checking wait for that check rather than start
+    their own: a job that sends the images inline (Gemini: ``kept``) then gets a copy of the checked file, of
+    its own to send and close; one that needs no file (``check``) only its pass, and within ``seconds`` a
+    pass needs no download at all. A check that failed (or was stopped) tells the others nothing, and each
+    checks for itself, so every job still meets its own refusal in its own words. In memory only: a restart
+    checks again."""
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic, seconds: float = PASS_SECONDS) -> None:
         self._clock = clock
         self._seconds = seconds
         self._passed: dict[str, tuple[int, float]] = {}  # url -> (size that passed, when)
-        self._checking: dict[str, asyncio.Future[int | None]] = {}
+        self._checking: dict[str, _Check] = {}
 
     def _fresh(self, url: str, max_bytes: int) -> bool:
         passed = self._passed.get(url)
@@ -137,28 +221,49 @@ class ReferencePasses:
         now); else run ``check`` (a download and check to a file, closed here) and keep its pass."""
         if self._fresh(url, max_bytes):
             return
-        pending = self._checking.get(url)
-        if pending is not None:
+        under_way = self._checking.get(url)
+        if under_way is not None:
             # Shielded: a stop of this job must not cancel the check another job is waiting on.
-            size = await asyncio.shield(pending)
+            size = await asyncio.shield(under_way.outcome)
             if size is not None and size <= max_bytes:
                 return
-        leader = pending is None
-        outcome: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-        if leader:
-            self._checking[url] = outcome
-        size = None
+            self._record(url, await check()).close()
+            return
+        (await self._lead(url, check)).close()
+
+    async def kept(self, url: str, max_bytes: int, check: Callable[[], Awaitable[IO[bytes]]]) -> IO[bytes]:
+        """The checked file of ``url`` (the caller's to close): a copy of the one a check under way makes, if
+        that passes within ``max_bytes``; else this job's own ``check``."""
+        under_way = self._checking.get(url)
+        if under_way is not None:
+            copy = await under_way.copy_for(max_bytes)
+            if copy is not None:
+                return copy
+            return self._record(url, await check())
+        return await self._lead(url, check)
+
+    async def _lead(self, url: str, check: Callable[[], Awaitable[IO[bytes]]]) -> IO[bytes]:
+        """Run ``check`` as the link's check under way, which the jobs that come meanwhile wait on."""
+        under_way = self._checking[url] = _Check()
+        file: IO[bytes] | None = None
         try:
-            file = await check()
-            with file:
-                size = file.seek(0, io.SEEK_END)
-            self._forget_stale()
-            self._passed[url] = (size, self._clock())
+            file = self._record(url, await check())
+            await under_way.serve(file, file.seek(0, io.SEEK_END))
+            return file
+        except BaseException:
+            if file is not None:
+                file.close()
+            raise
         finally:
-            # Always settled, a failure and a stop too: the jobs waiting on it then check for themselves.
-            outcome.set_result(size)
-            if leader:
-                del self._checking[url]
+            # Always settled, a failure and a stop too: the jobs still waiting on it then check for themselves.
+            del self._checking[url]
+            under_way.end()
+
+    def _record(self, url: str, file: IO[bytes]) -> IO[bytes]:
+        """Keep the pass of ``url``, whose checked file this is."""
+        self._forget_stale()
+        self._passed[url] = (file.seek(0, io.SEEK_END), self._clock())
+        return file
 
     def _forget_stale(self) -> None:
         now = self._clock()
@@ -179,7 +284,8 @@ async def check_references(
 
     ``max_bytes``: one cap for all, or each reference's own (``download_cap``).
     ``keep``: return the checked files (the caller closes them); else nothing is kept.
-    ``passes``: without ``keep``, a link that passed lately is not downloaded again (``ReferencePasses``).
+    ``passes``: a link another job is checking is not downloaded again (its file copied if ``keep``), nor,
+    without ``keep``, one that passed lately (``ReferencePasses``).
     InvalidRequestError: the member's file is not usable (nothing to retry).
     ReferenceFetchError: its link did not give the file (nothing to retry).
     ReferenceUnavailableError: the download failed in a way that may work on a later try.
@@ -190,7 +296,19 @@ async def check_references(
     if passes is not None and not keep:
         await _pass_all(client, refs, cap, timeout, passes)
         return CheckedReferences()
-    checks = [asyncio.ensure_future(_check_one(client, ref, max_bytes=cap(ref), timeout=timeout)) for ref in refs]
+
+    def checking(ref: ReferenceImage) -> Awaitable[IO[bytes]]:
+        def own() -> Awaitable[IO[bytes]]:
+            return _check_one(client, ref, max_bytes=cap(ref), timeout=timeout)
+
+        return own() if passes is None else passes.kept(ref.url, cap(ref), own)
+
+    # The same link twice in one request is checked once, and one file serves both.
+    first: dict[str, ReferenceImage] = {}
+    for ref in refs:
+        first.setdefault(ref.url, ref)
+    unique = list(first.values())
+    checks = [asyncio.ensure_future(checking(ref)) for ref in unique]
     try:
         results = await asyncio.gather(*checks, return_exceptions=True)
     except BaseException:
@@ -203,11 +321,9 @@ async def check_references(
     # Every file made is closed unless all passed and they are wanted: one bad reference ends the job.
     checked = CheckedReferences()
     failures: list[BaseException] = []
-    for ref, result in zip(refs, results, strict=True):
+    for ref, result in zip(unique, results, strict=True):
         if isinstance(result, BaseException):
             failures.append(result)
-        elif ref.url in checked.files:
-            result.close()  # the same link twice: one file serves both
         else:
             checked.files[ref.url] = result
     if failures or not keep:

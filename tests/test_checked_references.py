@@ -25,6 +25,8 @@ PICTURE = png_bytes((48, 32))
 async def serve(request: web.Request) -> web.StreamResponse:
     if request.path.startswith("/slow"):
         await asyncio.sleep(30)  # a download still on its way when the check is cancelled
+    if request.path.startswith("/late"):
+        await asyncio.sleep(0.5)  # long enough for other jobs to come and wait on its check
     if request.path.startswith("/bad"):
         return web.Response(body=b"<html>a login page</html>", content_type="image/png")
     return web.Response(body=PICTURE, content_type="image/png")
@@ -35,7 +37,9 @@ def ref(site: Site, path: str) -> ReferenceImage:
 
 
 def open_temporary_files() -> int:
-    """Files of this process's open in the temporary folder (the spools: deleted on disk, open until closed)."""
+    """Files of this process's open in the temporary folder itself (the spools: deleted on disk, open until
+    closed). Not in folders under it: an earlier test's SQLite file in its pytest folder may stay open until
+    the garbage collector closes its connection, during this test."""
     folder = tempfile.gettempdir()
     found = 0
     for fd in os.listdir("/proc/self/fd"):
@@ -43,7 +47,7 @@ def open_temporary_files() -> int:
             target = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:
             continue  # the listing's own descriptor, closed by now
-        found += target.startswith(folder)
+        found += os.path.dirname(target.removesuffix(" (deleted)")) == folder
     return found
 
 
@@ -53,12 +57,12 @@ async def test_kept_files_hold_what_each_link_served_one_per_link_until_closed()
         refs = [ref(site, "/a.png"), ref(site, "/b.png"), ref(site, "/a.png")]
         with await check_references(client, refs, max_bytes=1 << 20, timeout=5, keep=True) as checked:
             assert set(checked.files) == {refs[0].url, refs[1].url}, "the same link twice: one file"
-            assert open_temporary_files() == before + 2, "the second download of a.png was closed"
+            assert open_temporary_files() == before + 2
             for file in checked.files.values():
                 file.seek(0)
                 assert file.read() == PICTURE
     assert open_temporary_files() == before
-    assert sorted(site.seen) == ["GET /a.png", "GET /a.png", "GET /b.png"]
+    assert sorted(site.seen) == ["GET /a.png", "GET /b.png"], "the same link twice is downloaded once"
 
 
 async def test_one_bad_reference_leaves_no_file_of_the_others_open() -> None:
@@ -158,4 +162,119 @@ async def test_a_check_stopped_midway_leaves_the_jobs_waiting_on_it_to_check_for
         with pytest.raises(asyncio.CancelledError):
             await second
     assert first.cancelled()
+    assert open_temporary_files() == before
+
+
+# ---- ReferencePasses with keep: the jobs of a Gemini batch download each link once, each gets its own file ----
+
+
+async def test_a_batch_s_jobs_keeping_the_same_links_download_each_once_and_get_files_of_their_own() -> None:
+    """Three jobs of one /imagine count:3 for a provider that takes the images inline (Gemini) keep two links:
+    each link is downloaded once, and each job gets a file of its own holding its bytes, which it closes when
+    its create has gone, whatever the others do with theirs."""
+    passes = ReferencePasses()
+    before = open_temporary_files()
+    async with Site(serve) as site, httpx.AsyncClient() as client:
+        refs = [ref(site, "/late-a.png"), ref(site, "/b.png")]
+
+        async def job() -> CheckedReferences:
+            return await check_references(client, refs, max_bytes=1 << 20, timeout=5, keep=True, passes=passes)
+
+        batch = await asyncio.gather(job(), job(), job())
+        assert sorted(site.seen) == ["GET /b.png", "GET /late-a.png"], "each link once for the batch"
+        assert open_temporary_files() == before + 6, "two files for each of the three jobs"
+        files = [file for checked in batch for file in checked.files.values()]
+        assert len({id(file) for file in files}) == 6
+        batch[0].close()
+        for checked in batch[1:]:
+            assert set(checked.files) == {r.url for r in refs}
+            for file in checked.files.values():
+                file.seek(0)
+                assert file.read() == PICTURE, "the first job's files closed, the others' are whole"
+            checked.close()
+    assert open_temporary_files() == before
+
+
+async def test_a_job_keeping_a_link_to_a_smaller_cap_checks_it_itself_and_is_refused() -> None:
+    passes = ReferencePasses()
+    async with Site(serve) as site, httpx.AsyncClient() as client:
+        link = [ref(site, "/late.png")]
+        first = check_references(client, link, max_bytes=1 << 20, timeout=5, keep=True, passes=passes)
+        small = check_references(client, link, max_bytes=len(PICTURE) - 1, timeout=5, keep=True, passes=passes)
+        kept, refused = await asyncio.gather(first, small, return_exceptions=True)
+    assert isinstance(kept, CheckedReferences) and list(kept.files) == [link[0].url]
+    kept.close()
+    assert isinstance(refused, InvalidRequestError) and "`late.png`" in refused.user_message
+    assert site.seen == ["GET /late.png"] * 2
+
+
+async def test_a_link_that_fails_is_refused_to_every_keeping_job_in_its_own_words() -> None:
+    passes = ReferencePasses()
+    before = open_temporary_files()
+    async with Site(serve) as site, httpx.AsyncClient() as client:
+        refs = [ref(site, "/bad.png")]
+        results = await asyncio.gather(
+            *(check_references(client, refs, max_bytes=1 << 20, timeout=5, keep=True, passes=passes) for _ in range(3)),
+            return_exceptions=True,
+        )
+    assert all(isinstance(r, InvalidRequestError) and "`bad.png`" in r.user_message for r in results), results
+    assert site.seen == ["GET /bad.png"] * 3
+    assert open_temporary_files() == before
+
+
+async def test_a_keeping_job_waiting_on_a_stopped_check_checks_for_itself() -> None:
+    """The first job's check is cancelled while a second job waits for a copy of its file: the second is not
+    cancelled with it, downloads the link itself, and nothing is left open."""
+    passes = ReferencePasses()
+    before = open_temporary_files()
+    async with Site(serve) as site, httpx.AsyncClient() as client:
+        slow = [ref(site, "/slow.png")]
+
+        def job() -> asyncio.Future[CheckedReferences]:
+            return asyncio.ensure_future(
+                check_references(client, slow, max_bytes=1 << 20, timeout=60, keep=True, passes=passes)
+            )
+
+        first = job()
+        await asyncio.sleep(0.2)
+        second = job()
+        await asyncio.sleep(0.1)
+        assert site.seen == ["GET /slow.png"], "the second waits on the first's check"
+        first.cancel()
+        await asyncio.sleep(0.2)
+        assert not second.done()
+        assert site.seen == ["GET /slow.png", "GET /slow.png"], "the second is checking the link itself now"
+        second.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await second
+    assert first.cancelled()
+    assert open_temporary_files() == before
+
+
+async def test_a_keeping_job_stopped_while_it_waits_leaves_the_others_their_files_and_no_file_open() -> None:
+    """Of three jobs keeping one link, the second is stopped while the first downloads it: the first and the
+    third get their files, the stopped job none (no copy is made for it, or one made is closed)."""
+    passes = ReferencePasses()
+    before = open_temporary_files()
+    async with Site(serve) as site, httpx.AsyncClient() as client:
+        link = [ref(site, "/late.png")]
+
+        def job() -> asyncio.Future[CheckedReferences]:
+            return asyncio.ensure_future(
+                check_references(client, link, max_bytes=1 << 20, timeout=5, keep=True, passes=passes)
+            )
+
+        first, second, third = job(), job(), job()
+        await asyncio.sleep(0.2)
+        second.cancel()
+        kept = [await first, await third]
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        assert site.seen == ["GET /late.png"]
+        assert open_temporary_files() == before + 2
+        for checked in kept:
+            (file,) = checked.files.values()
+            file.seek(0)
+            assert file.read() == PICTURE
+            checked.close()
     assert open_temporary_files() == before

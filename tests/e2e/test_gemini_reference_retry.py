@@ -121,3 +121,32 @@ async def test_a_reference_gemini_s_download_never_gets_ends_the_job_uncharged_a
     assert ledger(settings) == ["reserve", "refund"]
     message = final_message(discord_fake, command.id)
     assert message is not None and "just now" in str(message.embeds)
+
+
+async def test_a_gemini_batch_downloads_each_reference_once_and_sends_both_with_every_image(
+    tmp_path: Path, discord_fake: FakeDiscord
+) -> None:
+    """`/imagine count:4` with two references, on Gemini: each candidate kept files of its references for its
+    create, and each downloaded them itself, eight downloads of the same two files. Now the candidates checking
+    a link at once wait for one check and get copies of its file (bot/references.py ReferencePasses): two
+    downloads, and each create still carries both images, byte for byte."""
+    first, second = png_bytes((64, 48)), png_bytes((48, 64))
+    async with FakeGemini(api_key=GEMINI_KEY) as gemini:
+        settings = gemini_settings(tmp_path, discord_fake, gemini)
+        running = await start_bot(settings, discord_fake, Clock())
+        try:
+            one = discord_fake.add_attachment(first, "first.png", "image/png")
+            two = discord_fake.add_attachment(second, "second.png", "image/png")
+            await discord_fake.slash_command(
+                "imagine", {"prompt": "two refs", "count": 4, "image1": one, "image2": two}
+            )
+            await discord_fake.wait_for(lambda: [r["state"] for r in rows(settings)] == ["delivered"] * 4, timeout=30)
+        finally:
+            await running.close()
+    assert cdn_statuses(discord_fake) == [200, 200], "each reference downloaded once for the batch"
+    assert len(gemini.creates) == 4
+    for create in gemini.creates:
+        assert create.json is not None
+        sent = [part["inlineData"] for part in create.json["contents"][0]["parts"] if "inlineData" in part]
+        assert [base64.b64decode(image["data"]) for image in sent] == [first, second]
+    assert ledger(settings).count("commit") == 4
