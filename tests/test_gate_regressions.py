@@ -136,6 +136,28 @@ def test_whitespace_still_parts_ordinary_words(term: str | None, prompt: str) ->
     assert not blocked(prompt, *([term] if term else []), builtin=term is None)
 
 
+@pytest.mark.parametrize(
+    ("prompt", "by_the_word", "by_the_regex"),
+    [
+        ("a po rn star", False, True),
+        ("p orn", False, True),
+        ("por n!", False, True),
+        ("p0 rn", False, True),
+        ("P O R N", True, True),  # spelled out: the word term's own
+        ("a popcorn stand", False, False),
+        ("pop corn", False, False),
+    ],
+)
+def test_a_word_split_by_a_space_passes_a_word_term_and_the_readme_s_regex_blocks_it(
+    prompt: str, by_the_word: bool, by_the_regex: bool
+) -> None:
+    """What the README tells moderators: a word term does not join words (a split other than between every
+    letter passes it), and the regex term it suggests blocks the splits without blocking the words around."""
+    assert PromptGate([Term("porn")]).check(prompt).blocked is by_the_word
+    regex_term = Term(r"\bp\s*o\s*r\s*n\b", is_regex=True)
+    assert PromptGate([regex_term]).check(prompt).blocked is by_the_regex
+
+
 # ---- 2. word terms stored in the older normalised form -----------------------------------------------------------
 
 
