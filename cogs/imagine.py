@@ -26,11 +26,13 @@ from bot.errors import ErrorCategory, InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
 from bot.models import GenerationRequest, JobState, ReferenceImage, shown_file_name
 from bot.preferences import ModelChoice, fill, model_at, passed_over_note
-from bot.prompts import clean_prompt, ratio_suffix
+from bot.prompt_parameters import Parameters, split_parameters
+from bot.prompts import clean_prompt
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS, AUTO
 from bot.quotas import QuotaExceededError, Room
 from bot.references import check_fits_provider
+from bot.render import truncate
 from bot.result_images import result_stem
 from bot.routing import require_served
 from bot.store.jobs import Job, NewJob
@@ -270,6 +272,39 @@ def check_prompt_option(prompt: str, *, typed: bool = False) -> None:
         )
 
 
+def _typed_options(typed: Parameters, *, aspect_ratio: str | None, seed: int | None) -> tuple[str | None, int | None]:
+    """The shape and seed of a command, its options taken with the ``--ar`` and ``--seed`` typed at the end of
+    its prompt, which must agree with them; refused, privately, where they do not, or where nothing but
+    parameters was typed."""
+    if not typed.words and typed.has_parameters:
+        raise InvalidRequestError("The prompt has nothing but parameters in it: describe the image you want too.")
+    if typed.ratio is not None:
+        if aspect_ratio is not None and aspect_ratio != typed.ratio:
+            raise InvalidRequestError(
+                f"You chose `aspect_ratio:{aspect_ratio}` and typed `--ar {typed.ratio}` in the prompt: "
+                "ask for one of them."
+            )
+        aspect_ratio = typed.ratio
+    if typed.seed is not None:
+        if typed.seed > SEED_MAX:
+            raise InvalidRequestError(f"`--seed` takes a whole number from 0 to {SEED_MAX:,}.")
+        if seed is not None and seed != typed.seed:
+            raise InvalidRequestError(
+                f"You chose `seed:{seed}` and typed `--seed {typed.seed}` in the prompt: ask for one of them."
+            )
+        seed = typed.seed
+    return aspect_ratio, seed
+
+
+def _ignored_note(typed: Parameters) -> str | None:
+    """The private word on the Midjourney parameters taken out of a prompt (None if there were none)."""
+    if not typed.ignored:
+        return None
+    # In a code span Discord shows the text as it is (no Markdown, no mention); a backtick would end it.
+    shown = truncate(" ".join(typed.ignored).replace("`", "'"), 200)
+    return f"Left out `{shown}`: Midjourney's parameters, which mean nothing to Nano Banana."
+
+
 def check_prompt_length(request: GenerationRequest) -> None:
     """Refuse a request built from an earlier one (an Edit form's words, a Re-roll or Vary of a job stored
     before PROMPT_MAX_CHARS was checked) whose prompt is longer than the bot sends for a member."""
@@ -355,7 +390,7 @@ class Imagine(commands.Cog):
     @app_commands.command(name="imagine", extras={ANSWERS_ON_ITS_OWN: True})
     @app_commands.guild_only()
     @app_commands.describe(
-        prompt="Describe the image you want (end it with --ar 16:9 to choose its shape, as on Midjourney)",
+        prompt="Describe the image you want (end it with --ar 16:9, --seed 7 or --no text, as on Midjourney)",
         model="Which Nano Banana model to use (if unset: your /preferences one, else the server's default)",
         aspect_ratio="Shape of the image (each model offers its own set; auto lets the model choose)",
         resolution="Output size",
@@ -397,23 +432,18 @@ class Imagine(commands.Cog):
         image10: discord.Attachment | None = None,
     ) -> None:
         """Generate an image with Google's Nano Banana models."""
+        check_prompt_option(prompt, typed=True)  # as Discord counted it; before any reference is looked up
+        # "a fox --ar 16:9 --v 6", as members coming from Midjourney type it: parameters, not words for the model
+        # (bot/prompt_parameters.py). Read from the cleaned prompt: a zero-width space after "16:9" hid it.
+        typed_in = split_parameters(clean_prompt(prompt))
+        aspect_ratio, seed = _typed_options(typed_in, aspect_ratio=aspect_ratio, seed=seed)
+        prompt = typed_in.prompt
         if seed is not None and count is not None and count > 1:
             # Every candidate of a batch is the same request: with one seed they come out alike, each charged.
             raise InvalidRequestError(
                 f"A seed makes the same image from the same prompt, so `count:{count}` with `seed:{seed}` would "
                 "make (and charge you for) near-copies. Leave out the seed for different images, or the count."
             )
-        # "a fox --ar 16:9", as members coming from Midjourney type it: the shape, not words for the model.
-        # Read from the cleaned prompt: a zero-width space after "16:9" hid it, and the words went with it.
-        check_prompt_option(prompt, typed=True)  # as Discord counted it; before any reference is looked up
-        prompt, typed_ratio = ratio_suffix(clean_prompt(prompt))
-        if typed_ratio is not None:
-            if aspect_ratio is not None and aspect_ratio != typed_ratio:
-                raise InvalidRequestError(
-                    f"You chose `aspect_ratio:{aspect_ratio}` and typed `--ar {typed_ratio}` in the prompt: "
-                    "ask for one of them."
-                )
-            aspect_ratio = typed_ratio
         attached = (image1, image2, image3, image4, image5, image6, image7, image8, image9, image10)
         images = [self._reference(a) for a in attached if a is not None]
         if references:
@@ -469,6 +499,7 @@ class Imagine(commands.Cog):
             preferred_count = count
         note = passed_over_note(services.catalogue, choice, level)
         notes = [note] if note is not None else []
+        notes += [ignored] if (ignored := _ignored_note(typed_in)) is not None else []
         if preferred_count is None:
             jobs = await self.start_job(interaction, request, preferred=defaults.default_provider, count=count)
         else:

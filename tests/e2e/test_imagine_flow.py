@@ -23,6 +23,7 @@ from tests.conftest import (
     png_bytes,
     start_bot,
 )
+from tests.e2e.test_imagine_pref_fixes import followups
 
 
 def states(settings: Settings) -> list[str]:
@@ -110,7 +111,10 @@ MiB = 1024 * 1024
         ({"prompt": "pro 512", "model": "nano_banana_pro", "resolution": "512"}, [], "resolution 512"),
         ({"prompt": "pro --ar 1:8", "model": "nano_banana_pro"}, [], "aspect ratio 1:8"),
         ({"prompt": "a fox --ar 4:3", "aspect_ratio": "16:9"}, [], "`aspect_ratio:16:9` and typed `--ar 4:3`"),
-        ({"prompt": "--ar 16:9"}, [], "prompt is empty"),
+        ({"prompt": "--ar 16:9"}, [], "nothing but parameters"),
+        ({"prompt": "a fox --seed 7", "seed": 8}, [], "`seed:8` and typed `--seed 7`"),
+        ({"prompt": "a fox --seed 99999999999"}, [], "`--seed` takes a whole number from 0 to 2,147,483,647"),
+        ({"prompt": "foxes --seed 7", "count": 2}, [], "`count:2` with `seed:7`"),
     ],
     ids=[
         "blank",
@@ -124,6 +128,9 @@ MiB = 1024 * 1024
         "ratio-typed",
         "two-ratios",
         "only-a-ratio",
+        "two-seeds",
+        "seed-too-large",
+        "typed-seed-and-count",
     ],
 )
 async def test_bad_input_is_refused_privately(
@@ -177,6 +184,29 @@ async def test_a_ratio_typed_at_the_end_of_the_prompt_is_the_images_shape(
     assert (first["prompt"], first["aspect_ratio"]) == ("a fox in the snow", "16:9")
     assert (second["prompt"], second["aspect_ratio"]) == ("a fox", "9:16")
     assert states(settings) == ["delivered", "delivered"]
+
+
+async def test_midjourney_s_parameters_at_the_end_of_the_prompt_are_read_not_drawn(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """ "--ar 16:9 --v 6" went to the model as words, the shape with them: only an --ar at the very end was read.
+    Now the run of parameters ending the prompt is: the shape and the seed as the options are, --no in words,
+    and the parameters Nano Banana has no use for taken out and named to the member, privately."""
+    prompt = "a fox in the snow --ar 16:9 --v 6.1 --style raw --no text, watermark \u2014chaos 20"
+    interaction = await discord_fake.slash_command("imagine", {"prompt": prompt})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    (create,) = seaart.creates
+    assert create.json is not None
+    assert (create.json["prompt"], create.json["aspect_ratio"]) == (
+        "a fox in the snow, without text, watermark",
+        "16:9",
+    )
+    message = final_message(discord_fake, interaction.id)
+    assert message is not None and message.embeds[0]["description"] == "a fox in the snow, without text, watermark"
+    await discord_fake.wait_for(lambda: bool(interaction.followup_ids), timeout=10)
+    assert followups(discord_fake, interaction) == [
+        ("Left out `--v 6.1 --style raw --chaos 20`: Midjourney's parameters, which mean nothing to Nano Banana.", 64)
+    ]
 
 
 async def test_result_delivered_after_token_expired(

@@ -33,3 +33,29 @@ async def test_a_seed_with_a_count_is_refused_and_a_preferred_count_left_out(
         assert query(settings, "SELECT batch_id FROM jobs") == [(None,)], "one image, not a batch of three"
     finally:
         await running.close()
+
+
+async def test_a_seed_typed_at_the_end_of_the_prompt_is_the_request_s_seed(
+    tmp_path: Path,
+    discord_fake: FakeDiscord,
+    fakes: Fakes,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """Midjourney's `--seed 42` (bot/prompt_parameters.py): the seed the provider is sent, not words of the
+    prompt; with a count it is refused as the option is."""
+    settings = fakes.settings(tmp_path, discord_fake, ["segmind"])
+    running = await boot(settings, discord_fake)
+    try:
+        batch = await discord_fake.slash_command("imagine", {"prompt": "seeded --seed 42", "count": 3})
+        refusal = (await first_answer(discord_fake, batch))["data"]
+        assert refusal["flags"] & 64 and "`count:3` with `seed:42`" in refusal["content"], refusal
+        await discord_fake.slash_command("imagine", {"prompt": "a lighthouse at dusk --ar 4:3 --seed 42"})
+        await discord_fake.wait_for(lambda: len(fakes.segmind.creates) == 1, timeout=10)
+    finally:
+        await running.close()
+    (create,) = fakes.segmind.creates
+    assert create.json is not None
+    assert (create.json["prompt"], create.json["seed"], create.json["aspect_ratio"]) == (
+        "a lighthouse at dusk",
+        42,
+        "4:3",
+    )

@@ -1,0 +1,119 @@
+"""Midjourney's parameters at the end of a prompt, as members coming from Midjourney type them.
+
+"a fox in the snow --ar 16:9 --v 6 --style raw --no text" is how a Midjourney user asks for an image. Only
+``--ar`` at the very end was read before; with anything after it the whole line went to the model as words,
+``--v 6`` and all, and the shape asked for was not the one made. :func:`split_parameters` reads the run of
+parameters that ends the prompt, as Midjourney reads them:
+
+* ``--ar W:H`` (``--aspect``) is the image's shape, ``--seed N`` its seed, as the command's own options;
+* ``--no X`` asks for X to be left out: Nano Banana takes that in words, so it goes on as ", without X";
+* the rest (``--v``, ``--style``, ``--stylize``, ``--chaos``, ``--quality``, ``--niji``, ``--tile``, ``--sref`` and
+  the like) mean nothing to Nano Banana: they are taken out and named back to the member (cogs/imagine.py).
+
+A parameter starts with "--", or with the one dash a phone's smart punctuation makes of it (iOS turns "--" into
+"—"), after a space, and only a run that ends the prompt counts, each parameter with the values it takes: in
+"a sign saying --tile here" nothing is taken, and a name not listed here ends the run (of "--foo 2 --v 6" only
+"--v 6" is taken). Parsing is one pass over the prompt's words, whatever the prompt holds.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# "--name" (or "—name", "–name") standing as a word of its own.
+_NAME = re.compile(r"(?:--|[\u2013\u2014])([a-z]+)", re.IGNORECASE)
+_NUMBER = re.compile(r"\d{0,6}(?:\.\d{1,4})?")
+_RATIO = re.compile(r"\d{1,3}:\d{1,3}|auto")
+_SEED = re.compile(r"\d{1,20}")
+_WORD = re.compile(r"[a-z0-9][a-z0-9-]{0,30}", re.IGNORECASE)
+
+RATIO_NAMES = frozenset({"ar", "aspect"})
+SEED_NAMES = frozenset({"seed", "sameseed"})
+NO_NAME = "no"
+# Midjourney's parameters that Nano Banana has no use for, by what value each takes.
+_NUMERIC = frozenset(
+    {"v", "version", "s", "stylize", "q", "quality", "c", "chaos", "w", "weird", "iw", "r", "repeat"}
+    | {"sw", "cw", "ow", "sv", "stop", "exp", "bs"}
+)
+_MAYBE_NUMBER = frozenset({"niji", "zoom"})
+_BARE = frozenset(
+    {"tile", "raw", "hd", "fast", "relax", "turbo", "draft", "video", "loop", "test", "testp", "creative"}
+    | {"uplight", "upbeta", "upanime"}
+)
+_ONE_WORD = frozenset({"style", "motion"})
+_ANY_VALUES = frozenset({"p", "profile", "personalize"})  # a profile's codes, or none (the default profile)
+_SOME_VALUES = frozenset({"sref", "cref", "oref"})  # links or codes
+
+
+@dataclass(frozen=True, slots=True)
+class Parameters:
+    """A prompt's words and what the run of parameters ending it asked for."""
+
+    words: str
+    ratio: str | None = None  # "16:9", "auto"; whether the model offers it is for the caller to say
+    seed: int | None = None
+    left_out: tuple[str, ...] = ()  # each ``--no``'s words
+    ignored: tuple[str, ...] = ()  # the parameters Nano Banana has no use for, as typed ("--v 6")
+
+    @property
+    def has_parameters(self) -> bool:
+        return self.ratio is not None or self.seed is not None or bool(self.left_out or self.ignored)
+
+    @property
+    def prompt(self) -> str:
+        """The words to send: ``--no X`` said as Nano Banana takes it."""
+        return ", ".join([self.words, *(f"without {what}" for what in self.left_out)])
+
+
+def _fits(name: str, values: list[str]) -> bool:
+    """Whether ``values`` are what parameter ``name`` takes (False for a name not known here)."""
+    if name in RATIO_NAMES:
+        return _RATIO.fullmatch("".join(values).lower()) is not None
+    if name in SEED_NAMES:
+        return len(values) == 1 and _SEED.fullmatch(values[0]) is not None
+    if name == NO_NAME or name in _SOME_VALUES:
+        return bool(values)
+    if name in _NUMERIC:
+        return len(values) == 1 and _NUMBER.fullmatch(values[0]) is not None and any(c.isdigit() for c in values[0])
+    if name in _MAYBE_NUMBER:
+        return not values or (len(values) == 1 and _NUMBER.fullmatch(values[0]) is not None)
+    if name in _BARE:
+        return not values
+    if name in _ONE_WORD:
+        return len(values) == 1 and _WORD.fullmatch(values[0]) is not None
+    return name in _ANY_VALUES
+
+
+def split_parameters(text: str) -> Parameters:
+    """``text`` (cleaned: bot/prompts.py ``clean_prompt``) split into its words and the run of Midjourney
+    parameters that ends it; all words and nothing asked where it ends otherwise."""
+    # The prompt cut at each parameter's name: each piece a name and the words up to the next name.
+    pieces: list[tuple[int, str, list[str]]] = []  # (where the name starts, name, values)
+    for found in re.finditer(r"\S+", text):
+        named = _NAME.fullmatch(found[0])
+        if named is not None:
+            pieces.append((found.start(), named[1].lower(), []))
+        elif pieces:
+            pieces[-1][2].append(found[0])
+    # The run that ends the prompt: from the last piece back, as long as each is a parameter with its values.
+    start = len(pieces)
+    while start > 0 and _fits(pieces[start - 1][1], pieces[start - 1][2]):
+        start -= 1
+    run = pieces[start:]
+    if not run:
+        return Parameters(text)
+    ratio: str | None = None
+    seed: int | None = None
+    left_out: list[str] = []
+    ignored: list[str] = []
+    for _, name, values in run:
+        if name in RATIO_NAMES:
+            ratio = "".join(values).lower()  # the last one given, as Midjourney takes it
+        elif name in SEED_NAMES:
+            seed = int(values[0])
+        elif name == NO_NAME:
+            left_out.append(" ".join(values).rstrip(" ,"))
+        else:
+            ignored.append(" ".join([f"--{name}", *values]))
+    return Parameters(text[: run[0][0]].rstrip(), ratio, seed, tuple(left_out), tuple(ignored))

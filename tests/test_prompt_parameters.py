@@ -1,0 +1,74 @@
+"""Midjourney's parameters at the end of a prompt (bot/prompt_parameters.py): what is read, what is left as
+words, and that reading them stays one pass over any prompt."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.prompt_parameters import Parameters, split_parameters
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a fox", Parameters("a fox")),
+        ("a fox --ar 16:9", Parameters("a fox", ratio="16:9")),
+        ("a fox --AR 16 : 9", Parameters("a fox", ratio="16:9")),
+        ("a fox \u2014ar 4:3 \u2013seed 7", Parameters("a fox", ratio="4:3", seed=7)),  # a phone's dashes
+        ("a fox --aspect auto --ar 1:1", Parameters("a fox", ratio="1:1")),  # the last one, as Midjourney
+        ("a fox --v 6.1 --style raw --s 250", Parameters("a fox", ignored=("--v 6.1", "--style raw", "--s 250"))),
+        ("a fox --niji --tile --q .5", Parameters("a fox", ignored=("--niji", "--tile", "--q .5"))),
+        (
+            "a fox --sref https://x.example/a.png 12 --p",
+            Parameters("a fox", ignored=("--sref https://x.example/a.png 12", "--p")),
+        ),
+        ("a fox --no text, watermark", Parameters("a fox", left_out=("text, watermark",))),
+        ("a fox --no text --no people", Parameters("a fox", left_out=("text", "people"))),
+        # Not a run that ends the prompt, or not what the parameter takes: words, as typed.
+        ("a sign saying --tile here", Parameters("a sign saying --tile here")),
+        ("a fox --ar 16:9 in the snow", Parameters("a fox --ar 16:9 in the snow")),
+        ("a fox --ar wide", Parameters("a fox --ar wide")),
+        ("a fox --seed", Parameters("a fox --seed")),
+        ("a fox --v six", Parameters("a fox --v six")),
+        ("a fox--ar 16:9", Parameters("a fox--ar 16:9")),  # no space before the dashes
+        ("a fox \u2014 ar 16:9", Parameters("a fox \u2014 ar 16:9")),
+        # A name not listed ends the run.
+        ("a fox --foo 2 --v 6", Parameters("a fox --foo 2", ignored=("--v 6",))),
+        ("--ar 16:9", Parameters("", ratio="16:9")),
+    ],
+)
+def test_the_run_of_parameters_ending_a_prompt_is_read(text: str, expected: Parameters) -> None:
+    assert split_parameters(text) == expected
+
+
+def test_the_prompt_sent_says_no_in_words() -> None:
+    typed = split_parameters("a fox in the snow --no text, watermark --no people --v 6")
+    assert typed.prompt == "a fox in the snow, without text, watermark, without people"
+    assert typed.has_parameters
+    assert not split_parameters("a fox").has_parameters
+    assert split_parameters("a fox").prompt == "a fox"
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="-\u2013\u2014"), max_size=200))
+def test_a_prompt_without_dashes_is_all_words(text: str) -> None:
+    typed = split_parameters(text)
+    assert (typed.words, typed.has_parameters) == (text, False)
+
+
+@given(st.lists(st.sampled_from(["--v", "6", "--ar", "16:9", "--no", "text", "fox", "--foo", "\u2014seed", "7"])))
+def test_the_words_are_what_the_prompt_starts_with(tokens: list[str]) -> None:
+    text = " ".join(tokens)
+    typed = split_parameters(text)
+    assert text.startswith(typed.words)
+    assert typed.has_parameters == (typed.words != text)
+
+
+def test_a_long_run_of_parameters_is_read_whole() -> None:
+    """6,000 characters of parameters: every one read (the prompt is cut at each name once, then the run is
+    walked back once, so no piece is read again from each name on)."""
+    typed = split_parameters("a fox " + "--v 6 " * 999)
+    assert (typed.words, typed.ignored) == ("a fox", ("--v 6",) * 999)
+    assert split_parameters("a " + "--no x " * 850).left_out == ("x",) * 850
+    assert split_parameters("--foo " * 1000 + "--v 6").ignored == ("--v 6",)
