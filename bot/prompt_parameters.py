@@ -6,6 +6,7 @@
 parameters that ends the prompt, as Midjourney reads them:
 
 * ``--ar W:H`` (``--aspect``) is the image's shape, ``--seed N`` its seed, as the command's own options;
+  ``--zoom`` (any factor) a zoom out, in an edit of an image (cogs/shape_field.py);
 * ``--no X`` asks for X to be left out: Nano Banana takes that in words, so it goes on as ", without X";
 * the rest (``--v``, ``--style``, ``--stylize``, ``--chaos``, ``--quality``, ``--niji``, ``--tile``, ``--sref`` and
   the like) mean nothing to Nano Banana: they are taken out and named back to the member (cogs/imagine.py).
@@ -19,24 +20,27 @@ A parameter starts with "--", or with the one dash a phone's smart punctuation m
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # "--name" (or "—name", "–name") standing as a word of its own.
-_NAME = re.compile(r"(?:--|[\u2013\u2014])([a-z]+)", re.IGNORECASE)
-_NUMBER = re.compile(r"\d{0,6}(?:\.\d{1,4})?")
-_RATIO = re.compile(r"\d{1,3}:\d{1,3}|auto")
-_SEED = re.compile(r"\d{1,20}")
-_WORD = re.compile(r"[a-z0-9][a-z0-9-]{0,30}", re.IGNORECASE)
+# ASCII only: "K" (the Kelvin sign) is no "k", nor an Arabic-Indic digit a digit of a ratio.
+_NAME = re.compile(r"(?:--|[\u2013\u2014])([a-z]+)", re.IGNORECASE | re.ASCII)
+_NUMBER = re.compile(r"[0-9]{0,6}(?:\.[0-9]{1,4})?")
+_RATIO = re.compile(r"[0-9]{1,3}:[0-9]{1,3}|auto")
+_SEED = re.compile(r"[0-9]{1,20}")
+_WORD = re.compile(r"[a-z0-9][a-z0-9-]{0,30}", re.IGNORECASE | re.ASCII)
 
 RATIO_NAMES = frozenset({"ar", "aspect"})
 SEED_NAMES = frozenset({"seed", "sameseed"})
 NO_NAME = "no"
+ZOOM_NAME = "zoom"
 # Midjourney's parameters that Nano Banana has no use for, by what value each takes.
 _NUMERIC = frozenset(
     {"v", "version", "s", "stylize", "q", "quality", "c", "chaos", "w", "weird", "iw", "r", "repeat"}
     | {"sw", "cw", "ow", "sv", "stop", "exp", "bs"}
 )
-_MAYBE_NUMBER = frozenset({"niji", "zoom"})
+_MAYBE_NUMBER = frozenset({"niji", ZOOM_NAME})
 _BARE = frozenset(
     {"tile", "raw", "hd", "fast", "relax", "turbo", "draft", "video", "loop", "test", "testp", "creative"}
     | {"uplight", "upbeta", "upanime"}
@@ -53,17 +57,22 @@ class Parameters:
     words: str
     ratio: str | None = None  # "16:9", "auto"; whether the model offers it is for the caller to say
     seed: int | None = None
+    zoom: bool = False
     left_out: tuple[str, ...] = ()  # each ``--no``'s words
     ignored: tuple[str, ...] = ()  # the parameters Nano Banana has no use for, as typed ("--v 6")
 
     @property
     def has_parameters(self) -> bool:
-        return self.ratio is not None or self.seed is not None or bool(self.left_out or self.ignored)
+        return self.ratio is not None or self.seed is not None or self.zoom or bool(self.left_out or self.ignored)
 
     @property
     def prompt(self) -> str:
         """The words to send: ``--no X`` said as Nano Banana takes it."""
-        return ", ".join([self.words, *(f"without {what}" for what in self.left_out)])
+        if not self.left_out:
+            return self.words
+        # "a fox, --no text" is "a fox, without text", not "a fox,, without text".
+        words = [self.words.rstrip(" ,;")] if self.words.rstrip(" ,;") else []
+        return ", ".join([*words, *(f"without {what}" for what in self.left_out)])
 
 
 def _fits(name: str, values: list[str]) -> bool:
@@ -105,6 +114,7 @@ def split_parameters(text: str) -> Parameters:
         return Parameters(text)
     ratio: str | None = None
     seed: int | None = None
+    zoom = False
     left_out: list[str] = []
     ignored: list[str] = []
     for _, name, values in run:
@@ -112,8 +122,20 @@ def split_parameters(text: str) -> Parameters:
             ratio = "".join(values).lower()  # the last one given, as Midjourney takes it
         elif name in SEED_NAMES:
             seed = int(values[0])
+        elif name == ZOOM_NAME:
+            zoom = True
         elif name == NO_NAME:
             left_out.append(" ".join(values).rstrip(" ,"))
         else:
             ignored.append(" ".join([f"--{name}", *values]))
-    return Parameters(text[: run[0][0]].rstrip(), ratio, seed, tuple(left_out), tuple(ignored))
+    return Parameters(text[: run[0][0]].rstrip(), ratio, seed, zoom, tuple(left_out), tuple(ignored))
+
+
+def ignored_note(ignored: Sequence[str]) -> str | None:
+    """The private word on the Midjourney parameters taken out of a prompt or an edit's words (None if none)."""
+    if not ignored:
+        return None
+    # In a code span Discord shows the text as it is (no Markdown, no mention); a backtick would end it.
+    shown = " ".join(ignored).replace("`", "'")
+    shown = shown if len(shown) <= 200 else shown[:199] + "\u2026"
+    return f"Left out `{shown}`: Midjourney's parameters, which mean nothing to Nano Banana."

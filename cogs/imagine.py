@@ -26,13 +26,12 @@ from bot.errors import ErrorCategory, InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
 from bot.models import GenerationRequest, JobState, ReferenceImage, shown_file_name
 from bot.preferences import ModelChoice, fill, model_at, passed_over_note
-from bot.prompt_parameters import Parameters, split_parameters
+from bot.prompt_parameters import Parameters, ignored_note, split_parameters
 from bot.prompts import clean_prompt
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS, AUTO
 from bot.quotas import QuotaExceededError, Room
 from bot.references import check_fits_provider
-from bot.render import truncate
 from bot.result_images import result_stem
 from bot.routing import require_served
 from bot.store.jobs import Job, NewJob
@@ -296,15 +295,6 @@ def _typed_options(typed: Parameters, *, aspect_ratio: str | None, seed: int | N
     return aspect_ratio, seed
 
 
-def _ignored_note(typed: Parameters) -> str | None:
-    """The private word on the Midjourney parameters taken out of a prompt (None if there were none)."""
-    if not typed.ignored:
-        return None
-    # In a code span Discord shows the text as it is (no Markdown, no mention); a backtick would end it.
-    shown = truncate(" ".join(typed.ignored).replace("`", "'"), 200)
-    return f"Left out `{shown}`: Midjourney's parameters, which mean nothing to Nano Banana."
-
-
 def check_prompt_length(request: GenerationRequest) -> None:
     """Refuse a request built from an earlier one (an Edit form's words, a Re-roll or Vary of a job stored
     before PROMPT_MAX_CHARS was checked) whose prompt is longer than the bot sends for a member."""
@@ -499,7 +489,9 @@ class Imagine(commands.Cog):
             preferred_count = count
         note = passed_over_note(services.catalogue, choice, level)
         notes = [note] if note is not None else []
-        notes += [ignored] if (ignored := _ignored_note(typed_in)) is not None else []
+        # No image to zoom out of here: --zoom is for an edit (cogs/shape_field.py).
+        ignored = ignored_note(typed_in.ignored + (("--zoom",) if typed_in.zoom else ()))
+        notes += [ignored] if ignored is not None else []
         if preferred_count is None:
             jobs = await self.start_job(interaction, request, preferred=defaults.default_provider, count=count)
         else:
@@ -935,7 +927,7 @@ class Imagine(commands.Cog):
         if job is None:
             return
         shapes, current, width_over_height = self._frame_facts(interaction, job)
-        instruction, frame = asked_change(
+        instruction, frame, ignored = asked_change(
             instruction,
             shape,
             offered=shapes,
@@ -951,7 +943,9 @@ class Imagine(commands.Cog):
             request = _chosen(request, "aspect_ratio")  # the form's new shape: no preference to leave out
         # The conversation's earlier images as Vary, Re-roll and replies send them: links renewed. Their
         # Discord links expire after a day, and an edit of a day-old Gemini image lost its earlier turns.
-        await self.start_job(interaction, await self._renewed(request), preferred=job.provider)
+        jobs = await self.start_job(interaction, await self._renewed(request), preferred=job.provider)
+        if jobs and (note := ignored_note(ignored)) is not None:
+            await self.tell(interaction, note)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -25,6 +25,7 @@ from bot.discord_refs import refresh_references
 from bot.errors import InvalidRequestError
 from bot.models import ReferenceImage
 from bot.preferences import ModelChoice, model_at, passed_over_note
+from bot.prompt_parameters import ignored_note
 from bot.references import check_fits_provider
 from bot.routing import require_served
 from bot.store.forms import FormStore
@@ -181,7 +182,7 @@ class Remix(commands.Cog):
                 "This form has expired. Use **Edit with Nano Banana** on the message again (you were not charged)."
             )
         catalogue = self.bot.services.catalogue
-        instruction, frame = asked_change(
+        instruction, frame, ignored = asked_change(
             submitted_text(components, INSTRUCTION_ID),
             submitted_values(components, SHAPE_ID),
             offered=derive.shapes(catalogue, body["model"]),
@@ -204,8 +205,10 @@ class Remix(commands.Cog):
         # The links were Discord's when the form opened: renew any that expired while it stayed open.
         request = await refresh_references(self.bot.http, request, now=self.bot.clock())
         jobs = await self.imagine.start_job(interaction, request, preferred=body["preferred"])
-        if jobs and body.get("model_note"):  # absent in a form kept by an older version
-            await self.imagine.tell(interaction, body["model_note"])
+        # The model's note absent in a form kept by an older version.
+        notes = [note for note in (body.get("model_note"), ignored_note(ignored)) if note]
+        if jobs and notes:
+            await self.imagine.tell(interaction, " ".join(notes))
 
 
 async def setup(bot: commands.Bot) -> None:

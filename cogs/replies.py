@@ -46,6 +46,7 @@ from bot.errors import BananacordError, InvalidRequestError
 from bot.models import JobState, ReferenceImage, shown_file_name
 from bot.nonces import message_nonce
 from bot.preferences import model_at, passed_over_note
+from bot.prompt_parameters import ignored_note
 from bot.render import REFUSED_MARK, candidate_label, truncate
 from bot.result_images import result_stem
 from bot.routing import require_served
@@ -531,7 +532,7 @@ class Replies(commands.Cog):
         # The shape the image has: as asked, else as Discord measures it (an "auto" image that came out square).
         shapes = derive.shapes(catalogue, model)
         width_over_height = image_proportion(replied, shown[0])
-        text, frame = asked_change(
+        text, frame, ignored = asked_change(
             text,
             None,
             offered=shapes,
@@ -614,10 +615,11 @@ class Replies(commands.Cog):
                     )
                 return started[0] if started else None
             released = await runner.held.release(job.id, message_id=answer.id, shown=True)
-            if passed_over is not None:
+            notes = [note for note in (passed_over, ignored_note(ignored)) if note is not None]
+            if notes:
                 # As /imagine tells it privately: a reply has no private answer, so a note (a DM, else a reply
                 # that deletes itself), at most once in NOTE_EVERY_SECONDS for a member who keeps replying.
-                await self._note(message, passed_over)
+                await self._note(message, " ".join(notes))
             return released
         raise AssertionError("unreachable: the last try returns or raises")
 

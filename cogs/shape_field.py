@@ -11,13 +11,14 @@ against what the model offers now.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import discord
 
 from bot.derive import AS_IT_IS, PANS, Frame, Pan, pan_ratio, shape_name
 from bot.errors import InvalidRequestError
-from bot.prompts import frame_suffix
+from bot.prompt_parameters import split_parameters
+from bot.prompts import clean_prompt
 from bot.providers.families import AUTO
 
 KEEP = "keep"  # the select's value for "as it is"
@@ -59,6 +60,12 @@ def shape_field(
 FORM_HINT = "Say what should change (e.g. “make it night”), or pick a way to reframe it."
 
 
+class AskedChange(NamedTuple):
+    words: str  # the instruction
+    frame: Frame
+    ignored: tuple[str, ...]  # Midjourney's parameters taken out of the words, to name to the member
+
+
 def asked_change(
     text: str | None,
     picked: Sequence[str] | None,
@@ -68,14 +75,18 @@ def asked_change(
     model_name: str,
     proportion: float | None = None,
     nothing: str = FORM_HINT,
-) -> tuple[str, Frame]:
+) -> AskedChange:
     """The instruction and the frame a member asked for: by the form's select (``picked``; None where
     there is none, a reply) and by Midjourney's ``--ar W:H`` and ``--zoom`` at the end of their words
-    (bot/prompts.py), which must agree with what is picked. The frame's ratio is None to keep the image's shape (nothing
+    (bot/prompt_parameters.py), which must agree with what is picked; ``--no X`` is said in words, and its
+    other parameters are taken out (``ignored``). The frame's ratio is None to keep the image's shape (nothing
     asked, or the shape it has). A pan's shape is worked out again from the image's ``proportion``.
     Refused, privately: a ratio the model is not offered in, a pan it has no shape for (a modified client,
     a provider turned off while the form was open, a typo), and no change at all (``nothing`` says so)."""
-    words, typed, typed_zoom = frame_suffix(text or "")
+    typed_in = split_parameters(clean_prompt(text or ""))
+    words, typed, typed_zoom = typed_in.prompt, typed_in.ratio, typed_in.zoom
+    # An edit keeps its image's options; the rest of Midjourney's parameters mean nothing here.
+    ignored = typed_in.ignored + ((f"--seed {typed_in.seed}",) if typed_in.seed is not None else ())
     value = picked[0] if picked else KEEP
     # Each checked before it is shown in a message: a modified client's value could be any text.
     pan, chosen = _pan(value, proportion=proportion, offered=offered)
@@ -96,7 +107,7 @@ def asked_change(
     words = words.strip()
     if not words and frame == AS_IT_IS:
         raise InvalidRequestError(nothing)
-    return words, frame
+    return AskedChange(words, frame, ignored)
 
 
 def _pan(value: str, *, proportion: float | None, offered: tuple[str, ...]) -> tuple[Pan | None, str | None]:

@@ -69,7 +69,7 @@ def test_whatever_is_sent_the_change_is_one_offered_or_a_refusal(
     text: str, picked: list[str] | None, shown: float | None
 ) -> None:
     try:
-        words, frame = asked_change(
+        words, frame, _ignored = asked_change(
             text, picked, offered=SHAPES, current="1:1", proportion=shown, model_name="Nano Banana 2"
         )
     except InvalidRequestError as exc:
@@ -98,11 +98,14 @@ def test_whatever_is_sent_the_change_is_one_offered_or_a_refusal(
         ("a lake --ar 16:9 --zoom", [KEEP], ("a lake", Frame(ratio="16:9", zoom_out=True))),
         ("", ["pan-left"], ("", Frame(ratio="4:3", pan="left"))),  # 1.5 wide: 4:3 is the nearest of SHAPES
         ("", ["pan-down"], ("", Frame(ratio="9:16", pan="down"))),  # no 3:4 among SHAPES
+        # Midjourney's other parameters: --no in words, the rest (a seed too: an edit keeps its image's) named.
+        ("no hat --no people --v 6 --seed 3", None, ("no hat, without people", AS_IT_IS, ("--v 6", "--seed 3"))),
+        ("--zoom --style raw", None, ("", Frame(zoom_out=True), ("--style raw",))),
     ],
 )
-def test_what_a_member_asks_for(text: str, picked: list[str] | None, expected: tuple[str, Frame]) -> None:
+def test_what_a_member_asks_for(text: str, picked: list[str] | None, expected: tuple[Any, ...]) -> None:
     asked = asked_change(text, picked, offered=SHAPES, current="1:1", proportion=1.0, model_name="Nano Banana 2")
-    assert asked == expected
+    assert asked == (expected if len(expected) == 3 else (*expected, ()))
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from bot import derive
 from bot.errors import InvalidRequestError
 from bot.models import GenerationRequest
-from bot.prompts import clean_prompt, frame_suffix, ratio_suffix
+from bot.prompt_parameters import split_parameters
+from bot.prompts import clean_prompt
 from bot.providers.base import validate
 from bot.providers.seaart import SEAART_MODELS
 from cogs.imagine import build_request
@@ -49,12 +50,17 @@ def test_any_mix_of_blanks_is_an_empty_prompt_refused_as_empty(text: str) -> Non
         validate(request, SEAART_MODELS["nano_banana_2"])
 
 
+def ratio_typed(text: str) -> tuple[str, str | None]:
+    found = split_parameters(text)
+    return found.words, found.ratio
+
+
 def test_a_phone_s_dash_starts_a_ratio_too() -> None:
-    assert ratio_suffix("a fox \u2014ar 16:9") == ("a fox", "16:9")  # iOS smart punctuation's "--"
-    assert ratio_suffix("a fox \u2013aspect 4:3") == ("a fox", "4:3")
+    assert ratio_typed("a fox \u2014ar 16:9") == ("a fox", "16:9")  # iOS smart punctuation's "--"
+    assert ratio_typed("a fox \u2013aspect 4:3") == ("a fox", "4:3")
     # As with "--": not glued to a word, and not apart from the parameter's name.
-    assert ratio_suffix("a fox\u2014ar 16:9") == ("a fox\u2014ar 16:9", None)
-    assert ratio_suffix("a fox \u2014 ar 16:9") == ("a fox \u2014 ar 16:9", None)
+    assert ratio_typed("a fox\u2014ar 16:9") == ("a fox\u2014ar 16:9", None)
+    assert ratio_typed("a fox \u2014 ar 16:9") == ("a fox \u2014 ar 16:9", None)
 
 
 @pytest.mark.parametrize(
@@ -66,7 +72,8 @@ def test_a_phone_s_dash_starts_a_ratio_too() -> None:
     ],
 )
 def test_framing_parameters_are_read_after_cleaning(typed: str, expected: tuple[str, str | None, bool]) -> None:
-    assert frame_suffix(typed) == expected
+    found = split_parameters(clean_prompt(typed))
+    assert (found.prompt, found.ratio, found.zoom) == expected
 
 
 def test_the_prompt_option_is_held_to_6000_characters_as_sent() -> None:

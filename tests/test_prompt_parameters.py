@@ -49,6 +49,7 @@ def test_the_prompt_sent_says_no_in_words() -> None:
     assert typed.has_parameters
     assert not split_parameters("a fox").has_parameters
     assert split_parameters("a fox").prompt == "a fox"
+    assert split_parameters("a fox, --no text").prompt == "a fox, without text"
 
 
 @given(st.text(alphabet=st.characters(blacklist_characters="-\u2013\u2014"), max_size=200))

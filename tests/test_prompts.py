@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.models import GenerationRequest
-from bot.prompts import ZERO_WIDTH_JOINER, clean_prompt, frame_suffix, ratio_suffix
+from bot.prompt_parameters import split_parameters
+from bot.prompts import ZERO_WIDTH_JOINER, clean_prompt
 
 
 @pytest.mark.parametrize(
@@ -68,12 +69,14 @@ def test_every_request_is_cleaned() -> None:
     ],
 )
 def test_a_trailing_ar_is_the_shape_asked_for(typed: str, words: str, ratio: str | None) -> None:
-    assert ratio_suffix(typed) == (words, ratio)
+    found = split_parameters(typed)
+    assert (found.words, found.ratio) == (words, ratio)
 
 
 @given(st.text())
 def test_text_without_the_parameter_is_left_as_it_is(text: str) -> None:
-    words, ratio = ratio_suffix(text)
+    found = split_parameters(text)
+    words, ratio = found.words, found.ratio
     if not re.search("--|[\u2013\u2014]", text):  # "--", or the dash a phone makes of it
         assert (words, ratio) == (text, None)
     elif ratio is not None:
@@ -90,10 +93,12 @@ def test_text_without_the_parameter_is_left_as_it_is(text: str) -> None:
         ("a lake --ar 16:9", ("a lake", "16:9", False)),
         ("zoom in on the cat", ("zoom in on the cat", None, False)),
         ("a --zoomed", ("a --zoomed", None, False)),
-        ("a --zoom 2 --zoom", ("a --zoom 2", None, True)),  # each taken once, from the end
+        ("a --zoom 2 --zoom", ("a", None, True)),  # the whole run that ends the words
+        ("a lake --zoom two", ("a lake --zoom two", None, False)),  # not what --zoom takes
     ],
 )
 def test_midjourneys_framing_parameters_are_taken_from_the_end(
     typed: str, expected: tuple[str, str | None, bool]
 ) -> None:
-    assert frame_suffix(typed) == expected
+    found = split_parameters(clean_prompt(typed))
+    assert (found.prompt, found.ratio, found.zoom) == expected

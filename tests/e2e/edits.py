@@ -11,7 +11,7 @@ from bot.models import GenerationRequest, ReferenceImage
 from bot.quotas import Member, Quotas
 from bot.store import Database
 from bot.store.jobs import JobStore, NewJob
-from bot.testing.discord import FakeDiscord, FakeMessage
+from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 
 
 def jobs(settings: Settings) -> list[sqlite3.Row]:
@@ -91,3 +91,11 @@ async def held_reply_jobs(
             await store.create(new, now=now, deadline_seconds=600, within=reservation, start_at=now + 3600)
     finally:
         await db.close()
+
+
+def followups(discord_fake: FakeDiscord, interaction: FakeInteraction) -> list[tuple[str, int]]:
+    """The follow-ups to ``interaction`` after its answer: (content, flags)."""
+    return [
+        (discord_fake.messages[mid].content or "", discord_fake.messages[mid].flags or 0)
+        for mid in interaction.followup_ids
+    ]

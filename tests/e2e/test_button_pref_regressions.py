@@ -26,9 +26,9 @@ from bot.testing.discord import FakeDiscord
 from bot.testing.discord.records import RecordedRequest
 from bot.testing.providers import FakeGemini, FakeSeaArt
 from tests.conftest import Clock, RunningBot, answered, make_settings, start_bot
-from tests.e2e.edits import bot_image, bot_replies_to, jobs, states
+from tests.e2e.edits import bot_image, bot_replies_to, followups, jobs, states
 from tests.e2e.test_failover import Fakes, boot, done, fakes, rows  # noqa: F401 (the fixture)
-from tests.e2e.test_imagine_pref_fixes import click_answer, followups
+from tests.e2e.test_imagine_pref_fixes import click_answer
 from tests.e2e.test_remix import INSTRUCTION, MENU, form_of
 from tests.e2e.test_replies import GEMINI_KEY, answer_to, gemini_settings
 from tests.e2e.test_rework import delivered, press

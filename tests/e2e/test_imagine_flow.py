@@ -23,7 +23,7 @@ from tests.conftest import (
     png_bytes,
     start_bot,
 )
-from tests.e2e.test_imagine_pref_fixes import followups
+from tests.e2e.edits import followups
 
 
 def states(settings: Settings) -> list[str]:

@@ -31,20 +31,13 @@ from tests.conftest import (
     png_bytes,
     start_bot,
 )
+from tests.e2e.edits import followups
 from tests.e2e.test_buttons import button
 from tests.e2e.test_failover import Fakes, boot, done, fakes, rows  # noqa: F401 (the fixture)
 from tests.e2e.test_remix import INSTRUCTION as REMIX_INSTRUCTION
 from tests.e2e.test_remix import MENU as REMIX_MENU
 from tests.e2e.test_replies import GEMINI_KEY, gemini_settings
 from tests.e2e.test_rework import delivered, press
-
-
-def followups(discord_fake: FakeDiscord, interaction: FakeInteraction) -> list[tuple[str, int]]:
-    """The follow-ups to ``interaction`` after its answer: (content, flags)."""
-    return [
-        (discord_fake.messages[mid].content or "", discord_fake.messages[mid].flags or 0)
-        for mid in interaction.followup_ids
-    ]
 
 
 def reservation(settings: Settings, job_id: str) -> tuple[Any, ...]:

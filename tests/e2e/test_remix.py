@@ -12,7 +12,7 @@ from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, RunningBot, answer_given, first_answer, png_bytes, start_bot
-from tests.e2e.edits import bot_image, jobs, ledger, states
+from tests.e2e.edits import bot_image, followups, jobs, ledger, states
 
 MENU = "Edit with Nano Banana"
 INSTRUCTION = "bananacord:remix:instruction"
@@ -97,6 +97,16 @@ async def test_on_the_bots_image_the_edit_keeps_its_options(
     )
     panned = discord_fake.messages[jobs(settings)[2]["message_id"]]
     assert "extended into a" in str(panned.embeds[0]["fields"])
+
+    # Midjourney's parameters an edit has no use for: taken out of the words, and named privately.
+    used = await discord_fake.message_command(MENU, image.id)
+    await form_of(discord_fake, used)
+    submit = await submitted(discord_fake, settings, used, "add a scarf --v 6.1 --no snow")
+    assert seaart.creates[3].json["prompt"] == "add a scarf, without snow"
+    await discord_fake.wait_for(lambda: bool(submit.followup_ids), timeout=10)
+    assert followups(discord_fake, submit) == [
+        ("Left out `--v 6.1`: Midjourney's parameters, which mean nothing to Nano Banana.", 64)
+    ]
 
 
 async def test_more_images_than_the_model_takes_uses_the_first_and_says_so(

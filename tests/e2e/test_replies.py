@@ -143,6 +143,25 @@ async def test_a_reply_asks_for_a_new_shape_as_midjourney_members_would(
     assert len(seaart.creates) == 6 and states(settings) == ["delivered"] * 6
 
 
+async def test_a_reply_s_other_midjourney_parameters_are_taken_out_and_named_privately(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """ "make it night --v 6 --no stars" sent "--v 6 --no stars" to the model as words: only --ar and --zoom were
+    read. Now --no is said in words, and the parameters an edit has no use for (a seed too: an edit keeps its
+    image's options) are taken out and named to the member in a private note (a DM here)."""
+    member = discord_fake.member_id
+    image = await bot_image(discord_fake, settings, aspect_ratio="1:1")
+    reply = await discord_fake.post_message("make it night --ar 16:9 --v 6 --no stars --seed 3", reply_to=image.id)
+    answer = await answer_to(discord_fake, settings, reply)
+    create = seaart.creates[1].json
+    assert (create["prompt"], create["aspect_ratio"]) == ("make it night, without stars", "16:9")
+    assert "make it night, without stars" in as_read(answer.embeds[0]["description"])
+    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(member)), timeout=10)
+    [note] = [m.content or "" for m in discord_fake.dms_to(member)]
+    assert "Left out `--v 6 --seed 3`: Midjourney's parameters, which mean nothing to Nano Banana." in note, note
+    assert str(reply.id) in note, "the note links the reply it is about"
+
+
 async def test_a_reply_with_an_image_no_provider_takes_is_refused_naming_it(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:

@@ -17,6 +17,7 @@ from bot.providers.families import NANO_BANANA_2, NANO_BANANA_PRO
 from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.providers import FakeGemini, FakeSeaArt, FakeSegmind
 from tests.conftest import BOT_TOKEN, SEAART_KEY, Clock, RunningBot, answer_given, make_settings, png_bytes, start_bot
+from tests.e2e.edits import followups
 from tests.e2e.test_buttons import button, ephemeral_reply, labels
 
 KEY = "rework-key"
@@ -312,6 +313,17 @@ async def test_words_and_a_new_shape_do_both_and_keeping_the_shape_keeps_it(
     await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
     await delivered(discord_fake, await discord_fake.submit_modal(edit, {"instruction": "in fog --ar 21:9"}))
     assert seaart.creates[3].json["prompt"] == "in fog" and seaart.creates[3].json["aspect_ratio"] == "21:9"
+
+    # Its other parameters: --no in words, the rest taken out and named privately once the edit has started.
+    edit = await press(discord_fake, original, "Edit")
+    await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
+    submit = await discord_fake.submit_modal(edit, {"instruction": "in rain --no people --style raw"})
+    await delivered(discord_fake, submit)
+    assert seaart.creates[4].json["prompt"] == "in rain, without people"
+    await discord_fake.wait_for(lambda: bool(submit.followup_ids), timeout=10)
+    assert followups(discord_fake, submit) == [
+        ("Left out `--style raw`: Midjourney's parameters, which mean nothing to Nano Banana.", 64)
+    ]
 
 
 async def test_zoom_out_shows_more_of_the_scene_in_the_same_shape_or_a_new_one(
