@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 # "--name" (or "—name", "–name") standing as a word of its own.
-# ASCII only: "K" (the Kelvin sign) is no "k", nor an Arabic-Indic digit a digit of a ratio.
+# ASCII only: U+212A (the Kelvin sign) is no "k" here, nor an Arabic-Indic digit a digit of a ratio.
 _NAME = re.compile(r"(?:--|[\u2013\u2014])([a-z]+)", re.IGNORECASE | re.ASCII)
 _NUMBER = re.compile(r"[0-9]{0,6}(?:\.[0-9]{1,4})?")
 _RATIO = re.compile(r"[0-9]{1,3}:[0-9]{1,3}|auto")

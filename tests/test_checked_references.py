@@ -36,6 +36,15 @@ def ref(site: Site, path: str) -> ReferenceImage:
     return ReferenceImage(url=f"{site.origin}{path}", content_type="image/png", size=len(PICTURE), filename=path[1:])
 
 
+def checking(
+    client: httpx.AsyncClient, refs: list[ReferenceImage], passes: ReferencePasses, *, keep: bool, timeout: float = 5
+) -> asyncio.Future[CheckedReferences]:
+    """One job's check of ``refs`` with ``passes``, started."""
+    return asyncio.ensure_future(
+        check_references(client, refs, max_bytes=1 << 20, timeout=timeout, keep=keep, passes=passes)
+    )
+
+
 def open_temporary_files() -> int:
     """Files of this process's open in the temporary folder itself (the spools: deleted on disk, open until
     closed). Not in folders under it: an earlier test's SQLite file in its pytest folder may stay open until
@@ -129,35 +138,41 @@ async def test_a_batch_s_jobs_checking_the_same_link_download_it_once() -> None:
     assert site.seen == ["GET /a.png"] * 3, "the smaller cap and the stale pass each downloaded it again"
 
 
-async def test_a_link_that_fails_is_refused_to_every_job_in_its_own_words() -> None:
+@pytest.mark.parametrize("keep", [False, True], ids=["passes", "kept-files"])
+async def test_a_link_that_fails_is_refused_to_every_job_in_its_own_words(keep: bool) -> None:
     """A failure is not shared: each job downloads the link and meets the refusal itself (a 5xx may pass for
-    the next one), and nothing counts as passed."""
+    the next one), nothing counts as passed, and no file is left open."""
     passes = ReferencePasses()
+    before = open_temporary_files()
     async with Site(serve) as site, httpx.AsyncClient() as client:
         refs = [ref(site, "/bad.png")]
         results = await asyncio.gather(
-            *(check_references(client, refs, max_bytes=1 << 20, timeout=5, passes=passes) for _ in range(3)),
+            *(check_references(client, refs, max_bytes=1 << 20, timeout=5, keep=keep, passes=passes) for _ in range(3)),
             return_exceptions=True,
         )
     assert all(isinstance(r, InvalidRequestError) and "`bad.png`" in r.user_message for r in results), results
     assert site.seen == ["GET /bad.png"] * 3
+    assert open_temporary_files() == before
 
 
-async def test_a_check_stopped_midway_leaves_the_jobs_waiting_on_it_to_check_for_themselves() -> None:
-    """The first job's check is cancelled (a stop, or that job's Cancel) while a second job waits on it: the
-    second is not cancelled with it, and checks the link itself."""
+@pytest.mark.parametrize("keep", [False, True], ids=["passes", "kept-files"])
+async def test_a_check_stopped_midway_leaves_the_jobs_waiting_on_it_to_check_for_themselves(keep: bool) -> None:
+    """The first job's check is cancelled (a stop, or that job's Cancel) while a second job waits on it (for
+    its pass, or a copy of its file): the second is not cancelled with it, checks the link itself, and nothing
+    is left open."""
     passes = ReferencePasses()
     before = open_temporary_files()
     async with Site(serve) as site, httpx.AsyncClient() as client:
         slow = [ref(site, "/slow.png")]
-        first = asyncio.ensure_future(check_references(client, slow, max_bytes=1 << 20, timeout=60, passes=passes))
+        first = checking(client, slow, passes, keep=keep, timeout=60)
         await asyncio.sleep(0.2)
-        second = asyncio.ensure_future(check_references(client, slow, max_bytes=1 << 20, timeout=60, passes=passes))
+        second = checking(client, slow, passes, keep=keep, timeout=60)
         await asyncio.sleep(0.1)
+        assert site.seen == ["GET /slow.png"], "the second waits on the first's check"
         first.cancel()
         await asyncio.sleep(0.2)
-        assert not second.done(), "the second job is checking the link itself now"
-        assert site.seen == ["GET /slow.png", "GET /slow.png"]
+        assert not second.done()
+        assert site.seen == ["GET /slow.png", "GET /slow.png"], "the second is checking the link itself now"
         second.cancel()
         with pytest.raises(asyncio.CancelledError):
             await second
@@ -208,49 +223,6 @@ async def test_a_job_keeping_a_link_to_a_smaller_cap_checks_it_itself_and_is_ref
     assert site.seen == ["GET /late.png"] * 2
 
 
-async def test_a_link_that_fails_is_refused_to_every_keeping_job_in_its_own_words() -> None:
-    passes = ReferencePasses()
-    before = open_temporary_files()
-    async with Site(serve) as site, httpx.AsyncClient() as client:
-        refs = [ref(site, "/bad.png")]
-        results = await asyncio.gather(
-            *(check_references(client, refs, max_bytes=1 << 20, timeout=5, keep=True, passes=passes) for _ in range(3)),
-            return_exceptions=True,
-        )
-    assert all(isinstance(r, InvalidRequestError) and "`bad.png`" in r.user_message for r in results), results
-    assert site.seen == ["GET /bad.png"] * 3
-    assert open_temporary_files() == before
-
-
-async def test_a_keeping_job_waiting_on_a_stopped_check_checks_for_itself() -> None:
-    """The first job's check is cancelled while a second job waits for a copy of its file: the second is not
-    cancelled with it, downloads the link itself, and nothing is left open."""
-    passes = ReferencePasses()
-    before = open_temporary_files()
-    async with Site(serve) as site, httpx.AsyncClient() as client:
-        slow = [ref(site, "/slow.png")]
-
-        def job() -> asyncio.Future[CheckedReferences]:
-            return asyncio.ensure_future(
-                check_references(client, slow, max_bytes=1 << 20, timeout=60, keep=True, passes=passes)
-            )
-
-        first = job()
-        await asyncio.sleep(0.2)
-        second = job()
-        await asyncio.sleep(0.1)
-        assert site.seen == ["GET /slow.png"], "the second waits on the first's check"
-        first.cancel()
-        await asyncio.sleep(0.2)
-        assert not second.done()
-        assert site.seen == ["GET /slow.png", "GET /slow.png"], "the second is checking the link itself now"
-        second.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await second
-    assert first.cancelled()
-    assert open_temporary_files() == before
-
-
 async def test_a_keeping_job_stopped_while_it_waits_leaves_the_others_their_files_and_no_file_open() -> None:
     """Of three jobs keeping one link, the second is stopped while the first downloads it: the first and the
     third get their files, the stopped job none (no copy is made for it, or one made is closed)."""
@@ -258,13 +230,7 @@ async def test_a_keeping_job_stopped_while_it_waits_leaves_the_others_their_file
     before = open_temporary_files()
     async with Site(serve) as site, httpx.AsyncClient() as client:
         link = [ref(site, "/late.png")]
-
-        def job() -> asyncio.Future[CheckedReferences]:
-            return asyncio.ensure_future(
-                check_references(client, link, max_bytes=1 << 20, timeout=5, keep=True, passes=passes)
-            )
-
-        first, second, third = job(), job(), job()
+        first, second, third = (checking(client, link, passes, keep=True) for _ in range(3))
         await asyncio.sleep(0.2)
         second.cancel()
         kept = [await first, await third]

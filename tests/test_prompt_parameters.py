@@ -34,6 +34,9 @@ from bot.prompt_parameters import Parameters, split_parameters
         ("a fox --v six", Parameters("a fox --v six")),
         ("a fox--ar 16:9", Parameters("a fox--ar 16:9")),  # no space before the dashes
         ("a fox \u2014 ar 16:9", Parameters("a fox \u2014 ar 16:9")),
+        ("a fox --ar \u0661\u0666:\u0669", Parameters("a fox --ar \u0661\u0666:\u0669")),  # Arabic-Indic digits
+        ("a fox --\u212aeep 2", Parameters("a fox --\u212aeep 2")),  # the Kelvin sign is no "k"
+        ("a fox --zoom 2 --ar 1:1", Parameters("a fox", ratio="1:1", zoom=True)),
         # A name not listed ends the run.
         ("a fox --foo 2 --v 6", Parameters("a fox --foo 2", ignored=("--v 6",))),
         ("--ar 16:9", Parameters("", ratio="16:9")),
