@@ -15,7 +15,9 @@ stored in bot.gate's ``normalise``'d form (``kept_digits`` 0: "1488" kept as "ia
 could not check in full (a term too slow on it, or the request's budget spent, bot/gate.py) is refused, never let
 through, and the moderators are told which term was slow, or that the terms together took too long
 (``on_slow_pattern``, at most once an hour for each). Every text of a request that goes to a provider is checked,
-under one budget: its prompt, and the earlier prompts of the conversation it continues.
+under one budget: its prompt, and the earlier prompts of the conversation it continues. A text the server's gate
+passed in full lately is not checked again by the same gate (``_PassedTexts``): a conversation's earlier prompts
+were each checked when they were asked, so a long conversation's budget goes to its new prompt.
 
 Regex terms are compiled off the event loop, both when one is added and when a server's gate is built (the
 first prompt after a change or a restart): a short pattern can take seconds to compile (bot/gate.py
@@ -26,9 +28,11 @@ the same way, with no prompt.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.errors import InvalidRequestError
 from bot.gate import (
@@ -133,11 +137,47 @@ def effective_level(
     return max(MIN_LEVEL, min(level, ceiling, MAX_LEVEL))
 
 
+class _PassedTexts:
+    """The texts a server's gate passed in full lately, by digest (at most ``keep`` of them, the latest kept).
+
+    Every request checks its prompt and the earlier prompts of the conversation it continues under one budget
+    (bot/gate.py ``check_all``). Each earlier prompt was checked when it was asked, so in a long conversation on
+    a server with many regex terms the texts added up past the budget, and a reply was refused as "could not be
+    checked in full" although every text of it had passed. Kept with the gate (``_BuiltGate``), so a change of
+    the server's terms, which builds a new gate, checks every text again. Read and written on the event loop."""
+
+    def __init__(self, keep: int = 256) -> None:
+        self._keep = keep
+        self._digests: OrderedDict[bytes, None] = OrderedDict()
+
+    @staticmethod
+    def _digest(text: str) -> bytes:
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def __contains__(self, text: str) -> bool:
+        digest = self._digest(text)
+        if digest not in self._digests:
+            return False
+        self._digests.move_to_end(digest)
+        return True
+
+    def add(self, text: str) -> None:
+        digest = self._digest(text)
+        self._digests[digest] = None
+        self._digests.move_to_end(digest)
+        while len(self._digests) > self._keep:
+            self._digests.popitem(last=False)
+
+
 @dataclass(frozen=True, slots=True)
 class _BuiltGate:
     gate: PromptGate
     too_big: tuple[str, ...]  # stored regex terms left out as too big to compile, told to the moderators
+    passed: _PassedTexts = field(default_factory=_PassedTexts)
 
+
+# The verdict on a text the server's gate passed in full lately (``_PassedTexts``).
+_PASSED = GateResult(False, None, "clean")
 
 # The compile time past which a stored regex term is left out of a server's gate: ten times what a new term
 # may take (bot/gate.py REGEX_COMPILE_LIMIT), so load on the host cannot silently drop a term that was taken.
@@ -446,10 +486,15 @@ class ModerationStore:
         built = await self._gates.get(guild_id, lambda: self._build(guild_id))
         for pattern in built.too_big:
             await self._tell_slow(guild_id, pattern, None)
-        texts = list(dict.fromkeys([prompt, *earlier]))
+        texts = [text for text in dict.fromkeys([prompt, *earlier]) if text not in built.passed]
+        if not texts:
+            return _PASSED, prompt
         # Off the event loop: the request's texts may take up to its budget (bot/gate.py), regex terms on any prompt
         # and word terms on one made to be slow for them, so every other member's command goes on meanwhile.
         verdicts = await asyncio.to_thread(built.gate.check_all, texts)
+        for passed, text in verdicts:
+            if not passed.blocked and passed.finished:
+                built.passed.add(text)
         # Up to the first blocked or unfinished text, which ends the check: only the last can be either.
         verdict, text = verdicts[-1]
         for pattern in verdict.slow_patterns:
@@ -457,7 +502,7 @@ class ModerationStore:
         if verdict.blocked:
             return verdict, text
         if verdict.finished:
-            return verdicts[0][0], prompt
+            return (verdicts[0][0] if verdicts[0][1] == prompt else _PASSED), prompt
         if not verdict.slow_patterns and verdict.reason == NOT_FINISHED:
             # No term was slow on its own bound: the budget ran out with terms unrun. Not one of them is named (the
             # first of those never ran, and was told as "took too long"): the terms together took too long.

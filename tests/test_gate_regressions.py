@@ -236,6 +236,27 @@ async def test_a_prompt_and_its_conversation_are_held_to_one_budget(db: Database
     assert took < 1.0, f"one request held a worker thread {took:.2f} s ({count} terms)"
 
 
+async def test_a_long_conversation_whose_earlier_prompts_passed_is_checked_on_its_new_prompt(db: Database) -> None:
+    """The texts of the test above, asked one turn at a time as a thread of replies asks them: each passes alone,
+    and the last turn, sent with the eight before it, was refused as not checked in full (one budget for nine
+    texts that had each passed). A text the server's gate passed is not checked again by it; a change of the
+    server's terms checks it again, and one that blocks it now blocks the conversation."""
+    store = ModerationStore(db, clock=Clock())
+    per_term = cpu_seconds(PromptGate(letter_patterns(20), builtin=False, prompt_budget=10.0), PLAIN) / 20
+    count = max(2, min(400, int(0.06 / max(per_term, 1e-5))))
+    await stored(db, *(t.text for t in letter_patterns(count)), regex=True)
+    await store.check_prompt(GUILD, "warm up")
+    earlier = [f"{letter * 3} {PLAIN}"[:6000] for letter in "abcdefgh"]
+    for turn, text in enumerate(earlier):
+        # Each turn sent with those before it, as a reply sends its conversation.
+        assert not (await store.check_prompts(GUILD, text, earlier[:turn]))[0].blocked
+    verdict, text = await store.check_prompts(GUILD, PLAIN, earlier)
+    assert (verdict.blocked, text) == (False, PLAIN)
+    await store.add_term(GUILD, Term("ccc"), by=1)
+    verdict, text = await store.check_prompts(GUILD, "a new turn", earlier)
+    assert (verdict.blocked, text) == (True, earlier[2])
+
+
 async def test_folding_is_under_the_budget_and_a_text_too_long_once_folded_is_refused(db: Database) -> None:
     """Folding ran outside any budget: nine texts of 6,000 ligatures, 108,000 letters each once folded, held one
     worker thread for seconds with the built-in list alone, and were let through."""
