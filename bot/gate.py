@@ -632,20 +632,27 @@ def _word_form(folded: str) -> str:
 # An apostrophe inside a word before the ending of a contraction that ends the word (in the folded text): 's after
 # any word ("the boss's hit list"); 'll 're 've 'd only after the pronouns and question words that take them
 # ("he'll", "we're", "they'd"), 't only as n't and 'm only as "i'm". After any word they let "ki'll", "go're" and
-# "bloo'd" through, as "shi't" and "cu'm".
+# "bloo'd" through, as "shi't" and "cu'm". An ending of one letter is not left a word of one letter: such words
+# next to each other are a word spelled out, and "it's a cat" read "it s a cat", which a term "sa" blocked ("I'm a"
+# was "i m a", "ima"). 's is dropped (it is "is" or a possessive), 'm 'd n't are written out (am, would, not).
 _APOSTROPHE = "['\u2019\u02bc]"
 _TAKES_CONTRACTIONS = "i|you|he|she|it|we|they|who|what|that|there|here|where|how|why|when|this|these|those|one|y|ya|u"
 _CONTRACTION = re.compile(
-    rf"(?<=[^\W_]){_APOSTROPHE}(?=s(?![^\W_]))"
-    rf"|(?<=n){_APOSTROPHE}(?=t(?![^\W_]))"
-    rf"|(?<=\bi){_APOSTROPHE}(?=m(?![^\W_]))"
-    rf"|(?<![^\W_])((?:{_TAKES_CONTRACTIONS})){_APOSTROPHE}(?=(?:ll|re|ve|d)(?![^\W_]))"
+    rf"(?<=[^\W_]){_APOSTROPHE}s(?![^\W_])"
+    rf"|(?<=n){_APOSTROPHE}t(?![^\W_])"
+    rf"|(?<=\bi){_APOSTROPHE}m(?![^\W_])"
+    rf"|(?<![^\W_])((?:{_TAKES_CONTRACTIONS})){_APOSTROPHE}(?=(?:ll|re|ve)(?![^\W_]))"
+    rf"|(?<![^\W_])((?:{_TAKES_CONTRACTIONS})){_APOSTROPHE}d(?![^\W_])"
 )
+# What a contraction's ending of one letter becomes: a word of its own that joins no letters spelled out.
+_ENDING_WORDS = {"s": "", "t": " not", "m": " am", "d": " would"}
 
 
 def _contraction_break(found: re.Match[str]) -> str:
-    # The pronoun (group 1) is kept; only the apostrophe becomes the word break.
-    return f"{found[1] or ''} "
+    # The pronoun (group 1 or 2) is kept; the apostrophe becomes the word break, and an ending of one letter a word.
+    pronoun = found[1] or found[2] or ""
+    ending = found[0][-1]
+    return f"{pronoun}{_ENDING_WORDS[ending]} " if ending in _ENDING_WORDS else f"{pronoun} "
 
 
 # In word_form: whole words of single characters joined by _JOIN, two or more of them over spaces ("l-o l-i").
@@ -682,7 +689,10 @@ def _term_words(text: str) -> list[str]:
     letters they stand for ("l33t" is "leet"), but 1 kept, for l or i. A number stays a number."""
     words: list[str] = []
     run = ""
-    for word in [*_WORD.findall(_fold(text)), ""]:
+    folded = _fold(text)
+    if "'" in folded or "\u2019" in folded or "\u02bc" in folded:
+        folded = _CONTRACTION.sub(_contraction_break, folded)  # as word_form reads the prompt's
+    for word in [*_WORD.findall(folded), ""]:
         if len(word) == 1:
             run += word
             continue

@@ -388,6 +388,31 @@ def test_an_apostrophe_that_ends_no_contraction_still_joins() -> None:
     assert not blocked("don't stop", "dont") and not blocked("I can't", "cant")
 
 
+@pytest.mark.parametrize(
+    ("term", "prompt"),
+    [
+        ("sa", "it's a cat"),
+        ("sa", "he\u2019s a pilot"),
+        ("sa", "what's a dog"),
+        ("ima", "I'm a cat"),
+        ("ida", "I'd a word with him"),
+        ("ta", "this isn't a toy"),
+        ("ims", "I'm 5 years old"),
+    ],
+)
+def test_a_contraction_s_ending_of_one_letter_joins_no_letters_spelled_out(term: str, prompt: str) -> None:
+    """ "it's a cat" read "it s a cat", and one-letter words side by side are a word spelled out: a moderator's
+    "sa" blocked it, and "he's a pilot", "what's a dog"; "I'm a cat" was "i m a", "ima"."""
+    assert not blocked(prompt, term)
+
+
+def test_a_term_with_a_contraction_still_blocks_it() -> None:
+    """Guard: a term is read as the prompt is ("he's dead" as "he dead"), and letters spelled out still are."""
+    assert blocked("he's dead, jim", "he's dead") and blocked("HE\u2019S DEAD", "he's dead")
+    assert blocked("an S A poster", "sa") and blocked("s.a", "sa")
+    assert blocked("I'm a cat", "i'm a cat") and blocked("she'd know", "she'd")
+
+
 @pytest.mark.parametrize("prompt", ["l.o l.i", "l-o l-i", "l o.l i", "l💦o l💦i"])
 def test_letters_spelled_out_over_marks_and_spaces_are_spelled_out(prompt: str) -> None:
     """Blocked before marks inside a word joined it: "l.o l.i" was neither "loli" nor "l o l i"."""
