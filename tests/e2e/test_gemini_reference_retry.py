@@ -21,6 +21,7 @@ from bot.testing.providers import FakeGemini
 from tests.conftest import Clock, final_message, png_bytes, start_bot
 from tests.e2e.test_failover import Fakes
 from tests.e2e.test_replies import GEMINI_KEY, gemini_settings
+from tests.test_checked_references import open_temporary_files
 
 ENDED = {"delivered", "failed", "blocked", "cancelled", "expired"}
 
@@ -150,3 +151,34 @@ async def test_a_gemini_batch_downloads_each_reference_once_and_sends_both_with_
         sent = [part["inlineData"] for part in create.json["contents"][0]["parts"] if "inlineData" in part]
         assert [base64.b64decode(image["data"]) for image in sent] == [first, second]
     assert ledger(settings).count("commit") == 4
+
+
+async def test_a_stop_while_a_gemini_batch_shares_one_download_leaves_no_file_and_the_restart_delivers_all(
+    tmp_path: Path, discord_fake: FakeDiscord
+) -> None:
+    """Attack on the shared download: the bot stops (as at a SIGTERM) while three candidates wait on one
+    check of their reference, its download held by a slow CDN. No spool is left open in the process, and the
+    next start checks the reference again and delivers all three, each charged once."""
+    reference = png_bytes((64, 48))
+    before = open_temporary_files()
+    async with FakeGemini(api_key=GEMINI_KEY) as gemini:
+        settings = gemini_settings(tmp_path, discord_fake, gemini)
+        running = await start_bot(settings, discord_fake, Clock())
+        try:
+            discord_fake.hold_downloads()
+            one = discord_fake.add_attachment(reference, "sketch.png", "image/png")
+            await discord_fake.slash_command("imagine", {"prompt": "ink it", "count": 3, "image1": one})
+            await discord_fake.wait_for(lambda: discord_fake.downloads_waiting == 1 and len(rows(settings)) == 3)
+            assert len(cdn_statuses(discord_fake)) == 1, "the others wait on the first one's check"
+        finally:
+            await running.close()
+        assert open_temporary_files() == before, "no spool of the stopped checks is left open"
+        discord_fake.hold_downloads(False)
+        running = await start_bot(settings, discord_fake, Clock())
+        try:
+            await discord_fake.wait_for(lambda: [r["state"] for r in rows(settings)] == ["delivered"] * 3, timeout=30)
+        finally:
+            await running.close()
+    assert len(gemini.creates) == 3
+    assert sorted(ledger(settings)) == ["commit"] * 3 + ["reserve"] * 3
+    assert open_temporary_files() == before
