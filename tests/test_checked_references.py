@@ -244,3 +244,29 @@ async def test_a_keeping_job_stopped_while_it_waits_leaves_the_others_their_file
             assert file.read() == PICTURE
             checked.close()
     assert open_temporary_files() == before
+
+
+async def test_jobs_that_keep_files_and_jobs_that_do_not_share_one_check_of_a_link() -> None:
+    """A batch moved partly to another provider (SeaArt fetches links itself, Gemini keeps files): whichever
+    checks the link first, the others wait on it; those keeping files get copies of their own."""
+    passes = ReferencePasses()
+    before = open_temporary_files()
+    async with Site(serve) as site, httpx.AsyncClient() as client:
+        link = [ref(site, "/late.png")]
+        jobs = [checking(client, link, passes, keep=keep) for keep in (False, True, False, True)]
+        checked = await asyncio.gather(*jobs)
+        assert site.seen == ["GET /late.png"]
+        assert [list(c.files) for c in checked] == [[], [link[0].url], [], [link[0].url]]
+        for c in checked:
+            for file in c.files.values():
+                file.seek(0)
+                assert file.read() == PICTURE
+            c.close()
+        link = [ref(site, "/late-b.png")]
+        jobs = [checking(client, link, passes, keep=keep) for keep in (True, False, True)]
+        checked = await asyncio.gather(*jobs)
+        assert site.seen == ["GET /late.png", "GET /late-b.png"]
+        assert [len(c.files) for c in checked] == [1, 0, 1]
+        for c in checked:
+            c.close()
+    assert open_temporary_files() == before
