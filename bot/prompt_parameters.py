@@ -5,7 +5,8 @@
 ``--v 6`` and all, and the shape asked for was not the one made. :func:`split_parameters` reads the run of
 parameters that ends the prompt, as Midjourney reads them:
 
-* ``--ar W:H`` (``--aspect``) is the image's shape, ``--seed N`` its seed, as the command's own options;
+* ``--ar W:H`` (``--aspect``) is the image's shape, ``--seed N`` its seed and ``--repeat N`` (``--r``) how many
+  images, as the command's own options (``count`` for the last);
   ``--zoom`` (any factor) a zoom out, in an edit of an image (cogs/shape_field.py);
 * ``--no X`` asks for X to be left out: Nano Banana takes that in words, so it goes on as ", without X";
 * the rest (``--v``, ``--style``, ``--stylize``, ``--chaos``, ``--quality``, ``--niji``, ``--tile``, ``--sref`` and
@@ -33,11 +34,12 @@ _WORD = re.compile(r"[a-z0-9][a-z0-9-]{0,30}", re.IGNORECASE | re.ASCII)
 
 RATIO_NAMES = frozenset({"ar", "aspect"})
 SEED_NAMES = frozenset({"seed", "sameseed"})
+REPEAT_NAMES = frozenset({"r", "repeat"})
 NO_NAME = "no"
 ZOOM_NAME = "zoom"
 # Midjourney's parameters that Nano Banana has no use for, by what value each takes.
 _NUMERIC = frozenset(
-    {"v", "version", "s", "stylize", "q", "quality", "c", "chaos", "w", "weird", "iw", "r", "repeat"}
+    {"v", "version", "s", "stylize", "q", "quality", "c", "chaos", "w", "weird", "iw"}
     | {"sw", "cw", "ow", "sv", "stop", "exp", "bs"}
 )
 _MAYBE_NUMBER = frozenset({"niji", ZOOM_NAME})
@@ -57,13 +59,15 @@ class Parameters:
     words: str
     ratio: str | None = None  # "16:9", "auto"; whether the model offers it is for the caller to say
     seed: int | None = None
+    repeat: int | None = None  # how many images (``count``); whether that many may be made is for the caller
     zoom: bool = False
     left_out: tuple[str, ...] = ()  # each ``--no``'s words
     ignored: tuple[str, ...] = ()  # the parameters Nano Banana has no use for, as typed ("--v 6")
 
     @property
     def has_parameters(self) -> bool:
-        return self.ratio is not None or self.seed is not None or self.zoom or bool(self.left_out or self.ignored)
+        asked = (self.ratio, self.seed, self.repeat)
+        return any(value is not None for value in asked) or self.zoom or bool(self.left_out or self.ignored)
 
     @property
     def prompt(self) -> str:
@@ -79,7 +83,7 @@ def _fits(name: str, values: list[str]) -> bool:
     """Whether ``values`` are what parameter ``name`` takes (False for a name not known here)."""
     if name in RATIO_NAMES:
         return _RATIO.fullmatch("".join(values).lower()) is not None
-    if name in SEED_NAMES:
+    if name in SEED_NAMES or name in REPEAT_NAMES:
         return len(values) == 1 and _SEED.fullmatch(values[0]) is not None
     if name == NO_NAME or name in _SOME_VALUES:
         return bool(values)
@@ -114,6 +118,7 @@ def split_parameters(text: str) -> Parameters:
         return Parameters(text)
     ratio: str | None = None
     seed: int | None = None
+    repeat: int | None = None
     zoom = False
     left_out: list[str] = []
     ignored: list[str] = []
@@ -122,13 +127,15 @@ def split_parameters(text: str) -> Parameters:
             ratio = "".join(values).lower()  # the last one given, as Midjourney takes it
         elif name in SEED_NAMES:
             seed = int(values[0])
+        elif name in REPEAT_NAMES:
+            repeat = int(values[0])
         elif name == ZOOM_NAME:
             zoom = True
         elif name == NO_NAME:
             left_out.append(" ".join(values).rstrip(" ,"))
         else:
             ignored.append(" ".join([f"--{name}", *values]))
-    return Parameters(text[: run[0][0]].rstrip(), ratio, seed, zoom, tuple(left_out), tuple(ignored))
+    return Parameters(text[: run[0][0]].rstrip(), ratio, seed, repeat, zoom, tuple(left_out), tuple(ignored))
 
 
 def ignored_note(ignored: Sequence[str]) -> str | None:

@@ -271,10 +271,12 @@ def check_prompt_option(prompt: str, *, typed: bool = False) -> None:
         )
 
 
-def _typed_options(typed: Parameters, *, aspect_ratio: str | None, seed: int | None) -> tuple[str | None, int | None]:
-    """The shape and seed of a command, its options taken with the ``--ar`` and ``--seed`` typed at the end of
-    its prompt, which must agree with them; refused, privately, where they do not, or where nothing but
-    parameters was typed."""
+def _typed_options(
+    typed: Parameters, *, aspect_ratio: str | None, seed: int | None, count: int | None
+) -> tuple[str | None, int | None, int | None]:
+    """The shape, seed and count of a command, its options taken with the ``--ar``, ``--seed`` and ``--repeat``
+    typed at the end of its prompt, which must agree with them; refused, privately, where they do not, or
+    where nothing but parameters was typed."""
     if not typed.words and typed.has_parameters:
         raise InvalidRequestError("The prompt has nothing but parameters in it: describe the image you want too.")
     if typed.ratio is not None:
@@ -292,7 +294,15 @@ def _typed_options(typed: Parameters, *, aspect_ratio: str | None, seed: int | N
                 f"You chose `seed:{seed}` and typed `--seed {typed.seed}` in the prompt: ask for one of them."
             )
         seed = typed.seed
-    return aspect_ratio, seed
+    if typed.repeat is not None:
+        if not 1 <= typed.repeat <= MAX_CANDIDATES:
+            raise InvalidRequestError(f"`--repeat` makes 1 to {MAX_CANDIDATES} images here, shown together.")
+        if count is not None and count != typed.repeat:
+            raise InvalidRequestError(
+                f"You chose `count:{count}` and typed `--repeat {typed.repeat}` in the prompt: ask for one of them."
+            )
+        count = typed.repeat
+    return aspect_ratio, seed, count
 
 
 def check_prompt_length(request: GenerationRequest) -> None:
@@ -426,7 +436,7 @@ class Imagine(commands.Cog):
         # "a fox --ar 16:9 --v 6", as members coming from Midjourney type it: parameters, not words for the model
         # (bot/prompt_parameters.py). Read from the cleaned prompt: a zero-width space after "16:9" hid it.
         typed_in = split_parameters(clean_prompt(prompt))
-        aspect_ratio, seed = _typed_options(typed_in, aspect_ratio=aspect_ratio, seed=seed)
+        aspect_ratio, seed, count = _typed_options(typed_in, aspect_ratio=aspect_ratio, seed=seed, count=count)
         prompt = typed_in.prompt
         if seed is not None and count is not None and count > 1:
             # Every candidate of a batch is the same request: with one seed they come out alike, each charged.

@@ -86,7 +86,8 @@ def asked_change(
     typed_in = split_parameters(clean_prompt(text or ""))
     words, typed, typed_zoom = typed_in.prompt, typed_in.ratio, typed_in.zoom
     # An edit keeps its image's options; the rest of Midjourney's parameters mean nothing here.
-    ignored = typed_in.ignored + ((f"--seed {typed_in.seed}",) if typed_in.seed is not None else ())
+    kept_options = (("seed", typed_in.seed), ("repeat", typed_in.repeat))
+    ignored = typed_in.ignored + tuple(f"--{name} {value}" for name, value in kept_options if value is not None)
     value = picked[0] if picked else KEEP
     # Each checked before it is shown in a message: a modified client's value could be any text.
     pan, chosen = _pan(value, proportion=proportion, offered=offered)

@@ -100,6 +100,7 @@ def test_whatever_is_sent_the_change_is_one_offered_or_a_refusal(
         ("", ["pan-down"], ("", Frame(ratio="9:16", pan="down"))),  # no 3:4 among SHAPES
         # Midjourney's other parameters: --no in words, the rest (a seed too: an edit keeps its image's) named.
         ("no hat --no people --v 6 --seed 3", None, ("no hat, without people", AS_IT_IS, ("--v 6", "--seed 3"))),
+        ("a hat --r 2", None, ("a hat", AS_IT_IS, ("--repeat 2",))),
         ("--zoom --style raw", None, ("", Frame(zoom_out=True), ("--style raw",))),
     ],
 )

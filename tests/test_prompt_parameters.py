@@ -37,6 +37,9 @@ from bot.prompt_parameters import Parameters, split_parameters
         ("a fox --ar \u0661\u0666:\u0669", Parameters("a fox --ar \u0661\u0666:\u0669")),  # Arabic-Indic digits
         ("a fox --\u212aeep 2", Parameters("a fox --\u212aeep 2")),  # the Kelvin sign is no "k"
         ("a fox --zoom 2 --ar 1:1", Parameters("a fox", ratio="1:1", zoom=True)),
+        ("a fox --r 3", Parameters("a fox", repeat=3)),
+        ("a fox --repeat 40 --v 7", Parameters("a fox", repeat=40, ignored=("--v 7",))),
+        ("a fox --repeat many", Parameters("a fox --repeat many")),
         # A name not listed ends the run.
         ("a fox --foo 2 --v 6", Parameters("a fox --foo 2", ignored=("--v 6",))),
         ("--ar 16:9", Parameters("", ratio="16:9")),

@@ -115,6 +115,9 @@ MiB = 1024 * 1024
         ({"prompt": "a fox --seed 7", "seed": 8}, [], "`seed:8` and typed `--seed 7`"),
         ({"prompt": "a fox --seed 99999999999"}, [], "`--seed` takes a whole number from 0 to 2,147,483,647"),
         ({"prompt": "foxes --seed 7", "count": 2}, [], "`count:2` with `seed:7`"),
+        ({"prompt": "foxes --r 3", "count": 2}, [], "`count:2` and typed `--repeat 3`"),
+        ({"prompt": "foxes --repeat 40"}, [], "`--repeat` makes 1 to 4 images here"),
+        ({"prompt": "foxes --seed 7 --r 2"}, [], "`count:2` with `seed:7`"),
     ],
     ids=[
         "blank",
@@ -131,6 +134,9 @@ MiB = 1024 * 1024
         "two-seeds",
         "seed-too-large",
         "typed-seed-and-count",
+        "repeat-and-count",
+        "repeat-too-many",
+        "typed-seed-and-repeat",
     ],
 )
 async def test_bad_input_is_refused_privately(
@@ -207,6 +213,16 @@ async def test_midjourney_s_parameters_at_the_end_of_the_prompt_are_read_not_dra
     assert followups(discord_fake, interaction) == [
         ("Left out `--v 6.1 --style raw --chaos 20`: Midjourney's parameters, which mean nothing to Nano Banana.", 64)
     ]
+
+
+async def test_midjourney_s_repeat_is_the_count(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """`--repeat 3` (`--r 3`) runs Midjourney's prompt three times: here, three images of one batch, as `count:3`."""
+    await discord_fake.slash_command("imagine", {"prompt": "three foxes --r 3"})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)
+    assert [create.json["prompt"] for create in seaart.creates if create.json] == ["three foxes"] * 3
+    assert len({row["batch_id"] for row in job_rows(settings)}) == 1
 
 
 async def test_result_delivered_after_token_expired(
