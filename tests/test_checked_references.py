@@ -45,6 +45,15 @@ def checking(
     )
 
 
+async def seen(site: Site, requests: int) -> None:
+    """Until ``site`` has had this many requests (a loaded machine may take a while to send one)."""
+    for _ in range(500):
+        if len(site.seen) >= requests:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{site.seen} after 5 s, waiting for {requests} request(s)")
+
+
 def open_temporary_files() -> int:
     """Files of this process's open in the temporary folder itself (the spools: deleted on disk, open until
     closed). Not in folders under it: an earlier test's SQLite file in its pytest folder may stay open until
@@ -165,12 +174,12 @@ async def test_a_check_stopped_midway_leaves_the_jobs_waiting_on_it_to_check_for
     async with Site(serve) as site, httpx.AsyncClient() as client:
         slow = [ref(site, "/slow.png")]
         first = checking(client, slow, passes, keep=keep, timeout=60)
-        await asyncio.sleep(0.2)
+        await seen(site, 1)  # the first's download is on its way
         second = checking(client, slow, passes, keep=keep, timeout=60)
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.2)
         assert site.seen == ["GET /slow.png"], "the second waits on the first's check"
         first.cancel()
-        await asyncio.sleep(0.2)
+        await seen(site, 2)
         assert not second.done()
         assert site.seen == ["GET /slow.png", "GET /slow.png"], "the second is checking the link itself now"
         second.cancel()
