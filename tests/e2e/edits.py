@@ -99,3 +99,9 @@ def followups(discord_fake: FakeDiscord, interaction: FakeInteraction) -> list[t
         (discord_fake.messages[mid].content or "", discord_fake.messages[mid].flags or 0)
         for mid in interaction.followup_ids
     ]
+
+
+async def told_privately(discord_fake: FakeDiscord, interaction: FakeInteraction) -> list[tuple[str, int]]:
+    """``followups`` once there is one: a note the bot sends after the job started (its answer)."""
+    await discord_fake.wait_for(lambda: bool(interaction.followup_ids), timeout=10)
+    return followups(discord_fake, interaction)

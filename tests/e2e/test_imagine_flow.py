@@ -23,7 +23,7 @@ from tests.conftest import (
     png_bytes,
     start_bot,
 )
-from tests.e2e.edits import followups
+from tests.e2e.edits import told_privately
 
 
 def states(settings: Settings) -> list[str]:
@@ -209,8 +209,7 @@ async def test_midjourney_s_parameters_at_the_end_of_the_prompt_are_read_not_dra
     )
     message = final_message(discord_fake, interaction.id)
     assert message is not None and message.embeds[0]["description"] == "a fox in the snow, without text, watermark"
-    await discord_fake.wait_for(lambda: bool(interaction.followup_ids), timeout=10)
-    assert followups(discord_fake, interaction) == [
+    assert await told_privately(discord_fake, interaction) == [
         ("Left out `--v 6.1 --style raw --chaos 20`: Midjourney's parameters, which mean nothing to Nano Banana.", 64)
     ]
 

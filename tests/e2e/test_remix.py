@@ -12,7 +12,7 @@ from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, RunningBot, answer_given, first_answer, png_bytes, start_bot
-from tests.e2e.edits import bot_image, followups, jobs, ledger, states
+from tests.e2e.edits import bot_image, jobs, ledger, states, told_privately
 
 MENU = "Edit with Nano Banana"
 INSTRUCTION = "bananacord:remix:instruction"
@@ -103,8 +103,7 @@ async def test_on_the_bots_image_the_edit_keeps_its_options(
     await form_of(discord_fake, used)
     submit = await submitted(discord_fake, settings, used, "add a scarf --v 6.1 --no snow")
     assert seaart.creates[3].json["prompt"] == "add a scarf, without snow"
-    await discord_fake.wait_for(lambda: bool(submit.followup_ids), timeout=10)
-    assert followups(discord_fake, submit) == [
+    assert await told_privately(discord_fake, submit) == [
         ("Left out `--v 6.1`: Midjourney's parameters, which mean nothing to Nano Banana.", 64)
     ]
 

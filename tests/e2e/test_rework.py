@@ -17,7 +17,7 @@ from bot.providers.families import NANO_BANANA_2, NANO_BANANA_PRO
 from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.providers import FakeGemini, FakeSeaArt, FakeSegmind
 from tests.conftest import BOT_TOKEN, SEAART_KEY, Clock, RunningBot, answer_given, make_settings, png_bytes, start_bot
-from tests.e2e.edits import followups
+from tests.e2e.edits import told_privately
 from tests.e2e.test_buttons import button, ephemeral_reply, labels
 
 KEY = "rework-key"
@@ -320,8 +320,7 @@ async def test_words_and_a_new_shape_do_both_and_keeping_the_shape_keeps_it(
     submit = await discord_fake.submit_modal(edit, {"instruction": "in rain --no people --style raw"})
     await delivered(discord_fake, submit)
     assert seaart.creates[4].json["prompt"] == "in rain, without people"
-    await discord_fake.wait_for(lambda: bool(submit.followup_ids), timeout=10)
-    assert followups(discord_fake, submit) == [
+    assert await told_privately(discord_fake, submit) == [
         ("Left out `--style raw`: Midjourney's parameters, which mean nothing to Nano Banana.", 64)
     ]
 
