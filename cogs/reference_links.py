@@ -28,6 +28,7 @@ MESSAGE_LINK = re.compile(
 # Enough for every reference a model takes even one image per message; each link is one read of Discord.
 MAX_LINKS = 14
 HOW = "Right-click a message (long-press on mobile) and choose Copy Message Link."
+OPTION = "`references`"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,15 +37,17 @@ class MessageLink:
     channel_id: int
     message_id: int
     number: int  # the link's place in the option, as the member reads it in a refusal
+    where: str = OPTION  # what the member typed it in
 
     @property
     def name(self) -> str:
-        return f"link {self.number}"
+        return f"link {self.number} in {self.where}"
 
 
-def parse_links(text: str) -> list[MessageLink]:
+def parse_links(text: str, where: str = OPTION) -> list[MessageLink]:
     """The message links in ``text`` (separated by spaces, commas or new lines), in order, each once;
-    anything else in it is refused, quoted, so a typo is not silently dropped."""
+    anything else in it is refused, quoted, so a typo is not silently dropped. ``where``: what the member
+    typed them in, as refusals name it (the option, or the prompt: bot/prompt_links.py)."""
     leftover = " ".join(MESSAGE_LINK.sub(" ", text).replace(",", " ").split())
     if leftover:
         shown = leftover if len(leftover) <= 60 else leftover[:59] + "…"
@@ -55,9 +58,11 @@ def parse_links(text: str) -> list[MessageLink]:
         message_id = int(match["message"])
         if message_id not in seen:
             seen.add(message_id)
-            links.append(MessageLink(int(match["guild"]), int(match["channel"]), message_id, len(links) + 1))
+            links.append(MessageLink(int(match["guild"]), int(match["channel"]), message_id, len(links) + 1, where))
     if len(links) > MAX_LINKS:
-        raise InvalidRequestError(f"`references` takes at most {MAX_LINKS} message links; you gave {len(links)}.")
+        raise InvalidRequestError(
+            f"{where[0].upper()}{where[1:]} takes at most {MAX_LINKS} message links; you gave {len(links)}."
+        )
     return links
 
 
@@ -68,13 +73,13 @@ class LinkedImage:
     by_this_bot: bool
 
 
-async def linked_images(interaction: discord.Interaction[Any], text: str) -> list[LinkedImage]:
+async def linked_images(interaction: discord.Interaction[Any], text: str, where: str = OPTION) -> list[LinkedImage]:
     """The images (PNG, JPEG, WebP) of the messages linked in ``text``, in link order.
 
     Refuses, naming the link, one from another server, in a channel the member cannot read (or an
     age-restricted one, used from a channel that is not), gone, or without images.
     """
-    links = parse_links(text)
+    links = parse_links(text, where)
     if not links:
         return []
     with asking_discord():  # before /imagine's answer: a retried 502 is seen by cogs/slow_answers.py
@@ -86,13 +91,13 @@ async def linked_images(interaction: discord.Interaction[Any], text: str) -> lis
         found = [a for a in message.attachments if _mime(a) in IMAGE_MIME_TYPES]
         if not found and me is not None and _withheld(message, me):
             raise InvalidRequestError(
-                f"The bot cannot see the images of {link.name} in `references`: Discord shows a bot what other "
+                f"The bot cannot see the images of {link.name}: Discord shows a bot what other "
                 "members post only in messages that mention it (unless its owner turned on the Message Content "
                 "intent). Attach the images to /imagine, post them again with a mention of the bot, or "
                 "right-click the message and choose Apps → Edit with Nano Banana."
             )
         if not found:
-            raise InvalidRequestError(f"The message of {link.name} in `references` has no PNG, JPEG or WebP image.")
+            raise InvalidRequestError(f"The message of {link.name} has no PNG, JPEG or WebP image.")
         ours = me is not None and message.author.id == me.id
         images.extend(LinkedImage(attachment, by_this_bot=ours) for attachment in found)
     return images
@@ -113,7 +118,7 @@ async def _readable_channel(interaction: discord.Interaction[Any], link: Message
     guild = interaction.guild
     member = interaction.user
     if guild is None or link.guild_id != guild.id or not isinstance(member, discord.Member):
-        raise InvalidRequestError(f"{link.name.capitalize()} in `references` is not a message in this server.")
+        raise InvalidRequestError(f"{link.name.capitalize()} is not a message in this server.")
     channel = guild.get_channel_or_thread(link.channel_id)
     if channel is None:
         try:
@@ -123,19 +128,19 @@ async def _readable_channel(interaction: discord.Interaction[Any], link: Message
             # channel of it), which a link's own server id does not reveal.
             channel = None
     if not isinstance(channel, Readable):
-        raise InvalidRequestError(f"The bot cannot see the channel of {link.name} in `references`.")
+        raise InvalidRequestError(f"The bot cannot see the channel of {link.name}.")
     perms = channel.permissions_for(member)
-    if not (perms.view_channel and perms.read_message_history) or not await _in_thread(channel, member, perms):
-        raise InvalidRequestError(f"You cannot read the channel of {link.name} in `references`.")
+    if not (perms.view_channel and perms.read_message_history) or not await _in_thread(channel, member, perms, link):
+        raise InvalidRequestError(f"You cannot read the channel of {link.name}.")
     if channel.is_nsfw() and not place_of(interaction.channel).nsfw:
         raise InvalidRequestError(
-            f"{link.name.capitalize()} in `references` is in an age-restricted channel; its images can be used "
+            f"{link.name.capitalize()} is in an age-restricted channel; its images can be used "
             "as references only in an age-restricted channel."
         )
     return channel
 
 
-async def _in_thread(channel: Readable, member: discord.Member, perms: discord.Permissions) -> bool:
+async def _in_thread(channel: Readable, member: discord.Member, perms: discord.Permissions, link: MessageLink) -> bool:
     """Whether the member sees the channel as a thread's members do: a private thread is seen only by its
     members and by those who may manage threads. (discord.py's ``Thread.permissions_for`` reads the parent
     channel's permissions alone; the bot, reading with its own access, would otherwise hand a private
@@ -148,8 +153,7 @@ async def _in_thread(channel: Readable, member: discord.Member, perms: discord.P
         return False
     except discord.HTTPException as exc:
         raise InvalidRequestError(
-            f"Discord would not say who may read the thread of a link in `references` (HTTP {exc.status}). "
-            "Try again in a moment."
+            f"Discord would not say who may read the thread of {link.name} (HTTP {exc.status}). Try again in a moment."
         ) from None
     return True
 
@@ -158,10 +162,10 @@ async def _fetch(channel: Readable, link: MessageLink) -> discord.Message:
     try:
         return await channel.fetch_message(link.message_id)
     except discord.NotFound:
-        raise InvalidRequestError(f"The message of {link.name} in `references` no longer exists.") from None
+        raise InvalidRequestError(f"The message of {link.name} no longer exists.") from None
     except discord.Forbidden:
         raise InvalidRequestError(
-            f"The bot may not read the channel of {link.name} in `references` (it needs Read Message History there)."
+            f"The bot may not read the channel of {link.name} (it needs Read Message History there)."
         ) from None
 
 

@@ -3,7 +3,9 @@ through the fake Discord (the bot reads the linked messages with its token) and 
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import time
 from typing import Any
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import RunningBot, png_bytes
+from tests.conftest import RunningBot, final_message, png_bytes
 
 
 def states(settings: Settings) -> list[str]:
@@ -225,3 +227,105 @@ async def test_a_thread_of_an_age_restricted_channel_is_age_restricted_too(
         discord_fake, {"prompt": "there", "references": link(discord_fake, posted)}, channel_id=ordinary
     )
     assert "age-restricted channel" in text
+
+
+# ---- links pasted into the prompt (bot/prompt_links.py) ----------------------------------------------------------
+
+
+def with_expiry(url: str, expires: float) -> str:
+    """``url`` claiming another ``ex`` (its signature no longer matches: the fake CDN would refuse it)."""
+    return re.sub(r"ex=[0-9a-f]+", f"ex={int(expires):x}", url)
+
+
+async def test_an_image_link_and_a_message_link_pasted_in_the_prompt_are_references(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """As Midjourney's members do: an image's link (Copy Link) at the start of the prompt. The model cannot open
+    a link, so it went to SeaArt as words and the image ignored the picture; now it is the first reference,
+    the linked message's image the second, and the words are what is left."""
+    cat = discord_fake.add_attachment(png_bytes(colour=(200, 10, 10)), "cat.png", "image/png")
+    posted = await post_images(discord_fake, 1)
+    prompt = f"{cat['url']} <{link(discord_fake, posted)}>, the two of them as knights --ar 16:9"
+    interaction = await discord_fake.slash_command("imagine", {"prompt": prompt})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    (create,) = seaart.creates
+    assert create.json is not None
+    assert create.json["image_urls"] == [cat["url"], posted.attachments[0]["url"]]
+    assert (create.json["prompt"], create.json["aspect_ratio"]) == ("the two of them as knights", "16:9")
+    message = final_message(discord_fake, interaction.id)
+    assert message is not None and message.embeds[0]["description"] == "the two of them as knights"
+
+
+async def test_an_image_link_about_to_expire_is_renewed_before_the_job_starts(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A link with minutes left would be dead by the time a queued job's provider fetched it."""
+    cat = discord_fake.add_attachment(png_bytes(), "cat.png", "image/png")
+    soon = with_expiry(cat["url"], time.time() + 600)
+    await discord_fake.slash_command("imagine", {"prompt": f"{soon} in the snow"})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    assert [r.json["attachment_urls"] for r in discord_fake.requests if r.path == "/attachments/refresh-urls"] == [
+        [soon]
+    ]
+    assert seaart.creates[0].json["image_urls"] == [cat["url"]]  # signed anew (the same period's signature)
+
+
+async def test_a_linked_image_deleted_before_the_bot_fetched_it_ends_uncharged_and_says_so(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    cat = discord_fake.add_attachment(png_bytes(), "cat.png", "image/png")
+    discord_fake.delete_attachment(cat)
+    interaction = await discord_fake.slash_command("imagine", {"prompt": f"{cat['url']} in the snow"})
+    await discord_fake.wait_for(lambda: states(settings) == ["failed"], timeout=20)
+
+    def told() -> str:
+        message = final_message(discord_fake, interaction.id)
+        return str(message.embeds) if message is not None else ""
+
+    await discord_fake.wait_for(lambda: "could not be fetched" in told(), timeout=10)
+    assert "HTTP 404" in told()
+    with sqlite3.connect(settings.database.path) as conn:
+        assert conn.execute("SELECT charge_state FROM jobs").fetchall() == [("refunded",)]
+    assert seaart.creates == []
+
+
+@pytest.mark.parametrize(
+    ("make_prompt", "expected"),
+    [
+        (lambda url, fake: "https://example.com/cat.png a cat", "from Discord only"),
+        (lambda url, fake: f"{url.split('?')[0]} a cat", "is cut short"),
+        (lambda url, fake: f"{with_expiry(url, time.time() - 60)} a cat", "has expired"),
+        (lambda url, fake: url, "has a link and no words"),
+        (lambda url, fake: f"{url} --ar 16:9", "has a link and no words"),
+        # Another port of the same host is no CDN of Discord's: an internal address is never fetched.
+        (lambda url, fake: re.sub(r":(\d+)/", ":1/", url, count=1) + " a cat", "from Discord only"),
+        (
+            lambda url, fake: f"https://discord.com/channels/{fake.guild_id}/{fake.channel_id}/42 a cat",
+            "link 1 in the prompt no longer exists",
+        ),
+    ],
+    ids=["other-site", "unsigned", "expired", "link-alone", "link-and-parameters", "internal-port", "message-gone"],
+)
+async def test_links_in_the_prompt_the_bot_cannot_use_are_refused_privately(
+    running_bot: RunningBot,
+    discord_fake: FakeDiscord,
+    seaart: FakeSeaArt,
+    settings: Settings,
+    make_prompt: Any,
+    expected: str,
+) -> None:
+    cat = discord_fake.add_attachment(png_bytes(), "cat.png", "image/png")
+    text = await refused(discord_fake, {"prompt": make_prompt(cat["url"], discord_fake)})
+    assert expected in text
+    assert cat["url"].split("hm=")[1][:16] not in text  # no signature read back
+    assert states(settings) == [] and ledger_rows(settings) == 0 and seaart.requests == []
+
+
+async def test_a_message_link_in_the_prompt_is_held_to_what_the_member_may_read(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    staff = discord_fake.add_channel("staff", hidden=True)
+    posted = await post_images(discord_fake, 1, channel_id=staff)
+    text = await refused(discord_fake, {"prompt": f"{link(discord_fake, posted)} peek"})
+    assert "You cannot read the channel of link 1 in the prompt" in text
+    assert states(settings) == [] and seaart.requests == []

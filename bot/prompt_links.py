@@ -1,0 +1,154 @@
+"""Links typed into a prompt: an image's link on Discord is a reference image, not words.
+
+Members coming from Midjourney start a prompt with an image's link (right-click an image in Discord → Copy
+Link), and others paste a message's link. Nano Banana cannot open a link: sent as words, it is noise the
+model draws from, and the member pays for an image that never saw their picture. So the links to Discord's
+images and messages are taken out of the prompt; the images become references after the attached ones, the
+messages are read as ``/imagine references:`` reads them (cogs/reference_links.py, which checks the member
+may read them).
+
+Only Discord's own image links are fetched: the bot does not download what a member points it at elsewhere
+(any address would do, an internal one included), and a link to an image on another site is refused with
+what to do instead. A link to a web page elsewhere stays in the words, as typed.
+
+A Discord image link is a signed URL (``ex``/``is``/``hm``, bot/discord_refs.py): whoever holds a valid one
+may fetch the file, so the bot fetches nothing the member could not. One that has expired, or carries no
+signature, is refused rather than renewed: renewing would hand the member, through the bot, a file they can
+no longer open themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from urllib.parse import SplitResult, parse_qs, unquote, urlencode, urlsplit
+
+from bot.discord_refs import expires_at
+from bot.errors import InvalidRequestError
+from bot.models import ReferenceImage, shown_file_name
+
+# Discord's CDN and its media proxy (the link an image's "Copy Link" gives); both serve /attachments/.
+DISCORD_CDN_HOSTS = frozenset({"cdn.discordapp.com", "media.discordapp.net"})
+_CDN_HOST = "cdn.discordapp.com"
+_ATTACHMENT_PATHS = ("/attachments/", "/ephemeral-attachments/")
+# https://discord.com/channels/<guild>/<channel>/<message> (cogs/reference_links.py reads it).
+_MESSAGE_LINK = re.compile(r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/\d+/\d+/\d+")
+# A link as typed, angle brackets (Discord's "no preview" form) included.
+_LINK = re.compile(r"<?(https?://[^\s<>]+)>?", re.IGNORECASE)
+# Punctuation that ends a sentence or a list rather than the link ("see https://…png, then").
+_TRAILING = ".,;:!?)]}'\""
+_PUNCTUATION = re.compile(f"[{re.escape(_TRAILING)}]*")
+_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
+_IMAGE_SUFFIXES = (*_TYPES, ".gif", ".avif", ".heic", ".bmp", ".tif", ".tiff")
+# As many as the largest model takes; each is a download.
+MAX_IMAGE_LINKS = 14
+# A parameter's values may be links (Midjourney's --sref <url>): those are the parameter's, read by
+# bot/prompt_parameters.py, not references.
+_PARAMETER = re.compile(r"(?:--|—)[a-z]+$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class PromptLinks:
+    """A prompt with its Discord links taken out."""
+
+    words: str
+    images: tuple[ReferenceImage, ...] = ()
+    messages: tuple[str, ...] = ()  # message links, for cogs/reference_links.py
+
+    @property
+    def found(self) -> bool:
+        return bool(self.images or self.messages)
+
+
+def split_links(prompt: str, *, now: float, own_cdn: str | None = None) -> PromptLinks:
+    """``prompt`` without the links to Discord's images and messages in it, and those links.
+
+    ``own_cdn``: another host serving Discord's attachments (``host:port``), the one the bot's API address
+    names when that is not Discord's: a test's fake Discord, or a proxy in front of Discord. Refuses, saying
+    what to do instead: a link to an image elsewhere, an expired or unsigned Discord image link, more image
+    links than any model takes.
+    """
+    hosts = DISCORD_CDN_HOSTS | ({own_cdn.lower()} if own_cdn else set())
+    pieces: list[str] = []
+    images: dict[str, ReferenceImage] = {}  # by path: the same image linked twice is one reference
+    messages: list[str] = []
+    start = 0  # where the words after the last link taken out begin
+    after_last = 0  # where the last link seen, taken out or not, ended
+    value_run = False  # the links just after a "--name" are its values
+    for match in _LINK.finditer(prompt):
+        url = match.group(1).rstrip(_TRAILING)
+        words_before = prompt[after_last : match.start()].split()
+        value_run = bool(words_before and _PARAMETER.search(words_before[-1])) or (value_run and not words_before)
+        after_last = match.end()
+        if value_run:
+            continue
+        if _MESSAGE_LINK.fullmatch(url):
+            messages.append(url)
+        elif (parts := urlsplit(url)).netloc.lower() in hosts and parts.path.startswith(_ATTACHMENT_PATHS):
+            images.setdefault(parts.path, _image(parts, url, now))
+        elif parts.path.lower().endswith(_IMAGE_SUFFIXES):
+            raise InvalidRequestError(
+                f"The bot takes reference images from Discord only, not from `{_shown_host(parts)}`. Attach the "
+                "image to /imagine (or post it in Discord and paste that image's link)."
+            )
+        else:
+            continue  # a web page's address: words, as typed
+        # The punctuation after a link goes with it ("https://…png, a cat" and "<https://…png>, a cat" are
+        # "a cat").
+        pieces.append(prompt[start : match.start()])
+        punctuation = _PUNCTUATION.match(prompt, match.end())
+        start = punctuation.end() if punctuation else match.end()
+    if not images and not messages:
+        return PromptLinks(prompt)
+    if len(images) > MAX_IMAGE_LINKS:
+        raise InvalidRequestError(
+            f"The prompt links {len(images)} images; the bot takes at most {MAX_IMAGE_LINKS} reference images."
+        )
+    pieces.append(prompt[start:])
+    return PromptLinks(_joined(pieces), tuple(images.values()), tuple(dict.fromkeys(messages)))
+
+
+def _image(parts: SplitResult, url: str, now: float) -> ReferenceImage:
+    """A Discord image link as a reference: on the CDN itself, with only its signature (the media proxy's
+    resizing and format options would hand a provider other bytes than the file's)."""
+    name = unquote(PurePosixPath(parts.path).name) or "image"
+    expiry = expires_at(url)
+    if expiry is None:
+        raise InvalidRequestError(
+            f"The link to `{shown_file_name(name)}` in the prompt is cut short: Discord serves an image only with "
+            "the `?ex=…&is=…&hm=…` its link ends with. Copy the image's link again (right-click it → Copy Link), "
+            "or attach the image."
+        )
+    if expiry <= now:
+        raise InvalidRequestError(
+            f"The link to `{shown_file_name(name)}` in the prompt has expired (Discord's image links last about a "
+            "day). Copy the image's link again (right-click it → Copy Link), or attach the image."
+        )
+    query = parse_qs(parts.query)
+    signature = urlencode({key: query[key][0] for key in ("ex", "is", "hm")})
+    host = _CDN_HOST if parts.netloc.lower() in DISCORD_CDN_HOSTS else parts.netloc
+    scheme = "https" if host == _CDN_HOST else parts.scheme
+    content_type = _TYPES.get(PurePosixPath(name).suffix.lower(), "")
+    # The size is not known until the bytes are fetched: 0 holds the download to the members' limit
+    # (bot/references.py download_cap), as an attachment's declared size would.
+    return ReferenceImage(
+        url=f"{scheme}://{host}{parts.path}?{signature}&", content_type=content_type, size=0, filename=name
+    )
+
+
+def _shown_host(parts: SplitResult) -> str:
+    return (parts.hostname or "another site").replace("`", "'")[:80]
+
+
+def _joined(pieces: list[str]) -> str:
+    """The words around the links taken out: one space where a link stood between two words, none beside a
+    line break; the spacing the member typed elsewhere is kept."""
+    text = ""
+    for piece in pieces:
+        text = text.rstrip(" \t")
+        piece = piece.lstrip(" \t") if text else piece
+        if text and piece and text[-1] != "\n" and piece[0] != "\n":
+            text += " "
+        text += piece
+    return text.strip()

@@ -1,0 +1,127 @@
+"""bot/prompt_links.py: the links to Discord's images and messages in a prompt are taken out as references;
+links elsewhere are words, or refused when they point at an image the bot will not fetch."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.errors import InvalidRequestError
+from bot.prompt_links import MAX_IMAGE_LINKS, PromptLinks, split_links
+
+NOW = 1_800_000_000.0
+EX = f"{int(NOW) + 86_000:x}"
+SIGNED = f"?ex={EX}&is=6b0000aa&hm=0a1b2c&"
+CDN = f"https://cdn.discordapp.com/attachments/111/222/cat.png{SIGNED}"
+MEDIA = f"https://media.discordapp.net/attachments/111/333/dog.webp{SIGNED}=&format=png&width=400&height=300"
+MESSAGE = "https://discord.com/channels/1/2/3"
+
+
+def split(prompt: str, own_cdn: str | None = None) -> PromptLinks:
+    return split_links(prompt, now=NOW, own_cdn=own_cdn)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "words", "files", "messages"),
+    [
+        (f"{CDN} the cat as a knight", "the cat as a knight", ["cat.png"], []),
+        (f"the cat <{CDN}>, as a knight", "the cat as a knight", ["cat.png"], []),
+        (f"{CDN} {MEDIA} the two of them", "the two of them", ["cat.png", "dog.webp"], []),
+        (f"{CDN}, {CDN} once", "once", ["cat.png"], []),
+        (f"a cat like {CDN}\nat night", "a cat like\nat night", ["cat.png"], []),
+        (f"{MESSAGE} in red", "in red", [], [MESSAGE]),
+        (f"<{MESSAGE}> and {MESSAGE} in red", "and in red", [], [MESSAGE]),
+        # Midjourney's --sref takes links: the parameter's values, read by bot/prompt_parameters.py.
+        (f"a cat --sref {CDN} {CDN}", f"a cat --sref {CDN} {CDN}", [], []),
+        (f"{CDN} a cat --sref {MEDIA}", f"a cat --sref {MEDIA}", ["cat.png"], []),
+        ("a page https://example.com/about and more", "a page https://example.com/about and more", [], []),
+        ("plain words, no links", "plain words, no links", [], []),
+    ],
+    ids=[
+        "leading",
+        "angle-brackets-comma",
+        "two-hosts",
+        "same-twice",
+        "mid-text",
+        "message",
+        "message-twice",
+        "sref-values",
+        "sref-after-reference",
+        "web-page",
+        "none",
+    ],
+)
+def test_what_is_taken_out(prompt: str, words: str, files: list[str], messages: list[str]) -> None:
+    links = split(prompt)
+    assert links.words == words
+    assert [image.filename for image in links.images] == files
+    assert list(links.messages) == messages
+    assert links.found == bool(files or messages)
+
+
+def test_an_image_link_becomes_the_cdn_file_with_its_signature_only() -> None:
+    """The media proxy's resizing and format options would hand a provider other bytes than the file's."""
+    (cat,) = split(f"{CDN} x").images
+    assert (cat.url, cat.content_type, cat.size) == (CDN, "image/png", 0)
+    (dog,) = split(f"{MEDIA} x").images
+    assert dog.url == f"https://cdn.discordapp.com/attachments/111/333/dog.webp{SIGNED}"
+    assert dog.content_type == "image/webp"
+    (unknown,) = split(f"https://cdn.discordapp.com/attachments/1/2/clip.mp4{SIGNED} x").images
+    assert unknown.content_type == ""  # refused as "not a supported image" by the request's validation
+
+
+def test_the_bot_s_own_cdn_host_counts_only_with_its_port() -> None:
+    own = f"http://127.0.0.1:5123/attachments/9/a.png{SIGNED}"
+    (image,) = split(f"{own} x", own_cdn="127.0.0.1:5123").images
+    assert image.url == own
+    with pytest.raises(InvalidRequestError, match=r"not from `127\.0\.0\.1`"):
+        split(f"http://127.0.0.1:5124/attachments/9/a.png{SIGNED} x", own_cdn="127.0.0.1:5123")
+    # Not an attachment path on that host: a web address, left in the words.
+    assert split("http://127.0.0.1:5123/api/v10/users/@me x", own_cdn="127.0.0.1:5123").images == ()
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        ("https://example.com/cat.png a cat", "from Discord only, not from `example.com`"),
+        ("a cat https://i.imgur.com/abc.JPG", "not from `i.imgur.com`"),
+        ("http://169.254.169.254/latest/a.webp x", "not from `169.254.169.254`"),
+        ("https://cdn.discordapp.com/attachments/1/2/cat.png a cat", "cut short"),
+        ("https://cdn.discordapp.com/attachments/1/2/cat.png?ex=zz&is=1&hm=2 a cat", "has expired"),
+        (f"https://cdn.discordapp.com/attachments/1/2/cat.png?ex={int(NOW) - 1:x}&is=1&hm=2 a cat", "has expired"),
+        (
+            " ".join(f"https://cdn.discordapp.com/attachments/1/{n}/a.png{SIGNED}" for n in range(MAX_IMAGE_LINKS + 1)),
+            f"links {MAX_IMAGE_LINKS + 1} images",
+        ),
+    ],
+    ids=["other-site", "other-site-upper", "internal-address", "unsigned", "bad-expiry", "expired", "too-many"],
+)
+def test_refused_with_what_to_do(prompt: str, expected: str) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        split(prompt)
+    assert expected in caught.value.user_message
+
+
+def test_a_backtick_in_a_host_or_name_cannot_end_the_code_span() -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        split("https://a`b.example/c.png x")
+    assert "`a'b.example`" in caught.value.user_message
+    with pytest.raises(InvalidRequestError) as caught:
+        split("https://cdn.discordapp.com/attachments/1/2/a%60b.png x")
+    assert "`a'b.png`" in caught.value.user_message
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters=":"), max_size=300))
+def test_a_prompt_without_a_link_is_left_as_typed(prompt: str) -> None:
+    assert split(prompt) == PromptLinks(prompt)
+
+
+@given(st.lists(st.sampled_from(["a", "cat", CDN, MESSAGE, "--ar", "16:9", ",", "<", ">", "\n"]), max_size=40))
+def test_every_link_is_taken_out_and_no_word_is_lost(tokens: list[str]) -> None:
+    prompt = " ".join(tokens)
+    links = split(prompt)
+    for word in ("a", "cat", "--ar", "16:9"):
+        assert links.words.split().count(word) == prompt.split().count(word)
+    if "--ar" not in prompt:  # with no parameter before them, every link is taken out
+        assert "https://" not in links.words
