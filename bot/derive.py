@@ -266,15 +266,18 @@ def edit(
     *,
     history: tuple[Turn, ...] = (),
     frame: Frame = AS_IT_IS,
+    more: tuple[ReferenceImage, ...] = (),
 ) -> GenerationRequest:
-    """The member's instruction as the prompt, applied to the image alone; ``history`` is the image's
+    """The member's instruction as the prompt, applied to the image; ``history`` is the image's
     conversation (``continued``), carried on as a reply to the image would, so a provider that takes
-    one (Gemini) knows what "it" is. ``frame``: a new shape and/or a zoom out as well (``framed``)."""
-    prompt, action = framed(instruction, frame)
+    one (Gemini) knows what "it" is. ``frame``: a new shape and/or a zoom out as well (``framed``).
+    ``more``: images the member linked in their words, references after the image."""
+    prompt, action = framed(instruction, frame, references=1 + len(more))
     changes: dict[str, Any] = {} if frame.ratio is None else {"aspect_ratio": frame.ratio}
     if action in FRAMINGS:
         changes["subject"] = subject_of(request)
-    return _derive(request, action, origin, prompt=prompt, reference_images=(image,), history=history, **changes)
+    references = (image, *more)
+    return _derive(request, action, origin, prompt=prompt, reference_images=references, history=history, **changes)
 
 
 def upscale(request: GenerationRequest, image: ReferenceImage, size: str, origin: Origin) -> GenerationRequest:

@@ -151,4 +151,5 @@ def _joined(pieces: list[str]) -> str:
         if text and piece and text[-1] != "\n" and piece[0] != "\n":
             text += " "
         text += piece
-    return text.strip()
+    # "a cat, <link>" is "a cat": the comma went before the link.
+    return text.strip().rstrip(",;:").rstrip()

@@ -11,7 +11,6 @@ import unicodedata
 from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import discord
 from discord import app_commands
@@ -20,17 +19,14 @@ from pydantic import ValidationError
 
 from bot import derive, render
 from bot.app import Bananacord
-from bot.asking_discord import asking_discord
 from bot.catalogue import MODEL_NAMES
 from bot.delivery import UNKNOWN_MESSAGE
-from bot.discord_refs import refresh_references, refresh_urls, stale
+from bot.discord_refs import refresh_references
 from bot.errors import ErrorCategory, InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
 from bot.models import GenerationRequest, JobState, ReferenceImage, shown_file_name
 from bot.preferences import ModelChoice, fill, model_at, passed_over_note
-from bot.prompt_links import split_links
 from bot.prompt_parameters import Parameters, ignored_note, split_parameters
-from bot.prompts import clean_prompt
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS, AUTO
 from bot.quotas import QuotaExceededError, Room
@@ -52,6 +48,7 @@ from cogs.policy import admitted, member_of, moderate
 from cogs.reference_links import linked_images
 from cogs.shape_field import asked_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
+from cogs.typed_links import typed_links
 
 log = logging.getLogger(__name__)
 
@@ -439,12 +436,8 @@ class Imagine(commands.Cog):
         # "a fox --ar 16:9 --v 6", as members coming from Midjourney type it: parameters, not words for the model
         # (bot/prompt_parameters.py). Read from the cleaned prompt: a zero-width space after "16:9" hid it.
         # An image's or a message's link pasted into the prompt is a reference, not words (bot/prompt_links.py).
-        linked_in = split_links(clean_prompt(prompt), now=self.bot.clock(), own_cdn=self._own_cdn())
+        linked_in = await typed_links(self.bot, prompt)
         typed_in = split_parameters(linked_in.words)
-        if linked_in.found and not typed_in.words:
-            raise InvalidRequestError(
-                "The prompt has a link and no words: say what to make of the image too (`… as a watercolour`)."
-            )
         aspect_ratio, seed, count = _typed_options(typed_in, aspect_ratio=aspect_ratio, seed=seed, count=count)
         prompt = typed_in.prompt
         if seed is not None and count is not None and count > 1:
@@ -455,7 +448,7 @@ class Imagine(commands.Cog):
             )
         attached = (image1, image2, image3, image4, image5, image6, image7, image8, image9, image10)
         images = [self._reference(a) for a in attached if a is not None]
-        images += await self._typed_links(linked_in.images)
+        images += linked_in.images
         if linked_in.messages:
             linked = await linked_images(interaction, " ".join(linked_in.messages), "the prompt")
             images += [self._reference(i.attachment, own=i.by_this_bot) for i in linked]
@@ -533,30 +526,6 @@ class Imagine(commands.Cog):
             await send_ephemeral(interaction, note)
         except discord.HTTPException as exc:
             log.info("could not tell the member a note about their job (HTTP %s, code %s)", exc.status, exc.code)
-
-    def _own_cdn(self) -> str | None:
-        """The host serving Discord's attachments besides Discord's CDN: the one the bot's API address names,
-        where that is not Discord (a fake Discord, or a proxy in front of Discord)."""
-        host = urlsplit(self.bot.settings.discord.api_base_url).netloc.lower()
-        return None if host.endswith(("discord.com", "discordapp.com")) else host
-
-    async def _typed_links(self, images: Sequence[ReferenceImage]) -> list[ReferenceImage]:
-        """Image links typed in a prompt, renewed where they expire within the hour (the job may wait for a
-        provider's turn, and the provider fetches the link after the bot's check)."""
-        now = self.bot.clock()
-        old = [image.url for image in images if stale(image.url, now)]
-        if not old:
-            return list(images)
-        with asking_discord():  # before /imagine's answer: a retried 502 is seen by cogs/slow_answers.py
-            renewed = await refresh_urls(self.bot.http, old)
-        fresh = [image.model_copy(update={"url": renewed.get(image.url, image.url)}) for image in images]
-        for image in fresh:
-            if stale(image.url, now):
-                raise InvalidRequestError(
-                    f"The link to `{image.filename}` in the prompt is about to expire and Discord would not renew "
-                    "it: the image may have been deleted. Copy the image's link again, or attach the image."
-                )
-        return fresh
 
     def _reference(self, attachment: discord.Attachment, *, own: bool = False) -> ReferenceImage:
         """A member's attachment as a reference, held to the members' upload limit; ``own``: the bot's own
@@ -974,8 +943,9 @@ class Imagine(commands.Cog):
         if job is None:
             return
         shapes, current, width_over_height = self._frame_facts(interaction, job)
+        linked_in = await typed_links(self.bot, instruction, edit=True)  # other images, by their links
         instruction, frame, ignored = asked_change(
-            instruction,
+            linked_in.words,
             shape,
             offered=shapes,
             current=current,
@@ -985,7 +955,8 @@ class Imagine(commands.Cog):
         image, message_url = self._shown_image(interaction, job)
         origin = (job.id, message_url)
         history = derive.continued(job, [image], by=interaction.user.id)
-        request = derive.edit(job.request, image, instruction, origin, history=history, frame=frame)
+        more = linked_in.images
+        request = derive.edit(job.request, image, instruction, origin, history=history, frame=frame, more=more)
         if frame.ratio is not None:
             request = _chosen(request, "aspect_ratio")  # the form's new shape: no preference to leave out
         # The conversation's earlier images as Vary, Re-roll and replies send them: links renewed. Their

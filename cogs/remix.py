@@ -35,6 +35,7 @@ from cogs.in_time import record_in_time
 from cogs.places import level_at, place_of
 from cogs.shape_field import asked_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
+from cogs.typed_links import not_among, typed_links
 
 MENU_NAME = "Edit with Nano Banana"
 # Discord's ceiling for a text input in a form.
@@ -182,8 +183,10 @@ class Remix(commands.Cog):
                 "This form has expired. Use **Edit with Nano Banana** on the message again (you were not charged)."
             )
         catalogue = self.bot.services.catalogue
+        # Images linked in the words are references after the message's (cogs/typed_links.py).
+        linked_in = await typed_links(self.bot, submitted_text(components, INSTRUCTION_ID), edit=True)
         instruction, frame, ignored = asked_change(
-            submitted_text(components, INSTRUCTION_ID),
+            linked_in.words,
             submitted_values(components, SHAPE_ID),
             offered=derive.shapes(catalogue, body["model"]),
             # Both absent in a form kept by an older version: it had no Reframe choice.
@@ -193,6 +196,7 @@ class Remix(commands.Cog):
         )
         original = await self.bot.services.runner.store.get(body["original"]) if body["original"] else None
         references = [ReferenceImage.model_validate(ref) for ref in body["references"]]
+        references += not_among(linked_in.images, references)
         request = edit_request(
             original,
             model=body["model"],

@@ -61,6 +61,7 @@ from cogs.places import level_at, place_of_message
 from cogs.policy import admitted, as_member, moderate, quota_member
 from cogs.private_answers import MAX_CONTENT
 from cogs.shape_field import asked_change
+from cogs.typed_links import not_among, typed_links
 
 log = logging.getLogger(__name__)
 
@@ -532,8 +533,9 @@ class Replies(commands.Cog):
         # The shape the image has: as asked, else as Discord measures it (an "auto" image that came out square).
         shapes = derive.shapes(catalogue, model)
         width_over_height = image_proportion(replied, shown[0])
+        linked_in = await typed_links(bot, text, edit=True)  # other images, by their links
         text, frame, ignored = asked_change(
-            text,
+            linked_in.words,
             None,
             offered=shapes,
             current=derive.own_shape(original.request.aspect_ratio if original else None, width_over_height, shapes),
@@ -549,6 +551,8 @@ class Replies(commands.Cog):
                 f"`{shown_file_name(name)}` is not a supported image ({kind}). Attach PNG, JPEG or WebP images."
             )
         references = shown + message_images(message, max_bytes=max_bytes)
+        # A Discord image link in a reply is often shown as an embed of it too: one reference.
+        references += not_among(linked_in.images, references)
         limit = derive.reference_limit(bot.services.catalogue, model)
         if len(references) > limit:
             name = bot.services.catalogue.display_name(model)

@@ -290,6 +290,39 @@ async def test_a_linked_image_deleted_before_the_bot_fetched_it_ends_uncharged_a
 
 
 @pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        # Its size is not known until fetched (an attachment's is declared): the download stops at the limit.
+        (png_bytes() + b"\0" * (10 * 1024 * 1024), "larger than this bot accepts (10 MiB)"),
+        (b"<html><body>not a picture</body></html>", "not a PNG, JPEG or WebP"),
+    ],
+    ids=["over-the-members-limit", "html-named-png"],
+)
+async def test_a_linked_file_that_is_too_large_or_no_image_ends_uncharged_and_says_so(
+    running_bot: RunningBot,
+    discord_fake: FakeDiscord,
+    seaart: FakeSeaArt,
+    settings: Settings,
+    data: bytes,
+    expected: str,
+) -> None:
+    cat = discord_fake.add_attachment(data, "cat.png", "image/png")
+    interaction = await discord_fake.slash_command("imagine", {"prompt": f"{cat['url']} in the snow"})
+    await discord_fake.wait_for(lambda: states(settings) == ["failed"], timeout=20)
+    message_id = discord_fake.interactions[interaction.id].original_message_id
+    assert message_id is not None
+
+    def told() -> str:
+        return str(discord_fake.messages[message_id].embeds)
+
+    await discord_fake.wait_for(lambda: "What happened" in told(), timeout=10)
+    assert expected in told(), told()
+    with sqlite3.connect(settings.database.path) as conn:
+        assert conn.execute("SELECT charge_state FROM jobs").fetchall() == [("refunded",)]
+    assert seaart.requests == []
+
+
+@pytest.mark.parametrize(
     ("make_prompt", "expected"),
     [
         (lambda url, fake: "https://example.com/cat.png a cat", "from Discord only"),

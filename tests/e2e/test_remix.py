@@ -253,3 +253,17 @@ async def test_the_form_measures_the_image_it_edits_not_another_embed(
     await discord_fake.wait_for(lambda: bool(jobs(settings)) and jobs(settings)[-1]["state"] == "delivered", timeout=20)
     create = seaart.creates[0].json
     assert create["image_urls"] == [tall["url"]] and create["aspect_ratio"] == "4:5"
+
+
+async def test_an_image_linked_in_the_form_is_a_reference_after_the_message_s(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    photo = discord_fake.add_attachment(png_bytes(), "photo.png", "image/png")
+    hat = discord_fake.add_attachment(png_bytes(colour=(10, 90, 200)), "hat.png", "image/png")
+    post = await discord_fake.post_message("my cat", attachments=[photo], user_id=discord_fake.admin_id)
+    used = await discord_fake.message_command(MENU, post.id)
+    await form_of(discord_fake, used)
+    # The same image linked twice, and the message's own photo linked too: each one reference.
+    await submitted(discord_fake, settings, used, f"put <{hat['url']}> on the cat, {hat['url']} {photo['url']}")
+    create = seaart.creates[0].json
+    assert create["prompt"] == "put on the cat" and create["image_urls"] == [photo["url"], hat["url"]]

@@ -607,3 +607,17 @@ async def test_a_ban_s_long_reason_still_reaches_a_member_who_replies(
     await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 1, timeout=10)
     (dm,) = discord_fake.dms_to(member)
     assert "banned" in dm.content and len(dm.content) <= 2000 and "About your reply" in dm.content
+
+
+async def test_an_image_linked_in_a_reply_is_a_reference_once_though_discord_embeds_it_too(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """The link went to the model as words; Discord shows it as an embed of the image too, which the bot reads
+    as the reply's image: one reference, not two, and the words without the link."""
+    image = await bot_image(discord_fake, settings, aspect_ratio="1:1")
+    hat = discord_fake.add_attachment(png_bytes(colour=(10, 90, 200)), "hat.png", "image/png")
+    reply = await discord_fake.post_message(f"put {hat['url']} on the cat", reply_to=image.id, image_links=[hat["url"]])
+    await answer_to(discord_fake, settings, reply)
+    create = seaart.creates[1].json
+    assert create["prompt"] == "put on the cat"
+    assert create["image_urls"] == [image.attachments[0]["url"], hat["url"]]

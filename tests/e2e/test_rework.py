@@ -613,3 +613,31 @@ async def test_a_reference_gone_from_discord_is_refused_privately(
         refused = await press(discord_fake, original, label)
         assert "no longer on Discord" in await ephemeral_reply(discord_fake, refused), label
     await nothing_but_the_original(discord_fake, seaart, settings)
+
+
+async def test_an_image_linked_in_the_edit_form_is_a_reference_after_the_image(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A form takes no files: an image's link (Copy Link) in its words is the way to add another image to an
+    edit. It went to the model as words; now it is the second reference (cogs/typed_links.py)."""
+    original = await imagine(discord_fake, {"prompt": "a cat"})
+    hat = discord_fake.add_attachment(png_bytes(colour=(10, 90, 200)), "hat.png", "image/png")
+    edit = await press(discord_fake, original, "Edit")
+    await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
+    result = await delivered(
+        discord_fake, await discord_fake.submit_modal(edit, {"instruction": f"{hat['url']} on it"})
+    )
+    create = seaart.creates[1].json
+    assert create["prompt"] == "on it" and len(create["image_urls"]) == 2 and create["image_urls"][1] == hat["url"]
+    status, data = await fetch(create["image_urls"][0])
+    assert status == 200 and data == original.files[0].data
+    assert "2 reference images" in str(result.embeds[0]["fields"])
+    # A message's link, or a link with nothing to do with it, is refused; nothing more is made or charged.
+    message_link = f"https://discord.com/channels/{discord_fake.guild_id}/{discord_fake.channel_id}/{original.id}"
+    for instruction, refusal in ((f"like {message_link}", "not messages'"), (hat["url"], "a link and no words")):
+        edit = await press(discord_fake, original, "Edit")
+        await discord_fake.wait_for(lambda edit=edit: bool(edit.callbacks), timeout=10)
+        submit = await discord_fake.submit_modal(edit, {"instruction": instruction})
+        assert refusal in await ephemeral_reply(discord_fake, submit)
+    await settled(discord_fake, settings)
+    assert len(seaart.creates) == 2 and len(jobs(settings)) == 2

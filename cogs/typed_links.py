@@ -1,0 +1,70 @@
+"""Links typed into a member's words (/imagine's prompt, a reply, an Edit form) taken out as references, with
+what the bot needs to judge them: which hosts serve Discord's files here, and Discord's renewal of a link
+about to expire. The reading itself is bot/prompt_links.py."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from bot.app import Bananacord
+from bot.asking_discord import asking_discord
+from bot.discord_refs import refresh_urls, stale
+from bot.errors import InvalidRequestError
+from bot.models import ReferenceImage
+from bot.prompt_links import PromptLinks, split_links
+from bot.prompt_parameters import split_parameters
+from bot.prompts import clean_prompt
+
+NO_WORDS = "The prompt has a link and no words: say what to make of the image too (`… as a watercolour`)."
+# An edit has no interaction to check a message's readers with in every case (a reply has none), and it
+# works on an image: its link is what is wanted.
+MESSAGE_IN_AN_EDIT = (
+    "An edit takes images' own links, not messages': right-click the image → Copy Link, and paste that "
+    "(or attach the image, in a reply)."
+)
+
+
+def own_cdn(bot: Bananacord) -> str | None:
+    """The host serving Discord's attachments besides Discord's CDN: the one the bot's API address names,
+    where that is not Discord (a fake Discord, or a proxy in front of Discord)."""
+    host = urlsplit(bot.settings.discord.api_base_url).netloc.lower()
+    return None if host.endswith(("discord.com", "discordapp.com")) else host
+
+
+async def typed_links(bot: Bananacord, text: str | None, *, edit: bool = False) -> PromptLinks:
+    """``text`` cleaned, its Discord links taken out; image links about to expire renewed (the job may wait for
+    a provider's turn, and a provider fetches the link after the bot's check). ``edit``: a message's link is
+    refused (``MESSAGE_IN_AN_EDIT``). Links with no words beside them are refused (``NO_WORDS``)."""
+    links = split_links(clean_prompt(text or ""), now=bot.clock(), own_cdn=own_cdn(bot))
+    if edit and links.messages:
+        raise InvalidRequestError(MESSAGE_IN_AN_EDIT)
+    _check_words(links)
+    now = bot.clock()
+    old = [image.url for image in links.images if stale(image.url, now)]
+    if not old:
+        return links
+    with asking_discord():  # before the command's answer: a retried 502 is seen by cogs/slow_answers.py
+        renewed = await refresh_urls(bot.http, old)
+    images = tuple(image.model_copy(update={"url": renewed.get(image.url, image.url)}) for image in links.images)
+    for image in images:
+        if stale(image.url, now):
+            raise InvalidRequestError(
+                f"The link to `{image.filename}` is about to expire and Discord would not renew it: the image may "
+                "have been deleted. Copy the image's link again, or attach the image."
+            )
+    return PromptLinks(links.words, images, links.messages)
+
+
+def not_among(images: Sequence[ReferenceImage], others: Sequence[ReferenceImage]) -> list[ReferenceImage]:
+    """``images`` but those among ``others`` (the same file: the same path, whatever its host or signature;
+    a message's embed of a link shows the link's file through the media proxy)."""
+    paths = {urlsplit(other.url).path for other in others}
+    return [image for image in images if urlsplit(image.url).path not in paths]
+
+
+def _check_words(links: PromptLinks) -> None:
+    """Refuse links with no words beside them (Midjourney's parameters aside): nothing says what to make of
+    the images. Before an edit's own refusal of no change at all, which would not say why."""
+    if links.found and not split_parameters(links.words).words.strip():
+        raise InvalidRequestError(NO_WORDS)
