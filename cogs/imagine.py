@@ -436,7 +436,7 @@ class Imagine(commands.Cog):
         # "a fox --ar 16:9 --v 6", as members coming from Midjourney type it: parameters, not words for the model
         # (bot/prompt_parameters.py). Read from the cleaned prompt: a zero-width space after "16:9" hid it.
         # An image's or a message's link pasted into the prompt is a reference, not words (bot/prompt_links.py).
-        linked_in = await typed_links(self.bot, prompt)
+        linked_in = await typed_links(self.bot, prompt, guild=interaction.guild, here=place_of(interaction.channel))
         typed_in = split_parameters(linked_in.words)
         aspect_ratio, seed, count = _typed_options(typed_in, aspect_ratio=aspect_ratio, seed=seed, count=count)
         prompt = typed_in.prompt
@@ -943,7 +943,9 @@ class Imagine(commands.Cog):
         if job is None:
             return
         shapes, current, width_over_height = self._frame_facts(interaction, job)
-        linked_in = await typed_links(self.bot, instruction, edit=True)  # other images, by their links
+        here = place_of(interaction.channel)
+        # Other images, by their links.
+        linked_in = await typed_links(self.bot, instruction, guild=interaction.guild, here=here, edit=True)
         instruction, frame, ignored = asked_change(
             linked_in.words,
             shape,

@@ -184,7 +184,9 @@ class Remix(commands.Cog):
             )
         catalogue = self.bot.services.catalogue
         # Images linked in the words are references after the message's (cogs/typed_links.py).
-        linked_in = await typed_links(self.bot, submitted_text(components, INSTRUCTION_ID), edit=True)
+        text = submitted_text(components, INSTRUCTION_ID)
+        here = place_of(interaction.channel)
+        linked_in = await typed_links(self.bot, text, guild=interaction.guild, here=here, edit=True)
         instruction, frame, ignored = asked_change(
             linked_in.words,
             submitted_values(components, SHAPE_ID),

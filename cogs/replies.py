@@ -533,7 +533,7 @@ class Replies(commands.Cog):
         # The shape the image has: as asked, else as Discord measures it (an "auto" image that came out square).
         shapes = derive.shapes(catalogue, model)
         width_over_height = image_proportion(replied, shown[0])
-        linked_in = await typed_links(bot, text, edit=True)  # other images, by their links
+        linked_in = await typed_links(bot, text, guild=guild, here=place, edit=True)  # other images, by their links
         text, frame, ignored = asked_change(
             linked_in.words,
             None,

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+import discord
+
 from bot.app import Bananacord
 from bot.asking_discord import asking_discord
 from bot.discord_refs import refresh_urls, stale
@@ -15,6 +17,7 @@ from bot.models import ReferenceImage
 from bot.prompt_links import PromptLinks, split_links
 from bot.prompt_parameters import split_parameters
 from bot.prompts import clean_prompt
+from cogs.places import Place, place_of
 
 NO_WORDS = "The prompt has a link and no words: say what to make of the image too (`… as a watercolour`)."
 # An edit has no interaction to check a message's readers with in every case (a reply has none), and it
@@ -32,14 +35,26 @@ def own_cdn(bot: Bananacord) -> str | None:
     return None if host.endswith(("discord.com", "discordapp.com")) else host
 
 
-async def typed_links(bot: Bananacord, text: str | None, *, edit: bool = False) -> PromptLinks:
+async def typed_links(
+    bot: Bananacord, text: str | None, *, guild: discord.Guild | None, here: Place, edit: bool = False
+) -> PromptLinks:
     """``text`` cleaned, its Discord links taken out; image links about to expire renewed (the job may wait for
     a provider's turn, and a provider fetches the link after the bot's check). ``edit``: a message's link is
-    refused (``MESSAGE_IN_AN_EDIT``). Links with no words beside them are refused (``NO_WORDS``)."""
+    refused (``MESSAGE_IN_AN_EDIT``). Links with no words beside them are refused (``NO_WORDS``), and so is an
+    image from an age-restricted channel of ``guild`` used ``here``, elsewhere (as a message's link is:
+    cogs/reference_links.py)."""
     links = split_links(clean_prompt(text or ""), now=bot.clock(), own_cdn=own_cdn(bot))
     if edit and links.messages:
         raise InvalidRequestError(MESSAGE_IN_AN_EDIT)
     _check_words(links)
+    if not here.nsfw and guild is not None:
+        for image in links.images:
+            channel = _channel_of(guild, image.url)
+            if channel is not None and place_of(channel).nsfw:
+                raise InvalidRequestError(
+                    f"`{image.filename}` is from an age-restricted channel; its images can be used as references "
+                    "only in an age-restricted channel."
+                )
     now = bot.clock()
     old = [image.url for image in links.images if stale(image.url, now)]
     if not old:
@@ -54,6 +69,15 @@ async def typed_links(bot: Bananacord, text: str | None, *, edit: bool = False) 
                 "have been deleted. Copy the image's link again, or attach the image."
             )
     return PromptLinks(links.words, images, links.messages)
+
+
+def _channel_of(guild: discord.Guild, url: str) -> discord.abc.GuildChannel | discord.Thread | None:
+    """The channel or thread of ``guild`` a Discord file link names (``/attachments/<channel>/<file id>/<name>``),
+    if the bot knows it; None for another server's, a DM's, or a link that names none."""
+    parts = urlsplit(url).path.split("/")
+    if len(parts) != 5 or not parts[2].isdigit():
+        return None
+    return guild.get_channel_or_thread(int(parts[2]))
 
 
 def not_among(images: Sequence[ReferenceImage], others: Sequence[ReferenceImage]) -> list[ReferenceImage]:

@@ -362,3 +362,25 @@ async def test_a_message_link_in_the_prompt_is_held_to_what_the_member_may_read(
     text = await refused(discord_fake, {"prompt": f"{link(discord_fake, posted)} peek"})
     assert "You cannot read the channel of link 1 in the prompt" in text
     assert states(settings) == [] and seaart.requests == []
+
+
+async def test_an_image_linked_from_an_age_restricted_channel_stays_there(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Discord's file links name their channel (``/attachments/<channel>/<file>/<name>``): one of this server's
+    age-restricted channels is held to the rule a message link is held to. (The fake CDN names no channel in
+    its own links, so this one is written as Discord writes them; it is refused before anything is fetched.)"""
+    cat = discord_fake.add_attachment(png_bytes(), "cat.png", "image/png")
+    there = cat["url"].replace("/attachments/", f"/attachments/{discord_fake.nsfw_channel_id}/", 1)
+    text = await refused(discord_fake, {"prompt": f"{there} at night"})
+    assert "`cat.png` is from an age-restricted channel" in text
+    assert states(settings) == [] and seaart.requests == []
+    # In an age-restricted channel it is taken (and then fetched, where this fake serves no such path).
+    await discord_fake.slash_command(
+        "imagine", {"prompt": f"{there} at night"}, channel_id=discord_fake.nsfw_channel_id
+    )
+    await discord_fake.wait_for(lambda: states(settings) == ["failed"], timeout=20)
+    # A link naming an ordinary channel of this server is taken anywhere.
+    ordinary = cat["url"].replace("/attachments/", f"/attachments/{discord_fake.channel_id}/", 1)
+    await discord_fake.slash_command("imagine", {"prompt": f"{ordinary} at night"})
+    await discord_fake.wait_for(lambda: states(settings) == ["failed", "failed"], timeout=20)
