@@ -11,7 +11,10 @@ Only Discord's own image links are fetched: the bot does not download what a mem
 (any address would do, an internal one included), and a link to an image on another site is refused with
 what to do instead. A link to a web page elsewhere stays in the words, as typed.
 
-A Discord image link is a signed URL (``ex``/``is``/``hm``, bot/discord_refs.py): whoever holds a valid one
+Discord's public images count too: a custom emoji's, a sticker's, an avatar's (``/emojis/``, ``/avatars/``...),
+which its CDN serves to anyone, unsigned; they are asked for still and at the largest size it gives.
+
+A Discord file link is a signed URL (``ex``/``is``/``hm``, bot/discord_refs.py): whoever holds a valid one
 may fetch the file, so the bot fetches nothing the member could not. One that has expired, or carries no
 signature, is refused rather than renewed: renewing would hand the member, through the bot, a file they can
 no longer open themselves.
@@ -32,6 +35,14 @@ from bot.models import ReferenceImage, shown_file_name
 DISCORD_CDN_HOSTS = frozenset({"cdn.discordapp.com", "media.discordapp.net"})
 _CDN_HOST = "cdn.discordapp.com"
 _ATTACHMENT_PATHS = ("/attachments/", "/ephemeral-attachments/")
+# What the CDN serves to anyone, unsigned and for good: custom emojis, stickers, avatars (a member's, or
+# their server profile's), server icons and banners, among others. "Draw my avatar as a knight".
+_PUBLIC_PATHS = ("/emojis/", "/stickers/", "/avatars/", "/embed/avatars/", "/guilds/", "/icons/", "/banners/")
+# An animated emoji or avatar is a GIF; the CDN gives its first frame as a PNG for the asking (a sticker's
+# GIF is its own file, with no PNG beside it).
+_STILL_OF_GIF = ("/emojis/", "/avatars/", "/guilds/", "/icons/", "/banners/")
+# Avatars and emojis come at 128 px unless asked: the largest the CDN gives is the best reference.
+_PUBLIC_SIZE = 1024
 # https://discord.com/channels/<guild>/<channel>/<message> (cogs/reference_links.py reads it).
 _MESSAGE_LINK = re.compile(r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/\d+/\d+/\d+")
 # A link as typed, angle brackets (Discord's "no preview" form) included.
@@ -87,6 +98,12 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None) -> Promp
             messages.append(url)
         elif (parts := urlsplit(url)).netloc.lower() in hosts and parts.path.startswith(_ATTACHMENT_PATHS):
             images.setdefault(parts.path, _image(parts, url, now))
+        elif parts.netloc.lower() in DISCORD_CDN_HOSTS or (
+            parts.netloc.lower() in hosts and parts.path.startswith(_PUBLIC_PATHS)
+        ):
+            # Discord's CDN serves its public assets at every other path (role icons, app icons too); another
+            # host only at the paths known here, the rest of it being an API, not files.
+            images.setdefault(parts.path, _public_image(parts))
         elif parts.path.lower().endswith(_IMAGE_SUFFIXES):
             raise InvalidRequestError(
                 f"The bot takes reference images from Discord only, not from `{_shown_host(parts)}`. Attach the "
@@ -103,10 +120,24 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None) -> Promp
         return PromptLinks(prompt)
     if len(images) > MAX_IMAGE_LINKS:
         raise InvalidRequestError(
-            f"The prompt links {len(images)} images; the bot takes at most {MAX_IMAGE_LINKS} reference images."
+            f"You linked {len(images)} images; the bot takes at most {MAX_IMAGE_LINKS} reference images."
         )
     pieces.append(prompt[start:])
     return PromptLinks(_joined(pieces), tuple(images.values()), tuple(dict.fromkeys(messages)))
+
+
+def _public_image(parts: SplitResult) -> ReferenceImage:
+    """An emoji's, a sticker's, an avatar's or a server icon's link as a reference: on the CDN itself, still, at
+    the largest size it gives."""
+    path = parts.path
+    if path.lower().endswith(".gif") and path.startswith(_STILL_OF_GIF):
+        path = path[: -len(".gif")] + ".png"
+    host = _CDN_HOST if parts.netloc.lower() in DISCORD_CDN_HOSTS else parts.netloc
+    scheme = "https" if host == _CDN_HOST else parts.scheme
+    name = unquote(PurePosixPath(path).name) or "image"
+    content_type = _TYPES.get(PurePosixPath(name).suffix.lower(), "")
+    url = f"{scheme}://{host}{path}?size={_PUBLIC_SIZE}"
+    return ReferenceImage(url=url, content_type=content_type, size=0, filename=name)
 
 
 def _image(parts: SplitResult, url: str, now: float) -> ReferenceImage:
@@ -116,13 +147,13 @@ def _image(parts: SplitResult, url: str, now: float) -> ReferenceImage:
     expiry = expires_at(url)
     if expiry is None:
         raise InvalidRequestError(
-            f"The link to `{shown_file_name(name)}` in the prompt is cut short: Discord serves an image only with "
+            f"The link to `{shown_file_name(name)}` is cut short: Discord serves an image only with "
             "the `?ex=…&is=…&hm=…` its link ends with. Copy the image's link again (right-click it → Copy Link), "
             "or attach the image."
         )
     if expiry <= now:
         raise InvalidRequestError(
-            f"The link to `{shown_file_name(name)}` in the prompt has expired (Discord's image links last about a "
+            f"The link to `{shown_file_name(name)}` has expired (Discord's image links last about a "
             "day). Copy the image's link again (right-click it → Copy Link), or attach the image."
         )
     query = parse_qs(parts.query)

@@ -92,7 +92,7 @@ def test_the_bot_s_own_cdn_host_counts_only_with_its_port() -> None:
         (f"https://cdn.discordapp.com/attachments/1/2/cat.png?ex={int(NOW) - 1:x}&is=1&hm=2 a cat", "has expired"),
         (
             " ".join(f"https://cdn.discordapp.com/attachments/1/{n}/a.png{SIGNED}" for n in range(MAX_IMAGE_LINKS + 1)),
-            f"links {MAX_IMAGE_LINKS + 1} images",
+            f"You linked {MAX_IMAGE_LINKS + 1} images",
         ),
     ],
     ids=["other-site", "other-site-upper", "internal-address", "unsigned", "bad-expiry", "expired", "too-many"],
@@ -125,3 +125,56 @@ def test_every_link_is_taken_out_and_no_word_is_lost(tokens: list[str]) -> None:
         assert links.words.split().count(word) == prompt.split().count(word)
     if "--ar" not in prompt:  # with no parameter before them, every link is taken out
         assert "https://" not in links.words
+
+
+@pytest.mark.parametrize(
+    ("link", "url", "content_type"),
+    [
+        (
+            "https://cdn.discordapp.com/emojis/123.webp?size=48&quality=lossless",
+            "https://cdn.discordapp.com/emojis/123.webp?size=1024",
+            "image/webp",
+        ),
+        (
+            "https://cdn.discordapp.com/emojis/123.gif?size=48",
+            "https://cdn.discordapp.com/emojis/123.png?size=1024",
+            "image/png",
+        ),
+        (
+            "https://media.discordapp.net/avatars/9/a_abc.gif",
+            "https://cdn.discordapp.com/avatars/9/a_abc.png?size=1024",
+            "image/png",
+        ),
+        (
+            "https://cdn.discordapp.com/guilds/1/users/9/avatars/abc.png?size=64",
+            "https://cdn.discordapp.com/guilds/1/users/9/avatars/abc.png?size=1024",
+            "image/png",
+        ),
+        (
+            "https://cdn.discordapp.com/embed/avatars/3.png",
+            "https://cdn.discordapp.com/embed/avatars/3.png?size=1024",
+            "image/png",
+        ),
+        # A sticker's GIF has no still PNG beside it: left a GIF, which the request's validation refuses by name.
+        ("https://media.discordapp.net/stickers/77.gif", "https://cdn.discordapp.com/stickers/77.gif?size=1024", ""),
+    ],
+    ids=["emoji", "animated-emoji", "animated-avatar", "server-avatar", "default-avatar", "sticker-gif"],
+)
+def test_discord_s_public_images_are_taken_unsigned_still_and_large(link: str, url: str, content_type: str) -> None:
+    (image,) = split(f"{link} as a knight").images
+    assert (image.url, image.content_type, image.size) == (url, content_type, 0)
+
+
+def test_every_other_path_on_discord_s_cdn_is_a_public_image_but_only_known_ones_on_another_host() -> None:
+    """Discord's CDN serves public assets at every path but attachments' (role icons, app icons); the bot's own
+    API host (a fake Discord, a proxy) serves an API beside its files, so only the known paths count there."""
+    (icon,) = split("https://cdn.discordapp.com/role-icons/1/abc.webp x").images
+    assert icon.url == "https://cdn.discordapp.com/role-icons/1/abc.webp?size=1024"
+    (unknown,) = split("https://cdn.discordapp.com/x y").images
+    assert unknown.content_type == ""  # refused as "not a supported image" by the request's validation
+    own = "127.0.0.1:5123"
+    (emoji,) = split("http://127.0.0.1:5123/emojis/5.png x", own_cdn=own).images
+    assert emoji.url == "http://127.0.0.1:5123/emojis/5.png?size=1024"
+    assert split("http://127.0.0.1:5123/api/v10/gateway x", own_cdn=own).words.startswith("http://127.0.0.1")
+    with pytest.raises(InvalidRequestError, match=r"not from `127\.0\.0\.1`"):
+        split("http://127.0.0.1:5123/api/v10/x.png x", own_cdn=own)

@@ -384,3 +384,22 @@ async def test_an_image_linked_from_an_age_restricted_channel_stays_there(
     ordinary = cat["url"].replace("/attachments/", f"/attachments/{discord_fake.channel_id}/", 1)
     await discord_fake.slash_command("imagine", {"prompt": f"{ordinary} at night"})
     await discord_fake.wait_for(lambda: states(settings) == ["failed", "failed"], timeout=20)
+
+
+async def test_an_emoji_s_or_an_avatar_s_link_is_a_reference_as_discord_s_cdn_serves_it_to_anyone(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """ "My avatar as a knight": Discord's public images (emojis, avatars) are unsigned; an animated one is
+    asked for as its still PNG, and every one at the largest size the CDN gives."""
+    emoji = discord_fake.add_cdn_image("/emojis/42.png", png_bytes(colour=(250, 200, 0)))
+    avatar = discord_fake.add_cdn_image(f"/avatars/{discord_fake.member_id}/a_f00d.png", png_bytes())
+    animated = avatar.replace(".png", ".gif")  # as the client links an animated avatar
+    await discord_fake.slash_command("imagine", {"prompt": f"{animated} as a knight holding {emoji}"})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    (create,) = seaart.creates
+    assert create.json is not None and create.json["prompt"] == "as a knight holding"
+    base = discord_fake.api_base_url.removesuffix("/api/v10")
+    assert create.json["image_urls"] == [
+        f"{base}/avatars/{discord_fake.member_id}/a_f00d.png?size=1024",
+        f"{base}/emojis/42.png?size=1024",
+    ]

@@ -91,6 +91,8 @@ class Attachments:
         self.blobs: dict[int, UploadedFile] = {}
         # Attachments Discord no longer has (their message was deleted, or a test said so): 404, never refreshed.
         self.gone: set[int] = set()
+        # What the CDN serves unsigned, to anyone, by path: emojis, stickers, avatars (``publish``).
+        self.public: dict[str, UploadedFile] = {}
         self._key = secrets.token_bytes(32)
         # Signing periods are counted from the fake's start, so no test sees URLs change under it by chance.
         self._epoch = time.time()
@@ -200,6 +202,18 @@ class Attachments:
         if blob is None or aid in self.gone or not self.valid(path, query):
             # What Discord's CDN answers for an expired, unsigned or deleted attachment.
             return web.Response(status=404, text="This content is no longer available.")
+        return web.Response(body=blob.data, headers={"Content-Type": blob.content_type})
+
+    def publish(self, path: str, data: bytes, content_type: str) -> str:
+        """Bytes served unsigned at ``path`` (``/emojis/1.png``), as Discord serves emojis and avatars at any
+        ``size``; returns the URL a client shows for it."""
+        self.public[path] = UploadedFile(filename=path.rsplit("/", 1)[-1], content_type=content_type, data=data)
+        return f"{self._host.base_url}{path}?size=96"
+
+    def serve_public(self, path: str) -> web.Response | None:
+        blob = self.public.get(path)
+        if blob is None:
+            return None
         return web.Response(body=blob.data, headers={"Content-Type": blob.content_type})
 
     def trim(self, upload: UploadedFile) -> None:

@@ -225,6 +225,11 @@ class FakeDiscord(StartsAndStops, World):
         """
         return self.cdn.register(data, filename, content_type, size=size)
 
+    def add_cdn_image(self, path: str, data: bytes, content_type: str = "image/png") -> str:
+        """Bytes served unsigned at ``path`` on the CDN (``/emojis/<id>.png``, ``/avatars/<user>/<hash>.png``),
+        as Discord serves emojis, stickers and avatars to anyone; returns the URL a client shows for it."""
+        return self.cdn.publish(path, data, content_type)
+
     def expire_attachment_urls(self) -> float:
         """Let a URL lifetime (``attachment_url_lifetime``) pass on the CDN: every attachment URL handed out
         so far answers 404 from now on; messages served from now on, and ``POST /attachments/refresh-urls``,

@@ -167,6 +167,9 @@ class RestApi:
             return injected
 
         if not api:
+            public = self.world.cdn.serve_public(request.path) if request.method in ("GET", "HEAD") else None
+            if public is not None:
+                return public
             match = _ATTACHMENT_PATH.fullmatch(request.path)
             if match and request.method in ("GET", "HEAD"):
                 await self._held(self.downloads_open, "downloads_waiting")
