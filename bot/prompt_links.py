@@ -45,8 +45,11 @@ _STILL_OF_GIF = ("/emojis/", "/avatars/", "/guilds/", "/icons/", "/banners/")
 _PUBLIC_SIZE = 1024
 # https://discord.com/channels/<guild>/<channel>/<message> (cogs/reference_links.py reads it).
 _MESSAGE_LINK = re.compile(r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/\d+/\d+/\d+")
-# A link as typed, angle brackets (Discord's "no preview" form) included.
-_LINK = re.compile(r"<?(https?://[^\s<>]+)>?", re.IGNORECASE)
+# A custom emoji as Discord's client writes it (``<:name:id>``, ``<a:name:id>`` animated), or a link as typed,
+# angle brackets (Discord's "no preview" form) included.
+_TOKEN = re.compile(
+    r"(?P<emoji><a?:(?P<name>\w{2,32}):(?P<emoji_id>\d{1,21})>)|<?(?P<url>https?://[^\s<>]+)>?", re.IGNORECASE
+)
 # Punctuation that ends a sentence or a list rather than the link ("see https://…png, then").
 _TRAILING = ".,;:!?)]}'\""
 _PUNCTUATION = re.compile(f"[{re.escape(_TRAILING)}]*")
@@ -73,22 +76,34 @@ class PromptLinks:
 
 
 def split_links(prompt: str, *, now: float, own_cdn: str | None = None) -> PromptLinks:
-    """``prompt`` without the links to Discord's images and messages in it, and those links.
+    """``prompt`` without the links to Discord's images and messages in it, and those links; a custom emoji
+    (``<:name:id>``, as Discord's client writes one) is its image and its name in the words.
 
-    ``own_cdn``: another host serving Discord's attachments (``host:port``), the one the bot's API address
-    names when that is not Discord's: a test's fake Discord, or a proxy in front of Discord. Refuses, saying
-    what to do instead: a link to an image elsewhere, an expired or unsigned Discord image link, more image
-    links than any model takes.
+    ``own_cdn``: another address serving Discord's files (``scheme://host:port``), the one the bot's API
+    address names when that is not Discord's: a test's fake Discord, or a proxy in front of Discord; custom
+    emojis are fetched there too. Refuses, saying what to do instead: a link to an image elsewhere, an
+    expired or unsigned Discord file link, more images than any model takes.
     """
-    hosts = DISCORD_CDN_HOSTS | ({own_cdn.lower()} if own_cdn else set())
+    own = urlsplit(own_cdn) if own_cdn else None
+    hosts = DISCORD_CDN_HOSTS | ({own.netloc.lower()} if own else set())
+    emojis = own or urlsplit(f"https://{_CDN_HOST}")
     pieces: list[str] = []
     images: dict[str, ReferenceImage] = {}  # by path: the same image linked twice is one reference
     messages: list[str] = []
-    start = 0  # where the words after the last link taken out begin
+    words = ""  # the words since the last link taken out (an emoji's name among them)
+    start = 0  # where the text after the last link or emoji taken out begins
     after_last = 0  # where the last link seen, taken out or not, ended
     value_run = False  # the links just after a "--name" are its values
-    for match in _LINK.finditer(prompt):
-        url = match.group(1).rstrip(_TRAILING)
+    for match in _TOKEN.finditer(prompt):
+        if match["emoji"] is not None:
+            path = f"/emojis/{match['emoji_id']}.png"  # an animated one's still, as for a linked one
+            images.setdefault(path, _public_image(emojis._replace(path=path)))
+            # Its name stays in the words, so the model is told what the image is ("a :banana_cat: in space").
+            words += prompt[start : match.start()] + match["name"].replace("_", " ")
+            start = after_last = match.end()
+            value_run = False
+            continue
+        url = match["url"].rstrip(_TRAILING)
         words_before = prompt[after_last : match.start()].split()
         value_run = bool(words_before and _PARAMETER.search(words_before[-1])) or (value_run and not words_before)
         after_last = match.end()
@@ -113,16 +128,18 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None) -> Promp
             continue  # a web page's address: words, as typed
         # The punctuation after a link goes with it ("https://…png, a cat" and "<https://…png>, a cat" are
         # "a cat").
-        pieces.append(prompt[start : match.start()])
+        pieces.append(words + prompt[start : match.start()])
+        words = ""
         punctuation = _PUNCTUATION.match(prompt, match.end())
         start = punctuation.end() if punctuation else match.end()
     if not images and not messages:
         return PromptLinks(prompt)
     if len(images) > MAX_IMAGE_LINKS:
         raise InvalidRequestError(
-            f"You linked {len(images)} images; the bot takes at most {MAX_IMAGE_LINKS} reference images."
+            f"Your words bring {len(images)} images (links and custom emojis); the bot takes at most "
+            f"{MAX_IMAGE_LINKS} reference images."
         )
-    pieces.append(prompt[start:])
+    pieces.append(words + prompt[start:])
     return PromptLinks(_joined(pieces), tuple(images.values()), tuple(dict.fromkeys(messages)))
 
 

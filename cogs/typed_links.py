@@ -29,10 +29,10 @@ MESSAGE_IN_AN_EDIT = (
 
 
 def own_cdn(bot: Bananacord) -> str | None:
-    """The host serving Discord's attachments besides Discord's CDN: the one the bot's API address names,
-    where that is not Discord (a fake Discord, or a proxy in front of Discord)."""
-    host = urlsplit(bot.settings.discord.api_base_url).netloc.lower()
-    return None if host.endswith(("discord.com", "discordapp.com")) else host
+    """The address (``scheme://host:port``) serving Discord's files besides Discord's CDN: the one the bot's API
+    address names, where that is not Discord (a fake Discord, or a proxy in front of Discord)."""
+    api = urlsplit(bot.settings.discord.api_base_url)
+    return None if api.netloc.lower().endswith(("discord.com", "discordapp.com")) else f"{api.scheme}://{api.netloc}"
 
 
 async def typed_links(

@@ -73,12 +73,12 @@ def test_an_image_link_becomes_the_cdn_file_with_its_signature_only() -> None:
 
 def test_the_bot_s_own_cdn_host_counts_only_with_its_port() -> None:
     own = f"http://127.0.0.1:5123/attachments/9/a.png{SIGNED}"
-    (image,) = split(f"{own} x", own_cdn="127.0.0.1:5123").images
+    (image,) = split(f"{own} x", own_cdn="http://127.0.0.1:5123").images
     assert image.url == own
     with pytest.raises(InvalidRequestError, match=r"not from `127\.0\.0\.1`"):
-        split(f"http://127.0.0.1:5124/attachments/9/a.png{SIGNED} x", own_cdn="127.0.0.1:5123")
+        split(f"http://127.0.0.1:5124/attachments/9/a.png{SIGNED} x", own_cdn="http://127.0.0.1:5123")
     # Not an attachment path on that host: a web address, left in the words.
-    assert split("http://127.0.0.1:5123/api/v10/users/@me x", own_cdn="127.0.0.1:5123").images == ()
+    assert split("http://127.0.0.1:5123/api/v10/users/@me x", own_cdn="http://127.0.0.1:5123").images == ()
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,7 @@ def test_the_bot_s_own_cdn_host_counts_only_with_its_port() -> None:
         (f"https://cdn.discordapp.com/attachments/1/2/cat.png?ex={int(NOW) - 1:x}&is=1&hm=2 a cat", "has expired"),
         (
             " ".join(f"https://cdn.discordapp.com/attachments/1/{n}/a.png{SIGNED}" for n in range(MAX_IMAGE_LINKS + 1)),
-            f"You linked {MAX_IMAGE_LINKS + 1} images",
+            f"Your words bring {MAX_IMAGE_LINKS + 1} images",
         ),
     ],
     ids=["other-site", "other-site-upper", "internal-address", "unsigned", "bad-expiry", "expired", "too-many"],
@@ -117,7 +117,9 @@ def test_a_prompt_without_a_link_is_left_as_typed(prompt: str) -> None:
     assert split(prompt) == PromptLinks(prompt)
 
 
-@given(st.lists(st.sampled_from(["a", "cat", CDN, MESSAGE, "--ar", "16:9", ",", "<", ">", "\n"]), max_size=40))
+@given(
+    st.lists(st.sampled_from(["a", "cat", CDN, MESSAGE, "<:x1:9>", "--ar", "16:9", ",", "<", ">", "\n"]), max_size=40)
+)
 def test_every_link_is_taken_out_and_no_word_is_lost(tokens: list[str]) -> None:
     prompt = " ".join(tokens)
     links = split(prompt)
@@ -172,9 +174,24 @@ def test_every_other_path_on_discord_s_cdn_is_a_public_image_but_only_known_ones
     assert icon.url == "https://cdn.discordapp.com/role-icons/1/abc.webp?size=1024"
     (unknown,) = split("https://cdn.discordapp.com/x y").images
     assert unknown.content_type == ""  # refused as "not a supported image" by the request's validation
-    own = "127.0.0.1:5123"
+    own = "http://127.0.0.1:5123"
     (emoji,) = split("http://127.0.0.1:5123/emojis/5.png x", own_cdn=own).images
     assert emoji.url == "http://127.0.0.1:5123/emojis/5.png?size=1024"
     assert split("http://127.0.0.1:5123/api/v10/gateway x", own_cdn=own).words.startswith("http://127.0.0.1")
     with pytest.raises(InvalidRequestError, match=r"not from `127\.0\.0\.1`"):
         split("http://127.0.0.1:5123/api/v10/x.png x", own_cdn=own)
+
+
+def test_a_custom_emoji_is_its_image_and_its_name() -> None:
+    """Discord's client writes a custom emoji as ``<:name:id>``: the model read that markup as words and never
+    saw the emoji. Now it is a reference (an animated one's still), its name kept in the words."""
+    links = split("a <:banana_cat:123>'s party with <a:dance:456> and <:banana_cat:123> again")
+    assert links.words == "a banana cat's party with dance and banana cat again"
+    assert [image.url for image in links.images] == [
+        "https://cdn.discordapp.com/emojis/123.png?size=1024",
+        "https://cdn.discordapp.com/emojis/456.png?size=1024",
+    ]
+    (own,) = split("<:x1:9> here", own_cdn="http://127.0.0.1:5123").images
+    assert own.url == "http://127.0.0.1:5123/emojis/9.png?size=1024"
+    # Not an emoji's markup: left as typed.
+    assert split("<:a:1> <b:cd:2> <:ok:> :smile:").images == ()

@@ -403,3 +403,17 @@ async def test_an_emoji_s_or_an_avatar_s_link_is_a_reference_as_discord_s_cdn_se
         f"{base}/avatars/{discord_fake.member_id}/a_f00d.png?size=1024",
         f"{base}/emojis/42.png?size=1024",
     ]
+
+
+async def test_a_custom_emoji_in_the_prompt_is_its_image_and_its_name(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Discord's client sends a custom emoji as ``<:banana_cat:77>``, which went to the model as words: the model
+    never saw the emoji. Now its image is a reference and its name stays in the words."""
+    discord_fake.add_cdn_image("/emojis/77.png", png_bytes(colour=(250, 220, 0)))
+    await discord_fake.slash_command("imagine", {"prompt": "a <a:banana_cat:77> in space"})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    (create,) = seaart.creates
+    assert create.json is not None and create.json["prompt"] == "a banana cat in space"
+    base = discord_fake.api_base_url.removesuffix("/api/v10")
+    assert create.json["image_urls"] == [f"{base}/emojis/77.png?size=1024"]
