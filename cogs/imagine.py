@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from bot import derive, render
 from bot.app import Bananacord
-from bot.catalogue import MODEL_NAMES
+from bot.catalogue import MODEL_NAMES, Catalogue
 from bot.delivery import UNKNOWN_MESSAGE
 from bot.discord_refs import refresh_references
 from bot.errors import ErrorCategory, InvalidRequestError
@@ -305,6 +305,18 @@ def _typed_options(
     return aspect_ratio, seed, count
 
 
+def _check_prompt_images(catalogue: Catalogue, request: GenerationRequest, from_prompt: int) -> None:
+    """Refuse more references than the model takes where the prompt brought some of them, saying so: a member
+    whose custom emojis became references would not know what "you gave 4" counted."""
+    limit = derive.reference_limit(catalogue, request.model)
+    given = len(request.reference_images)
+    if from_prompt and 0 < limit < given:
+        raise InvalidRequestError(
+            f"{catalogue.display_name(request.model)} takes at most {limit} reference image(s); you gave {given}, "
+            f"{from_prompt} of them by links or custom emojis in the prompt (each is its image)."
+        )
+
+
 def check_prompt_length(request: GenerationRequest) -> None:
     """Refuse a request built from an earlier one (an Edit form's words, a Re-roll or Vary of a job stored
     before PROMPT_MAX_CHARS was checked) whose prompt is longer than the bot sends for a member."""
@@ -496,6 +508,7 @@ class Imagine(commands.Cog):
         # The bot's own results linked in `references` may pass the members' limit; refused here, by name,
         # if no provider serving the model takes one, rather than by routing's general refusal.
         check_fits_provider(services.catalogue, request.model, request.reference_images)
+        _check_prompt_images(services.catalogue, request, len(linked_in.images))
         preferred_count = None
         if count is None:
             # A preferred count is a default: held to the server's cap rather than refused by it (and to what

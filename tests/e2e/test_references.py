@@ -417,3 +417,13 @@ async def test_a_custom_emoji_in_the_prompt_is_its_image_and_its_name(
     assert create.json is not None and create.json["prompt"] == "a banana cat in space"
     base = discord_fake.api_base_url.removesuffix("/api/v10")
     assert create.json["image_urls"] == [f"{base}/emojis/77.png?size=1024"]
+
+
+async def test_more_images_than_the_model_takes_counts_the_prompt_s_emojis_and_says_so(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Nano Banana 2 on SeaArt takes 3: a member whose four custom emojis became references is told why."""
+    prompt = "a party with <:a1:1> <:b2:2> <:c3:3> and <:d4:4>"
+    text = await refused(discord_fake, {"prompt": prompt})
+    assert "takes at most 3 reference image(s); you gave 4, 4 of them by links or custom emojis" in text
+    assert states(settings) == [] and ledger_rows(settings) == 0 and seaart.requests == []
