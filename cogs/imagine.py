@@ -178,7 +178,10 @@ class EditModal(discord.ui.Modal):
         self.add_item(
             discord.ui.Label(
                 text="What should change?",
-                description="The image is kept as the starting point; say what to change, or only reframe it.",
+                # At most 100 characters (Discord's limit for a label's description).
+                description=(
+                    "The image is the starting point. Say what to change (an image's link adds it), or only reframe it."
+                ),
                 component=discord.ui.TextInput(
                     custom_id=EDIT_INPUT_ID,
                     style=discord.TextStyle.paragraph,

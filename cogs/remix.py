@@ -60,7 +60,7 @@ class RemixForm(discord.ui.Modal):
         self.add_item(
             discord.ui.Label(
                 text="What should change?",
-                description="Or leave this empty and only reframe it.",
+                description="Or leave this empty and only reframe it. An image's Discord link adds that image too.",
                 component=discord.ui.TextInput(
                     style=discord.TextStyle.paragraph,
                     placeholder="make it night, add a red scarf, turn it into a watercolour…",

@@ -75,8 +75,8 @@ def _channel_of(guild: discord.Guild, url: str) -> discord.abc.GuildChannel | di
     """The channel or thread of ``guild`` a Discord file link names (``/attachments/<channel>/<file id>/<name>``),
     if the bot knows it; None for another server's, a DM's, or a link that names none."""
     parts = urlsplit(url).path.split("/")
-    if len(parts) != 5 or not parts[2].isdigit():
-        return None
+    if len(parts) != 5 or parts[1] not in ("attachments", "ephemeral-attachments") or not parts[2].isdigit():
+        return None  # an emoji's or an avatar's, which belongs to no channel; or the fake CDN's shorter path
     return guild.get_channel_or_thread(int(parts[2]))
 
 
