@@ -22,6 +22,7 @@ from bot.store.jobs import Job
 # list stays under an embed description's 4096.
 GENERATING_SHOWN = 8
 ENDED_SHOWN = 5
+SEARCH_SHOWN = 10  # requests found by /jobs search:
 PROMPT_CHARS = 80
 DESCRIPTION_CHARS = 4096
 
@@ -107,10 +108,22 @@ def jobs_embed(active: Sequence[Job], ended: Sequence[Job], *, note: str | None 
         parts.append(f"…and {len(generating) - GENERATING_SHOWN} more.")
     parts.append("**Latest**")
     parts += [line(r) for r in finished[:ENDED_SHOWN]] or ["None yet: try `/imagine`."]
+    return _listed(parts, footer="Only you can see this. Cancelled, failed or blocked images cost nothing.")
+
+
+def search_embed(asked: str, found: Sequence[Job]) -> discord.Embed:
+    """``/jobs search:``: the member's finished requests whose prompt holds the words ``asked``, newest first."""
+    shown = requests(found)[:SEARCH_SHOWN]
+    parts = [f"**Matching {literal(asked, 100)}**"]
+    parts += [line(r) for r in shown] or ["Nothing of yours in this server matches. Fewer or other words may."]
+    return _listed(parts, footer=f"Only you can see this. The latest {SEARCH_SHOWN} matches at most.")
+
+
+def _listed(parts: list[str], *, footer: str) -> discord.Embed:
     text = "\n".join(parts)
     while len(text) > DESCRIPTION_CHARS:  # not with the limits above; a guard, never a cut mid-link
         parts.pop()
         text = "\n".join(parts)
     embed = discord.Embed(title="🍌 Your images in this server", colour=COLOUR_PROGRESS, description=text)
-    embed.set_footer(text="Only you can see this. Cancelled, failed or blocked images cost nothing.")
+    embed.set_footer(text=footer)
     return embed

@@ -50,7 +50,7 @@ KEEP_WORKING = (
 )
 YOURS = (
     "`/preferences` your own defaults for what you leave out · `/jobs` what you have generating, and your "
-    "latest images · `/quota show` what you have left"
+    "latest images (`search:` finds earlier ones by their words) · `/quota show` what you have left"
 )
 MODERATORS = (
     "`/mod safety set|show` how strict the safety filter is, per server and channel · `/mod blockterm "

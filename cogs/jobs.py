@@ -21,8 +21,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Bananacord
-from bot.job_list import ENDED_SHOWN, Request, jobs_embed, requests
+from bot.errors import InvalidRequestError
+from bot.job_list import ENDED_SHOWN, SEARCH_SHOWN, Request, jobs_embed, requests, search_embed
 from bot.jobs import MAX_CANDIDATES
+from bot.prompts import clean_prompt
 from bot.store.jobs import Job
 from cogs.in_time import record_in_time
 from cogs.private_answers import answer_privately
@@ -31,6 +33,8 @@ from cogs.slow_answers import watched_answer
 log = logging.getLogger(__name__)
 
 CANCEL_ID = "bananacord:jobs:cancel:{at}:{rows}"
+SEARCH_MAX_CHARS = 100
+SEARCH_WORDS = 8  # each is one more condition on every row of the member's
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +94,32 @@ class MemberJobs(commands.Cog):
 
     @app_commands.command(name="jobs")
     @app_commands.guild_only()
-    async def jobs(self, interaction: discord.Interaction[Any]) -> None:
+    @app_commands.describe(search="Find your earlier images whose prompt has these words")
+    async def jobs(
+        self,
+        interaction: discord.Interaction[Any],
+        search: app_commands.Range[str, 1, SEARCH_MAX_CHARS] | None = None,
+    ) -> None:
         """Your images in this server: what is generating now and the latest ones, with links to them."""
+        if search is not None:
+            await self._search(interaction, search)
+            return
         # The mark first: a job recorded while the list is read is then spared by its Cancel, never taken.
         mark = await self.bot.services.runner.store.newest_mark()
         active, ended = await self._of(interaction)
         await answer_privately(interaction, embed=jobs_embed(active, ended), view=self._view(active, mark))
+
+    async def _search(self, interaction: discord.Interaction[Any], search: str) -> None:
+        """The member's finished requests whose prompt holds every word of ``search``: an image from last week,
+        scrolled away in a busy channel, found again to keep working on."""
+        words = clean_prompt(search).split()[:SEARCH_WORDS]
+        if not words:
+            raise InvalidRequestError("`search` needs a word to look for in your prompts.")
+        # Enough rows for SEARCH_SHOWN requests even if every one was a full batch (its candidates share a prompt).
+        found = await self.bot.services.runner.store.matching(
+            interaction.guild_id or 0, interaction.user.id, words, limit=SEARCH_SHOWN * MAX_CANDIDATES
+        )
+        await answer_privately(interaction, embed=search_embed(" ".join(words), found))
 
     async def _of(self, interaction: discord.Interaction[Any]) -> tuple[list[Job], list[Job]]:
         """The member's unfinished jobs, and the finished ones the list shows: the latest, and every ended

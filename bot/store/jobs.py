@@ -414,6 +414,17 @@ class JobStore:
         # An unfinished job's freshest state is the cached one (poll bookkeeping may not be written yet).
         return [self._cache.get(job.id, job) for job in active], finished
 
+    async def matching(self, guild_id: int, user_id: int, words: Sequence[str], *, limit: int) -> list[Job]:
+        """A member's finished jobs in one server whose prompt holds every one of ``words`` (letters A to Z in
+        either case: SQLite's ``lower`` folds ASCII only), newest first, at most ``limit``; read by the
+        (user_id, created_at) index of migration 0001 and the prompt in each row's request."""
+        holds = " AND ".join("instr(lower(json_extract(request_json, '$.prompt')), lower(?)) > 0" for _ in words)
+        return await self._all(
+            f"SELECT * FROM jobs WHERE user_id = ? AND guild_id = ? AND state NOT IN ({_ACTIVE_MARKS})"
+            f" AND {holds or '1'} ORDER BY created_at DESC LIMIT ?",
+            (user_id, guild_id, *ACTIVE_STATES, *words, limit),
+        )
+
     async def _first(self, sql: str, params: tuple[object, ...]) -> Job | None:
         async with self.db.read() as conn, conn.execute(sql, params) as cur:
             row = await cur.fetchone()

@@ -202,3 +202,39 @@ async def test_a_list_drawn_before_a_restore_spares_a_job_started_after_it(
         assert by_message_state(settings, later.id) in {"submitted", "running"}
     finally:
         await running.close()
+
+
+async def test_jobs_search_finds_a_member_s_earlier_images_by_the_words_of_their_prompts(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """Scrolled away in a busy channel, an image from last week is found again by its prompt's words: each word,
+    in any case and order, the member's own images in this server only, a batch as one line."""
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 50, "in_flight_per_user": None})
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        night = await job_message(discord_fake, settings, {"prompt": "A Lighthouse at night, *stormy*"})
+        await job_message(discord_fake, settings, {"prompt": "a lighthouse at dawn"})
+        pair = await job_message(discord_fake, settings, {"prompt": "two lighthouses at NIGHT", "count": 2})
+        await job_message(discord_fake, settings, {"prompt": "a lighthouse at night"}, user_id=discord_fake.admin_id)
+        await discord_fake.wait_for(lambda: [r["state"] for r in jobs(settings)] == ["delivered"] * 5, timeout=20)
+
+        interaction = await answered(discord_fake, "jobs", {"search": "night  LIGHTHOUSE"})
+        assert interaction.callbacks[0]["data"]["allowed_mentions"] == {"parse": []}
+        assert interaction.original_message_id is not None
+        message = discord_fake.messages[interaction.original_message_id]
+        assert message.ephemeral
+        text = listed(message)
+        assert text.startswith("**Matching night LIGHTHOUSE**")
+        # Newest first; the batch once, whole; the other member's and the one without "night" left out.
+        assert text.index(link(discord_fake, pair)) < text.index(link(discord_fake, night))
+        assert "2 of 2 ready" in text and text.count(link(discord_fake, pair)) == 1
+        assert "dawn" not in text and text.count("[message]") == 2
+        assert "\\*stormy\\*" in text  # the prompt as written, not italics
+
+        none = await answered(discord_fake, "jobs", {"search": "submarine"})
+        assert none.original_message_id is not None
+        assert "Nothing of yours in this server matches" in listed(discord_fake.messages[none.original_message_id])
+        blank = await answered(discord_fake, "jobs", {"search": "   "})
+        assert "needs a word" in str(blank.callbacks[0]["data"]["content"])
+    finally:
+        await running.close()
