@@ -290,3 +290,41 @@ async def test_an_end_draw_stopped_before_it_began_leaves_no_unawaited_edit(
     # A draw that runs is shown, as before.
     assert await runner.messages._draw_end(sink.finished(job), job) is True
     assert sink.states == [(job.id, str(job.state))]
+
+
+async def test_matching_finds_a_member_s_ended_jobs_by_every_word_among_their_latest_only(
+    env: tuple[FakeSeaArt, Settings, Database, httpx.AsyncClient],
+) -> None:
+    """/jobs search: (JobStore.matching) on a real SQLite file: every word, ASCII case folded, ended jobs of this
+    member in this server, newest first, and only among their latest ``within`` jobs (the read holds the one
+    connection)."""
+    _, _, db, _ = env
+    store = JobStore(db)
+
+    async def made(prompt: str, at: float, *, user: int = 7, guild: int = 5, state: str = "delivered") -> str:
+        request = GenerationRequest(model="nano_banana_2", prompt=prompt)
+        job = await store.create(
+            NewJob(provider="seaart", model="nano_banana_2", request=request, guild_id=guild, user_id=user),
+            now=at,
+            deadline_seconds=60,
+        )
+        async with db.transaction() as conn:
+            await conn.execute("UPDATE jobs SET state = ? WHERE id = ?", (state, job.id))
+        return job.id
+
+    old = await made("An old LIGHTHOUSE at night", 1.0)
+    await made("a lighthouse at dawn", 2.0)
+    await made("a lighthouse at night", 3.0, user=8)
+    await made("a lighthouse at night", 4.0, guild=6)
+    await made("a lighthouse at night, still running", 5.0, state="running")
+    new = await made("night falls on the lighthouse", 6.0)
+    await made("a café", 7.0)
+
+    found = await store.matching(5, 7, ["lighthouse", "Night"], limit=10)
+    assert [job.id for job in found] == [new, old]
+    assert [job.id for job in await store.matching(5, 7, ["lighthouse", "night"], limit=1)] == [new]
+    # Among the member's latest three jobs in this server ("a café", the running one, the newest match).
+    assert [job.id for job in await store.matching(5, 7, ["lighthouse"], limit=10, within=3)] == [new]
+    assert await store.matching(5, 7, ["CAFÉ"], limit=10) == []  # lower() folds ASCII only, as documented
+    assert len(await store.matching(5, 7, ["café"], limit=10)) == 1
+    assert await store.matching(5, 7, ["submarine"], limit=10) == []
