@@ -81,7 +81,8 @@ OPTION_RULES = {
 }
 # /imagine's attachment options (Discord allows 25 options per command); more references come by link.
 ATTACHMENT_SLOTS = 10
-REFERENCES_MAX_CHARS = 2000
+# Fourteen image links with their signatures (about 200 characters each) fit.
+REFERENCES_MAX_CHARS = 4000
 # Discord interaction tokens live 15 minutes.
 TOKEN_LIFETIME = timedelta(minutes=15)
 # Failures where pressing Re-roll with the same input cannot help.
@@ -414,7 +415,7 @@ class Imagine(commands.Cog):
         image2="Another reference image",
         image3="Another reference image",
         image4="Another reference image (Nano Banana Pro takes more than Nano Banana 2)",
-        references="Links to messages whose images are references too (Copy Message Link), for up to 14",
+        references="Links to messages with images, or to images, as references too (for up to 14)",
         seed="Same seed + same prompt gives a similar image (where the provider supports it)",
         output_format="File format of the result (where the provider lets you choose)",
         thinking="How long the model reasons before drawing (where supported)",
@@ -451,7 +452,8 @@ class Imagine(commands.Cog):
         # "a fox --ar 16:9 --v 6", as members coming from Midjourney type it: parameters, not words for the model
         # (bot/prompt_parameters.py). Read from the cleaned prompt: a zero-width space after "16:9" hid it.
         # An image's or a message's link pasted into the prompt is a reference, not words (bot/prompt_links.py).
-        linked_in = await typed_links(self.bot, prompt, guild=interaction.guild, here=place_of(interaction.channel))
+        here = place_of(interaction.channel)
+        linked_in = await typed_links(self.bot, prompt, guild=interaction.guild, here=here)
         typed_in = split_parameters(linked_in.words)
         aspect_ratio, seed, count = _typed_options(typed_in, aspect_ratio=aspect_ratio, seed=seed, count=count)
         prompt = typed_in.prompt
@@ -468,9 +470,12 @@ class Imagine(commands.Cog):
             linked = await linked_images(interaction, " ".join(linked_in.messages), "the prompt")
             images += [self._reference(i.attachment, own=i.by_this_bot) for i in linked]
         if references:
-            images += [
-                self._reference(i.attachment, own=i.by_this_bot) for i in await linked_images(interaction, references)
-            ]
+            # Links to messages, as the option was made for, and to images (an image's Copy Link), as the prompt.
+            listed = await typed_links(self.bot, references, guild=interaction.guild, here=here, alone=True)
+            if listed.messages:
+                linked = await linked_images(interaction, " ".join(listed.messages))
+                images += [self._reference(i.attachment, own=i.by_this_bot) for i in linked]
+            images += listed.images
         services = self.bot.services
         defaults = await services.settings_store.guild_defaults(interaction.guild_id or 0)
         # The member's own defaults (/preferences) fill what they left out, ahead of the server's.

@@ -51,7 +51,9 @@ def parse_links(text: str, where: str = OPTION) -> list[MessageLink]:
     leftover = " ".join(MESSAGE_LINK.sub(" ", text).replace(",", " ").split())
     if leftover:
         shown = leftover if len(leftover) <= 60 else leftover[:59] + "…"
-        raise InvalidRequestError(f"`references` takes links to messages with images; `{shown}` is not one. {HOW}")
+        raise InvalidRequestError(
+            f"`references` takes links to messages with images, or to images; `{shown}` is not one. {HOW}"
+        )
     links: list[MessageLink] = []
     seen: set[int] = set()
     for match in MESSAGE_LINK.finditer(text):

@@ -18,6 +18,7 @@ from bot.prompt_links import PromptLinks, split_links
 from bot.prompt_parameters import split_parameters
 from bot.prompts import clean_prompt
 from cogs.places import Place, place_of
+from cogs.reference_links import parse_links
 
 NO_WORDS = "The prompt has a link and no words: say what to make of the image too (`… as a watercolour`)."
 # An edit has no interaction to check a message's readers with in every case (a reply has none), and it
@@ -36,17 +37,27 @@ def own_cdn(bot: Bananacord) -> str | None:
 
 
 async def typed_links(
-    bot: Bananacord, text: str | None, *, guild: discord.Guild | None, here: Place, edit: bool = False
+    bot: Bananacord,
+    text: str | None,
+    *,
+    guild: discord.Guild | None,
+    here: Place,
+    edit: bool = False,
+    alone: bool = False,
 ) -> PromptLinks:
     """``text`` cleaned, its Discord links taken out; image links about to expire renewed (the job may wait for
     a provider's turn, and a provider fetches the link after the bot's check). ``edit``: a message's link is
-    refused (``MESSAGE_IN_AN_EDIT``). Links with no words beside them are refused (``NO_WORDS``), and so is an
+    refused (``MESSAGE_IN_AN_EDIT``). Links with no words beside them are refused (``NO_WORDS``); with
+    ``alone`` (/imagine's ``references`` option) it is words beside them that are refused, quoted. So is an
     image from an age-restricted channel of ``guild`` used ``here``, elsewhere (as a message's link is:
     cogs/reference_links.py)."""
     links = split_links(clean_prompt(text or ""), now=bot.clock(), own_cdn=own_cdn(bot))
     if edit and links.messages:
         raise InvalidRequestError(MESSAGE_IN_AN_EDIT)
-    _check_words(links)
+    if alone:
+        parse_links(links.words)  # words are no link: refused, quoted, with how to copy one
+    else:
+        _check_words(links)
     if not here.nsfw and guild is not None:
         for image in links.images:
             channel = _channel_of(guild, image.url)

@@ -427,3 +427,21 @@ async def test_more_images_than_the_model_takes_counts_the_prompt_s_emojis_and_s
     text = await refused(discord_fake, {"prompt": prompt})
     assert "takes at most 3 reference image(s); you gave 4, 4 of them by links or custom emojis" in text
     assert states(settings) == [] and ledger_rows(settings) == 0 and seaart.requests == []
+
+
+async def test_the_references_option_takes_images_links_too(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """An image's Copy Link pasted into `references` (made for message links) was refused as no message link."""
+    cat = discord_fake.add_attachment(png_bytes(colour=(200, 10, 10)), "cat.png", "image/png")
+    posted = await post_images(discord_fake, 1)
+    text = f"{link(discord_fake, posted)}, <{cat['url']}>"
+    await discord_fake.slash_command("imagine", {"prompt": "the two of them", "references": text})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    assert seaart.creates[0].json["image_urls"] == [posted.attachments[0]["url"], cat["url"]]
+    # Words beside them are still refused, quoted; an image elsewhere is refused as in the prompt.
+    words = await refused(discord_fake, {"prompt": "x", "references": f"{cat['url']} and this"})
+    assert "`and this` is not one" in words
+    elsewhere = await refused(discord_fake, {"prompt": "x", "references": "https://example.com/a.png"})
+    assert "from Discord only" in elsewhere
+    assert len(seaart.creates) == 1
