@@ -48,7 +48,7 @@ from cogs.policy import admitted, member_of, moderate
 from cogs.reference_links import linked_images
 from cogs.shape_field import asked_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
-from cogs.typed_links import typed_links
+from cogs.typed_links import not_among, typed_links
 
 log = logging.getLogger(__name__)
 
@@ -475,7 +475,7 @@ class Imagine(commands.Cog):
             if listed.messages:
                 linked = await linked_images(interaction, " ".join(listed.messages))
                 images += [self._reference(i.attachment, own=i.by_this_bot) for i in linked]
-            images += listed.images
+            images += not_among(listed.images, images)
         services = self.bot.services
         defaults = await services.settings_store.guild_defaults(interaction.guild_id or 0)
         # The member's own defaults (/preferences) fill what they left out, ahead of the server's.
@@ -978,7 +978,7 @@ class Imagine(commands.Cog):
         image, message_url = self._shown_image(interaction, job)
         origin = (job.id, message_url)
         history = derive.continued(job, [image], by=interaction.user.id)
-        more = linked_in.images
+        more = tuple(not_among(linked_in.images, [image]))  # the image's own link adds nothing
         request = derive.edit(job.request, image, instruction, origin, history=history, frame=frame, more=more)
         if frame.ratio is not None:
             request = _chosen(request, "aspect_ratio")  # the form's new shape: no preference to leave out

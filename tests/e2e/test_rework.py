@@ -624,9 +624,9 @@ async def test_an_image_linked_in_the_edit_form_is_a_reference_after_the_image(
     hat = discord_fake.add_attachment(png_bytes(colour=(10, 90, 200)), "hat.png", "image/png")
     edit = await press(discord_fake, original, "Edit")
     await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
-    result = await delivered(
-        discord_fake, await discord_fake.submit_modal(edit, {"instruction": f"{hat['url']} on it"})
-    )
+    # The image's own link as well, which adds nothing: it is the first reference already.
+    words = f"{hat['url']} on it {original.attachments[0]['url']}"
+    result = await delivered(discord_fake, await discord_fake.submit_modal(edit, {"instruction": words}))
     create = seaart.creates[1].json
     assert create["prompt"] == "on it" and len(create["image_urls"]) == 2 and create["image_urls"][1] == hat["url"]
     status, data = await fetch(create["image_urls"][0])
