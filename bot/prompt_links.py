@@ -41,6 +41,9 @@ _PUBLIC_PATHS = ("/emojis/", "/stickers/", "/avatars/", "/embed/avatars/", "/gui
 # An animated emoji or avatar is a GIF; the CDN gives its first frame as a PNG for the asking (a sticker's
 # GIF is its own file, with no PNG beside it).
 _STILL_OF_GIF = ("/emojis/", "/avatars/", "/guilds/", "/icons/", "/banners/")
+# Discord's proxy of an image from elsewhere shown in a message (its Copy Link): the bot asks Discord, which
+# fetched and keeps the image, never the site it came from.
+_EXTERNAL_PROXY = re.compile(r"images-ext-\d{1,2}\.discordapp\.net")
 # Avatars and emojis come at 128 px unless asked: the largest the CDN gives is the best reference.
 _PUBLIC_SIZE = 1024
 # https://discord.com/channels/<guild>/<channel>/<message> (cogs/reference_links.py reads it).
@@ -113,8 +116,10 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None) -> Promp
             messages.append(url)
         elif (parts := urlsplit(url)).netloc.lower() in hosts and parts.path.startswith(_ATTACHMENT_PATHS):
             images.setdefault(parts.path, _image(parts, url, now))
-        elif parts.netloc.lower() in DISCORD_CDN_HOSTS or (
-            parts.netloc.lower() in hosts and parts.path.startswith(_PUBLIC_PATHS)
+        elif (
+            parts.netloc.lower() in DISCORD_CDN_HOSTS
+            or (parts.netloc.lower() in hosts and parts.path.startswith(_PUBLIC_PATHS))
+            or (_EXTERNAL_PROXY.fullmatch(parts.netloc.lower()) and parts.path.startswith("/external/"))
         ):
             # Discord's CDN serves its public assets at every other path (role icons, app icons too); another
             # host only at the paths known here, the rest of it being an API, not files.
@@ -150,10 +155,12 @@ def _public_image(parts: SplitResult) -> ReferenceImage:
     if path.lower().endswith(".gif") and path.startswith(_STILL_OF_GIF):
         path = path[: -len(".gif")] + ".png"
     host = _CDN_HOST if parts.netloc.lower() in DISCORD_CDN_HOSTS else parts.netloc
-    scheme = "https" if host == _CDN_HOST else parts.scheme
+    scheme = "https" if host == _CDN_HOST or _EXTERNAL_PROXY.fullmatch(host.lower()) else parts.scheme
     name = unquote(PurePosixPath(path).name) or "image"
     content_type = _TYPES.get(PurePosixPath(name).suffix.lower(), "")
-    url = f"{scheme}://{host}{path}?size={_PUBLIC_SIZE}"
+    # The proxy's own options (width, height, format) would resize or re-encode the image: none are kept.
+    query = "" if path.startswith("/external/") else f"?size={_PUBLIC_SIZE}"
+    url = f"{scheme}://{host}{path}{query}"
     return ReferenceImage(url=url, content_type=content_type, size=0, filename=name)
 
 

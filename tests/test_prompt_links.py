@@ -86,6 +86,11 @@ def test_the_bot_s_own_cdn_host_counts_only_with_its_port() -> None:
     [
         ("https://example.com/cat.png a cat", "from Discord only, not from `example.com`"),
         ("a cat https://i.imgur.com/abc.JPG", "not from `i.imgur.com`"),
+        (
+            "https://images-ext-1.discordapp.net.evil.example/external/a.png x",
+            "not from `images-ext-1.discordapp.net.evil",
+        ),
+        ("https://images-ext-1.discordapp.net/elsewhere/a.png x", "not from `images-ext-1.discordapp.net`"),
         ("http://169.254.169.254/latest/a.webp x", "not from `169.254.169.254`"),
         ("https://cdn.discordapp.com/attachments/1/2/cat.png a cat", "cut short"),
         ("https://cdn.discordapp.com/attachments/1/2/cat.png?ex=zz&is=1&hm=2 a cat", "has expired"),
@@ -95,7 +100,17 @@ def test_the_bot_s_own_cdn_host_counts_only_with_its_port() -> None:
             f"Your words bring {MAX_IMAGE_LINKS + 1} images",
         ),
     ],
-    ids=["other-site", "other-site-upper", "internal-address", "unsigned", "bad-expiry", "expired", "too-many"],
+    ids=[
+        "other-site",
+        "other-site-upper",
+        "lookalike-host",
+        "proxy-not-external",
+        "internal-address",
+        "unsigned",
+        "bad-expiry",
+        "expired",
+        "too-many",
+    ],
 )
 def test_refused_with_what_to_do(prompt: str, expected: str) -> None:
     with pytest.raises(InvalidRequestError) as caught:
@@ -159,8 +174,14 @@ def test_every_link_is_taken_out_and_no_word_is_lost(tokens: list[str]) -> None:
         ),
         # A sticker's GIF has no still PNG beside it: left a GIF, which the request's validation refuses by name.
         ("https://media.discordapp.net/stickers/77.gif", "https://cdn.discordapp.com/stickers/77.gif?size=1024", ""),
+        # Discord's proxy of an image from elsewhere, shown in a message: Discord is asked, never that site.
+        (
+            "https://images-ext-1.discordapp.net/external/Ab_c/https/example.com/cat.jpg?width=400&height=300",
+            "https://images-ext-1.discordapp.net/external/Ab_c/https/example.com/cat.jpg",
+            "image/jpeg",
+        ),
     ],
-    ids=["emoji", "animated-emoji", "animated-avatar", "server-avatar", "default-avatar", "sticker-gif"],
+    ids=["emoji", "animated-emoji", "animated-avatar", "server-avatar", "default-avatar", "sticker-gif", "external"],
 )
 def test_discord_s_public_images_are_taken_unsigned_still_and_large(link: str, url: str, content_type: str) -> None:
     (image,) = split(f"{link} as a knight").images
