@@ -114,7 +114,9 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None) -> Promp
             continue
         if _MESSAGE_LINK.fullmatch(url):
             messages.append(url)
-        elif (parts := urlsplit(url)).netloc.lower() in hosts and parts.path.startswith(_ATTACHMENT_PATHS):
+        elif (parts := _split(url)) is None:
+            continue  # no address urllib can read ("http://[1::1"): no link of Discord's, words as typed
+        elif parts.netloc.lower() in hosts and parts.path.startswith(_ATTACHMENT_PATHS):
             images.setdefault(parts.path, _image(parts, url, now))
         elif (
             parts.netloc.lower() in DISCORD_CDN_HOSTS
@@ -146,6 +148,15 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None) -> Promp
         )
     pieces.append(words + prompt[start:])
     return PromptLinks(_joined(pieces), tuple(images.values()), tuple(dict.fromkeys(messages)))
+
+
+def _split(url: str) -> SplitResult | None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # a port that is no number raises only when read
+    except ValueError:
+        return None
+    return parts
 
 
 def _public_image(parts: SplitResult) -> ReferenceImage:

@@ -216,3 +216,24 @@ def test_a_custom_emoji_is_its_image_and_its_name() -> None:
     assert own.url == "http://127.0.0.1:5123/emojis/9.png?size=1024"
     # Not an emoji's markup: left as typed.
     assert split("<:a:1> <b:cd:2> <:ok:> :smile:").images == ()
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.text(max_size=12),
+            st.sampled_from(["https://", "http://", "<", ">", ":", "<:", "<a:", "cdn.discordapp.com", "/attachments/"]),
+            st.sampled_from(["/emojis/", "?ex=", "&hm=", "--sref ", ".png", "media.discordapp.net", "%60", "\n"]),
+            st.sampled_from(["[", "]", "::1", "@", "#", "[1::1", "99999999999999999999999", ":80", "\x00"]),
+        ),
+        max_size=30,
+    )
+)
+def test_any_text_is_read_or_refused_in_words_never_an_error(pieces: list[str]) -> None:
+    """Whatever a member types, the reading ends in links and words or in a refusal for them, never an
+    exception of the parser's own: "http://[1::1 a cat" made urllib raise "Invalid IPv6 URL" out of /imagine."""
+    try:
+        links = split("".join(pieces))
+    except InvalidRequestError:
+        return
+    assert len(links.images) <= MAX_IMAGE_LINKS

@@ -445,3 +445,12 @@ async def test_the_references_option_takes_images_links_too(
     elsewhere = await refused(discord_fake, {"prompt": "x", "references": "https://example.com/a.png"})
     assert "from Discord only" in elsewhere
     assert len(seaart.creates) == 1
+
+
+async def test_an_address_urllib_cannot_read_stays_in_the_words(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """ "http://[1::1" made urllib raise ValueError("Invalid IPv6 URL") out of /imagine: an error, not an image."""
+    await discord_fake.slash_command("imagine", {"prompt": "a poster reading http://[1::1 in neon"})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    assert seaart.creates[0].json["prompt"] == "a poster reading http://[1::1 in neon"
