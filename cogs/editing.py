@@ -14,6 +14,7 @@ import discord
 from bot.derive import AS_IT_IS, FRAMINGS, Frame, continued, framed, subject_of
 from bot.errors import InvalidRequestError
 from bot.models import Derivation, GenerationRequest, ReferenceImage, shown_file_name
+from bot.prompt_links import DISCORD_CDN_HOSTS
 from bot.providers.base import IMAGE_MIME_TYPES
 from bot.store.jobs import Job
 from cogs.imagine import build_request
@@ -50,7 +51,9 @@ def image_proportion(message: discord.Message, image: ReferenceImage) -> float |
     wanted = _identity(image.url)
     sizes = [(a.url, a.width, a.height) for a in message.attachments]
     for embed in message.embeds:
-        sizes += [(shown.url, shown.width, shown.height) for shown in (embed.image, embed.thumbnail) if shown.url]
+        for shown in (embed.image, embed.thumbnail):
+            # Found by either link: an image from another site is taken by Discord's copy (_fetched_from).
+            sizes += [(link, shown.width, shown.height) for link in (shown.url, shown.proxy_url) if link]
     for url, width, height in sizes:
         if _identity(url) == wanted:
             return width / height if width and height else None
@@ -87,9 +90,19 @@ def attachment_images(attachments: list[discord.Attachment], *, max_bytes: int |
 def _embedded_image_urls(message: discord.Message) -> Iterator[str]:
     for embed in message.embeds:
         if embed.image.url:
-            yield embed.image.url
+            yield _fetched_from(embed.image.url, embed.image.proxy_url)
         if embed.type in _IMAGE_EMBED_TYPES and embed.thumbnail.url:
-            yield embed.thumbnail.url
+            yield _fetched_from(embed.thumbnail.url, embed.thumbnail.proxy_url)
+
+
+def _fetched_from(url: str, proxy_url: str | None) -> str:
+    """Where an embedded image is fetched: a file on Discord's CDN at its own link (an attachment shown in an
+    embed, as the bot's results are, is one reference with it); an image from another site at Discord's copy
+    (``proxy_url``, ``images-ext-N.discordapp.net``), so that neither the bot nor a provider is sent to a site
+    a member named, and the image is the one Discord showed, whatever that site serves now."""
+    if urlsplit(url).netloc.lower() in DISCORD_CDN_HOSTS or not proxy_url:
+        return url
+    return proxy_url
 
 
 def _declared_type(declared: str | None, filename: str) -> str:

@@ -267,3 +267,20 @@ async def test_an_image_linked_in_the_form_is_a_reference_after_the_message_s(
     await submitted(discord_fake, settings, used, f"put <{hat['url']}> on the cat, {hat['url']} {photo['url']}")
     create = seaart.creates[0].json
     assert create["prompt"] == "put on the cat" and create["image_urls"] == [photo["url"], hat["url"]]
+
+
+async def test_an_image_from_another_site_is_taken_from_discord_s_copy_never_the_site(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A member posts a link to an image on another site; Discord fetches it and shows its copy in an embed
+    (``proxy_url``, images-ext). The bot fetched the site itself (and sent a provider there): a site a member
+    names, serving now whatever it likes. Now the bot and the provider get Discord's copy, the image shown."""
+    outside = "https://pictures.example/cat.png"  # never reachable in a test: fetching it would fail the job
+    copy = discord_fake.add_external_image(outside, png_bytes(size=(40, 30)))
+    post = await discord_fake.post_message(f"look {outside}", image_links=[outside], user_id=discord_fake.admin_id)
+    used = await discord_fake.message_command(MENU, post.id)
+    form: Any = await form_of(discord_fake, used)
+    (select,) = [c["component"] for c in form["components"] if c["component"]["type"] == 3]
+    assert select["options"][0]["label"] == "Keep it as it is (4:3)"  # measured by Discord, found by its copy
+    await submitted(discord_fake, settings, used, "make it a watercolour")
+    assert seaart.creates[0].json["image_urls"] == [copy]

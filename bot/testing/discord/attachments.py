@@ -91,8 +91,11 @@ class Attachments:
         self.blobs: dict[int, UploadedFile] = {}
         # Attachments Discord no longer has (their message was deleted, or a test said so): 404, never refreshed.
         self.gone: set[int] = set()
-        # What the CDN serves unsigned, to anyone, by path: emojis, stickers, avatars (``publish``).
+        # What the CDN serves unsigned, to anyone, by path: emojis, stickers, avatars (``publish``), and Discord's
+        # copies of images from other sites that messages show (``publish_external``).
         self.public: dict[str, UploadedFile] = {}
+        # An outside image's link -> the link of Discord's copy of it (an embed's ``proxy_url``).
+        self.external: dict[str, str] = {}
         self._key = secrets.token_bytes(32)
         # Signing periods are counted from the fake's start, so no test sees URLs change under it by chance.
         self._epoch = time.time()
@@ -209,6 +212,17 @@ class Attachments:
         ``size``; returns the URL a client shows for it."""
         self.public[path] = UploadedFile(filename=path.rsplit("/", 1)[-1], content_type=content_type, data=data)
         return f"{self._host.base_url}{path}?size=96"
+
+    def publish_external(self, url: str, data: bytes, content_type: str) -> str:
+        """Discord's copy of the image at ``url`` on another site, served at
+        ``/external/<hash>/<scheme>/<host><path>`` as Discord's ``images-ext`` proxy serves it; returns that link,
+        which an embed of ``url`` then carries as its ``proxy_url``."""
+        parts = urlsplit(url)
+        digest = hashlib.sha256(url.encode()).hexdigest()[:22]
+        path = f"/external/{digest}/{parts.scheme}/{parts.netloc}{parts.path}"
+        self.public[path] = UploadedFile(filename=path.rsplit("/", 1)[-1], content_type=content_type, data=data)
+        self.external[url] = f"{self._host.base_url}{path}"
+        return self.external[url]
 
     def serve_public(self, path: str) -> web.Response | None:
         blob = self.public.get(path)

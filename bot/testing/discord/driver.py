@@ -19,6 +19,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -229,6 +230,12 @@ class FakeDiscord(StartsAndStops, World):
         """Bytes served unsigned at ``path`` on the CDN (``/emojis/<id>.png``, ``/avatars/<user>/<hash>.png``),
         as Discord serves emojis, stickers and avatars to anyone; returns the URL a client shows for it."""
         return self.cdn.publish(path, data, content_type)
+
+    def add_external_image(self, url: str, data: bytes, content_type: str = "image/png") -> str:
+        """An image on another site that Discord has fetched and keeps a copy of, as it does for a link posted in
+        a message: an embed of ``url`` (``post_message(image_links=...)``) carries the copy's link as its
+        ``proxy_url``, served by this fake (the site itself is never reachable in a test). Returns that link."""
+        return self.cdn.publish_external(url, data, content_type)
 
     def expire_attachment_urls(self) -> float:
         """Let a URL lifetime (``attachment_url_lifetime``) pass on the CDN: every attachment URL handed out
@@ -580,9 +587,12 @@ class FakeDiscord(StartsAndStops, World):
         return message
 
     def _image_link_embed(self, url: str) -> JSON:
-        thumbnail: JSON = {"url": url, "proxy_url": url}
+        proxy = self.cdn.external.get(url)
+        thumbnail: JSON = {"url": url, "proxy_url": proxy or url}
         found = re.search(r"/attachments/(\d+)/", url)
         blob = self.cdn.blobs.get(int(found[1])) if found else None
+        if proxy is not None:  # Discord measured the image it copied
+            blob = self.cdn.public.get(urlsplit(proxy).path)
         if blob is not None and (size := image_size(blob.data)) is not None:
             thumbnail["width"], thumbnail["height"] = size
         return {"type": "image", "url": url, "thumbnail": thumbnail}
