@@ -78,14 +78,16 @@ class PromptLinks:
         return bool(self.images or self.messages)
 
 
-def split_links(prompt: str, *, now: float, own_cdn: str | None = None) -> PromptLinks:
+def split_links(prompt: str, *, now: float, own_cdn: str | None = None, shown: bool = False) -> PromptLinks:
     """``prompt`` without the links to Discord's images and messages in it, and those links; a custom emoji
     (``<:name:id>``, as Discord's client writes one) is its image and its name in the words.
 
     ``own_cdn``: another address serving Discord's files (``scheme://host:port``), the one the bot's API
     address names when that is not Discord's: a test's fake Discord, or a proxy in front of Discord; custom
     emojis are fetched there too. Refuses, saying what to do instead: a link to an image elsewhere, an
-    expired or unsigned Discord file link, more images than any model takes.
+    expired or unsigned Discord file link, more images than any model takes. ``shown``: the words are a
+    message's, in which Discord shows a link to an image elsewhere as its own copy (an embed, which the caller
+    reads): such a link is taken out of the words, not refused.
     """
     own = urlsplit(own_cdn) if own_cdn else None
     hosts = DISCORD_CDN_HOSTS | ({own.netloc.lower()} if own else set())
@@ -126,6 +128,8 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None) -> Promp
             # Discord's CDN serves its public assets at every other path (role icons, app icons too); another
             # host only at the paths known here, the rest of it being an API, not files.
             images.setdefault(parts.path, _public_image(parts))
+        elif parts.path.lower().endswith(_IMAGE_SUFFIXES) and shown:
+            pass  # the message's embed of it is Discord's copy (cogs/editing.py message_images)
         elif parts.path.lower().endswith(_IMAGE_SUFFIXES):
             raise InvalidRequestError(
                 f"The bot takes reference images from Discord only, not from `{_shown_host(parts)}`. Attach the "
@@ -139,7 +143,7 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None) -> Promp
         words = ""
         punctuation = _PUNCTUATION.match(prompt, match.end())
         start = punctuation.end() if punctuation else match.end()
-    if not images and not messages:
+    if not pieces and not images:  # nothing taken out (an emoji adds an image, a link a piece)
         return PromptLinks(prompt)
     if len(images) > MAX_IMAGE_LINKS:
         raise InvalidRequestError(

@@ -533,7 +533,8 @@ class Replies(commands.Cog):
         # The shape the image has: as asked, else as Discord measures it (an "auto" image that came out square).
         shapes = derive.shapes(catalogue, model)
         width_over_height = image_proportion(replied, shown[0])
-        linked_in = await typed_links(bot, text, guild=guild, here=place, edit=True)  # other images, by their links
+        # Other images, by their links; one from another site is the reply's embed of it, Discord's copy.
+        linked_in = await typed_links(bot, text, guild=guild, here=place, edit=True, shown=True)
         text, frame, ignored = asked_change(
             linked_in.words,
             None,

@@ -44,14 +44,17 @@ async def typed_links(
     here: Place,
     edit: bool = False,
     alone: bool = False,
+    shown: bool = False,
 ) -> PromptLinks:
     """``text`` cleaned, its Discord links taken out; image links about to expire renewed (the job may wait for
     a provider's turn, and a provider fetches the link after the bot's check). ``edit``: a message's link is
     refused (``MESSAGE_IN_AN_EDIT``). Links with no words beside them are refused (``NO_WORDS``); with
-    ``alone`` (/imagine's ``references`` option) it is words beside them that are refused, quoted. So is an
+    ``alone`` (/imagine's ``references`` option) it is words beside them that are refused, quoted. ``shown``:
+    the words are a message's (a reply), whose link to an image elsewhere Discord shows as its copy, read with
+    the message's embeds; it is taken out of the words (``split_links``). So is an
     image from an age-restricted channel of ``guild`` used ``here``, elsewhere (as a message's link is:
     cogs/reference_links.py)."""
-    links = split_links(clean_prompt(text or ""), now=bot.clock(), own_cdn=own_cdn(bot))
+    links = split_links(clean_prompt(text or ""), now=bot.clock(), own_cdn=own_cdn(bot), shown=shown)
     if edit and links.messages:
         raise InvalidRequestError(MESSAGE_IN_AN_EDIT)
     if alone:

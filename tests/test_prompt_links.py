@@ -18,8 +18,8 @@ MEDIA = f"https://media.discordapp.net/attachments/111/333/dog.webp{SIGNED}=&for
 MESSAGE = "https://discord.com/channels/1/2/3"
 
 
-def split(prompt: str, own_cdn: str | None = None) -> PromptLinks:
-    return split_links(prompt, now=NOW, own_cdn=own_cdn)
+def split(prompt: str, own_cdn: str | None = None, *, shown: bool = False) -> PromptLinks:
+    return split_links(prompt, now=NOW, own_cdn=own_cdn, shown=shown)
 
 
 @pytest.mark.parametrize(
@@ -237,3 +237,11 @@ def test_any_text_is_read_or_refused_in_words_never_an_error(pieces: list[str]) 
     except InvalidRequestError:
         return
     assert len(links.images) <= MAX_IMAGE_LINKS
+
+
+def test_in_a_message_a_link_to_an_image_elsewhere_is_taken_out_not_refused() -> None:
+    """A reply's link to an image on another site is shown by Discord as its copy, an embed the reply's images
+    are read from (cogs/editing.py): the link leaves the words; it is no reason to refuse the reply."""
+    links = split("put https://pictures.example/hat.png on the cat", shown=True)
+    assert (links.words, links.images, links.found) == ("put on the cat", (), False)
+    assert split("a page https://example.com/about", shown=True).words == "a page https://example.com/about"

@@ -621,3 +621,18 @@ async def test_an_image_linked_in_a_reply_is_a_reference_once_though_discord_emb
     create = seaart.creates[1].json
     assert create["prompt"] == "put on the cat"
     assert create["image_urls"] == [image.attachments[0]["url"], hat["url"]]
+
+
+async def test_a_reply_s_link_to_an_image_elsewhere_is_discord_s_copy_not_words(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Discord shows a reply's link to an image on another site as its copy: that is the reply's image, and the
+    link leaves the words (it is neither refused as an image from elsewhere nor fetched from the site)."""
+    image = await bot_image(discord_fake, settings, aspect_ratio="1:1")
+    outside = "https://pictures.example/hat.png"
+    copy = discord_fake.add_external_image(outside, png_bytes(colour=(10, 90, 200)))
+    reply = await discord_fake.post_message(f"put {outside} on the cat", reply_to=image.id, image_links=[outside])
+    await answer_to(discord_fake, settings, reply)
+    create = seaart.creates[1].json
+    assert create["prompt"] == "put on the cat"
+    assert create["image_urls"] == [image.attachments[0]["url"], copy]
