@@ -81,6 +81,18 @@ async def refresh_urls(http: HTTPClient, urls: Sequence[str]) -> dict[str, str]:
     return renewed
 
 
+async def renewed_urls(http: HTTPClient, urls: Sequence[str], *, now: float) -> dict[str, str]:
+    """Those of ``urls`` that have expired, or will within the margin, renewed: original -> renewed, for the
+    ones Discord answered for (empty when none needed it). A caller judges the answers by their ``ex``."""
+    old = list(dict.fromkeys(url for url in urls if stale(url, now)))
+    if not old:
+        return {}
+    with asking_discord():  # before the answer to a member: a retried 502 is seen by cogs/slow_answers.py
+        renewed = await refresh_urls(http, old)
+    log.info("renewed %d image URL(s)", len(old))
+    return {url: renewed.get(url, url) for url in old}
+
+
 def _images(request: GenerationRequest) -> list[ReferenceImage]:
     """Every image a request points at: its references, and those of the conversation it continues."""
     earlier = [image for turn in request.history for image in (*turn.reference_images, turn.result)]
@@ -94,15 +106,12 @@ async def refresh_references(http: HTTPClient, request: GenerationRequest, *, no
     RefreshFailedError when the call itself failed: either way before anything is stored, sent or
     charged. An image of an earlier turn that is gone stays as it was: the conversation is sent without it.
     """
-    old = list(dict.fromkeys(image.url for image in _images(request) if stale(image.url, now)))
-    if not old:
+    renewed = await renewed_urls(http, [image.url for image in _images(request)], now=now)
+    if not renewed:
         return request
-    with asking_discord():  # before the click's answer: a retried 502 is seen by cogs/slow_answers.py
-        renewed = await refresh_urls(http, old)
     gone = [ref.url for ref in request.reference_images if stale(renewed.get(ref.url, ref.url), now)]
     if gone:
         raise ReferencesGoneError(detail=f"{len(gone)} reference URL(s) not renewed")
-    log.info("renewed %d image URL(s)", len(old))
 
     def renew(image: ReferenceImage) -> ReferenceImage:
         return image.model_copy(update={"url": renewed.get(image.url, image.url)})

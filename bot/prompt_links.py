@@ -169,13 +169,11 @@ def _public_image(parts: SplitResult) -> ReferenceImage:
     path = parts.path
     if path.lower().endswith(".gif") and path.startswith(_STILL_OF_GIF):
         path = path[: -len(".gif")] + ".png"
-    host = _CDN_HOST if parts.netloc.lower() in DISCORD_CDN_HOSTS else parts.netloc
-    scheme = "https" if host == _CDN_HOST or _EXTERNAL_PROXY.fullmatch(host.lower()) else parts.scheme
     name = unquote(PurePosixPath(path).name) or "image"
     content_type = _TYPES.get(PurePosixPath(name).suffix.lower(), "")
     # The proxy's own options (width, height, format) would resize or re-encode the image: none are kept.
     query = "" if path.startswith("/external/") else f"?size={_PUBLIC_SIZE}"
-    url = f"{scheme}://{host}{path}{query}"
+    url = f"{_origin(parts)}{path}{query}"
     return ReferenceImage(url=url, content_type=content_type, size=0, filename=name)
 
 
@@ -197,14 +195,23 @@ def _image(parts: SplitResult, url: str, now: float) -> ReferenceImage:
         )
     query = parse_qs(parts.query)
     signature = urlencode({key: query[key][0] for key in ("ex", "is", "hm")})
-    host = _CDN_HOST if parts.netloc.lower() in DISCORD_CDN_HOSTS else parts.netloc
-    scheme = "https" if host == _CDN_HOST else parts.scheme
     content_type = _TYPES.get(PurePosixPath(name).suffix.lower(), "")
     # The size is not known until the bytes are fetched: 0 holds the download to the members' limit
     # (bot/references.py download_cap), as an attachment's declared size would.
     return ReferenceImage(
-        url=f"{scheme}://{host}{parts.path}?{signature}&", content_type=content_type, size=0, filename=name
+        url=f"{_origin(parts)}{parts.path}?{signature}&", content_type=content_type, size=0, filename=name
     )
+
+
+def _origin(parts: SplitResult) -> str:
+    """Where a Discord link is fetched: the CDN itself for its media proxy's links, over https as Discord's
+    hosts always are; another host (a fake Discord, a proxy in front of it) as it was given."""
+    host = parts.netloc.lower()
+    if host in DISCORD_CDN_HOSTS:
+        return f"https://{_CDN_HOST}"
+    if _EXTERNAL_PROXY.fullmatch(host):
+        return f"https://{host}"
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _shown_host(parts: SplitResult) -> str:

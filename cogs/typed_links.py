@@ -10,8 +10,7 @@ from urllib.parse import urlsplit
 import discord
 
 from bot.app import Bananacord
-from bot.asking_discord import asking_discord
-from bot.discord_refs import refresh_urls, stale
+from bot.discord_refs import renewed_urls, stale
 from bot.errors import InvalidRequestError
 from bot.models import ReferenceImage
 from bot.prompt_links import PromptLinks, split_links
@@ -54,7 +53,8 @@ async def typed_links(
     the message's embeds; it is taken out of the words (``split_links``). So is an
     image from an age-restricted channel of ``guild`` used ``here``, elsewhere (as a message's link is:
     cogs/reference_links.py)."""
-    links = split_links(clean_prompt(text or ""), now=bot.clock(), own_cdn=own_cdn(bot), shown=shown)
+    now = bot.clock()
+    links = split_links(clean_prompt(text or ""), now=now, own_cdn=own_cdn(bot), shown=shown)
     if edit and links.messages:
         raise InvalidRequestError(MESSAGE_IN_AN_EDIT)
     if alone:
@@ -69,12 +69,9 @@ async def typed_links(
                     f"`{image.filename}` is from an age-restricted channel; its images can be used as references "
                     "only in an age-restricted channel."
                 )
-    now = bot.clock()
-    old = [image.url for image in links.images if stale(image.url, now)]
-    if not old:
+    renewed = await renewed_urls(bot.http, [image.url for image in links.images], now=now)
+    if not renewed:
         return links
-    with asking_discord():  # before the command's answer: a retried 502 is seen by cogs/slow_answers.py
-        renewed = await refresh_urls(bot.http, old)
     images = tuple(image.model_copy(update={"url": renewed.get(image.url, image.url)}) for image in links.images)
     for image in images:
         if stale(image.url, now):
