@@ -367,6 +367,10 @@ def light_form(text: str) -> str:
     collapsed, and nothing more. :func:`normalise` rewrites digits, accents and Cyrillic or Greek letters, so a
     pattern written for them (``\\b1[0-7] ?yo\\b``, ``секс``) could never match there; a regex term that can tell
     the two apart (:func:`_reads_as_typed`) is searched in both forms, and a match in either blocks."""
+    if text.isascii():
+        # What the steps below come to on ASCII, which has no format characters and which NFKC leaves alone (most
+        # prompts; /jobs search: folds up to 5,000 of them per word): three times as fast.
+        return " ".join(text.lower().split())
     return " ".join(unicodedata.normalize("NFKC", _strip_format(text)).casefold().split())
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import unicodedata
 
 import pytest
 from hypothesis import given, settings
@@ -19,6 +20,7 @@ from bot.gate import (
     Term,
     compile_term,
     compile_term_timed,
+    light_form,
     normalise,
     regex_shape,
 )
@@ -310,6 +312,14 @@ prompts = st.lists(pieces | st.text(max_size=3), max_size=12).map("".join)
 def test_normalise_is_idempotent(text: str) -> None:
     once = normalise(text)
     assert normalise(once) == once
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_light_form_of_ascii_takes_a_short_way_to_the_same_form(text: str) -> None:
+    """light_form skips NFKC and the format characters on ASCII text (``/jobs search:`` folds thousands of
+    prompts with it): the same form as the long way, which a non-ASCII letter beside the text takes."""
+    assert light_form(text) == " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    assert light_form("é " + text) == " ".join(["é", light_form(text)]).strip()
 
 
 @given(prompts, st.data())

@@ -21,6 +21,7 @@ from typing import Any
 import aiosqlite
 
 from bot.errors import BananacordError, ConfigError
+from bot.gate import light_form
 from bot.store.refusals import storage_busy
 from bot.store.turns import TwoLineLock
 
@@ -36,6 +37,8 @@ BUSY_START_PAUSE = 1.0
 # Statements that kept the connection's thread this long (or half the busy_timeout, if that is less) are
 # remembered for held_up_since(); ours take milliseconds.
 LONG_STATEMENT_SECONDS = 0.5
+# The SQL function that writes a text as words are compared in (JobStore.matching, /jobs search:).
+SEARCH_FORM = "bananacord_search_form"
 
 
 class DatabaseBusyError(BananacordError):
@@ -169,6 +172,7 @@ class Database:
         await self._conn.execute("PRAGMA journal_mode=WAL")
         await self._conn.execute("PRAGMA foreign_keys=ON")
         await self._conn.execute("PRAGMA synchronous=NORMAL")
+        await self._conn.create_function(SEARCH_FORM, 1, _search_form, deterministic=True)
         if migrate:
             await self.migrate()
             await self._check_writable()
@@ -380,6 +384,15 @@ def _migrated_image() -> bytes:
         return conn.serialize()
     finally:
         conn.close()
+
+
+def _search_form(value: object) -> str | None:
+    """A text as searched: any letter in either case ("CAFÉ" finds "café", "ДОМ" finds "дом"), compatibility forms
+    as their plain letters (a full-width "ｃａｔ" is "cat"), invisible characters left out; the form a blocked
+    term's pattern reads a prompt as typed in (bot/gate.py ``light_form``). SQLite's own ``lower`` folds A to Z
+    only. Accents stay: "cafe" is another word than "café" in more languages than not. SQLite calls this in the
+    connection's thread, and an exception would fail the whole read, so a value that is no text is NULL."""
+    return light_form(value) if isinstance(value, str) else None
 
 
 def _try_open(path: Path) -> None:

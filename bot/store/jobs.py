@@ -12,6 +12,7 @@ import aiosqlite
 from pydantic import TypeAdapter
 
 from bot.errors import ErrorCategory
+from bot.gate import light_form
 from bot.models import (
     TERMINAL_STATES,
     TRANSITIONS,
@@ -21,7 +22,7 @@ from bot.models import (
     JobState,
     ProviderAttempt,
 )
-from bot.store import Database
+from bot.store import SEARCH_FORM, Database
 from bot.store.agenda import Agenda, AgendaIndex, DueJob, Shelf
 from bot.store.ledger import settle, settled_state
 
@@ -419,17 +420,22 @@ class JobStore:
     async def matching(
         self, guild_id: int, user_id: int, words: Sequence[str], *, limit: int, within: int = SEARCHED_JOBS
     ) -> list[Job]:
-        """A member's finished jobs in one server whose prompt holds every one of ``words`` (letters A to Z in
-        either case: SQLite's ``lower`` folds ASCII only), newest first, at most ``limit``, among their latest
-        ``within`` jobs there; read by the (user_id, created_at) index of migration 0001 and the prompt in each
-        row's request. The bound keeps the read short: the database's one connection waits for it, job
-        writes included (50,000 rows with no match took 0.2 s here)."""
-        holds = " AND ".join("instr(lower(json_extract(request_json, '$.prompt')), lower(?)) > 0" for _ in words)
+        """A member's finished jobs in one server whose prompt holds every one of ``words`` (any letter in either
+        case: both sides in the search form, bot/store/__init__.py ``_search_form``), newest first, at most
+        ``limit``, among their latest ``within`` jobs there; read by the (user_id, created_at) index of migration
+        0001 and the prompt in each row's request. The bound keeps the read short: the database's one connection
+        waits for it, job writes included (5,000 rows of 30 words with no match took 18 ms here, 9 ms with SQLite's
+        ASCII-only ``lower``)."""
+        forms = [form for form in map(light_form, words) if form]
+        if not forms:  # words of invisible characters alone: nothing to look for
+            return []
+        prompt = f"{SEARCH_FORM}(json_extract(request_json, '$.prompt'))"
+        holds = " AND ".join(f"instr({prompt}, ?) > 0" for _ in forms)
         latest = "SELECT rowid FROM jobs WHERE user_id = ? AND guild_id = ? ORDER BY created_at DESC LIMIT ?"
         return await self._all(
             f"SELECT * FROM jobs WHERE rowid IN ({latest}) AND state NOT IN ({_ACTIVE_MARKS})"
-            f" AND {holds or '1'} ORDER BY created_at DESC LIMIT ?",
-            (user_id, guild_id, within, *ACTIVE_STATES, *words, limit),
+            f" AND {holds} ORDER BY created_at DESC LIMIT ?",
+            (user_id, guild_id, within, *ACTIVE_STATES, *forms, limit),
         )
 
     async def _first(self, sql: str, params: tuple[object, ...]) -> Job | None:
