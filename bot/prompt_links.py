@@ -66,12 +66,23 @@ _PARAMETER = re.compile(r"(?:--|—)[a-z]+$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
+class ShownLink:
+    """A link in a message's words to an image on another site, whose picture is Discord's copy in the message's
+    embed of it (``split_links(shown=True)``; cogs/link_pictures.py waits for that embed)."""
+
+    url: str
+    host: str  # as named back to the member, in a code span
+    wrapped: bool  # typed in < >: Discord shows no picture of it
+
+
+@dataclass(frozen=True, slots=True)
 class PromptLinks:
     """A prompt with its Discord links taken out."""
 
     words: str
     images: tuple[ReferenceImage, ...] = ()
     messages: tuple[str, ...] = ()  # message links, for cogs/reference_links.py
+    shown: tuple[ShownLink, ...] = ()  # with ``shown=True``: links whose pictures are the message's embeds
 
     @property
     def found(self) -> bool:
@@ -87,7 +98,7 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None, shown: b
     emojis are fetched there too. Refuses, saying what to do instead: a link to an image elsewhere, an
     expired or unsigned Discord file link, more images than any model takes. ``shown``: the words are a
     message's, in which Discord shows a link to an image elsewhere as its own copy (an embed, which the caller
-    reads): such a link is taken out of the words, not refused.
+    reads): such a link is taken out of the words, not refused, and listed in ``shown``.
     """
     own = urlsplit(own_cdn) if own_cdn else None
     hosts = DISCORD_CDN_HOSTS | ({own.netloc.lower()} if own else set())
@@ -95,6 +106,7 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None, shown: b
     pieces: list[str] = []
     images: dict[str, ReferenceImage] = {}  # by path: the same image linked twice is one reference
     messages: list[str] = []
+    pictured: dict[str, ShownLink] = {}  # by link
     words = ""  # the words since the last link taken out (an emoji's name among them)
     start = 0  # where the text after the last link or emoji taken out begins
     after_last = 0  # where the last link seen, taken out or not, ended
@@ -129,7 +141,13 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None, shown: b
             # host only at the paths known here, the rest of it being an API, not files.
             images.setdefault(parts.path, _public_image(parts))
         elif parts.path.lower().endswith(_IMAGE_SUFFIXES) and shown:
-            pass  # the message's embed of it is Discord's copy (cogs/editing.py message_images)
+            # The message's embed of it is Discord's copy (cogs/editing.py message_images).
+            # Discord pictures a link typed bare anywhere in the message, even if it is in < > elsewhere.
+            earlier = pictured.get(url)
+            bare = not (match[0].startswith("<") and match[0].endswith(">")) or (
+                earlier is not None and not earlier.wrapped
+            )
+            pictured[url] = ShownLink(url, _shown_host(parts), wrapped=not bare)
         elif parts.path.lower().endswith(_IMAGE_SUFFIXES):
             raise InvalidRequestError(
                 f"The bot takes reference images from Discord only, not from `{_shown_host(parts)}`. Attach the "
@@ -151,7 +169,9 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None, shown: b
             f"{MAX_IMAGE_LINKS} reference images."
         )
     pieces.append(words + prompt[start:])
-    return PromptLinks(_joined(pieces), tuple(images.values()), tuple(dict.fromkeys(messages)))
+    return PromptLinks(
+        _joined(pieces), tuple(images.values()), tuple(dict.fromkeys(messages)), tuple(pictured.values())
+    )
 
 
 def _split(url: str) -> SplitResult | None:

@@ -32,15 +32,15 @@ def message_images(message: discord.Message, *, max_bytes: int) -> list[Referenc
     channel's upload limit, and routing holds them to what a provider takes (bot/references.py).
     """
     images = attachment_images(message.attachments, max_bytes=None if from_this_bot(message) else max_bytes)
-    seen = {_identity(image.url) for image in images}
+    seen = {link_identity(image.url) for image in images}
     for url in _embedded_image_urls(message):
         filename = urlsplit(url).path.rsplit("/", 1)[-1] or "image"
         # A linked image has no declared type: its name's extension says it, or it is not taken (a wrong
         # guess would be refused by providers that compare the bytes with the stated type).
         content_type = _image_type(None, filename)
-        if content_type is None or _identity(url) in seen:
+        if content_type is None or link_identity(url) in seen:
             continue
-        seen.add(_identity(url))
+        seen.add(link_identity(url))
         images.append(ReferenceImage(url=url, content_type=content_type, size=0, filename=filename))
     return images
 
@@ -48,14 +48,14 @@ def message_images(message: discord.Message, *, max_bytes: int) -> list[Referenc
 def image_proportion(message: discord.Message, image: ReferenceImage) -> float | None:
     """Width over height of ``image``, one of ``message``'s images, as Discord gives its size (found by
     its link, signed or not); None where Discord does not (a linked image it has not measured)."""
-    wanted = _identity(image.url)
+    wanted = link_identity(image.url)
     sizes = [(a.url, a.width, a.height) for a in message.attachments]
     for embed in message.embeds:
         for shown in (embed.image, embed.thumbnail):
             # Found by either link: an image from another site is taken by Discord's copy (_fetched_from).
             sizes += [(link, shown.width, shown.height) for link in (shown.url, shown.proxy_url) if link]
     for url, width, height in sizes:
-        if _identity(url) == wanted:
+        if link_identity(url) == wanted:
             return width / height if width and height else None
     return None
 
@@ -123,7 +123,8 @@ def unsupported_images(attachments: list[discord.Attachment]) -> list[tuple[str,
     return [(name, kind) for name, kind in found if kind.startswith("image/") and kind not in IMAGE_MIME_TYPES]
 
 
-def _identity(url: str) -> str:
+def link_identity(url: str) -> str:
+    """A link without its query: the same file, however Discord signed or sized the link to it."""
     # Discord signs CDN links with a query string that differs between an attachment and its embed.
     parts = urlsplit(url)
     return f"{parts.netloc}{parts.path}"

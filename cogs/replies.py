@@ -57,6 +57,7 @@ from bot.unread_mark import UnreadMark, earliest
 from cogs.channel_notes import ChannelNotes
 from cogs.editing import attachment_images, edit_request, image_proportion, message_images, unsupported_images
 from cogs.errors import storage_answer
+from cogs.link_pictures import pictured
 from cogs.places import level_at, place_of_message
 from cogs.policy import admitted, as_member, moderate, quota_member
 from cogs.private_answers import MAX_CONTENT
@@ -551,7 +552,9 @@ class Replies(commands.Cog):
             raise InvalidRequestError(
                 f"`{shown_file_name(name)}` is not a supported image ({kind}). Attach PNG, JPEG or WebP images."
             )
-        references = shown + message_images(message, max_bytes=max_bytes)
+        # A link to an image elsewhere is Discord's picture of it, which Discord may add to the reply after it came.
+        pictured_in = await pictured(bot, message, linked_in.shown)
+        references = shown + message_images(pictured_in, max_bytes=max_bytes)
         # A Discord image link in a reply is often shown as an embed of it too: one reference.
         references += not_among(linked_in.images, references)
         limit = derive.reference_limit(bot.services.catalogue, model)

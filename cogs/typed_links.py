@@ -5,6 +5,7 @@ about to expire. The reading itself is bot/prompt_links.py."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 import discord
@@ -79,7 +80,7 @@ async def typed_links(
                 f"The link to `{image.filename}` is about to expire and Discord would not renew it: the image may "
                 "have been deleted. Copy the image's link again, or attach the image."
             )
-    return PromptLinks(links.words, images, links.messages)
+    return replace(links, images=images)
 
 
 def _channel_of(guild: discord.Guild, url: str) -> discord.abc.GuildChannel | discord.Thread | None:

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.errors import InvalidRequestError
-from bot.prompt_links import MAX_IMAGE_LINKS, PromptLinks, split_links
+from bot.prompt_links import MAX_IMAGE_LINKS, PromptLinks, ShownLink, split_links
 
 NOW = 1_800_000_000.0
 EX = f"{int(NOW) + 86_000:x}"
@@ -244,4 +244,16 @@ def test_in_a_message_a_link_to_an_image_elsewhere_is_taken_out_not_refused() ->
     are read from (cogs/editing.py): the link leaves the words; it is no reason to refuse the reply."""
     links = split("put https://pictures.example/hat.png on the cat", shown=True)
     assert (links.words, links.images, links.found) == ("put on the cat", (), False)
+    assert links.shown == (ShownLink("https://pictures.example/hat.png", "pictures.example", wrapped=False),)
     assert split("a page https://example.com/about", shown=True).words == "a page https://example.com/about"
+    # Listed for the caller to wait for Discord's picture of each (cogs/link_pictures.py): once each, one in < >
+    # marked (Discord shows no picture of it) unless it is also typed bare, a host named back without its
+    # backticks or port.
+    text = "<https://a.example/x.png>, https://b`x.example:8443/y.webp and <https://c.example/z.jpg> of"
+    links = split(f"{text} https://a.example/x.png", shown=True)
+    assert links.words == "and of"
+    assert links.shown == (
+        ShownLink("https://a.example/x.png", "a.example", wrapped=False),
+        ShownLink("https://b`x.example:8443/y.webp", "b'x.example", wrapped=False),
+        ShownLink("https://c.example/z.jpg", "c.example", wrapped=True),
+    )

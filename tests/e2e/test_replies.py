@@ -3,10 +3,12 @@ the bot's own reply; refusals are private; what is not an edit is left alone; re
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from bot.models import ReferenceImage
 from bot.render import REFUSED_MARK
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeGemini, FakeSeaArt
+from cogs.link_pictures import PICTURE_WAIT_SECONDS
 from cogs.replies import PUBLIC_REFUSAL
 from tests.conftest import BOT_TOKEN, Clock, RunningBot, answer_given, make_settings, png_bytes, start_bot
 from tests.discord_markdown import as_read, live_markdown
@@ -621,6 +624,45 @@ async def test_an_image_linked_in_a_reply_is_a_reference_once_though_discord_emb
     create = seaart.creates[1].json
     assert create["prompt"] == "put on the cat"
     assert create["image_urls"] == [image.attachments[0]["url"], hat["url"]]
+
+
+async def test_a_reply_s_link_to_an_image_elsewhere_waits_for_discord_s_picture_or_is_refused_without_one(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Discord adds its picture of a link after the message (MESSAGE_UPDATE): an edit started at once went
+    without the image, charged. Now the reply waits for the picture, or reads the message again for one added
+    before it listened; a link Discord shows no picture of is refused, nothing made or charged: at once for one
+    in < >, after the wait for one Discord never pictured."""
+    member = discord_fake.member_id
+    image = await bot_image(discord_fake, settings, aspect_ratio="1:1")
+    hat, scarf = "https://pictures.example/hat.png", "https://pictures.example/scarf.png"
+    hat_copy = discord_fake.add_external_image(hat, png_bytes(colour=(10, 90, 200)))
+    scarf_copy = discord_fake.add_external_image(scarf, png_bytes(colour=(200, 90, 10)))
+
+    late = await discord_fake.post_message(f"put {hat} on the cat", reply_to=image.id)
+    await asyncio.sleep(1.5)
+    await discord_fake.show_link_pictures(late, [hat])
+    await answer_to(discord_fake, settings, late)
+    assert seaart.creates[1].json["image_urls"] == [image.attachments[0]["url"], hat_copy]
+    # The update came before the bot listened (or was missed): the message read again has the picture.
+    missed = await discord_fake.post_message(f"put {scarf} on the cat", reply_to=image.id)
+    await discord_fake.show_link_pictures(missed, [scarf], announce=False)
+    await answer_to(discord_fake, settings, missed)
+    assert seaart.creates[2].json["image_urls"] == [image.attachments[0]["url"], scarf_copy]
+
+    async def refused(text: str) -> tuple[str, float]:
+        before, began = len(discord_fake.dms_to(member)), time.monotonic()
+        await discord_fake.post_message(text, reply_to=image.id)
+        await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == before + 1, timeout=20)
+        return discord_fake.dms_to(member)[-1].content or "", time.monotonic() - began
+
+    note, took = await refused(f"put <{hat}> on the cat")
+    assert "no picture of your link to the image on `pictures.example` (a link in < >" in note, note
+    assert "Post the link without < >, or attach the image" in note and took < PICTURE_WAIT_SECONDS
+    note, took = await refused("put https://pictures.example/gone.png on the cat")
+    assert "Discord showed no picture of your link to the image on `pictures.example`" in note, note
+    assert "Attach the image to your reply instead." in note and took >= PICTURE_WAIT_SECONDS
+    assert len(seaart.creates) == 3 and states(settings) == ["delivered"] * 3  # no job for either refusal
 
 
 async def test_a_reply_s_link_to_an_image_elsewhere_is_discord_s_copy_not_words(

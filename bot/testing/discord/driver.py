@@ -586,6 +586,18 @@ class FakeDiscord(StartsAndStops, World):
         self.notify()
         return message
 
+    async def show_link_pictures(
+        self, message: FakeMessage, image_links: Sequence[str], *, announce: bool = True
+    ) -> None:
+        """Discord adds its pictures of ``image_links`` to a member's message after posting it, as it does for
+        links to images it had not fetched yet: the embeds ``post_message(image_links=...)`` gives, appended,
+        then MESSAGE_UPDATE with the whole message. ``announce=False``: no MESSAGE_UPDATE (one the bot was not
+        listening for); reading the message shows the pictures."""
+        message.embeds += [self._image_link_embed(url) for url in image_links]
+        if announce:
+            await self._gateway.member_message(message, "MESSAGE_UPDATE")
+        self.notify()
+
     def _image_link_embed(self, url: str) -> JSON:
         proxy = self.cdn.external.get(url)
         thumbnail: JSON = {"url": url, "proxy_url": proxy or url}

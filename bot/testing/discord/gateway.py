@@ -238,10 +238,11 @@ class Gateway:
                 data["member"] = self.world.member(self.world.bot_user_id, with_user=False)
         await conn.dispatch(event, data)
 
-    async def member_message(self, message: FakeMessage) -> bool:
-        """MESSAGE_CREATE for a member's message, as the bot is allowed to see it (content withheld without
-        the message-content intent unless it is mentioned). Not sent without the guild-messages intent or
-        a live connection; returns whether it was sent."""
+    async def member_message(self, message: FakeMessage, event: str = "MESSAGE_CREATE") -> bool:
+        """MESSAGE_CREATE (or ``event``: MESSAGE_UPDATE, Discord adding a link's embed) for a member's message,
+        as the bot is allowed to see it (content withheld without the message-content intent unless it is
+        mentioned). Not sent without the guild-messages intent or a live connection; returns whether it was
+        sent."""
         conn = self.live_connection()
         if conn is None or not self.world.intents & INTENT_GUILD_MESSAGES:
             return False
@@ -251,7 +252,7 @@ class Gateway:
             "guild_id": str(self.world.guild_id),
             "member": self.world.member(message.author_id, with_user=False),
         }
-        await conn.dispatch("MESSAGE_CREATE", data)
+        await conn.dispatch(event, data)
         return True
 
     async def close(self, conn: Connection, *, code: int) -> None:
