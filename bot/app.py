@@ -55,6 +55,7 @@ EXTENSIONS = (
     "cogs.usage",
     "cogs.moderation",
     "cogs.end_notices",
+    "cogs.ready_pings",
     "cogs.deleted_messages",
     "cogs.help",
 )

@@ -48,4 +48,13 @@ class EndNotShown:
     job: Job
 
 
-RunnerEvent = ProviderProblem | ProviderRecovered | JobBlocked | EndNotShown
+@dataclass(frozen=True, slots=True)
+class ImageReady:
+    """A job's image is in its member's message: a lone job's, or the first of a batch's (the others follow in
+    the same message). Reported once, after the delivery is written."""
+
+    name: ClassVar[str] = "image_ready"
+    job: Job
+
+
+RunnerEvent = ProviderProblem | ProviderRecovered | JobBlocked | EndNotShown | ImageReady

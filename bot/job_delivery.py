@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from bot.errors import DeliveryError, ErrorCategory, MessageGoneError, UploadTooLargeError
+from bot.events import ImageReady
 from bot.images import PreparedImage
 from bot.job_sink import Delivering
 from bot.models import JobState
@@ -90,6 +91,7 @@ class Deliverer(RunnerPart):
         )
         await self.runner.images.discard(job)
         log.info("job %s delivered (%d image(s))", job.id, len(images))
+        self.runner.notify(ImageReady(job))
 
     async def _deliver_candidate(self, job: Job, images: list[PreparedImage]) -> Job:
         """Add a batch candidate's images to the batch's message and record it delivered, as one step
@@ -111,6 +113,8 @@ class Deliverer(RunnerPart):
             )
         await self.runner.images.discard(job)
         self.runner.messages.forget_if_ended([job if j.id == job.id else j for j in batch])
+        if not any(j.state is JobState.DELIVERED for j in batch if j.id != job.id):
+            self.runner.notify(ImageReady(job))  # the batch's first image: its member may come and look
         return job
 
 

@@ -36,6 +36,8 @@ class Preferences:
     thinking_level: str | None = None
     web_search: bool | None = None
     count: int | None = None
+    # Not an /imagine option: whether a slow image pings its member when ready (cogs/ready_pings.py).
+    ping: bool | None = None
 
     @property
     def empty(self) -> bool:

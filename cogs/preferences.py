@@ -40,6 +40,7 @@ LABELS = {
     "thinking_level": "Thinking",
     "web_search": "Web search",
     "count": "Images per prompt",
+    "ping": "Ping when ready",
 }
 FORGET_CHOICES = [app_commands.Choice(name=label, value=name) for name, label in LABELS.items()]
 
@@ -58,6 +59,7 @@ class MemberPreferences(commands.Cog):
         thinking="Thinking level when you pick none (where supported)",
         web_search="Web search on or off when you do not say (where supported)",
         count=f"Images per /imagine when you do not say, 1 to {MAX_CANDIDATES} (held to the server's cap)",
+        ping="Ping you when an image that took a while is ready (its message is edited, which notifies nobody)",
         forget="Drop one preference",
         reset="Drop all of them (then set the options given here, if any)",
     )
@@ -72,6 +74,7 @@ class MemberPreferences(commands.Cog):
         thinking: str | None = None,
         web_search: bool | None = None,
         count: app_commands.Range[int, 1, MAX_CANDIDATES] | None = None,
+        ping: bool | None = None,
         forget: str | None = None,
         reset: bool = False,
     ) -> None:
@@ -88,6 +91,7 @@ class MemberPreferences(commands.Cog):
             "thinking_level": thinking,
             "web_search": web_search,
             "count": count,
+            "ping": ping,
         }
         changes = {name: value for name, value in given.items() if value is not None}
         warning: str | None = None
@@ -176,6 +180,17 @@ class MemberPreferences(commands.Cog):
             "(`forget` drops one)."
         )
 
+    def _ping_shown(self, value: bool | None) -> str:
+        """The ping preference as a member reads it: whether they are pinged, and after how long."""
+        imagine = self.bot.settings.imagine
+        if not imagine.ping_when_ready:
+            return "off (this bot pings nobody)"  # a member's "on" changes nothing: not shown as if it did
+        if value is False:
+            return "off"
+        after = imagine.ping_after_seconds
+        when = "every image" if after <= 0 else f"images that take {after:g} s or more"
+        return f"on ({when})" if value else f"on ({when}; the default)"
+
     async def _embed(self, guild_id: int, prefs: Preferences) -> discord.Embed:
         catalogue = self.bot.services.catalogue
         embed = discord.Embed(
@@ -203,6 +218,8 @@ class MemberPreferences(commands.Cog):
                     shown = f"{was} is not available now; {catalogue.display_name(model)} is used"
                 else:
                     shown = catalogue.display_name(model)
+            elif name == "ping":
+                shown = self._ping_shown(value)
             elif value is None:
                 shown = "model's default" if name != "count" else "1"
             elif name in unused:
@@ -217,7 +234,7 @@ class MemberPreferences(commands.Cog):
 
 def _value(name: str, value: Any) -> str:
     """A stored preference as a member reads it."""
-    if name == "web_search":
+    if name in ("web_search", "ping"):
         return "on" if value else "off"
     return str(value)
 

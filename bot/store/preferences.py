@@ -30,8 +30,9 @@ class PreferenceStore:
         if row is None:
             return Preferences()
         values = dict(zip(PREFERENCE_FIELDS, row, strict=True))
-        if values["web_search"] is not None:
-            values["web_search"] = bool(values["web_search"])
+        for flag in ("web_search", "ping"):  # stored as 0 or 1
+            if values[flag] is not None:
+                values[flag] = bool(values[flag])
         return Preferences(**values)
 
     async def save(self, guild_id: int, user_id: int, prefs: Preferences, *, now: float) -> None:
