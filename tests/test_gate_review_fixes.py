@@ -7,6 +7,7 @@ list). Each test here fails on the code before these fixes."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import string
 import time
 
@@ -29,12 +30,18 @@ MAX_TERMS = 500
 SPACED = " ".join(["a"] * 2999)  # 5,997 characters, about the longest prompt (cogs/imagine.py)
 
 
+# Long word terms stored before word terms were bounded, enough that checking ``SPACED`` against every one of them
+# takes several times the gate's budget on any machine: on 2026-12-06 this machine, faster that day, checked 60
+# of them in 0.17 s, within the 0.25 s budget (the tests below, written with 60, found the check finished), and
+# 600 in 1.65 s.
+SLOW_TERMS = 600
+
+
 def long_terms(count: int, letters: int) -> list[str]:
-    """``count`` different terms of ``letters`` letters, all but the last two "a", none of which ``SPACED`` holds."""
-    return [
-        "a" * (letters - 2) + string.ascii_lowercase[1 + i // 25] + string.ascii_lowercase[1 + i % 25]
-        for i in range(count)
-    ]
+    """``count`` different terms of ``letters`` letters, all but the last three "a", none of which ``SPACED``
+    holds."""
+    tails = ("".join(tail) for tail in itertools.product(string.ascii_lowercase[1:], repeat=3))
+    return ["a" * (letters - 3) + next(tails) for _ in range(count)]
 
 
 def blocked(prompt: str, *terms: str, builtin: bool = False, regex: bool = False) -> bool:
@@ -58,11 +65,11 @@ def test_long_word_terms_stored_before_the_bound_cannot_hold_a_prompt_for_second
     """Word terms had no time bound: 30 terms of 1,000 letters held this prompt 3.4 s, 60 of them 7 s (on the
     event loop, for every server). They share the prompt's budget with regex terms now; what the budget left
     unrun is named, so the prompt is refused rather than let through (bot/moderation.py)."""
-    gate = PromptGate([Term(t) for t in long_terms(60, 1000)], builtin=False)
+    gate = PromptGate([Term(t) for t in long_terms(SLOW_TERMS, 1000)], builtin=False)
     started = time.monotonic()
     verdict = gate.check(SPACED)
     took = time.monotonic() - started
-    assert took < 1.0, f"60 long word terms held one prompt {took:.2f} s"
+    assert took < 1.0, f"{SLOW_TERMS} long word terms held one prompt {took:.2f} s"
     assert not verdict.blocked and not verdict.finished
     assert verdict.unchecked
 
@@ -103,7 +110,7 @@ async def test_word_terms_are_bounded_when_added_and_stored_ones_still_work(db: 
 async def test_a_prompt_long_word_terms_cannot_check_in_time_is_refused_off_the_event_loop(db: Database) -> None:
     """With no regex term the check ran on the event loop, and nothing bounded word terms: this held it 7 s."""
     store = ModerationStore(db, clock=Clock())
-    await stored(db, *long_terms(60, 1000))
+    await stored(db, *long_terms(SLOW_TERMS, 1000))
     gaps: list[float] = []
 
     async def tick() -> None:
