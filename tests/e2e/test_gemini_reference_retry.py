@@ -9,6 +9,7 @@ where the same hiccup on the bot's check is tried again later; nothing had gone 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import sqlite3
 from collections.abc import Callable
@@ -138,9 +139,16 @@ async def test_a_gemini_batch_downloads_each_reference_once_and_sends_both_with_
         try:
             one = discord_fake.add_attachment(first, "first.png", "image/png")
             two = discord_fake.add_attachment(second, "second.png", "image/png")
+            # The CDN slow to serve them, so the four candidates come while the first checks are under way, as
+            # they do when a batch starts together: on a loaded machine (a full run of the suite) a candidate
+            # started after those checks had ended, and downloaded the file again (it needs the bytes).
+            discord_fake.hold_downloads()
             await discord_fake.slash_command(
                 "imagine", {"prompt": "two refs", "count": 4, "image1": one, "image2": two}
             )
+            await discord_fake.wait_for(lambda: discord_fake.downloads_waiting == 2 and len(rows(settings)) == 4)
+            await asyncio.sleep(1.0)  # the other candidates' steps begin, and wait on those checks
+            discord_fake.hold_downloads(False)
             await discord_fake.wait_for(lambda: [r["state"] for r in rows(settings)] == ["delivered"] * 4, timeout=30)
         finally:
             await running.close()
