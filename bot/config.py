@@ -417,8 +417,8 @@ class ImagineSettings(_Section):
     answers_in_memory: int = Field(default=2, ge=1)
     # Threads that re-encode results over a channel's upload limit: CPU-bound, so about one per core.
     reencode_workers: int = Field(default=2, ge=1)
-    # An image that took at least ping_after_seconds (from the member's command to the image in their
-    # message) pings its member when it is ready: an edit notifies nobody (cogs/ready_pings.py).
+    # A request that took at least ping_after_seconds (from the member's command to its end in their
+    # message) pings its member when it ends: an edit notifies nobody (cogs/ready_pings.py).
     ping_when_ready: bool = True
     ping_after_seconds: float = Field(default=45.0, ge=0)
 

@@ -57,4 +57,13 @@ class ImageReady:
     job: Job
 
 
-RunnerEvent = ProviderProblem | ProviderRecovered | JobBlocked | EndNotShown | ImageReady
+@dataclass(frozen=True, slots=True)
+class NothingMade:
+    """A job ended without an image (failed, blocked, timed out; not cancelled: whoever cancelled it knows), its
+    end drawn in its member's message."""
+
+    name: ClassVar[str] = "nothing_made"
+    job: Job
+
+
+RunnerEvent = ProviderProblem | ProviderRecovered | JobBlocked | EndNotShown | ImageReady | NothingMade

@@ -36,7 +36,7 @@ from bot.errors import (
     ErrorCategory,
     ProviderError,
 )
-from bot.events import JobBlocked, RunnerEvent
+from bot.events import JobBlocked, NothingMade, RunnerEvent
 from bot.failover import Failover
 from bot.gcwatch import WATCH
 from bot.held_jobs import BACK_TOO_LATE, HELD_FOR_SECONDS, HeldJobs
@@ -641,6 +641,8 @@ class JobRunner:
             await self.images.discard(job)  # its image will never be shown
         if job.state is JobState.BLOCKED:
             self.notify(JobBlocked(job))
+        if show and job.state is not JobState.CANCELLED:
+            self.notify(NothingMade(job))
 
     def in_background(self, work: Coroutine[Any, Any, T], name: str, *, resumable: bool = False) -> asyncio.Task[T]:
         """Run ``work`` as the runner's own: ``stop`` gives it the grace its steps get, then cancels it.

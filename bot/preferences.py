@@ -36,7 +36,7 @@ class Preferences:
     thinking_level: str | None = None
     web_search: bool | None = None
     count: int | None = None
-    # Not an /imagine option: whether a slow image pings its member when ready (cogs/ready_pings.py).
+    # Not an /imagine option: whether a slow request pings its member when it ends (cogs/ready_pings.py).
     ping: bool | None = None
 
     @property

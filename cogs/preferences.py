@@ -40,7 +40,7 @@ LABELS = {
     "thinking_level": "Thinking",
     "web_search": "Web search",
     "count": "Images per prompt",
-    "ping": "Ping when ready",
+    "ping": "Ping when done",
 }
 FORGET_CHOICES = [app_commands.Choice(name=label, value=name) for name, label in LABELS.items()]
 
@@ -59,7 +59,7 @@ class MemberPreferences(commands.Cog):
         thinking="Thinking level when you pick none (where supported)",
         web_search="Web search on or off when you do not say (where supported)",
         count=f"Images per /imagine when you do not say, 1 to {MAX_CANDIDATES} (held to the server's cap)",
-        ping="Ping you when an image that took a while is ready (its message is edited, which notifies nobody)",
+        ping="Ping you when a request that took a while ends (its message is edited, which notifies nobody)",
         forget="Drop one preference",
         reset="Drop all of them (then set the options given here, if any)",
     )
@@ -188,7 +188,7 @@ class MemberPreferences(commands.Cog):
         if value is False:
             return "off"
         after = imagine.ping_after_seconds
-        when = "every image" if after <= 0 else f"images that take {after:g} s or more"
+        when = "every request" if after <= 0 else f"requests that take {after:g} s or more"
         return f"on ({when})" if value else f"on ({when}; the default)"
 
     async def _embed(self, guild_id: int, prefs: Preferences) -> discord.Embed:

@@ -1,13 +1,14 @@
-"""A slow image pings its member when it is ready.
+"""A slow request pings its member when it has ended: its image is ready, or nothing could be made.
 
 A job's image appears by an edit of the message that showed its progress, and Discord notifies nobody of an
 edit: a member who went to another channel while Nano Banana Pro worked for a minute would not know the image
-is there (Midjourney's bot posts each result anew, pinging its member). So an image that took at least
-``[imagine] ping_after_seconds`` is followed by a short reply to its message mentioning the member, who turns
-it off with ``/preferences ping:False``. Once per request: a lone job's image, a batch's first (the others
-follow in the same message, bot/job_delivery.py). At most once: the ping is sent after the delivery is written
-and is not tried again (a restart in between sends none); its nonce makes a send Discord took twice one
-message. It mentions the member and nobody else: the prompt is not in it.
+is there (Midjourney's bot posts each result anew, pinging its member), nor that the request failed and could
+be sent again. So a request that took at least ``[imagine] ping_after_seconds`` is followed by a short reply to
+its message mentioning the member, who turns it off with ``/preferences ping:False``. Once per request: a lone
+job's end, a batch's first image (the others follow in the same message, bot/job_delivery.py), or a batch's
+last end when none of its images came. Not for a cancel: whoever cancelled it knows. At most once: the ping is
+sent after the end is written and is not tried again (a restart in between sends none); its nonce makes a send
+Discord took twice one message. It mentions the member and nobody else: the prompt is not in it.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import discord
 from discord.ext import commands
 
 from bot.app import Bananacord
-from bot.events import ImageReady
+from bot.events import ImageReady, NothingMade
+from bot.models import JobState
 from bot.nonces import message_nonce
+from bot.store.jobs import Job
 
 log = logging.getLogger(__name__)
 
@@ -31,22 +34,46 @@ class ReadyPings(commands.Cog):
     @commands.Cog.listener()
     async def on_image_ready(self, event: ImageReady) -> None:
         job = event.job
-        imagine = self.bot.settings.imagine
-        guild_id, channel_id, user_id, message_id = job.guild_id, job.channel_id, job.user_id, job.message_id
-        if not imagine.ping_when_ready or guild_id is None or channel_id is None or user_id is None:
+        if job.batch_id is None:
+            await self._ping(job, "your image is ready.")
+        else:
+            await self._ping(job, "your first image is ready; the others follow in the same message.")
+
+    @commands.Cog.listener()
+    async def on_nothing_made(self, event: NothingMade) -> None:
+        job = event.job
+        if job.batch_id is None:
+            await self._ping(job, "your image could not be made; its message says why.")
             return
-        if message_id is None:
+        if not self._slow(job):
+            return  # before reading the batch: most requests are quick
+        try:
+            batch = await self.bot.services.runner.store.batch(job.batch_id)
+        except Exception as exc:  # the database refusing a read: the end is in its message all the same
+            log.warning("job %s: could not read its batch to ping its member (%s)", job.id, type(exc).__name__)
+            return
+        # Told once, by the end that leaves none running; a batch with an image was told by its first.
+        if all(each.terminal for each in batch) and not any(each.state is JobState.DELIVERED for each in batch):
+            await self._ping(job, "none of your images could be made; their message says why.")
+
+    def _slow(self, job: Job) -> bool:
+        """Whether ``job``'s request took long enough that its member may have gone elsewhere meanwhile."""
+        imagine = self.bot.settings.imagine
+        return imagine.ping_when_ready and self.bot.clock() - job.created_at >= imagine.ping_after_seconds
+
+    async def _ping(self, job: Job, said: str) -> None:
+        """A reply to ``job``'s message mentioning its member: ``said`` after the mention."""
+        guild_id, channel_id, user_id, message_id = job.guild_id, job.channel_id, job.user_id, job.message_id
+        if guild_id is None or channel_id is None or user_id is None or message_id is None:
             return  # shown in no message of a channel (the CLI's jobs)
-        if self.bot.clock() - job.created_at < imagine.ping_after_seconds:
+        if not self._slow(job):
             return  # the member was most likely watching it
         try:
             if (await self.bot.services.preferences.get(guild_id, user_id)).ping is False:
                 return
             channel = self.bot.get_partial_messageable(channel_id, guild_id=guild_id)
             await channel.send(
-                f"<@{user_id}> your image is ready."
-                if job.batch_id is None
-                else f"<@{user_id}> your first image is ready; the others follow in the same message.",
+                f"<@{user_id}> {said}",
                 reference=discord.MessageReference(
                     message_id=message_id, channel_id=channel_id, fail_if_not_exists=False
                 ),
@@ -57,11 +84,11 @@ class ReadyPings(commands.Cog):
                 nonce=message_nonce("ready-ping", job.batch_id or job.id),
             )
         except discord.HTTPException as exc:
-            # No right to post here (a slash command needs none), or Discord failing: the image is in its message
+            # No right to post here (a slash command needs none), or Discord failing: the end is in its message
             # all the same; a ping later than now would be noise.
-            log.info("job %s: its member was not pinged that it is ready (HTTP %s)", job.id, exc.status)
+            log.info("job %s: its member was not pinged that it ended (HTTP %s)", job.id, exc.status)
         except Exception as exc:
-            log.warning("job %s: its member was not pinged that it is ready (%s)", job.id, type(exc).__name__)
+            log.warning("job %s: its member was not pinged that it ended (%s)", job.id, type(exc).__name__)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -47,7 +47,7 @@ async def test_a_members_preferences_fill_what_they_leave_out(
         "Thinking": "model's default",
         "Web search": "model's default",
         "Images per prompt": "2",
-        "Ping when ready": "on (images that take 45 s or more; the default)",
+        "Ping when done": "on (requests that take 45 s or more; the default)",
     }
     assert "(server default)" in shown(discord_fake, saved)["Model"]
 

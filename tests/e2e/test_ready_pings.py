@@ -1,6 +1,6 @@
-"""A slow image pings its member when it is ready (cogs/ready_pings.py): a short reply to its message mentioning
-them and nobody else, once per request; never for an image the member was watching arrive, nor for a member who
-turned it off, nor where the bot may not post."""
+"""A slow request pings its member when it has ended (cogs/ready_pings.py): a short reply to its message mentioning
+them and nobody else, once per request, whether its image is ready or nothing could be made; never for an image the
+member was watching arrive, nor for a cancel, nor for a member who turned it off, nor where the bot may not post."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from bot.testing.providers import FakeSeaArt
 from tests.conftest import answer_data, answer_given, make_settings, start_bot
 from tests.e2e.edits import states
 from tests.e2e.test_batch_ends import hide
+from tests.e2e.test_rework import press
 
 # SeaArt's first status poll of a job scripted "status_hang" never answers: the job waits out the adapter's
 # request timeout (2 s in the tests' settings) and is then polled to its end, taking more than this.
@@ -83,7 +84,7 @@ async def test_a_slow_image_pings_its_member_once_and_a_quick_one_or_a_member_wh
         # The member turns it off; the screen says so.
         interaction = await discord_fake.slash_command("preferences", {"ping": False})
         fields = await screen(discord_fake, interaction)
-        assert fields["Ping when ready"] == "off"
+        assert fields["Ping when done"] == "off"
         seaart.script("status_hang")
         await imagine(discord_fake, settings, {"prompt": "another slow cat"}, done=5)
         await asyncio.sleep(0.5)
@@ -93,7 +94,7 @@ async def test_a_slow_image_pings_its_member_once_and_a_quick_one_or_a_member_wh
         hidden = hide(discord_fake)
         interaction = await discord_fake.slash_command("preferences", {"ping": True})
         fields = await screen(discord_fake, interaction)
-        assert fields["Ping when ready"] == f"on (images that take {AFTER:g} s or more)"
+        assert fields["Ping when done"] == f"on (requests that take {AFTER:g} s or more)"
         seaart.script("status_hang")
         with caplog.at_level(logging.INFO, logger="cogs.ready_pings"):
             hidden_job = await discord_fake.slash_command("imagine", {"prompt": "a hidden cat"}, channel_id=hidden)
@@ -116,9 +117,62 @@ async def test_no_ping_when_the_bot_is_told_to_ping_nobody(
     try:
         interaction = await discord_fake.slash_command("preferences", {"ping": True})
         fields = await screen(discord_fake, interaction)
-        assert fields["Ping when ready"] == "off (this bot pings nobody)"
+        assert fields["Ping when done"] == "off (this bot pings nobody)"
         await imagine(discord_fake, settings, {"prompt": "a cat"}, done=1)
         await asyncio.sleep(0.5)
         assert pings(discord_fake) == []
+    finally:
+        await bot.close()
+
+
+async def test_a_request_that_made_nothing_pings_once_and_a_cancelled_one_not_at_all(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A request that ended without an image is news as much as one that brought it: its member may send it
+    again. Once per request (a batch's last end, when none of its images came); never for a cancel, which its
+    member knows of. ``ping_after_seconds = 0``: every request counts as slow here."""
+    settings = make_settings(tmp_path, discord_fake, seaart, imagine={"ping_after_seconds": 0})
+    member = discord_fake.member_id
+    bot = await start_bot(settings, discord_fake)
+
+    def ended() -> list[str]:
+        return [s for s in states(settings) if s != "running" and s != "queued" and s != "submitted"]
+
+    try:
+        seaart.script("error:INFERENCE_FAILURE")
+        failed = await discord_fake.slash_command("imagine", {"prompt": "a failing cat"})
+        await discord_fake.wait_for(lambda: len(pings(discord_fake)) == 1, timeout=20)
+        (ping,) = pings(discord_fake)
+        assert ping.content == f"<@{member}> your image could not be made; its message says why."
+        assert ping.reference is not None and int(ping.reference["message_id"]) == failed.original_message_id
+
+        # Two images, neither made: one ping, once both have ended.
+        seaart.script("error:INFERENCE_FAILURE", "error:INFERENCE_FAILURE")
+        batch = await discord_fake.slash_command("imagine", {"prompt": "two failing cats", "count": 2})
+        await discord_fake.wait_for(lambda: len(ended()) == 3, timeout=20)
+        await discord_fake.wait_for(lambda: len(pings(discord_fake)) == 2, timeout=10)
+        await asyncio.sleep(0.3)
+        last = pings(discord_fake)[-1]
+        assert last.content == f"<@{member}> none of your images could be made; their message says why."
+        assert last.reference is not None and int(last.reference["message_id"]) == batch.original_message_id
+
+        # One made, one not: the image's ping alone.
+        seaart.script("error:INFERENCE_FAILURE", "success")
+        await discord_fake.slash_command("imagine", {"prompt": "one of two cats", "count": 2})
+        await discord_fake.wait_for(lambda: len(ended()) == 5, timeout=20)
+        await asyncio.sleep(0.5)
+        assert [p.content for p in pings(discord_fake)[2:]] == [
+            f"<@{member}> your first image is ready; the others follow in the same message."
+        ]
+
+        # Cancelled by its member: no ping.
+        seaart.script("never_finish")
+        cancelled = await discord_fake.slash_command("imagine", {"prompt": "a cat never finished"})
+        await discord_fake.wait_for(lambda: states(settings)[-1] == "running", timeout=20)
+        assert cancelled.original_message_id is not None
+        await press(discord_fake, discord_fake.messages[cancelled.original_message_id], "Cancel")
+        await discord_fake.wait_for(lambda: states(settings)[-1] == "cancelled", timeout=20)
+        await asyncio.sleep(0.5)
+        assert len(pings(discord_fake)) == 3
     finally:
         await bot.close()

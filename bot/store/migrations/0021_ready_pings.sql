@@ -1,3 +1,3 @@
--- Whether a member is pinged when a slow image of theirs is ready (/preferences ping, cogs/ready_pings.py).
+-- Whether a member is pinged when a slow request of theirs ends (/preferences ping, cogs/ready_pings.py).
 -- NULL: as the bot's [imagine] ping_when_ready says; 0: never; 1: yes.
 ALTER TABLE member_preferences ADD COLUMN ping INTEGER;
