@@ -49,7 +49,7 @@ KEEP_WORKING = (
     f"Any message with an image: right-click (long-press on mobile) → **Apps** → **{MENU_NAME}**."
 )
 YOURS = (
-    "`/preferences` your own defaults for what you leave out, and whether a slow image pings you · `/jobs` "
+    "`/preferences` your own defaults for what you leave out, and whether a slow request pings you · `/jobs` "
     "what you have generating, and your latest images (`search:` finds earlier ones by their words) · "
     "`/quota show` what you have left"
 )
