@@ -46,6 +46,7 @@ EXTENSIONS = (
     "cogs.errors",
     "cogs.slow_answers",
     "cogs.imagine",
+    "cogs.blend",
     "cogs.replies",
     "cogs.remix",
     "cogs.admin",

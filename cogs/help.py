@@ -36,7 +36,8 @@ def make_line(count_cap: int) -> str:
         "end work too). Attach reference images (`image1`…`image10`), paste an image's Discord link into the "
         "prompt, or link messages with images (`references:`) to draw from them; `model`, `aspect_ratio`, "
         "`resolution` and "
-        f"`count` ({at_once}) are optional. You are charged only for images you receive."
+        f"`count` ({at_once}) are optional. `/blend` makes two to five images into one. You are charged only "
+        "for images you receive."
     )
 
 

@@ -448,6 +448,40 @@ class Imagine(commands.Cog):
         image10: discord.Attachment | None = None,
     ) -> None:
         """Generate an image with Google's Nano Banana models."""
+        attached = (image1, image2, image3, image4, image5, image6, image7, image8, image9, image10)
+        await self.make(
+            interaction,
+            prompt,
+            model=model,
+            aspect_ratio=aspect_ratio,
+            resolution=resolution,
+            count=count,
+            attached=[a for a in attached if a is not None],
+            references=references,
+            seed=seed,
+            output_format=output_format,
+            thinking=thinking,
+            web_search=web_search,
+        )
+
+    async def make(
+        self,
+        interaction: discord.Interaction[Any],
+        prompt: str,
+        *,
+        model: str | None = None,
+        aspect_ratio: str | None = None,
+        resolution: str | None = None,
+        count: int | None = None,
+        attached: Sequence[discord.Attachment] = (),
+        references: str | None = None,
+        seed: int | None = None,
+        output_format: str | None = None,
+        thinking: str | None = None,
+        web_search: bool | None = None,
+    ) -> None:
+        """/imagine with its options as Discord sent them (``attached``: its images, in order); /blend's too
+        (cogs/blend.py)."""
         check_prompt_option(prompt, typed=True)  # as Discord counted it; before any reference is looked up
         # "a fox --ar 16:9 --v 6", as members coming from Midjourney type it: parameters, not words for the model
         # (bot/prompt_parameters.py). Read from the cleaned prompt: a zero-width space after "16:9" hid it.
@@ -463,8 +497,7 @@ class Imagine(commands.Cog):
                 f"A seed makes the same image from the same prompt, so `count:{count}` with `seed:{seed}` would "
                 "make (and charge you for) near-copies. Leave out the seed for different images, or the count."
             )
-        attached = (image1, image2, image3, image4, image5, image6, image7, image8, image9, image10)
-        images = [self._reference(a) for a in attached if a is not None]
+        images = [self._reference(a) for a in attached]
         images += linked_in.images
         if linked_in.messages:
             linked = await linked_images(interaction, " ".join(linked_in.messages), "the prompt")

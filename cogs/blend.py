@@ -1,0 +1,78 @@
+"""/blend: two to five images made into one, as Midjourney's /blend does, with no words needed.
+
+Members coming from Midjourney look for /blend. With Nano Banana it is an /imagine whose references are the
+images and whose prompt asks for them blended (and says how, if the member adds words): so it is carried out
+by /imagine itself (cogs/imagine.py), with everything that comes with it: the member's preferences, the
+channel's safety level, moderation of the words, quotas, routing and failover, the job's message and buttons.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import Bananacord
+from bot.jobs import MAX_CANDIDATES
+from cogs.imagine import OPTION_CHOICES, PROMPT_MAX_CHARS, Imagine
+from cogs.slow_answers import ANSWERS_ON_ITS_OWN
+
+# What the model is asked; the member's words, if any, follow it.
+BLEND = "Blend these images into one new image, combining their subjects, styles and colours"
+# The member's words fit in what is left of a prompt's length after BLEND and ": ".
+BLEND_WORDS_MAX_CHARS = PROMPT_MAX_CHARS - len(BLEND) - 2
+
+
+def blend_prompt(words: str | None) -> str:
+    """The prompt /blend sends: the blend asked for, and how, in the member's words (Midjourney's parameters at
+    their end are read as /imagine reads them)."""
+    words = (words or "").strip()
+    return f"{BLEND}: {words}" if words else f"{BLEND}."
+
+
+class Blend(commands.Cog):
+    def __init__(self, bot: Bananacord) -> None:
+        self.bot = bot
+
+    # Its answer is the job's message, as /imagine's is.
+    @app_commands.command(name="blend", extras={ANSWERS_ON_ITS_OWN: True})
+    @app_commands.guild_only()
+    @app_commands.describe(
+        image1="The first image to blend (PNG, JPEG or WebP)",
+        image2="The second image to blend",
+        image3="Another image to blend",
+        image4="Another image to blend",
+        image5="Another image to blend (Nano Banana Pro takes more than Nano Banana 2)",
+        prompt="How to blend them, if you want to say (`in watercolour`, `the cat from the first in the second`)",
+        aspect_ratio="Shape of the image (each model offers its own set)",
+        model="Which Nano Banana model to use (if unset: your /preferences one, else the server's default)",
+        count=f"How many images to make, 1 to {MAX_CANDIDATES}, shown together (each costs its own)",
+    )
+    @app_commands.choices(model=OPTION_CHOICES["model"], aspect_ratio=OPTION_CHOICES["aspect_ratio"])
+    async def blend(
+        self,
+        interaction: discord.Interaction[Any],
+        image1: discord.Attachment,
+        image2: discord.Attachment,
+        image3: discord.Attachment | None = None,
+        image4: discord.Attachment | None = None,
+        image5: discord.Attachment | None = None,
+        prompt: app_commands.Range[str, 1, BLEND_WORDS_MAX_CHARS] | None = None,
+        aspect_ratio: str | None = None,
+        model: str | None = None,
+        count: app_commands.Range[int, 1, MAX_CANDIDATES] | None = None,
+    ) -> None:
+        """Blend two to five images into one new image."""
+        imagine = self.bot.get_cog("Imagine")
+        assert isinstance(imagine, Imagine)  # loaded before this cog (bot/app.py EXTENSIONS)
+        images = [image for image in (image1, image2, image3, image4, image5) if image is not None]
+        await imagine.make(
+            interaction, blend_prompt(prompt), model=model, aspect_ratio=aspect_ratio, count=count, attached=images
+        )
+
+
+async def setup(bot: commands.Bot) -> None:
+    assert isinstance(bot, Bananacord)
+    await bot.add_cog(Blend(bot))

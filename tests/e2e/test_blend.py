@@ -1,0 +1,44 @@
+"""/blend (cogs/blend.py): Midjourney's blend of two to five images, with no words needed, carried out as an
+/imagine whose references are the images."""
+
+from __future__ import annotations
+
+from bot.config import Settings
+from bot.testing.discord import FakeDiscord
+from bot.testing.providers import FakeSeaArt
+from cogs.blend import BLEND
+from tests.conftest import RunningBot, answer_data, answer_given, png_bytes
+from tests.e2e.edits import states
+
+
+async def test_blend_sends_the_images_with_a_prompt_asking_for_them_blended(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    one = discord_fake.add_attachment(png_bytes(colour=(200, 30, 30)), "cat.png", "image/png")
+    two = discord_fake.add_attachment(png_bytes(colour=(30, 30, 200)), "sea.png", "image/png")
+    blend = await discord_fake.slash_command("blend", {"image1": one, "image2": two})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    create = seaart.creates[0].json
+    assert create["prompt"] == f"{BLEND}."
+    assert create["image_urls"] == [one["url"], two["url"]]
+    assert blend.original_message_id is not None
+    message = discord_fake.messages[blend.original_message_id]
+    assert message.files and "Done" in message.embeds[0]["title"] and "2 reference images" in str(message.embeds)
+
+    # The member's words say how, and Midjourney's parameters at their end are read as /imagine reads them.
+    three = discord_fake.add_attachment(png_bytes(colour=(30, 200, 30)), "hat.png", "image/png")
+    await discord_fake.slash_command(
+        "blend", {"image1": one, "image2": two, "image3": three, "prompt": "as a watercolour --ar 16:9"}
+    )
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 2, timeout=20)
+    create = seaart.creates[1].json
+    assert (create["prompt"], create["aspect_ratio"]) == (f"{BLEND}: as a watercolour", "16:9")
+    assert create["image_urls"] == [one["url"], two["url"], three["url"]]
+
+    # Refused as /imagine refuses, privately, nothing made: a file no provider takes.
+    gif = discord_fake.add_attachment(b"GIF89a" + b"\0" * 64, "moving.gif", "image/gif")
+    refused = await discord_fake.slash_command("blend", {"image1": one, "image2": gif})
+    await answer_given(discord_fake, refused)
+    answer = answer_data(discord_fake, refused)
+    assert answer.get("flags", 0) & 64 and "moving.gif" in str(answer.get("content"))
+    assert len(seaart.creates) == 2
