@@ -27,6 +27,7 @@ from cogs.errors import storage_answer
 from cogs.imagine import MODEL_CHOICES
 from cogs.moderation import record_moderation
 from cogs.private_answers import answer_privately
+from cogs.ready_pings import pings_line
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
         model="Model /imagine uses when a member picks none",
         provider="Provider tried first (others remain as failover)",
         max_count=f"Most images a member may ask for with one /imagine (count), 1 to {MAX_CANDIDATES}",
+        pings="Whether a slow request pings its member when it ends (each member may still turn it off)",
         reset="Forget this server's defaults and use the bot's configuration",
     )
     @app_commands.choices(model=MODEL_CHOICES, provider=PROVIDER_CHOICES)
@@ -113,9 +115,10 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
         model: str | None = None,
         provider: str | None = None,
         max_count: app_commands.Range[int, 1, MAX_CANDIDATES] | None = None,
+        pings: bool | None = None,
         reset: bool = False,
     ) -> None:
-        """Show or set this server's defaults: model, provider, images per /imagine."""
+        """Show or set this server's defaults: model, provider, images per /imagine, pings."""
         assert interaction.guild_id is not None
         store = self.bot.services.settings_store
         catalogue = self.bot.services.catalogue
@@ -131,7 +134,7 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
                 "Nothing was changed.",
                 detail=f"max_count {max_count} out of 1..{MAX_CANDIDATES}",
             )
-        if reset or model is not None or provider is not None or max_count is not None:
+        if reset or model is not None or provider is not None or max_count is not None or pings is not None:
             if model is not None and model not in catalogue.models():
                 offered = ", ".join(catalogue.display_name(m) for m in catalogue.models())
                 raise InvalidRequestError(f"`{model}` is not served by any enabled provider. Available: {offered}.")
@@ -144,6 +147,7 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
             chosen_model = None if reset else (model if model is not None else current.default_model)
             chosen_provider = None if reset else (provider if provider is not None else current.default_provider)
             chosen_count = None if reset else (max_count if max_count is not None else current.max_count)
+            chosen_pings = None if reset else (pings if pings is not None else current.pings)
             # Only what is set here is checked, against the model /imagine will use: a stored model or provider
             # the operator has since turned off is not in use (bot/preferences.py model_for, cogs/policy.py), and
             # checked against it every change was refused ("segmind does not serve Nano Banana 2"), max_count too.
@@ -165,6 +169,7 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
                 by=interaction.user.id,
                 now=self.bot.clock(),
                 max_count=chosen_count,
+                pings=chosen_pings,
             )
             change = (
                 "reset this server's defaults to the bot's configuration"
@@ -183,7 +188,11 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
         model = self.bot.services.catalogue.display_name(defaults.default_model) if defaults.default_model else None
         cap = defaults.max_count or f"{MAX_CANDIDATES} (bot maximum)"
         provider = defaults.default_provider or "bot default"
-        return f"model: {model or 'bot default'} · first provider: {provider} · images per /imagine: up to {cap}"
+        pings = "bot default" if defaults.pings is None else ("on" if defaults.pings else "off")
+        return (
+            f"model: {model or 'bot default'} · first provider: {provider} · images per /imagine: up to {cap}"
+            f" · pings: {pings}"
+        )
 
     def _defaults_embed(self, current: GuildDefaults) -> discord.Embed:
         """What /imagine uses in this server, and a stored choice it does not use, with why."""
@@ -220,6 +229,7 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
             value=f"up to {cap} (`count`){'' if current.max_count else ' (bot maximum)'}",
             inline=False,
         )
+        embed.add_field(name="Pings", value=pings_line(current, configured), inline=False)
         if current.updated_by:
             embed.set_footer(text=f"Last changed by user {current.updated_by}")
         return embed

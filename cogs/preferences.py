@@ -26,8 +26,10 @@ from bot.errors import InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
 from bot.preferences import REQUEST_FIELDS, Preferences, model_for
 from bot.routing import choose_provider
+from bot.store.settings import GuildDefaults
 from cogs.imagine import OPTION_CHOICES, build_request
 from cogs.private_answers import answer_privately
+from cogs.ready_pings import server_pings, slow_requests
 
 log = logging.getLogger(__name__)
 
@@ -180,15 +182,14 @@ class MemberPreferences(commands.Cog):
             "(`forget` drops one)."
         )
 
-    def _ping_shown(self, value: bool | None) -> str:
+    def _ping_shown(self, value: bool | None, defaults: GuildDefaults) -> str:
         """The ping preference as a member reads it: whether they are pinged, and after how long."""
         imagine = self.bot.settings.imagine
-        if not imagine.ping_when_ready:
-            return "off (this bot pings nobody)"  # a member's "on" changes nothing: not shown as if it did
+        if not server_pings(defaults, imagine):
+            return "off (this server pings nobody)"  # a member's "on" changes nothing: not shown as if it did
         if value is False:
             return "off"
-        after = imagine.ping_after_seconds
-        when = "every request" if after <= 0 else f"requests that take {after:g} s or more"
+        when = slow_requests(imagine)
         return f"on ({when})" if value else f"on ({when}; the default)"
 
     async def _embed(self, guild_id: int, prefs: Preferences) -> discord.Embed:
@@ -205,7 +206,8 @@ class MemberPreferences(commands.Cog):
         # Judged against the model in use now, whatever changed it (this member, or /admin defaults): shown
         # as stored, a 512 Nano Banana Pro does not offer read as in force.
         unused = set(self._unused(model, prefs))
-        cap = (await self.bot.services.settings_store.guild_defaults(guild_id)).max_count or MAX_CANDIDATES
+        defaults = await self.bot.services.settings_store.guild_defaults(guild_id)
+        cap = defaults.max_count or MAX_CANDIDATES
         for name, label in LABELS.items():
             value = getattr(prefs, name)
             if name == "model":
@@ -219,7 +221,7 @@ class MemberPreferences(commands.Cog):
                 else:
                     shown = catalogue.display_name(model)
             elif name == "ping":
-                shown = self._ping_shown(value)
+                shown = self._ping_shown(value, defaults)
             elif value is None:
                 shown = "model's default" if name != "count" else "1"
             elif name in unused:

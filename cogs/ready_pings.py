@@ -19,12 +19,34 @@ import discord
 from discord.ext import commands
 
 from bot.app import Bananacord
+from bot.config import ImagineSettings
 from bot.events import ImageReady, NothingMade
 from bot.models import JobState
 from bot.nonces import message_nonce
 from bot.store.jobs import Job
+from bot.store.settings import GuildDefaults
 
 log = logging.getLogger(__name__)
+
+
+def server_pings(defaults: GuildDefaults, imagine: ImagineSettings) -> bool:
+    """Whether a server's members are pinged at all: as its admins set it (/admin defaults pings), else as the
+    bot's configuration. A member may turn it off for themselves, not on where it is off."""
+    return imagine.ping_when_ready if defaults.pings is None else defaults.pings
+
+
+def slow_requests(imagine: ImagineSettings) -> str:
+    """Which requests ping, as a member or an admin reads it."""
+    after = imagine.ping_after_seconds
+    return "every request" if after <= 0 else f"requests that take {after:g} s or more"
+
+
+def pings_line(defaults: GuildDefaults, imagine: ImagineSettings) -> str:
+    """/admin defaults' word on pings in this server."""
+    whose = " (bot default)" if defaults.pings is None else ""
+    if not server_pings(defaults, imagine):
+        return f"off: nobody here is pinged{whose}"
+    return f"on for {slow_requests(imagine)}{whose}; each member may turn it off (`/preferences ping`)"
 
 
 class ReadyPings(commands.Cog):
@@ -58,8 +80,7 @@ class ReadyPings(commands.Cog):
 
     def _slow(self, job: Job) -> bool:
         """Whether ``job``'s request took long enough that its member may have gone elsewhere meanwhile."""
-        imagine = self.bot.settings.imagine
-        return imagine.ping_when_ready and self.bot.clock() - job.created_at >= imagine.ping_after_seconds
+        return self.bot.clock() - job.created_at >= self.bot.settings.imagine.ping_after_seconds
 
     async def _ping(self, job: Job, said: str) -> None:
         """A reply to ``job``'s message mentioning its member: ``said`` after the mention."""
@@ -69,6 +90,9 @@ class ReadyPings(commands.Cog):
         if not self._slow(job):
             return  # the member was most likely watching it
         try:
+            defaults = await self.bot.services.settings_store.guild_defaults(guild_id)
+            if not server_pings(defaults, self.bot.settings.imagine):
+                return
             if (await self.bot.services.preferences.get(guild_id, user_id)).ping is False:
                 return
             channel = self.bot.get_partial_messageable(channel_id, guild_id=guild_id)

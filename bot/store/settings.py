@@ -17,6 +17,8 @@ class GuildDefaults:
     updated_at: float | None = None
     # The most images a member may ask for with one /imagine (count); None: the bot's maximum.
     max_count: int | None = None
+    # Whether a slow request pings its member when it ends (cogs/ready_pings.py); None: as the bot's config.
+    pings: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +43,7 @@ class SettingsStore:
         async with (
             self.db.read() as conn,
             conn.execute(
-                "SELECT default_model, default_provider, updated_by, updated_at, max_count FROM guild_settings "
+                "SELECT default_model, default_provider, updated_by, updated_at, max_count, pings FROM guild_settings "
                 "WHERE guild_id = ?",
                 (guild_id,),
             ) as cur,
@@ -49,7 +51,7 @@ class SettingsStore:
             row = await cur.fetchone()
         if row is None:
             return GuildDefaults(guild_id)
-        return GuildDefaults(guild_id, row[0], row[1], row[2], row[3], row[4])
+        return GuildDefaults(guild_id, row[0], row[1], row[2], row[3], row[4], None if row[5] is None else bool(row[5]))
 
     async def set_guild_defaults(
         self,
@@ -60,20 +62,22 @@ class SettingsStore:
         by: int,
         now: float,
         max_count: int | None = None,
+        pings: bool | None = None,
     ) -> GuildDefaults:
-        """Set (or with None, clear) the server's default model and provider and its cap on ``count``."""
+        """Set (or with None, clear) the server's default model and provider, its cap on ``count`` and whether
+        slow requests ping their members."""
         async with self.db.transaction() as conn:
             await conn.execute(
                 """INSERT INTO guild_settings (guild_id, default_model, default_provider, updated_by, updated_at,
-                       max_count)
-                   VALUES (?, ?, ?, ?, ?, ?)
+                       max_count, pings)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (guild_id) DO UPDATE SET default_model = excluded.default_model,
                        default_provider = excluded.default_provider, updated_by = excluded.updated_by,
-                       updated_at = excluded.updated_at, max_count = excluded.max_count""",
-                (guild_id, model, provider, by, now, max_count),
+                       updated_at = excluded.updated_at, max_count = excluded.max_count, pings = excluded.pings""",
+                (guild_id, model, provider, by, now, max_count, None if pings is None else int(pings)),
             )
         self._defaults.wrote(guild_id)
-        return GuildDefaults(guild_id, model, provider, by, now, max_count)
+        return GuildDefaults(guild_id, model, provider, by, now, max_count, pings)
 
     async def mark_provider(
         self, provider: str, *, healthy: bool, category: str | None, detail: str | None, now: float

@@ -14,7 +14,8 @@ from tests.conftest import Clock, answered, make_settings, start_bot
 
 DEFAULTS_CHANGE = (
     "set this server's defaults: model: bot default · first provider: bot default · images per /imagine: up to 1 "
-    "(before: model: bot default · first provider: bot default · images per /imagine: up to 4 (bot maximum))"
+    "· pings: bot default (before: model: bot default · first provider: bot default · images per /imagine: up to 4 "
+    "(bot maximum) · pings: bot default)"
 )
 
 

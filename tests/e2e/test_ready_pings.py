@@ -107,20 +107,45 @@ async def test_a_slow_image_pings_its_member_once_and_a_quick_one_or_a_member_wh
         await bot.close()
 
 
-async def test_no_ping_when_the_bot_is_told_to_ping_nobody(
+async def test_a_server_s_admins_turn_pings_off_or_on_whatever_the_bot_s_default(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
+    """The pings are messages in the server's channels: its admins say whether there are any
+    (`/admin defaults pings:`), ahead of the bot's configuration; a member may turn them off for themselves, not
+    on where the server has them off. ``ping_after_seconds = 0``: every request counts as slow here."""
     settings = make_settings(
         tmp_path, discord_fake, seaart, imagine={"ping_after_seconds": 0, "ping_when_ready": False}
     )
+    admin = discord_fake.admin_id
     bot = await start_bot(settings, discord_fake)
     try:
-        interaction = await discord_fake.slash_command("preferences", {"ping": True})
-        fields = await screen(discord_fake, interaction)
-        assert fields["Ping when done"] == "off (this bot pings nobody)"
+        # Off in the bot's configuration: a member's "on" changes nothing, and the screen says so.
+        fields = await screen(discord_fake, await discord_fake.slash_command("preferences", {"ping": True}))
+        assert fields["Ping when done"] == "off (this server pings nobody)"
         await imagine(discord_fake, settings, {"prompt": "a cat"}, done=1)
         await asyncio.sleep(0.5)
         assert pings(discord_fake) == []
+
+        # The server's admins turn them on: the member is pinged.
+        shown = await screen(
+            discord_fake, await discord_fake.slash_command("admin defaults", {"pings": True}, user_id=admin)
+        )
+        assert shown["Pings"] == "on for every request; each member may turn it off (`/preferences ping`)"
+        await imagine(discord_fake, settings, {"prompt": "a second cat"}, done=2)
+        await discord_fake.wait_for(lambda: len(pings(discord_fake)) == 1, timeout=10)
+
+        # And off again; a reset goes back to the bot's configuration (off), said as such.
+        shown = await screen(
+            discord_fake, await discord_fake.slash_command("admin defaults", {"pings": False}, user_id=admin)
+        )
+        assert shown["Pings"] == "off: nobody here is pinged"
+        await imagine(discord_fake, settings, {"prompt": "a third cat"}, done=3)
+        await asyncio.sleep(0.5)
+        assert len(pings(discord_fake)) == 1
+        shown = await screen(
+            discord_fake, await discord_fake.slash_command("admin defaults", {"reset": True}, user_id=admin)
+        )
+        assert shown["Pings"] == "off: nobody here is pinged (bot default)"
     finally:
         await bot.close()
 
