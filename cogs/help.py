@@ -59,7 +59,7 @@ MODERATORS = (
     "add|remove|list|builtin` · `/mod ban|unban|bans` · `/mod log` the audit log · `/mod logchannel` · `/mod settings`"
 )
 ADMINS = (
-    "`/admin defaults` the server's model, provider and images per prompt · `/admin providers` · "
+    "`/admin defaults` the server's model, provider, images per prompt and pings · `/admin providers` · "
     "`/quota set|grant|reset` · `/usage report|export`"
 )
 
