@@ -50,6 +50,9 @@ With --moderation, a moderator blocks a term every seventh prompt carries and ba
 --members 2 or more) --moderation seconds into the sending, typing each command again until the bot
 confirms it (bot/testing/soak_moderation.py): no command or press made after a confirmation may become a
 job it forbids.
+With --ping-after 0, every request's end pings its member (cogs/ready_pings.py), so the pings meet the
+faults too: Discord's 5xx on a post it made, kills between an end and its ping; no request may be pinged twice,
+and no ping may mention anyone but its member.
 After the commands, the bot gets --drain seconds to bring every job to an end; then it is stopped and
 bot/testing/soak.py judges the run: jobs submitted, delivered, failed with a clear message,
 lost (must be 0), created twice at a provider (0: no more tasks, summed over the providers, than the
@@ -105,6 +108,7 @@ from bot.testing.soak import (
     audit,
     log_errors,
     log_secrets,
+    ping_audit,
     provider_record,
     providers_not_told,
 )
@@ -150,6 +154,7 @@ class Plan:
     guild_monthly: int | None = None  # units the server may use a month, with quota_daily
     moderation: float | None = None  # seconds into the sending when a moderator blocks a term and bans a member
     callbacks: bool = False  # kie.ai calls the bot back (CALLBACK_MIX: some lost, replayed, forged or late)
+    ping_after: float | None = None  # [imagine] ping_after_seconds (None: the bot's default, 45 s)
 
     def quotas(self) -> dict[str, Any]:
         """The [quotas] section the bot runs with."""
@@ -304,6 +309,8 @@ def write_config(
         }
     if plan.busy_timeout is not None:
         config["database"]["busy_timeout_seconds"] = plan.busy_timeout
+    if plan.ping_after is not None:
+        config["imagine"] = {"ping_after_seconds": plan.ping_after}
     config[""] = {"log_level": plan.log_level}
     text, _ = render_config(config)
     path = workdir / "config.toml"
@@ -395,6 +402,8 @@ class Run:
     db_locks: list[str] = field(default_factory=list)  # --db-locks: when the lock was held
     callbacks: str = ""  # --callbacks: what the fake kie.ai sent and how the bot answered
     lost_creates: str = ""  # --callbacks: creates whose answer was lost, and how many were taken up
+    pinged: int = 0  # requests whose end pinged their member (cogs/ready_pings.py)
+    ping_problems: list[str] = field(default_factory=list)  # a request pinged twice, a ping mentioning others
 
     def problems(self) -> list[str]:
         return (
@@ -405,6 +414,7 @@ class Run:
             + [f"bot log: {line}" for line in self.log_errors]
             + [f"credential in the bot's log: {line}" for line in self.log_secrets]
             + [f"graceful stop: {stop}" for stop in self.stops if not stop.startswith("exited 0")]
+            + [f"ping: {p}" for p in self.ping_problems]
         )
 
 
@@ -561,6 +571,7 @@ async def run_soak(plan: Plan) -> Run:
             action_problems = actions.problems(db, record.finished) + providers_not_told(
                 db, record.cancels, record.finished
             )
+            pinged, ping_problems = ping_audit(discord_fake)
     return Run(
         audit=verdict,
         restarts=restarts,
@@ -584,6 +595,8 @@ async def run_soak(plan: Plan) -> Run:
         lost_creates=lost_creates,
         moderation=moderation,
         moderation_problems=moderation_problems,
+        pinged=pinged,
+        ping_problems=ping_problems,
     )
 
 
@@ -660,6 +673,8 @@ def report(run: Run, plan: Plan) -> None:
     )
     for line in run.member_actions + run.moderation:
         print(line)
+    after = "the bot's default" if plan.ping_after is None else f"{plan.ping_after:g} s"
+    print(f"pings (after {after}): {run.pinged} requests pinged their member; {len(run.ping_problems)} problems")
     print()
     for line in run.audit.lines():
         print(line)
@@ -675,7 +690,7 @@ def report(run: Run, plan: Plan) -> None:
         print(
             "all invariants hold: 0 lost, 0 created twice, no job took another's task, 0 charged twice, ledger "
             "balanced, every failure explained, every Cancel taken kept and its provider asked to stop, every reply "
-            "answered once, no error and no credential in the bot's log"
+            "answered once, no request pinged twice, no error and no credential in the bot's log"
         )
 
 
@@ -776,6 +791,12 @@ def main() -> None:
         action="store_true",
         help="kie.ai calls the bot back when a task ends; some callbacks lost, replayed, forged or late",
     )
+    parser.add_argument(
+        "--ping-after",
+        type=float,
+        metavar="S",
+        help="[imagine] ping_after_seconds (the bot's default: 45, which a soak's jobs seldom take); 0 pings every end",
+    )
     parser.add_argument("--deadline", type=float, default=90.0, help="[jobs] deadline_seconds (90)")
     parser.add_argument("--drain", type=float, default=240.0, help="seconds to let every job end (240)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the chaos and the provider times (1)")
@@ -839,6 +860,7 @@ def main() -> None:
         guild_in_flight=args.guild_in_flight,
         guild_monthly=args.guild_monthly,
         callbacks=args.callbacks,
+        ping_after=args.ping_after,
     )
     run = asyncio.run(run_soak(plan))
     report(run, plan)

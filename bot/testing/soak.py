@@ -396,6 +396,28 @@ def _check_ledger(
         result.ledger += [f"job {job_id}: no reservation" for job_id in sorted(ours - reserved)]
 
 
+# A ping of a slow request's end (cogs/ready_pings.py): the member's mention, then what became of it.
+_PING = re.compile(r"<@(\d+)> (?:your |none of your )")
+
+
+def ping_audit(discord_fake: FakeDiscord) -> tuple[int, list[str]]:
+    """The bot's pings of slow requests' ends (cogs/ready_pings.py): how many requests were pinged, and what is
+    wrong with them: a request pinged twice (a retry or a restart sending it again), or a ping that may mention
+    anyone but its member."""
+    pinged: Counter[int] = Counter()
+    problems: list[str] = []
+    for message in discord_fake.messages.values():
+        found = _PING.match(message.content or "")
+        if message.author_id is not None or message.reference is None or found is None:
+            continue
+        pinged[int(message.reference["message_id"])] += 1
+        mentions = message.allowed_mentions or {}
+        if mentions.get("parse") != [] or [str(user) for user in mentions.get("users") or []] != [found[1]]:
+            problems.append(f"ping {message.id} may mention more than its member: {mentions}")
+    problems += [f"message {target} pinged {times} times" for target, times in pinged.items() if times > 1]
+    return len(pinged), problems
+
+
 def tasks_per_prompt(prompts: Iterable[object]) -> dict[str, int]:
     """Prompt -> how many tasks carry it (give it the prompts of every task the fake provider made)."""
     return dict(Counter(str(p) for p in prompts))

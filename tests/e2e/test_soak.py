@@ -50,6 +50,7 @@ from bot.testing.soak import (
     audit,
     db_rows,
     log_errors,
+    ping_audit,
     prompt_of,
     provider_record,
     providers_not_told,
@@ -90,7 +91,8 @@ def write_config(
     quota: Mapping[str, object] = GENEROUS_QUOTAS,
 ) -> Path:
     """The bot's config: each named fake enabled (``segmind`` on its v2 queue), the first tried first and
-    the rest taking over in order; SeaArt off unless named; ``quota`` the [quotas] section."""
+    the rest taking over in order; SeaArt off unless named; ``quota`` the [quotas] section. Every request's
+    end pings its member (``ping_after_seconds = 0``), so the pings meet the faults and kills too."""
     quotas = "\n".join(f"{key} = {json.dumps(value)}" for key, value in quota.items())
     names = [name for name, _ in fakes]
     sections = "" if "seaart" in names else "[providers.seaart]\nenabled = false\n"
@@ -108,6 +110,8 @@ def write_config(
         f"""
 {discord_and_database(tmp_path, discord_fake)}
 {sections}
+[imagine]
+ping_after_seconds = 0
 [jobs]
 poll_schedule = "backoff"
 poll_interval_seconds = 0.1
@@ -197,12 +201,15 @@ def judged(
 ) -> tuple[ProviderRecord, Audit, str]:
     """bot/testing/soak.py's verdict on the run, which must find no problem: nothing lost, no prompt with
     more tasks at the providers than jobs, nothing charged twice, the ledger balanced, every failure
-    explained, and with ``limits`` no reservation past them. Returns the providers' record, the audit and
-    its report (for later assertions' messages)."""
+    explained, and with ``limits`` no reservation past them; no request pinged twice, no ping mentioning
+    anyone but its member. Returns the providers' record, the audit and its report (for later assertions'
+    messages)."""
     record = provider_record(fakes)
     result = audit(db, discord_fake, record.tasks, sent, quotas=True, limits=limits, task_prompts=record.task_prompts)
     report = "\n".join(result.problems() + result.lines())
     assert result.problems() == [], report
+    pinged, ping_problems = ping_audit(discord_fake)
+    assert ping_problems == [], f"{pinged} requests pinged: {ping_problems}"
     return record, result, report
 
 
@@ -274,6 +281,7 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
     assert result.candidates >= 3 * (JOBS // BATCH_EVERY) - 3, report  # a batch may be refused only if the bot died
     assert result.failed_over > 0 and kie.jobs, report
     assert result.delivered >= JOBS // 2, report
+    assert ping_audit(discord_fake)[0] >= JOBS // 2, report  # the members were pinged, each request once (judged)
     assert actions.problems(db, record.finished) == []  # no Cancel the bot took was delivered or charged
     # Every running task cancelled was asked to stop.
     assert providers_not_told(db, record.cancels, record.finished) == []
