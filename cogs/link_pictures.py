@@ -59,6 +59,10 @@ async def pictured(bot: Bananacord, message: discord.Message, links: Sequence[Sh
     # the read returns, and one after it reaches the listener.
     update = asyncio.ensure_future(bot.wait_for("raw_message_edit", check=shows_all, timeout=PICTURE_WAIT_SECONDS))
     try:
+        # "Bananacord is typing…" while it waits (Discord shows it up to 10 s, or until the bot's answer): the
+        # member sees their reply taken up. A channel that refuses it refuses nothing else here.
+        with contextlib.suppress(discord.HTTPException):
+            await message.channel.typing()
         with contextlib.suppress(discord.HTTPException):
             again = await message.channel.fetch_message(message.id)
             if all(pictures(again, link.url) for link in links):

@@ -644,6 +644,9 @@ async def test_a_reply_s_link_to_an_image_elsewhere_waits_for_discord_s_picture_
     await discord_fake.show_link_pictures(late, [hat])
     await answer_to(discord_fake, settings, late)
     assert seaart.creates[1].json["image_urls"] == [image.attachments[0]["url"], hat_copy]
+    # Meanwhile the member saw the bot typing in their channel: their reply was taken up.
+    typing = f"/channels/{late.channel_id}/typing"
+    assert [r for r in discord_fake.requests if r.method == "POST" and r.path.endswith(typing)]
     # The update came before the bot listened (or was missed): the message read again has the picture.
     missed = await discord_fake.post_message(f"put {scarf} on the cat", reply_to=image.id)
     await discord_fake.show_link_pictures(missed, [scarf], announce=False)
