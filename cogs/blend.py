@@ -16,7 +16,7 @@ from discord.ext import commands
 
 from bot.app import Bananacord
 from bot.jobs import MAX_CANDIDATES
-from cogs.imagine import OPTION_CHOICES, PROMPT_MAX_CHARS, Imagine
+from cogs.imagine import MODEL_DESCRIPTION, OPTION_CHOICES, PROMPT_MAX_CHARS, Imagine
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN
 
 # What the model is asked; the member's words, if any, follow it.
@@ -47,7 +47,7 @@ class Blend(commands.Cog):
         image5="Another image to blend (Nano Banana Pro takes more than Nano Banana 2)",
         prompt="How to blend them, if you want to say (`in watercolour`, `the cat from the first in the second`)",
         aspect_ratio="Shape of the image (each model offers its own set)",
-        model="Which Nano Banana model to use (if unset: your /preferences one, else the server's default)",
+        model=MODEL_DESCRIPTION,
         count=f"How many images to make, 1 to {MAX_CANDIDATES}, shown together (each costs its own)",
     )
     @app_commands.choices(model=OPTION_CHOICES["model"], aspect_ratio=OPTION_CHOICES["aspect_ratio"])

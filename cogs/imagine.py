@@ -71,6 +71,8 @@ OPTION_CHOICES: dict[str, list[app_commands.Choice[str]]] = {
 # provider's lower limit is enforced by validate(). Not a bound of GenerationRequest: `bananacord generate`
 # may send a provider's own longest (Kie takes 20,000), and a job stored before this check still loads.
 PROMPT_MAX_CHARS = 6000
+# The `model` option's description, /blend's too (cogs/blend.py).
+MODEL_DESCRIPTION = "Which Nano Banana model to use (if unset: your /preferences one, else the server's default)"
 SEED_MAX = 2_147_483_647
 # What a member reads when a value sent past Discord's own checks (a modified client, a raw API call)
 # does not fit; Discord enforces min/max in its UI, but nothing stops a hand-made payload.
@@ -407,7 +409,7 @@ class Imagine(commands.Cog):
     @app_commands.guild_only()
     @app_commands.describe(
         prompt="Describe the image you want (end it with --ar 16:9, --seed 7 or --no text, as on Midjourney)",
-        model="Which Nano Banana model to use (if unset: your /preferences one, else the server's default)",
+        model=MODEL_DESCRIPTION,
         aspect_ratio="Shape of the image (each model offers its own set; auto lets the model choose)",
         resolution="Output size",
         count=f"How many images to make from this prompt, 1 to {MAX_CANDIDATES}, shown together (each costs its own)",
