@@ -4,11 +4,12 @@ A job's image appears by an edit of the message that showed its progress, and Di
 edit: a member who went to another channel while Nano Banana Pro worked for a minute would not know the image
 is there (Midjourney's bot posts each result anew, pinging its member), nor that the request failed and could
 be sent again. So a request that took at least ``[imagine] ping_after_seconds`` is followed by a short reply to
-its message mentioning the member, who turns it off with ``/preferences ping:False``. Once per request: a lone
-job's end, a batch's first image (the others follow in the same message, bot/job_delivery.py), or a batch's
-last end when none of its images came. Not for a cancel: whoever cancelled it knows. At most once: the ping is
-sent after the end is written and is not tried again (a restart in between sends none); its nonce makes a send
-Discord took twice one message. It mentions the member and nobody else: the prompt is not in it.
+its message mentioning the member, who turns it off with ``/preferences ping:False`` (a server's admins, for
+everyone there, with ``/admin defaults pings:False``, or on where the bot's configuration has it off). Once per
+request: a lone job's end, a batch's first image (the others follow in the same message, bot/job_delivery.py),
+or a batch's last end when none of its images came. Not for a cancel: whoever cancelled it knows. At most once:
+the ping is sent after the end is written and is not tried again (a restart in between sends none); its nonce
+makes a send Discord took twice one message. It mentions the member and nobody else: the prompt is not in it.
 """
 
 from __future__ import annotations
