@@ -49,11 +49,11 @@ async def typed_links(
     """``text`` cleaned, its Discord links taken out; image links about to expire renewed (the job may wait for
     a provider's turn, and a provider fetches the link after the bot's check). ``edit``: a message's link is
     refused (``MESSAGE_IN_AN_EDIT``). Links with no words beside them are refused (``NO_WORDS``); with
-    ``alone`` (/imagine's ``references`` option) it is words beside them that are refused, quoted. ``shown``:
-    the words are a message's (a reply), whose link to an image elsewhere Discord shows as its copy, read with
-    the message's embeds; it is taken out of the words (``split_links``). So is an
+    ``alone`` (/imagine's ``references`` option) it is words beside them that are refused, quoted. So is an
     image from an age-restricted channel of ``guild`` used ``here``, elsewhere (as a message's link is:
-    cogs/reference_links.py)."""
+    cogs/reference_links.py). ``shown``: the words are a message's (a reply), whose link to an image elsewhere
+    Discord shows as its copy, read with the message's embeds: it is taken out of the words and listed in
+    ``shown`` (``split_links``), for the caller to wait for that embed (cogs/link_pictures.py)."""
     now = bot.clock()
     links = split_links(clean_prompt(text or ""), now=now, own_cdn=own_cdn(bot), shown=shown)
     if edit and links.messages:
