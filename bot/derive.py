@@ -1,5 +1,5 @@
-"""Requests that work on a delivered image: Vary, Edit (with a new frame: a shape, a zoom out) and re-render
-(docs/architecture.md section 4.7).
+"""Requests that work on a delivered image: Vary (strong or subtle), Edit (with a new frame: a shape, a
+zoom out) and re-render (docs/architecture.md section 4.7).
 
 Each takes the earlier job's request and the image as Discord serves it now, and keeps every option the
 member chose (model, ratio, size, format, thinking, web search); the cog then sends it through the
@@ -235,7 +235,7 @@ def _place(url: str) -> str:
 
 
 def _derive(
-    request: GenerationRequest, action: Literal["vary", "upscale"] | EditAction, origin: Origin, **changes: Any
+    request: GenerationRequest, action: Variation | Literal["upscale"] | EditAction, origin: Origin, **changes: Any
 ) -> GenerationRequest:
     job_id, message_url = origin
     fields = request.model_dump()
@@ -247,15 +247,44 @@ def _derive(
     return GenerationRequest.model_validate(fields)
 
 
-def vary(request: GenerationRequest, image: ReferenceImage, origin: Origin, *, limit: int) -> GenerationRequest:
-    """Same prompt, a new take: the image first, then the member's own references, up to ``limit``.
+# How strongly a Vary departs from its image (Midjourney's Vary (Strong) and Vary (Subtle)), as the
+# Derivation action each is recorded under: "vary" is the strong one, the buttons' first and older name.
+Variation = Literal["vary", "vary_subtle"]
+_VARIATIONS: dict[Variation, str] = {
+    "vary": (
+        "Make a new take on {image}: keep its subject and style, and let the composition, viewpoint, pose and "
+        "details change freely."
+    ),
+    "vary_subtle": (
+        "Make a subtle variation of {image}: keep its subject, composition, style, colours and light as they "
+        "are, and change only small details."
+    ),
+}
 
-    A new seed where the request had one (where it had none, the provider draws one anyway).
+
+def varied(subject: str, strength: Variation, *, references: int = 1) -> str:
+    """The prompt a Vary sends: how far to depart from the image (its first reference; named so when there
+    are more), then the words the image was made from. Without that instruction the model, given the image
+    and its own prompt, tends to draw the image again almost as it was, whichever button was pressed."""
+    image = "the first image" if references > 1 else "this image"
+    return f"{_VARIATIONS[strength].format(image=image)} It was made from this prompt: {subject}"
+
+
+def vary(
+    request: GenerationRequest, image: ReferenceImage, origin: Origin, *, limit: int, strength: Variation = "vary"
+) -> GenerationRequest:
+    """A new take on the image, strong or subtle (``varied``): the image first, then the member's own
+    references, up to ``limit``; the other options as they were.
+
+    A new seed where the request had one (where it had none, the provider draws one anyway). The request's
+    ``subject`` keeps what the image shows, so a Vary of this result words it from the same prompt again.
     """
     seed = None if request.seed is None else new_seed(request.seed)
     refs = (image, *request.own_references)[: max(limit, 1)]
     # A framed image's prompt would frame it again: its subject is what to draw afresh.
-    return _derive(request, "vary", origin, prompt=subject_of(request), reference_images=refs, seed=seed)
+    subject = subject_of(request)
+    prompt = varied(subject, strength, references=len(refs))
+    return _derive(request, strength, origin, prompt=prompt, subject=subject, reference_images=refs, seed=seed)
 
 
 def edit(

@@ -120,7 +120,8 @@ class Derivation(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    action: Literal["vary", "edit", "reframe", "zoom_out", "pan", "upscale"]
+    # "vary" is a strong variation (the Vary button's first and only kind until there were two).
+    action: Literal["vary", "vary_subtle", "edit", "reframe", "zoom_out", "pan", "upscale"]
     job_id: str
     # A link to the message that showed the earlier image, for the embed.
     message_url: str | None = None
@@ -152,9 +153,9 @@ class GenerationRequest(BaseModel):
     history: tuple[Turn, ...] = ()
     # Set for Vary, Edit and re-render: never sent to a provider, shown in the embed.
     derived_from: Derivation | None = None
-    # What the image shows, in words, when ``prompt`` says how to frame it instead (a zoom out, a pan, a new
-    # shape alone: bot/derive.py ``framed``): a Vary or re-render of the result draws from these words
-    # rather than zooming out or panning a second time. Never sent to a provider.
+    # What the image shows, in words, when ``prompt`` says how to frame or vary it instead (a zoom out, a pan, a
+    # new shape alone: bot/derive.py ``framed``; a Vary: ``varied``): a Vary or re-render of the result draws
+    # from these words rather than zooming out, panning or varying a second time. Never sent to a provider.
     subject: str | None = None
     # The options above the member's /preferences filled in (by name), not typed: a default, never a refusal,
     # so a failover leaves out those the next provider does not offer (bot/preferences.py). Never sent.

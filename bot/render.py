@@ -182,7 +182,9 @@ def made_from(job: Job) -> str | None:
         return None
     where = f"[job {origin.job_id}]({origin.message_url})" if origin.message_url else f"job {origin.job_id}"
     if origin.action == "vary":
-        return f"🔀 A variation of the image of {where}."
+        return f"🔀 A strong variation of the image of {where}: a new take on it."
+    if origin.action == "vary_subtle":
+        return f"🔀 A subtle variation of the image of {where}: the same picture, small details changed."
     if origin.action == "edit":
         return f"✏️ An edit of the image of {where}."
     if origin.action == "pan":

@@ -1,5 +1,6 @@
-"""/imagine and the job buttons as persistent DynamicItems: Cancel while it runs; Vary, Edit (with its
-modal), Re-render 2K/4K, Re-roll and Delete on a finished image (docs/architecture.md section 4.7)."""
+"""/imagine and the job buttons as persistent DynamicItems: Cancel while it runs; Vary (Subtle and Strong),
+Edit (with its modal), Re-render 2K/4K, Re-roll and Delete on a finished image (docs/architecture.md
+section 4.7)."""
 
 from __future__ import annotations
 
@@ -118,12 +119,16 @@ def _reroll_refusal(batch: Sequence[Job]) -> str | None:
 # action -> (label, style, emoji, row). The upscale actions are labelled as what they are: a new render.
 BUTTONS: dict[str, tuple[str, discord.ButtonStyle, str, int]] = {
     "cancel": ("Cancel", discord.ButtonStyle.danger, "✖️", 0),
-    "vary": ("Vary", discord.ButtonStyle.secondary, "🔀", 0),
+    # Midjourney's two Vary buttons; "vary" (the strong one) keeps the action its messages had when it was alone.
+    "vary-subtle": ("Vary (Subtle)", discord.ButtonStyle.secondary, "🔀", 0),
+    "vary": ("Vary (Strong)", discord.ButtonStyle.secondary, "🔀", 0),
     "edit": ("Edit", discord.ButtonStyle.secondary, "✏️", 0),
     **{f"upscale-{s}": (f"Re-render {s}", discord.ButtonStyle.secondary, "🔍", 0) for s in derive.UPSCALE_SIZES},
     "reroll": ("Re-roll", discord.ButtonStyle.secondary, "🔁", 1),
     "delete": ("Delete", discord.ButtonStyle.secondary, "🗑️", 1),
 }
+# Each Vary button's action -> how strongly it varies (bot/derive.py ``varied``).
+VARIATIONS: dict[str, derive.Variation] = {"vary-subtle": "vary_subtle", "vary": "vary"}
 # The Edit modal's custom_id carries the job id too, so a modal opened before a restart still works.
 EDIT_MODAL_ID = re.compile(r"bananacord:edit:(?P<job_id>[0-9a-f]{16})")
 EDIT_INPUT_ID = "instruction"
@@ -139,7 +144,7 @@ class JobButton(
     """A job message's button; action and job id ride in the custom_id, so it works after a restart."""
 
     def __init__(self, action: str, job_id: str, *, label: str | None = None, row: int | None = None) -> None:
-        """``label`` and ``row`` place it among a batch's buttons ("V2": vary the second image)."""
+        """``label`` and ``row`` place it among a batch's buttons ("V2 strong": vary the second image)."""
         default_label, style, emoji, default_row = BUTTONS[action]
         super().__init__(
             discord.ui.Button(
@@ -754,7 +759,7 @@ class Imagine(commands.Cog):
             caps = catalogue.capabilities(job.provider, job.model)
             size = job.request.resolution or (caps.default_resolution if caps else "1K")
             upscales = [f"upscale-{s}" for s in derive.upscale_sizes(catalogue, job.model, size)]
-            actions = ["vary", "edit", *upscales, "reroll", "delete"]
+            actions = ["vary-subtle", "vary", "edit", *upscales, "reroll", "delete"]
         else:
             actions = ["reroll"] if _offers_reroll(job) else []
         if not actions:
@@ -765,9 +770,9 @@ class Imagine(commands.Cog):
         return view
 
     def build_batch_view(self, batch: Sequence[Job]) -> discord.ui.View | None:
-        """The buttons under a batch's message, per image as soon as it is there: V2 varies the second
-        image, E2 edits it, "U2 4K" re-renders it at 4K (each the single image's action on that
-        candidate's job); one Cancel for the candidates still running; when all have ended, Re-roll (the
+        """The buttons under a batch's message, per image as soon as it is there: "V2 strong" and "V2 subtle"
+        vary the second image, E2 edits it, "U2 4K" re-renders it at 4K (each the single image's action on
+        that candidate's job); one Cancel for the candidates still running; when all have ended, Re-roll (the
         whole batch again) and Delete (the message)."""
         lead = batch[0]
         delivered = [job for job in batch if job.state is JobState.DELIVERED]
@@ -780,12 +785,15 @@ class Imagine(commands.Cog):
         caps = self.bot.services.catalogue.capabilities(lead.provider, lead.model)
         size = lead.request.resolution or (caps.default_resolution if caps else "1K")
         sizes = derive.upscale_sizes(self.bot.services.catalogue, lead.model, size)
-        # One row per action, the candidates side by side (at most four), as their images are.
+        # One row per action, the candidates side by side (at most four), as their images are: five rows
+        # with both re-render sizes, Discord's most for a message (the rows' last places hold Cancel or
+        # Re-roll, and Delete).
         rows: list[list[JobButton]] = [
-            [JobButton("vary", j.id, label=f"V{j.batch_index}", row=0) for j in delivered],
-            [JobButton("edit", j.id, label=f"E{j.batch_index}", row=1) for j in delivered],
+            [JobButton("vary", j.id, label=f"V{j.batch_index} strong", row=0) for j in delivered],
+            [JobButton("vary-subtle", j.id, label=f"V{j.batch_index} subtle", row=1) for j in delivered],
+            [JobButton("edit", j.id, label=f"E{j.batch_index}", row=2) for j in delivered],
             *(
-                [JobButton(f"upscale-{s}", j.id, label=f"U{j.batch_index} {s}", row=2 + n) for j in delivered]
+                [JobButton(f"upscale-{s}", j.id, label=f"U{j.batch_index} {s}", row=3 + n) for j in delivered]
                 for n, s in enumerate(sizes)
             ),
         ]
@@ -795,7 +803,7 @@ class Imagine(commands.Cog):
             if delivered or any(_offers_reroll(job) for job in batch):
                 rows[0].append(JobButton("reroll", lead.id, row=0))
             if delivered:
-                rows[1].append(JobButton("delete", lead.id, row=1))
+                rows[2].append(JobButton("delete", lead.id, row=2))
         items = [button for row in rows for button in row]
         if not items:
             return None
@@ -859,7 +867,7 @@ class Imagine(commands.Cog):
         if refusal is not None:
             await send_ephemeral(interaction, refusal)
             return
-        starts_a_job = action in ("reroll", "vary") or action.startswith("upscale-")
+        starts_a_job = action == "reroll" or action in VARIATIONS or action.startswith("upscale-")
         if starts_a_job and self.presses.again(interaction.user.id, job.id, action):
             await send_ephemeral(interaction, TAKEN_ONCE)
             return
@@ -900,12 +908,12 @@ class Imagine(commands.Cog):
             frame = shape_field(shapes, current, proportion=width_over_height, custom_id=EDIT_SHAPE_ID)
             await interaction.response.send_modal(EditModal(job.id, frame=frame))
             return
-        if action == "vary" or action.startswith("upscale-"):
+        if action in VARIATIONS or action.startswith("upscale-"):
             image, message_url = self._shown_image(interaction, job)
             origin = (job.id, message_url)
-            if action == "vary":
+            if action in VARIATIONS:
                 limit = derive.reference_limit(self.bot.services.catalogue, job.model)
-                request = derive.vary(job.request, image, origin, limit=limit)
+                request = derive.vary(job.request, image, origin, limit=limit, strength=VARIATIONS[action])
             else:
                 # The size is the button's, not a preference to leave out (start_job, ``admitted``).
                 upscale = derive.upscale(job.request, image, action.removeprefix("upscale-"), origin)

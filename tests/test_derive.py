@@ -34,12 +34,15 @@ def test_vary_puts_the_image_first_keeps_the_members_references_and_drops_earlie
     first = request(reference_images=(image("a"), image("b")), aspect_ratio="3:2", seed=7)
     varied = derive.vary(first, image("shown"), ("job1", "https://discord.com/channels/1/2/3"), limit=14)
     assert [r.filename for r in varied.reference_images] == ["shown", "a", "b"]
-    assert varied.prompt == first.prompt and varied.aspect_ratio == "3:2"
+    assert varied.prompt == derive.varied("a lighthouse", "vary", references=3) and varied.aspect_ratio == "3:2"
+    assert varied.subject == "a lighthouse"
     assert varied.seed is not None and varied.seed != 7
     assert varied.derived_from is not None and varied.derived_from.action == "vary"
-    # A variation of a variation starts from the newer image, not from both.
-    again = derive.vary(varied, image("newer"), ("job2", None), limit=14)
+    # A variation of a variation starts from the newer image, not from both, and words it from the same prompt.
+    again = derive.vary(varied, image("newer"), ("job2", None), limit=14, strength="vary_subtle")
     assert [r.filename for r in again.reference_images] == ["newer", "a", "b"]
+    assert again.prompt == derive.varied("a lighthouse", "vary_subtle", references=3)
+    assert again.derived_from is not None and again.derived_from.action == "vary_subtle"
     assert [r.filename for r in derive.vary(first, image("shown"), ("job1", None), limit=2).reference_images] == [
         "shown",
         "a",
@@ -52,7 +55,7 @@ def test_a_variation_of_a_reply_starts_afresh_from_its_image() -> None:
     reply = request(prompt="now at night", reference_images=(image("replied"), image("hat")), history=(turn,))
     varied = derive.vary(reply, image("shown"), ("job3", None), limit=14)
     assert [r.filename for r in varied.reference_images] == ["shown", "hat"]
-    assert varied.history == () and varied.prompt == "now at night"
+    assert varied.history == () and varied.prompt.endswith("It was made from this prompt: now at night")
 
 
 def test_edit_and_rerender_send_the_image_alone_and_keep_the_options() -> None:
@@ -164,11 +167,13 @@ def test_a_vary_or_rerender_of_a_framed_image_draws_its_subject_not_the_frame_ag
         derive.upscale(panned, image("p"), "2K", ("job3", None)),
         derive.vary(panned, image("p"), ("job3", None), limit=14),
     ):
-        assert derived.prompt == "a cabin in the woods" and derived.subject is None
-        assert derived.aspect_ratio == "21:9"  # the frame is in the image now
+        assert derived.prompt.endswith("a cabin in the woods") and "Zoom" not in derived.prompt
+        assert "Extend" not in derived.prompt and derived.aspect_ratio == "21:9"  # the frame is in the image now
+    assert derive.upscale(panned, image("p"), "2K", ("job3", None)).subject is None
     # An edit in words is about what the image shows: it needs no subject, and its Vary repeats it.
     night = derive.edit(panned, image("p"), "make it night", ("job3", None))
-    assert night.subject is None and derive.vary(night, image("n"), ("j", None), limit=1).prompt == "make it night"
+    assert night.subject is None
+    assert derive.vary(night, image("n"), ("j", None), limit=1).prompt.endswith("made from this prompt: make it night")
     assert derive.subject_of(None) == derive.UNKNOWN_SUBJECT
 
 
@@ -180,6 +185,15 @@ def test_with_several_references_a_frame_names_the_first_image() -> None:
     ):
         assert derive.framed("", frame, references=3)[0].startswith(start)
         assert "the first image" not in derive.framed("", frame)[0]
+
+
+def test_the_two_variations_ask_for_a_new_take_or_small_changes_and_name_the_first_of_several_images() -> None:
+    strong, subtle = derive.varied("a fox", "vary"), derive.varied("a fox", "vary_subtle")
+    assert strong.startswith("Make a new take on this image") and "composition" in strong
+    assert subtle.startswith("Make a subtle variation of this image") and "only small details" in subtle
+    assert strong.endswith("It was made from this prompt: a fox") and subtle.endswith("prompt: a fox")
+    assert "the first image" in derive.varied("a fox", "vary_subtle", references=2)
+    assert "this image" not in derive.varied("a fox", "vary", references=2)
 
 
 @given(st.integers(min_value=0, max_value=2**31 - 1))

@@ -53,7 +53,7 @@ LINK = st.builds(
 @st.composite
 def jobs(draw: st.DrawFn, index: int | None = None) -> Job:
     prompt = draw(TEXT)
-    derived = draw(st.sampled_from([None, "vary", "edit", "pan", "zoom_out", "reframe", "upscale"]))
+    derived = draw(st.sampled_from([None, "vary", "vary_subtle", "edit", "pan", "zoom_out", "reframe", "upscale"]))
     request = GenerationRequest(
         model="nano_banana_pro",
         prompt=prompt if prompt.strip() else "x",

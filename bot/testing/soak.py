@@ -242,7 +242,7 @@ def audit(
         result.states[row["state"]] += 1
     ours: set[str] = set()
     # A job may have one task at a provider: a command makes one job or one per candidate (count:N), and
-    # a press of Vary or Re-roll another with the same prompt.
+    # a press of Re-roll another with the same prompt (of Vary, one with the prompt the Vary words).
     allowed = Counter(job_prompt(job) for job in jobs)
     for interaction in interactions:
         result.submitted += 1
@@ -615,7 +615,7 @@ class MemberActions:
 # Edit opens a form, and the job comes with its submit; Re-render 2K is a 1K image drawn again larger.
 # The message menu's remix (cogs/remix.py) is there on any message with an image, and opens a form too.
 REMIX_MENU = "Edit with Nano Banana"
-REWORK_LABELS = ("Vary", "Re-roll", "Edit", "Re-render 2K", REMIX_MENU)
+REWORK_LABELS = ("Vary (Subtle)", "Vary (Strong)", "Re-roll", "Edit", "Re-render 2K", REMIX_MENU)
 EDIT_LABEL = "Edit"
 MODAL = 9  # an interaction callback that opens a form
 SELECT = 3  # a string select (a form's Reframe choice)

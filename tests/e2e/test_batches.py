@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from bot import derive
 from bot.config import Settings, load_settings
 from bot.testing.discord import ADMIN_PERMISSIONS, FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
@@ -49,10 +50,11 @@ def labels(message: FakeMessage) -> list[str]:
 
 def buttons_for(delivered: list[int], *, running: bool = False) -> list[str]:
     """The labels under a batch's message with candidates ``delivered`` (numbers) ready: a row per action."""
-    first = [f"V{n}" for n in delivered] + (["Cancel"] if running else ["Re-roll"])
-    second = [f"E{n}" for n in delivered] + ([] if running or not delivered else ["Delete"])
+    first = [f"V{n} strong" for n in delivered] + (["Cancel"] if running else ["Re-roll"])
+    subtle = [f"V{n} subtle" for n in delivered]
+    edits = [f"E{n}" for n in delivered] + ([] if running or not delivered else ["Delete"])
     upscales = [f"U{n} {size}" for size in ("2K", "4K") for n in delivered]
-    return first + second + upscales
+    return first + subtle + edits + upscales
 
 
 def custom_id(message: FakeMessage, label: str) -> str:
@@ -345,7 +347,7 @@ async def test_a_restart_mid_batch_ends_with_every_image_in_the_message(
         await discord_fake.wait_for(lambda: message.embeds[0]["title"] == "🍌 Done · 4 images", timeout=10)
         assert labels(message) == buttons_for([1, 2, 3, 4])
         # The buttons drawn by either process work in this one: #2's came before the restart.
-        await discord_fake.click(message.id, custom_id(message, "V2"))
+        await discord_fake.click(message.id, custom_id(message, "V2 strong"))
         await discord_fake.wait_for(lambda: len(seaart.creates) == 5, timeout=10)
         assert await fetched(seaart.creates[4].json["image_urls"][0]) == await image_of(message, first["id"])
     finally:
@@ -456,10 +458,10 @@ async def test_each_image_of_a_batch_has_its_own_vary_edit_and_re_render(
     first, second, third = jobs(settings)
     stranger = 4242
 
-    vary = await discord_fake.click(message.id, custom_id(message, "V2"), user_id=stranger)
+    vary = await discord_fake.click(message.id, custom_id(message, "V2 strong"), user_id=stranger)
     await discord_fake.wait_for(lambda: len(seaart.creates) == 4, timeout=10)
     assert await fetched(seaart.creates[3].json["image_urls"][0]) == await image_of(message, second["id"])
-    assert seaart.creates[3].json["prompt"] == "three pears"
+    assert seaart.creates[3].json["prompt"] == derive.varied("three pears", "vary")
 
     edit = await discord_fake.click(message.id, custom_id(message, "E3"), user_id=stranger)
     await answer_given(discord_fake, edit)
@@ -481,15 +483,22 @@ async def test_each_image_of_a_batch_has_its_own_vary_edit_and_re_render(
     assert create["resolution"] == "4K"
     assert await fetched(create["image_urls"][0]) == await image_of(message, first["id"])
 
-    # Each press is a single new job in a new message, charged to whoever pressed it.
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 6, timeout=20)
+    await discord_fake.click(message.id, custom_id(message, "V1 subtle"), user_id=stranger)
+    await discord_fake.wait_for(lambda: len(seaart.creates) == 7, timeout=10)
+    create = seaart.creates[6].json
+    assert create["prompt"] == derive.varied("three pears", "vary_subtle")
+    assert await fetched(create["image_urls"][0]) == await image_of(message, first["id"])
+
+    # Each press is a single new job in a new message, charged to whoever pressed it.
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 7, timeout=20)
     pressed = jobs(settings)[3:]
     assert {r["user_id"] for r in pressed} == {stranger} and {r["batch_id"] for r in pressed} == {None}
-    assert len({r["message_id"] for r in pressed} | {message.id}) == 4
+    assert len({r["message_id"] for r in pressed} | {message.id}) == 5
     assert vary.original_message_id is not None and vary.original_message_id != message.id
     with sqlite3.connect(settings.database.path) as conn:
         units = conn.execute("SELECT kind, SUM(units) FROM ledger WHERE user_id = ? GROUP BY kind", (stranger,))
-        assert dict(units.fetchall()) == {"reserve": 1 + 1 + 3, "commit": 1 + 1 + 3}  # 4K costs 3 units
+        assert dict(units.fetchall()) == {"reserve": 1 + 1 + 3 + 1, "commit": 1 + 1 + 3 + 1}  # 4K costs 3 units
 
 
 async def test_a_reply_to_a_batch_edits_the_image_it_names(

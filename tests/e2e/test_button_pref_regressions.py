@@ -141,7 +141,7 @@ async def test_a_button_over_a_saved_png_while_kie_is_out_of_credit_goes_to_a_wo
         await discord_fake.slash_command("imagine", {"prompt": "a harbour at noon"})
         await discord_fake.wait_for(lambda: done(settings, 2), timeout=30)
         await discord_fake.wait_for(lambda: health(settings) == [("kie", 0)], timeout=10)
-        await press(discord_fake, first, "Vary")
+        await press(discord_fake, first, "Vary (Strong)")
         await discord_fake.wait_for(lambda: done(settings, 3), timeout=30)
     finally:
         await running.close()

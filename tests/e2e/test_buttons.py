@@ -333,7 +333,7 @@ async def test_reroll_makes_a_new_job_for_the_presser_and_delete_removes(
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=10)
     message_id = interaction.original_message_id
     assert message_id is not None
-    finished = ["Vary", "Edit", "Re-render 2K", "Re-render 4K", "Re-roll", "Delete"]
+    finished = ["Vary (Subtle)", "Vary (Strong)", "Edit", "Re-render 2K", "Re-render 4K", "Re-roll", "Delete"]
     await discord_fake.wait_for(lambda: labels(discord_fake, message_id) == finished, timeout=10)
 
     reroll = await discord_fake.click(
@@ -370,7 +370,7 @@ async def test_a_button_naming_another_server_s_job_does_nothing_here(
     await discord_fake.wait_for(lambda: "Re-roll" in labels(discord_fake, message_id), timeout=10)
     with sqlite3.connect(settings.database.path) as conn:
         conn.execute("UPDATE jobs SET guild_id = ?", (discord_fake.guild_id + 1,))
-    for label in ("Re-roll", "Vary", "Re-render 2K"):
+    for label in ("Re-roll", "Vary (Strong)", "Re-render 2K"):
         click = await discord_fake.click(message_id, button(discord_fake, message_id, label))
         assert await ephemeral_reply(discord_fake, click) == "That job no longer exists."
     edit = await discord_fake.click(message_id, button(discord_fake, message_id, "Edit"))

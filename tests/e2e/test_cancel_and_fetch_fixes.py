@@ -119,7 +119,7 @@ async def test_a_vary_whose_source_was_deleted_before_its_download_is_not_a_prov
     image. No provider saw the request; the member reads that the image could not be fetched, and why."""
     original = await delivered(discord_fake, await discord_fake.slash_command("imagine", {"prompt": "a pear"}))
     discord_fake.hold_downloads()
-    vary = await press(discord_fake, original, "Vary", user_id=discord_fake.other_member_id)
+    vary = await press(discord_fake, original, "Vary (Strong)", user_id=discord_fake.other_member_id)
     await discord_fake.wait_for(lambda: discord_fake.downloads_waiting >= 1, timeout=10)
     await press(discord_fake, original, "Delete", user_id=discord_fake.member_id)
     await discord_fake.wait_for(lambda: discord_fake.messages[original.id].deleted, timeout=10)

@@ -84,7 +84,7 @@ async def test_buttons_over_a_saved_png_the_channels_new_level_rules_out_go_with
         assert (made["provider"], json.loads(made["request_json"])["output_format"]) == ("kie", "png")
         await answered(discord_fake, "mod safety set", {"level": 6, "channel": adult}, **mod)
 
-        for n, label in enumerate(("Re-roll", "Vary", "Re-render 2K"), start=2):
+        for n, label in enumerate(("Re-roll", "Vary (Strong)", "Re-render 2K"), start=2):
             click = await discord_fake.click(image.id, button(discord_fake, image.id, label))
             answer = await click_answer(discord_fake, click)
             assert not answer.get("flags", 0) & 64, (label, answer.get("content"))  # a job, not a refusal

@@ -92,7 +92,7 @@ async def test_a_result_over_10_mib_is_varied_edited_and_replied_to_where_a_prov
         message = await big_result(world, settings)
         filename = message.attachments[0]["filename"]
 
-        vary = await clicked(world, message, "Vary")
+        vary = await clicked(world, message, "Vary (Strong)")
         assert "MiB" not in answer(vary), answer(vary)
         await world.discord.wait_for(lambda: states(settings) == ["delivered"] * 2, timeout=60)
 
@@ -137,7 +137,7 @@ async def test_a_result_no_provider_here_takes_is_refused_before_the_edit_form(t
         await world.discord.wait_for(lambda: bool(remix.callbacks), timeout=10)
         assert [c["type"] for c in remix.callbacks] == [4] and refusal in answer(remix), remix.callbacks
 
-        vary = await clicked(world, message, "Vary")
+        vary = await clicked(world, message, "Vary (Strong)")
         assert refusal in answer(vary), answer(vary)
 
         linked = await world.discord.slash_command(

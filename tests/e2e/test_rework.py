@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot import derive
 from bot.config import Settings, load_settings
 from bot.providers.families import NANO_BANANA_2, NANO_BANANA_PRO
 from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord, FakeInteraction, FakeMessage
@@ -22,7 +23,7 @@ from tests.e2e.test_buttons import button, ephemeral_reply, labels
 
 KEY = "rework-key"
 STRANGER = 4242  # a member of the server who did not ask for the image
-FULL = ["Vary", "Edit", "Re-render 2K", "Re-render 4K", "Re-roll", "Delete"]
+FULL = ["Vary (Subtle)", "Vary (Strong)", "Edit", "Re-render 2K", "Re-render 4K", "Re-roll", "Delete"]
 
 
 def query(settings: Settings, sql: str, *params: object) -> list[tuple[Any, ...]]:
@@ -96,14 +97,15 @@ async def test_vary_sends_this_image_and_the_members_references_and_charges_the_
     original = await imagine(discord_fake, options)
     assert labels(discord_fake, original.id) == FULL
 
-    vary = await press(discord_fake, original, "Vary", user_id=STRANGER, permissions=PLAIN_MEMBER_PERMISSIONS)
+    vary = await press(discord_fake, original, "Vary (Strong)", user_id=STRANGER, permissions=PLAIN_MEMBER_PERMISSIONS)
     result = await delivered(discord_fake, vary)
 
     assert vary.callbacks[0]["type"] == 4 and result.id != original.id  # a new message; the old one stays
     create = seaart.creates[1].json
     # This image first, then the member's references up to the model's limit (Nano Banana 2 on SeaArt: 3).
     assert create["image_urls"][1:] == [refs[0]["url"], refs[1]["url"]]
-    assert create["prompt"] == "a lighthouse" and create["aspect_ratio"] == "3:2"
+    assert create["prompt"] == derive.varied("a lighthouse", "vary", references=3)
+    assert create["aspect_ratio"] == "3:2"
     status, data = await fetch(create["image_urls"][0])
     assert status == 200 and data == original.files[0].data
     assert "variation" in made_from(result) and f"/{original.channel_id}/{original.id})" in made_from(result)
@@ -113,6 +115,35 @@ async def test_vary_sends_this_image_and_the_members_references_and_charges_the_
     assert charges(settings, STRANGER) == [("reserve", 1), ("commit", 1)]
     assert charges(settings, discord_fake.member_id) == [("reserve", 1), ("commit", 1)]
     assert jobs(settings) == [(discord_fake.member_id, "delivered"), (STRANGER, "delivered")]
+
+
+async def test_vary_subtle_asks_for_small_changes_and_a_strong_vary_of_its_result_words_the_first_prompt(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Midjourney's two Vary buttons: Subtle keeps the picture and changes small details, Strong makes a new
+    take. Each says so to the model; a Vary of a variation words it from the member's prompt, not from the
+    earlier instruction."""
+    original = await imagine(discord_fake, {"prompt": "a lighthouse at dusk @everyone"})
+    subtle = await delivered(discord_fake, await press(discord_fake, original, "Vary (Subtle)"))
+    create = seaart.creates[1].json
+    assert create["prompt"].startswith("Make a subtle variation of this image: keep its subject, composition")
+    assert create["prompt"].endswith("It was made from this prompt: a lighthouse at dusk @everyone")
+    status, data = await fetch(create["image_urls"][0])
+    assert status == 200 and data == original.files[0].data and len(create["image_urls"]) == 1
+    assert "A subtle variation" in made_from(subtle) and f"/{original.id})" in made_from(subtle)
+    assert labels(discord_fake, subtle.id) == FULL
+
+    strong = await delivered(discord_fake, await press(discord_fake, subtle, "Vary (Strong)"))
+    create = seaart.creates[2].json
+    assert create["prompt"] == derive.varied("a lighthouse at dusk @everyone", "vary")
+    assert create["prompt"].count("It was made from") == 1
+    status, data = await fetch(create["image_urls"][0])
+    assert status == 200 and data == subtle.files[0].data
+    assert "A strong variation" in made_from(strong) and f"/{subtle.id})" in made_from(strong)
+    # The prompt is the member's text: in the embed, and never a ping.
+    assert "@everyone" in strong.embeds[0]["description"] and strong.allowed_mentions == {"parse": []}
+    await settled(discord_fake, settings)
+    assert charges(settings, discord_fake.member_id) == [("reserve", 1), ("commit", 1)] * 3
 
 
 @pytest.fixture
@@ -149,7 +180,7 @@ async def test_vary_draws_a_new_seed_where_the_provider_takes_one(
     running = await start_bot(settings, discord_fake, Clock())
     try:
         original = await imagine(discord_fake, {"prompt": "a fox", "seed": 1234})
-        await delivered(discord_fake, await press(discord_fake, original, "Vary"))
+        await delivered(discord_fake, await press(discord_fake, original, "Vary (Strong)"))
         reroll = await press(discord_fake, original, "Re-roll")
         await delivered(discord_fake, reroll)
     finally:
@@ -160,7 +191,7 @@ async def test_vary_draws_a_new_seed_where_the_provider_takes_one(
     assert isinstance(rerolled["seed"], int) and rerolled["seed"] != 1234
     assert rerolled["prompt"] == "a fox" and not rerolled.get("image_urls")
     assert isinstance(varied["seed"], int) and varied["seed"] != 1234
-    assert varied["prompt"] == "a fox" and len(varied["image_urls"]) == 1
+    assert varied["prompt"] == derive.varied("a fox", "vary") and len(varied["image_urls"]) == 1
 
 
 async def test_vary_fails_over_like_imagine(
@@ -174,7 +205,7 @@ async def test_vary_fails_over_like_imagine(
         ref = discord_fake.add_attachment(png_bytes(), "ref.png", "image/png")
         original = await imagine(discord_fake, {"prompt": "a harbour", "image1": ref})
         seaart.script("out_of_credit")
-        result = await delivered(discord_fake, await press(discord_fake, original, "Vary", user_id=STRANGER))
+        result = await delivered(discord_fake, await press(discord_fake, original, "Vary (Strong)", user_id=STRANGER))
         await settled(discord_fake, settings)
     finally:
         await running.close()
@@ -373,9 +404,9 @@ async def test_a_pan_extends_the_scene_one_way_in_a_shape_with_room_for_it(
         assert (await fetch(create["image_urls"][0]))[1] == original.files[0].data
         assert "extended into a 21:9 frame" in made_from(result)
         # Its Vary is a new take on what it shows, in its new shape, not a second pan.
-        await delivered(discord_fake, await press(discord_fake, result, "Vary"))
+        await delivered(discord_fake, await press(discord_fake, result, "Vary (Strong)"))
         varied = seaart.creates[2].json
-        assert (varied["prompt"], varied["aspect_ratio"]) == ("a road into the hills", "21:9")
+        assert (varied["prompt"], varied["aspect_ratio"]) == (derive.varied("a road into the hills", "vary"), "21:9")
 
         # From 21:9 there is no wider shape on Nano Banana Pro: no pan sideways is offered, nor taken.
         edit = await press(discord_fake, result, "Edit")
@@ -443,7 +474,7 @@ async def test_rerender_draws_the_image_again_at_the_size_and_says_so(
     assert "Re-rendered at 4K" in note and "not a pixel-for-pixel upscale" in note
     assert result.attachments[0]["width"] == 4096  # the fake draws what it was asked for
     # Nothing above 4K: the re-render offers no further re-render.
-    assert labels(discord_fake, result.id) == ["Vary", "Edit", "Re-roll", "Delete"]
+    assert labels(discord_fake, result.id) == ["Vary (Subtle)", "Vary (Strong)", "Edit", "Re-roll", "Delete"]
     await settled(discord_fake, settings)
     assert charges(settings, discord_fake.member_id) == [("reserve", 1), ("commit", 1), ("reserve", 3), ("commit", 3)]
 
@@ -486,7 +517,7 @@ async def test_rerender_is_offered_only_where_an_enabled_provider_serves_the_siz
         alone = await imagine(discord_fake, {"prompt": "a pebble"})
     finally:
         await running.close()
-    assert labels(discord_fake, alone.id) == ["Vary", "Edit", "Re-roll", "Delete"]
+    assert labels(discord_fake, alone.id) == ["Vary (Subtle)", "Vary (Strong)", "Edit", "Re-roll", "Delete"]
 
     both_settings = routed(tmp_path, discord_fake, gemini, ("seaart", {"base_url": seaart.base_url}))
     running = await start_bot(both_settings, discord_fake, Clock())
@@ -513,7 +544,7 @@ async def test_a_banned_members_presses_are_refused_privately(
     )
     await answer_given(discord_fake, ban)
     # Edit is refused on the press, before the member types anything.
-    for label in ("Vary", "Edit", "Re-render 2K", "Re-roll"):
+    for label in ("Vary (Subtle)", "Vary (Strong)", "Edit", "Re-render 2K", "Re-roll"):
         refused = await press(discord_fake, original, label)
         text = await ephemeral_reply(discord_fake, refused)
         assert "banned" in text and "spam" in text, label
@@ -525,7 +556,7 @@ async def test_an_image_no_longer_on_the_message_is_refused_privately(
 ) -> None:
     original = await imagine(discord_fake, {"prompt": "a kite"})
     original.attachments = []  # as after someone removed the file from the message
-    for label in ("Vary", "Edit", "Re-render 4K"):
+    for label in ("Vary (Subtle)", "Vary (Strong)", "Edit", "Re-render 4K"):
         refused = await press(discord_fake, original, label)
         assert "no longer on this message" in await ephemeral_reply(discord_fake, refused), label
     await nothing_but_the_original(discord_fake, seaart, settings)
@@ -550,7 +581,7 @@ async def test_buttons_and_an_open_edit_modal_work_after_a_restart(
     try:
         # The modal was opened by the previous process; its submit still starts the edit.
         edited = await delivered(discord_fake, await discord_fake.submit_modal(edit, {"instruction": "in winter"}))
-        varied = await delivered(discord_fake, await press(discord_fake, original, "Vary"))
+        varied = await delivered(discord_fake, await press(discord_fake, original, "Vary (Strong)"))
         rerendered = await delivered(discord_fake, await press(discord_fake, original, "Re-render 2K"))
         await settled(discord_fake, settings)
     finally:
@@ -559,7 +590,7 @@ async def test_buttons_and_an_open_edit_modal_work_after_a_restart(
     assert prompts == [
         ("a windmill", "1K", 0),
         ("in winter", "1K", 1),
-        ("a windmill", "1K", 1),
+        (derive.varied("a windmill", "vary"), "1K", 1),
         ("a windmill", "2K", 1),
     ]
     assert ["An edit" in made_from(edited), "variation" in made_from(varied)] == [True, True]
@@ -586,7 +617,7 @@ async def test_a_day_old_job_renews_its_expired_links_for_reroll_and_vary(
     assert (await fetch(ref["url"]))[0] == 404
 
     await delivered(discord_fake, await press(discord_fake, original, "Re-roll", user_id=STRANGER))
-    await delivered(discord_fake, await press(discord_fake, original, "Vary", user_id=STRANGER))
+    await delivered(discord_fake, await press(discord_fake, original, "Vary (Strong)", user_id=STRANGER))
 
     refreshes = [r for r in discord_fake.requests if r.path == "/attachments/refresh-urls"]
     assert [r.json for r in refreshes] == [{"attachment_urls": [ref["url"]]}] * 2
@@ -609,7 +640,7 @@ async def test_a_reference_gone_from_discord_is_refused_privately(
     original = await imagine(discord_fake, {"prompt": "a bridge", "image1": ref})
     clock.offset += discord_fake.expire_attachment_urls()
     discord_fake.delete_attachment(ref)
-    for label in ("Re-roll", "Vary"):
+    for label in ("Re-roll", "Vary (Strong)", "Vary (Subtle)"):
         refused = await press(discord_fake, original, label)
         assert "no longer on Discord" in await ephemeral_reply(discord_fake, refused), label
     await nothing_but_the_original(discord_fake, seaart, settings)
