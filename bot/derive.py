@@ -35,6 +35,12 @@ def reference_limit(catalogue: Catalogue, model: str) -> int:
     return max(limits, default=0)
 
 
+def prompt_limit(catalogue: Catalogue, model: str) -> int:
+    """The longest prompt any enabled provider takes for ``model`` (0: none serves it)."""
+    limits = [caps.max_prompt_chars for p in catalogue.route(model) if (caps := catalogue.capabilities(p, model))]
+    return max(limits, default=0)
+
+
 def upscale_sizes(catalogue: Catalogue, model: str, size: str) -> tuple[str, ...]:
     """Re-render sizes above ``size`` that some enabled provider serves for ``model``."""
     if size not in RESOLUTIONS:
@@ -271,19 +277,30 @@ def varied(subject: str, strength: Variation, *, references: int = 1) -> str:
 
 
 def vary(
-    request: GenerationRequest, image: ReferenceImage, origin: Origin, *, limit: int, strength: Variation = "vary"
+    request: GenerationRequest,
+    image: ReferenceImage,
+    origin: Origin,
+    *,
+    limit: int,
+    strength: Variation = "vary",
+    max_chars: int | None = None,
 ) -> GenerationRequest:
     """A new take on the image, strong or subtle (``varied``): the image first, then the member's own
     references, up to ``limit``; the other options as they were.
 
     A new seed where the request had one (where it had none, the provider draws one anyway). The request's
     ``subject`` keeps what the image shows, so a Vary of this result words it from the same prompt again.
+    ``max_chars``: the longest prompt a provider here takes (``prompt_limit``). A member's prompt near it has
+    no room for the instruction; it goes alone with the image, as a Vary went before there were two, rather
+    than be refused as longer than the member ever typed.
     """
     seed = None if request.seed is None else new_seed(request.seed)
     refs = (image, *request.own_references)[: max(limit, 1)]
     # A framed image's prompt would frame it again: its subject is what to draw afresh.
     subject = subject_of(request)
     prompt = varied(subject, strength, references=len(refs))
+    if max_chars is not None and len(prompt) > max_chars:
+        prompt = subject
     return _derive(request, strength, origin, prompt=prompt, subject=subject, reference_images=refs, seed=seed)
 
 

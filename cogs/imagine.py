@@ -912,8 +912,15 @@ class Imagine(commands.Cog):
             image, message_url = self._shown_image(interaction, job)
             origin = (job.id, message_url)
             if action in VARIATIONS:
-                limit = derive.reference_limit(self.bot.services.catalogue, job.model)
-                request = derive.vary(job.request, image, origin, limit=limit, strength=VARIATIONS[action])
+                catalogue = self.bot.services.catalogue
+                request = derive.vary(
+                    job.request,
+                    image,
+                    origin,
+                    limit=derive.reference_limit(catalogue, job.model),
+                    strength=VARIATIONS[action],
+                    max_chars=derive.prompt_limit(catalogue, job.model),
+                )
             else:
                 # The size is the button's, not a preference to leave out (start_job, ``admitted``).
                 upscale = derive.upscale(job.request, image, action.removeprefix("upscale-"), origin)

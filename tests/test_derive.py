@@ -49,6 +49,17 @@ def test_vary_puts_the_image_first_keeps_the_members_references_and_drops_earlie
     ]
 
 
+def test_a_variation_of_a_prompt_with_no_room_for_the_instruction_sends_the_prompt_alone() -> None:
+    long = request(prompt="a lighthouse " * 190)  # 2,470 characters: SeaArt takes 2,500
+    assert derive.prompt_limit(catalogue(), "nano_banana_2") == 2500
+    plain = derive.vary(long, image("shown"), ("job1", None), limit=3, max_chars=2500, strength="vary_subtle")
+    assert plain.prompt == long.prompt and plain.subject == long.prompt
+    assert plain.derived_from is not None and plain.derived_from.action == "vary_subtle"
+    roomy = derive.vary(long, image("shown"), ("job1", None), limit=3, max_chars=20_000, strength="vary_subtle")
+    assert roomy.prompt == derive.varied(long.prompt, "vary_subtle")
+    assert derive.prompt_limit(catalogue(seaart={"enabled": False}), "nano_banana_2") == 0
+
+
 def test_a_variation_of_a_reply_starts_afresh_from_its_image() -> None:
     # A reply job: its first reference is the image replied to, its history the conversation before.
     turn = Turn(prompt="a cat", reference_images=(), result=image("replied"))

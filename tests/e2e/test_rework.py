@@ -146,6 +146,21 @@ async def test_vary_subtle_asks_for_small_changes_and_a_strong_vary_of_its_resul
     assert charges(settings, discord_fake.member_id) == [("reserve", 1), ("commit", 1)] * 3
 
 
+async def test_a_vary_of_a_prompt_with_no_room_for_its_instruction_sends_the_prompt_as_typed(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """SeaArt takes 2,500 characters: a 2,450-character prompt had room, its Vary's instruction has not. The
+    member is not refused as if they had typed more than they did: the prompt goes as typed, with the image."""
+    prompt = ("a lighthouse on a cliff at dusk, " * 80)[:2450].strip()
+    original = await imagine(discord_fake, {"prompt": prompt})
+    varied = await delivered(discord_fake, await press(discord_fake, original, "Vary (Subtle)"))
+    create = seaart.creates[1].json
+    assert create["prompt"] == prompt and len(create["image_urls"]) == 1
+    assert "A subtle variation" in made_from(varied)
+    await settled(discord_fake, settings)
+    assert charges(settings, discord_fake.member_id) == [("reserve", 1), ("commit", 1)] * 2
+
+
 @pytest.fixture
 async def segmind() -> AsyncIterator[FakeSegmind]:
     async with FakeSegmind(api_key=KEY) as fake:
