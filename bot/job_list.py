@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import discord
 
 from bot.catalogue import MODEL_NAMES
-from bot.models import JobState
+from bot.models import GenerationRequest, JobState
 from bot.render import COLOUR_PROGRESS, literal, outcome_title, state_icon, state_label
 from bot.store.jobs import Job
 
@@ -82,15 +82,37 @@ def _status(request: Request) -> tuple[str, str]:
     return "❌", f"None of the {len(jobs)} images came"
 
 
+# What a request made from an image is called in its line where its prompt is the bot's instruction to the
+# model (a Vary, a reframe: bot/derive.py) rather than the member's words.
+_INSTRUCTED = {
+    "vary": "Vary (Strong)",
+    "vary_subtle": "Vary (Subtle)",
+    "zoom_out": "Zoom out",
+    "pan": "Pan",
+    "reframe": "New shape",
+}
+
+
+def request_words(request: GenerationRequest) -> tuple[str | None, str]:
+    """A request's words as its member knows them: its prompt; for a Vary or a reframe, what was done and the
+    prompt the image was made from (("Vary (Subtle)", "a lighthouse")), which the instruction's first 80
+    characters ("Make a subtle variation of this image: keep its subject, composition…") never reach."""
+    origin = request.derived_from
+    if request.subject is None or origin is None or origin.action not in _INSTRUCTED:
+        return None, request.prompt
+    return _INSTRUCTED[origin.action], request.subject
+
+
 def line(request: Request) -> str:
-    """One request: state, model, when, where; then the start of its prompt, as written."""
+    """One request: state, model, when, where; then the start of its words (``request_words``), as written."""
     first = request.first
     icon, words = _status(request)
     link = message_link(first)
     where = f"[message]({link})" if link else ("message deleted" if first.deleted_by is not None else "no message yet")
     model = MODEL_NAMES.get(first.model, first.model)
     head = f"{icon} **{words}** · {model} · <t:{int(first.created_at)}:R> · {where}"
-    return f"{head}\n{literal(first.request.prompt, PROMPT_CHARS)}"
+    done, said = request_words(first.request)
+    return f"{head}\n{f'*{done}:* ' if done else ''}{literal(said, PROMPT_CHARS)}"
 
 
 def jobs_embed(active: Sequence[Job], ended: Sequence[Job], *, note: str | None = None) -> discord.Embed:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from bot import derive
 from bot.errors import ErrorCategory
 from bot.job_list import DESCRIPTION_CHARS, ENDED_SHOWN, GENERATING_SHOWN, jobs_embed
-from bot.models import GenerationRequest, JobState
+from bot.models import GenerationRequest, JobState, ReferenceImage
 from bot.store.jobs import Job
 
 SNOWFLAKE = 9_223_372_036_854_775_807  # the longest a Discord id gets: 19 digits
@@ -64,3 +65,19 @@ def test_a_call_in_flight_is_listed_as_generating_and_one_waiting_for_its_lane_a
     waiting = job(2, JobState.QUEUED)
     text = str(jobs_embed([drawing, waiting], []).description)
     assert "🎨 **Generating**" in text and "⏳ **Queued**" in text
+
+
+def test_a_vary_or_reframe_is_listed_by_what_was_done_and_the_prompt_its_image_was_made_from() -> None:
+    original = GenerationRequest(model="nano_banana_pro", prompt="a lighthouse at dusk")
+    shown = ReferenceImage(url="https://cdn.discordapp.com/attachments/1/2/a.png", content_type="image/png", size=10)
+    subtle = derive.vary(original, shown, ("0123456789abcdef", None), limit=1, strength="vary_subtle")
+    zoomed = derive.edit(original, shown, "", ("0123456789abcdef", None), frame=derive.Frame(zoom_out=True))
+    edited = derive.edit(original, shown, "make it night", ("0123456789abcdef", None))
+    lines = [
+        str(jobs_embed([], [dataclasses.replace(job(n, JobState.DELIVERED), request=r)]).description)
+        for n, r in enumerate((subtle, zoomed, edited, original))
+    ]
+    assert subtle.prompt.startswith("Make a subtle variation") and "*Vary (Subtle):* a lighthouse at dusk" in lines[0]
+    assert zoomed.prompt.startswith("Zoom out from") and "*Zoom out:* a lighthouse at dusk" in lines[1]
+    assert "make it night" in lines[2] and "a lighthouse at dusk" in lines[3]
+    assert not any("Make a" in text or "Zoom out from" in text for text in lines)
