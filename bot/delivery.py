@@ -132,7 +132,7 @@ class DiscordSink:
         try:
             _shown_somewhere([job])
             embed = render.result_embed(job, self.capabilities(job), images[0], now=self.clock())
-            files = [_upload_file(img) for img in images]
+            files = [_upload_file(img, job) for img in images]
             with _upload_errors(self.upload_limit_now(job)):
                 await self._edit(job, embed=embed, attachments=files, view=self.view_for(job, "result"))
         finally:
@@ -159,7 +159,7 @@ class DiscordSink:
             kept: set[int] = set()
             for job in batch:
                 if job.id == new_id:
-                    files = [_upload_file(img) for img in images]
+                    files = [_upload_file(img, job) for img in images]
                     attachments.extend(files)
                 elif job.state is JobState.DELIVERED:
                     attachments.extend(KeptAttachment(a) for a in job.attachment_ids)
@@ -331,14 +331,15 @@ def _note_waiting(embed: discord.Embed, jobs: Sequence[Job], now: float) -> None
     embed.add_field(name="Waiting", value=render.truncate(value, 1024), inline=False)
 
 
-def _upload_file(image: PreparedImage) -> discord.File:
+def _upload_file(image: PreparedImage, job: Job) -> discord.File:
+    """``image`` as ``job``'s attachment, described by its alt text (``render.alt_text``)."""
     # discord.File remembers the position it is given and goes back to it before every retry
     # (File.reset; _rewind_files below does the same before the bot-token edit).
     source = image.file.upload_source() if isinstance(image.file, Spool) else image.file
     source.seek(0)
     # discord.py accepts any seekable, readable io.IOBase (it checks isinstance at run time); its
     # annotation says BufferedIOBase.
-    return discord.File(cast(io.BufferedIOBase, source), filename=image.filename)
+    return discord.File(cast(io.BufferedIOBase, source), filename=image.filename, description=render.alt_text(job))
 
 
 def _is_gone(exc: discord.HTTPException) -> bool:

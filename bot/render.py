@@ -380,6 +380,20 @@ def outcome_title(job: Job) -> str:
     return _FAILURE_TITLE.get(category, "Generation failed") if category else "Generation failed"
 
 
+# Discord's most for an attachment's description (its alt text).
+ALT_TEXT_CHARS = 1024
+
+
+def alt_text(job: Job) -> str:
+    """The alt text of ``job``'s image (its attachment's description: what a screen reader says for it, and
+    what Discord shows under "ALT"): what it shows, in the words it was asked for with: the prompt, or for a
+    Vary or a reframe, whose prompt is the bot's instruction to the model, the prompt its image was made from;
+    a batch's candidate says which it is ("#2"). Plain text: Discord renders no markdown or mentions there."""
+    words = job.request.subject or job.request.prompt
+    which = f" ({candidate_label(job)})" if job.batch_id is not None else ""
+    return truncate(words, ALT_TEXT_CHARS - len(which)) + which
+
+
 def candidate_label(job: Job) -> str:
     return f"#{job.batch_index or 1}"
 

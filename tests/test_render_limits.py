@@ -215,3 +215,18 @@ def test_the_prompt_gives_way_first_and_keeps_its_start() -> None:
     assert len(fields["The model said"]) == 1024 and link in fields["Note"]
     description = embed.description or ""
     assert prompt.startswith(as_read(description.removesuffix("…"))) and description.endswith("…")
+
+
+@settings(max_examples=100, deadline=None)
+@given(jobs(), st.sampled_from([None, 1, 4]), st.one_of(st.none(), TEXT))
+def test_an_image_s_alt_text_fits_discord_s_1024_characters_and_names_its_candidate(
+    job: Job, index: int | None, subject: str | None
+) -> None:
+    job = replace(job, batch_id=None if index is None else "b" * 16, batch_index=index)
+    if subject is not None:
+        job = replace(job, request=job.request.model_copy(update={"subject": subject}))
+    alt = render.alt_text(job)
+    assert 0 < len(alt) <= render.ALT_TEXT_CHARS
+    words = subject or job.request.prompt
+    assert alt.startswith(words[:500])
+    assert alt.endswith(f" (#{index})") if index is not None else alt == render.truncate(words, render.ALT_TEXT_CHARS)

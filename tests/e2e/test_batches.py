@@ -109,6 +109,9 @@ async def test_a_batch_of_four_with_one_blocked_and_one_failed_charges_the_two_d
     assert [a["filename"].split("-")[1] for a in message.attachments] == [r["id"] for r in delivered]
     stored = [int(a) for r in delivered for a in _ids(r)]
     assert [int(a["id"]) for a in message.attachments] == stored
+    # Each keeps its alt text through the later edits that kept it by id: the prompt and which image it is.
+    alts = [a["description"] for a in message.attachments]
+    assert alts == [f"four bananas @everyone (#{r['batch_index']})" for r in delivered]
     assert len(message.files) == 2 and all(f.data.startswith(b"\x89PNG") for f in message.files)
     blocked = next(r for r in rows if r["state"] == "blocked")
     failed = next(r for r in rows if r["state"] == "failed")

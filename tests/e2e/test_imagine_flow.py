@@ -80,6 +80,8 @@ async def test_imagine_with_reference_is_delivered(
         f"attachment://{message.files[0].filename}",
         message.attachments[0]["url"],
     }
+    # Its alt text (what a screen reader says for it) is the prompt.
+    assert message.attachments[0]["description"] == "a banana astronaut @everyone"
     # Prompts are user text: nothing may ping.
     assert message.allowed_mentions == {"parse": []}
     labels = [c["label"] for row in message.components for c in row["components"]]

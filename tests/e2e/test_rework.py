@@ -131,6 +131,8 @@ async def test_vary_subtle_asks_for_small_changes_and_a_strong_vary_of_its_resul
     status, data = await fetch(create["image_urls"][0])
     assert status == 200 and data == original.files[0].data and len(create["image_urls"]) == 1
     assert "A subtle variation" in made_from(subtle) and f"/{original.id})" in made_from(subtle)
+    # Its alt text says what it shows, not the bot's instruction to the model.
+    assert subtle.attachments[0]["description"] == "a lighthouse at dusk @everyone"
     assert labels(discord_fake, subtle.id) == FULL
 
     strong = await delivered(discord_fake, await press(discord_fake, subtle, "Vary (Strong)"))

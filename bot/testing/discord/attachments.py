@@ -268,6 +268,8 @@ class Attachments:
                     ref = int(entry["id"])
                 except (TypeError, KeyError, ValueError):
                     raise form_error([(f"attachments.{i}.id", "Each attachment needs an id.")]) from None
+                if len(str(entry.get("description") or "")) > 1024:  # its alt text
+                    raise form_error([(f"attachments.{i}.description", "Must be 1024 or fewer in length.")])
                 if ref in files and ref not in used:
                     used.add(ref)
                     result.append(self._store_upload(files[ref], entry))
