@@ -16,6 +16,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +41,17 @@ def _reference_png() -> bytes:
 
 
 def _describe(message: FakeMessage) -> list[str]:
-    return _render(message.embeds, message.components, message.files)
+    return _render(message.embeds, message.components, message.files, _alts(message))
 
 
-def _render(embeds: list[Any], components: list[Any], files: list[UploadedFile]) -> list[str]:
+def _alts(message: FakeMessage) -> list[str | None]:
+    """Each attachment's alt text (its ``description``), in the order of ``message.files``."""
+    return [attachment.get("description") for attachment in message.attachments]
+
+
+def _render(
+    embeds: list[Any], components: list[Any], files: list[UploadedFile], alts: Sequence[str | None] = ()
+) -> list[str]:
     lines = []
     for embed in embeds:
         lines.append(f"  ┌ {embed.get('title', '')}")
@@ -54,8 +62,10 @@ def _render(embeds: list[Any], components: list[Any], files: list[UploadedFile])
         if embed.get("footer"):
             lines.append(f"  │ {embed['footer'].get('text', '')}")
         lines.append("  └")
-    for file in files:
+    for n, file in enumerate(files):
         lines.append(f"  📎 {file.filename} ({len(file.data) / 1024:.0f} KiB, {file.content_type})")
+        if n < len(alts) and alts[n]:
+            lines.append(f"     alt text: {alts[n]}")
     buttons = [c.get("label") for row in components for c in row.get("components", [])]
     if buttons:
         lines.append("  buttons: " + " | ".join(f"[{b}]" for b in buttons))
@@ -88,14 +98,16 @@ def _told(discord_fake: FakeDiscord, interaction: FakeInteraction) -> list[str]:
     if (refusal := _refusal(interaction)) is not None:
         content, embeds, components = refusal.get("content"), refusal.get("embeds"), refusal.get("components")
         files: list[UploadedFile] = []
+        alts: list[str | None] = []
     else:
         mid = interaction.original_message_id
         message = discord_fake.messages.get(mid) if mid is not None else None
         if message is None:
             return ["  (nothing: the bot has not answered)"]
         content, embeds, components, files = message.content, message.embeds, message.components, message.files
+        alts = _alts(message)
     lines = [f"  {line}" for line in str(content or "").splitlines()]
-    return lines + _render(list(embeds or []), list(components or []), files)
+    return lines + _render(list(embeds or []), list(components or []), files, alts)
 
 
 def _check_out_dir(out_dir: Path) -> bool:

@@ -108,6 +108,9 @@ def test_the_demo_sends_nothing_to_where_the_environment_points(tmp_path: Path, 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Demo finished" in result.stdout
     assert CANARY not in result.stdout + result.stderr
+    # The image as a member has it: its alt text, and the buttons to keep working on it.
+    assert "alt text: A ripe banana wearing sunglasses on a beach" in result.stdout
+    assert "[Vary (Subtle)] | [Vary (Strong)] | [Edit]" in result.stdout
     # It says what it left alone, by name.
     assert "Ignored here, the demo uses its own settings: BANANACORD_DISCORD__API_BASE_URL" in result.stdout
     assert "KIE_API_KEY" in result.stdout
