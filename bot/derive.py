@@ -290,9 +290,9 @@ def vary(
 
     A new seed where the request had one (where it had none, the provider draws one anyway). The request's
     ``subject`` keeps what the image shows, so a Vary of this result words it from the same prompt again.
-    ``max_chars``: the longest prompt a provider here takes (``prompt_limit``). A member's prompt near it has
-    no room for the instruction; it goes alone with the image, as a Vary went before there were two, rather
-    than be refused as longer than the member ever typed.
+    ``max_chars``: the longest prompt sent here (``prompt_limit``, within the bot's own bound). A member's prompt
+    near it has no room for the instruction; it goes alone with the image, as a Vary went before there were
+    two, rather than be refused as longer than the member ever typed.
     """
     seed = None if request.seed is None else new_seed(request.seed)
     refs = (image, *request.own_references)[: max(limit, 1)]

@@ -919,7 +919,7 @@ class Imagine(commands.Cog):
                     origin,
                     limit=derive.reference_limit(catalogue, job.model),
                     strength=VARIATIONS[action],
-                    max_chars=derive.prompt_limit(catalogue, job.model),
+                    max_chars=min(derive.prompt_limit(catalogue, job.model), PROMPT_MAX_CHARS),
                 )
             else:
                 # The size is the button's, not a preference to leave out (start_job, ``admitted``).

@@ -549,6 +549,25 @@ async def test_rerender_is_offered_only_where_an_enabled_provider_serves_the_siz
     assert [c.json["resolution"] for c in seaart.creates] == ["4K"]
 
 
+async def test_a_vary_keeps_to_the_bot_s_own_prompt_bound_where_the_provider_takes_longer(
+    tmp_path: Path, discord_fake: FakeDiscord
+) -> None:
+    """Gemini takes 20,000 characters, the bot sends at most 6,000 for a member (cogs/imagine.py
+    PROMPT_MAX_CHARS): a 5,950-character prompt's Vary goes as typed, not refused as "would be 6,1xx"."""
+    prompt = ("a lighthouse on a cliff at dusk, " * 200)[:5950].strip()
+    async with FakeGemini(api_key=KEY) as gemini:
+        settings = routed(tmp_path, discord_fake, ("gemini", {"base_url": gemini.base_url}))
+        running = await start_bot(settings, discord_fake, Clock())
+        try:
+            original = await imagine(discord_fake, {"prompt": prompt})
+            varied = await delivered(discord_fake, await press(discord_fake, original, "Vary (Strong)"))
+        finally:
+            await running.close()
+    (first, again) = (c.json["contents"][-1]["parts"][0]["text"] for c in gemini.creates)
+    assert first == again == prompt
+    assert "A strong variation" in made_from(varied)
+
+
 # ---- who may ---------------------------------------------------------------------------------------
 
 
