@@ -167,6 +167,12 @@ def framed(words: str, frame: Frame, *, references: int = 1) -> tuple[str, EditA
     return words, "edit"
 
 
+def framing_words(words: str, action: EditAction) -> str | None:
+    """The member's part of a prompt ``framed`` made (GenerationRequest.member_words): a framing's own words
+    ("" for none), the rest being the bot's instruction; None for an edit, whose prompt is the words alone."""
+    return words if action in FRAMINGS else None
+
+
 def new_seed(old: int) -> int:
     """A random seed other than ``old``."""
     return (old + 1 + secrets.randbelow(SEED_LIMIT - 1)) % SEED_LIMIT
@@ -209,6 +215,7 @@ def continued(original: Job | None, shown: list[ReferenceImage], *, by: int | No
         reference_images=original.request.reference_images,
         result=shown[0],
         thought_signature=made[0].thought_signature if made else None,
+        member_words=original.request.member_words,
     )
     turns = (*original.request.history, turn)
     if by is not None and by != original.user_id:
@@ -247,7 +254,10 @@ def _derive(
     fields = request.model_dump()
     # A new start from the image unless ``changes`` carry a conversation on (an edit does).
     fields.update(
-        history=(), subject=None, derived_from=Derivation(action=action, job_id=job_id, message_url=message_url)
+        history=(),
+        subject=None,
+        member_words=None,
+        derived_from=Derivation(action=action, job_id=job_id, message_url=message_url),
     )
     fields.update(changes)
     return GenerationRequest.model_validate(fields)
@@ -301,7 +311,17 @@ def vary(
     prompt = varied(subject, strength, references=len(refs))
     if max_chars is not None and len(prompt) > max_chars:
         prompt = subject
-    return _derive(request, strength, origin, prompt=prompt, subject=subject, reference_images=refs, seed=seed)
+    # Moderation judges the prompt the image was made from, not the instruction around it (member_words).
+    return _derive(
+        request,
+        strength,
+        origin,
+        prompt=prompt,
+        subject=subject,
+        member_words=subject,
+        reference_images=refs,
+        seed=seed,
+    )
 
 
 def edit(
@@ -320,6 +340,7 @@ def edit(
     ``more``: images the member linked in their words, references after the image."""
     prompt, action = framed(instruction, frame, references=1 + len(more))
     changes: dict[str, Any] = {} if frame.ratio is None else {"aspect_ratio": frame.ratio}
+    changes["member_words"] = framing_words(instruction, action)
     if action in FRAMINGS:
         changes["subject"] = subject_of(request)
     references = (image, *more)

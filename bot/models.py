@@ -109,6 +109,12 @@ class Turn(BaseModel):
     reference_images: tuple[ReferenceImage, ...] = ()
     result: ReferenceImage  # the image as delivered on Discord
     thought_signature: str | None = None
+    # That step's request's ``member_words`` (GenerationRequest): what moderation judges of its prompt.
+    member_words: str | None = None
+
+    @property
+    def judged_words(self) -> str:
+        return self.prompt if self.member_words is None else self.member_words
 
 
 class Derivation(BaseModel):
@@ -157,6 +163,11 @@ class GenerationRequest(BaseModel):
     # new shape alone: bot/derive.py ``framed``; a Vary: ``varied``): a Vary or re-render of the result draws
     # from these words rather than zooming out, panning or varying a second time. Never sent to a provider.
     subject: str | None = None
+    # The member's own words in ``prompt`` where the rest of it is the bot's instruction to the model (a Vary, a
+    # zoom out, a pan, a new shape: bot/derive.py; /blend: cogs/blend.py): what moderation judges, so that a term
+    # a moderator blocks refuses the member's words, never every Vary for a word of the bot's ("" where the
+    # prompt is the bot's alone: a zoom out with no words). None: the prompt is all the member's. Never sent.
+    member_words: str | None = None
     # The options above the member's /preferences filled in (by name), not typed: a default, never a refusal,
     # so a failover leaves out those the next provider does not offer (bot/preferences.py). Never sent.
     defaulted: tuple[str, ...] = ()
@@ -168,11 +179,22 @@ class GenerationRequest(BaseModel):
         starts_from_image = self.derived_from is not None or bool(self.history)
         return self.reference_images[1:] if starts_from_image else self.reference_images
 
+    @property
+    def judged_words(self) -> str:
+        """What moderation judges of the prompt: the member's part of it (``member_words``), else all of it."""
+        return self.prompt if self.member_words is None else self.member_words
+
     @field_validator("prompt")
     @classmethod
     def _clean(cls, prompt: str) -> str:
         # Every way in (slash command, buttons, CLI, rows read back) gets the same cleaned text.
         return clean_prompt(prompt)
+
+    @field_validator("member_words")
+    @classmethod
+    def _clean_words(cls, words: str | None) -> str | None:
+        # Cleaned as the prompt that holds them is, so a term is judged in the form it is sent in.
+        return None if words is None else clean_prompt(words)
 
 
 class JobHandle(BaseModel):

@@ -511,14 +511,17 @@ class ModerationStore:
 
     async def prompt_author(self, guild_id: int, prompt: str) -> int | None:
         """Who asked for ``prompt`` in the server: the member of its latest image delivered there (an earlier prompt
-        of a conversation a reply, an Edit or a Re-roll continues, which holds no one's name; cogs/policy.py). None
+        of a conversation a reply, an Edit or a Re-roll continues, which holds no one's name; cogs/policy.py), as
+        moderation judged it (its request's ``member_words``, else its prompt). None
         when none of the server's latest images had it. Among the latest 5,000 only: read when a prompt is refused
         for its conversation, which must not take long however many images the server has."""
         async with (
             self.db.read() as conn,
             conn.execute(
                 "SELECT user_id FROM (SELECT user_id, request_json FROM jobs WHERE guild_id = ? AND state = ? "
-                "ORDER BY created_at DESC LIMIT 5000) WHERE json_extract(request_json, '$.prompt') = ? LIMIT 1",
+                "ORDER BY created_at DESC LIMIT 5000) "
+                "WHERE coalesce(json_extract(request_json, '$.member_words'), json_extract(request_json, '$.prompt')) "
+                "= ? LIMIT 1",
                 (guild_id, JobState.DELIVERED.value, prompt),
             ) as cur,
         ):

@@ -69,7 +69,13 @@ class Blend(commands.Cog):
         assert isinstance(imagine, Imagine)  # loaded before this cog (bot/app.py EXTENSIONS)
         images = [image for image in (image1, image2, image3, image4, image5) if image is not None]
         await imagine.make(
-            interaction, blend_prompt(prompt), model=model, aspect_ratio=aspect_ratio, count=count, attached=images
+            interaction,
+            blend_prompt(prompt),
+            model=model,
+            aspect_ratio=aspect_ratio,
+            count=count,
+            attached=images,
+            instruction=BLEND,  # moderation judges the member's words, not the bot's (cogs/policy.py)
         )
 
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import discord
 
-from bot.derive import AS_IT_IS, FRAMINGS, Frame, continued, framed, subject_of
+from bot.derive import AS_IT_IS, FRAMINGS, Frame, continued, framed, framing_words, subject_of
 from bot.errors import InvalidRequestError
 from bot.models import Derivation, GenerationRequest, ReferenceImage, shown_file_name
 from bot.prompt_links import DISCORD_CDN_HOSTS
@@ -147,18 +147,26 @@ def edit_request(
     ``shown_at``: the link to the message that showed ``original``'s image, for the embed to say what the
     edit was made from (a reply needs none: it answers in the thread). ``by``: the member asking, so that the
     conversation carried on holds no references of another member's (bot/derive.py ``continued``)."""
-    prompt, action = framed(prompt, frame, references=len(references))
+    words = prompt
+    prompt, action = framed(words, frame, references=len(references))
     # A framed image keeps the words for what it shows, for its Vary and re-render (bot/derive.py).
     subject = subject_of(original.request if original else None) if action in FRAMINGS else None
+    member_words = framing_words(words, action)  # what moderation judges: the bot's instruction is not theirs
     if original is None:
         return build_request(
-            model=model, prompt=prompt, reference_images=tuple(references), aspect_ratio=frame.ratio, subject=subject
+            model=model,
+            prompt=prompt,
+            reference_images=tuple(references),
+            aspect_ratio=frame.ratio,
+            subject=subject,
+            member_words=member_words,
         )
     base = original.request
     return build_request(
         model=base.model,
         prompt=prompt,
         subject=subject,
+        member_words=member_words,
         reference_images=tuple(references),
         aspect_ratio=frame.ratio or base.aspect_ratio,
         resolution=base.resolution,

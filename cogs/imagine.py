@@ -264,6 +264,15 @@ def build_request(**fields: Any) -> GenerationRequest:
     return request
 
 
+def words_after(prompt: str, instruction: str | None) -> str | None:
+    """The member's words in ``prompt`` after the bot's ``instruction`` and the mark that ends it (/blend's
+    "Blend these images ...: the cat in the hat"), for moderation (GenerationRequest.member_words). None where
+    there is no instruction, or the prompt no longer starts with it: then all of it is judged."""
+    if instruction is None or not prompt.startswith(instruction):
+        return None
+    return prompt[len(instruction) :].lstrip(":.").strip()
+
+
 def cleaned_length(prompt: str) -> int:
     """A cleaned prompt's length as its member typed it, near enough: cleaning composes it (NFC), which splits
     some single characters in two (a Devanagari nukta letter, a Hebrew presentation form: a letter and a
@@ -486,9 +495,11 @@ class Imagine(commands.Cog):
         output_format: str | None = None,
         thinking: str | None = None,
         web_search: bool | None = None,
+        instruction: str | None = None,
     ) -> None:
         """/imagine with its options as Discord sent them (``attached``: its images, in order); /blend's too
-        (cogs/blend.py)."""
+        (cogs/blend.py), whose ``prompt`` starts with its ``instruction`` to the model, the member's words after
+        it (``words_after``: what moderation judges)."""
         check_prompt_option(prompt, typed=True)  # as Discord counted it; before any reference is looked up
         # "a fox --ar 16:9 --v 6", as members coming from Midjourney type it: parameters, not words for the model
         # (bot/prompt_parameters.py). Read from the cleaned prompt: a zero-width space after "16:9" hid it.
@@ -547,6 +558,7 @@ class Imagine(commands.Cog):
         request = build_request(
             model=choice.model,
             prompt=prompt,
+            member_words=words_after(prompt, instruction),
             reference_images=tuple(images),
             seed=seed,
             **{name: value for name, value in typed.items() if value is not None},

@@ -39,7 +39,10 @@ async def moderate(
     prompts of the conversation a reply or an Edit continues (``request.history``, bot/derive.py ``continued``;
     Gemini gets them back with the new one, bot/providers/gemini.py ``build_request_body``). A term blocked since
     an image was made would otherwise reach the provider all the same, in its conversation. ``request.subject`` is
-    never sent: a Vary or re-render that draws from it makes it the prompt, checked then."""
+    never sent: a Vary or re-render that draws from it makes it the prompt, checked then. Of a prompt that is the
+    bot's instruction around the member's words (a Vary, a zoom out, /blend), the words are judged
+    (``judged_words``): a moderator who blocks "pose" refuses poses asked for, not every Vary (whose instruction
+    says the pose may change)."""
     channel_id = place.channel_id
     store = bot.services.moderation
     ban = await store.active_ban(guild_id, user_id)
@@ -48,9 +51,9 @@ async def moderate(
         why = f" Reason: {ban.reason}" if ban.reason else ""
         word = "on a cooldown" if ban.kind == "cooldown" else "banned from using this bot"
         raise BannedError(f"You are {word} in this server{until}.{why}")
-    earlier = [turn.prompt for turn in request.history]
-    verdict, judged = await store.check_prompts(guild_id, request.prompt, earlier)
-    if verdict.blocked and judged != request.prompt:
+    earlier = [turn.judged_words for turn in request.history]
+    verdict, judged = await store.check_prompts(guild_id, request.judged_words, earlier)
+    if verdict.blocked and judged != request.judged_words:
         await _refuse_conversation(bot, guild_id, channel_id, user_id, verdict.reason, judged)
     if verdict.blocked:
         await record_moderation(

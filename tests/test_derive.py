@@ -232,3 +232,21 @@ def test_an_edit_carries_the_conversation_it_is_given_and_a_variation_of_it_star
     assert edited.history == (turn,) and edited.prompt == "make it night"
     assert edited.derived_from is not None and edited.derived_from.action == "edit"
     assert derive.vary(edited, image("night"), ("job2", None), limit=14).history == ()
+
+
+def test_the_member_s_words_in_a_prompt_the_bot_wrote_are_what_moderation_judges() -> None:
+    first = request(prompt="a dancer")
+    assert first.member_words is None and first.judged_words == "a dancer"
+    varied = derive.vary(first, image("shown"), ("job1", None), limit=1)
+    assert " pose " in varied.prompt and varied.judged_words == "a dancer"
+    zoomed = derive.edit(first, image("shown"), "", ("job1", None), frame=derive.Frame(zoom_out=True))
+    assert zoomed.prompt.startswith("Zoom out") and zoomed.judged_words == ""
+    panned = derive.edit(first, image("s"), "a lake\u200b", ("j", None), frame=derive.Frame(ratio="3:2", pan="left"))
+    assert panned.prompt.endswith("Also: a lake") and panned.judged_words == "a lake"  # cleaned as the prompt is
+    edited = derive.edit(varied, image("shown"), "make it night", ("job2", None))
+    assert edited.member_words is None and edited.judged_words == "make it night"
+    # A re-render of a Vary draws the words alone: nothing of the bot's to leave out.
+    assert derive.upscale(varied, image("v"), "2K", ("job2", None)).member_words is None
+    # A conversation carried on keeps each turn's judged words.
+    turn = Turn(prompt=varied.prompt, result=image("v"), member_words=varied.member_words)
+    assert turn.judged_words == "a dancer" and Turn(prompt="a cat", result=image("c")).judged_words == "a cat"
