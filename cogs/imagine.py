@@ -325,16 +325,29 @@ def _typed_options(
     return aspect_ratio, seed, count
 
 
-def _check_prompt_images(catalogue: Catalogue, request: GenerationRequest, from_prompt: int) -> None:
-    """Refuse more references than the model takes where the prompt brought some of them, saying so: a member
-    whose custom emojis became references would not know what "you gave 4" counted."""
+def _check_reference_count(catalogue: Catalogue, request: GenerationRequest, from_prompt: int) -> None:
+    """Refuse more references than any provider here takes for the model, naming where they came from when the
+    prompt brought some (a member whose custom emojis became references would not know what "you gave 4"
+    counted), and another model that takes them all: /imagine and /blend can choose it (five images to
+    /blend on Nano Banana 2, which SeaArt takes three of), where a button or a form cannot (routing refuses
+    those, bot/routing.py)."""
     limit = derive.reference_limit(catalogue, request.model)
     given = len(request.reference_images)
-    if from_prompt and 0 < limit < given:
-        raise InvalidRequestError(
-            f"{catalogue.display_name(request.model)} takes at most {limit} reference image(s); you gave {given}, "
-            f"{from_prompt} of them by links or custom emojis in the prompt (each is its image)."
-        )
+    if not 0 < limit < given:
+        return
+    counted = ""
+    if from_prompt:
+        counted = f", {from_prompt} of them by links or custom emojis in the prompt (each is its image)"
+    roomier = [
+        (catalogue.display_name(model), room)
+        for model in catalogue.models()
+        if model != request.model and (room := derive.reference_limit(catalogue, model)) >= given
+    ]
+    other = f" {roomier[0][0]} takes up to {roomier[0][1]}: ask for `model:{roomier[0][0]}`." if roomier else ""
+    raise InvalidRequestError(
+        f"{catalogue.display_name(request.model)} takes at most {limit} reference image(s); you gave {given}"
+        f"{counted}.{other}"
+    )
 
 
 def check_prompt_length(request: GenerationRequest) -> None:
@@ -568,7 +581,7 @@ class Imagine(commands.Cog):
         # The bot's own results linked in `references` may pass the members' limit; refused here, by name,
         # if no provider serving the model takes one, rather than by routing's general refusal.
         check_fits_provider(services.catalogue, request.model, request.reference_images)
-        _check_prompt_images(services.catalogue, request, len(linked_in.images))
+        _check_reference_count(services.catalogue, request, len(linked_in.images))
         preferred_count = None
         if count is None:
             # A preferred count is a default: held to the server's cap rather than refused by it (and to what

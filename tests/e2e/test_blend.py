@@ -42,3 +42,14 @@ async def test_blend_sends_the_images_with_a_prompt_asking_for_them_blended(
     answer = answer_data(discord_fake, refused)
     assert answer.get("flags", 0) & 64 and "moving.gif" in str(answer.get("content"))
     assert len(seaart.creates) == 2
+
+    # Four images on Nano Banana 2, which SeaArt takes three of: refused, naming the model that takes them all.
+    four = {f"image{n}": discord_fake.add_attachment(png_bytes(), f"{n}.png", "image/png") for n in range(1, 5)}
+    refused = await discord_fake.slash_command("blend", four)
+    await answer_given(discord_fake, refused)
+    text = str(answer_data(discord_fake, refused).get("content"))
+    assert "Nano Banana 2 takes at most 3 reference image(s); you gave 4." in text
+    assert "Nano Banana Pro takes up to 14: ask for `model:Nano Banana Pro`." in text
+    await discord_fake.slash_command("blend", {**four, "model": "nano_banana_pro"})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)
+    assert len(seaart.creates[2].json["image_urls"]) == 4

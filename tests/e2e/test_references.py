@@ -100,9 +100,11 @@ async def test_more_references_than_the_model_takes_are_refused_before_anything_
     options, posted = await ten_attached_and_linked(discord_fake, "too many", 5)
     text = await refused(discord_fake, options)
     assert "Nano Banana Pro takes at most 14 reference image(s); you gave 15." in text
-    # Nano Banana 2 on SeaArt takes 3: the same refusal, naming that limit.
+    assert "ask for" not in text  # no model here takes more
+    # Nano Banana 2 on SeaArt takes 3: the same refusal, naming that limit, and the model that takes them all.
     text = await refused(discord_fake, {"prompt": "nb2", "references": link(discord_fake, posted)})
-    assert "at most 3 reference image(s); you gave 5" in text
+    assert "at most 3 reference image(s); you gave 5. Nano Banana Pro takes up to 14: ask for" in text
+    assert "`model:Nano Banana Pro`" in text
     assert states(settings) == [] and ledger_rows(settings) == 0 and seaart.requests == []
 
 
