@@ -10,11 +10,16 @@ request: a lone job's end, a batch's first image (the others follow in the same 
 or a batch's last end when none of its images came. Not for a cancel: whoever cancelled it knows. At most once:
 the ping is sent after the end is written and is not tried again (a restart in between sends none); its nonce
 makes a send Discord took twice one message. It mentions the member and nobody else: the prompt is not in it.
+Under it, "Stop these pings" turns them off for that member in one click (the same as ``/preferences ping:False``):
+a ping is noise to whoever does not want it, and a member pinged for the first time would not know where to look.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import replace
+from typing import Any
 
 import discord
 from discord.ext import commands
@@ -26,6 +31,8 @@ from bot.models import JobState
 from bot.nonces import message_nonce
 from bot.store.jobs import Job
 from bot.store.settings import GuildDefaults
+from cogs.errors import send_ephemeral
+from cogs.slow_answers import watched_answer
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +57,73 @@ def pings_line(defaults: GuildDefaults, imagine: ImagineSettings) -> str:
     return f"on for {slow_requests(imagine)}{whose}; each member may turn it off (`/preferences ping`)"
 
 
+class PingsOffButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=re.compile(r"bananacord:pings-off:(?P<user_id>[0-9]{1,20})"),
+):
+    """ "Stop these pings" under a ping: the member it names turns their pings off in this server. The member's id
+    rides in the custom_id, so it works after a restart, and nobody else's click changes anything."""
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Stop these pings",
+                style=discord.ButtonStyle.secondary,
+                emoji="🔕",
+                custom_id=f"bananacord:pings-off:{user_id}",
+            )
+        )
+        self.user_id = user_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> PingsOffButton:
+        return cls(int(match["user_id"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        cog = interaction.client.get_cog("ReadyPings")
+        assert isinstance(cog, ReadyPings)
+        where = f"the pings-off button of member {self.user_id}"
+        await watched_answer(interaction, cog.bot.services.db, where, cog.turn_off(interaction, self.user_id))
+
+
+def _pings_off(user_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None).add_item(PingsOffButton(user_id))
+    # Its button is a DynamicItem routed by custom_id: a stopped view is not kept in memory per ping sent.
+    view.stop()
+    return view
+
+
 class ReadyPings(commands.Cog):
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(PingsOffButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(PingsOffButton)
+
+    async def turn_off(self, interaction: discord.Interaction[Any], user_id: int) -> None:
+        """A "Stop these pings" click: the member it names saves ``ping`` off (their other preferences kept)."""
+        guild_id = interaction.guild_id
+        if guild_id is None:
+            return
+        if interaction.user.id != user_id:
+            await send_ephemeral(
+                interaction, "This button stops the pings of the member they are for. Yours: `/preferences ping`."
+            )
+            return
+        store = self.bot.services.preferences
+        current = await store.get(guild_id, user_id)
+        if current.ping is not False:
+            await store.save(guild_id, user_id, replace(current, ping=False), now=self.bot.clock())
+            log.info("member %s in guild %s turned their pings off", user_id, guild_id)
+        await send_ephemeral(
+            interaction,
+            "🔕 You will not be pinged here when a request ends. `/preferences ping:True` turns it back on.",
+        )
 
     @commands.Cog.listener()
     async def on_image_ready(self, event: ImageReady) -> None:
@@ -107,6 +178,7 @@ class ReadyPings(commands.Cog):
                     everyone=False, roles=False, users=[discord.Object(user_id)], replied_user=False
                 ),
                 nonce=message_nonce("ready-ping", job.batch_id or job.id),
+                view=_pings_off(user_id),
             )
         except discord.HTTPException as exc:
             # No right to post here (a slash command needs none), or Discord failing: the end is in its message

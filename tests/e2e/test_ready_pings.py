@@ -16,6 +16,7 @@ from bot.testing.providers import FakeSeaArt
 from tests.conftest import answer_data, answer_given, make_settings, start_bot
 from tests.e2e.edits import states
 from tests.e2e.test_batch_ends import hide
+from tests.e2e.test_buttons import ephemeral_reply
 from tests.e2e.test_rework import press
 
 # SeaArt's first status poll of a job scripted "status_hang" never answers: the job waits out the adapter's
@@ -200,5 +201,44 @@ async def test_a_request_that_made_nothing_pings_once_and_a_cancelled_one_not_at
         await discord_fake.wait_for(lambda: states(settings)[-1] == "cancelled", timeout=20)
         await asyncio.sleep(0.5)
         assert len(pings(discord_fake)) == 3
+    finally:
+        await bot.close()
+
+
+async def test_stop_these_pings_under_a_ping_turns_them_off_for_its_member_alone_after_a_restart_too(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    settings = make_settings(tmp_path, discord_fake, seaart, imagine={"ping_after_seconds": AFTER})
+    member, other = discord_fake.member_id, discord_fake.other_member_id
+    bot = await start_bot(settings, discord_fake)
+    try:
+        interaction = await discord_fake.slash_command("preferences", {"model": "nano_banana_pro"})
+        await answer_given(discord_fake, interaction)
+        seaart.script("status_hang")
+        await imagine(discord_fake, settings, {"prompt": "a slow cat"}, done=1)
+        await discord_fake.wait_for(lambda: len(pings(discord_fake)) == 1, timeout=10)
+    finally:
+        await bot.close()
+    (ping,) = pings(discord_fake)
+    (button,) = [c for row in ping.components for c in row["components"]]
+    assert button["label"] == "Stop these pings" and button["custom_id"] == f"bananacord:pings-off:{member}"
+
+    bot = await start_bot(settings, discord_fake)  # a button under an older ping still works
+    try:
+        # Another member's click changes nothing of anyone's.
+        stranger = await discord_fake.click(ping.id, button["custom_id"], user_id=other)
+        assert "the member they are for" in await ephemeral_reply(discord_fake, stranger)
+        fields = await screen(discord_fake, await discord_fake.slash_command("preferences", {}))
+        assert fields["Ping when done"].startswith("on")
+
+        mine = await discord_fake.click(ping.id, button["custom_id"])
+        assert "You will not be pinged here" in await ephemeral_reply(discord_fake, mine)
+        fields = await screen(discord_fake, await discord_fake.slash_command("preferences", {}))
+        # Off, and the member's other preferences kept.
+        assert fields["Ping when done"] == "off" and "Nano Banana Pro" in fields["Model"]
+        seaart.script("status_hang")
+        await imagine(discord_fake, settings, {"prompt": "another slow cat"}, done=2)
+        await asyncio.sleep(0.5)
+        assert len(pings(discord_fake)) == 1
     finally:
         await bot.close()
