@@ -109,6 +109,7 @@ from bot.testing.soak import (
     log_errors,
     log_secrets,
     ping_audit,
+    pings_due,
     provider_record,
     providers_not_told,
 )
@@ -403,6 +404,7 @@ class Run:
     callbacks: str = ""  # --callbacks: what the fake kie.ai sent and how the bot answered
     lost_creates: str = ""  # --callbacks: creates whose answer was lost, and how many were taken up
     pinged: int = 0  # requests whose end pinged their member (cogs/ready_pings.py)
+    pings_due: int = 0  # requests whose end asks for a ping where every end pings (--ping-after 0)
     ping_problems: list[str] = field(default_factory=list)  # a request pinged twice, a ping mentioning others
 
     def problems(self) -> list[str]:
@@ -572,6 +574,7 @@ async def run_soak(plan: Plan) -> Run:
                 db, record.cancels, record.finished
             )
             pinged, ping_problems = ping_audit(discord_fake)
+            due = pings_due(db)
     return Run(
         audit=verdict,
         restarts=restarts,
@@ -596,6 +599,7 @@ async def run_soak(plan: Plan) -> Run:
         moderation=moderation,
         moderation_problems=moderation_problems,
         pinged=pinged,
+        pings_due=due,
         ping_problems=ping_problems,
     )
 
@@ -675,6 +679,9 @@ def report(run: Run, plan: Plan) -> None:
         print(line)
     after = "the bot's default" if plan.ping_after is None else f"{plan.ping_after:g} s"
     print(f"pings (after {after}): {run.pinged} requests pinged their member; {len(run.ping_problems)} problems")
+    if plan.ping_after == 0:
+        # Informative, not an invariant: a kill between a request's end and the row that owes its ping loses it.
+        print(f"  requests whose end asks for a ping: {run.pings_due}; not pinged: {run.pings_due - run.pinged}")
     print()
     for line in run.audit.lines():
         print(line)

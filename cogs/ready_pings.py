@@ -7,20 +7,23 @@ be sent again. So a request that took at least ``[imagine] ping_after_seconds`` 
 its message mentioning the member, who turns it off with ``/preferences ping:False`` (a server's admins, for
 everyone there, with ``/admin defaults pings:False``, or on where the bot's configuration has it off). Once per
 request: a lone job's end, a batch's first image (the others follow in the same message, bot/job_delivery.py),
-or a batch's last end when none of its images came. Not for a cancel: whoever cancelled it knows. At most once:
-the ping is sent after the end is written and is not tried again (a restart in between sends none); its nonce
-makes a send Discord took twice one message. It mentions the member and nobody else: the prompt is not in it.
-Under it, "Stop these pings" turns them off for that member in one click (the same as ``/preferences ping:False``):
+or a batch's last end when none of its images came. Not for a cancel: whoever cancelled it knows. Once: the ping
+is owed in SQLite (bot/store/owed_pings.py) before it is sent, after the end is written; one Discord failed (a
+5xx, no answer) is tried again after the final edits' waits, and one a stop left behind by the next start, while
+it is fresh (PING_FRESH_SECONDS); its nonce, naming the request, makes a send Discord took twice one message.
+It mentions the member and nobody else: the prompt is not in it. Under it, "Stop these pings" turns them off for that member in one click (the same as ``/preferences ping:False``):
 a ping is noise to whoever does not want it, and a member pinged for the first time would not know where to look.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 import discord
 from discord.ext import commands
 
@@ -30,11 +33,16 @@ from bot.events import ImageReady, NothingMade
 from bot.models import JobState
 from bot.nonces import message_nonce
 from bot.store.jobs import Job
+from bot.store.owed_pings import OwedPing, OwedPings
 from bot.store.settings import GuildDefaults
 from cogs.errors import send_ephemeral
 from cogs.slow_answers import watched_answer
 
 log = logging.getLogger(__name__)
+
+# How late a ping owed (Discord failed it, or the bot stopped first) may still be sent: later, the member has
+# most likely seen the message by now, and Discord may no longer take its nonce as the same message's.
+PING_FRESH_SECONDS = 180.0
 
 
 def server_pings(defaults: GuildDefaults, imagine: ImagineSettings) -> bool:
@@ -98,6 +106,8 @@ def _pings_off(user_id: int) -> discord.ui.View:
 class ReadyPings(commands.Cog):
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
+        self._owed = OwedPings(bot.services.db)
+        self._resumed = False
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(PingsOffButton)
@@ -155,37 +165,100 @@ class ReadyPings(commands.Cog):
         return self.bot.clock() - job.created_at >= self.bot.settings.imagine.ping_after_seconds
 
     async def _ping(self, job: Job, said: str) -> None:
-        """A reply to ``job``'s message mentioning its member: ``said`` after the mention."""
+        """A reply to ``job``'s message mentioning its member: ``said`` after the mention. Owed in SQLite before
+        it is sent (``OwedPings``), so that a Discord failure or a stop meanwhile leaves it to a later try."""
         guild_id, channel_id, user_id, message_id = job.guild_id, job.channel_id, job.user_id, job.message_id
         if guild_id is None or channel_id is None or user_id is None or message_id is None:
             return  # shown in no message of a channel (the CLI's jobs)
         if not self._slow(job):
             return  # the member was most likely watching it
+        ping = OwedPing(job.batch_id or job.id, guild_id, channel_id, user_id, message_id, said, self.bot.clock())
         try:
             defaults = await self.bot.services.settings_store.guild_defaults(guild_id)
             if not server_pings(defaults, self.bot.settings.imagine):
                 return
             if (await self.bot.services.preferences.get(guild_id, user_id)).ping is False:
                 return
-            channel = self.bot.get_partial_messageable(channel_id, guild_id=guild_id)
+            if not await self._owed.owe(ping):
+                return  # this request's ping is on its way already
+        except Exception as exc:  # the database refusing: the end is in its message all the same
+            log.warning("job %s: its member was not pinged that it ended (%s)", job.id, type(exc).__name__)
+            return
+        if not await self._send(ping):
+            self._try_again(ping)
+
+    def _try_again(self, ping: OwedPing) -> None:
+        """Send ``ping`` again after the final edits' waits while it is fresh; left owed when the bot stops."""
+        runner = self.bot.services.runner
+        if not runner.stopping:
+            runner.in_background(self._retry(ping), f"ping-{ping.request_key}", resumable=True)
+
+    async def _retry(self, ping: OwedPing) -> None:
+        for wait in self.bot.settings.jobs.final_edit_retry_seconds:
+            if self.bot.clock() + wait > ping.owed_at + PING_FRESH_SECONDS:
+                break
+            await asyncio.sleep(wait)
+            if await self._send(ping):
+                return
+        log.info("request %s: gave up pinging its member (Discord kept failing)", ping.request_key)
+        await self._paid(ping)
+
+    async def _send(self, ping: OwedPing) -> bool:
+        """Send an owed ping; True when nothing is owed any more (Discord has it, or refused it for good), False
+        when Discord failed it (5xx, no answer): still owed. Its nonce names the request, so a ping Discord made
+        but whose answer was lost, sent again, is the same message."""
+        channel = self.bot.get_partial_messageable(ping.channel_id, guild_id=ping.guild_id)
+        try:
             await channel.send(
-                f"<@{user_id}> {said}",
+                f"<@{ping.user_id}> {ping.said}",
                 reference=discord.MessageReference(
-                    message_id=message_id, channel_id=channel_id, fail_if_not_exists=False
+                    message_id=ping.message_id, channel_id=ping.channel_id, fail_if_not_exists=False
                 ),
                 mention_author=False,
                 allowed_mentions=discord.AllowedMentions(
-                    everyone=False, roles=False, users=[discord.Object(user_id)], replied_user=False
+                    everyone=False, roles=False, users=[discord.Object(ping.user_id)], replied_user=False
                 ),
-                nonce=message_nonce("ready-ping", job.batch_id or job.id),
-                view=_pings_off(user_id),
+                nonce=message_nonce("ready-ping", ping.request_key),
+                view=_pings_off(ping.user_id),
             )
         except discord.HTTPException as exc:
-            # No right to post here (a slash command needs none), or Discord failing: the end is in its message
-            # all the same; a ping later than now would be noise.
-            log.info("job %s: its member was not pinged that it ended (HTTP %s)", job.id, exc.status)
+            if exc.status >= 500:
+                log.info("request %s: Discord failed its ping (HTTP %s); owed", ping.request_key, exc.status)
+                return False
+            # No right to post here (a slash command needs none), or the channel gone: the end is in its
+            # message all the same.
+            log.info("request %s: its member was not pinged that it ended (HTTP %s)", ping.request_key, exc.status)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.info("request %s: its ping got no answer (%s); owed", ping.request_key, type(exc).__name__)
+            return False
+        await self._paid(ping)
+        return True
+
+    async def _paid(self, ping: OwedPing) -> None:
+        try:
+            await self._owed.paid(ping.request_key)
+        except Exception as exc:  # still owed: the next start finds it sent (its nonce) or too old
+            log.warning("request %s: could not clear its owed ping (%s)", ping.request_key, type(exc).__name__)
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        """The pings the last run owed (Discord failed them, or it stopped before them): sent while fresh, once
+        per process (on_ready comes again after a reconnect)."""
+        if self._resumed:
+            return
+        self._resumed = True
+        try:
+            owed = await self._owed.all()
         except Exception as exc:
-            log.warning("job %s: its member was not pinged that it ended (%s)", job.id, type(exc).__name__)
+            log.warning("could not read the pings owed (%s)", type(exc).__name__)
+            return
+        now = self.bot.clock()
+        for ping in owed:
+            if now - ping.owed_at > PING_FRESH_SECONDS:
+                log.info("request %s: its ping is %.0f s late; not sent", ping.request_key, now - ping.owed_at)
+                await self._paid(ping)
+            elif not await self._send(ping):
+                self._try_again(ping)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -418,6 +418,23 @@ def ping_audit(discord_fake: FakeDiscord) -> tuple[int, list[str]]:
     return len(pinged), problems
 
 
+def pings_due(db: Path) -> int:
+    """With every end pinging (``[imagine] ping_after_seconds = 0``): the requests in ``db`` whose end asks for a
+    ping: those shown in a message with an image delivered, or ended with none and none cancelled (a cancel pings
+    nobody, and a batch whose last end was a cancel is not pinged for its failures)."""
+    requests: dict[str, list[dict[str, Any]]] = {}
+    for row in db_rows(db, "SELECT id, batch_id, state, message_id FROM jobs") if db.exists() else []:
+        requests.setdefault(row["batch_id"] or row["id"], []).append(row)
+    due = 0
+    for rows in requests.values():
+        if any(row["message_id"] is None for row in rows):
+            continue
+        states = {row["state"] for row in rows}
+        ended = states <= _TERMINAL
+        due += _DELIVERED in states or (ended and str(JobState.CANCELLED) not in states)
+    return due
+
+
 def tasks_per_prompt(prompts: Iterable[object]) -> dict[str, int]:
     """Prompt -> how many tasks carry it (give it the prompts of every task the fake provider made)."""
     return dict(Counter(str(p) for p in prompts))

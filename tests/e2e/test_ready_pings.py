@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ import pytest
 
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import answer_data, answer_given, make_settings, start_bot
+from cogs.ready_pings import PING_FRESH_SECONDS
+from tests.conftest import Clock, answer_data, answer_given, make_settings, start_bot
 from tests.e2e.edits import states
 from tests.e2e.test_batch_ends import hide
 from tests.e2e.test_buttons import ephemeral_reply
@@ -242,3 +244,73 @@ async def test_stop_these_pings_under_a_ping_turns_them_off_for_its_member_alone
         assert len(pings(discord_fake)) == 1
     finally:
         await bot.close()
+
+
+def is_ping(request: Any) -> bool:
+    return bool((request.json or {}).get("message_reference"))
+
+
+def owed(settings: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(settings.database.path) as conn:
+        return conn.execute("SELECT request_key, said FROM owed_pings").fetchall()
+
+
+async def test_a_ping_discord_fails_is_sent_on_a_later_try_and_one_it_made_but_lost_is_not_made_twice(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """discord.py does not retry a 503 on a message: the ping was lost. Now it stays owed and goes again after the
+    final edits' waits; Discord having made it (its answer lost on the way back), the same nonce makes no second."""
+    settings = make_settings(
+        tmp_path, discord_fake, seaart, imagine={"ping_after_seconds": AFTER}, jobs={"final_edit_retry_seconds": [0.3]}
+    )
+    bot = await start_bot(settings, discord_fake)
+    try:
+        discord_fake.fail_next("POST", r"/channels/\d+/messages$", status=503, match=is_ping)
+        seaart.script("status_hang")
+        await imagine(discord_fake, settings, {"prompt": "a slow cat"}, done=1)
+        await discord_fake.wait_for(lambda: len(pings(discord_fake)) == 1, timeout=10)
+        assert pings(discord_fake)[0].content == f"<@{discord_fake.member_id}> {READY}"
+
+        discord_fake.fail_next("POST", r"/channels/\d+/messages$", status=503, match=is_ping, after=True)
+        seaart.script("status_hang")
+        await imagine(discord_fake, settings, {"prompt": "another slow cat"}, done=2)
+        await discord_fake.wait_for(lambda: len(pings(discord_fake)) == 2, timeout=10)
+        await discord_fake.wait_for(lambda: owed(settings) == [], timeout=10)
+        await asyncio.sleep(0.5)  # the second try has gone: Discord answered it with the ping it had made
+    finally:
+        await bot.close()
+    assert len(pings(discord_fake)) == 2
+    assert len([r for r in discord_fake.requests if r.method == "POST" and is_ping(r)]) == 4
+
+
+async def test_a_ping_a_stop_left_owed_is_sent_by_the_next_start_while_fresh_and_dropped_after(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, clock: Clock
+) -> None:
+    settings = make_settings(
+        tmp_path, discord_fake, seaart, imagine={"ping_after_seconds": AFTER}, jobs={"final_edit_retry_seconds": [60]}
+    )
+    for late, sent in ((0.0, 1), (PING_FRESH_SECONDS + 10, 0)):
+        bot = await start_bot(settings, discord_fake, clock)
+        try:
+            done = states(settings).count("delivered") + 1
+            discord_fake.fail_next("POST", r"/channels/\d+/messages$", status=503, match=is_ping)
+            seaart.script("status_hang")
+            message = await imagine(discord_fake, settings, {"prompt": "a slow cat"}, done=done)
+            await discord_fake.wait_for(lambda: len(owed(settings)) == 1, timeout=10)
+        finally:
+            await bot.close()  # while the next try waits its 60 s
+        before = len(pings(discord_fake))
+        with sqlite3.connect(settings.database.path) as conn:
+            (latest,) = conn.execute("SELECT id FROM jobs ORDER BY created_at DESC LIMIT 1").fetchone()
+        assert owed(settings) == [(latest, READY)]  # one row, named by its request
+        clock.offset += late
+        bot = await start_bot(settings, discord_fake, clock)
+        try:
+            await discord_fake.wait_for(lambda: owed(settings) == [], timeout=10)
+            await asyncio.sleep(0.3)
+        finally:
+            await bot.close()
+        assert len(pings(discord_fake)) == before + sent, late
+        if sent:
+            assert pings(discord_fake)[-1].reference is not None
+            assert int(pings(discord_fake)[-1].reference["message_id"]) == message.id
