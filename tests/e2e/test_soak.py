@@ -51,6 +51,7 @@ from bot.testing.soak import (
     db_rows,
     log_errors,
     ping_audit,
+    pings_due,
     prompt_of,
     provider_record,
     providers_not_told,
@@ -281,7 +282,10 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
     assert result.candidates >= 3 * (JOBS // BATCH_EVERY) - 3, report  # a batch may be refused only if the bot died
     assert result.failed_over > 0 and kie.jobs, report
     assert result.delivered >= JOBS // 2, report
-    assert ping_audit(discord_fake)[0] >= JOBS // 2, report  # the members were pinged, each request once (judged)
+    # The members were pinged, each request once (judged), a ping Discord failed sent again: of the requests whose
+    # end asks for one, at most one left unpinged (a kill between its end and the row owing its ping).
+    pinged = ping_audit(discord_fake)[0]
+    assert pinged >= JOBS // 2 and pings_due(db) - pinged <= 1, f"{pinged} of {pings_due(db)} pinged\n{report}"
     assert actions.problems(db, record.finished) == []  # no Cancel the bot took was delivered or charged
     # Every running task cancelled was asked to stop.
     assert providers_not_told(db, record.cancels, record.finished) == []
