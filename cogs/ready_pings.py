@@ -11,8 +11,9 @@ or a batch's last end when none of its images came. Not for a cancel: whoever ca
 is owed in SQLite (bot/store/owed_pings.py) before it is sent, after the end is written; one Discord failed (a
 5xx, no answer) is tried again after the final edits' waits, and one a stop left behind by the next start, while
 it is fresh (PING_FRESH_SECONDS); its nonce, naming the request, makes a send Discord took twice one message.
-It mentions the member and nobody else: the prompt is not in it. Under it, "Stop these pings" turns them off for that member in one click (the same as ``/preferences ping:False``):
-a ping is noise to whoever does not want it, and a member pinged for the first time would not know where to look.
+It mentions the member and nobody else: the prompt is not in it. Under it, "Stop these pings" turns them off for
+that member in one click (the same as ``/preferences ping:False``): a ping is noise to whoever does not want it,
+and a member pinged for the first time would not know where to look.
 """
 
 from __future__ import annotations

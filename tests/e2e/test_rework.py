@@ -568,6 +568,23 @@ async def test_a_vary_keeps_to_the_bot_s_own_prompt_bound_where_the_provider_tak
     assert "A strong variation" in made_from(varied)
 
 
+async def test_words_too_long_with_a_zoom_s_instruction_are_refused_saying_how_long_they_may_be(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """SeaArt takes 2,500 characters; 2,400 typed in the Edit form with Zoom out come to more with the zoom's
+    instruction. The member is told of their own words and how many fit, not "the prompt is 2,6xx"."""
+    original = await imagine(discord_fake, {"prompt": "a kite"})
+    edit = await press(discord_fake, original, "Edit")
+    await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
+    words = ("a red kite over green hills, " * 100)[:2400].strip()
+    submit = await discord_fake.submit_modal(edit, {"instruction": words, "shape": "zoom-out"})
+    text = await ephemeral_reply(discord_fake, submit)
+    assert f"Your words are {len(words):,} characters; with the bot's instruction for this, the prompt is" in text
+    room = 2500 - (len(derive.framed(words, derive.Frame(zoom_out=True))[0]) - len(words))
+    assert f"takes at most 2,500. Keep your words to {room:,}." in text and 2000 < room < 2400
+    await nothing_but_the_original(discord_fake, seaart, settings)
+
+
 # ---- who may ---------------------------------------------------------------------------------------
 
 
