@@ -280,8 +280,8 @@ _VARIATIONS: dict[Variation, str] = {
 
 def varied(subject: str, strength: Variation, *, references: int = 1) -> str:
     """The prompt a Vary sends: how far to depart from the image (its first reference; named so when there
-    are more), then the words the image was made from. Without that instruction the model, given the image
-    and its own prompt, tends to draw the image again almost as it was, whichever button was pressed."""
+    are more), then the words the image was made from. The image and its prompt alone say nothing of how far
+    to go, so both buttons would send the same request; the instruction is what tells them apart."""
     image = "the first image" if references > 1 else "this image"
     return f"{_VARIATIONS[strength].format(image=image)} It was made from this prompt: {subject}"
 
