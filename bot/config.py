@@ -333,7 +333,8 @@ class JobsSettings(_Section):
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
     # Waits before trying again to show how a job ended when Discord refused the edit: a 5xx usually
     # passes in seconds, an outage can take minutes; about nine minutes in all, inside the interaction
-    # token's fifteen (past them the bot token edits). After the last the member is told by DM.
+    # token's fifteen (past them the bot token edits). After the last the member is told by DM. A slow
+    # request's ping Discord failed goes again after the same waits while fresh (cogs/ready_pings.py).
     final_edit_retry_seconds: tuple[float, ...] = Field(
         default=(1.0, 3.0, 10.0, 30.0, 60.0, 120.0, 300.0), max_length=20
     )
