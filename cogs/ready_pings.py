@@ -70,8 +70,8 @@ class PingsOffButton(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
     template=re.compile(r"bananacord:pings-off:(?P<user_id>[0-9]{1,20})"),
 ):
-    """ "Stop these pings" under a ping: the member it names turns their pings off in this server. The member's id
-    rides in the custom_id, so it works after a restart, and nobody else's click changes anything."""
+    """The "Stop these pings" button under a ping: the member it names turns their pings off in this server. The
+    member's id rides in the custom_id, so it works after a restart, and nobody else's click changes anything."""
 
     def __init__(self, user_id: int) -> None:
         super().__init__(
@@ -119,11 +119,12 @@ class ReadyPings(commands.Cog):
     async def turn_off(self, interaction: discord.Interaction[Any], user_id: int) -> None:
         """A "Stop these pings" click: the member it names saves ``ping`` off (their other preferences kept)."""
         guild_id = interaction.guild_id
-        if guild_id is None:
+        if guild_id is None:  # a ping is only ever posted in a server's channel; a forged click is told so
+            await send_ephemeral(interaction, "Pings are turned off in a server, with `/preferences ping`.")
             return
         if interaction.user.id != user_id:
             await send_ephemeral(
-                interaction, "This button stops the pings of the member they are for. Yours: `/preferences ping`."
+                interaction, "This button stops the pings of the member it is for. Yours: `/preferences ping`."
             )
             return
         store = self.bot.services.preferences

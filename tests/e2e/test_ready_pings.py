@@ -229,7 +229,7 @@ async def test_stop_these_pings_under_a_ping_turns_them_off_for_its_member_alone
     try:
         # Another member's click changes nothing of anyone's.
         stranger = await discord_fake.click(ping.id, button["custom_id"], user_id=other)
-        assert "the member they are for" in await ephemeral_reply(discord_fake, stranger)
+        assert "the member it is for" in await ephemeral_reply(discord_fake, stranger)
         fields = await screen(discord_fake, await discord_fake.slash_command("preferences", {}))
         assert fields["Ping when done"].startswith("on")
 
