@@ -161,6 +161,45 @@ async def run_demo(*, out_dir: Path, prompt: str, timeout: float = 60.0) -> int:
                 out_dir.rmdir()  # made for this demo, which wrote nothing: empty, so removed
 
 
+# The button the demo presses under its image (cogs/imagine.py BUTTONS).
+VARY_SUBTLE = "Vary (Subtle)"
+
+
+async def _image_of(
+    discord_fake: FakeDiscord, interaction: FakeInteraction, what: str, timeout: float
+) -> FakeMessage | None:
+    """The message ``interaction`` (a command or a press) ends in, once it shows its image; None, having said
+    why, when the bot refused it or no image came within ``timeout`` seconds."""
+
+    def delivered() -> bool:
+        mid = interaction.original_message_id
+        return mid is not None and bool(discord_fake.messages[mid].files)
+
+    try:
+        await discord_fake.wait_for(lambda: delivered() or _refusal(interaction) is not None, timeout)
+    except TimeoutError:
+        print(f"No image came back within {timeout:g} s. The member sees:")
+        print("\n".join(_told(discord_fake, interaction)))
+        print(f"bananacord: the demo's {what} did not finish in time", file=sys.stderr)
+        return None
+    if not delivered():
+        print("The bot refused the request. The member was told (only they see it):")
+        print("\n".join(_told(discord_fake, interaction)))
+        print(f"bananacord: the demo's {what} was refused (above: what the member was told)", file=sys.stderr)
+        return None
+    assert interaction.original_message_id is not None
+    return discord_fake.messages[interaction.original_message_id]
+
+
+def _show(seaart: FakeSeaArt, message: FakeMessage, heading: str) -> None:
+    """What SeaArt received for the latest job, and ``message`` as the member sees it."""
+    create = seaart.creates[-1]
+    print(f"SeaArt received: POST {create.path}")
+    print(f"  body: {create.json}")
+    print(f"\n{heading}")
+    print("\n".join(_describe(message)))
+
+
 async def _demo(*, out_dir: Path, prompt: str, timeout: float) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bananacord-demo-") as tmp:
@@ -202,38 +241,29 @@ async def _demo(*, out_dir: Path, prompt: str, timeout: float) -> int:
                 interaction = await discord_fake.slash_command(
                     "imagine", {"prompt": prompt, "aspect_ratio": "16:9", "image1": ref}
                 )
-
-                def delivered() -> bool:
-                    mid = interaction.original_message_id
-                    return mid is not None and bool(discord_fake.messages[mid].files)
-
-                try:
-                    await discord_fake.wait_for(lambda: delivered() or _refusal(interaction) is not None, timeout)
-                except TimeoutError:
-                    print(f"No image came back within {timeout:g} s. The member sees:")
-                    print("\n".join(_told(discord_fake, interaction)))
-                    print("bananacord: the demo's /imagine did not finish in time", file=sys.stderr)
+                message = await _image_of(discord_fake, interaction, "/imagine", timeout)
+                if message is None:
                     return 1
-                if not delivered():
-                    print("The bot refused the request. The member was told (only they see it):")
-                    print("\n".join(_told(discord_fake, interaction)))
-                    print(
-                        "bananacord: the demo's /imagine was refused (above: what the member was told)", file=sys.stderr
-                    )
+                _show(seaart, message, "The member sees (message edited in place):")
+                # Keeping working on it: the button a member presses under the image, as Discord sends it.
+                print(f"\nThe member presses [{VARY_SUBTLE}] under it.\n")
+                (custom_id,) = [
+                    str(c["custom_id"])
+                    for row in message.components
+                    for c in row.get("components", [])
+                    if c.get("label") == VARY_SUBTLE
+                ]
+                pressed = await discord_fake.click(message.id, custom_id)
+                varied = await _image_of(discord_fake, pressed, VARY_SUBTLE, timeout)
+                if varied is None:
                     return 1
-                assert interaction.original_message_id is not None
-                message = discord_fake.messages[interaction.original_message_id]
-                create = seaart.creates[0]
-                print(f"SeaArt received: POST {create.path}")
-                print(f"  body: {create.json}")
-                print("\nThe member sees (message edited in place):")
-                print("\n".join(_describe(message)))
+                _show(seaart, varied, "The member sees (a new message, the first one left as it was):")
                 written = []
-                for file in message.files:
+                for file in [*message.files, *varied.files]:
                     path = out_dir / file.filename
                     path.write_bytes(file.data)
                     written.append(path)
-                print(f"\nImage written to {', '.join(str(p) for p in written)}")
+                print(f"\nImages written to {', '.join(str(p) for p in written)}")
                 print(f"Demo finished in {time.monotonic() - started:.1f} s. Run it for real: see README.md.")
             finally:
                 await bot.close()

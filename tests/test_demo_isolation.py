@@ -108,9 +108,14 @@ def test_the_demo_sends_nothing_to_where_the_environment_points(tmp_path: Path, 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Demo finished" in result.stdout
     assert CANARY not in result.stdout + result.stderr
-    # The image as a member has it: its alt text, and the buttons to keep working on it.
+    # The image as a member has it: its alt text, and the buttons to keep working on it; one of which the demo
+    # presses, the image going to SeaArt with the instruction, and a second image written.
     assert "alt text: A ripe banana wearing sunglasses on a beach" in result.stdout
     assert "[Vary (Subtle)] | [Vary (Strong)] | [Edit]" in result.stdout
+    assert "The member presses [Vary (Subtle)]" in result.stdout
+    assert "'prompt': 'Make a subtle variation" in result.stdout
+    assert "Made from: 🔀 A subtle variation" in result.stdout
+    assert len(list((tmp_path / "out").glob("bananacord-*.png"))) == 2
     # It says what it left alone, by name.
     assert "Ignored here, the demo uses its own settings: BANANACORD_DISCORD__API_BASE_URL" in result.stdout
     assert "KIE_API_KEY" in result.stdout
