@@ -233,6 +233,9 @@ class ReadyPings(commands.Cog):
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.info("request %s: its ping got no answer (%s); owed", ping.request_key, type(exc).__name__)
             return False
+        except Exception as exc:  # anything else discord.py raises: still owed, tried again while fresh
+            log.warning("request %s: its ping failed (%s); owed", ping.request_key, type(exc).__name__)
+            return False
         await self._paid(ping)
         return True
 
