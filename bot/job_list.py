@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import discord
 
 from bot.catalogue import MODEL_NAMES
-from bot.models import GenerationRequest, JobState
-from bot.render import COLOUR_PROGRESS, literal, outcome_title, state_icon, state_label
+from bot.models import JobState
+from bot.render import COLOUR_PROGRESS, literal, outcome_title, request_words, state_icon, state_label
 from bot.store.jobs import Job
 
 # Lines shown of each kind: a member with more running than this is told how many more there are. A
@@ -80,27 +80,6 @@ def _status(request: Request) -> tuple[str, str]:
     if all(j.state is JobState.CANCELLED for j in jobs):
         return "✖️", f"Cancelled · {len(jobs)} images"
     return "❌", f"None of the {len(jobs)} images came"
-
-
-# What a request made from an image is called in its line where its prompt is the bot's instruction to the
-# model (a Vary, a reframe: bot/derive.py) rather than the member's words.
-_INSTRUCTED = {
-    "vary": "Vary (Strong)",
-    "vary_subtle": "Vary (Subtle)",
-    "zoom_out": "Zoom out",
-    "pan": "Pan",
-    "reframe": "New shape",
-}
-
-
-def request_words(request: GenerationRequest) -> tuple[str | None, str]:
-    """A request's words as its member knows them: its prompt; for a Vary or a reframe, what was done and the
-    prompt the image was made from (("Vary (Subtle)", "a lighthouse")), which the instruction's first 80
-    characters ("Make a subtle variation of this image: keep its subject, composition…") never reach."""
-    origin = request.derived_from
-    if request.subject is None or origin is None or origin.action not in _INSTRUCTED:
-        return None, request.prompt
-    return _INSTRUCTED[origin.action], request.subject
 
 
 def line(request: Request) -> str:

@@ -11,7 +11,7 @@ import discord
 from bot.catalogue import usd
 from bot.errors import ErrorCategory
 from bot.images import PreparedImage
-from bot.models import JobState
+from bot.models import GenerationRequest, JobState
 from bot.providers.base import Capabilities
 from bot.store.jobs import Job
 
@@ -209,8 +209,49 @@ def made_from(job: Job) -> str | None:
     )
 
 
+# What a request made from an image is called where its prompt is the bot's instruction to the model (a Vary, a
+# reframe: bot/derive.py) rather than the member's words.
+_INSTRUCTED = {
+    "vary": "Vary (Strong)",
+    "vary_subtle": "Vary (Subtle)",
+    "zoom_out": "Zoom out",
+    "pan": "Pan",
+    "reframe": "New shape",
+}
+
+
+def request_words(request: GenerationRequest) -> tuple[str | None, str]:
+    """A request's words as its member knows them: its prompt; for a Vary or a reframe, what was done and the
+    prompt the image was made from (("Vary (Subtle)", "a lighthouse")), which the instruction's first 80
+    characters ("Make a subtle variation of this image: keep its subject, composition…") never reach."""
+    origin = request.derived_from
+    if request.subject is None or origin is None or origin.action not in _INSTRUCTED:
+        return None, request.prompt
+    return _INSTRUCTED[origin.action], request.subject
+
+
+# An embed's description holds at most 4,096 characters; the member's words get this much of it.
+_WORDS_CHARS = 4000
+
+
+def described(request: GenerationRequest) -> str:
+    """An embed's description: the words the image was asked for with. For a Vary or a reframe, whose prompt
+    is the bot's instruction to the model, the prompt the image was made from (its "Made from" field says what
+    was done), then what the member added to a zoom out or a pan; else the prompt as sent."""
+    done, words = request_words(request)
+    added = request.member_words if done else None
+    if not added or added == words:
+        return literal(words, _WORDS_CHARS)
+    # Plain words: the description is the member's text, all of it shown literally (no live Markdown).
+    label = "\n\nAlso asked: "
+    room = _WORDS_CHARS - len(label)
+    # Each gets half the room, and what the other leaves unused.
+    shown = literal(words, max(room // 2, room - len(literal(added, room))))
+    return shown + label + literal(added, room - len(shown))
+
+
 def _base(job: Job, title: str, colour: discord.Colour, caps: Capabilities | None) -> discord.Embed:
-    embed = discord.Embed(title=title, colour=colour, description=literal(job.request.prompt, 4000))
+    embed = discord.Embed(title=title, colour=colour, description=described(job.request))
     embed.add_field(name="Model", value=_describe_request(job, caps), inline=False)
     origin = made_from(job)
     if origin:
@@ -389,7 +430,7 @@ def alt_text(job: Job) -> str:
     what Discord shows under "ALT"): what it shows, in the words it was asked for with: the prompt, or for a
     Vary or a reframe, whose prompt is the bot's instruction to the model, the prompt its image was made from;
     a batch's candidate says which it is ("#2"). Plain text: Discord renders no markdown or mentions there."""
-    words = job.request.subject or job.request.prompt
+    words = request_words(job.request)[1]
     which = f" ({candidate_label(job)})" if job.batch_id is not None else ""
     return truncate(words, ALT_TEXT_CHARS - len(which)) + which
 

@@ -30,6 +30,8 @@ from tests.discord_markdown import as_read, live_markdown
 SNOWFLAKE = 9_223_372_036_854_775_807  # the longest a Discord id gets
 NOW = 1.75e9
 EMBED_CHARS = 6000  # Discord's, for the whole embed
+# The derivations whose prompt is the bot's instruction to the model, not the member's words.
+INSTRUCTED = {"vary", "vary_subtle", "pan", "zoom_out", "reframe"}
 # What long hostile or unlucky text is made of: Markdown marks that double when escaped, links, emoji.
 PIECES = ["a--", "**", "\\", "[x](https://evil.example/)", "snake_case", "🍌", "<@1>", "\n", " ", "é"]
 # Short or long: the long ones (hundreds to thousands of pieces) are what add up past 6,000.
@@ -54,6 +56,11 @@ LINK = st.builds(
 def jobs(draw: st.DrawFn, index: int | None = None) -> Job:
     prompt = draw(TEXT)
     derived = draw(st.sampled_from([None, "vary", "vary_subtle", "edit", "pan", "zoom_out", "reframe", "upscale"]))
+    # A Vary's or a reframe's prompt is the bot's instruction; the embed shows the words its image was made from
+    # and what the member added (bot/derive.py).
+    instructed = derived in INSTRUCTED
+    subject = (draw(TEXT) or "y") if instructed else None
+    added = draw(st.one_of(st.just(subject), st.just(""), TEXT)) if instructed else None
     request = GenerationRequest(
         model="nano_banana_pro",
         prompt=prompt if prompt.strip() else "x",
@@ -72,6 +79,8 @@ def jobs(draw: st.DrawFn, index: int | None = None) -> Job:
         )
         if derived
         else None,
+        subject=subject,
+        member_words=added,
     )
     state = draw(st.sampled_from(list(JobState)))
     category = draw(st.sampled_from([None, *ErrorCategory]))
@@ -218,15 +227,16 @@ def test_the_prompt_gives_way_first_and_keeps_its_start() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(jobs(), st.sampled_from([None, 1, 4]), st.one_of(st.none(), TEXT))
+@given(jobs(), st.sampled_from([None, 1, 4]))
 def test_an_image_s_alt_text_fits_discord_s_1024_characters_and_names_its_candidate(
-    job: Job, index: int | None, subject: str | None
+    job: Job, index: int | None
 ) -> None:
     job = replace(job, batch_id=None if index is None else "b" * 16, batch_index=index)
-    if subject is not None:
-        job = replace(job, request=job.request.model_copy(update={"subject": subject}))
     alt = render.alt_text(job)
     assert 0 < len(alt) <= render.ALT_TEXT_CHARS
-    words = subject or job.request.prompt
+    # A Vary's or a reframe's image is described by the words it was made from, not the bot's instruction.
+    origin = job.request.derived_from
+    words = job.request.subject if origin and origin.action in INSTRUCTED else job.request.prompt
+    assert words
     assert alt.startswith(words[:500])
     assert alt.endswith(f" (#{index})") if index is not None else alt == render.truncate(words, render.ALT_TEXT_CHARS)

@@ -131,8 +131,10 @@ async def test_vary_subtle_asks_for_small_changes_and_a_strong_vary_of_its_resul
     status, data = await fetch(create["image_urls"][0])
     assert status == 200 and data == original.files[0].data and len(create["image_urls"]) == 1
     assert "A subtle variation" in made_from(subtle) and f"/{original.id})" in made_from(subtle)
-    # Its alt text says what it shows, not the bot's instruction to the model.
+    # Its alt text and its embed say what it shows, not the bot's instruction to the model ("Made from" says
+    # what was done).
     assert subtle.attachments[0]["description"] == "a lighthouse at dusk @everyone"
+    assert subtle.embeds[0]["description"] == "a lighthouse at dusk @everyone"
     assert labels(discord_fake, subtle.id) == FULL
 
     strong = await delivered(discord_fake, await press(discord_fake, subtle, "Vary (Strong)"))
@@ -383,16 +385,18 @@ async def test_zoom_out_shows_more_of_the_scene_in_the_same_shape_or_a_new_one(
     create = seaart.creates[1].json
     assert create["aspect_ratio"] == "3:2" and create["prompt"].startswith("Zoom out from this image into the same")
     assert (await fetch(create["image_urls"][0]))[1] == original.files[0].data
-    assert "zoomed out" in made_from(result)
+    assert "zoomed out" in made_from(result) and result.embeds[0]["description"] == "a cabin in the woods"
 
     # Zoomed out into a wider shape, Midjourney's way, with something to add.
     edit = await press(discord_fake, original, "Edit")
     await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
     values = {"instruction": "add a lake --ar 21:9", "shape": "zoom-out"}
-    await delivered(discord_fake, await discord_fake.submit_modal(edit, values))
+    wider = await delivered(discord_fake, await discord_fake.submit_modal(edit, values))
     create = seaart.creates[2].json
     assert create["aspect_ratio"] == "21:9" and "into a 21:9 (landscape) frame" in create["prompt"]
     assert create["prompt"].endswith("Also: add a lake")
+    # The embed shows what the image shows and what the member added, not the instruction to zoom.
+    assert wider.embeds[0]["description"] == "a cabin in the woods\n\nAlso asked: add a lake"
 
     # A re-render of the zoomed-out image draws what it shows, larger: it does not zoom out a second time.
     await delivered(discord_fake, await press(discord_fake, result, "Re-render 2K"))
