@@ -394,6 +394,7 @@ _CANDIDATE_FATE = {
     ErrorCategory.DELIVERY: "could not be delivered",
     ErrorCategory.UNCERTAIN: "was not confirmed by the provider",
     ErrorCategory.REFERENCE: "could not fetch a reference image",
+    ErrorCategory.TRANSIENT: "failed at the provider",
 }
 _CANDIDATE_ICON = {
     JobState.QUEUED: "⏳",
@@ -439,6 +440,11 @@ def candidate_label(job: Job) -> str:
     return f"#{job.batch_index or 1}"
 
 
+def candidate_fate(job: Job) -> str:
+    """What became of an ended candidate that brought no image ("was blocked by the provider's safety filter")."""
+    return _CANDIDATE_FATE.get(job.error_category, "failed") if job.error_category else "failed"
+
+
 def _candidate_line(job: Job) -> str:
     icon = state_icon(job)
     if job.state is JobState.DELIVERED:
@@ -446,7 +452,7 @@ def _candidate_line(job: Job) -> str:
     elif not job.terminal:
         what = state_label(job).lower()
     else:
-        fate = _CANDIDATE_FATE.get(job.error_category, "failed") if job.error_category else "failed"
+        fate = candidate_fate(job)
         what = f"{fate}: {job.error_message}" if job.error_message else fate
     return truncate(f"**{candidate_label(job)}** {icon} {what}", CANDIDATE_LINE_CHARS)
 

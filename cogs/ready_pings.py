@@ -1,19 +1,19 @@
 """A slow request pings its member when it has ended: its image is ready, or nothing could be made.
 
-A job's image appears by an edit of the message that showed its progress, and Discord notifies nobody of an
-edit: a member who went to another channel while Nano Banana Pro worked for a minute would not know the image
-is there (Midjourney's bot posts each result anew, pinging its member), nor that the request failed and could
-be sent again. So a request that took at least ``[imagine] ping_after_seconds`` is followed by a short reply to
-its message mentioning the member, who turns it off with ``/preferences ping:False`` (a server's admins, for
-everyone there, with ``/admin defaults pings:False``, or on where the bot's configuration has it off). Once per
-request: a lone job's end, a batch's first image (the others follow in the same message, bot/job_delivery.py),
-or a batch's last end when none of its images came. Not for a cancel: whoever cancelled it knows. Once: the ping
-is owed in SQLite (bot/store/owed_pings.py) before it is sent, after the end is written; one Discord failed (a
-5xx, no answer) is tried again after the final edits' waits, and one a stop left behind by the next start, while
-it is fresh (PING_FRESH_SECONDS); its nonce, naming the request, makes a send Discord took twice one message.
-It mentions the member and nobody else: the prompt is not in it. Under it, "Stop these pings" turns them off for
-that member in one click (the same as ``/preferences ping:False``): a ping is noise to whoever does not want it,
-and a member pinged for the first time would not know where to look.
+A job's image appears by an edit of the message that showed its progress, and Discord notifies nobody of an edit: a
+member who went to another channel while Nano Banana Pro worked for a minute would not know the image is there
+(Midjourney's bot posts each result anew, pinging its member), nor that the request failed and could be sent again. So
+a request that took at least ``[imagine] ping_after_seconds`` is followed by a short reply to its message mentioning
+the member, who turns it off with ``/preferences ping:False`` (a server's admins, for everyone there, with ``/admin
+defaults pings:False``, or on where the bot's configuration has it off). Once per request: a lone job's end, a batch's
+first image (the others follow in the same message, bot/job_delivery.py), or a batch's last end when none of its
+images came, saying why. Not for a cancel: whoever cancelled it knows. Once: the ping is owed in SQLite
+(bot/store/owed_pings.py) before it is sent, after the end is written; one Discord failed (a 5xx, no answer) is tried
+again after the final edits' waits, and one a stop left behind by the next start, while it is fresh
+(PING_FRESH_SECONDS); its nonce, naming the request, makes a send Discord took twice one message. It mentions the
+member and nobody else: the prompt is not in it. Under it, "Stop these pings" turns them off for that member in one
+click (the same as ``/preferences ping:False``): a ping is noise to whoever does not want it, and a member pinged for
+the first time would not know where to look.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from bot.config import ImagineSettings
 from bot.events import ImageReady, NothingMade
 from bot.models import JobState
 from bot.nonces import message_nonce
+from bot.render import candidate_fate, candidate_label, outcome_title, truncate
 from bot.store.jobs import Job
 from bot.store.owed_pings import OwedPing, OwedPings
 from bot.store.settings import GuildDefaults
@@ -97,6 +98,21 @@ class PingsOffButton(
         await watched_answer(interaction, cog.bot.services.db, where, cog.turn_off(interaction, self.user_id))
 
 
+# Room in a ping for why nothing came (a message holds 2,000 characters; the mention and the rest take < 100).
+WHY_CHARS = 1500
+
+
+def nothing_made(jobs: list[Job]) -> str:
+    """A ping's words for a request that brought no image: why, in the ping itself, for a member who was not
+    watching; its message says so too, but that edit may be the one Discord failed."""
+    reasons = list(dict.fromkeys(job.error_message or f"{outcome_title(job)}." for job in jobs))
+    said = "your image could not be made" if len(jobs) == 1 else f"none of your {len(jobs)} images could be made"
+    if len(reasons) == 1:
+        return truncate(f"{said}. {reasons[0]}", WHY_CHARS)
+    fates = "; ".join(f"{candidate_label(job)} {candidate_fate(job)}" for job in jobs)
+    return truncate(f"{said}: {fates}.", WHY_CHARS)
+
+
 def _pings_off(user_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None).add_item(PingsOffButton(user_id))
     # Its button is a DynamicItem routed by custom_id: a stopped view is not kept in memory per ping sent.
@@ -149,7 +165,7 @@ class ReadyPings(commands.Cog):
     async def on_nothing_made(self, event: NothingMade) -> None:
         job = event.job
         if job.batch_id is None:
-            await self._ping(job, "your image could not be made; its message says why.")
+            await self._ping(job, nothing_made([job]))
             return
         if not self._slow(job):
             return  # before reading the batch: most requests are quick
@@ -160,7 +176,7 @@ class ReadyPings(commands.Cog):
             return
         # Told once, by the end that leaves none running; a batch with an image was told by its first.
         if all(each.terminal for each in batch) and not any(each.state is JobState.DELIVERED for each in batch):
-            await self._ping(job, "none of your images could be made; their message says why.")
+            await self._ping(job, nothing_made(batch))
 
     def _slow(self, job: Job) -> bool:
         """Whether ``job``'s request took long enough that its member may have gone elsewhere meanwhile."""

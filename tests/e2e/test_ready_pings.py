@@ -172,7 +172,9 @@ async def test_a_request_that_made_nothing_pings_once_and_a_cancelled_one_not_at
         failed = await discord_fake.slash_command("imagine", {"prompt": "a failing cat"})
         await discord_fake.wait_for(lambda: len(pings(discord_fake)) == 1, timeout=20)
         (ping,) = pings(discord_fake)
-        assert ping.content == f"<@{member}> your image could not be made; its message says why."
+        # Why, in the ping itself: its message says so too, but that edit may be the one Discord failed.
+        failure = "The image model failed while generating the image (a temporary problem at SeaArt)."
+        assert ping.content == f"<@{member}> your image could not be made. {failure} Try again in a minute."
         assert ping.reference is not None and int(ping.reference["message_id"]) == failed.original_message_id
 
         # Two images, neither made: one ping, once both have ended.
@@ -182,15 +184,25 @@ async def test_a_request_that_made_nothing_pings_once_and_a_cancelled_one_not_at
         await discord_fake.wait_for(lambda: len(pings(discord_fake)) == 2, timeout=10)
         await asyncio.sleep(0.3)
         last = pings(discord_fake)[-1]
-        assert last.content == f"<@{member}> none of your images could be made; their message says why."
+        assert last.content == f"<@{member}> none of your 2 images could be made. {failure} Try again in a minute."
         assert last.reference is not None and int(last.reference["message_id"]) == batch.original_message_id
+
+        # Each for its own reason: each named with what became of it.
+        seaart.script("error:INFERENCE_FAILURE", "error:CONTENT_BLOCKED")
+        await discord_fake.slash_command("imagine", {"prompt": "two more failing cats", "count": 2})
+        await discord_fake.wait_for(lambda: len(ended()) == 5, timeout=20)
+        await discord_fake.wait_for(lambda: len(pings(discord_fake)) == 3, timeout=10)
+        assert pings(discord_fake)[-1].content == (
+            f"<@{member}> none of your 2 images could be made: #1 failed at the provider; "
+            "#2 was blocked by the provider's safety filter."
+        )
 
         # One made, one not: the image's ping alone.
         seaart.script("error:INFERENCE_FAILURE", "success")
         await discord_fake.slash_command("imagine", {"prompt": "one of two cats", "count": 2})
-        await discord_fake.wait_for(lambda: len(ended()) == 5, timeout=20)
+        await discord_fake.wait_for(lambda: len(ended()) == 7, timeout=20)
         await asyncio.sleep(0.5)
-        assert [p.content for p in pings(discord_fake)[2:]] == [
+        assert [p.content for p in pings(discord_fake)[3:]] == [
             f"<@{member}> your first image is ready; the others follow in the same message."
         ]
 
@@ -202,7 +214,7 @@ async def test_a_request_that_made_nothing_pings_once_and_a_cancelled_one_not_at
         await press(discord_fake, discord_fake.messages[cancelled.original_message_id], "Cancel")
         await discord_fake.wait_for(lambda: states(settings)[-1] == "cancelled", timeout=20)
         await asyncio.sleep(0.5)
-        assert len(pings(discord_fake)) == 3
+        assert len(pings(discord_fake)) == 4
     finally:
         await bot.close()
 
