@@ -46,6 +46,7 @@ from cogs.in_time import record_in_time
 from cogs.moderation import is_moderator, record_moderation
 from cogs.places import level_at, place_of
 from cogs.policy import admitted, member_of, moderate
+from cogs.reference_form import PROMPT_INPUT_ID, REFERENCE_FORM_ID, ReferenceForm
 from cogs.reference_links import linked_images
 from cogs.shape_field import asked_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
@@ -125,6 +126,8 @@ BUTTONS: dict[str, tuple[str, discord.ButtonStyle, str, int]] = {
     "edit": ("Edit", discord.ButtonStyle.secondary, "✏️", 0),
     **{f"upscale-{s}": (f"Re-render {s}", discord.ButtonStyle.secondary, "🔍", 0) for s in derive.UPSCALE_SIZES},
     "reroll": ("Re-roll", discord.ButtonStyle.secondary, "🔁", 1),
+    # A new prompt with the image as a reference (cogs/reference_form.py), where Edit changes the image itself.
+    "reference": ("Use as reference", discord.ButtonStyle.secondary, "📎", 1),
     "delete": ("Delete", discord.ButtonStyle.secondary, "🗑️", 1),
 }
 # Each Vary button's action -> how strongly it varies (bot/derive.py ``varied``).
@@ -509,10 +512,12 @@ class Imagine(commands.Cog):
         thinking: str | None = None,
         web_search: bool | None = None,
         instruction: str | None = None,
+        starting_from: Sequence[ReferenceImage] = (),
     ) -> None:
         """/imagine with its options as Discord sent them (``attached``: its images, in order); /blend's too
         (cogs/blend.py), whose ``prompt`` starts with its ``instruction`` to the model, the member's words after
-        it (``words_after``: what moderation judges)."""
+        it (``words_after``: what moderation judges); and the Use as reference form's, whose image goes first
+        (``starting_from``: cogs/reference_form.py)."""
         check_prompt_option(prompt, typed=True)  # as Discord counted it; before any reference is looked up
         # "a fox --ar 16:9 --v 6", as members coming from Midjourney type it: parameters, not words for the model
         # (bot/prompt_parameters.py). Read from the cleaned prompt: a zero-width space after "16:9" hid it.
@@ -528,7 +533,7 @@ class Imagine(commands.Cog):
                 f"A seed makes the same image from the same prompt, so `count:{count}` with `seed:{seed}` would "
                 "make (and charge you for) near-copies. Leave out the seed for different images, or the count."
             )
-        images = [self._reference(a) for a in attached]
+        images = [*starting_from, *(self._reference(a) for a in attached)]
         images += linked_in.images
         if linked_in.messages:
             linked = await linked_images(interaction, " ".join(linked_in.messages), "the prompt")
@@ -784,7 +789,7 @@ class Imagine(commands.Cog):
             caps = catalogue.capabilities(job.provider, job.model)
             size = job.request.resolution or (caps.default_resolution if caps else "1K")
             upscales = [f"upscale-{s}" for s in derive.upscale_sizes(catalogue, job.model, size)]
-            actions = ["vary-subtle", "vary", "edit", *upscales, "reroll", "delete"]
+            actions = ["vary-subtle", "vary", "edit", *upscales, "reroll", "reference", "delete"]
         else:
             actions = ["reroll"] if _offers_reroll(job) else []
         if not actions:
@@ -933,6 +938,13 @@ class Imagine(commands.Cog):
             frame = shape_field(shapes, current, proportion=width_over_height, custom_id=EDIT_SHAPE_ID)
             await interaction.response.send_modal(EditModal(job.id, frame=frame))
             return
+        if action == "reference":
+            # Refused now rather than after the member has typed: no image here, or a ban (as Edit's).
+            self._shown_attachment(interaction, job)
+            if await self.bot.services.moderation.active_ban(interaction.guild_id or 0, interaction.user.id):
+                await self.moderate(interaction, job.request)
+            await interaction.response.send_modal(ReferenceForm(job.id))
+            return
         if action in VARIATIONS or action.startswith("upscale-"):
             image, message_url = self._shown_image(interaction, job)
             origin = (job.id, message_url)
@@ -1021,7 +1033,17 @@ class Imagine(commands.Cog):
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
-        """The Edit modal's submit, whether this process or an earlier one opened it (see EditModal)."""
+        """The Edit form's submit and the Use as reference form's, whether this process or an earlier one opened
+        it (see EditModal)."""
+        reference = form_submit(interaction, REFERENCE_FORM_ID)
+        if reference is not None:
+            match, components = reference
+            where = f"the Use as reference form of job {match['job_id']}"
+            prompt = submitted_text(components, PROMPT_INPUT_ID) or ""
+            await watched_answer(
+                interaction, self.bot.services.db, where, self.on_reference_submit(interaction, match["job_id"], prompt)
+            )
+            return
         submitted = form_submit(interaction, EDIT_MODAL_ID)
         if submitted is None:
             return
@@ -1031,6 +1053,14 @@ class Imagine(commands.Cog):
         where = f"the Edit form of job {match['job_id']}"
         submit = self.on_edit_submit(interaction, match["job_id"], instruction, shape)
         await watched_answer(interaction, self.bot.services.db, where, submit)
+
+    async def on_reference_submit(self, interaction: discord.Interaction[Any], job_id: str, prompt: str) -> None:
+        """A new request from the form's prompt, as /imagine's, with the job's image as its first reference."""
+        job = await self._job_here(interaction, job_id)
+        if job is None:
+            return
+        image = self._reference(self._shown_attachment(interaction, job), own=True)
+        await self.make(interaction, prompt, starting_from=(image,))
 
     async def on_edit_submit(
         self, interaction: discord.Interaction[Any], job_id: str, instruction: str | None, shape: list[str] | None

@@ -333,7 +333,16 @@ async def test_reroll_makes_a_new_job_for_the_presser_and_delete_removes(
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=10)
     message_id = interaction.original_message_id
     assert message_id is not None
-    finished = ["Vary (Subtle)", "Vary (Strong)", "Edit", "Re-render 2K", "Re-render 4K", "Re-roll", "Delete"]
+    finished = [
+        "Vary (Subtle)",
+        "Vary (Strong)",
+        "Edit",
+        "Re-render 2K",
+        "Re-render 4K",
+        "Re-roll",
+        "Use as reference",
+        "Delete",
+    ]
     await discord_fake.wait_for(lambda: labels(discord_fake, message_id) == finished, timeout=10)
 
     reroll = await discord_fake.click(

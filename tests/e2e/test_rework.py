@@ -23,7 +23,16 @@ from tests.e2e.test_buttons import button, ephemeral_reply, labels
 
 KEY = "rework-key"
 STRANGER = 4242  # a member of the server who did not ask for the image
-FULL = ["Vary (Subtle)", "Vary (Strong)", "Edit", "Re-render 2K", "Re-render 4K", "Re-roll", "Delete"]
+FULL = [
+    "Vary (Subtle)",
+    "Vary (Strong)",
+    "Edit",
+    "Re-render 2K",
+    "Re-render 4K",
+    "Re-roll",
+    "Use as reference",
+    "Delete",
+]
 
 
 def query(settings: Settings, sql: str, *params: object) -> list[tuple[Any, ...]]:
@@ -495,7 +504,14 @@ async def test_rerender_draws_the_image_again_at_the_size_and_says_so(
     assert "Re-rendered at 4K" in note and "not a pixel-for-pixel upscale" in note
     assert result.attachments[0]["width"] == 4096  # the fake draws what it was asked for
     # Nothing above 4K: the re-render offers no further re-render.
-    assert labels(discord_fake, result.id) == ["Vary (Subtle)", "Vary (Strong)", "Edit", "Re-roll", "Delete"]
+    assert labels(discord_fake, result.id) == [
+        "Vary (Subtle)",
+        "Vary (Strong)",
+        "Edit",
+        "Re-roll",
+        "Use as reference",
+        "Delete",
+    ]
     await settled(discord_fake, settings)
     assert charges(settings, discord_fake.member_id) == [("reserve", 1), ("commit", 1), ("reserve", 3), ("commit", 3)]
 
@@ -538,7 +554,14 @@ async def test_rerender_is_offered_only_where_an_enabled_provider_serves_the_siz
         alone = await imagine(discord_fake, {"prompt": "a pebble"})
     finally:
         await running.close()
-    assert labels(discord_fake, alone.id) == ["Vary (Subtle)", "Vary (Strong)", "Edit", "Re-roll", "Delete"]
+    assert labels(discord_fake, alone.id) == [
+        "Vary (Subtle)",
+        "Vary (Strong)",
+        "Edit",
+        "Re-roll",
+        "Use as reference",
+        "Delete",
+    ]
 
     both_settings = routed(tmp_path, discord_fake, gemini, ("seaart", {"base_url": seaart.base_url}))
     running = await start_bot(both_settings, discord_fake, Clock())

@@ -1,0 +1,44 @@
+"""The "Use as reference" button's form: a new prompt, with the image under which it was pressed as its first
+reference.
+
+Edit changes an image and keeps what it was made with (its model, its options, its conversation with Gemini);
+this starts a new request, as ``/imagine`` with the image attached would: the presser's own model and defaults
+(/preferences), their words, and the image as a reference for a character, a style or a product to keep. The
+form's submit is answered by ``Imagine.on_interaction`` (cogs/imagine.py), as the Edit form's is, so a form
+opened before a restart still works: its custom_id carries the job whose image it names.
+"""
+
+from __future__ import annotations
+
+import re
+
+import discord
+
+# The form's custom_id: the job whose image is the reference (its message is the submit's message).
+REFERENCE_FORM_ID = re.compile(r"bananacord:reference:(?P<job_id>[0-9a-f]{16})")
+PROMPT_INPUT_ID = "prompt"
+# Discord's ceiling for a text input; each provider's lower prompt limit is enforced by validate().
+PROMPT_MAX_CHARS = 4000
+
+
+class ReferenceForm(discord.ui.Modal):
+    """What to make with the image as a reference."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(title="New image with this one", custom_id=f"bananacord:reference:{job_id}", timeout=None)
+        self.add_item(
+            discord.ui.Label(
+                text="Prompt",
+                # At most 100 characters (Discord's limit for a label's description).
+                description="This image goes with it as a reference, with your own model and defaults.",
+                component=discord.ui.TextInput(
+                    custom_id=PROMPT_INPUT_ID,
+                    style=discord.TextStyle.paragraph,
+                    placeholder="the same character on a beach at sunset --ar 16:9",
+                    required=True,
+                    max_length=PROMPT_MAX_CHARS,
+                ),
+            )
+        )
+        # A stopped modal is not kept by discord.py (send_modal stores only unfinished ones).
+        self.stop()
