@@ -27,6 +27,11 @@ def states(settings: Settings) -> list[str]:
     return [r["state"] for r in rows(settings)]
 
 
+def finished_labels(*rerenders: str) -> list[str]:
+    """The buttons under a finished single image, left to right, with the re-render sizes it offers."""
+    return ["Vary (Subtle)", "Vary (Strong)", "Edit", *rerenders, "Re-roll", "Use as reference", "Delete"]
+
+
 def labels(discord_fake: FakeDiscord, message_id: int) -> list[str]:
     message = discord_fake.messages[message_id]
     return [c["label"] for row in message.components for c in row["components"]]
@@ -333,16 +338,7 @@ async def test_reroll_makes_a_new_job_for_the_presser_and_delete_removes(
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=10)
     message_id = interaction.original_message_id
     assert message_id is not None
-    finished = [
-        "Vary (Subtle)",
-        "Vary (Strong)",
-        "Edit",
-        "Re-render 2K",
-        "Re-render 4K",
-        "Re-roll",
-        "Use as reference",
-        "Delete",
-    ]
+    finished = finished_labels("Re-render 2K", "Re-render 4K")
     await discord_fake.wait_for(lambda: labels(discord_fake, message_id) == finished, timeout=10)
 
     reroll = await discord_fake.click(

@@ -24,6 +24,7 @@ from tests.conftest import (
     start_bot,
 )
 from tests.e2e.edits import told_privately
+from tests.e2e.test_buttons import finished_labels
 
 
 def states(settings: Settings) -> list[str]:
@@ -86,7 +87,7 @@ async def test_imagine_with_reference_is_delivered(
     assert message.allowed_mentions == {"parse": []}
     labels = [c["label"] for row in message.components for c in row["components"]]
     # A 2K image offers a re-render at 4K only (tests/e2e/test_rework.py has each button's flow).
-    assert labels == ["Vary (Subtle)", "Vary (Strong)", "Edit", "Re-render 4K", "Re-roll", "Use as reference", "Delete"]
+    assert labels == finished_labels("Re-render 4K")
     rows = job_rows(settings)
     assert [r["state"] for r in rows] == ["delivered"]
     assert rows[0]["provider_job_id"] == create_request_id(seaart)

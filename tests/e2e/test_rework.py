@@ -19,20 +19,11 @@ from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord, FakeInter
 from bot.testing.providers import FakeGemini, FakeSeaArt, FakeSegmind
 from tests.conftest import BOT_TOKEN, SEAART_KEY, Clock, RunningBot, answer_given, make_settings, png_bytes, start_bot
 from tests.e2e.edits import told_privately
-from tests.e2e.test_buttons import button, ephemeral_reply, labels
+from tests.e2e.test_buttons import button, ephemeral_reply, finished_labels, labels
 
 KEY = "rework-key"
 STRANGER = 4242  # a member of the server who did not ask for the image
-FULL = [
-    "Vary (Subtle)",
-    "Vary (Strong)",
-    "Edit",
-    "Re-render 2K",
-    "Re-render 4K",
-    "Re-roll",
-    "Use as reference",
-    "Delete",
-]
+FULL = finished_labels("Re-render 2K", "Re-render 4K")
 
 
 def query(settings: Settings, sql: str, *params: object) -> list[tuple[Any, ...]]:
@@ -504,14 +495,7 @@ async def test_rerender_draws_the_image_again_at_the_size_and_says_so(
     assert "Re-rendered at 4K" in note and "not a pixel-for-pixel upscale" in note
     assert result.attachments[0]["width"] == 4096  # the fake draws what it was asked for
     # Nothing above 4K: the re-render offers no further re-render.
-    assert labels(discord_fake, result.id) == [
-        "Vary (Subtle)",
-        "Vary (Strong)",
-        "Edit",
-        "Re-roll",
-        "Use as reference",
-        "Delete",
-    ]
+    assert labels(discord_fake, result.id) == finished_labels()
     await settled(discord_fake, settings)
     assert charges(settings, discord_fake.member_id) == [("reserve", 1), ("commit", 1), ("reserve", 3), ("commit", 3)]
 
@@ -554,14 +538,7 @@ async def test_rerender_is_offered_only_where_an_enabled_provider_serves_the_siz
         alone = await imagine(discord_fake, {"prompt": "a pebble"})
     finally:
         await running.close()
-    assert labels(discord_fake, alone.id) == [
-        "Vary (Subtle)",
-        "Vary (Strong)",
-        "Edit",
-        "Re-roll",
-        "Use as reference",
-        "Delete",
-    ]
+    assert labels(discord_fake, alone.id) == finished_labels()
 
     both_settings = routed(tmp_path, discord_fake, gemini, ("seaart", {"base_url": seaart.base_url}))
     running = await start_bot(both_settings, discord_fake, Clock())
