@@ -125,11 +125,15 @@ BUTTONS: dict[str, tuple[str, discord.ButtonStyle, str, int]] = {
     "vary": ("Vary (Strong)", discord.ButtonStyle.secondary, "🔀", 0),
     "edit": ("Edit", discord.ButtonStyle.secondary, "✏️", 0),
     **{f"upscale-{s}": (f"Re-render {s}", discord.ButtonStyle.secondary, "🔍", 0) for s in derive.UPSCALE_SIZES},
+    # Midjourney's one-click zoom out; the Edit form's Reframe offers it too, with pans and other shapes.
+    "zoom-out": ("Zoom out", discord.ButtonStyle.secondary, "🔭", 1),
     "reroll": ("Re-roll", discord.ButtonStyle.secondary, "🔁", 1),
     # A new prompt with the image as a reference (cogs/reference_form.py), where Edit changes the image itself.
     "reference": ("Use as reference", discord.ButtonStyle.secondary, "📎", 1),
     "delete": ("Delete", discord.ButtonStyle.secondary, "🗑️", 1),
 }
+# The Zoom out button's change: the same shape, more of the scene, no words (bot/derive.py ``framed``).
+ZOOM_OUT_ONLY = derive.Frame(zoom_out=True)
 # Each Vary button's action -> how strongly it varies (bot/derive.py ``varied``).
 VARIATIONS: dict[str, derive.Variation] = {"vary-subtle": "vary_subtle", "vary": "vary"}
 # The Edit modal's custom_id carries the job id too, so a modal opened before a restart still works.
@@ -789,7 +793,7 @@ class Imagine(commands.Cog):
             caps = catalogue.capabilities(job.provider, job.model)
             size = job.request.resolution or (caps.default_resolution if caps else "1K")
             upscales = [f"upscale-{s}" for s in derive.upscale_sizes(catalogue, job.model, size)]
-            actions = ["vary-subtle", "vary", "edit", *upscales, "reroll", "reference", "delete"]
+            actions = ["vary-subtle", "vary", "edit", *upscales, "zoom-out", "reroll", "reference", "delete"]
         else:
             actions = ["reroll"] if _offers_reroll(job) else []
         if not actions:
@@ -897,7 +901,7 @@ class Imagine(commands.Cog):
         if refusal is not None:
             await send_ephemeral(interaction, refusal)
             return
-        starts_a_job = action == "reroll" or action in VARIATIONS or action.startswith("upscale-")
+        starts_a_job = action in ("reroll", "zoom-out") or action in VARIATIONS or action.startswith("upscale-")
         if starts_a_job and self.presses.again(interaction.user.id, job.id, action):
             await send_ephemeral(interaction, TAKEN_ONCE)
             return
@@ -945,10 +949,14 @@ class Imagine(commands.Cog):
                 await self.moderate(interaction, job.request)
             await interaction.response.send_modal(ReferenceForm(job.id))
             return
-        if action in VARIATIONS or action.startswith("upscale-"):
+        if action in VARIATIONS or action.startswith("upscale-") or action == "zoom-out":
             image, message_url = self._shown_image(interaction, job)
             origin = (job.id, message_url)
-            if action in VARIATIONS:
+            if action == "zoom-out":
+                # The Edit form's "Zoom out" with no words: the image's conversation carried on as an edit's.
+                history = derive.continued(job, [image], by=interaction.user.id)
+                request = derive.edit(job.request, image, "", origin, history=history, frame=ZOOM_OUT_ONLY)
+            elif action in VARIATIONS:
                 catalogue = self.bot.services.catalogue
                 request = derive.vary(
                     job.request,

@@ -29,7 +29,7 @@ def states(settings: Settings) -> list[str]:
 
 def finished_labels(*rerenders: str) -> list[str]:
     """The buttons under a finished single image, left to right, with the re-render sizes it offers."""
-    return ["Vary (Subtle)", "Vary (Strong)", "Edit", *rerenders, "Re-roll", "Use as reference", "Delete"]
+    return ["Vary (Subtle)", "Vary (Strong)", "Edit", *rerenders, "Zoom out", "Re-roll", "Use as reference", "Delete"]
 
 
 def labels(discord_fake: FakeDiscord, message_id: int) -> list[str]:

@@ -4,6 +4,7 @@ links have expired (docs/architecture.md section 4.7)."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -407,6 +408,35 @@ async def test_zoom_out_shows_more_of_the_scene_in_the_same_shape_or_a_new_one(
     assert charges(settings, discord_fake.member_id)[-2:] == [("reserve", 2), ("commit", 2)]
 
 
+async def test_the_zoom_out_button_is_the_edit_form_s_zoom_out_in_one_click(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Midjourney's members zoom out with one click; the Edit form's choice is three. The same request: the image
+    alone, its shape kept, more of the scene asked for; charged to whoever pressed it; a double click is one."""
+    original = await imagine(discord_fake, {"prompt": "a lighthouse on a rock", "aspect_ratio": "3:2"})
+    kw: dict[str, Any] = {"user_id": STRANGER, "permissions": PLAIN_MEMBER_PERMISSIONS}
+    presses = await asyncio.gather(*(press(discord_fake, original, "Zoom out", **kw) for _ in range(2)))
+    await discord_fake.wait_for(lambda: all(p.callbacks for p in presses), timeout=10)
+    # Whichever Discord delivered first started the job; the other is told only the first counts.
+    started, refused = sorted(presses, key=lambda p: bool(p.callbacks[0]["data"].get("flags", 0) & 64))
+    assert "only the first press counts" in await ephemeral_reply(discord_fake, refused)
+    result = await delivered(discord_fake, started)
+
+    create = seaart.creates[1].json
+    assert create["prompt"] == derive.framed("", derive.Frame(zoom_out=True))[0]
+    assert create["aspect_ratio"] == "3:2" and len(create["image_urls"]) == 1
+    assert (await fetch(create["image_urls"][0]))[1] == original.files[0].data
+    assert "zoomed out" in made_from(result) and result.embeds[0]["description"] == "a lighthouse on a rock"
+    assert labels(discord_fake, result.id) == FULL
+    # A Vary of the zoomed-out image draws what it shows: it does not zoom out again.
+    await delivered(discord_fake, await press(discord_fake, result, "Vary (Subtle)"))
+    assert seaart.creates[2].json["prompt"] == derive.varied("a lighthouse on a rock", "vary_subtle")
+    await settled(discord_fake, settings)
+    assert len(seaart.creates) == 3
+    assert charges(settings, STRANGER) == [("reserve", 1), ("commit", 1)]
+    assert charges(settings, discord_fake.member_id) == [("reserve", 1), ("commit", 1)] * 2
+
+
 async def test_a_pan_extends_the_scene_one_way_in_a_shape_with_room_for_it(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
@@ -601,7 +631,7 @@ async def test_a_banned_members_presses_are_refused_privately(
     )
     await answer_given(discord_fake, ban)
     # Edit is refused on the press, before the member types anything.
-    for label in ("Vary (Subtle)", "Vary (Strong)", "Edit", "Re-render 2K", "Re-roll"):
+    for label in ("Vary (Subtle)", "Vary (Strong)", "Edit", "Re-render 2K", "Zoom out", "Re-roll"):
         refused = await press(discord_fake, original, label)
         text = await ephemeral_reply(discord_fake, refused)
         assert "banned" in text and "spam" in text, label
@@ -613,7 +643,7 @@ async def test_an_image_no_longer_on_the_message_is_refused_privately(
 ) -> None:
     original = await imagine(discord_fake, {"prompt": "a kite"})
     original.attachments = []  # as after someone removed the file from the message
-    for label in ("Vary (Subtle)", "Vary (Strong)", "Edit", "Re-render 4K"):
+    for label in ("Vary (Subtle)", "Vary (Strong)", "Edit", "Re-render 4K", "Zoom out"):
         refused = await press(discord_fake, original, label)
         assert "no longer on this message" in await ephemeral_reply(discord_fake, refused), label
     await nothing_but_the_original(discord_fake, seaart, settings)
