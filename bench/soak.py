@@ -34,9 +34,9 @@ The bot runs as its own process (`python -m bot run`, bench/harness.py) against 
     MemberActions), kills and faults notwithstanding.
   * batches: --batches of the commands ask for count:2 to 4 (one job per candidate, one shared message
     and one Cancel for all of them);
-  * members who keep working: once --reworks of the commands have their image, Vary, Re-roll, Edit (its
-    form filled in), Re-render 2K or the message menu's remix is used
-    on it (bot/testing/soak.py Reworks), a new job in a new message, judged as a command is;
+  * members who keep working: once --reworks of the commands have their image, Vary, Re-roll, Edit or Use as
+    reference (its form filled in), Re-render 2K, Zoom out or the message menu's remix is used on it
+    (bot/testing/soak.py Reworks), a new job in a new message, judged as a command is;
   * members who reply: --replies of the single-image commands get a reply asking for an edit once their
     image shows (bot/testing/soak_replies.py), live if the bot is on the gateway, else while it is away
     (Discord never delivers those; the bot must find them in the channel's history when back). Each must

@@ -629,21 +629,22 @@ class MemberActions:
 
 
 # The buttons of a delivered image that make a new job (bot/render.py views): a batch's message has Re-roll.
-# Edit opens a form, and the job comes with its submit; Re-render 2K is a 1K image drawn again larger.
-# The message menu's remix (cogs/remix.py) is there on any message with an image, and opens a form too.
+# Edit and Use as reference open a form, and the job comes with its submit; Re-render 2K is a 1K image drawn
+# again larger. The message menu's remix (cogs/remix.py) is there on any message with an image, and opens a
+# form too.
 REMIX_MENU = "Edit with Nano Banana"
-REWORK_LABELS = ("Vary (Subtle)", "Vary (Strong)", "Re-roll", "Edit", "Re-render 2K", REMIX_MENU)
-EDIT_LABEL = "Edit"
+FORM_LABELS = ("Edit", "Use as reference", REMIX_MENU)
+REWORK_LABELS = ("Vary (Subtle)", "Vary (Strong)", "Re-roll", "Re-render 2K", "Zoom out", *FORM_LABELS)
 MODAL = 9  # an interaction callback that opens a form
 SELECT = 3  # a string select (a form's Reframe choice)
 
 
 @dataclass
 class Rework:
-    """A member pressing Vary, Re-roll, Edit (and submitting its form), Re-render or the message menu's
-    remix (its form too) on the image one command brought. ``outcome``: "pressed", or why not ("not
-    delivered", "no message", "bot down", "no form": answered without one). ``press`` is the interaction
-    that made the job (for a form, its submit)."""
+    """A member pressing Vary, Re-roll, Edit or Use as reference (and submitting its form), Re-render, Zoom out
+    or the message menu's remix (its form too) on the image one command brought. ``outcome``: "pressed", or why
+    not ("not delivered", "no message", "bot down", "no form": answered without one). ``press`` is the
+    interaction that made the job (for a form, its submit)."""
 
     command: FakeInteraction
     labels: tuple[str, ...]  # in the order the member looks for them
@@ -654,7 +655,8 @@ class Rework:
 
 class Reworks:
     """Members keep working on a seeded ``share`` of what they get: once a command's message shows its
-    image, they press Vary, Re-roll, Edit (typing what to change) or Re-render 2K (whichever it offers;
+    image, they press Vary, Re-roll, Edit (typing what to change), Use as reference (typing a prompt), Zoom
+    out or Re-render 2K (whichever it offers;
     a batch's message offers Re-roll), or use the message menu's remix, kills and faults notwithstanding.
     Each is a new job in a new message, to be judged as a command is (``presses``: hand them to ``audit``
     with the commands)."""
@@ -717,7 +719,7 @@ class Reworks:
             except AssertionError:  # deleted meanwhile
                 rework.outcome = "no message"
                 return
-            if label in (EDIT_LABEL, REMIX_MENU):
+            if label in FORM_LABELS:
                 await self._fill_in(rework, click)
                 return
             rework.press, rework.outcome = click, "pressed"
