@@ -10,10 +10,11 @@ first image (the others follow in the same message, bot/job_delivery.py), or a b
 images came, saying why. Not for a cancel: whoever cancelled it knows. Once: the ping is owed in SQLite
 (bot/store/owed_pings.py) before it is sent, after the end is written; one Discord failed (a 5xx, no answer) is tried
 again after the final edits' waits, and one a stop left behind by the next start, while it is fresh
-(PING_FRESH_SECONDS); its nonce, naming the request, makes a send Discord took twice one message. It mentions the
-member and nobody else: the prompt is not in it. Under it, "Stop these pings" turns them off for that member in one
-click (the same as ``/preferences ping:False``): a ping is noise to whoever does not want it, and a member pinged for
-the first time would not know where to look.
+(PING_FRESH_SECONDS), as is one a stop came before the row of (the start's sweep of recent ends); its nonce, naming
+the request, makes a send Discord took twice one message. It mentions the member and nobody else: the prompt is not in
+it. Under it, "Stop these pings" turns them off for that member in one click (the same as ``/preferences
+ping:False``): a ping is noise to whoever does not want it, and a member pinged for the first time would not know
+where to look.
 """
 
 from __future__ import annotations
@@ -113,6 +114,10 @@ def nothing_made(jobs: list[Job]) -> str:
     return truncate(f"{said}: {fates}.", WHY_CHARS)
 
 
+def _ended_at(job: Job) -> float:
+    return job.finished_at if job.finished_at is not None else float("inf")
+
+
 def _pings_off(user_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None).add_item(PingsOffButton(user_id))
     # Its button is a DynamicItem routed by custom_id: a stopped view is not kept in memory per ping sent.
@@ -179,8 +184,10 @@ class ReadyPings(commands.Cog):
             await self._ping(job, nothing_made(batch))
 
     def _slow(self, job: Job) -> bool:
-        """Whether ``job``'s request took long enough that its member may have gone elsewhere meanwhile."""
-        return self.bot.clock() - job.created_at >= self.bot.settings.imagine.ping_after_seconds
+        """Whether ``job``'s request took long enough that its member may have gone elsewhere meanwhile: until it
+        ended (a sweep's end, read back), else until now (an end as it happens)."""
+        ended = job.finished_at if job.finished_at is not None else self.bot.clock()
+        return ended - job.created_at >= self.bot.settings.imagine.ping_after_seconds
 
     async def _ping(self, job: Job, said: str) -> None:
         """A reply to ``job``'s message mentioning its member: ``said`` after the mention. Owed in SQLite before
@@ -257,14 +264,14 @@ class ReadyPings(commands.Cog):
 
     async def _paid(self, ping: OwedPing) -> None:
         try:
-            await self._owed.paid(ping.request_key)
+            await self._owed.paid(ping.request_key, now=self.bot.clock())
         except Exception as exc:  # still owed: the next start finds it sent (its nonce) or too old
             log.warning("request %s: could not clear its owed ping (%s)", ping.request_key, type(exc).__name__)
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
-        """The pings the last run owed (Discord failed them, or it stopped before them): sent while fresh, once
-        per process (on_ready comes again after a reconnect)."""
+        """The pings the last run owed (Discord failed them, or it stopped before them): sent while fresh; then
+        the ends it never owed one to (``_sweep``). Once per process (on_ready comes again after a reconnect)."""
         if self._resumed:
             return
         self._resumed = True
@@ -281,6 +288,41 @@ class ReadyPings(commands.Cog):
                 await self._paid(ping)
             elif not await self._send(ping):
                 self._try_again(ping)
+        await self._sweep()
+
+    async def _sweep(self) -> None:
+        """Owe a ping to each end of the last ``PING_FRESH_SECONDS`` that has no row: the run before stopped
+        between writing the end and the row owing its ping, so neither a later try nor this start knew of it.
+        Judged as the end would have been (a lone job's end, a batch's first image, a batch's last end when
+        none came and it was no cancel; slow, pings on), and owed as any ping is: once per request."""
+        now = self.bot.clock()
+        store = self.bot.services.runner.store
+        try:
+            await self._owed.prune(now=now)
+            ended = await store.ended_since(max(now - PING_FRESH_SECONDS, await self._owed.sweep_since()))
+        except Exception as exc:
+            log.warning("could not read the last ends for pings never owed (%s)", type(exc).__name__)
+            return
+        swept: set[str] = set()
+        for job in ended:
+            key = job.batch_id or job.id
+            if key in swept:
+                continue
+            swept.add(key)
+            try:
+                if await self._owed.known(key):
+                    continue
+                batch = await store.batch(job.batch_id) if job.batch_id is not None else [job]
+            except Exception as exc:
+                log.warning("request %s: could not read whether its ping was owed (%s)", key, type(exc).__name__)
+                continue
+            delivered = [each for each in batch if each.state is JobState.DELIVERED]
+            if delivered:
+                await self.on_image_ready(ImageReady(min(delivered, key=_ended_at)))
+            elif all(each.terminal for each in batch):
+                last = max(batch, key=_ended_at)
+                if last.state is not JobState.CANCELLED:  # whoever cancelled it knows
+                    await self.on_nothing_made(NothingMade(last))
 
 
 async def setup(bot: commands.Bot) -> None:

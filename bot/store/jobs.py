@@ -568,6 +568,13 @@ class JobStore:
             f"SELECT * FROM jobs WHERE state IN ({_ACTIVE_MARKS}) ORDER BY created_at", ACTIVE_STATES
         )
 
+    async def ended_since(self, since: float) -> list[Job]:
+        """The jobs shown in a message that ended at or after ``since``, the first to end first (read by the
+        start's sweep for ends whose ping was never owed, cogs/ready_pings.py)."""
+        return await self._all(
+            "SELECT * FROM jobs WHERE finished_at >= ? AND message_id IS NOT NULL ORDER BY finished_at", (since,)
+        )
+
     async def update(
         self,
         job: Job,

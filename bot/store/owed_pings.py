@@ -1,9 +1,13 @@
-"""Pings owed (cogs/ready_pings.py): a row before a ping is sent, gone once Discord has it or has refused it for
-good, so that a Discord failure or a stop in between leaves it to a later try or the next start."""
+"""Pings owed (cogs/ready_pings.py): a row before a ping is sent, paid once Discord has it or has refused it for
+good, so that a Discord failure or a stop in between leaves it to a later try or the next start. A paid row is
+kept for ``KEEP_PAID_SECONDS`` (then deleted): the next start's sweep of recent ends owes a ping to each end that
+has no row, one a stop came between its end and its ping's row."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import aiosqlite
 
 from bot.store import Database
 
@@ -21,9 +25,16 @@ class OwedPing:
     owed_at: float  # wall clock
 
 
+# How long a paid ping's row is kept: longer than the sweep looks back (cogs/ready_pings.py PING_FRESH_SECONDS).
+KEEP_PAID_SECONDS = 600.0
+# Paid rows are deleted at one payment in this many, and at each start: not a statement more per ping.
+PRUNE_EVERY = 64
+
+
 class OwedPings:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._payments = 0
 
     async def owe(self, ping: OwedPing) -> bool:
         """Record ``ping`` as about to be sent; False when its request's ping is owed already (one per request)."""
@@ -43,18 +54,44 @@ class OwedPings:
             )
             return cur.rowcount == 1
 
-    async def paid(self, request_key: str) -> None:
+    async def paid(self, request_key: str, *, now: float) -> None:
         """Nothing is owed for that request any more: sent, refused for good, or too late."""
+        self._payments += 1
         async with self.db.transaction() as conn:
-            await conn.execute("DELETE FROM owed_pings WHERE request_key = ?", (request_key,))
+            await conn.execute("UPDATE owed_pings SET paid_at = ? WHERE request_key = ?", (now, request_key))
+            if self._payments % PRUNE_EVERY == 0:
+                await self._prune(conn, now)
+
+    async def prune(self, *, now: float) -> None:
+        """Delete the rows paid more than ``KEEP_PAID_SECONDS`` ago."""
+        async with self.db.transaction() as conn:
+            await self._prune(conn, now)
+
+    @staticmethod
+    async def _prune(conn: aiosqlite.Connection, now: float) -> None:
+        await conn.execute("DELETE FROM owed_pings WHERE paid_at < ?", (now - KEEP_PAID_SECONDS,))
+
+    async def known(self, request_key: str) -> bool:
+        """Whether that request's ping was ever owed (and not deleted since): owed now, or paid."""
+        async with (
+            self.db.read() as conn,
+            conn.execute("SELECT 1 FROM owed_pings WHERE request_key = ?", (request_key,)) as cur,
+        ):
+            return await cur.fetchone() is not None
+
+    async def sweep_since(self) -> float:
+        """The earliest end a sweep may owe a ping to: this table's paid rows were deleted before then."""
+        async with self.db.read() as conn, conn.execute("SELECT MAX(since) FROM ping_sweep") as cur:
+            row = await cur.fetchone()
+        return float(row[0]) if row is not None and row[0] is not None else 0.0
 
     async def all(self) -> list[OwedPing]:
-        """Every ping owed, the oldest first."""
+        """Every ping owed and not paid, the oldest first."""
         async with (
             self.db.read() as conn,
             conn.execute(
                 "SELECT request_key, guild_id, channel_id, user_id, message_id, said, owed_at FROM owed_pings "
-                "ORDER BY owed_at"
+                "WHERE paid_at IS NULL ORDER BY owed_at"
             ) as cur,
         ):
             rows = await cur.fetchall()

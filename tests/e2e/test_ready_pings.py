@@ -268,8 +268,9 @@ def ping_posts(discord_fake: FakeDiscord) -> int:
 
 
 def owed(settings: Any) -> list[tuple[Any, ...]]:
+    """The pings owed and not paid (a paid one's row is kept a while, for the start's sweep)."""
     with sqlite3.connect(settings.database.path) as conn:
-        return conn.execute("SELECT request_key, said FROM owed_pings").fetchall()
+        return conn.execute("SELECT request_key, said FROM owed_pings WHERE paid_at IS NULL").fetchall()
 
 
 async def test_a_ping_discord_fails_is_sent_on_a_later_try_and_one_it_made_but_lost_is_not_made_twice(
@@ -335,3 +336,66 @@ async def test_a_ping_a_stop_left_owed_is_sent_by_the_next_start_while_fresh_and
         if sent:
             assert pings(discord_fake)[-1].reference is not None
             assert int(pings(discord_fake)[-1].reference["message_id"]) == message.id
+
+
+def move_owed_pings(settings: Any, away: bool) -> None:
+    """Take the table of owed pings away (its row cannot be written: as if the bot had stopped between an end and
+    the row owing its ping), or put it back."""
+    names = ("owed_pings", "owed_pings_away")
+    old, new = names if away else names[::-1]
+    with sqlite3.connect(settings.database.path) as conn:
+        conn.execute(f"ALTER TABLE {old} RENAME TO {new}")
+
+
+async def test_an_end_whose_ping_was_never_owed_is_pinged_by_the_next_start_once_while_fresh(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, clock: Clock
+) -> None:
+    """A stop between a job's end (written) and the row owing its ping left its member unpinged, and no later start
+    knew of it. The next start sweeps the last 180 s of ends: one with no row is owed its ping and sent it, once;
+    one pinged already, one quick, and one older than 180 s are not."""
+    settings = make_settings(tmp_path, discord_fake, seaart, imagine={"ping_after_seconds": AFTER})
+    member = discord_fake.member_id
+    bot = await start_bot(settings, discord_fake, clock)
+    try:
+        seaart.script("status_hang")
+        await imagine(discord_fake, settings, {"prompt": "a slow cat"}, done=1)
+        await discord_fake.wait_for(lambda: len(pings(discord_fake)) == 1, timeout=10)
+        await imagine(discord_fake, settings, {"prompt": "a quick cat"}, done=2)
+        move_owed_pings(settings, away=True)
+        seaart.script("status_hang")
+        missed = await imagine(discord_fake, settings, {"prompt": "a slow dog"}, done=3)
+        await asyncio.sleep(0.5)
+        assert len(pings(discord_fake)) == 1  # its ping could not be owed, so it was not sent
+    finally:
+        await bot.close()
+    move_owed_pings(settings, away=False)
+
+    for _ in range(2):  # the second start finds it paid: no second ping
+        bot = await start_bot(settings, discord_fake, clock)
+        try:
+            await discord_fake.wait_for(lambda: len(pings(discord_fake)) == 2, timeout=10)
+            await asyncio.sleep(0.5)
+        finally:
+            await bot.close()
+        assert len(pings(discord_fake)) == 2
+        ping = pings(discord_fake)[-1]
+        assert ping.content == f"<@{member}> {READY}"
+        assert ping.reference is not None and int(ping.reference["message_id"]) == missed.id
+
+    # One that ended more than 180 s before the start: its member has most likely seen it by now.
+    bot = await start_bot(settings, discord_fake, clock)
+    try:
+        move_owed_pings(settings, away=True)
+        seaart.script("status_hang")
+        await imagine(discord_fake, settings, {"prompt": "a slow bird"}, done=4)
+        await asyncio.sleep(0.3)
+    finally:
+        await bot.close()
+    move_owed_pings(settings, away=False)
+    clock.offset += PING_FRESH_SECONDS + 10
+    bot = await start_bot(settings, discord_fake, clock)
+    try:
+        await asyncio.sleep(1.0)
+    finally:
+        await bot.close()
+    assert len(pings(discord_fake)) == 2

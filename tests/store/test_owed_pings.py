@@ -1,0 +1,66 @@
+"""bot/store/owed_pings.py on a real SQLite file: a ping owed once per request; paid, its row kept a while (so a
+start's sweep tells a ping paid from one never owed, cogs/ready_pings.py) and then deleted; ends from before the
+sweep existed not swept (their pings left no row)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.store import Database
+from bot.store.owed_pings import KEEP_PAID_SECONDS, PRUNE_EVERY, OwedPing, OwedPings
+
+
+@pytest.fixture
+async def owed(tmp_path: Path) -> AsyncIterator[OwedPings]:
+    database = Database(tmp_path / "bot.sqlite3")
+    await database.connect()
+    yield OwedPings(database)
+    await database.close()
+
+
+def ping(key: str, owed_at: float = 0.0) -> OwedPing:
+    return OwedPing(key, 1, 2, 3, 4, "your image is ready.", owed_at)
+
+
+async def test_a_paid_ping_is_kept_a_while_owed_no_more_and_not_owed_again(owed: OwedPings) -> None:
+    assert await owed.owe(ping("a")) and not await owed.owe(ping("a"))  # once per request
+    assert await owed.owe(ping("b", 1.0))
+    assert [p.request_key for p in await owed.all()] == ["a", "b"]
+    await owed.paid("a", now=10.0)
+    # Paid: no longer owed, but known, and never owed a second time (a sweep finds it).
+    assert [p.request_key for p in await owed.all()] == ["b"]
+    assert await owed.known("a") and not await owed.owe(ping("a"))
+    assert not await owed.known("c")
+
+    await owed.prune(now=10.0 + KEEP_PAID_SECONDS - 1)
+    assert await owed.known("a")
+    await owed.prune(now=10.0 + KEEP_PAID_SECONDS + 1)
+    assert not await owed.known("a") and await owed.known("b")  # the unpaid one stays, however old
+
+
+async def test_paid_rows_are_deleted_as_pings_are_paid_not_only_at_a_start(owed: OwedPings) -> None:
+    """A bot that runs for weeks pays thousands of pings: their rows go at one payment in PRUNE_EVERY."""
+    for n in range(PRUNE_EVERY - 1):
+        await owed.owe(ping(f"old-{n}"))
+        await owed.paid(f"old-{n}", now=0.0)
+    assert await owed.known("old-0")
+    await owed.owe(ping("new"))
+    await owed.paid("new", now=KEEP_PAID_SECONDS + 1)  # the PRUNE_EVERY-th payment
+    assert not any([await owed.known(f"old-{n}") for n in range(PRUNE_EVERY - 1)])
+    assert await owed.known("new")
+
+
+async def test_the_sweep_starts_at_the_migration_that_began_keeping_paid_rows(tmp_path: Path) -> None:
+    """Before it, a paid ping's row was deleted: an end of then with no row may well have been pinged."""
+    before = time.time()
+    database = Database(tmp_path / "bot.sqlite3")
+    await database.connect()
+    try:
+        since = await OwedPings(database).sweep_since()
+    finally:
+        await database.close()
+    assert int(before) <= since <= time.time()
