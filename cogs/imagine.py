@@ -538,7 +538,8 @@ class Imagine(commands.Cog):
                 "make (and charge you for) near-copies. Leave out the seed for different images, or the count."
             )
         images = [*starting_from, *(self._reference(a) for a in attached)]
-        images += linked_in.images
+        # The image a Use as reference form started from, its link pasted in the words too, goes once.
+        images += not_among(linked_in.images, starting_from)
         if linked_in.messages:
             linked = await linked_images(interaction, " ".join(linked_in.messages), "the prompt")
             images += [self._reference(i.attachment, own=i.by_this_bot) for i in linked]

@@ -63,7 +63,14 @@ class OwedPings:
                 await self._prune(conn, now)
 
     async def prune(self, *, now: float) -> None:
-        """Delete the rows paid more than ``KEEP_PAID_SECONDS`` ago."""
+        """Delete the rows paid more than ``KEEP_PAID_SECONDS`` ago; looked for first, so that a start with none
+        to delete (the usual one: they go as pings are paid) takes no write lock."""
+        async with (
+            self.db.read() as conn,
+            conn.execute("SELECT 1 FROM owed_pings WHERE paid_at < ? LIMIT 1", (now - KEEP_PAID_SECONDS,)) as cur,
+        ):
+            if await cur.fetchone() is None:
+                return
         async with self.db.transaction() as conn:
             await self._prune(conn, now)
 

@@ -115,10 +115,13 @@ async def test_a_form_opened_before_a_restart_is_answered_after_it(
         await running.close()
     running = await start_bot(settings, discord_fake, Clock())
     try:
-        result = await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": "a paper plane"}))
+        # Its own link pasted in the words too (Copy Link on the image): it goes once.
+        words = f"a paper plane {original.attachments[0]['url']}"
+        result = await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": words}))
         create = seaart.creates[1].json
         assert create["prompt"] == "a paper plane"
-        assert await fetch(create["image_urls"][0]) == (200, original.files[0].data)
+        (url,) = create["image_urls"]
+        assert await fetch(url) == (200, original.files[0].data)
         assert result.id != original.id
     finally:
         await running.close()

@@ -4,6 +4,7 @@ sweep existed not swept (their pings left no row)."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -55,12 +56,28 @@ async def test_paid_rows_are_deleted_as_pings_are_paid_not_only_at_a_start(owed:
 
 
 async def test_the_sweep_starts_at_the_migration_that_began_keeping_paid_rows(tmp_path: Path) -> None:
-    """Before it, a paid ping's row was deleted: an end of then with no row may well have been pinged."""
+    """Before it, a paid ping's row was deleted: an end of then with no row may well have been pinged. A database
+    at schema 22 (as the code before left it), migrated now, sweeps from now on; a new one from its making."""
+    path = tmp_path / "bot.sqlite3"
+    database = Database(path)
+    await database.connect()
+    await database.close()
+    made = await since_of(path)
+    assert made <= time.time()
+    # Back to schema 22: what migration 23 adds taken away.
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "DROP TABLE ping_sweep; DROP INDEX owed_pings_paid; DROP INDEX jobs_finished;"
+            "ALTER TABLE owed_pings DROP COLUMN paid_at; PRAGMA user_version = 22;"
+        )
     before = time.time()
-    database = Database(tmp_path / "bot.sqlite3")
+    assert int(before) <= await since_of(path) <= time.time()
+
+
+async def since_of(path: Path) -> float:
+    database = Database(path)
     await database.connect()
     try:
-        since = await OwedPings(database).sweep_since()
+        return await OwedPings(database).sweep_since()
     finally:
         await database.close()
-    assert int(before) <= since <= time.time()
