@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiosqlite
-
 from bot.store import Database
 
 
@@ -29,6 +27,7 @@ class OwedPing:
 KEEP_PAID_SECONDS = 600.0
 # Paid rows are deleted at one payment in this many, and at each start: not a statement more per ping.
 PRUNE_EVERY = 64
+_PRUNE = "DELETE FROM owed_pings WHERE paid_at < ?"
 
 
 class OwedPings:
@@ -60,23 +59,20 @@ class OwedPings:
         async with self.db.transaction() as conn:
             await conn.execute("UPDATE owed_pings SET paid_at = ? WHERE request_key = ?", (now, request_key))
             if self._payments % PRUNE_EVERY == 0:
-                await self._prune(conn, now)
+                await conn.execute(_PRUNE, (now - KEEP_PAID_SECONDS,))
 
     async def prune(self, *, now: float) -> None:
         """Delete the rows paid more than ``KEEP_PAID_SECONDS`` ago; looked for first, so that a start with none
         to delete (the usual one: they go as pings are paid) takes no write lock."""
+        before = now - KEEP_PAID_SECONDS
         async with (
             self.db.read() as conn,
-            conn.execute("SELECT 1 FROM owed_pings WHERE paid_at < ? LIMIT 1", (now - KEEP_PAID_SECONDS,)) as cur,
+            conn.execute("SELECT 1 FROM owed_pings WHERE paid_at < ? LIMIT 1", (before,)) as cur,
         ):
             if await cur.fetchone() is None:
                 return
         async with self.db.transaction() as conn:
-            await self._prune(conn, now)
-
-    @staticmethod
-    async def _prune(conn: aiosqlite.Connection, now: float) -> None:
-        await conn.execute("DELETE FROM owed_pings WHERE paid_at < ?", (now - KEEP_PAID_SECONDS,))
+            await conn.execute(_PRUNE, (before,))
 
     async def known(self, request_key: str) -> bool:
         """Whether that request's ping was ever owed (and not deleted since): owed now, or paid."""
