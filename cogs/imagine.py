@@ -46,7 +46,7 @@ from cogs.in_time import record_in_time
 from cogs.moderation import is_moderator, record_moderation
 from cogs.places import level_at, place_of
 from cogs.policy import admitted, member_of, moderate
-from cogs.reference_form import PROMPT_INPUT_ID, REFERENCE_FORM_ID, ReferenceForm
+from cogs.reference_form import PROMPT_INPUT_ID, REFERENCE_FORM_ID, TEXT_INPUT_MAX_CHARS, ReferenceForm
 from cogs.reference_links import linked_images
 from cogs.shape_field import asked_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
@@ -140,8 +140,6 @@ VARIATIONS: dict[str, derive.Variation] = {"vary-subtle": "vary_subtle", "vary":
 EDIT_MODAL_ID = re.compile(r"bananacord:edit:(?P<job_id>[0-9a-f]{16})")
 EDIT_INPUT_ID = "instruction"
 EDIT_SHAPE_ID = "shape"
-# Discord's ceiling for a text input; each provider's lower prompt limit is enforced by validate().
-EDIT_MAX_CHARS = 4000
 
 
 class JobButton(
@@ -203,7 +201,7 @@ class EditModal(discord.ui.Modal):
                     placeholder="make it night · remove the hat · the same scene seen from the side",
                     # The words may be left out: a zoom out or a new shape alone is a change.
                     required=False,
-                    max_length=EDIT_MAX_CHARS,
+                    max_length=TEXT_INPUT_MAX_CHARS,
                 ),
             )
         )

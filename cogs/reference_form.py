@@ -17,8 +17,9 @@ import discord
 # The form's custom_id: the job whose image is the reference (its message is the submit's message).
 REFERENCE_FORM_ID = re.compile(r"bananacord:reference:(?P<job_id>[0-9a-f]{16})")
 PROMPT_INPUT_ID = "prompt"
-# Discord's ceiling for a text input; each provider's lower prompt limit is enforced by validate().
-PROMPT_MAX_CHARS = 4000
+# Discord's ceiling for a form's text input (this form's, the Edit form's, the message menu's); each provider's
+# lower prompt limit is enforced by validate().
+TEXT_INPUT_MAX_CHARS = 4000
 
 
 class ReferenceForm(discord.ui.Modal):
@@ -36,7 +37,7 @@ class ReferenceForm(discord.ui.Modal):
                     style=discord.TextStyle.paragraph,
                     placeholder="the same character on a beach at sunset --ar 16:9",
                     required=True,
-                    max_length=PROMPT_MAX_CHARS,
+                    max_length=TEXT_INPUT_MAX_CHARS,
                 ),
             )
         )

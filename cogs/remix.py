@@ -33,13 +33,12 @@ from cogs.editing import edit_request, image_proportion, message_images
 from cogs.imagine import Imagine, form_submit, submitted_text, submitted_values
 from cogs.in_time import record_in_time
 from cogs.places import level_at, place_of
+from cogs.reference_form import TEXT_INPUT_MAX_CHARS
 from cogs.shape_field import asked_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
 from cogs.typed_links import not_among, typed_links
 
 MENU_NAME = "Edit with Nano Banana"
-# Discord's ceiling for a text input in a form.
-INSTRUCTION_MAX_CHARS = 4000
 
 
 # The form's custom_id names the row that holds what it was opened on (bot/store/forms.py), so its submit
@@ -64,7 +63,7 @@ class RemixForm(discord.ui.Modal):
                 component=discord.ui.TextInput(
                     style=discord.TextStyle.paragraph,
                     placeholder="make it night, add a red scarf, turn it into a watercolour…",
-                    max_length=INSTRUCTION_MAX_CHARS,
+                    max_length=TEXT_INPUT_MAX_CHARS,
                     custom_id=INSTRUCTION_ID,
                     # The words may be left out: a zoom out or a new shape alone is a change.
                     required=False,

@@ -656,8 +656,8 @@ class Rework:
 class Reworks:
     """Members keep working on a seeded ``share`` of what they get: once a command's message shows its
     image, they press Vary, Re-roll, Edit (typing what to change), Use as reference (typing a prompt), Zoom
-    out or Re-render 2K (whichever it offers;
-    a batch's message offers Re-roll), or use the message menu's remix, kills and faults notwithstanding.
+    out or Re-render 2K (whichever it offers; a batch's message offers Re-roll), or use the message menu's
+    remix, kills and faults notwithstanding.
     Each is a new job in a new message, to be judged as a command is (``presses``: hand them to ``audit``
     with the commands)."""
 
