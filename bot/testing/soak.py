@@ -40,7 +40,7 @@ import re
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -400,16 +400,22 @@ def _check_ledger(
 _PING = re.compile(r"<@(\d+)> (?:your |none of your )")
 
 
+def _pings(discord_fake: FakeDiscord) -> Iterator[tuple[FakeMessage, re.Match[str]]]:
+    """The bot's pings in ``discord_fake``, each with its words matched."""
+    for message in discord_fake.messages.values():
+        found = _PING.match(message.content or "")
+        if message.author_id is None and message.reference is not None and found is not None:
+            yield message, found
+
+
 def ping_audit(discord_fake: FakeDiscord) -> tuple[int, list[str]]:
     """The bot's pings of slow requests' ends (cogs/ready_pings.py): how many requests were pinged, and what is
     wrong with them: a request pinged twice (a retry or a restart sending it again), or a ping that may mention
     anyone but its member."""
     pinged: Counter[int] = Counter()
     problems: list[str] = []
-    for message in discord_fake.messages.values():
-        found = _PING.match(message.content or "")
-        if message.author_id is not None or message.reference is None or found is None:
-            continue
+    for message, found in _pings(discord_fake):
+        assert message.reference is not None
         pinged[int(message.reference["message_id"])] += 1
         mentions = message.allowed_mentions or {}
         if mentions.get("parse") != [] or [str(user) for user in mentions.get("users") or []] != [found[1]]:
@@ -418,21 +424,43 @@ def ping_audit(discord_fake: FakeDiscord) -> tuple[int, list[str]]:
     return len(pinged), problems
 
 
-def pings_due(db: Path) -> int:
+def _requests_due(db: Path) -> dict[str, list[dict[str, Any]]]:
     """With every end pinging (``[imagine] ping_after_seconds = 0``): the requests in ``db`` whose end asks for a
-    ping: those shown in a message with an image delivered, or ended with none and none cancelled (a cancel pings
-    nobody, and a batch whose last end was a cancel is not pinged for its failures)."""
+    ping (by the batch's id, else the job's), their rows: those shown in a message with an image delivered, or
+    ended with none and none cancelled (a cancel pings nobody, and a batch whose last end was a cancel is not
+    pinged for its failures)."""
     requests: dict[str, list[dict[str, Any]]] = {}
     for row in db_rows(db, "SELECT id, batch_id, state, message_id FROM jobs") if db.exists() else []:
         requests.setdefault(row["batch_id"] or row["id"], []).append(row)
-    due = 0
-    for rows in requests.values():
+    due = {}
+    for key, rows in requests.items():
         if any(row["message_id"] is None for row in rows):
             continue
         states = {row["state"] for row in rows}
         ended = states <= _TERMINAL
-        due += _DELIVERED in states or (ended and str(JobState.CANCELLED) not in states)
+        if _DELIVERED in states or (ended and str(JobState.CANCELLED) not in states):
+            due[key] = rows
     return due
+
+
+def pings_due(db: Path) -> int:
+    """How many requests in ``db`` ask for a ping where every end pings (``_requests_due``)."""
+    return len(_requests_due(db))
+
+
+def unpinged(db: Path, discord_fake: FakeDiscord) -> list[str]:
+    """The requests in ``db`` whose end asks for a ping (``_requests_due``) that ``discord_fake`` holds no ping of,
+    each with what its row of owed pings says (never owed, owed and not sent, or paid)."""
+    pinged = {int(message.reference["message_id"]) for message, _ in _pings(discord_fake) if message.reference}
+    owed = {str(row["request_key"]): row for row in db_rows(db, "SELECT request_key, paid_at FROM owed_pings")}
+    found = []
+    for key, rows in _requests_due(db).items():
+        if int(rows[0]["message_id"]) in pinged:
+            continue
+        row = owed.get(key)
+        said = "never owed" if row is None else "owed, not sent" if row["paid_at"] is None else "paid, not seen"
+        found.append(f"request {key} ({', '.join(sorted({str(r['state']) for r in rows}))}): {said}")
+    return found
 
 
 def tasks_per_prompt(prompts: Iterable[object]) -> dict[str, int]:

@@ -56,6 +56,7 @@ from bot.testing.soak import (
     provider_record,
     providers_not_told,
     shows_an_image,
+    unpinged,
 )
 from bot.testing.soak_moderation import Moderator, with_term
 from bot.testing.soak_replies import ReplyEdits, is_batch
@@ -270,6 +271,10 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
             await replies.finish()
             sent += reworks.presses
             await settle(discord_fake, second, db, sent, log, replies)
+            # The last ends' pings go just after their rows, one Discord failed after a few seconds: given that
+            # before the bot is stopped (a stop here has no next start to send them, as the kill above has).
+            with contextlib.suppress(TimeoutError):
+                await discord_fake.wait_for(lambda: not unpinged(db, discord_fake), timeout=20)
         finally:
             stop(first, second)
 
@@ -285,7 +290,7 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
     # The members were pinged, each request once (judged), a ping Discord failed sent again, and one a kill came
     # before the row owing it sent by the next start (its sweep): every request whose end asks for one pinged.
     pinged = ping_audit(discord_fake)[0]
-    assert pinged >= JOBS // 2 and pings_due(db) == pinged, f"{pinged} of {pings_due(db)} pinged\n{report}"
+    assert pinged >= JOBS // 2 and unpinged(db, discord_fake) == [], f"{pinged} of {pings_due(db)} pinged\n{report}"
     assert actions.problems(db, record.finished) == []  # no Cancel the bot took was delivered or charged
     # Every running task cancelled was asked to stop.
     assert providers_not_told(db, record.cancels, record.finished) == []
