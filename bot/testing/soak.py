@@ -397,7 +397,7 @@ def _check_ledger(
 
 
 # A ping of a slow request's end (cogs/ready_pings.py): the member's mention, then what became of it.
-_PING = re.compile(r"<@(\d+)> (?:your |none of your )")
+_PING = re.compile(r"<@(\d+)> (?:your |none of your |\d+ of your )")
 
 
 def _pings(discord_fake: FakeDiscord) -> Iterator[tuple[FakeMessage, re.Match[str]]]:
