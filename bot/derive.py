@@ -130,6 +130,11 @@ FRAMINGS: frozenset[EditAction] = frozenset({"reframe", "zoom_out", "pan"})
 UNKNOWN_SUBJECT = "The scene in this image, drawn afresh in the same style."
 
 
+# What /blend asks the model (cogs/blend.py); the member's words, if any, follow it. Here, beside the other
+# instructions the bot writes, because an embed names a blend by the words after it (bot/render.py).
+BLEND = "Blend these images into one new image, combining their subjects, styles and colours"
+
+
 def subject_of(request: GenerationRequest | None) -> str:
     """What the image ``request`` made shows, in words: its prompt, or the subject of a framed one (None:
     an image no request of the bot's made)."""

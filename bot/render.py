@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import discord
 
 from bot.catalogue import usd
+from bot.derive import BLEND
 from bot.errors import ErrorCategory
 from bot.images import PreparedImage
 from bot.models import GenerationRequest, JobState
@@ -223,8 +224,11 @@ _INSTRUCTED = {
 def request_words(request: GenerationRequest) -> tuple[str | None, str]:
     """A request's words as its member knows them: its prompt; for a Vary or a reframe, what was done and the
     prompt the image was made from (("Vary (Subtle)", "a lighthouse")), which the instruction's first 80
-    characters ("Make a subtle variation of this image: keep its subject, composition…") never reach."""
+    characters ("Make a subtle variation of this image: keep its subject, composition…") never reach; for a
+    /blend with words, ("Blend", the words). A /blend without words keeps its instruction: it says what was done."""
     origin = request.derived_from
+    if origin is None and request.member_words and request.prompt.startswith(BLEND):
+        return "Blend", request.member_words
     if request.subject is None or origin is None or origin.action not in _INSTRUCTED:
         return None, request.prompt
     return _INSTRUCTED[origin.action], request.subject

@@ -15,12 +15,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Bananacord
+from bot.derive import BLEND
 from bot.jobs import MAX_CANDIDATES
 from cogs.imagine import MODEL_DESCRIPTION, OPTION_CHOICES, PROMPT_MAX_CHARS, Imagine
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN
 
-# What the model is asked; the member's words, if any, follow it.
-BLEND = "Blend these images into one new image, combining their subjects, styles and colours"
 # The member's words fit in what is left of a prompt's length after BLEND and ": ".
 BLEND_WORDS_MAX_CHARS = PROMPT_MAX_CHARS - len(BLEND) - 2
 

@@ -81,3 +81,21 @@ def test_a_vary_or_reframe_is_listed_by_what_was_done_and_the_prompt_its_image_w
     assert zoomed.prompt.startswith("Zoom out from") and "*Zoom out:* a lighthouse at dusk" in lines[1]
     assert "make it night" in lines[2] and "a lighthouse at dusk" in lines[3]
     assert not any("Make a" in text or "Zoom out from" in text for text in lines)
+
+
+def test_a_blend_with_words_is_listed_by_them_and_one_without_by_what_it_asked() -> None:
+    """/blend's prompt is its instruction, then the member's words (cogs/blend.py): those words name it."""
+    worded = GenerationRequest(
+        model="nano_banana_pro", prompt=f"{derive.BLEND}: as a watercolour", member_words="as a watercolour"
+    )
+    bare = GenerationRequest(model="nano_banana_pro", prompt=f"{derive.BLEND}.", member_words="")
+    # A prompt that merely starts like it, typed to /imagine (no member_words), is the member's own.
+    typed = GenerationRequest(model="nano_banana_pro", prompt=f"{derive.BLEND} at night")
+    lines = [
+        str(jobs_embed([], [dataclasses.replace(job(n, JobState.DELIVERED), request=r)]).description)
+        for n, r in enumerate((worded, bare, typed))
+    ]
+    assert "*Blend:* as a watercolour" in lines[0] and derive.BLEND not in lines[0]
+    # Each line shows the start of its words (80 characters).
+    assert "\nBlend these images into one new image" in lines[1] and "*Blend:*" not in lines[1]
+    assert "\nBlend these images into one new image" in lines[2] and "*Blend:*" not in lines[2]

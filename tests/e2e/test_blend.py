@@ -24,15 +24,21 @@ async def test_blend_sends_the_images_with_a_prompt_asking_for_them_blended(
     assert blend.original_message_id is not None
     message = discord_fake.messages[blend.original_message_id]
     assert message.files and "Done" in message.embeds[0]["title"] and "2 reference images" in str(message.embeds)
+    # With no words, its message says what was asked: the blend.
+    assert message.embeds[0]["description"] == f"{BLEND}."
 
     # The member's words say how, and Midjourney's parameters at their end are read as /imagine reads them.
     three = discord_fake.add_attachment(png_bytes(colour=(30, 200, 30)), "hat.png", "image/png")
-    await discord_fake.slash_command(
+    worded = await discord_fake.slash_command(
         "blend", {"image1": one, "image2": two, "image3": three, "prompt": "as a watercolour --ar 16:9"}
     )
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 2, timeout=20)
     create = seaart.creates[1].json
     assert (create["prompt"], create["aspect_ratio"]) == (f"{BLEND}: as a watercolour", "16:9")
+    # Its message and alt text show the member's words, not the bot's instruction before them.
+    shown = discord_fake.messages[worded.original_message_id or 0]
+    assert shown.embeds[0]["description"] == "as a watercolour"
+    assert shown.attachments[0]["description"] == "as a watercolour"
     assert create["image_urls"] == [one["url"], two["url"], three["url"]]
 
     # Refused as /imagine refuses, privately, nothing made: a file no provider takes.
