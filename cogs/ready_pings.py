@@ -114,6 +114,9 @@ def nothing_made(jobs: list[Job]) -> str:
     return truncate(f"{said}: {fates}.", WHY_CHARS)
 
 
+FIRST_READY = "your first image is ready; the others follow in the same message."
+
+
 def images_ready(batch: list[Job]) -> str:
     """A ping's words for a batch whose first image has come: whether the others follow, came, or will not (a
     batch's first image may come after the others failed; a swept ping comes when all may have ended)."""
@@ -121,8 +124,7 @@ def images_ready(batch: list[Job]) -> str:
     delivered = sum(job.state is JobState.DELIVERED for job in batch)
     some = f"{delivered} of your {total} images {'is' if delivered == 1 else 'are'} ready"
     if any(not job.terminal for job in batch):
-        first = "your first image is ready" if delivered <= 1 else some
-        return f"{first}; the others follow in the same message."
+        return FIRST_READY if delivered <= 1 else f"{some}; the others follow in the same message."
     if delivered == total:
         return f"your {total} images are ready."
     fates = "; ".join(
@@ -184,11 +186,11 @@ class ReadyPings(commands.Cog):
         if not self._slow(job):
             return  # before reading the batch: most requests are quick
         try:
-            batch = await self.bot.services.runner.store.batch(job.batch_id)
+            said = images_ready(await self.bot.services.runner.store.batch(job.batch_id))
         except Exception as exc:  # the database refusing a read: said as the first image's arrival
             log.warning("job %s: could not read its batch for its ping (%s)", job.id, type(exc).__name__)
-            batch = [job]
-        await self._ping(job, images_ready(batch))
+            said = FIRST_READY
+        await self._ping(job, said)
 
     @commands.Cog.listener()
     async def on_nothing_made(self, event: NothingMade) -> None:
