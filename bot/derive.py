@@ -124,6 +124,15 @@ def pan_ratio(current: float, pan: Pan, offered: tuple[str, ...]) -> str | None:
     return min(room, key=lambda item: abs(math.log(item[1] / want)), default=(None, 0.0))[0]
 
 
+def pans_with_room(ratio: str | None, offered: tuple[str, ...]) -> tuple[Pan, ...]:
+    """The ways an image asked in ``ratio`` can be panned: those with a shape that makes room (``pan_ratio``);
+    all four when its shape is not known before its image is seen (no ratio asked, or "auto")."""
+    current = proportion(ratio)
+    if current is None:
+        return PANS
+    return tuple(way for way in PANS if pan_ratio(current, way, offered) is not None)
+
+
 # Edits whose prompt says how to frame the image rather than what it shows (``framed``).
 FRAMINGS: frozenset[EditAction] = frozenset({"reframe", "zoom_out", "pan"})
 # What a framed image shows when nothing says it in words (a member's own image), for its Vary and re-render.

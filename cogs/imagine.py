@@ -48,7 +48,7 @@ from cogs.places import level_at, place_of
 from cogs.policy import admitted, member_of, moderate
 from cogs.reference_form import PROMPT_INPUT_ID, REFERENCE_FORM_ID, TEXT_INPUT_MAX_CHARS, ReferenceForm
 from cogs.reference_links import linked_images
-from cogs.shape_field import asked_change, shape_field
+from cogs.shape_field import PAN_ARROWS, PAN_PREFIX, asked_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
 from cogs.typed_links import not_among, typed_links
 
@@ -131,9 +131,13 @@ BUTTONS: dict[str, tuple[str, discord.ButtonStyle, str, int]] = {
     # A new prompt with the image as a reference (cogs/reference_form.py), where Edit changes the image itself.
     "reference": ("Use as reference", discord.ButtonStyle.secondary, "📎", 1),
     "delete": ("Delete", discord.ButtonStyle.secondary, "🗑️", 1),
+    # Midjourney's one-click pans; the Edit form's Reframe offers the same (its choice's value is the action).
+    **{PAN_PREFIX + way: (f"Pan {way}", discord.ButtonStyle.secondary, arrow, 2) for way, arrow in PAN_ARROWS.items()},
 }
 # The Zoom out button's change: the same shape, more of the scene, no words (bot/derive.py ``framed``).
 ZOOM_OUT_ONLY = derive.Frame(zoom_out=True)
+# The buttons, besides Zoom out and the Vary ones, that start a job from the image shown (by their action's start).
+REWORKS = ("upscale-", PAN_PREFIX)
 # Each Vary button's action -> how strongly it varies (bot/derive.py ``varied``).
 VARIATIONS: dict[str, derive.Variation] = {"vary-subtle": "vary_subtle", "vary": "vary"}
 # The Edit modal's custom_id carries the job id too, so a modal opened before a restart still works.
@@ -793,6 +797,8 @@ class Imagine(commands.Cog):
             size = job.request.resolution or (caps.default_resolution if caps else "1K")
             upscales = [f"upscale-{s}" for s in derive.upscale_sizes(catalogue, job.model, size)]
             actions = ["vary-subtle", "vary", "edit", *upscales, "zoom-out", "reroll", "reference", "delete"]
+            shapes = derive.shapes(catalogue, job.model)
+            actions += [PAN_PREFIX + way for way in derive.pans_with_room(job.request.aspect_ratio, shapes)]
         else:
             actions = ["reroll"] if _offers_reroll(job) else []
         if not actions:
@@ -876,6 +882,20 @@ class Imagine(commands.Cog):
         shapes = derive.shapes(self.bot.services.catalogue, job.model)
         return shapes, derive.own_shape(job.request.aspect_ratio, shown, shapes), shown
 
+    def _pan_frame(self, interaction: discord.Interaction[Any], job: Job, action: str) -> derive.Frame:
+        """A pan button's frame, as the Edit form's choice of that pan makes it: the shape with room that way,
+        from the image's proportion as Discord shows it (else as it was asked). Refused privately where the
+        model has no such shape (an image whose shape was not known until it came)."""
+        shapes, current, shown = self._frame_facts(interaction, job)
+        return asked_change(
+            "",
+            [action],
+            offered=shapes,
+            current=current,
+            proportion=shown or derive.proportion(job.request.aspect_ratio),
+            model_name=self.bot.services.catalogue.display_name(job.model),
+        ).frame
+
     async def _renewed(self, request: GenerationRequest) -> GenerationRequest:
         return await refresh_references(self.bot.http, request, now=self.bot.clock())
 
@@ -900,7 +920,7 @@ class Imagine(commands.Cog):
         if refusal is not None:
             await send_ephemeral(interaction, refusal)
             return
-        starts_a_job = action in ("reroll", "zoom-out") or action in VARIATIONS or action.startswith("upscale-")
+        starts_a_job = action in ("reroll", "zoom-out") or action in VARIATIONS or action.startswith(REWORKS)
         if starts_a_job and self.presses.again(interaction.user.id, job.id, action):
             await send_ephemeral(interaction, TAKEN_ONCE)
             return
@@ -948,13 +968,14 @@ class Imagine(commands.Cog):
                 await self.moderate(interaction, job.request)
             await interaction.response.send_modal(ReferenceForm(job.id))
             return
-        if action in VARIATIONS or action.startswith("upscale-") or action == "zoom-out":
+        if action in VARIATIONS or action.startswith(REWORKS) or action == "zoom-out":
             image, message_url = self._shown_image(interaction, job)
             origin = (job.id, message_url)
-            if action == "zoom-out":
-                # The Edit form's "Zoom out" with no words: the image's conversation carried on as an edit's.
+            if action == "zoom-out" or action.startswith(PAN_PREFIX):
+                # The Edit form's "Zoom out" or pan with no words: the image's conversation carried on as an edit's.
+                framing = ZOOM_OUT_ONLY if action == "zoom-out" else self._pan_frame(interaction, job, action)
                 history = derive.continued(job, [image], by=interaction.user.id)
-                request = derive.edit(job.request, image, "", origin, history=history, frame=ZOOM_OUT_ONLY)
+                request = derive.edit(job.request, image, "", origin, history=history, frame=framing)
             elif action in VARIATIONS:
                 catalogue = self.bot.services.catalogue
                 request = derive.vary(

@@ -27,7 +27,8 @@ PAN_PREFIX = "pan-"  # "pan-left": extended to the left, in a wider shape
 # Discord's limits: a select offers at most 25 options (KEEP, ZOOM_OUT and four pans among them); a label's
 # text is at most 45 characters and its description 100.
 _MAX_SHAPES = 19
-_PAN_WORDS: dict[Pan, str] = {"left": "⬅️ Pan left", "right": "➡️ Pan right", "up": "⬆️ Pan up", "down": "⬇️ Pan down"}
+# Each way's arrow: in the form's choice and on the pan buttons under an image (cogs/imagine.py).
+PAN_ARROWS: dict[Pan, str] = {"left": "⬅️", "right": "➡️", "up": "⬆️", "down": "⬇️"}
 
 
 def shape_field(
@@ -43,7 +44,7 @@ def shape_field(
     pans = [(pan, pan_ratio(proportion, pan, ratios)) for pan in PANS] if proportion is not None else []
     for pan, ratio in pans:
         if ratio is not None:
-            label = f"{_PAN_WORDS[pan]}: extend the scene, {shape_name(ratio)}"
+            label = f"{PAN_ARROWS[pan]} Pan {pan}: extend the scene, {shape_name(ratio)}"
             options.append(discord.SelectOption(label=label, value=PAN_PREFIX + pan))
     others = [ratio for ratio in ratios if ratio != current][:_MAX_SHAPES]
     options += [discord.SelectOption(label=f"New shape: {shape_name(ratio)}", value=ratio) for ratio in others]

@@ -662,7 +662,8 @@ class MemberActions:
 # form too.
 REMIX_MENU = "Edit with Nano Banana"
 FORM_LABELS = ("Edit", "Use as reference", REMIX_MENU)
-REWORK_LABELS = ("Vary (Subtle)", "Vary (Strong)", "Re-roll", "Re-render 2K", "Zoom out", *FORM_LABELS)
+PAN_LABELS = ("Pan left", "Pan down")  # two of the four arrows: a pan's share of the presses about Zoom out's
+REWORK_LABELS = ("Vary (Subtle)", "Vary (Strong)", "Re-roll", "Re-render 2K", "Zoom out", *PAN_LABELS, *FORM_LABELS)
 MODAL = 9  # an interaction callback that opens a form
 SELECT = 3  # a string select (a form's Reframe choice)
 
@@ -684,7 +685,7 @@ class Rework:
 class Reworks:
     """Members keep working on a seeded ``share`` of what they get: once a command's message shows its
     image, they press Vary, Re-roll, Edit (typing what to change), Use as reference (typing a prompt), Zoom
-    out or Re-render 2K (whichever it offers; a batch's message offers Re-roll), or use the message menu's
+    out, a pan or Re-render 2K (whichever it offers; a batch's message offers Re-roll), or use the message menu's
     remix, kills and faults notwithstanding.
     Each is a new job in a new message, to be judged as a command is (``presses``: hand them to ``audit``
     with the commands)."""

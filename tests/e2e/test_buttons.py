@@ -27,9 +27,14 @@ def states(settings: Settings) -> list[str]:
     return [r["state"] for r in rows(settings)]
 
 
-def finished_labels(*rerenders: str) -> list[str]:
-    """The buttons under a finished single image, left to right, with the re-render sizes it offers."""
-    return ["Vary (Subtle)", "Vary (Strong)", "Edit", *rerenders, "Zoom out", "Re-roll", "Use as reference", "Delete"]
+PANS = ("Pan left", "Pan right", "Pan up", "Pan down")
+
+
+def finished_labels(*rerenders: str, pans: tuple[str, ...] = PANS) -> list[str]:
+    """The buttons under a finished single image, left to right, with the re-render sizes it offers, and the
+    pans its shape has room for (all four for a square image, or one whose shape is known only from its image)."""
+    first = ["Vary (Subtle)", "Vary (Strong)", "Edit", *rerenders]
+    return [*first, "Zoom out", "Re-roll", "Use as reference", "Delete", *pans]
 
 
 def labels(discord_fake: FakeDiscord, message_id: int) -> list[str]:

@@ -20,7 +20,7 @@ from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord, FakeInter
 from bot.testing.providers import FakeGemini, FakeSeaArt, FakeSegmind
 from tests.conftest import BOT_TOKEN, SEAART_KEY, Clock, RunningBot, answer_given, make_settings, png_bytes, start_bot
 from tests.e2e.edits import told_privately
-from tests.e2e.test_buttons import button, ephemeral_reply, finished_labels, labels
+from tests.e2e.test_buttons import PANS, button, ephemeral_reply, finished_labels, labels
 
 KEY = "rework-key"
 STRANGER = 4242  # a member of the server who did not ask for the image
@@ -471,6 +471,70 @@ async def test_a_pan_extends_the_scene_one_way_in_a_shape_with_room_for_it(
         await running.close()
 
 
+async def test_a_pan_button_is_the_edit_form_s_pan_in_one_click_and_offered_only_with_room(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """Midjourney's arrows: one click extends the scene that way, the request the Edit form's pan makes, charged to
+    whoever pressed it, a double click one job. A shape with no room that way has no button for it."""
+    settings = make_settings(tmp_path, discord_fake, seaart, imagine={"default_model": "nano_banana_pro"})
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        original = await imagine(discord_fake, {"prompt": "a road into the hills", "aspect_ratio": "16:9"})
+        assert labels(discord_fake, original.id) == FULL
+        kw: dict[str, Any] = {"user_id": STRANGER, "permissions": PLAIN_MEMBER_PERMISSIONS}
+        presses = await asyncio.gather(*(press(discord_fake, original, "Pan right", **kw) for _ in range(2)))
+        await discord_fake.wait_for(lambda: all(p.callbacks for p in presses), timeout=10)
+        started, refused = sorted(presses, key=lambda p: bool(p.callbacks[0]["data"].get("flags", 0) & 64))
+        assert "only the first press counts" in await ephemeral_reply(discord_fake, refused)
+        result = await delivered(discord_fake, started)
+
+        # The Edit form's "Pan right", as test_a_pan_extends_the_scene_one_way_in_a_shape_with_room_for_it sends it.
+        create = seaart.creates[1].json
+        assert create["aspect_ratio"] == "21:9" and len(create["image_urls"]) == 1
+        assert create["prompt"] == derive.framed("", derive.Frame(ratio="21:9", pan="right"))[0]
+        assert (await fetch(create["image_urls"][0]))[1] == original.files[0].data
+        assert "extended into a 21:9 frame" in made_from(result)
+        assert result.embeds[0]["description"] == "a road into the hills"
+        # 21:9 is Nano Banana Pro's widest shape: no pan sideways is offered under the result.
+        assert labels(discord_fake, result.id) == finished_labels("Re-render 2K", "Re-render 4K", pans=PANS[2:])
+        await settled(discord_fake, settings)
+        assert len(seaart.creates) == 2
+        # A Nano Banana Pro image costs 3 units by default (config.example.toml [quotas]).
+        assert charges(settings, STRANGER) == [("reserve", 3), ("commit", 3)]
+        assert charges(settings, discord_fake.member_id) == [("reserve", 3), ("commit", 3)]
+    finally:
+        await running.close()
+
+
+async def test_a_pan_button_with_no_room_that_way_is_refused_privately_and_nothing_is_made(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """An image asked in no shape shows every arrow (its shape is known only once it is seen): one that turns out
+    as wide as the model goes is refused a pan sideways on the press, nothing made or charged; its pan up is
+    worked out from the shape Discord shows."""
+    settings = make_settings(tmp_path, discord_fake, seaart, imagine={"default_model": "nano_banana_pro"})
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        original = await imagine(discord_fake, {"prompt": "a long train"})
+        assert labels(discord_fake, original.id) == FULL
+        # Nano Banana Pro asked no shape keeps its first reference's (docs/providers.md): Discord then shows the image
+        # as 21:9. (The fake SeaArt knows the shapes of its own files only, so the fake Discord is told the size.)
+        original.attachments[0]["width"], original.attachments[0]["height"] = 2100, 900
+        for way in ("left", "right"):
+            refused = await press(discord_fake, original, f"Pan {way}")
+            text = await ephemeral_reply(discord_fake, refused)
+            assert f"cannot be extended {way}" in text, text
+        await settled(discord_fake, settings)
+        assert len(seaart.creates) == 1
+        assert charges(settings, discord_fake.member_id) == [("reserve", 3), ("commit", 3)]
+
+        await delivered(discord_fake, await press(discord_fake, original, "Pan up"))
+        create = seaart.creates[1].json
+        assert create["aspect_ratio"] == "3:2" and create["prompt"].startswith("Extend this image towards the top")
+    finally:
+        await running.close()
+
+
 async def test_a_shape_the_model_does_not_offer_or_no_change_at_all_is_refused_privately(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
@@ -631,7 +695,7 @@ async def test_a_banned_members_presses_are_refused_privately(
     )
     await answer_given(discord_fake, ban)
     # Edit is refused on the press, before the member types anything.
-    for label in ("Vary (Subtle)", "Vary (Strong)", "Edit", "Re-render 2K", "Zoom out", "Re-roll"):
+    for label in ("Vary (Subtle)", "Vary (Strong)", "Edit", "Re-render 2K", "Zoom out", "Pan left", "Re-roll"):
         refused = await press(discord_fake, original, label)
         text = await ephemeral_reply(discord_fake, refused)
         assert "banned" in text and "spam" in text, label
@@ -643,7 +707,7 @@ async def test_an_image_no_longer_on_the_message_is_refused_privately(
 ) -> None:
     original = await imagine(discord_fake, {"prompt": "a kite"})
     original.attachments = []  # as after someone removed the file from the message
-    for label in ("Vary (Subtle)", "Vary (Strong)", "Edit", "Re-render 4K", "Zoom out"):
+    for label in ("Vary (Subtle)", "Vary (Strong)", "Edit", "Re-render 4K", "Zoom out", "Pan down"):
         refused = await press(discord_fake, original, label)
         assert "no longer on this message" in await ephemeral_reply(discord_fake, refused), label
     await nothing_but_the_original(discord_fake, seaart, settings)
