@@ -225,13 +225,16 @@ def request_words(request: GenerationRequest) -> tuple[str | None, str]:
     """A request's words as its member knows them: its prompt; for a Vary or a reframe, what was done and the
     prompt the image was made from (("Vary (Subtle)", "a lighthouse")), which the instruction's first 80
     characters ("Make a subtle variation of this image: keep its subject, composition…") never reach; for a
-    /blend with words, ("Blend", the words). A /blend without words keeps its instruction: it says what was done."""
+    /blend with words, ("Blend", the words), and for a Vary or reframe of its image (what was done, the words).
+    A /blend without words keeps its instruction: it says what was done."""
     origin = request.derived_from
     if origin is None and request.member_words and request.prompt.startswith(BLEND):
         return "Blend", request.member_words
     if request.subject is None or origin is None or origin.action not in _INSTRUCTED:
         return None, request.prompt
-    return _INSTRUCTED[origin.action], request.subject
+    # A Vary of a /blend's image is worded from the blend's whole prompt, as the model needs it (its images go too);
+    # the member knows it by their words, as the blend's own message showed them.
+    return _INSTRUCTED[origin.action], request.subject.removeprefix(f"{BLEND}: ")
 
 
 # An embed's description holds at most 4,096 characters; the member's words get this much of it.
@@ -244,7 +247,8 @@ def described(request: GenerationRequest) -> str:
     was done), then what the member added to a zoom out or a pan; else the prompt as sent."""
     done, words = request_words(request)
     added = request.member_words if done else None
-    if not added or added == words:
+    # A Vary's member_words are its subject (what moderation judged), shown already.
+    if not added or added in (words, request.subject):
         return literal(words, _WORDS_CHARS)
     # Plain words: the description is the member's text, all of it shown literally (no live Markdown).
     label = "\n\nAlso asked: "

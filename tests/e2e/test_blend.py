@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from bot import derive
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from cogs.blend import BLEND
 from tests.conftest import RunningBot, answer_data, answer_given, png_bytes
 from tests.e2e.edits import states
+from tests.e2e.test_batches import custom_id as custom_id_of
 
 
 async def test_blend_sends_the_images_with_a_prompt_asking_for_them_blended(
@@ -40,6 +42,16 @@ async def test_blend_sends_the_images_with_a_prompt_asking_for_them_blended(
     assert shown.embeds[0]["description"] == "as a watercolour"
     assert shown.attachments[0]["description"] == "as a watercolour"
     assert create["image_urls"] == [one["url"], two["url"], three["url"]]
+    # A Vary of it is worded from the blend's prompt, its images sent again after it (as many as SeaArt's Nano Banana
+    # 2 takes: three in all); its message shows the member's words.
+    vary = await discord_fake.click(shown.id, custom_id_of(shown, "Vary (Subtle)"))
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)
+    varied = seaart.creates[2].json
+    assert varied["prompt"] == derive.varied(f"{BLEND}: as a watercolour", "vary_subtle", references=3)
+    assert varied["image_urls"][1:] == [one["url"], two["url"]]
+    again = discord_fake.messages[vary.original_message_id or 0]
+    assert again.embeds[0]["description"] == "as a watercolour"
+    assert again.attachments[0]["description"] == "as a watercolour"
 
     # Refused as /imagine refuses, privately, nothing made: a file no provider takes.
     gif = discord_fake.add_attachment(b"GIF89a" + b"\0" * 64, "moving.gif", "image/gif")
@@ -47,7 +59,7 @@ async def test_blend_sends_the_images_with_a_prompt_asking_for_them_blended(
     await answer_given(discord_fake, refused)
     answer = answer_data(discord_fake, refused)
     assert answer.get("flags", 0) & 64 and "moving.gif" in str(answer.get("content"))
-    assert len(seaart.creates) == 2
+    assert len(seaart.creates) == 3
 
     # Four images on Nano Banana 2, which SeaArt takes three of: refused, naming the model that takes them all.
     four = {f"image{n}": discord_fake.add_attachment(png_bytes(), f"{n}.png", "image/png") for n in range(1, 5)}
@@ -57,5 +69,5 @@ async def test_blend_sends_the_images_with_a_prompt_asking_for_them_blended(
     assert "Nano Banana 2 takes at most 3 reference image(s); you gave 4." in text
     assert "Nano Banana Pro takes up to 14: ask for `model:Nano Banana Pro`." in text
     await discord_fake.slash_command("blend", {**four, "model": "nano_banana_pro"})
-    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)
-    assert len(seaart.creates[2].json["image_urls"]) == 4
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 4, timeout=20)
+    assert len(seaart.creates[3].json["image_urls"]) == 4
