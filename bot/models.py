@@ -126,8 +126,9 @@ class Derivation(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    # "vary" is a strong variation (the Vary button's first and only kind until there were two).
-    action: Literal["vary", "vary_subtle", "edit", "reframe", "zoom_out", "pan", "upscale"]
+    # "vary" is a strong variation (the Vary button's first and only kind until there were two). "reference": the
+    # image was a new request's first reference (GenerationRequest.reference_from), not worked on.
+    action: Literal["vary", "vary_subtle", "edit", "reframe", "zoom_out", "pan", "upscale", "reference"]
     job_id: str
     # A link to the message that showed the earlier image, for the embed.
     message_url: str | None = None
@@ -159,6 +160,10 @@ class GenerationRequest(BaseModel):
     history: tuple[Turn, ...] = ()
     # Set for Vary, Edit and re-render: never sent to a provider, shown in the embed.
     derived_from: Derivation | None = None
+    # The bot's image a new request took as its first reference by its Use as reference button (action "reference"):
+    # named in the new image's "Made from" field. Not a derivation: the request is the member's own, made with
+    # their defaults, its references all theirs (``own_references``).
+    reference_from: Derivation | None = None
     # What the image shows, in words, when ``prompt`` says how to frame or vary it instead (a zoom out, a pan, a
     # new shape alone: bot/derive.py ``framed``; a Vary: ``varied``): a Vary or re-render of the result draws
     # from these words rather than zooming out, panning or varying a second time. Never sent to a provider.

@@ -25,7 +25,7 @@ from bot.delivery import UNKNOWN_MESSAGE
 from bot.discord_refs import refresh_references
 from bot.errors import ErrorCategory, InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
-from bot.models import GenerationRequest, JobState, ReferenceImage, shown_file_name
+from bot.models import Derivation, GenerationRequest, JobState, ReferenceImage, shown_file_name
 from bot.preferences import ModelChoice, fill, model_at, passed_over_note
 from bot.prompt_parameters import Parameters, ignored_note, split_parameters
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
@@ -519,11 +519,12 @@ class Imagine(commands.Cog):
         web_search: bool | None = None,
         instruction: str | None = None,
         starting_from: Sequence[ReferenceImage] = (),
+        reference_from: Derivation | None = None,
     ) -> None:
         """/imagine with its options as Discord sent them (``attached``: its images, in order); /blend's too
         (cogs/blend.py), whose ``prompt`` starts with its ``instruction`` to the model, the member's words after
         it (``words_after``: what moderation judges); and the Use as reference form's, whose image goes first
-        (``starting_from``: cogs/reference_form.py)."""
+        (``starting_from``: cogs/reference_form.py), the job that made it named (``reference_from``)."""
         check_prompt_option(prompt, typed=True)  # as Discord counted it; before any reference is looked up
         # "a fox --ar 16:9 --v 6", as members coming from Midjourney type it: parameters, not words for the model
         # (bot/prompt_parameters.py). Read from the cleaned prompt: a zero-width space after "16:9" hid it.
@@ -585,6 +586,7 @@ class Imagine(commands.Cog):
             prompt=prompt,
             member_words=words_after(prompt, instruction),
             reference_images=tuple(images),
+            reference_from=reference_from,
             seed=seed,
             **{name: value for name, value in typed.items() if value is not None},
         )
@@ -1088,7 +1090,9 @@ class Imagine(commands.Cog):
         if job is None:
             return
         image = self._reference(self._shown_attachment(interaction, job), own=True)
-        await self.make(interaction, prompt, starting_from=(image,))
+        shown_at = interaction.message.jump_url if interaction.message is not None else None
+        source = Derivation(action="reference", job_id=job.id, message_url=shown_at)
+        await self.make(interaction, prompt, starting_from=(image,), reference_from=source)
 
     async def on_edit_submit(
         self, interaction: discord.Interaction[Any], job_id: str, instruction: str | None, shape: list[str] | None

@@ -79,6 +79,8 @@ def jobs(draw: st.DrawFn, index: int | None = None) -> Job:
         )
         if derived
         else None,
+        # Use as reference's source, on its own or under a later Vary of its image (which names the Vary).
+        reference_from=draw(st.sampled_from([None, Derivation(action="reference", job_id="e" * 16)])),
         subject=subject,
         member_words=added,
     )

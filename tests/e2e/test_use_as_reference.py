@@ -65,7 +65,10 @@ async def test_a_strangers_prompt_with_the_image_as_reference_is_their_own_reque
     (url,) = create.json["image_urls"]
     assert await fetch(url) == (200, original.files[0].data)
     assert result.embeds[0]["description"] == "the same robot surfing a wave"
-    assert "1 reference image" in fields(result)["Model"] and "Made from" not in fields(result)
+    assert "1 reference image" in fields(result)["Model"]
+    # The image it came from, named and linked (the original's message), as a Vary's is.
+    source = f"[job {job_id}](https://discord.com/channels/{discord_fake.guild_id}/{original.channel_id}/{original.id})"
+    assert fields(result)["Made from"] == f"📎 The image of {source}, used as a reference for a new prompt."
     assert fields(result)["Requested by"] == f"<@{STRANGER}>" and result.allowed_mentions == {"parse": []}
     await settled(discord_fake, settings)
     assert jobs(settings) == [(discord_fake.member_id, "delivered"), (STRANGER, "delivered")]
