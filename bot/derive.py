@@ -144,6 +144,21 @@ UNKNOWN_SUBJECT = "The scene in this image, drawn afresh in the same style."
 BLEND = "Blend these images into one new image, combining their subjects, styles and colours"
 
 
+def blend_prompt(words: str | None) -> str:
+    """The prompt /blend sends: the blend asked for, and how, in the member's words (Midjourney's parameters at
+    their end are read as /imagine reads them)."""
+    words = (words or "").strip()
+    return f"{BLEND}: {words}" if words else f"{BLEND}."
+
+
+def blend_words(request: GenerationRequest) -> str | None:
+    """A /blend request's words from its member ("" when they gave none); None for any other request (a prompt
+    typed to /imagine that merely starts like a blend's has no ``member_words``)."""
+    if request.derived_from is None and request.member_words is not None and request.prompt.startswith(BLEND):
+        return request.member_words
+    return None
+
+
 def subject_of(request: GenerationRequest | None) -> str:
     """What the image ``request`` made shows, in words: its prompt, or the subject of a framed one (None:
     an image no request of the bot's made)."""

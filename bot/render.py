@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import discord
 
 from bot.catalogue import usd
-from bot.derive import BLEND
+from bot.derive import BLEND, blend_words
 from bot.errors import ErrorCategory
 from bot.images import PreparedImage
 from bot.models import GenerationRequest, JobState
@@ -231,8 +231,9 @@ def request_words(request: GenerationRequest) -> tuple[str | None, str]:
     /blend with words, ("Blend", the words), and for a Vary or reframe of its image (what was done, the words).
     A /blend without words keeps its instruction: it says what was done."""
     origin = request.derived_from
-    if origin is None and request.member_words and request.prompt.startswith(BLEND):
-        return "Blend", request.member_words
+    blended = blend_words(request)
+    if blended:
+        return "Blend", blended
     if request.subject is None or origin is None or origin.action not in _INSTRUCTED:
         return None, request.prompt
     # A Vary of a /blend's image is worded from the blend's whole prompt, as the model needs it (its images go too);

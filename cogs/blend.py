@@ -15,20 +15,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Bananacord
-from bot.derive import BLEND
+from bot.derive import BLEND, blend_prompt
 from bot.jobs import MAX_CANDIDATES
 from cogs.imagine import MODEL_DESCRIPTION, OPTION_CHOICES, PROMPT_MAX_CHARS, Imagine
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN
 
 # The member's words fit in what is left of a prompt's length after BLEND and ": ".
 BLEND_WORDS_MAX_CHARS = PROMPT_MAX_CHARS - len(BLEND) - 2
-
-
-def blend_prompt(words: str | None) -> str:
-    """The prompt /blend sends: the blend asked for, and how, in the member's words (Midjourney's parameters at
-    their end are read as /imagine reads them)."""
-    words = (words or "").strip()
-    return f"{BLEND}: {words}" if words else f"{BLEND}."
 
 
 class Blend(commands.Cog):

@@ -28,6 +28,7 @@ from bot.jobs import MAX_CANDIDATES
 from bot.models import Derivation, GenerationRequest, JobState, ReferenceImage, shown_file_name
 from bot.preferences import ModelChoice, fill, model_at, passed_over_note
 from bot.prompt_parameters import Parameters, ignored_note, split_parameters
+from bot.prompts import clean_prompt
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS, AUTO
 from bot.quotas import QuotaExceededError, Room
@@ -46,6 +47,7 @@ from cogs.in_time import record_in_time
 from cogs.moderation import is_moderator, record_moderation
 from cogs.places import level_at, place_of
 from cogs.policy import admitted, member_of, moderate
+from cogs.prompt_form import PROMPT_FORM_ID, PromptForm
 from cogs.reference_form import PROMPT_INPUT_ID, REFERENCE_FORM_ID, TEXT_INPUT_MAX_CHARS, ReferenceForm
 from cogs.reference_links import linked_images
 from cogs.shape_field import PAN_ARROWS, PAN_PREFIX, asked_change, shape_field
@@ -102,6 +104,24 @@ def _offers_reroll(job: Job) -> bool:
     return not (job.error_category is ErrorCategory.CANCELLED and job.cancelled_by not in (None, job.user_id))
 
 
+def _offers_new_prompt(job: Job) -> bool:
+    """Whether a job's message offers Change prompt: a request worded by its member (an /imagine, a /blend, a Use
+    as reference; not a Vary, an Edit or a reply, whose prompt is the bot's instruction or a step of a
+    conversation), not ended by a rejected key (other words meet it again) or by a moderator's cancel."""
+    if job.request.derived_from is not None or job.request.history:
+        return False
+    if job.error_category is ErrorCategory.AUTH:
+        return False
+    return not (job.error_category is ErrorCategory.CANCELLED and job.cancelled_by not in (None, job.user_id))
+
+
+def _typed_words(request: GenerationRequest) -> str:
+    """The words a member typed for a request they worded (``_offers_new_prompt``): a /blend's after its
+    instruction, else its prompt (Midjourney's parameters already taken out: its options hold them)."""
+    blended = derive.blend_words(request)
+    return request.prompt if blended is None else blended
+
+
 def _reroll_refusal(batch: Sequence[Job]) -> str | None:
     """Why a Re-roll press on ``batch``'s message is refused, or None: where its message would not offer the
     button (``_offers_reroll``), which a message drawn before that rule, or a modified client, still may."""
@@ -128,12 +148,18 @@ BUTTONS: dict[str, tuple[str, discord.ButtonStyle, str, int]] = {
     # Midjourney's one-click zoom out; the Edit form's Reframe offers it too, with pans and other shapes.
     "zoom-out": ("Zoom out", discord.ButtonStyle.secondary, "🔭", 1),
     "reroll": ("Re-roll", discord.ButtonStyle.secondary, "🔁", 1),
+    # The request again with other words (cogs/prompt_form.py): Midjourney's Remix of a Re-roll.
+    "reprompt": ("Change prompt", discord.ButtonStyle.secondary, "📝", 1),
     # A new prompt with the image as a reference (cogs/reference_form.py), where Edit changes the image itself.
     "reference": ("Use as reference", discord.ButtonStyle.secondary, "📎", 1),
     "delete": ("Delete", discord.ButtonStyle.secondary, "🗑️", 1),
     # Midjourney's one-click pans; the Edit form's Reframe offers the same (its choice's value is the action).
     **{PAN_PREFIX + way: (f"Pan {way}", discord.ButtonStyle.secondary, arrow, 2) for way, arrow in PAN_ARROWS.items()},
 }
+NO_NEW_PROMPT = (
+    "This image's prompt is the bot's instruction (a Vary, an Edit, a reframe or a reply), so there are no words of "
+    "yours to change: use Edit, or Change prompt under the image it came from."
+)
 # The Zoom out button's change: the same shape, more of the scene, no words (bot/derive.py ``framed``).
 ZOOM_OUT_ONLY = derive.Frame(zoom_out=True)
 # The buttons, besides Zoom out and the Vary ones, that start a job from the image shown (by their action's start).
@@ -798,11 +824,12 @@ class Imagine(commands.Cog):
             caps = catalogue.capabilities(job.provider, job.model)
             size = job.request.resolution or (caps.default_resolution if caps else "1K")
             upscales = [f"upscale-{s}" for s in derive.upscale_sizes(catalogue, job.model, size)]
-            actions = ["vary-subtle", "vary", "edit", *upscales, "zoom-out", "reroll", "reference", "delete"]
+            reprompt = ["reprompt"] if _offers_new_prompt(job) else []
+            actions = ["vary-subtle", "vary", "edit", *upscales, "zoom-out", "reroll", *reprompt, "reference", "delete"]
             shapes = derive.shapes(catalogue, job.model)
             actions += [PAN_PREFIX + way for way in derive.pans_with_room(job.request.aspect_ratio, shapes)]
         else:
-            actions = ["reroll"] if _offers_reroll(job) else []
+            actions = (["reroll"] if _offers_reroll(job) else []) + (["reprompt"] if _offers_new_prompt(job) else [])
         if not actions:
             return None
         view = discord.ui.View(timeout=None)
@@ -963,6 +990,15 @@ class Imagine(commands.Cog):
             frame = shape_field(shapes, current, proportion=width_over_height, custom_id=EDIT_SHAPE_ID)
             await interaction.response.send_modal(EditModal(job.id, frame=frame))
             return
+        if action == "reprompt":
+            # Refused now rather than after the member has typed: a message drawn before the rule, or a modified
+            # client, on a request whose prompt is not the member's words; a ban (as Edit's).
+            if not _offers_new_prompt(job):
+                raise InvalidRequestError(NO_NEW_PROMPT)
+            if await self.bot.services.moderation.active_ban(interaction.guild_id or 0, interaction.user.id):
+                await self.moderate(interaction, job.request)
+            await interaction.response.send_modal(PromptForm(job.id, _typed_words(job.request)))
+            return
         if action == "reference":
             # Refused now rather than after the member has typed: no image here, or a ban (as Edit's).
             self._shown_attachment(interaction, job)
@@ -1065,6 +1101,14 @@ class Imagine(commands.Cog):
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
         """The Edit form's submit and the Use as reference form's, whether this process or an earlier one opened
         it (see EditModal)."""
+        reprompt = form_submit(interaction, PROMPT_FORM_ID)
+        if reprompt is not None:
+            match, components = reprompt
+            where = f"the Change prompt form of job {match['job_id']}"
+            words = submitted_text(components, PROMPT_INPUT_ID) or ""
+            submit = self.on_prompt_submit(interaction, match["job_id"], words)
+            await watched_answer(interaction, self.bot.services.db, where, submit)
+            return
         reference = form_submit(interaction, REFERENCE_FORM_ID)
         if reference is not None:
             match, components = reference
@@ -1093,6 +1137,39 @@ class Imagine(commands.Cog):
         shown_at = interaction.message.jump_url if interaction.message is not None else None
         source = Derivation(action="reference", job_id=job.id, message_url=shown_at)
         await self.make(interaction, prompt, starting_from=(image,), reference_from=source)
+
+    async def on_prompt_submit(self, interaction: discord.Interaction[Any], job_id: str, words: str) -> None:
+        """The job's request again, as /imagine with ``words``: its model, the options its member chose (those their
+        /preferences filled in are the presser's now, as for any /imagine of theirs), its reference images (their
+        links renewed), one image. ``--ar`` or ``--seed`` typed in the words take the place of the request's."""
+        job = await self._job_here(interaction, job_id)
+        if job is None:
+            return
+        if not _offers_new_prompt(job):
+            raise InvalidRequestError(NO_NEW_PROMPT)
+        base = await self._renewed(job.request)
+        typed = split_parameters(clean_prompt(words))
+
+        def chosen(name: str) -> Any:
+            return None if name in base.defaulted else getattr(base, name)
+
+        blended = derive.blend_words(base) is not None
+        await self.make(
+            interaction,
+            derive.blend_prompt(words) if blended else words,
+            model=base.model,
+            aspect_ratio=None if typed.ratio is not None else chosen("aspect_ratio"),
+            resolution=chosen("resolution"),
+            # The seed it had, so that the new words are drawn from the same start, unless others are typed.
+            seed=None if typed.seed is not None or typed.repeat else base.seed,
+            count=None if typed.repeat else 1,
+            output_format=chosen("output_format"),
+            thinking=chosen("thinking_level"),
+            web_search=chosen("web_search"),
+            starting_from=base.reference_images,
+            reference_from=base.reference_from,
+            instruction=derive.BLEND if blended else None,
+        )
 
     async def on_edit_submit(
         self, interaction: discord.Interaction[Any], job_id: str, instruction: str | None, shape: list[str] | None

@@ -3,7 +3,7 @@ moderation judges; the end to end case is tests/e2e/test_moderation_instructions
 
 from __future__ import annotations
 
-from cogs.blend import BLEND, blend_prompt
+from bot.derive import BLEND, blend_prompt
 from cogs.imagine import words_after
 
 

@@ -657,11 +657,11 @@ class MemberActions:
 
 
 # The buttons of a delivered image that make a new job (bot/render.py views): a batch's message has Re-roll.
-# Edit and Use as reference open a form, and the job comes with its submit; Re-render 2K is a 1K image drawn
-# again larger. The message menu's remix (cogs/remix.py) is there on any message with an image, and opens a
-# form too.
+# Edit, Use as reference and Change prompt open a form, and the job comes with its submit; Re-render 2K is a 1K
+# image drawn again larger. The message menu's remix (cogs/remix.py) is there on any message with an image, and
+# opens a form too.
 REMIX_MENU = "Edit with Nano Banana"
-FORM_LABELS = ("Edit", "Use as reference", REMIX_MENU)
+FORM_LABELS = ("Edit", "Use as reference", "Change prompt", REMIX_MENU)
 PAN_LABELS = ("Pan left", "Pan down")  # two of the four arrows: a pan's share of the presses about Zoom out's
 REWORK_LABELS = ("Vary (Subtle)", "Vary (Strong)", "Re-roll", "Re-render 2K", "Zoom out", *PAN_LABELS, *FORM_LABELS)
 MODAL = 9  # an interaction callback that opens a form

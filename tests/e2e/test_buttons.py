@@ -30,11 +30,12 @@ def states(settings: Settings) -> list[str]:
 PANS = ("Pan left", "Pan right", "Pan up", "Pan down")
 
 
-def finished_labels(*rerenders: str, pans: tuple[str, ...] = PANS) -> list[str]:
+def finished_labels(*rerenders: str, pans: tuple[str, ...] = PANS, worded: bool = True) -> list[str]:
     """The buttons under a finished single image, left to right, with the re-render sizes it offers, and the
-    pans its shape has room for (all four for a square image, or one whose shape is known only from its image)."""
-    first = ["Vary (Subtle)", "Vary (Strong)", "Edit", *rerenders]
-    return [*first, "Zoom out", "Re-roll", "Use as reference", "Delete", *pans]
+    pans its shape has room for (all four for a square image, or one whose shape is known only from its image).
+    ``worded``: its prompt is the member's words (Change prompt), not the bot's instruction (a Vary, an Edit)."""
+    first = ["Vary (Subtle)", "Vary (Strong)", "Edit", *rerenders, "Zoom out", "Re-roll"]
+    return [*first, *(["Change prompt"] if worded else []), "Use as reference", "Delete", *pans]
 
 
 def labels(discord_fake: FakeDiscord, message_id: int) -> list[str]:

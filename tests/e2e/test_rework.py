@@ -25,6 +25,8 @@ from tests.e2e.test_buttons import PANS, button, ephemeral_reply, finished_label
 KEY = "rework-key"
 STRANGER = 4242  # a member of the server who did not ask for the image
 FULL = finished_labels("Re-render 2K", "Re-render 4K")
+# Under an image a Vary, a zoom or a pan made: no Change prompt (its prompt is the bot's instruction).
+MADE_FROM_IT = finished_labels("Re-render 2K", "Re-render 4K", worded=False)
 
 
 def query(settings: Settings, sql: str, *params: object) -> list[tuple[Any, ...]]:
@@ -110,7 +112,7 @@ async def test_vary_sends_this_image_and_the_members_references_and_charges_the_
     status, data = await fetch(create["image_urls"][0])
     assert status == 200 and data == original.files[0].data
     assert "variation" in made_from(result) and f"/{original.channel_id}/{original.id})" in made_from(result)
-    assert labels(discord_fake, result.id) == FULL
+    assert labels(discord_fake, result.id) == MADE_FROM_IT
     # Charged to whoever pressed it; the author paid for their own image only.
     await settled(discord_fake, settings)
     assert charges(settings, STRANGER) == [("reserve", 1), ("commit", 1)]
@@ -136,7 +138,7 @@ async def test_vary_subtle_asks_for_small_changes_and_a_strong_vary_of_its_resul
     # what was done).
     assert subtle.attachments[0]["description"] == "a lighthouse at dusk @everyone"
     assert subtle.embeds[0]["description"] == "a lighthouse at dusk @everyone"
-    assert labels(discord_fake, subtle.id) == FULL
+    assert labels(discord_fake, subtle.id) == MADE_FROM_IT
 
     strong = await delivered(discord_fake, await press(discord_fake, subtle, "Vary (Strong)"))
     create = seaart.creates[2].json
@@ -427,7 +429,7 @@ async def test_the_zoom_out_button_is_the_edit_form_s_zoom_out_in_one_click(
     assert create["aspect_ratio"] == "3:2" and len(create["image_urls"]) == 1
     assert (await fetch(create["image_urls"][0]))[1] == original.files[0].data
     assert "zoomed out" in made_from(result) and result.embeds[0]["description"] == "a lighthouse on a rock"
-    assert labels(discord_fake, result.id) == FULL
+    assert labels(discord_fake, result.id) == MADE_FROM_IT
     # A Vary of the zoomed-out image draws what it shows: it does not zoom out again.
     await delivered(discord_fake, await press(discord_fake, result, "Vary (Subtle)"))
     assert seaart.creates[2].json["prompt"] == derive.varied("a lighthouse on a rock", "vary_subtle")
@@ -496,7 +498,9 @@ async def test_a_pan_button_is_the_edit_form_s_pan_in_one_click_and_offered_only
         assert "extended into a 21:9 frame" in made_from(result)
         assert result.embeds[0]["description"] == "a road into the hills"
         # 21:9 is Nano Banana Pro's widest shape: no pan sideways is offered under the result.
-        assert labels(discord_fake, result.id) == finished_labels("Re-render 2K", "Re-render 4K", pans=PANS[2:])
+        assert labels(discord_fake, result.id) == finished_labels(
+            "Re-render 2K", "Re-render 4K", pans=PANS[2:], worded=False
+        )
         await settled(discord_fake, settings)
         assert len(seaart.creates) == 2
         # A Nano Banana Pro image costs 3 units by default (config.example.toml [quotas]).
@@ -589,7 +593,7 @@ async def test_rerender_draws_the_image_again_at_the_size_and_says_so(
     assert "Re-rendered at 4K" in note and "not a pixel-for-pixel upscale" in note
     assert result.attachments[0]["width"] == 4096  # the fake draws what it was asked for
     # Nothing above 4K: the re-render offers no further re-render.
-    assert labels(discord_fake, result.id) == finished_labels()
+    assert labels(discord_fake, result.id) == finished_labels(worded=False)
     await settled(discord_fake, settings)
     assert charges(settings, discord_fake.member_id) == [("reserve", 1), ("commit", 1), ("reserve", 3), ("commit", 3)]
 

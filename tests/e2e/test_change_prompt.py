@@ -1,0 +1,171 @@
+"""The "Change prompt" button through the fake Discord: the request again with the member's words changed, its
+model, chosen options and references kept, charged to whoever pressed it; under an image, under a request the
+provider's filter blocked, and not where the prompt is the bot's instruction (cogs/prompt_form.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import derive
+from bot.config import Settings
+from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord, FakeInteraction
+from bot.testing.providers import FakeSeaArt, FakeSegmind
+from tests.conftest import Clock, RunningBot, answer_given, png_bytes, start_bot
+from tests.e2e.test_buttons import ephemeral_reply, finished_labels, labels
+from tests.e2e.test_rework import (
+    KEY,
+    STRANGER,
+    charges,
+    delivered,
+    imagine,
+    jobs,
+    nothing_but_the_original,
+    press,
+    query,
+    routed,
+    settled,
+)
+
+
+@pytest.fixture
+async def segmind() -> AsyncIterator[FakeSegmind]:
+    async with FakeSegmind(api_key=KEY) as fake:
+        yield fake
+
+
+STRANGER_KW: dict[str, Any] = {"user_id": STRANGER, "permissions": PLAIN_MEMBER_PERMISSIONS}
+
+
+def jobs_ids(settings: Settings) -> list[str]:
+    return [str(row[0]) for row in query(settings, "SELECT id FROM jobs ORDER BY created_at")]
+
+
+async def opened_form(discord_fake: FakeDiscord, click: FakeInteraction) -> dict[str, Any]:
+    """The form Discord's client shows for ``click``: its custom_id and its prompt box as filled in."""
+    await discord_fake.wait_for(lambda: bool(click.callbacks), timeout=10)
+    form = click.callbacks[0]
+    assert form["type"] == 9, form
+    (box,) = [c["component"] for c in form["data"]["components"] if c["component"]["type"] == 4]
+    return {**box, "form_id": form["data"]["custom_id"], "title": form["data"]["title"]}
+
+
+async def test_change_prompt_makes_the_request_again_with_the_new_words_charged_to_the_presser(
+    tmp_path: Path, discord_fake: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    """The form opens with the words as typed (Midjourney's parameters out: the options hold them); its submit
+    keeps the model, the seed (Segmind takes one), the reference and the options, and reads a new `--ar` in the
+    words."""
+    settings = routed(tmp_path, discord_fake, ("segmind", {"base_url": segmind.base_url}))
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        ref = discord_fake.add_attachment(png_bytes(colour=(10, 120, 200)), "fox.png", "image/png")
+        options = {"prompt": "a red fox in snow --ar 3:2", "seed": 7, "resolution": "2K", "image1": ref}
+        original = await imagine(discord_fake, options)
+        assert labels(discord_fake, original.id) == finished_labels("Re-render 4K")
+        sent = segmind.creates[0].json
+
+        opened = await press(discord_fake, original, "Change prompt", **STRANGER_KW)
+        form = await opened_form(discord_fake, opened)
+        job_id = jobs_ids(settings)[0]
+        assert form["form_id"] == f"bananacord:reprompt:{job_id}" and form["title"] == "Change the prompt"
+        assert form["value"] == "a red fox in snow" and form["required"] is True and form["max_length"] == 4000
+        assert len(segmind.creates) == 1  # nothing made until the form is sent
+
+        submit = await discord_fake.submit_modal(opened, {"prompt": "a red fox in snow at night --ar 16:9"})
+        result = await delivered(discord_fake, submit)
+        assert result.id != original.id  # a new message; the original keeps its image
+        again = segmind.creates[1].json
+        assert again["prompt"] == "a red fox in snow at night" and again["aspect_ratio"] == "16:9"
+        assert (again["seed"], again["output_resolution"]) == (7, sent["output_resolution"])
+        assert again["image_urls"] == sent["image_urls"] and len(sent["image_urls"]) == 1
+        assert segmind.creates[1].path == segmind.creates[0].path  # the same model
+        assert result.embeds[0]["description"] == "a red fox in snow at night"
+        await settled(discord_fake, settings)
+        assert charges(settings, STRANGER) == [("reserve", 2), ("commit", 2)]  # a 2K image: 2 units
+        assert charges(settings, discord_fake.member_id) == [("reserve", 2), ("commit", 2)]
+
+        # The new image offers it again, filled in with its own words; `--seed` typed takes the seed's place.
+        opened = await press(discord_fake, result, "Change prompt")
+        assert (await opened_form(discord_fake, opened))["value"] == "a red fox in snow at night"
+        await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": "a fox cub --seed 99"}))
+        assert (segmind.creates[2].json["seed"], segmind.creates[2].json["aspect_ratio"]) == (99, "16:9")
+    finally:
+        await running.close()
+
+
+async def test_a_request_the_filter_blocked_can_be_reworded_where_re_roll_would_meet_it_again(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    seaart.script("content_blocked")
+    blocked = await discord_fake.slash_command("imagine", {"prompt": "a knight in battle"})
+    await discord_fake.wait_for(lambda: jobs(settings) == [(discord_fake.member_id, "blocked")], timeout=20)
+    message = discord_fake.messages[blocked.original_message_id or 0]
+    await discord_fake.wait_for(lambda: labels(discord_fake, message.id) == ["Change prompt"], timeout=10)
+
+    opened = await press(discord_fake, message, "Change prompt")
+    assert (await opened_form(discord_fake, opened))["value"] == "a knight in battle"
+    result = await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": "a knight at rest"}))
+    assert seaart.creates[1].json["prompt"] == "a knight at rest"
+    assert "Done" in result.embeds[0]["title"]
+    # Charged for the image received only.
+    paid = [("reserve", 1), ("refund", -1), ("reserve", 1), ("commit", 1)]
+    await discord_fake.wait_for(lambda: charges(settings, discord_fake.member_id) == paid, timeout=10)
+
+
+async def test_a_blend_is_changed_by_its_words_and_keeps_its_images(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    one = discord_fake.add_attachment(png_bytes(colour=(200, 30, 30)), "cat.png", "image/png")
+    two = discord_fake.add_attachment(png_bytes(colour=(30, 30, 200)), "sea.png", "image/png")
+    blend = await discord_fake.slash_command("blend", {"image1": one, "image2": two, "prompt": "as a watercolour"})
+    message = await delivered(discord_fake, blend)
+
+    opened = await press(discord_fake, message, "Change prompt")
+    assert (await opened_form(discord_fake, opened))["value"] == "as a watercolour"
+    result = await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": "as an oil painting"}))
+    again = seaart.creates[1].json
+    assert again["prompt"] == derive.blend_prompt("as an oil painting")
+    assert again["image_urls"] == seaart.creates[0].json["image_urls"]
+    assert result.embeds[0]["description"] == "as an oil painting"
+
+
+async def test_no_change_prompt_where_the_prompt_is_the_bots_instruction_and_a_ban_is_refused_on_the_press(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    original = await imagine(discord_fake, {"prompt": "a quiet harbour"})
+    varied = await delivered(discord_fake, await press(discord_fake, original, "Vary (Subtle)"))
+    assert "Change prompt" not in labels(discord_fake, varied.id)
+    # A press there all the same (a message drawn before the rule, a modified client) is refused privately.
+    vary_id = jobs_ids(settings)[1]
+    crafted_id = f"bananacord:job:reprompt:{vary_id}"
+    varied.components.append({"type": 1, "components": [{"type": 2, "style": 2, "custom_id": crafted_id}]})
+    crafted = await discord_fake.click(varied.id, crafted_id)
+    assert "no words of yours to change" in await ephemeral_reply(discord_fake, crafted)
+
+    ban = await discord_fake.slash_command(
+        "mod ban", {"member": STRANGER, "reason": "spam"}, user_id=discord_fake.moderator_id
+    )
+    await answer_given(discord_fake, ban)
+    refused = await press(discord_fake, original, "Change prompt", **STRANGER_KW)
+    text = await ephemeral_reply(discord_fake, refused)
+    assert "banned" in text and "spam" in text
+    await settled(discord_fake, settings)
+    assert len(seaart.creates) == 2 and charges(settings, STRANGER) == []
+
+
+async def test_an_empty_or_blocked_new_prompt_is_refused_privately_and_nothing_is_charged(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    original = await imagine(discord_fake, {"prompt": "a garden"})
+    await discord_fake.slash_command("mod blockterm add", {"term": "forbidden"}, user_id=discord_fake.moderator_id)
+    await discord_fake.wait_for(lambda: bool(query(settings, "SELECT * FROM blocked_terms")), timeout=10)
+    for words, refusal in (("a forbidden statue", "not allow"), ("   ", "prompt"), ("--ar 16:9", "nothing but")):
+        opened = await press(discord_fake, original, "Change prompt")
+        await opened_form(discord_fake, opened)
+        submit = await discord_fake.submit_modal(opened, {"prompt": words}, modified_client=not words.strip())
+        assert refusal in await ephemeral_reply(discord_fake, submit), words
+    await nothing_but_the_original(discord_fake, seaart, settings)
