@@ -840,8 +840,8 @@ class Imagine(commands.Cog):
     def build_batch_view(self, batch: Sequence[Job]) -> discord.ui.View | None:
         """The buttons under a batch's message, per image as soon as it is there: "V2 strong" and "V2 subtle"
         vary the second image, E2 edits it, "U2 4K" re-renders it at 4K (each the single image's action on
-        that candidate's job); one Cancel for the candidates still running; when all have ended, Re-roll (the
-        whole batch again) and Delete (the message)."""
+        that candidate's job); one Cancel for the candidates still running; when all have ended, Re-roll and
+        Change prompt (the whole batch again, the second with other words) and Delete (the message)."""
         lead = batch[0]
         delivered = [job for job in batch if job.state is JobState.DELIVERED]
         # As /jobs counts them (bot/job_list.py ``cancellable``): a candidate whose image is in hand is being
@@ -870,6 +870,9 @@ class Imagine(commands.Cog):
         elif ended:
             if delivered or any(_offers_reroll(job) for job in batch):
                 rows[0].append(JobButton("reroll", lead.id, row=0))
+            # The whole batch again with other words; the subtle row has a place left (four candidates at most).
+            if _offers_new_prompt(lead):
+                rows[1].append(JobButton("reprompt", lead.id, row=1))
             if delivered:
                 rows[2].append(JobButton("delete", lead.id, row=2))
         items = [button for row in rows for button in row]
@@ -1141,7 +1144,8 @@ class Imagine(commands.Cog):
     async def on_prompt_submit(self, interaction: discord.Interaction[Any], job_id: str, words: str) -> None:
         """The job's request again, as /imagine with ``words``: its model, the options its member chose (those their
         /preferences filled in are the presser's now, as for any /imagine of theirs), its reference images (their
-        links renewed), one image. ``--ar`` or ``--seed`` typed in the words take the place of the request's."""
+        links renewed), one image (a batch's message: the batch). ``--ar``, ``--seed`` or ``--repeat`` typed in the
+        words take the place of the request's."""
         job = await self._job_here(interaction, job_id)
         if job is None:
             return
@@ -1154,6 +1158,13 @@ class Imagine(commands.Cog):
             return None if name in base.defaulted else getattr(base, name)
 
         blended = derive.blend_words(base) is not None
+        # A batch's message asks for the batch again, as its Re-roll does: as many as the server's cap allows now.
+        if job.batch_id is None:
+            batch_size = 1
+        else:
+            batch_size = min(
+                len(await self.bot.services.runner.store.batch(job.batch_id)), await self._count_cap(interaction)
+            )
         await self.make(
             interaction,
             derive.blend_prompt(words) if blended else words,
@@ -1162,7 +1173,7 @@ class Imagine(commands.Cog):
             resolution=chosen("resolution"),
             # The seed it had, so that the new words are drawn from the same start, unless others are typed.
             seed=None if typed.seed is not None or typed.repeat else base.seed,
-            count=None if typed.repeat else 1,
+            count=None if typed.repeat else batch_size,
             output_format=chosen("output_format"),
             thinking=chosen("thinking_level"),
             web_search=chosen("web_search"),

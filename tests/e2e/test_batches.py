@@ -51,7 +51,7 @@ def labels(message: FakeMessage) -> list[str]:
 def buttons_for(delivered: list[int], *, running: bool = False) -> list[str]:
     """The labels under a batch's message with candidates ``delivered`` (numbers) ready: a row per action."""
     first = [f"V{n} strong" for n in delivered] + (["Cancel"] if running else ["Re-roll"])
-    subtle = [f"V{n} subtle" for n in delivered]
+    subtle = [f"V{n} subtle" for n in delivered] + ([] if running else ["Change prompt"])
     edits = [f"E{n}" for n in delivered] + ([] if running or not delivered else ["Delete"])
     upscales = [f"U{n} {size}" for size in ("2K", "4K") for n in delivered]
     return first + subtle + edits + upscales
@@ -180,7 +180,8 @@ async def test_cancel_stops_every_candidate_and_refunds_them(
     assert sorted(kind for _, kind, _ in ledger(settings)) == ["refund", "refund", "reserve", "reserve"]
     # Each provider task is asked to stop once its job's end is shown.
     await discord_fake.wait_for(lambda: len([r for r in seaart.requests if r.path.endswith("/cancel")]) == 2)
-    assert labels(message) == ["Re-roll"] and not message.attachments
+    # Run again as it was, or with other words (the member stopped it: perhaps for a word they typed wrong).
+    assert labels(message) == ["Re-roll", "Change prompt"] and not message.attachments
 
 
 async def test_a_cancelled_batch_of_four_is_shown_cancelled_in_one_edit(
@@ -197,7 +198,7 @@ async def test_a_cancelled_batch_of_four_is_shown_cancelled_in_one_edit(
     await discord_fake.wait_for(lambda: message.embeds[0]["title"] == "🍌 Cancelled", timeout=10)
     await discord_fake.wait_for(lambda: len([r for r in seaart.requests if r.path.endswith("/cancel")]) == 4)
     assert message.edits - before == 2, "the click's answer, then one edit for the end"
-    assert json.dumps(message.embeds).count("Cancelled") >= 4 and labels(message) == ["Re-roll"]
+    assert json.dumps(message.embeds).count("Cancelled") >= 4 and labels(message) == ["Re-roll", "Change prompt"]
     assert sorted(kind for _, kind, _ in ledger(settings)) == ["refund"] * 4 + ["reserve"] * 4
 
 

@@ -169,3 +169,22 @@ async def test_an_empty_or_blocked_new_prompt_is_refused_privately_and_nothing_i
         submit = await discord_fake.submit_modal(opened, {"prompt": words}, modified_client=not words.strip())
         assert refusal in await ephemeral_reply(discord_fake, submit), words
     await nothing_but_the_original(discord_fake, seaart, settings)
+
+
+async def test_a_batch_is_asked_again_whole_with_the_new_words(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Under a batch's message, once all its images have ended, beside Re-roll: the batch again, other words."""
+    batch = await discord_fake.slash_command("imagine", {"prompt": "two paper boats", "count": 2})
+    await discord_fake.wait_for(lambda: jobs(settings) == [(discord_fake.member_id, "delivered")] * 2, timeout=20)
+    message = discord_fake.messages[batch.original_message_id or 0]
+    await discord_fake.wait_for(lambda: "Change prompt" in labels(discord_fake, message.id), timeout=10)
+
+    opened = await press(discord_fake, message, "Change prompt")
+    assert (await opened_form(discord_fake, opened))["value"] == "two paper boats"
+    await discord_fake.submit_modal(opened, {"prompt": "two paper boats on a pond"})
+    await discord_fake.wait_for(lambda: jobs(settings) == [(discord_fake.member_id, "delivered")] * 4, timeout=20)
+    assert [c.json["prompt"] for c in seaart.creates[2:]] == ["two paper boats on a pond"] * 2
+    await settled(discord_fake, settings)
+    paid = charges(settings, discord_fake.member_id)
+    assert sorted(paid) == [("commit", 1)] * 4 + [("reserve", 1)] * 4  # each candidate reserved and committed
