@@ -14,7 +14,7 @@ import re
 
 import discord
 
-from cogs.reference_form import PROMPT_INPUT_ID, TEXT_INPUT_MAX_CHARS
+from cogs.reference_form import prompt_box
 
 # The form's custom_id: the job whose request is made again with the new words.
 PROMPT_FORM_ID = re.compile(r"bananacord:reprompt:(?P<job_id>[0-9a-f]{16})")
@@ -25,20 +25,7 @@ class PromptForm(discord.ui.Modal):
 
     def __init__(self, job_id: str, words: str) -> None:
         super().__init__(title="Change the prompt", custom_id=f"bananacord:reprompt:{job_id}", timeout=None)
-        self.add_item(
-            discord.ui.Label(
-                text="Prompt",
-                # At most 100 characters (Discord's limit for a label's description).
-                description="Made again with these words: the same model, options and reference images.",
-                component=discord.ui.TextInput(
-                    custom_id=PROMPT_INPUT_ID,
-                    style=discord.TextStyle.paragraph,
-                    default=words[:TEXT_INPUT_MAX_CHARS] or None,
-                    placeholder="a lighthouse at dawn, in watercolour --ar 16:9",
-                    required=True,
-                    max_length=TEXT_INPUT_MAX_CHARS,
-                ),
-            )
-        )
+        description = "Made again with these words: the same model, options and reference images."
+        self.add_item(prompt_box(description, "a lighthouse at dawn, in watercolour --ar 16:9", words=words))
         # A stopped modal is not kept by discord.py (send_modal stores only unfinished ones).
         self.stop()

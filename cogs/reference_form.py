@@ -11,6 +11,7 @@ opened before a restart still works: its custom_id carries the job whose image i
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import discord
 
@@ -22,24 +23,29 @@ PROMPT_INPUT_ID = "prompt"
 TEXT_INPUT_MAX_CHARS = 4000
 
 
+def prompt_box(description: str, placeholder: str, *, words: str | None = None) -> discord.ui.Label[Any]:
+    """A form's prompt: a paragraph up to Discord's ceiling, required, ``words`` filled in (this form's, and
+    cogs/prompt_form.py's). ``description``: at most 100 characters (Discord's limit for a label's)."""
+    return discord.ui.Label(
+        text="Prompt",
+        description=description,
+        component=discord.ui.TextInput(
+            custom_id=PROMPT_INPUT_ID,
+            style=discord.TextStyle.paragraph,
+            default=words[:TEXT_INPUT_MAX_CHARS] if words else None,
+            placeholder=placeholder,
+            required=True,
+            max_length=TEXT_INPUT_MAX_CHARS,
+        ),
+    )
+
+
 class ReferenceForm(discord.ui.Modal):
     """What to make with the image as a reference."""
 
     def __init__(self, job_id: str) -> None:
         super().__init__(title="New image with this one", custom_id=f"bananacord:reference:{job_id}", timeout=None)
-        self.add_item(
-            discord.ui.Label(
-                text="Prompt",
-                # At most 100 characters (Discord's limit for a label's description).
-                description="This image goes with it as a reference, with your own model and defaults.",
-                component=discord.ui.TextInput(
-                    custom_id=PROMPT_INPUT_ID,
-                    style=discord.TextStyle.paragraph,
-                    placeholder="the same character on a beach at sunset --ar 16:9",
-                    required=True,
-                    max_length=TEXT_INPUT_MAX_CHARS,
-                ),
-            )
-        )
+        description = "This image goes with it as a reference, with your own model and defaults."
+        self.add_item(prompt_box(description, "the same character on a beach at sunset --ar 16:9"))
         # A stopped modal is not kept by discord.py (send_modal stores only unfinished ones).
         self.stop()

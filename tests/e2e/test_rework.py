@@ -89,6 +89,17 @@ async def press(discord_fake: FakeDiscord, message: FakeMessage, label: str, **k
     return await discord_fake.click(message.id, button(discord_fake, message.id, label), **kw)
 
 
+async def double_clicked(discord_fake: FakeDiscord, message: FakeMessage, label: str) -> FakeInteraction:
+    """A stranger's double click on ``label``: the press that started a job. Whichever Discord delivered first
+    started it; the other is told only the first counts."""
+    kw: dict[str, Any] = {"user_id": STRANGER, "permissions": PLAIN_MEMBER_PERMISSIONS}
+    presses = await asyncio.gather(*(press(discord_fake, message, label, **kw) for _ in range(2)))
+    await discord_fake.wait_for(lambda: all(p.callbacks for p in presses), timeout=10)
+    started, refused = sorted(presses, key=lambda p: bool(p.callbacks[0]["data"].get("flags", 0) & 64))
+    assert "only the first press counts" in await ephemeral_reply(discord_fake, refused)
+    return started
+
+
 # ---- Vary -------------------------------------------------------------------------------------------
 
 
@@ -416,13 +427,7 @@ async def test_the_zoom_out_button_is_the_edit_form_s_zoom_out_in_one_click(
     """Midjourney's members zoom out with one click; the Edit form's choice is three. The same request: the image
     alone, its shape kept, more of the scene asked for; charged to whoever pressed it; a double click is one."""
     original = await imagine(discord_fake, {"prompt": "a lighthouse on a rock", "aspect_ratio": "3:2"})
-    kw: dict[str, Any] = {"user_id": STRANGER, "permissions": PLAIN_MEMBER_PERMISSIONS}
-    presses = await asyncio.gather(*(press(discord_fake, original, "Zoom out", **kw) for _ in range(2)))
-    await discord_fake.wait_for(lambda: all(p.callbacks for p in presses), timeout=10)
-    # Whichever Discord delivered first started the job; the other is told only the first counts.
-    started, refused = sorted(presses, key=lambda p: bool(p.callbacks[0]["data"].get("flags", 0) & 64))
-    assert "only the first press counts" in await ephemeral_reply(discord_fake, refused)
-    result = await delivered(discord_fake, started)
+    result = await delivered(discord_fake, await double_clicked(discord_fake, original, "Zoom out"))
 
     create = seaart.creates[1].json
     assert create["prompt"] == derive.framed("", derive.Frame(zoom_out=True))[0]
@@ -483,12 +488,7 @@ async def test_a_pan_button_is_the_edit_form_s_pan_in_one_click_and_offered_only
     try:
         original = await imagine(discord_fake, {"prompt": "a road into the hills", "aspect_ratio": "16:9"})
         assert labels(discord_fake, original.id) == FULL
-        kw: dict[str, Any] = {"user_id": STRANGER, "permissions": PLAIN_MEMBER_PERMISSIONS}
-        presses = await asyncio.gather(*(press(discord_fake, original, "Pan right", **kw) for _ in range(2)))
-        await discord_fake.wait_for(lambda: all(p.callbacks for p in presses), timeout=10)
-        started, refused = sorted(presses, key=lambda p: bool(p.callbacks[0]["data"].get("flags", 0) & 64))
-        assert "only the first press counts" in await ephemeral_reply(discord_fake, refused)
-        result = await delivered(discord_fake, started)
+        result = await delivered(discord_fake, await double_clicked(discord_fake, original, "Pan right"))
 
         # The Edit form's "Pan right", as test_a_pan_extends_the_scene_one_way_in_a_shape_with_room_for_it sends it.
         create = seaart.creates[1].json
