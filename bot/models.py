@@ -126,9 +126,9 @@ class Derivation(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    # "vary" is a strong variation (the Vary button's first and only kind until there were two). "reference": the
-    # image was a new request's first reference (GenerationRequest.reference_from), not worked on.
-    action: Literal["vary", "vary_subtle", "edit", "reframe", "zoom_out", "pan", "upscale", "reference"]
+    # "vary" is a strong variation (the Vary button's first and only kind until there were two). "reference" and
+    # "reprompt" name a new request's ``came_from``: not worked on, the image a reference or the request reworded.
+    action: Literal["vary", "vary_subtle", "edit", "reframe", "zoom_out", "pan", "upscale", "reference", "reprompt"]
     job_id: str
     # A link to the message that showed the earlier image, for the embed.
     message_url: str | None = None
@@ -160,10 +160,11 @@ class GenerationRequest(BaseModel):
     history: tuple[Turn, ...] = ()
     # Set for Vary, Edit and re-render: never sent to a provider, shown in the embed.
     derived_from: Derivation | None = None
-    # The bot's image a new request took as its first reference by its Use as reference button (action "reference"):
-    # named in the new image's "Made from" field. Not a derivation: the request is the member's own, made with
-    # their defaults, its references all theirs (``own_references``).
-    reference_from: Derivation | None = None
+    # The bot's job a new request of the member's own came from: its image taken as the first reference by Use as
+    # reference (action "reference"), or its request with other words by Change prompt ("reprompt"). Named in the
+    # new image's "Made from" field, and nothing else: not a derivation, its references are all the member's
+    # (``own_references``).
+    came_from: Derivation | None = None
     # What the image shows, in words, when ``prompt`` says how to frame or vary it instead (a zoom out, a pan, a
     # new shape alone: bot/derive.py ``framed``; a Vary: ``varied``): a Vary or re-render of the result draws
     # from these words rather than zooming out, panning or varying a second time. Never sent to a provider.

@@ -177,14 +177,16 @@ _CATEGORY_WORDS = {
 
 
 def made_from(job: Job) -> str | None:
-    """What a Vary, Edit, reframe or re-render started from, or the image Use as reference took, in the member's
-    words; None for a fresh image."""
-    origin = job.request.derived_from or job.request.reference_from
+    """What a Vary, Edit, reframe or re-render started from, the image Use as reference took or the request Change
+    prompt reworded, in the member's words; None for a fresh image."""
+    origin = job.request.derived_from or job.request.came_from
     if origin is None:
         return None
     where = f"[job {origin.job_id}]({origin.message_url})" if origin.message_url else f"job {origin.job_id}"
     if origin.action == "reference":
         return f"📎 The image of {where}, used as a reference for a new prompt."
+    if origin.action == "reprompt":
+        return f"📝 The request of {where}, with other words."
     if origin.action == "vary":
         return f"🔀 A strong variation of the image of {where}: a new take on it."
     if origin.action == "vary_subtle":

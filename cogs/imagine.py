@@ -115,6 +115,11 @@ def _offers_new_prompt(job: Job) -> bool:
     return not (job.error_category is ErrorCategory.CANCELLED and job.cancelled_by not in (None, job.user_id))
 
 
+def _shown_at(interaction: discord.Interaction[Any]) -> str | None:
+    """A link to the message a button (or the form it opened) was pressed under."""
+    return interaction.message.jump_url if interaction.message is not None else None
+
+
 def _typed_words(request: GenerationRequest) -> str:
     """The words a member typed for a request they worded (``_offers_new_prompt``): a /blend's after its
     instruction, else its prompt (Midjourney's parameters already taken out: its options hold them)."""
@@ -545,12 +550,12 @@ class Imagine(commands.Cog):
         web_search: bool | None = None,
         instruction: str | None = None,
         starting_from: Sequence[ReferenceImage] = (),
-        reference_from: Derivation | None = None,
+        came_from: Derivation | None = None,
     ) -> None:
         """/imagine with its options as Discord sent them (``attached``: its images, in order); /blend's too
         (cogs/blend.py), whose ``prompt`` starts with its ``instruction`` to the model, the member's words after
         it (``words_after``: what moderation judges); and the Use as reference form's, whose image goes first
-        (``starting_from``: cogs/reference_form.py), the job that made it named (``reference_from``)."""
+        (``starting_from``: cogs/reference_form.py), and Change prompt's (``came_from``: the job each came from)."""
         check_prompt_option(prompt, typed=True)  # as Discord counted it; before any reference is looked up
         # "a fox --ar 16:9 --v 6", as members coming from Midjourney type it: parameters, not words for the model
         # (bot/prompt_parameters.py). Read from the cleaned prompt: a zero-width space after "16:9" hid it.
@@ -612,7 +617,7 @@ class Imagine(commands.Cog):
             prompt=prompt,
             member_words=words_after(prompt, instruction),
             reference_images=tuple(images),
-            reference_from=reference_from,
+            came_from=came_from,
             seed=seed,
             **{name: value for name, value in typed.items() if value is not None},
         )
@@ -1137,9 +1142,8 @@ class Imagine(commands.Cog):
         if job is None:
             return
         image = self._reference(self._shown_attachment(interaction, job), own=True)
-        shown_at = interaction.message.jump_url if interaction.message is not None else None
-        source = Derivation(action="reference", job_id=job.id, message_url=shown_at)
-        await self.make(interaction, prompt, starting_from=(image,), reference_from=source)
+        source = Derivation(action="reference", job_id=job.id, message_url=_shown_at(interaction))
+        await self.make(interaction, prompt, starting_from=(image,), came_from=source)
 
     async def on_prompt_submit(self, interaction: discord.Interaction[Any], job_id: str, words: str) -> None:
         """The job's request again, as /imagine with ``words``: its model, the options its member chose (those their
@@ -1178,7 +1182,7 @@ class Imagine(commands.Cog):
             thinking=chosen("thinking_level"),
             web_search=chosen("web_search"),
             starting_from=base.reference_images,
-            reference_from=base.reference_from,
+            came_from=Derivation(action="reprompt", job_id=job.id, message_url=_shown_at(interaction)),
             instruction=derive.BLEND if blended else None,
         )
 

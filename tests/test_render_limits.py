@@ -31,6 +31,7 @@ SNOWFLAKE = 9_223_372_036_854_775_807  # the longest a Discord id gets
 NOW = 1.75e9
 EMBED_CHARS = 6000  # Discord's, for the whole embed
 # The derivations whose prompt is the bot's instruction to the model, not the member's words.
+SOURCES = ("reference", "reprompt")  # the actions of GenerationRequest.came_from
 INSTRUCTED = {"vary", "vary_subtle", "pan", "zoom_out", "reframe"}
 # What long hostile or unlucky text is made of: Markdown marks that double when escaped, links, emoji.
 PIECES = ["a--", "**", "\\", "[x](https://evil.example/)", "snake_case", "🍌", "<@1>", "\n", " ", "é"]
@@ -79,8 +80,8 @@ def jobs(draw: st.DrawFn, index: int | None = None) -> Job:
         )
         if derived
         else None,
-        # Use as reference's source, on its own or under a later Vary of its image (which names the Vary).
-        reference_from=draw(st.sampled_from([None, Derivation(action="reference", job_id="e" * 16)])),
+        # Use as reference's or Change prompt's source, alone or under a Vary of its image (which names the Vary).
+        came_from=draw(st.sampled_from([None, *(Derivation(action=a, job_id="e" * 16) for a in SOURCES)])),
         subject=subject,
         member_words=added,
     )

@@ -84,6 +84,9 @@ async def test_change_prompt_makes_the_request_again_with_the_new_words_charged_
         assert again["image_urls"] == sent["image_urls"] and len(sent["image_urls"]) == 1
         assert segmind.creates[1].path == segmind.creates[0].path  # the same model
         assert result.embeds[0]["description"] == "a red fox in snow at night"
+        link = f"https://discord.com/channels/{discord_fake.guild_id}/{original.channel_id}/{original.id}"
+        made_from = {f["name"]: f["value"] for f in result.embeds[0]["fields"]}["Made from"]
+        assert made_from == f"📝 The request of [job {job_id}]({link}), with other words."
         await settled(discord_fake, settings)
         assert charges(settings, STRANGER) == [("reserve", 2), ("commit", 2)]  # a 2K image: 2 units
         assert charges(settings, discord_fake.member_id) == [("reserve", 2), ("commit", 2)]
