@@ -262,8 +262,10 @@ class ReadyPings(commands.Cog):
         try:
             await channel.send(
                 f"<@{ping.user_id}> {ping.said}",
+                # A reply to its message, which must still be there: one deleted meanwhile (the member deleted the
+                # image) is refused by Discord, and a ping that would point at nothing is not made.
                 reference=discord.MessageReference(
-                    message_id=ping.message_id, channel_id=ping.channel_id, fail_if_not_exists=False
+                    message_id=ping.message_id, channel_id=ping.channel_id, fail_if_not_exists=True
                 ),
                 mention_author=False,
                 allowed_mentions=discord.AllowedMentions(
@@ -277,8 +279,10 @@ class ReadyPings(commands.Cog):
                 log.info("request %s: Discord failed its ping (HTTP %s); owed", ping.request_key, exc.status)
                 return False
             # No right to post here (a slash command needs none), or the channel gone: the end is in its
-            # message all the same.
-            log.info("request %s: its member was not pinged that it ended (HTTP %s)", ping.request_key, exc.status)
+            # message all the same. Or that message gone: nothing to point at.
+            gone = "message_reference" in str(exc.text)
+            why = "its message was deleted" if gone else f"HTTP {exc.status}"
+            log.info("request %s: its member was not pinged that it ended (%s)", ping.request_key, why)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.info("request %s: its ping got no answer (%s); owed", ping.request_key, type(exc).__name__)
             return False

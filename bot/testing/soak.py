@@ -450,12 +450,14 @@ def pings_due(db: Path) -> int:
 
 def unpinged(db: Path, discord_fake: FakeDiscord) -> list[str]:
     """The requests in ``db`` whose end asks for a ping (``_requests_due``) that ``discord_fake`` holds no ping of,
-    each with what its row of owed pings says (never owed, owed and not sent, or paid)."""
+    each with what its row of owed pings says (never owed, owed and not sent, or paid). A request whose message a
+    member deleted is owed none: a ping would point at nothing (Discord refuses the reply)."""
     pinged = {int(message.reference["message_id"]) for message, _ in _pings(discord_fake) if message.reference}
     owed = {str(row["request_key"]): row for row in db_rows(db, "SELECT request_key, paid_at FROM owed_pings")}
     found = []
     for key, rows in _requests_due(db).items():
-        if int(rows[0]["message_id"]) in pinged:
+        shown_in = discord_fake.messages.get(int(rows[0]["message_id"]))
+        if int(rows[0]["message_id"]) in pinged or (shown_in is not None and shown_in.deleted):
             continue
         row = owed.get(key)
         said = "never owed" if row is None else "owed, not sent" if row["paid_at"] is None else "paid, not seen"

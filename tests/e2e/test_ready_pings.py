@@ -307,6 +307,36 @@ async def test_a_ping_discord_fails_is_sent_on_a_later_try_and_one_it_made_but_l
     assert ping_posts(discord_fake) == 4
 
 
+async def test_a_ping_whose_message_was_deleted_meanwhile_is_not_sent(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The member deleted the image before its ping went (Discord failed the first send): "your image is ready"
+    would point at nothing. Discord refuses a reply to a deleted message when asked to, so no ping is made, and
+    none is owed any more. Before, the ping went as a plain message."""
+    settings = make_settings(
+        tmp_path, discord_fake, seaart, imagine={"ping_after_seconds": AFTER}, jobs={"final_edit_retry_seconds": [1.0]}
+    )
+    bot = await start_bot(settings, discord_fake)
+    try:
+        discord_fake.fail_next("POST", r"/channels/\d+/messages$", status=503, match=is_ping)
+        seaart.script("status_hang")
+        message = await imagine(discord_fake, settings, {"prompt": "a slow cat"}, done=1)
+        await discord_fake.wait_for(lambda: ping_posts(discord_fake) == 1, timeout=10)
+        with caplog.at_level(logging.INFO, logger="cogs.ready_pings"):
+            await discord_fake.delete_messages(message.id)
+            await discord_fake.wait_for(lambda: ping_posts(discord_fake) == 2, timeout=10)
+            await discord_fake.wait_for(lambda: owed(settings) == [], timeout=10)
+        assert "its member was not pinged that it ended (its message was deleted)" in caplog.text
+    finally:
+        await bot.close()
+    said = [
+        m
+        for m in discord_fake.messages_in(discord_fake.channel_id)
+        if m.author_id is None and READY in (m.content or "")
+    ]
+    assert said == []
+
+
 async def test_a_ping_a_stop_left_owed_is_sent_by_the_next_start_while_fresh_and_dropped_after(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, clock: Clock
 ) -> None:
