@@ -548,6 +548,11 @@ async def run_soak(plan: Plan) -> Run:
                         drained_after = time.monotonic() - drained_at
                         break
                     await asyncio.sleep(0.5)
+                if plan.ping_after == 0:
+                    # The last ends' pings go just after their rows, one Discord failed after a few seconds: given
+                    # that before the bot is stopped (a stop here has no next start to send them).
+                    with contextlib.suppress(TimeoutError):
+                        await discord_fake.wait_for(lambda: not unpinged(db, discord_fake), timeout=20)
             finally:
                 for task in (locking, moderating):
                     if task is not None and not task.done():
