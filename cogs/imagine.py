@@ -1107,8 +1107,8 @@ class Imagine(commands.Cog):
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
-        """The Edit form's submit and the Use as reference form's, whether this process or an earlier one opened
-        it (see EditModal)."""
+        """The Edit form's submit, the Use as reference form's and the Change prompt form's, whether this process
+        or an earlier one opened it (see EditModal)."""
         reprompt = form_submit(interaction, PROMPT_FORM_ID)
         if reprompt is not None:
             match, components = reprompt

@@ -14,7 +14,7 @@ from bot import derive
 from bot.config import Settings
 from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt, FakeSegmind
-from tests.conftest import Clock, RunningBot, answer_given, png_bytes, start_bot
+from tests.conftest import Clock, RunningBot, answer_given, make_settings, png_bytes, start_bot
 from tests.e2e.test_buttons import ephemeral_reply, finished_labels, labels
 from tests.e2e.test_rework import (
     KEY,
@@ -191,3 +191,23 @@ async def test_a_batch_is_asked_again_whole_with_the_new_words(
     await settled(discord_fake, settings)
     paid = charges(settings, discord_fake.member_id)
     assert sorted(paid) == [("commit", 1)] * 4 + [("reserve", 1)] * 4  # each candidate reserved and committed
+
+
+async def test_a_form_opened_before_a_restart_is_answered_after_it(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        original = await imagine(discord_fake, {"prompt": "a paper boat", "aspect_ratio": "4:3"})
+        opened = await press(discord_fake, original, "Change prompt")
+        await opened_form(discord_fake, opened)
+    finally:
+        await running.close()
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": "a paper plane"}))
+        again = seaart.creates[1].json
+        assert (again["prompt"], again["aspect_ratio"]) == ("a paper plane", "4:3")
+    finally:
+        await running.close()
