@@ -937,11 +937,17 @@ class Imagine(commands.Cog):
         return await refresh_references(self.bot.http, request, now=self.bot.clock())
 
     async def _job_here(self, interaction: discord.Interaction[Any], job_id: str) -> Job | None:
-        """The job a button or form names, if it belongs to this server; else the member is told it does not
-        exist. Discord sends a button's id as the bot set it on its message, but a modified client may send
-        any id: a job of another server must not be varied, edited or cancelled from this one."""
+        """The job a button or form names, if it belongs to this server and to the channel of the message pressed;
+        else the member is told it does not exist. Discord sends a button's id as the bot set it on its message,
+        but a modified client may send any id: a job of another server must not be varied, edited or cancelled
+        from this one."""
         job = await self.bot.services.runner.store.get(job_id)
-        if job is None or job.guild_id is None or job.guild_id != interaction.guild_id:
+        # Nor a job of another channel, pressed on a message of this one: its prompt (Change prompt's form shows it),
+        # its image and its references would reach members who may not see that channel. The channel the pressed
+        # message is in, not the interaction's: a thread's first message is its parent's, shown in the thread too.
+        shown_in = interaction.message.channel.id if interaction.message is not None else None
+        elsewhere = job is not None and None not in (job.channel_id, shown_in) and job.channel_id != shown_in
+        if job is None or job.guild_id is None or job.guild_id != interaction.guild_id or elsewhere:
             await send_ephemeral(interaction, "That job no longer exists.")
             return None
         return job

@@ -4,6 +4,7 @@ provider's filter blocked, and not where the prompt is the bot's instruction (co
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -211,3 +212,25 @@ async def test_a_form_opened_before_a_restart_is_answered_after_it(
         assert (again["prompt"], again["aspect_ratio"]) == ("a paper plane", "4:3")
     finally:
         await running.close()
+
+
+async def test_a_job_of_another_channel_named_by_a_modified_client_is_refused_and_shows_nothing(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A moderator's image in a staff channel members may not see; a member's client names its job on a button of
+    a message in the open channel: its prompt is not shown in a form, nor its request made again."""
+    staff = discord_fake.add_channel("staff", hidden=True)
+    secret = await discord_fake.slash_command(
+        "imagine", {"prompt": "the secret launch poster"}, user_id=discord_fake.moderator_id, channel_id=staff
+    )
+    await delivered(discord_fake, secret)
+    open_one = await imagine(discord_fake, {"prompt": "a kite"})
+    secret_id = jobs_ids(settings)[0]
+    for action in ("reprompt", "reroll"):
+        crafted_id = f"bananacord:job:{action}:{secret_id}"
+        open_one.components.append({"type": 1, "components": [{"type": 2, "style": 2, "custom_id": crafted_id}]})
+        crafted = await discord_fake.click(open_one.id, crafted_id, **STRANGER_KW)
+        text = await ephemeral_reply(discord_fake, crafted)
+        assert text == "That job no longer exists." and "secret" not in json.dumps(crafted.callbacks), action
+    await settled(discord_fake, settings)
+    assert len(seaart.creates) == 2 and charges(settings, STRANGER) == []
