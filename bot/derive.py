@@ -15,7 +15,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from bot.catalogue import Catalogue
-from bot.models import Derivation, GenerationRequest, JobState, ReferenceImage, Turn
+from bot.models import Derivation, GenerationRequest, JobState, PanWay, ReferenceImage, Turn
 from bot.providers.base import RESOLUTIONS
 from bot.providers.families import ASPECT_RATIOS
 from bot.store.jobs import Job
@@ -67,8 +67,10 @@ def shape_name(ratio: str) -> str:
     return f"{ratio} ({kind})"
 
 
-Pan = Literal["left", "right", "up", "down"]
+Pan = PanWay
 PANS: tuple[Pan, ...] = ("left", "right", "up", "down")
+# Each way's arrow: in the Edit form's choice and on the pan buttons (cogs/), in a pan's "Made from" (bot/render.py).
+PAN_ARROWS: dict[Pan, str] = {"left": "⬅️", "right": "➡️", "up": "⬆️", "down": "⬇️"}
 _OPPOSITE: dict[Pan, Pan] = {"left": "right", "right": "left", "up": "down", "down": "up"}
 _SIDE: dict[Pan, str] = {"left": "left", "right": "right", "up": "top", "down": "bottom"}
 # How much a pan widens (left, right) or heightens (up, down) the frame, as Midjourney's pan does; the
@@ -373,6 +375,8 @@ def edit(
     if action in FRAMINGS:
         changes["subject"] = subject_of(request)
     references = (image, *more)
+    if frame.pan is not None:
+        changes["derived_from"] = Derivation(action=action, job_id=origin[0], message_url=origin[1], way=frame.pan)
     return _derive(request, action, origin, prompt=prompt, reference_images=references, history=history, **changes)
 
 

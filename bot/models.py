@@ -117,6 +117,9 @@ class Turn(BaseModel):
         return self.prompt if self.member_words is None else self.member_words
 
 
+PanWay = Literal["left", "right", "up", "down"]
+
+
 class Derivation(BaseModel):
     """Where a request that works on an earlier image came from: the job, and what was done to its image.
 
@@ -132,6 +135,8 @@ class Derivation(BaseModel):
     job_id: str
     # A link to the message that showed the earlier image, for the embed.
     message_url: str | None = None
+    # Which way a pan extended the image (None for other actions, and for a pan recorded before it was kept).
+    way: PanWay | None = None
 
 
 class GenerationRequest(BaseModel):

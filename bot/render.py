@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import discord
 
 from bot.catalogue import usd
-from bot.derive import BLEND, blend_words
+from bot.derive import BLEND, PAN_ARROWS, blend_words
 from bot.errors import ErrorCategory
 from bot.images import PreparedImage
 from bot.models import GenerationRequest, JobState
@@ -194,9 +194,10 @@ def made_from(job: Job) -> str | None:
     if origin.action == "edit":
         return f"✏️ An edit of the image of {where}."
     if origin.action == "pan":
+        arrow, towards = ("↔️", "") if origin.way is None else (PAN_ARROWS[origin.way], f" {_TOWARDS[origin.way]}")
         return (
-            f"↔️ The image of {where}, extended into a {job.request.aspect_ratio} frame: the model drew it again "
-            "with the scene continued on one side, so details can differ."
+            f"{arrow} The image of {where}, extended{towards} into a {job.request.aspect_ratio} frame: the model drew "
+            "it again with the scene continued on one side, so details can differ."
         )
     if origin.action == "zoom_out":
         return (
@@ -213,6 +214,10 @@ def made_from(job: Job) -> str | None:
         "higher resolution with that image as its reference, so details can differ. It is a new render, "
         "not a pixel-for-pixel upscale."
     )
+
+
+# Which way a pan extended its image, in words.
+_TOWARDS = {"left": "to the left", "right": "to the right", "up": "upwards", "down": "downwards"}
 
 
 # What a request made from an image is called where its prompt is the bot's instruction to the model (a Vary, a

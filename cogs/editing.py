@@ -179,5 +179,7 @@ def edit_request(
         # without it. A new shape asked is the member's own, never left out.
         defaulted=tuple(name for name in base.defaulted if not (name == "aspect_ratio" and frame.ratio)),
         history=continued(original, references, by=by),
-        derived_from=None if shown_at is None else Derivation(action=action, job_id=original.id, message_url=shown_at),
+        derived_from=None
+        if shown_at is None
+        else Derivation(action=action, job_id=original.id, message_url=shown_at, way=frame.pan),
     )

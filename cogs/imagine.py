@@ -50,7 +50,7 @@ from cogs.policy import admitted, member_of, moderate
 from cogs.prompt_form import PROMPT_FORM_ID, PromptForm
 from cogs.reference_form import PROMPT_INPUT_ID, REFERENCE_FORM_ID, TEXT_INPUT_MAX_CHARS, ReferenceForm
 from cogs.reference_links import linked_images
-from cogs.shape_field import PAN_ARROWS, PAN_PREFIX, asked_change, shape_field
+from cogs.shape_field import PAN_PREFIX, asked_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
 from cogs.typed_links import not_among, typed_links
 
@@ -159,7 +159,10 @@ BUTTONS: dict[str, tuple[str, discord.ButtonStyle, str, int]] = {
     "reference": ("Use as reference", discord.ButtonStyle.secondary, "📎", 1),
     "delete": ("Delete", discord.ButtonStyle.secondary, "🗑️", 1),
     # Midjourney's one-click pans; the Edit form's Reframe offers the same (its choice's value is the action).
-    **{PAN_PREFIX + way: (f"Pan {way}", discord.ButtonStyle.secondary, arrow, 2) for way, arrow in PAN_ARROWS.items()},
+    **{
+        PAN_PREFIX + way: (f"Pan {way}", discord.ButtonStyle.secondary, arrow, 2)
+        for way, arrow in derive.PAN_ARROWS.items()
+    },
 }
 NO_NEW_PROMPT = (
     "This image's prompt is the bot's instruction (a Vary, an Edit, a reframe or a reply), so there are no words of "

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import discord
 
-from bot.derive import AS_IT_IS, PANS, Frame, Pan, pan_ratio, shape_name
+from bot.derive import AS_IT_IS, PAN_ARROWS, PANS, Frame, Pan, pan_ratio, shape_name
 from bot.errors import InvalidRequestError
 from bot.prompt_parameters import split_parameters
 from bot.prompts import clean_prompt
@@ -27,8 +27,6 @@ PAN_PREFIX = "pan-"  # "pan-left": extended to the left, in a wider shape
 # Discord's limits: a select offers at most 25 options (KEEP, ZOOM_OUT and four pans among them); a label's
 # text is at most 45 characters and its description 100.
 _MAX_SHAPES = 19
-# Each way's arrow: in the form's choice and on the pan buttons under an image (cogs/imagine.py).
-PAN_ARROWS: dict[Pan, str] = {"left": "⬅️", "right": "➡️", "up": "⬆️", "down": "⬇️"}
 
 
 def shape_field(

@@ -76,7 +76,10 @@ def jobs(draw: st.DrawFn, index: int | None = None) -> Job:
         thinking_level=draw(st.sampled_from([None, "minimal"])),
         web_search=draw(st.booleans()),
         derived_from=Derivation(
-            action=derived, job_id="f" * 16, message_url=f"https://discord.com/channels/{SNOWFLAKE}/{SNOWFLAKE}/1"
+            action=derived,
+            job_id="f" * 16,
+            message_url=f"https://discord.com/channels/{SNOWFLAKE}/{SNOWFLAKE}/1",
+            way=draw(st.sampled_from([None, "left", "down"])) if derived == "pan" else None,
         )
         if derived
         else None,

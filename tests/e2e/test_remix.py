@@ -96,7 +96,9 @@ async def test_on_the_bots_image_the_edit_keeps_its_options(
         lambda: len(jobs(settings)) == 3 and jobs(settings)[2]["state"] == "delivered", timeout=20
     )
     panned = discord_fake.messages[jobs(settings)[2]["message_id"]]
-    assert "extended into a" in str(panned.embeds[0]["fields"])
+    assert "⬆️ The image of" in str(panned.embeds[0]["fields"]) and "extended upwards into a" in str(
+        panned.embeds[0]["fields"]
+    )
 
     # Midjourney's parameters an edit has no use for: taken out of the words, and named privately.
     used = await discord_fake.message_command(MENU, image.id)

@@ -460,7 +460,7 @@ async def test_a_pan_extends_the_scene_one_way_in_a_shape_with_room_for_it(
         assert create["prompt"].startswith("Extend this image towards the right into a 21:9 (landscape) frame")
         assert "as it is at the left of the new frame" in create["prompt"]
         assert (await fetch(create["image_urls"][0]))[1] == original.files[0].data
-        assert "extended into a 21:9 frame" in made_from(result)
+        assert "➡️ The image of" in made_from(result) and "extended to the right into a 21:9 frame" in made_from(result)
         # Its Vary is a new take on what it shows, in its new shape, not a second pan.
         await delivered(discord_fake, await press(discord_fake, result, "Vary (Strong)"))
         varied = seaart.creates[2].json
@@ -495,7 +495,7 @@ async def test_a_pan_button_is_the_edit_form_s_pan_in_one_click_and_offered_only
         assert create["aspect_ratio"] == "21:9" and len(create["image_urls"]) == 1
         assert create["prompt"] == derive.framed("", derive.Frame(ratio="21:9", pan="right"))[0]
         assert (await fetch(create["image_urls"][0]))[1] == original.files[0].data
-        assert "extended into a 21:9 frame" in made_from(result)
+        assert "➡️ The image of" in made_from(result) and "extended to the right into a 21:9 frame" in made_from(result)
         assert result.embeds[0]["description"] == "a road into the hills"
         # 21:9 is Nano Banana Pro's widest shape: no pan sideways is offered under the result.
         assert labels(discord_fake, result.id) == finished_labels(
@@ -532,7 +532,8 @@ async def test_a_pan_button_with_no_room_that_way_is_refused_privately_and_nothi
         assert len(seaart.creates) == 1
         assert charges(settings, discord_fake.member_id) == [("reserve", 3), ("commit", 3)]
 
-        await delivered(discord_fake, await press(discord_fake, original, "Pan up"))
+        upwards = await delivered(discord_fake, await press(discord_fake, original, "Pan up"))
+        assert "⬆️ The image of" in made_from(upwards) and "extended upwards into a 3:2 frame" in made_from(upwards)
         create = seaart.creates[1].json
         assert create["aspect_ratio"] == "3:2" and create["prompt"].startswith("Extend this image towards the top")
     finally:
