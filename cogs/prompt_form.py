@@ -14,7 +14,7 @@ import re
 
 import discord
 
-from cogs.reference_form import prompt_box
+from cogs.reference_form import TEXT_INPUT_MAX_CHARS, prompt_box
 
 # The form's custom_id: the job whose request is made again with the new words.
 PROMPT_FORM_ID = re.compile(r"bananacord:reprompt:(?P<job_id>[0-9a-f]{16})")
@@ -26,6 +26,9 @@ class PromptForm(discord.ui.Modal):
     def __init__(self, job_id: str, words: str) -> None:
         super().__init__(title="Change the prompt", custom_id=f"bananacord:reprompt:{job_id}", timeout=None)
         description = "Made again with these words: the same model, options and reference images."
+        if len(words) > TEXT_INPUT_MAX_CHARS:
+            # /imagine takes 6,000 characters, a form's box 4,000: the member is told the box holds the start only.
+            description = f"Only the first {TEXT_INPUT_MAX_CHARS:,} characters of the prompt fit: the rest is left out."
         self.add_item(prompt_box(description, "a lighthouse at dawn, in watercolour --ar 16:9", words=words))
         # A stopped modal is not kept by discord.py (send_modal stores only unfinished ones).
         self.stop()

@@ -1,0 +1,26 @@
+"""cogs/prompt_form.py: the Change prompt form as Discord is sent it (discord.py's own payload)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cogs.prompt_form import PromptForm
+from cogs.reference_form import TEXT_INPUT_MAX_CHARS
+
+
+def box(form: PromptForm) -> tuple[str, dict[str, Any]]:
+    """The form's one labelled box: its description and its text input, as sent."""
+    (label,) = form.to_dict()["components"]
+    return str(label["description"]), dict(label["component"])
+
+
+def test_the_form_holds_the_words_and_says_so_when_a_prompt_is_longer_than_a_box_holds() -> None:
+    description, text = box(PromptForm("0123456789abcdef", "a red fox"))
+    assert text["value"] == "a red fox" and text["max_length"] == TEXT_INPUT_MAX_CHARS
+    assert description.startswith("Made again with these words")
+    # /imagine takes up to 6,000 characters; Discord's box holds 4,000: the start, and the member told.
+    long = "a fox " * 1000
+    description, text = box(PromptForm("0123456789abcdef", long))
+    assert text["value"] == long[:TEXT_INPUT_MAX_CHARS]
+    assert description == "Only the first 4,000 characters of the prompt fit: the rest is left out."
+    assert len(description) <= 100  # Discord's limit for a label's description
