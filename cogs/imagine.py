@@ -47,6 +47,7 @@ from cogs.in_time import record_in_time
 from cogs.moderation import is_moderator, record_moderation
 from cogs.places import level_at, place_of
 from cogs.policy import admitted, member_of, moderate
+from cogs.private_answers import answer_privately
 from cogs.prompt_form import PROMPT_FORM_ID, PromptForm
 from cogs.reference_form import PROMPT_INPUT_ID, REFERENCE_FORM_ID, TEXT_INPUT_MAX_CHARS, ReferenceForm
 from cogs.reference_links import linked_images
@@ -115,9 +116,9 @@ def _offers_new_prompt(job: Job) -> bool:
     return not (job.error_category is ErrorCategory.CANCELLED and job.cancelled_by not in (None, job.user_id))
 
 
-def _shown_at(interaction: discord.Interaction[Any]) -> str | None:
+def _shown_at(message: discord.Message | None) -> str | None:
     """A link to the message a button (or the form it opened) was pressed under."""
-    return interaction.message.jump_url if interaction.message is not None else None
+    return message.jump_url if message is not None else None
 
 
 def _typed_words(request: GenerationRequest) -> str:
@@ -125,6 +126,17 @@ def _typed_words(request: GenerationRequest) -> str:
     instruction, else its prompt (Midjourney's parameters already taken out: its options hold them)."""
     blended = derive.blend_words(request)
     return request.prompt if blended is None else blended
+
+
+def _more_menu(shown: Sequence[Job]) -> discord.ui.View:
+    """A batch's More menu: for each image there, Zoom out and Use as reference (the single image's buttons, acting
+    on that candidate's job; their press finds its image on the batch's message: ``Imagine._image_message``)."""
+    view = discord.ui.View(timeout=None)
+    for job in shown:
+        view.add_item(JobButton("zoom-out", job.id, label=f"Zoom out #{job.batch_index}", row=0))
+    for job in shown:
+        view.add_item(JobButton("reference", job.id, label=f"Use #{job.batch_index} as reference", row=1))
+    return view
 
 
 def _reroll_refusal(batch: Sequence[Job]) -> str | None:
@@ -163,7 +175,13 @@ BUTTONS: dict[str, tuple[str, discord.ButtonStyle, str, int]] = {
         PAN_PREFIX + way: (f"Pan {way}", discord.ButtonStyle.secondary, arrow, 2)
         for way, arrow in derive.PAN_ARROWS.items()
     },
+    # A batch's message has no room left for Zoom out and Use as reference per image: this offers them, privately.
+    "more": ("More", discord.ButtonStyle.secondary, "➕", 3),
 }
+MORE_MENU = (
+    "More for these images (only you see this): zoom out from one, or use it as a reference for a new prompt. "
+    "To pan one or give it a new shape, press its **E** button under the images and pick from *Reframe*."
+)
 NO_NEW_PROMPT = (
     "This image's prompt is the bot's instruction (a Vary, an Edit, a reframe or a reply), so there are no words of "
     "yours to change: use Edit, or Change prompt under the image it came from."
@@ -883,6 +901,12 @@ class Imagine(commands.Cog):
                 rows[1].append(JobButton("reprompt", lead.id, row=1))
             if delivered:
                 rows[2].append(JobButton("delete", lead.id, row=2))
+        if delivered:
+            # In the first row after E's with a place left (a re-render row holds four at most), else a row of its own.
+            at = next((n for n in range(3, len(rows)) if len(rows[n]) < 5), len(rows))
+            if at == len(rows):
+                rows.append([])
+            rows[at].append(JobButton("more", lead.id, row=at))
         items = [button for row in rows for button in row]
         if not items:
             return None
@@ -891,17 +915,27 @@ class Imagine(commands.Cog):
             view.add_item(item)
         return view
 
-    def _shown_image(self, interaction: discord.Interaction[Any], job: Job) -> tuple[ReferenceImage, str]:
-        """``job``'s image on the pressed message, as Discord serves it now (its link freshly signed): the
-        message's image, or in a batch's message the one uploaded for that candidate."""
-        attachment = self._shown_attachment(interaction, job)
-        assert interaction.message is not None  # an attachment was found on it
+    async def _image_message(self, interaction: discord.Interaction[Any], job: Job) -> discord.Message | None:
+        """The message that shows ``job``'s image: the one pressed; or, for a press in a batch's More menu (a
+        private message of the bot's: ``_more_menu``), the batch's message, fetched (None if it is gone)."""
+        message = interaction.message
+        if message is None or job.message_id is None or message.id == job.message_id or not message.flags.ephemeral:
+            return message
+        try:
+            return await message.channel.fetch_message(job.message_id)
+        except (discord.NotFound, discord.Forbidden):
+            return None
+
+    def _shown_image(self, message: discord.Message | None, job: Job) -> tuple[ReferenceImage, str]:
+        """``job``'s image on ``message`` (``_image_message``), as Discord serves it now (its link freshly signed):
+        the message's image, or in a batch's message the one uploaded for that candidate."""
+        attachment = self._shown_attachment(message, job)
+        assert message is not None  # an attachment was found on it
         image = self._reference(attachment, own=True)
         check_fits_provider(self.bot.services.catalogue, job.model, [image])
-        return image, interaction.message.jump_url
+        return image, message.jump_url
 
-    def _shown_attachment(self, interaction: discord.Interaction[Any], job: Job) -> discord.Attachment:
-        message = interaction.message
+    def _shown_attachment(self, message: discord.Message | None, job: Job) -> discord.Attachment:
         images = [a for a in message.attachments if (a.content_type or "").startswith("image/")] if message else []
         own = [a for a in images if a.filename.rsplit(".", 1)[0] == result_stem(job.id, 1)]
         chosen = own or (images if job.batch_id is None else [])
@@ -913,20 +947,20 @@ class Imagine(commands.Cog):
         return chosen[0]
 
     def _frame_facts(
-        self, interaction: discord.Interaction[Any], job: Job
+        self, message: discord.Message | None, job: Job
     ) -> tuple[tuple[str, ...], str | None, float | None]:
         """What the Reframe choice needs of ``job``'s image: the shapes its model comes in, the one it has,
         and its width over height as Discord shows it (None if Discord does not say)."""
-        attachment = self._shown_attachment(interaction, job)
+        attachment = self._shown_attachment(message, job)
         shown = attachment.width / attachment.height if attachment.width and attachment.height else None
         shapes = derive.shapes(self.bot.services.catalogue, job.model)
         return shapes, derive.own_shape(job.request.aspect_ratio, shown, shapes), shown
 
-    def _pan_frame(self, interaction: discord.Interaction[Any], job: Job, action: str) -> derive.Frame:
+    def _pan_frame(self, message: discord.Message | None, job: Job, action: str) -> derive.Frame:
         """A pan button's frame, as the Edit form's choice of that pan makes it: the shape with room that way,
         from the image's proportion as Discord shows it (else as it was asked). Refused privately where the
         model has no such shape (an image whose shape was not known until it came)."""
-        shapes, current, shown = self._frame_facts(interaction, job)
+        shapes, current, shown = self._frame_facts(message, job)
         return asked_change(
             "",
             [action],
@@ -1000,12 +1034,19 @@ class Imagine(commands.Cog):
             # first, so it raises the ban's own message before looking at any prompt), or a model no longer
             # served here.
             require_served(self.bot.services.catalogue, job.model)
-            shapes, current, width_over_height = self._frame_facts(interaction, job)
-            self._shown_image(interaction, job)  # an image larger than any provider here takes: refused now
+            shown_on = await self._image_message(interaction, job)
+            shapes, current, width_over_height = self._frame_facts(shown_on, job)
+            self._shown_image(shown_on, job)  # an image larger than any provider here takes: refused now
             if await self.bot.services.moderation.active_ban(interaction.guild_id or 0, interaction.user.id):
                 await self.moderate(interaction, job.request)
             frame = shape_field(shapes, current, proportion=width_over_height, custom_id=EDIT_SHAPE_ID)
             await interaction.response.send_modal(EditModal(job.id, frame=frame))
+            return
+        if action == "more":
+            shown = [j for j in batch if j.state is JobState.DELIVERED]
+            if not shown:
+                raise InvalidRequestError("None of these images is ready yet.")
+            await answer_privately(interaction, MORE_MENU, view=_more_menu(shown))
             return
         if action == "reprompt":
             # Refused now rather than after the member has typed: a message drawn before the rule, or a modified
@@ -1018,17 +1059,18 @@ class Imagine(commands.Cog):
             return
         if action == "reference":
             # Refused now rather than after the member has typed: no image here, or a ban (as Edit's).
-            self._shown_attachment(interaction, job)
+            self._shown_attachment(await self._image_message(interaction, job), job)
             if await self.bot.services.moderation.active_ban(interaction.guild_id or 0, interaction.user.id):
                 await self.moderate(interaction, job.request)
             await interaction.response.send_modal(ReferenceForm(job.id))
             return
         if action in VARIATIONS or action.startswith(REWORKS) or action == "zoom-out":
-            image, message_url = self._shown_image(interaction, job)
+            shown_on = await self._image_message(interaction, job)
+            image, message_url = self._shown_image(shown_on, job)
             origin = (job.id, message_url)
             if action == "zoom-out" or action.startswith(PAN_PREFIX):
                 # The Edit form's "Zoom out" or pan with no words: the image's conversation carried on as an edit's.
-                framing = ZOOM_OUT_ONLY if action == "zoom-out" else self._pan_frame(interaction, job, action)
+                framing = ZOOM_OUT_ONLY if action == "zoom-out" else self._pan_frame(shown_on, job, action)
                 history = derive.continued(job, [image], by=interaction.user.id)
                 request = derive.edit(job.request, image, "", origin, history=history, frame=framing)
             elif action in VARIATIONS:
@@ -1150,8 +1192,9 @@ class Imagine(commands.Cog):
         job = await self._job_here(interaction, job_id)
         if job is None:
             return
-        image = self._reference(self._shown_attachment(interaction, job), own=True)
-        source = Derivation(action="reference", job_id=job.id, message_url=_shown_at(interaction))
+        shown_on = await self._image_message(interaction, job)
+        image = self._reference(self._shown_attachment(shown_on, job), own=True)
+        source = Derivation(action="reference", job_id=job.id, message_url=_shown_at(shown_on))
         await self.make(interaction, prompt, starting_from=(image,), came_from=source)
 
     async def on_prompt_submit(self, interaction: discord.Interaction[Any], job_id: str, words: str) -> None:
@@ -1191,7 +1234,7 @@ class Imagine(commands.Cog):
             thinking=chosen("thinking_level"),
             web_search=chosen("web_search"),
             starting_from=base.reference_images,
-            came_from=Derivation(action="reprompt", job_id=job.id, message_url=_shown_at(interaction)),
+            came_from=Derivation(action="reprompt", job_id=job.id, message_url=_shown_at(interaction.message)),
             instruction=derive.BLEND if blended else None,
         )
 
@@ -1201,7 +1244,8 @@ class Imagine(commands.Cog):
         job = await self._job_here(interaction, job_id)
         if job is None:
             return
-        shapes, current, width_over_height = self._frame_facts(interaction, job)
+        shown_on = await self._image_message(interaction, job)
+        shapes, current, width_over_height = self._frame_facts(shown_on, job)
         here = place_of(interaction.channel)
         # Other images, by their links.
         linked_in = await typed_links(self.bot, instruction, guild=interaction.guild, here=here, edit=True)
@@ -1213,7 +1257,7 @@ class Imagine(commands.Cog):
             proportion=width_over_height,
             model_name=self.bot.services.catalogue.display_name(job.model),
         )
-        image, message_url = self._shown_image(interaction, job)
+        image, message_url = self._shown_image(shown_on, job)
         origin = (job.id, message_url)
         history = derive.continued(job, [image], by=interaction.user.id)
         more = tuple(not_among(linked_in.images, [image]))  # the image's own link adds nothing

@@ -53,7 +53,8 @@ def buttons_for(delivered: list[int], *, running: bool = False) -> list[str]:
     first = [f"V{n} strong" for n in delivered] + (["Cancel"] if running else ["Re-roll"])
     subtle = [f"V{n} subtle" for n in delivered] + ([] if running else ["Change prompt"])
     edits = [f"E{n}" for n in delivered] + ([] if running or not delivered else ["Delete"])
-    upscales = [f"U{n} {size}" for size in ("2K", "4K") for n in delivered]
+    # The More menu's button (Zoom out, Use as reference) in the first re-render row's last place.
+    upscales = [f"U{n} 2K" for n in delivered] + (["More"] if delivered else []) + [f"U{n} 4K" for n in delivered]
     return first + subtle + edits + upscales
 
 
@@ -503,6 +504,51 @@ async def test_each_image_of_a_batch_has_its_own_vary_edit_and_re_render(
     with sqlite3.connect(settings.database.path) as conn:
         units = conn.execute("SELECT kind, SUM(units) FROM ledger WHERE user_id = ? GROUP BY kind", (stranger,))
         assert dict(units.fetchall()) == {"reserve": 1 + 1 + 3 + 1, "commit": 1 + 1 + 3 + 1}  # 4K costs 3 units
+
+
+async def test_a_batch_s_more_menu_zooms_out_from_or_uses_as_a_reference_the_image_it_names(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A batch's five rows hold no Zoom out or Use as reference per image: More offers them privately, each acting
+    on its own image as the single image's button does, which the press finds on the batch's message."""
+    message = await batch_message(discord_fake, {"prompt": "two pears", "count": 2, "aspect_ratio": "3:2"})
+    await discord_fake.wait_for(lambda: labels(message) == buttons_for([1, 2]), timeout=20)
+    first, second = jobs(settings)
+    stranger = 4242
+
+    more = await discord_fake.click(message.id, custom_id(message, "More"), user_id=stranger)
+    await answer_given(discord_fake, more)
+    menu = discord_fake.messages[more.original_message_id or 0]
+    assert menu.ephemeral and "zoom out" in (menu.content or "")
+    assert labels(menu) == ["Zoom out #1", "Zoom out #2", "Use #1 as reference", "Use #2 as reference"]
+
+    zoom = await discord_fake.click(menu.id, custom_id(menu, "Zoom out #2"), user_id=stranger)
+    await discord_fake.wait_for(lambda: len(seaart.creates) == 3, timeout=10)
+    create = seaart.creates[2].json
+    assert create["prompt"] == derive.framed("", derive.Frame(zoom_out=True))[0] and create["aspect_ratio"] == "3:2"
+    assert await fetched(create["image_urls"][0]) == await image_of(message, second["id"])
+    await discord_fake.wait_for(lambda: zoom.original_message_id is not None, timeout=10)
+    zoomed = discord_fake.messages[zoom.original_message_id or 0]
+    await discord_fake.wait_for(lambda: bool(zoomed.files), timeout=20)
+    # Its "Made from" links the batch's message, not the private menu.
+    assert f"/{message.id})" in json.dumps(zoomed.embeds[0]["fields"])
+
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)
+    opened = await discord_fake.click(menu.id, custom_id(menu, "Use #1 as reference"), user_id=stranger)
+    await answer_given(discord_fake, opened)
+    await discord_fake.submit_modal(opened, {"prompt": "the same pear on a plate"})
+    await discord_fake.wait_for(lambda: len(seaart.creates) == 4, timeout=10)
+    create = seaart.creates[3].json
+    assert create["prompt"] == "the same pear on a plate"
+    assert await fetched(create["image_urls"][0]) == await image_of(message, first["id"])
+
+    # The batch's message gone: the menu's buttons say so, nothing made.
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 4, timeout=20)
+    await discord_fake.delete_messages(message.id)
+    gone = await discord_fake.click(menu.id, custom_id(menu, "Zoom out #1"), user_id=stranger)
+    await answer_given(discord_fake, gone)
+    assert "no longer on this message" in str(answer_data(discord_fake, gone).get("content"))
+    assert len(seaart.creates) == 4
 
 
 async def test_a_reply_to_a_batch_edits_the_image_it_names(
