@@ -136,6 +136,8 @@ def _more_menu(shown: Sequence[Job]) -> discord.ui.View:
         view.add_item(JobButton("zoom-out", job.id, label=f"Zoom out #{job.batch_index}", row=0))
     for job in shown:
         view.add_item(JobButton("reference", job.id, label=f"Use #{job.batch_index} as reference", row=1))
+    # Its buttons are DynamicItems routed by custom_id: a stopped view is not kept in memory per menu shown.
+    view.stop()
     return view
 
 
