@@ -665,7 +665,11 @@ class MemberActions:
 REMIX_MENU = "Edit with Nano Banana"
 FORM_LABELS = ("Edit", "Use as reference", "Change prompt", REMIX_MENU)
 PAN_LABELS = ("Pan left", "Pan down")  # two of the four arrows: a pan's share of the presses about Zoom out's
-REWORK_LABELS = ("Vary (Subtle)", "Vary (Strong)", "Re-roll", "Re-render 2K", "Zoom out", *PAN_LABELS, *FORM_LABELS)
+# A batch's More menu (cogs/imagine.py ``_more_menu``): a private message whose buttons zoom out from or use as a
+# reference one of the batch's images.
+MORE = "More"
+ONE_CLICK = ("Vary (Subtle)", "Vary (Strong)", "Re-roll", "Re-render 2K", "Zoom out", *PAN_LABELS)
+REWORK_LABELS = (*ONE_CLICK, *FORM_LABELS, MORE)
 MODAL = 9  # an interaction callback that opens a form
 SELECT = 3  # a string select (a form's Reframe choice)
 
@@ -750,12 +754,37 @@ class Reworks:
             except AssertionError:  # deleted meanwhile
                 rework.outcome = "no message"
                 return
+            if label == MORE:
+                await self._from_menu(rework, click)
+                return
             if label in FORM_LABELS:
                 await self._fill_in(rework, click)
                 return
             rework.press, rework.outcome = click, "pressed"
             return
         rework.outcome = "bot down"
+
+    async def _from_menu(self, rework: Rework, click: FakeInteraction) -> None:
+        """Press one of the More menu's buttons (a zoom out, or Use as reference with its form filled in)."""
+        with contextlib.suppress(TimeoutError):  # the bot may die before answering: then there is no menu
+            await self.discord.wait_for(lambda: click.original_message_id is not None, timeout=15)
+        menu = self.discord.messages.get(click.original_message_id or 0)
+        buttons = [c for row in menu.components for c in row.get("components", [])] if menu is not None else []
+        if menu is None or not buttons:
+            rework.outcome = "no form"
+            return
+        chosen = self._random.choice(buttons)
+        try:
+            pressed = await self.discord.click(menu.id, str(chosen["custom_id"]), user_id=rework.command.user_id)
+        except TimeoutError:
+            rework.outcome = "bot down"
+            return
+        as_reference = ":reference:" in str(chosen["custom_id"])
+        rework.label = f"{MORE}: {'Use as reference' if as_reference else 'Zoom out'}"
+        if as_reference:
+            await self._fill_in(rework, pressed)
+            return
+        rework.press, rework.outcome = pressed, "pressed"
 
     async def _fill_in(self, rework: Rework, click: FakeInteraction) -> None:
         """Type what to change into the Edit form's box (and pick a way to reframe it) and submit it, as a
