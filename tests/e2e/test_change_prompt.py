@@ -22,6 +22,7 @@ from tests.e2e.test_rework import (
     STRANGER,
     charges,
     delivered,
+    garden_with_a_blocked_term,
     imagine,
     jobs,
     nothing_but_the_original,
@@ -164,9 +165,7 @@ async def test_no_change_prompt_where_the_prompt_is_the_bots_instruction_and_a_b
 async def test_an_empty_or_blocked_new_prompt_is_refused_privately_and_nothing_is_charged(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
-    original = await imagine(discord_fake, {"prompt": "a garden"})
-    await discord_fake.slash_command("mod blockterm add", {"term": "forbidden"}, user_id=discord_fake.moderator_id)
-    await discord_fake.wait_for(lambda: bool(query(settings, "SELECT * FROM blocked_terms")), timeout=10)
+    original = await garden_with_a_blocked_term(discord_fake, settings)
     for words, refusal in (("a forbidden statue", "not allow"), ("   ", "prompt"), ("--ar 16:9", "nothing but")):
         opened = await press(discord_fake, original, "Change prompt")
         await opened_form(discord_fake, opened)

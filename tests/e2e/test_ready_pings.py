@@ -16,7 +16,7 @@ import pytest
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
 from cogs.ready_pings import PING_FRESH_SECONDS
-from tests.conftest import Clock, answer_data, answer_given, make_settings, start_bot
+from tests.conftest import Clock, RunningBot, answer_data, answer_given, make_settings, start_bot
 from tests.e2e.edits import states
 from tests.e2e.test_batch_ends import hide
 from tests.e2e.test_buttons import ephemeral_reply
@@ -273,6 +273,24 @@ def ping_posts(discord_fake: FakeDiscord) -> int:
     return len([r for r in discord_fake.requests if r.method == "POST" and is_ping(r)])
 
 
+async def slow_with_a_ping_failing_once(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, *, retry_after: float
+) -> tuple[Any, RunningBot]:
+    """The bot started with pings after AFTER s and a failed ping tried again after ``retry_after`` s; its next job
+    slow (its first poll hangs) and its ping's first send answered 503."""
+    settings = make_settings(
+        tmp_path,
+        discord_fake,
+        seaart,
+        imagine={"ping_after_seconds": AFTER},
+        jobs={"final_edit_retry_seconds": [retry_after]},
+    )
+    bot = await start_bot(settings, discord_fake)
+    discord_fake.fail_next("POST", r"/channels/\d+/messages$", status=503, match=is_ping)
+    seaart.script("status_hang")
+    return settings, bot
+
+
 def owed(settings: Any) -> list[tuple[Any, ...]]:
     """The pings owed and not paid (a paid one's row is kept a while, for the start's sweep)."""
     with sqlite3.connect(settings.database.path) as conn:
@@ -284,13 +302,8 @@ async def test_a_ping_discord_fails_is_sent_on_a_later_try_and_one_it_made_but_l
 ) -> None:
     """discord.py does not retry a 503 on a message: the ping was lost. Now it stays owed and goes again after the
     final edits' waits; Discord having made it (its answer lost on the way back), the same nonce makes no second."""
-    settings = make_settings(
-        tmp_path, discord_fake, seaart, imagine={"ping_after_seconds": AFTER}, jobs={"final_edit_retry_seconds": [0.3]}
-    )
-    bot = await start_bot(settings, discord_fake)
+    settings, bot = await slow_with_a_ping_failing_once(tmp_path, discord_fake, seaart, retry_after=0.3)
     try:
-        discord_fake.fail_next("POST", r"/channels/\d+/messages$", status=503, match=is_ping)
-        seaart.script("status_hang")
         await imagine(discord_fake, settings, {"prompt": "a slow cat"}, done=1)
         await discord_fake.wait_for(lambda: len(pings(discord_fake)) == 1, timeout=10)
         assert pings(discord_fake)[0].content == f"<@{discord_fake.member_id}> {READY}"
@@ -313,13 +326,8 @@ async def test_a_ping_whose_message_was_deleted_meanwhile_is_not_sent(
     """The member deleted the image before its ping went (Discord failed the first send): "your image is ready"
     would point at nothing. Discord refuses a reply to a deleted message when asked to, so no ping is made, and
     none is owed any more. Before, the ping went as a plain message."""
-    settings = make_settings(
-        tmp_path, discord_fake, seaart, imagine={"ping_after_seconds": AFTER}, jobs={"final_edit_retry_seconds": [1.0]}
-    )
-    bot = await start_bot(settings, discord_fake)
+    settings, bot = await slow_with_a_ping_failing_once(tmp_path, discord_fake, seaart, retry_after=1.0)
     try:
-        discord_fake.fail_next("POST", r"/channels/\d+/messages$", status=503, match=is_ping)
-        seaart.script("status_hang")
         message = await imagine(discord_fake, settings, {"prompt": "a slow cat"}, done=1)
         await discord_fake.wait_for(lambda: ping_posts(discord_fake) == 1, timeout=10)
         with caplog.at_level(logging.INFO, logger="cogs.ready_pings"):

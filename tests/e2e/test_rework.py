@@ -47,6 +47,14 @@ def made_from(message: FakeMessage) -> str:
     return str(fields.get("Made from", ""))
 
 
+async def garden_with_a_blocked_term(discord_fake: FakeDiscord, settings: Settings) -> FakeMessage:
+    """A delivered image of a garden, once a moderator has blocked the term "forbidden"."""
+    original = await imagine(discord_fake, {"prompt": "a garden"})
+    await discord_fake.slash_command("mod blockterm add", {"term": "forbidden"}, user_id=discord_fake.moderator_id)
+    await discord_fake.wait_for(lambda: bool(query(settings, "SELECT * FROM blocked_terms")), timeout=10)
+    return original
+
+
 async def settled(discord_fake: FakeDiscord, settings: Settings) -> None:
     """Every job finished and its charge settled (the row is written just after the last message edit)."""
     active = "SELECT COUNT(*) FROM jobs WHERE charge_state = 'reserved' OR state NOT IN ('delivered', 'failed')"
@@ -292,9 +300,7 @@ async def test_a_strangers_edit_opens_a_modal_and_is_charged_to_the_stranger(
 async def test_an_empty_or_blocked_edit_is_refused_privately(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
-    original = await imagine(discord_fake, {"prompt": "a garden"})
-    await discord_fake.slash_command("mod blockterm add", {"term": "forbidden"}, user_id=discord_fake.moderator_id)
-    await discord_fake.wait_for(lambda: bool(query(settings, "SELECT * FROM blocked_terms")), timeout=10)
+    original = await garden_with_a_blocked_term(discord_fake, settings)
     for instruction, refusal in (("   ", "Say what should change"), ("add a forbidden statue", "not allow")):
         edit = await press(discord_fake, original, "Edit")
         await discord_fake.wait_for(lambda edit=edit: bool(edit.callbacks), timeout=10)

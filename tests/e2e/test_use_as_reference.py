@@ -17,6 +17,7 @@ from tests.e2e.test_rework import (
     charges,
     delivered,
     fetch,
+    garden_with_a_blocked_term,
     imagine,
     jobs,
     nothing_but_the_original,
@@ -79,9 +80,7 @@ async def test_a_strangers_prompt_with_the_image_as_reference_is_their_own_reque
 async def test_a_blocked_prompt_a_ban_and_a_missing_image_are_refused_privately_and_nothing_is_charged(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
-    original = await imagine(discord_fake, {"prompt": "a garden"})
-    await discord_fake.slash_command("mod blockterm add", {"term": "forbidden"}, user_id=discord_fake.moderator_id)
-    await discord_fake.wait_for(lambda: bool(query(settings, "SELECT * FROM blocked_terms")), timeout=10)
+    original = await garden_with_a_blocked_term(discord_fake, settings)
     for prompt, refusal in (("a forbidden statue", "not allow"), ("   ", "prompt")):
         opened = await press(discord_fake, original, "Use as reference")
         await discord_fake.wait_for(lambda opened=opened: bool(opened.callbacks), timeout=10)
