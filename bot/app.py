@@ -145,7 +145,7 @@ class Bananacord(commands.Bot):
         )
         self.settings = settings
         self.clock = clock
-        self.view_for: ViewFactory = lambda job, phase: None  # replaced by cogs.imagine
+        self.view_for: ViewFactory = lambda job, phase, shape: None  # replaced by cogs.imagine
         self.batch_view_for: BatchViewFactory = lambda batch: None  # replaced by cogs.imagine
         self._services: Services | None = None
         self._leaving = False  # the stop has closed the gateway (see _leave_gateway)
@@ -212,7 +212,7 @@ class Bananacord(commands.Bot):
         sink = DiscordSink(
             self,
             capabilities=lambda job: catalogue.capabilities(job.provider, job.model),
-            view_for=lambda job, phase: self.view_for(job, phase),
+            view_for=lambda job, phase, shape: self.view_for(job, phase, shape),
             batch_view_for=lambda batch: self.batch_view_for(batch),
             clock=self.clock,
         )

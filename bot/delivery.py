@@ -56,7 +56,9 @@ ANSWER_SEARCH_MARGIN = timedelta(seconds=10)
 # while a restart waited for them before the bot came online.
 ANSWER_SEARCH_SPAN = timedelta(seconds=60)
 
-ViewFactory = Callable[[Job, str], discord.ui.View | None]
+# The buttons under a job's message in a phase ("progress", "result", "failed"); for a result, the image's width over
+# height as delivered (its shape, which may not be the one asked).
+ViewFactory = Callable[[Job, str, float | None], discord.ui.View | None]
 # The buttons under a batch's message, from its candidates as shown.
 BatchViewFactory = Callable[[Sequence[Job]], discord.ui.View | None]
 
@@ -109,7 +111,7 @@ class DiscordSink:
         caps, now, typical = self.capabilities(lead), self.clock(), self.typical(lead)
         if len(jobs) == 1:
             embed = render.progress_embed(lead, caps, now=now, typical=typical)
-            view = self.view_for(lead, "progress")
+            view = self.view_for(lead, "progress", None)
         else:
             embed = render.batch_embed(list(jobs), caps, now=now, typical=typical)
             view = self.batch_view_for(jobs)
@@ -134,7 +136,9 @@ class DiscordSink:
             embed = render.result_embed(job, self.capabilities(job), images[0], now=self.clock())
             files = [_upload_file(img, job) for img in images]
             with _upload_errors(self.upload_limit_now(job)):
-                await self._edit(job, embed=embed, attachments=files, view=self.view_for(job, "result"))
+                shape = images[0].width / images[0].height if images[0].height else None
+                view = self.view_for(job, "result", shape)
+                await self._edit(job, embed=embed, attachments=files, view=view)
         finally:
             _close(files, images)
 
@@ -190,7 +194,7 @@ class DiscordSink:
     async def finished(self, job: Job) -> None:
         embed = render.failure_embed(job, self.capabilities(job), now=self.clock())
         with _message_gone_is_final():
-            await self._edit(job, embed=embed, view=self.view_for(job, "failed"), attachments=[])
+            await self._edit(job, embed=embed, view=self.view_for(job, "failed", None), attachments=[])
 
     async def locate(self, job: Job) -> int | None:
         """The message this job is shown in, if Discord ever created it: the interaction's response, or for

@@ -126,10 +126,9 @@ def pan_ratio(current: float, pan: Pan, offered: tuple[str, ...]) -> str | None:
     return min(room, key=lambda item: abs(math.log(item[1] / want)), default=(None, 0.0))[0]
 
 
-def pans_with_room(ratio: str | None, offered: tuple[str, ...]) -> tuple[Pan, ...]:
-    """The ways an image asked in ``ratio`` can be panned: those with a shape that makes room (``pan_ratio``);
-    all four when its shape is not known before its image is seen (no ratio asked, or "auto")."""
-    current = proportion(ratio)
+def pans_with_room(current: float | None, offered: tuple[str, ...]) -> tuple[Pan, ...]:
+    """The ways an image of proportion ``current`` (width over height) can be panned: those with a shape that makes
+    room (``pan_ratio``); all four when its shape is not known (the press works it out from the image shown)."""
     if current is None:
         return PANS
     return tuple(way for way in PANS if pan_ratio(current, way, offered) is not None)

@@ -843,8 +843,9 @@ class Imagine(commands.Cog):
                 else "`count` must be at least 1."
             )
 
-    def build_view(self, job: Job, phase: str) -> discord.ui.View | None:
-        """The buttons under a job's message: Cancel while it runs; on an image, what can be done with it."""
+    def build_view(self, job: Job, phase: str, shape: float | None = None) -> discord.ui.View | None:
+        """The buttons under a job's message: Cancel while it runs; on an image, what can be done with it (the pans
+        its ``shape`` has room for: its width over height as delivered, else as asked)."""
         if phase == "progress":
             actions = [] if job.cancel_requested is not None else ["cancel"]
         elif phase == "result":
@@ -855,7 +856,8 @@ class Imagine(commands.Cog):
             reprompt = ["reprompt"] if _offers_new_prompt(job) else []
             actions = ["vary-subtle", "vary", "edit", *upscales, "zoom-out", "reroll", *reprompt, "reference", "delete"]
             shapes = derive.shapes(catalogue, job.model)
-            actions += [PAN_PREFIX + way for way in derive.pans_with_room(job.request.aspect_ratio, shapes)]
+            current = shape or derive.proportion(job.request.aspect_ratio)
+            actions += [PAN_PREFIX + way for way in derive.pans_with_room(current, shapes)]
         else:
             actions = (["reroll"] if _offers_reroll(job) else []) + (["reprompt"] if _offers_new_prompt(job) else [])
         if not actions:

@@ -245,7 +245,9 @@ async def test_a_member_s_job_with_no_message_is_never_delivered_into_none_nor_c
     fake, settings, db, http = env
     clock = Clock(1_000_000.0)
     quotas = Quotas(db, settings.quotas, clock=clock)
-    sink = DiscordSink(cast(discord.Client, None), capabilities=lambda job: None, view_for=lambda job, phase: None)
+    sink = DiscordSink(
+        cast(discord.Client, None), capabilities=lambda job: None, view_for=lambda job, phase, shape: None
+    )
     runner = make_runner(fake, settings, db, http, sink, clock)
     member = Member(guild_id=5, user_id=7)
     reservation = quotas.reservation(

@@ -18,6 +18,7 @@ from bot.config import Settings, load_settings
 from bot.providers.families import NANO_BANANA_2, NANO_BANANA_PRO
 from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.providers import FakeGemini, FakeSeaArt, FakeSegmind
+from cogs.imagine import Imagine
 from tests.conftest import BOT_TOKEN, SEAART_KEY, Clock, RunningBot, answer_given, make_settings, png_bytes, start_bot
 from tests.e2e.edits import told_privately
 from tests.e2e.test_buttons import PANS, button, ephemeral_reply, finished_labels, labels
@@ -526,7 +527,15 @@ async def test_a_pan_button_with_no_room_that_way_is_refused_privately_and_nothi
     running = await start_bot(settings, discord_fake, Clock())
     try:
         original = await imagine(discord_fake, {"prompt": "a long train"})
-        assert labels(discord_fake, original.id) == FULL
+        assert labels(discord_fake, original.id) == FULL  # square as delivered: room every way
+        # The pans are chosen by the image's shape as delivered: one that came 21:9 would offer none sideways.
+        cog = running.bot.get_cog("Imagine")
+        job = await running.bot.services.runner.store.get(str(query(settings, "SELECT id FROM jobs")[0][0]))
+        assert isinstance(cog, Imagine) and job is not None
+        view = cog.build_view(job, "result", 2100 / 900)
+        assert view is not None
+        shown = [c["label"] for row in view.to_components() for c in row["components"]]
+        assert shown == finished_labels("Re-render 2K", "Re-render 4K", pans=PANS[2:])
         # Nano Banana Pro asked no shape keeps its first reference's (docs/providers.md): Discord then shows the image
         # as 21:9. (The fake SeaArt knows the shapes of its own files only, so the fake Discord is told the size.)
         original.attachments[0]["width"], original.attachments[0]["height"] = 2100, 900
