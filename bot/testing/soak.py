@@ -676,8 +676,9 @@ SELECT = 3  # a string select (a form's Reframe choice)
 
 @dataclass
 class Rework:
-    """A member pressing Vary, Re-roll, Edit or Use as reference (and submitting its form), Re-render, Zoom out
-    or the message menu's remix (its form too) on the image one command brought. ``outcome``: "pressed", or why
+    """A member pressing Vary, Re-roll, Edit, Use as reference or Change prompt (and submitting its form),
+    Re-render, Zoom out, a pan, a batch's More (and a button of its menu) or the message menu's remix (its form
+    too) on the image one command brought. ``outcome``: "pressed", or why
     not ("not delivered", "no message", "bot down", "no form": answered without one). ``press`` is the
     interaction that made the job (for a form, its submit)."""
 
@@ -690,9 +691,10 @@ class Rework:
 
 class Reworks:
     """Members keep working on a seeded ``share`` of what they get: once a command's message shows its
-    image, they press Vary, Re-roll, Edit (typing what to change), Use as reference (typing a prompt), Zoom
-    out, a pan or Re-render 2K (whichever it offers; a batch's message offers Re-roll), or use the message menu's
-    remix, kills and faults notwithstanding.
+    image, they press Vary, Re-roll, Edit (typing what to change), Use as reference (typing a prompt), Change
+    prompt (typing new words), Zoom out, a pan or Re-render 2K (whichever it offers; a batch's message offers
+    Re-roll, Change prompt and More, whose private menu's Zoom out or Use as reference they press), or use the
+    message menu's remix, kills and faults notwithstanding.
     Each is a new job in a new message, to be judged as a command is (``presses``: hand them to ``audit``
     with the commands)."""
 
