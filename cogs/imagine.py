@@ -943,7 +943,13 @@ class Imagine(commands.Cog):
         images = [a for a in message.attachments if (a.content_type or "").startswith("image/")] if message else []
         own = [a for a in images if a.filename.rsplit(".", 1)[0] == result_stem(job.id, 1)]
         chosen = own or (images if job.batch_id is None else [])
-        if message is None or not chosen:
+        if message is None:
+            # Only a More menu's press finds no message: the batch's message it names was deleted.
+            raise InvalidRequestError(
+                "The message that showed this image was deleted, so there is nothing to work from. "
+                "Run /imagine again (you were not charged)."
+            )
+        if not chosen:
             raise InvalidRequestError(
                 "The image is no longer on this message, so there is nothing to work from. "
                 "Run /imagine again (you were not charged)."

@@ -547,7 +547,7 @@ async def test_a_batch_s_more_menu_zooms_out_from_or_uses_as_a_reference_the_ima
     await discord_fake.delete_messages(message.id)
     gone = await discord_fake.click(menu.id, custom_id(menu, "Zoom out #1"), user_id=stranger)
     await answer_given(discord_fake, gone)
-    assert "no longer on this message" in str(answer_data(discord_fake, gone).get("content"))
+    assert "The message that showed this image was deleted" in str(answer_data(discord_fake, gone).get("content"))
     assert len(seaart.creates) == 4
 
 
