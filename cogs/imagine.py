@@ -96,13 +96,19 @@ TOKEN_LIFETIME = timedelta(minutes=15)
 NO_REROLL = {ErrorCategory.BAD_INPUT, ErrorCategory.CONTENT_BLOCKED, ErrorCategory.AUTH}
 
 
+def _moderator_cancelled(job: Job) -> bool:
+    """Whether someone other than its member (a moderator) cancelled the job: its message then offers nothing to
+    run it again (Re-roll, Change prompt)."""
+    return job.error_category is ErrorCategory.CANCELLED and job.cancelled_by not in (None, job.user_id)
+
+
 def _offers_reroll(job: Job) -> bool:
     """Whether a job that ended without an image offers Re-roll: not for a failure the same input meets again,
     nor for a job a moderator cancelled (someone other than its member): the button under their "Cancelled
     by" invited the member, or anyone, to run again at once what a moderator had just stopped."""
     if job.error_category in NO_REROLL:
         return False
-    return not (job.error_category is ErrorCategory.CANCELLED and job.cancelled_by not in (None, job.user_id))
+    return not _moderator_cancelled(job)
 
 
 def _offers_new_prompt(job: Job) -> bool:
@@ -113,7 +119,7 @@ def _offers_new_prompt(job: Job) -> bool:
         return False
     if job.error_category is ErrorCategory.AUTH:
         return False
-    return not (job.error_category is ErrorCategory.CANCELLED and job.cancelled_by not in (None, job.user_id))
+    return not _moderator_cancelled(job)
 
 
 def _shown_at(message: discord.Message | None) -> str | None:
