@@ -136,6 +136,9 @@ def pans_with_room(current: float | None, offered: tuple[str, ...]) -> tuple[Pan
 
 # Edits whose prompt says how to frame the image rather than what it shows (``framed``).
 FRAMINGS: frozenset[EditAction] = frozenset({"reframe", "zoom_out", "pan"})
+# How a framing's instruction and the member's words in its prompt are joined (``framed``, ``reworded``); the
+# instructions the bot writes never hold it.
+_ALSO = " Also: "
 # What a framed image shows when nothing says it in words (a member's own image), for its Vary and re-render.
 UNKNOWN_SUBJECT = "The scene in this image, drawn afresh in the same style."
 
@@ -181,13 +184,13 @@ def framed(words: str, frame: Frame, *, references: int = 1) -> tuple[str, EditA
             f"of the new frame, and continue the scene naturally into the new space at the {side}, in the same "
             "style, colours and light."
         )
-        return (f"{pan} Also: {words}" if words else pan), "pan"
+        return (f"{pan}{_ALSO}{words}" if words else pan), "pan"
     if frame.zoom_out:
         zoom = (
             f"Zoom out from {image} into {where}: show the whole picture smaller, with more of the scene "
             "around it, continued naturally on every side, and keep its subject, style, colours and details."
         )
-        return (f"{zoom} Also: {words}" if words else zoom), "zoom_out"
+        return (f"{zoom}{_ALSO}{words}" if words else zoom), "zoom_out"
     if frame.ratio and not words:
         same = "the first image as it is" if references > 1 else "this same image"
         return (
@@ -377,6 +380,85 @@ def edit(
     if frame.pan is not None:
         changes["derived_from"] = Derivation(action=action, job_id=origin[0], message_url=origin[1], way=frame.pan)
     return _derive(request, action, origin, prompt=prompt, reference_images=references, history=history, **changes)
+
+
+# What a request made from an image can be asked again with other words (Change prompt, as Midjourney's Remix): a
+# Vary by the prompt its image was made from, an edit by its instruction, a zoom out or a pan by the words added to it.
+# A re-render draws the same prompt at another size: other words would make it another image, not that one larger.
+REWORDABLE: frozenset[str] = frozenset({"vary", "vary_subtle", "edit", *FRAMINGS})
+
+
+def words_to_change(request: GenerationRequest) -> str | None:
+    """The words Change prompt's form holds for ``request``: a request of the member's own, its prompt (a /blend's,
+    the words after its instruction); a Vary, the prompt its image was made from (a /blend's image, its words); an
+    edit or a reply, its instruction; a zoom out, pan or new shape, the words added to it ("" for none). None where
+    there are none to change: a re-render (``REWORDABLE``)."""
+    origin = request.derived_from
+    if origin is None:
+        # A reply's edit (its message answers the reply: no "Made from") is its instruction, as an edit's.
+        blended = None if request.history else blend_words(request)
+        return request.prompt if blended is None else blended
+    if origin.action not in REWORDABLE:
+        return None
+    if origin.action in _VARIATIONS:
+        subject = subject_of(request)
+        return _after_blend(subject) if subject.startswith(BLEND) else subject
+    if origin.action in FRAMINGS:
+        return request.member_words or ""
+    return request.prompt
+
+
+def _after_blend(prompt: str) -> str:
+    """A blend's prompt's words after its instruction (``blend_prompt``): "" for none."""
+    return prompt.removeprefix(BLEND).removeprefix(":").removeprefix(".").strip()
+
+
+def reworded(
+    request: GenerationRequest,
+    words: str,
+    *,
+    more: tuple[ReferenceImage, ...] = (),
+    max_chars: int | None = None,
+) -> GenerationRequest | None:
+    """``request`` (one ``words_to_change`` offers words of, made from an image: a derivation, or a reply's edit)
+    asked again with ``words`` in place of its member's: the same image, conversation, shape and options, the same
+    seed (the new words drawn from the same start). A Vary varies the image again, by the new words; an edit is the
+    new instruction; a zoom out or a pan has the new words added to it (none: the framing alone), and a new shape
+    with words is an edit in that shape, as the Edit form makes it (``framed``). ``more``: images linked in the
+    words, references after the request's own. None where the words cannot stand for what was asked (none, for a
+    Vary or an edit)."""
+    origin = request.derived_from
+    assert request.history or (origin is not None and origin.action in REWORDABLE)
+    references = (*request.reference_images, *more)
+    image = "the first image" if len(references) > 1 else "this image"
+    changes: dict[str, Any] = {"reference_images": references}
+    if origin is None:
+        # A reply's edit: its instruction.
+        if not words:
+            return None
+        changes.update(prompt=words)
+    elif origin.action in _VARIATIONS:
+        if not words:
+            return None
+        subject = blend_prompt(words) if subject_of(request).startswith(BLEND) else words
+        strength: Variation = "vary" if origin.action == "vary" else "vary_subtle"
+        prompt = varied(subject, strength, references=len(references))
+        if max_chars is not None and len(prompt) > max_chars:
+            prompt = subject
+        changes.update(prompt=prompt, subject=subject, member_words=subject)
+    elif origin.action in ("zoom_out", "pan"):
+        # The bot's instruction, as ``framed`` wrote it, naming the first image once there are others.
+        instruction = request.prompt.partition(_ALSO)[0].replace("this image", image, 1)
+        changes.update(prompt=f"{instruction}{_ALSO}{words}" if words else instruction, member_words=words)
+    elif origin.action == "reframe" and not words:
+        pass  # the new shape alone, as it was
+    elif words:
+        # An edit's instruction; a new shape's words make it an edit in that shape, as ``framed`` has it.
+        action = Derivation(action="edit", job_id=origin.job_id, message_url=origin.message_url)
+        changes.update(prompt=words, member_words=None, subject=None, derived_from=action)
+    else:
+        return None
+    return GenerationRequest.model_validate({**request.model_dump(), **changes})
 
 
 def upscale(request: GenerationRequest, image: ReferenceImage, size: str, origin: Origin) -> GenerationRequest:

@@ -112,10 +112,10 @@ def _offers_reroll(job: Job) -> bool:
 
 
 def _offers_new_prompt(job: Job) -> bool:
-    """Whether a job's message offers Change prompt: a request worded by its member (an /imagine, a /blend, a Use
-    as reference; not a Vary, an Edit or a reply, whose prompt is the bot's instruction or a step of a
-    conversation), not ended by a rejected key (other words meet it again) or by a moderator's cancel."""
-    if job.request.derived_from is not None or job.request.history:
+    """Whether a job's message offers Change prompt: a request with words of its member's to change (an /imagine, a
+    /blend, a Use as reference; a Vary, an edit, a zoom out or a pan of an image: ``derive.words_to_change``; not a
+    re-render), not ended by a rejected key (other words meet it again) or by a moderator's cancel."""
+    if derive.words_to_change(job.request) is None:
         return False
     if job.error_category is ErrorCategory.AUTH:
         return False
@@ -127,11 +127,15 @@ def _shown_at(message: discord.Message | None) -> str | None:
     return message.jump_url if message is not None else None
 
 
-def _typed_words(request: GenerationRequest) -> str:
-    """The words a member typed for a request they worded (``_offers_new_prompt``): a /blend's after its
-    instruction, else its prompt (Midjourney's parameters already taken out: its options hold them)."""
-    blended = derive.blend_words(request)
-    return request.prompt if blended is None else blended
+def _kept_note(typed: Sequence[str]) -> str | None:
+    """The private word on the parameters Change prompt left out under an image made from another: the step it
+    takes again keeps its image's shape and options (None if none was typed)."""
+    if not typed:
+        return None
+    return (
+        f"Left out `{' '.join(typed)}`: this keeps the image's shape and options. For another shape, press **Edit** "
+        "and pick it under *Reframe*."
+    )
 
 
 def _more_menu(shown: Sequence[Job]) -> discord.ui.View:
@@ -191,9 +195,11 @@ MORE_MENU = (
     "To pan one or give it a new shape, press its **E** button under the images and pick from *Reframe*."
 )
 NO_NEW_PROMPT = (
-    "This image's prompt is the bot's instruction (a Vary, an Edit, a reframe or a reply), so there are no words of "
-    "yours to change: use Edit, or Change prompt under the image it came from."
+    "A re-render draws the prompt of the image it came from at another size, so there are no words of its own to "
+    "change: use Change prompt under the image it came from, or Edit."
 )
+# Change prompt's new words for a Vary or an edit: none would leave nothing to draw or change.
+NO_NEW_WORDS = "Write the words to make it with: the new prompt is empty."
 # The Zoom out button's change: the same shape, more of the scene, no words (bot/derive.py ``framed``).
 ZOOM_OUT_ONLY = derive.Frame(zoom_out=True)
 # The buttons, besides Zoom out and the Vary ones, that start a job from the image shown (by their action's start).
@@ -1071,7 +1077,7 @@ class Imagine(commands.Cog):
                 raise InvalidRequestError(NO_NEW_PROMPT)
             if await self.bot.services.moderation.active_ban(interaction.guild_id or 0, interaction.user.id):
                 await self.moderate(interaction, job.request)
-            await interaction.response.send_modal(PromptForm(job.id, _typed_words(job.request)))
+            await interaction.response.send_modal(PromptForm(job.id, job.request))
             return
         if action == "reference":
             # Refused now rather than after the member has typed: no image here, or a ban (as Edit's).
@@ -1223,6 +1229,9 @@ class Imagine(commands.Cog):
             return
         if not _offers_new_prompt(job):
             raise InvalidRequestError(NO_NEW_PROMPT)
+        if job.request.derived_from is not None or job.request.history:
+            await self._rework_with(interaction, job, words)
+            return
         base = await self._renewed(job.request)
         typed = split_parameters(clean_prompt(words))
 
@@ -1253,6 +1262,35 @@ class Imagine(commands.Cog):
             came_from=Derivation(action="reprompt", job_id=job.id, message_url=_shown_at(interaction.message)),
             instruction=derive.BLEND if blended else None,
         )
+
+    async def _rework_with(self, interaction: discord.Interaction[Any], job: Job, words: str) -> None:
+        """Change prompt on an image made from another (a Vary, an edit, a reply, a zoom out, a pan): the same step
+        again, from the same image, with ``words`` (``derive.reworded``), as Midjourney's Remix asks a variation again
+        with other words. Charged to the presser, as the buttons are; their Re-roll's rule for the conversation holds
+        (another member's request sends only what the channel showed). Images linked in the words go along, as the
+        Edit form takes them; Midjourney's parameters are left out and named (the step keeps the image's shape and
+        options)."""
+        base = await self._renewed(job.request)
+        here = place_of(interaction.channel)
+        linked_in = await typed_links(self.bot, words, guild=interaction.guild, here=here, edit=True)
+        typed = split_parameters(linked_in.words)
+        asked = {"ar": typed.ratio, "seed": typed.seed, "repeat": typed.repeat, "zoom": "" if typed.zoom else None}
+        kept = [f"--{name} {value}".rstrip() for name, value in asked.items() if value is not None]
+        catalogue = self.bot.services.catalogue
+        request = derive.reworded(
+            base,
+            typed.prompt.strip(),
+            more=tuple(not_among(linked_in.images, base.reference_images)),
+            max_chars=min(derive.prompt_limit(catalogue, job.model), PROMPT_MAX_CHARS),
+        )
+        if request is None:
+            raise InvalidRequestError(NO_NEW_WORDS)
+        if interaction.user.id != job.user_id and request.history:
+            request = request.model_copy(update={"history": derive.public_turns(request.history)})
+        jobs = await self.start_job(interaction, request, preferred=job.provider)
+        notes = [ignored_note(typed.ignored), _kept_note(kept)]
+        if jobs and any(notes):
+            await self.tell(interaction, "\n".join(note for note in notes if note))
 
     async def on_edit_submit(
         self, interaction: discord.Interaction[Any], job_id: str, instruction: str | None, shape: list[str] | None

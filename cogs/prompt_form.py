@@ -4,8 +4,10 @@ Trying a prompt again with a few words changed is most of the work of making an 
 words, and a new ``/imagine`` means typing every option and attaching every reference again. This form opens
 with the prompt as the member typed it; its submit is ``/imagine`` with those words and what the request was made
 with: its model, the options its member chose, its reference images (cogs/imagine.py
-``Imagine.on_prompt_submit``). It is answered by ``Imagine.on_interaction``, as the other forms are, so a form
-opened before a restart still works: its custom_id carries the job.
+``Imagine.on_prompt_submit``). Under an image made from another (a Vary, an edit, a zoom out, a pan) it holds the
+member's words of that step, and its submit takes the same step again with the new ones (Midjourney's Remix:
+bot/derive.py ``reworded``). It is answered by ``Imagine.on_interaction``, as the other forms are, so a form opened
+before a restart still works: its custom_id carries the job.
 """
 
 from __future__ import annotations
@@ -14,21 +16,40 @@ import re
 
 import discord
 
+from bot import derive
+from bot.models import GenerationRequest
 from cogs.reference_form import TEXT_INPUT_MAX_CHARS, prompt_box
 
 # The form's custom_id: the job whose request is made again with the new words.
 PROMPT_FORM_ID = re.compile(r"bananacord:reprompt:(?P<job_id>[0-9a-f]{16})")
 
 
-class PromptForm(discord.ui.Modal):
-    """The prompt, to change; ``words`` fills it in."""
+# What the form says of its words, by what the request did (bot/models.py Derivation.action; None: a request of the
+# member's own), and an example of such words. Each description at most 100 characters (Discord's limit).
+_TOLD: dict[str | None, tuple[str, str]] = {
+    None: (
+        "Made again with these words: the same model, options and reference images.",
+        "a lighthouse at dawn, in watercolour --ar 16:9",
+    ),
+    "vary": ("The same image varied again, by these words: its model and options kept.", "a lighthouse at dusk"),
+    "edit": ("The same image edited again with these words: its model, shape and options kept.", "make it night"),
+    "zoom_out": ("The same image zoomed out again, with these words added (if any).", "add a lake in front"),
+    "pan": ("The same image extended the same way again, with these words added (if any).", "add a lake"),
+    "reframe": ("The same image in the same new shape, edited with these words.", "make it night"),
+}
 
-    def __init__(self, job_id: str, words: str) -> None:
+
+class PromptForm(discord.ui.Modal):
+    """The words of ``request`` (``derive.words_to_change``), to change."""
+
+    def __init__(self, job_id: str, request: GenerationRequest) -> None:
         super().__init__(title="Change the prompt", custom_id=f"bananacord:reprompt:{job_id}", timeout=None)
-        description = "Made again with these words: the same model, options and reference images."
+        words = derive.words_to_change(request) or ""
+        did = request.derived_from.action if request.derived_from is not None else None
+        description, placeholder = _TOLD["vary" if did == "vary_subtle" else did]
         if len(words) > TEXT_INPUT_MAX_CHARS:
             # /imagine takes 6,000 characters, a form's box 4,000: the member is told the box holds the start only.
             description = f"Only the first {TEXT_INPUT_MAX_CHARS:,} characters of the prompt fit: the rest is left out."
-        self.add_item(prompt_box(description, "a lighthouse at dawn, in watercolour --ar 16:9", words=words))
+        self.add_item(prompt_box(description, placeholder, words=words))
         # A stopped modal is not kept by discord.py (send_modal stores only unfinished ones).
         self.stop()

@@ -250,3 +250,56 @@ def test_the_member_s_words_in_a_prompt_the_bot_wrote_are_what_moderation_judges
     # A conversation carried on keeps each turn's judged words.
     turn = Turn(prompt=varied.prompt, result=image("v"), member_words=varied.member_words)
     assert turn.judged_words == "a dancer" and Turn(prompt="a cat", result=image("c")).judged_words == "a cat"
+
+
+ORIGIN = ("job1", "https://discord.com/channels/1/2/3")
+
+
+def test_a_step_reworded_is_the_same_step_from_the_same_image_with_the_new_words() -> None:
+    """Change prompt under an image made from another (``reworded``): a Vary by new words, the seed it had; an
+    edit's new instruction; a zoom out's or pan's words in place of those it had, the instruction kept once."""
+    first = request(reference_images=(image("a"),), aspect_ratio="3:2", seed=7)
+    varied = derive.vary(first, image("shown"), ORIGIN, limit=14, strength="vary_subtle")
+    assert derive.words_to_change(varied) == "a lighthouse"
+    again = derive.reworded(varied, "a lighthouse at night")
+    assert again is not None and again.prompt == derive.varied("a lighthouse at night", "vary_subtle", references=2)
+    assert (again.subject, again.member_words, again.seed) == ("a lighthouse at night",) * 2 + (varied.seed,)
+    assert again.reference_images == varied.reference_images and again.derived_from == varied.derived_from
+    assert derive.reworded(varied, "") is None  # nothing to vary it by
+
+    edited = derive.edit(first, image("shown"), "make it night", ORIGIN)
+    assert derive.words_to_change(edited) == "make it night"
+    dawn = derive.reworded(edited, "make it dawn", more=(image("hat"),))
+    assert dawn is not None and dawn.prompt == "make it dawn" and dawn.member_words is None
+    assert [r.filename for r in dawn.reference_images] == ["shown", "hat"]
+    assert derive.reworded(edited, "") is None
+
+    zoom = derive.Frame(zoom_out=True)
+    zoomed = derive.edit(first, image("shown"), "", ORIGIN, frame=zoom)
+    assert derive.words_to_change(zoomed) == ""
+    lake = derive.reworded(zoomed, "add a lake")
+    assert lake is not None and lake.prompt == derive.framed("add a lake", zoom)[0]
+    boat = derive.reworded(lake, "add a boat", more=(image("boat"),))
+    assert boat is not None and boat.prompt == derive.framed("add a boat", zoom, references=2)[0]
+    assert (boat.member_words, boat.subject) == ("add a boat", "a lighthouse")
+    plain = derive.reworded(lake, "")  # no words: the zoom out alone
+    assert plain is not None and plain.prompt == derive.framed("", zoom)[0] and plain.member_words == ""
+
+    pan = derive.Frame(ratio="21:9", pan="left")
+    panned = derive.edit(first, image("shown"), "a road", ORIGIN, frame=pan)
+    bridge = derive.reworded(panned, "a bridge")
+    assert bridge is not None and bridge.prompt == derive.framed("a bridge", pan)[0] and bridge.aspect_ratio == "21:9"
+    assert bridge.derived_from == panned.derived_from
+
+    # A new shape alone, given words, is an edit in that shape, as the Edit form makes it.
+    reframed = derive.edit(first, image("shown"), "", ORIGIN, frame=derive.Frame(ratio="16:9"))
+    night = derive.reworded(reframed, "at night")
+    assert night is not None and (night.prompt, night.aspect_ratio) == ("at night", "16:9")
+    assert night.derived_from is not None and night.derived_from.action == "edit" and night.subject is None
+
+    # A re-render has no words of its own; a reply's edit (a conversation, no "Made from") has its instruction.
+    assert derive.words_to_change(derive.upscale(first, image("shown"), "4K", ORIGIN)) is None
+    reply = request(prompt="now in snow", history=(Turn(prompt="a lighthouse", result=image("shown")),))
+    assert derive.words_to_change(reply) == "now in snow"
+    rain = derive.reworded(reply, "now in rain")
+    assert rain is not None and rain.prompt == "now in rain" and rain.history == reply.history

@@ -33,7 +33,7 @@ PANS = ("Pan left", "Pan right", "Pan up", "Pan down")
 def finished_labels(*rerenders: str, pans: tuple[str, ...] = PANS, worded: bool = True) -> list[str]:
     """The buttons under a finished single image, left to right, with the re-render sizes it offers, and the
     pans its shape has room for (all four for a square image, or one whose shape is known only from its image).
-    ``worded``: its prompt is the member's words (Change prompt), not the bot's instruction (a Vary, an Edit)."""
+    ``worded``: it has words of its member's to change (Change prompt), as any but a re-render has."""
     first = ["Vary (Subtle)", "Vary (Strong)", "Edit", *rerenders, "Zoom out", "Re-roll"]
     return [*first, *(["Change prompt"] if worded else []), "Use as reference", "Delete", *pans]
 

@@ -26,8 +26,8 @@ from tests.e2e.test_buttons import PANS, button, ephemeral_reply, finished_label
 KEY = "rework-key"
 STRANGER = 4242  # a member of the server who did not ask for the image
 FULL = finished_labels("Re-render 2K", "Re-render 4K")
-# Under an image a Vary, a zoom or a pan made: no Change prompt (its prompt is the bot's instruction).
-MADE_FROM_IT = finished_labels("Re-render 2K", "Re-render 4K", worded=False)
+# Under an image a Vary, a zoom or a pan made: the same, its Change prompt that step again with other words.
+MADE_FROM_IT = finished_labels("Re-render 2K", "Re-render 4K")
 
 
 def query(settings: Settings, sql: str, *params: object) -> list[tuple[Any, ...]]:
@@ -505,9 +505,7 @@ async def test_a_pan_button_is_the_edit_form_s_pan_in_one_click_and_offered_only
         assert "➡️ The image of" in made_from(result) and "extended to the right into a 21:9 frame" in made_from(result)
         assert result.embeds[0]["description"] == "a road into the hills"
         # 21:9 is Nano Banana Pro's widest shape: no pan sideways is offered under the result.
-        assert labels(discord_fake, result.id) == finished_labels(
-            "Re-render 2K", "Re-render 4K", pans=PANS[2:], worded=False
-        )
+        assert labels(discord_fake, result.id) == finished_labels("Re-render 2K", "Re-render 4K", pans=PANS[2:])
         await settled(discord_fake, settings)
         assert len(seaart.creates) == 2
         # A Nano Banana Pro image costs 3 units by default (config.example.toml [quotas]).
