@@ -36,7 +36,9 @@ The bot runs as its own process (`python -m bot run`, bench/harness.py) against 
     and one Cancel for all of them);
   * members who keep working: once --reworks of the commands have their image, Vary, Re-roll, Edit or Use as
     reference (its form filled in), Re-render 2K, Zoom out or the message menu's remix is used on it
-    (bot/testing/soak.py Reworks), a new job in a new message, judged as a command is;
+    (bot/testing/soak.py Reworks), a new job in a new message, judged as a command is; --remixes of the
+    Vary, Edit, zoom out and pan steps get Change prompt pressed under their own image once it shows (that
+    step again with other words);
   * members who reply: --replies of the single-image commands get a reply asking for an edit once their
     image shows (bot/testing/soak_replies.py), live if the bot is on the gateway, else while it is away
     (Discord never delivers those; the bot must find them in the channel's history when back). Each must
@@ -135,6 +137,7 @@ class Plan:
     cancels: float
     batches: float
     reworks: float
+    remixes: float
     replies: float
     lost_answers: float
     providers: tuple[str, ...]
@@ -491,7 +494,7 @@ async def run_soak(plan: Plan) -> Run:
                 actions = MemberActions(discord_fake, plan.cancels, seed=plan.seed, delay=(0.2, plan.high + 1))
                 members = [discord_fake.member_id] + [discord_fake.snowflakes.next() for _ in range(plan.members - 1)]
                 moderator = Moderator(discord_fake, members[1]) if plan.moderation is not None else None
-                reworks = Reworks(discord_fake, plan.reworks, seed=plan.seed)
+                reworks = Reworks(discord_fake, plan.reworks, seed=plan.seed, remixes=plan.remixes)
                 replies = ReplyEdits(discord_fake, plan.replies, seed=plan.seed)
                 sending = asyncio.create_task(
                     send_through_restarts(discord_fake, prompts, plan, actions, reworks, replies, members, doomed)
@@ -747,6 +750,12 @@ def main() -> None:
         help="share of commands whose image is worked on: Vary, Re-roll, Edit, Re-render, remix (0.1)",
     )
     parser.add_argument(
+        "--remixes",
+        type=float,
+        default=0.3,
+        help="share of those Vary, Edit, zoom out and pan steps then reworded by Change prompt under their image (0.3)",
+    )
+    parser.add_argument(
         "--replies", type=float, default=0.1, help="share of single-image commands whose image gets a reply (0.1)"
     )
     parser.add_argument(
@@ -857,6 +866,7 @@ def main() -> None:
         cancels=args.cancels,
         batches=args.batches,
         reworks=args.reworks,
+        remixes=args.remixes,
         replies=args.replies,
         lost_answers=args.lost_answers,
         providers=providers,

@@ -560,8 +560,8 @@ class MemberActions:
 
     async def finish(self) -> None:
         """Wait for the actions still to come (each gives up within about a minute)."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks)
+        while self._tasks:  # a step's remix starts only once the step was pressed
+            await asyncio.gather(*list(self._tasks))
 
     async def _act(self, action: MemberAction, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -670,6 +670,10 @@ PAN_LABELS = ("Pan left", "Pan down")  # two of the four arrows: a pan's share o
 MORE = "More"
 ONE_CLICK = ("Vary (Subtle)", "Vary (Strong)", "Re-roll", "Re-render 2K", "Zoom out", *PAN_LABELS)
 REWORK_LABELS = (*ONE_CLICK, *FORM_LABELS, MORE)
+# The steps whose image offers Change prompt for that step again with other words (Midjourney's Remix: cogs/imagine.py
+# ``Imagine._rework_with``); a re-render's does not.
+STEPS = ("Vary (Subtle)", "Vary (Strong)", "Zoom out", *PAN_LABELS, "Edit")
+CHANGE_PROMPT = "Change prompt"
 MODAL = 9  # an interaction callback that opens a form
 SELECT = 3  # a string select (a form's Reframe choice)
 
@@ -687,6 +691,8 @@ class Rework:
     outcome: str = "pending"
     label: str | None = None
     press: FakeInteraction | None = None
+    # Pressed under the image of an earlier rework's step (``Reworks.remixes``), not of a command.
+    of_step: bool = False
 
 
 class Reworks:
@@ -698,9 +704,13 @@ class Reworks:
     Each is a new job in a new message, to be judged as a command is (``presses``: hand them to ``audit``
     with the commands)."""
 
-    def __init__(self, discord_fake: FakeDiscord, share: float, *, seed: int, patience: float = 120.0) -> None:
+    def __init__(
+        self, discord_fake: FakeDiscord, share: float, *, seed: int, patience: float = 120.0, remixes: float = 0.0
+    ) -> None:
         self.discord = discord_fake
         self.share = share
+        # The share of steps (``STEPS``) whose member then presses Change prompt under the step's image.
+        self.remixes = remixes
         self.patience = patience
         self.reworks: list[Rework] = []
         self._random = random.Random(f"{seed}-reworks")
@@ -715,19 +725,27 @@ class Reworks:
             return
         labels = list(REWORK_LABELS)
         self._random.shuffle(labels)
-        rework = Rework(command, tuple(labels))
+        self._start(Rework(command, tuple(labels)))
+
+    def _start(self, rework: Rework) -> None:
         self.reworks.append(rework)
         task = asyncio.create_task(self._rework(rework))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _then_remix(self, rework: Rework) -> None:
+        """After a step (a Vary, an Edit, a zoom out, a pan) was pressed: a seeded share of them, Change prompt under
+        its image once it shows, that step again with other words."""
+        if rework.press is not None and rework.label in STEPS and self._random.random() < self.remixes:
+            self._start(Rework(rework.press, (CHANGE_PROMPT,), of_step=True))
 
     async def finish(self, answered_within: float = 15.0) -> None:
         """Wait for the presses still to come (each waits at most ``patience`` s for its image), then for
         the bot to answer them (a press not answered within ``answered_within`` s counts as unanswered):
         a judge that looked before would call a press still being handled unanswered, and the run would
         stop the bot while it holds that press's jobs."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks)
+        while self._tasks:  # a step's remix starts only once the step was pressed
+            await asyncio.gather(*list(self._tasks))
         with contextlib.suppress(TimeoutError):
             await self.discord.wait_for(lambda: all(p.acknowledged for p in self.presses), timeout=answered_within)
 
@@ -744,7 +762,7 @@ class Reworks:
         if not shows_an_image(message) or label is None:
             rework.outcome = "not delivered"
             return
-        rework.label = label
+        rework.label = f"{label} of a step" if rework.of_step else label
         for _ in range(6):  # the bot may be down: the press waits for the next one
             try:
                 if label == REMIX_MENU:
@@ -761,8 +779,9 @@ class Reworks:
                 return
             if label in FORM_LABELS:
                 await self._fill_in(rework, click)
-                return
-            rework.press, rework.outcome = click, "pressed"
+            else:
+                rework.press, rework.outcome = click, "pressed"
+            self._then_remix(rework)
             return
         rework.outcome = "bot down"
 

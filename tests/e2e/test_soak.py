@@ -241,8 +241,9 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
         config = write_config(tmp_path, discord_fake, ("seaart", seaart), ("kie", kie))
         # Some members press Cancel or delete the message a moment later, across the kill too.
         actions = MemberActions(discord_fake, 0.3, seed=SEED, delay=(0.1, 1.5))
-        # Others press Vary or Re-roll on the image they got: a new job each, through the same faults.
-        reworks = Reworks(discord_fake, 0.3, seed=SEED, patience=30)
+        # Others press Vary or Re-roll on the image they got: a new job each, through the same faults; half of
+        # those who vary, edit, zoom out or pan then change that step's words under its image (Change prompt).
+        reworks = Reworks(discord_fake, 0.3, seed=SEED, patience=30, remixes=0.5)
         # And others reply to it with an edit, some while the bot is away (it must find those when back).
         replies = ReplyEdits(discord_fake, 0.3, seed=SEED, patience=30, delay=(0.0, 2.0))
         try:
@@ -532,7 +533,7 @@ async def test_a_ban_and_a_blocked_term_hold_from_the_moment_the_moderator_is_to
         members = [discord_fake.member_id, discord_fake.snowflakes.next(), discord_fake.snowflakes.next()]
         config = write_config(tmp_path, discord_fake, ("seaart", seaart))
         moderator = Moderator(discord_fake, banned=members[1])
-        reworks = Reworks(discord_fake, 0.5, seed=SEED, patience=20)
+        reworks = Reworks(discord_fake, 0.5, seed=SEED, patience=20, remixes=0.5)
         replies = ReplyEdits(discord_fake, 0.4, seed=SEED, patience=20, delay=(0.0, 1.0))
 
         def theirs() -> list[FakeInteraction]:
