@@ -1,9 +1,11 @@
-"""/blend: two to five images made into one, as Midjourney's /blend does, with no words needed.
+"""/blend: two or more images made into one, as Midjourney's /blend does, with no words needed.
 
 Members coming from Midjourney look for /blend. With Nano Banana it is an /imagine whose references are the
 images and whose prompt asks for them blended (and says how, if the member adds words): so it is carried out
 by /imagine itself (cogs/imagine.py), with everything that comes with it: the member's preferences, the
 channel's safety level, moderation of the words, quotas, routing and failover, the job's message and buttons.
+The images are attached (up to five), or linked in ``references`` as /imagine's are: most of the images members want
+blended are in the channel already (two of the bot's own results), and linking a message takes no download.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from discord.ext import commands
 from bot.app import Bananacord
 from bot.derive import BLEND, blend_prompt
 from bot.jobs import MAX_CANDIDATES
-from cogs.imagine import MODEL_DESCRIPTION, OPTION_CHOICES, PROMPT_MAX_CHARS, Imagine
+from cogs.imagine import MODEL_DESCRIPTION, OPTION_CHOICES, PROMPT_MAX_CHARS, REFERENCES_MAX_CHARS, Imagine
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN
 
 # The member's words fit in what is left of a prompt's length after BLEND and ": ".
@@ -32,11 +34,12 @@ class Blend(commands.Cog):
     @app_commands.command(name="blend", extras={ANSWERS_ON_ITS_OWN: True})
     @app_commands.guild_only()
     @app_commands.describe(
-        image1="The first image to blend (PNG, JPEG or WebP)",
+        image1="The first image to blend (PNG, JPEG or WebP), or link them in references",
         image2="The second image to blend",
         image3="Another image to blend",
         image4="Another image to blend",
         image5="Another image to blend (Nano Banana Pro takes more than Nano Banana 2)",
+        references="Images to blend already in the channel: links to their messages (Copy Message Link) or to images",
         prompt="How to blend them, if you want to say (`in watercolour`, `the cat from the first in the second`)",
         aspect_ratio="Shape of the image (each model offers its own set)",
         model=MODEL_DESCRIPTION,
@@ -46,17 +49,18 @@ class Blend(commands.Cog):
     async def blend(
         self,
         interaction: discord.Interaction[Any],
-        image1: discord.Attachment,
-        image2: discord.Attachment,
+        image1: discord.Attachment | None = None,
+        image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
         image4: discord.Attachment | None = None,
         image5: discord.Attachment | None = None,
+        references: app_commands.Range[str, 1, REFERENCES_MAX_CHARS] | None = None,
         prompt: app_commands.Range[str, 1, BLEND_WORDS_MAX_CHARS] | None = None,
         aspect_ratio: str | None = None,
         model: str | None = None,
         count: app_commands.Range[int, 1, MAX_CANDIDATES] | None = None,
     ) -> None:
-        """Blend two to five images into one new image."""
+        """Blend two or more images into one new image."""
         imagine = self.bot.get_cog("Imagine")
         assert isinstance(imagine, Imagine)  # loaded before this cog (bot/app.py EXTENSIONS)
         images = [image for image in (image1, image2, image3, image4, image5) if image is not None]
@@ -67,6 +71,8 @@ class Blend(commands.Cog):
             aspect_ratio=aspect_ratio,
             count=count,
             attached=images,
+            references=references,
+            fewest_images=2,  # attached or linked: known once the links are read
             instruction=BLEND,  # moderation judges the member's words, not the bot's (cogs/policy.py)
         )
 

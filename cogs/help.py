@@ -35,9 +35,8 @@ def make_line(count_cap: int) -> str:
         "`/imagine prompt:` and describe the image (Midjourney's `--ar 16:9`, `--seed 7` and `--no text` at its "
         "end work too). Attach reference images (`image1`…`image10`), paste an image's Discord link into the "
         "prompt, or link messages with images (`references:`) to draw from them; `model`, `aspect_ratio`, "
-        "`resolution` and "
-        f"`count` ({at_once}) are optional. `/blend` makes two to five images into one. You are charged only "
-        "for images you receive."
+        f"`resolution` and `count` ({at_once}) are optional. `/blend` makes two or more images (attached, or "
+        "linked in `references`) into one. You are charged only for images you receive."
     )
 
 

@@ -127,6 +127,14 @@ def _shown_at(message: discord.Message | None) -> str | None:
     return message.jump_url if message is not None else None
 
 
+def _too_few_images(fewest: int, given: int) -> str:
+    """A /blend with fewer images than it blends, attached and linked together."""
+    return (
+        f"A blend needs at least {fewest} images; you gave {given}. Attach them (`image1`, `image2`...), or link "
+        "images already here in `references:` (right-click a message → Copy Message Link, or an image → Copy Link)."
+    )
+
+
 def _kept_note(typed: Sequence[str]) -> str | None:
     """The private word on the parameters Change prompt left out under an image made from another: the step it
     takes again keeps its image's shape and options (None if none was typed)."""
@@ -586,11 +594,13 @@ class Imagine(commands.Cog):
         instruction: str | None = None,
         starting_from: Sequence[ReferenceImage] = (),
         came_from: Derivation | None = None,
+        fewest_images: int = 0,
     ) -> None:
         """/imagine with its options as Discord sent them (``attached``: its images, in order); /blend's too
         (cogs/blend.py), whose ``prompt`` starts with its ``instruction`` to the model, the member's words after
-        it (``words_after``: what moderation judges); and the Use as reference form's, whose image goes first
-        (``starting_from``: cogs/reference_form.py), and Change prompt's (``came_from``: the job each came from)."""
+        it (``words_after``: what moderation judges), and which needs ``fewest_images`` attached or linked; and the
+        Use as reference form's, whose image goes first (``starting_from``: cogs/reference_form.py), and Change
+        prompt's (``came_from``: the job each came from)."""
         check_prompt_option(prompt, typed=True)  # as Discord counted it; before any reference is looked up
         # "a fox --ar 16:9 --v 6", as members coming from Midjourney type it: parameters, not words for the model
         # (bot/prompt_parameters.py). Read from the cleaned prompt: a zero-width space after "16:9" hid it.
@@ -619,6 +629,8 @@ class Imagine(commands.Cog):
                 linked = await linked_images(interaction, " ".join(listed.messages))
                 images += [self._reference(i.attachment, own=i.by_this_bot) for i in linked]
             images += not_among(listed.images, images)
+        if len(images) < fewest_images:
+            raise InvalidRequestError(_too_few_images(fewest_images, len(images)))
         services = self.bot.services
         defaults = await services.settings_store.guild_defaults(interaction.guild_id or 0)
         # The member's own defaults (/preferences) fill what they left out, ahead of the server's.

@@ -11,6 +11,8 @@ from cogs.blend import BLEND
 from tests.conftest import RunningBot, answer_data, answer_given, png_bytes
 from tests.e2e.edits import states
 from tests.e2e.test_batches import custom_id as custom_id_of
+from tests.e2e.test_references import link
+from tests.e2e.test_rework import delivered, fetch
 
 
 async def test_blend_sends_the_images_with_a_prompt_asking_for_them_blended(
@@ -71,3 +73,35 @@ async def test_blend_sends_the_images_with_a_prompt_asking_for_them_blended(
     await discord_fake.slash_command("blend", {**four, "model": "nano_banana_pro"})
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 4, timeout=20)
     assert len(seaart.creates[3].json["image_urls"]) == 4
+
+
+async def test_images_already_in_the_channel_are_blended_by_their_links_and_fewer_than_two_are_refused(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Two of the bot's own results, linked in `references:` (no download and upload again), blended; one image,
+    attached or linked, is refused privately, nothing made or charged."""
+    first = await delivered(discord_fake, await discord_fake.slash_command("imagine", {"prompt": "a red cat"}))
+    second = await delivered(discord_fake, await discord_fake.slash_command("imagine", {"prompt": "a blue sea"}))
+    links = f"{link(discord_fake, first)} {link(discord_fake, second)}"
+    blend = await discord_fake.slash_command("blend", {"references": links, "prompt": "as ink"})
+    message = await delivered(discord_fake, blend)
+    create = seaart.creates[2].json
+    assert create["prompt"] == f"{BLEND}: as ink" and len(create["image_urls"]) == 2
+    shown = [(await fetch(url))[1] for url in create["image_urls"]]
+    assert shown == [first.files[0].data, second.files[0].data]
+    assert message.embeds[0]["description"] == "as ink" and "2 reference images" in str(message.embeds)
+
+    # An attachment and a link make two as well.
+    one = discord_fake.add_attachment(png_bytes(colour=(200, 30, 30)), "cat.png", "image/png")
+    both = {"image1": one, "references": link(discord_fake, second)}
+    await delivered(discord_fake, await discord_fake.slash_command("blend", both))
+    assert seaart.creates[3].json["image_urls"][0] == one["url"] and len(seaart.creates[3].json["image_urls"]) == 2
+
+    for options in ({"image1": one}, {"references": link(discord_fake, first)}, {}):
+        refused = await discord_fake.slash_command("blend", options)
+        await answer_given(discord_fake, refused)
+        answer = answer_data(discord_fake, refused)
+        assert answer.get("flags", 0) & 64, options
+        assert "A blend needs at least 2 images; you gave" in str(answer.get("content")), options
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 4, timeout=20)
+    assert len(seaart.creates) == 4
