@@ -18,7 +18,7 @@ from discord.ext import commands
 
 from bot.errors import BananacordError
 from bot.store.refusals import storage_busy, storage_refused
-from cogs.private_answers import ALREADY_ACKNOWLEDGED, answer_privately
+from cogs.private_answers import ALREADY_ACKNOWLEDGED, MAX_CONTENT, answer_privately
 
 log = logging.getLogger(__name__)
 
@@ -106,16 +106,36 @@ def settled_answer_failure(exc: BaseException, where: str) -> bool:
     return False
 
 
-async def answering(interaction: discord.Interaction[Any], where: str, handle: Awaitable[object]) -> None:
+# Before the words a refused form or command had typed in it, given back (``with_typed``).
+TYPED_BACK = "What you typed, to copy and send again:"
+
+
+def with_typed(message: str, typed: str | None) -> str:
+    """A refusal, and the words the member typed that it refused, in a code block to copy: a form closes when it is
+    sent and Discord clears a slash command's box, so a long prompt refused for one blocked word, or a quota
+    reached, was lost with it. Left off where it would not come back as typed: nothing typed, words holding a
+    code fence (they would end the block), or an answer over Discord's 2,000 characters (it would be cut); and
+    words holding a link: a Discord file link's signature, or an internal address a refusal names only by its
+    kind, is not repeated in a message of the bot's (the refusal says which link)."""
+    if typed is None or not typed.strip() or "```" in typed or "://" in typed:
+        return message
+    given = f"{message}\n\n{TYPED_BACK}\n```\n{typed}\n```"
+    return given if len(given) <= MAX_CONTENT else message
+
+
+async def answering(
+    interaction: discord.Interaction[Any], where: str, handle: Awaitable[object], *, typed: str | None = None
+) -> None:
     """Run a button's or a form's handler, answering its failure as the app-command handler does: our errors
-    as their ``user_message``, privately; anything else with ``answer_unexpected``. Buttons and forms do not
-    reach that handler, and discord.py would answer nothing (the member sees "This interaction failed") and
-    log an ERROR with a traceback even for an answer that was only too late."""
+    as their ``user_message``, privately (a form's, with the words typed in it: ``with_typed``); anything else
+    with ``answer_unexpected``. Buttons and forms do not reach that handler, and discord.py would answer nothing
+    (the member sees "This interaction failed") and log an ERROR with a traceback even for an answer that was
+    only too late."""
     try:
         try:
             await handle
         except BananacordError as exc:
-            await send_ephemeral(interaction, exc.user_message)
+            await send_ephemeral(interaction, with_typed(exc.user_message, typed))
     except discord.HTTPException as exc:
         if not settled_answer_failure(exc, where):
             await answer_unexpected(interaction, exc, where)
@@ -157,7 +177,9 @@ class ErrorHandler(commands.Cog):
         if settled_answer_failure(original, f"/{command}"):
             return
         if isinstance(original, BananacordError):
-            message = original.user_message
+            # The prompt of a command that takes one (/imagine, /blend) given back with the refusal.
+            prompt = getattr(interaction.namespace, "prompt", None)
+            message = with_typed(original.user_message, prompt if isinstance(prompt, str) else None)
         elif isinstance(original, app_commands.CheckFailure):
             message = str(original) or "You cannot use this command here."
         elif isinstance(original, app_commands.TransformerError):

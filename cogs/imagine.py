@@ -1200,16 +1200,15 @@ class Imagine(commands.Cog):
             where = f"the Change prompt form of job {match['job_id']}"
             words = submitted_text(components, PROMPT_INPUT_ID) or ""
             submit = self.on_prompt_submit(interaction, match["job_id"], words)
-            await watched_answer(interaction, self.bot.services.db, where, submit)
+            await watched_answer(interaction, self.bot.services.db, where, submit, typed=words)
             return
         reference = form_submit(interaction, REFERENCE_FORM_ID)
         if reference is not None:
             match, components = reference
             where = f"the Use as reference form of job {match['job_id']}"
             prompt = submitted_text(components, PROMPT_INPUT_ID) or ""
-            await watched_answer(
-                interaction, self.bot.services.db, where, self.on_reference_submit(interaction, match["job_id"], prompt)
-            )
+            submit = self.on_reference_submit(interaction, match["job_id"], prompt)
+            await watched_answer(interaction, self.bot.services.db, where, submit, typed=prompt)
             return
         submitted = form_submit(interaction, EDIT_MODAL_ID)
         if submitted is None:
@@ -1219,7 +1218,7 @@ class Imagine(commands.Cog):
         shape = submitted_values(components, EDIT_SHAPE_ID)
         where = f"the Edit form of job {match['job_id']}"
         submit = self.on_edit_submit(interaction, match["job_id"], instruction, shape)
-        await watched_answer(interaction, self.bot.services.db, where, submit)
+        await watched_answer(interaction, self.bot.services.db, where, submit, typed=instruction)
 
     async def on_reference_submit(self, interaction: discord.Interaction[Any], job_id: str, prompt: str) -> None:
         """A new request from the form's prompt, as /imagine's, with the job's image as its first reference."""

@@ -173,7 +173,8 @@ class Remix(commands.Cog):
         match, components = submitted
         # Refusals (quota, moderation, the model's limits) answered privately, like every other refusal.
         submit = self._submitted(interaction, match["form_id"], components)
-        await watched_answer(interaction, self.bot.services.db, "the Edit with Nano Banana form", submit)
+        typed = submitted_text(components, INSTRUCTION_ID)
+        await watched_answer(interaction, self.bot.services.db, "the Edit with Nano Banana form", submit, typed=typed)
 
     async def _submitted(self, interaction: discord.Interaction[Any], form_id: str, components: list[Any]) -> None:
         body = await self.forms.take(form_id, now=self.bot.clock())

@@ -74,12 +74,17 @@ def watch(interaction: discord.Interaction[Any], db: Database, *, promise: bool,
 
 
 async def watched_answer(
-    interaction: discord.Interaction[Any], db: Database, where: str, handle: Awaitable[object]
+    interaction: discord.Interaction[Any],
+    db: Database,
+    where: str,
+    handle: Awaitable[object],
+    *,
+    typed: str | None = None,
 ) -> None:
     """A button's or a form's handler, watched as a promise, its failures answered (cogs/errors.py
-    ``answering``)."""
+    ``answering``; a form's with the words ``typed`` in it)."""
     watch(interaction, db, promise=True, where=where)
-    await answering(interaction, where, handle)
+    await answering(interaction, where, handle, typed=typed)
 
 
 async def _when_late(

@@ -11,6 +11,7 @@ from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, answer_data, answered, make_settings, start_bot
 from tests.e2e.test_quotas import query
+from tests.e2e.test_typed_back import refusal_of
 
 
 def content(discord_fake: FakeDiscord, interaction: FakeInteraction) -> str:
@@ -133,7 +134,8 @@ async def test_a_member_override_changes_only_the_limits_it_names(
     ), told
     assert shown["Today"].startswith("0 of 10 used") and shown["This month"].startswith("0 of 2000 used")
     assert shown["Limits set by"].startswith("Your own override: daily 10\n"), shown
-    assert refusals == ["You already have 2 request(s) generating (limit 2). Wait for one to finish, or cancel one."]
+    refused = "You already have 2 request(s) generating (limit 2). Wait for one to finish, or cancel one."
+    assert [refusal_of(text) for text in refusals] == [refused]
     assert query(settings, "SELECT COUNT(*) FROM jobs") == [(2,)]
     assert query(settings, "SELECT daily, weekly, monthly, in_flight FROM quota_limits WHERE scope = 'user'") == [
         (10, None, None, None)
@@ -193,7 +195,7 @@ async def test_a_zero_limit_says_an_admin_set_it_and_promises_no_wait(
     assert at_once.startswith("An admin has set your quota of requests generating at once to 0"), at_once
     assert flight_shown["Generating now"] == "0 · limit 0, set by an admin"
     assert daily.startswith("An admin has set your daily quota to 0 units"), daily
-    assert daily_batch == daily
+    assert refusal_of(daily_batch) == refusal_of(daily)  # each with its own prompt given back
     for refusal in (at_once, daily, daily_batch):
         assert "Wait for one" not in refusal and "<t:" not in refusal and "resets" not in refusal
     assert daily_shown["Today"] == "0 used · limit 0, set by an admin"
