@@ -134,6 +134,17 @@ def pans_with_room(current: float | None, offered: tuple[str, ...]) -> tuple[Pan
     return tuple(way for way in PANS if pan_ratio(current, way, offered) is not None)
 
 
+SQUARE = "1:1"
+
+
+def squares(current: float | None, offered: tuple[str, ...]) -> bool:
+    """Whether an image of proportion ``current`` can be made square (Midjourney's Make Square): the model comes in
+    1:1 and the image is not square already (within 2%, as ``own_shape`` matches); unknown, it may be."""
+    if SQUARE not in offered:
+        return False
+    return current is None or abs(math.log(current)) >= 0.02
+
+
 # Edits whose prompt says how to frame the image rather than what it shows (``framed``).
 FRAMINGS: frozenset[EditAction] = frozenset({"reframe", "zoom_out", "pan"})
 # How a framing's instruction and the member's words in its prompt are joined (``framed``, ``reworded``); the

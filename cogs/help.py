@@ -42,8 +42,8 @@ def make_line(count_cap: int) -> str:
 
 KEEP_WORKING = (
     "Under each image: 🔀 **Vary** subtle (small changes) or strong (a new take) · "
-    "✏️ **Edit** say what should change, zoom out, pan or reshape · 🔍 **Re-render** at a "
-    "larger size · 🔭 **Zoom out** and ⬅️➡️⬆️⬇️ **Pan** in one click · 🔁 **Re-roll** the same request again · "
+    "✏️ **Edit** say what should change, zoom out, pan or reshape · 🔍 **Re-render** at a larger size · "
+    "🔭 **Zoom out**, ⬅️➡️⬆️⬇️ **Pan** and 🔲 **Make square** in one click · 🔁 **Re-roll** the same request again · "
     "📝 **Change prompt** the same request (or Vary, edit, zoom out, pan) with other words · "
     "📎 **Use as reference** for a new prompt · 🗑️ **Delete** (under a batch, ➕ **More** has each image's Zoom out and "
     "Use as reference).\n"

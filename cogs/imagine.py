@@ -195,6 +195,8 @@ BUTTONS: dict[str, tuple[str, discord.ButtonStyle, str, int]] = {
         PAN_PREFIX + way: (f"Pan {way}", discord.ButtonStyle.secondary, arrow, 2)
         for way, arrow in derive.PAN_ARROWS.items()
     },
+    # Midjourney's Make Square: the Edit form's new shape 1:1 in one click, beside the pans.
+    "square": ("Make square", discord.ButtonStyle.secondary, "🔲", 2),
     # A batch's message has no room left for Zoom out and Use as reference per image: this offers them, privately.
     "more": ("More", discord.ButtonStyle.secondary, "➕", 3),
 }
@@ -210,6 +212,12 @@ NO_NEW_PROMPT = (
 NO_NEW_WORDS = "Write the words to make it with: the new prompt is empty."
 # The Zoom out button's change: the same shape, more of the scene, no words (bot/derive.py ``framed``).
 ZOOM_OUT_ONLY = derive.Frame(zoom_out=True)
+# The buttons that start a job from the image shown in one click, besides the Vary ones and REWORKS.
+ONE_CLICK_STEPS = ("reroll", "zoom-out", "square")
+SQUARE_ALREADY = (
+    "This image is square already (or its model comes in no square shape here), so there is nothing to make square. "
+    "For another shape, press **Edit** and pick it under *Reframe*."
+)
 # The buttons, besides Zoom out and the Vary ones, that start a job from the image shown (by their action's start).
 REWORKS = ("upscale-", PAN_PREFIX)
 # Each Vary button's action -> how strongly it varies (bot/derive.py ``varied``).
@@ -882,6 +890,7 @@ class Imagine(commands.Cog):
             shapes = derive.shapes(catalogue, job.model)
             current = shape or derive.proportion(job.request.aspect_ratio)
             actions += [PAN_PREFIX + way for way in derive.pans_with_room(current, shapes)]
+            actions += ["square"] if derive.squares(current, shapes) else []
         else:
             actions = (["reroll"] if _offers_reroll(job) else []) + (["reprompt"] if _offers_new_prompt(job) else [])
         if not actions:
@@ -990,14 +999,17 @@ class Imagine(commands.Cog):
         shapes = derive.shapes(self.bot.services.catalogue, job.model)
         return shapes, derive.own_shape(job.request.aspect_ratio, shown, shapes), shown
 
-    def _pan_frame(self, message: discord.Message | None, job: Job, action: str) -> derive.Frame:
-        """A pan button's frame, as the Edit form's choice of that pan makes it: the shape with room that way,
-        from the image's proportion as Discord shows it (else as it was asked). Refused privately where the
-        model has no such shape (an image whose shape was not known until it came)."""
+    def _frame_of(self, message: discord.Message | None, job: Job, action: str) -> derive.Frame:
+        """A pan button's or Make square's frame, as the Edit form's choice of that pan or of the shape 1:1 makes it:
+        the shape with room that way, from the image's proportion as Discord shows it (else as it was asked).
+        Refused privately where the model has no such shape (an image whose shape was not known until it came),
+        or the image is square already (a message drawn before, a modified client)."""
         shapes, current, shown = self._frame_facts(message, job)
+        if action == "square" and not derive.squares(shown or derive.proportion(job.request.aspect_ratio), shapes):
+            raise InvalidRequestError(SQUARE_ALREADY)
         return asked_change(
             "",
-            [action],
+            [derive.SQUARE if action == "square" else action],
             offered=shapes,
             current=current,
             proportion=shown or derive.proportion(job.request.aspect_ratio),
@@ -1034,7 +1046,7 @@ class Imagine(commands.Cog):
         if refusal is not None:
             await send_ephemeral(interaction, refusal)
             return
-        starts_a_job = action in ("reroll", "zoom-out") or action in VARIATIONS or action.startswith(REWORKS)
+        starts_a_job = action in ONE_CLICK_STEPS or action in VARIATIONS or action.startswith(REWORKS)
         if starts_a_job and self.presses.again(interaction.user.id, job.id, action):
             await send_ephemeral(interaction, TAKEN_ONCE)
             return
@@ -1098,15 +1110,20 @@ class Imagine(commands.Cog):
                 await self.moderate(interaction, job.request)
             await interaction.response.send_modal(ReferenceForm(job.id))
             return
-        if action in VARIATIONS or action.startswith(REWORKS) or action == "zoom-out":
+        if action in VARIATIONS or action.startswith(REWORKS) or action in ("zoom-out", "square"):
             shown_on = await self._image_message(interaction, job)
             image, message_url = self._shown_image(shown_on, job)
             origin = (job.id, message_url)
-            if action == "zoom-out" or action.startswith(PAN_PREFIX):
-                # The Edit form's "Zoom out" or pan with no words: the image's conversation carried on as an edit's.
-                framing = ZOOM_OUT_ONLY if action == "zoom-out" else self._pan_frame(shown_on, job, action)
+            if action in ("zoom-out", "square") or action.startswith(PAN_PREFIX):
+                # The Edit form's "Zoom out", pan or new shape 1:1 with no words: the image's conversation carried
+                # on as an edit's.
+                framing = ZOOM_OUT_ONLY if action == "zoom-out" else self._frame_of(shown_on, job, action)
                 history = derive.continued(job, [image], by=interaction.user.id)
                 request = derive.edit(job.request, image, "", origin, history=history, frame=framing)
+                if framing.ratio is not None:
+                    # The button's shape, not a preference a provider may leave out (as the Edit form's new shape):
+                    # a pan drawn in the image's own shape would have no room for what it adds.
+                    request = _chosen(request, "aspect_ratio")
             elif action in VARIATIONS:
                 catalogue = self.bot.services.catalogue
                 request = derive.vary(

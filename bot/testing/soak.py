@@ -668,11 +668,11 @@ PAN_LABELS = ("Pan left", "Pan down")  # two of the four arrows: a pan's share o
 # A batch's More menu (cogs/imagine.py ``_more_menu``): a private message whose buttons zoom out from or use as a
 # reference one of the batch's images.
 MORE = "More"
-ONE_CLICK = ("Vary (Subtle)", "Vary (Strong)", "Re-roll", "Re-render 2K", "Zoom out", *PAN_LABELS)
+ONE_CLICK = ("Vary (Subtle)", "Vary (Strong)", "Re-roll", "Re-render 2K", "Zoom out", *PAN_LABELS, "Make square")
 REWORK_LABELS = (*ONE_CLICK, *FORM_LABELS, MORE)
 # The steps whose image offers Change prompt for that step again with other words (Midjourney's Remix: cogs/imagine.py
 # ``Imagine._rework_with``); a re-render's does not.
-STEPS = ("Vary (Subtle)", "Vary (Strong)", "Zoom out", *PAN_LABELS, "Edit")
+STEPS = ("Vary (Subtle)", "Vary (Strong)", "Zoom out", *PAN_LABELS, "Make square", "Edit")
 CHANGE_PROMPT = "Change prompt"
 MODAL = 9  # an interaction callback that opens a form
 SELECT = 3  # a string select (a form's Reframe choice)

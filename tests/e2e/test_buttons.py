@@ -30,12 +30,16 @@ def states(settings: Settings) -> list[str]:
 PANS = ("Pan left", "Pan right", "Pan up", "Pan down")
 
 
-def finished_labels(*rerenders: str, pans: tuple[str, ...] = PANS, worded: bool = True) -> list[str]:
+def finished_labels(
+    *rerenders: str, pans: tuple[str, ...] = PANS, worded: bool = True, square: bool = True
+) -> list[str]:
     """The buttons under a finished single image, left to right, with the re-render sizes it offers, and the
     pans its shape has room for (all four for a square image, or one whose shape is known only from its image).
-    ``worded``: it has words of its member's to change (Change prompt), as any but a re-render has."""
+    ``worded``: it has words of its member's to change (Change prompt), as any but a re-render has. ``square``: it
+    is square already (no Make square)."""
     first = ["Vary (Subtle)", "Vary (Strong)", "Edit", *rerenders, "Zoom out", "Re-roll"]
-    return [*first, *(["Change prompt"] if worded else []), "Use as reference", "Delete", *pans]
+    last = [*pans, *([] if square else ["Make square"])]
+    return [*first, *(["Change prompt"] if worded else []), "Use as reference", "Delete", *last]
 
 
 def labels(discord_fake: FakeDiscord, message_id: int) -> list[str]:
@@ -344,7 +348,7 @@ async def test_reroll_makes_a_new_job_for_the_presser_and_delete_removes(
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=10)
     message_id = interaction.original_message_id
     assert message_id is not None
-    finished = finished_labels("Re-render 2K", "Re-render 4K")
+    finished = finished_labels("Re-render 2K", "Re-render 4K", square=False)  # 3:2
     await discord_fake.wait_for(lambda: labels(discord_fake, message_id) == finished, timeout=10)
 
     reroll = await discord_fake.click(

@@ -69,7 +69,7 @@ async def test_change_prompt_makes_the_request_again_with_the_new_words_charged_
         ref = discord_fake.add_attachment(png_bytes(colour=(10, 120, 200)), "fox.png", "image/png")
         options = {"prompt": "a red fox in snow --ar 3:2", "seed": 7, "resolution": "2K", "image1": ref}
         original = await imagine(discord_fake, options)
-        assert labels(discord_fake, original.id) == finished_labels("Re-render 4K")
+        assert labels(discord_fake, original.id) == finished_labels("Re-render 4K", square=False)  # 3:2
         sent = segmind.creates[0].json
 
         opened = await press(discord_fake, original, "Change prompt", **STRANGER_KW)

@@ -51,7 +51,7 @@ async def test_a_vary_is_varied_again_from_the_same_image_by_the_new_words(
     ref = discord_fake.add_attachment(png_bytes(colour=(200, 90, 10)), "boat.png", "image/png")
     original = await imagine(discord_fake, {"prompt": "a quiet harbour", "aspect_ratio": "3:2", "image1": ref})
     varied = await delivered(discord_fake, await press(discord_fake, original, "Vary (Subtle)"))
-    assert labels(discord_fake, varied.id) == finished_labels("Re-render 2K", "Re-render 4K")
+    assert labels(discord_fake, varied.id) == finished_labels("Re-render 2K", "Re-render 4K", square=False)
     opened = await press(discord_fake, varied, "Change prompt", **STRANGER_KW)
     form = await opened_form(discord_fake, opened)
     assert form["value"] == "a quiet harbour" and "varied again" in form["description"]

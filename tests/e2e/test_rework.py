@@ -26,8 +26,10 @@ from tests.e2e.test_buttons import PANS, button, ephemeral_reply, finished_label
 KEY = "rework-key"
 STRANGER = 4242  # a member of the server who did not ask for the image
 FULL = finished_labels("Re-render 2K", "Re-render 4K")
+WIDE = finished_labels("Re-render 2K", "Re-render 4K", square=False)  # a landscape image: Make square too
 # Under an image a Vary, a zoom or a pan made: the same, its Change prompt that step again with other words.
 MADE_FROM_IT = finished_labels("Re-render 2K", "Re-render 4K")
+MADE_FROM_A_WIDE_ONE = finished_labels("Re-render 2K", "Re-render 4K", square=False)
 
 
 def query(settings: Settings, sql: str, *params: object) -> list[tuple[Any, ...]]:
@@ -118,7 +120,7 @@ async def test_vary_sends_this_image_and_the_members_references_and_charges_the_
     refs = [discord_fake.add_attachment(png_bytes(colour=(i * 60, 0, 0)), f"r{i}.png", "image/png") for i in range(3)]
     options = {"prompt": "a lighthouse", "aspect_ratio": "3:2", "image1": refs[0], "image2": refs[1], "image3": refs[2]}
     original = await imagine(discord_fake, options)
-    assert labels(discord_fake, original.id) == FULL
+    assert labels(discord_fake, original.id) == WIDE
 
     vary = await press(discord_fake, original, "Vary (Strong)", user_id=STRANGER, permissions=PLAIN_MEMBER_PERMISSIONS)
     result = await delivered(discord_fake, vary)
@@ -132,7 +134,7 @@ async def test_vary_sends_this_image_and_the_members_references_and_charges_the_
     status, data = await fetch(create["image_urls"][0])
     assert status == 200 and data == original.files[0].data
     assert "variation" in made_from(result) and f"/{original.channel_id}/{original.id})" in made_from(result)
-    assert labels(discord_fake, result.id) == MADE_FROM_IT
+    assert labels(discord_fake, result.id) == MADE_FROM_A_WIDE_ONE
     # Charged to whoever pressed it; the author paid for their own image only.
     await settled(discord_fake, settings)
     assert charges(settings, STRANGER) == [("reserve", 1), ("commit", 1)]
@@ -441,7 +443,7 @@ async def test_the_zoom_out_button_is_the_edit_form_s_zoom_out_in_one_click(
     assert create["aspect_ratio"] == "3:2" and len(create["image_urls"]) == 1
     assert (await fetch(create["image_urls"][0]))[1] == original.files[0].data
     assert "zoomed out" in made_from(result) and result.embeds[0]["description"] == "a lighthouse on a rock"
-    assert labels(discord_fake, result.id) == MADE_FROM_IT
+    assert labels(discord_fake, result.id) == MADE_FROM_A_WIDE_ONE
     # A Vary of the zoomed-out image draws what it shows: it does not zoom out again.
     await delivered(discord_fake, await press(discord_fake, result, "Vary (Subtle)"))
     assert seaart.creates[2].json["prompt"] == derive.varied("a lighthouse on a rock", "vary_subtle")
@@ -494,7 +496,7 @@ async def test_a_pan_button_is_the_edit_form_s_pan_in_one_click_and_offered_only
     running = await start_bot(settings, discord_fake, Clock())
     try:
         original = await imagine(discord_fake, {"prompt": "a road into the hills", "aspect_ratio": "16:9"})
-        assert labels(discord_fake, original.id) == FULL
+        assert labels(discord_fake, original.id) == WIDE
         result = await delivered(discord_fake, await double_clicked(discord_fake, original, "Pan right"))
 
         # The Edit form's "Pan right", as test_a_pan_extends_the_scene_one_way_in_a_shape_with_room_for_it sends it.
@@ -505,7 +507,8 @@ async def test_a_pan_button_is_the_edit_form_s_pan_in_one_click_and_offered_only
         assert "➡️ The image of" in made_from(result) and "extended to the right into a 21:9 frame" in made_from(result)
         assert result.embeds[0]["description"] == "a road into the hills"
         # 21:9 is Nano Banana Pro's widest shape: no pan sideways is offered under the result.
-        assert labels(discord_fake, result.id) == finished_labels("Re-render 2K", "Re-render 4K", pans=PANS[2:])
+        wide = finished_labels("Re-render 2K", "Re-render 4K", pans=PANS[2:], square=False)
+        assert labels(discord_fake, result.id) == wide
         await settled(discord_fake, settings)
         assert len(seaart.creates) == 2
         # A Nano Banana Pro image costs 3 units by default (config.example.toml [quotas]).
@@ -533,7 +536,7 @@ async def test_a_pan_button_with_no_room_that_way_is_refused_privately_and_nothi
         view = cog.build_view(job, "result", 2100 / 900)
         assert view is not None
         shown = [c["label"] for row in view.to_components() for c in row["components"]]
-        assert shown == finished_labels("Re-render 2K", "Re-render 4K", pans=PANS[2:])
+        assert shown == finished_labels("Re-render 2K", "Re-render 4K", pans=PANS[2:], square=False)
         # Nano Banana Pro asked no shape keeps its first reference's (docs/providers.md): Discord then shows the image
         # as 21:9. (The fake SeaArt knows the shapes of its own files only, so the fake Discord is told the size.)
         original.attachments[0]["width"], original.attachments[0]["height"] = 2100, 900
@@ -551,6 +554,30 @@ async def test_a_pan_button_with_no_room_that_way_is_refused_privately_and_nothi
         assert create["aspect_ratio"] == "3:2" and create["prompt"].startswith("Extend this image towards the top")
     finally:
         await running.close()
+
+
+async def test_make_square_is_the_edit_form_s_new_shape_1_1_in_one_click_offered_only_where_not_square(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Midjourney's Make Square: a 16:9 image drawn again into a square frame, as the Edit form's "New shape: 1:1"
+    sends it; a double click is one job, charged to the presser; the square result, or a square image, offers none
+    and a press there all the same is refused privately."""
+    original = await imagine(discord_fake, {"prompt": "a harbour at dawn", "aspect_ratio": "16:9"})
+    assert labels(discord_fake, original.id)[-1] == "Make square"
+    result = await delivered(discord_fake, await double_clicked(discord_fake, original, "Make square"))
+    create = seaart.creates[1].json
+    assert create["aspect_ratio"] == "1:1" and len(create["image_urls"]) == 1
+    assert create["prompt"] == derive.framed("", derive.Frame(ratio="1:1"))[0]
+    assert (await fetch(create["image_urls"][0]))[1] == original.files[0].data
+    assert "in a new shape (1:1)" in made_from(result) and result.embeds[0]["description"] == "a harbour at dawn"
+    assert labels(discord_fake, result.id) == MADE_FROM_IT  # square: no Make square
+    crafted_id = f"bananacord:job:square:{query(settings, 'SELECT id FROM jobs ORDER BY created_at')[1][0]}"
+    result.components.append({"type": 1, "components": [{"type": 2, "style": 2, "custom_id": crafted_id}]})
+    refused = await discord_fake.click(result.id, crafted_id)
+    assert "square already" in await ephemeral_reply(discord_fake, refused)
+    await settled(discord_fake, settings)
+    assert len(seaart.creates) == 2
+    assert charges(settings, STRANGER) == [("reserve", 1), ("commit", 1)]
 
 
 async def test_a_shape_the_model_does_not_offer_or_no_change_at_all_is_refused_privately(
@@ -607,7 +634,7 @@ async def test_rerender_draws_the_image_again_at_the_size_and_says_so(
     assert "Re-rendered at 4K" in note and "not a pixel-for-pixel upscale" in note
     assert result.attachments[0]["width"] == 4096  # the fake draws what it was asked for
     # Nothing above 4K: the re-render offers no further re-render.
-    assert labels(discord_fake, result.id) == finished_labels(worded=False)
+    assert labels(discord_fake, result.id) == finished_labels(worded=False, square=False)  # 4:3
     await settled(discord_fake, settings)
     assert charges(settings, discord_fake.member_id) == [("reserve", 1), ("commit", 1), ("reserve", 3), ("commit", 3)]
 

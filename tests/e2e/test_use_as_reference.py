@@ -12,8 +12,8 @@ from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, RunningBot, answer_given, make_settings, start_bot
 from tests.e2e.test_buttons import ephemeral_reply, labels
 from tests.e2e.test_rework import (
-    FULL,
     STRANGER,
+    WIDE,
     charges,
     delivered,
     fetch,
@@ -37,7 +37,7 @@ async def test_a_strangers_prompt_with_the_image_as_reference_is_their_own_reque
     """Where Edit changes the image with what it was made with, this is a new /imagine: the presser's words and
     saved model, the image first among the references, a new message, the presser charged."""
     original = await imagine(discord_fake, {"prompt": "a robot mascot @everyone", "aspect_ratio": "3:2"})
-    assert labels(discord_fake, original.id) == FULL and "Use as reference" in FULL
+    assert labels(discord_fake, original.id) == WIDE and "Use as reference" in WIDE
     saved = await discord_fake.slash_command(
         "preferences", {"model": "nano_banana_pro"}, user_id=STRANGER, permissions=PLAIN_MEMBER_PERMISSIONS
     )
