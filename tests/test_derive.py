@@ -306,7 +306,7 @@ def test_a_step_reworded_is_the_same_step_from_the_same_image_with_the_new_words
 
 
 def test_make_square_is_offered_for_an_image_that_is_not_square_on_a_model_with_1_1() -> None:
-    shapes = derive.shapes(catalogue(), NANO_BANANA_2)
+    shapes = derive.shapes(catalogue(), "nano_banana_2")
     assert derive.squares(16 / 9, shapes) and derive.squares(9 / 16, shapes) and derive.squares(None, shapes)
     assert not derive.squares(1.0, shapes) and not derive.squares(1024 / 1016, shapes)  # within 2%: square
     assert not derive.squares(16 / 9, ("16:9", "9:16"))  # no square shape here
