@@ -413,6 +413,8 @@ def words_to_change(request: GenerationRequest) -> str | None:
         return None
     if origin.action in _VARIATIONS:
         subject = subject_of(request)
+        if subject == UNKNOWN_SUBJECT:
+            return ""  # the bot's words for an image no prompt of the bot's made: none of the member's
         return _after_blend(subject) if subject.startswith(BLEND) else subject
     if origin.action in FRAMINGS:
         return request.member_words or ""

@@ -266,6 +266,9 @@ def test_a_step_reworded_is_the_same_step_from_the_same_image_with_the_new_words
     assert (again.subject, again.member_words, again.seed) == ("a lighthouse at night",) * 2 + (varied.seed,)
     assert again.reference_images == varied.reference_images and again.derived_from == varied.derived_from
     assert derive.reworded(varied, "") is None  # nothing to vary it by
+    # A Vary of an image no prompt of the bot's made (a member's, reframed) has none of the member's words to show.
+    unknown = derive.vary(request(subject=derive.UNKNOWN_SUBJECT), image("shown"), ORIGIN, limit=14)
+    assert derive.words_to_change(unknown) == ""
 
     edited = derive.edit(first, image("shown"), "make it night", ORIGIN)
     assert derive.words_to_change(edited) == "make it night"

@@ -87,7 +87,7 @@ async def test_imagine_with_reference_is_delivered(
     assert message.allowed_mentions == {"parse": []}
     labels = [c["label"] for row in message.components for c in row["components"]]
     # A 2K image offers a re-render at 4K only (tests/e2e/test_rework.py has each button's flow).
-    assert labels == finished_labels("Re-render 4K")
+    assert labels == finished_labels("Re-render 4K", square=False)  # 16:9: Make square too
     rows = job_rows(settings)
     assert [r["state"] for r in rows] == ["delivered"]
     assert rows[0]["provider_job_id"] == create_request_id(seaart)
