@@ -146,14 +146,17 @@ def _kept_note(typed: Sequence[str]) -> str | None:
     )
 
 
-def _more_menu(shown: Sequence[Job]) -> discord.ui.View:
+def _more_menu(shown: Sequence[Job], frames: Sequence[discord.SelectOption] = ()) -> discord.ui.View:
     """A batch's More menu: for each image there, Zoom out and Use as reference (the single image's buttons, acting
-    on that candidate's job; their press finds its image on the batch's message: ``Imagine._image_message``)."""
+    on that candidate's job; their press finds its image on the batch's message: ``Imagine._image_message``), and
+    the list of its pans and Make square (``frames``: ``Imagine._frames_of``)."""
     view = discord.ui.View(timeout=None)
     for job in shown:
         view.add_item(JobButton("zoom-out", job.id, label=f"Zoom out #{job.batch_index}", row=0))
     for job in shown:
         view.add_item(JobButton("reference", job.id, label=f"Use #{job.batch_index} as reference", row=1))
+    if frames:
+        view.add_item(FrameChoice(shown[0].id, list(frames)))
     # Its buttons are DynamicItems routed by custom_id: a stopped view is not kept in memory per menu shown.
     view.stop()
     return view
@@ -201,9 +204,15 @@ BUTTONS: dict[str, tuple[str, discord.ButtonStyle, str, int]] = {
     "more": ("More", discord.ButtonStyle.secondary, "➕", 3),
 }
 MORE_MENU = (
-    "More for these images (only you see this): zoom out from one, or use it as a reference for a new prompt. "
-    "To pan one or give it a new shape, press its **E** button under the images and pick from *Reframe*."
+    "More for these images (only you see this): zoom out from one, use it as a reference for a new prompt, or pan "
+    "it or make it square from the list. For another shape, press its **E** button under the images and pick from "
+    "*Reframe*."
 )
+# The More menu list's choices: a one-click step (a pan, Make square) and the job of the image it is for.
+FRAME_CHOICE = re.compile(
+    rf"(?P<action>square|{re.escape(PAN_PREFIX)}(?:left|right|up|down)):(?P<job_id>[0-9a-f]{{16}})"
+)
+NOT_OFFERED = "That choice is not one this menu offers. Press **More** under the images again."
 NO_NEW_PROMPT = (
     "A re-render draws the prompt of the image it came from at another size, so there are no words of its own to "
     "change: use Change prompt under the image it came from, or Edit."
@@ -263,6 +272,46 @@ class JobButton(
         where = f"the {self.action} button of job {self.job_id}"
         await watched_answer(
             interaction, cog.bot.services.db, where, cog.on_button(interaction, self.action, self.job_id)
+        )
+
+
+class FrameChoice(
+    discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]],
+    template=re.compile(r"bananacord:frames:(?P<job_id>[0-9a-f]{16})"),
+):
+    """The list in a batch's More menu: one of its images panned one way, or made square (the single image's
+    button, on that candidate's job). Each choice's value names the step and the job (``FRAME_CHOICE``); a batch's
+    four images with four pans and Make square each would need more rows than a message has, a list needs one."""
+
+    def __init__(self, job_id: str, options: list[discord.SelectOption] | None = None) -> None:
+        # Dispatched after a restart too (``from_custom_id``), where the choice is read from the interaction.
+        choices = options or [discord.SelectOption(label="-", value="-")]
+        super().__init__(
+            discord.ui.Select(
+                custom_id=f"bananacord:frames:{job_id}",
+                placeholder="Pan one, or make it square…",
+                options=choices,
+                row=2,
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> FrameChoice:
+        return cls(match["job_id"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        cog = interaction.client.get_cog("Imagine")
+        assert isinstance(cog, Imagine)
+        picked = FRAME_CHOICE.fullmatch(self.item.values[0] if self.item.values else "")
+        if picked is None:
+            # A modified client's value: nothing this menu lists.
+            await send_ephemeral(interaction, NOT_OFFERED)
+            return
+        where = f"the More menu's {picked['action']} of job {picked['job_id']}"
+        await watched_answer(
+            interaction, cog.bot.services.db, where, cog.on_button(interaction, picked["action"], picked["job_id"])
         )
 
 
@@ -515,12 +564,12 @@ class Imagine(commands.Cog):
         self.presses = RecentPresses()
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(JobButton)
+        self.bot.add_dynamic_items(JobButton, FrameChoice)
         self.bot.view_for = self.build_view
         self.bot.batch_view_for = self.build_batch_view
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(JobButton)
+        self.bot.remove_dynamic_items(JobButton, FrameChoice)
 
     # Its answer is the job's message, written before it is sent: answered in time by record_in_time.
     @app_commands.command(name="imagine", extras={ANSWERS_ON_ITS_OWN: True})
@@ -999,6 +1048,24 @@ class Imagine(commands.Cog):
         shapes = derive.shapes(self.bot.services.catalogue, job.model)
         return shapes, derive.own_shape(job.request.aspect_ratio, shown, shapes), shown
 
+    def _frames_of(self, message: discord.Message | None, shown: Sequence[Job]) -> list[discord.SelectOption]:
+        """The More menu list's choices for a batch's images on ``message``: each one's pans with room and Make square,
+        as a single image's buttons offer them (an image no longer there, none)."""
+        options: list[discord.SelectOption] = []
+        for job in shown:
+            try:
+                shapes, _, width_over_height = self._frame_facts(message, job)
+            except InvalidRequestError:
+                continue
+            current = width_over_height or derive.proportion(job.request.aspect_ratio)
+            n = job.batch_index
+            for way in derive.pans_with_room(current, shapes):
+                value = f"{PAN_PREFIX}{way}:{job.id}"
+                options.append(discord.SelectOption(label=f"Pan #{n} {way}", value=value, emoji=derive.PAN_ARROWS[way]))
+            if derive.squares(current, shapes):
+                options.append(discord.SelectOption(label=f"Make #{n} square", value=f"square:{job.id}", emoji="🔲"))
+        return options[:25]  # Discord's most for a list (four images, five choices each, at most)
+
     def _frame_of(self, message: discord.Message | None, job: Job, action: str) -> derive.Frame:
         """A pan button's or Make square's frame, as the Edit form's choice of that pan or of the shape 1:1 makes it:
         the shape with room that way, from the image's proportion as Discord shows it (else as it was asked).
@@ -1092,7 +1159,9 @@ class Imagine(commands.Cog):
             shown = [j for j in batch if j.state is JobState.DELIVERED]
             if not shown:
                 raise InvalidRequestError("None of these images is ready yet.")
-            await answer_privately(interaction, MORE_MENU, view=_more_menu(shown))
+            await answer_privately(
+                interaction, MORE_MENU, view=_more_menu(shown, self._frames_of(interaction.message, shown))
+            )
             return
         if action == "reprompt":
             # Refused now rather than after the member has typed: a message drawn before the rule, or a modified

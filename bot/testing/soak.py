@@ -786,7 +786,8 @@ class Reworks:
         rework.outcome = "bot down"
 
     async def _from_menu(self, rework: Rework, click: FakeInteraction) -> None:
-        """Press one of the More menu's buttons (a zoom out, or Use as reference with its form filled in)."""
+        """Press one of the More menu's buttons (a zoom out, or Use as reference with its form filled in), or pick
+        from its list (a pan, Make square)."""
         with contextlib.suppress(TimeoutError):  # the bot may die before answering: then there is no menu
             await self.discord.wait_for(lambda: click.original_message_id is not None, timeout=15)
         menu = self.discord.messages.get(click.original_message_id or 0)
@@ -795,13 +796,18 @@ class Reworks:
             rework.outcome = "no form"
             return
         chosen = self._random.choice(buttons)
+        listed = [str(option["value"]) for option in chosen.get("options") or []]
+        picked = [self._random.choice(listed)] if listed else None
         try:
-            pressed = await self.discord.click(menu.id, str(chosen["custom_id"]), user_id=rework.command.user_id)
+            pressed = await self.discord.click(
+                menu.id, str(chosen["custom_id"]), user_id=rework.command.user_id, values=picked
+            )
         except TimeoutError:
             rework.outcome = "bot down"
             return
         as_reference = ":reference:" in str(chosen["custom_id"])
-        rework.label = f"{MORE}: {'Use as reference' if as_reference else 'Zoom out'}"
+        step = "Use as reference" if as_reference else "Zoom out"
+        rework.label = f"{MORE}: {picked[0].partition(':')[0] if picked else step}"
         if as_reference:
             await self._fill_in(rework, pressed)
             return

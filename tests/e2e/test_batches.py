@@ -45,7 +45,8 @@ def fields(message: FakeMessage) -> dict[str, str]:
 
 
 def labels(message: FakeMessage) -> list[str]:
-    return [c["label"] for row in message.components for c in row["components"]]
+    """The labels of ``message``'s buttons (a More menu's list aside)."""
+    return [c["label"] for row in message.components for c in row["components"] if c["type"] == 2]
 
 
 def buttons_for(delivered: list[int], *, running: bool = False) -> list[str]:
@@ -59,7 +60,7 @@ def buttons_for(delivered: list[int], *, running: bool = False) -> list[str]:
 
 
 def custom_id(message: FakeMessage, label: str) -> str:
-    found = [c["custom_id"] for row in message.components for c in row["components"] if c["label"] == label]
+    found = [c["custom_id"] for row in message.components for c in row["components"] if c.get("label") == label]
     assert found, f"no {label} button: {labels(message)}"
     return str(found[0])
 
@@ -549,6 +550,41 @@ async def test_a_batch_s_more_menu_zooms_out_from_or_uses_as_a_reference_the_ima
     await answer_given(discord_fake, gone)
     assert "The message that showed this image was deleted" in str(answer_data(discord_fake, gone).get("content"))
     assert len(seaart.creates) == 4
+
+
+async def test_a_batch_s_more_menu_lists_each_image_s_pans_and_make_square(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """The single image's pans and Make square, for each image of a batch, in the More menu's one list (its rows
+    have no room for them as buttons); a choice a modified client makes up is refused, nothing made."""
+    message = await batch_message(discord_fake, {"prompt": "two kites", "count": 2, "aspect_ratio": "16:9"})
+    await discord_fake.wait_for(lambda: labels(message) == buttons_for([1, 2]), timeout=20)
+    first, second = jobs(settings)
+    stranger = 4242
+    more = await discord_fake.click(message.id, custom_id(message, "More"), user_id=stranger)
+    await answer_given(discord_fake, more)
+    menu = discord_fake.messages[more.original_message_id or 0]
+    assert "make it square" in (menu.content or "")
+    (listed,) = [c for row in menu.components for c in row["components"] if c["type"] == 3]
+    each = [(f"pan-{way}", f"Pan #{{n}} {way}") for way in derive.PANS] + [("square", "Make #{n} square")]
+    both = ((1, first), (2, second))
+    wanted = [(f"{step}:{job['id']}", label.format(n=n)) for n, job in both for step, label in each]
+    assert [(o["value"], o["label"]) for o in listed["options"]] == wanted
+
+    picked = f"pan-right:{second['id']}"
+    await discord_fake.click(menu.id, listed["custom_id"], user_id=stranger, values=[picked])
+    await discord_fake.wait_for(lambda: len(seaart.creates) == 3, timeout=10)
+    create = seaart.creates[2].json
+    assert create["prompt"] == derive.framed("", derive.Frame(ratio="21:9", pan="right"))[0]
+    assert create["aspect_ratio"] == "21:9"
+    assert await fetched(create["image_urls"][0]) == await image_of(message, second["id"])
+
+    for value in (f"vary:{first['id']}", "square:not-a-job", ""):
+        odd = await discord_fake.click(menu.id, listed["custom_id"], user_id=stranger, values=[value] if value else [])
+        await answer_given(discord_fake, odd)
+        assert "not one this menu offers" in str(answer_data(discord_fake, odd).get("content")), value
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)
+    assert len(seaart.creates) == 3
 
 
 async def test_a_reply_to_a_batch_edits_the_image_it_names(
