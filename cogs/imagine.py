@@ -210,7 +210,7 @@ MORE_MENU = (
 )
 # The More menu list's choices: a one-click step (a pan, Make square) and the job of the image it is for.
 FRAME_CHOICE = re.compile(
-    rf"(?P<action>square|{re.escape(PAN_PREFIX)}(?:left|right|up|down)):(?P<job_id>[0-9a-f]{{16}})"
+    rf"(?P<action>square|{re.escape(PAN_PREFIX)}(?:{'|'.join(derive.PANS)})):(?P<job_id>[0-9a-f]{{16}})"
 )
 NOT_OFFERED = "That choice is not one this menu offers. Press **More** under the images again."
 NO_NEW_PROMPT = (
