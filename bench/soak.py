@@ -335,6 +335,10 @@ def _workdir(keep: bool) -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
 
 
+# The share of commands asking for a shape other than a square (``send_through_restarts``).
+SHAPED = 0.3
+
+
 async def send_through_restarts(
     discord_fake: FakeDiscord,
     prompts: list[str],
@@ -346,13 +350,16 @@ async def send_through_restarts(
     doomed: DoomedChannel | None = None,
 ) -> list[FakeInteraction]:
     """One /imagine per prompt, evenly over the plan's spread, each from one of ``members`` (seeded), a
-    seeded share of them batches (count 2-4), each handed to ``actions``; a share of them in ``doomed``'s
+    seeded share of them batches (count 2-4), a share (SHAPED) asking for a shape other than a square (so their
+    images offer Make square and the pans a wide or tall image has), each handed to ``actions``; a share of them
+    in ``doomed``'s
     channel while it exists. A command due while
     the bot is down waits for the new process (the fake dispatches only to a live gateway connection)."""
     sent: list[FakeInteraction] = []
     batches = random.Random(f"{plan.seed}-batches")
     channels = random.Random(f"{plan.seed}-channels")
     who = random.Random(f"{plan.seed}-members")
+    shapes = random.Random(f"{plan.seed}-shapes")
     start = time.monotonic()
     gap = plan.spread / (len(prompts) - 1) if len(prompts) > 1 else 0.0
     for index, prompt in enumerate(prompts):
@@ -360,6 +367,8 @@ async def send_through_restarts(
         options: dict[str, Any] = {"prompt": prompt, "resolution": "1K"}
         if batches.random() < plan.batches:
             options["count"] = batches.randint(2, 4)
+        if shapes.random() < SHAPED:
+            options["aspect_ratio"] = shapes.choice(("16:9", "3:2", "9:16"))
         channel_id = doomed.pick(discord_fake, channels) if doomed is not None else None
         user_id = who.choice(members)
         for _ in range(6):
