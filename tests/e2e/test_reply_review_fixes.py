@@ -190,3 +190,31 @@ async def test_another_members_re_roll_of_an_edit_sends_the_conversation_without
     assert secret in requesters_edit and secret in requesters_reroll
     assert secret not in strangers_reroll, "another member's Re-roll sent the requester's private reference"
     assert image.files[0].data in strangers_reroll, "the image the conversation edited still goes"
+
+
+async def test_another_members_change_prompt_of_an_edit_sends_the_conversation_without_the_requesters_references(
+    tmp_path: Path, discord_fake: FakeDiscord, clock: Clock
+) -> None:
+    """Change prompt under an edit takes the edit again with other words, its conversation included: another
+    member's, as their Re-roll, sends it without the requester's private reference; the requester's own keeps it."""
+    secret = png_bytes(colour=(1, 2, 3))
+    async with FakeGemini(api_key=GEMINI_KEY) as gemini:
+        settings = gemini_settings(tmp_path, discord_fake, gemini)
+        running = await start_bot(settings, discord_fake, clock)
+        try:
+            private = discord_fake.add_attachment(secret, "my_face.png", "image/png")
+            image = await bot_image(discord_fake, settings, image1=private)
+            edit = await press(discord_fake, image, "Edit", user_id=discord_fake.member_id)
+            await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
+            edited = await delivered(discord_fake, await discord_fake.submit_modal(edit, {"instruction": "at night"}))
+            for who, words in ((discord_fake.member_id, "at dawn"), (discord_fake.other_member_id, "in fog")):
+                opened = await press(discord_fake, edited, "Change prompt", user_id=who)
+                await discord_fake.wait_for(lambda opened=opened: bool(opened.callbacks), timeout=10)
+                await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": words}))
+        finally:
+            await running.close()
+    requesters, strangers = (inline_images(c.json) for c in gemini.creates[2:4])
+    assert "at dawn" in str(gemini.creates[2].json) and "in fog" in str(gemini.creates[3].json)
+    assert secret in requesters
+    assert secret not in strangers, "another member's Change prompt sent the requester's private reference"
+    assert image.files[0].data in strangers, "the image the conversation edited still goes"
