@@ -58,6 +58,7 @@ EXTENSIONS = (
     "cogs.end_notices",
     "cogs.ready_pings",
     "cogs.deleted_messages",
+    "cogs.delete_reaction",
     "cogs.help",
 )
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
 
-from .protocol import HEARTBEAT_INTERVAL_MS, INTENT_GUILD_MESSAGES, JSON, THREAD_TYPES
+from .protocol import HEARTBEAT_INTERVAL_MS, INTENT_GUILD_MESSAGE_REACTIONS, INTENT_GUILD_MESSAGES, JSON, THREAD_TYPES
 from .records import FakeMessage
 from .world import World
 
@@ -237,6 +237,27 @@ class Gateway:
             if message.interaction_id is None:
                 data["member"] = self.world.member(self.world.bot_user_id, with_user=False)
         await conn.dispatch(event, data)
+
+    async def announce_reaction(self, message: FakeMessage, emoji: str, user_id: int) -> bool:
+        """MESSAGE_REACTION_ADD for a member's reaction (a unicode emoji) to ``message``, as Discord sends it with the
+        guild-message-reactions intent: the member with it. Returns whether it was sent."""
+        conn = self.live_connection()
+        if conn is None or not self.world.intents & INTENT_GUILD_MESSAGE_REACTIONS:
+            return False
+        data: JSON = {
+            "type": 0,
+            "user_id": str(user_id),
+            "channel_id": str(message.channel_id),
+            "message_id": str(message.id),
+            "guild_id": str(self.world.guild_id),
+            "emoji": {"id": None, "name": emoji},
+            "member": self.world.member(user_id),
+            "burst": False,
+        }
+        if message.author_id is not None or message.interaction_id is not None:
+            data["message_author_id"] = str(message.author_id or self.world.bot_user_id)
+        await conn.dispatch("MESSAGE_REACTION_ADD", data)
+        return True
 
     async def member_message(self, message: FakeMessage, event: str = "MESSAGE_CREATE") -> bool:
         """MESSAGE_CREATE (or ``event``: MESSAGE_UPDATE, Discord adding a link's embed) for a member's message,

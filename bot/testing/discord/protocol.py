@@ -101,6 +101,7 @@ COMMAND_MESSAGE = 3
 
 # Gateway intents the fake honours: guild message events, and the privileged message content.
 INTENT_GUILD_MESSAGES = 1 << 9
+INTENT_GUILD_MESSAGE_REACTIONS = 1 << 10
 INTENT_MESSAGE_CONTENT = 1 << 15
 
 # Message types (0 default, 19 a reply, 20 a chat-input command's response) and the DM channel type.
