@@ -30,8 +30,8 @@ The bot runs as its own process (`python -m bot run`, bench/harness.py) against 
     in Discord's 3 s (the fake Discord refuses a later answer, as Discord does), and a create answered
     meanwhile must be kept, not abandoned;
   * members who change their minds: --cancels of the commands get their Cancel button pressed or their
-    message deleted (half each) 0.2 to --max + 1 s after they were sent (bot/testing/soak.py
-    MemberActions), kills and faults notwithstanding.
+    message deleted (half each; half of the deletions by a ❌ reaction the bot carries out) 0.2 to --max + 1 s
+    after they were sent (bot/testing/soak.py MemberActions), kills and faults notwithstanding.
   * batches: --batches of the commands ask for count:2 to 4 (one job per candidate, one shared message
     and one Cancel for all of them);
   * members who keep working: once --reworks of the commands have their image, Vary, Re-roll, Edit or Use as
@@ -500,7 +500,9 @@ async def run_soak(plan: Plan) -> Run:
                     file=sys.stderr,
                     flush=True,
                 )
-                actions = MemberActions(discord_fake, plan.cancels, seed=plan.seed, delay=(0.2, plan.high + 1))
+                actions = MemberActions(
+                    discord_fake, plan.cancels, seed=plan.seed, delay=(0.2, plan.high + 1), crosses=True
+                )
                 members = [discord_fake.member_id] + [discord_fake.snowflakes.next() for _ in range(plan.members - 1)]
                 moderator = Moderator(discord_fake, members[1]) if plan.moderation is not None else None
                 reworks = Reworks(discord_fake, plan.reworks, seed=plan.seed, remixes=plan.remixes)

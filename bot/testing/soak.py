@@ -526,9 +526,11 @@ GENEROUS_QUOTAS: dict[str, Any] = {
 
 @dataclass
 class MemberAction:
-    """A member changing their mind about one command: ``kind`` "cancel" (the Cancel button) or "delete"
-    (the message). ``outcome`` says what came of the attempt: "clicked", "deleted", or why it was not
-    made ("finished": no Cancel button any more; "no message"; "bot down")."""
+    """A member changing their mind about one command: ``kind`` "cancel" (the Cancel button), "delete" (the
+    message, in their client) or "cross" (a ❌ reaction: the bot deletes the message, cogs/delete_reaction.py).
+    ``outcome`` says what came of the attempt: "clicked", "deleted", "crossed" (the reaction sent to a live bot;
+    one that dies before handling it never sees it, as with Discord), or why it was not made ("finished": no
+    Cancel button any more; "no message"; "bot down")."""
 
     command: FakeInteraction
     kind: str
@@ -539,20 +541,34 @@ class MemberAction:
 
 class MemberActions:
     """Cancel or delete a seeded ``share`` of the commands handed to ``after_sent``, each after a delay
-    drawn from ``delay`` seconds; half of them by the button, half by deleting the message."""
+    drawn from ``delay`` seconds; half of them by the button, half by deleting the message (with ``crosses``,
+    half of those by reacting ❌ to it instead)."""
 
-    def __init__(self, discord_fake: FakeDiscord, share: float, *, seed: int, delay: tuple[float, float]) -> None:
+    def __init__(
+        self,
+        discord_fake: FakeDiscord,
+        share: float,
+        *,
+        seed: int,
+        delay: tuple[float, float],
+        crosses: bool = False,
+    ) -> None:
         self.discord = discord_fake
         self.share = share
         self.delay = delay
         self.actions: list[MemberAction] = []
         self._random = random.Random(seed)
+        # Drawn apart, so that a seed's cancels and deletions stay what they were.
+        self._crosses = random.Random(f"{seed}-crosses") if crosses else None
         self._tasks: set[asyncio.Task[None]] = set()
 
     def after_sent(self, command: FakeInteraction) -> None:
         if self._random.random() >= self.share:
             return
-        action = MemberAction(command, self._random.choice(("cancel", "delete")))
+        kind = self._random.choice(("cancel", "delete"))
+        if kind == "delete" and self._crosses is not None and self._crosses.random() < 0.5:
+            kind = "cross"
+        action = MemberAction(command, kind)
         self.actions.append(action)
         task = asyncio.create_task(self._act(action, self._random.uniform(*self.delay)))
         self._tasks.add(task)
@@ -581,6 +597,11 @@ class MemberActions:
                 await self.discord.delete_messages(message.id)
                 action.outcome = "deleted"
                 return
+            if action.kind == "cross":
+                action.at = time.time()
+                sent = await self.discord.react(message.id, "❌", user_id=action.command.user_id)
+                action.outcome = "crossed" if sent else "bot down"
+                return
             buttons = [
                 str(c["custom_id"])
                 for row in message.components
@@ -595,6 +616,10 @@ class MemberActions:
             action.outcome = "clicked"
         except (TimeoutError, AssertionError):  # no live bot for a while, or the message went meanwhile
             action.outcome = "bot down"
+
+    def _message_deleted(self, command: FakeInteraction) -> bool:
+        message = self.discord.messages.get(command.original_message_id or -1)
+        return message is not None and message.deleted
 
     def problems(self, db: Path, ready_at: Mapping[str, float] | None = None) -> list[str]:
         """A Cancel click the bot took (answered by updating the message, rather than with "too late") is
@@ -627,20 +652,25 @@ class MemberActions:
         columns = "interaction_id, state, batch_index, provider_job_id"
         by_interaction = jobs_by_interaction(db_rows(db, f"SELECT {columns} FROM jobs") if db.exists() else [])
         lines = [f"member actions: {len(self.actions)} (a share of {self.share:.0%} of the commands)"]
-        for kind in ("cancel", "delete"):
+        for kind in ("cancel", "delete", "cross"):
             mine = [a for a in self.actions if a.kind == kind]
+            if kind == "cross" and not mine:
+                continue
             made = Counter(a.outcome for a in mine)
-            acted = [a for a in mine if a.outcome in ("clicked", "deleted")]
+            acted = [a for a in mine if a.outcome in ("clicked", "deleted", "crossed")]
             ended = Counter(str(j["state"]) for a in acted for j in by_interaction.get(a.command.id, [])) or Counter(
                 {"no row": len(acted)} if acted else {}
             )
             taken = sum(1 for a in mine if _taken(a))
             told_too_late = sum(1 for a in mine if a.click is not None and a.click.acknowledged and not _taken(a))
-            what = "Cancel pressed" if kind == "cancel" else "message deleted"
+            what = {"cancel": "Cancel pressed", "delete": "message deleted", "cross": "❌ reacted"}[kind]
             tried = ", ".join(f"{o} {n}" for o, n in sorted(made.items())) or "none"
             lines.append(f"  {what:<16} {len(mine):>3}: {tried}")
             if kind == "cancel":
                 lines.append(f'  {"":<16}      clicks taken by the bot: {taken}; answered "too late": {told_too_late}')
+            if kind == "cross":
+                gone = sum(1 for a in mine if a.outcome == "crossed" and self._message_deleted(a.command))
+                lines.append(f"  {'':<16}      their messages deleted by the bot: {gone}")
             lines.append(
                 f"  {'':<16}      their jobs ended: " + (", ".join(f"{s} {n}" for s, n in sorted(ended.items())) or "-")
             )
