@@ -507,23 +507,34 @@ async def test_each_image_of_a_batch_has_its_own_vary_edit_and_re_render(
         assert dict(units.fetchall()) == {"reserve": 1 + 1 + 3 + 1, "commit": 1 + 1 + 3 + 1}  # 4K costs 3 units
 
 
+STRANGER = 4242  # a member of the server who did not ask for the batch
+
+
+async def more_pressed(
+    discord_fake: FakeDiscord, settings: Settings, options: dict[str, Any]
+) -> tuple[FakeMessage, sqlite3.Row, sqlite3.Row, FakeMessage]:
+    """A batch of two made with ``options``, and its More pressed by a stranger: (the batch's message, its two jobs'
+    rows, the private menu)."""
+    message = await batch_message(discord_fake, {**options, "count": 2})
+    await discord_fake.wait_for(lambda: labels(message) == buttons_for([1, 2]), timeout=20)
+    first, second = jobs(settings)
+    more = await discord_fake.click(message.id, custom_id(message, "More"), user_id=STRANGER)
+    await answer_given(discord_fake, more)
+    return message, first, second, discord_fake.messages[more.original_message_id or 0]
+
+
 async def test_a_batch_s_more_menu_zooms_out_from_or_uses_as_a_reference_the_image_it_names(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
     """A batch's five rows hold no Zoom out or Use as reference per image: More offers them privately, each acting
     on its own image as the single image's button does, which the press finds on the batch's message."""
-    message = await batch_message(discord_fake, {"prompt": "two pears", "count": 2, "aspect_ratio": "3:2"})
-    await discord_fake.wait_for(lambda: labels(message) == buttons_for([1, 2]), timeout=20)
-    first, second = jobs(settings)
-    stranger = 4242
-
-    more = await discord_fake.click(message.id, custom_id(message, "More"), user_id=stranger)
-    await answer_given(discord_fake, more)
-    menu = discord_fake.messages[more.original_message_id or 0]
+    message, first, second, menu = await more_pressed(
+        discord_fake, settings, {"prompt": "two pears", "aspect_ratio": "3:2"}
+    )
     assert menu.ephemeral and "zoom out" in (menu.content or "")
     assert labels(menu) == ["Zoom out #1", "Zoom out #2", "Use #1 as reference", "Use #2 as reference"]
 
-    zoom = await discord_fake.click(menu.id, custom_id(menu, "Zoom out #2"), user_id=stranger)
+    zoom = await discord_fake.click(menu.id, custom_id(menu, "Zoom out #2"), user_id=STRANGER)
     await discord_fake.wait_for(lambda: len(seaart.creates) == 3, timeout=10)
     create = seaart.creates[2].json
     assert create["prompt"] == derive.framed("", derive.Frame(zoom_out=True))[0] and create["aspect_ratio"] == "3:2"
@@ -535,7 +546,7 @@ async def test_a_batch_s_more_menu_zooms_out_from_or_uses_as_a_reference_the_ima
     assert f"/{message.id})" in json.dumps(zoomed.embeds[0]["fields"])
 
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)
-    opened = await discord_fake.click(menu.id, custom_id(menu, "Use #1 as reference"), user_id=stranger)
+    opened = await discord_fake.click(menu.id, custom_id(menu, "Use #1 as reference"), user_id=STRANGER)
     await answer_given(discord_fake, opened)
     await discord_fake.submit_modal(opened, {"prompt": "the same pear on a plate"})
     await discord_fake.wait_for(lambda: len(seaart.creates) == 4, timeout=10)
@@ -546,7 +557,7 @@ async def test_a_batch_s_more_menu_zooms_out_from_or_uses_as_a_reference_the_ima
     # The batch's message gone: the menu's buttons say so, nothing made.
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 4, timeout=20)
     await discord_fake.delete_messages(message.id)
-    gone = await discord_fake.click(menu.id, custom_id(menu, "Zoom out #1"), user_id=stranger)
+    gone = await discord_fake.click(menu.id, custom_id(menu, "Zoom out #1"), user_id=STRANGER)
     await answer_given(discord_fake, gone)
     assert "The message that showed this image was deleted" in str(answer_data(discord_fake, gone).get("content"))
     assert len(seaart.creates) == 4
@@ -557,13 +568,9 @@ async def test_a_batch_s_more_menu_lists_each_image_s_pans_and_make_square(
 ) -> None:
     """The single image's pans and Make square, for each image of a batch, in the More menu's one list (its rows
     have no room for them as buttons); a choice a modified client makes up is refused, nothing made."""
-    message = await batch_message(discord_fake, {"prompt": "two kites", "count": 2, "aspect_ratio": "16:9"})
-    await discord_fake.wait_for(lambda: labels(message) == buttons_for([1, 2]), timeout=20)
-    first, second = jobs(settings)
-    stranger = 4242
-    more = await discord_fake.click(message.id, custom_id(message, "More"), user_id=stranger)
-    await answer_given(discord_fake, more)
-    menu = discord_fake.messages[more.original_message_id or 0]
+    message, first, second, menu = await more_pressed(
+        discord_fake, settings, {"prompt": "two kites", "aspect_ratio": "16:9"}
+    )
     assert "make it square" in (menu.content or "")
     (listed,) = [c for row in menu.components for c in row["components"] if c["type"] == 3]
     each = [(f"pan-{way}", f"Pan #{{n}} {way}") for way in derive.PANS] + [("square", "Make #{n} square")]
@@ -572,7 +579,7 @@ async def test_a_batch_s_more_menu_lists_each_image_s_pans_and_make_square(
     assert [(o["value"], o["label"]) for o in listed["options"]] == wanted
 
     picked = f"pan-right:{second['id']}"
-    await discord_fake.click(menu.id, listed["custom_id"], user_id=stranger, values=[picked])
+    await discord_fake.click(menu.id, listed["custom_id"], user_id=STRANGER, values=[picked])
     await discord_fake.wait_for(lambda: len(seaart.creates) == 3, timeout=10)
     create = seaart.creates[2].json
     assert create["prompt"] == derive.framed("", derive.Frame(ratio="21:9", pan="right"))[0]
@@ -580,7 +587,7 @@ async def test_a_batch_s_more_menu_lists_each_image_s_pans_and_make_square(
     assert await fetched(create["image_urls"][0]) == await image_of(message, second["id"])
 
     for value in (f"vary:{first['id']}", "square:not-a-job", ""):
-        odd = await discord_fake.click(menu.id, listed["custom_id"], user_id=stranger, values=[value] if value else [])
+        odd = await discord_fake.click(menu.id, listed["custom_id"], user_id=STRANGER, values=[value] if value else [])
         await answer_given(discord_fake, odd)
         assert "not one this menu offers" in str(answer_data(discord_fake, odd).get("content")), value
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.config import Settings
-from bot.testing.discord import FakeDiscord
+from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeGemini, FakeSeaArt
 from tests.conftest import Clock, RunningBot, png_bytes, start_bot
 from tests.e2e.edits import bot_image, bot_replies_to, jobs, ledger
@@ -165,30 +167,42 @@ async def test_an_edit_by_another_member_sends_gemini_the_conversation_without_t
     assert (secret in sent) == way.startswith("the requester"), way
 
 
+SECRET = png_bytes(colour=(1, 2, 3))  # a member's private reference: attached to their /imagine, never shown
+
+
+@contextlib.asynccontextmanager
+async def a_requesters_gemini_edit(
+    tmp_path: Path, discord_fake: FakeDiscord, clock: Clock
+) -> AsyncIterator[tuple[FakeGemini, FakeMessage, FakeMessage]]:
+    """A bot on Gemini; its member's image made with ``SECRET`` as a reference, and their own edit of it ("at night"),
+    whose conversation holds that reference: (Gemini, the image, the edit's message)."""
+    async with FakeGemini(api_key=GEMINI_KEY) as gemini:
+        settings = gemini_settings(tmp_path, discord_fake, gemini)
+        running = await start_bot(settings, discord_fake, clock)
+        try:
+            private = discord_fake.add_attachment(SECRET, "my_face.png", "image/png")
+            image = await bot_image(discord_fake, settings, image1=private)
+            edit = await press(discord_fake, image, "Edit", user_id=discord_fake.member_id)
+            await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
+            edited = await delivered(discord_fake, await discord_fake.submit_modal(edit, {"instruction": "at night"}))
+            yield gemini, image, edited
+        finally:
+            await running.close()
+
+
 async def test_another_members_re_roll_of_an_edit_sends_the_conversation_without_the_requesters_references(
     tmp_path: Path, discord_fake: FakeDiscord, clock: Clock
 ) -> None:
     """A Re-roll sends the request as it was, its conversation included, and the conversation of the requester's
     own edit holds their private reference: another member's Re-roll sent it to Gemini, which their reply or
     Edit of the same image no longer did. The requester's own Re-roll still sends it."""
-    secret = png_bytes(colour=(1, 2, 3))
-    async with FakeGemini(api_key=GEMINI_KEY) as gemini:
-        settings = gemini_settings(tmp_path, discord_fake, gemini)
-        running = await start_bot(settings, discord_fake, clock)
-        try:
-            private = discord_fake.add_attachment(secret, "my_face.png", "image/png")
-            image = await bot_image(discord_fake, settings, image1=private)
-            edit = await press(discord_fake, image, "Edit", user_id=discord_fake.member_id)
-            await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
-            edited = await delivered(discord_fake, await discord_fake.submit_modal(edit, {"instruction": "at night"}))
-            await delivered(discord_fake, await press(discord_fake, edited, "Re-roll", user_id=discord_fake.member_id))
-            theirs = await press(discord_fake, edited, "Re-roll", user_id=discord_fake.other_member_id)
-            await delivered(discord_fake, theirs)
-        finally:
-            await running.close()
+    async with a_requesters_gemini_edit(tmp_path, discord_fake, clock) as (gemini, image, edited):
+        await delivered(discord_fake, await press(discord_fake, edited, "Re-roll", user_id=discord_fake.member_id))
+        theirs = await press(discord_fake, edited, "Re-roll", user_id=discord_fake.other_member_id)
+        await delivered(discord_fake, theirs)
     requesters_edit, requesters_reroll, strangers_reroll = (inline_images(c.json) for c in gemini.creates[1:4])
-    assert secret in requesters_edit and secret in requesters_reroll
-    assert secret not in strangers_reroll, "another member's Re-roll sent the requester's private reference"
+    assert SECRET in requesters_edit and SECRET in requesters_reroll
+    assert SECRET not in strangers_reroll, "another member's Re-roll sent the requester's private reference"
     assert image.files[0].data in strangers_reroll, "the image the conversation edited still goes"
 
 
@@ -197,24 +211,13 @@ async def test_another_members_change_prompt_of_an_edit_sends_the_conversation_w
 ) -> None:
     """Change prompt under an edit takes the edit again with other words, its conversation included: another
     member's, as their Re-roll, sends it without the requester's private reference; the requester's own keeps it."""
-    secret = png_bytes(colour=(1, 2, 3))
-    async with FakeGemini(api_key=GEMINI_KEY) as gemini:
-        settings = gemini_settings(tmp_path, discord_fake, gemini)
-        running = await start_bot(settings, discord_fake, clock)
-        try:
-            private = discord_fake.add_attachment(secret, "my_face.png", "image/png")
-            image = await bot_image(discord_fake, settings, image1=private)
-            edit = await press(discord_fake, image, "Edit", user_id=discord_fake.member_id)
-            await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
-            edited = await delivered(discord_fake, await discord_fake.submit_modal(edit, {"instruction": "at night"}))
-            for who, words in ((discord_fake.member_id, "at dawn"), (discord_fake.other_member_id, "in fog")):
-                opened = await press(discord_fake, edited, "Change prompt", user_id=who)
-                await discord_fake.wait_for(lambda opened=opened: bool(opened.callbacks), timeout=10)
-                await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": words}))
-        finally:
-            await running.close()
+    async with a_requesters_gemini_edit(tmp_path, discord_fake, clock) as (gemini, image, edited):
+        for who, words in ((discord_fake.member_id, "at dawn"), (discord_fake.other_member_id, "in fog")):
+            opened = await press(discord_fake, edited, "Change prompt", user_id=who)
+            await discord_fake.wait_for(lambda opened=opened: bool(opened.callbacks), timeout=10)
+            await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": words}))
     requesters, strangers = (inline_images(c.json) for c in gemini.creates[2:4])
     assert "at dawn" in str(gemini.creates[2].json) and "in fog" in str(gemini.creates[3].json)
-    assert secret in requesters
-    assert secret not in strangers, "another member's Change prompt sent the requester's private reference"
+    assert SECRET in requesters
+    assert SECRET not in strangers, "another member's Change prompt sent the requester's private reference"
     assert image.files[0].data in strangers, "the image the conversation edited still goes"
