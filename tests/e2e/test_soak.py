@@ -239,8 +239,8 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
         # Some answers to commands and buttons are made by Discord, and reach the bot as a 5xx.
         discord_fake.lose_answers(0.1, seed=SEED)
         config = write_config(tmp_path, discord_fake, ("seaart", seaart), ("kie", kie))
-        # Some members press Cancel or delete the message a moment later, across the kill too.
-        actions = MemberActions(discord_fake, 0.3, seed=SEED, delay=(0.1, 1.5))
+        # Some members press Cancel or delete the message a moment later (some by reacting ❌), across the kill too.
+        actions = MemberActions(discord_fake, 0.3, seed=SEED, delay=(0.1, 1.5), crosses=True)
         # Others press Vary or Re-roll on the image they got: a new job each, through the same faults; half of
         # those who vary, edit, zoom out or pan then change that step's words under its image (Change prompt).
         reworks = Reworks(discord_fake, 0.3, seed=SEED, patience=30, remixes=0.5)
@@ -296,7 +296,7 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
     # Every running task cancelled was asked to stop.
     assert providers_not_told(db, record.cancels, record.finished) == []
     made = {a.outcome for a in actions.actions}
-    assert {"clicked", "deleted"} <= made, "\n".join(actions.lines(db))
+    assert {"clicked", "deleted", "crossed"} <= made, "\n".join(actions.lines(db))
     # Every reply answered once, its answer final, its jobs settled; some came while the bot was away.
     assert replies.problems(db) == [], "\n".join(replies.problems(db) + replies.lines(db))
     posted = {r.outcome for r in replies.posted}
