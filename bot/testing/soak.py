@@ -576,8 +576,8 @@ class MemberActions:
 
     async def finish(self) -> None:
         """Wait for the actions still to come (each gives up within about a minute)."""
-        while self._tasks:  # a step's remix starts only once the step was pressed
-            await asyncio.gather(*list(self._tasks))
+        if self._tasks:
+            await asyncio.gather(*self._tasks)
 
     async def _act(self, action: MemberAction, delay: float) -> None:
         await asyncio.sleep(delay)
