@@ -1280,22 +1280,20 @@ class Imagine(commands.Cog):
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
         """The Edit form's submit, the Use as reference form's and the Change prompt form's, whether this process
         or an earlier one opened it (see EditModal)."""
-        reprompt = form_submit(interaction, PROMPT_FORM_ID)
-        if reprompt is not None:
-            match, components = reprompt
-            where = f"the Change prompt form of job {match['job_id']}"
-            words = submitted_text(components, PROMPT_INPUT_ID) or ""
-            submit = self.on_prompt_submit(interaction, match["job_id"], words)
-            await watched_answer(interaction, self.bot.services.db, where, submit, typed=words)
-            return
-        reference = form_submit(interaction, REFERENCE_FORM_ID)
-        if reference is not None:
-            match, components = reference
-            where = f"the Use as reference form of job {match['job_id']}"
-            prompt = submitted_text(components, PROMPT_INPUT_ID) or ""
-            submit = self.on_reference_submit(interaction, match["job_id"], prompt)
-            await watched_answer(interaction, self.bot.services.db, where, submit, typed=prompt)
-            return
+        # The two forms whose one box is a prompt (cogs/reference_form.py ``prompt_box``).
+        prompt_forms = (
+            (PROMPT_FORM_ID, "Change prompt", self.on_prompt_submit),
+            (REFERENCE_FORM_ID, "Use as reference", self.on_reference_submit),
+        )
+        for form_id, name, on_submit in prompt_forms:
+            sent = form_submit(interaction, form_id)
+            if sent is not None:
+                match, components = sent
+                words = submitted_text(components, PROMPT_INPUT_ID) or ""
+                where = f"the {name} form of job {match['job_id']}"
+                submit = on_submit(interaction, match["job_id"], words)
+                await watched_answer(interaction, self.bot.services.db, where, submit, typed=words)
+                return
         submitted = form_submit(interaction, EDIT_MODAL_ID)
         if submitted is None:
             return
