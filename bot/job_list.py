@@ -91,6 +91,8 @@ def line(request: Request) -> str:
     model = MODEL_NAMES.get(first.model, first.model)
     head = f"{icon} **{words}** · {model} · <t:{int(first.created_at)}:R> · {where}"
     done, said = request_words(first.request)
+    # A prompt with choices in braces is one request, listed by the words as typed (bot/permutations.py).
+    said = first.request.permutation or said
     return f"{head}\n{f'*{done}:* ' if done else ''}{literal(said, PROMPT_CHARS)}"
 
 

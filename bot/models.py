@@ -182,6 +182,12 @@ class GenerationRequest(BaseModel):
     # The options above the member's /preferences filled in (by name), not typed: a default, never a refusal,
     # so a failover leaves out those the next provider does not offer (bot/preferences.py). Never sent.
     defaulted: tuple[str, ...] = ()
+    # A prompt written with choices in braces (``a {red, green} bird``: bot/permutations.py) is one image per choice,
+    # one batch: each candidate's ``prompt`` is its own choice written out, ``permutation`` the member's words as
+    # typed (what the batch's message shows and Change prompt holds), ``picks`` the choice it took in each group
+    # (what its line in the message says). None and () for any other request. Never sent.
+    permutation: str | None = None
+    picks: tuple[str, ...] = ()
 
     @property
     def own_references(self) -> tuple[ReferenceImage, ...]:

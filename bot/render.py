@@ -464,6 +464,18 @@ def candidate_fate(job: Job) -> str:
     return _CANDIDATE_FATE.get(job.error_category, "failed") if job.error_category else "failed"
 
 
+def _picked(job: Job) -> str:
+    """Which choice a candidate took, where its prompt was one of several (bot/permutations.py), to go after its
+    number: " “red”", " “red, car”" for several groups; "" for a batch of one prompt."""
+    if not job.request.picks:
+        return ""
+    return " " + ", ".join(f"“{literal(pick, _PICK_CHARS)}”" if pick else "(none)" for pick in job.request.picks)
+
+
+# The most of one choice a candidate's line shows: the line (``CANDIDATE_LINE_CHARS``) still has room for its fate.
+_PICK_CHARS = 80
+
+
 def _candidate_line(job: Job) -> str:
     icon = state_icon(job)
     if job.state is JobState.DELIVERED:
@@ -473,7 +485,7 @@ def _candidate_line(job: Job) -> str:
     else:
         fate = candidate_fate(job)
         what = f"{fate}: {job.error_message}" if job.error_message else fate
-    return truncate(f"**{candidate_label(job)}** {icon} {what}", CANDIDATE_LINE_CHARS)
+    return truncate(f"**{candidate_label(job)}**{_picked(job)} {icon} {what}", CANDIDATE_LINE_CHARS)
 
 
 def _numbers(jobs: list[Job]) -> str:
@@ -504,6 +516,9 @@ def batch_embed(
         title = "🍌 Cancelled" if cancelled else f"🍌 None of the {total} images came"
         colour = COLOUR_NEUTRAL if cancelled else COLOUR_FAILED
     embed = _base(first, title, colour, caps)
+    if first.request.permutation is not None:
+        # A prompt with choices: the member's words as typed, each candidate's line saying which it took.
+        embed.description = literal(first.request.permutation, _WORDS_CHARS)
     providers = list(dict.fromkeys(served_by(j) for j in batch))
     embed.set_field_at(
         _field_index(embed, "Provider"), name="Provider", value=truncate("; ".join(providers), 1024), inline=True

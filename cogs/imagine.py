@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 from typing import Any
 
+import aiosqlite
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -26,6 +27,7 @@ from bot.discord_refs import refresh_references
 from bot.errors import ErrorCategory, InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
 from bot.models import Derivation, GenerationRequest, JobState, ReferenceImage, shown_file_name
+from bot.permutations import number_of
 from bot.preferences import ModelChoice, fill, model_at, passed_over_note
 from bot.prompt_parameters import Parameters, ignored_note, split_parameters
 from bot.prompts import clean_prompt
@@ -35,7 +37,7 @@ from bot.quotas import QuotaExceededError, Room
 from bot.references import check_fits_provider
 from bot.result_images import result_stem
 from bot.routing import require_served
-from bot.store.jobs import Job, NewJob
+from bot.store.jobs import InTransaction, Job, NewJob
 from cogs.double_clicks import TAKEN_ONCE, RecentPresses
 from cogs.errors import (
     answered_too_late,
@@ -46,8 +48,9 @@ from cogs.errors import (
 from cogs.in_time import record_in_time
 from cogs.moderation import is_moderator, record_moderation
 from cogs.places import level_at, place_of
-from cogs.policy import admitted, member_of, moderate
+from cogs.policy import Admission, admitted, member_of, moderate
 from cogs.private_answers import answer_privately
+from cogs.prompt_choices import prompt_choices
 from cogs.prompt_form import PROMPT_FORM_ID, PromptForm
 from cogs.reference_form import PROMPT_INPUT_ID, REFERENCE_FORM_ID, TEXT_INPUT_MAX_CHARS, ReferenceForm
 from cogs.reference_links import linked_images
@@ -509,6 +512,23 @@ def _chosen(request: GenerationRequest, name: str) -> GenerationRequest:
     return request if kept == request.defaulted else request.model_copy(update={"defaulted": kept})
 
 
+def _reserved(news: Sequence[tuple[NewJob, Admission]]) -> InTransaction:
+    """The reservations of a batch's jobs, in the transaction that writes them: each admission's for its own jobs
+    (the jobs of one request, or of prompts that differ only in words, share one: reserved together, so a member
+    who cannot afford them all gets none)."""
+
+    async def reserve(conn: aiosqlite.Connection, job_ids: Sequence[str]) -> None:
+        # Reserved alike where they go alike: the provider, model, size and price a reservation is made of.
+        groups: dict[tuple[object, ...], tuple[Admission, list[str]]] = {}
+        for (new, admission), job_id in zip(news, job_ids, strict=True):
+            alike = (new.provider, new.model, new.request.resolution, new.cost_micro_usd)
+            groups.setdefault(alike, (admission, []))[1].append(job_id)
+        for admission, ids in groups.values():
+            await admission.reservation(conn, ids)
+
+    return reserve
+
+
 def _fewer_note(made: int, wanted: str, room: Room | None) -> str:
     """The private word when the quotas had room for only ``made`` of the images ``wanted`` names
     (``start_up_to``), naming the limit with the least room (the member's quota, or the server's images at
@@ -667,6 +687,9 @@ class Imagine(commands.Cog):
         typed_in = split_parameters(linked_in.words)
         aspect_ratio, seed, count = _typed_options(typed_in, aspect_ratio=aspect_ratio, seed=seed, count=count)
         prompt = typed_in.prompt
+        # "a {red, green} bird": a prompt per choice, each its own image of one batch (cogs/prompt_choices.py).
+        variants, each = prompt_choices(prompt, count=count, cap=await self._count_cap(interaction))
+        permuted = len(variants) > 1
         if seed is not None and count is not None and count > 1:
             # Every candidate of a batch is the same request: with one seed they come out alike, each charged.
             raise InvalidRequestError(
@@ -716,23 +739,31 @@ class Imagine(commands.Cog):
                 level=level,
             )
         )
-        request = build_request(
-            model=choice.model,
-            prompt=prompt,
-            member_words=words_after(prompt, instruction),
-            reference_images=tuple(images),
-            came_from=came_from,
-            seed=seed,
-            **{name: value for name, value in typed.items() if value is not None},
-        )
-        request = request.model_copy(update={"safety_tolerance": level})
-        request = fill(services.catalogue, request, prefs, given={n for n, v in typed.items() if v is not None})
+        requests = []
+        for variant in variants:
+            request = build_request(
+                model=choice.model,
+                prompt=variant.text,
+                member_words=words_after(variant.text, instruction),
+                reference_images=tuple(images),
+                came_from=came_from,
+                seed=seed,
+                # The member's words with their choices (a /blend's, after its instruction), as typed.
+                permutation=(words_after(prompt, instruction) or prompt) if permuted else None,
+                picks=variant.picks,
+                **{name: value for name, value in typed.items() if value is not None},
+            )
+            request = request.model_copy(update={"safety_tolerance": level})
+            given = {n for n, v in typed.items() if v is not None}
+            requests.append(fill(services.catalogue, request, prefs, given=given))
         # The bot's own results linked in `references` may pass the members' limit; refused here, by name,
         # if no provider serving the model takes one, rather than by routing's general refusal.
         check_fits_provider(services.catalogue, request.model, request.reference_images)
         _check_reference_count(services.catalogue, request, len(linked_in.images))
         preferred_count = None
-        if count is None:
+        if permuted:
+            count = each  # the choices say how many images: a preferred count is not asked of each of them
+        elif count is None:
             # A preferred count is a default: held to the server's cap rather than refused by it (and to what
             # the quotas have room for, in start_job), and left out for a seeded request (its candidates would
             # come out alike, each charged).
@@ -743,7 +774,10 @@ class Imagine(commands.Cog):
         # No image to zoom out of here: --zoom is for an edit (cogs/shape_field.py).
         ignored = ignored_note(typed_in.ignored + (("--zoom",) if typed_in.zoom else ()))
         notes += [ignored] if ignored is not None else []
-        if preferred_count is None:
+        if permuted:
+            candidates = [request for request in requests for _ in range(count)]
+            jobs = await self.start_each(interaction, candidates, preferred=defaults.default_provider)
+        elif preferred_count is None:
             jobs = await self.start_job(interaction, request, preferred=defaults.default_provider, count=count)
         else:
             wanted = f"the {preferred_count} your /preferences ask for"
@@ -800,7 +834,14 @@ class Imagine(commands.Cog):
     ) -> list[Job]:
         """Validate, acknowledge within Discord's 3 s, record the job (or ``count`` candidates of one
         batch, shown in one message), and hand them to the runner."""
-        jobs, _ = await self._start(interaction, request, preferred=preferred, count=count, fewer_if_refused=False)
+        return await self.start_each(interaction, [request] * count, preferred=preferred)
+
+    async def start_each(
+        self, interaction: discord.Interaction[Any], requests: Sequence[GenerationRequest], *, preferred: str | None
+    ) -> list[Job]:
+        """``start_job`` for candidates whose requests differ (a prompt's choices in braces, each rolled again): one
+        image of each, in order, all of them or none."""
+        jobs, _ = await self._start(interaction, requests, preferred=preferred, fewer_if_refused=False)
         return jobs
 
     async def start_up_to(
@@ -815,7 +856,20 @@ class Imagine(commands.Cog):
         """``start_job`` for a ``count`` that is a default (a saved count, a batch rolled again), which the
         quotas lower rather than refuse; with the private note for the member when fewer started (``wanted``
         names the count asked for), else None."""
-        jobs, room = await self._start(interaction, request, preferred=preferred, count=count, fewer_if_refused=True)
+        return await self.start_fewer(interaction, [request] * count, preferred=preferred, wanted=wanted)
+
+    async def start_fewer(
+        self,
+        interaction: discord.Interaction[Any],
+        requests: Sequence[GenerationRequest],
+        *,
+        preferred: str | None,
+        wanted: str,
+    ) -> tuple[list[Job], str | None]:
+        """``start_up_to`` for candidates whose requests may differ (a batch of choices rolled again): those at
+        the end are left out first."""
+        count = len(requests)
+        jobs, room = await self._start(interaction, requests, preferred=preferred, fewer_if_refused=True)
         if jobs and len(jobs) < count:
             return jobs, _fewer_note(len(jobs), wanted, room)
         return jobs, None
@@ -823,42 +877,31 @@ class Imagine(commands.Cog):
     async def _start(
         self,
         interaction: discord.Interaction[Any],
-        request: GenerationRequest,
+        requests: Sequence[GenerationRequest],
         *,
         preferred: str | None,
-        count: int,
         fewer_if_refused: bool,
     ) -> tuple[list[Job], Room | None]:
-        """``start_job``; with ``fewer_if_refused``, the limit with the least room when the quotas lowered
-        ``count`` (from their first refusal)."""
+        """``start_each``: one job per request (the same request ``count`` times for ``count`` images of it);
+        with ``fewer_if_refused``, the limit with the least room when the quotas lowered their number (from their
+        first refusal)."""
         # Each refusal below raises an InvalidRequestError -> ephemeral message; nothing stored, sent or charged.
-        check_prompt_length(request)
-        await self._check_count(interaction, count)
-        request = await self.moderate(interaction, request)
-        request, admission = admitted(self.bot, request, member_of(interaction), preferred=preferred)
-        provider, caps = admission.provider, admission.caps
-        expires = interaction.created_at + TOKEN_LIFETIME
-        new = NewJob(
-            provider=provider,
-            model=request.model,
-            request=request,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            user_id=interaction.user.id,
-            application_id=interaction.application_id,
-            interaction_id=interaction.id,
-            interaction_token=interaction.token,
-            token_expires_at=expires.timestamp(),
-            upload_limit=interaction.filesize_limit,
-            cost_micro_usd=caps.price_of(request),
-            safety_level=request.safety_tolerance,
-        )
+        await self._check_count(interaction, len(requests))
+        # Each different request judged once (a batch of one prompt is the same request each time).
+        ready: dict[int, tuple[NewJob, Admission]] = {}
+        for request in requests:
+            if id(request) not in ready:
+                ready[id(request)] = await self._admitted_job(interaction, request, preferred=preferred)
+        news = [ready[id(request)] for request in requests]
         runner = self.bot.services.runner
         room: Room | None = None
+        count = len(news)
         while True:
             # The quota check, the reservations and the job rows are one transaction; a refusal raises
             # QuotaExceededError (ephemeral, naming the limit and its reset) and leaves nothing behind.
-            record = functools.partial(runner.create_batch, [new] * count, within=admission.reservation, held=True)
+            record = functools.partial(
+                runner.create_batch, [new for new, _ in news[:count]], within=_reserved(news[:count]), held=True
+            )
             try:
                 jobs = await record_in_time(interaction, self.bot.services.db, record, undo=self._unmake)
                 break
@@ -904,6 +947,32 @@ class Imagine(commands.Cog):
             raise
         # Held until now, so nothing about them changed since that message was drawn.
         return [await runner.held.release(job.id, message_id=message_id, shown=True) or job for job in jobs], room
+
+    async def _admitted_job(
+        self, interaction: discord.Interaction[Any], request: GenerationRequest, *, preferred: str | None
+    ) -> tuple[NewJob, Admission]:
+        """``request`` checked (its length, the ban, blocked terms and the channel's level), routed, and as the job
+        row to write, with where it goes and its reservation."""
+        check_prompt_length(request)
+        request = await self.moderate(interaction, request)
+        request, admission = admitted(self.bot, request, member_of(interaction), preferred=preferred)
+        expires = interaction.created_at + TOKEN_LIFETIME
+        new = NewJob(
+            provider=admission.provider,
+            model=request.model,
+            request=request,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            user_id=interaction.user.id,
+            application_id=interaction.application_id,
+            interaction_id=interaction.id,
+            interaction_token=interaction.token,
+            token_expires_at=expires.timestamp(),
+            upload_limit=interaction.filesize_limit,
+            cost_micro_usd=admission.caps.price_of(request),
+            safety_level=request.safety_tolerance,
+        )
+        return new, admission
 
     async def _unmake(self, jobs: list[Job]) -> None:
         """Jobs written after their member was told the database was busy: ended before they start,
@@ -1120,23 +1189,23 @@ class Imagine(commands.Cog):
         if action == "reroll":
             # The same request again, with a new seed where it had one: the same seed would make the same
             # image again, charged again (derive.reroll).
-            request = derive.reroll(await self._renewed(job.request))
-            if interaction.user.id != job.user_id and request.history:
-                # The conversation's turns keep the requester's own references (attached to their /imagine,
-                # never shown): another member's Re-roll sends only what the channel showed, as their reply
-                # or Edit does (derive.public_turns). The request's own references are its prompt's, as Vary's.
-                request = request.model_copy(update={"history": derive.public_turns(request.history)})
+            # A batch of one prompt is that request again, each time; a prompt's choices in braces (bot/permutations.py)
+            # are each candidate's own.
+            rolled = batch if len({candidate.request.prompt for candidate in batch}) > 1 else [job] * len(batch)
+            again: dict[str, GenerationRequest] = {}
+            for candidate in rolled:
+                if candidate.id not in again:
+                    again[candidate.id] = await self._rerolled(interaction, candidate)
             # A batch made before the server lowered its cap is rolled again at the cap: a button cannot "ask
             # for count:2", which is all the refusal could say.
             count = min(len(batch), await self._count_cap(interaction))
             # Nor "ask for count:1" when the quota has room for fewer than the batch: a batch is rolled again
             # with as many as there is room for (a saved count:2 made it, with one unit left today its Re-roll
             # was refused so), and the member told privately, as /imagine tells of a preferred count lowered.
-            _, fewer = await self.start_up_to(
+            _, fewer = await self.start_fewer(
                 interaction,
-                request,
+                [again[candidate.id] for candidate in rolled[:count]],
                 preferred=job.provider,
-                count=count,
                 wanted=f"the {count} of the batch you re-rolled",
             )
             if fewer is not None:
@@ -1262,6 +1331,17 @@ class Imagine(commands.Cog):
             if interaction.user.id != job.user_id:
                 await self._record_for(interaction, job, "delete", "deleted an image")
 
+    async def _rerolled(self, interaction: discord.Interaction[Any], job: Job) -> GenerationRequest:
+        """``job``'s request again, with a new seed where it had one: the same seed would make the same image again,
+        charged again (derive.reroll)."""
+        request = derive.reroll(await self._renewed(job.request))
+        if interaction.user.id != job.user_id and request.history:
+            # The conversation's turns keep the requester's own references (attached to their /imagine,
+            # never shown): another member's Re-roll sends only what the channel showed, as their reply
+            # or Edit does (derive.public_turns). The request's own references are its prompt's, as Vary's.
+            request = request.model_copy(update={"history": derive.public_turns(request.history)})
+        return request
+
     async def _record_for(self, interaction: discord.Interaction[Any], job: Job, action: str, did: str) -> None:
         """A moderator acted on another member's job: the moderation log (and its channel) says so."""
         await record_moderation(
@@ -1335,7 +1415,10 @@ class Imagine(commands.Cog):
 
         blended = derive.blend_words(base) is not None
         # A batch's message asks for the batch again, as its Re-roll does: as many as the server's cap allows now.
-        if job.batch_id is None:
+        batch_size: int | None
+        if number_of(words) > 1:
+            batch_size = None  # the choices in braces say how many images, as /imagine's
+        elif job.batch_id is None:
             batch_size = 1
         else:
             batch_size = min(

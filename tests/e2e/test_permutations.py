@@ -1,0 +1,114 @@
+"""Choices in braces in a prompt (Midjourney's permutation prompts), through the fake Discord and the fake SeaArt:
+``a {red, green} boat`` is one batch of two images, each sent its own prompt, shown in one message that says which
+choice each is, re-rolled and reworded as one; too many, a choice in a parameter, a choice that leaves no words
+and a blocked word in any choice refused whole, privately, nothing made or charged (bot/permutations.py,
+cogs/prompt_choices.py)."""
+
+from __future__ import annotations
+
+from bot.config import Settings
+from bot.testing.discord import ADMIN_PERMISSIONS, FakeDiscord
+from bot.testing.providers import FakeSeaArt
+from cogs.errors import TYPED_BACK
+from tests.conftest import RunningBot, answer_given
+from tests.e2e.test_batches import batch_message, custom_id, fields, refusal
+from tests.e2e.test_change_prompt import opened_form
+from tests.e2e.test_member_jobs import listed, private_list
+from tests.e2e.test_rework import charges, jobs, press, query, settled
+from tests.e2e.test_typed_back import refusal_of
+
+
+def prompts_sent(seaart: FakeSeaArt) -> list[str]:
+    return [str(create.json["prompt"]) for create in seaart.creates]
+
+
+async def test_each_choice_is_an_image_of_one_batch_shown_re_rolled_and_reworded_together(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    typed = "a {red, green} paper boat on a pond @everyone"
+    message = await batch_message(discord_fake, {"prompt": typed, "aspect_ratio": "16:9"})
+    await discord_fake.wait_for(lambda: jobs(settings) == [(discord_fake.member_id, "delivered")] * 2, timeout=20)
+    # One batch of two jobs, each its own prompt; the options typed go with both.
+    assert prompts_sent(seaart) == ["a red paper boat on a pond @everyone", "a green paper boat on a pond @everyone"]
+    assert {create.json["aspect_ratio"] for create in seaart.creates} == {"16:9"}
+    rows = query(settings, "SELECT batch_id, batch_index, message_id FROM jobs ORDER BY batch_index")
+    assert len({row[0] for row in rows}) == 1 and rows[0][0] is not None
+    assert [row[1] for row in rows] == [1, 2] and {row[2] for row in rows} == {message.id}
+
+    # The message shows the words as typed, and which choice each image is; each image's alt text its own prompt.
+    await discord_fake.wait_for(lambda: "Done · 2 images" in message.embeds[0]["title"], timeout=10)
+    assert message.embeds[0]["description"] == typed
+    assert fields(message)["Images"] == "**#1** “red” ✅ ready\n**#2** “green” ✅ ready"
+    assert [a["description"] for a in message.attachments] == [
+        "a red paper boat on a pond @everyone (#1)",
+        "a green paper boat on a pond @everyone (#2)",
+    ]
+    await settled(discord_fake, settings)
+    assert charges(settings, discord_fake.member_id) == [("reserve", 1)] * 2 + [("commit", 1)] * 2
+    # /jobs lists it once, by the words as typed.
+    assert "a {red, green} paper boat on a pond @everyone" in listed(await private_list(discord_fake))
+
+    # Another member's Re-roll: each choice again, charged to them.
+    await discord_fake.click(message.id, custom_id(message, "Re-roll"), user_id=discord_fake.moderator_id)
+    await discord_fake.wait_for(lambda: len(jobs(settings)) == 4 and all(j[1] == "delivered" for j in jobs(settings)))
+    assert prompts_sent(seaart)[2:] == prompts_sent(seaart)[:2]
+    assert [j[0] for j in jobs(settings)[2:]] == [discord_fake.moderator_id] * 2
+
+    # Change prompt holds the words with their choices; three choices now make three images, whatever the batch.
+    opened = await press(discord_fake, message, "Change prompt")
+    assert (await opened_form(discord_fake, opened))["value"] == "a {red, green} paper boat on a pond @everyone"
+    await discord_fake.submit_modal(opened, {"prompt": "a {blue, white, yellow} boat"})
+    await discord_fake.wait_for(lambda: len(jobs(settings)) == 7 and all(j[1] == "delivered" for j in jobs(settings)))
+    assert prompts_sent(seaart)[4:] == ["a blue boat", "a white boat", "a yellow boat"]
+    assert {create.json["aspect_ratio"] for create in seaart.creates[4:]} == {"16:9"}  # the request's own shape
+
+
+async def test_a_count_makes_that_many_of_each_choice_and_words_in_braces_without_a_choice_are_words(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    await batch_message(discord_fake, {"prompt": "a {cat, dog} --repeat 2"})
+    await discord_fake.wait_for(lambda: len(jobs(settings)) == 4 and all(j[1] == "delivered" for j in jobs(settings)))
+    assert prompts_sent(seaart) == ["a cat", "a cat", "a dog", "a dog"]
+
+    await batch_message(discord_fake, {"prompt": "a sign saying {hello}, and a brace { left open"})
+    await discord_fake.wait_for(lambda: len(jobs(settings)) == 5 and all(j[1] == "delivered" for j in jobs(settings)))
+    assert prompts_sent(seaart)[4] == "a sign saying {hello}, and a brace { left open"
+    assert query(settings, "SELECT batch_id FROM jobs ORDER BY created_at DESC LIMIT 1") == [(None,)]
+
+
+async def test_too_many_choices_a_choice_in_a_parameter_or_a_blocked_word_in_one_refuse_the_whole_command(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    await discord_fake.slash_command("mod blockterm add", {"term": "forbidden"}, user_id=discord_fake.moderator_id)
+    await discord_fake.wait_for(lambda: bool(query(settings, "SELECT * FROM blocked_terms")), timeout=10)
+    admin = await discord_fake.slash_command(
+        "admin defaults", {"max_count": 3}, user_id=discord_fake.admin_id, permissions=ADMIN_PERMISSIONS
+    )
+    await answer_given(discord_fake, admin)
+    refused: list[tuple[dict[str, object], str]] = [
+        ({"prompt": "a {red, blue} {car, bus}"}, "make 4 prompts, one image each"),
+        ({"prompt": "{a,b}" * 40}, "make more than 10,000 prompts"),
+        (
+            {"prompt": "a {red, green} bird", "count": 2},
+            "make 2 prompts, and you asked for 2 images of each: 4 in all; this server makes up to 3 per command",
+        ),
+        ({"prompt": "a bird --ar {1:1, 16:9}"}, "Only the words take choices in braces"),
+        ({"prompt": "{, }"}, "leaves nothing to draw"),
+        ({"prompt": "a {tidy, forbidden} garden"}, "does not allow"),
+        # Each prompt written out is judged: braces do not hide a term across them.
+        ({"prompt": "a forbid{den, ding} garden"}, "does not allow"),
+    ]
+    for options, said in refused:
+        interaction = await discord_fake.slash_command("imagine", options)
+        await answer_given(discord_fake, interaction)
+        text = refusal(discord_fake, interaction.id)
+        assert said in refusal_of(text), (options, text)
+        if len(str(options["prompt"])) < 100:
+            assert text.endswith(f"{TYPED_BACK}\n```\n{options['prompt']}\n```"), text  # the words given back
+    assert jobs(settings) == [] and seaart.requests == []
+
+    # An empty choice is a choice of its own: "a dog" and "a big dog".
+    await batch_message(discord_fake, {"prompt": "a {, big} dog"})
+    await settled(discord_fake, settings)
+    assert prompts_sent(seaart) == ["a dog", "a big dog"]
+    assert charges(settings, discord_fake.member_id) == [("reserve", 1)] * 2 + [("commit", 1)] * 2
