@@ -33,7 +33,8 @@ The bot runs as its own process (`python -m bot run`, bench/harness.py) against 
     message deleted (half each; half of the deletions by a ❌ reaction the bot carries out) 0.2 to --max + 1 s
     after they were sent (bot/testing/soak.py MemberActions), kills and faults notwithstanding.
   * batches: --batches of the commands ask for count:2 to 4 (one job per candidate, one shared message
-    and one Cancel for all of them);
+    and one Cancel for all of them), half of them by choices in braces instead (``..., {at dawn, at noon}``:
+    a prompt per candidate, bot/permutations.py);
   * members who keep working: once --reworks of the commands have their image, Vary, Re-roll, Edit or Use as
     reference (its form filled in), Re-render 2K, Zoom out or the message menu's remix is used on it
     (bot/testing/soak.py Reworks), a new job in a new message, judged as a command is; --remixes of the
@@ -337,6 +338,9 @@ def _workdir(keep: bool) -> Iterator[Path]:
 
 # The share of commands asking for a shape other than a square (``send_through_restarts``).
 SHAPED = 0.3
+# The share of batches asked for by choices in braces rather than a count, and the choices they take from.
+CHOSEN = 0.5
+CHOICES = ("at dawn", "at noon", "at dusk", "at night")
 
 
 async def send_through_restarts(
@@ -366,7 +370,11 @@ async def send_through_restarts(
         await asyncio.sleep(max(0.0, start + index * gap - time.monotonic()))
         options: dict[str, Any] = {"prompt": prompt, "resolution": "1K"}
         if batches.random() < plan.batches:
-            options["count"] = batches.randint(2, 4)
+            count = batches.randint(2, 4)
+            if batches.random() < CHOSEN:
+                options["prompt"] = f"{prompt}, {{{', '.join(CHOICES[:count])}}}"
+            else:
+                options["count"] = count
         if shapes.random() < SHAPED:
             options["aspect_ratio"] = shapes.choice(("16:9", "3:2", "9:16"))
         channel_id = doomed.pick(discord_fake, channels) if doomed is not None else None
@@ -664,7 +672,7 @@ def report(run: Run, plan: Plan) -> None:
     )
     print(
         f"providers {' -> '.join(plan.providers)} (failover in that order); {plan.batches:.0%} of the commands "
-        f"are batches (count 2-4)"
+        f"are batches (count 2-4, {CHOSEN:.0%} of them by choices in braces)"
     )
     if plan.outage > 0:
         began = outage_start(plan.spread, plan.outage, len(restart_events(plan.kills, plan.terms)))

@@ -35,7 +35,9 @@ def make_line(count_cap: int) -> str:
         "`/imagine prompt:` and describe the image (Midjourney's `--ar 16:9`, `--seed 7` and `--no text` at its "
         "end work too). Attach reference images (`image1`…`image10`), paste an image's Discord link into the "
         "prompt, or link messages with images (`references:`) to draw from them; `model`, `aspect_ratio`, "
-        f"`resolution` and `count` ({at_once}) are optional. `/blend` makes two or more images (attached, or "
+        f"`resolution` and `count` ({at_once}) are optional"
+        + ("; choices in braces, `a {red, green} bird`, make an image of each side by side" if count_cap > 1 else "")
+        + ". `/blend` makes two or more images (attached, or "
         "linked in `references`) into one. You are charged only for images you receive."
     )
 

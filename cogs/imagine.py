@@ -756,6 +756,7 @@ class Imagine(commands.Cog):
             request = request.model_copy(update={"safety_tolerance": level})
             given = {n for n, v in typed.items() if v is not None}
             requests.append(fill(services.catalogue, request, prefs, given=given))
+        request = requests[0]  # the request, without choices; with them, the first (their references are alike)
         # The bot's own results linked in `references` may pass the members' limit; refused here, by name,
         # if no provider serving the model takes one, rather than by routing's general refusal.
         check_fits_provider(services.catalogue, request.model, request.reference_images)
