@@ -783,7 +783,7 @@ class Imagine(commands.Cog):
         else:
             wanted = f"the {preferred_count} your /preferences ask for"
             jobs, fewer = await self.start_up_to(
-                interaction, request, preferred=defaults.default_provider, count=count, wanted=wanted
+                interaction, [request] * count, preferred=defaults.default_provider, wanted=wanted
             )
             notes += [fewer] if fewer is not None else []
         if jobs and notes:
@@ -848,27 +848,14 @@ class Imagine(commands.Cog):
     async def start_up_to(
         self,
         interaction: discord.Interaction[Any],
-        request: GenerationRequest,
-        *,
-        preferred: str | None,
-        count: int,
-        wanted: str,
-    ) -> tuple[list[Job], str | None]:
-        """``start_job`` for a ``count`` that is a default (a saved count, a batch rolled again), which the
-        quotas lower rather than refuse; with the private note for the member when fewer started (``wanted``
-        names the count asked for), else None."""
-        return await self.start_fewer(interaction, [request] * count, preferred=preferred, wanted=wanted)
-
-    async def start_fewer(
-        self,
-        interaction: discord.Interaction[Any],
         requests: Sequence[GenerationRequest],
         *,
         preferred: str | None,
         wanted: str,
     ) -> tuple[list[Job], str | None]:
-        """``start_up_to`` for candidates whose requests may differ (a batch of choices rolled again): those at
-        the end are left out first."""
+        """``start_each`` for a number of images that is a default (a saved count, a batch rolled again), which the
+        quotas lower rather than refuse, leaving out those at the end first; with the private note for the member
+        when fewer started (``wanted`` names the count asked for), else None."""
         count = len(requests)
         jobs, room = await self._start(interaction, requests, preferred=preferred, fewer_if_refused=True)
         if jobs and len(jobs) < count:
@@ -1203,7 +1190,7 @@ class Imagine(commands.Cog):
             # Nor "ask for count:1" when the quota has room for fewer than the batch: a batch is rolled again
             # with as many as there is room for (a saved count:2 made it, with one unit left today its Re-roll
             # was refused so), and the member told privately, as /imagine tells of a preferred count lowered.
-            _, fewer = await self.start_fewer(
+            _, fewer = await self.start_up_to(
                 interaction,
                 [again[candidate.id] for candidate in rolled[:count]],
                 preferred=job.provider,
