@@ -50,7 +50,7 @@ from cogs.moderation import is_moderator, record_moderation
 from cogs.places import level_at, place_of
 from cogs.policy import Admission, admitted, member_of, moderate
 from cogs.private_answers import answer_privately
-from cogs.prompt_choices import prompt_choices
+from cogs.prompt_choices import images_of_each, one_instruction, one_repeat, prompt_choices, typed_anywhere
 from cogs.prompt_form import PROMPT_FORM_ID, PromptForm
 from cogs.reference_form import PROMPT_INPUT_ID, REFERENCE_FORM_ID, TEXT_INPUT_MAX_CHARS, ReferenceForm
 from cogs.reference_links import linked_images
@@ -684,18 +684,23 @@ class Imagine(commands.Cog):
         # An image's or a message's link pasted into the prompt is a reference, not words (bot/prompt_links.py).
         here = place_of(interaction.channel)
         linked_in = await typed_links(self.bot, prompt, guild=interaction.guild, here=here)
-        typed_in = split_parameters(linked_in.words)
-        aspect_ratio, seed, count = _typed_options(typed_in, aspect_ratio=aspect_ratio, seed=seed, count=count)
-        prompt = typed_in.prompt
-        # "a {red, green} bird": a prompt per choice, each its own image of one batch (cogs/prompt_choices.py).
-        variants, each = prompt_choices(prompt, count=count, cap=await self._count_cap(interaction))
-        permuted = len(variants) > 1
-        if seed is not None and count is not None and count > 1:
-            # Every candidate of a batch is the same request: with one seed they come out alike, each charged.
-            raise InvalidRequestError(
-                f"A seed makes the same image from the same prompt, so `count:{count}` with `seed:{seed}` would "
-                "make (and charge you for) near-copies. Leave out the seed for different images, or the count."
-            )
+        # "a {red, green} bird --ar {1:1, 16:9}": a prompt per choice, each its own image of one batch, each read for
+        # its parameters (cogs/prompt_choices.py); one prompt without choices.
+        choices = prompt_choices(linked_in.words, cap=await self._count_cap(interaction))
+        permuted = len(choices) > 1
+        one_repeat(choices)
+        asked = [_typed_options(c.typed, aspect_ratio=aspect_ratio, seed=seed, count=count) for c in choices]
+        count = asked[0][2]
+        each = images_of_each(len(choices), count, cap=await self._count_cap(interaction)) if permuted else 1
+        for _, seeded, _ in asked:
+            if seeded is not None and count is not None and count > 1:
+                # Every candidate of a batch is the same request: with one seed they come out alike, each charged.
+                raise InvalidRequestError(
+                    f"A seed makes the same image from the same prompt, so `count:{count}` with `seed:{seeded}` "
+                    "would make (and charge you for) near-copies. Leave out the seed for different images, or the "
+                    "count."
+                )
+        seed = asked[0][1]  # a count's seed: each choice's own below
         images = [*starting_from, *(self._reference(a) for a in attached)]
         # The image a Use as reference form started from, its link pasted in the words too, goes once.
         images += not_among(linked_in.images, starting_from)
@@ -716,7 +721,6 @@ class Imagine(commands.Cog):
         # The member's own defaults (/preferences) fill what they left out, ahead of the server's.
         prefs = await services.preferences.get(interaction.guild_id or 0, interaction.user.id)
         typed = {
-            "aspect_ratio": aspect_ratio,
             "resolution": resolution,
             "output_format": output_format,
             "thinking_level": thinking,
@@ -740,21 +744,23 @@ class Imagine(commands.Cog):
             )
         )
         requests = []
-        for variant in variants:
+        for chosen, (ratio, seeded, _) in zip(choices, asked, strict=True):
+            words = chosen.typed.prompt
+            options = {**typed, "aspect_ratio": ratio}
             request = build_request(
                 model=choice.model,
-                prompt=variant.text,
-                member_words=words_after(variant.text, instruction),
+                prompt=words,
+                member_words=words_after(words, instruction),
                 reference_images=tuple(images),
                 came_from=came_from,
-                seed=seed,
+                seed=seeded,
                 # The member's words with their choices (a /blend's, after its instruction), as typed.
-                permutation=(words_after(prompt, instruction) or prompt) if permuted else None,
-                picks=variant.picks,
-                **{name: value for name, value in typed.items() if value is not None},
+                permutation=(words_after(linked_in.words, instruction) or linked_in.words) if permuted else None,
+                picks=chosen.picks,
+                **{name: value for name, value in options.items() if value is not None},
             )
             request = request.model_copy(update={"safety_tolerance": level})
-            given = {n for n, v in typed.items() if v is not None}
+            given = {n for n, v in options.items() if v is not None}
             requests.append(fill(services.catalogue, request, prefs, given=given))
         request = requests[0]  # the request, without choices; with them, the first (their references are alike)
         # The bot's own results linked in `references` may pass the members' limit; refused here, by name,
@@ -773,7 +779,8 @@ class Imagine(commands.Cog):
         note = passed_over_note(services.catalogue, choice, level)
         notes = [note] if note is not None else []
         # No image to zoom out of here: --zoom is for an edit (cogs/shape_field.py).
-        ignored = ignored_note(typed_in.ignored + (("--zoom",) if typed_in.zoom else ()))
+        left_out = [name for c in choices for name in (*c.typed.ignored, *(("--zoom",) if c.typed.zoom else ()))]
+        ignored = ignored_note(tuple(dict.fromkeys(left_out)))
         notes += [ignored] if ignored is not None else []
         if permuted:
             candidates = [request for request in requests for _ in range(count)]
@@ -1396,7 +1403,7 @@ class Imagine(commands.Cog):
             await self._rework_with(interaction, job, words)
             return
         base = await self._renewed(job.request)
-        typed = split_parameters(clean_prompt(words))
+        typed = typed_anywhere(clean_prompt(words), most=MAX_CANDIDATES)
 
         def chosen(name: str) -> Any:
             return None if name in base.defaulted else getattr(base, name)
@@ -1416,10 +1423,10 @@ class Imagine(commands.Cog):
             interaction,
             derive.blend_prompt(words) if blended else words,
             model=base.model,
-            aspect_ratio=None if typed.ratio is not None else chosen("aspect_ratio"),
+            aspect_ratio=None if typed.ratio else chosen("aspect_ratio"),
             resolution=chosen("resolution"),
             # The seed it had, so that the new words are drawn from the same start, unless others are typed.
-            seed=None if typed.seed is not None or typed.repeat else base.seed,
+            seed=None if typed.seed or typed.repeat else base.seed,
             count=None if typed.repeat else batch_size,
             output_format=chosen("output_format"),
             thinking=chosen("thinking_level"),
@@ -1439,6 +1446,7 @@ class Imagine(commands.Cog):
         base = await self._renewed(job.request)
         here = place_of(interaction.channel)
         linked_in = await typed_links(self.bot, words, guild=interaction.guild, here=here, edit=True)
+        one_instruction(linked_in.words)
         typed = split_parameters(linked_in.words)
         asked = {"ar": typed.ratio, "seed": typed.seed, "repeat": typed.repeat, "zoom": "" if typed.zoom else None}
         kept = [f"--{name} {value}".rstrip() for name, value in asked.items() if value is not None]

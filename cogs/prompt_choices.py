@@ -1,19 +1,30 @@
-"""Choices in braces in a command's prompt (Midjourney's permutation prompts: bot/permutations.py), held to the
-server's images per command and to words: each prompt they make is one image of one batch (cogs/imagine.py)."""
+"""Choices in braces in a command's prompt (Midjourney's permutation prompts: bot/permutations.py), each prompt
+they make read for Midjourney's parameters (``a bird --ar {1:1, 16:9}``: a square bird and a wide one) and held to
+the server's images per command: each is one image of one batch (cogs/imagine.py)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.errors import InvalidRequestError
-from bot.permutations import COUNT_CEILING, TooManyPrompts, Variant, expand
-from bot.prompt_parameters import split_parameters
+from bot.permutations import COUNT_CEILING, TooManyPrompts, expand, number_of
+from bot.prompt_parameters import Parameters, split_parameters
 
 EXAMPLE = "`a {red, green} bird` is two images, a red bird and a green one"
 
 
-def prompt_choices(words: str, *, count: int | None, cap: int) -> tuple[list[Variant], int]:
-    """The prompts ``words`` makes (itself alone without choices) and how many images of each (``count``, else
-    one: with choices, the choices say how many); refused, privately, past ``cap`` images in all, where a choice
-    holds a parameter (``--ar {1:1, 16:9}``: its value would be sent as words) or leaves no words."""
+@dataclass(frozen=True)
+class Choice:
+    """One prompt of a command: its words and the parameters that end them, and the choice it took in each group
+    of braces (() without any)."""
+
+    typed: Parameters
+    picks: tuple[str, ...]
+
+
+def prompt_choices(words: str, *, cap: int) -> list[Choice]:
+    """The prompts ``words`` makes (itself alone without choices), each read for its parameters; refused,
+    privately, past ``cap`` of them, or where a choice leaves no words at all."""
     try:
         variants = expand(words, most=cap)
     except TooManyPrompts as too_many:
@@ -22,22 +33,68 @@ def prompt_choices(words: str, *, count: int | None, cap: int) -> tuple[list[Var
             f"The choices in braces make {many} prompts, one image each ({EXAMPLE}); this server makes up to "
             f"{cap} image{'s' if cap != 1 else ''} per command. Give fewer choices, or send several commands."
         ) from None
-    if len(variants) == 1:
-        return variants, count or 1
-    if any(split_parameters(variant.text).has_parameters for variant in variants):
-        raise InvalidRequestError(
-            "Only the words take choices in braces: a parameter such as `--ar` takes one value, typed after the "
-            "words (`a {red, green} bird --ar 16:9`)."
-        )
-    if any(not variant.text.strip() for variant in variants):
+    if len(variants) > 1 and any(not variant.text.strip() for variant in variants):
         raise InvalidRequestError(
             "One of the choices in braces leaves nothing to draw: each prompt they make needs words of its own."
         )
+    return [Choice(split_parameters(variant.text), variant.picks) for variant in variants]
+
+
+def images_of_each(prompts: int, count: int | None, *, cap: int) -> int:
+    """How many images of each of ``prompts`` made by choices (``count``, else one: the choices say how many);
+    refused, privately, past ``cap`` in all."""
     each = count or 1
-    if each * len(variants) > cap:
+    if each * prompts > cap:
         raise InvalidRequestError(
-            f"The choices in braces make {len(variants)} prompts, and you asked for {each} images of each: "
-            f"{each * len(variants)} in all; this server makes up to {cap} per command. Leave out the count (one "
+            f"The choices in braces make {prompts} prompts, and you asked for {each} images of each: "
+            f"{each * prompts} in all; this server makes up to {cap} per command. Leave out the count (one "
             "image per choice), or give fewer choices."
         )
-    return variants, each
+    return each
+
+
+def one_repeat(choices: list[Choice]) -> None:
+    """``--repeat`` in a choice (``{a --repeat 2, b}``) would give each prompt its own count: refused."""
+    if len({choice.typed.repeat for choice in choices}) > 1:
+        raise InvalidRequestError(
+            "`--repeat` asks for that many images of every choice: type it once, after the braces."
+        )
+
+
+@dataclass(frozen=True)
+class Typed:
+    """Which of the options a form's words ask for themselves, in any prompt their choices make."""
+
+    ratio: bool
+    seed: bool
+    repeat: bool
+
+
+def typed_anywhere(words: str, *, most: int) -> Typed:
+    """Whether ``words`` (Change prompt's) type ``--ar``, ``--seed`` or ``--repeat`` in any of their prompts, whose
+    own then take the place of the request's (``a bird --ar {1:1, 16:9}`` asks both shapes); judged on the words
+    alone past ``most`` prompts, which the command refuses anyway, saying how many."""
+    try:
+        variants = [variant.text for variant in expand(words, most=most)]
+    except TooManyPrompts:
+        variants = [words]
+    typed = [split_parameters(text) for text in variants]
+    return Typed(
+        ratio=any(t.ratio is not None for t in typed),
+        seed=any(t.seed is not None for t in typed),
+        repeat=any(t.repeat is not None for t in typed),
+    )
+
+
+# An edit's words (the Edit forms, a reply, Change prompt under a step) are one instruction to one image.
+ONE_INSTRUCTION = (
+    "Choices in braces (`{night, winter}`) make several prompts, which `/imagine` and `/blend` take, an image of "
+    "each; an edit takes one instruction. Send one choice at a time (`\\,` keeps a comma in braces as words)."
+)
+
+
+def one_instruction(words: str) -> None:
+    """Refuse, privately, an edit's words whose braces hold choices: sent as typed, the model would get the braces
+    and draw one muddle of them, charged."""
+    if number_of(words) > 1:
+        raise InvalidRequestError(ONE_INSTRUCTION)

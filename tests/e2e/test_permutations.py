@@ -6,20 +6,38 @@ cogs/prompt_choices.py)."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from bot.config import Settings
 from bot.testing.discord import ADMIN_PERMISSIONS, FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from cogs.errors import TYPED_BACK
+from cogs.prompt_choices import ONE_INSTRUCTION
+from cogs.remix import INSTRUCTION_ID
 from tests.conftest import RunningBot, answer_given
 from tests.e2e.test_batches import batch_message, custom_id, fields, refusal
+from tests.e2e.test_buttons import ephemeral_reply, labels
 from tests.e2e.test_change_prompt import opened_form
 from tests.e2e.test_member_jobs import listed, private_list
-from tests.e2e.test_rework import charges, jobs, press, query, settled
+from tests.e2e.test_rework import charges, delivered, imagine, jobs, press, query, settled
 from tests.e2e.test_typed_back import refusal_of
 
 
-def prompts_sent(seaart: FakeSeaArt) -> list[str]:
-    return [str(create.json["prompt"]) for create in seaart.creates]
+def shown(text: str) -> str:
+    """Markdown as Discord shows it: the bot escapes a member's words (``1\\:1`` is seen as ``1:1``)."""
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def bodies_sent(seaart: FakeSeaArt, settings: Settings) -> list[dict[str, Any]]:
+    """What SeaArt was sent for each job, in the order the jobs were made, a batch's in candidate order (its
+    creates leave side by side, in any order)."""
+    order = "SELECT provider_job_id FROM jobs ORDER BY created_at, batch_index"
+    return [seaart.jobs[str(task)].body for (task,) in query(settings, order)]
+
+
+def prompts_sent(seaart: FakeSeaArt, settings: Settings) -> list[str]:
+    return [str(body["prompt"]) for body in bodies_sent(seaart, settings)]
 
 
 async def test_each_choice_is_an_image_of_one_batch_shown_re_rolled_and_reworded_together(
@@ -29,7 +47,10 @@ async def test_each_choice_is_an_image_of_one_batch_shown_re_rolled_and_reworded
     message = await batch_message(discord_fake, {"prompt": typed, "aspect_ratio": "16:9"})
     await discord_fake.wait_for(lambda: jobs(settings) == [(discord_fake.member_id, "delivered")] * 2, timeout=20)
     # One batch of two jobs, each its own prompt; the options typed go with both.
-    assert prompts_sent(seaart) == ["a red paper boat on a pond @everyone", "a green paper boat on a pond @everyone"]
+    assert prompts_sent(seaart, settings) == [
+        "a red paper boat on a pond @everyone",
+        "a green paper boat on a pond @everyone",
+    ]
     assert {create.json["aspect_ratio"] for create in seaart.creates} == {"16:9"}
     rows = query(settings, "SELECT batch_id, batch_index, message_id FROM jobs ORDER BY batch_index")
     assert len({row[0] for row in rows}) == 1 and rows[0][0] is not None
@@ -51,7 +72,7 @@ async def test_each_choice_is_an_image_of_one_batch_shown_re_rolled_and_reworded
     # Another member's Re-roll: each choice again, charged to them.
     await discord_fake.click(message.id, custom_id(message, "Re-roll"), user_id=discord_fake.moderator_id)
     await discord_fake.wait_for(lambda: len(jobs(settings)) == 4 and all(j[1] == "delivered" for j in jobs(settings)))
-    assert prompts_sent(seaart)[2:] == prompts_sent(seaart)[:2]
+    assert prompts_sent(seaart, settings)[2:] == prompts_sent(seaart, settings)[:2]
     assert [j[0] for j in jobs(settings)[2:]] == [discord_fake.moderator_id] * 2
 
     # Change prompt holds the words with their choices; three choices now make three images, whatever the batch.
@@ -59,7 +80,7 @@ async def test_each_choice_is_an_image_of_one_batch_shown_re_rolled_and_reworded
     assert (await opened_form(discord_fake, opened))["value"] == "a {red, green} paper boat on a pond @everyone"
     await discord_fake.submit_modal(opened, {"prompt": "a {blue, white, yellow} boat"})
     await discord_fake.wait_for(lambda: len(jobs(settings)) == 7 and all(j[1] == "delivered" for j in jobs(settings)))
-    assert prompts_sent(seaart)[4:] == ["a blue boat", "a white boat", "a yellow boat"]
+    assert prompts_sent(seaart, settings)[4:] == ["a blue boat", "a white boat", "a yellow boat"]
     assert {create.json["aspect_ratio"] for create in seaart.creates[4:]} == {"16:9"}  # the request's own shape
 
 
@@ -68,12 +89,37 @@ async def test_a_count_makes_that_many_of_each_choice_and_words_in_braces_withou
 ) -> None:
     await batch_message(discord_fake, {"prompt": "a {cat, dog} --repeat 2"})
     await discord_fake.wait_for(lambda: len(jobs(settings)) == 4 and all(j[1] == "delivered" for j in jobs(settings)))
-    assert prompts_sent(seaart) == ["a cat", "a cat", "a dog", "a dog"]
+    assert prompts_sent(seaart, settings) == ["a cat", "a cat", "a dog", "a dog"]
 
     await batch_message(discord_fake, {"prompt": "a sign saying {hello}, and a brace { left open"})
     await discord_fake.wait_for(lambda: len(jobs(settings)) == 5 and all(j[1] == "delivered" for j in jobs(settings)))
-    assert prompts_sent(seaart)[4] == "a sign saying {hello}, and a brace { left open"
+    assert prompts_sent(seaart, settings)[4] == "a sign saying {hello}, and a brace { left open"
     assert query(settings, "SELECT batch_id FROM jobs ORDER BY created_at DESC LIMIT 1") == [(None,)]
+
+
+async def test_a_parameter_s_choices_are_each_prompt_s_own_and_change_prompt_asks_them_again(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Midjourney's ``--ar {1:1, 16:9}``: the same words in two shapes, each image in its own; Change prompt's words
+    ask both shapes again, not the first image's shape for both."""
+    message = await batch_message(discord_fake, {"prompt": "a heron at dawn --ar {1:1, 16:9}"})
+    await discord_fake.wait_for(lambda: jobs(settings) == [(discord_fake.member_id, "delivered")] * 2, timeout=20)
+    assert [(b["prompt"], b["aspect_ratio"]) for b in bodies_sent(seaart, settings)] == [
+        ("a heron at dawn", "1:1"),
+        ("a heron at dawn", "16:9"),
+    ]
+    await discord_fake.wait_for(lambda: "Done · 2 images" in message.embeds[0]["title"], timeout=10)
+    assert shown(fields(message)["Images"]) == "**#1** “1:1” ✅ ready\n**#2** “16:9” ✅ ready"
+    assert shown(message.embeds[0]["description"]) == "a heron at dawn --ar {1:1, 16:9}"
+
+    opened = await press(discord_fake, message, "Change prompt")
+    assert (await opened_form(discord_fake, opened))["value"] == "a heron at dawn --ar {1:1, 16:9}"
+    await discord_fake.submit_modal(opened, {"prompt": "a heron at dusk --ar {1:1, 16:9}"})
+    await discord_fake.wait_for(lambda: len(jobs(settings)) == 4 and all(j[1] == "delivered" for j in jobs(settings)))
+    assert [(b["prompt"], b["aspect_ratio"]) for b in bodies_sent(seaart, settings)[2:]] == [
+        ("a heron at dusk", "1:1"),
+        ("a heron at dusk", "16:9"),
+    ]
 
 
 async def test_too_many_choices_a_choice_in_a_parameter_or_a_blocked_word_in_one_refuse_the_whole_command(
@@ -92,7 +138,8 @@ async def test_too_many_choices_a_choice_in_a_parameter_or_a_blocked_word_in_one
             {"prompt": "a {red, green} bird", "count": 2},
             "make 2 prompts, and you asked for 2 images of each: 4 in all; this server makes up to 3 per command",
         ),
-        ({"prompt": "a bird --ar {1:1, 16:9}"}, "Only the words take choices in braces"),
+        ({"prompt": "a {cat --repeat 2, dog}"}, "`--repeat` asks for that many images of every choice"),
+        ({"prompt": "a bird --ar {1:1, 16:9}", "aspect_ratio": "1:1"}, "You chose `aspect_ratio:1:1` and typed"),
         ({"prompt": "{, }"}, "leaves nothing to draw"),
         ({"prompt": "a {tidy, forbidden} garden"}, "does not allow"),
         # Each prompt written out is judged: braces do not hide a term across them.
@@ -110,5 +157,44 @@ async def test_too_many_choices_a_choice_in_a_parameter_or_a_blocked_word_in_one
     # An empty choice is a choice of its own: "a dog" and "a big dog".
     await batch_message(discord_fake, {"prompt": "a {, big} dog"})
     await settled(discord_fake, settings)
-    assert prompts_sent(seaart) == ["a dog", "a big dog"]
+    assert prompts_sent(seaart, settings) == ["a dog", "a big dog"]
     assert charges(settings, discord_fake.member_id) == [("reserve", 1)] * 2 + [("commit", 1)] * 2
+
+
+async def test_an_edit_s_words_with_choices_are_refused_and_use_as_reference_makes_an_image_of_each(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """An edit is one instruction to one image: its choices sent as typed, the model would get the braces and
+    draw one muddle of them, charged. The Edit form, Edit with Nano Banana, a reply and Change prompt under a Vary
+    refuse them privately; Use as reference, a new prompt, makes an image of each."""
+    original = await imagine(discord_fake, {"prompt": "a lighthouse"})
+    words = "make it {night, winter}"
+    opened = await press(discord_fake, original, "Edit")
+    await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
+    text = await ephemeral_reply(discord_fake, await discord_fake.submit_modal(opened, {"instruction": words}))
+    assert refusal_of(text) == ONE_INSTRUCTION
+
+    menu = await discord_fake.message_command("Edit with Nano Banana", original.id)
+    await discord_fake.wait_for(lambda: bool(menu.callbacks), timeout=10)
+    text = await ephemeral_reply(discord_fake, await discord_fake.submit_modal(menu, {INSTRUCTION_ID: words}))
+    assert refusal_of(text) == ONE_INSTRUCTION
+
+    await discord_fake.post_message(words, reply_to=original.id)
+    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.member_id)), timeout=10)
+    assert ONE_INSTRUCTION in discord_fake.dms_to(discord_fake.member_id)[0].content
+
+    varied = await delivered(discord_fake, await press(discord_fake, original, "Vary (Subtle)"))
+    await discord_fake.wait_for(lambda: "Change prompt" in labels(discord_fake, varied.id), timeout=10)
+    opened = await press(discord_fake, varied, "Change prompt")
+    await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
+    text = await ephemeral_reply(discord_fake, await discord_fake.submit_modal(opened, {"prompt": words}))
+    assert refusal_of(text) == ONE_INSTRUCTION
+    assert len(seaart.creates) == 2  # the lighthouse and its Vary
+
+    opened = await press(discord_fake, original, "Use as reference")
+    await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
+    await discord_fake.submit_modal(opened, {"prompt": "this lighthouse {at night, in winter}"})
+    await discord_fake.wait_for(lambda: len(jobs(settings)) == 4 and all(j[1] == "delivered" for j in jobs(settings)))
+    made = bodies_sent(seaart, settings)[2:]
+    assert [b["prompt"] for b in made] == ["this lighthouse at night", "this lighthouse in winter"]
+    assert made[0]["image_urls"] == made[1]["image_urls"] and len(made[0]["image_urls"]) == 1
