@@ -59,6 +59,7 @@ EXTENSIONS = (
     "cogs.ready_pings",
     "cogs.deleted_messages",
     "cogs.delete_reaction",
+    "cogs.dm_reaction",
     "cogs.help",
 )
 

@@ -249,7 +249,7 @@ def request_words(request: GenerationRequest) -> tuple[str | None, str]:
 
 
 # An embed's description holds at most 4,096 characters; the member's words get this much of it.
-_WORDS_CHARS = 4000
+WORDS_CHARS = 4000
 
 
 def described(request: GenerationRequest) -> str:
@@ -260,10 +260,10 @@ def described(request: GenerationRequest) -> str:
     added = request.member_words if done else None
     # A Vary's member_words are its subject (what moderation judged), shown already.
     if not added or added in (words, request.subject):
-        return literal(words, _WORDS_CHARS)
+        return literal(words, WORDS_CHARS)
     # Plain words: the description is the member's text, all of it shown literally (no live Markdown).
     label = "\n\nAlso asked: "
-    room = _WORDS_CHARS - len(label)
+    room = WORDS_CHARS - len(label)
     # Each gets half the room, and what the other leaves unused.
     shown = literal(words, max(room // 2, room - len(literal(added, room))))
     return shown + label + literal(added, room - len(shown))
@@ -518,7 +518,7 @@ def batch_embed(
     embed = _base(first, title, colour, caps)
     if first.request.permutation is not None:
         # A prompt with choices: the member's words as typed, each candidate's line saying which it took.
-        embed.description = literal(first.request.permutation, _WORDS_CHARS)
+        embed.description = literal(first.request.permutation, WORDS_CHARS)
     providers = list(dict.fromkeys(served_by(j) for j in batch))
     embed.set_field_at(
         _field_index(embed, "Provider"), name="Provider", value=truncate("; ".join(providers), 1024), inline=True

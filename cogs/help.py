@@ -48,7 +48,7 @@ KEEP_WORKING = (
     "🔭 **Zoom out**, ⬅️➡️⬆️⬇️ **Pan** and 🔲 **Make square** in one click · 🔁 **Re-roll** the same request again · "
     "📝 **Change prompt** the same request (or Vary, edit, zoom out, pan) with other words · "
     "📎 **Use as reference** for a new prompt · 🗑️ **Delete**, or react ❌ to your own (under a batch, ➕ **More** "
-    "has each image's Zoom out, Use as reference, pans and Make square).\n"
+    "has each image's Zoom out, Use as reference, pans and Make square). React ✉️ to any image for a copy by DM.\n"
     "**Reply** to one of the bot's images with what to change (end with `--ar 16:9` for another shape, "
     "`--zoom` to zoom out).\n"
     f"Any message with an image: right-click (long-press on mobile) → **Apps** → **{MENU_NAME}**."

@@ -1,0 +1,168 @@
+"""A ✉️ reaction on one of the bot's images sends them to the member who reacted, by DM, as Midjourney's bot does.
+
+In a busy channel an image scrolls away; members coming from Midjourney keep the ones they like by reacting ✉️,
+which sends a copy to their DMs: the images, the words they were made from and a link back to the message (to
+press its buttons). Anyone may, as anyone may press the buttons: the image is in the channel for all to see.
+
+The images are downloaded again from Discord (the message is read for its attachments' current links) into the
+runner's spools (bot/imagework.py), so a member reacting to many images at once holds no more of them in memory
+than the memory gate allows, and uploaded from there. One member's reactions are sent one after another, at most
+``WAITING_PER_MEMBER`` waiting: a member reacting to a whole channel does not fill the bot. A file past what a DM
+takes is linked instead of attached. Closed DMs are logged, as nothing else could reach the member privately.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from typing import cast
+
+import discord
+from discord.ext import commands
+
+from bot import render
+from bot.app import Bananacord
+from bot.errors import DeliveryError
+from bot.imagework import Spool
+from bot.job_list import message_link
+from bot.models import JobState
+from bot.store.jobs import Job
+
+log = logging.getLogger(__name__)
+
+# ✉️ as Discord sends it (with or without the emoji presentation selector).
+ENVELOPES = frozenset({"✉️", "✉"})
+# A member's reactions waiting for their DM beyond the one being sent; more are dropped (and logged).
+WAITING_PER_MEMBER = 5
+# What one DM may carry: Discord's upload limit for a bot in direct messages.
+DM_BYTES = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+# How long one image may take to come down from Discord's CDN.
+DOWNLOAD_SECONDS = 60.0
+NOT_READY = "That image is not ready yet: react ✉️ again once it shows, and it comes here."
+
+
+class DmReaction(commands.Cog):
+    def __init__(self, bot: Bananacord) -> None:
+        self.bot = bot
+        self._turns: dict[int, asyncio.Lock] = {}
+        self._waiting: Counter[int] = Counter()
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        if payload.guild_id is None or payload.emoji.id is not None or payload.emoji.name not in ENVELOPES:
+            return
+        me = self.bot.user.id if self.bot.user is not None else None
+        if payload.user_id == me or payload.message_author_id not in (None, me):
+            return
+        job = await self.bot.services.runner.store.by_message(payload.message_id)
+        if job is None or job.guild_id != payload.guild_id:
+            return
+        who = payload.user_id
+        if self._waiting[who] > WAITING_PER_MEMBER:
+            log.info("job %s: a ✉️ reaction dropped: its member has %d waiting", job.id, self._waiting[who])
+            return
+        self._waiting[who] += 1
+        try:
+            async with self._turns.setdefault(who, asyncio.Lock()):
+                await self._send(job, payload)
+        finally:
+            self._waiting[who] -= 1
+            if not self._waiting[who]:
+                del self._waiting[who]
+                self._turns.pop(who, None)
+
+    async def _send(self, job: Job, payload: discord.RawReactionActionEvent) -> None:
+        store = self.bot.services.runner.store
+        batch = await store.batch(job.batch_id) if job.batch_id is not None else [job]
+        shown = [candidate for candidate in batch if candidate.state is JobState.DELIVERED]
+        try:
+            dm = await self.bot.create_dm(discord.Object(payload.user_id))
+            if not shown:
+                await dm.send(NOT_READY, allowed_mentions=discord.AllowedMentions.none())
+                return
+            channel = self.bot.get_partial_messageable(payload.channel_id, guild_id=payload.guild_id)
+            try:
+                message = await channel.fetch_message(payload.message_id)
+            except discord.NotFound:
+                return  # deleted since: nothing to send
+            except discord.Forbidden:
+                message = None  # the bot may answer commands in a channel it may not read: the link alone
+            await self._deliver(dm, shown, message)
+        except discord.HTTPException as exc:  # DMs closed (403, code 50007), or Discord failing
+            log.info("job %s: a ✉️ reaction's DM could not be sent (HTTP %s, code %s)", job.id, exc.status, exc.code)
+        except DeliveryError as exc:
+            log.info("job %s: a ✉️ reaction's image could not be fetched again (%s)", job.id, exc.detail)
+
+    async def _deliver(self, dm: discord.DMChannel, shown: Sequence[Job], message: discord.Message | None) -> None:
+        """The copy: the card, then the images in as few messages as fit a DM's upload limit."""
+        images = [a for a in message.attachments if _is_image(a)] if message is not None else []
+        fits = [a for a in images if a.size <= DM_BYTES]
+        link = message_link(shown[0])
+        embed = _card(shown, link, too_large=len(images) - len(fits), unread=message is None)
+        groups = list(_by_size(fits)) or [[]]
+        for number, group in enumerate(groups):
+            with contextlib.ExitStack() as closing:
+                files = [await self._file(attachment, closing) for attachment in group]
+                await dm.send(
+                    embed=embed if number == 0 else discord.utils.MISSING,
+                    files=files,
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
+
+    async def _file(self, attachment: discord.Attachment, closing: contextlib.ExitStack) -> discord.File:
+        """``attachment`` downloaded again into a spool (closed with ``closing``), as a file to upload."""
+        runner = self.bot.services.runner
+        spool: Spool = await runner.images.work.download(
+            self.bot.services.http, attachment.url, max_bytes=DM_BYTES, timeout=DOWNLOAD_SECONDS
+        )
+        closing.callback(spool.close)
+        source = spool.upload_source()
+        source.seek(0)
+        # discord.py takes any seekable, readable file (as bot/delivery.py's uploads); annotated BufferedIOBase.
+        return discord.File(
+            cast(io.BufferedIOBase, source), filename=attachment.filename, description=attachment.description
+        )
+
+
+def _is_image(attachment: discord.Attachment) -> bool:
+    return (attachment.content_type or "").startswith("image/")
+
+
+def _by_size(attachments: Sequence[discord.Attachment]) -> Iterator[list[discord.Attachment]]:
+    """``attachments`` in order, in runs whose sizes add up to a DM's upload limit at most."""
+    run: list[discord.Attachment] = []
+    for attachment in attachments:
+        if run and sum(a.size for a in run) + attachment.size > DM_BYTES:
+            yield run
+            run = []
+        run.append(attachment)
+    if run:
+        yield run
+
+
+def _card(shown: Sequence[Job], link: str | None, *, too_large: int, unread: bool) -> discord.Embed:
+    """What the copy says: the words the images were made from, who asked, and where they are."""
+    lead = shown[0]
+    # A prompt with choices, by the words as typed (bot/permutations.py); else as the message shows it.
+    words = lead.request.permutation if lead.batch_id is not None else None
+    described = render.literal(words, render.WORDS_CHARS) if words else render.described(lead.request)
+    embed = discord.Embed(title="🍌 Your copy", colour=render.COLOUR_DONE, description=described)
+    where = f"[the message]({link})" if link else "the server"
+    embed.add_field(name="From", value=f"{where}, asked for by <@{lead.user_id}>", inline=False)
+    notes = []
+    if too_large:
+        notes.append(f"{too_large} image(s) larger than a DM takes: open them in {where}.")
+    if unread:
+        notes.append(f"The bot may not read that channel, so the images stay in {where}.")
+    if notes:
+        embed.add_field(name="Note", value=" ".join(notes), inline=False)
+    return embed
+
+
+async def setup(bot: commands.Bot) -> None:
+    assert isinstance(bot, Bananacord)
+    await bot.add_cog(DmReaction(bot))

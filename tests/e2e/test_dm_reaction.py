@@ -1,0 +1,104 @@
+"""A ✉️ reaction on one of the bot's images sends the member who reacted a copy by DM, as Midjourney's bot does:
+the images (downloaded again from Discord, uploaded as they were), the words and a link back; a batch's in one
+message; an image still generating says so; closed DMs and other emoji change nothing (cogs/dm_reaction.py)."""
+
+from __future__ import annotations
+
+from bot.config import Settings
+from bot.testing.discord import FakeDiscord, FakeMessage
+from bot.testing.providers import FakeSeaArt
+from cogs.dm_reaction import NOT_READY, WAITING_PER_MEMBER
+from tests.conftest import RunningBot
+from tests.e2e.test_batches import batch_message
+from tests.e2e.test_buttons import start_running_job, states
+from tests.e2e.test_rework import charges, imagine
+
+
+def link(discord_fake: FakeDiscord, message: FakeMessage) -> str:
+    return f"https://discord.com/channels/{discord_fake.guild_id}/{message.channel_id}/{message.id}"
+
+
+async def test_an_envelope_sends_the_member_who_reacted_a_copy_of_the_image_by_dm(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    image = await imagine(discord_fake, {"prompt": "a paper lantern @everyone"})
+    stranger = discord_fake.other_member_id
+    # Other emoji are only reactions.
+    assert await discord_fake.react(image.id, "👍", user_id=stranger)
+    assert await discord_fake.react(image.id, "✉️", user_id=stranger)
+    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(stranger)), timeout=10)
+    (copy,) = discord_fake.dms_to(stranger)
+    assert [f.data for f in copy.files] == [f.data for f in image.files] and len(copy.files) == 1
+    assert [f.filename for f in copy.files] == [f.filename for f in image.files]
+    card = copy.embeds[0]
+    assert card["title"] == "🍌 Your copy" and card["description"] == image.embeds[0]["description"]
+    came = {f["name"]: f["value"] for f in card["fields"]}["From"]
+    assert came == f"[the message]({link(discord_fake, image)}), asked for by <@{discord_fake.member_id}>"
+    assert discord_fake.dms_to(discord_fake.member_id) == []
+    # A copy costs nobody anything: the one image, charged once to the member who asked for it.
+    assert charges(settings, discord_fake.member_id) == [("reserve", 1), ("commit", 1)]
+    assert charges(settings, stranger) == []
+
+    # Without the emoji presentation selector too (some clients send it so), once per reaction.
+    assert await discord_fake.react(image.id, "✉", user_id=discord_fake.member_id)
+    await discord_fake.wait_for(lambda: len(discord_fake.dms_to(discord_fake.member_id)) == 1, timeout=10)
+
+
+async def test_a_batch_comes_in_one_dm(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    message = await batch_message(discord_fake, {"prompt": "a {red, green, blue} kite"})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)
+    await discord_fake.wait_for(lambda: len(message.attachments) == 3, timeout=10)
+    assert await discord_fake.react(message.id, "✉️")
+    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.member_id)), timeout=10)
+    (copy,) = discord_fake.dms_to(discord_fake.member_id)
+    assert [f.data for f in copy.files] == [f.data for f in message.files] and len(copy.files) == 3
+    assert copy.embeds[0]["description"] == "a {red, green, blue} kite"  # the words as typed
+
+
+async def test_an_image_still_generating_says_so(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    running = await start_running_job(discord_fake, seaart, settings)
+    assert await discord_fake.react(running, "✉️", user_id=discord_fake.other_member_id)
+    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.other_member_id)), timeout=10)
+    assert discord_fake.dms_to(discord_fake.other_member_id)[0].content == NOT_READY
+    seaart.release()
+
+
+async def test_closed_dms_send_nothing_and_the_next_envelope_still_works(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    image = await imagine(discord_fake, {"prompt": "a lighthouse"})
+    discord_fake.close_dms(discord_fake.member_id)
+    assert await discord_fake.react(image.id, "✉️")
+    other = await imagine(discord_fake, {"prompt": "a harbour"})  # the bot has handled the reaction by now
+    assert discord_fake.dms_to(discord_fake.member_id) == []
+    discord_fake.close_dms(discord_fake.member_id, closed=False)
+    assert await discord_fake.react(other.id, "✉️")
+    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.member_id)), timeout=10)
+    assert [f.data for f in discord_fake.dms_to(discord_fake.member_id)[0].files] == [f.data for f in other.files]
+
+
+async def test_one_member_s_envelopes_wait_their_turn_and_past_a_few_are_dropped(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A member taking the ✉️ off and on again and again, while Discord is slow to serve the image, has one copy on
+    its way and five waiting; the rest are dropped rather than held, one after another."""
+    image = await imagine(discord_fake, {"prompt": "a windmill"})
+    discord_fake.hold_downloads()
+    for _ in range(9):
+        assert await discord_fake.react(image.id, "✉️")
+    await discord_fake.wait_for(lambda: discord_fake.downloads_waiting == 1, timeout=10)
+    await imagine(discord_fake, {"prompt": "a mill pond"})  # the bot has handled the reactions by now
+    assert discord_fake.dms_to(discord_fake.member_id) == []
+    discord_fake.hold_downloads(False)
+    await discord_fake.wait_for(lambda: len(discord_fake.dms_to(discord_fake.member_id)) == 1 + WAITING_PER_MEMBER)
+    await imagine(discord_fake, {"prompt": "a third mill"})
+    assert len(discord_fake.dms_to(discord_fake.member_id)) == 1 + WAITING_PER_MEMBER
+    # Each a whole copy, sent one after another.
+    assert all(
+        [f.data for f in dm.files] == [f.data for f in image.files]
+        for dm in discord_fake.dms_to(discord_fake.member_id)
+    )
