@@ -2,7 +2,8 @@
 
 In a busy channel an image scrolls away; members coming from Midjourney keep the ones they like by reacting ✉️,
 which sends a copy to their DMs: the images, the words they were made from and a link back to the message (to
-press its buttons). Anyone may, as anyone may press the buttons: the image is in the channel for all to see.
+press its buttons). Anyone may, as anyone may press the buttons: the image is in the channel for all to see; a
+member banned from the bot here gets nothing, as from its buttons.
 
 The images are downloaded again from Discord (the message is read for its attachments' current links) into the
 runner's spools (bot/imagework.py), so a member reacting to many images at once holds no more of them in memory
@@ -62,6 +63,10 @@ class DmReaction(commands.Cog):
         if job is None or job.guild_id != payload.guild_id:
             return
         who = payload.user_id
+        if await self.bot.services.moderation.active_ban(payload.guild_id, who):
+            # Banned from the bot, as its buttons and commands are: nothing is sent (a DM saying so would be one).
+            log.info("job %s: a ✉️ reaction by a member banned here is ignored", job.id)
+            return
         if self._waiting[who] > WAITING_PER_MEMBER:
             log.info("job %s: a ✉️ reaction dropped: its member has %d waiting", job.id, self._waiting[who])
             return

@@ -699,7 +699,9 @@ PAN_LABELS = ("Pan left", "Pan down")  # two of the four arrows: a pan's share o
 # reference one of the batch's images.
 MORE = "More"
 ONE_CLICK = ("Vary (Subtle)", "Vary (Strong)", "Re-roll", "Re-render 2K", "Zoom out", *PAN_LABELS, "Make square")
-REWORK_LABELS = (*ONE_CLICK, *FORM_LABELS, MORE)
+# Not a button: a ✉️ reaction, a copy of the image by DM (cogs/dm_reaction.py).
+ENVELOPE = "✉️"
+REWORK_LABELS = (*ONE_CLICK, *FORM_LABELS, MORE, ENVELOPE)
 # The steps whose image offers Change prompt for that step again with other words (Midjourney's Remix: cogs/imagine.py
 # ``Imagine._rework_with``); a re-render's does not.
 STEPS = ("Vary (Subtle)", "Vary (Strong)", "Zoom out", *PAN_LABELS, "Make square", "Edit")
@@ -743,6 +745,8 @@ class Reworks:
         self.remixes = remixes
         self.patience = patience
         self.reworks: list[Rework] = []
+        # The ✉️ reactions given: (message id, member).
+        self.envelopes: list[tuple[int, int]] = []
         self._random = random.Random(f"{seed}-reworks")
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -788,12 +792,24 @@ class Reworks:
             str(c.get("label")): str(c["custom_id"]) for row in message.components for c in row.get("components", [])
         }
         found[REMIX_MENU] = ""  # not a button: the message's menu
+        found[ENVELOPE] = ""  # nor a reaction
         label = next((label for label in rework.labels if label in found), None)
         if not shows_an_image(message) or label is None:
             rework.outcome = "not delivered"
             return
         rework.label = f"{label} of a step" if rework.of_step else label
         for _ in range(6):  # the bot may be down: the press waits for the next one
+            if label == ENVELOPE:
+                try:
+                    await self.discord.react(message.id, ENVELOPE, user_id=rework.command.user_id)
+                except TimeoutError:
+                    continue
+                except AssertionError:  # deleted meanwhile
+                    rework.outcome = "no message"
+                    return
+                rework.outcome = "reacted ✉️"
+                self.envelopes.append((message.id, rework.command.user_id))
+                return
             try:
                 if label == REMIX_MENU:
                     click = await self.discord.message_command(REMIX_MENU, message.id, user_id=rework.command.user_id)
@@ -883,7 +899,16 @@ class Reworks:
             + (", ".join(f"{o} {n}" for o, n in sorted(made.items())) or "none"),
             f"  {'':<16}      pressed: " + (", ".join(f"{label} {n}" for label, n in sorted(labels.items())) or "-"),
             f"  {'':<16}      their jobs ended: " + (", ".join(f"{s} {n}" for s, n in sorted(ended.items())) or "-"),
+            f"  {'':<16}      ✉️ reacted {len(self.envelopes)}: {self._copies()} copies with images came by DM",
         ]
+
+    def _copies(self) -> int:
+        """The ✉️ reactions answered with a DM of the message's images (cogs/dm_reaction.py)."""
+        came = 0
+        for message_id, member in self.envelopes:
+            dms = self.discord.dms_to(member)
+            came += any(dm.files and f"/{message_id})" in json.dumps(dm.embeds) for dm in dms)
+        return came
 
 
 async def settled_message(discord_fake: FakeDiscord, command: FakeInteraction, patience: float) -> FakeMessage | None:

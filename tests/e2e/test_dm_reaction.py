@@ -8,10 +8,10 @@ from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
 from cogs.dm_reaction import NOT_READY, WAITING_PER_MEMBER
-from tests.conftest import RunningBot
+from tests.conftest import RunningBot, answer_given
 from tests.e2e.test_batches import batch_message
 from tests.e2e.test_buttons import start_running_job, states
-from tests.e2e.test_rework import charges, imagine
+from tests.e2e.test_rework import STRANGER, charges, imagine
 
 
 def link(discord_fake: FakeDiscord, message: FakeMessage) -> str:
@@ -102,3 +102,17 @@ async def test_one_member_s_envelopes_wait_their_turn_and_past_a_few_are_dropped
         [f.data for f in dm.files] == [f.data for f in image.files]
         for dm in discord_fake.dms_to(discord_fake.member_id)
     )
+
+
+async def test_a_member_banned_from_the_bot_gets_no_copy(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    image = await imagine(discord_fake, {"prompt": "a weather vane"})
+    stranger = STRANGER
+    banned = await discord_fake.slash_command(
+        "mod ban", {"member": stranger, "reason": "spam"}, user_id=discord_fake.moderator_id
+    )
+    await answer_given(discord_fake, banned)
+    assert await discord_fake.react(image.id, "✉️", user_id=stranger)
+    await imagine(discord_fake, {"prompt": "a second vane"})  # the bot has handled the reaction by now
+    assert discord_fake.dms_to(stranger) == []
