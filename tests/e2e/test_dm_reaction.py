@@ -116,3 +116,21 @@ async def test_a_member_banned_from_the_bot_gets_no_copy(
     assert await discord_fake.react(image.id, "✉️", user_id=stranger)
     await imagine(discord_fake, {"prompt": "a second vane"})  # the bot has handled the reaction by now
     assert discord_fake.dms_to(stranger) == []
+
+
+async def test_where_the_bot_may_not_read_the_channel_the_copy_links_the_images(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A slash command is answered in a channel whose messages the bot may not read; its ✉️ cannot read the
+    message's attachments again, so the DM says where the images are instead of failing silently."""
+    image = await imagine(discord_fake, {"prompt": "a ferry"})
+    discord_fake.deny_reading(image.channel_id)
+    assert await discord_fake.react(image.id, "✉️")
+    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.member_id)), timeout=10)
+    (copy,) = discord_fake.dms_to(discord_fake.member_id)
+    assert copy.files == []
+    told = {f["name"]: f["value"] for f in copy.embeds[0]["fields"]}
+    assert (
+        told["Note"]
+        == f"The bot may not read that channel, so the images stay in [the message]({link(discord_fake, image)})."
+    )

@@ -659,6 +659,14 @@ class FakeDiscord(StartsAndStops, World):
         """The messages the bot sent to ``user_id`` in direct messages, oldest first."""
         return [m for cid, uid in self.dm_channels.items() if uid == user_id for m in self.messages_in(cid)]
 
+    def deny_reading(self, channel_id: int, denied: bool = True) -> None:
+        """The bot may not read the channel's messages (no Read Message History): fetching one, or the history,
+        is 403 Missing Access. Its commands there are answered, and its own messages edited, all the same."""
+        if denied:
+            self.unreadable.add(channel_id)
+        else:
+            self.unreadable.discard(channel_id)
+
     def close_dms(self, user_id: int, closed: bool = True) -> None:
         """The member accepts no DMs from server members: the bot's DMs to them get 403 code 50007."""
         if closed:

@@ -535,9 +535,15 @@ class RestApi:
             message.reactions.append(emoji)
         return no_content()
 
+    def _readable(self, call: Call) -> None:
+        """Reading a channel's messages needs Read Message History there (``FakeDiscord.deny_reading``)."""
+        if "cid" in call.params and int(call.params["cid"]) in self.world.unreadable:
+            raise ApiError(403, 50001, "Missing Access")
+
     async def _channel_history(self, call: Call) -> web.StreamResponse:
         cid = int(call.params["cid"])
         self.world.channel(cid)
+        self._readable(call)
         query = call.request.query
         limit = int(query.get("limit", "50"))
         visible = [m for m in self.world.messages_in(cid) if not m.ephemeral]  # oldest first
@@ -577,6 +583,7 @@ class RestApi:
         """GET, PATCH and DELETE handlers for the message ``find`` locates (or raises for)."""
 
         async def get(call: Call) -> web.StreamResponse:
+            self._readable(call)
             return json_response(200, self.world.message_payload(find(call)))
 
         async def edit(call: Call) -> web.StreamResponse:

@@ -139,6 +139,9 @@ class World:
         # The bot was removed from the guild (kicked, or its owner took it out): its channels answer the
         # bot's token 403 Missing Access, and a new session gets no guild (remove_bot).
         self.bot_removed = False
+        # Channels where the bot may not read messages (no Read Message History): reading one by id, or the
+        # history, answers its token 403 Missing Access; its commands there are answered all the same.
+        self.unreadable: set[int] = set()
 
         self.messages: dict[int, FakeMessage] = {}
         self.interactions: dict[int, FakeInteraction] = {}
