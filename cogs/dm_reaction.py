@@ -160,7 +160,8 @@ def _card(shown: Sequence[Job], link: str | None, *, too_large: int, unread: boo
     embed.add_field(name="From", value=f"{where}, asked for by <@{lead.user_id}>", inline=False)
     notes = []
     if too_large:
-        notes.append(f"{too_large} image(s) larger than a DM takes: open them in {where}.")
+        many = "An image is" if too_large == 1 else f"{too_large} images are"
+        notes.append(f"{many} larger than a DM takes: open {'it' if too_large == 1 else 'them'} in {where}.")
     if unread:
         notes.append(f"The bot may not read that channel, so the images stay in {where}.")
     if notes:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
-from cogs.dm_reaction import NOT_READY, WAITING_PER_MEMBER
+from cogs.dm_reaction import DM_BYTES, NOT_READY, WAITING_PER_MEMBER
 from tests.conftest import RunningBot, answer_given
 from tests.e2e.test_batches import batch_message
 from tests.e2e.test_buttons import start_running_job, states
@@ -134,3 +134,22 @@ async def test_where_the_bot_may_not_read_the_channel_the_copy_links_the_images(
         told["Note"]
         == f"The bot may not read that channel, so the images stay in [the message]({link(discord_fake, image)})."
     )
+
+
+async def test_an_image_larger_than_a_dm_takes_is_linked(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A boosted server takes uploads past what a DM takes: its 2K result of 12 MB (incompressible noise, uploaded
+    as it came) is named in the copy's note, not attached."""
+    await discord_fake.set_boost_tier(2)
+    seaart.images = "noise"
+    image = await imagine(discord_fake, {"prompt": "static on a screen", "resolution": "2K"})
+    (shown,) = image.attachments
+    assert shown["size"] > DM_BYTES, shown["size"]  # uploaded as it came: the server takes 50 MiB
+    assert await discord_fake.react(image.id, "✉️")
+    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.member_id)), timeout=20)
+    (copy,) = discord_fake.dms_to(discord_fake.member_id)
+    assert copy.files == []
+    told = {f["name"]: f["value"] for f in copy.embeds[0]["fields"]}
+    where = f"[the message]({link(discord_fake, image)})"
+    assert told["Note"] == f"An image is larger than a DM takes: open it in {where}."
