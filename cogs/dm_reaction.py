@@ -84,6 +84,8 @@ class DmReaction(commands.Cog):
         store = self.bot.services.runner.store
         batch = await store.batch(job.batch_id) if job.batch_id is not None else [job]
         shown = [candidate for candidate in batch if candidate.state is JobState.DELIVERED]
+        if not shown and all(candidate.terminal for candidate in batch):
+            return  # ended without an image (blocked, failed, cancelled), as its message says: nothing to copy
         try:
             dm = await self.bot.create_dm(discord.Object(payload.user_id))
             if not shown:

@@ -57,7 +57,7 @@ async def test_a_batch_comes_in_one_dm(
     assert copy.embeds[0]["description"] == "a {red, green, blue} kite"  # the words as typed
 
 
-async def test_an_image_still_generating_says_so(
+async def test_an_image_still_generating_says_so_and_one_that_never_came_sends_nothing(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
     running = await start_running_job(discord_fake, seaart, settings)
@@ -65,6 +65,15 @@ async def test_an_image_still_generating_says_so(
     await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.other_member_id)), timeout=10)
     assert discord_fake.dms_to(discord_fake.other_member_id)[0].content == NOT_READY
     seaart.release()
+    seaart.hold(False)
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=10)
+
+    seaart.script("content_blocked")
+    blocked = await discord_fake.slash_command("imagine", {"prompt": "a blocked thing"})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered", "blocked"], timeout=10)
+    assert await discord_fake.react(blocked.original_message_id or 0, "✉️", user_id=discord_fake.other_member_id)
+    await imagine(discord_fake, {"prompt": "a later thing"})  # the bot has handled the reaction by now
+    assert len(discord_fake.dms_to(discord_fake.other_member_id)) == 1  # nothing to copy: no DM
 
 
 async def test_closed_dms_send_nothing_and_the_next_envelope_still_works(
