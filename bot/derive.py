@@ -408,7 +408,7 @@ def words_to_change(request: GenerationRequest) -> str | None:
     edit or a reply, its instruction; a zoom out, pan or new shape, the words added to it ("" for none). None where
     there are none to change: a re-render (``REWORDABLE``)."""
     origin = request.derived_from
-    if origin is None and request.permutation is not None:
+    if request.permutation is not None:
         return request.permutation  # the member's words with their choices, as typed (a /blend's, after it)
     if origin is None:
         # A reply's edit (its message answers the reply: no "Made from") is its instruction, as an edit's.

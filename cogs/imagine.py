@@ -50,7 +50,14 @@ from cogs.moderation import is_moderator, record_moderation
 from cogs.places import level_at, place_of
 from cogs.policy import Admission, admitted, member_of, moderate
 from cogs.private_answers import answer_privately
-from cogs.prompt_choices import images_of_each, one_instruction, one_repeat, prompt_choices, typed_anywhere
+from cogs.prompt_choices import (
+    edit_choices,
+    images_of_each,
+    one_of,
+    one_repeat,
+    prompt_choices,
+    typed_anywhere,
+)
 from cogs.prompt_form import PROMPT_FORM_ID, PromptForm
 from cogs.reference_form import PROMPT_INPUT_ID, REFERENCE_FORM_ID, TEXT_INPUT_MAX_CHARS, ReferenceForm
 from cogs.reference_links import linked_images
@@ -686,12 +693,12 @@ class Imagine(commands.Cog):
         linked_in = await typed_links(self.bot, prompt, guild=interaction.guild, here=here)
         # "a {red, green} bird --ar {1:1, 16:9}": a prompt per choice, each its own image of one batch, each read for
         # its parameters (cogs/prompt_choices.py); one prompt without choices.
-        choices = prompt_choices(linked_in.words, cap=await self._count_cap(interaction))
+        choices = prompt_choices(linked_in.words, cap=await self.count_cap(interaction))
         permuted = len(choices) > 1
         one_repeat(choices)
         asked = [_typed_options(c.typed, aspect_ratio=aspect_ratio, seed=seed, count=count) for c in choices]
         count = asked[0][2]
-        each = images_of_each(len(choices), count, cap=await self._count_cap(interaction)) if permuted else 1
+        each = images_of_each(len(choices), count, cap=await self.count_cap(interaction)) if permuted else 1
         for _, seeded, _ in asked:
             if seeded is not None and count is not None and count > 1:
                 # Every candidate of a batch is the same request: with one seed they come out alike, each charged.
@@ -774,7 +781,7 @@ class Imagine(commands.Cog):
             # A preferred count is a default: held to the server's cap rather than refused by it (and to what
             # the quotas have room for, in start_job), and left out for a seeded request (its candidates would
             # come out alike, each charged).
-            count = 1 if seed is not None else min(prefs.count or 1, await self._count_cap(interaction))
+            count = 1 if seed is not None else min(prefs.count or 1, await self.count_cap(interaction))
             preferred_count = count
         note = passed_over_note(services.catalogue, choice, level)
         notes = [note] if note is not None else []
@@ -975,12 +982,12 @@ class Imagine(commands.Cog):
         for job in jobs:
             await self.bot.services.runner.cancel(job.id, by_user=None, message_gone=True)
 
-    async def _count_cap(self, interaction: discord.Interaction[Any]) -> int:
+    async def count_cap(self, interaction: discord.Interaction[Any]) -> int:
         cap = (await self.bot.services.settings_store.guild_defaults(interaction.guild_id or 0)).max_count
         return min(cap or MAX_CANDIDATES, MAX_CANDIDATES)
 
     async def _check_count(self, interaction: discord.Interaction[Any], count: int) -> None:
-        cap = await self._count_cap(interaction)
+        cap = await self.count_cap(interaction)
         if not 1 <= count <= cap:
             raise InvalidRequestError(
                 f"This server allows up to {cap} image(s) per prompt; ask for `count:{cap}` or fewer."
@@ -1193,7 +1200,7 @@ class Imagine(commands.Cog):
                     again[candidate.id] = await self._rerolled(interaction, candidate)
             # A batch made before the server lowered its cap is rolled again at the cap: a button cannot "ask
             # for count:2", which is all the refusal could say.
-            count = min(len(batch), await self._count_cap(interaction))
+            count = min(len(batch), await self.count_cap(interaction))
             # Nor "ask for count:1" when the quota has room for fewer than the batch: a batch is rolled again
             # with as many as there is room for (a saved count:2 made it, with one unit left today its Re-roll
             # was refused so), and the member told privately, as /imagine tells of a preferred count lowered.
@@ -1417,7 +1424,7 @@ class Imagine(commands.Cog):
             batch_size = 1
         else:
             batch_size = min(
-                len(await self.bot.services.runner.store.batch(job.batch_id)), await self._count_cap(interaction)
+                len(await self.bot.services.runner.store.batch(job.batch_id)), await self.count_cap(interaction)
             )
         await self.make(
             interaction,
@@ -1446,22 +1453,25 @@ class Imagine(commands.Cog):
         base = await self._renewed(job.request)
         here = place_of(interaction.channel)
         linked_in = await typed_links(self.bot, words, guild=interaction.guild, here=here, edit=True)
-        one_instruction(linked_in.words)
-        typed = split_parameters(linked_in.words)
+        variants = edit_choices(linked_in.words, cap=await self.count_cap(interaction))
+        typed = split_parameters(variants[0].text)  # alike in each (edit_choices)
         asked = {"ar": typed.ratio, "seed": typed.seed, "repeat": typed.repeat, "zoom": "" if typed.zoom else None}
         kept = [f"--{name} {value}".rstrip() for name, value in asked.items() if value is not None]
         catalogue = self.bot.services.catalogue
-        request = derive.reworded(
-            base,
-            typed.prompt.strip(),
-            more=tuple(not_among(linked_in.images, base.reference_images)),
-            max_chars=min(derive.prompt_limit(catalogue, job.model), PROMPT_MAX_CHARS),
-        )
-        if request is None:
-            raise InvalidRequestError(NO_NEW_WORDS)
-        if interaction.user.id != job.user_id and request.history:
-            request = request.model_copy(update={"history": derive.public_turns(request.history)})
-        jobs = await self.start_job(interaction, request, preferred=job.provider)
+        requests = []
+        for variant in variants:
+            request = derive.reworded(
+                base,
+                split_parameters(variant.text).prompt.strip(),
+                more=tuple(not_among(linked_in.images, base.reference_images)),
+                max_chars=min(derive.prompt_limit(catalogue, job.model), PROMPT_MAX_CHARS),
+            )
+            if request is None:
+                raise InvalidRequestError(NO_NEW_WORDS)
+            if interaction.user.id != job.user_id and request.history:
+                request = request.model_copy(update={"history": derive.public_turns(request.history)})
+            requests.append(one_of(request, linked_in.words, variant, many=len(variants) > 1))
+        jobs = await self.start_each(interaction, requests, preferred=job.provider)
         notes = [ignored_note(typed.ignored), _kept_note(kept)]
         if jobs and any(notes):
             await self.tell(interaction, "\n".join(note for note in notes if note))
@@ -1477,24 +1487,30 @@ class Imagine(commands.Cog):
         here = place_of(interaction.channel)
         # Other images, by their links.
         linked_in = await typed_links(self.bot, instruction, guild=interaction.guild, here=here, edit=True)
-        instruction, frame, ignored = asked_change(
-            linked_in.words,
-            shape,
-            offered=shapes,
-            current=current,
-            proportion=width_over_height,
-            model_name=self.bot.services.catalogue.display_name(job.model),
-        )
         image, message_url = self._shown_image(shown_on, job)
         origin = (job.id, message_url)
         history = derive.continued(job, [image], by=interaction.user.id)
         more = tuple(not_among(linked_in.images, [image]))  # the image's own link adds nothing
-        request = derive.edit(job.request, image, instruction, origin, history=history, frame=frame, more=more)
-        if frame.ratio is not None:
-            request = _chosen(request, "aspect_ratio")  # the form's new shape: no preference to leave out
-        # The conversation's earlier images as Vary, Re-roll and replies send them: links renewed. Their
-        # Discord links expire after a day, and an edit of a day-old Gemini image lost its earlier turns.
-        jobs = await self.start_job(interaction, await self._renewed(request), preferred=job.provider)
+        # "make it {night, winter}": an edit for each choice, one batch (cogs/prompt_choices.py).
+        variants = edit_choices(linked_in.words, cap=await self.count_cap(interaction))
+        requests = []
+        for variant in variants:
+            instruction, frame, ignored = asked_change(
+                variant.text,
+                shape,
+                offered=shapes,
+                current=current,
+                proportion=width_over_height,
+                model_name=self.bot.services.catalogue.display_name(job.model),
+            )
+            request = derive.edit(job.request, image, instruction, origin, history=history, frame=frame, more=more)
+            if frame.ratio is not None:
+                request = _chosen(request, "aspect_ratio")  # the form's new shape: no preference to leave out
+            # The conversation's earlier images as Vary, Re-roll and replies send them: links renewed. Their
+            # Discord links expire after a day, and an edit of a day-old Gemini image lost its earlier turns.
+            request = await self._renewed(request)
+            requests.append(one_of(request, linked_in.words, variant, many=len(variants) > 1))
+        jobs = await self.start_each(interaction, requests, preferred=job.provider)
         if jobs and (note := ignored_note(ignored)) is not None:
             await self.tell(interaction, note)
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.errors import InvalidRequestError
-from bot.permutations import COUNT_CEILING, TooManyPrompts, expand, number_of
+from bot.models import GenerationRequest
+from bot.permutations import COUNT_CEILING, TooManyPrompts, Variant, expand, number_of
 from bot.prompt_parameters import Parameters, split_parameters
 
 EXAMPLE = "`a {red, green} bird` is two images, a red bird and a green one"
@@ -25,6 +26,10 @@ class Choice:
 def prompt_choices(words: str, *, cap: int) -> list[Choice]:
     """The prompts ``words`` makes (itself alone without choices), each read for its parameters; refused,
     privately, past ``cap`` of them, or where a choice leaves no words at all."""
+    return [Choice(split_parameters(variant.text), variant.picks) for variant in _variants(words, cap=cap)]
+
+
+def _variants(words: str, *, cap: int) -> list[Variant]:
     try:
         variants = expand(words, most=cap)
     except TooManyPrompts as too_many:
@@ -37,7 +42,7 @@ def prompt_choices(words: str, *, cap: int) -> list[Choice]:
         raise InvalidRequestError(
             "One of the choices in braces leaves nothing to draw: each prompt they make needs words of its own."
         )
-    return [Choice(split_parameters(variant.text), variant.picks) for variant in variants]
+    return variants
 
 
 def images_of_each(prompts: int, count: int | None, *, cap: int) -> int:
@@ -86,15 +91,41 @@ def typed_anywhere(words: str, *, most: int) -> Typed:
     )
 
 
-# An edit's words (the Edit forms, a reply, Change prompt under a step) are one instruction to one image.
+# A reply's words are one instruction to one image: its answer is one reply with one image.
 ONE_INSTRUCTION = (
-    "Choices in braces (`{night, winter}`) make several prompts, which `/imagine` and `/blend` take, an image of "
-    "each; an edit takes one instruction. Send one choice at a time (`\\,` keeps a comma in braces as words)."
+    "Choices in braces (`{night, winter}`) make an image of each, which a reply's answer (one image) cannot "
+    "show: use the image's **Edit** button with the same words, or send one choice at a time (`\\,` keeps a "
+    "comma in braces as words)."
 )
 
 
 def one_instruction(words: str) -> None:
-    """Refuse, privately, an edit's words whose braces hold choices: sent as typed, the model would get the braces
+    """Refuse, privately, a reply's words whose braces hold choices: sent as typed, the model would get the braces
     and draw one muddle of them, charged."""
     if number_of(words) > 1:
         raise InvalidRequestError(ONE_INSTRUCTION)
+
+
+def edit_choices(words: str, *, cap: int) -> list[Variant]:
+    """The instructions an edit's words make (``make it {night, winter}``: an edit of the image for each, one
+    batch), each with the parameters after them (read again by cogs/shape_field.py), held as a command's choices
+    are; a parameter in a choice is refused: an edit's frame is one (the image's, or the form's Reframe)."""
+    variants = _variants(words, cap=cap)
+    if len({_parameters(split_parameters(variant.text)) for variant in variants}) > 1:
+        raise InvalidRequestError(
+            "In an edit, choices in braces take words: a parameter such as `--ar` is typed once, after them."
+        )
+    return variants
+
+
+def _parameters(typed: Parameters) -> tuple[object, ...]:
+    return (typed.ratio, typed.seed, typed.repeat, typed.zoom, typed.left_out, typed.ignored)
+
+
+def one_of(request: GenerationRequest, words: str, variant: Variant, *, many: bool) -> GenerationRequest:
+    """``request`` (made from ``variant``'s words) as one image of the batch ``words`` made, when ``many``: its
+    words as typed and its pick kept, as a command's choices are (the batch's message shows them); else one image,
+    with none (reworded from an image of such a batch, it had that batch's)."""
+    if not many:
+        return request.model_copy(update={"permutation": None, "picks": ()}) if request.permutation else request
+    return request.model_copy(update={"permutation": words, "picks": variant.picks})

@@ -33,6 +33,7 @@ from cogs.editing import edit_request, image_proportion, message_images
 from cogs.imagine import Imagine, form_submit, submitted_text, submitted_values
 from cogs.in_time import record_in_time
 from cogs.places import level_at, place_of
+from cogs.prompt_choices import edit_choices, one_of
 from cogs.reference_form import TEXT_INPUT_MAX_CHARS
 from cogs.shape_field import asked_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
@@ -187,30 +188,35 @@ class Remix(commands.Cog):
         text = submitted_text(components, INSTRUCTION_ID)
         here = place_of(interaction.channel)
         linked_in = await typed_links(self.bot, text, guild=interaction.guild, here=here, edit=True)
-        instruction, frame, ignored = asked_change(
-            linked_in.words,
-            submitted_values(components, SHAPE_ID),
-            offered=derive.shapes(catalogue, body["model"]),
-            # Both absent in a form kept by an older version: it had no Reframe choice.
-            current=body.get("shape"),
-            proportion=body.get("proportion"),
-            model_name=catalogue.display_name(body["model"]),
-        )
         original = await self.bot.services.runner.store.get(body["original"]) if body["original"] else None
         references = [ReferenceImage.model_validate(ref) for ref in body["references"]]
         references += not_among(linked_in.images, references)
-        request = edit_request(
-            original,
-            model=body["model"],
-            prompt=instruction,
-            references=references,
-            frame=frame,
-            shown_at=body.get("shown_at"),  # absent in a form kept by an older version
-            by=interaction.user.id,  # another member's earlier references stay theirs (bot/derive.py continued)
-        )
-        # The links were Discord's when the form opened: renew any that expired while it stayed open.
-        request = await refresh_references(self.bot.http, request, now=self.bot.clock())
-        jobs = await self.imagine.start_job(interaction, request, preferred=body["preferred"])
+        # "make it {night, winter}": an edit for each choice, one batch (cogs/prompt_choices.py).
+        variants = edit_choices(linked_in.words, cap=await self.imagine.count_cap(interaction))
+        requests = []
+        for variant in variants:
+            instruction, frame, ignored = asked_change(
+                variant.text,
+                submitted_values(components, SHAPE_ID),
+                offered=derive.shapes(catalogue, body["model"]),
+                # Both absent in a form kept by an older version: it had no Reframe choice.
+                current=body.get("shape"),
+                proportion=body.get("proportion"),
+                model_name=catalogue.display_name(body["model"]),
+            )
+            request = edit_request(
+                original,
+                model=body["model"],
+                prompt=instruction,
+                references=references,
+                frame=frame,
+                shown_at=body.get("shown_at"),  # absent in a form kept by an older version
+                by=interaction.user.id,  # another member's earlier references stay theirs (bot/derive.py continued)
+            )
+            # The links were Discord's when the form opened: renew any that expired while it stayed open.
+            request = await refresh_references(self.bot.http, request, now=self.bot.clock())
+            requests.append(one_of(request, linked_in.words, variant, many=len(variants) > 1))
+        jobs = await self.imagine.start_each(interaction, requests, preferred=body["preferred"])
         # The model's note absent in a form kept by an older version.
         notes = [note for note in (body.get("model_note"), ignored_note(ignored)) if note]
         if jobs and notes:

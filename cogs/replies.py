@@ -61,6 +61,7 @@ from cogs.link_pictures import pictured
 from cogs.places import level_at, place_of_message
 from cogs.policy import admitted, as_member, moderate, quota_member
 from cogs.private_answers import MAX_CONTENT
+from cogs.prompt_choices import one_instruction
 from cogs.shape_field import asked_change
 from cogs.typed_links import not_among, typed_links
 
@@ -536,6 +537,7 @@ class Replies(commands.Cog):
         width_over_height = image_proportion(replied, shown[0])
         # Other images, by their links; one from another site is the reply's embed of it, Discord's copy.
         linked_in = await typed_links(bot, text, guild=guild, here=place, edit=True, shown=True)
+        one_instruction(linked_in.words)  # one answer, one image (cogs/prompt_choices.py)
         text, frame, ignored = asked_change(
             linked_in.words,
             None,

@@ -20,7 +20,6 @@ from bot.errors import InvalidRequestError
 from bot.prompt_parameters import split_parameters
 from bot.prompts import clean_prompt
 from bot.providers.families import AUTO
-from cogs.prompt_choices import one_instruction
 
 KEEP = "keep"  # the select's value for "as it is"
 ZOOM_OUT = "zoom-out"  # and for "zoom out, in the same shape"
@@ -83,7 +82,6 @@ def asked_change(
     asked, or the shape it has). A pan's shape is worked out again from the image's ``proportion``.
     Refused, privately: a ratio the model is not offered in, a pan it has no shape for (a modified client,
     a provider turned off while the form was open, a typo), and no change at all (``nothing`` says so)."""
-    one_instruction(clean_prompt(text or ""))
     typed_in = split_parameters(clean_prompt(text or ""))
     words, typed, typed_zoom = typed_in.prompt, typed_in.ratio, typed_in.zoom
     # An edit keeps its image's options; the rest of Midjourney's parameters mean nothing here.

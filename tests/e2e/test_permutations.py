@@ -17,14 +17,14 @@ from cogs.prompt_choices import ONE_INSTRUCTION
 from cogs.remix import INSTRUCTION_ID
 from tests.conftest import RunningBot, answer_given
 from tests.e2e.test_batches import batch_message, custom_id, fields, refusal
-from tests.e2e.test_buttons import ephemeral_reply, labels
+from tests.e2e.test_buttons import ephemeral_reply
 from tests.e2e.test_change_prompt import opened_form
 from tests.e2e.test_member_jobs import listed, private_list
-from tests.e2e.test_rework import charges, delivered, imagine, jobs, press, query, settled
+from tests.e2e.test_rework import charges, imagine, jobs, press, query, settled
 from tests.e2e.test_typed_back import refusal_of
 
 
-def shown(text: str) -> str:
+def shown_text(text: str) -> str:
     """Markdown as Discord shows it: the bot escapes a member's words (``1\\:1`` is seen as ``1:1``)."""
     return re.sub(r"\\(.)", r"\1", text)
 
@@ -109,8 +109,8 @@ async def test_a_parameter_s_choices_are_each_prompt_s_own_and_change_prompt_ask
         ("a heron at dawn", "16:9"),
     ]
     await discord_fake.wait_for(lambda: "Done · 2 images" in message.embeds[0]["title"], timeout=10)
-    assert shown(fields(message)["Images"]) == "**#1** “1:1” ✅ ready\n**#2** “16:9” ✅ ready"
-    assert shown(message.embeds[0]["description"]) == "a heron at dawn --ar {1:1, 16:9}"
+    assert shown_text(fields(message)["Images"]) == "**#1** “1:1” ✅ ready\n**#2** “16:9” ✅ ready"
+    assert shown_text(message.embeds[0]["description"]) == "a heron at dawn --ar {1:1, 16:9}"
 
     opened = await press(discord_fake, message, "Change prompt")
     assert (await opened_form(discord_fake, opened))["value"] == "a heron at dawn --ar {1:1, 16:9}"
@@ -161,40 +161,59 @@ async def test_too_many_choices_a_choice_in_a_parameter_or_a_blocked_word_in_one
     assert charges(settings, discord_fake.member_id) == [("reserve", 1)] * 2 + [("commit", 1)] * 2
 
 
-async def test_an_edit_s_words_with_choices_are_refused_and_use_as_reference_makes_an_image_of_each(
+async def test_an_edit_s_choices_edit_the_image_once_each_and_a_reply_s_are_refused(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
-    """An edit is one instruction to one image: its choices sent as typed, the model would get the braces and
-    draw one muddle of them, charged. The Edit form, Edit with Nano Banana, a reply and Change prompt under a Vary
-    refuse them privately; Use as reference, a new prompt, makes an image of each."""
+    """The Edit form's ``make it {night, winter}`` is an edit of the image for each choice, in one message; its
+    Change prompt holds the words as typed and edits the same image again for each new choice; Edit with Nano
+    Banana and Use as reference take choices too. A reply's answer is one image: its choices are refused
+    privately, nothing made (sent as typed, the model would draw one muddle of them)."""
     original = await imagine(discord_fake, {"prompt": "a lighthouse"})
-    words = "make it {night, winter}"
+    (shown,) = original.attachments
     opened = await press(discord_fake, original, "Edit")
     await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
-    text = await ephemeral_reply(discord_fake, await discord_fake.submit_modal(opened, {"instruction": words}))
-    assert refusal_of(text) == ONE_INSTRUCTION
+    submitted = await discord_fake.submit_modal(opened, {"instruction": "make it {night, winter}"})
+    await discord_fake.wait_for(lambda: len(jobs(settings)) == 3 and all(j[1] == "delivered" for j in jobs(settings)))
+    edits = bodies_sent(seaart, settings)[1:]
+    assert [b["prompt"] for b in edits] == ["make it night", "make it winter"]
+    assert all(b["image_urls"][0].split("?")[0] == shown["url"].split("?")[0] for b in edits)
+    assert submitted.original_message_id is not None
+    batch = discord_fake.messages[submitted.original_message_id]
+    await discord_fake.wait_for(lambda: "Done · 2 images" in batch.embeds[0]["title"], timeout=10)
+    assert shown_text(batch.embeds[0]["description"]) == "make it {night, winter}"
+    assert shown_text(fields(batch)["Images"]) == "**#1** “night” ✅ ready\n**#2** “winter” ✅ ready"
+
+    # Change prompt: the same image edited again, once for each new choice.
+    opened = await press(discord_fake, batch, "Change prompt")
+    assert (await opened_form(discord_fake, opened))["value"] == "make it {night, winter}"
+    await discord_fake.submit_modal(opened, {"prompt": "make it {rainy, foggy, sunny}"})
+    await discord_fake.wait_for(lambda: len(jobs(settings)) == 6 and all(j[1] == "delivered" for j in jobs(settings)))
+    again = bodies_sent(seaart, settings)[3:]
+    assert [b["prompt"] for b in again] == ["make it rainy", "make it foggy", "make it sunny"]
+    assert all(b["image_urls"][0].split("?")[0] == shown["url"].split("?")[0] for b in again)
 
     menu = await discord_fake.message_command("Edit with Nano Banana", original.id)
     await discord_fake.wait_for(lambda: bool(menu.callbacks), timeout=10)
-    text = await ephemeral_reply(discord_fake, await discord_fake.submit_modal(menu, {INSTRUCTION_ID: words}))
-    assert refusal_of(text) == ONE_INSTRUCTION
+    await discord_fake.submit_modal(menu, {INSTRUCTION_ID: "add a {boat, whale}"})
+    await discord_fake.wait_for(lambda: len(jobs(settings)) == 8 and all(j[1] == "delivered" for j in jobs(settings)))
+    assert [b["prompt"] for b in bodies_sent(seaart, settings)[6:]] == ["add a boat", "add a whale"]
 
-    await discord_fake.post_message(words, reply_to=original.id)
+    # A parameter in an edit's choice (its frame is one) and a reply's choices are refused, nothing made.
+    opened = await press(discord_fake, original, "Edit")
+    await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
+    words = "make it {night --ar 16:9, winter}"
+    text = await ephemeral_reply(discord_fake, await discord_fake.submit_modal(opened, {"instruction": words}))
+    assert "In an edit, choices in braces take words" in refusal_of(text)
+    await discord_fake.post_message("make it {night, winter}", reply_to=original.id)
     await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.member_id)), timeout=10)
     assert ONE_INSTRUCTION in discord_fake.dms_to(discord_fake.member_id)[0].content
-
-    varied = await delivered(discord_fake, await press(discord_fake, original, "Vary (Subtle)"))
-    await discord_fake.wait_for(lambda: "Change prompt" in labels(discord_fake, varied.id), timeout=10)
-    opened = await press(discord_fake, varied, "Change prompt")
-    await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
-    text = await ephemeral_reply(discord_fake, await discord_fake.submit_modal(opened, {"prompt": words}))
-    assert refusal_of(text) == ONE_INSTRUCTION
-    assert len(seaart.creates) == 2  # the lighthouse and its Vary
+    await settled(discord_fake, settings)
+    assert len(seaart.creates) == 8
 
     opened = await press(discord_fake, original, "Use as reference")
     await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
     await discord_fake.submit_modal(opened, {"prompt": "this lighthouse {at night, in winter}"})
-    await discord_fake.wait_for(lambda: len(jobs(settings)) == 4 and all(j[1] == "delivered" for j in jobs(settings)))
-    made = bodies_sent(seaart, settings)[2:]
+    await discord_fake.wait_for(lambda: len(jobs(settings)) == 10 and all(j[1] == "delivered" for j in jobs(settings)))
+    made = bodies_sent(seaart, settings)[8:]
     assert [b["prompt"] for b in made] == ["this lighthouse at night", "this lighthouse in winter"]
     assert made[0]["image_urls"] == made[1]["image_urls"] and len(made[0]["image_urls"]) == 1
