@@ -699,6 +699,8 @@ PAN_LABELS = ("Pan left", "Pan down")  # two of the four arrows: a pan's share o
 # reference one of the batch's images.
 MORE = "More"
 ONE_CLICK = ("Vary (Subtle)", "Vary (Strong)", "Re-roll", "Re-render 2K", "Zoom out", *PAN_LABELS, "Make square")
+# The share of forms filled in with choices in braces (``Reworks._fill_in``).
+CHOSEN_WORDS = 0.25
 # Not a button: a ✉️ reaction, a copy of the image by DM (cogs/dm_reaction.py).
 ENVELOPE = "✉️"
 REWORK_LABELS = (*ONE_CLICK, *FORM_LABELS, MORE, ENVELOPE)
@@ -870,7 +872,9 @@ class Reworks:
             return
         fields = walk_components(list(forms[-1].get("components") or []))
         boxes = [c["custom_id"] for c in fields if c["type"] == 4]
-        values: dict[str, str | list[str]] = {boxes[0]: f"give it a red hat ({prompt_of(rework.command)})"}
+        # A share with choices in braces: an edit (or a prompt) for each, one batch (cogs/prompt_choices.py).
+        hat = "a {red, blue} hat" if self._random.random() < CHOSEN_WORDS else "a red hat"
+        values: dict[str, str | list[str]] = {boxes[0]: f"give it {hat} ({prompt_of(rework.command)})"}
         # The form's Reframe choice (cogs/shape_field.py): kept as it is, a zoom out or a new shape, and then
         # half the time no words at all.
         for select in (c for c in fields if c["type"] == SELECT):
