@@ -369,6 +369,8 @@ def _why_refused(discord_fake: FakeDiscord, interaction: FakeInteraction) -> str
         return "quota"
     if "cannot save" in text:
         return "database busy"
+    if "choices in braces" in text:
+        return "too many choices"
     return "other"
 
 
