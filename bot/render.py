@@ -134,10 +134,14 @@ def _cut(escaped: str, limit: int) -> str:
     return cut + "…"
 
 
-def _describe_request(job: Job, caps: Capabilities | None) -> str:
+def _describe_request(job: Job, caps: Capabilities | None, shapes: Sequence[str] = ()) -> str:
+    """The model and what it was asked for; ``shapes``: a batch's, where its candidates' differ (``--ar {1:1,
+    16:9}``: bot/permutations.py)."""
     name = caps.display_name if caps else job.model
     parts = [name]
-    if job.request.aspect_ratio:
+    if shapes:
+        parts.append(" / ".join(shapes))
+    elif job.request.aspect_ratio:
         parts.append(job.request.aspect_ratio)
     parts.append(job.request.resolution or (caps.default_resolution if caps else "default size"))
     if job.request.reference_images:
@@ -519,6 +523,10 @@ def batch_embed(
     if first.request.permutation is not None:
         # A prompt with choices: the member's words as typed, each candidate's line saying which it took.
         embed.description = literal(first.request.permutation, WORDS_CHARS)
+    shapes = list(dict.fromkeys(j.request.aspect_ratio or "default shape" for j in batch))
+    if len(shapes) > 1:
+        at = _field_index(embed, "Model")
+        embed.set_field_at(at, name="Model", value=_describe_request(first, caps, shapes), inline=False)
     providers = list(dict.fromkeys(served_by(j) for j in batch))
     embed.set_field_at(
         _field_index(embed, "Provider"), name="Provider", value=truncate("; ".join(providers), 1024), inline=True

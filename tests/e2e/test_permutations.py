@@ -111,6 +111,7 @@ async def test_a_parameter_s_choices_are_each_prompt_s_own_and_change_prompt_ask
     await discord_fake.wait_for(lambda: "Done · 2 images" in message.embeds[0]["title"], timeout=10)
     assert shown_text(fields(message)["Images"]) == "**#1** “1:1” ✅ ready\n**#2** “16:9” ✅ ready"
     assert shown_text(message.embeds[0]["description"]) == "a heron at dawn --ar {1:1, 16:9}"
+    assert fields(message)["Model"].startswith("Nano Banana 2 · 1:1 / 16:9 · ")  # each image's shape
 
     opened = await press(discord_fake, message, "Change prompt")
     assert (await opened_form(discord_fake, opened))["value"] == "a heron at dawn --ar {1:1, 16:9}"
