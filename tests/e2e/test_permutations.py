@@ -7,20 +7,24 @@ cogs/prompt_choices.py)."""
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bot.config import Settings
 from bot.testing.discord import ADMIN_PERMISSIONS, FakeDiscord
-from bot.testing.providers import FakeSeaArt
+from bot.testing.providers import FakeSeaArt, FakeSegmind
 from cogs.errors import TYPED_BACK
 from cogs.prompt_choices import ONE_INSTRUCTION
 from cogs.remix import INSTRUCTION_ID
-from tests.conftest import RunningBot, answer_given
+from tests.conftest import Clock, RunningBot, answer_given, start_bot
 from tests.e2e.test_batches import batch_message, custom_id, fields, refusal
 from tests.e2e.test_buttons import ephemeral_reply
 from tests.e2e.test_change_prompt import opened_form
 from tests.e2e.test_member_jobs import listed, private_list
-from tests.e2e.test_rework import charges, imagine, jobs, press, query, settled
+from tests.e2e.test_rework import KEY, charges, imagine, jobs, press, query, routed, settled
 from tests.e2e.test_typed_back import refusal_of
 
 
@@ -218,3 +222,36 @@ async def test_an_edit_s_choices_edit_the_image_once_each_and_a_reply_s_are_refu
     made = bodies_sent(seaart, settings)[8:]
     assert [b["prompt"] for b in made] == ["this lighthouse at night", "this lighthouse in winter"]
     assert made[0]["image_urls"] == made[1]["image_urls"] and len(made[0]["image_urls"]) == 1
+
+
+@pytest.fixture
+async def segmind() -> AsyncIterator[FakeSegmind]:
+    async with FakeSegmind(api_key=KEY) as fake:
+        yield fake
+
+
+async def test_choices_that_go_to_different_providers_are_each_reserved_at_their_own_price(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, segmind: FakeSegmind
+) -> None:
+    """``--ar {1:1, auto}`` with SeaArt first: SeaArt has no "auto", so that choice goes to Segmind. Each image is
+    reserved as its provider makes it (its price), in the one transaction, and charged so."""
+    settings = routed(
+        tmp_path, discord_fake, ("seaart", {"base_url": seaart.base_url}), ("segmind", {"base_url": segmind.base_url})
+    )
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        message = await batch_message(discord_fake, {"prompt": "a fox in snow --ar {1:1, auto}"})
+        await discord_fake.wait_for(lambda: [j[1] for j in jobs(settings)] == ["delivered"] * 2, timeout=20)
+        assert [c.json["aspect_ratio"] for c in seaart.creates] == ["1:1"]
+        assert len(segmind.creates) == 1 and segmind.creates[0].json["prompt"] == "a fox in snow"
+        rows = query(settings, "SELECT provider, cost_micro_usd FROM jobs ORDER BY batch_index")
+        assert [row[0] for row in rows] == ["seaart", "segmind"] and rows[0][1] != rows[1][1]
+        await settled(discord_fake, settings)
+        reserved = query(settings, "SELECT provider, kind, cost_micro_usd FROM ledger ORDER BY id")
+        assert sorted(reserved) == sorted(
+            [(provider, kind, cost) for provider, cost in rows for kind in ("reserve", "commit")]
+        )
+        await discord_fake.wait_for(lambda: "Done · 2 images" in message.embeds[0]["title"], timeout=10)
+        assert "each" in message.embeds[0]["footer"]["text"] and "–" in message.embeds[0]["footer"]["text"]
+    finally:
+        await running.close()
