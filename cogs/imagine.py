@@ -519,6 +519,13 @@ def _chosen(request: GenerationRequest, name: str) -> GenerationRequest:
     return request if kept == request.defaulted else request.model_copy(update={"defaulted": kept})
 
 
+# A saved count beside choices in braces: the choices say how many images (cogs/prompt_choices.py).
+CHOICES_NOT_COUNT = (
+    "One image for each choice in braces: your /preferences count:{count} is not used here (type `count:` for "
+    "that many of each)."
+)
+
+
 def _reserved(news: Sequence[tuple[NewJob, Admission]]) -> InTransaction:
     """The reservations of a batch's jobs, in the transaction that writes them: each admission's for its own jobs
     (the jobs of one request, or of prompts that differ only in words, share one: reserved together, so a member
@@ -785,6 +792,8 @@ class Imagine(commands.Cog):
             preferred_count = count
         note = passed_over_note(services.catalogue, choice, level)
         notes = [note] if note is not None else []
+        if permuted and asked[0][2] is None and (prefs.count or 1) > 1:
+            notes.append(CHOICES_NOT_COUNT.format(count=prefs.count))
         # No image to zoom out of here: --zoom is for an edit (cogs/shape_field.py).
         left_out = [name for c in choices for name in (*c.typed.ignored, *(("--zoom",) if c.typed.zoom else ()))]
         ignored = ignored_note(tuple(dict.fromkeys(left_out)))

@@ -17,9 +17,11 @@ from bot.config import Settings
 from bot.testing.discord import ADMIN_PERMISSIONS, FakeDiscord
 from bot.testing.providers import FakeSeaArt, FakeSegmind
 from cogs.errors import TYPED_BACK
+from cogs.imagine import CHOICES_NOT_COUNT
 from cogs.prompt_choices import ONE_INSTRUCTION
 from cogs.remix import INSTRUCTION_ID
 from tests.conftest import Clock, RunningBot, answer_given, start_bot
+from tests.e2e.edits import followups
 from tests.e2e.test_batches import batch_message, custom_id, fields, refusal
 from tests.e2e.test_buttons import ephemeral_reply
 from tests.e2e.test_change_prompt import opened_form
@@ -255,3 +257,15 @@ async def test_choices_that_go_to_different_providers_are_each_reserved_at_their
         assert "each" in message.embeds[0]["footer"]["text"] and "–" in message.embeds[0]["footer"]["text"]
     finally:
         await running.close()
+
+
+async def test_a_saved_count_is_not_asked_of_each_choice_and_the_member_is_told(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    saved = await discord_fake.slash_command("preferences", {"count": 3})
+    await answer_given(discord_fake, saved)
+    command = await discord_fake.slash_command("imagine", {"prompt": "a {cat, dog} on a sofa"})
+    await discord_fake.wait_for(lambda: [j[1] for j in jobs(settings)] == ["delivered"] * 2, timeout=20)
+    await discord_fake.wait_for(lambda: bool(command.followup_ids), timeout=10)
+    ((note, flags),) = followups(discord_fake, command)
+    assert flags & 64 and note == CHOICES_NOT_COUNT.format(count=3), note
