@@ -139,10 +139,30 @@ def split_parameters(text: str) -> Parameters:
 
 
 def ignored_note(ignored: Sequence[str]) -> str | None:
-    """The private word on the Midjourney parameters taken out of a prompt or an edit's words (None if none)."""
+    """The private word on the Midjourney parameters taken out of a prompt or an edit's words (None if none); for
+    a style, character or omni reference (``--sref <link>``), how to give Nano Banana that image instead."""
     if not ignored:
         return None
+    # A link is named by its file: a Discord file link's signature is never repeated in a message of the bot's.
+    shown = " ".join(_LINK.sub(_file_of, text) for text in ignored)
     # In a code span Discord shows the text as it is (no Markdown, no mention); a backtick would end it.
-    shown = " ".join(ignored).replace("`", "'")
+    shown = shown.replace("`", "'")
     shown = shown if len(shown) <= 200 else shown[:199] + "\u2026"
-    return f"Left out `{shown}`: Midjourney's parameters, which mean nothing to Nano Banana."
+    note = f"Left out `{shown}`: Midjourney's parameters, which mean nothing to Nano Banana."
+    if any(text.split(" ", 1)[0].lstrip("-\u2013\u2014").lower() in _SOME_VALUES for text in ignored):
+        note += f" {REFERENCE_ROLE}"
+    return note
+
+
+# What a member who gave Midjourney's --sref, --cref or --oref does here instead.
+REFERENCE_ROLE = (
+    "To draw from an image's style or character, attach it (or paste its link in the prompt, not after a "
+    "parameter) and say so in words: `a fox in the style of the first image`."
+)
+_LINK = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+
+
+def _file_of(link: re.Match[str]) -> str:
+    """A link as its file's name (``style.png``), else ``<link>``."""
+    name = link[0].split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    return name if "." in name and "://" not in name and len(name) <= 60 else "<link>"

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.prompt_parameters import Parameters, split_parameters
+from bot.prompt_parameters import REFERENCE_ROLE, Parameters, ignored_note, split_parameters
 
 
 @pytest.mark.parametrize(
@@ -79,3 +79,21 @@ def test_a_long_run_of_parameters_is_read_whole() -> None:
     assert (typed.words, typed.ignored) == ("a fox", ("--v 6",) * 999)
     assert split_parameters("a " + "--no x " * 850).left_out == ("x",) * 850
     assert split_parameters("--foo " * 1000 + "--v 6").ignored == ("--v 6",)
+
+
+def test_the_note_names_a_link_by_its_file_and_says_how_to_give_a_style_reference() -> None:
+    signed = "https://cdn.discordapp.com/attachments/1/2/style.png?ex=6b&is=6a&hm=0123456789abcdef&"
+    note = ignored_note([f"--sref {signed}", "--v 6"])
+    assert note is not None and note.startswith("Left out `--sref style.png --v 6`: ")
+    assert "hm=" not in note and "0123456789abcdef" not in note and note.endswith(REFERENCE_ROLE)
+    assert ignored_note(["--cref https://example.com/"]) == (
+        f"Left out `--cref example.com`: Midjourney's parameters, which mean nothing to Nano Banana. {REFERENCE_ROLE}"
+    )
+    assert ignored_note(["—oref https://example.com/a/b/c"]) is not None
+    assert "<link>" in (ignored_note(["--oref https://example.com/a/b/c"]) or "")
+    # Other parameters are only named.
+    assert (
+        ignored_note(["--style raw"])
+        == "Left out `--style raw`: Midjourney's parameters, which mean nothing to Nano Banana."
+    )
+    assert ignored_note([]) is None
