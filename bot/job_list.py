@@ -96,6 +96,12 @@ def line(request: Request) -> str:
     return f"{head}\n{f'*{done}:* ' if done else ''}{literal(said, PROMPT_CHARS)}"
 
 
+def latest_finished(active: Sequence[Job], ended: Sequence[Job]) -> list[Request]:
+    """The finished requests ``/jobs`` lists under "Latest": a batch still running is listed as generating."""
+    running = {job.batch_id for job in active if job.batch_id is not None}
+    return [r for r in requests(ended) if r.first.batch_id is None or r.first.batch_id not in running][:ENDED_SHOWN]
+
+
 def jobs_embed(active: Sequence[Job], ended: Sequence[Job], *, note: str | None = None) -> discord.Embed:
     """``/jobs``: the member's unfinished jobs (oldest first) and latest finished ones (newest first);
     ``note`` goes first (what a click just did)."""
@@ -103,14 +109,20 @@ def jobs_embed(active: Sequence[Job], ended: Sequence[Job], *, note: str | None 
     # its batch, cogs/jobs.py: the latest finished rows lose them once the member has made a few more images).
     running = {job.batch_id for job in active if job.batch_id is not None}
     generating = requests([*active, *(job for job in ended if job.batch_id in running)])
-    finished = [r for r in requests(ended) if r.first.batch_id is None or r.first.batch_id not in running]
+    finished = latest_finished(active, ended)
     parts = [note] if note else []
     parts.append(f"**Generating ({len(generating)})**")
     parts += [line(r) for r in generating[:GENERATING_SHOWN]] or ["Nothing right now."]
     if len(generating) > GENERATING_SHOWN:
         parts.append(f"…and {len(generating) - GENERATING_SHOWN} more.")
     parts.append("**Latest**")
-    parts += [line(r) for r in finished[:ENDED_SHOWN]] or ["None yet: try `/imagine`."]
+    parts += [line(r) for r in finished] or ["None yet: try `/imagine`."]
+    return _listed(parts, footer="Only you can see this. Cancelled, failed or blocked images cost nothing.")
+
+
+def earlier_embed(shown: Sequence[Request]) -> discord.Embed:
+    """An earlier page of ``/jobs``: the member's finished requests before the ones already listed, newest first."""
+    parts = ["**Earlier**", *(line(r) for r in shown)] if shown else ["**Earlier**", "Nothing earlier."]
     return _listed(parts, footer="Only you can see this. Cancelled, failed or blocked images cost nothing.")
 
 

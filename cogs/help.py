@@ -55,7 +55,8 @@ KEEP_WORKING = (
 )
 YOURS = (
     "`/preferences` your own defaults for what you leave out, and whether a slow request pings you · `/jobs` "
-    "what you have generating, and your latest images (`search:` finds earlier ones by their words) · "
+    "what you have generating, and your latest images (**Earlier** pages back, `search:` finds them by their "
+    "words) · "
     "`/quota show` what you have left"
 )
 MODERATORS = (

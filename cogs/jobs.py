@@ -1,6 +1,7 @@
 """/jobs: a member's own images in this server, privately: what is generating now and the latest that
 ended, each with a link to its message (bot/job_list.py draws it). In a busy channel a member's messages
-scroll away; this finds them again.
+scroll away; this finds them again. Earlier turns the list's page back, five requests at a time, by the
+creation time of the oldest the page shows (in its custom_id); Latest draws the first page again.
 
 Under the list, "Cancel N generating" stops the member's unfinished jobs that the list showed, as their
 own Cancel buttons would: each cancel is written before the click is answered, then carried out (the
@@ -12,6 +13,7 @@ never cancelled by it; it acts for whoever clicks, on their own jobs only.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +24,16 @@ from discord.ext import commands
 
 from bot.app import Bananacord
 from bot.errors import InvalidRequestError
-from bot.job_list import ENDED_SHOWN, SEARCH_SHOWN, Request, jobs_embed, requests, search_embed
+from bot.job_list import (
+    ENDED_SHOWN,
+    SEARCH_SHOWN,
+    Request,
+    earlier_embed,
+    jobs_embed,
+    latest_finished,
+    requests,
+    search_embed,
+)
 from bot.jobs import MAX_CANDIDATES
 from bot.prompts import clean_prompt
 from bot.store.jobs import Job
@@ -82,15 +93,58 @@ class CancelListed(
         )
 
 
+class EarlierListed(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=re.compile(r"bananacord:jobs:earlier:(?P<before>[0-9]{1,16})"),
+):
+    """The list's next page: the member's finished requests made before ``before`` (milliseconds), the oldest one
+    the page showed; in the custom_id, so a list opened before a restart still turns its page."""
+
+    def __init__(self, before: int) -> None:
+        super().__init__(discord.ui.Button(label="Earlier", emoji="◀️", custom_id=f"bananacord:jobs:earlier:{before}"))
+        self.before = before
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> EarlierListed:
+        return cls(int(match["before"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        cog = interaction.client.get_cog("MemberJobs")
+        assert isinstance(cog, MemberJobs)
+        await watched_answer(interaction, cog.bot.services.db, "/jobs' Earlier", cog.earlier(interaction, self.before))
+
+
+class LatestListed(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=re.compile(r"bananacord:jobs:latest")
+):
+    """Back from an earlier page to the list as /jobs draws it."""
+
+    def __init__(self) -> None:
+        super().__init__(discord.ui.Button(label="Latest", emoji="⏩", custom_id="bananacord:jobs:latest"))
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> LatestListed:
+        return cls()
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        cog = interaction.client.get_cog("MemberJobs")
+        assert isinstance(cog, MemberJobs)
+        await watched_answer(interaction, cog.bot.services.db, "/jobs' Latest", cog.latest(interaction))
+
+
 class MemberJobs(commands.Cog):
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(CancelListed)
+        self.bot.add_dynamic_items(CancelListed, EarlierListed, LatestListed)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(CancelListed)
+        self.bot.remove_dynamic_items(CancelListed, EarlierListed, LatestListed)
 
     @app_commands.command(name="jobs")
     @app_commands.guild_only()
@@ -107,7 +161,58 @@ class MemberJobs(commands.Cog):
         # The mark first: a job recorded while the list is read is then spared by its Cancel, never taken.
         mark = await self.bot.services.runner.store.newest_mark()
         active, ended = await self._of(interaction)
-        await answer_privately(interaction, embed=jobs_embed(active, ended), view=self._view(active, mark))
+        view = await self._view(interaction, active, ended, mark)
+        await answer_privately(interaction, embed=jobs_embed(active, ended), view=view)
+
+    async def latest(self, interaction: discord.Interaction[Any]) -> None:
+        """Back to the list's first page, drawn afresh."""
+        mark = await self.bot.services.runner.store.newest_mark()
+        active, ended = await self._of(interaction)
+        view = await self._view(interaction, active, ended, mark)
+        await interaction.response.edit_message(
+            embed=jobs_embed(active, ended), view=view, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    async def earlier(self, interaction: discord.Interaction[Any], before: int) -> None:
+        """The member's finished requests made before ``before`` (milliseconds), a page as long as the list's
+        Latest, each batch whole; with Earlier again while there are more, and Latest."""
+        store = self.bot.services.runner.store
+        guild_id, user_id = interaction.guild_id or 0, interaction.user.id
+        # Enough rows for a page even if every request on it was a full batch; a batch's candidates share their
+        # creation time, so none is split between pages, and one cut short by the limit is read whole.
+        rows = await store.finished_before(guild_id, user_id, before / 1000, limit=ENDED_SHOWN * MAX_CANDIDATES)
+        shown: list[Request] = []
+        for request in requests(rows):
+            whole = await self._whole(request)
+            if whole is not None:  # a batch still running is the first page's, under Generating
+                shown.append(whole)
+            if len(shown) == ENDED_SHOWN:
+                break
+        view = discord.ui.View(timeout=None)
+        view.add_item(LatestListed())
+        await self._add_earlier(view, guild_id, user_id, shown)
+        await interaction.response.edit_message(
+            embed=earlier_embed(shown), view=view, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    async def _whole(self, request: Request) -> Request | None:
+        """``request`` with every candidate of its batch, which the rows' limit may have cut; None while one of
+        them still runs."""
+        batch_id = request.first.batch_id
+        if batch_id is None:
+            return request
+        batch = await self.bot.services.runner.store.batch(batch_id)
+        if not all(job.terminal for job in batch):
+            return None
+        return Request(tuple(sorted(batch, key=lambda job: job.batch_index or 0)))
+
+    async def _add_earlier(self, view: discord.ui.View, guild_id: int, user_id: int, shown: list[Request]) -> None:
+        """Earlier under a page, where the member has finished requests before the oldest it shows."""
+        if not shown:
+            return
+        oldest = min(request.first.created_at for request in shown)
+        if await self.bot.services.runner.store.finished_before(guild_id, user_id, oldest, limit=1):
+            view.add_item(EarlierListed(math.floor(oldest * 1000)))
 
     async def _search(self, interaction: discord.Interaction[Any], search: str) -> None:
         """The member's finished requests whose prompt holds every word of ``search``: an image from last week,
@@ -161,12 +266,16 @@ class MemberJobs(commands.Cog):
                 whole += rest
         return whole
 
-    def _view(self, active: list[Job], mark: int) -> discord.ui.View:
-        """The Cancel button when something can still be cancelled (an empty view shows no buttons)."""
+    async def _view(
+        self, interaction: discord.Interaction[Any], active: list[Job], ended: list[Job], mark: int
+    ) -> discord.ui.View:
+        """The Cancel button when something can still be cancelled, Earlier when there are finished requests before
+        those listed (an empty view shows no buttons)."""
         view = discord.ui.View(timeout=None)
         count = sum(1 for request in requests(active) if request.cancellable)
         if count:
             view.add_item(CancelListed(ListedUpTo(int(self.bot.clock() * 1000) + 1, mark), count))
+        await self._add_earlier(view, interaction.guild_id or 0, interaction.user.id, latest_finished(active, ended))
         return view
 
     async def _shown(self, active: list[Job], listed: ListedUpTo) -> list[Request]:
@@ -209,10 +318,11 @@ class MemberJobs(commands.Cog):
             note = "Nothing left to cancel: what the list showed has finished or is already on its way."
         mark = await runner.store.newest_mark()
         active, ended = await self._of(interaction)
+        view = await self._view(interaction, active, ended, mark)
         try:
             await interaction.response.edit_message(
                 embed=jobs_embed(active, ended, note=note),
-                view=self._view(active, mark),
+                view=view,
                 allowed_mentions=discord.AllowedMentions.none(),
             )
         except discord.HTTPException as exc:

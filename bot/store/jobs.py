@@ -417,6 +417,15 @@ class JobStore:
         # An unfinished job's freshest state is the cached one (poll bookkeeping may not be written yet).
         return [self._cache.get(job.id, job) for job in active], finished
 
+    async def finished_before(self, guild_id: int, user_id: int, before: float, *, limit: int) -> list[Job]:
+        """A member's finished jobs in one server created before ``before``, newest first, at most ``limit``
+        (``/jobs``' earlier pages); by the (user_id, created_at) index of migration 0001."""
+        return await self._all(
+            "SELECT * FROM jobs WHERE user_id = ? AND guild_id = ? AND created_at < ? "
+            f"AND state NOT IN ({_ACTIVE_MARKS}) ORDER BY created_at DESC LIMIT ?",
+            (user_id, guild_id, before, *ACTIVE_STATES, limit),
+        )
+
     async def matching(
         self, guild_id: int, user_id: int, words: Sequence[str], *, limit: int, within: int = SEARCHED_JOBS
     ) -> list[Job]:

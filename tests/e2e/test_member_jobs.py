@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.db_copy import backup, restore
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import Clock, make_settings, start_bot
+from tests.conftest import Clock, RunningBot, make_settings, start_bot
 from tests.e2e.edits import jobs
 
 
@@ -238,3 +238,45 @@ async def test_jobs_search_finds_a_member_s_earlier_images_by_the_words_of_their
         assert "needs a word" in str(blank.callbacks[0]["data"]["content"])
     finally:
         await running.close()
+
+
+def button_ids(message: FakeMessage) -> dict[str, str]:
+    return {c["label"]: c["custom_id"] for row in message.components for c in row["components"]}
+
+
+async def test_earlier_pages_through_a_members_finished_images_and_latest_comes_back(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Past the five latest, /jobs had only `search:`: a member who did not remember the words could not find an
+    image from before. Earlier turns the list's page, five requests at a time (a batch one of them, whole), in
+    place; Latest comes back; neither shows another member's images."""
+    prompts = [f"picture number {n}" for n in range(1, 8)]
+    for prompt in prompts[:3]:
+        await job_message(discord_fake, settings, {"prompt": prompt})
+        await discord_fake.wait_for(lambda: jobs(settings)[-1]["state"] == "delivered", timeout=10)
+    await job_message(discord_fake, settings, {"prompt": "a pair of kites", "count": 2})
+    await discord_fake.wait_for(lambda: [r["state"] for r in jobs(settings)][-2:] == ["delivered"] * 2, timeout=10)
+    for prompt in prompts[3:]:
+        await job_message(discord_fake, settings, {"prompt": prompt})
+        await discord_fake.wait_for(lambda: jobs(settings)[-1]["state"] == "delivered", timeout=10)
+    await job_message(discord_fake, settings, {"prompt": "someone else's"}, user_id=discord_fake.admin_id)
+    await discord_fake.wait_for(lambda: jobs(settings)[-1]["state"] == "delivered", timeout=10)
+
+    first = await private_list(discord_fake)
+    newest_first = ["picture number 7", "picture number 6", "picture number 5", "picture number 4", "a pair of kites"]
+    text = listed(first)
+    assert [text.index(p) for p in newest_first] == sorted(text.index(p) for p in newest_first)
+    assert "picture number 3" not in text and "someone else" not in text
+    assert list(button_ids(first)) == ["Earlier"]
+
+    await discord_fake.click(first.id, button_ids(first)["Earlier"])
+    await discord_fake.wait_for(lambda: "**Earlier**" in listed(first), timeout=10)
+    text = listed(first)
+    older = ["picture number 3", "picture number 2", "picture number 1"]
+    assert [text.index(p) for p in older] == sorted(text.index(p) for p in older)
+    assert "kites" not in text and "picture number 4" not in text and "someone else" not in text
+    assert list(button_ids(first)) == ["Latest"]  # nothing earlier than the first
+
+    await discord_fake.click(first.id, button_ids(first)["Latest"])
+    await discord_fake.wait_for(lambda: "**Latest**" in listed(first), timeout=10)
+    assert "picture number 7" in listed(first) and list(button_ids(first)) == ["Earlier"]
