@@ -94,8 +94,7 @@ def typed_anywhere(words: str, *, most: int) -> Typed:
 # A reply's words are one instruction to one image: its answer is one reply with one image.
 ONE_INSTRUCTION = (
     "Choices in braces (`{night, winter}`) make an image of each, which a reply's answer (one image) cannot "
-    "show: use the image's **Edit** button with the same words, or send one choice at a time (`\\,` keeps a "
-    "comma in braces as words)."
+    "show: use the image's **Edit** button with the same words, or send one choice at a time."
 )
 
 
