@@ -29,7 +29,8 @@ def prompt_choices(words: str, *, cap: int) -> list[Choice]:
     return [Choice(split_parameters(variant.text), variant.picks) for variant in _variants(words, cap=cap)]
 
 
-def _variants(words: str, *, cap: int) -> list[Variant]:
+def _variants(words: str, *, cap: int, empty: bool = False) -> list[Variant]:
+    """``words`` written out (``expand``); ``empty``: a choice may leave no words (an edit's, beside a Reframe)."""
     try:
         variants = expand(words, most=cap)
     except TooManyPrompts as too_many:
@@ -38,7 +39,7 @@ def _variants(words: str, *, cap: int) -> list[Variant]:
             f"The choices in braces make {many} prompts, one image each ({EXAMPLE}); this server makes up to "
             f"{cap} image{'s' if cap != 1 else ''} per command. Give fewer choices, or send several commands."
         ) from None
-    if len(variants) > 1 and any(not variant.text.strip() for variant in variants):
+    if not empty and len(variants) > 1 and any(not variant.text.strip() for variant in variants):
         raise InvalidRequestError(
             "One of the choices in braces leaves nothing to draw: each prompt they make needs words of its own."
         )
@@ -108,8 +109,10 @@ def one_instruction(words: str) -> None:
 def edit_choices(words: str, *, cap: int) -> list[Variant]:
     """The instructions an edit's words make (``make it {night, winter}``: an edit of the image for each, one
     batch), each with the parameters after them (read again by cogs/shape_field.py), held as a command's choices
-    are; a parameter in a choice is refused: an edit's frame is one (the image's, or the form's Reframe)."""
-    variants = _variants(words, cap=cap)
+    are; a parameter in a choice is refused: an edit's frame is one (the image's, or the form's Reframe). A choice
+    may leave no words: with a Reframe it is the reframe alone (``{, add a lake}`` beside Zoom out), else the edit
+    is refused as any edit with nothing to change is (cogs/shape_field.py)."""
+    variants = _variants(words, cap=cap, empty=True)
     if len({_parameters(split_parameters(variant.text)) for variant in variants}) > 1:
         raise InvalidRequestError(
             "In an edit, choices in braces take words: a parameter such as `--ar` is typed once, after them."

@@ -269,3 +269,17 @@ async def test_a_saved_count_is_not_asked_of_each_choice_and_the_member_is_told(
     await discord_fake.wait_for(lambda: bool(command.followup_ids), timeout=10)
     ((note, flags),) = followups(discord_fake, command)
     assert flags & 64 and note == CHOICES_NOT_COUNT.format(count=3), note
+
+
+async def test_an_edit_s_empty_choice_beside_a_reframe_is_the_reframe_alone(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Zoom out with `{, add a lake}`: the zoom out alone and the zoom out with a lake, side by side."""
+    original = await imagine(discord_fake, {"prompt": "a cabin in the woods", "aspect_ratio": "3:2"})
+    opened = await press(discord_fake, original, "Edit")
+    await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
+    await discord_fake.submit_modal(opened, {"instruction": "{, add a lake}", "shape": "zoom-out"})
+    await discord_fake.wait_for(lambda: len(jobs(settings)) == 3 and all(j[1] == "delivered" for j in jobs(settings)))
+    zoomed = [b["prompt"] for b in bodies_sent(seaart, settings)[1:]]
+    assert all(p.startswith("Zoom out from this image into the same") for p in zoomed), zoomed
+    assert not zoomed[0].endswith("add a lake") and zoomed[1].endswith("Also: add a lake")
