@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.errors import ErrorCategory
 from bot.prompts import clean_prompt
+from bot.reference_roles import Role, with_roles
 
 
 class JobState(StrEnum):
@@ -90,6 +91,9 @@ class ReferenceImage(BaseModel):
     content_type: str
     size: int = Field(ge=0)
     filename: str = "image"
+    # What the member gave it for (Midjourney's --sref, --cref, --oref: bot/reference_roles.py); None: a reference
+    # as any other. Said to the model in the prompt sent (GenerationRequest.sent_prompt), never sent as a field.
+    role: Role | None = None
 
     @field_validator("filename")
     @classmethod
@@ -115,6 +119,11 @@ class Turn(BaseModel):
     @property
     def judged_words(self) -> str:
         return self.prompt if self.member_words is None else self.member_words
+
+    @property
+    def sent_prompt(self) -> str:
+        """The prompt as that step sent it (GenerationRequest.sent_prompt)."""
+        return with_roles(self.prompt, [ref.role for ref in self.reference_images])
 
 
 PanWay = Literal["left", "right", "up", "down"]
@@ -195,6 +204,12 @@ class GenerationRequest(BaseModel):
         starts from."""
         starts_from_image = self.derived_from is not None or bool(self.history)
         return self.reference_images[1:] if starts_from_image else self.reference_images
+
+    @property
+    def sent_prompt(self) -> str:
+        """The prompt a provider is sent: ``prompt``, then what the references given a role are for, by their
+        places among this request's references (bot/reference_roles.py)."""
+        return with_roles(self.prompt, [ref.role for ref in self.reference_images])
 
     @property
     def judged_words(self) -> str:

@@ -30,6 +30,7 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlencode, urlsplit
 from bot.discord_refs import expires_at
 from bot.errors import InvalidRequestError
 from bot.models import ReferenceImage, shown_file_name
+from bot.reference_roles import PARAMETERS, Role
 
 # Discord's CDN and its media proxy (the link an image's "Copy Link" gives); both serve /attachments/.
 DISCORD_CDN_HOSTS = frozenset({"cdn.discordapp.com", "media.discordapp.net"})
@@ -62,7 +63,7 @@ _IMAGE_SUFFIXES = (*_TYPES, ".gif", ".avif", ".heic", ".bmp", ".tif", ".tiff")
 MAX_IMAGE_LINKS = 14
 # A parameter's values may be links (Midjourney's --sref <url>): those are the parameter's, read by
 # bot/prompt_parameters.py, not references.
-_PARAMETER = re.compile(r"(?:--|—)[a-z]+$", re.IGNORECASE)
+_PARAMETER = re.compile(r"(?:--|[\u2013\u2014])([a-z]+)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +112,7 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None, shown: b
     start = 0  # where the text after the last link or emoji taken out begins
     after_last = 0  # where the last link seen, taken out or not, ended
     value_run = False  # the links just after a "--name" are its values
+    role: Role | None = None  # the run's, after --sref, --cref or --oref (bot/reference_roles.py)
     for match in _TOKEN.finditer(prompt):
         if match["emoji"] is not None:
             path = f"/emojis/{match['emoji_id']}.png"  # an animated one's still, as for a linked one
@@ -121,25 +123,28 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None, shown: b
             value_run = False
             continue
         url = match["url"].rstrip(_TRAILING)
-        words_before = prompt[after_last : match.start()].split()
-        value_run = bool(words_before and _PARAMETER.search(words_before[-1])) or (value_run and not words_before)
+        between = prompt[after_last : match.start()]
+        words_before = between.split()
+        cut = match.start()  # where the words taken out with this link begin
+        if words_before and (named := _PARAMETER.search(words_before[-1])):
+            value_run = True
+            role = PARAMETERS.get(named[1].lower())
+            cut = after_last + between.rindex(words_before[-1])  # the parameter's name goes with its links
+        elif not (value_run and not words_before):
+            value_run = False
         after_last = match.end()
+        if value_run and role is None:
+            continue  # another parameter's value, read by bot/prompt_parameters.py
         if value_run:
-            continue
-        if _MESSAGE_LINK.fullmatch(url):
+            assert role is not None
+            found = _role_image(url, role, hosts, now)
+            images[urlsplit(found.url).path] = found  # the same image given plain too: what it is for wins
+        elif _MESSAGE_LINK.fullmatch(url):
             messages.append(url)
         elif (parts := _split(url)) is None:
             continue  # no address urllib can read ("http://[1::1"): no link of Discord's, words as typed
-        elif parts.netloc.lower() in hosts and parts.path.startswith(_ATTACHMENT_PATHS):
-            images.setdefault(parts.path, _image(parts, url, now))
-        elif (
-            parts.netloc.lower() in DISCORD_CDN_HOSTS
-            or (parts.netloc.lower() in hosts and parts.path.startswith(_PUBLIC_PATHS))
-            or (_EXTERNAL_PROXY.fullmatch(parts.netloc.lower()) and parts.path.startswith("/external/"))
-        ):
-            # Discord's CDN serves its public assets at every other path (role icons, app icons too); another
-            # host only at the paths known here, the rest of it being an API, not files.
-            images.setdefault(parts.path, _public_image(parts))
+        elif (image := _discord_image(parts, url, hosts, now)) is not None:
+            images.setdefault(parts.path, image)
         elif parts.path.lower().endswith(_IMAGE_SUFFIXES) and shown:
             # The message's embed of it is Discord's copy (cogs/editing.py message_images).
             # Discord pictures a link typed bare anywhere in the message, even if it is in < > elsewhere.
@@ -157,7 +162,7 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None, shown: b
             continue  # a web page's address: words, as typed
         # The punctuation after a link goes with it ("https://…png, a cat" and "<https://…png>, a cat" are
         # "a cat").
-        pieces.append(words + prompt[start : match.start()])
+        pieces.append(words + prompt[start:cut])
         words = ""
         punctuation = _PUNCTUATION.match(prompt, match.end())
         start = punctuation.end() if punctuation else match.end()
@@ -172,6 +177,40 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None, shown: b
     return PromptLinks(
         _joined(pieces), tuple(images.values()), tuple(dict.fromkeys(messages)), tuple(pictured.values())
     )
+
+
+def _role_image(url: str, role: Role, hosts: frozenset[str] | set[str], now: float) -> ReferenceImage:
+    """The image a link after ``--sref`` (``--cref``, ``--oref``) gives, marked with its ``role``: an image on
+    Discord, as a link in the words is; anything else is refused, with what to give instead."""
+    parameter = next(name for name, given in PARAMETERS.items() if given == role)
+    parts = _split(url)
+    if _MESSAGE_LINK.fullmatch(url) or parts is None:
+        raise InvalidRequestError(
+            f"`--{parameter}` takes an image's own link (right-click the image → Copy Link), not a message's."
+        )
+    image = _discord_image(parts, url, hosts, now)
+    if image is None:
+        raise InvalidRequestError(
+            f"`--{parameter}` takes an image on Discord, not one from `{_shown_host(parts)}`: post the image in "
+            "Discord and paste its link after it (right-click the image → Copy Link)."
+        )
+    return image.model_copy(update={"role": role})
+
+
+def _discord_image(parts: SplitResult, url: str, hosts: frozenset[str] | set[str], now: float) -> ReferenceImage | None:
+    """The image a link to Discord's files gives (a file's, an emoji's, an avatar's...); None for any other link."""
+    host = parts.netloc.lower()
+    if host in hosts and parts.path.startswith(_ATTACHMENT_PATHS):
+        return _image(parts, url, now)
+    if (
+        host in DISCORD_CDN_HOSTS
+        or (host in hosts and parts.path.startswith(_PUBLIC_PATHS))
+        or (_EXTERNAL_PROXY.fullmatch(host) and parts.path.startswith("/external/"))
+    ):
+        # Discord's CDN serves its public assets at every other path (role icons, app icons too); another host
+        # only at the paths known here, the rest of it being an API, not files.
+        return _public_image(parts)
+    return None
 
 
 def _split(url: str) -> SplitResult | None:

@@ -9,8 +9,10 @@ parameters that ends the prompt, as Midjourney reads them:
   images, as the command's own options (``count`` for the last);
   ``--zoom`` (any factor) a zoom out, in an edit of an image (cogs/shape_field.py);
 * ``--no X`` asks for X to be left out: Nano Banana takes that in words, so it goes on as ", without X";
-* the rest (``--v``, ``--style``, ``--stylize``, ``--chaos``, ``--quality``, ``--niji``, ``--tile``, ``--sref`` and
-  the like) mean nothing to Nano Banana: they are taken out and named back to the member (cogs/imagine.py).
+* ``--sref``, ``--cref`` and ``--oref`` with an image's link on Discord are taken out before (bot/prompt_links.py:
+  the image is a reference with that role, bot/reference_roles.py); with Midjourney's codes they are left out;
+* the rest (``--v``, ``--style``, ``--stylize``, ``--chaos``, ``--quality``, ``--niji``, ``--tile`` and the like)
+  mean nothing to Nano Banana: they are taken out and named back to the member (cogs/imagine.py).
 
 A parameter starts with "--", or with the one dash a phone's smart punctuation makes of it (iOS turns "--" into
 "—"), after a space, and only a run that ends the prompt counts, each parameter with the values it takes: in
@@ -140,7 +142,7 @@ def split_parameters(text: str) -> Parameters:
 
 def ignored_note(ignored: Sequence[str]) -> str | None:
     """The private word on the Midjourney parameters taken out of a prompt or an edit's words (None if none); for
-    a style, character or omni reference (``--sref <link>``), how to give Nano Banana that image instead."""
+    a style, character or omni reference given another way than an image's link (``--sref 1234``), how to give it."""
     if not ignored:
         return None
     # A link is named by its file: a Discord file link's signature is never repeated in a message of the bot's.
@@ -154,10 +156,11 @@ def ignored_note(ignored: Sequence[str]) -> str | None:
     return note
 
 
-# What a member who gave Midjourney's --sref, --cref or --oref does here instead.
+# What a member who gave Midjourney's --sref, --cref or --oref a code (``--sref 1234``, ``random``) does here instead:
+# an image's link after it is taken (bot/prompt_links.py, bot/reference_roles.py).
 REFERENCE_ROLE = (
-    "To draw from an image's style or character, attach it (or paste its link in the prompt, not after a "
-    "parameter) and say so in words: `a fox in the style of the first image`."
+    "Here `--sref`, `--cref` and `--oref` take an image's link, not Midjourney's codes: right-click an image in "
+    "Discord → Copy Link, and paste it after them (`a fox --sref <link>`)."
 )
 _LINK = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 

@@ -14,6 +14,7 @@ from bot.errors import ErrorCategory
 from bot.images import PreparedImage
 from bot.models import GenerationRequest, JobState
 from bot.providers.base import Capabilities
+from bot.reference_roles import roles_shown
 from bot.store.jobs import Job
 
 COLOUR_PROGRESS = discord.Colour(0xF5C518)  # banana yellow
@@ -146,7 +147,9 @@ def _describe_request(job: Job, caps: Capabilities | None, shapes: Sequence[str]
     parts.append(job.request.resolution or (caps.default_resolution if caps else "default size"))
     if job.request.reference_images:
         count = len(job.request.reference_images)
-        parts.append(f"{count} reference image{'s' if count != 1 else ''}")
+        # Which of them the member gave for their style or character (--sref: bot/reference_roles.py).
+        roles = roles_shown([ref.role for ref in job.request.reference_images])
+        parts.append(f"{count} reference image{'s' if count != 1 else ''}" + (f" ({roles})" if roles else ""))
     return " · ".join(parts)
 
 

@@ -32,9 +32,10 @@ def make_line(count_cap: int) -> str:
     """How to make an image, with this server's cap on images per prompt (/admin defaults max_count)."""
     at_once = "one at a time" if count_cap == 1 else f"up to {count_cap} at once"
     return (
-        "`/imagine prompt:` and describe the image (Midjourney's `--ar 16:9`, `--seed 7` and `--no text` at its "
-        "end work too). Attach reference images (`image1`…`image10`), paste an image's Discord link into the "
-        "prompt, or link messages with images (`references:`) to draw from them; `model`, `aspect_ratio`, "
+        "`/imagine prompt:` and describe the image (Midjourney's `--ar 16:9`, `--seed 7`, `--no text` and "
+        "`--sref <an image's link>` at its end work too). Attach reference images (`image1`…`image10`), paste "
+        "an image's Discord link into the prompt, or link messages with images (`references:`) to draw from them; "
+        "`model`, `aspect_ratio`, "
         f"`resolution` and `count` ({at_once}) are optional"
         + ("; choices in braces, `a {red, green} bird`, make an image of each side by side" if count_cap > 1 else "")
         + ". `/blend` makes two or more images (attached, or "

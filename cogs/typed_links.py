@@ -94,9 +94,11 @@ def _channel_of(guild: discord.Guild, url: str) -> discord.abc.GuildChannel | di
 
 def not_among(images: Sequence[ReferenceImage], others: Sequence[ReferenceImage]) -> list[ReferenceImage]:
     """``images`` but those among ``others`` (the same file: the same path, whatever its host or signature;
-    a message's embed of a link shows the link's file through the media proxy)."""
-    paths = {urlsplit(other.url).path for other in others}
-    return [image for image in images if urlsplit(image.url).path not in paths]
+    a message's embed of a link shows the link's file through the media proxy). An image given for its style or
+    character (``--sref``: bot/reference_roles.py) is kept unless it is among them for that: the prompt sent names
+    it by its place, and a reply's embed of its link is the same file with no role."""
+    paths = {(urlsplit(other.url).path, other.role) for other in others}
+    return [image for image in images if (urlsplit(image.url).path, image.role) not in paths]
 
 
 def _check_words(links: PromptLinks) -> None:

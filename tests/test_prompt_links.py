@@ -32,9 +32,11 @@ def split(prompt: str, own_cdn: str | None = None, *, shown: bool = False) -> Pr
         (f"a cat like {CDN}\nat night", "a cat like\nat night", ["cat.png"], []),
         (f"{MESSAGE} in red", "in red", [], [MESSAGE]),
         (f"<{MESSAGE}> and {MESSAGE} in red", "and in red", [], [MESSAGE]),
-        # Midjourney's --sref takes links: the parameter's values, read by bot/prompt_parameters.py.
-        (f"a cat --sref {CDN} {CDN}", f"a cat --sref {CDN} {CDN}", [], []),
-        (f"{CDN} a cat --sref {MEDIA}", f"a cat --sref {MEDIA}", ["cat.png"], []),
+        # Midjourney's --sref takes images' links: references with their role, the parameter gone from the words.
+        (f"a cat --sref {CDN} {CDN}", "a cat", ["cat.png"], []),
+        (f"{CDN} a cat --sref {MEDIA}", "a cat", ["cat.png", "dog.webp"], []),
+        # Another parameter's link is its value, read by bot/prompt_parameters.py.
+        (f"a cat --style {CDN}", f"a cat --style {CDN}", [], []),
         ("a page https://example.com/about and more", "a page https://example.com/about and more", [], []),
         ("plain words, no links", "plain words, no links", [], []),
     ],
@@ -48,6 +50,7 @@ def split(prompt: str, own_cdn: str | None = None, *, shown: bool = False) -> Pr
         "message-twice",
         "sref-values",
         "sref-after-reference",
+        "other-parameter",
         "web-page",
         "none",
     ],
@@ -58,6 +61,50 @@ def test_what_is_taken_out(prompt: str, words: str, files: list[str], messages: 
     assert [image.filename for image in links.images] == files
     assert list(links.messages) == messages
     assert links.found == bool(files or messages)
+
+
+def test_sref_cref_and_oref_links_are_references_marked_with_what_they_are_for() -> None:
+    """Midjourney's style, character and omni references: each image a reference with its role (what the prompt
+    sent says of it: bot/reference_roles.py), the parameter and its links out of the words, the parameters after
+    them left for bot/prompt_parameters.py; a phone's dash works as "--" does."""
+    dog = MEDIA.replace("dog.webp", "fox.png")
+    links = split(f"{CDN} a knight, at dawn --cref {MEDIA} \u2014sref {dog} --ar 16:9 --oref {CDN}")
+    assert links.words == "a knight, at dawn --ar 16:9"
+    assert [(image.filename, image.role) for image in links.images] == [
+        ("cat.png", "subject"),  # given plain and for its subject: what it is for wins
+        ("dog.webp", "character"),
+        ("fox.png", "style"),
+    ]
+    # The role's links are fetched as any Discord link is: on the CDN, with the signature alone.
+    assert links.images[1].url.startswith("https://cdn.discordapp.com/attachments/111/333/dog.webp?ex=")
+    assert "width" not in links.images[1].url
+    # An emoji's image after --sref is a public asset, still and large.
+    emoji = split("a cat --sref https://cdn.discordapp.com/emojis/123.gif").images
+    still = "https://cdn.discordapp.com/emojis/123.png?size=1024"
+    assert [(image.url, image.role) for image in emoji] == [(still, "style")]
+    # Midjourney's codes are no link: left in the words, for bot/prompt_parameters.py to name as left out.
+    assert split("a cat --sref 1234 random --sw 50") == PromptLinks("a cat --sref 1234 random --sw 50")
+
+
+@pytest.mark.parametrize(
+    ("prompt", "refused"),
+    [
+        (
+            "a cat --sref https://example.com/style.png",
+            "`--sref` takes an image on Discord, not one from `example.com`",
+        ),
+        ("a cat --cref https://example.com/page", "`--cref` takes an image on Discord, not one from `example.com`"),
+        (f"a cat --oref {MESSAGE}", "`--oref` takes an image's own link (right-click the image → Copy Link)"),
+        (f"a cat --sref {CDN.replace(EX, '6b000000')}", "has expired"),
+    ],
+    ids=["image-elsewhere", "page-elsewhere", "message", "expired"],
+)
+def test_a_role_given_a_link_the_bot_will_not_fetch_is_refused(prompt: str, refused: str) -> None:
+    """Where a link after --sref was left out before (the image drawn without the style the member asked for, and
+    charged), it is refused now, nothing made, saying what to give instead."""
+    with pytest.raises(InvalidRequestError) as raised:
+        split(prompt)
+    assert refused in str(raised.value)
 
 
 def test_an_image_link_becomes_the_cdn_file_with_its_signature_only() -> None:

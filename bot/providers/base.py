@@ -219,20 +219,20 @@ def validate(request: GenerationRequest, caps: Capabilities) -> None:
     prompt = request.prompt.strip()
     if len(prompt) < caps.min_prompt_chars:
         raise InvalidRequestError("The prompt is empty. Describe the image you want.")
-    if len(request.prompt) > caps.max_prompt_chars:
-        words = request.member_words
-        if words is not None and len(words) < len(request.prompt):
-            # The bot's instruction around them (a zoom out's, /blend's) counts too: "the prompt is 2,700
-            # characters" told a member who typed 2,400 nothing they could act on.
-            room = max(caps.max_prompt_chars - (len(request.prompt) - len(words)), 0)
+    sent = request.sent_prompt  # with what a style or character reference is for (bot/reference_roles.py)
+    if len(sent) > caps.max_prompt_chars:
+        words = request.member_words if request.member_words is not None else request.prompt
+        if len(words) < len(sent):
+            # The bot's instruction around them (a zoom out's, /blend's, a style reference's) counts too: "the
+            # prompt is 2,700 characters" told a member who typed 2,400 nothing they could act on.
+            room = max(caps.max_prompt_chars - (len(sent) - len(words)), 0)
             raise InvalidRequestError(
                 f"Your words are {len(words):,} characters; with the bot's instruction for this, the prompt is "
-                f"{len(request.prompt):,}, and {caps.display_name} takes at most {caps.max_prompt_chars:,}. "
+                f"{len(sent):,}, and {caps.display_name} takes at most {caps.max_prompt_chars:,}. "
                 f"Keep your words to {room:,}."
             )
         raise InvalidRequestError(
-            f"The prompt is {len(request.prompt):,} characters; {caps.display_name} takes at most "
-            f"{caps.max_prompt_chars:,}."
+            f"The prompt is {len(sent):,} characters; {caps.display_name} takes at most {caps.max_prompt_chars:,}."
         )
     refs = request.reference_images
     if len(refs) > caps.max_reference_images:

@@ -318,7 +318,7 @@ def build_request_body(
         answer = _inline(turn.result)
         answer["thoughtSignature"] = turn.signature
         contents.append({"role": "model", "parts": [answer]})
-    parts = [{"text": request.prompt}, *carried, *map(_inline, inline_images)]
+    parts = [{"text": request.sent_prompt}, *carried, *map(_inline, inline_images)]
     contents.append({"role": "user", "parts": parts})
     image_config: dict[str, str] = {}
     if request.aspect_ratio is not None and request.aspect_ratio != AUTO:
@@ -833,7 +833,7 @@ class GeminiProvider(HttpAdapter):
             raise self._too_much(total)
         past = tuple(
             PastTurn(
-                prompt=turn.prompt,
+                prompt=turn.sent_prompt,
                 images=tuple(shown(index, turn)),
                 result=_ok(fetched[turn.result.url]),
                 signature=turn.thought_signature,

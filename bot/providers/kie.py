@@ -105,7 +105,7 @@ SINANCODE_MODELS: dict[str, Capabilities] = {"nano_banana_2": replace(KIE_MODELS
 
 def input_fields(request: GenerationRequest, caps: Capabilities) -> dict[str, Any]:
     """Kie's ``input`` object for a validated request; sinancode takes the same fields, flattened."""
-    fields: dict[str, Any] = {"prompt": request.prompt}
+    fields: dict[str, Any] = {"prompt": request.sent_prompt}
     if request.reference_images:
         fields["image_input"] = [ref.url for ref in request.reference_images]
     # Left out for a new image without a ratio (NB2 then uses `auto`, Pro 1:1: the documented defaults); an

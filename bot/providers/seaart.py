@@ -326,7 +326,7 @@ class SeaArtProvider(HttpAdapter):
     @staticmethod
     def _body(request: GenerationRequest, caps: Capabilities) -> dict[str, Any]:
         # The body *is* the parameter object, no `input` wrapper (docs/providers.md 2.1).
-        body: dict[str, Any] = {"prompt": request.prompt}
+        body: dict[str, Any] = {"prompt": request.sent_prompt}
         if request.reference_images:
             body["image_urls"] = [ref.url for ref in request.reference_images]
         if request.aspect_ratio is not None:

@@ -487,7 +487,7 @@ class SegmindProvider(HttpAdapter):
     @staticmethod
     def _body(request: GenerationRequest, caps: Capabilities) -> dict[str, Any]:
         """GenerationRequest -> Segmind fields (docs/providers.md 5.2, 8.1); unset values are left out."""
-        body: dict[str, Any] = {"prompt": request.prompt}
+        body: dict[str, Any] = {"prompt": request.sent_prompt}
         if request.reference_images:
             body["image_urls"] = [ref.url for ref in request.reference_images]
         # NB2's field defaults to 1:1 [seed]: an edit without a ratio gets `auto`, so it keeps its reference's

@@ -1,7 +1,9 @@
-"""Midjourney's ``--sref <link>`` (``--cref``, ``--oref``): Nano Banana has no such parameter, so it is left out with
-its link (bot/prompt_links.py: a parameter's values are its own, not references) and the member is told privately,
-the link named by its file (a Discord file link's signature is never repeated in a message of the bot's), and how
-to give that image instead: attached or linked in the prompt, its role said in words."""
+"""Midjourney's ``--sref <link>`` (``--cref``, ``--oref``), through the fake Discord and the fake SeaArt: the image is a
+reference, and the prompt sent says what it is for by its place among the request's references (bot/prompt_links.py,
+bot/reference_roles.py), in /imagine, a Vary of its result (the result first: the place moves), a re-render (the
+result alone: nothing said), the Edit form and a reply. The image's message shows the member's words and which
+reference is for what. Midjourney's codes (``--sref 1234``) are left out and the member told how to give an image;
+a link the bot will not fetch is refused, nothing made."""
 
 from __future__ import annotations
 
@@ -11,25 +13,95 @@ from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import RunningBot, png_bytes
 from tests.e2e.edits import followups, states
+from tests.e2e.test_batches import fields, refusal
+from tests.e2e.test_permutations import shown_text
+from tests.e2e.test_rework import delivered, imagine, press
+from tests.e2e.test_typed_back import refusal_of
+
+STYLE_TAKEN = "Take only the style of the {} image: its colours, light, medium and texture, not what it shows."
 
 
-async def test_a_style_reference_is_left_out_named_by_its_file_and_the_member_told_how_to_give_it(
+def path(url: str) -> str:
+    return url.split("?", 1)[0]
+
+
+async def test_sref_sends_its_image_with_what_it_is_for_through_vary_and_re_render(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
+    fox = discord_fake.add_attachment(png_bytes(colour=(200, 120, 40)), "fox.png", "image/png")
     style = discord_fake.add_attachment(png_bytes(colour=(20, 60, 200)), "style.png", "image/png")
     signature = style["url"].split("hm=")[1][:16]
-    for done, name in enumerate(("--sref", "--cref", "--oref"), start=1):
-        command = await discord_fake.slash_command("imagine", {"prompt": f"a fox in the snow {name} {style['url']}"})
-        await discord_fake.wait_for(lambda done=done: states(settings) == ["delivered"] * done, timeout=20)
-        create = seaart.creates[-1]
-        assert create.json["prompt"] == "a fox in the snow" and "image_urls" not in create.json
-        await discord_fake.wait_for(lambda command=command: bool(command.followup_ids), timeout=10)
-        ((note, flags),) = followups(discord_fake, command)
-        assert flags & 64 and note.startswith(f"Left out `{name} style.png`: "), note
-        assert note.endswith(REFERENCE_ROLE) and signature not in note
+    command = await discord_fake.slash_command(
+        "imagine", {"prompt": f"this fox in the snow --sref {style['url']} --ar 16:9", "image1": fox}
+    )
+    original = await delivered(discord_fake, command)
+    create = seaart.creates[-1].json
+    assert create["image_urls"] == [fox["url"], style["url"]]
+    assert create["prompt"] == f"this fox in the snow. {STYLE_TAKEN.format('second')}"
+    assert create["aspect_ratio"] == "16:9"  # the parameter after --sref's link read as ever
+    # The message shows the member's words, and which reference is for what; no note was owed.
+    assert shown_text(original.embeds[0]["description"]) == "this fox in the snow"
+    assert "2 reference images (1 for style)" in shown_text(fields(original)["Model"])
+    assert signature not in str(original.embeds)
+    assert followups(discord_fake, command) == []
 
-    # Given as the note says, the image is a reference and the words say what of it to use.
-    command = await discord_fake.slash_command("imagine", {"prompt": f"{style['url']} a fox in the style of the image"})
-    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 4, timeout=20)
-    assert seaart.creates[-1].json["image_urls"] == [style["url"]]
-    assert seaart.creates[-1].json["prompt"] == "a fox in the style of the image"
+    # A Vary puts the result first: the style image is the third now, and the prompt says so.
+    vary = await press(discord_fake, original, "Vary (Strong)")
+    await delivered(discord_fake, vary)
+    create = seaart.creates[-1].json
+    assert [path(url) for url in create["image_urls"][1:]] == [path(fox["url"]), path(style["url"])]
+    assert create["prompt"].endswith(f"this fox in the snow. {STYLE_TAKEN.format('third')}")
+
+    # A re-render sends the result alone: nothing to say of a style image it does not send.
+    render = await press(discord_fake, original, "Re-render 2K")
+    await delivered(discord_fake, render)
+    create = seaart.creates[-1].json
+    assert len(create["image_urls"]) == 1 and create["prompt"] == "this fox in the snow"
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)
+
+
+async def test_cref_in_an_edit_form_and_sref_in_a_reply_go_after_the_image_edited(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    face = discord_fake.add_attachment(png_bytes(colour=(240, 200, 180)), "face.png", "image/png")
+    style = discord_fake.add_attachment(png_bytes(colour=(20, 60, 200)), "style.png", "image/png")
+    original = await imagine(discord_fake, {"prompt": "a knight in a courtyard"})
+    (shown,) = original.attachments
+
+    opened = await press(discord_fake, original, "Edit")
+    await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
+    await discord_fake.submit_modal(opened, {"instruction": f"give him this face --cref {face['url']}"})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 2, timeout=20)
+    create = seaart.creates[-1].json
+    assert [path(url) for url in create["image_urls"]] == [path(shown["url"]), path(face["url"])]
+    assert create["prompt"] == (
+        "give him this face. Draw the same character as in the second image, with the same face, hair and clothes."
+    )
+
+    await discord_fake.post_message(f"make it a woodcut --sref {style['url']}", reply_to=original.id)
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)
+    create = seaart.creates[-1].json
+    assert [path(url) for url in create["image_urls"]] == [path(shown["url"]), path(style["url"])]
+    assert create["prompt"] == f"make it a woodcut. {STYLE_TAKEN.format('second')}"
+
+
+async def test_midjourney_s_codes_are_left_out_and_a_link_the_bot_will_not_fetch_is_refused(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    command = await discord_fake.slash_command("imagine", {"prompt": "a fox in the snow --sref 1234 random --sw 50"})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    create = seaart.creates[-1].json
+    assert create["prompt"] == "a fox in the snow" and "image_urls" not in create
+    await discord_fake.wait_for(lambda: bool(command.followup_ids), timeout=10)
+    ((note, flags),) = followups(discord_fake, command)
+    assert flags & 64 and note.startswith("Left out `--sref 1234 random --sw 50`: "), note
+    assert note.endswith(REFERENCE_ROLE)
+
+    for typed, refused in (
+        ("--sref https://example.com/style.png", "`--sref` takes an image on Discord, not one from `example.com`"),
+        ("--cref https://discord.com/channels/1/2/3", "`--cref` takes an image's own link"),
+    ):
+        command = await discord_fake.slash_command("imagine", {"prompt": f"a fox {typed}"})
+        await discord_fake.wait_for(lambda command=command: bool(command.callbacks), timeout=10)
+        assert refused in refusal_of(refusal(discord_fake, command.id))
+    assert states(settings) == ["delivered"] and len(seaart.creates) == 1
