@@ -34,7 +34,8 @@ The bot runs as its own process (`python -m bot run`, bench/harness.py) against 
     after they were sent (bot/testing/soak.py MemberActions), kills and faults notwithstanding.
   * batches: --batches of the commands ask for count:2 to 4 (one job per candidate, one shared message
     and one Cancel for all of them), half of them by choices in braces instead (``..., {at dawn, at noon}``:
-    a prompt per candidate, bot/permutations.py);
+    a prompt per candidate, bot/permutations.py); 15% of all commands give a style reference as Midjourney's
+    members do, ``--sref <an image's link>`` (bot/reference_roles.py: the provider is sent what it is for);
   * members who keep working: once --reworks of the commands have their image, Vary, Re-roll, Edit or Use as
     reference (its form filled in), Re-render 2K, Zoom out or the message menu's remix is used on it
     (bot/testing/soak.py Reworks), a new job in a new message, judged as a command is; --remixes of the
@@ -100,7 +101,7 @@ from harness import (
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.discord.faults import CALLBACK_PATHS
 from bot.testing.providers import Chaos, FakeGemini, FakeKie, FakeSeaArt, FakeSegmind
-from bot.testing.providers._base import FAULTS, FakeProviderServer, Fault, ImageStyle
+from bot.testing.providers._base import FAULTS, FakeProviderServer, Fault, ImageStyle, make_png
 from bot.testing.serving import free_port
 from bot.testing.soak import (
     GENEROUS_QUOTAS,
@@ -341,6 +342,9 @@ SHAPED = 0.3
 # The share of batches asked for by choices in braces rather than a count, and the choices they take from.
 CHOSEN = 0.5
 CHOICES = ("at dawn", "at noon", "at dusk", "at night")
+# The share of commands given a style reference as Midjourney's members give one (``--sref <an image's link>``), an
+# image posted in the channel before the sending: one reference more to fetch, a sentence more in the prompt sent.
+STYLED = 0.15
 
 
 async def send_through_restarts(
@@ -355,7 +359,8 @@ async def send_through_restarts(
 ) -> list[FakeInteraction]:
     """One /imagine per prompt, evenly over the plan's spread, each from one of ``members`` (seeded), a
     seeded share of them batches (count 2-4), a share (SHAPED) asking for a shape other than a square (so their
-    images offer Make square and the pans a wide or tall image has), each handed to ``actions``; a share of them
+    images offer Make square and the pans a wide or tall image has), a share (STYLED) a style reference by an
+    image's link after ``--sref``, each handed to ``actions``; a share of them
     in ``doomed``'s
     channel while it exists. A command due while
     the bot is down waits for the new process (the fake dispatches only to a live gateway connection)."""
@@ -364,6 +369,8 @@ async def send_through_restarts(
     channels = random.Random(f"{plan.seed}-channels")
     who = random.Random(f"{plan.seed}-members")
     shapes = random.Random(f"{plan.seed}-shapes")
+    styled = random.Random(f"{plan.seed}-styled")
+    style = discord_fake.add_attachment(make_png(64, 64), "style.png", "image/png")["url"]
     start = time.monotonic()
     gap = plan.spread / (len(prompts) - 1) if len(prompts) > 1 else 0.0
     for index, prompt in enumerate(prompts):
@@ -377,6 +384,8 @@ async def send_through_restarts(
                 options["count"] = count
         if shapes.random() < SHAPED:
             options["aspect_ratio"] = shapes.choice(("16:9", "3:2", "9:16"))
+        if styled.random() < STYLED:
+            options["prompt"] = f"{options['prompt']} --sref {style}"
         channel_id = doomed.pick(discord_fake, channels) if doomed is not None else None
         user_id = who.choice(members)
         for _ in range(6):
@@ -672,7 +681,8 @@ def report(run: Run, plan: Plan) -> None:
     )
     print(
         f"providers {' -> '.join(plan.providers)} (failover in that order); {plan.batches:.0%} of the commands "
-        f"are batches (count 2-4, {CHOSEN:.0%} of them by choices in braces)"
+        f"are batches (count 2-4, {CHOSEN:.0%} of them by choices in braces); {STYLED:.0%} give a style reference "
+        "(--sref <an image's link>)"
     )
     if plan.outage > 0:
         began = outage_start(plan.spread, plan.outage, len(restart_events(plan.kills, plan.terms)))

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.ledger_audit import JobCharge, LedgerRow, LedgerTotals, audit_ledger
-from bot.models import TERMINAL_STATES, JobState
+from bot.models import TERMINAL_STATES, GenerationRequest, JobState
 from bot.render import COLOUR_DONE, COLOUR_PROGRESS, truncate
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.discord.validation import walk_components
@@ -210,8 +210,9 @@ def jobs_by_interaction(jobs: Iterable[Mapping[str, Any]]) -> dict[int, list[Map
 
 
 def job_prompt(job: Mapping[str, Any]) -> str:
-    """The prompt a job row was made with (as the provider received it)."""
-    return str(json.loads(job["request_json"]).get("prompt"))
+    """The prompt a job row was made with, as the provider received it (with what a style reference is for:
+    GenerationRequest.sent_prompt)."""
+    return GenerationRequest.model_validate_json(job["request_json"]).sent_prompt
 
 
 def job_tried(job: Mapping[str, Any]) -> list[Any]:
