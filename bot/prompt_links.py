@@ -63,6 +63,8 @@ _IMAGE_SUFFIXES = (*_TYPES, ".gif", ".avif", ".heic", ".bmp", ".tif", ".tiff")
 MAX_IMAGE_LINKS = 14
 # A parameter's values may be links (Midjourney's --sref <url>): those are the parameter's, read by
 # bot/prompt_parameters.py, not references.
+# "--sref {<link>, <link>}": Midjourney's choices of style images (not taken: ``split_links``).
+_ROLE_CHOICES = re.compile(r"(?:--|[\u2013\u2014])(sref|cref|oref)\s*\{", re.IGNORECASE)
 _PARAMETER = re.compile(r"(?:--|[\u2013\u2014])([a-z]+)$", re.IGNORECASE)
 
 
@@ -101,6 +103,13 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None, shown: b
     message's, in which Discord shows a link to an image elsewhere as its own copy (an embed, which the caller
     reads): such a link is taken out of the words, not refused, and listed in ``shown``.
     """
+    if (braced := _ROLE_CHOICES.search(prompt)) is not None:
+        # Choices are read after the links are taken out (bot/permutations.py): each image would go to every
+        # choice as a plain reference, none for its style. Said rather than drawn so.
+        raise InvalidRequestError(
+            f"`--{braced[1].lower()}` takes images' links, not choices in braces: several links after it are all "
+            "used together; for one image per style, send a command for each."
+        )
     own = urlsplit(own_cdn) if own_cdn else None
     hosts = DISCORD_CDN_HOSTS | ({own.netloc.lower()} if own else set())
     emojis = own or urlsplit(f"https://{_CDN_HOST}")

@@ -715,6 +715,10 @@ class Imagine(commands.Cog):
                     "count."
                 )
         seed = asked[0][1]  # a count's seed: each choice's own below
+        # A style (character, subject) given anew in Change prompt's words takes the place of the one it had, as a
+        # new --sref does on Midjourney, rather than adding a second one.
+        roles = {image.role for image in linked_in.images if image.role is not None}
+        starting_from = [image for image in starting_from if image.role is None or image.role not in roles]
         images = [*starting_from, *(self._reference(a) for a in attached)]
         # The image a Use as reference form started from, its link pasted in the words too, goes once.
         images += not_among(linked_in.images, starting_from)

@@ -96,8 +96,11 @@ def test_sref_cref_and_oref_links_are_references_marked_with_what_they_are_for()
         ("a cat --cref https://example.com/page", "`--cref` takes an image on Discord, not one from `example.com`"),
         (f"a cat --oref {MESSAGE}", "`--oref` takes an image's own link (right-click the image → Copy Link)"),
         (f"a cat --sref {CDN.replace(EX, '6b000000')}", "has expired"),
+        # Choices of style images would go to every choice as plain references: refused, saying what to do.
+        (f"a cat --sref {{{CDN}, {MEDIA}}}", "`--sref` takes images' links, not choices in braces"),
+        (f"a cat \u2014CREF {{{CDN}}}", "`--cref` takes images' links, not choices in braces"),
     ],
-    ids=["image-elsewhere", "page-elsewhere", "message", "expired"],
+    ids=["image-elsewhere", "page-elsewhere", "message", "expired", "choices", "one-choice"],
 )
 def test_a_role_given_a_link_the_bot_will_not_fetch_is_refused(prompt: str, refused: str) -> None:
     """Where a link after --sref was left out before (the image drawn without the style the member asked for, and

@@ -14,6 +14,7 @@ from bot.testing.providers import FakeSeaArt
 from tests.conftest import RunningBot, png_bytes
 from tests.e2e.edits import followups, states
 from tests.e2e.test_batches import fields, refusal
+from tests.e2e.test_change_prompt import opened_form
 from tests.e2e.test_permutations import shown_text
 from tests.e2e.test_rework import delivered, imagine, press
 from tests.e2e.test_typed_back import refusal_of
@@ -105,3 +106,27 @@ async def test_midjourney_s_codes_are_left_out_and_a_link_the_bot_will_not_fetch
         await discord_fake.wait_for(lambda command=command: bool(command.callbacks), timeout=10)
         assert refused in refusal_of(refusal(discord_fake, command.id))
     assert states(settings) == ["delivered"] and len(seaart.creates) == 1
+
+
+async def test_change_prompt_keeps_the_style_image_and_a_new_sref_takes_its_place(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    style = discord_fake.add_attachment(png_bytes(colour=(20, 60, 200)), "style.png", "image/png")
+    other = discord_fake.add_attachment(png_bytes(colour=(200, 20, 60)), "other.png", "image/png")
+    original = await imagine(discord_fake, {"prompt": f"a heron --sref {style['url']}"})
+
+    opened = await press(discord_fake, original, "Change prompt")
+    assert (await opened_form(discord_fake, opened))["value"] == "a heron"  # the member's words, no sentence
+    await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": "a heron at night"}))
+    create = seaart.creates[-1].json
+    assert create["image_urls"] == [style["url"]]
+    assert create["prompt"] == f"a heron at night. {STYLE_TAKEN.format('x').replace('the x image', 'the image')}"
+
+    opened = await press(discord_fake, original, "Change prompt")
+    await opened_form(discord_fake, opened)
+    submitted = await discord_fake.submit_modal(opened, {"prompt": f"a heron at dawn --sref {other['url']}"})
+    await delivered(discord_fake, submitted)
+    create = seaart.creates[-1].json
+    assert create["image_urls"] == [other["url"]]  # the new style in the old one's place, not beside it
+    assert create["prompt"].startswith("a heron at dawn. Take only the style of the image:")
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)
