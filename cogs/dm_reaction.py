@@ -10,18 +10,24 @@ runner's spools (bot/imagework.py), so a member reacting to many images at once 
 than the memory gate allows, and uploaded from there. One member's reactions are sent one after another, at most
 ``WAITING_PER_MEMBER`` waiting: a member reacting to a whole channel does not fill the bot. A file past what a DM
 takes is linked instead of attached. Closed DMs are logged, as nothing else could reach the member privately.
+Discord failing a send (a 5xx discord.py does not retry itself, as 503, or no answer) is tried again a few times
+over about a quarter of a minute, each part of the copy with a nonce of its own (bot/nonces.py): a send Discord
+made whose answer was lost is the same message, not a second copy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
 import logging
+import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from typing import cast
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import TypeVar, cast
 
+import aiohttp
 import discord
 from discord.ext import commands
 
@@ -31,6 +37,7 @@ from bot.errors import DeliveryError
 from bot.imagework import Spool
 from bot.job_list import message_link
 from bot.models import JobState
+from bot.nonces import message_nonce
 from bot.store.jobs import Job
 
 log = logging.getLogger(__name__)
@@ -44,6 +51,11 @@ DM_BYTES = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 # How long one image may take to come down from Discord's CDN.
 DOWNLOAD_SECONDS = 60.0
 NOT_READY = "That image is not ready yet: react ✉️ again once it shows, and it comes here."
+# Sends of a copy Discord failed are tried again this many times, after the first waits of the final edits'
+# ([jobs] final_edit_retry_seconds): one member's next ✉️ waits behind them.
+SEND_RETRIES = 3
+
+T = TypeVar("T")
 
 
 class DmReaction(commands.Cog):
@@ -86,25 +98,35 @@ class DmReaction(commands.Cog):
         shown = [candidate for candidate in batch if candidate.state is JobState.DELIVERED]
         if not shown and all(candidate.terminal for candidate in batch):
             return  # ended without an image (blocked, failed, cancelled), as its message says: nothing to copy
+        # This reaction's copy, named for its sends' nonces: the same part sent again is one message, while a
+        # later ✉️ (removed and given again) is a copy of its own.
+        reaction = f"{payload.message_id}:{payload.user_id}:{time.time_ns()}"
         try:
-            dm = await self.bot.create_dm(discord.Object(payload.user_id))
+            dm = await self._retried(lambda: self.bot.create_dm(discord.Object(payload.user_id)))
             if not shown:
-                await dm.send(NOT_READY, allowed_mentions=discord.AllowedMentions.none())
+                nonce = message_nonce("dm-copy", f"{reaction}:not-ready")
+                await self._retried(
+                    lambda: dm.send(NOT_READY, allowed_mentions=discord.AllowedMentions.none(), nonce=nonce)
+                )
                 return
             channel = self.bot.get_partial_messageable(payload.channel_id, guild_id=payload.guild_id)
             try:
-                message = await channel.fetch_message(payload.message_id)
+                message = await self._retried(lambda: channel.fetch_message(payload.message_id))
             except discord.NotFound:
                 return  # deleted since: nothing to send
             except discord.Forbidden:
                 message = None  # the bot may answer commands in a channel it may not read: the link alone
-            await self._deliver(dm, shown, message)
-        except discord.HTTPException as exc:  # DMs closed (403, code 50007), or Discord failing
+            await self._deliver(dm, shown, message, reaction)
+        except discord.HTTPException as exc:  # DMs closed (403, code 50007), or Discord failing still
             log.info("job %s: a ✉️ reaction's DM could not be sent (HTTP %s, code %s)", job.id, exc.status, exc.code)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.info("job %s: a ✉️ reaction's DM got no answer from Discord (%s)", job.id, type(exc).__name__)
         except DeliveryError as exc:
             log.info("job %s: a ✉️ reaction's image could not be fetched again (%s)", job.id, exc.detail)
 
-    async def _deliver(self, dm: discord.DMChannel, shown: Sequence[Job], message: discord.Message | None) -> None:
+    async def _deliver(
+        self, dm: discord.DMChannel, shown: Sequence[Job], message: discord.Message | None, reaction: str
+    ) -> None:
         """The copy: the card, then the images in as few messages as fit a DM's upload limit."""
         images = [a for a in message.attachments if _is_image(a)] if message is not None else []
         fits = [a for a in images if a.size <= DM_BYTES]
@@ -113,26 +135,53 @@ class DmReaction(commands.Cog):
         groups = list(_by_size(fits)) or [[]]
         for number, group in enumerate(groups):
             with contextlib.ExitStack() as closing:
-                files = [await self._file(attachment, closing) for attachment in group]
-                await dm.send(
-                    embed=embed if number == 0 else discord.utils.MISSING,
-                    files=files,
-                    allowed_mentions=discord.AllowedMentions.none(),
-                )
+                spools = [await self._spool(attachment, closing) for attachment in group]
+                nonce = message_nonce("dm-copy", f"{reaction}:{number}")
+                card = embed if number == 0 else discord.utils.MISSING
+                await self._retried(functools.partial(_send_part, dm, card, group, spools, nonce))
 
-    async def _file(self, attachment: discord.Attachment, closing: contextlib.ExitStack) -> discord.File:
-        """``attachment`` downloaded again into a spool (closed with ``closing``), as a file to upload."""
+    async def _retried(self, call: Callable[[], Awaitable[T]]) -> T:
+        """``call``'s answer, asked again after Discord failed it (a 5xx, no answer), up to SEND_RETRIES times."""
+        waits = self.bot.settings.jobs.final_edit_retry_seconds[:SEND_RETRIES]
+        for wait in (*waits, None):
+            try:
+                return await call()
+            except discord.HTTPException as exc:
+                if exc.status < 500 or wait is None:
+                    raise
+                log.info("a ✉️ reaction's DM: Discord failed a call (HTTP %s); again in %g s", exc.status, wait)
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                if wait is None:
+                    raise
+                log.info("a ✉️ reaction's DM: no answer from Discord (%s); again in %g s", type(exc).__name__, wait)
+            await asyncio.sleep(wait)
+        raise AssertionError("unreachable: the last try raises")
+
+    async def _spool(self, attachment: discord.Attachment, closing: contextlib.ExitStack) -> Spool:
+        """``attachment`` downloaded again into a spool (closed with ``closing``)."""
         runner = self.bot.services.runner
         spool: Spool = await runner.images.work.download(
             self.bot.services.http, attachment.url, max_bytes=DM_BYTES, timeout=DOWNLOAD_SECONDS
         )
         closing.callback(spool.close)
-        source = spool.upload_source()
-        source.seek(0)
-        # discord.py takes any seekable, readable file (as bot/delivery.py's uploads); annotated BufferedIOBase.
-        return discord.File(
-            cast(io.BufferedIOBase, source), filename=attachment.filename, description=attachment.description
-        )
+        return spool
+
+
+async def _send_part(
+    dm: discord.DMChannel, card: discord.Embed, group: Sequence[discord.Attachment], spools: Sequence[Spool], nonce: str
+) -> discord.Message:
+    """One DM of a copy: its files read from their start (a failed try has read them)."""
+    files = [_file(attachment, spool) for attachment, spool in zip(group, spools, strict=True)]
+    return await dm.send(embed=card, files=files, allowed_mentions=discord.AllowedMentions.none(), nonce=nonce)
+
+
+def _file(attachment: discord.Attachment, spool: Spool) -> discord.File:
+    """A spool as the attachment's file to upload, read from its start."""
+    source = spool.upload_source()
+    source.seek(0)
+    # discord.py takes any seekable, readable file (as bot/delivery.py's uploads); annotated BufferedIOBase.
+    file = cast(io.BufferedIOBase, source)
+    return discord.File(file, filename=attachment.filename, description=attachment.description)
 
 
 def _is_image(attachment: discord.Attachment) -> bool:

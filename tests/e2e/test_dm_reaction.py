@@ -4,6 +4,10 @@ message; an image still generating says so; closed DMs and other emoji change no
 
 from __future__ import annotations
 
+import asyncio
+import json
+from typing import Any
+
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
@@ -162,3 +166,30 @@ async def test_an_image_larger_than_a_dm_takes_is_linked(
     told = {f["name"]: f["value"] for f in copy.embeds[0]["fields"]}
     where = f"[the message]({link(discord_fake, image)})"
     assert told["Note"] == f"An image is larger than a DM takes: open it in {where}."
+
+
+async def test_a_copy_discord_fails_is_sent_again_once(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A 503 (which discord.py does not retry itself) on the copy's send, then a 503 on one Discord carried out
+    (its answer lost on the way back): the copy comes once each time, its nonce making the second try of the
+    carried-out send the same message. Before, the first was logged and the copy never came."""
+    image = await imagine(discord_fake, {"prompt": "a paper lantern"})
+    stranger = discord_fake.other_member_id
+
+    def a_copy(request: Any) -> bool:
+        return "Your copy" in json.dumps(request.json)
+
+    def sends() -> list[int]:
+        return [r.status for r in discord_fake.requests if r.method == "POST" and a_copy(r)]
+
+    for carried_out, copies in ((False, 1), (True, 2)):
+        discord_fake.fail_next("POST", r"^/channels/\d+/messages$", status=503, match=a_copy, after=carried_out)
+        assert await discord_fake.react(image.id, "✉️", user_id=stranger)
+        # Each failed once, then sent again (the fake answers a nonce it has seen with the message it made).
+        await discord_fake.wait_for(lambda copies=copies: sends()[2 * copies - 2 :] == [503, 200], timeout=15)
+        assert len(discord_fake.dms_to(stranger)) == copies
+        copy = discord_fake.dms_to(stranger)[-1]
+        assert [f.data for f in copy.files] == [f.data for f in image.files]
+    await asyncio.sleep(1.5)  # nothing more comes
+    assert len(discord_fake.dms_to(stranger)) == 2 and len(sends()) == 4
