@@ -97,6 +97,30 @@ async def test_same_request_becomes_each_documented_request(adapter: Adapter, fa
         assert key not in recorded.path and key not in str(recorded.query) and key.encode() not in recorded.body
 
 
+def prompt_sent(adapter_id: str, body: dict[str, Any]) -> str:
+    """Where each provider's create carries the prompt (``documented_body``)."""
+    if adapter_id == "kie":
+        return str(body["input"]["prompt"])
+    if adapter_id == "gemini":
+        return str(body["contents"][-1]["parts"][0]["text"])
+    return str(body["prompt"])
+
+
+async def test_every_adapter_says_what_a_style_reference_is_for(
+    adapter: Adapter, fake: Fake, provider: Provider
+) -> None:
+    """Midjourney's --sref given as an image's link (bot/reference_roles.py): the image goes as any reference does,
+    and every provider is sent the member's words with what it is for, by its place."""
+    ref_url = fake.register_image("style", (64, 48))
+    style = ReferenceImage(url=ref_url, content_type="image/png", size=len(fake.image_bytes("style")), role="style")
+    await provider.submit(req(reference_images=(style,)))
+    (create,) = fake.creates
+    assert create.json is not None
+    assert prompt_sent(adapter.id, create.json) == (
+        f"{PROMPT} Take only the style of the image: its colours, light, medium and texture, not what it shows."
+    )
+
+
 async def test_minimal_create_request(adapter: Adapter, fake: Fake, provider: Provider) -> None:
     handle = await provider.submit(req())
     (create,) = fake.creates
