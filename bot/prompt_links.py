@@ -87,9 +87,12 @@ class PromptLinks:
     messages: tuple[str, ...] = ()  # message links, for cogs/reference_links.py
     shown: tuple[ShownLink, ...] = ()  # with ``shown=True``: links whose pictures are the message's embeds
 
+    # Message links given after --sref, --cref or --oref: their images are references with that role.
+    role_messages: tuple[tuple[Role, str], ...] = ()
+
     @property
     def found(self) -> bool:
-        return bool(self.images or self.messages)
+        return bool(self.images or self.messages or self.role_messages)
 
 
 def split_links(prompt: str, *, now: float, own_cdn: str | None = None, shown: bool = False) -> PromptLinks:
@@ -116,6 +119,7 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None, shown: b
     pieces: list[str] = []
     images: dict[str, ReferenceImage] = {}  # by path: the same image linked twice is one reference
     messages: list[str] = []
+    role_messages: list[tuple[Role, str]] = []
     pictured: dict[str, ShownLink] = {}  # by link
     words = ""  # the words since the last link taken out (an emoji's name among them)
     start = 0  # where the text after the last link or emoji taken out begins
@@ -144,7 +148,10 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None, shown: b
         after_last = match.end()
         if value_run and role is None:
             continue  # another parameter's value, read by bot/prompt_parameters.py
-        if value_run:
+        if value_run and _MESSAGE_LINK.fullmatch(url):
+            assert role is not None
+            role_messages.append((role, url))  # read as references: reads its links, by the caller
+        elif value_run:
             assert role is not None
             found = _role_image(url, role, hosts, now)
             images[urlsplit(found.url).path] = found  # the same image given plain too: what it is for wins
@@ -184,7 +191,11 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None, shown: b
         )
     pieces.append(words + prompt[start:])
     return PromptLinks(
-        _joined(pieces), tuple(images.values()), tuple(dict.fromkeys(messages)), tuple(pictured.values())
+        _joined(pieces),
+        tuple(images.values()),
+        tuple(dict.fromkeys(messages)),
+        tuple(pictured.values()),
+        tuple(dict.fromkeys(role_messages)),
     )
 
 
@@ -193,9 +204,9 @@ def _role_image(url: str, role: Role, hosts: frozenset[str] | set[str], now: flo
     Discord, as a link in the words is; anything else is refused, with what to give instead."""
     parameter = next(name for name, given in PARAMETERS.items() if given == role)
     parts = _split(url)
-    if _MESSAGE_LINK.fullmatch(url) or parts is None:
+    if parts is None:
         raise InvalidRequestError(
-            f"`--{parameter}` takes an image's own link (right-click the image → Copy Link), not a message's."
+            f"`--{parameter}` takes an image's link on Discord (right-click the image → Copy Link)."
         )
     image = _discord_image(parts, url, hosts, now)
     if image is None:

@@ -34,6 +34,7 @@ from bot.prompts import clean_prompt
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS, AUTO
 from bot.quotas import QuotaExceededError, Room
+from bot.reference_roles import PARAMETERS, Role
 from bot.references import check_fits_provider
 from bot.result_images import result_stem
 from bot.routing import require_served
@@ -718,6 +719,7 @@ class Imagine(commands.Cog):
         # A style (character, subject) given anew in Change prompt's words takes the place of the one it had, as a
         # new --sref does on Midjourney, rather than adding a second one.
         roles = {image.role for image in linked_in.images if image.role is not None}
+        roles |= {role for role, _ in linked_in.role_messages}
         starting_from = [image for image in starting_from if image.role is None or image.role not in roles]
         images = [*starting_from, *(self._reference(a) for a in attached)]
         # The image a Use as reference form started from, its link pasted in the words too, goes once.
@@ -725,6 +727,12 @@ class Imagine(commands.Cog):
         if linked_in.messages:
             linked = await linked_images(interaction, " ".join(linked_in.messages), "the prompt")
             images += [self._reference(i.attachment, own=i.by_this_bot) for i in linked]
+        given_for = 0  # images of the messages linked after --sref (--cref, --oref), each with that role
+        for parameter, role in PARAMETERS.items():
+            if links := [link for given, link in linked_in.role_messages if given == role]:
+                linked = await linked_images(interaction, " ".join(links), f"the prompt's `--{parameter}`")
+                images += [self._reference(i.attachment, own=i.by_this_bot, role=role) for i in linked]
+                given_for += len(linked)
         if references:
             # Links to messages, as the option was made for, and to images (an image's Copy Link), as the prompt.
             listed = await typed_links(self.bot, references, guild=interaction.guild, here=here, alone=True)
@@ -784,7 +792,7 @@ class Imagine(commands.Cog):
         # The bot's own results linked in `references` may pass the members' limit; refused here, by name,
         # if no provider serving the model takes one, rather than by routing's general refusal.
         check_fits_provider(services.catalogue, request.model, request.reference_images)
-        _check_reference_count(services.catalogue, request, len(linked_in.images))
+        _check_reference_count(services.catalogue, request, len(linked_in.images) + given_for)
         preferred_count = None
         if permuted:
             count = each  # the choices say how many images: a preferred count is not asked of each of them
@@ -824,10 +832,13 @@ class Imagine(commands.Cog):
         except discord.HTTPException as exc:
             log.info("could not tell the member a note about their job (HTTP %s, code %s)", exc.status, exc.code)
 
-    def _reference(self, attachment: discord.Attachment, *, own: bool = False) -> ReferenceImage:
+    def _reference(
+        self, attachment: discord.Attachment, *, own: bool = False, role: Role | None = None
+    ) -> ReferenceImage:
         """A member's attachment as a reference, held to the members' upload limit; ``own``: the bot's own
         result, delivered up to the channel's upload limit and held instead to what a provider takes
-        (routing, and ``check_fits_provider`` before a form is shown)."""
+        (routing, and ``check_fits_provider`` before a form is shown). ``role``: what it was given for (--sref:
+        bot/reference_roles.py)."""
         limit = self.bot.settings.imagine.max_attachment_bytes
         if not own and attachment.size > limit:
             raise InvalidRequestError(
@@ -840,6 +851,7 @@ class Imagine(commands.Cog):
             content_type=attachment.content_type or "",
             size=attachment.size,
             filename=attachment.filename,
+            role=role,
         )
 
     async def moderate(self, interaction: discord.Interaction[Any], request: GenerationRequest) -> GenerationRequest:

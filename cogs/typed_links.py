@@ -56,7 +56,7 @@ async def typed_links(
     ``shown`` (``split_links``), for the caller to wait for that embed (cogs/link_pictures.py)."""
     now = bot.clock()
     links = split_links(clean_prompt(text or ""), now=now, own_cdn=own_cdn(bot), shown=shown)
-    if edit and links.messages:
+    if edit and (links.messages or links.role_messages):
         raise InvalidRequestError(MESSAGE_IN_AN_EDIT)
     if alone:
         parse_links(links.words)  # words are no link: refused, quoted, with how to copy one

@@ -82,6 +82,11 @@ def test_sref_cref_and_oref_links_are_references_marked_with_what_they_are_for()
     emoji = split("a cat --sref https://cdn.discordapp.com/emojis/123.gif").images
     still = "https://cdn.discordapp.com/emojis/123.png?size=1024"
     assert [(image.url, image.role) for image in emoji] == [(still, "style")]
+    # A message's link after one is read for its images by the caller (cogs/reference_links.py), each with that role.
+    links = split(f"a cat --oref {MESSAGE} {CDN} --sref {MESSAGE}")
+    assert links.words == "a cat" and links.messages == ()
+    assert links.role_messages == (("subject", MESSAGE), ("style", MESSAGE)) and links.found
+    assert [(image.filename, image.role) for image in links.images] == [("cat.png", "subject")]
     # Midjourney's codes are no link: left in the words, for bot/prompt_parameters.py to name as left out.
     assert split("a cat --sref 1234 random --sw 50") == PromptLinks("a cat --sref 1234 random --sw 50")
 
@@ -94,13 +99,12 @@ def test_sref_cref_and_oref_links_are_references_marked_with_what_they_are_for()
             "`--sref` takes an image on Discord, not one from `example.com`",
         ),
         ("a cat --cref https://example.com/page", "`--cref` takes an image on Discord, not one from `example.com`"),
-        (f"a cat --oref {MESSAGE}", "`--oref` takes an image's own link (right-click the image → Copy Link)"),
         (f"a cat --sref {CDN.replace(EX, '6b000000')}", "has expired"),
         # Choices of style images would go to every choice as plain references: refused, saying what to do.
         (f"a cat --sref {{{CDN}, {MEDIA}}}", "`--sref` takes images' links, not choices in braces"),
         (f"a cat \u2014CREF {{{CDN}}}", "`--cref` takes images' links, not choices in braces"),
     ],
-    ids=["image-elsewhere", "page-elsewhere", "message", "expired", "choices", "one-choice"],
+    ids=["image-elsewhere", "page-elsewhere", "expired", "choices", "one-choice"],
 )
 def test_a_role_given_a_link_the_bot_will_not_fetch_is_refused(prompt: str, refused: str) -> None:
     """Where a link after --sref was left out before (the image drawn without the style the member asked for, and

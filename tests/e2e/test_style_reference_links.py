@@ -100,7 +100,7 @@ async def test_midjourney_s_codes_are_left_out_and_a_link_the_bot_will_not_fetch
 
     for typed, refused in (
         ("--sref https://example.com/style.png", "`--sref` takes an image on Discord, not one from `example.com`"),
-        ("--cref https://discord.com/channels/1/2/3", "`--cref` takes an image's own link"),
+        ("--cref https://discord.com/channels/1/2/3", "Link 1 in the prompt's `--cref` is not a message in this"),
     ):
         command = await discord_fake.slash_command("imagine", {"prompt": f"a fox {typed}"})
         await discord_fake.wait_for(lambda command=command: bool(command.callbacks), timeout=10)
@@ -130,3 +130,26 @@ async def test_change_prompt_keeps_the_style_image_and_a_new_sref_takes_its_plac
     assert create["image_urls"] == [other["url"]]  # the new style in the old one's place, not beside it
     assert create["prompt"].startswith("a heron at dawn. Take only the style of the image:")
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)
+
+
+async def test_sref_takes_a_message_s_link_its_images_each_for_style_and_an_edit_refuses_one(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Right-click → Copy Message Link is how many members copy one of the bot's results: after --sref it is that
+    message's images, read as ``references:`` reads a message (only where the member may read it), each for its
+    style. An edit takes images' own links, as it does without --sref."""
+    earlier = await imagine(discord_fake, {"prompt": "a watercolour of a harbour"})
+    (shown,) = earlier.attachments
+    link = f"https://discord.com/channels/{discord_fake.guild_id}/{earlier.channel_id}/{earlier.id}"
+    later = await imagine(discord_fake, {"prompt": f"a lighthouse --sref {link}"})
+    create = seaart.creates[-1].json
+    assert [path(url) for url in create["image_urls"]] == [path(shown["url"])]
+    assert create["prompt"] == f"a lighthouse. {STYLE_TAKEN.format('x').replace('the x image', 'the image')}"
+    assert "1 reference image (1 for style)" in shown_text(fields(later)["Model"])
+
+    opened = await press(discord_fake, later, "Edit")
+    await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
+    submitted = await discord_fake.submit_modal(opened, {"instruction": f"at night --sref {link}"})
+    await discord_fake.wait_for(lambda: bool(submitted.callbacks), timeout=10)
+    assert "An edit takes images' own links, not messages'" in refusal_of(refusal(discord_fake, submitted.id))
+    assert states(settings) == ["delivered"] * 2
