@@ -46,7 +46,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.ledger_audit import JobCharge, LedgerRow, LedgerTotals, audit_ledger
-from bot.models import TERMINAL_STATES, GenerationRequest, JobState
+from bot.models import TERMINAL_STATES, JobState
+from bot.reference_roles import with_roles
 from bot.render import COLOUR_DONE, COLOUR_PROGRESS, truncate
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.discord.validation import walk_components
@@ -212,7 +213,8 @@ def jobs_by_interaction(jobs: Iterable[Mapping[str, Any]]) -> dict[int, list[Map
 def job_prompt(job: Mapping[str, Any]) -> str:
     """The prompt a job row was made with, as the provider received it (with what a style reference is for:
     GenerationRequest.sent_prompt)."""
-    return GenerationRequest.model_validate_json(job["request_json"]).sent_prompt
+    request = json.loads(job["request_json"])
+    return with_roles(str(request.get("prompt")), [ref.get("role") for ref in request.get("reference_images", ())])
 
 
 def job_tried(job: Mapping[str, Any]) -> list[Any]:

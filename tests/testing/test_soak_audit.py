@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.held_jobs import UNCONFIRMED_AT_RESTART
+from bot.reference_roles import roles_sentence
 from bot.render import COLOUR_DONE, COLOUR_PROGRESS, REFUSED_MARK
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.soak import (
@@ -163,6 +164,22 @@ async def test_a_job_whose_task_was_made_for_another_prompt_took_another_job_s_t
     assert right.problems() == [] and right.wrong_task == []
     wrong = audit(db, discord_fake, tasks, sent, quotas=False, task_prompts={"t1": "two lemons"})
     assert wrong.problems() == ["another job's task: job j1 ('three bananas'): its task t1 was made for 'two lemons'"]
+
+
+async def test_a_job_is_judged_by_its_prompt_as_sent_with_what_its_style_reference_is_for(
+    tmp_path: Path, discord_fake: FakeDiscord
+) -> None:
+    """``--sref <link>`` (bot/reference_roles.py): the provider is sent the words and a sentence the row's prompt does
+    not hold; the audit judges the job by what was sent, so the soak's style references read as theirs."""
+    style = {"url": "https://cdn.example/s.png", "content_type": "image/png", "size": 1, "role": "style"}
+    request = json.dumps({"prompt": "three bananas", "reference_images": [style]})
+    styled = job("j1", "delivered", index=1, task="t1") | {"request_json": request}
+    db = write_db(tmp_path / "bot.sqlite3", [styled, job("j2", BATCH[1]["state"], index=2, error="x"), BATCH[2]])
+    discord_fake.messages[70] = batch_message(["**#1** ✅ ready", "**#2** ❌ failed: x", "**#3** ✅ ready"], images=2)
+    sent_prompt = f"three bananas. {roles_sentence(['style'])}"
+    tasks = tasks_per_prompt([sent_prompt, "three bananas"])
+    judged = audit(db, discord_fake, tasks, [command("three bananas")], quotas=False, task_prompts={"t1": sent_prompt})
+    assert judged.problems() == [] and judged.wrong_task == []
 
 
 async def test_a_reservation_held_by_a_job_no_command_made_is_still_reserved(
