@@ -8,10 +8,11 @@ parameters that ends the prompt, as Midjourney reads them:
 * ``--ar W:H`` (``--aspect``) is the image's shape, ``--seed N`` its seed and ``--repeat N`` (``--r``) how many
   images, as the command's own options (``count`` for the last);
   ``--zoom`` (any factor) a zoom out, in an edit of an image (cogs/shape_field.py);
-* ``--no X`` asks for X to be left out: Nano Banana takes that in words, so it goes on as ", without X";
+* ``--no X`` asks for X to be left out: Nano Banana takes that in words, so it goes on as ", without X"; ``--tile``
+  (a seamless pattern) and ``--niji`` (Midjourney's anime model) are said in words too (``IN_WORDS``);
 * ``--sref``, ``--cref`` and ``--oref`` with an image's link on Discord are taken out before (bot/prompt_links.py:
   the image is a reference with that role, bot/reference_roles.py); with Midjourney's codes they are left out;
-* the rest (``--v``, ``--style``, ``--stylize``, ``--chaos``, ``--quality``, ``--niji``, ``--tile`` and the like)
+* the rest (``--v``, ``--style``, ``--stylize``, ``--chaos``, ``--quality``, ``--raw`` and the like)
   mean nothing to Nano Banana: they are taken out and named back to the member (cogs/imagine.py).
 
 A parameter starts with "--", or with the one dash a phone's smart punctuation makes of it (iOS turns "--" into
@@ -52,6 +53,12 @@ _BARE = frozenset(
 _ONE_WORD = frozenset({"style", "motion"})
 _ANY_VALUES = frozenset({"p", "profile", "personalize"})  # a profile's codes, or none (the default profile)
 _SOME_VALUES = frozenset({"sref", "cref", "oref"})  # links or codes
+# Midjourney's parameters whose meaning Nano Banana takes in words, as ``--no``'s: ``--tile`` a seamless pattern,
+# ``--niji`` (its anime model, any version) an anime illustration. Said after the words, once each.
+IN_WORDS = {
+    "tile": "as a seamless, tileable pattern whose edges wrap around",
+    "niji": "in a Japanese anime illustration style",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,20 +72,23 @@ class Parameters:
     zoom: bool = False
     left_out: tuple[str, ...] = ()  # each ``--no``'s words
     ignored: tuple[str, ...] = ()  # the parameters Nano Banana has no use for, as typed ("--v 6")
+    said: tuple[str, ...] = ()  # the parameters taken in words (``IN_WORDS``), by name: ("tile",)
 
     @property
     def has_parameters(self) -> bool:
         asked = (self.ratio, self.seed, self.repeat)
-        return any(value is not None for value in asked) or self.zoom or bool(self.left_out or self.ignored)
+        taken = self.left_out or self.ignored or self.said
+        return any(value is not None for value in asked) or self.zoom or bool(taken)
 
     @property
     def prompt(self) -> str:
-        """The words to send: ``--no X`` said as Nano Banana takes it."""
-        if not self.left_out:
+        """The words to send: ``--no X``, ``--tile`` and ``--niji`` said as Nano Banana takes them."""
+        if not self.left_out and not self.said:
             return self.words
         # "a fox, --no text" is "a fox, without text", not "a fox,, without text".
         words = [self.words.rstrip(" ,;")] if self.words.rstrip(" ,;") else []
-        return ", ".join([*words, *(f"without {what}" for what in self.left_out)])
+        asked = [IN_WORDS[name] for name in self.said]
+        return ", ".join([*words, *asked, *(f"without {what}" for what in self.left_out)])
 
 
 def _fits(name: str, values: list[str]) -> bool:
@@ -124,6 +134,7 @@ def split_parameters(text: str) -> Parameters:
     zoom = False
     left_out: list[str] = []
     ignored: list[str] = []
+    said: list[str] = []
     for _, name, values in run:
         if name in RATIO_NAMES:
             ratio = "".join(values).lower()  # the last one given, as Midjourney takes it
@@ -135,9 +146,12 @@ def split_parameters(text: str) -> Parameters:
             zoom = True
         elif name == NO_NAME:
             left_out.append(" ".join(values).rstrip(" ,"))
+        elif name in IN_WORDS:
+            said += [name] if name not in said else []
         else:
             ignored.append(" ".join([f"--{name}", *values]))
-    return Parameters(text[: run[0][0]].rstrip(), ratio, seed, repeat, zoom, tuple(left_out), tuple(ignored))
+    words = text[: run[0][0]].rstrip()
+    return Parameters(words, ratio, seed, repeat, zoom, tuple(left_out), tuple(ignored), tuple(said))
 
 
 def ignored_note(ignored: Sequence[str]) -> str | None:

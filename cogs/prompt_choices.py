@@ -121,7 +121,7 @@ def edit_choices(words: str, *, cap: int) -> list[Variant]:
 
 
 def _parameters(typed: Parameters) -> tuple[object, ...]:
-    return (typed.ratio, typed.seed, typed.repeat, typed.zoom, typed.left_out, typed.ignored)
+    return (typed.ratio, typed.seed, typed.repeat, typed.zoom, typed.left_out, typed.ignored, typed.said)
 
 
 def one_of(request: GenerationRequest, words: str, variant: Variant, *, many: bool) -> GenerationRequest:

@@ -19,7 +19,8 @@ from bot.prompt_parameters import REFERENCE_ROLE, Parameters, ignored_note, spli
         ("a fox \u2014ar 4:3 \u2013seed 7", Parameters("a fox", ratio="4:3", seed=7)),  # a phone's dashes
         ("a fox --aspect auto --ar 1:1", Parameters("a fox", ratio="1:1")),  # the last one, as Midjourney
         ("a fox --v 6.1 --style raw --s 250", Parameters("a fox", ignored=("--v 6.1", "--style raw", "--s 250"))),
-        ("a fox --niji --tile --q .5", Parameters("a fox", ignored=("--niji", "--tile", "--q .5"))),
+        ("a fox --niji --tile --q .5", Parameters("a fox", ignored=("--q .5",), said=("niji", "tile"))),
+        ("a fox --niji 6 --tile --tile --no text", Parameters("a fox", left_out=("text",), said=("niji", "tile"))),
         (
             "a fox --sref https://x.example/a.png 12 --p",
             Parameters("a fox", ignored=("--sref https://x.example/a.png 12", "--p")),
@@ -56,6 +57,22 @@ def test_the_prompt_sent_says_no_in_words() -> None:
     assert not split_parameters("a fox").has_parameters
     assert split_parameters("a fox").prompt == "a fox"
     assert split_parameters("a fox, --no text").prompt == "a fox, without text"
+
+
+def test_tile_and_niji_are_said_in_words() -> None:
+    """``--tile`` (Midjourney's seamless pattern) and ``--niji`` (its anime model) asked of Nano Banana in words, as
+    ``--no`` is, rather than left out: a member who asked for a wallpaper tile got a picture whose edges did not
+    meet."""
+    typed = split_parameters("a wallpaper of lemons --tile --no leaves --niji 6")
+    assert typed.prompt == (
+        "a wallpaper of lemons, as a seamless, tileable pattern whose edges wrap around, in a Japanese anime "
+        "illustration style, without leaves"
+    )
+    assert typed.ignored == () and typed.has_parameters
+    assert split_parameters("a sign saying --tile here").prompt == "a sign saying --tile here"  # no run: words
+    assert ignored_note(split_parameters("a fox --tile --v 6").ignored) == (
+        "Left out `--v 6`: Midjourney's parameters, which mean nothing to Nano Banana."
+    )
 
 
 @given(st.text(alphabet=st.characters(blacklist_characters="-\u2013\u2014"), max_size=200))

@@ -217,6 +217,20 @@ async def test_midjourney_s_parameters_at_the_end_of_the_prompt_are_read_not_dra
     ]
 
 
+async def test_midjourney_s_tile_and_niji_are_asked_in_words(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """`--tile` (a seamless pattern) and `--niji 6` (Midjourney's anime model) were left out and named; Nano Banana
+    takes both in words, as `--no`: the member gets the tile they asked for, and no note saying it was dropped."""
+    interaction = await discord_fake.slash_command("imagine", {"prompt": "a wallpaper of lemons --tile --niji 6"})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    (create,) = seaart.creates
+    assert create.json is not None
+    expected = "a wallpaper of lemons, as a seamless, tileable pattern whose edges wrap around, in a Japanese anime"
+    assert create.json["prompt"] == f"{expected} illustration style"
+    assert interaction.followup_ids == []
+
+
 async def test_midjourney_s_repeat_is_the_count(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
