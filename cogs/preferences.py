@@ -7,7 +7,8 @@ later. Only those: a stored one the model no longer takes (the server's default 
 left out where it is used, and does not stand in the way of changing or forgetting another. A change of the
 model in use (``model``, ``forget:model``) says which stored ones the new model cannot take, and the screen
 marks each as not used, judged against the model /imagine would use now.
-Answers are private: preferences are nobody else's business.
+Answers are private: preferences are nobody else's business. Under the answer, lists and buttons set the model,
+shape, size, images per prompt and pings by clicking (cogs/preference_panel.py), saved through the same checks.
 """
 
 from __future__ import annotations
@@ -20,14 +21,17 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import derive
 from bot.app import Bananacord
 from bot.catalogue import MODEL_NAMES
 from bot.errors import InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
 from bot.preferences import REQUEST_FIELDS, Preferences, model_for
+from bot.providers.base import RESOLUTIONS
 from bot.routing import choose_provider
 from bot.store.settings import GuildDefaults
 from cogs.imagine import OPTION_CHOICES, build_request
+from cogs.preference_panel import LISTED, NONE, Offered, PingSwitch, PreferenceList, ResetPreferences, panel
 from cogs.private_answers import answer_privately
 from cogs.ready_pings import server_pings, slow_requests
 
@@ -50,6 +54,12 @@ FORGET_CHOICES = [app_commands.Choice(name=label, value=name) for name, label in
 class MemberPreferences(commands.Cog):
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(PreferenceList, PingSwitch, ResetPreferences)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(PreferenceList, PingSwitch, ResetPreferences)
 
     @app_commands.command(name="preferences")
     @app_commands.guild_only()
@@ -100,22 +110,93 @@ class MemberPreferences(commands.Cog):
         if forget is not None and forget not in LABELS:
             raise InvalidRequestError(f"`{forget}` is not a preference; choose one from the list.")
         if reset or forget is not None or changes:
-            if forget is not None and forget in changes:
-                raise InvalidRequestError(f"Set {LABELS[forget].lower()} or forget it, not both at once.")
-            updated = replace(Preferences() if reset else current, **changes)
-            if forget is not None:
-                updated = replace(updated, **{forget: None})
-            await self._check(guild_id, updated, changed=set(changes))
-            await store.save(guild_id, user_id, updated, now=self.bot.clock())
-            log.info("member %s in guild %s changed their preferences", user_id, guild_id)
-            was, now = await self._model(guild_id, current), await self._model(guild_id, updated)
-            if now != was:
-                # Saved all the same (a default, never a refusal: bot/preferences.py), but said: taken without
-                # a word, a stored 512 and 8:1 were shown as in force under Nano Banana Pro, and every
-                # /imagine went out square at 1K.
-                warning = self._unused_warning(now, updated)
-            current = updated
-        await answer_privately(interaction, warning, embed=await self._embed(guild_id, current))
+            current, warning = await self._update(guild_id, user_id, current, changes, forget=forget, reset=reset)
+        embed, view = await self._embed(guild_id, current), await self._panel(guild_id, current)
+        await answer_privately(interaction, warning, embed=embed, view=view)
+
+    async def chose(self, interaction: discord.Interaction[Any], name: str, value: str) -> None:
+        """A choice in the panel's list for ``name`` (cogs/preference_panel.py): saved as that option typed would
+        be (NONE: forgotten), the answer redrawn in place."""
+        if name not in LISTED:
+            raise InvalidRequestError("That list is not one of /preferences'.")
+        if value == NONE:
+            await self._redraw(interaction, {}, forget=name)
+            return
+        if name == "count":
+            if not value.isdigit() or not 1 <= int(value) <= MAX_CANDIDATES:
+                raise InvalidRequestError(f"`count` must be from 1 to {MAX_CANDIDATES}.")
+            await self._redraw(interaction, {"count": int(value)})
+            return
+        await self._redraw(interaction, {name: value})
+
+    async def switched(self, interaction: discord.Interaction[Any], *, ping: bool | None, reset: bool) -> None:
+        """The panel's buttons: pings turned on or off, or every preference reset."""
+        await self._redraw(interaction, {} if ping is None else {"ping": ping}, reset=reset)
+
+    async def _redraw(
+        self,
+        interaction: discord.Interaction[Any],
+        changes: dict[str, Any],
+        *,
+        forget: str | None = None,
+        reset: bool = False,
+    ) -> None:
+        assert interaction.guild_id is not None
+        guild_id, user_id = interaction.guild_id, interaction.user.id
+        current = await self.bot.services.preferences.get(guild_id, user_id)
+        updated, warning = await self._update(guild_id, user_id, current, changes, forget=forget, reset=reset)
+        await interaction.response.edit_message(
+            content=warning,
+            embed=await self._embed(guild_id, updated),
+            view=await self._panel(guild_id, updated),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    async def _update(
+        self,
+        guild_id: int,
+        user_id: int,
+        current: Preferences,
+        changes: dict[str, Any],
+        *,
+        forget: str | None,
+        reset: bool,
+    ) -> tuple[Preferences, str | None]:
+        """``current`` with ``changes`` made (``forget``: one dropped; ``reset``: all first), checked and saved;
+        and what the member should read of a change of model."""
+        if forget is not None and forget in changes:
+            raise InvalidRequestError(f"Set {LABELS[forget].lower()} or forget it, not both at once.")
+        updated = replace(Preferences() if reset else current, **changes)
+        if forget is not None:
+            updated = replace(updated, **{forget: None})
+        await self._check(guild_id, updated, changed=set(changes))
+        await self.bot.services.preferences.save(guild_id, user_id, updated, now=self.bot.clock())
+        log.info("member %s in guild %s changed their preferences", user_id, guild_id)
+        was, now = await self._model(guild_id, current), await self._model(guild_id, updated)
+        # Saved all the same (a default, never a refusal: bot/preferences.py), but said: taken without a word, a
+        # stored 512 and 8:1 were shown as in force under Nano Banana Pro, and every /imagine went out square at 1K.
+        return updated, self._unused_warning(now, updated) if now != was else None
+
+    async def _panel(self, guild_id: int, prefs: Preferences) -> discord.ui.View:
+        """The lists and buttons under the preferences (cogs/preference_panel.py), for the model in use now."""
+        catalogue = self.bot.services.catalogue
+        model = await self._model(guild_id, prefs)
+        defaults = await self.bot.services.settings_store.guild_defaults(guild_id)
+        server_model = await self._model(guild_id, Preferences())
+        offers = [caps for p in catalogue.route(model) if (caps := catalogue.capabilities(p, model))]
+        served = {ratio for caps in offers for ratio in caps.aspect_ratios}
+        ratios = [(ratio, derive.shape_name(ratio)) for ratio in derive.shapes(catalogue, model)]
+        ratios += [("auto", "auto (the model picks)")] if "auto" in served else []
+        sizes = {size for caps in offers for size in caps.resolutions}
+        offered = Offered(
+            models=[(m, catalogue.display_name(m)) for m in catalogue.models()],
+            server_model=catalogue.display_name(server_model),
+            ratios=ratios,
+            resolutions=[size for size in RESOLUTIONS if size in sizes],
+            most_images=defaults.max_count or MAX_CANDIDATES,
+            pings=server_pings(defaults, self.bot.settings.imagine),
+        )
+        return panel(prefs, offered)
 
     async def _model(self, guild_id: int, prefs: Preferences) -> str:
         """The model an /imagine without a model option would use."""

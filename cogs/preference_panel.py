@@ -1,0 +1,177 @@
+"""/preferences as a panel: lists and buttons under the member's preferences, as Midjourney's /settings has them.
+
+Typing ``/preferences aspect_ratio:16:9`` means knowing the option's name and what the model offers; Midjourney's
+members set theirs by clicking. Under the preferences /preferences shows, a list each for the model, the aspect
+ratio, the resolution and the images per prompt (offering what the model in use takes, the current choice marked),
+a button that turns the pings on or off and one that resets them all. A choice is saved as the same option typed
+would be (cogs/preferences.py ``MemberPreferences.chose``: the same checks, the same word on a new model's
+preferences it cannot take) and the answer is redrawn in place. The answer is private, so only its member can
+use it; each item's custom_id names what it sets, so a panel opened before a restart still works.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
+
+import discord
+
+from bot.preferences import Preferences
+from cogs.slow_answers import watched_answer
+
+# The preferences set by a list here, as the panel lists them; the rest are /preferences' options.
+LISTED = ("model", "aspect_ratio", "resolution", "count")
+# A list's choice of "none": the preference dropped, as ``forget`` drops it.
+NONE = "-"
+_PLACEHOLDERS = {
+    "model": "Model",
+    "aspect_ratio": "Aspect ratio",
+    "resolution": "Resolution",
+    "count": "Images per prompt",
+}
+
+
+class PanelOwner(Protocol):
+    """What the panel's items call: the /preferences cog (cogs/preferences.py)."""
+
+    def chose(self, interaction: discord.Interaction[Any], name: str, value: str) -> Awaitable[None]: ...
+
+    def switched(self, interaction: discord.Interaction[Any], *, ping: bool | None, reset: bool) -> Awaitable[None]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Offered:
+    """What the panel offers, for the model /imagine would use now."""
+
+    models: Sequence[tuple[str, str]]  # (model, its name), as the catalogue serves them
+    server_model: str  # the name of the model used with no preference (the server's or the bot's default)
+    ratios: Sequence[tuple[str, str]]  # (ratio, its label: "16:9 (landscape)"), "auto" last where offered
+    resolutions: Sequence[str]
+    most_images: int  # the server's cap on images per prompt
+    pings: bool  # whether the server pings anyone at all
+
+
+def panel(prefs: Preferences, offered: Offered) -> discord.ui.View:
+    """The lists and buttons under a member's preferences, the current choices marked."""
+    view = discord.ui.View(timeout=None)
+    models = [(model, name) for model, name in offered.models]
+    choices = {
+        "model": [(NONE, f"server default ({offered.server_model})"), *models],
+        "aspect_ratio": [(NONE, "model's default"), *offered.ratios],
+        "resolution": [(NONE, "model's default"), *((size, _size(size)) for size in offered.resolutions)],
+        "count": [(str(n), str(n)) for n in range(1, offered.most_images + 1)],
+    }
+    for row, name in enumerate(LISTED):
+        chosen = getattr(prefs, name)
+        current = NONE if chosen is None else str(chosen)
+        if name == "count" and chosen is None:
+            current = "1"
+        # Each label names its list: a closed list shows its chosen option, not its placeholder.
+        options = [
+            discord.SelectOption(label=f"{_PLACEHOLDERS[name]}: {label}"[:100], value=value, default=value == current)
+            for value, label in choices[name][:25]  # Discord's most per list
+        ]
+        view.add_item(PreferenceList(name, options, row=row))
+    view.add_item(PingSwitch(on=prefs.ping is not False, pings=offered.pings))
+    view.add_item(ResetPreferences())
+    return view
+
+
+def _size(size: str) -> str:
+    return f"{size} px" if size.isdigit() else size
+
+
+def _owner(interaction: discord.Interaction[Any]) -> tuple[PanelOwner, Any]:
+    """The /preferences cog, and the database its answers are watched on."""
+    cog = interaction.client.get_cog("MemberPreferences")
+    assert cog is not None  # loaded with this module's items (bot/app.py EXTENSIONS)
+    return cast(PanelOwner, cog), cast(Any, cog).bot.services.db
+
+
+class PreferenceList(
+    discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]],
+    template=re.compile(r"bananacord:prefs:(?P<name>model|aspect_ratio|resolution|count)"),
+):
+    """One preference's list; the choice is read from the interaction (a panel opened before a restart too)."""
+
+    def __init__(self, name: str, options: list[discord.SelectOption] | None = None, *, row: int | None = None) -> None:
+        super().__init__(
+            discord.ui.Select(
+                custom_id=f"bananacord:prefs:{name}",
+                placeholder=_PLACEHOLDERS[name],
+                options=options or [discord.SelectOption(label="-", value=NONE)],
+                row=row,
+            )
+        )
+        self.name = name
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> PreferenceList:
+        return cls(match["name"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        owner, db = _owner(interaction)
+        value = self.item.values[0] if self.item.values else NONE
+        await watched_answer(
+            interaction, db, f"/preferences' {self.name} list", owner.chose(interaction, self.name, value)
+        )
+
+
+class PingSwitch(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=re.compile(r"bananacord:prefs:ping:(?P<turn>on|off)"),
+):
+    """Turns the member's pings off where they are on, and on where they are off (the custom_id says which)."""
+
+    def __init__(self, *, on: bool, pings: bool = True) -> None:
+        label = "Pings: on" if on else "Pings: off"
+        super().__init__(
+            discord.ui.Button(
+                label=label if pings else "No pings in this server",
+                emoji="🔔" if on and pings else "🔕",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"bananacord:prefs:ping:{'off' if on else 'on'}",
+                disabled=not pings,
+                row=4,
+            )
+        )
+        self.turn_on = not on
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> PingSwitch:
+        return cls(on=match["turn"] == "off")
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        owner, db = _owner(interaction)
+        await watched_answer(
+            interaction, db, "/preferences' ping switch", owner.switched(interaction, ping=self.turn_on, reset=False)
+        )
+
+
+class ResetPreferences(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=re.compile(r"bananacord:prefs:reset")
+):
+    """Drops every preference, as ``/preferences reset:True``."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Reset all", style=discord.ButtonStyle.danger, custom_id="bananacord:prefs:reset", row=4
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ResetPreferences:
+        return cls()
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        owner, db = _owner(interaction)
+        await watched_answer(interaction, db, "/preferences' reset", owner.switched(interaction, ping=None, reset=True))
