@@ -374,6 +374,11 @@ def _why_refused(discord_fake: FakeDiscord, interaction: FakeInteraction) -> str
         return "database busy"
     if "choices in braces" in text:
         return "too many choices"
+    # The moderation soak's (--moderation): cogs/policy.py's words for a ban and a blocked term.
+    if "banned from using this bot" in text or "on a cooldown" in text:
+        return "banned"
+    if "this server does not allow" in text or "no longer allows" in text:
+        return "blocked term"
     return "other"
 
 
