@@ -39,6 +39,7 @@ from bot.job_list import message_link
 from bot.models import JobState
 from bot.nonces import message_nonce
 from bot.store.jobs import Job
+from cogs.discord_again import TRIES_AGAIN, again_on_failure
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,6 @@ DM_BYTES = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 # How long one image may take to come down from Discord's CDN.
 DOWNLOAD_SECONDS = 60.0
 NOT_READY = "That image is not ready yet: react ✉️ again once it shows, and it comes here."
-# Sends of a copy Discord failed are tried again this many times, after the first waits of the final edits'
-# ([jobs] final_edit_retry_seconds): one member's next ✉️ waits behind them.
-SEND_RETRIES = 3
-
 T = TypeVar("T")
 
 
@@ -141,21 +138,9 @@ class DmReaction(commands.Cog):
                 await self._retried(functools.partial(_send_part, dm, card, group, spools, nonce))
 
     async def _retried(self, call: Callable[[], Awaitable[T]]) -> T:
-        """``call``'s answer, asked again after Discord failed it (a 5xx, no answer), up to SEND_RETRIES times."""
-        waits = self.bot.settings.jobs.final_edit_retry_seconds[:SEND_RETRIES]
-        for wait in (*waits, None):
-            try:
-                return await call()
-            except discord.HTTPException as exc:
-                if exc.status < 500 or wait is None:
-                    raise
-                log.info("a ✉️ reaction's DM: Discord failed a call (HTTP %s); again in %g s", exc.status, wait)
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                if wait is None:
-                    raise
-                log.info("a ✉️ reaction's DM: no answer from Discord (%s); again in %g s", type(exc).__name__, wait)
-            await asyncio.sleep(wait)
-        raise AssertionError("unreachable: the last try raises")
+        """``call``'s answer, asked again after Discord failed it (cogs/discord_again.py)."""
+        waits = self.bot.settings.jobs.final_edit_retry_seconds[:TRIES_AGAIN]
+        return await again_on_failure(call, waits, what="a ✉️ reaction's DM")
 
     async def _spool(self, attachment: discord.Attachment, closing: contextlib.ExitStack) -> Spool:
         """``attachment`` downloaded again into a spool (closed with ``closing``)."""

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import logging
 
+import aiohttp
 import discord
 from discord.ext import commands
 
 from bot import render
 from bot.app import Bananacord
 from bot.events import EndNotShown
+from bot.nonces import message_nonce
+from cogs.discord_again import TRIES_AGAIN, again_on_failure
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +48,22 @@ class EndNotices(commands.Cog):
                 f"Your {len(batch)} images{where} have ended, but Discord would not let me update their message. "
                 "This is how they ended:"
             )
+        # A DM Discord fails is sent again (cogs/discord_again.py), its nonce naming the job: one Discord made but
+        # whose answer was lost is the same message.
+        waits = self.bot.settings.jobs.final_edit_retry_seconds[:TRIES_AGAIN]
+        nonce = message_nonce("end-notice", job.batch_id or job.id)
         try:
-            dm = await self.bot.create_dm(discord.Object(job.user_id))
-            await dm.send(text, embed=embed, allowed_mentions=discord.AllowedMentions.none())
+            member = discord.Object(job.user_id)
+            dm = await again_on_failure(lambda: self.bot.create_dm(member), waits, what=f"job {job.id}'s end notice")
+            await again_on_failure(
+                lambda: dm.send(text, embed=embed, allowed_mentions=discord.AllowedMentions.none(), nonce=nonce),
+                waits,
+                what=f"job {job.id}'s end notice",
+            )
         except discord.HTTPException as exc:  # DMs closed (403) or Discord still failing
             log.warning("job %s: could not tell its member by DM how it ended (HTTP %s)", job.id, exc.status)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("job %s: could not tell its member by DM how it ended (%s)", job.id, type(exc).__name__)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -37,9 +37,11 @@ from bot.gate import MAX_WORD_TERM_CHARS, Term
 from bot.job_list import requests
 from bot.models import JobState
 from bot.moderation import MAX_LEVEL, MIN_LEVEL, GuildModeration, effective_level, honoured_levels
+from bot.nonces import message_nonce
 from bot.render import literal, truncate
 from bot.store.jobs import Job
 from bot.store.usage import instant
+from cogs.discord_again import TRIES_AGAIN, again_on_failure
 from cogs.places import Place, level_at, place_of
 from cogs.private_answers import MAX_CONTENT, answer_privately
 
@@ -264,11 +266,23 @@ async def _post_to_log(
     bot: Bananacord, guild_id: int, channel_id: int, body: str, *, edit: discord.Message | None = None
 ) -> discord.Message | None:
     """Post ``body`` to the log channel (or ``edit``: change that post of the bot's to it); the post, or None if
-    Discord refused it."""
+    Discord refused it. One Discord failed (a 503, no answer) is made again (cogs/discord_again.py), a post with its
+    own nonce: made but its answer lost, it is the same post."""
+    waits = bot.settings.jobs.final_edit_retry_seconds[:TRIES_AGAIN]
+    nonce = message_nonce("moderation-log", f"{channel_id}:{time.time_ns()}")
     try:
         if edit is not None:
-            return await edit.edit(content=body, allowed_mentions=discord.AllowedMentions.none())
-        return await bot.get_partial_messageable(channel_id).send(body, allowed_mentions=discord.AllowedMentions.none())
+            return await again_on_failure(
+                lambda: edit.edit(content=body, allowed_mentions=discord.AllowedMentions.none()),
+                waits,
+                what="a moderation log post's edit",
+            )
+        channel = bot.get_partial_messageable(channel_id)
+        return await again_on_failure(
+            lambda: channel.send(body, allowed_mentions=discord.AllowedMentions.none(), nonce=nonce),
+            waits,
+            what="a moderation log post",
+        )
     except discord.NotFound as exc:
         if exc.code == UNKNOWN_CHANNEL:
             # Deleted while the bot was away (no CHANNEL_DELETE reached it): every later event warned again.

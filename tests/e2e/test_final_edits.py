@@ -325,3 +325,28 @@ async def test_a_graceful_stop_does_not_wait_on_a_progress_edit_that_discord_hol
     assert interaction.original_message_id is not None
     assert len(discord_fake.messages[interaction.original_message_id].files) == 1
     assert len(seaart.creates) == 1
+
+
+async def test_an_end_notice_discord_fails_once_is_sent_again_once(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """The DM telling a member how a job ended whose message Discord never let change: a 503 on it (which discord.py
+    does not retry) lost it, after the message itself was lost. It is sent again, once."""
+    settings = short_retry_settings(tmp_path, discord_fake, seaart)
+    discord_fake.fail_next("PATCH", r"/messages/", status=403, times=len(RETRIES) + 6, match=final_edit)
+
+    def the_notice(request: RecordedRequest) -> bool:
+        return "would not let me update" in json.dumps(request.json)
+
+    discord_fake.fail_next("POST", r"^/channels/\d+/messages$", status=503, match=the_notice)
+    seaart.script("error:REQUEST_INVALID")
+    running = await start_bot(settings, discord_fake)
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "refused every time"})
+        member = interaction.user_id
+        await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 1, timeout=20)
+        await asyncio.sleep(0.5)
+    finally:
+        await running.close()
+    assert [r.status for r in discord_fake.requests if r.method == "POST" and the_notice(r)] == [503, 200]
+    assert len(discord_fake.dms_to(member)) == 1

@@ -3,6 +3,7 @@ ceilings, bans, cooldowns, moderator-only commands, the audit trail."""
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import AsyncIterator
@@ -360,6 +361,36 @@ async def test_a_rate_limited_log_channel_does_not_hold_up_the_answer(
         assert "can no longer use the bot" in answer["content"], answer
     # The post follows once the channel's wait is over.
     await discord_fake.wait_for(lambda: len(discord_fake.messages_in(log_channel)) >= 3, timeout=15)
+
+
+async def test_a_log_post_discord_fails_is_posted_again_once(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: tuple[FakeSeaArt, FakeSegmind], bot_for: list[RunningBot]
+) -> None:
+    """A 503 on the log post (which discord.py does not retry) dropped it: the moderators never saw the blocked
+    prompt in their channel. It is posted again; one Discord made whose answer was lost is the same post (nonce)."""
+    settings = settings_for(tmp_path, discord_fake, fakes, ["seaart"])
+    bot_for.append(await start_bot(settings, discord_fake, Clock()))
+    mod = discord_fake.moderator_id
+    log_channel = discord_fake.nsfw_channel_id
+    await command(discord_fake, "mod logchannel", {"channel": log_channel}, user_id=mod)
+    await command(discord_fake, "mod blockterm add", {"term": "dragon"}, user_id=mod)
+
+    def posted() -> list[str]:
+        return [
+            m.content or "" for m in discord_fake.messages_in(log_channel) if "Blocked a prompt" in (m.content or "")
+        ]
+
+    def tries() -> list[int]:
+        path = f"/channels/{log_channel}/messages"
+        posts = [r for r in discord_fake.requests if r.method == "POST" and r.path == path]
+        return [r.status for r in posts if "dragon" in json.dumps(r.json)]
+
+    for carried_out, posts in ((False, 1), (True, 2)):
+        discord_fake.fail_next("POST", rf"^/channels/{log_channel}/messages$", status=503, after=carried_out)
+        refused = await command(discord_fake, "imagine", {"prompt": f"a dragon number {posts}"})
+        assert "does not allow" in refused["content"]
+        await discord_fake.wait_for(lambda posts=posts: tries()[2 * posts - 2 :] == [503, 200], timeout=15)
+        assert len(posted()) == posts and f"a dragon number {posts}" in posted()[-1]
 
 
 async def test_a_blocked_prompt_matching_a_long_term_still_reaches_the_log_channel(
