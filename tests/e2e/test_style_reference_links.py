@@ -152,4 +152,4 @@ async def test_sref_takes_a_message_s_link_its_images_each_for_style_and_an_edit
     submitted = await discord_fake.submit_modal(opened, {"instruction": f"at night --sref {link}"})
     await discord_fake.wait_for(lambda: bool(submitted.callbacks), timeout=10)
     assert "An edit takes images' own links, not messages'" in refusal_of(refusal(discord_fake, submitted.id))
-    assert states(settings) == ["delivered"] * 2
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 2, timeout=20)  # the edit made nothing
