@@ -293,6 +293,27 @@ def test_any_text_is_read_or_refused_in_words_never_an_error(pieces: list[str]) 
     assert len(links.images) <= MAX_IMAGE_LINKS
 
 
+@given(
+    st.text(
+        alphabet=st.characters(blacklist_characters="{}<>:/-\u2013\u2014", blacklist_categories=("Cs",)), max_size=40
+    ),
+    st.sampled_from(["--sref", "--cref", "\u2014oref", "--SREF"]),
+    st.lists(st.sampled_from([CDN, MEDIA, "https://cdn.discordapp.com/emojis/77.png"]), min_size=1, max_size=3),
+    st.sampled_from(["", " --ar 16:9", ", at dusk", " --v 6"]),
+)
+def test_a_role_s_links_leave_the_words_and_each_image_keeps_its_role(
+    words: str, name: str, links: list[str], after: str
+) -> None:
+    """Whatever words come before, the links after --sref (--cref, --oref) leave the words with their parameter's
+    name, each image taken once with that parameter's role; what follows them stays."""
+    role = {"sref": "style", "cref": "character", "oref": "subject"}[name.lstrip("-\u2014").lower()]
+    read = split(f"{words} {name} {' '.join(links)}{after}")
+    assert "discordapp" not in read.words and name not in read.words
+    assert {image.role for image in read.images} == {role}
+    assert len(read.images) == len({link.split("?")[0].rsplit("/", 1)[-1] for link in links})
+    assert read.words.endswith(after.strip(", ")) or not after
+
+
 def test_in_a_message_a_link_to_an_image_elsewhere_is_taken_out_not_refused() -> None:
     """A reply's link to an image on another site is shown by Discord as its copy, an embed the reply's images
     are read from (cogs/editing.py): the link leaves the words; it is no reason to refuse the reply."""
