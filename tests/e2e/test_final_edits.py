@@ -43,6 +43,22 @@ def short_retry_settings(tmp_path: Path, discord_fake: FakeDiscord, seaart: Fake
     return make_settings(tmp_path, discord_fake, seaart, jobs={"final_edit_retry_seconds": list(RETRIES)})
 
 
+async def told_by_dm(settings: Settings, discord_fake: FakeDiscord, seaart: FakeSeaArt) -> FakeInteraction:
+    """An /imagine the provider refuses, whose message Discord never lets change (a failing PATCH the caller
+    scripted): run until its member has the DM saying how it ended and nothing is owed, then a moment more (would a
+    try more, or a second DM, still come?)."""
+    seaart.script("error:REQUEST_INVALID")
+    running = await start_bot(settings, discord_fake)
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "refused every time"})
+        await discord_fake.wait_for(lambda: len(discord_fake.dms_to(interaction.user_id)) == 1, timeout=20)
+        await discord_fake.wait_for(lambda: owed(settings) == [], timeout=20)
+        await asyncio.sleep(0.5)
+    finally:
+        await running.close()
+    return interaction
+
+
 async def test_an_end_discord_never_lets_us_show_is_sent_to_the_member_by_dm(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
@@ -50,16 +66,8 @@ async def test_an_end_discord_never_lets_us_show_is_sent_to_the_member_by_dm(
     tries = 1 + len(RETRIES)
     # 403 is not retried by discord.py itself: every try is the runner's own.
     discord_fake.fail_next("PATCH", r"/messages/", status=403, times=tries + 5, match=final_edit)
-    seaart.script("error:REQUEST_INVALID")
-    running = await start_bot(settings, discord_fake)
-    try:
-        interaction = await discord_fake.slash_command("imagine", {"prompt": "refused every time"})
-        member = interaction.user_id
-        await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 1, timeout=20)
-        await discord_fake.wait_for(lambda: owed(settings) == [], timeout=20)
-        await asyncio.sleep(0.5)  # would a try more, or a second DM, still come?
-    finally:
-        await running.close()
+    interaction = await told_by_dm(settings, discord_fake, seaart)
+    member = interaction.user_id
     assert len([r for r in discord_fake.requests if final_edit(r)]) == tries
     assert job_state(settings) == "failed"
     assert interaction.original_message_id is not None
@@ -339,14 +347,6 @@ async def test_an_end_notice_discord_fails_once_is_sent_again_once(
         return "would not let me update" in json.dumps(request.json)
 
     discord_fake.fail_next("POST", r"^/channels/\d+/messages$", status=503, match=the_notice)
-    seaart.script("error:REQUEST_INVALID")
-    running = await start_bot(settings, discord_fake)
-    try:
-        interaction = await discord_fake.slash_command("imagine", {"prompt": "refused every time"})
-        member = interaction.user_id
-        await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 1, timeout=20)
-        await asyncio.sleep(0.5)
-    finally:
-        await running.close()
+    member = (await told_by_dm(settings, discord_fake, seaart)).user_id
     assert [r.status for r in discord_fake.requests if r.method == "POST" and the_notice(r)] == [503, 200]
     assert len(discord_fake.dms_to(member)) == 1
