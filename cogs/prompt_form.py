@@ -39,6 +39,10 @@ _TOLD: dict[str | None, tuple[str, str]] = {
 }
 
 
+# A request of the member's own with an image given after --sref, --cref or --oref (at most 100 characters).
+STYLE_KEPT = "Made again with these words and references; a new --sref, --cref or --oref replaces the one it had."
+
+
 class PromptForm(discord.ui.Modal):
     """The words of ``request`` (``derive.words_to_change``), to change."""
 
@@ -47,6 +51,9 @@ class PromptForm(discord.ui.Modal):
         words = derive.words_to_change(request) or ""
         did = request.derived_from.action if request.derived_from is not None else None
         description, placeholder = _TOLD["vary" if did == "vary_subtle" else did]
+        if did is None and any(ref.role is not None for ref in request.reference_images):
+            # The style image goes again unsaid in the words (bot/reference_roles.py): the member is told it stays.
+            description = STYLE_KEPT
         if len(words) > TEXT_INPUT_MAX_CHARS:
             # /imagine takes 6,000 characters, a form's box 4,000: the member is told the box holds the start only.
             description = f"Only the first {TEXT_INPUT_MAX_CHARS:,} characters of the prompt fit: the rest is left out."

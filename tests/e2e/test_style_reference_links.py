@@ -11,6 +11,7 @@ from bot.config import Settings
 from bot.prompt_parameters import REFERENCE_ROLE
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
+from cogs.prompt_form import STYLE_KEPT
 from tests.conftest import RunningBot, png_bytes
 from tests.e2e.edits import followups, states
 from tests.e2e.test_batches import fields, refusal
@@ -116,7 +117,9 @@ async def test_change_prompt_keeps_the_style_image_and_a_new_sref_takes_its_plac
     original = await imagine(discord_fake, {"prompt": f"a heron --sref {style['url']}"})
 
     opened = await press(discord_fake, original, "Change prompt")
-    assert (await opened_form(discord_fake, opened))["value"] == "a heron"  # the member's words, no sentence
+    form = await opened_form(discord_fake, opened)
+    assert form["value"] == "a heron"  # the member's words, no sentence
+    assert form["description"] == STYLE_KEPT  # told the style image stays
     await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": "a heron at night"}))
     create = seaart.creates[-1].json
     assert create["image_urls"] == [style["url"]]
