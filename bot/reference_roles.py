@@ -92,7 +92,8 @@ def with_roles(prompt: str, roles: Sequence[str | None]) -> str:
     sentence = roles_sentence(roles)
     if sentence is None:
         return prompt
-    words = prompt.rstrip()
+    # "a fox," or /blend's "Blend these images ...:" with no words after it: the sentence ends the words.
+    words = prompt.rstrip().rstrip(",;:").rstrip()
     if not words:
         return sentence
     end = "" if words[-1] in ".!?" else "."

@@ -41,6 +41,11 @@ def test_the_words_come_first_and_end_their_sentence() -> None:
     assert with_roles("a fox at dawn", ["style"]).startswith("a fox at dawn. Take only the style of the image")
     assert with_roles("a fox!", ["style"]).startswith("a fox! Take")
     assert with_roles("", ["character"]).startswith("Draw the same character")
+    # /blend with a style and no words of the member's: its instruction, then the sentence, no ":." between.
+    assert with_roles("Blend these images into one:", [None, None, "style"]).startswith(
+        "Blend these images into one. Take only the style of the third image"
+    )
+    assert with_roles("a fox,", ["style"]).startswith("a fox. Take")
 
 
 def test_the_request_sends_the_sentence_for_the_places_it_has() -> None:

@@ -8,6 +8,7 @@ a link the bot will not fetch is refused, nothing made."""
 from __future__ import annotations
 
 from bot.config import Settings
+from bot.derive import BLEND
 from bot.prompt_parameters import REFERENCE_ROLE
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
@@ -156,3 +157,18 @@ async def test_sref_takes_a_message_s_link_its_images_each_for_style_and_an_edit
     await discord_fake.wait_for(lambda: bool(submitted.callbacks), timeout=10)
     assert "An edit takes images' own links, not messages'" in refusal_of(refusal(discord_fake, submitted.id))
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 2, timeout=20)  # the edit made nothing
+
+
+async def test_blend_with_sref_blends_the_two_in_the_third_s_style(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """`/blend` with only `--sref <link>` as its words: the blend asked for, then what the third image is for (its
+    instruction's colon not left before the sentence)."""
+    cat = discord_fake.add_attachment(png_bytes(colour=(200, 120, 40)), "cat.png", "image/png")
+    hat = discord_fake.add_attachment(png_bytes(colour=(40, 120, 200)), "hat.png", "image/png")
+    style = discord_fake.add_attachment(png_bytes(colour=(20, 200, 60)), "style.png", "image/png")
+    await discord_fake.slash_command("blend", {"image1": cat, "image2": hat, "prompt": f"--sref {style['url']}"})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    create = seaart.creates[-1].json
+    assert create["image_urls"] == [cat["url"], hat["url"], style["url"]]
+    assert create["prompt"] == f"{BLEND}. {STYLE_TAKEN.format('third')}"
