@@ -3,9 +3,10 @@
 Typing ``/preferences aspect_ratio:16:9`` means knowing the option's name and what the model offers; Midjourney's
 members set theirs by clicking. Under the preferences /preferences shows, a list each for the model, the aspect
 ratio, the resolution and the images per prompt (offering what the model in use takes, the current choice marked),
-a button that turns the pings on or off and one that resets them all. A choice is saved as the same option typed
-would be (cogs/preferences.py ``MemberPreferences.chose``: the same checks, the same word on a new model's
-preferences it cannot take) and the answer is redrawn in place. The answer is private, so only its member can
+a button that turns the pings on or off, one that resets them all, and one that turns to a second page of lists: the
+format, thinking and web search (greyed out where no provider of the model offers one). A choice is saved as the
+same option typed would be (cogs/preferences.py ``MemberPreferences.chose``: the same checks, the same word on a new
+model's preferences it cannot take) and the answer is redrawn in place. The answer is private, so only its member can
 use it; each item's custom_id names what it sets, so a panel opened before a restart still works.
 """
 
@@ -21,8 +22,12 @@ import discord
 from bot.preferences import Preferences
 from cogs.slow_answers import watched_answer
 
-# The preferences set by a list here, as the panel lists them; the rest are /preferences' options.
-LISTED = ("model", "aspect_ratio", "resolution", "count")
+# The preferences set by a list here, by the panel's page: four lists and a row of buttons fit a message.
+PAGES = {
+    "main": ("model", "aspect_ratio", "resolution", "count"),
+    "more": ("output_format", "thinking_level", "web_search"),
+}
+LISTED = (*PAGES["main"], *PAGES["more"])
 # A list's choice of "none": the preference dropped, as ``forget`` drops it.
 NONE = "-"
 _PLACEHOLDERS = {
@@ -30,6 +35,9 @@ _PLACEHOLDERS = {
     "aspect_ratio": "Aspect ratio",
     "resolution": "Resolution",
     "count": "Images per prompt",
+    "output_format": "Format",
+    "thinking_level": "Thinking",
+    "web_search": "Web search",
 }
 
 
@@ -39,6 +47,8 @@ class PanelOwner(Protocol):
     def chose(self, interaction: discord.Interaction[Any], name: str, value: str) -> Awaitable[None]: ...
 
     def switched(self, interaction: discord.Interaction[Any], *, ping: bool | None, reset: bool) -> Awaitable[None]: ...
+
+    def paged(self, interaction: discord.Interaction[Any], page: str) -> Awaitable[None]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,23 +61,37 @@ class Offered:
     resolutions: Sequence[str]
     most_images: int  # the server's cap on images per prompt
     pings: bool  # whether the server pings anyone at all
+    formats: Sequence[str] = ()  # those some provider of the model takes ("png", "jpg")
+    thinking: Sequence[str] = ()
+    web_search: bool = False
 
 
-def panel(prefs: Preferences, offered: Offered) -> discord.ui.View:
-    """The lists and buttons under a member's preferences, the current choices marked."""
+def panel(prefs: Preferences, offered: Offered, page: str = "main") -> discord.ui.View:
+    """The lists and buttons under a member's preferences, the current choices marked: the model, shape, size and
+    images per prompt, or (``page`` "more") the format, thinking and web search the model's providers offer."""
     view = discord.ui.View(timeout=None)
     models = [(model, name) for model, name in offered.models]
+    default = (NONE, "model's default")
     choices = {
         "model": [(NONE, f"server default ({offered.server_model})"), *models],
-        "aspect_ratio": [(NONE, "model's default"), *offered.ratios],
-        "resolution": [(NONE, "model's default"), *((size, _size(size)) for size in offered.resolutions)],
+        "aspect_ratio": [default, *offered.ratios],
+        "resolution": [default, *((size, _size(size)) for size in offered.resolutions)],
         "count": [(str(n), str(n)) for n in range(1, offered.most_images + 1)],
+        "output_format": [default, *((kind, kind.upper()) for kind in offered.formats)],
+        "thinking_level": [default, *((level, level) for level in offered.thinking)],
+        "web_search": [default, *((("on", "on"), ("off", "off")) if offered.web_search else ())],
     }
-    for row, name in enumerate(LISTED):
+    for row, name in enumerate(PAGES[page]):
         chosen = getattr(prefs, name)
         current = NONE if chosen is None else str(chosen)
         if name == "count" and chosen is None:
             current = "1"
+        elif name == "web_search" and chosen is not None:
+            current = "on" if chosen else "off"
+        if name != "model" and len(choices[name]) == 1:
+            # Nothing to choose: no provider of the model takes it here. Shown so, not left out without a word.
+            view.add_item(PreferenceList(name, None, row=row, unavailable=True))
+            continue
         # Each label names its list: a closed list shows its chosen option, not its placeholder.
         options = [
             discord.SelectOption(label=f"{_PLACEHOLDERS[name]}: {label}"[:100], value=value, default=value == current)
@@ -76,6 +100,7 @@ def panel(prefs: Preferences, offered: Offered) -> discord.ui.View:
         view.add_item(PreferenceList(name, options, row=row))
     view.add_item(PingSwitch(on=prefs.ping is not False, pings=offered.pings))
     view.add_item(ResetPreferences())
+    view.add_item(PanelPage("more" if page == "main" else "main"))
     return view
 
 
@@ -92,17 +117,26 @@ def _owner(interaction: discord.Interaction[Any]) -> tuple[PanelOwner, Any]:
 
 class PreferenceList(
     discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]],
-    template=re.compile(r"bananacord:prefs:(?P<name>model|aspect_ratio|resolution|count)"),
+    template=re.compile(rf"bananacord:prefs:(?P<name>{'|'.join(LISTED)})"),
 ):
     """One preference's list; the choice is read from the interaction (a panel opened before a restart too)."""
 
-    def __init__(self, name: str, options: list[discord.SelectOption] | None = None, *, row: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        options: list[discord.SelectOption] | None = None,
+        *,
+        row: int | None = None,
+        unavailable: bool = False,
+    ) -> None:
+        placeholder = f"{_PLACEHOLDERS[name]}: not offered for this model here" if unavailable else _PLACEHOLDERS[name]
         super().__init__(
             discord.ui.Select(
                 custom_id=f"bananacord:prefs:{name}",
-                placeholder=_PLACEHOLDERS[name],
+                placeholder=placeholder,
                 options=options or [discord.SelectOption(label="-", value=NONE)],
                 row=row,
+                disabled=unavailable,
             )
         )
         self.name = name
@@ -175,3 +209,29 @@ class ResetPreferences(
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         owner, db = _owner(interaction)
         await watched_answer(interaction, db, "/preferences' reset", owner.switched(interaction, ping=None, reset=True))
+
+
+class PanelPage(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=re.compile(r"bananacord:prefs:page:(?P<page>main|more)"),
+):
+    """Turns the panel to its other page: the format, thinking and web search lists, or back."""
+
+    def __init__(self, page: str) -> None:
+        label = "More: format, thinking, web search" if page == "more" else "Back: model, shape, size"
+        super().__init__(
+            discord.ui.Button(
+                label=label, style=discord.ButtonStyle.secondary, custom_id=f"bananacord:prefs:page:{page}", row=4
+            )
+        )
+        self.page = page
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> PanelPage:
+        return cls(match["page"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        owner, db = _owner(interaction)
+        await watched_answer(interaction, db, "/preferences' page", owner.paged(interaction, self.page))

@@ -27,11 +27,21 @@ from bot.catalogue import MODEL_NAMES
 from bot.errors import InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
 from bot.preferences import REQUEST_FIELDS, Preferences, model_for
-from bot.providers.base import RESOLUTIONS
+from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.routing import choose_provider
 from bot.store.settings import GuildDefaults
 from cogs.imagine import OPTION_CHOICES, build_request
-from cogs.preference_panel import LISTED, NONE, Offered, PingSwitch, PreferenceList, ResetPreferences, panel
+from cogs.preference_panel import (
+    LISTED,
+    NONE,
+    PAGES,
+    Offered,
+    PanelPage,
+    PingSwitch,
+    PreferenceList,
+    ResetPreferences,
+    panel,
+)
 from cogs.private_answers import answer_privately
 from cogs.ready_pings import server_pings, slow_requests
 
@@ -56,10 +66,10 @@ class MemberPreferences(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(PreferenceList, PingSwitch, ResetPreferences)
+        self.bot.add_dynamic_items(PreferenceList, PingSwitch, ResetPreferences, PanelPage)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(PreferenceList, PingSwitch, ResetPreferences)
+        self.bot.remove_dynamic_items(PreferenceList, PingSwitch, ResetPreferences, PanelPage)
 
     @app_commands.command(name="preferences")
     @app_commands.guild_only()
@@ -119,19 +129,36 @@ class MemberPreferences(commands.Cog):
         be (NONE: forgotten), the answer redrawn in place."""
         if name not in LISTED:
             raise InvalidRequestError("That list is not one of /preferences'.")
+        page = "more" if name in PAGES["more"] else "main"
         if value == NONE:
-            await self._redraw(interaction, {}, forget=name)
+            await self._redraw(interaction, {}, forget=name, page=page)
             return
         if name == "count":
             if not value.isdigit() or not 1 <= int(value) <= MAX_CANDIDATES:
                 raise InvalidRequestError(f"`count` must be from 1 to {MAX_CANDIDATES}.")
-            await self._redraw(interaction, {"count": int(value)})
+            await self._redraw(interaction, {"count": int(value)}, page=page)
             return
-        await self._redraw(interaction, {name: value})
+        if name == "web_search":
+            if value not in ("on", "off"):
+                raise InvalidRequestError("Web search is on or off.")
+            await self._redraw(interaction, {"web_search": value == "on"}, page=page)
+            return
+        await self._redraw(interaction, {name: value}, page=page)
 
     async def switched(self, interaction: discord.Interaction[Any], *, ping: bool | None, reset: bool) -> None:
-        """The panel's buttons: pings turned on or off, or every preference reset."""
-        await self._redraw(interaction, {} if ping is None else {"ping": ping}, reset=reset)
+        """The panel's buttons: pings turned on or off, or every preference reset (on the page it showed)."""
+        changes = {} if ping is None else {"ping": ping}
+        await self._redraw(interaction, changes, reset=reset, page=_page_of(interaction))
+
+    async def paged(self, interaction: discord.Interaction[Any], page: str) -> None:
+        """The panel turned to its other ``page``, nothing changed."""
+        assert interaction.guild_id is not None
+        prefs = await self.bot.services.preferences.get(interaction.guild_id, interaction.user.id)
+        await interaction.response.edit_message(
+            embed=await self._embed(interaction.guild_id, prefs),
+            view=await self._panel(interaction.guild_id, prefs, page if page in PAGES else "main"),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
 
     async def _redraw(
         self,
@@ -140,7 +167,10 @@ class MemberPreferences(commands.Cog):
         *,
         forget: str | None = None,
         reset: bool = False,
+        page: str = "main",
     ) -> None:
+        """Save the panel's change and draw the answer again in place (on ``page``), with a word on a new model's
+        preferences it cannot take."""
         assert interaction.guild_id is not None
         guild_id, user_id = interaction.guild_id, interaction.user.id
         current = await self.bot.services.preferences.get(guild_id, user_id)
@@ -148,7 +178,7 @@ class MemberPreferences(commands.Cog):
         await interaction.response.edit_message(
             content=warning,
             embed=await self._embed(guild_id, updated),
-            view=await self._panel(guild_id, updated),
+            view=await self._panel(guild_id, updated, page),
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
@@ -177,7 +207,7 @@ class MemberPreferences(commands.Cog):
         # stored 512 and 8:1 were shown as in force under Nano Banana Pro, and every /imagine went out square at 1K.
         return updated, self._unused_warning(now, updated) if now != was else None
 
-    async def _panel(self, guild_id: int, prefs: Preferences) -> discord.ui.View:
+    async def _panel(self, guild_id: int, prefs: Preferences, page: str = "main") -> discord.ui.View:
         """The lists and buttons under the preferences (cogs/preference_panel.py), for the model in use now."""
         catalogue = self.bot.services.catalogue
         model = await self._model(guild_id, prefs)
@@ -195,8 +225,11 @@ class MemberPreferences(commands.Cog):
             resolutions=[size for size in RESOLUTIONS if size in sizes],
             most_images=defaults.max_count or MAX_CANDIDATES,
             pings=server_pings(defaults, self.bot.settings.imagine),
+            formats=[kind for kind in OUTPUT_FORMATS if any(kind in caps.output_formats for caps in offers)],
+            thinking=[level for level in THINKING_LEVELS if any(level in caps.thinking_levels for caps in offers)],
+            web_search=any(caps.web_search for caps in offers),
         )
-        return panel(prefs, offered)
+        return panel(prefs, offered, page)
 
     async def _model(self, guild_id: int, prefs: Preferences) -> str:
         """The model an /imagine without a model option would use."""
@@ -313,6 +346,13 @@ class MemberPreferences(commands.Cog):
                 shown = _value(name, value)
             embed.add_field(name=label, value=shown, inline=True)
         return embed
+
+
+def _page_of(interaction: discord.Interaction[Any]) -> str:
+    """The panel's page the clicked message shows: the one whose button turns back to the first is "more"."""
+    components = interaction.message.components if interaction.message is not None else []
+    ids = [getattr(child, "custom_id", None) for row in components for child in getattr(row, "children", [row])]
+    return "more" if "bananacord:prefs:page:main" in ids else "main"
 
 
 def _value(name: str, value: Any) -> str:

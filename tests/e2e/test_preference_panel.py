@@ -6,16 +6,20 @@ still works."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.discord.validation import walk_components
-from bot.testing.providers import FakeSeaArt
+from bot.testing.providers import FakeSeaArt, FakeSegmind
 from tests.conftest import Clock, RunningBot, answered, make_settings, start_bot
 from tests.e2e.test_buttons import ephemeral_reply
 from tests.e2e.test_preferences import imagine
+from tests.e2e.test_rework import KEY, routed
 
 
 async def panel(discord_fake: FakeDiscord) -> FakeMessage:
@@ -63,6 +67,7 @@ async def test_the_panel_sets_what_imagine_then_uses(
         "bananacord:prefs:count",
         "bananacord:prefs:ping:off",
         "bananacord:prefs:reset",
+        "bananacord:prefs:page:more",
     ]
     # Nano Banana 2 at SeaArt (the test's one provider): its shapes, 8:1 among them, and its sizes.
     assert offered(message, "model") == ["-", "nano_banana_2", "nano_banana_pro"]
@@ -147,3 +152,58 @@ async def test_the_ping_switch_and_reset_and_a_panel_from_before_a_restart(
         assert fields(message)["Ping when done"].startswith("on") and marked(message, "count") == ["1"]
     finally:
         await running.close()
+
+
+@pytest.fixture
+async def segmind() -> AsyncIterator[FakeSegmind]:
+    async with FakeSegmind(api_key=KEY) as fake:
+        yield fake
+
+
+async def test_the_second_page_sets_format_thinking_and_web_search_where_the_model_offers_them(
+    tmp_path: Path, discord_fake: FakeDiscord, segmind: FakeSegmind, seaart: FakeSeaArt, clock: Clock
+) -> None:
+    """More turns the panel to the format, thinking and web search lists (Segmind offers all three for Nano Banana
+    2), each choice saved and sent; the ping switch there keeps the page; Back returns. Where no provider of the
+    model offers one (SeaArt alone), its list is shown disabled, saying so."""
+    settings = routed(tmp_path, discord_fake, ("segmind", {"base_url": segmind.base_url}))
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        message = await panel(discord_fake)
+        click = await discord_fake.click(message.id, "bananacord:prefs:page:more")
+        await discord_fake.wait_for(lambda: "bananacord:prefs:web_search" in items(message), timeout=10)
+        assert click.callbacks[0]["type"] == 7
+        assert list(items(message))[:3] == [
+            "bananacord:prefs:output_format",
+            "bananacord:prefs:thinking_level",
+            "bananacord:prefs:web_search",
+        ]
+        assert offered(message, "output_format") == ["-", "png", "jpg"]
+        assert offered(message, "thinking_level") == ["-", "minimal", "high"]
+        assert offered(message, "web_search") == ["-", "on", "off"]
+        await choose(discord_fake, message, "output_format", "jpg")
+        await choose(discord_fake, message, "web_search", "on")
+        assert (fields(message)["Format"], fields(message)["Web search"]) == ("jpg", "on")
+        assert marked(message, "web_search") == ["on"]
+        click = await discord_fake.click(message.id, "bananacord:prefs:ping:off")
+        await discord_fake.wait_for(lambda: fields(message)["Ping when done"] == "off", timeout=10)
+        assert "bananacord:prefs:web_search" in items(message)  # still the second page
+        click = await discord_fake.click(message.id, "bananacord:prefs:page:main")
+        await discord_fake.wait_for(lambda: "bananacord:prefs:model" in items(message), timeout=10)
+        await answered(discord_fake, "imagine", {"prompt": "a harbour"})
+        await discord_fake.wait_for(lambda: bool(segmind.creates), timeout=20)
+        body = segmind.creates[-1].json
+        assert body is not None and (body.get("output_format"), body.get("web_search")) == ("jpg", True), body
+    finally:
+        await running.close()
+
+
+async def test_a_list_no_provider_of_the_model_offers_is_shown_disabled(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    message = await panel(discord_fake)
+    click = await discord_fake.click(message.id, "bananacord:prefs:page:more")
+    await discord_fake.wait_for(lambda: "bananacord:prefs:web_search" in items(message), timeout=10)
+    assert click.callbacks[0]["type"] == 7
+    shown = items(message)["bananacord:prefs:web_search"]
+    assert shown["disabled"] and shown["placeholder"] == "Web search: not offered for this model here"
