@@ -70,10 +70,9 @@ def panel(prefs: Preferences, offered: Offered, page: str = "main") -> discord.u
     """The lists and buttons under a member's preferences, the current choices marked: the model, shape, size and
     images per prompt, or (``page`` "more") the format, thinking and web search the model's providers offer."""
     view = discord.ui.View(timeout=None)
-    models = [(model, name) for model, name in offered.models]
     default = (NONE, "model's default")
     choices = {
-        "model": [(NONE, f"server default ({offered.server_model})"), *models],
+        "model": [(NONE, f"server default ({offered.server_model})"), *offered.models],
         "aspect_ratio": [default, *offered.ratios],
         "resolution": [default, *((size, _size(size)) for size in offered.resolutions)],
         "count": [(str(n), str(n)) for n in range(1, offered.most_images + 1)],
@@ -88,7 +87,7 @@ def panel(prefs: Preferences, offered: Offered, page: str = "main") -> discord.u
             current = "1"
         elif name == "web_search" and chosen is not None:
             current = "on" if chosen else "off"
-        if name != "model" and len(choices[name]) == 1:
+        if choices[name] == [default]:
             # Nothing to choose: no provider of the model takes it here. Shown so, not left out without a word.
             view.add_item(PreferenceList(name, None, row=row, unavailable=True))
             continue

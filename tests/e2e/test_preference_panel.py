@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.config import Settings
-from bot.testing.discord import FakeDiscord, FakeMessage
+from bot.testing.discord import ADMIN_PERMISSIONS, FakeDiscord, FakeMessage
 from bot.testing.discord.validation import walk_components
 from bot.testing.providers import FakeSeaArt, FakeSegmind
 from tests.conftest import Clock, RunningBot, answered, make_settings, start_bot
@@ -201,7 +201,12 @@ async def test_the_second_page_sets_format_thinking_and_web_search_where_the_mod
 async def test_a_list_no_provider_of_the_model_offers_is_shown_disabled(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
+    # A server allowing one image per prompt: that one choice is offered, not greyed out as not offered.
+    await answered(
+        discord_fake, "admin defaults", {"max_count": 1}, user_id=discord_fake.admin_id, permissions=ADMIN_PERMISSIONS
+    )
     message = await panel(discord_fake)
+    assert offered(message, "count") == ["1"] and not items(message)["bananacord:prefs:count"].get("disabled")
     click = await discord_fake.click(message.id, "bananacord:prefs:page:more")
     await discord_fake.wait_for(lambda: "bananacord:prefs:web_search" in items(message), timeout=10)
     assert click.callbacks[0]["type"] == 7
