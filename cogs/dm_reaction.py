@@ -8,7 +8,8 @@ member banned from the bot here gets nothing, as from its buttons.
 The images are downloaded again from Discord (the message is read for its attachments' current links) into the
 runner's spools (bot/imagework.py), so a member reacting to many images at once holds no more of them in memory
 than the memory gate allows, and uploaded from there. One member's reactions are sent one after another, at most
-``WAITING_PER_MEMBER`` waiting: a member reacting to a whole channel does not fill the bot. A file past what a DM
+``WAITING_PER_MEMBER`` waiting: a member reacting to a whole channel does not fill the bot (and is told, once, that
+the rest were not taken). A file past what a DM
 takes is linked instead of attached. Closed DMs are logged, as nothing else could reach the member privately.
 Discord failing a send (a 5xx discord.py does not retry itself, as 503, or no answer) is tried again a few times
 over about a quarter of a minute, each part of the copy with a nonce of its own (bot/nonces.py): a send Discord
@@ -52,6 +53,10 @@ DM_BYTES = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 # How long one image may take to come down from Discord's CDN.
 DOWNLOAD_SECONDS = 60.0
 NOT_READY = "That image is not ready yet: react ✉️ again once it shows, and it comes here."
+TOO_MANY = (
+    f"Too many ✉️ at once: {1 + WAITING_PER_MEMBER} copies are on their way here, one after another, and the rest "
+    "were not taken. React ✉️ again on those you still want once these have come."
+)
 T = TypeVar("T")
 
 
@@ -60,6 +65,7 @@ class DmReaction(commands.Cog):
         self.bot = bot
         self._turns: dict[int, asyncio.Lock] = {}
         self._waiting: Counter[int] = Counter()
+        self._told: set[int] = set()  # members told their ✉️ are too many, until their copies have all gone
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
@@ -78,6 +84,11 @@ class DmReaction(commands.Cog):
             return
         if self._waiting[who] > WAITING_PER_MEMBER:
             log.info("job %s: a ✉️ reaction dropped: its member has %d waiting", job.id, self._waiting[who])
+            if who not in self._told:
+                # Said once while their copies are on their way: a dropped ✉️ said nothing, and the member waited
+                # for a copy that never came.
+                self._told.add(who)
+                self.bot.services.runner.in_background(self._tell_too_many(who), f"too-many-envelopes-{who}")
             return
         self._waiting[who] += 1
         try:
@@ -88,6 +99,18 @@ class DmReaction(commands.Cog):
             if not self._waiting[who]:
                 del self._waiting[who]
                 self._turns.pop(who, None)
+                self._told.discard(who)
+
+    async def _tell_too_many(self, who: int) -> None:
+        """The member whose ✉️ were dropped, told by DM (once while their copies are on their way)."""
+        nonce = message_nonce("dm-copy", f"too-many:{who}:{time.time_ns()}")
+        try:
+            dm = await self._retried(lambda: self.bot.create_dm(discord.Object(who)))
+            await self._retried(lambda: dm.send(TOO_MANY, allowed_mentions=discord.AllowedMentions.none(), nonce=nonce))
+        except discord.HTTPException as exc:
+            log.info("member %s: could not be told their ✉️ were too many (HTTP %s)", who, exc.status)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.info("member %s: could not be told their ✉️ were too many (%s)", who, type(exc).__name__)
 
     async def _send(self, job: Job, payload: discord.RawReactionActionEvent) -> None:
         store = self.bot.services.runner.store

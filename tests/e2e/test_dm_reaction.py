@@ -11,7 +11,7 @@ from typing import Any
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
-from cogs.dm_reaction import DM_BYTES, NOT_READY, WAITING_PER_MEMBER
+from cogs.dm_reaction import DM_BYTES, NOT_READY, TOO_MANY, WAITING_PER_MEMBER
 from tests.conftest import RunningBot, answer_given
 from tests.e2e.test_batches import batch_message
 from tests.e2e.test_buttons import start_running_job, states
@@ -98,23 +98,28 @@ async def test_one_member_s_envelopes_wait_their_turn_and_past_a_few_are_dropped
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
     """A member taking the ✉️ off and on again and again, while Discord is slow to serve the image, has one copy on
-    its way and five waiting; the rest are dropped rather than held, one after another."""
+    its way and five waiting; the rest are dropped rather than held, one after another, and the member told so once
+    (a dropped ✉️ said nothing: they waited for a copy that never came)."""
     image = await imagine(discord_fake, {"prompt": "a windmill"})
     discord_fake.hold_downloads()
     for _ in range(9):
         assert await discord_fake.react(image.id, "✉️")
     await discord_fake.wait_for(lambda: discord_fake.downloads_waiting == 1, timeout=10)
     await imagine(discord_fake, {"prompt": "a mill pond"})  # the bot has handled the reactions by now
-    assert discord_fake.dms_to(discord_fake.member_id) == []
+    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.member_id)), timeout=10)
+    assert [dm.content for dm in discord_fake.dms_to(discord_fake.member_id)] == [TOO_MANY]  # once, for three
     discord_fake.hold_downloads(False)
-    await discord_fake.wait_for(lambda: len(discord_fake.dms_to(discord_fake.member_id)) == 1 + WAITING_PER_MEMBER)
+    await discord_fake.wait_for(lambda: len(discord_fake.dms_to(discord_fake.member_id)) == 2 + WAITING_PER_MEMBER)
     await imagine(discord_fake, {"prompt": "a third mill"})
-    assert len(discord_fake.dms_to(discord_fake.member_id)) == 1 + WAITING_PER_MEMBER
+    copies = discord_fake.dms_to(discord_fake.member_id)[1:]
+    assert len(copies) == 1 + WAITING_PER_MEMBER
     # Each a whole copy, sent one after another.
-    assert all(
-        [f.data for f in dm.files] == [f.data for f in image.files]
-        for dm in discord_fake.dms_to(discord_fake.member_id)
-    )
+    assert all([f.data for f in dm.files] == [f.data for f in image.files] for dm in copies)
+
+    # Once they have all come, a ✉️ within the limit brings its copy, and no word of too many.
+    assert await discord_fake.react(image.id, "✉️")
+    await discord_fake.wait_for(lambda: len(discord_fake.dms_to(discord_fake.member_id)) == 3 + WAITING_PER_MEMBER)
+    assert discord_fake.dms_to(discord_fake.member_id)[-1].content != TOO_MANY
 
 
 async def test_a_member_banned_from_the_bot_gets_no_copy(
