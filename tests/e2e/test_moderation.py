@@ -331,6 +331,19 @@ async def test_a_long_pattern_is_listed_cut_and_removed_by_its_number(
     assert query(settings, "SELECT term FROM blocked_terms") == [("dragon",)]
 
 
+async def logging_dragons(
+    tmp_path: Path, discord_fake: FakeDiscord, fakes: tuple[FakeSeaArt, FakeSegmind], bot_for: list[RunningBot]
+) -> int:
+    """A bot whose moderators log to a channel of their own and block "dragon"; that channel's id."""
+    settings = settings_for(tmp_path, discord_fake, fakes, ["seaart"])
+    bot_for.append(await start_bot(settings, discord_fake, Clock()))
+    mod = discord_fake.moderator_id
+    log_channel = discord_fake.nsfw_channel_id
+    await command(discord_fake, "mod logchannel", {"channel": log_channel}, user_id=mod)
+    await command(discord_fake, "mod blockterm add", {"term": "dragon"}, user_id=mod)
+    return log_channel
+
+
 @pytest.mark.parametrize("who", ["a member's blocked prompt", "a moderator's ban"])
 async def test_a_rate_limited_log_channel_does_not_hold_up_the_answer(
     tmp_path: Path,
@@ -342,12 +355,8 @@ async def test_a_rate_limited_log_channel_does_not_hold_up_the_answer(
     """The log channel is rate limited (a flood of blocked prompts: Discord's 429, retry_after 4 s): the post
     to it waited before the answer, which then came after Discord's 3 s and was refused ("The application did
     not respond"; the ban saved, the moderator never told). The answer comes first; the post, later."""
-    settings = settings_for(tmp_path, discord_fake, fakes, ["seaart"])
-    bot_for.append(await start_bot(settings, discord_fake, Clock()))
+    log_channel = await logging_dragons(tmp_path, discord_fake, fakes, bot_for)
     mod = discord_fake.moderator_id
-    log_channel = discord_fake.nsfw_channel_id
-    await command(discord_fake, "mod logchannel", {"channel": log_channel}, user_id=mod)
-    await command(discord_fake, "mod blockterm add", {"term": "dragon"}, user_id=mod)
     discord_fake.answer_window = 3.0
     limited = {"message": "You are being rate limited.", "retry_after": 4.0, "global": False}
     discord_fake.fail_next("POST", rf"^/channels/{log_channel}/messages$", status=429, body=limited)
@@ -368,12 +377,7 @@ async def test_a_log_post_discord_fails_is_posted_again_once(
 ) -> None:
     """A 503 on the log post (which discord.py does not retry) dropped it: the moderators never saw the blocked
     prompt in their channel. It is posted again; one Discord made whose answer was lost is the same post (nonce)."""
-    settings = settings_for(tmp_path, discord_fake, fakes, ["seaart"])
-    bot_for.append(await start_bot(settings, discord_fake, Clock()))
-    mod = discord_fake.moderator_id
-    log_channel = discord_fake.nsfw_channel_id
-    await command(discord_fake, "mod logchannel", {"channel": log_channel}, user_id=mod)
-    await command(discord_fake, "mod blockterm add", {"term": "dragon"}, user_id=mod)
+    log_channel = await logging_dragons(tmp_path, discord_fake, fakes, bot_for)
 
     def posted() -> list[str]:
         return [
