@@ -94,6 +94,8 @@ class ReferenceImage(BaseModel):
     # What the member gave it for (Midjourney's --sref, --cref, --oref: bot/reference_roles.py); None: a reference
     # as any other. Said to the model in the prompt sent (GenerationRequest.sent_prompt), never sent as a field.
     role: Role | None = None
+    # Midjourney's weight for that role, as given (``--sw 50``; None: its default), said in words too.
+    weight: int | None = Field(default=None, ge=0, le=1000)
 
     @field_validator("filename")
     @classmethod
@@ -123,7 +125,9 @@ class Turn(BaseModel):
     @property
     def sent_prompt(self) -> str:
         """The prompt as that step sent it (GenerationRequest.sent_prompt)."""
-        return with_roles(self.prompt, [ref.role for ref in self.reference_images])
+        return with_roles(
+            self.prompt, [ref.role for ref in self.reference_images], [ref.weight for ref in self.reference_images]
+        )
 
 
 PanWay = Literal["left", "right", "up", "down"]
@@ -209,7 +213,9 @@ class GenerationRequest(BaseModel):
     def sent_prompt(self) -> str:
         """The prompt a provider is sent: ``prompt``, then what the references given a role are for, by their
         places among this request's references (bot/reference_roles.py)."""
-        return with_roles(self.prompt, [ref.role for ref in self.reference_images])
+        return with_roles(
+            self.prompt, [ref.role for ref in self.reference_images], [ref.weight for ref in self.reference_images]
+        )
 
     @property
     def judged_words(self) -> str:

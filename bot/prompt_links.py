@@ -30,7 +30,7 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlencode, urlsplit
 from bot.discord_refs import expires_at
 from bot.errors import InvalidRequestError
 from bot.models import ReferenceImage, shown_file_name
-from bot.reference_roles import PARAMETERS, Role
+from bot.reference_roles import PARAMETERS, WEIGHT_HELP, WEIGHT_RANGE, WEIGHTS, Role
 
 # Discord's CDN and its media proxy (the link an image's "Copy Link" gives); both serve /attachments/.
 DISCORD_CDN_HOSTS = frozenset({"cdn.discordapp.com", "media.discordapp.net"})
@@ -64,7 +64,14 @@ MAX_IMAGE_LINKS = 14
 # A parameter's values may be links (Midjourney's --sref <url>): those are the parameter's, read by
 # bot/prompt_parameters.py, not references.
 # "--sref {<link>, <link>}": Midjourney's choices of style images (not taken: ``split_links``).
-_ROLE_CHOICES = re.compile(r"(?:--|[\u2013\u2014])(sref|cref|oref)\s*\{", re.IGNORECASE)
+_ROLE_CHOICES = re.compile(r"(?:--|[\u2013\u2014])(sref|cref|oref|sw|cw|ow)\s*\{", re.IGNORECASE)
+# "--sw 50": Midjourney's weight for the images given after --sref (--cw: --cref's, --ow: --oref's), as a word of
+# its own, taken out with the spaces before it, or at a line's start with those after it.
+_WEIGHT_WORD = r"(?:--|[\u2013\u2014])(?:sw|cw|ow)[ \t]+[0-9]{1,9}"
+_WEIGHT = re.compile(
+    rf"[ \t]+(?P<after>{_WEIGHT_WORD})(?=\s|$)|(?:^|(?<=\n))(?P<starting>{_WEIGHT_WORD})(?:[ \t]+|(?=\n|$))",
+    re.IGNORECASE,
+)
 _PARAMETER = re.compile(r"(?:--|[\u2013\u2014])([a-z]+)$", re.IGNORECASE)
 
 
@@ -89,6 +96,11 @@ class PromptLinks:
 
     # Message links given after --sref, --cref or --oref: their images are references with that role.
     role_messages: tuple[tuple[Role, str], ...] = ()
+    # The weights given for those roles (``--sw 50``), for the images of ``role_messages`` (``images`` have theirs).
+    weights: tuple[tuple[Role, int], ...] = ()
+
+    def weight_of(self, role: Role) -> int | None:
+        return dict(self.weights).get(role)
 
     @property
     def found(self) -> bool:
@@ -109,6 +121,10 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None, shown: b
     if (braced := _ROLE_CHOICES.search(prompt)) is not None:
         # Choices are read after the links are taken out (bot/permutations.py): each image would go to every
         # choice as a plain reference, none for its style. Said rather than drawn so.
+        if braced[1].lower() in WEIGHTS:
+            raise InvalidRequestError(
+                f"`--{braced[1].lower()}` takes one weight, not choices in braces: for each weight, send a command."
+            )
         raise InvalidRequestError(
             f"`--{braced[1].lower()}` takes images' links, not choices in braces: several links after it are all "
             "used together; for one image per style, send a command for each."
@@ -190,13 +206,41 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None, shown: b
             f"{MAX_IMAGE_LINKS} reference images."
         )
     pieces.append(words + prompt[start:])
+    given = {image.role for image in images.values() if image.role is not None} | {role for role, _ in role_messages}
+    text, weights = _weights(_joined(pieces), given)
+    weighed = [
+        image.model_copy(update={"weight": weights[image.role]}) if image.role in weights else image
+        for image in images.values()
+    ]
     return PromptLinks(
-        _joined(pieces),
-        tuple(images.values()),
+        text,
+        tuple(weighed),
         tuple(dict.fromkeys(messages)),
         tuple(pictured.values()),
         tuple(dict.fromkeys(role_messages)),
+        tuple(weights.items()),
     )
+
+
+def _weights(words: str, given: set[Role]) -> tuple[str, dict[Role, int]]:
+    """``words`` without Midjourney's weights (``--sw 50``) for the roles ``given`` in them, and those weights (the
+    last of each, as Midjourney takes it); a weight out of its range is refused, with the range. A weight for a role
+    not given stays in the words: bot/prompt_parameters.py names it back, left out."""
+    weights: dict[Role, int] = {}
+
+    def taken(match: re.Match[str]) -> str:
+        name, value = (match["after"] or match["starting"]).lstrip("-\u2013\u2014").split()
+        role = WEIGHTS[name.lower()]
+        if role not in given:
+            return match[0]
+        low, high = WEIGHT_RANGE[role]
+        if not low <= int(value) <= high:
+            raise InvalidRequestError(WEIGHT_HELP[role])
+        weights[role] = int(value)
+        return ""
+
+    text = _WEIGHT.sub(taken, words)
+    return (text.strip().rstrip(",;:").rstrip(), weights) if weights else (words, weights)
 
 
 def _role_image(url: str, role: Role, hosts: frozenset[str] | set[str], now: float) -> ReferenceImage:

@@ -11,7 +11,8 @@ parameters that ends the prompt, as Midjourney reads them:
 * ``--no X`` asks for X to be left out: Nano Banana takes that in words, so it goes on as ", without X"; ``--tile``
   (a seamless pattern) and ``--niji`` (Midjourney's anime model) are said in words too (``IN_WORDS``);
 * ``--sref``, ``--cref`` and ``--oref`` with an image's link on Discord are taken out before (bot/prompt_links.py:
-  the image is a reference with that role, bot/reference_roles.py); with Midjourney's codes they are left out;
+  the image is a reference with that role, bot/reference_roles.py), with their weights (``--sw``, ``--cw``,
+  ``--ow``); with Midjourney's codes they are left out, as is a weight with no such link;
 * the rest (``--v``, ``--style``, ``--stylize``, ``--chaos``, ``--quality``, ``--raw`` and the like)
   mean nothing to Nano Banana: they are taken out and named back to the member (cogs/imagine.py).
 
@@ -165,8 +166,11 @@ def ignored_note(ignored: Sequence[str]) -> str | None:
     shown = shown.replace("`", "'")
     shown = shown if len(shown) <= 200 else shown[:199] + "\u2026"
     note = f"Left out `{shown}`: Midjourney's parameters, which mean nothing to Nano Banana."
-    if any(text.split(" ", 1)[0].lstrip("-\u2013\u2014").lower() in _SOME_VALUES for text in ignored):
+    names = {text.split(" ", 1)[0].lstrip("-\u2013\u2014").lower() for text in ignored}
+    if names & _SOME_VALUES:
         note += f" {REFERENCE_ROLE}"
+    elif names & _WEIGHTS:
+        note += f" {WEIGHT_ALONE}"
     return note
 
 
@@ -176,6 +180,12 @@ REFERENCE_ROLE = (
     "Here `--sref`, `--cref` and `--oref` take an image's link, not Midjourney's codes: right-click an image in "
     "Discord → Copy Link, and paste it after them (`a fox --sref <link>`)."
 )
+# A weight typed with no image's link for it in the same words (the weighed image alone is weighed).
+WEIGHT_ALONE = (
+    "`--sw`, `--cw` and `--ow` weigh the images whose links follow `--sref`, `--cref` and `--oref` in the same words "
+    "(`a fox --sref <link> --sw 300`)."
+)
+_WEIGHTS = frozenset({"sw", "cw", "ow"})
 _LINK = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 
 

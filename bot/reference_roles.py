@@ -9,23 +9,59 @@ sent (GenerationRequest.sent_prompt), not when it is typed: a Vary puts the imag
 that image alone, an edit sends its own images. The role goes with the image, and the sentence names the places the
 request being sent has, or is left out where the image is not among them.
 
+Midjourney's weights for them (``--sw``, ``--cw``, ``--ow``, given with the links in the same words) are said in
+words too: how closely the style is taken, whether the character keeps only its face (``--cw 0``), how loosely the
+subject is followed (``weight_asked``). Each weight goes with the images of its role, as the role does.
+
 The sentence is never shown as the member's words, nor judged by moderation as theirs: the prompt holds the member's
 words alone; the image's message says which reference is for what (bot/render.py).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Literal
 
 Role = Literal["style", "character", "subject"]
 # Midjourney's parameter for each role.
 PARAMETERS: dict[str, Role] = {"sref": "style", "cref": "character", "oref": "subject"}
-# What the model is asked to do with the images of each role, ``{images}`` naming them.
-_ASKED: dict[Role, str] = {
-    "style": "Take only the style of {images}: {their} colours, light, medium and texture, not what {it} {shows}.",
-    "character": "Draw the same character as in {images}, with the same face, hair and clothes.",
-    "subject": "Include the subject of {images}, as it looks there.",
+# Midjourney's weight for each role (``--sw 50``) and the whole numbers it takes; 100 is its default for each.
+WEIGHTS: dict[str, Role] = {"sw": "style", "cw": "character", "ow": "subject"}
+WEIGHT_RANGE: dict[Role, tuple[int, int]] = {"style": (0, 1000), "character": (0, 100), "subject": (1, 1000)}
+# What a weight out of its range is refused with (bot/prompt_links.py).
+WEIGHT_HELP: dict[Role, str] = {
+    "style": "`--sw` takes a whole number from 0 to 1000: 100 is Midjourney's default, lower takes less of the "
+    "style, higher follows it more closely.",
+    "character": "`--cw` takes a whole number from 0 to 100: 0 keeps only the character's face, 100 its face, hair "
+    "and clothes.",
+    "subject": "`--ow` takes a whole number from 1 to 1000: 100 is Midjourney's default, lower follows the subject "
+    "more loosely, higher more closely.",
+}
+# What the model is asked to do with the images of each role, by how much of it the weight asks for ("": as much
+# as Midjourney's default does), ``{images}`` naming them.
+_ASKED: dict[tuple[Role, str], str] = {
+    ("style", "light"): (
+        "Take only a light touch of the style of {images}: a hint of {their} colours, light, medium and texture, "
+        "not what {it} {shows}."
+    ),
+    (
+        "style",
+        "",
+    ): "Take only the style of {images}: {their} colours, light, medium and texture, not what {it} {shows}.",
+    ("style", "strong"): (
+        "Follow the style of {images} closely: {their} colours, light, medium and texture, not what {it} {shows}."
+    ),
+    ("character", "face"): (
+        "Draw the same character as in {images}, keeping only the face: the hair and clothes need not match."
+    ),
+    ("character", "face and hair"): (
+        "Draw the same character as in {images}, keeping the face and hair: the clothes need not match."
+    ),
+    ("character", ""): "Draw the same character as in {images}, with the same face, hair and clothes.",
+    ("subject", "light"): "Include a subject like the one in {images}, loosely: its details may differ.",
+    ("subject", ""): "Include the subject of {images}, as it looks there.",
+    ("subject", "strong"): "Include the subject of {images} exactly as it looks there, every detail kept.",
 }
 # How the image's message names each role ("the second for style").
 SHOWN: dict[Role, str] = {"style": "style", "character": "its character", "subject": "its subject"}
@@ -67,12 +103,27 @@ def places_named(places: Sequence[int], total: int) -> str:
     return f"the {', '.join(words[:-1])} and {words[-1]} images"
 
 
-def roles_sentence(roles: Sequence[str | None]) -> str | None:
+def weight_asked(role: str | None, weight: int | None) -> str:
+    """How much of its role an image's weight asks for, as ``_ASKED`` words it: for the style and the subject "light"
+    (Midjourney's weight 50 or under), "" (between) or "strong" (200 and over); for the character "face" (``--cw``
+    33 or under: Midjourney keeps only the face at 0), "face and hair" (up to 66) or "" (face, hair and clothes)."""
+    if weight is None:
+        return ""
+    if role == "character":
+        return "face" if weight <= 33 else "face and hair" if weight <= 66 else ""
+    return "light" if weight <= 50 else "strong" if weight >= 200 else ""
+
+
+def roles_sentence(roles: Sequence[str | None], weights: Sequence[int | None] = ()) -> str | None:
     """What the model is asked to do with the references whose roles are ``roles`` (one per reference, in the
-    request's order; None: an image with no role given), or None where none has one."""
+    request's order; None: an image with no role given), or None where none has one. ``weights``: each reference's
+    weight for its role (None, or none given: Midjourney's default)."""
+    asked_of = [weight_asked(role, weights[i] if i < len(weights) else None) for i, role in enumerate(roles)]
     sentences = []
-    for role, asked in _ASKED.items():
-        places = [place for place, given in enumerate(roles, start=1) if given == role]
+    for (role, degree), asked in _ASKED.items():
+        places = [
+            place for place, given in enumerate(roles, start=1) if given == role and asked_of[place - 1] == degree
+        ]
         if not places:
             continue
         many = len(places) > 1
@@ -87,9 +138,9 @@ def roles_sentence(roles: Sequence[str | None]) -> str | None:
     return " ".join(sentences) or None
 
 
-def with_roles(prompt: str, roles: Sequence[str | None]) -> str:
-    """``prompt`` as sent: the member's words, then what the references with a role are for."""
-    sentence = roles_sentence(roles)
+def with_roles(prompt: str, roles: Sequence[str | None], weights: Sequence[int | None] = ()) -> str:
+    """``prompt`` as sent: the member's words, then what the references with a role are for (``roles_sentence``)."""
+    sentence = roles_sentence(roles, weights)
     if sentence is None:
         return prompt
     # "a fox," or /blend's "Blend these images ...:" with no words after it: the sentence ends the words.
@@ -100,8 +151,14 @@ def with_roles(prompt: str, roles: Sequence[str | None]) -> str:
     return f"{words}{end} {sentence}"
 
 
-def roles_shown(roles: Sequence[str | None]) -> str | None:
+def roles_shown(roles: Sequence[str | None], weights: Sequence[int | None] = ()) -> str | None:
     """What the references given a role are for, as the image's message says it ("1 for style, 2 for its
-    character"); None where none has a role."""
-    counts = [(sum(1 for given in roles if given == role), shown) for role, shown in SHOWN.items()]
-    return ", ".join(f"{count} for {shown}" for count, shown in counts if count) or None
+    character", "1 for style at --sw 300" with a weight); None where none has a role."""
+    given = [(role, weights[i] if i < len(weights) else None) for i, role in enumerate(roles)]
+    shown = []
+    for role, said in SHOWN.items():
+        counts = Counter(weight for named, weight in given if named == role)
+        parameter = next(name for name, weighed in WEIGHTS.items() if weighed == role)
+        for weight, count in sorted(counts.items(), key=lambda item: -1 if item[0] is None else item[0]):
+            shown.append(f"{count} for {said}" + ("" if weight is None else f" at --{parameter} {weight}"))
+    return ", ".join(shown) or None

@@ -148,7 +148,8 @@ def _describe_request(job: Job, caps: Capabilities | None, shapes: Sequence[str]
     if job.request.reference_images:
         count = len(job.request.reference_images)
         # Which of them the member gave for their style or character (--sref: bot/reference_roles.py).
-        roles = roles_shown([ref.role for ref in job.request.reference_images])
+        references = job.request.reference_images
+        roles = roles_shown([ref.role for ref in references], [ref.weight for ref in references])
         parts.append(f"{count} reference image{'s' if count != 1 else ''}" + (f" ({roles})" if roles else ""))
     return " · ".join(parts)
 

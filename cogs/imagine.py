@@ -731,7 +731,8 @@ class Imagine(commands.Cog):
         for parameter, role in PARAMETERS.items():
             if links := [link for given, link in linked_in.role_messages if given == role]:
                 linked = await linked_images(interaction, " ".join(links), f"the prompt's `--{parameter}`")
-                images += [self._reference(i.attachment, own=i.by_this_bot, role=role) for i in linked]
+                weight = linked_in.weight_of(role)
+                images += [self._reference(i.attachment, own=i.by_this_bot, role=role, weight=weight) for i in linked]
                 given_for += len(linked)
         if references:
             # Links to messages, as the option was made for, and to images (an image's Copy Link), as the prompt.
@@ -833,12 +834,12 @@ class Imagine(commands.Cog):
             log.info("could not tell the member a note about their job (HTTP %s, code %s)", exc.status, exc.code)
 
     def _reference(
-        self, attachment: discord.Attachment, *, own: bool = False, role: Role | None = None
+        self, attachment: discord.Attachment, *, own: bool = False, role: Role | None = None, weight: int | None = None
     ) -> ReferenceImage:
         """A member's attachment as a reference, held to the members' upload limit; ``own``: the bot's own
         result, delivered up to the channel's upload limit and held instead to what a provider takes
         (routing, and ``check_fits_provider`` before a form is shown). ``role``: what it was given for (--sref:
-        bot/reference_roles.py)."""
+        bot/reference_roles.py), with its ``weight`` (--sw)."""
         limit = self.bot.settings.imagine.max_attachment_bytes
         if not own and attachment.size > limit:
             raise InvalidRequestError(
@@ -852,6 +853,7 @@ class Imagine(commands.Cog):
             size=attachment.size,
             filename=attachment.filename,
             role=role,
+            weight=weight,
         )
 
     async def moderate(self, interaction: discord.Interaction[Any], request: GenerationRequest) -> GenerationRequest:

@@ -91,6 +91,41 @@ def test_sref_cref_and_oref_links_are_references_marked_with_what_they_are_for()
     assert split("a cat --sref 1234 random --sw 50") == PromptLinks("a cat --sref 1234 random --sw 50")
 
 
+def test_a_role_s_weight_goes_with_its_images_and_leaves_the_words() -> None:
+    """Midjourney's ``--sw``, ``--cw`` and ``--ow`` weigh the images given after ``--sref``, ``--cref`` and
+    ``--oref`` (what the prompt sent says of them: bot/reference_roles.py), wherever they stand among the words;
+    the last of each counts. A weight with no link of its role stays, for bot/prompt_parameters.py to name."""
+    links = split(f"a cat --sw 20 --sref {CDN} --cref {MEDIA} --cw 0 --ar 16:9 \u2014SW 300")
+    assert links.words == "a cat --ar 16:9"
+    assert [(image.filename, image.role, image.weight) for image in links.images] == [
+        ("cat.png", "style", 300),
+        ("dog.webp", "character", 0),
+    ]
+    links = split(f"a cat --sref {CDN}\n--sw 50\nat night --ow 500")  # no --oref: its weight stays
+    assert links.words == "a cat\n\nat night --ow 500" and links.images[0].weight == 50
+    # A message's images are read by the caller, which gives them the weight.
+    links = split(f"a cat --oref {MESSAGE} --ow 1")
+    assert links.words == "a cat" and links.weight_of("subject") == 1 and links.weight_of("style") is None
+    # Without a weight, none: Midjourney's default.
+    assert split(f"a cat --sref {CDN} --sw 1.5").images[0].weight is None
+
+
+@pytest.mark.parametrize(
+    ("prompt", "refused"),
+    [
+        (f"a cat --cref {CDN} --cw 101", "`--cw` takes a whole number from 0 to 100: 0 keeps only the character's"),
+        (f"a cat --sref {CDN} --sw 1001", "`--sw` takes a whole number from 0 to 1000"),
+        (f"a cat --oref {MESSAGE} --ow 0", "`--ow` takes a whole number from 1 to 1000"),
+        (f"a cat --sref {CDN} --sw {{50, 300}}", "`--sw` takes one weight, not choices in braces"),
+    ],
+    ids=["cw", "sw", "ow", "choices"],
+)
+def test_a_weight_out_of_its_range_is_refused_with_the_range(prompt: str, refused: str) -> None:
+    with pytest.raises(InvalidRequestError) as raised:
+        split(prompt)
+    assert refused in str(raised.value)
+
+
 @pytest.mark.parametrize(
     ("prompt", "refused"),
     [

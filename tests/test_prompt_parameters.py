@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.prompt_parameters import REFERENCE_ROLE, Parameters, ignored_note, split_parameters
+from bot.prompt_parameters import REFERENCE_ROLE, WEIGHT_ALONE, Parameters, ignored_note, split_parameters
 
 
 @pytest.mark.parametrize(
@@ -114,3 +114,12 @@ def test_the_note_names_a_link_by_its_file_and_says_how_to_give_a_style_referenc
         == "Left out `--style raw`: Midjourney's parameters, which mean nothing to Nano Banana."
     )
     assert ignored_note([]) is None
+
+
+def test_a_weight_with_no_image_of_its_role_is_named_with_where_it_goes() -> None:
+    """``--sw 300`` with no ``--sref <link>`` in the same words weighs nothing (bot/prompt_links.py takes the ones
+    that do): named back, with how to give it; with a code after --sref, the link's note is the one owed."""
+    assert ignored_note(["--sw 300"]) == (
+        f"Left out `--sw 300`: Midjourney's parameters, which mean nothing to Nano Banana. {WEIGHT_ALONE}"
+    )
+    assert (ignored_note(["--sref 1234", "--sw 50"]) or "").endswith(REFERENCE_ROLE)

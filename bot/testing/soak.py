@@ -214,7 +214,10 @@ def job_prompt(job: Mapping[str, Any]) -> str:
     """The prompt a job row was made with, as the provider received it (with what a style reference is for:
     GenerationRequest.sent_prompt)."""
     request = json.loads(job["request_json"])
-    return with_roles(str(request.get("prompt")), [ref.get("role") for ref in request.get("reference_images", ())])
+    references = request.get("reference_images", ())
+    return with_roles(
+        str(request.get("prompt")), [ref.get("role") for ref in references], [ref.get("weight") for ref in references]
+    )
 
 
 def job_tried(job: Mapping[str, Any]) -> list[Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bot.config import Settings
 from bot.derive import BLEND
-from bot.prompt_parameters import REFERENCE_ROLE
+from bot.prompt_parameters import REFERENCE_ROLE, WEIGHT_ALONE
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from cogs.prompt_form import STYLE_KEPT
@@ -172,3 +172,48 @@ async def test_blend_with_sref_blends_the_two_in_the_third_s_style(
     create = seaart.creates[-1].json
     assert create["image_urls"] == [cat["url"], hat["url"], style["url"]]
     assert create["prompt"] == f"{BLEND}. {STYLE_TAKEN.format('third')}"
+
+
+async def test_sw_and_cw_weigh_their_images_in_words_through_a_vary_and_a_weight_out_of_range_is_refused(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Midjourney's ``--sw 300`` and ``--cw 0`` (face only) with the links they weigh: said in the prompt sent, shown
+    on the Model line, kept by a Vary; a message's images after ``--sref`` take its weight; ``--cw 150`` is refused,
+    nothing made; a weight with no link for it is named back with where it goes."""
+    style = discord_fake.add_attachment(png_bytes(colour=(20, 60, 200)), "style.png", "image/png")
+    face = discord_fake.add_attachment(png_bytes(colour=(240, 200, 180)), "face.png", "image/png")
+    command = await discord_fake.slash_command(
+        "imagine", {"prompt": f"a knight --sref {style['url']} --sw 300 --cref {face['url']} --cw 0 --ar 3:4"}
+    )
+    original = await delivered(discord_fake, command)
+    create = seaart.creates[-1].json
+    assert create["image_urls"] == [style["url"], face["url"]] and create["aspect_ratio"] == "3:4"
+    assert create["prompt"] == (
+        "a knight. Follow the style of the first image closely: its colours, light, medium and texture, not what it "
+        "shows. Draw the same character as in the second image, keeping only the face: the hair and clothes need "
+        "not match."
+    )
+    assert shown_text(original.embeds[0]["description"]) == "a knight"
+    assert "2 reference images (1 for style at --sw 300, 1 for its character at --cw 0)" in shown_text(
+        fields(original)["Model"]
+    )
+    assert followups(discord_fake, command) == []  # nothing left out, no note owed
+
+    await delivered(discord_fake, await press(discord_fake, original, "Vary (Subtle)"))
+    sent = seaart.creates[-1].json["prompt"]
+    assert "Follow the style of the second image closely" in sent and "third image, keeping only the face" in sent
+
+    link = f"https://discord.com/channels/{discord_fake.guild_id}/{original.channel_id}/{original.id}"
+    await imagine(discord_fake, {"prompt": f"a castle --sref {link} --sw 25"})
+    assert seaart.creates[-1].json["prompt"].startswith("a castle. Take only a light touch of the style of the image")
+
+    refused = await discord_fake.slash_command("imagine", {"prompt": f"a knight --cref {face['url']} --cw 150"})
+    await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=10)
+    assert "`--cw` takes a whole number from 0 to 100" in refusal_of(refusal(discord_fake, refused.id))
+
+    alone = await discord_fake.slash_command("imagine", {"prompt": "a knight --sw 300"})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 4, timeout=20)
+    assert seaart.creates[-1].json["prompt"] == "a knight" and len(seaart.creates) == 4
+    await discord_fake.wait_for(lambda: bool(alone.followup_ids), timeout=10)
+    ((note, _),) = followups(discord_fake, alone)
+    assert note.startswith("Left out `--sw 300`: ") and note.endswith(WEIGHT_ALONE)
