@@ -342,8 +342,9 @@ SHAPED = 0.3
 # The share of batches asked for by choices in braces rather than a count, and the choices they take from.
 CHOSEN = 0.5
 CHOICES = ("at dawn", "at noon", "at dusk", "at night")
-# The share of commands given a style reference as Midjourney's members give one (``--sref <an image's link>``), an
-# image posted in the channel before the sending: one reference more to fetch, a sentence more in the prompt sent.
+# The share of commands given a style reference as Midjourney's members give one (``--sref <an image's link>``, half
+# of them with a weight), an image posted in the channel before the sending: one reference more to fetch, a sentence
+# more in the prompt sent.
 STYLED = 0.15
 
 
@@ -385,7 +386,9 @@ async def send_through_restarts(
         if shapes.random() < SHAPED:
             options["aspect_ratio"] = shapes.choice(("16:9", "3:2", "9:16"))
         if styled.random() < STYLED:
-            options["prompt"] = f"{options['prompt']} --sref {style}"
+            # Half of them weighed, as Midjourney's members often do (``--sw``: a sentence of another strength).
+            weight = f" --sw {styled.choice((25, 300))}" if styled.random() < 0.5 else ""
+            options["prompt"] = f"{options['prompt']} --sref {style}{weight}"
         channel_id = doomed.pick(discord_fake, channels) if doomed is not None else None
         user_id = who.choice(members)
         for _ in range(6):
