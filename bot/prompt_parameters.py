@@ -13,6 +13,7 @@ parameters that ends the prompt, as Midjourney reads them:
 * ``--sref``, ``--cref`` and ``--oref`` with an image's link on Discord are taken out before (bot/prompt_links.py:
   the image is a reference with that role, bot/reference_roles.py), with their weights (``--sw``, ``--cw``,
   ``--ow``); with Midjourney's codes they are left out, as is a weight with no such link;
+* ``::`` parts before the run (``space:: ship``, ``a cat::2 a dog``) are said in words too (bot/multi_prompts.py);
 * the rest (``--v``, ``--style``, ``--stylize``, ``--chaos``, ``--quality``, ``--raw`` and the like)
   mean nothing to Nano Banana: they are taken out and named back to the member (cogs/imagine.py).
 
@@ -27,6 +28,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from bot.multi_prompts import read_multi_prompt
 
 # "--name" (or "—name", "–name") standing as a word of its own.
 # ASCII only: U+212A (the Kelvin sign) is no "k" here, nor an Arabic-Indic digit a digit of a ratio.
@@ -82,14 +85,22 @@ class Parameters:
         return any(value is not None for value in asked) or self.zoom or bool(taken)
 
     @property
+    def drawn(self) -> str:
+        """What the words ask to draw, without the parameters and the parts weighed out (bot/multi_prompts.py)."""
+        return read_multi_prompt(self.words).drawn
+
+    @property
     def prompt(self) -> str:
-        """The words to send: ``--no X``, ``--tile`` and ``--niji`` said as Nano Banana takes them."""
-        if not self.left_out and not self.said:
-            return self.words
+        """The words to send: ``--no X``, ``--tile`` and ``--niji`` said as Nano Banana takes them, and a
+        multi-prompt's ``::`` parts (bot/multi_prompts.py)."""
+        parts = read_multi_prompt(self.words)
+        left_out = (*parts.left_out, *self.left_out)
+        if not left_out and not self.said:
+            return parts.drawn
         # "a fox, --no text" is "a fox, without text", not "a fox,, without text".
-        words = [self.words.rstrip(" ,;")] if self.words.rstrip(" ,;") else []
+        words = [parts.drawn.rstrip(" ,;")] if parts.drawn.rstrip(" ,;") else []
         asked = [IN_WORDS[name] for name in self.said]
-        return ", ".join([*words, *asked, *(f"without {what}" for what in self.left_out)])
+        return ", ".join([*words, *asked, *(f"without {what}" for what in left_out)])
 
 
 def _fits(name: str, values: list[str]) -> bool:

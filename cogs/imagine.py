@@ -448,7 +448,8 @@ def _typed_options(
     """The shape, seed and count of a command, its options taken with the ``--ar``, ``--seed`` and ``--repeat``
     typed at the end of its prompt, which must agree with them; refused, privately, where they do not, or
     where nothing but parameters was typed."""
-    if not typed.words and typed.has_parameters:
+    # "::2" alone is no description either: Midjourney's weight mark with no part to weigh (bot/multi_prompts.py).
+    if not typed.drawn.strip() and (typed.has_parameters or typed.words.strip()):
         raise InvalidRequestError("The prompt has nothing but parameters in it: describe the image you want too.")
     if typed.ratio is not None:
         if aspect_ratio is not None and aspect_ratio != typed.ratio:

@@ -231,6 +231,32 @@ async def test_midjourney_s_tile_and_niji_are_asked_in_words(
     assert interaction.followup_ids == []
 
 
+async def test_midjourney_s_multi_prompt_parts_and_weights_are_said_in_words(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """`space:: ship::2 fog::-1` went to the model as typed, the "::2" drawn as noise and the weights lost: now the
+    parts are listed, the heaviest named, the one weighed below zero left out (bot/multi_prompts.py), in /imagine and
+    in a reply's edit; "::2" with nothing to weigh is refused, nothing made."""
+    interaction = await discord_fake.slash_command("imagine", {"prompt": "space:: ship::2 fog::-1 --ar 16:9"})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    (create,) = seaart.creates
+    assert create.json is not None and create.json["aspect_ratio"] == "16:9"
+    sent = "space, ship, with the most emphasis on ship, without fog"
+    assert create.json["prompt"] == sent
+    message = final_message(discord_fake, interaction.id)
+    assert message is not None and message.embeds[0]["description"] == sent
+    assert interaction.followup_ids == []  # nothing left out: no note
+
+    await discord_fake.post_message("at night:: rain::-1", reply_to=message.id)
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 2, timeout=20)
+    assert seaart.creates[-1].json is not None and seaart.creates[-1].json["prompt"] == "at night, without rain"
+
+    refused = await discord_fake.slash_command("imagine", {"prompt": "::2 --ar 1:1"})
+    await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=10)
+    assert "nothing but parameters" in str(refused.callbacks[-1])
+    assert len(seaart.creates) == 2
+
+
 async def test_midjourney_s_repeat_is_the_count(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
