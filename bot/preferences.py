@@ -38,6 +38,8 @@ class Preferences:
     count: int | None = None
     # Not an /imagine option: whether a slow request pings its member when it ends (cogs/ready_pings.py).
     ping: bool | None = None
+    # Not an option either: words added to the end of each new prompt (bot/prompt_suffix.py).
+    suffix: str | None = None
 
     @property
     def empty(self) -> bool:

@@ -55,8 +55,8 @@ KEEP_WORKING = (
     f"Any message with an image: right-click (long-press on mobile) → **Apps** → **{MENU_NAME}**."
 )
 YOURS = (
-    "`/preferences` your own defaults for what you leave out (pick them from its lists), and whether a slow "
-    "request pings you · `/jobs` "
+    "`/preferences` your own defaults for what you leave out (pick them from its lists), words added to each "
+    "new prompt (`suffix`), and whether a slow request pings you · `/jobs` "
     "what you have generating, and your latest images (**Earlier** pages back, `search:` finds them by their "
     "words) · "
     "`/quota show` what you have left"

@@ -10,6 +10,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Awaitable, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -30,6 +31,7 @@ from bot.models import Derivation, GenerationRequest, JobState, ReferenceImage, 
 from bot.permutations import number_of
 from bot.preferences import ModelChoice, fill, model_at, passed_over_note
 from bot.prompt_parameters import Parameters, ignored_note, split_parameters
+from bot.prompt_suffix import with_suffix
 from bot.prompts import clean_prompt
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS, AUTO
@@ -52,6 +54,7 @@ from cogs.places import level_at, place_of
 from cogs.policy import Admission, admitted, member_of, moderate
 from cogs.private_answers import answer_privately
 from cogs.prompt_choices import (
+    Choice,
     edit_choices,
     images_of_each,
     one_of,
@@ -442,6 +445,17 @@ def check_prompt_option(prompt: str, *, typed: bool = False) -> None:
         )
 
 
+def check_suffixed(choices: Sequence[Choice]) -> None:
+    """Refuse prompts that a member's suffix took past PROMPT_MAX_CHARS, saying it was the suffix."""
+    length = max(cleaned_length(choice.typed.prompt) for choice in choices)
+    if length > PROMPT_MAX_CHARS:
+        raise InvalidRequestError(
+            f"Your prompt with your /preferences suffix has {length:,} characters; prompts may have at most "
+            f"{PROMPT_MAX_CHARS:,}. Shorten the prompt, or drop the suffix (`/preferences forget:Suffix`).",
+            detail=f"suffixed prompt: {length} characters",
+        )
+
+
 def _typed_options(
     typed: Parameters, *, aspect_ratio: str | None, seed: int | None, count: int | None
 ) -> tuple[str | None, int | None, int | None]:
@@ -667,6 +681,7 @@ class Imagine(commands.Cog):
             output_format=output_format,
             thinking=thinking,
             web_search=web_search,
+            suffixed=True,
         )
 
     async def make(
@@ -688,12 +703,14 @@ class Imagine(commands.Cog):
         starting_from: Sequence[ReferenceImage] = (),
         came_from: Derivation | None = None,
         fewest_images: int = 0,
+        suffixed: bool = False,
     ) -> None:
         """/imagine with its options as Discord sent them (``attached``: its images, in order); /blend's too
         (cogs/blend.py), whose ``prompt`` starts with its ``instruction`` to the model, the member's words after
         it (``words_after``: what moderation judges), and which needs ``fewest_images`` attached or linked; and the
         Use as reference form's, whose image goes first (``starting_from``: cogs/reference_form.py), and Change
-        prompt's (``came_from``: the job each came from)."""
+        prompt's (``came_from``: the job each came from). ``suffixed``: a new prompt, to which the member's
+        /preferences suffix is added (bot/prompt_suffix.py)."""
         check_prompt_option(prompt, typed=True)  # as Discord counted it; before any reference is looked up
         # "a fox --ar 16:9 --v 6", as members coming from Midjourney type it: parameters, not words for the model
         # (bot/prompt_parameters.py). Read from the cleaned prompt: a zero-width space after "16:9" hid it.
@@ -706,6 +723,13 @@ class Imagine(commands.Cog):
         permuted = len(choices) > 1
         one_repeat(choices)
         asked = [_typed_options(c.typed, aspect_ratio=aspect_ratio, seed=seed, count=count) for c in choices]
+        services = self.bot.services
+        # The member's own defaults (/preferences) fill what they left out, ahead of the server's.
+        prefs = await services.preferences.get(interaction.guild_id or 0, interaction.user.id)
+        if suffixed and prefs.suffix:
+            # After the checks of what the member typed: a prompt of parameters alone is refused, suffix or not.
+            choices = [replace(c, typed=with_suffix(c.typed, prefs.suffix)) for c in choices]
+            check_suffixed(choices)
         count = asked[0][2]
         each = images_of_each(len(choices), count, cap=await self.count_cap(interaction)) if permuted else 1
         for _, seeded, _ in asked:
@@ -744,10 +768,7 @@ class Imagine(commands.Cog):
             images += not_among(listed.images, images)
         if len(images) < fewest_images:
             raise InvalidRequestError(_too_few_images(fewest_images, len(images)))
-        services = self.bot.services
         defaults = await services.settings_store.guild_defaults(interaction.guild_id or 0)
-        # The member's own defaults (/preferences) fill what they left out, ahead of the server's.
-        prefs = await services.preferences.get(interaction.guild_id or 0, interaction.user.id)
         typed = {
             "resolution": resolution,
             "output_format": output_format,
@@ -1422,7 +1443,7 @@ class Imagine(commands.Cog):
         shown_on = await self._image_message(interaction, job)
         image = self._reference(self._shown_attachment(shown_on, job), own=True)
         source = Derivation(action="reference", job_id=job.id, message_url=_shown_at(shown_on))
-        await self.make(interaction, prompt, starting_from=(image,), came_from=source)
+        await self.make(interaction, prompt, starting_from=(image,), came_from=source, suffixed=True)
 
     async def on_prompt_submit(self, interaction: discord.Interaction[Any], job_id: str, words: str) -> None:
         """The job's request again, as /imagine with ``words``: its model, the options its member chose (those their

@@ -50,6 +50,8 @@ class PanelOwner(Protocol):
 
     def paged(self, interaction: discord.Interaction[Any], page: str) -> Awaitable[None]: ...
 
+    def suffix_form(self, interaction: discord.Interaction[Any]) -> Awaitable[None]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Offered:
@@ -98,6 +100,7 @@ def panel(prefs: Preferences, offered: Offered, page: str = "main") -> discord.u
         ]
         view.add_item(PreferenceList(name, options, row=row))
     view.add_item(PingSwitch(on=prefs.ping is not False, pings=offered.pings))
+    view.add_item(SuffixButton())
     view.add_item(ResetPreferences())
     view.add_item(PanelPage("more" if page == "main" else "main"))
     return view
@@ -234,3 +237,60 @@ class PanelPage(
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         owner, db = _owner(interaction)
         await watched_answer(interaction, db, "/preferences' page", owner.paged(interaction, self.page))
+
+
+class SuffixButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=re.compile(r"bananacord:prefs:suffix")
+):
+    """Opens the form that sets the member's suffix (bot/prompt_suffix.py), filled with the one they have."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Suffix",
+                emoji="✏️",
+                style=discord.ButtonStyle.secondary,
+                custom_id="bananacord:prefs:suffix",
+                row=4,
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> SuffixButton:
+        return cls()
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        owner, db = _owner(interaction)
+        await watched_answer(interaction, db, "/preferences' suffix button", owner.suffix_form(interaction))
+
+
+# The suffix form's custom_id, and its one box's. Its submit is answered by MemberPreferences.on_interaction
+# (cogs/preferences.py), so that a form opened before a restart is answered too.
+SUFFIX_FORM_ID = re.compile(r"bananacord:prefs:suffix-form")
+SUFFIX_INPUT_ID = "suffix"
+
+
+class SuffixForm(discord.ui.Modal):
+    """The member's suffix, to change or empty (to drop it)."""
+
+    def __init__(self, current: str | None, *, most: int) -> None:
+        super().__init__(title="Your prompt suffix", custom_id="bananacord:prefs:suffix-form", timeout=None)
+        self.add_item(
+            discord.ui.Label(
+                text="Added to the end of each new prompt",
+                # At most 100 characters (Discord's limit for a label's description).
+                description="Words, then --no, --tile or --niji if you like. Leave it empty to drop it.",
+                component=discord.ui.TextInput(
+                    custom_id=SUFFIX_INPUT_ID,
+                    style=discord.TextStyle.short,
+                    default=current,
+                    placeholder="in watercolour, soft morning light --no text",
+                    required=False,
+                    max_length=most,
+                ),
+            )
+        )
+        # A stopped modal is not kept by discord.py (send_modal stores only unfinished ones).
+        self.stop()

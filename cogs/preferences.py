@@ -27,23 +27,29 @@ from bot.catalogue import MODEL_NAMES
 from bot.errors import InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
 from bot.preferences import REQUEST_FIELDS, Preferences, model_for
+from bot.prompt_suffix import SUFFIX_MAX_CHARS, checked_suffix
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.routing import choose_provider
 from bot.store.settings import GuildDefaults
-from cogs.imagine import OPTION_CHOICES, build_request
+from cogs.imagine import OPTION_CHOICES, build_request, form_submit, submitted_text
 from cogs.preference_panel import (
     LISTED,
     NONE,
     PAGES,
+    SUFFIX_FORM_ID,
+    SUFFIX_INPUT_ID,
     Offered,
     PanelPage,
     PingSwitch,
     PreferenceList,
     ResetPreferences,
+    SuffixButton,
+    SuffixForm,
     panel,
 )
 from cogs.private_answers import answer_privately
 from cogs.ready_pings import server_pings, slow_requests
+from cogs.slow_answers import watched_answer
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +63,7 @@ LABELS = {
     "web_search": "Web search",
     "count": "Images per prompt",
     "ping": "Ping when done",
+    "suffix": "Suffix",
 }
 FORGET_CHOICES = [app_commands.Choice(name=label, value=name) for name, label in LABELS.items()]
 
@@ -66,10 +73,10 @@ class MemberPreferences(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(PreferenceList, PingSwitch, ResetPreferences, PanelPage)
+        self.bot.add_dynamic_items(PreferenceList, PingSwitch, ResetPreferences, PanelPage, SuffixButton)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(PreferenceList, PingSwitch, ResetPreferences, PanelPage)
+        self.bot.remove_dynamic_items(PreferenceList, PingSwitch, ResetPreferences, PanelPage, SuffixButton)
 
     @app_commands.command(name="preferences")
     @app_commands.guild_only()
@@ -82,6 +89,7 @@ class MemberPreferences(commands.Cog):
         web_search="Web search on or off when you do not say (where supported)",
         count=f"Images per /imagine when you do not say, 1 to {MAX_CANDIDATES} (held to the server's cap)",
         ping="Ping you when a request that took a while ends (its message is edited, which notifies nobody)",
+        suffix="Words added to the end of each new prompt of yours, as Midjourney's suffix (--no, --tile too)",
         forget="Drop one preference",
         reset="Drop all of them (then set the options given here, if any)",
     )
@@ -97,6 +105,7 @@ class MemberPreferences(commands.Cog):
         web_search: bool | None = None,
         count: app_commands.Range[int, 1, MAX_CANDIDATES] | None = None,
         ping: bool | None = None,
+        suffix: app_commands.Range[str, 1, SUFFIX_MAX_CHARS] | None = None,
         forget: str | None = None,
         reset: bool = False,
     ) -> None:
@@ -114,6 +123,7 @@ class MemberPreferences(commands.Cog):
             "web_search": web_search,
             "count": count,
             "ping": ping,
+            "suffix": None if suffix is None else checked_suffix(suffix),
         }
         changes = {name: value for name, value in given.items() if value is not None}
         warning: str | None = None
@@ -149,6 +159,30 @@ class MemberPreferences(commands.Cog):
         """The panel's buttons: pings turned on or off, or every preference reset (on the page it showed)."""
         changes = {} if ping is None else {"ping": ping}
         await self._redraw(interaction, changes, reset=reset, page=_page_of(interaction))
+
+    async def suffix_form(self, interaction: discord.Interaction[Any]) -> None:
+        """The panel's Suffix button: the form, filled with the member's suffix."""
+        assert interaction.guild_id is not None
+        prefs = await self.bot.services.preferences.get(interaction.guild_id, interaction.user.id)
+        await interaction.response.send_modal(SuffixForm(prefs.suffix, most=SUFFIX_MAX_CHARS))
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """The suffix form's submit, whether this process or an earlier one opened it: the suffix saved as
+        ``/preferences suffix:`` saves it (empty: dropped), and the panel it was opened from drawn again."""
+        submitted = form_submit(interaction, SUFFIX_FORM_ID)
+        if submitted is None:
+            return
+        typed = submitted_text(submitted[1], SUFFIX_INPUT_ID) or ""
+        await watched_answer(
+            interaction, self.bot.services.db, "/preferences' suffix form", self._suffix_saved(interaction, typed)
+        )
+
+    async def _suffix_saved(self, interaction: discord.Interaction[Any], typed: str) -> None:
+        if not typed.strip():
+            await self._redraw(interaction, {}, forget="suffix", page=_page_of(interaction))
+            return
+        await self._redraw(interaction, {"suffix": checked_suffix(typed)}, page=_page_of(interaction))
 
     async def paged(self, interaction: discord.Interaction[Any], page: str) -> None:
         """The panel turned to its other ``page``, nothing changed."""
@@ -336,6 +370,8 @@ class MemberPreferences(commands.Cog):
                     shown = catalogue.display_name(model)
             elif name == "ping":
                 shown = self._ping_shown(value, defaults)
+            elif name == "suffix":
+                shown = "none" if value is None else f"`{value.replace('`', chr(39))}`"
             elif value is None:
                 shown = "model's default" if name != "count" else "1"
             elif name in unused:
@@ -344,7 +380,7 @@ class MemberPreferences(commands.Cog):
                 shown = f"{value} (this server allows {cap})"
             else:
                 shown = _value(name, value)
-            embed.add_field(name=label, value=shown, inline=True)
+            embed.add_field(name=label, value=shown, inline=name != "suffix")
         return embed
 
 

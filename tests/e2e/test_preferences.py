@@ -48,6 +48,7 @@ async def test_a_members_preferences_fill_what_they_leave_out(
         "Web search": "model's default",
         "Images per prompt": "2",
         "Ping when done": "on (requests that take 45 s or more; the default)",
+        "Suffix": "none",
     }
     assert "(server default)" in shown(discord_fake, saved)["Model"]
 

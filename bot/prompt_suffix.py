@@ -1,0 +1,77 @@
+"""A member's suffix: words added to the end of every /imagine prompt of theirs in a server (Midjourney's
+``/prefer suffix``).
+
+Members who draw in one look type the same tail every time ("in watercolour, soft light --no text"). Set once with
+``/preferences suffix:`` (or the panel's Suffix button), it is added to each new prompt: /imagine's and the Use as
+reference form's, not to an edit or a Change prompt, whose words are the image's own (the suffix went into them
+when it was made). Its words follow the member's, and its ``--no``, ``--tile`` and ``--niji`` join theirs
+(bot/prompt_parameters.py), whatever parameters end the prompt: "a fox --ar 16:9" with the suffix "in watercolour
+--no text" is sent as "a fox, in watercolour, without text" at 16:9.
+
+A suffix holds words and the parameters said in words only, checked when it is saved, so that no /imagine is refused
+later for something its member no longer sees: the shape, size and number of images are preferences of their own
+(``--ar`` there would fight the command's ``aspect_ratio``), a seed in every prompt would draw the same image each
+time, Midjourney's other parameters mean nothing to Nano Banana, a Discord link expires within a day, and choices in
+braces belong to one prompt.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from bot.errors import InvalidRequestError
+from bot.prompt_parameters import Parameters, split_parameters
+from bot.prompts import clean_prompt
+
+SUFFIX_MAX_CHARS = 200
+# A link, or a custom emoji as Discord's client writes one (its image would be a reference: bot/prompt_links.py).
+_LINK = re.compile(r"[a-z][a-z0-9+.-]*://|<a?:\w+:\d+>", re.IGNORECASE)
+
+
+def checked_suffix(text: str) -> str:
+    """``text`` cleaned as a prompt is, or refused with what to do instead."""
+    suffix = clean_prompt(text)
+    if not suffix:
+        raise InvalidRequestError("A suffix needs some words; to drop yours, use `forget:Suffix`.")
+    if len(suffix) > SUFFIX_MAX_CHARS:
+        raise InvalidRequestError(f"A suffix may be at most {SUFFIX_MAX_CHARS} characters; yours has {len(suffix)}.")
+    if _LINK.search(suffix):
+        raise InvalidRequestError(
+            "A suffix holds words, not links or custom emojis: Discord's image links expire within a day. Attach "
+            "or link the image in each /imagine instead."
+        )
+    if "{" in suffix or "}" in suffix:
+        raise InvalidRequestError("A suffix cannot hold choices in braces: they belong to one prompt.")
+    typed = split_parameters(suffix)
+    if not typed.words.strip():
+        raise InvalidRequestError("A suffix needs some words besides its parameters.")
+    refused = [
+        (typed.ratio is not None, "`--ar` in a suffix would fight the command's shape: set `aspect_ratio` instead"),
+        (typed.repeat is not None, "`--repeat` in a suffix: set `count` (images per prompt) instead"),
+        (typed.seed is not None, "`--seed` in a suffix would draw the same image from every prompt alike"),
+        (typed.zoom, "`--zoom` is for an edit of an image, not for every prompt"),
+        (bool(typed.ignored), f"`{' '.join(typed.ignored)[:80]}` means nothing to Nano Banana"),
+    ]
+    for found, why in refused:
+        if found:
+            raise InvalidRequestError(
+                f"Not saved: {why}. A suffix takes words, and `--no`, `--tile` and `--niji` after them."
+            )
+    return suffix
+
+
+def with_suffix(typed: Parameters, suffix: str) -> Parameters:
+    """A prompt as read (``typed``) with a member's ``suffix`` (as ``checked_suffix`` passed it) added: its words
+    after the prompt's, its ``--no``, ``--tile`` and ``--niji`` beside the prompt's (each once), the prompt's own
+    parameters kept."""
+    added = split_parameters(suffix)
+    words = typed.words.rstrip()
+    # "a fox" + "in watercolour" is "a fox, in watercolour"; "a fox." + "Watercolour." keeps the member's stop.
+    between = " " if not words or words[-1] in ".,;:!?" else ", "
+    return replace(
+        typed,
+        words=f"{words}{between}{added.words}".strip(),
+        left_out=tuple(dict.fromkeys((*typed.left_out, *added.left_out))),
+        said=tuple(dict.fromkeys((*typed.said, *added.said))),
+    )

@@ -1,0 +1,112 @@
+"""A member's suffix (bot/prompt_suffix.py, Midjourney's /prefer suffix), through the fake Discord and the fake SeaArt:
+set with `/preferences suffix:` or the panel's Suffix form, shown in the answer, added to each new prompt of /imagine
+(each choice of a prompt in braces, the member's own --ar kept) and of the Use as reference form, not again to a
+Change prompt of its image; a suffix that would fail every prompt later is refused when saved, nothing stored; one
+that takes a prompt past the limit is refused for the suffix, nothing made; empty in the form, it is dropped."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from bot.config import Settings
+from bot.testing.discord import FakeDiscord
+from bot.testing.providers import FakeSeaArt
+from cogs.imagine import PROMPT_MAX_CHARS
+from tests.conftest import RunningBot, answered
+from tests.e2e.edits import states
+from tests.e2e.test_batches import refusal
+from tests.e2e.test_change_prompt import opened_form
+from tests.e2e.test_preference_panel import fields, items, panel
+from tests.e2e.test_preferences import imagine
+from tests.e2e.test_rework import delivered, press
+from tests.e2e.test_typed_back import refusal_of
+
+
+def stored_suffix(settings: Settings) -> list[tuple[str | None]]:
+    with sqlite3.connect(settings.database.path) as conn:
+        return conn.execute("SELECT suffix FROM member_preferences").fetchall()
+
+
+async def test_a_suffix_is_added_to_each_new_prompt_and_not_again_to_a_change_of_its_image(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    set_it = await answered(discord_fake, "preferences", {"suffix": "in watercolour --no text"})
+    shown = discord_fake.messages[set_it.original_message_id or 0]
+    assert fields(shown)["Suffix"] == "`in watercolour --no text`"
+    assert stored_suffix(settings) == [("in watercolour --no text",)]
+
+    (create,) = await imagine(discord_fake, seaart, settings, {"prompt": "a fox --ar 16:9"})
+    assert create["prompt"] == "a fox, in watercolour, without text" and create["aspect_ratio"] == "16:9"
+    creates = await imagine(discord_fake, seaart, settings, {"prompt": "a {red, blue} fox"})
+    assert sorted(c["prompt"] for c in creates) == [
+        "a blue fox, in watercolour, without text",
+        "a red fox, in watercolour, without text",
+    ]
+
+    # Change prompt holds the words the image was made with, the suffix's among them: not added twice.
+    first = next(m for m in discord_fake.messages.values() if m.embeds and "a fox, in watercolour" in str(m.embeds))
+    opened = await press(discord_fake, first, "Change prompt")
+    form = await opened_form(discord_fake, opened)
+    assert form["value"] == "a fox, in watercolour, without text"
+    await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": "a wolf, in watercolour"}))
+    assert seaart.creates[-1].json["prompt"] == "a wolf, in watercolour"
+
+    # The Use as reference form's prompt is a new one: the suffix goes on it.
+    opened = await press(discord_fake, first, "Use as reference")
+    await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
+    await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": "the fox asleep"}))
+    assert seaart.creates[-1].json["prompt"] == "the fox asleep, in watercolour, without text"
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 5, timeout=20)
+
+
+async def test_a_suffix_that_would_fail_later_is_refused_now_and_one_too_long_with_the_prompt_makes_nothing(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    for suffix, refused in (
+        ("cinematic --ar 16:9", "`--ar` in a suffix would fight the command's shape: set `aspect_ratio` instead"),
+        ("cinematic --v 6", "`--v 6` means nothing to Nano Banana"),
+        ("like https://example.com/a.png", "not links or custom emojis"),
+    ):
+        command = await discord_fake.slash_command("preferences", {"suffix": suffix})
+        await discord_fake.wait_for(lambda command=command: bool(command.callbacks), timeout=10)
+        assert refused in refusal_of(refusal(discord_fake, command.id))
+    assert stored_suffix(settings) == []
+
+    await answered(discord_fake, "preferences", {"suffix": "x" * 200})
+    command = await discord_fake.slash_command("imagine", {"prompt": "a" * PROMPT_MAX_CHARS})
+    await discord_fake.wait_for(lambda: bool(command.callbacks), timeout=10)
+    assert "Your prompt with your /preferences suffix has 6,202 characters" in refusal(discord_fake, command.id)
+    assert seaart.creates == [] and states(settings) == []
+
+
+async def test_the_panel_s_suffix_form_sets_it_and_an_empty_one_drops_it(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    message = await panel(discord_fake)
+    assert "bananacord:prefs:suffix" in items(message) and fields(message)["Suffix"] == "none"
+
+    click = await discord_fake.click(message.id, "bananacord:prefs:suffix")
+    form = await opened_form(discord_fake, click)
+    assert form["form_id"] == "bananacord:prefs:suffix-form" and form.get("value") is None
+    submitted = await discord_fake.submit_modal(click, {"suffix": "in ink, soft light --tile"})
+    await discord_fake.wait_for(lambda: bool(submitted.callbacks), timeout=10)
+    assert submitted.callbacks[0]["type"] == 7, submitted.callbacks  # the panel redrawn in place
+    await discord_fake.wait_for(lambda: fields(message)["Suffix"] == "`in ink, soft light --tile`", timeout=10)
+    (create,) = await imagine(discord_fake, seaart, settings, {"prompt": "a fox"})
+    assert create["prompt"] == "a fox, in ink, soft light, as a seamless, tileable pattern whose edges wrap around"
+
+    click = await discord_fake.click(message.id, "bananacord:prefs:suffix")
+    assert (await opened_form(discord_fake, click))["value"] == "in ink, soft light --tile"  # filled with the one set
+    refused = await discord_fake.submit_modal(click, {"suffix": "in ink --seed 3"})
+    await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=10)
+    assert "`--seed` in a suffix" in refusal_of(refusal(discord_fake, refused.id))
+    assert stored_suffix(settings) == [("in ink, soft light --tile",)]
+
+    click = await discord_fake.click(message.id, "bananacord:prefs:suffix")
+    await opened_form(discord_fake, click)
+    emptied = await discord_fake.submit_modal(click, {"suffix": ""})
+    await discord_fake.wait_for(lambda: bool(emptied.callbacks), timeout=10)
+    await discord_fake.wait_for(lambda: fields(message)["Suffix"] == "none", timeout=10)
+    assert stored_suffix(settings) == []
+    (create,) = await imagine(discord_fake, seaart, settings, {"prompt": "a fox"})
+    assert create["prompt"] == "a fox"
