@@ -28,6 +28,7 @@ from bot.discord_refs import refresh_references
 from bot.errors import ErrorCategory, InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
 from bot.models import Derivation, GenerationRequest, JobState, ReferenceImage, shown_file_name
+from bot.moderation import PromptBlockedError
 from bot.permutations import number_of
 from bot.preferences import ModelChoice, fill, model_at, passed_over_note
 from bot.prompt_parameters import Parameters, ignored_note, split_parameters
@@ -833,17 +834,27 @@ class Imagine(commands.Cog):
         left_out = [name for c in choices for name in (*c.typed.ignored, *(("--zoom",) if c.typed.zoom else ()))]
         ignored = ignored_note(tuple(dict.fromkeys(left_out)))
         notes += [ignored] if ignored is not None else []
-        if permuted:
-            candidates = [request for request in requests for _ in range(count)]
-            jobs = await self.start_each(interaction, candidates, preferred=defaults.default_provider)
-        elif preferred_count is None:
-            jobs = await self.start_job(interaction, request, preferred=defaults.default_provider, count=count)
-        else:
-            wanted = f"the {preferred_count} your /preferences ask for"
-            jobs, fewer = await self.start_up_to(
-                interaction, [request] * count, preferred=defaults.default_provider, wanted=wanted
-            )
-            notes += [fewer] if fewer is not None else []
+        try:
+            if permuted:
+                candidates = [request for request in requests for _ in range(count)]
+                jobs = await self.start_each(interaction, candidates, preferred=defaults.default_provider)
+            elif preferred_count is None:
+                jobs = await self.start_job(interaction, request, preferred=defaults.default_provider, count=count)
+            else:
+                wanted = f"the {preferred_count} your /preferences ask for"
+                jobs, fewer = await self.start_up_to(
+                    interaction, [request] * count, preferred=defaults.default_provider, wanted=wanted
+                )
+                notes += [fewer] if fewer is not None else []
+        except PromptBlockedError as exc:
+            if not (suffixed and prefs.suffix):
+                raise
+            # A term blocked after the suffix was saved refuses every prompt of the member's: said where it may be.
+            raise PromptBlockedError(
+                f"{exc.user_message} Your /preferences suffix was added to it (`{prefs.suffix.replace('`', chr(39))}`)"
+                "; `/preferences forget:Suffix` drops it.",
+                detail=exc.detail,
+            ) from None
         if jobs and notes:
             await self.tell(interaction, " ".join(notes))
 

@@ -26,12 +26,14 @@ from bot.app import Bananacord
 from bot.catalogue import MODEL_NAMES
 from bot.errors import InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
+from bot.moderation import PromptBlockedError
 from bot.preferences import REQUEST_FIELDS, Preferences, model_for
 from bot.prompt_suffix import SUFFIX_MAX_CHARS, checked_suffix
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.routing import choose_provider
 from bot.store.settings import GuildDefaults
 from cogs.imagine import OPTION_CHOICES, build_request, form_submit, submitted_text
+from cogs.moderation import record_moderation
 from cogs.preference_panel import (
     LISTED,
     NONE,
@@ -123,7 +125,7 @@ class MemberPreferences(commands.Cog):
             "web_search": web_search,
             "count": count,
             "ping": ping,
-            "suffix": None if suffix is None else checked_suffix(suffix),
+            "suffix": None if suffix is None else await self._allowed_suffix(interaction, suffix),
         }
         changes = {name: value for name, value in given.items() if value is not None}
         warning: str | None = None
@@ -182,7 +184,33 @@ class MemberPreferences(commands.Cog):
         if not typed.strip():
             await self._redraw(interaction, {}, forget="suffix", page=_page_of(interaction))
             return
-        await self._redraw(interaction, {"suffix": checked_suffix(typed)}, page=_page_of(interaction))
+        await self._redraw(
+            interaction, {"suffix": await self._allowed_suffix(interaction, typed)}, page=_page_of(interaction)
+        )
+
+    async def _allowed_suffix(self, interaction: discord.Interaction[Any], typed: str) -> str:
+        """``typed`` as a suffix (bot/prompt_suffix.py ``checked_suffix``), refused as a prompt is if it holds a term
+        this server blocks: saved, it would have every /imagine of the member's refused for words they no longer
+        see. Logged for the moderators as a blocked prompt is, so that suffixes are no quiet way to try terms."""
+        suffix = checked_suffix(typed)
+        assert interaction.guild_id is not None
+        verdict, _ = await self.bot.services.moderation.check_prompts(interaction.guild_id, suffix)
+        if verdict.blocked:
+            user_id, channel_id = interaction.user.id, interaction.channel_id
+            await record_moderation(
+                self.bot,
+                interaction.guild_id,
+                "blocked_prompt",
+                f"Blocked a /preferences suffix from <@{user_id}> in <#{channel_id}>: {verdict.reason}.",
+                target_id=user_id,
+                channel_id=channel_id,
+                prompt=suffix,
+                reason=verdict.reason,
+            )
+            raise PromptBlockedError(
+                "Not saved: your suffix contains something this server does not allow. Please rephrase it."
+            )
+        return suffix
 
     async def paged(self, interaction: discord.Interaction[Any], page: str) -> None:
         """The panel turned to its other ``page``, nothing changed."""

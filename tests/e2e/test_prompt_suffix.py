@@ -16,6 +16,7 @@ from tests.conftest import RunningBot, answered
 from tests.e2e.edits import states
 from tests.e2e.test_batches import refusal
 from tests.e2e.test_change_prompt import opened_form
+from tests.e2e.test_moderation import command
 from tests.e2e.test_preference_panel import fields, items, panel
 from tests.e2e.test_preferences import imagine
 from tests.e2e.test_rework import delivered, press
@@ -110,3 +111,32 @@ async def test_the_panel_s_suffix_form_sets_it_and_an_empty_one_drops_it(
     assert stored_suffix(settings) == []
     (create,) = await imagine(discord_fake, seaart, settings, {"prompt": "a fox"})
     assert create["prompt"] == "a fox"
+
+
+async def test_a_suffix_with_a_blocked_term_is_refused_when_saved_and_named_when_a_term_blocked_since_hits_it(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A suffix holding a blocked term would have every /imagine of its member refused for words they no longer see:
+    refused when saved (logged for the moderators as a blocked prompt is); a term blocked after it was saved refuses
+    the prompt saying the suffix was added, and how to drop it. Nothing made, nothing stored."""
+    mod = discord_fake.moderator_id
+    await command(discord_fake, "mod blockterm add", {"term": "gore"}, user_id=mod)
+    refused = await command(discord_fake, "preferences", {"suffix": "lots of gore"})
+    assert (
+        refused["flags"] & 64
+        and "Not saved: your suffix contains something this server does not allow" in (refused["content"])
+    )
+    assert stored_suffix(settings) == []
+    with sqlite3.connect(settings.database.path) as conn:
+        logged = conn.execute("SELECT prompt FROM audit_log WHERE action = 'blocked_prompt'").fetchall()
+    assert logged == [("lots of gore",)]
+
+    await answered(discord_fake, "preferences", {"suffix": "in neon"})
+    await command(discord_fake, "mod blockterm add", {"term": "neon"}, user_id=mod)
+    blocked = await command(discord_fake, "imagine", {"prompt": "a fox"})
+    assert blocked["flags"] & 64 and "does not allow" in blocked["content"]
+    assert (
+        "Your /preferences suffix was added to it (`in neon`); `/preferences forget:Suffix` drops it."
+        in (blocked["content"])
+    )
+    assert seaart.creates == [] and states(settings) == []
