@@ -6,7 +6,8 @@ negative weight leaves the part out (``--no X`` is ``X::-.5``). Nano Banana read
 is noise the model may draw, and the weight is lost. So the parts are joined as a list, the heaviest named ("with
 the most emphasis on a cat"), and the parts weighed below zero said as ``--no``'s are ("without food").
 
-Only ``::`` with a space, a comma or the end after it (a weight between) counts: "std::vector" and "a::b" are words.
+Only ``::`` with a space, a comma or the end after it (a weight between) counts: "std::vector" and "a::b" are words,
+as is one in a link or an address ("http://[1::1").
 Parsing is one pass of one regex over the words, whatever they hold.
 """
 
@@ -35,6 +36,10 @@ def read_multi_prompt(words: str) -> MultiPrompt:
     parts: list[tuple[str, float]] = []
     start = 0
     for found in _SEPARATOR.finditer(words):
+        # Within a link or an address ("http://[1::1 in neon", "[::1]") it is the address's, not a separator.
+        word = words[max(words.rfind(" ", 0, found.start()), words.rfind("\n", 0, found.start())) + 1 : found.start()]
+        if "://" in word or "[" in word:
+            continue
         parts.append((words[start : found.start()], float(found[1]) if found[1] else 1.0))
         start = found.end()
     if not parts:

@@ -31,7 +31,17 @@ def test_parts_are_listed_the_heaviest_named_and_those_weighed_out_left_out(type
     assert read_multi_prompt(typed) == read
 
 
-@pytest.mark.parametrize("typed", ["std::vector in a::b", "C++::std::string", "a cat::- a dog", "no parts here"])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "std::vector in a::b",
+        "C++::std::string",
+        "a poster reading http://[1::1 in neon",
+        "at [::1]:: ok",
+        "a cat::- a dog",
+        "no parts here",
+    ],
+)
 def test_words_without_a_separator_are_left_as_typed(typed: str) -> None:
     assert read_multi_prompt(typed) == MultiPrompt(typed)
 
