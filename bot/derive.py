@@ -18,6 +18,7 @@ from bot.catalogue import Catalogue
 from bot.models import Derivation, GenerationRequest, JobState, PanWay, ReferenceImage, Turn
 from bot.providers.base import RESOLUTIONS
 from bot.providers.families import ASPECT_RATIOS
+from bot.regions import Region, in_region
 from bot.store.jobs import Job
 
 # Sizes a re-render offers; only those above the image's own and served for its model are shown.
@@ -380,11 +381,13 @@ def edit(
     history: tuple[Turn, ...] = (),
     frame: Frame = AS_IT_IS,
     more: tuple[ReferenceImage, ...] = (),
+    region: Region | None = None,
 ) -> GenerationRequest:
     """The member's instruction as the prompt, applied to the image; ``history`` is the image's
     conversation (``continued``), carried on as a reply to the image would, so a provider that takes
     one (Gemini) knows what "it" is. ``frame``: a new shape and/or a zoom out as well (``framed``).
-    ``more``: images the member linked in their words, references after the image."""
+    ``more``: images the member linked in their words, references after the image. ``region``: the part of the
+    image alone to change (bot/regions.py), with the image's frame kept; the words are what moderation judges."""
     prompt, action = framed(instruction, frame, references=1 + len(more))
     changes: dict[str, Any] = {} if frame.ratio is None else {"aspect_ratio": frame.ratio}
     changes["member_words"] = framing_words(instruction, action)
@@ -393,6 +396,12 @@ def edit(
     references = (image, *more)
     if frame.pan is not None:
         changes["derived_from"] = Derivation(action=action, job_id=origin[0], message_url=origin[1], way=frame.pan)
+    if region is not None and action == "edit":
+        prompt = in_region(instruction, region, references=len(references))
+        changes.update(
+            member_words=instruction,
+            derived_from=Derivation(action="edit", job_id=origin[0], message_url=origin[1], region=region),
+        )
     return _derive(request, action, origin, prompt=prompt, reference_images=references, history=history, **changes)
 
 
@@ -421,8 +430,8 @@ def words_to_change(request: GenerationRequest) -> str | None:
         if subject == UNKNOWN_SUBJECT:
             return ""  # the bot's words for an image no prompt of the bot's made: none of the member's
         return _after_blend(subject) if subject.startswith(BLEND) else subject
-    if origin.action in FRAMINGS:
-        return request.member_words or ""
+    if origin.action in FRAMINGS or origin.region is not None:
+        return request.member_words or ""  # an edit of a region: its words, the area kept (``reworded``)
     return request.prompt
 
 
@@ -470,6 +479,10 @@ def reworded(
         changes.update(prompt=f"{instruction}{_ALSO}{words}" if words else instruction, member_words=words)
     elif origin.action == "reframe" and not words:
         pass  # the new shape alone, as it was
+    elif words and origin.region is not None:
+        # An edit of a region: the new words for the same area.
+        prompt = in_region(words, origin.region, references=len(references))
+        changes.update(prompt=prompt, member_words=words, subject=None)
     elif words:
         # An edit's instruction; a new shape's words make it an edit in that shape, as ``framed`` has it.
         action = Derivation(action="edit", job_id=origin.job_id, message_url=origin.message_url)

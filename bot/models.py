@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from bot.errors import ErrorCategory
 from bot.prompts import clean_prompt
 from bot.reference_roles import Role, with_roles
+from bot.regions import Region
 
 
 class JobState(StrEnum):
@@ -150,6 +151,8 @@ class Derivation(BaseModel):
     message_url: str | None = None
     # Which way a pan extended the image (None for other actions, and for a pan recorded before it was kept).
     way: PanWay | None = None
+    # The part of the image an edit was to change, alone (bot/regions.py); None: anywhere.
+    region: Region | None = None
 
 
 class GenerationRequest(BaseModel):

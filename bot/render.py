@@ -15,6 +15,7 @@ from bot.images import PreparedImage
 from bot.models import GenerationRequest, JobState
 from bot.providers.base import Capabilities
 from bot.reference_roles import roles_shown
+from bot.regions import REGIONS
 from bot.store.jobs import Job
 
 COLOUR_PROGRESS = discord.Colour(0xF5C518)  # banana yellow
@@ -199,6 +200,8 @@ def made_from(job: Job) -> str | None:
         return f"🔀 A strong variation of the image of {where}: a new take on it."
     if origin.action == "vary_subtle":
         return f"🔀 A subtle variation of the image of {where}: the same picture, small details changed."
+    if origin.action == "edit" and origin.region is not None:
+        return f"✏️ An edit of {REGIONS[origin.region]} of the image of {where}; the model was asked to keep the rest."
     if origin.action == "edit":
         return f"✏️ An edit of the image of {where}."
     if origin.action == "pan":
@@ -249,6 +252,8 @@ def request_words(request: GenerationRequest) -> tuple[str | None, str]:
     blended = blend_words(request)
     if blended:
         return "Blend", blended
+    if origin is not None and origin.region is not None and request.member_words is not None:
+        return None, request.member_words  # the area the edit was for is in its "Made from" field
     if request.subject is None or origin is None or origin.action not in _INSTRUCTED:
         return None, request.prompt
     # A Vary of a /blend's image is worded from the blend's whole prompt, as the model needs it (its images go too);

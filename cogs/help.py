@@ -45,7 +45,8 @@ def make_line(count_cap: int) -> str:
 
 KEEP_WORKING = (
     "Under each image: 🔀 **Vary** subtle (small changes) or strong (a new take) · "
-    "✏️ **Edit** say what should change, zoom out, pan or reshape · 🔍 **Re-render** at a larger size · "
+    "✏️ **Edit** say what should change (anywhere, or in one part), zoom out, pan or reshape · "
+    "🔍 **Re-render** at a larger size · "
     "🔭 **Zoom out**, ⬅️➡️⬆️⬇️ **Pan** and 🔲 **Make square** in one click · 🔁 **Re-roll** the same request again · "
     "📝 **Change prompt** the same request (or Vary, edit, zoom out, pan) with other words · "
     "📎 **Use as reference** for a new prompt · 🗑️ **Delete**, or react ❌ to your own (under a batch, ➕ **More** "

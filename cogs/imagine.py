@@ -39,6 +39,7 @@ from bot.providers.families import ASPECT_RATIOS, AUTO
 from bot.quotas import QuotaExceededError, Room
 from bot.reference_roles import PARAMETERS, Role
 from bot.references import check_fits_provider
+from bot.regions import REGIONS
 from bot.result_images import result_stem
 from bot.routing import require_served
 from bot.store.jobs import InTransaction, Job, NewJob
@@ -66,6 +67,7 @@ from cogs.prompt_choices import (
 from cogs.prompt_form import PROMPT_FORM_ID, PromptForm
 from cogs.reference_form import PROMPT_INPUT_ID, REFERENCE_FORM_ID, TEXT_INPUT_MAX_CHARS, ReferenceForm
 from cogs.reference_links import linked_images
+from cogs.region_field import asked_region, region_field
 from cogs.shape_field import PAN_PREFIX, asked_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
 from cogs.typed_links import not_among, typed_links
@@ -250,6 +252,7 @@ VARIATIONS: dict[str, derive.Variation] = {"vary-subtle": "vary_subtle", "vary":
 EDIT_MODAL_ID = re.compile(r"bananacord:edit:(?P<job_id>[0-9a-f]{16})")
 EDIT_INPUT_ID = "instruction"
 EDIT_SHAPE_ID = "shape"
+EDIT_REGION_ID = "region"
 
 
 class JobButton(
@@ -336,7 +339,7 @@ class EditModal(discord.ui.Modal):
     this process still holds, so one opened before a restart would go unanswered, and one never submitted
     would be held forever."""
 
-    def __init__(self, job_id: str, *, frame: discord.ui.Label[Any]) -> None:
+    def __init__(self, job_id: str, *, frame: discord.ui.Label[Any], region: discord.ui.Label[Any]) -> None:
         super().__init__(title="Edit or reframe this image", custom_id=f"bananacord:edit:{job_id}", timeout=None)
         self.add_item(
             discord.ui.Label(
@@ -356,6 +359,7 @@ class EditModal(discord.ui.Modal):
             )
         )
         self.add_item(frame)
+        self.add_item(region)
         # A stopped modal is not kept by discord.py (send_modal stores only unfinished ones).
         self.stop()
 
@@ -1284,7 +1288,8 @@ class Imagine(commands.Cog):
             if await self.bot.services.moderation.active_ban(interaction.guild_id or 0, interaction.user.id):
                 await self.moderate(interaction, job.request)
             frame = shape_field(shapes, current, proportion=width_over_height, custom_id=EDIT_SHAPE_ID)
-            await interaction.response.send_modal(EditModal(job.id, frame=frame))
+            region = region_field(EDIT_REGION_ID)
+            await interaction.response.send_modal(EditModal(job.id, frame=frame, region=region))
             return
         if action == "more":
             shown = [j for j in batch if j.state is JobState.DELIVERED]
@@ -1442,8 +1447,9 @@ class Imagine(commands.Cog):
         match, components = submitted
         instruction = submitted_text(components, EDIT_INPUT_ID)
         shape = submitted_values(components, EDIT_SHAPE_ID)
+        region = submitted_values(components, EDIT_REGION_ID)
         where = f"the Edit form of job {match['job_id']}"
-        submit = self.on_edit_submit(interaction, match["job_id"], instruction, shape)
+        submit = self.on_edit_submit(interaction, match["job_id"], instruction, shape, region)
         await watched_answer(interaction, self.bot.services.db, where, submit, typed=instruction)
 
     async def on_reference_submit(self, interaction: discord.Interaction[Any], job_id: str, prompt: str) -> None:
@@ -1537,11 +1543,19 @@ class Imagine(commands.Cog):
             await self.tell(interaction, "\n".join(note for note in notes if note))
 
     async def on_edit_submit(
-        self, interaction: discord.Interaction[Any], job_id: str, instruction: str | None, shape: list[str] | None
+        self,
+        interaction: discord.Interaction[Any],
+        job_id: str,
+        instruction: str | None,
+        shape: list[str] | None,
+        picked_region: list[str] | None = None,
     ) -> None:
+        region = asked_region(picked_region)
         job = await self._job_here(interaction, job_id)
         if job is None:
             return
+        if region is not None and not clean_prompt(instruction or ""):
+            raise InvalidRequestError(f"Say what should change in {REGIONS[region]} of the image.")
         shown_on = await self._image_message(interaction, job)
         shapes, current, width_over_height = self._frame_facts(shown_on, job)
         here = place_of(interaction.channel)
@@ -1563,7 +1577,14 @@ class Imagine(commands.Cog):
                 proportion=width_over_height,
                 model_name=self.bot.services.catalogue.display_name(job.model),
             )
-            request = derive.edit(job.request, image, instruction, origin, history=history, frame=frame, more=more)
+            if region is not None and frame != derive.AS_IT_IS:
+                raise InvalidRequestError(
+                    f"You picked {REGIONS[region]} and a way to reframe the image: a part changes within the frame "
+                    "it has. Ask for one of them."
+                )
+            request = derive.edit(
+                job.request, image, instruction, origin, history=history, frame=frame, more=more, region=region
+            )
             if frame.ratio is not None:
                 request = _chosen(request, "aspect_ratio")  # the form's new shape: no preference to leave out
             # The conversation's earlier images as Vary, Re-roll and replies send them: links renewed. Their

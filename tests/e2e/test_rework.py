@@ -314,7 +314,9 @@ async def test_an_empty_or_blocked_edit_is_refused_privately(
 
 def shape_select(modal: dict[str, Any]) -> dict[str, Any]:
     """The Edit form's shape choice, as Discord's client shows it."""
-    (select,) = [c["component"] for c in modal["data"]["components"] if c.get("component", {}).get("type") == 3]
+    (select,) = [
+        c["component"] for c in modal["data"]["components"] if c.get("component", {}).get("custom_id") == "shape"
+    ]
     return dict(select)
 
 
