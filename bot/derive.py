@@ -398,8 +398,11 @@ def edit(
         changes["derived_from"] = Derivation(action=action, job_id=origin[0], message_url=origin[1], way=frame.pan)
     if region is not None and action == "edit":
         prompt = in_region(instruction, region, references=len(references))
+        # What the image shows, for a Vary or a re-render of it (``subject_of``): the words, as a plain edit's prompt
+        # is; the sentence about the area would have them change that part again.
         changes.update(
             member_words=instruction,
+            subject=instruction,
             derived_from=Derivation(action="edit", job_id=origin[0], message_url=origin[1], region=region),
         )
     return _derive(request, action, origin, prompt=prompt, reference_images=references, history=history, **changes)
@@ -482,7 +485,7 @@ def reworded(
     elif words and origin.region is not None:
         # An edit of a region: the new words for the same area.
         prompt = in_region(words, origin.region, references=len(references))
-        changes.update(prompt=prompt, member_words=words, subject=None)
+        changes.update(prompt=prompt, member_words=words, subject=words)
     elif words:
         # An edit's instruction; a new shape's words make it an edit in that shape, as ``framed`` has it.
         action = Derivation(action="edit", job_id=origin.job_id, message_url=origin.message_url)

@@ -36,6 +36,9 @@ def test_an_edit_of_a_region_keeps_the_words_the_members_and_the_area_through_a_
     again = derive.reworded(edited, "a blue scarf")
     assert again is not None and again.prompt.startswith("a blue scarf. Change only the centre of the first image")
     assert again.judged_words == "a blue scarf" and again.derived_from == edited.derived_from
+    # A Vary or a re-render of the edited image draws what it shows, not the area's sentence again.
+    assert "Change only" not in derive.upscale(edited, IMAGE, "2K", ("job2", None)).prompt
+    assert "Change only" not in derive.vary(edited, IMAGE, ("job2", None), limit=14).prompt
     # Stored and read back as the job's row is: the area kept.
     assert GenerationRequest.model_validate_json(edited.model_dump_json()) == edited
 
