@@ -44,9 +44,11 @@ SEED_NAMES = frozenset({"seed", "sameseed"})
 REPEAT_NAMES = frozenset({"r", "repeat"})
 NO_NAME = "no"
 ZOOM_NAME = "zoom"
+# Midjourney's image weight: how much the reference images count against the words (0 to 3, 1 its default).
+IMAGE_WEIGHT_NAME = "iw"
 # Midjourney's parameters that Nano Banana has no use for, by what value each takes.
 _NUMERIC = frozenset(
-    {"v", "version", "s", "stylize", "q", "quality", "c", "chaos", "w", "weird", "iw"}
+    {"v", "version", "s", "stylize", "q", "quality", "c", "chaos", "w", "weird", IMAGE_WEIGHT_NAME}
     | {"sw", "cw", "ow", "sv", "stop", "exp", "bs"}
 )
 _MAYBE_NUMBER = frozenset({"niji", ZOOM_NAME})
@@ -77,6 +79,9 @@ class Parameters:
     left_out: tuple[str, ...] = ()  # each ``--no``'s words
     ignored: tuple[str, ...] = ()  # the parameters Nano Banana has no use for, as typed ("--v 6")
     said: tuple[str, ...] = ()  # the parameters taken in words (``IN_WORDS``), by name: ("tile",)
+    # ``--iw``'s value (also in ``ignored``, as typed): said in words where the request has references to weigh
+    # (``image_weight_sentence``), named as left out where it has none.
+    image_weight: float | None = None
 
     @property
     def has_parameters(self) -> bool:
@@ -147,6 +152,7 @@ def split_parameters(text: str) -> Parameters:
     left_out: list[str] = []
     ignored: list[str] = []
     said: list[str] = []
+    image_weight: float | None = None
     for _, name, values in run:
         if name in RATIO_NAMES:
             ratio = "".join(values).lower()  # the last one given, as Midjourney takes it
@@ -161,9 +167,30 @@ def split_parameters(text: str) -> Parameters:
         elif name in IN_WORDS:
             said += [name] if name not in said else []
         else:
+            image_weight = float(values[0]) if name == IMAGE_WEIGHT_NAME else image_weight
             ignored.append(" ".join([f"--{name}", *values]))
     words = text[: run[0][0]].rstrip()
-    return Parameters(words, ratio, seed, repeat, zoom, tuple(left_out), tuple(ignored), tuple(said))
+    return Parameters(words, ratio, seed, repeat, zoom, tuple(left_out), tuple(ignored), tuple(said), image_weight)
+
+
+def image_weight_sentence(weight: float) -> str | None:
+    """What ``--iw`` asks of a request with reference images, in words (None: Midjourney's default, as without it):
+    0.5 or under, the images as loose inspiration; 1.5 or over, followed closely."""
+    if weight <= 0.5:
+        return "Use the reference images only loosely, as inspiration: the words count more."
+    if weight >= 1.5:
+        return "Follow the reference images closely: they count more than the words."
+    return None
+
+
+def with_image_weight(prompt: str, weight: float) -> str:
+    """``prompt`` with what ``--iw`` asks of its reference images (``image_weight_sentence``) after it."""
+    sentence = image_weight_sentence(weight)
+    if sentence is None:
+        return prompt
+    words = prompt.rstrip().rstrip(",;:").rstrip()
+    end = "" if not words or words[-1] in ".!?" else "."
+    return f"{words}{end} {sentence}".strip()
 
 
 def ignored_note(ignored: Sequence[str]) -> str | None:
@@ -182,6 +209,8 @@ def ignored_note(ignored: Sequence[str]) -> str | None:
         note += f" {REFERENCE_ROLE}"
     elif names & _WEIGHTS:
         note += f" {WEIGHT_ALONE}"
+    if IMAGE_WEIGHT_NAME in names:
+        note += f" {IMAGE_WEIGHT_ALONE}"
     return note
 
 
@@ -197,6 +226,10 @@ WEIGHT_ALONE = (
     "(`a fox --sref <link> --sw 300`)."
 )
 _WEIGHTS = frozenset({"sw", "cw", "ow"})
+# ``--iw`` where there was no reference image to weigh (an edit's own image is the one it changes, not a reference).
+IMAGE_WEIGHT_ALONE = (
+    "`--iw` weighs an /imagine's reference images (attached or linked, not those after `--sref`), and there were none."
+)
 _LINK = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 
 

@@ -31,7 +31,7 @@ from bot.models import Derivation, GenerationRequest, JobState, ReferenceImage, 
 from bot.moderation import PromptBlockedError
 from bot.permutations import number_of
 from bot.preferences import ModelChoice, fill, model_at, passed_over_note
-from bot.prompt_parameters import Parameters, ignored_note, split_parameters
+from bot.prompt_parameters import IMAGE_WEIGHT_NAME, Parameters, ignored_note, split_parameters, with_image_weight
 from bot.prompt_suffix import with_suffix
 from bot.prompts import clean_prompt
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
@@ -798,8 +798,13 @@ class Imagine(commands.Cog):
             )
         )
         requests = []
+        # Midjourney's --iw weighs the images given as references (not those given for a style: their sentence says
+        # how much of them to take), said in words; with none, it is left out and named.
+        weighed = any(image.role is None for image in images)
         for chosen, (ratio, seeded, _) in zip(choices, asked, strict=True):
             words = chosen.typed.prompt
+            if weighed and chosen.typed.image_weight is not None:
+                words = with_image_weight(words, chosen.typed.image_weight)
             options = {**typed, "aspect_ratio": ratio}
             request = build_request(
                 model=choice.model,
@@ -836,6 +841,7 @@ class Imagine(commands.Cog):
             notes.append(CHOICES_NOT_COUNT.format(count=prefs.count))
         # No image to zoom out of here: --zoom is for an edit (cogs/shape_field.py).
         left_out = [name for c in choices for name in (*c.typed.ignored, *(("--zoom",) if c.typed.zoom else ()))]
+        left_out = [name for name in left_out if not (weighed and name.startswith(f"--{IMAGE_WEIGHT_NAME} "))]
         ignored = ignored_note(tuple(dict.fromkeys(left_out)))
         notes += [ignored] if ignored is not None else []
         try:

@@ -7,7 +7,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.prompt_parameters import REFERENCE_ROLE, WEIGHT_ALONE, Parameters, ignored_note, split_parameters
+from bot.prompt_parameters import (
+    IMAGE_WEIGHT_ALONE,
+    REFERENCE_ROLE,
+    WEIGHT_ALONE,
+    Parameters,
+    ignored_note,
+    image_weight_sentence,
+    split_parameters,
+    with_image_weight,
+)
 
 
 @pytest.mark.parametrize(
@@ -123,3 +132,18 @@ def test_a_weight_with_no_image_of_its_role_is_named_with_where_it_goes() -> Non
         f"Left out `--sw 300`: Midjourney's parameters, which mean nothing to Nano Banana. {WEIGHT_ALONE}"
     )
     assert (ignored_note(["--sref 1234", "--sw 50"]) or "").endswith(REFERENCE_ROLE)
+
+
+def test_iw_is_read_and_said_as_how_much_the_references_count() -> None:
+    """Midjourney's image weight: read from the run (and named as left out where nothing takes it), said in words
+    by /imagine where it has references to weigh (cogs/imagine.py); Midjourney's default (1) says nothing."""
+    typed = split_parameters("a fox --iw 2 --ar 16:9")
+    assert (typed.image_weight, typed.ratio, typed.ignored) == (2.0, "16:9", ("--iw 2",))
+    assert with_image_weight("a fox, without text", 2.0) == (
+        "a fox, without text. Follow the reference images closely: they count more than the words."
+    )
+    assert with_image_weight("a fox", 0.25).endswith(
+        "Use the reference images only loosely, as inspiration: the words count more."
+    )
+    assert with_image_weight("a fox", 1) == "a fox" and image_weight_sentence(0.5) is not None
+    assert (ignored_note(["--iw 2"]) or "").endswith(IMAGE_WEIGHT_ALONE)

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from bot.config import Settings
+from bot.prompt_parameters import IMAGE_WEIGHT_ALONE
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import Chaos, FakeSeaArt
 from tests.conftest import (
@@ -255,6 +256,26 @@ async def test_midjourney_s_multi_prompt_parts_and_weights_are_said_in_words(
     await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=10)
     assert "nothing but parameters" in str(refused.callbacks[-1])
     assert len(seaart.creates) == 2
+
+
+async def test_midjourney_s_image_weight_is_said_where_there_are_references_and_named_where_there_are_none(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """`--iw 2` was left out and named: with a reference image it now asks the model to follow the images closely;
+    with none, it is named with why."""
+    fox = discord_fake.add_attachment(png_bytes(colour=(200, 120, 40)), "fox.png", "image/png")
+    weighed = await discord_fake.slash_command("imagine", {"prompt": "this fox in the snow --iw 2", "image1": fox})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+    assert seaart.creates[-1].json is not None and seaart.creates[-1].json["prompt"] == (
+        "this fox in the snow. Follow the reference images closely: they count more than the words."
+    )
+    assert weighed.followup_ids == []  # taken: no note
+
+    alone = await discord_fake.slash_command("imagine", {"prompt": "a fox in the snow --iw 2"})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 2, timeout=20)
+    assert seaart.creates[-1].json is not None and seaart.creates[-1].json["prompt"] == "a fox in the snow"
+    ((note, flags),) = await told_privately(discord_fake, alone)
+    assert flags & 64 and note.startswith("Left out `--iw 2`: ") and note.endswith(IMAGE_WEIGHT_ALONE)
 
 
 async def test_midjourney_s_repeat_is_the_count(
