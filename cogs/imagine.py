@@ -64,7 +64,7 @@ from cogs.prompt_choices import (
     prompt_choices,
     typed_anywhere,
 )
-from cogs.prompt_form import PROMPT_FORM_ID, PromptForm
+from cogs.prompt_form import MODEL_INPUT_ID, PROMPT_FORM_ID, PromptForm
 from cogs.reference_form import PROMPT_INPUT_ID, REFERENCE_FORM_ID, TEXT_INPUT_MAX_CHARS, ReferenceForm
 from cogs.reference_links import linked_images
 from cogs.region_field import asked_region, region_field
@@ -1312,7 +1312,9 @@ class Imagine(commands.Cog):
                 raise InvalidRequestError(NO_NEW_PROMPT)
             if await self.bot.services.moderation.active_ban(interaction.guild_id or 0, interaction.user.id):
                 await self.moderate(interaction, job.request)
-            await interaction.response.send_modal(PromptForm(job.id, job.request))
+            catalogue = self.bot.services.catalogue
+            models = [(model, catalogue.display_name(model)) for model in catalogue.models()]
+            await interaction.response.send_modal(PromptForm(job.id, job.request, models))
             return
         if action == "reference":
             # Refused now rather than after the member has typed: no image here, or a ban (as Edit's).
@@ -1444,7 +1446,7 @@ class Imagine(commands.Cog):
                 match, components = sent
                 words = submitted_text(components, PROMPT_INPUT_ID) or ""
                 where = f"the {name} form of job {match['job_id']}"
-                submit = on_submit(interaction, match["job_id"], words)
+                submit = on_submit(interaction, match["job_id"], words, submitted_values(components, MODEL_INPUT_ID))
                 await watched_answer(interaction, self.bot.services.db, where, submit, typed=words)
                 return
         submitted = form_submit(interaction, EDIT_MODAL_ID)
@@ -1458,8 +1460,11 @@ class Imagine(commands.Cog):
         submit = self.on_edit_submit(interaction, match["job_id"], instruction, shape, region)
         await watched_answer(interaction, self.bot.services.db, where, submit, typed=instruction)
 
-    async def on_reference_submit(self, interaction: discord.Interaction[Any], job_id: str, prompt: str) -> None:
-        """A new request from the form's prompt, as /imagine's, with the job's image as its first reference."""
+    async def on_reference_submit(
+        self, interaction: discord.Interaction[Any], job_id: str, prompt: str, _: list[str] | None = None
+    ) -> None:
+        """A new request from the form's prompt, as /imagine's, with the job's image as its first reference (its
+        model the presser's: the form has no model choice)."""
         job = await self._job_here(interaction, job_id)
         if job is None:
             return
@@ -1468,16 +1473,26 @@ class Imagine(commands.Cog):
         source = Derivation(action="reference", job_id=job.id, message_url=_shown_at(shown_on))
         await self.make(interaction, prompt, starting_from=(image,), came_from=source, suffixed=True)
 
-    async def on_prompt_submit(self, interaction: discord.Interaction[Any], job_id: str, words: str) -> None:
-        """The job's request again, as /imagine with ``words``: its model, the options its member chose (those their
-        /preferences filled in are the presser's now, as for any /imagine of theirs), its reference images (their
-        links renewed), one image (a batch's message: the batch). ``--ar``, ``--seed`` or ``--repeat`` typed in the
-        words take the place of the request's."""
+    async def on_prompt_submit(
+        self, interaction: discord.Interaction[Any], job_id: str, words: str, picked_model: list[str] | None = None
+    ) -> None:
+        """The job's request again, as /imagine with ``words``: its model (or the one ``picked_model`` in the form),
+        the options its member chose (those their /preferences filled in are the presser's now, as for any /imagine
+        of theirs), its reference images (their links renewed), one image (a batch's message: the batch). ``--ar``,
+        ``--seed`` or ``--repeat`` typed in the words take the place of the request's."""
         job = await self._job_here(interaction, job_id)
         if job is None:
             return
         if not _offers_new_prompt(job):
             raise InvalidRequestError(NO_NEW_PROMPT)
+        model = job.model if not picked_model else picked_model[0]
+        if model != job.model and (
+            job.request.derived_from is not None
+            or job.request.history
+            or model not in self.bot.services.catalogue.models()
+        ):
+            # The form offers the models served, for a request of the member's own: anything else, a modified client.
+            raise InvalidRequestError("That model cannot make this image again here; pick one from the form's list.")
         if job.request.derived_from is not None or job.request.history:
             await self._rework_with(interaction, job, words)
             return
@@ -1501,7 +1516,7 @@ class Imagine(commands.Cog):
         await self.make(
             interaction,
             derive.blend_prompt(words) if blended else words,
-            model=base.model,
+            model=model,
             aspect_ratio=None if typed.ratio else chosen("aspect_ratio"),
             resolution=chosen("resolution"),
             # The seed it had, so that the new words are drawn from the same start, unless others are typed.

@@ -13,6 +13,8 @@ before a restart still works: its custom_id carries the job.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
 import discord
 
@@ -22,6 +24,7 @@ from cogs.reference_form import TEXT_INPUT_MAX_CHARS, prompt_box
 
 # The form's custom_id: the job whose request is made again with the new words.
 PROMPT_FORM_ID = re.compile(r"bananacord:reprompt:(?P<job_id>[0-9a-f]{16})")
+MODEL_INPUT_ID = "model"
 
 
 # What the form says of its words, by what the request did (bot/models.py Derivation.action; None: a request of the
@@ -46,7 +49,7 @@ STYLE_KEPT = "Made again with these words and references; a new --sref, --cref o
 class PromptForm(discord.ui.Modal):
     """The words of ``request`` (``derive.words_to_change``), to change."""
 
-    def __init__(self, job_id: str, request: GenerationRequest) -> None:
+    def __init__(self, job_id: str, request: GenerationRequest, models: Sequence[tuple[str, str]] = ()) -> None:
         super().__init__(title="Change the prompt", custom_id=f"bananacord:reprompt:{job_id}", timeout=None)
         words = derive.words_to_change(request) or ""
         did = request.derived_from.action if request.derived_from is not None else None
@@ -58,5 +61,23 @@ class PromptForm(discord.ui.Modal):
             # /imagine takes 6,000 characters, a form's box 4,000: the member is told the box holds the start only.
             description = f"Only the first {TEXT_INPUT_MAX_CHARS:,} characters of the prompt fit: the rest is left out."
         self.add_item(prompt_box(description, placeholder, words=words))
+        if did is None and not request.history and len(models) > 1:
+            # A request of the member's own may go to the other model: Nano Banana 2 and Pro, side by side. Not a
+            # step made from an image, whose conversation (Gemini's signatures) belongs to the model that made it.
+            self.add_item(model_box(models, request.model))
         # A stopped modal is not kept by discord.py (send_modal stores only unfinished ones).
         self.stop()
+
+
+def model_box(models: Sequence[tuple[str, str]], current: str) -> discord.ui.Label[Any]:
+    """The form's model choice: each model served here (``models``: id and name), the request's own chosen."""
+    options = [
+        discord.SelectOption(
+            label=name + (" (as before)" if model == current else ""), value=model, default=model == current
+        )
+        for model, name in models[:25]  # Discord's most per list
+    ]
+    select: discord.ui.Select[Any] = discord.ui.Select(
+        custom_id=MODEL_INPUT_ID, options=options, min_values=0, max_values=1, required=False
+    )
+    return discord.ui.Label(text="Model", description="Make it again on another model, if you like.", component=select)
