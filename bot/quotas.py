@@ -159,6 +159,32 @@ class QuotaStatus:
         return min(limited, key=lambda w: w.resets_at, default=None)
 
 
+# Each window as a member reads "left ..." of it.
+_LEFT_IN = {"daily": "today", "weekly": "this week", "monthly": "this month"}
+
+
+def running_low_note(status: QuotaStatus) -> str | None:
+    """A private word to a member whose quota is nearly spent, once a request of theirs has started (its units are
+    counted as used from then): the limited window with the fewest units left, when a tenth of its allowance or less
+    is (at least the last one); None while there is room, or no limit applies. Told with each request while low,
+    so the member knows before a request is refused rather than after."""
+    if not status.enforced or status.unlimited:
+        return None
+    limited = [w for w in status.windows if w.limit and w.remaining is not None]
+    if not limited:
+        return None
+    tightest = min(limited, key=lambda w: (w.remaining or 0, w.resets_at))
+    allowance = (tightest.limit or 0) + tightest.granted
+    left = tightest.remaining or 0
+    if left > max(1, allowance // 10):
+        return None
+    units = "no units" if left == 0 else f"{left} unit{'s' if left != 1 else ''}"
+    return (
+        f"You have {units} left {_LEFT_IN[tightest.window]} (of {allowance}); that resets "
+        f"<t:{int(tightest.resets_at)}:R>. `/quota show` has the rest."
+    )
+
+
 def window_bounds(window: str, now: float, *, tz: str = "UTC", reset_hour: int = 0) -> tuple[float, float]:
     """[start, end) of the daily/weekly/monthly window containing ``now``; weeks start on Monday.
 

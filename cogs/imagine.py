@@ -36,7 +36,7 @@ from bot.prompt_suffix import with_suffix
 from bot.prompts import clean_prompt
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS, AUTO
-from bot.quotas import QuotaExceededError, Room
+from bot.quotas import QuotaExceededError, Room, running_low_note
 from bot.reference_roles import PARAMETERS, Role
 from bot.references import check_fits_provider
 from bot.regions import REGIONS
@@ -865,8 +865,25 @@ class Imagine(commands.Cog):
                 "; `/preferences forget:Suffix` drops it.",
                 detail=exc.detail,
             ) from None
-        if jobs and notes:
-            await self.tell(interaction, " ".join(notes))
+        await self.tell_after(interaction, jobs, notes)
+
+    async def tell_after(
+        self, interaction: discord.Interaction[Any], jobs: Sequence[Job], notes: Sequence[str | None], sep: str = " "
+    ) -> None:
+        """The private notes on ``jobs`` just started (none: nothing said), with a word on the member's quota when it
+        is nearly spent (bot/quotas.py ``running_low_note``)."""
+        if not jobs:
+            return
+        said = [note for note in notes if note]
+        if self.bot.settings.quotas.enabled:
+            try:
+                low = running_low_note(await self.bot.services.quotas.status(member_of(interaction)))
+            except Exception:  # the jobs run whatever: a word on the quota is never worth an error to the member
+                log.warning("could not read a member's quota for the word after their request", exc_info=True)
+                low = None
+            said += [low] if low is not None else []
+        if said:
+            await self.tell(interaction, sep.join(said))
 
     async def tell(self, interaction: discord.Interaction[Any], note: str) -> None:
         """A private word to the member once their job has started (its message is the command's answer). The
@@ -1274,14 +1291,13 @@ class Imagine(commands.Cog):
             # Nor "ask for count:1" when the quota has room for fewer than the batch: a batch is rolled again
             # with as many as there is room for (a saved count:2 made it, with one unit left today its Re-roll
             # was refused so), and the member told privately, as /imagine tells of a preferred count lowered.
-            _, fewer = await self.start_up_to(
+            started, fewer = await self.start_up_to(
                 interaction,
                 [again[candidate.id] for candidate in rolled[:count]],
                 preferred=job.provider,
                 wanted=f"the {count} of the batch you re-rolled",
             )
-            if fewer is not None:
-                await self.tell(interaction, fewer)
+            await self.tell_after(interaction, started, [fewer])
             return
         if action == "edit":
             # Refuse now, not after the member has typed: no image, or a ban (moderate() checks bans
@@ -1351,7 +1367,8 @@ class Imagine(commands.Cog):
                 # The size is the button's, not a preference to leave out (start_job, ``admitted``).
                 upscale = derive.upscale(job.request, image, action.removeprefix("upscale-"), origin)
                 request = _chosen(upscale, "resolution")
-            await self.start_job(interaction, await self._renewed(request), preferred=job.provider)
+            started = await self.start_job(interaction, await self._renewed(request), preferred=job.provider)
+            await self.tell_after(interaction, started, [])
             return
         if not _can_manage(interaction, job, self.bot.settings.moderation.moderator_role_id):
             await send_ephemeral(interaction, "Only the member who asked for this image (or a moderator) can do that.")
@@ -1559,9 +1576,7 @@ class Imagine(commands.Cog):
                 request = request.model_copy(update={"history": derive.public_turns(request.history)})
             requests.append(one_of(request, linked_in.words, variant, many=len(variants) > 1))
         jobs = await self.start_each(interaction, requests, preferred=job.provider)
-        notes = [ignored_note(typed.ignored), _kept_note(kept)]
-        if jobs and any(notes):
-            await self.tell(interaction, "\n".join(note for note in notes if note))
+        await self.tell_after(interaction, jobs, [ignored_note(typed.ignored), _kept_note(kept)], sep="\n")
 
     async def on_edit_submit(
         self,
@@ -1613,8 +1628,7 @@ class Imagine(commands.Cog):
             request = await self._renewed(request)
             requests.append(one_of(request, linked_in.words, variant, many=len(variants) > 1))
         jobs = await self.start_each(interaction, requests, preferred=job.provider)
-        if jobs and (note := ignored_note(ignored)) is not None:
-            await self.tell(interaction, note)
+        await self.tell_after(interaction, jobs, [ignored_note(ignored)])
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -219,8 +219,7 @@ class Remix(commands.Cog):
         jobs = await self.imagine.start_each(interaction, requests, preferred=body["preferred"])
         # The model's note absent in a form kept by an older version.
         notes = [note for note in (body.get("model_note"), ignored_note(ignored)) if note]
-        if jobs and notes:
-            await self.imagine.tell(interaction, " ".join(notes))
+        await self.imagine.tell_after(interaction, jobs, notes)
 
 
 async def setup(bot: commands.Bot) -> None:
