@@ -107,7 +107,9 @@ class PromptLinks:
         return bool(self.images or self.messages or self.role_messages)
 
 
-def split_links(prompt: str, *, now: float, own_cdn: str | None = None, shown: bool = False) -> PromptLinks:
+def split_links(
+    prompt: str, *, now: float, own_cdn: str | None = None, shown: bool = False, roles: frozenset[Role] = frozenset()
+) -> PromptLinks:
     """``prompt`` without the links to Discord's images and messages in it, and those links; a custom emoji
     (``<:name:id>``, as Discord's client writes one) is its image and its name in the words.
 
@@ -116,7 +118,8 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None, shown: b
     emojis are fetched there too. Refuses, saying what to do instead: a link to an image elsewhere, an
     expired or unsigned Discord file link, more images than any model takes. ``shown``: the words are a
     message's, in which Discord shows a link to an image elsewhere as its own copy (an embed, which the caller
-    reads): such a link is taken out of the words, not refused, and listed in ``shown``.
+    reads): such a link is taken out of the words, not refused, and listed in ``shown``. ``roles``: the roles of
+    images given another way (attached for their style), whose weights in the words are taken too.
     """
     if (braced := _ROLE_CHOICES.search(prompt)) is not None:
         # Choices are read after the links are taken out (bot/permutations.py): each image would go to every
@@ -198,7 +201,7 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None, shown: b
         words = ""
         punctuation = _PUNCTUATION.match(prompt, match.end())
         start = punctuation.end() if punctuation else match.end()
-    if not pieces and not images:  # nothing taken out (an emoji adds an image, a link a piece)
+    if not pieces and not images and not roles:  # nothing taken out (an emoji adds an image, a link a piece)
         return PromptLinks(prompt)
     if len(images) > MAX_IMAGE_LINKS:
         raise InvalidRequestError(
@@ -207,6 +210,7 @@ def split_links(prompt: str, *, now: float, own_cdn: str | None = None, shown: b
         )
     pieces.append(words + prompt[start:])
     given = {image.role for image in images.values() if image.role is not None} | {role for role, _ in role_messages}
+    given |= roles
     text, weights = _weights(_joined(pieces), given)
     weighed = [
         image.model_copy(update={"weight": weights[image.role]}) if image.role in weights else image

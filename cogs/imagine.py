@@ -640,6 +640,8 @@ class Imagine(commands.Cog):
         image3="Another reference image",
         image4="Another reference image (Nano Banana Pro takes more than Nano Banana 2)",
         references="Links to messages with images, or to images, as references too (for up to 14)",
+        style_image="An image whose style to take (colours, light, medium), not what it shows: Midjourney's --sref",
+        character_image="An image whose character to draw again (face, hair, clothes): Midjourney's --cref",
         seed="Same seed + same prompt gives a similar image (where the provider supports it)",
         output_format="File format of the result (where the provider lets you choose)",
         thinking="How long the model reasons before drawing (where supported)",
@@ -660,6 +662,8 @@ class Imagine(commands.Cog):
         image3: discord.Attachment | None = None,
         image4: discord.Attachment | None = None,
         references: app_commands.Range[str, 1, REFERENCES_MAX_CHARS] | None = None,
+        style_image: discord.Attachment | None = None,
+        character_image: discord.Attachment | None = None,
         seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
         output_format: str | None = None,
         thinking: str | None = None,
@@ -673,6 +677,10 @@ class Imagine(commands.Cog):
     ) -> None:
         """Generate an image with Google's Nano Banana models."""
         attached = (image1, image2, image3, image4, image5, image6, image7, image8, image9, image10)
+        given_for: list[tuple[discord.Attachment | None, Role]] = [
+            (style_image, "style"),
+            (character_image, "character"),
+        ]
         await self.make(
             interaction,
             prompt,
@@ -681,6 +689,7 @@ class Imagine(commands.Cog):
             resolution=resolution,
             count=count,
             attached=[a for a in attached if a is not None],
+            attached_for=[(a, role) for a, role in given_for if a is not None],
             references=references,
             seed=seed,
             output_format=output_format,
@@ -699,6 +708,7 @@ class Imagine(commands.Cog):
         resolution: str | None = None,
         count: int | None = None,
         attached: Sequence[discord.Attachment] = (),
+        attached_for: Sequence[tuple[discord.Attachment, Role]] = (),
         references: str | None = None,
         seed: int | None = None,
         output_format: str | None = None,
@@ -715,13 +725,16 @@ class Imagine(commands.Cog):
         it (``words_after``: what moderation judges), and which needs ``fewest_images`` attached or linked; and the
         Use as reference form's, whose image goes first (``starting_from``: cogs/reference_form.py), and Change
         prompt's (``came_from``: the job each came from). ``suffixed``: a new prompt, to which the member's
-        /preferences suffix is added (bot/prompt_suffix.py)."""
+        /preferences suffix is added (bot/prompt_suffix.py). ``attached_for``: images attached for their style or
+        character (/imagine's ``style_image``: as ``--sref <link>``, bot/reference_roles.py), after the others."""
         check_prompt_option(prompt, typed=True)  # as Discord counted it; before any reference is looked up
         # "a fox --ar 16:9 --v 6", as members coming from Midjourney type it: parameters, not words for the model
         # (bot/prompt_parameters.py). Read from the cleaned prompt: a zero-width space after "16:9" hid it.
         # An image's or a message's link pasted into the prompt is a reference, not words (bot/prompt_links.py).
         here = place_of(interaction.channel)
-        linked_in = await typed_links(self.bot, prompt, guild=interaction.guild, here=here)
+        # The roles of the images attached for one, so that the words' --sw (--cw) weigh them.
+        attached_roles = frozenset(role for _, role in attached_for)
+        linked_in = await typed_links(self.bot, prompt, guild=interaction.guild, here=here, roles=attached_roles)
         # "a {red, green} bird --ar {1:1, 16:9}": a prompt per choice, each its own image of one batch, each read for
         # its parameters (cogs/prompt_choices.py); one prompt without choices.
         choices = prompt_choices(linked_in.words, cap=await self.count_cap(interaction))
@@ -752,6 +765,7 @@ class Imagine(commands.Cog):
         roles |= {role for role, _ in linked_in.role_messages}
         starting_from = [image for image in starting_from if image.role is None or image.role not in roles]
         images = [*starting_from, *(self._reference(a) for a in attached)]
+        images += [self._reference(a, role=role, weight=linked_in.weight_of(role)) for a, role in attached_for]
         # The image a Use as reference form started from, its link pasted in the words too, goes once.
         images += not_among(linked_in.images, starting_from)
         if linked_in.messages:

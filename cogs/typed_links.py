@@ -17,6 +17,7 @@ from bot.models import ReferenceImage
 from bot.prompt_links import PromptLinks, split_links
 from bot.prompt_parameters import split_parameters
 from bot.prompts import clean_prompt
+from bot.reference_roles import Role
 from cogs.places import Place, place_of
 from cogs.reference_links import parse_links
 
@@ -45,6 +46,7 @@ async def typed_links(
     edit: bool = False,
     alone: bool = False,
     shown: bool = False,
+    roles: frozenset[Role] = frozenset(),
 ) -> PromptLinks:
     """``text`` cleaned, its Discord links taken out; image links about to expire renewed (the job may wait for
     a provider's turn, and a provider fetches the link after the bot's check). ``edit``: a message's link is
@@ -53,9 +55,10 @@ async def typed_links(
     image from an age-restricted channel of ``guild`` used ``here``, elsewhere (as a message's link is:
     cogs/reference_links.py). ``shown``: the words are a message's (a reply), whose link to an image elsewhere
     Discord shows as its copy, read with the message's embeds: it is taken out of the words and listed in
-    ``shown`` (``split_links``), for the caller to wait for that embed (cogs/link_pictures.py)."""
+    ``shown`` (``split_links``), for the caller to wait for that embed (cogs/link_pictures.py). ``roles``: roles
+    images given another way have (/imagine's ``style_image``), whose weights the words may give (``--sw 300``)."""
     now = bot.clock()
-    links = split_links(clean_prompt(text or ""), now=now, own_cdn=own_cdn(bot), shown=shown)
+    links = split_links(clean_prompt(text or ""), now=now, own_cdn=own_cdn(bot), shown=shown, roles=roles)
     if edit and (links.messages or links.role_messages):
         raise InvalidRequestError(MESSAGE_IN_AN_EDIT)
     if alone:

@@ -217,3 +217,35 @@ async def test_sw_and_cw_weigh_their_images_in_words_through_a_vary_and_a_weight
     await discord_fake.wait_for(lambda: bool(alone.followup_ids), timeout=10)
     ((note, _),) = followups(discord_fake, alone)
     assert note.startswith("Left out `--sw 300`: ") and note.endswith(WEIGHT_ALONE)
+
+
+async def test_style_and_character_images_attached_to_imagine_are_given_their_roles_and_weights(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """/imagine's `style_image` and `character_image`: an attached image for its style or character, as `--sref` and
+    `--cref` with a link are, after the plain references; the words' `--sw` and `--cw` weigh them."""
+    fox = discord_fake.add_attachment(png_bytes(colour=(200, 120, 40)), "fox.png", "image/png")
+    style = discord_fake.add_attachment(png_bytes(colour=(20, 60, 200)), "style.png", "image/png")
+    face = discord_fake.add_attachment(png_bytes(colour=(240, 200, 180)), "face.png", "image/png")
+    command = await discord_fake.slash_command(
+        "imagine",
+        {
+            "prompt": "this fox as a knight --sw 300 --cw 50",
+            "image1": fox,
+            "style_image": style,
+            "character_image": face,
+        },
+    )
+    shown = await delivered(discord_fake, command)
+    create = seaart.creates[-1].json
+    assert create["image_urls"] == [fox["url"], style["url"], face["url"]]
+    assert create["prompt"] == (
+        "this fox as a knight. Follow the style of the second image closely: its colours, light, medium and texture, "
+        "not what it shows. Draw the same character as in the third image, keeping the face and hair: the clothes "
+        "need not match."
+    )
+    assert "3 reference images (1 for style at --sw 300, 1 for its character at --cw 50)" in shown_text(
+        fields(shown)["Model"]
+    )
+    assert followups(discord_fake, command) == []  # the weights taken: nothing left out
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
