@@ -33,7 +33,8 @@ def make_line(count_cap: int) -> str:
     at_once = "one at a time" if count_cap == 1 else f"up to {count_cap} at once"
     return (
         "`/imagine prompt:` and describe the image (Midjourney's `--ar 16:9`, `--seed 7`, `--no text` and "
-        "`--sref <an image's link> --sw 300` at its end work too). Attach reference images (`image1`…`image10`), paste "
+        "`--sref <an image's link> --sw 300` at its end work too). Attach reference images (`image1`…`image10`; "
+        "`style_image` for a style), paste "
         "an image's Discord link into the prompt, or link messages with images (`references:`) to draw from them; "
         "`model`, `aspect_ratio`, "
         f"`resolution` and `count` ({at_once}) are optional"
