@@ -30,7 +30,7 @@ from bot.jobs import MAX_CANDIDATES
 from bot.models import Derivation, GenerationRequest, JobState, ReferenceImage, shown_file_name
 from bot.moderation import PromptBlockedError
 from bot.permutations import number_of
-from bot.preferences import ModelChoice, fill, model_at, passed_over_note
+from bot.preferences import ModelChoice, fill, model_at, model_for, passed_over_note
 from bot.prompt_parameters import IMAGE_WEIGHT_NAME, Parameters, ignored_note, split_parameters, with_image_weight
 from bot.prompt_suffix import with_suffix
 from bot.prompts import clean_prompt
@@ -64,7 +64,7 @@ from cogs.prompt_choices import (
     prompt_choices,
     typed_anywhere,
 )
-from cogs.prompt_form import MODEL_INPUT_ID, PROMPT_FORM_ID, PromptForm
+from cogs.prompt_form import DEFAULT_MODEL, MODEL_INPUT_ID, PROMPT_FORM_ID, PromptForm, model_box
 from cogs.reference_form import PROMPT_INPUT_ID, REFERENCE_FORM_ID, TEXT_INPUT_MAX_CHARS, ReferenceForm
 from cogs.reference_links import linked_images
 from cogs.region_field import asked_region, region_field
@@ -1351,7 +1351,20 @@ class Imagine(commands.Cog):
             self._shown_attachment(await self._image_message(interaction, job), job)
             if await self.bot.services.moderation.active_ban(interaction.guild_id or 0, interaction.user.id):
                 await self.moderate(interaction, job.request)
-            await interaction.response.send_modal(ReferenceForm(job.id))
+            catalogue = self.bot.services.catalogue
+            models = [(model, catalogue.display_name(model)) for model in catalogue.models()]
+            box = None
+            if len(models) > 1:
+                prefs = await self.bot.services.preferences.get(interaction.guild_id or 0, interaction.user.id)
+                defaults = await self.bot.services.settings_store.guild_defaults(interaction.guild_id or 0)
+                usual = model_for(
+                    catalogue,
+                    prefs,
+                    server_default=defaults.default_model,
+                    configured=self.bot.settings.imagine.default_model,
+                )
+                box = model_box(models, None, default_name=catalogue.display_name(usual))
+            await interaction.response.send_modal(ReferenceForm(job.id, box))
             return
         if action in VARIATIONS or action.startswith(REWORKS) or action in ("zoom-out", "square"):
             shown_on = await self._image_message(interaction, job)
@@ -1492,17 +1505,20 @@ class Imagine(commands.Cog):
         await watched_answer(interaction, self.bot.services.db, where, submit, typed=instruction)
 
     async def on_reference_submit(
-        self, interaction: discord.Interaction[Any], job_id: str, prompt: str, _: list[str] | None = None
+        self, interaction: discord.Interaction[Any], job_id: str, prompt: str, picked_model: list[str] | None = None
     ) -> None:
-        """A new request from the form's prompt, as /imagine's, with the job's image as its first reference (its
-        model the presser's: the form has no model choice)."""
+        """A new request from the form's prompt, as /imagine's, with the job's image as its first reference: on the
+        model picked in the form, else (its default, or a form without the choice) as /imagine chooses."""
+        model = None if not picked_model or picked_model[0] == DEFAULT_MODEL else picked_model[0]
+        if model is not None and model not in self.bot.services.catalogue.models():
+            raise InvalidRequestError("That model is not served here now; pick one from the form's list.")
         job = await self._job_here(interaction, job_id)
         if job is None:
             return
         shown_on = await self._image_message(interaction, job)
         image = self._reference(self._shown_attachment(shown_on, job), own=True)
         source = Derivation(action="reference", job_id=job.id, message_url=_shown_at(shown_on))
-        await self.make(interaction, prompt, starting_from=(image,), came_from=source, suffixed=True)
+        await self.make(interaction, prompt, model=model, starting_from=(image,), came_from=source, suffixed=True)
 
     async def on_prompt_submit(
         self, interaction: discord.Interaction[Any], job_id: str, words: str, picked_model: list[str] | None = None

@@ -69,15 +69,27 @@ class PromptForm(discord.ui.Modal):
         self.stop()
 
 
-def model_box(models: Sequence[tuple[str, str]], current: str) -> discord.ui.Label[Any]:
-    """The form's model choice: each model served here (``models``: id and name), the request's own chosen."""
-    options = [
+# Use as reference's model choice for "as /imagine would choose": the member's, the server's or the bot's default.
+DEFAULT_MODEL = "-"
+
+
+def model_box(
+    models: Sequence[tuple[str, str]], current: str | None, *, default_name: str | None = None
+) -> discord.ui.Label[Any]:
+    """The form's model choice: each model served here (``models``: id and name), the request's own (``current``)
+    chosen; or, with ``default_name``, first the default /imagine would use (DEFAULT_MODEL), chosen."""
+    options = []
+    if default_name is not None:
+        options.append(discord.SelectOption(label=f"Your default ({default_name})", value=DEFAULT_MODEL, default=True))
+    options += [
         discord.SelectOption(
             label=name + (" (as before)" if model == current else ""), value=model, default=model == current
         )
-        for model, name in models[:25]  # Discord's most per list
+        for model, name in models[: 25 - len(options)]  # Discord's most per list
     ]
     select: discord.ui.Select[Any] = discord.ui.Select(
         custom_id=MODEL_INPUT_ID, options=options, min_values=0, max_values=1, required=False
     )
-    return discord.ui.Label(text="Model", description="Make it again on another model, if you like.", component=select)
+    # At most 100 characters of description (Discord's limit for a label's).
+    description = "Make it on another model, if you like."
+    return discord.ui.Label(text="Model", description=description, component=select)

@@ -43,9 +43,11 @@ def prompt_box(description: str, placeholder: str, *, words: str | None = None) 
 class ReferenceForm(discord.ui.Modal):
     """What to make with the image as a reference."""
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, model: discord.ui.Label[Any] | None = None) -> None:
         super().__init__(title="New image with this one", custom_id=f"bananacord:reference:{job_id}", timeout=None)
         description = "This image goes with it as a reference, with your own model and defaults."
         self.add_item(prompt_box(description, "the same character on a beach at sunset --ar 16:9"))
+        if model is not None:
+            self.add_item(model)  # the model to make it with: the member's default, or another (cogs/prompt_form.py)
         # A stopped modal is not kept by discord.py (send_modal stores only unfinished ones).
         self.stop()

@@ -52,3 +52,35 @@ async def test_change_prompt_makes_the_request_again_on_the_model_picked(
     await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=10)
     assert "That model cannot make this image again here" in refusal_of(refusal(discord_fake, refused.id))
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)
+
+
+async def test_use_as_reference_offers_the_member_s_default_model_or_another(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """The Use as reference form's Model list: the presser's default first (as /imagine would choose it), then each
+    model served; the pick makes the new request, a model not offered is refused."""
+    original = await imagine(discord_fake, {"prompt": "a lighthouse at dawn", "model": "nano_banana_2"})
+    opened = await press(discord_fake, original, "Use as reference")
+    await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
+    (model,) = [c for c in opened.callbacks[0]["data"]["components"] if c["component"]["custom_id"] == "model"]
+    offered = [(o["value"], o["label"], o.get("default", False)) for o in model["component"]["options"]]
+    assert offered[0] == ("-", "Your default (Nano Banana 2)", True)
+    assert [value for value, _, _ in offered[1:]] == ["nano_banana_2", "nano_banana_pro"]
+    await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": "the lighthouse at night"}))
+    assert seaart.creates[-1].path.endswith("/nano_banana_2")  # the default, left as it was
+
+    opened = await press(discord_fake, original, "Use as reference")
+    await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
+    picked = await discord_fake.submit_modal(opened, {"prompt": "the lighthouse in fog", "model": "nano_banana_pro"})
+    await delivered(discord_fake, picked)
+    assert seaart.creates[-1].path.endswith("/nano_banana_pro")
+    assert models(settings) == ["nano_banana_2", "nano_banana_2", "nano_banana_pro"]
+
+    opened = await press(discord_fake, original, "Use as reference")
+    await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
+    refused = await discord_fake.submit_modal(
+        opened, {"prompt": "the lighthouse", "model": "nano_banana_9"}, modified_client=True
+    )
+    await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=10)
+    assert "That model is not served here now" in refusal_of(refusal(discord_fake, refused.id))
+    assert len(seaart.creates) == 3
