@@ -723,6 +723,10 @@ STEPS = ("Vary (Subtle)", "Vary (Strong)", "Zoom out", *PAN_LABELS, "Make square
 CHANGE_PROMPT = "Change prompt"
 MODAL = 9  # an interaction callback that opens a form
 SELECT = 3  # a string select (a form's Reframe choice)
+# The Edit form's Reframe and Where choices (cogs/imagine.py EDIT_SHAPE_ID, EDIT_REGION_ID).
+EDIT_SHAPE = "shape"
+REGION_SELECT = "region"
+MODEL_SELECT = "model"
 
 
 @dataclass
@@ -890,11 +894,18 @@ class Reworks:
         values: dict[str, str | list[str]] = {boxes[0]: f"give it {hat} ({prompt_of(rework.command)})"}
         # The form's Reframe choice (cogs/shape_field.py): kept as it is, a zoom out or a new shape, and then
         # half the time no words at all.
-        for select in (c for c in fields if c["type"] == SELECT):
+        for select in (c for c in fields if c["type"] == SELECT and c["custom_id"] != REGION_SELECT):
             frame = self._random.choice([str(o["value"]) for o in select.get("options") or []])
             values[select["custom_id"]] = [frame]
-            if frame != "keep" and self._random.random() < 0.5:
+            # Change prompt's and Use as reference's Model list (cogs/prompt_form.py) takes a model, never a frame.
+            if select["custom_id"] != MODEL_SELECT and frame != "keep" and self._random.random() < 0.5:
                 values[boxes[0]] = ""
+        # The Edit form's Where (cogs/region_field.py): a part of the image, a share of the edits that keep its frame
+        # and say what to change (with a reframe, or no words, the form refuses one).
+        for select in (c for c in fields if c["type"] == SELECT and c["custom_id"] == REGION_SELECT):
+            kept = values.get(EDIT_SHAPE, ["keep"]) == ["keep"] and values[boxes[0]]
+            parts = [str(o["value"]) for o in select.get("options") or []][1:]
+            values[REGION_SELECT] = [self._random.choice(parts)] if kept and self._random.random() < 0.3 else []
         for _ in range(6):
             try:
                 rework.press = await self.discord.submit_modal(click, values)
