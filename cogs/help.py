@@ -56,6 +56,12 @@ KEEP_WORKING = (
     "`--zoom` to zoom out).\n"
     f"Any message with an image: right-click (long-press on mobile) → **Apps** → **{MENU_NAME}**."
 )
+FROM_MIDJOURNEY = (
+    "`--ar` `--seed` `--repeat` `--no` `--tile` `--niji` `--iw`, `--sref` `--cref` `--oref` with an image's link "
+    "(and `--sw` `--cw` `--ow`), `cat::2 dog` and `{a, b}` choices work as there · `/preferences` is `/settings`, "
+    "with a `suffix` · **Edit** → *Where* is Vary (Region) · **Change prompt** is Remix · `--v`, `--style`, "
+    "`--stylize`, `--chaos` mean nothing to Nano Banana: left out, and named to you"
+)
 YOURS = (
     "`/preferences` your own defaults for what you leave out (pick them from its lists), words added to each "
     "new prompt (`suffix`), and whether a slow request pings you · `/jobs` "
@@ -103,6 +109,7 @@ class Help(commands.Cog):
         models = await self._models(interaction.guild_id or 0, interaction.user.id, level)
         embed.add_field(name="Models here", value=models)
         embed.add_field(name="Keep working on an image", value=KEEP_WORKING, inline=False)
+        embed.add_field(name="From Midjourney", value=FROM_MIDJOURNEY, inline=False)
         yours = YOURS
         if self.bot.settings.quotas.enabled:
             left = quota_line(await self.bot.services.quotas.status(member_of(interaction)))

@@ -30,7 +30,8 @@ async def test_help_shows_a_member_the_models_their_default_what_is_left_and_onl
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
     fields = await help_fields(discord_fake)
-    assert list(fields) == ["Models here", "Keep working on an image", "Yours"]
+    assert list(fields) == ["Models here", "Keep working on an image", "From Midjourney", "Yours"]
+    assert "`--sref`" in fields["From Midjourney"] and "Vary (Region)" in fields["From Midjourney"]
     assert fields["Models here"].splitlines() == ["Nano Banana 2 (the server's default)", "Nano Banana Pro"]
     keep_working = fields["Keep working on an image"]
     assert "**Vary**" in keep_working and "**Reply**" in keep_working and "Edit with Nano Banana" in keep_working
