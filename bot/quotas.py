@@ -268,6 +268,17 @@ class Quotas:
         self.db = db
         self.settings = settings
         self.clock = clock
+        # Members whose last reservation left a window nearly spent (guild, user): the word after their request
+        # (``running_low_note``) reads their status only then, not after every request.
+        self._nearly_spent: set[tuple[int, int]] = set()
+
+    def nearly_spent(self, member: Member) -> bool:
+        """Whether the member's last reservation left one of their windows nearly spent (a tenth of its limit or
+        less left), as its check found it; asked once, after the request has started."""
+        key = (member.guild_id, member.user_id)
+        found = key in self._nearly_spent
+        self._nearly_spent.discard(key)
+        return found
 
     # ---- prices in units ---------------------------------------------------------------------
 
@@ -492,6 +503,8 @@ class Quotas:
                 continue
             start, end = self.bounds(window, now)
             used = await self._used(conn, member, start)
+            if limit - used - units * count <= max(1, limit // 10):
+                self._nearly_spent.add((member.guild_id, member.user_id))
             if used + units * count > limit:
                 resets = f"Your {window} quota resets <t:{int(end)}:R> (<t:{int(end)}:f>)."
                 # As /quota show says it: a grant is extra allowance, not negative use ("used -10 of 5").

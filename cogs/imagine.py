@@ -889,9 +889,11 @@ class Imagine(commands.Cog):
         if not jobs:
             return
         said = [note for note in notes if note]
-        if self.bot.settings.quotas.enabled:
+        quotas, member = self.bot.services.quotas, member_of(interaction)
+        # Read only where the reservation's check found a window nearly spent: no statements after other requests.
+        if self.bot.settings.quotas.enabled and quotas.nearly_spent(member):
             try:
-                low = running_low_note(await self.bot.services.quotas.status(member_of(interaction)))
+                low = running_low_note(await quotas.status(member))
             except Exception:  # the jobs run whatever: a word on the quota is never worth an error to the member
                 log.warning("could not read a member's quota for the word after their request", exc_info=True)
                 low = None
