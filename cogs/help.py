@@ -115,6 +115,10 @@ class Help(commands.Cog):
             left = quota_line(await self.bot.services.quotas.status(member_of(interaction)))
             if left is not None:
                 yours = f"{left}\n{YOURS}"
+        prefs = await self.bot.services.preferences.get(interaction.guild_id or 0, interaction.user.id)
+        if prefs.suffix:
+            # Added to each new prompt of theirs (bot/prompt_suffix.py): said where they look, so it never surprises.
+            yours = f"Your suffix, added to each new prompt: `{prefs.suffix.replace('`', chr(39))}`\n{yours}"
         embed.add_field(name="Yours", value=yours, inline=False)
         if is_moderator(interaction, self.bot.settings.moderation.moderator_role_id):
             embed.add_field(name="Moderators", value=MODERATORS, inline=False)

@@ -16,6 +16,7 @@ from tests.conftest import RunningBot, answered
 from tests.e2e.edits import states
 from tests.e2e.test_batches import refusal
 from tests.e2e.test_change_prompt import opened_form
+from tests.e2e.test_help import help_fields
 from tests.e2e.test_moderation import command
 from tests.e2e.test_preference_panel import fields, items, panel
 from tests.e2e.test_preferences import imagine
@@ -35,6 +36,12 @@ async def test_a_suffix_is_added_to_each_new_prompt_and_not_again_to_a_change_of
     shown = discord_fake.messages[set_it.original_message_id or 0]
     assert fields(shown)["Suffix"] == "`in watercolour --no text`"
     assert stored_suffix(settings) == [("in watercolour --no text",)]
+
+    # /help says it, where a member looks for what applies to them.
+    assert (
+        "Your suffix, added to each new prompt: `in watercolour --no text`"
+        in (await help_fields(discord_fake))["Yours"]
+    )
 
     (create,) = await imagine(discord_fake, seaart, settings, {"prompt": "a fox --ar 16:9"})
     assert create["prompt"] == "a fox, in watercolour, without text" and create["aspect_ratio"] == "16:9"
