@@ -65,7 +65,14 @@ from cogs.prompt_choices import (
     typed_anywhere,
 )
 from cogs.prompt_form import DEFAULT_MODEL, MODEL_INPUT_ID, PROMPT_FORM_ID, PromptForm, model_box
-from cogs.reference_form import PROMPT_INPUT_ID, REFERENCE_FORM_ID, TEXT_INPUT_MAX_CHARS, ReferenceForm
+from cogs.reference_form import (
+    AS_IT_IS,
+    PROMPT_INPUT_ID,
+    REFERENCE_FORM_ID,
+    ROLE_INPUT_ID,
+    TEXT_INPUT_MAX_CHARS,
+    ReferenceForm,
+)
 from cogs.reference_links import linked_images
 from cogs.region_field import asked_region, region_field
 from cogs.shape_field import PAN_PREFIX, asked_change, shape_field
@@ -1492,7 +1499,7 @@ class Imagine(commands.Cog):
                 match, components = sent
                 words = submitted_text(components, PROMPT_INPUT_ID) or ""
                 where = f"the {name} form of job {match['job_id']}"
-                submit = on_submit(interaction, match["job_id"], words, submitted_values(components, MODEL_INPUT_ID))
+                submit = on_submit(interaction, match["job_id"], words, components)
                 await watched_answer(interaction, self.bot.services.db, where, submit, typed=words)
                 return
         submitted = form_submit(interaction, EDIT_MODAL_ID)
@@ -1507,23 +1514,29 @@ class Imagine(commands.Cog):
         await watched_answer(interaction, self.bot.services.db, where, submit, typed=instruction)
 
     async def on_reference_submit(
-        self, interaction: discord.Interaction[Any], job_id: str, prompt: str, picked_model: list[str] | None = None
+        self, interaction: discord.Interaction[Any], job_id: str, prompt: str, components: list[Any]
     ) -> None:
-        """A new request from the form's prompt, as /imagine's, with the job's image as its first reference: on the
-        model picked in the form, else (its default, or a form without the choice) as /imagine chooses."""
+        """A new request from the form's prompt, as /imagine's, with the job's image as its first reference (for its
+        style, character or subject alone where the form's *Use it for* says so): on the model picked in the form,
+        else (its default, or a form without the choice) as /imagine chooses."""
+        picked_model = submitted_values(components, MODEL_INPUT_ID)
         model = None if not picked_model or picked_model[0] == DEFAULT_MODEL else picked_model[0]
         if model is not None and model not in self.bot.services.catalogue.models():
             raise InvalidRequestError("That model is not served here now; pick one from the form's list.")
+        picked_role = (submitted_values(components, ROLE_INPUT_ID) or [AS_IT_IS])[0]
+        role = next((given for given in PARAMETERS.values() if given == picked_role), None)
+        if role is None and picked_role != AS_IT_IS:
+            raise InvalidRequestError("Pick what to use the image for from the form's list.")
         job = await self._job_here(interaction, job_id)
         if job is None:
             return
         shown_on = await self._image_message(interaction, job)
-        image = self._reference(self._shown_attachment(shown_on, job), own=True)
+        image = self._reference(self._shown_attachment(shown_on, job), own=True, role=role)
         source = Derivation(action="reference", job_id=job.id, message_url=_shown_at(shown_on))
         await self.make(interaction, prompt, model=model, starting_from=(image,), came_from=source, suffixed=True)
 
     async def on_prompt_submit(
-        self, interaction: discord.Interaction[Any], job_id: str, words: str, picked_model: list[str] | None = None
+        self, interaction: discord.Interaction[Any], job_id: str, words: str, components: list[Any]
     ) -> None:
         """The job's request again, as /imagine with ``words``: its model (or the one ``picked_model`` in the form),
         the options its member chose (those their /preferences filled in are the presser's now, as for any /imagine
@@ -1534,6 +1547,7 @@ class Imagine(commands.Cog):
             return
         if not _offers_new_prompt(job):
             raise InvalidRequestError(NO_NEW_PROMPT)
+        picked_model = submitted_values(components, MODEL_INPUT_ID)
         model = job.model if not picked_model else picked_model[0]
         if model != job.model and (
             job.request.derived_from is not None

@@ -18,6 +18,8 @@ import discord
 # The form's custom_id: the job whose image is the reference (its message is the submit's message).
 REFERENCE_FORM_ID = re.compile(r"bananacord:reference:(?P<job_id>[0-9a-f]{16})")
 PROMPT_INPUT_ID = "prompt"
+ROLE_INPUT_ID = "role"
+AS_IT_IS = "-"  # the role list's "the image as it is": a reference as any other
 # Discord's ceiling for a form's text input (this form's, the Edit form's, the message menu's); each provider's
 # lower prompt limit is enforced by validate().
 TEXT_INPUT_MAX_CHARS = 4000
@@ -47,7 +49,26 @@ class ReferenceForm(discord.ui.Modal):
         super().__init__(title="New image with this one", custom_id=f"bananacord:reference:{job_id}", timeout=None)
         description = "This image goes with it as a reference, with your own model and defaults."
         self.add_item(prompt_box(description, "the same character on a beach at sunset --ar 16:9"))
+        self.add_item(role_box())
         if model is not None:
             self.add_item(model)  # the model to make it with: the member's default, or another (cogs/prompt_form.py)
         # A stopped modal is not kept by discord.py (send_modal stores only unfinished ones).
         self.stop()
+
+
+def role_box() -> discord.ui.Label[Any]:
+    """What the image is to give the new one: itself (chosen), or only its style, its character or its subject, as
+    Midjourney's image menu offers them (a role: bot/reference_roles.py)."""
+    options = [
+        discord.SelectOption(label="The image as it is", value=AS_IT_IS, default=True),
+        discord.SelectOption(label="Only its style (colours, light, medium): --sref", value="style"),
+        discord.SelectOption(label="Its character (face, hair, clothes): --cref", value="character"),
+        discord.SelectOption(label="Its subject, as it looks: --oref", value="subject"),
+    ]
+    select: discord.ui.Select[Any] = discord.ui.Select(
+        custom_id=ROLE_INPUT_ID, options=options, min_values=0, max_values=1, required=False
+    )
+    # At most 45 characters of text and 100 of description (Discord's limits for a label's).
+    return discord.ui.Label(
+        text="Use it for", description="All of it, or only its style, character or subject.", component=select
+    )

@@ -249,3 +249,36 @@ async def test_style_and_character_images_attached_to_imagine_are_given_their_ro
     )
     assert followups(discord_fake, command) == []  # the weights taken: nothing left out
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
+
+
+async def test_use_as_reference_can_take_only_the_image_s_style_or_character(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Use as reference's *Use it for*, as Midjourney's image menu offers it: the image as it is (as before), or only
+    its style (or character, or subject), said in the prompt sent and on the Model line; a choice the form did not
+    offer is refused, nothing made."""
+    original = await imagine(discord_fake, {"prompt": "a watercolour harbour"})
+    opened = await press(discord_fake, original, "Use as reference")
+    await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
+    (role,) = [c for c in opened.callbacks[0]["data"]["components"] if c["component"]["custom_id"] == "role"]
+    assert [o["value"] for o in role["component"]["options"]] == ["-", "style", "character", "subject"]
+
+    styled = await delivered(
+        discord_fake, await discord_fake.submit_modal(opened, {"prompt": "a lighthouse", "role": "style"})
+    )
+    create = seaart.creates[-1].json
+    assert create["prompt"] == f"a lighthouse. {STYLE_TAKEN.format('x').replace('the x image', 'the image')}"
+    assert "1 reference image (1 for style)" in shown_text(fields(styled)["Model"])
+
+    opened = await press(discord_fake, original, "Use as reference")
+    await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
+    await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": "the harbour at night"}))
+    assert seaart.creates[-1].json["prompt"] == "the harbour at night"  # as it is, as before
+
+    opened = await press(discord_fake, original, "Use as reference")
+    await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
+    refused = await discord_fake.submit_modal(opened, {"prompt": "x", "role": "pose"}, modified_client=True)
+    await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=10)
+    assert "Pick what to use the image for" in refusal_of(refusal(discord_fake, refused.id))
+    assert len(seaart.creates) == 3
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)
