@@ -7,12 +7,13 @@ that takes a prompt past the limit is refused for the suffix, nothing made; empt
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from cogs.imagine import PROMPT_MAX_CHARS
-from tests.conftest import RunningBot, answered
+from tests.conftest import Clock, RunningBot, answered, make_settings, start_bot
 from tests.e2e.edits import states
 from tests.e2e.test_batches import refusal
 from tests.e2e.test_change_prompt import opened_form
@@ -147,3 +148,26 @@ async def test_a_suffix_with_a_blocked_term_is_refused_when_saved_and_named_when
         in (blocked["content"])
     )
     assert seaart.creates == [] and states(settings) == []
+
+
+async def test_a_suffix_form_opened_before_a_restart_is_saved_by_the_next_process(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, clock: Clock
+) -> None:
+    """The form's submit is answered by the cog's listener, not by the form object: a form a member kept open while
+    the bot restarted is saved, and its panel drawn again, by the next process."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        message = await panel(discord_fake)
+        click = await discord_fake.click(message.id, "bananacord:prefs:suffix")
+        await opened_form(discord_fake, click)
+    finally:
+        await running.close()
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        submitted = await discord_fake.submit_modal(click, {"suffix": "in pencil"})
+        await discord_fake.wait_for(lambda: bool(submitted.callbacks), timeout=10)
+        await discord_fake.wait_for(lambda: fields(message)["Suffix"] == "`in pencil`", timeout=10)
+        assert stored_suffix(settings) == [("in pencil",)]
+    finally:
+        await running.close()
