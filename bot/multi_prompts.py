@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 # "::", a weight or none, then a space, a comma, a colon or the end: a separator. The weight is at most six digits
 # either side of a point ("::2", "::1.5", "::.5", "::-1").
+_WORD = re.compile(r"\S+")
 _SEPARATOR = re.compile(r"::(-?(?:[0-9]{1,6}(?:\.[0-9]{0,6})?|\.[0-9]{1,6}))?(?=[\s,;:]|$)")
 
 
@@ -35,13 +36,14 @@ def read_multi_prompt(words: str) -> MultiPrompt:
     separator."""
     parts: list[tuple[str, float]] = []
     start = 0
-    for found in _SEPARATOR.finditer(words):
-        # Within a link or an address ("http://[1::1 in neon", "[::1]") it is the address's, not a separator.
-        word = words[max(words.rfind(" ", 0, found.start()), words.rfind("\n", 0, found.start())) + 1 : found.start()]
-        if "://" in word or "[" in word:
+    # Word by word, each read once: a separator never spans a space, and one within a link or an address
+    # ("http://[1::1 in neon", "[::1]") is the address's. Searching back for each separator's word was quadratic.
+    for word in _WORD.finditer(words):
+        if "::" not in word[0] or "://" in word[0] or "[" in word[0]:
             continue
-        parts.append((words[start : found.start()], float(found[1]) if found[1] else 1.0))
-        start = found.end()
+        for found in _SEPARATOR.finditer(words, word.start(), word.end()):
+            parts.append((words[start : found.start()], float(found[1]) if found[1] else 1.0))
+            start = found.end()
     if not parts:
         return MultiPrompt(words)
     parts.append((words[start:], 1.0))

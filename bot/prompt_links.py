@@ -66,12 +66,9 @@ MAX_IMAGE_LINKS = 14
 # "--sref {<link>, <link>}": Midjourney's choices of style images (not taken: ``split_links``).
 _ROLE_CHOICES = re.compile(r"(?:--|[\u2013\u2014])(sref|cref|oref|sw|cw|ow)\s*\{", re.IGNORECASE)
 # "--sw 50": Midjourney's weight for the images given after --sref (--cw: --cref's, --ow: --oref's), as a word of
-# its own, taken out with the spaces before it, or at a line's start with those after it.
-_WEIGHT_WORD = r"(?:--|[\u2013\u2014])(?:sw|cw|ow)[ \t]+[0-9]{1,9}"
-_WEIGHT = re.compile(
-    rf"[ \t]+(?P<after>{_WEIGHT_WORD})(?=\s|$)|(?:^|(?<=\n))(?P<starting>{_WEIGHT_WORD})(?:[ \t]+|(?=\n|$))",
-    re.IGNORECASE,
-)
+# its own, taken out with the spaces before it, or at a line's start with those after it (``_weights``).
+# (No leading run of spaces in the pattern: tried at each of a long run's spaces, it was quadratic.)
+_WEIGHT = re.compile(r"(?<!\S)(?:--|[\u2013\u2014])(sw|cw|ow)[ \t]+([0-9]{1,9})(?!\S)", re.IGNORECASE)
 _PARAMETER = re.compile(r"(?:--|[\u2013\u2014])([a-z]+)$", re.IGNORECASE)
 
 
@@ -231,20 +228,30 @@ def _weights(words: str, given: set[Role]) -> tuple[str, dict[Role, int]]:
     last of each, as Midjourney takes it); a weight out of its range is refused, with the range. A weight for a role
     not given stays in the words: bot/prompt_parameters.py names it back, left out."""
     weights: dict[Role, int] = {}
-
-    def taken(match: re.Match[str]) -> str:
-        name, value = (match["after"] or match["starting"]).lstrip("-\u2013\u2014").split()
-        role = WEIGHTS[name.lower()]
+    pieces: list[str] = []
+    kept = 0  # where the words not yet copied begin
+    for found in _WEIGHT.finditer(words):
+        role = WEIGHTS[found[1].lower()]
         if role not in given:
-            return match[0]
+            continue
         low, high = WEIGHT_RANGE[role]
-        if not low <= int(value) <= high:
+        if not low <= int(found[2]) <= high:
             raise InvalidRequestError(WEIGHT_HELP[role])
-        weights[role] = int(value)
-        return ""
-
-    text = _WEIGHT.sub(taken, words)
-    return (text.strip().rstrip(",;:").rstrip(), weights) if weights else (words, weights)
+        weights[role] = int(found[2])
+        # The spaces before it go with it; at a line's start (nothing but spaces before it), those after it.
+        cut, end = found.start(), found.end()
+        while cut > kept and words[cut - 1] in " \t":
+            cut -= 1
+        if cut == 0 or words[cut - 1] == "\n":
+            cut = found.start()
+            while end < len(words) and words[end] in " \t":
+                end += 1
+        pieces.append(words[kept:cut])
+        kept = end
+    if not weights:
+        return words, weights
+    text = "".join([*pieces, words[kept:]])
+    return text.strip().rstrip(",;:").rstrip(), weights
 
 
 def _role_image(url: str, role: Role, hosts: frozenset[str] | set[str], now: float) -> ReferenceImage:

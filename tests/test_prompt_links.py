@@ -3,6 +3,8 @@ links elsewhere are words, or refused when they point at an image the bot will n
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -367,3 +369,26 @@ def test_in_a_message_a_link_to_an_image_elsewhere_is_taken_out_not_refused() ->
         ShownLink("https://b`x.example:8443/y.webp", "b'x.example", wrapped=False),
         ShownLink("https://c.example/z.jpg", "c.example", wrapped=True),
     )
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            ["a", "fox", "--sw 50", "\u2014SW 7", "--ow 9", "--cw 30", " ", "  ", "\t", "\n", ",", "--sw", "12"]
+        ),
+        max_size=40,
+    )
+)
+def test_a_weight_leaves_the_words_and_every_other_word_stays_in_order(pieces: list[str]) -> None:
+    """Whatever surrounds them, the weights of the roles given (here --sref's and --cref's: --sw and --cw, a dash and
+    a whole number with spaces or tabs between, as a word of its own) leave the words, and every other word stays, in
+    its order; --ow (no --oref given) is one of those words."""
+    text = " ".join(pieces)
+    read = split(f"{text} --sref {CDN} --cref {MEDIA}")
+    weight = re.compile(r"(?<!\S)(?:--|\u2014)(?:sw|cw)[ \t]+[0-9]{1,9}(?!\S)", re.IGNORECASE)
+    # The words around the links end as a sentence's do (``_joined``), and again once a weight at their end is gone.
+    once = text.strip().rstrip(",;:").rstrip()
+    taken = weight.sub(" ", once)
+    expected = taken.strip().rstrip(",;:").rstrip() if taken != once else once
+    # Read in one pass, as Midjourney reads them: "--sw --sw 50 12" leaves "--sw 12", named back as left out.
+    assert read.words.split() == expected.split()
