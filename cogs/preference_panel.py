@@ -3,8 +3,9 @@
 Typing ``/preferences aspect_ratio:16:9`` means knowing the option's name and what the model offers; Midjourney's
 members set theirs by clicking. Under the preferences /preferences shows, a list each for the model, the aspect
 ratio, the resolution and the images per prompt (offering what the model in use takes, the current choice marked),
-a button that turns the pings on or off, one that resets them all, and one that turns to a second page of lists: the
-format, thinking and web search (greyed out where no provider of the model offers one). A choice is saved as the
+a button that turns the pings on or off, one that opens the suffix's form (bot/prompt_suffix.py), one that resets them
+all, and one that turns to a second page of lists: the format, thinking and web search (greyed out where no provider
+of the model offers one). A choice is saved as the
 same option typed would be (cogs/preferences.py ``MemberPreferences.chose``: the same checks, the same word on a new
 model's preferences it cannot take) and the answer is redrawn in place. The answer is private, so only its member can
 use it; each item's custom_id names what it sets, so a panel opened before a restart still works.

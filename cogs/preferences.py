@@ -8,7 +8,9 @@ left out where it is used, and does not stand in the way of changing or forgetti
 model in use (``model``, ``forget:model``) says which stored ones the new model cannot take, and the screen
 marks each as not used, judged against the model /imagine would use now.
 Answers are private: preferences are nobody else's business. Under the answer, lists and buttons set the model,
-shape, size, images per prompt and pings by clicking (cogs/preference_panel.py), saved through the same checks.
+shape, size, images per prompt and pings by clicking (cogs/preference_panel.py), saved through the same checks. The
+suffix (words added to each new prompt, bot/prompt_suffix.py) is set with ``suffix:`` or the panel's form, checked
+when saved, a term the server blocks included.
 """
 
 from __future__ import annotations
