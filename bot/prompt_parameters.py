@@ -14,6 +14,8 @@ parameters that ends the prompt, as Midjourney reads them:
   the image is a reference with that role, bot/reference_roles.py), with their weights (``--sw``, ``--cw``,
   ``--ow``); with Midjourney's codes they are left out, as is a weight with no such link;
 * ``::`` parts before the run (``space:: ship``, ``a cat::2 a dog``) are said in words too (bot/multi_prompts.py);
+* ``--iw`` (how much the reference images count) is said in words where the request has references
+  (``image_weight_sentence``, cogs/imagine.py), and named as left out where it has none;
 * the rest (``--v``, ``--style``, ``--stylize``, ``--chaos``, ``--quality``, ``--raw`` and the like)
   mean nothing to Nano Banana: they are taken out and named back to the member (cogs/imagine.py).
 
