@@ -429,13 +429,19 @@ def words_to_change(request: GenerationRequest) -> str | None:
     if origin.action not in REWORDABLE:
         return None
     if origin.action in _VARIATIONS:
-        subject = subject_of(request)
-        if subject == UNKNOWN_SUBJECT:
-            return ""  # the bot's words for an image no prompt of the bot's made: none of the member's
-        return _after_blend(subject) if subject.startswith(BLEND) else subject
+        return shown_words(request)
     if origin.action in FRAMINGS or origin.region is not None:
         return request.member_words or ""  # an edit of a region: its words, the area kept (``reworded``)
     return request.prompt
+
+
+def shown_words(request: GenerationRequest) -> str:
+    """The member's words for what the image ``request`` made shows, as a Vary of it is worded from them
+    (``subject_of``): a /blend's, after its instruction; "" for an image no prompt of the bot's made."""
+    subject = subject_of(request)
+    if subject == UNKNOWN_SUBJECT:
+        return ""  # the bot's words for an image no prompt of the bot's made: none of the member's
+    return _after_blend(subject) if subject.startswith(BLEND) else subject
 
 
 def _after_blend(prompt: str) -> str:

@@ -40,6 +40,8 @@ class Preferences:
     ping: bool | None = None
     # Not an option either: words added to the end of each new prompt (bot/prompt_suffix.py).
     suffix: str | None = None
+    # Nor this: whether the Vary buttons first ask for the words to vary by (Midjourney's Remix mode).
+    remix: bool | None = None
 
     @property
     def empty(self) -> bool:

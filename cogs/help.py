@@ -59,7 +59,7 @@ KEEP_WORKING = (
 FROM_MIDJOURNEY = (
     "`--ar` `--seed` `--repeat` `--no` `--tile` `--niji` `--iw`, `--sref` `--cref` `--oref` with an image's link "
     "(and `--sw` `--cw` `--ow`), `cat::2 dog` and `{a, b}` choices work as there · `/preferences` is `/settings`, "
-    "with a `suffix` · **Edit** → *Where* is Vary (Region) · **Change prompt** is Remix · `--v`, `--style`, "
+    "with a `suffix` and `remix` · **Edit** → *Where* is Vary (Region) · `--v`, `--style`, "
     "`--stylize`, `--chaos` mean nothing to Nano Banana: left out, and named to you"
 )
 YOURS = (

@@ -75,6 +75,7 @@ from cogs.reference_form import (
 )
 from cogs.reference_links import linked_images
 from cogs.region_field import asked_region, region_field
+from cogs.remix_vary import VARY_FORM_ID, VaryForm
 from cogs.shape_field import PAN_PREFIX, asked_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
 from cogs.typed_links import not_among, typed_links
@@ -1294,8 +1295,11 @@ class Imagine(commands.Cog):
         if refusal is not None:
             await send_ephemeral(interaction, refusal)
             return
+        # In Remix mode (cogs/remix_vary.py) a Vary opens a form, which a second press may open again.
+        prefs = await self.bot.services.preferences.get(interaction.guild_id or 0, interaction.user.id)
+        remixed = action in VARIATIONS and bool(prefs.remix)
         starts_a_job = action in ONE_CLICK_STEPS or action in VARIATIONS or action.startswith(REWORKS)
-        if starts_a_job and self.presses.again(interaction.user.id, job.id, action):
+        if starts_a_job and not remixed and self.presses.again(interaction.user.id, job.id, action):
             await send_ephemeral(interaction, TAKEN_ONCE)
             return
         if action == "reroll":
@@ -1390,15 +1394,11 @@ class Imagine(commands.Cog):
                     # a pan drawn in the image's own shape would have no room for what it adds.
                     request = _chosen(request, "aspect_ratio")
             elif action in VARIATIONS:
-                catalogue = self.bot.services.catalogue
-                request = derive.vary(
-                    job.request,
-                    image,
-                    origin,
-                    limit=derive.reference_limit(catalogue, job.model),
-                    strength=VARIATIONS[action],
-                    max_chars=min(derive.prompt_limit(catalogue, job.model), PROMPT_MAX_CHARS),
-                )
+                if remixed:
+                    # Remix mode (cogs/remix_vary.py): the words first, the variation on the form's submit.
+                    await interaction.response.send_modal(VaryForm(job.id, action, derive.shown_words(job.request)))
+                    return
+                request = self._varied(job, image, origin, action)
             else:
                 # The size is the button's, not a preference to leave out (start_job, ``admitted``).
                 upscale = derive.upscale(job.request, image, action.removeprefix("upscale-"), origin)
@@ -1502,6 +1502,14 @@ class Imagine(commands.Cog):
                 submit = on_submit(interaction, match["job_id"], words, components)
                 await watched_answer(interaction, self.bot.services.db, where, submit, typed=words)
                 return
+        varied = form_submit(interaction, VARY_FORM_ID)
+        if varied is not None:
+            match, components = varied
+            words = submitted_text(components, PROMPT_INPUT_ID) or ""
+            where = f"the Remix Vary form of job {match['job_id']}"
+            submit = self.on_vary_submit(interaction, match["job_id"], match["action"], words)
+            await watched_answer(interaction, self.bot.services.db, where, submit, typed=words)
+            return
         submitted = form_submit(interaction, EDIT_MODAL_ID)
         if submitted is None:
             return
@@ -1593,6 +1601,32 @@ class Imagine(commands.Cog):
             instruction=derive.BLEND if blended else None,
         )
 
+    def _varied(
+        self, job: Job, image: ReferenceImage, origin: tuple[str, str | None], action: str
+    ) -> GenerationRequest:
+        """The Vary (``action``: strong or subtle) of ``job``'s image, as its button asks it."""
+        catalogue = self.bot.services.catalogue
+        return derive.vary(
+            job.request,
+            image,
+            origin,
+            limit=derive.reference_limit(catalogue, job.model),
+            strength=VARIATIONS[action],
+            max_chars=min(derive.prompt_limit(catalogue, job.model), PROMPT_MAX_CHARS),
+        )
+
+    async def on_vary_submit(self, interaction: discord.Interaction[Any], job_id: str, action: str, words: str) -> None:
+        """Remix mode's form (cogs/remix_vary.py): the image varied as its Vary button asks, by the words submitted."""
+        job = await self._job_here(interaction, job_id)
+        if job is None:
+            return
+        shown_on = await self._image_message(interaction, job)
+        image, message_url = self._shown_image(shown_on, job)
+        varied = self._varied(job, image, (job.id, message_url), action)
+        await self._reworded(
+            interaction, await self._renewed(varied), words, owner=interaction.user.id, provider=job.provider
+        )
+
     async def _rework_with(self, interaction: discord.Interaction[Any], job: Job, words: str) -> None:
         """Change prompt on an image made from another (a Vary, an edit, a reply, a zoom out, a pan): the same step
         again, from the same image, with ``words`` (``derive.reworded``), as Midjourney's Remix asks a variation again
@@ -1601,6 +1635,19 @@ class Imagine(commands.Cog):
         Edit form takes them; Midjourney's parameters are left out and named (the step keeps the image's shape and
         options)."""
         base = await self._renewed(job.request)
+        await self._reworded(interaction, base, words, owner=job.user_id, provider=job.provider)
+
+    async def _reworded(
+        self,
+        interaction: discord.Interaction[Any],
+        base: GenerationRequest,
+        words: str,
+        *,
+        owner: int | None,
+        provider: str,
+    ) -> None:
+        """``base`` (a step made from an image) with ``words`` in place of its member's (``_rework_with``): ``owner``
+        the member whose request it was, ``provider`` the one it went to."""
         here = place_of(interaction.channel)
         linked_in = await typed_links(self.bot, words, guild=interaction.guild, here=here, edit=True)
         variants = edit_choices(linked_in.words, cap=await self.count_cap(interaction))
@@ -1614,14 +1661,14 @@ class Imagine(commands.Cog):
                 base,
                 split_parameters(variant.text).prompt.strip(),
                 more=tuple(not_among(linked_in.images, base.reference_images)),
-                max_chars=min(derive.prompt_limit(catalogue, job.model), PROMPT_MAX_CHARS),
+                max_chars=min(derive.prompt_limit(catalogue, base.model), PROMPT_MAX_CHARS),
             )
             if request is None:
                 raise InvalidRequestError(NO_NEW_WORDS)
-            if interaction.user.id != job.user_id and request.history:
+            if interaction.user.id != owner and request.history:
                 request = request.model_copy(update={"history": derive.public_turns(request.history)})
             requests.append(one_of(request, linked_in.words, variant, many=len(variants) > 1))
-        jobs = await self.start_each(interaction, requests, preferred=job.provider)
+        jobs = await self.start_each(interaction, requests, preferred=provider)
         await self.tell_after(interaction, jobs, [ignored_note(typed.ignored), _kept_note(kept)], sep="\n")
 
     async def on_edit_submit(

@@ -3,7 +3,8 @@
 Typing ``/preferences aspect_ratio:16:9`` means knowing the option's name and what the model offers; Midjourney's
 members set theirs by clicking. Under the preferences /preferences shows, a list each for the model, the aspect
 ratio, the resolution and the images per prompt (offering what the model in use takes, the current choice marked),
-a button that turns the pings on or off, one that opens the suffix's form (bot/prompt_suffix.py), one that resets them
+a button that turns the pings on or off, one that turns Midjourney's Remix mode on or off (cogs/remix_vary.py), one
+that opens the suffix's form (bot/prompt_suffix.py), one that resets them
 all, and one that turns to a second page of lists: the format, thinking and web search (greyed out where no provider
 of the model offers one). A choice is saved as the
 same option typed would be (cogs/preferences.py ``MemberPreferences.chose``: the same checks, the same word on a new
@@ -47,7 +48,9 @@ class PanelOwner(Protocol):
 
     def chose(self, interaction: discord.Interaction[Any], name: str, value: str) -> Awaitable[None]: ...
 
-    def switched(self, interaction: discord.Interaction[Any], *, ping: bool | None, reset: bool) -> Awaitable[None]: ...
+    def switched(
+        self, interaction: discord.Interaction[Any], *, ping: bool | None, reset: bool, remix: bool | None = None
+    ) -> Awaitable[None]: ...
 
     def paged(self, interaction: discord.Interaction[Any], page: str) -> Awaitable[None]: ...
 
@@ -101,6 +104,7 @@ def panel(prefs: Preferences, offered: Offered, page: str = "main") -> discord.u
         ]
         view.add_item(PreferenceList(name, options, row=row))
     view.add_item(PingSwitch(on=prefs.ping is not False, pings=offered.pings))
+    view.add_item(RemixSwitch(on=bool(prefs.remix)))
     view.add_item(SuffixButton())
     view.add_item(ResetPreferences())
     view.add_item(PanelPage("more" if page == "main" else "main"))
@@ -295,3 +299,34 @@ class SuffixForm(discord.ui.Modal):
         )
         # A stopped modal is not kept by discord.py (send_modal stores only unfinished ones).
         self.stop()
+
+
+class RemixSwitch(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=re.compile(r"bananacord:prefs:remix:(?P<turn>on|off)"),
+):
+    """Turns Midjourney's Remix mode on where it is off, and off where it is on (cogs/remix_vary.py): with it on, a
+    Vary button first asks for the words to vary by."""
+
+    def __init__(self, *, on: bool) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Remix: on" if on else "Remix: off",
+                emoji="🎛️",
+                style=discord.ButtonStyle.primary if on else discord.ButtonStyle.secondary,
+                custom_id=f"bananacord:prefs:remix:{'off' if on else 'on'}",
+                row=4,
+            )
+        )
+        self.turn_on = not on
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> RemixSwitch:
+        return cls(on=match["turn"] == "off")
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        owner, db = _owner(interaction)
+        switched = owner.switched(interaction, ping=None, reset=False, remix=self.turn_on)
+        await watched_answer(interaction, db, "/preferences' Remix switch", switched)

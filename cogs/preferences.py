@@ -46,6 +46,7 @@ from cogs.preference_panel import (
     PanelPage,
     PingSwitch,
     PreferenceList,
+    RemixSwitch,
     ResetPreferences,
     SuffixButton,
     SuffixForm,
@@ -68,6 +69,7 @@ LABELS = {
     "count": "Images per prompt",
     "ping": "Ping when done",
     "suffix": "Suffix",
+    "remix": "Remix (Vary asks for words)",
 }
 FORGET_CHOICES = [app_commands.Choice(name=label, value=name) for name, label in LABELS.items()]
 
@@ -77,10 +79,12 @@ class MemberPreferences(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(PreferenceList, PingSwitch, ResetPreferences, PanelPage, SuffixButton)
+        self.bot.add_dynamic_items(PreferenceList, PingSwitch, ResetPreferences, PanelPage, SuffixButton, RemixSwitch)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(PreferenceList, PingSwitch, ResetPreferences, PanelPage, SuffixButton)
+        self.bot.remove_dynamic_items(
+            PreferenceList, PingSwitch, ResetPreferences, PanelPage, SuffixButton, RemixSwitch
+        )
 
     @app_commands.command(name="preferences")
     @app_commands.guild_only()
@@ -94,6 +98,7 @@ class MemberPreferences(commands.Cog):
         count=f"Images per /imagine when you do not say, 1 to {MAX_CANDIDATES} (held to the server's cap)",
         ping="Ping you when a request that took a while ends (its message is edited, which notifies nobody)",
         suffix="Words added to the end of each new prompt of yours, as Midjourney's suffix (--no, --tile too)",
+        remix="Vary buttons first ask for the words to vary by (Midjourney's Remix mode)",
         forget="Drop one preference",
         reset="Drop all of them (then set the options given here, if any)",
     )
@@ -110,6 +115,7 @@ class MemberPreferences(commands.Cog):
         count: app_commands.Range[int, 1, MAX_CANDIDATES] | None = None,
         ping: bool | None = None,
         suffix: app_commands.Range[str, 1, SUFFIX_MAX_CHARS] | None = None,
+        remix: bool | None = None,
         forget: str | None = None,
         reset: bool = False,
     ) -> None:
@@ -128,6 +134,7 @@ class MemberPreferences(commands.Cog):
             "count": count,
             "ping": ping,
             "suffix": None if suffix is None else await self._allowed_suffix(interaction, suffix),
+            "remix": remix,
         }
         changes = {name: value for name, value in given.items() if value is not None}
         warning: str | None = None
@@ -159,9 +166,12 @@ class MemberPreferences(commands.Cog):
             return
         await self._redraw(interaction, {name: value}, page=page)
 
-    async def switched(self, interaction: discord.Interaction[Any], *, ping: bool | None, reset: bool) -> None:
-        """The panel's buttons: pings turned on or off, or every preference reset (on the page it showed)."""
-        changes = {} if ping is None else {"ping": ping}
+    async def switched(
+        self, interaction: discord.Interaction[Any], *, ping: bool | None, reset: bool, remix: bool | None = None
+    ) -> None:
+        """The panel's buttons: pings or Remix mode turned on or off, or every preference reset (on the page it
+        showed)."""
+        changes = {name: value for name, value in (("ping", ping), ("remix", remix)) if value is not None}
         await self._redraw(interaction, changes, reset=reset, page=_page_of(interaction))
 
     async def suffix_form(self, interaction: discord.Interaction[Any]) -> None:
@@ -402,6 +412,8 @@ class MemberPreferences(commands.Cog):
                 shown = self._ping_shown(value, defaults)
             elif name == "suffix":
                 shown = "none" if value is None else f"`{value.replace('`', chr(39))}`"
+            elif name == "remix":
+                shown = "on: a Vary asks for the words first" if value else "off"
             elif value is None:
                 shown = "model's default" if name != "count" else "1"
             elif name in unused:
@@ -423,7 +435,7 @@ def _page_of(interaction: discord.Interaction[Any]) -> str:
 
 def _value(name: str, value: Any) -> str:
     """A stored preference as a member reads it."""
-    if name in ("web_search", "ping"):
+    if name in ("web_search", "ping", "remix"):
         return "on" if value else "off"
     return str(value)
 

@@ -30,7 +30,7 @@ class PreferenceStore:
         if row is None:
             return Preferences()
         values = dict(zip(PREFERENCE_FIELDS, row, strict=True))
-        for flag in ("web_search", "ping"):  # stored as 0 or 1
+        for flag in ("web_search", "ping", "remix"):  # stored as 0 or 1
             if values[flag] is not None:
                 values[flag] = bool(values[flag])
         return Preferences(**values)

@@ -66,6 +66,7 @@ async def test_the_panel_sets_what_imagine_then_uses(
         "bananacord:prefs:resolution",
         "bananacord:prefs:count",
         "bananacord:prefs:ping:off",
+        "bananacord:prefs:remix:on",
         "bananacord:prefs:suffix",
         "bananacord:prefs:reset",
         "bananacord:prefs:page:more",

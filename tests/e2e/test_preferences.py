@@ -49,6 +49,7 @@ async def test_a_members_preferences_fill_what_they_leave_out(
         "Images per prompt": "2",
         "Ping when done": "on (requests that take 45 s or more; the default)",
         "Suffix": "none",
+        "Remix (Vary asks for words)": "off",
     }
     assert "(server default)" in shown(discord_fake, saved)["Model"]
 
