@@ -1295,9 +1295,11 @@ class Imagine(commands.Cog):
         if refusal is not None:
             await send_ephemeral(interaction, refusal)
             return
-        # In Remix mode (cogs/remix_vary.py) a Vary opens a form, which a second press may open again.
+        # In Remix mode (cogs/remix_vary.py) a Vary opens a form, which a second press may open again; so does a
+        # Re-roll, Change prompt's form (where the request offers one), as Midjourney's Remix has it.
         prefs = await self.bot.services.preferences.get(interaction.guild_id or 0, interaction.user.id)
-        remixed = action in VARIATIONS and bool(prefs.remix)
+        remixed = bool(prefs.remix) and (action in VARIATIONS or (action == "reroll" and _offers_new_prompt(job)))
+        action = "reprompt" if remixed and action == "reroll" else action
         starts_a_job = action in ONE_CLICK_STEPS or action in VARIATIONS or action.startswith(REWORKS)
         if starts_a_job and not remixed and self.presses.again(interaction.user.id, job.id, action):
             await send_ephemeral(interaction, TAKEN_ONCE)

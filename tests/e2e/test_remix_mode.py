@@ -1,6 +1,7 @@
 """Midjourney's Remix mode (cogs/remix_vary.py), through the fake Discord and the fake SeaArt: off, a Vary goes at
 once as it always has; on (the panel's switch, or `/preferences remix:True`), a Vary button first opens a form holding
-the words the image was made from, and the variation is drawn from the words submitted; a form opened before a
+the words the image was made from, and the variation is drawn from the words submitted, and a Re-roll opens Change
+prompt's form; a form opened before a
 restart is answered by the next process; empty words are refused, nothing made."""
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ async def test_remix_mode_asks_for_the_words_of_a_vary_and_draws_it_from_them(
         assert sent.startswith("Make a subtle variation of this image:") and "a harbour at night" in sent
         assert "a harbour at dawn" not in sent and "a harbour at night" in str(varied.embeds)
 
+        # A Re-roll asks too: Change prompt's form, the request again with the words submitted.
+        opened = await press(discord_fake, original, "Re-roll")
+        form = await opened_form(discord_fake, opened)
+        assert form["title"] == "Change the prompt" and form["value"] == "a harbour at dawn"
+        await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": "a harbour at noon"}))
+        assert seaart.creates[-1].json["prompt"] == "a harbour at noon"
+
         opened = await press(discord_fake, original, "Vary (Strong)")
         await opened_form(discord_fake, opened)
         refused = await discord_fake.submit_modal(opened, {"prompt": "   "})
@@ -61,6 +69,6 @@ async def test_remix_mode_asks_for_the_words_of_a_vary_and_draws_it_from_them(
         await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": "a harbour in fog"}))
         sent = seaart.creates[-1].json["prompt"]
         assert sent.startswith("Make a new take on this image:") and "a harbour in fog" in sent
-        await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 4, timeout=20)
+        await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 5, timeout=20)
     finally:
         await running.close()
