@@ -1,8 +1,8 @@
 """Midjourney's Remix mode (cogs/remix_vary.py), through the fake Discord and the fake SeaArt: off, a Vary goes at
 once as it always has; on (the panel's switch, or `/preferences remix:True`), a Vary button first opens a form holding
 the words the image was made from, and the variation is drawn from the words submitted, and a Re-roll opens Change
-prompt's form; a form opened before a
-restart is answered by the next process; empty words are refused, nothing made."""
+prompt's form; a form opened before a restart is answered by the next process; empty words are refused, nothing
+made."""
 
 from __future__ import annotations
 
