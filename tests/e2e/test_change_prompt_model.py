@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 
 from bot.config import Settings
-from bot.testing.discord import FakeDiscord
+from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import RunningBot
 from tests.e2e.edits import states
@@ -19,6 +19,17 @@ from tests.e2e.test_typed_back import refusal_of
 def models(settings: Settings) -> list[str]:
     with sqlite3.connect(settings.database.path) as conn:
         return [row[0] for row in conn.execute("SELECT model FROM jobs ORDER BY created_at")]
+
+
+async def with_model_not_offered(discord_fake: FakeDiscord, message: FakeMessage, label: str) -> str:
+    """The form ``label`` opens on ``message``, submitted by a modified client with a model it did not offer: the
+    refusal."""
+    opened = await press(discord_fake, message, label)
+    await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
+    values = {"prompt": "a lighthouse", "model": "nano_banana_9"}
+    refused = await discord_fake.submit_modal(opened, values, modified_client=True)
+    await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=10)
+    return refusal_of(refusal(discord_fake, refused.id))
 
 
 async def test_change_prompt_makes_the_request_again_on_the_model_picked(
@@ -44,13 +55,8 @@ async def test_change_prompt_makes_the_request_again_on_the_model_picked(
     assert [c["component"]["custom_id"] for c in opened.callbacks[0]["data"]["components"]] == ["prompt"]
 
     # A modified client's model, not offered: refused, nothing made.
-    opened = await press(discord_fake, original, "Change prompt")
-    await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
-    refused = await discord_fake.submit_modal(
-        opened, {"prompt": "a lighthouse", "model": "nano_banana_9"}, modified_client=True
-    )
-    await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=10)
-    assert "That model cannot make this image again here" in refusal_of(refusal(discord_fake, refused.id))
+    refused = await with_model_not_offered(discord_fake, original, "Change prompt")
+    assert "That model cannot make this image again here" in refused
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)
 
 
@@ -76,11 +82,7 @@ async def test_use_as_reference_offers_the_member_s_default_model_or_another(
     assert seaart.creates[-1].path.endswith("/nano_banana_pro")
     assert models(settings) == ["nano_banana_2", "nano_banana_2", "nano_banana_pro"]
 
-    opened = await press(discord_fake, original, "Use as reference")
-    await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
-    refused = await discord_fake.submit_modal(
-        opened, {"prompt": "the lighthouse", "model": "nano_banana_9"}, modified_client=True
+    assert "That model is not served here now" in await with_model_not_offered(
+        discord_fake, original, "Use as reference"
     )
-    await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=10)
-    assert "That model is not served here now" in refusal_of(refusal(discord_fake, refused.id))
     assert len(seaart.creates) == 3
