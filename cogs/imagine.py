@@ -76,7 +76,7 @@ from cogs.reference_form import (
 from cogs.reference_links import linked_images
 from cogs.region_field import asked_region, region_field
 from cogs.remix_vary import VARY_FORM_ID, VaryForm
-from cogs.shape_field import PAN_PREFIX, asked_change, shape_field
+from cogs.shape_field import KEEP, PAN_PREFIX, ZOOM_OUT, asked_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
 from cogs.typed_links import not_among, typed_links
 
@@ -246,6 +246,12 @@ NO_NEW_PROMPT = (
 NO_NEW_WORDS = "Write the words to make it with: the new prompt is empty."
 # The Zoom out button's change: the same shape, more of the scene, no words (bot/derive.py ``framed``).
 ZOOM_OUT_ONLY = derive.Frame(zoom_out=True)
+# In Remix mode (cogs/remix_vary.py), the one-click framings open the Edit form with their frame chosen there.
+REMIXED_FRAMES = {
+    "zoom-out": ZOOM_OUT,
+    "square": "1:1",
+    **{f"{PAN_PREFIX}{way}": f"{PAN_PREFIX}{way}" for way in derive.PANS},
+}
 # The buttons that start a job from the image shown in one click, besides the Vary ones and REWORKS.
 ONE_CLICK_STEPS = ("reroll", "zoom-out", "square")
 SQUARE_ALREADY = (
@@ -1298,7 +1304,9 @@ class Imagine(commands.Cog):
         # In Remix mode (cogs/remix_vary.py) a Vary opens a form, which a second press may open again; so does a
         # Re-roll, Change prompt's form (where the request offers one), as Midjourney's Remix has it.
         prefs = await self.bot.services.preferences.get(interaction.guild_id or 0, interaction.user.id)
-        remixed = bool(prefs.remix) and (action in VARIATIONS or (action == "reroll" and _offers_new_prompt(job)))
+        remixed = bool(prefs.remix) and (
+            action in VARIATIONS or action in REMIXED_FRAMES or (action == "reroll" and _offers_new_prompt(job))
+        )
         action = "reprompt" if remixed and action == "reroll" else action
         starts_a_job = action in ONE_CLICK_STEPS or action in VARIATIONS or action.startswith(REWORKS)
         if starts_a_job and not remixed and self.presses.again(interaction.user.id, job.id, action):
@@ -1328,7 +1336,7 @@ class Imagine(commands.Cog):
             )
             await self.tell_after(interaction, started, [fewer])
             return
-        if action == "edit":
+        if action == "edit" or (remixed and action in REMIXED_FRAMES):
             # Refuse now, not after the member has typed: no image, or a ban (moderate() checks bans
             # first, so it raises the ban's own message before looking at any prompt), or a model no longer
             # served here.
@@ -1338,7 +1346,9 @@ class Imagine(commands.Cog):
             self._shown_image(shown_on, job)  # an image larger than any provider here takes: refused now
             if await self.bot.services.moderation.active_ban(interaction.guild_id or 0, interaction.user.id):
                 await self.moderate(interaction, job.request)
-            frame = shape_field(shapes, current, proportion=width_over_height, custom_id=EDIT_SHAPE_ID)
+            # In Remix mode a Zoom out, a pan or Make square opens the Edit form with that frame chosen, for words.
+            chosen = REMIXED_FRAMES.get(action, KEEP)
+            frame = shape_field(shapes, current, proportion=width_over_height, custom_id=EDIT_SHAPE_ID, chosen=chosen)
             region = region_field(EDIT_REGION_ID)
             await interaction.response.send_modal(EditModal(job.id, frame=frame, region=region))
             return

@@ -1,7 +1,8 @@
 """Midjourney's Remix mode: with it on (``/preferences remix:True``, or the panel's switch), a Vary button first opens
 a form holding the words the image was made from, and the variation is drawn from the words as submitted, changed or
 not ("the same harbour, at night"), as Midjourney's Vary asks for a prompt in Remix mode; a Re-roll opens Change
-prompt's form (cogs/prompt_form.py), as Midjourney's re-roll does in Remix mode.
+prompt's form (cogs/prompt_form.py), as Midjourney's re-roll does in Remix mode, and a Zoom out, a pan or Make square
+the Edit form with that frame chosen (cogs/shape_field.py ``chosen``), for words to add.
 
 Off, a Vary goes at once, as it always has; Change prompt under the Vary's result asks the same after the fact. The
 form's submit is answered by ``Imagine.on_interaction`` (cogs/imagine.py), as the other forms are, so one opened

@@ -30,13 +30,14 @@ _MAX_SHAPES = 19
 
 
 def shape_field(
-    ratios: tuple[str, ...], current: str | None, *, proportion: float | None, custom_id: str
+    ratios: tuple[str, ...], current: str | None, *, proportion: float | None, custom_id: str, chosen: str = KEEP
 ) -> discord.ui.Label[Any]:
-    """The form's frame choice: KEEP (chosen), ZOOM_OUT, a pan each way the model has a shape to make room
-    for (the image's ``proportion``, width over height, known), then each of ``ratios`` but ``current``."""
+    """The form's frame choice: KEEP, ZOOM_OUT, a pan each way the model has a shape to make room for (the
+    image's ``proportion``, width over height, known), then each of ``ratios`` but ``current``; ``chosen`` (a
+    value among them: Remix mode's Zoom out, pan or Make square, cogs/remix_vary.py) marked, else KEEP."""
     own = f" ({current})" if current and current != AUTO else ""
     options = [
-        discord.SelectOption(label=f"Keep it as it is{own}", value=KEEP, default=True),
+        discord.SelectOption(label=f"Keep it as it is{own}", value=KEEP),
         discord.SelectOption(label=f"Zoom out: more of the scene, same shape{own}", value=ZOOM_OUT),
     ]
     pans = [(pan, pan_ratio(proportion, pan, ratios)) for pan in PANS] if proportion is not None else []
@@ -46,6 +47,9 @@ def shape_field(
             options.append(discord.SelectOption(label=label, value=PAN_PREFIX + pan))
     others = [ratio for ratio in ratios if ratio != current][:_MAX_SHAPES]
     options += [discord.SelectOption(label=f"New shape: {shape_name(ratio)}", value=ratio) for ratio in others]
+    marked = chosen if any(option.value == chosen for option in options) else KEEP
+    for option in options:
+        option.default = option.value == marked
     select: discord.ui.Select[Any] = discord.ui.Select(
         custom_id=custom_id, options=options, min_values=0, max_values=1, required=False
     )

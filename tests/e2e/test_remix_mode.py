@@ -1,8 +1,8 @@
 """Midjourney's Remix mode (cogs/remix_vary.py), through the fake Discord and the fake SeaArt: off, a Vary goes at
 once as it always has; on (the panel's switch, or `/preferences remix:True`), a Vary button first opens a form holding
-the words the image was made from, and the variation is drawn from the words submitted, and a Re-roll opens Change
-prompt's form; a form opened before a restart is answered by the next process; empty words are refused, nothing
-made."""
+the words the image was made from, and the variation is drawn from the words submitted; a Re-roll opens Change
+prompt's form, a Zoom out the Edit form with its frame chosen; a form opened before a restart is answered by the next
+process; empty words are refused, nothing made."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tests.e2e.edits import states
 from tests.e2e.test_batches import refusal
 from tests.e2e.test_change_prompt import opened_form
 from tests.e2e.test_preference_panel import fields, items, panel
-from tests.e2e.test_rework import delivered, imagine, press
+from tests.e2e.test_rework import delivered, imagine, press, shape_select
 from tests.e2e.test_typed_back import refusal_of
 
 
@@ -54,6 +54,15 @@ async def test_remix_mode_asks_for_the_words_of_a_vary_and_draws_it_from_them(
         await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": "a harbour at noon"}))
         assert seaart.creates[-1].json["prompt"] == "a harbour at noon"
 
+        # Zoom out opens the Edit form with its frame chosen, for words to add, as Midjourney's Custom Zoom.
+        opened = await press(discord_fake, original, "Zoom out")
+        await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
+        chosen = [o["value"] for o in shape_select(opened.callbacks[0])["options"] if o.get("default")]
+        assert opened.callbacks[0]["type"] == 9 and chosen == ["zoom-out"]
+        await delivered(discord_fake, await discord_fake.submit_modal(opened, {"instruction": "add a lighthouse"}))
+        sent = seaart.creates[-1].json["prompt"]
+        assert sent.startswith("Zoom out from this image") and sent.endswith("add a lighthouse")
+
         opened = await press(discord_fake, original, "Vary (Strong)")
         await opened_form(discord_fake, opened)
         refused = await discord_fake.submit_modal(opened, {"prompt": "   "})
@@ -69,6 +78,6 @@ async def test_remix_mode_asks_for_the_words_of_a_vary_and_draws_it_from_them(
         await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": "a harbour in fog"}))
         sent = seaart.creates[-1].json["prompt"]
         assert sent.startswith("Make a new take on this image:") and "a harbour in fog" in sent
-        await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 5, timeout=20)
+        await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 6, timeout=20)
     finally:
         await running.close()
