@@ -45,10 +45,9 @@ _ASKED: dict[tuple[Role, str], str] = {
         "Take only a light touch of the style of {images}: a hint of {their} colours, light, medium and texture, "
         "not what {it} {shows}."
     ),
-    (
-        "style",
-        "",
-    ): "Take only the style of {images}: {their} colours, light, medium and texture, not what {it} {shows}.",
+    ("style", ""): (
+        "Take only the style of {images}: {their} colours, light, medium and texture, not what {it} {shows}."
+    ),
     ("style", "strong"): (
         "Follow the style of {images} closely: {their} colours, light, medium and texture, not what {it} {shows}."
     ),
