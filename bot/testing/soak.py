@@ -726,7 +726,8 @@ SELECT = 3  # a string select (a form's Reframe choice)
 # The Edit form's Reframe and Where choices (cogs/imagine.py EDIT_SHAPE_ID, EDIT_REGION_ID).
 EDIT_SHAPE = "shape"
 REGION_SELECT = "region"
-MODEL_SELECT = "model"
+# The edit forms' Reframe choices (cogs/imagine.py EDIT_SHAPE_ID, cogs/remix.py SHAPE_ID).
+FRAME_SELECTS = frozenset({EDIT_SHAPE, "bananacord:remix:shape"})
 
 
 @dataclass
@@ -897,8 +898,9 @@ class Reworks:
         for select in (c for c in fields if c["type"] == SELECT and c["custom_id"] != REGION_SELECT):
             frame = self._random.choice([str(o["value"]) for o in select.get("options") or []])
             values[select["custom_id"]] = [frame]
-            # Change prompt's and Use as reference's Model list (cogs/prompt_form.py) takes a model, never a frame.
-            if select["custom_id"] != MODEL_SELECT and frame != "keep" and self._random.random() < 0.5:
+            # Only a Reframe choice may stand without words: the Model and Use it for lists (cogs/prompt_form.py,
+            # cogs/reference_form.py) sit beside a prompt the form requires.
+            if select["custom_id"] in FRAME_SELECTS and frame != "keep" and self._random.random() < 0.5:
                 values[boxes[0]] = ""
         # The Edit form's Where (cogs/region_field.py): a part of the image, a share of the edits that keep its frame
         # and say what to change (with a reframe, or no words, the form refuses one).
