@@ -2,8 +2,8 @@
 ``/prefer suffix``).
 
 Members who draw in one look type the same tail every time ("in watercolour, soft light --no text"). Set once with
-``/preferences suffix:`` (or the panel's Suffix button), it is added to each new prompt: /imagine's and the Use as
-reference form's, not to an edit or a Change prompt, whose words are the image's own (the suffix went into them
+``/preferences suffix:`` (or the panel's Suffix button), it is added to each new prompt: /imagine's, /blend's and the
+Use as reference form's, not to an edit or a Change prompt, whose words are the image's own (the suffix went into them
 when it was made). Its words follow the member's, and its ``--no``, ``--tile`` and ``--niji`` join theirs
 (bot/prompt_parameters.py), whatever parameters end the prompt: "a fox --ar 16:9" with the suffix "in watercolour
 --no text" is sent as "a fox, in watercolour, without text" at 16:9.

@@ -74,6 +74,7 @@ class Blend(commands.Cog):
             references=references,
             fewest_images=2,  # attached or linked: known once the links are read
             instruction=BLEND,  # moderation judges the member's words, not the bot's (cogs/policy.py)
+            suffixed=True,  # a new prompt: the member's /preferences suffix goes on it (bot/prompt_suffix.py)
         )
 
 

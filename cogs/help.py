@@ -119,6 +119,8 @@ class Help(commands.Cog):
         if prefs.suffix:
             # Added to each new prompt of theirs (bot/prompt_suffix.py): said where they look, so it never surprises.
             yours = f"Your suffix, added to each new prompt: `{prefs.suffix.replace('`', chr(39))}`\n{yours}"
+        if prefs.remix:
+            yours = f"Remix mode is on: a Vary, Re-roll, Zoom out or pan asks for words first.\n{yours}"
         embed.add_field(name="Yours", value=yours, inline=False)
         if is_moderator(interaction, self.bot.settings.moderation.moderator_role_id):
             embed.add_field(name="Moderators", value=MODERATORS, inline=False)

@@ -10,10 +10,11 @@ import sqlite3
 from pathlib import Path
 
 from bot.config import Settings
+from bot.derive import BLEND
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from cogs.imagine import PROMPT_MAX_CHARS
-from tests.conftest import Clock, RunningBot, answered, make_settings, start_bot
+from tests.conftest import Clock, RunningBot, answered, make_settings, png_bytes, start_bot
 from tests.e2e.edits import states
 from tests.e2e.test_batches import refusal
 from tests.e2e.test_change_prompt import opened_form
@@ -60,12 +61,19 @@ async def test_a_suffix_is_added_to_each_new_prompt_and_not_again_to_a_change_of
     await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": "a wolf, in watercolour"}))
     assert seaart.creates[-1].json["prompt"] == "a wolf, in watercolour"
 
+    # A /blend's words are a new prompt too.
+    cat = discord_fake.add_attachment(png_bytes(colour=(200, 120, 40)), "cat.png", "image/png")
+    hat = discord_fake.add_attachment(png_bytes(colour=(40, 120, 200)), "hat.png", "image/png")
+    await discord_fake.slash_command("blend", {"image1": cat, "image2": hat, "prompt": "a cat"})
+    await discord_fake.wait_for(lambda: len(seaart.creates) == 5, timeout=20)
+    assert seaart.creates[-1].json["prompt"] == f"{BLEND}: a cat, in watercolour, without text"
+
     # The Use as reference form's prompt is a new one: the suffix goes on it.
     opened = await press(discord_fake, first, "Use as reference")
     await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
     await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": "the fox asleep"}))
     assert seaart.creates[-1].json["prompt"] == "the fox asleep, in watercolour, without text"
-    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 5, timeout=20)
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 6, timeout=20)
 
 
 async def test_a_suffix_that_would_fail_later_is_refused_now_and_one_too_long_with_the_prompt_makes_nothing(

@@ -14,6 +14,7 @@ from tests.conftest import Clock, make_settings, start_bot
 from tests.e2e.edits import states
 from tests.e2e.test_batches import refusal
 from tests.e2e.test_change_prompt import opened_form
+from tests.e2e.test_help import help_fields
 from tests.e2e.test_preference_panel import fields, items, panel
 from tests.e2e.test_rework import delivered, imagine, press, shape_select
 from tests.e2e.test_typed_back import refusal_of
@@ -35,6 +36,7 @@ async def test_remix_mode_asks_for_the_words_of_a_vary_and_draws_it_from_them(
         click = await discord_fake.click(message.id, "bananacord:prefs:remix:on")
         await discord_fake.wait_for(lambda: click.callbacks and fields(message)["Remix (Vary asks for words)"] != "off")
         assert items(message)["bananacord:prefs:remix:off"]["label"] == "Remix: on"
+        assert "Remix mode is on" in (await help_fields(discord_fake))["Yours"]
 
         opened = await press(discord_fake, original, "Vary (Subtle)")
         form = await opened_form(discord_fake, opened)
