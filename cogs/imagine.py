@@ -746,9 +746,11 @@ class Imagine(commands.Cog):
         # (bot/prompt_parameters.py). Read from the cleaned prompt: a zero-width space after "16:9" hid it.
         # An image's or a message's link pasted into the prompt is a reference, not words (bot/prompt_links.py).
         here = place_of(interaction.channel)
-        # The roles of the images attached for one, so that the words' --sw (--cw) weigh them.
-        attached_roles = frozenset(role for _, role in attached_for)
-        linked_in = await typed_links(self.bot, prompt, guild=interaction.guild, here=here, roles=attached_roles)
+        # The roles of the images attached for one, and of those a Change prompt keeps (its style image), so that the
+        # words' --sw (--cw, --ow) weigh them: "the same, --sw 500" asks the kept style image for more of its style.
+        given_roles = frozenset(role for _, role in attached_for)
+        given_roles |= frozenset(image.role for image in starting_from if image.role is not None)
+        linked_in = await typed_links(self.bot, prompt, guild=interaction.guild, here=here, roles=given_roles)
         # "a {red, green} bird --ar {1:1, 16:9}": a prompt per choice, each its own image of one batch, each read for
         # its parameters (cogs/prompt_choices.py); one prompt without choices.
         choices = prompt_choices(linked_in.words, cap=await self.count_cap(interaction))
@@ -778,6 +780,12 @@ class Imagine(commands.Cog):
         roles = {image.role for image in linked_in.images if image.role is not None}
         roles |= {role for role, _ in linked_in.role_messages}
         starting_from = [image for image in starting_from if image.role is None or image.role not in roles]
+        starting_from = [
+            image
+            if image.role is None or (weight := linked_in.weight_of(image.role)) is None
+            else image.model_copy(update={"weight": weight})
+            for image in starting_from
+        ]
         images = [*starting_from, *(self._reference(a) for a in attached)]
         images += [self._reference(a, role=role, weight=linked_in.weight_of(role)) for a, role in attached_for]
         # The image a Use as reference form started from, its link pasted in the words too, goes once.

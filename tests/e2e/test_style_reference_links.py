@@ -270,6 +270,18 @@ async def test_use_as_reference_can_take_only_the_image_s_style_or_character(
     assert create["prompt"] == f"a lighthouse. {STYLE_TAKEN.format('x').replace('the x image', 'the image')}"
     assert "1 reference image (1 for style)" in shown_text(fields(styled)["Model"])
 
+    # Change prompt keeps the style image, and a --sw in its words weighs it (no link needed again).
+    again = await press(discord_fake, styled, "Change prompt")
+    await opened_form(discord_fake, again)
+    reweighed = await discord_fake.submit_modal(again, {"prompt": "a lighthouse at dusk --sw 25"})
+    await delivered(discord_fake, reweighed)
+    assert (
+        seaart.creates[-1]
+        .json["prompt"]
+        .startswith("a lighthouse at dusk. Take only a light touch of the style of the image:")
+    )
+    assert followups(discord_fake, reweighed) == []  # taken, not left out
+
     opened = await press(discord_fake, original, "Use as reference")
     await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
     await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": "the harbour at night"}))
@@ -280,5 +292,5 @@ async def test_use_as_reference_can_take_only_the_image_s_style_or_character(
     refused = await discord_fake.submit_modal(opened, {"prompt": "x", "role": "pose"}, modified_client=True)
     await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=10)
     assert "Pick what to use the image for" in refusal_of(refusal(discord_fake, refused.id))
-    assert len(seaart.creates) == 3
-    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)
+    assert len(seaart.creates) == 4
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 4, timeout=20)
