@@ -210,6 +210,9 @@ def validate_commands(commands: Any) -> Problems:
             continue
         ctype = int(cmd.get("type", 1))
         name = str(cmd.get("name", ""))
+        if (combined := _combined_length(cmd)) > COMMAND_COMBINED_MAX:
+            # Discord refuses the whole overwrite: every command of the bot would be left unregistered.
+            problems.append((f"{i}", f"Command exceeds maximum size ({combined} > {COMMAND_COMBINED_MAX})."))
         if (ctype, name) in seen:
             problems.append((f"{i}.name", f"Application command names must be unique ({name!r})."))
         seen.add((ctype, name))
@@ -224,6 +227,19 @@ def validate_commands(commands: Any) -> Problems:
         if cmd.get("options"):
             problems.append((f"{i}.options", "Context menu commands cannot have options."))
     return problems
+
+
+# Discord's limit on the characters of a command's name, description and value properties, its options' (subcommands
+# and groups included) and their choices', all together.
+COMMAND_COMBINED_MAX = 4000
+
+
+def _combined_length(node: JSON) -> int:
+    """The characters a command (or an option) counts against COMMAND_COMBINED_MAX."""
+    total = len(str(node.get("name", ""))) + len(str(node.get("description", "")))
+    for choice in node.get("choices") or []:
+        total += len(str(choice.get("name", ""))) + len(str(choice.get("value", "")))
+    return total + sum(_combined_length(option) for option in node.get("options") or [] if isinstance(option, dict))
 
 
 def _validate_option_level(node: JSON, path: str) -> Problems:
