@@ -776,10 +776,12 @@ class Imagine(commands.Cog):
                 )
         seed = asked[0][1]  # a count's seed: each choice's own below
         # A style (character, subject) given anew in Change prompt's words takes the place of the one it had, as a
-        # new --sref does on Midjourney, rather than adding a second one.
+        # new --sref does on Midjourney, rather than adding a second one. Use as reference's image, given a role in
+        # its form just now, stays beside one its words give: both were asked for in the same breath.
         roles = {image.role for image in linked_in.images if image.role is not None}
         roles |= {role for role, _ in linked_in.role_messages}
-        starting_from = [image for image in starting_from if image.role is None or image.role not in roles]
+        if came_from is not None and came_from.action == "reprompt":
+            starting_from = [image for image in starting_from if image.role is None or image.role not in roles]
         starting_from = [
             image
             if image.role is None or (weight := linked_in.weight_of(image.role)) is None

@@ -287,10 +287,20 @@ async def test_use_as_reference_can_take_only_the_image_s_style_or_character(
     await delivered(discord_fake, await discord_fake.submit_modal(opened, {"prompt": "the harbour at night"}))
     assert seaart.creates[-1].json["prompt"] == "the harbour at night"  # as it is, as before
 
+    # Given for its style in the form, and another style linked in the words: both go, each for its style.
+    other = discord_fake.add_attachment(png_bytes(colour=(200, 20, 60)), "other.png", "image/png")
+    opened = await press(discord_fake, original, "Use as reference")
+    await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
+    both = {"prompt": f"a lighthouse --sref {other['url']}", "role": "style"}
+    await delivered(discord_fake, await discord_fake.submit_modal(opened, both))
+    create = seaart.creates[-1].json
+    assert len(create["image_urls"]) == 2 and create["image_urls"][1] == other["url"]
+    assert "Take only the style of the first and second images" in create["prompt"]
+
     opened = await press(discord_fake, original, "Use as reference")
     await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
     refused = await discord_fake.submit_modal(opened, {"prompt": "x", "role": "pose"}, modified_client=True)
     await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=10)
     assert "Pick what to use the image for" in refusal_of(refusal(discord_fake, refused.id))
-    assert len(seaart.creates) == 4
-    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 4, timeout=20)
+    assert len(seaart.creates) == 5
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 5, timeout=20)
