@@ -6,8 +6,9 @@ with the prompt as the member typed it; its submit is ``/imagine`` with those wo
 with: its model, the options its member chose, its reference images (cogs/imagine.py
 ``Imagine.on_prompt_submit``). Under an image made from another (a Vary, an edit, a zoom out, a pan) it holds the
 member's words of that step, and its submit takes the same step again with the new ones (Midjourney's Remix:
-bot/derive.py ``reworded``). It is answered by ``Imagine.on_interaction``, as the other forms are, so a form opened
-before a restart still works: its custom_id carries the job.
+bot/derive.py ``reworded``). For a request of the member's own it also lists the models served (``model_box``), so the
+same words can be tried on the other model. It is answered by ``Imagine.on_interaction``, as the other forms are, so a
+form opened before a restart still works: its custom_id carries the job.
 """
 
 from __future__ import annotations
