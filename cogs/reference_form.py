@@ -5,7 +5,9 @@ Edit changes an image and keeps what it was made with (its model, its options, i
 this starts a new request, as ``/imagine`` with the image attached would: the presser's own model and defaults
 (/preferences), their words, and the image as a reference for a character, a style or a product to keep. The
 form's submit is answered by ``Imagine.on_interaction`` (cogs/imagine.py), as the Edit form's is, so a form
-opened before a restart still works: its custom_id carries the job whose image it names.
+opened before a restart still works: its custom_id carries the job whose image it names. Its *Use it for* list
+gives the image a role (only its style, character or subject: bot/reference_roles.py), and its *Model* list
+(cogs/prompt_form.py ``model_box``) starts at the presser's default.
 """
 
 from __future__ import annotations
