@@ -56,7 +56,7 @@ def checked_suffix(text: str) -> str:
     for found, why in refused:
         if found:
             raise InvalidRequestError(
-                f"Not saved: {why}. A suffix takes words, and `--no`, `--tile` and `--niji` after them."
+                f"Not saved: {why}. A suffix takes words, and `--no`, `--tile`, `--niji` or `--style raw` after them."
             )
     return suffix
 

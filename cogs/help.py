@@ -57,10 +57,11 @@ KEEP_WORKING = (
     f"Any message with an image: right-click (long-press on mobile) → **Apps** → **{MENU_NAME}**."
 )
 FROM_MIDJOURNEY = (
-    "`--ar` `--seed` `--repeat` `--no` `--tile` `--niji` `--iw`, `--sref` `--cref` `--oref` with an image's link "
-    "(and `--sw` `--cw` `--ow`), `cat::2 dog` and `{a, b}` choices work as there · `/preferences` is `/settings`, "
-    "with a `suffix` and `remix` · **Edit** → *Where* is Vary (Region) · `--v`, `--style`, "
-    "`--stylize`, `--chaos` mean nothing to Nano Banana: left out, and named to you"
+    "`--ar` `--seed` `--repeat` `--no` `--tile` `--niji` `--iw` `--style raw`, `--sref` `--cref` `--oref` with an "
+    "image's link (and `--sw` `--cw` `--ow`), `cat::2 dog` and `{a, b}` choices work as there · `/preferences` is "
+    "`/settings`, "
+    "with a `suffix` and `remix` · **Edit** → *Where* is Vary (Region) · `--v`, `--chaos`, `--q` "
+    "mean nothing to Nano Banana: left out, and named to you"
 )
 YOURS = (
     "`/preferences` your own defaults for what you leave out (pick them from its lists), words added to each "

@@ -101,7 +101,7 @@ def test_whatever_is_sent_the_change_is_one_offered_or_a_refusal(
         # Midjourney's other parameters: --no in words, the rest (a seed too: an edit keeps its image's) named.
         ("no hat --no people --v 6 --seed 3", None, ("no hat, without people", AS_IT_IS, ("--v 6", "--seed 3"))),
         ("a hat --r 2", None, ("a hat", AS_IT_IS, ("--repeat 2",))),
-        ("--zoom --style raw", None, ("", Frame(zoom_out=True), ("--style raw",))),
+        ("--zoom --style 4b", None, ("", Frame(zoom_out=True), ("--style 4b",))),
     ],
 )
 def test_what_a_member_asks_for(text: str, picked: list[str] | None, expected: tuple[Any, ...]) -> None:

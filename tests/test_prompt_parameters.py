@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from bot.prompt_parameters import (
     IMAGE_WEIGHT_ALONE,
+    IN_WORDS,
     REFERENCE_ROLE,
     WEIGHT_ALONE,
     Parameters,
@@ -27,7 +28,8 @@ from bot.prompt_parameters import (
         ("a fox --AR 16 : 9", Parameters("a fox", ratio="16:9")),
         ("a fox \u2014ar 4:3 \u2013seed 7", Parameters("a fox", ratio="4:3", seed=7)),  # a phone's dashes
         ("a fox --aspect auto --ar 1:1", Parameters("a fox", ratio="1:1")),  # the last one, as Midjourney
-        ("a fox --v 6.1 --style raw --s 250", Parameters("a fox", ignored=("--v 6.1", "--style raw", "--s 250"))),
+        # --style raw is said in words (IN_WORDS), a --stylize between its ends is left out.
+        ("a fox --v 6.1 --style raw --s 250", Parameters("a fox", ignored=("--v 6.1", "--s 250"), said=("raw",))),
         ("a fox --niji --tile --q .5", Parameters("a fox", ignored=("--q .5",), said=("niji", "tile"))),
         ("a fox --niji 6 --tile --tile --no text", Parameters("a fox", left_out=("text",), said=("niji", "tile"))),
         (
@@ -119,8 +121,8 @@ def test_the_note_names_a_link_by_its_file_and_says_how_to_give_a_style_referenc
     assert "<link>" in (ignored_note(["--oref https://example.com/a/b/c"]) or "")
     # Other parameters are only named.
     assert (
-        ignored_note(["--style raw"])
-        == "Left out `--style raw`: Midjourney's parameters, which mean nothing to Nano Banana."
+        ignored_note(["--style 4b"])
+        == "Left out `--style 4b`: Midjourney's parameters, which mean nothing to Nano Banana."
     )
     assert ignored_note([]) is None
 
@@ -147,3 +149,27 @@ def test_iw_is_read_and_said_as_how_much_the_references_count() -> None:
     )
     assert with_image_weight("a fox", 1) == "a fox" and image_weight_sentence(0.5) is not None
     assert (ignored_note(["--iw 2"]) or "").endswith(IMAGE_WEIGHT_ALONE)
+
+
+@pytest.mark.parametrize(
+    ("typed", "said", "ignored"),
+    [
+        ("a fox --style raw", ("raw",), ()),
+        ("a fox --raw", ("raw",), ()),
+        ("a fox --s 50", ("literal",), ()),
+        ("a fox --stylize 51", (), ("--stylize 51",)),
+        ("a fox --s 499", (), ("--s 499",)),
+        ("a fox --s 500", ("stylised",), ()),
+        ("a fox --weird 249", (), ("--weird 249",)),
+        ("a fox --w 250", ("offbeat",), ()),
+        ("a fox --style 4b --s 1000 --weird 3000", ("stylised", "offbeat"), ("--style 4b",)),
+    ],
+)
+def test_style_raw_and_stylize_or_weird_at_their_ends_are_said_in_words(
+    typed: str, said: tuple[str, ...], ignored: tuple[str, ...]
+) -> None:
+    """Midjourney's --style raw (a plain photographic look), --stylize at 50 or under (literal) or 500 or over
+    (strongly stylised) and --weird at 250 or over (offbeat): said in words, as --tile is; between, left out."""
+    parameters = split_parameters(typed)
+    assert (parameters.said, parameters.ignored) == (said, ignored)
+    assert all(IN_WORDS[name] in parameters.prompt for name in said)

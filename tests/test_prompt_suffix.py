@@ -19,6 +19,8 @@ from bot.prompt_suffix import SUFFIX_MAX_CHARS, checked_suffix, with_suffix
         # The member's --no and --tile and the suffix's each said once, the member's first.
         ("a fox --no text --tile", "in ink --tile --no text --no frame", "a fox, in ink, as a seamless", None),
         ("space:: ship::2", "in ink", "space, ship, in ink, with the most emphasis on ship", None),
+        # Midjourney's common suffix: --style raw, said in words.
+        ("a fox", "cinematic --style raw", "a fox, cinematic, in a plain, photographic look", None),
     ],
 )
 def test_the_suffix_follows_the_words_and_joins_their_parameters(
@@ -43,7 +45,7 @@ def test_the_suffix_follows_the_words_and_joins_their_parameters(
         ("cinematic --r 4", "set `count`"),
         ("cinematic --seed 7", "`--seed` in a suffix"),
         ("cinematic --zoom 2", "`--zoom` is for an edit"),
-        ("cinematic --v 6 --style raw", "`--v 6 --style raw` means nothing to Nano Banana"),
+        ("cinematic --v 6 --style raw", "`--v 6` means nothing to Nano Banana"),
     ],
 )
 def test_a_suffix_that_would_fail_every_prompt_later_is_refused_when_saved(suffix: str, refused: str) -> None:

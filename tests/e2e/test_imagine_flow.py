@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from bot.config import Settings
-from bot.prompt_parameters import IMAGE_WEIGHT_ALONE
+from bot.prompt_parameters import IMAGE_WEIGHT_ALONE, IN_WORDS
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import Chaos, FakeSeaArt
 from tests.conftest import (
@@ -207,14 +207,13 @@ async def test_midjourney_s_parameters_at_the_end_of_the_prompt_are_read_not_dra
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=20)
     (create,) = seaart.creates
     assert create.json is not None
-    assert (create.json["prompt"], create.json["aspect_ratio"]) == (
-        "a fox in the snow, without text, watermark",
-        "16:9",
-    )
+    # --style raw is said in words (bot/prompt_parameters.py IN_WORDS); the rest left out and named.
+    sent = f"a fox in the snow, {IN_WORDS['raw']}, without text, watermark"
+    assert (create.json["prompt"], create.json["aspect_ratio"]) == (sent, "16:9")
     message = final_message(discord_fake, interaction.id)
-    assert message is not None and message.embeds[0]["description"] == "a fox in the snow, without text, watermark"
+    assert message is not None and message.embeds[0]["description"] == sent
     assert await told_privately(discord_fake, interaction) == [
-        ("Left out `--v 6.1 --style raw --chaos 20`: Midjourney's parameters, which mean nothing to Nano Banana.", 64)
+        ("Left out `--v 6.1 --chaos 20`: Midjourney's parameters, which mean nothing to Nano Banana.", 64)
     ]
 
 

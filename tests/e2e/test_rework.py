@@ -392,11 +392,11 @@ async def test_words_and_a_new_shape_do_both_and_keeping_the_shape_keeps_it(
     # Its other parameters: --no in words, the rest taken out and named privately once the edit has started.
     edit = await press(discord_fake, original, "Edit")
     await discord_fake.wait_for(lambda: bool(edit.callbacks), timeout=10)
-    submit = await discord_fake.submit_modal(edit, {"instruction": "in rain --no people --style raw"})
+    submit = await discord_fake.submit_modal(edit, {"instruction": "in rain --no people --style 4b"})
     await delivered(discord_fake, submit)
     assert seaart.creates[4].json["prompt"] == "in rain, without people"
     assert await told_privately(discord_fake, submit) == [
-        ("Left out `--style raw`: Midjourney's parameters, which mean nothing to Nano Banana.", 64)
+        ("Left out `--style 4b`: Midjourney's parameters, which mean nothing to Nano Banana.", 64)
     ]
 
 
