@@ -56,22 +56,37 @@ async def moderate(
     if verdict.blocked and judged != request.judged_words:
         await _refuse_conversation(bot, guild_id, channel_id, user_id, verdict.reason, judged)
     if verdict.blocked:
-        await record_moderation(
-            bot,
-            guild_id,
-            "blocked_prompt",
-            f"Blocked a prompt from <@{user_id}> in <#{channel_id}>: {verdict.reason}.",
-            target_id=user_id,
-            channel_id=channel_id,
-            prompt=judged,
-            reason=verdict.reason,
-        )
+        await record_blocked(bot, guild_id, user_id, channel_id, judged, verdict.reason)
         raise PromptBlockedError(
             "Your prompt contains something this server does not allow, so it was not sent "
             "(and you were not charged). Please rephrase it."
         )
     level = await level_at(bot, guild_id, place)
     return request.model_copy(update={"safety_tolerance": level})
+
+
+async def record_blocked(
+    bot: Bananacord,
+    guild_id: int,
+    user_id: int,
+    channel_id: int | None,
+    words: str,
+    reason: str,
+    *,
+    what: str = "a prompt",
+) -> None:
+    """Log and audit ``what`` (a prompt, a /preferences suffix) a member wrote that hit a blocked term, for the
+    moderators: the words as written, and which term."""
+    await record_moderation(
+        bot,
+        guild_id,
+        "blocked_prompt",
+        f"Blocked {what} from <@{user_id}> in <#{channel_id}>: {reason}.",
+        target_id=user_id,
+        channel_id=channel_id,
+        prompt=words,
+        reason=reason,
+    )
 
 
 async def _refuse_conversation(

@@ -35,7 +35,7 @@ from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.routing import choose_provider
 from bot.store.settings import GuildDefaults
 from cogs.imagine import OPTION_CHOICES, build_request, form_submit, submitted_text
-from cogs.moderation import record_moderation
+from cogs.policy import record_blocked
 from cogs.preference_panel import (
     LISTED,
     NONE,
@@ -209,15 +209,14 @@ class MemberPreferences(commands.Cog):
         verdict, _ = await self.bot.services.moderation.check_prompts(interaction.guild_id, suffix)
         if verdict.blocked:
             user_id, channel_id = interaction.user.id, interaction.channel_id
-            await record_moderation(
+            await record_blocked(
                 self.bot,
                 interaction.guild_id,
-                "blocked_prompt",
-                f"Blocked a /preferences suffix from <@{user_id}> in <#{channel_id}>: {verdict.reason}.",
-                target_id=user_id,
-                channel_id=channel_id,
-                prompt=suffix,
-                reason=verdict.reason,
+                user_id,
+                channel_id,
+                suffix,
+                verdict.reason,
+                what="a /preferences suffix",
             )
             raise PromptBlockedError(
                 "Not saved: your suffix contains something this server does not allow. Please rephrase it."
