@@ -21,7 +21,7 @@ import discord
 
 from bot import derive
 from bot.models import GenerationRequest
-from cogs.reference_form import TEXT_INPUT_MAX_CHARS, prompt_box
+from cogs.reference_form import TEXT_INPUT_MAX_CHARS, choice_box, prompt_box
 
 # The form's custom_id: the job whose request is made again with the new words.
 PROMPT_FORM_ID = re.compile(r"bananacord:reprompt:(?P<job_id>[0-9a-f]{16})")
@@ -88,9 +88,4 @@ def model_box(
         )
         for model, name in models[: 25 - len(options)]  # Discord's most per list
     ]
-    select: discord.ui.Select[Any] = discord.ui.Select(
-        custom_id=MODEL_INPUT_ID, options=options, min_values=0, max_values=1, required=False
-    )
-    # At most 100 characters of description (Discord's limit for a label's).
-    description = "Make it on another model, if you like."
-    return discord.ui.Label(text="Model", description=description, component=select)
+    return choice_box("Model", "Make it on another model, if you like.", MODEL_INPUT_ID, options)

@@ -44,6 +44,18 @@ def prompt_box(description: str, placeholder: str, *, words: str | None = None) 
     )
 
 
+def choice_box(
+    text: str, description: str, custom_id: str, options: list[discord.SelectOption]
+) -> discord.ui.Label[Any]:
+    """A form's optional list of one choice (``options``, one marked as the default), under ``text`` (at most 45
+    characters) and ``description`` (at most 100: Discord's limits for a label's): the edit forms' Reframe and Where,
+    and the Model and Use it for lists (cogs/prompt_form.py, ``role_box``)."""
+    select: discord.ui.Select[Any] = discord.ui.Select(
+        custom_id=custom_id, options=options, min_values=0, max_values=1, required=False
+    )
+    return discord.ui.Label(text=text, description=description, component=select)
+
+
 class ReferenceForm(discord.ui.Modal):
     """What to make with the image as a reference."""
 
@@ -67,10 +79,4 @@ def role_box() -> discord.ui.Label[Any]:
         discord.SelectOption(label="Its character (face, hair, clothes): --cref", value="character"),
         discord.SelectOption(label="Its subject, as it looks: --oref", value="subject"),
     ]
-    select: discord.ui.Select[Any] = discord.ui.Select(
-        custom_id=ROLE_INPUT_ID, options=options, min_values=0, max_values=1, required=False
-    )
-    # At most 45 characters of text and 100 of description (Discord's limits for a label's).
-    return discord.ui.Label(
-        text="Use it for", description="All of it, or only its style, character or subject.", component=select
-    )
+    return choice_box("Use it for", "All of it, or only its style, character or subject.", ROLE_INPUT_ID, options)

@@ -12,6 +12,7 @@ import discord
 
 from bot.errors import InvalidRequestError
 from bot.regions import REGIONS, Region
+from cogs.reference_form import choice_box
 
 ANYWHERE = "anywhere"  # the select's value for the whole image
 
@@ -20,15 +21,8 @@ def region_field(custom_id: str) -> discord.ui.Label[Any]:
     """The form's area choice: anywhere (chosen), then each half, the centre and each quarter."""
     options = [discord.SelectOption(label="Anywhere in the image", value=ANYWHERE, default=True)]
     options += [discord.SelectOption(label=f"Only {name}", value=region) for region, name in REGIONS.items()]
-    select: discord.ui.Select[Any] = discord.ui.Select(
-        custom_id=custom_id, options=options, min_values=0, max_values=1, required=False
-    )
-    return discord.ui.Label(
-        # At most 45 characters of text and 100 of description (Discord's limits for a label's).
-        text="Where (optional)",
-        description="Only that part changes, the rest is kept: Midjourney's Vary (Region), by area.",
-        component=select,
-    )
+    description = "Only that part changes, the rest is kept: Midjourney's Vary (Region), by area."
+    return choice_box("Where (optional)", description, custom_id, options)
 
 
 def asked_region(picked: Sequence[str] | None) -> Region | None:

@@ -20,6 +20,7 @@ from bot.errors import InvalidRequestError
 from bot.prompt_parameters import split_parameters
 from bot.prompts import clean_prompt
 from bot.providers.families import AUTO
+from cogs.reference_form import choice_box
 
 KEEP = "keep"  # the select's value for "as it is"
 ZOOM_OUT = "zoom-out"  # and for "zoom out, in the same shape"
@@ -50,14 +51,8 @@ def shape_field(
     marked = chosen if any(option.value == chosen for option in options) else KEEP
     for option in options:
         option.default = option.value == marked
-    select: discord.ui.Select[Any] = discord.ui.Select(
-        custom_id=custom_id, options=options, min_values=0, max_values=1, required=False
-    )
-    return discord.ui.Label(
-        text="Reframe (optional)",
-        description="Zoom out, pan, or give it a new shape: the model extends the scene to fill the frame.",
-        component=select,
-    )
+    description = "Zoom out, pan, or give it a new shape: the model extends the scene to fill the frame."
+    return choice_box("Reframe (optional)", description, custom_id, options)
 
 
 FORM_HINT = "Say what should change (e.g. “make it night”), or pick a way to reframe it."
