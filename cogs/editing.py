@@ -16,6 +16,7 @@ from bot.errors import InvalidRequestError
 from bot.models import Derivation, GenerationRequest, ReferenceImage, shown_file_name
 from bot.prompt_links import DISCORD_CDN_HOSTS
 from bot.providers.base import IMAGE_MIME_TYPES
+from bot.regions import Region, in_region
 from bot.store.jobs import Job
 from cogs.imagine import build_request
 
@@ -137,6 +138,7 @@ def edit_request(
     prompt: str,
     references: list[ReferenceImage],
     frame: Frame = AS_IT_IS,
+    region: Region | None = None,
     shown_at: str | None = None,
     by: int | None = None,
 ) -> GenerationRequest:
@@ -146,12 +148,17 @@ def edit_request(
     and/or a zoom out, which with no instruction is the whole request (bot/derive.py ``framed``).
     ``shown_at``: the link to the message that showed ``original``'s image, for the embed to say what the
     edit was made from (a reply needs none: it answers in the thread). ``by``: the member asking, so that the
-    conversation carried on holds no references of another member's (bot/derive.py ``continued``)."""
+    conversation carried on holds no references of another member's (bot/derive.py ``continued``). ``region``: the
+    part of the first image alone to change (bot/regions.py), as the Edit form's *Where* asks it (bot/derive.py
+    ``edit``): the words stay the member's, and an image of the bot's keeps the area for its Change prompt."""
     words = prompt
     prompt, action = framed(words, frame, references=len(references))
     # A framed image keeps the words for what it shows, for its Vary and re-render (bot/derive.py).
     subject = subject_of(original.request if original else None) if action in FRAMINGS else None
     member_words = framing_words(words, action)  # what moderation judges: the bot's instruction is not theirs
+    if region is not None and action == "edit":
+        # The area's sentence is the bot's: a Vary or re-render of the result draws the words, not the area again.
+        prompt, subject, member_words = in_region(words, region, references=len(references)), words, words
     if original is None:
         return build_request(
             model=model,
@@ -181,5 +188,11 @@ def edit_request(
         history=continued(original, references, by=by),
         derived_from=None
         if shown_at is None
-        else Derivation(action=action, job_id=original.id, message_url=shown_at, way=frame.pan),
+        else Derivation(
+            action=action,
+            job_id=original.id,
+            message_url=shown_at,
+            way=frame.pan,
+            region=region if action == "edit" else None,
+        ),
     )

@@ -39,7 +39,6 @@ from bot.providers.families import ASPECT_RATIOS, AUTO
 from bot.quotas import QuotaExceededError, Room, running_low_note
 from bot.reference_roles import PARAMETERS, Role
 from bot.references import check_fits_provider
-from bot.regions import REGIONS
 from bot.result_images import result_stem
 from bot.routing import require_served
 from bot.store.jobs import InTransaction, Job, NewJob
@@ -74,7 +73,7 @@ from cogs.reference_form import (
     ReferenceForm,
 )
 from cogs.reference_links import linked_images
-from cogs.region_field import asked_region, region_field
+from cogs.region_field import asked_region, check_region, check_region_frame, region_field
 from cogs.remix_vary import VARY_FORM_ID, VaryForm
 from cogs.shape_field import KEEP, PAN_PREFIX, ZOOM_OUT, asked_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
@@ -1705,8 +1704,7 @@ class Imagine(commands.Cog):
         job = await self._job_here(interaction, job_id)
         if job is None:
             return
-        if region is not None and not clean_prompt(instruction or ""):
-            raise InvalidRequestError(f"Say what should change in {REGIONS[region]} of the image.")
+        check_region(region, instruction)
         shown_on = await self._image_message(interaction, job)
         shapes, current, width_over_height = self._frame_facts(shown_on, job)
         here = place_of(interaction.channel)
@@ -1728,11 +1726,7 @@ class Imagine(commands.Cog):
                 proportion=width_over_height,
                 model_name=self.bot.services.catalogue.display_name(job.model),
             )
-            if region is not None and frame != derive.AS_IT_IS:
-                raise InvalidRequestError(
-                    f"You picked {REGIONS[region]} and a way to reframe the image: a part changes within the frame "
-                    "it has. Ask for one of them."
-                )
+            check_region_frame(region, frame)
             request = derive.edit(
                 job.request, image, instruction, origin, history=history, frame=frame, more=more, region=region
             )

@@ -35,6 +35,7 @@ from cogs.in_time import record_in_time
 from cogs.places import level_at, place_of
 from cogs.prompt_choices import edit_choices, one_of
 from cogs.reference_form import TEXT_INPUT_MAX_CHARS
+from cogs.region_field import asked_region, check_region, check_region_frame, region_field
 from cogs.shape_field import asked_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
 from cogs.typed_links import not_among, typed_links
@@ -47,6 +48,7 @@ MENU_NAME = "Edit with Nano Banana"
 FORM_ID = re.compile(r"bananacord:remix:(?P<form_id>[0-9a-f]{16})")
 INSTRUCTION_ID = "bananacord:remix:instruction"
 SHAPE_ID = "bananacord:remix:shape"
+REGION_ID = "bananacord:remix:region"
 
 
 class RemixForm(discord.ui.Modal):
@@ -54,7 +56,9 @@ class RemixForm(discord.ui.Modal):
     discord.py matches a submit only to a form this process still holds, so one opened before a restart
     would go unanswered (as the Edit button's form, cogs/imagine.py)."""
 
-    def __init__(self, form_id: str, *, used: int, total: int, frame: discord.ui.Label[Any]) -> None:
+    def __init__(
+        self, form_id: str, *, used: int, total: int, frame: discord.ui.Label[Any], region: discord.ui.Label[Any]
+    ) -> None:
         title = MENU_NAME if total == used else f"Edit: first {used} of {total} images"
         super().__init__(title=title, timeout=None, custom_id=f"bananacord:remix:{form_id}")
         self.add_item(
@@ -72,6 +76,7 @@ class RemixForm(discord.ui.Modal):
             )
         )
         self.add_item(frame)
+        self.add_item(region)
         # A stopped form is not kept by discord.py (send_modal stores only unfinished ones).
         self.stop()
 
@@ -162,7 +167,8 @@ class Remix(commands.Cog):
             interaction, self.bot.services.db, lambda: self.forms.put(form_id, body, now=self.bot.clock())
         )
         frame = shape_field(shapes, current, proportion=width_over_height, custom_id=SHAPE_ID)
-        form = RemixForm(form_id, used=len(references), total=len(images), frame=frame)
+        region = region_field(REGION_ID, of_first=len(references) > 1)
+        form = RemixForm(form_id, used=len(references), total=len(images), frame=frame, region=region)
         await interaction.response.send_modal(form)
 
     @commands.Cog.listener()
@@ -186,6 +192,8 @@ class Remix(commands.Cog):
         catalogue = self.bot.services.catalogue
         # Images linked in the words are references after the message's (cogs/typed_links.py).
         text = submitted_text(components, INSTRUCTION_ID)
+        region = asked_region(submitted_values(components, REGION_ID))  # absent in a form opened by an older version
+        check_region(region, text)
         here = place_of(interaction.channel)
         linked_in = await typed_links(self.bot, text, guild=interaction.guild, here=here, edit=True)
         original = await self.bot.services.runner.store.get(body["original"]) if body["original"] else None
@@ -204,12 +212,14 @@ class Remix(commands.Cog):
                 proportion=body.get("proportion"),
                 model_name=catalogue.display_name(body["model"]),
             )
+            check_region_frame(region, frame)
             request = edit_request(
                 original,
                 model=body["model"],
                 prompt=instruction,
                 references=references,
                 frame=frame,
+                region=region,
                 shown_at=body.get("shown_at"),  # absent in a form kept by an older version
                 by=interaction.user.id,  # another member's earlier references stay theirs (bot/derive.py continued)
             )

@@ -723,11 +723,11 @@ STEPS = ("Vary (Subtle)", "Vary (Strong)", "Zoom out", *PAN_LABELS, "Make square
 CHANGE_PROMPT = "Change prompt"
 MODAL = 9  # an interaction callback that opens a form
 SELECT = 3  # a string select (a form's Reframe choice)
-# The Edit form's Reframe and Where choices (cogs/imagine.py EDIT_SHAPE_ID, EDIT_REGION_ID).
-EDIT_SHAPE = "shape"
-REGION_SELECT = "region"
 # The edit forms' Reframe choices (cogs/imagine.py EDIT_SHAPE_ID, cogs/remix.py SHAPE_ID).
+EDIT_SHAPE = "shape"
 FRAME_SELECTS = frozenset({EDIT_SHAPE, "bananacord:remix:shape"})
+# Their Where choices (cogs/imagine.py EDIT_REGION_ID, cogs/remix.py REGION_ID).
+REGION_SELECTS = frozenset({"region", "bananacord:remix:region"})
 
 
 @dataclass
@@ -895,19 +895,20 @@ class Reworks:
         values: dict[str, str | list[str]] = {boxes[0]: f"give it {hat} ({prompt_of(rework.command)})"}
         # The form's Reframe choice (cogs/shape_field.py): kept as it is, a zoom out or a new shape, and then
         # half the time no words at all.
-        for select in (c for c in fields if c["type"] == SELECT and c["custom_id"] != REGION_SELECT):
+        for select in (c for c in fields if c["type"] == SELECT and c["custom_id"] not in REGION_SELECTS):
             frame = self._random.choice([str(o["value"]) for o in select.get("options") or []])
             values[select["custom_id"]] = [frame]
             # Only a Reframe choice may stand without words: the Model and Use it for lists (cogs/prompt_form.py,
             # cogs/reference_form.py) sit beside a prompt the form requires.
             if select["custom_id"] in FRAME_SELECTS and frame != "keep" and self._random.random() < 0.5:
                 values[boxes[0]] = ""
-        # The Edit form's Where (cogs/region_field.py): a part of the image, a share of the edits that keep its frame
+        # The edit forms' Where (cogs/region_field.py): a part of the image, a share of the edits that keep its frame
         # and say what to change (with a reframe, or no words, the form refuses one).
-        for select in (c for c in fields if c["type"] == SELECT and c["custom_id"] == REGION_SELECT):
-            kept = values.get(EDIT_SHAPE, ["keep"]) == ["keep"] and values[boxes[0]]
+        for select in (c for c in fields if c["type"] == SELECT and c["custom_id"] in REGION_SELECTS):
+            kept = all(values.get(frame, ["keep"]) == ["keep"] for frame in FRAME_SELECTS) and values[boxes[0]]
             parts = [str(o["value"]) for o in select.get("options") or []][1:]
-            values[REGION_SELECT] = [self._random.choice(parts)] if kept and self._random.random() < 0.3 else []
+            chosen = [self._random.choice(parts)] if kept and self._random.random() < 0.3 else []
+            values[select["custom_id"]] = chosen
         for _ in range(6):
             try:
                 rework.press = await self.discord.submit_modal(click, values)

@@ -16,6 +16,7 @@ from tests.e2e.edits import bot_image, jobs, ledger, states, told_privately
 
 MENU = "Edit with Nano Banana"
 INSTRUCTION = "bananacord:remix:instruction"
+SHAPE = "bananacord:remix:shape"
 
 
 def gif_bytes() -> bytes:
@@ -213,7 +214,7 @@ async def test_edit_with_nano_banana_can_only_reframe_a_members_image(
     used = await discord_fake.message_command(MENU, post.id)
     form = await form_of(discord_fake, used)
     components: Any = form["components"]
-    (select,) = [c["component"] for c in components if c["component"]["type"] == 3]
+    (select,) = [c["component"] for c in components if c["component"]["custom_id"] == SHAPE]
     options = select["options"]
     # Nothing says what shape a member's image was asked in: its size on Discord does (a square).
     assert options[0] == {"label": "Keep it as it is (1:1)", "value": "keep", "default": True}
@@ -246,7 +247,7 @@ async def test_the_form_measures_the_image_it_edits_not_another_embed(
     )
     used = await discord_fake.message_command(MENU, post.id)
     form: Any = await form_of(discord_fake, used)
-    (select,) = [c["component"] for c in form["components"] if c["component"]["type"] == 3]
+    (select,) = [c["component"] for c in form["components"] if c["component"]["custom_id"] == SHAPE]
     labels = [option["label"] for option in select["options"]]
     assert labels[0] == "Keep it as it is (9:16)"
     assert "➡️ Pan right: extend the scene, 4:5 (portrait)" in labels and "New shape: 9:16 (portrait)" not in labels
@@ -282,7 +283,7 @@ async def test_an_image_from_another_site_is_taken_from_discord_s_copy_never_the
     post = await discord_fake.post_message(f"look {outside}", image_links=[outside], user_id=discord_fake.admin_id)
     used = await discord_fake.message_command(MENU, post.id)
     form: Any = await form_of(discord_fake, used)
-    (select,) = [c["component"] for c in form["components"] if c["component"]["type"] == 3]
+    (select,) = [c["component"] for c in form["components"] if c["component"]["custom_id"] == SHAPE]
     assert select["options"][0]["label"] == "Keep it as it is (4:3)"  # measured by Discord, found by its copy
     await submitted(discord_fake, settings, used, "make it a watercolour")
     assert seaart.creates[0].json["image_urls"] == [copy]
