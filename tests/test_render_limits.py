@@ -23,6 +23,7 @@ from bot.errors import ErrorCategory
 from bot.images import PreparedImage
 from bot.job_list import jobs_embed
 from bot.models import Derivation, GenerationRequest, JobResult, JobState, ProviderAttempt, ReferenceImage
+from bot.prompts import clean_prompt
 from bot.store.jobs import Job
 from bot.testing.discord.validation import validate_message
 from tests.discord_markdown import as_read, live_markdown
@@ -64,7 +65,9 @@ def jobs(draw: st.DrawFn, index: int | None = None) -> Job:
     added = draw(st.one_of(st.just(subject), st.just(""), TEXT)) if instructed else None
     request = GenerationRequest(
         model="nano_banana_pro",
-        prompt=prompt if prompt.strip() else "x",
+        # Empty once cleaned (control or invisible characters alone, as GenerationRequest cleans it) is refused
+        # before any job is made: never a job's prompt.
+        prompt=prompt if clean_prompt(prompt) else "x",
         reference_images=tuple(
             ReferenceImage(url=f"https://r.example/{i}.png", content_type="image/png", size=1)
             for i in range(draw(st.integers(0, 3)))
