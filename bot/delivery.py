@@ -98,6 +98,8 @@ class DiscordSink:
         self.restarting: Callable[[], bool] = lambda: False
         # Until when a job whose create went unanswered waits for word of its task (None: it does not).
         self.unconfirmed: Callable[[Job], float | None] = lambda job: None
+        # After how long a job's end pings its member (None: it will not; cogs/ready_pings.py sets it).
+        self.pings_after: Callable[[Job], float | None] = lambda job: None
 
     async def progress(self, job: Job) -> None:
         """Redraw a running job's message; MessageGoneError if it was deleted (other failures as Discord's)."""
@@ -109,17 +111,25 @@ class DiscordSink:
         as the answer to the command itself, so the member sees it without a first edit."""
         lead = jobs[0]
         caps, now, typical = self.capabilities(lead), self.clock(), self.typical(lead)
+        ping_after = self._ping_after(lead, typical)
         if len(jobs) == 1:
-            embed = render.progress_embed(lead, caps, now=now, typical=typical)
+            embed = render.progress_embed(lead, caps, now=now, typical=typical, ping_after=ping_after)
             view = self.view_for(lead, "progress", None)
         else:
-            embed = render.batch_embed(list(jobs), caps, now=now, typical=typical)
+            embed = render.batch_embed(list(jobs), caps, now=now, typical=typical, ping_after=ping_after)
             view = self.batch_view_for(jobs)
         self._note_unconfirmed(embed, jobs)
         _note_waiting(embed, jobs, now)
         if self.restarting():
             render.note_restarting(embed)
         return {"embed": embed, "view": view}
+
+    def _ping_after(self, job: Job, typical: tuple[float, float] | None) -> float | None:
+        """The ping the member is promised, if any: not where such requests are known to end well before it."""
+        after = self.pings_after(job)
+        if after is None or (typical is not None and typical[1] < after):
+            return None
+        return after
 
     def _note_unconfirmed(self, embed: discord.Embed, jobs: Sequence[Job]) -> None:
         """Say which of ``jobs`` wait for word of a create their provider never answered, and until when."""
@@ -169,7 +179,9 @@ class DiscordSink:
                     attachments.extend(KeptAttachment(a) for a in job.attachment_ids)
                     kept.update(job.attachment_ids)
             now = self.clock()
-            embed = render.batch_embed(shown, self.capabilities(lead), now=now, typical=self.typical(lead))
+            typical = self.typical(lead)
+            ping_after = self._ping_after(lead, typical)
+            embed = render.batch_embed(shown, self.capabilities(lead), now=now, typical=typical, ping_after=ping_after)
             self._note_unconfirmed(embed, shown)
             _note_waiting(embed, shown, now)
             fields: dict[str, Any] = {"embed": embed, "attachments": attachments, "view": self.batch_view_for(shown)}

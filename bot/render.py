@@ -323,16 +323,33 @@ def state_label(job: Job) -> str:
 
 
 def progress_embed(
-    job: Job, caps: Capabilities | None, *, now: float, typical: tuple[float, float] | None = None
+    job: Job,
+    caps: Capabilities | None,
+    *,
+    now: float,
+    typical: tuple[float, float] | None = None,
+    ping_after: float | None = None,
 ) -> discord.Embed:
-    """``typical``: how long such jobs usually run (seconds, low and high), when the bot has learned it."""
+    """``typical``: how long such jobs usually run (seconds, low and high), when the bot has learned it.
+    ``ping_after``: the member is pinged when a request that took this long ends (cogs/ready_pings.py), said here so
+    that they know they may go elsewhere meanwhile (None: no ping is coming)."""
     label = state_label(job)
     embed = _base(job, f"🍌 {label}…", COLOUR_PROGRESS, caps)
     # Discord renders <t:...:R> as "12 seconds ago" and keeps it ticking, with no edit from us.
     embed.add_field(name="Started", value=f"<t:{int(job.created_at)}:R>", inline=True)
     if typical is not None:
         embed.add_field(name="Usually takes", value=duration_span(*typical), inline=True)
+    if ping_after is not None:
+        embed.add_field(name=PING_FIELD, value=ping_promise("when it ends", ping_after), inline=True)
     return fit(embed, PROGRESS_ROOM)
+
+
+PING_FIELD = "Ping"
+
+
+def ping_promise(when: str, after: float) -> str:
+    """A progress message's word on the ping to come: "when it ends, if it takes 45 s or more"."""
+    return when if after <= 0 else f"{when}, if it takes {after:g} s or more"
 
 
 # On a first answer given while the bot stops (its grace for the steps in flight): nothing moves until the
@@ -507,11 +524,17 @@ def _numbers(jobs: list[Job]) -> str:
 
 
 def batch_embed(
-    batch: list[Job], caps: Capabilities | None, *, now: float, typical: tuple[float, float] | None = None
+    batch: list[Job],
+    caps: Capabilities | None,
+    *,
+    now: float,
+    typical: tuple[float, float] | None = None,
+    ping_after: float | None = None,
 ) -> discord.Embed:
     """One request's candidates in their shared message: how many are ready, each one's state or why it
     brought nothing, and what was charged. Their images are the message's attachments (Discord shows
-    up to four side by side); the embed holds no image, so a later edit can keep them by id."""
+    up to four side by side); the embed holds no image, so a later edit can keep them by id. ``ping_after``: as
+    ``progress_embed``'s; a batch pings at its first image, so it is said until one has come."""
     first = batch[0]
     total = len(batch)
     delivered = [j for j in batch if j.state is JobState.DELIVERED]
@@ -552,6 +575,9 @@ def batch_embed(
         embed.add_field(name="Started", value=f"<t:{int(first.created_at)}:R>", inline=True)
         if typical is not None:
             embed.add_field(name="Usually takes", value=duration_span(*typical), inline=True)
+        if ping_after is not None and not delivered:
+            promise = ping_promise("when the first image is ready", ping_after)
+            embed.add_field(name=PING_FIELD, value=promise, inline=True)
     footer = "Jobs " + ", ".join(j.id for j in batch)
     # Each candidate's own price: after a failover they differ (one moved from SeaArt's $0.04 to Segmind's
     # $0.08), and the first one's alone understated the dearer ones.

@@ -152,9 +152,36 @@ class ReadyPings(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(PingsOffButton)
+        self.bot.services.sink.pings_after = self.pings_after
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(PingsOffButton)
+        self.bot.services.sink.pings_after = lambda job: None
+
+    def pings_after(self, job: Job) -> float | None:
+        """After how long ``job``'s end pings its member, for its progress message to say so (None: it will not, or
+        the bot cannot tell without waiting). Drawn where nothing may wait on the database, so from what the request's
+        own command kept in memory (the server's defaults, the member's preferences): promised only where ``_ping``
+        will find the same, and the channel lets the bot post."""
+        guild_id, user_id = job.guild_id, job.user_id
+        if guild_id is None or user_id is None or job.channel_id is None:
+            return None
+        services = self.bot.services
+        defaults = services.settings_store.kept_defaults(guild_id)
+        prefs = services.preferences.kept(guild_id, user_id)
+        if defaults is None or prefs is None:
+            return None
+        if not server_pings(defaults, self.bot.settings.imagine) or prefs.ping is False:
+            return None
+        # A slash command needs no right to post, and works in a channel the bot cannot see (Discord sends no such
+        # channel to it): promised only in one it knows it may post in.
+        channel = self.bot.get_channel(job.channel_id)
+        if not isinstance(channel, discord.abc.GuildChannel | discord.Thread) or channel.guild.me is None:
+            return None
+        perms = channel.permissions_for(channel.guild.me)
+        if not (perms.send_messages_in_threads if isinstance(channel, discord.Thread) else perms.send_messages):
+            return None
+        return self.bot.settings.imagine.ping_after_seconds
 
     async def turn_off(self, interaction: discord.Interaction[Any], user_id: int) -> None:
         """A "Stop these pings" click: the member it names saves ``ping`` off (their other preferences kept)."""

@@ -33,6 +33,10 @@ class Kept(Generic[K, V]):
                 del self._values[next(iter(self._values))]
         return value
 
+    def peek(self, key: K) -> V | None:
+        """The value kept for ``key``, without reading it (None: not kept now)."""
+        return self._values.get(key)
+
     def wrote(self, key: K) -> None:
         """Call after the write has committed."""
         self._writes += 1

@@ -18,6 +18,11 @@ class PreferenceStore:
     async def get(self, guild_id: int, user_id: int) -> Preferences:
         return await self._kept.get((guild_id, user_id), lambda: self._read(guild_id, user_id))
 
+    def kept(self, guild_id: int, user_id: int) -> Preferences | None:
+        """The member's preferences if a recent ``get`` kept them (None: not in memory now), read without waiting:
+        for a message drawn where nothing may wait on the database (bot/delivery.py)."""
+        return self._kept.peek((guild_id, user_id))
+
     async def _read(self, guild_id: int, user_id: int) -> Preferences:
         async with (
             self.db.read() as conn,

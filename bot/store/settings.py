@@ -39,6 +39,10 @@ class SettingsStore:
     async def guild_defaults(self, guild_id: int) -> GuildDefaults:
         return await self._defaults.get(guild_id, lambda: self._read_defaults(guild_id))
 
+    def kept_defaults(self, guild_id: int) -> GuildDefaults | None:
+        """The server's defaults if a recent ``guild_defaults`` kept them (None: not in memory now)."""
+        return self._defaults.peek(guild_id)
+
     async def _read_defaults(self, guild_id: int) -> GuildDefaults:
         async with (
             self.db.read() as conn,

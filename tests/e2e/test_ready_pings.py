@@ -443,3 +443,95 @@ async def test_an_end_whose_ping_was_never_owed_is_pinged_by_the_next_start_once
     finally:
         await bot.close()
     assert len(pings(discord_fake)) == 2
+
+
+def promised(data: dict[str, Any]) -> str | None:
+    """The progress message's word on a ping to come (its "Ping" field), None where it has none."""
+    (embed,) = data["embeds"]  # a progress message, not a refusal
+    return next((f["value"] for f in embed.get("fields", []) if f["name"] == "Ping"), None)
+
+
+async def opening(discord_fake: FakeDiscord, options: dict[str, Any], channel_id: int | None = None) -> dict[str, Any]:
+    """An /imagine's first answer (its progress message), as the member reads it."""
+    interaction = await discord_fake.slash_command("imagine", options, channel_id=channel_id)
+    await answer_given(discord_fake, interaction)
+    return answer_data(discord_fake, interaction)
+
+
+async def test_the_progress_message_says_a_ping_is_coming_while_it_runs(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A member who sees "Generating" for a minute should know they may go elsewhere: the bot will ping them. Said
+    in the first answer and in the redraws while it runs, gone once the image is in; not once such requests are
+    known to end sooner than a ping's wait."""
+    settings = make_settings(tmp_path, discord_fake, seaart, imagine={"ping_after_seconds": AFTER})
+    bot = await start_bot(settings, discord_fake)
+    slow = f"when it ends, if it takes {AFTER:g} s or more"
+    try:
+        seaart.script("status_hang")
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "a slow cat"})
+        await answer_given(discord_fake, interaction)
+        assert promised(answer_data(discord_fake, interaction)) == slow
+        await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=30)
+        message_id = interaction.original_message_id
+        drawn = [
+            r.json["embeds"][0]
+            for r in discord_fake.requests
+            if r.method == "PATCH" and r.path.endswith(f"/messages/{message_id}") and (r.json or {}).get("embeds")
+        ]
+        # Redrawn while it runs (its create gone, its status poll hanging): still said; gone from the image's message.
+        assert drawn[0]["title"].endswith("…") and promised({"embeds": drawn[:1]}) == slow
+        assert "Done" in drawn[-1]["title"] and promised({"embeds": drawn[-1:]}) is None
+        await discord_fake.wait_for(lambda: len(pings(discord_fake)) == 1, timeout=10)  # and the ping came
+
+        # Several images: the ping comes with the first.
+        batch = await opening(discord_fake, {"prompt": "two cats", "count": 2})
+        assert promised(batch) == f"when the first image is ready, if it takes {AFTER:g} s or more"
+        await discord_fake.wait_for(lambda: states(settings).count("delivered") == 3, timeout=30)
+
+        # Once the bot has learned that such requests end within a second or so, it promises nothing.
+        for done in (4, 5, 6):
+            await opening(discord_fake, {"prompt": f"quick cat {done}"})
+            await discord_fake.wait_for(lambda done=done: states(settings).count("delivered") == done, timeout=30)
+        learned = await opening(discord_fake, {"prompt": "one more quick cat"})
+        shown = {f["name"] for f in learned["embeds"][0]["fields"]}
+        assert "Usually takes" in shown and promised(learned) is None
+        await discord_fake.wait_for(lambda: states(settings).count("delivered") == 7, timeout=30)
+    finally:
+        await bot.close()
+
+
+async def test_the_progress_message_promises_no_ping_where_none_will_come(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """Said only where a ping will come: not for a member who turned pings off, not in a server whose admins did, not
+    in a channel the bot may not post in (one it knows of, or one Discord never showed it).
+    ``ping_after_seconds = 0``: every request pings, so nothing learned of their times takes the word away."""
+    settings = make_settings(tmp_path, discord_fake, seaart, imagine={"ping_after_seconds": 0})
+    known = hide(discord_fake)  # a channel the bot knows from its start, where it may not post
+    bot = await start_bot(settings, discord_fake)
+    done = 0
+
+    async def said(options: dict[str, Any], channel_id: int | None = None) -> str | None:
+        nonlocal done
+        data = await opening(discord_fake, options, channel_id)
+        done += 1
+        await discord_fake.wait_for(lambda: states(settings).count("delivered") == done, timeout=30)
+        return promised(data)
+
+    try:
+        assert await said({"prompt": "a cat"}) == "when it ends"
+        await answer_given(discord_fake, await discord_fake.slash_command("preferences", {"ping": False}))
+        assert await said({"prompt": "a cat, unpinged"}) is None
+        await answer_given(discord_fake, await discord_fake.slash_command("preferences", {"ping": True}))
+        assert await said({"prompt": "a cat again"}) == "when it ends"
+        assert await said({"prompt": "a barred cat"}, channel_id=known) is None
+        unseen = hide(discord_fake)  # made after the bot started: it was never shown this channel
+        assert await said({"prompt": "a hidden cat"}, channel_id=unseen) is None
+        admin = discord_fake.admin_id
+        await answer_given(
+            discord_fake, await discord_fake.slash_command("admin defaults", {"pings": False}, user_id=admin)
+        )
+        assert await said({"prompt": "a cat in a quiet server"}) is None
+    finally:
+        await bot.close()
