@@ -10,7 +10,7 @@ parameters that ends the prompt, as Midjourney reads them:
   ``--zoom`` (any factor) a zoom out, in an edit of an image (cogs/shape_field.py);
 * ``--no X`` asks for X to be left out: Nano Banana takes that in words, so it goes on as ", without X"; ``--tile``
   (a seamless pattern) and ``--niji`` (Midjourney's anime model) are said in words too (``IN_WORDS``), as are
-  ``--style raw``, ``--stylize`` at its ends and a high ``--weird`` (``_said_by_value``);
+  ``--style raw``, ``--stylize`` at its ends and a high ``--weird`` or ``--chaos`` (``_said_by_value``);
 * ``--sref``, ``--cref`` and ``--oref`` with an image's link on Discord are taken out before (bot/prompt_links.py:
   the image is a reference with that role, bot/reference_roles.py), with their weights (``--sw``, ``--cw``,
   ``--ow``); with Midjourney's codes they are left out, as is a weight with no such link;
@@ -68,22 +68,27 @@ IN_WORDS = {
     "tile": "as a seamless, tileable pattern whose edges wrap around",
     "niji": "in a Japanese anime illustration style",
     # By their values (``_said_by_value``; keyed apart from the names, but ``--raw``'s own): ``--style raw``,
-    # ``--stylize`` at its ends, a high ``--weird``.
+    # ``--stylize`` at its ends, a high ``--weird`` or ``--chaos``.
     "raw": "in a plain, photographic look, without added artistic embellishment",
     "literal": "rendered literally, with little added artistic styling",
     "stylised": "with a strongly artistic, stylised interpretation",
     "offbeat": "with an offbeat, unconventional, surreal twist",
+    # Midjourney's high --chaos makes its grid's images unlike each other, in unexpected compositions; each image
+    # here is drawn on its own, so what can be asked is the unexpected take.
+    "unexpected": "in an unexpected, unconventional composition",
 }
 # Where Midjourney's --stylize (0-1000, 100 its default) and --weird (0-3000) ask for enough to be said in words.
 STYLIZE_LOW = 50
 STYLIZE_HIGH = 500
 WEIRD_HIGH = 250
+CHAOS_HIGH = 50  # of 0-100
 
 
 def _said_by_value(name: str, values: list[str]) -> str | None:
     """The IN_WORDS entry a parameter asks for by its value (a run's, so its form is checked: ``_fits``): ``--style
     raw`` and ``--raw`` a plain photographic look, ``--stylize`` 50 or under a literal rendering and 500 or over a
-    strongly stylised one, ``--weird`` 250 or over an offbeat twist; None for any other (left out, as before)."""
+    strongly stylised one, ``--weird`` 250 or over an offbeat twist, ``--chaos`` 50 or over an unexpected composition;
+    None for any other (left out, as before)."""
     if name == "raw" or (name == "style" and values[0].lower() == "raw"):
         return "raw"
     if name in ("s", "stylize"):
@@ -91,6 +96,8 @@ def _said_by_value(name: str, values: list[str]) -> str | None:
         return "literal" if level <= STYLIZE_LOW else "stylised" if level >= STYLIZE_HIGH else None
     if name in ("w", "weird"):
         return "offbeat" if float(values[0]) >= WEIRD_HIGH else None
+    if name in ("c", "chaos"):
+        return "unexpected" if float(values[0]) >= CHAOS_HIGH else None
     return None
 
 

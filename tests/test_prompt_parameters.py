@@ -163,13 +163,17 @@ def test_iw_is_read_and_said_as_how_much_the_references_count() -> None:
         ("a fox --weird 249", (), ("--weird 249",)),
         ("a fox --w 250", ("offbeat",), ()),
         ("a fox --style 4b --s 1000 --weird 3000", ("stylised", "offbeat"), ("--style 4b",)),
+        ("a fox --chaos 49", (), ("--chaos 49",)),
+        ("a fox --c 50", ("unexpected",), ()),
+        ("a fox --chaos 100 --w 3000", ("unexpected", "offbeat"), ()),
     ],
 )
 def test_style_raw_and_stylize_or_weird_at_their_ends_are_said_in_words(
     typed: str, said: tuple[str, ...], ignored: tuple[str, ...]
 ) -> None:
     """Midjourney's --style raw (a plain photographic look), --stylize at 50 or under (literal) or 500 or over
-    (strongly stylised) and --weird at 250 or over (offbeat): said in words, as --tile is; between, left out."""
+    (strongly stylised), --weird at 250 or over (offbeat) and --chaos at 50 or over (an unexpected composition):
+    said in words, as --tile is; between, left out."""
     parameters = split_parameters(typed)
     assert (parameters.said, parameters.ignored) == (said, ignored)
     assert all(IN_WORDS[name] in parameters.prompt for name in said)
