@@ -42,6 +42,8 @@ class Preferences:
     suffix: str | None = None
     # Nor this: whether the Vary buttons first ask for the words to vary by (Midjourney's Remix mode).
     remix: bool | None = None
+    # Nor these: the member's own parameter names and the parameters each stands for, as JSON (bot/option_sets.py).
+    option_sets: str | None = None
 
     @property
     def empty(self) -> bool:

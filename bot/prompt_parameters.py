@@ -142,6 +142,26 @@ class Parameters:
         return ", ".join([*words, *asked, *(f"without {what}" for what in left_out)])
 
 
+_KNOWN = (
+    RATIO_NAMES
+    | SEED_NAMES
+    | REPEAT_NAMES
+    | {NO_NAME}
+    | _NUMERIC
+    | _MAYBE_NUMBER
+    | _BARE
+    | _ONE_WORD
+    | _ANY_VALUES
+    | _SOME_VALUES
+)
+
+
+def known_parameter(name: str) -> bool:
+    """Whether ``name`` (lower case, without its dashes) is one of the parameters read here, Midjourney's: a
+    member's option set may not take its name (bot/option_sets.py)."""
+    return name in _KNOWN
+
+
 def _fits(name: str, values: list[str]) -> bool:
     """Whether ``values`` are what parameter ``name`` takes (False for a name not known here)."""
     if name in RATIO_NAMES:

@@ -13,6 +13,11 @@ import re
 import unicodedata
 
 # Whitespace controls that mean "a gap": kept as a space (newlines are kept as newlines).
+# Discord's own ceiling for a string option, and so the longest prompt the bot sends for a member, however it
+# was asked for (cogs/imagine.py build_request, start_job: a hand-made payload is not held to it by discord.py);
+# each provider's lower limit is enforced by validate(). Not a bound of GenerationRequest: `bananacord generate`
+# may send a provider's own longest (Kie takes 20,000), and a job stored before this check still loads.
+PROMPT_MAX_CHARS = 6000
 _AS_SPACE = frozenset("\t\v\f\x1c\x1d\x1e\x1f\x85\u00a0")
 _AS_NEWLINE = frozenset("\r\u2028\u2029")
 # Other categories dropped: control, format (zero-width, bidi), surrogate halves (not encodable).

@@ -19,7 +19,8 @@ from discord.ext import commands
 from bot.app import Bananacord
 from bot.derive import BLEND, blend_prompt
 from bot.jobs import MAX_CANDIDATES
-from cogs.imagine import MODEL_DESCRIPTION, OPTION_CHOICES, PROMPT_MAX_CHARS, REFERENCES_MAX_CHARS, Imagine
+from bot.prompts import PROMPT_MAX_CHARS
+from cogs.imagine import MODEL_DESCRIPTION, OPTION_CHOICES, REFERENCES_MAX_CHARS, Imagine
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN
 
 # The member's words fit in what is left of a prompt's length after BLEND and ": ".

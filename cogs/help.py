@@ -16,6 +16,7 @@ from discord.ext import commands
 
 from bot.app import Bananacord
 from bot.jobs import MAX_CANDIDATES
+from bot.option_sets import option_sets_of
 from bot.preferences import model_at, preferred_model
 from bot.quotas import QuotaStatus
 from cogs.admin import is_admin
@@ -65,7 +66,8 @@ FROM_MIDJOURNEY = (
 )
 YOURS = (
     "`/preferences` your own defaults for what you leave out (pick them from its lists), words added to each "
-    "new prompt (`suffix`), and whether a slow request pings you · `/jobs` "
+    "new prompt (`suffix`), your own names for parameters (`option_set`), and whether a slow request pings you · "
+    "`/jobs` "
     "what you have generating, and your latest images (**Earlier** pages back, `search:` finds them by their "
     "words) · "
     "`/quota show` what you have left"
@@ -122,6 +124,11 @@ class Help(commands.Cog):
             yours = f"Your suffix, added to each new prompt: `{prefs.suffix.replace('`', chr(39))}`\n{yours}"
         if prefs.remix:
             yours = f"Remix mode is on: a Vary, Re-roll, Zoom out or pan asks for words first.\n{yours}"
+        if sets := option_sets_of(prefs.option_sets):
+            # Their own parameter names (bot/option_sets.py), by name: /preferences shows what each stands for.
+            names = [f"`--{name}`" for name in sets][:8]  # within the field's 1,024 beside the rest
+            more = f" and {len(sets) - len(names)} more" if len(sets) > len(names) else ""
+            yours = f"Your option sets: {', '.join(names)}{more} (`/preferences` shows them).\n{yours}"
         embed.add_field(name="Yours", value=yours, inline=False)
         if is_moderator(interaction, self.bot.settings.moderation.moderator_role_id):
             embed.add_field(name="Moderators", value=MODERATORS, inline=False)

@@ -33,7 +33,7 @@ from bot.permutations import number_of
 from bot.preferences import ModelChoice, fill, model_at, model_for, passed_over_note
 from bot.prompt_parameters import IMAGE_WEIGHT_NAME, Parameters, ignored_note, split_parameters, with_image_weight
 from bot.prompt_suffix import with_suffix
-from bot.prompts import clean_prompt
+from bot.prompts import PROMPT_MAX_CHARS, clean_prompt
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
 from bot.providers.families import ASPECT_RATIOS, AUTO
 from bot.quotas import QuotaExceededError, Room, running_low_note
@@ -77,7 +77,7 @@ from cogs.region_field import asked_region, check_region, check_region_frame, re
 from cogs.remix_vary import VARY_FORM_ID, VaryForm
 from cogs.shape_field import KEEP, PAN_PREFIX, ZOOM_OUT, asked_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
-from cogs.typed_links import not_among, typed_links
+from cogs.typed_links import member_option_sets, not_among, typed_links
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +95,6 @@ OPTION_CHOICES: dict[str, list[app_commands.Choice[str]]] = {
     "output_format": FORMAT_CHOICES,
     "thinking": THINKING_CHOICES,
 }
-# Discord's own ceiling for a string option, and so the longest prompt the bot sends for a member, however it
-# was asked for (build_request, start_job: a hand-made payload is not held to it by discord.py); each
-# provider's lower limit is enforced by validate(). Not a bound of GenerationRequest: `bananacord generate`
-# may send a provider's own longest (Kie takes 20,000), and a job stored before this check still loads.
-PROMPT_MAX_CHARS = 6000
 # The `model` option's description, /blend's too (cogs/blend.py).
 MODEL_DESCRIPTION = "Which Nano Banana model to use (if unset: your /preferences one, else the server's default)"
 SEED_MAX = 2_147_483_647
@@ -749,7 +744,10 @@ class Imagine(commands.Cog):
         # words' --sw (--cw, --ow) weigh them: "the same, --sw 500" asks the kept style image for more of its style.
         given_roles = frozenset(role for _, role in attached_for)
         given_roles |= frozenset(image.role for image in starting_from if image.role is not None)
-        linked_in = await typed_links(self.bot, prompt, guild=interaction.guild, here=here, roles=given_roles)
+        sets = await member_option_sets(self.bot, interaction.guild_id, interaction.user.id)
+        linked_in = await typed_links(
+            self.bot, prompt, guild=interaction.guild, here=here, roles=given_roles, option_sets=sets
+        )
         # "a {red, green} bird --ar {1:1, 16:9}": a prompt per choice, each its own image of one batch, each read for
         # its parameters (cogs/prompt_choices.py); one prompt without choices.
         choices = prompt_choices(linked_in.words, cap=await self.count_cap(interaction))
@@ -1670,7 +1668,8 @@ class Imagine(commands.Cog):
         """``base`` (a step made from an image) with ``words`` in place of its member's (``_rework_with``): ``owner``
         the member whose request it was, ``provider`` the one it went to."""
         here = place_of(interaction.channel)
-        linked_in = await typed_links(self.bot, words, guild=interaction.guild, here=here, edit=True)
+        sets = await member_option_sets(self.bot, interaction.guild_id, interaction.user.id)
+        linked_in = await typed_links(self.bot, words, guild=interaction.guild, here=here, edit=True, option_sets=sets)
         variants = edit_choices(linked_in.words, cap=await self.count_cap(interaction))
         typed = split_parameters(variants[0].text)  # alike in each (edit_choices)
         asked = {"ar": typed.ratio, "seed": typed.seed, "repeat": typed.repeat, "zoom": "" if typed.zoom else None}
@@ -1709,7 +1708,10 @@ class Imagine(commands.Cog):
         shapes, current, width_over_height = self._frame_facts(shown_on, job)
         here = place_of(interaction.channel)
         # Other images, by their links.
-        linked_in = await typed_links(self.bot, instruction, guild=interaction.guild, here=here, edit=True)
+        sets = await member_option_sets(self.bot, interaction.guild_id, interaction.user.id)
+        linked_in = await typed_links(
+            self.bot, instruction, guild=interaction.guild, here=here, edit=True, option_sets=sets
+        )
         image, message_url = self._shown_image(shown_on, job)
         origin = (job.id, message_url)
         history = derive.continued(job, [image], by=interaction.user.id)

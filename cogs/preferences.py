@@ -10,7 +10,8 @@ marks each as not used, judged against the model /imagine would use now.
 Answers are private: preferences are nobody else's business. Under the answer, lists and buttons set the model,
 shape, size, images per prompt and pings by clicking (cogs/preference_panel.py), saved through the same checks. The
 suffix (words added to each new prompt, bot/prompt_suffix.py) is set with ``suffix:`` or the panel's form, checked
-when saved, a term the server blocks included.
+when saved, a term the server blocks included; so are option sets (``option_set:``, bot/option_sets.py), one at a
+time.
 """
 
 from __future__ import annotations
@@ -29,9 +30,17 @@ from bot.catalogue import MODEL_NAMES
 from bot.errors import InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
 from bot.moderation import PromptBlockedError
+from bot.option_sets import (
+    MOST_OPTION_SETS,
+    OPTION_SET_TYPED_CHARS,
+    asked_option_set,
+    option_sets_of,
+    stored_option_sets,
+)
 from bot.preferences import REQUEST_FIELDS, Preferences, model_for
 from bot.prompt_suffix import SUFFIX_MAX_CHARS, checked_suffix
 from bot.providers.base import OUTPUT_FORMATS, RESOLUTIONS, THINKING_LEVELS
+from bot.render import truncate
 from bot.routing import choose_provider
 from bot.store.settings import GuildDefaults
 from cogs.imagine import OPTION_CHOICES, build_request, form_submit, submitted_text
@@ -70,6 +79,7 @@ LABELS = {
     "ping": "Ping when done",
     "suffix": "Suffix",
     "remix": "Remix (Vary asks for words)",
+    "option_sets": "Option sets",
 }
 FORGET_CHOICES = [app_commands.Choice(name=label, value=name) for name, label in LABELS.items()]
 
@@ -99,6 +109,7 @@ class MemberPreferences(commands.Cog):
         ping="Ping you when a request that took a while ends (its message is edited, which notifies nobody)",
         suffix="Words added to the end of each new prompt of yours, as Midjourney's suffix (--no, --tile too)",
         remix="Vary buttons first ask for the words to vary by (Midjourney's Remix mode)",
+        option_set="Your name for parameters, then them: wide --ar 21:9 --style raw (the name alone drops it)",
         forget="Drop one preference",
         reset="Drop all of them (then set the options given here, if any)",
     )
@@ -116,6 +127,7 @@ class MemberPreferences(commands.Cog):
         ping: bool | None = None,
         suffix: app_commands.Range[str, 1, SUFFIX_MAX_CHARS] | None = None,
         remix: bool | None = None,
+        option_set: app_commands.Range[str, 1, OPTION_SET_TYPED_CHARS] | None = None,
         forget: str | None = None,
         reset: bool = False,
     ) -> None:
@@ -140,6 +152,14 @@ class MemberPreferences(commands.Cog):
         warning: str | None = None
         if forget is not None and forget not in LABELS:
             raise InvalidRequestError(f"`{forget}` is not a preference; choose one from the list.")
+        if option_set is not None:
+            if forget == "option_sets" or reset:
+                raise InvalidRequestError("Set an option set or drop them all, not both at once.")
+            sets = await self._option_sets_after(interaction, current, option_set)
+            if sets is None:
+                forget = "option_sets"  # the last one dropped
+            else:
+                changes["option_sets"] = sets
         if reset or forget is not None or changes:
             current, warning = await self._update(guild_id, user_id, current, changes, forget=forget, reset=reset)
         embed, view = await self._embed(guild_id, current), await self._panel(guild_id, current)
@@ -222,6 +242,42 @@ class MemberPreferences(commands.Cog):
                 "Not saved: your suffix contains something this server does not allow. Please rephrase it."
             )
         return suffix
+
+    async def _option_sets_after(
+        self, interaction: discord.Interaction[Any], current: Preferences, typed: str
+    ) -> str | None:
+        """The member's option sets as ``/preferences option_set:`` leaves them (bot/option_sets.py), as stored (None:
+        none left). Parameters holding a term this server blocks are refused and logged, as a suffix's are."""
+        name, value = asked_option_set(typed)
+        sets = option_sets_of(current.option_sets)
+        if value is None:
+            if name not in sets:
+                have = ", ".join(f"`--{each}`" for each in sets) or "none"
+                raise InvalidRequestError(f"You have no option set `--{name}` to drop (yours: {have}).")
+            del sets[name]
+            return stored_option_sets(sets)
+        if name not in sets and len(sets) >= MOST_OPTION_SETS:
+            raise InvalidRequestError(
+                f"You have {MOST_OPTION_SETS} option sets, the most one may keep: drop one first (`option_set:` with "
+                "its name alone)."
+            )
+        assert interaction.guild_id is not None
+        verdict, _ = await self.bot.services.moderation.check_prompts(interaction.guild_id, value)
+        if verdict.blocked:
+            await record_blocked(
+                self.bot,
+                interaction.guild_id,
+                interaction.user.id,
+                interaction.channel_id,
+                f"--{name} {value}",
+                verdict.reason,
+                what="a /preferences option set",
+            )
+            raise PromptBlockedError(
+                "Not saved: your option set contains something this server does not allow. Please rephrase it."
+            )
+        sets[name] = value
+        return stored_option_sets(sets)
 
     async def paged(self, interaction: discord.Interaction[Any], page: str) -> None:
         """The panel turned to its other ``page``, nothing changed."""
@@ -413,6 +469,8 @@ class MemberPreferences(commands.Cog):
                 shown = "none" if value is None else f"`{value.replace('`', chr(39))}`"
             elif name == "remix":
                 shown = "on: a Vary asks for the words first" if value else "off"
+            elif name == "option_sets":
+                shown = option_sets_shown(option_sets_of(value))
             elif value is None:
                 shown = "model's default" if name != "count" else "1"
             elif name in unused:
@@ -421,7 +479,7 @@ class MemberPreferences(commands.Cog):
                 shown = f"{value} (this server allows {cap})"
             else:
                 shown = _value(name, value)
-            embed.add_field(name=label, value=shown, inline=name != "suffix")
+            embed.add_field(name=label, value=shown, inline=name not in ("suffix", "option_sets"))
         return embed
 
 
@@ -430,6 +488,14 @@ def _page_of(interaction: discord.Interaction[Any]) -> str:
     components = interaction.message.components if interaction.message is not None else []
     ids = [getattr(child, "custom_id", None) for row in components for child in getattr(row, "children", [row])]
     return "more" if "bananacord:prefs:page:main" in ids else "main"
+
+
+def option_sets_shown(sets: dict[str, str]) -> str:
+    """A member's option sets as their preferences show them, one a line, within an embed field's 1,024."""
+    if not sets:
+        return "none (`option_set:wide --ar 21:9` makes `--wide` stand for `--ar 21:9`)"
+    lines = [f"`--{name}` `{value.replace('`', chr(39))}`" for name, value in sets.items()]
+    return truncate("\n".join(lines), 1024)
 
 
 def _value(name: str, value: Any) -> str:

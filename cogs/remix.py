@@ -38,7 +38,7 @@ from cogs.reference_form import TEXT_INPUT_MAX_CHARS
 from cogs.region_field import asked_region, check_region, check_region_frame, region_field
 from cogs.shape_field import asked_change, shape_field
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
-from cogs.typed_links import not_among, typed_links
+from cogs.typed_links import member_option_sets, not_among, typed_links
 
 MENU_NAME = "Edit with Nano Banana"
 
@@ -195,7 +195,8 @@ class Remix(commands.Cog):
         region = asked_region(submitted_values(components, REGION_ID))  # absent in a form opened by an older version
         check_region(region, text)
         here = place_of(interaction.channel)
-        linked_in = await typed_links(self.bot, text, guild=interaction.guild, here=here, edit=True)
+        sets = await member_option_sets(self.bot, interaction.guild_id, interaction.user.id)
+        linked_in = await typed_links(self.bot, text, guild=interaction.guild, here=here, edit=True, option_sets=sets)
         original = await self.bot.services.runner.store.get(body["original"]) if body["original"] else None
         references = [ReferenceImage.model_validate(ref) for ref in body["references"]]
         references += not_among(linked_in.images, references)

@@ -63,7 +63,7 @@ from cogs.policy import admitted, as_member, moderate, quota_member
 from cogs.private_answers import MAX_CONTENT
 from cogs.prompt_choices import one_instruction
 from cogs.shape_field import asked_change
-from cogs.typed_links import not_among, typed_links
+from cogs.typed_links import member_option_sets, not_among, typed_links
 
 log = logging.getLogger(__name__)
 
@@ -536,7 +536,8 @@ class Replies(commands.Cog):
         shapes = derive.shapes(catalogue, model)
         width_over_height = image_proportion(replied, shown[0])
         # Other images, by their links; one from another site is the reply's embed of it, Discord's copy.
-        linked_in = await typed_links(bot, text, guild=guild, here=place, edit=True, shown=True)
+        sets = await member_option_sets(bot, guild.id, message.author.id)
+        linked_in = await typed_links(bot, text, guild=guild, here=place, edit=True, shown=True, option_sets=sets)
         one_instruction(linked_in.words)  # one answer, one image (cogs/prompt_choices.py)
         text, frame, ignored = asked_change(
             linked_in.words,

@@ -4,7 +4,7 @@ about to expire. The reading itself is bot/prompt_links.py."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from urllib.parse import urlsplit
 
@@ -14,6 +14,7 @@ from bot.app import Bananacord
 from bot.discord_refs import renewed_urls, stale
 from bot.errors import InvalidRequestError
 from bot.models import ReferenceImage
+from bot.option_sets import option_sets_of, with_option_sets
 from bot.prompt_links import PromptLinks, split_links
 from bot.prompt_parameters import split_parameters
 from bot.prompts import clean_prompt
@@ -47,6 +48,7 @@ async def typed_links(
     alone: bool = False,
     shown: bool = False,
     roles: frozenset[Role] = frozenset(),
+    option_sets: Mapping[str, str] | None = None,
 ) -> PromptLinks:
     """``text`` cleaned, its Discord links taken out; image links about to expire renewed (the job may wait for
     a provider's turn, and a provider fetches the link after the bot's check). ``edit``: a message's link is
@@ -56,9 +58,12 @@ async def typed_links(
     cogs/reference_links.py). ``shown``: the words are a message's (a reply), whose link to an image elsewhere
     Discord shows as its copy, read with the message's embeds: it is taken out of the words and listed in
     ``shown`` (``split_links``), for the caller to wait for that embed (cogs/link_pictures.py). ``roles``: roles
-    images given another way have (/imagine's ``style_image``), whose weights the words may give (``--sw 300``)."""
+    images given another way have (/imagine's ``style_image``), whose weights the words may give (``--sw 300``).
+    ``option_sets``: the member's (``member_option_sets``), each name in the words replaced by its parameters first
+    (bot/option_sets.py)."""
     now = bot.clock()
-    links = split_links(clean_prompt(text or ""), now=now, own_cdn=own_cdn(bot), shown=shown, roles=roles)
+    text = with_option_sets(text or "", option_sets or {})
+    links = split_links(clean_prompt(text), now=now, own_cdn=own_cdn(bot), shown=shown, roles=roles)
     if edit and (links.messages or links.role_messages):
         raise InvalidRequestError(MESSAGE_IN_AN_EDIT)
     if alone:
@@ -84,6 +89,13 @@ async def typed_links(
                 "have been deleted. Copy the image's link again, or attach the image."
             )
     return replace(links, images=images)
+
+
+async def member_option_sets(bot: Bananacord, guild_id: int | None, user_id: int) -> dict[str, str]:
+    """The option sets of the member writing (bot/option_sets.py), from their preferences (kept in memory)."""
+    if guild_id is None:
+        return {}
+    return option_sets_of((await bot.services.preferences.get(guild_id, user_id)).option_sets)
 
 
 def _channel_of(guild: discord.Guild, url: str) -> discord.abc.GuildChannel | discord.Thread | None:

@@ -50,6 +50,7 @@ async def test_a_members_preferences_fill_what_they_leave_out(
         "Ping when done": "on (requests that take 45 s or more; the default)",
         "Suffix": "none",
         "Remix (Vary asks for words)": "off",
+        "Option sets": "none (`option_set:wide --ar 21:9` makes `--wide` stand for `--ar 21:9`)",
     }
     assert "(server default)" in shown(discord_fake, saved)["Model"]
 

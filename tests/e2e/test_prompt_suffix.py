@@ -11,9 +11,9 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.derive import BLEND
+from bot.prompts import PROMPT_MAX_CHARS
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
-from cogs.imagine import PROMPT_MAX_CHARS
 from tests.conftest import Clock, RunningBot, answered, make_settings, png_bytes, start_bot
 from tests.e2e.edits import states
 from tests.e2e.test_batches import refusal

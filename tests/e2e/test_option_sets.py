@@ -1,0 +1,82 @@
+"""A member's option sets (bot/option_sets.py, Midjourney's /prefer option set), through the fake Discord and the fake
+SeaArt: set with `/preferences option_set:`, shown in the answer and in /help, a name in the words of /imagine or an
+edit standing for its parameters; dropped by its name alone, or all with `forget`; a set that would fail or mislead
+every prompt using it (a parameter's own name, words, a parameter Nano Banana has no use for, a term the server
+blocks) is refused when saved, nothing stored."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from bot.config import Settings
+from bot.testing.discord import FakeDiscord
+from bot.testing.providers import FakeSeaArt
+from tests.conftest import RunningBot, answered
+from tests.e2e.edits import states
+from tests.e2e.test_help import help_fields
+from tests.e2e.test_moderation import command
+from tests.e2e.test_preference_panel import fields
+from tests.e2e.test_preferences import imagine
+from tests.e2e.test_rework import delivered, press
+
+RAW = "in a plain, photographic look, without added artistic embellishment"
+
+
+def stored_sets(settings: Settings) -> dict[str, str] | None:
+    with sqlite3.connect(settings.database.path) as conn:
+        rows = conn.execute("SELECT option_sets FROM member_preferences").fetchall()
+    return None if not rows or rows[0][0] is None else json.loads(rows[0][0])
+
+
+async def test_a_set_s_name_stands_for_its_parameters_in_a_prompt_and_an_edit(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    set_it = await answered(discord_fake, "preferences", {"option_set": "wide --ar 16:9 --style raw"})
+    shown = discord_fake.messages[set_it.original_message_id or 0]
+    assert fields(shown)["Option sets"] == "`--wide` `--ar 16:9 --style raw`"
+    await answered(discord_fake, "preferences", {"option_set": "clean --no text, watermark"})
+    assert stored_sets(settings) == {"wide": "--ar 16:9 --style raw", "clean": "--no text, watermark"}
+    assert "Your option sets: `--wide`, `--clean`" in (await help_fields(discord_fake))["Yours"]
+
+    (create,) = await imagine(discord_fake, seaart, settings, {"prompt": "a fox in snow --wide --clean"})
+    assert create["aspect_ratio"] == "16:9"
+    assert create["prompt"] == f"a fox in snow, {RAW}, without text, watermark"
+
+    # An edit's words too (the Edit form): the set's --no said in words, as typed there it would be.
+    original = next(m for m in discord_fake.messages.values() if m.embeds and "a fox in snow" in str(m.embeds))
+    opened = await press(discord_fake, original, "Edit")
+    await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
+    await delivered(discord_fake, await discord_fake.submit_modal(opened, {"instruction": "make it night --clean"}))
+    assert seaart.creates[-1].json["prompt"] == "make it night, without text, watermark"
+
+    # The name alone drops that set; a name no set has is words, sent as typed.
+    dropped = await answered(discord_fake, "preferences", {"option_set": "--wide"})
+    assert fields(discord_fake.messages[dropped.original_message_id or 0])["Option sets"] == (
+        "`--clean` `--no text, watermark`"
+    )
+    (create,) = await imagine(discord_fake, seaart, settings, {"prompt": "a fox --wide"})
+    assert create["prompt"] == "a fox --wide" and create.get("aspect_ratio") != "16:9"
+    await answered(discord_fake, "preferences", {"forget": "option_sets"})
+    assert stored_sets(settings) is None
+    assert states(settings) == ["delivered"] * 3
+
+
+async def test_a_set_that_would_fail_or_mislead_every_prompt_is_refused_and_nothing_stored(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    await command(discord_fake, "mod blockterm add", {"term": "gore"}, user_id=discord_fake.moderator_id)
+    for typed, refused in (
+        ("ar --ar 16:9", "`--ar` is one of Midjourney's own parameters: give your set another name."),
+        ("wide a fox --ar 16:9", "An option set holds parameters only"),
+        ("wide --v 7 --ar 16:9", "`--v 7` means nothing to Nano Banana"),
+        ("wide", "You have no option set `--wide` to drop (yours: none)."),
+        ("calm --no gore", "Not saved: your option set contains something this server does not allow."),
+    ):
+        answer = await command(discord_fake, "preferences", {"option_set": typed})
+        assert answer["flags"] & 64 and refused in answer["content"], typed
+    assert stored_sets(settings) is None
+    with sqlite3.connect(settings.database.path) as conn:
+        logged = conn.execute("SELECT prompt FROM audit_log WHERE action = 'blocked_prompt'").fetchall()
+    assert logged == [("--calm --no gore",)]  # for the moderators, as a blocked prompt or suffix is
+    assert seaart.creates == []
