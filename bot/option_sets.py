@@ -21,6 +21,7 @@ from collections.abc import Mapping
 
 from bot.errors import InvalidRequestError
 from bot.prompt_parameters import IMAGE_WEIGHT_NAME, known_parameter, split_parameters
+from bot.prompt_suffix import check_kept_for_later
 from bot.prompts import PROMPT_MAX_CHARS, clean_prompt
 
 OPTION_SET_MAX_CHARS = 200  # a set's parameters, as Midjourney's option sets hold a line of them
@@ -31,7 +32,6 @@ OPTION_SET_TYPED_CHARS = 230  # ``/preferences option_set:`` as typed: a name, a
 _NAME = re.compile(r"[a-z][a-z0-9-]{0,23}", re.ASCII)
 # A name where it stands in words: ``--name`` (or with a dash Discord's clients may type for two) as a whole word.
 _USED = re.compile(r"(?<!\S)(?:--|[\u2013\u2014])([a-z][a-z0-9-]{0,23})(?!\S)", re.IGNORECASE | re.ASCII)
-_LINK = re.compile(r"[a-z][a-z0-9+.-]*://|<a?:\w+:\d+>", re.IGNORECASE)
 
 
 def option_sets_of(stored: str | None) -> dict[str, str]:
@@ -77,13 +77,7 @@ def checked_option_set(name: str, value: str) -> str:
             f"An option set may hold at most {OPTION_SET_MAX_CHARS} characters of parameters; `--{name}` has "
             f"{len(value)}."
         )
-    if _LINK.search(value):
-        raise InvalidRequestError(
-            "An option set holds parameters, not links or custom emojis: Discord's image links expire within a "
-            "day. Link the image in each prompt instead."
-        )
-    if "{" in value or "}" in value:
-        raise InvalidRequestError("An option set cannot hold choices in braces: they belong to one prompt.")
+    check_kept_for_later(value, "An option set holds parameters")
     if _USED.search(value) and any(not known_parameter(used.lower()) for used in _USED.findall(value)):
         raise InvalidRequestError("An option set holds Midjourney's parameters, not the names of other sets.")
     typed = split_parameters(value)

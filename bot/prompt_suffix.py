@@ -36,13 +36,7 @@ def checked_suffix(text: str) -> str:
         raise InvalidRequestError("A suffix needs some words; to drop yours, use `forget:Suffix`.")
     if len(suffix) > SUFFIX_MAX_CHARS:
         raise InvalidRequestError(f"A suffix may be at most {SUFFIX_MAX_CHARS} characters; yours has {len(suffix)}.")
-    if _LINK.search(suffix):
-        raise InvalidRequestError(
-            "A suffix holds words, not links or custom emojis: Discord's image links expire within a day. Attach "
-            "or link the image in each /imagine instead."
-        )
-    if "{" in suffix or "}" in suffix:
-        raise InvalidRequestError("A suffix cannot hold choices in braces: they belong to one prompt.")
+    check_kept_for_later(suffix, "A suffix holds words")
     typed = split_parameters(suffix)
     if not typed.words.strip():
         raise InvalidRequestError("A suffix needs some words besides its parameters.")
@@ -59,6 +53,19 @@ def checked_suffix(text: str) -> str:
                 f"Not saved: {why}. A suffix takes words, and `--no`, `--tile`, `--niji` or `--style raw` after them."
             )
     return suffix
+
+
+def check_kept_for_later(text: str, holds: str) -> None:
+    """Refuse what a text kept to be added to later prompts (a suffix, an option set: bot/option_sets.py) cannot
+    hold: a link (Discord's expire within a day) or a custom emoji (an image, bot/prompt_links.py), or choices in
+    braces (one prompt's). ``holds``: what it does hold, as the refusal says it ("A suffix holds words")."""
+    if _LINK.search(text):
+        raise InvalidRequestError(
+            f"{holds}, not links or custom emojis: Discord's image links expire within a day. Attach or link the "
+            "image in each prompt instead."
+        )
+    if "{" in text or "}" in text:
+        raise InvalidRequestError(f"{holds}, not choices in braces: they belong to one prompt.")
 
 
 def with_suffix(typed: Parameters, suffix: str) -> Parameters:
