@@ -61,7 +61,8 @@ FROM_MIDJOURNEY = (
     "`--ar` `--seed` `--repeat` `--no` `--tile` `--niji` `--iw` `--style raw`, `--sref` `--cref` `--oref` with an "
     "image's link (and `--sw` `--cw` `--ow`), `cat::2 dog` and `{a, b}` choices work as there · `/preferences` is "
     "`/settings`, "
-    "with a `suffix` and `remix` · **Edit** → *Where* is Vary (Region) · `--v`, `--q`, personalisation codes "
+    "with a `suffix`, `remix` and `option_set` (`--mine`) · **Edit** → *Where* is Vary (Region) · `--v`, `--q`, "
+    "personalisation codes "
     "mean nothing to Nano Banana: left out, and named to you"
 )
 YOURS = (
