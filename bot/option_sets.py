@@ -109,3 +109,21 @@ def with_option_sets(text: str, sets: Mapping[str, str]) -> str:
             f"most {PROMPT_MAX_CHARS:,} are sent. Use fewer of them, or fewer words."
         )
     return expanded
+
+
+# A name ending a prompt's words (once the parameters the bot read are out of them).
+_LAST_NAME = re.compile(r"(?:^|\s)(?:--|[\u2013\u2014])([a-z][a-z0-9-]{0,23})$", re.IGNORECASE | re.ASCII)
+
+
+def unknown_name_note(words: str, sets: Mapping[str, str]) -> str | None:
+    """A word for a member whose prompt's words end in a name that is neither Midjourney's parameter nor one of their
+    sets (``a fox --mine``, with no set ``mine`` here, or a typo of one): it goes to the model as words, as any words
+    do, and they should know why their set did not apply. None for any other words."""
+    found = _LAST_NAME.search(words.rstrip(" ,;"))
+    if found is None or known_parameter(found[1].lower()) or found[1].lower() in sets:
+        return None
+    yours = f" nor one of your option sets ({', '.join(f'`--{name}`' for name in sets)})" if sets else ""
+    return (
+        f"`--{found[1]}` is not one of Midjourney's parameters{yours}, so it went to the model as words. "
+        "`/preferences option_set:` gives a run of parameters a name of your own."
+    )

@@ -29,6 +29,7 @@ from bot.errors import ErrorCategory, InvalidRequestError
 from bot.jobs import MAX_CANDIDATES
 from bot.models import Derivation, GenerationRequest, JobState, ReferenceImage, shown_file_name
 from bot.moderation import PromptBlockedError
+from bot.option_sets import unknown_name_note
 from bot.permutations import number_of
 from bot.preferences import ModelChoice, fill, model_at, model_for, passed_over_note
 from bot.prompt_parameters import IMAGE_WEIGHT_NAME, Parameters, ignored_note, split_parameters, with_image_weight
@@ -751,6 +752,7 @@ class Imagine(commands.Cog):
         # "a {red, green} bird --ar {1:1, 16:9}": a prompt per choice, each its own image of one batch, each read for
         # its parameters (cogs/prompt_choices.py); one prompt without choices.
         choices = prompt_choices(linked_in.words, cap=await self.count_cap(interaction))
+        unknown = unknown_name_note(choices[0].typed.words, sets)  # before a suffix: the member's own words
         permuted = len(choices) > 1
         one_repeat(choices)
         asked = [_typed_options(c.typed, aspect_ratio=aspect_ratio, seed=seed, count=count) for c in choices]
@@ -871,7 +873,7 @@ class Imagine(commands.Cog):
             count = 1 if seed is not None else min(prefs.count or 1, await self.count_cap(interaction))
             preferred_count = count
         note = passed_over_note(services.catalogue, choice, level)
-        notes = [note] if note is not None else []
+        notes = [note for note in (note, unknown) if note is not None]
         if permuted and asked[0][2] is None and (prefs.count or 1) > 1:
             notes.append(CHOICES_NOT_COUNT.format(count=prefs.count))
         # No image to zoom out of here: --zoom is for an edit (cogs/shape_field.py).

@@ -13,6 +13,7 @@ from bot.option_sets import (
     asked_option_set,
     option_sets_of,
     stored_option_sets,
+    unknown_name_note,
     with_option_sets,
 )
 from bot.prompt_parameters import split_parameters
@@ -89,3 +90,16 @@ def test_names_that_take_the_words_past_what_is_sent_are_refused_at_once() -> No
         with_option_sets("--a " * 1500, sets)
     assert "come to 301,500 characters; at most 6,000 are sent" in caught.value.user_message
     assert len(with_option_sets("a fox --a", sets)) == len("a fox ") + OPTION_SET_MAX_CHARS
+
+
+def test_a_name_ending_the_words_that_is_no_set_and_no_parameter_is_named_to_the_member() -> None:
+    sets = {"wide": "--ar 21:9"}
+    assert "`--wdie` is not one of Midjourney's parameters nor one of your option sets (`--wide`)" in (
+        unknown_name_note("a fox --wdie", sets) or ""
+    )
+    assert "`--mine` is not one of Midjourney's parameters, so it went" in (
+        unknown_name_note("a fox --mine,", {}) or ""
+    )
+    # Words that merely hold a name, a parameter left as words (no value), a set's name: nothing to say.
+    for words in ("a sign saying --mine here", "a fox --ar", "a fox --wide", "a fox", "x--mine"):
+        assert unknown_name_note(words, sets) is None, words

@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import RunningBot, answered
-from tests.e2e.edits import states
+from tests.e2e.edits import states, told_privately
 from tests.e2e.test_help import help_fields
 from tests.e2e.test_moderation import command
 from tests.e2e.test_preference_panel import fields
@@ -55,8 +55,18 @@ async def test_a_set_s_name_stands_for_its_parameters_in_a_prompt_and_an_edit(
     assert fields(discord_fake.messages[dropped.original_message_id or 0])["Option sets"] == (
         "`--clean` `--no text, watermark`"
     )
-    (create,) = await imagine(discord_fake, seaart, settings, {"prompt": "a fox --wide"})
+    typo = await discord_fake.slash_command("imagine", {"prompt": "a fox --wide"})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)
+    create = seaart.creates[-1].json
     assert create["prompt"] == "a fox --wide" and create.get("aspect_ratio") != "16:9"
+    # Said to the member, who expected their set: not Midjourney's, and not one of theirs.
+    assert await told_privately(discord_fake, typo) == [
+        (
+            "`--wide` is not one of Midjourney's parameters nor one of your option sets (`--clean`), so it went to the "
+            "model as words. `/preferences option_set:` gives a run of parameters a name of your own.",
+            64,
+        )
+    ]
     await answered(discord_fake, "preferences", {"forget": "option_sets"})
     assert stored_sets(settings) is None
     assert states(settings) == ["delivered"] * 3
