@@ -27,6 +27,7 @@ from bot.prompts import PROMPT_MAX_CHARS, clean_prompt
 OPTION_SET_MAX_CHARS = 200  # a set's parameters, as Midjourney's option sets hold a line of them
 MOST_OPTION_SETS = 20
 OPTION_SET_TYPED_CHARS = 230  # ``/preferences option_set:`` as typed: a name, a space and the parameters
+OPTION_SETS_FORM_CHARS = 4000  # the panel's form of them all, one a line (Discord's most for a text input)
 # A set's name as typed after ``--``: what bot/prompt_parameters.py reads as a parameter's name (letters), and
 # digits and dashes after the first letter ("--wide2", "--my-look"), lower-cased.
 _NAME = re.compile(r"[a-z][a-z0-9-]{0,23}", re.ASCII)

@@ -56,6 +56,8 @@ class PanelOwner(Protocol):
 
     def suffix_form(self, interaction: discord.Interaction[Any]) -> Awaitable[None]: ...
 
+    def option_sets_form(self, interaction: discord.Interaction[Any]) -> Awaitable[None]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Offered:
@@ -106,6 +108,8 @@ def panel(prefs: Preferences, offered: Offered, page: str = "main") -> discord.u
     view.add_item(PingSwitch(on=prefs.ping is not False, pings=offered.pings))
     view.add_item(RemixSwitch(on=bool(prefs.remix)))
     view.add_item(SuffixButton())
+    if page == "more":
+        view.add_item(OptionSetsButton())  # in the row the main page's fourth list takes
     view.add_item(ResetPreferences())
     view.add_item(PanelPage("more" if page == "main" else "main"))
     return view
@@ -299,6 +303,60 @@ class SuffixForm(discord.ui.Modal):
         )
         # A stopped modal is not kept by discord.py (send_modal stores only unfinished ones).
         self.stop()
+
+
+class OptionSetsButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=re.compile(r"bananacord:prefs:sets")
+):
+    """Opens the form holding the member's option sets (bot/option_sets.py), one a line, to change all at once."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Option sets",
+                emoji="🧩",
+                style=discord.ButtonStyle.secondary,
+                custom_id="bananacord:prefs:sets",
+                row=3,
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> OptionSetsButton:
+        return cls()
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        owner, db = _owner(interaction)
+        await watched_answer(interaction, db, "/preferences' option sets button", owner.option_sets_form(interaction))
+
+
+# The option sets form's custom_id and its box's, answered as the suffix form is.
+SETS_FORM_ID = re.compile(r"bananacord:prefs:sets-form")
+SETS_INPUT_ID = "sets"
+
+
+class OptionSetsForm(discord.ui.Modal):
+    """The member's option sets, one a line ("wide --ar 21:9 --style raw"): a line taken out drops its set."""
+
+    def __init__(self, lines: str | None, *, most: int) -> None:
+        super().__init__(title="Your option sets", custom_id="bananacord:prefs:sets-form", timeout=None)
+        self.add_item(
+            discord.ui.Label(
+                text="One a line: a name, then its parameters",
+                description="Then type --wide in a prompt. A line taken out drops its set; empty drops them all.",
+                component=discord.ui.TextInput(
+                    custom_id=SETS_INPUT_ID,
+                    style=discord.TextStyle.paragraph,
+                    default=lines,
+                    placeholder="wide --ar 21:9 --style raw\nclean --no text, watermark",
+                    required=False,
+                    max_length=most,
+                ),
+            )
+        )
+        self.stop()  # not kept by discord.py: its submit is answered by the cog's listener
 
 
 class RemixSwitch(

@@ -33,6 +33,7 @@ from bot.moderation import PromptBlockedError
 from bot.option_sets import (
     MOST_OPTION_SETS,
     OPTION_SET_TYPED_CHARS,
+    OPTION_SETS_FORM_CHARS,
     asked_option_set,
     option_sets_of,
     stored_option_sets,
@@ -49,9 +50,13 @@ from cogs.preference_panel import (
     LISTED,
     NONE,
     PAGES,
+    SETS_FORM_ID,
+    SETS_INPUT_ID,
     SUFFIX_FORM_ID,
     SUFFIX_INPUT_ID,
     Offered,
+    OptionSetsButton,
+    OptionSetsForm,
     PanelPage,
     PingSwitch,
     PreferenceList,
@@ -84,17 +89,20 @@ LABELS = {
 FORGET_CHOICES = [app_commands.Choice(name=label, value=name) for name, label in LABELS.items()]
 
 
+# The panel's items, each routed by its custom_id (cogs/preference_panel.py), so that a panel drawn before a restart
+# answers after it.
+PANEL_ITEMS = (PreferenceList, PingSwitch, ResetPreferences, PanelPage, SuffixButton, RemixSwitch, OptionSetsButton)
+
+
 class MemberPreferences(commands.Cog):
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(PreferenceList, PingSwitch, ResetPreferences, PanelPage, SuffixButton, RemixSwitch)
+        self.bot.add_dynamic_items(*PANEL_ITEMS)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(
-            PreferenceList, PingSwitch, ResetPreferences, PanelPage, SuffixButton, RemixSwitch
-        )
+        self.bot.remove_dynamic_items(*PANEL_ITEMS)
 
     @app_commands.command(name="preferences")
     @app_commands.guild_only()
@@ -200,17 +208,51 @@ class MemberPreferences(commands.Cog):
         prefs = await self.bot.services.preferences.get(interaction.guild_id, interaction.user.id)
         await interaction.response.send_modal(SuffixForm(prefs.suffix, most=SUFFIX_MAX_CHARS))
 
+    async def option_sets_form(self, interaction: discord.Interaction[Any]) -> None:
+        """The panel's Option sets button: the form, filled with the member's sets, one a line."""
+        assert interaction.guild_id is not None
+        prefs = await self.bot.services.preferences.get(interaction.guild_id, interaction.user.id)
+        lines = "\n".join(f"{name} {value}" for name, value in option_sets_of(prefs.option_sets).items())
+        await interaction.response.send_modal(OptionSetsForm(lines or None, most=OPTION_SETS_FORM_CHARS))
+
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
-        """The suffix form's submit, whether this process or an earlier one opened it: the suffix saved as
-        ``/preferences suffix:`` saves it (empty: dropped), and the panel it was opened from drawn again."""
-        submitted = form_submit(interaction, SUFFIX_FORM_ID)
-        if submitted is None:
-            return
-        typed = submitted_text(submitted[1], SUFFIX_INPUT_ID) or ""
-        await watched_answer(
-            interaction, self.bot.services.db, "/preferences' suffix form", self._suffix_saved(interaction, typed)
-        )
+        """The suffix and option sets forms' submits, whether this process or an earlier one opened them: saved as
+        ``/preferences suffix:`` (``option_set:``) saves it (empty: dropped), and the panel they were opened from
+        drawn again."""
+        db = self.bot.services.db
+        if (submitted := form_submit(interaction, SUFFIX_FORM_ID)) is not None:
+            typed = submitted_text(submitted[1], SUFFIX_INPUT_ID) or ""
+            await watched_answer(interaction, db, "/preferences' suffix form", self._suffix_saved(interaction, typed))
+        elif (submitted := form_submit(interaction, SETS_FORM_ID)) is not None:
+            typed = submitted_text(submitted[1], SETS_INPUT_ID) or ""
+            saved = self._option_sets_saved(interaction, typed)
+            await watched_answer(interaction, db, "/preferences' option sets form", saved)
+
+    async def _option_sets_saved(self, interaction: discord.Interaction[Any], typed: str) -> None:
+        """The form's lines as the member's option sets, all of them (none: dropped), each checked as
+        ``option_set:`` checks one; a line refused is named by its number, nothing saved."""
+        sets: dict[str, str] = {}
+        lines = [line for line in typed.splitlines() if line.strip()]
+        for number, line in enumerate(lines, start=1):
+            try:
+                name, value = asked_option_set(line)
+                if value is None:
+                    raise InvalidRequestError(f"`{name}` has no parameters; take the line out to drop that set.")
+                if name in sets:
+                    raise InvalidRequestError(f"`--{name}` is on two lines; keep one.")
+                sets[name] = await self._allowed_option_set(interaction, name, value)
+            except InvalidRequestError as refused:
+                which = f"Line {number}: " if len(lines) > 1 else ""
+                raise type(refused)(f"{which}{refused.user_message}", detail=refused.detail) from None
+        if len(sets) > MOST_OPTION_SETS:
+            raise InvalidRequestError(f"At most {MOST_OPTION_SETS} option sets; the form has {len(sets)}.")
+        stored = stored_option_sets(sets)
+        page = _page_of(interaction)
+        if stored is None:
+            await self._redraw(interaction, {}, forget="option_sets", page=page)
+        else:
+            await self._redraw(interaction, {"option_sets": stored}, page=page)
 
     async def _suffix_saved(self, interaction: discord.Interaction[Any], typed: str) -> None:
         if not typed.strip():
@@ -261,6 +303,12 @@ class MemberPreferences(commands.Cog):
                 f"You have {MOST_OPTION_SETS} option sets, the most one may keep: drop one first (`option_set:` with "
                 "its name alone)."
             )
+        sets[name] = await self._allowed_option_set(interaction, name, value)
+        return stored_option_sets(sets)
+
+    async def _allowed_option_set(self, interaction: discord.Interaction[Any], name: str, value: str) -> str:
+        """``value`` (checked: bot/option_sets.py) as the set ``name``'s parameters, refused and logged as a suffix is
+        if it holds a term this server blocks (a `--no` of it would be refused in every prompt using the set)."""
         assert interaction.guild_id is not None
         verdict, _ = await self.bot.services.moderation.check_prompts(interaction.guild_id, value)
         if verdict.blocked:
@@ -276,8 +324,7 @@ class MemberPreferences(commands.Cog):
             raise PromptBlockedError(
                 "Not saved: your option set contains something this server does not allow. Please rephrase it."
             )
-        sets[name] = value
-        return stored_option_sets(sets)
+        return value
 
     async def paged(self, interaction: discord.Interaction[Any], page: str) -> None:
         """The panel turned to its other ``page``, nothing changed."""

@@ -2,7 +2,7 @@
 SeaArt: set with `/preferences option_set:`, shown in the answer and in /help, a name in the words of /imagine or an
 edit standing for its parameters; dropped by its name alone, or all with `forget`; a set that would fail or mislead
 every prompt using it (a parameter's own name, words, a parameter Nano Banana has no use for, a term the server
-blocks) is refused when saved, nothing stored."""
+blocks) is refused when saved, nothing stored; the panel's form holds them all, one a line."""
 
 from __future__ import annotations
 
@@ -14,11 +14,14 @@ from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import RunningBot, answered
 from tests.e2e.edits import states, told_privately
+from tests.e2e.test_batches import refusal
+from tests.e2e.test_change_prompt import opened_form
 from tests.e2e.test_help import help_fields
 from tests.e2e.test_moderation import command
-from tests.e2e.test_preference_panel import fields
+from tests.e2e.test_preference_panel import fields, items, panel
 from tests.e2e.test_preferences import imagine
 from tests.e2e.test_rework import delivered, press
+from tests.e2e.test_typed_back import refusal_of
 
 RAW = "in a plain, photographic look, without added artistic embellishment"
 
@@ -90,3 +93,47 @@ async def test_a_set_that_would_fail_or_mislead_every_prompt_is_refused_and_noth
         logged = conn.execute("SELECT prompt FROM audit_log WHERE action = 'blocked_prompt'").fetchall()
     assert logged == [("--calm --no gore",)]  # for the moderators, as a blocked prompt or suffix is
     assert seaart.creates == []
+
+
+async def test_the_panel_s_option_sets_form_holds_them_all_one_a_line(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """On the panel's second page, 🧩 Option sets opens a form of every set, one a line: what is submitted is the
+    member's sets (a line taken out drops one, all empty drops them all); a line refused is named, nothing saved."""
+    await answered(discord_fake, "preferences", {"option_set": "wide --ar 16:9"})
+    message = await panel(discord_fake)
+    assert "bananacord:prefs:sets" not in items(message)  # the first page's rows are full
+    turned = await discord_fake.click(message.id, "bananacord:prefs:page:more")
+    await discord_fake.wait_for(lambda: bool(turned.callbacks), timeout=10)
+    await discord_fake.wait_for(lambda: "bananacord:prefs:sets" in items(message), timeout=10)
+
+    click = await discord_fake.click(message.id, "bananacord:prefs:sets")
+    form = await opened_form(discord_fake, click)
+    assert form["form_id"] == "bananacord:prefs:sets-form" and form["value"] == "wide --ar 16:9"
+    submitted = await discord_fake.submit_modal(click, {"sets": "wide --ar 21:9\n\n--Tall  --ar 9:16 --style raw"})
+    await discord_fake.wait_for(lambda: bool(submitted.callbacks), timeout=10)
+    assert submitted.callbacks[0]["type"] == 7, submitted.callbacks  # the panel redrawn in place, on its page
+    assert stored_sets(settings) == {"wide": "--ar 21:9", "tall": "--ar 9:16 --style raw"}
+    await discord_fake.wait_for(lambda: "`--tall`" in fields(message)["Option sets"], timeout=10)
+    assert "bananacord:prefs:sets" in items(message)
+    (create,) = await imagine(discord_fake, seaart, settings, {"prompt": "a tower --tall"})
+    assert create["aspect_ratio"] == "9:16" and create["prompt"] == f"a tower, {RAW}"
+
+    for typed, refused in (
+        ("wide --ar 21:9\nwide --ar 1:1", "Line 2: `--wide` is on two lines; keep one."),
+        ("wide --ar 21:9\ntall", "Line 2: `tall` has no parameters; take the line out to drop that set."),
+        ("tile --ar 1:1", "`--tile` is one of Midjourney's own parameters"),
+    ):
+        click = await discord_fake.click(message.id, "bananacord:prefs:sets")
+        await opened_form(discord_fake, click)
+        refused_submit = await discord_fake.submit_modal(click, {"sets": typed})
+        await discord_fake.wait_for(lambda s=refused_submit: bool(s.callbacks), timeout=10)
+        assert refused in refusal_of(refusal(discord_fake, refused_submit.id)), typed
+    assert stored_sets(settings) == {"wide": "--ar 21:9", "tall": "--ar 9:16 --style raw"}
+
+    click = await discord_fake.click(message.id, "bananacord:prefs:sets")
+    await opened_form(discord_fake, click)
+    emptied = await discord_fake.submit_modal(click, {"sets": ""})
+    await discord_fake.wait_for(lambda: bool(emptied.callbacks), timeout=10)
+    await discord_fake.wait_for(lambda: fields(message)["Option sets"].startswith("none"), timeout=10)
+    assert stored_sets(settings) is None
