@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import RunningBot, answered
+from tests.conftest import Clock, RunningBot, answered, make_settings, start_bot
 from tests.e2e.edits import states, told_privately
 from tests.e2e.test_batches import refusal
 from tests.e2e.test_change_prompt import opened_form
@@ -137,3 +138,27 @@ async def test_the_panel_s_option_sets_form_holds_them_all_one_a_line(
     await discord_fake.wait_for(lambda: bool(emptied.callbacks), timeout=10)
     await discord_fake.wait_for(lambda: fields(message)["Option sets"].startswith("none"), timeout=10)
     assert stored_sets(settings) is None
+
+
+async def test_an_option_sets_form_opened_before_a_restart_is_saved_by_the_next_process(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, clock: Clock
+) -> None:
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        message = await panel(discord_fake)
+        turned = await discord_fake.click(message.id, "bananacord:prefs:page:more")
+        await discord_fake.wait_for(lambda: "bananacord:prefs:sets" in items(message), timeout=10)
+        assert turned.callbacks
+        click = await discord_fake.click(message.id, "bananacord:prefs:sets")
+        await opened_form(discord_fake, click)
+    finally:
+        await running.close()
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        submitted = await discord_fake.submit_modal(click, {"sets": "wide --ar 21:9"})
+        await discord_fake.wait_for(lambda: bool(submitted.callbacks), timeout=10)
+        await discord_fake.wait_for(lambda: "`--wide`" in fields(message)["Option sets"], timeout=10)
+        assert stored_sets(settings) == {"wide": "--ar 21:9"}
+    finally:
+        await running.close()
