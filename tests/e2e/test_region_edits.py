@@ -67,7 +67,9 @@ async def test_a_part_with_a_reframe_or_no_words_or_not_offered_is_refused(
         submitted = await discord_fake.submit_modal(opened, values, modified_client=modified)
         await discord_fake.wait_for(lambda submitted=submitted: bool(submitted.callbacks), timeout=10)
         assert refused in refusal_of(refusal(discord_fake, submitted.id)), values
-    assert len(seaart.creates) == 1 and states(settings) == ["delivered"]
+    # The image's row is written delivered just after its message shows it: waited for, not raced.
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=10)
+    assert len(seaart.creates) == 1
 
 
 async def test_edit_with_nano_banana_changes_one_part_of_a_members_image_or_the_bots(
@@ -123,4 +125,5 @@ async def test_edit_with_nano_banana_changes_one_part_of_a_members_image_or_the_
         refused_submit = await discord_fake.submit_modal(used, values, modified_client=modified)
         await discord_fake.wait_for(lambda s=refused_submit: bool(s.callbacks), timeout=10)
         assert refused in refusal_of(refusal(discord_fake, refused_submit.id)), values
-    assert len(seaart.creates) == made and states(settings) == ["delivered"] * 4
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 4, timeout=10)
+    assert len(seaart.creates) == made
