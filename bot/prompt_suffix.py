@@ -21,11 +21,13 @@ import re
 from dataclasses import replace
 
 from bot.errors import InvalidRequestError
-from bot.prompt_parameters import Parameters, split_parameters
+from bot.prompt_parameters import Parameters, known_parameter, split_parameters
 from bot.prompts import clean_prompt
 
 SUFFIX_MAX_CHARS = 200
 # A link, or a custom emoji as Discord's client writes one (its image would be a reference: bot/prompt_links.py).
+# A parameter's name as a whole word (``--wide``, or with a dash Discord's clients may type for two).
+_NAMED = re.compile(r"(?<!\S)(?:--|[\u2013\u2014])([a-z][a-z0-9-]*)(?!\S)", re.IGNORECASE | re.ASCII)
 _LINK = re.compile(r"[a-z][a-z0-9+.-]*://|<a?:\w+:\d+>", re.IGNORECASE)
 
 
@@ -37,6 +39,13 @@ def checked_suffix(text: str) -> str:
     if len(suffix) > SUFFIX_MAX_CHARS:
         raise InvalidRequestError(f"A suffix may be at most {SUFFIX_MAX_CHARS} characters; yours has {len(suffix)}.")
     check_kept_for_later(suffix, "A suffix holds words")
+    for name in _NAMED.findall(suffix):
+        if not known_parameter(name.lower()):
+            # An option set's name (bot/option_sets.py) is put in place where it is typed, before a suffix is added.
+            raise InvalidRequestError(
+                f"Not saved: `--{name}` is not one of Midjourney's parameters, so every prompt would send it to the "
+                "model as words. An option set's name goes in the prompt itself, where you want it."
+            )
     typed = split_parameters(suffix)
     if not typed.words.strip():
         raise InvalidRequestError("A suffix needs some words besides its parameters.")

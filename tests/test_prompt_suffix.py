@@ -46,6 +46,8 @@ def test_the_suffix_follows_the_words_and_joins_their_parameters(
         ("cinematic --seed 7", "`--seed` in a suffix"),
         ("cinematic --zoom 2", "`--zoom` is for an edit"),
         ("cinematic --v 6 --style raw", "`--v 6` means nothing to Nano Banana"),
+        ("in ink --wide", "`--wide` is not one of Midjourney's parameters"),  # an option set's name: typed in prompts
+        ("in ink \u2014Mine soft light", "`--Mine` is not one of Midjourney's parameters"),
     ],
 )
 def test_a_suffix_that_would_fail_every_prompt_later_is_refused_when_saved(suffix: str, refused: str) -> None:
