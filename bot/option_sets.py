@@ -24,13 +24,16 @@ from bot.prompt_parameters import IMAGE_WEIGHT_NAME, known_parameter, split_para
 from bot.prompt_suffix import check_kept_for_later
 from bot.prompts import PROMPT_MAX_CHARS, clean_prompt
 
-OPTION_SET_MAX_CHARS = 200  # a set's parameters, as Midjourney's option sets hold a line of them
+OPTION_SET_MAX_CHARS = 150  # a set's parameters: a line of them
 MOST_OPTION_SETS = 20
-OPTION_SET_TYPED_CHARS = 230  # ``/preferences option_set:`` as typed: a name, a space and the parameters
-OPTION_SETS_FORM_CHARS = 4000  # the panel's form of them all, one a line (Discord's most for a text input)
+NAME_MAX_CHARS = 24
+OPTION_SET_TYPED_CHARS = NAME_MAX_CHARS + 1 + OPTION_SET_MAX_CHARS + 5  # ``option_set:`` as typed (dashes, spaces)
+# The panel's form of them all, one a line: Discord's most for a text input, which its filled-in value must fit too,
+# so the most sets at their longest do (20 lines of 175 characters and their line breaks: 3,519).
+OPTION_SETS_FORM_CHARS = 4000
 # A set's name as typed after ``--``: what bot/prompt_parameters.py reads as a parameter's name (letters), and
 # digits and dashes after the first letter ("--wide2", "--my-look"), lower-cased.
-_NAME = re.compile(r"[a-z][a-z0-9-]{0,23}", re.ASCII)
+_NAME = re.compile(rf"[a-z][a-z0-9-]{{0,{NAME_MAX_CHARS - 1}}}", re.ASCII)
 # A name where it stands in words: ``--name`` (or with a dash Discord's clients may type for two) as a whole word.
 _USED = re.compile(r"(?<!\S)(?:--|[\u2013\u2014])([a-z][a-z0-9-]{0,23})(?!\S)", re.IGNORECASE | re.ASCII)
 
@@ -63,7 +66,7 @@ def asked_option_set(typed: str) -> tuple[str, str | None]:
     if not _NAME.fullmatch(name):
         raise InvalidRequestError(
             "Start with the set's name, then its parameters: `wide --ar 21:9 --style raw` (a name of letters, then "
-            "digits or dashes, up to 24). The name alone drops that set."
+            f"digits or dashes, up to {NAME_MAX_CHARS}). The name alone drops that set."
         )
     if known_parameter(name):
         raise InvalidRequestError(f"`--{name}` is one of Midjourney's own parameters: give your set another name.")
@@ -100,7 +103,7 @@ def with_option_sets(text: str, sets: Mapping[str, str]) -> str:
     """``text`` with each of the member's set names in it (``--wide``, a whole word) replaced by that set's
     parameters; the rest as it was. A name no set has stays as typed (read then as any unknown parameter is).
     Refused where that takes the words past what the bot sends (PROMPT_MAX_CHARS): a prompt of 1,500 names of a
-    200-character set would be 300,000 characters to read before any other check refused it."""
+    150-character set would be 225,000 characters to read before any other check refused it."""
     if not sets or ("-" not in text and "\u2013" not in text and "\u2014" not in text):
         return text
     expanded = _USED.sub(lambda used: sets.get(used[1].lower(), used[0]), text)

@@ -83,12 +83,12 @@ def test_a_row_that_is_not_a_json_object_of_strings_counts_as_no_sets() -> None:
 
 
 def test_names_that_take_the_words_past_what_is_sent_are_refused_at_once() -> None:
-    """A 6,000-character prompt of a 200-character set's name, 1,500 times: 300,000 characters for every later step
+    """A 6,000-character prompt of a 150-character set's name, 1,500 times: 226,500 characters for every later step
     to read, refused before any of them."""
     sets = {"a": "--no " + "x" * (OPTION_SET_MAX_CHARS - 5)}
     with pytest.raises(InvalidRequestError) as caught:
         with_option_sets("--a " * 1500, sets)
-    assert "come to 301,500 characters; at most 6,000 are sent" in caught.value.user_message
+    assert "come to 226,500 characters; at most 6,000 are sent" in caught.value.user_message
     assert len(with_option_sets("a fox --a", sets)) == len("a fox ") + OPTION_SET_MAX_CHARS
 
 

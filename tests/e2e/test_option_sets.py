@@ -11,6 +11,7 @@ import sqlite3
 from pathlib import Path
 
 from bot.config import Settings
+from bot.option_sets import MOST_OPTION_SETS, NAME_MAX_CHARS, OPTION_SET_MAX_CHARS
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, RunningBot, answered, make_settings, start_bot
@@ -162,3 +163,30 @@ async def test_an_option_sets_form_opened_before_a_restart_is_saved_by_the_next_
         assert stored_sets(settings) == {"wide": "--ar 21:9"}
     finally:
         await running.close()
+
+
+async def test_the_most_sets_at_their_longest_fit_the_panel_s_form_and_its_answer(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Discord refuses a form filled with more than 4,000 characters (the fake too), and an embed field over 1,024:
+    twenty sets of the longest name and parameters still open the form, and the answer lists what fits."""
+    lines = [
+        f"set{number:02d}{'x' * (NAME_MAX_CHARS - 5)} --no {'y' * (OPTION_SET_MAX_CHARS - 5)}" for number in range(20)
+    ]
+    assert len(lines) == MOST_OPTION_SETS
+    message = await panel(discord_fake)
+    await discord_fake.click(message.id, "bananacord:prefs:page:more")
+    await discord_fake.wait_for(lambda: "bananacord:prefs:sets" in items(message), timeout=10)
+    click = await discord_fake.click(message.id, "bananacord:prefs:sets")
+    await opened_form(discord_fake, click)
+    submitted = await discord_fake.submit_modal(click, {"sets": "\n".join(lines)})
+    await discord_fake.wait_for(lambda: bool(submitted.callbacks), timeout=10)
+    assert submitted.callbacks[0]["type"] == 7, submitted.callbacks
+    assert len(stored_sets(settings) or {}) == MOST_OPTION_SETS
+    await discord_fake.wait_for(lambda: "`--set00" in fields(message)["Option sets"], timeout=10)
+    assert len(fields(message)["Option sets"]) <= 1024
+
+    again = await discord_fake.click(message.id, "bananacord:prefs:sets")
+    assert (await opened_form(discord_fake, again))["value"] == "\n".join(lines)  # the fake took it: it fits
+    one_more = await command(discord_fake, "preferences", {"option_set": "extra --ar 1:1"})
+    assert f"You have {MOST_OPTION_SETS} option sets, the most one may keep" in one_more["content"]

@@ -172,6 +172,8 @@ def _modal_input_problems(comp: JSON, path: str, *, in_label: bool) -> Problems:
             problems.append((f"{path}.max_length", "Must be between 1 and 4000."))
         if len(str(comp.get("placeholder") or "")) > 100:
             problems.append((f"{path}.placeholder", "Must be 100 or fewer in length."))
+        if len(str(comp.get("value") or "")) > 4000:  # the value it opens filled with
+            problems.append((f"{path}.value", "Must be 4000 or fewer in length."))
         return problems
     options = comp.get("options") or []
     if comp.get("type") == 3 and not 1 <= len(options) <= 25:
