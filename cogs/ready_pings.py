@@ -174,12 +174,14 @@ class ReadyPings(commands.Cog):
         if not server_pings(defaults, self.bot.settings.imagine) or prefs.ping is False:
             return None
         # A slash command needs no right to post, and works in a channel the bot cannot see (Discord sends no such
-        # channel to it): promised only in one it knows it may post in.
+        # channel to it): promised only in one it knows it may post in, and reply in (a reply needs the history:
+        # Discord's 160002).
         channel = self.bot.get_channel(job.channel_id)
         if not isinstance(channel, discord.abc.GuildChannel | discord.Thread) or channel.guild.me is None:
             return None
         perms = channel.permissions_for(channel.guild.me)
-        if not (perms.send_messages_in_threads if isinstance(channel, discord.Thread) else perms.send_messages):
+        post = perms.send_messages_in_threads if isinstance(channel, discord.Thread) else perms.send_messages
+        if not (post and perms.read_message_history):
             return None
         return self.bot.settings.imagine.ping_after_seconds
 

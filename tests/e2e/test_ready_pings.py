@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from bot.testing.discord import FakeDiscord, FakeMessage
+from bot.testing.discord.protocol import READ_MESSAGE_HISTORY
 from bot.testing.providers import FakeSeaArt
 from cogs.ready_pings import PING_FRESH_SECONDS
 from tests.conftest import Clock, RunningBot, answer_data, answer_given, make_settings, start_bot
@@ -505,10 +506,13 @@ async def test_the_progress_message_promises_no_ping_where_none_will_come(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
 ) -> None:
     """Said only where a ping will come: not for a member who turned pings off, not in a server whose admins did, not
-    in a channel the bot may not post in (one it knows of, or one Discord never showed it).
+    in a channel the bot may not post in (one it knows of, or one Discord never showed it) or reply in.
     ``ping_after_seconds = 0``: every request pings, so nothing learned of their times takes the word away."""
     settings = make_settings(tmp_path, discord_fake, seaart, imagine={"ping_after_seconds": 0})
     known = hide(discord_fake)  # a channel the bot knows from its start, where it may not post
+    # One where it may post but not read the history, which a reply needs (Discord refuses it: 160002).
+    deny = [{"id": str(discord_fake.guild_id), "type": 0, "allow": "0", "deny": str(READ_MESSAGE_HISTORY)}]
+    no_history = discord_fake.add_text_channel("no-history", overwrites=deny)
     bot = await start_bot(settings, discord_fake)
     done = 0
 
@@ -526,6 +530,7 @@ async def test_the_progress_message_promises_no_ping_where_none_will_come(
         await answer_given(discord_fake, await discord_fake.slash_command("preferences", {"ping": True}))
         assert await said({"prompt": "a cat again"}) == "when it ends"
         assert await said({"prompt": "a barred cat"}, channel_id=known) is None
+        assert await said({"prompt": "a forgetful cat"}, channel_id=no_history) is None
         unseen = hide(discord_fake)  # made after the bot started: it was never shown this channel
         assert await said({"prompt": "a hidden cat"}, channel_id=unseen) is None
         admin = discord_fake.admin_id
