@@ -1691,7 +1691,8 @@ class Imagine(commands.Cog):
                 request = request.model_copy(update={"history": derive.public_turns(request.history)})
             requests.append(one_of(request, linked_in.words, variant, many=len(variants) > 1))
         jobs = await self.start_each(interaction, requests, preferred=provider)
-        await self.tell_after(interaction, jobs, [ignored_note(typed.ignored), _kept_note(kept)], sep="\n")
+        unknown = unknown_name_note(typed.words, sets)
+        await self.tell_after(interaction, jobs, [ignored_note(typed.ignored), _kept_note(kept), unknown], sep="\n")
 
     async def on_edit_submit(
         self,
@@ -1741,7 +1742,8 @@ class Imagine(commands.Cog):
             request = await self._renewed(request)
             requests.append(one_of(request, linked_in.words, variant, many=len(variants) > 1))
         jobs = await self.start_each(interaction, requests, preferred=job.provider)
-        await self.tell_after(interaction, jobs, [ignored_note(ignored)])
+        unknown = unknown_name_note(split_parameters(linked_in.words).words, sets)
+        await self.tell_after(interaction, jobs, [ignored_note(ignored), unknown])
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -24,8 +24,9 @@ from bot.app import Bananacord
 from bot.discord_refs import refresh_references
 from bot.errors import InvalidRequestError
 from bot.models import ReferenceImage
+from bot.option_sets import unknown_name_note
 from bot.preferences import ModelChoice, model_at, passed_over_note
-from bot.prompt_parameters import ignored_note
+from bot.prompt_parameters import ignored_note, split_parameters
 from bot.references import check_fits_provider
 from bot.routing import require_served
 from bot.store.forms import FormStore
@@ -229,7 +230,8 @@ class Remix(commands.Cog):
             requests.append(one_of(request, linked_in.words, variant, many=len(variants) > 1))
         jobs = await self.imagine.start_each(interaction, requests, preferred=body["preferred"])
         # The model's note absent in a form kept by an older version.
-        notes = [note for note in (body.get("model_note"), ignored_note(ignored)) if note]
+        unknown = unknown_name_note(split_parameters(linked_in.words).words, sets)
+        notes = [note for note in (body.get("model_note"), ignored_note(ignored), unknown) if note]
         await self.imagine.tell_after(interaction, jobs, notes)
 
 

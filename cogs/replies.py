@@ -45,8 +45,9 @@ from bot.discord_refs import refresh_references
 from bot.errors import BananacordError, InvalidRequestError
 from bot.models import JobState, ReferenceImage, shown_file_name
 from bot.nonces import message_nonce
+from bot.option_sets import unknown_name_note
 from bot.preferences import model_at, passed_over_note
-from bot.prompt_parameters import ignored_note
+from bot.prompt_parameters import ignored_note, split_parameters
 from bot.render import REFUSED_MARK, candidate_label, truncate
 from bot.result_images import result_stem
 from bot.routing import require_served
@@ -539,6 +540,7 @@ class Replies(commands.Cog):
         sets = await member_option_sets(bot, guild.id, message.author.id)
         linked_in = await typed_links(bot, text, guild=guild, here=place, edit=True, shown=True, option_sets=sets)
         one_instruction(linked_in.words)  # one answer, one image (cogs/prompt_choices.py)
+        unknown = unknown_name_note(split_parameters(linked_in.words).words, sets)
         text, frame, ignored = asked_change(
             linked_in.words,
             None,
@@ -626,7 +628,7 @@ class Replies(commands.Cog):
                     )
                 return started[0] if started else None
             released = await runner.held.release(job.id, message_id=answer.id, shown=True)
-            notes = [note for note in (passed_over, ignored_note(ignored)) if note is not None]
+            notes = [note for note in (passed_over, ignored_note(ignored), unknown) if note is not None]
             if notes:
                 # As /imagine tells it privately: a reply has no private answer, so a note (a DM, else a reply
                 # that deletes itself), at most once in NOTE_EVERY_SECONDS for a member who keeps replying.

@@ -54,6 +54,18 @@ async def test_a_set_s_name_stands_for_its_parameters_in_a_prompt_and_an_edit(
     await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
     await delivered(discord_fake, await discord_fake.submit_modal(opened, {"instruction": "make it night --clean"}))
     assert seaart.creates[-1].json["prompt"] == "make it night, without text, watermark"
+    # A name that is no set there either is named, as in /imagine; a reply's note comes by DM.
+    opened = await press(discord_fake, original, "Edit")
+    await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
+    typo = await discord_fake.submit_modal(opened, {"instruction": "make it rain --claen"})
+    await delivered(discord_fake, typo)
+    ((note, flags),) = await told_privately(discord_fake, typo)
+    assert flags & 64 and note.startswith("`--claen` is not one of Midjourney's parameters nor one of your option sets")
+    member = discord_fake.member_id
+    await discord_fake.post_message("make it snow --claen", reply_to=original.id)
+    await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 1, timeout=20)
+    assert (discord_fake.dms_to(member)[0].content or "").startswith("`--claen` is not one of Midjourney's")
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 4, timeout=20)
 
     # The name alone drops that set; a name no set has is words, sent as typed.
     dropped = await answered(discord_fake, "preferences", {"option_set": "--wide"})
@@ -61,7 +73,7 @@ async def test_a_set_s_name_stands_for_its_parameters_in_a_prompt_and_an_edit(
         "`--clean` `--no text, watermark`"
     )
     typo = await discord_fake.slash_command("imagine", {"prompt": "a fox --wide"})
-    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 5, timeout=20)
     create = seaart.creates[-1].json
     assert create["prompt"] == "a fox --wide" and create.get("aspect_ratio") != "16:9"
     # Said to the member, who expected their set: not Midjourney's, and not one of theirs.
@@ -74,7 +86,7 @@ async def test_a_set_s_name_stands_for_its_parameters_in_a_prompt_and_an_edit(
     ]
     await answered(discord_fake, "preferences", {"forget": "option_sets"})
     assert stored_sets(settings) is None
-    assert states(settings) == ["delivered"] * 3
+    assert states(settings) == ["delivered"] * 5
 
 
 async def test_a_set_that_would_fail_or_mislead_every_prompt_is_refused_and_nothing_stored(
