@@ -136,7 +136,7 @@ def _cut(escaped: str, limit: int) -> str:
     return cut + "…"
 
 
-def _describe_request(job: Job, caps: Capabilities | None, shapes: Sequence[str] = ()) -> str:
+def model_line(job: Job, caps: Capabilities | None, shapes: Sequence[str] = ()) -> str:
     """The model and what it was asked for; ``shapes``: a batch's, where its candidates' differ (``--ar {1:1,
     16:9}``: bot/permutations.py)."""
     name = caps.display_name if caps else job.model
@@ -155,7 +155,7 @@ def _describe_request(job: Job, caps: Capabilities | None, shapes: Sequence[str]
     return " · ".join(parts)
 
 
-def _options(job: Job) -> str | None:
+def options_line(job: Job) -> str | None:
     request = job.request
     parts = []
     if request.seed is not None:
@@ -284,11 +284,11 @@ def described(request: GenerationRequest) -> str:
 
 def _base(job: Job, title: str, colour: discord.Colour, caps: Capabilities | None) -> discord.Embed:
     embed = discord.Embed(title=title, colour=colour, description=described(job.request))
-    embed.add_field(name="Model", value=_describe_request(job, caps), inline=False)
+    embed.add_field(name="Model", value=model_line(job, caps), inline=False)
     origin = made_from(job)
     if origin:
         embed.add_field(name="Made from", value=truncate(origin, 1024), inline=False)
-    options = _options(job)
+    options = options_line(job)
     if options:
         embed.add_field(name="Options", value=options, inline=False)
     if job.user_id:
@@ -558,7 +558,7 @@ def batch_embed(
     shapes = list(dict.fromkeys(j.request.aspect_ratio or "default shape" for j in batch))
     if len(shapes) > 1:
         at = _field_index(embed, "Model")
-        embed.set_field_at(at, name="Model", value=_describe_request(first, caps, shapes), inline=False)
+        embed.set_field_at(at, name="Model", value=model_line(first, caps, shapes), inline=False)
     providers = list(dict.fromkeys(served_by(j) for j in batch))
     embed.set_field_at(
         _field_index(embed, "Provider"), name="Provider", value=truncate("; ".join(providers), 1024), inline=True

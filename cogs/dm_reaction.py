@@ -39,6 +39,7 @@ from bot.imagework import Spool
 from bot.job_list import message_link
 from bot.models import JobState
 from bot.nonces import message_nonce
+from bot.providers.base import Capabilities
 from bot.store.jobs import Job
 from cogs.discord_again import TRIES_AGAIN, again_on_failure
 
@@ -151,7 +152,8 @@ class DmReaction(commands.Cog):
         images = [a for a in message.attachments if _is_image(a)] if message is not None else []
         fits = [a for a in images if a.size <= DM_BYTES]
         link = message_link(shown[0])
-        embed = _card(shown, link, too_large=len(images) - len(fits), unread=message is None)
+        caps = self.bot.services.catalogue.capabilities(shown[0].provider, shown[0].model)
+        embed = _card(shown, link, caps, too_large=len(images) - len(fits), unread=message is None)
         groups = list(_by_size(fits)) or [[]]
         for number, group in enumerate(groups):
             with contextlib.ExitStack() as closing:
@@ -208,14 +210,22 @@ def _by_size(attachments: Sequence[discord.Attachment]) -> Iterator[list[discord
         yield run
 
 
-def _card(shown: Sequence[Job], link: str | None, *, too_large: int, unread: bool) -> discord.Embed:
-    """What the copy says: the words the images were made from, who asked, and where they are."""
+def _card(
+    shown: Sequence[Job], link: str | None, caps: Capabilities | None, *, too_large: int, unread: bool
+) -> discord.Embed:
+    """What the copy says: the words the images were made from, what with (the model, shape, size, and the seed a
+    member reacting ✉️ on Midjourney looks for), who asked, where they are, and the job to quote."""
     lead = shown[0]
     # A prompt with choices, by the words as typed (bot/permutations.py); else as the message shows it.
     words = lead.request.permutation if lead.batch_id is not None else None
     described = render.literal(words, render.WORDS_CHARS) if words else render.described(lead.request)
     embed = discord.Embed(title="🍌 Your copy", colour=render.COLOUR_DONE, description=described)
     where = f"[the message]({link})" if link else "the server"
+    embed.add_field(name="Model", value=render.model_line(lead, caps), inline=False)
+    options = render.options_line(lead)
+    # Said where the images share them: a prompt's choices in braces may each have asked for their own seed.
+    if options and all(render.options_line(job) == options for job in shown):
+        embed.add_field(name="Options", value=render.truncate(options, 1024), inline=False)
     embed.add_field(name="From", value=f"{where}, asked for by <@{lead.user_id}>", inline=False)
     notes = []
     if too_large:
@@ -225,6 +235,8 @@ def _card(shown: Sequence[Job], link: str | None, *, too_large: int, unread: boo
         notes.append(f"The bot may not read that channel, so the images stay in {where}.")
     if notes:
         embed.add_field(name="Note", value=" ".join(notes), inline=False)
+    jobs = ("Job " if len(shown) == 1 else "Jobs ") + ", ".join(job.id for job in shown)
+    embed.set_footer(text=render.truncate(jobs, 2048))
     return embed
 
 

@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeMessage
-from bot.testing.providers import FakeSeaArt
+from bot.testing.providers import FakeSeaArt, FakeSegmind
 from cogs.dm_reaction import DM_BYTES, NOT_READY, TOO_MANY, WAITING_PER_MEMBER
-from tests.conftest import RunningBot, answer_given
+from tests.conftest import Clock, RunningBot, answer_given, start_bot
+from tests.e2e.edits import jobs
 from tests.e2e.test_batches import batch_message
 from tests.e2e.test_buttons import start_running_job, states
-from tests.e2e.test_rework import STRANGER, charges, imagine
+from tests.e2e.test_rework import KEY, STRANGER, charges, imagine, routed
 
 
 def link(discord_fake: FakeDiscord, message: FakeMessage) -> str:
@@ -38,6 +43,10 @@ async def test_an_envelope_sends_the_member_who_reacted_a_copy_of_the_image_by_d
     assert card["title"] == "🍌 Your copy" and card["description"] == image.embeds[0]["description"]
     came = {f["name"]: f["value"] for f in card["fields"]}["From"]
     assert came == f"[the message]({link(discord_fake, image)}), asked for by <@{discord_fake.member_id}>"
+    # What it was made with, as its message says it, and the job to quote.
+    shown = {f["name"]: f["value"] for f in image.embeds[0]["fields"]}
+    assert {f["name"]: f["value"] for f in card["fields"]}["Model"] == shown["Model"]
+    assert card["footer"]["text"] == f"Job {jobs(settings)[0]['id']}"
     assert discord_fake.dms_to(discord_fake.member_id) == []
     # A copy costs nobody anything: the one image, charged once to the member who asked for it.
     assert charges(settings, discord_fake.member_id) == [("reserve", 1), ("commit", 1)]
@@ -46,6 +55,31 @@ async def test_an_envelope_sends_the_member_who_reacted_a_copy_of_the_image_by_d
     # Without the emoji presentation selector too (some clients send it so), once per reaction.
     assert await discord_fake.react(image.id, "✉", user_id=discord_fake.member_id)
     await discord_fake.wait_for(lambda: len(discord_fake.dms_to(discord_fake.member_id)) == 1, timeout=10)
+
+
+@pytest.fixture
+async def segmind() -> AsyncIterator[FakeSegmind]:
+    async with FakeSegmind(api_key=KEY) as fake:
+        yield fake
+
+
+async def test_a_copy_names_the_seed_a_member_reacts_for_as_on_midjourney(
+    tmp_path: Path, discord_fake: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    """Midjourney's members react ✉️ to learn an image's seed: the copy says it, with the model, shape and size
+    (Segmind takes a seed; SeaArt does not)."""
+    settings = routed(tmp_path, discord_fake, ("segmind", {"base_url": segmind.base_url}))
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        image = await imagine(discord_fake, {"prompt": "a paper lantern", "seed": 424242, "aspect_ratio": "16:9"})
+        assert await discord_fake.react(image.id, "✉️", user_id=discord_fake.member_id)
+        await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.member_id)), timeout=10)
+    finally:
+        await running.close()
+    (copy,) = discord_fake.dms_to(discord_fake.member_id)
+    fields = {f["name"]: f["value"] for f in copy.embeds[0]["fields"]}
+    assert fields["Options"] == "seed 424242" and "16:9" in fields["Model"]
+    assert copy.embeds[0]["footer"]["text"] == f"Job {jobs(settings)[0]['id']}"
 
 
 async def test_a_batch_comes_in_one_dm(
