@@ -237,7 +237,7 @@ def _card(
         embed.add_field(name="Note", value=" ".join(notes), inline=False)
     jobs = ("Job " if len(shown) == 1 else "Jobs ") + ", ".join(job.id for job in shown)
     embed.set_footer(text=render.truncate(jobs, 2048))
-    return embed
+    return render.fit(embed)  # within Discord's 6,000 characters an embed may hold in all
 
 
 async def setup(bot: commands.Bot) -> None:
