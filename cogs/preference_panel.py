@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, ClassVar, Protocol, cast
 
 import discord
 
@@ -248,115 +248,128 @@ class PanelPage(
         await watched_answer(interaction, db, "/preferences' page", owner.paged(interaction, self.page))
 
 
-class SuffixButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=re.compile(r"bananacord:prefs:suffix")
-):
+class _FormButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=re.compile(r"(?!)")):
+    """A panel button that opens one of /preferences' forms. Each kind gives its own template (this one matches
+    nothing, and is never registered), label, emoji, custom_id, row, and which of the owner's forms it opens."""
+
+    LABEL: ClassVar[str]
+    EMOJI: ClassVar[str]
+    ID: ClassVar[str]
+    ROW: ClassVar[int]
+    WHAT: ClassVar[str]  # the button, as a slow answer's log names it
+
+    def __init__(self) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=self.LABEL,
+                emoji=self.EMOJI,
+                style=discord.ButtonStyle.secondary,
+                custom_id=self.ID,
+                row=self.ROW,
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> _FormButton:
+        return cls()
+
+    def opened(self, owner: PanelOwner, interaction: discord.Interaction[Any]) -> Awaitable[None]:
+        raise NotImplementedError
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        owner, db = _owner(interaction)
+        await watched_answer(interaction, db, self.WHAT, self.opened(owner, interaction))
+
+
+class SuffixButton(_FormButton, template=re.compile(r"bananacord:prefs:suffix")):
     """Opens the form that sets the member's suffix (bot/prompt_suffix.py), filled with the one they have."""
 
-    def __init__(self) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Suffix",
-                emoji="✏️",
-                style=discord.ButtonStyle.secondary,
-                custom_id="bananacord:prefs:suffix",
-                row=4,
-            )
-        )
+    LABEL, EMOJI, ID, ROW, WHAT = "Suffix", "✏️", "bananacord:prefs:suffix", 4, "/preferences' suffix button"
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> SuffixButton:
-        return cls()
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        owner, db = _owner(interaction)
-        await watched_answer(interaction, db, "/preferences' suffix button", owner.suffix_form(interaction))
+    def opened(self, owner: PanelOwner, interaction: discord.Interaction[Any]) -> Awaitable[None]:
+        return owner.suffix_form(interaction)
 
 
-# The suffix form's custom_id, and its one box's. Its submit is answered by MemberPreferences.on_interaction
-# (cogs/preferences.py), so that a form opened before a restart is answered too.
-SUFFIX_FORM_ID = re.compile(r"bananacord:prefs:suffix-form")
-SUFFIX_INPUT_ID = "suffix"
-
-
-class SuffixForm(discord.ui.Modal):
-    """The member's suffix, to change or empty (to drop it)."""
-
-    def __init__(self, current: str | None, *, most: int) -> None:
-        super().__init__(title="Your prompt suffix", custom_id="bananacord:prefs:suffix-form", timeout=None)
-        self.add_item(
-            discord.ui.Label(
-                text="Added to the end of each new prompt",
-                # At most 100 characters (Discord's limit for a label's description).
-                description="Words, then --no, --tile or --niji if you like. Leave it empty to drop it.",
-                component=discord.ui.TextInput(
-                    custom_id=SUFFIX_INPUT_ID,
-                    style=discord.TextStyle.short,
-                    default=current,
-                    placeholder="in watercolour, soft morning light --no text",
-                    required=False,
-                    max_length=most,
-                ),
-            )
-        )
-        # A stopped modal is not kept by discord.py (send_modal stores only unfinished ones).
-        self.stop()
-
-
-class OptionSetsButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=re.compile(r"bananacord:prefs:sets")
-):
+class OptionSetsButton(_FormButton, template=re.compile(r"bananacord:prefs:sets")):
     """Opens the form holding the member's option sets (bot/option_sets.py), one a line, to change all at once."""
 
-    def __init__(self) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Option sets",
-                emoji="🧩",
-                style=discord.ButtonStyle.secondary,
-                custom_id="bananacord:prefs:sets",
-                row=3,
-            )
+    LABEL, EMOJI, ID, ROW, WHAT = "Option sets", "🧩", "bananacord:prefs:sets", 3, "/preferences' option sets button"
+
+    def opened(self, owner: PanelOwner, interaction: discord.Interaction[Any]) -> Awaitable[None]:
+        return owner.option_sets_form(interaction)
+
+
+def one_box_form(
+    *,
+    title: str,
+    form_id: str,
+    box_id: str,
+    label: str,
+    description: str,
+    current: str | None,
+    placeholder: str,
+    most: int,
+    paragraph: bool = False,
+) -> discord.ui.Modal:
+    """A form of one optional text box, filled with ``current`` (empty, the member drops what it holds). Its submit
+    is answered by MemberPreferences.on_interaction (cogs/preferences.py), not by this object, so that a form opened
+    before a restart is answered too."""
+    form = discord.ui.Modal(title=title, custom_id=form_id, timeout=None)
+    form.add_item(
+        discord.ui.Label(
+            text=label,
+            description=description,  # at most 100 characters: Discord's limit for a label's description
+            component=discord.ui.TextInput(
+                custom_id=box_id,
+                style=discord.TextStyle.paragraph if paragraph else discord.TextStyle.short,
+                default=current,
+                placeholder=placeholder,
+                required=False,
+                max_length=most,
+            ),
         )
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> OptionSetsButton:
-        return cls()
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        owner, db = _owner(interaction)
-        await watched_answer(interaction, db, "/preferences' option sets button", owner.option_sets_form(interaction))
+    )
+    # A stopped modal is not kept by discord.py (send_modal stores only unfinished ones).
+    form.stop()
+    return form
 
 
-# The option sets form's custom_id and its box's, answered as the suffix form is.
+# The forms' custom_ids, and their boxes'.
+SUFFIX_FORM_ID = re.compile(r"bananacord:prefs:suffix-form")
+SUFFIX_INPUT_ID = "suffix"
 SETS_FORM_ID = re.compile(r"bananacord:prefs:sets-form")
 SETS_INPUT_ID = "sets"
 
 
-class OptionSetsForm(discord.ui.Modal):
-    """The member's option sets, one a line ("wide --ar 21:9 --style raw"): a line taken out drops its set."""
+def suffix_modal(current: str | None, *, most: int) -> discord.ui.Modal:
+    """The member's suffix, to change or empty (to drop it)."""
+    return one_box_form(
+        title="Your prompt suffix",
+        form_id="bananacord:prefs:suffix-form",
+        box_id=SUFFIX_INPUT_ID,
+        label="Added to the end of each new prompt",
+        description="Words, then --no, --tile or --niji if you like. Leave it empty to drop it.",
+        current=current,
+        placeholder="in watercolour, soft morning light --no text",
+        most=most,
+    )
 
-    def __init__(self, lines: str | None, *, most: int) -> None:
-        super().__init__(title="Your option sets", custom_id="bananacord:prefs:sets-form", timeout=None)
-        self.add_item(
-            discord.ui.Label(
-                text="One a line: a name, then its parameters",
-                description="Then type --wide in a prompt. A line taken out drops its set; empty drops them all.",
-                component=discord.ui.TextInput(
-                    custom_id=SETS_INPUT_ID,
-                    style=discord.TextStyle.paragraph,
-                    default=lines,
-                    placeholder="wide --ar 21:9 --style raw\nclean --no text, watermark",
-                    required=False,
-                    max_length=most,
-                ),
-            )
-        )
-        self.stop()  # not kept by discord.py: its submit is answered by the cog's listener
+
+def option_sets_modal(lines: str | None, *, most: int) -> discord.ui.Modal:
+    """The member's option sets, one a line ("wide --ar 21:9 --style raw"): a line taken out drops its set."""
+    return one_box_form(
+        title="Your option sets",
+        form_id="bananacord:prefs:sets-form",
+        box_id=SETS_INPUT_ID,
+        label="One a line: a name, then its parameters",
+        description="Then type --wide in a prompt. A line taken out drops its set; empty drops them all.",
+        current=lines,
+        placeholder="wide --ar 21:9 --style raw\nclean --no text, watermark",
+        most=most,
+        paragraph=True,
+    )
 
 
 class RemixSwitch(

@@ -56,15 +56,15 @@ from cogs.preference_panel import (
     SUFFIX_INPUT_ID,
     Offered,
     OptionSetsButton,
-    OptionSetsForm,
     PanelPage,
     PingSwitch,
     PreferenceList,
     RemixSwitch,
     ResetPreferences,
     SuffixButton,
-    SuffixForm,
+    option_sets_modal,
     panel,
+    suffix_modal,
 )
 from cogs.private_answers import answer_privately
 from cogs.ready_pings import server_pings, slow_requests
@@ -206,14 +206,14 @@ class MemberPreferences(commands.Cog):
         """The panel's Suffix button: the form, filled with the member's suffix."""
         assert interaction.guild_id is not None
         prefs = await self.bot.services.preferences.get(interaction.guild_id, interaction.user.id)
-        await interaction.response.send_modal(SuffixForm(prefs.suffix, most=SUFFIX_MAX_CHARS))
+        await interaction.response.send_modal(suffix_modal(prefs.suffix, most=SUFFIX_MAX_CHARS))
 
     async def option_sets_form(self, interaction: discord.Interaction[Any]) -> None:
         """The panel's Option sets button: the form, filled with the member's sets, one a line."""
         assert interaction.guild_id is not None
         prefs = await self.bot.services.preferences.get(interaction.guild_id, interaction.user.id)
         lines = "\n".join(f"{name} {value}" for name, value in option_sets_of(prefs.option_sets).items())
-        await interaction.response.send_modal(OptionSetsForm(lines or None, most=OPTION_SETS_FORM_CHARS))
+        await interaction.response.send_modal(option_sets_modal(lines or None, most=OPTION_SETS_FORM_CHARS))
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
