@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.option_sets import MOST_OPTION_SETS, NAME_MAX_CHARS, OPTION_SET_MAX_CHARS
-from bot.testing.discord import FakeDiscord
+from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, RunningBot, answered, make_settings, start_bot
 from tests.e2e.edits import states, told_privately
@@ -32,6 +32,14 @@ def stored_sets(settings: Settings) -> dict[str, str] | None:
     with sqlite3.connect(settings.database.path) as conn:
         rows = conn.execute("SELECT option_sets FROM member_preferences").fetchall()
     return None if not rows or rows[0][0] is None else json.loads(rows[0][0])
+
+
+async def sets_form(discord_fake: FakeDiscord, message: FakeMessage) -> FakeInteraction:
+    """The panel turned to its More page, whose 🧩 Option sets is pressed: the press (its form opened)."""
+    turned = await discord_fake.click(message.id, "bananacord:prefs:page:more")
+    await discord_fake.wait_for(lambda: bool(turned.callbacks), timeout=10)
+    await discord_fake.wait_for(lambda: "bananacord:prefs:sets" in items(message), timeout=10)
+    return await discord_fake.click(message.id, "bananacord:prefs:sets")
 
 
 async def test_a_set_s_name_stands_for_its_parameters_in_a_prompt_and_an_edit(
@@ -117,11 +125,7 @@ async def test_the_panel_s_option_sets_form_holds_them_all_one_a_line(
     await answered(discord_fake, "preferences", {"option_set": "wide --ar 16:9"})
     message = await panel(discord_fake)
     assert "bananacord:prefs:sets" not in items(message)  # the first page's rows are full
-    turned = await discord_fake.click(message.id, "bananacord:prefs:page:more")
-    await discord_fake.wait_for(lambda: bool(turned.callbacks), timeout=10)
-    await discord_fake.wait_for(lambda: "bananacord:prefs:sets" in items(message), timeout=10)
-
-    click = await discord_fake.click(message.id, "bananacord:prefs:sets")
+    click = await sets_form(discord_fake, message)
     form = await opened_form(discord_fake, click)
     assert form["form_id"] == "bananacord:prefs:sets-form" and form["value"] == "wide --ar 16:9"
     submitted = await discord_fake.submit_modal(click, {"sets": "wide --ar 21:9\n\n--Tall  --ar 9:16 --style raw"})
@@ -160,10 +164,7 @@ async def test_an_option_sets_form_opened_before_a_restart_is_saved_by_the_next_
     running = await start_bot(settings, discord_fake, clock)
     try:
         message = await panel(discord_fake)
-        turned = await discord_fake.click(message.id, "bananacord:prefs:page:more")
-        await discord_fake.wait_for(lambda: "bananacord:prefs:sets" in items(message), timeout=10)
-        assert turned.callbacks
-        click = await discord_fake.click(message.id, "bananacord:prefs:sets")
+        click = await sets_form(discord_fake, message)
         await opened_form(discord_fake, click)
     finally:
         await running.close()
@@ -187,9 +188,7 @@ async def test_the_most_sets_at_their_longest_fit_the_panel_s_form_and_its_answe
     ]
     assert len(lines) == MOST_OPTION_SETS
     message = await panel(discord_fake)
-    await discord_fake.click(message.id, "bananacord:prefs:page:more")
-    await discord_fake.wait_for(lambda: "bananacord:prefs:sets" in items(message), timeout=10)
-    click = await discord_fake.click(message.id, "bananacord:prefs:sets")
+    click = await sets_form(discord_fake, message)
     await opened_form(discord_fake, click)
     submitted = await discord_fake.submit_modal(click, {"sets": "\n".join(lines)})
     await discord_fake.wait_for(lambda: bool(submitted.callbacks), timeout=10)
