@@ -60,6 +60,7 @@ EXTENSIONS = (
     "cogs.deleted_messages",
     "cogs.delete_reaction",
     "cogs.dm_reaction",
+    "cogs.star_reaction",
     "cogs.help",
 )
 

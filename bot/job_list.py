@@ -23,6 +23,7 @@ from bot.store.jobs import Job
 GENERATING_SHOWN = 8
 ENDED_SHOWN = 5
 SEARCH_SHOWN = 10  # requests found by /jobs search:
+STARRED_SHOWN = 10  # images listed by /jobs starred:True
 PROMPT_CHARS = 80
 DESCRIPTION_CHARS = 4096
 
@@ -132,6 +133,17 @@ def search_embed(asked: str, found: Sequence[Job]) -> discord.Embed:
     parts = [f"**Matching {literal(asked, 100)}**"]
     parts += [line(r) for r in shown] or ["Nothing of yours in this server matches. Fewer or other words may."]
     return _listed(parts, footer=f"Only you can see this. The latest {SEARCH_SHOWN} matches at most.")
+
+
+def starred_embed(starred: Sequence[Job]) -> discord.Embed:
+    """``/jobs starred:True``: the images the member starred with a ⭐ reaction (cogs/star_reaction.py), theirs or
+    another member's, the latest starred first, each on its own line (one star is one image)."""
+    parts = ["**Starred**"]
+    parts += [line(Request((job,))) for job in starred[:STARRED_SHOWN]] or [
+        "Nothing starred yet: react ⭐ to any of the bot's images to find it here again."
+    ]
+    footer = f"Only you can see this. The latest {STARRED_SHOWN} you starred; take the ⭐ back to unstar one."
+    return _listed(parts, footer=footer)
 
 
 def _listed(parts: list[str], *, footer: str) -> discord.Embed:

@@ -52,7 +52,8 @@ KEEP_WORKING = (
     "🔭 **Zoom out**, ⬅️➡️⬆️⬇️ **Pan** and 🔲 **Make square** in one click · 🔁 **Re-roll** the same request again · "
     "📝 **Change prompt** the same request (or Vary, edit, zoom out, pan) with other words · "
     "📎 **Use as reference** for a new prompt · 🗑️ **Delete**, or react ❌ to your own (under a batch, ➕ **More** "
-    "has each image's Zoom out, Use as reference, pans and Make square). React ✉️ to any image for a copy by DM.\n"
+    "has each image's Zoom out, Use as reference, pans and Make square). React ✉️ to any image for a copy by DM, "
+    "⭐ to star it.\n"
     "**Reply** to one of the bot's images with what to change (end with `--ar 16:9` for another shape, "
     "`--zoom` to zoom out).\n"
     f"Any message with an image: right-click (long-press on mobile) → **Apps** → **{MENU_NAME}**."
@@ -70,7 +71,7 @@ YOURS = (
     "new prompt (`suffix`), your own names for parameters (`option_set`), and whether a slow request pings you · "
     "`/jobs` "
     "what you have generating, and your latest images (**Earlier** pages back, `search:` finds them by their "
-    "words) · "
+    "words, `starred:` lists the ones you ⭐) · "
     "`/quota show` what you have left"
 )
 MODERATORS = (

@@ -27,16 +27,20 @@ from bot.errors import InvalidRequestError
 from bot.job_list import (
     ENDED_SHOWN,
     SEARCH_SHOWN,
+    STARRED_SHOWN,
     Request,
     earlier_embed,
     jobs_embed,
     latest_finished,
+    message_link,
     requests,
     search_embed,
+    starred_embed,
 )
 from bot.jobs import MAX_CANDIDATES
 from bot.prompts import clean_prompt
 from bot.store.jobs import Job
+from bot.store.starred import Starred
 from cogs.in_time import record_in_time
 from cogs.private_answers import answer_privately
 from cogs.slow_answers import watched_answer
@@ -148,15 +152,24 @@ class MemberJobs(commands.Cog):
 
     @app_commands.command(name="jobs")
     @app_commands.guild_only()
-    @app_commands.describe(search="Find your earlier images whose prompt has these words")
+    @app_commands.describe(
+        search="Find your earlier images whose prompt has these words",
+        starred="The images you starred with a ⭐ reaction (yours or anyone's)",
+    )
     async def jobs(
         self,
         interaction: discord.Interaction[Any],
         search: app_commands.Range[str, 1, SEARCH_MAX_CHARS] | None = None,
+        starred: bool = False,
     ) -> None:
         """Your images in this server: what is generating now and the latest ones, with links to them."""
+        if search is not None and starred:
+            raise InvalidRequestError("Ask for your starred images or search yours, one at a time.")
         if search is not None:
             await self._search(interaction, search)
+            return
+        if starred:
+            await self._starred(interaction)
             return
         # The mark first: a job recorded while the list is read is then spared by its Cancel, never taken.
         mark = await self.bot.services.runner.store.newest_mark()
@@ -225,6 +238,16 @@ class MemberJobs(commands.Cog):
             interaction.guild_id or 0, interaction.user.id, words, limit=SEARCH_SHOWN * MAX_CANDIDATES
         )
         await answer_privately(interaction, embed=search_embed(" ".join(words), found))
+
+    async def _starred(self, interaction: discord.Interaction[Any]) -> None:
+        """The images the member starred (cogs/star_reaction.py), read by their ids; one whose message was deleted
+        since is left out (nothing to go back to)."""
+        store = self.bot.services.runner.store
+        # Some to spare for those deleted since.
+        starred = Starred(self.bot.services.db)
+        ids = await starred.of(interaction.guild_id or 0, interaction.user.id, limit=STARRED_SHOWN * 3)
+        found = [job for job in [await store.get(job_id) for job_id in ids] if job is not None and message_link(job)]
+        await answer_privately(interaction, embed=starred_embed(found))
 
     async def _of(self, interaction: discord.Interaction[Any]) -> tuple[list[Job], list[Job]]:
         """The member's unfinished jobs, and the finished ones the list shows: the latest, and every ended

@@ -491,6 +491,16 @@ class FakeDiscord(StartsAndStops, World):
         self.notify()
         return sent
 
+    async def unreact(self, message_id: int, emoji: str, *, user_id: int | None = None) -> bool:
+        """A member (the default one) takes back their reaction: MESSAGE_REACTION_REMOVE to the live client if it
+        asked for the reactions intent (returned)."""
+        message = self.messages.get(message_id)
+        assert message is not None and not message.deleted, f"unreact: no message {message_id} in the fake"
+        await self._wait_for_live_connection()
+        sent = await self._gateway.announce_reaction(message, emoji, user_id or self.member_id, removed=True)
+        self.notify()
+        return sent
+
     async def delete_messages(self, *message_ids: int) -> None:
         """Members or moderators delete messages in their client (not through the bot): gone, their files
         gone from the CDN, and MESSAGE_DELETE for one, MESSAGE_DELETE_BULK for several (a purge; they must

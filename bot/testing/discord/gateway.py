@@ -238,9 +238,10 @@ class Gateway:
                 data["member"] = self.world.member(self.world.bot_user_id, with_user=False)
         await conn.dispatch(event, data)
 
-    async def announce_reaction(self, message: FakeMessage, emoji: str, user_id: int) -> bool:
+    async def announce_reaction(self, message: FakeMessage, emoji: str, user_id: int, *, removed: bool = False) -> bool:
         """MESSAGE_REACTION_ADD for a member's reaction (a unicode emoji) to ``message``, as Discord sends it with the
-        guild-message-reactions intent: the member with it. Returns whether it was sent."""
+        guild-message-reactions intent: the member with it; ``removed``: MESSAGE_REACTION_REMOVE, the reaction taken
+        back, which Discord sends with neither the member nor the message's author. Returns whether it was sent."""
         conn = self.live_connection()
         if conn is None or not self.world.intents & INTENT_GUILD_MESSAGE_REACTIONS:
             return False
@@ -251,12 +252,13 @@ class Gateway:
             "message_id": str(message.id),
             "guild_id": str(self.world.guild_id),
             "emoji": {"id": None, "name": emoji},
-            "member": self.world.member(user_id),
             "burst": False,
         }
-        if message.author_id is not None or message.interaction_id is not None:
-            data["message_author_id"] = str(message.author_id or self.world.bot_user_id)
-        await conn.dispatch("MESSAGE_REACTION_ADD", data)
+        if not removed:
+            data["member"] = self.world.member(user_id)
+            if message.author_id is not None or message.interaction_id is not None:
+                data["message_author_id"] = str(message.author_id or self.world.bot_user_id)
+        await conn.dispatch("MESSAGE_REACTION_REMOVE" if removed else "MESSAGE_REACTION_ADD", data)
         return True
 
     async def member_message(self, message: FakeMessage, event: str = "MESSAGE_CREATE") -> bool:

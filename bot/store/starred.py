@@ -1,0 +1,39 @@
+"""The images members starred (cogs/star_reaction.py): rows of member and job, listed by ``/jobs starred:True``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.store import Database
+
+
+class Starred:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def star(self, guild_id: int, user_id: int, job_ids: Sequence[str], *, now: float) -> None:
+        """The member starred these images (starred again: kept as first starred)."""
+        async with self.db.transaction() as conn:
+            await conn.executemany(
+                "INSERT OR IGNORE INTO starred (guild_id, user_id, job_id, starred_at) VALUES (?, ?, ?, ?)",
+                [(guild_id, user_id, job_id, now) for job_id in job_ids],
+            )
+
+    async def unstar(self, guild_id: int, user_id: int, job_ids: Sequence[str]) -> None:
+        async with self.db.transaction() as conn:
+            await conn.executemany(
+                "DELETE FROM starred WHERE guild_id = ? AND user_id = ? AND job_id = ?",
+                [(guild_id, user_id, job_id) for job_id in job_ids],
+            )
+
+    async def of(self, guild_id: int, user_id: int, *, limit: int) -> list[str]:
+        """The member's starred images in this server, the latest starred first."""
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT job_id FROM starred WHERE guild_id = ? AND user_id = ? ORDER BY starred_at DESC, job_id "
+                "LIMIT ?",
+                (guild_id, user_id, limit),
+            ) as cur,
+        ):
+            return [str(row[0]) for row in await cur.fetchall()]

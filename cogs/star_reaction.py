@@ -1,0 +1,79 @@
+"""A ⭐ reaction on one of the bot's images stars it for the member who reacted, as Midjourney's did for its gallery.
+
+In a busy channel an image scrolls away, and `/jobs` lists only the member's own. A member stars what they like, theirs
+or another member's, by reacting ⭐, and finds them again with `/jobs starred:True` (links to their messages, where
+the buttons still work); taking the ⭐ back unstars it. A batch's message stars each image it shows. Stars are kept
+in SQLite (bot/store/starred.py), one row per member and image, and cost nobody anything.
+
+Every reaction in a server reaches the bot (the guild-message-reactions intent, one of the defaults): anything but ⭐
+is dropped before the database is asked. A ⭐ given while the bot is offline never reaches it (Discord does not
+deliver missed events): star it again once the bot is back.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord.ext import commands
+
+from bot.app import Bananacord
+from bot.models import JobState
+from bot.store.jobs import Job
+from bot.store.starred import Starred
+
+log = logging.getLogger(__name__)
+
+# ⭐ as Discord sends it (with or without the emoji presentation selector).
+STARS = frozenset({"⭐", "⭐\ufe0f"})
+
+
+class StarReaction(commands.Cog):
+    def __init__(self, bot: Bananacord) -> None:
+        self.bot = bot
+        self.starred = Starred(bot.services.db)
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        await self._record(payload, starred=True)
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        await self._record(payload, starred=False)
+
+    async def _record(self, payload: discord.RawReactionActionEvent, *, starred: bool) -> None:
+        if payload.emoji.id is not None or payload.emoji.name not in STARS:
+            return  # before the database: most reactions are something else
+        try:
+            jobs = await self._shown(payload)
+            if not jobs:
+                return
+            ids = [job.id for job in jobs]
+            if starred:
+                await self.starred.star(payload.guild_id or 0, payload.user_id, ids, now=self.bot.clock())
+            else:
+                await self.starred.unstar(payload.guild_id or 0, payload.user_id, ids)
+        except Exception as exc:  # the database held up or refusing: a star is no job's business, and no error
+            log.warning("a ⭐ by member %s was not recorded (%s)", payload.user_id, type(exc).__name__)
+            return
+        log.info("member %s %s job(s) %s", payload.user_id, "starred" if starred else "unstarred", ", ".join(ids))
+
+    async def _shown(self, payload: discord.RawReactionActionEvent) -> list[Job]:
+        """The images a ⭐ on one of the bot's messages stands for: the ones it shows; none for any other reaction
+        or message (a removal names no author: the message is known by its job)."""
+        if payload.guild_id is None or payload.emoji.id is not None or payload.emoji.name not in STARS:
+            return []
+        me = self.bot.user.id if self.bot.user is not None else None
+        if payload.user_id == me or payload.message_author_id not in (None, me):
+            return []
+        store = self.bot.services.runner.store
+        job = await store.by_message(payload.message_id)
+        if job is None or job.guild_id != payload.guild_id:
+            return []
+        batch = await store.batch(job.batch_id) if job.batch_id is not None else [job]
+        return [each for each in batch if each.state is JobState.DELIVERED]
+
+
+async def setup(bot: commands.Bot) -> None:
+    assert isinstance(bot, Bananacord)
+    await bot.add_cog(StarReaction(bot))
