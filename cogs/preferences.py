@@ -234,6 +234,8 @@ class MemberPreferences(commands.Cog):
         ``option_set:`` checks one; a line refused is named by its number, nothing saved."""
         sets: dict[str, str] = {}
         lines = [line for line in typed.splitlines() if line.strip()]
+        if len(lines) > MOST_OPTION_SETS:  # before each is checked against the server's blocked terms
+            raise InvalidRequestError(f"At most {MOST_OPTION_SETS} option sets; the form has {len(lines)} lines.")
         for number, line in enumerate(lines, start=1):
             try:
                 name, value = asked_option_set(line)
@@ -245,8 +247,6 @@ class MemberPreferences(commands.Cog):
             except InvalidRequestError as refused:
                 which = f"Line {number}: " if len(lines) > 1 else ""
                 raise type(refused)(f"{which}{refused.user_message}", detail=refused.detail) from None
-        if len(sets) > MOST_OPTION_SETS:
-            raise InvalidRequestError(f"At most {MOST_OPTION_SETS} option sets; the form has {len(sets)}.")
         stored = stored_option_sets(sets)
         page = _page_of(interaction)
         if stored is None:

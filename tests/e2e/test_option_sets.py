@@ -141,6 +141,7 @@ async def test_the_panel_s_option_sets_form_holds_them_all_one_a_line(
         ("wide --ar 21:9\nwide --ar 1:1", "Line 2: `--wide` is on two lines; keep one."),
         ("wide --ar 21:9\ntall", "Line 2: `tall` has no parameters; take the line out to drop that set."),
         ("tile --ar 1:1", "`--tile` is one of Midjourney's own parameters"),
+        ("\n".join(f"set{n} --ar 1:1" for n in range(21)), "At most 20 option sets; the form has 21 lines."),
     ):
         click = await discord_fake.click(message.id, "bananacord:prefs:sets")
         await opened_form(discord_fake, click)
