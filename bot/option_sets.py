@@ -33,9 +33,11 @@ OPTION_SET_TYPED_CHARS = NAME_MAX_CHARS + 1 + OPTION_SET_MAX_CHARS + 5  # ``opti
 OPTION_SETS_FORM_CHARS = 4000
 # A set's name as typed after ``--``: what bot/prompt_parameters.py reads as a parameter's name (letters), and
 # digits and dashes after the first letter ("--wide2", "--my-look"), lower-cased.
-_NAME = re.compile(rf"[a-z][a-z0-9-]{{0,{NAME_MAX_CHARS - 1}}}", re.ASCII)
+_NAME_TEXT = rf"[a-z][a-z0-9-]{{0,{NAME_MAX_CHARS - 1}}}"
+_NAME = re.compile(_NAME_TEXT, re.ASCII)
 # A name where it stands in words: ``--name`` (or with a dash Discord's clients may type for two) as a whole word.
-_USED = re.compile(r"(?<!\S)(?:--|[\u2013\u2014])([a-z][a-z0-9-]{0,23})(?!\S)", re.IGNORECASE | re.ASCII)
+_DASHES = r"(?:--|[\u2013\u2014])"
+_USED = re.compile(rf"(?<!\S){_DASHES}({_NAME_TEXT})(?!\S)", re.IGNORECASE | re.ASCII)
 
 
 def option_sets_of(stored: str | None) -> dict[str, str]:
@@ -103,7 +105,7 @@ def with_option_sets(text: str, sets: Mapping[str, str]) -> str:
     """``text`` with each of the member's set names in it (``--wide``, a whole word) replaced by that set's
     parameters; the rest as it was. A name no set has stays as typed (read then as any unknown parameter is).
     Refused where that takes the words past what the bot sends (PROMPT_MAX_CHARS): a prompt of 1,500 names of a
-    150-character set would be 225,000 characters to read before any other check refused it."""
+    150-character set would be some 226,000 characters to read before any other check refused it."""
     if not sets or ("-" not in text and "\u2013" not in text and "\u2014" not in text):
         return text
     expanded = _USED.sub(lambda used: sets.get(used[1].lower(), used[0]), text)
@@ -116,7 +118,7 @@ def with_option_sets(text: str, sets: Mapping[str, str]) -> str:
 
 
 # A name ending a prompt's words (once the parameters the bot read are out of them).
-_LAST_NAME = re.compile(r"(?:^|\s)(?:--|[\u2013\u2014])([a-z][a-z0-9-]{0,23})$", re.IGNORECASE | re.ASCII)
+_LAST_NAME = re.compile(rf"(?:^|\s){_DASHES}({_NAME_TEXT})$", re.IGNORECASE | re.ASCII)
 
 
 def unknown_name_note(words: str, sets: Mapping[str, str]) -> str | None:
