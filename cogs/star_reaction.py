@@ -2,8 +2,9 @@
 
 In a busy channel an image scrolls away, and `/jobs` lists only the member's own. A member stars what they like, theirs
 or another member's, by reacting ⭐, and finds them again with `/jobs starred:True` (links to their messages, where
-the buttons still work); taking the ⭐ back unstars it. A batch's message stars each image it shows. Stars are kept
-in SQLite (bot/store/starred.py), one row per member and image, and cost nobody anything.
+the buttons still work); taking the ⭐ back unstars it, and a deleted message takes its stars with it. A batch's
+message stars each image it shows. Stars are kept in SQLite (bot/store/starred.py), one row per member and image,
+and cost nobody anything.
 
 Every reaction in a server reaches the bot (the guild-message-reactions intent, one of the defaults): anything but ⭐
 is dropped before the database is asked. A ⭐ given while the bot is offline never reaches it (Discord does not
@@ -57,6 +58,27 @@ class StarReaction(commands.Cog):
             log.warning("a ⭐ by member %s was not recorded (%s)", payload.user_id, type(exc).__name__)
             return
         log.info("member %s %s job(s) %s", payload.user_id, "starred" if starred else "unstarred", ", ".join(ids))
+
+    @commands.Cog.listener()
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        if payload.guild_id is not None:
+            await self._forget([payload.message_id])
+
+    @commands.Cog.listener()
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        if payload.guild_id is not None:
+            await self._forget(list(payload.message_ids))
+
+    async def _forget(self, message_ids: list[int]) -> None:
+        """A deleted message's images leave their starrers' lists (deleted by a moderator in their client, a purge,
+        the Delete button or ❌): a link to it would lead nowhere."""
+        try:
+            gone = await self.starred.forget_messages(message_ids)
+        except Exception as exc:  # the database held up or refusing: the list still leaves out one deleted by the bot
+            log.warning("stars on %d deleted message(s) were not forgotten (%s)", len(message_ids), type(exc).__name__)
+            return
+        if gone:
+            log.info("%d star(s) forgotten with their deleted message(s)", gone)
 
     async def _shown(self, payload: discord.RawReactionActionEvent) -> list[Job]:
         """The images a ⭐ on one of the bot's messages stands for: the ones it shows; none for any other reaction

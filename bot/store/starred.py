@@ -26,6 +26,18 @@ class Starred:
                 [(guild_id, user_id, job_id) for job_id in job_ids],
             )
 
+    async def forget_messages(self, message_ids: Sequence[int]) -> int:
+        """The stars on the images these deleted messages showed, gone with them; how many. Read first: most
+        messages deleted in a server are no image of the bot's, or one nobody starred, and cost no write."""
+        marks = ", ".join("?" * len(message_ids))
+        starred = f"SELECT s.job_id FROM jobs j JOIN starred s ON s.job_id = j.id WHERE j.message_id IN ({marks})"
+        async with self.db.read() as conn, conn.execute(f"{starred} LIMIT 1", tuple(message_ids)) as cur:
+            if await cur.fetchone() is None:
+                return 0
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(f"DELETE FROM starred WHERE job_id IN ({starred})", tuple(message_ids))
+            return cur.rowcount
+
     async def of(self, guild_id: int, user_id: int, *, limit: int) -> list[str]:
         """The member's starred images in this server, the latest starred first."""
         async with (

@@ -1,6 +1,7 @@
 """A ⭐ reaction stars one of the bot's images for the member who reacted (cogs/star_reaction.py), as Midjourney's did
 for its gallery: `/jobs starred:True` lists them, theirs or another member's, with links back; taking the ⭐ back
-unstars it; a batch's message stars each image it shows; any other reaction or message stars nothing."""
+unstars it, as does deleting the message; a batch's message stars each image it shows; any other reaction or message
+stars nothing."""
 
 from __future__ import annotations
 
@@ -59,9 +60,17 @@ async def test_a_star_lists_the_image_for_whoever_starred_it_until_they_take_it_
     listed = await starred_list(discord_fake)
     assert "a paper lantern" in listed and "a brass telescope" not in listed
 
-    # Deleted since (its requester's ❌): nothing to go back to, left out.
+    # Deleted since (its requester's ❌): nothing to go back to, left out, its star forgotten.
     assert await discord_fake.react(mine.id, "❌")
     await discord_fake.wait_for(lambda: jobs(settings)[0]["deleted_by"] is not None, timeout=10)
+    assert "Nothing starred yet" in await starred_list(discord_fake)
+    await discord_fake.wait_for(lambda: stars(settings) == [], timeout=10)
+
+    # Deleted by a moderator in their client (the bot records no deletion of a finished image): the star goes too.
+    assert await discord_fake.react(theirs.id, "⭐")
+    await discord_fake.wait_for(lambda: stars(settings) == [(discord_fake.member_id, second)], timeout=10)
+    await discord_fake.delete_messages(theirs.id)
+    await discord_fake.wait_for(lambda: stars(settings) == [], timeout=10)
     assert "Nothing starred yet" in await starred_list(discord_fake)
 
 

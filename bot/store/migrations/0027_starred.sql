@@ -7,3 +7,5 @@ CREATE TABLE starred (
     starred_at REAL NOT NULL,
     PRIMARY KEY (guild_id, user_id, job_id)
 ) WITHOUT ROWID;
+-- A message deleted takes its images' stars with it (cogs/star_reaction.py): found by job.
+CREATE INDEX starred_job ON starred (job_id);
