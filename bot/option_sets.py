@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 
 from bot.errors import InvalidRequestError
-from bot.prompt_parameters import IMAGE_WEIGHT_NAME, known_parameter, split_parameters
+from bot.prompt_parameters import DASHES, IMAGE_WEIGHT_NAME, known_parameter, split_parameters
 from bot.prompt_suffix import check_kept_for_later
 from bot.prompts import PROMPT_MAX_CHARS, clean_prompt
 
@@ -36,8 +36,7 @@ OPTION_SETS_FORM_CHARS = 4000
 _NAME_TEXT = rf"[a-z][a-z0-9-]{{0,{NAME_MAX_CHARS - 1}}}"
 _NAME = re.compile(_NAME_TEXT, re.ASCII)
 # A name where it stands in words: ``--name`` (or with a dash Discord's clients may type for two) as a whole word.
-_DASHES = r"(?:--|[\u2013\u2014])"
-_USED = re.compile(rf"(?<!\S){_DASHES}({_NAME_TEXT})(?!\S)", re.IGNORECASE | re.ASCII)
+_USED = re.compile(rf"(?<!\S){DASHES}({_NAME_TEXT})(?!\S)", re.IGNORECASE | re.ASCII)
 
 
 def option_sets_of(stored: str | None) -> dict[str, str]:
@@ -118,7 +117,7 @@ def with_option_sets(text: str, sets: Mapping[str, str]) -> str:
 
 
 # A name ending a prompt's words (once the parameters the bot read are out of them).
-_LAST_NAME = re.compile(rf"(?:^|\s){_DASHES}({_NAME_TEXT})$", re.IGNORECASE | re.ASCII)
+_LAST_NAME = re.compile(rf"(?:^|\s){DASHES}({_NAME_TEXT})$", re.IGNORECASE | re.ASCII)
 
 
 def unknown_name_note(words: str, sets: Mapping[str, str]) -> str | None:

@@ -30,6 +30,7 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlencode, urlsplit
 from bot.discord_refs import expires_at
 from bot.errors import InvalidRequestError
 from bot.models import ReferenceImage, shown_file_name
+from bot.prompt_parameters import DASHES
 from bot.reference_roles import PARAMETERS, WEIGHT_HELP, WEIGHT_RANGE, WEIGHTS, Role
 
 # Discord's CDN and its media proxy (the link an image's "Copy Link" gives); both serve /attachments/.
@@ -64,12 +65,12 @@ MAX_IMAGE_LINKS = 14
 # A parameter's values may be links (Midjourney's --sref <url>): those are the parameter's, read by
 # bot/prompt_parameters.py, not references.
 # "--sref {<link>, <link>}": Midjourney's choices of style images (not taken: ``split_links``).
-_ROLE_CHOICES = re.compile(r"(?:--|[\u2013\u2014])(sref|cref|oref|sw|cw|ow)\s*\{", re.IGNORECASE)
+_ROLE_CHOICES = re.compile(rf"{DASHES}(sref|cref|oref|sw|cw|ow)\s*\{{", re.IGNORECASE)
 # "--sw 50": Midjourney's weight for the images given after --sref (--cw: --cref's, --ow: --oref's), as a word of
 # its own, taken out with the spaces before it, or at a line's start with those after it (``_weights``).
 # (No leading run of spaces in the pattern: tried at each of a long run's spaces, it was quadratic.)
-_WEIGHT = re.compile(r"(?<!\S)(?:--|[\u2013\u2014])(sw|cw|ow)[ \t]+([0-9]{1,9})(?!\S)", re.IGNORECASE)
-_PARAMETER = re.compile(r"(?:--|[\u2013\u2014])([a-z]+)$", re.IGNORECASE)
+_WEIGHT = re.compile(rf"(?<!\S){DASHES}(sw|cw|ow)[ \t]+([0-9]{{1,9}})(?!\S)", re.IGNORECASE)
+_PARAMETER = re.compile(rf"{DASHES}([a-z]+)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,9 @@ from bot.multi_prompts import read_multi_prompt
 
 # "--name" (or "—name", "–name") standing as a word of its own.
 # ASCII only: U+212A (the Kelvin sign) is no "k" here, nor an Arabic-Indic digit a digit of a ratio.
-_NAME = re.compile(r"(?:--|[\u2013\u2014])([a-z]+)", re.IGNORECASE | re.ASCII)
+# A parameter's dashes as members type them: two, or the one dash Discord's clients may make of two.
+DASHES = r"(?:--|[\u2013\u2014])"
+_NAME = re.compile(rf"{DASHES}([a-z]+)", re.IGNORECASE | re.ASCII)
 _NUMBER = re.compile(r"[0-9]{0,6}(?:\.[0-9]{1,4})?")
 _RATIO = re.compile(r"[0-9]{1,3}:[0-9]{1,3}|auto")
 _SEED = re.compile(r"[0-9]{1,20}")

@@ -21,13 +21,13 @@ import re
 from dataclasses import replace
 
 from bot.errors import InvalidRequestError
-from bot.prompt_parameters import Parameters, known_parameter, split_parameters
+from bot.prompt_parameters import DASHES, Parameters, known_parameter, split_parameters
 from bot.prompts import clean_prompt
 
 SUFFIX_MAX_CHARS = 200
 # A link, or a custom emoji as Discord's client writes one (its image would be a reference: bot/prompt_links.py).
 # A parameter's name as a whole word (``--wide``, or with a dash Discord's clients may type for two).
-_NAMED = re.compile(r"(?<!\S)(?:--|[\u2013\u2014])([a-z][a-z0-9-]*)(?!\S)", re.IGNORECASE | re.ASCII)
+_NAMED = re.compile(rf"(?<!\S){DASHES}([a-z][a-z0-9-]*)(?!\S)", re.IGNORECASE | re.ASCII)
 _LINK = re.compile(r"[a-z][a-z0-9+.-]*://|<a?:\w+:\d+>", re.IGNORECASE)
 
 
