@@ -57,6 +57,7 @@ from bot.schedule_learning import ScheduleLearner
 from bot.store.jobs import InTransaction, InvalidTransitionError, Job, JobStore, NewJob
 from bot.store.lock import hold_database_file
 from bot.store.refusals import log_refused_or_error, write_can_wait
+from bot.waiting_requests import WaitingRequests
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -176,6 +177,9 @@ class JobRunner:
         self.cancels = CancelRequests(store, clock, self.wake)
         # Jobs recorded before their member's answer is out, started once it is (or settled without it).
         self.held = HeldJobs(self)
+        # Requests taken while their member had as many generating as they may: started in their turn.
+        self.waiting = WaitingRequests(self)
+        store.on_settled = self.waiting.slot_freed
         # What members' messages show, and when: progress paced, ends drawn and owed until they are.
         self.messages = JobMessages(self)
         # When each job is polled, taught by the jobs that finish.
@@ -522,6 +526,12 @@ class JobRunner:
         if self.messages.gone_unwritten(job.id):
             await self.messages.message_gone(job)
             return
+        if job.waits_for is not None:
+            # Before the deadline's check: a waiting request's deadline starts when it does.
+            started = await self.waiting.start_if_turn(job)
+            if started is None:
+                return
+            job, now = started, self.clock()
         if now >= job.deadline_at and not self.lost_tasks.waits(job):
             await self._past_deadline(job)
             return

@@ -147,6 +147,8 @@ class QuotaStatus:
     unlimited: bool
     # False while [quotas] enabled = false: nothing is limited, whatever limits are configured.
     enforced: bool = True
+    # Requests taken while ``in_flight_limit`` were generating, waiting to start (bot/waiting_requests.py).
+    waiting: int = 0
 
     def first_to_reset(self) -> WindowUsage | None:
         """The member's limited window that resets first (None: no window is limited).
@@ -358,22 +360,25 @@ class Quotas:
         )
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
-    async def _in_flight(self, conn: aiosqlite.Connection, guild_id: int, user_id: int | None) -> int:
-        """Images generating in the server, or requests a member has generating: the candidates of one
-        /imagine count are one request to their member (as a grid is one job to Midjourney's), while the
-        server's limit is about the load, which each image adds to."""
-        if user_id is None:
-            row = await _fetchone(
-                conn, "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND charge_state = 'reserved'", (guild_id,)
-            )
-        else:
-            row = await _fetchone(
-                conn,
-                "SELECT COUNT(DISTINCT COALESCE(batch_id, id)) FROM jobs "
-                "WHERE guild_id = ? AND user_id = ? AND charge_state = 'reserved'",
-                (guild_id, user_id),
-            )
+    async def _in_flight(self, conn: aiosqlite.Connection, guild_id: int) -> int:
+        """Images generating in the server (each candidate of a batch adds to the load), with those waiting for
+        their member's turn (reserved, and soon generating: the server's limit is about what it is billed)."""
+        row = await _fetchone(
+            conn, "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND charge_state = 'reserved'", (guild_id,)
+        )
         return int(row[0]) if row else 0
+
+    async def _requests(self, conn: aiosqlite.Connection, guild_id: int, user_id: int) -> tuple[int, int]:
+        """A member's requests generating, and waiting for their turn (bot/waiting_requests.py): the candidates
+        of one /imagine count are one request, as a grid is one job to Midjourney. One statement for both."""
+        row = await _fetchone(
+            conn,
+            "SELECT COUNT(DISTINCT CASE WHEN waits_for IS NULL THEN COALESCE(batch_id, id) END), "
+            "COUNT(DISTINCT CASE WHEN waits_for IS NOT NULL THEN COALESCE(batch_id, id) END) FROM jobs "
+            "WHERE guild_id = ? AND user_id = ? AND charge_state = 'reserved'",
+            (guild_id, user_id),
+        )
+        return (int(row[0]), int(row[1])) if row else (0, 0)
 
     def _unlimited(self, member: Member) -> bool:
         role = self.settings.unlimited_role_id
@@ -393,8 +398,12 @@ class Quotas:
         async def reserve(conn: aiosqlite.Connection, job_ids: Sequence[str]) -> None:
             now = self.clock()
             bypass = self._unlimited(member) or not self.settings.enabled
-            if not bypass:
-                await self._check(conn, member, units, cost_micro_usd, now, count=len(job_ids))
+            waits_for = (
+                None if bypass else await self._check(conn, member, units, cost_micro_usd, now, count=len(job_ids))
+            )
+            if waits_for is not None:
+                marks = ", ".join("?" * len(job_ids))
+                await conn.execute(f"UPDATE jobs SET waits_for = ? WHERE id IN ({marks})", (waits_for, *job_ids))
             for job_id in job_ids:
                 await ledger_sql.reserve(
                     conn,
@@ -457,7 +466,8 @@ class Quotas:
 
     async def _check(
         self, conn: aiosqlite.Connection, member: Member, units: int, cost: int, now: float, *, count: int = 1
-    ) -> None:
+    ) -> int | None:
+        """``_check_limits``, its refusal told how many images fit."""
         limits = await self._limits(conn, member)
         # A batch refused by one limit is told how many images fit: the fewest any limit has room for, the
         # member's windows and the server's alike, so the count it suggests is taken when asked for at once
@@ -465,7 +475,7 @@ class Quotas:
         # weekly one).
         room = await self._least_room(conn, member, limits, units, cost, now) if count > 1 else None
         try:
-            await self._check_limits(conn, member, limits, units, cost, now, count=count, room=room)
+            return await self._check_limits(conn, member, limits, units, cost, now, count=count, room=room)
         except QuotaExceededError as refusal:
             refusal.room = room
             raise
@@ -481,10 +491,13 @@ class Quotas:
         *,
         count: int,
         room: Room | None,
-    ) -> None:
+    ) -> int | None:
+        """Refuses (QuotaExceededError) a request over a limit; returns, for one to be taken waiting its turn
+        because its member has as many generating as they may (bot/waiting_requests.py), that limit."""
+        waits_for: int | None = None
         if limits.in_flight is not None:
             # The new job rows are already inserted (not yet reserved), so they are not in this count.
-            running = await self._in_flight(conn, member.guild_id, member.user_id)
+            running, waiting = await self._requests(conn, member.guild_id, member.user_id)
             if limits.in_flight == 0:
                 # Nothing to wait for: "You already have 0 request(s) generating (limit 0). Wait for one to
                 # finish" sent the member waiting on nothing.
@@ -492,11 +505,16 @@ class Quotas:
                     "An admin has set your quota of requests generating at once to 0, so you cannot start any; "
                     "waiting will not change that. Ask an admin if you think it is a mistake."
                 )
-            if running >= limits.in_flight:
-                raise QuotaExceededError(
-                    f"You already have {running} request(s) generating (limit {limits.in_flight}). "
-                    "Wait for one to finish, or cancel one."
-                )
+            # Those waiting go first: a request taken while any wait, waits too (behind them, by its time).
+            if running + waiting >= limits.in_flight:
+                may_wait = self.settings.waiting_per_user
+                if waiting >= may_wait:
+                    queue = f" and {waiting} waiting to start (the most you may have waiting)" if may_wait else ""
+                    raise QuotaExceededError(
+                        f"You already have {running} request(s) generating (limit {limits.in_flight}){queue}. "
+                        "Wait for one to finish, or cancel one."
+                    )
+                waits_for = limits.in_flight
         for window in WINDOWS:
             limit = limits.for_window(window)
             if limit is None:
@@ -522,6 +540,7 @@ class Quotas:
                     f"{allowance}, so {_fit_in(fit, room)}. Nothing was started or charged. " + resets
                 )
         await self._check_guild(conn, member.guild_id, units, cost, now, count=count, room=room)
+        return waits_for
 
     async def _least_room(
         self, conn: aiosqlite.Connection, member: Member, limits: Limits, units: int, cost: int, now: float
@@ -540,7 +559,7 @@ class Quotas:
             rooms.append(Room(left // units, f"your {window} quota has {_units(left)} left"))
         monthly_units, in_flight, budget = await self._guild_limits(conn, member.guild_id)
         if in_flight is not None:
-            free = max(0, in_flight - await self._in_flight(conn, member.guild_id, None))
+            free = max(0, in_flight - await self._in_flight(conn, member.guild_id))
             rooms.append(Room(free, f"this server has room for {free} more image(s) generating at once"))
         if (monthly_units is not None and units > 0) or (budget is not None and cost > 0):
             used_units, used_cost = await self._guild_month(conn, member.guild_id, now)
@@ -586,7 +605,7 @@ class Quotas:
     ) -> None:
         monthly_units, in_flight, budget = await self._guild_limits(conn, guild_id)
         if in_flight is not None:
-            generating = await self._in_flight(conn, guild_id, None)
+            generating = await self._in_flight(conn, guild_id)
             if in_flight == 0:
                 raise QuotaExceededError(
                     "This server's limit on images generating at once is 0 (set by an admin), so no image can "
@@ -680,9 +699,9 @@ class Quotas:
                 used, granted = await self._used_and_granted(conn, member, start)
                 limit = limits.for_window(window) if enforced else None
                 windows.append(WindowUsage(window, used, limit, end, granted))
-            running = await self._in_flight(conn, member.guild_id, member.user_id)
+            running, waiting = await self._requests(conn, member.guild_id, member.user_id)
         in_flight_limit = limits.in_flight if enforced else None
-        return QuotaStatus(windows, running, in_flight_limit, limits, self._unlimited(member), enforced)
+        return QuotaStatus(windows, running, in_flight_limit, limits, self._unlimited(member), enforced, waiting)
 
     # ---- admin changes ------------------------------------------------------------------------
 

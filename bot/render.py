@@ -318,6 +318,8 @@ def state_label(job: Job) -> str:
     """What an unfinished job is doing, in a word or three: "Cancelling" once a cancel has been taken."""
     if job.cancel_requested is not None:
         return "Cancelling"
+    if job.waits_for is not None and job.state is JobState.QUEUED:
+        return "Waiting for your turn"
     state = shown_state(job)
     return _STATE_LABEL.get(state, str(state).title())
 
@@ -337,6 +339,8 @@ def progress_embed(
     embed = _base(job, f"🍌 {label}…", COLOUR_PROGRESS, caps)
     # Discord renders <t:...:R> as "12 seconds ago" and keeps it ticking, with no edit from us.
     embed.add_field(name="Started", value=f"<t:{int(job.created_at)}:R>", inline=True)
+    if job.waits_for is not None and job.state is JobState.QUEUED:
+        embed.add_field(name=TURN_FIELD, value=turn_note(job.waits_for), inline=False)
     if typical is not None:
         embed.add_field(name="Usually takes", value=duration_span(*typical), inline=True)
     if ping_after is not None:
@@ -345,6 +349,15 @@ def progress_embed(
 
 
 PING_FIELD = "Ping"
+TURN_FIELD = "Your turn"
+
+
+def turn_note(limit: int) -> str:
+    """Why a request taken past its member's requests generating at once has not started (bot/waiting_requests.py)."""
+    return (
+        f"You may have {limit} request(s) generating at once: this one starts by itself when one of them ends. "
+        "Nothing is charged until you get the image; cancel it if you no longer want it."
+    )
 
 
 def ping_promise(when: str, after: float) -> str:
@@ -540,8 +553,11 @@ def batch_embed(
     delivered = [j for j in batch if j.state is JobState.DELIVERED]
     missing = [j for j in batch if j.terminal and j.state is not JobState.DELIVERED]
     finished = all(j.terminal for j in batch)
+    waits_for = next((j.waits_for for j in batch if j.waits_for is not None and j.state is JobState.QUEUED), None)
     if not finished:
         title = f"🍌 {len(delivered)} of {total} ready…" if delivered else f"🍌 Generating {total} images…"
+        if waits_for is not None and not delivered:
+            title = f"🍌 Waiting for your turn · {total} images…"
         colour = COLOUR_PROGRESS
     elif len(delivered) == total:
         title, colour = f"🍌 Done · {total} images", COLOUR_DONE
@@ -573,6 +589,8 @@ def batch_embed(
             embed.add_field(name="Charged", value=charged, inline=True)
     else:
         embed.add_field(name="Started", value=f"<t:{int(first.created_at)}:R>", inline=True)
+        if waits_for is not None:
+            embed.add_field(name=TURN_FIELD, value=turn_note(waits_for), inline=False)
         if typical is not None:
             embed.add_field(name="Usually takes", value=duration_span(*typical), inline=True)
         if ping_after is not None and not delivered:

@@ -154,6 +154,9 @@ def status_embed(
     else:
         limit = f" of {status.in_flight_limit}" if status.in_flight_limit is not None else ""
         running = f"{status.in_flight}{limit}"
+    if status.waiting:
+        # Requests taken past that limit, each starting when one generating ends (bot/waiting_requests.py).
+        running += f" · {status.waiting} waiting their turn"
     embed.add_field(name="Generating now", value=running, inline=True)
     if status.enforced and not status.unlimited:
         embed.add_field(name="Limits set by", value=limits_by_origin(status.limits, own=own), inline=False)

@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -285,7 +286,9 @@ async def test_a_batch_is_one_request_to_its_member_and_each_image_counts_for_th
     path = tmp_path / "flight.sqlite3"
     db, store = await open_db(path)
     clock = Clock(ts("2026-11-23 12:00"))
-    quotas = Quotas(db, QuotaSettings(daily=None, in_flight_per_user=1, in_flight_per_guild=5), clock=clock)
+    quotas = Quotas(
+        db, QuotaSettings(daily=None, in_flight_per_user=1, in_flight_per_guild=5, waiting_per_user=0), clock=clock
+    )
 
     async def ask(user: int, count: int) -> str | None:
         return await asked(quotas, store, clock, user, units=1, count=count)
@@ -347,3 +350,35 @@ async def test_a_reset_forgets_usage_but_keeps_the_units_granted(tmp_path: Path)
     refusal = await asked(quotas, store, clock, 7, units=1, count=1) or ""
     assert "you have used 12 of your 2 daily units and 10 granted" in refusal, refusal
     await db.close()
+
+
+async def test_past_the_limit_at_once_a_request_waits_its_turn_up_to_the_waiting_allowed(tmp_path: Path) -> None:
+    """At one request generating of one allowed, the next two are taken waiting (bot/waiting_requests.py), a
+    batch as one; the third is refused, saying both counts. A request taken while others wait waits too, even
+    with room (none jumps the line), and each one's turn counts those generating and those taken before it."""
+    db, store = await open_db(tmp_path / "turns.sqlite3")
+    clock = Clock(ts("2026-11-23 12:00"))
+    settings = QuotaSettings(daily=None, in_flight_per_user=1, in_flight_per_guild=None, waiting_per_user=2)
+    quotas = Quotas(db, settings, clock=clock)
+
+    async def ask(count: int = 1) -> str | None:
+        clock.now += 1  # each taken a second after the last: their turns go by it
+        return await asked(quotas, store, clock, 7, units=1, count=count)
+
+    assert await ask() is None and await ask(2) is None and await ask() is None
+    refusal = await ask() or ""
+    assert refusal.startswith("You already have 1 request(s) generating (limit 1) and 2 waiting to start"), refusal
+    rows = query(db.path, "SELECT id, waits_for, created_at FROM jobs ORDER BY created_at, id")
+    assert [waits for _, waits, _ in rows] == [None, 1, 1, 1]
+    status = await quotas.status(Member(guild_id=1, user_id=7))
+    assert (status.in_flight, status.in_flight_limit, status.waiting) == (1, 1, 2)
+    jobs = {job_id: await store.get(job_id) for job_id, _, _ in rows}
+    turns = [await store.turn_of(job) for job in jobs.values() if job is not None]
+    # The first generates; the batch has only it before it; the last has the batch before it too.
+    assert turns == [(0, 0), (1, 0), (1, 0), (1, 1)]
+    await db.close()
+
+
+def query(path: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as conn:
+        return list(conn.execute(sql).fetchall())

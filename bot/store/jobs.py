@@ -94,6 +94,9 @@ class Job:
     batch_index: int | None = None  # 1-based: the number the member reads ("#2")
     # The Discord attachments this job's delivered images became (kept by id by later edits of a batch).
     attachment_ids: list[int] = field(default_factory=list)
+    # Taken while its member had as many requests generating as their quota allows: that limit, until it starts
+    # (bot/waiting_requests.py). None: it never waited, or has started.
+    waits_for: int | None = None
 
     @property
     def terminal(self) -> bool:
@@ -148,9 +151,10 @@ _OR_CANCELLED = {False: "", True: ", or has a cancel requested"}
 _COLUMN = {name: _JSON_COLUMNS[name][0] if name in _JSON_COLUMNS else name for name in _FIELDS}
 # Never changed by update(): set when the job is created, moved by update's own ``state`` argument or
 # its clock, or (the charge) written by the ledger, bot/store/ledger.py. The request is changed only by a
-# failover that leaves out options the member's /preferences filled in (bot/failover.py).
+# failover that leaves out options the member's /preferences filled in (bot/failover.py); the deadline only
+# when a waiting request starts, its time waiting not being the provider's (bot/waiting_requests.py).
 _FIXED = frozenset(
-    {"id", "source", "model", "deadline_at", "created_at", "state", "updated_at"}
+    {"id", "source", "model", "created_at", "state", "updated_at"}
     | {"charge_state", "charge_units", "batch_id", "batch_index"}
 )
 
@@ -169,6 +173,13 @@ def _to_row(values: Mapping[str, Any]) -> dict[str, Any]:
     """Job fields -> {column: SQLite value}."""
     return {_COLUMN[name]: _to_column(name, value) for name, value in values.items()}
 
+
+# ``JobStore.turn_of``: a member's other requests generating, and those waiting taken before the one asked about.
+TURN_SQL = (
+    "SELECT COUNT(DISTINCT CASE WHEN waits_for IS NULL THEN COALESCE(batch_id, id) END), "
+    "COUNT(DISTINCT CASE WHEN waits_for IS NOT NULL AND created_at < ? THEN COALESCE(batch_id, id) END) "
+    "FROM jobs WHERE guild_id = ? AND user_id = ? AND charge_state = 'reserved' AND COALESCE(batch_id, id) != ?"
+)
 
 # The fields ``JobStore.note_poll`` may keep in memory only.
 POLL_FIELDS = frozenset({"attempts", "poll_errors", "next_poll_at", "last_poll_at", "last_queued_at"})
@@ -225,6 +236,9 @@ class JobStore:
         self._agenda: AgendaIndex | None = None
         # Poll bookkeeping held only in memory (see ``note_poll``), written with the job's next update.
         self._unsaved: dict[str, dict[str, Any]] = {}
+        # Told of each job whose reservation an update settled: its member may have a request waiting for
+        # that room (bot/waiting_requests.py). Called after the commit; it must not raise.
+        self.on_settled: Callable[[Job], None] | None = None
 
     async def create(
         self,
@@ -518,6 +532,17 @@ class JobStore:
             (held_for / 2,),
         )
 
+    async def turn_of(self, job: Job) -> tuple[int, int]:
+        """For a waiting request (``job`` one of its jobs): how many of its member's other requests are
+        generating, and how many waiting were taken before it. A batch's candidates count as one request, as
+        the quota counts them (bot/quotas.py), and its own candidates count in neither."""
+        async with (
+            self.db.read() as conn,
+            conn.execute(TURN_SQL, (job.created_at, job.guild_id, job.user_id, job.batch_id or job.id)) as cur,
+        ):
+            row = await cur.fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
     async def cancels_untold(self) -> list[Job]:
         """Jobs ended by a cancel whose provider was not yet asked to stop (the bot died in between)."""
         return await self._all(
@@ -664,6 +689,8 @@ class JobStore:
         else:
             self._cache[job.id] = updated
         self._track(updated)
+        if settles and self.on_settled is not None:
+            self.on_settled(updated)
         return updated
 
     async def note_poll(self, job: Job, **changes: Any) -> Job:

@@ -98,8 +98,8 @@ async def test_a_member_override_changes_only_the_limits_it_names(
     """`/quota set member:X daily:10` stored "no limit" for everything else and said so ("weekly unlimited,
     monthly unlimited, in flight unlimited"): the member lost their tier's monthly cap and could run any number
     of requests at once. What is left out now stays as their roles and the defaults give it, and the admin is
-    told what applies and why."""
-    settings = make_settings(tmp_path, discord_fake, seaart)
+    told what applies and why. (No request waits its turn here: the limit at once refuses, and shows.)"""
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"waiting_per_user": 0})
     seaart.hold(True)  # keep requests generating, so the limit on requests at once shows
     running = await start_bot(settings, discord_fake, Clock())
     moderator, role = discord_fake.moderator_id, discord_fake.moderator_role_id

@@ -1,0 +1,107 @@
+"""A member past their requests generating at once waits their turn instead of being refused (as Midjourney
+queues a member's jobs): the request is taken, shown as waiting, and starts by itself when one of theirs ends
+(bot/waiting_requests.py), through a restart too. Past ``waiting_per_user`` more, it is refused as before."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from bot.testing.discord import FakeDiscord, FakeInteraction
+from bot.testing.providers import FakeSeaArt
+from tests.conftest import Clock, answer_data, make_settings, start_bot
+from tests.e2e.test_buttons import button, labels
+from tests.e2e.test_quota_tiers import content, quota_shown
+from tests.e2e.test_quotas import query
+from tests.e2e.test_rework import delivered
+
+DEADLINE = 120.0
+
+
+def embed_of(discord_fake: FakeDiscord, interaction: FakeInteraction) -> dict[str, Any]:
+    message = discord_fake.messages[interaction.original_message_id or 0]
+    return dict(message.embeds[0])
+
+
+def field(embed: dict[str, Any], name: str) -> str | None:
+    return next((str(f["value"]) for f in embed.get("fields", []) if f["name"] == name), None)
+
+
+def prompts_sent(seaart: FakeSeaArt) -> list[str]:
+    return [str((r.json or {}).get("prompt", "")) for r in seaart.creates]
+
+
+async def test_a_request_past_the_limit_waits_its_turn_through_a_restart_and_starts_when_one_ends(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        discord_fake,
+        seaart,
+        quotas={"daily": 20, "in_flight_per_user": 1, "waiting_per_user": 2},
+        jobs={"deadline_seconds": DEADLINE},
+    )
+    member = discord_fake.member_id
+    seaart.hold(True)
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        first = await discord_fake.slash_command("imagine", {"prompt": "first"})
+        await discord_fake.wait_for(lambda: query(settings, "SELECT state FROM jobs") == [("running",)], timeout=10)
+        second = await discord_fake.slash_command("imagine", {"prompt": "second"})
+        third = await discord_fake.slash_command("imagine", {"prompt": "third", "count": 2})
+        await discord_fake.wait_for(lambda: second.original_message_id and third.original_message_id, timeout=10)
+        # Taken, not refused: each is shown waiting its turn, with a Cancel, and no provider has seen them.
+        await discord_fake.wait_for(lambda: "Cancel" in labels(discord_fake, third.original_message_id or 0), 10)
+        waiting = embed_of(discord_fake, second)
+        assert waiting["title"] == "🍌 Waiting for your turn…", waiting
+        note = field(waiting, "Your turn") or ""
+        assert note.startswith("You may have 1 request(s) generating at once: this one starts by itself"), note
+        assert embed_of(discord_fake, third)["title"] == "🍌 Waiting for your turn · 2 images…"
+        # Past the two that may wait: refused, nothing recorded.
+        fourth = await discord_fake.slash_command("imagine", {"prompt": "fourth"})
+        await discord_fake.wait_for(lambda: bool(fourth.callbacks), timeout=10)
+        refused = content(discord_fake, fourth)
+        shown = await quota_shown(discord_fake, member)
+        await asyncio.sleep(0.5)  # time enough for a create, were one to go
+        assert prompts_sent(seaart) == ["first"]
+    finally:
+        await running.close()
+    assert "You already have 1 request(s) generating (limit 1) and 2 waiting to start" in refused, refused
+    assert shown["Generating now"] == "1 of 1 · 2 waiting their turn", shown
+    assert query(settings, "SELECT COUNT(*) FROM jobs WHERE json_extract(request_json, '$.prompt') = 'fourth'") == [
+        (0,)
+    ]
+
+    # A restart finds them waiting still; they keep waiting while the first generates.
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        await asyncio.sleep(0.5)
+        assert prompts_sent(seaart) == ["first"]
+        # The member takes back the batch that waits: nothing sent, nothing charged.
+        third_message = discord_fake.messages[third.original_message_id or 0]
+        await discord_fake.click(third_message.id, button(discord_fake, third_message.id, "Cancel"))
+        await discord_fake.wait_for(
+            lambda: query(settings, "SELECT DISTINCT state FROM jobs WHERE batch_id IS NOT NULL") == [("cancelled",)],
+            timeout=10,
+        )
+        # The first ends: the second starts (its deadline from then), and ends in its own message.
+        seaart.hold(False)
+        await delivered(discord_fake, first)
+        await delivered(discord_fake, second)
+    finally:
+        await running.close()
+    assert prompts_sent(seaart) == ["first", "second"]
+    charges = query(
+        settings,
+        "SELECT json_extract(request_json, '$.prompt'), charge_state, waits_for FROM jobs ORDER BY created_at, id",
+    )
+    assert sorted(charges) == [
+        ("first", "committed", None),
+        ("second", "committed", None),
+        ("third", "refunded", 1),
+        ("third", "refunded", 1),
+    ]
+    ((waited,),) = query(settings, "SELECT deadline_at - created_at FROM jobs WHERE request_json LIKE '%second%'")
+    assert waited > DEADLINE + 0.5, "its deadline started when it did, not when it was taken"
+    assert answer_data(discord_fake, second)["allowed_mentions"]["parse"] == []
