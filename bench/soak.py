@@ -157,6 +157,7 @@ class Plan:
     members: int = 1  # the commands come from this many members, in seeded turns
     quota_daily: int | None = None  # units a member may use a day (None: limits no soak reaches)
     in_flight: int = 2  # requests a member may have generating at once, with quota_daily
+    waiting: int = 3  # requests a member past that may have waiting their turn (the bot's default, 3)
     guild_in_flight: int | None = None  # images the server may have generating at once, with quota_daily
     guild_monthly: int | None = None  # units the server may use a month, with quota_daily
     moderation: float | None = None  # seconds into the sending when a moderator blocks a term and bans a member
@@ -170,13 +171,16 @@ class Plan:
         server = {"in_flight_per_guild": self.guild_in_flight or GENEROUS_QUOTAS["in_flight_per_guild"]}
         if self.guild_monthly is not None:
             server["guild_monthly_units"] = self.guild_monthly
-        return {**GENEROUS_QUOTAS, "daily": self.quota_daily, "in_flight_per_user": self.in_flight, **server}
+        member = {"daily": self.quota_daily, "in_flight_per_user": self.in_flight, "waiting_per_user": self.waiting}
+        return {**GENEROUS_QUOTAS, **member, **server}
 
     def limits(self) -> QuotaRules | None:
         """What the audit holds the ledger to: the binding quotas, if any."""
         if self.quota_daily is None:
             return None
-        return QuotaRules(self.quota_daily, self.in_flight, self.guild_in_flight, self.guild_monthly)
+        return QuotaRules(
+            self.quota_daily, self.in_flight, self.guild_in_flight, self.guild_monthly, self.waiting, self.deadline
+        )
 
 
 @dataclass
@@ -673,7 +677,8 @@ def report(run: Run, plan: Plan) -> None:
         f"soak: {plan.jobs} /imagine over {plan.spread:g} s, provider time {plan.low:g}-{plan.high:g} s, "
         f"seed {plan.seed}; deadline {plan.deadline:g} s, request_timeout {plan.request_timeout:g} s, quotas on"
         + (
-            f" ({plan.members} members, {plan.quota_daily} units a day and {plan.in_flight} in flight each"
+            f" ({plan.members} members, {plan.quota_daily} units a day and {plan.in_flight} in flight each, "
+            f"{plan.waiting} waiting"
             + (f"; the server {plan.guild_in_flight} images in flight" if plan.guild_in_flight else "")
             + (f", {plan.guild_monthly} units a month" if plan.guild_monthly else "")
             + ");"
@@ -834,6 +839,13 @@ def main() -> None:
         "--in-flight", type=int, default=2, help="requests a member may have generating at once, with --quota-daily (2)"
     )
     parser.add_argument(
+        "--waiting",
+        type=int,
+        default=3,
+        metavar="N",
+        help="requests a member past --in-flight may have waiting their turn, with --quota-daily (3; 0: refused)",
+    )
+    parser.add_argument(
         "--guild-in-flight", type=int, metavar="N", help="images the server may have generating, with --quota-daily"
     )
     parser.add_argument(
@@ -916,6 +928,7 @@ def main() -> None:
         members=args.members,
         quota_daily=args.quota_daily,
         in_flight=args.in_flight,
+        waiting=args.waiting,
         moderation=args.moderation,
         guild_in_flight=args.guild_in_flight,
         guild_monthly=args.guild_monthly,

@@ -35,12 +35,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import random
 import re
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -308,7 +309,8 @@ def audit(
     # Every job's reservation is judged (a reply's or a rework's too); only the commands' must exist.
     _check_ledger(result, db, {j["id"]: j for j in jobs}, ours, quotas=quotas)
     if limits is not None and db.exists():
-        result.over_limit = limits.broken_by(db_rows(db, "SELECT * FROM ledger ORDER BY id"), jobs)
+        ledger = list(db_rows(db, "SELECT * FROM ledger ORDER BY id"))
+        result.over_limit = limits.broken_by(ledger, jobs) + limits.generating_past(ledger, jobs)
     return result
 
 
@@ -316,13 +318,16 @@ def audit(
 class QuotaRules:
     """The quotas a soak's bot ran with, where they bind: ``daily`` units per member (the whole soak is
     one day's window unless it runs over the reset, which ``broken_by`` allows for) and ``in_flight``
-    requests a member may have generating at once; and for the whole server, if given, ``guild_in_flight``
-    images generating at once (each candidate of a batch is one) and ``guild_monthly`` units a month."""
+    requests a member may have generating at once, with ``waiting`` more waiting their turn; and for the whole
+    server, if given, ``guild_in_flight`` images generating at once (each candidate of a batch is one; waiting
+    ones too) and ``guild_monthly`` units a month. ``deadline``: the bot's, by which a job's start is read."""
 
     daily: int
     in_flight: int
     guild_in_flight: int | None = None
     guild_monthly: int | None = None
+    waiting: int = 3
+    deadline: float = 90.0
 
     def broken_by(self, ledger: Iterable[Mapping[str, Any]], jobs: Iterable[Mapping[str, Any]]) -> list[str]:
         """Each reservation in ``ledger`` (its rows in the order written: each reservation is checked and
@@ -355,11 +360,38 @@ class QuotaRules:
                 found.append(f"server {guild}: job {job_id} took the month's units to {server_used[(guild, month)]}")
             request = request_of.get(job_id, job_id)
             others = {r for r in mine.values() if r != request}
-            if len(others) >= self.in_flight:
-                found.append(f"member {member}: job {job_id} reserved with {len(others)} other request(s) running")
+            if len(others) >= self.in_flight + self.waiting:
+                found.append(
+                    f"member {member}: job {job_id} reserved with {len(others)} other request(s) generating or waiting"
+                )
             mine[job_id] = request
             if used[(member, day)] > self.daily:
                 found.append(f"member {member}: job {job_id} took the day's units to {used[(member, day)]}")
+        return found
+
+    def generating_past(self, ledger: Sequence[Mapping[str, Any]], jobs: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Each request that started while its member had ``in_flight`` others generating. A request starts
+        when reserved, or, if it waited its turn (bot/waiting_requests.py), when its deadline was set again, at
+        its start; it generates until its first candidate ends, as its reservation counts until then. One that
+        ended still waiting (``waits_for`` set: cancelled, say) never generated."""
+        reserved = {str(r["job_id"]): float(r["created_at"]) for r in ledger if r["kind"] == "reserve"}
+        spans: dict[int, dict[str, tuple[float, float]]] = {}  # member -> request -> (start, end)
+        for job in jobs:
+            job_id = str(job["id"])
+            if job_id not in reserved or job["waits_for"] is not None:
+                continue
+            start = max(reserved[job_id], float(job["deadline_at"]) - self.deadline)
+            end = float(job["finished_at"]) if job["finished_at"] is not None else math.inf
+            requests = spans.setdefault(int(job["user_id"]), {})
+            request = str(job["batch_id"] or job_id)
+            first_start, last_end = requests.get(request, (start, end))
+            requests[request] = (min(first_start, start), max(last_end, end))
+        found = []
+        for member, requests in spans.items():
+            for request, (start, _) in requests.items():
+                during = [other for other, (s, e) in requests.items() if other != request and s <= start < e]
+                if len(during) >= self.in_flight:
+                    found.append(f"member {member}: request {request} started with {len(during)} other(s) generating")
         return found
 
 

@@ -252,7 +252,7 @@ def requests(*jobs: tuple[str, str | None]) -> list[dict[str, Any]]:
 
 
 def test_a_reservation_past_the_day_s_units_is_caught_and_a_refund_gives_them_back() -> None:
-    rules = QuotaRules(daily=2, in_flight=5)
+    rules = QuotaRules(daily=2, in_flight=5, waiting=0)
     jobs = requests(("a", None), ("b", None), ("c", None))
     within = [entry(1, "a", "reserve", 1), entry(1, "a", "refund", -1), entry(1, "b", "reserve", 1)]
     within += [entry(1, "c", "reserve", 1), entry(2, "x", "reserve", 2)]  # another member's units are theirs
@@ -266,13 +266,20 @@ def test_a_reservation_past_the_day_s_units_is_caught_and_a_refund_gives_them_ba
 
 
 def test_a_reservation_past_the_requests_a_member_may_have_running_is_caught() -> None:
-    rules = QuotaRules(daily=100, in_flight=2)
+    rules = QuotaRules(daily=100, in_flight=2, waiting=0)
     # Three candidates of one /imagine count:3 are one request; with one more running, that is two.
     jobs = requests(("a1", "A"), ("a2", "A"), ("a3", "A"), ("b", None), ("c", None))
     batch = [entry(1, j, "reserve", 1) for j in ("a1", "a2", "a3")]
     assert rules.broken_by([*batch, entry(1, "b", "reserve", 1)], jobs) == []
     assert rules.broken_by([*batch, entry(1, "b", "reserve", 1), entry(1, "c", "reserve", 1)], jobs) == [
-        "member 1: job c reserved with 2 other request(s) running"
+        "member 1: job c reserved with 2 other request(s) generating or waiting"
+    ]
+    # With one request allowed to wait its turn, c is taken waiting; a fourth is not.
+    waits = QuotaRules(daily=100, in_flight=2, waiting=1)
+    taken = [*batch, entry(1, "b", "reserve", 1), entry(1, "c", "reserve", 1)]
+    assert waits.broken_by(taken, jobs) == []
+    assert waits.broken_by([*taken, entry(1, "d", "reserve", 1)], [*jobs, *requests(("d", None))]) == [
+        "member 1: job d reserved with 3 other request(s) generating or waiting"
     ]
     # The batch still runs while any candidate does; once all are settled, a new request fits.
     some = [entry(1, "a1", "commit", 0), entry(1, "a2", "refund", -1)]
@@ -281,8 +288,26 @@ def test_a_reservation_past_the_requests_a_member_may_have_running_is_caught() -
     assert rules.broken_by([*batch, entry(1, "b", "reserve", 1), *ended, entry(1, "c", "reserve", 1)], jobs) == []
 
 
+def test_a_request_started_while_its_member_had_their_limit_generating_is_caught() -> None:
+    """A request starts when reserved, or when its turn came (its deadline set again); it generates until it
+    ends. One that ended still waiting never generated."""
+    rules = QuotaRules(daily=100, in_flight=1, deadline=90)
+
+    def job(job_id: str, *, started: float, finished: float | None, waits_for: int | None = None) -> dict[str, Any]:
+        row = {"id": job_id, "batch_id": None, "user_id": 1, "waits_for": waits_for}
+        return row | {"deadline_at": started + 90, "finished_at": finished}
+
+    ledger = [entry(1, j, "reserve", 1) | {"created_at": 100.0} for j in ("a", "b", "c")]
+    # a from 100 to 130; b waited, started at 130 as a ended; c was cancelled while waiting.
+    fair = [job("a", started=100, finished=130), job("b", started=130, finished=170)]
+    fair.append(job("c", started=100, finished=150, waits_for=1))
+    assert rules.generating_past(ledger, fair) == []
+    early = [job("a", started=100, finished=130), job("b", started=120, finished=170)]
+    assert rules.generating_past(ledger[:2], early) == ["member 1: request b started with 1 other(s) generating"]
+
+
 def test_a_reservation_past_the_server_s_images_generating_or_its_month_s_units_is_caught() -> None:
-    rules = QuotaRules(daily=100, in_flight=100, guild_in_flight=3, guild_monthly=5)
+    rules = QuotaRules(daily=100, in_flight=100, guild_in_flight=3, guild_monthly=5, waiting=0)
     jobs = requests(("a1", "A"), ("a2", "A"), ("b", None), ("c", None), ("d", None))
     # Each candidate is one image to the server: a batch of two and one more from another member is three.
     three = [entry(1, "a1", "reserve", 1), entry(1, "a2", "reserve", 1), entry(2, "b", "reserve", 1)]
