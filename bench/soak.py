@@ -179,7 +179,12 @@ class Plan:
         if self.quota_daily is None:
             return None
         return QuotaRules(
-            self.quota_daily, self.in_flight, self.guild_in_flight, self.guild_monthly, self.waiting, self.deadline
+            self.quota_daily,
+            self.in_flight,
+            self.guild_in_flight,
+            self.guild_monthly,
+            self.waiting,
+            deadline=self.deadline,
         )
 
 

@@ -327,7 +327,8 @@ class QuotaRules:
     guild_in_flight: int | None = None
     guild_monthly: int | None = None
     waiting: int = 3
-    deadline: float = 90.0
+    # No default: read by a deadline other than the bot's, a waiting request's start is misplaced.
+    deadline: float = field(kw_only=True)
 
     def broken_by(self, ledger: Iterable[Mapping[str, Any]], jobs: Iterable[Mapping[str, Any]]) -> list[str]:
         """Each reservation in ``ledger`` (its rows in the order written: each reservation is checked and

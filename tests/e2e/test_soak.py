@@ -456,7 +456,7 @@ async def test_members_running_out_of_quota_under_chaos_and_a_kill_are_never_cha
         provider_time=lambda: times.uniform(0.3, 1.5),
         chaos=Chaos(rate=0.15, seed=SEED, hang_seconds=2.0),
     )
-    limits = QuotaRules(daily=2, in_flight=1)
+    limits = QuotaRules(daily=2, in_flight=1, deadline=20)  # write_config's deadline
     quota = {**GENEROUS_QUOTAS, "daily": limits.daily, "in_flight_per_user": limits.in_flight}
     log = tmp_path / "bot.log"
     db = tmp_path / "bot.sqlite3"

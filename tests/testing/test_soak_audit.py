@@ -252,7 +252,7 @@ def requests(*jobs: tuple[str, str | None]) -> list[dict[str, Any]]:
 
 
 def test_a_reservation_past_the_day_s_units_is_caught_and_a_refund_gives_them_back() -> None:
-    rules = QuotaRules(daily=2, in_flight=5, waiting=0)
+    rules = QuotaRules(daily=2, in_flight=5, waiting=0, deadline=90)
     jobs = requests(("a", None), ("b", None), ("c", None))
     within = [entry(1, "a", "reserve", 1), entry(1, "a", "refund", -1), entry(1, "b", "reserve", 1)]
     within += [entry(1, "c", "reserve", 1), entry(2, "x", "reserve", 2)]  # another member's units are theirs
@@ -266,7 +266,7 @@ def test_a_reservation_past_the_day_s_units_is_caught_and_a_refund_gives_them_ba
 
 
 def test_a_reservation_past_the_requests_a_member_may_have_running_is_caught() -> None:
-    rules = QuotaRules(daily=100, in_flight=2, waiting=0)
+    rules = QuotaRules(daily=100, in_flight=2, waiting=0, deadline=90)
     # Three candidates of one /imagine count:3 are one request; with one more running, that is two.
     jobs = requests(("a1", "A"), ("a2", "A"), ("a3", "A"), ("b", None), ("c", None))
     batch = [entry(1, j, "reserve", 1) for j in ("a1", "a2", "a3")]
@@ -275,7 +275,7 @@ def test_a_reservation_past_the_requests_a_member_may_have_running_is_caught() -
         "member 1: job c reserved with 2 other request(s) generating or waiting"
     ]
     # With one request allowed to wait its turn, c is taken waiting; a fourth is not.
-    waits = QuotaRules(daily=100, in_flight=2, waiting=1)
+    waits = QuotaRules(daily=100, in_flight=2, waiting=1, deadline=90)
     taken = [*batch, entry(1, "b", "reserve", 1), entry(1, "c", "reserve", 1)]
     assert waits.broken_by(taken, jobs) == []
     assert waits.broken_by([*taken, entry(1, "d", "reserve", 1)], [*jobs, *requests(("d", None))]) == [
@@ -307,7 +307,7 @@ def test_a_request_started_while_its_member_had_their_limit_generating_is_caught
 
 
 def test_a_reservation_past_the_server_s_images_generating_or_its_month_s_units_is_caught() -> None:
-    rules = QuotaRules(daily=100, in_flight=100, guild_in_flight=3, guild_monthly=5, waiting=0)
+    rules = QuotaRules(daily=100, in_flight=100, guild_in_flight=3, guild_monthly=5, waiting=0, deadline=90)
     jobs = requests(("a1", "A"), ("a2", "A"), ("b", None), ("c", None), ("d", None))
     # Each candidate is one image to the server: a batch of two and one more from another member is three.
     three = [entry(1, "a1", "reserve", 1), entry(1, "a2", "reserve", 1), entry(2, "b", "reserve", 1)]
