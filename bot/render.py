@@ -338,8 +338,10 @@ def progress_embed(
     label = state_label(job)
     embed = _base(job, f"🍌 {label}…", COLOUR_PROGRESS, caps)
     # Discord renders <t:...:R> as "12 seconds ago" and keeps it ticking, with no edit from us.
-    embed.add_field(name="Started", value=f"<t:{int(job.created_at)}:R>", inline=True)
-    if job.waits_for is not None and job.state is JobState.QUEUED:
+    waits = job.waits_for is not None and job.state is JobState.QUEUED
+    # Not "Started" while it waits its turn: nothing has.
+    embed.add_field(name="Asked" if waits else "Started", value=f"<t:{int(job.created_at)}:R>", inline=True)
+    if job.waits_for is not None and waits:
         embed.add_field(name=TURN_FIELD, value=turn_note(job.waits_for), inline=False)
     if typical is not None:
         embed.add_field(name="Usually takes", value=duration_span(*typical), inline=True)
@@ -588,7 +590,8 @@ def batch_embed(
                 charged = f"Only the {len(delivered)} delivered; {_numbers(missing)} cost nothing."
             embed.add_field(name="Charged", value=charged, inline=True)
     else:
-        embed.add_field(name="Started", value=f"<t:{int(first.created_at)}:R>", inline=True)
+        started = "Asked" if waits_for is not None else "Started"
+        embed.add_field(name=started, value=f"<t:{int(first.created_at)}:R>", inline=True)
         if waits_for is not None:
             embed.add_field(name=TURN_FIELD, value=turn_note(waits_for), inline=False)
         if typical is not None:

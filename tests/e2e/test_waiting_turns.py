@@ -57,6 +57,7 @@ async def test_a_request_past_the_limit_waits_its_turn_through_a_restart_and_sta
         assert waiting["title"] == "🍌 Waiting for your turn…", waiting
         note = field(waiting, "Your turn") or ""
         assert note.startswith("You may have 1 request(s) generating at once: this one starts by itself"), note
+        assert field(waiting, "Asked") is not None and field(waiting, "Started") is None, waiting
         assert embed_of(discord_fake, third)["title"] == "🍌 Waiting for your turn · 2 images…"
         # Past the two that may wait: refused, nothing recorded.
         fourth = await discord_fake.slash_command("imagine", {"prompt": "fourth"})
