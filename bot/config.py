@@ -255,8 +255,9 @@ class QuotaSettings(_Section):
     # Requests a member may have running at once (the candidates of an /imagine count are one), and
     # images a whole server may (each candidate is one).
     in_flight_per_user: int | None = Field(default=2, ge=0)
-    # Requests a member past that may have waiting to start, each when one of theirs ends (bot/waiting_requests.py),
-    # as Midjourney queues a member's jobs; past these, a request is refused. 0: refused at once, as before.
+    # Requests a member may have waiting to start, past that or the server's room, each when there is room
+    # (bot/waiting_requests.py), as Midjourney queues a member's jobs; past these, a request is refused. 0:
+    # refused at once, as before.
     waiting_per_user: int = Field(default=3, ge=0)
     in_flight_per_guild: int | None = Field(default=10, ge=0)
     # Per-server monthly budget, in units and in (estimated) US dollars.

@@ -138,6 +138,7 @@ class JobRunner:
     ) -> None:
         self.catalogue = catalogue
         self.store = store
+        self.quotas = quotas
         self.heartbeat = heartbeat
         self.providers = providers
         self.sink = sink

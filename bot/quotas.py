@@ -33,6 +33,10 @@ WINDOWS = ("daily", "weekly", "monthly")
 # Each window by the report period (bot/store/usage.py) that covers the same time.
 _PERIODS = {"daily": "day", "weekly": "week", "monthly": "month"}
 _BALANCE_KINDS = "('reserve', 'refund', 'grant')"
+# A server's images generating: reserved and not waiting their turn (bot/waiting_requests.py).
+SERVER_GENERATING_SQL = (
+    "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND charge_state = 'reserved' AND waits_for IS NULL"
+)
 
 
 class QuotaExceededError(InvalidRequestError):
@@ -361,12 +365,20 @@ class Quotas:
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
     async def _in_flight(self, conn: aiosqlite.Connection, guild_id: int) -> int:
-        """Images generating in the server (each candidate of a batch adds to the load), with those waiting for
-        their member's turn (reserved, and soon generating: the server's limit is about what it is billed)."""
-        row = await _fetchone(
-            conn, "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND charge_state = 'reserved'", (guild_id,)
-        )
+        """Images generating in the server (each candidate of a batch adds to the load). Not those waiting their
+        turn: they start only when the server has room for them too (bot/waiting_requests.py), and counted here
+        one member's queue kept every other member out of a server with room."""
+        row = await _fetchone(conn, SERVER_GENERATING_SQL, (guild_id,))
         return int(row[0]) if row else 0
+
+    async def server_at_once(self, guild_id: int) -> int | None:
+        """The server's limit on images generating at once (its own, else the config's; None: none), or None
+        while quotas are off: what a waiting request's start is held to (bot/waiting_requests.py)."""
+        if not self.settings.enabled:
+            return None
+        async with self.db.read() as conn:
+            _, in_flight, _ = await self._guild_limits(conn, guild_id)
+        return in_flight
 
     async def _requests(self, conn: aiosqlite.Connection, guild_id: int, user_id: int) -> tuple[int, int]:
         """A member's requests generating, and waiting for their turn (bot/waiting_requests.py): the candidates
@@ -473,7 +485,7 @@ class Quotas:
         # member's windows and the server's alike, so the count it suggests is taken when asked for at once
         # (read from the first limit to refuse, count:3 was suggested by the daily quota and refused by the
         # weekly one).
-        room = await self._least_room(conn, member, limits, units, cost, now) if count > 1 else None
+        room = await self._least_room(conn, member, limits, units, cost, now, count=count) if count > 1 else None
         try:
             return await self._check_limits(conn, member, limits, units, cost, now, count=count, room=room)
         except QuotaExceededError as refusal:
@@ -493,8 +505,10 @@ class Quotas:
         room: Room | None,
     ) -> int | None:
         """Refuses (QuotaExceededError) a request over a limit; returns, for one to be taken waiting its turn
-        because its member has as many generating as they may (bot/waiting_requests.py), that limit."""
+        (bot/waiting_requests.py), the member's limit of requests at once if that is what it waits for, or 0 if
+        it waits only for room among the server's images at once. None: it starts at once."""
         waits_for: int | None = None
+        waiting: int | None = None  # the member's requests waiting, once read
         if limits.in_flight is not None:
             # The new job rows are already inserted (not yet reserved), so they are not in this count.
             running, waiting = await self._requests(conn, member.guild_id, member.user_id)
@@ -539,11 +553,24 @@ class Quotas:
                     f"{count} images cost {units * count} unit(s) ({units} each); you have used {spent} of your "
                     f"{allowance}, so {_fit_in(fit, room)}. Nothing was started or charged. " + resets
                 )
-        await self._check_guild(conn, member.guild_id, units, cost, now, count=count, room=room)
-        return waits_for
+        if waiting is None and self.settings.waiting_per_user > 0:
+            _, waiting = await self._requests(conn, member.guild_id, member.user_id)
+        may_wait = waiting is not None and waiting < self.settings.waiting_per_user
+        server_full = await self._check_guild(
+            conn, member.guild_id, units, cost, now, count=count, room=room, may_wait=may_wait
+        )
+        return 0 if waits_for is None and server_full else waits_for
 
     async def _least_room(
-        self, conn: aiosqlite.Connection, member: Member, limits: Limits, units: int, cost: int, now: float
+        self,
+        conn: aiosqlite.Connection,
+        member: Member,
+        limits: Limits,
+        units: int,
+        cost: int,
+        now: float,
+        *,
+        count: int,
     ) -> Room | None:
         """The limit with room for the fewest images of ``units`` units and ``cost`` micro-dollars each, among
         the member's windows, the server's images generating at once, its monthly units and its budget (None:
@@ -560,7 +587,14 @@ class Quotas:
         monthly_units, in_flight, budget = await self._guild_limits(conn, member.guild_id)
         if in_flight is not None:
             free = max(0, in_flight - await self._in_flight(conn, member.guild_id))
-            rooms.append(Room(free, f"this server has room for {free} more image(s) generating at once"))
+            room = Room(free, f"this server has room for {free} more image(s) generating at once")
+            if free < count and self.settings.waiting_per_user > 0:
+                # Images past the server's room now wait for it (bot/waiting_requests.py), if the member may have
+                # one more request waiting: then only the limit itself holds the count.
+                _, waiting = await self._requests(conn, member.guild_id, member.user_id)
+                if waiting < self.settings.waiting_per_user:
+                    room = Room(in_flight, f"this server allows {in_flight} image(s) generating at once")
+            rooms.append(room)
         if (monthly_units is not None and units > 0) or (budget is not None and cost > 0):
             used_units, used_cost = await self._guild_month(conn, member.guild_id, now)
             if monthly_units is not None and units > 0:
@@ -602,8 +636,12 @@ class Quotas:
         *,
         count: int = 1,
         room: Room | None = None,
-    ) -> None:
+        may_wait: bool = False,
+    ) -> bool:
+        """Refuses a request over the server's limits; True if it has no room among the server's images at once
+        now and ``may_wait`` for it (its member may have another request waiting: bot/waiting_requests.py)."""
         monthly_units, in_flight, budget = await self._guild_limits(conn, guild_id)
+        full = False
         if in_flight is not None:
             generating = await self._in_flight(conn, guild_id)
             if in_flight == 0:
@@ -611,11 +649,19 @@ class Quotas:
                     "This server's limit on images generating at once is 0 (set by an admin), so no image can "
                     "be started here; waiting will not change that."
                 )
-            if generating >= in_flight:
+            # A request that can fit once others end waits for them, if its member may have one more waiting;
+            # one larger than the limit never fits, and is told how many would (then waiting for their turn).
+            full = generating + count > in_flight and may_wait
+            if full and count > in_flight:
+                raise QuotaExceededError(
+                    f"This server allows {in_flight} image(s) generating at once, so {count} cannot start together: "
+                    f"{_fit_in(in_flight, room)}. Nothing was started or charged."
+                )
+            if generating >= in_flight and not full:
                 raise QuotaExceededError(
                     f"This server already has {in_flight} image(s) generating, its limit. Try again in a minute."
                 )
-            if generating + count > in_flight:
+            if generating + count > in_flight and not full:
                 raise QuotaExceededError(
                     f"This server has {generating} image(s) generating and allows {in_flight} at once, so "
                     f"{_fit_in(in_flight - generating, room)}. Nothing was started or charged."
@@ -623,6 +669,7 @@ class Quotas:
         await self._check_month(
             conn, guild_id, monthly_units, budget, units * count, cost * count, now, count=count, room=room
         )
+        return full
 
     async def _check_month(
         self,

@@ -355,11 +355,17 @@ TURN_FIELD = "Your turn"
 
 
 def turn_note(limit: int) -> str:
-    """Why a request taken past its member's requests generating at once has not started (bot/waiting_requests.py)."""
-    return (
-        f"You may have {limit} request(s) generating at once: this one starts by itself when one of them ends. "
-        "Nothing is charged until you get the image; cancel it if you no longer want it."
-    )
+    """Why a request taken waiting has not started (bot/waiting_requests.py): ``limit``, its member's requests at
+    once when it was taken past them; 0, it waits for the server's room alone."""
+    tail = "Nothing is charged until you get the image; cancel it if you no longer want it."
+    if limit == 0:
+        why = (
+            "This server has as many images generating as it allows at once: "
+            "this one starts by itself when there is room."
+        )
+    else:
+        why = f"You may have {limit} request(s) generating at once: this one starts by itself when one of them ends."
+    return f"{why} {tail}"
 
 
 def ping_promise(when: str, after: float) -> str:

@@ -1,22 +1,29 @@
-"""Requests waiting their member's turn, as Midjourney queues a member's jobs past those it runs at once.
+"""Requests waiting their turn, as Midjourney queues a member's jobs past those it runs at once.
 
 A member who already has as many requests generating as their quota allows (``[quotas] in_flight_per_user``, a
-tier's or an admin's ``in_flight``) is no longer refused outright: up to ``[quotas] waiting_per_user`` more are
-taken, recorded and reserved like any other (bot/quotas.py marks their jobs with ``waits_for``, the limit they
-were taken under), shown as waiting, and each started, oldest first, when one of the member's requests ends.
+tier's or an admin's ``in_flight``), or whose request the server has no room for among its images generating at
+once (``in_flight_per_guild``, or the server's own), is no longer refused outright: up to ``[quotas]
+waiting_per_user`` of their requests are taken waiting, recorded and reserved like any other (bot/quotas.py
+marks their jobs with ``waits_for``: the member's limit, or 0 for one that waits only for the server), shown as
+waiting, and each started when its member and its server have room for it, its member's oldest first.
 
-Two ways to start one, so none waits for good: the job store tells the runner when a reservation settles, and
-the member's waiting jobs fall due at once (``slot_freed``); and a waiting job looks again ``RECHECK_SECONDS``
-after its last look whatever happens (a wake-up missed, a reservation settled by the ledger's own repair, a
-restart: a start steps every unfinished job at once). A waiting job's deadline starts when it does: the time
-it waited is not the provider's.
+Waiting jobs do not count as generating, for the member or the server: counted, one member's queue kept every
+other member out of a server with room. Two ways to start one, so none waits for good: the job store tells the
+runner when a reservation settles, and the waiting jobs it may have made room for fall due at once
+(``slot_freed``); and a waiting job looks again ``RECHECK_SECONDS`` after its last look whatever happens (a
+wake-up missed, a reservation settled by the ledger's own repair, a restart: a start steps every unfinished job
+at once). A waiting job's deadline starts when it does: the time it waited is not the provider's.
+
+Among members, the server's places go to whichever waiting request looks first once one is freed, the oldest
+woken first; a request arriving then may take it before them (it is not held back for requests waiting), and a
+batch waits for room for all its images, so single images may pass it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from bot.store.jobs import Job
 
@@ -29,6 +36,7 @@ log = logging.getLogger(__name__)
 RECHECK_SECONDS = 30.0
 
 Member = tuple[int | None, int | None]
+K = TypeVar("K")
 
 
 class WaitingRequests:
@@ -39,45 +47,73 @@ class WaitingRequests:
         # Turns are taken one at a time: two waiting requests looked at side by side would both see the one
         # free place.
         self._turns = asyncio.Lock()
-        # Waiting jobs by member, as last seen by their steps: those woken when one of the member's ends.
-        self._waiting: dict[Member, set[str]] = {}
+        # Waiting jobs as last seen by their steps: by member, those whose member had no room (woken when one of
+        # the member's requests ends); by server, those whose member had room and the server none (woken when
+        # any image there ends).
+        self._by_member: dict[Member, set[str]] = {}
+        self._by_server: dict[int | None, set[str]] = {}
 
     async def start_if_turn(self, job: Job) -> Job | None:
         """At ``job``'s step (it waits: ``waits_for`` is set), under its lock: the job started (waiting no more,
-        its deadline from now), if its member has room for it and no request taken before it still waits;
-        else None, and it is due again in ``RECHECK_SECONDS``."""
+        its deadline from now), if it is its turn; else None, and it is due again in ``RECHECK_SECONDS``.
+
+        Its turn: its member has room for it past their other requests generating and those waiting taken
+        before it (``waits_for``, the member's limit when it was taken; 0: it waited only for the server), and
+        the server has room for its images (its limit as of now, bot/quotas.py ``server_at_once``)."""
         runner = self.runner
         member: Member = (job.guild_id, job.user_id)
         async with self._turns:
-            generating, ahead = await runner.store.turn_of(job)
+            turn = await runner.store.turn_of(job)
+            limit = job.waits_for or 0
+            member_room = limit == 0 or turn.generating + turn.ahead < limit
+            server_limit = None
+            if member_room and runner.quotas is not None and job.guild_id is not None:
+                server_limit = await runner.quotas.server_at_once(job.guild_id)
+            server_room = server_limit is None or turn.server_generating + turn.images <= server_limit
             now = runner.clock()
-            if generating + ahead < (job.waits_for or 0):
+            if member_room and server_room:
                 started = await runner.store.update(
                     job, now=now, waits_for=None, deadline_at=now + runner.settings.deadline_seconds
                 )
-                log.info("job %s: its member's turn has come (%d others generating); starting", job.id, generating)
-                ids = self._waiting.get(member)
-                if ids is not None:
-                    ids.discard(job.id)
-                    if not ids:
-                        del self._waiting[member]
+                log.info(
+                    "job %s: its turn has come (%d of its member's and %d of the server's generating); starting",
+                    job.id,
+                    turn.generating,
+                    turn.server_generating,
+                )
+                _discard(self._by_member, member, job.id)
+                _discard(self._by_server, job.guild_id, job.id)
                 return started
-        self._waiting.setdefault(member, set()).add(job.id)
+        if member_room:
+            self._by_server.setdefault(job.guild_id, set()).add(job.id)
+        else:
+            self._by_member.setdefault(member, set()).add(job.id)
         await runner.store.note_poll(job, next_poll_at=now + RECHECK_SECONDS)
         return None
 
     def slot_freed(self, job: Job) -> None:
-        """``job``'s reservation has settled (it ended): its member's waiting jobs are due now, to see whose turn
-        it is. Called by the job store after its commit; cheap when nobody waits (one lookup)."""
-        ids = self._waiting.pop((job.guild_id, job.user_id), None)
-        if ids:
-            self.runner.in_background(self._due_now(ids), f"turn-{job.user_id}")
+        """``job``'s reservation has settled (it ended): the waiting jobs it may have made room for are due now,
+        to see whose turn it is. Called by the job store after its commit; cheap when nobody waits."""
+        woken = self._by_member.pop((job.guild_id, job.user_id), set()) | self._by_server.pop(job.guild_id, set())
+        if woken:
+            self.runner.in_background(self._due_now(woken), f"turn-{job.guild_id}-{job.user_id}")
 
     async def _due_now(self, job_ids: set[str]) -> None:
+        """Make ``job_ids`` due now, the oldest first: the loop starts due creates oldest first, so the request
+        that has waited longest takes the first place freed."""
         runner = self.runner
-        for job_id in sorted(job_ids):
-            async with runner.lock(job_id):
-                waiting = await runner.store.get(job_id)
+        jobs = [job for job_id in job_ids if (job := await runner.store.get(job_id)) is not None]
+        for job in sorted(jobs, key=lambda j: (j.created_at, j.id)):
+            async with runner.lock(job.id):
+                waiting = await runner.store.get(job.id)
                 if waiting is not None and not waiting.terminal and waiting.waits_for is not None:
                     await runner.store.note_poll(waiting, next_poll_at=runner.clock())
         runner.wake()
+
+
+def _discard(index: dict[K, set[str]], key: K, job_id: str) -> None:
+    ids = index.get(key)
+    if ids is not None:
+        ids.discard(job_id)
+        if not ids:
+            del index[key]

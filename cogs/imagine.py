@@ -573,12 +573,14 @@ def _reserved(news: Sequence[tuple[NewJob, Admission]]) -> InTransaction:
     return reserve
 
 
-def _fewer_note(made: int, wanted: str, room: Room | None) -> str:
+def _fewer_note(made: int, wanted: str, room: Room | None, *, waiting: bool = False) -> str:
     """The private word when the quotas had room for only ``made`` of the images ``wanted`` names
     (``start_up_to``), naming the limit with the least room (the member's quota, or the server's images at
     once, units or budget) where the refusal said which."""
     images = f"{made} image{'s' if made != 1 else ''}"
     why = room.limit if room is not None else f"the quota had room for only {images} just now"
+    if waiting:
+        return f"Took {images}, waiting their turn, not {wanted}: {why}."
     return f"Started {images}, not {wanted}: {why}."
 
 
@@ -999,7 +1001,8 @@ class Imagine(commands.Cog):
         count = len(requests)
         jobs, room = await self._start(interaction, requests, preferred=preferred, fewer_if_refused=True)
         if jobs and len(jobs) < count:
-            return jobs, _fewer_note(len(jobs), wanted, room)
+            waiting = any(job.waits_for is not None for job in jobs)  # bot/waiting_requests.py
+            return jobs, _fewer_note(len(jobs), wanted, room, waiting=waiting)
         return jobs, None
 
     async def _start(

@@ -93,7 +93,9 @@ async def test_a_count_suggested_by_one_limit_fits_the_server_s_limits_too(
 ) -> None:
     db, store = await open_db(tmp_path / "server.sqlite3")
     clock = Clock(ts("2026-11-24 12:00"))
-    settings = QuotaSettings(**{"in_flight_per_user": None, "in_flight_per_guild": None, **limits})
+    # Nothing may wait its turn here (bot/waiting_requests.py): the count suggested is what starts now.
+    base = {"in_flight_per_user": None, "in_flight_per_guild": None, "waiting_per_user": 0}
+    settings = QuotaSettings(**{**base, **limits})
     quotas = Quotas(db, settings, clock=clock)
     refusal = await ask(quotas, store, clock, count=4) or ""
     count = suggested(refusal)

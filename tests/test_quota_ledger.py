@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from dataclasses import astuple
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -373,9 +374,37 @@ async def test_past_the_limit_at_once_a_request_waits_its_turn_up_to_the_waiting
     status = await quotas.status(Member(guild_id=1, user_id=7))
     assert (status.in_flight, status.in_flight_limit, status.waiting) == (1, 1, 2)
     jobs = {job_id: await store.get(job_id) for job_id, _, _ in rows}
-    turns = [await store.turn_of(job) for job in jobs.values() if job is not None]
-    # The first generates; the batch has only it before it; the last has the batch before it too.
-    assert turns == [(0, 0), (1, 0), (1, 0), (1, 1)]
+    turns = [astuple(await store.turn_of(job)) for job in jobs.values() if job is not None]
+    # The first generates; the batch has only it before it; the last has the batch before it too. The server has
+    # one image generating; the batch has two waiting, the last one.
+    assert turns == [(0, 0, 1, 0), (1, 0, 1, 2), (1, 0, 1, 2), (1, 1, 1, 1)]
+    await db.close()
+
+
+async def test_a_request_the_server_has_no_room_for_waits_while_its_member_may_have_one_waiting(tmp_path: Path) -> None:
+    """Waiting requests are not the server's images generating: another member's request is taken while a queue
+    waits. One the server has no room for waits (``waits_for`` 0: for the server alone) while its member may
+    have one more waiting; past that, or larger than the server's limit, it is refused as before."""
+    db, store = await open_db(tmp_path / "server.sqlite3")
+    clock = Clock(ts("2026-11-23 12:00"))
+    settings = QuotaSettings(daily=None, in_flight_per_user=1, in_flight_per_guild=2, waiting_per_user=1)
+    quotas = Quotas(db, settings, clock=clock)
+
+    async def ask(user: int, count: int = 1) -> str | None:
+        clock.now += 1
+        return await asked(quotas, store, clock, user, units=1, count=count)
+
+    assert await ask(7) is None and await ask(7) is None  # one generating, one waiting its member's turn
+    assert await ask(8) is None  # the server's second image: the waiting one is not counted
+    assert await ask(9) is None  # no room in the server: it waits for it
+    refusal = await ask(9) or ""
+    assert refusal.startswith("You already have 0 request(s) generating (limit 1) and 1 waiting to start"), refusal
+    too_big = await ask(10, 3) or ""
+    assert too_big.startswith(
+        "This server allows 2 image(s) generating at once, so 3 cannot start together: at most 2 fit: ask for count:2"
+    ), too_big
+    rows = query(db.path, "SELECT user_id, waits_for FROM jobs WHERE charge_state = 'reserved' ORDER BY created_at")
+    assert rows == [(7, None), (7, 1), (8, None), (9, 0)]
     await db.close()
 
 

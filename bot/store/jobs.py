@@ -174,12 +174,30 @@ def _to_row(values: Mapping[str, Any]) -> dict[str, Any]:
     return {_COLUMN[name]: _to_column(name, value) for name, value in values.items()}
 
 
-# ``JobStore.turn_of``: a member's other requests generating, and those waiting taken before the one asked about.
+# ``JobStore.turn_of``, over the server's reserved jobs (the partial index jobs_in_flight, 0003): the member's
+# other requests generating, their requests waiting taken before the one asked about, the server's images
+# generating, and the images of the request asked about still waiting.
+_REQUEST = "COALESCE(batch_id, id)"
 TURN_SQL = (
-    "SELECT COUNT(DISTINCT CASE WHEN waits_for IS NULL THEN COALESCE(batch_id, id) END), "
-    "COUNT(DISTINCT CASE WHEN waits_for IS NOT NULL AND created_at < ? THEN COALESCE(batch_id, id) END) "
-    "FROM jobs WHERE guild_id = ? AND user_id = ? AND charge_state = 'reserved' AND COALESCE(batch_id, id) != ?"
+    f"SELECT COUNT(DISTINCT CASE WHEN user_id = ? AND waits_for IS NULL AND {_REQUEST} != ? THEN {_REQUEST} END), "
+    f"COUNT(DISTINCT CASE WHEN user_id = ? AND waits_for IS NOT NULL AND created_at < ? THEN {_REQUEST} END), "
+    "COUNT(CASE WHEN waits_for IS NULL THEN 1 END), "
+    f"COUNT(CASE WHEN waits_for IS NOT NULL AND {_REQUEST} = ? THEN 1 END) "
+    "FROM jobs WHERE guild_id = ? AND charge_state = 'reserved'"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """Where a waiting request stands (``JobStore.turn_of``): its member's other requests ``generating`` and
+    ``ahead`` of it (waiting, taken before it); the server's images ``server_generating``; its own ``images``
+    still waiting."""
+
+    generating: int
+    ahead: int
+    server_generating: int
+    images: int
+
 
 # The fields ``JobStore.note_poll`` may keep in memory only.
 POLL_FIELDS = frozenset({"attempts", "poll_errors", "next_poll_at", "last_poll_at", "last_queued_at"})
@@ -532,16 +550,14 @@ class JobStore:
             (held_for / 2,),
         )
 
-    async def turn_of(self, job: Job) -> tuple[int, int]:
-        """For a waiting request (``job`` one of its jobs): how many of its member's other requests are
-        generating, and how many waiting were taken before it. A batch's candidates count as one request, as
-        the quota counts them (bot/quotas.py), and its own candidates count in neither."""
-        async with (
-            self.db.read() as conn,
-            conn.execute(TURN_SQL, (job.created_at, job.guild_id, job.user_id, job.batch_id or job.id)) as cur,
-        ):
+    async def turn_of(self, job: Job) -> Turn:
+        """Where the waiting request ``job`` belongs to stands. A batch's candidates count as one request to its
+        member, as the quota counts them (bot/quotas.py), and each as an image to the server."""
+        request = job.batch_id or job.id
+        params = (job.user_id, request, job.user_id, job.created_at, request, job.guild_id)
+        async with self.db.read() as conn, conn.execute(TURN_SQL, params) as cur:
             row = await cur.fetchone()
-        return (int(row[0]), int(row[1])) if row else (0, 0)
+        return Turn(*(int(n) for n in row)) if row else Turn(0, 0, 0, 0)
 
     async def cancels_untold(self) -> list[Job]:
         """Jobs ended by a cancel whose provider was not yet asked to stop (the bot died in between)."""

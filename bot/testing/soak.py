@@ -355,8 +355,6 @@ class QuotaRules:
             if kind != "reserve" or row["job_id"] is None:
                 continue
             generating.add(job_id)
-            if self.guild_in_flight is not None and len(generating) > self.guild_in_flight:
-                found.append(f"server {guild}: job {job_id} made {len(generating)} images generating")
             if self.guild_monthly is not None and server_used[(guild, month)] > self.guild_monthly:
                 found.append(f"server {guild}: job {job_id} took the month's units to {server_used[(guild, month)]}")
             request = request_of.get(job_id, job_id)
@@ -371,18 +369,21 @@ class QuotaRules:
         return found
 
     def generating_past(self, ledger: Sequence[Mapping[str, Any]], jobs: Iterable[Mapping[str, Any]]) -> list[str]:
-        """Each request that started while its member had ``in_flight`` others generating. A request starts
-        when reserved, or, if it waited its turn (bot/waiting_requests.py), when its deadline was set again, at
-        its start; it generates until its first candidate ends, as its reservation counts until then. One that
+        """Each request that started while its member had ``in_flight`` others generating, and each image that
+        started while its server had ``guild_in_flight`` others. A job starts when reserved, or, if it waited its
+        turn (bot/waiting_requests.py), when its deadline was set again, at its start; it generates until it
+        ends, and a request until its last candidate does, as their reservations count until then. One that
         ended still waiting (``waits_for`` set: cancelled, say) never generated."""
         reserved = {str(r["job_id"]): float(r["created_at"]) for r in ledger if r["kind"] == "reserve"}
         spans: dict[int, dict[str, tuple[float, float]]] = {}  # member -> request -> (start, end)
+        images: dict[int, dict[str, tuple[float, float]]] = {}  # server -> job -> (start, end)
         for job in jobs:
             job_id = str(job["id"])
             if job_id not in reserved or job["waits_for"] is not None:
                 continue
             start = max(reserved[job_id], float(job["deadline_at"]) - self.deadline)
             end = float(job["finished_at"]) if job["finished_at"] is not None else math.inf
+            images.setdefault(int(job["guild_id"]), {})[job_id] = (start, end)
             requests = spans.setdefault(int(job["user_id"]), {})
             request = str(job["batch_id"] or job_id)
             first_start, last_end = requests.get(request, (start, end))
@@ -393,6 +394,12 @@ class QuotaRules:
                 during = [other for other, (s, e) in requests.items() if other != request and s <= start < e]
                 if len(during) >= self.in_flight:
                     found.append(f"member {member}: request {request} started with {len(during)} other(s) generating")
+        server_limit = self.guild_in_flight
+        for guild, started in images.items() if server_limit is not None else ():
+            for job_id, (start, _) in started.items():
+                during = [other for other, (s, e) in started.items() if other != job_id and s <= start < e]
+                if server_limit is not None and len(during) >= server_limit:
+                    found.append(f"server {guild}: job {job_id} started with {len(during)} other image(s) generating")
         return found
 
 

@@ -12,6 +12,7 @@ when one was not used: the real bot, the fake Discord and fake providers (SeaArt
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from pathlib import Path
@@ -212,8 +213,10 @@ async def test_a_preferred_count_the_servers_images_at_once_limit_lowers_is_told
 ) -> None:
     """The server allows 3 images generating at once and one is: a saved count of 4 starts two, and the note
     names that limit; before, it said "the quota had room for only 2 images", the member's own quota, which
-    had room for all four."""
-    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 50, "in_flight_per_guild": 3})
+    had room for all four. (With no request allowed to wait its turn: the next test has that.)"""
+    settings = make_settings(
+        tmp_path, discord_fake, seaart, quotas={"daily": 50, "in_flight_per_guild": 3, "waiting_per_user": 0}
+    )
     running = await start_bot(settings, discord_fake, Clock())
     try:
         seaart.hold(True)
@@ -229,6 +232,39 @@ async def test_a_preferred_count_the_servers_images_at_once_limit_lowers_is_told
     ((note, flags),) = followups(discord_fake, preferred)
     assert flags & 64 and note.startswith("Started 2 images, not the 4 your /preferences ask for: "), note
     assert "this server has room for 2 more image(s) generating at once" in note, note
+
+
+async def test_a_preferred_count_past_the_servers_images_at_once_waits_for_room_for_as_many_as_it_allows(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """The server allows 3 images generating at once and another member's one is: a saved count of 4 can never
+    start together, so 3 are taken, waiting for the server's room (bot/waiting_requests.py), and start as the
+    other image ends; the note says so, naming the server's limit."""
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 50, "in_flight_per_guild": 3})
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        seaart.hold(True)
+        await answered(discord_fake, "imagine", {"prompt": "already running"}, user_id=discord_fake.moderator_id)
+        await discord_fake.wait_for(lambda: len(seaart.creates) == 1, timeout=10)
+        await answered(discord_fake, "preferences", {"count": 4})
+        preferred = await answered(discord_fake, "imagine", {"prompt": "a fox"})
+        await discord_fake.wait_for(lambda: bool(preferred.followup_ids), timeout=10)
+        message = discord_fake.messages[preferred.original_message_id or 0]
+        title = message.embeds[0]["title"]
+        await asyncio.sleep(0.3)  # time enough for a create, were one to go
+        sent_while_waiting = len(seaart.creates)
+        seaart.hold(False)
+        await discord_fake.wait_for(lambda: len(seaart.creates) == 4, timeout=20)
+        await discord_fake.wait_for(lambda: [r["state"] for r in rows(settings)] == ["delivered"] * 4, timeout=20)
+    finally:
+        await running.close()
+    assert title == "🍌 Waiting for your turn · 3 images…", title
+    assert sent_while_waiting == 1
+    ((note, flags),) = followups(discord_fake, preferred)
+    assert flags & 64 and note.startswith("Took 3 images, waiting their turn, not the 4 your /preferences ask for: "), (
+        note
+    )
+    assert "this server allows 3 image(s) generating at once" in note, note
 
 
 async def test_the_edit_form_renews_the_conversations_expired_links(

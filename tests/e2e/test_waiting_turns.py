@@ -106,3 +106,44 @@ async def test_a_request_past_the_limit_waits_its_turn_through_a_restart_and_sta
     ((waited,),) = query(settings, "SELECT deadline_at - created_at FROM jobs WHERE request_json LIKE '%second%'")
     assert waited > DEADLINE + 0.5, "its deadline started when it did, not when it was taken"
     assert answer_data(discord_fake, second)["allowed_mentions"]["parse"] == []
+
+
+async def test_a_request_the_server_has_no_room_for_waits_for_it_and_the_oldest_starts_first(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """The server allows one image generating at once. Another member's request, and a third's, wait for its
+    room (their own limits have room), each told why; they start in the order they were asked, each as the
+    image before it ends. Before, each was refused: "This server already has 1 image(s) generating"."""
+    settings = make_settings(
+        tmp_path, discord_fake, seaart, quotas={"daily": 20, "in_flight_per_guild": 1, "in_flight_per_user": 2}
+    )
+    seaart.hold(True)
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        first = await discord_fake.slash_command("imagine", {"prompt": "first"}, user_id=discord_fake.moderator_id)
+        await discord_fake.wait_for(lambda: query(settings, "SELECT state FROM jobs") == [("running",)], timeout=10)
+        second = await discord_fake.slash_command("imagine", {"prompt": "second"})
+        await discord_fake.wait_for(lambda: bool(second.original_message_id), timeout=10)
+        third = await discord_fake.slash_command("imagine", {"prompt": "third"}, user_id=discord_fake.admin_id)
+        await discord_fake.wait_for(lambda: bool(third.original_message_id), timeout=10)
+        await discord_fake.wait_for(lambda: field(embed_of(discord_fake, third), "Your turn") is not None, 10)
+        waiting = [embed_of(discord_fake, asked) for asked in (second, third)]
+        await asyncio.sleep(0.5)  # time enough for a create, were one to go
+        assert prompts_sent(seaart) == ["first"]
+        seaart.hold(False)
+        await delivered(discord_fake, first)
+        await delivered(discord_fake, second)
+        await delivered(discord_fake, third)
+    finally:
+        await running.close()
+    for embed in waiting:
+        assert embed["title"] == "🍌 Waiting for your turn…", embed
+        note = field(embed, "Your turn") or ""
+        assert note.startswith("This server has as many images generating as it allows at once: this one starts"), note
+    assert prompts_sent(seaart) == ["first", "second", "third"]
+    spans = query(
+        settings, "SELECT deadline_at - ?, finished_at FROM jobs ORDER BY created_at", settings.jobs.deadline_seconds
+    )
+    # One image at a time: each started once the one before it had ended.
+    assert all(spans[n][0] >= spans[n - 1][1] for n in (1, 2)), spans
+    assert query(settings, "SELECT DISTINCT charge_state FROM jobs") == [("committed",)]

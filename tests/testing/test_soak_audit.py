@@ -293,26 +293,39 @@ def test_a_request_started_while_its_member_had_their_limit_generating_is_caught
     ends. One that ended still waiting never generated."""
     rules = QuotaRules(daily=100, in_flight=1, deadline=90)
 
-    def job(job_id: str, *, started: float, finished: float | None, waits_for: int | None = None) -> dict[str, Any]:
-        row = {"id": job_id, "batch_id": None, "user_id": 1, "waits_for": waits_for}
-        return row | {"deadline_at": started + 90, "finished_at": finished}
-
     ledger = [entry(1, j, "reserve", 1) | {"created_at": 100.0} for j in ("a", "b", "c")]
     # a from 100 to 130; b waited, started at 130 as a ended; c was cancelled while waiting.
-    fair = [job("a", started=100, finished=130), job("b", started=130, finished=170)]
-    fair.append(job("c", started=100, finished=150, waits_for=1))
+    fair = [started_job("a", started=100, finished=130), started_job("b", started=130, finished=170)]
+    fair.append(started_job("c", started=100, finished=150, waits_for=1))
     assert rules.generating_past(ledger, fair) == []
-    early = [job("a", started=100, finished=130), job("b", started=120, finished=170)]
+    early = [started_job("a", started=100, finished=130), started_job("b", started=120, finished=170)]
     assert rules.generating_past(ledger[:2], early) == ["member 1: request b started with 1 other(s) generating"]
 
 
-def test_a_reservation_past_the_server_s_images_generating_or_its_month_s_units_is_caught() -> None:
+def started_job(
+    job_id: str, *, started: float, finished: float | None, waits_for: int | None = None, user: int = 1
+) -> dict[str, Any]:
+    """A jobs row as the audit of starts reads it: started when its deadline, 90 s, was set."""
+    row = {"id": job_id, "batch_id": None, "guild_id": 1, "user_id": user, "waits_for": waits_for}
+    return row | {"deadline_at": started + 90, "finished_at": finished}
+
+
+def test_an_image_started_while_its_server_had_its_limit_generating_is_caught() -> None:
+    """Each image is one to the server, whoever asked for it; one that waited counts from its start."""
+    rules = QuotaRules(daily=100, in_flight=5, guild_in_flight=2, deadline=90)
+    ledger = [entry(user, j, "reserve", 1) | {"created_at": 100.0} for user, j in ((1, "a"), (2, "b"), (3, "c"))]
+    fair = [started_job("a", started=100, finished=130, user=1), started_job("b", started=100, finished=170, user=2)]
+    assert rules.generating_past(ledger, [*fair, started_job("c", started=130, finished=160, user=3)]) == []
+    early = [*fair, started_job("c", started=120, finished=160, user=3)]
+    assert rules.generating_past(ledger, early) == ["server 1: job c started with 2 other image(s) generating"]
+
+
+def test_a_reservation_past_the_server_s_month_s_units_is_caught() -> None:
     rules = QuotaRules(daily=100, in_flight=100, guild_in_flight=3, guild_monthly=5, waiting=0, deadline=90)
     jobs = requests(("a1", "A"), ("a2", "A"), ("b", None), ("c", None), ("d", None))
     # Each candidate is one image to the server: a batch of two and one more from another member is three.
     three = [entry(1, "a1", "reserve", 1), entry(1, "a2", "reserve", 1), entry(2, "b", "reserve", 1)]
-    assert rules.broken_by(three, jobs) == []
-    assert rules.broken_by([*three, entry(3, "c", "reserve", 1)], jobs) == ["server 1: job c made 4 images generating"]
+    # Images generating are judged by their starts (``generating_past``): a reservation may wait its turn.
     ended = [entry(1, "a1", "commit", 1), entry(1, "a2", "refund", -1)]
     assert rules.broken_by([*three, *ended, entry(3, "c", "reserve", 1)], jobs) == []
     # Five units a month over every member: a1 charged, a2 refunded, b and c reserved is three; d's three more is six.
