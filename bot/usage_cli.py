@@ -199,7 +199,8 @@ def render_table(report: GuildReport | UserReport, *, period: str, tz: str = "UT
         ),
         "",
         f"Jobs: {_n(report.failed)} failed, {_n(report.blocked)} blocked, {_n(report.cancelled)} cancelled; "
-        f"{_n(report.in_flight)} in flight now",
+        f"{_n(report.in_flight)} in flight now"
+        + (f", {_n(report.waiting)} waiting their turn" if report.waiting else ""),
     ]
     if isinstance(report, GuildReport):
         lines += [f"Members charged: {_n(report.members_charged)}", "", "Top members by units"]

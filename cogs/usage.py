@@ -105,7 +105,7 @@ class UsageCog(AdminsOnlyGroup, group_name="usage", group_description="Usage rep
             embed.add_field(
                 name="Outcomes",
                 value=f"{user.failed} failed · {user.blocked} blocked · {user.cancelled} cancelled · "
-                f"{user.in_flight} generating · {user.grants_units} unit(s) granted",
+                f"{user.in_flight} generating{_waiting(user.waiting)} · {user.grants_units} unit(s) granted",
                 inline=False,
             )
         else:
@@ -123,7 +123,7 @@ class UsageCog(AdminsOnlyGroup, group_name="usage", group_description="Usage rep
             embed.add_field(
                 name="Outcomes",
                 value=f"{guild.failed} failed · {guild.blocked} blocked · {guild.cancelled} cancelled · "
-                f"{guild.in_flight} generating · {guild.grants_units} unit(s) granted",
+                f"{guild.in_flight} generating{_waiting(guild.waiting)} · {guild.grants_units} unit(s) granted",
                 inline=False,
             )
         embed.set_footer(text="Costs are estimates from the configured price table.")
@@ -166,3 +166,8 @@ class UsageCog(AdminsOnlyGroup, group_name="usage", group_description="Usage rep
 async def setup(bot: commands.Bot) -> None:
     assert isinstance(bot, Bananacord)
     await bot.add_cog(UsageCog(bot))
+
+
+def _waiting(images: int) -> str:
+    """The images waiting their turn (bot/waiting_requests.py), said only when there are any."""
+    return f" · {images} waiting their turn" if images else ""

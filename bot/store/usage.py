@@ -89,7 +89,8 @@ class GuildReport:
     failed: int
     blocked: int
     cancelled: int
-    in_flight: int
+    in_flight: int  # images generating now
+    waiting: int  # images waiting their turn now
     top_users: tuple[UserUsage, ...]
     by_model: tuple[GroupUsage, ...]
     by_provider: tuple[GroupUsage, ...]
@@ -108,7 +109,8 @@ class UserReport:
     failed: int
     blocked: int
     cancelled: int
-    in_flight: int
+    in_flight: int  # images generating now
+    waiting: int  # images waiting their turn now
     by_model: tuple[GroupUsage, ...]
     by_provider: tuple[GroupUsage, ...]
     by_day: tuple[DayUsage, ...]
@@ -191,9 +193,11 @@ USER_OUTCOMES_SQL = (
     f"SELECT state, COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND state IN ({_STATES}) "
     "AND created_at >= ? AND created_at < ? GROUP BY state"
 )
-# Served by the partial index jobs_in_flight (0003).
-GUILD_IN_FLIGHT_SQL = "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND charge_state = 'reserved'"
-USER_IN_FLIGHT_SQL = "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND charge_state = 'reserved'"
+# Served by the partial index jobs_in_flight (0003): images generating, and those waiting their turn
+# (bot/waiting_requests.py), which hold their units but have not started.
+_IN_FLIGHT = "SELECT COUNT(*) - COUNT(waits_for), COUNT(waits_for) FROM jobs WHERE charge_state = 'reserved' "
+GUILD_IN_FLIGHT_SQL = _IN_FLIGHT + "AND guild_id = ?"
+USER_IN_FLIGHT_SQL = _IN_FLIGHT + "AND guild_id = ? AND user_id = ?"
 
 LEDGER_COLUMNS = (
     "id",
@@ -253,7 +257,7 @@ class UsageReports:
             by_model = await _fetchall(conn, GUILD_BY_MODEL_SQL, period)
             by_provider = await _fetchall(conn, GUILD_BY_PROVIDER_SQL, period)
             outcomes = await _outcomes(conn, GUILD_OUTCOMES_SQL, period)
-            in_flight = await _count(conn, GUILD_IN_FLIGHT_SQL, (guild_id,))
+            in_flight, waiting = await _in_flight(conn, GUILD_IN_FLIGHT_SQL, (guild_id,))
         return GuildReport(
             guild_id=guild_id,
             since=since,
@@ -267,6 +271,7 @@ class UsageReports:
             blocked=outcomes[1],
             cancelled=outcomes[2],
             in_flight=in_flight,
+            waiting=waiting,
             top_users=tuple(UserUsage(int(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in top_users),
             by_model=_groups(by_model),
             by_provider=_groups(by_provider),
@@ -285,7 +290,7 @@ class UsageReports:
             by_provider = await _fetchall(conn, USER_BY_PROVIDER_SQL, period)
             charges = await _fetchall(conn, USER_CHARGES_SQL, period)
             outcomes = await _outcomes(conn, USER_OUTCOMES_SQL, period)
-            in_flight = await _count(conn, USER_IN_FLIGHT_SQL, (guild_id, user_id))
+            in_flight, waiting = await _in_flight(conn, USER_IN_FLIGHT_SQL, (guild_id, user_id))
         # Days are bucketed here, not in SQL: SQLite knows no time zones, and one member's rows are few.
         days: dict[date, tuple[int, int, int]] = {}
         for window_at, units, cost in charges:
@@ -305,6 +310,7 @@ class UsageReports:
             blocked=outcomes[1],
             cancelled=outcomes[2],
             in_flight=in_flight,
+            waiting=waiting,
             by_model=_groups(by_model),
             by_provider=_groups(by_provider),
             by_day=tuple(DayUsage(day, *figures) for day, figures in sorted(days.items())),
@@ -342,9 +348,9 @@ async def _fetchall(conn: aiosqlite.Connection, sql: str, params: Sequence[objec
         return list(await cur.fetchall())
 
 
-async def _count(conn: aiosqlite.Connection, sql: str, params: Sequence[object]) -> int:
+async def _in_flight(conn: aiosqlite.Connection, sql: str, params: Sequence[object]) -> tuple[int, int]:
     rows = await _fetchall(conn, sql, params)
-    return int(rows[0][0]) if rows else 0
+    return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
 
 
 async def _totals(conn: aiosqlite.Connection, sql: str, params: Sequence[object]) -> _Totals:
