@@ -155,6 +155,13 @@ def model_line(job: Job, caps: Capabilities | None, shapes: Sequence[str] = ()) 
     return " · ".join(parts)
 
 
+def differing_shapes(jobs: Sequence[Job]) -> list[str]:
+    """The shapes of a batch's images, for ``model_line``, where they differ (a prompt's ``--ar {1:1, 16:9}``);
+    empty where they are one shape, which the first image's line says."""
+    shapes = list(dict.fromkeys(job.request.aspect_ratio or "default shape" for job in jobs))
+    return shapes if len(shapes) > 1 else []
+
+
 def options_line(job: Job) -> str | None:
     request = job.request
     parts = []
@@ -579,8 +586,8 @@ def batch_embed(
     if first.request.permutation is not None:
         # A prompt with choices: the member's words as typed, each candidate's line saying which it took.
         embed.description = literal(first.request.permutation, WORDS_CHARS)
-    shapes = list(dict.fromkeys(j.request.aspect_ratio or "default shape" for j in batch))
-    if len(shapes) > 1:
+    shapes = differing_shapes(batch)
+    if shapes:
         at = _field_index(embed, "Model")
         embed.set_field_at(at, name="Model", value=model_line(first, caps, shapes), inline=False)
     providers = list(dict.fromkeys(served_by(j) for j in batch))

@@ -221,7 +221,9 @@ def _card(
     described = render.literal(words, render.WORDS_CHARS) if words else render.described(lead.request)
     embed = discord.Embed(title="🍌 Your copy", colour=render.COLOUR_DONE, description=described)
     where = f"[the message]({link})" if link else "the server"
-    embed.add_field(name="Model", value=render.model_line(lead, caps), inline=False)
+    # A prompt's shapes in braces (``--ar {1:1, 16:9}``) give its images different shapes: each is named, as the
+    # batch's message names them; the first's alone misdescribed the others.
+    embed.add_field(name="Model", value=render.model_line(lead, caps, render.differing_shapes(shown)), inline=False)
     options = render.options_line(lead)
     # Said where the images share them: a prompt's choices in braces may each have asked for their own seed.
     if options and all(render.options_line(job) == options for job in shown):

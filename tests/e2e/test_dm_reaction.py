@@ -95,6 +95,22 @@ async def test_a_batch_comes_in_one_dm(
     assert copy.embeds[0]["description"] == "a {red, green, blue} kite"  # the words as typed
 
 
+async def test_a_batch_of_shapes_in_braces_names_each_shape_in_its_copy(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """``--ar {1:1, 16:9}`` makes one image of each shape: the copy's Model line names both, as the batch's
+    message does; before, it named the first image's alone."""
+    message = await batch_message(discord_fake, {"prompt": "a kite --ar {1:1, 16:9}"})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 2, timeout=20)
+    await discord_fake.wait_for(lambda: len(message.attachments) == 2, timeout=10)
+    assert await discord_fake.react(message.id, "✉️")
+    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.member_id)), timeout=10)
+    (copy,) = discord_fake.dms_to(discord_fake.member_id)
+    model = next(f["value"] for f in copy.embeds[0]["fields"] if f["name"] == "Model")
+    shown = next(f["value"] for f in message.embeds[0]["fields"] if f["name"] == "Model")
+    assert "1:1 / 16:9" in model and model == shown, (model, shown)
+
+
 async def test_an_image_still_generating_says_so_and_one_that_never_came_sends_nothing(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
