@@ -74,8 +74,11 @@ class DayUsage:
     cost_micro_usd: int
 
 
-@dataclass(frozen=True, slots=True)
-class GuildReport:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Report:
+    """What a server's report and a member's share: a period's charges, refunds, outcomes and what is in flight
+    now, for one server (and, in ``UserReport``, one member of it)."""
+
     guild_id: int
     since: float
     until: float
@@ -85,34 +88,24 @@ class GuildReport:
     # Refund rows as positive figures: reservations given back because the job ended without an image.
     refunded: Usage
     grants_units: int
+    failed: int
+    blocked: int
+    cancelled: int
+    in_flight: int  # images generating now
+    waiting: int  # images waiting their turn now (bot/waiting_requests.py)
+    by_model: tuple[GroupUsage, ...]
+    by_provider: tuple[GroupUsage, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GuildReport(Report):
     members_charged: int
-    failed: int
-    blocked: int
-    cancelled: int
-    in_flight: int  # images generating now
-    waiting: int  # images waiting their turn now
     top_users: tuple[UserUsage, ...]
-    by_model: tuple[GroupUsage, ...]
-    by_provider: tuple[GroupUsage, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class UserReport:
-    guild_id: int
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserReport(Report):
     user_id: int
-    since: float
-    until: float
-    charged: Usage
-    bypass: Usage
-    refunded: Usage
-    grants_units: int
-    failed: int
-    blocked: int
-    cancelled: int
-    in_flight: int  # images generating now
-    waiting: int  # images waiting their turn now
-    by_model: tuple[GroupUsage, ...]
-    by_provider: tuple[GroupUsage, ...]
     by_day: tuple[DayUsage, ...]
 
 

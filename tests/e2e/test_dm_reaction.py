@@ -82,15 +82,23 @@ async def test_a_copy_names_the_seed_a_member_reacts_for_as_on_midjourney(
     assert copy.embeds[0]["footer"]["text"] == f"Job {jobs(settings)[0]['id']}"
 
 
-async def test_a_batch_comes_in_one_dm(
-    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
-) -> None:
-    message = await batch_message(discord_fake, {"prompt": "a {red, green, blue} kite"})
-    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)
-    await discord_fake.wait_for(lambda: len(message.attachments) == 3, timeout=10)
+async def copied_batch(
+    discord_fake: FakeDiscord, settings: Settings, prompt: str, count: int
+) -> tuple[FakeMessage, FakeMessage]:
+    """A batch of ``count`` images of ``prompt``, delivered, and the DM its member's ✉️ on it brought."""
+    message = await batch_message(discord_fake, {"prompt": prompt})
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * count, timeout=20)
+    await discord_fake.wait_for(lambda: len(message.attachments) == count, timeout=10)
     assert await discord_fake.react(message.id, "✉️")
     await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.member_id)), timeout=10)
     (copy,) = discord_fake.dms_to(discord_fake.member_id)
+    return message, copy
+
+
+async def test_a_batch_comes_in_one_dm(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    message, copy = await copied_batch(discord_fake, settings, "a {red, green, blue} kite", 3)
     assert [f.data for f in copy.files] == [f.data for f in message.files] and len(copy.files) == 3
     assert copy.embeds[0]["description"] == "a {red, green, blue} kite"  # the words as typed
 
@@ -100,12 +108,7 @@ async def test_a_batch_of_shapes_in_braces_names_each_shape_in_its_copy(
 ) -> None:
     """``--ar {1:1, 16:9}`` makes one image of each shape: the copy's Model line names both, as the batch's
     message does; before, it named the first image's alone."""
-    message = await batch_message(discord_fake, {"prompt": "a kite --ar {1:1, 16:9}"})
-    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 2, timeout=20)
-    await discord_fake.wait_for(lambda: len(message.attachments) == 2, timeout=10)
-    assert await discord_fake.react(message.id, "✉️")
-    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.member_id)), timeout=10)
-    (copy,) = discord_fake.dms_to(discord_fake.member_id)
+    message, copy = await copied_batch(discord_fake, settings, "a kite --ar {1:1, 16:9}", 2)
     model = next(f["value"] for f in copy.embeds[0]["fields"] if f["name"] == "Model")
     shown = next(f["value"] for f in message.embeds[0]["fields"] if f["name"] == "Model")
     assert "1:1 / 16:9" in model and model == shown, (model, shown)
