@@ -25,7 +25,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, TypeVar
 
-from bot.store.jobs import Job
+from bot.store.jobs import Job, Turn
 
 if TYPE_CHECKING:
     from bot.jobs import JobRunner
@@ -63,7 +63,9 @@ class WaitingRequests:
         runner = self.runner
         member: Member = (job.guild_id, job.user_id)
         async with self._turns:
-            turn = await runner.store.turn_of(job)
+            # Quotas turned off since it was taken (and the bot restarted): nothing limits it any more.
+            limited = runner.quotas is not None and runner.quotas.settings.enabled
+            turn = await runner.store.turn_of(job) if limited else Turn(0, 0, 0, 0)
             limit = job.waits_for or 0
             member_room = limit == 0 or turn.generating + turn.ahead < limit
             server_limit = None

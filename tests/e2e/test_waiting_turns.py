@@ -151,3 +151,29 @@ async def test_a_request_the_server_has_no_room_for_waits_for_it_and_the_oldest_
     # One image at a time: each started once the one before it had ended.
     assert all(spans[n][0] >= spans[n - 1][1] for n in (1, 2)), spans
     assert query(settings, "SELECT DISTINCT charge_state FROM jobs") == [("committed",)]
+
+
+async def test_a_request_waiting_when_quotas_are_turned_off_starts_at_the_next_start(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """Quotas turned off (``[quotas] enabled = false``) and the bot restarted: nothing limits a request any more,
+    so one still waiting starts at once, beside the one it waited for."""
+    quotas = {"daily": 20, "in_flight_per_user": 1}
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas=quotas)
+    seaart.hold(True)
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        await discord_fake.slash_command("imagine", {"prompt": "first"})
+        await discord_fake.wait_for(lambda: query(settings, "SELECT state FROM jobs") == [("running",)], timeout=10)
+        second = await discord_fake.slash_command("imagine", {"prompt": "second"})
+        await discord_fake.wait_for(lambda: bool(second.original_message_id), timeout=10)
+        await discord_fake.wait_for(lambda: field(embed_of(discord_fake, second), "Your turn") is not None, 10)
+    finally:
+        await running.close()
+    unlimited = make_settings(tmp_path, discord_fake, seaart, quotas={**quotas, "enabled": False})
+    running = await start_bot(unlimited, discord_fake, Clock())
+    try:
+        await discord_fake.wait_for(lambda: prompts_sent(seaart) == ["first", "second"], timeout=10)
+    finally:
+        seaart.hold(False)
+        await running.close()
