@@ -93,6 +93,28 @@ class WaitingRequests:
         await runner.store.note_poll(job, next_poll_at=now + RECHECK_SECONDS)
         return None
 
+    async def relimit(self, guild_id: int, user_id: int, limit: int | None) -> int:
+        """An admin changed a member's limit on requests at once (``/quota set member:``): their requests waiting
+        for it wait under ``limit`` now (None: no limit, so for the server's room alone) and look again at once.
+        A limit of 0, under which none could ever start, leaves them under the one they had. Returns how many."""
+        if limit == 0:
+            return 0
+        runner = self.runner
+        changed = 0
+        for job_id in await runner.store.waiting_on_member(guild_id, user_id):
+            async with runner.lock(job_id):
+                job = await runner.store.get(job_id)
+                if job is None or job.terminal or not job.waits_for:
+                    continue
+                now = runner.clock()
+                job = await runner.store.update(job, now=now, waits_for=limit or 0)
+                await runner.store.note_poll(job, next_poll_at=now)
+                changed += 1
+        if changed:
+            log.info("%d waiting request(s) of member %s now wait under a limit of %s", changed, user_id, limit)
+            runner.wake()
+        return changed
+
     def slot_freed(self, job: Job) -> None:
         """``job``'s reservation has settled (it ended): the waiting jobs it may have made room for are due now,
         to see whose turn it is. Called by the job store after its commit; cheap when nobody waits."""

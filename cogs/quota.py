@@ -331,6 +331,11 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
     async def _applying(self, interaction: discord.Interaction[Any], member: discord.Member) -> str:
         """What limits ``member`` has now, and where each comes from, for the admin who changed them."""
         status = await self.bot.services.quotas.status(member_of(interaction, member))
+        # Their requests waiting for room among their requests at once wait under the limit they have now, not
+        # the one they were taken under (bot/waiting_requests.py).
+        limit = status.in_flight_limit if status.enforced and not status.unlimited else None
+        if interaction.guild_id is not None:
+            await self.bot.services.runner.waiting.relimit(interaction.guild_id, member.id, limit)
         if not status.enforced:
             return "Quotas are off on this bot ([quotas] enabled = false): nothing limits anyone until they are on."
         if status.unlimited:

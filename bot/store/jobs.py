@@ -559,6 +559,18 @@ class JobStore:
             row = await cur.fetchone()
         return Turn(*(int(n) for n in row)) if row else Turn(0, 0, 0, 0)
 
+    async def waiting_on_member(self, guild_id: int, user_id: int) -> list[str]:
+        """The member's jobs waiting for room among their requests at once (bot/waiting_requests.py)."""
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT id FROM jobs WHERE guild_id = ? AND user_id = ? AND charge_state = 'reserved' "
+                "AND waits_for > 0",
+                (guild_id, user_id),
+            ) as cur,
+        ):
+            return [str(row[0]) for row in await cur.fetchall()]
+
     async def cancels_untold(self) -> list[Job]:
         """Jobs ended by a cancel whose provider was not yet asked to stop (the bot died in between)."""
         return await self._all(

@@ -177,3 +177,28 @@ async def test_a_request_waiting_when_quotas_are_turned_off_starts_at_the_next_s
     finally:
         seaart.hold(False)
         await running.close()
+
+
+async def test_an_admin_raising_a_members_limit_starts_their_waiting_request(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A request waits under the member's limit of requests at once; ``/quota set member: in_flight:2`` lets it
+    start at once, beside the one it waited for (it waited under the limit it was taken with before)."""
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 20, "in_flight_per_user": 1})
+    seaart.hold(True)
+    running = await start_bot(settings, discord_fake, Clock())
+    member = discord_fake.member_id
+    try:
+        await discord_fake.slash_command("imagine", {"prompt": "first"})
+        await discord_fake.wait_for(lambda: query(settings, "SELECT state FROM jobs") == [("running",)], timeout=10)
+        second = await discord_fake.slash_command("imagine", {"prompt": "second"})
+        await discord_fake.wait_for(lambda: bool(second.original_message_id), timeout=10)
+        await discord_fake.wait_for(lambda: field(embed_of(discord_fake, second), "Your turn") is not None, 10)
+        await answered(discord_fake, "quota set", {"member": member, "in_flight": 2}, user_id=discord_fake.admin_id)
+        await discord_fake.wait_for(lambda: prompts_sent(seaart) == ["first", "second"], timeout=5)
+        seaart.hold(False)
+        await delivered(discord_fake, second)
+    finally:
+        seaart.hold(False)
+        await running.close()
+    assert query(settings, "SELECT DISTINCT charge_state, waits_for FROM jobs") == [("committed", None)]
