@@ -14,7 +14,16 @@ import discord
 
 from bot.catalogue import MODEL_NAMES
 from bot.models import JobState
-from bot.render import COLOUR_PROGRESS, literal, outcome_title, request_words, state_icon, state_label
+from bot.render import (
+    COLOUR_PROGRESS,
+    WAITING_LABEL,
+    literal,
+    outcome_title,
+    request_words,
+    state_icon,
+    state_label,
+    waits_turn,
+)
 from bot.store.jobs import Job
 
 # Lines shown of each kind: a member with more running than this is told how many more there are. A
@@ -74,6 +83,8 @@ def _status(request: Request) -> tuple[str, str]:
     ready = sum(j.state is JobState.DELIVERED for j in jobs)
     if request.generating:
         cancelling = all(j.cancel_requested is not None for j in jobs if not j.terminal)
+        if not cancelling and not ready and all(waits_turn(j) for j in jobs if not j.terminal):
+            return "⏳", f"{WAITING_LABEL} · {len(jobs)} images"
         words = "Cancelling" if cancelling else f"{ready} of {len(jobs)} ready" if ready else "Generating"
         return "🎨", f"{words} · {len(jobs)} images"
     if ready:
@@ -112,7 +123,10 @@ def jobs_embed(active: Sequence[Job], ended: Sequence[Job], *, note: str | None 
     generating = requests([*active, *(job for job in ended if job.batch_id in running)])
     finished = latest_finished(active, ended)
     parts = [note] if note else []
-    parts.append(f"**Generating ({len(generating)})**")
+    waiting = sum(all(waits_turn(j) for j in r.jobs if not j.terminal) for r in generating)
+    parts.append(
+        f"**Generating ({len(generating)}" + (f", {waiting} of them waiting their turn)**" if waiting else ")**")
+    )
     parts += [line(r) for r in generating[:GENERATING_SHOWN]] or ["Nothing right now."]
     if len(generating) > GENERATING_SHOWN:
         parts.append(f"…and {len(generating) - GENERATING_SHOWN} more.")

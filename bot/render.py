@@ -321,12 +321,21 @@ def shown_state(job: Job) -> JobState:
     return job.state
 
 
+# What a request taken past its member's or its server's room is doing (bot/waiting_requests.py).
+WAITING_LABEL = "Waiting for your turn"
+
+
+def waits_turn(job: Job) -> bool:
+    """Whether ``job`` waits its turn: taken past its member's or its server's room, not started yet."""
+    return job.waits_for is not None and job.state is JobState.QUEUED
+
+
 def state_label(job: Job) -> str:
     """What an unfinished job is doing, in a word or three: "Cancelling" once a cancel has been taken."""
     if job.cancel_requested is not None:
         return "Cancelling"
-    if job.waits_for is not None and job.state is JobState.QUEUED:
-        return "Waiting for your turn"
+    if waits_turn(job):
+        return WAITING_LABEL
     state = shown_state(job)
     return _STATE_LABEL.get(state, str(state).title())
 
@@ -345,7 +354,7 @@ def progress_embed(
     label = state_label(job)
     embed = _base(job, f"🍌 {label}…", COLOUR_PROGRESS, caps)
     # Discord renders <t:...:R> as "12 seconds ago" and keeps it ticking, with no edit from us.
-    waits = job.waits_for is not None and job.state is JobState.QUEUED
+    waits = waits_turn(job)
     # Not "Started" while it waits its turn: nothing has.
     embed.add_field(name="Asked" if waits else "Started", value=f"<t:{int(job.created_at)}:R>", inline=True)
     if job.waits_for is not None and waits:
@@ -568,7 +577,7 @@ def batch_embed(
     delivered = [j for j in batch if j.state is JobState.DELIVERED]
     missing = [j for j in batch if j.terminal and j.state is not JobState.DELIVERED]
     finished = all(j.terminal for j in batch)
-    waits_for = next((j.waits_for for j in batch if j.waits_for is not None and j.state is JobState.QUEUED), None)
+    waits_for = next((j.waits_for for j in batch if waits_turn(j)), None)
     if not finished:
         title = f"🍌 {len(delivered)} of {total} ready…" if delivered else f"🍌 Generating {total} images…"
         if waits_for is not None and not delivered:

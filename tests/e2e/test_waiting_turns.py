@@ -12,6 +12,7 @@ from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, answer_data, answered, make_settings, start_bot
 from tests.e2e.test_buttons import button, labels
+from tests.e2e.test_member_jobs import listed, private_list
 from tests.e2e.test_quota_tiers import content, quota_shown
 from tests.e2e.test_quotas import query
 from tests.e2e.test_rework import delivered
@@ -65,6 +66,7 @@ async def test_a_request_past_the_limit_waits_its_turn_through_a_restart_and_sta
         refused = content(discord_fake, fourth)
         shown = await quota_shown(discord_fake, member)
         report = await answered(discord_fake, "usage report", {}, user_id=discord_fake.admin_id)
+        own = listed(await private_list(discord_fake))
         outcomes = field(answer_data(discord_fake, report)["embeds"][0], "Outcomes") or ""
         await asyncio.sleep(0.5)  # time enough for a create, were one to go
         assert prompts_sent(seaart) == ["first"]
@@ -72,6 +74,9 @@ async def test_a_request_past_the_limit_waits_its_turn_through_a_restart_and_sta
         await running.close()
     assert "You already have 1 request(s) generating (limit 1) and 2 waiting to start" in refused, refused
     assert shown["Generating now"] == "1 of 1 · 2 waiting their turn", shown
+    # The member's /jobs tells the requests waiting from the one generating.
+    assert own.startswith("**Generating (3, 2 of them waiting their turn)**"), own
+    assert "⏳ **Waiting for your turn** ·" in own and "⏳ **Waiting for your turn · 2 images** ·" in own, own
     # The server's report counts images: the first generating, the second's and the batch's two waiting.
     assert "1 generating · 3 waiting their turn" in outcomes, outcomes
     assert query(settings, "SELECT COUNT(*) FROM jobs WHERE json_extract(request_json, '$.prompt') = 'fourth'") == [
