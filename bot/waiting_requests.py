@@ -25,6 +25,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, TypeVar
 
+from bot.errors import ErrorCategory
 from bot.store.jobs import Job, Turn
 
 if TYPE_CHECKING:
@@ -52,6 +53,9 @@ class WaitingRequests:
         # any image there ends).
         self._by_member: dict[Member, set[str]] = {}
         self._by_server: dict[int | None, set[str]] = {}
+        # Requests found never to fit the server's limit (lowered since they were taken), by request (a batch's
+        # id): why they end, for their other candidates. One entry per such request, a rare event; kept.
+        self._never: dict[str, str] = {}
 
     async def start_if_turn(self, job: Job) -> Job | None:
         """At ``job``'s step (it waits: ``waits_for`` is set), under its lock: the job started (waiting no more,
@@ -62,6 +66,13 @@ class WaitingRequests:
         the server has room for its images (its limit as of now, bot/quotas.py ``server_at_once``)."""
         runner = self.runner
         member: Member = (job.guild_id, job.user_id)
+        request = job.batch_id or job.id
+        ended = self._never.get(request)
+        if ended is not None:
+            # Another candidate of its batch found the batch can never start: it ends with them.
+            _discard(self._by_server, job.guild_id, job.id)
+            await runner.fail(job, ErrorCategory.CANCELLED, ended)
+            return None
         async with self._turns:
             # Quotas turned off since it was taken (and the bot restarted): nothing limits it any more.
             limited = runner.quotas is not None and runner.quotas.settings.enabled
@@ -86,6 +97,17 @@ class WaitingRequests:
                 _discard(self._by_member, member, job.id)
                 _discard(self._by_server, job.guild_id, job.id)
                 return started
+        if server_limit is not None and turn.images > server_limit:
+            # An admin lowered the server's limit below this request's images since it was taken (to 0, say): it
+            # could never start. It ends, uncharged, saying so, rather than wait for good; a batch's candidates all
+            # end (judged one by one, the last would have fitted once the others had ended).
+            self._never[request] = never_fits(turn.images, server_limit)
+            _discard(self._by_server, job.guild_id, job.id)
+            await runner.fail(job, ErrorCategory.CANCELLED, self._never[request])
+            if job.batch_id is not None:
+                others = await runner.store.waiting_in_request(job.batch_id)
+                runner.in_background(self._due_now(set(others)), f"never-{job.batch_id}")
+            return None
         if member_room:
             self._by_server.setdefault(job.guild_id, set()).add(job.id)
         else:
@@ -133,6 +155,19 @@ class WaitingRequests:
                 if waiting is not None and not waiting.terminal and waiting.waits_for is not None:
                     await runner.store.note_poll(waiting, next_poll_at=runner.clock())
         runner.wake()
+
+
+def never_fits(images: int, limit: int) -> str:
+    """Why a waiting request whose images the server's limit, lowered since, can never hold has ended."""
+    if limit == 0:
+        allows = "An admin has set this server's limit on images generating at once to 0, so no image can start here"
+    else:
+        allows = (
+            f"This server now allows {limit} image(s) generating at once, fewer than this request's {images}, "
+            "so it could never start"
+        )
+    again = f" Ask again with count:{limit}." if limit > 1 else " Ask again for one image." if limit == 1 else ""
+    return f"{allows}. You were not charged.{again}"
 
 
 def _discard(index: dict[K, set[str]], key: K, job_id: str) -> None:

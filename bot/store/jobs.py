@@ -571,6 +571,17 @@ class JobStore:
         ):
             return [str(row[0]) for row in await cur.fetchall()]
 
+    async def waiting_in_request(self, batch_id: str) -> list[str]:
+        """The candidates of a batch still waiting their turn (bot/waiting_requests.py)."""
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT id FROM jobs WHERE batch_id = ? AND charge_state = 'reserved' AND waits_for IS NOT NULL",
+                (batch_id,),
+            ) as cur,
+        ):
+            return [str(row[0]) for row in await cur.fetchall()]
+
     async def cancels_untold(self) -> list[Job]:
         """Jobs ended by a cancel whose provider was not yet asked to stop (the bot died in between)."""
         return await self._all(

@@ -207,3 +207,36 @@ async def test_an_admin_raising_a_members_limit_starts_their_waiting_request(
         seaart.hold(False)
         await running.close()
     assert query(settings, "SELECT DISTINCT charge_state, waits_for FROM jobs") == [("committed", None)]
+
+
+async def test_a_request_the_servers_lowered_limit_can_never_hold_ends_uncharged_saying_so(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """Two images waiting for the server's room, and the server's limit lowered to one (the config changed,
+    the bot restarted): they could never start together, so they end, uncharged, saying why and what to ask
+    for, rather than wait for good."""
+    quotas = {"daily": 20, "in_flight_per_guild": 2}
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas=quotas)
+    seaart.hold(True)
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        await discord_fake.slash_command("imagine", {"prompt": "first", "count": 2}, user_id=discord_fake.moderator_id)
+        await discord_fake.wait_for(lambda: query(settings, "SELECT state FROM jobs") == [("running",)] * 2, 10)
+        second = await discord_fake.slash_command("imagine", {"prompt": "second", "count": 2})
+        await discord_fake.wait_for(lambda: bool(second.original_message_id), timeout=10)
+        await discord_fake.wait_for(lambda: field(embed_of(discord_fake, second), "Your turn") is not None, 10)
+    finally:
+        await running.close()
+    lowered = make_settings(tmp_path, discord_fake, seaart, quotas={**quotas, "in_flight_per_guild": 1})
+    running = await start_bot(lowered, discord_fake, Clock())
+    try:
+        await discord_fake.wait_for(lambda: embed_of(discord_fake, second)["title"] == "🍌 Cancelled", timeout=10)
+        lines = field(embed_of(discord_fake, second), "Images") or ""
+    finally:
+        seaart.hold(False)
+        await running.close()
+    assert "This server now allows 1 image(s) generating at once, fewer than this request's 2" in lines, lines
+    assert "Ask again for one image." in lines, lines
+    assert prompts_sent(seaart) == ["first", "first"]
+    ended = "SELECT state, charge_state FROM jobs WHERE request_json LIKE '%second%'"
+    assert query(settings, ended) == [("cancelled", "refunded")] * 2
