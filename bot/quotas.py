@@ -33,9 +33,11 @@ WINDOWS = ("daily", "weekly", "monthly")
 # Each window by the report period (bot/store/usage.py) that covers the same time.
 _PERIODS = {"daily": "day", "weekly": "week", "monthly": "month"}
 _BALANCE_KINDS = "('reserve', 'refund', 'grant')"
-# A server's images generating: reserved and not waiting their turn (bot/waiting_requests.py).
+# A server's images generating (reserved, not waiting their turn), and those waiting for its room alone
+# (bot/waiting_requests.py: ``waits_for`` 0), which a new request waits behind.
 SERVER_GENERATING_SQL = (
-    "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND charge_state = 'reserved' AND waits_for IS NULL"
+    "SELECT COUNT(*) - COUNT(waits_for), COUNT(CASE WHEN waits_for = 0 THEN 1 END) FROM jobs "
+    "WHERE guild_id = ? AND charge_state = 'reserved'"
 )
 
 
@@ -364,12 +366,13 @@ class Quotas:
         )
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
-    async def _in_flight(self, conn: aiosqlite.Connection, guild_id: int) -> int:
-        """Images generating in the server (each candidate of a batch adds to the load). Not those waiting their
-        turn: they start only when the server has room for them too (bot/waiting_requests.py), and counted here
-        one member's queue kept every other member out of a server with room."""
+    async def _in_flight(self, conn: aiosqlite.Connection, guild_id: int) -> tuple[int, int]:
+        """Images generating in the server (each candidate of a batch adds to the load), and images waiting for its
+        room alone. Not those waiting for their member's turn: they start only when the server has room for them
+        too (bot/waiting_requests.py), and counted here one member's queue kept every other member out of a
+        server with room."""
         row = await _fetchone(conn, SERVER_GENERATING_SQL, (guild_id,))
-        return int(row[0]) if row else 0
+        return (int(row[0]), int(row[1])) if row else (0, 0)
 
     async def server_at_once(self, guild_id: int) -> int | None:
         """The server's limit on images generating at once (its own, else the config's; None: none), or None
@@ -586,7 +589,7 @@ class Quotas:
             rooms.append(Room(left // units, f"your {window} quota has {_units(left)} left"))
         monthly_units, in_flight, budget = await self._guild_limits(conn, member.guild_id)
         if in_flight is not None:
-            free = max(0, in_flight - await self._in_flight(conn, member.guild_id))
+            free = max(0, in_flight - sum(await self._in_flight(conn, member.guild_id)))
             room = Room(free, f"this server has room for {free} more image(s) generating at once")
             if free < count and self.settings.waiting_per_user > 0:
                 # Images past the server's room now wait for it (bot/waiting_requests.py), if the member may have
@@ -643,28 +646,34 @@ class Quotas:
         monthly_units, in_flight, budget = await self._guild_limits(conn, guild_id)
         full = False
         if in_flight is not None:
-            generating = await self._in_flight(conn, guild_id)
+            generating, queued = await self._in_flight(conn, guild_id)
             if in_flight == 0:
                 raise QuotaExceededError(
                     "This server's limit on images generating at once is 0 (set by an admin), so no image can "
                     "be started here; waiting will not change that."
                 )
-            # A request that can fit once others end waits for them, if its member may have one more waiting;
-            # one larger than the limit never fits, and is told how many would (then waiting for their turn).
-            full = generating + count > in_flight and may_wait
+            # A request that can fit once others end waits for them, if its member may have one more waiting,
+            # behind the images already waiting for the server's room (it goes by the order requests were asked
+            # in); one larger than the limit never fits, and is told how many would (then waiting their turn).
+            taken = generating + queued
+            full = taken + count > in_flight and may_wait
             if full and count > in_flight:
                 raise QuotaExceededError(
                     f"This server allows {in_flight} image(s) generating at once, so {count} cannot start together: "
                     f"{_fit_in(in_flight, room)}. Nothing was started or charged."
                 )
-            if generating >= in_flight and not full:
+            waiting = f" and {queued} waiting for room" if queued else ""
+            if taken >= in_flight and not full:
                 raise QuotaExceededError(
-                    f"This server already has {in_flight} image(s) generating, its limit. Try again in a minute."
+                    f"This server already has {generating} image(s) generating{waiting}, and allows {in_flight} at "
+                    "once. Try again in a minute."
+                    if queued
+                    else f"This server already has {in_flight} image(s) generating, its limit. Try again in a minute."
                 )
-            if generating + count > in_flight and not full:
+            if taken + count > in_flight and not full:
                 raise QuotaExceededError(
-                    f"This server has {generating} image(s) generating and allows {in_flight} at once, so "
-                    f"{_fit_in(in_flight - generating, room)}. Nothing was started or charged."
+                    f"This server has {generating} image(s) generating{waiting} and allows {in_flight} at once, so "
+                    f"{_fit_in(in_flight - taken, room)}. Nothing was started or charged."
                 )
         await self._check_month(
             conn, guild_id, monthly_units, budget, units * count, cost * count, now, count=count, room=room

@@ -14,9 +14,11 @@ runner when a reservation settles, and the waiting jobs it may have made room fo
 wake-up missed, a reservation settled by the ledger's own repair, a restart: a start steps every unfinished job
 at once). A waiting job's deadline starts when it does: the time it waited is not the provider's.
 
-Among members, the server's places go to whichever waiting request looks first once one is freed, the oldest
-woken first; a request arriving then may take it before them (it is not held back for requests waiting), and a
-batch waits for room for all its images, so single images may pass it.
+Among members, the server's room goes by the order requests were asked in: a request waits behind the images
+already waiting for the server's room alone (``waits_for`` 0), when it is taken and when it looks for its turn,
+so a batch waiting for room for all its images is not passed by single ones. A request that waited for its
+member's turn first is not among those (it could not start anyway), so one asked later may pass it once its
+member's turn has come.
 """
 
 from __future__ import annotations
@@ -76,13 +78,16 @@ class WaitingRequests:
         async with self._turns:
             # Quotas turned off since it was taken (and the bot restarted): nothing limits it any more.
             limited = runner.quotas is not None and runner.quotas.settings.enabled
-            turn = await runner.store.turn_of(job) if limited else Turn(0, 0, 0, 0)
+            turn = await runner.store.turn_of(job) if limited else Turn(0, 0, 0, 0, 0)
             limit = job.waits_for or 0
             member_room = limit == 0 or turn.generating + turn.ahead < limit
             server_limit = None
             if member_room and runner.quotas is not None and job.guild_id is not None:
                 server_limit = await runner.quotas.server_at_once(job.guild_id)
-            server_room = server_limit is None or turn.server_generating + turn.images <= server_limit
+            # Behind the server's images waiting for its room alone that were taken before it: the server's room
+            # goes by the order requests were asked in, so a batch waiting for room is not passed by singles.
+            taken = turn.server_generating + turn.server_ahead
+            server_room = server_limit is None or taken + turn.images <= server_limit
             now = runner.clock()
             if member_room and server_room:
                 started = await runner.store.update(

@@ -376,8 +376,8 @@ async def test_past_the_limit_at_once_a_request_waits_its_turn_up_to_the_waiting
     jobs = {job_id: await store.get(job_id) for job_id, _, _ in rows}
     turns = [astuple(await store.turn_of(job)) for job in jobs.values() if job is not None]
     # The first generates; the batch has only it before it; the last has the batch before it too. The server has
-    # one image generating; the batch has two waiting, the last one.
-    assert turns == [(0, 0, 1, 0), (1, 0, 1, 2), (1, 0, 1, 2), (1, 1, 1, 1)]
+    # one image generating, none waiting for its room alone; the batch has two waiting, the last one.
+    assert turns == [(0, 0, 1, 0, 0), (1, 0, 1, 0, 2), (1, 0, 1, 0, 2), (1, 1, 1, 0, 1)]
     await db.close()
 
 

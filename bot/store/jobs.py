@@ -176,12 +176,14 @@ def _to_row(values: Mapping[str, Any]) -> dict[str, Any]:
 
 # ``JobStore.turn_of``, over the server's reserved jobs (the partial index jobs_in_flight, 0003): the member's
 # other requests generating, their requests waiting taken before the one asked about, the server's images
-# generating, and the images of the request asked about still waiting.
+# generating, its images waiting for its room alone (``waits_for`` 0) taken before, and the images of the request
+# asked about still waiting.
 _REQUEST = "COALESCE(batch_id, id)"
 TURN_SQL = (
     f"SELECT COUNT(DISTINCT CASE WHEN user_id = ? AND waits_for IS NULL AND {_REQUEST} != ? THEN {_REQUEST} END), "
     f"COUNT(DISTINCT CASE WHEN user_id = ? AND waits_for IS NOT NULL AND created_at < ? THEN {_REQUEST} END), "
     "COUNT(CASE WHEN waits_for IS NULL THEN 1 END), "
+    f"COUNT(CASE WHEN waits_for = 0 AND created_at < ? AND {_REQUEST} != ? THEN 1 END), "
     f"COUNT(CASE WHEN waits_for IS NOT NULL AND {_REQUEST} = ? THEN 1 END) "
     "FROM jobs WHERE guild_id = ? AND charge_state = 'reserved'"
 )
@@ -190,12 +192,13 @@ TURN_SQL = (
 @dataclass(frozen=True, slots=True)
 class Turn:
     """Where a waiting request stands (``JobStore.turn_of``): its member's other requests ``generating`` and
-    ``ahead`` of it (waiting, taken before it); the server's images ``server_generating``; its own ``images``
-    still waiting."""
+    ``ahead`` of it (waiting, taken before it); the server's images ``server_generating`` and ``server_ahead``
+    (waiting for its room alone, taken before it); its own ``images`` still waiting."""
 
     generating: int
     ahead: int
     server_generating: int
+    server_ahead: int
     images: int
 
 
@@ -554,10 +557,10 @@ class JobStore:
         """Where the waiting request ``job`` belongs to stands. A batch's candidates count as one request to its
         member, as the quota counts them (bot/quotas.py), and each as an image to the server."""
         request = job.batch_id or job.id
-        params = (job.user_id, request, job.user_id, job.created_at, request, job.guild_id)
+        params = (job.user_id, request, job.user_id, job.created_at, job.created_at, request, request, job.guild_id)
         async with self.db.read() as conn, conn.execute(TURN_SQL, params) as cur:
             row = await cur.fetchone()
-        return Turn(*(int(n) for n in row)) if row else Turn(0, 0, 0, 0)
+        return Turn(*(int(n) for n in row)) if row else Turn(0, 0, 0, 0, 0)
 
     async def waiting_on_member(self, guild_id: int, user_id: int) -> list[str]:
         """The member's jobs waiting for room among their requests at once (bot/waiting_requests.py)."""

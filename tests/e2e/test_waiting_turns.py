@@ -240,3 +240,36 @@ async def test_a_request_the_servers_lowered_limit_can_never_hold_ends_uncharged
     assert prompts_sent(seaart) == ["first", "first"]
     ended = "SELECT state, charge_state FROM jobs WHERE request_json LIKE '%second%'"
     assert query(settings, ended) == [("cancelled", "refunded")] * 2
+
+
+async def test_the_servers_room_goes_by_the_order_requests_were_asked_in(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """The server allows two images at once and a moderator's two generate. A member's batch of two waits for
+    the room; one image ends, freeing one place: an admin's single image asked then waits behind the batch (it
+    does not take the place the batch waits to fill), and starts after it."""
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 20, "in_flight_per_guild": 2})
+    seaart.hold(True)
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        await discord_fake.slash_command("imagine", {"prompt": "first", "count": 2}, user_id=discord_fake.moderator_id)
+        await discord_fake.wait_for(lambda: len(seaart.jobs) == 2, timeout=10)
+        batch = await discord_fake.slash_command("imagine", {"prompt": "batch", "count": 2})
+        await discord_fake.wait_for(lambda: bool(batch.original_message_id), timeout=10)
+        await discord_fake.wait_for(lambda: field(embed_of(discord_fake, batch), "Your turn") is not None, 10)
+        seaart.release(next(iter(seaart.jobs)))
+        await discord_fake.wait_for(
+            lambda: query(settings, "SELECT COUNT(*) FROM jobs WHERE state = 'delivered'") == [(1,)], 10
+        )
+        single = await discord_fake.slash_command("imagine", {"prompt": "single"}, user_id=discord_fake.admin_id)
+        await discord_fake.wait_for(lambda: bool(single.original_message_id), timeout=10)
+        await discord_fake.wait_for(lambda: field(embed_of(discord_fake, single), "Your turn") is not None, 10)
+        await asyncio.sleep(0.5)  # time enough for a create, were one to go
+        sent_while_waiting = prompts_sent(seaart)
+        seaart.hold(False)
+        await delivered(discord_fake, single)
+    finally:
+        seaart.hold(False)
+        await running.close()
+    assert sent_while_waiting == ["first", "first"]
+    assert prompts_sent(seaart) == ["first", "first", "batch", "batch", "single"]
