@@ -178,7 +178,7 @@ class JobRunner:
         self.cancels = CancelRequests(store, clock, self.wake)
         # Jobs recorded before their member's answer is out, started once it is (or settled without it).
         self.held = HeldJobs(self)
-        # Requests taken while their member had as many generating as they may: started in their turn.
+        # Requests taken past their member's or their server's room at once: started in their turn.
         self.waiting = WaitingRequests(self)
         store.on_settled = self.waiting.slot_freed
         # What members' messages show, and when: progress paced, ends drawn and owed until they are.

@@ -153,7 +153,7 @@ class QuotaStatus:
     unlimited: bool
     # False while [quotas] enabled = false: nothing is limited, whatever limits are configured.
     enforced: bool = True
-    # Requests taken while ``in_flight_limit`` were generating, waiting to start (bot/waiting_requests.py).
+    # Requests waiting to start, taken past ``in_flight_limit`` or the server's room (bot/waiting_requests.py).
     waiting: int = 0
 
     def first_to_reset(self) -> WindowUsage | None:

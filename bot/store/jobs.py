@@ -94,8 +94,8 @@ class Job:
     batch_index: int | None = None  # 1-based: the number the member reads ("#2")
     # The Discord attachments this job's delivered images became (kept by id by later edits of a batch).
     attachment_ids: list[int] = field(default_factory=list)
-    # Taken while its member had as many requests generating as their quota allows: that limit, until it starts
-    # (bot/waiting_requests.py). None: it never waited, or has started.
+    # Taken waiting its turn (bot/waiting_requests.py): its member's limit of requests at once, had they as many
+    # generating; 0, had only the server no room. None: it never waited, or has started.
     waits_for: int | None = None
 
     @property
@@ -257,8 +257,8 @@ class JobStore:
         self._agenda: AgendaIndex | None = None
         # Poll bookkeeping held only in memory (see ``note_poll``), written with the job's next update.
         self._unsaved: dict[str, dict[str, Any]] = {}
-        # Told of each job whose reservation an update settled: its member may have a request waiting for
-        # that room (bot/waiting_requests.py). Called after the commit; it must not raise.
+        # Told of each job whose reservation an update settled: its member, or its server, may have a request
+        # waiting for that room (bot/waiting_requests.py). Called after the commit; it must not raise.
         self.on_settled: Callable[[Job], None] | None = None
 
     async def create(
