@@ -355,8 +355,10 @@ def progress_embed(
     embed = _base(job, f"🍌 {label}…", COLOUR_PROGRESS, caps)
     # Discord renders <t:...:R> as "12 seconds ago" and keeps it ticking, with no edit from us.
     waits = waits_turn(job)
-    # Not "Started" while it waits its turn: nothing has.
-    embed.add_field(name="Asked" if waits else "Started", value=f"<t:{int(job.created_at)}:R>", inline=True)
+    # Not "Started" while it waits its turn: nothing has. Once it has, when the provider took it: after a wait its
+    # asking was minutes before (bot/waiting_requests.py), otherwise the two are a moment apart.
+    began = f"<t:{int(job.started_at or job.created_at)}:R>"
+    embed.add_field(name="Asked" if waits else "Started", value=began, inline=True)
     if job.waits_for is not None and waits:
         embed.add_field(name=TURN_FIELD, value=turn_note(job.waits_for), inline=False)
     if typical is not None:

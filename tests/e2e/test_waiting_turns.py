@@ -191,7 +191,8 @@ async def test_an_admin_raising_a_members_limit_starts_their_waiting_request(
     start at once, beside the one it waited for (it waited under the limit it was taken with before)."""
     settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 20, "in_flight_per_user": 1})
     seaart.hold(True)
-    running = await start_bot(settings, discord_fake, Clock())
+    clock = Clock()
+    running = await start_bot(settings, discord_fake, clock)
     member = discord_fake.member_id
     try:
         await discord_fake.slash_command("imagine", {"prompt": "first"})
@@ -199,14 +200,21 @@ async def test_an_admin_raising_a_members_limit_starts_their_waiting_request(
         second = await discord_fake.slash_command("imagine", {"prompt": "second"})
         await discord_fake.wait_for(lambda: bool(second.original_message_id), timeout=10)
         await discord_fake.wait_for(lambda: field(embed_of(discord_fake, second), "Your turn") is not None, 10)
+        clock.offset += 120  # two minutes waiting
         await answered(discord_fake, "quota set", {"member": member, "in_flight": 2}, user_id=discord_fake.admin_id)
         await discord_fake.wait_for(lambda: prompts_sent(seaart) == ["first", "second"], timeout=5)
+        # Its message says it started now, not when it was asked two minutes before.
+        await discord_fake.wait_for(lambda: field(embed_of(discord_fake, second), "Started") is not None, 10)
+        started = field(embed_of(discord_fake, second), "Started")
+        ((asked,),) = query(settings, "SELECT created_at FROM jobs WHERE request_json LIKE '%second%'")
         seaart.hold(False)
         await delivered(discord_fake, second)
     finally:
         seaart.hold(False)
         await running.close()
     assert query(settings, "SELECT DISTINCT charge_state, waits_for FROM jobs") == [("committed", None)]
+    at = int((started or "").removeprefix("<t:").removesuffix(":R>"))
+    assert at >= float(str(asked)) + 119, (started, asked)
 
 
 async def test_a_request_the_servers_lowered_limit_can_never_hold_ends_uncharged_saying_so(
