@@ -1001,7 +1001,7 @@ class Imagine(commands.Cog):
         count = len(requests)
         jobs, room = await self._start(interaction, requests, preferred=preferred, fewer_if_refused=True)
         if jobs and len(jobs) < count:
-            waiting = any(job.waits_for is not None for job in jobs)  # bot/waiting_requests.py
+            waiting = any(render.waits_turn(job) for job in jobs)  # bot/waiting_requests.py
             return jobs, _fewer_note(len(jobs), wanted, room, waiting=waiting)
         return jobs, None
 

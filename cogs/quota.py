@@ -155,7 +155,7 @@ def status_embed(
         limit = f" of {status.in_flight_limit}" if status.in_flight_limit is not None else ""
         running = f"{status.in_flight}{limit}"
     if status.waiting:
-        # Requests taken past that limit, each starting when one generating ends (bot/waiting_requests.py).
+        # Requests taken past that limit or the server's room, each starting in its turn (bot/waiting_requests.py).
         running += f" · {status.waiting} waiting their turn"
     embed.add_field(name="Generating now", value=running, inline=True)
     if status.enforced and not status.unlimited:

@@ -319,8 +319,8 @@ class QuotaRules:
     """The quotas a soak's bot ran with, where they bind: ``daily`` units per member (the whole soak is
     one day's window unless it runs over the reset, which ``broken_by`` allows for) and ``in_flight``
     requests a member may have generating at once, with ``waiting`` more waiting their turn; and for the whole
-    server, if given, ``guild_in_flight`` images generating at once (each candidate of a batch is one; waiting
-    ones too) and ``guild_monthly`` units a month. ``deadline``: the bot's, by which a job's start is read."""
+    server, if given, ``guild_in_flight`` images generating at once (each candidate of a batch is one; those waiting
+    their turn not yet) and ``guild_monthly`` units a month. ``deadline``: the bot's, by which a job's start is read."""
 
     daily: int
     in_flight: int
