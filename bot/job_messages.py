@@ -119,6 +119,10 @@ class JobMessages:
             if step is not None:
                 self.drawing_progress.discard(step)
 
+    def behind(self, job: Job) -> bool:
+        """Whether a change of the job's (or its batch's) message waits to be drawn: ``progress`` draws it."""
+        return (job.batch_id or job.id) in self._edit_behind
+
     async def show_call(self, job: Job, editing: asyncio.Event) -> None:
         """Show a call in flight once the edit gap since the job's last edit (its first message, usually
         a moment ago) has passed: ``progress`` would otherwise leave it for a next poll a call never has.

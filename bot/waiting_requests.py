@@ -17,8 +17,8 @@ at once). A waiting job's deadline starts when it does: the time it waited is no
 Among members, the server's room goes by the order requests were asked in: a request waits behind the images
 already waiting for the server's room alone (``waits_for`` 0), when it is taken and when it looks for its turn,
 so a batch waiting for room for all its images is not passed by single ones. A request that waited for its
-member's turn first is not among those (it could not start anyway), so one asked later may pass it once its
-member's turn has come.
+member's turn joins those once its member's turn has come (its ``waits_for`` is 0 from then, its message saying
+what it waits for now); until then it could not start anyway.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import logging
 from typing import TYPE_CHECKING, TypeVar
 
 from bot.errors import ErrorCategory
+from bot.job_messages import MIN_EDIT_GAP_SECONDS
 from bot.store.jobs import Job, Turn
 
 if TYPE_CHECKING:
@@ -115,9 +116,19 @@ class WaitingRequests:
             return None
         if member_room:
             self._by_server.setdefault(job.guild_id, set()).add(job.id)
+            if job.waits_for:
+                # Its member's turn has come and the server has no room: it waits for the server alone now, and
+                # says so (its message said it waited for one of its member's requests). Its member's room stays:
+                # their later requests wait behind it. As one waiting for the server, later ones wait behind it.
+                job = await runner.store.update(job, now=now, waits_for=0)
+                await runner.messages.progress(job, force=True)
         else:
             self._by_member.setdefault(member, set()).add(job.id)
-        await runner.store.note_poll(job, next_poll_at=now + RECHECK_SECONDS)
+        if runner.messages.behind(job):
+            # A change of its message waits out the gap between two edits: drawn at its next look, a second away.
+            await runner.messages.progress(job)
+        again = MIN_EDIT_GAP_SECONDS if runner.messages.behind(job) else RECHECK_SECONDS
+        await runner.store.note_poll(job, next_poll_at=now + again)
         return None
 
     async def relimit(self, guild_id: int, user_id: int, limit: int | None) -> int:

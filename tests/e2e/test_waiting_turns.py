@@ -281,3 +281,40 @@ async def test_the_servers_room_goes_by_the_order_requests_were_asked_in(
         await running.close()
     assert sent_while_waiting == ["first", "first"]
     assert prompts_sent(seaart) == ["first", "first", "batch", "batch", "single"]
+
+
+async def test_a_request_whose_members_turn_came_while_the_server_is_full_says_it_waits_for_the_server(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """The server allows two images at once: the member's and a moderator's generate, and an admin's waits for the
+    room. The member's second waits for their first. Their first ends: the freed place goes to the admin's, asked
+    before it; the member's second now waits for the server alone, and its message says so."""
+    settings = make_settings(
+        tmp_path, discord_fake, seaart, quotas={"daily": 20, "in_flight_per_user": 1, "in_flight_per_guild": 2}
+    )
+    seaart.hold(True)
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        await discord_fake.slash_command("imagine", {"prompt": "first"})
+        await discord_fake.wait_for(lambda: len(seaart.jobs) == 1, timeout=10)
+        first_task = next(iter(seaart.jobs))
+        await discord_fake.slash_command("imagine", {"prompt": "moderator's"}, user_id=discord_fake.moderator_id)
+        await discord_fake.wait_for(lambda: len(seaart.jobs) == 2, timeout=10)
+        admins = await discord_fake.slash_command("imagine", {"prompt": "admin's"}, user_id=discord_fake.admin_id)
+        await discord_fake.wait_for(lambda: bool(admins.original_message_id), timeout=10)
+        second = await discord_fake.slash_command("imagine", {"prompt": "second"})
+        await discord_fake.wait_for(lambda: bool(second.original_message_id), timeout=10)
+        await discord_fake.wait_for(lambda: field(embed_of(discord_fake, second), "Your turn") is not None, 10)
+        before = field(embed_of(discord_fake, second), "Your turn") or ""
+        seaart.release(first_task)
+        await discord_fake.wait_for(lambda: prompts_sent(seaart) == ["first", "moderator's", "admin's"], timeout=10)
+        await discord_fake.wait_for(
+            lambda: (field(embed_of(discord_fake, second), "Your turn") or "").startswith("This server"), timeout=10
+        )
+        seaart.hold(False)
+        await delivered(discord_fake, second)
+    finally:
+        seaart.hold(False)
+        await running.close()
+    assert before.startswith("You may have 1 request(s) generating at once"), before
+    assert prompts_sent(seaart) == ["first", "moderator's", "admin's", "second"]
