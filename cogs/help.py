@@ -14,6 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import render
 from bot.app import Bananacord
 from bot.jobs import MAX_CANDIDATES
 from bot.option_sets import option_sets_of
@@ -27,6 +28,8 @@ from cogs.private_answers import answer_privately
 from cogs.remix import MENU_NAME
 
 BANANA = discord.Colour(0xF5C518)
+# Discord's most for an embed field's value: a /help that passed it was refused, the member told nothing.
+FIELD_CHARS = 1024
 
 
 def make_line(count_cap: int) -> str:
@@ -99,6 +102,17 @@ def quota_line(status: QuotaStatus) -> str | None:
     return f"**{tightest.remaining} units** left {words} (resets <t:{int(tightest.resets_at)}:R>)"
 
 
+def at_once_line(status: QuotaStatus, waiting: int) -> str | None:
+    """The member's requests at once, and how many more wait their turn past them (bot/waiting_requests.py); None
+    when nothing limits them."""
+    limit = status.in_flight_limit
+    if status.unlimited or limit is None or limit == 0:
+        return None
+    past = f"; up to {waiting} more wait their turn, each starting by itself" if waiting else ""
+    now = f" ({status.in_flight} now" + (f", {status.waiting} waiting" if status.waiting else "") + ")"
+    return f"You may have **{limit}** request(s) generating at once{now}{past}."
+
+
 class Help(commands.Cog):
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
@@ -115,22 +129,27 @@ class Help(commands.Cog):
         embed.add_field(name="Models here", value=models)
         embed.add_field(name="Keep working on an image", value=KEEP_WORKING, inline=False)
         embed.add_field(name="From Midjourney", value=FROM_MIDJOURNEY, inline=False)
-        yours = YOURS
-        if self.bot.settings.quotas.enabled:
-            left = quota_line(await self.bot.services.quotas.status(member_of(interaction)))
-            if left is not None:
-                yours = f"{left}\n{YOURS}"
+        notes: list[str | None] = []
         prefs = await self.bot.services.preferences.get(interaction.guild_id or 0, interaction.user.id)
-        if prefs.suffix:
-            # Added to each new prompt of theirs (bot/prompt_suffix.py): said where they look, so it never surprises.
-            yours = f"Your suffix, added to each new prompt: `{prefs.suffix.replace('`', chr(39))}`\n{yours}"
-        if prefs.remix:
-            yours = f"Remix mode is on: a Vary, Re-roll, Zoom out or pan asks for words first.\n{yours}"
         if sets := option_sets_of(prefs.option_sets):
             # Their own parameter names (bot/option_sets.py), by name: /preferences shows what each stands for.
-            names = [f"`--{name}`" for name in sets][:8]  # within the field's 1,024 beside the rest
+            names = [f"`--{name}`" for name in sets][:8]
             more = f" and {len(sets) - len(names)} more" if len(sets) > len(names) else ""
-            yours = f"Your option sets: {', '.join(names)}{more} (`/preferences` shows them).\n{yours}"
+            notes.append(f"Your option sets: {', '.join(names)}{more} (`/preferences` shows them).")
+        if prefs.remix:
+            notes.append("Remix mode is on: a Vary, Re-roll, Zoom out or pan asks for words first.")
+        suffix_at = len(notes)
+        if self.bot.settings.quotas.enabled:
+            status = await self.bot.services.quotas.status(member_of(interaction))
+            notes += [quota_line(status), at_once_line(status, self.bot.settings.quotas.waiting_per_user)]
+        kept = [note for note in notes if note is not None]
+        if prefs.suffix:
+            # Added to each new prompt of theirs (bot/prompt_suffix.py): said where they look, so it never surprises;
+            # shortened where the rest leaves the field (Discord's 1,024 characters) too little for all of it.
+            room = FIELD_CHARS - len("\n".join([*kept, YOURS])) - len("\nYour suffix, added to each new prompt: ``")
+            shown = render.truncate(prefs.suffix.replace("`", chr(39)), max(room, 2))
+            kept.insert(suffix_at, f"Your suffix, added to each new prompt: `{shown}`")
+        yours = render.truncate("\n".join([*kept, YOURS]), FIELD_CHARS)
         embed.add_field(name="Yours", value=yours, inline=False)
         if is_moderator(interaction, self.bot.settings.moderation.moderator_role_id):
             embed.add_field(name="Moderators", value=MODERATORS, inline=False)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.option_sets import MOST_OPTION_SETS, NAME_MAX_CHARS, OPTION_SET_MAX_CHARS
+from bot.prompt_suffix import SUFFIX_MAX_CHARS
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, RunningBot, answered, make_settings, start_bot
@@ -202,3 +203,14 @@ async def test_the_most_sets_at_their_longest_fit_the_panel_s_form_and_its_answe
     assert (await opened_form(discord_fake, again))["value"] == "\n".join(lines)  # the fake took it: it fits
     one_more = await command(discord_fake, "preferences", {"option_set": "extra --ar 1:1"})
     assert f"You have {MOST_OPTION_SETS} option sets, the most one may keep" in one_more["content"]
+
+    # With the longest suffix and remix on besides, /help's "Yours" (which names the sets, the suffix, remix, what
+    # is left and the requests at once) stays within Discord's 1,024: before, it passed it, and /help failed.
+    suffix = ("in soft morning light with a gentle haze " * 5)[:SUFFIX_MAX_CHARS].strip()
+    await command(discord_fake, "preferences", {"suffix": suffix, "remix": True})
+    yours = (await help_fields(discord_fake))["Yours"]
+    assert len(yours) <= 1024, len(yours)
+    assert "Your option sets: `--set00" in yours and "Remix mode is on" in yours, yours
+    assert "Your suffix, added to each new prompt: `in soft morning light" in yours and "…`" in yours, yours
+    assert "You may have **2** request(s) generating at once (0 now); up to 3 more wait their turn" in yours, yours
+    assert yours.endswith("`/quota show` what you have left"), yours
