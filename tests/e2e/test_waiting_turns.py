@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, answer_data, answered, make_settings, start_bot
@@ -31,6 +32,17 @@ def field(embed: dict[str, Any], name: str) -> str | None:
 
 def prompts_sent(seaart: FakeSeaArt) -> list[str]:
     return [str((r.json or {}).get("prompt", "")) for r in seaart.creates]
+
+
+async def one_generating_one_waiting(discord_fake: FakeDiscord, settings: Settings) -> FakeInteraction:
+    """The member's "first" generating (held at the provider), and their "second" shown waiting its turn behind it
+    (a limit of one at once): the second's command."""
+    await discord_fake.slash_command("imagine", {"prompt": "first"})
+    await discord_fake.wait_for(lambda: query(settings, "SELECT state FROM jobs") == [("running",)], timeout=10)
+    second = await discord_fake.slash_command("imagine", {"prompt": "second"})
+    await discord_fake.wait_for(lambda: bool(second.original_message_id), timeout=10)
+    await discord_fake.wait_for(lambda: field(embed_of(discord_fake, second), "Your turn") is not None, 10)
+    return second
 
 
 async def test_a_request_past_the_limit_waits_its_turn_through_a_restart_and_starts_when_one_ends(
@@ -168,11 +180,7 @@ async def test_a_request_waiting_when_quotas_are_turned_off_starts_at_the_next_s
     seaart.hold(True)
     running = await start_bot(settings, discord_fake, Clock())
     try:
-        await discord_fake.slash_command("imagine", {"prompt": "first"})
-        await discord_fake.wait_for(lambda: query(settings, "SELECT state FROM jobs") == [("running",)], timeout=10)
-        second = await discord_fake.slash_command("imagine", {"prompt": "second"})
-        await discord_fake.wait_for(lambda: bool(second.original_message_id), timeout=10)
-        await discord_fake.wait_for(lambda: field(embed_of(discord_fake, second), "Your turn") is not None, 10)
+        await one_generating_one_waiting(discord_fake, settings)
     finally:
         await running.close()
     unlimited = make_settings(tmp_path, discord_fake, seaart, quotas={**quotas, "enabled": False})
@@ -195,11 +203,7 @@ async def test_an_admin_raising_a_members_limit_starts_their_waiting_request(
     running = await start_bot(settings, discord_fake, clock)
     member = discord_fake.member_id
     try:
-        await discord_fake.slash_command("imagine", {"prompt": "first"})
-        await discord_fake.wait_for(lambda: query(settings, "SELECT state FROM jobs") == [("running",)], timeout=10)
-        second = await discord_fake.slash_command("imagine", {"prompt": "second"})
-        await discord_fake.wait_for(lambda: bool(second.original_message_id), timeout=10)
-        await discord_fake.wait_for(lambda: field(embed_of(discord_fake, second), "Your turn") is not None, 10)
+        second = await one_generating_one_waiting(discord_fake, settings)
         clock.offset += 120  # two minutes waiting
         await answered(discord_fake, "quota set", {"member": member, "in_flight": 2}, user_id=discord_fake.admin_id)
         await discord_fake.wait_for(lambda: prompts_sent(seaart) == ["first", "second"], timeout=5)
