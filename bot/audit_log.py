@@ -25,6 +25,8 @@ KINDS: dict[str, tuple[str, ...]] = {
         "quota_tier_cleared",
         "quota_grant",
         "quota_reset",
+        "quota_server",
+        "quota_server_cleared",
         "server_defaults",
     ),
 }

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
@@ -18,6 +17,8 @@ import aiosqlite
 
 from bot.config import QuotaSettings, window_conflicts
 from bot.errors import InvalidRequestError
+from bot.server_limits import NO_LIMIT as NO_LIMIT
+from bot.server_limits import ServerLimits, ServerStatus, configured, usd
 from bot.store import Database
 from bot.store import ledger as ledger_sql
 from bot.store.jobs import InTransaction, Job
@@ -85,11 +86,6 @@ class Member:
 
 # The limits a member has, each taken on its own from the sources below.
 LIMIT_NAMES = (*WINDOWS, "in_flight")
-
-NO_LIMIT = -1
-"""A member override's limit that lifts the member to no limit there (``/quota set member: no_limit:``).
-In an override NULL already means something else: "this override leaves the limit as the member's tiers or
-the defaults give it", so "no limit" needs a value of its own; limits are never negative otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -605,29 +601,25 @@ class Quotas:
                 rooms.append(Room(left // units, f"this server has {_units(left)} left this month"))
             if budget is not None and cost > 0:
                 left = max(0, budget - used_cost)
-                rooms.append(Room(left // cost, f"this server's monthly budget has {_usd(left)} left"))
+                rooms.append(Room(left // cost, f"this server's monthly budget has {usd(left)} left"))
         return min(rooms, key=lambda r: r.images, default=None)
 
     async def _guild_limits(
         self, conn: aiosqlite.Connection, guild_id: int
     ) -> tuple[int | None, int | None, int | None]:
         """The server's monthly units, images generating at once and monthly budget in micro-dollars: its own
-        (``/quota`` for the server), else the configured ones."""
-        s = self.settings
-        override = await _fetchone(
+        (``/quota server``: bot/server_limits.py), else the configured ones."""
+        limits = ((await self._server_own(conn, guild_id)) or ServerLimits()).over(configured(self.settings))
+        return limits.monthly_units, limits.in_flight, limits.budget
+
+    async def _server_own(self, conn: aiosqlite.Connection, guild_id: int) -> ServerLimits | None:
+        row = await _fetchone(
             conn,
-            "SELECT monthly, in_flight, budget_micro_usd FROM quota_limits "
+            "SELECT in_flight, monthly, budget_micro_usd FROM quota_limits "
             "WHERE guild_id = ? AND scope = 'guild' AND target_id = ?",
             (guild_id, guild_id),
         )
-        monthly_units = override[0] if override and override[0] is not None else s.guild_monthly_units
-        in_flight = override[1] if override and override[1] is not None else s.in_flight_per_guild
-        budget = (
-            override[2]
-            if override and override[2] is not None
-            else (int(s.guild_monthly_budget_usd * 1_000_000) if s.guild_monthly_budget_usd is not None else None)
-        )
-        return monthly_units, in_flight, budget
+        return None if row is None else ServerLimits(row[0], row[1], row[2])
 
     async def _check_guild(
         self,
@@ -725,7 +717,7 @@ class Quotas:
             own = max(0, budget - used_cost) // each if each else 0
             fits = "" if count == 1 else f" So {_fit_in(own, room)}."
             raise QuotaExceededError(
-                f"This server has spent {_usd(used_cost)} of its {_usd(budget)} monthly budget.{fits} "
+                f"This server has spent {usd(used_cost)} of its {usd(budget)} monthly budget.{fits} "
                 f"It resets <t:{int(end)}:R>."
             )
 
@@ -758,6 +750,17 @@ class Quotas:
             running, waiting = await self._requests(conn, member.guild_id, member.user_id)
         in_flight_limit = limits.in_flight if enforced else None
         return QuotaStatus(windows, running, in_flight_limit, limits, self._unlimited(member), enforced, waiting)
+
+    async def server_status(self, guild_id: int) -> ServerStatus:
+        """The server's limits, its own and the config's, and how much of each is in use (``/quota server``)."""
+        now = self.clock()
+        async with self.db.read() as conn:
+            own = await self._server_own(conn, guild_id)
+            used_units, spent = await self._guild_month(conn, guild_id, now)
+            generating, waiting = await self._in_flight(conn, guild_id)
+        _, end = self.bounds("monthly", now)
+        config = configured(self.settings)
+        return ServerStatus(own, config, used_units, spent, generating, waiting, end, self.settings.enabled)
 
     # ---- admin changes ------------------------------------------------------------------------
 
@@ -828,6 +831,31 @@ class Quotas:
                 (guild_id, scope, target_id, daily, weekly, monthly, in_flight, budget_micro_usd, by, self.clock()),
             )
         return before
+
+    async def set_server_limits(
+        self, guild_id: int, given: dict[str, int | None], back: set[str], *, by: int
+    ) -> tuple[ServerLimits | None, ServerLimits | None]:
+        """Set the server's own limits ``given`` (by bot/server_limits.py's names; None: unchanged) and return those
+        in ``back`` to the config's; the others it has stay. Returns its own before and after (None: none)."""
+        async with self.db.transaction() as conn:
+            before = await self._server_own(conn, guild_id)
+            after = (before or ServerLimits()).changed(given, back)
+            if after is None:
+                await conn.execute(
+                    "DELETE FROM quota_limits WHERE guild_id = ? AND scope = 'guild' AND target_id = ?",
+                    (guild_id, guild_id),
+                )
+            else:
+                await conn.execute(
+                    """INSERT INTO quota_limits (guild_id, scope, target_id, monthly, in_flight, budget_micro_usd,
+                           updated_by, updated_at)
+                       VALUES (?, 'guild', ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (guild_id, scope, target_id) DO UPDATE SET monthly = excluded.monthly,
+                           in_flight = excluded.in_flight, budget_micro_usd = excluded.budget_micro_usd,
+                           updated_by = excluded.updated_by, updated_at = excluded.updated_at""",
+                    (guild_id, guild_id, after.monthly_units, after.in_flight, after.budget, by, self.clock()),
+                )
+        return before, after
 
     async def clear_limits(self, guild_id: int, scope: str, target_id: int) -> dict[str, int | None] | None:
         """Remove a member's override or a role's tier; returns what it was (None: there was none), since the
@@ -916,10 +944,6 @@ def _fit_in(own: int, room: Room | None) -> str:
 
 def _units(count: int) -> str:
     return f"{count} unit{'' if count == 1 else 's'}"
-
-
-def _usd(micro: int) -> str:
-    return f"${Decimal(micro) / 1_000_000:.2f}"
 
 
 async def _fetchone(conn: aiosqlite.Connection, sql: str, params: tuple[object, ...]) -> aiosqlite.Row | None:

@@ -153,6 +153,16 @@ class WaitingRequests:
             runner.wake()
         return changed
 
+    async def server_changed(self, guild_id: int) -> int:
+        """An admin changed the server's limits (``/quota server``): its waiting requests look again at once, so a
+        raised limit starts them now and one lowered below a request's images ends it, saying so. Returns how
+        many."""
+        waiting = set(await self.runner.store.waiting_in_server(guild_id))
+        if waiting:
+            self._by_server.pop(guild_id, None)
+            await self._due_now(waiting)
+        return len(waiting)
+
     def slot_freed(self, job: Job) -> None:
         """``job``'s reservation has settled (it ended): the waiting jobs it may have made room for are due now,
         to see whose turn it is. Called by the job store after its commit; cheap when nobody waits."""

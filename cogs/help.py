@@ -83,7 +83,7 @@ MODERATORS = (
 )
 ADMINS = (
     "`/admin defaults` the server's model, provider, images per prompt and pings · `/admin providers` · "
-    "`/quota set|grant|reset` · `/usage report|export`"
+    "`/quota set|grant|reset|server` · `/usage report|export`"
 )
 
 

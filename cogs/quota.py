@@ -19,11 +19,15 @@ from bot.catalogue import MODEL_NAMES
 from bot.errors import InvalidRequestError
 from bot.quotas import LIMIT_NAMES, NO_LIMIT, ConflictingLimitsError, Limits, Origin, QuotaStatus, WindowUsage
 from bot.render import literal
+from bot.server_limits import stored_words as server_words
+from cogs import server_quota
 from cogs.admin import record_admin_change, require_admin
 from cogs.moderation import MAX_REASON
 from cogs.policy import member_of
 from cogs.private_answers import answer_privately
 
+# The most a server's limit may be set to: beyond it a limit means nothing, and SQLite's integers stay far away.
+MAX_SERVER_LIMIT = 1_000_000_000
 # A display name is at most 32 characters; escaped, at most twice that (an embed title takes 256).
 NAME_CHARS = 64
 _WINDOW_WORDS = {"daily": "Today", "weekly": "This week", "monthly": "This month"}
@@ -390,6 +394,65 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
             "granted in the current day, week and month still count."
         )
         await answer_privately(interaction, _with_note(text, noted))
+
+    @app_commands.command(name="server")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        in_flight="Images this server's members may have generating at once, together",
+        monthly_units="Units this server's members may use in a quota month, together",
+        budget_usd="Estimated US dollars this server may spend in a quota month",
+        no_limit="Lift this limit to no limit for this server, whatever the bot's configuration says",
+        clear="Return these to the bot's configured value",
+    )
+    @app_commands.choices(no_limit=server_quota.LIFT_CHOICES, clear=server_quota.BACK_CHOICES)
+    async def server(
+        self,
+        interaction: discord.Interaction[Any],
+        in_flight: app_commands.Range[int, 0, MAX_SERVER_LIMIT] | None = None,
+        monthly_units: app_commands.Range[int, 0, MAX_SERVER_LIMIT] | None = None,
+        budget_usd: app_commands.Range[float, 0, MAX_SERVER_LIMIT] | None = None,
+        no_limit: str | None = None,
+        clear: str | None = None,
+    ) -> None:
+        """(Admins) Show or set this server's own limits: images at once, units and budget a month."""
+        self._require_admin(interaction)
+        guild_id = interaction.guild_id or 0
+        # The Ranges are told to Discord only; discord.py checks nothing, so a hand-made payload is judged here.
+        for option, value in (("in_flight", in_flight), ("monthly_units", monthly_units), ("budget_usd", budget_usd)):
+            if value is not None and not 0 <= value <= MAX_SERVER_LIMIT:
+                raise InvalidRequestError(
+                    f"`{option}` must be from 0 to {MAX_SERVER_LIMIT:,}, not {value}. Nothing was changed.",
+                    detail=f"{option} {value} out of range",
+                )
+        given, back = server_quota.changes(in_flight, monthly_units, budget_usd, no_limit, clear)
+        quotas = self.bot.services.quotas
+        noted = ""
+        if back or any(value is not None for value in given.values()):
+            before, after = await quotas.set_server_limits(guild_id, given, back, by=interaction.user.id)
+            if after != before:
+                action, change = "quota_server", f"set this server's limits: {server_words(after)}"
+                if after is None:
+                    action, change = (
+                        "quota_server_cleared",
+                        "returned this server's limits to the bot's configured ones",
+                    )
+                reason = f"{server_words(after)} (before: {server_words(before)})"
+                noted = await record_admin_change(
+                    self.bot, interaction, action, f"{change} (before: {server_words(before)})", reason=reason
+                )
+                # Requests waiting for the server's room look again now: a raised limit starts them, one lowered
+                # below a request's images ends it (bot/waiting_requests.py).
+                looked = await self.bot.services.runner.waiting.server_changed(guild_id)
+                if looked:
+                    noted = _with_note(f"The {looked} image(s) waiting their turn here look for room again now.", noted)
+            else:
+                noted = "Nothing changed: this server's limits were already so."
+        status = await quotas.server_status(guild_id)
+        name = interaction.guild.name if interaction.guild is not None else "this server"
+        embed = server_quota.server_embed(status, literal(name, NAME_CHARS))
+        if noted:
+            embed.description = _with_note(embed.description or "", noted).strip()
+        await answer_privately(interaction, embed=embed)
 
 
 def conflict_words(exc: ConflictingLimitsError, scope: str, name: str) -> str:

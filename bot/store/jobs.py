@@ -574,6 +574,17 @@ class JobStore:
         ):
             return [str(row[0]) for row in await cur.fetchall()]
 
+    async def waiting_in_server(self, guild_id: int) -> list[str]:
+        """The server's jobs waiting their turn, for its room or their member's (bot/waiting_requests.py)."""
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT id FROM jobs WHERE guild_id = ? AND charge_state = 'reserved' AND waits_for IS NOT NULL",
+                (guild_id,),
+            ) as cur,
+        ):
+            return [str(row[0]) for row in await cur.fetchall()]
+
     async def waiting_in_request(self, batch_id: str) -> list[str]:
         """The candidates of a batch still waiting their turn (bot/waiting_requests.py)."""
         async with (
