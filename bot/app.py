@@ -238,6 +238,7 @@ class Bananacord(commands.Bot):
         sink.typical = runner.learner.typical_seconds
         sink.restarting = lambda: runner.stopping
         sink.unconfirmed = runner.lost_tasks.waiting_until
+        sink.ahead = runner.waiting.ahead_of
         runner.lost_tasks.kept_path = kept_path_for(settings.database.path)
         self._services = Services(
             http=http,

@@ -100,6 +100,8 @@ class DiscordSink:
         self.unconfirmed: Callable[[Job], float | None] = lambda job: None
         # After how long a job's end pings its member (None: it will not; cogs/ready_pings.py sets it).
         self.pings_after: Callable[[Job], float | None] = lambda job: None
+        # While a job waits its turn, what waits before it (bot/waiting_requests.py ``ahead_of``; the runner's).
+        self.ahead: Callable[[Job], int] = lambda job: 0
 
     async def progress(self, job: Job) -> None:
         """Redraw a running job's message; MessageGoneError if it was deleted (other failures as Discord's)."""
@@ -113,10 +115,12 @@ class DiscordSink:
         caps, now, typical = self.capabilities(lead), self.clock(), self.typical(lead)
         ping_after = self._ping_after(lead, typical)
         if len(jobs) == 1:
-            embed = render.progress_embed(lead, caps, now=now, typical=typical, ping_after=ping_after)
+            ahead = self.ahead(lead)
+            embed = render.progress_embed(lead, caps, now=now, typical=typical, ping_after=ping_after, ahead=ahead)
             view = self.view_for(lead, "progress", None)
         else:
-            embed = render.batch_embed(list(jobs), caps, now=now, typical=typical, ping_after=ping_after)
+            ahead = self.ahead(lead)
+            embed = render.batch_embed(list(jobs), caps, now=now, typical=typical, ping_after=ping_after, ahead=ahead)
             view = self.batch_view_for(jobs)
         self._note_unconfirmed(embed, jobs)
         _note_waiting(embed, jobs, now)
@@ -181,7 +185,8 @@ class DiscordSink:
             now = self.clock()
             typical = self.typical(lead)
             ping_after = self._ping_after(lead, typical)
-            embed = render.batch_embed(shown, self.capabilities(lead), now=now, typical=typical, ping_after=ping_after)
+            caps, ahead = self.capabilities(lead), self.ahead(lead)
+            embed = render.batch_embed(shown, caps, now=now, typical=typical, ping_after=ping_after, ahead=ahead)
             self._note_unconfirmed(embed, shown)
             _note_waiting(embed, shown, now)
             fields: dict[str, Any] = {"embed": embed, "attachments": attachments, "view": self.batch_view_for(shown)}

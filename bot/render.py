@@ -347,10 +347,12 @@ def progress_embed(
     now: float,
     typical: tuple[float, float] | None = None,
     ping_after: float | None = None,
+    ahead: int = 0,
 ) -> discord.Embed:
     """``typical``: how long such jobs usually run (seconds, low and high), when the bot has learned it.
     ``ping_after``: the member is pinged when a request that took this long ends (cogs/ready_pings.py), said here so
-    that they know they may go elsewhere meanwhile (None: no ping is coming)."""
+    that they know they may go elsewhere meanwhile (None: no ping is coming). ``ahead``: while it waits its turn,
+    what waits before it (bot/waiting_requests.py ``ahead_of``)."""
     label = state_label(job)
     embed = _base(job, f"🍌 {label}…", COLOUR_PROGRESS, caps)
     # Discord renders <t:...:R> as "12 seconds ago" and keeps it ticking, with no edit from us.
@@ -360,9 +362,11 @@ def progress_embed(
     began = f"<t:{int(job.started_at or job.created_at)}:R>"
     embed.add_field(name="Asked" if waits else "Started", value=began, inline=True)
     if job.waits_for is not None and waits:
-        embed.add_field(name=TURN_FIELD, value=turn_note(job.waits_for), inline=False)
+        embed.add_field(name=TURN_FIELD, value=turn_note(job.waits_for, ahead), inline=False)
     if typical is not None:
-        embed.add_field(name="Usually takes", value=duration_span(*typical), inline=True)
+        embed.add_field(
+            name=TAKES_ONCE_STARTED if waits else "Usually takes", value=duration_span(*typical), inline=True
+        )
     if ping_after is not None:
         embed.add_field(name=PING_FIELD, value=ping_promise("when it ends", ping_after), inline=True)
     return fit(embed, PROGRESS_ROOM)
@@ -370,19 +374,27 @@ def progress_embed(
 
 PING_FIELD = "Ping"
 TURN_FIELD = "Your turn"
+# While a request waits its turn, how long such requests run is the time after it starts: its wait is not in it.
+TAKES_ONCE_STARTED = "Then usually takes"
 
 
-def turn_note(limit: int) -> str:
+def turn_note(limit: int, ahead: int = 0) -> str:
     """Why a request taken waiting has not started (bot/waiting_requests.py): ``limit``, its member's requests at
-    once when it was taken past them; 0, it waits for the server's room alone."""
+    once when it was taken past them; 0, it waits for the server's room alone. ``ahead``: what waits before it, its
+    member's requests (``limit`` set) or the server's images (0); none: it is next."""
     tail = "Nothing is charged until you get the image; cancel it if you no longer want it."
     if limit == 0:
+        after = f", after the {ahead} image(s) waiting before it" if ahead else ""
         why = (
             "This server has as many images generating as it allows at once: "
-            "this one starts by itself when there is room."
+            f"this one starts by itself when there is room{after}."
         )
     else:
-        why = f"You may have {limit} request(s) generating at once: this one starts by itself when one of them ends."
+        after = f", after the {ahead} of yours waiting before it" if ahead else ""
+        why = (
+            f"You may have {limit} request(s) generating at once: this one starts by itself when one of them "
+            f"ends{after}."
+        )
     return f"{why} {tail}"
 
 
@@ -569,11 +581,12 @@ def batch_embed(
     now: float,
     typical: tuple[float, float] | None = None,
     ping_after: float | None = None,
+    ahead: int = 0,
 ) -> discord.Embed:
     """One request's candidates in their shared message: how many are ready, each one's state or why it
     brought nothing, and what was charged. Their images are the message's attachments (Discord shows
-    up to four side by side); the embed holds no image, so a later edit can keep them by id. ``ping_after``: as
-    ``progress_embed``'s; a batch pings at its first image, so it is said until one has come."""
+    up to four side by side); the embed holds no image, so a later edit can keep them by id. ``ping_after``,
+    ``ahead``: as ``progress_embed``'s; a batch pings at its first image, so it is said until one has come."""
     first = batch[0]
     total = len(batch)
     delivered = [j for j in batch if j.state is JobState.DELIVERED]
@@ -617,9 +630,10 @@ def batch_embed(
         started = "Asked" if waits_for is not None else "Started"
         embed.add_field(name=started, value=f"<t:{int(first.created_at)}:R>", inline=True)
         if waits_for is not None:
-            embed.add_field(name=TURN_FIELD, value=turn_note(waits_for), inline=False)
+            embed.add_field(name=TURN_FIELD, value=turn_note(waits_for, ahead), inline=False)
         if typical is not None:
-            embed.add_field(name="Usually takes", value=duration_span(*typical), inline=True)
+            takes = TAKES_ONCE_STARTED if waits_for is not None else "Usually takes"
+            embed.add_field(name=takes, value=duration_span(*typical), inline=True)
         if ping_after is not None and not delivered:
             promise = ping_promise("when the first image is ready", ping_after)
             embed.add_field(name=PING_FIELD, value=promise, inline=True)

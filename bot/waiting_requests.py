@@ -59,6 +59,14 @@ class WaitingRequests:
         # Requests found never to fit the server's limit (lowered since they were taken), by request (a batch's
         # id): why they end, for their other candidates. One entry per such request, a rare event; kept.
         self._never: dict[str, str] = {}
+        # What waits before each waiting request (by request: a batch's id), as its last look found it, when
+        # anything does: its member's requests, or the server's images once it waits for the server alone. Its
+        # message says so, redrawn as it changes; a request that starts or ends leaves it.
+        self._ahead: dict[str, int] = {}
+
+    def ahead_of(self, job: Job) -> int:
+        """What waits before ``job``'s request, for its message (0: nothing, or not looked yet)."""
+        return self._ahead.get(job.batch_id or job.id, 0) if job.waits_for is not None else 0
 
     async def start_if_turn(self, job: Job) -> Job | None:
         """At ``job``'s step (it waits: ``waits_for`` is set), under its lock: the job started (waiting no more,
@@ -102,18 +110,22 @@ class WaitingRequests:
                 )
                 _discard(self._by_member, member, job.id)
                 _discard(self._by_server, job.guild_id, job.id)
+                self._ahead.pop(request, None)
                 return started
         if server_limit is not None and turn.images > server_limit:
             # An admin lowered the server's limit below this request's images since it was taken (to 0, say): it
             # could never start. It ends, uncharged, saying so, rather than wait for good; a batch's candidates all
             # end (judged one by one, the last would have fitted once the others had ended).
             self._never[request] = never_fits(turn.images, server_limit)
+            self._ahead.pop(request, None)
             _discard(self._by_server, job.guild_id, job.id)
             await runner.fail(job, ErrorCategory.CANCELLED, self._never[request])
             if job.batch_id is not None:
                 others = await runner.store.waiting_in_request(job.batch_id)
                 runner.in_background(self._due_now(set(others)), f"never-{job.batch_id}")
             return None
+        # Its place: the member's requests before it while it waits for its member's turn, else the server's images.
+        moved = self._placed(request, turn.server_ahead if member_room else turn.ahead)
         if member_room:
             self._by_server.setdefault(job.guild_id, set()).add(job.id)
             if job.waits_for:
@@ -121,15 +133,27 @@ class WaitingRequests:
                 # says so (its message said it waited for one of its member's requests). Its member's room stays:
                 # their later requests wait behind it. As one waiting for the server, later ones wait behind it.
                 job = await runner.store.update(job, now=now, waits_for=0)
-                await runner.messages.progress(job, force=True)
+                moved = True
         else:
             self._by_member.setdefault(member, set()).add(job.id)
+        if moved:
+            await runner.messages.progress(job, force=True)
         if runner.messages.behind(job):
             # A change of its message waits out the gap between two edits: drawn at its next look, a second away.
             await runner.messages.progress(job)
         again = MIN_EDIT_GAP_SECONDS if runner.messages.behind(job) else RECHECK_SECONDS
         await runner.store.note_poll(job, next_poll_at=now + again)
         return None
+
+    def _placed(self, request: str, ahead: int) -> bool:
+        """Note what waits before ``request`` now; True if its message no longer says so."""
+        if ahead == self._ahead.get(request, 0):
+            return False
+        if ahead:
+            self._ahead[request] = ahead
+        else:
+            self._ahead.pop(request, None)
+        return True
 
     async def relimit(self, guild_id: int, user_id: int, limit: int | None) -> int:
         """An admin changed a member's limit on requests at once (``/quota set member:``): their requests waiting
@@ -167,6 +191,8 @@ class WaitingRequests:
         """``job``'s reservation has settled (it ended): the waiting jobs it may have made room for are due now,
         to see whose turn it is. Called by the job store after its commit; cheap when nobody waits."""
         woken = self._by_member.pop((job.guild_id, job.user_id), set()) | self._by_server.pop(job.guild_id, set())
+        if self._ahead:
+            self._ahead.pop(job.batch_id or job.id, None)  # a waiting request cancelled
         if woken:
             self.runner.in_background(self._due_now(woken), f"turn-{job.guild_id}-{job.user_id}")
 

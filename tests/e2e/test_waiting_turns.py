@@ -322,3 +322,68 @@ async def test_a_request_whose_members_turn_came_while_the_server_is_full_says_i
         await running.close()
     assert before.startswith("You may have 1 request(s) generating at once"), before
     assert prompts_sent(seaart) == ["first", "moderator's", "admin's", "second"]
+
+
+async def test_a_waiting_request_says_what_waits_before_it_and_says_it_again_as_that_moves(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A member's third request waits behind their second, which waits for their first: its message says one of
+    theirs waits before it; when the first ends and the second starts, it says nothing waits before it."""
+    quotas = {"daily": 20, "in_flight_per_user": 1, "waiting_per_user": 3}
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas=quotas)
+    seaart.hold(True)
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        second = await one_generating_one_waiting(discord_fake, settings)
+        third = await discord_fake.slash_command("imagine", {"prompt": "third"})
+        await discord_fake.wait_for(lambda: bool(third.original_message_id), timeout=10)
+        await discord_fake.wait_for(
+            lambda: "before it" in (field(embed_of(discord_fake, third), "Your turn") or ""), 10
+        )
+        behind = field(embed_of(discord_fake, third), "Your turn") or ""
+        alone = field(embed_of(discord_fake, second), "Your turn") or ""
+        seaart.release(next(iter(seaart.jobs)))
+        await discord_fake.wait_for(lambda: prompts_sent(seaart) == ["first", "second"], timeout=10)
+        await discord_fake.wait_for(
+            lambda: "before it" not in (field(embed_of(discord_fake, third), "Your turn") or "x before it"), 10
+        )
+        next_up = field(embed_of(discord_fake, third), "Your turn") or ""
+    finally:
+        seaart.hold(False)
+        await running.close()
+    assert "starts by itself when one of them ends, after the 1 of yours waiting before it." in behind, behind
+    assert "before it" not in alone, alone
+    assert "starts by itself when one of them ends. Nothing is charged" in next_up, next_up
+
+
+async def test_a_request_waiting_for_the_servers_room_says_how_many_images_wait_before_it(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """The server allows one image at once, a moderator's; a member's waits for the room, then an admin's, which says
+    one image waits before it, and that none does once the member's has started."""
+    quotas = {"daily": 20, "in_flight_per_user": 2, "in_flight_per_guild": 1}
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas=quotas)
+    seaart.hold(True)
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        await discord_fake.slash_command("imagine", {"prompt": "moderator's"}, user_id=discord_fake.moderator_id)
+        await discord_fake.wait_for(lambda: len(seaart.jobs) == 1, timeout=10)
+        members = await discord_fake.slash_command("imagine", {"prompt": "member's"})
+        await discord_fake.wait_for(lambda: bool(members.original_message_id), timeout=10)
+        admins = await discord_fake.slash_command("imagine", {"prompt": "admin's"}, user_id=discord_fake.admin_id)
+        await discord_fake.wait_for(lambda: bool(admins.original_message_id), timeout=10)
+        await discord_fake.wait_for(
+            lambda: "before it" in (field(embed_of(discord_fake, admins), "Your turn") or ""), 10
+        )
+        behind = field(embed_of(discord_fake, admins), "Your turn") or ""
+        seaart.release(next(iter(seaart.jobs)))
+        await discord_fake.wait_for(lambda: prompts_sent(seaart) == ["moderator's", "member's"], timeout=10)
+        await discord_fake.wait_for(
+            lambda: "before it" not in (field(embed_of(discord_fake, admins), "Your turn") or "x before it"), 10
+        )
+        next_up = field(embed_of(discord_fake, admins), "Your turn") or ""
+    finally:
+        seaart.hold(False)
+        await running.close()
+    assert "starts by itself when there is room, after the 1 image(s) waiting before it." in behind, behind
+    assert "starts by itself when there is room. Nothing is charged" in next_up, next_up
