@@ -564,36 +564,27 @@ class JobStore:
 
     async def waiting_on_member(self, guild_id: int, user_id: int) -> list[str]:
         """The member's jobs waiting for room among their requests at once (bot/waiting_requests.py)."""
-        async with (
-            self.db.read() as conn,
-            conn.execute(
-                "SELECT id FROM jobs WHERE guild_id = ? AND user_id = ? AND charge_state = 'reserved' "
-                "AND waits_for > 0",
-                (guild_id, user_id),
-            ) as cur,
-        ):
-            return [str(row[0]) for row in await cur.fetchall()]
+        return await self._ids(
+            "SELECT id FROM jobs WHERE guild_id = ? AND user_id = ? AND charge_state = 'reserved' AND waits_for > 0",
+            (guild_id, user_id),
+        )
 
     async def waiting_in_server(self, guild_id: int) -> list[str]:
         """The server's jobs waiting their turn, for its room or their member's (bot/waiting_requests.py)."""
-        async with (
-            self.db.read() as conn,
-            conn.execute(
-                "SELECT id FROM jobs WHERE guild_id = ? AND charge_state = 'reserved' AND waits_for IS NOT NULL",
-                (guild_id,),
-            ) as cur,
-        ):
-            return [str(row[0]) for row in await cur.fetchall()]
+        return await self._ids(
+            "SELECT id FROM jobs WHERE guild_id = ? AND charge_state = 'reserved' AND waits_for IS NOT NULL",
+            (guild_id,),
+        )
 
     async def waiting_in_request(self, batch_id: str) -> list[str]:
         """The candidates of a batch still waiting their turn (bot/waiting_requests.py)."""
-        async with (
-            self.db.read() as conn,
-            conn.execute(
-                "SELECT id FROM jobs WHERE batch_id = ? AND charge_state = 'reserved' AND waits_for IS NOT NULL",
-                (batch_id,),
-            ) as cur,
-        ):
+        return await self._ids(
+            "SELECT id FROM jobs WHERE batch_id = ? AND charge_state = 'reserved' AND waits_for IS NOT NULL",
+            (batch_id,),
+        )
+
+    async def _ids(self, sql: str, params: tuple[object, ...]) -> list[str]:
+        async with self.db.read() as conn, conn.execute(sql, params) as cur:
             return [str(row[0]) for row in await cur.fetchall()]
 
     async def cancels_untold(self) -> list[Job]:
