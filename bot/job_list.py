@@ -94,10 +94,15 @@ def _status(request: Request) -> tuple[str, str]:
     return "❌", f"None of the {len(jobs)} images came"
 
 
-def line(request: Request) -> str:
-    """One request: state, model, when, where; then the start of its words (``request_words``), as written."""
+def line(request: Request, *, whose: bool = False) -> str:
+    """One request: state, model, when, where; then the start of its words (``request_words``), as written.
+    ``whose``: led by its member (a mention, for a moderator's list; it pings nobody where no mention is allowed),
+    its waiting said of it, not to "you"."""
     first = request.first
     icon, words = _status(request)
+    if whose:
+        words = words.replace(WAITING_LABEL, QUEUE_WAITING_LABEL)
+        icon = f"<@{first.user_id}> · {icon}" if first.user_id is not None else icon
     link = message_link(first)
     where = f"[message]({link})" if link else ("message deleted" if first.deleted_by is not None else "no message yet")
     model = MODEL_NAMES.get(first.model, first.model)
@@ -106,6 +111,23 @@ def line(request: Request) -> str:
     # A prompt with choices in braces is one request, listed by the words as typed (bot/permutations.py).
     said = first.request.permutation or said
     return f"{head}\n{f'*{done}:* ' if done else ''}{literal(said, PROMPT_CHARS)}"
+
+
+# A request waiting its turn, as a moderator's list of the server's says it.
+QUEUE_WAITING_LABEL = "Waiting its turn"
+
+
+def queue_heading(requests_now: Sequence[Request], at_once: int | None, listed: int, limit: int) -> str:
+    """``/mod queue``'s first line: the server's requests unfinished now, their images generating and waiting their
+    turn, against the server's limit at once (None: none); ``listed`` rows read of at most ``limit``."""
+    images = [job for request in requests_now for job in request.jobs if not job.terminal]
+    waiting = sum(waits_turn(job) for job in images)
+    allows = f" (this server allows {at_once} at once)" if at_once is not None else ""
+    more = f"; the oldest {limit:,} images are listed" if listed >= limit else ""
+    return (
+        f"**In this server now: {len(images) - waiting} image(s) generating{allows}, {waiting} waiting their turn**"
+        f" · {len(requests_now)} request(s), oldest first{more}:"
+    )
 
 
 def latest_finished(active: Sequence[Job], ended: Sequence[Job]) -> list[Request]:

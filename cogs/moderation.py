@@ -34,7 +34,8 @@ from bot.delivery import UNKNOWN_CHANNEL
 from bot.errors import InvalidRequestError
 from bot.events import JobBlocked
 from bot.gate import MAX_WORD_TERM_CHARS, Term
-from bot.job_list import requests
+from bot.job_list import line as request_line
+from bot.job_list import queue_heading, requests
 from bot.models import JobState
 from bot.moderation import MAX_LEVEL, MIN_LEVEL, GuildModeration, effective_level, honoured_levels
 from bot.nonces import message_nonce
@@ -63,6 +64,8 @@ _BY_NUMBER = re.compile(r"#(\d{1,4})")
 # What one page of a list (/mod blockterm list, /mod bans) holds: whole lines, under Discord's 2,000 with
 # room for the page's last line ("Page 2 of 5: … and 120 more, `/mod blockterm list page:3`.").
 PAGE_CHARS = 1850
+# /mod queue reads at most this many of the server's unfinished images, the oldest (a page holds a few).
+QUEUE_READ = 500
 # Batches whose one log post is kept to edit as more of their candidates are blocked: a batch's candidates
 # end within its deadline, so only the latest few are ever edited.
 BATCH_POSTS_KEPT = 64
@@ -812,6 +815,20 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
             for b in rows
         ]
         await _private(interaction, _paged(lines, page, "/mod bans"))
+
+    @app_commands.command(name="queue")
+    @app_commands.describe(page="Which page, when there are more than one message holds")
+    async def queue(self, interaction: discord.Interaction[Any], page: Page = 1) -> None:
+        """What the server's members have generating and waiting their turn now, oldest first."""
+        guild_id = interaction.guild_id or 0
+        active = await self.bot.services.runner.store.unfinished_in_server(guild_id, limit=QUEUE_READ)
+        if not active:
+            await _private(interaction, "Nothing is generating or waiting in this server now.")
+            return
+        now = requests(active)
+        at_once = await self.bot.services.quotas.server_at_once(guild_id)
+        heading = queue_heading(now, at_once, len(active), QUEUE_READ)
+        await _private(interaction, _paged([request_line(r, whose=True) for r in now], page, "/mod queue", heading))
 
     @app_commands.command(name="log")
     @app_commands.describe(

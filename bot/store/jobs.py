@@ -452,6 +452,15 @@ class JobStore:
         # An unfinished job's freshest state is the cached one (poll bookkeeping may not be written yet).
         return [self._cache.get(job.id, job) for job in active], finished
 
+    async def unfinished_in_server(self, guild_id: int, *, limit: int) -> list[Job]:
+        """A server's unfinished jobs, oldest first, at most ``limit`` (``/mod queue``); by the (guild_id, state,
+        created_at) index of migration 0004."""
+        active = await self._all(
+            f"SELECT * FROM jobs WHERE guild_id = ? AND state IN ({_ACTIVE_MARKS}) ORDER BY created_at LIMIT ?",
+            (guild_id, *ACTIVE_STATES, limit),
+        )
+        return [self._cache.get(job.id, job) for job in active]
+
     async def finished_before(self, guild_id: int, user_id: int, before: float, *, limit: int) -> list[Job]:
         """A member's finished jobs in one server created before ``before``, newest first, at most ``limit``
         (``/jobs``' earlier pages); by the (user_id, created_at) index of migration 0001."""
