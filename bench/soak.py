@@ -49,7 +49,9 @@ Every /imagine carries its own prompt. Quotas are on with limits no soak reaches
 exercised; unless --quota-daily is given: then the commands come from --members members in turn (seeded),
 each allowed that many units a day and --in-flight requests generating at once, so members run out
 mid-run (their presses, replies and batches too) and the audit replays the ledger to check that no
-reservation took a member past either limit, kills and faults notwithstanding.
+reservation took a member past either limit, kills and faults notwithstanding. With --server-changes N, an
+admin sets the server's images at once (/quota server) N times during the sending, and every image's start is
+held to the limit in force then (bot/testing/soak_server_room.py).
 With --moderation, a moderator blocks a term every seventh prompt carries and bans the second member (so
 --members 2 or more) --moderation seconds into the sending, typing each command again until the bot
 confirms it (bot/testing/soak_moderation.py): no command or press made after a confirmation may become a
@@ -79,7 +81,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast, get_args
@@ -109,6 +111,7 @@ from bot.testing.soak import (
     MemberActions,
     QuotaRules,
     Reworks,
+    ServerRoomChange,
     audit,
     log_errors,
     log_secrets,
@@ -120,6 +123,7 @@ from bot.testing.soak import (
 )
 from bot.testing.soak_moderation import Moderator, with_term
 from bot.testing.soak_replies import ReplyEdits
+from bot.testing.soak_server_room import ServerRoom
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,7 @@ class Plan:
     moderation: float | None = None  # seconds into the sending when a moderator blocks a term and bans a member
     callbacks: bool = False  # kie.ai calls the bot back (CALLBACK_MIX: some lost, replayed, forged or late)
     ping_after: float | None = None  # [imagine] ping_after_seconds (None: the bot's default, 45 s)
+    server_changes: int = 0  # times an admin changes the server's images at once while sending, with quota_daily
 
     def quotas(self) -> dict[str, Any]:
         """The [quotas] section the bot runs with."""
@@ -174,8 +179,9 @@ class Plan:
         member = {"daily": self.quota_daily, "in_flight_per_user": self.in_flight, "waiting_per_user": self.waiting}
         return {**GENEROUS_QUOTAS, **member, **server}
 
-    def limits(self) -> QuotaRules | None:
-        """What the audit holds the ledger to: the binding quotas, if any."""
+    def limits(self, server_changes: Sequence[ServerRoomChange] = ()) -> QuotaRules | None:
+        """What the audit holds the ledger to: the binding quotas, if any, with the server's images at once as an
+        admin changed them (``server_changes``)."""
         if self.quota_daily is None:
             return None
         return QuotaRules(
@@ -185,6 +191,7 @@ class Plan:
             self.guild_monthly,
             self.waiting,
             deadline=self.deadline,
+            server_changes=tuple(server_changes),
         )
 
 
@@ -523,6 +530,8 @@ async def run_soak(plan: Plan) -> Run:
             locks_held: list[str] = []
             locking: asyncio.Task[list[str]] | None = None
             moderating: asyncio.Task[None] | None = None
+            changing: asyncio.Task[None] | None = None
+            room = ServerRoom(discord_fake, plan.server_changes, plan.guild_in_flight or 3, seed=plan.seed)
             try:
                 print(
                     f"sending {plan.jobs} commands over {plan.spread:g} s, {plan.kills} kill(s) ...",
@@ -542,6 +551,8 @@ async def run_soak(plan: Plan) -> Run:
                 start = time.monotonic()
                 if moderator is not None and plan.moderation is not None:
                     moderating = asyncio.create_task(moderator.act(plan.moderation))
+                if plan.server_changes:
+                    changing = asyncio.create_task(room.act(plan.spread, start))
                 deleting = (
                     asyncio.create_task(doomed.delete_at(discord_fake, plan.spread * 3 / 4, start)) if doomed else None
                 )
@@ -574,6 +585,8 @@ async def run_soak(plan: Plan) -> Run:
                 locks_held = await locking
                 if moderating is not None:
                     await moderating
+                if changing is not None:
+                    await changing
                 outage.cancel()
                 if deleting is not None:
                     await deleting
@@ -597,7 +610,7 @@ async def run_soak(plan: Plan) -> Run:
                     with contextlib.suppress(TimeoutError):
                         await discord_fake.wait_for(lambda: not unpinged(db, discord_fake), timeout=20)
             finally:
-                for task in (locking, moderating):
+                for task in (locking, moderating, changing):
                     if task is not None and not task.done():
                         task.cancel()
                 if bot is not None:
@@ -609,12 +622,12 @@ async def run_soak(plan: Plan) -> Run:
                 record.tasks,
                 sent + reworks.presses,
                 quotas=True,
-                limits=plan.limits(),
+                limits=plan.limits(room.made),
                 task_prompts=record.task_prompts,
             )
             member_actions = actions.lines(db, record.finished) + reworks.lines(db) + replies.lines(db)
             reply_problems = replies.problems(db)
-            moderation = moderator.lines(start) if moderator is not None else []
+            moderation = (moderator.lines(start) if moderator is not None else []) + room.lines()
             posted = [r.message for r in replies.posted if r.message is not None]
             moderation_problems = moderator.problems(db, sent + reworks.presses, posted) if moderator else []
             errors = log_errors(workdir / "bot.log")
@@ -857,6 +870,14 @@ def main() -> None:
         "--guild-monthly", type=int, metavar="UNITS", help="units the server may use a month, with --quota-daily"
     )
     parser.add_argument(
+        "--server-changes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N times while sending, an admin sets the server's images at once (/quota server) to 1 to twice "
+        "--guild-in-flight (3 if not given), with --quota-daily (0)",
+    )
+    parser.add_argument(
         "--moderation",
         type=float,
         metavar="S",
@@ -891,6 +912,8 @@ def main() -> None:
         help="the bot's log level (INFO); at DEBUG more of what it does is logged, none of it a credential",
     )
     args = parser.parse_args()
+    if args.server_changes and args.quota_daily is None:
+        parser.error("--server-changes sets a quota's limit: give --quota-daily too")
     if args.moderation is not None and args.members < 2:
         parser.error("--moderation bans the second member: give --members 2 or more")
     faults = tuple(f.strip() for f in args.faults.split(",") if f.strip())
@@ -939,6 +962,7 @@ def main() -> None:
         guild_monthly=args.guild_monthly,
         callbacks=args.callbacks,
         ping_after=args.ping_after,
+        server_changes=args.server_changes,
     )
     run = asyncio.run(run_soak(plan))
     report(run, plan)

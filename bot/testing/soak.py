@@ -315,6 +315,17 @@ def audit(
 
 
 @dataclass(frozen=True)
+class ServerRoomChange:
+    """An admin's ``/quota server in_flight:`` during a soak: sent at ``asked`` and answered at ``answered``
+    (wall-clock seconds, the bot's clock; None: no answer came, the bot killed meanwhile, so it may or may not have
+    been saved), setting the server's images at once to ``limit``."""
+
+    asked: float
+    answered: float | None
+    limit: int
+
+
+@dataclass(frozen=True)
 class QuotaRules:
     """The quotas a soak's bot ran with, where they bind: ``daily`` units per member (the whole soak is
     one day's window unless it runs over the reset, which ``broken_by`` allows for) and ``in_flight``
@@ -329,6 +340,22 @@ class QuotaRules:
     waiting: int = 3
     # No default: read by a deadline other than the bot's, a waiting request's start is misplaced.
     deadline: float = field(kw_only=True)
+    # The server's images at once changed by an admin during the run (``--server-changes``), in the order sent.
+    server_changes: tuple[ServerRoomChange, ...] = field(default=(), kw_only=True)
+
+    def server_limit_at(self, at: float) -> int | None:
+        """The most images the server may have had generating at ``at`` (None: no limit): ``guild_in_flight``, then
+        each change from its answer; between its sending and its answer (or, unanswered, until the next is sent)
+        either limit may hold, so the larger is allowed."""
+        limit = self.guild_in_flight
+        for change in self.server_changes:
+            if at < change.asked:
+                break
+            if change.answered is not None and at >= change.answered:
+                limit = change.limit
+            elif limit is not None:
+                limit = max(limit, change.limit)
+        return limit
 
     def broken_by(self, ledger: Iterable[Mapping[str, Any]], jobs: Iterable[Mapping[str, Any]]) -> list[str]:
         """Each reservation in ``ledger`` (its rows in the order written: each reservation is checked and
@@ -394,11 +421,13 @@ class QuotaRules:
                 during = [other for other, (s, e) in requests.items() if other != request and s <= start < e]
                 if len(during) >= self.in_flight:
                     found.append(f"member {member}: request {request} started with {len(during)} other(s) generating")
-        server_limit = self.guild_in_flight
-        for guild, started in images.items() if server_limit is not None else ():
+        for guild, started in images.items():
             for job_id, (start, _) in started.items():
+                server_limit = self.server_limit_at(start)
+                if server_limit is None:
+                    continue
                 during = [other for other, (s, e) in started.items() if other != job_id and s <= start < e]
-                if server_limit is not None and len(during) >= server_limit:
+                if len(during) >= server_limit:
                     found.append(f"server {guild}: job {job_id} started with {len(during)} other image(s) generating")
         return found
 

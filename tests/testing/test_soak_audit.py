@@ -21,6 +21,7 @@ from bot.testing.soak import (
     MemberAction,
     MemberActions,
     QuotaRules,
+    ServerRoomChange,
     audit,
     batch_verdict,
     log_secrets,
@@ -318,6 +319,23 @@ def test_an_image_started_while_its_server_had_its_limit_generating_is_caught() 
     assert rules.generating_past(ledger, [*fair, started_job("c", started=130, finished=160, user=3)]) == []
     early = [*fair, started_job("c", started=120, finished=160, user=3)]
     assert rules.generating_past(ledger, early) == ["server 1: job c started with 2 other image(s) generating"]
+
+
+def test_an_image_started_past_the_servers_limit_as_an_admin_changed_it_is_caught() -> None:
+    """The server's images at once lowered to 1 (sent at 110, answered at 111) and raised to 3 with no answer (the
+    bot killed: it may or may not have been saved): an image started at 120 beside another breaks the limit of 1;
+    one started beside two others at 150, after the unanswered raise was sent, may have had a limit of 3. Between a
+    change's sending and its answer, either limit may hold."""
+    changes = (ServerRoomChange(110, 111, 1), ServerRoomChange(140, None, 3))
+    rules = QuotaRules(daily=100, in_flight=5, guild_in_flight=2, deadline=90, server_changes=changes)
+    assert [rules.server_limit_at(at) for at in (100, 110.5, 111, 139, 140, 200)] == [2, 2, 1, 1, 3, 3]
+    ledger = [entry(user, j, "reserve", 1) | {"created_at": 100.0} for user, j in ((1, "a"), (2, "b"), (3, "c"))]
+    first = started_job("a", started=100, finished=200, user=1)
+    assert rules.generating_past(ledger[:2], [first, started_job("b", started=120, finished=130, user=2)]) == [
+        "server 1: job b started with 1 other image(s) generating"
+    ]
+    beside = [first, started_job("b", started=145, finished=200, user=2), started_job("c", started=150, finished=160)]
+    assert rules.generating_past(ledger, beside) == []
 
 
 def test_a_reservation_past_the_server_s_month_s_units_is_caught() -> None:
