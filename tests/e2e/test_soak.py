@@ -30,6 +30,7 @@ import json
 import random
 import signal
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -60,6 +61,7 @@ from bot.testing.soak import (
 )
 from bot.testing.soak_moderation import Moderator, with_term
 from bot.testing.soak_replies import ReplyEdits, is_batch
+from bot.testing.soak_server_room import ServerRoom
 from tests.conftest import BOT_TOKEN, SEAART_KEY
 from tests.e2e.bot_process import BotProcess, bot_env, discord_and_database, start_process
 
@@ -506,6 +508,57 @@ async def test_members_running_out_of_quota_under_chaos_and_a_kill_are_never_cha
     charged = Counter(int(r["user_id"]) for r in db_rows(db, "SELECT user_id FROM ledger WHERE kind = 'commit'"))
     assert set(charged) <= set(members) and max(charged.values()) <= limits.daily, charged
     assert log_errors(log) == []
+
+
+async def test_an_admin_changing_the_servers_room_under_chaos_and_a_kill_never_lets_more_images_start(
+    tmp_path: Path,
+) -> None:
+    """Three members, each with one request generating at a time and three more waiting, the server two images at
+    once, send commands (some batches of three) under provider and Discord chaos, the bot killed halfway, while an
+    admin sets the server's images at once (``/quota server``) four times, between 1 and 4. Requests wait their
+    turn for the member's room and the server's; raised, they start; lowered to 1, a waiting batch ends. No image may
+    start past the limit in force then (between a change's sending and its answer either), and the soak's rules
+    hold: nothing lost, nothing charged twice, the ledger balanced."""
+    times = random.Random(SEED)
+    seaart = FakeSeaArt(
+        api_key=SEAART_KEY,
+        provider_time=lambda: times.uniform(0.5, 2.0),
+        chaos=Chaos(rate=0.1, seed=SEED, hang_seconds=2.0),
+    )
+    quota = {**GENEROUS_QUOTAS, "daily": 100, "in_flight_per_user": 1, "waiting_per_user": 3, "in_flight_per_guild": 2}
+    log = tmp_path / "bot.log"
+    db = tmp_path / "bot.sqlite3"
+    sent: list[FakeInteraction] = []
+    first: BotProcess | None = None
+    second: BotProcess | None = None
+    jobs = 24
+    async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, seaart:
+        discord_fake.chaos(0.1, seed=SEED)
+        members = [discord_fake.member_id, discord_fake.snowflakes.next(), discord_fake.snowflakes.next()]
+        config = write_config(tmp_path, discord_fake, ("seaart", seaart), quota=quota)
+        room = ServerRoom(discord_fake, 4, 2, seed=SEED)
+        try:
+            first = start_process(config, log)
+            await discord_fake.wait_until_ready(timeout=30)
+            changing = asyncio.create_task(room.act(spread=jobs * 0.4, start=time.monotonic()))
+            await imagine(discord_fake, sent, 0, jobs // 2, batches=True, members=members, gap=0.4)
+            await kill(first, discord_fake)
+            second = start_process(config, log)
+            await discord_fake.wait_until_ready(timeout=30)
+            await imagine(discord_fake, sent, jobs // 2, jobs - jobs // 2, batches=True, members=members, gap=0.4)
+            await changing
+            await settle(discord_fake, second, db, sent, log)
+        finally:
+            stop(first, second)
+
+    limits = QuotaRules(daily=100, in_flight=1, guild_in_flight=2, deadline=20, server_changes=tuple(room.made))
+    _, result, report = judged(db, discord_fake, [seaart], sent, limits)
+    assert len(room.made) == 4 and any(change.answered is not None for change in room.made), room.lines()
+    assert result.delivered >= len(members), report
+    assert log_errors(log) == []
+    # Requests did wait their turn (so the changes had something to start or end).
+    turns = log.read_text(encoding="utf-8").count("its turn has come")
+    assert turns >= 1, report
 
 
 async def test_a_ban_and_a_blocked_term_hold_from_the_moment_the_moderator_is_told_across_a_kill(
