@@ -7,9 +7,11 @@ log with who made it, and posted to the server's moderation log channel (``recor
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -25,6 +27,8 @@ from cogs.admin import record_admin_change, require_admin
 from cogs.moderation import MAX_REASON
 from cogs.policy import member_of
 from cogs.private_answers import answer_privately
+
+log = logging.getLogger(__name__)
 
 # The most a server's limit may be set to: beyond it a limit means nothing, and SQLite's integers stay far away.
 MAX_SERVER_LIMIT = 1_000_000_000
@@ -321,30 +325,61 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
             text = f"Quota {what} for {name}: {now}."
         if member is not None:
             text += "\n" + await self._applying(interaction, member)
-        elif clear:
-            text += "\nMembers with this role now get their other tiers' limits, or the bot's defaults."
         else:
-            text += (
-                "\nMembers with this role get the tier's limits in place of the bot's defaults; holding several "
-                "tiers, they get the most generous of each limit, and a member's own override comes first."
-            )
+            assert role is not None
+            if clear:
+                text += "\nMembers with this role now get their other tiers' limits, or the bot's defaults."
+            else:
+                text += (
+                    "\nMembers with this role get the tier's limits in place of the bot's defaults; holding several "
+                    "tiers, they get the most generous of each limit, and a member's own override comes first."
+                )
+            moved = await self._relimit_role(interaction, role)
+            if moved:
+                text += f"\n{moved} request(s) of theirs waiting their turn now wait under their new limits."
         action = f"quota_{what}" + ("_cleared" if clear else "")
         noted = await record_admin_change(self.bot, interaction, action, change, target_id=target_id, reason=reason)
         await answer_privately(interaction, _with_note(text, noted))
 
     async def _applying(self, interaction: discord.Interaction[Any], member: discord.Member) -> str:
         """What limits ``member`` has now, and where each comes from, for the admin who changed them."""
-        status = await self.bot.services.quotas.status(member_of(interaction, member))
-        # Their requests waiting for room among their requests at once wait under the limit they have now, not
-        # the one they were taken under (bot/waiting_requests.py).
-        limit = status.in_flight_limit if status.enforced and not status.unlimited else None
-        if interaction.guild_id is not None:
-            await self.bot.services.runner.waiting.relimit(interaction.guild_id, member.id, limit)
+        status, _ = await self._relimit(interaction, member)
         if not status.enforced:
             return "Quotas are off on this bot ([quotas] enabled = false): nothing limits anyone until they are on."
         if status.unlimited:
             return f"{member.mention} is the server owner or holds the unlimited role: nothing limits them."
         return f"{member.mention}'s limits now:\n{limits_by_origin(status.limits)}"
+
+    async def _relimit(self, interaction: discord.Interaction[Any], member: discord.Member) -> tuple[QuotaStatus, int]:
+        """``member``'s quota now; their requests waiting for room among their requests at once wait under the
+        limit they have now, not the one they were taken under (bot/waiting_requests.py). With how many moved."""
+        status = await self.bot.services.quotas.status(member_of(interaction, member))
+        limit = status.in_flight_limit if status.enforced and not status.unlimited else None
+        moved = 0
+        if interaction.guild_id is not None:
+            moved = await self.bot.services.runner.waiting.relimit(interaction.guild_id, member.id, limit)
+        return status, moved
+
+    async def _relimit_role(self, interaction: discord.Interaction[Any], role: discord.Role) -> int:
+        """After ``role``'s tier changed, the waiting requests of the members holding it wait under their limits as
+        they are now. The bot has no list of a role's members (no members intent): it asks Discord for each member
+        with a request waiting, a few at most (``waiting_per_user`` each). Returns how many requests moved."""
+        guild = interaction.guild
+        if guild is None:
+            return 0
+        moved = 0
+        for user_id in await self.bot.services.runner.store.waiting_members(guild.id):
+            try:
+                member = guild.get_member(user_id) or await guild.fetch_member(user_id)
+            except (discord.HTTPException, TimeoutError, aiohttp.ClientError, OSError) as exc:
+                # Left under the limit it was taken with, as before tiers moved waiting requests at all.
+                log.info(
+                    "quota tier of role %s: member %s not read (%s); their waiting requests stay", role.id, user_id, exc
+                )
+                continue
+            if any(held.id == role.id for held in member.roles):
+                moved += (await self._relimit(interaction, member))[1]
+        return moved
 
     @app_commands.command(name="grant")
     @app_commands.guild_only()

@@ -578,6 +578,17 @@ class JobStore:
             (guild_id, user_id),
         )
 
+    async def waiting_members(self, guild_id: int) -> list[int]:
+        """The members of a server with a request waiting for room among their requests at once."""
+        return [
+            int(user_id)
+            for user_id in await self._ids(
+                "SELECT DISTINCT user_id FROM jobs WHERE guild_id = ? AND charge_state = 'reserved' "
+                "AND waits_for > 0 AND user_id IS NOT NULL",
+                (guild_id,),
+            )
+        ]
+
     async def waiting_in_server(self, guild_id: int) -> list[str]:
         """The server's jobs waiting their turn, for its room or their member's (bot/waiting_requests.py)."""
         return await self._ids(

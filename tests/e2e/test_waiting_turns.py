@@ -387,3 +387,41 @@ async def test_a_request_waiting_for_the_servers_room_says_how_many_images_wait_
         await running.close()
     assert "starts by itself when there is room, after the 1 image(s) waiting before it." in behind, behind
     assert "starts by itself when there is room. Nothing is charged" in next_up, next_up
+
+
+async def test_an_admin_raising_a_roles_tier_starts_the_waiting_requests_of_its_members(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A moderator's second request waits for their first (one at once, the default). ``/quota set role:`` their
+    role ``in_flight:2`` lets it start at once: the bot asks Discord for the roles of each member with a request
+    waiting and puts those holding the role under their new limit. Before, it waited under the old one until the
+    first ended. A member without the role keeps waiting."""
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 20, "in_flight_per_user": 1})
+    seaart.hold(True)
+    running = await start_bot(settings, discord_fake, Clock())
+    moderator = {"user_id": discord_fake.moderator_id}
+    try:
+        await discord_fake.slash_command("imagine", {"prompt": "first"}, **moderator)
+        await discord_fake.wait_for(lambda: prompts_sent(seaart) == ["first"], timeout=10)
+        second = await discord_fake.slash_command("imagine", {"prompt": "second"}, **moderator)
+        await discord_fake.wait_for(lambda: bool(second.original_message_id), timeout=10)
+        await discord_fake.slash_command("imagine", {"prompt": "member's first"})
+        await discord_fake.wait_for(lambda: len(prompts_sent(seaart)) == 2, timeout=10)
+        members_second = await discord_fake.slash_command("imagine", {"prompt": "member's second"})
+        await discord_fake.wait_for(lambda: bool(members_second.original_message_id), timeout=10)
+        await discord_fake.wait_for(lambda: field(embed_of(discord_fake, second), "Your turn") is not None, 10)
+        raised = await answered(
+            discord_fake,
+            "quota set",
+            {"role": discord_fake.moderator_role_id, "in_flight": 2},
+            user_id=discord_fake.admin_id,
+        )
+        await discord_fake.wait_for(lambda: "second" in prompts_sent(seaart), timeout=5)
+        await asyncio.sleep(0.3)  # time enough for the member's second, were it to go
+        sent = prompts_sent(seaart)
+    finally:
+        seaart.hold(False)
+        await running.close()
+    assert "member's second" not in sent, sent
+    said = content(discord_fake, raised)
+    assert "1 request(s) of theirs waiting their turn now wait under their new limits." in said, said
