@@ -184,7 +184,15 @@ class HeldJobs:
         that long) ends in its message instead, saying so."""
         current = await self.runner.store.get(job.id)
         if message_id is not None:
-            if current is not None and not current.terminal and self.runner.clock() >= current.deadline_at:
+            # One waiting its turn has no deadline running yet: it gets one when it starts (bot/waiting_requests.py),
+            # so the time the bot was down is not counted against it, as it is not for one not held.
+            waiting = current is not None and current.waits_for is not None
+            if (
+                current is not None
+                and not current.terminal
+                and not waiting
+                and self.runner.clock() >= current.deadline_at
+            ):
                 # Started, it would end at its first step as "the provider did not finish within N
                 # minutes", which the provider was never asked to; the member reads what happened instead.
                 log.info("job %s: held when the bot stopped; its message exists, but its time is up", job.id)

@@ -9,6 +9,7 @@ ends) in that message."""
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 from collections.abc import Callable
@@ -232,3 +233,43 @@ async def test_a_restart_comes_online_without_waiting_for_its_looks(
     (job,) = rows(db)
     assert (job["state"], job["charge_state"]) == ("cancelled", "refunded") and seaart.creates == []
     assert history_reads(discord_fake, since) == 3  # two refused, then the one that found nothing
+
+
+async def test_a_request_waiting_its_turn_held_as_the_bot_died_still_waits_and_starts_after_a_long_outage(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A member may have one request generating: their second is taken waiting its turn, and the bot is killed as
+    Discord holds its answer. Back 20 minutes later (past the 10 minutes a request has), the first has run out of
+    time, but the second never started: its time starts when it does. It waits its turn, starts, and is delivered,
+    in its message. Before, it ended at once "back too late", though it had never been sent."""
+    config = write_config(tmp_path, discord_fake, seaart, jobs="[quotas]\nin_flight_per_user = 1")
+    db = tmp_path / "bot.sqlite3"
+    seaart.hold(True)
+    with bot_processes(config, tmp_path / "bot.log") as start:
+        first = start()
+        await discord_fake.wait_until_ready(timeout=30)
+        await discord_fake.slash_command("imagine", {"prompt": "the first, generating"})
+        await discord_fake.wait_for(lambda: len(seaart.creates) == 1, timeout=20)
+        discord_fake.hold_callbacks()
+        waiting = await discord_fake.slash_command("imagine", {"prompt": "the second, waiting its turn"})
+        await discord_fake.wait_for(lambda: discord_fake.callbacks_waiting == 1, timeout=20)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        discord_fake.hold_callbacks(False)
+        await discord_fake.wait_for(lambda: waiting.original_message_id is not None, timeout=10)
+        message = discord_fake.messages[waiting.original_message_id or 0]
+        assert message.embeds[0]["title"] == "🍌 Waiting for your turn…", message.embeds[0]
+        discord_fake.expire_token(waiting.token)
+        with sqlite3.connect(db) as conn:
+            conn.execute(
+                "UPDATE jobs SET created_at = created_at - ?1, next_poll_at = next_poll_at - ?1, "
+                "deadline_at = deadline_at - ?1, token_expires_at = token_expires_at - ?1",
+                (1200,),
+            )
+        seaart.hold(False)
+        start()
+        await discord_fake.wait_for(lambda: all(row["state"] in ENDED for row in rows(db)), timeout=60)
+        await discord_fake.wait_for(lambda: message.embeds[0]["title"].startswith("🍌 Done"), timeout=10)
+    states = {json.loads(row["request_json"])["prompt"]: row["state"] for row in rows(db)}
+    assert states == {"the first, generating": "expired", "the second, waiting its turn": "delivered"}, states
+    assert [row["message_id"] for row in rows(db) if row["state"] == "delivered"] == [message.id]
