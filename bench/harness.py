@@ -16,10 +16,12 @@ import contextlib
 import functools
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -121,6 +123,20 @@ def worktree(rev: str, into: Path) -> Iterator[BotSource]:
         subprocess.run(
             ["git", "-C", str(REPO), "worktree", "remove", "--force", str(into)], capture_output=True, check=False
         )
+
+
+@contextlib.contextmanager
+def bench_folder(prefix: str, keep: bool, label: str = "") -> Iterator[Path]:
+    """A fresh folder for one bot's config, log and database (``bench-<prefix>-...`` in the temp folder), removed
+    afterwards unless ``keep``, then named on stderr (``label``: which run it was)."""
+    path = Path(tempfile.mkdtemp(prefix=f"bench-{prefix}-"))
+    try:
+        yield path
+    finally:
+        if keep:
+            print(f"  {label + ' ' if label else ''}kept {path}", file=sys.stderr)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _toml(value: Any) -> str:

@@ -46,14 +46,13 @@ import contextlib
 import itertools
 import random
 import re
-import shutil
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +64,7 @@ from harness import (
     Config,
     StartFailed,
     base_config,
+    bench_folder,
     fmt,
     interactions_for,
     machine,
@@ -174,18 +174,6 @@ def write_config(
     return path, dropped
 
 
-@contextlib.contextmanager
-def _workdir(prefix: str, keep: bool) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix=f"bench-load-{prefix}-"))
-    try:
-        yield path
-    finally:
-        if keep:
-            print(f"  kept {path}", file=sys.stderr)
-        else:
-            shutil.rmtree(path, ignore_errors=True)
-
-
 async def stats_at_start(db: Path, bot: BotProcess, timeout: float = 15) -> dict[str, float] | None:
     """The counters the bot wrote on its first loop pass: the start-up's statements, to subtract."""
     deadline = time.monotonic() + timeout
@@ -264,7 +252,7 @@ async def run_load(source: BotSource, plan: Plan) -> LoadRow:
     print(f"[{source.label}] {plan.jobs} jobs over {plan.spread:g} s ...", file=sys.stderr, flush=True)
     began = time.monotonic()
     seaart = FakeSeaArt(api_key=PROVIDER_KEY, provider_time=provider_times(plan), images=plan.image)
-    with _workdir("run", plan.keep) as workdir:
+    with bench_folder("load-run", plan.keep) as workdir:
         async with FakeDiscord(bot_token=BOT_TOKEN, keep_upload_bytes=KEEP_UPLOAD_BYTES) as discord_fake, seaart:
             config, row.dropped_keys = write_config(workdir, discord_fake, seaart, plan, source)
             db = workdir / "bot.sqlite3"
@@ -552,7 +540,7 @@ async def prefill(db_path: Path, seaart: FakeSeaArt, discord_fake: FakeDiscord, 
 async def run_resume(source: BotSource, plan: Plan, count: int, commands: int, hold: float, steady: float) -> ResumeRow:
     row = ResumeRow(source.label, prefilled=count, commands=commands)
     seaart = FakeSeaArt(api_key=PROVIDER_KEY, provider_time=provider_times(plan), images=plan.image)
-    with _workdir("resume", plan.keep) as workdir:
+    with bench_folder("load-resume", plan.keep) as workdir:
         async with FakeDiscord(bot_token=BOT_TOKEN, keep_upload_bytes=KEEP_UPLOAD_BYTES) as discord_fake, seaart:
             config, _ = write_config(workdir, discord_fake, seaart, plan, source)
             db = workdir / "bot.sqlite3"

@@ -40,15 +40,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import csv
 import functools
 import random
-import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +57,7 @@ from harness import (
     BotProcess,
     BotSource,
     StartFailed,
+    bench_folder,
     interactions_for,
     machine,
     peak_per_second,
@@ -289,18 +287,6 @@ def _provider_time(plan: Plan, *, training: bool = False) -> Callable[[], float]
     return lambda: draw.uniform(plan.low, plan.high)
 
 
-@contextlib.contextmanager
-def _workdir(key: str, keep: bool) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix=f"bench-poll-{key}-"))
-    try:
-        yield path
-    finally:
-        if keep:
-            print(f"  ({key}) kept {path}", file=sys.stderr)
-        else:
-            shutil.rmtree(path, ignore_errors=True)
-
-
 async def run_variant(variant: Variant, plan: Plan) -> Row:
     row = Row(variant)
     jobs = plan.budget_jobs if variant.budget else plan.jobs
@@ -316,7 +302,7 @@ async def run_variant(variant: Variant, plan: Plan) -> Row:
         fake = BenchSeaArt(api_key=PROVIDER_KEY, provider_time=_provider_time(plan))
     print(f"({variant.key}) {variant.label}: {jobs} jobs over {spread:g} s ...", file=sys.stderr, flush=True)
     began = time.monotonic()
-    with _workdir(variant.key, plan.keep) as workdir:
+    with bench_folder(f"poll-{variant.key}", plan.keep, f"({variant.key})") as workdir:
         async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, fake:
             port = free_port() if variant.kie_callbacks else None
             config = write_config(workdir, discord_fake, fake.base_url, variant, rps, port)

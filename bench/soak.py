@@ -74,14 +74,12 @@ import argparse
 import asyncio
 import contextlib
 import random
-import shutil
 import signal
 import sqlite3
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast, get_args
@@ -93,6 +91,7 @@ from harness import (
     BotSource,
     Config,
     base_config,
+    bench_folder,
     kill_bot,
     machine,
     render_config,
@@ -341,18 +340,6 @@ def write_config(
     return path
 
 
-@contextlib.contextmanager
-def _workdir(keep: bool) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="bench-soak-"))
-    try:
-        yield path
-    finally:
-        if keep:
-            print(f"kept {path}", file=sys.stderr)
-        else:
-            shutil.rmtree(path, ignore_errors=True)
-
-
 # The share of commands asking for a shape other than a square (``send_through_restarts``).
 SHAPED = 0.3
 # The share of batches asked for by choices in braces rather than a count, and the choices they take from.
@@ -504,7 +491,7 @@ def stop_verdict(bot: BotProcess, took: float) -> str:
 async def run_soak(plan: Plan) -> Run:
     fakes = make_fakes(plan)
     began = time.monotonic()
-    with _workdir(plan.keep) as workdir:
+    with bench_folder("soak", plan.keep) as workdir:
         async with FakeDiscord(bot_token=BOT_TOKEN) as discord_fake, contextlib.AsyncExitStack() as stack:
             for fake in fakes.values():
                 await stack.enter_async_context(fake)
