@@ -27,6 +27,7 @@ KINDS: dict[str, tuple[str, ...]] = {
         "quota_reset",
         "quota_server",
         "quota_server_cleared",
+        "quota_server_alert",
         "server_defaults",
     ),
 }

@@ -7,8 +7,9 @@ The check and the reservation run in one SQLite transaction (BEGIN IMMEDIATE, ta
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ import aiosqlite
 
 from bot.config import QuotaSettings, window_conflicts
 from bot.errors import InvalidRequestError
+from bot.server_alerts import ServerAlert, claim, crossed, kept
 from bot.server_limits import NO_LIMIT as NO_LIMIT
 from bot.server_limits import ServerLimits, ServerStatus, configured, usd
 from bot.store import Database
@@ -275,6 +277,10 @@ class Quotas:
         # Members whose last reservation left a window nearly spent (guild, user): the word after their request
         # (``running_low_note``) reads their status only then, not after every request.
         self._nearly_spent: set[tuple[int, int]] = set()
+        # Tells a server's moderators that its monthly units or budget are mostly used or spent (cogs/quota.py sets
+        # it; bot/server_alerts.py); the tellings under way, kept from the collector.
+        self.on_server_alert: Callable[[ServerAlert], Awaitable[None]] | None = None
+        self._telling: set[asyncio.Task[None]] = set()
 
     def nearly_spent(self, member: Member) -> bool:
         """Whether the member's last reservation left one of their windows nearly spent (a tenth of its limit or
@@ -429,8 +435,49 @@ class Quotas:
                     now=now,
                     bypass=bypass,
                 )
+            if self.settings.enabled:
+                # The unlimited role's and the owner's images count toward the server's month too.
+                await self._server_alerts(conn, member.guild_id, units, cost_micro_usd, len(job_ids), now)
 
         return reserve
+
+    async def _server_alerts(
+        self, conn: aiosqlite.Connection, guild_id: int, units: int, cost: int, count: int, now: float
+    ) -> None:
+        """Claim, in the reservation's transaction, the alerts it crossed (bot/server_alerts.py), and tell them once
+        it has committed. Two reads more, only where the server has a monthly limit."""
+        monthly_units, _, budget = await self._guild_limits(conn, guild_id)
+        if not monthly_units and not budget:
+            return
+        used_units, spent = await self._guild_month(conn, guild_id, now)
+        bounds = self.bounds("monthly", now)
+        alerts = crossed(
+            guild_id,
+            bounds,
+            "units",
+            before=used_units - units * count,
+            after=used_units,
+            limit=monthly_units,
+            each=units,
+        )
+        alerts += crossed(guild_id, bounds, "budget", before=spent - cost * count, after=spent, limit=budget, each=cost)
+        for alert in alerts:
+            if await claim(conn, alert, now) and self.on_server_alert is not None:
+                task = asyncio.get_running_loop().create_task(self._tell(alert))
+                self._telling.add(task)
+                task.add_done_callback(self._telling.discard)
+
+    async def _tell(self, alert: ServerAlert) -> None:
+        """Tell ``alert`` once its reservation has committed (the read waits for its transaction to end; one rolled
+        back took the row with it, and nothing is told)."""
+        try:
+            async with self.db.read() as conn:
+                if not await kept(conn, alert):
+                    return
+            if self.on_server_alert is not None:
+                await self.on_server_alert(alert)
+        except Exception as exc:
+            log.warning("guild %s: could not tell its %s alert (%s): %s", alert.guild_id, alert.what, alert.level, exc)
 
     def repricing(self, job: Job, request: GenerationRequest, caps: Capabilities) -> InTransaction:
         """A failover's terms on the job's reservation, in the move's transaction (bot/failover.py): the price,

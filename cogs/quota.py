@@ -21,10 +21,11 @@ from bot.catalogue import MODEL_NAMES
 from bot.errors import InvalidRequestError
 from bot.quotas import LIMIT_NAMES, NO_LIMIT, ConflictingLimitsError, Limits, Origin, QuotaStatus, WindowUsage
 from bot.render import literal
+from bot.server_alerts import ServerAlert
 from bot.server_limits import stored_words as server_words
 from cogs import server_quota
 from cogs.admin import record_admin_change, require_admin
-from cogs.moderation import MAX_REASON
+from cogs.moderation import MAX_REASON, record_moderation
 from cogs.policy import member_of
 from cogs.private_answers import answer_privately
 
@@ -227,6 +228,18 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
         super().__init__()
+
+    async def cog_load(self) -> None:
+        self.bot.services.quotas.on_server_alert = self._tell_server_alert
+
+    async def cog_unload(self) -> None:
+        if self.bot.services.quotas.on_server_alert == self._tell_server_alert:
+            self.bot.services.quotas.on_server_alert = None
+
+    async def _tell_server_alert(self, alert: ServerAlert) -> None:
+        """The server's monthly units or budget mostly used, or spent: kept in its audit log and posted to its
+        moderation log channel, once a month each (bot/server_alerts.py)."""
+        await record_moderation(self.bot, alert.guild_id, "quota_server_alert", alert.words(), reason=alert.level)
 
     def _require_admin(self, interaction: discord.Interaction[Any]) -> None:
         require_admin(interaction, self.bot.settings.admin.role_id)

@@ -39,7 +39,8 @@ async def server(discord_fake: FakeDiscord, options: dict[str, Any] | None = Non
 def audit(path: Path) -> list[tuple[Any, ...]]:
     with sqlite3.connect(path) as conn:
         return conn.execute(
-            "SELECT action, actor_id, reason FROM audit_log WHERE action LIKE 'quota_server%' ORDER BY id"
+            "SELECT action, actor_id, reason FROM audit_log WHERE action IN ('quota_server', 'quota_server_cleared') "
+            "ORDER BY id"
         ).fetchall()
 
 
@@ -219,3 +220,41 @@ async def test_members_and_contradicting_options_change_nothing(
     )
     assert query(settings, "SELECT COUNT(*) FROM quota_limits") == [(0,)]
     assert query(settings, "SELECT COUNT(*) FROM audit_log WHERE action LIKE 'quota_server%'") == [(0,)]
+
+
+async def test_the_moderators_are_told_once_when_the_servers_month_is_mostly_used_and_when_it_is_spent(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """The server may use 5 units a month (one a 1K image). The fourth image takes it to 80%: its moderation log
+    channel is told, once; the fifth spends it: told again, with when it resets and how to raise it. The sixth is
+    refused and tells nothing more; neither does a restart. Before, moderators learnt of it from members refused."""
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 20, "guild_monthly_units": 5})
+    log_channel = discord_fake.add_text_channel("mod-log")
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        await answered(discord_fake, "mod logchannel", {"channel": log_channel}, user_id=discord_fake.moderator_id)
+        for n in range(5):
+            made = await discord_fake.slash_command("imagine", {"prompt": f"image {n}"})
+            await delivered(discord_fake, made)
+        await discord_fake.wait_for(lambda: len(discord_fake.messages_in(log_channel)) >= 3, timeout=10)
+        sixth = await discord_fake.slash_command("imagine", {"prompt": "past the month"})
+        await discord_fake.wait_for(lambda: bool(sixth.callbacks), timeout=10)
+    finally:
+        await running.close()
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        again = await discord_fake.slash_command("imagine", {"prompt": "after a restart"})
+        await discord_fake.wait_for(lambda: bool(again.callbacks), timeout=10)
+        await asyncio.sleep(0.3)  # time enough for a post, were one to go
+    finally:
+        await running.close()
+    posts = [post.content for post in discord_fake.messages_in(log_channel)[1:]]
+    assert len(posts) == 2, posts
+    assert posts[0].startswith("This server has used 4 of its 5 units this month (80%). It resets <t:"), posts
+    assert posts[0].endswith("; an admin may raise it with `/quota server monthly_units:`."), posts
+    assert posts[1].startswith(
+        "This server's monthly units are spent (5 of its 5 units used): members' requests are refused until it resets."
+    ), posts
+    assert "This server has used 5 of its 5 units this month." in content(discord_fake, sixth)
+    rows = query(settings, "SELECT action, reason FROM audit_log WHERE action = 'quota_server_alert' ORDER BY id")
+    assert rows == [("quota_server_alert", "most"), ("quota_server_alert", "spent")], rows

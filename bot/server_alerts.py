@@ -1,0 +1,89 @@
+"""A server's monthly units or budget nearly spent, told to its moderators before members are refused.
+
+A server with a monthly limit (``[quotas] guild_monthly_units`` / ``guild_monthly_budget_usd``, or its own set with
+``/quota server``) refuses every request past it, and members learn it one refusal at a time. So the reservation
+that takes the server past ``MOST`` of a limit, and the one after which an image like it no longer fits, are told
+to the moderation log channel (cogs/quota.py posts them), each once per quota month: a row of ``server_alerts``
+(bot/store/migrations/0029_server_alerts.sql), written in the reservation's own transaction, claims it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import aiosqlite
+
+from bot.server_limits import usd
+
+# The share of a monthly limit past which its server's moderators are told.
+MOST = 0.8
+
+What = Literal["units", "budget"]
+Level = Literal["most", "spent"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerAlert:
+    guild_id: int
+    month_start: float
+    resets_at: float
+    what: What
+    level: Level
+    used: int  # units, or micro-dollars, reserved this quota month after the reservation
+    limit: int
+
+    def words(self) -> str:
+        """The moderation log's post."""
+        if self.what == "units":
+            amount, spent, option = f"{self.used:,} of its {self.limit:,} units", "monthly units are", "monthly_units"
+        else:
+            amount, spent, option = f"{usd(self.used)} of its {usd(self.limit)}", "monthly budget is", "budget_usd"
+        if self.level == "most":
+            said = f"This server has used {amount} this month ({self.used / self.limit:.0%})."
+        else:
+            said = f"This server's {spent} spent ({amount} used): members' requests are refused until it resets."
+        return f"{said} It resets <t:{int(self.resets_at)}:R>; an admin may raise it with `/quota server {option}:`."
+
+
+def crossed(
+    guild_id: int,
+    bounds: tuple[float, float],
+    what: What,
+    *,
+    before: int,
+    after: int,
+    limit: int | None,
+    each: int,
+) -> list[ServerAlert]:
+    """The alerts a reservation that took the server's use of a monthly ``limit`` from ``before`` to ``after``
+    crossed: past ``MOST`` of it, and (``each``: what one more image like it takes) the point where another no longer
+    fits. None where nothing limits it (or a limit of 0: set by an admin, nothing ever fits)."""
+    if not limit:
+        return []
+    start, end = bounds
+    found: list[ServerAlert] = []
+    if before < MOST * limit <= after:
+        found.append(ServerAlert(guild_id, start, end, what, "most", after, limit))
+    if each > 0 and limit - before >= each > limit - after:
+        found.append(ServerAlert(guild_id, start, end, what, "spent", after, limit))
+    return found
+
+
+async def claim(conn: aiosqlite.Connection, alert: ServerAlert, now: float) -> bool:
+    """Whether ``alert`` is this reservation's to tell: its row written now, in the reservation's transaction (False:
+    told already this month)."""
+    cursor = await conn.execute(
+        "INSERT OR IGNORE INTO server_alerts (guild_id, month_start, what, level, created_at) VALUES (?, ?, ?, ?, ?)",
+        (alert.guild_id, alert.month_start, alert.what, alert.level, now),
+    )
+    return cursor.rowcount == 1
+
+
+async def kept(conn: aiosqlite.Connection, alert: ServerAlert) -> bool:
+    """Whether ``alert``'s row is in the database: its reservation committed (a refused one took it back)."""
+    async with conn.execute(
+        "SELECT 1 FROM server_alerts WHERE guild_id = ? AND month_start = ? AND what = ? AND level = ?",
+        (alert.guild_id, alert.month_start, alert.what, alert.level),
+    ) as cursor:
+        return await cursor.fetchone() is not None
