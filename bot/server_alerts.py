@@ -3,7 +3,8 @@
 A server with a monthly limit (``[quotas] guild_monthly_units`` / ``guild_monthly_budget_usd``, or its own set with
 ``/quota server``) refuses every request past it, and members learn it one refusal at a time. So the reservation
 that takes the server past ``MOST`` of a limit, and the one after which an image like it no longer fits, are told
-to the moderation log channel (cogs/quota.py posts them), each once per quota month: a row of ``server_alerts``
+to the moderation log channel (cogs/quota.py posts them), each once per quota month and limit (one an admin raised
+is told again when it too is reached): a row of ``server_alerts``
 (bot/store/migrations/0029_server_alerts.sql), written in the reservation's own transaction, claims it.
 """
 
@@ -74,8 +75,9 @@ async def claim(conn: aiosqlite.Connection, alert: ServerAlert, now: float) -> b
     """Whether ``alert`` is this reservation's to tell: its row written now, in the reservation's transaction (False:
     told already this month)."""
     cursor = await conn.execute(
-        "INSERT OR IGNORE INTO server_alerts (guild_id, month_start, what, level, created_at) VALUES (?, ?, ?, ?, ?)",
-        (alert.guild_id, alert.month_start, alert.what, alert.level, now),
+        "INSERT OR IGNORE INTO server_alerts (guild_id, month_start, what, level, limit_value, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (alert.guild_id, alert.month_start, alert.what, alert.level, alert.limit, now),
     )
     return cursor.rowcount == 1
 
@@ -83,7 +85,8 @@ async def claim(conn: aiosqlite.Connection, alert: ServerAlert, now: float) -> b
 async def kept(conn: aiosqlite.Connection, alert: ServerAlert) -> bool:
     """Whether ``alert``'s row is in the database: its reservation committed (a refused one took it back)."""
     async with conn.execute(
-        "SELECT 1 FROM server_alerts WHERE guild_id = ? AND month_start = ? AND what = ? AND level = ?",
-        (alert.guild_id, alert.month_start, alert.what, alert.level),
+        "SELECT 1 FROM server_alerts WHERE guild_id = ? AND month_start = ? AND what = ? AND level = ? "
+        "AND limit_value = ?",
+        (alert.guild_id, alert.month_start, alert.what, alert.level, alert.limit),
     ) as cursor:
         return await cursor.fetchone() is not None

@@ -241,15 +241,21 @@ async def test_the_moderators_are_told_once_when_the_servers_month_is_mostly_use
         await discord_fake.wait_for(lambda: bool(sixth.callbacks), timeout=10)
     finally:
         await running.close()
+    told = len(discord_fake.messages_in(log_channel))
     running = await start_bot(settings, discord_fake, Clock())
     try:
         again = await discord_fake.slash_command("imagine", {"prompt": "after a restart"})
         await discord_fake.wait_for(lambda: bool(again.callbacks), timeout=10)
         await asyncio.sleep(0.3)  # time enough for a post, were one to go
+        assert len(discord_fake.messages_in(log_channel)) == told
+        # An admin raises the month to 6 units: the sixth image spends it, which is told again.
+        await server(discord_fake, {"monthly_units": 6})
+        await delivered(discord_fake, await discord_fake.slash_command("imagine", {"prompt": "the sixth"}))
+        await discord_fake.wait_for(lambda: len(discord_fake.messages_in(log_channel)) >= told + 2, timeout=10)
     finally:
         await running.close()
     posts = [post.content for post in discord_fake.messages_in(log_channel)[1:]]
-    assert len(posts) == 2, posts
+    assert len(posts) == 4, posts  # the second after the raise is the admin's change itself
     assert posts[0].startswith("This server has used 4 of its 5 units this month (80%). It resets <t:"), posts
     assert posts[0].endswith("; an admin may raise it with `/quota server monthly_units:`."), posts
     assert posts[1].startswith(
@@ -257,4 +263,6 @@ async def test_the_moderators_are_told_once_when_the_servers_month_is_mostly_use
     ), posts
     assert "This server has used 5 of its 5 units this month." in content(discord_fake, sixth)
     rows = query(settings, "SELECT action, reason FROM audit_log WHERE action = 'quota_server_alert' ORDER BY id")
-    assert rows == [("quota_server_alert", "most"), ("quota_server_alert", "spent")], rows
+    assert rows == [("quota_server_alert", "most"), ("quota_server_alert", "spent"), ("quota_server_alert", "spent")]
+    assert posts[2].startswith(f"<@{discord_fake.admin_id}> set this server's limits: 6 units a month"), posts
+    assert posts[3].startswith("This server's monthly units are spent (6 of its 6 units used)"), posts
