@@ -40,11 +40,14 @@ class ServerAlert:
             amount, spent, option = f"{self.used:,} of its {self.limit:,} units", "monthly units are", "monthly_units"
         else:
             amount, spent, option = f"{usd(self.used)} of its {usd(self.limit)}", "monthly budget is", "budget_usd"
+        resets, raise_it = f"<t:{int(self.resets_at)}:R>", f"`/quota server {option}:`"
         if self.level == "most":
-            said = f"This server has used {amount} this month ({self.used / self.limit:.0%})."
-        else:
-            said = f"This server's {spent} spent ({amount} used): members' requests are refused until it resets."
-        return f"{said} It resets <t:{int(self.resets_at)}:R>; an admin may raise it with `/quota server {option}:`."
+            used = f"{amount} this month ({self.used / self.limit:.0%})"
+            return f"This server has used {used}. It resets {resets}; an admin may raise it with {raise_it}."
+        return (
+            f"This server's {spent} spent ({amount} used): members' requests are refused until it resets {resets}, or "
+            f"an admin raises it with {raise_it}."
+        )
 
 
 def crossed(

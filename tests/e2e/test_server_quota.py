@@ -259,8 +259,10 @@ async def test_the_moderators_are_told_once_when_the_servers_month_is_mostly_use
     assert posts[0].startswith("This server has used 4 of its 5 units this month (80%). It resets <t:"), posts
     assert posts[0].endswith("; an admin may raise it with `/quota server monthly_units:`."), posts
     assert posts[1].startswith(
-        "This server's monthly units are spent (5 of its 5 units used): members' requests are refused until it resets."
+        "This server's monthly units are spent (5 of its 5 units used): members' requests are refused until it resets "
+        "<t:"
     ), posts
+    assert posts[1].endswith(", or an admin raises it with `/quota server monthly_units:`."), posts
     assert "This server has used 5 of its 5 units this month." in content(discord_fake, sixth)
     rows = query(settings, "SELECT action, reason FROM audit_log WHERE action = 'quota_server_alert' ORDER BY id")
     assert rows == [("quota_server_alert", "most"), ("quota_server_alert", "spent"), ("quota_server_alert", "spent")]
