@@ -260,6 +260,12 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
         status = await self.bot.services.quotas.status(subject)
         own = target.id == interaction.user.id
         embed = status_embed(status, self.bot.settings.quotas.units, target.display_name, own=own)
+        if status.enforced and interaction.guild_id is not None:
+            # What the server as a whole has left: a member refused by its limits learns of them here too.
+            server = await self.bot.services.quotas.server_status(interaction.guild_id)
+            embed.insert_field_at(
+                len(embed.fields) - 1, name="This server", value=server_quota.members_view(server), inline=False
+            )
         if not isinstance(target, discord.Member):
             gone = f"{target.mention} is not in this server now: shown without roles (no role tiers)."
             embed.description = f"{embed.description}\n{gone}" if embed.description else gone

@@ -88,6 +88,27 @@ def server_embed(status: ServerStatus, server: str) -> discord.Embed:
     return embed
 
 
+def members_view(status: ServerStatus) -> str:
+    """The server's limits as its members see them in ``/quota show``: its images at once and its month's units,
+    its budget as a share (what it costs in dollars is the admins')."""
+    limits = status.limits
+    lines = [
+        f"{status.generating} of {limits.in_flight} images generating now"
+        if limits.in_flight is not None
+        else f"{status.generating} images generating now (no limit)"
+    ]
+    if status.waiting:
+        lines[0] += f" · {status.waiting} waiting for room"
+    if limits.monthly_units is not None:
+        lines.append(f"{status.used_units:,} of {limits.monthly_units:,} units used this month")
+    if limits.budget is not None:
+        share = min(status.spent / limits.budget, 1.0) if limits.budget else 1.0
+        lines.append(f"{share:.0%} of its monthly budget used")
+    if limits.monthly_units is not None or limits.budget is not None:
+        lines.append(f"The month resets <t:{int(status.resets_at)}:R>.")
+    return "\n".join(lines)
+
+
 def origins(own: ServerLimits | None, config: ServerLimits) -> str:
     """Each limit and where it comes from: this server's own (with the bot's beside it) or the bot's config."""
     stored = (own or ServerLimits()).named()

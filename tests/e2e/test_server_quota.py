@@ -10,10 +10,11 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from bot.server_limits import cents
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, answer_data, answered, make_settings, start_bot
-from tests.e2e.test_quota_tiers import content
+from tests.e2e.test_quota_tiers import content, quota_shown
 from tests.e2e.test_quotas import query
 from tests.e2e.test_rework import delivered
 from tests.e2e.test_waiting_turns import embed_of, field, prompts_sent
@@ -120,6 +121,7 @@ async def test_the_servers_monthly_units_and_budget_refuse_past_them_and_no_limi
         past_units = await discord_fake.slash_command("imagine", {"prompt": "past the units"})
         await discord_fake.wait_for(lambda: bool(past_units.callbacks), timeout=10)
         spent = await server(discord_fake)
+        members_view = await quota_shown(discord_fake, discord_fake.member_id)
         # The units back to the config's (100), the budget down to what one image costs: refused for dollars now.
         ((cost,),) = query(settings, "SELECT cost_micro_usd FROM ledger WHERE kind = 'reserve'")
         await server(discord_fake, {"clear": "monthly units", "budget_usd": int(cost) / 1_000_000})
@@ -140,6 +142,14 @@ async def test_the_servers_monthly_units_and_budget_refuse_past_them_and_no_limi
     assert set_units["Spent this month (estimated)"].startswith("$0.00 of $12.35 · resets <t:"), set_units
     assert "This server has used 1 of its 1 units this month." in content(discord_fake, past_units)
     assert spent["Units this month"].startswith("1 of 1 ·"), spent
+    # A member's /quota show says what the server has left, its budget as a share (its dollars are the admins').
+    server_line = members_view["This server"].splitlines()
+    assert server_line[:3] == [
+        "0 of 1 images generating now",
+        "1 of 1 units used this month",
+        f"{int(cost) / cents(12.345):.0%} of its monthly budget used",
+    ], server_line
+    assert server_line[3].startswith("The month resets <t:"), server_line
     assert f"This server has spent ${int(cost) / 1_000_000:.2f} of its" in content(discord_fake, past_budget)
     assert lifted["Where each comes from"].startswith(
         "Images at once: no limit on images generating at once, set for this server (the bot's: 1 image(s)"
