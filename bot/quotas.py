@@ -18,7 +18,7 @@ import aiosqlite
 
 from bot.config import QuotaSettings, window_conflicts
 from bot.errors import InvalidRequestError
-from bot.server_alerts import ServerAlert, claim, crossed, kept
+from bot.server_alerts import ServerAlert, claim, crossed, kept, told, untold
 from bot.server_limits import NO_LIMIT as NO_LIMIT
 from bot.server_limits import ServerLimits, ServerStatus, configured, usd
 from bot.store import Database
@@ -467,6 +467,16 @@ class Quotas:
                 self._telling.add(task)
                 task.add_done_callback(self._telling.discard)
 
+    async def tell_untold(self) -> int:
+        """Tell this quota month's alerts a stop cut short (claimed by a committed reservation, the bot gone before
+        its post); at a start. Returns how many."""
+        start, _ = self.bounds("monthly", self.clock())
+        async with self.db.read() as conn:
+            alerts = await untold(conn, start)
+        for alert in alerts:
+            await self._tell(alert)
+        return len(alerts)
+
     async def _tell(self, alert: ServerAlert) -> None:
         """Tell ``alert`` once its reservation has committed (the read waits for its transaction to end; one rolled
         back took the row with it, and nothing is told)."""
@@ -476,6 +486,8 @@ class Quotas:
                     return
             if self.on_server_alert is not None:
                 await self.on_server_alert(alert)
+                async with self.db.read() as conn:
+                    await told(conn, alert, self.clock())
         except Exception as exc:
             log.warning("guild %s: could not tell its %s alert (%s): %s", alert.guild_id, alert.what, alert.level, exc)
 

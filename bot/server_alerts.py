@@ -11,7 +11,7 @@ is told again when it too is reached): a row of ``server_alerts``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import aiosqlite
 
@@ -78,18 +78,41 @@ async def claim(conn: aiosqlite.Connection, alert: ServerAlert, now: float) -> b
     """Whether ``alert`` is this reservation's to tell: its row written now, in the reservation's transaction (False:
     told already this month)."""
     cursor = await conn.execute(
-        "INSERT OR IGNORE INTO server_alerts (guild_id, month_start, what, level, limit_value, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (alert.guild_id, alert.month_start, alert.what, alert.level, alert.limit, now),
+        "INSERT OR IGNORE INTO server_alerts (guild_id, month_start, what, level, limit_value, used, resets_at, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (alert.guild_id, alert.month_start, alert.what, alert.level, alert.limit, alert.used, alert.resets_at, now),
     )
     return cursor.rowcount == 1
 
 
+_KEY = "guild_id = ? AND month_start = ? AND what = ? AND level = ? AND limit_value = ?"
+
+
+def _key(alert: ServerAlert) -> tuple[object, ...]:
+    return (alert.guild_id, alert.month_start, alert.what, alert.level, alert.limit)
+
+
 async def kept(conn: aiosqlite.Connection, alert: ServerAlert) -> bool:
-    """Whether ``alert``'s row is in the database: its reservation committed (a refused one took it back)."""
-    async with conn.execute(
-        "SELECT 1 FROM server_alerts WHERE guild_id = ? AND month_start = ? AND what = ? AND level = ? "
-        "AND limit_value = ?",
-        (alert.guild_id, alert.month_start, alert.what, alert.level, alert.limit),
-    ) as cursor:
+    """Whether ``alert``'s row is in the database, not yet told: its reservation committed (a refused one took it
+    back)."""
+    async with conn.execute(f"SELECT 1 FROM server_alerts WHERE {_KEY} AND told_at IS NULL", _key(alert)) as cursor:
         return await cursor.fetchone() is not None
+
+
+async def told(conn: aiosqlite.Connection, alert: ServerAlert, now: float) -> None:
+    await conn.execute(f"UPDATE server_alerts SET told_at = ? WHERE {_KEY}", (now, *_key(alert)))
+
+
+async def untold(conn: aiosqlite.Connection, since: float) -> list[ServerAlert]:
+    """Alerts of quota months from ``since`` claimed but never told: the bot stopped between a reservation's commit
+    and its post."""
+    async with conn.execute(
+        "SELECT guild_id, month_start, resets_at, what, level, used, limit_value FROM server_alerts "
+        "WHERE told_at IS NULL AND month_start >= ? ORDER BY created_at",
+        (since,),
+    ) as cursor:
+        rows = await cursor.fetchall()
+    return [
+        ServerAlert(int(r[0]), float(r[1]), float(r[2]), cast(What, r[3]), cast(Level, r[4]), int(r[5]), int(r[6]))
+        for r in rows
+    ]

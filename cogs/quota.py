@@ -230,7 +230,10 @@ class Quota(commands.GroupCog, group_name="quota", group_description="Image quot
         super().__init__()
 
     async def cog_load(self) -> None:
-        self.bot.services.quotas.on_server_alert = self._tell_server_alert
+        quotas = self.bot.services.quotas
+        quotas.on_server_alert = self._tell_server_alert
+        # An alert a stop cut short (the bot died between the reservation and its post) is told now.
+        self.bot.services.runner.in_background(quotas.tell_untold(), "untold-server-alerts")
 
     async def cog_unload(self) -> None:
         if self.bot.services.quotas.on_server_alert == self._tell_server_alert:

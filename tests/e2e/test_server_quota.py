@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
+from bot.quotas import window_bounds
 from bot.server_limits import cents
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeSeaArt
@@ -278,3 +280,39 @@ async def test_the_moderators_are_told_once_when_the_servers_month_is_mostly_use
     assert rows == [("quota_server_alert", "most"), ("quota_server_alert", "spent"), ("quota_server_alert", "spent")]
     assert posts[2].startswith(f"<@{discord_fake.admin_id}> set this server's limits: 6 units a month"), posts
     assert posts[3].startswith("This server's monthly units are spent (6 of its 6 units used)"), posts
+
+
+async def test_an_alert_the_bot_died_before_telling_is_told_at_its_next_start(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A reservation claimed "spent" and committed, and the bot died before its post (its row, told_at empty, as
+    that leaves it): the next start tells it, once, and marks it told. One of an earlier month is not told."""
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 20, "guild_monthly_units": 5})
+    log_channel = discord_fake.add_text_channel("mod-log")
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        await answered(discord_fake, "mod logchannel", {"channel": log_channel}, user_id=discord_fake.moderator_id)
+    finally:
+        await running.close()
+    start, end = window_bounds("monthly", time.time())
+    guild = discord_fake.guild_id
+    with sqlite3.connect(settings.database.path) as conn:
+        conn.executemany(
+            "INSERT INTO server_alerts (guild_id, month_start, what, level, limit_value, used, resets_at, created_at) "
+            "VALUES (?, ?, 'units', 'spent', 5, 5, ?, ?)",
+            [(guild, start, end, time.time()), (guild, start - 40 * 86400, start, start - 86400)],
+        )
+    for _ in range(2):
+        running = await start_bot(settings, discord_fake, Clock())
+        try:
+            await discord_fake.wait_for(lambda: len(discord_fake.messages_in(log_channel)) >= 2, timeout=10)
+            await asyncio.sleep(0.3)  # time enough for another post, were one to go
+        finally:
+            await running.close()
+    posts = [post.content for post in discord_fake.messages_in(log_channel)[1:]]
+    assert posts == [
+        "This server's monthly units are spent (5 of its 5 units used): members' requests are refused until it "
+        f"resets <t:{int(end)}:R>, or an admin raises it with `/quota server monthly_units:`."
+    ], posts
+    told = query(settings, "SELECT told_at IS NOT NULL FROM server_alerts ORDER BY month_start DESC")
+    assert told == [(1,), (0,)], told
