@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from bot.gateway_drain import drain_handlers
 from bot.imagework import ImageWork
 from bot.jobs import JobRunner
 from bot.lost_tasks import kept_path_for
+from bot.metrics import Metrics, MetricsServer
 from bot.moderation import ModerationStore
 from bot.netguard import guarded_client, trusted_hosts_for
 from bot.providers import build_providers
@@ -156,6 +158,7 @@ class Bananacord(commands.Bot):
         # however far setup_hook got.
         self._opened = contextlib.AsyncExitStack()
         self._callbacks: CallbackServer | None = None
+        self._metrics: MetricsServer | None = None
         # When this bot was last alive before this run (the previous run's heartbeat), None if never.
         self.last_alive: float | None = None
 
@@ -274,6 +277,8 @@ class Bananacord(commands.Bot):
                     f"cannot listen on {where} ({exc.strerror or exc})",
                     "Choose a free port and an address of this machine, or set [callbacks] enabled = false.",
                 ) from None
+        if settings.metrics.enabled:
+            await self._serve_metrics(db, runner, catalogue)
         for extension in EXTENSIONS:
             # Imported as any module is (once per process) and its setup() run, rather than load_extension(),
             # which executes the module afresh at every start (compiled again where Python keeps no bytecode)
@@ -284,6 +289,25 @@ class Bananacord(commands.Bot):
         # Also traces the tasks that called back while the last run was stopping, kept for this start
         # (bot/lost_tasks.py), before its loop steps any job.
         await runner.start()
+
+    async def _serve_metrics(self, db: Database, runner: JobRunner, catalogue: Catalogue) -> None:
+        """``GET /metrics`` ([metrics] enabled): counted as jobs end, read at each scrape (bot/metrics.py)."""
+        settings = self.settings.metrics
+        metrics = Metrics(db)
+        runner.store.on_ended = metrics.job_ended
+        metrics.tried_last = lambda: {name: name in catalogue.unhealthy for name in catalogue.providers}
+        metrics.latency = lambda: self.latency if self.is_ready() and math.isfinite(self.latency) else None
+        self._metrics = MetricsServer(metrics, host=settings.listen_host, port=settings.listen_port)
+        try:
+            await self._metrics.start()
+        except OSError as exc:  # as the callbacks' port: a setting to fix, said before anything starts
+            self._metrics = None
+            where = f"{settings.listen_host}:{settings.listen_port}"
+            raise ConfigError(
+                "[metrics] listen_host / listen_port",
+                f"cannot listen on {where} ({exc.strerror or exc})",
+                "Choose a free port and an address of this machine, or set [metrics] enabled = false.",
+            ) from None
 
     async def _sync_commands(self) -> None:
         assert self._services is not None and self.application_id is not None  # set up above, after login
@@ -330,6 +354,9 @@ class Bananacord(commands.Bot):
         if self._callbacks is not None:
             await self._callbacks.stop()
             self._callbacks = None
+        if self._metrics is not None:
+            await self._metrics.stop()
+            self._metrics = None
         if self._services is not None:
             await self._services.runner.stop()
         await self._leave_gateway()

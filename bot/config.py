@@ -399,6 +399,15 @@ class CallbacksSettings(_Section):
         return value.rstrip("/")
 
 
+class MetricsSettings(_Section):
+    """``GET /metrics`` for Prometheus (bot/metrics.py): jobs ended, how long they took, units and dollars charged,
+    requests generating and waiting. Keep it on a private address: it is the operator's."""
+
+    enabled: bool = False
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=9464, ge=0, le=65535)
+
+
 class ImagineSettings(_Section):
     # None: the first provider of [models] routes that can take the request.
     default_provider: str | None = None
@@ -481,6 +490,7 @@ class Settings(ProviderKeys):
     quotas: QuotaSettings = Field(default_factory=QuotaSettings)
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
     callbacks: CallbacksSettings = Field(default_factory=CallbacksSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     # Provider keys come from ProviderKeys, one field per provider.
     discord_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("DISCORD_TOKEN"))

@@ -260,6 +260,8 @@ class JobStore:
         # Told of each job whose reservation an update settled: its member, or its server, may have a request
         # waiting for that room (bot/waiting_requests.py). Called after the commit; it must not raise.
         self.on_settled: Callable[[Job], None] | None = None
+        # Told of each job an update ended (bot/metrics.py counts them). Called after the write; it must not raise.
+        self.on_ended: Callable[[Job], None] | None = None
 
     async def create(
         self,
@@ -755,6 +757,8 @@ class JobStore:
         self._track(updated)
         if settles and self.on_settled is not None:
             self.on_settled(updated)
+        if "finished_at" in values and self.on_ended is not None:
+            self.on_ended(updated)
         return updated
 
     async def note_poll(self, job: Job, **changes: Any) -> Job:
