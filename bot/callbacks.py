@@ -36,6 +36,7 @@ import aiohttp
 import aiohttp.http_exceptions
 from aiohttp import web
 
+from bot.bounded_site import BoundedSite
 from bot.store.refusals import log_refused_or_error
 
 log = logging.getLogger(__name__)
@@ -115,43 +116,6 @@ def stamp_seconds(stamp: str) -> int | None:
     if 0 < len(stamp) <= MAX_STAMP_DIGITS and stamp.isascii() and stamp.isdigit():
         return int(stamp)
     return None
-
-
-class _Closing(asyncio.Protocol):
-    """A connection past the limit, while every open one is being answered: closed at once, nothing read."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport.close()
-
-
-class _BoundedSite(web.TCPSite):
-    """aiohttp's TCP site, keeping at most ``limit`` connections open at once: a new one past the limit closes
-    the oldest open connection not being answered (``busy`` says which are), or, with none, is closed itself."""
-
-    def __init__(
-        self, runner: web.AppRunner, host: str, port: int, *, limit: int, busy: Callable[[object], bool]
-    ) -> None:
-        super().__init__(runner, host, port)
-        self._limit = limit
-        self._busy = busy
-
-    async def start(self) -> None:
-        await web.BaseSite.start(self)  # registers the site; TCPSite.start would open its own server
-        server = self._runner.server
-        assert server is not None
-
-        def protocol() -> asyncio.BaseProtocol:
-            # Oldest first (aiohttp keeps them in the order they came); one already closed (its transport
-            # gone) holds no socket, and is left out.
-            live = [handler for handler in server.connections if handler.transport is not None]
-            if len(live) >= self._limit:
-                idle = next((handler for handler in live if not self._busy(handler)), None)
-                if idle is None:
-                    return _Closing()
-                idle.force_close()
-            return server()
-
-        self._server = await asyncio.get_running_loop().create_server(protocol, self._host, self._port)
 
 
 class _ServerLog(logging.Logger):
@@ -235,7 +199,7 @@ class CallbackServer:
             logger=_ServerLog(self._count_refusal),
         )
         await runner.setup()
-        site = _BoundedSite(
+        site = BoundedSite(
             runner, self.host, self.port, limit=self.max_connections, busy=lambda handler: handler in self._answering
         )
         try:

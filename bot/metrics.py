@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from bot.bounded_site import BoundedSite
 from bot.models import JobState
 from bot.store import Database
 from bot.store.jobs import Job
@@ -28,6 +29,12 @@ from bot.store.jobs import Job
 log = logging.getLogger(__name__)
 
 PATH = "/metrics"
+# Connections open at once (Prometheus holds one; a few more for a person's curl), past which the oldest not being
+# answered is closed, and how long one may idle or take to send its request: the port may be reachable by others
+# (in Docker it listens on 0.0.0.0 for the scraper's container), and sockets held open are file descriptors the
+# bot needs (bot/bounded_site.py).
+MAX_CONNECTIONS = 16
+IDLE_SECONDS = 3.0
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # How long a delivered request took from its asking, in seconds: provider times run from a few seconds to minutes.
 SECONDS_BUCKETS = (5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0)
@@ -140,18 +147,44 @@ class _ScrapeTime(Collector):
 
 
 class MetricsServer:
-    """``GET /metrics`` on its own address, nothing else."""
+    """``GET /metrics`` on its own address, nothing else, with at most ``MAX_CONNECTIONS`` open."""
 
     def __init__(self, metrics: Metrics, *, host: str, port: int) -> None:
         self.host, self.port = host, port
+        self.metrics = metrics
+        self._answering: set[object] = set()  # the connections (aiohttp's protocols) being answered now
         app = web.Application(client_max_size=1024)
-        app.router.add_get(PATH, metrics.serve)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        app.router.add_get(PATH, self._serve)
+        # aiohttp logs a request it cannot parse at ERROR with a traceback: from anyone who can reach the port, a
+        # flood of them would be a flood of the bot's log. Nothing of it is the operator's to fix.
+        quiet = logging.getLogger(f"{__name__}.server")
+        quiet.setLevel(logging.CRITICAL)
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=IDLE_SECONDS,
+            shutdown_timeout=1.0,
+            logger=quiet,
+        )
+
+    async def _serve(self, request: web.Request) -> web.Response:
+        self._answering.add(request.protocol)
+        try:
+            return await self.metrics.serve(request)
+        finally:
+            self._answering.discard(request.protocol)
 
     async def start(self) -> None:
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
+        site = BoundedSite(
+            self._runner, self.host, self.port, limit=MAX_CONNECTIONS, busy=lambda handler: handler in self._answering
+        )
+        try:
+            await site.start()
+        except BaseException:
+            await self._runner.cleanup()
+            raise
         log.info("metrics served at http://%s:%s%s", self.host, self.port, PATH)
 
     async def stop(self) -> None:

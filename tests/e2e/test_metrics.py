@@ -4,6 +4,8 @@ the fake Discord and the fake SeaArt, read with httpx and prometheus_client's ow
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import socket
 from pathlib import Path
 
@@ -121,3 +123,37 @@ async def test_no_metrics_are_served_unless_enabled_and_a_port_taken_is_a_settin
         finally:
             await bot.close()
     assert sum(r.path.endswith("/commands") for r in discord_fake.requests) == syncs
+
+
+async def test_sockets_held_open_or_garbage_sent_cannot_keep_the_scraper_out_nor_fill_the_log(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Reachable by others (in Docker it listens on 0.0.0.0), the port is opened 60 times and left silent, or sent
+    half a request, or bytes that are no HTTP: the scrape after still answers (the oldest idle connections are
+    closed past 16), and the bot's log holds no traceback for any of it."""
+    port = free_port()
+    settings = make_settings(tmp_path, discord_fake, seaart, metrics={"enabled": True, "listen_port": port})
+    running = await start_bot(settings, discord_fake, Clock())
+    caplog.set_level(logging.DEBUG)
+    held: list[socket.socket] = []
+    try:
+        for n in range(60):
+            sock = socket.create_connection(("127.0.0.1", port))
+            if n % 3 == 1:
+                sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # never finished
+            elif n % 3 == 2:
+                sock.sendall(b"\x16\x03\x01\x00\xa5garbage that is no HTTP\r\n\r\n")
+            held.append(sock)
+        answer = await scrape(port)
+        await asyncio.sleep(0.2)  # the garbage's answers and their log lines, if any
+        # The first silent one was closed by the bot when the 17th came (it holds 16 at most).
+        held[0].settimeout(2)
+        first_closed = await asyncio.to_thread(held[0].recv, 1) == b""
+    finally:
+        for sock in held:
+            sock.close()
+        await running.close()
+    assert answer.status_code == 200 and "bananacord_jobs_ended" in answer.text
+    assert first_closed
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert loud == [], [(r.name, r.getMessage()) for r in loud]
