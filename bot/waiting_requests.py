@@ -111,6 +111,11 @@ class WaitingRequests:
                 _discard(self._by_member, member, job.id)
                 _discard(self._by_server, job.guild_id, job.id)
                 self._ahead.pop(request, None)
+                # Those waiting behind it have one fewer before them: they look again, so their messages say so
+                # now rather than at their next look, half a minute away.
+                behind = self._by_member.pop(member, set()) | self._by_server.pop(job.guild_id, set())
+                if behind:
+                    runner.in_background(self._due_now(behind), f"behind-{job.id}")
                 return started
         if server_limit is not None and turn.images > server_limit:
             # An admin lowered the server's limit below this request's images since it was taken (to 0, say): it
