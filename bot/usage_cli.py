@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 
 from bot.config import Settings
 from bot.errors import BananacordError
+from bot.quotas import Quotas
+from bot.server_limits import ServerStatus
 from bot.store import Database, latest_schema_version
 from bot.store.usage import (
     GroupUsage,
@@ -100,6 +102,11 @@ async def run_usage(
                 )
             )
         reports = UsageReports(db)
+        server: ServerStatus | None = None
+        if user_id is None and fmt == "table":
+            # The server's limits and what of each is in use now, as /quota server shows its admins.
+            clock = time.time if now is None else (lambda: now)
+            server = await Quotas(db, quotas, clock=clock).server_status(guild_id)
         if fmt == "csv":
             return to_csv(await reports.export_rows(guild_id, start, end, user_id=user_id))
         report: GuildReport | UserReport
@@ -113,7 +120,7 @@ async def run_usage(
         await db.close()
     if fmt == "json":
         return json.dumps(to_jsonable(report), indent=2)
-    return render_table(report, period=period, tz=quotas.timezone)
+    return render_table(report, period=period, tz=quotas.timezone, server=server)
 
 
 # ---- JSON ----------------------------------------------------------------------------------------
@@ -168,6 +175,26 @@ def _grid(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return [line(headers), *(line(r) for r in rows)] if rows else [line(headers), "  (none)"]
 
 
+def _limit_rows(server: ServerStatus) -> list[list[str]]:
+    """The server's three limits: what of each is in use, the limit (or none) and whether it is its own or the
+    configuration's (bot/server_limits.py)."""
+    limits, own = server.limits, (server.own.named() if server.own else {})
+    rows = [
+        ("images at once", _n(server.generating), limits.in_flight, "in_flight", _n),
+        ("units this month", _n(server.used_units), limits.monthly_units, "monthly_units", _n),
+        ("spent this month", _usd(server.spent), limits.budget, "budget", _usd),
+    ]
+    return [
+        [
+            label,
+            used,
+            "none" if limit is None else shown(limit),
+            "this server" if own.get(name) is not None else "config",
+        ]
+        for label, used, limit, name, shown in rows
+    ]
+
+
 def _usage_row(label: str, usage: Usage) -> list[str]:
     return [label, _n(usage.images), _n(usage.units), _usd(usage.cost_micro_usd)]
 
@@ -179,8 +206,10 @@ def _group_rows(groups: Sequence[GroupUsage]) -> list[list[str]]:
     ]
 
 
-def render_table(report: GuildReport | UserReport, *, period: str, tz: str = "UTC") -> str:
-    """A readable fixed-width report (what an admin reads in a terminal)."""
+def render_table(
+    report: GuildReport | UserReport, *, period: str, tz: str = "UTC", server: ServerStatus | None = None
+) -> str:
+    """A readable fixed-width report (what an admin reads in a terminal); ``server``: its limits now."""
     who = f"guild {report.guild_id}"
     if isinstance(report, UserReport):
         who = f"member {report.user_id} in {who}"
@@ -203,7 +232,11 @@ def render_table(report: GuildReport | UserReport, *, period: str, tz: str = "UT
         + (f", {_n(report.waiting)} waiting their turn" if report.waiting else ""),
     ]
     if isinstance(report, GuildReport):
-        lines += [f"Members charged: {_n(report.members_charged)}", "", "Top members by units"]
+        lines += [f"Members charged: {_n(report.members_charged)}"]
+        if server is not None:
+            lines += ["", f"Server limits now (the quota month ends {_local(server.resets_at, tz)})"]
+            lines += _grid(["", "in use", "limit", "set by"], _limit_rows(server))
+        lines += ["", "Top members by units"]
         lines += _grid(
             ["member", "images", "units", "cost (USD)"],
             [_usage_row(str(u.user_id), Usage(u.images, u.units, u.cost_micro_usd)) for u in report.top_users],

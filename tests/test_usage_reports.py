@@ -8,6 +8,7 @@ import dataclasses
 import io
 import json
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -688,6 +689,38 @@ async def test_cli_table_and_csv(tmp_path: Path) -> None:
     exported = list(csv.DictReader(io.StringIO(await run_usage(settings, **args, user_id=None, fmt="csv"))))
     assert {int(line["user_id"]) for line in exported} == {1, 2, 3, 4}
     assert all(line["guild_id"] == str(GUILD) for line in exported)
+
+
+async def test_cli_table_shows_the_servers_limits_now_and_who_set_each(tmp_path: Path) -> None:
+    """The guild's table says, beside its usage, the server's three limits, what of each is in use this quota month
+    and whether each is the server's own (``/quota server``) or the configuration's."""
+    path = await _cli_db(tmp_path)
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO quota_limits (guild_id, scope, target_id, monthly, budget_micro_usd, updated_at) "
+            "VALUES (?, 'guild', ?, 40, 5000000, 0)",
+            (GUILD, GUILD),
+        )
+    settings = load_settings(None, database={"path": str(path)}, quotas={"in_flight_per_guild": 6})
+    table = await run_usage(
+        settings,
+        guild_id=GUILD,
+        since=None,
+        until=None,
+        period="month",
+        user_id=None,
+        fmt="table",
+        now=ts("2024-03-20 12:00"),
+    )
+    block = table[table.index("Server limits now") : table.index("Top members")].splitlines()
+    assert block[0] == "Server limits now (the quota month ends 2024-04-01 00:00 UTC)", table
+    rows = [" ".join(line.split()) for line in block[2:] if line.strip()]
+    # One job still reserved: one image generating, its units and price held this month.
+    assert rows == [
+        "images at once 1 6 config",
+        "units this month 17 40 this server",
+        "spent this month $0.743000 $5.000000 this server",
+    ], table
 
 
 async def test_cli_input_errors(tmp_path: Path) -> None:
