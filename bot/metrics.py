@@ -1,9 +1,10 @@
 """What the bot is doing, for an operator's Prometheus: ``GET /metrics`` on ``[metrics] listen_host:listen_port``.
 
 Counted as it happens, at no cost a job would notice (an increment when a job ends, bot/store/jobs.py ``on_ended``):
-the jobs that ended, by how (``state``), provider and model; how long a delivered one took from the member's asking;
-the units and estimated dollars charged. Read at each scrape, from the rows and the runner (one indexed statement):
-the requests generating and waiting their turn, the providers tried last after failing, the gateway's latency.
+the jobs that ended, by how (``state``), why (``category``: bot/errors.py ErrorCategory), provider and model; how
+long a delivered one took from the member's asking; the units and estimated dollars charged. Read at each scrape,
+from the rows and the runner (one indexed statement): the requests generating and waiting their turn, the providers
+tried last after failing, the gateway's latency.
 ``prometheus_client`` writes the exposition format; aiohttp (already discord.py's) serves it.
 
 The endpoint answers ``GET /metrics`` and nothing else, and names no member, prompt or secret: labels are states,
@@ -63,8 +64,9 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.ended = Counter(
             "bananacord_jobs_ended",
-            "Jobs that ended, by how (delivered, failed, blocked, cancelled, expired), provider and model",
-            ("state", "provider", "model"),
+            "Jobs that ended, by how (delivered, failed, blocked, cancelled, expired), why (the error's category, "
+            "none for delivered), provider and model",
+            ("state", "category", "provider", "model"),
             registry=self.registry,
         )
         self.took = Histogram(
@@ -91,7 +93,8 @@ class Metrics:
 
     def job_ended(self, job: Job) -> None:
         """A job has reached its end (the job store calls this after writing it)."""
-        self.ended.labels(str(job.state), job.provider, job.model).inc()
+        category = str(job.error_category) if job.error_category is not None else "none"
+        self.ended.labels(str(job.state), category, job.provider, job.model).inc()
         if job.state is JobState.DELIVERED:
             if job.finished_at is not None:
                 self.took.labels(job.provider, job.model).observe(max(0.0, job.finished_at - job.created_at))

@@ -77,8 +77,9 @@ async def test_the_bot_counts_jobs_as_they_end_and_reads_what_is_unfinished_at_e
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain; version=0.0.4")
     read = samples(answer.text)
     model = {"provider": "seaart", "model": "nano_banana_2"}
-    assert value(read, "bananacord_jobs_ended_total", state="blocked", **model) == 1
-    assert value(read, "bananacord_jobs_ended_total", state="delivered", **model) == 1
+    ended = "bananacord_jobs_ended_total"
+    assert value(read, ended, state="blocked", category="content_blocked", **model) == 1
+    assert value(read, ended, state="delivered", category="none", **model) == 1
     assert value(read, "bananacord_job_seconds_count", **model) == 1
     assert value(read, "bananacord_charged_units_total", model="nano_banana_2") == 1
     ((cost,),) = query(settings, "SELECT cost_micro_usd FROM jobs WHERE state = 'delivered'")
