@@ -50,8 +50,10 @@ class ServerRoom:
         """When the admin read the bot's answer (its embed of the server's limits), or None if none came."""
 
         def shown() -> bool:
-            message = self.discord.messages.get(sent.original_message_id or -1)
-            return message is not None and not message.loading and bool(message.embeds)
+            # The answer itself, or, after a "thinking…" (a slow answer deferred: cogs/slow_answers.py), its follow-up.
+            ids = [sent.original_message_id or -1, *sent.followup_ids]
+            messages = [self.discord.messages.get(message_id) for message_id in ids]
+            return any(m is not None and not m.loading and bool(m.embeds) for m in messages)
 
         with contextlib.suppress(TimeoutError):
             await self.discord.wait_for(shown, timeout=ANSWER_WAIT)
