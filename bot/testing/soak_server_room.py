@@ -27,6 +27,7 @@ class ServerRoom:
         self.base = base
         self.draw = random.Random(f"{seed}-server-room")
         self.made: list[ServerRoomChange] = []
+        self.unanswered: list[str] = []
 
     async def act(self, spread: float, start: float) -> None:
         """``changes`` times, evenly over the sending, set the server's images at once to a seeded 1 to twice the
@@ -35,7 +36,7 @@ class ServerRoom:
             await asyncio.sleep(max(0.0, start + spread * (n + 0.5) / self.changes - time.monotonic()))
             limit = self.draw.randint(1, 2 * self.base)
             for _ in range(ATTEMPTS):
-                asked = time.time()
+                asked, sent_at = time.time(), time.monotonic() - start
                 try:
                     sent = await self.discord.slash_command(
                         "quota server", {"in_flight": limit}, user_id=self.discord.admin_id
@@ -44,6 +45,11 @@ class ServerRoom:
                     continue
                 answered = await self._answered(sent)
                 self.made.append(ServerRoomChange(asked, answered, limit))
+                if answered is None:
+                    # Why, for the report: the command taken by a bot that was then stopped, or one that never answered.
+                    self.unanswered.append(
+                        f"{limit} sent at {sent_at:.1f} s: {len(sent.callbacks)} answer(s) to the command"
+                    )
                 break
 
     async def _answered(self, sent: FakeInteraction) -> float | None:
@@ -64,4 +70,5 @@ class ServerRoom:
         if not self.made:
             return []
         steps = " -> ".join(f"{c.limit}" + ("" if c.answered is not None else " (no answer)") for c in self.made)
-        return [f"the server's images at once, changed by an admin {len(self.made)} time(s): {self.base} -> {steps}"]
+        lines = [f"the server's images at once, changed by an admin {len(self.made)} time(s): {self.base} -> {steps}"]
+        return lines + [f"  no answer: {why}" for why in self.unanswered]
