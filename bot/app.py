@@ -8,7 +8,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,13 +85,19 @@ def provider_budgets(settings: Settings) -> dict[str, RequestBudget]:
     }
 
 
-def budgets_by_origin(settings: Settings, budgets: dict[str, RequestBudget]) -> dict[str, RequestBudget]:
-    """Requests are metered by where they go: each enabled provider's base URL origin."""
+def provider_origins(settings: Settings) -> dict[str, str]:
+    """Each enabled provider's base URL origin, by provider: where its requests go."""
     return {
-        origin_of(getattr(settings.providers, name).base_url): budget
-        for name, budget in budgets.items()
+        name: origin_of(getattr(settings.providers, name).base_url)
+        for name in type(settings.providers).model_fields
         if getattr(settings.providers, name).enabled
     }
+
+
+def budgets_by_origin(settings: Settings, budgets: dict[str, RequestBudget]) -> dict[str, RequestBudget]:
+    """Requests are metered by where they go: each enabled provider's base URL origin."""
+    origins = provider_origins(settings)
+    return {origins[name]: budget for name, budget in budgets.items() if name in origins}
 
 
 def connections_for(settings: Settings) -> int:
@@ -179,13 +185,18 @@ class Bananacord(commands.Bot):
         # Every request passes the address guard (results and references are links from outside), then
         # waits for its provider's request budget.
         metering = BudgetHook(budgets_by_origin(settings, budgets))
+        response_hooks: list[Callable[[httpx.Response], Awaitable[None]]] = [metering.on_response]
+        metrics: Metrics | None = None
+        if settings.metrics.enabled:
+            metrics = Metrics({origin: name for name, origin in provider_origins(settings).items()})
+            response_hooks.append(metrics.provider_answered)
         # One bound on whole images in memory for the runner's spools and re-encodes and for the provider
         # answers that carry an image inline (bot/imagework.py, bot/transport.py).
         image_work = ImageWork.from_settings(settings.imagine)
         http = guarded_client(
             trusted_hosts_for(settings),
             request_hooks=[metering],
-            response_hooks=[metering.on_response],
+            response_hooks=response_hooks,
             answer_gate=image_work.answer_gate,
             max_connections=connections_for(settings),
             timeout=httpx.Timeout(30.0, connect=10.0),
@@ -277,8 +288,8 @@ class Bananacord(commands.Bot):
                     f"cannot listen on {where} ({exc.strerror or exc})",
                     "Choose a free port and an address of this machine, or set [callbacks] enabled = false.",
                 ) from None
-        if settings.metrics.enabled:
-            await self._serve_metrics(db, runner, catalogue)
+        if metrics is not None:
+            await self._serve_metrics(metrics, db, runner, catalogue)
         for extension in EXTENSIONS:
             # Imported as any module is (once per process) and its setup() run, rather than load_extension(),
             # which executes the module afresh at every start (compiled again where Python keeps no bytecode)
@@ -290,10 +301,10 @@ class Bananacord(commands.Bot):
         # (bot/lost_tasks.py), before its loop steps any job.
         await runner.start()
 
-    async def _serve_metrics(self, db: Database, runner: JobRunner, catalogue: Catalogue) -> None:
+    async def _serve_metrics(self, metrics: Metrics, db: Database, runner: JobRunner, catalogue: Catalogue) -> None:
         """``GET /metrics`` ([metrics] enabled): counted as jobs end, read at each scrape (bot/metrics.py)."""
         settings = self.settings.metrics
-        metrics = Metrics(db)
+        metrics.db = db
         runner.store.on_ended = metrics.job_ended
         metrics.tried_last = lambda: {name: name in catalogue.unhealthy for name in catalogue.providers}
         metrics.latency = lambda: self.latency if self.is_ready() and math.isfinite(self.latency) else None

@@ -2,7 +2,8 @@
 
 Counted as it happens, at no cost a job would notice (an increment when a job ends, bot/store/jobs.py ``on_ended``):
 the jobs that ended, by how (``state``), why (``category``: bot/errors.py ErrorCategory), provider and model; how
-long a delivered one took from the member's asking; the units and estimated dollars charged. Read at each scrape,
+long a delivered one took from the member's asking; the units and estimated dollars charged; the providers' HTTP
+answers by status (an httpx response hook). Read at each scrape,
 from the rows and the runner (one indexed statement): the requests generating and waiting their turn, the providers
 tried last after failing, the gateway's latency.
 ``prometheus_client`` writes the exposition format; aiohttp (already discord.py's) serves it.
@@ -14,15 +15,17 @@ providers and models. Keep it on a private address (the default, 127.0.0.1): it 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+import httpx
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bot.bounded_site import BoundedSite
+from bot.budget import origin_of
 from bot.models import JobState
 from bot.store import Database
 from bot.store.jobs import Job
@@ -59,8 +62,10 @@ class Snapshot:
 class Metrics:
     """The bot's figures, in a registry of its own (not the process-wide default: two bots in one test process)."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, providers_by_origin: Mapping[str, str]) -> None:
+        # The database the scrape reads (set once it is open), and which provider each origin is (bot/budget.py).
+        self.db: Database | None = None
+        self.providers_by_origin = dict(providers_by_origin)
         self.registry = CollectorRegistry(auto_describe=True)
         self.ended = Counter(
             "bananacord_jobs_ended",
@@ -85,6 +90,12 @@ class Metrics:
             ("provider",),
             registry=self.registry,
         )
+        self.answers = Counter(
+            "bananacord_provider_answers",
+            "Providers' HTTP answers to the bot, by provider and status (429: rate limited; 5xx: their trouble)",
+            ("provider", "status"),
+            registry=self.registry,
+        )
         self._now = Snapshot()
         self.registry.register(_ScrapeTime(self))
         # Set by the app: which providers are tried last now, and the gateway's latency (None: not connected).
@@ -102,10 +113,19 @@ class Metrics:
             if job.cost_micro_usd:
                 self.usd.labels(job.provider).inc(job.cost_micro_usd / 1_000_000)
 
+    async def provider_answered(self, response: httpx.Response) -> None:
+        """An httpx response hook: each answer from a provider's origin, by its status (downloads of results from
+        elsewhere are not counted)."""
+        provider = self.providers_by_origin.get(origin_of(str(response.request.url)))
+        if provider is not None:
+            self.answers.labels(provider, str(response.status_code)).inc()
+
     async def exposition(self) -> bytes:
         """The metrics as Prometheus reads them, with this moment's readings."""
-        async with self.db.read() as conn, conn.execute(UNFINISHED_SQL) as cursor:
-            unfinished = {str(kind): int(count) for kind, count in await cursor.fetchall()}
+        unfinished: dict[str, int] = {}
+        if self.db is not None:
+            async with self.db.read() as conn, conn.execute(UNFINISHED_SQL) as cursor:
+                unfinished = {str(kind): int(count) for kind, count in await cursor.fetchall()}
         self._now = Snapshot(unfinished, self.tried_last(), self.latency())
         return generate_latest(self.registry)
 

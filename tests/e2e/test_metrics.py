@@ -87,6 +87,9 @@ async def test_the_bot_counts_jobs_as_they_end_and_reads_what_is_unfinished_at_e
     assert value(read, "bananacord_requests_unfinished", kind="generating") == 1
     assert value(read, "bananacord_requests_unfinished", kind="waiting") == 1
     assert value(read, "bananacord_provider_tried_last", provider="seaart") == 0
+    # Every answer SeaArt gave the bot (creates, polls; its result links are on its own host too), by status.
+    assert value(read, "bananacord_provider_answers_total", provider="seaart", status="200") >= 4, read
+    assert len(seaart.requests) >= value(read, "bananacord_provider_answers_total", provider="seaart", status="200")
     # Nothing of a member's or a secret: labels are states, providers and models.
     for private in ("lighthouse", BOT_TOKEN, SEAART_KEY, str(discord_fake.member_id)):
         assert private not in answer.text
