@@ -7,7 +7,7 @@ in the channel; its candidates' states are summed up ("2 of 4 ready").
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import discord
@@ -94,19 +94,25 @@ def _status(request: Request) -> tuple[str, str]:
     return "❌", f"None of the {len(jobs)} images came"
 
 
-def line(request: Request, *, whose: bool = False) -> str:
+def line(request: Request, *, whose: bool = False, ahead: int = 0) -> str:
     """One request: state, model, when, where; then the start of its words (``request_words``), as written.
     ``whose``: led by its member (a mention, for a moderator's list; it pings nobody where no mention is allowed),
-    its waiting said of it, not to "you"."""
+    its waiting said of it, not to "you". ``ahead``: while it waits its turn, what waits before it
+    (bot/waiting_requests.py ``ahead_of``): its member's requests, or the server's images."""
     first = request.first
     icon, words = _status(request)
+    after = ""
+    if ahead and first.waits_for is not None:
+        after = (
+            f" · after {ahead} of {'theirs' if whose else 'yours'}" if first.waits_for else f" · after {ahead} image(s)"
+        )
     if whose:
         words = words.replace(WAITING_LABEL, QUEUE_WAITING_LABEL)
         icon = f"<@{first.user_id}> · {icon}" if first.user_id is not None else icon
     link = message_link(first)
     where = f"[message]({link})" if link else ("message deleted" if first.deleted_by is not None else "no message yet")
     model = MODEL_NAMES.get(first.model, first.model)
-    head = f"{icon} **{words}** · {model} · <t:{int(first.created_at)}:R> · {where}"
+    head = f"{icon} **{words}**{after} · {model} · <t:{int(first.created_at)}:R> · {where}"
     done, said = request_words(first.request)
     # A prompt with choices in braces is one request, listed by the words as typed (bot/permutations.py).
     said = first.request.permutation or said
@@ -136,9 +142,15 @@ def latest_finished(active: Sequence[Job], ended: Sequence[Job]) -> list[Request
     return [r for r in requests(ended) if r.first.batch_id is None or r.first.batch_id not in running][:ENDED_SHOWN]
 
 
-def jobs_embed(active: Sequence[Job], ended: Sequence[Job], *, note: str | None = None) -> discord.Embed:
+def jobs_embed(
+    active: Sequence[Job],
+    ended: Sequence[Job],
+    *,
+    note: str | None = None,
+    ahead: Callable[[Job], int] = lambda job: 0,
+) -> discord.Embed:
     """``/jobs``: the member's unfinished jobs (oldest first) and latest finished ones (newest first);
-    ``note`` goes first (what a click just did)."""
+    ``note`` goes first (what a click just did); ``ahead``: what waits before a job waiting its turn."""
     # A batch with candidates still running is listed once, as generating, its ended candidates with it (read by
     # its batch, cogs/jobs.py: the latest finished rows lose them once the member has made a few more images).
     running = {job.batch_id for job in active if job.batch_id is not None}
@@ -149,7 +161,7 @@ def jobs_embed(active: Sequence[Job], ended: Sequence[Job], *, note: str | None 
     parts.append(
         f"**Generating ({len(generating)}" + (f", {waiting} of them waiting their turn)**" if waiting else ")**")
     )
-    parts += [line(r) for r in generating[:GENERATING_SHOWN]] or ["Nothing right now."]
+    parts += [line(r, ahead=ahead(r.first)) for r in generating[:GENERATING_SHOWN]] or ["Nothing right now."]
     if len(generating) > GENERATING_SHOWN:
         parts.append(f"…and {len(generating) - GENERATING_SHOWN} more.")
     parts.append("**Latest**")

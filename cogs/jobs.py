@@ -175,7 +175,11 @@ class MemberJobs(commands.Cog):
         mark = await self.bot.services.runner.store.newest_mark()
         active, ended = await self._of(interaction)
         view = await self._view(interaction, active, ended, mark)
-        await answer_privately(interaction, embed=jobs_embed(active, ended), view=view)
+        await answer_privately(interaction, embed=jobs_embed(active, ended, ahead=self._ahead), view=view)
+
+    def _ahead(self, job: Job) -> int:
+        """What waits before ``job``, waiting its turn (bot/waiting_requests.py), for its line."""
+        return self.bot.services.runner.waiting.ahead_of(job)
 
     async def latest(self, interaction: discord.Interaction[Any]) -> None:
         """Back to the list's first page, drawn afresh."""
@@ -183,7 +187,9 @@ class MemberJobs(commands.Cog):
         active, ended = await self._of(interaction)
         view = await self._view(interaction, active, ended, mark)
         await interaction.response.edit_message(
-            embed=jobs_embed(active, ended), view=view, allowed_mentions=discord.AllowedMentions.none()
+            embed=jobs_embed(active, ended, ahead=self._ahead),
+            view=view,
+            allowed_mentions=discord.AllowedMentions.none(),
         )
 
     async def earlier(self, interaction: discord.Interaction[Any], before: int) -> None:
@@ -344,7 +350,7 @@ class MemberJobs(commands.Cog):
         view = await self._view(interaction, active, ended, mark)
         try:
             await interaction.response.edit_message(
-                embed=jobs_embed(active, ended, note=note),
+                embed=jobs_embed(active, ended, note=note, ahead=self._ahead),
                 view=view,
                 allowed_mentions=discord.AllowedMentions.none(),
             )

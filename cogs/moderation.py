@@ -827,8 +827,14 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
             return
         now = requests(active)
         at_once = await self.bot.services.quotas.server_at_once(guild_id)
+        waiting = self.bot.services.runner.waiting
         heading = queue_heading(now, at_once, len(active), QUEUE_READ)
-        await _private(interaction, _paged([request_line(r, whose=True) for r in now], page, "/mod queue", heading))
+        await _private(
+            interaction,
+            _paged(
+                [request_line(r, whose=True, ahead=waiting.ahead_of(r.first)) for r in now], page, "/mod queue", heading
+            ),
+        )
 
     @app_commands.command(name="log")
     @app_commands.describe(

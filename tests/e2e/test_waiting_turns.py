@@ -342,6 +342,7 @@ async def test_a_waiting_request_says_what_waits_before_it_and_says_it_again_as_
         )
         behind = field(embed_of(discord_fake, third), "Your turn") or ""
         alone = field(embed_of(discord_fake, second), "Your turn") or ""
+        own = listed(await private_list(discord_fake))
         seaart.release(next(iter(seaart.jobs)))
         await discord_fake.wait_for(lambda: prompts_sent(seaart) == ["first", "second"], timeout=10)
         await discord_fake.wait_for(
@@ -354,6 +355,8 @@ async def test_a_waiting_request_says_what_waits_before_it_and_says_it_again_as_
     assert "starts by itself when one of them ends, after the 1 of yours waiting before it." in behind, behind
     assert "before it" not in alone, alone
     assert "starts by itself when one of them ends. Nothing is charged" in next_up, next_up
+    # /jobs says it too: the third waits after one of the member's own.
+    assert "⏳ **Waiting for your turn** · after 1 of yours · Nano Banana 2 ·" in own, own
 
 
 async def test_a_request_waiting_for_the_servers_room_says_how_many_images_wait_before_it(
