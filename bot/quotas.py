@@ -18,7 +18,7 @@ import aiosqlite
 
 from bot.config import QuotaSettings, window_conflicts
 from bot.errors import InvalidRequestError
-from bot.server_alerts import ServerAlert, claim, crossed, kept, told, untold
+from bot.server_alerts import ServerAlert, claim, crossed, to_tell, untold
 from bot.server_limits import NO_LIMIT as NO_LIMIT
 from bot.server_limits import ServerLimits, ServerStatus, configured, usd
 from bot.store import Database
@@ -478,16 +478,15 @@ class Quotas:
         return len(alerts)
 
     async def _tell(self, alert: ServerAlert) -> None:
-        """Tell ``alert`` once its reservation has committed (the read waits for its transaction to end; one rolled
-        back took the row with it, and nothing is told)."""
+        """Tell ``alert`` once its reservation has committed (the statement waits for its transaction to end; one
+        rolled back took the row with it, and nothing is told), marked told as it is taken to be told."""
         try:
+            if self.on_server_alert is None:
+                return
             async with self.db.read() as conn:
-                if not await kept(conn, alert):
+                if not await to_tell(conn, alert, self.clock()):
                     return
-            if self.on_server_alert is not None:
-                await self.on_server_alert(alert)
-                async with self.db.read() as conn:
-                    await told(conn, alert, self.clock())
+            await self.on_server_alert(alert)
         except Exception as exc:
             log.warning("guild %s: could not tell its %s alert (%s): %s", alert.guild_id, alert.what, alert.level, exc)
 

@@ -92,15 +92,14 @@ def _key(alert: ServerAlert) -> tuple[object, ...]:
     return (alert.guild_id, alert.month_start, alert.what, alert.level, alert.limit)
 
 
-async def kept(conn: aiosqlite.Connection, alert: ServerAlert) -> bool:
-    """Whether ``alert``'s row is in the database, not yet told: its reservation committed (a refused one took it
-    back)."""
-    async with conn.execute(f"SELECT 1 FROM server_alerts WHERE {_KEY} AND told_at IS NULL", _key(alert)) as cursor:
-        return await cursor.fetchone() is not None
-
-
-async def told(conn: aiosqlite.Connection, alert: ServerAlert, now: float) -> None:
-    await conn.execute(f"UPDATE server_alerts SET told_at = ? WHERE {_KEY}", (now, *_key(alert)))
+async def to_tell(conn: aiosqlite.Connection, alert: ServerAlert, now: float) -> bool:
+    """Whether this telling of ``alert`` is the one: its row is in the database (its reservation committed; a refused
+    one took it back) and not told yet, and is marked told now, in one statement, so two tellings of one claim (a
+    reservation's, and a start's of what a stop cut short) post it once."""
+    cursor = await conn.execute(
+        f"UPDATE server_alerts SET told_at = ? WHERE {_KEY} AND told_at IS NULL", (now, *_key(alert))
+    )
+    return cursor.rowcount == 1
 
 
 async def untold(conn: aiosqlite.Connection, since: float) -> list[ServerAlert]:
