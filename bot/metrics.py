@@ -103,15 +103,21 @@ class Metrics:
         self.latency: Callable[[], float | None] = lambda: None
 
     def job_ended(self, job: Job) -> None:
-        """A job has reached its end (the job store calls this after writing it)."""
-        category = str(job.error_category) if job.error_category is not None else "none"
-        self.ended.labels(str(job.state), category, job.provider, job.model).inc()
-        if job.state is JobState.DELIVERED:
+        """A job has reached its end (the job store calls this after writing it; nothing here may raise into it)."""
+        try:
+            category = str(job.error_category) if job.error_category is not None else "none"
+            self.ended.labels(str(job.state), category, job.provider, job.model).inc()
+            if job.state is not JobState.DELIVERED:
+                return
             if job.finished_at is not None:
                 self.took.labels(job.provider, job.model).observe(max(0.0, job.finished_at - job.created_at))
-            self.units.labels(job.model).inc(job.charge_units or job.cost_units)
-            if job.cost_micro_usd:
+            if job.charge_state == "committed" and job.charge_units > 0:
+                # A member's image, charged (the command line's jobs hold no reservation and charge nothing).
+                self.units.labels(job.model).inc(job.charge_units)
+            if job.cost_micro_usd and job.cost_micro_usd > 0:
                 self.usd.labels(job.provider).inc(job.cost_micro_usd / 1_000_000)
+        except Exception as exc:
+            log.warning("metrics: job %s's end not counted: %s", job.id, exc)
 
     async def provider_answered(self, response: httpx.Response) -> None:
         """An httpx response hook: each answer from a provider's origin, by its status (downloads of results from
