@@ -123,16 +123,16 @@ def line(request: Request, *, whose: bool = False, ahead: int = 0) -> str:
 QUEUE_WAITING_LABEL = "Waiting its turn"
 
 
-def queue_heading(requests_now: Sequence[Request], at_once: int | None, listed: int, limit: int) -> str:
-    """``/mod queue``'s first line: the server's requests unfinished now, their images generating and waiting their
-    turn, against the server's limit at once (None: none); ``listed`` rows read of at most ``limit``."""
-    images = [job for request in requests_now for job in request.jobs if not job.terminal]
-    waiting = sum(waits_turn(job) for job in images)
+def queue_heading(
+    generating: int, waiting: int, requests_listed: int, at_once: int | None, *, cut_at: int | None = None
+) -> str:
+    """``/mod queue``'s first line: the server's images generating and waiting their turn now (all of them), against
+    its limit at once (None: none), and the requests listed; ``cut_at``: the list holds only the oldest images."""
     allows = f" (this server allows {at_once} at once)" if at_once is not None else ""
-    more = f"; the oldest {limit:,} images are listed" if listed >= limit else ""
+    more = f"; the oldest {cut_at:,} images are listed" if cut_at is not None else ""
     return (
-        f"**In this server now: {len(images) - waiting} image(s) generating{allows}, {waiting} waiting their turn**"
-        f" · {len(requests_now)} request(s), oldest first{more}:"
+        f"**In this server now: {generating} image(s) generating{allows}, {waiting} waiting their turn**"
+        f" · {requests_listed} request(s), oldest first{more}:"
     )
 
 

@@ -828,7 +828,10 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         now = requests(active)
         at_once = await self.bot.services.quotas.server_at_once(guild_id)
         waiting = self.bot.services.runner.waiting
-        heading = queue_heading(now, at_once, len(active), QUEUE_READ)
+        # Counted over all of them, not only the rows read: the heading holds for a server past QUEUE_READ too.
+        generating, waiting_now = await self.bot.services.runner.store.unfinished_counts(guild_id)
+        cut = QUEUE_READ if len(active) >= QUEUE_READ else None
+        heading = queue_heading(generating, waiting_now, len(now), at_once, cut_at=cut)
         await _private(
             interaction,
             _paged(

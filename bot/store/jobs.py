@@ -463,6 +463,20 @@ class JobStore:
         )
         return [self._cache.get(job.id, job) for job in active]
 
+    async def unfinished_counts(self, guild_id: int) -> tuple[int, int]:
+        """A server's members' images generating, and waiting their turn (their reserved rows: the partial index of
+        migration 0003)."""
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT COUNT(*) - COUNT(waits_for), COUNT(waits_for) FROM jobs "
+                "WHERE guild_id = ? AND charge_state = 'reserved'",
+                (guild_id,),
+            ) as cur,
+        ):
+            row = await cur.fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
     async def finished_before(self, guild_id: int, user_id: int, before: float, *, limit: int) -> list[Job]:
         """A member's finished jobs in one server created before ``before``, newest first, at most ``limit``
         (``/jobs``' earlier pages); by the (user_id, created_at) index of migration 0001."""

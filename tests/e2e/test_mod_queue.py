@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.job_list import queue_heading
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, answer_data, answered, make_settings, start_bot
@@ -51,3 +52,12 @@ async def test_a_moderator_lists_the_servers_requests_generating_and_waiting_and
     assert "[message](https://discord.com/channels/" in lines[3], lines
     assert lines[4] == "two @everyone foxes", lines  # as typed: the answer allows no mention, so nobody is pinged
     assert "moderat" in str(answer_data(discord_fake, refused)["content"]).lower()
+
+
+def test_the_heading_counts_every_image_even_past_the_rows_listed() -> None:
+    """Past the 500 oldest images read, the heading's counts are the server's (one statement over all), and it says
+    the list is cut."""
+    assert queue_heading(612, 40, 300, None, cut_at=500) == (
+        "**In this server now: 612 image(s) generating, 40 waiting their turn** · 300 request(s), oldest first; "
+        "the oldest 500 images are listed:"
+    )
