@@ -214,6 +214,7 @@ class MetricsServer:
         except BaseException:
             await self._runner.cleanup()
             raise
+        self.port = self._runner.addresses[0][1]  # the port given, or the one the system chose for port 0
         log.info("metrics served at http://%s:%s%s", self.host, self.port, PATH)
 
     async def stop(self) -> None:
