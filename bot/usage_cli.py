@@ -234,7 +234,8 @@ def render_table(
     if isinstance(report, GuildReport):
         lines += [f"Members charged: {_n(report.members_charged)}"]
         if server is not None:
-            lines += ["", f"Server limits now (the quota month ends {_local(server.resets_at, tz)})"]
+            off = "" if server.enforced else "; quotas are off ([quotas] enabled = false): none applies"
+            lines += ["", f"Server limits now (the quota month ends {_local(server.resets_at, tz)}{off})"]
             lines += _grid(["", "in use", "limit", "set by"], _limit_rows(server))
         lines += ["", "Top members by units"]
         lines += _grid(
