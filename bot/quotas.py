@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
@@ -41,6 +42,13 @@ _BALANCE_KINDS = "('reserve', 'refund', 'grant')"
 SERVER_GENERATING_SQL = (
     "SELECT COUNT(*) - COUNT(waits_for), COUNT(CASE WHEN waits_for = 0 THEN 1 END) FROM jobs "
     "WHERE guild_id = ? AND charge_state = 'reserved'"
+)
+
+
+# A server's limits (monthly units, images at once, budget), read once per reservation: its check, a batch's room and
+# its alerts each want them, in one transaction where they cannot change. Set by ``Quotas.reservation`` for its length.
+_SERVER_LIMITS_READ: ContextVar[dict[int, tuple[int | None, int | None, int | None]] | None] = ContextVar(
+    "server_limits_read", default=None
 )
 
 
@@ -413,6 +421,13 @@ class Quotas:
         """
 
         async def reserve(conn: aiosqlite.Connection, job_ids: Sequence[str]) -> None:
+            read = _SERVER_LIMITS_READ.set({})
+            try:
+                await reserving(conn, job_ids)
+            finally:
+                _SERVER_LIMITS_READ.reset(read)
+
+        async def reserving(conn: aiosqlite.Connection, job_ids: Sequence[str]) -> None:
             now = self.clock()
             bypass = self._unlimited(member) or not self.settings.enabled
             waits_for = (
@@ -445,7 +460,8 @@ class Quotas:
         self, conn: aiosqlite.Connection, guild_id: int, units: int, cost: int, count: int, now: float
     ) -> None:
         """Claim, in the reservation's transaction, the alerts it crossed (bot/server_alerts.py), and tell them once
-        it has committed. Two reads more, only where the server has a monthly limit."""
+        it has committed. The server's limits are the check's (read once per reservation); two reads more, only where
+        the server has a monthly limit."""
         monthly_units, _, budget = await self._guild_limits(conn, guild_id)
         if not monthly_units and not budget:
             return
@@ -666,9 +682,15 @@ class Quotas:
         self, conn: aiosqlite.Connection, guild_id: int
     ) -> tuple[int | None, int | None, int | None]:
         """The server's monthly units, images generating at once and monthly budget in micro-dollars: its own
-        (``/quota server``: bot/server_limits.py), else the configured ones."""
+        (``/quota server``: bot/server_limits.py), else the configured ones; within a reservation, read once."""
+        read = _SERVER_LIMITS_READ.get()
+        if read is not None and guild_id in read:
+            return read[guild_id]
         limits = ((await self._server_own(conn, guild_id)) or ServerLimits()).over(configured(self.settings))
-        return limits.monthly_units, limits.in_flight, limits.budget
+        found = (limits.monthly_units, limits.in_flight, limits.budget)
+        if read is not None:
+            read[guild_id] = found
+        return found
 
     async def _server_own(self, conn: aiosqlite.Connection, guild_id: int) -> ServerLimits | None:
         row = await _fetchone(

@@ -411,3 +411,23 @@ async def test_a_request_the_server_has_no_room_for_waits_while_its_member_may_h
 def query(path: Path, sql: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(path) as conn:
         return list(conn.execute(sql).fetchall())
+
+
+async def test_a_reservation_reads_its_servers_limits_once(tmp_path: Path) -> None:
+    """The check, a batch's room and the server's alerts each want the server's limits; in one reservation's
+    transaction they cannot change, so the server's row is read once (before, three times for a batch)."""
+    path = tmp_path / "once.sqlite3"
+    db, store = await open_db(path)
+    clock = Clock(ts("2026-11-23 12:00"))
+    quotas = Quotas(db, QuotaSettings(daily=100, guild_monthly_units=50, waiting_per_user=0), clock=clock)
+    read: list[str] = []
+    await db.conn.set_trace_callback(lambda sql: read.append(sql) if "FROM quota_limits" in sql else None)
+    try:
+        assert await asked(quotas, store, clock, 7, units=1, count=3) is None
+        server_reads = [sql for sql in read if "scope = 'guild'" in sql]
+        assert len(server_reads) == 1, server_reads
+        # Outside a reservation each read is its own (nothing holds a stale copy).
+        assert (await quotas.server_status(1)).limits.monthly_units == 50
+        assert (await quotas.server_at_once(1)) == 10
+    finally:
+        await db.close()
