@@ -40,7 +40,7 @@ from bot.store.jobs import JobStore
 from bot.store.preferences import PreferenceStore
 from bot.store.refusals import write_can_wait
 from bot.store.settings import SettingsStore
-from bot.transport import MAX_CONNECTIONS
+from bot.transport import MAX_CONNECTIONS, FailureHook
 
 log = logging.getLogger(__name__)
 
@@ -186,10 +186,12 @@ class Bananacord(commands.Bot):
         # waits for its provider's request budget.
         metering = BudgetHook(budgets_by_origin(settings, budgets))
         response_hooks: list[Callable[[httpx.Response], Awaitable[None]]] = [metering.on_response]
+        failure_hooks: list[FailureHook] = []
         metrics: Metrics | None = None
         if settings.metrics.enabled:
             metrics = Metrics({origin: name for name, origin in provider_origins(settings).items()})
             response_hooks.append(metrics.provider_answered)
+            failure_hooks.append(metrics.provider_unanswered)
         # One bound on whole images in memory for the runner's spools and re-encodes and for the provider
         # answers that carry an image inline (bot/imagework.py, bot/transport.py).
         image_work = ImageWork.from_settings(settings.imagine)
@@ -197,6 +199,7 @@ class Bananacord(commands.Bot):
             trusted_hosts_for(settings),
             request_hooks=[metering],
             response_hooks=response_hooks,
+            failure_hooks=failure_hooks,
             answer_gate=image_work.answer_gate,
             max_connections=connections_for(settings),
             timeout=httpx.Timeout(30.0, connect=10.0),

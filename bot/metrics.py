@@ -3,9 +3,9 @@
 Counted as it happens, at no cost a job would notice (an increment when a job ends, bot/store/jobs.py ``on_ended``):
 the jobs that ended, by how (``state``), why (``category``: bot/errors.py ErrorCategory), provider and model; how
 long a delivered one took from the member's asking; the units and estimated dollars charged; the providers' HTTP
-answers by status (an httpx response hook). Read at each scrape,
-from the rows and the runner (one indexed statement): the requests generating and waiting their turn, the providers
-tried last after failing, the gateway's latency.
+answers by status (an httpx response hook) and the requests to them that got none, by why (the client's failure
+hook). Read at each scrape, from the rows and the runner (one indexed statement): the requests generating and
+waiting their turn, the providers tried last after failing, the gateway's latency.
 ``prometheus_client`` writes the exposition format; aiohttp (already discord.py's) serves it.
 
 The endpoint answers ``GET /metrics`` and nothing else, and names no member, prompt or secret: labels are states,
@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 
 from bot.bounded_site import BoundedSite
 from bot.budget import origin_of
+from bot.http_terms import AnswerTooLarge, ForbiddenAddressError
 from bot.models import JobState
 from bot.store import Database
 from bot.store.jobs import Job
@@ -96,6 +97,13 @@ class Metrics:
             ("provider", "status"),
             registry=self.registry,
         )
+        self.unanswered = Counter(
+            "bananacord_provider_unanswered",
+            "Requests to providers that got no answer, by provider and why (connect: it never reached them; "
+            "timeout; dropped: the connection ended mid-answer; too_large; redirects; refused: the address guard)",
+            ("provider", "reason"),
+            registry=self.registry,
+        )
         self._now = Snapshot()
         self.registry.register(_ScrapeTime(self))
         # Set by the app: which providers are tried last now, and the gateway's latency (None: not connected).
@@ -126,6 +134,13 @@ class Metrics:
         if provider is not None:
             self.answers.labels(provider, str(response.status_code)).inc()
 
+    def provider_unanswered(self, request: httpx.Request, exc: httpx.RequestError) -> None:
+        """A failure hook (bot/transport.py CookielessClient): a request to a provider's origin that got no
+        answer, by why."""
+        provider = self.providers_by_origin.get(origin_of(str(request.url)))
+        if provider is not None:
+            self.unanswered.labels(provider, unanswered_reason(exc)).inc()
+
     async def exposition(self) -> bytes:
         """The metrics as Prometheus reads them, with this moment's readings."""
         unfinished: dict[str, int] = {}
@@ -143,6 +158,21 @@ class Metrics:
             log.warning("metrics: could not read them for a scrape: %s", type(exc).__name__)
             return web.Response(status=503, text="metrics unavailable just now\n")
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+def unanswered_reason(exc: httpx.RequestError) -> str:
+    """Why a request got no answer, in the few words an operator's alert would use."""
+    if isinstance(exc, ForbiddenAddressError):
+        return "refused"
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return "connect"  # the request never left: the provider down, or unreachable from here
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, AnswerTooLarge):
+        return "too_large"
+    if isinstance(exc, httpx.TooManyRedirects):
+        return "redirects"
+    return "dropped"
 
 
 class _ScrapeTime(Collector):

@@ -45,7 +45,7 @@ import aiohttp.abc
 import httpx
 
 from bot.http_terms import NO_COMPRESSION, ForbiddenAddressError
-from bot.transport import MAX_CONNECTIONS, AiohttpTransport, CookielessClient, Gate, RefusedHost
+from bot.transport import MAX_CONNECTIONS, AiohttpTransport, CookielessClient, FailureHook, Gate, RefusedHost
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -260,12 +260,14 @@ def guarded_client(
     *,
     request_hooks: Sequence[RequestHook] = (),
     response_hooks: Sequence[ResponseHook] = (),
+    failure_hooks: Sequence[FailureHook] = (),
     answer_gate: Gate | None = None,
     max_connections: int = MAX_CONNECTIONS,
     **kwargs: Any,
 ) -> httpx.AsyncClient:
     """An AsyncClient whose every request, and every redirect hop, passes the AddressGuard first (then
-    ``request_hooks``, e.g. the per-provider request budget), over the guarded transport unless given one."""
+    ``request_hooks``, e.g. the per-provider request budget), over the guarded transport unless given one;
+    ``failure_hooks`` hear of each request that got no answer."""
     hosts = list(trusted_hosts)
     checked_at_connect = "transport" not in kwargs
     proxied = None
@@ -280,7 +282,7 @@ def guarded_client(
     # No compressed answers: httpx would inflate one without a bound (bot/transport.py refuses what
     # comes compressed anyway). Images are compressed already and API answers are small.
     kwargs["headers"] = {**NO_COMPRESSION, **kwargs.get("headers", {})}
-    return CookielessClient(event_hooks=hooks, max_redirects=MAX_REDIRECTS, **kwargs)
+    return CookielessClient(event_hooks=hooks, failure_hooks=failure_hooks, max_redirects=MAX_REDIRECTS, **kwargs)
 
 
 def trusted_hosts_for(settings: Settings) -> list[str]:

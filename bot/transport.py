@@ -42,7 +42,7 @@ import functools
 import math
 import ssl
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -389,6 +389,10 @@ class _NoCookies(httpx.Cookies):
         return None
 
 
+# Told of a request that got no answer, and why (a hook must not raise: the caller gets the error as it was).
+FailureHook = Callable[[httpx.Request, httpx.RequestError], None]
+
+
 class CookielessClient(httpx.AsyncClient):
     """An AsyncClient without a cookie jar. No provider we call sets cookies, and httpx spends about
     0.1 ms per response building urllib request and response objects just to look for them.
@@ -402,8 +406,18 @@ class CookielessClient(httpx.AsyncClient):
     its last user lets it go.
     """
 
+    def __init__(self, *, failure_hooks: Sequence[FailureHook] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Called with each request that got no answer (httpx's response hooks never see those): the metrics'.
+        self.failure_hooks = list(failure_hooks)
+
     async def send(self, request: httpx.Request, *, stream: bool = False, **kwargs: Any) -> httpx.Response:
-        response = await super().send(request, stream=stream, **kwargs)
+        try:
+            response = await super().send(request, stream=stream, **kwargs)
+        except httpx.RequestError as exc:
+            for hook in self.failure_hooks:
+                hook(request, exc)
+            raise
         if not stream and response.is_closed:
             response.stream = _READ
         return response

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import functools
 import gzip
+import socket
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from multidict import CIMultiDict
 
 from bot.errors import SubmitUncertainError, TransientError
 from bot.imagework import ImageWork
+from bot.metrics import unanswered_reason
 from bot.netguard import guarded_client
 from bot.providers._http import RetryPolicy, request_with_retry
 from bot.transport import (
@@ -442,3 +444,28 @@ async def test_an_answer_that_may_carry_an_image_still_gets_its_timeout_in_total
             await c.get(f"{server.origin}{route}", extensions={MAX_BODY: 96 * 1024 * 1024})
     assert time.monotonic() - started < 3
     assert gate.holding == 0
+
+
+async def test_a_request_that_got_no_answer_is_told_to_the_failure_hooks_and_still_raised(server: Server) -> None:
+    """httpx's response hooks never see a request that got no answer: the client's failure hooks do (the metrics
+    count them by why, bot/metrics.py), and the caller still gets the error as it was."""
+    heard: list[tuple[str, str]] = []
+
+    def hook(request: httpx.Request, exc: httpx.RequestError) -> None:
+        heard.append((request.url.path, unanswered_reason(exc)))
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    async with CookielessClient(transport=AiohttpTransport(), timeout=5.0, failure_hooks=[hook]) as c:
+        assert (await c.get(f"{server.origin}/json")).status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError):
+            await c.post(f"{server.origin}/drop", content=b"a create")
+        with pytest.raises(httpx.ReadTimeout):
+            await c.get(f"{server.origin}/slow", timeout=0.5)
+        with pytest.raises(AnswerTooLarge):
+            await c.get(f"{server.origin}/long?bytes=2000", extensions={MAX_BODY: 1000})
+        with pytest.raises(httpx.ConnectError):
+            await c.get(f"http://127.0.0.1:{closed_port}/nobody")
+    assert heard == [("/drop", "dropped"), ("/slow", "timeout"), ("/long", "too_large"), ("/nobody", "connect")]

@@ -161,3 +161,36 @@ async def test_sockets_held_open_or_garbage_sent_cannot_keep_the_scraper_out_nor
     assert first_closed
     loud = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
     assert loud == [], [(r.name, r.getMessage()) for r in loud]
+
+
+async def test_a_provider_request_that_got_no_answer_is_counted_by_why(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A status poll SeaArt never answered (the bot gives up after the provider's 2 s): no HTTP status to count it
+    by, so it is counted apart, as a timeout; the job goes on at its next poll and is delivered."""
+    port = free_port()
+    settings = make_settings(tmp_path, discord_fake, seaart, metrics={"enabled": True, "listen_port": port})
+    seaart.script("status_hang")
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        made = await discord_fake.slash_command("imagine", {"prompt": "a lighthouse, slowly"})
+        await delivered(discord_fake, made)
+        read = samples((await scrape(port)).text)
+    finally:
+        await running.close()
+    (job,) = seaart.jobs.values()
+    assert job.polls >= 2  # the one that hung, then the one that found it done
+    unanswered = "bananacord_provider_unanswered_total"
+    assert value(read, unanswered, provider="seaart", reason="timeout") == 1, read
+    assert sum(v for (name, _), v in read.items() if name == unanswered) == 1
+    assert (
+        value(
+            read,
+            "bananacord_jobs_ended_total",
+            state="delivered",
+            category="none",
+            provider="seaart",
+            model="nano_banana_2",
+        )
+        == 1
+    )
