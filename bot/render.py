@@ -309,8 +309,27 @@ def _base(job: Job, title: str, colour: discord.Colour, caps: Capabilities | Non
 
 
 def elapsed(job: Job, now: float) -> str:
-    seconds = max(0, int(now - job.created_at))
-    return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+    """How long since ``job`` was asked for."""
+    return _span(now - job.created_at)
+
+
+def _span(seconds: float) -> str:
+    whole = max(0, int(seconds))
+    return f"{whole // 60}m {whole % 60:02d}s" if whole >= 60 else f"{whole}s"
+
+
+# A request whose provider had it this long after its asking (it waited its turn, bot/waiting_requests.py, or for a
+# paused provider) says how long it ran apart from how long it has been: "Took 5m 40s" for 40 s of generating read
+# as a slow model. A few seconds (its references read, a create retried) are part of the run.
+WAIT_SHOWN_APART = 30.0
+
+
+def took(job: Job, now: float) -> str:
+    """How long ``job`` took: from its asking, or, after a wait before it started, from its start with the whole."""
+    began = job.started_at
+    if began is None or began - job.created_at < WAIT_SHOWN_APART:
+        return elapsed(job, now)
+    return f"{_span(now - began)} ({elapsed(job, now)} since asked)"
 
 
 def shown_state(job: Job) -> JobState:
@@ -449,7 +468,7 @@ def duration_span(low: float, high: float) -> str:
 
 def result_embed(job: Job, caps: Capabilities | None, image: PreparedImage, *, now: float) -> discord.Embed:
     embed = _base(job, "🍌 Done", COLOUR_DONE, caps)
-    embed.add_field(name="Took", value=elapsed(job, now), inline=True)
+    embed.add_field(name="Took", value=took(job, now), inline=True)
     embed.add_field(name="Size", value=f"{image.width}×{image.height}", inline=True)
     text = job.result.text
     if text and text.strip():
@@ -620,7 +639,7 @@ def batch_embed(
     )
     embed.add_field(name="Images", value="\n".join(_candidate_line(j) for j in batch), inline=False)
     if finished:
-        embed.add_field(name="Took", value=elapsed(first, now), inline=True)
+        embed.add_field(name="Took", value=took(first, now), inline=True)
         if missing:
             charged = "Nothing."
             if delivered:

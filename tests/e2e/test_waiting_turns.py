@@ -5,6 +5,7 @@ queues a member's jobs): the request is taken, shown as waiting, and starts by i
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
@@ -428,3 +429,33 @@ async def test_an_admin_raising_a_roles_tier_starts_the_waiting_requests_of_its_
     assert "member's second" not in sent, sent
     said = content(discord_fake, raised)
     assert "1 request(s) of theirs waiting their turn now wait under their new limits." in said, said
+
+
+async def test_a_request_that_waited_its_turn_says_how_long_it_ran_apart_from_how_long_since_asked(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """ "Took 2m 35s" for a request that waited two and a half minutes and then generated for seconds read as a slow
+    model: after such a wait, the time it ran comes first and the whole since its asking after it. The one it waited
+    for generated the whole time, and says so plainly."""
+    settings = make_settings(tmp_path, discord_fake, seaart, quotas={"daily": 20, "in_flight_per_user": 1})
+    seaart.hold(True)
+    clock = Clock()
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        first = await discord_fake.slash_command("imagine", {"prompt": "first"})
+        await discord_fake.wait_for(lambda: query(settings, "SELECT state FROM jobs") == [("running",)], timeout=10)
+        second = await discord_fake.slash_command("imagine", {"prompt": "second"})
+        await discord_fake.wait_for(lambda: bool(second.original_message_id), timeout=10)
+        await discord_fake.wait_for(lambda: field(embed_of(discord_fake, second), "Your turn") is not None, 10)
+        clock.offset += 150  # two and a half minutes pass with the first generating, the second waiting
+        seaart.hold(False)
+        await delivered(discord_fake, first)
+        await delivered(discord_fake, second)
+    finally:
+        await running.close()
+    first_took, second_took = (
+        field(embed_of(discord_fake, first), "Took"),
+        field(embed_of(discord_fake, second), "Took"),
+    )
+    assert re.fullmatch(r"2m 3\ds", first_took or ""), first_took
+    assert re.fullmatch(r"\d{1,2}s \(2m 3\ds since asked\)", second_took or ""), second_took
