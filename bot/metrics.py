@@ -136,10 +136,13 @@ class Metrics:
 
     def provider_unanswered(self, request: httpx.Request, exc: httpx.RequestError) -> None:
         """A failure hook (bot/transport.py CookielessClient): a request to a provider's origin that got no
-        answer, by why."""
-        provider = self.providers_by_origin.get(origin_of(str(request.url)))
-        if provider is not None:
-            self.unanswered.labels(provider, unanswered_reason(exc)).inc()
+        answer, by why. Nothing here may raise: the caller is owed the request's own error."""
+        try:
+            provider = self.providers_by_origin.get(origin_of(str(request.url)))
+            if provider is not None:
+                self.unanswered.labels(provider, unanswered_reason(exc)).inc()
+        except Exception as failed:
+            log.warning("metrics: a request with no answer not counted: %s", type(failed).__name__)
 
     async def exposition(self) -> bytes:
         """The metrics as Prometheus reads them, with this moment's readings."""
