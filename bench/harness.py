@@ -67,6 +67,8 @@ class BotSource:
 
     label: str = "this checkout"
     root: Path | None = None
+    # Run with ``[metrics]`` on and scraped as Prometheus would (bench/load.py --metrics-beside).
+    metrics: bool = False
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """This environment without BANANACORD_* overrides, plus the credentials the fakes accept."""

@@ -25,6 +25,10 @@ bot is stopped with SIGTERM (so it writes ``<database>.stats.json``) and the scr
 `git worktree add` of REV, run with the same interpreter and that tree first on PYTHONPATH, given only
 the config keys that version knows. Its row is printed under this checkout's.
 
+--metrics-beside runs this checkout once more with ``[metrics]`` on, its /metrics scraped every 5 s as
+Prometheus would (more often than the usual 15 s, so that its cost shows), in the same turns: what the
+counters and the scrapes cost a job.
+
 --resume N pre-fills the database with N submitted jobs whose tasks the fake already has (written with
 the bot's own JobStore, in this process, before the bot starts; the tasks stay running for --resume-hold
 seconds, and the rows have no Discord message, so the figure is the bot's own resume work), starts the
@@ -56,6 +60,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 from harness import (
     BOT_TOKEN,
     PROVIDER_KEY,
@@ -84,6 +89,7 @@ from bot.store.jobs import JobStore, NewJob
 from bot.testing.discord import FakeDiscord, FakeInteraction
 from bot.testing.providers import FakeJob, FakeSeaArt
 from bot.testing.providers._base import ImageStyle
+from bot.testing.serving import free_port
 
 MODEL = "nano_banana_2"
 # The fake Discord keeps this much of each upload: a thousand 3 MB images need not stay in memory.
@@ -94,6 +100,8 @@ CPU_MS_TARGET = 5.0
 RSS_MB_TARGET = 250.0
 NOTICE_SLACK_S = 1.0
 ACK_P95_TARGET = 1.0
+# How often --metrics-beside scrapes the bot's /metrics: Prometheus' common 15 s, made tighter so its cost shows.
+SCRAPE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,8 @@ class LoadRow:
     cpu_loop: float = float("nan")  # the part of ``cpu`` spent on the main thread (the event loop's)
     error: str | None = None
     dropped_keys: list[str] = field(default_factory=list)
+    scrapes: int = 0  # with [metrics] on: the scrapes answered, and those that failed
+    scrapes_failed: int = 0
 
     @property
     def delivered(self) -> int:
@@ -157,7 +167,7 @@ def provider_times(plan: Plan) -> Callable[[], float]:
 
 
 def write_config(
-    workdir: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, plan: Plan, source: BotSource
+    workdir: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, plan: Plan, source: BotSource, metrics_port: int = 0
 ) -> tuple[Path, list[str]]:
     config: Config = base_config(discord_fake, workdir)
     config["providers.seaart"] = {
@@ -168,6 +178,8 @@ def write_config(
     }
     config["jobs"] = {"concurrency": plan.concurrency}
     config["quotas"] = {"enabled": False}
+    if source.metrics:
+        config["metrics"] = {"enabled": True, "listen_port": metrics_port}
     text, dropped = render_config(config, source)
     path = workdir / "config.toml"
     path.write_text(text, encoding="utf-8")
@@ -254,7 +266,8 @@ async def run_load(source: BotSource, plan: Plan) -> LoadRow:
     seaart = FakeSeaArt(api_key=PROVIDER_KEY, provider_time=provider_times(plan), images=plan.image)
     with bench_folder("load-run", plan.keep) as workdir:
         async with FakeDiscord(bot_token=BOT_TOKEN, keep_upload_bytes=KEEP_UPLOAD_BYTES) as discord_fake, seaart:
-            config, row.dropped_keys = write_config(workdir, discord_fake, seaart, plan, source)
+            metrics_port = free_port()
+            config, row.dropped_keys = write_config(workdir, discord_fake, seaart, plan, source, metrics_port)
             db = workdir / "bot.sqlite3"
             prompts = [f"load job {i}: a ripe banana on a blue plate" for i in range(plan.jobs)]
             bot: BotProcess | None = None
@@ -264,6 +277,7 @@ async def run_load(source: BotSource, plan: Plan) -> LoadRow:
                 start_stats = await stats_at_start(db, bot) if source.has_stats() else None
                 (user_before, system_before), harness_before = bot.cpu_times(), time.process_time()
                 loop_before = bot.loop_cpu_seconds()
+                scraping = asyncio.create_task(scrape_metrics(metrics_port, row)) if source.metrics else None
                 try:
                     sent = await send_and_wait(
                         discord_fake,
@@ -277,6 +291,10 @@ async def run_load(source: BotSource, plan: Plan) -> LoadRow:
                 except (TimeoutError, RuntimeError) as exc:
                     row.error = str(exc)
                     sent = interactions_for(discord_fake, prompts)
+                finally:
+                    if scraping is not None:
+                        scraping.cancel()
+                        await asyncio.gather(scraping, return_exceptions=True)
                 user_after, system_after = bot.cpu_times()
                 row.cpu = user_after + system_after - user_before - system_before
                 row.cpu_system = system_after - system_before
@@ -302,6 +320,22 @@ async def run_load(source: BotSource, plan: Plan) -> LoadRow:
             _measure(row, seaart, discord_fake, sent)
     row.wall = time.monotonic() - began
     return row
+
+
+async def scrape_metrics(port: int, row: LoadRow) -> None:
+    """Prometheus' part: ``GET /metrics`` every ``SCRAPE_SECONDS`` while the jobs run, counted in ``row``."""
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        while True:
+            await asyncio.sleep(SCRAPE_SECONDS)
+            try:
+                answer = await client.get(f"http://127.0.0.1:{port}/metrics")
+            except httpx.HTTPError:
+                row.scrapes_failed += 1
+                continue
+            if answer.status_code == 200 and "bananacord_jobs_ended" in answer.text:
+                row.scrapes += 1
+            else:
+                row.scrapes_failed += 1
 
 
 def _measure(row: LoadRow, seaart: FakeSeaArt, discord_fake: FakeDiscord, sent: dict[str, FakeInteraction]) -> None:
@@ -393,6 +427,10 @@ def report(rows: list[LoadRow], plan: Plan) -> None:
             calls = sum(row.discord_calls.values())
             top = ", ".join(f"{route} {row.per_job(n):.1f}" for route, n in row.discord_calls.most_common(4))
             notes.append(f"Discord REST calls/job {row.per_job(calls):.1f}: {top}")
+        if row.scrapes or row.scrapes_failed:
+            notes.append(
+                f"[metrics] on: scraped every {SCRAPE_SECONDS:g} s, {row.scrapes} answered, {row.scrapes_failed} failed"
+            )
         if row.unacknowledged:
             notes.append(f"{row.unacknowledged} interaction(s) never acknowledged")
         if row.reencoded:
@@ -670,6 +708,8 @@ async def main_async(args: argparse.Namespace) -> int:
         if args.baseline:
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-load-baseline-"))
             sources.append(stack.enter_context(worktree(args.baseline, Path(tmp) / "tree")))
+        if args.metrics_beside:
+            sources.append(BotSource(label="with [metrics]", metrics=True))
         rows = []
         # Taken in turns (A B A B ...), so a stretch when the shared machine is slow falls on both bots.
         for turn in range(1, args.repeat + 1):
@@ -697,6 +737,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="seed of the provider times (1)")
     parser.add_argument("--timeout", type=float, default=300.0, help="extra seconds for jobs to end (300)")
     parser.add_argument("--baseline", metavar="REV", help="also run this commit's bot on the same workload")
+    parser.add_argument(
+        "--metrics-beside",
+        action="store_true",
+        help=f"also run this checkout with [metrics] on, scraped every {SCRAPE_SECONDS:g} s",
+    )
     parser.add_argument("--resume", type=int, metavar="N", default=0, help="resume N pre-filled jobs instead")
     parser.add_argument("--resume-commands", type=int, default=100, help="/imagine sent during the resume (100)")
     parser.add_argument("--resume-hold", type=float, default=3600.0, help="how long pre-filled tasks run (3600 s)")
@@ -712,6 +757,8 @@ def main() -> None:
         "--repeat", type=int, default=1, metavar="N", help="run each bot N times, in turns, and print medians (1)"
     )
     args = parser.parse_args()
+    if args.resume and args.metrics_beside:
+        parser.error("--metrics-beside compares load runs, not a resume")
     if args.resume and args.baseline:
         parser.error("--baseline compares load runs; run --resume on each checkout instead")
     raise SystemExit(asyncio.run(main_async(args)))
