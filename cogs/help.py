@@ -70,12 +70,10 @@ FROM_MIDJOURNEY = (
     "mean nothing to Nano Banana: left out, and named to you"
 )
 YOURS = (
-    "`/preferences` your own defaults for what you leave out (pick them from its lists), words added to each "
-    "new prompt (`suffix`), your own names for parameters (`option_set`), and whether a slow request pings you · "
-    "`/jobs` "
-    "what you have generating, and your latest images (**Earlier** pages back, `search:` finds them by their "
-    "words, `starred:` lists the ones you ⭐) · "
-    "`/quota show` what you have left"
+    "`/preferences` your own defaults for what you leave out, words added to each new prompt (`suffix`), your own "
+    "names for parameters (`option_set`), and whether a slow request pings you · `/jobs` your images generating and "
+    "the latest (**Earlier** pages back, `search:` by their words, `starred:` lists the ones you ⭐) · `/quota show` "
+    "what you have left · `/privacy` what is kept about you, and erasing your words"
 )
 MODERATORS = (
     "`/mod safety set|show` how strict the safety filter is, per server and channel · `/mod blockterm "

@@ -255,6 +255,14 @@ SQUARE_ALREADY = (
 )
 # The buttons, besides Zoom out and the Vary ones, that start a job from the image shown (by their action's start).
 REWORKS = ("upscale-", PAN_PREFIX)
+# The buttons that do not need the request's words (the image alone, or its message): they still work on an image
+# whose member erased them (/privacy, bot/store/erasure.py); every other one makes something from those words.
+WITHOUT_WORDS = frozenset({"cancel", "delete", "reference", "more"})
+ERASED_REFUSAL = (
+    "The member who asked for this image erased its request's words (`/privacy`), so nothing is made from them "
+    "again: no Re-roll, Vary, Edit, re-render or reframing of it. **Use as reference** still takes the image itself "
+    "for a new prompt of yours."
+)
 # Each Vary button's action -> how strongly it varies (bot/derive.py ``varied``).
 VARIATIONS: dict[str, derive.Variation] = {"vary-subtle": "vary_subtle", "vary": "vary"}
 # The Edit modal's custom_id carries the job id too, so a modal opened before a restart still works.
@@ -1286,11 +1294,12 @@ class Imagine(commands.Cog):
     async def _renewed(self, request: GenerationRequest) -> GenerationRequest:
         return await refresh_references(self.bot.http, request, now=self.bot.clock())
 
-    async def _job_here(self, interaction: discord.Interaction[Any], job_id: str) -> Job | None:
+    async def _job_here(self, interaction: discord.Interaction[Any], job_id: str, *, words: bool = True) -> Job | None:
         """The job a button or form names, if it belongs to this server and to the channel of the message pressed;
         else the member is told it does not exist. Discord sends a button's id as the bot set it on its message,
         but a modified client may send any id: a job of another server must not be varied, edited or cancelled
-        from this one."""
+        from this one. ``words``: what the press does needs the request's words (to make it again, vary it, edit
+        it...), refused, saying why, where its member erased them (/privacy)."""
         job = await self.bot.services.runner.store.get(job_id)
         # Nor a job of another channel, pressed on a message of this one: its prompt (Change prompt's form shows it),
         # its image and its references would reach members who may not see that channel. The channel the pressed
@@ -1300,11 +1309,14 @@ class Imagine(commands.Cog):
         if job is None or job.guild_id is None or job.guild_id != interaction.guild_id or elsewhere:
             await send_ephemeral(interaction, "That job no longer exists.")
             return None
+        if words and job.erased_at is not None:
+            await send_ephemeral(interaction, ERASED_REFUSAL)
+            return None
         return job
 
     async def on_button(self, interaction: discord.Interaction[Any], action: str, job_id: str) -> None:
         store = self.bot.services.runner.store
-        job = await self._job_here(interaction, job_id)
+        job = await self._job_here(interaction, job_id, words=action not in WITHOUT_WORDS)
         if job is None:
             return
         # A button of a batch's message acts for the whole batch: its candidates share the message.
@@ -1559,7 +1571,7 @@ class Imagine(commands.Cog):
         role = next((given for given in PARAMETERS.values() if given == picked_role), None)
         if role is None and picked_role != AS_IT_IS:
             raise InvalidRequestError("Pick what to use the image for from the form's list.")
-        job = await self._job_here(interaction, job_id)
+        job = await self._job_here(interaction, job_id, words=False)  # the image alone: its words are not read
         if job is None:
             return
         shown_on = await self._image_message(interaction, job)

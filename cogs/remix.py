@@ -29,6 +29,7 @@ from bot.preferences import ModelChoice, model_at, passed_over_note
 from bot.prompt_parameters import ignored_note, split_parameters
 from bot.references import check_fits_provider
 from bot.routing import require_served
+from bot.store.erasure import words_kept
 from bot.store.forms import FormStore
 from cogs.editing import edit_request, image_proportion, message_images
 from cogs.imagine import Imagine, form_submit, submitted_text, submitted_values
@@ -198,7 +199,7 @@ class Remix(commands.Cog):
         here = place_of(interaction.channel)
         sets = await member_option_sets(self.bot, interaction.guild_id, interaction.user.id)
         linked_in = await typed_links(self.bot, text, guild=interaction.guild, here=here, edit=True, option_sets=sets)
-        original = await self.bot.services.runner.store.get(body["original"]) if body["original"] else None
+        original = words_kept(await self.bot.services.runner.store.get(body["original"]) if body["original"] else None)
         references = [ReferenceImage.model_validate(ref) for ref in body["references"]]
         references += not_among(linked_in.images, references)
         # "make it {night, winter}": an edit for each choice, one batch (cogs/prompt_choices.py).

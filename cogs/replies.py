@@ -51,6 +51,7 @@ from bot.prompt_parameters import ignored_note, split_parameters
 from bot.render import REFUSED_MARK, candidate_label, truncate
 from bot.result_images import result_stem
 from bot.routing import require_served
+from bot.store.erasure import words_kept
 from bot.store.jobs import Job, NewJob
 from bot.store.refusals import storage_busy, write_can_wait
 from bot.store.reply_notes import NoteInChannel, ReplyNotes
@@ -503,7 +504,7 @@ class Replies(commands.Cog):
         guild = message.guild
         assert guild is not None
         max_bytes = bot.settings.imagine.max_attachment_bytes
-        original = await bot.services.runner.store.by_message(replied.id)
+        original = words_kept(await bot.services.runner.store.by_message(replied.id))
         if original is not None and original.batch_id is not None:
             chosen = await self._candidate(replied, original, shown, text)
             if chosen is None:

@@ -97,6 +97,8 @@ class Job:
     # Taken waiting its turn (bot/waiting_requests.py): its member's limit of requests at once, had they as many
     # generating; 0, had only the server no room. None: it never waited, or has started.
     waits_for: int | None = None
+    # When its member erased its words (/privacy erase, bot/store/erasure.py); None: never.
+    erased_at: float | None = None
 
     @property
     def terminal(self) -> bool:
@@ -502,7 +504,7 @@ class JobStore:
         holds = " AND ".join(f"instr({prompt}, ?) > 0" for _ in forms)
         latest = "SELECT rowid FROM jobs WHERE user_id = ? AND guild_id = ? ORDER BY created_at DESC LIMIT ?"
         return await self._all(
-            f"SELECT * FROM jobs WHERE rowid IN ({latest}) AND state NOT IN ({_ACTIVE_MARKS})"
+            f"SELECT * FROM jobs WHERE rowid IN ({latest}) AND state NOT IN ({_ACTIVE_MARKS}) AND erased_at IS NULL"
             f" AND {holds} ORDER BY created_at DESC LIMIT ?",
             (user_id, guild_id, within, *ACTIVE_STATES, *forms, limit),
         )

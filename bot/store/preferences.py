@@ -55,3 +55,7 @@ class PreferenceStore:
                     (guild_id, user_id, *values, now),
                 )
         self._kept.wrote((guild_id, user_id))
+
+    def erased(self, guild_id: int, user_id: int) -> None:
+        """The member's row was deleted by their erasure (bot/store/erasure.py): the copy kept in memory goes too."""
+        self._kept.wrote((guild_id, user_id))

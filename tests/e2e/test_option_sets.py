@@ -213,4 +213,4 @@ async def test_the_most_sets_at_their_longest_fit_the_panel_s_form_and_its_answe
     assert "Your option sets: `--set00" in yours and "Remix mode is on" in yours, yours
     assert "Your suffix, added to each new prompt: `in soft morning light" in yours and "…`" in yours, yours
     assert "You may have **2** request(s) generating at once (0 now); up to 3 more wait their turn" in yours, yours
-    assert yours.endswith("`/quota show` what you have left"), yours
+    assert yours.endswith("`/privacy` what is kept about you, and erasing your words"), yours

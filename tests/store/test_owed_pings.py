@@ -64,13 +64,13 @@ async def test_the_sweep_starts_at_the_migration_that_began_keeping_paid_rows(tm
     await database.close()
     made = await since_of(path)
     assert made <= time.time()
-    # Back to schema 22: what migrations 23 to 29 add taken away.
+    # Back to schema 22: what migrations 23 to 30 add taken away.
     with sqlite3.connect(path) as conn:
         conn.executescript(
             "DROP TABLE ping_sweep; DROP INDEX owed_pings_paid; DROP INDEX jobs_finished; DROP TABLE starred;"
             "ALTER TABLE owed_pings DROP COLUMN paid_at; ALTER TABLE member_preferences DROP COLUMN suffix;"
             "ALTER TABLE member_preferences DROP COLUMN remix; ALTER TABLE member_preferences DROP COLUMN option_sets;"
-            "ALTER TABLE jobs DROP COLUMN waits_for; DROP TABLE server_alerts;"
+            "ALTER TABLE jobs DROP COLUMN waits_for; DROP TABLE server_alerts; ALTER TABLE jobs DROP COLUMN erased_at;"
             "PRAGMA user_version = 22;"
         )
     before = time.time()

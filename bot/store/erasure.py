@@ -1,0 +1,171 @@
+"""What the bot keeps about a member in a server, and the erasing of it they may ask for (/privacy: cogs/privacy.py).
+
+A member's requests hold their words: the prompt, the words they added to a Vary or an edit, a conversation of edits,
+the links to the images they gave, the model's text. Those are erased on request, each request whose images have all
+ended (one still generating or waiting keeps its words until it ends: its message, its retries and its failover read
+them). What stays is what the server's accounting and moderation need and names no words: the row's model, provider,
+options, units and estimated cost (``/usage``, the ledger), its message's id and its end; and the audit log's
+moderation records (a blocked prompt's quote among them), which are the moderators' evidence, not the member's
+history. An erased request is marked (``erased_at``, migration 0030): nothing is made from it again (its buttons and
+replies say why), and /jobs search skips it. The member's preferences (their suffix and option sets are their words
+too) and their stars go with it.
+
+The images themselves are Discord messages in the server's channels, which the bot cannot take back on its own
+behalf: its member deletes any of them with its Delete button or a ❌ reaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import aiosqlite
+from pydantic import ValidationError
+
+from bot.models import GenerationRequest, JobResult
+from bot.store import Database
+from bot.store.jobs import Job
+
+log = logging.getLogger(__name__)
+
+# What an erased request's prompt reads, wherever it is shown again (/jobs, a ✉️ copy).
+ERASED_WORDS = "(words erased at its member's request)"
+_ACTIVE = "('queued', 'submitted', 'running', 'succeeded')"
+# A member's requests in a server whose every image has ended (a batch's candidates end one by one).
+_ENDED_OF_MEMBER = (
+    f"FROM jobs j WHERE j.guild_id = ? AND j.user_id = ? AND j.state NOT IN {_ACTIVE} AND (j.batch_id IS NULL OR "
+    f"NOT EXISTS (SELECT 1 FROM jobs o WHERE o.batch_id = j.batch_id AND o.state IN {_ACTIVE}))"
+)
+_REQUEST = "COALESCE(batch_id, id)"
+
+
+@dataclass(frozen=True, slots=True)
+class KeptAbout:
+    """What the bot holds of one member in one server (``kept_about``)."""
+
+    requests: int  # with their words: ended, not erased
+    oldest: float | None  # when the oldest of those was asked
+    unfinished: int  # generating or waiting their turn: erased only once they end
+    erased: int  # erased before
+    charged_units: int  # the units of the images they received: the server's accounting, kept
+    preferences: bool
+    stars: int
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """What ``erase`` took away, and the requests it left because they had not ended."""
+
+    requests: int
+    preferences: bool
+    stars: int
+    unfinished: int
+
+
+def words_kept(job: Job | None) -> Job | None:
+    """The bot's job behind an image, unless its member erased its words: such an image is edited (Edit with Nano
+    Banana, a reply) as any other image is, from itself alone, its conversation and words gone."""
+    return None if job is None or job.erased_at is not None else job
+
+
+def erased_request(request: GenerationRequest) -> GenerationRequest:
+    """``request`` without the member's words and images: its model and options, and which image of the bot's it
+    worked on (a job and a message's link, for the embed's "Made from"), and nothing else."""
+    return GenerationRequest(
+        model=request.model,
+        prompt=ERASED_WORDS,
+        aspect_ratio=request.aspect_ratio,
+        resolution=request.resolution,
+        seed=request.seed,
+        output_format=request.output_format,
+        thinking_level=request.thinking_level,
+        web_search=request.web_search,
+        safety_tolerance=request.safety_tolerance,
+        derived_from=None if request.derived_from is None else request.derived_from.model_copy(update={"region": None}),
+        came_from=request.came_from,
+    )
+
+
+async def kept_about(db: Database, guild_id: int, user_id: int) -> KeptAbout:
+    async with db.read() as conn:
+        ended = await _one(
+            conn,
+            f"SELECT COUNT(DISTINCT {_REQUEST}), MIN(created_at) {_ENDED_OF_MEMBER} AND j.erased_at IS NULL",
+            (guild_id, user_id),
+        )
+        counts = await _one(
+            conn,
+            f"SELECT COUNT(DISTINCT CASE WHEN state IN {_ACTIVE} THEN {_REQUEST} END), "
+            f"COUNT(DISTINCT CASE WHEN erased_at IS NOT NULL THEN {_REQUEST} END), "
+            "COALESCE(SUM(CASE WHEN charge_state = 'committed' THEN charge_units END), 0) "
+            "FROM jobs WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        )
+        preferences = await _one(
+            conn, "SELECT COUNT(*) FROM member_preferences WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        )
+        stars = await _one(conn, "SELECT COUNT(*) FROM starred WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
+    return KeptAbout(
+        requests=int(ended[0]),
+        oldest=None if ended[1] is None else float(ended[1]),
+        unfinished=int(counts[0]),
+        erased=int(counts[1]),
+        charged_units=int(counts[2]),
+        preferences=bool(preferences[0]),
+        stars=int(stars[0]),
+    )
+
+
+async def erase(db: Database, guild_id: int, user_id: int, *, now: float) -> Erasure:
+    """Erase the member's words in this server, in one transaction: every ended request's, their preferences and
+    their stars. The caller drops its copy of their preferences kept in memory (``PreferenceStore.erased``)."""
+    async with db.transaction() as conn:
+        rows = await conn.execute_fetchall(
+            "SELECT j.id, j.batch_id, j.model, j.request_json, j.result_json "
+            f"{_ENDED_OF_MEMBER} AND j.erased_at IS NULL",
+            (guild_id, user_id),
+        )
+        await conn.executemany(
+            "UPDATE jobs SET request_json = ?, result_json = ?, erased_at = ?, updated_at = ? WHERE id = ?",
+            [(_erased_json(row), _result_json(row), now, now, str(row["id"])) for row in rows],
+        )
+        preferences = await conn.execute(
+            "DELETE FROM member_preferences WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        )
+        stars = await conn.execute("DELETE FROM starred WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
+        unfinished = await _one(
+            conn,
+            f"SELECT COUNT(DISTINCT {_REQUEST}) FROM jobs WHERE guild_id = ? AND user_id = ? AND state IN {_ACTIVE}",
+            (guild_id, user_id),
+        )
+    requests = len({str(row["batch_id"] or row["id"]) for row in rows})
+    return Erasure(requests, preferences.rowcount > 0, stars.rowcount, int(unfinished[0]))
+
+
+def _erased_json(row: aiosqlite.Row) -> str:
+    try:
+        request = GenerationRequest.model_validate_json(row["request_json"])
+    except ValidationError:
+        # A row an older version wrote in a shape this one cannot read: its words go all the same.
+        log.warning("erasing job %s: its request could not be read; only its model is kept", row["id"])
+        request = GenerationRequest(model=str(row["model"]), prompt=ERASED_WORDS)
+    return erased_request(request).model_dump_json()
+
+
+def _result_json(row: aiosqlite.Row) -> str | None:
+    """The result without the model's text (its images' links stay: the provider's, expired, no words of anyone's)."""
+    stored = row["result_json"]
+    if not stored:
+        return None
+    try:
+        result = JobResult.model_validate_json(stored)
+    except ValidationError:
+        return None
+    return result.model_copy(update={"text": None}).model_dump_json()
+
+
+async def _one(conn: aiosqlite.Connection, sql: str, params: tuple[object, ...]) -> aiosqlite.Row:
+    async with conn.execute(sql, params) as cursor:
+        row = await cursor.fetchone()
+    assert row is not None  # an aggregate always answers one row
+    return row

@@ -1,0 +1,164 @@
+"""/privacy: a member sees what the bot keeps about them in a server and erases their words (cogs/privacy.py,
+bot/store/erasure.py): their ended requests' words, their preferences and their stars go; what they were charged,
+their images' figures and the other members' requests stay; nothing is made from an erased request again, and one
+still generating keeps its words until it ends."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from bot.config import Settings
+from bot.testing.discord import FakeDiscord, FakeMessage
+from bot.testing.providers import FakeSeaArt
+from cogs.imagine import ERASED_REFUSAL
+from cogs.privacy import NOT_YOURS
+from tests.conftest import RunningBot, answer_data, answer_given, answered
+from tests.e2e.test_buttons import button
+from tests.e2e.test_remix import MENU, form_of, submitted
+from tests.e2e.test_replies import answer_to
+from tests.e2e.test_rework import imagine, press
+from tests.e2e.test_star_reaction import stars
+from tests.e2e.test_waiting_turns import prompts_sent
+
+
+def stored(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(settings.database.path) as conn:
+        return conn.execute(sql).fetchall()
+
+
+async def privacy_answer(discord_fake: FakeDiscord, **kw: Any) -> FakeMessage:
+    interaction = await answered(discord_fake, "privacy", {}, **kw)
+    data = answer_data(discord_fake, interaction)
+    assert data["flags"] & 64 and data["allowed_mentions"] == {"parse": []}  # private, pings nobody
+    assert interaction.original_message_id is not None
+    return discord_fake.messages[interaction.original_message_id]
+
+
+def fields(message: FakeMessage) -> dict[str, str]:
+    return {f["name"]: f["value"] for f in message.embeds[0]["fields"]}
+
+
+async def test_a_member_erases_their_words_and_nothing_is_made_from_them_again(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    member, other = discord_fake.member_id, discord_fake.other_member_id
+    mine = await imagine(discord_fake, {"prompt": "a secret garden behind my grandmother's house"})
+    theirs = await imagine(discord_fake, {"prompt": "a lighthouse in a storm"}, user_id=other)
+    assert await discord_fake.react(mine.id, "⭐")
+    await discord_fake.wait_for(lambda: len(stars(settings)) == 1, timeout=10)
+    await answered(discord_fake, "preferences", {"suffix": "in my late aunt's watercolour style"})
+    assert stored(settings, "SELECT suffix FROM member_preferences") == [("in my late aunt's watercolour style",)]
+    # One still generating: it keeps its words until it ends.
+    seaart.hold(True)
+    await discord_fake.slash_command("imagine", {"prompt": "a garden gate, still drawing"})
+    await discord_fake.wait_for(lambda: len(prompts_sent(seaart)) == 3, timeout=10)
+    charged_before = stored(settings, "SELECT id, charge_state, charge_units, cost_micro_usd, model FROM jobs")
+
+    shown = await privacy_answer(discord_fake)
+    kept = fields(shown)
+    assert kept["Your requests"].startswith("1 with their words"), kept
+    assert "1 still generating or waiting" in kept["Your requests"], kept
+    assert kept["Preferences"] == "Yours are set (`/preferences`)" and kept["Stars"] == "1 image(s) you starred"
+    erase_id = f"bananacord:privacy:erase:{member}"
+    assert button(discord_fake, shown.id, "Erase my words here") == erase_id
+
+    # Another member's click on that button (a modified client: the answer is private) erases nothing.
+    refused = await discord_fake.click(shown.id, erase_id, user_id=other)
+    await answer_given(discord_fake, refused)
+    assert answer_data(discord_fake, refused)["content"] == NOT_YOURS
+
+    pressed = await discord_fake.click(shown.id, erase_id)
+    await discord_fake.wait_for(lambda: bool(pressed.callbacks), timeout=10)
+    done = discord_fake.messages[shown.id]
+    assert done.embeds[0]["title"] == "Erased"
+    assert done.embeds[0]["description"] == (
+        "Erased from this server's records: the words of 1 request(s), your preferences and 1 star(s). 1 request(s) "
+        "still generating or waiting keep their words until they end: run `/privacy` again then."
+    )
+    assert done.components == []
+
+    requests = [json.loads(r[0]) for r in stored(settings, "SELECT request_json FROM jobs ORDER BY created_at")]
+    erased = stored(settings, "SELECT erased_at IS NOT NULL FROM jobs ORDER BY created_at")
+    assert erased == [(1,), (0,), (0,)]
+    assert requests[0]["prompt"] == "(words erased at its member's request)"
+    assert requests[0]["model"] == "nano_banana_2"
+    assert "grandmother" not in json.dumps(requests[0]) and "watercolour" not in json.dumps(requests[0])
+    assert requests[1]["prompt"] == "a lighthouse in a storm"  # another member's: theirs
+    assert requests[2]["prompt"].startswith("a garden gate, still drawing")  # still generating: kept until it ends
+    assert stored(settings, "SELECT COUNT(*) FROM member_preferences") == [(0,)] and stars(settings) == []
+    # The server's accounting is as it was: what was charged, for which model, at what cost.
+    assert stored(settings, "SELECT id, charge_state, charge_units, cost_micro_usd, model FROM jobs") == charged_before
+
+    # Nothing is made from the erased request again, whoever presses; Use as reference still takes the image.
+    sent = len(prompts_sent(seaart))
+    for label, who in (("Re-roll", other), ("Vary (Subtle)", member), ("Zoom out", other)):
+        again = await press(discord_fake, mine, label, user_id=who)
+        await answer_given(discord_fake, again)
+        assert answer_data(discord_fake, again)["content"] == ERASED_REFUSAL, label
+    as_reference = await press(discord_fake, mine, "Use as reference", user_id=other)
+    await discord_fake.wait_for(lambda: bool(as_reference.callbacks), timeout=10)
+    assert as_reference.callbacks[0]["type"] == 9  # its form opens
+    # The other member's image is theirs to work on still.
+    vary = await press(discord_fake, theirs, "Vary (Subtle)", user_id=other)
+    await discord_fake.wait_for(lambda: len(prompts_sent(seaart)) == sent + 1, timeout=10)
+    assert vary.callbacks
+    assert len(stored(settings, "SELECT id FROM jobs")) == 4
+
+    # Searching their words finds nothing, nor does the word that stands in for them; /privacy says what is left.
+    for words in ("grandmother", "erased"):
+        search = await answered(discord_fake, "jobs", {"search": words})
+        listed = answer_data(discord_fake, search)["embeds"][0]["description"]
+        assert "Nothing of yours in this server matches." in listed, (words, listed)
+    again = fields(await privacy_answer(discord_fake))
+    assert again["Your requests"].startswith("None with their words"), again
+    assert "1 erased before" in again["Your requests"] and again["Preferences"] == "None"
+    seaart.hold(False)
+    # Their suffix went with their preferences: a new prompt of theirs is sent as typed.
+    await imagine(discord_fake, {"prompt": "a plain apple"})
+    assert prompts_sent(seaart)[-1] == "a plain apple"
+
+
+async def test_a_reply_to_an_erased_image_edits_the_image_alone_and_carries_no_erased_words_forward(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A reply to the bot's image continues its conversation: its request carries the earlier steps' words. Once
+    their member erased them, a reply (anyone's) edits the image as any other image, and no erased word reaches the
+    new request's row or the provider."""
+    first = await imagine(discord_fake, {"prompt": "my childhood bedroom with the blue wallpaper"})
+    asked = await discord_fake.post_message("now make it night", reply_to=first.id)
+    answer = await answer_to(discord_fake, settings, asked)
+    assert "blue wallpaper" in stored(settings, "SELECT request_json FROM jobs ORDER BY created_at")[1][0]
+
+    shown = await privacy_answer(discord_fake)
+    pressed = await discord_fake.click(shown.id, button(discord_fake, shown.id, "Erase my words here"))
+    await answer_given(discord_fake, pressed)
+    assert stored(settings, "SELECT COUNT(*) FROM jobs WHERE erased_at IS NOT NULL") == [(2,)]
+
+    other = discord_fake.other_member_id
+    reply = await discord_fake.post_message("add falling snow", reply_to=answer.id, user_id=other)
+    await answer_to(discord_fake, settings, reply)
+    newest = stored(settings, "SELECT request_json FROM jobs ORDER BY created_at")[2][0]
+    assert "falling snow" in newest
+    for erased in ("blue wallpaper", "make it night", "erased"):
+        assert erased not in newest, erased
+        assert erased not in json.dumps(seaart.creates[2].json), erased
+    assert seaart.creates[2].json["image_urls"] == [answer.attachments[0]["url"]]  # the image itself, edited
+
+
+async def test_edit_with_nano_banana_on_an_erased_image_edits_the_image_alone(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    image = await imagine(discord_fake, {"prompt": "the cafe where we first met", "aspect_ratio": "4:5"})
+    shown = await privacy_answer(discord_fake)
+    pressed = await discord_fake.click(shown.id, button(discord_fake, shown.id, "Erase my words here"))
+    await answer_given(discord_fake, pressed)
+    used = await discord_fake.message_command(MENU, image.id, user_id=discord_fake.admin_id)
+    await form_of(discord_fake, used)
+    await submitted(discord_fake, settings, used, "add a tiny hat")
+    newest = stored(settings, "SELECT request_json FROM jobs ORDER BY created_at")[1][0]
+    assert "add a tiny hat" in newest
+    for erased in ("first met", "erased"):
+        assert erased not in newest and erased not in json.dumps(seaart.creates[1].json), erased
+    assert seaart.creates[1].json["image_urls"] == [image.attachments[0]["url"]]

@@ -1,0 +1,145 @@
+"""A member's erasure of their words (bot/store/erasure.py) on a real SQLite file: what goes, what stays, and which
+requests wait until they end."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ErrorCategory
+from bot.models import Derivation, GenerationRequest, JobResult, JobState, ReferenceImage, Turn
+from bot.store import Database
+from bot.store.erasure import ERASED_WORDS, erase, kept_about
+from bot.store.jobs import JobStore, NewJob
+from bot.store.preferences import PreferenceStore
+from bot.store.starred import Starred
+
+GUILD, OTHER_GUILD, MEMBER, OTHER_MEMBER = 1, 2, 7, 8
+PHOTO = ReferenceImage(url="https://cdn.example/my-face.png?sig=1", content_type="image/png", size=10)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(tmp_path / "bot.sqlite3")
+    await database.connect()
+    yield database
+    await database.close()
+
+
+def asked(prompt: str, **kw: object) -> GenerationRequest:
+    return GenerationRequest(model="nano_banana_pro", prompt=prompt, aspect_ratio="4:5", resolution="2K", **kw)  # type: ignore[arg-type]
+
+
+def new(prompt: str, *, guild: int = GUILD, user: int = MEMBER, **kw: object) -> NewJob:
+    return NewJob(provider="seaart", model="nano_banana_pro", request=asked(prompt, **kw), guild_id=guild, user_id=user)
+
+
+def requests(path: Path) -> dict[str, dict[str, object]]:
+    with sqlite3.connect(path) as conn:
+        return {row[0]: json.loads(row[1]) for row in conn.execute("SELECT id, request_json FROM jobs")}
+
+
+async def test_an_erasure_takes_the_words_of_ended_requests_and_keeps_the_rest(db: Database, tmp_path: Path) -> None:
+    store = JobStore(db)
+    turn = Turn(prompt="the first step: my sister's wedding dress", result=PHOTO)
+    derived = Derivation(action="edit", job_id="00ff00ff00ff00ff", message_url="https://discord.com/channels/1/2/3")
+    (rich,) = await store.create_batch(
+        [
+            new(
+                "make the dress blue",
+                reference_images=(PHOTO,),
+                history=(turn,),
+                member_words="make the dress blue",
+                subject="my sister in her wedding dress",
+                derived_from=derived,
+                seed=42,
+            )
+        ],
+        now=10,
+        deadline_seconds=600,
+    )
+    rich = await store.update(
+        rich,
+        now=11,
+        state=JobState.FAILED,
+        error_category=ErrorCategory.NO_IMAGE,
+        error_message="no image",
+        result=JobResult(text="Here is your sister, as you asked"),
+    )
+    (cancelled,) = await store.create_batch([new("a second secret")], now=20, deadline_seconds=600)
+    await store.update(cancelled, now=21, state=JobState.CANCELLED)
+    # A batch whose second candidate still runs: its words stay until it ends.
+    first, second = await store.create_batch([new("twins at dawn"), new("twins at dusk")], now=30, deadline_seconds=600)
+    await store.update(first, now=31, state=JobState.CANCELLED)
+    # Another member's, and the member's own in another server: not this erasure's.
+    (theirs,) = await store.create_batch([new("their words", user=OTHER_MEMBER)], now=40, deadline_seconds=600)
+    await store.update(theirs, now=41, state=JobState.CANCELLED)
+    (elsewhere,) = await store.create_batch([new("mine elsewhere", guild=OTHER_GUILD)], now=50, deadline_seconds=600)
+    await store.update(elsewhere, now=51, state=JobState.CANCELLED)
+    prefs = PreferenceStore(db)
+    await prefs.save(GUILD, MEMBER, replace(await prefs.get(GUILD, MEMBER), suffix="in my style"), now=1)
+    assert (await prefs.get(GUILD, MEMBER)).suffix == "in my style"  # read, and so kept in memory
+    await Starred(db).star(GUILD, MEMBER, [theirs.id], now=2)
+    await Starred(db).star(OTHER_GUILD, MEMBER, [elsewhere.id], now=2)
+
+    before = await kept_about(db, GUILD, MEMBER)
+    assert (before.requests, before.oldest, before.unfinished, before.erased) == (2, 10, 1, 0)
+    assert before.preferences and before.stars == 1
+
+    done = await erase(db, GUILD, MEMBER, now=100)
+    assert (done.requests, done.preferences, done.stars, done.unfinished) == (2, True, 1, 1)
+    stored = requests(tmp_path / "bot.sqlite3")
+    assert stored[rich.id] == json.loads(
+        GenerationRequest(
+            model="nano_banana_pro",
+            prompt=ERASED_WORDS,
+            aspect_ratio="4:5",
+            resolution="2K",
+            seed=42,
+            derived_from=derived,
+        ).model_dump_json()
+    )
+    gone = json.dumps(stored[rich.id]) + json.dumps(stored[cancelled.id])
+    for word in ("sister", "dress", "my-face", "secret"):
+        assert word not in gone, word
+    erased_job = await store.get(rich.id)
+    assert erased_job is not None and erased_job.erased_at == 100 and erased_job.result.text is None
+    assert erased_job.state is JobState.FAILED and erased_job.error_message == "no image"
+    for untouched, prompt in ((first, "twins at dawn"), (second, "twins at dusk"), (theirs, "their words")):
+        assert stored[untouched.id]["prompt"] == prompt
+    assert stored[elsewhere.id]["prompt"] == "mine elsewhere"
+    assert (await prefs.get(GUILD, MEMBER)).suffix == "in my style"  # the copy in memory: its caller drops it
+    prefs.erased(GUILD, MEMBER)
+    assert (await prefs.get(GUILD, MEMBER)).suffix is None
+    assert await Starred(db).of(GUILD, MEMBER, limit=10) == []
+    assert await Starred(db).of(OTHER_GUILD, MEMBER, limit=10) == [elsewhere.id]
+
+    after = await kept_about(db, GUILD, MEMBER)
+    assert (after.requests, after.unfinished, after.erased, after.preferences, after.stars) == (0, 1, 2, False, 0)
+    # The batch ends: a second erasure takes it, whole; a third finds nothing left.
+    await store.update(second, now=60, state=JobState.CANCELLED)
+    assert (await erase(db, GUILD, MEMBER, now=200)).requests == 1
+    stored = requests(tmp_path / "bot.sqlite3")
+    assert stored[first.id]["prompt"] == stored[second.id]["prompt"] == ERASED_WORDS
+    assert (await erase(db, GUILD, MEMBER, now=300)).requests == 0
+    assert (await store.get(rich.id) or rich).erased_at == 100  # erased once, when it was
+
+
+async def test_a_row_whose_request_this_version_cannot_read_is_erased_all_the_same(
+    db: Database, tmp_path: Path
+) -> None:
+    store = JobStore(db)
+    (job,) = await store.create_batch([new("words in an old shape")], now=10, deadline_seconds=600)
+    await store.update(job, now=11, state=JobState.CANCELLED)
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE jobs SET request_json = ? WHERE id = ?", ('{"prompt": "words in an old shape", "extra": [', job.id)
+        )
+    assert (await erase(db, GUILD, MEMBER, now=100)).requests == 1
+    assert requests(tmp_path / "bot.sqlite3")[job.id]["prompt"] == ERASED_WORDS
+    assert requests(tmp_path / "bot.sqlite3")[job.id]["model"] == "nano_banana_pro"
