@@ -1,9 +1,10 @@
 """/privacy: what the bot keeps about a member in this server, privately, with a button that erases their words.
 
 A member's prompts sit in the bot's database for /jobs, Re-roll and the rest; a member who wants them gone asks here
-rather than an operator. The button is the confirmation (the command alone changes nothing), acts for the member who
-pressed it and only in this server, and rides in its custom_id, so an answer drawn before a restart still works.
-What is erased and what stays is bot/store/erasure.py's.
+rather than an operator. The button is the confirmation (the command alone changes nothing), acts only in this
+server, for the member it was drawn for (pressed by them, or by an admin who drew it with ``member:`` for someone
+who asked and has left the server: kept in the audit log then), and rides in its custom_id, so an answer drawn before
+a restart still works. What is erased and what stays is bot/store/erasure.py's.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Bananacord
+from bot.render import truncate
 from bot.store.erasure import Erasure, KeptAbout, erase, kept_about
+from cogs.admin import is_admin, record_admin_change, require_admin
 from cogs.errors import send_ephemeral
 from cogs.in_time import record_in_time
 from cogs.private_answers import answer_privately
@@ -26,22 +29,23 @@ from cogs.slow_answers import watched_answer
 log = logging.getLogger(__name__)
 
 COLOUR = discord.Colour(0xF5C518)
-IMAGES_STAY = (
-    "They are messages in this server's channels, and stay until deleted: delete any of yours with its 🗑️ **Delete** "
-    "button or a ❌ reaction."
-)
 KEPT_FOR_SERVER = (
-    "What you were charged and for what (units, model, provider, size: the server's accounting, `/usage`), and the "
-    "moderation log's records about you (which quote a prompt a blocked term refused), for its moderators. An "
+    "What was charged and for what (units, model, provider, size: the server's accounting, `/usage`), and the "
+    "moderation log's records about {whom} (which quote a prompt a blocked term refused), for its moderators. An "
     "erasure keeps these."
 )
-NOT_YOURS = "This button erases the words of the member who asked for it. Use `/privacy` for your own."
+IMAGES_STAY = (
+    "They are messages in this server's channels, and stay until deleted: {whose} own with its 🗑️ **Delete** button "
+    "or a ❌ reaction, any with Discord's own Delete Message."
+)
+NOT_YOURS = "This button erases the words of the member it was drawn for. Use `/privacy` for your own."
 
 
-def requests_line(kept: KeptAbout) -> str:
+def requests_line(kept: KeptAbout, yours: bool) -> str:
     if kept.requests:
         since = f" since <t:{int(kept.oldest)}:D>" if kept.oldest is not None else ""
-        line = f"{kept.requests} with their words (your prompts, the words of your edits, the images you gave){since}"
+        what = "your prompts, the words of your edits, the images you gave" if yours else "prompts, edits, images"
+        line = f"{kept.requests} with their words ({what}){since}"
     else:
         line = "None with their words"
     if kept.unfinished:
@@ -51,44 +55,65 @@ def requests_line(kept: KeptAbout) -> str:
     return line
 
 
-def kept_embed(kept: KeptAbout) -> discord.Embed:
-    erasable = kept.requests or kept.preferences or kept.stars
-    description = (
-        "**Erase my words here** erases your requests' words, your `/preferences` (suffix and option sets included) "
-        "and your ⭐ stars in this server. It cannot be undone: nothing can be made again from those requests "
-        "afterwards (Re-roll, Vary, Edit, re-renders), by you or anyone."
-        if erasable
-        else "Nothing of your words is kept here."
+def erasable(kept: KeptAbout) -> bool:
+    return bool(kept.requests or kept.preferences or kept.stars)
+
+
+def kept_embed(kept: KeptAbout, whom: discord.abc.User | None = None) -> discord.Embed:
+    """What the bot keeps about the member who asked (``whom`` None), or, for an admin, about ``whom``."""
+    if whom is None:
+        title, nothing = "What the bot keeps about you here", "Nothing of your words is kept here."
+        description = (
+            "**Erase my words here** erases your requests' words, your `/preferences` (suffix and option sets "
+            "included) and your ⭐ stars in this server. It cannot be undone: nothing can be made again from those "
+            "requests afterwards (Re-roll, Vary, Edit, re-renders), by you or anyone."
+        )
+    else:
+        title, nothing = (
+            f"What the bot keeps about {whom.display_name} here",
+            f"Nothing of {whom.mention}'s words is kept here.",
+        )
+        description = (
+            f"**Erase their words here** erases {whom.mention}'s requests' words, preferences and stars in this "
+            "server, as their own `/privacy` would (for a member who asked for it and can no longer, having left). "
+            "It cannot be undone, and it is kept in the audit log and posted to the moderation log channel."
+        )
+    yours = whom is None
+    embed = discord.Embed(
+        title=truncate(title, 256), description=description if erasable(kept) else nothing, colour=COLOUR
     )
-    embed = discord.Embed(title="What the bot keeps about you here", description=description, colour=COLOUR)
-    embed.add_field(name="Your requests", value=requests_line(kept), inline=False)
+    embed.add_field(name="Requests", value=requests_line(kept, yours), inline=False)
+    own = "Yours are set (`/preferences`)" if yours else "Set"
+    embed.add_field(name="Preferences", value=own if kept.preferences else "None", inline=True)
+    embed.add_field(name="Stars", value=f"{kept.stars} image(s) starred" if kept.stars else "None", inline=True)
     embed.add_field(
-        name="Preferences",
-        value="Yours are set (`/preferences`)" if kept.preferences else "None",
-        inline=True,
+        name="Kept for the server", value=KEPT_FOR_SERVER.format(whom="you" if yours else "them"), inline=False
     )
-    embed.add_field(name="Stars", value=f"{kept.stars} image(s) you starred" if kept.stars else "None", inline=True)
-    embed.add_field(name="Kept for the server", value=KEPT_FOR_SERVER, inline=False)
-    embed.add_field(name="Your images", value=IMAGES_STAY, inline=False)
+    embed.add_field(name="Images", value=IMAGES_STAY.format(whose="your" if yours else "their"), inline=False)
     return embed
 
 
-def erased_embed(done: Erasure) -> discord.Embed:
+def erased_embed(done: Erasure, whom: int | None = None) -> discord.Embed:
+    """What an erasure took, told to the member (``whom`` None) or to the admin who erased ``whom``'s."""
+    yours = whom is None
     parts = [f"the words of {done.requests} request(s)"]
     if done.preferences:
-        parts.append("your preferences")
+        parts.append("your preferences" if yours else "their preferences")
     if done.stars:
         parts.append(f"{done.stars} star(s)")
     said = ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) > 1 else parts[0]
-    description = f"Erased from this server's records: {said}."
+    of = "" if yours else f" for <@{whom}>"
+    description = f"Erased from this server's records{of}: {said}."
     if done.unfinished:
         description += (
             f" {done.unfinished} request(s) still generating or waiting keep their words until they end: run "
             "`/privacy` again then."
         )
     embed = discord.Embed(title="Erased", description=description, colour=COLOUR)
-    embed.add_field(name="Kept for the server", value=KEPT_FOR_SERVER, inline=False)
-    embed.add_field(name="Your images", value=IMAGES_STAY, inline=False)
+    embed.add_field(
+        name="Kept for the server", value=KEPT_FOR_SERVER.format(whom="you" if yours else "them"), inline=False
+    )
+    embed.add_field(name="Images", value=IMAGES_STAY.format(whose="your" if yours else "their"), inline=False)
     return embed
 
 
@@ -96,12 +121,13 @@ class EraseWords(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
     template=re.compile(r"bananacord:privacy:erase:(?P<user>[0-9]{1,20})"),
 ):
-    """/privacy's button: whose words it erases rides in the custom_id."""
+    """/privacy's button: whose words it erases rides in the custom_id (its label is drawn once, and Discord keeps
+    it; one built again from a click only acts)."""
 
-    def __init__(self, user_id: int) -> None:
+    def __init__(self, user_id: int, *, own: bool = True) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Erase my words here",
+                label="Erase my words here" if own else "Erase their words here",
                 style=discord.ButtonStyle.danger,
                 emoji="🧹",
                 custom_id=f"bananacord:privacy:erase:{user_id}",
@@ -133,16 +159,25 @@ class Privacy(commands.Cog):
 
     @app_commands.command(name="privacy")
     @app_commands.guild_only()
-    async def privacy(self, interaction: discord.Interaction[Any]) -> None:
+    @app_commands.describe(member="(Admins) another member's, one who has left the server included")
+    async def privacy(self, interaction: discord.Interaction[Any], member: discord.User | None = None) -> None:
         """What the bot keeps about you in this server, and a button that erases your words."""
-        kept = await kept_about(self.bot.services.db, interaction.guild_id or 0, interaction.user.id)
+        whom: discord.abc.User | None = None
+        if member is not None and member.id != interaction.user.id:
+            # A user, not a Member: a member who has left (and asked an admin, having no /privacy of their own now).
+            require_admin(interaction, self.bot.settings.admin.role_id)
+            whom = member
+        target = interaction.user.id if whom is None else whom.id
+        kept = await kept_about(self.bot.services.db, interaction.guild_id or 0, target)
         view = discord.ui.View(timeout=None)
-        if kept.requests or kept.preferences or kept.stars:
-            view.add_item(EraseWords(interaction.user.id))
-        await answer_privately(interaction, embed=kept_embed(kept), view=view)
+        if erasable(kept):
+            view.add_item(EraseWords(target, own=whom is None))
+        await answer_privately(interaction, embed=kept_embed(kept, whom), view=view)
 
     async def erase(self, interaction: discord.Interaction[Any], user_id: int) -> None:
-        if interaction.user.id != user_id or interaction.guild_id is None:
+        """The button: the member's own words, or, pressed by an admin, those of the member it was drawn for."""
+        own = interaction.user.id == user_id
+        if interaction.guild_id is None or not (own or is_admin(interaction, self.bot.settings.admin.role_id)):
             await send_ephemeral(interaction, NOT_YOURS)
             return
         guild_id, services = interaction.guild_id, self.bot.services
@@ -153,10 +188,20 @@ class Privacy(commands.Cog):
             return done
 
         done = await record_in_time(interaction, services.db, write)
-        log.info("member %s erased the words of %d request(s) in server %s", user_id, done.requests, guild_id)
-        await interaction.response.edit_message(
-            embed=erased_embed(done), view=None, allowed_mentions=discord.AllowedMentions.none()
-        )
+        log.info("guild %s: the words of %d request(s) of user %s erased", guild_id, done.requests, user_id)
+        embed = erased_embed(done, None if own else user_id)
+        if not own:
+            # An admin's erasure of another member's words is theirs to answer for, as every admin change is.
+            noted = await record_admin_change(
+                self.bot,
+                interaction,
+                "privacy_erased",
+                f"erased the words of {done.requests} request(s) of <@{user_id}> (`/privacy`)",
+                target_id=user_id,
+            )
+            if noted:
+                embed.set_footer(text=noted)
+        await interaction.response.edit_message(embed=embed, view=None, allowed_mentions=discord.AllowedMentions.none())
 
 
 async def setup(bot: commands.Bot) -> None:

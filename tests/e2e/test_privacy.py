@@ -20,6 +20,7 @@ from tests.e2e.test_remix import MENU, form_of, submitted
 from tests.e2e.test_replies import answer_to
 from tests.e2e.test_rework import imagine, press
 from tests.e2e.test_star_reaction import stars
+from tests.e2e.test_usage_review_fixes import as_departed
 from tests.e2e.test_waiting_turns import prompts_sent
 
 
@@ -58,9 +59,9 @@ async def test_a_member_erases_their_words_and_nothing_is_made_from_them_again(
 
     shown = await privacy_answer(discord_fake)
     kept = fields(shown)
-    assert kept["Your requests"].startswith("1 with their words"), kept
-    assert "1 still generating or waiting" in kept["Your requests"], kept
-    assert kept["Preferences"] == "Yours are set (`/preferences`)" and kept["Stars"] == "1 image(s) you starred"
+    assert kept["Requests"].startswith("1 with their words"), kept
+    assert "1 still generating or waiting" in kept["Requests"], kept
+    assert kept["Preferences"] == "Yours are set (`/preferences`)" and kept["Stars"] == "1 image(s) starred"
     erase_id = f"bananacord:privacy:erase:{member}"
     assert button(discord_fake, shown.id, "Erase my words here") == erase_id
 
@@ -112,8 +113,8 @@ async def test_a_member_erases_their_words_and_nothing_is_made_from_them_again(
         listed = answer_data(discord_fake, search)["embeds"][0]["description"]
         assert "Nothing of yours in this server matches." in listed, (words, listed)
     again = fields(await privacy_answer(discord_fake))
-    assert again["Your requests"].startswith("None with their words"), again
-    assert "1 erased before" in again["Your requests"] and again["Preferences"] == "None"
+    assert again["Requests"].startswith("None with their words"), again
+    assert "1 erased before" in again["Requests"] and again["Preferences"] == "None"
     seaart.hold(False)
     # Their suffix went with their preferences: a new prompt of theirs is sent as typed.
     await imagine(discord_fake, {"prompt": "a plain apple"})
@@ -162,3 +163,34 @@ async def test_edit_with_nano_banana_on_an_erased_image_edits_the_image_alone(
     for erased in ("first met", "erased"):
         assert erased not in newest and erased not in json.dumps(seaart.creates[1].json), erased
     assert seaart.creates[1].json["image_urls"] == [image.attachments[0]["url"]]
+
+
+async def test_an_admin_erases_the_words_of_a_member_who_has_left_and_answers_for_it(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A member who left the server has no /privacy there any more: they ask an admin, who draws theirs with
+    ``member:`` and presses Erase. The audit log and the moderation log channel keep who did it; a member who is no
+    admin may not look at another's."""
+    gone, admin = discord_fake.other_member_id, discord_fake.admin_id
+    log_channel = discord_fake.add_text_channel("mod-log")
+    await answered(discord_fake, "mod logchannel", {"channel": log_channel}, user_id=discord_fake.moderator_id)
+    await imagine(discord_fake, {"prompt": "my old address, 12 Elm Street"}, user_id=gone)
+    nosy = await answered(discord_fake, "privacy", {"member": gone})
+    assert "Manage Server" in answer_data(discord_fake, nosy)["content"]
+
+    drawn = await as_departed(discord_fake, "privacy", {"member": gone}, user_id=admin)
+    shown = discord_fake.messages[drawn.original_message_id or 0]
+    assert shown.embeds[0]["title"] == "What the bot keeps about Another Member here"
+    assert fields(shown)["Requests"].startswith("1 with their words"), fields(shown)
+    erase_theirs = button(discord_fake, shown.id, "Erase their words here")
+    pressed = await discord_fake.click(shown.id, erase_theirs, user_id=admin)
+    await answer_given(discord_fake, pressed)
+    done = discord_fake.messages[shown.id].embeds[0]
+    assert done["description"] == f"Erased from this server's records for <@{gone}>: the words of 1 request(s)."
+    (request,) = stored(settings, "SELECT request_json FROM jobs")
+    assert "Elm Street" not in request[0]
+    audit = stored(settings, "SELECT action, actor_id, target_id FROM audit_log WHERE action = 'privacy_erased'")
+    assert audit == [("privacy_erased", admin, gone)]
+    await discord_fake.wait_for(lambda: len(discord_fake.messages_in(log_channel)) == 2, timeout=10)
+    post = discord_fake.messages_in(log_channel)[1]  # after the moderator's own "set the log channel"
+    assert post.content == f"<@{admin}> erased the words of 1 request(s) of <@{gone}> (`/privacy`)."
