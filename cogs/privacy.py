@@ -35,8 +35,8 @@ KEPT_FOR_SERVER = (
     "erasure keeps these."
 )
 IMAGES_STAY = (
-    "They are messages in this server's channels, and stay until deleted: {whose} own with its 🗑️ **Delete** button "
-    "or a ❌ reaction, any with Discord's own Delete Message."
+    "They are messages in this server's channels, which show their prompts and stay as they are until deleted: "
+    "delete {whose} own with its 🗑️ **Delete** button or a ❌ reaction, any with Discord's Delete Message."
 )
 NOT_YOURS = "This button erases the words of the member it was drawn for. Use `/privacy` for your own."
 
