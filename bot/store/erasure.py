@@ -37,6 +37,8 @@ _ENDED_OF_MEMBER = (
     f"NOT EXISTS (SELECT 1 FROM jobs o WHERE o.batch_id = j.batch_id AND o.state IN {_ACTIVE}))"
 )
 _REQUEST = "COALESCE(batch_id, id)"
+# Rows erased per transaction (about 0.1 s of the database's one writer here).
+CHUNK = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,30 +118,47 @@ async def kept_about(db: Database, guild_id: int, user_id: int) -> KeptAbout:
     )
 
 
-async def erase(db: Database, guild_id: int, user_id: int, *, now: float) -> Erasure:
-    """Erase the member's words in this server, in one transaction: every ended request's, their preferences and
-    their stars. The caller drops its copy of their preferences kept in memory (``PreferenceStore.erased``)."""
-    async with db.transaction() as conn:
-        rows = await conn.execute_fetchall(
-            "SELECT j.id, j.batch_id, j.model, j.request_json, j.result_json "
-            f"{_ENDED_OF_MEMBER} AND j.erased_at IS NULL",
-            (guild_id, user_id),
-        )
-        await conn.executemany(
-            "UPDATE jobs SET request_json = ?, result_json = ?, erased_at = ?, updated_at = ? WHERE id = ?",
-            [(_erased_json(row), _result_json(row), now, now, str(row["id"])) for row in rows],
-        )
-        preferences = await conn.execute(
-            "DELETE FROM member_preferences WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        )
-        stars = await conn.execute("DELETE FROM starred WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
+async def erase(db: Database, guild_id: int, user_id: int, *, now: float, chunk: int = CHUNK) -> Erasure:
+    """Erase the member's words in this server: every ended request's, their preferences and their stars. The rows
+    go ``chunk`` at a time, each chunk its own transaction, so that a long history (10,000 requests take about a
+    second here) does not hold the database's one writer from the job loop and other members for all of it; a stop
+    between chunks leaves the rest for the next erasure (each row is marked as it goes). The caller drops its copy
+    of their preferences kept in memory (``PreferenceStore.erased``)."""
+    erased: set[str] = set()
+    preferences, stars, first = False, 0, True
+    while True:
+        async with db.transaction() as conn:
+            rows = list(
+                await conn.execute_fetchall(
+                    "SELECT j.id, j.batch_id, j.model, j.request_json, j.result_json "
+                    f"{_ENDED_OF_MEMBER} AND j.erased_at IS NULL LIMIT ?",
+                    (guild_id, user_id, chunk),
+                )
+            )
+            await conn.executemany(
+                "UPDATE jobs SET request_json = ?, result_json = ?, erased_at = ?, updated_at = ? WHERE id = ?",
+                [(_erased_json(row), _result_json(row), now, now, str(row["id"])) for row in rows],
+            )
+            if first:
+                cursor = await conn.execute(
+                    "DELETE FROM member_preferences WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+                )
+                preferences = cursor.rowcount > 0
+                cursor = await conn.execute(
+                    "DELETE FROM starred WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+                )
+                stars = cursor.rowcount
+        erased |= {str(row["batch_id"] or row["id"]) for row in rows}
+        first = False
+        if len(rows) < chunk:
+            break
+    async with db.read() as conn:
         unfinished = await _one(
             conn,
             f"SELECT COUNT(DISTINCT {_REQUEST}) FROM jobs WHERE guild_id = ? AND user_id = ? AND state IN {_ACTIVE}",
             (guild_id, user_id),
         )
-    requests = len({str(row["batch_id"] or row["id"]) for row in rows})
-    return Erasure(requests, preferences.rowcount > 0, stars.rowcount, int(unfinished[0]))
+    return Erasure(len(erased), preferences, stars, int(unfinished[0]))
 
 
 def _erased_json(row: aiosqlite.Row) -> str:

@@ -143,3 +143,17 @@ async def test_a_row_whose_request_this_version_cannot_read_is_erased_all_the_sa
     assert (await erase(db, GUILD, MEMBER, now=100)).requests == 1
     assert requests(tmp_path / "bot.sqlite3")[job.id]["prompt"] == ERASED_WORDS
     assert requests(tmp_path / "bot.sqlite3")[job.id]["model"] == "nano_banana_pro"
+
+
+async def test_a_long_history_is_erased_a_chunk_at_a_time_and_counted_by_request(db: Database, tmp_path: Path) -> None:
+    """Each chunk its own transaction (the job loop and other members write between them); a batch whose candidates
+    fall in two chunks is one request erased, and every row is."""
+    store = JobStore(db)
+    made = [*await store.create_batch([new("one"), new("two"), new("three")], now=10, deadline_seconds=600)]
+    for n in range(4):
+        made += await store.create_batch([new(f"single {n}")], now=20 + n, deadline_seconds=600)
+    for job in made:
+        await store.update(job, now=50, state=JobState.CANCELLED)
+    done = await erase(db, GUILD, MEMBER, now=100, chunk=2)
+    assert done.requests == 5
+    assert {request["prompt"] for request in requests(tmp_path / "bot.sqlite3").values()} == {ERASED_WORDS}
