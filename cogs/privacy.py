@@ -96,14 +96,15 @@ def kept_embed(kept: KeptAbout, whom: discord.abc.User | None = None) -> discord
 def erased_embed(done: Erasure, whom: int | None = None) -> discord.Embed:
     """What an erasure took, told to the member (``whom`` None) or to the admin who erased ``whom``'s."""
     yours = whom is None
-    parts = [f"the words of {done.requests} request(s)"]
+    parts = [f"the words of {done.requests} request(s)"] if done.requests else []
     if done.preferences:
         parts.append("your preferences" if yours else "their preferences")
     if done.stars:
         parts.append(f"{done.stars} star(s)")
-    said = ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) > 1 else parts[0]
+    said = ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) > 1 else "".join(parts)
     of = "" if yours else f" for <@{whom}>"
-    description = f"Erased from this server's records{of}: {said}."
+    # Nothing: pressed a second time, or on an answer drawn before an earlier erasure.
+    description = f"Erased from this server's records{of}: {said}." if said else f"Nothing was left to erase{of}."
     if done.unfinished:
         description += (
             f" {done.unfinished} request(s) still generating or waiting keep their words until they end: run "
@@ -190,7 +191,7 @@ class Privacy(commands.Cog):
         done = await record_in_time(interaction, services.db, write)
         log.info("guild %s: the words of %d request(s) of user %s erased", guild_id, done.requests, user_id)
         embed = erased_embed(done, None if own else user_id)
-        if not own:
+        if not own and (done.requests or done.preferences or done.stars):
             # An admin's erasure of another member's words is theirs to answer for, as every admin change is.
             noted = await record_admin_change(
                 self.bot,

@@ -180,6 +180,8 @@ async def test_an_admin_erases_the_words_of_a_member_who_has_left_and_answers_fo
 
     drawn = await as_departed(discord_fake, "privacy", {"member": gone}, user_id=admin)
     shown = discord_fake.messages[drawn.original_message_id or 0]
+    drawn_again = await as_departed(discord_fake, "privacy", {"member": gone}, user_id=admin)
+    shown_again = discord_fake.messages[drawn_again.original_message_id or 0]
     assert shown.embeds[0]["title"] == "What the bot keeps about Another Member here"
     assert fields(shown)["Requests"].startswith("1 with their words"), fields(shown)
     erase_theirs = button(discord_fake, shown.id, "Erase their words here")
@@ -187,10 +189,14 @@ async def test_an_admin_erases_the_words_of_a_member_who_has_left_and_answers_fo
     await answer_given(discord_fake, pressed)
     done = discord_fake.messages[shown.id].embeds[0]
     assert done["description"] == f"Erased from this server's records for <@{gone}>: the words of 1 request(s)."
+    # The second answer, drawn before, pressed after: nothing is left, and it says so.
+    twice = await discord_fake.click(shown_again.id, erase_theirs, user_id=admin)
+    await answer_given(discord_fake, twice)
+    assert discord_fake.messages[shown_again.id].embeds[0]["description"] == f"Nothing was left to erase for <@{gone}>."
     (request,) = stored(settings, "SELECT request_json FROM jobs")
     assert "Elm Street" not in request[0]
     audit = stored(settings, "SELECT action, actor_id, target_id FROM audit_log WHERE action = 'privacy_erased'")
-    assert audit == [("privacy_erased", admin, gone)]
+    assert audit == [("privacy_erased", admin, gone)]  # once: the second erased nothing
     await discord_fake.wait_for(lambda: len(discord_fake.messages_in(log_channel)) == 2, timeout=10)
     post = discord_fake.messages_in(log_channel)[1]  # after the moderator's own "set the log channel"
     assert post.content == f"<@{admin}> erased the words of 1 request(s) of <@{gone}> (`/privacy`)."
