@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
-
-import pytest
 
 from bot.errors import ErrorCategory
 from bot.models import Derivation, GenerationRequest, JobResult, JobState, ReferenceImage, Turn
@@ -21,14 +18,6 @@ from bot.store.starred import Starred
 
 GUILD, OTHER_GUILD, MEMBER, OTHER_MEMBER = 1, 2, 7, 8
 PHOTO = ReferenceImage(url="https://cdn.example/my-face.png?sig=1", content_type="image/png", size=10)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "bot.sqlite3")
-    await database.connect()
-    yield database
-    await database.close()
 
 
 def asked(prompt: str, **kw: object) -> GenerationRequest:
