@@ -408,6 +408,14 @@ class MetricsSettings(_Section):
     listen_port: int = Field(default=9464, ge=0, le=65535)
 
 
+class PrivacySettings(_Section):
+    """How long the words of members' requests are kept after they end (bot/store/erasure.py, swept hourly by
+    cogs/privacy.py). None keeps them, for /jobs search and for working on old images; a number of days erases
+    older ones' words as a member's /privacy erases theirs (their figures and the accounting stay)."""
+
+    keep_words_days: int | None = Field(default=None, ge=1, le=36_500)
+
+
 class ImagineSettings(_Section):
     # None: the first provider of [models] routes that can take the request.
     default_provider: str | None = None
@@ -491,6 +499,7 @@ class Settings(ProviderKeys):
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
     callbacks: CallbacksSettings = Field(default_factory=CallbacksSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     # Provider keys come from ProviderKeys, one field per provider.
     discord_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("DISCORD_TOKEN"))

@@ -259,9 +259,9 @@ REWORKS = ("upscale-", PAN_PREFIX)
 # whose member erased them (/privacy, bot/store/erasure.py); every other one makes something from those words.
 WITHOUT_WORDS = frozenset({"cancel", "delete", "reference", "more"})
 ERASED_REFUSAL = (
-    "The member who asked for this image erased its request's words (`/privacy`), so nothing is made from them "
-    "again: no Re-roll, Vary, Edit, re-render or reframing of it. **Use as reference** still takes the image itself "
-    "for a new prompt of yours."
+    "This image's request no longer has its words (its member erased them with `/privacy`, or this bot keeps them "
+    "only for a while), so nothing is made from them again: no Re-roll, Vary, Edit, re-render or reframing of it. "
+    "**Use as reference** still takes the image itself for a new prompt of yours."
 )
 # Each Vary button's action -> how strongly it varies (bot/derive.py ``varied``).
 VARIATIONS: dict[str, derive.Variation] = {"vary-subtle": "vary_subtle", "vary": "vary"}

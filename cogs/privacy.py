@@ -15,11 +15,12 @@ from typing import Any
 
 import discord
 from discord import app_commands
-from discord.ext import commands
+from discord.ext import commands, tasks
 
 from bot.app import Bananacord
 from bot.render import truncate
-from bot.store.erasure import Erasure, KeptAbout, erase, kept_about
+from bot.store.erasure import Erasure, KeptAbout, erase, erase_ended_before, kept_about
+from bot.store.refusals import log_refused_or_error
 from cogs.admin import is_admin, record_admin_change, require_admin
 from cogs.errors import send_ephemeral
 from cogs.in_time import record_in_time
@@ -29,6 +30,8 @@ from cogs.slow_answers import watched_answer
 log = logging.getLogger(__name__)
 
 COLOUR = discord.Colour(0xF5C518)
+# How often the words past [privacy] keep_words_days are looked for (and at start).
+SWEEP_SECONDS = 3600.0
 KEPT_FOR_SERVER = (
     "What was charged and for what (units, model, provider, size: the server's accounting, `/usage`), and the "
     "moderation log's records about {whom} (which quote a prompt a blocked term refused), for its moderators. An "
@@ -59,8 +62,9 @@ def erasable(kept: KeptAbout) -> bool:
     return bool(kept.requests or kept.preferences or kept.stars)
 
 
-def kept_embed(kept: KeptAbout, whom: discord.abc.User | None = None) -> discord.Embed:
-    """What the bot keeps about the member who asked (``whom`` None), or, for an admin, about ``whom``."""
+def kept_embed(kept: KeptAbout, whom: discord.abc.User | None = None, *, keep_days: int | None = None) -> discord.Embed:
+    """What the bot keeps about the member who asked (``whom`` None), or, for an admin, about ``whom``; ``keep_days``:
+    how long this bot keeps anyone's words ([privacy] keep_words_days)."""
     if whom is None:
         title, nothing = "What the bot keeps about you here", "Nothing of your words is kept here."
         description = (
@@ -83,6 +87,12 @@ def kept_embed(kept: KeptAbout, whom: discord.abc.User | None = None) -> discord
         title=truncate(title, 256), description=description if erasable(kept) else nothing, colour=COLOUR
     )
     embed.add_field(name="Requests", value=requests_line(kept, yours), inline=False)
+    if keep_days is not None:
+        embed.add_field(
+            name="How long",
+            value=f"This bot erases every request's words {keep_days} days after it ends.",
+            inline=False,
+        )
     own = "Yours are set (`/preferences`)" if yours else "Set"
     embed.add_field(name="Preferences", value=own if kept.preferences else "None", inline=True)
     embed.add_field(name="Stars", value=f"{kept.stars} image(s) starred" if kept.stars else "None", inline=True)
@@ -154,9 +164,29 @@ class Privacy(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(EraseWords)
+        if self.bot.settings.privacy.keep_words_days is not None:
+            self.sweep.start()
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(EraseWords)
+        self.sweep.cancel()
+
+    @tasks.loop(seconds=SWEEP_SECONDS)
+    async def sweep(self) -> None:
+        """``[privacy] keep_words_days``: the words of requests that ended longer ago than that are erased, at start
+        and hourly after (bot/store/erasure.py ``erase_ended_before``). A sweep that fails (the database held by
+        another program) is logged and tried again at the next."""
+        days = self.bot.settings.privacy.keep_words_days
+        if days is None:
+            return
+        now = self.bot.clock()
+        try:
+            erased = await erase_ended_before(self.bot.services.db, now - days * 86_400, now=now)
+        except Exception as exc:
+            log_refused_or_error(log, exc, "privacy: the words of requests past %d days were not erased now", days)
+            return
+        if erased:
+            log.info("privacy: erased the words of %d request(s) that ended more than %d days ago", erased, days)
 
     @app_commands.command(name="privacy")
     @app_commands.guild_only()
@@ -173,7 +203,8 @@ class Privacy(commands.Cog):
         view = discord.ui.View(timeout=None)
         if erasable(kept):
             view.add_item(EraseWords(target, own=whom is None))
-        await answer_privately(interaction, embed=kept_embed(kept, whom), view=view)
+        keep_days = self.bot.settings.privacy.keep_words_days
+        await answer_privately(interaction, embed=kept_embed(kept, whom, keep_days=keep_days), view=view)
 
     async def erase(self, interaction: discord.Interaction[Any], user_id: int) -> None:
         """The button: the member's own words, or, pressed by an admin, those of the member it was drawn for."""

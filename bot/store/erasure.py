@@ -29,12 +29,17 @@ from bot.store.jobs import Job
 log = logging.getLogger(__name__)
 
 # What an erased request's prompt reads, wherever it is shown again (/jobs, a ✉️ copy).
-ERASED_WORDS = "(words erased at its member's request)"
+ERASED_WORDS = "(its words were erased)"
 _ACTIVE = "('queued', 'submitted', 'running', 'succeeded')"
 # A member's requests in a server whose every image has ended (a batch's candidates end one by one).
 _ENDED_OF_MEMBER = (
     f"FROM jobs j WHERE j.guild_id = ? AND j.user_id = ? AND j.state NOT IN {_ACTIVE} AND (j.batch_id IS NULL OR "
     f"NOT EXISTS (SELECT 1 FROM jobs o WHERE o.batch_id = j.batch_id AND o.state IN {_ACTIVE}))"
+)
+# Anyone's requests whose every image ended before a time (the partial index jobs_words_kept, migration 0030).
+_ENDED_BEFORE = (
+    "FROM jobs j WHERE j.finished_at < ? AND (j.batch_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs o WHERE "
+    "o.batch_id = j.batch_id AND (o.state IN " + _ACTIVE + " OR o.finished_at >= ?)))"
 )
 _REQUEST = "COALESCE(batch_id, id)"
 # Rows erased per transaction (about 0.1 s of the database's one writer here).
@@ -119,46 +124,54 @@ async def kept_about(db: Database, guild_id: int, user_id: int) -> KeptAbout:
 
 
 async def erase(db: Database, guild_id: int, user_id: int, *, now: float, chunk: int = CHUNK) -> Erasure:
-    """Erase the member's words in this server: every ended request's, their preferences and their stars. The rows
-    go ``chunk`` at a time, each chunk its own transaction, so that a long history (10,000 requests take about a
+    """Erase the member's words in this server: their preferences and their stars, then every ended request's. The
+    rows go ``chunk`` at a time, each chunk its own transaction, so that a long history (10,000 requests take about a
     second here) does not hold the database's one writer from the job loop and other members for all of it; a stop
     between chunks leaves the rest for the next erasure (each row is marked as it goes). The caller drops its copy
     of their preferences kept in memory (``PreferenceStore.erased``)."""
-    erased: set[str] = set()
-    preferences, stars, first = False, 0, True
-    while True:
-        async with db.transaction() as conn:
-            rows = list(
-                await conn.execute_fetchall(
-                    "SELECT j.id, j.batch_id, j.model, j.request_json, j.result_json "
-                    f"{_ENDED_OF_MEMBER} AND j.erased_at IS NULL LIMIT ?",
-                    (guild_id, user_id, chunk),
-                )
-            )
-            await conn.executemany(
-                "UPDATE jobs SET request_json = ?, result_json = ?, erased_at = ?, updated_at = ? WHERE id = ?",
-                [(_erased_json(row), _result_json(row), now, now, str(row["id"])) for row in rows],
-            )
-            if first:
-                cursor = await conn.execute(
-                    "DELETE FROM member_preferences WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-                )
-                preferences = cursor.rowcount > 0
-                cursor = await conn.execute(
-                    "DELETE FROM starred WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-                )
-                stars = cursor.rowcount
-        erased |= {str(row["batch_id"] or row["id"]) for row in rows}
-        first = False
-        if len(rows) < chunk:
-            break
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "DELETE FROM member_preferences WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        )
+        preferences = cursor.rowcount > 0
+        cursor = await conn.execute("DELETE FROM starred WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
+        stars = cursor.rowcount
+    erased = await _erase_requests(db, _ENDED_OF_MEMBER, (guild_id, user_id), now=now, chunk=chunk)
     async with db.read() as conn:
         unfinished = await _one(
             conn,
             f"SELECT COUNT(DISTINCT {_REQUEST}) FROM jobs WHERE guild_id = ? AND user_id = ? AND state IN {_ACTIVE}",
             (guild_id, user_id),
         )
-    return Erasure(len(erased), preferences, stars, int(unfinished[0]))
+    return Erasure(erased, preferences, stars, int(unfinished[0]))
+
+
+async def erase_ended_before(db: Database, before: float, *, now: float, chunk: int = CHUNK) -> int:
+    """Erase the words of every request, anyone's, whose images all ended before ``before`` (``[privacy]
+    keep_words_days``: cogs/privacy.py sweeps hourly); how many requests. Read by the partial index of migration
+    0030, so a sweep that finds nothing reads nothing. A batch is erased once its last candidate is that old."""
+    return await _erase_requests(db, _ENDED_BEFORE, (before, before), now=now, chunk=chunk)
+
+
+async def _erase_requests(db: Database, rows_sql: str, params: tuple[object, ...], *, now: float, chunk: int) -> int:
+    """Erase the rows ``rows_sql`` names (not erased yet), ``chunk`` a transaction; how many requests they were."""
+    erased: set[str] = set()
+    while True:
+        async with db.transaction() as conn:
+            rows = list(
+                await conn.execute_fetchall(
+                    f"SELECT j.id, j.batch_id, j.model, j.request_json, j.result_json {rows_sql} "
+                    "AND j.erased_at IS NULL LIMIT ?",
+                    (*params, chunk),
+                )
+            )
+            await conn.executemany(
+                "UPDATE jobs SET request_json = ?, result_json = ?, erased_at = ?, updated_at = ? WHERE id = ?",
+                [(_erased_json(row), _result_json(row), now, now, str(row["id"])) for row in rows],
+            )
+        erased |= {str(row["batch_id"] or row["id"]) for row in rows}
+        if len(rows) < chunk:
+            return len(erased)
 
 
 def _erased_json(row: aiosqlite.Row) -> str:

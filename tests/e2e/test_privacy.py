@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
@@ -14,7 +15,7 @@ from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
 from cogs.imagine import ERASED_REFUSAL
 from cogs.privacy import NOT_YOURS
-from tests.conftest import RunningBot, answer_data, answer_given, answered
+from tests.conftest import Clock, RunningBot, answer_data, answer_given, answered, make_settings, start_bot
 from tests.e2e.test_buttons import button
 from tests.e2e.test_remix import MENU, form_of, submitted
 from tests.e2e.test_replies import answer_to
@@ -83,7 +84,7 @@ async def test_a_member_erases_their_words_and_nothing_is_made_from_them_again(
     requests = [json.loads(r[0]) for r in stored(settings, "SELECT request_json FROM jobs ORDER BY created_at")]
     erased = stored(settings, "SELECT erased_at IS NOT NULL FROM jobs ORDER BY created_at")
     assert erased == [(1,), (0,), (0,)]
-    assert requests[0]["prompt"] == "(words erased at its member's request)"
+    assert requests[0]["prompt"] == "(its words were erased)"
     assert requests[0]["model"] == "nano_banana_2"
     assert "grandmother" not in json.dumps(requests[0]) and "watercolour" not in json.dumps(requests[0])
     assert requests[1]["prompt"] == "a lighthouse in a storm"  # another member's: theirs
@@ -200,3 +201,37 @@ async def test_an_admin_erases_the_words_of_a_member_who_has_left_and_answers_fo
     await discord_fake.wait_for(lambda: len(discord_fake.messages_in(log_channel)) == 2, timeout=10)
     post = discord_fake.messages_in(log_channel)[1]  # after the moderator's own "set the log channel"
     assert post.content == f"<@{admin}> erased the words of 1 request(s) of <@{gone}> (`/privacy`)."
+
+
+async def test_words_older_than_the_bot_keeps_them_are_erased_at_start_and_said_so(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """``[privacy] keep_words_days``: a request that ended longer ago loses its words at the next sweep (at start and
+    hourly after), as a member's /privacy would erase them; one that ended since keeps them."""
+    settings = make_settings(tmp_path, discord_fake, seaart, privacy={"keep_words_days": 2})
+    clock = Clock()
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        old = await imagine(discord_fake, {"prompt": "the street I grew up on"})
+    finally:
+        await running.close()
+    clock.offset += 2 * 86_400 + 60  # two days and a minute later
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        await discord_fake.wait_for(
+            lambda: stored(settings, "SELECT COUNT(*) FROM jobs WHERE erased_at IS NOT NULL") == [(1,)], timeout=10
+        )
+        recent = await imagine(discord_fake, {"prompt": "a kite on the beach"})
+        reroll = await press(discord_fake, old, "Re-roll")
+        await answer_given(discord_fake, reroll)
+        kept = fields(await privacy_answer(discord_fake))
+        await press(discord_fake, recent, "Re-roll")
+        await discord_fake.wait_for(lambda: prompts_sent(seaart)[-1] == "a kite on the beach", timeout=10)
+    finally:
+        await running.close()
+    rows = stored(settings, "SELECT request_json FROM jobs ORDER BY created_at")
+    prompts = [json.loads(row[0])["prompt"] for row in rows]
+    assert prompts[:2] == ["(its words were erased)", "a kite on the beach"]
+    assert answer_data(discord_fake, reroll)["content"] == ERASED_REFUSAL
+    assert kept["How long"] == "This bot erases every request's words 2 days after it ends."
+    assert kept["Requests"].startswith("1 with their words") and "1 erased before" in kept["Requests"], kept

@@ -11,7 +11,7 @@ from pathlib import Path
 from bot.errors import ErrorCategory
 from bot.models import Derivation, GenerationRequest, JobResult, JobState, ReferenceImage, Turn
 from bot.store import Database
-from bot.store.erasure import ERASED_WORDS, erase, kept_about
+from bot.store.erasure import ERASED_WORDS, erase, erase_ended_before, kept_about
 from bot.store.jobs import JobStore, NewJob
 from bot.store.preferences import PreferenceStore
 from bot.store.starred import Starred
@@ -146,3 +146,37 @@ async def test_a_long_history_is_erased_a_chunk_at_a_time_and_counted_by_request
     done = await erase(db, GUILD, MEMBER, now=100, chunk=2)
     assert done.requests == 5
     assert {request["prompt"] for request in requests(tmp_path / "bot.sqlite3").values()} == {ERASED_WORDS}
+
+
+async def test_words_past_the_time_kept_are_erased_for_everyone_and_a_batch_once_all_of_it_is_that_old(
+    db: Database, tmp_path: Path
+) -> None:
+    store = JobStore(db)
+    (old,) = await store.create_batch([new("ended long ago")], now=10, deadline_seconds=600)
+    await store.update(old, now=100, state=JobState.CANCELLED)
+    (other,) = await store.create_batch(
+        [new("another member's, as old", user=OTHER_MEMBER)], now=10, deadline_seconds=600
+    )
+    await store.update(other, now=100, state=JobState.CANCELLED)
+    (recent,) = await store.create_batch([new("ended lately")], now=10, deadline_seconds=600)
+    await store.update(recent, now=900, state=JobState.CANCELLED)
+    (running,) = await store.create_batch([new("still running")], now=10, deadline_seconds=6000)
+    # A batch: one candidate ended long ago, the other lately; erased once the last is as old.
+    first, second = await store.create_batch([new("half old"), new("half new")], now=10, deadline_seconds=600)
+    await store.update(first, now=100, state=JobState.CANCELLED)
+    await store.update(second, now=900, state=JobState.CANCELLED)
+
+    assert await erase_ended_before(db, 500, now=1000) == 2
+    prompts = {job_id: request["prompt"] for job_id, request in requests(tmp_path / "bot.sqlite3").items()}
+    assert prompts[old.id] == prompts[other.id] == ERASED_WORDS
+    assert [prompts[j.id] for j in (recent, running, first, second)] == [
+        "ended lately",
+        "still running",
+        "half old",
+        "half new",
+    ]
+    assert await erase_ended_before(db, 500, now=1100) == 0  # read by the index, nothing left
+    assert await erase_ended_before(db, 1000, now=1200, chunk=1) == 2  # the recent one and the whole batch
+    assert {
+        request["prompt"] for job_id, request in requests(tmp_path / "bot.sqlite3").items() if job_id != running.id
+    } == {ERASED_WORDS}

@@ -70,7 +70,8 @@ async def test_the_sweep_starts_at_the_migration_that_began_keeping_paid_rows(tm
             "DROP TABLE ping_sweep; DROP INDEX owed_pings_paid; DROP INDEX jobs_finished; DROP TABLE starred;"
             "ALTER TABLE owed_pings DROP COLUMN paid_at; ALTER TABLE member_preferences DROP COLUMN suffix;"
             "ALTER TABLE member_preferences DROP COLUMN remix; ALTER TABLE member_preferences DROP COLUMN option_sets;"
-            "ALTER TABLE jobs DROP COLUMN waits_for; DROP TABLE server_alerts; ALTER TABLE jobs DROP COLUMN erased_at;"
+            "ALTER TABLE jobs DROP COLUMN waits_for; DROP TABLE server_alerts; DROP INDEX jobs_words_kept;"
+            "ALTER TABLE jobs DROP COLUMN erased_at;"
             "PRAGMA user_version = 22;"
         )
     before = time.time()
