@@ -70,9 +70,14 @@ class KeptAttachment:
     and offers no public way to make an Attachment from an id alone."""
 
     id: int
+    # Its alt text, changed by the edit (Discord lets an edit change an existing attachment's description since
+    # June 2026); None: as it is.
+    description: str | None = None
 
     def to_dict(self) -> dict[str, str]:
-        return {"id": str(self.id)}
+        if self.description is None:
+            return {"id": str(self.id)}
+        return {"id": str(self.id), "description": self.description}
 
 
 class DiscordSink:
@@ -212,6 +217,43 @@ class DiscordSink:
         embed = render.failure_embed(job, self.capabilities(job), now=self.clock())
         with _message_gone_is_final():
             await self._edit(job, embed=embed, view=self.view_for(job, "failed", None), attachments=[])
+
+    async def redraw_erased(self, jobs: Sequence[Job]) -> None:
+        """The message of a request whose words were erased (bot/store/erasure.py) drawn again from its rows: its
+        embed without them and its images' alt text too, its buttons as they are. ``jobs``: the one job, or every
+        candidate of a batch. Raises MessageGoneError where the message was deleted, DeliveryError where it cannot
+        be found; anything else Discord answers passes as it is."""
+        lead = jobs[0]
+        caps = self.capabilities(lead)
+        # Drawn as it was when it ended: the times it shows are counted to then, not to now.
+        ended = max(job.finished_at or job.updated_at for job in jobs)
+        fields: dict[str, Any]
+        if lead.batch_id is not None:
+            embed = render.batch_embed(list(jobs), caps, now=ended)
+            kept = [
+                KeptAttachment(a, render.alt_text(job))
+                for job in jobs
+                if job.state is JobState.DELIVERED
+                for a in job.attachment_ids
+            ]
+            fields = {"embed": embed, "attachments": kept}
+        elif lead.state is not JobState.DELIVERED:
+            fields = {"embed": render.failure_embed(lead, caps, now=ended)}
+        else:
+            # A lone image's attachments are not in its row: read from its message, with the note it shows.
+            if lead.channel_id is None or lead.message_id is None:
+                raise DeliveryError(detail="no message to draw again")
+            channel = self.client.get_partial_messageable(lead.channel_id, guild_id=lead.guild_id)
+            with _message_gone_is_final():
+                message = await channel.fetch_message(lead.message_id)
+            images = message.attachments
+            old = message.embeds[0] if message.embeds else None
+            note = next((f.value for f in old.fields if f.name == "Note"), None) if old is not None else None
+            size = (images[0].width or 0, images[0].height or 0) if images else (0, 0)
+            embed = render.done_embed(lead, caps, size, images[0].filename if images else "", now=ended, note=note)
+            fields = {"embed": embed, "attachments": [KeptAttachment(a.id, render.alt_text(lead)) for a in images]}
+        with _message_gone_is_final():
+            await self._edit(lead, **fields)
 
     async def locate(self, job: Job) -> int | None:
         """The message this job is shown in, if Discord ever created it: the interaction's response, or for

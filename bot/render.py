@@ -467,12 +467,7 @@ def duration_span(low: float, high: float) -> str:
 
 
 def result_embed(job: Job, caps: Capabilities | None, image: PreparedImage, *, now: float) -> discord.Embed:
-    embed = _base(job, "🍌 Done", COLOUR_DONE, caps)
-    embed.add_field(name="Took", value=took(job, now), inline=True)
-    embed.add_field(name="Size", value=f"{image.width}×{image.height}", inline=True)
-    text = job.result.text
-    if text and text.strip():
-        embed.add_field(name="The model said", value=literal(text.strip(), 1024), inline=False)
+    note = None
     if image.reencoded:
         note = f"The original ({image.original_size / 1_048_576:.1f} MiB) was over Discord's upload limit, "
         note += "so this is a compressed copy."
@@ -481,8 +476,25 @@ def result_embed(job: Job, caps: Capabilities | None, image: PreparedImage, *, n
             note += link
         elif link:  # a link cut short is no link: the member is told why there is none
             note += " Its link is too long to show here."
+    return done_embed(job, caps, (image.width, image.height), image.filename, now=now, note=note)
+
+
+def done_embed(
+    job: Job, caps: Capabilities | None, size: tuple[int, int], filename: str, *, now: float, note: str | None
+) -> discord.Embed:
+    """A delivered job's embed, its image ``filename`` of ``size`` (width, height) among the message's attachments:
+    as delivered (``result_embed``), or drawn again from its row once its words were erased (bot/delivery.py
+    ``redraw_erased``, with the note its message had)."""
+    embed = _base(job, "🍌 Done", COLOUR_DONE, caps)
+    embed.add_field(name="Took", value=took(job, now), inline=True)
+    embed.add_field(name="Size", value=f"{size[0]}×{size[1]}", inline=True)
+    text = job.result.text
+    if text and text.strip():
+        embed.add_field(name="The model said", value=literal(text.strip(), 1024), inline=False)
+    if note:
         embed.add_field(name="Note", value=truncate(note, 1024), inline=False)
-    embed.set_image(url=f"attachment://{image.filename}")
+    if filename:
+        embed.set_image(url=f"attachment://{filename}")
     return fit(embed)
 
 

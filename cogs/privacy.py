@@ -9,17 +9,21 @@ a restart still works. What is erased and what stays is bot/store/erasure.py's.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
 from bot.app import Bananacord
+from bot.delivery import DiscordSink
+from bot.errors import DeliveryError
 from bot.render import truncate
-from bot.store.erasure import Erasure, KeptAbout, erase, erase_ended_before, kept_about
+from bot.store.erasure import Erasure, KeptAbout, erase, erase_ended_before, kept_about, shown, unshown
 from bot.store.refusals import log_refused_or_error
 from cogs.admin import is_admin, record_admin_change, require_admin
 from cogs.errors import send_ephemeral
@@ -32,14 +36,18 @@ log = logging.getLogger(__name__)
 COLOUR = discord.Colour(0xF5C518)
 # How often the words past [privacy] keep_words_days are looked for (and at start).
 SWEEP_SECONDS = 3600.0
+# Erased requests' messages read per pass of their redraw, and the wait after Discord failed one.
+REDRAWS_PER_PASS = 50
+REDRAW_RETRY_SECONDS = 60.0
 KEPT_FOR_SERVER = (
     "What was charged and for what (units, model, provider, size: the server's accounting, `/usage`), and the "
     "moderation log's records about {whom} (which quote a prompt a blocked term refused), for its moderators. An "
     "erasure keeps these."
 )
 IMAGES_STAY = (
-    "They are messages in this server's channels, which show their prompts and stay as they are until deleted: "
-    "delete {whose} own with its 🗑️ **Delete** button or a ❌ reaction, any with Discord's Delete Message."
+    "They stay in this server's channels. Once a request's words are erased, the bot draws its message again "
+    "without them (its embed and its images' alt text), in the background. Delete {whose} own with "
+    "its 🗑️ **Delete** button or a ❌ reaction."
 )
 NOT_YOURS = "This button erases the words of the member it was drawn for. Use `/privacy` for your own."
 
@@ -161,11 +169,13 @@ class EraseWords(
 class Privacy(commands.Cog):
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
+        self._redrawing: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(EraseWords)
         if self.bot.settings.privacy.keep_words_days is not None:
             self.sweep.start()
+        self.redraw_soon()  # what the last run erased and had not drawn again yet
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(EraseWords)
@@ -187,6 +197,46 @@ class Privacy(commands.Cog):
             return
         if erased:
             log.info("privacy: erased the words of %d request(s) that ended more than %d days ago", erased, days)
+            self.redraw_soon()
+
+    def redraw_soon(self) -> None:
+        """Draw again, in the background, the messages of erased requests that still show their words (one pass at
+        a time; a pass takes what erasures add while it runs)."""
+        if self._redrawing is None or self._redrawing.done():
+            self._redrawing = self.bot.services.runner.in_background(
+                self._redraw_owed(), "erasure-redraws", resumable=True
+            )
+
+    async def _redraw_owed(self) -> None:
+        """Each owed message drawn again (a batch's once, for all its candidates) and marked, so a restart takes
+        up the rest. A message deleted since, or one the bot may no longer edit, owes nothing; Discord failing
+        otherwise (an outage) is tried again after ``REDRAW_RETRY_SECONDS``."""
+        runner, db = self.bot.services.runner, self.bot.services.db
+        sink = runner.sink
+        if not isinstance(sink, DiscordSink):
+            return
+        while not runner.stopping:
+            owed = await unshown(db, limit=REDRAWS_PER_PASS)
+            if not owed:
+                return
+            drawn: set[str] = set()
+            for job_id in owed:
+                if job_id in drawn:
+                    continue
+                job = await runner.store.get(job_id)
+                group = [] if job is None else await runner.store.batch(job.batch_id) if job.batch_id else [job]
+                try:
+                    if group:
+                        await sink.redraw_erased(group)
+                except (DeliveryError, discord.Forbidden) as exc:
+                    log.info("privacy: job %s's message not drawn again, nothing to draw (%s)", job_id, exc)
+                except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    log.warning("privacy: job %s's message not drawn again now (%s); trying again later", job_id, exc)
+                    await asyncio.sleep(REDRAW_RETRY_SECONDS)
+                    break
+                ids = [job_id, *(each.id for each in group)]
+                await shown(db, ids, now=self.bot.clock())
+                drawn.update(ids)
 
     @app_commands.command(name="privacy")
     @app_commands.guild_only()
@@ -220,6 +270,7 @@ class Privacy(commands.Cog):
             return done
 
         done = await record_in_time(interaction, services.db, write)
+        self.redraw_soon()
         log.info("guild %s: the words of %d request(s) of user %s erased", guild_id, done.requests, user_id)
         embed = erased_embed(done, None if own else user_id)
         if not own and (done.requests or done.preferences or done.stars):

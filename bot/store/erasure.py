@@ -10,13 +10,16 @@ history. An erased request is marked (``erased_at``, migration 0030): nothing is
 replies say why), and /jobs search skips it. The member's preferences (their suffix and option sets are their words
 too) and their stars go with it.
 
-The images themselves are Discord messages in the server's channels, which the bot cannot take back on its own
-behalf: its member deletes any of them with its Delete button or a ❌ reaction.
+The images stay in the server's channels; each erased request's message is drawn again without its words (its
+embed, its images' alt text: bot/delivery.py ``redraw_erased``), owed in the row (``erasure_shown_at``) until done, so
+that a restart takes up what a stop left (cogs/privacy.py). Its member deletes any of them with its Delete button or a
+❌ reaction.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import aiosqlite
@@ -166,12 +169,32 @@ async def _erase_requests(db: Database, rows_sql: str, params: tuple[object, ...
                 )
             )
             await conn.executemany(
-                "UPDATE jobs SET request_json = ?, result_json = ?, erased_at = ?, updated_at = ? WHERE id = ?",
-                [(_erased_json(row), _result_json(row), now, now, str(row["id"])) for row in rows],
+                "UPDATE jobs SET request_json = ?, result_json = ?, erased_at = ?, updated_at = ?, "
+                "erasure_shown_at = CASE WHEN message_id IS NULL THEN ? END WHERE id = ?",
+                [(_erased_json(row), _result_json(row), now, now, now, str(row["id"])) for row in rows],
             )
         erased |= {str(row["batch_id"] or row["id"]) for row in rows}
         if len(rows) < chunk:
             return len(erased)
+
+
+async def unshown(db: Database, *, limit: int) -> list[str]:
+    """Erased requests whose message still shows their words (its redraw owed), the longest owed first."""
+    async with db.read() as conn:
+        rows = await conn.execute_fetchall(
+            "SELECT id FROM jobs WHERE erased_at IS NOT NULL AND erasure_shown_at IS NULL ORDER BY erased_at LIMIT ?",
+            (limit,),
+        )
+    return [str(row[0]) for row in rows]
+
+
+async def shown(db: Database, job_ids: Sequence[str], *, now: float) -> None:
+    """Their messages drawn again without their words, or found gone: nothing more is owed."""
+    async with db.transaction() as conn:
+        await conn.executemany(
+            "UPDATE jobs SET erasure_shown_at = ? WHERE id = ? AND erasure_shown_at IS NULL",
+            [(now, job_id) for job_id in job_ids],
+        )
 
 
 def _erased_json(row: aiosqlite.Row) -> str:

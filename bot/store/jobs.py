@@ -97,8 +97,10 @@ class Job:
     # Taken waiting its turn (bot/waiting_requests.py): its member's limit of requests at once, had they as many
     # generating; 0, had only the server no room. None: it never waited, or has started.
     waits_for: int | None = None
-    # When its member erased its words (/privacy erase, bot/store/erasure.py); None: never.
+    # When its words were erased (/privacy, [privacy] keep_words_days: bot/store/erasure.py); None: kept. And when its
+    # message was drawn again without them (None while owed).
     erased_at: float | None = None
+    erasure_shown_at: float | None = None
 
     @property
     def terminal(self) -> bool:

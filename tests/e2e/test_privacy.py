@@ -5,6 +5,7 @@ still generating keeps its words until it ends."""
 
 from __future__ import annotations
 
+import copy
 import json
 import sqlite3
 from pathlib import Path
@@ -16,7 +17,9 @@ from bot.testing.providers import FakeSeaArt
 from cogs.imagine import ERASED_REFUSAL
 from cogs.privacy import NOT_YOURS
 from tests.conftest import Clock, RunningBot, answer_data, answer_given, answered, make_settings, start_bot
-from tests.e2e.test_buttons import button
+from tests.discord_markdown import as_read
+from tests.e2e.test_batches import batch_message
+from tests.e2e.test_buttons import button, labels
 from tests.e2e.test_remix import MENU, form_of, submitted
 from tests.e2e.test_replies import answer_to
 from tests.e2e.test_rework import imagine, press
@@ -219,7 +222,8 @@ async def test_words_older_than_the_bot_keeps_them_are_erased_at_start_and_said_
     running = await start_bot(settings, discord_fake, clock)
     try:
         await discord_fake.wait_for(
-            lambda: stored(settings, "SELECT COUNT(*) FROM jobs WHERE erased_at IS NOT NULL") == [(1,)], timeout=10
+            lambda: stored(settings, "SELECT COUNT(*) FROM jobs WHERE erasure_shown_at IS NOT NULL") == [(1,)],
+            timeout=10,
         )
         recent = await imagine(discord_fake, {"prompt": "a kite on the beach"})
         reroll = await press(discord_fake, old, "Re-roll")
@@ -233,5 +237,86 @@ async def test_words_older_than_the_bot_keeps_them_are_erased_at_start_and_said_
     prompts = [json.loads(row[0])["prompt"] for row in rows]
     assert prompts[:2] == ["(its words were erased)", "a kite on the beach"]
     assert answer_data(discord_fake, reroll)["content"] == ERASED_REFUSAL
+    assert "grew up" not in json.dumps(discord_fake.messages[old.id].embeds)  # its message drawn again too
     assert kept["How long"] == "This bot erases every request's words 2 days after it ends."
     assert kept["Requests"].startswith("1 with their words") and "1 erased before" in kept["Requests"], kept
+
+
+async def test_the_messages_of_erased_requests_are_drawn_again_without_their_words(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """The channel's copy of the words is the most read one: each erased request's message is drawn again from its
+    row (the embed, the images' alt text), its image and buttons as they were; a message deleted since owes
+    nothing. Words of the member's that no message shows any more: none of the bot's messages holds them."""
+    single = await imagine(discord_fake, {"prompt": "my daughter's first bicycle, secretword"})
+    pair = await batch_message(discord_fake, {"prompt": "our secretword holiday {at dawn, at dusk}"})
+    await discord_fake.wait_for(lambda: len(prompts_sent(seaart)) == 3, timeout=10)  # the pair's creates made
+    seaart.script("content_blocked")
+    blocked = await batch_message(discord_fake, {"prompt": "a secretword the filter refuses"})
+    gone = await imagine(discord_fake, {"prompt": "a secretword to delete first"})
+    await discord_fake.wait_for(
+        lambda: stored(settings, "SELECT COUNT(*) FROM jobs WHERE finished_at IS NULL") == [(0,)], timeout=20
+    )
+    assert await discord_fake.react(gone.id, "❌")
+    await discord_fake.wait_for(lambda: discord_fake.messages[gone.id].deleted, timeout=10)
+    buttons_before = labels(discord_fake, single.id)
+    size_before = fields(discord_fake.messages[single.id])["Size"]
+
+    shown = await privacy_answer(discord_fake)
+    pressed = await discord_fake.click(shown.id, button(discord_fake, shown.id, "Erase my words here"))
+    await answer_given(discord_fake, pressed)
+    await discord_fake.wait_for(
+        lambda: stored(settings, "SELECT COUNT(*) FROM jobs WHERE erasure_shown_at IS NULL") == [(0,)], timeout=20
+    )
+
+    redrawn = discord_fake.messages[single.id]
+    assert as_read(redrawn.embeds[0]["description"]) == "(its words were erased)"
+    assert [a["description"] for a in redrawn.attachments] == ["(its words were erased)"]
+    assert labels(discord_fake, single.id) == buttons_before and fields(redrawn)["Size"] == size_before
+    # The image still shown in the embed: the same attachment, kept.
+    assert f"/attachments/{redrawn.attachments[0]['id']}/" in redrawn.embeds[0]["image"]["url"]
+    batch = discord_fake.messages[pair.id]
+    assert "at dawn" not in json.dumps(batch.embeds)  # the choice each candidate took: the member's words too
+    assert len(batch.attachments) == 2 and {a["description"] for a in batch.attachments} == {
+        "(its words were erased) (#1)",
+        "(its words were erased) (#2)",
+    }
+    assert as_read(discord_fake.messages[blocked.id].embeds[0]["description"]) == "(its words were erased)"
+    for message in discord_fake.messages_in(discord_fake.channel_id):
+        if message.author_id is None and not message.deleted:  # the bot's
+            assert "secretword" not in json.dumps([message.content, message.embeds, message.attachments]), message.id
+
+
+async def test_a_redraw_the_bot_stopped_before_is_done_at_its_next_start(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """What a bot killed between an erasure and its redraw leaves: the rows erased, their redraw owed, the message
+    as it was. The next start draws it again."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    clock = Clock()
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        image = await imagine(discord_fake, {"prompt": "grandpa's secretword boat"})
+        as_it_was = copy.deepcopy((image.embeds, image.attachments))
+        shown = await privacy_answer(discord_fake)
+        pressed = await discord_fake.click(shown.id, button(discord_fake, shown.id, "Erase my words here"))
+        await answer_given(discord_fake, pressed)
+        await discord_fake.wait_for(
+            lambda: stored(settings, "SELECT erasure_shown_at IS NOT NULL FROM jobs") == [(1,)], timeout=10
+        )
+    finally:
+        await running.close()
+    image.embeds, image.attachments = as_it_was
+    with sqlite3.connect(settings.database.path) as conn:
+        conn.execute("UPDATE jobs SET erasure_shown_at = NULL")
+    assert "secretword" in json.dumps(image.embeds)
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        await discord_fake.wait_for(
+            lambda: stored(settings, "SELECT erasure_shown_at IS NOT NULL FROM jobs") == [(1,)], timeout=10
+        )
+    finally:
+        await running.close()
+    redrawn = discord_fake.messages[image.id]
+    assert "secretword" not in json.dumps([redrawn.embeds, redrawn.attachments])
+    assert as_read(redrawn.embeds[0]["description"]) == "(its words were erased)"

@@ -71,6 +71,7 @@ async def test_the_sweep_starts_at_the_migration_that_began_keeping_paid_rows(tm
             "ALTER TABLE owed_pings DROP COLUMN paid_at; ALTER TABLE member_preferences DROP COLUMN suffix;"
             "ALTER TABLE member_preferences DROP COLUMN remix; ALTER TABLE member_preferences DROP COLUMN option_sets;"
             "ALTER TABLE jobs DROP COLUMN waits_for; DROP TABLE server_alerts; DROP INDEX jobs_words_kept;"
+            "DROP INDEX jobs_erasure_unshown; ALTER TABLE jobs DROP COLUMN erasure_shown_at;"
             "ALTER TABLE jobs DROP COLUMN erased_at;"
             "PRAGMA user_version = 22;"
         )

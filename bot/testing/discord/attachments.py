@@ -253,7 +253,8 @@ class Attachments:
         """Apply Discord's attachment semantics; raises the error Discord would answer.
 
         ``attachments`` in the payload lists what the message ends up with: existing attachments by
-        their id, new uploads as ``{"id": n}`` matching the ``files[n]`` part. Without it a create gets
+        their id (with a ``description``, their alt text changed), new uploads as ``{"id": n}`` matching the
+        ``files[n]`` part. Without it a create gets
         every upload and an edit keeps what it had and appends the uploads.
         """
         for upload in files.values():
@@ -274,7 +275,11 @@ class Attachments:
                     used.add(ref)
                     result.append(self._store_upload(files[ref], entry))
                 elif ref in existing_by_id:
-                    result.append((existing_by_id[ref], self.blobs[ref]))
+                    kept = existing_by_id[ref]
+                    if entry.get("description") is not None:
+                        # An edit may change a kept attachment's alt text (Discord's changelog, 24 June 2026).
+                        kept = {**kept, "description": str(entry["description"])}
+                    result.append((kept, self.blobs[ref]))
                 else:
                     raise form_error([(f"attachments.{i}.id", f"Unknown attachment {ref}.")])
         elif editing:
