@@ -39,6 +39,7 @@ SWEEP_SECONDS = 3600.0
 # Erased requests' messages read per pass of their redraw, and the wait after Discord failed one.
 REDRAWS_PER_PASS = 50
 REDRAW_RETRY_SECONDS = 60.0
+REDRAW_PAUSE_SECONDS = 0.25
 KEPT_FOR_SERVER = (
     "What was charged and for what (units, model, provider, size: the server's accounting, `/usage`), and the "
     "moderation log's records about {whom} (which quote a prompt a blocked term refused), for its moderators. An "
@@ -237,6 +238,9 @@ class Privacy(commands.Cog):
                 ids = [job_id, *(each.id for each in group)]
                 await shown(db, ids, now=self.bot.clock())
                 drawn.update(ids)
+                # Unhurried: a sweep past keep_words_days may owe thousands, and members' answers share the bot's
+                # requests per second with these.
+                await asyncio.sleep(REDRAW_PAUSE_SECONDS)
 
     @app_commands.command(name="privacy")
     @app_commands.guild_only()
