@@ -19,7 +19,8 @@ that a restart takes up what a stop left (cogs/privacy.py). Its member deletes a
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiosqlite
@@ -126,12 +127,39 @@ async def kept_about(db: Database, guild_id: int, user_id: int) -> KeptAbout:
     )
 
 
+@asynccontextmanager
+async def _wiping(db: Database) -> AsyncIterator[None]:
+    """Erased bytes gone from the files, not only from the rows: SQLite leaves a row's old bytes in its page's free
+    space (``secure_delete`` zeroes them, on for the erasure's length: the bot's one connection), and the write-ahead
+    log keeps the pages as they were until it is reused (checkpointed and truncated after; a reader of another
+    program can hold that off, and the next erasure or SQLite's own checkpoints take it up)."""
+    async with db.read() as conn, conn.execute("PRAGMA secure_delete") as cursor:
+        row = await cursor.fetchone()
+    before = int(row[0]) if row is not None else 0
+    async with db.read() as conn:
+        await conn.execute("PRAGMA secure_delete = 1")
+    try:
+        yield
+    finally:
+        async with db.read() as conn:
+            await conn.execute(f"PRAGMA secure_delete = {before}")
+    async with db.read() as conn, conn.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
+        busy = await cursor.fetchone()
+    if busy is not None and busy[0]:
+        log.info("erasure: the write-ahead log is in use by another reader; SQLite reuses it later")
+
+
 async def erase(db: Database, guild_id: int, user_id: int, *, now: float, chunk: int = CHUNK) -> Erasure:
     """Erase the member's words in this server: their preferences and their stars, then every ended request's. The
     rows go ``chunk`` at a time, each chunk its own transaction, so that a long history (10,000 requests take about a
     second here) does not hold the database's one writer from the job loop and other members for all of it; a stop
     between chunks leaves the rest for the next erasure (each row is marked as it goes). The caller drops its copy
     of their preferences kept in memory (``PreferenceStore.erased``)."""
+    async with _wiping(db):
+        return await _erase_member(db, guild_id, user_id, now=now, chunk=chunk)
+
+
+async def _erase_member(db: Database, guild_id: int, user_id: int, *, now: float, chunk: int) -> Erasure:
     async with db.transaction() as conn:
         cursor = await conn.execute(
             "DELETE FROM member_preferences WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
@@ -153,7 +181,14 @@ async def erase_ended_before(db: Database, before: float, *, now: float, chunk: 
     """Erase the words of every request, anyone's, whose images all ended before ``before`` (``[privacy]
     keep_words_days``: cogs/privacy.py sweeps hourly); how many requests. Read by the partial index of migration
     0030, so a sweep that finds nothing reads nothing. A batch is erased once its last candidate is that old."""
-    return await _erase_requests(db, _ENDED_BEFORE, (before, before), now=now, chunk=chunk)
+    async with (
+        db.read() as conn,
+        conn.execute(f"SELECT 1 {_ENDED_BEFORE} AND j.erased_at IS NULL LIMIT 1", (before, before)) as cursor,
+    ):
+        if await cursor.fetchone() is None:
+            return 0  # the hourly sweep's usual finding: nothing new is that old
+    async with _wiping(db):
+        return await _erase_requests(db, _ENDED_BEFORE, (before, before), now=now, chunk=chunk)
 
 
 async def _erase_requests(db: Database, rows_sql: str, params: tuple[object, ...], *, now: float, chunk: int) -> int:

@@ -180,3 +180,24 @@ async def test_words_past_the_time_kept_are_erased_for_everyone_and_a_batch_once
     assert {
         request["prompt"] for job_id, request in requests(tmp_path / "bot.sqlite3").items() if job_id != running.id
     } == {ERASED_WORDS}
+
+
+async def test_erased_words_are_gone_from_the_database_files_themselves(db: Database, tmp_path: Path) -> None:
+    """An UPDATE leaves the old bytes in the page's free space, and the write-ahead log keeps old page images: a
+    copy of the files (a disk image, a backup by hand) would still hold them. Erased, they are not in any file, even
+    where SQLite was built to leave deleted bytes (as the Python.org and macOS builds are; Debian's zeroes them)."""
+    async with db.read() as conn:
+        await conn.execute("PRAGMA secure_delete = 0")
+    store = JobStore(db)
+    made = await store.create_batch(
+        [new(f"the zanzibarquokka of my childhood, take {n}") for n in range(3)], now=10, deadline_seconds=600
+    )
+    for job in made:
+        await store.update(job, now=50, state=JobState.CANCELLED, result=JobResult(text="a zanzibarquokka, as asked"))
+    files = sorted(tmp_path.glob("bot.sqlite3*"))
+    assert any(b"zanzibarquokka" in path.read_bytes() for path in files)
+    await erase(db, GUILD, MEMBER, now=100)
+    for path in sorted(tmp_path.glob("bot.sqlite3*")):
+        assert b"zanzibarquokka" not in path.read_bytes(), path.name
+    async with db.read() as conn, conn.execute("PRAGMA secure_delete") as cursor:
+        assert tuple(await cursor.fetchone() or ()) == (0,)  # the connection's own setting, as it was
