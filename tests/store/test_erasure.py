@@ -185,7 +185,7 @@ async def test_words_past_the_time_kept_are_erased_for_everyone_and_a_batch_once
 async def test_erased_words_are_gone_from_the_database_files_themselves(db: Database, tmp_path: Path) -> None:
     """An UPDATE leaves the old bytes in the page's free space, and the write-ahead log keeps old page images: a
     copy of the files (a disk image, a backup by hand) would still hold them. Erased, they are not in any file, even
-    where SQLite was built to leave deleted bytes (as the Python.org and macOS builds are; Debian's zeroes them)."""
+    where SQLite leaves deleted bytes (its default; Debian's build here zeroes them, SQLITE_SECURE_DELETE)."""
     async with db.read() as conn:
         await conn.execute("PRAGMA secure_delete = 0")
     store = JobStore(db)
