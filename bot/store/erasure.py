@@ -18,7 +18,9 @@ that a restart takes up what a stop left (cogs/privacy.py). Its member deletes a
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -127,12 +129,29 @@ async def kept_about(db: Database, guild_id: int, user_id: int) -> KeptAbout:
     )
 
 
+# One erasure at a time per database: each turns secure_delete on and puts it back as it found it, so two at once
+# (a member's and the hourly sweep) would leave it as the other found it.
+_ERASING: weakref.WeakKeyDictionary[Database, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
 @asynccontextmanager
 async def _wiping(db: Database) -> AsyncIterator[None]:
     """Erased bytes gone from the files, not only from the rows: SQLite leaves a row's old bytes in its page's free
     space (``secure_delete`` zeroes them, on for the erasure's length: the bot's one connection), and the write-ahead
     log keeps the pages as they were until it is reused (checkpointed and truncated after; a reader of another
     program can hold that off, and the next erasure or SQLite's own checkpoints take it up)."""
+    lock = _ERASING.setdefault(db, asyncio.Lock())
+    async with lock:
+        async with _secure_delete(db):
+            yield
+        async with db.read() as conn, conn.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
+            busy = await cursor.fetchone()
+        if busy is not None and busy[0]:
+            log.info("erasure: the write-ahead log is in use by another reader; SQLite reuses it later")
+
+
+@asynccontextmanager
+async def _secure_delete(db: Database) -> AsyncIterator[None]:
     async with db.read() as conn, conn.execute("PRAGMA secure_delete") as cursor:
         row = await cursor.fetchone()
     before = int(row[0]) if row is not None else 0
@@ -143,10 +162,6 @@ async def _wiping(db: Database) -> AsyncIterator[None]:
     finally:
         async with db.read() as conn:
             await conn.execute(f"PRAGMA secure_delete = {before}")
-    async with db.read() as conn, conn.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
-        busy = await cursor.fetchone()
-    if busy is not None and busy[0]:
-        log.info("erasure: the write-ahead log is in use by another reader; SQLite reuses it later")
 
 
 async def erase(db: Database, guild_id: int, user_id: int, *, now: float, chunk: int = CHUNK) -> Erasure:
@@ -155,6 +170,10 @@ async def erase(db: Database, guild_id: int, user_id: int, *, now: float, chunk:
     second here) does not hold the database's one writer from the job loop and other members for all of it; a stop
     between chunks leaves the rest for the next erasure (each row is marked as it goes). The caller drops its copy
     of their preferences kept in memory (``PreferenceStore.erased``)."""
+    kept = await kept_about(db, guild_id, user_id)
+    if not (kept.requests or kept.preferences or kept.stars):
+        # Pressed again, or on an answer drawn before an earlier erasure: nothing to write, nor to wipe.
+        return Erasure(0, False, 0, kept.unfinished)
     async with _wiping(db):
         return await _erase_member(db, guild_id, user_id, now=now, chunk=chunk)
 

@@ -3,6 +3,7 @@ requests wait until they end."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from dataclasses import replace
@@ -201,3 +202,29 @@ async def test_erased_words_are_gone_from_the_database_files_themselves(db: Data
         assert b"zanzibarquokka" not in path.read_bytes(), path.name
     async with db.read() as conn, conn.execute("PRAGMA secure_delete") as cursor:
         assert tuple(await cursor.fetchone() or ()) == (0,)  # the connection's own setting, as it was
+
+
+async def test_two_erasures_at_once_leave_the_connection_as_they_found_it(db: Database, tmp_path: Path) -> None:
+    """A member's erasure begins while another's (or the hourly sweep) is under way: each puts secure_delete back as
+    it found it, so interleaved the first, ending, would turn it off under the second, which would then leave it on
+    for good; they take turns."""
+
+    async def secure_delete() -> int:
+        async with db.read() as conn, conn.execute("PRAGMA secure_delete") as cursor:
+            row = await cursor.fetchone()
+            return int(row[0]) if row is not None else 0
+
+    async with db.read() as conn:
+        await conn.execute("PRAGMA secure_delete = 0")
+    store = JobStore(db)
+    for user, count in ((MEMBER, 3), (OTHER_MEMBER, 60)):
+        news = [new(f"words of {user}, {n}", user=user) for n in range(count)]
+        for job in [job for one in news for job in await store.create_batch([one], now=10, deadline_seconds=600)]:
+            await store.update(job, now=50, state=JobState.CANCELLED)
+    first = asyncio.create_task(erase(db, GUILD, MEMBER, now=100, chunk=1))
+    while await secure_delete() == 0:  # noqa: ASYNC110 - the first is under way once it has turned it on
+        await asyncio.sleep(0)
+    second = await erase(db, GUILD, OTHER_MEMBER, now=100, chunk=1)
+    assert ((await first).requests, second.requests) == (3, 60)
+    assert await secure_delete() == 0
+    assert {request["prompt"] for request in requests(tmp_path / "bot.sqlite3").values()} == {ERASED_WORDS}
