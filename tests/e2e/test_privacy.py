@@ -60,6 +60,9 @@ async def test_a_member_erases_their_words_and_nothing_is_made_from_them_again(
     await discord_fake.slash_command("imagine", {"prompt": "a garden gate, still drawing"})
     await discord_fake.wait_for(lambda: len(prompts_sent(seaart)) == 3, timeout=10)
     charged_before = stored(settings, "SELECT id, charge_state, charge_units, cost_micro_usd, model FROM jobs")
+    ledger_before = stored(settings, "SELECT * FROM ledger ORDER BY rowid")
+    report = await answered(discord_fake, "usage report", {}, user_id=discord_fake.admin_id)
+    report_before = answer_data(discord_fake, report)["embeds"]
 
     shown = await privacy_answer(discord_fake)
     kept = fields(shown)
@@ -95,6 +98,9 @@ async def test_a_member_erases_their_words_and_nothing_is_made_from_them_again(
     assert stored(settings, "SELECT COUNT(*) FROM member_preferences") == [(0,)] and stars(settings) == []
     # The server's accounting is as it was: what was charged, for which model, at what cost.
     assert stored(settings, "SELECT id, charge_state, charge_units, cost_micro_usd, model FROM jobs") == charged_before
+    assert stored(settings, "SELECT * FROM ledger ORDER BY rowid") == ledger_before
+    report = await answered(discord_fake, "usage report", {}, user_id=discord_fake.admin_id)
+    assert answer_data(discord_fake, report)["embeds"] == report_before
 
     # Nothing is made from the erased request again, whoever presses; Use as reference still takes the image.
     sent = len(prompts_sent(seaart))
