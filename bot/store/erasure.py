@@ -30,13 +30,13 @@ from pydantic import ValidationError
 
 from bot.models import GenerationRequest, JobResult
 from bot.store import Database
-from bot.store.jobs import Job
+from bot.store.jobs import ACTIVE_STATES, Job
 
 log = logging.getLogger(__name__)
 
 # What an erased request's prompt reads, wherever it is shown again (/jobs, a ✉️ copy).
 ERASED_WORDS = "(its words were erased)"
-_ACTIVE = "('queued', 'submitted', 'running', 'succeeded')"
+_ACTIVE = "(" + ", ".join(f"'{state}'" for state in ACTIVE_STATES) + ")"
 # A member's requests in a server whose every image has ended (a batch's candidates end one by one).
 _ENDED_OF_MEMBER = (
     f"FROM jobs j WHERE j.guild_id = ? AND j.user_id = ? AND j.state NOT IN {_ACTIVE} AND (j.batch_id IS NULL OR "
@@ -60,7 +60,6 @@ class KeptAbout:
     oldest: float | None  # when the oldest of those was asked
     unfinished: int  # generating or waiting their turn: erased only once they end
     erased: int  # erased before
-    charged_units: int  # the units of the images they received: the server's accounting, kept
     preferences: bool
     stars: int
 
@@ -109,8 +108,7 @@ async def kept_about(db: Database, guild_id: int, user_id: int) -> KeptAbout:
         counts = await _one(
             conn,
             f"SELECT COUNT(DISTINCT CASE WHEN state IN {_ACTIVE} THEN {_REQUEST} END), "
-            f"COUNT(DISTINCT CASE WHEN erased_at IS NOT NULL THEN {_REQUEST} END), "
-            "COALESCE(SUM(CASE WHEN charge_state = 'committed' THEN charge_units END), 0) "
+            f"COUNT(DISTINCT CASE WHEN erased_at IS NOT NULL THEN {_REQUEST} END) "
             "FROM jobs WHERE guild_id = ? AND user_id = ?",
             (guild_id, user_id),
         )
@@ -123,7 +121,6 @@ async def kept_about(db: Database, guild_id: int, user_id: int) -> KeptAbout:
         oldest=None if ended[1] is None else float(ended[1]),
         unfinished=int(counts[0]),
         erased=int(counts[1]),
-        charged_units=int(counts[2]),
         preferences=bool(preferences[0]),
         stars=int(stars[0]),
     )
