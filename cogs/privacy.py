@@ -137,6 +137,10 @@ def erased_embed(done: Erasure, whom: int | None = None) -> discord.Embed:
     return embed
 
 
+class _TryLater(Exception):
+    """Discord failed a redraw in a way that may pass (an outage): the pass stops and begins again later."""
+
+
 class EraseWords(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
     template=re.compile(r"bananacord:privacy:erase:(?P<user>[0-9]{1,20})"),
@@ -212,16 +216,28 @@ class Privacy(commands.Cog):
         """Each owed message drawn again (a batch's once, for all its candidates) and marked, so a restart takes
         up the rest. A message deleted since, or one the bot may no longer edit, owes nothing; Discord failing
         otherwise (an outage) is tried again after ``REDRAW_RETRY_SECONDS``."""
-        runner, db = self.bot.services.runner, self.bot.services.db
+        runner = self.bot.services.runner
         sink = runner.sink
         if not isinstance(sink, DiscordSink):
             return
         while not runner.stopping:
-            owed = await unshown(db, limit=REDRAWS_PER_PASS)
-            if not owed:
+            try:
+                await self._redraw_pass(sink)
                 return
+            except _TryLater as later:
+                log.warning("privacy: %s; the messages of erased requests are drawn again later", later)
+            except Exception as exc:  # the database refusing (another program's lock): owed still, in SQLite
+                log_refused_or_error(log, exc, "privacy: the messages of erased requests are drawn again later")
+            await asyncio.sleep(REDRAW_RETRY_SECONDS)
+
+    async def _redraw_pass(self, sink: DiscordSink) -> None:
+        """Every owed message, ``REDRAWS_PER_PASS`` read at a time, until none is owed."""
+        runner, db = self.bot.services.runner, self.bot.services.db
+        while owed := await unshown(db, limit=REDRAWS_PER_PASS):
             drawn: set[str] = set()
             for job_id in owed:
+                if runner.stopping:
+                    return
                 if job_id in drawn:
                     continue
                 job = await runner.store.get(job_id)
@@ -232,9 +248,10 @@ class Privacy(commands.Cog):
                 except (DeliveryError, discord.Forbidden) as exc:
                     log.info("privacy: job %s's message not drawn again, nothing to draw (%s)", job_id, exc)
                 except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                    log.warning("privacy: job %s's message not drawn again now (%s); trying again later", job_id, exc)
-                    await asyncio.sleep(REDRAW_RETRY_SECONDS)
-                    break
+                    raise _TryLater(f"Discord did not take job {job_id}'s redraw ({exc})") from exc
+                except Exception:
+                    # A bug of the bot's own: said once, and not owed for ever, so that it holds up no other.
+                    log.exception("privacy: job %s's message could not be drawn again", job_id)
                 ids = [job_id, *(each.id for each in group)]
                 await shown(db, ids, now=self.bot.clock())
                 drawn.update(ids)

@@ -5,6 +5,7 @@ still generating keeps its words until it ends."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import sqlite3
@@ -326,3 +327,36 @@ async def test_a_redraw_the_bot_stopped_before_is_done_at_its_next_start(
     redrawn = discord_fake.messages[image.id]
     assert "secretword" not in json.dumps([redrawn.embeds, redrawn.attachments])
     assert as_read(redrawn.embeds[0]["description"]) == "(its words were erased)"
+
+
+async def test_a_redraw_discord_fails_stays_owed_and_is_done_at_the_next_start(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """A 503 (which discord.py does not retry) on the redraw's edit: nothing is marked drawn, the pass waits to try
+    again; the bot stopped meanwhile draws it at its next start."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    clock = Clock()
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        image = await imagine(discord_fake, {"prompt": "the secretword treehouse"})
+        discord_fake.fail_next("PATCH", rf"/messages/{image.id}$", status=503)
+        shown = await privacy_answer(discord_fake)
+        pressed = await discord_fake.click(shown.id, button(discord_fake, shown.id, "Erase my words here"))
+        await answer_given(discord_fake, pressed)
+        edit = f"/messages/{image.id}"
+        await discord_fake.wait_for(
+            lambda: any(r.method == "PATCH" and r.path.endswith(edit) for r in discord_fake.requests), timeout=10
+        )
+        await asyncio.sleep(0.3)
+        assert stored(settings, "SELECT erasure_shown_at FROM jobs") == [(None,)]
+        assert "secretword" in json.dumps(discord_fake.messages[image.id].embeds)
+    finally:
+        await running.close()
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        await discord_fake.wait_for(
+            lambda: stored(settings, "SELECT erasure_shown_at IS NOT NULL FROM jobs") == [(1,)], timeout=10
+        )
+    finally:
+        await running.close()
+    assert "secretword" not in json.dumps(discord_fake.messages[image.id].embeds)
