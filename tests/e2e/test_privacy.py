@@ -46,6 +46,24 @@ def fields(message: FakeMessage) -> dict[str, str]:
     return {f["name"]: f["value"] for f in message.embeds[0]["fields"]}
 
 
+async def erase_mine(discord_fake: FakeDiscord) -> None:
+    """The member's /privacy, and its Erase pressed, answered."""
+    shown = await privacy_answer(discord_fake)
+    pressed = await discord_fake.click(shown.id, button(discord_fake, shown.id, "Erase my words here"))
+    await answer_given(discord_fake, pressed)
+
+
+async def drawn_at_next_start(settings: Settings, discord_fake: FakeDiscord, clock: Clock) -> None:
+    """The bot started again, until the one request's redraw is done, and stopped."""
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        await discord_fake.wait_for(
+            lambda: stored(settings, "SELECT erasure_shown_at IS NOT NULL FROM jobs") == [(1,)], timeout=10
+        )
+    finally:
+        await running.close()
+
+
 async def test_a_member_erases_their_words_and_nothing_is_made_from_them_again(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
@@ -143,9 +161,7 @@ async def test_a_reply_to_an_erased_image_edits_the_image_alone_and_carries_no_e
     answer = await answer_to(discord_fake, settings, asked)
     assert "blue wallpaper" in stored(settings, "SELECT request_json FROM jobs ORDER BY created_at")[1][0]
 
-    shown = await privacy_answer(discord_fake)
-    pressed = await discord_fake.click(shown.id, button(discord_fake, shown.id, "Erase my words here"))
-    await answer_given(discord_fake, pressed)
+    await erase_mine(discord_fake)
     assert stored(settings, "SELECT COUNT(*) FROM jobs WHERE erased_at IS NOT NULL") == [(2,)]
 
     other = discord_fake.other_member_id
@@ -163,9 +179,7 @@ async def test_edit_with_nano_banana_on_an_erased_image_edits_the_image_alone(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
     image = await imagine(discord_fake, {"prompt": "the cafe where we first met", "aspect_ratio": "4:5"})
-    shown = await privacy_answer(discord_fake)
-    pressed = await discord_fake.click(shown.id, button(discord_fake, shown.id, "Erase my words here"))
-    await answer_given(discord_fake, pressed)
+    await erase_mine(discord_fake)
     used = await discord_fake.message_command(MENU, image.id, user_id=discord_fake.admin_id)
     await form_of(discord_fake, used)
     await submitted(discord_fake, settings, used, "add a tiny hat")
@@ -269,9 +283,7 @@ async def test_the_messages_of_erased_requests_are_drawn_again_without_their_wor
     buttons_before = labels(discord_fake, single.id)
     size_before = fields(discord_fake.messages[single.id])["Size"]
 
-    shown = await privacy_answer(discord_fake)
-    pressed = await discord_fake.click(shown.id, button(discord_fake, shown.id, "Erase my words here"))
-    await answer_given(discord_fake, pressed)
+    await erase_mine(discord_fake)
     await discord_fake.wait_for(
         lambda: stored(settings, "SELECT COUNT(*) FROM jobs WHERE erasure_shown_at IS NULL") == [(0,)], timeout=20
     )
@@ -305,9 +317,7 @@ async def test_a_redraw_the_bot_stopped_before_is_done_at_its_next_start(
     try:
         image = await imagine(discord_fake, {"prompt": "grandpa's secretword boat"})
         as_it_was = copy.deepcopy((image.embeds, image.attachments))
-        shown = await privacy_answer(discord_fake)
-        pressed = await discord_fake.click(shown.id, button(discord_fake, shown.id, "Erase my words here"))
-        await answer_given(discord_fake, pressed)
+        await erase_mine(discord_fake)
         await discord_fake.wait_for(
             lambda: stored(settings, "SELECT erasure_shown_at IS NOT NULL FROM jobs") == [(1,)], timeout=10
         )
@@ -317,13 +327,7 @@ async def test_a_redraw_the_bot_stopped_before_is_done_at_its_next_start(
     with sqlite3.connect(settings.database.path) as conn:
         conn.execute("UPDATE jobs SET erasure_shown_at = NULL")
     assert "secretword" in json.dumps(image.embeds)
-    running = await start_bot(settings, discord_fake, clock)
-    try:
-        await discord_fake.wait_for(
-            lambda: stored(settings, "SELECT erasure_shown_at IS NOT NULL FROM jobs") == [(1,)], timeout=10
-        )
-    finally:
-        await running.close()
+    await drawn_at_next_start(settings, discord_fake, clock)
     redrawn = discord_fake.messages[image.id]
     assert "secretword" not in json.dumps([redrawn.embeds, redrawn.attachments])
     assert as_read(redrawn.embeds[0]["description"]) == "(its words were erased)"
@@ -340,9 +344,7 @@ async def test_a_redraw_discord_fails_stays_owed_and_is_done_at_the_next_start(
     try:
         image = await imagine(discord_fake, {"prompt": "the secretword treehouse"})
         discord_fake.fail_next("PATCH", rf"/messages/{image.id}$", status=503)
-        shown = await privacy_answer(discord_fake)
-        pressed = await discord_fake.click(shown.id, button(discord_fake, shown.id, "Erase my words here"))
-        await answer_given(discord_fake, pressed)
+        await erase_mine(discord_fake)
         edit = f"/messages/{image.id}"
         await discord_fake.wait_for(
             lambda: any(r.method == "PATCH" and r.path.endswith(edit) for r in discord_fake.requests), timeout=10
@@ -352,11 +354,5 @@ async def test_a_redraw_discord_fails_stays_owed_and_is_done_at_the_next_start(
         assert "secretword" in json.dumps(discord_fake.messages[image.id].embeds)
     finally:
         await running.close()
-    running = await start_bot(settings, discord_fake, clock)
-    try:
-        await discord_fake.wait_for(
-            lambda: stored(settings, "SELECT erasure_shown_at IS NOT NULL FROM jobs") == [(1,)], timeout=10
-        )
-    finally:
-        await running.close()
+    await drawn_at_next_start(settings, discord_fake, clock)
     assert "secretword" not in json.dumps(discord_fake.messages[image.id].embeds)

@@ -13,7 +13,7 @@ from bot.errors import ErrorCategory
 from bot.models import Derivation, GenerationRequest, JobResult, JobState, ReferenceImage, Turn
 from bot.store import Database
 from bot.store.erasure import ERASED_WORDS, erase, erase_ended_before, kept_about
-from bot.store.jobs import JobStore, NewJob
+from bot.store.jobs import Job, JobStore, NewJob
 from bot.store.preferences import PreferenceStore
 from bot.store.starred import Starred
 
@@ -22,11 +22,17 @@ PHOTO = ReferenceImage(url="https://cdn.example/my-face.png?sig=1", content_type
 
 
 def asked(prompt: str, **kw: object) -> GenerationRequest:
-    return GenerationRequest(model="nano_banana_pro", prompt=prompt, aspect_ratio="4:5", resolution="2K", **kw)  # type: ignore[arg-type]
+    return GenerationRequest(model="nano_banana_pro", prompt=prompt, aspect_ratio="4:5", resolution="2K", **kw)
 
 
 def new(prompt: str, *, guild: int = GUILD, user: int = MEMBER, **kw: object) -> NewJob:
     return NewJob(provider="seaart", model="nano_banana_pro", request=asked(prompt, **kw), guild_id=guild, user_id=user)
+
+
+async def ended(store: JobStore, prompt: str, *, at: float, user: int = MEMBER) -> Job:
+    """One request of the member's (or ``user``'s), asked at 10 and cancelled at ``at``."""
+    (job,) = await store.create_batch([new(prompt, user=user)], now=10, deadline_seconds=6000)
+    return await store.update(job, now=at, state=JobState.CANCELLED)
 
 
 def requests(path: Path) -> dict[str, dict[str, object]]:
@@ -124,8 +130,7 @@ async def test_a_row_whose_request_this_version_cannot_read_is_erased_all_the_sa
     db: Database, tmp_path: Path
 ) -> None:
     store = JobStore(db)
-    (job,) = await store.create_batch([new("words in an old shape")], now=10, deadline_seconds=600)
-    await store.update(job, now=11, state=JobState.CANCELLED)
+    job = await ended(store, "words in an old shape", at=11)
     async with db.transaction() as conn:
         await conn.execute(
             "UPDATE jobs SET request_json = ? WHERE id = ?", ('{"prompt": "words in an old shape", "extra": [', job.id)
@@ -153,14 +158,9 @@ async def test_words_past_the_time_kept_are_erased_for_everyone_and_a_batch_once
     db: Database, tmp_path: Path
 ) -> None:
     store = JobStore(db)
-    (old,) = await store.create_batch([new("ended long ago")], now=10, deadline_seconds=600)
-    await store.update(old, now=100, state=JobState.CANCELLED)
-    (other,) = await store.create_batch(
-        [new("another member's, as old", user=OTHER_MEMBER)], now=10, deadline_seconds=600
-    )
-    await store.update(other, now=100, state=JobState.CANCELLED)
-    (recent,) = await store.create_batch([new("ended lately")], now=10, deadline_seconds=600)
-    await store.update(recent, now=900, state=JobState.CANCELLED)
+    old = await ended(store, "ended long ago", at=100)
+    other = await ended(store, "another member's, as old", user=OTHER_MEMBER, at=100)
+    recent = await ended(store, "ended lately", at=900)
     (running,) = await store.create_batch([new("still running")], now=10, deadline_seconds=6000)
     # A batch: one candidate ended long ago, the other lately; erased once the last is as old.
     first, second = await store.create_batch([new("half old"), new("half new")], now=10, deadline_seconds=600)
