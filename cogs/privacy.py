@@ -27,7 +27,7 @@ from bot.store.erasure import Erasure, KeptAbout, erase, erase_ended_before, kep
 from bot.store.refusals import log_refused_or_error
 from cogs.admin import is_admin, record_admin_change, require_admin
 from cogs.errors import send_ephemeral
-from cogs.in_time import record_in_time
+from cogs.in_time import AnsweredBusy, record_in_time
 from cogs.private_answers import answer_privately
 from cogs.slow_answers import watched_answer
 
@@ -49,6 +49,10 @@ IMAGES_STAY = (
     "They stay in this server's channels. Once a request's words are erased, the bot draws its message again "
     "without them (its embed and its images' alt text), in the background. Delete {whose} own with "
     "its 🗑️ **Delete** button or a ❌ reaction."
+)
+ERASURE_WAITS = (
+    "The bot's database is busy just now (another program is holding it), so the erasure has not finished. It goes on "
+    "by itself if the database is freed within a few seconds; run `/privacy` again in a minute to see what is kept."
 )
 NOT_YOURS = "This button erases the words of the member it was drawn for. Use `/privacy` for your own."
 
@@ -287,11 +291,17 @@ class Privacy(commands.Cog):
 
         async def write() -> Erasure:
             done = await erase(services.db, guild_id, user_id, now=self.bot.clock())
-            services.preferences.erased(guild_id, user_id)  # here: a write taken after a "busy" answer too
+            # Here, so that an erasure finished after a "busy" answer is followed through too.
+            services.preferences.erased(guild_id, user_id)
+            self.redraw_soon()
             return done
 
-        done = await record_in_time(interaction, services.db, write)
-        self.redraw_soon()
+        try:
+            done = await record_in_time(interaction, services.db, write)
+        except AnsweredBusy:
+            # Not taken back if it finishes later: it is what was asked. Said as it is.
+            await send_ephemeral(interaction, ERASURE_WAITS)
+            return
         log.info("guild %s: the words of %d request(s) of user %s erased", guild_id, done.requests, user_id)
         embed = erased_embed(done, None if own else user_id)
         if not own and (done.requests or done.preferences or done.stars):

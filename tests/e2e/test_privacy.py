@@ -16,11 +16,12 @@ from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
 from cogs.imagine import ERASED_REFUSAL
-from cogs.privacy import NOT_YOURS
+from cogs.privacy import ERASURE_WAITS, NOT_YOURS
 from tests.conftest import Clock, RunningBot, answer_data, answer_given, answered, make_settings, start_bot
 from tests.discord_markdown import as_read
 from tests.e2e.test_batches import batch_message
 from tests.e2e.test_buttons import button, labels
+from tests.e2e.test_locked_database import writes_refused
 from tests.e2e.test_remix import MENU, form_of, submitted
 from tests.e2e.test_replies import answer_to
 from tests.e2e.test_rework import imagine, press
@@ -355,4 +356,24 @@ async def test_a_redraw_discord_fails_stays_owed_and_is_done_at_the_next_start(
     finally:
         await running.close()
     await drawn_at_next_start(settings, discord_fake, clock)
+    assert "secretword" not in json.dumps(discord_fake.messages[image.id].embeds)
+
+
+async def test_an_erasure_the_database_holds_up_says_so_in_time_and_finishes_once_it_is_free(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Another program holds the database's write lock (a DB browser): the press is answered within Discord's 3 s,
+    saying the erasure has not finished (not "nothing was saved": it goes on), and once the lock goes it does, its
+    message drawn again too."""
+    discord_fake.answer_window = 3.0
+    image = await imagine(discord_fake, {"prompt": "the secretword swing"})
+    shown = await privacy_answer(discord_fake)
+    with writes_refused("locked", None, settings.database.path):
+        pressed = await discord_fake.click(shown.id, button(discord_fake, shown.id, "Erase my words here"))
+        await answer_given(discord_fake, pressed, timeout=5)
+        assert stored(settings, "SELECT erased_at FROM jobs") == [(None,)]
+    assert answer_data(discord_fake, pressed)["content"] == ERASURE_WAITS
+    await discord_fake.wait_for(
+        lambda: stored(settings, "SELECT erasure_shown_at IS NOT NULL FROM jobs") == [(1,)], timeout=10
+    )
     assert "secretword" not in json.dumps(discord_fake.messages[image.id].embeds)
