@@ -308,6 +308,11 @@ def _base(job: Job, title: str, colour: discord.Colour, caps: Capabilities | Non
     return embed
 
 
+def byte_size(size: float) -> str:
+    """``size`` bytes for a member: in MiB, or in KiB below a tenth of one."""
+    return f"{size / 1_048_576:.1f} MiB" if size >= 104_858 else f"{size / 1024:.0f} KiB"
+
+
 def elapsed(job: Job, now: float) -> str:
     """How long since ``job`` was asked for."""
     return _span(now - job.created_at)

@@ -10,6 +10,8 @@ a restart still works. What is erased and what stays is bot/store/erasure.py's.
 from __future__ import annotations
 
 import asyncio
+import gzip
+import io
 import logging
 import re
 from typing import Any
@@ -21,9 +23,18 @@ from discord.ext import commands, tasks
 
 from bot.app import Bananacord
 from bot.delivery import DiscordSink
-from bot.errors import DeliveryError
-from bot.render import truncate
-from bot.store.erasure import Erasure, KeptAbout, erase, erase_ended_before, kept_about, shown, unshown
+from bot.errors import DeliveryError, InvalidRequestError
+from bot.render import byte_size, truncate
+from bot.store.erasure import (
+    Erasure,
+    KeptAbout,
+    erase,
+    erase_ended_before,
+    kept_about,
+    requests_csv,
+    shown,
+    unshown,
+)
 from bot.store.refusals import log_refused_or_error
 from cogs.admin import is_admin, record_admin_change, require_admin
 from cogs.errors import send_ephemeral
@@ -54,6 +65,7 @@ ERASURE_WAITS = (
     "The bot's database is busy just now (another program is holding it), so the erasure has not finished. It goes on "
     "by itself if the database is freed within a few seconds; run `/privacy` again in a minute to see what is kept."
 )
+NOT_YOURS_TO_DOWNLOAD = "This button downloads the requests of the member it was drawn for. Use `/privacy` for yours."
 NOT_YOURS = "This button erases the words of the member it was drawn for. Use `/privacy` for your own."
 
 
@@ -83,7 +95,8 @@ def kept_embed(kept: KeptAbout, whom: discord.abc.User | None = None, *, keep_da
         description = (
             "**Erase my words here** erases your requests' words, your `/preferences` (suffix and option sets "
             "included) and your ⭐ stars in this server. It cannot be undone: nothing can be made again from those "
-            "requests afterwards (Re-roll, Vary, Edit, re-renders), by you or anyone."
+            "requests afterwards (Re-roll, Vary, Edit, re-renders), by you or anyone. **Download my requests** gives "
+            "you them first as a CSV file, to keep."
         )
     else:
         title, nothing = (
@@ -175,19 +188,47 @@ class EraseWords(
         await watched_answer(interaction, cog.bot.services.db, "/privacy's Erase", cog.erase(interaction, self.user_id))
 
 
+class DownloadRequests(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=re.compile(r"bananacord:privacy:download:(?P<user>[0-9]{1,20})"),
+):
+    """/privacy's download of the member's requests (before an erasure, say): whose rides in the custom_id."""
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Download my requests", emoji="📥", custom_id=f"bananacord:privacy:download:{user_id}"
+            )
+        )
+        self.user_id = user_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> DownloadRequests:
+        return cls(int(match["user"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        cog = interaction.client.get_cog("Privacy")
+        assert isinstance(cog, Privacy)
+        await watched_answer(
+            interaction, cog.bot.services.db, "/privacy's Download", cog.download(interaction, self.user_id)
+        )
+
+
 class Privacy(commands.Cog):
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
         self._redrawing: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(EraseWords)
+        self.bot.add_dynamic_items(EraseWords, DownloadRequests)
         if self.bot.settings.privacy.keep_words_days is not None:
             self.sweep.start()
         self.redraw_soon()  # what the last run erased and had not drawn again yet
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(EraseWords)
+        self.bot.remove_dynamic_items(EraseWords, DownloadRequests)
         self.sweep.cancel()
 
     @tasks.loop(seconds=SWEEP_SECONDS)
@@ -278,8 +319,32 @@ class Privacy(commands.Cog):
         view = discord.ui.View(timeout=None)
         if erasable(kept):
             view.add_item(EraseWords(target, own=whom is None))
+        if whom is None and (kept.requests or kept.unfinished or kept.erased):
+            view.add_item(DownloadRequests(target))
         keep_days = self.bot.settings.privacy.keep_words_days
         await answer_privately(interaction, embed=kept_embed(kept, whom, keep_days=keep_days), view=view)
+
+    async def download(self, interaction: discord.Interaction[Any], user_id: int) -> None:
+        """The member's requests in this server as a CSV file, privately (their own only)."""
+        if interaction.user.id != user_id or interaction.guild_id is None:
+            await send_ephemeral(interaction, NOT_YOURS_TO_DOWNLOAD)
+            return
+        count, text = await requests_csv(self.bot.services.db, interaction.guild_id, user_id)
+        data = text.encode("utf-8")
+        name = f"bananacord-requests-{interaction.guild_id}"
+        if len(data) > interaction.filesize_limit:
+            # Prompts compress several times over; off the loop, a long history is megabytes.
+            data, name = await asyncio.to_thread(gzip.compress, data, mtime=0), f"{name}.csv.gz"
+        else:
+            name += ".csv"
+        if len(data) > interaction.filesize_limit:
+            raise InvalidRequestError(
+                f"Your {count:,} request(s) here come to {byte_size(len(data))} even compressed, over the "
+                f"{byte_size(interaction.filesize_limit)} this channel takes: ask the bot's operator."
+            )
+        await answer_privately(
+            interaction, f"Your {count:,} request(s) in this server, as CSV.", file=discord.File(io.BytesIO(data), name)
+        )
 
     async def erase(self, interaction: discord.Interaction[Any], user_id: int) -> None:
         """The button: the member's own words, or, pressed by an admin, those of the member it was drawn for."""

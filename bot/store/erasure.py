@@ -19,11 +19,14 @@ that a restart takes up what a stop left (cogs/privacy.py). Its member deletes a
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import logging
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import aiosqlite
 from pydantic import ValidationError
@@ -31,6 +34,7 @@ from pydantic import ValidationError
 from bot.models import GenerationRequest, JobResult
 from bot.store import Database
 from bot.store.jobs import ACTIVE_STATES, Job
+from bot.store.usage import csv_text
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +231,66 @@ async def _erase_requests(db: Database, rows_sql: str, params: tuple[object, ...
         erased |= {str(row["batch_id"] or row["id"]) for row in rows}
         if len(rows) < chunk:
             return len(erased)
+
+
+# A member's requests as /privacy's download gives them (``requests_csv``).
+REQUEST_COLUMNS = (
+    "job_id",
+    "batch_id",
+    "asked_at",
+    "state",
+    "model",
+    "provider",
+    "prompt",
+    "your_words",
+    "aspect_ratio",
+    "resolution",
+    "seed",
+    "message",
+    "words_erased",
+)
+
+
+async def requests_csv(db: Database, guild_id: int, user_id: int) -> tuple[int, str]:
+    """Every request row of the member's in this server (a batch's candidates one per line), oldest first, as CSV:
+    how many, and the text. ``prompt`` is as it was sent (a Vary's is the bot's instruction around their words),
+    ``your_words`` their own part where the two differ; times ISO-8601 UTC; free text guarded against being read as
+    a spreadsheet formula."""
+    async with db.read() as conn:
+        found = await conn.execute_fetchall(
+            "SELECT id, batch_id, created_at, state, model, provider, json_extract(request_json, '$.prompt'), "
+            "json_extract(request_json, '$.member_words'), json_extract(request_json, '$.aspect_ratio'), "
+            "json_extract(request_json, '$.resolution'), json_extract(request_json, '$.seed'), channel_id, "
+            "message_id, deleted_by, erased_at FROM jobs WHERE guild_id = ? AND user_id = ? ORDER BY created_at, "
+            "batch_index",
+            (guild_id, user_id),
+        )
+    rows = list(found)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(REQUEST_COLUMNS)
+    for row in rows:
+        job_id, batch_id, created, state, model, provider, prompt, words, ratio, size, seed = tuple(row)[:11]
+        channel_id, message_id, deleted_by, erased_at = tuple(row)[11:]
+        shown = message_id is not None and channel_id is not None and deleted_by is None
+        writer.writerow(
+            [
+                job_id,
+                batch_id or "",
+                datetime.fromtimestamp(float(created), UTC).isoformat(timespec="seconds"),
+                state,
+                csv_text(model),
+                csv_text(provider),
+                csv_text(prompt),
+                csv_text(words if words is not None and words != prompt else None),
+                csv_text(ratio),
+                csv_text(size),
+                "" if seed is None else seed,
+                f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}" if shown else "",
+                "yes" if erased_at is not None else "no",
+            ]
+        )
+    return len(rows), out.getvalue()
 
 
 async def unshown(db: Database, *, limit: int) -> list[str]:

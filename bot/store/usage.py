@@ -392,7 +392,8 @@ def iso_utc(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="microseconds")
 
 
-def _text(value: str | None) -> str:
+def csv_text(value: str | None) -> str:
+    """A free-text CSV field, never read by a spreadsheet as a formula; None as empty."""
     if value is None:
         return ""
     # A leading apostrophe is the usual guard against CSV formula injection (a grant reason is free text).
@@ -410,16 +411,16 @@ def to_csv(rows: Iterable[LedgerEntry]) -> str:
                 r.id,
                 r.guild_id,
                 r.user_id,
-                _text(r.job_id),
+                csv_text(r.job_id),
                 r.kind,
                 r.units,
                 format_usd(r.cost_micro_usd),
-                _text(r.model),
-                _text(r.provider),
-                _text(r.size),
+                csv_text(r.model),
+                csv_text(r.provider),
+                csv_text(r.size),
                 iso_utc(r.window_at),
                 iso_utc(r.created_at),
-                _text(r.reason),
+                csv_text(r.reason),
                 int(r.bypass),
                 "" if r.actor_id is None else r.actor_id,
             ]

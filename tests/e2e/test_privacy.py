@@ -7,16 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import csv
+import gzip
+import io
 import json
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
+from bot.models import GenerationRequest, JobState
+from bot.store import Database
+from bot.store.jobs import JobStore, NewJob
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
 from cogs.imagine import ERASED_REFUSAL
-from cogs.privacy import ERASURE_WAITS, NOT_YOURS
+from cogs.privacy import ERASURE_WAITS, NOT_YOURS, NOT_YOURS_TO_DOWNLOAD
 from tests.conftest import Clock, RunningBot, answer_data, answer_given, answered, make_settings, start_bot
 from tests.discord_markdown import as_read
 from tests.e2e.test_batches import batch_message
@@ -24,7 +30,7 @@ from tests.e2e.test_buttons import button, labels
 from tests.e2e.test_locked_database import writes_refused
 from tests.e2e.test_remix import MENU, form_of, submitted
 from tests.e2e.test_replies import answer_to
-from tests.e2e.test_rework import imagine, press
+from tests.e2e.test_rework import fetch, imagine, press
 from tests.e2e.test_star_reaction import stars
 from tests.e2e.test_usage_review_fixes import as_departed
 from tests.e2e.test_waiting_turns import prompts_sent
@@ -377,3 +383,70 @@ async def test_an_erasure_the_database_holds_up_says_so_in_time_and_finishes_onc
         lambda: stored(settings, "SELECT erasure_shown_at IS NOT NULL FROM jobs") == [(1,)], timeout=10
     )
     assert "secretword" not in json.dumps(discord_fake.messages[image.id].embeds)
+
+
+async def test_a_member_downloads_their_requests_and_no_one_elses(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Before an erasure (or instead of one): every request of theirs in this server as a CSV file, their words as
+    they asked them, the links back; a prompt a spreadsheet would take for a formula is kept as text."""
+    member, other = discord_fake.member_id, discord_fake.other_member_id
+    mine = await imagine(discord_fake, {"prompt": "=a lighthouse at night", "aspect_ratio": "16:9"})
+    await imagine(discord_fake, {"prompt": "their own words"}, user_id=other)
+    shown = await privacy_answer(discord_fake)
+    download = button(discord_fake, shown.id, "Download my requests")
+    assert download == f"bananacord:privacy:download:{member}"
+    refused = await discord_fake.click(shown.id, download, user_id=other)
+    await answer_given(discord_fake, refused)
+    assert answer_data(discord_fake, refused)["content"] == NOT_YOURS_TO_DOWNLOAD
+    got = await discord_fake.click(shown.id, download)
+    await answer_given(discord_fake, got)
+    answer = answer_data(discord_fake, got)
+    assert answer["content"] == "Your 1 request(s) in this server, as CSV." and answer["flags"] & 64
+    (attachment,) = discord_fake.messages[got.original_message_id or 0].attachments
+    status, body = await fetch(attachment["url"])
+    assert status == 200
+    (row,) = list(csv.DictReader(io.StringIO(body.decode("utf-8"))))
+    assert row["prompt"] == "'=a lighthouse at night" and row["aspect_ratio"] == "16:9" and row["words_erased"] == "no"
+    assert row["message"] == f"https://discord.com/channels/{discord_fake.guild_id}/{mine.channel_id}/{mine.id}"
+    assert row["state"] == "delivered" and row["model"] == "nano_banana_2"
+
+
+async def test_a_long_history_downloads_compressed_or_is_refused_saying_why(
+    running_bot: RunningBot, discord_fake: FakeDiscord, settings: Settings
+) -> None:
+    """Past the channel's upload limit the CSV goes gzip-compressed; past it even so, the member reads why."""
+    other = Database(settings.database.path)  # another connection, as the rows of months would be there
+    await other.connect()
+    try:
+        store = JobStore(other)
+        for n in range(300):
+            request = GenerationRequest(model="nano_banana_2", prompt=f"request {n}: " + "a long prompt " * 50)
+            new = NewJob(
+                provider="seaart",
+                model="nano_banana_2",
+                request=request,
+                guild_id=discord_fake.guild_id,
+                user_id=discord_fake.member_id,
+            )
+            (job,) = await store.create_batch([new], now=10 + n, deadline_seconds=600)
+            await store.update(job, now=20 + n, state=JobState.CANCELLED)
+    finally:
+        await other.close()
+    discord_fake.attachment_size_limit = 60_000
+    shown = await privacy_answer(discord_fake)
+    got = await discord_fake.click(shown.id, button(discord_fake, shown.id, "Download my requests"))
+    await answer_given(discord_fake, got)
+    (attachment,) = discord_fake.messages[got.original_message_id or 0].attachments
+    assert attachment["filename"] == f"bananacord-requests-{discord_fake.guild_id}.csv.gz"
+    status, body = await fetch(attachment["url"])
+    rows = list(csv.DictReader(io.StringIO(gzip.decompress(body).decode("utf-8"))))
+    assert status == 200 and len(gzip.decompress(body)) > 60_000 and len(rows) == 300
+    assert rows[0]["prompt"].startswith("request 0: a long prompt")
+    discord_fake.attachment_size_limit = 2_000
+    refused = await discord_fake.click(shown.id, button(discord_fake, shown.id, "Download my requests"))
+    await answer_given(discord_fake, refused)
+    said = answer_data(discord_fake, refused)["content"]
+    assert said.startswith("Your 300 request(s) here come to ") and said.endswith(
+        "KiB even compressed, over the 2 KiB this channel takes: ask the bot's operator."
+    ), said
