@@ -16,25 +16,15 @@ import logging
 import re
 from typing import Any
 
-import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
 from bot.app import Bananacord
-from bot.delivery import DiscordSink
-from bot.errors import DeliveryError, InvalidRequestError
+from bot.erased_messages import ErasedMessages
+from bot.errors import InvalidRequestError
 from bot.render import byte_size, truncate
-from bot.store.erasure import (
-    Erasure,
-    KeptAbout,
-    erase,
-    erase_ended_before,
-    kept_about,
-    requests_csv,
-    shown,
-    unshown,
-)
+from bot.store.erasure import Erasure, KeptAbout, erase, erase_ended_before, kept_about, requests_csv
 from bot.store.refusals import log_refused_or_error
 from cogs.admin import is_admin, record_admin_change, require_admin
 from cogs.errors import send_ephemeral
@@ -47,10 +37,6 @@ log = logging.getLogger(__name__)
 COLOUR = discord.Colour(0xF5C518)
 # How often the words past [privacy] keep_words_days are looked for (and at start).
 SWEEP_SECONDS = 3600.0
-# Erased requests' messages read per pass of their redraw, and the wait after Discord failed one.
-REDRAWS_PER_PASS = 50
-REDRAW_RETRY_SECONDS = 60.0
-REDRAW_PAUSE_SECONDS = 0.25
 KEPT_FOR_SERVER = (
     "What was charged and for what (units, model, provider, size: the server's accounting, `/usage`), and the "
     "moderation log's records about {whom} (which quote a prompt a blocked term refused), for its moderators. An "
@@ -154,10 +140,6 @@ def erased_embed(done: Erasure, whom: int | None = None) -> discord.Embed:
     return embed
 
 
-class _TryLater(Exception):
-    """Discord failed a redraw in a way that may pass (an outage): the pass stops and begins again later."""
-
-
 class EraseWords(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
     template=re.compile(r"bananacord:privacy:erase:(?P<user>[0-9]{1,20})"),
@@ -219,13 +201,13 @@ class DownloadRequests(
 class Privacy(commands.Cog):
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
-        self._redrawing: asyncio.Task[None] | None = None
+        self.redraws = ErasedMessages(bot.services.runner, bot.services.db, bot.clock)
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(EraseWords, DownloadRequests)
         if self.bot.settings.privacy.keep_words_days is not None:
             self.sweep.start()
-        self.redraw_soon()  # what the last run erased and had not drawn again yet
+        self.redraws.soon()  # what the last run erased and had not drawn again yet
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(EraseWords, DownloadRequests)
@@ -247,62 +229,7 @@ class Privacy(commands.Cog):
             return
         if erased:
             log.info("privacy: erased the words of %d request(s) that ended more than %d days ago", erased, days)
-            self.redraw_soon()
-
-    def redraw_soon(self) -> None:
-        """Draw again, in the background, the messages of erased requests that still show their words (one pass at
-        a time; a pass takes what erasures add while it runs)."""
-        if self._redrawing is None or self._redrawing.done():
-            self._redrawing = self.bot.services.runner.in_background(
-                self._redraw_owed(), "erasure-redraws", resumable=True
-            )
-
-    async def _redraw_owed(self) -> None:
-        """Each owed message drawn again (a batch's once, for all its candidates) and marked, so a restart takes
-        up the rest. A message deleted since, or one the bot may no longer edit, owes nothing; Discord failing
-        otherwise (an outage) is tried again after ``REDRAW_RETRY_SECONDS``."""
-        runner = self.bot.services.runner
-        sink = runner.sink
-        if not isinstance(sink, DiscordSink):
-            return
-        while not runner.stopping:
-            try:
-                await self._redraw_pass(sink)
-                return
-            except _TryLater as later:
-                log.warning("privacy: %s; the messages of erased requests are drawn again later", later)
-            except Exception as exc:  # the database refusing (another program's lock): owed still, in SQLite
-                log_refused_or_error(log, exc, "privacy: the messages of erased requests are drawn again later")
-            await asyncio.sleep(REDRAW_RETRY_SECONDS)
-
-    async def _redraw_pass(self, sink: DiscordSink) -> None:
-        """Every owed message, ``REDRAWS_PER_PASS`` read at a time, until none is owed."""
-        runner, db = self.bot.services.runner, self.bot.services.db
-        while owed := await unshown(db, limit=REDRAWS_PER_PASS):
-            drawn: set[str] = set()
-            for job_id in owed:
-                if runner.stopping:
-                    return
-                if job_id in drawn:
-                    continue
-                job = await runner.store.get(job_id)
-                group = [] if job is None else await runner.store.batch(job.batch_id) if job.batch_id else [job]
-                try:
-                    if group:
-                        await sink.redraw_erased(group)
-                except (DeliveryError, discord.Forbidden) as exc:
-                    log.info("privacy: job %s's message not drawn again, nothing to draw (%s)", job_id, exc)
-                except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                    raise _TryLater(f"Discord did not take job {job_id}'s redraw ({exc})") from exc
-                except Exception:
-                    # A bug of the bot's own: said once, and not owed for ever, so that it holds up no other.
-                    log.exception("privacy: job %s's message could not be drawn again", job_id)
-                ids = [job_id, *(each.id for each in group)]
-                await shown(db, ids, now=self.bot.clock())
-                drawn.update(ids)
-                # Unhurried: a sweep past keep_words_days may owe thousands, and members' answers share the bot's
-                # requests per second with these.
-                await asyncio.sleep(REDRAW_PAUSE_SECONDS)
+            self.redraws.soon()
 
     @app_commands.command(name="privacy")
     @app_commands.guild_only()
@@ -358,7 +285,7 @@ class Privacy(commands.Cog):
             done = await erase(services.db, guild_id, user_id, now=self.bot.clock())
             # Here, so that an erasure finished after a "busy" answer is followed through too.
             services.preferences.erased(guild_id, user_id)
-            self.redraw_soon()
+            self.redraws.soon()
             return done
 
         try:

@@ -12,8 +12,8 @@ too) and their stars go with it.
 
 The images stay in the server's channels; each erased request's message is drawn again without its words (its
 embed, its images' alt text: bot/delivery.py ``redraw_erased``), owed in the row (``erasure_shown_at``) until done, so
-that a restart takes up what a stop left (cogs/privacy.py). Its member deletes any of them with its Delete button or a
-❌ reaction.
+that a restart takes up what a stop left (bot/erased_messages.py). Its member deletes any of them with its Delete
+button or a ❌ reaction.
 """
 
 from __future__ import annotations
