@@ -176,12 +176,9 @@ class DownloadRequests(
 ):
     """/privacy's download of the member's requests (before an erasure, say): whose rides in the custom_id."""
 
-    def __init__(self, user_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Download my requests", emoji="📥", custom_id=f"bananacord:privacy:download:{user_id}"
-            )
-        )
+    def __init__(self, user_id: int, *, own: bool = True) -> None:
+        label = "Download my requests" if own else "Download their requests"
+        super().__init__(discord.ui.Button(label=label, emoji="📥", custom_id=f"bananacord:privacy:download:{user_id}"))
         self.user_id = user_id
 
     @classmethod
@@ -246,17 +243,27 @@ class Privacy(commands.Cog):
         view = discord.ui.View(timeout=None)
         if erasable(kept):
             view.add_item(EraseWords(target, own=whom is None))
-        if whom is None and (kept.requests or kept.unfinished or kept.erased):
-            view.add_item(DownloadRequests(target))
+        if kept.requests or kept.unfinished or kept.erased:
+            view.add_item(DownloadRequests(target, own=whom is None))
         keep_days = self.bot.settings.privacy.keep_words_days
         await answer_privately(interaction, embed=kept_embed(kept, whom, keep_days=keep_days), view=view)
 
     async def download(self, interaction: discord.Interaction[Any], user_id: int) -> None:
-        """The member's requests in this server as a CSV file, privately (their own only)."""
-        if interaction.user.id != user_id or interaction.guild_id is None:
+        """The member's requests in this server as a CSV file, privately: their own, or, for an admin, those of the
+        member the button was drawn for (one who has left and asked for them), kept in the audit log first."""
+        own = interaction.user.id == user_id
+        if interaction.guild_id is None or not (own or is_admin(interaction, self.bot.settings.admin.role_id)):
             await send_ephemeral(interaction, NOT_YOURS_TO_DOWNLOAD)
             return
         count, text = await requests_csv(self.bot.services.db, interaction.guild_id, user_id)
+        if not own:
+            await record_admin_change(
+                self.bot,
+                interaction,
+                "privacy_downloaded",
+                f"downloaded the {count} request(s) of <@{user_id}> (`/privacy`)",
+                target_id=user_id,
+            )
         data = text.encode("utf-8")
         name = f"bananacord-requests-{interaction.guild_id}"
         if len(data) > interaction.filesize_limit:
@@ -266,11 +273,15 @@ class Privacy(commands.Cog):
             name += ".csv"
         if len(data) > interaction.filesize_limit:
             raise InvalidRequestError(
-                f"Your {count:,} request(s) here come to {byte_size(len(data))} even compressed, over the "
-                f"{byte_size(interaction.filesize_limit)} this channel takes: ask the bot's operator."
+                f"{'Your' if own else 'Their'} {count:,} request(s) here come to {byte_size(len(data))} even "
+                f"compressed, over the {byte_size(interaction.filesize_limit)} this channel takes: ask the bot's "
+                "operator."
             )
+        whose = "Your" if own else f"<@{user_id}>'s"
         await answer_privately(
-            interaction, f"Your {count:,} request(s) in this server, as CSV.", file=discord.File(io.BytesIO(data), name)
+            interaction,
+            f"{whose} {count:,} request(s) in this server, as CSV.",
+            file=discord.File(io.BytesIO(data), name),
         )
 
     async def erase(self, interaction: discord.Interaction[Any], user_id: int) -> None:

@@ -216,6 +216,16 @@ async def test_an_admin_erases_the_words_of_a_member_who_has_left_and_answers_fo
     shown_again = discord_fake.messages[drawn_again.original_message_id or 0]
     assert shown.embeds[0]["title"] == "What the bot keeps about Another Member here"
     assert fields(shown)["Requests"].startswith("1 with their words"), fields(shown)
+    # Their requests first, for the admin to send them (a forged click by someone else is refused).
+    download_theirs = button(discord_fake, shown.id, "Download their requests")
+    forged = await discord_fake.click(shown.id, download_theirs)
+    await answer_given(discord_fake, forged)
+    assert answer_data(discord_fake, forged)["content"] == NOT_YOURS_TO_DOWNLOAD
+    got = await discord_fake.click(shown.id, download_theirs, user_id=admin)
+    await answer_given(discord_fake, got)
+    assert answer_data(discord_fake, got)["content"] == f"<@{gone}>'s 1 request(s) in this server, as CSV."
+    (attachment,) = discord_fake.messages[got.original_message_id or 0].attachments
+    assert "12 Elm Street" in (await fetch(attachment["url"]))[1].decode("utf-8")
     erase_theirs = button(discord_fake, shown.id, "Erase their words here")
     pressed = await discord_fake.click(shown.id, erase_theirs, user_id=admin)
     await answer_given(discord_fake, pressed)
@@ -227,11 +237,17 @@ async def test_an_admin_erases_the_words_of_a_member_who_has_left_and_answers_fo
     assert discord_fake.messages[shown_again.id].embeds[0]["description"] == f"Nothing was left to erase for <@{gone}>."
     (request,) = stored(settings, "SELECT request_json FROM jobs")
     assert "Elm Street" not in request[0]
-    audit = stored(settings, "SELECT action, actor_id, target_id FROM audit_log WHERE action = 'privacy_erased'")
-    assert audit == [("privacy_erased", admin, gone)]  # once: the second erased nothing
-    await discord_fake.wait_for(lambda: len(discord_fake.messages_in(log_channel)) == 2, timeout=10)
-    post = discord_fake.messages_in(log_channel)[1]  # after the moderator's own "set the log channel"
-    assert post.content == f"<@{admin}> erased the words of 1 request(s) of <@{gone}> (`/privacy`)."
+    audit = stored(
+        settings, "SELECT action, actor_id, target_id FROM audit_log WHERE action LIKE 'privacy%' ORDER BY id"
+    )
+    # The erasure once: the second erased nothing.
+    assert audit == [("privacy_downloaded", admin, gone), ("privacy_erased", admin, gone)]
+    await discord_fake.wait_for(lambda: len(discord_fake.messages_in(log_channel)) == 3, timeout=10)
+    posts = [post.content for post in discord_fake.messages_in(log_channel)[1:]]  # after "set the log channel"
+    assert posts == [
+        f"<@{admin}> downloaded the 1 request(s) of <@{gone}> (`/privacy`).",
+        f"<@{admin}> erased the words of 1 request(s) of <@{gone}> (`/privacy`).",
+    ]
 
 
 async def test_words_older_than_the_bot_keeps_them_are_erased_at_start_and_said_so(
