@@ -250,20 +250,12 @@ class Privacy(commands.Cog):
 
     async def download(self, interaction: discord.Interaction[Any], user_id: int) -> None:
         """The member's requests in this server as a CSV file, privately: their own, or, for an admin, those of the
-        member the button was drawn for (one who has left and asked for them), kept in the audit log first."""
+        member the button was drawn for (one who has left and asked for them), kept in the audit log."""
         own = interaction.user.id == user_id
         if interaction.guild_id is None or not (own or is_admin(interaction, self.bot.settings.admin.role_id)):
             await send_ephemeral(interaction, NOT_YOURS_TO_DOWNLOAD)
             return
         count, text = await requests_csv(self.bot.services.db, interaction.guild_id, user_id)
-        if not own:
-            await record_admin_change(
-                self.bot,
-                interaction,
-                "privacy_downloaded",
-                f"downloaded the {count} request(s) of <@{user_id}> (`/privacy`)",
-                target_id=user_id,
-            )
         data = text.encode("utf-8")
         name = f"bananacord-requests-{interaction.guild_id}"
         if len(data) > interaction.filesize_limit:
@@ -276,6 +268,14 @@ class Privacy(commands.Cog):
                 f"{'Your' if own else 'Their'} {count:,} request(s) here come to {byte_size(len(data))} even "
                 f"compressed, over the {byte_size(interaction.filesize_limit)} this channel takes: ask the bot's "
                 "operator."
+            )
+        if not own:
+            await record_admin_change(
+                self.bot,
+                interaction,
+                "privacy_downloaded",
+                f"downloaded the {count} request(s) of <@{user_id}> (`/privacy`)",
+                target_id=user_id,
             )
         whose = "Your" if own else f"<@{user_id}>'s"
         await answer_privately(

@@ -270,6 +270,11 @@ async def requests_csv(db: Database, guild_id: int, user_id: int) -> tuple[int, 
             (guild_id, user_id),
         )
     rows = list(found)
+    # Off the event loop: a long history is tens of thousands of lines.
+    return len(rows), await asyncio.to_thread(_requests_csv, rows, guild_id)
+
+
+def _requests_csv(rows: list[aiosqlite.Row], guild_id: int) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(REQUEST_COLUMNS)
@@ -294,7 +299,7 @@ async def requests_csv(db: Database, guild_id: int, user_id: int) -> tuple[int, 
                 "yes" if erased_at is not None else "no",
             ]
         )
-    return len(rows), out.getvalue()
+    return out.getvalue()
 
 
 async def unshown(db: Database, *, limit: int) -> list[str]:
