@@ -466,3 +466,19 @@ async def test_a_long_history_downloads_compressed_or_is_refused_saying_why(
     assert said.startswith("Your 300 request(s) here come to ") and said.endswith(
         "KiB even compressed, over the 2 KiB this channel takes: ask the bot's operator."
     ), said
+
+
+async def test_a_change_prompt_form_opened_before_an_erasure_and_sent_after_makes_nothing(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """The form held the words when it opened; sent after its member erased them, the request it would repeat (its
+    options, its references) is gone: refused privately, nothing made."""
+    image = await imagine(discord_fake, {"prompt": "the old secretword mill"})
+    opened = await press(discord_fake, image, "Change prompt", user_id=discord_fake.other_member_id)
+    await discord_fake.wait_for(lambda: bool(opened.callbacks), timeout=10)
+    assert opened.callbacks[0]["type"] == 9  # the form
+    await erase_mine(discord_fake)
+    sent = await discord_fake.submit_modal(opened, {"prompt": "the old mill at night"})
+    await answer_given(discord_fake, sent)
+    assert answer_data(discord_fake, sent)["content"] == ERASED_REFUSAL
+    assert len(prompts_sent(seaart)) == 1 and stored(settings, "SELECT COUNT(*) FROM jobs") == [(1,)]
