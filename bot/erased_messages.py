@@ -1,8 +1,9 @@
 """The messages of requests whose words were erased (bot/store/erasure.py), drawn again without them.
 
 An erasure takes the words from the rows at once; the bot's messages in the channels still show them (the embed, the
-images' alt text) until each is edited (bot/delivery.py ``redraw_erased``). That is owed in the row
-(``erasure_shown_at``) and done here in the background, one message at a time, unhurried: a `keep_words_days` sweep
+images' alt text) until each is edited (bot/delivery.py ``redraw_erased``), as do the bot's DMs that quoted them (a
+✉️ copy, an end notice: bot/dm_copies.py). That is owed in the row (``erasure_shown_at``; a DM's in ``dm_copies``)
+and done here in the background, one message at a time, unhurried: a `keep_words_days` sweep
 may owe thousands, and members' answers share the bot's requests per second with these. A start takes up what a stop
 left (cogs/privacy.py asks for a pass at start, after an erasure and after a sweep).
 """
@@ -17,9 +18,10 @@ import aiohttp
 import discord
 
 from bot.delivery import DiscordSink
+from bot.dm_copies import redraw
 from bot.errors import DeliveryError
 from bot.jobs import JobRunner
-from bot.store import Database
+from bot.store import Database, dm_copies
 from bot.store.erasure import shown, unshown
 from bot.store.refusals import log_refused_or_error
 
@@ -55,6 +57,7 @@ class ErasedMessages:
         while not self.runner.stopping:
             try:
                 await self._pass(sink)
+                await self._dm_pass(sink)
                 return
             except _TryLater as later:
                 log.warning("erasure: %s; the messages of erased requests are drawn again later", later)
@@ -87,4 +90,26 @@ class ErasedMessages:
                 ids = [job_id, *(each.id for each in group)]
                 await shown(self.db, ids, now=self.clock())
                 drawn.update(ids)
+                await asyncio.sleep(PAUSE_SECONDS)
+
+    async def _dm_pass(self, sink: DiscordSink) -> None:
+        """Every owed DM (a ✉️ copy's part, an end notice: bot/dm_copies.py), as ``_pass`` does the messages."""
+        store = self.runner.store
+        while owed := await dm_copies.owed(self.db, limit=PER_PASS):
+            for copy in owed:
+                if self.runner.stopping:
+                    return
+                job = await store.get(copy.job_id)
+                group = [] if job is None else await store.batch(job.batch_id) if job.batch_id else [job]
+                try:
+                    if group:
+                        await redraw(sink.client, copy, group, sink.capabilities(group[0]))
+                except (discord.NotFound, discord.Forbidden) as exc:
+                    # Gone, or the member's DMs no longer the bot's to edit: nothing to draw.
+                    log.info("erasure: DM %s not drawn again, nothing to draw (HTTP %s)", copy.message_id, exc.status)
+                except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    raise _TryLater(f"Discord did not take the redraw of DM {copy.message_id} ({exc})") from exc
+                except Exception:
+                    log.exception("erasure: DM %s could not be drawn again", copy.message_id)
+                await dm_copies.redrawn(self.db, copy.message_id)
                 await asyncio.sleep(PAUSE_SECONDS)

@@ -32,15 +32,16 @@ import aiohttp
 import discord
 from discord.ext import commands
 
-from bot import render
 from bot.app import Bananacord
+from bot.dm_copies import copy_card, copy_notes
 from bot.errors import DeliveryError
 from bot.imagework import Spool
 from bot.job_list import message_link
 from bot.models import JobState
 from bot.nonces import message_nonce
-from bot.providers.base import Capabilities
+from bot.store import dm_copies
 from bot.store.jobs import Job
+from bot.store.refusals import log_refused_or_error
 from cogs.discord_again import TRIES_AGAIN, again_on_failure
 
 log = logging.getLogger(__name__)
@@ -153,14 +154,26 @@ class DmReaction(commands.Cog):
         fits = [a for a in images if a.size <= DM_BYTES]
         link = message_link(shown[0])
         caps = self.bot.services.catalogue.capabilities(shown[0].provider, shown[0].model)
-        embed = _card(shown, link, caps, too_large=len(images) - len(fits), unread=message is None)
+        notes = copy_notes(link, too_large=len(images) - len(fits), unread=message is None)
+        embed = copy_card(shown, link, caps, notes)
         groups = list(_by_size(fits)) or [[]]
         for number, group in enumerate(groups):
             with contextlib.ExitStack() as closing:
                 spools = [await self._spool(attachment, closing) for attachment in group]
                 nonce = message_nonce("dm-copy", f"{reaction}:{number}")
                 card = embed if number == 0 else discord.utils.MISSING
-                await self._retried(functools.partial(_send_part, dm, card, group, spools, nonce))
+                sent = await self._retried(functools.partial(_send_part, dm, card, group, spools, nonce))
+            await self._kept(sent, shown[0])
+
+    async def _kept(self, sent: discord.Message, lead: Job) -> None:
+        """The part sent, recorded so that an erasure of its request's words reaches it (bot/dm_copies.py). Refused
+        by the database (another program's lock), the copy is the member's all the same: logged."""
+        try:
+            await dm_copies.record(
+                self.bot.services.db, sent.id, sent.channel.id, lead.id, "copy", now=self.bot.clock()
+            )
+        except Exception as exc:
+            log_refused_or_error(log, exc, "job %s: a ✉️ copy was sent but not recorded", lead.id)
 
     async def _retried(self, call: Callable[[], Awaitable[T]]) -> T:
         """``call``'s answer, asked again after Discord failed it (cogs/discord_again.py)."""
@@ -208,38 +221,6 @@ def _by_size(attachments: Sequence[discord.Attachment]) -> Iterator[list[discord
         run.append(attachment)
     if run:
         yield run
-
-
-def _card(
-    shown: Sequence[Job], link: str | None, caps: Capabilities | None, *, too_large: int, unread: bool
-) -> discord.Embed:
-    """What the copy says: the words the images were made from, what with (the model, shape, size, and the seed a
-    member reacting ✉️ on Midjourney looks for), who asked, where they are, and the job to quote."""
-    lead = shown[0]
-    # A prompt with choices, by the words as typed (bot/permutations.py); else as the message shows it.
-    words = lead.request.permutation if lead.batch_id is not None else None
-    described = render.literal(words, render.WORDS_CHARS) if words else render.described(lead.request)
-    embed = discord.Embed(title="🍌 Your copy", colour=render.COLOUR_DONE, description=described)
-    where = f"[the message]({link})" if link else "the server"
-    # A prompt's shapes in braces (``--ar {1:1, 16:9}``) give its images different shapes: each is named, as the
-    # batch's message names them; the first's alone misdescribed the others.
-    embed.add_field(name="Model", value=render.model_line(lead, caps, render.differing_shapes(shown)), inline=False)
-    options = render.options_line(lead)
-    # Said where the images share them: a prompt's choices in braces may each have asked for their own seed.
-    if options and all(render.options_line(job) == options for job in shown):
-        embed.add_field(name="Options", value=render.truncate(options, 1024), inline=False)
-    embed.add_field(name="From", value=f"{where}, asked for by <@{lead.user_id}>", inline=False)
-    notes = []
-    if too_large:
-        many = "An image is" if too_large == 1 else f"{too_large} images are"
-        notes.append(f"{many} larger than a DM takes: open {'it' if too_large == 1 else 'them'} in {where}.")
-    if unread:
-        notes.append(f"The bot may not read that channel, so the images stay in {where}.")
-    if notes:
-        embed.add_field(name="Note", value=" ".join(notes), inline=False)
-    jobs = ("Job " if len(shown) == 1 else "Jobs ") + ", ".join(job.id for job in shown)
-    embed.set_footer(text=render.truncate(jobs, 2048))
-    return render.fit(embed)  # within Discord's 6,000 characters an embed may hold in all
 
 
 async def setup(bot: commands.Bot) -> None:

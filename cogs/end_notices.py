@@ -19,6 +19,8 @@ from bot import render
 from bot.app import Bananacord
 from bot.events import EndNotShown
 from bot.nonces import message_nonce
+from bot.store import dm_copies
+from bot.store.refusals import log_refused_or_error
 from cogs.discord_again import TRIES_AGAIN, again_on_failure
 
 log = logging.getLogger(__name__)
@@ -55,15 +57,22 @@ class EndNotices(commands.Cog):
         try:
             member = discord.Object(job.user_id)
             dm = await again_on_failure(lambda: self.bot.create_dm(member), waits, what=f"job {job.id}'s end notice")
-            await again_on_failure(
+            sent = await again_on_failure(
                 lambda: dm.send(text, embed=embed, allowed_mentions=discord.AllowedMentions.none(), nonce=nonce),
                 waits,
                 what=f"job {job.id}'s end notice",
             )
         except discord.HTTPException as exc:  # DMs closed (403) or Discord still failing
             log.warning("job %s: could not tell its member by DM how it ended (HTTP %s)", job.id, exc.status)
+            return
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("job %s: could not tell its member by DM how it ended (%s)", job.id, type(exc).__name__)
+            return
+        try:
+            # Kept so that an erasure of the request's words reaches the notice too (bot/dm_copies.py).
+            await dm_copies.record(services.db, sent.id, sent.channel.id, job.id, "end_notice", now=self.bot.clock())
+        except Exception as exc:
+            log_refused_or_error(log, exc, "job %s: its end notice was sent but not recorded", job.id)
 
 
 async def setup(bot: commands.Bot) -> None:

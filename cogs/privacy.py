@@ -44,8 +44,8 @@ KEPT_FOR_SERVER = (
 )
 IMAGES_STAY = (
     "They stay in this server's channels. Once a request's words are erased, the bot draws its message again "
-    "without them (its embed and its images' alt text), in the background. Delete {whose} own with "
-    "its 🗑️ **Delete** button or a ❌ reaction."
+    "without them (its embed and its images' alt text), in the background, and the copies it sent by DM (a ✉️ "
+    "copy, a note of how it ended) too. Delete {whose} own with its 🗑️ **Delete** button or a ❌ reaction."
 )
 ERASURE_WAITS = (
     "The bot's database is busy just now (another program is holding it), so the erasure has not finished. It goes on "

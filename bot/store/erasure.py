@@ -33,6 +33,7 @@ from pydantic import ValidationError
 
 from bot.models import GenerationRequest, JobResult
 from bot.store import Database
+from bot.store.dm_copies import owe_redraws
 from bot.store.jobs import ACTIVE_STATES, Job
 from bot.store.usage import csv_text
 
@@ -232,6 +233,9 @@ async def _erase_requests(db: Database, rows_sql: str, params: tuple[object, ...
                 "erasure_shown_at = CASE WHEN message_id IS NULL THEN ? END WHERE id = ?",
                 values,
             )
+            # The DMs that quoted these requests (a ✉️ copy, an end notice) are drawn again too: the member cannot
+            # delete the bot's DMs.
+            await owe_redraws(conn, [str(row["id"]) for row in rows], now=now)
         erased |= {str(row["batch_id"] or row["id"]) for row in rows}
         if len(rows) < chunk:
             return len(erased)

@@ -12,6 +12,7 @@ from pathlib import Path
 from bot.errors import ErrorCategory
 from bot.models import Derivation, GenerationRequest, JobResult, JobState, ReferenceImage, Turn
 from bot.store import Database
+from bot.store.dm_copies import owed, record, redrawn
 from bot.store.erasure import ERASED_WORDS, erase, erase_ended_before, kept_about
 from bot.store.jobs import Job, JobStore, NewJob
 from bot.store.preferences import PreferenceStore
@@ -228,3 +229,27 @@ async def test_two_erasures_at_once_leave_the_connection_as_they_found_it(db: Da
     assert ((await first).requests, second.requests) == (3, 60)
     assert await secure_delete() == 0
     assert {request["prompt"] for request in requests(tmp_path / "bot.sqlite3").values()} == {ERASED_WORDS}
+
+
+async def test_the_dms_quoting_an_erased_request_are_owed_a_redraw_even_one_recorded_after(db: Database) -> None:
+    """A DM (a ✉️ copy, an end notice: bot/dm_copies.py) of a request erased: owed a redraw, in the erasure's
+    transaction, or as it is recorded where it was drawn from a row read before the erasure and sent after. A DM of
+    another member's request is owed nothing until theirs is erased; one redrawn is kept no more."""
+    store = JobStore(db)
+    mine = await ended(store, "a secret read before the erasure", at=11)
+    other = await ended(store, "mine too", at=12)
+    theirs = await ended(store, "their words", at=13, user=OTHER_MEMBER)
+    await record(db, 100, 5, other.id, "end_notice", now=14)
+    await record(db, 101, 5, theirs.id, "copy", now=14)
+    assert await owed(db, limit=10) == []
+
+    await erase(db, GUILD, MEMBER, now=20)
+    await record(db, 102, 5, mine.id, "copy", now=21)  # sent after the erasure, drawn from the words read before
+    assert [(c.message_id, c.job_id, c.kind) for c in await owed(db, limit=10)] == [
+        (100, other.id, "end_notice"),
+        (102, mine.id, "copy"),
+    ]
+    await erase(db, GUILD, OTHER_MEMBER, now=30)
+    assert [c.message_id for c in await owed(db, limit=10)] == [100, 102, 101]
+    await redrawn(db, 100)
+    assert [c.message_id for c in await owed(db, limit=10)] == [102, 101]
