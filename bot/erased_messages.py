@@ -11,6 +11,7 @@ left (cogs/privacy.py asks for a pass at start, after an erasure and after a swe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
@@ -41,11 +42,15 @@ class ErasedMessages:
     def __init__(self, runner: JobRunner, db: Database, clock: Callable[[], float]) -> None:
         self.runner, self.db, self.clock = runner, db, clock
         self._drawing: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
 
     def soon(self) -> None:
-        """A pass in the background, unless one is under way (it takes what erasures add while it runs)."""
+        """A pass in the background, unless one is under way (it takes what erasures add while it runs; one waiting
+        out a failure of Discord's begins again at once: a new erasure's redraws do not wait out that minute)."""
         if self._drawing is None or self._drawing.done():
             self._drawing = self.runner.in_background(self._owed(), "erasure-redraws", resumable=True)
+        else:
+            self._wake.set()
 
     async def _owed(self) -> None:
         """Each owed message drawn again (a batch's once, for all its candidates) and marked, so that a restart
@@ -63,7 +68,9 @@ class ErasedMessages:
                 log.warning("erasure: %s; the messages of erased requests are drawn again later", later)
             except Exception as exc:
                 log_refused_or_error(log, exc, "erasure: the messages of erased requests are drawn again later")
-            await asyncio.sleep(RETRY_SECONDS)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), RETRY_SECONDS)
 
     async def _pass(self, sink: DiscordSink) -> None:
         """Every owed message, ``PER_PASS`` read at a time, until none is owed."""
@@ -83,7 +90,7 @@ class ErasedMessages:
                 except (DeliveryError, discord.Forbidden) as exc:
                     log.info("erasure: job %s's message not drawn again, nothing to draw (%s)", job_id, exc)
                 except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                    raise _TryLater(f"Discord did not take job {job_id}'s redraw ({exc})") from exc
+                    _unless_final(exc, f"Discord did not take job {job_id}'s redraw")
                 except Exception:
                     # A bug of the bot's own: said once, and not owed for ever, so that it holds up no other.
                     log.exception("erasure: job %s's message could not be drawn again", job_id)
@@ -108,8 +115,18 @@ class ErasedMessages:
                     # Gone, or the member's DMs no longer the bot's to edit: nothing to draw.
                     log.info("erasure: DM %s not drawn again, nothing to draw (HTTP %s)", copy.message_id, exc.status)
                 except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                    raise _TryLater(f"Discord did not take the redraw of DM {copy.message_id} ({exc})") from exc
+                    _unless_final(exc, f"Discord did not take the redraw of DM {copy.message_id}")
                 except Exception:
                     log.exception("erasure: DM %s could not be drawn again", copy.message_id)
                 await dm_copies.redrawn(self.db, copy.message_id)
                 await asyncio.sleep(PAUSE_SECONDS)
+
+
+def _unless_final(exc: Exception, what: str) -> None:
+    """Raise _TryLater where Discord may take the redraw later (it failed: a 5xx, a 429, no answer); log and return
+    where it never will (any other 4xx: a redraw it refuses as it is is refused every minute for ever, and held up every
+    other behind it)."""
+    if isinstance(exc, discord.HTTPException) and exc.status < 500 and exc.status != 429:
+        log.warning("erasure: %s (HTTP %s, code %s); not tried again", what, exc.status, exc.code)
+        return
+    raise _TryLater(f"{what} ({exc})") from exc

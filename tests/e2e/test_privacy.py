@@ -11,9 +11,12 @@ import csv
 import gzip
 import io
 import json
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bot.config import Settings
 from bot.models import GenerationRequest, JobState
@@ -482,3 +485,56 @@ async def test_a_change_prompt_form_opened_before_an_erasure_and_sent_after_make
     await answer_given(discord_fake, sent)
     assert answer_data(discord_fake, sent)["content"] == ERASED_REFUSAL
     assert len(prompts_sent(seaart)) == 1 and stored(settings, "SELECT COUNT(*) FROM jobs") == [(1,)]
+
+
+async def test_a_redraw_discord_refuses_for_good_holds_up_no_other(
+    running_bot: RunningBot,
+    discord_fake: FakeDiscord,
+    seaart: FakeSeaArt,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 400 on a redraw's edit would be the same answer every minute: the redraw is given up, said once, and the
+    next message is drawn at once, not held behind it for ever."""
+    refused = await imagine(discord_fake, {"prompt": "the first secretword"})
+    drawn = await imagine(discord_fake, {"prompt": "the second secretword"})
+    discord_fake.fail_next("PATCH", rf"/messages/{refused.id}$", status=400)
+    with caplog.at_level(logging.WARNING, logger="bot.erased_messages"):
+        await erase_mine(discord_fake)
+        await discord_fake.wait_for(
+            lambda: stored(settings, "SELECT COUNT(*) FROM jobs WHERE erasure_shown_at IS NULL") == [(0,)], timeout=10
+        )
+    assert "secretword" not in json.dumps(discord_fake.messages[drawn.id].embeds)
+    assert "secretword" in json.dumps(discord_fake.messages[refused.id].embeds)  # as Discord left it
+    assert [r.getMessage() for r in caplog.records if "not tried again" in r.getMessage()] == [
+        f"erasure: Discord did not take job {stored(settings, 'SELECT id FROM jobs ORDER BY created_at')[0][0]}'s "
+        "redraw (HTTP 400, code 0); not tried again"
+    ]
+
+
+async def test_a_new_erasure_does_not_wait_out_the_minute_an_earlier_redraw_failed(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A redraw Discord failed with a 503 waits a minute to be tried again; another member's erasure meanwhile
+    begins the pass again at once: their messages are drawn within seconds (and the first with them)."""
+    mine = await imagine(discord_fake, {"prompt": "my secretword"})
+    theirs = await imagine(discord_fake, {"prompt": "their secretword"}, user_id=discord_fake.other_member_id)
+    discord_fake.fail_next("PATCH", rf"/messages/{mine.id}$", status=503)
+    await erase_mine(discord_fake)
+    edit = f"/messages/{mine.id}"
+    await discord_fake.wait_for(
+        lambda: any(r.method == "PATCH" and r.path.endswith(edit) for r in discord_fake.requests), timeout=10
+    )
+    await asyncio.sleep(0.3)
+    assert "secretword" in json.dumps(discord_fake.messages[mine.id].embeds)  # waiting out its minute
+
+    shown = await privacy_answer(discord_fake, user_id=discord_fake.other_member_id)
+    pressed = await discord_fake.click(
+        shown.id, button(discord_fake, shown.id, "Erase my words here"), user_id=discord_fake.other_member_id
+    )
+    await answer_given(discord_fake, pressed)
+    await discord_fake.wait_for(
+        lambda: stored(settings, "SELECT COUNT(*) FROM jobs WHERE erasure_shown_at IS NULL") == [(0,)], timeout=10
+    )
+    for message in (mine, theirs):
+        assert "secretword" not in json.dumps(discord_fake.messages[message.id].embeds), message.id
