@@ -25,8 +25,8 @@ import io
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import TypeVar, cast
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from typing import NamedTuple, TypeVar, cast
 
 import aiohttp
 import discord
@@ -62,6 +62,15 @@ TOO_MANY = (
 T = TypeVar("T")
 
 
+class Reacted(NamedTuple):
+    """A ✉️ given: on which message, by whom."""
+
+    guild_id: int
+    channel_id: int
+    message_id: int
+    user_id: int
+
+
 class DmReaction(commands.Cog):
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
@@ -79,8 +88,27 @@ class DmReaction(commands.Cog):
         job = await self.bot.services.runner.store.by_message(payload.message_id)
         if job is None or job.guild_id != payload.guild_id:
             return
-        who = payload.user_id
-        if await self.bot.services.moderation.active_ban(payload.guild_id, who):
+        await self.give(job, Reacted(payload.guild_id, payload.channel_id, payload.message_id, payload.user_id))
+
+    async def take_up(self, job: Job, where: Reacted, reactors: Iterable[int]) -> int:
+        """The ✉️ found on ``job``'s message once the bot is back (cogs/missed_reactions.py): a copy for each member
+        who reacted and was sent none, one after another; how many were sent for. An image shown before copies
+        were recorded (bot/store/dm_copies.py) is left: its copies are unknown, and a second one is worse than none."""
+        store, db = self.bot.services.runner.store, self.bot.services.db
+        batch = await store.batch(job.batch_id) if job.batch_id is not None else [job]
+        if min(each.created_at for each in batch) < await dm_copies.recorded_since(db):
+            return 0
+        given = await dm_copies.copied_to(db, [each.id for each in batch])
+        missed = [who for who in reactors if who not in given]
+        for who in missed:
+            log.info("job %s: a ✉️ given while the bot was away, by member %s, answered now", job.id, who)
+            await self.give(job, where._replace(user_id=who))
+        return len(missed)
+
+    async def give(self, job: Job, reacted: Reacted) -> None:
+        """A copy of ``job``'s images to the member who reacted, in their turn."""
+        who = reacted.user_id
+        if await self.bot.services.moderation.active_ban(reacted.guild_id, who):
             # Banned from the bot, as its buttons and commands are: nothing is sent (a DM saying so would be one).
             log.info("job %s: a ✉️ reaction by a member banned here is ignored", job.id)
             return
@@ -95,7 +123,7 @@ class DmReaction(commands.Cog):
         self._waiting[who] += 1
         try:
             async with self._turns.setdefault(who, asyncio.Lock()):
-                await self._send(job, payload)
+                await self._send(job, reacted)
         finally:
             self._waiting[who] -= 1
             if not self._waiting[who]:
@@ -114,7 +142,7 @@ class DmReaction(commands.Cog):
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.info("member %s: could not be told their ✉️ were too many (%s)", who, type(exc).__name__)
 
-    async def _send(self, job: Job, payload: discord.RawReactionActionEvent) -> None:
+    async def _send(self, job: Job, reacted: Reacted) -> None:
         store = self.bot.services.runner.store
         batch = await store.batch(job.batch_id) if job.batch_id is not None else [job]
         shown = [candidate for candidate in batch if candidate.state is JobState.DELIVERED]
@@ -122,23 +150,23 @@ class DmReaction(commands.Cog):
             return  # ended without an image (blocked, failed, cancelled), as its message says: nothing to copy
         # This reaction's copy, named for its sends' nonces: the same part sent again is one message, while a
         # later ✉️ (removed and given again) is a copy of its own.
-        reaction = f"{payload.message_id}:{payload.user_id}:{time.time_ns()}"
+        reaction = f"{reacted.message_id}:{reacted.user_id}:{time.time_ns()}"
         try:
-            dm = await self._retried(lambda: self.bot.create_dm(discord.Object(payload.user_id)))
+            dm = await self._retried(lambda: self.bot.create_dm(discord.Object(reacted.user_id)))
             if not shown:
                 nonce = message_nonce("dm-copy", f"{reaction}:not-ready")
                 await self._retried(
                     lambda: dm.send(NOT_READY, allowed_mentions=discord.AllowedMentions.none(), nonce=nonce)
                 )
                 return
-            channel = self.bot.get_partial_messageable(payload.channel_id, guild_id=payload.guild_id)
+            channel = self.bot.get_partial_messageable(reacted.channel_id, guild_id=reacted.guild_id)
             try:
-                message = await self._retried(lambda: channel.fetch_message(payload.message_id))
+                message = await self._retried(lambda: channel.fetch_message(reacted.message_id))
             except discord.NotFound:
                 return  # deleted since: nothing to send
             except discord.Forbidden:
                 message = None  # the bot may answer commands in a channel it may not read: the link alone
-            await self._deliver(dm, shown, message, reaction)
+            await self._deliver(dm, shown, message, reaction, reacted.user_id)
         except discord.HTTPException as exc:  # DMs closed (403, code 50007), or Discord failing still
             log.info("job %s: a ✉️ reaction's DM could not be sent (HTTP %s, code %s)", job.id, exc.status, exc.code)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -147,7 +175,7 @@ class DmReaction(commands.Cog):
             log.info("job %s: a ✉️ reaction's image could not be fetched again (%s)", job.id, exc.detail)
 
     async def _deliver(
-        self, dm: discord.DMChannel, shown: Sequence[Job], message: discord.Message | None, reaction: str
+        self, dm: discord.DMChannel, shown: Sequence[Job], message: discord.Message | None, reaction: str, who: int
     ) -> None:
         """The copy: the card, then the images in as few messages as fit a DM's upload limit."""
         images = [a for a in message.attachments if _is_image(a)] if message is not None else []
@@ -163,14 +191,14 @@ class DmReaction(commands.Cog):
                 nonce = message_nonce("dm-copy", f"{reaction}:{number}")
                 card = embed if number == 0 else discord.utils.MISSING
                 sent = await self._retried(functools.partial(_send_part, dm, card, group, spools, nonce))
-            await self._kept(sent, shown[0])
+            await self._kept(sent, shown[0], who)
 
-    async def _kept(self, sent: discord.Message, lead: Job) -> None:
+    async def _kept(self, sent: discord.Message, lead: Job, who: int) -> None:
         """The part sent, recorded so that an erasure of its request's words reaches it (bot/dm_copies.py). Refused
         by the database (another program's lock), the copy is the member's all the same: logged."""
         try:
             await dm_copies.record(
-                self.bot.services.db, sent.id, sent.channel.id, lead.id, "copy", now=self.bot.clock()
+                self.bot.services.db, sent.id, sent.channel.id, lead.id, who, "copy", now=self.bot.clock()
             )
         except Exception as exc:
             log_refused_or_error(log, exc, "job %s: a ✉️ copy was sent but not recorded", lead.id)

@@ -70,7 +70,9 @@ class EndNotices(commands.Cog):
             return
         try:
             # Kept so that an erasure of the request's words reaches the notice too (bot/dm_copies.py).
-            await dm_copies.record(services.db, sent.id, sent.channel.id, job.id, "end_notice", now=self.bot.clock())
+            await dm_copies.record(
+                services.db, sent.id, sent.channel.id, job.id, job.user_id, "end_notice", now=self.bot.clock()
+            )
         except Exception as exc:
             log_refused_or_error(log, exc, "job %s: its end notice was sent but not recorded", job.id)
 

@@ -7,8 +7,9 @@ message stars each image it shows. Stars are kept in SQLite (bot/store/starred.p
 and cost nobody anything.
 
 Every reaction in a server reaches the bot (the guild-message-reactions intent, one of the defaults): anything but ⭐
-is dropped before the database is asked. A ⭐ given while the bot is offline never reaches it (Discord does not
-deliver missed events): star it again once the bot is back.
+is dropped before the database is asked. A ⭐ given or taken back while the bot was away never reaches it (Discord
+does not deliver missed events): the bot reads the ⭐ on its recent images when it is back (cogs/missed_reactions.py)
+and makes the stars what they say (``take_up``).
 """
 
 from __future__ import annotations
@@ -59,6 +60,21 @@ class StarReaction(commands.Cog):
             return
         log.info("member %s %s job(s) %s", payload.user_id, "starred" if starred else "unstarred", ", ".join(ids))
 
+    async def take_up(self, guild_id: int, message_id: int, reactors: set[int]) -> tuple[int, int]:
+        """The stars of the images of a message made what its ⭐ say, read once the bot is back: starred by whoever
+        reacted ⭐ while it was away, unstarred by whoever took theirs back then. How many starred, unstarred."""
+        jobs = await self._images(guild_id, message_id)
+        if not jobs:
+            return 0, 0
+        ids = [job.id for job in jobs]
+        starrers = await self.starred.starrers(guild_id, ids)
+        now = self.bot.clock()
+        for who in reactors - starrers:
+            await self.starred.star(guild_id, who, ids, now=now)
+        for who in starrers - reactors:
+            await self.starred.unstar(guild_id, who, ids)
+        return len(reactors - starrers), len(starrers - reactors)
+
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
         if payload.guild_id is not None:
@@ -88,9 +104,13 @@ class StarReaction(commands.Cog):
         me = self.bot.user.id if self.bot.user is not None else None
         if payload.user_id == me or payload.message_author_id not in (None, me):
             return []
+        return await self._images(payload.guild_id, payload.message_id)
+
+    async def _images(self, guild_id: int, message_id: int) -> list[Job]:
+        """The images the bot's message ``message_id`` shows (a batch's, each one delivered)."""
         store = self.bot.services.runner.store
-        job = await store.by_message(payload.message_id)
-        if job is None or job.guild_id != payload.guild_id:
+        job = await store.by_message(message_id)
+        if job is None or job.guild_id != guild_id:
             return []
         batch = await store.batch(job.batch_id) if job.batch_id is not None else [job]
         return [each for each in batch if each.state is JobState.DELIVERED]

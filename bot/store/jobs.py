@@ -443,6 +443,20 @@ class JobStore:
         ):
             return [int(row[0]) for row in await cur.fetchall()]
 
+    async def images_shown_since(self, since: float, *, limit: int) -> list[tuple[int, int, int]]:
+        """The bot's messages in servers that show images delivered since ``since``, the latest first, each once
+        (a batch's): (guild, channel, message). By the ``jobs_finished`` index of migration 0023."""
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT guild_id, channel_id, message_id FROM jobs WHERE finished_at >= ? AND state = ? "
+                "AND message_id IS NOT NULL AND channel_id IS NOT NULL AND guild_id IS NOT NULL AND deleted_by IS NULL "
+                "GROUP BY message_id ORDER BY MAX(finished_at) DESC LIMIT ?",
+                (since, JobState.DELIVERED, limit),
+            ) as cur,
+        ):
+            return [(int(row[0]), int(row[1]), int(row[2])) for row in await cur.fetchall()]
+
     async def of_member(self, guild_id: int, user_id: int, *, ended: int) -> tuple[list[Job], list[Job]]:
         """A member's jobs in one server (``/jobs``): every unfinished one, oldest first, and the ``ended``
         most recent finished ones, newest first; by the (user_id, created_at) index of migration 0001."""

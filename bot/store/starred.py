@@ -26,6 +26,18 @@ class Starred:
                 [(guild_id, user_id, job_id) for job_id in job_ids],
             )
 
+    async def starrers(self, guild_id: int, job_ids: Sequence[str]) -> set[int]:
+        """The members who starred any of these images."""
+        marks = ", ".join("?" * len(job_ids))
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                f"SELECT DISTINCT user_id FROM starred WHERE guild_id = ? AND job_id IN ({marks})",
+                (guild_id, *job_ids),
+            ) as cur,
+        ):
+            return {int(row[0]) for row in await cur.fetchall()}
+
     async def forget_messages(self, message_ids: Sequence[int]) -> int:
         """The stars on the images these deleted messages showed, gone with them; how many. Read first: most
         messages deleted in a server are no image of the bot's, or one nobody starred, and cost no write."""

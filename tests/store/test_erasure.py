@@ -12,7 +12,7 @@ from pathlib import Path
 from bot.errors import ErrorCategory
 from bot.models import Derivation, GenerationRequest, JobResult, JobState, ReferenceImage, Turn
 from bot.store import Database
-from bot.store.dm_copies import owed, record, redrawn
+from bot.store.dm_copies import copied_to, owed, record, redrawn
 from bot.store.erasure import ERASED_WORDS, erase, erase_ended_before, kept_about
 from bot.store.jobs import Job, JobStore, NewJob
 from bot.store.preferences import PreferenceStore
@@ -239,12 +239,13 @@ async def test_the_dms_quoting_an_erased_request_are_owed_a_redraw_even_one_reco
     mine = await ended(store, "a secret read before the erasure", at=11)
     other = await ended(store, "mine too", at=12)
     theirs = await ended(store, "their words", at=13, user=OTHER_MEMBER)
-    await record(db, 100, 5, other.id, "end_notice", now=14)
-    await record(db, 101, 5, theirs.id, "copy", now=14)
+    await record(db, 100, 5, other.id, MEMBER, "end_notice", now=14)
+    await record(db, 101, 5, theirs.id, MEMBER, "copy", now=14)
     assert await owed(db, limit=10) == []
 
     await erase(db, GUILD, MEMBER, now=20)
-    await record(db, 102, 5, mine.id, "copy", now=21)  # sent after the erasure, drawn from the words read before
+    # Sent after the erasure, drawn from the words read before it.
+    await record(db, 102, 5, mine.id, OTHER_MEMBER, "copy", now=21)
     assert [(c.message_id, c.job_id, c.kind) for c in await owed(db, limit=10)] == [
         (100, other.id, "end_notice"),
         (102, mine.id, "copy"),
@@ -253,3 +254,6 @@ async def test_the_dms_quoting_an_erased_request_are_owed_a_redraw_even_one_reco
     assert [c.message_id for c in await owed(db, limit=10)] == [100, 102, 101]
     await redrawn(db, 100)
     assert [c.message_id for c in await owed(db, limit=10)] == [102, 101]
+    # Kept, owing nothing: who was sent a copy of what (a ✉️ found while the bot was away is not answered twice).
+    assert await copied_to(db, [mine.id, theirs.id]) == {MEMBER, OTHER_MEMBER}
+    assert await copied_to(db, [other.id]) == set()  # an end notice is no copy

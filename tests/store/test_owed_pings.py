@@ -72,7 +72,7 @@ async def test_the_sweep_starts_at_the_migration_that_began_keeping_paid_rows(tm
             "ALTER TABLE member_preferences DROP COLUMN remix; ALTER TABLE member_preferences DROP COLUMN option_sets;"
             "ALTER TABLE jobs DROP COLUMN waits_for; DROP TABLE server_alerts; DROP INDEX jobs_words_kept;"
             "DROP INDEX jobs_erasure_unshown; ALTER TABLE jobs DROP COLUMN erasure_shown_at;"
-            "ALTER TABLE jobs DROP COLUMN erased_at; DROP TABLE dm_copies;"
+            "ALTER TABLE jobs DROP COLUMN erased_at; DROP TABLE dm_copies; DROP TABLE dm_copies_since;"
             "PRAGMA user_version = 22;"
         )
     before = time.time()

@@ -481,23 +481,36 @@ class FakeDiscord(StartsAndStops, World):
             message=message,
         )
 
-    async def react(self, message_id: int, emoji: str, *, user_id: int | None = None) -> bool:
-        """A member (the default one) adds a reaction in their client: MESSAGE_REACTION_ADD to the live client if it
-        asked for the reactions intent (returned). Not kept in ``message.reactions``: those are the bot's own."""
+    async def react(self, message_id: int, emoji: str, *, user_id: int | None = None, seen: bool = True) -> bool:
+        """A member (the default one) adds a reaction in their client: kept on the message (``reacted``), and
+        MESSAGE_REACTION_ADD to the live client if it asked for the reactions intent (returned). ``seen=False``: while
+        the bot is away, as Discord does then: kept, and sent to nobody (a later session is not told either)."""
         message = self.messages.get(message_id)
         assert message is not None and not message.deleted, f"react: no message {message_id} in the fake"
+        who = user_id or self.member_id
+        if who not in message.reacted.setdefault(emoji, []):
+            message.reacted[emoji].append(who)
+        if not seen:
+            return False
         await self._wait_for_live_connection()
-        sent = await self._gateway.announce_reaction(message, emoji, user_id or self.member_id)
+        sent = await self._gateway.announce_reaction(message, emoji, who)
         self.notify()
         return sent
 
-    async def unreact(self, message_id: int, emoji: str, *, user_id: int | None = None) -> bool:
+    async def unreact(self, message_id: int, emoji: str, *, user_id: int | None = None, seen: bool = True) -> bool:
         """A member (the default one) takes back their reaction: MESSAGE_REACTION_REMOVE to the live client if it
-        asked for the reactions intent (returned)."""
+        asked for the reactions intent (returned); ``seen=False``: while the bot is away."""
         message = self.messages.get(message_id)
         assert message is not None and not message.deleted, f"unreact: no message {message_id} in the fake"
+        who = user_id or self.member_id
+        if who in message.reacted.get(emoji, []):
+            message.reacted[emoji].remove(who)
+            if not message.reacted[emoji]:
+                del message.reacted[emoji]
+        if not seen:
+            return False
         await self._wait_for_live_connection()
-        sent = await self._gateway.announce_reaction(message, emoji, user_id or self.member_id, removed=True)
+        sent = await self._gateway.announce_reaction(message, emoji, who, removed=True)
         self.notify()
         return sent
 

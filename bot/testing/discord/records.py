@@ -78,6 +78,9 @@ class FakeMessage:
     pinged: list[int] = field(default_factory=list)
     # The reactions the bot added (PUT .../reactions/{emoji}/@me), each emoji once, in order.
     reactions: list[str] = field(default_factory=list)
+    # Members' reactions (FakeDiscord.react), by emoji: who, in the order they reacted. Discord lists them on the
+    # message (its ``reactions``, counted) and answers who reacted (GET .../reactions/{emoji}).
+    reacted: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def loading(self) -> bool:

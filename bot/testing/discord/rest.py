@@ -118,6 +118,7 @@ class RestApi:
         add(r"/channels/(?P<cid>\d+)/messages", True, get=self._channel_history, post=self._channel_create)
         add(r"/channels/(?P<cid>\d+)/messages/(?P<mid>\d+)", True, **self._message(self._channel_message))
         add(r"/channels/(?P<cid>\d+)/messages/(?P<mid>\d+)/reactions/(?P<emoji>[^/]+)/@me", True, put=self._react)
+        add(r"/channels/(?P<cid>\d+)/messages/(?P<mid>\d+)/reactions/(?P<emoji>[^/]+)", True, get=self._reactors)
         add(r"/attachments/refresh-urls", True, post=self._refresh_attachment_urls)
         add(r"/guilds/(?P<gid>\d+)", True, get=self._get_guild)
         add(r"/guilds/(?P<gid>\d+)/channels", True, get=self._get_guild_channels)
@@ -534,6 +535,19 @@ class RestApi:
         if emoji not in message.reactions:
             message.reactions.append(emoji)
         return no_content()
+
+    async def _reactors(self, call: Call) -> web.StreamResponse:
+        """Who reacted with an emoji, as Discord answers: users by id, ``limit`` (1-100, 25 unless given) after the
+        id ``after``; the bot among them where it reacted too. Needs Read Message History, as reading the message."""
+        self._readable(call)
+        message = self._channel_message(call)
+        emoji = urllib.parse.unquote(call.params["emoji"])
+        limit = int(call.request.query.get("limit", 25))
+        if not 1 <= limit <= 100:
+            raise form_error([("limit", "int value should be between 1 and 100")])
+        who = set(message.reacted.get(emoji, [])) | ({self.world.bot_user_id} if emoji in message.reactions else set())
+        after = int(call.request.query.get("after", 0))
+        return json_response(200, [self.world.user(uid) for uid in sorted(who) if uid > after][:limit])
 
     def _readable(self, call: Call) -> None:
         """Reading a channel's messages needs Read Message History there (``FakeDiscord.deny_reading``)."""

@@ -639,6 +639,25 @@ class World:
         message.edits += 1
         message.edited_timestamp = now_iso()
 
+    def reactions_of(self, message: FakeMessage) -> list[JSON]:
+        """A message's ``reactions`` as Discord lists them: each emoji once, counted, ``me`` where the bot's own."""
+        emojis = list(dict.fromkeys([*message.reactions, *message.reacted]))
+        listed = []
+        for emoji in emojis:
+            count = len(message.reacted.get(emoji, [])) + (emoji in message.reactions)
+            if count:
+                listed.append(
+                    {
+                        "emoji": {"id": None, "name": emoji},
+                        "count": count,
+                        "count_details": {"burst": 0, "normal": count},
+                        "me": emoji in message.reactions,
+                        "me_burst": False,
+                        "burst_colors": [],
+                    }
+                )
+        return listed
+
     def mentioned_ids(self, message: FakeMessage) -> list[int]:
         """Who a message pings: users named in its content, then a reply's pinged author."""
         named = [int(uid) for uid in _MENTION_USER.findall(message.content or "")]
@@ -686,6 +705,9 @@ class World:
             "flags": message.flags,
             "components": [] if withheld else copy.deepcopy(message.components),
         }
+        reactions = self.reactions_of(message)
+        if reactions:
+            payload["reactions"] = reactions
         if message.reference is not None:
             payload["message_reference"] = copy.deepcopy(message.reference)
             if nested:

@@ -1,0 +1,139 @@
+"""⭐ and ✉️ given while the bot was away, taken up once it is back.
+
+Discord delivers no event the bot missed while away (stopped for a restart or an update, or a gateway session it could
+not resume): a ✉️ given then brought no copy, and a ⭐ given or taken back then left ``/jobs starred:`` as it was. When
+a session begins after such a time (a start after an earlier run, a session Discord would not resume), the bot reads
+again the messages of its latest images (``RECENT`` at most, shown within ``LOOKBACK_SECONDS`` before it went away, or
+since), one at a time in the background, and who reacted ⭐ and ✉️ on each: the stars become what the ⭐ say
+(cogs/star_reaction.py ``take_up``), and each member whose ✉️ had no copy gets one (cogs/dm_reaction.py ``take_up``).
+Reactions on older images are not read: each read is a request to Discord, and members react to what is new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import aiohttp
+import discord
+from discord.ext import commands
+
+from bot.app import Bananacord
+from bot.store.refusals import log_refused_or_error
+from cogs.dm_reaction import ENVELOPES, DmReaction, Reacted
+from cogs.star_reaction import STARS, StarReaction
+
+log = logging.getLogger(__name__)
+
+# How far back before the bot went away its images are read again, how many at most, and the pause between two.
+LOOKBACK_SECONDS = 86_400.0
+RECENT = 100
+PAUSE_SECONDS = 0.05
+
+
+class MissedReactions(commands.Cog):
+    def __init__(self, bot: Bananacord) -> None:
+        self.bot = bot
+        # Since when the bot has been away from the gateway (wall clock; None: connected). A start's is when the
+        # previous run was last alive (None on a first start: nothing was missed).
+        self._away_since: float | None = bot.last_alive
+        self._reading: asyncio.Task[None] | None = None
+
+    async def cog_unload(self) -> None:
+        if self._reading is not None:
+            self._reading.cancel()
+            # Waited for while the database is still open: a write it had begun is rolled back first.
+            await asyncio.wait({self._reading})
+
+    @commands.Cog.listener()
+    async def on_disconnect(self) -> None:
+        if self._away_since is None:
+            self._away_since = time.time()
+
+    @commands.Cog.listener()
+    async def on_resumed(self) -> None:
+        self._away_since = None  # the session resumed: Discord replays what it missed
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        since, self._away_since = self._away_since, None
+        if since is None:
+            return
+        before = self._reading if self._reading is not None and not self._reading.done() else None
+        self._reading = asyncio.create_task(self._read_after(before, since), name="missed-reactions")
+
+    async def _read_after(self, before: asyncio.Task[None] | None, since: float) -> None:
+        if before is not None:  # one reading at a time; a session lost during one is read right after it
+            with contextlib.suppress(Exception):
+                await before
+        try:
+            await self.read(since)
+        except Exception as exc:
+            log_refused_or_error(log, exc, "reactions given while the bot was away: not all were read")
+
+    async def read(self, since: float) -> int:
+        """Take up the ⭐ and ✉️ on the bot's latest images, for a time away that began at ``since`` (wall clock);
+        how many messages were read."""
+        store = self.bot.services.runner.store
+        # Rows are stamped by the bot's clock.
+        start = self.bot.clock() - (time.time() - since) - LOOKBACK_SECONDS
+        shown = await store.images_shown_since(start, limit=RECENT)
+        read = starred = unstarred = copies = 0
+        for guild_id, channel_id, message_id in shown:
+            if self.bot.services.runner.stopping:
+                break
+            try:
+                stars, envelopes = await self._reactors(guild_id, channel_id, message_id)
+            except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.info("reactions on message %s not read (%s)", message_id, exc)
+                continue
+            read += 1
+            star_cog, envelope_cog = self.bot.get_cog("StarReaction"), self.bot.get_cog("DmReaction")
+            if isinstance(star_cog, StarReaction):
+                # A message deleted while the bot was away (no reactions left): its stars go, as a live delete's do.
+                gained, lost = await star_cog.take_up(guild_id, message_id, stars)
+                starred, unstarred = starred + gained, unstarred + lost
+            if envelopes and isinstance(envelope_cog, DmReaction):
+                job = await store.by_message(message_id)
+                if job is not None and job.guild_id == guild_id:
+                    copies += await envelope_cog.take_up(
+                        job, Reacted(guild_id, channel_id, message_id, 0), sorted(envelopes)
+                    )
+            await asyncio.sleep(PAUSE_SECONDS)
+        log.info(
+            "reactions given while the bot was away: %d of %d image message(s) read; %d starred, %d unstarred, "
+            "%d ✉️ copies sent for",
+            read,
+            len(shown),
+            starred,
+            unstarred,
+            copies,
+        )
+        return read
+
+    async def _reactors(self, guild_id: int, channel_id: int, message_id: int) -> tuple[set[int], set[int]]:
+        """Who reacted ⭐, and who ✉️, on the message (the bot left out); none on one deleted since."""
+        channel = self.bot.get_partial_messageable(channel_id, guild_id=guild_id)
+        try:
+            message = await channel.fetch_message(message_id)
+        except discord.NotFound:
+            return set(), set()
+        me = self.bot.user.id if self.bot.user is not None else None
+        stars: set[int] = set()
+        envelopes: set[int] = set()
+        for reaction in message.reactions:
+            emoji = reaction.emoji
+            if not isinstance(emoji, str) or emoji not in STARS | ENVELOPES:
+                continue
+            who = stars if emoji in STARS else envelopes
+            async for user in reaction.users():
+                if user.id != me:
+                    who.add(user.id)
+        return stars, envelopes
+
+
+async def setup(bot: commands.Bot) -> None:
+    assert isinstance(bot, Bananacord)
+    await bot.add_cog(MissedReactions(bot))

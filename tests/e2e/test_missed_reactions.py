@@ -1,0 +1,181 @@
+"""⭐ and ✉️ given while the bot was away, which Discord never delivers, taken up once it is back
+(cogs/missed_reactions.py): the stars made what the ⭐ say, a copy for each ✉️ that had none, nothing twice."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.testing.discord import FakeDiscord
+from bot.testing.providers import FakeSeaArt
+from cogs.missed_reactions import RECENT
+from tests.conftest import Clock, make_settings, start_bot
+from tests.e2e.test_rework import imagine
+from tests.e2e.test_star_reaction import stars
+
+
+def job_of(settings: Settings, prompt: str) -> str:
+    with sqlite3.connect(settings.database.path) as conn:
+        (found,) = conn.execute("SELECT id FROM jobs WHERE request_json LIKE ?", (f"%{prompt}%",)).fetchall()
+    return str(found[0])
+
+
+def reads_of(discord_fake: FakeDiscord, message_id: int) -> int:
+    return sum(1 for r in discord_fake.requests if r.method == "GET" and r.path.endswith(f"/messages/{message_id}"))
+
+
+@pytest.fixture(autouse=True)
+def readings(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.INFO, logger="cogs.missed_reactions")
+    return caplog
+
+
+async def back(settings: Settings, discord_fake: FakeDiscord, clock: Clock, readings: pytest.LogCaptureFixture) -> str:
+    """The bot started again until its reading of the reactions is done, and stopped; what it said it did."""
+    readings.clear()
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        await discord_fake.wait_for(lambda: bool(said(readings)), timeout=20)
+        await asyncio.sleep(0.3)  # a copy or a star the reading would still make, or a second one
+    finally:
+        await running.close()
+    (line,) = said(readings)
+    return line
+
+
+def said(readings: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in readings.records if "image message(s) read" in r.getMessage()]
+
+
+async def test_stars_and_envelopes_given_while_the_bot_was_away_are_taken_up_once_it_is_back(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, readings: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    clock = Clock()
+    member, other = discord_fake.member_id, discord_fake.other_member_id
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        mine = await imagine(discord_fake, {"prompt": "a paper lantern"})
+        theirs = await imagine(discord_fake, {"prompt": "a red kite"}, user_id=other)
+        gone = await imagine(discord_fake, {"prompt": "a sandcastle"})
+        assert await discord_fake.react(mine.id, "⭐")
+        assert await discord_fake.react(gone.id, "⭐", user_id=other)
+        assert await discord_fake.react(theirs.id, "✉️")  # answered live: a copy
+        await discord_fake.wait_for(lambda: len(stars(settings)) == 2 and len(discord_fake.dms_to(member)) == 1)
+        await asyncio.sleep(0.3)  # the copy recorded
+    finally:
+        await running.close()
+
+    # While the bot is away: the other member stars the member's image, the member takes their star back, and
+    # asks for copies; a message is deleted (its stars must go, as a live delete's do).
+    await discord_fake.react(mine.id, "⭐", user_id=other, seen=False)
+    await discord_fake.unreact(mine.id, "⭐", seen=False)
+    await discord_fake.react(mine.id, "✉️", seen=False)
+    await discord_fake.react(theirs.id, "✉️", user_id=other, seen=False)
+    discord_fake.remove_message(gone)
+    assert len(discord_fake.dms_to(member)) == 1 and discord_fake.dms_to(other) == []
+
+    assert await back(settings, discord_fake, clock, readings) == (
+        "reactions given while the bot was away: 3 of 3 image message(s) read; 1 starred, 2 unstarred, 2 ✉️ copies "
+        "sent for"
+    )
+    assert stars(settings) == [(other, job_of(settings, "a paper lantern"))]
+    copies = discord_fake.dms_to(member)
+    assert len(copies) == 2  # the live one, and the one for the ✉️ given while away; not a second of theirs
+    assert copies[1].embeds[0]["footer"]["text"] == f"Job {job_of(settings, 'a paper lantern')}"
+    assert [f.data for f in copies[1].files] == [f.data for f in mine.files]
+    (copy,) = discord_fake.dms_to(other)
+    assert copy.embeds[0]["footer"]["text"] == f"Job {job_of(settings, 'a red kite')}"
+
+    # Back once more: nothing sent or starred twice.
+    assert await back(settings, discord_fake, clock, readings) == (
+        "reactions given while the bot was away: 3 of 3 image message(s) read; 0 starred, 0 unstarred, 0 ✉️ copies "
+        "sent for"
+    )
+    assert len(discord_fake.dms_to(member)) == 2 and len(discord_fake.dms_to(other)) == 1
+    assert stars(settings) == [(other, job_of(settings, "a paper lantern"))]
+
+
+async def test_a_banned_member_s_envelope_and_images_from_before_copies_were_kept_are_left(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, readings: pytest.LogCaptureFixture
+) -> None:
+    """A member banned from the bot gets nothing, as live. An image shown before this version kept which copies it
+    sent (migration 0031) may have had its copy sent already: a second is worse than none, so none is sent."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    clock = Clock()
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        older = await imagine(discord_fake, {"prompt": "an old lighthouse"})
+        with sqlite3.connect(settings.database.path) as conn:  # as if shown before the upgrade
+            conn.execute("UPDATE dm_copies_since SET at = ?", (time.time() + 60,))
+        await discord_fake.slash_command(
+            "mod ban", {"member": discord_fake.other_member_id, "reason": "spam"}, user_id=discord_fake.moderator_id
+        )
+        await discord_fake.wait_for(lambda: bool(stored_bans(settings)), timeout=10)
+    finally:
+        await running.close()
+    await discord_fake.react(older.id, "✉️", seen=False)
+    await discord_fake.react(older.id, "✉️", user_id=discord_fake.other_member_id, seen=False)
+    await back(settings, discord_fake, clock, readings)
+    assert discord_fake.dms_to(discord_fake.member_id) == [] and discord_fake.dms_to(discord_fake.other_member_id) == []
+    with sqlite3.connect(settings.database.path) as conn:
+        conn.execute("UPDATE dm_copies_since SET at = 0")
+    await back(settings, discord_fake, clock, readings)
+    assert len(discord_fake.dms_to(discord_fake.member_id)) == 1  # once copies are known: the member's
+    assert discord_fake.dms_to(discord_fake.other_member_id) == []  # banned
+
+
+def stored_bans(settings: Settings) -> list[tuple[int]]:
+    with sqlite3.connect(settings.database.path) as conn:
+        return conn.execute("SELECT user_id FROM bans").fetchall()
+
+
+async def test_only_the_latest_images_are_read_again_and_a_first_start_reads_none(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, readings: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    clock = Clock()
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        first = await imagine(discord_fake, {"prompt": "the first image"})
+        await asyncio.sleep(0.5)
+        assert reads_of(discord_fake, first.id) == 0  # a first start: nothing was missed
+        later = await imagine(discord_fake, {"prompt": "a later image"})
+    finally:
+        await running.close()
+    with sqlite3.connect(settings.database.path) as conn:  # the first shown longer before the time away than is read
+        conn.execute("UPDATE jobs SET finished_at = finished_at - 2 * 86400 WHERE id = ?", (job_of(settings, "first"),))
+    await back(settings, discord_fake, clock, readings)
+    assert reads_of(discord_fake, first.id) == 0 and reads_of(discord_fake, later.id) == 1
+
+
+async def test_no_more_than_the_latest_images_are_read(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, readings: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    clock = Clock()
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        oldest = await imagine(discord_fake, {"prompt": "one image"})
+    finally:
+        await running.close()
+    with sqlite3.connect(settings.database.path) as conn:  # as many more shown since, each its own message
+        row = conn.execute("SELECT * FROM jobs").fetchone()
+        names = [d[0] for d in conn.execute("SELECT * FROM jobs").description]
+        for n in range(RECENT + 5):
+            copy = dict(zip(names, row, strict=True))
+            copy |= {"id": f"copy{n:012d}", "message_id": 10**15 + n, "finished_at": copy["finished_at"] + 1 + n}
+            conn.execute(
+                f"INSERT INTO jobs ({', '.join(copy)}) VALUES ({', '.join('?' * len(copy))})", list(copy.values())
+            )
+    assert await back(settings, discord_fake, clock, readings) == (
+        f"reactions given while the bot was away: {RECENT} of {RECENT} image message(s) read; 0 starred, 0 unstarred, "
+        "0 ✉️ copies sent for"
+    )
+    assert reads_of(discord_fake, oldest.id) == 0
