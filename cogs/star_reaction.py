@@ -69,11 +69,12 @@ class StarReaction(commands.Cog):
         ids = [job.id for job in jobs]
         starrers = await self.starred.starrers(guild_id, ids)
         now = self.bot.clock()
-        for who in reactors - starrers:
-            await self.starred.star(guild_id, who, ids, now=now)
-        for who in starrers - reactors:
-            await self.starred.unstar(guild_id, who, ids)
-        return len(reactors - starrers), len(starrers - reactors)
+        gained, lost = reactors - starrers, starrers - reactors
+        if gained:
+            await self.starred.star_by(guild_id, gained, ids, now=now)
+        if lost:
+            await self.starred.unstar_by(guild_id, lost, ids)
+        return len(gained), len(lost)
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from bot.store import Database
 
@@ -13,17 +13,24 @@ class Starred:
 
     async def star(self, guild_id: int, user_id: int, job_ids: Sequence[str], *, now: float) -> None:
         """The member starred these images (starred again: kept as first starred)."""
+        await self.star_by(guild_id, [user_id], job_ids, now=now)
+
+    async def unstar(self, guild_id: int, user_id: int, job_ids: Sequence[str]) -> None:
+        await self.unstar_by(guild_id, [user_id], job_ids)
+
+    async def star_by(self, guild_id: int, user_ids: Iterable[int], job_ids: Sequence[str], *, now: float) -> None:
+        """These members starred these images, in one transaction (a message's ⭐ read again: any number)."""
         async with self.db.transaction() as conn:
             await conn.executemany(
                 "INSERT OR IGNORE INTO starred (guild_id, user_id, job_id, starred_at) VALUES (?, ?, ?, ?)",
-                [(guild_id, user_id, job_id, now) for job_id in job_ids],
+                [(guild_id, user_id, job_id, now) for user_id in user_ids for job_id in job_ids],
             )
 
-    async def unstar(self, guild_id: int, user_id: int, job_ids: Sequence[str]) -> None:
+    async def unstar_by(self, guild_id: int, user_ids: Iterable[int], job_ids: Sequence[str]) -> None:
         async with self.db.transaction() as conn:
             await conn.executemany(
                 "DELETE FROM starred WHERE guild_id = ? AND user_id = ? AND job_id = ?",
-                [(guild_id, user_id, job_id) for job_id in job_ids],
+                [(guild_id, user_id, job_id) for user_id in user_ids for job_id in job_ids],
             )
 
     async def starrers(self, guild_id: int, job_ids: Sequence[str]) -> set[int]:

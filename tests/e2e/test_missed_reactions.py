@@ -179,3 +179,26 @@ async def test_no_more_than_the_latest_images_are_read(
         "0 ✉️ copies sent for"
     )
     assert reads_of(discord_fake, oldest.id) == 0
+
+
+async def test_a_crowd_s_stars_given_while_away_are_read_page_by_page_and_kept_at_once(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, readings: pytest.LogCaptureFixture
+) -> None:
+    """Discord lists who reacted 100 at a time: 150 members' ⭐ take two pages, and are kept in one write."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    clock = Clock()
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        image = await imagine(discord_fake, {"prompt": "a crowd favourite"})
+    finally:
+        await running.close()
+    crowd = [10**17 + n for n in range(150)]
+    for member in crowd:
+        await discord_fake.react(image.id, "⭐", user_id=member, seen=False)
+    assert await back(settings, discord_fake, clock, readings) == (
+        "reactions given while the bot was away: 1 of 1 image message(s) read; 150 starred, 0 unstarred, 0 ✉️ "
+        "copies sent for"
+    )
+    assert sorted(member for member, _ in stars(settings)) == crowd
+    pages = [r for r in discord_fake.requests if r.method == "GET" and "/reactions/" in r.path]
+    assert len(pages) == 2
