@@ -92,6 +92,14 @@ def _parser() -> argparse.ArgumentParser:
     usage.add_argument("--user", type=int, default=None, help="one member's report")
     usage.add_argument("--format", choices=["table", "csv", "json"], default="table")
 
+    privacy = command("privacy", help="what the bot keeps of one member in every server: show, export, erase")
+    privacy.add_argument("action", choices=["show", "export", "erase"])
+    privacy.add_argument("--user", type=int, required=True, help="the member's (user) id")
+    privacy.add_argument("--guild", type=int, default=None, help="one server (guild) only")
+    privacy.add_argument(
+        "--out", type=Path, default=None, help="export: the folder for its CSV files (default ./privacy-<user>)"
+    )
+
     db = command("db", help="database upkeep: migrate, status, audit, backup FILE, restore FILE")
     db.add_argument("action", choices=["migrate", "status", "audit", "backup", "restore"])
     db.add_argument(
@@ -140,6 +148,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         fmt=args.format,
                     )
                 ),
+                end="",
+            )
+            return 0
+        if args.command == "privacy":
+            from bot.privacy_cli import run_privacy
+
+            print(
+                asyncio.run(run_privacy(settings, args.action, user_id=args.user, guild_id=args.guild, out=args.out)),
                 end="",
             )
             return 0

@@ -46,9 +46,33 @@ class UsageInputError(BananacordError):
 MAX_ID = 2**63 - 1
 
 
-def _check_id(option: str, value: int | None) -> None:
+def check_id(option: str, value: int | None) -> None:
     if value is not None and not 0 < value <= MAX_ID:
         raise UsageInputError(f"{option} {value} is not a Discord id: give the server's or member's id (Copy ID)")
+
+
+async def open_current(settings: Settings, *, doing: str) -> Database:
+    """The bot's database, opened as it is for a command of the shell (a report, /privacy's from the shell): never
+    created (a typo in the path must not look like "nothing there") and never migrated (such a command runs beside
+    the bot, and a schema changed under a running bot breaks the code it runs: `db migrate` is refused there for
+    that reason); refused unless at this version's schema, saying what to do, with ``doing`` ("report on it")."""
+    path = settings.database.path
+    if not path.exists():
+        raise UsageInputError(f"no database at {path} (set database.path in the config the bot runs with)")
+    db = Database(path, busy_timeout=settings.database.busy_timeout_seconds)
+    await db.connect(busy_wait=settings.database.busy_wait_seconds, migrate=False)
+    version, known = await db.schema_version(), latest_schema_version()
+    if version != known:
+        await db.close()
+        raise UsageInputError(
+            f"{path} is at schema version {version}, this bananacord's is {known}: "
+            + (
+                f"{doing} with the version that wrote it"
+                if version > known
+                else f"the bot brings it up to date at its next start (or `bananacord db migrate`); {doing} then"
+            )
+        )
+    return db
 
 
 async def run_usage(
@@ -67,8 +91,8 @@ async def run_usage(
     None is the default (month), and a period named together with since/until is refused."""
     if fmt not in FORMATS:
         raise UsageInputError(f"unknown format {fmt!r}: use {', '.join(FORMATS)}")
-    _check_id("--guild", guild_id)
-    _check_id("--user", user_id)
+    check_id("--guild", guild_id)
+    check_id("--user", user_id)
     quotas = settings.quotas
     period = report_period(period, since, until)
     try:
@@ -82,25 +106,8 @@ async def run_usage(
         )
     except ValueError as exc:  # a bound the report cannot show too (bot/store/usage.py _check_shown)
         raise UsageInputError(str(exc)) from None
-    path = settings.database.path
-    # Database.connect() would create an empty file: a typo in the path must not look like "no usage".
-    if not path.exists():
-        raise UsageInputError(f"no database at {path} (set database.path in the config the bot runs with)")
-    db = Database(path, busy_timeout=settings.database.busy_timeout_seconds)
-    # Read as it is, never migrated: a report runs beside the bot, and a schema changed under a running bot
-    # breaks the code it runs (`db migrate` is refused there for that reason; usage migrated all the same).
-    await db.connect(busy_wait=settings.database.busy_wait_seconds, migrate=False)
+    db = await open_current(settings, doing="report on it")
     try:
-        version, known = await db.schema_version(), latest_schema_version()
-        if version != known:
-            raise UsageInputError(
-                f"{path} is at schema version {version}, this bananacord's is {known}: "
-                + (
-                    "report on it with the version that wrote it"
-                    if version > known
-                    else "the bot brings it up to date at its next start (or `bananacord db migrate`); report then"
-                )
-            )
         reports = UsageReports(db)
         server: ServerStatus | None = None
         if user_id is None and fmt == "table":

@@ -21,6 +21,7 @@ from discord.ext import commands
 
 from bot.app import Bananacord
 from bot.models import JobState
+from bot.store.erasure import erased_since
 from bot.store.jobs import Job
 from bot.store.starred import Starred
 
@@ -70,6 +71,10 @@ class StarReaction(commands.Cog):
         starrers = await self.starred.starrers(guild_id, ids)
         now = self.bot.clock()
         gained, lost = reactors - starrers, starrers - reactors
+        # A member who erased their words (/privacy) since the image was shown lost their star on it then; the ⭐
+        # Discord still shows may be that one, not one given while the bot was away.
+        shown_at = min(job.finished_at or job.updated_at for job in jobs)
+        gained -= await erased_since(self.bot.services.db, guild_id, gained, shown_at)
         if gained:
             await self.starred.star_by(guild_id, gained, ids, now=now)
         if lost:

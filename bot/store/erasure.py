@@ -23,7 +23,7 @@ import csv
 import io
 import logging
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -102,6 +102,32 @@ def erased_request(request: GenerationRequest) -> GenerationRequest:
         derived_from=None if request.derived_from is None else request.derived_from.model_copy(update={"region": None}),
         came_from=request.came_from,
     )
+
+
+async def erased_since(db: Database, guild_id: int, user_ids: Iterable[int], when: float) -> set[int]:
+    """Those of these members who erased their words in the server at or after ``when``."""
+    ids = list(user_ids)
+    if not ids:
+        return set()
+    marks = ", ".join("?" * len(ids))
+    async with db.read() as conn:
+        rows = await conn.execute_fetchall(
+            f"SELECT user_id FROM member_erasures WHERE guild_id = ? AND erased_at >= ? AND user_id IN ({marks})",
+            (guild_id, when, *ids),
+        )
+    return {int(row[0]) for row in rows}
+
+
+async def servers_of(db: Database, user_id: int) -> list[int]:
+    """The servers where the bot keeps anything of the member's (requests, preferences, stars), by id."""
+    async with db.read() as conn:
+        rows = await conn.execute_fetchall(
+            "SELECT guild_id FROM jobs WHERE user_id = ? AND guild_id IS NOT NULL UNION "
+            "SELECT guild_id FROM member_preferences WHERE user_id = ? UNION "
+            "SELECT guild_id FROM starred WHERE user_id = ? ORDER BY guild_id",
+            (user_id, user_id, user_id),
+        )
+    return [int(row[0]) for row in rows]
 
 
 async def kept_about(db: Database, guild_id: int, user_id: int) -> KeptAbout:
@@ -189,6 +215,10 @@ async def _erase_member(db: Database, guild_id: int, user_id: int, *, now: float
         preferences = cursor.rowcount > 0
         cursor = await conn.execute("DELETE FROM starred WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
         stars = cursor.rowcount
+        await conn.execute(
+            "INSERT OR REPLACE INTO member_erasures (guild_id, user_id, erased_at) VALUES (?, ?, ?)",
+            (guild_id, user_id, now),
+        )
     erased = await _erase_requests(db, _ENDED_OF_MEMBER, (guild_id, user_id), now=now, chunk=chunk)
     async with db.read() as conn:
         unfinished = await _one(

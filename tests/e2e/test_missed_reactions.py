@@ -16,6 +16,7 @@ from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from cogs.missed_reactions import RECENT
 from tests.conftest import Clock, make_settings, start_bot
+from tests.e2e.test_privacy import erase_mine
 from tests.e2e.test_rework import imagine
 from tests.e2e.test_star_reaction import stars
 
@@ -202,3 +203,29 @@ async def test_a_crowd_s_stars_given_while_away_are_read_page_by_page_and_kept_a
     assert sorted(member for member, _ in stars(settings)) == crowd
     pages = [r for r in discord_fake.requests if r.method == "GET" and "/reactions/" in r.path]
     assert len(pages) == 2
+
+
+async def test_a_star_an_erasure_took_away_is_not_given_back_by_the_reaction_still_on_the_image(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, readings: pytest.LogCaptureFixture
+) -> None:
+    """/privacy's erasure deletes the member's stars; their ⭐ stays on the images in Discord (the bot cannot take a
+    member's reaction away without Manage Messages). Read again once the bot is back, that ⭐ gives nothing back; a ⭐
+    on an image shown after the erasure, given while the bot was away, is kept."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    clock = Clock()
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        before = await imagine(discord_fake, {"prompt": "starred before the erasure"})
+        assert await discord_fake.react(before.id, "⭐")
+        await discord_fake.wait_for(lambda: len(stars(settings)) == 1, timeout=10)
+        await erase_mine(discord_fake)
+        assert stars(settings) == []
+        after = await imagine(discord_fake, {"prompt": "shown after the erasure"})
+    finally:
+        await running.close()
+    await discord_fake.react(after.id, "⭐", seen=False)
+    assert await back(settings, discord_fake, clock, readings) == (
+        "reactions given while the bot was away: 2 of 2 image message(s) read; 1 starred, 0 unstarred, 0 ✉️ "
+        "copies sent for"
+    )
+    assert stars(settings) == [(discord_fake.member_id, job_of(settings, "shown after the erasure"))]

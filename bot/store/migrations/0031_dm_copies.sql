@@ -20,3 +20,12 @@ CREATE INDEX dm_copies_owed ON dm_copies (owed_at) WHERE owed_at IS NOT NULL;
 -- image shown before then is not taken up again.
 CREATE TABLE dm_copies_since (at REAL NOT NULL);
 INSERT INTO dm_copies_since (at) VALUES (CAST(strftime('%s', 'now') AS REAL));
+-- When each member last erased their words in a server (bot/store/erasure.py): the ⭐ still on an image shown before
+-- then may be one the erasure took away, which the reading of reactions missed while away (cogs/missed_reactions.py)
+-- must not give back.
+CREATE TABLE member_erasures (
+    guild_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    erased_at REAL NOT NULL,
+    PRIMARY KEY (guild_id, user_id)
+);
