@@ -128,9 +128,13 @@ class MissedReactions(commands.Cog):
             if not isinstance(emoji, str) or emoji not in STARS | ENVELOPES:
                 continue
             who = stars if emoji in STARS else envelopes
-            async for user in reaction.users():
-                if user.id != me:
-                    who.add(user.id)
+            # Super reactions are listed apart (Discord's type 1): a ⭐ given as one stars as live (its event is the
+            # same), and must not read as taken back.
+            kinds = [discord.ReactionType.normal] + ([discord.ReactionType.burst] if reaction.burst_count else [])
+            for kind in kinds:
+                async for user in reaction.users(type=kind):
+                    if user.id != me:
+                        who.add(user.id)
         return stars, envelopes
 
 

@@ -229,3 +229,27 @@ async def test_a_star_an_erasure_took_away_is_not_given_back_by_the_reaction_sti
         "copies sent for"
     )
     assert stars(settings) == [(discord_fake.member_id, job_of(settings, "shown after the erasure"))]
+
+
+async def test_a_super_reaction_star_is_kept_when_the_reactions_are_read_again(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, readings: pytest.LogCaptureFixture
+) -> None:
+    """Discord lists super reactions apart from the others: a ⭐ given as one (starred live, its event the same) is
+    not read as taken back, and one given while the bot was away stars too."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    clock = Clock()
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        image = await imagine(discord_fake, {"prompt": "super"})
+        assert await discord_fake.react(image.id, "⭐", burst=True)
+        await discord_fake.wait_for(lambda: len(stars(settings)) == 1, timeout=10)
+    finally:
+        await running.close()
+    await discord_fake.react(image.id, "⭐", user_id=discord_fake.other_member_id, seen=False, burst=True)
+    assert await back(settings, discord_fake, clock, readings) == (
+        "reactions given while the bot was away: 1 of 1 image message(s) read; 1 starred, 0 unstarred, 0 ✉️ "
+        "copies sent for"
+    )
+    assert sorted(member for member, _ in stars(settings)) == sorted(
+        [discord_fake.member_id, discord_fake.other_member_id]
+    )

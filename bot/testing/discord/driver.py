@@ -481,19 +481,23 @@ class FakeDiscord(StartsAndStops, World):
             message=message,
         )
 
-    async def react(self, message_id: int, emoji: str, *, user_id: int | None = None, seen: bool = True) -> bool:
-        """A member (the default one) adds a reaction in their client: kept on the message (``reacted``), and
-        MESSAGE_REACTION_ADD to the live client if it asked for the reactions intent (returned). ``seen=False``: while
-        the bot is away, as Discord does then: kept, and sent to nobody (a later session is not told either)."""
+    async def react(
+        self, message_id: int, emoji: str, *, user_id: int | None = None, seen: bool = True, burst: bool = False
+    ) -> bool:
+        """A member (the default one) adds a reaction in their client: kept on the message (``reacted``; a super
+        reaction, ``burst``, in ``burst_reacted``), and MESSAGE_REACTION_ADD to the live client if it asked for the
+        reactions intent (returned). ``seen=False``: while the bot is away, as Discord does then: kept, and sent to
+        nobody (a later session is not told either)."""
         message = self.messages.get(message_id)
         assert message is not None and not message.deleted, f"react: no message {message_id} in the fake"
         who = user_id or self.member_id
-        if who not in message.reacted.setdefault(emoji, []):
-            message.reacted[emoji].append(who)
+        kept = message.burst_reacted if burst else message.reacted
+        if who not in kept.setdefault(emoji, []):
+            kept[emoji].append(who)
         if not seen:
             return False
         await self._wait_for_live_connection()
-        sent = await self._gateway.announce_reaction(message, emoji, who)
+        sent = await self._gateway.announce_reaction(message, emoji, who, burst=burst)
         self.notify()
         return sent
 

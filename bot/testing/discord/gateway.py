@@ -238,7 +238,9 @@ class Gateway:
                 data["member"] = self.world.member(self.world.bot_user_id, with_user=False)
         await conn.dispatch(event, data)
 
-    async def announce_reaction(self, message: FakeMessage, emoji: str, user_id: int, *, removed: bool = False) -> bool:
+    async def announce_reaction(
+        self, message: FakeMessage, emoji: str, user_id: int, *, removed: bool = False, burst: bool = False
+    ) -> bool:
         """MESSAGE_REACTION_ADD for a member's reaction (a unicode emoji) to ``message``, as Discord sends it with the
         guild-message-reactions intent: the member with it; ``removed``: MESSAGE_REACTION_REMOVE, the reaction taken
         back, which Discord sends with neither the member nor the message's author. Returns whether it was sent."""
@@ -252,7 +254,7 @@ class Gateway:
             "message_id": str(message.id),
             "guild_id": str(self.world.guild_id),
             "emoji": {"id": None, "name": emoji},
-            "burst": False,
+            "burst": burst,
         }
         if not removed:
             data["member"] = self.world.member(user_id)

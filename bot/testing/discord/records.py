@@ -81,6 +81,8 @@ class FakeMessage:
     # Members' reactions (FakeDiscord.react), by emoji: who, in the order they reacted. Discord lists them on the
     # message (its ``reactions``, counted) and answers who reacted (GET .../reactions/{emoji}).
     reacted: dict[str, list[int]] = field(default_factory=dict)
+    # Members' super reactions (Discord's burst reactions, listed apart: GET .../reactions/{emoji}?type=1).
+    burst_reacted: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def loading(self) -> bool:

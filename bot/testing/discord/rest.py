@@ -538,14 +538,19 @@ class RestApi:
 
     async def _reactors(self, call: Call) -> web.StreamResponse:
         """Who reacted with an emoji, as Discord answers: users by id, ``limit`` (1-100, 25 unless given) after the
-        id ``after``; the bot among them where it reacted too. Needs Read Message History, as reading the message."""
+        id ``after``; the bot among them where it reacted too; ``type=1``: those who super-reacted instead. Needs Read
+        Message History, as reading the message."""
         self._readable(call)
         message = self._channel_message(call)
         emoji = urllib.parse.unquote(call.params["emoji"])
         limit = int(call.request.query.get("limit", 25))
         if not 1 <= limit <= 100:
             raise form_error([("limit", "int value should be between 1 and 100")])
-        who = set(message.reacted.get(emoji, [])) | ({self.world.bot_user_id} if emoji in message.reactions else set())
+        if call.request.query.get("type", "0") == "1":  # super reactions, listed apart
+            who = set(message.burst_reacted.get(emoji, []))
+        else:
+            mine = {self.world.bot_user_id} if emoji in message.reactions else set()
+            who = set(message.reacted.get(emoji, [])) | mine
         after = int(call.request.query.get("after", 0))
         return json_response(200, [self.world.user(uid) for uid in sorted(who) if uid > after][:limit])
 

@@ -641,16 +641,17 @@ class World:
 
     def reactions_of(self, message: FakeMessage) -> list[JSON]:
         """A message's ``reactions`` as Discord lists them: each emoji once, counted, ``me`` where the bot's own."""
-        emojis = list(dict.fromkeys([*message.reactions, *message.reacted]))
+        emojis = list(dict.fromkeys([*message.reactions, *message.reacted, *message.burst_reacted]))
         listed = []
         for emoji in emojis:
-            count = len(message.reacted.get(emoji, [])) + (emoji in message.reactions)
-            if count:
+            normal = len(message.reacted.get(emoji, [])) + (emoji in message.reactions)
+            burst = len(message.burst_reacted.get(emoji, []))
+            if normal + burst:
                 listed.append(
                     {
                         "emoji": {"id": None, "name": emoji},
-                        "count": count,
-                        "count_details": {"burst": 0, "normal": count},
+                        "count": normal + burst,
+                        "count_details": {"burst": burst, "normal": normal},
                         "me": emoji in message.reactions,
                         "me_burst": False,
                         "burst_colors": [],
