@@ -59,8 +59,11 @@ async def run_privacy(
 
 
 async def _servers(db: Database, user_id: int, guild_id: int | None) -> list[int]:
+    """The servers where the bot keeps something of the member's: every one, or ``guild_id`` alone."""
     found = await servers_of(db, user_id)
-    return [guild_id] if guild_id is not None and guild_id in found else [] if guild_id is not None else found
+    if guild_id is None:
+        return found
+    return [guild_id] if guild_id in found else []
 
 
 def _nothing(user_id: int, guild_id: int | None) -> str:
