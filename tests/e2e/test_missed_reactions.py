@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.testing.discord import FakeDiscord
+from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
 from cogs.missed_reactions import RECENT
 from tests.conftest import Clock, make_settings, start_bot
-from tests.e2e.test_privacy import erase_mine
+from tests.e2e.test_privacy import erase_mine, stored
 from tests.e2e.test_rework import imagine
 from tests.e2e.test_star_reaction import stars
 
@@ -25,6 +25,23 @@ def job_of(settings: Settings, prompt: str) -> str:
     with sqlite3.connect(settings.database.path) as conn:
         (found,) = conn.execute("SELECT id FROM jobs WHERE request_json LIKE ?", (f"%{prompt}%",)).fetchall()
     return str(found[0])
+
+
+def copy_of_row(settings: Settings, job_id: str, **changes: object) -> None:
+    """A copy of a job's row with ``changes`` (another id, message or server): a row as the bot writes them."""
+    with sqlite3.connect(settings.database.path) as conn:
+        cursor = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        row = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True)) | changes
+        conn.execute(f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+
+
+async def shown_then_away(settings: Settings, discord_fake: FakeDiscord, clock: Clock, prompt: str) -> FakeMessage:
+    """An image of ``prompt`` made, and the bot stopped."""
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        return await imagine(discord_fake, {"prompt": prompt})
+    finally:
+        await running.close()
 
 
 def reads_of(discord_fake: FakeDiscord, message_id: int) -> int:
@@ -161,20 +178,10 @@ async def test_no_more_than_the_latest_images_are_read(
 ) -> None:
     settings = make_settings(tmp_path, discord_fake, seaart)
     clock = Clock()
-    running = await start_bot(settings, discord_fake, clock)
-    try:
-        oldest = await imagine(discord_fake, {"prompt": "one image"})
-    finally:
-        await running.close()
-    with sqlite3.connect(settings.database.path) as conn:  # as many more shown since, each its own message
-        row = conn.execute("SELECT * FROM jobs").fetchone()
-        names = [d[0] for d in conn.execute("SELECT * FROM jobs").description]
-        for n in range(RECENT + 5):
-            copy = dict(zip(names, row, strict=True))
-            copy |= {"id": f"copy{n:012d}", "message_id": 10**15 + n, "finished_at": copy["finished_at"] + 1 + n}
-            conn.execute(
-                f"INSERT INTO jobs ({', '.join(copy)}) VALUES ({', '.join('?' * len(copy))})", list(copy.values())
-            )
+    oldest = await shown_then_away(settings, discord_fake, clock, "one image")
+    ((job_id, finished),) = stored(settings, "SELECT id, finished_at FROM jobs")
+    for n in range(RECENT + 5):  # as many more shown since, each its own message
+        copy_of_row(settings, job_id, id=f"copy{n:012d}", message_id=10**15 + n, finished_at=finished + 1 + n)
     assert await back(settings, discord_fake, clock, readings) == (
         f"reactions given while the bot was away: {RECENT} of {RECENT} image message(s) read; 0 starred, 0 unstarred, "
         "0 ✉️ copies sent for"
@@ -188,11 +195,7 @@ async def test_a_crowd_s_stars_given_while_away_are_read_page_by_page_and_kept_a
     """Discord lists who reacted 100 at a time: 150 members' ⭐ take two pages, and are kept in one write."""
     settings = make_settings(tmp_path, discord_fake, seaart)
     clock = Clock()
-    running = await start_bot(settings, discord_fake, clock)
-    try:
-        image = await imagine(discord_fake, {"prompt": "a crowd favourite"})
-    finally:
-        await running.close()
+    image = await shown_then_away(settings, discord_fake, clock, "a crowd favourite")
     crowd = [10**17 + n for n in range(150)]
     for member in crowd:
         await discord_fake.react(image.id, "⭐", user_id=member, seen=False)

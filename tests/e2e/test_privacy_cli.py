@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import sqlite3
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from bot.store.lock import DatabaseLock
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, answered, make_settings, start_bot
+from tests.e2e.test_missed_reactions import copy_of_row
 from tests.e2e.test_privacy import stored
 from tests.e2e.test_rework import imagine
 from tests.e2e.test_star_reaction import stars
@@ -30,17 +30,6 @@ async def privacy(tmp_path: Path, settings: Settings, *args: str) -> subprocess.
     folder.mkdir(exist_ok=True)
     cfg = config(folder, db=settings.database.path)
     return await asyncio.to_thread(cli, folder, "privacy", *args, "--config", str(cfg))
-
-
-def copied_elsewhere(settings: Settings, job_id: str) -> None:
-    """The member's request as if made in another server too (the fake Discord has one)."""
-    with sqlite3.connect(settings.database.path) as conn:
-        row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        names = [d[0] for d in conn.execute("SELECT * FROM jobs").description]
-        copy = dict(zip(names, row, strict=True)) | {"id": "e1sewhere0000001", "guild_id": ELSEWHERE}
-        copy["message_id"] = None
-        marks = ", ".join("?" * len(copy))
-        conn.execute(f"INSERT INTO jobs ({', '.join(copy)}) VALUES ({marks})", list(copy.values()))
 
 
 async def test_the_operator_shows_exports_and_erases_a_member_s_words_in_every_server(
@@ -59,7 +48,7 @@ async def test_the_operator_shows_exports_and_erases_a_member_s_words_in_every_s
     finally:
         await running.close()
     (mine,) = stored(settings, f"SELECT id FROM jobs WHERE user_id = {member}")
-    copied_elsewhere(settings, mine[0])
+    copy_of_row(settings, mine[0], id="e1sewhere0000001", guild_id=ELSEWHERE, message_id=None)  # used elsewhere too
     asked = stored(settings, f"SELECT created_at FROM jobs WHERE id = '{mine[0]}'")[0][0]
     day = datetime.fromtimestamp(asked, UTC).date().isoformat()
 
