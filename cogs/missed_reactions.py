@@ -22,6 +22,7 @@ from discord.ext import commands
 
 from bot.app import Bananacord
 from bot.store.refusals import log_refused_or_error
+from bot.time_away import TimeAway
 from cogs.dm_reaction import ENVELOPES, DmReaction, Reacted
 from cogs.star_reaction import STARS, StarReaction
 
@@ -36,9 +37,7 @@ PAUSE_SECONDS = 0.05
 class MissedReactions(commands.Cog):
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
-        # Since when the bot has been away from the gateway (wall clock; None: connected). A start's is when the
-        # previous run was last alive (None on a first start: nothing was missed).
-        self._away_since: float | None = bot.last_alive
+        self._away = TimeAway(bot.last_alive)
         self._reading: asyncio.Task[None] | None = None
 
     async def cog_unload(self) -> None:
@@ -49,16 +48,15 @@ class MissedReactions(commands.Cog):
 
     @commands.Cog.listener()
     async def on_disconnect(self) -> None:
-        if self._away_since is None:
-            self._away_since = time.time()
+        self._away.disconnected()
 
     @commands.Cog.listener()
     async def on_resumed(self) -> None:
-        self._away_since = None  # the session resumed: Discord replays what it missed
+        self._away.resumed()
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
-        since, self._away_since = self._away_since, None
+        since = self._away.new_session()
         if since is None:
             return
         before = self._reading if self._reading is not None and not self._reading.done() else None

@@ -55,6 +55,7 @@ from bot.store.erasure import words_kept
 from bot.store.jobs import Job, NewJob
 from bot.store.refusals import storage_busy, write_can_wait
 from bot.store.reply_notes import NoteInChannel, ReplyNotes
+from bot.time_away import TimeAway
 from bot.unread_mark import UnreadMark, earliest
 from cogs.channel_notes import ChannelNotes
 from cogs.editing import attachment_images, edit_request, image_proportion, message_images, unsupported_images
@@ -270,7 +271,7 @@ class Replies(commands.Cog):
         self._unread = UnreadMark(unread_mark_path(bot.settings))
         # Since when the bot has been away from the gateway (None: connected); the first connection's
         # is when the previous run was last alive, or where that run's unfinished catch-up began.
-        self._away_since: float | None = earliest(bot.last_alive, self._unread.read())
+        self._away = TimeAway(earliest(bot.last_alive, self._unread.read()))
         # Replies to the bot taken up by this run, live or from history (one may come both ways): id -> when.
         self._taken: dict[int, float] = {}
         self._catching_up: asyncio.Task[tuple[int, bool]] | None = None
@@ -290,18 +291,17 @@ class Replies(commands.Cog):
 
     @commands.Cog.listener()
     async def on_disconnect(self) -> None:
-        if self._away_since is None:
-            self._away_since = time.time()
+        self._away.disconnected()
 
     @commands.Cog.listener()
     async def on_resumed(self) -> None:
-        self._away_since = None  # the session resumed: Discord replays what it missed
+        self._away.resumed()
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
         self._channel_notes.resume()  # the notes in channels an earlier run left to delete
         # A new session (a start, or a resume Discord refused): whatever was posted meanwhile is lost.
-        since, self._away_since = self._away_since, None
+        since = self._away.new_session()
         if since is None:
             return
         self._unread.extend(since)
