@@ -40,7 +40,8 @@ The bot runs as its own process (`python -m bot run`, bench/harness.py) against 
     reference (its form filled in), Re-render 2K, Zoom out or the message menu's remix is used on it
     (bot/testing/soak.py Reworks), a new job in a new message, judged as a command is; --remixes of the
     Vary, Edit, zoom out and pan steps get Change prompt pressed under their own image once it shows (that
-    step again with other words);
+    step again with other words); some react ✉️ instead (a copy by DM), while the bot is down too (Discord
+    tells nobody: the bot reads it back when it is up, cogs/missed_reactions.py), and no ✉️ may bring two copies;
   * members who reply: --replies of the single-image commands get a reply asking for an edit once their
     image shows (bot/testing/soak_replies.py), live if the bot is on the gateway, else while it is away
     (Discord never delivers those; the bot must find them in the channel's history when back). Each must
@@ -431,6 +432,7 @@ class Run:
     member_actions: list[str]
     action_problems: list[str]
     reply_problems: list[str]
+    envelope_problems: list[str]  # a ✉️ answered with more than one copy
     log_errors: list[str]  # the bot's ERROR and CRITICAL lines, every process's
     log_secrets: list[str]  # lines of the bot's log carrying its token or a provider's key (masked)
     channel_deleted: str = ""  # --channel-delete: what was sent there and how it went
@@ -449,6 +451,7 @@ class Run:
             self.audit.problems()
             + [f"cancel: {p}" for p in self.action_problems]
             + [f"reply: {p}" for p in self.reply_problems]
+            + [f"envelope: {p}" for p in self.envelope_problems]
             + [f"moderation: {p}" for p in self.moderation_problems]
             + [f"bot log: {line}" for line in self.log_errors]
             + [f"credential in the bot's log: {line}" for line in self.log_secrets]
@@ -614,6 +617,7 @@ async def run_soak(plan: Plan) -> Run:
             )
             member_actions = actions.lines(db, record.finished) + reworks.lines(db) + replies.lines(db)
             reply_problems = replies.problems(db)
+            envelope_problems = reworks.problems()
             moderation = (moderator.lines(start) if moderator is not None else []) + room.lines()
             posted = [r.message for r in replies.posted if r.message is not None]
             moderation_problems = moderator.problems(db, sent + reworks.presses, posted) if moderator else []
@@ -640,6 +644,7 @@ async def run_soak(plan: Plan) -> Run:
         member_actions=member_actions,
         action_problems=action_problems,
         reply_problems=reply_problems,
+        envelope_problems=envelope_problems,
         log_errors=errors,
         log_secrets=leaks,
         channel_deleted=f"{doomed.sent} commands sent in it, deleted {doomed.deleted}" if doomed else "",

@@ -834,8 +834,10 @@ class Reworks:
         self.remixes = remixes
         self.patience = patience
         self.reworks: list[Rework] = []
-        # The ✉️ reactions given: (message id, member).
+        # The ✉️ reactions given: (message id, member); and those given while the bot was down, which Discord never
+        # tells it (cogs/missed_reactions.py reads them back at its next start).
         self.envelopes: list[tuple[int, int]] = []
+        self.envelopes_away = 0
         self._random = random.Random(f"{seed}-reworks")
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -889,8 +891,9 @@ class Reworks:
         rework.label = f"{label} of a step" if rework.of_step else label
         for _ in range(6):  # the bot may be down: the press waits for the next one
             if label == ENVELOPE:
+                away = not self.discord.connected
                 try:
-                    await self.discord.react(message.id, ENVELOPE, user_id=rework.command.user_id)
+                    await self.discord.react(message.id, ENVELOPE, user_id=rework.command.user_id, seen=not away)
                 except TimeoutError:
                     continue
                 except AssertionError:  # deleted meanwhile
@@ -898,6 +901,7 @@ class Reworks:
                     return
                 rework.outcome = "reacted ✉️"
                 self.envelopes.append((message.id, rework.command.user_id))
+                self.envelopes_away += away
                 return
             try:
                 if label == REMIX_MENU:
@@ -999,16 +1003,25 @@ class Reworks:
             + (", ".join(f"{o} {n}" for o, n in sorted(made.items())) or "none"),
             f"  {'':<16}      pressed: " + (", ".join(f"{label} {n}" for label, n in sorted(labels.items())) or "-"),
             f"  {'':<16}      their jobs ended: " + (", ".join(f"{s} {n}" for s, n in sorted(ended.items())) or "-"),
-            f"  {'':<16}      ✉️ reacted {len(self.envelopes)}: {self._copies()} copies with images came by DM",
+            f"  {'':<16}      ✉️ reacted {len(self.envelopes)} ({self.envelopes_away} while the bot was down): "
+            f"{sum(1 for n in self._copies() if n)} copies with images came by DM",
         ]
 
-    def _copies(self) -> int:
-        """The ✉️ reactions answered with a DM of the message's images (cogs/dm_reaction.py)."""
-        came = 0
-        for message_id, member in self.envelopes:
-            dms = self.discord.dms_to(member)
-            came += any(dm.files and f"/{message_id})" in json.dumps(dm.embeds) for dm in dms)
-        return came
+    def problems(self) -> list[str]:
+        """A ✉️ answered with more than one copy: each is sent once, a copy Discord made but whose answer was lost
+        included (its nonce), and one read back after a restart only where none was sent."""
+        return [
+            f"✉️ on message {message_id} by member {member}: {copies} copies"
+            for (message_id, member), copies in zip(self.envelopes, self._copies(), strict=True)
+            if copies > 1
+        ]
+
+    def _copies(self) -> list[int]:
+        """How many DMs with the message's images each ✉️ brought (cogs/dm_reaction.py)."""
+        return [
+            sum(1 for dm in self.discord.dms_to(member) if dm.files and f"/{message_id})" in json.dumps(dm.embeds))
+            for message_id, member in self.envelopes
+        ]
 
 
 async def settled_message(discord_fake: FakeDiscord, command: FakeInteraction, patience: float) -> FakeMessage | None:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.providers import provider_class
-from bot.testing.discord import FakeDiscord, FakeInteraction
+from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.providers import Chaos, FakeGemini, FakeKie, FakeSeaArt, FakeSegmind
 from bot.testing.providers._base import FakeProviderServer, Fault
 from bot.testing.serving import free_port
@@ -164,6 +164,11 @@ async def imagine(
         await asyncio.sleep(gap)
 
 
+def copies_by_dm(discord_fake: FakeDiscord, message: FakeMessage, member: int) -> list[FakeMessage]:
+    """The ✉️ copies of ``message``'s images the member has in their DMs (cogs/dm_reaction.py)."""
+    return [dm for dm in discord_fake.dms_to(member) if dm.files and f"/{message.id})" in json.dumps(dm.embeds)]
+
+
 def with_image(discord_fake: FakeDiscord, sent: list[FakeInteraction]) -> list[FakeInteraction]:
     """The single-image commands whose message shows their image (a reply to a batch must name one)."""
     messages = (discord_fake.messages.get(c.original_message_id or -1) for c in sent)
@@ -255,8 +260,14 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
             # Killed once the first image shows, while the last commands are being recorded and created.
             await discord_fake.wait_for(lambda: bool(with_image(discord_fake, sent)), timeout=20)
             await kill(first, discord_fake)
-            # While it is down, a member replies to that image: Discord sends the reply to nobody.
+            # While it is down, a member replies to that image: Discord sends the reply to nobody. Another asks for
+            # a copy of it (✉️), which Discord tells nobody either: the bot, back, reads it and sends the copy once.
             await replies.reply_to(with_image(discord_fake, sent)[0], live=False)
+            enveloped = discord_fake.messages[with_image(discord_fake, sent)[0].original_message_id or -1]
+            await discord_fake.react(enveloped.id, "✉️", user_id=discord_fake.other_member_id, seen=False)
+
+            def copies() -> list[FakeMessage]:
+                return copies_by_dm(discord_fake, enveloped, discord_fake.other_member_id)
 
             second = start_process(config, log, env)
             await discord_fake.wait_until_ready(timeout=30)
@@ -278,8 +289,12 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
             # before the bot is stopped (a stop here has no next start to send them, as the kill above has).
             with contextlib.suppress(TimeoutError):
                 await discord_fake.wait_for(lambda: not unpinged(db, discord_fake), timeout=20)
+            # The copy (unless a member deleted that message meanwhile, a seeded action).
+            await discord_fake.wait_for(lambda: bool(copies()) or enveloped.deleted, timeout=30)
+            await asyncio.sleep(0.5)  # a second copy would come now
         finally:
             stop(first, second)
+    assert enveloped.deleted or len(copies()) == 1, [dm.embeds for dm in copies()]
 
     record, result, report = judged(db, discord_fake, [seaart, kie], sent)
     assert result.submitted == JOBS + len(reworks.presses)
