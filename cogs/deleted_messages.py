@@ -1,6 +1,7 @@
 """A job whose message is deleted while it runs (by its member, a moderator, or a bulk purge) is
 cancelled: at the provider where it can be, uncharged, and its slot among the member's jobs in flight
-freed. Without this it ran on, to be delivered into a message that no longer exists.
+freed. Without this it ran on, to be delivered into a message that no longer exists. An ended job's
+message deleted so is marked deleted (``JobStore.messages_deleted``): /jobs no longer links to it.
 
 Every message deleted in a server the bot is in reaches it (the guild-messages intent), so the lookup
 is one indexed query (bot/store/jobs.py, ``active_shown_in``) per delete, or per bulk delete. A deleted
@@ -18,6 +19,7 @@ import discord
 from discord.ext import commands
 
 from bot.app import Bananacord
+from bot.store.refusals import log_refused_or_error
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,15 @@ class DeletedMessages(commands.Cog):
                 await self._cancel(await store.active_in(guild_id), "the bot is no longer in its server")
 
     async def _cancel_shown_in(self, message_ids: Collection[int]) -> None:
-        await self._cancel(await self.bot.services.runner.store.active_shown_in(message_ids), "its message was deleted")
+        store = self.bot.services.runner.store
+        await self._cancel(await store.active_shown_in(message_ids), "its message was deleted")
+        try:
+            gone = await store.messages_deleted(message_ids, now=self.bot.clock())
+        except Exception as exc:  # the database held up or refusing: /jobs still links the message, nothing worse
+            log_refused_or_error(log, exc, "%d deleted message(s) not marked deleted", len(message_ids))
+            return
+        if gone:
+            log.info("%d ended job(s) whose message was deleted in Discord marked deleted", gone)
 
     async def _cancel(self, job_ids: list[str], why: str) -> None:
         runner = self.bot.services.runner

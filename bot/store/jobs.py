@@ -668,6 +668,30 @@ class JobStore:
                 found.extend(str(row[0]) for row in await cur.fetchall())
         return found
 
+    async def messages_deleted(self, message_ids: Collection[int], *, now: float) -> int:
+        """The ended jobs shown in these messages, deleted in Discord (by a moderator, a purge, a member who may):
+        marked deleted (``deleted_by`` 0: Discord does not say by whom), so that /jobs and the privacy download no
+        longer link to them and the reading of missed reactions skips them. Read first, by the message_id index:
+        most messages deleted in a server are no image of the bot's, and cost no write. How many jobs."""
+        ids = list(message_ids)
+        marked = 0
+        for start in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[start : start + _IDS_PER_QUERY]
+            marks = ",".join("?" * len(chunk))
+            where = f"message_id IN ({marks}) AND deleted_by IS NULL AND state NOT IN ({_ACTIVE_MARKS})"
+            async with (
+                self.db.read() as conn,
+                conn.execute(f"SELECT 1 FROM jobs WHERE {where} LIMIT 1", (*chunk, *ACTIVE_STATES)) as cur,
+            ):
+                if await cur.fetchone() is None:
+                    continue
+            async with self.db.transaction() as conn:
+                cur = await conn.execute(
+                    f"UPDATE jobs SET deleted_by = 0, updated_at = ? WHERE {where}", (now, *chunk, *ACTIVE_STATES)
+                )
+                marked += cur.rowcount
+        return marked
+
     async def active_in(self, guild_id: int, channel_id: int | None = None) -> list[str]:
         """The unfinished jobs of a server, or of one of its channels (one just deleted, or a server the bot
         was removed from); by the guild-and-state index, the channel checked on the few rows it finds."""

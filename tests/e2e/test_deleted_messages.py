@@ -17,6 +17,8 @@ from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, RunningBot, make_settings, start_bot
 from tests.e2e.test_buttons import rows, start_running_job, states
+from tests.e2e.test_member_jobs import link, listed, private_list
+from tests.e2e.test_rework import imagine
 
 
 def owed(settings: Settings) -> int:
@@ -316,3 +318,28 @@ async def test_a_stop_while_a_deleted_message_s_cancel_waits_for_a_held_database
     # Ended before the database closed: before, one was left to fail on the closed database ("no active
     # connection", logged by asyncio as a task exception never retrieved).
     assert all(t.done() and (t.cancelled() or t.exception() is None) for t in catch_ups), catch_ups
+
+
+async def test_an_ended_image_whose_message_is_deleted_in_discord_is_no_longer_linked_by_jobs(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A moderator deletes a finished image's message in their client (or a purge takes it): /jobs listed a link
+    that led nowhere. The job is marked deleted (by nobody the bot knows: Discord does not say), and /jobs says so;
+    a member's own message deleted marks nothing."""
+    kept = await imagine(discord_fake, {"prompt": "kept"})
+    gone = await imagine(discord_fake, {"prompt": "deleted by a moderator"})
+    other = await discord_fake.post_message("an ordinary message")
+    await discord_fake.delete_messages(other.id)
+    await asyncio.sleep(0.3)
+    assert deleted_by(settings) == {"kept": None, "deleted by a moderator": None}
+    await discord_fake.delete_messages(gone.id)
+    await discord_fake.wait_for(lambda: deleted_by(settings) == {"kept": None, "deleted by a moderator": 0}, timeout=10)
+    listing = listed(await private_list(discord_fake))
+    assert link(discord_fake, kept) in listing and link(discord_fake, gone) not in listing
+    assert "message deleted" in listing
+
+
+def deleted_by(settings: Settings) -> dict[str, int | None]:
+    with sqlite3.connect(settings.database.path) as conn:
+        rows = conn.execute("SELECT json_extract(request_json, '$.prompt'), deleted_by FROM jobs").fetchall()
+    return {str(prompt): by for prompt, by in rows}

@@ -111,9 +111,11 @@ async def test_stars_and_envelopes_given_while_the_bot_was_away_are_taken_up_onc
     (copy,) = discord_fake.dms_to(other)
     assert copy.embeds[0]["footer"]["text"] == f"Job {job_of(settings, 'a red kite')}"
 
+    # The message deleted while away is marked so: /jobs no longer links it, and it is not read again.
+    assert stored(settings, f"SELECT deleted_by FROM jobs WHERE id = '{job_of(settings, 'a sandcastle')}'") == [(0,)]
     # Back once more: nothing sent or starred twice.
     assert await back(settings, discord_fake, clock, readings) == (
-        "reactions given while the bot was away: 3 of 3 image message(s) read; 0 starred, 0 unstarred, 0 ✉️ copies "
+        "reactions given while the bot was away: 2 of 2 image message(s) read; 0 starred, 0 unstarred, 0 ✉️ copies "
         "sent for"
     )
     assert len(discord_fake.dms_to(member)) == 2 and len(discord_fake.dms_to(other)) == 1
