@@ -1,11 +1,13 @@
-"""⭐ and ✉️ given while the bot was away, taken up once it is back.
+"""⭐, ✉️ and ❌ given while the bot was away, taken up once it is back.
 
 Discord delivers no event the bot missed while away (stopped for a restart or an update, or a gateway session it could
-not resume): a ✉️ given then brought no copy, and a ⭐ given or taken back then left ``/jobs starred:`` as it was. When
+not resume): a ✉️ given then brought no copy, a member's ❌ on their own image deleted nothing, and a ⭐ given or taken
+back then left ``/jobs starred:`` as it was. When
 a session begins after such a time (a start after an earlier run, a session Discord would not resume), the bot reads
 again the messages of its latest images (``RECENT`` at most, shown within ``LOOKBACK_SECONDS`` before it went away, or
-since), one at a time in the background, and who reacted ⭐ and ✉️ on each: the stars become what the ⭐ say
-(cogs/star_reaction.py ``take_up``), and each member whose ✉️ had no copy gets one (cogs/dm_reaction.py ``take_up``).
+since), one at a time in the background, and who reacted ⭐, ✉️ and ❌ on each: a message whose member reacted ❌
+is deleted (cogs/delete_reaction.py ``take_up``), the stars become what the ⭐ say (cogs/star_reaction.py
+``take_up``), and each member whose ✉️ had no copy gets one (cogs/dm_reaction.py ``take_up``).
 Reactions on older images are not read: each read is a request to Discord, and members react to what is new.
 """
 
@@ -23,6 +25,7 @@ from discord.ext import commands
 from bot.app import Bananacord
 from bot.store.refusals import log_refused_or_error
 from bot.time_away import TimeAway
+from cogs.delete_reaction import DELETE_REACTION, DeleteReaction
 from cogs.dm_reaction import ENVELOPES, DmReaction, Reacted
 from cogs.star_reaction import STARS, StarReaction
 
@@ -78,17 +81,27 @@ class MissedReactions(commands.Cog):
         # Rows are stamped by the bot's clock.
         start = self.bot.clock() - (time.time() - since) - LOOKBACK_SECONDS
         shown = await store.images_shown_since(start, limit=RECENT)
-        read = starred = unstarred = copies = 0
+        read = starred = unstarred = copies = deleted = 0
         for guild_id, channel_id, message_id in shown:
             if self.bot.services.runner.stopping:
                 break
             try:
-                stars, envelopes = await self._reactors(guild_id, channel_id, message_id)
+                stars, envelopes, crosses = await self._reactors(guild_id, channel_id, message_id)
             except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.info("reactions on message %s not read (%s)", message_id, exc)
                 continue
             read += 1
             star_cog, envelope_cog = self.bot.get_cog("StarReaction"), self.bot.get_cog("DmReaction")
+            cross_cog = self.bot.get_cog("DeleteReaction")
+            if crosses and isinstance(cross_cog, DeleteReaction):
+                job = await store.by_message(message_id)
+                if (
+                    job is not None
+                    and job.guild_id == guild_id
+                    and await cross_cog.take_up(job, channel_id, message_id, crosses)
+                ):
+                    deleted += 1
+                    continue  # its member deleted it: nothing more to take up there
             if isinstance(star_cog, StarReaction):
                 # A message deleted while the bot was away (no reactions left): its stars go, as a live delete's do.
                 gained, lost = await star_cog.take_up(guild_id, message_id, stars)
@@ -102,32 +115,34 @@ class MissedReactions(commands.Cog):
             await asyncio.sleep(PAUSE_SECONDS)
         log.info(
             "reactions given while the bot was away: %d of %d image message(s) read; %d starred, %d unstarred, "
-            "%d ✉️ copies sent for",
+            "%d ✉️ copies sent for, %d deleted by their member's ❌",
             read,
             len(shown),
             starred,
             unstarred,
             copies,
+            deleted,
         )
         return read
 
-    async def _reactors(self, guild_id: int, channel_id: int, message_id: int) -> tuple[set[int], set[int]]:
-        """Who reacted ⭐, and who ✉️, on the message (the bot left out); none on one deleted since."""
+    async def _reactors(self, guild_id: int, channel_id: int, message_id: int) -> tuple[set[int], set[int], set[int]]:
+        """Who reacted ⭐, who ✉️ and who ❌ on the message (the bot left out); none on one deleted since."""
         channel = self.bot.get_partial_messageable(channel_id, guild_id=guild_id)
         try:
             message = await channel.fetch_message(message_id)
         except discord.NotFound:
             # Deleted while the bot was away: marked so (not read again at the next start, nor linked by /jobs).
             await self.bot.services.runner.store.messages_deleted([message_id], now=self.bot.clock())
-            return set(), set()
+            return set(), set(), set()
         me = self.bot.user.id if self.bot.user is not None else None
         stars: set[int] = set()
         envelopes: set[int] = set()
+        crosses: set[int] = set()
         for reaction in message.reactions:
             emoji = reaction.emoji
-            if not isinstance(emoji, str) or emoji not in STARS | ENVELOPES:
+            if not isinstance(emoji, str) or emoji not in STARS | ENVELOPES | {DELETE_REACTION}:
                 continue
-            who = stars if emoji in STARS else envelopes
+            who = stars if emoji in STARS else envelopes if emoji in ENVELOPES else crosses
             # Super reactions are listed apart (Discord's type 1): a ⭐ given as one stars as live (its event is the
             # same), and must not read as taken back.
             kinds = [discord.ReactionType.normal] + ([discord.ReactionType.burst] if reaction.burst_count else [])
@@ -135,7 +150,7 @@ class MissedReactions(commands.Cog):
                 async for user in reaction.users(type=kind):
                     if user.id != me:
                         who.add(user.id)
-        return stars, envelopes
+        return stars, envelopes, crosses
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -101,7 +101,7 @@ async def test_stars_and_envelopes_given_while_the_bot_was_away_are_taken_up_onc
 
     assert await back(settings, discord_fake, clock, readings) == (
         "reactions given while the bot was away: 3 of 3 image message(s) read; 1 starred, 2 unstarred, 2 ✉️ copies "
-        "sent for"
+        "sent for, 0 deleted by their member's ❌"
     )
     assert stars(settings) == [(other, job_of(settings, "a paper lantern"))]
     copies = discord_fake.dms_to(member)
@@ -116,7 +116,7 @@ async def test_stars_and_envelopes_given_while_the_bot_was_away_are_taken_up_onc
     # Back once more: nothing sent or starred twice.
     assert await back(settings, discord_fake, clock, readings) == (
         "reactions given while the bot was away: 2 of 2 image message(s) read; 0 starred, 0 unstarred, 0 ✉️ copies "
-        "sent for"
+        "sent for, 0 deleted by their member's ❌"
     )
     assert len(discord_fake.dms_to(member)) == 2 and len(discord_fake.dms_to(other)) == 1
     assert stars(settings) == [(other, job_of(settings, "a paper lantern"))]
@@ -186,7 +186,7 @@ async def test_no_more_than_the_latest_images_are_read(
         copy_of_row(settings, job_id, id=f"copy{n:012d}", message_id=10**15 + n, finished_at=finished + 1 + n)
     assert await back(settings, discord_fake, clock, readings) == (
         f"reactions given while the bot was away: {RECENT} of {RECENT} image message(s) read; 0 starred, 0 unstarred, "
-        "0 ✉️ copies sent for"
+        "0 ✉️ copies sent for, 0 deleted by their member's ❌"
     )
     assert reads_of(discord_fake, oldest.id) == 0
 
@@ -203,7 +203,7 @@ async def test_a_crowd_s_stars_given_while_away_are_read_page_by_page_and_kept_a
         await discord_fake.react(image.id, "⭐", user_id=member, seen=False)
     assert await back(settings, discord_fake, clock, readings) == (
         "reactions given while the bot was away: 1 of 1 image message(s) read; 150 starred, 0 unstarred, 0 ✉️ "
-        "copies sent for"
+        "copies sent for, 0 deleted by their member's ❌"
     )
     assert sorted(member for member, _ in stars(settings)) == crowd
     pages = [r for r in discord_fake.requests if r.method == "GET" and "/reactions/" in r.path]
@@ -231,7 +231,7 @@ async def test_a_star_an_erasure_took_away_is_not_given_back_by_the_reaction_sti
     await discord_fake.react(after.id, "⭐", seen=False)
     assert await back(settings, discord_fake, clock, readings) == (
         "reactions given while the bot was away: 2 of 2 image message(s) read; 1 starred, 0 unstarred, 0 ✉️ "
-        "copies sent for"
+        "copies sent for, 0 deleted by their member's ❌"
     )
     assert stars(settings) == [(discord_fake.member_id, job_of(settings, "shown after the erasure"))]
 
@@ -253,8 +253,35 @@ async def test_a_super_reaction_star_is_kept_when_the_reactions_are_read_again(
     await discord_fake.react(image.id, "⭐", user_id=discord_fake.other_member_id, seen=False, burst=True)
     assert await back(settings, discord_fake, clock, readings) == (
         "reactions given while the bot was away: 1 of 1 image message(s) read; 1 starred, 0 unstarred, 0 ✉️ "
-        "copies sent for"
+        "copies sent for, 0 deleted by their member's ❌"
     )
     assert sorted(member for member, _ in stars(settings)) == sorted(
         [discord_fake.member_id, discord_fake.other_member_id]
     )
+
+
+async def test_a_member_s_cross_given_while_away_deletes_their_image_and_another_s_does_not(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, readings: pytest.LogCaptureFixture
+) -> None:
+    """As live: the ❌ of the member who asked for the image deletes its message (its stars go with it); another
+    member's ❌ is only a reaction."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    clock = Clock()
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        mine = await imagine(discord_fake, {"prompt": "unwanted"})
+        kept = await imagine(discord_fake, {"prompt": "wanted"})
+        assert await discord_fake.react(mine.id, "⭐", user_id=discord_fake.other_member_id)
+        await discord_fake.wait_for(lambda: len(stars(settings)) == 1, timeout=10)
+    finally:
+        await running.close()
+    await discord_fake.react(mine.id, "❌", seen=False)
+    await discord_fake.react(kept.id, "❌", user_id=discord_fake.other_member_id, seen=False)
+    assert await back(settings, discord_fake, clock, readings) == (
+        "reactions given while the bot was away: 2 of 2 image message(s) read; 0 starred, 0 unstarred, 0 ✉️ "
+        "copies sent for, 1 deleted by their member's ❌"
+    )
+    assert discord_fake.messages[mine.id].deleted and not discord_fake.messages[kept.id].deleted
+    deleted = dict(stored(settings, "SELECT json_extract(request_json, '$.prompt'), deleted_by FROM jobs"))
+    assert deleted == {"unwanted": discord_fake.member_id, "wanted": None}
+    assert stars(settings) == []
