@@ -1,10 +1,10 @@
 """A job whose message is deleted while it runs (by its member, a moderator, or a bulk purge) is
 cancelled: at the provider where it can be, uncharged, and its slot among the member's jobs in flight
 freed. Without this it ran on, to be delivered into a message that no longer exists. An ended job's
-message deleted so is marked deleted (``JobStore.messages_deleted``): /jobs no longer links to it.
+message deleted so is marked deleted (``JobStore.mark_gone``): /jobs no longer links to it.
 
 Every message deleted in a server the bot is in reaches it (the guild-messages intent), so the lookup
-is one indexed query (bot/store/jobs.py, ``active_shown_in``) per delete, or per bulk delete. A deleted
+is one indexed query (bot/store/jobs.py, ``shown_in``) per delete, or per bulk delete. A deleted
 channel takes its messages with it and Discord says so only once (CHANNEL_DELETE): every job still
 running in it is cancelled the same way (``active_in``), as are a thread's (THREAD_DELETE) and a server's
 when the bot is removed from it (GUILD_DELETE, or, removed while it was away, missing from the next READY).
@@ -72,9 +72,10 @@ class DeletedMessages(commands.Cog):
 
     async def _cancel_shown_in(self, message_ids: Collection[int]) -> None:
         store = self.bot.services.runner.store
-        await self._cancel(await store.active_shown_in(message_ids), "its message was deleted")
+        active, ended = await store.shown_in(message_ids)
+        await self._cancel(active, "its message was deleted")
         try:
-            gone = await store.messages_deleted(message_ids, now=self.bot.clock())
+            gone = await store.mark_gone(ended, now=self.bot.clock())
         except Exception as exc:  # the database held up or refusing: /jobs still links the message, nothing worse
             log_refused_or_error(log, exc, "%d deleted message(s) not marked deleted", len(message_ids))
             return

@@ -132,7 +132,8 @@ class MissedReactions(commands.Cog):
             message = await channel.fetch_message(message_id)
         except discord.NotFound:
             # Deleted while the bot was away: marked so (not read again at the next start, nor linked by /jobs).
-            await self.bot.services.runner.store.messages_deleted([message_id], now=self.bot.clock())
+            store = self.bot.services.runner.store
+            await store.mark_gone((await store.shown_in([message_id]))[1], now=self.bot.clock())
             return set(), set(), set()
         me = self.bot.user.id if self.bot.user is not None else None
         stars: set[int] = set()

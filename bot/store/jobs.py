@@ -655,42 +655,37 @@ class JobStore:
                 (job_id, *ACTIVE_STATES),
             )
 
-    async def active_shown_in(self, message_ids: Collection[int]) -> list[str]:
-        """The unfinished jobs shown in any of these messages (a batch's candidates share one); by the
-        message_id index (migration 0007), since it runs for every message deleted where the bot is."""
+    async def shown_in(self, message_ids: Collection[int]) -> tuple[list[str], list[str]]:
+        """The jobs shown in any of these messages (a batch's candidates share one): the unfinished ones, and the
+        ended ones not marked deleted yet. By the message_id index (migration 0007), in one read: it runs for every
+        message deleted where the bot is, and most are no image of the bot's."""
         ids = list(message_ids)
-        found: list[str] = []
+        active: list[str] = []
+        ended: list[str] = []
         for start in range(0, len(ids), _IDS_PER_QUERY):
             chunk = ids[start : start + _IDS_PER_QUERY]
             marks = ",".join("?" * len(chunk))
-            sql = f"SELECT id FROM jobs WHERE message_id IN ({marks}) AND state IN ({_ACTIVE_MARKS})"
-            async with self.db.read() as conn, conn.execute(sql, (*chunk, *ACTIVE_STATES)) as cur:
-                found.extend(str(row[0]) for row in await cur.fetchall())
-        return found
+            sql = (
+                f"SELECT id, state IN ({_ACTIVE_MARKS}) FROM jobs WHERE message_id IN ({marks}) "
+                f"AND (deleted_by IS NULL OR state IN ({_ACTIVE_MARKS}))"
+            )
+            async with self.db.read() as conn, conn.execute(sql, (*ACTIVE_STATES, *chunk, *ACTIVE_STATES)) as cur:
+                for job_id, unfinished in await cur.fetchall():
+                    (active if unfinished else ended).append(str(job_id))
+        return active, ended
 
-    async def messages_deleted(self, message_ids: Collection[int], *, now: float) -> int:
-        """The ended jobs shown in these messages, deleted in Discord (by a moderator, a purge, a member who may):
-        marked deleted (``deleted_by`` 0: Discord does not say by whom), so that /jobs and the privacy download no
-        longer link to them and the reading of missed reactions skips them. Read first, by the message_id index:
-        most messages deleted in a server are no image of the bot's, and cost no write. How many jobs."""
-        ids = list(message_ids)
-        marked = 0
-        for start in range(0, len(ids), _IDS_PER_QUERY):
-            chunk = ids[start : start + _IDS_PER_QUERY]
-            marks = ",".join("?" * len(chunk))
-            where = f"message_id IN ({marks}) AND deleted_by IS NULL AND state NOT IN ({_ACTIVE_MARKS})"
-            async with (
-                self.db.read() as conn,
-                conn.execute(f"SELECT 1 FROM jobs WHERE {where} LIMIT 1", (*chunk, *ACTIVE_STATES)) as cur,
-            ):
-                if await cur.fetchone() is None:
-                    continue
-            async with self.db.transaction() as conn:
-                cur = await conn.execute(
-                    f"UPDATE jobs SET deleted_by = 0, updated_at = ? WHERE {where}", (now, *chunk, *ACTIVE_STATES)
-                )
-                marked += cur.rowcount
-        return marked
+    async def mark_gone(self, job_ids: Sequence[str], *, now: float) -> int:
+        """Ended jobs whose message was deleted in Discord (by a moderator, a purge, a member who may) marked
+        deleted (``deleted_by`` 0: Discord does not say by whom), so that /jobs and the privacy download no longer
+        link to them and the reading of missed reactions skips them. How many."""
+        if not job_ids:
+            return 0
+        async with self.db.transaction() as conn:
+            cur = await conn.executemany(
+                "UPDATE jobs SET deleted_by = 0, updated_at = ? WHERE id = ? AND deleted_by IS NULL",
+                [(now, job_id) for job_id in job_ids],
+            )
+            return cur.rowcount
 
     async def active_in(self, guild_id: int, channel_id: int | None = None) -> list[str]:
         """The unfinished jobs of a server, or of one of its channels (one just deleted, or a server the bot

@@ -403,20 +403,27 @@ async def test_replies_whose_jobs_all_ended_unshown_are_left_unanswered(store: J
 
 
 async def test_the_unfinished_jobs_a_message_shows_are_found_by_index(store: JobStore) -> None:
-    """Run for every message deleted in a server: the jobs of those messages, unfinished only, and by index."""
+    """Run for every message deleted in a server: the jobs of those messages, unfinished and ended (not yet marked
+    deleted) apart, and by index."""
     running = await store.create(new_job(message_id=111), now=1.0, deadline_seconds=60)
     candidate = await store.create(new_job(message_id=222), now=1.0, deadline_seconds=60)
     ended = await store.create(new_job(message_id=222), now=1.0, deadline_seconds=60)
     await store.update(ended, now=2.0, state=JobState.CANCELLED)
     await store.create(new_job(message_id=333), now=1.0, deadline_seconds=60)
-    assert sorted(await store.active_shown_in([111, 222, 999])) == sorted([running.id, candidate.id])
-    assert await store.active_shown_in([]) == []
-    assert len(await store.active_shown_in([*range(1000, 2200), 111])) == 1  # more ids than one query takes
+    active, gone = await store.shown_in([111, 222, 999])
+    assert (sorted(active), gone) == (sorted([running.id, candidate.id]), [ended.id])
+    assert await store.shown_in([]) == ([], [])
+    assert len((await store.shown_in([*range(1000, 2200), 111]))[0]) == 1  # more ids than one query takes
+    # Marked deleted (in Discord): no longer among those to mark, and marked once.
+    assert await store.mark_gone([ended.id], now=3.0) == 1
+    assert await store.shown_in([222]) == ([candidate.id], [])
+    assert await store.mark_gone([ended.id], now=4.0) == 0
     async with (
         store.db.read() as conn,
         conn.execute(
-            "EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE message_id IN (?, ?) AND state IN (?, ?, ?, ?)",
-            (111, 222, "queued", "submitted", "running", "succeeded"),
+            "EXPLAIN QUERY PLAN SELECT id, state IN (?, ?) FROM jobs WHERE message_id IN (?, ?) "
+            "AND (deleted_by IS NULL OR state IN (?, ?))",
+            ("queued", "running", 111, 222, "queued", "running"),
         ) as cur,
     ):
         plan = " ".join(str(row[-1]) for row in await cur.fetchall())
