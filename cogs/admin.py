@@ -23,9 +23,10 @@ from bot.events import ProviderProblem, ProviderRecovered
 from bot.jobs import MAX_CANDIDATES
 from bot.preferences import served
 from bot.store.settings import GuildDefaults, ProviderHealth
+from cogs.channel_check import channel_check, server_check
 from cogs.errors import storage_answer
 from cogs.imagine import MODEL_CHOICES
-from cogs.moderation import record_moderation
+from cogs.moderation import LevelChannel, record_moderation
 from cogs.private_answers import answer_privately
 from cogs.ready_pings import pings_line
 
@@ -282,6 +283,35 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
                 lines.append(f"{caps.display_name}: {prices or 'price unknown'}")
             embed.add_field(name=name, value="\n".join(lines)[:1024], inline=False)
         await answer_privately(interaction, embed=embed)
+
+    @app_commands.command(name="check")
+    @app_commands.describe(channel="One channel or thread to look at in detail (left out: the whole server)")
+    async def check(self, interaction: discord.Interaction[Any], channel: LevelChannel | None = None) -> None:
+        """Where the bot lacks a permission it uses (to answer replies, ping, read links) and what that costs."""
+        guild = interaction.guild
+        me = guild.me if guild is not None else None
+        if guild is None or me is None:  # a server discord.py has not been sent yet (a start under way)
+            await answer_privately(interaction, "The bot is still getting to know this server: try again in a minute.")
+            return
+        if channel is None:
+            settings = await self.bot.services.moderation.guild(guild.id)
+            embed = server_check(
+                me, log_channel_id=settings.log_channel_id, alert_channel_id=self.bot.settings.admin.alert_channel_id
+            )
+            await answer_privately(interaction, embed=embed)
+            return
+        place = guild.get_channel_or_thread(channel.id)
+        if place is None:  # an archived thread is in no cache; a channel the bot cannot see is
+            try:
+                place = await guild.fetch_channel(channel.id)
+            except (discord.NotFound, discord.Forbidden):
+                await answer_privately(
+                    interaction,
+                    f"The bot cannot see {channel.mention}: it lacks View Channel there (or in the channel the thread "
+                    "belongs to), so replies, reactions and links there go unseen.",
+                )
+                return
+        await answer_privately(interaction, embed=channel_check(place, me))
 
     def _health_line(self, name: str, state: ProviderHealth | None) -> str:
         """A provider's health as routing treats it now. The stored state says it failed; whether it is still

@@ -82,6 +82,7 @@ MODERATORS = (
 )
 ADMINS = (
     "`/admin defaults` the server's model, provider, images per prompt and pings · `/admin providers` · "
+    "`/admin check` where the bot lacks a permission it uses · "
     "`/quota set|grant|reset|server` · `/usage report|export`"
 )
 

@@ -35,10 +35,14 @@ from .protocol import (
     ADMIN_PERMISSIONS,
     ALL_PERMISSIONS,
     BOT_PERMISSIONS,
+    CHANNEL_CATEGORY,
+    CHANNEL_FORUM,
+    CHANNEL_VOICE,
     FLAG_EPHEMERAL,
     FLAG_LOADING,
     MODERATOR_PERMISSIONS,
     PLAIN_MEMBER_PERMISSIONS,
+    overwrite,
 )
 from .records import ChaosFault, FakeInteraction, FakeMessage, RecordedRequest, UploadedFile
 
@@ -46,6 +50,9 @@ __all__ = [
     "ADMIN_PERMISSIONS",
     "ALL_PERMISSIONS",
     "BOT_PERMISSIONS",
+    "CHANNEL_CATEGORY",
+    "CHANNEL_FORUM",
+    "CHANNEL_VOICE",
     "CHAOS_PATHS",
     "FLAG_EPHEMERAL",
     "FLAG_LOADING",
@@ -57,5 +64,6 @@ __all__ = [
     "FakeMessage",
     "RecordedRequest",
     "UploadedFile",
+    "overwrite",
     "point_discord_py_at",
 ]

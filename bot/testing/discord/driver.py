@@ -218,6 +218,20 @@ class FakeDiscord(StartsAndStops, World):
         deny = [{"id": str(self.guild_id), "type": 0, "allow": "0", "deny": str(VIEW_CHANNEL)}] if hidden else []
         return self.add_text_channel(name, nsfw=nsfw, overwrites=deny)
 
+    async def set_overwrites(self, channel_id: int, overwrites: Sequence[JSON]) -> None:
+        """A moderator changes the channel's permissions (Discord's permission overwrites, as ``overwrite`` makes
+        them): the live client gets CHANNEL_UPDATE. Only what the client knows changes: Discord's answers to the
+        bot's REST calls do not follow them (``deny_reading`` does that for reading)."""
+        channel = self.set_channel_overwrites(channel_id, overwrites)
+        await self._gateway.announce_channel_update(channel)
+        self.notify()
+
+    async def set_role_permissions(self, role_id: int, permissions: int) -> None:
+        """An admin changes the role's permissions in the whole server: the live client gets GUILD_ROLE_UPDATE."""
+        role = self.change_role_permissions(role_id, permissions)
+        await self._gateway.announce_role_update(role)
+        self.notify()
+
     def add_attachment(self, data: bytes, filename: str, content_type: str | None, *, size: int | None = None) -> JSON:
         """Register bytes served at ``/attachments/{id}/{filename}``; returns a Discord attachment object.
 

@@ -222,6 +222,18 @@ class Gateway:
         else:
             await conn.dispatch("CHANNEL_DELETE", channel)
 
+    async def announce_channel_update(self, channel: JSON) -> None:
+        """CHANNEL_UPDATE with the channel as it is now (its permission overwrites changed, say)."""
+        conn = self.live_connection()
+        if conn is not None:
+            await conn.dispatch("CHANNEL_UPDATE", channel)
+
+    async def announce_role_update(self, role: JSON) -> None:
+        """GUILD_ROLE_UPDATE with the role as it is now (its permissions changed, say)."""
+        conn = self.live_connection()
+        if conn is not None:
+            await conn.dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(self.world.guild_id), "role": role})
+
     async def announce(self, event: str, message: FakeMessage) -> None:
         """Tell the live client about a non-ephemeral message change, as Discord would."""
         if not self.world.dispatch_message_events or message.ephemeral or message.channel_id not in self.world.channels:

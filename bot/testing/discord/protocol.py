@@ -107,7 +107,11 @@ INTENT_MESSAGE_CONTENT = 1 << 15
 # Message types (0 default, 19 a reply, 20 a chat-input command's response) and the DM channel type.
 MESSAGE_DEFAULT = 0
 MESSAGE_REPLY = 19
+CHANNEL_TEXT = 0
+CHANNEL_CATEGORY = 4
 CHANNEL_DM = 1
+CHANNEL_VOICE = 2  # its chat is a channel of messages, without threads
+CHANNEL_FORUM = 15  # no messages of its own: its posts are threads
 CHANNEL_PUBLIC_THREAD = 11  # a thread in a text channel; a forum's posts are threads too
 CHANNEL_PRIVATE_THREAD = 12  # seen only by its members and those who may manage threads
 THREAD_TYPES = frozenset({CHANNEL_PUBLIC_THREAD, CHANNEL_PRIVATE_THREAD})
@@ -169,3 +173,8 @@ _UNKNOWN_CODES = {
     "Webhook": 10015,
     "interaction": 10062,
 }
+
+
+def overwrite(target: int, *, allow: int = 0, deny: int = 0, member: bool = False) -> JSON:
+    """A channel's permission overwrite for a role (a member's, ``member=True``), as Discord sends it."""
+    return {"id": str(target), "type": 1 if member else 0, "allow": str(allow), "deny": str(deny)}

@@ -22,8 +22,11 @@ from .protocol import (
     ALL_PERMISSIONS,
     BOT_PERMISSIONS,
     CHANNEL_DM,
+    CHANNEL_FORUM,
     CHANNEL_PRIVATE_THREAD,
     CHANNEL_PUBLIC_THREAD,
+    CHANNEL_TEXT,
+    CHANNEL_VOICE,
     CREATE_FLAGS,
     DISCORD_EPOCH_MS,
     EDITABLE_FLAGS,
@@ -61,6 +64,19 @@ class Snowflakes:
             candidate = self._last + 1
         self._last = candidate
         return candidate
+
+
+# What Discord sends of a channel beyond a text channel's fields, by type (discord.py reads these).
+_KIND_FIELDS: dict[int, JSON] = {
+    CHANNEL_VOICE: {"bitrate": 64000, "user_limit": 0, "rtc_region": None, "video_quality_mode": 1},
+    CHANNEL_FORUM: {
+        "available_tags": [],
+        "default_reaction_emoji": None,
+        "default_thread_rate_limit_per_user": 0,
+        "default_sort_order": None,
+        "default_forum_layout": 0,
+    },
+}
 
 
 def now_iso() -> str:
@@ -302,25 +318,45 @@ class World:
         return [ch for ch in self.channels.values() if ch["type"] not in THREAD_TYPES]
 
     def add_text_channel(
-        self, name: str, *, cid: int | None = None, nsfw: bool = False, overwrites: Sequence[JSON] = ()
+        self,
+        name: str,
+        *,
+        cid: int | None = None,
+        nsfw: bool = False,
+        overwrites: Sequence[JSON] = (),
+        kind: int = CHANNEL_TEXT,
+        parent: int | None = None,
     ) -> int:
-        """A text channel of the guild, after the others; ``overwrites`` are Discord's permission overwrites."""
+        """A text channel of the guild, after the others; ``overwrites`` are Discord's permission overwrites;
+        ``kind`` another channel type members write in (a voice channel's chat, a forum: CHANNEL_* in
+        protocol.py), with the fields discord.py reads for it; ``parent`` the category it is in."""
         cid = self.snowflakes.next() if cid is None else cid
         self.channels[cid] = {
             "id": str(cid),
-            "type": 0,
+            "type": kind,
             "guild_id": str(self.guild_id),
             "name": name,
             "position": len(self.channels),
             "permission_overwrites": list(overwrites),
             "nsfw": nsfw,
             "topic": None,
-            "parent_id": None,
+            "parent_id": None if parent is None else str(parent),
             "rate_limit_per_user": 0,
             "last_message_id": None,
             "flags": 0,
+            **_KIND_FIELDS.get(kind, {}),
         }
         return cid
+
+    def set_channel_overwrites(self, cid: int, overwrites: Sequence[JSON]) -> JSON:
+        """The channel's permission overwrites become ``overwrites``; returns the channel as it is now."""
+        self.channels[cid]["permission_overwrites"] = list(overwrites)
+        return self.channels[cid]
+
+    def change_role_permissions(self, role_id: int, permissions: int) -> JSON:
+        """The role's server-wide permissions become ``permissions``; returns the role as it is now."""
+        self.roles[role_id]["permissions"] = str(permissions)
+        return self.roles[role_id]
 
     @staticmethod
     def _make_user(uid: int, username: str, *, bot: bool = False) -> JSON:
