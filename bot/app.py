@@ -66,6 +66,7 @@ EXTENSIONS = (
     "cogs.missed_reactions",
     "cogs.privacy",
     "cogs.help",
+    "cogs.welcome",
 )
 
 

@@ -311,6 +311,8 @@ class AdminSettings(_Section):
     role_id: int | None = None
     # Channel where the bot reports provider problems (a rejected key, no credit left).
     alert_channel_id: int | None = None
+    # A server that adds the bot gets one message saying how to start, in its system channel (cogs/welcome.py).
+    welcome_new_servers: bool = True
 
 
 class JobsSettings(_Section):

@@ -44,7 +44,7 @@ from .protocol import (
 from .records import FakeInteraction, FakeMessage, RecordedRequest
 from .rest import RestApi
 from .validation import walk_components
-from .world import World
+from .world import World, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -567,6 +567,17 @@ class FakeDiscord(StartsAndStops, World):
         self.bot_removed = True
         if seen:
             await self._gateway.announce_guild_delete()
+        self.notify()
+
+    async def add_bot(self, *, seen: bool = True) -> None:
+        """An admin adds the bot to the server (again, after ``remove_bot``): its member joins now (``joined_at``),
+        its channels answer its token again, and the live client gets GUILD_CREATE, which it takes as a server
+        joined. ``seen=False``: while the bot is stopped: the next READY lists the server again."""
+        self.bot_removed = False
+        self.members[self.bot_user_id]["joined_at"] = now_iso()
+        if seen:
+            await self._wait_for_live_connection()
+            await self._gateway.announce_guild_create()
         self.notify()
 
     async def delete_channel(self, channel_id: int) -> None:

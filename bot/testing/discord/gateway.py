@@ -204,6 +204,12 @@ class Gateway:
             }
             await conn.dispatch("GUILD_UPDATE", payload)
 
+    async def announce_guild_create(self) -> None:
+        """GUILD_CREATE with the whole guild: the bot was added to it."""
+        conn = self.live_connection()
+        if conn is not None:
+            await conn.dispatch("GUILD_CREATE", self.world.guild_create_payload())
+
     async def announce_guild_delete(self) -> None:
         """GUILD_DELETE without ``unavailable``: the bot is no longer in the guild (not an outage)."""
         conn = self.live_connection()

@@ -155,6 +155,8 @@ class World:
         # The bot was removed from the guild (kicked, or its owner took it out): its channels answer the
         # bot's token 403 Missing Access, and a new session gets no guild (remove_bot).
         self.bot_removed = False
+        # Where Discord posts the server's own welcomes (Server Settings -> Engagement); None: nowhere.
+        self.system_channel_id: int | None = self.channel_id
         # Channels where the bot may not read messages (no Read Message History): reading one by id, or the
         # history, answers its token 403 Missing Access; its commands there are answered all the same.
         self.unreadable: set[int] = set()
@@ -440,7 +442,7 @@ class World:
             "premium_tier": self.premium_tier,
             "premium_subscription_count": (0, 2, 7, 14)[self.premium_tier],
             "premium_progress_bar_enabled": False,
-            "system_channel_id": str(self.channel_id),
+            "system_channel_id": None if self.system_channel_id is None else str(self.system_channel_id),
             "system_channel_flags": 0,
             "rules_channel_id": None,
             "public_updates_channel_id": None,
