@@ -152,3 +152,18 @@ def channel_check(place: Place, me: discord.Member) -> discord.Embed:
         description=truncate("\n".join(lines), 4096),
         colour=WARNING if missing else BANANA,
     )
+
+
+def refusal_note(guild: discord.Guild) -> str | None:
+    """A line for the admins (their ``/help``, the welcome) when some channel refuses the bot a permission it uses;
+    None when none does, or the server is not known yet."""
+    me: discord.Member | None = guild.me  # typed as always there; None until the server's members arrive
+    if me is None:
+        return None
+    refusing = sum(len(group.channels) for group in shortfalls(in_order(guild), me))
+    if not refusing:
+        return None
+    return (
+        f"⚠️ {refusing} channel(s) refuse the bot a permission it uses (replies to images there go unanswered, slow "
+        "images ping nobody): `/admin check` names them."
+    )

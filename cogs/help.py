@@ -21,6 +21,7 @@ from bot.option_sets import option_sets_of
 from bot.preferences import model_at, preferred_model
 from bot.quotas import QuotaStatus
 from cogs.admin import is_admin
+from cogs.channel_check import refusal_note
 from cogs.moderation import is_moderator
 from cogs.places import level_at, place_of
 from cogs.policy import member_of
@@ -154,7 +155,8 @@ class Help(commands.Cog):
         if is_moderator(interaction, self.bot.settings.moderation.moderator_role_id):
             embed.add_field(name="Moderators", value=MODERATORS, inline=False)
         if is_admin(interaction, self.bot.settings.admin.role_id):
-            embed.add_field(name="Admins", value=ADMINS, inline=False)
+            note = refusal_note(interaction.guild) if interaction.guild is not None else None
+            embed.add_field(name="Admins", value=ADMINS if note is None else f"{ADMINS}\n{note}", inline=False)
         await answer_privately(interaction, embed=embed)
 
     async def _models(self, guild_id: int, user_id: int, level: int) -> str:

@@ -22,9 +22,10 @@ import discord
 from discord.ext import commands
 
 from bot.app import Bananacord
-from bot.channel_rights import EMBEDS, SEND, VIEW, Place, in_order, lacking, shortfalls
+from bot.channel_rights import EMBEDS, SEND, VIEW, Place, in_order, lacking
 from bot.nonces import message_nonce
 from bot.store import welcomes
+from cogs.channel_check import refusal_note
 from cogs.discord_again import TRIES_AGAIN, again_on_failure
 
 log = logging.getLogger(__name__)
@@ -59,28 +60,34 @@ def where_to_welcome(guild: discord.Guild, me: discord.Member) -> discord.TextCh
     return None
 
 
-def welcome_embed(guild: discord.Guild, me: discord.Member) -> discord.Embed:
+def welcome_embed(guild: discord.Guild) -> discord.Embed:
     embed = discord.Embed(
         title="🍌 Bananacord is here",
         description="Images from Google's Nano Banana models, made and worked on right here.\n\n" + MEMBERS,
         colour=BANANA,
     )
     embed.add_field(name="Moderators", value=MODERATORS, inline=False)
-    admins = ADMINS
-    refusing = sum(len(group.channels) for group in shortfalls(in_order(guild), me))
-    if refusing:
-        admins += (
-            f"\n⚠️ {refusing} channel(s) refuse the bot a permission it uses (replies to images there go unanswered, "
-            "slow images ping nobody): `/admin check` names them."
-        )
-    embed.add_field(name="Admins", value=admins, inline=False)
+    note = refusal_note(guild)
+    embed.add_field(name="Admins", value=ADMINS if note is None else f"{ADMINS}\n{note}", inline=False)
     return embed
 
 
 class Welcome(commands.Cog):
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
+        # Wall time, not the bot's clock: it is compared with Discord's joined_at.
         self._since: float | None = None
+
+    async def cog_load(self) -> None:
+        """Read (at the first start, write) since when servers are welcomed, at start-up, before the gateway: read
+        at the first server's arrival instead, it was a write in the same instant as the first commands and the
+        job loop's first steps, waiting with them on a database another program may hold."""
+        if not self.bot.settings.admin.welcome_new_servers:
+            return
+        try:
+            self._since = await welcomes.since(self.bot.services.db, now=time.time())
+        except sqlite3.Error as exc:  # read again at the first server's arrival
+            log.warning("could not read since when servers are welcomed (%s)", exc)
 
     @commands.Cog.listener()
     async def on_guild_join(self, guild: discord.Guild) -> None:
@@ -100,7 +107,6 @@ class Welcome(commands.Cog):
         db = self.bot.services.db
         try:
             if self._since is None:
-                # Wall time, not the bot's clock: it is compared with Discord's joined_at.
                 self._since = await welcomes.since(db, now=time.time())
             if joined.timestamp() <= self._since:
                 log.debug("guild %s: the bot was in it before welcomes began; none", guild.id)
@@ -116,7 +122,7 @@ class Welcome(commands.Cog):
             log.info("guild %s: no channel takes the bot's posts; no welcome", guild.id)
             return
         waits = self.bot.settings.jobs.final_edit_retry_seconds[:TRIES_AGAIN]
-        embed = welcome_embed(guild, me)
+        embed = welcome_embed(guild)
         try:
             await again_on_failure(
                 lambda: channel.send(

@@ -71,6 +71,7 @@ async def test_a_server_that_gives_the_bot_everything_is_told_so(
     running = await start_bot(make_settings(tmp_path, discord_fake, seaart), discord_fake)
     try:
         embed = await _check(discord_fake)
+        admins_help = _embed(discord_fake, await answered(discord_fake, "help", {}, user_id=discord_fake.admin_id))
     finally:
         await running.close()
     assert embed["description"] == (
@@ -79,6 +80,7 @@ async def test_a_server_that_gives_the_bot_everything_is_told_so(
     assert _fields(embed) == {
         "Moderation log": "none: blocks, bans and changes are kept in `/mod log` only (`/mod logchannel` sets one)."
     }
+    assert "⚠️" not in _fields(admins_help)["Admins"]
 
 
 async def test_channels_lacking_a_right_are_named_by_what_they_lack_and_what_that_costs(
@@ -111,6 +113,7 @@ async def test_channels_lacking_a_right_are_named_by_what_they_lack_and_what_tha
     try:
         embed = await _check(discord_fake)
         refused = await answered(discord_fake, "admin check", {}, user_id=discord_fake.member_id)
+        admins_help = _embed(discord_fake, await answered(discord_fake, "help", {}, user_id=discord_fake.admin_id))
     finally:
         await running.close()
     assert embed["description"].startswith("⚠️ 4 of 8 channels lack a permission the bot uses.")
@@ -133,6 +136,10 @@ async def test_channels_lacking_a_right_are_named_by_what_they_lack_and_what_tha
     assert "**Attach Files**: answers to replies cannot show their image." in history
     assert not {forum, voice, category, discord_fake.channel_id} & _mentioned(str(fields))
     assert "Manage Server" in str(answer_data(discord_fake, refused)), "a member who is no admin is refused"
+    assert _fields(admins_help)["Admins"].endswith(
+        "⚠️ 4 channel(s) refuse the bot a permission it uses (replies to images there go unanswered, slow images "
+        "ping nobody): `/admin check` names them."
+    ), "an admin's /help says so too"
 
 
 async def test_a_right_taken_away_while_the_bot_runs_is_seen_at_once(
