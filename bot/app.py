@@ -67,6 +67,7 @@ EXTENSIONS = (
     "cogs.privacy",
     "cogs.help",
     "cogs.welcome",
+    "cogs.mention_prompts",
 )
 
 

@@ -45,7 +45,8 @@ def make_line(count_cap: int) -> str:
         f"`resolution` and `count` ({at_once}) are optional"
         + ("; choices in braces, `a {red, green} bird`, make an image of each side by side" if count_cap > 1 else "")
         + ". `/blend` makes two or more images (attached, or "
-        "linked in `references`) into one. You are charged only for images you receive."
+        "linked in `references`) into one. Or write to the bot (`@Bananacord a fox at dawn`) and press its "
+        "**Imagine this**. You are charged only for images you receive."
     )
 
 

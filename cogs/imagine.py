@@ -1400,20 +1400,7 @@ class Imagine(commands.Cog):
             self._shown_attachment(await self._image_message(interaction, job), job)
             if await self.bot.services.moderation.active_ban(interaction.guild_id or 0, interaction.user.id):
                 await self.moderate(interaction, job.request)
-            catalogue = self.bot.services.catalogue
-            models = [(model, catalogue.display_name(model)) for model in catalogue.models()]
-            box = None
-            if len(models) > 1:
-                prefs = await self.bot.services.preferences.get(interaction.guild_id or 0, interaction.user.id)
-                defaults = await self.bot.services.settings_store.guild_defaults(interaction.guild_id or 0)
-                usual = model_for(
-                    catalogue,
-                    prefs,
-                    server_default=defaults.default_model,
-                    configured=self.bot.settings.imagine.default_model,
-                )
-                box = model_box(models, None, default_name=catalogue.display_name(usual))
-            await interaction.response.send_modal(ReferenceForm(job.id, box))
+            await interaction.response.send_modal(ReferenceForm(job.id, await self.model_choice(interaction)))
             return
         if action in VARIATIONS or action.startswith(REWORKS) or action in ("zoom-out", "square"):
             shown_on = await self._image_message(interaction, job)
@@ -1557,16 +1544,35 @@ class Imagine(commands.Cog):
         submit = self.on_edit_submit(interaction, match["job_id"], instruction, shape, region)
         await watched_answer(interaction, self.bot.services.db, where, submit, typed=instruction)
 
+    async def model_choice(self, interaction: discord.Interaction[Any]) -> discord.ui.Label[Any] | None:
+        """A form's Model list for a new request of the member's (Use as reference's, cogs/mention_prompts.py's):
+        first the model /imagine would use for them, chosen, then each served here; None when only one is."""
+        catalogue = self.bot.services.catalogue
+        models = [(model, catalogue.display_name(model)) for model in catalogue.models()]
+        if len(models) < 2:
+            return None
+        prefs = await self.bot.services.preferences.get(interaction.guild_id or 0, interaction.user.id)
+        defaults = await self.bot.services.settings_store.guild_defaults(interaction.guild_id or 0)
+        usual = model_for(
+            catalogue, prefs, server_default=defaults.default_model, configured=self.bot.settings.imagine.default_model
+        )
+        return model_box(models, None, default_name=catalogue.display_name(usual))
+
+    def picked_model(self, components: list[Any]) -> str | None:
+        """The model a form's Model list picked; None for the member's default (or a form without the list)."""
+        picked = submitted_values(components, MODEL_INPUT_ID)
+        model = None if not picked or picked[0] == DEFAULT_MODEL else picked[0]
+        if model is not None and model not in self.bot.services.catalogue.models():
+            raise InvalidRequestError("That model is not served here now; pick one from the form's list.")
+        return model
+
     async def on_reference_submit(
         self, interaction: discord.Interaction[Any], job_id: str, prompt: str, components: list[Any]
     ) -> None:
         """A new request from the form's prompt, as /imagine's, with the job's image as its first reference (for its
         style, character or subject alone where the form's *Use it for* says so): on the model picked in the form,
         else (its default, or a form without the choice) as /imagine chooses."""
-        picked_model = submitted_values(components, MODEL_INPUT_ID)
-        model = None if not picked_model or picked_model[0] == DEFAULT_MODEL else picked_model[0]
-        if model is not None and model not in self.bot.services.catalogue.models():
-            raise InvalidRequestError("That model is not served here now; pick one from the form's list.")
+        model = self.picked_model(components)
         picked_role = (submitted_values(components, ROLE_INPUT_ID) or [AS_IT_IS])[0]
         role = next((given for given in PARAMETERS.values() if given == picked_role), None)
         if role is None and picked_role != AS_IT_IS:

@@ -1,0 +1,192 @@
+"""A member who @mentions the bot with words ("@Bananacord a fox in the snow") is offered to make them an image.
+
+Members talk to bots that way, on a phone most of all, where a slash command's options are a chore; without this the
+bot said nothing at all, and the member was left to guess. The bot answers with a short reply (pinging nobody): how
+to make it, with an **Imagine this** button. Only the member who wrote it may press it: it opens a form holding their
+words (to change first, if they like) and the Model list of the Use as reference form; the form's submit is an
+``/imagine`` of those words (cogs/imagine.py ``Imagine.make``: their preferences, the suffix, the checks, moderation,
+quotas, the job's own message), with the images attached to their message as references. The button and the form
+carry the member's and the message's ids, so one opened before a restart still works; the words and images are read
+again from the message then, so a message edited since makes what it now says.
+
+The reply is only an offer: nothing is made or charged until the member sends the form. It is not offered for a
+reply (an edit of the bot's image: cogs/replies.py), for chatter ("thanks @Bananacord", "lol"), for a message that
+also mentions others (it speaks to them), nor more often than once every OFFER_EVERY_SECONDS per member, and it is
+deleted once its image is asked for (or after OFFER_SECONDS, while the bot runs).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+import aiohttp
+import discord
+from discord.ext import commands
+
+from bot.app import Bananacord
+from bot.errors import InvalidRequestError
+from cogs.imagine import Imagine, form_submit, submitted_text
+from cogs.private_answers import answer_privately
+from cogs.reference_form import PROMPT_INPUT_ID, prompt_box
+from cogs.replies import addresses_others, instruction, is_chatter
+from cogs.slow_answers import watched_answer
+
+log = logging.getLogger(__name__)
+
+# The button under the offer, and the form it opens: the member it is for and their message.
+BUTTON_ID = re.compile(r"bananacord:imagine-this:(?P<user_id>\d+):(?P<message_id>\d+)")
+FORM_ID = re.compile(r"bananacord:imagine-this-form:(?P<user_id>\d+):(?P<message_id>\d+)")
+# A member mentioning the bot again and again (a chat with it) gets one offer in this time.
+OFFER_EVERY_SECONDS = 30.0
+# An offer nobody took is deleted after this long (while the bot runs: a restart leaves it, its button working).
+OFFER_SECONDS = 600.0
+OFFER = (
+    "🎨 To make an image of that, press **Imagine this** (you can change the words first), or use `/imagine` "
+    "(type `/`). To change one of my images, reply to it."
+)
+
+
+def _button(user_id: int, message_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(
+        discord.ui.Button(
+            label="Imagine this",
+            emoji="🎨",
+            style=discord.ButtonStyle.primary,
+            custom_id=f"bananacord:imagine-this:{user_id}:{message_id}",
+        )
+    )
+    view.stop()  # routed by custom_id in on_interaction, not kept per message
+    return view
+
+
+class ImagineThisForm(discord.ui.Modal):
+    """The member's words, to send as an /imagine."""
+
+    def __init__(self, user_id: int, message_id: int, words: str, model: discord.ui.Label[Any] | None) -> None:
+        super().__init__(
+            title="Imagine this", custom_id=f"bananacord:imagine-this-form:{user_id}:{message_id}", timeout=None
+        )
+        description = "Your words from the message; the images attached to it go along as references."
+        self.add_item(prompt_box(description, "a fox in the snow, at dawn --ar 16:9", words=words))
+        if model is not None:
+            self.add_item(model)
+        self.stop()  # answered by on_interaction, as a form opened before a restart is
+
+
+class MentionPrompts(commands.Cog):
+    def __init__(self, bot: Bananacord) -> None:
+        self.bot = bot
+        self._offered: dict[tuple[int, int], float] = {}  # (server, member) -> when last offered
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        me = self.bot.user
+        if me is None or message.guild is None or message.author.bot or message.reference is not None:
+            return
+        role = message.guild.self_role
+        if me not in message.mentions and (role is None or role not in message.role_mentions):
+            return
+        words = instruction(message, me)
+        if is_chatter(words) or addresses_others(message, me):
+            return
+        key, now = (message.guild.id, message.author.id), time.monotonic()
+        if now - self._offered.get(key, -OFFER_EVERY_SECONDS) < OFFER_EVERY_SECONDS:
+            return
+        if len(self._offered) > 1000:  # only the last OFFER_EVERY_SECONDS count
+            self._offered = {k: at for k, at in self._offered.items() if now - at < OFFER_EVERY_SECONDS}
+        self._offered[key] = now
+        try:
+            await message.reply(
+                OFFER,
+                view=_button(message.author.id, message.id),
+                mention_author=False,
+                allowed_mentions=discord.AllowedMentions.none(),
+                delete_after=OFFER_SECONDS,
+            )
+        except (discord.HTTPException, TimeoutError, aiohttp.ClientError, OSError) as exc:
+            # A channel the bot may not post in (`/admin check` names it): the member is left as before.
+            why = f"HTTP {exc.status}" if isinstance(exc, discord.HTTPException) else type(exc).__name__
+            log.info("message %s mentions the bot; could not offer to imagine it (%s)", message.id, why)
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        if interaction.type is discord.InteractionType.component:
+            data: Any = interaction.data or {}
+            custom_id = str(data.get("custom_id", ""))
+            pressed = BUTTON_ID.fullmatch(custom_id)
+            if pressed is not None:
+                where = f"the Imagine this button of message {pressed['message_id']}"
+                opening = self._open_form(interaction, int(pressed["user_id"]), int(pressed["message_id"]))
+                await watched_answer(interaction, self.bot.services.db, where, opening)
+            return
+        sent = form_submit(interaction, FORM_ID)
+        if sent is None:
+            return
+        match, components = sent
+        words = submitted_text(components, PROMPT_INPUT_ID) or ""
+        where = f"the Imagine this form of message {match['message_id']}"
+        submit = self._imagine(interaction, int(match["user_id"]), int(match["message_id"]), words, components)
+        await watched_answer(interaction, self.bot.services.db, where, submit, typed=words)
+
+    async def _open_form(self, interaction: discord.Interaction[Any], user_id: int, message_id: int) -> None:
+        if interaction.user.id != user_id:
+            await answer_privately(
+                interaction, f"This is <@{user_id}>'s to press. To make an image of your own, use `/imagine`."
+            )
+            return
+        message = await self._message(interaction, message_id)
+        me = self.bot.user
+        if message is None or me is None:
+            await answer_privately(interaction, "Your message is gone, and its words with it: use `/imagine`.")
+            return
+        imagine = self.bot.get_cog("Imagine")
+        assert isinstance(imagine, Imagine)  # loaded before this cog (bot/app.py EXTENSIONS)
+        form = ImagineThisForm(user_id, message_id, instruction(message, me), await imagine.model_choice(interaction))
+        await interaction.response.send_modal(form)
+
+    async def _message(self, interaction: discord.Interaction[Any], message_id: int) -> discord.Message | None:
+        """The member's message, read again (its words may have been edited, its images are read as they are now)."""
+        channel = interaction.channel
+        if not isinstance(channel, discord.abc.Messageable):
+            return None
+        try:
+            return await channel.fetch_message(message_id)
+        except discord.NotFound:
+            return None
+        except discord.Forbidden:
+            raise InvalidRequestError(
+                "The bot may not read this channel's messages (Read Message History), so it cannot read yours: use "
+                "`/imagine`. (An admin's `/admin check` names what the bot lacks here.)"
+            ) from None
+
+    async def _imagine(
+        self, interaction: discord.Interaction[Any], user_id: int, message_id: int, words: str, components: list[Any]
+    ) -> None:
+        """The form sent: an /imagine of its words, with the message's images attached, as the member's own."""
+        if interaction.user.id != user_id:  # the form opens only for them: a forged submit
+            raise InvalidRequestError("This form is another member's. Use `/imagine` for your own.")
+        message = await self._message(interaction, message_id)
+        imagine = self.bot.get_cog("Imagine")
+        assert isinstance(imagine, Imagine)
+        attached = [] if message is None else list(message.attachments)
+        await imagine.make(interaction, words, model=imagine.picked_model(components), attached=attached, suffixed=True)
+        offer = interaction.message
+        if offer is None:
+            return
+        try:
+            # Taken once the answer is public, the job's own message: a private one refused, or asks the member to
+            # choose (an option and a parameter that disagree), and the offer stays for another try.
+            if (await interaction.original_response()).flags.ephemeral:
+                return
+            await offer.delete()
+        except discord.HTTPException as exc:
+            log.info("could not delete the offer %s once taken (HTTP %s)", offer.id, exc.status)
+
+
+async def setup(bot: commands.Bot) -> None:
+    assert isinstance(bot, Bananacord)
+    await bot.add_cog(MentionPrompts(bot))
