@@ -16,7 +16,7 @@ from bot.store import Database
 KINDS: dict[str, tuple[str, ...]] = {
     "blocks": ("blocked_prompt", "provider_block", "slow_pattern"),
     "bans": ("ban", "unban", "cooldown"),
-    "moderators' actions": ("cancel", "delete", "privacy_erased", "privacy_downloaded"),
+    "moderators' actions": ("cancel", "delete", "privacy_erased", "privacy_downloaded", "pause", "resume"),
     "settings": ("setting", "log_channel_gone"),
     "quotas and defaults": (
         "quota_override",
@@ -49,6 +49,8 @@ _DID = {
     "delete": "deleted an image",
     "privacy_erased": "erased a member's words",
     "privacy_downloaded": "downloaded a member's requests",
+    "pause": "paused image making",
+    "resume": "let image making go on again",
     "setting": "changed a moderation setting",
     "log_channel_gone": "the moderation log channel was deleted",
     "server_defaults": "changed the server's defaults",

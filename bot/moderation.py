@@ -81,6 +81,10 @@ class BannedError(InvalidRequestError):
     """The member may not use the bot (ban or cooldown)."""
 
 
+class PausedError(InvalidRequestError):
+    """The moderators paused image making where the request was made (/mod pause)."""
+
+
 class PromptBlockedError(InvalidRequestError):
     """The prompt hit a blocked term; nothing was sent or charged."""
 
@@ -125,6 +129,27 @@ class Ban:
     expires_at: float | None
     kind: str
     banned_by: int | None
+
+
+# A pause's channel_id for the whole server (bot/store/migrations/0033_pauses.sql).
+WHOLE_SERVER = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    channel_id: int  # WHOLE_SERVER, or the channel paused with its threads
+    until_at: float | None  # None: until a moderator lifts it
+    reason: str | None
+    paused_by: int
+    paused_at: float
+
+    def refusal(self) -> str:
+        """What a member whose request it refuses is told."""
+        where = "in this server" if self.channel_id == WHOLE_SERVER else f"in <#{self.channel_id}>"
+        until = f" until <t:{int(self.until_at)}:f>" if self.until_at is not None else ""
+        why = f" ({self.reason})" if self.reason else ""
+        paused = f"The moderators have paused image making {where}{until}{why}."
+        return f"{paused} Nothing was made, and you were not charged."
 
 
 def effective_level(
@@ -293,6 +318,7 @@ class ModerationStore:
         self._guilds: Kept[int, GuildModeration] = Kept()
         self._levels: Kept[int, dict[int, int]] = Kept()  # guild -> channel -> level
         self._bans: Kept[int, dict[int, Ban]] = Kept()  # guild -> member -> ban, expired ones included
+        self._pauses: Kept[int, dict[int, Pause]] = Kept()  # guild -> channel (WHOLE_SERVER) -> pause, lapsed too
         # Who tells moderators of a slow pattern (set by cogs/moderation.py), and when each was last told.
         self.on_slow_pattern: SlowPatternReport | None = None
         self._slow_told: dict[tuple[int, str | None], float] = {}
@@ -611,6 +637,53 @@ class ModerationStore:
         ):
             rows = await cur.fetchall()
         return [Ban(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    # ---- pauses ------------------------------------------------------------------------------
+
+    async def pause(
+        self, guild_id: int, channel_id: int, *, until_at: float | None, reason: str | None, by: int
+    ) -> None:
+        """Pause image making in the server (``WHOLE_SERVER``) or a channel; a pause there already is replaced."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                """INSERT INTO pauses (guild_id, channel_id, until_at, reason, paused_by, paused_at)
+                   VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, channel_id) DO UPDATE SET
+                   until_at = excluded.until_at, reason = excluded.reason, paused_by = excluded.paused_by,
+                   paused_at = excluded.paused_at""",
+                (guild_id, channel_id, until_at, reason, by, self.clock()),
+            )
+        self._pauses.wrote(guild_id)
+
+    async def resume(self, guild_id: int, channel_id: int) -> bool:
+        """Lift the pause of the server or a channel; False if none was in force there."""
+        in_force = any(p.channel_id == channel_id for p in await self.pauses(guild_id))
+        async with self.db.transaction() as conn:
+            await conn.execute("DELETE FROM pauses WHERE guild_id = ? AND channel_id = ?", (guild_id, channel_id))
+        self._pauses.wrote(guild_id)
+        return in_force
+
+    async def pauses(self, guild_id: int) -> list[Pause]:
+        """The pauses in force in the server: the whole server's first, then the channels' as they were made."""
+        kept = await self._pauses.get(guild_id, lambda: self._read_pauses(guild_id))
+        now = self.clock()
+        live = [p for p in kept.values() if p.until_at is None or p.until_at > now]
+        return sorted(live, key=lambda p: (p.channel_id != WHOLE_SERVER, p.paused_at))
+
+    async def pause_at(self, guild_id: int, channel_id: int | None, parent_id: int | None) -> Pause | None:
+        """The pause that holds where a request is made: the server's, else its channel's (a thread's: its own, else
+        its parent channel's)."""
+        places = (WHOLE_SERVER, channel_id, parent_id)
+        return next((p for p in await self.pauses(guild_id) if p.channel_id in places), None)
+
+    async def _read_pauses(self, guild_id: int) -> dict[int, Pause]:
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT channel_id, until_at, reason, paused_by, paused_at FROM pauses WHERE guild_id = ?", (guild_id,)
+            ) as cur,
+        ):
+            rows = await cur.fetchall()
+        return {int(r[0]): Pause(int(r[0]), r[1], r[2], int(r[3]), float(r[4])) for r in rows}
 
     # ---- audit ------------------------------------------------------------------------------
 

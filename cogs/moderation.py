@@ -37,7 +37,14 @@ from bot.gate import MAX_WORD_TERM_CHARS, Term
 from bot.job_list import line as request_line
 from bot.job_list import queue_heading, requests
 from bot.models import JobState
-from bot.moderation import MAX_LEVEL, MIN_LEVEL, GuildModeration, effective_level, honoured_levels
+from bot.moderation import (
+    MAX_LEVEL,
+    MIN_LEVEL,
+    WHOLE_SERVER,
+    GuildModeration,
+    effective_level,
+    honoured_levels,
+)
 from bot.nonces import message_nonce
 from bot.render import literal, truncate
 from bot.store.jobs import Job
@@ -622,6 +629,16 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         )
         bans = await store.bans(guild_id)
         embed.add_field(name="Banned or cooling down", value=str(len(bans)))
+        pauses = await store.pauses(guild_id)
+        if pauses:
+            lines = [
+                ("The whole server" if p.channel_id == WHOLE_SERVER else f"<#{p.channel_id}>")
+                + (f" until <t:{int(p.until_at)}:f>" if p.until_at is not None else " until `/mod resume`")
+                + f", by <@{p.paused_by}>"
+                + (f": {p.reason}" if p.reason else "")
+                for p in pauses
+            ]
+            embed.add_field(name="Paused", value=_fitted(lines, FIELD_CHARS), inline=False)
         embed.add_field(
             name="Log channel", value=f"<#{settings.log_channel_id}>" if settings.log_channel_id else "none"
         )
@@ -815,6 +832,66 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
             for b in rows
         ]
         await _private(interaction, _paged(lines, page, "/mod bans"))
+
+    # ---- pauses ----
+
+    @app_commands.command(name="pause")
+    @app_commands.describe(
+        channel="Only this channel (and its threads, or a forum's posts); left out: the whole server",
+        hours="Go on by itself after this many hours (left out: until /mod resume)",
+        reason="Why (members whose requests it refuses see it)",
+    )
+    async def pause(
+        self,
+        interaction: discord.Interaction[Any],
+        channel: LevelChannel | None = None,
+        hours: app_commands.Range[float, 0.01, 8760.0] | None = None,
+        reason: app_commands.Range[str, 1, MAX_REASON] | None = None,
+    ) -> None:
+        """Stop taking new image requests in the server or a channel, for a while or until resumed."""
+        guild_id = interaction.guild_id or 0
+        target = WHOLE_SERVER if channel is None else channel.id
+        until = self.bot.clock() + hours * 3600 if hours else None
+        await self.bot.services.moderation.pause(
+            guild_id, target, until_at=until, reason=reason, by=interaction.user.id
+        )
+        where = "in this server" if channel is None else f"in <#{target}>"
+        when = f" until <t:{int(until)}:f>" if until is not None else ""
+        await self._log(
+            interaction,
+            "pause",
+            f"paused image making {where}{when}: {reason or 'no reason given'}.",
+            channel_id=None if channel is None else target,
+            reason=reason,
+        )
+        await _private(
+            interaction,
+            f"Image making is paused {where}{when}. New requests there (commands, buttons, replies, forms) are "
+            "refused, saying so; those already made go on (`/mod queue` lists them, each with its Cancel). `/mod resume"
+            + ("" if channel is None else f" channel:<#{target}>")
+            + "` lifts it.",
+        )
+
+    @app_commands.command(name="resume")
+    @app_commands.describe(channel="The channel whose pause to lift; left out: the whole server's")
+    async def resume(self, interaction: discord.Interaction[Any], channel: LevelChannel | None = None) -> None:
+        """Take new image requests again where /mod pause stopped them."""
+        guild_id = interaction.guild_id or 0
+        target = WHOLE_SERVER if channel is None else channel.id
+        where = "in this server" if channel is None else f"in <#{target}>"
+        if not await self.bot.services.moderation.resume(guild_id, target):
+            others = await self.bot.services.moderation.pauses(guild_id)
+            listed = ", ".join(
+                "the whole server" if p.channel_id == WHOLE_SERVER else f"<#{p.channel_id}>" for p in others
+            )
+            await _private(
+                interaction, f"Image making was not paused {where}." + (f" Paused now: {listed}." if listed else "")
+            )
+            return
+        await self._log(
+            interaction, "resume", f"let image making go on {where}.", channel_id=None if channel is None else target
+        )
+        await _private(interaction, f"Image making goes on {where}: new requests are taken again.")
 
     @app_commands.command(name="queue")
     @app_commands.describe(page="Which page, when there are more than one message holds")

@@ -13,7 +13,7 @@ import discord
 from bot.app import Bananacord
 from bot.errors import InvalidRequestError
 from bot.models import GenerationRequest
-from bot.moderation import BannedError, PromptBlockedError
+from bot.moderation import BannedError, PausedError, PromptBlockedError
 from bot.preferences import defaults_left_for_working, defaults_left_out
 from bot.providers.base import Capabilities
 from bot.quotas import Member
@@ -51,6 +51,9 @@ async def moderate(
         why = f" Reason: {ban.reason}" if ban.reason else ""
         word = "on a cooldown" if ban.kind == "cooldown" else "banned from using this bot"
         raise BannedError(f"You are {word} in this server{until}.{why}")
+    pause = await store.pause_at(guild_id, channel_id, place.parent_id)
+    if pause is not None:
+        raise PausedError(pause.refusal())
     earlier = [turn.judged_words for turn in request.history]
     verdict, judged = await store.check_prompts(guild_id, request.judged_words, earlier)
     if verdict.blocked and judged != request.judged_words:

@@ -73,7 +73,7 @@ async def test_the_sweep_starts_at_the_migration_that_began_keeping_paid_rows(tm
             "ALTER TABLE jobs DROP COLUMN waits_for; DROP TABLE server_alerts; DROP INDEX jobs_words_kept;"
             "DROP INDEX jobs_erasure_unshown; ALTER TABLE jobs DROP COLUMN erasure_shown_at;"
             "ALTER TABLE jobs DROP COLUMN erased_at; DROP TABLE dm_copies; DROP TABLE dm_copies_since;"
-            "DROP TABLE member_erasures; DROP TABLE guild_welcomes; DROP TABLE welcomes_since;"
+            "DROP TABLE member_erasures; DROP TABLE guild_welcomes; DROP TABLE welcomes_since; DROP TABLE pauses;"
             "PRAGMA user_version = 22;"
         )
     before = time.time()
