@@ -11,7 +11,8 @@ again from the message then, so a message edited since makes what it now says.
 
 The reply is only an offer: nothing is made or charged until the member sends the form. It is not offered for a
 reply (an edit of the bot's image: cogs/replies.py), for chatter ("thanks @Bananacord", "lol"), for a message that
-also mentions others (it speaks to them), nor more often than once every OFFER_EVERY_SECONDS per member, and it is
+also mentions others (it speaks to them), where the moderators paused image making (/mod pause), nor more often than
+once every OFFER_EVERY_SECONDS per member, and it is
 deleted once its image is asked for (or after OFFER_SECONDS, while the bot runs).
 """
 
@@ -92,6 +93,10 @@ class MentionPrompts(commands.Cog):
             return
         words = instruction(message, me)
         if is_chatter(words) or addresses_others(message, me):
+            return
+        # Paused by the moderators (/mod pause; a raid, as like as not): no offer to add to the channel's noise.
+        parent = getattr(message.channel, "parent_id", None)
+        if await self.bot.services.moderation.pause_at(message.guild.id, message.channel.id, parent) is not None:
             return
         key, now = (message.guild.id, message.author.id), time.monotonic()
         if now - self._offered.get(key, -OFFER_EVERY_SECONDS) < OFFER_EVERY_SECONDS:

@@ -80,6 +80,12 @@ async def test_a_channel_paused_refuses_there_and_in_its_threads_until_resumed(
     assert in_thread.startswith(f"The moderators have paused image making in <#{general}>.")
     await imagine(discord_fake, {"prompt": "a fox elsewhere"}, channel_id=discord_fake.nsfw_channel_id)
     assert len(seaart.creates) == 1
+    # A mention of the bot gets no Imagine this offer where it is paused (cogs/mention_prompts.py), and one elsewhere.
+    bot = discord_fake.bot_user_id
+    await discord_fake.post_message(f"<@{bot}> a fox in the paused channel")
+    elsewhere = await discord_fake.post_message(f"<@{bot}> a fox", channel_id=discord_fake.nsfw_channel_id)
+    await discord_fake.wait_for(lambda: bool(discord_fake.bot_replies_to(elsewhere.id)))
+    assert not [m for m in discord_fake.messages_in(general) if m.author_id is None and m.reference is not None]
 
     lifted = await _said(discord_fake, "mod resume", {"channel": general}, user_id=moderator)
     assert lifted == f"Image making goes on in <#{general}>: new requests are taken again."
