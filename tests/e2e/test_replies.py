@@ -320,7 +320,8 @@ async def test_replies_that_are_not_edits_are_left_alone(
 
     with caplog.at_level(logging.INFO):
         await discord_fake.post_message("make it night")  # not a reply
-        await discord_fake.post_message(f"{bot} make it night")  # not a reply, though it names the bot
+        # Not a reply: no edit, though it names the bot (it gets the Imagine this offer: cogs/mention_prompts.py).
+        named = await discord_fake.post_message(f"{bot} make it night")
         await discord_fake.post_message(f"{bot} make it night", reply_to=friend.id)  # a member's image
         await discord_fake.post_message("make it night", reply_to=in_progress)  # no image yet
         await discord_fake.post_message("make it night", reply_to=in_progress, ping=False)  # no hint either
@@ -333,7 +334,11 @@ async def test_replies_that_are_not_edits_are_left_alone(
         await answer_to(discord_fake, settings, edit)
 
     assert len(jobs(settings)) == 3 and [c.json["prompt"] for c in seaart.creates][-1] == "make it night"
-    assert bot_channel_messages(discord_fake) == [*shown, bot_replies_to(discord_fake, edit.id)[0].id]
+    (offer,) = bot_replies_to(discord_fake, named.id)
+    assert "**Imagine this**" in (offer.content or "")
+    posted = bot_channel_messages(discord_fake)
+    assert posted[: len(shown)] == shown
+    assert sorted(posted[len(shown) :]) == sorted([offer.id, bot_replies_to(discord_fake, edit.id)[0].id])
     assert discord_fake.dms_to(discord_fake.member_id) == [] and discord_fake.dms_to(discord_fake.admin_id) == []
     # A message that starts with the bot's mention is not a failed prefix command.
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
