@@ -12,6 +12,7 @@ being made (uncharged); the bot itself, the server's owner and its admins cannot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import re
@@ -73,6 +74,8 @@ _BY_NUMBER = re.compile(r"#(\d{1,4})")
 PAGE_CHARS = 1850
 # /mod queue reads at most this many of the server's unfinished images, the oldest (a page holds a few).
 QUEUE_READ = 500
+# The most unfinished jobs `/mod pause cancel:` reads to cancel: a server's, however many a raid queued.
+CANCEL_READ = 100_000
 # Batches whose one log post is kept to edit as more of their candidates are blocked: a batch's candidates
 # end within its deadline, so only the latest few are ever edited.
 BATCH_POSTS_KEPT = 64
@@ -794,8 +797,38 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         """Write a cancel for each of the member's jobs still being made in this server (not charged, as a
         Cancel is: cogs/jobs.py), and count those whose image is already made, which are still delivered.
         Returns the jobs to cancel (runner.cancel carries each out) and that count."""
+        active, _ = await self.bot.services.runner.store.of_member(guild_id, user_id, ended=0)
+        return await self._cancel_these(active, by=by)
+
+    async def _cancel_jobs_in(
+        self, guild: discord.Guild | None, guild_id: int, channel_id: int, *, by: int
+    ) -> tuple[list[Job], int]:
+        """As ``_cancel_jobs_of``, for every member's jobs in the server (``WHOLE_SERVER``) or in a channel and its
+        threads (a thread's parent as discord.py knows it)."""
+        active = await self.bot.services.runner.store.unfinished_in_server(guild_id, limit=CANCEL_READ)
+        parents: dict[int, int | None] = {}
+
+        async def parent_of(place_id: int) -> int | None:
+            """The channel a thread hangs from (None for a channel): from discord.py's cache, else asked of Discord
+            once per place (a thread made while the bot was away, an archived one, is in no cache)."""
+            if place_id not in parents:
+                place = guild.get_channel_or_thread(place_id) if guild is not None else None
+                if place is None and guild is not None:
+                    with contextlib.suppress(discord.HTTPException):
+                        place = await guild.fetch_channel(place_id)
+                parents[place_id] = place.parent_id if isinstance(place, discord.Thread) else None
+            return parents[place_id]
+
+        here = [
+            job
+            for job in active
+            if channel_id in (WHOLE_SERVER, job.channel_id)
+            or (job.channel_id is not None and await parent_of(job.channel_id) == channel_id)
+        ]
+        return await self._cancel_these(here, by=by)
+
+    async def _cancel_these(self, active: list[Job], *, by: int) -> tuple[list[Job], int]:
         runner = self.bot.services.runner
-        active, _ = await runner.store.of_member(guild_id, user_id, ended=0)
         taken: list[Job] = []
         for request in requests(active):
             if not request.cancellable:
@@ -840,6 +873,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         channel="Only this channel (and its threads, or a forum's posts); left out: the whole server",
         hours="Go on by itself after this many hours (left out: until /mod resume)",
         reason="Why (members whose requests it refuses see it)",
+        cancel="Also cancel the requests generating and waiting there now (not charged)",
     )
     async def pause(
         self,
@@ -847,30 +881,43 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         channel: LevelChannel | None = None,
         hours: app_commands.Range[float, 0.01, 8760.0] | None = None,
         reason: app_commands.Range[str, 1, MAX_REASON] | None = None,
+        cancel: bool = False,
     ) -> None:
         """Stop taking new image requests in the server or a channel, for a while or until resumed."""
         guild_id = interaction.guild_id or 0
         target = WHOLE_SERVER if channel is None else channel.id
         until = self.bot.clock() + hours * 3600 if hours else None
-        await self.bot.services.moderation.pause(
-            guild_id, target, until_at=until, reason=reason, by=interaction.user.id
-        )
+        store = self.bot.services.moderation
+        await store.pause(guild_id, target, until_at=until, reason=reason, by=interaction.user.id)
         where = "in this server" if channel is None else f"in <#{target}>"
         when = f" until <t:{int(until)}:f>" if until is not None else ""
+        cancelled: list[Job] = []
+        if cancel:  # after the pause is written, so nothing new starts there meanwhile
+            cancelled, arriving = await self._cancel_jobs_in(
+                interaction.guild, guild_id, target, by=interaction.user.id
+            )
+            jobs = f" Cancelled {_plural(len(cancelled), 'image')} being made or waiting there (not charged)."
+            if arriving:
+                verb = "is" if arriving == 1 else "are"
+                jobs += f" {_plural(arriving, 'image')} already made {verb} still being delivered."
+        else:
+            jobs = " Those already made go on (`/mod queue` lists them, each with its Cancel)."
         await self._log(
             interaction,
             "pause",
-            f"paused image making {where}{when}: {reason or 'no reason given'}.",
+            f"paused image making {where}{when}: {reason or 'no reason given'}.{jobs if cancel else ''}",
             channel_id=None if channel is None else target,
             reason=reason,
         )
+        resume = "`/mod resume" + ("" if channel is None else f" channel:<#{target}>") + "` lifts it."
         await _private(
             interaction,
             f"Image making is paused {where}{when}. New requests there (commands, buttons, replies, forms) are "
-            "refused, saying so; those already made go on (`/mod queue` lists them, each with its Cancel). `/mod resume"
-            + ("" if channel is None else f" channel:<#{target}>")
-            + "` lifts it.",
+            f"refused, saying so.{jobs} {resume}",
         )
+        runner = self.bot.services.runner
+        for job in cancelled:  # after the answer: each may wait on its provider (as /mod ban's are)
+            await runner.cancel(job.id, by_user=interaction.user.id)
 
     @app_commands.command(name="resume")
     @app_commands.describe(channel="The channel whose pause to lift; left out: the whole server's")

@@ -16,7 +16,7 @@ from bot.testing.providers import FakeSeaArt
 from cogs.moderation import REFUSED
 from tests.conftest import Clock, RunningBot, answer_data, answered
 from tests.e2e.test_buttons import ephemeral_reply
-from tests.e2e.test_rework import imagine, press
+from tests.e2e.test_rework import delivered, imagine, press
 
 
 def _audit(settings: Settings) -> list[tuple[Any, ...]]:
@@ -94,3 +94,50 @@ async def test_a_channel_paused_refuses_there_and_in_its_threads_until_resumed(
     again = await _said(discord_fake, "mod resume", {}, user_id=moderator)
     assert again == "Image making was not paused in this server."
     assert _audit(settings) == [("pause", moderator, general, None), ("resume", moderator, general, None)]
+
+
+async def test_a_pause_with_cancel_stops_what_is_being_made_there_and_nothing_elsewhere(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """``cancel:True`` on #general: another member's image there and one in its thread are cancelled (not charged,
+    SeaArt told), the one in another channel is made and delivered."""
+    moderator, general = discord_fake.moderator_id, discord_fake.channel_id
+    thread = discord_fake.add_thread(general, "ideas")
+    seaart.hold(True)
+    await discord_fake.slash_command("imagine", {"prompt": "a fox here"})
+    await discord_fake.slash_command(
+        "imagine", {"prompt": "a fox in the thread"}, channel_id=thread, user_id=discord_fake.other_member_id
+    )
+    elsewhere = await discord_fake.slash_command(
+        "imagine", {"prompt": "a fox elsewhere"}, channel_id=discord_fake.nsfw_channel_id
+    )
+    await discord_fake.wait_for(lambda: len(seaart.creates) == 3)
+    told = await _said(discord_fake, "mod pause", {"channel": general, "cancel": True}, user_id=moderator)
+    assert f"Image making is paused in <#{general}>." in told
+    assert "Cancelled 2 images being made or waiting there (not charged)." in told
+    await discord_fake.wait_for(
+        lambda: sorted(r[0] for r in _rows(settings)) == ["cancelled", "cancelled", "running"], timeout=15
+    )
+    seaart.hold(False)
+    await delivered(discord_fake, elsewhere)
+    expected = {
+        "a fox here": ("cancelled", "refunded", moderator),
+        "a fox in the thread": ("cancelled", "refunded", moderator),
+        "a fox elsewhere": ("delivered", "committed", None),
+    }
+    await discord_fake.wait_for(
+        lambda: {prompt: (state, charge, by) for prompt, state, charge, by in _jobs(settings)} == expected, timeout=15
+    )
+    await discord_fake.wait_for(lambda: sum(job.cancelled for job in seaart.jobs.values()) == 2, timeout=15)
+
+
+def _rows(settings: Settings) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(settings.database.path) as conn:
+        return conn.execute("SELECT state FROM jobs").fetchall()
+
+
+def _jobs(settings: Settings) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(settings.database.path) as conn:
+        return conn.execute(
+            "SELECT json_extract(request_json, '$.prompt'), state, charge_state, cancelled_by FROM jobs"
+        ).fetchall()
