@@ -57,6 +57,9 @@ With --moderation, a moderator blocks a term every seventh prompt carries and ba
 --members 2 or more) --moderation seconds into the sending, typing each command again until the bot
 confirms it (bot/testing/soak_moderation.py): no command or press made after a confirmation may become a
 job it forbids.
+With --pause S, a moderator pauses image making in the whole server S s into the sending for a few seconds, typing
+/mod pause and then /mod resume until the bot confirms each (bot/testing/soak_moderation.py Pauser): no command,
+press or reply made while it holds may become a job.
 With --ping-after 0, every request's end pings its member (cogs/ready_pings.py), so the pings meet the
 faults too: Discord's 5xx on a post it made, kills between an end and its ping (the next start's sweep owes it);
 no request may be pinged twice, and no ping may mention anyone but its member.
@@ -121,7 +124,7 @@ from bot.testing.soak import (
     providers_not_told,
     unpinged,
 )
-from bot.testing.soak_moderation import Moderator, with_term
+from bot.testing.soak_moderation import PAUSE_SECONDS, Moderator, Pauser, with_term
 from bot.testing.soak_replies import ReplyEdits
 from bot.testing.soak_server_room import ServerRoom
 
@@ -165,6 +168,7 @@ class Plan:
     guild_in_flight: int | None = None  # images the server may have generating at once, with quota_daily
     guild_monthly: int | None = None  # units the server may use a month, with quota_daily
     moderation: float | None = None  # seconds into the sending when a moderator blocks a term and bans a member
+    pause: float | None = None  # seconds into the sending when a moderator pauses the server (for PAUSE_SECONDS)
     callbacks: bool = False  # kie.ai calls the bot back (CALLBACK_MIX: some lost, replayed, forged or late)
     ping_after: float | None = None  # [imagine] ping_after_seconds (None: the bot's default, 45 s)
     server_changes: int = 0  # times an admin changes the server's images at once while sending, with quota_daily
@@ -520,6 +524,7 @@ async def run_soak(plan: Plan) -> Run:
             locks_held: list[str] = []
             locking: asyncio.Task[list[str]] | None = None
             moderating: asyncio.Task[None] | None = None
+            pausing: asyncio.Task[None] | None = None
             changing: asyncio.Task[None] | None = None
             room = ServerRoom(discord_fake, plan.server_changes, plan.guild_in_flight or 3, seed=plan.seed)
             try:
@@ -533,6 +538,7 @@ async def run_soak(plan: Plan) -> Run:
                 )
                 members = [discord_fake.member_id] + [discord_fake.snowflakes.next() for _ in range(plan.members - 1)]
                 moderator = Moderator(discord_fake, members[1]) if plan.moderation is not None else None
+                pauser = Pauser(discord_fake) if plan.pause is not None else None
                 reworks = Reworks(discord_fake, plan.reworks, seed=plan.seed, remixes=plan.remixes)
                 replies = ReplyEdits(discord_fake, plan.replies, seed=plan.seed)
                 sending = asyncio.create_task(
@@ -541,6 +547,8 @@ async def run_soak(plan: Plan) -> Run:
                 start = time.monotonic()
                 if moderator is not None and plan.moderation is not None:
                     moderating = asyncio.create_task(moderator.act(plan.moderation))
+                if pauser is not None and plan.pause is not None:
+                    pausing = asyncio.create_task(pauser.act(plan.pause))
                 if plan.server_changes:
                     changing = asyncio.create_task(room.act(plan.spread, start))
                 deleting = (
@@ -575,6 +583,8 @@ async def run_soak(plan: Plan) -> Run:
                 locks_held = await locking
                 if moderating is not None:
                     await moderating
+                if pausing is not None:
+                    await pausing
                 if changing is not None:
                     await changing
                 outage.cancel()
@@ -600,7 +610,7 @@ async def run_soak(plan: Plan) -> Run:
                     with contextlib.suppress(TimeoutError):
                         await discord_fake.wait_for(lambda: not unpinged(db, discord_fake), timeout=20)
             finally:
-                for task in (locking, moderating, changing):
+                for task in (locking, moderating, pausing, changing):
                     if task is not None and not task.done():
                         task.cancel()
                 if bot is not None:
@@ -619,8 +629,10 @@ async def run_soak(plan: Plan) -> Run:
             reply_problems = replies.problems(db)
             envelope_problems = reworks.problems()
             moderation = (moderator.lines(start) if moderator is not None else []) + room.lines()
+            moderation += pauser.lines(start) if pauser is not None else []
             posted = [r.message for r in replies.posted if r.message is not None]
             moderation_problems = moderator.problems(db, sent + reworks.presses, posted) if moderator else []
+            moderation_problems += pauser.problems(db, sent + reworks.presses, posted) if pauser else []
             errors = log_errors(workdir / "bot.log")
             lost_creates = lost_create_line(workdir / "bot.log") if plan.callbacks else ""
             leaks = log_secrets(workdir / "bot.log", (BOT_TOKEN, PROVIDER_KEY, WEBHOOK_HMAC_KEY))
@@ -876,6 +888,13 @@ def main() -> None:
         help="S s into the sending, a moderator blocks a term and bans the second member (needs --members 2+)",
     )
     parser.add_argument(
+        "--pause",
+        type=float,
+        metavar="S",
+        help=f"S s into the sending, a moderator pauses image making in the server for {PAUSE_SECONDS:g} s "
+        "(/mod pause, then /mod resume): nothing made meanwhile may become a job",
+    )
+    parser.add_argument(
         "--callbacks",
         action="store_true",
         help="kie.ai calls the bot back when a task ends; some callbacks lost, replayed, forged or late",
@@ -950,6 +969,7 @@ def main() -> None:
         in_flight=args.in_flight,
         waiting=args.waiting,
         moderation=args.moderation,
+        pause=args.pause,
         guild_in_flight=args.guild_in_flight,
         guild_monthly=args.guild_monthly,
         callbacks=args.callbacks,

@@ -451,6 +451,8 @@ def _why_refused(discord_fake: FakeDiscord, interaction: FakeInteraction) -> str
         return "banned"
     if "this server does not allow" in text or "no longer allows" in text:
         return "blocked term"
+    if "have paused image making" in text:  # --pause: cogs/policy.py's words for a moderator's pause
+        return "paused"
     return "other"
 
 

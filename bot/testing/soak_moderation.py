@@ -7,7 +7,8 @@ confirmation, the rule is absolute, kills and restarts notwithstanding: no comma
 banned member, nor any carrying the blocked term, may become a job; nor may a reply the banned member
 posts after it (bot/testing/soak_replies.py). ``problems`` names each one that did.
 Commands made before the confirmation may go either way (one being recorded while the moderator typed
-was legitimately accepted).
+was legitimately accepted). With --pause, a moderator pauses image making in the whole server for a few seconds
+(``/mod pause``, then ``/mod resume``: ``Pauser``): nothing made while it holds may become a job.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ TERM_EVERY = 7
 # How often the moderator types a command the bot did not confirm, and how long each waits for an answer.
 ATTEMPTS = 12
 ANSWER_WAIT = 10.0
+# How long a --pause holds before the moderator lets image making go on.
+PAUSE_SECONDS = 4.0
 
 
 def with_term(prompt: str, index: int) -> str:
@@ -61,32 +64,7 @@ class Moderator:
         """After ``delay`` s, block the term, then ban the member, each until the bot confirms it."""
         await asyncio.sleep(delay)
         for rule in (self.block, self.ban):
-            await self._until_confirmed(rule)
-
-    async def _until_confirmed(self, rule: Rule) -> None:
-        for _ in range(ATTEMPTS):
-            try:
-                asked = await self.discord.slash_command(rule.command, rule.options, user_id=self.discord.moderator_id)
-            except TimeoutError:  # no bot on the gateway for a while: type it again once there is
-                rule.tries.append("no bot")
-                continue
-            answer = await self._answer(asked)
-            if rule.confirmed_by in answer:
-                rule.confirmed_at, rule.confirmed_wall = time.monotonic(), time.time()
-                return
-            rule.tries.append(answer[:80] or "no answer")
-            await asyncio.sleep(1.0)
-
-    async def _answer(self, asked: FakeInteraction) -> str:
-        """What the moderator reads: the answer's text once it is final ("" if none came)."""
-
-        def text() -> str:
-            message = self.discord.messages.get(asked.original_message_id or -1)
-            return "" if message is None or message.loading else (message.content or "")
-
-        with contextlib.suppress(TimeoutError):
-            await self.discord.wait_for(lambda: bool(text()), timeout=ANSWER_WAIT)
-        return text()
+            await until_confirmed(self.discord, rule)
 
     def problems(
         self, db: Path, interactions: Iterable[FakeInteraction], replies: Iterable[FakeMessage] = ()
@@ -122,17 +100,103 @@ class Moderator:
         }
         found = []
         for reply in replies:
-            # The message's timestamp, not its id: an id carries whole milliseconds only.
-            late = datetime.fromisoformat(reply.timestamp).timestamp() - banned_at
+            late = _made_at(reply) - banned_at
             if reply.author_id == self.banned and late > 0 and reply.id in made:
                 found.append(f"reply {reply.id}: made a job, posted by the banned member {late:.1f} s after the ban")
         return found
 
     def lines(self, began: float) -> list[str]:
         """How the moderator's commands went, for a report (``began``: the soak's start, monotonic)."""
-        out = []
-        for rule in (self.block, self.ban):
-            when = f"confirmed at {rule.confirmed_at - began:.1f} s" if rule.confirmed_at else "NEVER confirmed"
-            tries = f" after {len(rule.tries)} unconfirmed ({'; '.join(rule.tries)})" if rule.tries else ""
-            out.append(f"moderator: /{rule.command} {when}{tries}")
-        return out
+        return [_rule_line(rule, began) for rule in (self.block, self.ban)]
+
+
+async def until_confirmed(discord_fake: FakeDiscord, rule: Rule) -> None:
+    """Type ``rule``'s command as the moderator until the bot confirms it (ATTEMPTS at most)."""
+    for _ in range(ATTEMPTS):
+        try:
+            asked = await discord_fake.slash_command(rule.command, rule.options, user_id=discord_fake.moderator_id)
+        except TimeoutError:  # no bot on the gateway for a while: type it again once there is
+            rule.tries.append("no bot")
+            continue
+        answer = await _answer(discord_fake, asked)
+        if rule.confirmed_by in answer:
+            rule.confirmed_at, rule.confirmed_wall = time.monotonic(), time.time()
+            return
+        rule.tries.append(answer[:80] or "no answer")
+        await asyncio.sleep(1.0)
+
+
+async def _answer(discord_fake: FakeDiscord, asked: FakeInteraction) -> str:
+    """What the moderator reads: the answer's text once it is final ("" if none came)."""
+
+    def text() -> str:
+        message = discord_fake.messages.get(asked.original_message_id or -1)
+        return "" if message is None or message.loading else (message.content or "")
+
+    with contextlib.suppress(TimeoutError):
+        await discord_fake.wait_for(lambda: bool(text()), timeout=ANSWER_WAIT)
+    return text()
+
+
+def _rule_line(rule: Rule, began: float) -> str:
+    when = f"confirmed at {rule.confirmed_at - began:.1f} s" if rule.confirmed_at else "NEVER confirmed"
+    tries = f" after {len(rule.tries)} unconfirmed ({'; '.join(rule.tries)})" if rule.tries else ""
+    return f"moderator: /{rule.command} {when}{tries}"
+
+
+def _made_at(reply: FakeMessage) -> float:
+    """A member's message's time on the wall clock: its timestamp, not its id (an id carries whole milliseconds)."""
+    return datetime.fromisoformat(reply.timestamp).timestamp()
+
+
+class Pauser:
+    """A moderator who pauses image making in the whole server (``/mod pause``) for PAUSE_SECONDS, then lets it go on
+    (``/mod resume``), each typed until the bot confirms it. Between the pause's confirmation and the first try of
+    the resume, no command, press or reply may become a job, kills and restarts notwithstanding (the pause is kept in
+    SQLite); before and after, either way."""
+
+    def __init__(self, discord_fake: FakeDiscord) -> None:
+        self.discord = discord_fake
+        self.pause = Rule("mod pause", {"reason": "soak"}, "Image making is paused")
+        self.resume = Rule("mod resume", {}, "Image making goes on")
+        self.resume_typed: float | None = None  # monotonic, as FakeInteraction.created_at
+        self.resume_typed_wall: float | None = None
+
+    async def act(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await until_confirmed(self.discord, self.pause)
+        if self.pause.confirmed_at is None:
+            return
+        await asyncio.sleep(PAUSE_SECONDS)
+        self.resume_typed, self.resume_typed_wall = time.monotonic(), time.time()
+        await until_confirmed(self.discord, self.resume)
+
+    def problems(
+        self, db: Path, interactions: Iterable[FakeInteraction], replies: Iterable[FakeMessage] = ()
+    ) -> list[str]:
+        """Each command, press or reply made while the server was paused that became a job."""
+        paused, paused_wall = self.pause.confirmed_at, self.pause.confirmed_wall
+        if paused is None or paused_wall is None or not db.exists():
+            return []
+        until = self.resume_typed if self.resume_typed is not None else float("inf")
+        until_wall = self.resume_typed_wall if self.resume_typed_wall is not None else float("inf")
+        rows = jobs_by_interaction(db_rows(db, "SELECT interaction_id, id, batch_index, request_json FROM jobs"))
+        found = [
+            f"job(s) {', '.join(str(j['id']) for j in rows[i.id])}: made {i.created_at - paused:.1f} s into the pause"
+            for i in interactions
+            if rows.get(i.id) and paused < i.created_at < until
+        ]
+        made = {
+            int(r["reply_to_message_id"])
+            for r in db_rows(db, "SELECT reply_to_message_id FROM jobs")
+            if r["reply_to_message_id"] is not None
+        }
+        found += [
+            f"reply {reply.id}: made a job, posted {_made_at(reply) - paused_wall:.1f} s into the pause"
+            for reply in replies
+            if reply.id in made and paused_wall < _made_at(reply) < until_wall
+        ]
+        return found
+
+    def lines(self, began: float) -> list[str]:
+        return [_rule_line(self.pause, began), _rule_line(self.resume, began)]

@@ -59,7 +59,7 @@ from bot.testing.soak import (
     shows_an_image,
     unpinged,
 )
-from bot.testing.soak_moderation import Moderator, with_term
+from bot.testing.soak_moderation import Moderator, Pauser, with_term
 from bot.testing.soak_replies import ReplyEdits, is_batch
 from bot.testing.soak_server_room import ServerRoom
 from tests.conftest import BOT_TOKEN, SEAART_KEY
@@ -584,7 +584,8 @@ async def test_a_ban_and_a_blocked_term_hold_from_the_moment_the_moderator_is_to
     typing each again until the bot confirms it, under provider chaos and lost answers; then the bot is
     killed and a new one takes over. From each confirmation on, no command, press or reply by the banned
     member, and no command or press whose job would carry the term (a Re-roll of an older prompt too), may
-    become a job, in either process."""
+    become a job, in either process. Last, the moderator pauses the whole server for a few seconds (/mod pause,
+    then /mod resume): nothing made while it holds may become a job."""
     times = random.Random(SEED)
     seaart = FakeSeaArt(
         api_key=SEAART_KEY,
@@ -601,6 +602,7 @@ async def test_a_ban_and_a_blocked_term_hold_from_the_moment_the_moderator_is_to
         members = [discord_fake.member_id, discord_fake.snowflakes.next(), discord_fake.snowflakes.next()]
         config = write_config(tmp_path, discord_fake, ("seaart", seaart))
         moderator = Moderator(discord_fake, banned=members[1])
+        pauser = Pauser(discord_fake)
         reworks = Reworks(discord_fake, 0.5, seed=SEED, patience=20, remixes=0.5)
         replies = ReplyEdits(discord_fake, 0.4, seed=SEED, patience=20, delay=(0.0, 1.0))
 
@@ -625,6 +627,12 @@ async def test_a_ban_and_a_blocked_term_hold_from_the_moment_the_moderator_is_to
             second = start_process(config, log)
             await discord_fake.wait_until_ready(timeout=30)
             await send(21, 14)
+            # Then the whole server paused for a few seconds (/mod pause, /mod resume), commands sent meanwhile.
+            pausing = asyncio.create_task(pauser.act(0.0))
+            await discord_fake.wait_for(lambda: pauser.pause.confirmed_at is not None, timeout=60)
+            await send(35, 4)
+            await pausing
+            await send(39, 3)
             await reworks.finish()
             await replies.finish()
             sent += reworks.presses
@@ -633,6 +641,13 @@ async def test_a_ban_and_a_blocked_term_hold_from_the_moment_the_moderator_is_to
             stop(first, second)
 
     _, result, report = judged(db, discord_fake, [seaart], sent)
+    paused_too_late = pauser.problems(db, sent, [r.message for r in replies.posted if r.message is not None])
+    assert paused_too_late == [], "\n".join([*paused_too_late, *pauser.lines(0.0), report])
+    paused, resumed = pauser.pause.confirmed_at, pauser.resume_typed
+    assert paused is not None and resumed is not None and pauser.resume.confirmed_at is not None, pauser.lines(0.0)
+    # Refused as paused, but the banned member's (a ban is checked first) and any press a ban or term refuses.
+    during = [i for i in sent if paused < i.created_at < resumed and i.user_id != members[1]]
+    assert during and result.refused["paused"] >= len(during) - result.refused["blocked term"], report
     banned_at, blocked_at = moderator.ban.confirmed_at, moderator.block.confirmed_at
     assert banned_at is not None and blocked_at is not None, "\n".join(moderator.lines(0.0))
     assert replies.problems(db) == [], "\n".join(replies.problems(db) + replies.lines(db))
