@@ -175,10 +175,14 @@ class MentionPrompts(commands.Cog):
         if interaction.user.id != user_id:  # the form opens only for them: a forged submit
             raise InvalidRequestError("This form is another member's. Use `/imagine` for your own.")
         message = await self._message(interaction, message_id)
+        if message is None:  # deleted while the form was open: its images are gone, and the words may count on them
+            raise InvalidRequestError(
+                "Your message was deleted, and any images it had with it. Use `/imagine` (with the images attached)."
+            )
         imagine = self.bot.get_cog("Imagine")
         assert isinstance(imagine, Imagine)
-        attached = [] if message is None else list(message.attachments)
-        await imagine.make(interaction, words, model=imagine.picked_model(components), attached=attached, suffixed=True)
+        model = imagine.picked_model(components)
+        await imagine.make(interaction, words, model=model, attached=list(message.attachments), suffixed=True)
         offer = interaction.message
         if offer is None:
             return

@@ -120,7 +120,8 @@ async def test_a_form_refused_keeps_the_offer_and_a_deleted_message_is_said_to_b
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
     """The form's words refused (a shape the model does not come in): told privately, nothing made or charged, and
-    the offer stays for another try. The member's message deleted before the press: told it is gone."""
+    the offer stays for another try. The member's message deleted while a form was open, or before the press: told
+    it is gone (its images with it), nothing made."""
     bot = discord_fake.bot_user_id
     running = await start_bot(settings, discord_fake)
     try:
@@ -130,7 +131,10 @@ async def test_a_form_refused_keeps_the_offer_and_a_deleted_message_is_said_to_b
         pressed = await _press(discord_fake, offer, discord_fake.member_id)
         refused = await discord_fake.submit_modal(pressed, {"prompt": "a fox --ar 7:3"})
         await answer_given(discord_fake, refused)
+        reopened = await _press(discord_fake, offer, discord_fake.member_id)
         await discord_fake.delete_messages(said.id)
+        late = await discord_fake.submit_modal(reopened, {"prompt": "a fox"})
+        await answer_given(discord_fake, late)
         gone = await _press(discord_fake, offer, discord_fake.member_id)
     finally:
         await running.close()
@@ -138,4 +142,5 @@ async def test_a_form_refused_keeps_the_offer_and_a_deleted_message_is_said_to_b
     assert refusal["flags"] & 64 and "7:3" in refusal["content"]
     assert not discord_fake.messages[offer.id].deleted
     assert "Your message is gone" in str(answer_data(discord_fake, gone))
+    assert "Your message was deleted" in str(answer_data(discord_fake, late)), "a form sent after the delete"
     assert not seaart.creates and not jobs(settings)
