@@ -648,6 +648,32 @@ class FakeDiscord(StartsAndStops, World):
         self.notify()
         return message
 
+    async def post_dm(self, content: str, *, user_id: int | None = None) -> FakeMessage:
+        """A member (the default one) writes to the bot in their DMs with it: stored in the DM channel (opened if
+        need be), then MESSAGE_CREATE to the live client if it asked for the direct-messages intent."""
+        uid = self.member_id if user_id is None else user_id
+        await self._wait_for_live_connection()
+        cid = int(self.open_dm(uid)["id"])
+        message = FakeMessage(
+            id=self.snowflakes.next(),
+            channel_id=cid,
+            content=content,
+            embeds=[],
+            components=[],
+            attachments=[],
+            files=[],
+            flags=0,
+            ephemeral=False,
+            interaction_id=None,
+            allowed_mentions=None,
+            timestamp=now_iso(),
+            author_id=uid,
+        )
+        self.messages[message.id] = message
+        await self._gateway.dm_message(message)
+        self.notify()
+        return message
+
     async def show_link_pictures(
         self, message: FakeMessage, image_links: Sequence[str], *, announce: bool = True
     ) -> None:

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
 
-from .protocol import HEARTBEAT_INTERVAL_MS, INTENT_GUILD_MESSAGE_REACTIONS, INTENT_GUILD_MESSAGES, JSON, THREAD_TYPES
+from .protocol import (
+    HEARTBEAT_INTERVAL_MS,
+    INTENT_DIRECT_MESSAGES,
+    INTENT_GUILD_MESSAGE_REACTIONS,
+    INTENT_GUILD_MESSAGES,
+    JSON,
+    THREAD_TYPES,
+)
 from .records import FakeMessage
 from .world import World
 
@@ -296,6 +303,15 @@ class Gateway:
             "member": self.world.member(message.author_id, with_user=False),
         }
         await conn.dispatch(event, data)
+        return True
+
+    async def dm_message(self, message: FakeMessage) -> bool:
+        """MESSAGE_CREATE for a member's message in their DM channel with the bot, as Discord sends it with the
+        direct-messages intent: no guild, no member, the content whole (a DM's is never withheld)."""
+        conn = self.live_connection()
+        if conn is None or not self.world.intents & INTENT_DIRECT_MESSAGES:
+            return False
+        await conn.dispatch("MESSAGE_CREATE", self.world.message_payload(message))
         return True
 
     async def close(self, conn: Connection, *, code: int) -> None:

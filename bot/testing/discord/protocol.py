@@ -103,6 +103,7 @@ COMMAND_MESSAGE = 3
 INTENT_GUILD_MESSAGES = 1 << 9
 INTENT_GUILD_MESSAGE_REACTIONS = 1 << 10
 INTENT_MESSAGE_CONTENT = 1 << 15
+INTENT_DIRECT_MESSAGES = 1 << 12  # members' messages to the bot in its DMs
 
 # Message types (0 default, 19 a reply, 20 a chat-input command's response) and the DM channel type.
 MESSAGE_DEFAULT = 0
