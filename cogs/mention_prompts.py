@@ -9,11 +9,15 @@ quotas, the job's own message), with the images attached to their message as ref
 carry the member's and the message's ids, so one opened before a restart still works; the words and images are read
 again from the message then, so a message edited since makes what it now says.
 
+A member who mentions the bot replying to another member's message (a friend's picture: "@Bananacord make this a
+watercolour") gets the offer too, with a line saying how to edit that message's image (its **Edit with Nano Banana**
+menu): a reply edits only the bot's own images.
+
 The reply is only an offer: nothing is made or charged until the member sends the form. It is not offered for a
-reply (an edit of the bot's image: cogs/replies.py), for chatter ("thanks @Bananacord", "lol"), for a message that
-also mentions others (it speaks to them), where the moderators paused image making (/mod pause), nor more often than
-once every OFFER_EVERY_SECONDS per member, and it is
-deleted once its image is asked for (or after OFFER_SECONDS, while the bot runs).
+reply to the bot's own message (an edit of its image: cogs/replies.py), for chatter ("thanks @Bananacord", "lol"),
+for a message that also mentions others (it speaks to them), where the moderators paused image making (/mod pause),
+nor more often than once every OFFER_EVERY_SECONDS per member, and it is deleted once its image is asked for (or after
+OFFER_SECONDS, while the bot runs).
 """
 
 from __future__ import annotations
@@ -47,6 +51,12 @@ OFFER_SECONDS = 600.0
 OFFER = (
     "🎨 To make an image of that, press **Imagine this** (you can change the words first), or use `/imagine` "
     "(type `/`). To change one of my images, reply to it."
+)
+# Added for a member who mentions the bot replying to another member's message (its picture, as like as not): a reply
+# edits only the bot's own images, and that message's menu is how to edit it.
+ON_A_MESSAGE = (
+    "To edit an image of the message you replied to, use its menu instead: right-click it (long-press on a phone) → "
+    "**Apps** → **Edit with Nano Banana**."
 )
 
 
@@ -86,7 +96,12 @@ class MentionPrompts(commands.Cog):
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         me = self.bot.user
-        if me is None or message.guild is None or message.author.bot or message.reference is not None:
+        if me is None or message.guild is None or message.author.bot:
+            return
+        replied = message.reference.resolved if message.reference is not None else None
+        # A reply to the bot's own message is an edit (cogs/replies.py); one to a message Discord did not send along,
+        # unknown: neither gets an offer.
+        if message.reference is not None and (not isinstance(replied, discord.Message) or replied.author.id == me.id):
             return
         role = message.guild.self_role
         if me not in message.mentions and (role is None or role not in message.role_mentions):
@@ -106,7 +121,7 @@ class MentionPrompts(commands.Cog):
         self._offered[key] = now
         try:
             await message.reply(
-                OFFER,
+                OFFER if replied is None else f"{OFFER}\n{ON_A_MESSAGE}",
                 view=_button(message.author.id, message.id),
                 mention_author=False,
                 allowed_mentions=discord.AllowedMentions.none(),

@@ -91,9 +91,9 @@ async def test_a_member_who_mentions_the_bot_with_words_is_offered_an_image_of_t
 
 
 async def test_what_gets_no_offer(tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt) -> None:
-    """Chatter, a message speaking to other members too, a reply (an edit's domain), a message not mentioning the
-    bot, a second mention of the same member's within half a minute, and a mention of the bot's role (whose words
-    Discord withholds from a bot without the message-content intent) get none."""
+    """Chatter, a message speaking to other members too, a reply to the bot's own message (an edit's domain), a
+    message not mentioning the bot, a second mention of the same member's within half a minute, and a mention of the
+    bot's role (whose words Discord withholds from a bot without the message-content intent) get none."""
     settings = make_settings(tmp_path, discord_fake, seaart)
     bot, other = discord_fake.bot_user_id, discord_fake.other_member_id
     running = await start_bot(settings, discord_fake)
@@ -103,7 +103,8 @@ async def test_what_gets_no_offer(tmp_path: Path, discord_fake: FakeDiscord, sea
         await discord_fake.post_message(f"<@{bot}> and another, a harbour")  # the same member, at once
         await discord_fake.post_message(f"thanks <@{bot}>!", user_id=other)
         await discord_fake.post_message(f"<@{bot}> <@{discord_fake.admin_id}> look at this", user_id=other)
-        await discord_fake.post_message(f"<@{bot}> make it night", user_id=other, reply_to=first.id)
+        first_offer = _offers(discord_fake)[0]  # a reply to the bot's own message is an edit's, or chatter
+        await discord_fake.post_message(f"<@{bot}> make it night", user_id=other, reply_to=first_offer.id)
         await discord_fake.post_message("a castle on a hill", user_id=other)
         await discord_fake.post_message(f"<@&{discord_fake.bot_role_id}> a castle on a hill", user_id=other)
         last = await discord_fake.post_message(f"<@{bot}> a castle on a hill", user_id=discord_fake.admin_id)
@@ -144,3 +145,29 @@ async def test_a_form_refused_keeps_the_offer_and_a_deleted_message_is_said_to_b
     assert "Your message is gone" in str(answer_data(discord_fake, gone))
     assert "Your message was deleted" in str(answer_data(discord_fake, late)), "a form sent after the delete"
     assert not seaart.creates and not jobs(settings)
+
+
+async def test_a_mention_replying_to_another_members_picture_is_offered_with_how_to_edit_it(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """ "@Bananacord make this a watercolour" in reply to a friend's photo: a reply edits only the bot's images, so the
+    offer says how to edit that one (its Edit with Nano Banana menu) besides Imagine this."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    photo = discord_fake.add_attachment(png_bytes(), "cat.png", "image/png")
+    running = await start_bot(settings, discord_fake)
+    try:
+        friend = await discord_fake.post_message("my cat", attachments=[photo], user_id=discord_fake.admin_id)
+        asked = await discord_fake.post_message(
+            f"<@{discord_fake.bot_user_id}> make this a watercolour", reply_to=friend.id
+        )
+        await discord_fake.wait_for(lambda: bool(discord_fake.bot_replies_to(asked.id)))
+    finally:
+        await running.close()
+    (offer,) = discord_fake.bot_replies_to(asked.id)
+    assert offer.content == (
+        f"{OFFER}\nTo edit an image of the message you replied to, use its menu instead: right-click it (long-press "
+        "on a phone) → **Apps** → **Edit with Nano Banana**."
+    )
+    assert offer.allowed_mentions == {"parse": [], "replied_user": False}, "neither the member nor their friend pinged"
+    assert _button(offer)["label"] == "Imagine this"
+    assert not seaart.creates
