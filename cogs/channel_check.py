@@ -31,7 +31,9 @@ WARNING = discord.Colour.orange()
 FIELD_CHARS = 1024
 # Channels named in one group before "and N more": a server of 200 channels all lacking one right is one line.
 MENTIONS = 15
-# Room kept in the embed for the last field saying what did not fit (its name and a line).
+# Room kept in the embed for the last field saying what did not fit (its name and a line). Its 6,000 characters run
+# out before Discord's 25 fields: a group's field names at least one right and its cost, 150 characters and more
+# (tests/e2e/test_admin_check.py fills it with the shortest).
 LAST_FIELD_ROOM = 200
 
 

@@ -247,3 +247,26 @@ async def test_a_server_of_many_channels_lacking_many_things_fits_one_answer(
     assert fields["And more"] == (
         f"{61 - listed} more channels lack other permissions: `/admin check channel:` says what one lacks."
     )
+
+
+async def test_many_small_lacks_stay_within_an_embeds_fields(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """Every pairing of the rights whose costs are the shortest (no View Channel, no history), two channels each: the
+    most groups an answer can meet. It keeps to Discord's 6,000 characters and 25 fields (the fake refuses either, as
+    Discord does), the last field saying how many channels it did not list."""
+    bot_role = discord_fake.bot_role_id
+    flags = [EMBED_LINKS, ATTACH_FILES, ADD_REACTIONS, SEND_MESSAGES_IN_THREADS, SEND_MESSAGES]
+    for mask in range(1, 32):
+        deny = sum(flag for bit, flag in enumerate(flags) if mask >> bit & 1)
+        for copy in range(2):
+            discord_fake.add_text_channel(f"room-{mask}-{copy}", overwrites=[overwrite(bot_role, deny=deny)])
+    running = await start_bot(make_settings(tmp_path, discord_fake, seaart), discord_fake)
+    try:
+        embed = await _check(discord_fake)
+    finally:
+        await running.close()
+    assert len(embed["fields"]) <= 25, len(embed["fields"])
+    listed = sum(len(_mentioned(f["value"])) for f in embed["fields"] if f["name"].startswith("Without"))
+    assert embed["fields"][-1]["name"] == "And more"
+    assert embed["fields"][-1]["value"].startswith(f"{62 - listed} more channels lack other permissions")
