@@ -301,7 +301,9 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
             await answer_privately(interaction, embed=embed)
             return
         place = guild.get_channel_or_thread(channel.id)
-        if place is None:  # an archived thread is in no cache; a channel the bot cannot see is
+        # discord.py keeps every channel of the server, seen or not, and the active threads: not an archived thread,
+        # which Discord is asked for (a private one the bot is not in answers 403 or 404).
+        if place is None:
             try:
                 place = await guild.fetch_channel(channel.id)
             except (discord.NotFound, discord.Forbidden):
