@@ -654,22 +654,9 @@ class FakeDiscord(StartsAndStops, World):
         uid = self.member_id if user_id is None else user_id
         await self._wait_for_live_connection()
         cid = int(self.open_dm(uid)["id"])
-        message = FakeMessage(
-            id=self.snowflakes.next(),
-            channel_id=cid,
-            content=content,
-            embeds=[],
-            components=[],
-            attachments=[],
-            files=[],
-            flags=0,
-            ephemeral=False,
-            interaction_id=None,
-            allowed_mentions=None,
-            timestamp=now_iso(),
-            author_id=uid,
+        message = self.post_member_message(
+            author_id=uid, channel_id=cid, content=content, attachments=[], embeds=[], reference=None, ping=False
         )
-        self.messages[message.id] = message
         await self._gateway.dm_message(message)
         self.notify()
         return message
