@@ -1,5 +1,6 @@
-"""Private notes that had to go as a reply in the channel (the member takes no DMs), deleted when their
-time is up: in this run by a timer, at the next start for those a stop or a kill left behind.
+"""Private notes that had to go as a reply in the channel (the member takes no DMs), and the Imagine this offers
+(cogs/mention_prompts.py), deleted when their time is up: in this run by a timer, at the next start for those a stop
+or a kill left behind.
 
 discord.py's ``delete_after`` is a timer in the process; a note posted seconds before a deploy stayed in
 the channel for good, a member's refusal and its reason ("banned ... Reason: spam") for everyone to read
@@ -56,6 +57,14 @@ class ChannelNotes:
         for note in left:
             self.delete_later(note)
 
+    async def taken_away(self, reply_id: int) -> None:
+        """The note about message ``reply_id`` was deleted otherwise (an Imagine this offer taken up): no timer
+        deletes it again, now or at the next start."""
+        timer = self._timers.pop(reply_id, None)
+        if timer is not None:
+            timer.cancel()
+        await self.store.deleted(reply_id)
+
     def close(self) -> None:
         for task in [*self._timers.values(), self._resuming]:
             if task is not None:
@@ -80,6 +89,6 @@ class ChannelNotes:
                     return
                 await asyncio.sleep(pause)
         try:
-            await self.store.deleted(note)
+            await self.store.deleted(note.reply_id)
         except sqlite3.Error as exc:  # the database held by another program: the next start finds it gone
             log.warning("note %s: deleted, but not recorded so (%s)", note.message_id, exc)

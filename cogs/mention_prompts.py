@@ -16,14 +16,21 @@ menu): a reply edits only the bot's own images.
 The reply is only an offer: nothing is made or charged until the member sends the form. It is not offered for a
 reply to the bot's own message (an edit of its image: cogs/replies.py), for chatter ("thanks @Bananacord", "lol"),
 for a message that also mentions others (it speaks to them), where the moderators paused image making (/mod pause),
-nor more often than once every OFFER_EVERY_SECONDS per member, and it is deleted once its image is asked for (or after
-OFFER_SECONDS, while the bot runs).
+nor more often than once every OFFER_EVERY_SECONDS per member, and it is deleted once its image is asked for, or after
+OFFER_SECONDS: the offer is kept with the notes about replies (bot/store/reply_notes.py), so one a stop left behind is
+deleted by the next start (cogs/channel_notes.py), and a message is offered once however often it is read.
+
+Discord does not send a bot the messages posted while it was away. The replies' catch-up (cogs/replies.py) reads the
+recent history of the channels where the bot showed images and hands each channel's messages here: each member's
+latest mention there that nothing answered since (no offer of the bot's replies to it, the member has not used a
+command since) is offered then, saying the bot was away.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 import time
 from typing import Any
 
@@ -33,10 +40,12 @@ from discord.ext import commands
 
 from bot.app import Bananacord
 from bot.errors import InvalidRequestError
+from bot.nonces import message_nonce
+from bot.store.reply_notes import NoteInChannel
 from cogs.imagine import Imagine, form_submit, submitted_text
 from cogs.private_answers import answer_privately
 from cogs.reference_form import PROMPT_INPUT_ID, prompt_box
-from cogs.replies import addresses_others, instruction, is_chatter
+from cogs.replies import Replies, addresses_others, instruction, is_chatter
 from cogs.slow_answers import watched_answer
 
 log = logging.getLogger(__name__)
@@ -46,8 +55,10 @@ BUTTON_ID = re.compile(r"bananacord:imagine-this:(?P<user_id>\d+):(?P<message_id
 FORM_ID = re.compile(r"bananacord:imagine-this-form:(?P<user_id>\d+):(?P<message_id>\d+)")
 # A member mentioning the bot again and again (a chat with it) gets one offer in this time.
 OFFER_EVERY_SECONDS = 30.0
-# An offer nobody took is deleted after this long (while the bot runs: a restart leaves it, its button working).
+# An offer nobody took is deleted after this long (by the next start, if the bot stopped meanwhile).
 OFFER_SECONDS = 600.0
+# Above the offer to a mention the bot missed while it was away (read back at its return): the member waited.
+LATE = "Sorry for the wait: I was offline when you wrote this."
 OFFER = (
     "🎨 To make an image of that, press **Imagine this** (you can change the words first), or use `/imagine` "
     "(type `/`). To change one of my images, reply to it."
@@ -58,6 +69,21 @@ ON_A_MESSAGE = (
     "To edit an image of the message you replied to, use its menu instead: right-click it (long-press on a phone) → "
     "**Apps** → **Edit with Nano Banana**."
 )
+
+
+def _asks(message: discord.Message, me: discord.abc.User) -> bool:
+    """Whether ``message`` asks the bot for something an image could be: it mentions the bot with words, speaking to
+    it alone, and is no reply to the bot's own message (an edit of its image: cogs/replies.py)."""
+    if message.guild is None or message.author.bot:
+        return False
+    replied = message.reference.resolved if message.reference is not None else None
+    # A reply to a message Discord did not send along is of unknown kind: no offer either.
+    if message.reference is not None and (not isinstance(replied, discord.Message) or replied.author.id == me.id):
+        return False
+    role = message.guild.self_role
+    if me not in message.mentions and (role is None or role not in message.role_mentions):
+        return False
+    return not is_chatter(instruction(message, me)) and not addresses_others(message, me)
 
 
 def _button(user_id: int, message_id: int) -> discord.ui.View:
@@ -92,45 +118,84 @@ class MentionPrompts(commands.Cog):
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
         self._offered: dict[tuple[int, int], float] = {}  # (server, member) -> when last offered
+        replies = bot.get_cog("Replies")
+        assert isinstance(replies, Replies)  # loaded before this cog (bot/app.py EXTENSIONS)
+        self._replies = replies
+
+    async def cog_load(self) -> None:
+        self._replies.readers.append(self.read_back)
+
+    async def cog_unload(self) -> None:
+        self._replies.readers.remove(self.read_back)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         me = self.bot.user
-        if me is None or message.guild is None or message.author.bot:
+        if me is not None and _asks(message, me):
+            await self._offer(message, late=False)
+
+    async def read_back(self, messages: list[discord.Message]) -> None:
+        """A channel's messages posted while the bot was away, oldest first (cogs/replies.py's catch-up): each
+        member's latest mention of the bot that nothing answered since is offered now."""
+        me = self.bot.user
+        if me is None:
             return
-        replied = message.reference.resolved if message.reference is not None else None
-        # A reply to the bot's own message is an edit (cogs/replies.py); one to a message Discord did not send along,
-        # unknown: neither gets an offer.
-        if message.reference is not None and (not isinstance(replied, discord.Message) or replied.author.id == me.id):
-            return
-        role = message.guild.self_role
-        if me not in message.mentions and (role is None or role not in message.role_mentions):
-            return
-        words = instruction(message, me)
-        if is_chatter(words) or addresses_others(message, me):
-            return
+        waiting: dict[int, discord.Message] = {}  # member -> their latest mention
+        for message in messages:
+            if message.author.id == me.id:
+                # Answered: an offer a run posted and stopped before keeping, or a command the member used since.
+                answered = message.reference.message_id if message.reference is not None else None
+                waiting = {member: m for member, m in waiting.items() if m.id != answered}
+                if message.interaction_metadata is not None:
+                    waiting.pop(message.interaction_metadata.user.id, None)
+            elif _asks(message, me):
+                waiting[message.author.id] = message
+        for message in sorted(waiting.values(), key=lambda m: m.id):
+            await self._offer(message, late=True)
+
+    def _in_turn(self, message: discord.Message) -> bool:
+        """Whether the member was offered nothing in the last OFFER_EVERY_SECONDS (a chat with the bot gets one)."""
+        assert message.guild is not None
+        key, now = (message.guild.id, message.author.id), time.monotonic()
+        if now - self._offered.get(key, -OFFER_EVERY_SECONDS) < OFFER_EVERY_SECONDS:
+            return False
+        if len(self._offered) > 1000:  # only the last OFFER_EVERY_SECONDS count
+            self._offered = {k: at for k, at in self._offered.items() if now - at < OFFER_EVERY_SECONDS}
+        self._offered[key] = now
+        return True
+
+    async def _offer(self, message: discord.Message, *, late: bool) -> None:
+        assert message.guild is not None
         # Paused by the moderators (/mod pause; a raid, as like as not): no offer to add to the channel's noise.
         parent = getattr(message.channel, "parent_id", None)
         if await self.bot.services.moderation.pause_at(message.guild.id, message.channel.id, parent) is not None:
             return
-        key, now = (message.guild.id, message.author.id), time.monotonic()
-        if now - self._offered.get(key, -OFFER_EVERY_SECONDS) < OFFER_EVERY_SECONDS:
+        if await self._replies.notes.sent(message.id):
+            return  # offered by an earlier run (a restart reads the last stretch of history again)
+        if not self._in_turn(message):
             return
-        if len(self._offered) > 1000:  # only the last OFFER_EVERY_SECONDS count
-            self._offered = {k: at for k, at in self._offered.items() if now - at < OFFER_EVERY_SECONDS}
-        self._offered[key] = now
+        text = OFFER if message.reference is None else f"{OFFER}\n{ON_A_MESSAGE}"
         try:
-            await message.reply(
-                OFFER if replied is None else f"{OFFER}\n{ON_A_MESSAGE}",
+            offer = await message.reply(
+                f"{LATE}\n{text}" if late else text,
                 view=_button(message.author.id, message.id),
                 mention_author=False,
                 allowed_mentions=discord.AllowedMentions.none(),
-                delete_after=OFFER_SECONDS,
+                # Sent again (its record lost to a kill, its answer to a proxy): the same message, within Discord's
+                # window for nonces (bot/nonces.py).
+                nonce=message_nonce("imagine-this", message.id),
             )
         except (discord.HTTPException, TimeoutError, aiohttp.ClientError, OSError) as exc:
             # A channel the bot may not post in (`/admin check` names it): the member is left as before.
             why = f"HTTP {exc.status}" if isinstance(exc, discord.HTTPException) else type(exc).__name__
             log.info("message %s mentions the bot; could not offer to imagine it (%s)", message.id, why)
+            return
+        note = NoteInChannel(message.id, offer.channel.id, offer.id, time.time() + OFFER_SECONDS)
+        self._replies.channel_notes.delete_later(note)
+        try:
+            await self._replies.notes.record(message.id, now=time.time(), in_channel=note)
+        except sqlite3.Error as exc:  # deleted by this run's timer all the same; a restart may offer it again
+            log.warning("message %s: offered to imagine it, but could not keep that (%s)", message.id, exc)
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
@@ -207,8 +272,15 @@ class MentionPrompts(commands.Cog):
             if (await interaction.original_response()).flags.ephemeral:
                 return
             await offer.delete()
+        except discord.NotFound:
+            pass  # deleted already (its time was up, a moderator)
         except discord.HTTPException as exc:
             log.info("could not delete the offer %s once taken (HTTP %s)", offer.id, exc.status)
+            return  # its timer deletes it when its time is up
+        try:
+            await self._replies.channel_notes.taken_away(message_id)
+        except sqlite3.Error as exc:  # the next start finds it gone
+            log.warning("offer %s: deleted, but not recorded so (%s)", offer.id, exc)
 
 
 async def setup(bot: commands.Bot) -> None:

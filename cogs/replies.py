@@ -32,6 +32,7 @@ import logging
 import re
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import aiohttp
@@ -264,8 +265,8 @@ class Replies(commands.Cog):
         self.note_retries = NOTE_RETRY_SECONDS
         # (guild, member, note) -> when it was last sent; in memory: the rate of notes, not which were sent.
         self._noted: dict[tuple[int, int, str], float] = {}
-        self._notes = ReplyNotes(bot.services.db)
-        self._channel_notes = ChannelNotes(bot, self._notes)
+        self.notes = ReplyNotes(bot.services.db)
+        self.channel_notes = ChannelNotes(bot, self.notes)
         # Replies that a catch-up has not read yet begin here (None: none); kept in a file, so that a run
         # killed while catching up leaves the next one the whole stretch to read.
         self._unread = UnreadMark(unread_mark_path(bot.settings))
@@ -274,6 +275,9 @@ class Replies(commands.Cog):
         self._away = TimeAway(earliest(bot.last_alive, self._unread.read()))
         # Replies to the bot taken up by this run, live or from history (one may come both ways): id -> when.
         self._taken: dict[int, float] = {}
+        # Others reading what a catch-up reads (cogs/mention_prompts.py: mentions of the bot missed while away), each
+        # given a channel's messages, oldest first, once the replies among them are dealt with.
+        self.readers: list[Callable[[list[discord.Message]], Awaitable[None]]] = []
         self._catching_up: asyncio.Task[tuple[int, bool]] | None = None
 
     async def cog_unload(self) -> None:
@@ -287,7 +291,7 @@ class Replies(commands.Cog):
             await asyncio.wait({catching_up})
             if not catching_up.cancelled() and catching_up.exception() is not None:
                 log.warning("catch-up: ended by an error as the bot stopped: %r", catching_up.exception())
-        self._channel_notes.close()
+        self.channel_notes.close()
 
     @commands.Cog.listener()
     async def on_disconnect(self) -> None:
@@ -299,7 +303,7 @@ class Replies(commands.Cog):
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
-        self._channel_notes.resume()  # the notes in channels an earlier run left to delete
+        self.channel_notes.resume()  # the notes in channels an earlier run left to delete
         # A new session (a start, or a resume Discord refused): whatever was posted meanwhile is lost.
         since = self._away.new_session()
         if since is None:
@@ -340,9 +344,10 @@ class Replies(commands.Cog):
                     channel = guild.get_channel_or_thread(channel_id) or await self.bot.fetch_channel(channel_id)
                     if not isinstance(channel, discord.TextChannel | discord.Thread | discord.VoiceChannel):
                         continue
-                    read = 0
+                    read: list[discord.Message] = []
                     async for message in channel.history(after=after, limit=CATCH_UP_MESSAGES, oldest_first=True):
-                        read, looked = read + 1, looked + 1
+                        read.append(message)
+                        looked += 1
                         try:
                             await self.on_message(message)
                         except Exception as exc:
@@ -350,7 +355,8 @@ class Replies(commands.Cog):
                                 log.exception("catch-up: reply %s", message.id)
                             else:  # as for a live reply (Bananacord.on_error): nothing of it was kept
                                 log.warning("catch-up: reply %s: the database refused a write (%s)", message.id, exc)
-                    if read == CATCH_UP_MESSAGES:
+                    await self._hand_on(read)
+                    if len(read) == CATCH_UP_MESSAGES:
                         log.warning(
                             "catch-up: channel %s had more than %d messages while the bot was away; replies "
                             "posted after those were not read",
@@ -366,6 +372,17 @@ class Replies(commands.Cog):
         log.info("catch-up: looked at %d message(s) posted while away", looked)
         return looked, read_all
 
+    async def _hand_on(self, messages: list[discord.Message]) -> None:
+        """Give the other readers (``readers``) a channel's messages read while catching up."""
+        for reader in self.readers if messages else []:
+            try:
+                await reader(messages)
+            except Exception as exc:
+                if not write_can_wait(exc):
+                    log.exception("catch-up: channel %s, read by %s", messages[0].channel.id, reader.__qualname__)
+                else:
+                    log.warning("catch-up: channel %s: the database refused a write (%s)", messages[0].channel.id, exc)
+
     async def _answer_left_unanswered(self, after: int) -> int:
         """Carry out again the replies (posted after message id ``after``) that an earlier run took and
         died before answering, wherever they are: that run may have lived on long after taking them, so
@@ -373,7 +390,7 @@ class Replies(commands.Cog):
         looked = 0
         unanswered = await self.bot.services.runner.store.replies_left_unanswered(after=after)
         # And the replies whose private note an earlier run was still trying when it stopped.
-        owed = await self._notes.owed(after=after)
+        owed = await self.notes.owed(after=after)
         for channel_id, message_id in sorted(set(unanswered) | set(owed), key=lambda pair: pair[1]):
             channel = self.bot.get_channel(channel_id)
             if not isinstance(channel, discord.TextChannel | discord.Thread | discord.VoiceChannel):
@@ -429,7 +446,7 @@ class Replies(commands.Cog):
                 return
             if _answered(await self.bot.services.runner.store.answering(message.id)):
                 return  # carried out already: by an earlier run, which stopped before this one began
-            if await self._notes.sent(message.id):
+            if await self.notes.sent(message.id):
                 return  # the member was told privately why not (a refusal, or no way to answer it here)
             text = instruction(message, me)
             if not text:
@@ -695,7 +712,7 @@ class Replies(commands.Cog):
         repeat or because Discord took it neither way, is marked with REFUSED_MARK instead: without it,
         a member whose reply came minutes after the same refusal saw nothing happen at all."""
         assert message.guild is not None
-        if await self._notes.sent(message.id):
+        if await self.notes.sent(message.id):
             return
         now = time.monotonic()
         key = (message.guild.id, message.author.id, f"{text} {message.id}" if each_reply else text)
@@ -710,7 +727,7 @@ class Replies(commands.Cog):
             dealt, in_channel = await self._send_note(message, text, last=pause is None, refusal=refusal)
             if dealt:
                 if in_channel is not None:
-                    self._channel_notes.delete_later(in_channel)
+                    self.channel_notes.delete_later(in_channel)
                 await self._record(message.id, in_channel)
                 return
             if pause is None:
@@ -730,7 +747,7 @@ class Replies(commands.Cog):
         refuses the write (another program holds its lock) is a warning, not the reply's failure; the next
         start, reading this reply again, may then tell the member once more."""
         try:
-            await self._notes.record(message_id, now=time.time(), in_channel=in_channel)
+            await self.notes.record(message_id, now=time.time(), in_channel=in_channel)
         except sqlite3.Error as exc:
             log.warning("reply %s: told, but could not keep that it was (%s)", message_id, exc)
 
@@ -741,13 +758,13 @@ class Replies(commands.Cog):
         the reply, which the next start's look back (CATCH_UP_MARGIN_SECONDS) reads again anyway. A
         database that refuses the write does not hold up the note itself."""
         try:
-            await self._notes.owe(message.id, channel_id=message.channel.id, now=time.time())
+            await self.notes.owe(message.id, channel_id=message.channel.id, now=time.time())
         except sqlite3.Error as exc:
             log.warning("reply %s: could not keep that a note is owed (%s)", message.id, exc)
 
     async def _settle(self, message_id: int) -> None:
         try:
-            await self._notes.settle(message_id)
+            await self.notes.settle(message_id)
         except sqlite3.Error as exc:  # the next start takes the reply up again: at worst one more note
             log.warning("reply %s: could not let go of its owed note (%s)", message_id, exc)
 

@@ -1,6 +1,7 @@
 """Which members' replies the bot has sent a private note about (cogs/replies.py): one note per reply; the
 notes that went as a reply in the channel, to delete once their time is up, whatever stops between; and the
-notes not sent yet, which the next start takes up again should this run stop first."""
+notes not sent yet, which the next start takes up again should this run stop first. A member's @mention the bot
+offered to imagine (cogs/mention_prompts.py) is kept the same way: offered once, its offer deleted in time."""
 
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ class ReplyNotes:
         ):
             return [NoteInChannel(int(r[0]), int(r[1]), int(r[2]), float(r[3])) for r in await cur.fetchall()]
 
-    async def deleted(self, note: NoteInChannel) -> None:
-        """``note`` is gone from its channel (deleted, or found gone already)."""
+    async def deleted(self, reply_id: int) -> None:
+        """The note about message ``reply_id`` is gone from its channel (deleted, or found gone already)."""
         async with self.db.transaction() as conn:
-            await conn.execute("UPDATE reply_notes SET delete_at = NULL WHERE message_id = ?", (note.reply_id,))
+            await conn.execute("UPDATE reply_notes SET delete_at = NULL WHERE message_id = ?", (reply_id,))

@@ -7,14 +7,20 @@ without the message-content intent), the offer's reply and button, the form it o
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
-from bot.config import Settings
+from bot.config import Settings, heartbeat_path
 from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.providers import FakeSeaArt
-from tests.conftest import answer_data, answer_given, make_settings, png_bytes, start_bot
-from tests.e2e.test_rework import charges, delivered, fetch, jobs, settled
+from cogs.mention_prompts import LATE
+from tests.conftest import Clock, answer_data, answer_given, make_settings, png_bytes, start_bot
+from tests.e2e.test_missed_replies import image_of_a_stopped_bot, start_reading_again, to_delete
+from tests.e2e.test_rework import charges, delivered, fetch, imagine, jobs, settled
 
 OFFER = (
     "🎨 To make an image of that, press **Imagine this** (you can change the words first), or use `/imagine` "
@@ -60,6 +66,7 @@ async def test_a_member_who_mentions_the_bot_with_words_is_offered_an_image_of_t
         await running.close()
     (offer,) = _offers(discord_fake)
     assert offer.reference is not None and offer.reference["message_id"] == str(said.id)
+    assert to_delete(settings) == [offer.id], "kept, to delete in time whatever stops"
     assert offer.allowed_mentions == {"parse": [], "replied_user": False}
     assert _button(offer)["label"] == "Imagine this"
     assert not seaart.creates and not jobs(settings), "an offer makes nothing"
@@ -88,6 +95,7 @@ async def test_a_member_who_mentions_the_bot_with_words_is_offered_an_image_of_t
     assert result.allowed_mentions == {"parse": []}
     assert jobs(settings) == [(discord_fake.member_id, "delivered")]
     assert charges(settings, discord_fake.member_id) == [("reserve", 1), ("commit", 1)]
+    assert to_delete(settings) == [], "taken: nothing left for the next start to delete"
 
 
 async def test_what_gets_no_offer(tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt) -> None:
@@ -171,3 +179,119 @@ async def test_a_mention_replying_to_another_members_picture_is_offered_with_how
     assert offer.allowed_mentions == {"parse": [], "replied_user": False}, "neither the member nor their friend pinged"
     assert _button(offer)["label"] == "Imagine this"
     assert not seaart.creates
+
+
+def _offers_posted(discord_fake: FakeDiscord) -> list[str]:
+    """The offers the bot asked Discord to post, in order (a deleted one included)."""
+    return [
+        str((r.json or {}).get("content"))
+        for r in discord_fake.requests
+        if r.method == "POST" and "**Imagine this**" in str((r.json or {}).get("content"))
+    ]
+
+
+async def test_mentions_posted_while_the_bot_was_away_are_offered_when_it_is_back_once(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """Discord does not send a bot what was posted while it was away: a member who asked "@Bananacord a lighthouse"
+    then got silence for good. Back, the bot reads the channel's history (cogs/replies.py) and offers each member's
+    latest mention there, saying it was away; chatter gets none. Read again at the next start, none is offered twice,
+    and the late offer's button works as any other."""
+    bot, other = discord_fake.bot_user_id, discord_fake.other_member_id
+    await image_of_a_stopped_bot(discord_fake, settings, clock)
+    before = time.time() - 1
+    await discord_fake.post_message(f"<@{bot}> a lighthouse", live=False)
+    latest = await discord_fake.post_message(f"<@{bot}> a lighthouse at night, please", live=False)
+    await discord_fake.post_message(f"thanks <@{bot}>", user_id=other, live=False)
+    theirs = await discord_fake.post_message(f"<@{bot}> a castle on a hill", user_id=other, live=False)
+
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        await discord_fake.wait_for(lambda: len(_offers_posted(discord_fake)) == 2, timeout=10)
+        (offer,) = discord_fake.bot_replies_to(latest.id)
+        pressed = await _press(discord_fake, offer, discord_fake.member_id)
+    finally:
+        await running.close()
+    assert [m.reference["message_id"] for m in discord_fake.bot_replies_to(theirs.id) if m.reference] == [
+        str(theirs.id)
+    ]
+    assert offer.content == f"{LATE}\n{OFFER}" and offer.allowed_mentions == {"parse": [], "replied_user": False}
+    (text,) = [c["component"] for c in pressed.callbacks[0]["data"]["components"] if c["component"]["type"] == 4]
+    assert text["value"] == "a lighthouse at night, please"
+
+    running = await start_reading_again(discord_fake, settings, clock, since=before)
+    try:
+        await asyncio.sleep(1.5)  # time enough to have offered again, had it not kept what it offered
+    finally:
+        await running.close()
+    assert len(_offers_posted(discord_fake)) == 2 and not seaart.creates[1:]
+
+
+async def test_a_mention_answered_before_the_bot_stopped_is_not_offered_when_history_is_read_again(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """Read again at a start (the last run's heartbeat before them, as when a loop stalls): a mention the last run
+    offered but stopped before keeping that it had (its offer is in the history, a reply to it), and one whose member
+    used /imagine after it, are offered nothing; a third, unanswered, is."""
+    bot = discord_fake.bot_user_id
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        before = time.time() - 1
+        offered = await discord_fake.post_message(f"<@{bot}> a harbour at dawn", user_id=discord_fake.other_member_id)
+        await discord_fake.wait_for(lambda: bool(discord_fake.bot_replies_to(offered.id)))
+        unseen = await discord_fake.post_message(f"<@{bot}> a fox", live=False)  # an event the run never got
+        await imagine(discord_fake, {"prompt": "a fox"})  # the member asked by command instead
+        unanswered = await discord_fake.post_message(f"<@{bot}> a heron", user_id=discord_fake.admin_id, live=False)
+    finally:
+        await first.close()
+    with sqlite3.connect(settings.database.path) as conn:
+        conn.execute("DELETE FROM reply_notes")  # as a kill between the offer and its record leaves it
+    os.utime(heartbeat_path(settings), (before, before))
+
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        await discord_fake.wait_for(lambda: bool(discord_fake.bot_replies_to(unanswered.id)), timeout=10)
+        await asyncio.sleep(0.5)
+    finally:
+        await running.close()
+    assert len(discord_fake.bot_replies_to(offered.id)) == 1 and discord_fake.bot_replies_to(unseen.id) == []
+    assert len(_offers_posted(discord_fake)) == 2
+
+
+async def test_an_offer_a_stop_left_in_the_channel_is_deleted_by_the_next_start(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """An offer nobody took is deleted after ten minutes; discord.py's delete_after is a timer in the process, so a
+    stop (a deploy, a kill) left it in the channel for good. Kept with its message's row, the next start deletes it
+    when its time is up, and does not offer that message again, however often it reads it (a start reading from
+    before it, as when a loop stalled, finds it with no offer of the bot's replying to it any more)."""
+    await image_of_a_stopped_bot(discord_fake, settings, clock)  # a channel whose history a start reads
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        before = time.time() - 1
+        said = await discord_fake.post_message(f"<@{discord_fake.bot_user_id}> a fox")
+        await discord_fake.wait_for(lambda: len(_offers(discord_fake)) == 1)
+        (offer,) = _offers(discord_fake)
+        await discord_fake.wait_for(lambda: to_delete(settings) == [offer.id])
+    finally:
+        await running.close()
+    assert not offer.deleted
+    due_at = time.monotonic() + 1.0
+    with sqlite3.connect(settings.database.path) as conn:
+        conn.execute("UPDATE reply_notes SET delete_at = ?", (time.time() + 1.0,))
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        await discord_fake.wait_for(lambda: offer.deleted, timeout=10)
+        await discord_fake.wait_for(lambda: to_delete(settings) == [], timeout=10)
+    finally:
+        await running.close()
+    (deleted,) = [r for r in discord_fake.requests if r.method == "DELETE" and r.path.endswith(f"/{offer.id}")]
+    assert deleted.at >= due_at - 0.05, f"deleted {due_at - deleted.at:.2f} s before its time"
+    assert offer.reference is not None and offer.reference["message_id"] == str(said.id)
+
+    running = await start_reading_again(discord_fake, settings, clock, since=before)
+    try:
+        await asyncio.sleep(1.5)  # time enough to have offered again, had it not kept what it offered
+    finally:
+        await running.close()
+    assert len(_offers_posted(discord_fake)) == 1

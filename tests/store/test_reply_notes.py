@@ -31,7 +31,7 @@ async def test_a_note_in_a_channel_is_kept_until_deleted_however_old(notes: Repl
     # Two days on, the DM's row goes; the one whose note is still in the channel stays until deleted.
     await notes.record(4, now=KEPT_SECONDS + 10.0)
     assert not await notes.sent(2) and await notes.sent(1) and await notes.sent(4)
-    await notes.deleted(in_channel)
+    await notes.deleted(in_channel.reply_id)
     assert await notes.to_delete() == [later] and await notes.sent(1)
     await notes.record(5, now=KEPT_SECONDS + 11.0)
     assert not await notes.sent(1)
