@@ -14,7 +14,6 @@ Reactions on older images are not read: each read is a request to Discord, and m
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -40,14 +39,10 @@ PAUSE_SECONDS = 0.05
 class MissedReactions(commands.Cog):
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
-        self._away = TimeAway(bot.last_alive)
-        self._reading: asyncio.Task[None] | None = None
+        self._away = TimeAway(bot.last_alive, "missed-reactions")
 
     async def cog_unload(self) -> None:
-        if self._reading is not None:
-            self._reading.cancel()
-            # Waited for while the database is still open: a write it had begun is rolled back first.
-            await asyncio.wait({self._reading})
+        await self._away.stop()
 
     @commands.Cog.listener()
     async def on_disconnect(self) -> None:
@@ -60,15 +55,10 @@ class MissedReactions(commands.Cog):
     @commands.Cog.listener()
     async def on_ready(self) -> None:
         since = self._away.new_session()
-        if since is None:
-            return
-        before = self._reading if self._reading is not None and not self._reading.done() else None
-        self._reading = asyncio.create_task(self._read_after(before, since), name="missed-reactions")
+        if since is not None:
+            self._away.read_back(self._read_logged(since))
 
-    async def _read_after(self, before: asyncio.Task[None] | None, since: float) -> None:
-        if before is not None:  # one reading at a time; a session lost during one is read right after it
-            with contextlib.suppress(Exception):
-                await before
+    async def _read_logged(self, since: float) -> None:
         try:
             await self.read(since)
         except Exception as exc:

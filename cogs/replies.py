@@ -272,25 +272,20 @@ class Replies(commands.Cog):
         self._unread = UnreadMark(unread_mark_path(bot.settings))
         # Since when the bot has been away from the gateway (None: connected); the first connection's
         # is when the previous run was last alive, or where that run's unfinished catch-up began.
-        self._away = TimeAway(earliest(bot.last_alive, self._unread.read()))
+        self._away = TimeAway(earliest(bot.last_alive, self._unread.read()), "replies-catch-up")
         # Replies to the bot taken up by this run, live or from history (one may come both ways): id -> when.
         self._taken: dict[int, float] = {}
         # Others reading what a catch-up reads (cogs/mention_prompts.py: mentions of the bot missed while away), each
         # given a channel's messages, oldest first, once the replies among them are dealt with.
         self.readers: list[Callable[[list[discord.Message]], Awaitable[None]]] = []
-        self._catching_up: asyncio.Task[tuple[int, bool]] | None = None
 
     async def cog_unload(self) -> None:
-        catching_up = self._catching_up
-        if catching_up is not None:
-            catching_up.cancel()
-            # Its end is waited for here, while the database is still open (the bot closes it after the cogs):
-            # a write it had begun is rolled back first. Left running, that rollback met a closed database and
-            # the task died with "no active connection", logged by asyncio as never retrieved (a stop in the
-            # seconds after a start, during its catch-up).
-            await asyncio.wait({catching_up})
-            if not catching_up.cancelled() and catching_up.exception() is not None:
-                log.warning("catch-up: ended by an error as the bot stopped: %r", catching_up.exception())
+        # Waited for while the database is still open (the bot closes it after the cogs): a write it had begun is
+        # rolled back first. Left running, that rollback met a closed database and the task died with "no active
+        # connection", logged by asyncio as never retrieved (a stop in the seconds after a start, during its catch-up).
+        ended = await self._away.stop()
+        if ended is not None:
+            log.warning("catch-up: ended by an error as the bot stopped: %r", ended)
         self.channel_notes.close()
 
     @commands.Cog.listener()
@@ -309,16 +304,11 @@ class Replies(commands.Cog):
         if since is None:
             return
         self._unread.extend(since)
-        # One catch-up at a time; a session lost during one is caught up right after it.
-        before = self._catching_up if self._catching_up is not None and not self._catching_up.done() else None
-        self._catching_up = asyncio.create_task(self._catch_up_after(before, since), name="replies-catch-up")
+        self._away.read_back(self._catch_up_and_mark(since))
 
-    async def _catch_up_after(self, before: asyncio.Task[tuple[int, bool]] | None, since: float) -> tuple[int, bool]:
-        if before is not None:
-            with contextlib.suppress(Exception):
-                await before
+    async def _catch_up_and_mark(self, since: float) -> tuple[int, bool]:
         looked, read_all = await self.catch_up(since)
-        if read_all and self._catching_up is asyncio.current_task():
+        if read_all and self._away.latest():
             self._unread.clear()  # every reply posted while away has been read (none queued after this)
         return looked, read_all
 
