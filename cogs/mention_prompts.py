@@ -14,7 +14,8 @@ watercolour") gets the offer too, with a line saying how to edit that message's 
 menu): a reply edits only the bot's own images.
 
 The reply is only an offer: nothing is made or charged until the member sends the form. It is not offered for a
-reply to the bot's own message (an edit of its image: cogs/replies.py), for chatter ("thanks @Bananacord", "lol"),
+reply to the bot's own message (an edit of its image: cogs/replies.py), for chatter ("thanks @Bananacord", "lol"; but
+"@Bananacord" alone with a picture, the member's or the one they reply to, is offered, the words left to the form),
 for a message that also mentions others (it speaks to them), where the moderators paused image making (/mod pause),
 nor more often than once every OFFER_EVERY_SECONDS per member, and it is deleted once its image is asked for, or after
 OFFER_SECONDS: the offer is kept with the notes about replies (bot/store/reply_notes.py), so one a stop left behind is
@@ -63,6 +64,11 @@ OFFER = (
     "🎨 To make an image of that, press **Imagine this** (you can change the words first), or use `/imagine` "
     "(type `/`). To change one of my images, reply to it."
 )
+# The offer to a mention with a picture and no words ("@Bananacord" and a photo): what to make of it is still to say.
+OFFER_PICTURE = (
+    "🎨 To make an image from that, press **Imagine this** and say what to make of it, or use `/imagine` with the "
+    "image attached (type `/`)."
+)
 # Added for a member who mentions the bot replying to another member's message (its picture, as like as not): a reply
 # edits only the bot's own images, and that message's menu is how to edit it.
 ON_A_MESSAGE = (
@@ -83,7 +89,17 @@ def _asks(message: discord.Message, me: discord.abc.User) -> bool:
     role = message.guild.self_role
     if me not in message.mentions and (role is None or role not in message.role_mentions):
         return False
-    return not is_chatter(instruction(message, me)) and not addresses_others(message, me)
+    if addresses_others(message, me):
+        return False
+    words = instruction(message, me)
+    # "@Bananacord" and a picture, theirs or the one they reply to: something to make of it, words to come.
+    return not is_chatter(words) or (not words and (_pictured(message) or _pictured(replied)))
+
+
+def _pictured(message: discord.Message | discord.DeletedReferencedMessage | None) -> bool:
+    if not isinstance(message, discord.Message):
+        return False
+    return any((a.content_type or "").startswith("image/") for a in message.attachments)
 
 
 def _button(user_id: int, message_id: int) -> discord.ui.View:
@@ -132,7 +148,7 @@ class MentionPrompts(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         me = self.bot.user
         if me is not None and _asks(message, me):
-            await self._offer(message, late=False)
+            await self._offer(message, me, late=False)
 
     async def read_back(self, messages: list[discord.Message]) -> None:
         """A channel's messages posted while the bot was away, oldest first (cogs/replies.py's catch-up): each
@@ -151,7 +167,7 @@ class MentionPrompts(commands.Cog):
             elif _asks(message, me):
                 waiting[message.author.id] = message
         for message in sorted(waiting.values(), key=lambda m: m.id):
-            await self._offer(message, late=True)
+            await self._offer(message, me, late=True)
 
     def _in_turn(self, message: discord.Message) -> bool:
         """Whether the member was offered nothing in the last OFFER_EVERY_SECONDS (a chat with the bot gets one)."""
@@ -164,7 +180,7 @@ class MentionPrompts(commands.Cog):
         self._offered[key] = now
         return True
 
-    async def _offer(self, message: discord.Message, *, late: bool) -> None:
+    async def _offer(self, message: discord.Message, me: discord.abc.User, *, late: bool) -> None:
         assert message.guild is not None
         # Paused by the moderators (/mod pause; a raid, as like as not): no offer to add to the channel's noise.
         parent = getattr(message.channel, "parent_id", None)
@@ -174,7 +190,8 @@ class MentionPrompts(commands.Cog):
             return  # offered by an earlier run (a restart reads the last stretch of history again)
         if not self._in_turn(message):
             return
-        text = OFFER if message.reference is None else f"{OFFER}\n{ON_A_MESSAGE}"
+        text = OFFER if instruction(message, me) else OFFER_PICTURE
+        text = text if message.reference is None else f"{text}\n{ON_A_MESSAGE}"
         try:
             offer = await message.reply(
                 f"{LATE}\n{text}" if late else text,

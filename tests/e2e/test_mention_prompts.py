@@ -295,3 +295,40 @@ async def test_an_offer_a_stop_left_in_the_channel_is_deleted_by_the_next_start(
     finally:
         await running.close()
     assert len(_offers_posted(discord_fake)) == 1
+
+
+async def test_a_mention_with_a_picture_and_no_words_is_offered_the_words_left_to_the_form(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """ "@Bananacord" and a photo, no words: the member wants something made of it, and got silence (no words is
+    chatter). Now the offer asks what to make of it; the form opens empty, and its words go with the photo. A bare
+    mention with no picture, and one with a picture and chatter ("lol @Bananacord"), still get none."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    bot = discord_fake.bot_user_id
+    photo = png_bytes((80, 80))
+    running = await start_bot(settings, discord_fake)
+    try:
+        await discord_fake.post_message(f"<@{bot}>")
+        chatter = discord_fake.add_attachment(png_bytes(), "meme.png", "image/png")
+        await discord_fake.post_message(f"lol <@{bot}>", attachments=[chatter], user_id=discord_fake.admin_id)
+        attachment = discord_fake.add_attachment(photo, "dog.png", "image/png")
+        said = await discord_fake.post_message(f"<@{bot}>", attachments=[attachment])
+        await discord_fake.wait_for(lambda: bool(discord_fake.bot_replies_to(said.id)))
+        (offer,) = discord_fake.bot_replies_to(said.id)
+        pressed = await _press(discord_fake, offer, discord_fake.member_id)
+        submit = await discord_fake.submit_modal(pressed, {"prompt": "this dog as an astronaut"})
+        await delivered(discord_fake, submit)
+        await settled(discord_fake, settings)
+    finally:
+        await running.close()
+    assert offer.content == (
+        "🎨 To make an image from that, press **Imagine this** and say what to make of it, or use `/imagine` with the "
+        "image attached (type `/`)."
+    )
+    (text,) = [c["component"] for c in pressed.callbacks[0]["data"]["components"] if c["component"]["type"] == 4]
+    assert not text.get("value"), "nothing to fill in: the words are the member's to give"
+    assert len(_offers_posted(discord_fake)) == 1, "none for the bare mention nor the chatter"
+    (create,) = seaart.creates
+    assert create.json["prompt"] == "this dog as an astronaut"
+    (url,) = create.json["image_urls"]
+    assert await fetch(url) == (200, photo)
