@@ -45,7 +45,11 @@ The bot runs as its own process (`python -m bot run`, bench/harness.py) against 
   * members who reply: --replies of the single-image commands get a reply asking for an edit once their
     image shows (bot/testing/soak_replies.py), live if the bot is on the gateway, else while it is away
     (Discord never delivers those; the bot must find them in the channel's history when back). Each must
-    be answered by exactly one reply of the bot's that ends final, every job it caused settled.
+    be answered by exactly one reply of the bot's that ends final, every job it caused settled;
+  * members who @mention the bot: with --mentions, that share of the commands is followed by their member writing
+    "@Bananacord <words>" (a fifth of them chatter) in the channel, live or while the bot is away
+    (bot/testing/soak_mentions.py): no mention may be offered Imagine this twice, through kills and readings of
+    the history, nor chatter at all.
 Every /imagine carries its own prompt. Quotas are on with limits no soak reaches, so the ledger is
 exercised; unless --quota-daily is given: then the commands come from --members members in turn (seeded),
 each allowed that many units a day and --in-flight requests generating at once, so members run out
@@ -124,6 +128,7 @@ from bot.testing.soak import (
     providers_not_told,
     unpinged,
 )
+from bot.testing.soak_mentions import Mentions
 from bot.testing.soak_moderation import PAUSE_SECONDS, Moderator, Pauser, with_term
 from bot.testing.soak_replies import ReplyEdits
 from bot.testing.soak_server_room import ServerRoom
@@ -172,6 +177,7 @@ class Plan:
     callbacks: bool = False  # kie.ai calls the bot back (CALLBACK_MIX: some lost, replayed, forged or late)
     ping_after: float | None = None  # [imagine] ping_after_seconds (None: the bot's default, 45 s)
     server_changes: int = 0  # times an admin changes the server's images at once while sending, with quota_daily
+    mentions: float = 0.0  # share of the commands their member follows with an @mention of the bot with words
 
     def quotas(self) -> dict[str, Any]:
         """The [quotas] section the bot runs with."""
@@ -365,6 +371,7 @@ async def send_through_restarts(
     replies: ReplyEdits,
     members: list[int],
     doomed: DoomedChannel | None = None,
+    mentions: Mentions | None = None,
 ) -> list[FakeInteraction]:
     """One /imagine per prompt, evenly over the plan's spread, each from one of ``members`` (seeded), a
     seeded share of them batches (count 2-4), a share (SHAPED) asking for a shape other than a square (so their
@@ -414,6 +421,8 @@ async def send_through_restarts(
                 actions.after_sent(sent[-1])
                 reworks.after_sent(sent[-1])
                 replies.after_sent(sent[-1])
+                if mentions is not None:
+                    mentions.after_sent(sent[-1])
                 break
         else:
             raise RuntimeError(f"no bot to send {prompt!r} to for a minute")
@@ -437,6 +446,7 @@ class Run:
     action_problems: list[str]
     reply_problems: list[str]
     envelope_problems: list[str]  # a ✉️ answered with more than one copy
+    mention_problems: list[str]  # --mentions: one offered twice, chatter offered, an offer not saying what it should
     log_errors: list[str]  # the bot's ERROR and CRITICAL lines, every process's
     log_secrets: list[str]  # lines of the bot's log carrying its token or a provider's key (masked)
     channel_deleted: str = ""  # --channel-delete: what was sent there and how it went
@@ -456,6 +466,7 @@ class Run:
             + [f"cancel: {p}" for p in self.action_problems]
             + [f"reply: {p}" for p in self.reply_problems]
             + [f"envelope: {p}" for p in self.envelope_problems]
+            + [f"mention: {p}" for p in self.mention_problems]
             + [f"moderation: {p}" for p in self.moderation_problems]
             + [f"bot log: {line}" for line in self.log_errors]
             + [f"credential in the bot's log: {line}" for line in self.log_secrets]
@@ -541,8 +552,11 @@ async def run_soak(plan: Plan) -> Run:
                 pauser = Pauser(discord_fake) if plan.pause is not None else None
                 reworks = Reworks(discord_fake, plan.reworks, seed=plan.seed, remixes=plan.remixes)
                 replies = ReplyEdits(discord_fake, plan.replies, seed=plan.seed)
+                mentions = Mentions(discord_fake, plan.mentions, seed=plan.seed)
                 sending = asyncio.create_task(
-                    send_through_restarts(discord_fake, prompts, plan, actions, reworks, replies, members, doomed)
+                    send_through_restarts(
+                        discord_fake, prompts, plan, actions, reworks, replies, members, doomed, mentions
+                    )
                 )
                 start = time.monotonic()
                 if moderator is not None and plan.moderation is not None:
@@ -593,6 +607,7 @@ async def run_soak(plan: Plan) -> Run:
                 await actions.finish()
                 await reworks.finish()
                 await replies.finish()
+                await mentions.finish()
                 # A command still being answered would count as unanswered, and the drain would end at once.
                 with contextlib.suppress(TimeoutError):
                     await discord_fake.wait_for(lambda: all(i.acknowledged for i in sent), timeout=15)
@@ -626,6 +641,7 @@ async def run_soak(plan: Plan) -> Run:
                 task_prompts=record.task_prompts,
             )
             member_actions = actions.lines(db, record.finished) + reworks.lines(db) + replies.lines(db)
+            member_actions += mentions.lines() if plan.mentions else []
             reply_problems = replies.problems(db)
             envelope_problems = reworks.problems()
             moderation = (moderator.lines(start) if moderator is not None else []) + room.lines()
@@ -657,6 +673,7 @@ async def run_soak(plan: Plan) -> Run:
         action_problems=action_problems,
         reply_problems=reply_problems,
         envelope_problems=envelope_problems,
+        mention_problems=mentions.problems(),
         log_errors=errors,
         log_secrets=leaks,
         channel_deleted=f"{doomed.sent} commands sent in it, deleted {doomed.deleted}" if doomed else "",
@@ -818,6 +835,12 @@ def main() -> None:
         "--replies", type=float, default=0.1, help="share of single-image commands whose image gets a reply (0.1)"
     )
     parser.add_argument(
+        "--mentions",
+        type=float,
+        default=0.0,
+        help="share of the commands whose member then @mentions the bot with words, live or while it is away (0)",
+    )
+    parser.add_argument(
         "--lost-answers",
         type=float,
         default=0.05,
@@ -975,6 +998,7 @@ def main() -> None:
         callbacks=args.callbacks,
         ping_after=args.ping_after,
         server_changes=args.server_changes,
+        mentions=args.mentions,
     )
     run = asyncio.run(run_soak(plan))
     report(run, plan)

@@ -7,9 +7,10 @@ process is SIGKILLed while jobs are being created and polled, and a new one take
 Some commands ask for several images (count:3, a batch: one job per candidate, one shared message).
 Members cancel or delete a share of the jobs along the way, press Vary or Re-roll on a share of the
 images they get (a new job each), and reply to a share with an edit, one of them while the bot is down
-(bot/testing/soak_replies.py: each reply answered exactly once). Once every job has ended,
-bot/testing/soak.py judges the run: nothing lost, no job created twice at the providers (no prompt with
-more tasks than jobs), no job charged twice, the ledger balanced, every failure explained to the member.
+(bot/testing/soak_replies.py: each reply answered exactly once), and @mention the bot with words after a share
+of them, one while the bot is down (bot/testing/soak_mentions.py: none offered Imagine this twice, no chatter).
+Once every job has ended, bot/testing/soak.py judges the run: nothing lost, no job created twice at the providers
+(no prompt with more tasks than jobs), no job charged twice, the ledger balanced, every failure explained to the member.
 A smaller run does the same with the two providers whose creates are the hardest to keep single:
 Segmind (no idempotency and no cancel: a create sent twice is two paid images) failing over to Gemini
 (its answer to a create is the image itself), under the hostile answers too (drips, JSON nested past the
@@ -59,9 +60,11 @@ from bot.testing.soak import (
     shows_an_image,
     unpinged,
 )
+from bot.testing.soak_mentions import Mentions
 from bot.testing.soak_moderation import Moderator, Pauser, with_term
 from bot.testing.soak_replies import ReplyEdits, is_batch
 from bot.testing.soak_server_room import ServerRoom
+from cogs.mention_prompts import LATE, OFFER
 from tests.conftest import BOT_TOKEN, SEAART_KEY
 from tests.e2e.bot_process import BotProcess, bot_env, discord_and_database, start_process
 
@@ -141,6 +144,7 @@ async def imagine(
     batches: bool = False,
     reworks: Reworks | None = None,
     replies: ReplyEdits | None = None,
+    mentions: Mentions | None = None,
     members: Sequence[int] = (),
     gap: float = 0.05,
     term: bool = False,
@@ -161,6 +165,8 @@ async def imagine(
             reworks.after_sent(sent[-1])
         if replies is not None:
             replies.after_sent(sent[-1])
+        if mentions is not None:
+            mentions.after_sent(sent[-1])
         await asyncio.sleep(gap)
 
 
@@ -253,10 +259,22 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
         reworks = Reworks(discord_fake, 0.3, seed=SEED, patience=30, remixes=0.5)
         # And others reply to it with an edit, some while the bot is away (it must find those when back).
         replies = ReplyEdits(discord_fake, 0.3, seed=SEED, patience=30, delay=(0.0, 2.0))
+        # And others write "@Bananacord <words>" after their command, live or while the bot is away.
+        mentions = Mentions(discord_fake, 0.3, seed=SEED, delay=(0.0, 2.0))
         try:
             first = start_process(config, log, env)
             await discord_fake.wait_until_ready(timeout=30)
-            await imagine(discord_fake, sent, 0, JOBS // 2, actions, batches=True, reworks=reworks, replies=replies)
+            await imagine(
+                discord_fake,
+                sent,
+                0,
+                JOBS // 2,
+                actions,
+                batches=True,
+                reworks=reworks,
+                replies=replies,
+                mentions=mentions,
+            )
             # Killed once the first image shows, while the last commands are being recorded and created.
             await discord_fake.wait_for(lambda: bool(with_image(discord_fake, sent)), timeout=20)
             await kill(first, discord_fake)
@@ -265,6 +283,10 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
             await replies.reply_to(with_image(discord_fake, sent)[0], live=False)
             enveloped = discord_fake.messages[with_image(discord_fake, sent)[0].original_message_id or -1]
             await discord_fake.react(enveloped.id, "✉️", user_id=discord_fake.other_member_id, seen=False)
+            # A third asks the bot for an image by @mention: it must be offered one once the bot is back, once.
+            away = await discord_fake.post_message(
+                f"<@{discord_fake.bot_user_id}> a heron at dusk", user_id=discord_fake.admin_id, live=False
+            )
 
             def copies() -> list[FakeMessage]:
                 return copies_by_dm(discord_fake, enveloped, discord_fake.other_member_id)
@@ -275,7 +297,15 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
             # Long enough that the four tries of every create it meets fall inside it, on a busy machine too.
             seaart.outage(6.0)
             await imagine(
-                discord_fake, sent, JOBS // 2, JOBS - JOBS // 2, actions, batches=True, reworks=reworks, replies=replies
+                discord_fake,
+                sent,
+                JOBS // 2,
+                JOBS - JOBS // 2,
+                actions,
+                batches=True,
+                reworks=reworks,
+                replies=replies,
+                mentions=mentions,
             )
             await actions.finish()
             await reworks.finish()
@@ -283,6 +313,8 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
             await discord_fake.wait_for(lambda: bool(with_image(discord_fake, sent[JOBS // 2 :])), timeout=30)
             await replies.reply_to(with_image(discord_fake, sent[JOBS // 2 :])[0], live=True)
             await replies.finish()
+            await mentions.finish()
+            await discord_fake.wait_for(lambda: bool(discord_fake.bot_replies_to(away.id)), timeout=30)
             sent += reworks.presses
             await settle(discord_fake, second, db, sent, log, replies)
             # The last ends' pings go just after their rows, one Discord failed after a few seconds: given that
@@ -318,6 +350,11 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
     assert replies.problems(db) == [], "\n".join(replies.problems(db) + replies.lines(db))
     posted = {r.outcome for r in replies.posted}
     assert {"live", "while away"} <= posted, "\n".join(replies.lines(db))
+    # No mention offered twice, nor chatter; the one written while the bot was down offered once, saying so.
+    assert mentions.problems() == [], "\n".join(mentions.problems() + mentions.lines())
+    offered = [m for m in mentions.posted if m.message is not None and discord_fake.bot_replies_to(m.message.id)]
+    assert offered, "\n".join(mentions.lines())  # the seeded mentions did draw offers (one per member a half-minute)
+    assert [m.content for m in discord_fake.bot_replies_to(away.id)] == [f"{LATE}\n{OFFER}"]
     assert log_errors(log) == []  # every fault met as designed: no exception left to discord.py's logger
 
 
