@@ -13,10 +13,12 @@ A member who mentions the bot replying to another member's message (a friend's p
 watercolour") gets the offer too, with a line saying how to edit that message's image (its **Edit with Nano Banana**
 menu): a reply edits only the bot's own images.
 
-The reply is only an offer: nothing is made or charged until the member sends the form. It is not offered for a
+The reply is only an offer: nothing is made or charged until the member sends the form. A member who replies to
+their offer with other words ("@Bananacord no, a wolf") gets a new one at once, in its place. It is not offered for a
 reply to the bot's own message (an edit of its image: cogs/replies.py), for chatter ("thanks @Bananacord", "lol"; but
 "@Bananacord" alone with a picture, the member's or the one they reply to, is offered, the words left to the form),
 for a message that also mentions others (it speaks to them), where the moderators paused image making (/mod pause),
+for a member they banned from the bot (/mod ban),
 nor more often than once every OFFER_EVERY_SECONDS per member, and it is deleted once its image is asked for, or after
 OFFER_SECONDS: the offer is kept with the notes about replies (bot/store/reply_notes.py), so one a stop left behind is
 deleted by the next start (cogs/channel_notes.py), and a message is offered once however often it is read.
@@ -79,12 +81,17 @@ ON_A_MESSAGE = (
 
 def _asks(message: discord.Message, me: discord.abc.User) -> bool:
     """Whether ``message`` asks the bot for something an image could be: it mentions the bot with words, speaking to
-    it alone, and is no reply to the bot's own message (an edit of its image: cogs/replies.py)."""
+    it alone, and is no reply to the bot's own message (an edit of its image: cogs/replies.py) but for the member's
+    own offer (other words: "no, a wolf")."""
     if message.guild is None or message.author.bot:
         return False
     replied = message.reference.resolved if message.reference is not None else None
     # A reply to a message Discord did not send along is of unknown kind: no offer either.
-    if message.reference is not None and (not isinstance(replied, discord.Message) or replied.author.id == me.id):
+    if message.reference is not None and not isinstance(replied, discord.Message):
+        return False
+    # The bot's own message: an image to edit (cogs/replies.py), or the member's offer, to give it other words.
+    author = message.author.id
+    if isinstance(replied, discord.Message) and replied.author.id == me.id and _offered_to(replied) != author:
         return False
     role = message.guild.self_role
     if me not in message.mentions and (role is None or role not in message.role_mentions):
@@ -94,6 +101,16 @@ def _asks(message: discord.Message, me: discord.abc.User) -> bool:
     words = instruction(message, me)
     # "@Bananacord" and a picture, theirs or the one they reply to: something to make of it, words to come.
     return not is_chatter(words) or (not words and (_pictured(message) or _pictured(replied)))
+
+
+def _offered_to(message: discord.Message) -> int | None:
+    """The member ``message`` (the bot's) offers Imagine this to, if it is such an offer."""
+    for row in message.components:
+        for item in getattr(row, "children", []):
+            pressed = BUTTON_ID.fullmatch(str(getattr(item, "custom_id", None) or ""))
+            if pressed is not None:
+                return int(pressed["user_id"])
+    return None
 
 
 def _pictured(message: discord.Message | discord.DeletedReferencedMessage | None) -> bool:
@@ -186,12 +203,17 @@ class MentionPrompts(commands.Cog):
         parent = getattr(message.channel, "parent_id", None)
         if await self.bot.services.moderation.pause_at(message.guild.id, message.channel.id, parent) is not None:
             return
+        if await self.bot.services.moderation.active_ban(message.guild.id, message.author.id) is not None:
+            return  # banned from the bot (/mod ban): its form would only be refused
         if await self._replies.notes.sent(message.id):
             return  # offered by an earlier run (a restart reads the last stretch of history again)
-        if not self._in_turn(message):
+        replied = message.reference.resolved if message.reference is not None else None
+        # Other words for the offer a member was just made: at once, as an answer to the bot is no chat with it.
+        earlier = replied if isinstance(replied, discord.Message) and replied.author.id == me.id else None
+        if not self._in_turn(message) and earlier is None:
             return
         text = OFFER if instruction(message, me) else OFFER_PICTURE
-        text = text if message.reference is None else f"{text}\n{ON_A_MESSAGE}"
+        text = text if replied is None or earlier is not None else f"{text}\n{ON_A_MESSAGE}"
         try:
             offer = await message.reply(
                 f"{LATE}\n{text}" if late else text,
@@ -213,6 +235,22 @@ class MentionPrompts(commands.Cog):
             await self._replies.notes.record(message.id, now=time.time(), in_channel=note)
         except sqlite3.Error as exc:  # deleted by this run's timer all the same; a restart may offer it again
             log.warning("message %s: offered to imagine it, but could not keep that (%s)", message.id, exc)
+        if earlier is not None and earlier.reference is not None and earlier.reference.message_id is not None:
+            await self._withdraw(earlier, earlier.reference.message_id)  # the new one holds the member's words now
+
+    async def _withdraw(self, offer: discord.Message, mention_id: int) -> None:
+        """Delete ``offer`` (made to the mention ``mention_id``), taken or outdone; its timer and row let go."""
+        try:
+            await offer.delete()
+        except discord.NotFound:
+            pass  # deleted already (its time was up, a moderator)
+        except discord.HTTPException as exc:
+            log.info("could not delete the offer %s (HTTP %s)", offer.id, exc.status)
+            return  # its timer deletes it when its time is up
+        try:
+            await self._replies.channel_notes.taken_away(mention_id)
+        except sqlite3.Error as exc:  # the next start finds it gone
+            log.warning("offer %s: deleted, but not recorded so (%s)", offer.id, exc)
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
@@ -288,16 +326,10 @@ class MentionPrompts(commands.Cog):
             # choose (an option and a parameter that disagree), and the offer stays for another try.
             if (await interaction.original_response()).flags.ephemeral:
                 return
-            await offer.delete()
-        except discord.NotFound:
-            pass  # deleted already (its time was up, a moderator)
         except discord.HTTPException as exc:
-            log.info("could not delete the offer %s once taken (HTTP %s)", offer.id, exc.status)
+            log.info("could not read the answer to the offer %s's form (HTTP %s)", offer.id, exc.status)
             return  # its timer deletes it when its time is up
-        try:
-            await self._replies.channel_notes.taken_away(message_id)
-        except sqlite3.Error as exc:  # the next start finds it gone
-            log.warning("offer %s: deleted, but not recorded so (%s)", offer.id, exc)
+        await self._withdraw(offer, message_id)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -332,3 +332,40 @@ async def test_a_mention_with_a_picture_and_no_words_is_offered_the_words_left_t
     assert create.json["prompt"] == "this dog as an astronaut"
     (url,) = create.json["image_urls"]
     assert await fetch(url) == (200, photo)
+
+
+async def test_a_member_replying_to_their_offer_with_other_words_gets_a_new_one_in_its_place(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """ "@Bananacord a fox", the offer, then the member replies to it: "no, a wolf in the snow". The bot's own message
+    is no image to edit, and the words are the member's answer to the bot: a new offer of them at once (no half-minute
+    wait), the old one deleted. Another member's reply to that offer is none of theirs: nothing. A member banned from
+    the bot (/mod ban) is offered nothing (the form would only be refused)."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    bot, other = discord_fake.bot_user_id, discord_fake.other_member_id
+    running = await start_bot(settings, discord_fake)
+    try:
+        first = await discord_fake.post_message(f"<@{bot}> a fox")
+        await discord_fake.wait_for(lambda: bool(discord_fake.bot_replies_to(first.id)))
+        (offer,) = discord_fake.bot_replies_to(first.id)
+        stranger = await discord_fake.post_message(f"<@{bot}> a cat instead", reply_to=offer.id, user_id=other)
+        again = await discord_fake.post_message(f"<@{bot}> no, a wolf in the snow", reply_to=offer.id)
+        await discord_fake.wait_for(lambda: bool(discord_fake.bot_replies_to(again.id)))
+        await discord_fake.wait_for(lambda: offer.deleted)
+        (second,) = discord_fake.bot_replies_to(again.id)
+        pressed = await _press(discord_fake, second, discord_fake.member_id)
+        banned = await discord_fake.slash_command(
+            "mod ban", {"member": str(other), "reason": "spam"}, user_id=discord_fake.moderator_id
+        )
+        await answer_given(discord_fake, banned)
+        await discord_fake.post_message(f"<@{bot}> a lighthouse at dusk", user_id=other)
+        await answer_given(discord_fake, await discord_fake.slash_command("help", {}))
+        await asyncio.sleep(0.5)
+    finally:
+        await running.close()
+    assert second.content == OFFER, "the member's own words: no line about editing another's image"
+    (text,) = [c["component"] for c in pressed.callbacks[0]["data"]["components"] if c["component"]["type"] == 4]
+    assert text["value"] == "no, a wolf in the snow"
+    assert discord_fake.bot_replies_to(stranger.id) == []
+    assert len(_offers_posted(discord_fake)) == 2, "none for the stranger's reply, none for the banned member"
+    assert to_delete(settings) == [second.id], "the first let go: no timer and no next start deletes it again"
