@@ -68,6 +68,7 @@ EXTENSIONS = (
     "cogs.help",
     "cogs.welcome",
     "cogs.mention_prompts",
+    "cogs.imagine_menu",
     "cogs.direct_messages",
 )
 

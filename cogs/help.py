@@ -22,6 +22,7 @@ from bot.preferences import model_at, preferred_model
 from bot.quotas import QuotaStatus
 from cogs.admin import is_admin
 from cogs.channel_check import refusal_note
+from cogs.imagine_menu import MENU_NAME as IMAGINE_MENU
 from cogs.moderation import is_moderator
 from cogs.places import level_at, place_of
 from cogs.policy import member_of
@@ -61,7 +62,8 @@ KEEP_WORKING = (
     "⭐ to star it.\n"
     "**Reply** to one of the bot's images with what to change (end with `--ar 16:9` for another shape, "
     "`--zoom` to zoom out).\n"
-    f"Any message with an image: right-click (long-press on mobile) → **Apps** → **{MENU_NAME}**."
+    f"Any message: right-click (long-press on mobile) → **Apps** → **{IMAGINE_MENU}** (its words, yours to change) or, "
+    f"with an image, **{MENU_NAME}**."
 )
 FROM_MIDJOURNEY = (
     "`--ar` `--seed` `--repeat` `--no` `--tile` `--niji` `--iw` `--style raw`, `--sref` `--cref` `--oref` with an "
