@@ -19,7 +19,8 @@ reply to the bot's own message (an edit of its image: cogs/replies.py), for chat
 "@Bananacord" alone with a picture, the member's or the one they reply to, is offered, the words left to the form),
 for a message that also mentions others (it speaks to them), where the moderators paused image making (/mod pause),
 for a member they banned from the bot (/mod ban),
-nor more often than once every OFFER_EVERY_SECONDS per member, and it is deleted once its image is asked for, or after
+nor more often than once every OFFER_EVERY_SECONDS per member and OFFERS_PER_CHANNEL_MINUTE a minute per channel (a
+raid of mentions), and it is deleted once its image is asked for, or after
 OFFER_SECONDS: the offer is kept with the notes about replies (bot/store/reply_notes.py), so one a stop left behind is
 deleted by the next start (cogs/channel_notes.py), and a message is offered once however often it is read.
 
@@ -58,6 +59,9 @@ BUTTON_ID = re.compile(r"bananacord:imagine-this:(?P<user_id>\d+):(?P<message_id
 FORM_ID = re.compile(r"bananacord:imagine-this-form:(?P<user_id>\d+):(?P<message_id>\d+)")
 # A member mentioning the bot again and again (a chat with it) gets one offer in this time.
 OFFER_EVERY_SECONDS = 30.0
+# And a channel at most this many offers a minute: a raid of mentions would otherwise have the bot post hundreds of
+# replies, queued behind Discord's limit on a channel's posts with the images members are waiting for there.
+OFFERS_PER_CHANNEL_MINUTE = 6
 # An offer nobody took is deleted after this long (by the next start, if the bot stopped meanwhile).
 OFFER_SECONDS = 600.0
 # Above the offer to a mention the bot missed while it was away (read back at its return): the member waited.
@@ -151,6 +155,7 @@ class MentionPrompts(commands.Cog):
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
         self._offered: dict[tuple[int, int], float] = {}  # (server, member) -> when last offered
+        self._channel_offers: dict[int, list[float]] = {}  # channel -> when its offers of the last minute were made
         replies = bot.get_cog("Replies")
         assert isinstance(replies, Replies)  # loaded before this cog (bot/app.py EXTENSIONS)
         self._replies = replies
@@ -186,15 +191,23 @@ class MentionPrompts(commands.Cog):
         for message in sorted(waiting.values(), key=lambda m: m.id):
             await self._offer(message, me, late=True)
 
-    def _in_turn(self, message: discord.Message) -> bool:
-        """Whether the member was offered nothing in the last OFFER_EVERY_SECONDS (a chat with the bot gets one)."""
+    def _in_turn(self, message: discord.Message, *, answer: bool = False) -> bool:
+        """Whether the member was offered nothing in the last OFFER_EVERY_SECONDS (a chat with the bot gets one;
+        ``answer``: a reply to their offer, which may come at once), and the channel has room for an offer."""
         assert message.guild is not None
         key, now = (message.guild.id, message.author.id), time.monotonic()
-        if now - self._offered.get(key, -OFFER_EVERY_SECONDS) < OFFER_EVERY_SECONDS:
+        if not answer and now - self._offered.get(key, -OFFER_EVERY_SECONDS) < OFFER_EVERY_SECONDS:
+            return False
+        recent = [at for at in self._channel_offers.get(message.channel.id, []) if now - at < 60.0]
+        if len(recent) >= OFFERS_PER_CHANNEL_MINUTE:
+            log.info("message %s mentions the bot; no offer: its channel had %d this minute", message.id, len(recent))
             return False
         if len(self._offered) > 1000:  # only the last OFFER_EVERY_SECONDS count
             self._offered = {k: at for k, at in self._offered.items() if now - at < OFFER_EVERY_SECONDS}
+        if len(self._channel_offers) > 1000:
+            self._channel_offers = {c: ats for c, ats in self._channel_offers.items() if now - ats[-1] < 60.0}
         self._offered[key] = now
+        self._channel_offers[message.channel.id] = [*recent, now]
         return True
 
     async def _offer(self, message: discord.Message, me: discord.abc.User, *, late: bool) -> None:
@@ -210,7 +223,7 @@ class MentionPrompts(commands.Cog):
         replied = message.reference.resolved if message.reference is not None else None
         # Other words for the offer a member was just made: at once, as an answer to the bot is no chat with it.
         earlier = replied if isinstance(replied, discord.Message) and replied.author.id == me.id else None
-        if not self._in_turn(message) and earlier is None:
+        if not self._in_turn(message, answer=earlier is not None):
             return
         text = OFFER if instruction(message, me) else OFFER_PICTURE
         text = text if replied is None or earlier is not None else f"{text}\n{ON_A_MESSAGE}"

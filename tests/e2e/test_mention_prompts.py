@@ -369,3 +369,28 @@ async def test_a_member_replying_to_their_offer_with_other_words_gets_a_new_one_
     assert discord_fake.bot_replies_to(stranger.id) == []
     assert len(_offers_posted(discord_fake)) == 2, "none for the stranger's reply, none for the banned member"
     assert to_delete(settings) == [second.id], "the first let go: no timer and no next start deletes it again"
+
+
+async def test_a_raid_of_mentions_draws_a_few_offers_a_minute_in_a_channel(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """Twenty members mention the bot with words at once (a raid, or an event's crowd): each offer is a post in the
+    channel, behind Discord's limit on its posts with the images members wait for there. Six a minute are made; the
+    rest get none, and another channel keeps its own six (one of them offered there: none was its turn used)."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    bot = discord_fake.bot_user_id
+    crowd = [discord_fake.snowflakes.next() for _ in range(20)]
+    running = await start_bot(settings, discord_fake)
+    try:
+        for n, member in enumerate(crowd):
+            await discord_fake.post_message(f"<@{bot}> a lighthouse number {n}", user_id=member)
+        elsewhere = await discord_fake.post_message(
+            f"<@{bot}> a harbour", user_id=crowd[-1], channel_id=discord_fake.nsfw_channel_id
+        )
+        await discord_fake.wait_for(lambda: bool(discord_fake.bot_replies_to(elsewhere.id)))
+        await answer_given(discord_fake, await discord_fake.slash_command("help", {}))
+        await asyncio.sleep(0.5)
+    finally:
+        await running.close()
+    assert len(_offers(discord_fake)) == 6
+    assert len(_offers_posted(discord_fake)) == 7
