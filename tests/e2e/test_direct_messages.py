@@ -38,3 +38,24 @@ async def test_a_member_writing_to_the_bot_in_dms_is_told_where_it_makes_images_
     assert [m.content for m in discord_fake.dms_to(discord_fake.admin_id) if m.author_id is None] == [HINT]
     assert answers[0].allowed_mentions == {"parse": []}
     assert not seaart.creates
+
+
+async def test_a_flood_of_dms_is_answered_a_few_a_minute(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """Thirty strangers write to the bot at once (a spam wave): each answer is a request to Discord, from the budget
+    members' images are delivered with. Twenty a minute are answered, the rest not."""
+    crowd = [discord_fake.snowflakes.next() for _ in range(30)]
+    running = await start_bot(make_settings(tmp_path, discord_fake, seaart), discord_fake)
+    try:
+        for n, member in enumerate(crowd):
+            await discord_fake.post_dm(f"free nitro at example.com {n}", user_id=member)
+        await discord_fake.wait_for(lambda: len(_answered(discord_fake, crowd)) == 20)
+        await answer_given(discord_fake, await discord_fake.slash_command("help", {}))
+    finally:
+        await running.close()
+    assert _answered(discord_fake, crowd) == crowd[:20]
+
+
+def _answered(discord_fake: FakeDiscord, members: list[int]) -> list[int]:
+    return [m for m in members if any(dm.author_id is None for dm in discord_fake.dms_to(m))]
