@@ -63,6 +63,7 @@ EXTENSIONS = (
     "cogs.delete_reaction",
     "cogs.dm_reaction",
     "cogs.star_reaction",
+    "cogs.gallery",
     "cogs.missed_reactions",
     "cogs.privacy",
     "cogs.help",

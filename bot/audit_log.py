@@ -17,7 +17,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "blocks": ("blocked_prompt", "provider_block", "slow_pattern"),
     "bans": ("ban", "unban", "cooldown"),
     "moderators' actions": ("cancel", "delete", "privacy_erased", "privacy_downloaded", "pause", "resume"),
-    "settings": ("setting", "log_channel_gone"),
+    "settings": ("setting", "log_channel_gone", "gallery"),
     "quotas and defaults": (
         "quota_override",
         "quota_tier",
@@ -53,6 +53,7 @@ _DID = {
     "resume": "let image making go on again",
     "setting": "changed a moderation setting",
     "log_channel_gone": "the moderation log channel was deleted",
+    "gallery": "changed the gallery",
     "server_defaults": "changed the server's defaults",
 }
 

@@ -62,6 +62,9 @@ EVERY_RIGHT = _IN_CHANNEL
 # What a moderation log or alert channel needs: the posts are plain words.
 POSTING = (VIEW, SEND)
 POSTING_IN_THREAD = (VIEW, SEND_IN_THREADS)
+# What the gallery (cogs/gallery.py) needs: its posts are a card with the image.
+SHOWING = (*POSTING, EMBEDS, FILES)
+SHOWING_IN_THREAD = (*POSTING_IN_THREAD, EMBEDS, FILES)
 
 Place = discord.abc.GuildChannel | discord.Thread
 

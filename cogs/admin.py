@@ -9,8 +9,10 @@ Discord's default_permissions, which a server can override in its integration se
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -22,11 +24,13 @@ from bot.errors import InvalidRequestError
 from bot.events import ProviderProblem, ProviderRecovered
 from bot.jobs import MAX_CANDIDATES
 from bot.preferences import served
+from bot.store.gallery import GallerySetting
 from bot.store.settings import GuildDefaults, ProviderHealth
 from cogs.channel_check import channel_check, server_check
 from cogs.errors import storage_answer
+from cogs.gallery import DEFAULT_STARS, Gallery
 from cogs.imagine import MODEL_CHOICES
-from cogs.moderation import LevelChannel, record_moderation
+from cogs.moderation import LevelChannel, LogChannel, record_moderation
 from cogs.private_answers import answer_privately
 from cogs.ready_pings import pings_line
 
@@ -74,6 +78,20 @@ async def record_admin_change(
             "writes); the bot's log file has it."
         )
     return ""
+
+
+def _members(count: int) -> str:
+    return "one member" if count == 1 else f"{count} members"
+
+
+def gallery_line(setting: GallerySetting | None) -> str:
+    """The server's gallery, as an admin reads it."""
+    if setting is None:
+        return "This server has no gallery. Set one with `/admin gallery channel:#showcase` (`stars:` to say how many)."
+    return (
+        f"Gallery: <#{setting.channel_id}>. An image of mine that {_members(setting.stars)} star with a ⭐ (its own "
+        "member's not counted) is posted there once, with who made it and a link to it."
+    )
 
 
 def require_admin(interaction: discord.Interaction[Any], admin_role_id: int | None) -> None:
@@ -284,6 +302,61 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
             embed.add_field(name=name, value="\n".join(lines)[:1024], inline=False)
         await answer_privately(interaction, embed=embed)
 
+    @app_commands.command(name="gallery")
+    @app_commands.describe(
+        channel="Where an image enough members starred with a ⭐ is posted (left out: the gallery as it is)",
+        stars="How many members' ⭐ post an image, its own member's not counted (3)",
+        off="Stop posting starred images (those posted stay)",
+    )
+    async def gallery(
+        self,
+        interaction: discord.Interaction[Any],
+        channel: LogChannel | None = None,
+        stars: app_commands.Range[int, 1, 50] | None = None,
+        off: bool = False,
+    ) -> None:
+        """The server's gallery: a channel of the images its members star most."""
+        guild_id = interaction.guild_id or 0
+        cog = self.bot.get_cog("Gallery")
+        assert isinstance(cog, Gallery)  # loaded before this cog's commands are used (bot/app.py EXTENSIONS)
+        current = await cog.store.setting(guild_id)
+        if off:
+            if channel is not None or stars is not None:
+                raise InvalidRequestError("`off:True` stops the gallery: give it alone.")
+            if not await cog.store.clear(guild_id):
+                await answer_privately(interaction, "This server has no gallery.")
+                return
+            noted = await record_admin_change(self.bot, interaction, "gallery", "turned the gallery off")
+            await answer_privately(interaction, f"The gallery is off: starred images are no longer posted. {noted}")
+            return
+        if channel is None and stars is None:
+            await answer_privately(interaction, gallery_line(current))
+            return
+        target = channel.id if channel is not None else current.channel_id if current is not None else None
+        if target is None:
+            raise InvalidRequestError("Name the gallery's channel too: `/admin gallery channel:#showcase`.")
+        count = stars if stars is not None else current.stars if current is not None else DEFAULT_STARS
+        if current is None or current.channel_id != target:
+            # Tried before it is kept, as the moderation log's is: a gallery the bot may not post in would take every
+            # starred image and show none.
+            try:
+                await self.bot.get_partial_messageable(target, guild_id=guild_id).send(
+                    f"<@{interaction.user.id}> made this channel the server's gallery: an image of mine that "
+                    f"{_members(count)} star with a ⭐ is posted here.",
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
+            except (discord.HTTPException, TimeoutError, aiohttp.ClientError, OSError) as exc:
+                why = f"HTTP {exc.status}" if isinstance(exc, discord.HTTPException) else type(exc).__name__
+                log.info("guild %s: the gallery channel %s refused a post (%s)", guild_id, target, why)
+                raise InvalidRequestError(
+                    f"The bot cannot post in <#{target}>, so nothing changed. Give it View Channel, Send Messages, "
+                    "Embed Links and Attach Files there, then try again."
+                ) from None
+        await cog.store.set(guild_id, target, count, by=interaction.user.id, now=time.time())
+        change = f"set the gallery to <#{target}>, for images {_members(count)} starred"
+        noted = await record_admin_change(self.bot, interaction, "gallery", change, channel_id=target)
+        await answer_privately(interaction, f"{gallery_line(GallerySetting(target, count))} {noted}".strip())
+
     @app_commands.command(name="check")
     @app_commands.describe(channel="One channel or thread to look at in detail (left out: the whole server)")
     async def check(self, interaction: discord.Interaction[Any], channel: LevelChannel | None = None) -> None:
@@ -295,8 +368,13 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
             return
         if channel is None:
             settings = await self.bot.services.moderation.guild(guild.id)
+            gallery = self.bot.get_cog("Gallery")
+            shown = await gallery.store.setting(guild.id) if isinstance(gallery, Gallery) else None
             embed = server_check(
-                me, log_channel_id=settings.log_channel_id, alert_channel_id=self.bot.settings.admin.alert_channel_id
+                me,
+                log_channel_id=settings.log_channel_id,
+                alert_channel_id=self.bot.settings.admin.alert_channel_id,
+                gallery_id=shown.channel_id if shown is not None else None,
             )
             await answer_privately(interaction, embed=embed)
             return

@@ -12,6 +12,8 @@ from bot.channel_rights import (
     EVERY_RIGHT,
     POSTING,
     POSTING_IN_THREAD,
+    SHOWING,
+    SHOWING_IN_THREAD,
     VIEW,
     Place,
     Right,
@@ -57,21 +59,28 @@ def _group_field(group: Shortfall) -> tuple[str, str]:
     return name, truncate(f"{_mentions(group.channels)}\n{_costs(group.rights)}", FIELD_CHARS)
 
 
-def _posting_line(me: discord.Member, channel_id: int | None, unset: str) -> str:
-    """Whether posts reach a channel the bot posts in (the moderation log, the providers' alerts)."""
+def _posting_line(me: discord.Member, channel_id: int | None, unset: str, *, images: bool = False) -> str:
+    """Whether posts reach a channel the bot posts in (the moderation log, the providers' alerts; ``images``: the
+    gallery, whose posts are a card with an image)."""
     if channel_id is None:
         return unset
     place = me.guild.get_channel_or_thread(channel_id)
     if place is None:
         return f"<#{channel_id}>: not a channel of this server the bot can find, so nothing reaches it."
-    rights = POSTING_IN_THREAD if isinstance(place, discord.Thread) else POSTING
+    rights: tuple[Right, ...]
+    if images:
+        rights = SHOWING_IN_THREAD if isinstance(place, discord.Thread) else SHOWING
+    else:
+        rights = POSTING_IN_THREAD if isinstance(place, discord.Thread) else POSTING
     missing = lacking(place.permissions_for(me), rights)
     if missing:
         return f"⚠️ {place.mention}: the bot lacks {names(missing)} there, so nothing it posts reaches it."
     return f"✅ {place.mention}: its posts reach it."
 
 
-def server_check(me: discord.Member, *, log_channel_id: int | None, alert_channel_id: int | None) -> discord.Embed:
+def server_check(
+    me: discord.Member, *, log_channel_id: int | None, alert_channel_id: int | None, gallery_id: int | None = None
+) -> discord.Embed:
     """The whole server: the channels that lack something, grouped by what they lack, and the channels the bot
     posts in for the moderators and admins."""
     guild = me.guild
@@ -105,6 +114,8 @@ def server_check(me: discord.Member, *, log_channel_id: int | None, alert_channe
     if alert_channel_id is not None and (place := guild.get_channel_or_thread(alert_channel_id)) is not None:
         # The configured alert channel may be in another server the bot is in: told only where it is.
         embed.add_field(name="Provider alerts", value=_posting_line(me, place.id, ""), inline=False)
+    if gallery_id is not None:
+        embed.add_field(name="Gallery", value=_posting_line(me, gallery_id, "", images=True), inline=False)
     for index, group in enumerate(groups):
         name, value = _group_field(group)
         if len(embed) + len(name) + len(value) > EMBED_CHARS - LAST_FIELD_ROOM:

@@ -86,7 +86,7 @@ MODERATORS = (
 )
 ADMINS = (
     "`/admin defaults` the server's model, provider, images per prompt and pings · `/admin providers` · "
-    "`/admin check` where the bot lacks a permission it uses · "
+    "`/admin check` where the bot lacks a permission it uses · `/admin gallery` a channel of the most starred images · "
     "`/quota set|grant|reset|server` · `/usage report|export`"
 )
 

@@ -1223,13 +1223,13 @@ class Imagine(commands.Cog):
     def _shown_image(self, message: discord.Message | None, job: Job) -> tuple[ReferenceImage, str]:
         """``job``'s image on ``message`` (``_image_message``), as Discord serves it now (its link freshly signed):
         the message's image, or in a batch's message the one uploaded for that candidate."""
-        attachment = self._shown_attachment(message, job)
+        attachment = self.shown_attachment(message, job)
         assert message is not None  # an attachment was found on it
         image = self._reference(attachment, own=True)
         check_fits_provider(self.bot.services.catalogue, job.model, [image])
         return image, message.jump_url
 
-    def _shown_attachment(self, message: discord.Message | None, job: Job) -> discord.Attachment:
+    def shown_attachment(self, message: discord.Message | None, job: Job) -> discord.Attachment:
         images = [a for a in message.attachments if (a.content_type or "").startswith("image/")] if message else []
         own = [a for a in images if a.filename.rsplit(".", 1)[0] == result_stem(job.id, 1)]
         chosen = own or (images if job.batch_id is None else [])
@@ -1251,7 +1251,7 @@ class Imagine(commands.Cog):
     ) -> tuple[tuple[str, ...], str | None, float | None]:
         """What the Reframe choice needs of ``job``'s image: the shapes its model comes in, the one it has,
         and its width over height as Discord shows it (None if Discord does not say)."""
-        attachment = self._shown_attachment(message, job)
+        attachment = self.shown_attachment(message, job)
         shown = attachment.width / attachment.height if attachment.width and attachment.height else None
         shapes = derive.shapes(self.bot.services.catalogue, job.model)
         return shapes, derive.own_shape(job.request.aspect_ratio, shown, shapes), shown
@@ -1397,7 +1397,7 @@ class Imagine(commands.Cog):
             return
         if action == "reference":
             # Refused now rather than after the member has typed: no image here, or a ban (as Edit's).
-            self._shown_attachment(await self._image_message(interaction, job), job)
+            self.shown_attachment(await self._image_message(interaction, job), job)
             if await self.bot.services.moderation.active_ban(interaction.guild_id or 0, interaction.user.id):
                 await self.moderate(interaction, job.request)
             await interaction.response.send_modal(ReferenceForm(job.id, await self.model_choice(interaction)))
@@ -1581,7 +1581,7 @@ class Imagine(commands.Cog):
         if job is None:
             return
         shown_on = await self._image_message(interaction, job)
-        image = self._reference(self._shown_attachment(shown_on, job), own=True, role=role)
+        image = self._reference(self.shown_attachment(shown_on, job), own=True, role=role)
         source = Derivation(action="reference", job_id=job.id, message_url=_shown_at(shown_on))
         await self.make(interaction, prompt, model=model, starting_from=(image,), came_from=source, suffixed=True)
 

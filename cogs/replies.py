@@ -227,7 +227,7 @@ def addresses_others(message: discord.Message, me: discord.abc.User) -> bool:
 def _uploads_of(candidate: Job, message: discord.Message) -> list[discord.Attachment]:
     """The attachments of ``message`` (a batch's) that show ``candidate``'s image: those its row names, or
     those uploaded under its name (bot/result_images.py ``result_stem``), as the buttons find them
-    (cogs/imagine.py ``_shown_attachment``). The row names them only once it says delivered."""
+    (cogs/imagine.py ``shown_attachment``). The row names them only once it says delivered."""
     kept, stem = set(candidate.attachment_ids), result_stem(candidate.id, 1)
     return [a for a in message.attachments if a.id in kept or a.filename.rsplit(".", 1)[0] == stem]
 

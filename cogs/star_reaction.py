@@ -6,6 +6,8 @@ the buttons still work); taking the ⭐ back unstars it, and a deleted message t
 message stars each image it shows. Stars are kept in SQLite (bot/store/starred.py), one row per member and image,
 and cost nobody anything.
 
+With a gallery set (/admin gallery), an image starred by enough members is posted there (cogs/gallery.py).
+
 Every reaction in a server reaches the bot (the guild-message-reactions intent, one of the defaults): anything but ⭐
 is dropped before the database is asked. A ⭐ given or taken back while the bot was away never reaches it (Discord
 does not deliver missed events): the bot reads the ⭐ on its recent images when it is back (cogs/missed_reactions.py)
@@ -24,6 +26,7 @@ from bot.models import JobState
 from bot.store.erasure import erased_since
 from bot.store.jobs import Job
 from bot.store.starred import Starred
+from cogs.gallery import Gallery
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,8 @@ class StarReaction(commands.Cog):
             log.warning("a ⭐ by member %s was not recorded (%s)", payload.user_id, type(exc).__name__)
             return
         log.info("member %s %s job(s) %s", payload.user_id, "starred" if starred else "unstarred", ", ".join(ids))
+        if starred:
+            await self._to_gallery(payload.guild_id or 0, jobs)
 
     async def take_up(self, guild_id: int, message_id: int, reactors: set[int]) -> tuple[int, int]:
         """The stars of the images of a message made what its ⭐ say, read once the bot is back: starred by whoever
@@ -77,9 +82,20 @@ class StarReaction(commands.Cog):
         gained -= await erased_since(self.bot.services.db, guild_id, gained, shown_at)
         if gained:
             await self.starred.star_by(guild_id, gained, ids, now=now)
+            await self._to_gallery(guild_id, jobs)
         if lost:
             await self.starred.unstar_by(guild_id, lost, ids)
         return len(gained), len(lost)
+
+    async def _to_gallery(self, guild_id: int, jobs: list[Job]) -> None:
+        """The server's gallery (cogs/gallery.py) takes the images that have its stars now."""
+        gallery = self.bot.get_cog("Gallery")
+        if not isinstance(gallery, Gallery):
+            return
+        try:
+            await gallery.consider(guild_id, jobs)
+        except Exception as exc:  # the database held up or refusing: the next ⭐ tries again
+            log.warning("guild %s: the gallery did not look at job(s) %s (%s)", guild_id, jobs[0].id, exc)
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:

@@ -74,6 +74,7 @@ async def test_the_sweep_starts_at_the_migration_that_began_keeping_paid_rows(tm
             "DROP INDEX jobs_erasure_unshown; ALTER TABLE jobs DROP COLUMN erasure_shown_at;"
             "ALTER TABLE jobs DROP COLUMN erased_at; DROP TABLE dm_copies; DROP TABLE dm_copies_since;"
             "DROP TABLE member_erasures; DROP TABLE guild_welcomes; DROP TABLE welcomes_since; DROP TABLE pauses;"
+            "DROP TABLE gallery_posts; DROP TABLE galleries;"
             "PRAGMA user_version = 22;"
         )
     before = time.time()

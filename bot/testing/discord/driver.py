@@ -218,6 +218,14 @@ class FakeDiscord(StartsAndStops, World):
         deny = [{"id": str(self.guild_id), "type": 0, "allow": "0", "deny": str(VIEW_CHANNEL)}] if hidden else []
         return self.add_text_channel(name, nsfw=nsfw, overwrites=deny)
 
+    async def create_channel(self, name: str, *, overwrites: Sequence[JSON] = ()) -> int:
+        """A new text channel an admin makes while the bot runs: the live client gets CHANNEL_CREATE, and has it in
+        its cache as Discord's clients do (``add_channel`` leaves it to be asked for)."""
+        channel_id = self.add_text_channel(name, overwrites=list(overwrites))
+        await self._gateway.announce_channel_create(self.channels[channel_id])
+        self.notify()
+        return channel_id
+
     async def set_overwrites(self, channel_id: int, overwrites: Sequence[JSON]) -> None:
         """A moderator changes the channel's permissions (Discord's permission overwrites, as ``overwrite`` makes
         them): the live client gets CHANNEL_UPDATE. Only what the client knows changes: Discord's answers to the

@@ -235,6 +235,12 @@ class Gateway:
         else:
             await conn.dispatch("CHANNEL_DELETE", channel)
 
+    async def announce_channel_create(self, channel: JSON) -> None:
+        """CHANNEL_CREATE for a guild channel made while the bot is connected (the GUILDS intent)."""
+        conn = self.live_connection()
+        if conn is not None:
+            await conn.dispatch("CHANNEL_CREATE", channel)
+
     async def announce_channel_update(self, channel: JSON) -> None:
         """CHANNEL_UPDATE with the channel as it is now (its permission overwrites changed, say)."""
         conn = self.live_connection()

@@ -1,0 +1,128 @@
+"""A server's gallery: the images its members star most, posted once to a channel the admins choose.
+
+Community servers keep a "starboard" channel of what their members liked best. An admin sets one with `/admin gallery
+channel:#showcase stars:3`; from then on an image of the bot's that that many members starred with a ⭐
+(cogs/star_reaction.py; its own member's ⭐ not counted, a ⭐ given while the bot was away counted once it reads it
+back) is posted there, once: the image itself (uploaded again: a link to the original's file would stop working when
+Discord's signature on it expires), who made it (named, pinging nobody), how many starred it, and a link to the
+original, whose message shows the prompt and keeps the buttons. The prompt is not copied: a member's words stay where
+their erasure (/privacy) and the words' retention (``[privacy] keep_words_days``) reach them. The image deleted (its
+member's Delete or ❌, a moderator, a purge) takes its gallery post with it.
+
+Each post is claimed in SQLite before it is made (bot/store/gallery.py), with a nonce, so two ⭐ at once, or a stop
+between the post and its record, make one post.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+
+import aiohttp
+import discord
+from discord.ext import commands
+
+from bot.app import Bananacord
+from bot.errors import InvalidRequestError
+from bot.models import JobState
+from bot.nonces import message_nonce
+from bot.store.gallery import GallerySetting, GalleryStore
+from bot.store.jobs import Job
+from bot.store.starred import Starred
+from cogs.imagine import Imagine
+
+log = logging.getLogger(__name__)
+
+GALLERY_COLOUR = discord.Colour(0xF5C518)
+# The stars an image needs unless the admin says otherwise.
+DEFAULT_STARS = 3
+
+
+class Gallery(commands.Cog):
+    def __init__(self, bot: Bananacord) -> None:
+        self.bot = bot
+        self.store = GalleryStore(bot.services.db)
+        self._starred = Starred(bot.services.db)
+
+    async def consider(self, guild_id: int, jobs: list[Job]) -> None:
+        """``jobs``' images were just starred: post each that has the server's gallery's stars now."""
+        setting = await self.store.setting(guild_id)
+        if setting is None:
+            return
+        for job in jobs:
+            if job.state is not JobState.DELIVERED or job.message_id is None or job.channel_id is None:
+                continue
+            stars = len(await self._starred.starrers(guild_id, [job.id]) - {job.user_id})
+            if stars < setting.stars:
+                continue
+            if not await self.store.claim(job.id, guild_id, job.message_id, setting.channel_id, now=time.time()):
+                continue  # posted, or being posted
+            await self._post(setting, job, stars)
+
+    async def _post(self, setting: GallerySetting, job: Job, stars: int) -> None:
+        assert job.message_id is not None and job.channel_id is not None
+        try:
+            original = await self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id).fetch_message(
+                job.message_id
+            )
+            imagine = self.bot.get_cog("Imagine")
+            assert isinstance(imagine, Imagine)
+            attachment = imagine.shown_attachment(original, job)
+            data = await attachment.read()
+            file = discord.File(io.BytesIO(data), filename=attachment.filename, description=attachment.description)
+            embed = discord.Embed(
+                description=f"⭐ **{stars}** · by <@{job.user_id}> · [the original]({original.jump_url})",
+                colour=GALLERY_COLOUR,
+            )
+            embed.set_image(url=f"attachment://{attachment.filename}")
+            gallery = self.bot.get_partial_messageable(setting.channel_id, guild_id=job.guild_id)
+            sent = await gallery.send(
+                embed=embed,
+                file=file,
+                allowed_mentions=discord.AllowedMentions.none(),
+                nonce=message_nonce("gallery", job.id),  # posted again after a stop: the same message
+            )
+        except (InvalidRequestError, discord.HTTPException, TimeoutError, aiohttp.ClientError, OSError) as exc:
+            # The original deleted meanwhile (its post is not owed), or the gallery refusing the bot (`/admin check`
+            # names it), or Discord failing: the next ⭐ tries again.
+            why = f"HTTP {exc.status}" if isinstance(exc, discord.HTTPException) else type(exc).__name__
+            log.warning("guild %s: job %s not posted to the gallery (%s)", job.guild_id, job.id, why)
+            await self.store.release(job.id)
+            return
+        await self.store.posted(job.id, sent.id)
+        log.info("guild %s: job %s posted to the gallery (%d stars)", job.guild_id, job.id, stars)
+
+    @commands.Cog.listener()
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        if payload.guild_id is not None:
+            await self._take_down([payload.message_id])
+
+    @commands.Cog.listener()
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        if payload.guild_id is not None:
+            await self._take_down(list(payload.message_ids))
+
+    async def _take_down(self, message_ids: list[int]) -> None:
+        """Deleted images' gallery posts deleted too: the member (or a moderator) took the image away."""
+        try:
+            posts = await self.store.of_originals(message_ids)
+        except Exception as exc:  # the database held up: the post stays, as before the gallery took it
+            log.warning("gallery: the posts of %d deleted message(s) not looked up (%s)", len(message_ids), exc)
+            return
+        for post in posts:
+            if post.message_id is not None:
+                shown = self.bot.get_partial_messageable(post.channel_id).get_partial_message(post.message_id)
+                try:
+                    await shown.delete()
+                except discord.NotFound:
+                    pass  # deleted already
+                except discord.HTTPException as exc:
+                    log.warning("gallery: post %s of a deleted image kept (HTTP %s)", post.message_id, exc.status)
+                    continue
+            await self.store.forget([post.job_id])
+
+
+async def setup(bot: commands.Bot) -> None:
+    assert isinstance(bot, Bananacord)
+    await bot.add_cog(Gallery(bot))

@@ -1,0 +1,138 @@
+"""The server's gallery (cogs/gallery.py, `/admin gallery`): an image enough members starred ⭐ is posted to the
+admins' channel once, and taken down with its image; through the real bot and the fake Discord."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+from bot.config import Settings
+from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage, overwrite
+from bot.testing.discord.protocol import ATTACH_FILES
+from bot.testing.providers import FakeSeaArt
+from tests.conftest import Clock, RunningBot, answer_data, answered, start_bot
+from tests.e2e.edits import bot_image
+
+
+def _posts(discord_fake: FakeDiscord, channel_id: int) -> list[FakeMessage]:
+    """The bot's posts of images in the gallery channel."""
+    return [m for m in discord_fake.messages_in(channel_id) if m.author_id is None and m.files]
+
+
+async def _said(discord_fake: FakeDiscord, options: dict[str, object], *, user_id: int | None = None) -> str:
+    used = await answered(discord_fake, "admin gallery", options, user_id=user_id or discord_fake.admin_id)
+    return str(answer_data(discord_fake, used).get("content"))
+
+
+def _gallery_field(discord_fake: FakeDiscord, check: FakeInteraction) -> str:
+    (embed,) = answer_data(discord_fake, check)["embeds"]
+    (field,) = [f for f in embed["fields"] if f["name"] == "Gallery"]
+    return str(field["value"])
+
+
+def _audit(settings: Settings) -> list[tuple[str, str]]:
+    with sqlite3.connect(settings.database.path) as conn:
+        rows = conn.execute("SELECT action, summary FROM audit_log WHERE action = 'gallery' ORDER BY id")
+        return [(str(a), str(s)) for a, s in rows]
+
+
+async def test_an_image_starred_by_enough_members_is_posted_once_and_taken_down_with_it(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Two members' ⭐ (the image's own member's not counted) post it to the gallery: the image itself, who made it
+    (pinging nobody), the stars and a link to the original, and not the prompt; a third ⭐ posts nothing more. The
+    member deletes their image: the gallery's post goes with it."""
+    gallery = discord_fake.add_channel("showcase")
+    said = await _said(discord_fake, {"channel": str(gallery), "stars": 2})
+    assert said.startswith(f"Gallery: <#{gallery}>. An image of mine that 2 members star")
+    (hello,) = discord_fake.messages_in(gallery)  # the test post
+    assert "made this channel the server's gallery" in (hello.content or "")
+    image = await bot_image(discord_fake, settings)
+    member, other, admin = discord_fake.member_id, discord_fake.other_member_id, discord_fake.admin_id
+
+    await discord_fake.react(image.id, "⭐", user_id=member)  # their own: not counted
+    await discord_fake.react(image.id, "⭐", user_id=other)
+    await answered(discord_fake, "help", {})  # the bot has handled both ⭐ by now
+    assert _posts(discord_fake, gallery) == []
+    await discord_fake.react(image.id, "⭐", user_id=admin)
+    await discord_fake.wait_for(lambda: bool(_posts(discord_fake, gallery)))
+    discord_fake.nonces.clear()  # past Discord's few minutes for a nonce: only the bot's record keeps it to one post
+    await discord_fake.react(image.id, "⭐", user_id=discord_fake.moderator_id)
+    await answered(discord_fake, "help", {})
+    await asyncio.sleep(0.3)
+
+    (post,) = _posts(discord_fake, gallery)
+    assert [f.data for f in post.files] == [f.data for f in image.files], "the image itself, uploaded again"
+    (embed,) = post.embeds
+    assert f"⭐ **2** · by <@{member}>" in embed["description"] and f"/{image.id})" in embed["description"]
+    assert "a cat on a sofa" not in str(post.embeds) + (post.content or ""), "the prompt stays on the original"
+    assert post.allowed_mentions == {"parse": []}
+
+    await discord_fake.delete_messages(image.id)
+    await discord_fake.wait_for(lambda: post.deleted)
+
+
+async def test_the_gallery_is_set_shown_refused_where_the_bot_cannot_post_and_turned_off(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """No gallery at first; a channel the bot may not post in refused, nothing kept; set, shown, its stars changed,
+    off (each in the audit log); a member who is no admin refused; stars with the gallery off post nothing."""
+    admin = discord_fake.admin_id
+    assert (await _said(discord_fake, {})).startswith("This server has no gallery.")
+    closed = discord_fake.add_channel("closed")
+    # As Discord answers a bot a channel's overwrites refuse Send Messages (the fake does not judge posts by them).
+    refusal = {"code": 50013, "message": "Missing Permissions"}
+    discord_fake.fail_next("POST", rf"^/channels/{closed}/messages$", status=403, body=refusal)
+    refused = await _said(discord_fake, {"channel": str(closed)})
+    assert refused.startswith(f"The bot cannot post in <#{closed}>, so nothing changed.")
+    assert (await _said(discord_fake, {})).startswith("This server has no gallery.")
+    gallery = await discord_fake.create_channel("showcase")
+    assert (await _said(discord_fake, {"stars": 2})).startswith("Name the gallery's channel too")
+    await _said(discord_fake, {"channel": str(gallery)})
+    assert (await _said(discord_fake, {"stars": 1})).startswith(f"Gallery: <#{gallery}>. An image of mine that one")
+    assert len(discord_fake.messages_in(gallery)) == 1, "the same channel is not greeted again"
+    # /admin check names the gallery, and what it lacks once a moderator takes Attach Files away there.
+    assert _gallery_field(discord_fake, await answered(discord_fake, "admin check", {}, user_id=admin)) == (
+        f"✅ <#{gallery}>: its posts reach it."
+    )
+    await discord_fake.set_overwrites(gallery, [overwrite(discord_fake.bot_role_id, deny=ATTACH_FILES)])
+    assert _gallery_field(discord_fake, await answered(discord_fake, "admin check", {}, user_id=admin)) == (
+        f"⚠️ <#{gallery}>: the bot lacks Attach Files there, so nothing it posts reaches it."
+    )
+    member_said = await _said(discord_fake, {"off": True}, user_id=discord_fake.member_id)
+    assert "Manage Server" in member_said
+    assert (await _said(discord_fake, {"off": True})).startswith("The gallery is off")
+    assert (await _said(discord_fake, {"off": True})) == "This server has no gallery."
+    image = await bot_image(discord_fake, settings)
+    await discord_fake.react(image.id, "⭐", user_id=discord_fake.other_member_id)
+    await answered(discord_fake, "help", {})
+    assert _posts(discord_fake, gallery) == []
+    audit = _audit(settings)
+    assert [summary.split("> ", 1)[1] for _, summary in audit] == [
+        f"set the gallery to <#{gallery}>, for images 3 members starred.",
+        f"set the gallery to <#{gallery}>, for images one member starred.",
+        "turned the gallery off.",
+    ]
+
+
+async def test_stars_given_while_the_bot_was_away_post_the_image_once_it_is_back(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """Discord tells a bot nothing of the ⭐ given while it was away: read back from its latest images at its return
+    (cogs/missed_reactions.py), they count for the gallery as live ones do."""
+    gallery = discord_fake.add_channel("showcase")
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        await _said(discord_fake, {"channel": str(gallery), "stars": 2})
+        image = await bot_image(discord_fake, settings)
+    finally:
+        await first.close()
+    for who in (discord_fake.other_member_id, discord_fake.admin_id):
+        await discord_fake.react(image.id, "⭐", user_id=who, seen=False)
+    second = await start_bot(settings, discord_fake, clock)
+    try:
+        await discord_fake.wait_for(lambda: bool(_posts(discord_fake, gallery)), timeout=15)
+    finally:
+        await second.close()
+    (post,) = _posts(discord_fake, gallery)
+    assert "⭐ **2**" in post.embeds[0]["description"]
