@@ -94,6 +94,28 @@ class Gallery(commands.Cog):
         log.info("guild %s: job %s posted to the gallery (%d stars)", job.guild_id, job.id, stars)
 
     @commands.Cog.listener()
+    async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
+        """The gallery's channel deleted: no gallery (each ⭐ would try a channel that is gone), said in the audit
+        log; `/admin gallery` sets a new one."""
+        try:
+            if not await self.store.forget_channel(channel.guild.id, channel.id):
+                return
+            await self.bot.services.moderation.audit(
+                channel.guild.id,
+                "gallery",
+                channel_id=channel.id,
+                reason="the channel was deleted",
+                summary=f"The gallery channel <#{channel.id}> was deleted; starred images are not posted until one "
+                "is set.",
+            )
+        except Exception as exc:  # the database held up: each ⭐ that reaches the post is refused by Discord
+            log.warning("guild %s: the gallery's deleted channel not let go (%s)", channel.guild.id, exc)
+            return
+        log.warning(
+            "the gallery channel %s of server %s was deleted; no longer posting there", channel.id, channel.guild.id
+        )
+
+    @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
         if payload.guild_id is not None:
             await self._take_down([payload.message_id])

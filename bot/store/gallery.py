@@ -51,6 +51,14 @@ class GalleryStore:
             cur = await conn.execute("DELETE FROM galleries WHERE guild_id = ?", (guild_id,))
             return cur.rowcount > 0
 
+    async def forget_channel(self, guild_id: int, channel_id: int) -> bool:
+        """The gallery's channel was deleted: no gallery any more; whether it was the gallery."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "DELETE FROM galleries WHERE guild_id = ? AND channel_id = ?", (guild_id, channel_id)
+            )
+            return cur.rowcount > 0
+
     async def claim(self, job_id: str, guild_id: int, original_message_id: int, channel_id: int, *, now: float) -> bool:
         """The image is this caller's to post: never claimed, or claimed over CLAIM_SECONDS ago and never posted."""
         async with self.db.transaction() as conn:

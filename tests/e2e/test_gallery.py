@@ -136,3 +136,16 @@ async def test_stars_given_while_the_bot_was_away_post_the_image_once_it_is_back
         await second.close()
     (post,) = _posts(discord_fake, gallery)
     assert "⭐ **2**" in post.embeds[0]["description"]
+
+
+async def test_the_gallery_channel_deleted_ends_the_gallery_and_says_so(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A moderator deletes the gallery's channel: no gallery any more (each ⭐ would have tried a channel that is
+    gone), the audit log says why, and `/admin gallery` offers to set a new one."""
+    gallery = await discord_fake.create_channel("showcase")
+    await _said(discord_fake, {"channel": str(gallery), "stars": 1})
+    await discord_fake.delete_channel(gallery)
+    await discord_fake.wait_for(lambda: len(_audit(settings)) == 2)
+    assert (await _said(discord_fake, {})).startswith("This server has no gallery.")
+    assert _audit(settings)[-1][1].startswith(f"The gallery channel <#{gallery}> was deleted")
