@@ -199,11 +199,12 @@ def test_other_threads_do_not_make_an_ordinary_pattern_slow() -> None:
     search = regex.compile(ordinary.text)
     alone = min(_cpu_of(lambda: search.search(prompt)) for _ in range(3))
     gate = PromptGate([ordinary], builtin=False, regex_timeout=2.5 * alone, prompt_budget=40 * alone)
-    # Up to three tries, one of which must finish: on a machine loaded by other processes (a CI run of the whole
-    # suite) the search's own CPU once ran past 2.5 times its quiet figure. Counted in the process's CPU, as
-    # before, every try runs 2.2 to 4.8 times as fast and is refused.
+    # Up to five tries, one of which must finish: on a machine loaded by other processes (a CI run of the whole
+    # suite) the search's own CPU once ran past 2.5 times its quiet figure, and three tries in a row did once with
+    # more tests running beside the suite (2026-12-07). Counted in the process's CPU, as before, every try runs 2.2
+    # to 4.8 times as fast and is refused.
     verdicts = []
-    for _ in range(3):
+    for _ in range(5):
         verdicts.append(_beside_busy_threads(lambda: gate.check(prompt)))
         if verdicts[-1].finished:
             break
