@@ -28,7 +28,7 @@ from bot.store.gallery import GallerySetting
 from bot.store.settings import GuildDefaults, ProviderHealth
 from cogs.channel_check import channel_check, server_check
 from cogs.errors import storage_answer
-from cogs.gallery import DEFAULT_STARS, Gallery
+from cogs.gallery import DEFAULT_STARS, Gallery, members
 from cogs.imagine import MODEL_CHOICES
 from cogs.moderation import LevelChannel, LogChannel, record_moderation
 from cogs.private_answers import answer_privately
@@ -80,16 +80,12 @@ async def record_admin_change(
     return ""
 
 
-def _members(count: int) -> str:
-    return "one member" if count == 1 else f"{count} members"
-
-
 def gallery_line(setting: GallerySetting | None) -> str:
     """The server's gallery, as an admin reads it."""
     if setting is None:
         return "This server has no gallery. Set one with `/admin gallery channel:#showcase` (`stars:` to say how many)."
     return (
-        f"Gallery: <#{setting.channel_id}>. An image of mine that {_members(setting.stars)} star with a ⭐ (its own "
+        f"Gallery: <#{setting.channel_id}>. An image of mine that {members(setting.stars)} star with a ⭐ (its own "
         "member's not counted) is posted there once, with who made it and a link to it."
     )
 
@@ -342,7 +338,7 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
             try:
                 await self.bot.get_partial_messageable(target, guild_id=guild_id).send(
                     f"<@{interaction.user.id}> made this channel the server's gallery: an image of mine that "
-                    f"{_members(count)} star with a ⭐ is posted here.",
+                    f"{members(count)} star with a ⭐ is posted here.",
                     allowed_mentions=discord.AllowedMentions.none(),
                 )
             except (discord.HTTPException, TimeoutError, aiohttp.ClientError, OSError) as exc:
@@ -353,7 +349,7 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
                     "Embed Links and Attach Files there, then try again."
                 ) from None
         await cog.store.set(guild_id, target, count, by=interaction.user.id, now=time.time())
-        change = f"set the gallery to <#{target}>, for images {_members(count)} starred"
+        change = f"set the gallery to <#{target}>, for images {members(count)} starred"
         noted = await record_admin_change(self.bot, interaction, "gallery", change, channel_id=target)
         await answer_privately(interaction, f"{gallery_line(GallerySetting(target, count))} {noted}".strip())
 

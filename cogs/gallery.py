@@ -5,9 +5,10 @@ channel:#showcase stars:3`; from then on an image of the bot's that that many me
 (cogs/star_reaction.py; its own member's ⭐ not counted, a ⭐ given while the bot was away counted once it reads it
 back) is posted there, once: the image itself (uploaded again: a link to the original's file would stop working when
 Discord's signature on it expires), who made it (named, pinging nobody), how many starred it, and a link to the
-original, whose message shows the prompt and keeps the buttons. The prompt is not copied: a member's words stay where
-their erasure (/privacy) and the words' retention (``[privacy] keep_words_days``) reach them. The image deleted (its
-member's Delete or ❌, a moderator, a purge) takes its gallery post with it.
+original, whose message shows the prompt and keeps the buttons. The prompt is not copied (nor the original's alt
+text, which is the prompt): a member's words stay where their erasure (/privacy) and the words' retention
+(``[privacy] keep_words_days``) reach them. The image deleted (its member's Delete or ❌, a moderator, a purge) takes
+its gallery post with it; its member's ❌ on the post takes the post alone down, for good.
 
 Each post is claimed in SQLite before it is made (bot/store/gallery.py), with a nonce, so two ⭐ at once, or a stop
 between the post and its record, make one post.
@@ -30,6 +31,7 @@ from bot.nonces import message_nonce
 from bot.store.gallery import GallerySetting, GalleryStore
 from bot.store.jobs import Job
 from bot.store.starred import Starred
+from cogs.delete_reaction import DELETE_REACTION
 from cogs.imagine import Imagine
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,10 @@ log = logging.getLogger(__name__)
 GALLERY_COLOUR = discord.Colour(0xF5C518)
 # The stars an image needs unless the admin says otherwise.
 DEFAULT_STARS = 3
+
+
+def members(count: int) -> str:
+    return "one member" if count == 1 else f"{count} members"
 
 
 class Gallery(commands.Cog):
@@ -70,7 +76,9 @@ class Gallery(commands.Cog):
             assert isinstance(imagine, Imagine)
             attachment = imagine.shown_attachment(original, job)
             data = await attachment.read()
-            file = discord.File(io.BytesIO(data), filename=attachment.filename, description=attachment.description)
+            # Not the original's alt text: it is the prompt (bot/render.py alt_text), kept where erasure reaches it.
+            alt = f"An image starred by {members(stars)}; its prompt is on the original message."
+            file = discord.File(io.BytesIO(data), filename=attachment.filename, description=alt)
             embed = discord.Embed(
                 description=f"⭐ **{stars}** · by <@{job.user_id}> · [the original]({original.jump_url})",
                 colour=GALLERY_COLOUR,
@@ -92,6 +100,31 @@ class Gallery(commands.Cog):
             return
         await self.store.posted(job.id, sent.id)
         log.info("guild %s: job %s posted to the gallery (%d stars)", job.guild_id, job.id, stars)
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        """The image's own member reacts ❌ on its gallery post: taken down, and never posted again (a member may not
+        want their image shown off; a ❌ on the image itself deletes both)."""
+        if payload.guild_id is None or payload.emoji.id is not None or payload.emoji.name != DELETE_REACTION:
+            return
+        me = self.bot.user.id if self.bot.user is not None else None
+        if payload.user_id == me or payload.message_author_id not in (None, me):
+            return
+        try:
+            job_id = await self.store.job_of_post(payload.message_id)
+            job = await self.bot.services.runner.store.get(job_id) if job_id is not None else None
+        except Exception as exc:  # the database held up: the member may react again
+            log.warning("gallery: a ❌ on message %s not looked up (%s)", payload.message_id, exc)
+            return
+        if job is None or job.user_id != payload.user_id:
+            return
+        shown = self.bot.get_partial_messageable(payload.channel_id).get_partial_message(payload.message_id)
+        try:
+            await shown.delete()
+        except discord.HTTPException as exc:
+            log.info("gallery: post %s not taken down by its member's ❌ (HTTP %s)", payload.message_id, exc.status)
+            return
+        log.info("guild %s: job %s taken down from the gallery by its member", payload.guild_id, job.id)
 
     @commands.Cog.listener()
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:

@@ -93,6 +93,15 @@ class GalleryStore:
             rows = await cur.fetchall()
         return [GalleryPost(str(r[0]), int(r[1]), None if r[2] is None else int(r[2])) for r in rows]
 
+    async def job_of_post(self, message_id: int) -> str | None:
+        """The image the gallery's post ``message_id`` shows, if it is one."""
+        async with (
+            self.db.read() as conn,
+            conn.execute("SELECT job_id FROM gallery_posts WHERE message_id = ?", (message_id,)) as cur,
+        ):
+            row = await cur.fetchone()
+        return str(row[0]) if row else None
+
     async def forget(self, job_ids: Sequence[str]) -> None:
         marks = ", ".join("?" * len(job_ids))
         async with self.db.transaction() as conn:

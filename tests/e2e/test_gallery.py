@@ -52,7 +52,8 @@ async def test_an_image_starred_by_enough_members_is_posted_once_and_taken_down_
 
     await discord_fake.react(image.id, "⭐", user_id=member)  # their own: not counted
     await discord_fake.react(image.id, "⭐", user_id=other)
-    await answered(discord_fake, "help", {})  # the bot has handled both ⭐ by now
+    await answered(discord_fake, "help", {})
+    await asyncio.sleep(0.3)  # a ⭐'s lookups take their turn with the command's answer
     assert _posts(discord_fake, gallery) == []
     await discord_fake.react(image.id, "⭐", user_id=admin)
     await discord_fake.wait_for(lambda: bool(_posts(discord_fake, gallery)))
@@ -65,7 +66,9 @@ async def test_an_image_starred_by_enough_members_is_posted_once_and_taken_down_
     assert [f.data for f in post.files] == [f.data for f in image.files], "the image itself, uploaded again"
     (embed,) = post.embeds
     assert f"⭐ **2** · by <@{member}>" in embed["description"] and f"/{image.id})" in embed["description"]
-    assert "a cat on a sofa" not in str(post.embeds) + (post.content or ""), "the prompt stays on the original"
+    words = str(post.embeds) + str(post.attachments) + (post.content or "")
+    assert "a cat on a sofa" not in words, "the prompt stays on the original (its alt text is the prompt too)"
+    assert post.attachments[0]["description"] == "An image starred by 2 members; its prompt is on the original message."
     assert post.allowed_mentions == {"parse": []}
 
     await discord_fake.delete_messages(image.id)
@@ -106,6 +109,7 @@ async def test_the_gallery_is_set_shown_refused_where_the_bot_cannot_post_and_tu
     image = await bot_image(discord_fake, settings)
     await discord_fake.react(image.id, "⭐", user_id=discord_fake.other_member_id)
     await answered(discord_fake, "help", {})
+    await asyncio.sleep(0.3)
     assert _posts(discord_fake, gallery) == []
     audit = _audit(settings)
     assert [summary.split("> ", 1)[1] for _, summary in audit] == [
@@ -149,3 +153,27 @@ async def test_the_gallery_channel_deleted_ends_the_gallery_and_says_so(
     await discord_fake.wait_for(lambda: len(_audit(settings)) == 2)
     assert (await _said(discord_fake, {})).startswith("This server has no gallery.")
     assert _audit(settings)[-1][1].startswith(f"The gallery channel <#{gallery}> was deleted")
+
+
+async def test_its_member_takes_the_gallery_post_down_with_a_cross_and_it_stays_down(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A member may not want their image shown off: their ❌ on its gallery post takes the post down (another
+    member's ❌ is only a reaction), the image stays, and later ⭐ do not post it again."""
+    gallery = discord_fake.add_channel("showcase")
+    await _said(discord_fake, {"channel": str(gallery), "stars": 1})
+    image = await bot_image(discord_fake, settings)
+    await discord_fake.react(image.id, "⭐", user_id=discord_fake.other_member_id)
+    await discord_fake.wait_for(lambda: bool(_posts(discord_fake, gallery)))
+    (post,) = _posts(discord_fake, gallery)
+    await discord_fake.react(post.id, "❌", user_id=discord_fake.other_member_id)
+    await answered(discord_fake, "help", {})
+    await asyncio.sleep(0.5)  # the ❌'s lookups take their turn with the command's answer
+    assert not post.deleted, "another member's ❌"
+    await discord_fake.react(post.id, "❌", user_id=discord_fake.member_id)
+    await discord_fake.wait_for(lambda: post.deleted)
+    discord_fake.nonces.clear()  # past Discord's window: only the bot's record keeps it down
+    await discord_fake.react(image.id, "⭐", user_id=discord_fake.admin_id)
+    await answered(discord_fake, "help", {})
+    await asyncio.sleep(0.3)
+    assert _posts(discord_fake, gallery) == [] and not image.deleted
