@@ -45,7 +45,8 @@ KEPT_FOR_SERVER = (
 IMAGES_STAY = (
     "They stay in this server's channels. Once a request's words are erased, the bot draws its message again "
     "without them (its embed and its images' alt text), in the background, and the copies it sent by DM (a ✉️ "
-    "copy, a note of how it ended) too. Delete {whose} own with its 🗑️ **Delete** button or a ❌ reaction."
+    "copy, a note of how it ended) too. Delete {whose} own with its 🗑️ **Delete** button or a ❌ reaction (its "
+    "post in the server's gallery, if it has one, goes with it; a ❌ on that post takes the post alone down)."
 )
 ERASURE_WAITS = (
     "The bot's database is busy just now (another program is holding it), so the erasure has not finished. It goes on "
