@@ -18,7 +18,6 @@ import secrets
 from typing import Any
 
 import discord
-from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Bananacord
@@ -27,10 +26,11 @@ from bot.errors import InvalidRequestError
 from bot.models import ReferenceImage
 from bot.store.forms import FormStore
 from cogs.editing import message_images
-from cogs.imagine import Imagine, form_submit, submitted_text
+from cogs.imagine import form_submit, submitted_text
 from cogs.in_time import record_in_time
+from cogs.message_menu import MessageMenu
 from cogs.reference_form import PROMPT_INPUT_ID, TEXT_INPUT_MAX_CHARS, prompt_box
-from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
+from cogs.slow_answers import watched_answer
 
 MENU_NAME = "Imagine this"
 FORM_ID = re.compile(r"bananacord:imagine-menu:(?P<form_id>[0-9a-f]{16})")
@@ -68,29 +68,11 @@ def words_of(message: discord.Message, me: discord.abc.User) -> str:
     return re.sub(r" {2,}", " ", text).strip()[:TEXT_INPUT_MAX_CHARS]
 
 
-class ImagineMenu(commands.Cog):
+class ImagineMenu(MessageMenu):
     """The "Imagine this" message command."""
 
     def __init__(self, bot: Bananacord) -> None:
-        self.bot = bot
-        self.menu = app_commands.ContextMenu(
-            name=MENU_NAME,
-            callback=self.open,
-            extras={ANSWERS_ON_ITS_OWN: True},  # a form, after record_in_time
-        )
-        self.menu.guild_only = True
-
-    @property
-    def imagine(self) -> Imagine:
-        cog = self.bot.get_cog("Imagine")
-        assert isinstance(cog, Imagine)  # loaded before this cog (bot/app.py EXTENSIONS)
-        return cog
-
-    async def cog_load(self) -> None:
-        self.bot.tree.add_command(self.menu)
-
-    async def cog_unload(self) -> None:
-        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+        super().__init__(bot, MENU_NAME, self.open)
 
     async def open(self, interaction: discord.Interaction[Any], message: discord.Message) -> None:
         """Make an image of this message's words: a form holds them, to change first."""

@@ -16,7 +16,6 @@ import secrets
 from typing import Any
 
 import discord
-from discord import app_commands
 from discord.ext import commands
 
 from bot import derive
@@ -32,14 +31,15 @@ from bot.routing import require_served
 from bot.store.erasure import words_kept
 from bot.store.forms import FormStore
 from cogs.editing import edit_request, image_proportion, message_images
-from cogs.imagine import Imagine, form_submit, submitted_text, submitted_values
+from cogs.imagine import form_submit, submitted_text, submitted_values
 from cogs.in_time import record_in_time
+from cogs.message_menu import MessageMenu
 from cogs.places import level_at, place_of
 from cogs.prompt_choices import edit_choices, one_of
 from cogs.reference_form import TEXT_INPUT_MAX_CHARS
 from cogs.region_field import asked_region, check_region, check_region_frame, region_field
 from cogs.shape_field import asked_change, shape_field
-from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
+from cogs.slow_answers import watched_answer
 from cogs.typed_links import member_option_sets, not_among, typed_links
 
 MENU_NAME = "Edit with Nano Banana"
@@ -83,33 +83,15 @@ class RemixForm(discord.ui.Modal):
         self.stop()
 
 
-class Remix(commands.Cog):
+class Remix(MessageMenu):
     """The "Edit with Nano Banana" message command."""
 
     def __init__(self, bot: Bananacord) -> None:
-        self.bot = bot
-        self.menu = app_commands.ContextMenu(
-            name=MENU_NAME,
-            callback=self.remix,
-            extras={ANSWERS_ON_ITS_OWN: True},  # a form, after record_in_time
-        )
-        self.menu.guild_only = True
-
-    @property
-    def imagine(self) -> Imagine:
-        cog = self.bot.get_cog("Imagine")
-        assert isinstance(cog, Imagine)
-        return cog
+        super().__init__(bot, MENU_NAME, self.remix)
 
     @property
     def forms(self) -> FormStore:
         return FormStore(self.bot.services.db)
-
-    async def cog_load(self) -> None:
-        self.bot.tree.add_command(self.menu)
-
-    async def cog_unload(self) -> None:
-        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
     async def remix(self, interaction: discord.Interaction[Any], message: discord.Message) -> None:
         """Edit this message's images: a form asks what to change."""
