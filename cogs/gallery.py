@@ -5,10 +5,12 @@ channel:#showcase stars:3`; from then on an image of the bot's that that many me
 (cogs/star_reaction.py; its own member's ⭐ not counted, a ⭐ given while the bot was away counted once it reads it
 back) is posted there, once: the image itself (uploaded again: a link to the original's file would stop working when
 Discord's signature on it expires), who made it (named, pinging nobody), how many starred it, and a link to the
-original, whose message shows the prompt and keeps the buttons. The prompt is not copied (nor the original's alt
-text, which is the prompt): a member's words stay where their erasure (/privacy) and the words' retention
-(``[privacy] keep_words_days``) reach them. The image deleted (its member's Delete or ❌, a moderator, a purge) takes
-its gallery post with it; its member's ❌ on the post takes the post alone down, for good.
+original, whose message shows the prompt and keeps the buttons. An image made at a looser safety level than the
+gallery's channel allows (an age-restricted channel's, or one the moderators loosened: /mod safety) is not posted:
+members see there only what they would have been shown had it been made there. The prompt is not copied (nor the
+original's alt text, which is the prompt): a member's words stay where their erasure (/privacy) and the words'
+retention (``[privacy] keep_words_days``) reach them. The image deleted (its member's Delete or ❌, a moderator, a
+purge) takes its gallery post with it; its member's ❌ on the post takes the post alone down, for good.
 
 Each post is claimed in SQLite before it is made (bot/store/gallery.py), with a nonce, so two ⭐ at once, or a stop
 between the post and its record, make one post.
@@ -25,7 +27,7 @@ import discord
 from discord.ext import commands
 
 from bot.app import Bananacord
-from bot.errors import InvalidRequestError
+from bot.errors import BananacordError, InvalidRequestError
 from bot.models import JobState
 from bot.nonces import message_nonce
 from bot.store.gallery import GallerySetting, GalleryStore
@@ -33,6 +35,7 @@ from bot.store.jobs import Job
 from bot.store.starred import Starred
 from cogs.delete_reaction import DELETE_REACTION
 from cogs.imagine import Imagine
+from cogs.places import level_at, place_of_message
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +59,17 @@ class Gallery(commands.Cog):
         setting = await self.store.setting(guild_id)
         if setting is None:
             return
+        shown_at = await self._gallery_level(guild_id, setting.channel_id)
         for job in jobs:
             if job.state is not JobState.DELIVERED or job.message_id is None or job.channel_id is None:
+                continue
+            made_at = job.safety_level if job.safety_level is not None else self.bot.settings.moderation.default_level
+            if shown_at is None or made_at > shown_at:
+                # Made at a looser safety level than the gallery's channel allows (an age-restricted channel's image,
+                # a channel the moderators loosened): not shown where members did not choose to see it.
+                log.info(
+                    "guild %s: job %s (level %s) not for the gallery (level %s)", guild_id, job.id, made_at, shown_at
+                )
                 continue
             stars = len(await self._starred.starrers(guild_id, [job.id]) - {job.user_id})
             if stars < setting.stars:
@@ -65,6 +77,19 @@ class Gallery(commands.Cog):
             if not await self.store.claim(job.id, guild_id, job.message_id, setting.channel_id, now=time.time()):
                 continue  # posted, or being posted
             await self._post(setting, job, stars)
+
+    async def _gallery_level(self, guild_id: int, channel_id: int) -> int | None:
+        """The safety level of the gallery's channel (as a job made there would run at); None if Discord will not
+        say what the channel is."""
+        guild = self.bot.get_guild(guild_id)
+        if guild is None:
+            return None
+        try:
+            place = await place_of_message(guild, self.bot.get_partial_messageable(channel_id, guild_id=guild_id))
+        except BananacordError as exc:
+            log.warning("guild %s: the gallery channel %s not found (%s)", guild_id, channel_id, exc.detail)
+            return None
+        return await level_at(self.bot, guild_id, place)
 
     async def _post(self, setting: GallerySetting, job: Job, stars: int) -> None:
         assert job.message_id is not None and job.channel_id is not None

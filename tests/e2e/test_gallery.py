@@ -177,3 +177,23 @@ async def test_its_member_takes_the_gallery_post_down_with_a_cross_and_it_stays_
     await answered(discord_fake, "help", {})
     await asyncio.sleep(0.3)
     assert _posts(discord_fake, gallery) == [] and not image.deleted
+
+
+async def test_an_image_made_looser_than_the_gallery_allows_is_not_posted_there(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """The moderators keep the gallery's channel at safety level 1; an image made at the server's level 3 is not
+    posted there however it is starred (members there did not choose to see what level 3 lets through), until the
+    channel allows level 3 or looser: the next ⭐ posts it."""
+    gallery = await discord_fake.create_channel("showcase")
+    await _said(discord_fake, {"channel": str(gallery), "stars": 1})
+    moderator = discord_fake.moderator_id
+    await answered(discord_fake, "mod safety set", {"level": 1, "channel": gallery}, user_id=moderator)
+    image = await bot_image(discord_fake, settings)
+    await discord_fake.react(image.id, "⭐", user_id=discord_fake.other_member_id)
+    await answered(discord_fake, "help", {})
+    await asyncio.sleep(0.5)
+    assert _posts(discord_fake, gallery) == []
+    await answered(discord_fake, "mod safety set", {"level": 4, "channel": gallery}, user_id=moderator)
+    await discord_fake.react(image.id, "⭐", user_id=discord_fake.admin_id)
+    await discord_fake.wait_for(lambda: bool(_posts(discord_fake, gallery)))
