@@ -45,7 +45,8 @@ MODERATORS = (
 )
 ADMINS = (
     "`/admin defaults` the model and images per prompt · `/quota server` the server's limits · `/usage report` "
-    "who used what · `/admin check` what the bot may do in each channel"
+    "who used what · `/admin check` what the bot may do in each channel · `/admin gallery` a channel of the images "
+    "members star most"
 )
 
 
