@@ -198,6 +198,23 @@ def _fitted(lines: list[str], limit: int) -> str:
     return "\n".join(shown)
 
 
+# A message's link (Copy Message Link), its id alone, or a Discord timestamp (<t:1764547200:f>): what a moderator has
+# at hand when asking what happened before something they see.
+_MESSAGE_LINK = re.compile(r"https?://(?:\w+\.)?discord(?:app)?\.com/channels/(?:\d+|@me)/\d+/(\d{15,20})/?")
+_SNOWFLAKE = re.compile(r"\d{15,20}")
+_TIMESTAMP = re.compile(r"<t:(\d{1,12})(?::[tTdDfFR])?>")
+
+
+def moment_of(text: str) -> float | None:
+    """The moment a message's link or id names (when it was posted), or a Discord timestamp's; None for other text."""
+    text = text.strip()
+    if (link := _MESSAGE_LINK.fullmatch(text)) is not None or _SNOWFLAKE.fullmatch(text) is not None:
+        return discord.utils.snowflake_time(int(link[1] if link is not None else text)).timestamp()
+    if (stamp := _TIMESTAMP.fullmatch(text)) is not None:
+        return float(stamp[1])
+    return None
+
+
 def older_than(at: float, tz: str) -> str:
     """A ``before:`` that reaches the events before one at ``at``: its second, rounded up, as wall-clock time in
     the zone /mod log reads dates in (the quota time zone), so typing it back gives that moment."""
@@ -967,7 +984,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
     @app_commands.describe(
         member="Only what they did or what was done to them (someone who has left too, by ID)",
         kind="Only events of this kind",
-        before="Only events before this date or time, such as 2026-11-01 or 2026-11-01T18:00 (to reach older ones)",
+        before="Only events before this: a date (2026-11-01), a time (2026-11-01T18:00) or a message's link",
         page="Which page, when there are more than one message holds",
     )
     @app_commands.choices(kind=[app_commands.Choice(name=kind, value=kind) for kind in audit_log.KINDS])
@@ -976,17 +993,22 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         interaction: discord.Interaction[Any],
         member: discord.User | None = None,
         kind: str | None = None,
-        before: app_commands.Range[str, 1, 40] | None = None,
+        before: app_commands.Range[str, 1, 200] | None = None,
         page: Page = 1,
     ) -> None:
         """The audit log: blocks, bans, moderators' actions and changes to settings and quotas, newest first."""
         quotas = self.bot.settings.quotas
         until = None
         if before is not None:
-            try:
-                until = instant(before, "before", tz=quotas.timezone, reset_hour=quotas.reset_hour)
-            except ValueError as exc:
-                raise InvalidRequestError(str(exc)) from None
+            until = moment_of(before)
+            if until is None:
+                try:
+                    until = instant(before, "before", tz=quotas.timezone, reset_hour=quotas.reset_hour)
+                except ValueError as exc:
+                    raise InvalidRequestError(
+                        f"{exc}. `before:` also takes a message's link (Copy Message Link) or a Discord timestamp "
+                        "(<t:1764547200>)."
+                    ) from None
         entries = await audit_log.newest_entries(
             self.bot.services.db,
             interaction.guild_id or 0,

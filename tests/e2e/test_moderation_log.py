@@ -7,6 +7,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import discord
+
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord
 from bot.testing.providers import FakeSeaArt
@@ -150,3 +152,32 @@ async def test_before_reaches_past_the_newest_events_and_skips_none(
     assert [line.split("reason ")[1] for line in lines[1:]] == [f"{n:03d}" for n in reversed(range(21))], older
     assert by_date.startswith("Nothing in the audit log of the kind bans before <t:"), by_date
     assert reply["flags"] & 64 and "before: 'last week' is not an ISO date" in str(reply["content"]), reply
+
+
+async def test_before_takes_a_messages_link_or_a_discord_timestamp(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt
+) -> None:
+    """What a moderator has at hand when asking what happened before something they see: the message's link (Copy
+    Message Link), its id, or a Discord timestamp. Each lists the events before that moment (the log's time zone plays
+    no part: a link names its own moment)."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    mod, member = discord_fake.moderator_id, discord_fake.member_id
+    start = int(time.time()) - 3600
+    running = await start_bot(settings, discord_fake, Clock())
+    try:
+        insert_older_rows(
+            settings,
+            discord_fake.guild_id,
+            [("ban", mod, member, "early", start), ("unban", mod, member, "late", start + 600)],
+        )
+        # A message posted between the two (its id carries the moment).
+        between = discord.utils.time_snowflake(datetime.fromtimestamp(start + 300, UTC))
+        link = f"https://discord.com/channels/{discord_fake.guild_id}/{discord_fake.channel_id}/{between}"
+        by_link = await mod_log(discord_fake, before=link)
+        by_id = await mod_log(discord_fake, before=str(between))
+        by_stamp = await mod_log(discord_fake, before=f"<t:{start + 300}:f>")
+    finally:
+        await running.close()
+    for listed in (by_link, by_id, by_stamp):
+        assert f"before <t:{start + 300}:f>" in listed.splitlines()[0], listed
+        assert "early" in listed and "late" not in listed, listed
