@@ -1,0 +1,52 @@
+"""bot/store/gallery.py on a real SQLite file: one post per image, whatever comes at once or stops between."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.store import Database
+from bot.store.gallery import CLAIM_SECONDS, GalleryPost, GallerySetting, GalleryStore
+
+
+@pytest.fixture
+async def gallery(tmp_path: Path) -> AsyncIterator[GalleryStore]:
+    database = Database(tmp_path / "bot.sqlite3")
+    await database.connect()
+    yield GalleryStore(database)
+    await database.close()
+
+
+async def test_an_image_is_claimed_once_and_a_claim_cut_short_is_taken_again_later(gallery: GalleryStore) -> None:
+    assert await gallery.claim("job1", 1, 100, 50, now=1000.0)
+    assert not await gallery.claim("job1", 1, 100, 50, now=1001.0), "a second ⭐ at once: being posted"
+    # The bot stopped between the claim and the post: nobody posts it until the claim is old, then the next ⭐ does.
+    assert not await gallery.claim("job1", 1, 100, 50, now=1000.0 + CLAIM_SECONDS - 1)
+    assert await gallery.claim("job1", 1, 100, 50, now=1000.0 + CLAIM_SECONDS + 1)
+    await gallery.posted("job1", 900)
+    assert not await gallery.claim("job1", 1, 100, 50, now=1000.0 + 10 * CLAIM_SECONDS), "posted: never again"
+    assert await gallery.job_of_post(900) == "job1" and await gallery.job_of_post(901) is None
+    assert await gallery.of_originals([100, 101]) == [GalleryPost("job1", 50, 900)]
+
+
+async def test_a_failed_post_is_let_go_and_a_deleted_image_forgotten(gallery: GalleryStore) -> None:
+    assert await gallery.claim("job2", 1, 200, 50, now=0.0)
+    await gallery.release("job2")
+    assert await gallery.claim("job2", 1, 200, 50, now=1.0), "the next ⭐ tries again at once"
+    await gallery.posted("job2", 901)
+    await gallery.release("job2")  # a posted one is not let go
+    assert await gallery.of_originals([200]) == [GalleryPost("job2", 50, 901)]
+    await gallery.forget(["job2"])
+    assert await gallery.of_originals([200]) == []
+
+
+async def test_a_servers_gallery_is_set_changed_and_ended_with_its_channel(gallery: GalleryStore) -> None:
+    assert await gallery.setting(1) is None
+    await gallery.set(1, 50, 3, by=7, now=0.0)
+    await gallery.set(1, 60, 2, by=7, now=1.0)
+    assert await gallery.setting(1) == GallerySetting(60, 2)
+    assert not await gallery.forget_channel(1, 50), "another channel deleted"
+    assert await gallery.forget_channel(1, 60) and await gallery.setting(1) is None
+    assert not await gallery.clear(1)
