@@ -55,11 +55,14 @@ class Gallery(commands.Cog):
         self._starred = Starred(bot.services.db)
 
     async def consider(self, guild_id: int, jobs: list[Job]) -> None:
-        """``jobs``' images were just starred: post each that has the server's gallery's stars now."""
+        """``jobs``' images (one message's: a batch's are starred together) were just starred: post those that have
+        the server's gallery's stars now, a batch's together in one post."""
         setting = await self.store.setting(guild_id)
         if setting is None:
             return
         shown_at = await self._gallery_level(guild_id, setting.channel_id)
+        ready: list[Job] = []
+        stars = 0
         for job in jobs:
             if job.state is not JobState.DELIVERED or job.message_id is None or job.channel_id is None:
                 continue
@@ -71,12 +74,15 @@ class Gallery(commands.Cog):
                     "guild %s: job %s (level %s) not for the gallery (level %s)", guild_id, job.id, made_at, shown_at
                 )
                 continue
-            stars = len(await self._starred.starrers(guild_id, [job.id]) - {job.user_id})
-            if stars < setting.stars:
+            starred = len(await self._starred.starrers(guild_id, [job.id]) - {job.user_id})
+            if starred < setting.stars:
                 continue
             if not await self.store.claim(job.id, guild_id, job.message_id, setting.channel_id, now=time.time()):
                 continue  # posted, or being posted
-            await self._post(setting, job, stars)
+            ready.append(job)
+            stars = max(stars, starred)
+        if ready:
+            await self._post(setting, ready, stars)
 
     async def _gallery_level(self, guild_id: int, channel_id: int) -> int | None:
         """The safety level of the gallery's channel (as a job made there would run at); None if Discord will not
@@ -91,40 +97,45 @@ class Gallery(commands.Cog):
             return None
         return await level_at(self.bot, guild_id, place)
 
-    async def _post(self, setting: GallerySetting, job: Job, stars: int) -> None:
-        assert job.message_id is not None and job.channel_id is not None
+    async def _post(self, setting: GallerySetting, jobs: list[Job], stars: int) -> None:
+        """One post of ``jobs``' images (a message's), uploaded again, the first shown in the card."""
+        lead = jobs[0]
+        assert lead.message_id is not None and lead.channel_id is not None
         try:
-            original = await self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id).fetch_message(
-                job.message_id
-            )
+            source = self.bot.get_partial_messageable(lead.channel_id, guild_id=lead.guild_id)
+            original = await source.fetch_message(lead.message_id)
             imagine = self.bot.get_cog("Imagine")
             assert isinstance(imagine, Imagine)
-            attachment = imagine.shown_attachment(original, job)
-            data = await attachment.read()
             # Not the original's alt text: it is the prompt (bot/render.py alt_text), kept where erasure reaches it.
             alt = f"An image starred by {members(stars)}; its prompt is on the original message."
-            file = discord.File(io.BytesIO(data), filename=attachment.filename, description=alt)
+            files = []
+            for job in jobs:
+                attachment = imagine.shown_attachment(original, job)
+                data = await attachment.read()
+                files.append(discord.File(io.BytesIO(data), filename=attachment.filename, description=alt))
             embed = discord.Embed(
-                description=f"⭐ **{stars}** · by <@{job.user_id}> · [the original]({original.jump_url})",
+                description=f"⭐ **{stars}** · by <@{lead.user_id}> · [the original]({original.jump_url})",
                 colour=GALLERY_COLOUR,
             )
-            embed.set_image(url=f"attachment://{attachment.filename}")
-            gallery = self.bot.get_partial_messageable(setting.channel_id, guild_id=job.guild_id)
+            embed.set_image(url=f"attachment://{files[0].filename}")
+            gallery = self.bot.get_partial_messageable(setting.channel_id, guild_id=lead.guild_id)
             sent = await gallery.send(
                 embed=embed,
-                file=file,
+                files=files,
                 allowed_mentions=discord.AllowedMentions.none(),
-                nonce=message_nonce("gallery", job.id),  # posted again after a stop: the same message
+                nonce=message_nonce("gallery", lead.id),  # posted again after a stop: the same message
             )
         except (InvalidRequestError, discord.HTTPException, TimeoutError, aiohttp.ClientError, OSError) as exc:
             # The original deleted meanwhile (its post is not owed), or the gallery refusing the bot (`/admin check`
             # names it), or Discord failing: the next ⭐ tries again.
             why = f"HTTP {exc.status}" if isinstance(exc, discord.HTTPException) else type(exc).__name__
-            log.warning("guild %s: job %s not posted to the gallery (%s)", job.guild_id, job.id, why)
-            await self.store.release(job.id)
+            log.warning("guild %s: job %s not posted to the gallery (%s)", lead.guild_id, lead.id, why)
+            for job in jobs:
+                await self.store.release(job.id)
             return
-        await self.store.posted(job.id, sent.id)
-        log.info("guild %s: job %s posted to the gallery (%d stars)", job.guild_id, job.id, stars)
+        for job in jobs:
+            await self.store.posted(job.id, sent.id)
+        log.info("guild %s: job(s) %s posted to the gallery (%d stars)", lead.guild_id, lead.id, stars)
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:

@@ -11,7 +11,7 @@ from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage, overw
 from bot.testing.discord.protocol import ATTACH_FILES
 from bot.testing.providers import FakeSeaArt
 from tests.conftest import Clock, RunningBot, answer_data, answered, start_bot
-from tests.e2e.edits import bot_image
+from tests.e2e.edits import bot_image, states
 
 
 def _posts(discord_fake: FakeDiscord, channel_id: int) -> list[FakeMessage]:
@@ -197,3 +197,21 @@ async def test_an_image_made_looser_than_the_gallery_allows_is_not_posted_there(
     await answered(discord_fake, "mod safety set", {"level": 4, "channel": gallery}, user_id=moderator)
     await discord_fake.react(image.id, "⭐", user_id=discord_fake.admin_id)
     await discord_fake.wait_for(lambda: bool(_posts(discord_fake, gallery)))
+
+
+async def test_a_batch_starred_is_one_gallery_post_of_its_images(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A ⭐ on a batch's message stars each of its images: the gallery gets one post of them all, not one each."""
+    gallery = discord_fake.add_channel("showcase")
+    await _said(discord_fake, {"channel": str(gallery), "stars": 1})
+    asked = await discord_fake.slash_command("imagine", {"prompt": "two foxes", "count": 2})
+    await discord_fake.wait_for(lambda: states(settings).count("delivered") == 2, timeout=20)
+    message = discord_fake.messages[asked.original_message_id or -1]
+    await discord_fake.wait_for(lambda: len(message.files) == 2, timeout=10)
+    await discord_fake.react(message.id, "⭐", user_id=discord_fake.other_member_id)
+    await discord_fake.wait_for(lambda: bool(_posts(discord_fake, gallery)))
+    await answered(discord_fake, "help", {})
+    await asyncio.sleep(0.3)
+    (post,) = _posts(discord_fake, gallery)
+    assert sorted(f.data for f in post.files) == sorted(f.data for f in message.files)
