@@ -4,7 +4,8 @@ Community servers keep a "starboard" channel of what their members liked best. A
 channel:#showcase stars:3`; from then on an image of the bot's that that many members starred with a ⭐
 (cogs/star_reaction.py; its own member's ⭐ not counted, a ⭐ given while the bot was away counted once it reads it
 back) is posted there, once: the image itself (uploaded again: a link to the original's file would stop working when
-Discord's signature on it expires), who made it (named, pinging nobody), how many starred it, and a link to the
+Discord's signature on it expires), who made it (named, pinging nobody), how many starred it (kept up to date as ⭐
+come and go), and a link to the
 original, whose message shows the prompt and keeps the buttons. An image made at a looser safety level than the
 gallery's channel allows (an age-restricted channel's, or one the moderators loosened: /mod safety) is not posted:
 members see there only what they would have been shown had it been made there. The prompt is not copied (nor the
@@ -44,6 +45,10 @@ GALLERY_COLOUR = discord.Colour(0xF5C518)
 DEFAULT_STARS = 3
 
 
+def stars_line(stars: int) -> str:
+    return f"⭐ **{stars}**"
+
+
 def members(count: int) -> str:
     return "one member" if count == 1 else f"{count} members"
 
@@ -55,14 +60,16 @@ class Gallery(commands.Cog):
         self._starred = Starred(bot.services.db)
 
     async def consider(self, guild_id: int, jobs: list[Job]) -> None:
-        """``jobs``' images (one message's: a batch's are starred together) were just starred: post those that have
-        the server's gallery's stars now, a batch's together in one post."""
+        """``jobs``' images (one message's: a batch's are starred together) were just starred or unstarred: post
+        those that have the server's gallery's stars now, a batch's together in one post, and show the stars anew on
+        a post made before."""
         setting = await self.store.setting(guild_id)
         if setting is None:
             return
         shown_at = await self._gallery_level(guild_id, setting.channel_id)
         ready: list[Job] = []
         stars = 0
+        recount: dict[tuple[int, int], int] = {}  # (channel, post) of those posted before -> their stars now
         for job in jobs:
             if job.state is not JobState.DELIVERED or job.message_id is None or job.channel_id is None:
                 continue
@@ -75,6 +82,10 @@ class Gallery(commands.Cog):
                 )
                 continue
             starred = len(await self._starred.starrers(guild_id, [job.id]) - {job.user_id})
+            posted = await self.store.post_of(job.id)
+            if posted is not None and posted.message_id is not None:
+                recount[(posted.channel_id, posted.message_id)] = starred
+                continue
             if starred < setting.stars:
                 continue
             if not await self.store.claim(job.id, guild_id, job.message_id, setting.channel_id, now=time.time()):
@@ -83,6 +94,12 @@ class Gallery(commands.Cog):
             stars = max(stars, starred)
         if ready:
             await self._post(setting, ready, stars)
+        for (channel_id, message_id), starred in recount.items():
+            shown = self.bot.get_partial_messageable(channel_id).get_partial_message(message_id)
+            try:
+                await shown.edit(content=stars_line(starred))
+            except discord.HTTPException as exc:  # taken down by a moderator, or Discord failing: the next ⭐ tries
+                log.info("gallery: the stars of post %s not shown anew (HTTP %s)", message_id, exc.status)
 
     async def _gallery_level(self, guild_id: int, channel_id: int) -> int | None:
         """The safety level of the gallery's channel (as a job made there would run at); None if Discord will not
@@ -114,12 +131,12 @@ class Gallery(commands.Cog):
                 data = await attachment.read()
                 files.append(discord.File(io.BytesIO(data), filename=attachment.filename, description=alt))
             embed = discord.Embed(
-                description=f"⭐ **{stars}** · by <@{lead.user_id}> · [the original]({original.jump_url})",
-                colour=GALLERY_COLOUR,
+                description=f"By <@{lead.user_id}> · [the original]({original.jump_url})", colour=GALLERY_COLOUR
             )
             embed.set_image(url=f"attachment://{files[0].filename}")
             gallery = self.bot.get_partial_messageable(setting.channel_id, guild_id=lead.guild_id)
             sent = await gallery.send(
+                stars_line(stars),  # the message's words, edited as stars come and go (the card and files stay)
                 embed=embed,
                 files=files,
                 allowed_mentions=discord.AllowedMentions.none(),

@@ -63,8 +63,7 @@ class StarReaction(commands.Cog):
             log.warning("a ⭐ by member %s was not recorded (%s)", payload.user_id, type(exc).__name__)
             return
         log.info("member %s %s job(s) %s", payload.user_id, "starred" if starred else "unstarred", ", ".join(ids))
-        if starred:
-            await self._to_gallery(payload.guild_id or 0, jobs)
+        await self._to_gallery(payload.guild_id or 0, jobs)
 
     async def take_up(self, guild_id: int, message_id: int, reactors: set[int]) -> tuple[int, int]:
         """The stars of the images of a message made what its ⭐ say, read once the bot is back: starred by whoever
@@ -82,13 +81,15 @@ class StarReaction(commands.Cog):
         gained -= await erased_since(self.bot.services.db, guild_id, gained, shown_at)
         if gained:
             await self.starred.star_by(guild_id, gained, ids, now=now)
-            await self._to_gallery(guild_id, jobs)
         if lost:
             await self.starred.unstar_by(guild_id, lost, ids)
+        if gained or lost:
+            await self._to_gallery(guild_id, jobs)
         return len(gained), len(lost)
 
     async def _to_gallery(self, guild_id: int, jobs: list[Job]) -> None:
-        """The server's gallery (cogs/gallery.py) takes the images that have its stars now."""
+        """The server's gallery (cogs/gallery.py) takes the images that have its stars now, and shows the stars anew
+        on those it has."""
         gallery = self.bot.get_cog("Gallery")
         if not isinstance(gallery, Gallery):
             return

@@ -93,6 +93,15 @@ class GalleryStore:
             rows = await cur.fetchall()
         return [GalleryPost(str(r[0]), int(r[1]), None if r[2] is None else int(r[2])) for r in rows]
 
+    async def post_of(self, job_id: str) -> GalleryPost | None:
+        """The gallery's post of the image, claimed or made."""
+        async with (
+            self.db.read() as conn,
+            conn.execute("SELECT channel_id, message_id FROM gallery_posts WHERE job_id = ?", (job_id,)) as cur,
+        ):
+            row = await cur.fetchone()
+        return GalleryPost(job_id, int(row[0]), None if row[1] is None else int(row[1])) if row else None
+
     async def job_of_post(self, message_id: int) -> str | None:
         """The image the gallery's post ``message_id`` shows, if it is one."""
         async with (
