@@ -14,7 +14,8 @@ retention (``[privacy] keep_words_days``) reach them. The image deleted (its mem
 purge) takes its gallery post with it; its member's ❌ on the post takes the post alone down, for good.
 
 Each post is claimed in SQLite before it is made (bot/store/gallery.py), with a nonce, so two ⭐ at once, or a stop
-between the post and its record, make one post.
+between the post and its record, make one post; one a stop cut off between its claim and its post is made by the next
+start (no later ⭐ may come for it).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from bot.app import Bananacord
 from bot.errors import BananacordError, InvalidRequestError
 from bot.models import JobState
 from bot.nonces import message_nonce
-from bot.store.gallery import GallerySetting, GalleryStore
+from bot.store.gallery import CLAIM_SECONDS, GallerySetting, GalleryStore
 from bot.store.jobs import Job
 from bot.store.starred import Starred
 from cogs.delete_reaction import DELETE_REACTION
@@ -58,11 +59,36 @@ class Gallery(commands.Cog):
         self.bot = bot
         self.store = GalleryStore(bot.services.db)
         self._starred = Starred(bot.services.db)
+        self._resumed = False
 
-    async def consider(self, guild_id: int, jobs: list[Job]) -> None:
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        """Once per run: post what an earlier run claimed and stopped before posting (no later ⭐ may come for it)."""
+        if self._resumed:
+            return
+        self._resumed = True
+        self.bot.services.runner.in_background(self._post_unposted(), "gallery-unposted")
+
+    async def _post_unposted(self) -> None:
+        try:
+            for job_id in await self.store.unposted():
+                job = await self.bot.services.runner.store.get(job_id)
+                guild_id = job.guild_id if job is not None else None
+                if job is None or guild_id is None or await self.store.setting(guild_id) is None:
+                    await self.store.release(job_id)  # the image or the gallery gone meanwhile
+                    continue
+                log.info("guild %s: job %s claimed for the gallery by an earlier run, posted now", guild_id, job_id)
+                await self.consider(guild_id, [job], taking_over=True)
+                left = await self.store.post_of(job_id)
+                if left is not None and left.message_id is None:
+                    await self.store.release(job_id)  # not for the gallery now (stars taken back): a later ⭐ decides
+        except Exception as exc:  # the database held up: the next ⭐ on each (after its claim's two minutes) posts it
+            log.warning("gallery: the posts an earlier run left were not all made (%s)", exc)
+
+    async def consider(self, guild_id: int, jobs: list[Job], *, taking_over: bool = False) -> None:
         """``jobs``' images (one message's: a batch's are starred together) were just starred or unstarred: post
         those that have the server's gallery's stars now, a batch's together in one post, and show the stars anew on
-        a post made before."""
+        a post made before. ``taking_over``: their claims are an earlier run's, stopped before posting: taken now."""
         setting = await self.store.setting(guild_id)
         if setting is None:
             return
@@ -88,7 +114,9 @@ class Gallery(commands.Cog):
                 continue
             if starred < setting.stars:
                 continue
-            if not await self.store.claim(job.id, guild_id, job.message_id, setting.channel_id, now=time.time()):
+            # An earlier run's claim is taken as if old: that run is gone (one bot per database, bot/store/lock.py).
+            now = time.time() + (CLAIM_SECONDS if taking_over else 0.0)
+            if not await self.store.claim(job.id, guild_id, job.message_id, setting.channel_id, now=now):
                 continue  # posted, or being posted
             ready.append(job)
             stars = max(stars, starred)

@@ -71,6 +71,14 @@ class GalleryStore:
             )
             return cur.rowcount > 0
 
+    async def unposted(self) -> list[str]:
+        """The images claimed and never posted (the bot stopped between the two), oldest claim first."""
+        async with (
+            self.db.read() as conn,
+            conn.execute("SELECT job_id FROM gallery_posts WHERE message_id IS NULL ORDER BY claimed_at") as cur,
+        ):
+            return [str(row[0]) for row in await cur.fetchall()]
+
     async def posted(self, job_id: str, message_id: int) -> None:
         async with self.db.transaction() as conn:
             await conn.execute("UPDATE gallery_posts SET message_id = ? WHERE job_id = ?", (message_id, job_id))

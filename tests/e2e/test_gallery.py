@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage, overwrite
@@ -220,3 +221,44 @@ async def test_a_batch_starred_is_one_gallery_post_of_its_images(
     await asyncio.sleep(0.3)
     (post,) = _posts(discord_fake, gallery)
     assert sorted(f.data for f in post.files) == sorted(f.data for f in message.files)
+
+
+async def test_a_post_an_earlier_run_claimed_and_never_made_is_made_at_the_next_start(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """The bot stops between claiming an image for the gallery and posting it (as its row is left here): no later ⭐
+    may come, so the next start posts it, once; a claim whose image has lost its stars since is let go."""
+    gallery = discord_fake.add_channel("showcase")
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        await _said(discord_fake, {"channel": str(gallery), "stars": 1})
+        image = await bot_image(discord_fake, settings)
+        other = await bot_image(discord_fake, settings)
+    finally:
+        await first.close()
+    with sqlite3.connect(settings.database.path) as conn:
+        for message, starred in ((image, True), (other, False)):
+            (job_id,) = conn.execute("SELECT id FROM jobs WHERE message_id = ?", (message.id,)).fetchone()
+            if starred:
+                conn.execute(
+                    "INSERT INTO starred (guild_id, user_id, job_id, starred_at) VALUES (?, ?, ?, 0)",
+                    (discord_fake.guild_id, discord_fake.other_member_id, job_id),
+                )
+            conn.execute(
+                "INSERT INTO gallery_posts (job_id, guild_id, original_message_id, channel_id, claimed_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (job_id, discord_fake.guild_id, message.id, gallery, time.time()),
+            )
+    second = await start_bot(settings, discord_fake, clock)
+    try:
+        await discord_fake.wait_for(lambda: bool(_posts(discord_fake, gallery)), timeout=15)
+        await discord_fake.wait_for(lambda: _unposted(settings) == [], timeout=10)
+    finally:
+        await second.close()
+    (post,) = _posts(discord_fake, gallery)
+    assert [f.data for f in post.files] == [f.data for f in image.files]
+
+
+def _unposted(settings: Settings) -> list[str]:
+    with sqlite3.connect(settings.database.path) as conn:
+        return [str(r[0]) for r in conn.execute("SELECT job_id FROM gallery_posts WHERE message_id IS NULL")]
