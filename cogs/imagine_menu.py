@@ -84,7 +84,7 @@ class ImagineMenu(MessageMenu):
                 "That message has no words or image to imagine from. Use `/imagine` and say what to make."
             )
         form_id = secrets.token_hex(8)
-        body = {"references": [image.model_dump(mode="json") for image in images], "shown_at": message.jump_url}
+        body = {"references": [image.model_dump(mode="json") for image in images]}
         store = FormStore(self.bot.services.db)
         # In Discord's 3 s, or the member reads that the database is busy (a form written later just expires).
         await record_in_time(interaction, self.bot.services.db, lambda: store.put(form_id, body, now=self.bot.clock()))
