@@ -32,7 +32,7 @@ from bot.app import Bananacord
 from bot.errors import BananacordError, InvalidRequestError
 from bot.models import JobState
 from bot.nonces import message_nonce
-from bot.store.gallery import CLAIM_SECONDS, GallerySetting, GalleryStore
+from bot.store.gallery import GallerySetting, GalleryStore
 from bot.store.jobs import Job
 from bot.store.starred import Starred
 from cogs.delete_reaction import DELETE_REACTION
@@ -114,9 +114,11 @@ class Gallery(commands.Cog):
                 continue
             if starred < setting.stars:
                 continue
-            # An earlier run's claim is taken as if old: that run is gone (one bot per database, bot/store/lock.py).
-            now = time.time() + (CLAIM_SECONDS if taking_over else 0.0)
-            if not await self.store.claim(job.id, guild_id, job.message_id, setting.channel_id, now=now):
+            # An earlier run's claim is taken at once: that run is gone (one bot per database, bot/store/lock.py).
+            claimed = await self.store.claim(
+                job.id, guild_id, job.message_id, setting.channel_id, now=time.time(), taking_over=taking_over
+            )
+            if not claimed:
                 continue  # posted, or being posted
             ready.append(job)
             stars = max(stars, starred)

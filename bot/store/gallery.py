@@ -59,15 +59,25 @@ class GalleryStore:
             )
             return cur.rowcount > 0
 
-    async def claim(self, job_id: str, guild_id: int, original_message_id: int, channel_id: int, *, now: float) -> bool:
-        """The image is this caller's to post: never claimed, or claimed over CLAIM_SECONDS ago and never posted."""
+    async def claim(
+        self,
+        job_id: str,
+        guild_id: int,
+        original_message_id: int,
+        channel_id: int,
+        *,
+        now: float,
+        taking_over: bool = False,
+    ) -> bool:
+        """The image is this caller's to post: never claimed, or claimed over CLAIM_SECONDS ago (``taking_over``: by
+        an earlier run, however lately) and never posted."""
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 "INSERT INTO gallery_posts (job_id, guild_id, original_message_id, channel_id, claimed_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET claimed_at = excluded.claimed_at, "
                 "channel_id = excluded.channel_id "
-                "WHERE gallery_posts.message_id IS NULL AND gallery_posts.claimed_at < ?",
-                (job_id, guild_id, original_message_id, channel_id, now, now - CLAIM_SECONDS),
+                "WHERE gallery_posts.message_id IS NULL AND (gallery_posts.claimed_at < ? OR ?)",
+                (job_id, guild_id, original_message_id, channel_id, now, now - CLAIM_SECONDS, taking_over),
             )
             return cur.rowcount > 0
 

@@ -50,3 +50,15 @@ async def test_a_servers_gallery_is_set_changed_and_ended_with_its_channel(galle
     assert not await gallery.forget_channel(1, 50), "another channel deleted"
     assert await gallery.forget_channel(1, 60) and await gallery.setting(1) is None
     assert not await gallery.clear(1)
+
+
+async def test_a_claim_an_earlier_run_left_is_taken_over_at_once(gallery: GalleryStore) -> None:
+    """The next start posts what the last run claimed and never posted, however lately that run claimed it (it is
+    gone); a posted one it never takes."""
+    assert await gallery.claim("job3", 1, 300, 50, now=100.0)
+    assert not await gallery.claim("job3", 1, 300, 50, now=101.0)
+    assert await gallery.claim("job3", 1, 300, 50, now=101.0, taking_over=True)
+    assert await gallery.unposted() == ["job3"]
+    await gallery.posted("job3", 902)
+    assert not await gallery.claim("job3", 1, 300, 50, now=102.0, taking_over=True)
+    assert await gallery.unposted() == []
