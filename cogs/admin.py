@@ -19,6 +19,7 @@ from discord.ext import commands
 
 from bot.app import Bananacord
 from bot.catalogue import usd
+from bot.channel_rights import SHOWING, SHOWING_IN_THREAD, lacking, names
 from bot.config import PROVIDER_NAMES
 from bot.errors import InvalidRequestError
 from bot.events import ProviderProblem, ProviderRecovered
@@ -332,6 +333,16 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
         if target is None:
             raise InvalidRequestError("Name the gallery's channel too: `/admin gallery channel:#showcase`.")
         count = stars if stars is not None else current.stars if current is not None else DEFAULT_STARS
+        place = interaction.guild.get_channel_or_thread(target) if interaction.guild is not None else None
+        me = interaction.guild.me if interaction.guild is not None else None
+        if place is not None and me is not None:
+            rights = SHOWING_IN_THREAD if isinstance(place, discord.Thread) else SHOWING
+            missing = lacking(place.permissions_for(me), rights)
+            if missing:  # a post of words alone would pass the try below, and every image then fail
+                raise InvalidRequestError(
+                    f"The bot lacks {names(missing)} in <#{target}>, so nothing changed: a gallery post is a card with "
+                    "the image. Allow it there for the bot's role, then try again."
+                )
         if current is None or current.channel_id != target:
             # Tried before it is kept, as the moderation log's is: a gallery the bot may not post in would take every
             # starred image and show none.

@@ -95,6 +95,12 @@ async def test_the_gallery_is_set_shown_refused_where_the_bot_cannot_post_and_tu
     refused = await _said(discord_fake, {"channel": str(closed)})
     assert refused.startswith(f"The bot cannot post in <#{closed}>, so nothing changed.")
     assert (await _said(discord_fake, {})).startswith("This server has no gallery.")
+    no_files = await discord_fake.create_channel(
+        "no-files", overwrites=[overwrite(discord_fake.bot_role_id, deny=ATTACH_FILES)]
+    )
+    lacks = await _said(discord_fake, {"channel": str(no_files)})
+    assert lacks.startswith(f"The bot lacks Attach Files in <#{no_files}>, so nothing changed")
+    assert discord_fake.messages_in(no_files) == [], "not even the first post: its words alone would pass"
     gallery = await discord_fake.create_channel("showcase")
     assert (await _said(discord_fake, {"stars": 2})).startswith("Name the gallery's channel too")
     await _said(discord_fake, {"channel": str(gallery)})
