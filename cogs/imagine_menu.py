@@ -14,7 +14,6 @@ same for a member who @mentions the bot with words.
 from __future__ import annotations
 
 import re
-import secrets
 from typing import Any
 
 import discord
@@ -24,10 +23,8 @@ from bot.app import Bananacord
 from bot.discord_refs import ReferencesGoneError, renewed_urls, stale
 from bot.errors import InvalidRequestError
 from bot.models import ReferenceImage
-from bot.store.forms import FormStore
 from cogs.editing import message_images
 from cogs.imagine import form_submit, submitted_text
-from cogs.in_time import record_in_time
 from cogs.message_menu import MessageMenu
 from cogs.reference_form import PROMPT_INPUT_ID, TEXT_INPUT_MAX_CHARS, prompt_box
 from cogs.slow_answers import watched_answer
@@ -83,11 +80,7 @@ class ImagineMenu(MessageMenu):
             raise InvalidRequestError(
                 "That message has no words or image to imagine from. Use `/imagine` and say what to make."
             )
-        form_id = secrets.token_hex(8)
-        body = {"references": [image.model_dump(mode="json") for image in images]}
-        store = FormStore(self.bot.services.db)
-        # In Discord's 3 s, or the member reads that the database is busy (a form written later just expires).
-        await record_in_time(interaction, self.bot.services.db, lambda: store.put(form_id, body, now=self.bot.clock()))
+        form_id = await self.keep_form(interaction, {"references": [image.model_dump(mode="json") for image in images]})
         form = ImagineMenuForm(form_id, words, len(images), await self.imagine.model_choice(interaction))
         await interaction.response.send_modal(form)
 
@@ -105,7 +98,7 @@ class ImagineMenu(MessageMenu):
     async def _submitted(
         self, interaction: discord.Interaction[Any], form_id: str, words: str, components: list[Any]
     ) -> None:
-        body = await FormStore(self.bot.services.db).take(form_id, now=self.bot.clock())
+        body = await self.forms.take(form_id, now=self.bot.clock())
         if body is None:
             raise InvalidRequestError(
                 f"This form has expired. Use **{MENU_NAME}** on the message again (you were not charged)."

@@ -1,9 +1,12 @@
 """What the bot's message commands ("Apps → …" on a message) share: each opens a form on a message (cogs/remix.py's
 Edit with Nano Banana, cogs/imagine_menu.py's Imagine this), in servers only, and answers on its own (the form, after
-``record_in_time``), registered with the command tree while its cog is loaded."""
+``record_in_time``), registered with the command tree while its cog is loaded. What the form needs of the message is
+kept in SQLite (bot/store/forms.py), not in the form's object: a member's message read again later comes back without
+its images unless the bot has the message-content intent, and a form opened before a restart is sent after it."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -12,7 +15,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Bananacord
+from bot.store.forms import FormStore
 from cogs.imagine import Imagine
+from cogs.in_time import record_in_time
 from cogs.slow_answers import ANSWERS_ON_ITS_OWN
 
 MenuCallback = Callable[[discord.Interaction[Any], discord.Message], Coroutine[Any, Any, None]]
@@ -29,6 +34,19 @@ class MessageMenu(commands.Cog):
         cog = self.bot.get_cog("Imagine")
         assert isinstance(cog, Imagine)  # loaded before the menus (bot/app.py EXTENSIONS)
         return cog
+
+    @property
+    def forms(self) -> FormStore:
+        return FormStore(self.bot.services.db)
+
+    async def keep_form(self, interaction: discord.Interaction[Any], body: dict[str, Any]) -> str:
+        """A new form's id, ``body`` kept for its submit within Discord's 3 s, or the member told that the database is
+        busy (a form written later just expires)."""
+        form_id = secrets.token_hex(8)
+        await record_in_time(
+            interaction, self.bot.services.db, lambda: self.forms.put(form_id, body, now=self.bot.clock())
+        )
+        return form_id
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.menu)

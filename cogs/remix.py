@@ -12,7 +12,6 @@ was used, the quota of the member who used it, the provider choice, the message 
 from __future__ import annotations
 
 import re
-import secrets
 from typing import Any
 
 import discord
@@ -29,10 +28,8 @@ from bot.prompt_parameters import ignored_note, split_parameters
 from bot.references import check_fits_provider
 from bot.routing import require_served
 from bot.store.erasure import words_kept
-from bot.store.forms import FormStore
 from cogs.editing import edit_request, image_proportion, message_images
 from cogs.imagine import form_submit, submitted_text, submitted_values
-from cogs.in_time import record_in_time
 from cogs.message_menu import MessageMenu
 from cogs.places import level_at, place_of
 from cogs.prompt_choices import edit_choices, one_of
@@ -89,10 +86,6 @@ class Remix(MessageMenu):
     def __init__(self, bot: Bananacord) -> None:
         super().__init__(bot, MENU_NAME, self.remix)
 
-    @property
-    def forms(self) -> FormStore:
-        return FormStore(self.bot.services.db)
-
     async def remix(self, interaction: discord.Interaction[Any], message: discord.Message) -> None:
         """Edit this message's images: a form asks what to change."""
         images = message_images(message, max_bytes=self.bot.settings.imagine.max_attachment_bytes)
@@ -130,9 +123,6 @@ class Remix(MessageMenu):
         references = images[:limit]
         # Now, not after the member has typed: an image of the bot's larger than any provider here takes.
         check_fits_provider(services.catalogue, model, references)
-        form_id = secrets.token_hex(8)
-        # Kept in SQLite, not in this object: the message's images as Discord showed them now (a member's
-        # message read again later comes back without them unless the bot has the message-content intent).
         shapes = derive.shapes(services.catalogue, model)
         width_over_height = image_proportion(message, images[0])  # the first reference, where one is taken
         current = derive.own_shape(original.request.aspect_ratio if original else None, width_over_height, shapes)
@@ -146,10 +136,8 @@ class Remix(MessageMenu):
             "references": [ref.model_dump(mode="json") for ref in references],
             "model_note": passed_over_note(self.bot.services.catalogue, choice, level),
         }
-        # In Discord's 3 s, or the member reads that the database is busy (a form written later just expires).
-        await record_in_time(
-            interaction, self.bot.services.db, lambda: self.forms.put(form_id, body, now=self.bot.clock())
-        )
+        # The message's images as Discord showed them now (cogs/message_menu.py).
+        form_id = await self.keep_form(interaction, body)
         frame = shape_field(shapes, current, proportion=width_over_height, custom_id=SHAPE_ID)
         region = region_field(REGION_ID, of_first=len(references) > 1)
         form = RemixForm(form_id, used=len(references), total=len(images), frame=frame, region=region)
