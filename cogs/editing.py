@@ -32,9 +32,9 @@ def message_images(message: discord.Message, *, max_bytes: int) -> list[Referenc
     same rule as /imagine's options; the bot's own results are not held to it: they are delivered up to the
     channel's upload limit, and routing holds them to what a provider takes (bot/references.py).
     """
-    images = attachment_images(message.attachments, max_bytes=None if from_this_bot(message) else max_bytes)
+    images = attachment_images(shown_attachments(message), max_bytes=None if from_this_bot(message) else max_bytes)
     seen = {link_identity(image.url) for image in images}
-    for url in _embedded_image_urls(message):
+    for url in _embedded_image_urls(shown_embeds(message)):
         filename = urlsplit(url).path.rsplit("/", 1)[-1] or "image"
         # A linked image has no declared type: its name's extension says it, or it is not taken (a wrong
         # guess would be refused by providers that compare the bytes with the stated type).
@@ -50,8 +50,8 @@ def image_proportion(message: discord.Message, image: ReferenceImage) -> float |
     """Width over height of ``image``, one of ``message``'s images, as Discord gives its size (found by
     its link, signed or not); None where Discord does not (a linked image it has not measured)."""
     wanted = link_identity(image.url)
-    sizes = [(a.url, a.width, a.height) for a in message.attachments]
-    for embed in message.embeds:
+    sizes = [(a.url, a.width, a.height) for a in shown_attachments(message)]
+    for embed in shown_embeds(message):
         for shown in (embed.image, embed.thumbnail):
             # Found by either link: an image from another site is taken by Discord's copy (_fetched_from).
             sizes += [(link, shown.width, shown.height) for link in (shown.url, shown.proxy_url) if link]
@@ -88,8 +88,19 @@ def attachment_images(attachments: list[discord.Attachment], *, max_bytes: int |
     return images
 
 
-def _embedded_image_urls(message: discord.Message) -> Iterator[str]:
-    for embed in message.embeds:
+def shown_attachments(message: discord.Message) -> list[discord.Attachment]:
+    """The files a message shows: its own, then a forward's (Discord's message snapshot of what it forwards: a member
+    who forwarded a friend's photo here edits it as if it were posted here)."""
+    return [*message.attachments, *(a for snapshot in message.message_snapshots for a in snapshot.attachments)]
+
+
+def shown_embeds(message: discord.Message) -> list[discord.Embed]:
+    """The embeds a message shows: its own, then a forward's."""
+    return [*message.embeds, *(e for snapshot in message.message_snapshots for e in snapshot.embeds)]
+
+
+def _embedded_image_urls(embeds: list[discord.Embed]) -> Iterator[str]:
+    for embed in embeds:
         if embed.image.url:
             yield _fetched_from(embed.image.url, embed.image.proxy_url)
         if embed.type in _IMAGE_EMBED_TYPES and embed.thumbnail.url:

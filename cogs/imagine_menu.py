@@ -53,16 +53,43 @@ class ImagineMenuForm(discord.ui.Modal):
 
 
 def words_of(message: discord.Message, me: discord.abc.User) -> str:
-    """``message``'s words as a prompt: mentions as the names Discord shows (discord.py's ``clean_content``), the
-    bot's own taken out ("@Bananacord a fox" asks the bot; "a fox" is the prompt)."""
+    """``message``'s words as a prompt (a forward's, those it forwards): mentions as the names Discord shows
+    (discord.py's ``clean_content``), the bot's own taken out ("@Bananacord a fox" asks the bot; "a fox" is the
+    prompt)."""
     text = message.clean_content
     guild = message.guild
+    if not text.strip() and message.message_snapshots:  # a forward: the words of the message it forwards
+        text = _named(message.message_snapshots[0].content, guild)
     own = {me.name, me.display_name}
     if guild is not None:
         own |= {guild.me.display_name} | ({guild.self_role.name} if guild.self_role is not None else set())
     for name in sorted(own, key=len, reverse=True):  # the longest first: a nickname may hold the name
         text = text.replace(f"@{name}", " ")
     return re.sub(r" {2,}", " ", text).strip()[:TEXT_INPUT_MAX_CHARS]
+
+
+def _named(text: str, guild: discord.Guild | None) -> str:
+    """``text`` with its mentions as the names Discord shows, as ``clean_content`` does for a message's own words (a
+    forward's snapshot has no such property)."""
+    if guild is None:
+        return text
+
+    def name(match: re.Match[str]) -> str:
+        kind, ident = match[1], int(match[2])
+        found: object
+        if kind == "@&":
+            found = guild.get_role(ident)
+        elif kind == "#":
+            found = guild.get_channel(ident)
+        else:
+            found = guild.get_member(ident)
+        shown = getattr(found, "display_name", None) or getattr(found, "name", None)
+        # A member the bot has not met (without the members intent it keeps none, and discord.py reads no mentions of
+        # a snapshot): named as no one in particular, not by a number that means nothing to the model.
+        fallback = {"#": "channel", "@&": "role"}.get(kind, "someone")
+        return f"{'#' if kind == '#' else '@'}{shown or fallback}"
+
+    return re.sub(r"<(@!?|@&|#)(\d+)>", name, text)
 
 
 class ImagineMenu(MessageMenu):

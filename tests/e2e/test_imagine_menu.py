@@ -104,3 +104,32 @@ async def test_a_message_with_nothing_to_imagine_is_refused_and_a_form_works_onc
     assert create.json["image_urls"] == [photo["url"]], "renewed: signed anew"
     assert [r.path for r in discord_fake.requests if r.path == "/attachments/refresh-urls"]
     assert "expired" in str(answer_data(discord_fake, again)["content"]) and len(jobs(settings)) == 1
+
+
+async def test_a_forwarded_message_is_imagined_from_what_it_forwards(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A member forwards a friend's message into the channel (Discord's Forward: no words of its own, the original in
+    its snapshot). Both menus read what it forwards: Imagine this its words (mentions as words) and photo, Edit with
+    Nano Banana its photo; before, both found nothing ("no image", "nothing to imagine from")."""
+    other = discord_fake.other_member_id
+    photo = png_bytes((40, 30))
+    attachment = discord_fake.add_attachment(photo, "cat.png", "image/png")
+    original = await discord_fake.post_message(
+        f"a cat riding a dragon, for <@{other}>", attachments=[attachment], user_id=discord_fake.admin_id
+    )
+    forwarded = await discord_fake.forward(original.id)
+    used = await discord_fake.message_command(MENU, forwarded.id)
+    form = await form_of(discord_fake, used)
+    # Discord's snapshot names no one discord.py reads, and the bot keeps no members (no members intent).
+    assert _words(form) == "a cat riding a dragon, for @someone"
+    await delivered(discord_fake, await discord_fake.submit_modal(used, {"prompt": "a cat riding a dragon"}))
+    edit = await discord_fake.message_command("Edit with Nano Banana", forwarded.id)
+    await form_of(discord_fake, edit)
+    await delivered(
+        discord_fake, await discord_fake.submit_modal(edit, {"bananacord:remix:instruction": "make it night"})
+    )
+    assert [c.json["prompt"] for c in seaart.creates] == ["a cat riding a dragon", "make it night"]
+    for create in seaart.creates:
+        (url,) = create.json["image_urls"]
+        assert await fetch(url) == (200, photo), "the forwarded photo"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import inspect
 import logging
 import re
@@ -32,6 +33,7 @@ from .protocol import (
     API_PREFIX,
     BOT_PERMISSIONS,
     COMMAND_MESSAGE,
+    FLAG_HAS_SNAPSHOT,
     INTERACTION_AUTOCOMPLETE,
     INTERACTION_COMMAND,
     INTERACTION_COMPONENT,
@@ -651,6 +653,41 @@ class FakeDiscord(StartsAndStops, World):
             reference=reference,
             ping=ping,
         )
+        if live:
+            await self._gateway.member_message(message)
+        self.notify()
+        return message
+
+    async def forward(
+        self, message_id: int, *, user_id: int | None = None, channel_id: int | None = None, live: bool = True
+    ) -> FakeMessage:
+        """A member forwards a stored message (its menu's Forward) to ``channel_id`` (the fake's channel): a message
+        of no content of its own whose ``message_reference`` is a forward's (type 1) and whose ``message_snapshots``
+        copy the original as it is now (its words and files; a later edit or delete of the original leaves them),
+        flagged HAS_SNAPSHOT, then MESSAGE_CREATE to the live client."""
+        source = self.messages.get(message_id)
+        assert source is not None and not source.deleted, f"forward: no message {message_id}"
+        uid = self.member_id if user_id is None else user_id
+        cid = self.channel_id if channel_id is None else channel_id
+        if live:
+            await self._wait_for_live_connection()
+        reference: JSON = {"type": 1, "message_id": str(source.id), "channel_id": str(source.channel_id)}
+        if source.channel_id in self.channels:
+            reference["guild_id"] = str(self.guild_id)
+        message = self.post_member_message(
+            author_id=uid, channel_id=cid, content="", attachments=[], embeds=[], reference=reference, ping=False
+        )
+        message.type = 0  # a forward is a default message, not a reply
+        message.flags |= FLAG_HAS_SNAPSHOT
+        message.snapshot = {
+            "type": source.type,
+            "content": source.content or "",
+            "embeds": copy.deepcopy(source.embeds),
+            "attachments": copy.deepcopy(source.attachments),
+            "timestamp": source.timestamp,
+            "edited_timestamp": source.edited_timestamp,
+            "flags": source.flags,
+        }
         if live:
             await self._gateway.member_message(message)
         self.notify()

@@ -83,6 +83,9 @@ class FakeMessage:
     reacted: dict[str, list[int]] = field(default_factory=dict)
     # Members' super reactions (Discord's burst reactions, listed apart: GET .../reactions/{emoji}?type=1).
     burst_reacted: dict[str, list[int]] = field(default_factory=dict)
+    # A forward's copy of the message it forwards (Discord's message snapshot: type, content, embeds, attachments,
+    # timestamps, flags as they were then); None for any other message.
+    snapshot: JSON | None = None
 
     @property
     def loading(self) -> bool:

@@ -747,9 +747,22 @@ class World:
         reactions = self.reactions_of(message)
         if reactions:
             payload["reactions"] = reactions
+        if message.snapshot is not None:
+            # Its content, embeds and attachments are withheld with the forward's own (a bot without the intent).
+            shown = message.snapshot
+            payload["message_snapshots"] = [
+                {
+                    "message": {
+                        **{key: shown[key] for key in ("type", "timestamp", "edited_timestamp", "flags")},
+                        "content": "" if withheld else shown["content"],
+                        "embeds": [] if withheld else [self.cdn.signed_embed(e) for e in shown["embeds"]],
+                        "attachments": [] if withheld else [self.cdn.signed_copy(a) for a in shown["attachments"]],
+                    }
+                }
+            ]
         if message.reference is not None:
             payload["message_reference"] = copy.deepcopy(message.reference)
-            if nested:
+            if nested and message.snapshot is None:  # a forward carries its snapshot, no referenced message
                 target = self.messages.get(int(message.reference["message_id"]))
                 alive = target is not None and not target.deleted
                 payload["referenced_message"] = (
