@@ -20,6 +20,7 @@ start (no later ⭐ may come for it).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import time
@@ -180,8 +181,13 @@ class Gallery(commands.Cog):
             for job in jobs:
                 await self.store.release(job.id)
             return
-        for job in jobs:
-            await self.store.posted(job.id, sent.id)
+        kept = [await self.store.posted(job.id, sent.id) for job in jobs]
+        if not any(kept):
+            # The image was deleted while it was being posted (its claim forgotten by ``_take_down``): the post goes.
+            with contextlib.suppress(discord.HTTPException):
+                await sent.delete()
+            log.info("guild %s: job %s deleted while posted to the gallery; its post deleted", lead.guild_id, lead.id)
+            return
         log.info("guild %s: job(s) %s posted to the gallery (%d stars)", lead.guild_id, lead.id, stars)
 
     @commands.Cog.listener()

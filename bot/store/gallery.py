@@ -89,9 +89,11 @@ class GalleryStore:
         ):
             return [str(row[0]) for row in await cur.fetchall()]
 
-    async def posted(self, job_id: str, message_id: int) -> None:
+    async def posted(self, job_id: str, message_id: int) -> bool:
+        """The post is made; False if its claim went meanwhile (the image deleted while it was being posted)."""
         async with self.db.transaction() as conn:
-            await conn.execute("UPDATE gallery_posts SET message_id = ? WHERE job_id = ?", (message_id, job_id))
+            cur = await conn.execute("UPDATE gallery_posts SET message_id = ? WHERE job_id = ?", (message_id, job_id))
+            return cur.rowcount > 0
 
     async def release(self, job_id: str) -> None:
         """The post failed: the next ⭐ tries again."""

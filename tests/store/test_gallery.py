@@ -35,11 +35,15 @@ async def test_a_failed_post_is_let_go_and_a_deleted_image_forgotten(gallery: Ga
     assert await gallery.claim("job2", 1, 200, 50, now=0.0)
     await gallery.release("job2")
     assert await gallery.claim("job2", 1, 200, 50, now=1.0), "the next ⭐ tries again at once"
-    await gallery.posted("job2", 901)
+    assert await gallery.posted("job2", 901)
     await gallery.release("job2")  # a posted one is not let go
     assert await gallery.of_originals([200]) == [GalleryPost("job2", 50, 901)]
     await gallery.forget(["job2"])
     assert await gallery.of_originals([200]) == []
+    # Claimed, then its image deleted while the post was being made: the post is told its claim is gone.
+    assert await gallery.claim("job4", 1, 400, 50, now=2.0)
+    await gallery.forget(["job4"])
+    assert not await gallery.posted("job4", 904) and await gallery.of_originals([400]) == []
 
 
 async def test_a_servers_gallery_is_set_changed_and_ended_with_its_channel(gallery: GalleryStore) -> None:
