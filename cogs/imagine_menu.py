@@ -24,10 +24,8 @@ from bot.discord_refs import ReferencesGoneError, renewed_urls, stale
 from bot.errors import InvalidRequestError
 from bot.models import ReferenceImage
 from cogs.editing import message_images
-from cogs.imagine import form_submit, submitted_text
 from cogs.message_menu import MessageMenu
 from cogs.reference_form import PROMPT_INPUT_ID, TEXT_INPUT_MAX_CHARS, prompt_box
-from cogs.slow_answers import watched_answer
 
 MENU_NAME = "Imagine this"
 FORM_ID = re.compile(r"bananacord:imagine-menu:(?P<form_id>[0-9a-f]{16})")
@@ -95,6 +93,9 @@ def _named(text: str, guild: discord.Guild | None) -> str:
 class ImagineMenu(MessageMenu):
     """The "Imagine this" message command."""
 
+    FORM = FORM_ID
+    TYPED = PROMPT_INPUT_ID
+
     def __init__(self, bot: Bananacord) -> None:
         super().__init__(bot, MENU_NAME, self.open)
 
@@ -111,25 +112,9 @@ class ImagineMenu(MessageMenu):
         form = ImagineMenuForm(form_id, words, len(images), await self.imagine.model_choice(interaction))
         await interaction.response.send_modal(form)
 
-    @commands.Cog.listener()
-    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
-        """The form's submit, whether this process or an earlier one opened it."""
-        submitted = form_submit(interaction, FORM_ID)
-        if submitted is None:
-            return
-        match, components = submitted
-        words = submitted_text(components, PROMPT_INPUT_ID) or ""
-        submit = self._submitted(interaction, match["form_id"], words, components)
-        await watched_answer(interaction, self.bot.services.db, "the Imagine this form", submit, typed=words)
-
-    async def _submitted(
-        self, interaction: discord.Interaction[Any], form_id: str, words: str, components: list[Any]
+    async def submitted(
+        self, interaction: discord.Interaction[Any], body: dict[str, Any], components: list[Any], typed: str | None
     ) -> None:
-        body = await self.forms.take(form_id, now=self.bot.clock())
-        if body is None:
-            raise InvalidRequestError(
-                f"This form has expired. Use **{MENU_NAME}** on the message again (you were not charged)."
-            )
         model = self.imagine.picked_model(components)
         references = [ReferenceImage.model_validate(r) for r in body.get("references", [])]
         # The links were Discord's when the form opened: renew any that expired while it stayed open.
@@ -138,7 +123,7 @@ class ImagineMenu(MessageMenu):
         references = [image.model_copy(update={"url": renewed.get(image.url, image.url)}) for image in references]
         if any(stale(image.url, now) for image in references):
             raise ReferencesGoneError(detail="a message's image not renewed")
-        await self.imagine.make(interaction, words, model=model, starting_from=references, suffixed=True)
+        await self.imagine.make(interaction, typed or "", model=model, starting_from=references, suffixed=True)
 
 
 async def setup(bot: commands.Bot) -> None:

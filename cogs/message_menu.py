@@ -6,6 +6,7 @@ its images unless the bot has the message-content intent, and a form opened befo
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -15,15 +16,22 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Bananacord
+from bot.errors import InvalidRequestError
 from bot.store.forms import FormStore
-from cogs.imagine import Imagine
+from cogs.imagine import Imagine, form_submit, submitted_text
 from cogs.in_time import record_in_time
-from cogs.slow_answers import ANSWERS_ON_ITS_OWN
+from cogs.slow_answers import ANSWERS_ON_ITS_OWN, watched_answer
 
 MenuCallback = Callable[[discord.Interaction[Any], discord.Message], Coroutine[Any, Any, None]]
 
 
 class MessageMenu(commands.Cog):
+    """A message command whose form's submit (``FORM``: its custom_id, the form's id in group ``form_id``; ``TYPED``:
+    the text input whose words a slow answer quotes) is answered by ``submitted`` with the body kept for it."""
+
+    FORM: re.Pattern[str]
+    TYPED: str
+
     def __init__(self, bot: Bananacord, name: str, callback: MenuCallback) -> None:
         self.bot = bot
         self.menu = app_commands.ContextMenu(name=name, callback=callback, extras={ANSWERS_ON_ITS_OWN: True})
@@ -47,6 +55,34 @@ class MessageMenu(commands.Cog):
             interaction, self.bot.services.db, lambda: self.forms.put(form_id, body, now=self.bot.clock())
         )
         return form_id
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """The form's submit, whether this process or an earlier one opened it. Refusals (quota, moderation, the
+        model's limits) are answered privately, like every other refusal."""
+        sent = form_submit(interaction, self.FORM)
+        if sent is None:
+            return
+        match, components = sent
+        typed = submitted_text(components, self.TYPED)
+        taken = self._taken(interaction, match["form_id"], components, typed)
+        await watched_answer(interaction, self.bot.services.db, f"the {self.menu.name} form", taken, typed=typed)
+
+    async def _taken(
+        self, interaction: discord.Interaction[Any], form_id: str, components: list[Any], typed: str | None
+    ) -> None:
+        body = await self.forms.take(form_id, now=self.bot.clock())
+        if body is None:
+            raise InvalidRequestError(
+                f"This form has expired. Use **{self.menu.name}** on the message again (you were not charged)."
+            )
+        await self.submitted(interaction, body, components, typed)
+
+    async def submitted(
+        self, interaction: discord.Interaction[Any], body: dict[str, Any], components: list[Any], typed: str | None
+    ) -> None:
+        """The form sent: ``body`` is what ``keep_form`` kept when it opened, ``typed`` the words in ``TYPED``."""
+        raise NotImplementedError
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.menu)

@@ -29,14 +29,13 @@ from bot.references import check_fits_provider
 from bot.routing import require_served
 from bot.store.erasure import words_kept
 from cogs.editing import edit_request, image_proportion, message_images
-from cogs.imagine import form_submit, submitted_text, submitted_values
+from cogs.imagine import submitted_values
 from cogs.message_menu import MessageMenu
 from cogs.places import level_at, place_of
 from cogs.prompt_choices import edit_choices, one_of
 from cogs.reference_form import TEXT_INPUT_MAX_CHARS
 from cogs.region_field import asked_region, check_region, check_region_frame, region_field
 from cogs.shape_field import asked_change, shape_field
-from cogs.slow_answers import watched_answer
 from cogs.typed_links import member_option_sets, not_among, typed_links
 
 MENU_NAME = "Edit with Nano Banana"
@@ -82,6 +81,9 @@ class RemixForm(discord.ui.Modal):
 
 class Remix(MessageMenu):
     """The "Edit with Nano Banana" message command."""
+
+    FORM = FORM_ID
+    TYPED = INSTRUCTION_ID
 
     def __init__(self, bot: Bananacord) -> None:
         super().__init__(bot, MENU_NAME, self.remix)
@@ -143,27 +145,12 @@ class Remix(MessageMenu):
         form = RemixForm(form_id, used=len(references), total=len(images), frame=frame, region=region)
         await interaction.response.send_modal(form)
 
-    @commands.Cog.listener()
-    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
-        """The form's submit, whether this process or an earlier one opened it."""
-        submitted = form_submit(interaction, FORM_ID)
-        if submitted is None:
-            return
-        match, components = submitted
-        # Refusals (quota, moderation, the model's limits) answered privately, like every other refusal.
-        submit = self._submitted(interaction, match["form_id"], components)
-        typed = submitted_text(components, INSTRUCTION_ID)
-        await watched_answer(interaction, self.bot.services.db, "the Edit with Nano Banana form", submit, typed=typed)
-
-    async def _submitted(self, interaction: discord.Interaction[Any], form_id: str, components: list[Any]) -> None:
-        body = await self.forms.take(form_id, now=self.bot.clock())
-        if body is None:
-            raise InvalidRequestError(
-                "This form has expired. Use **Edit with Nano Banana** on the message again (you were not charged)."
-            )
+    async def submitted(
+        self, interaction: discord.Interaction[Any], body: dict[str, Any], components: list[Any], typed: str | None
+    ) -> None:
         catalogue = self.bot.services.catalogue
         # Images linked in the words are references after the message's (cogs/typed_links.py).
-        text = submitted_text(components, INSTRUCTION_ID)
+        text = typed
         region = asked_region(submitted_values(components, REGION_ID))  # absent in a form opened by an older version
         check_region(region, text)
         here = place_of(interaction.channel)
