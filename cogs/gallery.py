@@ -20,10 +20,12 @@ start (no later ⭐ may come for it).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import logging
 import time
+from functools import partial
 
 import aiohttp
 import discord
@@ -33,10 +35,11 @@ from bot.app import Bananacord
 from bot.errors import BananacordError, InvalidRequestError
 from bot.models import JobState
 from bot.nonces import message_nonce
-from bot.store.gallery import GallerySetting, GalleryStore
+from bot.store.gallery import GalleryPost, GallerySetting, GalleryStore
 from bot.store.jobs import Job
 from bot.store.starred import Starred
 from cogs.delete_reaction import DELETE_REACTION
+from cogs.discord_again import TRIES_AGAIN, again_on_failure
 from cogs.imagine import Imagine
 from cogs.places import level_at, place_of_message
 
@@ -45,6 +48,11 @@ log = logging.getLogger(__name__)
 GALLERY_COLOUR = discord.Colour(0xF5C518)
 # The stars an image needs unless the admin says otherwise.
 DEFAULT_STARS = 3
+# A post's stars are shown anew at once, then at most once in this time: a flurry of ⭐ (a popular image, a raid)
+# is one edit with the latest count, not one per ⭐ queued behind Discord's limit on a channel's edits. One post's
+# edits are made one at a time, so the count shown is the latest: two edits at once could land in either order,
+# leaving an older count showing for good.
+STARS_EDIT_SECONDS = 2.0
 
 
 def stars_line(stars: int) -> str:
@@ -61,6 +69,9 @@ class Gallery(commands.Cog):
         self.store = GalleryStore(bot.services.db)
         self._starred = Starred(bot.services.db)
         self._resumed = False
+        # Posts whose stars are to be shown anew: post -> (its channel, an image it shows), and those being edited.
+        self._stars_owed: dict[int, tuple[int, Job]] = {}
+        self._stars_editing: set[int] = set()
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
@@ -96,7 +107,7 @@ class Gallery(commands.Cog):
         shown_at = await self._gallery_level(guild_id, setting.channel_id)
         ready: list[Job] = []
         stars = 0
-        recount: dict[tuple[int, int], int] = {}  # (channel, post) of those posted before -> their stars now
+        recount: dict[tuple[int, int], Job] = {}  # (channel, post) of those posted before -> an image it shows
         for job in jobs:
             if job.state is not JobState.DELIVERED or job.message_id is None or job.channel_id is None:
                 continue
@@ -108,11 +119,11 @@ class Gallery(commands.Cog):
                     "guild %s: job %s (level %s) not for the gallery (level %s)", guild_id, job.id, made_at, shown_at
                 )
                 continue
-            starred = len(await self._starred.starrers(guild_id, [job.id]) - {job.user_id})
             posted = await self.store.post_of(job.id)
             if posted is not None and posted.message_id is not None:
-                recount[(posted.channel_id, posted.message_id)] = starred
+                recount[(posted.channel_id, posted.message_id)] = job
                 continue
+            starred = await self._stars_of(job)
             if starred < setting.stars:
                 continue
             # An earlier run's claim is taken at once: that run is gone (one bot per database, bot/store/lock.py).
@@ -125,12 +136,58 @@ class Gallery(commands.Cog):
             stars = max(stars, starred)
         if ready:
             await self._post(setting, ready, stars)
-        for (channel_id, message_id), starred in recount.items():
-            shown = self.bot.get_partial_messageable(channel_id).get_partial_message(message_id)
-            try:
-                await shown.edit(content=stars_line(starred))
-            except discord.HTTPException as exc:  # taken down by a moderator, or Discord failing: the next ⭐ tries
-                log.info("gallery: the stars of post %s not shown anew (HTTP %s)", message_id, exc.status)
+        for (channel_id, message_id), job in recount.items():
+            self._show_stars(channel_id, message_id, job)
+
+    async def _stars_of(self, job: Job) -> int:
+        """The members who starred ``job``'s image, its own member not counted."""
+        return len(await self._starred.starrers(job.guild_id or 0, [job.id]) - {job.user_id})
+
+    def _show_stars(self, channel_id: int, message_id: int, job: Job) -> None:
+        """Show ``job``'s stars anew on its post: at once if no edit of it is under way, else by that edit's next
+        turn."""
+        self._stars_owed[message_id] = (channel_id, job)
+        if message_id not in self._stars_editing:
+            self._stars_editing.add(message_id)
+            # Cancelled at once by a stop (not waited on through its pause): the stars are kept in SQLite, and the
+            # next ⭐ shows them.
+            self.bot.services.runner.in_background(
+                self._edit_stars(message_id), f"gallery-stars-{message_id}", resumable=True
+            )
+
+    async def _edit_stars(self, message_id: int) -> None:
+        """Edit the post's stars, until none is owed after a pause (STARS_EDIT_SECONDS). Counted at each edit, not
+        taken from the ⭐ that owed it: two ⭐ at once may count before and after each other's write, and the count
+        read last is the one that holds."""
+        shown: int | None = None
+        try:
+            while message_id in self._stars_owed:
+                channel_id, job = self._stars_owed.pop(message_id)
+                try:
+                    stars = await self._stars_of(job)
+                except Exception as exc:  # the database held up: the next ⭐ shows them
+                    log.warning("gallery: the stars of post %s not counted (%s)", message_id, exc)
+                    return
+                if stars == shown:
+                    continue  # back where the last edit left it
+                post = self.bot.get_partial_messageable(channel_id).get_partial_message(message_id)
+                try:
+                    await again_on_failure(
+                        partial(post.edit, content=stars_line(stars)),
+                        self.bot.settings.jobs.final_edit_retry_seconds[:TRIES_AGAIN],
+                        what="a gallery post's stars",
+                    )
+                    shown = stars
+                except discord.NotFound:
+                    self._stars_owed.pop(message_id, None)
+                    return  # taken down (a moderator, its member's ❌): nothing to show the stars on
+                except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    # Discord failing past its tries: the next ⭐ tries again.
+                    why = f"HTTP {exc.status}" if isinstance(exc, discord.HTTPException) else type(exc).__name__
+                    log.info("gallery: the stars of post %s not shown anew (%s)", message_id, why)
+                await asyncio.sleep(STARS_EDIT_SECONDS)
+        finally:
+            self._stars_editing.discard(message_id)
 
     async def _gallery_level(self, guild_id: int, channel_id: int) -> int | None:
         """The safety level of the gallery's channel (as a job made there would run at); None if Discord will not
@@ -183,7 +240,7 @@ class Gallery(commands.Cog):
             return
         kept = [await self.store.posted(job.id, sent.id) for job in jobs]
         if not any(kept):
-            # The image was deleted while it was being posted (its claim forgotten by ``_take_down``): the post goes.
+            # The image was deleted while it was being posted (its claim forgotten by ``take_down``): the post goes.
             with contextlib.suppress(discord.HTTPException):
                 await sent.delete()
             log.info("guild %s: job %s deleted while posted to the gallery; its post deleted", lead.guild_id, lead.id)
@@ -201,19 +258,32 @@ class Gallery(commands.Cog):
             return
         try:
             job_id = await self.store.job_of_post(payload.message_id)
-            job = await self.bot.services.runner.store.get(job_id) if job_id is not None else None
         except Exception as exc:  # the database held up: the member may react again
             log.warning("gallery: a ❌ on message %s not looked up (%s)", payload.message_id, exc)
             return
-        if job is None or job.user_id != payload.user_id:
-            return
-        shown = self.bot.get_partial_messageable(payload.channel_id).get_partial_message(payload.message_id)
+        if job_id is not None:
+            await self.take_up_crosses(GalleryPost(job_id, payload.channel_id, payload.message_id), {payload.user_id})
+
+    async def take_up_crosses(self, post: GalleryPost, crosses: set[int]) -> bool:
+        """Take ``post`` down if its image's own member is among those who reacted ❌ on it (live, or read back after
+        a time away: cogs/missed_reactions.py); whether it was."""
+        try:
+            job = await self.bot.services.runner.store.get(post.job_id)
+        except Exception as exc:  # the database held up: the member may react again
+            log.warning("gallery: a ❌ on post %s not looked up (%s)", post.message_id, exc)
+            return False
+        if job is None or job.user_id not in crosses or post.message_id is None:
+            return False
+        shown = self.bot.get_partial_messageable(post.channel_id).get_partial_message(post.message_id)
         try:
             await shown.delete()
+        except discord.NotFound:
+            return False  # taken down already
         except discord.HTTPException as exc:
-            log.info("gallery: post %s not taken down by its member's ❌ (HTTP %s)", payload.message_id, exc.status)
-            return
-        log.info("guild %s: job %s taken down from the gallery by its member", payload.guild_id, job.id)
+            log.info("gallery: post %s not taken down by its member's ❌ (HTTP %s)", post.message_id, exc.status)
+            return False
+        log.info("guild %s: job %s taken down from the gallery by its member", job.guild_id, job.id)
+        return True
 
     @commands.Cog.listener()
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
@@ -240,15 +310,16 @@ class Gallery(commands.Cog):
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
         if payload.guild_id is not None:
-            await self._take_down([payload.message_id])
+            await self.take_down([payload.message_id])
 
     @commands.Cog.listener()
     async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
         if payload.guild_id is not None:
-            await self._take_down(list(payload.message_ids))
+            await self.take_down(list(payload.message_ids))
 
-    async def _take_down(self, message_ids: list[int]) -> None:
-        """Deleted images' gallery posts deleted too: the member (or a moderator) took the image away."""
+    async def take_down(self, message_ids: list[int]) -> None:
+        """Deleted images' gallery posts deleted too: the member (or a moderator) took the image away (live, or while
+        the bot was away: cogs/missed_reactions.py finds it gone)."""
         try:
             posts = await self.store.of_originals(message_ids)
         except Exception as exc:  # the database held up: the post stays, as before the gallery took it

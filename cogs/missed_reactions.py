@@ -7,7 +7,9 @@ a session begins after such a time (a start after an earlier run, a session Disc
 again the messages of its latest images (``RECENT`` at most, shown within ``LOOKBACK_SECONDS`` before it went away, or
 since), one at a time in the background, and who reacted ⭐, ✉️ and ❌ on each: a message whose member reacted ❌
 is deleted (cogs/delete_reaction.py ``take_up``), the stars become what the ⭐ say (cogs/star_reaction.py
-``take_up``), and each member whose ✉️ had no copy gets one (cogs/dm_reaction.py ``take_up``).
+``take_up``), and each member whose ✉️ had no copy gets one (cogs/dm_reaction.py ``take_up``); an image deleted
+meanwhile takes its gallery post with it, as a live delete does. Then the gallery's posts of that time (cogs/gallery.py,
+``RECENT_POSTS`` at most): one whose image's member reacted ❌ on it is taken down.
 Reactions on older images are not read: each read is a request to Discord, and members react to what is new.
 """
 
@@ -26,6 +28,7 @@ from bot.store.refusals import log_refused_or_error
 from bot.time_away import TimeAway
 from cogs.delete_reaction import DELETE_REACTION, DeleteReaction
 from cogs.dm_reaction import ENVELOPES, DmReaction, Reacted
+from cogs.gallery import Gallery
 from cogs.star_reaction import STARS, StarReaction
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,8 @@ log = logging.getLogger(__name__)
 # How far back before the bot went away its images are read again, how many at most, and the pause between two.
 LOOKBACK_SECONDS = 86_400.0
 RECENT = 100
+# And the gallery's posts (cogs/gallery.py) of that time, for their member's ❌: how many at most.
+RECENT_POSTS = 25
 PAUSE_SECONDS = 0.05
 
 
@@ -103,6 +108,7 @@ class MissedReactions(commands.Cog):
                         job, Reacted(guild_id, channel_id, message_id, 0), sorted(envelopes)
                     )
             await asyncio.sleep(PAUSE_SECONDS)
+        await self._read_gallery(since - LOOKBACK_SECONDS)
         log.info(
             "reactions given while the bot was away: %d of %d image message(s) read; %d starred, %d unstarred, "
             "%d ✉️ copies sent for, %d deleted by their member's ❌",
@@ -115,15 +121,46 @@ class MissedReactions(commands.Cog):
         )
         return read
 
-    async def _reactors(self, guild_id: int, channel_id: int, message_id: int) -> tuple[set[int], set[int], set[int]]:
-        """Who reacted ⭐, who ✉️ and who ❌ on the message (the bot left out); none on one deleted since."""
+    async def _read_gallery(self, since: float) -> int:
+        """The gallery's posts of images claimed since ``since`` (wall clock) read again: one whose image's member
+        reacted ❌ on it is taken down (cogs/gallery.py). How many were."""
+        gallery = self.bot.get_cog("Gallery")
+        if not isinstance(gallery, Gallery):
+            return 0
+        taken_down = 0
+        posts = await gallery.store.posts_since(since, limit=RECENT_POSTS)
+        for guild_id, post in posts:
+            if self.bot.services.runner.stopping or post.message_id is None:
+                break
+            try:
+                _, _, crosses = await self._reactors(guild_id, post.channel_id, post.message_id, image=False)
+            except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.info("reactions on gallery post %s not read (%s)", post.message_id, exc)
+                continue
+            if crosses and await gallery.take_up_crosses(post, crosses):
+                taken_down += 1
+            await asyncio.sleep(PAUSE_SECONDS)
+        if posts:
+            log.info("gallery posts read again: %d of %d taken down by their member's ❌", taken_down, len(posts))
+        return taken_down
+
+    async def _reactors(
+        self, guild_id: int, channel_id: int, message_id: int, *, image: bool = True
+    ) -> tuple[set[int], set[int], set[int]]:
+        """Who reacted ⭐, who ✉️ and who ❌ on the message (the bot left out); none on one deleted since.
+        ``image``: the message shows images of the bot's (else a gallery post)."""
         channel = self.bot.get_partial_messageable(channel_id, guild_id=guild_id)
         try:
             message = await channel.fetch_message(message_id)
         except discord.NotFound:
-            # Deleted while the bot was away: marked so (not read again at the next start, nor linked by /jobs).
-            store = self.bot.services.runner.store
-            await store.mark_gone((await store.shown_in([message_id]))[1], now=self.bot.clock())
+            if image:
+                # Deleted while the bot was away: marked so (not read again at the next start, nor linked by /jobs),
+                # and its gallery post deleted, as a live delete's is.
+                store = self.bot.services.runner.store
+                await store.mark_gone((await store.shown_in([message_id]))[1], now=self.bot.clock())
+                gallery = self.bot.get_cog("Gallery")
+                if isinstance(gallery, Gallery):
+                    await gallery.take_down([message_id])
             return set(), set(), set()
         me = self.bot.user.id if self.bot.user is not None else None
         stars: set[int] = set()

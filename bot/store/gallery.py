@@ -122,6 +122,19 @@ class GalleryStore:
             row = await cur.fetchone()
         return GalleryPost(job_id, int(row[0]), None if row[1] is None else int(row[1])) if row else None
 
+    async def posts_since(self, since: float, *, limit: int) -> list[tuple[int, GalleryPost]]:
+        """The posts made of images claimed since ``since`` (wall clock), the latest first: (server, post)."""
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT guild_id, job_id, channel_id, message_id FROM gallery_posts WHERE claimed_at >= ? "
+                "AND message_id IS NOT NULL ORDER BY claimed_at DESC LIMIT ?",
+                (since, limit),
+            ) as cur,
+        ):
+            rows = await cur.fetchall()
+        return [(int(r[0]), GalleryPost(str(r[1]), int(r[2]), int(r[3]))) for r in rows]
+
     async def job_of_post(self, message_id: int) -> str | None:
         """The image the gallery's post ``message_id`` shows, if it is one."""
         async with (

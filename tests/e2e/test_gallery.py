@@ -11,6 +11,7 @@ from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage, overwrite
 from bot.testing.discord.protocol import ATTACH_FILES
 from bot.testing.providers import FakeSeaArt
+from cogs.gallery import STARS_EDIT_SECONDS
 from tests.conftest import Clock, RunningBot, answer_data, answered, start_bot
 from tests.e2e.edits import bot_image, states
 
@@ -268,3 +269,59 @@ async def test_a_post_an_earlier_run_claimed_and_never_made_is_made_at_the_next_
 def _unposted(settings: Settings) -> list[str]:
     with sqlite3.connect(settings.database.path) as conn:
         return [str(r[0]) for r in conn.execute("SELECT job_id FROM gallery_posts WHERE message_id IS NULL")]
+
+
+async def test_a_flurry_of_stars_is_a_few_edits_ending_at_the_latest_count(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Ten members star a posted image within a moment (a popular image, a raid): its post shows the ten, by a few
+    edits rather than one per ⭐ queued behind Discord's limit on a channel's edits; one ⭐ taken back: nine."""
+    gallery = discord_fake.add_channel("showcase")
+    await _said(discord_fake, {"channel": str(gallery), "stars": 1})
+    image = await bot_image(discord_fake, settings)
+    await discord_fake.react(image.id, "⭐", user_id=discord_fake.other_member_id)
+    await discord_fake.wait_for(lambda: bool(_posts(discord_fake, gallery)))
+    (post,) = _posts(discord_fake, gallery)
+    members = [discord_fake.snowflakes.next() for _ in range(9)]
+    for member in members:
+        await discord_fake.react(image.id, "⭐", user_id=member)
+    await discord_fake.wait_for(lambda: post.content == "⭐ **10**", timeout=15)
+    await answered(discord_fake, "help", {})
+    await asyncio.sleep(STARS_EDIT_SECONDS + 0.5)  # any edit still to come
+    edits = [r for r in discord_fake.requests if r.method == "PATCH" and r.path.endswith(f"/messages/{post.id}")]
+    assert 1 <= len(edits) <= 3, f"{len(edits)} edits for nine ⭐"
+    assert post.content == "⭐ **10**"
+    await discord_fake.unreact(image.id, "⭐", user_id=members[0])
+    await discord_fake.wait_for(lambda: post.content == "⭐ **9**", timeout=15)
+
+
+async def test_a_cross_on_a_gallery_post_or_a_deleted_image_while_the_bot_was_away_takes_the_post_down(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """Discord tells a bot nothing of what happened while it was away: read back at its return
+    (cogs/missed_reactions.py), its member's ❌ on one post takes that post down, an image deleted meanwhile takes its
+    post with it, and another member's ❌ on a third post is only a reaction."""
+    gallery = discord_fake.add_channel("showcase")
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        await _said(discord_fake, {"channel": str(gallery), "stars": 1})
+        images = [await bot_image(discord_fake, settings) for _ in range(3)]
+        for image in images:
+            await discord_fake.react(image.id, "⭐", user_id=discord_fake.admin_id)
+        await discord_fake.wait_for(lambda: len(_posts(discord_fake, gallery)) == 3, timeout=15)
+    finally:
+        await first.close()
+    crossed, gone, kept = _posts(discord_fake, gallery)
+    originals = {m.id: m for m in images}
+    by_post = {p.id: originals[int(p.embeds[0]["description"].rsplit("/", 1)[1].rstrip(")"))] for p in (crossed, gone)}
+    await discord_fake.react(crossed.id, "❌", user_id=discord_fake.member_id, seen=False)
+    discord_fake.remove_message(by_post[gone.id])  # deleted by its member while the bot is away
+    await discord_fake.react(kept.id, "❌", user_id=discord_fake.other_member_id, seen=False)
+    second = await start_bot(settings, discord_fake, clock)
+    try:
+        await discord_fake.wait_for(lambda: crossed.deleted and gone.deleted, timeout=15)
+        await answered(discord_fake, "help", {})
+        await asyncio.sleep(0.5)
+    finally:
+        await second.close()
+    assert not kept.deleted and not by_post[crossed.id].deleted

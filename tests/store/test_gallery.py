@@ -66,3 +66,16 @@ async def test_a_claim_an_earlier_run_left_is_taken_over_at_once(gallery: Galler
     await gallery.posted("job3", 902)
     assert not await gallery.claim("job3", 1, 300, 50, now=102.0, taking_over=True)
     assert await gallery.unposted() == []
+
+
+async def test_the_posts_of_a_time_are_those_made_latest_first(gallery: GalleryStore) -> None:
+    """What a return after a time away reads for ❌: posts made (not claims yet to post) of that time, latest first."""
+    for n, at in enumerate((100.0, 200.0, 300.0, 400.0)):
+        assert await gallery.claim(f"job{n}", 7, 1000 + n, 50, now=at)
+    for n in (0, 1, 3):
+        assert await gallery.posted(f"job{n}", 2000 + n)
+    assert await gallery.posts_since(150.0, limit=10) == [
+        (7, GalleryPost("job3", 50, 2003)),
+        (7, GalleryPost("job1", 50, 2001)),
+    ]
+    assert await gallery.posts_since(0.0, limit=1) == [(7, GalleryPost("job3", 50, 2003))]
