@@ -16,7 +16,7 @@ from bot.store import Database
 KINDS: dict[str, tuple[str, ...]] = {
     "blocks": ("blocked_prompt", "provider_block", "slow_pattern"),
     "bans": ("ban", "unban", "cooldown"),
-    "moderators' actions": ("cancel", "delete", "privacy_erased", "privacy_downloaded", "pause", "resume"),
+    "moderators' actions": ("cancel", "delete", "purge", "privacy_erased", "privacy_downloaded", "pause", "resume"),
     "settings": ("setting", "log_channel_gone", "gallery"),
     "quotas and defaults": (
         "quota_override",
@@ -47,6 +47,7 @@ _DID = {
     "cooldown": "put on a cooldown",
     "cancel": "cancelled a job",
     "delete": "deleted an image",
+    "purge": "deleted a member's images",
     "privacy_erased": "erased a member's words",
     "privacy_downloaded": "downloaded a member's requests",
     "pause": "paused image making",

@@ -75,7 +75,8 @@ class DeletedMessages(commands.Cog):
         active, ended = await store.shown_in(message_ids)
         await self._cancel(active, "its message was deleted")
         try:
-            gone = await store.mark_gone(ended, now=self.bot.clock())
+            # Those it cancelled too: /jobs linked a cancelled request to its deleted message.
+            gone = await store.mark_gone(active + ended, now=self.bot.clock())
         except Exception as exc:  # the database held up or refusing: /jobs still links the message, nothing worse
             log_refused_or_error(log, exc, "%d deleted message(s) not marked deleted", len(message_ids))
             return

@@ -81,7 +81,8 @@ YOURS = (
 )
 MODERATORS = (
     "`/mod safety set|show` how strict the safety filter is, per server and channel · `/mod blockterm "
-    "add|remove|list|builtin` · `/mod ban|unban|bans` · `/mod pause|resume` new requests in the server or a channel "
+    "add|remove|list|builtin` · `/mod ban|unban|bans` · `/mod purge` a member's images of the last hours · "
+    "`/mod pause|resume` new requests in the server or a channel "
     "· `/mod queue` what is generating and waiting · `/mod log` the audit log · `/mod logchannel` · `/mod settings`"
 )
 ADMINS = (

@@ -52,7 +52,8 @@ from bot.store.jobs import Job
 from bot.store.usage import instant
 from cogs.discord_again import TRIES_AGAIN, again_on_failure
 from cogs.places import Place, level_at, place_of
-from cogs.private_answers import MAX_CONTENT, answer_privately
+from cogs.private_answers import MAX_CONTENT, answer_privately, defer_privately
+from cogs.purge import purge as purge_images
 
 log = logging.getLogger(__name__)
 
@@ -882,6 +883,45 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
             for b in rows
         ]
         await _private(interaction, _paged(lines, page, "/mod bans"))
+
+    @app_commands.command(name="purge")
+    @app_commands.describe(
+        member="Whose images (someone who has left too, by ID)",
+        hours="Those asked for in the last this many hours (24; up to a week)",
+    )
+    async def purge(
+        self,
+        interaction: discord.Interaction[Any],
+        member: discord.User,
+        hours: app_commands.Range[float, 0.1, 168.0] = 24.0,
+    ) -> None:
+        """Delete a member's images of the last hours from this server, and cancel those still being made."""
+        guild_id = interaction.guild_id or 0
+        await defer_privately(interaction)  # a few deletions a second: a big purge takes minutes
+        shown: list[discord.WebhookMessage] = []  # the note of how far it has got, once there is one
+
+        async def progress(done: int, of: int) -> None:
+            words = f"Deleting {member.mention}'s images: {done} of {_plural(of, 'message')} so far…"
+            try:
+                none = discord.AllowedMentions.none()
+                if shown:
+                    await shown[0].edit(content=words, allowed_mentions=none)
+                else:
+                    shown.append(
+                        await interaction.followup.send(words, ephemeral=True, wait=True, allowed_mentions=none)
+                    )
+            except discord.HTTPException as exc:  # only a note: the purge goes on
+                log.info("purge: its progress not shown (HTTP %s)", exc.status)
+
+        since = self.bot.clock() - hours * 3600
+        done = await purge_images(self.bot, guild_id, member.id, since=since, by=interaction.user.id, progress=progress)
+        said = done.words(member.id, hours)
+        if done.messages or done.cancelled:
+            await self._log(interaction, "purge", f"purged: {said[0].lower()}{said[1:]}", target_id=member.id)
+        if shown:
+            await shown[0].edit(content=said, allowed_mentions=discord.AllowedMentions.none())
+        else:
+            await _private(interaction, said)
 
     # ---- pauses ----
 

@@ -674,6 +674,23 @@ class JobStore:
                     (active if unfinished else ended).append(str(job_id))
         return active, ended
 
+    async def shown_of_member(
+        self, guild_id: int, user_id: int, *, since: float, limit: int
+    ) -> list[tuple[str, int, int, bool]]:
+        """The member's requests in the server asked since ``since`` whose message is still shown, the latest first,
+        at most ``limit``: (job, channel, message, unfinished). What ``/mod purge`` deletes (cogs/purge.py); by the
+        (user_id, created_at) index of migration 0001."""
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                f"SELECT id, channel_id, message_id, state IN ({_ACTIVE_MARKS}) FROM jobs WHERE user_id = ? "
+                "AND created_at >= ? AND guild_id = ? AND message_id IS NOT NULL AND channel_id IS NOT NULL "
+                f"AND (deleted_by IS NULL OR state IN ({_ACTIVE_MARKS})) ORDER BY created_at DESC LIMIT ?",
+                (*ACTIVE_STATES, user_id, since, guild_id, *ACTIVE_STATES, limit),
+            ) as cur,
+        ):
+            return [(str(r[0]), int(r[1]), int(r[2]), bool(r[3])) for r in await cur.fetchall()]
+
     async def mark_gone(self, job_ids: Sequence[str], *, now: float) -> int:
         """Ended jobs whose message was deleted in Discord (by a moderator, a purge, a member who may) marked
         deleted (``deleted_by`` 0: Discord does not say by whom), so that /jobs and the privacy download no longer

@@ -1,0 +1,139 @@
+"""``/mod purge``: a member's images of the last hours deleted at once, as Discord's ban deletes a member's messages.
+
+A member who made offensive images that passed every filter (or a raid of accounts) leaves them in the bot's
+messages, not their own: Discord's "delete message history" on a ban does not reach them, and a moderator deleted
+them one Delete button at a time. ``/mod purge member:@x hours:24`` deletes every message of the bot's showing a
+request of theirs asked in that time, in this server (the latest first, ``MOST`` requests at most a run): those still
+being made are cancelled, uncharged, as any deleted message's are (cogs/deleted_messages.py); those delivered stay
+charged (the member got them). Each row is marked deleted by the moderator (``/jobs`` no longer links it); the
+gallery's posts of those images go with them (cogs/gallery.py). The moderation log says who purged whom, and how
+many. It stops none of the member's future requests: ``/mod ban`` does that.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+import discord
+
+from bot.app import Bananacord
+
+log = logging.getLogger(__name__)
+
+# The most requests one purge reads (a batch's images share one message): past them, the answer says to run it again.
+MOST = 500
+# While it deletes (Discord takes a few deletions a second), the answer says how far it has got this often.
+PROGRESS_SECONDS = 5.0
+
+
+@dataclass(slots=True)
+class Purge:
+    """What a purge did."""
+
+    messages: int = 0  # deleted by it
+    images: int = 0  # the requests those messages showed
+    cancelled: int = 0  # still being made: cancelled, uncharged
+    gone: int = 0  # messages deleted already (by someone else meanwhile)
+    refused: int = 0  # messages Discord would not let the bot delete (a channel it can no longer reach)
+    more: bool = False  # MOST reached: older ones are left for another run
+
+    def words(self, user_id: int, hours: float) -> str:
+        """The moderator's answer, and the moderation log's."""
+        span = f"the last {hours:g} hour{'' if hours == 1 else 's'}"
+        if not (self.messages or self.gone or self.refused):
+            return f"<@{user_id}> has no image of mine shown in this server from {span}."
+        said = f"Deleted {_count(self.messages, 'message')} of <@{user_id}>'s images from {span}"
+        said += f" ({_count(self.images, 'image')})." if self.images != self.messages else "."
+        if self.cancelled:
+            said += f" {_count(self.cancelled, 'request')} still being made {_was(self.cancelled)} cancelled (not "
+            said += "charged)."
+        if self.gone:
+            said += f" {_count(self.gone, 'message')} {_was(self.gone)} deleted already."
+        if self.refused:
+            said += (
+                f" {_count(self.refused, 'message')} could not be deleted: the bot can no longer reach "
+                f"{'its channel' if self.refused == 1 else 'their channels'} (`/admin check` says where)."
+            )
+        if self.more:
+            said += f" These were the latest {MOST} requests: run it again for older ones."
+        return said
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
+def _was(n: int) -> str:
+    return "was" if n == 1 else "were"
+
+
+async def purge(
+    bot: Bananacord,
+    guild_id: int,
+    user_id: int,
+    *,
+    since: float,
+    by: int,
+    progress: Callable[[int, int], Awaitable[None]],
+) -> Purge:
+    """Delete the bot's messages showing ``user_id``'s requests in ``guild_id`` asked since ``since`` (the bot's
+    clock), for the moderator ``by``; ``progress(done, of)`` is awaited now and then while it goes."""
+    runner = bot.services.runner
+    rows = await runner.store.shown_of_member(guild_id, user_id, since=since, limit=MOST)
+    shown: dict[tuple[int, int], list[tuple[str, bool]]] = {}  # (channel, message) -> its requests
+    for job_id, channel_id, message_id, unfinished in rows:
+        shown.setdefault((channel_id, message_id), []).append((job_id, unfinished))
+    done = Purge(more=len(rows) == MOST)
+    told_at = time.monotonic()
+    for turn, ((channel_id, message_id), jobs) in enumerate(shown.items()):
+        if runner.stopping:
+            break
+        if time.monotonic() - told_at >= PROGRESS_SECONDS:
+            await progress(turn, len(shown))
+            told_at = time.monotonic()
+        await _delete(bot, done, guild_id, channel_id, message_id, jobs, by=by)
+    return done
+
+
+async def _delete(
+    bot: Bananacord,
+    done: Purge,
+    guild_id: int,
+    channel_id: int,
+    message_id: int,
+    jobs: list[tuple[str, bool]],
+    *,
+    by: int,
+) -> None:
+    """Delete one message of the purge, and end its requests: those being made cancelled, the others marked."""
+    runner = bot.services.runner
+    unfinished = [job_id for job_id, running in jobs if running]
+    ended = [job_id for job_id, running in jobs if not running]
+    message = bot.get_partial_messageable(channel_id, guild_id=guild_id).get_partial_message(message_id)
+    gone = True
+    try:
+        await message.delete()
+    except discord.NotFound:  # deleted meanwhile, by someone Discord does not name
+        done.gone += 1
+        await runner.store.mark_gone(ended, now=bot.clock())
+    except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+        why = f"HTTP {exc.status}" if isinstance(exc, discord.HTTPException) else type(exc).__name__
+        log.info("purge: message %s in channel %s not deleted (%s)", message_id, channel_id, why)
+        done.refused += 1
+        gone = False  # still shown: those being made are cancelled all the same, their message saying by whom
+    else:
+        done.messages += 1
+        done.images += len(jobs)
+        now = bot.clock()
+        for job_id in ended:
+            await runner.store.mark_deleted(job_id, by=by, now=now)
+    for job_id in unfinished:
+        # A message gone ends its request silently (the delete's own event may have got there first).
+        await runner.cancel(job_id, by_user=by, message_gone=gone)
+        done.cancelled += 1
+        if gone:
+            await runner.store.mark_deleted(job_id, by=by, now=bot.clock())
