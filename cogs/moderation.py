@@ -53,6 +53,7 @@ from bot.store.usage import instant
 from cogs.discord_again import TRIES_AGAIN, again_on_failure
 from cogs.places import Place, level_at, place_of
 from cogs.private_answers import MAX_CONTENT, answer_privately, defer_privately
+from cogs.purge import ProgressNote
 from cogs.purge import purge as purge_images
 
 log = logging.getLogger(__name__)
@@ -741,24 +742,35 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
     # ---- bans ----
 
     @app_commands.command(name="ban")
-    @app_commands.describe(member="Who", reason="Why (they will see it)", hours="Expire after this many hours")
+    @app_commands.describe(
+        member="Who",
+        reason="Why (they will see it)",
+        hours="Expire after this many hours",
+        delete_images="Also delete their images of the last this many hours, as /mod purge does (up to a week)",
+    )
     async def ban(
         self,
         interaction: discord.Interaction[Any],
         member: discord.Member,
         reason: app_commands.Range[str, 1, MAX_REASON] | None = None,
         hours: app_commands.Range[float, 0.01, 8760.0] | None = None,
+        delete_images: app_commands.Range[float, 0.1, 168.0] | None = None,
     ) -> None:
         """Stop a member from using the bot, and cancel their images still being made."""
         refusal = self._cannot_ban(interaction, member)
         if refusal is not None:
             await _private(interaction, refusal)
             return
+        note = ProgressNote(interaction, member.id)
+        if delete_images is not None:
+            await defer_privately(interaction)  # a purge takes a while (cogs/purge.py)
         guild_id = interaction.guild_id or 0
         expires = time.time() + hours * 3600 if hours else None
         await self.bot.services.moderation.ban(
             guild_id, member.id, reason=reason, expires_at=expires, by=interaction.user.id
         )
+        # Before the cancels below, which are then those of their requests older than its hours (or with no message).
+        purged = "" if delete_images is None else " " + await self._purge(interaction, member.id, delete_images, note)
         # Written after the ban, so no new job of theirs starts meanwhile.
         cancelled, arriving = await self._cancel_jobs_of(guild_id, member.id, by=interaction.user.id)
         until = f" until <t:{int(expires)}:f>" if expires else ""
@@ -775,7 +787,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
             target_id=member.id,
             reason=reason,
         )
-        await _private(interaction, f"{member.mention} can no longer use the bot{until}.{jobs}")
+        await note.answer(f"{member.mention} can no longer use the bot{until}.{jobs}{purged}")
         runner = self.bot.services.runner
         for job in cancelled:  # after the answer: each may wait on its provider (as /jobs' Cancel does)
             await runner.cancel(job.id, by_user=interaction.user.id)
@@ -896,32 +908,21 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         hours: app_commands.Range[float, 0.1, 168.0] = 24.0,
     ) -> None:
         """Delete a member's images of the last hours from this server, and cancel those still being made."""
-        guild_id = interaction.guild_id or 0
         await defer_privately(interaction)  # a few deletions a second: a big purge takes minutes
-        shown: list[discord.WebhookMessage] = []  # the note of how far it has got, once there is one
+        note = ProgressNote(interaction, member.id)
+        await note.answer(await self._purge(interaction, member.id, hours, note))
 
-        async def progress(done: int, of: int) -> None:
-            words = f"Deleting {member.mention}'s images: {done} of {_plural(of, 'message')} so far…"
-            try:
-                none = discord.AllowedMentions.none()
-                if shown:
-                    await shown[0].edit(content=words, allowed_mentions=none)
-                else:
-                    shown.append(
-                        await interaction.followup.send(words, ephemeral=True, wait=True, allowed_mentions=none)
-                    )
-            except discord.HTTPException as exc:  # only a note: the purge goes on
-                log.info("purge: its progress not shown (HTTP %s)", exc.status)
-
-        since = self.bot.clock() - hours * 3600
-        done = await purge_images(self.bot, guild_id, member.id, since=since, by=interaction.user.id, progress=progress)
-        said = done.words(member.id, hours)
+    async def _purge(
+        self, interaction: discord.Interaction[Any], user_id: int, hours: float, note: ProgressNote
+    ) -> str:
+        """Purge ``user_id``'s images of the last ``hours`` (cogs/purge.py), logged if it did anything; its words."""
+        since, guild_id = self.bot.clock() - hours * 3600, interaction.guild_id or 0
+        by = interaction.user.id
+        done = await purge_images(self.bot, guild_id, user_id, since=since, by=by, progress=note.progress)
+        said = done.words(user_id, hours)
         if done.messages or done.cancelled:
-            await self._log(interaction, "purge", f"purged: {said[0].lower()}{said[1:]}", target_id=member.id)
-        if shown:
-            await shown[0].edit(content=said, allowed_mentions=discord.AllowedMentions.none())
-        else:
-            await _private(interaction, said)
+            await self._log(interaction, "purge", f"purged: {said[0].lower()}{said[1:]}", target_id=user_id)
+        return said
 
     # ---- pauses ----
 

@@ -16,11 +16,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import discord
 
 from bot.app import Bananacord
+from cogs.private_answers import answer_privately
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,34 @@ class Purge:
         if self.more:
             said += f" These were the latest {MOST} requests: run it again for older ones."
         return said
+
+
+class ProgressNote:
+    """The moderator's answer while a purge goes: a note of how far it has got, once it has taken a while (sent after
+    the command's "thinking…"), edited as it goes and into the answer at its end."""
+
+    def __init__(self, interaction: discord.Interaction[Any], member: int) -> None:
+        self.interaction = interaction
+        self.member = member
+        self.note: discord.WebhookMessage | None = None
+
+    async def progress(self, done: int, of: int) -> None:
+        words = f"Deleting <@{self.member}>'s images: {done} of {_count(of, 'message')} so far…"
+        try:
+            if self.note is not None:
+                await self.note.edit(content=words, allowed_mentions=discord.AllowedMentions.none())
+            else:
+                self.note = await self.interaction.followup.send(
+                    words, ephemeral=True, wait=True, allowed_mentions=discord.AllowedMentions.none()
+                )
+        except discord.HTTPException as exc:  # only a note: the purge goes on
+            log.info("purge: its progress not shown (HTTP %s)", exc.status)
+
+    async def answer(self, words: str) -> None:
+        if self.note is not None:
+            await self.note.edit(content=words, allowed_mentions=discord.AllowedMentions.none())
+        else:
+            await answer_privately(self.interaction, words)
 
 
 def _count(n: int, what: str) -> str:

@@ -119,3 +119,30 @@ async def test_a_long_purge_shows_how_far_it_has_got_and_says_when_more_are_left
     ]
     assert shown[0] == f"Deleting <@{member}>'s images: 0 of 2 messages so far…"
     assert [m.deleted for m in images] == [False, True, True], "the latest first"
+
+
+async def test_a_ban_can_delete_the_member_s_recent_images_too(
+    running_bot: RunningBot, discord_fake: FakeDiscord, settings: Settings, seaart: FakeSeaArt
+) -> None:
+    """As Discord's ban deletes a member's messages: `/mod ban delete_images:24` bans them and purges their images of
+    the last day, the one being made cancelled; both are in the audit log."""
+    member, mod = discord_fake.member_id, discord_fake.moderator_id
+    image = await bot_image(discord_fake, settings)
+    seaart.hold(True)
+    running = await discord_fake.slash_command("imagine", {"prompt": "a fox"})
+    await discord_fake.wait_for(lambda: len(seaart.creates) == 2, timeout=10)
+    said = await command(discord_fake, "mod ban", {"member": member, "delete_images": 24}, user_id=mod)
+    assert said["content"] == (
+        f"<@{member}> can no longer use the bot. Deleted 2 messages of <@{member}>'s images from the last 24 hours. "
+        "1 request still being made was cancelled (not charged)."
+    )
+    assert image.deleted and discord_fake.messages[running.original_message_id or 0].deleted
+    await discord_fake.wait_for(
+        lambda: (
+            query(settings, "SELECT state, charge_state FROM jobs ORDER BY created_at")
+            == [("delivered", "committed"), ("cancelled", "refunded")]
+        )
+    )
+    seaart.hold(False)
+    assert [a for (a,) in query(settings, "SELECT action FROM audit_log ORDER BY id")] == ["purge", "ban"]
+    assert query(settings, "SELECT user_id FROM bans") == [(member,)]
