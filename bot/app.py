@@ -70,6 +70,7 @@ EXTENSIONS = (
     "cogs.welcome",
     "cogs.mention_prompts",
     "cogs.imagine_menu",
+    "cogs.report_menu",
     "cogs.direct_messages",
 )
 

@@ -17,6 +17,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "blocks": ("blocked_prompt", "provider_block", "slow_pattern"),
     "bans": ("ban", "unban", "cooldown"),
     "moderators' actions": ("cancel", "delete", "purge", "privacy_erased", "privacy_downloaded", "pause", "resume"),
+    "reports": ("report",),
     "settings": ("setting", "log_channel_gone", "gallery"),
     "quotas and defaults": (
         "quota_override",
@@ -48,6 +49,7 @@ _DID = {
     "cancel": "cancelled a job",
     "delete": "deleted an image",
     "purge": "deleted a member's images",
+    "report": "reported an image",
     "privacy_erased": "erased a member's words",
     "privacy_downloaded": "downloaded a member's requests",
     "pause": "paused image making",

@@ -28,6 +28,7 @@ from cogs.places import level_at, place_of
 from cogs.policy import member_of
 from cogs.private_answers import answer_privately
 from cogs.remix import MENU_NAME
+from cogs.report_menu import MENU_NAME as REPORT_MENU
 
 BANANA = discord.Colour(0xF5C518)
 # Discord's most for an embed field's value: a /help that passed it was refused, the member told nothing.
@@ -63,7 +64,7 @@ KEEP_WORKING = (
     "**Reply** to one of the bot's images with what to change (end with `--ar 16:9` for another shape, "
     "`--zoom` to zoom out).\n"
     f"Any message: right-click (long-press on mobile) → **Apps** → **{IMAGINE_MENU}** (its words, yours to change) or, "
-    f"with an image, **{MENU_NAME}**."
+    f"with an image, **{MENU_NAME}**; on an image of the bot's that does not belong here, **{REPORT_MENU}**."
 )
 FROM_MIDJOURNEY = (
     "`--ar` `--seed` `--repeat` `--no` `--tile` `--niji` `--iw` `--style raw`, `--sref` `--cref` `--oref` with an "

@@ -277,13 +277,19 @@ async def record_moderation(bot: Bananacord, guild_id: int, action: str, text: s
     The post goes in the background, after the audit row: the answer to the member or moderator must not wait on
     it. A log channel rate-limited by a flood of blocked prompts (Discord's 429, retry_after 4 s) made their
     answers miss Discord's 3 s, and a network error there became "something went wrong" for the member."""
-    store = bot.services.moderation
-    await store.audit(guild_id, action, summary=text, **audit)
-    channel_id = (await store.guild(guild_id)).log_channel_id
+    await bot.services.moderation.audit(guild_id, action, summary=text, **audit)
+    await post_to_log(bot, guild_id, text, audit.get("prompt"))
+
+
+async def post_to_log(bot: Bananacord, guild_id: int, text: str, prompt: object = None) -> bool:
+    """Post ``text`` (and the ``prompt`` it concerns, quoted) to the server's moderation log channel, in the
+    background; whether it has one."""
+    channel_id = (await bot.services.moderation.guild(guild_id)).log_channel_id
     if channel_id is None:
-        return
-    body = _log_body(text, audit.get("prompt"))
+        return False
+    body = _log_body(text, prompt)
     bot.services.runner.in_background(_post_to_log(bot, guild_id, channel_id, body), f"moderation-log-{guild_id}")
+    return True
 
 
 def _log_body(text: str, prompt: object) -> str:

@@ -1,0 +1,102 @@
+"""The "Report to moderators" message command (cogs/report_menu.py): a member flags one of the bot's images for the
+server's moderators, through the real bot and the fake Discord."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.config import Settings
+from bot.store import reports
+from bot.testing.discord import FakeDiscord, FakeMessage
+from bot.testing.providers import FakeSeaArt
+from tests.conftest import RunningBot, answer_data, answer_given, answered
+from tests.e2e.edits import bot_image
+from tests.e2e.test_moderation import query
+from tests.e2e.test_remix import form_of
+
+MENU = "Report to moderators"
+
+
+async def _report(discord_fake: FakeDiscord, image: FakeMessage, reason: str, user_id: int) -> str:
+    used = await discord_fake.message_command(MENU, image.id, user_id=user_id)
+    form = await form_of(discord_fake, used)
+    assert form["title"] == MENU
+    sent = await discord_fake.submit_modal(used, {"reason": reason}, user_id=user_id)
+    await answer_given(discord_fake, sent)
+    data = answer_data(discord_fake, sent)
+    assert data["flags"] & 64
+    return str(data["content"])
+
+
+def _log_posts(discord_fake: FakeDiscord, channel_id: int) -> list[FakeMessage]:
+    return [m for m in discord_fake.messages_in(channel_id) if "reported" in (m.content or "")]
+
+
+async def test_a_report_reaches_the_moderators_once_per_member_and_the_maker_is_not_told(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A member reports another's image: kept in the audit log (no log channel yet: /mod log only). Once the
+    moderators have a log channel, a second member's report is posted there, with the image's link, the prompt and
+    how many reported it, pinging nobody; a member's second report of it is refused; `/mod log kind:reports` lists
+    both; the maker gets no message."""
+    maker, first, second, mod = (
+        discord_fake.member_id,
+        discord_fake.other_member_id,
+        discord_fake.admin_id,
+        discord_fake.moderator_id,
+    )
+    image = await bot_image(discord_fake, settings)
+    said = await _report(discord_fake, image, "gory <@&1> @everyone", first)
+    assert (
+        said
+        == "Thank you: the moderators see your report in `/mod log`, with your name. The image's maker is not told."
+    )
+    (job_id,) = [r[0] for r in query(settings, "SELECT id FROM jobs")]
+    assert query(settings, "SELECT action, actor_id, target_id, job_id, reason FROM audit_log") == [
+        ("report", first, maker, job_id, "gory <@&1> @everyone")
+    ]
+    log_channel = discord_fake.add_channel("mod-log")
+    await answered(discord_fake, "mod logchannel", {"channel": log_channel}, user_id=mod)
+    said = await _report(discord_fake, image, "", second)
+    assert "in their log channel and `/mod log`" in said
+    await discord_fake.wait_for(lambda: bool(_log_posts(discord_fake, log_channel)))
+    (post,) = _log_posts(discord_fake, log_channel)
+    link = f"https://discord.com/channels/{discord_fake.guild_id}/{discord_fake.channel_id}/{image.id}"
+    assert (post.content or "").startswith(
+        f"🚩 <@{second}> reported [an image]({link}) by <@{maker}> (job {job_id}) (no reason given). It has been "
+        "reported by 2 members."
+    )
+    assert "a cat on a sofa" in (post.content or "") and post.allowed_mentions == {"parse": []}
+    again = await _report(discord_fake, image, "still gory", first)
+    assert again == "You have reported this image already: the moderators have it."
+    assert len(query(settings, "SELECT id FROM audit_log WHERE action = 'report'")) == 2
+    listed = await answered(discord_fake, "mod log", {"kind": "reports"}, user_id=mod)
+    content = str(answer_data(discord_fake, listed)["content"])
+    assert content.count("reported [an image]") == 2 and "gory" in content
+    assert not [r for r in discord_fake.requests if r.path == "/users/@me/channels"], "no DM to anyone"
+
+
+async def test_only_the_bot_s_images_are_reported_and_a_member_s_reports_are_few_an_hour(
+    running_bot: RunningBot,
+    discord_fake: FakeDiscord,
+    seaart: FakeSeaArt,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A member's own message is no image of the bot's: refused privately, no form. Past PER_HOUR reports an hour
+    (one here), a member's next report is refused and not kept."""
+    monkeypatch.setattr(reports, "PER_HOUR", 1)
+    reporter = discord_fake.other_member_id
+    chat = await discord_fake.post_message("hello", user_id=discord_fake.member_id)
+    used = await discord_fake.message_command(MENU, chat.id, user_id=reporter)
+    await answer_given(discord_fake, used)
+    refused = answer_data(discord_fake, used)
+    assert refused["flags"] & 64 and str(refused["content"]).startswith("Only the images this bot made can be reported")
+    images = [await bot_image(discord_fake, settings) for _ in range(2)]
+    assert (await _report(discord_fake, images[0], "spam", reporter)).startswith("Thank you")
+    too_many = await _report(discord_fake, images[1], "spam", reporter)
+    assert too_many.startswith("You have reported 1 image in the last hour")
+    await asyncio.sleep(0.1)
+    assert len(query(settings, "SELECT id FROM audit_log WHERE action = 'report'")) == 1
