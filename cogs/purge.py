@@ -6,7 +6,8 @@ them one Delete button at a time. ``/mod purge member:@x hours:24`` deletes ever
 request of theirs asked in that time, in this server (the latest first, ``MOST`` requests at most a run): those still
 being made are cancelled, uncharged, as any deleted message's are (cogs/deleted_messages.py); those delivered stay
 charged (the member got them). Each row is marked deleted by the moderator (``/jobs`` no longer links it); the
-gallery's posts of those images go with them (cogs/gallery.py). The moderation log says who purged whom, and how
+gallery's posts of those images go with them (cogs/gallery.py), and the bot's DMs showing them (✉️ copies, end
+notices: bot/store/dm_copies.py). The moderation log says who purged whom, and how
 many. It stops none of the member's future requests: ``/mod ban`` does that.
 """
 
@@ -22,6 +23,7 @@ import aiohttp
 import discord
 
 from bot.app import Bananacord
+from bot.store import dm_copies
 from cogs.private_answers import answer_privately
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ class Purge:
     cancelled: int = 0  # still being made: cancelled, uncharged
     gone: int = 0  # messages deleted already (by someone else meanwhile)
     refused: int = 0  # messages Discord would not let the bot delete (a channel it can no longer reach)
+    copies: int = 0  # DMs showing those requests (✉️ copies, end notices) deleted with them
     more: bool = False  # MOST reached: older ones are left for another run
 
     def words(self, user_id: int, hours: float) -> str:
@@ -50,6 +53,8 @@ class Purge:
             return f"<@{user_id}> has no image of mine shown in this server from {span}."
         said = f"Deleted {_count(self.messages, 'message')} of <@{user_id}>'s images from {span}"
         said += f" ({_count(self.images, 'image')})." if self.images != self.messages else "."
+        if self.copies:
+            said += f" With them, {self.copies} cop{'y' if self.copies == 1 else 'ies'} the bot had sent by DM."
         if self.cancelled:
             said += f" {_count(self.cancelled, 'request')} still being made {_was(self.cancelled)} cancelled (not "
             said += "charged)."
@@ -91,6 +96,26 @@ class ProgressNote:
             await self.note.edit(content=words, allowed_mentions=discord.AllowedMentions.none())
         else:
             await answer_privately(self.interaction, words)
+
+
+async def _delete_copies(bot: Bananacord, job_ids: list[str]) -> int:
+    """The bot's DMs showing these requests (a ✉️ copy sent to a member, an end notice: bot/store/dm_copies.py) deleted
+    too: the image is gone from the server, and the bot's own DMs are its to delete. How many were."""
+    gone: list[int] = []
+    deleted = 0
+    for copy in await dm_copies.of_jobs(bot.services.db, job_ids):
+        try:
+            await bot.get_partial_messageable(copy.channel_id).get_partial_message(copy.message_id).delete()
+            deleted += 1
+        except discord.NotFound:
+            pass  # deleted already (a DM channel gone with its member's account)
+        except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            why = f"HTTP {exc.status}" if isinstance(exc, discord.HTTPException) else type(exc).__name__
+            log.info("purge: DM %s not deleted (%s)", copy.message_id, why)
+            continue
+        gone.append(copy.message_id)
+    await dm_copies.forget(bot.services.db, gone)
+    return deleted
 
 
 def _count(n: int, what: str) -> str:
@@ -161,6 +186,8 @@ async def _delete(
         now = bot.clock()
         for job_id in ended:
             await runner.store.mark_deleted(job_id, by=by, now=now)
+    if gone and ended:
+        done.copies += await _delete_copies(bot, ended)
     for job_id in unfinished:
         # A message gone ends its request silently (the delete's own event may have got there first).
         await runner.cancel(job_id, by_user=by, message_gone=gone)

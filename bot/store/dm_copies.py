@@ -66,6 +66,23 @@ async def redrawn(db: Database, message_id: int) -> None:
         await conn.execute("UPDATE dm_copies SET owed_at = NULL WHERE message_id = ?", (message_id,))
 
 
+async def of_jobs(db: Database, job_ids: Sequence[str]) -> list[DmCopy]:
+    """Every DM recorded as showing any of these jobs' requests (``/mod purge`` deletes them: cogs/purge.py)."""
+    marks = ", ".join("?" * len(job_ids))
+    async with db.read() as conn:
+        rows = await conn.execute_fetchall(
+            f"SELECT message_id, channel_id, job_id, user_id, kind FROM dm_copies WHERE job_id IN ({marks})",
+            tuple(job_ids),
+        )
+    return [DmCopy(int(row[0]), int(row[1]), str(row[2]), int(row[3]), row[4]) for row in rows]
+
+
+async def forget(db: Database, message_ids: Sequence[int]) -> None:
+    """These DMs were deleted: nothing is left of them to redraw."""
+    async with db.transaction() as conn:
+        await conn.executemany("DELETE FROM dm_copies WHERE message_id = ?", [(m,) for m in message_ids])
+
+
 async def copied_to(db: Database, job_ids: Sequence[str]) -> set[int]:
     """The members who were sent a ✉️ copy of any of these jobs' images."""
     marks = ", ".join("?" * len(job_ids))

@@ -146,3 +146,21 @@ async def test_a_ban_can_delete_the_member_s_recent_images_too(
     seaart.hold(False)
     assert [a for (a,) in query(settings, "SELECT action FROM audit_log ORDER BY id")] == ["purge", "ban"]
     assert query(settings, "SELECT user_id FROM bans") == [(member,)]
+
+
+async def test_a_purge_deletes_the_copies_members_had_by_dm_too(
+    running_bot: RunningBot, discord_fake: FakeDiscord, settings: Settings
+) -> None:
+    """Another member had a copy of the image by DM (✉️): the purge deletes it with the image; the bot's own DMs are
+    its to delete, and the image is gone from the server."""
+    member, other, mod = discord_fake.member_id, discord_fake.other_member_id, discord_fake.moderator_id
+    image = await bot_image(discord_fake, settings)
+    assert await discord_fake.react(image.id, "✉️", user_id=other)
+    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(other)), timeout=10)
+    (copy,) = discord_fake.dms_to(other)
+    said = await command(discord_fake, "mod purge", {"member": member}, user_id=mod)
+    assert said["content"] == (
+        f"Deleted 1 message of <@{member}>'s images from the last 24 hours. With them, 1 copy the bot had sent by DM."
+    )
+    assert image.deleted and copy.deleted
+    assert query(settings, "SELECT COUNT(*) FROM dm_copies") == [(0,)]
