@@ -281,14 +281,17 @@ async def record_moderation(bot: Bananacord, guild_id: int, action: str, text: s
     await post_to_log(bot, guild_id, text, audit.get("prompt"))
 
 
-async def post_to_log(bot: Bananacord, guild_id: int, text: str, prompt: object = None) -> bool:
+async def post_to_log(
+    bot: Bananacord, guild_id: int, text: str, prompt: object = None, *, view: discord.ui.View | None = None
+) -> bool:
     """Post ``text`` (and the ``prompt`` it concerns, quoted) to the server's moderation log channel, in the
-    background; whether it has one."""
+    background, with ``view``'s buttons; whether it has one."""
     channel_id = (await bot.services.moderation.guild(guild_id)).log_channel_id
     if channel_id is None:
         return False
     body = _log_body(text, prompt)
-    bot.services.runner.in_background(_post_to_log(bot, guild_id, channel_id, body), f"moderation-log-{guild_id}")
+    post = _post_to_log(bot, guild_id, channel_id, body, view=view)
+    bot.services.runner.in_background(post, f"moderation-log-{guild_id}")
     return True
 
 
@@ -301,11 +304,17 @@ def _log_body(text: str, prompt: object) -> str:
 
 
 async def _post_to_log(
-    bot: Bananacord, guild_id: int, channel_id: int, body: str, *, edit: discord.Message | None = None
+    bot: Bananacord,
+    guild_id: int,
+    channel_id: int,
+    body: str,
+    *,
+    edit: discord.Message | None = None,
+    view: discord.ui.View | None = None,
 ) -> discord.Message | None:
-    """Post ``body`` to the log channel (or ``edit``: change that post of the bot's to it); the post, or None if
-    Discord refused it. One Discord failed (a 503, no answer) is made again (cogs/discord_again.py), a post with its
-    own nonce: made but its answer lost, it is the same post."""
+    """Post ``body`` to the log channel (or ``edit``: change that post of the bot's to it), with ``view``'s buttons;
+    the post, or None if Discord refused it. One Discord failed (a 503, no answer) is made again
+    (cogs/discord_again.py), a post with its own nonce: made but its answer lost, it is the same post."""
     waits = bot.settings.jobs.final_edit_retry_seconds[:TRIES_AGAIN]
     nonce = message_nonce("moderation-log", f"{channel_id}:{time.time_ns()}")
     try:
@@ -317,7 +326,9 @@ async def _post_to_log(
             )
         channel = bot.get_partial_messageable(channel_id)
         return await again_on_failure(
-            lambda: channel.send(body, allowed_mentions=discord.AllowedMentions.none(), nonce=nonce),
+            lambda: channel.send(
+                body, allowed_mentions=discord.AllowedMentions.none(), nonce=nonce, view=view or discord.utils.MISSING
+            ),
             waits,
             what="a moderation log post",
         )
@@ -776,7 +787,9 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
             guild_id, member.id, reason=reason, expires_at=expires, by=interaction.user.id
         )
         # Before the cancels below, which are then those of their requests older than its hours (or with no message).
-        purged = "" if delete_images is None else " " + await self._purge(interaction, member.id, delete_images, note)
+        purged = ""
+        if delete_images is not None:
+            purged = " " + await self.purge_logged(interaction, member.id, delete_images, note)
         # Written after the ban, so no new job of theirs starts meanwhile.
         cancelled, arriving = await self._cancel_jobs_of(guild_id, member.id, by=interaction.user.id)
         until = f" until <t:{int(expires)}:f>" if expires else ""
@@ -916,9 +929,9 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         """Delete a member's images of the last hours from this server, and cancel those still being made."""
         await defer_privately(interaction)  # a few deletions a second: a big purge takes minutes
         note = ProgressNote(interaction, member.id)
-        await note.answer(await self._purge(interaction, member.id, hours, note))
+        await note.answer(await self.purge_logged(interaction, member.id, hours, note))
 
-    async def _purge(
+    async def purge_logged(
         self, interaction: discord.Interaction[Any], user_id: int, hours: float, note: ProgressNote
     ) -> str:
         """Purge ``user_id``'s images of the last ``hours`` (cogs/purge.py), logged if it did anything; its words."""

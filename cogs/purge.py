@@ -150,11 +150,11 @@ async def purge(
         if time.monotonic() - told_at >= PROGRESS_SECONDS:
             await progress(turn, len(shown))
             told_at = time.monotonic()
-        await _delete(bot, done, guild_id, channel_id, message_id, jobs, by=by)
+        await delete_shown(bot, done, guild_id, channel_id, message_id, jobs, by=by)
     return done
 
 
-async def _delete(
+async def delete_shown(
     bot: Bananacord,
     done: Purge,
     guild_id: int,
@@ -164,7 +164,8 @@ async def _delete(
     *,
     by: int,
 ) -> None:
-    """Delete one message of the purge, and end its requests: those being made cancelled, the others marked."""
+    """Delete one of the bot's messages showing ``jobs`` ((request, unfinished)), for the moderator ``by``, and end
+    its requests: those being made cancelled, the others marked; ``done`` counts it."""
     runner = bot.services.runner
     unfinished = [job_id for job_id, running in jobs if running]
     ended = [job_id for job_id, running in jobs if not running]

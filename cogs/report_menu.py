@@ -6,13 +6,15 @@ Right-click the image's message (long-press on a phone) → **Apps** → **Repor
 what is wrong with it (optional); its submit is kept in the audit log (``/mod log``, kind reports: who reported it,
 whose image, the reason, the prompt, as bot/store/reports.py keeps it) and posted to the moderation log channel if
 the server has one, with a link to the image (a moderator deletes it with its Delete button, or all of the member's
-with ``/mod purge``). The image's member is not told who reported it, nor that it was. One report per member and
+with ``/mod purge``; or, from the log channel's post, with its **Delete image** and **Purge 24 h** buttons, which only
+moderators may press). The image's member is not told who reported it, nor that it was. One report per member and
 image, and at most a few an hour per member (bot/store/reports.py ``PER_HOUR``): a raid of reports cannot flood the
 log channel. Only the bot's own images: another message is for Discord's Report.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any
 
@@ -24,13 +26,20 @@ from bot.errors import InvalidRequestError
 from bot.job_list import message_link
 from bot.render import literal
 from bot.store import reports
+from bot.store.jobs import Job
 from bot.store.reports import Outcome, Report
 from cogs.message_menu import MessageMenu
-from cogs.moderation import post_to_log
-from cogs.private_answers import answer_privately
+from cogs.moderation import Moderation, is_moderator, post_to_log, record_moderation
+from cogs.private_answers import MAX_CONTENT, answer_privately, defer_privately
+from cogs.purge import ProgressNote, Purge, delete_shown
+from cogs.slow_answers import watched_answer
 
 MENU_NAME = "Report to moderators"
 FORM_ID = re.compile(r"bananacord:report:(?P<form_id>[0-9a-f]{16})")
+# The buttons under a report's post in the moderation log channel: what they do, to which request.
+ACTION_ID = re.compile(r"bananacord:report-act:(?P<action>delete|purge):(?P<job_id>[0-9A-Za-z_-]+)")
+# The hours of a member's images the post's Purge button deletes (/mod purge's default).
+PURGE_HOURS = 24.0
 REASON_INPUT_ID = "reason"
 # The reason's length, as a ban's (cogs/moderation.py MAX_REASON).
 REASON_MAX_CHARS = 300
@@ -103,12 +112,92 @@ class ReportMenu(MessageMenu):
                 "and the moderators have them all. Tell them directly if there is more.",
             )
             return
-        posted = await post_to_log(self.bot, job.guild_id, summary(reported.reporters), job.request.prompt)
+        posted = await post_to_log(
+            self.bot, job.guild_id, summary(reported.reporters), job.request.prompt, view=_actions(job.id)
+        )
         seen = "in their log channel and `/mod log`" if posted else "in `/mod log`"
         await answer_privately(
             interaction,
             f"Thank you: the moderators see your report {seen}, with your name. The image's maker is not told.",
         )
+
+    @commands.Cog.listener("on_interaction")
+    async def on_action(self, interaction: discord.Interaction[Any]) -> None:
+        """A moderator pressed a button under a report's post."""
+        if interaction.type is not discord.InteractionType.component:
+            return
+        data: Any = interaction.data or {}
+        pressed = ACTION_ID.fullmatch(str(data.get("custom_id", "")))
+        if pressed is not None:
+            acting = self._act(interaction, pressed["action"], pressed["job_id"])
+            await watched_answer(interaction, self.bot.services.db, f"a report's {pressed['action']} button", acting)
+
+    async def _act(self, interaction: discord.Interaction[Any], action: str, job_id: str) -> None:
+        if not is_moderator(interaction, self.bot.settings.moderation.moderator_role_id):
+            await answer_privately(interaction, "Only the server's moderators can use these buttons.")
+            return
+        job = await self.bot.services.runner.store.get(job_id)
+        if job is None or job.guild_id != interaction.guild_id or job.user_id is None:
+            await answer_privately(interaction, "That image is no longer known to the bot.")
+            return
+        await defer_privately(interaction)
+        note = ProgressNote(interaction, job.user_id)
+        if action == "purge":
+            moderation = self.bot.get_cog("Moderation")
+            assert isinstance(moderation, Moderation)  # loaded before the menus (bot/app.py EXTENSIONS)
+            said = await moderation.purge_logged(interaction, job.user_id, PURGE_HOURS, note)
+            done: str | None = f"purged the images of <@{job.user_id}>"
+        else:
+            said, deleted = await self._delete(interaction, job)
+            done = "deleted the image" if deleted else None
+        await note.answer(said)
+        post = interaction.message
+        if post is not None and done is not None:  # handled: its buttons go, and the post says by whom
+            words = f"{post.content}\n✅ <@{interaction.user.id}> {done}."
+            with contextlib.suppress(discord.HTTPException):
+                await post.edit(content=words[:MAX_CONTENT], view=None, allowed_mentions=discord.AllowedMentions.none())
+
+    async def _delete(self, interaction: discord.Interaction[Any], job: Job) -> tuple[str, bool]:
+        """Delete the reported image's message; the moderator's answer, and whether it was deleted."""
+        if job.message_id is None or job.channel_id is None or job.guild_id is None:
+            return "That image has no message to delete.", False
+        active, ended = await self.bot.services.runner.store.shown_in([job.message_id])
+        shown = [(job_id, True) for job_id in active] + [(job_id, False) for job_id in ended]
+        done = Purge()
+        by = interaction.user.id
+        await delete_shown(self.bot, done, job.guild_id, job.channel_id, job.message_id, shown, by=by)
+        if done.refused:
+            return "Discord would not let the bot delete it (`/admin check` says what it lacks there).", False
+        if not done.messages:
+            return "It was deleted already.", False
+        await record_moderation(
+            self.bot,
+            job.guild_id,
+            "delete",
+            f"<@{by}> deleted a reported image by <@{job.user_id}> (job {job.id}).",
+            actor_id=by,
+            target_id=job.user_id,
+            channel_id=job.channel_id,
+            job_id=job.id,
+            prompt=job.request.prompt,
+        )
+        return "Deleted.", True
+
+
+def _actions(job_id: str) -> discord.ui.View:
+    """The buttons under a report's post: what a moderator can do about it there."""
+    view = discord.ui.View(timeout=None)
+    for action, label, emoji in (("delete", "Delete image", "🗑️"), ("purge", f"Purge {PURGE_HOURS:g} h", "🧹")):
+        view.add_item(
+            discord.ui.Button(
+                label=label,
+                emoji=emoji,
+                style=discord.ButtonStyle.danger if action == "purge" else discord.ButtonStyle.secondary,
+                custom_id=f"bananacord:report-act:{action}:{job_id}",
+            )
+        )
+    view.stop()  # routed by custom_id in on_action, not kept per message
+    return view
 
 
 async def setup(bot: commands.Bot) -> None:

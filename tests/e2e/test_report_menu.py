@@ -31,7 +31,7 @@ async def _report(discord_fake: FakeDiscord, image: FakeMessage, reason: str, us
 
 
 def _log_posts(discord_fake: FakeDiscord, channel_id: int) -> list[FakeMessage]:
-    return [m for m in discord_fake.messages_in(channel_id) if "reported" in (m.content or "")]
+    return [m for m in discord_fake.messages_in(channel_id) if (m.content or "").startswith("🚩")]
 
 
 async def test_a_report_reaches_the_moderators_once_per_member_and_the_maker_is_not_told(
@@ -100,3 +100,47 @@ async def test_only_the_bot_s_images_are_reported_and_a_member_s_reports_are_few
     assert too_many.startswith("You have reported 1 image in the last hour")
     await asyncio.sleep(0.1)
     assert len(query(settings, "SELECT id FROM audit_log WHERE action = 'report'")) == 1
+
+
+def _buttons(post: FakeMessage) -> list[str]:
+    return [str(c["custom_id"]) for row in post.components for c in row["components"]]
+
+
+async def test_the_moderators_act_on_a_report_from_its_post(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A report's post in the log channel has Delete image and Purge 24 h: a member who is no moderator is refused;
+    a moderator's Delete image deletes the image, logs it, and the post says who did it, its buttons gone; Purge 24 h
+    on another report deletes all of its member's recent images."""
+    maker, reporter, mod = discord_fake.member_id, discord_fake.other_member_id, discord_fake.moderator_id
+    log_channel = discord_fake.add_channel("mod-log")
+    await answered(discord_fake, "mod logchannel", {"channel": log_channel}, user_id=mod)
+    first, second, third = [await bot_image(discord_fake, settings) for _ in range(3)]
+    await _report(discord_fake, first, "gory", reporter)
+    await discord_fake.wait_for(lambda: len(_log_posts(discord_fake, log_channel)) == 1)
+    (post,) = _log_posts(discord_fake, log_channel)
+    delete, purge = _buttons(post)
+    assert delete.startswith("bananacord:report-act:delete:") and purge.startswith("bananacord:report-act:purge:")
+
+    refused = await discord_fake.click(post.id, delete, user_id=reporter)
+    await answer_given(discord_fake, refused)
+    assert answer_data(discord_fake, refused)["content"] == "Only the server's moderators can use these buttons."
+    assert not first.deleted
+    pressed = await discord_fake.click(post.id, delete, user_id=mod)
+    await answer_given(discord_fake, pressed)
+    assert answer_data(discord_fake, pressed)["content"] == "Deleted."
+    assert first.deleted and not second.deleted
+    await discord_fake.wait_for(lambda: (post.content or "").endswith(f"✅ <@{mod}> deleted the image."))
+    assert post.components == []
+    assert query(settings, "SELECT action, actor_id, target_id FROM audit_log WHERE action = 'delete'") == [
+        ("delete", mod, maker)
+    ]
+
+    await _report(discord_fake, second, "also gory", reporter)
+    await discord_fake.wait_for(lambda: len(_log_posts(discord_fake, log_channel)) == 2)
+    later = _log_posts(discord_fake, log_channel)[-1]
+    pressed = await discord_fake.click(later.id, _buttons(later)[1], user_id=mod)
+    await discord_fake.wait_for(lambda: second.deleted and third.deleted)
+    await answer_given(discord_fake, pressed)
+    assert str(answer_data(discord_fake, pressed)["content"]).startswith(f"Deleted 2 messages of <@{maker}>'s images")
+    await discord_fake.wait_for(lambda: (later.content or "").endswith(f"✅ <@{mod}> purged the images of <@{maker}>."))
