@@ -8,8 +8,9 @@ whose image, the reason, the prompt, as bot/store/reports.py keeps it) and poste
 the server has one, with a link to the image (a moderator deletes it with its Delete button, or all of the member's
 with ``/mod purge``; or, from the log channel's post, with its **Delete image** and **Purge 24 h** buttons, which only
 moderators may press). The image's member is not told who reported it, nor that it was. One report per member and
-image, and at most a few an hour per member (bot/store/reports.py ``PER_HOUR``): a raid of reports cannot flood the
-log channel. Only the bot's own images: another message is for Discord's Report.
+image, and at most a few an hour per member (bot/store/reports.py ``PER_HOUR``); an image's reports after its first
+are posted as their count grows (``POSTED_AT``), all kept in ``/mod log``: a raid of reports cannot flood the log
+channel. Only the bot's own images: another message is for Discord's Report.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ MENU_NAME = "Report to moderators"
 FORM_ID = re.compile(r"bananacord:report:(?P<form_id>[0-9a-f]{16})")
 # The buttons under a report's post in the moderation log channel: what they do, to which request.
 ACTION_ID = re.compile(r"bananacord:report-act:(?P<action>delete|purge):(?P<job_id>[0-9A-Za-z_-]+)")
+# The reports of one image posted to the log channel: the first, then as more members report it (the others are in
+# /mod log): a raid of accounts reporting one image would otherwise flood the channel.
+POSTED_AT = frozenset({1, 3, 10, 25, 100})
 # The hours of a member's images the post's Purge button deletes (/mod purge's default).
 PURGE_HOURS = 24.0
 REASON_INPUT_ID = "reason"
@@ -91,7 +95,7 @@ class ReportMenu(MessageMenu):
         job = await self.bot.services.runner.store.get(str(body["job_id"]))
         if job is None or job.guild_id is None:
             raise InvalidRequestError("That image is no longer known to the bot: nothing was reported.")
-        reporter, reason = interaction.user.id, (typed or "").strip() or None
+        reporter, reason = interaction.user.id, (typed or "").strip()[:REASON_MAX_CHARS] or None
         link = message_link(job)
         where = f"[an image]({link})" if link else "an image (its message since deleted)"
         why = f": {literal(reason, REASON_MAX_CHARS)}" if reason else " (no reason given)"
@@ -112,10 +116,12 @@ class ReportMenu(MessageMenu):
                 "and the moderators have them all. Tell them directly if there is more.",
             )
             return
-        posted = await post_to_log(
-            self.bot, job.guild_id, summary(reported.reporters), job.request.prompt, view=_actions(job.id)
-        )
-        seen = "in their log channel and `/mod log`" if posted else "in `/mod log`"
+        seen = "in `/mod log`"
+        if reported.reporters in POSTED_AT:
+            posted = await post_to_log(
+                self.bot, job.guild_id, summary(reported.reporters), job.request.prompt, view=_actions(job.id)
+            )
+            seen = "in their log channel and `/mod log`" if posted else seen
         await answer_privately(
             interaction,
             f"Thank you: the moderators see your report {seen}, with your name. The image's maker is not told.",

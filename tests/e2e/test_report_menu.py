@@ -38,13 +38,15 @@ async def test_a_report_reaches_the_moderators_once_per_member_and_the_maker_is_
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
     """A member reports another's image: kept in the audit log (no log channel yet: /mod log only). Once the
-    moderators have a log channel, a second member's report is posted there, with the image's link, the prompt and
-    how many reported it, pinging nobody; a member's second report of it is refused; `/mod log kind:reports` lists
-    both; the maker gets no message."""
-    maker, first, second, mod = (
+    moderators have a log channel, a second member's report is kept (an image's reports are posted as their count
+    grows: the first, the third...), a third's posted there, with the image's link, the prompt and how many reported
+    it, pinging nobody; a member's second report of it is refused; `/mod log kind:reports` lists all three; the maker
+    gets no message."""
+    maker, first, second, third, mod = (
         discord_fake.member_id,
         discord_fake.other_member_id,
         discord_fake.admin_id,
+        discord_fake.owner_id,
         discord_fake.moderator_id,
     )
     image = await bot_image(discord_fake, settings)
@@ -59,22 +61,24 @@ async def test_a_report_reaches_the_moderators_once_per_member_and_the_maker_is_
     ]
     log_channel = discord_fake.add_channel("mod-log")
     await answered(discord_fake, "mod logchannel", {"channel": log_channel}, user_id=mod)
-    said = await _report(discord_fake, image, "", second)
+    said = await _report(discord_fake, image, "spam", second)
+    assert "in `/mod log`" in said and "log channel" not in said
+    said = await _report(discord_fake, image, "", third)
     assert "in their log channel and `/mod log`" in said
     await discord_fake.wait_for(lambda: bool(_log_posts(discord_fake, log_channel)))
     (post,) = _log_posts(discord_fake, log_channel)
     link = f"https://discord.com/channels/{discord_fake.guild_id}/{discord_fake.channel_id}/{image.id}"
     assert (post.content or "").startswith(
-        f"🚩 <@{second}> reported [an image]({link}) by <@{maker}> (job {job_id}) (no reason given). It has been "
-        "reported by 2 members."
+        f"🚩 <@{third}> reported [an image]({link}) by <@{maker}> (job {job_id}) (no reason given). It has been "
+        "reported by 3 members."
     )
     assert "a cat on a sofa" in (post.content or "") and post.allowed_mentions == {"parse": []}
     again = await _report(discord_fake, image, "still gory", first)
     assert again == "You have reported this image already: the moderators have it."
-    assert len(query(settings, "SELECT id FROM audit_log WHERE action = 'report'")) == 2
+    assert len(query(settings, "SELECT id FROM audit_log WHERE action = 'report'")) == 3
     listed = await answered(discord_fake, "mod log", {"kind": "reports"}, user_id=mod)
     content = str(answer_data(discord_fake, listed)["content"])
-    assert content.count("reported [an image]") == 2 and "gory" in content
+    assert content.count("reported [an image]") == 3 and "gory" in content
     assert not [r for r in discord_fake.requests if r.path == "/users/@me/channels"], "no DM to anyone"
 
 
