@@ -32,6 +32,17 @@ def _gallery_field(discord_fake: FakeDiscord, check: FakeInteraction) -> str:
     return str(field["value"])
 
 
+async def _starred_once(discord_fake: FakeDiscord, settings: Settings) -> tuple[FakeMessage, FakeMessage]:
+    """A gallery of one star, an image of the member's starred by another: the image, and its gallery post."""
+    gallery = discord_fake.add_channel("showcase")
+    await _said(discord_fake, {"channel": str(gallery), "stars": 1})
+    image = await bot_image(discord_fake, settings)
+    await discord_fake.react(image.id, "⭐", user_id=discord_fake.other_member_id)
+    await discord_fake.wait_for(lambda: bool(_posts(discord_fake, gallery)))
+    (post,) = _posts(discord_fake, gallery)
+    return image, post
+
+
 def _audit(settings: Settings) -> list[tuple[str, str]]:
     with sqlite3.connect(settings.database.path) as conn:
         rows = conn.execute("SELECT action, summary FROM audit_log WHERE action = 'gallery' ORDER BY id")
@@ -173,12 +184,7 @@ async def test_its_member_takes_the_gallery_post_down_with_a_cross_and_it_stays_
 ) -> None:
     """A member may not want their image shown off: their ❌ on its gallery post takes the post down (another
     member's ❌ is only a reaction), the image stays, and later ⭐ do not post it again."""
-    gallery = discord_fake.add_channel("showcase")
-    await _said(discord_fake, {"channel": str(gallery), "stars": 1})
-    image = await bot_image(discord_fake, settings)
-    await discord_fake.react(image.id, "⭐", user_id=discord_fake.other_member_id)
-    await discord_fake.wait_for(lambda: bool(_posts(discord_fake, gallery)))
-    (post,) = _posts(discord_fake, gallery)
+    image, post = await _starred_once(discord_fake, settings)
     await discord_fake.react(post.id, "❌", user_id=discord_fake.other_member_id)
     await answered(discord_fake, "help", {})
     await asyncio.sleep(0.5)  # the ❌'s lookups take their turn with the command's answer
@@ -189,7 +195,7 @@ async def test_its_member_takes_the_gallery_post_down_with_a_cross_and_it_stays_
     await discord_fake.react(image.id, "⭐", user_id=discord_fake.admin_id)
     await answered(discord_fake, "help", {})
     await asyncio.sleep(0.3)
-    assert _posts(discord_fake, gallery) == [] and not image.deleted
+    assert _posts(discord_fake, post.channel_id) == [] and not image.deleted
 
 
 async def test_an_image_made_looser_than_the_gallery_allows_is_not_posted_there(
@@ -276,12 +282,7 @@ async def test_a_flurry_of_stars_is_a_few_edits_ending_at_the_latest_count(
 ) -> None:
     """Ten members star a posted image within a moment (a popular image, a raid): its post shows the ten, by a few
     edits rather than one per ⭐ queued behind Discord's limit on a channel's edits; one ⭐ taken back: nine."""
-    gallery = discord_fake.add_channel("showcase")
-    await _said(discord_fake, {"channel": str(gallery), "stars": 1})
-    image = await bot_image(discord_fake, settings)
-    await discord_fake.react(image.id, "⭐", user_id=discord_fake.other_member_id)
-    await discord_fake.wait_for(lambda: bool(_posts(discord_fake, gallery)))
-    (post,) = _posts(discord_fake, gallery)
+    image, post = await _starred_once(discord_fake, settings)
     members = [discord_fake.snowflakes.next() for _ in range(9)]
     for member in members:
         await discord_fake.react(image.id, "⭐", user_id=member)
