@@ -39,8 +39,8 @@ COLOUR = discord.Colour(0xF5C518)
 SWEEP_SECONDS = 3600.0
 KEPT_FOR_SERVER = (
     "What was charged and for what (units, model, provider, size: the server's accounting, `/usage`), and the "
-    "moderation log's records about {whom} (which quote a prompt a blocked term refused), for its moderators. An "
-    "erasure keeps these."
+    "moderation log's records about {whom} (which quote a prompt a blocked term refused) and of the images reported "
+    "to them (a report's words among them), for its moderators. An erasure keeps these."
 )
 IMAGES_STAY = (
     "They stay in this server's channels. Once a request's words are erased, the bot draws its message again "
