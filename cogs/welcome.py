@@ -40,8 +40,8 @@ MEMBERS = (
 )
 MODERATORS = (
     "`/mod safety set` how strict the safety filter is, for the server or a channel · `/mod blockterm add` words "
-    "that may not be asked for · `/mod logchannel` where blocked prompts, bans and changes are posted · `/mod pause` "
-    "new requests, for a while"
+    "that may not be asked for · `/mod logchannel` where blocked prompts, bans, changes and members' reports are "
+    "posted · `/mod purge` a member's recent images · `/mod pause` new requests, for a while"
 )
 ADMINS = (
     "`/admin defaults` the model and images per prompt · `/quota server` the server's limits · `/usage report` "
