@@ -10,7 +10,10 @@ runner's spools (bot/imagework.py), so a member reacting to many images at once 
 than the memory gate allows, and uploaded from there. One member's reactions are sent one after another, at most
 ``WAITING_PER_MEMBER`` waiting: a member reacting to a whole channel does not fill the bot (and is told, once, that
 the rest were not taken). A file past what a DM
-takes is linked instead of attached. Closed DMs are logged, as nothing else could reach the member privately.
+takes is linked instead of attached. A member who takes no DMs from the server's members got nothing at all, and
+could only guess why: told by a short reply to the image, pinging nobody, deleted after the replies' notes' time
+(cogs/channel_notes.py, kept through a restart), at most once in ``TOLD_CLOSED_SECONDS`` per member; a ✉️ read back
+after a time away is not (the member reacted long ago, and each later start would say it again).
 Discord failing a send (a 5xx discord.py does not retry itself, as 503, or no answer) is tried again a few times
 over about a quarter of a minute, each part of the copy with a nonce of its own (bot/nonces.py): a send Discord
 made whose answer was lost is the same message, not a second copy.
@@ -43,6 +46,7 @@ from bot.store import dm_copies
 from bot.store.jobs import Job
 from bot.store.refusals import log_refused_or_error
 from cogs.discord_again import TRIES_AGAIN, again_on_failure
+from cogs.replies import Replies
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,14 @@ TOO_MANY = (
     f"Too many ✉️ at once: {1 + WAITING_PER_MEMBER} copies are on their way here, one after another, and the rest "
     "were not taken. React ✉️ again on those you still want once these have come."
 )
+# Discord's code for a DM the member does not take (Privacy Settings → Direct Messages off for the server).
+CANNOT_DM = 50007
+CLOSED_DMS = (
+    "<@{who}> I could not send you a copy: you take no direct messages from me. Allow them for this server (its "
+    "name → **Privacy Settings** → **Direct Messages**), then react ✉️ again."
+)
+# A member told their DMs are closed is not told again for this long (a ✉️ on each image of a channel).
+TOLD_CLOSED_SECONDS = 600.0
 T = TypeVar("T")
 
 
@@ -77,6 +89,7 @@ class DmReaction(commands.Cog):
         self._turns: dict[int, asyncio.Lock] = {}
         self._waiting: Counter[int] = Counter()
         self._told: set[int] = set()  # members told their ✉️ are too many, until their copies have all gone
+        self._told_closed: dict[int, float] = {}  # member -> when told their DMs are closed (monotonic)
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
@@ -102,11 +115,12 @@ class DmReaction(commands.Cog):
         missed = [who for who in reactors if who not in given]
         for who in missed:
             log.info("job %s: a ✉️ given while the bot was away, by member %s, answered now", job.id, who)
-            await self.give(job, where._replace(user_id=who))
+            await self.give(job, where._replace(user_id=who), live=False)
         return len(missed)
 
-    async def give(self, job: Job, reacted: Reacted) -> None:
-        """A copy of ``job``'s images to the member who reacted, in their turn."""
+    async def give(self, job: Job, reacted: Reacted, *, live: bool = True) -> None:
+        """A copy of ``job``'s images to the member who reacted, in their turn (``live``: as they reacted, not read
+        back after a time away)."""
         who = reacted.user_id
         if await self.bot.services.moderation.active_ban(reacted.guild_id, who):
             # Banned from the bot, as its buttons and commands are: nothing is sent (a DM saying so would be one).
@@ -123,7 +137,7 @@ class DmReaction(commands.Cog):
         self._waiting[who] += 1
         try:
             async with self._turns.setdefault(who, asyncio.Lock()):
-                await self._send(job, reacted)
+                await self._send(job, reacted, live=live)
         finally:
             self._waiting[who] -= 1
             if not self._waiting[who]:
@@ -142,7 +156,7 @@ class DmReaction(commands.Cog):
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.info("member %s: could not be told their ✉️ were too many (%s)", who, type(exc).__name__)
 
-    async def _send(self, job: Job, reacted: Reacted) -> None:
+    async def _send(self, job: Job, reacted: Reacted, *, live: bool) -> None:
         store = self.bot.services.runner.store
         batch = await store.batch(job.batch_id) if job.batch_id is not None else [job]
         shown = [candidate for candidate in batch if candidate.state is JobState.DELIVERED]
@@ -169,10 +183,38 @@ class DmReaction(commands.Cog):
             await self._deliver(dm, shown, message, reaction, reacted.user_id)
         except discord.HTTPException as exc:  # DMs closed (403, code 50007), or Discord failing still
             log.info("job %s: a ✉️ reaction's DM could not be sent (HTTP %s, code %s)", job.id, exc.status, exc.code)
+            if exc.code == CANNOT_DM and live:
+                await self._tell_closed(reacted)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.info("job %s: a ✉️ reaction's DM got no answer from Discord (%s)", job.id, type(exc).__name__)
         except DeliveryError as exc:
             log.info("job %s: a ✉️ reaction's image could not be fetched again (%s)", job.id, exc.detail)
+
+    async def _tell_closed(self, reacted: Reacted) -> None:
+        """Say under the image that the member's DMs are closed (a reply pinging nobody, deleted in a while)."""
+        who, now = reacted.user_id, time.monotonic()
+        if now - self._told_closed.get(who, -TOLD_CLOSED_SECONDS) < TOLD_CLOSED_SECONDS:
+            return
+        self._told_closed = {m: at for m, at in self._told_closed.items() if now - at < TOLD_CLOSED_SECONDS}
+        self._told_closed[who] = now
+        replies = self.bot.get_cog("Replies")
+        assert isinstance(replies, Replies)  # loaded before this cog (bot/app.py EXTENSIONS)
+        channel = self.bot.get_partial_messageable(reacted.channel_id, guild_id=reacted.guild_id)
+        image = discord.MessageReference(
+            message_id=reacted.message_id, channel_id=reacted.channel_id, fail_if_not_exists=False
+        )
+        try:
+            note = await channel.send(
+                CLOSED_DMS.format(who=who),
+                reference=image,
+                mention_author=False,
+                allowed_mentions=discord.AllowedMentions.none(),
+                nonce=message_nonce("dm-closed", f"{reacted.message_id}:{who}:{time.time_ns()}"),
+            )
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.info("member %s: could not be told their DMs are closed (%s)", who, type(exc).__name__)
+            return
+        await replies.note_to_delete(note)
 
     async def _deliver(
         self, dm: discord.DMChannel, shown: Sequence[Job], message: discord.Message | None, reaction: str, who: int

@@ -732,6 +732,13 @@ class Replies(commands.Cog):
         if owed:
             await self._settle(message.id)
 
+    async def note_to_delete(self, note: discord.Message) -> None:
+        """Another cog's note in a channel (cogs/dm_reaction.py's word that a member's DMs are closed), deleted after
+        the notes' time as these are, through a restart too: kept under its own id."""
+        in_channel = NoteInChannel(note.id, note.channel.id, note.id, time.time() + self.note_seconds)
+        await self._record(note.id, in_channel)
+        self.channel_notes.delete_later(in_channel)
+
     async def _record(self, message_id: int, in_channel: NoteInChannel | None) -> None:
         """Keep that the member was told (owed no more). The member has the note either way: a database that
         refuses the write (another program holds its lock) is a warning, not the reply's failure; the next

@@ -15,7 +15,7 @@ import pytest
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt, FakeSegmind
-from cogs.dm_reaction import DM_BYTES, NOT_READY, TOO_MANY, WAITING_PER_MEMBER
+from cogs.dm_reaction import CLOSED_DMS, DM_BYTES, NOT_READY, TOO_MANY, WAITING_PER_MEMBER
 from tests.conftest import Clock, RunningBot, answer_given, start_bot
 from tests.e2e.edits import jobs
 from tests.e2e.test_batches import batch_message
@@ -251,3 +251,27 @@ async def test_a_copy_discord_fails_is_sent_again_once(
         assert [f.data for f in copy.files] == [f.data for f in image.files]
     await asyncio.sleep(1.5)  # nothing more comes
     assert len(discord_fake.dms_to(stranger)) == 2 and len(sends()) == 4
+
+
+async def test_a_member_whose_dms_are_closed_is_told_under_the_image_once_in_a_while(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """A member who takes no DMs from the server's members reacted ✉️ and got nothing, without a word. Now a reply to
+    the image says why and how to open them, pinging nobody, and deletes itself after the notes' time; a second ✉️
+    soon after says nothing more (a member reacting to a channel's images would fill it)."""
+    replies = running_bot.bot.get_cog("Replies")
+    assert replies is not None
+    replies.note_seconds = 0.5  # type: ignore[attr-defined]
+    stranger = discord_fake.other_member_id
+    discord_fake.close_dms(stranger)
+    first = await imagine(discord_fake, {"prompt": "a paper lantern"})
+    second = await imagine(discord_fake, {"prompt": "a paper boat"})
+    assert await discord_fake.react(first.id, "✉️", user_id=stranger)
+    await discord_fake.wait_for(lambda: len(discord_fake.bot_replies_to(first.id)) == 1, timeout=10)
+    (note,) = discord_fake.bot_replies_to(first.id)
+    assert note.content == CLOSED_DMS.format(who=stranger) and note.pinged == []
+    await discord_fake.wait_for(lambda: note.deleted, timeout=10)
+    assert await discord_fake.react(second.id, "✉️", user_id=stranger)
+    await answer_given(discord_fake, await discord_fake.slash_command("help", {}))
+    await asyncio.sleep(0.5)
+    assert discord_fake.bot_replies_to(second.id) == [] and discord_fake.dms_to(stranger) == []
