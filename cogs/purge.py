@@ -92,10 +92,14 @@ class ProgressNote:
             log.info("purge: its progress not shown (HTTP %s)", exc.status)
 
     async def answer(self, words: str) -> None:
-        if self.note is not None:
-            await self.note.edit(content=words, allowed_mentions=discord.AllowedMentions.none())
-        else:
-            await answer_privately(self.interaction, words)
+        try:
+            if self.note is not None:
+                await self.note.edit(content=words, allowed_mentions=discord.AllowedMentions.none())
+            else:
+                await answer_privately(self.interaction, words)
+        except discord.HTTPException as exc:
+            # Past the interaction's 15 minutes (a purge that long): done all the same, and in /mod log.
+            log.warning("purge: its answer not shown (HTTP %s): %s", exc.status, words)
 
 
 async def _delete_copies(bot: Bananacord, job_ids: list[str]) -> int:
