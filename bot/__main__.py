@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_demo(out_dir=args.out, prompt=args.prompt))
         config_path = args.config or DEFAULT_CONFIG
         settings = load_settings(config_path, required=args.config is not None)
-        setup_logging(settings.log_level, secrets=settings.secret_values())
+        setup_logging(settings.log_level, secrets=settings.secret_values(), log_format=settings.log_format)
         if args.command == "run":
             return _run(settings)
         if args.command == "check":

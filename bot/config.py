@@ -490,6 +490,7 @@ class Settings(ProviderKeys):
     _sources: SettingsSources = PrivateAttr(default_factory=SettingsSources)
 
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
     discord: DiscordSettings = Field(default_factory=DiscordSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     providers: ProvidersSettings = Field(default_factory=ProvidersSettings)

@@ -9,10 +9,12 @@ the root handler replaces the configured secrets and anything shaped like a Disc
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 REDACTED = "[redacted]"
 
@@ -164,8 +166,31 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: str, secrets: Iterable[str | None] = ()) -> None:
-    """Log to stderr at ``level``, credentials redacted, noisy third-party loggers held back."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line (``log_format = "json"``), for a log collector (Loki, Elasticsearch, CloudWatch) that
+    reads fields rather than parsing text: ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``message``, and
+    ``error`` with a traceback. What it writes is what RedactingFilter left: the record is redacted before any
+    formatter sees it, and JSON escapes what control characters remain."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, str] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["error"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = record.stack_info
+        return json.dumps(line, ensure_ascii=False)
+
+
+def setup_logging(level: str, secrets: Iterable[str | None] = (), log_format: str = "text") -> None:
+    """Log to stderr at ``level`` (as text lines, or JSON objects: ``log_format``), credentials redacted, noisy
+    third-party loggers held back."""
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
@@ -175,5 +200,7 @@ def setup_logging(level: str, secrets: Iterable[str | None] = ()) -> None:
     redacting = RedactingFilter(Redactor(secrets))
     for handler in root.handlers:
         handler.addFilter(redacting)
+        if log_format == "json":
+            handler.setFormatter(JsonFormatter())
     for name, floor in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(max(floor, numeric))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import subprocess
 import sys
@@ -123,6 +124,38 @@ def test_setup_logging_quiets_the_loggers_that_leak_and_redacts_the_rest() -> No
     assert result.returncode == 0, result.stderr
     assert "leaky-token" not in result.stderr
     assert f"DEBUG   bot.jobs: own debug line, secret {REDACTED}" in result.stderr
+
+
+def test_json_lines_are_redacted_and_one_object_each() -> None:
+    """``log_format = "json"``: every line a JSON object with time, level, logger and message (a traceback as
+    error), credentials redacted as in text lines, and text from outside unable to break a line."""
+    script = textwrap.dedent(
+        f"""
+        import logging
+        from bot.logs import setup_logging
+        setup_logging("debug", secrets=[{SECRET!r}], log_format="json")
+        logging.getLogger("discord.http").debug("PATCH with leaky-token has returned 200")
+        logging.getLogger("bot.jobs").info("job %s: secret %s", "j1", {SECRET!r})
+        logging.getLogger("bot.providers").warning("answered: %s", "a\\n{{\\"level\\": \\"forged\\"}}")
+        try:
+            raise ValueError("with {SECRET}")
+        except ValueError:
+            logging.getLogger("bot.app").exception("it broke")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    assert [(line["level"], line["logger"]) for line in lines] == [
+        ("INFO", "bot.jobs"),
+        ("WARNING", "bot.providers"),
+        ("ERROR", "bot.app"),
+    ], "discord.http's DEBUG is held back"
+    assert lines[0]["message"] == f"job j1: secret {REDACTED}"
+    assert lines[1]["message"].startswith("answered: a")
+    assert "Traceback" in lines[2]["error"] and "ValueError" in lines[2]["error"]
+    assert SECRET not in result.stderr and "leaky-token" not in result.stderr
+    assert all(line["time"].endswith("+00:00") for line in lines)
 
 
 def test_text_from_outside_cannot_forge_a_line_or_drive_the_terminal(
