@@ -774,10 +774,21 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         delete_images: app_commands.Range[float, 0.1, 168.0] | None = None,
     ) -> None:
         """Stop a member from using the bot, and cancel their images still being made."""
+        await self.ban_member(interaction, member, reason, hours, delete_images)
+
+    async def ban_member(
+        self,
+        interaction: discord.Interaction[Any],
+        member: discord.Member,
+        reason: str | None,
+        hours: float | None,
+        delete_images: float | None,
+    ) -> bool:
+        """``/mod ban``, also from a report's post (cogs/report_menu.py), answered; whether the member was banned."""
         refusal = self._cannot_ban(interaction, member)
         if refusal is not None:
             await _private(interaction, refusal)
-            return
+            return False
         note = ProgressNote(interaction, member.id)
         if delete_images is not None:
             await defer_privately(interaction)  # a purge takes a while (cogs/purge.py)
@@ -810,6 +821,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         runner = self.bot.services.runner
         for job in cancelled:  # after the answer: each may wait on its provider (as /jobs' Cancel does)
             await runner.cancel(job.id, by_user=interaction.user.id)
+        return True
 
     def _cannot_ban(self, interaction: discord.Interaction[Any], member: discord.Member) -> str | None:
         """Why ``member`` cannot be banned from the bot, or None: the bot itself, the server's owner, an admin

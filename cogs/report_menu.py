@@ -6,11 +6,12 @@ Right-click the image's message (long-press on a phone) → **Apps** → **Repor
 what is wrong with it (optional); its submit is kept in the audit log (``/mod log``, kind reports: who reported it,
 whose image, the reason, the prompt, as bot/store/reports.py keeps it) and posted to the moderation log channel if
 the server has one, with a link to the image (a moderator deletes it with its Delete button, or all of the member's
-with ``/mod purge``; or, from the log channel's post, with its **Delete image** and **Purge 24 h** buttons, which only
-moderators may press). The image's member is not told who reported it, nor that it was. One report per member and
-image, and at most a few an hour per member (bot/store/reports.py ``PER_HOUR``); an image's reports after its first
-are posted as their count grows (``POSTED_AT``), all kept in ``/mod log``: a raid of reports cannot flood the log
-channel. Only the bot's own images: another message is for Discord's Report.
+with ``/mod purge``; or, from the log channel's post, with its **Delete image**, **Purge 24 h** and **Ban** buttons,
+which only moderators may press: Ban's form is ``/mod ban``'s options). The image's member is not told who reported
+it, nor that it was. One report per member and image, and at most a few an hour per member (bot/store/reports.py
+``PER_HOUR``); an image's reports after its first are posted as their count grows (``POSTED_AT``), all kept in ``/mod
+log``: a raid of reports cannot flood the log channel. Only the bot's own images: another message is for Discord's
+Report.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from bot.render import literal
 from bot.store import reports
 from bot.store.jobs import Job
 from bot.store.reports import Outcome, Report
+from cogs.imagine import form_submit, submitted_text
 from cogs.message_menu import MessageMenu
-from cogs.moderation import Moderation, is_moderator, post_to_log, record_moderation
+from cogs.moderation import MAX_REASON, Moderation, is_moderator, post_to_log, record_moderation
 from cogs.private_answers import MAX_CONTENT, answer_privately, defer_privately
 from cogs.purge import ProgressNote, Purge, delete_shown
 from cogs.slow_answers import watched_answer
@@ -38,7 +40,10 @@ from cogs.slow_answers import watched_answer
 MENU_NAME = "Report to moderators"
 FORM_ID = re.compile(r"bananacord:report:(?P<form_id>[0-9a-f]{16})")
 # The buttons under a report's post in the moderation log channel: what they do, to which request.
-ACTION_ID = re.compile(r"bananacord:report-act:(?P<action>delete|purge):(?P<job_id>[0-9A-Za-z_-]+)")
+ACTION_ID = re.compile(r"bananacord:report-act:(?P<action>delete|purge|ban):(?P<job_id>[0-9A-Za-z_-]+)")
+# The Ban button's form, and its boxes.
+BAN_FORM_ID = re.compile(r"bananacord:report-ban:(?P<job_id>[0-9A-Za-z_-]+)")
+BAN_REASON, BAN_HOURS, BAN_DELETE = "reason", "hours", "delete_images"
 # The reports of one image posted to the log channel: the first, then as more members report it (the others are in
 # /mod log): a raid of accounts reporting one image would otherwise flood the channel.
 POSTED_AT = frozenset({1, 3, 10, 25, 100})
@@ -69,6 +74,38 @@ class ReportForm(discord.ui.Modal):
             )
         )
         self.stop()  # answered by on_interaction, as a form opened before a restart is
+
+
+class BanForm(discord.ui.Modal):
+    """``/mod ban``'s options for the member whose reported image it is."""
+
+    def __init__(self, job_id: str) -> None:
+        custom_id = f"bananacord:report-ban:{job_id}"
+        super().__init__(title="Ban the image's maker from the bot", custom_id=custom_id, timeout=None)
+        for custom_id, label, placeholder, length in (
+            (BAN_REASON, "Why (they will see it)", "Left empty: no reason given", MAX_REASON),
+            (BAN_HOURS, "For how many hours", "Left empty: until /mod unban", 10),
+            (BAN_DELETE, "Delete their images of the last hours", "24 (left empty: none; up to 168)", 10),
+        ):
+            self.add_item(
+                discord.ui.TextInput(
+                    label=label, custom_id=custom_id, placeholder=placeholder, required=False, max_length=length
+                )
+            )
+        self.stop()  # answered by on_ban_form, as a form opened before a restart is
+
+
+def _hours(text: str | None, what: str, least: float, most: float) -> float | None:
+    """A form's number of hours, None if left empty; refused, saying what it takes, if it is not one."""
+    if not (text or "").strip():
+        return None
+    try:
+        value = float((text or "").strip().replace(",", "."))
+    except ValueError:
+        value = float("nan")
+    if not least <= value <= most:  # NaN and infinities too
+        raise InvalidRequestError(f"{what}: a number of hours from {least:g} to {most:g}, such as 24 or 0.5.")
+    return value
 
 
 class ReportMenu(MessageMenu):
@@ -146,6 +183,9 @@ class ReportMenu(MessageMenu):
         if job is None or job.guild_id != interaction.guild_id or job.user_id is None:
             await answer_privately(interaction, "That image is no longer known to the bot.")
             return
+        if action == "ban":  # a form first: its answer is the form, within Discord's 3 s (no lookups before it)
+            await interaction.response.send_modal(BanForm(job.id))
+            return
         await defer_privately(interaction)
         note = ProgressNote(interaction, job.user_id)
         if action == "purge":
@@ -157,8 +197,51 @@ class ReportMenu(MessageMenu):
             said, deleted = await self._delete(interaction, job)
             done = "deleted the image" if deleted else None
         await note.answer(said)
+        if done is not None:
+            await self._handled(interaction, done)
+
+    async def _member(self, interaction: discord.Interaction[Any], user_id: int) -> discord.Member | None:
+        """The member, from discord.py's cache or asked of Discord (the bot keeps no member list); None if they
+        left."""
+        guild = interaction.guild
+        if guild is None:
+            return None
+        try:
+            return guild.get_member(user_id) or await guild.fetch_member(user_id)
+        except discord.NotFound:
+            return None
+
+    @commands.Cog.listener("on_interaction")
+    async def on_ban_form(self, interaction: discord.Interaction[Any]) -> None:
+        """The Ban button's form sent."""
+        sent = form_submit(interaction, BAN_FORM_ID)
+        if sent is not None:
+            match, components = sent
+            banning = self._ban(interaction, match["job_id"], components)
+            await watched_answer(interaction, self.bot.services.db, "a report's Ban form", banning)
+
+    async def _ban(self, interaction: discord.Interaction[Any], job_id: str, components: list[Any]) -> None:
+        if not is_moderator(interaction, self.bot.settings.moderation.moderator_role_id):
+            await answer_privately(interaction, "Only the server's moderators can use these buttons.")
+            return
+        reason = (submitted_text(components, BAN_REASON) or "").strip()[:MAX_REASON] or None
+        hours = _hours(submitted_text(components, BAN_HOURS), "For how many hours", 0.01, 8760.0)
+        deleting = submitted_text(components, BAN_DELETE)
+        delete_images = _hours(deleting, "Delete their images of the last hours", 0.1, 168.0)
+        job = await self.bot.services.runner.store.get(job_id)
+        member = await self._member(interaction, job.user_id) if job is not None and job.user_id else None
+        if job is None or member is None:
+            await answer_privately(interaction, "That member is no longer in this server: `/mod ban` takes their ID.")
+            return
+        moderation = self.bot.get_cog("Moderation")
+        assert isinstance(moderation, Moderation)  # loaded before the menus (bot/app.py EXTENSIONS)
+        if await moderation.ban_member(interaction, member, reason, hours, delete_images):
+            await self._handled(interaction, f"banned <@{member.id}>")
+
+    async def _handled(self, interaction: discord.Interaction[Any], done: str) -> None:
+        """The report's post says who did what, its buttons gone."""
         post = interaction.message
-        if post is not None and done is not None:  # handled: its buttons go, and the post says by whom
+        if post is not None:
             words = f"{post.content}\n✅ <@{interaction.user.id}> {done}."
             with contextlib.suppress(discord.HTTPException):
                 await post.edit(content=words[:MAX_CONTENT], view=None, allowed_mentions=discord.AllowedMentions.none())
@@ -193,12 +276,16 @@ class ReportMenu(MessageMenu):
 def _actions(job_id: str) -> discord.ui.View:
     """The buttons under a report's post: what a moderator can do about it there."""
     view = discord.ui.View(timeout=None)
-    for action, label, emoji in (("delete", "Delete image", "🗑️"), ("purge", f"Purge {PURGE_HOURS:g} h", "🧹")):
+    for action, label, emoji in (
+        ("delete", "Delete image", "🗑️"),
+        ("purge", f"Purge {PURGE_HOURS:g} h", "🧹"),
+        ("ban", "Ban", "🚫"),
+    ):
         view.add_item(
             discord.ui.Button(
                 label=label,
                 emoji=emoji,
-                style=discord.ButtonStyle.danger if action == "purge" else discord.ButtonStyle.secondary,
+                style=discord.ButtonStyle.secondary if action == "delete" else discord.ButtonStyle.danger,
                 custom_id=f"bananacord:report-act:{action}:{job_id}",
             )
         )

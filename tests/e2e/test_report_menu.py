@@ -123,7 +123,7 @@ async def test_the_moderators_act_on_a_report_from_its_post(
     await _report(discord_fake, first, "gory", reporter)
     await discord_fake.wait_for(lambda: len(_log_posts(discord_fake, log_channel)) == 1)
     (post,) = _log_posts(discord_fake, log_channel)
-    delete, purge = _buttons(post)
+    delete, purge, _ = _buttons(post)
     assert delete.startswith("bananacord:report-act:delete:") and purge.startswith("bananacord:report-act:purge:")
 
     refused = await discord_fake.click(post.id, delete, user_id=reporter)
@@ -148,3 +148,38 @@ async def test_the_moderators_act_on_a_report_from_its_post(
     await answer_given(discord_fake, pressed)
     assert str(answer_data(discord_fake, pressed)["content"]).startswith(f"Deleted 2 messages of <@{maker}>'s images")
     await discord_fake.wait_for(lambda: (later.content or "").endswith(f"✅ <@{mod}> purged the images of <@{maker}>."))
+
+
+async def test_a_moderator_bans_the_maker_from_a_report_s_post(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """The post's Ban opens /mod ban's options as a form: hours that are no number are refused, saying what it takes,
+    nothing done; sent right, the maker is banned and their images of the last day deleted, and the post says so."""
+    maker, reporter, mod = discord_fake.member_id, discord_fake.other_member_id, discord_fake.moderator_id
+    log_channel = discord_fake.add_channel("mod-log")
+    await answered(discord_fake, "mod logchannel", {"channel": log_channel}, user_id=mod)
+    image = await bot_image(discord_fake, settings)
+    await _report(discord_fake, image, "gory", reporter)
+    await discord_fake.wait_for(lambda: len(_log_posts(discord_fake, log_channel)) == 1)
+    (post,) = _log_posts(discord_fake, log_channel)
+    ban = _buttons(post)[2]
+    assert ban.startswith("bananacord:report-act:ban:")
+
+    pressed = await discord_fake.click(post.id, ban, user_id=mod)
+    form = await form_of(discord_fake, pressed)
+    assert form["title"] == "Ban the image's maker from the bot"
+    wrong = await discord_fake.submit_modal(pressed, {"reason": "gore", "hours": "a week"}, user_id=mod)
+    await answer_given(discord_fake, wrong)
+    assert str(answer_data(discord_fake, wrong)["content"]).startswith("For how many hours: a number of hours from")
+    assert query(settings, "SELECT COUNT(*) FROM bans") == [(0,)]
+
+    pressed = await discord_fake.click(post.id, ban, user_id=mod)
+    await form_of(discord_fake, pressed)
+    sent = await discord_fake.submit_modal(pressed, {"reason": "gore", "delete_images": "24"}, user_id=mod)
+    await answer_given(discord_fake, sent)
+    assert answer_data(discord_fake, sent)["content"] == (
+        f"<@{maker}> can no longer use the bot. Deleted 1 message of <@{maker}>'s images from the last 24 hours."
+    )
+    assert image.deleted and query(settings, "SELECT user_id, reason FROM bans") == [(maker, "gore")]
+    await discord_fake.wait_for(lambda: (post.content or "").endswith(f"✅ <@{mod}> banned <@{maker}>."))
+    assert post.components == []
