@@ -71,6 +71,7 @@ EXTENSIONS = (
     "cogs.mention_prompts",
     "cogs.imagine_menu",
     "cogs.report_menu",
+    "cogs.member_menu",
     "cogs.direct_messages",
 )
 

@@ -30,9 +30,10 @@ from bot.render import literal
 from bot.store import reports
 from bot.store.jobs import Job
 from bot.store.reports import Outcome, Report
-from cogs.imagine import form_submit, submitted_text
+from cogs.ban_form import BanForm, ban_from_form
+from cogs.imagine import form_submit
 from cogs.message_menu import MessageMenu
-from cogs.moderation import MAX_REASON, Moderation, is_moderator, post_to_log, record_moderation
+from cogs.moderation import Moderation, is_moderator, post_to_log, record_moderation
 from cogs.private_answers import MAX_CONTENT, answer_privately, defer_privately
 from cogs.purge import ProgressNote, Purge, delete_shown
 from cogs.slow_answers import watched_answer
@@ -43,7 +44,6 @@ FORM_ID = re.compile(r"bananacord:report:(?P<form_id>[0-9a-f]{16})")
 ACTION_ID = re.compile(r"bananacord:report-act:(?P<action>delete|purge|ban):(?P<job_id>[0-9A-Za-z_-]+)")
 # The Ban button's form, and its boxes.
 BAN_FORM_ID = re.compile(r"bananacord:report-ban:(?P<job_id>[0-9A-Za-z_-]+)")
-BAN_REASON, BAN_HOURS, BAN_DELETE = "reason", "hours", "delete_images"
 # The reports of one image posted to the log channel: the first, then as more members report it (the others are in
 # /mod log): a raid of accounts reporting one image would otherwise flood the channel.
 POSTED_AT = frozenset({1, 3, 10, 25, 100})
@@ -74,38 +74,6 @@ class ReportForm(discord.ui.Modal):
             )
         )
         self.stop()  # answered by on_interaction, as a form opened before a restart is
-
-
-class BanForm(discord.ui.Modal):
-    """``/mod ban``'s options for the member whose reported image it is."""
-
-    def __init__(self, job_id: str) -> None:
-        custom_id = f"bananacord:report-ban:{job_id}"
-        super().__init__(title="Ban the image's maker from the bot", custom_id=custom_id, timeout=None)
-        for custom_id, label, placeholder, length in (
-            (BAN_REASON, "Why (they will see it)", "Left empty: no reason given", MAX_REASON),
-            (BAN_HOURS, "For how many hours", "Left empty: until /mod unban", 10),
-            (BAN_DELETE, "Delete their images of the last hours", "24 (left empty: none; up to 168)", 10),
-        ):
-            self.add_item(
-                discord.ui.TextInput(
-                    label=label, custom_id=custom_id, placeholder=placeholder, required=False, max_length=length
-                )
-            )
-        self.stop()  # answered by on_ban_form, as a form opened before a restart is
-
-
-def _hours(text: str | None, what: str, least: float, most: float) -> float | None:
-    """A form's number of hours, None if left empty; refused, saying what it takes, if it is not one."""
-    if not (text or "").strip():
-        return None
-    try:
-        value = float((text or "").strip().replace(",", "."))
-    except ValueError:
-        value = float("nan")
-    if not least <= value <= most:  # NaN and infinities too
-        raise InvalidRequestError(f"{what}: a number of hours from {least:g} to {most:g}, such as 24 or 0.5.")
-    return value
 
 
 class ReportMenu(MessageMenu):
@@ -184,7 +152,8 @@ class ReportMenu(MessageMenu):
             await answer_privately(interaction, "That image is no longer known to the bot.")
             return
         if action == "ban":  # a form first: its answer is the form, within Discord's 3 s (no lookups before it)
-            await interaction.response.send_modal(BanForm(job.id))
+            form = BanForm(f"bananacord:report-ban:{job.id}", "Ban the image's maker from the bot")
+            await interaction.response.send_modal(form)
             return
         await defer_privately(interaction)
         note = ProgressNote(interaction, job.user_id)
@@ -200,17 +169,6 @@ class ReportMenu(MessageMenu):
         if done is not None:
             await self._handled(interaction, done)
 
-    async def _member(self, interaction: discord.Interaction[Any], user_id: int) -> discord.Member | None:
-        """The member, from discord.py's cache or asked of Discord (the bot keeps no member list); None if they
-        left."""
-        guild = interaction.guild
-        if guild is None:
-            return None
-        try:
-            return guild.get_member(user_id) or await guild.fetch_member(user_id)
-        except discord.NotFound:
-            return None
-
     @commands.Cog.listener("on_interaction")
     async def on_ban_form(self, interaction: discord.Interaction[Any]) -> None:
         """The Ban button's form sent."""
@@ -221,22 +179,12 @@ class ReportMenu(MessageMenu):
             await watched_answer(interaction, self.bot.services.db, "a report's Ban form", banning)
 
     async def _ban(self, interaction: discord.Interaction[Any], job_id: str, components: list[Any]) -> None:
-        if not is_moderator(interaction, self.bot.settings.moderation.moderator_role_id):
-            await answer_privately(interaction, "Only the server's moderators can use these buttons.")
-            return
-        reason = (submitted_text(components, BAN_REASON) or "").strip()[:MAX_REASON] or None
-        hours = _hours(submitted_text(components, BAN_HOURS), "For how many hours", 0.01, 8760.0)
-        deleting = submitted_text(components, BAN_DELETE)
-        delete_images = _hours(deleting, "Delete their images of the last hours", 0.1, 168.0)
         job = await self.bot.services.runner.store.get(job_id)
-        member = await self._member(interaction, job.user_id) if job is not None and job.user_id else None
-        if job is None or member is None:
-            await answer_privately(interaction, "That member is no longer in this server: `/mod ban` takes their ID.")
+        if job is None or job.user_id is None or job.guild_id != interaction.guild_id:
+            await answer_privately(interaction, "That image is no longer known to the bot.")
             return
-        moderation = self.bot.get_cog("Moderation")
-        assert isinstance(moderation, Moderation)  # loaded before the menus (bot/app.py EXTENSIONS)
-        if await moderation.ban_member(interaction, member, reason, hours, delete_images):
-            await self._handled(interaction, f"banned <@{member.id}>")
+        if await ban_from_form(self.bot, interaction, job.user_id, components):
+            await self._handled(interaction, f"banned <@{job.user_id}>")
 
     async def _handled(self, interaction: discord.Interaction[Any], done: str) -> None:
         """The report's post says who did what, its buttons gone."""

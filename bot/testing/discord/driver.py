@@ -33,6 +33,7 @@ from .protocol import (
     API_PREFIX,
     BOT_PERMISSIONS,
     COMMAND_MESSAGE,
+    COMMAND_USER,
     FLAG_HAS_SNAPSHOT,
     INTERACTION_AUTOCOMPLETE,
     INTERACTION_COMMAND,
@@ -754,6 +755,30 @@ class FakeDiscord(StartsAndStops, World):
             data["guild_id"] = str(self.guild_id)
         return await self._dispatch_interaction(
             INTERACTION_COMMAND, data, user_id=user_id, channel_id=message.channel_id, permissions=permissions
+        )
+
+    async def user_command(
+        self, name: str, target_id: int, *, user_id: int | None = None, permissions: int | None = None
+    ) -> FakeInteraction:
+        """Use the user context menu command ``name`` ("Apps > name" on a member) on ``target_id``: an application
+        command of type 2 whose ``data.target_id`` is the member, resolved (user, and member without its user) as a
+        user option is."""
+        await self._wait_for_live_connection()
+        await self._wait_for_sync_if_none_yet(name)
+        command, is_guild = self._find_command(name, COMMAND_USER)
+        member = self.member(target_id, with_user=False)
+        member["permissions"] = str(self.permissions_of(target_id))
+        data: JSON = {
+            "id": command["id"],
+            "name": name,
+            "type": COMMAND_USER,
+            "target_id": str(target_id),
+            "resolved": {"users": {str(target_id): self.user(target_id)}, "members": {str(target_id): member}},
+        }
+        if is_guild:
+            data["guild_id"] = str(self.guild_id)
+        return await self._dispatch_interaction(
+            INTERACTION_COMMAND, data, user_id=user_id, channel_id=None, permissions=permissions
         )
 
     def bot_replies_to(self, message_id: int) -> list[FakeMessage]:
