@@ -39,7 +39,7 @@ class MemberMenu(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
-    async def open(self, interaction: discord.Interaction[Any], member: discord.Member) -> None:
+    async def open(self, interaction: discord.Interaction[Any], member: discord.Member | discord.User) -> None:
         """Ban this member from the bot: a form asks why and for how long."""
         if not is_moderator(interaction, self.bot.settings.moderation.moderator_role_id):
             await answer_privately(interaction, NOT_A_MODERATOR)

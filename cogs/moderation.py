@@ -784,7 +784,8 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         hours: float | None,
         delete_images: float | None,
     ) -> bool:
-        """``/mod ban``, also from a report's post (cogs/report_menu.py), answered; whether the member was banned."""
+        """``/mod ban``, also from its form (cogs/ban_form.py: a report's post, a member's menu), answered; whether the
+        member was banned."""
         refusal = self._cannot_ban(interaction, member)
         if refusal is not None:
             await _private(interaction, refusal)
