@@ -308,6 +308,11 @@ def _base(job: Job, title: str, colour: discord.Colour, caps: Capabilities | Non
     return embed
 
 
+def counted(count: int, word: str) -> str:
+    """``count`` of ``word``, in the plural but for one: "1 image", "3 images"."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def byte_size(size: float) -> str:
     """``size`` bytes for a member: in MiB, or in KiB below a tenth of one."""
     return f"{size / 1_048_576:.1f} MiB" if size >= 104_858 else f"{size / 1024:.0f} KiB"

@@ -47,7 +47,7 @@ from bot.moderation import (
     honoured_levels,
 )
 from bot.nonces import message_nonce
-from bot.render import literal, truncate
+from bot.render import counted, literal, truncate
 from bot.store.jobs import Job
 from bot.store.usage import instant
 from cogs.discord_again import TRIES_AGAIN, again_on_failure
@@ -265,10 +265,6 @@ def _in_force(settings: GuildModeration, default: int) -> str:
 def _is_nsfw(channel: object) -> bool:
     is_nsfw = getattr(channel, "is_nsfw", None)
     return bool(is_nsfw()) if callable(is_nsfw) else False
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 async def record_moderation(bot: Bananacord, guild_id: int, action: str, text: str, **audit: Any) -> None:
@@ -807,10 +803,10 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         until = f" until <t:{int(expires)}:f>" if expires else ""
         jobs = ""
         if cancelled:
-            jobs += f" Cancelled {_plural(len(cancelled), 'image')} of theirs still being made (not charged)."
+            jobs += f" Cancelled {counted(len(cancelled), 'image')} of theirs still being made (not charged)."
         if arriving:
             verb = "is" if arriving == 1 else "are"
-            jobs += f" {_plural(arriving, 'image')} of theirs already made {verb} still being delivered."
+            jobs += f" {counted(arriving, 'image')} of theirs already made {verb} still being delivered."
         await self._log(
             interaction,
             "ban",
@@ -986,10 +982,10 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
             cancelled, arriving = await self._cancel_jobs_in(
                 interaction.guild, guild_id, target, by=interaction.user.id
             )
-            jobs = f" Cancelled {_plural(len(cancelled), 'image')} being made or waiting there (not charged)."
+            jobs = f" Cancelled {counted(len(cancelled), 'image')} being made or waiting there (not charged)."
             if arriving:
                 verb = "is" if arriving == 1 else "are"
-                jobs += f" {_plural(arriving, 'image')} already made {verb} still being delivered."
+                jobs += f" {counted(arriving, 'image')} already made {verb} still being delivered."
         else:
             jobs = " Those already made go on (`/mod queue` lists them, each with its Cancel)."
         await self._log(

@@ -23,6 +23,7 @@ import aiohttp
 import discord
 
 from bot.app import Bananacord
+from bot.render import counted
 from bot.store import dm_copies
 from cogs.private_answers import answer_privately
 
@@ -51,18 +52,18 @@ class Purge:
         span = f"the last {hours:g} hour{'' if hours == 1 else 's'}"
         if not (self.messages or self.gone or self.refused):
             return f"<@{user_id}> has no image of mine shown in this server from {span}."
-        said = f"Deleted {_count(self.messages, 'message')} of <@{user_id}>'s images from {span}"
-        said += f" ({_count(self.images, 'image')})." if self.images != self.messages else "."
+        said = f"Deleted {counted(self.messages, 'message')} of <@{user_id}>'s images from {span}"
+        said += f" ({counted(self.images, 'image')})." if self.images != self.messages else "."
         if self.copies:
             said += f" With them, {self.copies} cop{'y' if self.copies == 1 else 'ies'} the bot had sent by DM."
         if self.cancelled:
-            said += f" {_count(self.cancelled, 'request')} still being made {_was(self.cancelled)} cancelled (not "
+            said += f" {counted(self.cancelled, 'request')} still being made {_was(self.cancelled)} cancelled (not "
             said += "charged)."
         if self.gone:
-            said += f" {_count(self.gone, 'message')} {_was(self.gone)} deleted already."
+            said += f" {counted(self.gone, 'message')} {_was(self.gone)} deleted already."
         if self.refused:
             said += (
-                f" {_count(self.refused, 'message')} could not be deleted: the bot can no longer reach "
+                f" {counted(self.refused, 'message')} could not be deleted: the bot can no longer reach "
                 f"{'its channel' if self.refused == 1 else 'their channels'} (`/admin check` says where)."
             )
         if self.more:
@@ -80,7 +81,7 @@ class ProgressNote:
         self.note: discord.WebhookMessage | None = None
 
     async def progress(self, done: int, of: int) -> None:
-        words = f"Deleting <@{self.member}>'s images: {done} of {_count(of, 'message')} so far…"
+        words = f"Deleting <@{self.member}>'s images: {done} of {counted(of, 'message')} so far…"
         try:
             if self.note is not None:
                 await self.note.edit(content=words, allowed_mentions=discord.AllowedMentions.none())
@@ -120,10 +121,6 @@ async def _delete_copies(bot: Bananacord, job_ids: list[str]) -> int:
         gone.append(copy.message_id)
     await dm_copies.forget(bot.services.db, gone)
     return deleted
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 def _was(n: int) -> str:
