@@ -396,13 +396,18 @@ def _note_waiting(embed: discord.Embed, jobs: Sequence[Job], now: float) -> None
 
 def _upload_file(image: PreparedImage, job: Job) -> discord.File:
     """``image`` as ``job``'s attachment, described by its alt text (``render.alt_text``)."""
+    return as_upload(image, render.alt_text(job))
+
+
+def as_upload(image: PreparedImage, description: str | None) -> discord.File:
+    """``image`` as a file to upload, read from its start, with ``description`` as its alt text."""
     # discord.File remembers the position it is given and goes back to it before every retry
     # (File.reset; _rewind_files below does the same before the bot-token edit).
     source = image.file.upload_source() if isinstance(image.file, Spool) else image.file
     source.seek(0)
     # discord.py accepts any seekable, readable io.IOBase (it checks isinstance at run time); its
     # annotation says BufferedIOBase.
-    return discord.File(cast(io.BufferedIOBase, source), filename=image.filename, description=render.alt_text(job))
+    return discord.File(cast(io.BufferedIOBase, source), filename=image.filename, description=description)
 
 
 def _is_gone(exc: discord.HTTPException) -> bool:

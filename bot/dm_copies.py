@@ -27,13 +27,16 @@ COPY_TITLE = "🍌 Your copy"
 _CANDIDATE = re.compile(r"\(#(\d+)\)$")
 
 
-def copy_notes(link: str | None, *, too_large: int, unread: bool) -> list[str]:
-    """What a copy says of the images it could not carry."""
+def copy_notes(link: str | None, *, compressed: int, unread: bool) -> list[str]:
+    """What a copy says of the images it could not carry as they are."""
     where = f"[the message]({link})" if link else "the server"
     notes = []
-    if too_large:
-        many = "An image is" if too_large == 1 else f"{too_large} images are"
-        notes.append(f"{many} larger than a DM takes: open {'it' if too_large == 1 else 'them'} in {where}.")
+    if compressed:
+        one = compressed == 1
+        many = "An image is" if one else f"{compressed} images are"
+        copy = "a compressed copy" if one else "compressed copies"
+        full = "the full one is" if one else "the full ones are"
+        notes.append(f"{many} larger than a DM takes, so here is {copy} (JPEG); {full} in {where}.")
     if unread:
         notes.append(f"The bot may not read that channel, so the images stay in {where}.")
     return notes

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 # What a spool keeps in memory before it moves to disk: a 1K result (up to about 3 MB as a PNG of a
 # detailed picture) fits, so the common case never writes to disk and reads back; 4K ones go to disk.
 SPOOL_IN_MEMORY = 4 * 1024 * 1024
+# The most Discord takes in one file, anywhere (a server at boost level 3): no image of the bot's is larger.
+LARGEST_UPLOAD = 100 * 1024 * 1024
 
 
 class MemoryGate:
@@ -324,6 +326,17 @@ class ImageWork:
                     raise
         finally:
             image.close()
+
+    async def copy_to_fit(
+        self, client: httpx.AsyncClient, url: str, *, declared: int, limit: int, stem: str, timeout: float
+    ) -> PreparedImage:
+        """A copy of one of the bot's own images on Discord (``url``, ``declared`` bytes as Discord says) to upload
+        again where at most ``limit`` bytes fit: a DM, or a server that lost its boosts since the image was shown.
+        Read up to its declared size (Discord's largest upload at most), re-encoded only if over ``limit``
+        (``prepare``: a JPEG, the pixels kept while they fit). DeliveryError if it cannot be read or is no image."""
+        cap = min(max(declared, limit), LARGEST_UPLOAD)
+        spool = await self.download(client, url, max_bytes=cap, timeout=timeout)
+        return await self.prepare(spool, limit=limit, stem=stem, source_url=None)
 
     def close(self) -> None:
         """Let the pool's threads go once the re-encodes already started are done."""

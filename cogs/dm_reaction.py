@@ -9,9 +9,10 @@ The images are downloaded again from Discord (the message is read for its attach
 runner's spools (bot/imagework.py), so a member reacting to many images at once holds no more of them in memory
 than the memory gate allows, and uploaded from there. One member's reactions are sent one after another, at most
 ``WAITING_PER_MEMBER`` waiting: a member reacting to a whole channel does not fill the bot (and is told, once, that
-the rest were not taken). A file past what a DM
-takes is linked instead of attached. A member who takes no DMs from the server's members got nothing at all, and
-could only guess why: told by a short reply to the image, pinging nobody, deleted after the replies' notes' time
+the rest were not taken). A file past what a DM takes (an image a boosted server took) comes as a compressed copy,
+re-encoded as a delivery to a server that lost its boosts is (bot/imagework.py ``copy_to_fit``), its card saying so
+and linking the message for the full one. A member who takes no DMs from the server's members got nothing at all,
+and could only guess why: told by a short reply to the image, pinging nobody, deleted after the replies' notes' time
 (cogs/channel_notes.py, kept through a restart), at most once in ``TOLD_CLOSED_SECONDS`` per member; a ✉️ read back
 after a time away is not (the member reacted long ago, and each later start would say it again).
 Discord failing a send (a 5xx discord.py does not retry itself, as 503, or no answer) is tried again a few times
@@ -24,21 +25,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import io
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from typing import NamedTuple, TypeVar, cast
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import NamedTuple, TypeVar
 
 import aiohttp
 import discord
 from discord.ext import commands
 
 from bot.app import Bananacord
+from bot.delivery import as_upload
 from bot.dm_copies import copy_card, copy_notes
 from bot.errors import DeliveryError
-from bot.imagework import Spool
+from bot.images import PreparedImage
 from bot.job_list import message_link
 from bot.models import JobState
 from bot.nonces import message_nonce
@@ -219,21 +220,41 @@ class DmReaction(commands.Cog):
     async def _deliver(
         self, dm: discord.DMChannel, shown: Sequence[Job], message: discord.Message | None, reaction: str, who: int
     ) -> None:
-        """The copy: the card, then the images in as few messages as fit a DM's upload limit."""
+        """The copy: the card, then the images in as few messages as fit a DM's upload limit, one larger than a DM
+        takes (shown in a boosted server) as a compressed copy. Read and sent a part at a time: a part's images
+        are all a copy holds at once."""
         images = [a for a in message.attachments if _is_image(a)] if message is not None else []
-        fits = [a for a in images if a.size <= DM_BYTES]
         link = message_link(shown[0])
         caps = self.bot.services.catalogue.capabilities(shown[0].provider, shown[0].model)
-        notes = copy_notes(link, too_large=len(images) - len(fits), unread=message is None)
-        embed = copy_card(shown, link, caps, notes)
-        groups = list(_by_size(fits)) or [[]]
-        for number, group in enumerate(groups):
-            with contextlib.ExitStack() as closing:
-                spools = [await self._spool(attachment, closing) for attachment in group]
-                nonce = message_nonce("dm-copy", f"{reaction}:{number}")
-                card = embed if number == 0 else discord.utils.MISSING
-                sent = await self._retried(functools.partial(_send_part, dm, card, group, spools, nonce))
-            await self._kept(sent, shown[0], who)
+        # An image is re-encoded exactly when its size is over the limit (ImageWork.prepare), so the card, sent
+        # first, can say so before any is read.
+        notes = copy_notes(link, compressed=sum(a.size > DM_BYTES for a in images), unread=message is None)
+        card: discord.Embed = copy_card(shown, link, caps, notes)
+        number = 0
+        with contextlib.ExitStack() as closing:
+            part: list[tuple[PreparedImage, str | None]] = []
+            for attachment in images:
+                copy = await self._copy(attachment, closing)
+                if part and sum(image.size for image, _ in part) + copy.size > DM_BYTES:
+                    await self._send_part(dm, card if number == 0 else None, part, f"{reaction}:{number}", shown, who)
+                    number += 1
+                    part = []
+                part.append((copy, attachment.description))
+            await self._send_part(dm, card if number == 0 else None, part, f"{reaction}:{number}", shown, who)
+
+    async def _send_part(
+        self,
+        dm: discord.DMChannel,
+        card: discord.Embed | None,
+        part: Sequence[tuple[PreparedImage, str | None]],
+        name: str,
+        shown: Sequence[Job],
+        who: int,
+    ) -> None:
+        """One DM of a copy (``name``: its nonce's), recorded as sent."""
+        nonce = message_nonce("dm-copy", name)
+        sent = await self._retried(functools.partial(_send_part, dm, card, part, nonce))
+        await self._kept(sent, shown[0], who)
 
     async def _kept(self, sent: discord.Message, lead: Job, who: int) -> None:
         """The part sent, recorded so that an erasure of its request's words reaches it (bot/dm_copies.py). Refused
@@ -250,47 +271,36 @@ class DmReaction(commands.Cog):
         waits = self.bot.settings.jobs.final_edit_retry_seconds[:TRIES_AGAIN]
         return await again_on_failure(call, waits, what="a ✉️ reaction's DM")
 
-    async def _spool(self, attachment: discord.Attachment, closing: contextlib.ExitStack) -> Spool:
-        """``attachment`` downloaded again into a spool (closed with ``closing``)."""
+    async def _copy(self, attachment: discord.Attachment, closing: contextlib.ExitStack) -> PreparedImage:
+        """``attachment`` read again, re-encoded if larger than a DM takes (closed with ``closing``)."""
         runner = self.bot.services.runner
-        spool: Spool = await runner.images.work.download(
-            self.bot.services.http, attachment.url, max_bytes=DM_BYTES, timeout=DOWNLOAD_SECONDS
+        stem = attachment.filename.rsplit(".", 1)[0]
+        image = await runner.images.work.copy_to_fit(
+            self.bot.services.http,
+            attachment.url,
+            declared=attachment.size,
+            limit=DM_BYTES,
+            stem=stem,
+            timeout=DOWNLOAD_SECONDS,
         )
-        closing.callback(spool.close)
-        return spool
+        closing.callback(image.close)
+        return image
 
 
 async def _send_part(
-    dm: discord.DMChannel, card: discord.Embed, group: Sequence[discord.Attachment], spools: Sequence[Spool], nonce: str
+    dm: discord.DMChannel,
+    card: discord.Embed | None,
+    part: Sequence[tuple[PreparedImage, str | None]],
+    nonce: str,
 ) -> discord.Message:
     """One DM of a copy: its files read from their start (a failed try has read them)."""
-    files = [_file(attachment, spool) for attachment, spool in zip(group, spools, strict=True)]
-    return await dm.send(embed=card, files=files, allowed_mentions=discord.AllowedMentions.none(), nonce=nonce)
-
-
-def _file(attachment: discord.Attachment, spool: Spool) -> discord.File:
-    """A spool as the attachment's file to upload, read from its start."""
-    source = spool.upload_source()
-    source.seek(0)
-    # discord.py takes any seekable, readable file (as bot/delivery.py's uploads); annotated BufferedIOBase.
-    file = cast(io.BufferedIOBase, source)
-    return discord.File(file, filename=attachment.filename, description=attachment.description)
+    files = [as_upload(image, description) for image, description in part]
+    embed = card if card is not None else discord.utils.MISSING
+    return await dm.send(embed=embed, files=files, allowed_mentions=discord.AllowedMentions.none(), nonce=nonce)
 
 
 def _is_image(attachment: discord.Attachment) -> bool:
     return (attachment.content_type or "").startswith("image/")
-
-
-def _by_size(attachments: Sequence[discord.Attachment]) -> Iterator[list[discord.Attachment]]:
-    """``attachments`` in order, in runs whose sizes add up to a DM's upload limit at most."""
-    run: list[discord.Attachment] = []
-    for attachment in attachments:
-        if run and sum(a.size for a in run) + attachment.size > DM_BYTES:
-            yield run
-            run = []
-        run.append(attachment)
-    if run:
-        yield run
 
 
 async def setup(bot: commands.Bot) -> None:

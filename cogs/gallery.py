@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
 import time
 from functools import partial
@@ -32,9 +31,12 @@ import discord
 from discord.ext import commands
 
 from bot.app import Bananacord
-from bot.errors import BananacordError, InvalidRequestError
+from bot.delivery import as_upload
+from bot.errors import BananacordError
+from bot.images import PreparedImage
 from bot.models import JobState
 from bot.nonces import message_nonce
+from bot.result_images import DEFAULT_UPLOAD_LIMIT
 from bot.store.gallery import GalleryPost, GallerySetting, GalleryStore
 from bot.store.jobs import Job
 from bot.store.starred import Starred
@@ -206,6 +208,8 @@ class Gallery(commands.Cog):
         """One post of ``jobs``' images (a message's), uploaded again, the first shown in the card."""
         lead = jobs[0]
         assert lead.message_id is not None and lead.channel_id is not None
+        files: list[discord.File] = []
+        closing = contextlib.ExitStack()
         try:
             source = self.bot.get_partial_messageable(lead.channel_id, guild_id=lead.guild_id)
             original = await source.fetch_message(lead.message_id)
@@ -213,11 +217,10 @@ class Gallery(commands.Cog):
             assert isinstance(imagine, Imagine)
             # Not the original's alt text: it is the prompt (bot/render.py alt_text), kept where erasure reaches it.
             alt = f"An image starred by {members(stars)}; its prompt is on the original message."
-            files = []
             for job in jobs:
-                attachment = imagine.shown_attachment(original, job)
-                data = await attachment.read()
-                files.append(discord.File(io.BytesIO(data), filename=attachment.filename, description=alt))
+                files.append(
+                    as_upload(await self._copy(imagine.shown_attachment(original, job), lead.guild_id, closing), alt)
+                )
             embed = discord.Embed(
                 description=f"By <@{lead.user_id}> · [the original]({original.jump_url})", colour=GALLERY_COLOUR
             )
@@ -230,14 +233,16 @@ class Gallery(commands.Cog):
                 allowed_mentions=discord.AllowedMentions.none(),
                 nonce=message_nonce("gallery", lead.id),  # posted again after a stop: the same message
             )
-        except (InvalidRequestError, discord.HTTPException, TimeoutError, aiohttp.ClientError, OSError) as exc:
-            # The original deleted meanwhile (its post is not owed), or the gallery refusing the bot (`/admin check`
-            # names it), or Discord failing: the next ⭐ tries again.
+        except (BananacordError, discord.HTTPException, TimeoutError, aiohttp.ClientError, OSError) as exc:
+            # The original deleted meanwhile (its post is not owed), its file not read again (DeliveryError), or the
+            # gallery refusing the bot (`/admin check` names it), or Discord failing: the next ⭐ tries again.
             why = f"HTTP {exc.status}" if isinstance(exc, discord.HTTPException) else type(exc).__name__
             log.warning("guild %s: job %s not posted to the gallery (%s)", lead.guild_id, lead.id, why)
             for job in jobs:
                 await self.store.release(job.id)
             return
+        finally:
+            closing.close()
         kept = [await self.store.posted(job.id, sent.id) for job in jobs]
         if not any(kept):
             # The image was deleted while it was being posted (its claim forgotten by ``take_down``): the post goes.
@@ -246,6 +251,25 @@ class Gallery(commands.Cog):
             log.info("guild %s: job %s deleted while posted to the gallery; its post deleted", lead.guild_id, lead.id)
             return
         log.info("guild %s: job(s) %s posted to the gallery (%d stars)", lead.guild_id, lead.id, stars)
+
+    async def _copy(
+        self, attachment: discord.Attachment, guild_id: int | None, closing: contextlib.ExitStack
+    ) -> PreparedImage:
+        """``attachment`` read again to post, re-encoded if larger than the server takes now (it lost boosts since
+        the image was shown: a 4K image of 30 MB was refused at every ⭐), closed with ``closing``."""
+        guild = self.bot.get_guild(guild_id) if guild_id is not None else None
+        limit = guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
+        runner = self.bot.services.runner
+        image = await runner.images.work.copy_to_fit(
+            self.bot.services.http,
+            attachment.url,
+            declared=attachment.size,
+            limit=limit,
+            stem=attachment.filename.rsplit(".", 1)[0],
+            timeout=runner.imagine.download_timeout_seconds,
+        )
+        closing.callback(image.close)
+        return image
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:

@@ -5,12 +5,14 @@ message; an image still generating says so; closed DMs and other emoji change no
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeMessage
@@ -207,23 +209,30 @@ async def test_where_the_bot_may_not_read_the_channel_the_copy_links_the_images(
     )
 
 
-async def test_an_image_larger_than_a_dm_takes_is_linked(
+async def test_an_image_larger_than_a_dm_takes_comes_as_a_compressed_copy(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
     """A boosted server takes uploads past what a DM takes: its 2K result of 12 MB (incompressible noise, uploaded
-    as it came) is named in the copy's note, not attached."""
+    as it came) was only named in the copy's note, and the member who reacted ✉️ got no image. Now it comes as a
+    JPEG under a DM's limit, its pixels kept, the note saying so and where the full one is."""
     await discord_fake.set_boost_tier(2)
     seaart.images = "noise"
     image = await imagine(discord_fake, {"prompt": "static on a screen", "resolution": "2K"})
     (shown,) = image.attachments
     assert shown["size"] > DM_BYTES, shown["size"]  # uploaded as it came: the server takes 50 MiB
     assert await discord_fake.react(image.id, "✉️")
-    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.member_id)), timeout=20)
+    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.member_id)), timeout=30)
     (copy,) = discord_fake.dms_to(discord_fake.member_id)
-    assert copy.files == []
+    (file,) = copy.files
+    assert len(file.data) <= DM_BYTES and file.filename == shown["filename"].replace(".png", ".jpg")
+    with Image.open(io.BytesIO(file.data)) as picture:
+        picture.load()
+        assert picture.format == "JPEG" and picture.size == (shown["width"], shown["height"])
     told = {f["name"]: f["value"] for f in copy.embeds[0]["fields"]}
     where = f"[the message]({link(discord_fake, image)})"
-    assert told["Note"] == f"An image is larger than a DM takes: open it in {where}."
+    assert told["Note"] == (
+        f"An image is larger than a DM takes, so here is a compressed copy (JPEG); the full one is in {where}."
+    )
 
 
 async def test_a_copy_discord_fails_is_sent_again_once(

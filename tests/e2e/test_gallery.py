@@ -4,8 +4,11 @@ admins' channel once, and taken down with its image; through the real bot and th
 from __future__ import annotations
 
 import asyncio
+import io
 import sqlite3
 import time
+
+from PIL import Image
 
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage, overwrite
@@ -326,3 +329,31 @@ async def test_a_cross_on_a_gallery_post_or_a_deleted_image_while_the_bot_was_aw
     finally:
         await second.close()
     assert not kept.deleted and not by_post[crossed.id].deleted
+
+
+async def test_an_image_larger_than_the_server_takes_now_is_posted_as_a_compressed_copy(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """An image shown while the server had its boosts (12 MB, uploaded as it came), starred after they lapsed: its
+    upload to the gallery was refused (413) at every ⭐, and it never reached the gallery. It is posted as a JPEG the
+    server takes now, its pixels kept."""
+    await discord_fake.set_boost_tier(2)
+    seaart.images = "noise"
+    gallery = discord_fake.add_channel("showcase")
+    await _said(discord_fake, {"channel": str(gallery), "stars": 1})
+    image = await bot_image(discord_fake, settings, resolution="2K")
+    (shown,) = image.attachments
+    limit = 10 * 1024 * 1024
+    assert shown["size"] > limit, shown["size"]
+    await discord_fake.set_boost_tier(0)
+    await discord_fake.react(image.id, "⭐", user_id=discord_fake.other_member_id)
+    await discord_fake.wait_for(lambda: bool(_posts(discord_fake, gallery)), timeout=30)
+    (post,) = _posts(discord_fake, gallery)
+    (file,) = post.files
+    assert len(file.data) <= limit and file.filename == shown["filename"].replace(".png", ".jpg")
+    with Image.open(io.BytesIO(file.data)) as picture:
+        picture.load()
+        assert picture.format == "JPEG" and picture.size == (shown["width"], shown["height"])
+    (embed,) = post.embeds
+    assert file.filename in embed["image"]["url"]  # the card shows the copy
+    assert not [r for r in discord_fake.requests if r.files and r.status == 413]
