@@ -26,6 +26,7 @@ from bot.delivery import BatchViewFactory, DiscordSink, ViewFactory
 from bot.errors import ConfigError, ErrorCategory
 from bot.gateway_drain import drain_handlers
 from bot.imagework import ImageWork
+from bot.invite import invite_url
 from bot.jobs import JobRunner
 from bot.lost_tasks import kept_path_for
 from bot.metrics import Metrics, MetricsServer
@@ -357,6 +358,10 @@ class Bananacord(commands.Bot):
     async def on_ready(self) -> None:
         user = self.user
         log.info("connected as %s (%s) in %d guild(s)", user, user.id if user else "?", len(self.guilds))
+        if self.application_id is not None:
+            # The link with the permissions the bot uses (bot/invite.py); louder while no server has it yet.
+            level = logging.WARNING if not self.guilds else logging.INFO
+            log.log(level, "add the bot to a server with %s", invite_url(self.application_id))
 
     async def shutdown(self, grace: float) -> None:
         """Stop gracefully: no new job steps, ``grace`` seconds for those in flight, then ``close()``.

@@ -11,6 +11,7 @@ import httpx
 from bot.catalogue import Catalogue, usd
 from bot.config import Settings, callbacks_key_missing
 from bot.errors import ConfigError
+from bot.invite import bot_id_of, invite_url
 from bot.logs import Redactor
 from bot.netguard import guarded_client, trusted_hosts_for
 from bot.providers import PROVIDERS, key_problem
@@ -99,6 +100,9 @@ def check_config(settings: Settings, config_path: Path) -> list[str]:
         problems.append(database)
     if (token := token_problem(settings)) is not None:
         problems.append(token.line())
+    elif (bot_id := bot_id_of(settings.secret("discord_token") or "")) is not None:
+        # The id is not secret (Discord shows it as the bot's user id); the token it came from is never printed.
+        print(f"invite:      {invite_url(bot_id)}")
     catalogue = Catalogue(settings)
     for provider in PROVIDERS:
         name, enabled = provider.name, provider.enabled(settings)
