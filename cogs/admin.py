@@ -23,6 +23,7 @@ from bot.channel_rights import SHOWING, SHOWING_IN_THREAD, lacking, names
 from bot.config import PROVIDER_NAMES
 from bot.errors import InvalidRequestError
 from bot.events import ProviderProblem, ProviderRecovered
+from bot.invite import invite_url
 from bot.jobs import MAX_CANDIDATES
 from bot.preferences import served
 from bot.store.gallery import GallerySetting
@@ -382,6 +383,7 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
                 log_channel_id=settings.log_channel_id,
                 alert_channel_id=self.bot.settings.admin.alert_channel_id,
                 gallery_id=shown.channel_id if shown is not None else None,
+                invite=self._invite(),
             )
             await answer_privately(interaction, embed=embed)
             return
@@ -398,7 +400,10 @@ class Admin(AdminsOnlyGroup, group_name="admin", group_description="Bananacord s
                     "belongs to), so replies, reactions and links there go unseen.",
                 )
                 return
-        await answer_privately(interaction, embed=channel_check(place, me))
+        await answer_privately(interaction, embed=channel_check(place, me, self._invite()))
+
+    def _invite(self) -> str | None:
+        return invite_url(self.bot.application_id) if self.bot.application_id is not None else None
 
     def _health_line(self, name: str, state: ProviderHealth | None) -> str:
         """A provider's health as routing treats it now. The stored state says it failed; whether it is still

@@ -78,11 +78,22 @@ def _posting_line(me: discord.Member, channel_id: int | None, unset: str, *, ima
     return f"✅ {place.mention}: its posts reach it."
 
 
+def _again(invite: str | None) -> str:
+    """Where the bot's roles lack a right in the whole server: the other way to give it back. Discord gives the bot's
+    own role what an invite link asks for when the bot is added again (bot/invite.py: every right it uses)."""
+    return f", or [add the bot again]({invite}) (its role is given what it uses)" if invite else ""
+
+
 def server_check(
-    me: discord.Member, *, log_channel_id: int | None, alert_channel_id: int | None, gallery_id: int | None = None
+    me: discord.Member,
+    *,
+    log_channel_id: int | None,
+    alert_channel_id: int | None,
+    gallery_id: int | None = None,
+    invite: str | None = None,
 ) -> discord.Embed:
     """The whole server: the channels that lack something, grouped by what they lack, and the channels the bot
-    posts in for the moderators and admins."""
+    posts in for the moderators and admins (``invite``: the link that adds it with what it uses)."""
     guild = me.guild
     places = in_order(guild)
     groups = shortfalls(places, me)
@@ -104,7 +115,7 @@ def server_check(
         if server_wide:
             lines.append(
                 f"Its roles lack {names(server_wide)} in the whole server, so every channel lacks it unless the "
-                f"channel gives it: Server Settings → Roles → {_role(me)}."
+                f"channel gives it: Server Settings → Roles → {_role(me)}{_again(invite)}."
             )
         embed.description = "\n\n".join(lines)
     log_line = _posting_line(
@@ -130,7 +141,7 @@ def server_check(
     return embed
 
 
-def channel_check(place: Place, me: discord.Member) -> discord.Embed:
+def channel_check(place: Place, me: discord.Member, invite: str | None = None) -> discord.Embed:
     """One channel or thread: each right the bot uses there, had or not, and where a missing one is taken away."""
     rights = rights_for(place)
     permissions = permissions_in(place, me)
@@ -158,7 +169,7 @@ def channel_check(place: Place, me: discord.Member) -> discord.Embed:
         if server_wide:
             lines.append(
                 f"\n{names(server_wide)}: the bot's roles lack it in the whole server: Server Settings → Roles → "
-                f"{_role(me)}."
+                f"{_role(me)}{_again(invite)}."
             )
     return discord.Embed(
         title=truncate(f"🍌 What the bot may do in #{place.name}", 256),

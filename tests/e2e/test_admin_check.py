@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from bot.invite import invite_url
 from bot.testing.discord import (
     BOT_PERMISSIONS,
     CHANNEL_CATEGORY,
@@ -163,6 +164,8 @@ async def test_a_right_taken_away_while_the_bot_runs_is_seen_at_once(
     assert after == f"⚠️ <#{log_channel}>: the bot lacks Send Messages there, so nothing it posts reaches it."
     assert "Its roles lack Add Reactions in the whole server" in embed["description"]
     assert "Server Settings → Roles → **Bananacord**" in embed["description"]
+    # Or the link that adds it again with what it uses: Discord gives its own role what the link asks for.
+    assert f"[add the bot again]({invite_url(discord_fake.application_id)})" in embed["description"]
     fields = _fields(embed)
     assert _mentioned(fields["Without Add Reactions"]) == {discord_fake.channel_id, discord_fake.nsfw_channel_id}
     assert _mentioned(fields["Without Send Messages and Add Reactions"]) == {log_channel}
@@ -219,6 +222,8 @@ async def test_one_channel_or_thread_in_detail(tmp_path: Path, discord_fake: Fak
 
     assert "Read Message History and Embed Links: taken away in this channel's Permissions" in both["description"]
     assert "Attach Files: the bot's roles lack it in the whole server" in both["description"]
+    assert f"[add the bot again]({invite_url(discord_fake.application_id)})" in both["description"]
+    assert "add the bot again" not in memes_check["description"], "taken away in the channel: no re-adding gives it"
     assert hidden["description"].split("\n")[0].startswith("❌ **View Channel**: the bot sees nothing there")
     assert "✅" not in hidden["description"], "without View Channel nothing else is the bot's there"
 
