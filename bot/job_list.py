@@ -35,6 +35,7 @@ SEARCH_SHOWN = 10  # requests found by /jobs search:
 STARRED_SHOWN = 10  # images listed by /jobs starred:True
 PROMPT_CHARS = 80
 DESCRIPTION_CHARS = 4096
+ONLY_YOU = "Only you can see this."
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,17 +95,20 @@ def _status(request: Request) -> tuple[str, str]:
     return "❌", f"None of the {len(jobs)} images came"
 
 
-def line(request: Request, *, whose: bool = False, ahead: int = 0) -> str:
+def line(request: Request, *, whose: bool = False, ahead: int = 0, theirs: bool = False) -> str:
     """One request: state, model, when, where; then the start of its words (``request_words``), as written.
     ``whose``: led by its member (a mention, for a moderator's list; it pings nobody where no mention is allowed),
     its waiting said of it, not to "you". ``ahead``: while it waits its turn, what waits before it
-    (bot/waiting_requests.py ``ahead_of``): its member's requests, or the server's images."""
+    (bot/waiting_requests.py ``ahead_of``): its member's requests, or the server's images. ``theirs``: in a list of
+    one member's that another reads (``/mod images``), what waits before it is "theirs", not "yours"."""
     first = request.first
     icon, words = _status(request)
     after = ""
     if ahead and first.waits_for is not None:
         after = (
-            f" · after {ahead} of {'theirs' if whose else 'yours'}" if first.waits_for else f" · after {ahead} image(s)"
+            f" · after {ahead} of {'theirs' if whose or theirs else 'yours'}"
+            if first.waits_for
+            else f" · after {ahead} image(s)"
         )
     if whose:
         words = words.replace(WAITING_LABEL, QUEUE_WAITING_LABEL)
@@ -148,9 +152,11 @@ def jobs_embed(
     *,
     note: str | None = None,
     ahead: Callable[[Job], int] = lambda job: 0,
+    of: str | None = None,
 ) -> discord.Embed:
     """``/jobs``: the member's unfinished jobs (oldest first) and latest finished ones (newest first);
-    ``note`` goes first (what a click just did); ``ahead``: what waits before a job waiting its turn."""
+    ``note`` goes first (what a click just did); ``ahead``: what waits before a job waiting its turn; ``of``: the
+    member's name, for a moderator's list of another's (``/mod images``)."""
     # A batch with candidates still running is listed once, as generating, its ended candidates with it (read by
     # its batch, cogs/jobs.py: the latest finished rows lose them once the member has made a few more images).
     running = {job.batch_id for job in active if job.batch_id is not None}
@@ -161,26 +167,29 @@ def jobs_embed(
     parts.append(
         f"**Generating ({len(generating)}" + (f", {waiting} of them waiting their turn)**" if waiting else ")**")
     )
-    parts += [line(r, ahead=ahead(r.first)) for r in generating[:GENERATING_SHOWN]] or ["Nothing right now."]
+    parts += [line(r, ahead=ahead(r.first), theirs=of is not None) for r in generating[:GENERATING_SHOWN]] or [
+        "Nothing right now."
+    ]
     if len(generating) > GENERATING_SHOWN:
         parts.append(f"…and {len(generating) - GENERATING_SHOWN} more.")
     parts.append("**Latest**")
-    parts += [line(r) for r in finished] or ["None yet: try `/imagine`."]
-    return _listed(parts, footer="Only you can see this. Cancelled, failed or blocked images cost nothing.")
+    parts += [line(r) for r in finished] or ["None yet: try `/imagine`." if of is None else "None yet."]
+    return _listed(parts, footer=f"{ONLY_YOU} Cancelled, failed or blocked images cost nothing.", of=of)
 
 
-def earlier_embed(shown: Sequence[Request]) -> discord.Embed:
+def earlier_embed(shown: Sequence[Request], *, of: str | None = None) -> discord.Embed:
     """An earlier page of ``/jobs``: the member's finished requests before the ones already listed, newest first."""
     parts = ["**Earlier**", *(line(r) for r in shown)] if shown else ["**Earlier**", "Nothing earlier."]
-    return _listed(parts, footer="Only you can see this. Cancelled, failed or blocked images cost nothing.")
+    return _listed(parts, footer=f"{ONLY_YOU} Cancelled, failed or blocked images cost nothing.", of=of)
 
 
-def search_embed(asked: str, found: Sequence[Job]) -> discord.Embed:
+def search_embed(asked: str, found: Sequence[Job], *, of: str | None = None) -> discord.Embed:
     """``/jobs search:``: the member's finished requests whose prompt holds the words ``asked``, newest first."""
     shown = requests(found)[:SEARCH_SHOWN]
     parts = [f"**Matching {literal(asked, 100)}**"]
-    parts += [line(r) for r in shown] or ["Nothing of yours in this server matches. Fewer or other words may."]
-    return _listed(parts, footer=f"Only you can see this. The latest {SEARCH_SHOWN} matches at most.")
+    whose = "yours" if of is None else "theirs"
+    parts += [line(r) for r in shown] or [f"Nothing of {whose} in this server matches. Fewer or other words may."]
+    return _listed(parts, footer=f"{ONLY_YOU} The latest {SEARCH_SHOWN} matches at most.", of=of)
 
 
 def starred_embed(starred: Sequence[Job]) -> discord.Embed:
@@ -194,11 +203,15 @@ def starred_embed(starred: Sequence[Job]) -> discord.Embed:
     return _listed(parts, footer=footer)
 
 
-def _listed(parts: list[str], *, footer: str) -> discord.Embed:
+def _listed(parts: list[str], *, footer: str, of: str | None = None) -> discord.Embed:
+    """The list's embed; ``of``: the member's mention, for another member's list (a title shows no mention)."""
+    if of is not None:
+        parts = [f"The requests of {of}.", *parts]
     text = "\n".join(parts)
     while len(text) > DESCRIPTION_CHARS:  # not with the limits above; a guard, never a cut mid-link
         parts.pop()
         text = "\n".join(parts)
-    embed = discord.Embed(title="🍌 Your images in this server", colour=COLOUR_PROGRESS, description=text)
+    title = "🍌 Your images in this server" if of is None else "🍌 A member's images in this server"
+    embed = discord.Embed(title=title, colour=COLOUR_PROGRESS, description=text)
     embed.set_footer(text=footer)
     return embed

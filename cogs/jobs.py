@@ -42,6 +42,7 @@ from bot.prompts import clean_prompt
 from bot.store.jobs import Job
 from bot.store.starred import Starred
 from cogs.in_time import record_in_time
+from cogs.moderation import REFUSED, is_moderator
 from cogs.private_answers import answer_privately
 from cogs.slow_answers import watched_answer
 
@@ -99,45 +100,63 @@ class CancelListed(
 
 class EarlierListed(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=re.compile(r"bananacord:jobs:earlier:(?P<before>[0-9]{1,16})"),
+    template=re.compile(r"bananacord:jobs:earlier:(?P<before>[0-9]{1,16})(?::(?P<member>[0-9]{1,20}))?"),
 ):
     """The list's next page: the member's finished requests made before ``before`` (milliseconds), the oldest one
-    the page showed; in the custom_id, so a list opened before a restart still turns its page."""
+    the page showed; in the custom_id, so a list opened before a restart still turns its page. ``member``: whose,
+    in a moderator's list of another member's (``/mod images``); none, the presser's own."""
 
-    def __init__(self, before: int) -> None:
-        super().__init__(discord.ui.Button(label="Earlier", emoji="◀️", custom_id=f"bananacord:jobs:earlier:{before}"))
+    def __init__(self, before: int, member: int | None = None) -> None:
+        custom_id = f"bananacord:jobs:earlier:{before}" + (f":{member}" if member is not None else "")
+        super().__init__(discord.ui.Button(label="Earlier", emoji="◀️", custom_id=custom_id))
         self.before = before
+        self.member = member
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> EarlierListed:
-        return cls(int(match["before"]))
+        return cls(int(match["before"]), int(match["member"]) if match["member"] else None)
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         cog = interaction.client.get_cog("MemberJobs")
         assert isinstance(cog, MemberJobs)
-        await watched_answer(interaction, cog.bot.services.db, "/jobs' Earlier", cog.earlier(interaction, self.before))
+        whose = cog.whose(interaction, self.member)
+        await watched_answer(
+            interaction, cog.bot.services.db, "/jobs' Earlier", cog.earlier(interaction, self.before, whose)
+        )
 
 
 class LatestListed(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=re.compile(r"bananacord:jobs:latest")
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=re.compile(r"bananacord:jobs:latest(?::(?P<member>[0-9]{1,20}))?"),
 ):
-    """Back from an earlier page to the list as /jobs draws it."""
+    """Back from an earlier page to the list as /jobs (or ``/mod images``, for ``member``) draws it."""
 
-    def __init__(self) -> None:
-        super().__init__(discord.ui.Button(label="Latest", emoji="⏩", custom_id="bananacord:jobs:latest"))
+    def __init__(self, member: int | None = None) -> None:
+        custom_id = "bananacord:jobs:latest" + (f":{member}" if member is not None else "")
+        super().__init__(discord.ui.Button(label="Latest", emoji="⏩", custom_id=custom_id))
+        self.member = member
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> LatestListed:
-        return cls()
+        return cls(int(match["member"]) if match["member"] else None)
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         cog = interaction.client.get_cog("MemberJobs")
         assert isinstance(cog, MemberJobs)
-        await watched_answer(interaction, cog.bot.services.db, "/jobs' Latest", cog.latest(interaction))
+        whose = cog.whose(interaction, self.member)
+        await watched_answer(interaction, cog.bot.services.db, "/jobs' Latest", cog.latest(interaction, whose))
+
+
+@dataclass(frozen=True, slots=True)
+class Whose:
+    """Whose images a list shows: the presser's own (``of`` None), or, for a moderator, another member's (named)."""
+
+    user_id: int
+    of: str | None = None
 
 
 class MemberJobs(commands.Cog):
@@ -173,30 +192,61 @@ class MemberJobs(commands.Cog):
             return
         # The mark first: a job recorded while the list is read is then spared by its Cancel, never taken.
         mark = await self.bot.services.runner.store.newest_mark()
-        active, ended = await self._of(interaction)
-        view = await self._view(interaction, active, ended, mark)
+        own = Whose(interaction.user.id)
+        active, ended = await self._of(interaction, own)
+        view = await self._view(interaction, active, ended, mark, own)
         await answer_privately(interaction, embed=jobs_embed(active, ended, ahead=self._ahead), view=view)
+
+    async def of_member(
+        self, interaction: discord.Interaction[Any], member: discord.abc.User, search: str | None
+    ) -> None:
+        """``/mod images``: another member's list, as /jobs shows them theirs (or their requests matching ``search``),
+        for a moderator looking into a report or before a purge. Read only: no Cancel (a moderator cancels an
+        image from its message, or all of a member's with ``/mod ban``)."""
+        whose = Whose(member.id, of=member.mention)
+        if search is not None:
+            await self._search(interaction, search, whose)
+            return
+        active, ended = await self._of(interaction, whose)
+        view = await self._view(interaction, active, ended, 0, whose)
+        embed = jobs_embed(active, ended, ahead=self._ahead, of=whose.of)
+        await answer_privately(interaction, embed=embed, view=view)
+
+    def whose(self, interaction: discord.Interaction[Any], member: int | None) -> Whose | None:
+        """Whose list a page button turns: the presser's own, or, for a moderator only, ``member``'s (None: the
+        presser may not read it)."""
+        if member is None or member == interaction.user.id:
+            return Whose(interaction.user.id)
+        if not is_moderator(interaction, self.bot.settings.moderation.moderator_role_id):
+            return None
+        return Whose(member, of=f"<@{member}>")
 
     def _ahead(self, job: Job) -> int:
         """What waits before ``job``, waiting its turn (bot/waiting_requests.py), for its line."""
         return self.bot.services.runner.waiting.ahead_of(job)
 
-    async def latest(self, interaction: discord.Interaction[Any]) -> None:
+    async def latest(self, interaction: discord.Interaction[Any], whose: Whose | None) -> None:
         """Back to the list's first page, drawn afresh."""
+        if whose is None:
+            await answer_privately(interaction, REFUSED)
+            return
         mark = await self.bot.services.runner.store.newest_mark()
-        active, ended = await self._of(interaction)
-        view = await self._view(interaction, active, ended, mark)
+        active, ended = await self._of(interaction, whose)
+        view = await self._view(interaction, active, ended, mark, whose)
         await interaction.response.edit_message(
-            embed=jobs_embed(active, ended, ahead=self._ahead),
+            embed=jobs_embed(active, ended, ahead=self._ahead, of=whose.of),
             view=view,
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
-    async def earlier(self, interaction: discord.Interaction[Any], before: int) -> None:
+    async def earlier(self, interaction: discord.Interaction[Any], before: int, whose: Whose | None) -> None:
         """The member's finished requests made before ``before`` (milliseconds), a page as long as the list's
         Latest, each batch whole; with Earlier again while there are more, and Latest."""
+        if whose is None:
+            await answer_privately(interaction, REFUSED)
+            return
         store = self.bot.services.runner.store
-        guild_id, user_id = interaction.guild_id or 0, interaction.user.id
+        guild_id, user_id = interaction.guild_id or 0, whose.user_id
         # Enough rows for a page even if every request on it was a full batch; a batch's candidates share their
         # creation time, so none is split between pages, and one cut short by the limit is read whole.
         rows = await store.finished_before(guild_id, user_id, before / 1000, limit=ENDED_SHOWN * MAX_CANDIDATES)
@@ -208,10 +258,10 @@ class MemberJobs(commands.Cog):
             if len(shown) == ENDED_SHOWN:
                 break
         view = discord.ui.View(timeout=None)
-        view.add_item(LatestListed())
-        await self._add_earlier(view, guild_id, user_id, shown)
+        view.add_item(LatestListed(_member(whose)))
+        await self._add_earlier(view, guild_id, whose, shown)
         await interaction.response.edit_message(
-            embed=earlier_embed(shown), view=view, allowed_mentions=discord.AllowedMentions.none()
+            embed=earlier_embed(shown, of=whose.of), view=view, allowed_mentions=discord.AllowedMentions.none()
         )
 
     async def _whole(self, request: Request) -> Request | None:
@@ -225,25 +275,26 @@ class MemberJobs(commands.Cog):
             return None
         return Request(tuple(sorted(batch, key=lambda job: job.batch_index or 0)))
 
-    async def _add_earlier(self, view: discord.ui.View, guild_id: int, user_id: int, shown: list[Request]) -> None:
+    async def _add_earlier(self, view: discord.ui.View, guild_id: int, whose: Whose, shown: list[Request]) -> None:
         """Earlier under a page, where the member has finished requests before the oldest it shows."""
         if not shown:
             return
         oldest = min(request.first.created_at for request in shown)
-        if await self.bot.services.runner.store.finished_before(guild_id, user_id, oldest, limit=1):
-            view.add_item(EarlierListed(math.floor(oldest * 1000)))
+        if await self.bot.services.runner.store.finished_before(guild_id, whose.user_id, oldest, limit=1):
+            view.add_item(EarlierListed(math.floor(oldest * 1000), _member(whose)))
 
-    async def _search(self, interaction: discord.Interaction[Any], search: str) -> None:
+    async def _search(self, interaction: discord.Interaction[Any], search: str, whose: Whose | None = None) -> None:
         """The member's finished requests whose prompt holds every word of ``search``: an image from last week,
         scrolled away in a busy channel, found again to keep working on."""
         words = clean_prompt(search).split()[:SEARCH_WORDS]
         if not words:
             raise InvalidRequestError("`search` needs a word to look for in your prompts.")
         # Enough rows for SEARCH_SHOWN requests even if every one was a full batch (its candidates share a prompt).
+        whose = whose or Whose(interaction.user.id)
         found = await self.bot.services.runner.store.matching(
-            interaction.guild_id or 0, interaction.user.id, words, limit=SEARCH_SHOWN * MAX_CANDIDATES
+            interaction.guild_id or 0, whose.user_id, words, limit=SEARCH_SHOWN * MAX_CANDIDATES
         )
-        await answer_privately(interaction, embed=search_embed(" ".join(words), found))
+        await answer_privately(interaction, embed=search_embed(" ".join(words), found, of=whose.of))
 
     async def _starred(self, interaction: discord.Interaction[Any]) -> None:
         """The images the member starred (cogs/star_reaction.py), read by their ids; one whose message was deleted
@@ -255,13 +306,13 @@ class MemberJobs(commands.Cog):
         found = [job for job in [await store.get(job_id) for job_id in ids] if job is not None and message_link(job)]
         await answer_privately(interaction, embed=starred_embed(found))
 
-    async def _of(self, interaction: discord.Interaction[Any]) -> tuple[list[Job], list[Job]]:
+    async def _of(self, interaction: discord.Interaction[Any], whose: Whose) -> tuple[list[Job], list[Job]]:
         """The member's unfinished jobs, and the finished ones the list shows: the latest, and every ended
         candidate of the batches it lists (bot/job_list.py groups them)."""
         store = self.bot.services.runner.store
         # Enough finished rows for ENDED_SHOWN requests even if every one was a full batch.
         active, ended = await store.of_member(
-            interaction.guild_id or 0, interaction.user.id, ended=ENDED_SHOWN * MAX_CANDIDATES
+            interaction.guild_id or 0, whose.user_id, ended=ENDED_SHOWN * MAX_CANDIDATES
         )
         return active, await self._whole_batches(active, ended)
 
@@ -296,15 +347,15 @@ class MemberJobs(commands.Cog):
         return whole
 
     async def _view(
-        self, interaction: discord.Interaction[Any], active: list[Job], ended: list[Job], mark: int
+        self, interaction: discord.Interaction[Any], active: list[Job], ended: list[Job], mark: int, whose: Whose
     ) -> discord.ui.View:
-        """The Cancel button when something can still be cancelled, Earlier when there are finished requests before
-        those listed (an empty view shows no buttons)."""
+        """The Cancel button when something of the presser's own can still be cancelled, Earlier when there are
+        finished requests before those listed (an empty view shows no buttons)."""
         view = discord.ui.View(timeout=None)
         count = sum(1 for request in requests(active) if request.cancellable)
-        if count:
+        if count and whose.of is None:
             view.add_item(CancelListed(ListedUpTo(int(self.bot.clock() * 1000) + 1, mark), count))
-        await self._add_earlier(view, interaction.guild_id or 0, interaction.user.id, latest_finished(active, ended))
+        await self._add_earlier(view, interaction.guild_id or 0, whose, latest_finished(active, ended))
         return view
 
     async def _shown(self, active: list[Job], listed: ListedUpTo) -> list[Request]:
@@ -317,7 +368,8 @@ class MemberJobs(commands.Cog):
 
     async def cancel_listed(self, interaction: discord.Interaction[Any], listed: ListedUpTo) -> None:
         runner = self.bot.services.runner
-        active, _ = await self._of(interaction)
+        own = Whose(interaction.user.id)
+        active, _ = await self._of(interaction, own)
         chosen = await self._shown(active, listed)
 
         async def write() -> list[Job]:
@@ -346,8 +398,8 @@ class MemberJobs(commands.Cog):
         else:
             note = "Nothing left to cancel: what the list showed has finished or is already on its way."
         mark = await runner.store.newest_mark()
-        active, ended = await self._of(interaction)
-        view = await self._view(interaction, active, ended, mark)
+        active, ended = await self._of(interaction, own)
+        view = await self._view(interaction, active, ended, mark, own)
         try:
             await interaction.response.edit_message(
                 embed=jobs_embed(active, ended, note=note, ahead=self._ahead),
@@ -359,6 +411,11 @@ class MemberJobs(commands.Cog):
             log.warning("/jobs: a Cancel's answer failed (HTTP %s, code %s); going on", exc.status, exc.code)
         for job in taken:
             await runner.cancel(job.id, by_user=interaction.user.id)
+
+
+def _member(whose: Whose) -> int | None:
+    """The member a page button names: none for the presser's own list."""
+    return whose.user_id if whose.of is not None else None
 
 
 async def setup(bot: Bananacord) -> None:

@@ -952,6 +952,24 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
             await self._log(interaction, "purge", f"purged: {said[0].lower()}{said[1:]}", target_id=user_id)
         return said
 
+    @app_commands.command(name="images")
+    @app_commands.describe(
+        member="Whose images (someone who has left too, by ID)",
+        search="Only their requests whose prompt has these words",
+    )
+    async def images(
+        self,
+        interaction: discord.Interaction[Any],
+        member: discord.User,
+        search: app_commands.Range[str, 1, 100] | None = None,
+    ) -> None:
+        """A member's images in this server, with links: what they have generating and their latest ones."""
+        from cogs.jobs import MemberJobs  # not at the top: cogs/jobs.py imports this module for its moderator check
+
+        cog = self.bot.get_cog("MemberJobs")
+        assert isinstance(cog, MemberJobs)
+        await cog.of_member(interaction, member, search)
+
     # ---- pauses ----
 
     @app_commands.command(name="pause")

@@ -280,3 +280,63 @@ async def test_earlier_pages_through_a_members_finished_images_and_latest_comes_
     await discord_fake.click(first.id, button_ids(first)["Latest"])
     await discord_fake.wait_for(lambda: "**Latest**" in listed(first), timeout=10)
     assert "picture number 7" in listed(first) and list(button_ids(first)) == ["Earlier"]
+
+
+async def test_a_moderator_lists_a_member_s_images_pages_through_them_and_searches_them(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A moderator looking into a report, or before a purge, had to scroll the channels for a member's images.
+    `/mod images member:` lists them as the member's /jobs does (their mention on top, no Cancel: read only), its
+    Earlier and Latest turn that member's pages, and `search:` finds theirs; none of it shows the moderator's
+    own. A member who is no moderator may not turn such a list's pages, nor use the command."""
+    member, moderator = discord_fake.member_id, discord_fake.moderator_id
+    for n in range(1, 7):
+        await job_message(discord_fake, settings, {"prompt": f"their picture {n}"})
+        await discord_fake.wait_for(lambda: jobs(settings)[-1]["state"] == "delivered", timeout=10)
+    await job_message(discord_fake, settings, {"prompt": "the moderator's own"}, user_id=moderator)
+    await discord_fake.wait_for(lambda: jobs(settings)[-1]["state"] == "delivered", timeout=10)
+    seaart.hold(True)
+    running = await job_message(discord_fake, settings, {"prompt": "their picture still going"})
+
+    asked = await answered(discord_fake, "mod images", {"member": str(member)}, user_id=moderator)
+    assert asked.original_message_id is not None
+    shown = discord_fake.messages[asked.original_message_id]
+    assert shown.ephemeral and asked.callbacks[0]["data"]["allowed_mentions"] == {"parse": []}
+    text = listed(shown)
+    assert shown.embeds[0]["title"] == "🍌 A member's images in this server"
+    assert text.startswith(f"The requests of <@{member}>.")
+    assert "**Generating (1)**" in text and link(discord_fake, running) in text
+    newest = [f"their picture {n}" for n in (6, 5, 4, 3, 2)]
+    assert [text.index(p) for p in newest] == sorted(text.index(p) for p in newest)
+    assert "their picture 1" not in text and "moderator's own" not in text
+    assert list(button_ids(shown)) == ["Earlier"], "read only: a moderator cancels from the image or with /mod ban"
+
+    stranger = discord_fake.other_member_id
+    refused = await discord_fake.click(shown.id, button_ids(shown)["Earlier"], user_id=stranger)
+    await discord_fake.wait_for(lambda: bool(refused.callbacks), timeout=10)
+    assert refused.callbacks[0]["type"] == 4 and refused.callbacks[0]["data"]["flags"] & 64  # privately
+    assert "their picture" not in str(refused.callbacks)
+
+    await discord_fake.click(shown.id, button_ids(shown)["Earlier"], user_id=moderator)
+    await discord_fake.wait_for(lambda: "**Earlier**" in listed(shown), timeout=10)
+    assert "their picture 1" in listed(shown) and "moderator's own" not in listed(shown)
+    assert listed(shown).startswith(f"The requests of <@{member}>.")
+    await discord_fake.click(shown.id, button_ids(shown)["Latest"], user_id=moderator)
+    await discord_fake.wait_for(lambda: "**Latest**" in listed(shown), timeout=10)
+    assert "their picture 6" in listed(shown) and "moderator's own" not in listed(shown)
+
+    found = await answered(
+        discord_fake, "mod images", {"member": str(member), "search": "picture 3"}, user_id=moderator
+    )
+    assert found.original_message_id is not None
+    text = listed(discord_fake.messages[found.original_message_id])
+    assert "their picture 3" in text and "their picture 4" not in text
+    none = await answered(
+        discord_fake, "mod images", {"member": str(member), "search": "lighthouse"}, user_id=moderator
+    )
+    assert none.original_message_id is not None
+    assert "Nothing of theirs in this server matches" in listed(discord_fake.messages[none.original_message_id])
+
+    plain = await answered(discord_fake, "mod images", {"member": str(moderator)}, user_id=member)
+    assert "moderator's own" not in str(plain.callbacks) and plain.callbacks[0]["data"]["flags"] & 64
+    seaart.hold(False)
