@@ -197,13 +197,11 @@ class MemberJobs(commands.Cog):
         view = await self._view(interaction, active, ended, mark, own)
         await answer_privately(interaction, embed=jobs_embed(active, ended, ahead=self._ahead), view=view)
 
-    async def of_member(
-        self, interaction: discord.Interaction[Any], member: discord.abc.User, search: str | None
-    ) -> None:
-        """``/mod images``: another member's list, as /jobs shows them theirs (or their requests matching ``search``),
-        for a moderator looking into a report or before a purge. Read only: no Cancel (a moderator cancels an
-        image from its message, or all of a member's with ``/mod ban``)."""
-        whose = Whose(member.id, of=member.mention)
+    async def of_member(self, interaction: discord.Interaction[Any], member: int, search: str | None) -> None:
+        """``/mod images`` (and a report post's Their images): another member's list, as /jobs shows them theirs (or
+        their requests matching ``search``), for a moderator looking into a report or before a purge. Read only: no
+        Cancel (a moderator cancels an image from its message, or all of a member's with ``/mod ban``)."""
+        whose = Whose(member, of=f"<@{member}>")
         if search is not None:
             await self._search(interaction, search, whose)
             return

@@ -968,7 +968,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
 
         cog = self.bot.get_cog("MemberJobs")
         assert isinstance(cog, MemberJobs)
-        await cog.of_member(interaction, member, search)
+        await cog.of_member(interaction, member.id, search)
 
     # ---- pauses ----
 

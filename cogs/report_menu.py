@@ -32,6 +32,7 @@ from bot.store.jobs import Job
 from bot.store.reports import Outcome, Report
 from cogs.ban_form import BanForm, ban_from_form
 from cogs.imagine import form_submit
+from cogs.jobs import MemberJobs
 from cogs.message_menu import MessageMenu
 from cogs.moderation import Moderation, is_moderator, post_to_log, record_moderation
 from cogs.private_answers import MAX_CONTENT, answer_privately, defer_privately
@@ -41,7 +42,7 @@ from cogs.slow_answers import watched_answer
 MENU_NAME = "Report to moderators"
 FORM_ID = re.compile(r"bananacord:report:(?P<form_id>[0-9a-f]{16})")
 # The buttons under a report's post in the moderation log channel: what they do, to which request.
-ACTION_ID = re.compile(r"bananacord:report-act:(?P<action>delete|purge|ban):(?P<job_id>[0-9A-Za-z_-]+)")
+ACTION_ID = re.compile(r"bananacord:report-act:(?P<action>images|delete|purge|ban):(?P<job_id>[0-9A-Za-z_-]+)")
 # The Ban button's form, and its boxes.
 BAN_FORM_ID = re.compile(r"bananacord:report-ban:(?P<job_id>[0-9A-Za-z_-]+)")
 # The reports of one image posted to the log channel: the first, then as more members report it (the others are in
@@ -151,6 +152,11 @@ class ReportMenu(MessageMenu):
         if job is None or job.guild_id != interaction.guild_id or job.user_id is None:
             await answer_privately(interaction, "That image is no longer known to the bot.")
             return
+        if action == "images":  # what else they made, privately (cogs/jobs.py): the post stays as it is
+            member_jobs = self.bot.get_cog("MemberJobs")
+            assert isinstance(member_jobs, MemberJobs)
+            await member_jobs.of_member(interaction, job.user_id, None)
+            return
         if action == "ban":  # a form first: its answer is the form, within Discord's 3 s (no lookups before it)
             form = BanForm(f"bananacord:report-ban:{job.id}", "Ban the image's maker from the bot")
             await interaction.response.send_modal(form)
@@ -225,6 +231,7 @@ def _actions(job_id: str) -> discord.ui.View:
     """The buttons under a report's post: what a moderator can do about it there."""
     view = discord.ui.View(timeout=None)
     for action, label, emoji in (
+        ("images", "Their images", "🖼️"),
         ("delete", "Delete image", "🗑️"),
         ("purge", f"Purge {PURGE_HOURS:g} h", "🧹"),
         ("ban", "Ban", "🚫"),
@@ -233,7 +240,7 @@ def _actions(job_id: str) -> discord.ui.View:
             discord.ui.Button(
                 label=label,
                 emoji=emoji,
-                style=discord.ButtonStyle.secondary if action == "delete" else discord.ButtonStyle.danger,
+                style=discord.ButtonStyle.secondary if action in ("images", "delete") else discord.ButtonStyle.danger,
                 custom_id=f"bananacord:report-act:{action}:{job_id}",
             )
         )

@@ -113,7 +113,8 @@ def _buttons(post: FakeMessage) -> list[str]:
 async def test_the_moderators_act_on_a_report_from_its_post(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
-    """A report's post in the log channel has Delete image and Purge 24 h: a member who is no moderator is refused;
+    """A report's post in the log channel has Their images (the maker's list, privately), Delete image and Purge 24 h:
+    a member who is no moderator is refused;
     a moderator's Delete image deletes the image, logs it, and the post says who did it, its buttons gone; Purge 24 h
     on another report deletes all of its member's recent images."""
     maker, reporter, mod = discord_fake.member_id, discord_fake.other_member_id, discord_fake.moderator_id
@@ -123,8 +124,18 @@ async def test_the_moderators_act_on_a_report_from_its_post(
     await _report(discord_fake, first, "gory", reporter)
     await discord_fake.wait_for(lambda: len(_log_posts(discord_fake, log_channel)) == 1)
     (post,) = _log_posts(discord_fake, log_channel)
-    delete, purge, _ = _buttons(post)
+    images, delete, purge, _ = _buttons(post)
     assert delete.startswith("bananacord:report-act:delete:") and purge.startswith("bananacord:report-act:purge:")
+
+    # Their images first: what else the maker made (/mod images), privately; the post stays as it is.
+    assert images.startswith("bananacord:report-act:images:")
+    looked = await discord_fake.click(post.id, images, user_id=mod)
+    await answer_given(discord_fake, looked)
+    (listing,) = answer_data(discord_fake, looked)["embeds"]
+    assert answer_data(discord_fake, looked)["flags"] & 64
+    assert listing["description"].startswith(f"The requests of <@{maker}>.")
+    assert all(f"/{image.id})" in listing["description"] for image in (first, second, third))
+    assert len(_buttons(post)) == 4 and not (post.content or "").count("✅")
 
     refused = await discord_fake.click(post.id, delete, user_id=reporter)
     await answer_given(discord_fake, refused)
@@ -143,7 +154,7 @@ async def test_the_moderators_act_on_a_report_from_its_post(
     await _report(discord_fake, second, "also gory", reporter)
     await discord_fake.wait_for(lambda: len(_log_posts(discord_fake, log_channel)) == 2)
     later = _log_posts(discord_fake, log_channel)[-1]
-    pressed = await discord_fake.click(later.id, _buttons(later)[1], user_id=mod)
+    pressed = await discord_fake.click(later.id, _buttons(later)[2], user_id=mod)
     await discord_fake.wait_for(lambda: second.deleted and third.deleted)
     await answer_given(discord_fake, pressed)
     assert str(answer_data(discord_fake, pressed)["content"]).startswith(f"Deleted 2 messages of <@{maker}>'s images")
@@ -162,7 +173,7 @@ async def test_a_moderator_bans_the_maker_from_a_report_s_post(
     await _report(discord_fake, image, "gory", reporter)
     await discord_fake.wait_for(lambda: len(_log_posts(discord_fake, log_channel)) == 1)
     (post,) = _log_posts(discord_fake, log_channel)
-    ban = _buttons(post)[2]
+    ban = _buttons(post)[3]
     assert ban.startswith("bananacord:report-act:ban:")
 
     pressed = await discord_fake.click(post.id, ban, user_id=mod)
