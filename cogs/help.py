@@ -83,7 +83,8 @@ YOURS = (
 MODERATORS = (
     "`/mod safety set|show` how strict the safety filter is, per server and channel · `/mod blockterm "
     "add|remove|list|builtin` · `/mod ban|unban|bans` (or a member's menu → Apps → Ban from the image bot) · "
-    "`/mod images` a member's images, with links · `/mod purge` a member's images of the last hours · "
+    "`/mod images` a member's images, with links (or their menu → Apps → Images by this member) · `/mod purge` a "
+    "member's images of the last hours · "
     "`/mod pause|resume` new requests in the server or a channel "
     "· `/mod queue` what is generating and waiting · `/mod log` the audit log · `/mod logchannel` · `/mod settings`"
 )
