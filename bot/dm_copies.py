@@ -34,9 +34,9 @@ def copy_notes(link: str | None, *, compressed: int, unread: bool) -> list[str]:
     if compressed:
         one = compressed == 1
         many = "An image is" if one else f"{compressed} images are"
-        copy = "a compressed copy" if one else "compressed copies"
+        copy = "is a compressed copy" if one else "are compressed copies"
         full = "the full one is" if one else "the full ones are"
-        notes.append(f"{many} larger than a DM takes, so here is {copy} (JPEG); {full} in {where}.")
+        notes.append(f"{many} larger than a DM takes, so here {copy} (JPEG); {full} in {where}.")
     if unread:
         notes.append(f"The bot may not read that channel, so the images stay in {where}.")
     return notes

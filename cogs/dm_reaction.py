@@ -23,7 +23,6 @@ made whose answer was lost is the same message, not a second copy.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -231,16 +230,20 @@ class DmReaction(commands.Cog):
         notes = copy_notes(link, compressed=sum(a.size > DM_BYTES for a in images), unread=message is None)
         card: discord.Embed = copy_card(shown, link, caps, notes)
         number = 0
-        with contextlib.ExitStack() as closing:
-            part: list[tuple[PreparedImage, str | None]] = []
+        part: list[tuple[PreparedImage, str | None]] = []  # read, not sent yet: closed here, whatever happens
+        try:
             for attachment in images:
-                copy = await self._copy(attachment, closing)
-                if part and sum(image.size for image, _ in part) + copy.size > DM_BYTES:
-                    await self._send_part(dm, card if number == 0 else None, part, f"{reaction}:{number}", shown, who)
-                    number += 1
-                    part = []
-                part.append((copy, attachment.description))
+                part.append((await self._copy(attachment), attachment.description))
+                if len(part) > 1 and sum(image.size for image, _ in part) > DM_BYTES:
+                    *full, last = part
+                    await self._send_part(dm, card if number == 0 else None, full, f"{reaction}:{number}", shown, who)
+                    number, part = number + 1, [last]
+                    for image, _ in full:
+                        image.close()
             await self._send_part(dm, card if number == 0 else None, part, f"{reaction}:{number}", shown, who)
+        finally:
+            for image, _ in part:
+                image.close()
 
     async def _send_part(
         self,
@@ -271,11 +274,11 @@ class DmReaction(commands.Cog):
         waits = self.bot.settings.jobs.final_edit_retry_seconds[:TRIES_AGAIN]
         return await again_on_failure(call, waits, what="a ✉️ reaction's DM")
 
-    async def _copy(self, attachment: discord.Attachment, closing: contextlib.ExitStack) -> PreparedImage:
-        """``attachment`` read again, re-encoded if larger than a DM takes (closed with ``closing``)."""
+    async def _copy(self, attachment: discord.Attachment) -> PreparedImage:
+        """``attachment`` read again, re-encoded if larger than a DM takes; the caller closes it."""
         runner = self.bot.services.runner
         stem = attachment.filename.rsplit(".", 1)[0]
-        image = await runner.images.work.copy_to_fit(
+        return await runner.images.work.copy_to_fit(
             self.bot.services.http,
             attachment.url,
             declared=attachment.size,
@@ -283,8 +286,6 @@ class DmReaction(commands.Cog):
             stem=stem,
             timeout=DOWNLOAD_SECONDS,
         )
-        closing.callback(image.close)
-        return image
 
 
 async def _send_part(

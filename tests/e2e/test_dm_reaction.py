@@ -22,6 +22,7 @@ from tests.conftest import Clock, RunningBot, answer_given, start_bot
 from tests.e2e.edits import jobs
 from tests.e2e.test_batches import batch_message
 from tests.e2e.test_buttons import start_running_job, states
+from tests.e2e.test_moderation import query
 from tests.e2e.test_rework import KEY, STRANGER, charges, imagine, routed
 
 
@@ -233,6 +234,39 @@ async def test_an_image_larger_than_a_dm_takes_comes_as_a_compressed_copy(
     assert told["Note"] == (
         f"An image is larger than a DM takes, so here is a compressed copy (JPEG); the full one is in {where}."
     )
+
+
+async def test_a_batch_larger_than_a_dm_takes_comes_in_parts_each_under_the_limit(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Three images of 12 MB in a boosted server: each comes compressed (about 4 MB), in as few DMs as the limit lets
+    through (two), each DM under it, the card in the first only, and every part recorded (an erasure of the words
+    reaches each)."""
+    await discord_fake.set_boost_tier(2)
+    seaart.images = "noise"
+    image = await imagine(discord_fake, {"prompt": "three screens of static", "resolution": "2K", "count": 3})
+    await discord_fake.wait_for(lambda: len(image.attachments) == 3, timeout=30)
+    assert all(shown["size"] > DM_BYTES for shown in image.attachments)
+    assert await discord_fake.react(image.id, "✉️")
+
+    def copies() -> list[FakeMessage]:
+        return discord_fake.dms_to(discord_fake.member_id)
+
+    await discord_fake.wait_for(lambda: sum(len(copy.files) for copy in copies()) == 3, timeout=60)
+    parts = copies()
+    assert len(parts) == 2, "three copies of about 4 MB: two fit in one DM, the third in another"
+    assert all(sum(len(f.data) for f in part.files) <= DM_BYTES for part in parts)
+    assert [bool(part.embeds) for part in parts] == [True] + [False] * (len(parts) - 1)
+    assert [f.filename for part in parts for f in part.files] == [
+        shown["filename"].replace(".png", ".jpg") for shown in image.attachments
+    ]
+    told = {f["name"]: f["value"] for f in parts[0].embeds[0]["fields"]}
+    assert told["Note"].startswith("3 images are larger than a DM takes, so here are compressed copies (JPEG)")
+
+    def recorded() -> list[int]:
+        return [int(row[0]) for row in query(settings, "SELECT message_id FROM dm_copies ORDER BY message_id")]
+
+    await discord_fake.wait_for(lambda: recorded() == sorted(part.id for part in parts), timeout=10)
 
 
 async def test_a_copy_discord_fails_is_sent_again_once(
