@@ -156,7 +156,7 @@ def jobs_embed(
 ) -> discord.Embed:
     """``/jobs``: the member's unfinished jobs (oldest first) and latest finished ones (newest first);
     ``note`` goes first (what a click just did); ``ahead``: what waits before a job waiting its turn; ``of``: the
-    member's name, for a moderator's list of another's (``/mod images``)."""
+    member's mention, for a moderator's list of another's (``/mod images``)."""
     # A batch with candidates still running is listed once, as generating, its ended candidates with it (read by
     # its batch, cogs/jobs.py: the latest finished rows lose them once the member has made a few more images).
     running = {job.batch_id for job in active if job.batch_id is not None}

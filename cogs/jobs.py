@@ -286,7 +286,7 @@ class MemberJobs(commands.Cog):
         scrolled away in a busy channel, found again to keep working on."""
         words = clean_prompt(search).split()[:SEARCH_WORDS]
         if not words:
-            raise InvalidRequestError("`search` needs a word to look for in your prompts.")
+            raise InvalidRequestError("`search` needs a word to look for in the prompts.")
         # Enough rows for SEARCH_SHOWN requests even if every one was a full batch (its candidates share a prompt).
         whose = whose or Whose(interaction.user.id)
         found = await self.bot.services.runner.store.matching(
