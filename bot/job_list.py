@@ -32,6 +32,7 @@ from bot.store.jobs import Job
 GENERATING_SHOWN = 8
 ENDED_SHOWN = 5
 SEARCH_SHOWN = 10  # requests found by /jobs search:
+SEARCH_MAX_CHARS = 100  # the words /jobs search: and /mod images search: take
 STARRED_SHOWN = 10  # images listed by /jobs starred:True
 PROMPT_CHARS = 80
 DESCRIPTION_CHARS = 4096

@@ -26,6 +26,7 @@ from bot.app import Bananacord
 from bot.errors import InvalidRequestError
 from bot.job_list import (
     ENDED_SHOWN,
+    SEARCH_MAX_CHARS,
     SEARCH_SHOWN,
     STARRED_SHOWN,
     Request,
@@ -49,7 +50,6 @@ from cogs.slow_answers import watched_answer
 log = logging.getLogger(__name__)
 
 CANCEL_ID = "bananacord:jobs:cancel:{at}:{rows}"
-SEARCH_MAX_CHARS = 100
 SEARCH_WORDS = 8  # each is one more condition on every row of the member's
 
 

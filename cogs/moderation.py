@@ -35,8 +35,8 @@ from bot.delivery import UNKNOWN_CHANNEL
 from bot.errors import InvalidRequestError
 from bot.events import JobBlocked
 from bot.gate import MAX_WORD_TERM_CHARS, Term
+from bot.job_list import SEARCH_MAX_CHARS, queue_heading, requests
 from bot.job_list import line as request_line
-from bot.job_list import queue_heading, requests
 from bot.models import JobState
 from bot.moderation import (
     MAX_LEVEL,
@@ -84,6 +84,8 @@ BATCH_POSTS_KEPT = 64
 Page = app_commands.Range[int, 1, 10_000]
 # An embed field's value holds at most this many characters (/mod settings' channel levels).
 FIELD_CHARS = 1024
+# The member option of the commands about a member's images.
+WHOSE_IMAGES = "Whose images (someone who has left too, by ID)"
 REFUSED = (
     "You need the Manage Messages permission across the server (from a role, not one channel's), "
     "or the moderator role, for this."
@@ -926,7 +928,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
 
     @app_commands.command(name="purge")
     @app_commands.describe(
-        member="Whose images (someone who has left too, by ID)",
+        member=WHOSE_IMAGES,
         hours="Those asked for in the last this many hours (24; up to a week)",
     )
     async def purge(
@@ -954,14 +956,14 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
 
     @app_commands.command(name="images")
     @app_commands.describe(
-        member="Whose images (someone who has left too, by ID)",
+        member=WHOSE_IMAGES,
         search="Only their requests whose prompt has these words",
     )
     async def images(
         self,
         interaction: discord.Interaction[Any],
         member: discord.User,
-        search: app_commands.Range[str, 1, 100] | None = None,
+        search: app_commands.Range[str, 1, SEARCH_MAX_CHARS] | None = None,
     ) -> None:
         """A member's images in this server, with links: what they have generating and their latest ones."""
         from cogs.jobs import MemberJobs  # not at the top: cogs/jobs.py imports this module for its moderator check
