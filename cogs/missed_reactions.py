@@ -16,6 +16,7 @@ Reactions on older images are not read: each read is a request to Discord, and m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -39,6 +40,8 @@ RECENT = 100
 # And the gallery's posts (cogs/gallery.py) of that time, for their member's ❌: how many at most.
 RECENT_POSTS = 25
 PAUSE_SECONDS = 0.05
+# How long the reading waits for the images a stop caught being delivered (``_delivered_again``).
+DELIVERING_WAIT_SECONDS = 120.0
 
 
 class MissedReactions(commands.Cog):
@@ -73,6 +76,7 @@ class MissedReactions(commands.Cog):
         """Take up the ⭐ and ✉️ on the bot's latest images, for a time away that began at ``since`` (wall clock);
         how many messages were read."""
         store = self.bot.services.runner.store
+        await self._delivered_again()
         # Rows are stamped by the bot's clock.
         start = self.bot.clock() - (time.time() - since) - LOOKBACK_SECONDS
         shown = await store.images_shown_since(start, limit=RECENT)
@@ -120,6 +124,18 @@ class MissedReactions(commands.Cog):
             deleted,
         )
         return read
+
+    async def _delivered_again(self) -> None:
+        """Wait (``DELIVERING_WAIT_SECONDS`` at most) for the images a stop caught being delivered: their message may
+        show the image (the edit made, its answer or the row's write cut off) while the row is not marked delivered,
+        so the reading, which reads delivered images, would pass over a ✉️ or ⭐ given on them for good."""
+        runner = self.bot.services.runner
+        delivering = await runner.store.delivering_shown()
+        if delivering:
+            log.info("reactions given while the bot was away: first %d image(s) being delivered again", len(delivering))
+            waits = asyncio.gather(*(runner.wait_terminal(job_id) for job_id in delivering))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waits, DELIVERING_WAIT_SECONDS)
 
     async def _read_gallery(self, since: float) -> int:
         """The gallery's posts of images claimed since ``since`` (wall clock) read again: one whose image's member

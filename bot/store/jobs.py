@@ -457,6 +457,14 @@ class JobStore:
         ):
             return [(int(row[0]), int(row[1]), int(row[2])) for row in await cur.fetchall()]
 
+    async def delivering_shown(self) -> list[str]:
+        """The jobs whose image is made and being delivered, in a message (``succeeded``: one a stop caught between
+        the message's edit and the row's write is among them). Read once a start (cogs/missed_reactions.py)."""
+        return await self._ids(
+            "SELECT id FROM jobs WHERE state = ? AND message_id IS NOT NULL ORDER BY created_at",
+            (JobState.SUCCEEDED,),
+        )
+
     async def of_member(self, guild_id: int, user_id: int, *, ended: int) -> tuple[list[Job], list[Job]]:
         """A member's jobs in one server (``/jobs``): every unfinished one, oldest first, and the ``ended``
         most recent finished ones, newest first; by the (user_id, created_at) index of migration 0001."""

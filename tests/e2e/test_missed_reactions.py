@@ -285,3 +285,42 @@ async def test_a_member_s_cross_given_while_away_deletes_their_image_and_another
     deleted = dict(stored(settings, "SELECT json_extract(request_json, '$.prompt'), deleted_by FROM jobs"))
     assert deleted == {"unwanted": discord_fake.member_id, "wanted": None}
     assert stars(settings) == []
+
+
+async def test_an_envelope_on_an_image_a_stop_caught_being_delivered_is_taken_up_once_it_is_delivered_again(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, readings: pytest.LogCaptureFixture
+) -> None:
+    """The bot edits the image into its message, and stops before it marks the row delivered (here: Discord made the
+    edit and its answer was lost, so the delivery waits to be tried again). A ✉️ given on the image while the bot is
+    away was passed over for good: the reading at the next start reads delivered images, and this one was delivered
+    again only after it. The reading now waits for such images first, and the member gets their copy."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    clock = Clock()
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        lost = [True]  # each upload's answer lost until the bot is stopped
+        discord_fake.fail_next(
+            "PATCH", r"/messages/", status=503, times=1000, match=lambda r: lost[0] and bool(r.files), after=True
+        )
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "a glass lighthouse"})
+        await discord_fake.wait_for(lambda: interaction.original_message_id is not None, timeout=10)
+        message = discord_fake.messages[interaction.original_message_id or -1]
+        await discord_fake.wait_for(lambda: bool(message.files), timeout=20)  # shown, as far as members see
+        await asyncio.sleep(0.3)
+        assert stored(settings, "SELECT state FROM jobs") == [("succeeded",)]
+    finally:
+        await running.close()
+    lost[0] = False
+    # Once more after the start, so that the delivery is tried again only after the reading has begun, as when many
+    # jobs resume at once; then Discord answers again.
+    discord_fake.fail_next("PATCH", r"/messages/", status=503, match=lambda r: bool(r.files), after=True)
+    await discord_fake.react(message.id, "✉️", user_id=discord_fake.other_member_id, seen=False)
+
+    line = await back(settings, discord_fake, clock, readings)
+    assert stored(settings, "SELECT state FROM jobs") == [("delivered",)]
+    assert line.startswith("reactions given while the bot was away: 1 of 1 image message(s) read") and (
+        "1 ✉️ copies sent for" in line
+    )
+    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.other_member_id)), timeout=10)
+    (copy,) = discord_fake.dms_to(discord_fake.other_member_id)
+    assert [f.data for f in copy.files] == [f.data for f in message.files]
