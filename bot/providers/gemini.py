@@ -115,6 +115,11 @@ _MAX_PROMPT_CHARS = 20_000
 # 6.3 [C]: inline request bodies may be up to 100 MB since 2026-01 (20 MB before). Base64 grows bytes
 # by 4/3, and the prompt and JSON need room too: keep the raw reference bytes under 70 MiB in total.
 _MAX_INLINE_TOTAL = 70 * 1024 * 1024
+# No limit per image is documented beside the request's: one image may use the whole of it. So a 4K PNG
+# of the bot's own (20-30 MB, shown as it came where a boosted server takes 50 or 100 MiB) can be worked
+# on here, where the providers fetching references by their link hold each to 10 MiB (30 MB on Kie). The
+# members' own uploads are held to their limit (``max_attachment_bytes``) whatever a provider takes.
+_MAX_REFERENCE_BYTES = _MAX_INLINE_TOTAL
 
 # Prices: 6.8 [S], quoted for the preview ids (Mar-Apr 2026). The prices of the GA ids are [U]
 # (assumed unchanged, as 6.8 advises); editable in config.
@@ -141,6 +146,7 @@ _DEFAULTS: Mapping[str, Capabilities] = {
     "nano_banana_2": NANO_BANANA_2.capabilities(
         provider_model=GEMINI_DEFAULT_MODEL_IDS["nano_banana_2"],
         max_prompt_chars=_MAX_PROMPT_CHARS,
+        max_reference_bytes=_MAX_REFERENCE_BYTES,
         auto_ratio=True,
         # "512" is IMAGE_SIZE_FIVE_TWELVE in the SDK [C]; default 1K (6.2).
         # No seed: section 6 documents none for the image models, so none is offered.
@@ -157,6 +163,7 @@ _DEFAULTS: Mapping[str, Capabilities] = {
     "nano_banana_pro": NANO_BANANA_PRO.capabilities(
         provider_model=GEMINI_DEFAULT_MODEL_IDS["nano_banana_pro"],
         max_prompt_chars=_MAX_PROMPT_CHARS,
+        max_reference_bytes=_MAX_REFERENCE_BYTES,
         auto_ratio=True,
         # 6.2: Pro always thinks; whether its level can be set is [U], so the bot offers no knob.
         web_search=True,  # 6.2 [C cookbook]

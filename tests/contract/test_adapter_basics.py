@@ -137,7 +137,14 @@ _SEGMIND = {
         "prices": {"1K": 150_000, "2K": 150_000, "4K": 250_000},
     },
 }
-_GEMINI = {"max_prompt_chars": 20000, "web_search": True, "safety_knob": True, "queued": False}
+# 6.3 [C]: a request's inline images up to 100 MB, none per image: one may have the bot's whole 70 MiB.
+_GEMINI = {
+    "max_prompt_chars": 20000,
+    "max_reference_bytes": 70 * MIB,
+    "web_search": True,
+    "safety_knob": True,
+    "queued": False,
+}
 # adapter -> model -> how it differs from USUAL and its FAMILY
 CAPABILITIES: dict[str, dict[str, dict[str, object]]] = {
     "seaart": {

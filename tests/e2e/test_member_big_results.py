@@ -4,6 +4,7 @@ no provider here takes them."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from bot.config import Settings, load_settings
 from bot.testing.discord import FakeDiscord, FakeInteraction, FakeMessage
-from bot.testing.providers import FakeKie, FakeSeaArt
+from bot.testing.providers import FakeGemini, FakeKie, FakeSeaArt
 from tests.conftest import BOT_TOKEN, Clock, RunningBot, start_bot
 from tests.e2e.edits import bot_replies_to, jobs, states
 from tests.e2e.test_batches import custom_id
@@ -26,6 +27,7 @@ class World:
     discord: FakeDiscord
     seaart: FakeSeaArt
     kie: FakeKie
+    gemini: FakeGemini
 
 
 @pytest.fixture
@@ -35,25 +37,30 @@ async def world() -> AsyncIterator[World]:
         FakeDiscord(bot_token=BOT_TOKEN, attachment_size_limit=50 * MIB) as discord_fake,
         FakeSeaArt(api_key=KEY, images="noise") as seaart,
         FakeKie(flavour="kie", api_key=KEY) as kie,
+        FakeGemini(api_key=KEY) as gemini,
     ):
-        yield World(discord_fake, seaart, kie)
+        yield World(discord_fake, seaart, kie, gemini)
 
 
-def settings_for(tmp_path: Path, w: World, *, kie: bool) -> Settings:
+def settings_for(tmp_path: Path, w: World, *, kie: bool, gemini: bool = False) -> Settings:
+    # SeaArt (10 MiB references) makes the first image; Kie (28 MiB) or Gemini (sent the bytes, up to 70 MiB)
+    # is the one that can work on it.
+    route = ["seaart"] + (["kie"] if kie else []) + (["gemini"] if gemini else [])
     return load_settings(
         None,
         environment=False,
         discord_token=BOT_TOKEN,
         seaart_api_key=KEY,
         kie_api_key=KEY,
+        gemini_api_key=KEY,
         discord={"api_base_url": w.discord.api_base_url, "gateway_url": w.discord.gateway_url},
         database={"path": str(tmp_path / "bot.sqlite3")},
         providers={
             "seaart": {"enabled": True, "base_url": w.seaart.base_url, "request_timeout": 3.0},
             "kie": {"enabled": kie, "base_url": w.kie.base_url, "request_timeout": 3.0},
+            "gemini": {"enabled": gemini, "base_url": w.gemini.base_url, "request_timeout": 10.0},
         },
-        # SeaArt (10 MiB references) makes the first image; Kie (28 MiB) is the one that can work on it.
-        models={"routes": {"nano_banana_2": ["seaart", "kie"] if kie else ["seaart"]}},
+        models={"routes": {"nano_banana_2": route}},
         jobs={"poll_interval_seconds": 0.05, "max_poll_interval_seconds": 0.2, "progress_interval_seconds": 0},
     )
 
@@ -117,6 +124,32 @@ async def test_a_result_over_10_mib_is_varied_edited_and_replied_to_where_a_prov
         assert [row["provider"] for row in jobs(settings)] == ["seaart", "kie", "kie", "kie", "kie"]
         sent = [create.json["input"]["image_input"][0] for create in world.kie.creates]
         assert len(sent) == 4 and all(filename in url for url in sent), sent
+    finally:
+        await running.close()
+
+
+async def test_gemini_is_sent_a_result_over_10_mib_itself(tmp_path: Path, world: World) -> None:
+    # Gemini is sent references as bytes, and documents no limit per image beside the request's 100 MB: a 2K
+    # (or 4K) PNG of the bot's own that a boosted server shows as it came is worked on there, not refused.
+    settings = settings_for(tmp_path, world, kie=False, gemini=True)
+    running: RunningBot = await start_bot(settings, world.discord, Clock())
+    try:
+        message = await big_result(world, settings)
+        shown = world.discord.cdn.blobs[int(message.attachments[0]["id"])].data
+
+        vary = await clicked(world, message, "Vary (Strong)")
+        assert "MiB" not in answer(vary), answer(vary)
+        await world.discord.wait_for(lambda: states(settings) == ["delivered"] * 2, timeout=60)
+
+        reply = await world.discord.post_message("make it snow", reply_to=message.id)
+        await world.discord.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=60)
+        assert bot_replies_to(world.discord, reply.id)
+
+        assert [row["provider"] for row in jobs(settings)] == ["seaart", "gemini", "gemini"]
+        for create in world.gemini.creates:
+            assert create.json is not None
+            [sent] = [p["inlineData"] for p in create.json["contents"][0]["parts"] if "inlineData" in p]
+            assert base64.b64decode(sent["data"]) == shown, "the image as shown, all of its bytes"
     finally:
         await running.close()
 
