@@ -329,8 +329,18 @@ class JobRunner:
         if job is not None and job.terminal:
             return job
         future: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
-        self._terminal_waiters.setdefault(job_id, []).append(future)
-        return await asyncio.wait_for(future, timeout)
+        waiters = self._terminal_waiters.setdefault(job_id, [])
+        waiters.append(future)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            # A wait given up (its timeout, or its caller cancelled) leaves no future behind: a job ended by a
+            # cancel, not by a step of its own, never has its waiters read again.
+            if not future.done() or future.cancelled():
+                with contextlib.suppress(ValueError):
+                    waiters.remove(future)
+                if not waiters and self._terminal_waiters.get(job_id) is waiters:
+                    del self._terminal_waiters[job_id]
 
     # ---- the loop --------------------------------------------------------------------------------
 

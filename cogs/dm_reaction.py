@@ -15,6 +15,10 @@ and linking the message for the full one. A member who takes no DMs from the ser
 and could only guess why: told by a short reply to the image, pinging nobody, deleted after the replies' notes' time
 (cogs/channel_notes.py, kept through a restart), at most once in ``TOLD_CLOSED_SECONDS`` per member; a ✉️ read back
 after a time away is not (the member reacted long ago, and each later start would say it again).
+A ✉️ given while the image is still being made waits for it (the member is told it comes once it shows): once every
+image of its message has ended, the copy goes to each member whose ✉️ is still on it. The waits are the bot's memory
+only; after a restart the reading of reactions given while away (cogs/missed_reactions.py) finds them on the messages of
+unfinished images and waits again, so a stop between the ✉️ and the image does not lose the copy.
 Discord failing a send (a 5xx discord.py does not retry itself, as 503, or no answer) is tried again a few times
 over about a quarter of a minute, each part of the copy with a nonce of its own (bot/nonces.py): a send Discord
 made whose answer was lost is the same message, not a second copy.
@@ -23,6 +27,7 @@ made whose answer was lost is the same message, not a second copy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -58,7 +63,13 @@ WAITING_PER_MEMBER = 5
 DM_BYTES = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 # How long one image may take to come down from Discord's CDN.
 DOWNLOAD_SECONDS = 60.0
-NOT_READY = "That image is not ready yet: react ✉️ again once it shows, and it comes here."
+NOT_READY = "That image is not ready yet: it comes here once it shows."
+# At most this many messages' images are waited for at once (a member reacting ✉️ on every running job of a busy
+# channel); past them, a member is asked to react again once the image shows, as before any were waited for.
+AWAITED_MESSAGES = 1_000
+NOT_READY_REACT_AGAIN = "That image is not ready yet: react ✉️ again once it shows, and it comes here."
+# How often a wait for images reads their rows again, should an end come by a way that does not wake it.
+AWAIT_RECHECK_SECONDS = 300.0
 TOO_MANY = (
     f"Too many ✉️ at once: {1 + WAITING_PER_MEMBER} copies are on their way here, one after another, and the rest "
     "were not taken. React ✉️ again on those you still want once these have come."
@@ -90,6 +101,8 @@ class DmReaction(commands.Cog):
         self._waiting: Counter[int] = Counter()
         self._told: set[int] = set()  # members told their ✉️ are too many, until their copies have all gone
         self._told_closed: dict[int, float] = {}  # member -> when told their DMs are closed (monotonic)
+        # Message -> the members whose ✉️ waits for its images, each with whether they reacted live (see _await).
+        self._awaited: dict[int, dict[int, bool]] = {}
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
@@ -102,6 +115,15 @@ class DmReaction(commands.Cog):
         if job is None or job.guild_id != payload.guild_id:
             return
         await self.give(job, Reacted(payload.guild_id, payload.channel_id, payload.message_id, payload.user_id))
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        """A ✉️ taken back while its image is being made: no copy for that member once it shows."""
+        if payload.emoji.id is not None or payload.emoji.name not in ENVELOPES:
+            return
+        members = self._awaited.get(payload.message_id)
+        if members is not None:
+            members.pop(payload.user_id, None)
 
     async def take_up(self, job: Job, where: Reacted, reactors: Iterable[int]) -> int:
         """The ✉️ found on ``job``'s message once the bot is back (cogs/missed_reactions.py): a copy for each member
@@ -165,13 +187,15 @@ class DmReaction(commands.Cog):
         # This reaction's copy, named for its sends' nonces: the same part sent again is one message, while a
         # later ✉️ (removed and given again) is a copy of its own.
         reaction = f"{reacted.message_id}:{reacted.user_id}:{time.time_ns()}"
+        awaited = not shown and self._await(job, reacted, live=live)
+        if awaited and not live:
+            return  # read back after a time away: nothing to say now, the copy comes once the image shows
         try:
             dm = await self._retried(lambda: self.bot.create_dm(discord.Object(reacted.user_id)))
             if not shown:
+                said = NOT_READY if awaited else NOT_READY_REACT_AGAIN
                 nonce = message_nonce("dm-copy", f"{reaction}:not-ready")
-                await self._retried(
-                    lambda: dm.send(NOT_READY, allowed_mentions=discord.AllowedMentions.none(), nonce=nonce)
-                )
+                await self._retried(lambda: dm.send(said, allowed_mentions=discord.AllowedMentions.none(), nonce=nonce))
                 return
             channel = self.bot.get_partial_messageable(reacted.channel_id, guild_id=reacted.guild_id)
             try:
@@ -183,12 +207,61 @@ class DmReaction(commands.Cog):
             await self._deliver(dm, shown, message, reaction, reacted.user_id)
         except discord.HTTPException as exc:  # DMs closed (403, code 50007), or Discord failing still
             log.info("job %s: a ✉️ reaction's DM could not be sent (HTTP %s, code %s)", job.id, exc.status, exc.code)
-            if exc.code == CANNOT_DM and live:
-                await self._tell_closed(reacted)
+            if exc.code == CANNOT_DM:
+                self._unawait(reacted)  # its copy could not be sent either: told once, now
+                if live:
+                    await self._tell_closed(reacted)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.info("job %s: a ✉️ reaction's DM got no answer from Discord (%s)", job.id, type(exc).__name__)
         except DeliveryError as exc:
             log.info("job %s: a ✉️ reaction's image could not be fetched again (%s)", job.id, exc.detail)
+
+    def _await(self, job: Job, reacted: Reacted, *, live: bool) -> bool:
+        """Wait for the images of ``reacted``'s message, then send the member their copy; False where too many
+        messages are waited for already. ``live``: kept for the copy's sending (a member whose DMs are closed is
+        told so under the image only for a ✉️ given live)."""
+        members = self._awaited.get(reacted.message_id)
+        if members is None:
+            if len(self._awaited) >= AWAITED_MESSAGES:
+                log.info(
+                    "job %s: a ✉️ on an image not ready is not waited for: %d waits already", job.id, AWAITED_MESSAGES
+                )
+                return False
+            members = self._awaited[reacted.message_id] = {}
+            name = f"envelopes-await-{reacted.message_id}"
+            # Resumable: a stop cancels it at once, and the next start's reading finds the ✉️ again.
+            self.bot.services.runner.in_background(self._when_shown(job, reacted), name, resumable=True)
+        members[reacted.user_id] = members.get(reacted.user_id, False) or live
+        return True
+
+    def _unawait(self, reacted: Reacted) -> None:
+        members = self._awaited.get(reacted.message_id)
+        if members is not None:
+            members.pop(reacted.user_id, None)
+
+    async def _when_shown(self, job: Job, reacted: Reacted) -> None:
+        """Once every image of ``reacted``'s message has ended (made or not), a copy for each member whose ✉️ is still
+        on it, in their turn."""
+        runner = self.bot.services.runner
+        try:
+            while self._awaited.get(reacted.message_id):
+                if job.batch_id is not None:
+                    batch = await runner.store.batch(job.batch_id)
+                else:
+                    batch = [await runner.store.get(job.id) or job]
+                unfinished = [each.id for each in batch if not each.terminal]
+                if not unfinished:
+                    break
+                waits = asyncio.gather(*(runner.wait_terminal(job_id) for job_id in unfinished))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waits, AWAIT_RECHECK_SECONDS)
+        finally:
+            members = self._awaited.pop(reacted.message_id, {})
+        if members:
+            job = await runner.store.get(job.id) or job  # as it ended: a lone job's copy is of its row
+        for who, live in members.items():
+            log.info("job %s: a ✉️ given before its image showed, by member %s, answered now", job.id, who)
+            await self.give(job, reacted._replace(user_id=who), live=live)
 
     async def _tell_closed(self, reacted: Reacted) -> None:
         """Say under the image that the member's DMs are closed (a reply pinging nobody, deleted in a while)."""

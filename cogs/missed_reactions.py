@@ -2,14 +2,15 @@
 
 Discord delivers no event the bot missed while away (stopped for a restart or an update, or a gateway session it could
 not resume): a ✉️ given then brought no copy, a member's ❌ on their own image deleted nothing, and a ⭐ given or taken
-back then left ``/jobs starred:`` as it was. When
-a session begins after such a time (a start after an earlier run, a session Discord would not resume), the bot reads
-again the messages of its latest images (``RECENT`` at most, shown within ``LOOKBACK_SECONDS`` before it went away, or
-since), one at a time in the background, and who reacted ⭐, ✉️ and ❌ on each: a message whose member reacted ❌
-is deleted (cogs/delete_reaction.py ``take_up``), the stars become what the ⭐ say (cogs/star_reaction.py
-``take_up``), and each member whose ✉️ had no copy gets one (cogs/dm_reaction.py ``take_up``); an image deleted
-meanwhile takes its gallery post with it, as a live delete does. Then the gallery's posts of that time (cogs/gallery.py,
-``RECENT_POSTS`` at most): one whose image's member reacted ❌ on it is taken down.
+back then left ``/jobs starred:`` as it was. When a session begins after such a time (a start after an earlier run, a
+session Discord would not resume), the bot reads again the messages of its latest images (``RECENT`` at most, shown
+within ``LOOKBACK_SECONDS`` before it went away, or since), one at a time in the background, and who reacted ⭐, ✉️
+and ❌ on each: a message whose member reacted ❌ is deleted (cogs/delete_reaction.py ``take_up``), the stars become
+what the ⭐ say (cogs/star_reaction.py ``take_up``), and each member whose ✉️ had no copy gets one
+(cogs/dm_reaction.py ``take_up``); an image deleted meanwhile takes its gallery post with it, as a live delete does.
+Then the ✉️ on the messages of images still being made (``RECENT`` at most): each waits for its images, and the copy
+comes once they show. Then the gallery's posts of that time (cogs/gallery.py, ``RECENT_POSTS`` at most): one whose
+image's member reacted ❌ on it is taken down.
 Reactions on older images are not read: each read is a request to Discord, and members react to what is new.
 """
 
@@ -112,6 +113,7 @@ class MissedReactions(commands.Cog):
                         job, Reacted(guild_id, channel_id, message_id, 0), sorted(envelopes)
                     )
             await asyncio.sleep(PAUSE_SECONDS)
+        await self._read_unfinished(start)
         await self._read_gallery(since - LOOKBACK_SECONDS)
         log.info(
             "reactions given while the bot was away: %d of %d image message(s) read; %d starred, %d unstarred, "
@@ -124,6 +126,37 @@ class MissedReactions(commands.Cog):
             deleted,
         )
         return read
+
+    async def _read_unfinished(self, since: float) -> int:
+        """The ✉️ on the messages of images still being made, asked for since ``since`` (the bot's clock; ``RECENT``
+        at most): given while the bot was away, or before it stopped (the member told the copy comes once the image
+        shows), each waits for its images again (cogs/dm_reaction.py). How many."""
+        store = self.bot.services.runner.store
+        envelope_cog = self.bot.get_cog("DmReaction")
+        if not isinstance(envelope_cog, DmReaction):
+            return 0
+        awaited = 0
+        unfinished = await store.unfinished_shown_since(since, limit=RECENT)
+        for guild_id, channel_id, message_id in unfinished:
+            if self.bot.services.runner.stopping:
+                break
+            try:
+                # Not as an image's message: one deleted meanwhile is for its job to find, as its delivery would.
+                _, envelopes, _ = await self._reactors(guild_id, channel_id, message_id, image=False)
+            except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.info("reactions on message %s not read (%s)", message_id, exc)
+                continue
+            job = await store.by_message(message_id) if envelopes else None
+            if job is not None and job.guild_id == guild_id:
+                awaited += await envelope_cog.take_up(
+                    job, Reacted(guild_id, channel_id, message_id, 0), sorted(envelopes)
+                )
+            await asyncio.sleep(PAUSE_SECONDS)
+        if unfinished:
+            log.info(
+                "✉️ on %d message(s) of images still being made: %d wait for their images", len(unfinished), awaited
+            )
+        return awaited
 
     async def _delivered_again(self) -> None:
         """Wait (``DELIVERING_WAIT_SECONDS`` at most) for the images a stop caught being delivered: their message may

@@ -457,6 +457,21 @@ class JobStore:
         ):
             return [(int(row[0]), int(row[1]), int(row[2])) for row in await cur.fetchall()]
 
+    async def unfinished_shown_since(self, since: float, *, limit: int) -> list[tuple[int, int, int]]:
+        """The bot's messages in servers of images still being made, asked for since ``since``, the latest first,
+        each once (a batch's): (guild, channel, message). Read once a start (cogs/missed_reactions.py)."""
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT guild_id, channel_id, message_id FROM jobs "
+                f"WHERE state IN ({_ACTIVE_MARKS}) AND created_at >= ? "
+                "AND message_id IS NOT NULL AND channel_id IS NOT NULL AND guild_id IS NOT NULL "
+                "GROUP BY message_id ORDER BY MAX(created_at) DESC LIMIT ?",
+                (*ACTIVE_STATES, since, limit),
+            ) as cur,
+        ):
+            return [(int(row[0]), int(row[1]), int(row[2])) for row in await cur.fetchall()]
+
     async def delivering_shown(self) -> list[str]:
         """The jobs whose image is made and being delivered, in a message (``succeeded``: one a stop caught between
         the message's edit and the row's write is among them). Read once a start (cogs/missed_reactions.py)."""

@@ -117,23 +117,74 @@ async def test_a_batch_of_shapes_in_braces_names_each_shape_in_its_copy(
     assert "1:1 / 16:9" in model and model == shown, (model, shown)
 
 
-async def test_an_image_still_generating_says_so_and_one_that_never_came_sends_nothing(
+async def test_an_envelope_on_an_image_still_generating_brings_the_copy_once_it_shows(
     running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
 ) -> None:
+    """Before, the member was told to react again once the image showed, and most never did."""
+    stranger = discord_fake.other_member_id
     running = await start_running_job(discord_fake, seaart, settings)
-    assert await discord_fake.react(running, "✉️", user_id=discord_fake.other_member_id)
-    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.other_member_id)), timeout=10)
-    assert discord_fake.dms_to(discord_fake.other_member_id)[0].content == NOT_READY
+    assert await discord_fake.react(running, "✉️", user_id=stranger)
+    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(stranger)), timeout=10)
+    assert [m.content for m in discord_fake.dms_to(stranger)] == [NOT_READY]
     seaart.release()
     seaart.hold(False)
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=10)
+    await discord_fake.wait_for(lambda: len(discord_fake.dms_to(stranger)) == 2, timeout=10)
+    copy = discord_fake.dms_to(stranger)[1]
+    image = discord_fake.messages[running]
+    assert [f.data for f in copy.files] == [f.data for f in image.files] and len(copy.files) == 1
+    assert copy.embeds[0]["title"] == "🍌 Your copy"
 
+
+async def test_an_envelope_taken_back_before_the_image_shows_brings_nothing(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    stranger, member = discord_fake.other_member_id, discord_fake.member_id
+    running = await start_running_job(discord_fake, seaart, settings)
+    assert await discord_fake.react(running, "✉️", user_id=stranger)
+    assert await discord_fake.react(running, "✉️", user_id=member)
+    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(stranger) and discord_fake.dms_to(member)), timeout=10)
+    assert await discord_fake.unreact(running, "✉️", user_id=stranger)
+    await imagine_later(discord_fake)  # the bot has handled the removal by now
+    seaart.release()
+    seaart.hold(False)
+    await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 2, timeout=20)
+    assert discord_fake.dms_to(member)[1].files, "the member whose ✉️ stayed has their copy"
+    assert [m.content for m in discord_fake.dms_to(stranger)] == [NOT_READY], "nothing for the one taken back"
+
+
+async def imagine_later(discord_fake: FakeDiscord) -> None:
+    """A command answered: events the fake sent before it have been handled by the bot."""
+    later = await discord_fake.slash_command("help", {})
+    await discord_fake.wait_for(lambda: bool(later.callbacks), timeout=10)
+
+
+async def test_an_envelope_on_a_batch_still_generating_brings_all_of_it_in_one_copy(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    seaart.hold(True)
+    message = await batch_message(discord_fake, {"prompt": "a {red, green, blue} kite"})
+    await discord_fake.wait_for(lambda: states(settings) == ["running"] * 3, timeout=10)
+    assert await discord_fake.react(message.id, "✉️")
+    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.member_id)), timeout=10)
+    seaart.release()
+    seaart.hold(False)
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)
+    await discord_fake.wait_for(lambda: len(discord_fake.dms_to(discord_fake.member_id)) == 2, timeout=10)
+    not_ready, copy = discord_fake.dms_to(discord_fake.member_id)
+    assert not_ready.content == NOT_READY
+    assert sorted(f.data for f in copy.files) == sorted(f.data for f in message.files) and len(copy.files) == 3
+
+
+async def test_an_envelope_on_an_image_that_never_came_sends_nothing(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
     seaart.script("content_blocked")
     blocked = await discord_fake.slash_command("imagine", {"prompt": "a blocked thing"})
-    await discord_fake.wait_for(lambda: states(settings) == ["delivered", "blocked"], timeout=10)
+    await discord_fake.wait_for(lambda: states(settings) == ["blocked"], timeout=10)
     assert await discord_fake.react(blocked.original_message_id or 0, "✉️", user_id=discord_fake.other_member_id)
     await imagine(discord_fake, {"prompt": "a later thing"})  # the bot has handled the reaction by now
-    assert len(discord_fake.dms_to(discord_fake.other_member_id)) == 1  # nothing to copy: no DM
+    assert discord_fake.dms_to(discord_fake.other_member_id) == []  # nothing to copy: no DM
 
 
 async def test_closed_dms_send_nothing_and_the_next_envelope_still_works(

@@ -14,6 +14,7 @@ import pytest
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
+from cogs.dm_reaction import NOT_READY
 from cogs.missed_reactions import RECENT
 from tests.conftest import Clock, make_settings, start_bot
 from tests.e2e.test_privacy import erase_mine, stored
@@ -324,3 +325,48 @@ async def test_an_envelope_on_an_image_a_stop_caught_being_delivered_is_taken_up
     await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.other_member_id)), timeout=10)
     (copy,) = discord_fake.dms_to(discord_fake.other_member_id)
     assert [f.data for f in copy.files] == [f.data for f in message.files]
+
+
+async def test_envelopes_on_an_image_still_being_made_across_a_restart_bring_their_copies_once_it_shows(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, readings: pytest.LogCaptureFixture
+) -> None:
+    """A ✉️ on an image still being made waits for it in the bot's memory: a stop lost it, although the member had
+    been told the copy would come, and a ✉️ given on it while the bot was away was never read (the reading read
+    images shown). The reading now finds both on the messages of unfinished images, and the copies come once the
+    image shows, each once, with no second "not ready"."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    clock = Clock()
+    member, other = discord_fake.member_id, discord_fake.other_member_id
+    readings.set_level(logging.INFO, logger="cogs.missed_reactions")
+    seaart.hold(True)
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "a slow lighthouse"})
+        await discord_fake.wait_for(lambda: stored(settings, "SELECT state FROM jobs") == [("running",)], timeout=10)
+        message_id = interaction.original_message_id or -1
+        assert await discord_fake.react(message_id, "✉️")
+        await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(member)), timeout=10)
+    finally:
+        await running.close()
+    await discord_fake.react(message_id, "✉️", user_id=other, seen=False)
+
+    readings.clear()
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        waiting = "✉️ on 1 message(s) of images still being made: 2 wait for their images"
+        await discord_fake.wait_for(lambda: waiting in [r.getMessage() for r in readings.records], timeout=20)
+        assert stored(settings, "SELECT state FROM jobs") == [("running",)], "read while the image is being made"
+        seaart.release()
+        seaart.hold(False)
+        await discord_fake.wait_for(lambda: stored(settings, "SELECT state FROM jobs") == [("delivered",)], timeout=20)
+        await discord_fake.wait_for(
+            lambda: len(discord_fake.dms_to(member)) == 2 and len(discord_fake.dms_to(other)) == 1, timeout=20
+        )
+        await asyncio.sleep(0.3)  # a second copy, were one coming
+    finally:
+        await running.close()
+    shown = discord_fake.messages[message_id]
+    not_ready, copy = discord_fake.dms_to(member)
+    assert not_ready.content == NOT_READY and [f.data for f in copy.files] == [f.data for f in shown.files]
+    (theirs,) = discord_fake.dms_to(other)
+    assert [f.data for f in theirs.files] == [f.data for f in shown.files]
