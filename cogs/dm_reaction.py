@@ -27,12 +27,12 @@ made whose answer was lost is the same message, not a second copy.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
 
 import aiohttp
@@ -70,6 +70,7 @@ AWAITED_MESSAGES = 1_000
 NOT_READY_REACT_AGAIN = "That image is not ready yet: react ✉️ again once it shows, and it comes here."
 # How often a wait for images reads their rows again, should an end come by a way that does not wake it.
 AWAIT_RECHECK_SECONDS = 300.0
+AWAIT_RETRY_SECONDS = 5.0
 TOO_MANY = (
     f"Too many ✉️ at once: {1 + WAITING_PER_MEMBER} copies are on their way here, one after another, and the rest "
     "were not taken. React ✉️ again on those you still want once these have come."
@@ -94,6 +95,15 @@ class Reacted(NamedTuple):
     user_id: int
 
 
+@dataclass
+class _Waiting:
+    """The ✉️ on one message whose images are being made: each member's, with whether they reacted live; and whom
+    the bot told the copy comes once it shows."""
+
+    members: dict[int, bool] = field(default_factory=dict)
+    told: set[int] = field(default_factory=set)
+
+
 class DmReaction(commands.Cog):
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
@@ -101,8 +111,8 @@ class DmReaction(commands.Cog):
         self._waiting: Counter[int] = Counter()
         self._told: set[int] = set()  # members told their ✉️ are too many, until their copies have all gone
         self._told_closed: dict[int, float] = {}  # member -> when told their DMs are closed (monotonic)
-        # Message -> the members whose ✉️ waits for its images, each with whether they reacted live (see _await).
-        self._awaited: dict[int, dict[int, bool]] = {}
+        # Message -> the ✉️ waiting for its images (see _await).
+        self._awaited: dict[int, _Waiting] = {}
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
@@ -121,9 +131,9 @@ class DmReaction(commands.Cog):
         """A ✉️ taken back while its image is being made: no copy for that member once it shows."""
         if payload.emoji.id is not None or payload.emoji.name not in ENVELOPES:
             return
-        members = self._awaited.get(payload.message_id)
-        if members is not None:
-            members.pop(payload.user_id, None)
+        waiting = self._awaited.get(payload.message_id)
+        if waiting is not None:
+            waiting.members.pop(payload.user_id, None)
 
     async def take_up(self, job: Job, where: Reacted, reactors: Iterable[int]) -> int:
         """The ✉️ found on ``job``'s message once the bot is back (cogs/missed_reactions.py): a copy for each member
@@ -187,13 +197,12 @@ class DmReaction(commands.Cog):
         # This reaction's copy, named for its sends' nonces: the same part sent again is one message, while a
         # later ✉️ (removed and given again) is a copy of its own.
         reaction = f"{reacted.message_id}:{reacted.user_id}:{time.time_ns()}"
-        awaited = not shown and self._await(job, reacted, live=live)
-        if awaited and not live:
-            return  # read back after a time away: nothing to say now, the copy comes once the image shows
+        said = self._await(job, reacted, live=live) if not shown else None
+        if not shown and said is None:
+            return  # waited for, and nothing to say (read back after a time away, or the member told before)
         try:
             dm = await self._retried(lambda: self.bot.create_dm(discord.Object(reacted.user_id)))
-            if not shown:
-                said = NOT_READY if awaited else NOT_READY_REACT_AGAIN
+            if said is not None:
                 nonce = message_nonce("dm-copy", f"{reaction}:not-ready")
                 await self._retried(lambda: dm.send(said, allowed_mentions=discord.AllowedMentions.none(), nonce=nonce))
                 return
@@ -216,35 +225,41 @@ class DmReaction(commands.Cog):
         except DeliveryError as exc:
             log.info("job %s: a ✉️ reaction's image could not be fetched again (%s)", job.id, exc.detail)
 
-    def _await(self, job: Job, reacted: Reacted, *, live: bool) -> bool:
-        """Wait for the images of ``reacted``'s message, then send the member their copy; False where too many
-        messages are waited for already. ``live``: kept for the copy's sending (a member whose DMs are closed is
-        told so under the image only for a ✉️ given live)."""
-        members = self._awaited.get(reacted.message_id)
-        if members is None:
+    def _await(self, job: Job, reacted: Reacted, *, live: bool) -> str | None:
+        """Wait for the images of ``reacted``'s message, then send the member their copy. What to tell them now:
+        that it comes once it shows, the first time they react live while it is waited for (a ✉️ taken back and
+        given again, over and over, is one DM); or, where too many messages are waited for already, to react again
+        then; else nothing. ``live``: kept for the copy's sending (a member whose DMs are closed is told so under the
+        image only for a ✉️ given live)."""
+        waiting = self._awaited.get(reacted.message_id)
+        if waiting is None:
             if len(self._awaited) >= AWAITED_MESSAGES:
                 log.info(
                     "job %s: a ✉️ on an image not ready is not waited for: %d waits already", job.id, AWAITED_MESSAGES
                 )
-                return False
-            members = self._awaited[reacted.message_id] = {}
+                return NOT_READY_REACT_AGAIN if live else None
+            waiting = self._awaited[reacted.message_id] = _Waiting()
             name = f"envelopes-await-{reacted.message_id}"
             # Resumable: a stop cancels it at once, and the next start's reading finds the ✉️ again.
             self.bot.services.runner.in_background(self._when_shown(job, reacted), name, resumable=True)
-        members[reacted.user_id] = members.get(reacted.user_id, False) or live
-        return True
+        who = reacted.user_id
+        waiting.members[who] = waiting.members.get(who, False) or live
+        if not live or who in waiting.told:
+            return None
+        waiting.told.add(who)
+        return NOT_READY
 
     def _unawait(self, reacted: Reacted) -> None:
-        members = self._awaited.get(reacted.message_id)
-        if members is not None:
-            members.pop(reacted.user_id, None)
+        waiting = self._awaited.get(reacted.message_id)
+        if waiting is not None:
+            waiting.members.pop(reacted.user_id, None)
 
     async def _when_shown(self, job: Job, reacted: Reacted) -> None:
         """Once every image of ``reacted``'s message has ended (made or not), a copy for each member whose ✉️ is still
         on it, in their turn."""
         runner = self.bot.services.runner
         try:
-            while self._awaited.get(reacted.message_id):
+            while (waiting := self._awaited.get(reacted.message_id)) is not None and waiting.members:
                 if job.batch_id is not None:
                     batch = await runner.store.batch(job.batch_id)
                 else:
@@ -252,13 +267,23 @@ class DmReaction(commands.Cog):
                 unfinished = [each.id for each in batch if not each.terminal]
                 if not unfinished:
                     break
-                waits = asyncio.gather(*(runner.wait_terminal(job_id) for job_id in unfinished))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waits, AWAIT_RECHECK_SECONDS)
+                waits = asyncio.gather(*(runner.wait_terminal(job_id) for job_id in unfinished), return_exceptions=True)
+                try:
+                    ends = await asyncio.wait_for(waits, AWAIT_RECHECK_SECONDS)
+                except TimeoutError:
+                    continue
+                if any(isinstance(end, Exception) for end in ends):
+                    await asyncio.sleep(AWAIT_RETRY_SECONDS)  # the database refusing a read: not again at once
         finally:
-            members = self._awaited.pop(reacted.message_id, {})
-        if members:
-            job = await runner.store.get(job.id) or job  # as it ended: a lone job's copy is of its row
+            ended = self._awaited.pop(reacted.message_id, None)
+        if ended is not None and ended.members:
+            # Not resumable, unlike the wait: a stop lets copies under way finish (a part sent and not recorded
+            # would be sent again by the next start's reading).
+            copies = self._copies(job, reacted, dict(ended.members))
+            runner.in_background(copies, f"envelopes-shown-{reacted.message_id}")
+
+    async def _copies(self, job: Job, reacted: Reacted, members: dict[int, bool]) -> None:
+        job = await self.bot.services.runner.store.get(job.id) or job  # as it ended: a lone job's copy is of its row
         for who, live in members.items():
             log.info("job %s: a ✉️ given before its image showed, by member %s, answered now", job.id, who)
             await self.give(job, reacted._replace(user_id=who), live=live)

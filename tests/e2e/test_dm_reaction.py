@@ -153,6 +153,25 @@ async def test_an_envelope_taken_back_before_the_image_shows_brings_nothing(
     assert [m.content for m in discord_fake.dms_to(stranger)] == [NOT_READY], "nothing for the one taken back"
 
 
+async def test_an_envelope_given_again_and_again_on_an_image_still_generating_is_one_dm_and_one_copy(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Each ✉️ sent its own "not ready" DM: a member toggling it filled their DMs (and spent the bot's requests)."""
+    member = discord_fake.member_id
+    running = await start_running_job(discord_fake, seaart, settings)
+    for _ in range(3):
+        assert await discord_fake.react(running, "✉️")
+        assert await discord_fake.unreact(running, "✉️")
+    assert await discord_fake.react(running, "✉️")
+    await imagine_later(discord_fake)
+    seaart.release()
+    seaart.hold(False)
+    await discord_fake.wait_for(lambda: len(discord_fake.dms_to(member)) == 2, timeout=20)
+    await imagine_later(discord_fake)  # a second copy, were one coming
+    not_ready, copy = discord_fake.dms_to(member)
+    assert not_ready.content == NOT_READY and len(copy.files) == 1
+
+
 async def imagine_later(discord_fake: FakeDiscord) -> None:
     """A command answered: events the fake sent before it have been handled by the bot."""
     later = await discord_fake.slash_command("help", {})
