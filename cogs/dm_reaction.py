@@ -32,8 +32,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
 
 import aiohttp
 import discord
@@ -51,6 +50,7 @@ from bot.store import dm_copies
 from bot.store.jobs import Job
 from bot.store.refusals import log_refused_or_error
 from cogs.discord_again import TRIES_AGAIN, again_on_failure
+from cogs.image_waits import ImageWaits, Reacted
 from cogs.replies import Replies
 
 log = logging.getLogger(__name__)
@@ -64,13 +64,8 @@ DM_BYTES = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 # How long one image may take to come down from Discord's CDN.
 DOWNLOAD_SECONDS = 60.0
 NOT_READY = "That image is not ready yet: it comes here once it shows."
-# At most this many messages' images are waited for at once (a member reacting ✉️ on every running job of a busy
-# channel); past them, a member is asked to react again once the image shows, as before any were waited for.
-AWAITED_MESSAGES = 1_000
+# Past the waits cogs/image_waits.py keeps (a member reacting on every running job of a busy channel).
 NOT_READY_REACT_AGAIN = "That image is not ready yet: react ✉️ again once it shows, and it comes here."
-# How often a wait for images reads their rows again, should an end come by a way that does not wake it.
-AWAIT_RECHECK_SECONDS = 300.0
-AWAIT_RETRY_SECONDS = 5.0
 TOO_MANY = (
     f"Too many ✉️ at once: {1 + WAITING_PER_MEMBER} copies are on their way here, one after another, and the rest "
     "were not taken. React ✉️ again on those you still want once these have come."
@@ -86,24 +81,6 @@ TOLD_CLOSED_SECONDS = 600.0
 T = TypeVar("T")
 
 
-class Reacted(NamedTuple):
-    """A ✉️ given: on which message, by whom."""
-
-    guild_id: int
-    channel_id: int
-    message_id: int
-    user_id: int
-
-
-@dataclass
-class _Waiting:
-    """The ✉️ on one message whose images are being made: each member's, with whether they reacted live; and whom
-    the bot told the copy comes once it shows."""
-
-    members: dict[int, bool] = field(default_factory=dict)
-    told: set[int] = field(default_factory=set)
-
-
 class DmReaction(commands.Cog):
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
@@ -111,8 +88,8 @@ class DmReaction(commands.Cog):
         self._waiting: Counter[int] = Counter()
         self._told: set[int] = set()  # members told their ✉️ are too many, until their copies have all gone
         self._told_closed: dict[int, float] = {}  # member -> when told their DMs are closed (monotonic)
-        # Message -> the ✉️ waiting for its images (see _await).
-        self._awaited: dict[int, _Waiting] = {}
+        # The ✉️ on images still being made, waiting for them.
+        self._waits = ImageWaits(bot, "✉️", self._shown)
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
@@ -131,9 +108,7 @@ class DmReaction(commands.Cog):
         """A ✉️ taken back while its image is being made: no copy for that member once it shows."""
         if payload.emoji.id is not None or payload.emoji.name not in ENVELOPES:
             return
-        waiting = self._awaited.get(payload.message_id)
-        if waiting is not None:
-            waiting.members.pop(payload.user_id, None)
+        self._waits.remove(payload.message_id, payload.user_id)
 
     async def take_up(self, job: Job, where: Reacted, reactors: Iterable[int]) -> int:
         """The ✉️ found on ``job``'s message once the bot is back (cogs/missed_reactions.py): a copy for each member
@@ -217,7 +192,7 @@ class DmReaction(commands.Cog):
         except discord.HTTPException as exc:  # DMs closed (403, code 50007), or Discord failing still
             log.info("job %s: a ✉️ reaction's DM could not be sent (HTTP %s, code %s)", job.id, exc.status, exc.code)
             if exc.code == CANNOT_DM:
-                self._unawait(reacted)  # its copy could not be sent either: told once, now
+                self._waits.remove(reacted.message_id, reacted.user_id)  # nor could its copy be: told once, now
                 if live:
                     await self._tell_closed(reacted)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -226,67 +201,24 @@ class DmReaction(commands.Cog):
             log.info("job %s: a ✉️ reaction's image could not be fetched again (%s)", job.id, exc.detail)
 
     def _await(self, job: Job, reacted: Reacted, *, live: bool) -> str | None:
-        """Wait for the images of ``reacted``'s message, then send the member their copy. What to tell them now:
-        that it comes once it shows, the first time they react live while it is waited for (a ✉️ taken back and
-        given again, over and over, is one DM); or, where too many messages are waited for already, to react again
-        then; else nothing. ``live``: kept for the copy's sending (a member whose DMs are closed is told so under the
-        image only for a ✉️ given live)."""
-        waiting = self._awaited.get(reacted.message_id)
+        """Wait for the images of ``reacted``'s message, then send the member their copy (cogs/image_waits.py). What
+        to tell them now: that it comes once it shows, the first time they react live while it is waited for (a ✉️
+        taken back and given again, over and over, is one DM); or, where too many messages are waited for already, to
+        react again then; else nothing. ``live``: kept for the copy's sending (a member whose DMs are closed is told
+        so under the image only for a ✉️ given live)."""
+        waiting = self._waits.add(job, reacted, live=live)
         if waiting is None:
-            if len(self._awaited) >= AWAITED_MESSAGES:
-                log.info(
-                    "job %s: a ✉️ on an image not ready is not waited for: %d waits already", job.id, AWAITED_MESSAGES
-                )
-                return NOT_READY_REACT_AGAIN if live else None
-            waiting = self._awaited[reacted.message_id] = _Waiting()
-            name = f"envelopes-await-{reacted.message_id}"
-            # Resumable: a stop cancels it at once, and the next start's reading finds the ✉️ again.
-            self.bot.services.runner.in_background(self._when_shown(job, reacted), name, resumable=True)
-        who = reacted.user_id
-        waiting.members[who] = waiting.members.get(who, False) or live
-        if not live or who in waiting.told:
+            return NOT_READY_REACT_AGAIN if live else None
+        if not live or reacted.user_id in waiting.told:
             return None
-        waiting.told.add(who)
+        waiting.told.add(reacted.user_id)
         return NOT_READY
 
-    def _unawait(self, reacted: Reacted) -> None:
-        waiting = self._awaited.get(reacted.message_id)
-        if waiting is not None:
-            waiting.members.pop(reacted.user_id, None)
-
-    async def _when_shown(self, job: Job, reacted: Reacted) -> None:
-        """Once every image of ``reacted``'s message has ended (made or not), a copy for each member whose ✉️ is still
-        on it, in their turn."""
-        runner = self.bot.services.runner
-        try:
-            while (waiting := self._awaited.get(reacted.message_id)) is not None and waiting.members:
-                if job.batch_id is not None:
-                    batch = await runner.store.batch(job.batch_id)
-                else:
-                    batch = [await runner.store.get(job.id) or job]
-                unfinished = [each.id for each in batch if not each.terminal]
-                if not unfinished:
-                    break
-                waits = asyncio.gather(*(runner.wait_terminal(job_id) for job_id in unfinished), return_exceptions=True)
-                try:
-                    ends = await asyncio.wait_for(waits, AWAIT_RECHECK_SECONDS)
-                except TimeoutError:
-                    continue
-                if any(isinstance(end, Exception) for end in ends):
-                    await asyncio.sleep(AWAIT_RETRY_SECONDS)  # the database refusing a read: not again at once
-        finally:
-            ended = self._awaited.pop(reacted.message_id, None)
-        if ended is not None and ended.members:
-            # Not resumable, unlike the wait: a stop lets copies under way finish (a part sent and not recorded
-            # would be sent again by the next start's reading).
-            copies = self._copies(job, reacted, dict(ended.members))
-            runner.in_background(copies, f"envelopes-shown-{reacted.message_id}")
-
-    async def _copies(self, job: Job, reacted: Reacted, members: dict[int, bool]) -> None:
-        job = await self.bot.services.runner.store.get(job.id) or job  # as it ended: a lone job's copy is of its row
+    async def _shown(self, job: Job, where: Reacted, members: dict[int, bool]) -> None:
+        """The images a ✉️ waited for have all ended: a copy for each member whose ✉️ is still on them, in turn."""
         for who, live in members.items():
             log.info("job %s: a ✉️ given before its image showed, by member %s, answered now", job.id, who)
-            await self.give(job, reacted._replace(user_id=who), live=live)
+            await self.give(job, where._replace(user_id=who), live=live)
 
     async def _tell_closed(self, reacted: Reacted) -> None:
         """Say under the image that the member's DMs are closed (a reply pinging nobody, deleted in a while)."""

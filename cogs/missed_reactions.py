@@ -8,9 +8,9 @@ within ``LOOKBACK_SECONDS`` before it went away, or since), one at a time in the
 and ❌ on each: a message whose member reacted ❌ is deleted (cogs/delete_reaction.py ``take_up``), the stars become
 what the ⭐ say (cogs/star_reaction.py ``take_up``), and each member whose ✉️ had no copy gets one
 (cogs/dm_reaction.py ``take_up``); an image deleted meanwhile takes its gallery post with it, as a live delete does.
-Then the ✉️ on the messages of images still being made (``RECENT`` at most): each waits for its images, and the copy
-comes once they show. Then the gallery's posts of that time (cogs/gallery.py, ``RECENT_POSTS`` at most): one whose
-image's member reacted ❌ on it is taken down.
+Then the ⭐ and ✉️ on the messages of images still being made (``RECENT`` at most): each waits for its images
+(cogs/image_waits.py), which are starred and copied once they show. Then the gallery's posts of that time
+(cogs/gallery.py, ``RECENT_POSTS`` at most): one whose image's member reacted ❌ on it is taken down.
 Reactions on older images are not read: each read is a request to Discord, and members react to what is new.
 """
 
@@ -29,8 +29,9 @@ from bot.app import Bananacord
 from bot.store.refusals import log_refused_or_error
 from bot.time_away import TimeAway
 from cogs.delete_reaction import DELETE_REACTION, DeleteReaction
-from cogs.dm_reaction import ENVELOPES, DmReaction, Reacted
+from cogs.dm_reaction import ENVELOPES, DmReaction
 from cogs.gallery import Gallery
+from cogs.image_waits import Reacted
 from cogs.star_reaction import STARS, StarReaction
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ class MissedReactions(commands.Cog):
                     continue  # its member deleted it: nothing more to take up there
             if isinstance(star_cog, StarReaction):
                 # A message deleted while the bot was away (no reactions left): its stars go, as a live delete's do.
-                gained, lost = await star_cog.take_up(guild_id, message_id, stars)
+                gained, lost = await star_cog.take_up(guild_id, channel_id, message_id, stars)
                 starred, unstarred = starred + gained, unstarred + lost
             if envelopes and isinstance(envelope_cog, DmReaction):
                 job = await store.by_message(message_id)
@@ -113,7 +114,7 @@ class MissedReactions(commands.Cog):
                         job, Reacted(guild_id, channel_id, message_id, 0), sorted(envelopes)
                     )
             await asyncio.sleep(PAUSE_SECONDS)
-        await self._read_unfinished(start)
+        await self._read_unfinished(start, read={message_id for _, _, message_id in shown})
         await self._read_gallery(since - LOOKBACK_SECONDS)
         log.info(
             "reactions given while the bot was away: %d of %d image message(s) read; %d starred, %d unstarred, "
@@ -127,34 +128,38 @@ class MissedReactions(commands.Cog):
         )
         return read
 
-    async def _read_unfinished(self, since: float) -> int:
-        """The ✉️ on the messages of images still being made, asked for since ``since`` (the bot's clock; ``RECENT``
-        at most): given while the bot was away, or before it stopped (the member told the copy comes once the image
-        shows), each waits for its images again (cogs/dm_reaction.py). How many."""
+    async def _read_unfinished(self, since: float, *, read: set[int]) -> int:
+        """The ⭐ and ✉️ on the messages of images still being made, asked for since ``since`` (the bot's clock;
+        ``RECENT`` at most; those in ``read`` were, with a batch's images shown): given while the bot was away, or
+        before it stopped (a ✉️'s member told the copy comes once the image shows), each waits for its images again
+        (cogs/image_waits.py). How many members' reactions wait."""
         store = self.bot.services.runner.store
-        envelope_cog = self.bot.get_cog("DmReaction")
-        if not isinstance(envelope_cog, DmReaction):
-            return 0
+        star_cog, envelope_cog = self.bot.get_cog("StarReaction"), self.bot.get_cog("DmReaction")
         awaited = 0
-        unfinished = await store.unfinished_shown_since(since, limit=RECENT)
+        unfinished = [m for m in await store.unfinished_shown_since(since, limit=RECENT) if m[2] not in read]
         for guild_id, channel_id, message_id in unfinished:
             if self.bot.services.runner.stopping:
                 break
             try:
                 # Not as an image's message: one deleted meanwhile is for its job to find, as its delivery would.
-                _, envelopes, _ = await self._reactors(guild_id, channel_id, message_id, image=False)
+                stars, envelopes, _ = await self._reactors(guild_id, channel_id, message_id, image=False)
             except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.info("reactions on message %s not read (%s)", message_id, exc)
                 continue
+            if stars and isinstance(star_cog, StarReaction):
+                await star_cog.take_up(guild_id, channel_id, message_id, stars)
+                awaited += len(stars)
             job = await store.by_message(message_id) if envelopes else None
-            if job is not None and job.guild_id == guild_id:
+            if job is not None and job.guild_id == guild_id and isinstance(envelope_cog, DmReaction):
                 awaited += await envelope_cog.take_up(
                     job, Reacted(guild_id, channel_id, message_id, 0), sorted(envelopes)
                 )
             await asyncio.sleep(PAUSE_SECONDS)
         if unfinished:
             log.info(
-                "✉️ on %d message(s) of images still being made: %d wait for their images", len(unfinished), awaited
+                "⭐ and ✉️ on %d message(s) of images still being made: %d wait for their images",
+                len(unfinished),
+                awaited,
             )
         return awaited
 

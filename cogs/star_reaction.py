@@ -8,6 +8,10 @@ and cost nobody anything.
 
 With a gallery set (/admin gallery), an image starred by enough members is posted there (cogs/gallery.py).
 
+A ⭐ given while the message's images are still being made (a batch's later ones too) waits for them
+(cogs/image_waits.py): once they have all ended, each member whose ⭐ is still on the message stars every image it
+shows, and the gallery looks at them.
+
 Every reaction in a server reaches the bot (the guild-message-reactions intent, one of the defaults): anything but ⭐
 is dropped before the database is asked. A ⭐ given or taken back while the bot was away never reaches it (Discord
 does not deliver missed events): the bot reads the ⭐ on its recent images when it is back (cogs/missed_reactions.py)
@@ -27,6 +31,7 @@ from bot.store.erasure import erased_since
 from bot.store.jobs import Job
 from bot.store.starred import Starred
 from cogs.gallery import Gallery
+from cogs.image_waits import ImageWaits, Reacted
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +43,8 @@ class StarReaction(commands.Cog):
     def __init__(self, bot: Bananacord) -> None:
         self.bot = bot
         self.starred = Starred(bot.services.db)
+        # The ⭐ on images still being made (a batch's later ones included), waiting for them.
+        self._waits = ImageWaits(bot, "⭐", self._all_shown)
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
@@ -51,7 +58,16 @@ class StarReaction(commands.Cog):
         if payload.emoji.id is not None or payload.emoji.name not in STARS:
             return  # before the database: most reactions are something else
         try:
-            jobs = await self._shown(payload)
+            batch = await self._reacted_on(payload)
+            if any(not each.terminal for each in batch):
+                # The message's images still to come are starred (or not) once they have all ended, for whoever's
+                # ⭐ is on it then.
+                where = Reacted(payload.guild_id or 0, payload.channel_id, payload.message_id, payload.user_id)
+                if starred:
+                    self._waits.add(batch[0], where, live=True)
+                else:
+                    self._waits.remove(payload.message_id, payload.user_id)
+            jobs = [each for each in batch if each.state is JobState.DELIVERED]
             if not jobs:
                 return
             ids = [job.id for job in jobs]
@@ -65,10 +81,15 @@ class StarReaction(commands.Cog):
         log.info("member %s %s job(s) %s", payload.user_id, "starred" if starred else "unstarred", ", ".join(ids))
         await self._to_gallery(payload.guild_id or 0, jobs)
 
-    async def take_up(self, guild_id: int, message_id: int, reactors: set[int]) -> tuple[int, int]:
+    async def take_up(self, guild_id: int, channel_id: int, message_id: int, reactors: set[int]) -> tuple[int, int]:
         """The stars of the images of a message made what its ⭐ say, read once the bot is back: starred by whoever
-        reacted ⭐ while it was away, unstarred by whoever took theirs back then. How many starred, unstarred."""
-        jobs = await self._images(guild_id, message_id)
+        reacted ⭐ while it was away, unstarred by whoever took theirs back then; its images still being made, once
+        they show. How many starred, unstarred."""
+        batch = await self._batch(guild_id, message_id)
+        if any(not each.terminal for each in batch):
+            for who in reactors:
+                self._waits.add(batch[0], Reacted(guild_id, channel_id, message_id, who), live=False)
+        jobs = [each for each in batch if each.state is JobState.DELIVERED]
         if not jobs:
             return 0, 0
         ids = [job.id for job in jobs]
@@ -86,6 +107,22 @@ class StarReaction(commands.Cog):
         if gained or lost:
             await self._to_gallery(guild_id, jobs)
         return len(gained), len(lost)
+
+    async def _all_shown(self, job: Job, where: Reacted, members: dict[int, bool]) -> None:
+        """The images a ⭐ waited for have all ended: each member whose ⭐ is still on the message stars those shown."""
+        batch = await self._batch(where.guild_id, where.message_id)
+        jobs = [each for each in batch if each.state is JobState.DELIVERED]
+        if not jobs:
+            return
+        try:
+            await self.starred.star_by(where.guild_id, members, [each.id for each in jobs], now=self.bot.clock())
+        except Exception as exc:  # the database held up or refusing, as a live ⭐'s
+            log.warning("⭐ on job %s's message were not recorded once it showed (%s)", job.id, type(exc).__name__)
+            return
+        log.info(
+            "member(s) %s starred job(s) %s once shown", ", ".join(map(str, members)), ", ".join(j.id for j in jobs)
+        )
+        await self._to_gallery(where.guild_id, jobs)
 
     async def _to_gallery(self, guild_id: int, jobs: list[Job]) -> None:
         """The server's gallery (cogs/gallery.py) takes the images that have its stars now, and shows the stars anew
@@ -119,24 +156,24 @@ class StarReaction(commands.Cog):
         if gone:
             log.info("%d star(s) forgotten with their deleted message(s)", gone)
 
-    async def _shown(self, payload: discord.RawReactionActionEvent) -> list[Job]:
-        """The images a ⭐ on one of the bot's messages stands for: the ones it shows; none for any other reaction
-        or message (a removal names no author: the message is known by its job)."""
+    async def _reacted_on(self, payload: discord.RawReactionActionEvent) -> list[Job]:
+        """The images a ⭐ on one of the bot's messages stands for: every one of its message (a batch's candidates);
+        none for any other reaction or message (a removal names no author: the message is known by its job)."""
         if payload.guild_id is None or payload.emoji.id is not None or payload.emoji.name not in STARS:
             return []
         me = self.bot.user.id if self.bot.user is not None else None
         if payload.user_id == me or payload.message_author_id not in (None, me):
             return []
-        return await self._images(payload.guild_id, payload.message_id)
+        return await self._batch(payload.guild_id, payload.message_id)
 
-    async def _images(self, guild_id: int, message_id: int) -> list[Job]:
-        """The images the bot's message ``message_id`` shows (a batch's, each one delivered)."""
+    async def _batch(self, guild_id: int, message_id: int) -> list[Job]:
+        """Every image of the bot's message ``message_id``, made, being made or ended without one (a batch's
+        candidates); none for another message."""
         store = self.bot.services.runner.store
         job = await store.by_message(message_id)
         if job is None or job.guild_id != guild_id:
             return []
-        batch = await store.batch(job.batch_id) if job.batch_id is not None else [job]
-        return [each for each in batch if each.state is JobState.DELIVERED]
+        return await store.batch(job.batch_id) if job.batch_id is not None else [job]
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -357,3 +357,22 @@ async def test_an_image_larger_than_the_server_takes_now_is_posted_as_a_compress
     (embed,) = post.embeds
     assert file.filename in embed["image"]["url"]  # the card shows the copy
     assert not [r for r in discord_fake.requests if r.files and r.status == 413]
+
+
+async def test_an_image_starred_while_it_was_being_made_is_posted_once_it_shows(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    gallery = discord_fake.add_channel("showcase")
+    await _said(discord_fake, {"channel": str(gallery), "stars": 1})
+    seaart.hold(True)
+    asked = await discord_fake.slash_command("imagine", {"prompt": "a slow comet"})
+    await discord_fake.wait_for(lambda: states(settings) == ["running"], timeout=10)
+    assert await discord_fake.react(asked.original_message_id or 0, "⭐", user_id=discord_fake.other_member_id)
+    await asyncio.sleep(0.3)
+    assert _posts(discord_fake, gallery) == []
+    seaart.release()
+    seaart.hold(False)
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"], timeout=10)
+    await discord_fake.wait_for(lambda: len(_posts(discord_fake, gallery)) == 1, timeout=10)
+    (post,) = _posts(discord_fake, gallery)
+    assert [f.data for f in post.files] == [f.data for f in discord_fake.messages[asked.original_message_id or 0].files]

@@ -327,7 +327,7 @@ async def test_an_envelope_on_an_image_a_stop_caught_being_delivered_is_taken_up
     assert [f.data for f in copy.files] == [f.data for f in message.files]
 
 
-async def test_envelopes_on_an_image_still_being_made_across_a_restart_bring_their_copies_once_it_shows(
+async def test_envelopes_and_stars_on_an_image_still_being_made_across_a_restart_count_once_it_shows(
     tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, readings: pytest.LogCaptureFixture
 ) -> None:
     """A ✉️ on an image still being made waits for it in the bot's memory: a stop lost it, although the member had
@@ -349,11 +349,12 @@ async def test_envelopes_on_an_image_still_being_made_across_a_restart_bring_the
     finally:
         await running.close()
     await discord_fake.react(message_id, "✉️", user_id=other, seen=False)
+    await discord_fake.react(message_id, "⭐", user_id=other, seen=False)
 
     readings.clear()
     running = await start_bot(settings, discord_fake, clock)
     try:
-        waiting = "✉️ on 1 message(s) of images still being made: 2 wait for their images"
+        waiting = "⭐ and ✉️ on 1 message(s) of images still being made: 3 wait for their images"
         await discord_fake.wait_for(lambda: waiting in [r.getMessage() for r in readings.records], timeout=20)
         assert stored(settings, "SELECT state FROM jobs") == [("running",)], "read while the image is being made"
         seaart.release()
@@ -370,3 +371,4 @@ async def test_envelopes_on_an_image_still_being_made_across_a_restart_bring_the
     assert not_ready.content == NOT_READY and [f.data for f in copy.files] == [f.data for f in shown.files]
     (theirs,) = discord_fake.dms_to(other)
     assert [f.data for f in theirs.files] == [f.data for f in shown.files]
+    assert stars(settings) == [(other, job_of(settings, "a slow lighthouse"))], "the ⭐ given while away, once shown"

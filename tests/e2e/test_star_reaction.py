@@ -85,3 +85,27 @@ async def test_a_star_on_a_batch_s_message_stars_each_image_it_shows(
     assert listed.count("two lanterns") == 2
     refused = await answered(discord_fake, "jobs", {"starred": True, "search": "lantern"})
     assert "one at a time" in str(answer_data(discord_fake, refused)["content"])
+
+
+async def test_a_star_on_a_batch_still_being_made_stars_every_image_once_they_show(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A ⭐ given before the images came starred nothing (there was nothing shown to star), and stayed on the message
+    meaning nothing: the images missed `/jobs starred:` and the gallery's count. It now stars every image of the
+    message once they have all ended, for whoever's ⭐ is still there."""
+    member, other = discord_fake.member_id, discord_fake.other_member_id
+    seaart.hold(True)
+    message = await batch_message(discord_fake, {"prompt": "three lanterns", "count": 3})
+    await discord_fake.wait_for(lambda: states(settings) == ["running"] * 3, timeout=10)
+    assert await discord_fake.react(message.id, "⭐")
+    assert await discord_fake.react(message.id, "⭐", user_id=other)
+    assert await discord_fake.unreact(message.id, "⭐", user_id=other)  # taken back before the images came
+    later = await answered(discord_fake, "help", {})  # the bot has handled the reactions by now
+    assert later.callbacks and stars(settings) == []
+    seaart.release()
+    seaart.hold(False)
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 3, timeout=20)
+    ids = sorted(row["id"] for row in jobs(settings))
+    await discord_fake.wait_for(lambda: sorted(stars(settings)) == [(member, i) for i in ids], timeout=10)
+    assert (await starred_list(discord_fake)).count("three lanterns") == 3
+    assert "Nothing starred yet" in await starred_list(discord_fake, user_id=other)
