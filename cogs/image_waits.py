@@ -98,12 +98,12 @@ class ImageWaits:
                 unfinished = [each.id for each in batch if not each.terminal]
                 if not unfinished:
                     break
-                waits = asyncio.gather(*(runner.wait_terminal(job_id) for job_id in unfinished), return_exceptions=True)
                 try:
-                    ends = await asyncio.wait_for(waits, RECHECK_SECONDS)
+                    await asyncio.wait_for(self._ended(unfinished), RECHECK_SECONDS)
                 except TimeoutError:
                     continue
-                if any(isinstance(end, Exception) for end in ends):
+                except Exception as exc:  # the database refusing a read: not asked again at once
+                    log.warning("job %s: its images' ends not read (%s)", job.id, type(exc).__name__)
                     await asyncio.sleep(RETRY_SECONDS)
         finally:
             ended = self._waits.pop(where.message_id, None)
@@ -112,6 +112,12 @@ class ImageWaits:
             # not recorded would be sent again by the next start's reading).
             shown = self._then(job, where, dict(ended.members))
             runner.in_background(shown, f"{self.kind}-shown-{where.message_id}")
+
+    async def _ended(self, job_ids: list[str]) -> None:
+        """Once every one of these jobs has ended. One after another, not gathered: on Python 3.11 a gather that
+        ``wait_for`` gives up on is left holding an exception nobody reads, logged as an error."""
+        for job_id in job_ids:
+            await self.bot.services.runner.wait_terminal(job_id)
 
     async def _then(self, job: Job, where: Reacted, members: dict[int, bool]) -> None:
         job = await self.bot.services.runner.store.get(job.id) or job  # as it ended: a lone job's row

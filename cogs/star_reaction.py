@@ -115,7 +115,14 @@ class StarReaction(commands.Cog):
         if not jobs:
             return
         try:
-            await self.starred.star_by(where.guild_id, members, [each.id for each in jobs], now=self.bot.clock())
+            # A member who erased their words (/privacy) since the request lost their stars then: a ⭐ given before
+            # that, and waiting, is not made a star after it.
+            starrers = set(members) - await erased_since(
+                self.bot.services.db, where.guild_id, set(members), job.created_at
+            )
+            if not starrers:
+                return
+            await self.starred.star_by(where.guild_id, starrers, [each.id for each in jobs], now=self.bot.clock())
         except Exception as exc:  # the database held up or refusing, as a live ⭐'s
             log.warning("⭐ on job %s's message were not recorded once it showed (%s)", job.id, type(exc).__name__)
             return

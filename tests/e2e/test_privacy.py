@@ -28,6 +28,7 @@ from cogs.imagine import ERASED_REFUSAL
 from cogs.privacy import ERASURE_WAITS, NOT_YOURS, NOT_YOURS_TO_DOWNLOAD
 from tests.conftest import Clock, RunningBot, answer_data, answer_given, answered, make_settings, start_bot
 from tests.discord_markdown import as_read
+from tests.e2e.edits import states
 from tests.e2e.test_batches import batch_message
 from tests.e2e.test_buttons import button, labels
 from tests.e2e.test_locked_database import writes_refused
@@ -538,3 +539,24 @@ async def test_a_new_erasure_does_not_wait_out_the_minute_an_earlier_redraw_fail
     )
     for message in (mine, theirs):
         assert "secretword" not in json.dumps(discord_fake.messages[message.id].embeds), message.id
+
+
+async def test_a_star_waiting_for_its_image_is_not_made_after_its_member_erased_their_words(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """/privacy's erasure takes a member's stars away; one of theirs waiting for an image was made after it."""
+    mine = await imagine(discord_fake, {"prompt": "a first lantern"})  # a request of theirs, for /privacy to erase
+    assert mine.files
+    seaart.hold(True)
+    asked = await discord_fake.slash_command(
+        "imagine", {"prompt": "a slow lantern"}, user_id=discord_fake.other_member_id
+    )
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered", "running"], timeout=10)
+    assert await discord_fake.react(asked.original_message_id or 0, "⭐")
+    await erase_mine(discord_fake)
+    seaart.release()
+    seaart.hold(False)
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 2, timeout=10)
+    await answered(discord_fake, "help", {})
+    await asyncio.sleep(0.3)  # a star, were one coming
+    assert stars(settings) == []
