@@ -8,8 +8,9 @@ within ``LOOKBACK_SECONDS`` before it went away, or since), one at a time in the
 and ❌ on each: a message whose member reacted ❌ is deleted (cogs/delete_reaction.py ``take_up``), the stars become
 what the ⭐ say (cogs/star_reaction.py ``take_up``), and each member whose ✉️ had no copy gets one
 (cogs/dm_reaction.py ``take_up``); an image deleted meanwhile takes its gallery post with it, as a live delete does.
-Then the ⭐ and ✉️ on the messages of images still being made (``RECENT`` at most): each waits for its images
-(cogs/image_waits.py), which are starred and copied once they show. Then the gallery's posts of that time
+Then the ⭐, ✉️ and ❌ on the messages of images still being made (``RECENT`` at most): its member's ❌ deletes one
+(its images cancelled, uncharged), and each ⭐ and ✉️ waits for its images (cogs/image_waits.py), which are starred
+and copied once they show. Then the gallery's posts of that time
 (cogs/gallery.py, ``RECENT_POSTS`` at most): one whose image's member reacted ❌ on it is taken down.
 Reactions on older images are not read: each read is a request to Discord, and members react to what is new.
 """
@@ -129,37 +130,47 @@ class MissedReactions(commands.Cog):
         return read
 
     async def _read_unfinished(self, since: float, *, read: set[int]) -> int:
-        """The ⭐ and ✉️ on the messages of images still being made, asked for since ``since`` (the bot's clock;
+        """The ⭐, ✉️ and ❌ on the messages of images still being made, asked for since ``since`` (the bot's clock;
         ``RECENT`` at most; those in ``read`` were, with a batch's images shown): given while the bot was away, or
-        before it stopped (a ✉️'s member told the copy comes once the image shows), each waits for its images again
+        before it stopped (a ✉️'s member told the copy comes once the image shows). Its member's ❌ deletes the
+        message (and so cancels its images, uncharged), as live; each ⭐ and ✉️ waits for its images again
         (cogs/image_waits.py). How many members' reactions wait."""
         store = self.bot.services.runner.store
         star_cog, envelope_cog = self.bot.get_cog("StarReaction"), self.bot.get_cog("DmReaction")
-        awaited = 0
+        cross_cog = self.bot.get_cog("DeleteReaction")
+        awaited = deleted = 0
         unfinished = [m for m in await store.unfinished_shown_since(since, limit=RECENT) if m[2] not in read]
         for guild_id, channel_id, message_id in unfinished:
             if self.bot.services.runner.stopping:
                 break
             try:
                 # Not as an image's message: one deleted meanwhile is for its job to find, as its delivery would.
-                stars, envelopes, _ = await self._reactors(guild_id, channel_id, message_id, image=False)
+                stars, envelopes, crosses = await self._reactors(guild_id, channel_id, message_id, image=False)
             except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.info("reactions on message %s not read (%s)", message_id, exc)
                 continue
-            if stars and isinstance(star_cog, StarReaction):
-                await star_cog.take_up(guild_id, channel_id, message_id, stars)
-                awaited += len(stars)
-            job = await store.by_message(message_id) if envelopes else None
-            if job is not None and job.guild_id == guild_id and isinstance(envelope_cog, DmReaction):
-                awaited += await envelope_cog.take_up(
-                    job, Reacted(guild_id, channel_id, message_id, 0), sorted(envelopes)
-                )
+            job = await store.by_message(message_id) if stars or envelopes or crosses else None
+            if job is not None and job.guild_id == guild_id:
+                gone = False
+                if crosses and isinstance(cross_cog, DeleteReaction):
+                    gone = await cross_cog.take_up(job, channel_id, message_id, crosses)
+                if gone:
+                    deleted += 1  # its member deleted it: nothing more to take up there
+                else:
+                    if stars and isinstance(star_cog, StarReaction):
+                        await star_cog.take_up(guild_id, channel_id, message_id, stars)
+                        awaited += len(stars)
+                    if envelopes and isinstance(envelope_cog, DmReaction):
+                        where = Reacted(guild_id, channel_id, message_id, 0)
+                        awaited += await envelope_cog.take_up(job, where, sorted(envelopes))
             await asyncio.sleep(PAUSE_SECONDS)
         if unfinished:
             log.info(
-                "⭐ and ✉️ on %d message(s) of images still being made: %d wait for their images",
+                "⭐, ✉️ and ❌ on %d message(s) of images still being made: %d wait for their images, %d deleted by "
+                "their member's ❌",
                 len(unfinished),
                 awaited,
+                deleted,
             )
         return awaited
 

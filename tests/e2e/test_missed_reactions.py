@@ -354,7 +354,10 @@ async def test_envelopes_and_stars_on_an_image_still_being_made_across_a_restart
     readings.clear()
     running = await start_bot(settings, discord_fake, clock)
     try:
-        waiting = "⭐ and ✉️ on 1 message(s) of images still being made: 3 wait for their images"
+        waiting = (
+            "⭐, ✉️ and ❌ on 1 message(s) of images still being made: 3 wait for their images, 0 deleted by their "
+            "member's ❌"
+        )
         await discord_fake.wait_for(lambda: waiting in [r.getMessage() for r in readings.records], timeout=20)
         assert stored(settings, "SELECT state FROM jobs") == [("running",)], "read while the image is being made"
         seaart.release()
@@ -372,3 +375,39 @@ async def test_envelopes_and_stars_on_an_image_still_being_made_across_a_restart
     (theirs,) = discord_fake.dms_to(other)
     assert [f.data for f in theirs.files] == [f.data for f in shown.files]
     assert stars(settings) == [(other, job_of(settings, "a slow lighthouse"))], "the ⭐ given while away, once shown"
+
+
+async def test_a_member_s_cross_given_while_away_on_their_image_still_being_made_deletes_it_and_cancels_it(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, readings: pytest.LogCaptureFixture
+) -> None:
+    """A ❌ given while the bot was away was read only on images shown: the member's image still being made went on,
+    was shown and charged. Now, as a live ❌ does, the message is deleted and the image cancelled, uncharged."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    clock = Clock()
+    seaart.hold(True)
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        interaction = await discord_fake.slash_command("imagine", {"prompt": "an unwanted lighthouse"})
+        await discord_fake.wait_for(lambda: stored(settings, "SELECT state FROM jobs") == [("running",)], timeout=10)
+    finally:
+        await running.close()
+    message_id = interaction.original_message_id or -1
+    await discord_fake.react(message_id, "👍", user_id=discord_fake.other_member_id, seen=False)
+    await discord_fake.react(message_id, "❌", user_id=discord_fake.other_member_id, seen=False)  # not theirs: kept
+    await discord_fake.react(message_id, "❌", seen=False)
+
+    readings.clear()
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        await discord_fake.wait_for(
+            lambda: "1 deleted by their member's ❌" in " ".join(said_all(readings)), timeout=20
+        )
+        await discord_fake.wait_for(lambda: stored(settings, "SELECT state FROM jobs") == [("cancelled",)], timeout=20)
+    finally:
+        await running.close()
+    assert message_id not in discord_fake.messages or discord_fake.messages[message_id].deleted
+    assert stored(settings, "SELECT kind FROM ledger ORDER BY id") == [("reserve",), ("refund",)]
+
+
+def said_all(readings: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in readings.records]
