@@ -41,7 +41,10 @@ The bot runs as its own process (`python -m bot run`, bench/harness.py) against 
     (bot/testing/soak.py Reworks), a new job in a new message, judged as a command is; --remixes of the
     Vary, Edit, zoom out and pan steps get Change prompt pressed under their own image once it shows (that
     step again with other words); some react ✉️ instead (a copy by DM), while the bot is down too (Discord
-    tells nobody: the bot reads it back when it is up, cogs/missed_reactions.py), and no ✉️ may bring two copies;
+    tells nobody: the bot reads it back when it is up, cogs/missed_reactions.py), and a bystander reacts ✉️ on
+    a share of their messages while the image is still being made (the copy comes once it shows,
+    cogs/image_waits.py); no ✉️ may bring two copies, and the report counts those on images shown that brought
+    none;
   * members who reply: --replies of the single-image commands get a reply asking for an edit once their
     image shows (bot/testing/soak_replies.py), live if the bot is on the gateway, else while it is away
     (Discord never delivers those; the bot must find them in the channel's history when back). Each must

@@ -82,6 +82,8 @@ class MissedReactions(commands.Cog):
         await self._delivered_again()
         # Rows are stamped by the bot's clock.
         start = self.bot.clock() - (time.time() - since) - LOOKBACK_SECONDS
+        # Those still being made first: one delivered between the two reads is then in the first, and read.
+        unfinished = await store.unfinished_shown_since(start, limit=RECENT)
         shown = await store.images_shown_since(start, limit=RECENT)
         read = starred = unstarred = copies = deleted = 0
         for guild_id, channel_id, message_id in shown:
@@ -115,7 +117,8 @@ class MissedReactions(commands.Cog):
                         job, Reacted(guild_id, channel_id, message_id, 0), sorted(envelopes)
                     )
             await asyncio.sleep(PAUSE_SECONDS)
-        await self._read_unfinished(start, read={message_id for _, _, message_id in shown})
+        read_already = {message_id for _, _, message_id in shown}
+        await self._read_unfinished([where for where in unfinished if where[2] not in read_already])
         await self._read_gallery(since - LOOKBACK_SECONDS)
         log.info(
             "reactions given while the bot was away: %d of %d image message(s) read; %d starred, %d unstarred, "
@@ -129,17 +132,16 @@ class MissedReactions(commands.Cog):
         )
         return read
 
-    async def _read_unfinished(self, since: float, *, read: set[int]) -> int:
-        """The ⭐, ✉️ and ❌ on the messages of images still being made, asked for since ``since`` (the bot's clock;
-        ``RECENT`` at most; those in ``read`` were, with a batch's images shown): given while the bot was away, or
-        before it stopped (a ✉️'s member told the copy comes once the image shows). Its member's ❌ deletes the
-        message (and so cancels its images, uncharged), as live; each ⭐ and ✉️ waits for its images again
-        (cogs/image_waits.py). How many members' reactions wait."""
+    async def _read_unfinished(self, unfinished: list[tuple[int, int, int]]) -> int:
+        """The ⭐, ✉️ and ❌ on the messages ``unfinished`` of images still being made when the reading began (a batch
+        whose other images were shown is read with those): given while the bot was away, or before it stopped (a
+        ✉️'s member told the copy comes once the image shows). Its member's ❌ deletes the message (and so cancels its
+        images, uncharged), as live; each ⭐ and ✉️ waits for its images again (cogs/image_waits.py). How many
+        members' reactions wait."""
         store = self.bot.services.runner.store
         star_cog, envelope_cog = self.bot.get_cog("StarReaction"), self.bot.get_cog("DmReaction")
         cross_cog = self.bot.get_cog("DeleteReaction")
         awaited = deleted = 0
-        unfinished = [m for m in await store.unfinished_shown_since(since, limit=RECENT) if m[2] not in read]
         for guild_id, channel_id, message_id in unfinished:
             if self.bot.services.runner.stopping:
                 break

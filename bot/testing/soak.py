@@ -788,6 +788,9 @@ CHOSEN_WORDS = 0.25
 # Not a button: a ✉️ reaction, a copy of the image by DM (cogs/dm_reaction.py).
 ENVELOPE = "✉️"
 REWORK_LABELS = (*ONE_CLICK, *FORM_LABELS, MORE, ENVELOPE)
+# The share of the reworked commands whose message a bystander also reacts ✉️ to while its image is still being made
+# (live, or while the bot is down): the copy comes once it shows (cogs/image_waits.py), once.
+EARLY_ENVELOPES = 0.3
 # The steps whose image offers Change prompt for that step again with other words (Midjourney's Remix: cogs/imagine.py
 # ``Imagine._rework_with``); a re-render's does not.
 STEPS = ("Vary (Subtle)", "Vary (Strong)", "Zoom out", *PAN_LABELS, "Make square", "Edit")
@@ -840,6 +843,9 @@ class Reworks:
         # tells it (cogs/missed_reactions.py reads them back at its next start).
         self.envelopes: list[tuple[int, int]] = []
         self.envelopes_away = 0
+        # Of them, those given on an image still being made (``EARLY_ENVELOPES``), and of those, while the bot was down.
+        self.early_envelopes = 0
+        self.early_away = 0
         self._random = random.Random(f"{seed}-reworks")
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -853,6 +859,28 @@ class Reworks:
         labels = list(REWORK_LABELS)
         self._random.shuffle(labels)
         self._start(Rework(command, tuple(labels)))
+        if self._random.random() < EARLY_ENVELOPES:
+            task = asyncio.create_task(self._early_envelope(command, after=self._random.uniform(0.2, 3.0)))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _early_envelope(self, command: FakeInteraction, *, after: float) -> None:
+        """A bystander's ✉️ on ``command``'s message while its image is still being made, if it still is."""
+        await asyncio.sleep(after)
+        message = self.discord.messages.get(command.original_message_id or -1)
+        if message is None or message.deleted or message.ephemeral or shows_an_image(message):
+            return
+        if ends_without_an_image(message):
+            return
+        away = not self.discord.connected
+        try:
+            await self.discord.react(message.id, ENVELOPE, user_id=self.discord.other_member_id, seen=not away)
+        except (TimeoutError, AssertionError):  # the bot went away meanwhile; or the message was deleted
+            return
+        self.envelopes.append((message.id, self.discord.other_member_id))
+        self.envelopes_away += away
+        self.early_envelopes += 1
+        self.early_away += away
 
     def _start(self, rework: Rework) -> None:
         self.reworks.append(rework)
@@ -1005,8 +1033,10 @@ class Reworks:
             + (", ".join(f"{o} {n}" for o, n in sorted(made.items())) or "none"),
             f"  {'':<16}      pressed: " + (", ".join(f"{label} {n}" for label, n in sorted(labels.items())) or "-"),
             f"  {'':<16}      their jobs ended: " + (", ".join(f"{s} {n}" for s, n in sorted(ended.items())) or "-"),
-            f"  {'':<16}      ✉️ reacted {len(self.envelopes)} ({self.envelopes_away} while the bot was down): "
-            f"{sum(1 for n in self._copies() if n)} copies with images came by DM",
+            f"  {'':<16}      ✉️ reacted {len(self.envelopes)} ({self.envelopes_away} while the bot was down; "
+            f"{self.early_envelopes} on an image still being made, {self.early_away} of them while down): "
+            f"{sum(1 for n in self._copies() if n)} copies with images came by DM, {self._owed_missing()} of those "
+            "on images shown missing",
         ]
 
     def problems(self) -> list[str]:
@@ -1017,6 +1047,17 @@ class Reworks:
             for (message_id, member), copies in zip(self.envelopes, self._copies(), strict=True)
             if copies > 1
         ]
+
+    def _owed_missing(self) -> int:
+        """The ✉️ still on a message that shows images at the end with no copy by DM (one Discord kept failing, or
+        one the bot lost)."""
+        missing = 0
+        for (message_id, member), copies in zip(self.envelopes, self._copies(), strict=True):
+            message = self.discord.messages.get(message_id)
+            if copies or message is None or message.deleted or not shows_an_image(message):
+                continue
+            missing += member in message.reacted.get(ENVELOPE, [])
+        return missing
 
     def _copies(self) -> list[int]:
         """How many DMs with the message's images each ✉️ brought (cogs/dm_reaction.py)."""
