@@ -1,7 +1,8 @@
 """Reactions on a bot message whose images are still being made, held until every one of them has ended.
 
 A ✉️ (cogs/dm_reaction.py) or a ⭐ (cogs/star_reaction.py) given while an image is being made, or before the last
-image of a batch has come, stands for the images the message will show; they are not there yet to copy or star. The
+image of a batch has come, stands for the images the message will show; they are not there yet to copy or star; nor
+to edit, for a reply (cogs/early_replies.py, whose waits are kept by reply rather than by member). The
 members who reacted are kept per message, in memory: one background task per message waits for its images
 (``JobRunner.wait_terminal``), and once they have all ended (made or not), hands the cog the members whose reaction
 is still there (a reaction taken back meanwhile takes its member out). A restart loses the waits; the next start's

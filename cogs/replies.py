@@ -19,7 +19,8 @@ until it has read everything (bot/unread_mark.py), so a catch-up cut short is ta
 one of the bot's images deleted before the bot read it gets a private note: there is nothing to edit.
 
 What is not an edit is left alone, with no answer: a message that is not a reply, a reply to a member
-or to a message of the bot without an image, a reply without text, and chat (a reaction such as "lol",
+or to a message of the bot without an image (a refusal, a notice; one of an image still being made waits for
+it, cogs/early_replies.py), a reply without text, and chat (a reaction such as "lol",
 "nice", "W", "10/10", an emoji (the server's own too) or a GIF from Discord's picker, which posts a link,
 or a reply that mentions other members). Mentioning the bot's own role is mentioning the bot.
 """
@@ -59,6 +60,7 @@ from bot.store.reply_notes import NoteInChannel, ReplyNotes
 from bot.time_away import TimeAway
 from bot.unread_mark import UnreadMark, earliest
 from cogs.channel_notes import ChannelNotes
+from cogs.early_replies import EarlyReplies
 from cogs.editing import attachment_images, edit_request, image_proportion, message_images, unsupported_images
 from cogs.errors import storage_answer
 from cogs.link_pictures import pictured
@@ -278,6 +280,8 @@ class Replies(commands.Cog):
         # Others reading what a catch-up reads (cogs/mention_prompts.py: mentions of the bot missed while away), each
         # given a channel's messages, oldest first, once the replies among them are dealt with.
         self.readers: list[Callable[[list[discord.Message]], Awaitable[None]]] = []
+        # Replies to a message of images still being made, waiting for them (cogs/early_replies.py).
+        self.early = EarlyReplies(bot, again=self._again, note=self._note, owe=self._owe, settle=self._settle)
 
     async def cog_unload(self) -> None:
         # Waited for while the database is still open (the bot closes it after the cogs): a write it had begun is
@@ -401,11 +405,17 @@ class Replies(commands.Cog):
             except Exception:
                 log.exception("catch-up: reply %s", message.id)
                 continue
-            if not elsewhere:
+            if not elsewhere and message.id not in self.early.waiting:
                 # Told, given up or carried out by now; or nothing to say any more (the edit started, the
-                # image is gone from the message): nothing owed either way. (Stopped meanwhile: still owed.)
+                # image is gone from the message): nothing owed either way. (Stopped meanwhile: still owed; and
+                # waiting for its image, owed until it is taken up: cogs/early_replies.py.)
                 await self._settle(message.id)
         return looked
+
+    async def _again(self, message: discord.Message) -> None:
+        """Take up ``message`` as if just sent: a reply that waited for its image (cogs/early_replies.py)."""
+        self._taken.pop(message.id, None)
+        await self.on_message(message)
 
     def _take(self, message: discord.Message) -> bool:
         """True the first time this run meets the reply ``message`` (live or in history), False after.
@@ -433,6 +443,10 @@ class Replies(commands.Cog):
             # Only the bot's images are edited (not a refusal, nor a job still in progress).
             shown = message_images(replied, max_bytes=self.bot.settings.imagine.max_attachment_bytes)
             if not shown:
+                # A message still saying "Generating": an edit asked of it is carried out once its image shows.
+                text = instruction(message, me)
+                if text and not is_chatter(text) and not addresses_others(message, me):
+                    await self.early.wait(message, replied)
                 return
             if _answered(await self.bot.services.runner.store.answering(message.id)):
                 return  # carried out already: by an earlier run, which stopped before this one began

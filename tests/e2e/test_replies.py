@@ -323,8 +323,9 @@ async def test_replies_that_are_not_edits_are_left_alone(
         # Not a reply: no edit, though it names the bot (it gets the Imagine this offer: cogs/mention_prompts.py).
         named = await discord_fake.post_message(f"{bot} make it night")
         await discord_fake.post_message(f"{bot} make it night", reply_to=friend.id)  # a member's image
-        await discord_fake.post_message("make it night", reply_to=in_progress)  # no image yet
-        await discord_fake.post_message("make it night", reply_to=in_progress, ping=False)  # no hint either
+        # No image yet, and no text to wait with (cogs/early_replies.py waits with words): no hint either.
+        await discord_fake.post_message("make it night", reply_to=in_progress, ping=False)
+        await discord_fake.post_message("lol", reply_to=in_progress)
         for chat in ("lol", "nice!! 😂", "👍", "so cool, thanks", f"<@{discord_fake.admin_id}> look at this"):
             await discord_fake.post_message(chat, reply_to=image.id)
         await discord_fake.post_message(attachments=[photo], reply_to=image.id)  # no text

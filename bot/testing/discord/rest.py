@@ -117,7 +117,12 @@ class RestApi:
         add(r"/channels/(?P<cid>\d+)/thread-members/(?P<uid>\d+)", True, get=self._get_thread_member)
         add(r"/channels/(?P<cid>\d+)/messages", True, get=self._channel_history, post=self._channel_create)
         add(r"/channels/(?P<cid>\d+)/messages/(?P<mid>\d+)", True, **self._message(self._channel_message))
-        add(r"/channels/(?P<cid>\d+)/messages/(?P<mid>\d+)/reactions/(?P<emoji>[^/]+)/@me", True, put=self._react)
+        add(
+            r"/channels/(?P<cid>\d+)/messages/(?P<mid>\d+)/reactions/(?P<emoji>[^/]+)/@me",
+            True,
+            put=self._react,
+            delete=self._unreact,
+        )
         add(r"/channels/(?P<cid>\d+)/messages/(?P<mid>\d+)/reactions/(?P<emoji>[^/]+)", True, get=self._reactors)
         add(r"/attachments/refresh-urls", True, post=self._refresh_attachment_urls)
         add(r"/guilds/(?P<gid>\d+)", True, get=self._get_guild)
@@ -534,6 +539,14 @@ class RestApi:
         emoji = urllib.parse.unquote(call.params["emoji"])
         if emoji not in message.reactions:
             message.reactions.append(emoji)
+        return no_content()
+
+    async def _unreact(self, call: Call) -> web.StreamResponse:
+        """The bot takes its own reaction off a message (one it never gave: nothing changes, as on Discord)."""
+        message = self._channel_message(call)
+        emoji = urllib.parse.unquote(call.params["emoji"])
+        if emoji in message.reactions:
+            message.reactions.remove(emoji)
         return no_content()
 
     async def _reactors(self, call: Call) -> web.StreamResponse:

@@ -1,0 +1,110 @@
+"""A reply to the bot's message of an image still being made, carried out once the image shows.
+
+A member who replies "make it night" to a message still saying "Generating" was met with silence: replies edit the
+bot's images (cogs/replies.py), and there was none yet. Such a reply now waits for the message's images
+(cogs/image_waits.py: every one of a batch's ended): the bot marks it ⏳, and once they have all ended it takes the
+reply up as if just sent, then takes the mark off. Deleted meanwhile, it is let go; if no image was made (failed,
+cancelled), the member is told privately that nothing was carried out. The wait is kept as a note owed
+(bot/store/reply_notes.py), so a start after a stop takes the reply up again and waits anew.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import discord
+
+from bot.app import Bananacord
+from bot.models import JobState
+from bot.store.jobs import Job
+from cogs.image_waits import ImageWaits, Reacted
+
+log = logging.getLogger(__name__)
+
+WAITING_MARK = "⏳"
+NOT_MADE = (
+    "The image you replied to was not made (its message says why), so your reply was not carried out and nothing "
+    "was charged. Reply to an image once it shows, or start again with /imagine."
+)
+MessageStep = Callable[[discord.Message], Awaitable[None]]
+
+
+class EarlyReplies:
+    """The replies waiting for their images; ``again`` takes one up as if just sent, ``note`` tells its member
+    privately, ``owe`` and ``settle`` keep and let go of it across a stop (cogs/replies.py's)."""
+
+    def __init__(
+        self,
+        bot: Bananacord,
+        *,
+        again: MessageStep,
+        note: Callable[[discord.Message, str], Awaitable[None]],
+        owe: MessageStep,
+        settle: Callable[[int], Awaitable[None]],
+    ) -> None:
+        self.bot = bot
+        self._again = again
+        self._note = note
+        self._owe = owe
+        self._settle = settle
+        # Message -> the replies waiting for its images, by reply id (the waits' "members").
+        self._waits = ImageWaits(bot, "reply", self._shown)
+        self.waiting: set[int] = set()  # the replies waiting now: a catch-up taking one up leaves it owed
+
+    async def wait(self, message: discord.Message, replied: discord.Message) -> bool:
+        """``message`` replies to ``replied``, the bot's message of images still being made: wait for them. False
+        where ``replied`` is no such message (a refusal, a notice, an image that ended without one)."""
+        store = self.bot.services.runner.store
+        job = await store.by_message(replied.id)
+        if job is None or message.guild is None or job.guild_id != message.guild.id:
+            return False
+        batch = await store.batch(job.batch_id) if job.batch_id is not None else [job]
+        if all(each.terminal for each in batch):
+            return False
+        where = Reacted(message.guild.id, message.channel.id, replied.id, message.id)
+        if self._waits.add(job, where, live=True) is None:
+            return False  # too many waits: left alone, as before any were kept
+        if message.id not in self.waiting:
+            self.waiting.add(message.id)
+            log.info("reply %s: waits for the images of message %s (job %s)", message.id, replied.id, job.id)
+            await self._owe(message)
+            await self._mark(message, add=True)
+        return True
+
+    async def _shown(self, job: Job, where: Reacted, replies: dict[int, bool]) -> None:
+        """The images the replies waited for have all ended: each reply still there is taken up again."""
+        store = self.bot.services.runner.store
+        batch = await store.batch(job.batch_id) if job.batch_id is not None else [job]
+        made = any(each.state is JobState.DELIVERED for each in batch)
+        channel = self.bot.get_channel(where.channel_id)
+        for reply_id in replies:
+            self.waiting.discard(reply_id)
+            if not isinstance(channel, discord.TextChannel | discord.Thread | discord.VoiceChannel):
+                await self._settle(reply_id)  # the channel is gone, or no longer the bot's to see
+                continue
+            try:
+                message = await channel.fetch_message(reply_id)
+            except discord.NotFound:
+                await self._settle(reply_id)  # deleted by its member: taken back
+                continue
+            except (discord.HTTPException, aiohttp.ClientError, TimeoutError, OSError) as exc:
+                log.info("reply %s: not read again once its image ended (%s); owed", reply_id, exc)
+                continue  # still owed: the next start takes it up
+            await self._mark(message, add=False)
+            if made:
+                await self._again(message)
+            else:
+                await self._note(message, NOT_MADE)
+            await self._settle(reply_id)
+
+    async def _mark(self, message: discord.Message, *, add: bool) -> None:
+        """⏳ on the reply while it waits (a channel that refuses reactions refuses nothing else here)."""
+        try:
+            if add:
+                await message.add_reaction(WAITING_MARK)
+            elif self.bot.user is not None:
+                await message.remove_reaction(WAITING_MARK, self.bot.user)
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.info("reply %s: its %s mark not %s (%s)", message.id, WAITING_MARK, "added" if add else "taken", exc)

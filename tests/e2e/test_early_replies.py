@@ -1,0 +1,145 @@
+"""A reply to the bot's message of an image still being made (cogs/early_replies.py): it waits, marked ⏳, and is
+carried out once the image shows; deleted meanwhile, let go; with no image made, its member told privately; through
+a restart too. Before, it was left alone with no answer at all."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.config import Settings
+from bot.testing.discord import FakeDiscord, FakeMessage
+from bot.testing.providers import FakeSeaArt
+from cogs import replies
+from cogs.early_replies import NOT_MADE, WAITING_MARK
+from tests.conftest import Clock, RunningBot, answered, start_bot
+from tests.e2e.edits import bot_replies_to, jobs, states
+from tests.e2e.test_batches import batch_message
+from tests.e2e.test_replies import answer_to
+
+
+async def generating(discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, prompt: str) -> FakeMessage:
+    """The message of an image held at the provider, still saying so."""
+    seaart.hold(True)
+    asked = await discord_fake.slash_command("imagine", {"prompt": prompt})
+    await discord_fake.wait_for(lambda: "running" in states(settings), timeout=10)
+    return discord_fake.messages[asked.original_message_id or -1]
+
+
+def marked(discord_fake: FakeDiscord, reply: FakeMessage) -> bool:
+    return WAITING_MARK in reply.reactions  # the bot's own reactions
+
+
+async def settled(discord_fake: FakeDiscord) -> None:
+    """A command answered: what the fake sent before it has been handled by the bot."""
+    later = await answered(discord_fake, "help", {})
+    assert later.callbacks
+
+
+async def test_a_reply_to_an_image_still_being_made_is_carried_out_once_it_shows(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    message = await generating(discord_fake, seaart, settings, "a lighthouse")
+    reply = await discord_fake.post_message("make it night", reply_to=message.id)
+    await discord_fake.wait_for(lambda: marked(discord_fake, reply), timeout=10)
+    assert bot_replies_to(discord_fake, reply.id) == [] and len(jobs(settings)) == 1, "nothing started yet"
+
+    seaart.release()
+    seaart.hold(False)
+    answer = await answer_to(discord_fake, settings, reply)
+    assert states(settings) == ["delivered", "delivered"]
+    assert seaart.creates[1].json["prompt"] == "make it night"
+    assert seaart.creates[1].json["image_urls"] == [message.attachments[0]["url"]], "the image it waited for"
+    assert jobs(settings)[1]["reply_to_message_id"] == reply.id and jobs(settings)[1]["message_id"] == answer.id
+    await discord_fake.wait_for(lambda: not marked(discord_fake, reply), timeout=10)
+    assert discord_fake.dms_to(discord_fake.member_id) == []
+
+
+async def test_a_waiting_reply_deleted_is_let_go_and_one_whose_image_never_came_is_told(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    message = await generating(discord_fake, seaart, settings, "a lighthouse")
+    taken_back = await discord_fake.post_message("make it night", reply_to=message.id)
+    kept = await discord_fake.post_message("make it snow", reply_to=message.id, user_id=discord_fake.admin_id)
+    await discord_fake.wait_for(lambda: marked(discord_fake, taken_back) and marked(discord_fake, kept), timeout=10)
+    await discord_fake.delete_messages(taken_back.id)
+    await settled(discord_fake)
+    # The image is cancelled: nothing to edit.
+    cancel = await discord_fake.click(message.id, _custom_id(message, "Cancel"))
+    await discord_fake.wait_for(lambda: bool(cancel.callbacks), timeout=10)
+    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
+
+    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.admin_id)), timeout=10)
+    (note,) = discord_fake.dms_to(discord_fake.admin_id)
+    assert NOT_MADE in (note.content or "")
+    await settled(discord_fake)
+    await asyncio.sleep(0.2)
+    assert len(jobs(settings)) == 1, "nothing made from either reply"
+    assert discord_fake.dms_to(discord_fake.member_id) == [] and bot_replies_to(discord_fake, taken_back.id) == []
+    assert not marked(discord_fake, kept)
+
+
+def _custom_id(message: FakeMessage, label: str) -> str:
+    for row in message.components:
+        for component in row.get("components", []):
+            if component.get("label") == label:
+                return str(component["custom_id"])
+    raise AssertionError(f"no {label} button")
+
+
+async def test_a_reply_naming_an_image_of_a_batch_still_being_made_edits_that_one_once_all_show(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    seaart.hold(True)
+    message = await batch_message(discord_fake, {"prompt": "a {red, blue} kite"})
+    await discord_fake.wait_for(lambda: states(settings) == ["running"] * 2, timeout=10)
+    reply = await discord_fake.post_message("#2 give it a long tail", reply_to=message.id)
+    await discord_fake.wait_for(lambda: marked(discord_fake, reply), timeout=10)
+    seaart.release()
+    seaart.hold(False)
+    await answer_to(discord_fake, settings, reply)
+    blue = next(job for job in jobs(settings) if job["batch_index"] == 2)
+    edit = next(job for job in jobs(settings) if job["reply_to_message_id"] == reply.id)
+    assert edit["state"] == "delivered" and seaart.creates[-1].json["prompt"] == "give it a long tail"
+    shown = [a for a in message.attachments if str(blue["id"]) in a["filename"]]
+    assert seaart.creates[-1].json["image_urls"] == [shown[0]["url"]], "image #2, the blue kite"
+
+
+async def test_a_reply_waiting_for_its_image_is_carried_out_after_a_restart(
+    discord_fake: FakeDiscord,
+    seaart: FakeSeaArt,
+    settings: Settings,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The next start reads the channel's history from when this run was last alive: the reply, older, is not in
+    # it, and comes back only as the note owed about it.
+    monkeypatch.setattr(replies, "CATCH_UP_MARGIN_SECONDS", 0.0)
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        message = await generating(discord_fake, seaart, settings, "a lighthouse")
+        reply = await discord_fake.post_message("make it night", reply_to=message.id)
+        await discord_fake.wait_for(lambda: marked(discord_fake, reply), timeout=10)
+        await asyncio.sleep(1.5)  # the run lives on after the reply
+    finally:
+        await first.close()
+    # Twice: the start that takes it up again, still waiting, keeps it owed.
+    second = await start_bot(settings, discord_fake, clock)
+    try:
+        await settled(discord_fake)
+        await asyncio.sleep(1.5)  # the start's catch-up has taken the reply up again by now
+    finally:
+        await second.close()
+    third = await start_bot(settings, discord_fake, clock)
+    try:
+        await settled(discord_fake)
+        await asyncio.sleep(0.5)
+        seaart.release()
+        seaart.hold(False)
+        await answer_to(discord_fake, settings, reply)
+        await asyncio.sleep(0.3)  # a second answer, were one coming
+        assert len(bot_replies_to(discord_fake, reply.id)) == 1
+        assert [job["state"] for job in jobs(settings)] == ["delivered", "delivered"]
+    finally:
+        await third.close()
