@@ -64,6 +64,7 @@ DM_BYTES = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 # How long one image may take to come down from Discord's CDN.
 DOWNLOAD_SECONDS = 60.0
 NOT_READY = "That image is not ready yet: it comes here once it shows."
+NOT_ALL_READY = "Not every image of that message is ready yet: they come here together once they all show."
 # Past the waits cogs/image_waits.py keeps (a member reacting on every running job of a busy channel).
 NOT_READY_REACT_AGAIN = "That image is not ready yet: react ✉️ again once it shows, and it comes here."
 TOO_MANY = (
@@ -172,9 +173,14 @@ class DmReaction(commands.Cog):
         # This reaction's copy, named for its sends' nonces: the same part sent again is one message, while a
         # later ✉️ (removed and given again) is a copy of its own.
         reaction = f"{reacted.message_id}:{reacted.user_id}:{time.time_ns()}"
-        said = self._await(job, reacted, live=live) if not shown else None
-        if not shown and said is None:
-            return  # waited for, and nothing to say (read back after a time away, or the member told before)
+        said: str | None = None
+        if not all(candidate.terminal for candidate in batch):
+            # Images still being made, a batch's later ones too: the copy waits for them all, one DM of the whole.
+            waits, said = self._await(job, reacted, live=live, some_shown=bool(shown))
+            if said is None and (waits or not shown):
+                return  # waited for, and nothing to say (read back after a time away, or the member told before)
+            if not waits and shown:
+                said = None  # too many waits: what is shown now, as before any were kept
         try:
             dm = await self._retried(lambda: self.bot.create_dm(discord.Object(reacted.user_id)))
             if said is not None:
@@ -200,19 +206,20 @@ class DmReaction(commands.Cog):
         except DeliveryError as exc:
             log.info("job %s: a ✉️ reaction's image could not be fetched again (%s)", job.id, exc.detail)
 
-    def _await(self, job: Job, reacted: Reacted, *, live: bool) -> str | None:
-        """Wait for the images of ``reacted``'s message, then send the member their copy (cogs/image_waits.py). What
-        to tell them now: that it comes once it shows, the first time they react live while it is waited for (a ✉️
-        taken back and given again, over and over, is one DM); or, where too many messages are waited for already, to
-        react again then; else nothing. ``live``: kept for the copy's sending (a member whose DMs are closed is told
-        so under the image only for a ✉️ given live)."""
+    def _await(self, job: Job, reacted: Reacted, *, live: bool, some_shown: bool) -> tuple[bool, str | None]:
+        """Wait for the images of ``reacted``'s message, then send the member their copy (cogs/image_waits.py):
+        whether it waits, and what to tell them now. That it comes once it shows (``some_shown``: once the rest
+        show), the first time they react live while it is waited for (a ✉️ taken back and given again, over and
+        over, is one DM); or, where too many messages are waited for already, to react again then; else nothing.
+        ``live``: kept for the copy's sending (a member whose DMs are closed is told so under the image only for a
+        ✉️ given live)."""
         waiting = self._waits.add(job, reacted, live=live)
         if waiting is None:
-            return NOT_READY_REACT_AGAIN if live else None
+            return False, NOT_READY_REACT_AGAIN if live else None
         if not live or reacted.user_id in waiting.told:
-            return None
+            return True, None
         waiting.told.add(reacted.user_id)
-        return NOT_READY
+        return True, NOT_ALL_READY if some_shown else NOT_READY
 
     async def _shown(self, job: Job, where: Reacted, members: dict[int, bool]) -> None:
         """The images a ✉️ waited for have all ended: a copy for each member whose ✉️ is still on them, in turn."""

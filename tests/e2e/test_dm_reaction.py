@@ -17,7 +17,7 @@ from PIL import Image
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt, FakeSegmind
-from cogs.dm_reaction import CLOSED_DMS, DM_BYTES, NOT_READY, TOO_MANY, WAITING_PER_MEMBER
+from cogs.dm_reaction import CLOSED_DMS, DM_BYTES, NOT_ALL_READY, NOT_READY, TOO_MANY, WAITING_PER_MEMBER
 from tests.conftest import Clock, RunningBot, answer_given, start_bot
 from tests.e2e.edits import jobs
 from tests.e2e.test_batches import batch_message
@@ -193,6 +193,26 @@ async def test_an_envelope_on_a_batch_still_generating_brings_all_of_it_in_one_c
     not_ready, copy = discord_fake.dms_to(discord_fake.member_id)
     assert not_ready.content == NOT_READY
     assert sorted(f.data for f in copy.files) == sorted(f.data for f in message.files) and len(copy.files) == 3
+
+
+async def test_an_envelope_on_a_batch_partly_shown_brings_every_image_in_one_copy_once_the_rest_show(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """Before, a ✉️ given once the first image of a batch showed brought that one alone, and the rest never."""
+    seaart.hold(True)
+    message = await batch_message(discord_fake, {"prompt": "a {red, blue} kite"})
+    await discord_fake.wait_for(lambda: states(settings) == ["running"] * 2, timeout=10)
+    seaart.release(next(iter(seaart.jobs)))  # the first made; the second still being made
+    await discord_fake.wait_for(lambda: sorted(states(settings)) == ["delivered", "running"], timeout=10)
+    await discord_fake.wait_for(lambda: len(message.files) == 1, timeout=10)
+    assert await discord_fake.react(message.id, "✉️")
+    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.member_id)), timeout=10)
+    assert [m.content for m in discord_fake.dms_to(discord_fake.member_id)] == [NOT_ALL_READY]
+    seaart.hold(False)
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] * 2, timeout=20)
+    await discord_fake.wait_for(lambda: len(discord_fake.dms_to(discord_fake.member_id)) == 2, timeout=10)
+    copy = discord_fake.dms_to(discord_fake.member_id)[1]
+    assert sorted(f.data for f in copy.files) == sorted(f.data for f in message.files) and len(copy.files) == 2
 
 
 async def test_an_envelope_on_an_image_that_never_came_sends_nothing(
