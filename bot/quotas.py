@@ -26,6 +26,7 @@ from bot.store import Database
 from bot.store import ledger as ledger_sql
 from bot.store.jobs import InTransaction, Job
 from bot.store.usage import quota_window
+from bot.wording import counted
 
 if TYPE_CHECKING:
     from bot.models import GenerationRequest
@@ -192,7 +193,7 @@ def running_low_note(status: QuotaStatus) -> str | None:
     left = tightest.remaining or 0
     if left > max(1, allowance // 10):
         return None
-    units = "no units" if left == 0 else f"{left} unit{'s' if left != 1 else ''}"
+    units = "no units" if left == 0 else counted(left, "unit")
     return (
         f"You have {units} left {_LEFT_IN[tightest.window]} (of {allowance}); that resets "
         f"<t:{int(tightest.resets_at)}:R>. `/quota show` has the rest."
@@ -656,7 +657,7 @@ class Quotas:
                 continue
             start, _ = self.bounds(window, now)
             left = max(0, limit - await self._used(conn, member, start))
-            rooms.append(Room(left // units, f"your {window} quota has {_units(left)} left"))
+            rooms.append(Room(left // units, f"your {window} quota has {counted(left, 'unit')} left"))
         monthly_units, in_flight, budget = await self._guild_limits(conn, member.guild_id)
         if in_flight is not None:
             free = max(0, in_flight - sum(await self._in_flight(conn, member.guild_id)))
@@ -672,7 +673,7 @@ class Quotas:
             used_units, used_cost = await self._guild_month(conn, member.guild_id, now)
             if monthly_units is not None and units > 0:
                 left = max(0, monthly_units - used_units)
-                rooms.append(Room(left // units, f"this server has {_units(left)} left this month"))
+                rooms.append(Room(left // units, f"this server has {counted(left, 'unit')} left this month"))
             if budget is not None and cost > 0:
                 left = max(0, budget - used_cost)
                 rooms.append(Room(left // cost, f"this server's monthly budget has {usd(left)} left"))
@@ -1020,10 +1021,6 @@ def _fit_in(own: int, room: Room | None) -> str:
     if room is None or room.images >= own:
         return _fit(own)
     return _fit(room.images, room.limit)
-
-
-def _units(count: int) -> str:
-    return f"{count} unit{'' if count == 1 else 's'}"
 
 
 async def _fetchone(conn: aiosqlite.Connection, sql: str, params: tuple[object, ...]) -> aiosqlite.Row | None:

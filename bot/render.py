@@ -17,6 +17,7 @@ from bot.providers.base import Capabilities
 from bot.reference_roles import roles_shown
 from bot.regions import REGIONS
 from bot.store.jobs import Job
+from bot.wording import counted
 
 COLOUR_PROGRESS = discord.Colour(0xF5C518)  # banana yellow
 COLOUR_DONE = discord.Colour(0x3BA55C)
@@ -151,7 +152,7 @@ def model_line(job: Job, caps: Capabilities | None, shapes: Sequence[str] = ()) 
         # Which of them the member gave for their style or character (--sref: bot/reference_roles.py).
         references = job.request.reference_images
         roles = roles_shown([ref.role for ref in references], [ref.weight for ref in references])
-        parts.append(f"{count} reference image{'s' if count != 1 else ''}" + (f" ({roles})" if roles else ""))
+        parts.append(counted(count, "reference image") + (f" ({roles})" if roles else ""))
     return " · ".join(parts)
 
 
@@ -306,11 +307,6 @@ def _base(job: Job, title: str, colour: discord.Colour, caps: Capabilities | Non
         footer += f" · est. {usd(job.cost_micro_usd)}"
     embed.set_footer(text=footer)
     return embed
-
-
-def counted(count: int, word: str) -> str:
-    """``count`` of ``word``, in the plural but for one: "1 image", "3 images"."""
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def byte_size(size: float) -> str:

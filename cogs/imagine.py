@@ -43,6 +43,7 @@ from bot.references import check_fits_provider
 from bot.result_images import result_stem
 from bot.routing import require_served
 from bot.store.jobs import InTransaction, Job, NewJob
+from bot.wording import counted
 from cogs.double_clicks import TAKEN_ONCE, RecentPresses
 from cogs.errors import (
     answered_too_late,
@@ -585,7 +586,7 @@ def _fewer_note(made: int, wanted: str, room: Room | None, *, waiting: bool = Fa
     """The private word when the quotas had room for only ``made`` of the images ``wanted`` names
     (``start_up_to``), naming the limit with the least room (the member's quota, or the server's images at
     once, units or budget) where the refusal said which."""
-    images = f"{made} image{'s' if made != 1 else ''}"
+    images = counted(made, "image")
     why = room.limit if room is not None else f"the quota had room for only {images} just now"
     if waiting:
         return f"Took {images}, waiting their turn, not {wanted}: {why}."

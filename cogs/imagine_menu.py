@@ -23,6 +23,7 @@ from bot.app import Bananacord
 from bot.discord_refs import ReferencesGoneError, renewed_urls, stale
 from bot.errors import InvalidRequestError
 from bot.models import ReferenceImage
+from bot.wording import counted
 from cogs.editing import message_images
 from cogs.message_menu import MessageMenu
 from cogs.reference_form import PROMPT_INPUT_ID, TEXT_INPUT_MAX_CHARS, prompt_box
@@ -40,7 +41,7 @@ class ImagineMenuForm(discord.ui.Modal):
     def __init__(self, form_id: str, words: str, images: int, model: discord.ui.Label[Any] | None) -> None:
         super().__init__(title=MENU_NAME, custom_id=f"bananacord:imagine-menu:{form_id}", timeout=None)
         description = (
-            f"The message's words; its {images} image{'s' if images != 1 else ''} go along as references."
+            f"The message's words; its {counted(images, 'image')} go along as references."
             if images
             else "The message's words, to change as you like."
         )

@@ -47,9 +47,10 @@ from bot.moderation import (
     honoured_levels,
 )
 from bot.nonces import message_nonce
-from bot.render import counted, literal, truncate
+from bot.render import literal, truncate
 from bot.store.jobs import Job
 from bot.store.usage import instant
+from bot.wording import counted
 from cogs.discord_again import TRIES_AGAIN, again_on_failure
 from cogs.places import Place, level_at, place_of
 from cogs.private_answers import MAX_CONTENT, answer_privately, defer_privately

@@ -10,6 +10,7 @@ from bot.errors import InvalidRequestError
 from bot.models import GenerationRequest
 from bot.permutations import COUNT_CEILING, TooManyPrompts, Variant, expand, number_of
 from bot.prompt_parameters import Parameters, split_parameters
+from bot.wording import counted
 
 EXAMPLE = "`a {red, green} bird` is two images, a red bird and a green one"
 
@@ -37,7 +38,7 @@ def _variants(words: str, *, cap: int, empty: bool = False) -> list[Variant]:
         many = f"more than {COUNT_CEILING:,}" if too_many.count >= COUNT_CEILING else f"{too_many.count}"
         raise InvalidRequestError(
             f"The choices in braces make {many} prompts, one image each ({EXAMPLE}); this server makes up to "
-            f"{cap} image{'s' if cap != 1 else ''} per command. Give fewer choices, or send several commands."
+            f"{counted(cap, 'image')} per command. Give fewer choices, or send several commands."
         ) from None
     if not empty and len(variants) > 1 and any(not variant.text.strip() for variant in variants):
         raise InvalidRequestError(

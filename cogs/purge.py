@@ -23,8 +23,8 @@ import aiohttp
 import discord
 
 from bot.app import Bananacord
-from bot.render import counted
 from bot.store import dm_copies
+from bot.wording import counted
 from cogs.private_answers import answer_privately
 
 log = logging.getLogger(__name__)

@@ -30,6 +30,7 @@ from bot.render import literal
 from bot.store import reports
 from bot.store.jobs import Job
 from bot.store.reports import Outcome, Report
+from bot.wording import counted
 from cogs.ban_form import BanForm, ban_from_form
 from cogs.imagine import form_submit
 from cogs.jobs import MemberJobs
@@ -118,7 +119,7 @@ class ReportMenu(MessageMenu):
         if reported.outcome is Outcome.TOO_MANY:
             await answer_privately(
                 interaction,
-                f"You have reported {reports.PER_HOUR} image{'s' if reports.PER_HOUR != 1 else ''} in the last hour, "
+                f"You have reported {counted(reports.PER_HOUR, 'image')} in the last hour, "
                 "and the moderators have them all. Tell them directly if there is more.",
             )
             return
