@@ -58,11 +58,11 @@ KEEP_WORKING = (
     "🔍 **Re-render** at a larger size · "
     "🔭 **Zoom out**, ⬅️➡️⬆️⬇️ **Pan** and 🔲 **Make square** in one click · 🔁 **Re-roll** the same request again · "
     "📝 **Change prompt** the same request (or Vary, edit, zoom out, pan) with other words · "
-    "📎 **Use as reference** for a new prompt · 🗑️ **Delete**, or react ❌ to your own (under a batch, ➕ **More** "
+    "📎 **Use as reference** for a new prompt · 🗑️ **Delete**, or react ❌ to your own (a batch's ➕ **More** "
     "has each image's Zoom out, Use as reference, pans and Make square). React ✉️ to any image for a copy by DM, "
     "⭐ to star it.\n"
     "**Reply** to one of the bot's images with what to change (end with `--ar 16:9` for another shape, "
-    "`--zoom` to zoom out).\n"
+    "`--zoom` to zoom out); before it shows, your reply waits (⏳).\n"
     f"Any message: right-click (long-press on mobile) → **Apps** → **{IMAGINE_MENU}** (its words, yours to change) or, "
     f"with an image, **{MENU_NAME}**; on an image of the bot's that does not belong here, **{REPORT_MENU}**."
 )
