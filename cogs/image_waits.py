@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 from bot.app import Bananacord
 from bot.store.jobs import Job
+from bot.store.refusals import log_refused_or_error
 
 log = logging.getLogger(__name__)
 
@@ -92,14 +93,10 @@ class ImageWaits:
         runner = self.bot.services.runner
         try:
             while (waiting := self._waits.get(where.message_id)) is not None and waiting.members:
-                if job.batch_id is not None:
-                    batch = await runner.store.batch(job.batch_id)
-                else:
-                    batch = [await runner.store.get(job.id) or job]
-                unfinished = [each.id for each in batch if not each.terminal]
-                if not unfinished:
-                    break
                 try:
+                    unfinished = await self._unfinished(job)
+                    if not unfinished:
+                        break
                     await asyncio.wait_for(self._ended(unfinished), RECHECK_SECONDS)
                 except TimeoutError:
                     continue
@@ -114,6 +111,12 @@ class ImageWaits:
             shown = self._then(job, where, dict(ended.members))
             runner.in_background(shown, f"{self.kind}-shown-{where.message_id}")
 
+    async def _unfinished(self, job: Job) -> list[str]:
+        """The images of ``job``'s message still being made (a batch's candidates; a lone job)."""
+        store = self.bot.services.runner.store
+        batch = await store.batch(job.batch_id) if job.batch_id is not None else [await store.get(job.id) or job]
+        return [each.id for each in batch if not each.terminal]
+
     async def _ended(self, job_ids: list[str]) -> None:
         """Once every one of these jobs has ended. One after another, not gathered: on Python 3.11 a gather that
         ``wait_for`` gives up on is left holding an exception nobody reads, logged as an error."""
@@ -121,5 +124,8 @@ class ImageWaits:
             await self.bot.services.runner.wait_terminal(job_id)
 
     async def _then(self, job: Job, where: Reacted, members: dict[int, bool]) -> None:
-        job = await self.bot.services.runner.store.get(job.id) or job  # as it ended: a lone job's row
-        await self._shown(job, where, members)
+        try:
+            job = await self.bot.services.runner.store.get(job.id) or job  # as it ended: a lone job's row
+            await self._shown(job, where, members)
+        except Exception as exc:  # the database refusing, say: logged here, as a live reaction's would be
+            log_refused_or_error(log, exc, "job %s: the %s waiting for its images not taken up", job.id, self.kind)
