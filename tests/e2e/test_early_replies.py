@@ -15,7 +15,7 @@ from cogs import replies
 from cogs.early_replies import NOT_MADE, WAITING_MARK
 from tests.conftest import Clock, RunningBot, answered, start_bot
 from tests.e2e.edits import bot_replies_to, jobs, states
-from tests.e2e.test_batches import batch_message
+from tests.e2e.test_batches import batch_message, custom_id
 from tests.e2e.test_replies import answer_to
 
 
@@ -66,7 +66,7 @@ async def test_a_waiting_reply_deleted_is_let_go_and_one_whose_image_never_came_
     await discord_fake.delete_messages(taken_back.id)
     await settled(discord_fake)
     # The image is cancelled: nothing to edit.
-    cancel = await discord_fake.click(message.id, _custom_id(message, "Cancel"))
+    cancel = await discord_fake.click(message.id, custom_id(message, "Cancel"))
     await discord_fake.wait_for(lambda: bool(cancel.callbacks), timeout=10)
     await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
 
@@ -78,14 +78,6 @@ async def test_a_waiting_reply_deleted_is_let_go_and_one_whose_image_never_came_
     assert len(jobs(settings)) == 1, "nothing made from either reply"
     assert discord_fake.dms_to(discord_fake.member_id) == [] and bot_replies_to(discord_fake, taken_back.id) == []
     assert not marked(discord_fake, kept)
-
-
-def _custom_id(message: FakeMessage, label: str) -> str:
-    for row in message.components:
-        for component in row.get("components", []):
-            if component.get("label") == label:
-                return str(component["custom_id"])
-    raise AssertionError(f"no {label} button")
 
 
 async def test_a_reply_naming_an_image_of_a_batch_still_being_made_edits_that_one_once_all_show(
