@@ -658,12 +658,20 @@ class JobRunner:
         if cancelled_by is not None:
             changes["cancelled_by"] = cancelled_by
         job = await self.messages.end(job, state, changes, show=show)
+        self._tell_waiters(job)  # a cancel ends a job outside its steps, which tell them otherwise
         if names_files(job):
             await self.images.discard(job)  # its image will never be shown
         if job.state is JobState.BLOCKED:
             self.notify(JobBlocked(job))
         if show and job.state is not JobState.CANCELLED:
             self.notify(NothingMade(job))
+
+    def _tell_waiters(self, job: Job) -> None:
+        """Those waiting for ``job`` to end (``wait_terminal``), told now that it has."""
+        if job.terminal:
+            for future in self._terminal_waiters.pop(job.id, []):
+                if not future.done():
+                    future.set_result(job)
 
     def in_background(self, work: Coroutine[Any, Any, T], name: str, *, resumable: bool = False) -> asyncio.Task[T]:
         """Run ``work`` as the runner's own: ``stop`` gives it the grace its steps get, then cancels it.

@@ -10,6 +10,7 @@ cancelled), the member is told privately that nothing was carried out. The wait 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -29,6 +30,9 @@ NOT_MADE = (
     "was charged. Reply to an image once it shows, or start again with /imagine."
 )
 MessageStep = Callable[[discord.Message], Awaitable[None]]
+# A reply to a command's answer whose job has no message yet: looked for this many times, this far apart.
+JOB_TRIES = 20
+JOB_PAUSE_SECONDS = 0.5
 
 
 class EarlyReplies:
@@ -52,16 +56,32 @@ class EarlyReplies:
         # Message -> the replies waiting for its images, by reply id (the waits' "members").
         self._waits = ImageWaits(bot, "reply", self._shown)
         self.waiting: set[int] = set()  # the replies waiting now: a catch-up taking one up leaves it owed
+        self._read_again: set[int] = set()  # replies being read again for their image's end (``wait``)
 
     async def wait(self, message: discord.Message, replied: discord.Message) -> bool:
         """``message`` replies to ``replied``, the bot's message of images still being made: wait for them. False
         where ``replied`` is no such message (a refusal, a notice, an image that ended without one)."""
         store = self.bot.services.runner.store
         job = await store.by_message(replied.id)
+        if job is None and replied.interaction_metadata is not None:
+            # The answer to a command whose job has not learnt its message yet (Discord made the answer and its
+            # word was lost; bot/held_jobs.py finds it a moment later): looked for again, a few seconds at most.
+            for _ in range(JOB_TRIES):
+                await asyncio.sleep(JOB_PAUSE_SECONDS)
+                if (job := await store.by_message(replied.id)) is not None:
+                    break
         if job is None or message.guild is None or job.guild_id != message.guild.id:
             return False
         batch = await store.batch(job.batch_id) if job.batch_id is not None else [job]
         if all(each.terminal for each in batch):
+            # Ended between the reply and now: the replied message came with the reply as it was then, without
+            # its image. Read again, the reply brings it as it is (once: a reply read again is not read a third time).
+            if any(each.state is JobState.DELIVERED for each in batch) and message.id not in self._read_again:
+                self._read_again.add(message.id)
+                try:
+                    await self._take_up(message.channel.id, message.id, made=True)
+                finally:
+                    self._read_again.discard(message.id)
             return False
         where = Reacted(message.guild.id, message.channel.id, replied.id, message.id)
         if self._waits.add(job, where, live=True) is None:
@@ -78,26 +98,30 @@ class EarlyReplies:
         store = self.bot.services.runner.store
         batch = await store.batch(job.batch_id) if job.batch_id is not None else [job]
         made = any(each.state is JobState.DELIVERED for each in batch)
-        channel = self.bot.get_channel(where.channel_id)
         for reply_id in replies:
             self.waiting.discard(reply_id)
-            if not isinstance(channel, discord.TextChannel | discord.Thread | discord.VoiceChannel):
-                await self._settle(reply_id)  # the channel is gone, or no longer the bot's to see
-                continue
-            try:
-                message = await channel.fetch_message(reply_id)
-            except discord.NotFound:
-                await self._settle(reply_id)  # deleted by its member: taken back
-                continue
-            except (discord.HTTPException, aiohttp.ClientError, TimeoutError, OSError) as exc:
-                log.info("reply %s: not read again once its image ended (%s); owed", reply_id, exc)
-                continue  # still owed: the next start takes it up
-            await self._mark(message, add=False)
-            if made:
-                await self._again(message)
-            else:
-                await self._note(message, NOT_MADE)
-            await self._settle(reply_id)
+            await self._take_up(where.channel_id, reply_id, made=made)
+
+    async def _take_up(self, channel_id: int, reply_id: int, *, made: bool) -> None:
+        """The reply read again, now its image has ended, and carried out (``made``), else its member told why not."""
+        channel = self.bot.get_channel(channel_id)
+        if not isinstance(channel, discord.TextChannel | discord.Thread | discord.VoiceChannel):
+            await self._settle(reply_id)  # the channel is gone, or no longer the bot's to see
+            return
+        try:
+            message = await channel.fetch_message(reply_id)
+        except discord.NotFound:
+            await self._settle(reply_id)  # deleted by its member: taken back
+            return
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.info("reply %s: not read again once its image ended (%s); owed", reply_id, exc)
+            return  # still owed: the next start takes it up
+        await self._mark(message, add=False)
+        if made:
+            await self._again(message)
+        else:
+            await self._note(message, NOT_MADE)
+        await self._settle(reply_id)
 
     async def _mark(self, message: discord.Message, *, add: bool) -> None:
         """⏳ on the reply while it waits (a channel that refuses reactions refuses nothing else here)."""

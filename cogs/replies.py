@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import sqlite3
@@ -281,7 +282,10 @@ class Replies(commands.Cog):
         # given a channel's messages, oldest first, once the replies among them are dealt with.
         self.readers: list[Callable[[list[discord.Message]], Awaitable[None]]] = []
         # Replies to a message of images still being made, waiting for them (cogs/early_replies.py).
-        self.early = EarlyReplies(bot, again=self._again, note=self._note, owe=self._owe, settle=self._settle)
+        # Its note that no image was made is about that reply's own image (no repeat of another's), and marks it 🚫 if
+        # it cannot be sent, as a refusal's does.
+        note = functools.partial(self._note, each_reply=True, refusal=True)
+        self.early = EarlyReplies(bot, again=self._again, note=note, owe=self._owe, settle=self._settle)
 
     async def cog_unload(self) -> None:
         # Waited for while the database is still open (the bot closes it after the cogs): a write it had begun is

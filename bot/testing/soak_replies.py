@@ -1,6 +1,7 @@
 """Members who reply to the bot's images with an edit, during a fault soak (bench/soak.py, tests/e2e/test_soak.py).
 
-A seeded share of the commands, a moment after their message shows an image, get a reply asking for an edit. When the
+A seeded share of the commands, a moment after their message shows an image (``EARLY`` of them while it is still being
+made), get a reply asking for an edit. When the
 bot is on the gateway the reply reaches it live; when it is not (killed, restarting), the reply is stored and
 sent to nobody, as Discord does, and the bot must find it in the channel's history once it is back
 (cogs/replies.py). ``problems`` holds each reply to the rules a member would: it is answered by exactly one
@@ -29,6 +30,9 @@ _TERMINAL_SETTLED = ("committed", "refunded")
 # How the bot's private note begins when it could not answer a reply in its channel at all (cogs/replies.py,
 # FORBIDDEN and UNANSWERED): Discord refused every try of its answer, or the channel forbids its posts.
 _COULD_NOT_ANSWER = "I could not answer your reply"
+# The share of the replies posted while their image is still being made (cogs/early_replies.py: it waits, and is
+# answered once the image shows; with none made, its member told privately), live or while the bot is down.
+EARLY = 0.3
 
 
 @dataclass
@@ -71,7 +75,10 @@ class ReplyEdits:
             return
         reply = SoakReply(command, f"make it night (reply {len(self.replies) + 1})")
         self.replies.append(reply)
-        task = asyncio.create_task(self._reply(reply, after=self._random.uniform(*self.delay)))
+        if self._random.random() < EARLY:
+            task = asyncio.create_task(self._early(reply, after=self._random.uniform(0.3, 3.0)))
+        else:
+            task = asyncio.create_task(self._reply(reply, after=self._random.uniform(*self.delay)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -90,6 +97,35 @@ class ReplyEdits:
         self.replies.append(reply)
         await self._reply(reply, live=live, patience=0.0)
         return reply
+
+    async def _early(self, reply: SoakReply, *, after: float) -> None:
+        """Reply to the command's message while its image is still being made; once it shows (or ended without
+        one) before the member got to it, as any reply."""
+        await asyncio.sleep(after)
+        message = self.discord.messages.get(reply.command.original_message_id or -1)
+        if (
+            message is None
+            or message.deleted
+            or message.ephemeral
+            or shows_an_image(message)
+            or ends_without_an_image(message)
+            or message.channel_id in self.discord.deleted_channels
+        ):
+            await self._reply(reply)
+            return
+        live = self.discord.connected
+        if live:
+            try:
+                reply.message = await self.discord.post_message(
+                    reply.text, reply_to=message.id, user_id=reply.command.user_id
+                )
+            except TimeoutError:
+                live = False  # the bot went away between the look and the post
+        if not live:
+            reply.message = await self.discord.post_message(
+                reply.text, reply_to=message.id, user_id=reply.command.user_id, live=False
+            )
+        reply.outcome = "early, live" if live else "early, while away"
 
     async def _reply(
         self, reply: SoakReply, *, live: bool | None = None, patience: float | None = None, after: float = 0.0

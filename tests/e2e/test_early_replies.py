@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+import discord
 import pytest
 
 from bot.config import Settings
@@ -135,3 +136,50 @@ async def test_a_reply_waiting_for_its_image_is_carried_out_after_a_restart(
         assert [job["state"] for job in jobs(settings)] == ["delivered", "delivered"]
     finally:
         await third.close()
+
+
+async def test_a_reply_read_after_its_image_came_though_it_was_posted_before_is_carried_out(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """A reply comes with the message it answers as that was when the reply was posted. Posted while the image was
+    being made and read once the image had come (a busy bot, events waiting behind others), it was found with no
+    image and no image still to wait for, and left with no answer. Here its event, as Discord sent it then, reaches
+    the bot after the image showed."""
+    message = await generating(discord_fake, seaart, settings, "a lighthouse")
+    reply = await discord_fake.post_message("make it night", reply_to=message.id, live=False)
+    sent_then = discord_fake.message_payload(reply)  # what MESSAGE_CREATE carried: the message still generating
+    assert not sent_then["referenced_message"]["attachments"]
+    seaart.release()
+    seaart.hold(False)
+    await discord_fake.wait_for(lambda: states(settings) == ["delivered"] and bool(message.files), timeout=10)
+
+    bot = running_bot.bot
+    channel = bot.get_channel(discord_fake.channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    bot.dispatch("message", discord.Message(state=bot._connection, channel=channel, data=sent_then))
+    answer = await answer_to(discord_fake, settings, reply)
+    assert seaart.creates[1].json["image_urls"] == [message.attachments[0]["url"]]
+    assert jobs(settings)[1]["message_id"] == answer.id
+
+
+async def test_each_waiting_reply_whose_image_never_came_is_told_not_only_the_first(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """The note is about each reply's own image: the same words to the same member minutes apart were taken for a
+    repeat and left out, and the second reply got no word at all (found by bench/soak.py)."""
+    first = await generating(discord_fake, seaart, settings, "a lighthouse")
+    second_asked = await discord_fake.slash_command("imagine", {"prompt": "a windmill"})
+    await discord_fake.wait_for(lambda: states(settings) == ["running", "running"], timeout=10)
+    second = discord_fake.messages[second_asked.original_message_id or -1]
+    replies = [await discord_fake.post_message("make it night", reply_to=m.id) for m in (first, second)]
+    await discord_fake.wait_for(lambda: all(marked(discord_fake, r) for r in replies), timeout=10)
+    for message in (first, second):
+        cancel = await discord_fake.click(message.id, custom_id(message, "Cancel"))
+        await discord_fake.wait_for(lambda c=cancel: bool(c.callbacks), timeout=10)
+    await discord_fake.wait_for(lambda: states(settings) == ["cancelled", "cancelled"], timeout=10)
+    await discord_fake.wait_for(lambda: len(discord_fake.dms_to(discord_fake.member_id)) == 2, timeout=10)
+    notes = discord_fake.dms_to(discord_fake.member_id)
+    assert all(NOT_MADE in (n.content or "") for n in notes)
+    assert sorted(r.id for r in replies) == sorted(
+        r.id for r in replies if any(f"/{r.id}" in (n.content or "") for n in notes)
+    )
