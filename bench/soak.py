@@ -46,7 +46,8 @@ The bot runs as its own process (`python -m bot run`, bench/harness.py) against 
     cogs/image_waits.py); no ✉️ may bring two copies, and the report counts those on images shown that brought
     none;
   * members who reply: --replies of the single-image commands get a reply asking for an edit once their
-    image shows (bot/testing/soak_replies.py), live if the bot is on the gateway, else while it is away
+    image shows (bot/testing/soak_replies.py; --early-replies of those while it is still being made, which
+    cogs/early_replies.py carries out once it shows), live if the bot is on the gateway, else while it is away
     (Discord never delivers those; the bot must find them in the channel's history when back). Each must
     be answered by exactly one reply of the bot's that ends final, every job it caused settled;
   * members who @mention the bot: with --mentions, that share of the commands is followed by their member writing
@@ -181,6 +182,7 @@ class Plan:
     ping_after: float | None = None  # [imagine] ping_after_seconds (None: the bot's default, 45 s)
     server_changes: int = 0  # times an admin changes the server's images at once while sending, with quota_daily
     mentions: float = 0.0  # share of the commands their member follows with an @mention of the bot with words
+    early_replies: float = 0.0  # share of the replies posted while their image is still being made
 
     def quotas(self) -> dict[str, Any]:
         """The [quotas] section the bot runs with."""
@@ -554,7 +556,7 @@ async def run_soak(plan: Plan) -> Run:
                 moderator = Moderator(discord_fake, members[1]) if plan.moderation is not None else None
                 pauser = Pauser(discord_fake) if plan.pause is not None else None
                 reworks = Reworks(discord_fake, plan.reworks, seed=plan.seed, remixes=plan.remixes)
-                replies = ReplyEdits(discord_fake, plan.replies, seed=plan.seed)
+                replies = ReplyEdits(discord_fake, plan.replies, seed=plan.seed, early=plan.early_replies)
                 mentions = Mentions(discord_fake, plan.mentions, seed=plan.seed)
                 sending = asyncio.create_task(
                     send_through_restarts(
@@ -838,6 +840,12 @@ def main() -> None:
         "--replies", type=float, default=0.1, help="share of single-image commands whose image gets a reply (0.1)"
     )
     parser.add_argument(
+        "--early-replies",
+        type=float,
+        default=0.0,
+        help="share of those replies posted while the image is still being made (0)",
+    )
+    parser.add_argument(
         "--mentions",
         type=float,
         default=0.0,
@@ -977,6 +985,7 @@ def main() -> None:
         reworks=args.reworks,
         remixes=args.remixes,
         replies=args.replies,
+        early_replies=args.early_replies,
         lost_answers=args.lost_answers,
         providers=providers,
         outage=args.outage,

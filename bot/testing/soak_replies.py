@@ -1,6 +1,6 @@
 """Members who reply to the bot's images with an edit, during a fault soak (bench/soak.py, tests/e2e/test_soak.py).
 
-A seeded share of the commands, a moment after their message shows an image (``EARLY`` of them while it is still being
+A seeded share of the commands, a moment after their message shows an image (``early`` of them while it is still being
 made), get a reply asking for an edit. When the
 bot is on the gateway the reply reaches it live; when it is not (killed, restarting), the reply is stored and
 sent to nobody, as Discord does, and the bot must find it in the channel's history once it is back
@@ -30,9 +30,6 @@ _TERMINAL_SETTLED = ("committed", "refunded")
 # How the bot's private note begins when it could not answer a reply in its channel at all (cogs/replies.py,
 # FORBIDDEN and UNANSWERED): Discord refused every try of its answer, or the channel forbids its posts.
 _COULD_NOT_ANSWER = "I could not answer your reply"
-# The share of the replies posted while their image is still being made (cogs/early_replies.py: it waits, and is
-# answered once the image shows; with none made, its member told privately), live or while the bot is down.
-EARLY = 0.3
 
 
 @dataclass
@@ -57,9 +54,13 @@ class ReplyEdits:
         seed: int,
         patience: float = 120.0,
         delay: tuple[float, float] = (0.0, 8.0),
+        early: float = 0.0,
     ) -> None:
         self.discord = discord_fake
         self.share = share
+        # The share of the replies posted while their image is still being made (cogs/early_replies.py: it waits, and
+        # is answered once the image shows; with none made, its member told privately), live or while the bot is down.
+        self.early = early
         self.patience = patience
         self.delay = delay  # a member takes a moment to look at the image before replying
         self.replies: list[SoakReply] = []
@@ -75,7 +76,7 @@ class ReplyEdits:
             return
         reply = SoakReply(command, f"make it night (reply {len(self.replies) + 1})")
         self.replies.append(reply)
-        if self._random.random() < EARLY:
+        if self.early and self._random.random() < self.early:
             task = asyncio.create_task(self._early(reply, after=self._random.uniform(0.3, 3.0)))
         else:
             task = asyncio.create_task(self._reply(reply, after=self._random.uniform(*self.delay)))
