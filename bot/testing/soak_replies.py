@@ -114,19 +114,24 @@ class ReplyEdits:
         ):
             await self._reply(reply)
             return
-        live = self.discord.connected
+        live = await self._post(reply, message, live=self.discord.connected)
+        reply.outcome = "early, live" if live else "early, while away"
+
+    async def _post(self, reply: SoakReply, message: FakeMessage, *, live: bool) -> bool:
+        """Post ``reply`` to ``message``: to the bot (``live``), else as one it is not there to get (also where it
+        went away between the look and the post). Whether it went live."""
         if live:
             try:
                 reply.message = await self.discord.post_message(
                     reply.text, reply_to=message.id, user_id=reply.command.user_id
                 )
+                return True
             except TimeoutError:
-                live = False  # the bot went away between the look and the post
-        if not live:
-            reply.message = await self.discord.post_message(
-                reply.text, reply_to=message.id, user_id=reply.command.user_id, live=False
-            )
-        reply.outcome = "early, live" if live else "early, while away"
+                pass  # the bot went away between the look and the post
+        reply.message = await self.discord.post_message(
+            reply.text, reply_to=message.id, user_id=reply.command.user_id, live=False
+        )
+        return False
 
     async def _reply(
         self, reply: SoakReply, *, live: bool | None = None, patience: float | None = None, after: float = 0.0
@@ -141,23 +146,10 @@ class ReplyEdits:
             reply.outcome = "no image"
             return
         live = self.discord.connected if live is None else live
-        if live:
-            if message.channel_id in self.discord.deleted_channels:  # --channel-delete took it meanwhile
-                reply.outcome = "no image"
-                return
-            try:
-                reply.message = await self.discord.post_message(
-                    reply.text, reply_to=message.id, user_id=reply.command.user_id
-                )
-            except TimeoutError:
-                live = False  # the bot went away between the look and the post
-        if not live:
-            if message.channel_id in self.discord.deleted_channels:
-                reply.outcome = "no image"
-                return
-            reply.message = await self.discord.post_message(
-                reply.text, reply_to=message.id, user_id=reply.command.user_id, live=False
-            )
+        if message.channel_id in self.discord.deleted_channels:  # --channel-delete took it meanwhile
+            reply.outcome = "no image"
+            return
+        live = await self._post(reply, message, live=live)
         reply.outcome = "live" if live else "while away"
 
     def _answers(self, reply: SoakReply) -> list[FakeMessage]:
