@@ -33,6 +33,9 @@ MessageStep = Callable[[discord.Message], Awaitable[None]]
 # A reply to a command's answer whose job has no message yet: looked for this many times, this far apart.
 JOB_TRIES = 20
 JOB_PAUSE_SECONDS = 0.5
+# A reply read once its image had ended, posted at most this long after that end, was typed while the image was
+# being made (and Discord's clock and the bot's may differ by a little): it gets the answer a waiting reply gets.
+TYPED_WHILE_MADE_SECONDS = 5.0
 
 
 class EarlyReplies:
@@ -74,12 +77,15 @@ class EarlyReplies:
             return False
         batch = await store.batch(job.batch_id) if job.batch_id is not None else [job]
         if all(each.terminal for each in batch):
-            # Ended between the reply and now: the replied message came with the reply as it was then, without
-            # its image. Read again, the reply brings it as it is (once: a reply read again is not read a third time).
-            if any(each.state is JobState.DELIVERED for each in batch) and message.id not in self._read_again:
+            # Ended between the reply and now (the reply read late, or waiting when the bot stopped): the replied
+            # message came with the reply as it was then, without its image. A reply posted while the image was
+            # being made is dealt with as a waiting one: read again, it brings the image as it is and is carried
+            # out; no image made, its member is told (once: a reply read again is not read a third time).
+            if message.id not in self._read_again and self._posted_while_made(message, batch):
                 self._read_again.add(message.id)
                 try:
-                    await self._take_up(message.channel.id, message.id, made=True)
+                    made = any(each.state is JobState.DELIVERED for each in batch)
+                    await self._take_up(message.channel.id, message.id, made=made)
                 finally:
                     self._read_again.discard(message.id)
             return False
@@ -92,6 +98,14 @@ class EarlyReplies:
             await self._owe(message)
             await self._mark(message, add=True)
         return True
+
+    def _posted_while_made(self, message: discord.Message, batch: list[Job]) -> bool:
+        """Whether the reply ``message`` was posted before its images ended (or in the seconds after: typed while
+        they were being made): marked ⏳ by the bot (it waited), or older than their end by the clocks."""
+        if any(str(r.emoji) == WAITING_MARK and r.me for r in message.reactions):
+            return True
+        ended = max((each.finished_at or each.updated_at for each in batch), default=0.0)
+        return message.created_at.timestamp() <= ended + TYPED_WHILE_MADE_SECONDS
 
     async def _shown(self, job: Job, where: Reacted, replies: dict[int, bool]) -> None:
         """The images the replies waited for have all ended: each reply still there is taken up again."""

@@ -12,7 +12,7 @@ import pytest
 from bot.config import Settings
 from bot.testing.discord import FakeDiscord, FakeMessage
 from bot.testing.providers import FakeSeaArt
-from cogs import replies
+from cogs import early_replies, replies
 from cogs.early_replies import NOT_MADE, WAITING_MARK
 from tests.conftest import Clock, RunningBot, answered, start_bot
 from tests.e2e.edits import bot_replies_to, jobs, states
@@ -183,3 +183,70 @@ async def test_each_waiting_reply_whose_image_never_came_is_told_not_only_the_fi
     assert sorted(r.id for r in replies) == sorted(
         r.id for r in replies if any(f"/{r.id}" in (n.content or "") for n in notes)
     )
+
+
+async def test_a_reply_posted_while_its_image_was_made_and_read_once_it_had_failed_is_told(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings
+) -> None:
+    """The reply of a member whose image then ended without one, read only after (the bot stopped while it waited,
+    and the image was cancelled before the next start read it again; or its event came late), was let go in
+    silence and its owed note settled (found by bench/soak.py). It is told as a waiting reply is."""
+    message = await generating(discord_fake, seaart, settings, "a lighthouse")
+    reply = await discord_fake.post_message("make it night", reply_to=message.id, live=False)
+    sent_then = discord_fake.message_payload(reply)
+    cancel = await discord_fake.click(message.id, custom_id(message, "Cancel"))
+    await discord_fake.wait_for(lambda: bool(cancel.callbacks), timeout=10)
+    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
+
+    bot = running_bot.bot
+    channel = bot.get_channel(discord_fake.channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    bot.dispatch("message", discord.Message(state=bot._connection, channel=channel, data=sent_then))
+    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.member_id)), timeout=10)
+    (note,) = discord_fake.dms_to(discord_fake.member_id)
+    assert NOT_MADE in (note.content or "") and f"/{reply.id}" in (note.content or "")
+    assert len(jobs(settings)) == 1, "nothing made from the reply"
+
+
+async def test_a_reply_posted_long_after_its_image_failed_is_left_alone(
+    running_bot: RunningBot, discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """A reply to the message of an image that had failed long before is not one that waited: no note (as before)."""
+    message = await generating(discord_fake, seaart, settings, "a lighthouse")
+    clock.offset = -60.0  # the image ends a minute before the reply, by the bot's clock
+    cancel = await discord_fake.click(message.id, custom_id(message, "Cancel"))
+    await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
+    assert cancel.callbacks
+    reply = await discord_fake.post_message("make it night", reply_to=message.id)
+    await settled(discord_fake)
+    await asyncio.sleep(0.3)
+    assert discord_fake.dms_to(discord_fake.member_id) == [] and bot_replies_to(discord_fake, reply.id) == []
+    assert not marked(discord_fake, reply) and len(jobs(settings)) == 1
+
+
+async def test_a_reply_marked_waiting_is_told_whatever_the_clocks_say(
+    running_bot: RunningBot,
+    discord_fake: FakeDiscord,
+    seaart: FakeSeaArt,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reply the bot marked ⏳ (a run before a stop: the mark is Discord's to keep) waited, though by the clocks
+    (Discord's and the bot's an hour apart here) it came after its image ended: read once the image was cancelled,
+    its member is told and the mark taken off."""
+    monkeypatch.setattr(early_replies, "TYPED_WHILE_MADE_SECONDS", -3600.0)
+    message = await generating(discord_fake, seaart, settings, "a lighthouse")
+    reply = await discord_fake.post_message("make it night", reply_to=message.id, live=False)
+    reply.reactions.append(WAITING_MARK)  # as the run that saw it left it
+    sent_then = discord_fake.message_payload(reply)
+    cancel = await discord_fake.click(message.id, custom_id(message, "Cancel"))
+    await discord_fake.wait_for(lambda: bool(cancel.callbacks) and states(settings) == ["cancelled"], timeout=10)
+
+    bot = running_bot.bot
+    channel = bot.get_channel(discord_fake.channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    bot.dispatch("message", discord.Message(state=bot._connection, channel=channel, data=sent_then))
+    await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.member_id)), timeout=10)
+    (note,) = discord_fake.dms_to(discord_fake.member_id)
+    assert NOT_MADE in (note.content or "") and f"/{reply.id}" in (note.content or "")
+    await discord_fake.wait_for(lambda: not marked(discord_fake, reply), timeout=10)
