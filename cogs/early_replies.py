@@ -21,6 +21,7 @@ from bot.app import Bananacord
 from bot.models import JobState
 from bot.store.jobs import Job
 from cogs.image_waits import ImageWaits, Reacted
+from cogs.places import channel_to_read
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +119,11 @@ class EarlyReplies:
 
     async def _take_up(self, channel_id: int, reply_id: int, *, made: bool) -> None:
         """The reply read again, now its image has ended, and carried out (``made``), else its member told why not."""
-        channel = self.bot.get_channel(channel_id)
-        if not isinstance(channel, discord.TextChannel | discord.Thread | discord.VoiceChannel):
-            await self._settle(reply_id)  # the channel is gone, or no longer the bot's to see
-            return
         try:
+            channel = await channel_to_read(self.bot, channel_id)
+            if channel is None:
+                await self._settle(reply_id)  # the channel is gone, or no longer the bot's to see
+                return
             message = await channel.fetch_message(reply_id)
         except discord.NotFound:
             await self._settle(reply_id)  # deleted by its member: taken back

@@ -72,6 +72,25 @@ async def place_of_message(guild: discord.Guild, channel: Any) -> Place:
     return place_of(resolved)
 
 
+Readable = discord.TextChannel | discord.Thread | discord.VoiceChannel
+
+
+async def channel_to_read(bot: Bananacord, channel_id: int) -> Readable | None:
+    """The channel or thread ``channel_id``, to read a message in again: from discord.py's cache, else asked of
+    Discord (a thread archived since, which the gateway no longer lists, is still there to read). None when it is
+    gone, or no longer the bot's to see. Raises the HTTP or network error of a Discord that fails to answer: the
+    caller tries again later."""
+    channel = bot.get_channel(channel_id)
+    if channel is None:
+        try:
+            channel = await bot.fetch_channel(channel_id)
+        except (discord.NotFound, discord.Forbidden):
+            return None
+        except discord.InvalidData:  # a channel type discord.py does not know: none a reply can be in
+            return None
+    return channel if isinstance(channel, Readable) else None
+
+
 async def level_at(bot: Bananacord, guild_id: int, place: Place) -> int:
     """The safety level a job made at ``place`` runs at: its channel's level, else (in a thread) the
     parent channel's, else the server's; under the ceiling of an ordinary or an age-restricted channel."""

@@ -65,7 +65,7 @@ from cogs.early_replies import EarlyReplies
 from cogs.editing import attachment_images, edit_request, image_proportion, message_images, unsupported_images
 from cogs.errors import storage_answer
 from cogs.link_pictures import pictured
-from cogs.places import level_at, place_of_message
+from cogs.places import channel_to_read, level_at, place_of_message
 from cogs.policy import admitted, as_member, moderate, quota_member
 from cogs.private_answers import MAX_CONTENT
 from cogs.prompt_choices import one_instruction
@@ -390,11 +390,12 @@ class Replies(commands.Cog):
         # And the replies whose private note an earlier run was still trying when it stopped.
         owed = await self.notes.owed(after=after)
         for channel_id, message_id in sorted(set(unanswered) | set(owed), key=lambda pair: pair[1]):
-            channel = self.bot.get_channel(channel_id)
-            if not isinstance(channel, discord.TextChannel | discord.Thread | discord.VoiceChannel):
-                await self._settle(message_id)  # a channel gone, or no longer the bot's to see
-                continue
             try:
+                # A thread archived since is not cached: asked of Discord (it was let go as if gone).
+                channel = await channel_to_read(self.bot, channel_id)
+                if channel is None:
+                    await self._settle(message_id)  # a channel gone, or no longer the bot's to see
+                    continue
                 message = await channel.fetch_message(message_id)
             except discord.HTTPException as exc:
                 # 404: the member deleted the reply; anything else: the reply stays unanswered, as before.
@@ -402,6 +403,9 @@ class Replies(commands.Cog):
                 if exc.status == 404:
                     await self._settle(message_id)
                 continue
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                log.info("catch-up: cannot read reply %s (%r)", message_id, exc)
+                continue  # still unanswered or owed: the next start tries again
             looked += 1
             elsewhere = message.id in self._taken  # this run took it up already (live, or in history)
             try:

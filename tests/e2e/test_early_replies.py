@@ -250,3 +250,41 @@ async def test_a_reply_marked_waiting_is_told_whatever_the_clocks_say(
     (note,) = discord_fake.dms_to(discord_fake.member_id)
     assert NOT_MADE in (note.content or "") and f"/{reply.id}" in (note.content or "")
     await discord_fake.wait_for(lambda: not marked(discord_fake, reply), timeout=10)
+
+
+async def test_a_reply_waiting_in_a_thread_archived_while_the_bot_was_away_is_carried_out(
+    discord_fake: FakeDiscord,
+    seaart: FakeSeaArt,
+    settings: Settings,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The next start takes up the waiting reply by its note owed; its thread, archived meanwhile, is in no cache
+    of discord.py's (archived threads are not listed at a start), and the reply was let go as if its channel were
+    gone. It is asked of Discord now."""
+    monkeypatch.setattr(replies, "CATCH_UP_MARGIN_SECONDS", 0.0)
+    thread = discord_fake.add_thread(discord_fake.channel_id, "ideas")
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        seaart.hold(True)
+        asked = await discord_fake.slash_command("imagine", {"prompt": "a lighthouse"}, channel_id=thread)
+        await discord_fake.wait_for(lambda: "running" in states(settings), timeout=10)
+        message = discord_fake.messages[asked.original_message_id or -1]
+        reply = await discord_fake.post_message("make it night", reply_to=message.id, channel_id=thread)
+        await discord_fake.wait_for(lambda: marked(discord_fake, reply), timeout=10)
+        await asyncio.sleep(1.5)  # the run lives on after the reply
+    finally:
+        await first.close()
+    discord_fake.archive_thread(thread)
+    second = await start_bot(settings, discord_fake, clock)
+    try:
+        assert second.bot.get_channel(thread) is None
+        await settled(discord_fake)
+        seaart.release()
+        seaart.hold(False)
+        answer = await answer_to(discord_fake, settings, reply)
+        assert answer.channel_id == thread
+        assert [job["state"] for job in jobs(settings)] == ["delivered", "delivered"]
+        await discord_fake.wait_for(lambda: not marked(discord_fake, reply), timeout=10)
+    finally:
+        await second.close()
