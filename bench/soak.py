@@ -182,7 +182,7 @@ class Plan:
     ping_after: float | None = None  # [imagine] ping_after_seconds (None: the bot's default, 45 s)
     server_changes: int = 0  # times an admin changes the server's images at once while sending, with quota_daily
     mentions: float = 0.0  # share of the commands their member follows with an @mention of the bot with words
-    early_replies: float = 0.0  # share of the replies posted while their image is still being made
+    early_replies: float = 0.3  # share of the replies posted while their image is still being made
 
     def quotas(self) -> dict[str, Any]:
         """The [quotas] section the bot runs with."""
@@ -842,8 +842,8 @@ def main() -> None:
     parser.add_argument(
         "--early-replies",
         type=float,
-        default=0.0,
-        help="share of those replies posted while the image is still being made (0)",
+        default=0.3,
+        help="share of those replies posted while the image is still being made (0.3)",
     )
     parser.add_argument(
         "--mentions",

@@ -55,12 +55,14 @@ class ReplyEdits:
         patience: float = 120.0,
         delay: tuple[float, float] = (0.0, 8.0),
         early: float = 0.0,
+        early_after: tuple[float, float] = (0.3, 3.0),
     ) -> None:
         self.discord = discord_fake
         self.share = share
         # The share of the replies posted while their image is still being made (cogs/early_replies.py: it waits, and
         # is answered once the image shows; with none made, its member told privately), live or while the bot is down.
         self.early = early
+        self.early_after = early_after  # how long after the command such a reply comes (the image may show first)
         self.patience = patience
         self.delay = delay  # a member takes a moment to look at the image before replying
         self.replies: list[SoakReply] = []
@@ -77,7 +79,7 @@ class ReplyEdits:
         reply = SoakReply(command, f"make it night (reply {len(self.replies) + 1})")
         self.replies.append(reply)
         if self.early and self._random.random() < self.early:
-            task = asyncio.create_task(self._early(reply, after=self._random.uniform(0.3, 3.0)))
+            task = asyncio.create_task(self._early(reply, after=self._random.uniform(*self.early_after)))
         else:
             task = asyncio.create_task(self._reply(reply, after=self._random.uniform(*self.delay)))
         self._tasks.add(task)

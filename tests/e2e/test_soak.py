@@ -257,8 +257,11 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
         # Others press Vary or Re-roll on the image they got: a new job each, through the same faults; half of
         # those who vary, edit, zoom out or pan then change that step's words under its image (Change prompt).
         reworks = Reworks(discord_fake, 0.3, seed=SEED, patience=30, remixes=0.5)
-        # And others reply to it with an edit, some while the bot is away (it must find those when back).
-        replies = ReplyEdits(discord_fake, 0.3, seed=SEED, patience=30, delay=(0.0, 2.0))
+        # And others reply to it with an edit, some while the bot is away (it must find those when back), some while
+        # the image is still being made (they wait for it, across the kill too: cogs/early_replies.py).
+        replies = ReplyEdits(
+            discord_fake, 0.3, seed=SEED, patience=30, delay=(0.0, 2.0), early=0.5, early_after=(0.1, 0.5)
+        )
         # And others write "@Bananacord <words>" after their command, live or while the bot is away.
         mentions = Mentions(discord_fake, 0.3, seed=SEED, delay=(0.0, 2.0))
         try:
@@ -346,10 +349,11 @@ async def test_chaos_failover_batches_and_a_hard_kill_lose_nothing_and_charge_no
     assert providers_not_told(db, record.cancels, record.finished) == []
     made = {a.outcome for a in actions.actions}
     assert {"clicked", "deleted", "crossed"} <= made, "\n".join(actions.lines(db))
-    # Every reply answered once, its answer final, its jobs settled; some came while the bot was away.
+    # Every reply answered once, its answer final, its jobs settled; some came while the bot was away, and some
+    # while their image was still being made.
     assert replies.problems(db) == [], "\n".join(replies.problems(db) + replies.lines(db))
     posted = {r.outcome for r in replies.posted}
-    assert {"live", "while away"} <= posted, "\n".join(replies.lines(db))
+    assert {"live", "while away"} <= posted and any(o.startswith("early") for o in posted), "\n".join(replies.lines(db))
     # No mention offered twice, nor chatter; the one written while the bot was down offered once, saying so.
     assert mentions.problems() == [], "\n".join(mentions.problems() + mentions.lines())
     offered = [m for m in mentions.posted if m.message is not None and discord_fake.bot_replies_to(m.message.id)]
