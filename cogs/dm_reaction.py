@@ -79,6 +79,8 @@ CLOSED_DMS = (
 )
 # A member told their DMs are closed is not told again for this long (a ✉️ on each image of a channel).
 TOLD_CLOSED_SECONDS = 600.0
+# How long this run remembers which ✉️ it took up live or read back (the reading after a time away takes minutes).
+TAKEN_SECONDS = 3600.0
 T = TypeVar("T")
 
 
@@ -91,6 +93,11 @@ class DmReaction(commands.Cog):
         self._told_closed: dict[int, float] = {}  # member -> when told their DMs are closed (monotonic)
         # The ✉️ on images still being made, waiting for them.
         self._waits = ImageWaits(bot, "✉️", self._shown)
+        # The ✉️ this run took up, by (message, member): "live" (its event) or "read" (read back after a time away),
+        # and when. The reading after a start can meet a ✉️ given live a moment before, its copy not recorded yet,
+        # and that ✉️'s event can come after the reading took it: one copy, not two (found by bench/soak.py). Taken
+        # back, it is forgotten: given again, it is a copy of its own.
+        self._taken: dict[tuple[int, int], tuple[str, float]] = {}
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
@@ -102,6 +109,9 @@ class DmReaction(commands.Cog):
         job = await self.bot.services.runner.store.by_message(payload.message_id)
         if job is None or job.guild_id != payload.guild_id:
             return
+        if self._take(payload.message_id, payload.user_id, "live") is None:
+            log.info("job %s: a ✉️ by member %s the reading after the start took up already", job.id, payload.user_id)
+            return
         await self.give(job, Reacted(payload.guild_id, payload.channel_id, payload.message_id, payload.user_id))
 
     @commands.Cog.listener()
@@ -109,7 +119,22 @@ class DmReaction(commands.Cog):
         """A ✉️ taken back while its image is being made: no copy for that member once it shows."""
         if payload.emoji.id is not None or payload.emoji.name not in ENVELOPES:
             return
+        self._taken.pop((payload.message_id, payload.user_id), None)
         self._waits.remove(payload.message_id, payload.user_id)
+
+    def _take(self, message_id: int, who: int, how: str) -> str | None:
+        """Note that this run takes up ``who``'s ✉️ on ``message_id`` (``how``: "live" or "read"); None where it
+        did already: read back once, or read back after its event (the event again, without a taking back
+        between, is a ✉️ given again, as before)."""
+        now = time.monotonic()
+        if len(self._taken) >= 1000:
+            self._taken = {key: kept for key, kept in self._taken.items() if now - kept[1] < TAKEN_SECONDS}
+        key = (message_id, who)
+        before = self._taken.get(key)
+        if before is not None and now - before[1] < TAKEN_SECONDS and (how == "read" or before[0] == "read"):
+            return None
+        self._taken[key] = (how, now)
+        return how
 
     async def take_up(self, job: Job, where: Reacted, reactors: Iterable[int]) -> int:
         """The ✉️ found on ``job``'s message once the bot is back (cogs/missed_reactions.py): a copy for each member
@@ -120,7 +145,8 @@ class DmReaction(commands.Cog):
         if min(each.created_at for each in batch) < await dm_copies.recorded_since(db):
             return 0
         given = await dm_copies.copied_to(db, [each.id for each in batch])
-        missed = [who for who in reactors if who not in given]
+        # Nor those this run took up already: given live since the start (their copy may be on its way), or read.
+        missed = [who for who in reactors if who not in given and self._take(where.message_id, who, "read")]
         for who in missed:
             log.info("job %s: a ✉️ given while the bot was away, by member %s, answered now", job.id, who)
             await self.give(job, where._replace(user_id=who), live=False)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 import time
@@ -12,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.testing.discord import FakeDiscord, FakeMessage
+from bot.testing.discord import FakeDiscord, FakeMessage, RecordedRequest
 from bot.testing.providers import FakeSeaArt
 from cogs.dm_reaction import NOT_READY
-from cogs.missed_reactions import RECENT
+from cogs.missed_reactions import RECENT, MissedReactions
 from tests.conftest import Clock, make_settings, start_bot
 from tests.e2e.test_privacy import erase_mine, stored
 from tests.e2e.test_rework import imagine
@@ -411,3 +412,43 @@ async def test_a_member_s_cross_given_while_away_on_their_image_still_being_made
 
 def said_all(readings: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in readings.records]
+
+
+async def test_an_envelope_both_read_back_and_met_live_brings_one_copy(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, readings: pytest.LogCaptureFixture
+) -> None:
+    """A ✉️ given as the bot came back is both in the message the reading reads and in an event of its own. Met
+    both ways, it brought two copies (found by bench/soak.py): the event after the reading took it, and (below) the
+    reading while the event's copy was on its way, not yet recorded."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    clock = Clock()
+    other = discord_fake.other_member_id
+
+    def a_copy(request: RecordedRequest) -> bool:
+        return "Your copy" in json.dumps(request.json)
+
+    image = await shown_then_away(settings, discord_fake, clock, "a paper lantern")
+    await discord_fake.react(image.id, "✉️", user_id=other, seen=False)
+    readings.clear()
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        await discord_fake.wait_for(lambda: bool(said(readings)) and len(discord_fake.dms_to(other)) == 1, timeout=20)
+        assert await discord_fake.react(image.id, "✉️", user_id=other)  # its event, come late
+        await asyncio.sleep(1.0)  # a second copy, were one coming
+        assert len(discord_fake.dms_to(other)) == 1
+
+        # Given live, its copy held up by Discord (a 503, sent again a second later), and read back meanwhile.
+        second = await imagine(discord_fake, {"prompt": "a red kite"})
+        discord_fake.fail_next("POST", r"^/channels/\d+/messages$", status=503, match=a_copy)
+        assert await discord_fake.react(second.id, "✉️", user_id=other)
+        await discord_fake.wait_for(lambda: any(r.status == 503 for r in discord_fake.requests), timeout=10)
+        cog = running.bot.get_cog("MissedReactions")
+        assert isinstance(cog, MissedReactions)
+        await cog.read(time.time() - 60)
+        await discord_fake.wait_for(lambda: len(discord_fake.dms_to(other)) >= 2, timeout=10)
+        await asyncio.sleep(1.5)  # a second copy, were one coming
+        assert len(discord_fake.dms_to(other)) == 2
+        footers = [dm.embeds[0]["footer"]["text"] for dm in discord_fake.dms_to(other)]
+        assert footers == [f"Job {job_of(settings, 'a paper lantern')}", f"Job {job_of(settings, 'a red kite')}"]
+    finally:
+        await running.close()
