@@ -61,9 +61,20 @@ def copy_card(shown: Sequence[Job], link: str | None, caps: Capabilities | None,
     embed.add_field(name="From", value=f"{where}, asked for by <@{lead.user_id}>", inline=False)
     if notes:
         embed.add_field(name="Note", value=" ".join(notes), inline=False)
-    jobs = ("Job " if len(shown) == 1 else "Jobs ") + ", ".join(job.id for job in shown)
-    embed.set_footer(text=render.truncate(jobs, 2048))
+    embed.set_footer(text=render.truncate(_jobs_line([job.id for job in shown]), 2048))
     return render.fit(embed)  # within Discord's 6,000 characters an embed may hold in all
+
+
+def _jobs_line(job_ids: Sequence[str]) -> str:
+    return ("Job " if len(job_ids) == 1 else "Jobs ") + ", ".join(job_ids)
+
+
+def copied_jobs(card: discord.Embed) -> set[str]:
+    """The jobs a copy's card (``copy_card``) names in its footer; none for any other message's embed."""
+    footer = card.footer.text
+    if card.title != COPY_TITLE or not footer:
+        return set()
+    return set(footer.split(" ", 1)[-1].split(", "))
 
 
 async def redraw(client: discord.Client, copy: DmCopy, jobs: Sequence[Job], caps: Capabilities | None) -> None:

@@ -40,7 +40,7 @@ from discord.ext import commands
 
 from bot.app import Bananacord
 from bot.delivery import as_upload
-from bot.dm_copies import copy_card, copy_notes
+from bot.dm_copies import copied_jobs, copy_card, copy_notes
 from bot.errors import DeliveryError
 from bot.images import PreparedImage
 from bot.job_list import message_link
@@ -81,6 +81,8 @@ CLOSED_DMS = (
 TOLD_CLOSED_SECONDS = 600.0
 # How long this run remembers which ✉️ it took up live or read back (the reading after a time away takes minutes).
 TAKEN_SECONDS = 3600.0
+# A ✉️ read back after a stop: the member's DM's latest messages looked at for its copy, sent but not recorded.
+SENT_LOOKED_AT = 25
 T = TypeVar("T")
 
 
@@ -213,6 +215,8 @@ class DmReaction(commands.Cog):
                 nonce = message_nonce("dm-copy", f"{reaction}:not-ready")
                 await self._retried(lambda: dm.send(said, allowed_mentions=discord.AllowedMentions.none(), nonce=nonce))
                 return
+            if not live and await self._sent_before(dm, shown, reacted.user_id):
+                return
             channel = self.bot.get_partial_messageable(reacted.channel_id, guild_id=reacted.guild_id)
             try:
                 message = await self._retried(lambda: channel.fetch_message(reacted.message_id))
@@ -231,6 +235,22 @@ class DmReaction(commands.Cog):
             log.info("job %s: a ✉️ reaction's DM got no answer from Discord (%s)", job.id, type(exc).__name__)
         except DeliveryError as exc:
             log.info("job %s: a ✉️ reaction's image could not be fetched again (%s)", job.id, exc.detail)
+
+    async def _sent_before(self, dm: discord.DMChannel, shown: Sequence[Job], who: int) -> bool:
+        """Whether ``who`` has a copy of ``shown`` already, which no record says: a stop (a kill) between a copy's
+        sending and its record, or a database refusing the record, left the next start's reading to send it again.
+        The DM's latest messages are Discord's word (found recorded, it is recorded now). Unread, it is sent."""
+        me, ids = self.bot.user, {job.id for job in shown}
+        try:
+            async for message in dm.history(limit=SENT_LOOKED_AT):
+                mine = me is not None and message.author.id == me.id
+                if mine and message.embeds and copied_jobs(message.embeds[0]) & ids:
+                    log.info("job %s: member %s has its copy (not recorded): not sent again", shown[0].id, who)
+                    await self._kept(message, shown[0], who)
+                    return True
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.info("job %s: member %s's DM not read for a copy sent before (%s)", shown[0].id, who, exc)
+        return False
 
     def _await(self, job: Job, reacted: Reacted, *, live: bool, some_shown: bool) -> tuple[bool, str | None]:
         """Wait for the images of ``reacted``'s message, then send the member their copy (cogs/image_waits.py):

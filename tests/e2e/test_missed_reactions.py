@@ -452,3 +452,28 @@ async def test_an_envelope_both_read_back_and_met_live_brings_one_copy(
         assert footers == [f"Job {job_of(settings, 'a paper lantern')}", f"Job {job_of(settings, 'a red kite')}"]
     finally:
         await running.close()
+
+
+async def test_a_copy_sent_but_not_recorded_before_a_stop_is_not_sent_again(
+    tmp_path: Path, discord_fake: FakeDiscord, seaart: FakeSeaArt, readings: pytest.LogCaptureFixture
+) -> None:
+    """A kill between a copy's sending and its record (or a database refusing the record) left the ✉️ looking
+    unanswered, and the next start's reading sent a second copy (found by bench/soak.py). The member's DM says."""
+    settings = make_settings(tmp_path, discord_fake, seaart)
+    clock = Clock()
+    other = discord_fake.other_member_id
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        image = await imagine(discord_fake, {"prompt": "a paper lantern"})
+        assert await discord_fake.react(image.id, "✉️", user_id=other)
+        await discord_fake.wait_for(lambda: len(discord_fake.dms_to(other)) == 1, timeout=10)
+        await discord_fake.wait_for(lambda: bool(stored(settings, "SELECT 1 FROM dm_copies")), timeout=10)
+    finally:
+        await running.close()
+    (copy,) = discord_fake.dms_to(other)
+    with sqlite3.connect(settings.database.path) as conn:
+        conn.execute("DELETE FROM dm_copies")  # the record the stop cut off
+
+    await back(settings, discord_fake, clock, readings)
+    assert len(discord_fake.dms_to(other)) == 1
+    assert stored(settings, "SELECT message_id, user_id FROM dm_copies") == [(copy.id, other)], "recorded now"
