@@ -87,6 +87,8 @@ NOTE_SECONDS = 20.0
 # pauses, by DM until the last try; the DM's nonce makes one Discord made but whose answer was lost the
 # same DM.
 NOTE_RETRY_SECONDS = (2.0, 5.0, 10.0)
+# A note whose DM Discord failed every time: the DM's latest messages looked at for it before the channel is told.
+NOTES_LOOKED_AT = 10
 # Room a note keeps for the line under it that links the member's reply.
 NOTE_LINK_ROOM = 200
 HINT = (
@@ -804,6 +806,20 @@ class Replies(commands.Cog):
                     return
             await asyncio.sleep(pause)
 
+    async def _note_in_dm(self, message: discord.Message) -> bool:
+        """Whether the member's DM holds a note about ``message`` (it names the reply's link), which Discord made
+        though it answered a failure. Unread (Discord failing still), it is taken as not sent."""
+        me = self.bot.user
+        try:
+            dm = message.author.dm_channel or await message.author.create_dm()
+            async for sent in dm.history(limit=NOTES_LOOKED_AT):
+                if me is not None and sent.author.id == me.id and message.jump_url in (sent.content or ""):
+                    log.info("reply %s: its note reached the member's DM after all", message.id)
+                    return True
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.info("reply %s: the member's DM not read for its note (%s)", message.id, exc)
+        return False
+
     async def _send_note(
         self, message: discord.Message, text: str, *, last: bool, refusal: bool = False
     ) -> tuple[bool, NoteInChannel | None]:
@@ -831,6 +847,10 @@ class Replies(commands.Cog):
             log.warning("reply %s: could not DM the member (HTTP %s)", message.id, exc.status)
             if not last:
                 return False, None
+            if await self._note_in_dm(message):
+                # Discord made the DM and its answer was lost, each try (a 5xx on the way back): the member has
+                # it, and a note in the channel would be a second.
+                return True, None
         try:
             note = await message.reply(
                 # A refusal's reasons are the member's own (a ban and its reason, their quota, the term

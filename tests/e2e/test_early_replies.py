@@ -5,6 +5,7 @@ a restart too. Before, it was left alone with no answer at all."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import discord
 import pytest
@@ -30,6 +31,15 @@ async def generating(discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Se
 
 def marked(discord_fake: FakeDiscord, reply: FakeMessage) -> bool:
     return WAITING_MARK in reply.reactions  # the bot's own reactions
+
+
+def dispatch_as_sent(running_bot: RunningBot, discord_fake: FakeDiscord, payload: dict[str, Any]) -> None:
+    """A reply's MESSAGE_CREATE as Discord sent it (``payload``, taken when it was posted) reaching the bot now: an
+    event read late, its replied message as it was then."""
+    bot = running_bot.bot
+    channel = bot.get_channel(discord_fake.channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    bot.dispatch("message", discord.Message(state=bot._connection, channel=channel, data=payload))
 
 
 async def settled(discord_fake: FakeDiscord) -> None:
@@ -153,10 +163,7 @@ async def test_a_reply_read_after_its_image_came_though_it_was_posted_before_is_
     seaart.hold(False)
     await discord_fake.wait_for(lambda: states(settings) == ["delivered"] and bool(message.files), timeout=10)
 
-    bot = running_bot.bot
-    channel = bot.get_channel(discord_fake.channel_id)
-    assert isinstance(channel, discord.TextChannel)
-    bot.dispatch("message", discord.Message(state=bot._connection, channel=channel, data=sent_then))
+    dispatch_as_sent(running_bot, discord_fake, sent_then)
     answer = await answer_to(discord_fake, settings, reply)
     assert seaart.creates[1].json["image_urls"] == [message.attachments[0]["url"]]
     assert jobs(settings)[1]["message_id"] == answer.id
@@ -198,10 +205,7 @@ async def test_a_reply_posted_while_its_image_was_made_and_read_once_it_had_fail
     await discord_fake.wait_for(lambda: bool(cancel.callbacks), timeout=10)
     await discord_fake.wait_for(lambda: states(settings) == ["cancelled"], timeout=10)
 
-    bot = running_bot.bot
-    channel = bot.get_channel(discord_fake.channel_id)
-    assert isinstance(channel, discord.TextChannel)
-    bot.dispatch("message", discord.Message(state=bot._connection, channel=channel, data=sent_then))
+    dispatch_as_sent(running_bot, discord_fake, sent_then)
     await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.member_id)), timeout=10)
     (note,) = discord_fake.dms_to(discord_fake.member_id)
     assert NOT_MADE in (note.content or "") and f"/{reply.id}" in (note.content or "")
@@ -242,10 +246,7 @@ async def test_a_reply_marked_waiting_is_told_whatever_the_clocks_say(
     cancel = await discord_fake.click(message.id, custom_id(message, "Cancel"))
     await discord_fake.wait_for(lambda: bool(cancel.callbacks) and states(settings) == ["cancelled"], timeout=10)
 
-    bot = running_bot.bot
-    channel = bot.get_channel(discord_fake.channel_id)
-    assert isinstance(channel, discord.TextChannel)
-    bot.dispatch("message", discord.Message(state=bot._connection, channel=channel, data=sent_then))
+    dispatch_as_sent(running_bot, discord_fake, sent_then)
     await discord_fake.wait_for(lambda: bool(discord_fake.dms_to(discord_fake.member_id)), timeout=10)
     (note,) = discord_fake.dms_to(discord_fake.member_id)
     assert NOT_MADE in (note.content or "") and f"/{reply.id}" in (note.content or "")

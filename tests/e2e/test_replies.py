@@ -18,7 +18,7 @@ from PIL import Image
 from bot.config import Settings, load_settings
 from bot.models import ReferenceImage
 from bot.render import REFUSED_MARK
-from bot.testing.discord import FakeDiscord, FakeMessage
+from bot.testing.discord import FakeDiscord, FakeMessage, RecordedRequest
 from bot.testing.providers import FakeGemini, FakeSeaArt
 from cogs.link_pictures import PICTURE_WAIT_SECONDS
 from cogs.replies import PUBLIC_REFUSAL
@@ -266,6 +266,31 @@ async def test_a_refusal_discord_takes_neither_way_is_tried_again_then_marked_on
     await discord_fake.wait_for(lambda: REFUSED_MARK in second.reactions, timeout=10)
     assert discord_fake.dms_to(other) == [] and bot_replies_to(discord_fake, second.id) == []
     assert len(jobs(settings)) == 1
+
+
+async def test_a_note_whose_dm_discord_made_but_answered_a_failure_each_try_goes_nowhere_else(
+    running_bot: RunningBot, discord_fake: FakeDiscord, settings: Settings
+) -> None:
+    """Discord makes the refusal's DM and answers every try with a 503 (its answer lost on the way back; the nonce
+    keeps it one DM). The last try then posted the note in the channel too: the member got it twice (found by
+    bench/soak.py). The DM is read first."""
+    image = await bot_image(discord_fake, settings)
+    member = discord_fake.member_id
+    await command(discord_fake, "mod ban", {"member": member, "reason": "spam"}, discord_fake.moderator_id)
+    replies = running_bot.bot.get_cog("Replies")
+    assert replies is not None
+    replies.note_retries = (0.2, 0.5, 1.0)  # type: ignore[attr-defined]  # 2, 5 and 10 s, shortened
+
+    def the_dm(request: RecordedRequest) -> bool:
+        return "About your reply" in json.dumps(request.json)
+
+    discord_fake.fail_next("POST", r"/channels/\d+/messages$", status=503, times=100, match=the_dm, after=True)
+    reply = await discord_fake.post_message("make it night", reply_to=image.id)
+    await discord_fake.wait_for(lambda: len([r for r in discord_fake.requests if the_dm(r)]) == 4, timeout=15)
+    await asyncio.sleep(1.0)  # a note in the channel, were one coming
+    (dm,) = discord_fake.dms_to(member)
+    assert str(reply.id) in (dm.content or "")
+    assert bot_replies_to(discord_fake, reply.id) == [] and reply.reactions == []
 
 
 async def test_refusals_of_a_reply_are_private_and_charge_nothing(
