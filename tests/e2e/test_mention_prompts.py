@@ -14,11 +14,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.config import Settings, heartbeat_path
 from bot.testing.discord import PLAIN_MEMBER_PERMISSIONS, FakeDiscord, FakeInteraction, FakeMessage
 from bot.testing.providers import FakeSeaArt
+from cogs import mention_prompts, replies
 from cogs.mention_prompts import LATE
 from tests.conftest import Clock, answer_data, answer_given, make_settings, png_bytes, start_bot
+from tests.e2e.edits import states
 from tests.e2e.test_missed_replies import image_of_a_stopped_bot, start_reading_again, to_delete
 from tests.e2e.test_rework import charges, delivered, fetch, imagine, jobs, settled
 
@@ -394,3 +398,48 @@ async def test_a_raid_of_mentions_draws_a_few_offers_a_minute_in_a_channel(
         await running.close()
     assert len(_offers(discord_fake)) == 6
     assert len(_offers_posted(discord_fake)) == 7
+
+
+async def test_a_mention_met_live_while_the_catch_up_is_held_up_is_not_offered_again_as_missed(
+    discord_fake: FakeDiscord,
+    seaart: FakeSeaArt,
+    settings: Settings,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The catch-up after a start reads each channel on into what comes live meanwhile. Held up (a note about a reply
+    posted while away, whose DM Discord fails, tried again for seconds), it handed the mention reader a mention met
+    live and passed over for its member's turn, which was then offered as missed, "I was offline" (found by
+    bench/soak.py). It reads only what was posted while the bot was away."""
+    monkeypatch.setattr(mention_prompts, "OFFER_EVERY_SECONDS", 2.0)
+    monkeypatch.setattr(replies, "NOTE_RETRY_SECONDS", (1.5, 1.5))
+    bot = discord_fake.bot_user_id
+    # A reply waiting for an image still being made when the bot stops (kept as a note owed, which the next start
+    # takes up before it reads the channels); the image is deleted meanwhile, and the note saying so is held up:
+    # Discord fails its DM every time.
+    seaart.hold(True)
+    first = await start_bot(settings, discord_fake, clock)
+    try:
+        asked = await discord_fake.slash_command("imagine", {"prompt": "a lighthouse"})
+        await discord_fake.wait_for(lambda: "running" in states(settings), timeout=10)
+        image = discord_fake.messages[asked.original_message_id or -1]
+        reply = await discord_fake.post_message("make it night", reply_to=image.id)
+        await discord_fake.wait_for(lambda: "⏳" in reply.reactions, timeout=10)
+    finally:
+        await first.close()
+    discord_fake.remove_message(image)
+    discord_fake.fail_next(
+        "POST", r"/channels/\d+/messages$", status=503, times=100, match=lambda r: "About your reply" in str(r.json)
+    )
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        offered = await discord_fake.post_message(f"<@{bot}> a lighthouse")
+        await discord_fake.wait_for(lambda: bool(discord_fake.bot_replies_to(offered.id)), timeout=10)
+        passed_over = await discord_fake.post_message(f"<@{bot}> a lighthouse at night")  # within the member's turn
+        # The catch-up ends once the note has gone to the channel instead (its last try).
+        await discord_fake.wait_for(lambda: bool(discord_fake.bot_replies_to(reply.id)), timeout=15)
+        await asyncio.sleep(0.5)
+    finally:
+        await running.close()
+    assert [m.content for m in discord_fake.bot_replies_to(offered.id)] == [OFFER]
+    assert discord_fake.bot_replies_to(passed_over.id) == []
