@@ -46,6 +46,7 @@ from bot.app import Bananacord
 from bot.errors import InvalidRequestError
 from bot.nonces import message_nonce
 from bot.store.reply_notes import NoteInChannel
+from cogs.discord_again import TRIES_AGAIN, again_on_failure
 from cogs.imagine import Imagine, form_submit, submitted_text
 from cogs.private_answers import answer_privately
 from cogs.reference_form import PROMPT_INPUT_ID, prompt_box
@@ -228,14 +229,19 @@ class MentionPrompts(commands.Cog):
         text = OFFER if instruction(message, me) else OFFER_PICTURE
         text = text if replied is None or earlier is not None else f"{text}\n{ON_A_MESSAGE}"
         try:
-            offer = await message.reply(
-                f"{LATE}\n{text}" if late else text,
-                view=_button(message.author.id, message.id),
-                mention_author=False,
-                allowed_mentions=discord.AllowedMentions.none(),
-                # Sent again (its record lost to a kill, its answer to a proxy): the same message, within Discord's
-                # window for nonces (bot/nonces.py).
-                nonce=message_nonce("imagine-this", message.id),
+            # Made again after a 503 or no answer (discord.py retries neither: cogs/discord_again.py); sent again
+            # (its record lost to a kill, its answer to a proxy), it is the same message, within Discord's window
+            # for nonces (bot/nonces.py).
+            offer = await again_on_failure(
+                lambda: message.reply(
+                    f"{LATE}\n{text}" if late else text,
+                    view=_button(message.author.id, message.id),
+                    mention_author=False,
+                    allowed_mentions=discord.AllowedMentions.none(),
+                    nonce=message_nonce("imagine-this", message.id),
+                ),
+                self.bot.settings.jobs.final_edit_retry_seconds[:TRIES_AGAIN],
+                what="an Imagine this offer",
             )
         except (discord.HTTPException, TimeoutError, aiohttp.ClientError, OSError) as exc:
             # A channel the bot may not post in (`/admin check` names it): the member is left as before.

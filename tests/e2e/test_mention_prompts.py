@@ -443,3 +443,24 @@ async def test_a_mention_met_live_while_the_catch_up_is_held_up_is_not_offered_a
         await running.close()
     assert [m.content for m in discord_fake.bot_replies_to(offered.id)] == [OFFER]
     assert discord_fake.bot_replies_to(passed_over.id) == []
+
+
+async def test_an_offer_discord_fails_with_a_503_is_made_again(
+    discord_fake: FakeDiscord, seaart: FakeSeaArt, settings: Settings, clock: Clock
+) -> None:
+    """discord.py does not retry a 503: the offer was dropped, and the member who asked got nothing. Made again a
+    second later, once (its nonce), also where Discord made it and lost its answer."""
+    bot = discord_fake.bot_user_id
+    running = await start_bot(settings, discord_fake, clock)
+    try:
+        # Two members: a member is offered once in a while.
+        for carried_out, who in ((False, discord_fake.admin_id), (True, discord_fake.other_member_id)):
+            discord_fake.fail_next(
+                "POST", r"/channels/\d+/messages$", status=503, match=lambda r: OFFER in str(r.json), after=carried_out
+            )
+            asked = await discord_fake.post_message(f"<@{bot}> a lighthouse", user_id=who)
+            await discord_fake.wait_for(lambda a=asked: bool(discord_fake.bot_replies_to(a.id)), timeout=10)
+            await asyncio.sleep(1.5)  # a second offer, were one coming
+            assert [m.content for m in discord_fake.bot_replies_to(asked.id)] == [OFFER]
+    finally:
+        await running.close()
