@@ -238,6 +238,21 @@ async def test_a_banned_members_reply_is_refused_privately_and_charges_nothing(
     assert ledger(settings, jobs(settings)[0]["id"]) == [("reserve", member), ("commit", member)]
 
 
+async def image_for_a_banned_member(
+    running_bot: RunningBot, discord_fake: FakeDiscord, settings: Settings
+) -> FakeMessage:
+    """An image of the bot's, its member then banned (so a reply of theirs is refused with a private note), and the
+    notes' tries again shortened."""
+    image = await bot_image(discord_fake, settings)
+    await command(
+        discord_fake, "mod ban", {"member": discord_fake.member_id, "reason": "spam"}, discord_fake.moderator_id
+    )
+    replies = running_bot.bot.get_cog("Replies")
+    assert replies is not None
+    replies.note_retries = (0.2, 0.5, 1.0)  # type: ignore[attr-defined]  # 2, 5 and 10 s, shortened
+    return image
+
+
 async def test_a_refusal_discord_takes_neither_way_is_tried_again_then_marked_on_the_reply(
     running_bot: RunningBot, discord_fake: FakeDiscord, settings: Settings
 ) -> None:
@@ -245,12 +260,8 @@ async def test_a_refusal_discord_takes_neither_way_is_tried_again_then_marked_on
     moment later, by DM (not yet as a reply the whole channel sees). Discord failing it every time, the
     channel reply on the last try included, the reply is marked refused instead, the mark too tried again
     after a 503. Before, the member was told nothing (bench/soak.py --seed 132)."""
-    image = await bot_image(discord_fake, settings)
+    image = await image_for_a_banned_member(running_bot, discord_fake, settings)
     member = discord_fake.member_id
-    await command(discord_fake, "mod ban", {"member": member, "reason": "spam"}, discord_fake.moderator_id)
-    replies = running_bot.bot.get_cog("Replies")
-    assert replies is not None
-    replies.note_retries = (0.2, 0.5, 1.0)  # type: ignore[attr-defined]  # 2, 5 and 10 s, shortened
 
     notes = r"/users/@me/channels|/channels/\d+/messages$"
     discord_fake.fail_next("POST", notes, status=503, times=2)  # the DM's first two tries (opening its channel)
@@ -274,12 +285,8 @@ async def test_a_note_whose_dm_discord_made_but_answered_a_failure_each_try_goes
     """Discord makes the refusal's DM and answers every try with a 503 (its answer lost on the way back; the nonce
     keeps it one DM). The last try then posted the note in the channel too: the member got it twice (found by
     bench/soak.py). The DM is read first."""
-    image = await bot_image(discord_fake, settings)
+    image = await image_for_a_banned_member(running_bot, discord_fake, settings)
     member = discord_fake.member_id
-    await command(discord_fake, "mod ban", {"member": member, "reason": "spam"}, discord_fake.moderator_id)
-    replies = running_bot.bot.get_cog("Replies")
-    assert replies is not None
-    replies.note_retries = (0.2, 0.5, 1.0)  # type: ignore[attr-defined]  # 2, 5 and 10 s, shortened
 
     def the_dm(request: RecordedRequest) -> bool:
         return "About your reply" in json.dumps(request.json)
