@@ -341,9 +341,9 @@ class Replies(commands.Cog):
                 try:
                     # A thread archived while the bot was away (quiet for an hour or a day) is not among the
                     # active threads the gateway lists at a start: asked of Discord, or its replies were skipped.
-                    channel = guild.get_channel_or_thread(channel_id) or await self.bot.fetch_channel(channel_id)
-                    if not isinstance(channel, discord.TextChannel | discord.Thread | discord.VoiceChannel):
-                        continue
+                    channel = await channel_to_read(self.bot, channel_id)
+                    if channel is None:
+                        continue  # gone, or no longer the bot's to see
                     read: list[discord.Message] = []
                     async for message in channel.history(after=after, limit=CATCH_UP_MESSAGES, oldest_first=True):
                         read.append(message)
